@@ -1,0 +1,19 @@
+# dynaclr: from raw live-cell plates to temporally regularised single-cell embeddings.
+# Stages live in workflow/rules/<stage>.smk; config/config.yaml holds one entry per dataset.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/summary.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

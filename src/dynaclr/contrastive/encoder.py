@@ -1,0 +1,304 @@
+"""Encoder for (B, C, Z, Y, X) image patches: a Z-folding stem, a timm backbone and a projection head.
+
+The backbone's own patchify stem is replaced by :class:`DepthToChannelStem`, which turns a 3-D
+stack into a 2-D feature map with the channel count the backbone expects after its stem:
+
+* ``Z > 1``: ``Conv3d(C, c, kernel=(kz, 4, 4), stride=(kz, 4, 4))`` gives ``(B, c, Z/kz, Y/4, X/4)``,
+  whose depth is folded into channels, ``(B, c*Z/kz, Y/4, X/4)``, with ``c*Z/kz`` equal to the
+  backbone stem width.
+* ``Z == 1``: ``Conv2d(C, stem_width, kernel=4, stride=4)``.
+
+Supported timm families:
+
+* ConvNeXt / ConvNeXt-V2 with the default ``"patch"`` stem (``convnext_atto`` ... ``convnext_xxlarge``):
+  the stem's 4x4 stride-4 convolution is replaced, its normalisation layer is kept.
+* ResNet with the default single-convolution stem (``resnet18``, ``resnet50``, ...): ``conv1``
+  (stride 2) and ``maxpool`` (stride 2) are replaced by the stride-4 stem; ``bn1`` and ``act1`` are kept.
+
+Backbones are always created with ``pretrained=False`` (no downloads); local weights can be loaded
+with ``weights_path``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import timm
+import torch
+from timm.models.convnext import ConvNeXt
+from timm.models.resnet import ResNet
+from torch import nn
+
+__all__ = ["SUPPORTED_FAMILIES", "ContrastiveEncoder", "DepthToChannelStem"]
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_FAMILIES = ("convnext (patch stem)", "convnextv2 (patch stem)", "resnet (single-conv stem)")
+
+_STEM_STRIDE_YX = 4
+
+
+class DepthToChannelStem(nn.Module):
+    """Stride-4 patchify stem mapping ``(B, C, Z, Y, X)`` to ``(B, out_channels, Y/4, X/4)``.
+
+    For ``in_stack_depth > 1`` a ``Conv3d`` with kernel and stride ``(kz, 4, 4)`` produces
+    ``Z/kz`` depth planes of ``ceil(out_channels / (Z/kz))`` channels each, which are folded into
+    the channel axis. If ``out_channels`` is not divisible by ``Z/kz`` the folded map has a few
+    more channels than needed and a bias-free 1x1 convolution mixes them down to ``out_channels``
+    (logged at INFO); otherwise the fold is exact and no extra layer is created.
+
+    For ``in_stack_depth == 1`` it is a ``Conv2d(C, out_channels, 4, stride=4)`` and accepts
+    ``(B, C, 1, Y, X)`` or ``(B, C, Y, X)``.
+
+    ``Y`` and ``X`` should be multiples of 4 (the convolution floors otherwise).
+    """
+
+    def __init__(self, in_channels: int, in_stack_depth: int, stem_kernel_z: int, out_channels: int) -> None:
+        super().__init__()
+        if in_channels < 1:
+            raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+        if in_stack_depth < 1:
+            raise ValueError(f"in_stack_depth (Z) must be >= 1, got {in_stack_depth}")
+        if stem_kernel_z < 1:
+            raise ValueError(f"stem_kernel_z must be >= 1, got {stem_kernel_z}")
+        if in_stack_depth == 1 and stem_kernel_z != 1:
+            raise ValueError(
+                f"2-D input (in_stack_depth=1) needs stem_kernel_z=1, got stem_kernel_z={stem_kernel_z}"
+            )
+        if in_stack_depth % stem_kernel_z != 0:
+            raise ValueError(
+                f"in_stack_depth (Z={in_stack_depth}) must be divisible by stem_kernel_z={stem_kernel_z}; "
+                f"choose a depth that is a multiple of {stem_kernel_z} or a kernel that divides "
+                f"{in_stack_depth}"
+            )
+        self.in_channels = in_channels
+        self.in_stack_depth = in_stack_depth
+        self.stem_kernel_z = stem_kernel_z
+        self.out_channels = out_channels
+        self.out_depth = in_stack_depth // stem_kernel_z  # Z / kz
+        self.conv: nn.Conv2d | nn.Conv3d
+        self.mix: nn.Module
+        if in_stack_depth == 1:
+            self.channels_per_plane = out_channels
+            self.conv = nn.Conv2d(in_channels, out_channels, _STEM_STRIDE_YX, stride=_STEM_STRIDE_YX)
+            self.mix = nn.Identity()
+        else:
+            self.channels_per_plane = math.ceil(out_channels / self.out_depth)
+            kernel = (stem_kernel_z, _STEM_STRIDE_YX, _STEM_STRIDE_YX)
+            self.conv = nn.Conv3d(in_channels, self.channels_per_plane, kernel, stride=kernel)
+            folded = self.channels_per_plane * self.out_depth
+            if folded == out_channels:
+                self.mix = nn.Identity()
+            else:
+                logger.info(
+                    "Stem width %d is not divisible by Z/kz=%d: folding %d channels and mixing them "
+                    "down with a 1x1 convolution",
+                    out_channels,
+                    self.out_depth,
+                    folded,
+                )
+                self.mix = nn.Conv2d(folded, out_channels, kernel_size=1, bias=False)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_channels={self.in_channels}, in_stack_depth={self.in_stack_depth}, "
+            f"stem_kernel_z={self.stem_kernel_z}, out_channels={self.out_channels}"
+        )
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        expected = f"(B, C={self.in_channels}, Z={self.in_stack_depth}, Y, X)"
+        if x.ndim == 4 and self.in_stack_depth == 1:
+            if x.shape[1] != self.in_channels:
+                raise ValueError(f"Expected input {expected} or (B, C, Y, X), got {tuple(x.shape)}")
+            return
+        if x.ndim != 5 or x.shape[1] != self.in_channels or x.shape[2] != self.in_stack_depth:
+            raise ValueError(
+                f"Expected input {expected} (in_channels={self.in_channels}, "
+                f"in_stack_depth={self.in_stack_depth}), got {tuple(x.shape)}"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(B, C, Z, Y, X)`` to ``(B, out_channels, Y/4, X/4)``."""
+        self._check_input(x)
+        if self.in_stack_depth == 1:
+            if x.ndim == 5:
+                x = x[:, :, 0]  # (B, C, Y, X)
+            return self.conv(x)  # (B, out, Y/4, X/4)
+        x = self.conv(x)  # (B, c, Z/kz, Y/4, X/4)
+        b, c, d, h, w = x.shape
+        x = x.reshape(b, c * d, h, w)  # (B, c*Z/kz, Y/4, X/4): channel index = ch*depth + plane
+        return self.mix(x)  # (B, out, Y/4, X/4)
+
+
+def _replace_backbone_stem(model: nn.Module, backbone: str) -> int:
+    """Swap the stride-4 entry of a timm model for ``Identity`` in place; return the stem width."""
+    unsupported = (
+        f"Backbone {backbone!r} ({type(model).__name__}) is not supported; supported families: "
+        f"{', '.join(SUPPORTED_FAMILIES)}"
+    )
+    if isinstance(model, ConvNeXt):
+        conv = model.stem[0] if isinstance(model.stem, nn.Sequential) else None
+        if not isinstance(conv, nn.Conv2d) or conv.stride != (4, 4) or conv.kernel_size != (4, 4):
+            raise NotImplementedError(f"{unsupported} (only the 4x4 stride-4 'patch' stem is handled)")
+        model.stem[0] = nn.Identity()  # keep stem[1], the normalisation layer
+        return int(conv.out_channels)
+    if isinstance(model, ResNet):
+        conv1, maxpool = model.conv1, model.maxpool
+        if (
+            not isinstance(conv1, nn.Conv2d)
+            or conv1.stride != (2, 2)
+            or not isinstance(maxpool, nn.MaxPool2d)
+            or maxpool.stride not in (2, (2, 2))
+        ):
+            raise NotImplementedError(f"{unsupported} (expected a stride-2 conv1 and a stride-2 maxpool)")
+        # keep bn1 and act1; timm annotates these attributes with narrower types
+        model.conv1 = nn.Identity()  # type: ignore[assignment]
+        model.maxpool = nn.Identity()  # type: ignore[assignment]
+        return int(conv1.out_channels)
+    raise NotImplementedError(unsupported)
+
+
+def _removed_backbone_keys(key: str) -> bool:
+    """Keys of a plain timm state dict that have no counterpart after stem/classifier removal."""
+    return key.startswith(("stem.0.", "conv1.", "head.fc.", "fc."))
+
+
+class ContrastiveEncoder(nn.Module):
+    """Stem + timm backbone + projection MLP: ``(B, C, Z, Y, X)`` → ``(features, projections)``.
+
+    ``features`` ``(B, embedding_dim)`` are the backbone's globally pooled features (768 for
+    ``convnext_tiny``, 320 for ``convnext_atto``); ``projections`` ``(B, projection_dim)`` come from
+    ``Linear(E, E) → BatchNorm1d(E) → ReLU → Linear(E, projection_dim)`` and are what the
+    contrastive loss sees. In training mode ``BatchNorm1d`` needs ``B > 1``.
+
+    Args:
+        backbone: timm model name (see module docstring for the supported families).
+        in_channels: number of input channels ``C``.
+        in_stack_depth: number of input Z slices; ``1`` for 2-D input.
+        stem_kernel_z: Z kernel and stride of the 3-D stem; must divide ``in_stack_depth``.
+        projection_dim: output width of the projection head.
+        drop_path_rate: stochastic-depth rate passed to timm.
+        weights_path: optional local ``torch.save``'d state dict, either of a whole
+            ``ContrastiveEncoder`` with the same configuration, or of the plain timm backbone
+            (its stem convolution and classifier are skipped). Loaded with ``weights_only=True``.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "convnext_tiny",
+        in_channels: int = 1,
+        in_stack_depth: int = 1,
+        stem_kernel_z: int = 1,
+        projection_dim: int = 32,
+        drop_path_rate: float = 0.0,
+        weights_path: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        if projection_dim < 1:
+            raise ValueError(f"projection_dim must be >= 1, got {projection_dim}")
+        if not 0.0 <= drop_path_rate < 1.0:
+            raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
+        self.backbone_name = backbone
+        self.in_channels = in_channels
+        self.in_stack_depth = in_stack_depth
+        self.stem_kernel_z = stem_kernel_z
+        self.projection_dim = projection_dim
+
+        model = timm.create_model(
+            backbone,
+            pretrained=False,
+            features_only=False,
+            num_classes=0,
+            drop_path_rate=drop_path_rate,
+        )
+        stem_width = _replace_backbone_stem(model, backbone)
+        self.input_stem = DepthToChannelStem(in_channels, in_stack_depth, stem_kernel_z, stem_width)
+        self.backbone = model
+        num_features = getattr(model, "num_features", None)
+        if not isinstance(num_features, int):
+            raise NotImplementedError(f"Backbone {backbone!r} does not report an integer num_features")
+        self.embedding_dim = num_features
+        e = self.embedding_dim
+        self.projection = nn.Sequential(
+            nn.Linear(e, e),
+            nn.BatchNorm1d(e),
+            nn.ReLU(inplace=True),
+            nn.Linear(e, projection_dim),
+        )
+        if weights_path is not None:
+            self.load_weights(weights_path)
+
+    def _config_text(self) -> str:
+        return (
+            f"backbone={self.backbone_name!r}, in_channels={self.in_channels}, "
+            f"in_stack_depth={self.in_stack_depth}, stem_kernel_z={self.stem_kernel_z}, "
+            f"projection_dim={self.projection_dim}"
+        )
+
+    def load_weights(self, weights_path: str | Path) -> None:
+        """Load a local state dict (see class docstring) with ``torch.load(weights_only=True)``.
+
+        Raises:
+            FileNotFoundError: the file does not exist.
+            ValueError: tensor shapes or key sets do not match this encoder; the message names the
+                expected channels/depth.
+        """
+        path = Path(weights_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Encoder weights not found: {path}")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
+            state = state["state_dict"]
+        if not isinstance(state, Mapping):
+            raise ValueError(f"{path} does not hold a state dict (got {type(state).__name__})")
+        state = dict(state)
+        if any(k.startswith(("input_stem.", "backbone.", "projection.")) for k in state):
+            target: nn.Module = self
+            kind = "encoder"
+        else:
+            skipped = sorted(k for k in state if _removed_backbone_keys(k))
+            if skipped:
+                logger.info("Skipping %d backbone keys replaced by the encoder: %s", len(skipped), skipped)
+            state = {k: v for k, v in state.items() if not _removed_backbone_keys(k)}
+            target = self.backbone
+            kind = "backbone"
+        expected = target.state_dict()
+        mismatched = [
+            f"{k}: expected {tuple(expected[k].shape)}, got {tuple(v.shape)}"
+            for k, v in state.items()
+            if k in expected and tuple(v.shape) != tuple(expected[k].shape)
+        ]
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        if mismatched or missing or unexpected:
+            details = "; ".join(
+                part
+                for part in (
+                    f"shape mismatch: {', '.join(mismatched)}" if mismatched else "",
+                    f"missing keys: {missing[:5]}{' ...' if len(missing) > 5 else ''}" if missing else "",
+                    f"unexpected keys: {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}"
+                    if unexpected
+                    else "",
+                )
+                if part
+            )
+            raise ValueError(
+                f"Weights in {path} do not fit this {kind} (expected {self._config_text()}, "
+                f"i.e. input channels C={self.in_channels} and depth Z={self.in_stack_depth}): {details}"
+            )
+        target.load_state_dict(state, strict=True)
+        logger.info("Loaded %s weights from %s", kind, path)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode ``x`` ``(B, C, Z, Y, X)`` (or ``(B, C, Y, X)`` when ``in_stack_depth == 1``).
+
+        Returns:
+            ``features`` ``(B, embedding_dim)`` and ``projections`` ``(B, projection_dim)``.
+        """
+        x = self.input_stem(x)  # (B, stem_width, Y/4, X/4)
+        features = self.backbone(x)  # (B, E), pooled (and for ConvNeXt, layer-normed)
+        projections = self.projection(features)  # (B, projection_dim)
+        return features, projections

@@ -1,0 +1,27 @@
+"""Evaluation of embeddings without a deep-learning framework (numpy/pandas/scipy only).
+
+:mod:`dynaclr.evaluation.temporal`: temporal smoothness and dynamic range of embedding
+trajectories along cell tracks, with track-bootstrap confidence intervals (paper appendix C).
+"""
+
+from dynaclr.evaluation.temporal import (
+    INDEX_COLUMNS,
+    adjacent_distances,
+    dynamic_range,
+    kde_grid,
+    kde_peak,
+    random_distances,
+    smoothness,
+    temporal_metrics,
+)
+
+__all__ = [
+    "INDEX_COLUMNS",
+    "adjacent_distances",
+    "dynamic_range",
+    "kde_grid",
+    "kde_peak",
+    "random_distances",
+    "smoothness",
+    "temporal_metrics",
+]

@@ -1,0 +1,481 @@
+"""Temporal smoothness and dynamic range of single-cell embedding trajectories (paper appendix C).
+
+A *track* is one cell followed over time, identified by the pair ``(fov_name, track_id)``; each
+row of the index table gives the track and the frame ``t`` (integer frame index, not minutes) of
+the embedding in the same row of the ``(N, D)`` embedding array.
+
+Two distance distributions are compared, both in cosine distance ``1 - cos(a, b)`` (range
+``[0, 2]``, unitless):
+
+* **adjacent**: embeddings of the same track at consecutive frames ``t`` and ``t + 1``. A frame
+  gap (``t`` to ``t + 2`` because ``t + 1`` is missing) is *not* an adjacent pair.
+* **random**: embeddings of the same track at two distinct, randomly drawn frames.
+
+From these, ``smoothness = mean(adjacent) / mean(random)`` (lower is smoother) and
+``dynamic_range = peak(random) - peak(adjacent)``, where ``peak`` is the location of the maximum of
+a Gaussian kernel density estimate (Scott's rule, as :class:`scipy.stats.gaussian_kde`) evaluated
+on a regular grid over ``[0, 2]`` (argmax; the grid spacing is the resolution). Confidence
+intervals come from a percentile bootstrap that resamples *tracks* with replacement (pairs of one
+track stay together), because pairs of the same track are not independent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.stats import gaussian_kde
+
+logger = logging.getLogger(__name__)
+
+INDEX_COLUMNS: tuple[str, str, str] = ("fov_name", "track_id", "t")
+"""Columns the index table must have: track identity ``(fov_name, track_id)`` and frame ``t``."""
+
+COSINE_DISTANCE_RANGE: tuple[float, float] = (0.0, 2.0)
+"""Range of the cosine distance; the KDE grid spans it."""
+
+_NORM_EPS = 1e-12
+_BOOTSTRAP_CHUNK_CELLS = 1 << 21  # replicates x tracks evaluated at once (~16 MiB of weights)
+_DISTANCE_ATOL = 1e-12
+"""Cosine distances below this are rounding noise (``1 - dot`` of identical unit vectors) and set to 0."""
+
+
+@dataclass(frozen=True)
+class _Tracks:
+    """Embedding rows grouped by track, sorted by ``(fov_name, track_id, t)``.
+
+    Attributes:
+        order: ``(N,)`` row positions into the original embedding array, in sorted order.
+        track_code: ``(N,)`` integer track code of each sorted row (0..n_tracks-1).
+        t: ``(N,)`` frame index of each sorted row.
+        starts: ``(n_tracks,)`` position in the sorted order where each track begins.
+        lengths: ``(n_tracks,)`` number of frames of each track.
+        keys: DataFrame with ``fov_name, track_id`` per track code.
+    """
+
+    order: np.ndarray
+    track_code: np.ndarray
+    t: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+    keys: pd.DataFrame
+
+
+def _check_inputs(embeddings: np.ndarray, index: pd.DataFrame) -> np.ndarray:
+    emb = np.asarray(embeddings, dtype=np.float64)
+    if emb.ndim != 2:
+        raise ValueError(f"embeddings must be a 2-D (N, D) array, got shape {emb.shape}")
+    missing = [c for c in INDEX_COLUMNS if c not in index.columns]
+    if missing:
+        raise ValueError(f"index is missing columns {missing}; it has {list(index.columns)}")
+    if len(index) != emb.shape[0]:
+        raise ValueError(
+            f"index has {len(index)} rows but embeddings has {emb.shape[0]}; "
+            "they must be row-aligned (one index row per embedding)"
+        )
+    if not np.all(np.isfinite(emb)):
+        raise ValueError("embeddings contain NaN or infinite values")
+    return emb
+
+
+def _group_tracks(index: pd.DataFrame) -> _Tracks:
+    if len(index) == 0:
+        raise ValueError("index is empty: no embeddings to evaluate")
+    frame = pd.DataFrame(
+        {
+            "fov_name": index["fov_name"].to_numpy(),
+            "track_id": index["track_id"].to_numpy(),
+            "t": index["t"].to_numpy(),
+            "_row": np.arange(len(index)),
+        }
+    )
+    if frame["t"].isna().any():
+        raise ValueError("index column 't' contains missing values")
+    t_values = frame["t"].to_numpy(dtype=np.float64)
+    if not np.all(t_values == np.round(t_values)):
+        raise ValueError("index column 't' must hold integer frame indices (not minutes)")
+    frame["t"] = t_values.astype(np.int64)
+    frame = frame.sort_values(["fov_name", "track_id", "t"], kind="stable", ignore_index=True)
+    codes = frame.groupby(["fov_name", "track_id"], sort=False, dropna=False).ngroup().to_numpy()
+    t = frame["t"].to_numpy()
+    same_track = codes[1:] == codes[:-1]
+    dup = same_track & (t[1:] == t[:-1])
+    if dup.any():
+        first = int(np.flatnonzero(dup)[0])
+        row = frame.iloc[first]
+        raise ValueError(
+            f"index has {int(dup.sum())} duplicated (fov_name, track_id, t) rows, e.g. "
+            f"fov_name={row['fov_name']!r}, track_id={row['track_id']!r}, t={row['t']}"
+        )
+    lengths = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    keys = frame.loc[starts, ["fov_name", "track_id"]].reset_index(drop=True)
+    return _Tracks(
+        order=frame["_row"].to_numpy(),
+        track_code=codes,
+        t=t,
+        starts=starts,
+        lengths=lengths,
+        keys=keys,
+    )
+
+
+def _unit_rows(emb: np.ndarray) -> np.ndarray:
+    """L2-normalise rows; zero rows stay zero (their cosine distance to anything is 1)."""
+    norms = np.linalg.norm(emb, axis=1, keepdims=True)
+    return emb / np.maximum(norms, _NORM_EPS)
+
+
+def _cosine_pairs(unit: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine distance between rows ``a`` and ``b`` of unit-normalised embeddings, clipped to [0, 2].
+
+    Values below ``_DISTANCE_ATOL`` are set to exactly 0 so that identical embeddings give 0.
+    """
+    dist = np.clip(1.0 - np.einsum("ij,ij->i", unit[a], unit[b]), *COSINE_DISTANCE_RANGE)
+    dist[dist < _DISTANCE_ATOL] = 0.0
+    return dist
+
+
+def _adjacent_pairs(tracks: _Tracks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted positions ``(a, b)`` of adjacent pairs and their track codes."""
+    code, t = tracks.track_code, tracks.t
+    mask = (code[1:] == code[:-1]) & (t[1:] - t[:-1] == 1)
+    a = np.flatnonzero(mask)
+    return a, a + 1, code[a]
+
+
+def _random_pairs(
+    tracks: _Tracks,
+    rng: np.random.Generator,
+    pairs_per_track: int | None,
+    n_pairs: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted positions ``(a, b)`` of random distinct-frame pairs within tracks, and track codes."""
+    if pairs_per_track is not None and n_pairs is not None:
+        raise ValueError("give at most one of pairs_per_track and n_pairs")
+    lengths = tracks.lengths
+    eligible = np.flatnonzero(lengths >= 2)
+    if eligible.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    if n_pairs is not None:
+        if n_pairs < 1:
+            raise ValueError(f"n_pairs must be >= 1, got {n_pairs}")
+        # Uniform over all unordered distinct-frame pairs: track weight L * (L - 1).
+        weight = lengths[eligible] * (lengths[eligible] - 1.0)
+        pair_track = rng.choice(eligible, size=n_pairs, p=weight / weight.sum())
+    else:
+        if pairs_per_track is None:
+            per_track = lengths[eligible] - 1  # same per-track sample size as a gap-free adjacent set
+        else:
+            if pairs_per_track < 1:
+                raise ValueError(f"pairs_per_track must be >= 1, got {pairs_per_track}")
+            per_track = np.full(eligible.size, pairs_per_track)
+        pair_track = np.repeat(eligible, per_track)
+    length = lengths[pair_track]
+    first = rng.integers(0, length)
+    second = (first + rng.integers(1, length)) % length  # never equal to first
+    start = tracks.starts[pair_track]
+    return start + first, start + second, pair_track
+
+
+def _pair_frame(tracks: _Tracks, a: np.ndarray, b: np.ndarray, dist: np.ndarray) -> pd.DataFrame:
+    keys = tracks.keys.iloc[tracks.track_code[a]].reset_index(drop=True)
+    return keys.assign(t_a=tracks.t[a], t_b=tracks.t[b], distance=dist)
+
+
+def adjacent_distances(embeddings: np.ndarray, index: pd.DataFrame) -> pd.DataFrame:
+    """Cosine distances between embeddings of the same track at consecutive frames.
+
+    Args:
+        embeddings: ``(N, D)`` embeddings, row-aligned with ``index``.
+        index: DataFrame with columns ``fov_name, track_id, t`` (``t`` in integer frames).
+
+    Returns:
+        One row per adjacent pair (frames ``t`` and ``t + 1`` of the same track; pairs across a
+        gap are excluded) with columns ``fov_name, track_id, t_a, t_b, distance`` (cosine distance,
+        ``[0, 2]``), sorted by track and ``t_a``.
+    """
+    emb = _check_inputs(embeddings, index)
+    tracks = _group_tracks(index)
+    a, b, _ = _adjacent_pairs(tracks)
+    unit = _unit_rows(emb)[tracks.order]
+    return _pair_frame(tracks, a, b, _cosine_pairs(unit, a, b))
+
+
+def random_distances(
+    embeddings: np.ndarray,
+    index: pd.DataFrame,
+    rng: np.random.Generator | int | None = None,
+    pairs_per_track: int | None = None,
+    n_pairs: int | None = None,
+) -> pd.DataFrame:
+    """Cosine distances between random pairs of distinct frames of the same track.
+
+    Pairs are drawn with replacement; each pair's two frames are distinct. Tracks with a single
+    frame are skipped.
+
+    Args:
+        embeddings: ``(N, D)`` embeddings, row-aligned with ``index``.
+        index: DataFrame with columns ``fov_name, track_id, t``.
+        rng: numpy Generator or seed.
+        pairs_per_track: draw this many pairs from every track with >= 2 frames.
+        n_pairs: alternatively, draw this many pairs in total, uniformly over all distinct-frame
+            pairs of all tracks (a track of ``L`` frames is picked with weight ``L * (L - 1)``).
+            If neither is given, each track contributes ``L - 1`` pairs (as many as a gap-free
+            track contributes adjacent pairs).
+
+    Returns:
+        One row per pair with columns ``fov_name, track_id, t_a, t_b, distance``.
+    """
+    emb = _check_inputs(embeddings, index)
+    tracks = _group_tracks(index)
+    a, b, _ = _random_pairs(tracks, np.random.default_rng(rng), pairs_per_track, n_pairs)
+    unit = _unit_rows(emb)[tracks.order]
+    return _pair_frame(tracks, a, b, _cosine_pairs(unit, a, b))
+
+
+def smoothness(adjacent: np.ndarray, random: np.ndarray) -> float:
+    """``mean(adjacent) / mean(random)``; lower is smoother.
+
+    Returns NaN (and logs a warning) when the random distances average to zero, i.e. the
+    embeddings do not change along any track, where the ratio is undefined.
+    """
+    adjacent = np.asarray(adjacent, dtype=np.float64)
+    random = np.asarray(random, dtype=np.float64)
+    if adjacent.size == 0 or random.size == 0:
+        raise ValueError(f"need adjacent and random distances, got {adjacent.size} and {random.size}")
+    denominator = random.mean()
+    if denominator <= 0:
+        logger.warning("random-pair distances are all zero (static embeddings); smoothness is undefined")
+        return float("nan")
+    return float(adjacent.mean() / denominator)
+
+
+def kde_grid(grid_size: int = 1001) -> np.ndarray:
+    """``(grid_size,)`` evaluation grid over the cosine-distance range ``[0, 2]``."""
+    if grid_size < 2:
+        raise ValueError(f"grid_size must be >= 2, got {grid_size}")
+    return np.linspace(*COSINE_DISTANCE_RANGE, grid_size)
+
+
+def kde_peak(values: np.ndarray, grid: np.ndarray | None = None) -> float:
+    """Location of the maximum of a Gaussian KDE (Scott's rule) of ``values`` on ``grid``.
+
+    This is the exact (unbinned) estimate. If ``values`` has zero variance the KDE is degenerate
+    and the common value is returned.
+
+    Args:
+        values: ``(P,)`` distances.
+        grid: evaluation grid; default :func:`kde_grid`.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    grid = kde_grid() if grid is None else np.asarray(grid, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("kde_peak needs at least one value")
+    if values.size < 2 or np.ptp(values) == 0:
+        return float(values.mean())
+    return float(grid[np.argmax(gaussian_kde(values)(grid))])
+
+
+def dynamic_range(adjacent: np.ndarray, random: np.ndarray, grid: np.ndarray | None = None) -> float:
+    """``kde_peak(random) - kde_peak(adjacent)`` (cosine-distance units; exact, unbinned KDE)."""
+    return kde_peak(random, grid) - kde_peak(adjacent, grid)
+
+
+def _binned_kde_peaks(
+    weights: np.ndarray,
+    counts: np.ndarray,
+    sums: np.ndarray,
+    sumsq: np.ndarray,
+    hist: sparse.csr_array,
+    grid: np.ndarray,
+) -> np.ndarray:
+    """KDE peak per bootstrap replicate from per-track summaries, all replicates at once.
+
+    Replicate ``b`` weights track ``k`` by ``weights[b, k]`` (how often it was drawn). Its KDE is
+    the weighted Gaussian KDE of the pair distances with the pair locations snapped to the grid
+    and the bandwidth Scott's rule gives on the unbinned pairs (weighted standard deviation with
+    :func:`numpy.cov`'s ``aweights`` normalisation, times ``n_eff ** (-1/5)``, ``n_eff =
+    (sum w)^2 / sum w^2``), i.e. what :class:`scipy.stats.gaussian_kde` computes for those
+    points, weights and bandwidth. Since data and evaluation points share the regular grid, the
+    density is the weighted grid histogram convolved with the sampled Gaussian kernel; the
+    convolution is done exactly (zero-padded FFT, full kernel support) for all replicates in one
+    vectorised call.
+
+    Args:
+        weights: ``(B, K)`` track multiplicities.
+        counts, sums, sumsq: ``(K,)`` per-track number of pairs, sum and sum of squares of distances.
+        hist: ``(K, G)`` per-track histogram of pair distances on the grid.
+        grid: ``(G,)`` regular grid.
+
+    Returns:
+        ``(B,)`` peak locations; NaN for a replicate without pairs, the weighted mean for a
+        replicate whose distances have zero variance.
+    """
+    w1 = weights @ counts  # sum of pair weights
+    wx = weights @ sums
+    wxx = weights @ sumsq
+    w2 = (weights**2) @ counts  # sum of squared pair weights
+    binned = np.asarray((sparse.csr_array(weights) @ hist).todense())  # (B, G)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = wx / w1
+        unbiased = w1 - w2 / w1
+        variance = np.where(unbiased > 0, np.maximum(wxx - w1 * mean**2, 0.0) / unbiased, 0.0)
+        bandwidth = np.sqrt(variance) * (w1**2 / w2) ** (-1.0 / 5.0)
+    peaks = np.where(w1 > 0, mean, np.nan)
+    spread = (w1 > 0) & (variance > 1e-18) & (np.count_nonzero(binned, axis=1) >= 2)
+    if spread.any():
+        size = grid.size
+        step = grid[1] - grid[0]
+        lags = np.arange(-(size - 1), size) * step  # (2G - 1,) kernel support: every grid offset
+        kernel = np.exp(-0.5 * (lags[None, :] / bandwidth[spread, None]) ** 2)
+        n_fft = 1 << int(np.ceil(np.log2(3 * size - 2)))
+        density = np.fft.irfft(
+            np.fft.rfft(binned[spread], n_fft, axis=1) * np.fft.rfft(kernel, n_fft, axis=1), n_fft, axis=1
+        )[:, size - 1 : 2 * size - 1]  # linear-convolution values at the G grid points
+        peaks[spread] = grid[np.argmax(density, axis=1)]
+    return peaks
+
+
+def _track_summaries(
+    dist: np.ndarray, track: np.ndarray, n_tracks: int, grid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, sparse.csr_array]:
+    counts = np.bincount(track, minlength=n_tracks).astype(np.float64)
+    sums = np.bincount(track, weights=dist, minlength=n_tracks)
+    sumsq = np.bincount(track, weights=dist**2, minlength=n_tracks)
+    step = grid[1] - grid[0]
+    bins = np.clip(np.rint((dist - grid[0]) / step).astype(np.int64), 0, grid.size - 1)
+    hist = sparse.csr_array(
+        (np.ones(dist.size), (track, bins)), shape=(n_tracks, grid.size), dtype=np.float64
+    )
+    hist.sum_duplicates()
+    return counts, sums, sumsq, hist
+
+
+def temporal_metrics(
+    embeddings: np.ndarray,
+    index: pd.DataFrame,
+    n_bootstrap: int = 200,
+    seed: int | None = 0,
+    confidence: float = 0.95,
+    pairs_per_track: int | None = None,
+    n_random_pairs: int | None = None,
+    grid_size: int = 1001,
+) -> dict[str, Any]:
+    """Smoothness and dynamic range of embedding trajectories, with track-bootstrap CIs.
+
+    The point estimates and every bootstrap replicate use the same KDE: the Gaussian KDE of the
+    pair distances with Scott's bandwidth, pair locations snapped to the evaluation grid (spacing
+    ``2 / (grid_size - 1)``, i.e. 0.002 by default), which is also the resolution of the peak.
+    :func:`dynamic_range` gives the unbinned estimate; the two agree to about one grid step.
+
+    Args:
+        embeddings: ``(N, D)`` embeddings, row-aligned with ``index``.
+        index: DataFrame with columns ``fov_name, track_id, t`` (``t`` in integer frames).
+        n_bootstrap: number of bootstrap replicates (0 disables the CIs, which are then NaN).
+        seed: seed of the generator used for the random pairs and the bootstrap; the result is
+            deterministic for a given seed.
+        confidence: central coverage of the percentile bootstrap interval.
+        pairs_per_track, n_random_pairs: how random pairs are drawn, see :func:`random_distances`.
+        grid_size: number of KDE grid points over ``[0, 2]``.
+
+    Returns:
+        Dict with ``smoothness``, ``smoothness_ci_low``, ``smoothness_ci_high``,
+        ``dynamic_range``, ``dynamic_range_ci_low``, ``dynamic_range_ci_high`` (cosine-distance
+        units), ``mean_adjacent``, ``mean_random``, ``n_tracks`` (tracks with >= 2 frames, the
+        bootstrap units), ``n_pairs`` (adjacent pairs), ``n_random_pairs``, ``n_bootstrap`` and
+        ``confidence``.
+
+    Raises:
+        ValueError: if no track has two consecutive frames.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
+    emb = _check_inputs(embeddings, index)
+    tracks = _group_tracks(index)
+    adj_a, adj_b, adj_track = _adjacent_pairs(tracks)
+    if adj_a.size == 0:
+        lengths = tracks.lengths
+        raise ValueError(
+            "no adjacent pairs (frames t and t+1 of the same track) found: "
+            f"{len(emb)} embeddings in {lengths.size} tracks, "
+            f"{int(np.sum(lengths == 1))} of them with a single frame, longest track "
+            f"{int(lengths.max()) if lengths.size else 0} frames"
+        )
+    rng = np.random.default_rng(seed)
+    rnd_a, rnd_b, rnd_track = _random_pairs(tracks, rng, pairs_per_track, n_random_pairs)
+    unit = _unit_rows(emb)[tracks.order]
+    adj = _cosine_pairs(unit, adj_a, adj_b)
+    rnd = _cosine_pairs(unit, rnd_a, rnd_b)
+
+    # Bootstrap units: tracks with >= 2 frames, re-coded 0..K-1.
+    units = np.flatnonzero(tracks.lengths >= 2)
+    recode = np.full(tracks.lengths.size, -1)
+    recode[units] = np.arange(units.size)
+    grid = kde_grid(grid_size)
+    adj_summary = _track_summaries(adj, recode[adj_track], units.size, grid)
+    rnd_summary = _track_summaries(rnd, recode[rnd_track], units.size, grid)
+
+    # Replicate 0 is the point estimate (every track once); 1.. are bootstrap resamples, drawn and
+    # evaluated in chunks of replicates so that the (chunk, n_tracks) weight matrix stays small.
+    n_units = units.size
+    chunk = max(1, _BOOTSTRAP_CHUNK_CELLS // n_units)
+    smooth_parts, drange_parts, mean_adj, mean_rnd = [], [], np.nan, np.nan
+    for first in range(0, n_bootstrap + 1, chunk):
+        n_rows = min(chunk, n_bootstrap + 1 - first)
+        n_boot_rows = n_rows - 1 if first == 0 else n_rows
+        draws = rng.integers(0, n_units, size=(n_boot_rows, n_units))
+        flat = (np.arange(n_boot_rows)[:, None] * n_units + draws).ravel()
+        weights = np.bincount(flat, minlength=n_boot_rows * n_units).reshape(n_boot_rows, n_units)
+        weights = weights.astype(np.float64)
+        if first == 0:
+            weights = np.vstack([np.ones((1, n_units)), weights])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            adj_mean = (weights @ adj_summary[1]) / (weights @ adj_summary[0])
+            rnd_mean = (weights @ rnd_summary[1]) / (weights @ rnd_summary[0])
+            smooth_parts.append(np.where(rnd_mean > 0, adj_mean / rnd_mean, np.nan))
+        drange_parts.append(
+            _binned_kde_peaks(weights, *rnd_summary, grid) - _binned_kde_peaks(weights, *adj_summary, grid)
+        )
+        if first == 0:
+            mean_adj, mean_rnd = adj_mean[0], rnd_mean[0]
+    smooth = np.concatenate(smooth_parts)
+    drange = np.concatenate(drange_parts)
+    if not mean_rnd > 0:
+        logger.warning("random-pair distances are all zero (static embeddings); smoothness is undefined")
+
+    alpha = (1.0 - confidence) / 2.0
+
+    def interval(values: np.ndarray) -> tuple[float, float]:
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return float("nan"), float("nan")
+        low, high = np.quantile(finite, [alpha, 1.0 - alpha])
+        return float(low), float(high)
+
+    s_low, s_high = interval(smooth[1:])
+    d_low, d_high = interval(drange[1:])
+    result = {
+        "smoothness": float(smooth[0]),
+        "smoothness_ci_low": s_low,
+        "smoothness_ci_high": s_high,
+        "dynamic_range": float(drange[0]),
+        "dynamic_range_ci_low": d_low,
+        "dynamic_range_ci_high": d_high,
+        "mean_adjacent": float(mean_adj),
+        "mean_random": float(mean_rnd),
+        "n_tracks": int(units.size),
+        "n_pairs": int(adj.size),
+        "n_random_pairs": int(rnd.size),
+        "n_bootstrap": int(n_bootstrap),
+        "confidence": float(confidence),
+    }
+    logger.debug("temporal metrics: %s", result)
+    return result

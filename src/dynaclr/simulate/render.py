@@ -1,0 +1,121 @@
+"""Render one frame of one FOV from the per-cell states of :mod:`dynaclr.simulate.cells`.
+
+Each cell is drawn inside its own bounding box (never over the whole volume), as
+- a spread cytoplasm: a dome of radius ``cytoplasm_radius_factor * nucleus radius`` resting on
+  the coverslip, rounding up into a sphere-like shape in mitosis and death;
+- a nucleus: an ellipsoid inside it, with its own refractive-index excess.
+The outputs are noise-free densities in voxel units (Z slices, Y and X pixels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dynaclr.config.simulate import SimulateConfig
+
+
+@dataclass
+class FrameVolumes:
+    """Noise-free volumes of one frame, each (Z, Y, X)."""
+
+    phase: np.ndarray  # float32, cycles per voxel (waveorder's phase units)
+    nuclei: np.ndarray  # float32, nuclear-marker density
+    sensor: np.ndarray  # float32, viral-sensor density
+    er: np.ndarray  # float32, ER-marker density
+    labels: np.ndarray  # uint32, nucleus label = track_id, 0 = background
+
+
+def _texture(seed: int, v: np.ndarray, u: np.ndarray, scale_px: float, n_waves: int = 6) -> np.ndarray:
+    """Smooth random texture attached to the cell's frame of reference, mean 1, about ±0.35."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(np.broadcast_shapes(v.shape, u.shape), dtype=np.float32)
+    for _ in range(n_waves):
+        k = rng.uniform(0.5, 1.5) * 2 * np.pi / scale_px
+        theta = rng.uniform(0, 2 * np.pi)
+        phase = rng.uniform(0, 2 * np.pi)
+        out += np.cos(k * (np.cos(theta) * u + np.sin(theta) * v) + phase).astype(np.float32)
+    return 1.0 + 0.35 * out / np.sqrt(n_waves / 2.0)
+
+
+def _soft(signed_distance_px: np.ndarray, width_px: float = 0.7) -> np.ndarray:
+    """Anti-aliased inside indicator from a signed distance (positive inside)."""
+    return np.clip(0.5 + signed_distance_px / (2.0 * width_px), 0.0, 1.0).astype(np.float32)
+
+
+def render_frame(cells: pd.DataFrame, config: SimulateConfig) -> FrameVolumes:
+    """Render the cells of one frame (rows of the dynamics table) into noise-free volumes."""
+    n_z, n_y, n_x = config.shape_zyx
+    px, dz = config.pixel_size_um, config.z_step_um
+    wavelength_medium = config.optics.wavelength_um / config.optics.index_of_refraction_media
+    to_cycles = dz / wavelength_medium  # Δn -> cycles per voxel
+    cells_cfg = config.cells
+    coverslip_um = config.coverslip_height_um()
+    phase = np.zeros((n_z, n_y, n_x), np.float32)
+    nuclei = np.zeros_like(phase)
+    sensor = np.zeros_like(phase)
+    er = np.zeros_like(phase)
+    labels = np.zeros((n_z, n_y, n_x), np.uint32)
+    z_um = ((np.arange(n_z, dtype=np.float32) - 0.0) * dz)[:, None, None]  # slice 0 at 0 µm
+
+    for cell in cells.itertuples(index=False):
+        r_nuc_px = cell.nucleus_radius_um / px
+        rounding = float(cell.rounding)
+        # the cytoplasm retracts towards the nucleus when the cell rounds up
+        cyto_factor = cells_cfg.cytoplasm_radius_factor * (1 - rounding) + 1.35 * rounding
+        r_cyto_px = r_nuc_px * cyto_factor
+        half = int(np.ceil(r_cyto_px * 1.15)) + 2
+        y0, y1 = max(int(cell.y) - half, 0), min(int(cell.y) + half + 1, n_y)
+        x0, x1 = max(int(cell.x) - half, 0), min(int(cell.x) + half + 1, n_x)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        yy = np.arange(y0, y1, dtype=np.float32)[None, :, None] - np.float32(cell.y)
+        xx = np.arange(x0, x1, dtype=np.float32)[None, None, :] - np.float32(cell.x)
+        # coordinates along the cell's major (u) and minor (v) axes, pixels
+        cos_a, sin_a = np.float32(np.cos(cell.angle)), np.float32(np.sin(cell.angle))
+        u = cos_a * xx + sin_a * yy
+        v = -sin_a * xx + cos_a * yy
+        sqrt_aspect = np.float32(np.sqrt(cell.aspect))
+        # --- nucleus: ellipsoid centred at the ground-truth centroid
+        nuc_half_height_um = cells_cfg.nucleus_height_um / 2 * (1 - rounding) + (
+            cell.nucleus_radius_um * rounding
+        )
+        z_center_um = np.float32(cell.z * dz)
+        rho_yx = np.sqrt((u / (r_nuc_px * sqrt_aspect)) ** 2 + (v * sqrt_aspect / r_nuc_px) ** 2)
+        rho_nuc = np.sqrt(rho_yx**2 + ((z_um - z_center_um) / nuc_half_height_um) ** 2)
+        nucleus = _soft((1.0 - rho_nuc) * r_nuc_px)
+        # --- cytoplasm: dome on the coverslip, taller when rounded
+        rho_c = np.sqrt(u**2 + v**2) / r_cyto_px
+        dome_height_um = (
+            cells_cfg.cytoplasm_height_um * (1 - rounding) + 2 * cell.nucleus_radius_um * rounding
+        )
+        top_um = coverslip_um + dome_height_um * np.sqrt(np.clip(1 - rho_c**2, 0, None))
+        inside_z = _soft(((top_um - z_um) / dz) * 1.0) * _soft(((z_um - coverslip_um) / dz) + 0.5)
+        cytoplasm = _soft((1.0 - rho_c) * r_cyto_px) * inside_z
+        body = np.maximum(cytoplasm, nucleus)
+        cytoplasm_only = np.clip(body - nucleus, 0, None)
+
+        region = (slice(None), slice(y0, y1), slice(x0, x1))
+        phase[region] += (cell.delta_n_cytoplasm * body + cell.delta_n_nucleus_extra * nucleus) * to_cycles
+        # chromatin texture, condensing (brighter, coarser) in mitosis
+        chromatin = _texture(cell.texture_seed, v, u, scale_px=max(r_nuc_px / 2.0, 1.0))
+        nuclei[region] += nucleus * chromatin * np.float32(1.0 + 1.5 * cell.chromatin_condensation)
+        # viral sensor: a fixed amount split between nucleus and cytoplasm (densities ~1)
+        body_volume = float(body.sum()) + 1e-6
+        fraction = float(cell.sensor_nuclear_fraction)
+        sensor[region] += body_volume * (
+            fraction * nucleus / (float(nucleus.sum()) + 1e-6)
+            + (1 - fraction) * cytoplasm_only / (float(cytoplasm_only.sum()) + 1e-6)
+        )
+        # ER marker: reticulated texture over the cytoplasm, condensing around the nucleus
+        distance_from_nucleus = np.clip(rho_yx - 1.0, 0, None) * r_nuc_px
+        decay_px = r_cyto_px * (1.5 - 1.3 * float(cell.er_condensation))
+        reticulum = _texture(cell.texture_seed + 1, v, u, scale_px=3.0, n_waves=8) ** 2
+        er_density = cytoplasm_only * reticulum * np.exp(-distance_from_nucleus / decay_px)
+        er[region] += er_density * (float(cytoplasm_only.sum()) / (float(er_density.sum()) + 1e-6))
+        sub = labels[region]
+        sub[nucleus >= 0.5] = cell.track_id
+
+    return FrameVolumes(phase=phase, nuclei=nuclei, sensor=sensor, er=er, labels=labels)

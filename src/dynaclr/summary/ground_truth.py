@@ -1,0 +1,130 @@
+"""Statistics and preview figure of a simulated plate's ground truth."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from iohub.ngff import open_ome_zarr
+
+from dynaclr.config.workflow import SummaryConfig
+from dynaclr.io import (
+    atomic_output,
+    make_provenance,
+    read_table,
+    read_zarr_provenance,
+    write_table,
+)
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = (
+    "fov_name",
+    "condition",
+    "track_id",
+    "parent_track_id",
+    "t",
+    "y",
+    "x",
+    "infected",
+    "mitosis",
+)
+
+
+def summary_table(ground_truth: pd.DataFrame) -> pd.DataFrame:
+    """One row per FOV: cells, tracks, divisions, infected tracks, mean track length (frames)."""
+    rows = []
+    for fov_name, fov in ground_truth.groupby("fov_name", sort=True):
+        tracks = fov.groupby("track_id")
+        rows.append(
+            {
+                "fov_name": fov_name,
+                "condition": fov["condition"].iloc[0],
+                "n_frames": int(fov["t"].nunique()),
+                "n_cell_observations": len(fov),
+                "n_tracks": tracks.ngroups,
+                "n_divisions": int(fov.loc[fov["parent_track_id"] >= 0, "parent_track_id"].nunique()),
+                "n_infected_tracks": int(tracks["infected"].any().sum()),
+                "mitotic_fraction": float(fov["mitosis"].mean()),
+                "mean_track_length_frames": float(tracks.size().mean()),
+                "cells_per_frame": float(fov.groupby("t").size().mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_preview(
+    plate_path: str | Path, ground_truth: pd.DataFrame, config: SummaryConfig, fov_name: str
+) -> plt.Figure:
+    """Central slice of the chosen channels at evenly spaced frames, true centroids overlaid.
+
+    Reads only the frames shown (one (Z, Y, X) stack per channel and frame).
+    """
+    with open_ome_zarr(plate_path, layout="hcs", mode="r") as plate:
+        position = plate[fov_name]
+        image = position["0"]
+        n_t, _, n_z, _, _ = image.shape
+        frames = np.unique(np.linspace(0, n_t - 1, config.preview_frames).round().astype(int))
+        channels = [(name, position.get_channel_index(name)) for name in config.preview_channels]
+        fig, axes = plt.subplots(
+            len(channels), len(frames), figsize=(2.2 * len(frames), 2.2 * len(channels)), squeeze=False
+        )
+        fov_cells = ground_truth[ground_truth["fov_name"] == fov_name]
+        z = round(float(fov_cells["z"].median())) if len(fov_cells) else n_z // 2
+        for col, t in enumerate(frames):
+            cells = ground_truth[(ground_truth["fov_name"] == fov_name) & (ground_truth["t"] == t)]
+            for row, (name, c) in enumerate(channels):
+                ax = axes[row, col]
+                plane = np.asarray(image[int(t), c, z], dtype=np.float32)
+                low, high = np.percentile(plane, [1, 99.5])
+                ax.imshow(plane, cmap="gray", vmin=low, vmax=max(high, low + 1))
+                colors = np.where(cells["infected"], "tab:red", "tab:cyan")
+                colors = np.where(cells["mitosis"], "yellow", colors)
+                ax.scatter(cells["x"], cells["y"], s=6, c=colors, linewidths=0)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if row == 0:
+                    ax.set_title(f"t = {t}", fontsize=9)
+                if col == 0:
+                    ax.set_ylabel(name, fontsize=9)
+    fig.suptitle(f"{fov_name}: true centroids (cyan uninfected, red infected, yellow mitosis)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def summarize_ground_truth(
+    tracks_path: str | Path,
+    plate_path: str | Path,
+    config: SummaryConfig,
+    summary_path: str | Path,
+    figure_paths: list[str | Path],
+) -> pd.DataFrame:
+    """Write the per-FOV summary table and the preview figure(s) (one FOV per condition)."""
+    ground_truth, tracks_prov = read_table(tracks_path, "ground_truth_tracks", REQUIRED_COLUMNS)
+    plate_prov = read_zarr_provenance(plate_path, "raw_plate")
+    summary = summary_table(ground_truth)
+    provenance = make_provenance(
+        "ground_truth_summary",
+        config.model_dump(mode="json"),
+        inputs=[(tracks_path, tracks_prov), (plate_path, plate_prov)],
+    )
+    write_table(summary, summary_path, provenance)
+    fov_name = sorted(ground_truth["fov_name"].unique())[-1] if len(ground_truth) else None
+    for figure_path in figure_paths:
+        figure_path = Path(figure_path)
+        with atomic_output(figure_path) as tmp:
+            if fov_name is None:
+                fig = plt.figure()
+                fig.text(0.5, 0.5, "no cells in this dataset", ha="center")
+            else:
+                fig = plot_preview(plate_path, ground_truth, config, fov_name)
+            fig.savefig(tmp, dpi=110, format=figure_path.suffix.lstrip("."))
+            plt.close(fig)
+    logger.info("summary of %d FOVs written to %s", len(summary), summary_path)
+    return summary

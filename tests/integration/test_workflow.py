@@ -1,0 +1,109 @@
+"""The Snakemake workflow: lint, dry runs (local and SLURM profile), config errors before any
+job, a real tiny run, and selective reruns after config edits."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from conftest import REPO_ROOT
+
+from dynaclr.io import read_table
+from integration.workflow_helpers import planned_jobs, snakemake, tiny_workflow_config, write_config
+
+
+def test_lint_is_clean(tmp_path):
+    result = snakemake(REPO_ROOT, "--lint", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_dry_run_default_config_plans_the_demo(tmp_path):
+    write_config(tmp_path, __import__("yaml").safe_load((REPO_ROOT / "config" / "config.yaml").read_text()))
+    jobs = planned_jobs(tmp_path)
+    assert jobs == {"simulate": 1, "summarize_ground_truth": 1}
+
+
+def test_dry_run_with_slurm_profile_without_slurm(tmp_path):
+    write_config(tmp_path, tiny_workflow_config())
+    jobs = planned_jobs(tmp_path, "--profile", str(REPO_ROOT / "profiles" / "slurm"))
+    assert jobs == {"simulate": 1, "summarize_ground_truth": 1}
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda c: c["datasets"]["tiny"]["simulate"].__setitem__("sed", 1), "sed"),
+        (lambda c: c["datasets"]["tiny"]["simulate"].__setitem__("n_frames", "many"), "many"),
+        (lambda c: c["datasets"]["tiny"]["simulate"]["wells"][0].pop("condition"), "condition"),
+    ],
+    ids=["misspelt", "wrong-type", "missing-required"],
+)
+def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, key):
+    config = tiny_workflow_config()
+    edit(config)
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "--cores", "1", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert key in output
+    assert not (tmp_path / "results").exists(), "no job may run with an invalid config"
+
+
+@pytest.fixture(scope="module")
+def finished_tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny_workflow")
+    config = tiny_workflow_config()
+    write_config(workdir, config)
+    snakemake(workdir, "--cores", "2")
+    return workdir, config
+
+
+def test_tiny_run_writes_all_artifacts(finished_tiny_run):
+    workdir, _ = finished_tiny_run
+    results = workdir / "results"
+    for path in (
+        "tiny/raw.zarr",
+        "tiny/ground_truth/tracks.parquet",
+        "tiny/ground_truth/labels.zarr",
+        "tiny/ground_truth/phase.zarr",
+        "tiny/figures/ground_truth_preview.png",
+        "tiny/figures/ground_truth_preview.svg",
+        "logs/simulate/tiny.log",
+        "benchmarks/simulate/tiny.tsv",
+    ):
+        assert (results / path).exists(), path
+    summary, prov = read_table(results / "tiny/ground_truth/summary.parquet", "ground_truth_summary")
+    assert len(summary) == 2 and (summary["n_tracks"] > 0).all()
+    assert prov.inputs[0].kind == "ground_truth_tracks"
+    assert (workdir / "results/tiny/figures/ground_truth_preview.png").stat().st_size > 10_000
+
+
+def test_nothing_to_do_after_a_finished_run(finished_tiny_run):
+    workdir, _ = finished_tiny_run
+    assert planned_jobs(workdir) == {}
+
+
+def test_editing_a_stage_key_reruns_that_stage_and_its_descendants_only(finished_tiny_run):
+    workdir, config = finished_tiny_run
+    try:
+        edited = copy.deepcopy(config)
+        edited["datasets"]["tiny"]["simulate"]["seed"] = 99
+        write_config(workdir, edited)
+        assert planned_jobs(workdir) == {"simulate": 1, "summarize_ground_truth": 1}
+
+        edited = copy.deepcopy(config)
+        edited["datasets"]["tiny"]["summary"]["preview_frames"] = 3
+        write_config(workdir, edited)
+        assert planned_jobs(workdir) == {"summarize_ground_truth": 1}
+
+        # a second dataset is unrelated to the first: only its own jobs are planned
+        edited = copy.deepcopy(config)
+        edited["datasets"]["other"] = copy.deepcopy(config["datasets"]["tiny"])
+        write_config(workdir, edited)
+        assert planned_jobs(workdir) == {"simulate": 1, "summarize_ground_truth": 1}
+        result = snakemake(workdir, "--dry-run")
+        assert "dataset=other" in result.stdout and "dataset=tiny" not in result.stdout
+    finally:
+        write_config(workdir, config)
+    assert planned_jobs(workdir) == {}

@@ -1,0 +1,54 @@
+"""Run the workflow on a tiny config in a scratch directory and read Snakemake's plan."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from conftest import REPO_ROOT, TINY_SIMULATE
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def tiny_workflow_config() -> dict:
+    return copy.deepcopy(
+        {"datasets": {"tiny": {"simulate": TINY_SIMULATE, "summary": {"preview_frames": 2}}}}
+    )
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, timeout: int = 600
+) -> subprocess.CompletedProcess:
+    """Run snakemake on the repository's Snakefile with ``workdir`` as working directory."""
+    cmd = [*SNAKEMAKE, "--snakefile", str(REPO_ROOT / "Snakefile"), "--directory", str(workdir), *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Rules Snakemake would run now (dry run), with their job counts; ``all`` excluded."""
+    result = snakemake(workdir, "--dry-run", *args)
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    match = re.search(r"Job stats:\n(.*?)\n\n", text + "\n\n", re.S)
+    assert match, f"no job stats in snakemake output:\n{text}"
+    jobs = {}
+    for line in match.group(1).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "all"):
+            jobs[parts[0]] = int(parts[1])
+    return jobs

@@ -1,0 +1,96 @@
+"""Config validation: typed models, generated JSON Schema, errors that name the key."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import jsonschema
+import pytest
+import yaml
+from conftest import REPO_ROOT
+from pydantic import ValidationError
+
+from dynaclr.config import WorkflowConfig, load_config
+from dynaclr.config.schema import render_schema
+
+DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
+SCHEMA = json.loads((REPO_ROOT / "config" / "config.schema.json").read_text())
+
+
+def _default() -> dict:
+    return yaml.safe_load(DEFAULT_CONFIG.read_text())
+
+
+def test_committed_schema_is_generated_from_the_models():
+    assert (REPO_ROOT / "config" / "config.schema.json").read_text() == render_schema(), (
+        "config/config.schema.json is stale: run `make schema`"
+    )
+
+
+def test_default_config_is_valid_and_names_the_demo_dataset():
+    config = load_config(DEFAULT_CONFIG)
+    jsonschema.validate(_default(), SCHEMA)
+    assert "demo" in config.datasets
+    demo = config.datasets["demo"].simulate
+    assert demo is not None and len(demo.fov_names()) == 4
+
+
+def _misspelt(cfg):
+    cfg["datasets"]["demo"]["simulate"]["sed"] = 1
+    return "sed"
+
+
+def _wrong_type(cfg):
+    cfg["datasets"]["demo"]["simulate"]["n_frames"] = "thirty"
+    return "n_frames"
+
+
+def _missing_required(cfg):
+    del cfg["datasets"]["demo"]["simulate"]["wells"][0]["condition"]
+    return "condition"
+
+
+def _misspelt_nested(cfg):
+    cfg["datasets"]["demo"]["simulate"]["cells"]["speed_um_per_frme"] = 1.0
+    return "speed_um_per_frme"
+
+
+@pytest.mark.parametrize("break_config", [_misspelt, _wrong_type, _missing_required, _misspelt_nested])
+def test_bad_configs_are_rejected_naming_the_key(break_config):
+    cfg = _default()
+    key = break_config(cfg)
+    with pytest.raises(ValidationError, match=key):
+        WorkflowConfig.model_validate(cfg)
+    with pytest.raises(jsonschema.ValidationError) as info:
+        jsonschema.validate(cfg, SCHEMA)
+    message = str(info.value)
+    assert key in message or key in "/".join(map(str, info.value.absolute_path))
+
+
+def test_cross_field_checks():
+    cfg = _default()
+    cfg["datasets"]["demo"]["simulate"]["infection"]["onset_frames"] = [10, 2]
+    with pytest.raises(ValidationError, match="onset_frames: lower bound 10 is above upper bound 2"):
+        WorkflowConfig.model_validate(cfg)
+    cfg = _default()
+    cfg["datasets"]["demo"]["simulate"]["nuclear_marker_fovs"] = ["Z/9/0"]
+    with pytest.raises(ValidationError, match=r"\['Z/9/0'\] are not FOVs of this plate"):
+        WorkflowConfig.model_validate(cfg)
+    cfg = _default()
+    cfg["datasets"]["demo"]["plate"] = "/data/plate.zarr"
+    with pytest.raises(ValidationError, match="exactly one of 'simulate'"):
+        WorkflowConfig.model_validate(cfg)
+
+
+def test_real_dataset_needs_only_a_plate_path():
+    config = WorkflowConfig.model_validate({"datasets": {"real": {"plate": "/data/plate.zarr"}}})
+    assert not config.datasets["real"].is_simulated
+
+
+def test_models_are_frozen_and_round_trip():
+    config = load_config(DEFAULT_CONFIG)
+    dumped = config.model_dump(mode="json")
+    assert WorkflowConfig.model_validate(copy.deepcopy(dumped)) == config
+    with pytest.raises(ValidationError):
+        config.datasets["demo"].simulate.seed = 5  # type: ignore[union-attr,misc]

@@ -1,0 +1,103 @@
+"""Provenance, atomic outputs and artifact checks."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import zarr
+
+from dynaclr.io import (
+    ArtifactError,
+    atomic_output,
+    config_hash,
+    make_provenance,
+    read_table,
+    read_zarr_provenance,
+    write_table,
+    write_zarr_provenance,
+)
+from dynaclr.io.provenance import ARTIFACT_KINDS, PROVENANCE_KEY
+
+
+def test_config_hash_ignores_key_order_and_sees_values():
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_table_round_trip_with_provenance(tmp_path):
+    df = pd.DataFrame({"fov_name": ["A/1/0"], "t": [0]})
+    prov = make_provenance("ground_truth_tracks", {"seed": 1}, inputs=["x.zarr"])
+    path = tmp_path / "gt.parquet"
+    write_table(df, path, prov)
+    back, back_prov = read_table(path, "ground_truth_tracks", ["fov_name", "t"])
+    pd.testing.assert_frame_equal(back, df)
+    assert back_prov.config_hash == config_hash({"seed": 1})
+    assert back_prov.inputs[0].path == "x.zarr"
+    assert back_prov.package_version
+
+
+def test_reader_names_missing_columns(tmp_path):
+    path = tmp_path / "gt.parquet"
+    write_table(pd.DataFrame({"t": [0]}), path, make_provenance("ground_truth_tracks", {}))
+    with pytest.raises(ArtifactError, match=r"lacks required columns \['track_id'\]"):
+        read_table(path, "ground_truth_tracks", ["t", "track_id"])
+
+
+def test_reader_refuses_wrong_kind_and_says_what_to_do(tmp_path):
+    path = tmp_path / "summary.parquet"
+    write_table(pd.DataFrame({"t": [0]}), path, make_provenance("ground_truth_summary", {}))
+    with pytest.raises(ArtifactError, match="expected an artifact of kind 'ground_truth_tracks'"):
+        read_table(path, "ground_truth_tracks")
+
+
+def test_reader_refuses_old_schema_and_names_rule_to_rerun(tmp_path):
+    store = zarr.open_group(str(tmp_path / "raw.zarr"), mode="w")
+    prov = json.loads(make_provenance("raw_plate", {}).model_dump_json())
+    prov["schema_version"] = ARTIFACT_KINDS["raw_plate"].schema_version - 1
+    store.attrs[PROVENANCE_KEY] = prov
+    with pytest.raises(ArtifactError, match=r"out of date: rerun it with `snakemake --forcerun simulate`"):
+        read_zarr_provenance(tmp_path / "raw.zarr", "raw_plate")
+
+
+def test_reader_refuses_foreign_files(tmp_path):
+    pd.DataFrame({"t": [0]}).to_parquet(tmp_path / "foreign.parquet")
+    with pytest.raises(ArtifactError, match="no 'dynaclr' provenance"):
+        read_table(tmp_path / "foreign.parquet", "ground_truth_tracks")
+    zarr.open_group(str(tmp_path / "foreign.zarr"), mode="w")
+    with pytest.raises(ArtifactError, match="no 'dynaclr' provenance"):
+        read_zarr_provenance(tmp_path / "foreign.zarr", "raw_plate")
+    with pytest.raises(ArtifactError, match="not found"):
+        read_zarr_provenance(tmp_path / "missing.zarr", "raw_plate")
+
+
+def test_zarr_provenance_round_trip(tmp_path):
+    zarr.open_group(str(tmp_path / "p.zarr"), mode="w")
+    write_zarr_provenance(tmp_path / "p.zarr", make_provenance("raw_plate", {"seed": 0}))
+    assert read_zarr_provenance(tmp_path / "p.zarr", "raw_plate").config == {"seed": 0}
+
+
+def test_unknown_kind_is_an_error():
+    with pytest.raises(ValueError, match="unknown artifact kind"):
+        make_provenance("no_such_kind", {})
+
+
+def test_atomic_output_leaves_nothing_when_interrupted(tmp_path):
+    final = tmp_path / "out.zarr"
+    with pytest.raises(RuntimeError), atomic_output(final) as tmp:
+        tmp.mkdir()
+        (tmp / "chunk").write_text("partial")
+        raise RuntimeError("killed")
+    assert not final.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_output_replaces_previous_result(tmp_path):
+    final = tmp_path / "table.txt"
+    final.write_text("old")
+    with atomic_output(final) as tmp:
+        assert not tmp.exists()
+        tmp.write_text("new")
+    assert final.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.txt"]

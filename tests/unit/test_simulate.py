@@ -1,0 +1,206 @@
+"""The simulator: lineage, labels vs centroids, reporters, determinism, plate metadata."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from iohub.ngff import open_ome_zarr
+
+from dynaclr.config.simulate import CHANNEL_NAMES, SimulateConfig
+from dynaclr.io import read_table, read_zarr_provenance
+from dynaclr.simulate import GROUND_TRUTH_COLUMNS, simulate_fov_dynamics
+from dynaclr.simulate.render import render_frame
+
+
+def _ground_truth(tiny_plate) -> pd.DataFrame:
+    df, _ = read_table(tiny_plate["tracks"], "ground_truth_tracks", GROUND_TRUTH_COLUMNS)
+    return df
+
+
+def test_ground_truth_has_documented_columns_and_provenance(tiny_plate, tiny_config):
+    df, prov = read_table(tiny_plate["tracks"], "ground_truth_tracks", GROUND_TRUTH_COLUMNS)
+    assert list(df.columns) == list(GROUND_TRUTH_COLUMNS)
+    assert prov.config == tiny_config.model_dump(mode="json")
+    assert set(df["fov_name"]) == set(tiny_config.fov_names())
+    assert not df.duplicated(["fov_name", "track_id", "t"]).any()
+    for kind, key in (
+        ("raw_plate", "plate"),
+        ("ground_truth_labels", "labels"),
+        ("ground_truth_phase", "phase"),
+    ):
+        assert read_zarr_provenance(tiny_plate[key], kind).config_hash == prov.config_hash
+
+
+def test_lineage_parents_end_the_frame_before_daughters_start(tiny_plate):
+    df = _ground_truth(tiny_plate)
+    spans = df.groupby(["fov_name", "track_id"])["t"].agg(["min", "max", "size"])
+    # tracks are contiguous in time (no gaps)
+    assert ((spans["max"] - spans["min"] + 1) == spans["size"]).all()
+    daughters = df[df["parent_track_id"] >= 0].groupby(["fov_name", "track_id"]).first()
+    assert len(daughters) >= 2, "the tiny plate should contain at least one division"
+    for (fov, _), row in daughters.iterrows():
+        parent_end = spans.loc[(fov, row["parent_track_id"]), "max"]
+        daughter_start = spans.loc[(fov, _), "min"]
+        assert daughter_start == parent_end + 1
+        parent_lineage = df[(df.fov_name == fov) & (df.track_id == row["parent_track_id"])][
+            "lineage_id"
+        ].iloc[0]
+        assert row["lineage_id"] == parent_lineage
+    # at most two daughters per parent, and the parent was in mitosis at its last frame
+    counts = daughters.reset_index().groupby(["fov_name", "parent_track_id"]).size()
+    assert (counts <= 2).all()
+    last_frames = df.merge(
+        counts.rename("n").reset_index().rename(columns={"parent_track_id": "track_id"}),
+        on=["fov_name", "track_id"],
+    )
+    last = last_frames.loc[last_frames.groupby(["fov_name", "track_id"])["t"].idxmax()]
+    assert last["mitosis"].all()
+
+
+def test_labels_agree_with_centroids(tiny_plate):
+    df = _ground_truth(tiny_plate)
+    with open_ome_zarr(tiny_plate["labels"], layout="hcs", mode="r") as plate:
+        for fov_name, position in plate.positions():
+            labels = np.asarray(position["0"][:, 0])  # (T, Z, Y, X)
+            fov = df[df.fov_name == fov_name]
+            for row in fov.itertuples():
+                mask = labels[row.t] == row.track_id
+                r = row.nucleus_radius_px
+                inside = r * 1.5 <= row.y <= labels.shape[2] - 1 - r * 1.5 and (
+                    r * 1.5 <= row.x <= labels.shape[3] - 1 - r * 1.5
+                )
+                assert mask.any(), f"track {row.track_id} at t={row.t} has no label voxels"
+                if inside:  # border cells are cut by the image edge
+                    zz, yy, xx = np.nonzero(mask)
+                    assert abs(yy.mean() - row.y) < 1.0
+                    assert abs(xx.mean() - row.x) < 1.0
+                    assert abs(zz.mean() - row.z) < 1.0
+            # no label without a ground-truth row
+            for t in range(labels.shape[0]):
+                ids = set(np.unique(labels[t])) - {0}
+                assert ids <= set(fov.loc[fov.t == t, "track_id"])
+
+
+def test_sensor_moves_into_the_nucleus_after_onset_and_not_before(tiny_plate):
+    """Measured on the rendered (noise-free) volumes, with the true nuclear masks."""
+    df = _ground_truth(tiny_plate)
+    infected = df[(df.condition == "infected") & (df.infection_onset_t >= 0)]
+    assert len(infected), "the infected well must contain infected cells"
+    config = SimulateConfig.model_validate(read_table(tiny_plate["tracks"], "ground_truth_tracks")[1].config)
+    fov_index = config.fov_names().index(infected["fov_name"].iloc[0])
+    states = simulate_fov_dynamics(config, fov_index)
+    measured = []
+    for t, frame in states.groupby("t"):
+        volumes = render_frame(frame, config)
+        for row in frame.itertuples():
+            nucleus = volumes.labels == row.track_id
+            # the cell's own neighbourhood, so neighbours' sensor does not count
+            yy, xx = np.ogrid[: volumes.sensor.shape[1], : volumes.sensor.shape[2]]
+            near = (yy - row.y) ** 2 + (xx - row.x) ** 2 <= (row.nucleus_radius_px * 2.2) ** 2
+            total = volumes.sensor[:, near].sum()
+            measured.append(
+                {
+                    "track_id": row.track_id,
+                    "t": t,
+                    "onset": row.infection_onset_t,
+                    "fraction": volumes.sensor[nucleus].sum() / total,
+                }
+            )
+    m = pd.DataFrame(measured)
+    m = m[m.onset >= 0]
+    before = m[m.t < m.onset]["fraction"]
+    late = m[m.t >= m.onset + config.infection.translocation_frames]["fraction"]
+    assert len(before) and len(late)
+    assert late.mean() > before.mean() + 0.3
+    # not before: the fraction is flat until onset (within rendering noise of cell shape)
+    assert before.max() < late.min()
+    mock = df[df.condition == "mock"]
+    assert (
+        not mock["infected"].any()
+        and (mock["sensor_nuclear_fraction"] == mock["sensor_nuclear_fraction"].iloc[0]).all()
+    )
+
+
+def test_plate_metadata(tiny_plate, tiny_config):
+    with open_ome_zarr(tiny_plate["plate"], layout="hcs", mode="r") as plate:
+        assert plate.channel_names == list(CHANNEL_NAMES)
+        names = [name for name, _ in plate.positions()]
+        assert names == tiny_config.fov_names()
+        position = plate[names[0]]
+        assert [axis.name for axis in position.axes] == ["T", "C", "Z", "Y", "X"]
+        assert position["0"].shape == (tiny_config.n_frames, len(CHANNEL_NAMES), *tiny_config.shape_zyx)
+        scale = position.scale
+        assert scale[0] == pytest.approx(tiny_config.time_interval_minutes * 60)
+        assert scale[2:] == pytest.approx(
+            [tiny_config.z_step_um, tiny_config.pixel_size_um, tiny_config.pixel_size_um]
+        )
+        assert plate.zattrs["time_interval_minutes"] == tiny_config.time_interval_minutes
+        data = np.asarray(position["0"][0])
+        assert data.dtype == np.uint16
+        # brightfield has structure (cells), fluorescence has signal above background
+        assert data[0].std() > 0
+        assert all(data[c].max() > data[c].min() for c in range(1, len(CHANNEL_NAMES)))
+
+
+def test_same_seed_same_arrays_different_seed_different(tmp_path, tiny_config):
+    from dynaclr.simulate import simulate_plate
+
+    small = tiny_config.model_copy(update={"n_frames": 3})
+
+    def run(config, name):
+        paths = [tmp_path / name / p for p in ("raw.zarr", "gt.parquet", "labels.zarr", "phase.zarr")]
+        simulate_plate(config, *paths)
+        with open_ome_zarr(paths[0], layout="hcs", mode="r") as plate:
+            return {fov: np.asarray(pos["0"][:]) for fov, pos in plate.positions()}
+
+    first, again = run(small, "a"), run(small, "b")
+    other = run(small.model_copy(update={"seed": small.seed + 1}), "c")
+    for fov in first:
+        np.testing.assert_array_equal(first[fov], again[fov])
+        assert not np.array_equal(first[fov], other[fov])
+
+
+def test_nuclear_marker_only_on_configured_fovs(tmp_path, tiny_config):
+    from dynaclr.simulate import simulate_plate
+
+    config = SimulateConfig.model_validate(
+        {**tiny_config.model_dump(mode="json"), "n_frames": 2, "nuclear_marker_fovs": ["A/1/0"]}
+    )
+    paths = [tmp_path / p for p in ("raw.zarr", "gt.parquet", "labels.zarr", "phase.zarr")]
+    simulate_plate(config, *paths)
+    with open_ome_zarr(paths[0], layout="hcs", mode="r") as plate:
+        nuclei = CHANNEL_NAMES.index("Nuclei")
+        assert np.asarray(plate["A/1/0"]["0"][0, nuclei]).std() > 0
+        assert np.asarray(plate["B/1/0"]["0"][0, nuclei]).std() == 0
+
+
+def test_tiny_configuration_generates_quickly(tmp_path, tiny_config):
+    """The issue's budget is 10 s for the tiny configuration; a generous bound guards regressions."""
+    from dynaclr.simulate import simulate_plate
+
+    start = time.perf_counter()
+    simulate_plate(
+        tiny_config, *[tmp_path / p for p in ("raw.zarr", "gt.parquet", "labels.zarr", "phase.zarr")]
+    )
+    assert time.perf_counter() - start < 30
+
+
+def test_empty_fov_gives_schema_valid_ground_truth(tmp_path, tiny_config):
+    from dynaclr.simulate import GROUND_TRUTH_COLUMNS as columns
+    from dynaclr.simulate import simulate_plate
+
+    config = SimulateConfig.model_validate(
+        {
+            **tiny_config.model_dump(mode="json"),
+            "n_frames": 2,
+            "cells": {"initial_cells_per_fov": 0, "entering_cells_per_frame": 0.0},
+        }
+    )
+    paths = [tmp_path / p for p in ("raw.zarr", "gt.parquet", "labels.zarr", "phase.zarr")]
+    gt = simulate_plate(config, *paths)
+    assert len(gt) == 0
+    df, _ = read_table(paths[1], "ground_truth_tracks", columns)
+    assert len(df) == 0

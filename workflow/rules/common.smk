@@ -1,0 +1,52 @@
+# Config validation (JSON Schema, then the typed models), dataset/FOV listing, input functions.
+from pydantic import ValidationError
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from dynaclr.config import WorkflowConfig
+from dynaclr.io.plate import list_plate_fovs
+
+
+validate(config, schema="../../config/config.schema.json", set_default=False)
+try:
+    CONFIG = WorkflowConfig.model_validate(config)
+except ValidationError as err:
+    raise WorkflowError(f"Invalid config (keys are dotted paths from the top):\n{err}") from None
+RESULTS = "results"
+DATASETS = sorted(CONFIG.datasets)
+SIMULATED = [name for name in DATASETS if CONFIG.datasets[name].is_simulated]
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+
+
+def stage_config(dataset, stage):
+    """The rule's own config subtree, defaults filled in (what `params:` compares on rerun)."""
+    value = getattr(CONFIG.datasets[dataset], stage)
+    return value.model_dump(mode="json")
+
+
+def raw_plate(dataset):
+    """Path of a dataset's raw plate: simulated under results/, or the path the config names."""
+    spec = CONFIG.datasets[dataset]
+    return f"{RESULTS}/{dataset}/raw.zarr" if spec.is_simulated else spec.plate
+
+
+def fovs(dataset):
+    """FOV names (row/column/fov) of a dataset, from config or from the plate's metadata."""
+    spec = CONFIG.datasets[dataset]
+    if spec.is_simulated:
+        return spec.simulate.fov_names()
+    return list_plate_fovs(spec.plate)
+
+
+def all_outputs():
+    targets = []
+    for dataset in SIMULATED:
+        targets += [
+            f"{RESULTS}/{dataset}/ground_truth/tracks.parquet",
+            f"{RESULTS}/{dataset}/ground_truth/summary.parquet",
+        ]
+        targets += [f"{RESULTS}/{dataset}/figures/ground_truth_preview.{ext}" for ext in ("png", "svg")]
+    return targets

@@ -1,0 +1,21 @@
+rule simulate:
+    """Simulate a live-cell infection plate and its ground truth (simulated datasets only)."""
+    output:
+        plate=directory(f"{RESULTS}/{{dataset}}/raw.zarr"),
+        tracks=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",
+        labels=directory(f"{RESULTS}/{{dataset}}/ground_truth/labels.zarr"),
+        phase=directory(f"{RESULTS}/{{dataset}}/ground_truth/phase.zarr"),
+    params:
+        config=lambda wildcards: stage_config(wildcards.dataset, "simulate"),
+    log:
+        f"{RESULTS}/logs/simulate/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/simulate/{{dataset}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/simulate.py"
