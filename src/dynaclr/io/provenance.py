@@ -43,6 +43,31 @@ ARTIFACT_KINDS: dict[str, ArtifactKind] = {
             "ground_truth_phase", 1, "simulate", "HCS OME-Zarr plate of the true phase (cycles/voxel)"
         ),
         ArtifactKind("ground_truth_summary", 1, "summarize_ground_truth", "per-FOV ground-truth statistics"),
+        # image stages (per-FOV jobs fill a plate created by a dataset-level rule)
+        ArtifactKind("phase_transfer_function", 1, "phase_transfer_function", "waveorder transfer function"),
+        ArtifactKind("phase_plate", 1, "phase_plate", "HCS plate with the Phase3D channel"),
+        ArtifactKind("phase_fov", 1, "reconstruct_phase", "per-FOV phase reconstruction record"),
+        ArtifactKind("phase_evaluation", 1, "evaluate_phase", "phase vs ground truth (Pearson r)"),
+        ArtifactKind("virtual_stain_model", 1, "train_virtual_stain", "virtual staining checkpoint"),
+        ArtifactKind("virtual_stain_plate", 1, "virtual_stain_plate", "HCS plate, nuclei_prediction"),
+        ArtifactKind("virtual_stain_fov", 1, "predict_virtual_stain", "per-FOV virtual staining record"),
+        ArtifactKind("virtual_stain_evaluation", 1, "evaluate_virtual_stain", "prediction vs nuclei"),
+        ArtifactKind("tracks_plate", 1, "tracks_plate", "HCS plate of tracked label images"),
+        ArtifactKind("tracks_fov", 1, "track_fov", "per-FOV tracking record"),
+        ArtifactKind("tracks", 1, "collect_tracks", "all FOVs' tracks in one table"),
+        ArtifactKind("tracking_evaluation", 1, "evaluate_tracking", "CTC DET/TRA, division P/R"),
+        # contrastive learning
+        ArtifactKind("patch_fov", 1, "extract_patches", "per-FOV single-cell patches"),
+        ArtifactKind("patches", 1, "collect_patches", "single-cell patch store (N, C, Z, Y, X)"),
+        ArtifactKind("patch_index", 1, "collect_patches", "patch index table"),
+        ArtifactKind("contrastive_model", 1, "train_contrastive", "trained contrastive encoder"),
+        # embeddings and biology
+        ArtifactKind("embeddings", 1, "embed", "AnnData embeddings of all patches"),
+        ArtifactKind("temporal_metrics", 1, "temporal_metrics", "smoothness and dynamic range"),
+        ArtifactKind("annotations", 1, "draw_annotations", "sparse annotations"),
+        ArtifactKind("classification", 1, "classify", "classifier metrics"),
+        ArtifactKind("predictions", 1, "classify", "per-cell predictions"),
+        ArtifactKind("pseudotime", 1, "align_pseudotime", "DTW pseudo-time per query frame"),
     )
 }
 
