@@ -18,15 +18,35 @@ def test_lint_is_clean(tmp_path):
     assert "Congratulations" in result.stdout + result.stderr
 
 
+#: Jobs of a simulated dataset with n FOVs, by rule.
+def all_jobs(n_fovs: int) -> dict[str, int]:
+    return {
+        "simulate": 1,
+        "summarize_ground_truth": 1,
+        "phase_transfer_function": 1,
+        "phase_plate": 1,
+        "reconstruct_phase": n_fovs,
+        "evaluate_phase": 1,
+    }
+
+
 def test_dry_run_default_config_plans_the_demo(tmp_path):
     write_config(tmp_path, __import__("yaml").safe_load((REPO_ROOT / "config" / "config.yaml").read_text()))
     jobs = planned_jobs(tmp_path)
-    assert jobs == {"simulate": 1, "summarize_ground_truth": 1}
+    assert jobs == all_jobs(n_fovs=4)
 
 
 def test_dry_run_with_slurm_profile_without_slurm(tmp_path):
     write_config(tmp_path, tiny_workflow_config())
     jobs = planned_jobs(tmp_path, "--profile", str(REPO_ROOT / "profiles" / "slurm"))
+    assert jobs == all_jobs(n_fovs=2)
+
+
+def test_switching_phase_off_reads_phase_from_the_plate(tmp_path):
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["phase"] = None
+    write_config(tmp_path, config)
+    jobs = planned_jobs(tmp_path)
     assert jobs == {"simulate": 1, "summarize_ground_truth": 1}
 
 
@@ -71,6 +91,11 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
         "tiny/figures/ground_truth_preview.svg",
         "logs/simulate/tiny.log",
         "benchmarks/simulate/tiny.tsv",
+        "tiny/phase.zarr",
+        "tiny/phase_transfer_function.zarr",
+        "tiny/records/phase/A/1/0.json",
+        "tiny/records/phase/B/1/0.json",
+        "tiny/evaluation/phase.csv",
     ):
         assert (results / path).exists(), path
     summary, prov = read_table(results / "tiny/ground_truth/summary.parquet", "ground_truth_summary")
@@ -90,7 +115,17 @@ def test_editing_a_stage_key_reruns_that_stage_and_its_descendants_only(finished
         edited = copy.deepcopy(config)
         edited["datasets"]["tiny"]["simulate"]["seed"] = 99
         write_config(workdir, edited)
-        assert planned_jobs(workdir) == {"simulate": 1, "summarize_ground_truth": 1}
+        assert planned_jobs(workdir) == all_jobs(n_fovs=2)
+
+        edited = copy.deepcopy(config)
+        edited["datasets"]["tiny"]["phase"] = {"regularization_strength": 1e-3}
+        write_config(workdir, edited)
+        assert planned_jobs(workdir) == {
+            "phase_transfer_function": 1,
+            "phase_plate": 1,
+            "reconstruct_phase": 2,
+            "evaluate_phase": 1,
+        }
 
         edited = copy.deepcopy(config)
         edited["datasets"]["tiny"]["summary"]["preview_frames"] = 3
@@ -101,7 +136,7 @@ def test_editing_a_stage_key_reruns_that_stage_and_its_descendants_only(finished
         edited = copy.deepcopy(config)
         edited["datasets"]["other"] = copy.deepcopy(config["datasets"]["tiny"])
         write_config(workdir, edited)
-        assert planned_jobs(workdir) == {"simulate": 1, "summarize_ground_truth": 1}
+        assert planned_jobs(workdir) == all_jobs(n_fovs=2)
         result = snakemake(workdir, "--dry-run")
         assert "dataset=other" in result.stdout and "dataset=tiny" not in result.stdout
     finally:

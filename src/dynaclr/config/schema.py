@@ -17,14 +17,22 @@ SCHEMA_PATH = Path("config/config.schema.json")
 
 
 def _drop_null_alternatives(node: Any) -> Any:
-    """``anyOf: [X, {type: null}]`` → ``X``: optional keys are omitted, never null, in YAML.
+    """``anyOf: [X, {type: null}]`` → ``X`` for keys whose default is null: such keys are
+    omitted, never written as null, in YAML. Keys whose default is a section (e.g. ``phase``)
+    keep null, which switches that stage off.
 
     Without this, jsonschema reports "not valid under any of the given schemas" for a misspelt
     key inside an optional section instead of naming the key.
     """
     if isinstance(node, dict):
         options = node.get("anyOf")
-        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        optional_section = "default" in node and node["default"] is None  # null: "absent", not "off"
+        if (
+            optional_section
+            and isinstance(options, list)
+            and len(options) == 2
+            and {"type": "null"} in options
+        ):
             kept = next(o for o in options if o != {"type": "null"})
             node = {**{k: v for k, v in node.items() if k not in ("anyOf", "default")}, **kept}
         return {key: _drop_null_alternatives(value) for key, value in node.items()}

@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from dynaclr.config.base import StrictModel
+from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
 
 PreviewChannel = Literal["Brightfield", "Nuclei", "ViralSensor", "ERMarker"]
@@ -36,6 +37,10 @@ class DatasetConfig(StrictModel):
     simulate: SimulateConfig | None = Field(None, description="Simulate this dataset's plate.")
     plate: str | None = Field(None, description="Path of an existing HCS OME-Zarr plate.")
     summary: SummaryConfig = SummaryConfig()
+    phase: PhaseConfig | None = Field(
+        default_factory=PhaseConfig,
+        description="Phase reconstruction; null when the plate already holds a 'Phase3D' channel.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:

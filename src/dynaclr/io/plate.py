@@ -60,7 +60,9 @@ def read_plate_geometry(plate_path: str | Path) -> PlateGeometry:
     with open_ome_zarr(plate_path, layout="hcs", mode="r") as plate:
         _, position = next(iter(plate.positions()))
         scale = position.scale
-    return PlateGeometry(time_interval_s=float(scale[0]), z_step_um=float(scale[2]), pixel_size_um=float(scale[3]))
+    return PlateGeometry(
+        time_interval_s=float(scale[0]), z_step_um=float(scale[2]), pixel_size_um=float(scale[3])
+    )
 
 
 def create_empty_plate(

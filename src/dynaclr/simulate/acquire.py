@@ -65,11 +65,18 @@ class Microscope:
         return microscope
 
     def _modulation(self, phase: np.ndarray) -> np.ndarray:
-        """Relative brightfield modulation (unitless, 0 = background) of a phase volume."""
+        """Relative brightfield modulation (unitless, 0 = background) of a phase volume (Z, Y, X).
+
+        The object is zero-padded along Z to the transfer function's depth and the full
+        transfer function applied (``z_padding=0``): passing the padding to waveorder instead
+        would crop the transfer function in frequency space and mis-pair its z-frequencies.
+        """
+        pad = self.config.optics.z_padding
+        padded = np.pad(phase, ((pad, pad), (0, 0), (0, 0)))
         out = phase_thick_3d.apply_transfer_function(
-            torch.from_numpy(phase), self.transfer_function, self.config.optics.z_padding, brightness=1.0
+            torch.from_numpy(padded), self.transfer_function, 0, brightness=1.0
         )
-        return out.numpy().astype(np.float32) - 1.0
+        return out.numpy().astype(np.float32)[pad : pad + phase.shape[0]] - 1.0
 
     def _calibrate_contrast(self) -> float:
         """Scale making a typical cell's brightfield modulation std equal ``brightfield_contrast``.

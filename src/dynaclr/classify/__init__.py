@@ -1,0 +1,67 @@
+"""Classifiers of cell states from sparse annotations (paper section 4.4).
+
+* :func:`draw_annotations`: sparse, class-balanced annotations drawn from ground truth;
+* :func:`fit_and_evaluate`: StandardScaler → balanced LogisticRegression, FOV-grouped
+  cross-validation, F1 / AUROC / balanced accuracy with track-bootstrap CIs, predictions for
+  every cell;
+* :class:`LinearClassifier`, :func:`save_classifiers`, :func:`load_classifiers`: the fitted
+  classifier as plain JSON numbers (no pickle);
+* :func:`classify_stage`, :func:`collect_classification`, :func:`infected_fraction_over_time`.
+"""
+
+from dynaclr.classify.annotations import (
+    ANNOTATION_COLUMNS,
+    TASK_LABELS,
+    draw_annotations,
+    draw_annotations_stage,
+    match_annotations,
+    positive_label,
+    read_annotations,
+    task_classes,
+)
+from dynaclr.classify.evaluate import (
+    ClassificationResult,
+    Fold,
+    auroc_binary,
+    balanced_accuracy_binary,
+    binary_metrics,
+    bootstrap_metrics,
+    f1_score_binary,
+    fit_and_evaluate,
+)
+from dynaclr.classify.model import LinearClassifier, build_pipeline, load_classifiers, save_classifiers
+from dynaclr.classify.stage import (
+    CLASSIFICATION_COLUMNS,
+    classify_stage,
+    collect_classification,
+    infected_fraction_over_time,
+    read_predictions,
+)
+
+__all__ = [
+    "ANNOTATION_COLUMNS",
+    "CLASSIFICATION_COLUMNS",
+    "TASK_LABELS",
+    "ClassificationResult",
+    "Fold",
+    "LinearClassifier",
+    "auroc_binary",
+    "balanced_accuracy_binary",
+    "binary_metrics",
+    "bootstrap_metrics",
+    "build_pipeline",
+    "classify_stage",
+    "collect_classification",
+    "draw_annotations",
+    "draw_annotations_stage",
+    "f1_score_binary",
+    "fit_and_evaluate",
+    "infected_fraction_over_time",
+    "load_classifiers",
+    "match_annotations",
+    "positive_label",
+    "read_annotations",
+    "read_predictions",
+    "save_classifiers",
+    "task_classes",
+]

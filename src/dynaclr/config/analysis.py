@@ -1,0 +1,154 @@
+"""Configuration of the analyses of embeddings: temporal metrics, sparse annotations, classifiers
+and DTW pseudo-time (rules ``temporal_metrics``, ``draw_annotations``, ``classify``,
+``align_pseudotime``).
+
+Units are in the field names: ``_frames`` time points, ``_px`` pixels. Every analysis states
+which matrix of the embeddings it reads (``representation``): ``features`` (AnnData ``X``, the
+backbone's pooled features), ``projections`` (``obsm['X_projections']``, the projection head's
+output) or ``standardized`` (``obsm['X_standardized']``, only for the engineered-features baseline).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from dynaclr.config.base import StrictModel
+
+Representation = Literal["features", "projections", "standardized"]
+ClassificationTask = Literal["infection", "division"]
+
+
+class TemporalMetricsConfig(StrictModel):
+    """Smoothness and dynamic range (paper appendix C) with track-bootstrap confidence intervals."""
+
+    representation: Representation = Field(
+        "features", description="Matrix the cosine distances are computed on (see module docstring)."
+    )
+    n_bootstrap: int = Field(200, ge=0, description="Bootstrap replicates over tracks; 0 disables the CIs.")
+    confidence: float = Field(0.95, gt=0.0, lt=1.0, description="Central coverage of the bootstrap interval.")
+    seed: int = Field(0, ge=0, description="Seed of the random pairs and of the bootstrap.")
+
+
+class AnnotationConfig(StrictModel):
+    """Sparse annotations drawn from ground truth, as a person would label a few cells."""
+
+    fraction_of_cells: float = Field(
+        0.10,
+        gt=0.0,
+        le=0.10,
+        description=(
+            "Fraction of all cell observations (cells x frames) annotated per task; at most 0.10, "
+            "the sparse-label regime of the paper."
+        ),
+    )
+    tasks: tuple[ClassificationTask, ...] = Field(
+        ("infection", "division"), min_length=1, description="Tasks to annotate."
+    )
+    positive_class_share: float = Field(
+        0.5,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "Target share of the rare/positive class (infected, mitosis) among a task's annotations; "
+            "the annotator looks for it as a person looks for mitoses. Capped by availability."
+        ),
+    )
+    seed: int = Field(0, ge=0, description="Seed of the annotation draw.")
+
+
+class ClassificationConfig(StrictModel):
+    """Logistic regression on embeddings, evaluated with splits grouped by FOV."""
+
+    representation: Representation = Field("features", description="Matrix the classifier reads.")
+    tasks: tuple[ClassificationTask, ...] = Field(("infection", "division"), min_length=1)
+    n_splits: int = Field(
+        5,
+        ge=2,
+        description=(
+            "Folds of the FOV-grouped, label-stratified cross-validation; reduced to the number of "
+            "annotated FOVs when there are fewer."
+        ),
+    )
+    inverse_regularization_strength: float = Field(
+        1.0, gt=0.0, description="LogisticRegression's C (larger = weaker L2 penalty)."
+    )
+    max_iterations: int = Field(2000, ge=10, description="LogisticRegression's max_iter.")
+    match_annotations_on: Literal["position", "track"] = Field(
+        "position",
+        description=(
+            "How annotations find their cell: 'position' (same FOV and frame, nearest patch centre "
+            "within max_match_distance_px; works with tracks from the tracking stage) or 'track' "
+            "(same fov_name, track_id and t; only when patches come from the annotated tracks)."
+        ),
+    )
+    max_match_distance_px: float = Field(
+        6.0, gt=0.0, description="Largest centroid distance (pixels) at which an annotation matches a patch."
+    )
+    n_bootstrap: int = Field(200, ge=0, description="Bootstrap replicates over tracks for the metric CIs.")
+    confidence: float = Field(0.95, gt=0.0, lt=1.0)
+    seed: int = Field(0, ge=0, description="Seed of the fold assignment and of the bootstrap.")
+
+
+class ReferenceTrackConfig(StrictModel):
+    """A reference infection trajectory chosen by a person."""
+
+    fov_name: str = Field(
+        pattern=r"^[^/]+/[^/]+/[^/]+$", description="FOV of the reference, 'row/column/fov'."
+    )
+    track_id: int = Field(
+        ge=0,
+        description=(
+            "Track the reference ends in; its mothers' frames come first (the lineage series from "
+            "the root to this track)."
+        ),
+    )
+    t_start: int = Field(ge=0, description="First frame of the reference (inclusive).")
+    t_stop: int = Field(ge=1, description="Frame after the last frame of the reference (exclusive).")
+    onset_t: int = Field(ge=0, description="Frame of infection onset; pseudo-time 0.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReferenceTrackConfig:
+        if not self.t_start <= self.onset_t < self.t_stop:
+            raise ValueError(
+                f"reference needs t_start <= onset_t < t_stop (frames); got t_start={self.t_start}, "
+                f"onset_t={self.onset_t}, t_stop={self.t_stop}"
+            )
+        return self
+
+
+class PseudotimeConfig(StrictModel):
+    """DTW pseudo-time of infection (paper section 4.5): align every lineage to one reference."""
+
+    representation: Representation = Field("features", description="Matrix the trajectories are made of.")
+    reference: ReferenceTrackConfig | None = Field(
+        None,
+        description=(
+            "Explicit reference; null picks one automatically: the infected lineage series with the "
+            "most frames on both sides of its onset (at least the frames below)."
+        ),
+    )
+    reference_frames_before_onset: int = Field(
+        3, ge=1, description="Automatic reference: frames kept before the onset frame."
+    )
+    reference_frames_after_onset: int = Field(
+        4, ge=1, description="Automatic reference: frames kept from the onset frame on (onset included)."
+    )
+    min_query_frames: int = Field(6, ge=2, description="Lineage series shorter than this are not aligned.")
+    method: Literal["subsequence", "sliding"] = Field(
+        "subsequence", description="Subsequence DTW (one pass) or the sliding-window full-DTW reference."
+    )
+    step_penalty: float = Field(0.1, ge=0.0, description="dtaidistance penalty for a non-diagonal step.")
+    normalize: bool = Field(True, description="Unit-normalise every frame (step cost = 2 x cosine distance).")
+    pca_components: int | None = Field(
+        None,
+        ge=1,
+        description="Reduce the embeddings to this many principal components first; null keeps all.",
+    )
+    min_match_frames: int = Field(2, ge=1, description="Shortest matched window (query frames).")
+    match_truth_on: Literal["position", "track"] = Field(
+        "position", description="How ground-truth cells find their patch (see ClassificationConfig)."
+    )
+    max_match_distance_px: float = Field(6.0, gt=0.0)
+    seed: int = Field(0, ge=0, description="Seed of the PCA solver.")

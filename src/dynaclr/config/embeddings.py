@@ -1,0 +1,117 @@
+"""Configuration of embedding inference (rule ``embed``) and 2-D projections (rule ``project_embeddings``).
+
+Units are in the field names: ``_px`` pixels. Inference applies no augmentation: every patch is
+centre-cropped to ``crop_size_yx_px`` (the size the encoder was trained on) and encoded once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from dynaclr.config.base import StrictModel
+
+
+class EmbeddingConfig(StrictModel):
+    """How patches are encoded into features (backbone) and projections (head)."""
+
+    batch_size: int = Field(
+        128,
+        ge=1,
+        description=(
+            "Patches encoded per forward pass; also the number of rows per chunk of the partial "
+            "store, so an interrupted job resumes at a multiple of it."
+        ),
+    )
+    crop_size_yx_px: tuple[int, int] | None = Field(
+        None,
+        description=(
+            "Centre crop (Y, X) in pixels applied to every patch before encoding, usually the "
+            "training crop; null encodes the whole stored patch."
+        ),
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="'auto' uses the GPU when torch sees one, the CPU otherwise."
+    )
+    bf16_autocast: bool = Field(
+        True,
+        description="Run the forward pass under bfloat16 autocast on the GPU (ignored on the CPU).",
+    )
+    resume: bool = Field(
+        True,
+        description=(
+            "Continue an interrupted job from its partial store (kept beside the output) when the "
+            "patches, index, encoder weights and batch size are unchanged."
+        ),
+    )
+
+    @field_validator("crop_size_yx_px")
+    @classmethod
+    def _positive_crop(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and min(value) < 1:
+            raise ValueError(
+                f"crop_size_yx_px must be two positive pixel counts, e.g. [128, 128]; got {value}"
+            )
+        return value
+
+
+class ProjectionConfig(StrictModel):
+    """2-D (or k-D) projection of embeddings for figures, computed in its own rule."""
+
+    method: Literal["pca", "umap"] = Field(
+        "pca",
+        description="'pca' (scikit-learn, always available) or 'umap' (needs the umap-learn package).",
+    )
+    n_components: int = Field(2, ge=1, le=50, description="Number of projected coordinates.")
+    representation: Literal["features", "projections", "standardized"] = Field(
+        "features",
+        description=(
+            "Which matrix of the embeddings is projected: 'features' (X, backbone), 'projections' "
+            "(obsm['X_projections'], head) or 'standardized' (obsm['X_standardized'])."
+        ),
+    )
+    standardize: bool = Field(True, description="z-score every column over all cells before projecting.")
+    seed: int = Field(0, ge=0, description="Random state of PCA's solver and of UMAP.")
+    umap_n_neighbors: int = Field(15, ge=2, description="UMAP neighbourhood size (cells).")
+    umap_min_distance: float = Field(0.1, ge=0.0, le=1.0, description="UMAP min_dist.")
+
+
+class EngineeredFeaturesConfig(StrictModel):
+    """Hand-engineered per-patch features (the 'engineered_features' baseline model).
+
+    Per channel: area above Otsu's threshold and the texture and radial profile of the central Z
+    slice, intensity statistics of the whole (cropped) volume. See
+    :func:`dynaclr.baselines.engineered_features`.
+    """
+
+    crop_size_yx_px: tuple[int, int] | None = Field(
+        None, description="Centre crop (Y, X) in pixels before measuring; null uses the whole patch."
+    )
+    intensity_percentiles: tuple[float, ...] = Field(
+        (5.0, 25.0, 50.0, 75.0, 95.0), description="Percentiles (0-100) of each channel's intensities."
+    )
+    texture_gray_levels: int = Field(
+        32, ge=2, le=256, description="Grey levels the central slice is quantised to for the GLCM."
+    )
+    texture_distances_px: tuple[int, ...] = Field(
+        (1, 2), description="Pixel offsets of the grey-level co-occurrence matrix (averaged over 4 angles)."
+    )
+    radial_rings: int = Field(
+        4, ge=1, le=32, description="Equal-width rings from the patch centre to its inscribed radius."
+    )
+    batch_size: int = Field(256, ge=1, description="Patches read from the store at a time.")
+
+    @field_validator("intensity_percentiles")
+    @classmethod
+    def _percentiles_in_range(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 <= p <= 100.0 for p in value):
+            raise ValueError(f"intensity_percentiles must lie in [0, 100], e.g. [5, 50, 95]; got {value}")
+        return value
+
+    @field_validator("texture_distances_px")
+    @classmethod
+    def _positive_distances(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or min(value) < 1:
+            raise ValueError(f"texture_distances_px must be positive pixel offsets, e.g. [1, 2]; got {value}")
+        return value

@@ -1,0 +1,169 @@
+"""Configuration of single-cell patch extraction (rules ``extract_patches``, ``collect_patches``).
+
+A :class:`PatchSpec` says which channels to cut around every tracked cell, from which source
+plate, how to normalise them, which Z slices to keep and how large the patch is. Units are in
+the field names: ``_px`` pixels, ``_slices`` Z slices.
+
+Patches are cut larger than the network's input (``initial_patch_size_yx_px``) so the random
+rotations, zooms and shears of training never bring padding into the final, centre-cropped view
+(``patch_size_yx_px``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from dynaclr.config.base import StrictModel
+
+#: Plates a patch channel can be read from; the workflow maps each to a plate path.
+PatchSource = Literal["raw", "phase", "virtual_stain"]
+
+#: ``zscore``: (x - mean) / std (phase). ``median_p99``: (x - median) / (p99 - median) (fluorescence).
+NormalizationName = Literal["zscore", "median_p99"]
+
+#: Paper augmentation extremes the default initial crop allows for (see ``dynaclr.contrastive.augment``).
+DEFAULT_AFFINE_SCALE_RANGE = 0.2
+DEFAULT_AFFINE_SHEAR_RANGE = 0.01
+
+
+def required_initial_patch_size_px(
+    patch_size_yx_px: int,
+    affine_scale_range: float = DEFAULT_AFFINE_SCALE_RANGE,
+    affine_shear_range: float = DEFAULT_AFFINE_SHEAR_RANGE,
+) -> int:
+    """Smallest even initial crop (px) whose random affine + centre crop never samples padding.
+
+    The final ``h x h`` view's corners lie ``sqrt(2) h / 2`` from the centre; any rotation, a zoom
+    by ``1 - affine_scale_range`` (the content shrinks, so the view reaches further out) and a
+    shear of ``affine_shear_range`` map them at most ``sqrt(2) h / 2 * (1 + shear) / (1 - scale)``
+    away. Two pixels are added for bilinear interpolation, then rounded up to an even size.
+    """
+    reach = math.sqrt(2.0) * patch_size_yx_px * (1.0 + affine_shear_range) / (1.0 - affine_scale_range)
+    size = math.ceil(reach) + 2
+    return size + (size % 2)
+
+
+class PatchChannel(StrictModel):
+    """One channel of the patches: where it comes from and how it is normalised."""
+
+    source: PatchSource = Field(
+        description="Plate to read: 'raw' (the acquired plate), 'phase' (reconstructed phase) or "
+        "'virtual_stain' (predicted nuclei/membrane)."
+    )
+    channel: str = Field(min_length=1, description="Channel name in that plate, e.g. 'Phase3D'.")
+    normalization: NormalizationName = Field(
+        description="'zscore' (zero mean, unit std per FOV; for phase) or 'median_p99' (median to 0, "
+        "99th percentile to 1 per FOV; for fluorescence)."
+    )
+
+
+class PatchSpec(StrictModel):
+    """A named patch layout: channels, Z slices, patch sizes and normalisation."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Name of the spec; the store is results/{dataset}/patches/{name}.zarr.",
+    )
+    channels: list[PatchChannel] = Field(min_length=1, description="Channels, in patch channel order.")
+    z_range: tuple[int, int] | None = Field(
+        None,
+        description="Slices [start, stop) to keep (0-based, stop exclusive). Give this or "
+        "z_window_slices or neither (all slices).",
+    )
+    z_window_slices: int | None = Field(
+        None, ge=1, description="Keep this many slices centred on the middle slice of the stack."
+    )
+    patch_size_yx_px: int = Field(
+        48,
+        ge=16,
+        description="Final (network input) patch size in Y and X after augmentation and centre crop. "
+        "48 px holds a ~15 px radius cell (cytoplasm) with margin at 0.65 µm/px.",
+    )
+    initial_patch_size_yx_px: int | None = Field(
+        None,
+        description="Stored patch size in Y and X; null = the smallest size for which the paper's "
+        "augmentations (rotation, zoom 1 ± 0.2, shear 0.01) never bring padding into the final view.",
+    )
+    normalize_per_time_point: bool = Field(
+        False, description="Normalise every time point with its own statistics instead of the FOV's."
+    )
+    storage_dtype: Literal["float16", "float32"] = Field(
+        "float16", description="Dtype of the stored (normalised) patches."
+    )
+    patches_per_shard: int = Field(
+        64,
+        ge=1,
+        description="Patches per zarr shard file; each patch is its own chunk inside the shard, so "
+        "random reads fetch single patches while the file count stays small.",
+    )
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> PatchSpec:
+        if self.patch_size_yx_px % 4:
+            raise ValueError(
+                f"patch_size_yx_px must be a multiple of 4 (the encoder's stem has stride 4); got "
+                f"{self.patch_size_yx_px}, use e.g. {4 * round(self.patch_size_yx_px / 4)}"
+            )
+        minimum = math.ceil(self.patch_size_yx_px * math.sqrt(2.0) * 1.2)
+        if self.initial_patch_size_yx_px is not None and self.initial_patch_size_yx_px < minimum:
+            raise ValueError(
+                f"initial_patch_size_yx_px={self.initial_patch_size_yx_px} is too small for "
+                f"patch_size_yx_px={self.patch_size_yx_px}: rotations and zooms would bring padding "
+                f"into the final view. Use at least {minimum}, or leave it null for "
+                f"{required_initial_patch_size_px(self.patch_size_yx_px)}."
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_z(self) -> PatchSpec:
+        if self.z_range is not None and self.z_window_slices is not None:
+            raise ValueError("give z_range or z_window_slices, not both")
+        if self.z_range is not None:
+            start, stop = self.z_range
+            if not 0 <= start < stop:
+                raise ValueError(
+                    f"z_range must be [start, stop) with 0 <= start < stop; got {list(self.z_range)}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _unique_channels(self) -> PatchSpec:
+        keys = [f"{c.source}:{c.channel}" for c in self.channels]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise ValueError(f"channels: each (source, channel) may appear once; repeated: {repeated}")
+        return self
+
+    @property
+    def initial_size_px(self) -> int:
+        """The stored (initial) patch size in Y and X, pixels."""
+        if self.initial_patch_size_yx_px is not None:
+            return self.initial_patch_size_yx_px
+        return required_initial_patch_size_px(self.patch_size_yx_px)
+
+    def z_slices(self, n_slices: int) -> slice:
+        """Slices kept from a stack of ``n_slices``; raises ``ValueError`` naming the problem."""
+        if self.z_range is not None:
+            start, stop = self.z_range
+            if stop > n_slices:
+                raise ValueError(
+                    f"patch spec {self.name!r}: z_range {list(self.z_range)} needs {stop} slices, the "
+                    f"stack has {n_slices}; use a stop <= {n_slices}"
+                )
+            return slice(start, stop)
+        if self.z_window_slices is not None:
+            if self.z_window_slices > n_slices:
+                raise ValueError(
+                    f"patch spec {self.name!r}: z_window_slices={self.z_window_slices} but the stack has "
+                    f"{n_slices} slices; use at most {n_slices}"
+                )
+            start = (n_slices - self.z_window_slices) // 2
+            return slice(start, start + self.z_window_slices)
+        return slice(0, n_slices)
+
+    def channel_names(self) -> list[str]:
+        """Names of the patch channels, ``source:channel``."""
+        return [f"{c.source}:{c.channel}" for c in self.channels]

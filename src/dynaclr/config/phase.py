@@ -1,0 +1,104 @@
+"""Configuration of the phase reconstruction stage (rules ``phase_transfer_function``,
+``phase_plate``, ``reconstruct_phase``, ``evaluate_phase``).
+
+Phase is reconstructed from the brightfield z-stack with waveorder's weak-object models:
+``phase_thick_3d`` (mode ``"3d"``: a phase volume) or ``isotropic_thin_3d`` (mode ``"2d"``: one
+projected phase image). Units are in the field names: ``_um`` micrometres, ``_slices`` z planes,
+``_counts`` camera counts. Pixel sizes are read from the plate's metadata unless overridden here.
+Defaults suit the simulated demo plate (20x/0.55 NA detection, 0.4 NA illumination, 532 nm).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from dynaclr.config.base import StrictModel
+
+
+class PhaseConfig(StrictModel):
+    """Optics and reconstruction parameters of the phase stage."""
+
+    mode: Literal["3d", "2d"] = Field(
+        "3d",
+        description=(
+            "'3d': thick-phase model, output (T, 1, Z, Y, X) in cycles per voxel; "
+            "'2d': thin-phase model, output (T, 1, 1, Y, X), the phase projected through the "
+            "sample in cycles (radians / 2π)."
+        ),
+    )
+    brightfield_channel: str = Field(
+        "Brightfield", min_length=1, description="Name of the brightfield channel in the raw plate."
+    )
+    wavelength_illumination_um: float = Field(
+        0.532, gt=0, description="Illumination wavelength in vacuum (µm)."
+    )
+    numerical_aperture_detection: float = Field(
+        0.55, gt=0, le=1.5, description="Numerical aperture of the objective (detection)."
+    )
+    numerical_aperture_illumination: float = Field(
+        0.4, gt=0, le=1.5, description="Numerical aperture of the condenser (illumination)."
+    )
+    index_of_refraction_media: float = Field(
+        1.34, ge=1.0, description="Refractive index of the medium around the cells."
+    )
+    z_padding_slices: int = Field(
+        2,
+        ge=0,
+        description=(
+            "3d mode: slices added above and below the stack (mirrored data) so the inverse filter "
+            "does not wrap the top of the stack onto its bottom. Ignored in 2d mode."
+        ),
+    )
+    regularization_strength: float = Field(
+        1e-5,
+        gt=0,
+        description=(
+            "Tikhonov regularisation of the inverse filter (relative to the squared transfer "
+            "function). Smaller keeps more low spatial frequencies and more noise."
+        ),
+    )
+    invert_phase_contrast: bool = Field(
+        False, description="Flip the sign of defocus (for microscopes whose z axis points the other way)."
+    )
+    focus_offset_slices: float = Field(
+        0.0,
+        description=(
+            "2d mode: position of the focal plane relative to slice Z // 2, in slices "
+            "(waveorder's convention). Ignored in 3d mode."
+        ),
+    )
+    camera_offset_counts: float = Field(
+        100.0,
+        ge=0,
+        description="Camera offset subtracted from the brightfield counts before normalisation.",
+    )
+    flat_field: Literal["z_mean", "none"] = Field(
+        "z_mean",
+        description=(
+            "'z_mean': divide each slice by the stack's mean over z (removes uneven illumination, "
+            "which the models would otherwise read as phase); 'none': use the counts as they are."
+        ),
+    )
+    yx_pixel_size_um: float | None = Field(
+        None, gt=0, description="Pixel size at the sample (µm); null reads it from the plate metadata."
+    )
+    z_step_um: float | None = Field(
+        None, gt=0, description="Distance between slices (µm); null reads it from the plate metadata."
+    )
+
+    @model_validator(mode="after")
+    def _apertures_consistent(self) -> PhaseConfig:
+        if self.numerical_aperture_detection >= self.index_of_refraction_media:
+            raise ValueError(
+                f"numerical_aperture_detection ({self.numerical_aperture_detection}) must be below "
+                f"index_of_refraction_media ({self.index_of_refraction_media}); check both values"
+            )
+        if self.numerical_aperture_illumination > self.numerical_aperture_detection:
+            raise ValueError(
+                f"numerical_aperture_illumination ({self.numerical_aperture_illumination}) exceeds "
+                f"numerical_aperture_detection ({self.numerical_aperture_detection}): that is darkfield, "
+                "which these brightfield models do not describe; lower the illumination NA"
+            )
+        return self

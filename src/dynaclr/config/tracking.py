@@ -1,0 +1,219 @@
+"""Configuration of nuclear segmentation and tracking with ultrack (rules ``tracks_plate``,
+``track_fov``, ``collect_tracks``) and of its evaluation (rule ``evaluate_tracking``).
+
+Units are in the field names: ``_px`` pixels (voxels when tracking in 3D), ``_frames`` time
+points. Defaults suit the demo plate: nuclei of radius ~7.7 px (5 µm at 0.65 µm/px, area
+~190 px), cells moving ~3.8 px (2.5 µm) per frame RMS, daughters appearing ~9 px from their
+mother, 20-30 cells per 256 x 256 px FOV entering and leaving through the borders.
+
+The pipeline per FOV is: read the nuclear channel, reduce Z (projection → 2D tracking, or keep
+a slice range → 3D tracking), normalise robustly (percentiles), smooth, derive a foreground
+map and a contour map (:mod:`dynaclr.tracking.maps`), then ultrack's segment → link → solve.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from dynaclr.config.base import StrictModel
+
+
+class TrackingMapsConfig(StrictModel):
+    """How the nuclear image becomes ultrack's foreground and contour maps."""
+
+    z_handling: Literal["max_projection", "mean_projection", "3d"] = Field(
+        "max_projection",
+        description=(
+            "'max_projection' or 'mean_projection' reduce the slices in z_slice_range to one plane "
+            "and track in 2D (label images have Z = 1); '3d' tracks in the volume (label images "
+            "keep the input's Z, zero outside z_slice_range)."
+        ),
+    )
+    z_slice_range: tuple[int, int] | None = Field(
+        None,
+        description="[first, stop) slice indices used; null uses every slice.",
+    )
+    normalization_percentiles: tuple[float, float] = Field(
+        (1.0, 99.8),
+        description=(
+            "Per-FOV percentiles (over all frames of the reduced image) mapped to 0 and 1. Robust "
+            "to camera offset and background (raw counts) and to the scale of a virtual stain."
+        ),
+    )
+    smoothing_sigma_px: float = Field(
+        1.0, ge=0, description="Gaussian sigma (pixels, YX; in 3D also Z slices) applied after normalising."
+    )
+    foreground_threshold: float | Literal["otsu"] = Field(
+        "otsu",
+        description=(
+            "Threshold on the normalised, smoothed image separating nuclei from background: a "
+            "number, or 'otsu' (Otsu's threshold of the whole FOV, all frames)."
+        ),
+    )
+    minimum_otsu_threshold: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description=(
+            "Lower bound of the Otsu threshold (normalised units), so that a FOV without nuclei "
+            "does not turn its noise into foreground."
+        ),
+    )
+    contour_method: Literal["inverted_intensity", "gradient", "distance"] = Field(
+        "distance",
+        description=(
+            "Contour (boundary) map that ultrack's watershed hierarchy is built on: "
+            "'inverted_intensity' = 1 - normalised intensity (nuclei brightest at their centre), "
+            "'gradient' = Sobel gradient magnitude, 'distance' = 1 - normalised distance to the "
+            "background (splits touching round nuclei)."
+        ),
+    )
+
+    @field_validator("normalization_percentiles")
+    @classmethod
+    def _percentiles_ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 <= low < high <= 100:
+            raise ValueError(
+                f"normalization_percentiles: need 0 <= low < high <= 100, got {list(value)}; e.g. [1, 99.8]"
+            )
+        return value
+
+    @field_validator("z_slice_range")
+    @classmethod
+    def _slices_ordered(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not 0 <= value[0] < value[1]:
+            raise ValueError(
+                f"z_slice_range: need 0 <= first < stop, got {list(value)}; e.g. [2, 8], or null for all"
+            )
+        return value
+
+    @field_validator("foreground_threshold")
+    @classmethod
+    def _threshold_in_unit_range(cls, value: float | str) -> float | str:
+        if not isinstance(value, str) and not 0 < value < 1:
+            raise ValueError(
+                f"foreground_threshold: a number must lie in (0, 1) (normalised intensity), got {value}; "
+                "or use 'otsu'"
+            )
+        return value
+
+
+class UltrackSegmentationConfig(StrictModel):
+    """Candidate segments (ultrack's watershed hierarchy): sizes in pixels (2D) or voxels (3D)."""
+
+    min_area_px: int = Field(
+        60,
+        ge=1,
+        description="Smallest candidate nucleus (pixels in 2D, voxels in 3D); demo nuclei are ~190 px.",
+    )
+    max_area_px: int = Field(
+        450,
+        ge=2,
+        description="Largest candidate nucleus; keep below two nuclei so merged pairs are not candidates.",
+    )
+    min_frontier: float = Field(
+        0.0,
+        ge=0,
+        description="Neighbouring regions whose mean contour value between them is below this are merged.",
+    )
+
+    @model_validator(mode="after")
+    def _areas_ordered(self) -> UltrackSegmentationConfig:
+        if self.min_area_px >= self.max_area_px:
+            raise ValueError(
+                f"min_area_px ({self.min_area_px}) must be smaller than max_area_px ({self.max_area_px})"
+            )
+        return self
+
+
+class UltrackLinkingConfig(StrictModel):
+    """Candidate links between segments of consecutive frames."""
+
+    max_distance_px: float = Field(
+        20.0,
+        gt=0,
+        description=(
+            "Largest centroid displacement between frames (pixels); must cover cell motion and the "
+            "mother-to-daughter offset (~9 px on the demo plate)."
+        ),
+    )
+    max_neighbors: int = Field(5, ge=1, description="Candidate links kept per segment (best weights).")
+    distance_weight_per_px: float = Field(
+        0.01,
+        ge=0,
+        description=(
+            "Link weight is IoU minus this times the centroid distance (pixels). Breaks the tie "
+            "between candidate mothers of a daughter that overlaps none of them (IoU 0), in favour "
+            "of the nearest; needs solver.link_function 'identity'."
+        ),
+    )
+
+
+class UltrackSolverConfig(StrictModel):
+    """ultrack's integer linear program choosing segments and links.
+
+    CBC (open source, shipped with python-mip) needs no commercial licence; GUROBI needs one.
+    """
+
+    solver_name: Literal["CBC", "GUROBI"] = Field(
+        "CBC", description="ILP solver: 'CBC' (open source, no licence) or 'GUROBI' (licence required)."
+    )
+    appear_weight: float = Field(
+        -0.3, le=0, description="Cost of a track starting away from the border and the first frame (<= 0)."
+    )
+    disappear_weight: float = Field(
+        -0.3, le=0, description="Cost of a track ending away from the border and the last frame (<= 0)."
+    )
+    division_weight: float = Field(-0.05, le=0, description="Cost of a division (<= 0).")
+    link_function: Literal["power", "identity"] = Field(
+        "identity",
+        description=(
+            "Transform of the link weights before the ILP: 'power' (weight ** power + bias) or "
+            "'identity' (weight + bias). Use 'identity' with a distance penalty: a negative weight "
+            "raised to an even power turns positive."
+        ),
+    )
+    power: float = Field(4.0, gt=0, description="Exponent of the 'power' link function.")
+    bias: float = Field(0.0, le=0, description="Added to every link weight (<= 0).")
+    image_border_px: int = Field(
+        10,
+        ge=0,
+        description="Tracks starting or ending within this many pixels of the YX border are not penalised.",
+    )
+    time_limit_s: int = Field(600, ge=1, description="Solver time limit per FOV (seconds).")
+    solution_gap: float = Field(0.001, ge=0, lt=1, description="Relative optimality gap at which to stop.")
+
+
+class TrackingConfig(StrictModel):
+    """Segmentation and tracking of nuclei with ultrack, one job per FOV."""
+
+    maps: TrackingMapsConfig = TrackingMapsConfig()
+    segmentation: UltrackSegmentationConfig = UltrackSegmentationConfig()
+    linking: UltrackLinkingConfig = UltrackLinkingConfig()
+    solver: UltrackSolverConfig = UltrackSolverConfig()
+
+    @model_validator(mode="after")
+    def _distance_penalty_needs_identity_links(self) -> TrackingConfig:
+        if self.linking.distance_weight_per_px > 0 and self.solver.link_function == "power":
+            raise ValueError(
+                "linking.distance_weight_per_px > 0 makes far links' weights negative, and solver "
+                "link_function 'power' can turn them positive; set solver.link_function to 'identity' "
+                "or the distance weight to 0"
+            )
+        return self
+
+
+class TrackingEvaluationConfig(StrictModel):
+    """Comparison of tracks with the ground truth (Cell Tracking Challenge DET/TRA, divisions)."""
+
+    division_frame_tolerance: int = Field(
+        1,
+        ge=0,
+        description=(
+            "A predicted division matches a true one when its mother and both daughters match the "
+            "true ones and the division frames differ by at most this many frames."
+        ),
+    )

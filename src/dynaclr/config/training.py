@@ -1,0 +1,126 @@
+"""Configuration of contrastive training (rule ``train_contrastive``).
+
+One :class:`ContrastiveModelConfig` per named model in the workflow config. Sampling follows the
+DynaCLR paper (section 3.2):
+
+* ``classical``: anchor and positive are two augmentations of the same patch; batches are random,
+  so other patches of the same cell can act as negatives (no tracking knowledge is used).
+* ``cell_aware``: as classical, but tracking defines identity: under NT-Xent a batch never holds two
+  patches of the same lineage, and explicit (triplet) negatives come from other lineages.
+* ``time_aware``: the positive is the same cell ``tau`` later, following the lineage through
+  divisions; negatives are other lineages at that time.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from dynaclr.config.base import StrictModel
+from dynaclr.contrastive.augment_config import AugmentationConfig
+
+SamplingName = Literal["classical", "cell_aware", "time_aware"]
+LossName = Literal["ntxent", "triplet"]
+
+
+class ContrastiveModelConfig(StrictModel):
+    """One contrastive model: data, sampling, loss, network, optimisation and launch."""
+
+    patch_spec: str = Field(
+        min_length=1, description="Name of the patch spec whose store this model trains on."
+    )
+    sampling: SamplingName = Field(
+        "time_aware", description="Positive/negative sampling: classical, cell_aware or time_aware."
+    )
+    tau_frames: int | None = Field(
+        None, ge=1, description="time_aware: positive is the same lineage this many frames later."
+    )
+    tau_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="time_aware: tau in minutes, converted to frames with the dataset's time interval.",
+    )
+    tau_tolerance_frames: int = Field(
+        1,
+        ge=0,
+        description="time_aware: if the cell is missing at t+tau, accept t+tau±k for k up to this.",
+    )
+    lineage_unique_batches: bool | None = Field(
+        None,
+        description="Never put two patches of one lineage in a batch (no false negatives under NT-Xent); "
+        "null = true for cell_aware and time_aware with the ntxent loss, else false.",
+    )
+    loss: LossName = Field("ntxent", description="'ntxent' (SimCLR) or 'triplet' (explicit negatives).")
+    temperature: float = Field(0.5, gt=0, description="NT-Xent softmax temperature.")
+    margin: float = Field(0.5, gt=0, description="Triplet margin, in units of the cosine distance.")
+    backbone: str = Field(
+        "convnext_tiny", min_length=1, description="timm backbone (ConvNeXt or ResNet family)."
+    )
+    stem_kernel_z: int = Field(
+        1, ge=1, description="Z kernel and stride of the 3-D stem; must divide the patch depth."
+    )
+    projection_dim: int = Field(
+        32,
+        ge=1,
+        description="Width of the projection the loss sees. The embedding width is the backbone's "
+        "(320 for convnext_atto, 768 for convnext_tiny).",
+    )
+    drop_path_rate: float = Field(0.0, ge=0, lt=1, description="Stochastic depth rate of the backbone.")
+    augmentation: AugmentationConfig = Field(
+        default_factory=AugmentationConfig, description="Batched augmentations (paper defaults)."
+    )
+    epochs: int = Field(50, ge=1, description="Maximum number of epochs.")
+    max_batches_per_epoch: int | None = Field(
+        None, ge=1, description="Cap on training batches per epoch (null: all)."
+    )
+    max_validation_batches: int | None = Field(
+        None, ge=1, description="Cap on validation batches per epoch (null: all)."
+    )
+    batch_size: int = Field(64, ge=2, description="Anchors per batch per device.")
+    learning_rate: float = Field(2e-4, gt=0, description="Peak AdamW learning rate.")
+    weight_decay: float = Field(0.05, ge=0, description="AdamW weight decay.")
+    warmup_epochs: float = Field(
+        1.0, ge=0, description="Linear warm-up length in epochs, then cosine decay to zero."
+    )
+    validation_fraction: float = Field(
+        0.25, ge=0, lt=1, description="Fraction of FOVs held out for validation (at least one if > 0)."
+    )
+    validation_fovs: list[str] | None = Field(
+        None, description="Explicit validation FOVs ('A/1/0', ...); overrides validation_fraction."
+    )
+    seed: int = Field(0, ge=0, description="Seed of the split, sampling, augmentation and initialisation.")
+    max_minutes: float | None = Field(
+        None, gt=0, description="Wall-clock budget; training stops (and checkpoints) when reached."
+    )
+    num_workers: int = Field(2, ge=0, description="Data-loader worker processes per device.")
+    accelerator: Literal["auto", "cpu", "gpu"] = Field("auto", description="Lightning accelerator.")
+    devices: int | Literal["auto"] = Field(
+        "auto", description="Devices per node; under torchrun the number of local processes is used."
+    )
+    strategy: Literal["auto", "ddp"] = Field(
+        "auto", description="'ddp' for several devices (chosen automatically under torchrun)."
+    )
+    log_every_n_steps: int = Field(10, ge=1, description="Logging interval in optimiser steps.")
+    record_sample_rows: bool = Field(
+        False, description="Write the patch rows every rank trained on to logs/ (for auditing)."
+    )
+
+    @model_validator(mode="after")
+    def _check_tau(self) -> ContrastiveModelConfig:
+        given = [name for name in ("tau_frames", "tau_minutes") if getattr(self, name) is not None]
+        if self.sampling == "time_aware" and len(given) != 1:
+            raise ValueError(
+                "time_aware sampling needs exactly one of tau_frames or tau_minutes "
+                f"(got {given or 'neither'}); e.g. tau_frames: 1"
+            )
+        if self.sampling != "time_aware" and given:
+            raise ValueError(f"{given[0]} is only used by time_aware sampling; remove it or set sampling")
+        return self
+
+    @property
+    def uses_lineage_unique_batches(self) -> bool:
+        """Whether batches must hold one patch per lineage (see ``lineage_unique_batches``)."""
+        if self.lineage_unique_batches is not None:
+            return self.lineage_unique_batches
+        return self.loss == "ntxent" and self.sampling != "classical"

@@ -1,0 +1,51 @@
+"""Embeddings of single-cell patches: inference, the ``embeddings`` AnnData artifact, projections.
+
+* :func:`embed_patches`: encode every patch (centre crop, no augmentation), streamed and resumable;
+* :func:`read_embeddings` / :func:`write_embeddings`: the AnnData store with provenance
+  (``X`` = backbone features, ``obsm['X_projections']`` = head output, ``obs`` = patch index);
+* :func:`compute_projections`: PCA (or UMAP) coordinates for figures, in their own table;
+* :func:`ground_truth_patch_store`: patches cut at the true centroids of a simulated plate.
+"""
+
+from dynaclr.embeddings.inference import (
+    embed_patches,
+    encoder_fingerprint,
+    partial_store_path,
+    resolve_device,
+)
+from dynaclr.embeddings.projections import PROJECTIONS_KIND, compute_projections, project_matrix
+from dynaclr.embeddings.store import (
+    EMBEDDINGS_KIND,
+    PROJECTIONS_KEY,
+    REQUIRED_OBS_COLUMNS,
+    STANDARDIZED_KEY,
+    build_anndata,
+    cell_table,
+    read_embeddings,
+    read_embeddings_provenance,
+    representation_matrix,
+    write_embeddings,
+)
+from dynaclr.embeddings.synthetic import PATCH_INDEX_COLUMNS, ground_truth_patch_store
+
+__all__ = [
+    "EMBEDDINGS_KIND",
+    "PATCH_INDEX_COLUMNS",
+    "PROJECTIONS_KEY",
+    "PROJECTIONS_KIND",
+    "REQUIRED_OBS_COLUMNS",
+    "STANDARDIZED_KEY",
+    "build_anndata",
+    "cell_table",
+    "compute_projections",
+    "embed_patches",
+    "encoder_fingerprint",
+    "ground_truth_patch_store",
+    "partial_store_path",
+    "project_matrix",
+    "read_embeddings",
+    "read_embeddings_provenance",
+    "representation_matrix",
+    "resolve_device",
+    "write_embeddings",
+]

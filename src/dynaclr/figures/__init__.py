@@ -1,0 +1,32 @@
+"""Evaluation figures (matplotlib, headless). Every plotting function returns ``(Figure, caption)``;
+:func:`save_figure` writes PNG and SVG.
+"""
+
+from dynaclr.figures.common import FIGURE_FORMATS, attach_ground_truth, new_figure, save_figure
+from dynaclr.figures.plots import (
+    plot_distance_distributions,
+    plot_infected_fraction,
+    plot_projections,
+    plot_pseudotime_accuracy,
+)
+from dynaclr.figures.table import (
+    formatted_results_table,
+    plot_results_table,
+    results_table,
+    results_table_html,
+)
+
+__all__ = [
+    "FIGURE_FORMATS",
+    "attach_ground_truth",
+    "formatted_results_table",
+    "new_figure",
+    "plot_distance_distributions",
+    "plot_infected_fraction",
+    "plot_projections",
+    "plot_pseudotime_accuracy",
+    "plot_results_table",
+    "results_table",
+    "results_table_html",
+    "save_figure",
+]

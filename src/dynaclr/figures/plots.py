@@ -1,0 +1,223 @@
+"""The evaluation figures. Each function returns ``(Figure, caption)``; the caption is one
+paragraph that states what is shown and the numbers a reader needs, ready for the report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy.stats import gaussian_kde
+
+from dynaclr.evaluation.temporal import (
+    adjacent_distances,
+    kde_grid,
+    kde_peak,
+    random_distances,
+    smoothness,
+)
+from dynaclr.figures.common import new_figure
+
+_STATE_COLORS = {0.0: "#4c72b0", 1.0: "#dd8452"}
+
+
+def plot_projections(
+    cells: pd.DataFrame,
+    coordinate_columns: tuple[str, str] | None = None,
+    color_columns: tuple[str, ...] = ("t", "infected", "mitosis"),
+    title: str = "",
+) -> tuple[Figure, str]:
+    """Scatter of 2-D projections, one panel per colouring (time, infection, division).
+
+    Args:
+        cells: one row per cell with the two coordinate columns and ``color_columns``
+            (``t`` continuous; boolean/0-1 columns such as ``infected``, ``mitosis`` as two
+            classes, NaN grey). E.g. a projections table with :func:`attach_ground_truth` applied.
+        coordinate_columns: default: the first two columns named ``pca_*`` or ``umap_*``.
+        color_columns: columns to colour by, one panel each (missing ones are skipped).
+        title: e.g. ``"DynaCLR, demo"``.
+    """
+    if coordinate_columns is None:
+        found = [c for c in cells.columns if c.startswith(("pca_", "umap_"))]
+        if len(found) < 2:
+            raise ValueError(f"no projection coordinates (pca_*/umap_*) among columns {list(cells.columns)}")
+        coordinate_columns = (found[0], found[1])
+    panels = [c for c in color_columns if c in cells.columns]
+    if not panels:
+        raise ValueError(f"none of the colour columns {color_columns} is in the table")
+    x, y = (cells[c].to_numpy(dtype=np.float64) for c in coordinate_columns)
+    figure = new_figure(3.6 * len(panels), 3.4)
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    counts: list[str] = []
+    for ax, column in zip(axes, panels, strict=True):
+        values = cells[column].to_numpy(dtype=np.float64)
+        if column == "t":
+            scatter = ax.scatter(x, y, c=values, s=6, cmap="viridis", linewidths=0)
+            figure.colorbar(scatter, ax=ax, label="frame")
+        else:
+            unknown = ~np.isfinite(values)
+            ax.scatter(x[unknown], y[unknown], s=5, color="0.8", linewidths=0, label="unmatched")
+            for state, color in _STATE_COLORS.items():
+                chosen = values == state
+                ax.scatter(
+                    x[chosen], y[chosen], s=6, color=color, linewidths=0, label=f"{column}={bool(state)}"
+                )
+            ax.legend(fontsize=7, markerscale=2, loc="best")
+            counts.append(f"{int(np.nansum(values))} of {int(np.isfinite(values).sum())} cells {column}")
+        ax.set_title(f"coloured by {column}", fontsize=9)
+        ax.set_xlabel(coordinate_columns[0])
+        ax.set_ylabel(coordinate_columns[1])
+    if title:
+        figure.suptitle(title)
+    caption = (
+        f"{title + ': ' if title else ''}projection of {len(cells)} cell embeddings onto "
+        f"{coordinate_columns[0]} and {coordinate_columns[1]}, coloured by "
+        + ", ".join(panels)
+        + (f" ({'; '.join(counts)})" if counts else "")
+        + ". Smooth colour gradients along time and separated infected/mitotic cells indicate that "
+        "the embedding encodes these states."
+    )
+    return figure, caption
+
+
+def plot_distance_distributions(
+    embeddings: np.ndarray, index: pd.DataFrame, seed: int = 0, label: str = ""
+) -> tuple[Figure, str]:
+    """Histograms and KDEs of adjacent-frame vs random-frame cosine distances, KDE peaks marked.
+
+    The peaks' difference is the dynamic range and the means' ratio the smoothness (paper
+    appendix C; :mod:`dynaclr.evaluation.temporal`).
+
+    Args:
+        embeddings: ``(N, D)`` embeddings row-aligned with ``index`` (``fov_name, track_id, t``).
+        seed: seed of the random pairs.
+        label: the model/dataset name for the title and caption.
+    """
+    adjacent = adjacent_distances(embeddings, index)["distance"].to_numpy()
+    random = random_distances(embeddings, index, rng=seed)["distance"].to_numpy()
+    grid = kde_grid()
+    figure = new_figure(5.0, 3.4)
+    ax = figure.subplots()
+    upper = float(max(adjacent.max(initial=0.0), random.max(initial=0.0)))
+    bins = np.linspace(0.0, max(upper * 1.05, 1e-3), 40)
+    peaks = {}
+    for name, values, color in (("adjacent", adjacent, "#4c72b0"), ("random", random, "#dd8452")):
+        ax.hist(
+            values,
+            bins=bins.tolist(),
+            density=True,
+            alpha=0.35,
+            color=color,
+            label=f"{name} ({values.size} pairs)",
+        )
+        peaks[name] = kde_peak(values, grid)
+        if values.size >= 2 and np.ptp(values) > 0:
+            visible = grid[grid <= bins[-1]]
+            ax.plot(visible, gaussian_kde(values)(visible), color=color)
+        ax.axvline(peaks[name], color=color, linestyle="--", linewidth=1)
+    dynamic = peaks["random"] - peaks["adjacent"]
+    smooth = smoothness(adjacent, random)
+    ax.set_xlabel("cosine distance")
+    ax.set_ylabel("density")
+    ax.set_title(f"{label}: smoothness {smooth:.3f}, dynamic range {dynamic:.3f}", fontsize=9)
+    ax.legend(fontsize=8)
+    caption = (
+        f"{label + ': ' if label else ''}cosine distances between embeddings of the same cell at "
+        f"adjacent frames ({adjacent.size} pairs) and at two random frames ({random.size} pairs), "
+        f"histograms with Gaussian KDEs; dashed lines mark the KDE peaks (adjacent "
+        f"{peaks['adjacent']:.3f}, random {peaks['random']:.3f}). Dynamic range (peak difference) "
+        f"{dynamic:.3f}, smoothness (mean adjacent / mean random) {smooth:.3f}: lower smoothness and "
+        "larger dynamic range mean a trajectory that changes little frame to frame yet spans a wide range."
+    )
+    return figure, caption
+
+
+def plot_infected_fraction(curves: pd.DataFrame, label: str = "") -> tuple[Figure, str]:
+    """Predicted (dashed) vs true (solid) infected fraction over time, one colour per condition.
+
+    Args:
+        curves: :func:`dynaclr.classify.infected_fraction_over_time` output.
+        label: model/dataset name.
+    """
+    figure = new_figure(5.0, 3.4)
+    ax = figure.subplots()
+    use_minutes = "time_minutes" in curves.columns and curves["time_minutes"].notna().all()
+    errors: list[str] = []
+    for k, (condition, group) in enumerate(curves.groupby("condition", sort=True)):
+        color = f"C{k}"
+        x = group["time_minutes"] / 60.0 if use_minutes else group["t"]
+        ax.plot(x, group["true_fraction"], color=color, label=f"{condition} truth")
+        ax.plot(
+            x,
+            group["predicted_fraction"],
+            color=color,
+            linestyle="--",
+            marker="o",
+            ms=3,
+            label=f"{condition} predicted",
+        )
+        difference = (group["predicted_fraction"] - group["true_fraction"]).abs().mean()
+        errors.append(f"{condition} {difference:.3f}")
+    ax.set_xlabel("time (h)" if use_minutes else "frame")
+    ax.set_ylabel("infected fraction")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7)
+    if label:
+        ax.set_title(label, fontsize=9)
+    caption = (
+        f"{label + ': ' if label else ''}fraction of infected cells over time per condition, predicted by "
+        "the linear classifier trained on sparse annotations (dashed) and from ground truth (solid). "
+        f"Mean absolute difference between the curves: {', '.join(errors)}."
+    )
+    return figure, caption
+
+
+def plot_pseudotime_accuracy(
+    pseudotime: pd.DataFrame, accuracy: pd.DataFrame, label: str = ""
+) -> tuple[Figure, str]:
+    """DTW pseudo-time vs the true time since infection onset, and the onset errors.
+
+    Args:
+        pseudotime: per-frame table of :func:`dynaclr.pseudotime.stage.pseudotime_stage`.
+        accuracy: its per-query accuracy table (``true_onset_t``, ``onset_error_frames``,
+            ``has_observed_onset``).
+        label: model/dataset name.
+    """
+    truth = accuracy[["fov_name", "query_id", "true_onset_t", "has_observed_onset"]]
+    frames = pseudotime.merge(truth, on=["fov_name", "query_id"], how="inner")
+    frames = frames[frames["has_observed_onset"].astype(bool) & frames["in_match"].astype(bool)]
+    true_since_onset = (frames["t"] - frames["true_onset_t"]).to_numpy(dtype=np.float64)
+    estimated = frames["pseudotime"].to_numpy(dtype=np.float64)
+    errors = accuracy.loc[accuracy["has_observed_onset"].astype(bool), "onset_error_frames"].dropna()
+    figure = new_figure(8.0, 3.4)
+    left, right = figure.subplots(1, 2)
+    for k, (_, group) in enumerate(frames.groupby(["fov_name", "query_id"], sort=True)):
+        left.plot(
+            group["t"] - group["true_onset_t"], group["pseudotime"], color=f"C{k % 10}", alpha=0.6, lw=1
+        )
+    if true_since_onset.size:
+        low, high = float(np.nanmin(true_since_onset)), float(np.nanmax(true_since_onset))
+        left.plot([low, high], [low, high], color="k", linestyle=":", lw=1, label="identity")
+        left.legend(fontsize=7)
+    left.set_xlabel("true time since onset (frames)")
+    left.set_ylabel("DTW pseudo-time (frames)")
+    if len(errors):
+        span = max(1, int(np.ceil(errors.abs().max())))
+        right.hist(errors, bins=np.arange(-span - 0.5, span + 1.5, 1.0), color="#4c72b0")
+    right.set_xlabel("aligned - true onset (frames)")
+    right.set_ylabel("lineages")
+    if label:
+        figure.suptitle(label)
+    correlation = (
+        float(np.corrcoef(true_since_onset, estimated)[0, 1])
+        if true_since_onset.size > 2 and np.ptp(estimated) > 0
+        else float("nan")
+    )
+    caption = (
+        f"{label + ': ' if label else ''}left, DTW pseudo-time of each matched frame against the true "
+        f"time since infection onset for {frames[['fov_name', 'query_id']].drop_duplicates().shape[0]} "
+        f"lineages whose onset is observed (Pearson r = {correlation:.3f}; dotted: identity); right, "
+        f"aligned minus true onset frame (mean |error| {errors.abs().mean():.2f} frames, "
+        f"{int((errors.abs() <= 1).sum())} of {len(errors)} within one frame)."
+    )
+    return figure, caption

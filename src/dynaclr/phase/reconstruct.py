@@ -1,0 +1,275 @@
+"""Phase reconstruction of one FOV with the dataset's shared transfer function.
+
+Per-FOV pattern: :func:`create_phase_plate` creates the output plate with every position (one
+dataset-level job), then one :func:`reconstruct_fov` job per FOV fills its own position, one
+time point at a time, and records its completion.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+import torch
+from iohub.ngff import open_ome_zarr
+from tqdm.auto import tqdm
+from waveorder.models import isotropic_thin_3d, phase_thick_3d
+
+from dynaclr.config.phase import PhaseConfig
+from dynaclr.io import ArtifactError, Provenance, config_hash, make_provenance, read_zarr_provenance
+from dynaclr.io.plate import create_empty_plate, list_plate_fovs, write_fov_record
+from dynaclr.phase._inputs import optional_raw_plate_provenance
+from dynaclr.phase.transfer_function import (
+    TransferFunction,
+    effective_geometry,
+    first_position_shape,
+    load_transfer_function,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Channel of the phase plate (in both modes; in 2d mode its Z axis has length 1).
+PHASE_CHANNEL = "Phase3D"
+
+PHASE_UNITS = {
+    "3d": "cycles per voxel (Δn × z step / λ_medium), waveorder's phase_thick_3d unit",
+    "2d": "cycles (projected phase / 2π), waveorder's isotropic_thin_3d unit",
+}
+
+
+def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.Tensor:
+    """Camera counts ``(Z, Y, X)`` → float32 intensity with the offset removed and a flat field.
+
+    With ``flat_field='z_mean'`` every slice is divided by the stack's per-pixel mean over z, so
+    the result is ~1 everywhere and uneven illumination (constant along z) cancels out.
+    """
+    data = torch.from_numpy(
+        np.asarray(zyx_counts, dtype=np.float32) - np.float32(config.camera_offset_counts)
+    )
+    mean = float(data.mean())
+    if not mean > 0:
+        raise ValueError(
+            f"brightfield stack has mean {mean:.4g} counts after subtracting phase.camera_offset_counts = "
+            f"{config.camera_offset_counts}; lower the offset or check the channel"
+        )
+    if config.flat_field == "z_mean":
+        data = data / torch.clamp(data.mean(dim=0, keepdim=True), min=1e-3 * mean)
+    return data
+
+
+def invert_brightfield(
+    zyx_intensity: torch.Tensor, transfer_function: TransferFunction, regularization_strength: float
+) -> np.ndarray:
+    """Tikhonov-regularised inverse of the weak-object model.
+
+    ``zyx_intensity`` is ``(Z, Y, X)`` (any positive scale: each model normalises it to a
+    modulation around its mean). Returns float32 ``(Z, Y, X)`` phase in cycles per voxel (3d) or
+    ``(1, Y, X)`` projected phase in cycles (2d).
+    """
+    arrays = transfer_function.arrays
+    if transfer_function.mode == "3d":
+        phase = phase_thick_3d.apply_inverse_transfer_function(
+            zyx_intensity,
+            arrays["real_potential_transfer_function"],
+            arrays["imaginary_potential_transfer_function"],
+            z_padding=transfer_function.z_padding_slices,
+            regularization_strength=regularization_strength,
+        )
+    else:
+        singular_system = (arrays["singular_u"], arrays["singular_values"], arrays["singular_vh"])
+        _, phase = isotropic_thin_3d.apply_inverse_transfer_function(
+            zyx_intensity, singular_system, regularization_strength=regularization_strength
+        )
+        phase = phase[None]
+    return phase.numpy().astype(np.float32, copy=False)
+
+
+def reconstruct_stack(
+    zyx_counts: np.ndarray, transfer_function: TransferFunction, config: PhaseConfig
+) -> np.ndarray:
+    """Phase of one brightfield stack ``(Z, Y, X)`` counts → float32 ``(Z, Y, X)`` (3d) or ``(1, Y, X)``."""
+    if tuple(zyx_counts.shape) != transfer_function.zyx_shape:
+        raise ValueError(
+            f"stack shape {tuple(zyx_counts.shape)} differs from the transfer function's "
+            f"{transfer_function.zyx_shape}"
+        )
+    return invert_brightfield(
+        normalise_brightfield(zyx_counts, config), transfer_function, config.regularization_strength
+    )
+
+
+def phase_plate_shape(raw_plate_path: str | Path, config: PhaseConfig) -> tuple[int, int, int, int, int]:
+    """TCZYX shape of every position of the phase plate: ``(T, 1, Z, Y, X)``, ``Z = 1`` in 2d mode."""
+    n_t, _, n_z, n_y, n_x = first_position_shape(raw_plate_path, config)
+    return (n_t, 1, n_z if config.mode == "3d" else 1, n_y, n_x)
+
+
+def create_phase_plate(raw_plate_path: str | Path, config: PhaseConfig, phase_plate_path: str | Path) -> None:
+    """Create the empty phase plate: channel ``Phase3D``, float32, the raw plate's positions.
+
+    Time interval and pixel sizes are carried over (with the config's overrides); chunks are one
+    time point ``(1, 1, Z, Y, X)``. Provenance kind ``phase_plate``.
+    """
+    raw_provenance = optional_raw_plate_provenance(raw_plate_path)
+    fov_names = list_plate_fovs(raw_plate_path)
+    shape = phase_plate_shape(raw_plate_path, config)
+    provenance = make_provenance(
+        "phase_plate", config.model_dump(mode="json"), inputs=[(raw_plate_path, raw_provenance)]
+    )
+    create_empty_plate(
+        phase_plate_path,
+        fov_names=fov_names,
+        channel_names=[PHASE_CHANNEL],
+        shape_tczyx=shape,
+        dtype=np.float32,
+        geometry=effective_geometry(raw_plate_path, config),
+        provenance=provenance,
+        attributes={"phase_mode": config.mode, "phase_units": PHASE_UNITS[config.mode]},
+    )
+    logger.info("created %s: %d positions of shape %s", phase_plate_path, len(fov_names), shape)
+
+
+def check_same_config(config: PhaseConfig, provenance: Provenance, path: str | Path) -> None:
+    """Fail when ``path`` was made with another phase config than ``config``."""
+    expected = config_hash(config.model_dump(mode="json"))
+    if provenance.config_hash != expected:
+        raise ArtifactError(
+            f"{path}: made with phase config hash {provenance.config_hash}, but this job's phase config "
+            f"has hash {expected}; it is out of date: rerun it with "
+            f"`snakemake --forcerun {provenance.stage}`"
+        )
+
+
+def check_stack_geometry(
+    raw_plate_path: str | Path,
+    fov_name: str,
+    zyx_shape: tuple[int, ...],
+    scale: list[float],
+    transfer_function: TransferFunction,
+    transfer_function_path: str | Path,
+    config: PhaseConfig,
+) -> None:
+    """The FOV's stack must have the shape and pixel sizes the transfer function was made for."""
+    rerun = (
+        "All FOVs of a plate must share one stack shape and pixel size. If the raw plate changed, rerun "
+        "`snakemake --forcerun phase_transfer_function phase_plate`; if its FOVs genuinely differ, split "
+        "them into datasets of one shape each"
+    )
+    if tuple(zyx_shape) != transfer_function.zyx_shape:
+        raise ArtifactError(
+            f"{raw_plate_path}: FOV {fov_name} has ZYX shape {tuple(zyx_shape)}, but the transfer function "
+            f"{transfer_function_path} was computed for ZYX shape {transfer_function.zyx_shape} (the first "
+            f"position's). {rerun}."
+        )
+    sizes = {
+        "z step (µm)": (config.z_step_um, float(scale[2]), transfer_function.z_step_um),
+        "pixel size (µm)": (config.yx_pixel_size_um, float(scale[3]), transfer_function.yx_pixel_size_um),
+    }
+    for name, (override, found, expected) in sizes.items():
+        if override is None and not math.isclose(found, expected, rel_tol=1e-6):
+            raise ArtifactError(
+                f"{raw_plate_path}: FOV {fov_name} has {name} {found}, but the transfer function "
+                f"{transfer_function_path} was computed for {expected}. {rerun}."
+            )
+
+
+def reconstruct_fov(
+    raw_plate_path: str | Path,
+    fov_name: str,
+    transfer_function_path: str | Path,
+    phase_plate_path: str | Path,
+    record_path: str | Path,
+    config: PhaseConfig,
+) -> dict[str, Any]:
+    """Reconstruct every time point of one FOV into its position of the phase plate.
+
+    Reads one brightfield stack ``(Z, Y, X)`` at a time, writes float32 ``Phase3D``
+    (``(Z, Y, X)`` per time point in 3d mode, ``(1, Y, X)`` in 2d mode), then writes the per-FOV
+    record (kind ``phase_fov``) at ``record_path``. Returns the record's metrics: frame count,
+    wall times in seconds (total, reading, reconstructing, writing, per frame) and the mean and
+    standard deviation of the phase.
+    """
+    start = perf_counter()
+    raw_provenance = optional_raw_plate_provenance(raw_plate_path)
+    transfer_function, transfer_provenance = load_transfer_function(transfer_function_path)
+    plate_provenance = read_zarr_provenance(phase_plate_path, "phase_plate")
+    check_same_config(config, transfer_provenance, transfer_function_path)
+    check_same_config(config, plate_provenance, phase_plate_path)
+    seconds = {"reading": 0.0, "reconstructing": 0.0, "writing": 0.0}
+    sum_phase = sum_squares = 0.0
+    n_values = 0
+    with (
+        open_ome_zarr(raw_plate_path, layout="hcs", mode="r") as raw_plate,
+        open_ome_zarr(phase_plate_path, layout="hcs", mode="r+") as phase_plate,
+    ):
+        fov_names = [name for name, _ in raw_plate.positions()]
+        if fov_name not in fov_names:
+            raise ArtifactError(f"{raw_plate_path}: no FOV {fov_name!r}; its FOVs are {fov_names}")
+        raw_position = raw_plate[fov_name]
+        if config.brightfield_channel not in raw_position.channel_names:
+            raise ArtifactError(
+                f"{raw_plate_path}: FOV {fov_name} has no channel {config.brightfield_channel!r} (config key "
+                f"phase.brightfield_channel); its channels are {raw_position.channel_names}"
+            )
+        channel = raw_position.get_channel_index(config.brightfield_channel)
+        raw_image = raw_position["0"]
+        n_t, _, n_z, n_y, n_x = raw_image.shape
+        check_stack_geometry(
+            raw_plate_path,
+            fov_name,
+            (n_z, n_y, n_x),
+            raw_position.scale,
+            transfer_function,
+            transfer_function_path,
+            config,
+        )
+        output = phase_plate[fov_name]["0"]
+        expected_shape = (n_t, 1, n_z if config.mode == "3d" else 1, n_y, n_x)
+        if tuple(output.shape) != expected_shape:
+            raise ArtifactError(
+                f"{phase_plate_path}: position {fov_name} has shape {tuple(output.shape)}, expected "
+                f"{expected_shape} for this FOV; rerun it with `snakemake --forcerun phase_plate`"
+            )
+        for t in tqdm(range(n_t), desc=f"phase {fov_name}", unit="frame", mininterval=2.0):
+            tic = perf_counter()
+            counts = np.asarray(raw_image[t, channel])
+            toc = perf_counter()
+            phase = reconstruct_stack(counts, transfer_function, config)
+            tac = perf_counter()
+            output[t, 0] = phase
+            seconds["reading"] += toc - tic
+            seconds["reconstructing"] += tac - toc
+            seconds["writing"] += perf_counter() - tac
+            sum_phase += float(phase.sum(dtype=np.float64))
+            sum_squares += float(np.square(phase, dtype=np.float64).sum())
+            n_values += phase.size
+    total = perf_counter() - start
+    mean = sum_phase / max(n_values, 1)
+    metrics: dict[str, Any] = {
+        "fov_name": fov_name,
+        "mode": config.mode,
+        "n_frames": n_t,
+        "seconds_total": total,
+        "seconds_reading": seconds["reading"],
+        "seconds_reconstructing": seconds["reconstructing"],
+        "seconds_writing": seconds["writing"],
+        "seconds_per_frame": total / max(n_t, 1),
+        "phase_mean": mean,
+        "phase_std": math.sqrt(max(sum_squares / max(n_values, 1) - mean**2, 0.0)),
+    }
+    provenance = make_provenance(
+        "phase_fov",
+        config.model_dump(mode="json"),
+        inputs=[
+            (raw_plate_path, raw_provenance),
+            (transfer_function_path, transfer_provenance),
+            (phase_plate_path, plate_provenance),
+        ],
+    )
+    write_fov_record(record_path, provenance, metrics)
+    logger.info("reconstructed %s: %d frames in %.1f s", fov_name, n_t, total)
+    return metrics

@@ -1,0 +1,249 @@
+"""The optical transfer function of the brightfield microscope, computed once per dataset.
+
+Both waveorder models are linear (weak-object, first Born approximation): the brightfield
+intensity modulation is the phase convolved with a point-spread function, i.e. multiplied by a
+transfer function in Fourier space (Soto, Rodrigo & Alieva, Opt. Express 25, 15699 (2017)).
+Computing it is the expensive step (it is evaluated on a Nyquist-upsampled grid and, in 2D mode,
+decomposed by SVD at every spatial frequency), while it depends only on the optics and on the
+stack shape, so one transfer function serves every FOV and time point of a plate.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+import torch
+import zarr
+from iohub.ngff import open_ome_zarr
+from waveorder.models import isotropic_thin_3d, phase_thick_3d
+
+from dynaclr.config.phase import PhaseConfig
+from dynaclr.io import ArtifactError, Provenance, atomic_output, make_provenance, write_zarr_provenance
+from dynaclr.io.plate import PlateGeometry, read_plate_geometry
+from dynaclr.io.zarr_store import read_zarr_provenance
+from dynaclr.phase._inputs import optional_raw_plate_provenance
+
+logger = logging.getLogger(__name__)
+
+#: Arrays stored for each mode (complex64 unless noted), with their shapes.
+ARRAY_NAMES: dict[str, tuple[str, ...]] = {
+    # (Z + 2 * z_padding, Y, X): transfer functions of the real / imaginary scattering potential
+    "3d": ("real_potential_transfer_function", "imaginary_potential_transfer_function"),
+    # (Z, Y, X) transfer functions from a 2D object to the z-stack; singular system of the pair:
+    # U (2, 2, Y, X), S (2, Y, X) float32, Vh (2, Z, Y, X)
+    "2d": (
+        "absorption_transfer_function",
+        "phase_transfer_function",
+        "singular_u",
+        "singular_values",
+        "singular_vh",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TransferFunction:
+    """A transfer function and the stack geometry it was computed for.
+
+    ``zyx_shape`` is the shape (slices, rows, columns) of the raw brightfield stacks it applies
+    to; ``arrays`` holds the tensors named in :data:`ARRAY_NAMES` for ``mode``.
+    """
+
+    mode: Literal["3d", "2d"]
+    zyx_shape: tuple[int, int, int]
+    yx_pixel_size_um: float
+    z_step_um: float
+    z_padding_slices: int
+    arrays: dict[str, torch.Tensor]
+
+    def attributes(self) -> dict[str, Any]:
+        """JSON attributes stored with the arrays."""
+        return {
+            "mode": self.mode,
+            "zyx_shape": list(self.zyx_shape),
+            "yx_pixel_size_um": self.yx_pixel_size_um,
+            "z_step_um": self.z_step_um,
+            "z_padding_slices": self.z_padding_slices,
+        }
+
+
+def effective_geometry(raw_plate_path: str | Path, config: PhaseConfig) -> PlateGeometry:
+    """The plate's time interval (s), z step (µm) and pixel size (µm), with config overrides."""
+    geometry = read_plate_geometry(raw_plate_path)
+    return PlateGeometry(
+        time_interval_s=geometry.time_interval_s,
+        z_step_um=config.z_step_um if config.z_step_um is not None else geometry.z_step_um,
+        pixel_size_um=config.yx_pixel_size_um
+        if config.yx_pixel_size_um is not None
+        else geometry.pixel_size_um,
+    )
+
+
+def first_position_shape(raw_plate_path: str | Path, config: PhaseConfig) -> tuple[int, int, int, int, int]:
+    """TCZYX shape of the first position's image ``0``; checks the brightfield channel exists."""
+    with open_ome_zarr(raw_plate_path, layout="hcs", mode="r") as plate:
+        if config.brightfield_channel not in plate.channel_names:
+            raise ArtifactError(
+                f"{raw_plate_path}: brightfield channel {config.brightfield_channel!r} (config key "
+                f"phase.brightfield_channel) not found; the plate's channels are {plate.channel_names}"
+            )
+        _, position = next(iter(plate.positions()))
+        shape = tuple(int(n) for n in position["0"].shape)
+    if len(shape) != 5:
+        raise ArtifactError(f"{raw_plate_path}: image '0' has shape {shape}; expected 5 axes (T, C, Z, Y, X)")
+    return shape  # type: ignore[return-value]
+
+
+def z_positions_um(n_slices: int, z_step_um: float, focus_offset_slices: float) -> torch.Tensor:
+    """Defocus of each slice (µm) in waveorder's convention: slice ``Z // 2`` in focus, z decreasing.
+
+    Returns ``(Z,)`` float32: ``(Z // 2 + focus_offset_slices - k) * z_step_um`` for slice ``k``.
+    """
+    slices = torch.arange(n_slices, dtype=torch.float32)
+    return (n_slices // 2 + focus_offset_slices - slices) * z_step_um
+
+
+def calculate_transfer_function(
+    zyx_shape: tuple[int, int, int], yx_pixel_size_um: float, z_step_um: float, config: PhaseConfig
+) -> TransferFunction:
+    """Compute the transfer function for stacks of ``zyx_shape`` (slices, rows, columns).
+
+    3d mode: waveorder ``phase_thick_3d`` transfer functions of shape ``(Z + 2 p, Y, X)`` with
+    ``p = config.z_padding_slices``. 2d mode: ``isotropic_thin_3d`` transfer functions
+    ``(Z, Y, X)`` and their singular system (computed here, once).
+    """
+    n_z, n_y, n_x = zyx_shape
+    if config.mode == "3d":
+        real_tf, imaginary_tf = phase_thick_3d.calculate_transfer_function(
+            zyx_shape=(n_z, n_y, n_x),
+            yx_pixel_size=yx_pixel_size_um,
+            z_pixel_size=z_step_um,
+            wavelength_illumination=config.wavelength_illumination_um,
+            z_padding=config.z_padding_slices,
+            index_of_refraction_media=config.index_of_refraction_media,
+            numerical_aperture_illumination=config.numerical_aperture_illumination,
+            numerical_aperture_detection=config.numerical_aperture_detection,
+            invert_phase_contrast=config.invert_phase_contrast,
+        )
+        arrays = {
+            "real_potential_transfer_function": real_tf,
+            "imaginary_potential_transfer_function": imaginary_tf,
+        }
+        padding = config.z_padding_slices
+    else:
+        absorption_tf, phase_tf = isotropic_thin_3d.calculate_transfer_function(
+            yx_shape=(n_y, n_x),
+            yx_pixel_size=yx_pixel_size_um,
+            z_position_list=z_positions_um(n_z, z_step_um, config.focus_offset_slices),
+            wavelength_illumination=config.wavelength_illumination_um,
+            index_of_refraction_media=config.index_of_refraction_media,
+            numerical_aperture_illumination=config.numerical_aperture_illumination,
+            numerical_aperture_detection=config.numerical_aperture_detection,
+            invert_phase_contrast=config.invert_phase_contrast,
+        )
+        u, s, vh = isotropic_thin_3d.calculate_singular_system(absorption_tf, phase_tf)
+        arrays = {
+            "absorption_transfer_function": absorption_tf,
+            "phase_transfer_function": phase_tf,
+            "singular_u": u,
+            "singular_values": s,
+            "singular_vh": vh,
+        }
+        padding = 0
+    return TransferFunction(
+        mode=config.mode,
+        zyx_shape=(n_z, n_y, n_x),
+        yx_pixel_size_um=float(yx_pixel_size_um),
+        z_step_um=float(z_step_um),
+        z_padding_slices=padding,
+        arrays={name: tensor.detach().contiguous() for name, tensor in arrays.items()},
+    )
+
+
+def save_transfer_function(
+    transfer_function: TransferFunction, path: str | Path, provenance: Provenance
+) -> None:
+    """Write the arrays and attributes as a zarr store (atomically), provenance in its root attrs."""
+    with atomic_output(path) as tmp:
+        group = zarr.open_group(str(tmp), mode="w")
+        for name, tensor in transfer_function.arrays.items():
+            values = tensor.numpy()
+            array = group.create_array(name, shape=values.shape, dtype=values.dtype, chunks=values.shape)
+            array[...] = values
+        group.attrs.update(transfer_function.attributes())
+        write_zarr_provenance(tmp, provenance)
+
+
+def load_transfer_function(path: str | Path) -> tuple[TransferFunction, Provenance]:
+    """Read a ``phase_transfer_function`` store written by :func:`compute_transfer_function`."""
+    provenance = read_zarr_provenance(path, "phase_transfer_function")
+    group = zarr.open_group(str(path), mode="r")
+    attrs: dict[str, Any] = dict(group.attrs)
+    mode = attrs.get("mode")
+    if mode not in ARRAY_NAMES:
+        raise ArtifactError(
+            f"{path}: attribute 'mode' is {mode!r}, expected one of {sorted(ARRAY_NAMES)}; "
+            "rerun it with `snakemake --forcerun phase_transfer_function`"
+        )
+    missing = [name for name in ARRAY_NAMES[mode] if name not in group]
+    if missing:
+        raise ArtifactError(
+            f"{path}: {mode} transfer function lacks arrays {missing}; "
+            "rerun it with `snakemake --forcerun phase_transfer_function`"
+        )
+    arrays = {}
+    for name in ARRAY_NAMES[mode]:
+        array = group[name]
+        if not isinstance(array, zarr.Array):
+            raise ArtifactError(
+                f"{path}: '{name}' is not an array; rerun `snakemake --forcerun phase_transfer_function`"
+            )
+        arrays[name] = torch.from_numpy(np.asarray(array[...]))
+    n_z, n_y, n_x = (int(n) for n in attrs["zyx_shape"])
+    transfer_function = TransferFunction(
+        mode=cast(Literal["3d", "2d"], mode),
+        zyx_shape=(n_z, n_y, n_x),
+        yx_pixel_size_um=float(attrs["yx_pixel_size_um"]),
+        z_step_um=float(attrs["z_step_um"]),
+        z_padding_slices=int(attrs["z_padding_slices"]),
+        arrays=arrays,
+    )
+    return transfer_function, provenance
+
+
+def compute_transfer_function(
+    raw_plate_path: str | Path, config: PhaseConfig, output_path: str | Path
+) -> None:
+    """Compute the dataset's transfer function from the optics and the first position's shape.
+
+    Pixel sizes come from the plate metadata (``read_plate_geometry``) unless the config
+    overrides them. Writes a zarr store with the arrays of :data:`ARRAY_NAMES` and the
+    attributes ``mode``, ``zyx_shape``, ``yx_pixel_size_um``, ``z_step_um``,
+    ``z_padding_slices`` (provenance kind ``phase_transfer_function``).
+    """
+    raw_provenance = optional_raw_plate_provenance(raw_plate_path)
+    _, _, n_z, n_y, n_x = first_position_shape(raw_plate_path, config)
+    if config.mode == "3d" and config.z_padding_slices >= n_z:
+        raise ValueError(
+            f"phase.z_padding_slices = {config.z_padding_slices} must be smaller than the number of "
+            f"slices ({n_z}) of {raw_plate_path}; lower it"
+        )
+    geometry = effective_geometry(raw_plate_path, config)
+    logger.info(
+        "computing the %s transfer function for ZYX %s, pixel %.4g µm, z step %.4g µm",
+        config.mode,
+        (n_z, n_y, n_x),
+        geometry.pixel_size_um,
+        geometry.z_step_um,
+    )
+    transfer_function = calculate_transfer_function(
+        (n_z, n_y, n_x), geometry.pixel_size_um, geometry.z_step_um, config
+    )
+    provenance = make_provenance(
+        "phase_transfer_function", config.model_dump(mode="json"), inputs=[(raw_plate_path, raw_provenance)]
+    )
+    save_transfer_function(transfer_function, output_path, provenance)

@@ -1,0 +1,471 @@
+"""Rule ``align_pseudotime``: DTW pseudo-time of infection for every lineage (paper section 4.5).
+
+Steps of :func:`pseudotime_stage` for one (model, dataset):
+
+1. **Lineage series** (:func:`lineage_series`): one series per leaf track (a track with no
+   daughter among the cells), made of its mothers' frames then its own, in time order; a
+   mother's frames thus appear in the series of each daughter. The series is named by its FOV
+   and leaf track (``query_id``).
+2. **Reference** (:func:`select_reference`): either the config's ``fov_name, track_id, t_start,
+   t_stop, onset_t``, or automatically the infected series whose onset is farthest inside it
+   (``min(frames before, frames after)``, then the longest, then the first by name), cut to
+   ``reference_frames_before_onset`` frames before and ``reference_frames_after_onset`` from the
+   onset. The onset of a series is the step of a one-step fit to its per-frame infection state
+   (ground truth, or the infection classifier's predictions), so noisy predictions work too.
+3. **Alignment**: every series with at least ``min_query_frames`` frames is aligned to the
+   reference with :func:`dynaclr.pseudotime.dtw.align_tracks` (subsequence DTW by default,
+   dtaidistance's C backend). Reference times are frames relative to its onset, so a query
+   frame's ``pseudotime`` is its estimated time since infection onset (frames; NaN outside the
+   matched window).
+4. **Accuracy** (simulated data): a query's aligned onset is the first matched frame whose
+   pseudo-time is ``>= 0`` (the frame aligned to the reference's onset); ``onset_error_frames =
+   aligned_onset_t - true_onset_t`` for queries whose true onset is observed inside the series
+   (``t_first < onset <= t_last``), NaN otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+
+from dynaclr.classify.annotations import match_annotations
+from dynaclr.config.analysis import PseudotimeConfig
+from dynaclr.embeddings import cell_table, read_embeddings, read_embeddings_provenance, representation_matrix
+from dynaclr.evaluation.tables import write_csv
+from dynaclr.io import make_provenance, read_table, write_table
+from dynaclr.pseudotime.dtw import align_tracks
+
+logger = logging.getLogger(__name__)
+
+PSEUDOTIME_KIND = "pseudotime"
+DTW_ACCURACY_COLUMNS: tuple[str, ...] = (
+    "model",
+    "dataset",
+    "fov_name",
+    "query_id",
+    "is_reference_series",
+    "n_frames",
+    "t_first",
+    "t_last",
+    "match_start_t",
+    "match_end_t",
+    "true_onset_t",
+    "has_observed_onset",
+    "aligned_onset_t",
+    "onset_error_frames",
+    "abs_onset_error_frames",
+    "normalized_cost",
+    "skew",
+)
+
+
+@dataclass(frozen=True)
+class LineageSeries:
+    """One query trajectory: rows of the embeddings, in time order, from the root to a leaf track.
+
+    Attributes:
+        fov_name: FOV of the lineage.
+        query_id: ``track_id`` of the leaf track that ends the series.
+        rows: ``(L,)`` row positions into the embeddings.
+        t: ``(L,)`` frames, strictly increasing.
+        track_ids: ``(L,)`` the track each frame belongs to.
+    """
+
+    fov_name: str
+    query_id: int
+    rows: np.ndarray
+    t: np.ndarray
+    track_ids: np.ndarray
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.fov_name, self.query_id)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference trajectory: a cut of one lineage series and its onset."""
+
+    series: LineageSeries
+    first: int
+    stop: int
+    onset_index: int
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.series.rows[self.first : self.stop]
+
+    @property
+    def times(self) -> np.ndarray:
+        """``(M,)`` reference frame times relative to the onset (frames)."""
+        return (np.arange(self.first, self.stop) - self.onset_index).astype(np.float64)
+
+    @property
+    def onset_t(self) -> int:
+        return int(self.series.t[self.onset_index])
+
+
+def lineage_series(obs: pd.DataFrame, min_frames: int = 1) -> list[LineageSeries]:
+    """Root-to-leaf series of every leaf track in ``obs`` (see module docstring, step 1).
+
+    Args:
+        obs: cells with ``fov_name, track_id, t`` and optionally ``parent_track_id`` (``-1`` or
+            a track absent from the FOV: no mother).
+        min_frames: drop series with fewer frames.
+
+    Returns:
+        Series sorted by ``(fov_name, query_id)``. Frames of a daughter at or before its
+        mother's last frame are dropped so that time increases strictly.
+    """
+    table = pd.DataFrame(
+        {
+            "fov_name": obs["fov_name"].astype(str).to_numpy(),
+            "track_id": obs["track_id"].to_numpy(dtype=np.int64),
+            "t": obs["t"].to_numpy(dtype=np.int64),
+            "parent": obs["parent_track_id"].to_numpy(dtype=np.int64)
+            if "parent_track_id" in obs.columns
+            else np.full(len(obs), -1, dtype=np.int64),
+            "row": np.arange(len(obs)),
+        }
+    ).sort_values(["fov_name", "track_id", "t"], kind="stable")
+    series: list[LineageSeries] = []
+    for fov_name, fov in table.groupby("fov_name", sort=True):
+        tracks = {int(track): frame for track, frame in fov.groupby("track_id", sort=True)}
+        parents = {track: int(frame["parent"].iloc[0]) for track, frame in tracks.items()}
+        has_daughter = {parent for parent in parents.values() if parent in tracks}
+        for leaf in sorted(set(tracks) - has_daughter):
+            chain = [leaf]
+            while parents[chain[-1]] in tracks and parents[chain[-1]] not in chain:
+                chain.append(parents[chain[-1]])
+            parts = [tracks[track] for track in reversed(chain)]
+            frame = pd.concat(parts)
+            t = frame["t"].to_numpy()
+            keep = t > np.maximum.accumulate(np.concatenate([[np.iinfo(np.int64).min], t[:-1]]))
+            frame = frame[keep]
+            if len(frame) < min_frames:
+                continue
+            series.append(
+                LineageSeries(
+                    fov_name=str(fov_name),
+                    query_id=leaf,
+                    rows=frame["row"].to_numpy(),
+                    t=frame["t"].to_numpy(),
+                    track_ids=frame["track_id"].to_numpy(),
+                )
+            )
+    return series
+
+
+def step_onset(infected: np.ndarray) -> tuple[int, int]:
+    """Best one-step fit to a per-frame infection state: ``(onset index, disagreements)``.
+
+    The onset index ``k`` (``1 <= k < L``) minimises ``#infected before k + #uninfected from k``
+    (ties: earliest). Unknown frames (NaN) count for neither side.
+    """
+    state = np.asarray(infected, dtype=np.float64)
+    if state.size < 2:
+        raise ValueError("a series needs >= 2 frames to have an onset")
+    known = np.isfinite(state)
+    positive = np.where(known, state >= 0.5, False).astype(np.int64)
+    negative = np.where(known, state < 0.5, False).astype(np.int64)
+    before = np.cumsum(positive)[:-1]  # infected frames in [0, k) for k = 1..L-1
+    after = negative.sum() - np.cumsum(negative)[:-1]  # uninfected frames in [k, L)
+    errors = before + after
+    k = int(np.argmin(errors))
+    return k + 1, int(errors[k])
+
+
+def select_reference(
+    series: list[LineageSeries],
+    infection_state: np.ndarray | None,
+    config: PseudotimeConfig,
+) -> Reference:
+    """The reference of ``config`` (explicit, or automatic from ``infection_state``; module docstring).
+
+    Args:
+        series: all lineage series.
+        infection_state: ``(N,)`` per-row infection state of the embeddings (1 infected, 0 not,
+            NaN unknown); needed for the automatic choice.
+        config: the stage config.
+
+    Raises:
+        ValueError: the explicit reference is not found, or no series qualifies automatically;
+            the message says what to change.
+    """
+    explicit = config.reference
+    if explicit is not None:
+        candidates = [
+            s for s in series if s.fov_name == explicit.fov_name and explicit.track_id in s.track_ids
+        ]
+        if not candidates:
+            raise ValueError(
+                f"reference track {explicit.track_id} of FOV {explicit.fov_name!r} is not among the "
+                "embeddings' tracks; check pseudotime.reference.fov_name/track_id"
+            )
+        chosen = min(candidates, key=lambda s: (s.query_id != explicit.track_id, s.query_id))
+        inside = np.flatnonzero((chosen.t >= explicit.t_start) & (chosen.t < explicit.t_stop))
+        onset_at = np.flatnonzero(chosen.t == explicit.onset_t)
+        if inside.size < 2 or onset_at.size == 0:
+            raise ValueError(
+                f"reference {explicit.fov_name} track {explicit.track_id} has frames "
+                f"{chosen.t.min()}..{chosen.t.max()}; "
+                f"pseudotime.reference.t_start/t_stop/onset_t ({explicit.t_start}, {explicit.t_stop}, "
+                f"{explicit.onset_t}) must select >= 2 of them including the onset"
+            )
+        return Reference(chosen, int(inside[0]), int(inside[-1]) + 1, int(onset_at[0]))
+    if infection_state is None:
+        raise ValueError(
+            "automatic reference selection needs an infection state (ground truth or predictions); "
+            "give one, or set pseudotime.reference explicitly"
+        )
+    before, after = config.reference_frames_before_onset, config.reference_frames_after_onset
+    best: tuple[tuple[int, int, str, int], Reference] | None = None
+    for item in series:
+        if len(item.rows) < before + after:
+            continue
+        onset, errors = step_onset(infection_state[item.rows])
+        if errors > max(1, round(0.1 * len(item.rows))) or onset < before or len(item.rows) - onset < after:
+            continue
+        score = (-min(onset, len(item.rows) - onset), -len(item.rows), item.fov_name, item.query_id)
+        if best is None or score < best[0]:
+            best = (score, Reference(item, onset - before, onset + after, onset))
+    if best is None:
+        raise ValueError(
+            f"no infected lineage has >= {before} frames before and >= {after} frames from its onset; "
+            "lower pseudotime.reference_frames_before_onset/after_onset or set pseudotime.reference"
+        )
+    reference = best[1]
+    logger.info(
+        "Reference: FOV %s, leaf track %d, frames %d..%d, onset at frame %d",
+        reference.series.fov_name,
+        reference.series.query_id,
+        reference.series.t[reference.first],
+        reference.series.t[reference.stop - 1],
+        reference.onset_t,
+    )
+    return reference
+
+
+def aligned_onsets(pseudotime: pd.DataFrame) -> pd.DataFrame:
+    """Per query, the first matched frame with ``pseudotime >= 0`` (``aligned_onset_t``; NaN if none).
+
+    Args:
+        pseudotime: output of :func:`dynaclr.pseudotime.dtw.align_tracks` with keys ``fov_name, query_id``.
+    """
+    reached = pseudotime[pseudotime["in_match"] & (pseudotime["pseudotime"] >= 0)]
+    onset = (
+        reached.groupby(["fov_name", "query_id"], as_index=False)["t"]
+        .min()
+        .rename(columns={"t": "aligned_onset_t"})
+    )
+    summary = pseudotime.groupby(["fov_name", "query_id"], as_index=False).agg(
+        n_frames=("t", "size"),
+        t_first=("t", "min"),
+        t_last=("t", "max"),
+        normalized_cost=("normalized_cost", "first"),
+        skew=("skew", "first"),
+    )
+    matched = (
+        pseudotime[pseudotime["in_match"]]
+        .groupby(["fov_name", "query_id"], as_index=False)
+        .agg(match_start_t=("t", "min"), match_end_t=("t", "max"))
+    )
+    return summary.merge(matched, on=["fov_name", "query_id"], how="left").merge(
+        onset, on=["fov_name", "query_id"], how="left"
+    )
+
+
+def truth_for_cells(
+    obs: pd.DataFrame, ground_truth: pd.DataFrame, on: str = "position", max_distance_px: float = 6.0
+) -> pd.DataFrame:
+    """Ground truth of each embeddings cell: ``infected`` (float, NaN unmatched), ``infection_onset_t``.
+
+    Ground-truth cells are matched to the embeddings' cells with
+    :func:`~dynaclr.classify.annotations.match_annotations` (``on='track'`` or ``'position'``).
+    """
+    rows = match_annotations(ground_truth, obs, on=on, max_distance_px=max_distance_px)  # type: ignore[arg-type]
+    infected = np.full(len(obs), np.nan)
+    onset = np.full(len(obs), np.nan)
+    matched = rows >= 0
+    infected[rows[matched]] = ground_truth["infected"].to_numpy(dtype=np.float64)[matched]
+    onset[rows[matched]] = ground_truth["infection_onset_t"].to_numpy(dtype=np.float64)[matched]
+    return pd.DataFrame({"infected": infected, "infection_onset_t": onset})
+
+
+def _series_true_onset(onsets: np.ndarray) -> float:
+    """Most common known onset of a series' cells (``-1``: never infected → NaN)."""
+    known = onsets[np.isfinite(onsets)]
+    if known.size == 0:
+        return float("nan")
+    values, counts = np.unique(known, return_counts=True)
+    value = float(values[np.argmax(counts)])
+    return float("nan") if value < 0 else value
+
+
+def align_embeddings(
+    adata: ad.AnnData,
+    config: PseudotimeConfig,
+    infection_state: np.ndarray | None = None,
+    true_onset: np.ndarray | None = None,
+    show_progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame, Reference]:
+    """Steps 1-4 of the module docstring on in-memory embeddings.
+
+    Args:
+        adata: embeddings (``obs`` with ``fov_name, track_id, t``; ``parent_track_id`` to follow
+            divisions).
+        config: stage config.
+        infection_state: ``(N,)`` per-cell infection state (1/0/NaN) for the automatic reference.
+        true_onset: ``(N,)`` per-cell true onset frame (``-1`` never, NaN unknown) for the accuracy.
+
+    Returns:
+        ``(pseudotime, accuracy, reference)``: the per-frame table (``align_tracks`` columns with
+        keys ``fov_name, query_id``, plus ``track_id`` and ``is_reference_series``), the per-query
+        accuracy table (:data:`DTW_ACCURACY_COLUMNS` without ``model, dataset``) and the reference.
+    """
+    if config.min_match_frames > config.min_query_frames:
+        raise ValueError(
+            f"min_match_frames ({config.min_match_frames}) must not exceed "
+            f"min_query_frames ({config.min_query_frames})"
+        )
+    matrix = representation_matrix(adata, config.representation)
+    if config.pca_components is not None:
+        n_components = min(config.pca_components, *matrix.shape)
+        matrix = PCA(n_components=n_components, svd_solver="full", random_state=config.seed).fit_transform(
+            matrix
+        )
+    obs = cell_table(adata)
+    all_series = lineage_series(obs, min_frames=1)
+    reference = select_reference(all_series, infection_state, config)
+    queries = [s for s in all_series if len(s.rows) >= config.min_query_frames]
+    if not queries:
+        raise ValueError(
+            f"no lineage series has >= {config.min_query_frames} frames; lower pseudotime.min_query_frames"
+        )
+    options: dict[str, Any] = {"penalty": config.step_penalty, "normalize": config.normalize}
+    if config.method == "subsequence":
+        options["min_length"] = config.min_match_frames
+    pseudotime = align_tracks(
+        matrix[reference.rows],
+        {s.key: matrix[s.rows] for s in queries},
+        reference_times=reference.times,
+        query_times={s.key: s.t for s in queries},
+        method=config.method,
+        key_names=("fov_name", "query_id"),
+        show_progress=show_progress,
+        **options,
+    )
+    pseudotime["track_id"] = np.concatenate([s.track_ids for s in queries])
+    pseudotime["is_reference_series"] = [
+        (fov, query) == reference.series.key
+        for fov, query in zip(pseudotime["fov_name"], pseudotime["query_id"], strict=True)
+    ]
+    accuracy = aligned_onsets(pseudotime)
+    true_by_key = {
+        s.key: _series_true_onset(true_onset[s.rows]) if true_onset is not None else float("nan")
+        for s in queries
+    }
+    accuracy["true_onset_t"] = [
+        true_by_key[(f, q)] for f, q in zip(accuracy["fov_name"], accuracy["query_id"], strict=True)
+    ]
+    accuracy["has_observed_onset"] = (accuracy["true_onset_t"] > accuracy["t_first"]) & (
+        accuracy["true_onset_t"] <= accuracy["t_last"]
+    )
+    error = accuracy["aligned_onset_t"] - accuracy["true_onset_t"]
+    accuracy["onset_error_frames"] = error.where(accuracy["has_observed_onset"])
+    accuracy["abs_onset_error_frames"] = accuracy["onset_error_frames"].abs()
+    accuracy["is_reference_series"] = [
+        (f, q) == reference.series.key
+        for f, q in zip(accuracy["fov_name"], accuracy["query_id"], strict=True)
+    ]
+    return pseudotime, accuracy[list(DTW_ACCURACY_COLUMNS[2:])], reference
+
+
+def pseudotime_stage(
+    embeddings_path: str | Path,
+    model: str,
+    dataset: str,
+    pseudotime_path: str | Path,
+    accuracy_csv: str | Path,
+    config: PseudotimeConfig | None = None,
+    ground_truth_tracks_path: str | Path | None = None,
+    predictions_path: str | Path | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Align every lineage of one embeddings store and write pseudo-time and DTW accuracy.
+
+    Args:
+        embeddings_path: the embeddings store.
+        model, dataset: written into both tables.
+        pseudotime_path: Parquet (kind ``pseudotime``): one row per query frame, with ``model,
+            dataset``, keys ``fov_name, query_id``, ``track_id, t, frame, pseudotime`` (frames
+            since the reference's onset), ``in_match, match_start, match_end, normalized_cost,
+            cost, skew, is_reference_series``.
+        accuracy_csv: one row per aligned query, columns :data:`DTW_ACCURACY_COLUMNS`.
+        config: stage config (default :class:`PseudotimeConfig`).
+        ground_truth_tracks_path: ground truth (simulated data): infection state for the
+            automatic reference and true onsets for the accuracy.
+        predictions_path: alternatively, the ``predictions`` table of the ``infection`` task
+            gives the infection state (no accuracy then).
+
+    Returns:
+        The two tables.
+    """
+    config = config or PseudotimeConfig()
+    adata = read_embeddings(embeddings_path)
+    inputs: list[Any] = [(embeddings_path, read_embeddings_provenance(embeddings_path))]
+    obs = cell_table(adata)
+    infection_state: np.ndarray | None = None
+    true_onset: np.ndarray | None = None
+    if ground_truth_tracks_path is not None:
+        truth, truth_prov = read_table(ground_truth_tracks_path, "ground_truth_tracks")
+        inputs.append((ground_truth_tracks_path, truth_prov))
+        cell_truth = truth_for_cells(obs, truth, config.match_truth_on, config.max_match_distance_px)
+        infection_state = cell_truth["infected"].to_numpy()
+        true_onset = cell_truth["infection_onset_t"].to_numpy()
+    elif predictions_path is not None:
+        predictions, predictions_prov = read_table(predictions_path, "predictions")
+        inputs.append((predictions_path, predictions_prov))
+        infected = predictions[predictions["task"] == "infection"]
+        merged = obs[["fov_name", "track_id", "t"]].merge(
+            infected[["fov_name", "track_id", "t", "predicted_label"]],
+            on=["fov_name", "track_id", "t"],
+            how="left",
+        )
+        infection_state = np.where(
+            merged["predicted_label"].isna(), np.nan, (merged["predicted_label"] == "infected").astype(float)
+        )
+    pseudotime, accuracy, reference = align_embeddings(adata, config, infection_state, true_onset)
+    pseudotime.insert(0, "dataset", dataset)
+    pseudotime.insert(0, "model", model)
+    accuracy.insert(0, "dataset", dataset)
+    accuracy.insert(0, "model", model)
+    provenance_config = {
+        **config.model_dump(mode="json"),
+        "model": model,
+        "dataset": dataset,
+        "chosen_reference": {
+            "fov_name": reference.series.fov_name,
+            "query_id": reference.series.query_id,
+            "t_start": int(reference.series.t[reference.first]),
+            "t_stop": int(reference.series.t[reference.stop - 1]) + 1,
+            "onset_t": reference.onset_t,
+        },
+    }
+    write_table(pseudotime, pseudotime_path, make_provenance(PSEUDOTIME_KIND, provenance_config, inputs))
+    write_csv(accuracy, accuracy_csv)
+    observed = accuracy["onset_error_frames"].dropna()
+    if len(observed):
+        logger.info(
+            "DTW onset error over %d queries with an observed onset: mean |error| %.2f frames, median %.1f",
+            len(observed),
+            observed.abs().mean(),
+            observed.median(),
+        )
+    return pseudotime, accuracy

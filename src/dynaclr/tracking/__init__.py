@@ -1,0 +1,40 @@
+"""Segmentation and tracking of nuclei with ultrack, and its evaluation against ground truth.
+
+Stage functions (one per rule): :func:`create_tracks_plate` (``tracks_plate``), :func:`track_fov`
+(``track_fov``, one job per FOV), :func:`collect_tracks` (``collect_tracks``),
+:func:`evaluate_tracking` (``evaluate_tracking``). Building blocks: :mod:`~dynaclr.tracking.maps`
+(foreground and contour maps from a nuclear image), :mod:`~dynaclr.tracking.engine` (ultrack
+segment → link → solve; CBC solver, no commercial licence), :mod:`~dynaclr.tracking.ctc` (Cell
+Tracking Challenge DET/TRA and division precision/recall).
+"""
+
+from dynaclr.tracking.ctc import TrackingScores, ctc_scores, score_label_movies
+from dynaclr.tracking.engine import NO_PARENT, track_columns
+from dynaclr.tracking.evaluate import evaluate_tracking, project_labels_to_2d, read_tracking_evaluation
+from dynaclr.tracking.fov import (
+    LABELS_CHANNEL,
+    collect_tracks,
+    create_tracks_plate,
+    quiet_tracks_csv_warning,
+    read_tracks_csv,
+    track_fov,
+    tracks_csv_path,
+)
+
+__all__ = [
+    "LABELS_CHANNEL",
+    "NO_PARENT",
+    "TrackingScores",
+    "collect_tracks",
+    "create_tracks_plate",
+    "ctc_scores",
+    "evaluate_tracking",
+    "project_labels_to_2d",
+    "quiet_tracks_csv_warning",
+    "read_tracking_evaluation",
+    "read_tracks_csv",
+    "score_label_movies",
+    "track_columns",
+    "track_fov",
+    "tracks_csv_path",
+]

@@ -1,0 +1,128 @@
+"""Run ultrack (segment → link → solve) on one FOV's foreground and contour maps.
+
+ultrack keeps its candidate segments, links and solution in a SQLite database inside a working
+directory; each FOV gets its own (``scratch_dir``), so jobs never share one. The ILP is solved
+with CBC by default: open source, bundled with python-mip, no commercial licence needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from dynaclr.config.tracking import TrackingConfig
+
+logger = logging.getLogger(__name__)
+
+#: Columns of ultrack's napari tracks layer (``to_tracks_layer``), in its order, for 2D and 3D.
+TRACK_COLUMNS_2D: tuple[str, ...] = ("track_id", "t", "y", "x", "id", "parent_track_id", "parent_id")
+TRACK_COLUMNS_3D: tuple[str, ...] = ("track_id", "t", "z", "y", "x", "id", "parent_track_id", "parent_id")
+
+#: ``parent_track_id`` / ``parent_id`` of a track without a parent (ultrack's ``NO_PARENT``).
+NO_PARENT = -1
+
+_INTEGER_COLUMNS = ("track_id", "t", "id", "parent_track_id", "parent_id")
+
+
+def track_columns(is_3d: bool) -> tuple[str, ...]:
+    """The tracks-table columns: ``track_id, t, [z,] y, x, id, parent_track_id, parent_id``."""
+    return TRACK_COLUMNS_3D if is_3d else TRACK_COLUMNS_2D
+
+
+def empty_tracks_table(is_3d: bool) -> pd.DataFrame:
+    """A schema-valid tracks table without rows (int64 ids and frames, float64 centroids)."""
+    return conform_tracks_table(pd.DataFrame({name: [] for name in track_columns(is_3d)}), is_3d)
+
+
+def conform_tracks_table(tracks: pd.DataFrame, is_3d: bool) -> pd.DataFrame:
+    """Order and type the columns: ids/frames int64, centroids float64; rows sorted by track, t."""
+    columns = track_columns(is_3d)
+    missing = [name for name in columns if name not in tracks.columns]
+    if missing:
+        raise ValueError(f"tracks table lacks columns {missing}; found {list(tracks.columns)}")
+    table = tracks.loc[:, list(columns)].reset_index(drop=True)
+    for name in columns:
+        table[name] = table[name].astype("int64" if name in _INTEGER_COLUMNS else "float64")
+    return table.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
+
+
+def ultrack_config(config: TrackingConfig, working_dir: Path, is_3d: bool):  # -> ultrack MainConfig
+    """ultrack's ``MainConfig`` for one FOV: our parameters, a SQLite database in ``working_dir``."""
+    from ultrack import MainConfig
+
+    main = MainConfig()
+    main.data_config.working_dir = Path(working_dir)
+    main.data_config.database = "sqlite"
+    main.data_config.n_workers = 1
+
+    segmentation = main.segmentation_config
+    segmentation.min_area = config.segmentation.min_area_px
+    segmentation.max_area = config.segmentation.max_area_px
+    segmentation.min_frontier = config.segmentation.min_frontier
+    segmentation.threshold = 0.5  # our foreground map is already 0/1
+    segmentation.n_workers = 1
+
+    linking = main.linking_config
+    linking.max_distance = config.linking.max_distance_px
+    linking.max_neighbors = config.linking.max_neighbors
+    linking.distance_weight = config.linking.distance_weight_per_px
+    linking.n_workers = 1
+
+    solver = main.tracking_config
+    solver.solver_name = config.solver.solver_name
+    solver.appear_weight = config.solver.appear_weight
+    solver.disappear_weight = config.solver.disappear_weight
+    solver.division_weight = config.solver.division_weight
+    solver.link_function = config.solver.link_function
+    solver.power = config.solver.power
+    solver.bias = config.solver.bias
+    border = config.solver.image_border_px
+    solver.image_border_size = ((0, border, border) if is_3d else (border, border)) if border > 0 else None
+    solver.time_limit = config.solver.time_limit_s
+    solver.solution_gap = config.solver.solution_gap
+    solver.n_threads = 1
+    return main
+
+
+def run_ultrack(
+    foreground: NDArray[np.float32],
+    contours: NDArray[np.float32],
+    config: TrackingConfig,
+    working_dir: str | Path,
+):  # -> tuple[pd.DataFrame, ultrack MainConfig]
+    """Segment, link and solve; return ultrack's tracks table and the ``MainConfig`` used.
+
+    ``foreground`` and ``contours``: (T, Y, X) or (T, Z, Y, X) float32. The table has the
+    columns of :func:`track_columns` (centroids in pixels of the maps, ``parent_track_id`` and
+    ``parent_id`` = -1 for none), indexed by ultrack node id; it is empty when nothing was
+    selected.
+    """
+    from ultrack import to_tracks_layer, track
+    from ultrack.core.export.utils import solution_dataframe_from_sql
+
+    is_3d = foreground.ndim == 4
+    working_dir = Path(working_dir)
+    working_dir.mkdir(parents=True, exist_ok=True)
+    main = ultrack_config(config, working_dir, is_3d)
+    track(main, foreground=foreground, contours=contours, overwrite=True)
+    if solution_dataframe_from_sql(main.data_config.database_path).empty:
+        logger.info("ultrack selected no segment")
+        return empty_tracks_table(is_3d), main
+    tracks, _ = to_tracks_layer(main)
+    return tracks, main
+
+
+def export_label_frames(main, tracks: pd.DataFrame, write_frame: Callable[[int, NDArray], None]) -> None:
+    """Paint each frame's selected segments with their ``track_id`` and hand it to ``write_frame``.
+
+    ``tracks`` must be indexed by ultrack node id (as returned by :func:`run_ultrack`);
+    ``write_frame(t, labels)`` receives (Y, X) or (Z, Y, X) integer labels, one frame at a time.
+    """
+    from ultrack.core.export.utils import export_segmentation_generic
+
+    export_segmentation_generic(main.data_config, tracks, write_frame)

@@ -1,0 +1,177 @@
+"""Tracking vs ground truth (rule ``evaluate_tracking``): CTC DET/TRA and division P/R per FOV.
+
+Definitions in :mod:`dynaclr.tracking.ctc`. Label images are read one frame at a time. When
+the predicted labels are 2D (``Z = 1``, projection tracking) and the ground truth is 3D, each
+ground-truth frame is projected to 2D with :func:`project_labels_to_2d`.
+
+Output: a CSV (``results/{dataset}/evaluation/tracking.csv``) with one row per FOV and a last
+row ``fov_name = "all"`` whose scores come from the error counts summed over FOVs; columns
+``fov_name, det, tra, division_precision, division_recall, aogm_detection, aogm`` followed by
+the counts (:class:`dynaclr.tracking.ctc.TrackingScores`). CSV files carry no metadata, so the
+provenance (kind ``tracking_evaluation``) is written beside it as
+``{name}.provenance.json`` (read it with :func:`read_tracking_evaluation`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from iohub.ngff import open_ome_zarr
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from dynaclr.config.tracking import TrackingEvaluationConfig
+from dynaclr.io import ArtifactError, atomic_output, make_provenance, read_table, read_zarr_provenance
+from dynaclr.io.provenance import PROVENANCE_KEY, Provenance, check_provenance
+from dynaclr.tracking.ctc import TrackingScores, ctc_scores, frame_overlaps, present_labels, track_graph
+from dynaclr.tracking.fov import quiet_tracks_csv_warning
+
+logger = logging.getLogger(__name__)
+
+OVERALL_FOV_NAME = "all"
+GROUND_TRUTH_COLUMNS = ("fov_name", "track_id", "parent_track_id", "t")
+TRACKS_COLUMNS = ("fov_name", "track_id", "parent_track_id", "t", "y", "x")
+
+
+def project_labels_to_2d(labels_zyx: NDArray) -> NDArray:
+    """(Z, Y, X) labels → (Y, X): each pixel takes the label filling most slices of its Z column.
+
+    Ties go to the larger label; a pixel is background (0) only when its whole column is. Unlike
+    a plain maximum, a nucleus is not overwritten by a larger label that only grazes its column.
+    """
+    labels = np.asarray(labels_zyx)
+    if labels.ndim != 3:
+        raise ValueError(f"expected (Z, Y, X) labels, got shape {labels.shape}")
+    votes = np.zeros(labels.shape, dtype=np.int64)
+    for z in range(labels.shape[0]):
+        votes += labels == labels[z : z + 1]
+    key = votes * (int(labels.max()) + 1) + labels.astype(np.int64)
+    key[labels == 0] = -1
+    best = np.argmax(key, axis=0)
+    return np.take_along_axis(labels, best[None], axis=0)[0]
+
+
+def provenance_sidecar_path(csv_path: str | Path) -> Path:
+    """``tracking.csv`` → ``tracking.provenance.json``."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(f"{csv_path.stem}.provenance.json")
+
+
+def read_tracking_evaluation(csv_path: str | Path) -> tuple[pd.DataFrame, Provenance]:
+    """Read the evaluation CSV and check its provenance sidecar."""
+    csv_path = Path(csv_path)
+    sidecar = provenance_sidecar_path(csv_path)
+    if not csv_path.exists() or not sidecar.exists():
+        raise ArtifactError(
+            f"{csv_path}: evaluation CSV or its {sidecar.name} not found; rerun evaluate_tracking"
+        )
+    raw = json.loads(sidecar.read_text()).get(PROVENANCE_KEY)
+    return pd.read_csv(csv_path), check_provenance(raw, "tracking_evaluation", sidecar)
+
+
+def score_fov(
+    tracks_plate_path: str | Path,
+    ground_truth_labels_path: str | Path,
+    fov_name: str,
+    tracks: pd.DataFrame,
+    ground_truth: pd.DataFrame,
+    division_tolerance_frames: int,
+) -> TrackingScores:
+    """Scores of one FOV; label images read frame by frame (GT projected to 2D when needed)."""
+    with (
+        quiet_tracks_csv_warning(),
+        open_ome_zarr(tracks_plate_path, layout="hcs", mode="r") as predicted_plate,
+        open_ome_zarr(ground_truth_labels_path, layout="hcs", mode="r") as truth_plate,
+    ):
+        predicted, truth = predicted_plate[fov_name]["0"], truth_plate[fov_name]["0"]
+        n_t, _, z_pred, y_pred, x_pred = predicted.shape
+        _, _, z_true, y_true, x_true = truth.shape
+        if (n_t, y_pred, x_pred) != (truth.shape[0], y_true, x_true) or z_pred not in (1, z_true):
+            raise ArtifactError(
+                f"{fov_name}: predicted labels {predicted.shape} (T, 1, Z, Y, X) in {tracks_plate_path} "
+                f"do not fit the ground truth {truth.shape} in {ground_truth_labels_path}: T, Y, X must "
+                "agree and Z be 1 or the same"
+            )
+        overlaps, true_present, predicted_present = {}, {}, {}
+        for t in tqdm(range(n_t), desc=f"evaluate {fov_name}", mininterval=2, leave=False):
+            true_frame = np.asarray(truth[t, 0])
+            if z_pred == 1 and z_true > 1:
+                true_frame = project_labels_to_2d(true_frame)[None]
+            predicted_frame = np.asarray(predicted[t, 0])
+            overlaps[t], _ = frame_overlaps(true_frame, predicted_frame)
+            true_present[t] = present_labels(true_frame)
+            predicted_present[t] = present_labels(predicted_frame)
+    return ctc_scores(
+        track_graph(ground_truth, true_present),
+        track_graph(tracks, predicted_present),
+        overlaps,
+        division_tolerance_frames,
+    )
+
+
+def evaluate_tracking(
+    tracks_plate_path: str | Path,
+    tracks_parquet: str | Path,
+    ground_truth_labels_path: str | Path,
+    ground_truth_tracks_path: str | Path,
+    output_csv: str | Path,
+    fov_names: list[str],
+    config: TrackingEvaluationConfig | None = None,
+) -> pd.DataFrame:
+    """CTC DET, TRA and division precision/recall per FOV and overall; written as CSV.
+
+    Reads the tracked label plate (kind ``tracks_plate``), the collected tracks (``tracks``),
+    the ground-truth labels (``ground_truth_labels``) and table (``ground_truth_tracks``).
+    Returns the table written (one row per FOV, then ``fov_name = "all"``).
+    """
+    config = config or TrackingEvaluationConfig()
+    plate_provenance = read_zarr_provenance(tracks_plate_path, "tracks_plate")
+    tracks, tracks_provenance = read_table(tracks_parquet, "tracks", TRACKS_COLUMNS)
+    labels_provenance = read_zarr_provenance(ground_truth_labels_path, "ground_truth_labels")
+    truth, truth_provenance = read_table(
+        ground_truth_tracks_path, "ground_truth_tracks", GROUND_TRUTH_COLUMNS
+    )
+    rows = []
+    total: TrackingScores | None = None
+    for fov_name in fov_names:
+        scores = score_fov(
+            tracks_plate_path,
+            ground_truth_labels_path,
+            fov_name,
+            tracks[tracks["fov_name"] == fov_name],
+            truth[truth["fov_name"] == fov_name],
+            config.division_frame_tolerance,
+        )
+        rows.append({"fov_name": fov_name, **scores.as_row()})
+        total = scores if total is None else total + scores
+        logger.info(
+            "%s: DET %.3f TRA %.3f division precision %.2f recall %.2f",
+            fov_name,
+            scores.det,
+            scores.tra,
+            scores.division_precision,
+            scores.division_recall,
+        )
+    if total is not None:
+        rows.append({"fov_name": OVERALL_FOV_NAME, **total.as_row()})
+    table = pd.DataFrame(rows, columns=["fov_name", *TrackingScores.columns()])
+    provenance = make_provenance(
+        "tracking_evaluation",
+        config.model_dump(mode="json"),
+        inputs=[
+            (tracks_plate_path, plate_provenance),
+            (tracks_parquet, tracks_provenance),
+            (ground_truth_labels_path, labels_provenance),
+            (ground_truth_tracks_path, truth_provenance),
+        ],
+    )
+    output_csv = Path(output_csv)
+    with atomic_output(output_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_output(provenance_sidecar_path(output_csv)) as tmp:
+        tmp.write_text(json.dumps({PROVENANCE_KEY: json.loads(provenance.model_dump_json())}, indent=2))
+    return table

@@ -1,0 +1,442 @@
+"""Tracking stage: the label plate, one ultrack job per FOV, and the collected track table.
+
+Rules: ``tracks_plate`` (:func:`create_tracks_plate`, once per dataset), ``track_fov``
+(:func:`track_fov`, one job per FOV, writes only its own position, its CSV and its record),
+``collect_tracks`` (:func:`collect_tracks`).
+
+Outputs (``tracks_plate`` artifact, an HCS OME-Zarr plate with the input's positions):
+
+* image ``0`` of each position: channel ``labels``, ``uint32``, ``(T, 1, Z, Y, X)`` with
+  ``Z = 1`` when tracking in 2D (projection) and the input's Z when tracking in 3D; label =
+  ``track_id``, 0 = background;
+* ``{row}/{col}/{fov}/tracks_{row}_{col}_{fov}.csv`` in the position's directory: ultrack's
+  tracks-layer table (the layout napari-iohub and VisCy's data loaders read) with columns
+  ``track_id, t, [z,] y, x, id, parent_track_id, parent_id``: ``t`` in frames; centroids in
+  pixels, the mean coordinates of the label's pixels (float, sub-pixel; ultrack's own are
+  rounded to whole pixels; ``z`` in slices of the input, only when tracking in 3D); ``id``
+  ultrack's node id; ``parent_id`` the node id of the previous detection of the track (for a
+  daughter's first row, the mother's last); ``parent_track_id`` the mother's ``track_id``;
+  both -1 for none (ultrack's ``NO_PARENT``, as napari and VisCy expect). A track has no gaps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import zarr
+from iohub.ngff import open_ome_zarr
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from dynaclr.config.tracking import TrackingConfig
+from dynaclr.io import (
+    ArtifactError,
+    Provenance,
+    atomic_output,
+    check_provenance,
+    make_provenance,
+    read_zarr_provenance,
+    write_table,
+)
+from dynaclr.io.plate import (
+    create_empty_plate,
+    fov_record_path,
+    list_plate_fovs,
+    read_fov_record,
+    read_plate_geometry,
+    split_fov_name,
+    write_fov_record,
+)
+from dynaclr.io.provenance import PROVENANCE_KEY
+from dynaclr.tracking.engine import (
+    conform_tracks_table,
+    empty_tracks_table,
+    export_label_frames,
+    run_ultrack,
+    track_columns,
+)
+from dynaclr.tracking.maps import reduce_z, tracking_maps, z_slices
+
+logger = logging.getLogger(__name__)
+
+#: Channel name of the label images.
+LABELS_CHANNEL = "labels"
+LABELS_DTYPE = np.uint32
+
+#: Kinds of plates a nuclear channel may come from (plates without dynaclr provenance, e.g. a
+#: user's own acquisition, are accepted and recorded by path only).
+INPUT_PLATE_KINDS = ("raw_plate", "virtual_stain_plate")
+
+
+@contextmanager
+def quiet_tracks_csv_warning() -> Iterator[None]:
+    """Silence zarr's warning that the per-FOV CSV inside a position is not a zarr node.
+
+    zarr 3 warns ("Object at tracks_A_1_0.csv is not recognized as a component of a Zarr
+    hierarchy") whenever a position holding the CSV is opened; the file is there by design.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Object at tracks_.*\.csv is not recognized")
+        yield
+
+
+def tracks_csv_path(tracks_plate_path: str | Path, fov_name: str) -> Path:
+    """``{plate}/{row}/{col}/{fov}/tracks_{row}_{col}_{fov}.csv``."""
+    row, col, fov = split_fov_name(fov_name)
+    return Path(tracks_plate_path) / row / col / fov / f"tracks_{row}_{col}_{fov}.csv"
+
+
+def read_input_plate_provenance(plate_path: str | Path) -> Provenance | None:
+    """Provenance of a plate holding a nuclear channel, or None for a plate dynaclr did not write.
+
+    Raises ArtifactError for a dynaclr artifact of another kind (a wrong path in the config).
+    """
+    plate_path = Path(plate_path)
+    if not plate_path.exists():
+        raise ArtifactError(f"{plate_path}: input plate not found (expected one of {INPUT_PLATE_KINDS})")
+    raw = zarr.open_group(str(plate_path), mode="r").attrs.get(PROVENANCE_KEY)
+    if not isinstance(raw, dict):
+        logger.info("%s: no dynaclr provenance; recorded by path only", plate_path)
+        return None
+    kind = raw.get("kind")
+    if kind not in INPUT_PLATE_KINDS:
+        raise ArtifactError(
+            f"{plate_path}: expected a plate of kind {' or '.join(INPUT_PLATE_KINDS)}, found kind {kind!r}. "
+            "Check the tracking input path in the config."
+        )
+    return check_provenance(raw, str(kind), plate_path)
+
+
+def _output_z(config: TrackingConfig, input_z: int) -> int:
+    return input_z if config.maps.z_handling == "3d" else 1
+
+
+def create_tracks_plate(
+    input_plate_path: str | Path,
+    config: TrackingConfig,
+    output_plate_path: str | Path,
+    channel: str | None = None,
+) -> list[str]:
+    """Create the empty label plate (every position of the input, zeros) for the per-FOV jobs.
+
+    Label images are ``uint32`` ``(T, 1, Z, Y, X)``, channel ``labels``, ``Z = 1`` for 2D
+    tracking. When ``channel`` is given, checks that every position has it (fails early, naming
+    the plate and the channels found). Returns the FOV names.
+    """
+    input_plate_path = Path(input_plate_path)
+    input_provenance = read_input_plate_provenance(input_plate_path)
+    fov_names = list_plate_fovs(input_plate_path)
+    shape: tuple[int, ...] | None = None
+    with open_ome_zarr(input_plate_path, layout="hcs", mode="r") as plate:
+        for fov_name in fov_names:
+            position = plate[fov_name]
+            fov_shape = tuple(position["0"].shape)
+            if shape is None:
+                shape = fov_shape
+            elif fov_shape[:1] + fov_shape[2:] != shape[:1] + shape[2:]:
+                raise ArtifactError(
+                    f"{input_plate_path}: position {fov_name} has shape {fov_shape}, the first position "
+                    f"{shape}; tracking needs one (T, Z, Y, X) for the whole plate"
+                )
+            if channel is not None and channel not in position.channel_names:
+                raise ArtifactError(
+                    f"{input_plate_path}: position {fov_name} has no channel {channel!r}; "
+                    f"found {position.channel_names}"
+                )
+    if shape is None:
+        raise ArtifactError(f"{input_plate_path}: plate has no positions")
+    n_t, _, n_z, n_y, n_x = shape
+    z_slices(config.maps, n_z, source=str(input_plate_path))  # fails early on a bad z_slice_range
+    provenance = make_provenance(
+        "tracks_plate", config.model_dump(mode="json"), inputs=[(input_plate_path, input_provenance)]
+    )
+    create_empty_plate(
+        output_plate_path,
+        fov_names,
+        [LABELS_CHANNEL],
+        (n_t, 1, _output_z(config, n_z), n_y, n_x),
+        LABELS_DTYPE,
+        read_plate_geometry(input_plate_path),
+        provenance,
+        attributes={"tracking": {"input_plate": str(input_plate_path), "input_channel": channel}},
+    )
+    logger.info("tracks plate with %d FOVs created at %s", len(fov_names), output_plate_path)
+    return fov_names
+
+
+def read_reduced_nuclei(
+    input_plate_path: str | Path, channel: str, fov_name: str, config: TrackingConfig
+) -> NDArray[np.float32]:
+    """Read one FOV's nuclear channel frame by frame, Z-reduced: (T, Y, X) or (T, Z', Y, X) float32."""
+    with open_ome_zarr(input_plate_path, layout="hcs", mode="r") as plate:
+        try:
+            position = plate[fov_name]
+        except KeyError as err:
+            raise ArtifactError(
+                f"{input_plate_path}: no position {fov_name!r}; "
+                f"positions are {list_plate_fovs(input_plate_path)}"
+            ) from err
+        if channel not in position.channel_names:
+            raise ArtifactError(
+                f"{input_plate_path}: position {fov_name} has no channel {channel!r}; "
+                f"found {position.channel_names}"
+            )
+        c = position.get_channel_index(channel)
+        image = position["0"]
+        source = f"{input_plate_path}/{fov_name}"
+        frames = [
+            reduce_z(np.asarray(image[t, c]), config.maps, source)
+            for t in tqdm(range(image.shape[0]), desc=f"read {fov_name}", mininterval=2, leave=False)
+        ]
+    return np.stack(frames).astype(np.float32)
+
+
+class LabelFrameWriter:
+    """Writes ultrack's label frames into a position's (T, 1, Z, Y, X) image, one frame at a time,
+    and measures each label's centroid (mean pixel coordinates, sub-pixel; ultrack rounds its
+    own centroids to whole pixels).
+
+    ``frame`` is (Y, X) or (Z', Y, X) for the ``n_z_used`` slices starting at ``z_offset``.
+    """
+
+    def __init__(self, labels: Any, z_offset: int, n_z_used: int) -> None:
+        self.labels = labels
+        self.z_offset = z_offset
+        self.n_z_used = n_z_used
+        _, _, self.n_z, self.n_y, self.n_x = labels.shape
+        self._centroids: list[pd.DataFrame] = []
+
+    def __call__(self, t: int, frame: NDArray) -> None:
+        full = np.zeros((self.n_z, self.n_y, self.n_x), dtype=LABELS_DTYPE)
+        full[self.z_offset : self.z_offset + self.n_z_used] = frame.reshape(self.n_z_used, self.n_y, self.n_x)
+        self.labels[t, 0] = full
+        flat = full.ravel()
+        where = np.flatnonzero(flat)
+        if where.size:
+            z, y, x = np.unravel_index(where, full.shape)
+            pixels = pd.DataFrame({"track_id": flat[where].astype(np.int64), "z": z, "y": y, "x": x})
+            means = pixels.groupby("track_id").mean().astype("float64").reset_index()
+            means.insert(0, "t", int(t))
+            self._centroids.append(means)
+
+    def write_empty_frames(self) -> None:
+        """All-zero labels in every frame (a FOV without tracks; overwrites an earlier run)."""
+        for t in range(self.labels.shape[0]):
+            self(t, np.zeros((self.n_z_used, self.n_y, self.n_x), dtype=LABELS_DTYPE))
+
+    def centroids(self) -> pd.DataFrame:
+        """``t, track_id, z, y, x`` of every label written (pixels; z in slices of the plate)."""
+        if not self._centroids:
+            return pd.DataFrame({"t": [], "track_id": [], "z": [], "y": [], "x": []})
+        return pd.concat(self._centroids, ignore_index=True)
+
+
+def with_label_centroids(tracks: pd.DataFrame, centroids: pd.DataFrame, is_3d: bool) -> pd.DataFrame:
+    """Replace the tracks' centroids by those measured on the label images (same rows, order)."""
+    axes = ["z", "y", "x"] if is_3d else ["y", "x"]
+    measured = tracks[["t", "track_id"]].merge(
+        centroids.astype({"t": "int64", "track_id": "int64"}), on=["t", "track_id"], how="left"
+    )
+    missing = measured[axes[-1]].isna().to_numpy()
+    if missing.any():
+        logger.warning(
+            "%d detections have no pixels in the label image; kept ultrack's centroids", missing.sum()
+        )
+    result = tracks.copy()
+    for axis in axes:
+        result[axis] = np.where(missing, tracks[axis].to_numpy(), measured[axis].to_numpy())
+    return result
+
+
+def _count_divisions(tracks: pd.DataFrame) -> int:
+    parents = tracks.loc[tracks["parent_track_id"] >= 0].groupby("parent_track_id")["track_id"].nunique()
+    return int((parents >= 2).sum())
+
+
+def _check_tracks_plate(tracks_plate_path: Path, config: TrackingConfig) -> Provenance:
+    provenance = read_zarr_provenance(tracks_plate_path, "tracks_plate")
+    expected = make_provenance("tracks_plate", config.model_dump(mode="json")).config_hash
+    if provenance.config_hash != expected:
+        raise ArtifactError(
+            f"{tracks_plate_path}: made with tracking config hash {provenance.config_hash}, this job's "
+            f"config hashes to {expected}; the plate is out of date: rerun it with "
+            "`snakemake --forcerun tracks_plate`"
+        )
+    return provenance
+
+
+def track_fov(
+    input_plate_path: str | Path,
+    channel: str,
+    fov_name: str,
+    config: TrackingConfig,
+    tracks_plate_path: str | Path,
+    record_path: str | Path,
+    scratch_dir: str | Path,
+    input_record_path: str | Path | None = None,
+) -> pd.DataFrame:
+    """Segment and track the nuclei of one FOV with ultrack; write its labels, CSV and record.
+
+    Reads channel ``channel`` of position ``fov_name`` of ``input_plate_path`` (T, C, Z, Y, X)
+    one frame at a time, derives the maps (:mod:`dynaclr.tracking.maps`), runs ultrack with
+    its SQLite database in ``scratch_dir`` (this FOV's own directory; the database is removed
+    after success, kept after a failure for inspection), paints the selected segments with
+    their ``track_id`` into this FOV's position of ``tracks_plate_path``, writes
+    ``tracks_{row}_{col}_{fov}.csv`` there and the completion record (kind ``tracks_fov``,
+    metrics: counts and seconds per step) at ``record_path``. ``input_record_path``, when
+    given, is the per-FOV virtual-staining record (kind ``virtual_stain_fov``) of the job that
+    wrote this FOV of the input; it is checked and recorded as an input.
+
+    Returns the tracks table (columns :func:`dynaclr.tracking.engine.track_columns`); a FOV
+    without nuclei gives an empty table and all-zero labels.
+    """
+    started = time.perf_counter()
+    tracks_plate_path, scratch_dir = Path(tracks_plate_path), Path(scratch_dir)
+    plate_provenance = _check_tracks_plate(tracks_plate_path, config)
+    input_provenance = read_input_plate_provenance(input_plate_path)
+    inputs: list[Any] = [(input_plate_path, input_provenance), (tracks_plate_path, plate_provenance)]
+    if input_record_path is not None:
+        record_provenance, _ = read_fov_record(input_record_path, "virtual_stain_fov")
+        inputs.append((input_record_path, record_provenance))
+    is_3d = config.maps.z_handling == "3d"
+
+    reduced = read_reduced_nuclei(input_plate_path, channel, fov_name, config)
+    read_done = time.perf_counter()
+    maps = tracking_maps(reduced, config.maps)
+    maps_done = time.perf_counter()
+    z_offset = config.maps.z_slice_range[0] if is_3d and config.maps.z_slice_range else 0
+
+    with (
+        quiet_tracks_csv_warning(),
+        open_ome_zarr(tracks_plate_path, layout="hcs", mode="r+") as plate,
+    ):
+        labels = plate[fov_name]["0"]
+        n_t, _, n_z, n_y, n_x = labels.shape
+        n_z_used = reduced.shape[1] if is_3d else 1
+        expected = (reduced.shape[0], reduced.shape[-2], reduced.shape[-1])
+        if (n_t, n_y, n_x) != expected or n_z < z_offset + n_z_used or (n_z != 1 and not is_3d):
+            raise ArtifactError(
+                f"{tracks_plate_path}/{fov_name}: label image (T, 1, Z, Y, X) {tuple(labels.shape)} does not "
+                f"fit the input's (T, Y, X) {expected} with {n_z_used} slice(s) from {z_offset}; rerun "
+                "`snakemake --forcerun tracks_plate`"
+            )
+        writer = LabelFrameWriter(labels, z_offset, n_z_used)
+        if maps.foreground.any():
+            scratch_dir.mkdir(parents=True, exist_ok=True)
+            raw_tracks, ultrack_config = run_ultrack(maps.foreground, maps.contours, config, scratch_dir)
+            tracked = time.perf_counter()
+            if len(raw_tracks):
+                export_label_frames(ultrack_config, raw_tracks, writer)
+            else:
+                writer.write_empty_frames()
+            table = conform_tracks_table(raw_tracks, is_3d)
+        else:
+            logger.info("%s: no foreground in any frame; no tracks", fov_name)
+            tracked = time.perf_counter()
+            writer.write_empty_frames()
+            table = empty_tracks_table(is_3d)
+    table = with_label_centroids(table, writer.centroids(), is_3d)
+    exported = time.perf_counter()
+
+    csv_path = tracks_csv_path(tracks_plate_path, fov_name)
+    with atomic_output(csv_path) as tmp:
+        table.to_csv(tmp, index=False)
+    seconds_total = time.perf_counter() - started
+    metrics = {
+        "n_frames": int(n_t),
+        "n_tracks": int(table["track_id"].nunique()),
+        "n_detections": len(table),
+        "n_divisions": _count_divisions(table),
+        "mean_track_length_frames": float(table.groupby("track_id").size().mean()) if len(table) else 0.0,
+        "foreground_threshold": maps.threshold,
+        "normalization_range": list(maps.normalization_range),
+        "seconds_read": read_done - started,
+        "seconds_maps": maps_done - read_done,
+        "seconds_ultrack": tracked - maps_done,
+        "seconds_export": exported - tracked,
+        "seconds_total": seconds_total,
+        "frames_per_second": n_t / seconds_total if seconds_total > 0 else 0.0,
+        "tracks_csv": str(csv_path),
+    }
+    write_fov_record(
+        record_path, make_provenance("tracks_fov", config.model_dump(mode="json"), inputs=inputs), metrics
+    )
+    if scratch_dir.exists():
+        for name in ("data.db", "metadata.toml"):
+            (scratch_dir / name).unlink(missing_ok=True)
+    logger.info(
+        "%s: %d tracks, %d detections, %d divisions in %.1f s",
+        fov_name,
+        metrics["n_tracks"],
+        metrics["n_detections"],
+        metrics["n_divisions"],
+        seconds_total,
+    )
+    return table
+
+
+def read_tracks_csv(path: str | Path, is_3d: bool | None = None) -> pd.DataFrame:
+    """Read a per-FOV tracks CSV, check its columns and type them (see :func:`track_columns`)."""
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: tracks CSV not found: the FOV was not tracked (rerun rule track_fov)")
+    table = pd.read_csv(path)
+    if is_3d is None:
+        is_3d = "z" in table.columns
+    expected = list(track_columns(is_3d))
+    if list(table.columns) != expected:
+        raise ArtifactError(f"{path}: expected columns {expected}, found {list(table.columns)}")
+    return conform_tracks_table(table, is_3d)
+
+
+def collect_tracks(
+    tracks_plate_path: str | Path,
+    fov_names: list[str],
+    records_dir: str | Path,
+    output_parquet: str | Path,
+) -> pd.DataFrame:
+    """All FOVs' tracks in one Parquet table (kind ``tracks``), ``fov_name`` first.
+
+    Checks each FOV's record (kind ``tracks_fov``) in ``records_dir`` and reads its CSV;
+    centroids stay float (pixels). Columns: ``fov_name, track_id, t, [z,] y, x, id,
+    parent_track_id, parent_id``; ``track_id`` is unique within a FOV only.
+    """
+    tracks_plate_path = Path(tracks_plate_path)
+    plate_provenance = read_zarr_provenance(tracks_plate_path, "tracks_plate")
+    is_3d = plate_provenance.config.get("maps", {}).get("z_handling") == "3d"
+    inputs: list[Any] = [(tracks_plate_path, plate_provenance)]
+    tables = []
+    for fov_name in tqdm(fov_names, desc="collect tracks", mininterval=2):
+        record = fov_record_path(records_dir, fov_name)
+        provenance, _ = read_fov_record(record, "tracks_fov")
+        if provenance.config_hash != plate_provenance.config_hash:
+            raise ArtifactError(
+                f"{record}: tracked with config hash {provenance.config_hash}, the plate has "
+                f"{plate_provenance.config_hash}; rerun `snakemake --forcerun track_fov`"
+            )
+        inputs.append((record, provenance))
+        table = read_tracks_csv(tracks_csv_path(tracks_plate_path, fov_name), is_3d)
+        table.insert(0, "fov_name", fov_name)
+        tables.append(table)
+    columns = ["fov_name", *track_columns(is_3d)]
+    if tables:
+        combined = pd.concat(tables, ignore_index=True)
+    else:
+        combined = empty_tracks_table(is_3d)
+        combined.insert(0, "fov_name", pd.Series([], dtype="str"))
+    combined = combined.loc[:, columns]
+    write_table(
+        combined,
+        output_parquet,
+        make_provenance("tracks", plate_provenance.config, inputs=inputs),
+    )
+    logger.info("%d detections of %d FOVs collected into %s", len(combined), len(fov_names), output_parquet)
+    return combined

@@ -1,0 +1,145 @@
+"""Foreground and contour maps for ultrack, derived from a nuclear image.
+
+The input is either a raw nuclear channel (uint16 camera counts: offset + background + signal)
+or a virtual stain (float32, nuclei ≈ 1, background ≈ 0). Both are brought to a common scale by
+a per-FOV percentile normalisation, so the thresholds below are in normalised units:
+
+1. reduce Z: ``max_projection`` / ``mean_projection`` over ``z_slice_range`` → (Y, X) per
+   frame (2D tracking), or keep the slices → (Z', Y, X) (3D tracking);
+2. normalise: ``(image - p_low) / (p_high - p_low)`` with the FOV's percentiles over all
+   frames (a FOV whose image is constant becomes all zeros: no nuclei);
+3. smooth each frame with a Gaussian of ``smoothing_sigma_px`` (never along time);
+4. foreground = smoothed >= threshold (fixed, or Otsu's threshold of the FOV bounded below by
+   ``minimum_otsu_threshold``), a 0/1 float32 map;
+5. contours in [0, 1], high on nuclear boundaries: ``1 - smoothed`` (inverted intensity),
+   the Sobel gradient magnitude, or ``1 - distance to background / its maximum``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+from skimage.filters import sobel, threshold_otsu
+
+from dynaclr.config.tracking import TrackingMapsConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackingMaps:
+    """ultrack's inputs for one FOV, each (T, Y, X) in 2D or (T, Z', Y, X) in 3D, float32."""
+
+    foreground: NDArray[np.float32]
+    contours: NDArray[np.float32]
+    threshold: float
+    """Foreground threshold used (normalised intensity units)."""
+    normalization_range: tuple[float, float]
+    """Input intensities mapped to 0 and 1 (the FOV's percentiles, input units)."""
+
+
+def z_slices(config: TrackingMapsConfig, n_z: int, source: str = "input") -> slice:
+    """Slices of a stack of ``n_z`` slices that ``config.z_slice_range`` selects.
+
+    Raises ValueError naming ``source`` when the range lies outside the stack.
+    """
+    if config.z_slice_range is None:
+        return slice(0, n_z)
+    first, stop = config.z_slice_range
+    if stop > n_z:
+        raise ValueError(
+            f"{source}: z_slice_range {[first, stop]} exceeds the {n_z} slices of the image; "
+            f"use a range within [0, {n_z}]"
+        )
+    return slice(first, stop)
+
+
+def reduce_z(volume_zyx: NDArray, config: TrackingMapsConfig, source: str = "input") -> NDArray[np.float32]:
+    """(Z, Y, X) → (Y, X) projection, or (Z', Y, X) slice range for 3D tracking; float32."""
+    selected = np.asarray(volume_zyx[z_slices(config, volume_zyx.shape[0], source)], dtype=np.float32)
+    if config.z_handling == "max_projection":
+        return selected.max(axis=0)
+    if config.z_handling == "mean_projection":
+        return selected.mean(axis=0, dtype=np.float32)
+    return selected
+
+
+def normalize_percentiles(
+    stack: NDArray[np.float32], percentiles: tuple[float, float]
+) -> tuple[NDArray[np.float32], tuple[float, float]]:
+    """Map the ``percentiles`` of ``stack`` (any shape) to 0 and 1; not clipped.
+
+    Returns the normalised stack and the two input values used. A stack with no contrast
+    (high percentile == low percentile) becomes all zeros.
+    """
+    low, high = (float(v) for v in np.percentile(stack, percentiles))
+    if not high > low:
+        logger.info("image has no contrast (percentiles %s both %.4g): no nuclei", percentiles, low)
+        return np.zeros_like(stack, dtype=np.float32), (low, high)
+    return ((stack - low) / (high - low)).astype(np.float32), (low, high)
+
+
+def smooth_frames(stack: NDArray[np.float32], sigma_px: float) -> NDArray[np.float32]:
+    """Gaussian smoothing of each frame of (T, Y, X) or (T, Z, Y, X); time is not smoothed."""
+    if sigma_px <= 0:
+        return stack
+    sigma = (0.0,) + (sigma_px,) * (stack.ndim - 1)
+    return ndimage.gaussian_filter(stack, sigma=sigma).astype(np.float32)
+
+
+def foreground_threshold(smoothed: NDArray[np.float32], config: TrackingMapsConfig) -> float:
+    """The threshold in normalised units: fixed, or Otsu's bounded below."""
+    if not isinstance(config.foreground_threshold, str):
+        return float(config.foreground_threshold)
+    values = smoothed[::2, ...].ravel() if smoothed.shape[0] > 8 else smoothed.ravel()
+    if values.size == 0 or float(values.max()) <= float(values.min()):
+        return max(config.minimum_otsu_threshold, 0.5)
+    return max(float(threshold_otsu(values)), config.minimum_otsu_threshold)
+
+
+def contour_map(
+    smoothed: NDArray[np.float32], foreground: NDArray[np.bool_], method: str
+) -> NDArray[np.float32]:
+    """Boundary map in [0, 1], same shape as ``smoothed`` (T, [Z], Y, X)."""
+    if method == "inverted_intensity":
+        return (1.0 - np.clip(smoothed, 0.0, 1.0)).astype(np.float32)
+    contours = np.zeros_like(smoothed, dtype=np.float32)
+    for t in range(smoothed.shape[0]):
+        if method == "gradient":
+            contours[t] = sobel(smoothed[t])
+        elif method == "distance":
+            distance = ndimage.distance_transform_edt(foreground[t])
+            contours[t] = 1.0 - distance / max(float(distance.max()), 1.0)
+        else:
+            raise ValueError(
+                f"contour_method {method!r} unknown; use inverted_intensity, gradient or distance"
+            )
+    if method == "gradient":
+        scale = float(np.percentile(contours, 99.9)) if contours.size else 0.0
+        contours = np.clip(contours / scale, 0.0, 1.0) if scale > 0 else contours
+    return contours.astype(np.float32)
+
+
+def tracking_maps(reduced: NDArray[np.float32], config: TrackingMapsConfig) -> TrackingMaps:
+    """Foreground and contours from the Z-reduced nuclear stack (T, Y, X) or (T, Z', Y, X)."""
+    normalised, value_range = normalize_percentiles(reduced, config.normalization_percentiles)
+    smoothed = smooth_frames(normalised, config.smoothing_sigma_px)
+    threshold = foreground_threshold(smoothed, config)
+    foreground = smoothed >= threshold
+    contours = contour_map(smoothed, foreground, config.contour_method)
+    logger.info(
+        "maps: normalised %s → [0, 1], threshold %.3f, foreground fraction %.3f",
+        value_range,
+        threshold,
+        float(foreground.mean()) if foreground.size else 0.0,
+    )
+    return TrackingMaps(
+        foreground=foreground.astype(np.float32),
+        contours=contours,
+        threshold=threshold,
+        normalization_range=value_range,
+    )

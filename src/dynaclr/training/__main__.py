@@ -1,0 +1,54 @@
+"""Command line of contrastive training, for the workflow shim and for torchrun.
+
+    python -m dynaclr.training --patches-zarr P.zarr --patches-parquet P.parquet \\
+        --config model.json --output-dir results/demo/models/NAME
+    torchrun --standalone --nproc-per-node=2 -m dynaclr.training ...   # DDP (gloo on CPU)
+
+``--config`` is a JSON file holding one ``ContrastiveModelConfig``. Rank 0 prints the summary
+as JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dynaclr.training", description=__doc__.split("\n")[0])
+    parser.add_argument("--patches-zarr", required=True, type=Path, help="collected patch store (.zarr)")
+    parser.add_argument("--patches-parquet", required=True, type=Path, help="its index (.parquet)")
+    parser.add_argument("--config", required=True, type=Path, help="JSON file with the model config")
+    parser.add_argument(
+        "--output-dir", required=True, type=Path, help="model.ckpt, config.json, logs/ go here"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads per process (default: torch's choice)"
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format=f"%(asctime)s rank{os.environ.get('RANK', '0')} %(name)s: %(message)s",
+    )
+    if not args.config.exists():
+        parser.error(f"--config {args.config}: file not found")
+    config = json.loads(args.config.read_text())
+
+    from dynaclr.training.train import train_contrastive
+
+    summary = train_contrastive(
+        args.patches_zarr, args.patches_parquet, config, args.output_dir, num_threads=args.threads
+    )
+    if int(os.environ.get("RANK", "0")) == 0:
+        json.dump(summary, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""The contrastive LightningModule: encoder + loss, augmentations on the training device.
+
+Batches arrive at the stored (initial) patch size; :meth:`ContrastiveModule.on_after_batch_transfer`
+augments anchors, positives and negatives independently, as whole batches on the device the model
+is on, and centre-crops them to the network input size. Validation batches are augmented with a
+generator reseeded every validation epoch, so the validation loss is comparable across epochs.
+
+Losses (paper section 3.2): NT-Xent on ``(z_anchor, z_positive)`` projections, negatives being the
+other samples of the (DDP-gathered) batch; or the triplet margin loss on
+``(z_anchor, z_positive, z_negative)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule
+from torch import nn
+
+from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.contrastive.augment import BatchAugmentation, center_crop
+from dynaclr.contrastive.encoder import ContrastiveEncoder
+from dynaclr.contrastive.losses import NTXentLoss, TripletLoss
+from dynaclr.training.data import PatchBatch
+
+_VALIDATION_STREAM = 7919
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Learning-rate factor: linear warm-up ``(step + 1) / warmup_steps``, then cosine decay to 0.
+
+    ``warmup_steps = 0`` starts the cosine decay at once.
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class ContrastiveModule(LightningModule):
+    """Contrastive training of a :class:`~dynaclr.contrastive.ContrastiveEncoder`.
+
+    Args:
+        config: a :class:`~dynaclr.config.training.ContrastiveModelConfig` as a JSON dict (saved as
+            hyperparameters, so ``load_from_checkpoint`` rebuilds the network).
+        in_channels: patch channels ``C``.
+        in_stack_depth: patch slices ``Z``.
+        patch_size_yx_px: network input size ``S`` (after the centre crop).
+        tau_frames: resolved time offset of time-aware positives (recorded only).
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        in_channels: int,
+        in_stack_depth: int,
+        patch_size_yx_px: int,
+        tau_frames: int,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = ContrastiveModelConfig.model_validate(config)
+        cfg = self.config
+        self.patch_size_yx_px = patch_size_yx_px
+        self.encoder = ContrastiveEncoder(
+            backbone=cfg.backbone,
+            in_channels=in_channels,
+            in_stack_depth=in_stack_depth,
+            stem_kernel_z=cfg.stem_kernel_z,
+            projection_dim=cfg.projection_dim,
+            drop_path_rate=cfg.drop_path_rate,
+        )
+        self.loss: nn.Module = (
+            NTXentLoss(temperature=cfg.temperature)
+            if cfg.loss == "ntxent"
+            else TripletLoss(margin=cfg.margin)
+        )
+        self.augment = BatchAugmentation(
+            cfg.augmentation, output_size_yx=(patch_size_yx_px, patch_size_yx_px)
+        )
+        self._generators: dict[str, torch.Generator] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``(B, E)`` of centre-cropped patches ``(B, C, Z, S, S)``."""
+        features, _ = self.encoder(x)
+        return features
+
+    def _generator(self, stage: str, reseed: bool = False) -> torch.Generator:
+        if stage not in self._generators or reseed:
+            stream = 0 if stage == "train" else _VALIDATION_STREAM
+            rank = self.global_rank if stage == "train" else 0
+            generator = torch.Generator(device=self.device)
+            generator.manual_seed(self.config.seed * 1_000_003 + stream + rank)
+            self._generators[stage] = generator
+        return self._generators[stage]
+
+    def on_validation_epoch_start(self) -> None:
+        self._generator("validation", reseed=True)
+
+    def on_after_batch_transfer(self, batch: PatchBatch, dataloader_idx: int) -> PatchBatch:
+        """Augment and centre-crop the batch's patches on the training device."""
+        if not isinstance(batch, PatchBatch):
+            return batch
+        if self.trainer is not None and (
+            self.trainer.training or self.trainer.validating or self.trainer.sanity_checking
+        ):
+            generator = self._generator("train" if self.trainer.training else "validation")
+            batch.anchor = self.augment(batch.anchor, generator)
+            batch.positive = self.augment(batch.positive, generator)
+            if batch.negative is not None:
+                batch.negative = self.augment(batch.negative, generator)
+        else:  # inference: centre crop only
+            batch.anchor = center_crop(batch.anchor, self.patch_size_yx_px)
+            batch.positive = center_crop(batch.positive, self.patch_size_yx_px)
+            if batch.negative is not None:
+                batch.negative = center_crop(batch.negative, self.patch_size_yx_px)
+        return batch
+
+    def _loss(self, batch: PatchBatch) -> torch.Tensor:
+        views = [batch.anchor, batch.positive] + ([batch.negative] if batch.negative is not None else [])
+        _, projections = self.encoder(torch.cat(views))  # (V*B, P), one pass so BatchNorm sees all views
+        parts = projections.chunk(len(views))  # V x (B, P)
+        if isinstance(self.loss, TripletLoss):
+            if len(parts) != 3:
+                raise ValueError("the triplet loss needs batches with negatives (loss: triplet plans them)")
+            return self.loss(parts[0], parts[1], parts[2])
+        return self.loss(parts[0], parts[1])
+
+    def training_step(self, batch: PatchBatch, batch_idx: int) -> torch.Tensor:
+        loss = self._loss(batch)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch))
+        return loss
+
+    def validation_step(self, batch: PatchBatch, batch_idx: int) -> torch.Tensor:
+        loss = self._loss(batch)
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=len(batch))
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        cfg = self.config
+        optimizer = torch.optim.AdamW(self.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        steps_per_epoch = max(1, total_steps // max(1, self.trainer.max_epochs or 1))
+        warmup_steps = max(1, round(cfg.warmup_epochs * steps_per_epoch)) if cfg.warmup_epochs > 0 else 0
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -1,0 +1,431 @@
+"""Contrastive sampling over a patch index (DynaCLR paper, section 3.2), as plain torch samplers.
+
+A sample is a triple of patch rows ``(anchor, positive, negative)`` (``negative = -1`` when the
+loss needs none). Who is a positive and who a negative is decided here, on the index only, with a
+numpy generator seeded by ``(seed, epoch, batch)``; the dataset just reads rows. So the plan does
+not depend on the number of data-loader workers and every rank computes the same plan.
+
+* ``classical``: positive = the anchor's own patch (two augmentations of it); negative = any
+  other patch.
+* ``cell_aware``: positive = the anchor's own patch; negative = a patch of another lineage at the
+  same time point.
+* ``time_aware``: positive = the anchor's lineage ``tau`` frames later: the same track, or, after
+  a division, one of its descendants (chosen at random). If the lineage is missing at ``t + tau``
+  the nearest of ``t + tau + 1, t + tau - 1, ..., ± tolerance`` (later than ``t``) is used; anchors
+  without any such patch are not used as anchors. Negative = a patch of another lineage at the
+  positive's time point.
+
+Lineages are ``(fov_name, lineage_id)`` pairs. :class:`ContrastiveBatchSampler` forms *global*
+batches of ``batch_size * world_size`` anchors (optionally one per lineage, so NT-Xent never
+treats a same-lineage patch as a negative, also across ranks whose embeddings are gathered) and
+hands rank ``r`` the slice ``[r * batch_size, (r + 1) * batch_size)`` of each: ranks see disjoint
+anchors, and the order changes with :meth:`ContrastiveBatchSampler.set_epoch`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from torch.utils.data import Sampler
+
+logger = logging.getLogger(__name__)
+
+SamplingMode = Literal["classical", "cell_aware", "time_aware"]
+
+#: A planned sample: patch rows (anchor, positive, negative); negative is -1 when unused.
+Sample = tuple[int, int, int]
+
+_NEGATIVE_ATTEMPTS = 8
+
+
+def split_fovs(
+    fov_names: Sequence[str],
+    validation_fraction: float,
+    seed: int,
+    validation_fovs: Sequence[str] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Split FOVs into (training, validation) lists, deterministic for ``seed``.
+
+    ``validation_fovs`` wins when given; otherwise ``round(fraction * n)`` FOVs (at least one when
+    ``fraction > 0``) are drawn at random. Both lists are sorted.
+    """
+    names = sorted(set(fov_names))
+    if validation_fovs is not None:
+        unknown = sorted(set(validation_fovs) - set(names))
+        if unknown:
+            raise ValueError(f"validation_fovs {unknown} are not in the patch index; FOVs are {names}")
+        validation = sorted(set(validation_fovs))
+    elif validation_fraction > 0:
+        n_validation = max(1, round(validation_fraction * len(names)))
+        if n_validation >= len(names):
+            raise ValueError(
+                f"validation_fraction={validation_fraction} leaves no training FOV among {len(names)} FOV(s) "
+                f"{names}; lower it, set 0 to train without validation, or list validation_fovs"
+            )
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
+        validation = sorted(rng.choice(names, size=n_validation, replace=False).tolist())
+    else:
+        validation = []
+    training = [name for name in names if name not in validation]
+    if not training:
+        raise ValueError(f"no training FOV left: all of {names} are validation FOVs")
+    return training, validation
+
+
+def _codes(*columns: pd.Series) -> np.ndarray:
+    """Dense int codes of the tuples of ``columns`` (row-aligned)."""
+    frame = pd.concat([c.reset_index(drop=True) for c in columns], axis=1)
+    return frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy(dtype=np.int64)
+
+
+def descendant_pairs(index: pd.DataFrame) -> pd.DataFrame:
+    """``(fov_name, track_id, descendant_track_id)`` for every track and each of its descendants
+    (itself included), from the ``parent_track_id`` links."""
+    tracks = index.drop_duplicates(["fov_name", "track_id"])[["fov_name", "track_id", "parent_track_id"]]
+    children = tracks.rename(columns={"parent_track_id": "descendant_track_id", "track_id": "child_track_id"})
+    pairs = pd.DataFrame(
+        {
+            "fov_name": tracks["fov_name"],
+            "track_id": tracks["track_id"],
+            "descendant_track_id": tracks["track_id"],
+        }
+    )
+    frontier = pairs
+    for _ in range(len(tracks)):  # generations are bounded by the number of tracks
+        grown = frontier.merge(children, on=["fov_name", "descendant_track_id"])
+        if grown.empty:
+            break
+        frontier = grown[["fov_name", "track_id", "child_track_id"]].rename(
+            columns={"child_track_id": "descendant_track_id"}
+        )
+        pairs = pd.concat([pairs, frontier], ignore_index=True)
+    return pairs.drop_duplicates(ignore_index=True)
+
+
+class PairPlanner:
+    """Choose positives and negatives for anchors among ``rows`` of a patch index.
+
+    Args:
+        index: patch index with ``row, fov_name, track_id, parent_track_id, lineage_id, t``.
+        rows: the patch rows that may be sampled (e.g. the training FOVs' rows).
+        sampling: ``classical``, ``cell_aware`` or ``time_aware``.
+        tau_frames: time offset of time-aware positives (frames, >= 1).
+        tolerance_frames: accept ``t + tau ± k`` for ``k <= tolerance_frames`` when ``t + tau`` is missing.
+        with_negatives: plan explicit negatives (triplet loss); otherwise negatives are -1.
+
+    Attributes:
+        anchors: ``(A,)`` rows usable as anchors (time-aware: those with a positive).
+        lineage: ``(N,)`` lineage code of every row of ``index`` (same code = same lineage).
+    """
+
+    def __init__(
+        self,
+        index: pd.DataFrame,
+        rows: np.ndarray,
+        sampling: SamplingMode,
+        tau_frames: int = 1,
+        tolerance_frames: int = 0,
+        with_negatives: bool = False,
+    ) -> None:
+        if not np.array_equal(index["row"].to_numpy(), np.arange(len(index))):
+            raise ValueError("patch index rows must be numbered 0..N-1 in order")
+        if sampling == "time_aware" and tau_frames < 1:
+            raise ValueError(f"time_aware sampling needs tau_frames >= 1, got {tau_frames}")
+        self.sampling = sampling
+        self.tau_frames = tau_frames
+        self.tolerance_frames = tolerance_frames
+        self.with_negatives = with_negatives
+        self.rows = np.unique(np.asarray(rows, dtype=np.int64))
+        self.lineage = _codes(index["fov_name"], index["lineage_id"])
+        self.t = index["t"].to_numpy(dtype=np.int64)
+        subset = index.iloc[self.rows]
+        if sampling == "time_aware":
+            self.anchors, self._candidate_starts, self._candidates = self._time_aware_candidates(subset)
+        else:
+            self.anchors = self.rows.copy()
+            self._candidate_starts = np.zeros(0, dtype=np.int64)
+            self._candidates = np.zeros(0, dtype=np.int64)
+        # rows of the subset grouped by time point, for negatives "at the positive's time"
+        by_time = self.rows[np.argsort(self.t[self.rows], kind="stable")]
+        self._rows_by_time = by_time
+        times, starts = np.unique(self.t[by_time], return_index=True)
+        self._time_start = dict(zip(times.tolist(), starts.tolist(), strict=True))
+        self._time_stop = dict(zip(times.tolist(), [*starts[1:].tolist(), len(by_time)], strict=True))
+        if len(self.anchors) == 0:
+            raise ValueError(
+                f"no usable anchors among {len(self.rows)} patches for {sampling} sampling"
+                + (
+                    f" with tau={tau_frames} frames (± {tolerance_frames})"
+                    if sampling == "time_aware"
+                    else ""
+                )
+                + "; use a smaller tau or more frames"
+            )
+
+    def _time_aware_candidates(self, subset: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Anchors with a positive, and their candidate positive rows (CSR: starts, rows)."""
+        descendants = descendant_pairs(subset)
+        observed = subset[["fov_name", "track_id", "t", "row"]].rename(
+            columns={"track_id": "descendant_track_id", "t": "target_t", "row": "positive_row"}
+        )
+        anchors = subset[["row", "fov_name", "track_id", "t"]].merge(descendants, on=["fov_name", "track_id"])
+        offsets = [0]
+        for k in range(1, self.tolerance_frames + 1):
+            offsets += [k, -k]
+        found: list[pd.DataFrame] = []
+        resolved = np.zeros(0, dtype=np.int64)
+        for offset in offsets:
+            if self.tau_frames + offset < 1:
+                continue
+            pending = anchors[~anchors["row"].isin(resolved)]
+            pending = pending.assign(target_t=pending["t"] + self.tau_frames + offset)
+            hits = pending.merge(observed, on=["fov_name", "descendant_track_id", "target_t"])
+            if not hits.empty:
+                found.append(hits[["row", "positive_row"]])
+                resolved = np.union1d(resolved, hits["row"].to_numpy())
+        if not found:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, np.zeros(1, dtype=np.int64), empty
+        pairs = pd.concat(found).sort_values(["row", "positive_row"], kind="stable")
+        anchor_rows, counts = np.unique(pairs["row"].to_numpy(), return_counts=True)
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return anchor_rows.astype(np.int64), starts, pairs["positive_row"].to_numpy(dtype=np.int64)
+
+    def positives(self, anchors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Positive row for each anchor row ``(B,)`` → ``(B,)``."""
+        if self.sampling != "time_aware":
+            return anchors.copy()
+        slot = np.searchsorted(self.anchors, anchors)
+        if np.any(slot >= len(self.anchors)) or np.any(
+            self.anchors[np.minimum(slot, len(self.anchors) - 1)] != anchors
+        ):
+            raise ValueError("positives() got rows that are not anchors of this planner")
+        starts, stops = self._candidate_starts[slot], self._candidate_starts[slot + 1]
+        picks = starts + np.floor(rng.random(len(anchors)) * (stops - starts)).astype(np.int64)
+        return self._candidates[picks]
+
+    def negatives(self, anchors: np.ndarray, positives: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Negative row per anchor ``(B,)``; ``-1`` everywhere when negatives are not planned.
+
+        ``classical``: a random other patch. Otherwise a patch of another lineage at the positive's
+        time point, or (if every patch at that time belongs to the anchor's lineage) anywhere.
+        """
+        if not self.with_negatives:
+            return np.full(len(anchors), -1, dtype=np.int64)
+        negatives = np.empty(len(anchors), dtype=np.int64)
+        for i, (anchor, positive) in enumerate(zip(anchors.tolist(), positives.tolist(), strict=True)):
+            negatives[i] = self._one_negative(anchor, positive, rng)
+        return negatives
+
+    def _one_negative(self, anchor: int, positive: int, rng: np.random.Generator) -> int:
+        if self.sampling == "classical":
+            if len(self.rows) < 2:
+                raise ValueError("classical sampling with negatives needs at least two patches")
+            while True:
+                candidate = int(self.rows[rng.integers(len(self.rows))])
+                if candidate != anchor:
+                    return candidate
+        lineage = self.lineage[anchor]
+        time_point = int(self.t[positive])
+        start, stop = self._time_start[time_point], self._time_stop[time_point]
+        for _ in range(_NEGATIVE_ATTEMPTS):
+            candidate = int(self._rows_by_time[rng.integers(start, stop)])
+            if self.lineage[candidate] != lineage:
+                return candidate
+        others = self._rows_by_time[start:stop][self.lineage[self._rows_by_time[start:stop]] != lineage]
+        if len(others) == 0:
+            others = self.rows[self.lineage[self.rows] != lineage]
+        if len(others) == 0:
+            raise ValueError("cannot draw a negative: every patch belongs to the anchor's lineage")
+        return int(others[rng.integers(len(others))])
+
+    def plan(self, anchors: np.ndarray, rng: np.random.Generator) -> list[Sample]:
+        """``(anchor, positive, negative)`` rows for anchor rows ``(B,)``."""
+        positives = self.positives(anchors, rng)
+        negatives = self.negatives(anchors, positives, rng)
+        return list(zip(anchors.tolist(), positives.tolist(), negatives.tolist(), strict=True))
+
+
+class EpochSampler(Sampler[int]):
+    """The global order of anchor rows for one epoch (identical on every rank).
+
+    With ``lineages`` given, the order spreads each lineage's anchors evenly over the epoch and
+    keeps at most ``max_per_lineage`` of them, so consecutive batches can hold one patch per
+    lineage. ``shuffle=False`` gives the same order every epoch (validation).
+    """
+
+    def __init__(
+        self,
+        anchors: np.ndarray,
+        seed: int,
+        shuffle: bool = True,
+        lineages: np.ndarray | None = None,
+        max_per_lineage: int | None = None,
+    ) -> None:
+        self.anchors = np.asarray(anchors, dtype=np.int64)
+        self.seed = seed
+        self.shuffle = shuffle
+        self.lineages = lineages
+        self.max_per_lineage = max_per_lineage
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose order :meth:`__iter__` yields (called by Lightning)."""
+        self.epoch = int(epoch)
+
+    def rng(self, *stream: int) -> np.random.Generator:
+        """Generator for ``(seed, epoch, *stream)``; the epoch is 0 when not shuffling."""
+        epoch = self.epoch if self.shuffle else 0
+        return np.random.default_rng(np.random.SeedSequence([self.seed, epoch, *stream]))
+
+    def order(self) -> np.ndarray:
+        rng = self.rng(0)
+        permuted = rng.permutation(self.anchors)
+        if self.lineages is None:
+            return permuted
+        lineage = self.lineages[permuted]
+        rank_in_lineage = pd.Series(lineage).groupby(lineage).cumcount().to_numpy()
+        keep = rank_in_lineage < (self.max_per_lineage or len(permuted))
+        permuted, lineage, rank_in_lineage = permuted[keep], lineage[keep], rank_in_lineage[keep]
+        counts = np.bincount(lineage)
+        phase = rng.random(len(counts))
+        key = (rank_in_lineage + phase[lineage]) / counts[lineage]
+        return permuted[np.argsort(key, kind="stable")]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order().tolist())
+
+    def __len__(self) -> int:
+        return len(self.order())
+
+
+def lineage_unique_batches(order: np.ndarray, lineages: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Cut ``order`` into full batches of ``batch_size`` rows with pairwise different lineages.
+
+    Greedy: a row whose lineage is already in the current batch waits (in order) for the next
+    batch. Rows left over when no full batch can be formed are dropped.
+    """
+    batches: list[np.ndarray] = []
+    waiting: deque[int] = deque()
+    queue = deque(order.tolist())
+    current: list[int] = []
+    present: set[int] = set()
+    while queue or waiting:
+        for _ in range(len(waiting)):  # waiting rows first, keeping their order
+            row = waiting.popleft()
+            if len(current) < batch_size and lineages[row] not in present:
+                current.append(row)
+                present.add(int(lineages[row]))
+            else:
+                waiting.append(row)
+        while queue and len(current) < batch_size:
+            row = queue.popleft()
+            if lineages[row] in present:
+                waiting.append(row)
+            else:
+                current.append(row)
+                present.add(int(lineages[row]))
+        if len(current) < batch_size:
+            break  # neither queue nor waiting rows can complete this batch
+        batches.append(np.asarray(current, dtype=np.int64))
+        current, present = [], set()
+    return batches
+
+
+class ContrastiveBatchSampler(Sampler[list[Sample]]):
+    """Batches of planned ``(anchor, positive, negative)`` rows for one rank.
+
+    Args:
+        planner: the :class:`PairPlanner` of the split.
+        batch_size: anchors per batch per rank.
+        lineage_unique: one anchor per lineage in every *global* batch (all ranks' batches of a
+            step together).
+        seed: seed of the order and of the positive/negative draws.
+        shuffle: new order every epoch (training); ``False`` gives a fixed order (validation).
+        rank, world_size: this process's rank and the number of ranks.
+        max_batches: keep at most this many batches per epoch.
+
+    Every rank gets the same number of full batches (the last incomplete global batch is
+    dropped). ``.sampler`` is the :class:`EpochSampler`, whose ``set_epoch`` Lightning calls;
+    :meth:`set_epoch` does the same by hand.
+    """
+
+    def __init__(
+        self,
+        planner: PairPlanner,
+        batch_size: int,
+        lineage_unique: bool,
+        seed: int,
+        shuffle: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+        max_batches: int | None = None,
+    ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
+        self.planner = planner
+        self.batch_size = batch_size
+        self.lineage_unique = lineage_unique
+        self.rank = rank
+        self.world_size = world_size
+        self.max_batches = max_batches
+        self.global_batch_size = batch_size * world_size
+        n_global_batches = len(planner.anchors) // self.global_batch_size
+        if n_global_batches == 0:
+            raise ValueError(
+                f"{len(planner.anchors)} anchors cannot fill one global batch of {batch_size} x {world_size} "
+                "rank(s); lower batch_size"
+            )
+        if lineage_unique:
+            n_lineages = len(np.unique(planner.lineage[planner.anchors]))
+            if n_lineages < self.global_batch_size:
+                raise ValueError(
+                    f"a batch of one patch per lineage needs {self.global_batch_size} lineages "
+                    f"(batch_size {batch_size} x {world_size} rank(s)), the split has {n_lineages}; lower "
+                    "batch_size or set lineage_unique_batches: false"
+                )
+        self.sampler = EpochSampler(
+            planner.anchors,
+            seed,
+            shuffle,
+            lineages=planner.lineage if lineage_unique else None,
+            max_per_lineage=n_global_batches if lineage_unique else None,
+        )
+        self._cache: tuple[int, list[np.ndarray]] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def global_batches(self) -> list[np.ndarray]:
+        """This epoch's global batches of anchor rows, each ``(batch_size * world_size,)``."""
+        if self._cache is not None and self._cache[0] == self.sampler.epoch:
+            return self._cache[1]
+        order = self.sampler.order()
+        if self.lineage_unique:
+            batches = lineage_unique_batches(order, self.planner.lineage, self.global_batch_size)
+        else:
+            n_full = len(order) // self.global_batch_size
+            batches = list(order[: n_full * self.global_batch_size].reshape(n_full, self.global_batch_size))
+        if self.max_batches is not None:
+            batches = batches[: self.max_batches]
+        if not batches:
+            raise ValueError(
+                f"no full batch of {self.global_batch_size} anchors with distinct lineages could be formed "
+                f"from {len(order)} anchors; lower batch_size or set lineage_unique_batches: false"
+            )
+        self._cache = (self.sampler.epoch, batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[Sample]]:
+        start = self.rank * self.batch_size
+        for number, anchors in enumerate(self.global_batches()):
+            samples = self.planner.plan(anchors, self.sampler.rng(1, number))
+            yield samples[start : start + self.batch_size]
+
+    def __len__(self) -> int:
+        return len(self.global_batches())

@@ -1,0 +1,320 @@
+"""Train a contrastive encoder on a patch store (rule ``train_contrastive``).
+
+Outputs in ``output_dir``:
+
+* ``model.ckpt``: the chosen checkpoint (best validation loss; the last one without validation),
+  weights and hyperparameters only, with a ``contrastive_model`` provenance record under the key
+  ``dynaclr``; read it with :func:`load_contrastive_model`;
+* ``config.json``: the model config with defaults filled in;
+* ``logs/``: TensorBoard (``logs/tensorboard``) and CSV (``logs/csv``) logs, one version per run;
+* ``checkpoints/``: resumable state (``last.ckpt``, ``best.ckpt``). A rerun with the same config
+  resumes from ``last.ckpt`` (e.g. after a SLURM requeue); it lives outside ``model.ckpt`` because
+  Snakemake deletes declared outputs before a job starts.
+
+Launch on several devices with ``torchrun --standalone --nproc-per-node=N -m dynaclr.training ...``:
+Lightning reads TorchElastic's environment (gloo backend on CPU, NCCL on GPU).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from dynaclr.config.patches import required_initial_patch_size_px
+from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.io import Provenance, atomic_output, check_provenance, make_provenance
+from dynaclr.io.provenance import PROVENANCE_KEY
+from dynaclr.patches.store import open_patch_store
+from dynaclr.training.data import PatchBatch, PatchDataModule
+from dynaclr.training.module import ContrastiveModule
+from dynaclr.training.sampling import split_fovs
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.ckpt"
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+LOG_DIR = "logs"
+_EXPORTED_KEYS = ("state_dict", "hyper_parameters", "pytorch-lightning_version", "epoch", "global_step")
+
+
+def resolve_tau_frames(config: ContrastiveModelConfig, time_interval_minutes: float | None) -> int:
+    """``tau`` in frames: ``tau_frames``, or ``tau_minutes`` / the dataset's time interval (rounded)."""
+    if config.sampling != "time_aware":
+        return 0
+    if config.tau_frames is not None:
+        return config.tau_frames
+    assert config.tau_minutes is not None
+    if not time_interval_minutes:
+        raise ValueError(
+            "tau_minutes needs the dataset's time interval, but the patch store does not record it"
+        )
+    frames = round(config.tau_minutes / time_interval_minutes)
+    if frames < 1:
+        raise ValueError(
+            f"tau_minutes={config.tau_minutes} is less than one frame ({time_interval_minutes} min); "
+            f"use at least {time_interval_minutes}"
+        )
+    if abs(frames * time_interval_minutes - config.tau_minutes) > 0.1 * time_interval_minutes:
+        logger.warning(
+            "tau_minutes=%s is not a multiple of the %s min interval; using %d frames",
+            config.tau_minutes,
+            time_interval_minutes,
+            frames,
+        )
+    return frames
+
+
+class SampleRowRecorder(Callback):
+    """Record the patch rows every training batch used: ``logs/sample_rows_rank{r}.parquet``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.records: list[pd.DataFrame] = []
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if isinstance(batch, PatchBatch):
+            self.records.append(
+                pd.DataFrame(
+                    {
+                        "epoch": trainer.current_epoch,
+                        "batch": batch_idx,
+                        "anchor_row": batch.anchor_row.cpu().numpy(),
+                        "positive_row": batch.positive_row.cpu().numpy(),
+                        "negative_row": batch.negative_row.cpu().numpy(),
+                    }
+                )
+            )
+
+    def on_train_end(self, trainer: Trainer, pl_module: Any) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        table = pd.concat(self.records, ignore_index=True) if self.records else pd.DataFrame()
+        table.to_parquet(self.directory / f"sample_rows_rank{trainer.global_rank}.parquet")
+
+
+def _launch_settings(config: ContrastiveModelConfig) -> dict[str, Any]:
+    """Accelerator, devices, nodes, strategy and precision; TorchElastic's environment wins."""
+    accelerator = config.accelerator
+    on_gpu = accelerator == "gpu" or (accelerator == "auto" and torch.cuda.is_available())
+    settings: dict[str, Any] = {
+        "accelerator": "gpu" if on_gpu else "cpu",
+        "devices": config.devices,
+        "num_nodes": 1,
+        "strategy": config.strategy,
+        "precision": "bf16-mixed" if on_gpu else "32-true",
+    }
+    elastic = all(key in os.environ for key in ("RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "WORLD_SIZE"))
+    if elastic:
+        local, world = int(os.environ["LOCAL_WORLD_SIZE"]), int(os.environ["WORLD_SIZE"])
+        if isinstance(config.devices, int) and config.devices != local:
+            logger.warning("devices=%d ignored: torchrun started %d local process(es)", config.devices, local)
+        settings.update(
+            devices=local, num_nodes=max(1, world // local), strategy="ddp" if world > 1 else "auto"
+        )
+    elif not on_gpu and config.devices == "auto":
+        settings["devices"] = 1
+    return settings
+
+
+def _resumable_checkpoint(path: Path, hyperparameters: dict[str, Any]) -> Path | None:
+    """``path`` if it exists and was written with the same hyperparameters, else ``None``."""
+    if not path.exists():
+        return None
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=False).get("hyper_parameters", {})
+    except Exception as err:  # a truncated file from a killed job
+        logger.warning("%s: unreadable (%s); starting from scratch", path, err)
+        return None
+    if dict(stored) != hyperparameters:
+        logger.warning(
+            "%s was written with another config; starting from scratch (it will be overwritten)", path
+        )
+        return None
+    logger.info("resuming from %s", path)
+    return path
+
+
+def _export_model(source: Path, target: Path, provenance: Provenance, summary: dict[str, Any]) -> None:
+    """Write the weights and hyperparameters of checkpoint ``source`` with provenance to ``target``."""
+    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    exported = {key: checkpoint[key] for key in _EXPORTED_KEYS if key in checkpoint}
+    exported["hyper_parameters"] = json.loads(json.dumps(dict(exported["hyper_parameters"])))
+    exported[PROVENANCE_KEY] = json.loads(provenance.model_dump_json())
+    exported["dynaclr_training"] = json.loads(json.dumps(summary, default=str))
+    with atomic_output(target) as tmp:
+        torch.save(exported, tmp)
+
+
+def train_contrastive(
+    patches_zarr: str | Path,
+    patches_parquet: str | Path,
+    config: ContrastiveModelConfig | dict[str, Any],
+    output_dir: str | Path,
+    *,
+    num_threads: int | None = None,
+    fast_dev_run: bool = False,
+) -> dict[str, Any]:
+    """Train a contrastive encoder on a patch store; see the module docstring for the outputs.
+
+    Args:
+        patches_zarr, patches_parquet: the collected patch store and its index.
+        config: the model config (a dict is validated).
+        output_dir: where ``model.ckpt``, ``config.json``, ``logs/`` and ``checkpoints/`` go.
+        num_threads: torch CPU threads of this process (the cores given to the job, divided by
+            the processes on the node); ``None`` keeps torch's setting. More threads than free
+            cores makes CPU training several times slower.
+        fast_dev_run: one training and one validation batch (smoke tests); ``model.ckpt`` then holds
+            the resulting weights.
+
+    Returns:
+        A summary: paths, split, anchors, epochs and steps run, best validation loss, seconds.
+    """
+    started = time.perf_counter()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    config = ContrastiveModelConfig.model_validate(config)
+    output_dir = Path(output_dir)
+    store = open_patch_store(patches_zarr, patches_parquet)
+    if store.spec_name != config.patch_spec:
+        raise ValueError(
+            f"{patches_zarr} holds patch spec {store.spec_name!r}, the model config names patch_spec "
+            f"{config.patch_spec!r}; pass the {config.patch_spec!r} store or fix patch_spec"
+        )
+    n_patches, n_channels, n_slices, initial_size, _ = store.array.shape
+    final_size = store.patch_size_yx_px
+    augmentation = config.augmentation
+    needed = required_initial_patch_size_px(
+        final_size, augmentation.affine_scale_range, augmentation.affine_shear_range
+    )
+    if initial_size < needed:
+        raise ValueError(
+            f"{patches_zarr}: patches are {initial_size} px, but zooms of ±{augmentation.affine_scale_range} "
+            f"into a {final_size} px view need {needed} px; raise the spec's initial_patch_size_yx_px or "
+            "lower augmentation.affine_scale_range"
+        )
+    if n_slices % config.stem_kernel_z:
+        raise ValueError(
+            f"stem_kernel_z={config.stem_kernel_z} must divide the patch depth Z={n_slices} of {patches_zarr}"
+        )
+    tau_frames = resolve_tau_frames(config, store.time_interval_minutes)
+    train_fovs, validation_fovs = split_fovs(
+        store.index["fov_name"].unique().tolist(),
+        config.validation_fraction,
+        config.seed,
+        config.validation_fovs,
+    )
+    config_json = config.model_dump(mode="json")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    settings = _launch_settings(config)
+    if int(os.environ.get("RANK", "0")) == 0:
+        with atomic_output(output_dir / CONFIG_FILE) as tmp:
+            tmp.write_text(json.dumps(config_json, indent=2) + "\n")
+
+    seed_everything(config.seed, workers=True, verbose=False)
+    module = ContrastiveModule(config_json, n_channels, n_slices, final_size, tau_frames)
+    data = PatchDataModule(
+        store.zarr_path,
+        store.index,
+        config,
+        tau_frames,
+        train_fovs,
+        validation_fovs,
+        pin_memory=settings["accelerator"] == "gpu",
+    )
+    checkpoints = ModelCheckpoint(
+        dirpath=output_dir / CHECKPOINT_DIR,
+        filename="best",
+        monitor="val/loss" if validation_fovs else None,
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+        enable_version_counter=False,
+    )
+    callbacks: list[Callback] = [checkpoints, LearningRateMonitor(logging_interval="step")]
+    if config.record_sample_rows:
+        callbacks.append(SampleRowRecorder(output_dir / LOG_DIR))
+    trainer = Trainer(
+        **settings,
+        max_epochs=config.epochs,
+        max_time=datetime.timedelta(minutes=config.max_minutes) if config.max_minutes else None,
+        callbacks=callbacks,
+        logger=[
+            TensorBoardLogger(output_dir / LOG_DIR, name="tensorboard"),
+            CSVLogger(output_dir / LOG_DIR, name="csv"),
+        ],
+        default_root_dir=output_dir,
+        log_every_n_steps=config.log_every_n_steps,
+        use_distributed_sampler=False,
+        fast_dev_run=fast_dev_run,
+        enable_model_summary=False,
+    )
+    resume = (
+        None
+        if fast_dev_run
+        else _resumable_checkpoint(output_dir / CHECKPOINT_DIR / "last.ckpt", dict(module.hparams))
+    )
+    trainer.fit(module, datamodule=data, ckpt_path=resume)
+
+    best = checkpoints.best_model_path if validation_fovs else checkpoints.last_model_path
+    best_score = checkpoints.best_model_score
+    summary: dict[str, Any] = {
+        "model_path": str(output_dir / MODEL_FILE),
+        "resumed_from": str(resume) if resume else None,
+        "train_fovs": train_fovs,
+        "validation_fovs": validation_fovs,
+        "tau_frames": tau_frames,
+        "n_patches": int(n_patches),
+        "n_train_anchors": len(data.train_sampler.planner.anchors) if data.train_sampler else 0,
+        "epochs_completed": int(trainer.current_epoch),
+        "global_step": int(trainer.global_step),
+        "best_validation_loss": float(best_score) if best_score is not None else None,
+        "world_size": int(trainer.world_size),
+        "accelerator": settings["accelerator"],
+        "precision": settings["precision"],
+    }
+    source = Path(best) if best else output_dir / CHECKPOINT_DIR / "final.ckpt"
+    if not best:
+        trainer.save_checkpoint(source)  # collective: every rank calls it
+    if trainer.is_global_zero:
+        summary["checkpoint"] = str(source)
+        summary["seconds"] = time.perf_counter() - started
+        provenance = make_provenance(
+            "contrastive_model",
+            config_json,
+            inputs=[(store.zarr_path, store.provenance), (store.parquet_path, store.index_provenance)],
+        )
+        _export_model(source, output_dir / MODEL_FILE, provenance, summary)
+        logger.info("trained %s in %.0f s: %s", config.backbone, summary["seconds"], summary)
+    summary["seconds"] = time.perf_counter() - started
+    return summary
+
+
+def load_contrastive_model(
+    path: str | Path, map_location: str = "cpu"
+) -> tuple[ContrastiveModule, Provenance]:
+    """Load ``model.ckpt`` (kind ``contrastive_model``) as an eval-mode :class:`ContrastiveModule`.
+
+    ``module(x)`` then maps centre-cropped patches ``(B, C, Z, S, S)`` to embeddings ``(B, E)``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: contrastive model not found; run `snakemake --forcerun train_contrastive`"
+        )
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    provenance = check_provenance(checkpoint.get(PROVENANCE_KEY), "contrastive_model", path)
+    module = ContrastiveModule(**checkpoint["hyper_parameters"])
+    module.load_state_dict(checkpoint["state_dict"])
+    module.eval()
+    return module, provenance

@@ -1,0 +1,134 @@
+"""Baselines: a seeded random-weights encoder and engineered features in the embeddings layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dynaclr.baselines import (
+    engineered_features,
+    feature_names,
+    patch_features,
+    random_encoder,
+    standardize_columns,
+)
+from dynaclr.config.embeddings import EngineeredFeaturesConfig
+from dynaclr.embeddings import (
+    embed_patches,
+    ground_truth_patch_store,
+    read_embeddings,
+    read_embeddings_provenance,
+)
+from dynaclr.evaluation.temporal import temporal_metrics
+
+ENCODER = {
+    "backbone": "convnext_atto",
+    "in_channels": 4,
+    "in_stack_depth": 5,
+    "stem_kernel_z": 5,
+    "projection_dim": 8,
+}
+
+
+@pytest.fixture(scope="module")
+def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("baseline_patches")
+    array, index = ground_truth_patch_store(
+        tiny_plate["plate"],
+        tiny_plate["tracks"],
+        root / "gt.zarr",
+        root / "gt.parquet",
+        patch_size_yx=(32, 32),
+    )
+    return {"array": array, "index": index, "array_path": root / "gt.zarr"}
+
+
+def test_random_encoder_is_seeded_and_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    first = random_encoder(seed=0, **ENCODER)
+    assert torch.equal(torch.rand(3), before)  # global RNG stream untouched
+    second = random_encoder(seed=0, **ENCODER)
+    other = random_encoder(seed=1, **ENCODER)
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert any(
+        not torch.equal(a, c)
+        for a, c in zip(first.state_dict().values(), other.state_dict().values(), strict=True)
+    )
+    assert not first.training
+    with pytest.raises(ValueError, match="weights_path"):
+        random_encoder(seed=0, weights_path="x.pt", **ENCODER)
+
+
+def test_random_encoder_runs_through_embed_patches(patch_store, tmp_path):
+    index = patch_store["index"].iloc[:40]
+    patches = np.asarray(patch_store["array"][:40])
+    output = tmp_path / "random_weights" / "demo.zarr"
+    embed_patches(
+        random_encoder(seed=0, **ENCODER), patches, index, output, batch_size=16, show_progress=False
+    )
+    adata = read_embeddings(output)
+    assert adata.X.shape == (40, 320) and adata.obsm["X_projections"].shape == (40, 8)
+    assert np.isfinite(adata.X).all() and adata.X.std(axis=0).max() > 0
+
+
+def _disk_patch(radius: float, size: int = 32, depth: int = 3) -> np.ndarray:
+    y, x = np.mgrid[:size, :size]
+    disk = (np.hypot(y - (size - 1) / 2, x - (size - 1) / 2) < radius).astype(np.float32)
+    return np.broadcast_to(disk, (1, depth, size, size)).copy()
+
+
+def test_patch_features_measure_area_intensity_and_rings():
+    config = EngineeredFeaturesConfig(intensity_percentiles=(50.0,), radial_rings=4)
+    patch = _disk_patch(radius=6.0)
+    values = dict(zip(feature_names(["nuc"], config), patch_features(patch, config), strict=True))
+    assert values["nuc_area_px"] == int((patch[0, 1] > 0.5).sum())
+    assert values["nuc_area_px"] == pytest.approx(np.pi * 36, rel=0.1)
+    assert values["nuc_mean"] == pytest.approx(patch.mean())
+    assert values["nuc_ring0"] == 1.0 and values["nuc_ring3"] == 0.0  # inside the disk, outside it
+    assert values["nuc_glcm_homogeneity_d1"] > 0.8  # a flat disk is a homogeneous texture
+    bigger = dict(
+        zip(feature_names(["nuc"], config), patch_features(_disk_patch(radius=10.0), config), strict=True)
+    )
+    assert bigger["nuc_area_px"] > values["nuc_area_px"] and bigger["nuc_ring2"] > values["nuc_ring2"]
+    constant = patch_features(np.ones((1, 3, 32, 32)), config)
+    assert np.isfinite(constant).all() and constant[0] == 0
+
+
+def test_standardize_columns_zero_mean_unit_variance():
+    matrix = np.array([[1.0, 5.0, 2.0], [3.0, 5.0, 4.0], [5.0, 5.0, 9.0]])
+    standardized = standardize_columns(matrix)
+    np.testing.assert_allclose(standardized.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(standardized.std(axis=0), [1, 0, 1])
+
+
+def test_engineered_features_in_the_embeddings_layout(patch_store, tmp_path):
+    output = tmp_path / "engineered_features" / "demo.zarr"
+    config = EngineeredFeaturesConfig(crop_size_yx_px=(24, 24))
+    channels = ["Brightfield", "Nuclei", "ViralSensor", "ERMarker"]
+    adata = engineered_features(
+        patch_store["array_path"], patch_store["index"], output, channel_names=channels, config=config
+    )
+    stored = read_embeddings(output)
+    assert stored.X.shape == (len(patch_store["index"]), len(feature_names(channels, config)))
+    assert list(stored.var_names) == feature_names(channels, config)
+    np.testing.assert_allclose(stored.X, adata.X)
+    assert "X_projections" not in stored.obsm and "X_standardized" in stored.obsm
+    pd.testing.assert_frame_equal(
+        stored.obs.reset_index(drop=True), patch_store["index"].reset_index(drop=True), check_dtype=False
+    )
+    assert read_embeddings_provenance(output).config["channel_names"] == channels
+    # the viral sensor's nuclear enrichment makes infected cells differ: the features see infection
+    infected = stored.obs["condition"].to_numpy() == "infected"
+    sensor_centre = stored.X[:, list(stored.var_names).index("ViralSensor_ring0")]
+    assert sensor_centre[infected].mean() != pytest.approx(sensor_centre[~infected].mean(), rel=0.01)
+    metrics = temporal_metrics(stored.obsm["X_standardized"], stored.obs, n_bootstrap=0)
+    assert 0 < metrics["smoothness"] < 1
+    with pytest.raises(ValueError, match="channel names"):
+        engineered_features(patch_store["array"], patch_store["index"], channel_names=["a"])

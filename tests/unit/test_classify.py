@@ -1,0 +1,225 @@
+"""Sparse annotations, FOV-grouped linear classifiers, safe classifier files, infected fraction."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+
+from dynaclr.classify import (
+    CLASSIFICATION_COLUMNS,
+    LinearClassifier,
+    auroc_binary,
+    balanced_accuracy_binary,
+    classify_stage,
+    collect_classification,
+    draw_annotations,
+    draw_annotations_stage,
+    f1_score_binary,
+    fit_and_evaluate,
+    infected_fraction_over_time,
+    load_classifiers,
+    match_annotations,
+    read_predictions,
+)
+from dynaclr.config.analysis import ClassificationConfig
+from dynaclr.embeddings import build_anndata, write_embeddings
+from dynaclr.io import ArtifactError, make_provenance, read_table, write_table
+from dynaclr.pseudotime.synthetic import planted_infection_embeddings
+
+
+@pytest.fixture(scope="module")
+def planted() -> dict:
+    features, truth = planted_infection_embeddings(
+        n_fovs=6, tracks_per_fov=10, n_frames=20, noise=0.08, seed=2
+    )
+    return {"features": features, "truth": truth, "adata": build_anndata(features, truth)}
+
+
+def test_annotations_are_sparse_balanced_deterministic_and_true(planted):
+    truth = planted["truth"]
+    annotations = draw_annotations(truth, fraction_of_cells=0.05, seed=1)
+    assert annotations.equals(draw_annotations(truth, fraction_of_cells=0.05, seed=1))
+    assert not annotations.equals(draw_annotations(truth, fraction_of_cells=0.05, seed=2))
+    budget = round(0.05 * len(truth))
+    for task, column, positive in (("infection", "infected", "infected"), ("division", "mitosis", "mitosis")):
+        rows = annotations[annotations["task"] == task]
+        assert len(rows) == budget
+        assert not rows.duplicated(["fov_name", "track_id", "t"]).any()
+        # mitoses are rare (a few % of observations) but make up half of the division annotations
+        assert (rows["label"] == positive).sum() == min(round(0.5 * budget), truth[column].sum())
+        joined = rows.merge(truth, on=["fov_name", "track_id", "t"])
+        assert ((joined["label"] == positive) == joined[column]).all()
+    assert truth["mitosis"].mean() < 0.1
+    with pytest.raises(ValueError, match=r"\(0, 0\.10\]"):
+        draw_annotations(truth, fraction_of_cells=0.2)
+
+
+def test_annotation_budget_falls_back_when_positives_run_short(planted):
+    truth = planted["truth"].assign(mitosis=False)
+    truth.loc[truth.index[:3], "mitosis"] = True
+    rows = draw_annotations(truth, fraction_of_cells=0.1, seed=0, tasks=("division",))
+    assert (rows["label"] == "mitosis").sum() == 3
+    assert len(rows) == round(0.1 * len(truth))
+
+
+def test_numpy_metrics_equal_scikit_learn():
+    rng = np.random.default_rng(0)
+    truth = rng.random(200) < 0.3
+    score = np.round(rng.random(200), 2)  # ties included
+    predicted = score >= 0.5
+    assert f1_score_binary(truth, predicted) == pytest.approx(f1_score(truth, predicted))
+    assert balanced_accuracy_binary(truth, predicted) == pytest.approx(
+        balanced_accuracy_score(truth, predicted)
+    )
+    assert auroc_binary(truth, score) == pytest.approx(roc_auc_score(truth, score))
+    assert np.isnan(auroc_binary(np.ones(5, bool), score[:5]))
+
+
+def test_fit_and_evaluate_learns_and_never_leaks(planted):
+    annotations = draw_annotations(planted["truth"], fraction_of_cells=0.1, seed=0)
+    result = fit_and_evaluate(planted["adata"], annotations, "infection", seed=0, n_bootstrap=50, n_splits=3)
+    metrics = result.metrics
+    assert metrics["f1"] > 0.9 and metrics["auroc"] > 0.95 and metrics["balanced_accuracy"] > 0.9
+    assert metrics["f1_ci_low"] <= metrics["f1"] <= metrics["f1_ci_high"]
+    assert metrics["n_folds"] == 3 and metrics["n_test"] == metrics["n_matched"] == len(result.annotated)
+    x = planted["features"].astype(np.float64)[result.annotated["cell_row"].to_numpy()]
+    for fold in result.folds:
+        assert not set(fold.train_fovs) & set(fold.test_fovs)
+        train_cells = set(
+            map(tuple, result.annotated.loc[fold.train_rows, ["fov_name", "track_id"]].to_numpy())
+        )
+        test_cells = set(
+            map(tuple, result.annotated.loc[fold.test_rows, ["fov_name", "track_id"]].to_numpy())
+        )
+        assert not train_cells & test_cells
+        scaler = fold.pipeline.named_steps["scaler"]
+        np.testing.assert_allclose(scaler.mean_, x[fold.train_rows].mean(axis=0), rtol=1e-10, atol=1e-12)
+        assert not np.allclose(scaler.mean_, x.mean(axis=0))  # the test rows were not used
+    predictions = result.predictions
+    assert len(predictions) == planted["adata"].n_obs
+    assert predictions["annotated"].sum() == metrics["n_matched"]
+    assert set(predictions["predicted_label"]) == {"infected", "uninfected"}
+    accuracy = ((predictions["predicted_label"] == "infected") == planted["truth"]["infected"]).mean()
+    assert accuracy > 0.9
+
+
+def test_division_classifier_from_rare_positives(planted):
+    annotations = draw_annotations(planted["truth"], fraction_of_cells=0.1, seed=0)
+    metrics = fit_and_evaluate(planted["adata"], annotations, "division", n_bootstrap=0, n_splits=3).metrics
+    assert metrics["positive_class"] == "mitosis" and metrics["auroc"] > 0.9
+    assert np.isnan(metrics["f1_ci_low"])
+
+
+def test_same_seed_same_result(planted):
+    annotations = draw_annotations(planted["truth"], seed=0)
+    first = fit_and_evaluate(planted["adata"], annotations, "infection", seed=4, n_bootstrap=20)
+    second = fit_and_evaluate(planted["adata"], annotations, "infection", seed=4, n_bootstrap=20)
+    assert first.metrics == second.metrics
+    pd.testing.assert_frame_equal(first.predictions, second.predictions)
+
+
+def test_classifier_json_round_trip_predicts_identically(planted, tmp_path):
+    annotations = draw_annotations(planted["truth"], seed=0)
+    result = fit_and_evaluate(planted["adata"], annotations, "infection", n_bootstrap=0)
+    path = tmp_path / "classifiers.json"
+    from dynaclr.classify import save_classifiers
+
+    save_classifiers({"infection": result.classifier}, path, make_provenance("classification", {"x": 1}))
+    document = json.loads(path.read_text())
+    assert document["classifiers"]["infection"]["feature_dim"] == planted["features"].shape[1]
+    assert "sklearn_version" in document["classifiers"]["infection"]
+    loaded = load_classifiers(path)["infection"]
+    matrix = planted["features"].astype(np.float64)
+    np.testing.assert_array_equal(
+        loaded.positive_probability(matrix), result.classifier.positive_probability(matrix)
+    )
+    np.testing.assert_array_equal(loaded.pipeline.predict(matrix), result.classifier.pipeline.predict(matrix))
+    assert loaded.class_names == ("uninfected", "infected")
+    with pytest.raises(ValueError, match="expects"):
+        loaded.positive_probability(matrix[:, :3])
+    broken = dict(document["classifiers"]["infection"], feature_dim=3)
+    with pytest.raises(ArtifactError, match="feature_dim=3"):
+        LinearClassifier.from_dict(broken)
+    path.write_text(json.dumps({**document, "format_version": 99}))
+    with pytest.raises(ArtifactError, match="version"):
+        load_classifiers(path)
+
+
+def test_annotations_match_tracked_cells_by_position(planted):
+    truth = planted["truth"]
+    annotations = draw_annotations(truth, seed=0)
+    rng = np.random.default_rng(0)
+    tracked = truth.assign(
+        track_id=truth["track_id"] + 1000,  # the tracker numbers tracks its own way
+        y=truth["y"] + rng.normal(scale=1.0, size=len(truth)),
+        x=truth["x"] + rng.normal(scale=1.0, size=len(truth)),
+    )
+    rows = match_annotations(annotations, tracked, on="position", max_distance_px=6.0)
+    matched = rows >= 0
+    assert matched.mean() > 0.95
+    found = tracked.iloc[rows[matched]]
+    assert (
+        found["track_id"].to_numpy() - 1000 == annotations.loc[matched, "track_id"].to_numpy()
+    ).mean() > 0.95
+    assert (match_annotations(annotations, tracked, on="track") < 0).all()
+    assert (match_annotations(annotations, truth, on="track") >= 0).all()
+
+
+def test_single_fov_and_single_class_are_refused(planted):
+    truth = planted["truth"]
+    one_fov = truth[truth["fov_name"] == truth["fov_name"].iloc[0]]
+    adata = build_anndata(planted["features"][one_fov.index], one_fov)
+    annotations = draw_annotations(one_fov, seed=0)
+    with pytest.raises(ValueError, match="one FOV"):
+        fit_and_evaluate(adata, annotations, "infection")
+    only_negative = annotations[annotations["label"] != "infected"]
+    with pytest.raises(ValueError, match="single class"):
+        fit_and_evaluate(planted["adata"], only_negative, "infection")
+
+
+def test_classify_stage_writes_metrics_predictions_and_classifiers(planted, tmp_path):
+    truth = planted["truth"]
+    tracks_path = tmp_path / "tracks.parquet"
+    write_table(truth, tracks_path, make_provenance("ground_truth_tracks", {}))
+    annotations_path = tmp_path / "annotations.parquet"
+    draw_annotations_stage(tracks_path, annotations_path, fraction_of_cells=0.1, seed=0)
+    embeddings = tmp_path / "embeddings" / "planted" / "toy.zarr"
+    write_embeddings(planted["adata"], embeddings, make_provenance("embeddings", {}))
+    config = ClassificationConfig(n_bootstrap=10, n_splits=3)
+    out = tmp_path / "evaluation"
+    metrics = classify_stage(
+        embeddings,
+        annotations_path,
+        "planted",
+        "toy",
+        out / "classification" / "planted" / "toy.parquet",
+        out / "predictions" / "planted" / "toy.parquet",
+        out / "classifiers" / "planted" / "toy.json",
+        config,
+    )
+    assert list(metrics["task"]) == ["infection", "division"]
+    stored, prov = read_table(out / "classification" / "planted" / "toy.parquet", "classification")
+    assert list(stored.columns) == list(CLASSIFICATION_COLUMNS)
+    assert {record.kind for record in prov.inputs} == {"embeddings", "annotations"}
+    predictions = read_predictions(out / "predictions" / "planted" / "toy.parquet")
+    assert len(predictions) == 2 * len(truth)
+    assert set(load_classifiers(out / "classifiers" / "planted" / "toy.json")) == {"infection", "division"}
+    combined = collect_classification(
+        [out / "classification" / "planted" / "toy.parquet"], out / "classification.csv"
+    )
+    assert list(pd.read_csv(out / "classification.csv").columns) == list(CLASSIFICATION_COLUMNS)
+    assert len(combined) == 2
+
+    curves = infected_fraction_over_time(predictions, truth)
+    assert set(curves["condition"]) == {"mock", "infected"}
+    assert len(curves) == 2 * truth["t"].nunique()
+    mock = curves[curves["condition"] == "mock"]
+    assert (mock["true_fraction"] == 0).all() and mock["predicted_fraction"].max() < 0.15
+    infected = curves[curves["condition"] == "infected"]
+    assert infected["true_fraction"].iloc[-1] > infected["true_fraction"].iloc[0]
+    assert (infected["predicted_fraction"] - infected["true_fraction"]).abs().mean() < 0.1
+    assert (curves["n_cells_predicted"] == curves["n_cells_true"]).all()

@@ -1,0 +1,149 @@
+"""Figures: each returns (Figure, caption) with the numbers; PNG + SVG written; results table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from dynaclr.classify import draw_annotations, fit_and_evaluate, infected_fraction_over_time
+from dynaclr.config.analysis import PseudotimeConfig
+from dynaclr.embeddings import build_anndata, project_matrix
+from dynaclr.evaluation.temporal import adjacent_distances, dynamic_range, kde_peak, random_distances
+from dynaclr.figures import (
+    attach_ground_truth,
+    formatted_results_table,
+    plot_distance_distributions,
+    plot_infected_fraction,
+    plot_projections,
+    plot_pseudotime_accuracy,
+    plot_results_table,
+    results_table,
+    results_table_html,
+    save_figure,
+)
+from dynaclr.pseudotime.stage import align_embeddings
+from dynaclr.pseudotime.synthetic import planted_infection_embeddings
+
+
+@pytest.fixture(scope="module")
+def planted() -> dict:
+    features, truth = planted_infection_embeddings(
+        n_fovs=4, tracks_per_fov=8, n_frames=20, noise=0.08, seed=3
+    )
+    return {"features": features, "truth": truth, "adata": build_anndata(features, truth)}
+
+
+def _check(figure: object, caption: object) -> str:
+    assert isinstance(figure, Figure)
+    assert isinstance(caption, str) and len(caption) > 80 and "\n" not in caption
+    return caption
+
+
+def test_projections_coloured_by_time_infection_division(planted, tmp_path):
+    coordinates, _ = project_matrix(planted["features"], n_components=2)
+    cells = planted["truth"][["fov_name", "track_id", "t", "y", "x"]].assign(
+        pca_1=coordinates[:, 0], pca_2=coordinates[:, 1]
+    )
+    cells = attach_ground_truth(cells, planted["truth"], on="track")
+    np.testing.assert_array_equal(cells["infected"], planted["truth"]["infected"].astype(float))
+    figure, caption = plot_projections(cells, title="planted")
+    _check(figure, caption)
+    assert len(figure.axes) == 4  # three panels and the time colour bar
+    infected = int(planted["truth"]["infected"].sum())
+    assert f"{infected} of {len(cells)} cells infected" in caption
+    written = save_figure(figure, tmp_path / "figures" / "projections.png")
+    assert [p.suffix for p in written] == [".png", ".svg"]
+    assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in written[1].read_bytes()[:400]
+    with pytest.raises(ValueError, match="coordinates"):
+        plot_projections(cells.drop(columns=["pca_1", "pca_2"]))
+
+
+def test_distance_distributions_mark_the_kde_peaks(planted):
+    figure, caption = plot_distance_distributions(
+        planted["features"], planted["truth"], seed=0, label="planted"
+    )
+    _check(figure, caption)
+    lines = [line for line in figure.axes[0].lines if line.get_linestyle() == "--"]
+    peaks = sorted(float(line.get_xdata()[0]) for line in lines)
+    adjacent = adjacent_distances(planted["features"], planted["truth"])["distance"]
+    random = random_distances(planted["features"], planted["truth"], rng=0)["distance"]
+    assert peaks == pytest.approx(sorted([kde_peak(adjacent), kde_peak(random)]))
+    assert f"{dynamic_range(adjacent, random):.3f}" in caption
+
+
+def test_infected_fraction_figure(planted):
+    annotations = draw_annotations(planted["truth"], seed=0)
+    predictions = fit_and_evaluate(planted["adata"], annotations, "infection", n_bootstrap=0).predictions
+    curves = infected_fraction_over_time(predictions, planted["truth"])
+    figure, caption = plot_infected_fraction(curves, label="planted")
+    _check(figure, caption)
+    assert len(figure.axes[0].lines) == 2 * curves["condition"].nunique()
+    assert "mock" in caption and "infected" in caption
+
+
+def test_pseudotime_accuracy_figure(planted):
+    truth = planted["truth"]
+    pseudotime, accuracy, _ = align_embeddings(
+        planted["adata"],
+        PseudotimeConfig(),
+        truth["infected"].to_numpy(dtype=float),
+        truth["infection_onset_t"].to_numpy(dtype=float),
+        show_progress=False,
+    )
+    figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label="planted")
+    _check(figure, caption)
+    observed = accuracy[accuracy["has_observed_onset"]]
+    assert f"mean |error| {observed['abs_onset_error_frames'].mean():.2f} frames" in caption
+    assert f"for {len(observed)} lineages" in caption
+
+
+def test_results_table_merges_the_evaluations(tmp_path):
+    temporal = pd.DataFrame(
+        {
+            "model": ["dynaclr", "engineered_features"],
+            "dataset": ["demo", "demo"],
+            "smoothness": [0.2, 0.6],
+            "smoothness_ci_low": [0.18, 0.55],
+            "smoothness_ci_high": [0.22, 0.65],
+            "dynamic_range": [0.5, 0.1],
+            "dynamic_range_ci_low": [0.45, 0.05],
+            "dynamic_range_ci_high": [0.55, 0.15],
+        }
+    )
+    classification = pd.DataFrame(
+        {
+            "model": ["dynaclr", "dynaclr"],
+            "dataset": ["demo", "demo"],
+            "task": ["infection", "division"],
+            "f1": [0.95, 0.7],
+            "f1_ci_low": [0.9, 0.6],
+            "f1_ci_high": [0.98, 0.8],
+        }
+    )
+    dtw = pd.DataFrame(
+        {
+            "model": ["dynaclr"] * 3,
+            "dataset": ["demo"] * 3,
+            "has_observed_onset": [True, True, False],
+            "is_reference_series": [False, True, False],
+            "abs_onset_error_frames": [2.0, 0.0, np.nan],
+        }
+    )
+    table = results_table(temporal, classification, dtw)
+    assert list(table["model"]) == ["dynaclr", "engineered_features"]
+    row = table.iloc[0]
+    assert row["f1_infection"] == 0.95 and row["f1_division"] == 0.7
+    assert row["dtw_onset_mae_frames"] == 2.0 and row["dtw_n_lineages"] == 1  # reference excluded
+    assert np.isnan(table.iloc[1]["f1_infection"])
+    shown = formatted_results_table(table)
+    assert shown.loc[0, "Smoothness ↓"] == "0.200 [0.180, 0.220]"
+    assert shown.loc[1, "F1 infection ↑"] == "–"
+    html = results_table_html(table)
+    assert html.startswith("<table") and html.count("<tr>") == 3 and "engineered_features" in html
+    figure, caption = plot_results_table(table)
+    _check(figure, caption)
+    assert "2 models" in caption
+    with pytest.raises(ValueError, match="at least one"):
+        results_table()

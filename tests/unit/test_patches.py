@@ -1,0 +1,345 @@
+"""Patch extraction and collection: shapes, border cells, normalisation statistics, streaming."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import zarr
+from iohub.ngff import open_ome_zarr
+from pydantic import ValidationError
+
+from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px
+from dynaclr.io import ArtifactError, make_provenance, read_table, read_zarr_provenance
+from dynaclr.io.plate import PlateGeometry, create_empty_plate, read_fov_record
+from dynaclr.patches import (
+    channel_statistics,
+    collect_patches,
+    extract_fov_patches,
+    lineage_from_parents,
+    open_patch_store,
+)
+from dynaclr.patches import store as store_module
+
+TINY_SPEC = PatchSpec.model_validate(
+    {
+        "name": "tiny",
+        "channels": [
+            {"source": "phase", "channel": "Phase3D", "normalization": "zscore"},
+            {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"},
+        ],
+        "z_window_slices": 3,
+        "patch_size_yx_px": 32,
+        "patches_per_shard": 16,
+    }
+)
+
+
+def _extract(tiny_plate: dict[str, Path], out: Path, fov: str, spec: PatchSpec = TINY_SPEC) -> dict:
+    stem = out / fov.replace("/", "_")
+    return extract_fov_patches(
+        {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]},
+        tiny_plate["tracks"],
+        fov,
+        spec,
+        stem.with_suffix(".zarr"),
+        stem.with_suffix(".parquet"),
+        stem.with_suffix(".json"),
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_patches(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Per-FOV and collected patch stores of the tiny plate."""
+    out = tmp_path_factory.mktemp("tiny_patches")
+    for fov in ("A/1/0", "B/1/0"):
+        _extract(tiny_plate, out, fov)
+    zarrs = [out / "A_1_0.zarr", out / "B_1_0.zarr"]
+    collect_patches(
+        zarrs, [z.with_suffix(".parquet") for z in zarrs], out / "tiny.zarr", out / "tiny.parquet"
+    )
+    return {"dir": out, "zarr": out / "tiny.zarr", "parquet": out / "tiny.parquet"}
+
+
+def test_extract_shapes_index_and_border_cells(tiny_plate, tiny_patches):
+    tracks = pd.read_parquet(tiny_plate["tracks"])
+    fov_tracks = tracks[tracks["fov_name"] == "A/1/0"]
+    group = zarr.open_group(str(tiny_patches["dir"] / "A_1_0.zarr"), mode="r")
+    patches = group["patches"]
+    size = required_initial_patch_size_px(32)
+    assert size == 60
+    assert patches.shape == (len(fov_tracks), 2, 3, size, size)
+    assert patches.chunks == (1, 2, 3, size, size)
+    assert patches.shards == (16, 2, 3, size, size)
+    index, provenance = read_table(tiny_patches["dir"] / "A_1_0.parquet", "patch_fov")
+    assert provenance.kind == "patch_fov"
+    assert index["row"].tolist() == list(range(len(fov_tracks)))
+    assert index[["t", "track_id"]].equals(index[["t", "track_id"]].sort_values(["t", "track_id"]))
+    assert set(index["well"]) == {"A/1"} and set(index["condition"]) == {"mock"}
+    # every tracked cell is kept, border cells included
+    assert len(index) == len(fov_tracks)
+    assert ((index["border_fraction"] > 0) & (index["border_fraction"] <= 1)).all()
+    border = index[index["border_fraction"] < 1]
+    interior = index[index["border_fraction"] == 1]
+    assert len(border) > 0 and len(interior) > 0
+    # a border cell's padding is exactly zero, where the image is not
+    row = border.iloc[0]
+    patch = np.asarray(patches[int(row["row"])], dtype=np.float32)  # (C, Z, S, S)
+    top = int(np.floor(row["y"] + 0.5)) - size // 2
+    left = int(np.floor(row["x"] + 0.5)) - size // 2
+    outside = np.zeros((size, size), dtype=bool)
+    ys, xs = np.arange(size) + top, np.arange(size) + left
+    outside[(ys < 0) | (ys >= 96), :] = True
+    outside[:, (xs < 0) | (xs >= 96)] = True
+    assert np.isclose(1 - outside.mean(), row["border_fraction"])
+    assert np.all(patch[..., outside] == 0)
+    assert np.abs(patch[..., ~outside]).mean() > 0.1
+    _, metrics = read_fov_record(tiny_patches["dir"] / "A_1_0.json", "patch_fov")
+    assert metrics["n_patches"] == len(index) and metrics["n_border_patches"] == len(border)
+
+
+def test_phase_patches_are_zscored_with_the_fov_statistics(tiny_plate, tiny_patches):
+    group = zarr.open_group(str(tiny_patches["dir"] / "A_1_0.zarr"), mode="r")
+    stats = group.attrs["normalization"]["A/1/0"]["phase:Phase3D"]
+    with open_ome_zarr(tiny_plate["phase"], layout="hcs", mode="r") as plate:
+        phase = np.asarray(plate["A/1/0"]["0"][:, 0, 1:4], dtype=np.float64)  # (T, 3, Y, X), centred 3 of 5
+    assert stats["center"] == pytest.approx(phase.mean(), rel=1e-5)
+    assert stats["scale"] == pytest.approx(phase.std(), rel=1e-5)
+    # an interior patch equals the normalised crop of the source
+    index = pd.read_parquet(tiny_patches["dir"] / "A_1_0.parquet")
+    row = index[index["border_fraction"] == 1].iloc[0]
+    y, x, t = int(np.floor(row["y"] + 0.5)), int(np.floor(row["x"] + 0.5)), int(row["t"])
+    expected = (phase[t, :, y - 30 : y + 30, x - 30 : x + 30] - stats["center"]) / stats["scale"]
+    stored = np.asarray(group["patches"][int(row["row"])][0], dtype=np.float64)
+    np.testing.assert_allclose(stored, expected, atol=2e-2, rtol=2e-3)  # float16 storage
+
+
+def test_channel_statistics_ignore_constant_frames():
+    rng = np.random.default_rng(0)
+    frames = [rng.normal(5.0, 2.0, size=(2, 30, 30)) for _ in range(4)]
+    with_empty = [*frames[:2], np.full((2, 30, 30), 7.0), *frames[2:]]
+    for normalization in ("zscore", "median_p99"):
+        reference = channel_statistics(frames, "c", normalization, per_time_point=False)
+        stats = channel_statistics(with_empty, "c", normalization, per_time_point=True)
+        assert stats.empty_frames == [2]
+        assert stats.center == pytest.approx(reference.center)
+        assert stats.scale == pytest.approx(reference.scale)
+        assert stats.n_frames == 5
+        assert stats.center_per_time is not None and stats.scale_per_time is not None
+        assert stats.center_scale(2) == (stats.center, stats.scale)  # the empty frame uses FOV values
+        assert stats.center_scale(0) != (stats.center, stats.scale)
+    pooled = np.concatenate([f.ravel() for f in frames])
+    median, p99 = np.percentile(pooled, [50, 99])
+    stats = channel_statistics(with_empty, "c", "median_p99", per_time_point=False)
+    assert stats.center == pytest.approx(median) and stats.scale == pytest.approx(p99 - median)
+
+
+def _synthetic_plate(root: Path) -> tuple[Path, Path, np.ndarray]:
+    """A 1-FOV plate (T=4, Z=3, 40 x 40) whose ViralSensor frame 2 is blank, and a tracks table
+    without lineage, well or condition columns (and without provenance)."""
+    rng = np.random.default_rng(1)
+    data = rng.integers(100, 1000, size=(4, 2, 3, 40, 40)).astype(np.uint16)
+    data[2, 1] = 100  # an empty acquisition
+    plate = root / "plate.zarr"
+    create_empty_plate(
+        plate,
+        ["A/1/0"],
+        ["Brightfield", "ViralSensor"],
+        data.shape,
+        np.uint16,
+        PlateGeometry(time_interval_s=600.0, z_step_um=1.0, pixel_size_um=0.5),
+        make_provenance("raw_plate", {"synthetic": True}),
+    )
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as opened:
+        opened["A/1/0"]["0"][:] = data
+    rows = [(1, -1, t, 20.0, 20.0) for t in (0, 1)]
+    rows += [(2, 1, t, 20.4, 15.0) for t in (2, 3)] + [(3, 1, t, 19.6, 25.0) for t in (2, 3)]
+    rows += [(4, -1, t, 2.0, 3.0) for t in range(4)]
+    tracks = pd.DataFrame(rows, columns=["track_id", "parent_track_id", "t", "y", "x"]).assign(
+        fov_name="A/1/0"
+    )
+    tracks_path = root / "tracks.parquet"
+    tracks.to_parquet(tracks_path)
+    return plate, tracks_path, data
+
+
+def test_external_inputs_lineage_empty_frames_and_exact_crops(tmp_path):
+    plate, tracks_path, data = _synthetic_plate(tmp_path)
+    spec = PatchSpec.model_validate(
+        {
+            "name": "synthetic",
+            "channels": [
+                {"source": "raw", "channel": "Brightfield", "normalization": "zscore"},
+                {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"},
+            ],
+            "z_range": [1, 3],
+            "patch_size_yx_px": 16,
+            "storage_dtype": "float32",
+        }
+    )
+    assert spec.initial_size_px == 32
+    extract_fov_patches(
+        {"raw": plate},
+        tracks_path,
+        "A/1/0",
+        spec,
+        tmp_path / "p.zarr",
+        tmp_path / "p.parquet",
+        tmp_path / "p.json",
+    )
+    group = zarr.open_group(str(tmp_path / "p.zarr"), mode="r")
+    sensor = group.attrs["normalization"]["A/1/0"]["raw:ViralSensor"]
+    assert sensor["empty_frames"] == [2]
+    kept = data[[0, 1, 3], 1, 1:3].astype(np.float64)
+    median, p99 = np.percentile(kept, [50, 99])
+    assert sensor["center"] == pytest.approx(median) and sensor["scale"] == pytest.approx(p99 - median)
+    assert group.attrs["time_interval_minutes"] == pytest.approx(10.0)
+    index = pd.read_parquet(tmp_path / "p.parquet")
+    assert index.set_index("track_id")["lineage_id"].to_dict() == {1: 1, 2: 1, 3: 1, 4: 4}
+    assert set(index["well"]) == {"A/1"} and index["condition"].isna().all()
+    # exact crop of the centred cell (t=0) and the corner cell's border fraction
+    centre = index[(index["track_id"] == 1) & (index["t"] == 0)].iloc[0]
+    patch = np.asarray(group["patches"][int(centre["row"])])
+    expected = (data[0, 1, 1:3, 4:36, 4:36] - median) / (p99 - median)
+    np.testing.assert_allclose(patch[1], expected, rtol=1e-5, atol=1e-5)
+    corner = index[index["track_id"] == 4]
+    assert corner["border_fraction"].to_numpy() == pytest.approx(18 * 19 / 32**2)
+
+
+def test_per_time_point_normalisation(tmp_path):
+    plate, tracks_path, data = _synthetic_plate(tmp_path)
+    spec = PatchSpec.model_validate(
+        {
+            "name": "per_time",
+            "channels": [{"source": "raw", "channel": "Brightfield", "normalization": "zscore"}],
+            "patch_size_yx_px": 16,
+            "normalize_per_time_point": True,
+            "storage_dtype": "float32",
+        }
+    )
+    extract_fov_patches(
+        {"raw": plate},
+        tracks_path,
+        "A/1/0",
+        spec,
+        tmp_path / "p.zarr",
+        tmp_path / "p.parquet",
+        tmp_path / "p.json",
+    )
+    group = zarr.open_group(str(tmp_path / "p.zarr"), mode="r")
+    stats = group.attrs["normalization"]["A/1/0"]["raw:Brightfield"]
+    frames = data[:, 0].astype(np.float64)  # (T, Z, Y, X)
+    np.testing.assert_allclose(stats["center_per_time"], frames.mean(axis=(1, 2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(stats["scale_per_time"], frames.std(axis=(1, 2, 3)), rtol=1e-6)
+    index = pd.read_parquet(tmp_path / "p.parquet")
+    row = index[(index["track_id"] == 2) & (index["t"] == 3)].iloc[0]  # centre (20, 15): x from -1 to 31
+    patch = np.asarray(group["patches"][int(row["row"])])[0]  # (Z, 32, 32)
+    expected = (frames[3, :, 4:36, 0:31] - stats["center_per_time"][3]) / stats["scale_per_time"][3]
+    np.testing.assert_allclose(patch[:, :, 1:], expected, rtol=1e-5, atol=1e-5)
+    assert np.all(patch[:, :, 0] == 0)
+
+
+def test_extraction_streams_whole_shards(tiny_plate, tmp_path, monkeypatch):
+    flushed: list[int] = []
+    original = store_module.ShardedRowWriter.flush
+
+    def spy(self):
+        flushed.append(self.filled)
+        original(self)
+
+    monkeypatch.setattr(store_module.ShardedRowWriter, "flush", spy)
+    spec = TINY_SPEC.model_copy(update={"patches_per_shard": 8})
+    metrics = _extract(tiny_plate, tmp_path, "B/1/0", spec)
+    n = metrics["n_patches"]
+    assert max(flushed) == 8  # memory holds one shard of patches, never the FOV's
+    assert sum(flushed) == n and len([f for f in flushed if f]) == math.ceil(n / 8)
+
+
+def test_collect_concatenates_fovs(tiny_plate, tiny_patches):
+    store = open_patch_store(tiny_patches["zarr"], tiny_patches["parquet"])
+    per_fov = [zarr.open_group(str(tiny_patches["dir"] / f"{n}.zarr"))["patches"] for n in ("A_1_0", "B_1_0")]
+    assert store.array.shape[0] == sum(a.shape[0] for a in per_fov) == len(store.index)
+    assert store.index["row"].tolist() == list(range(len(store.index)))
+    assert (
+        store.index["fov_name"].tolist() == ["A/1/0"] * per_fov[0].shape[0] + ["B/1/0"] * per_fov[1].shape[0]
+    )
+    np.testing.assert_array_equal(store.array[per_fov[0].shape[0] + 3], per_fov[1][3])
+    assert set(store.attributes["normalization"]) == {"A/1/0", "B/1/0"}
+    assert store.channel_names == ["phase:Phase3D", "raw:ViralSensor"]
+    assert store.time_interval_minutes == 30.0 and store.spec_name == "tiny"
+    assert (
+        read_zarr_provenance(tiny_patches["zarr"], "patches").config_hash
+        == store.index_provenance.config_hash
+    )
+    assert json.loads(json.dumps(store.attributes["patch_spec"])) == TINY_SPEC.model_dump(mode="json")
+
+
+def test_collect_refuses_stores_of_different_specs(tiny_plate, tiny_patches, tmp_path):
+    other = TINY_SPEC.model_copy(update={"z_window_slices": 1})
+    _extract(tiny_plate, tmp_path, "B/1/0", other)
+    with pytest.raises(ArtifactError, match="patch spec hash"):
+        collect_patches(
+            [tiny_patches["dir"] / "A_1_0.zarr", tmp_path / "B_1_0.zarr"],
+            [tiny_patches["dir"] / "A_1_0.parquet", tmp_path / "B_1_0.parquet"],
+            tmp_path / "all.zarr",
+            tmp_path / "all.parquet",
+        )
+
+
+def test_extraction_errors_name_the_problem(tiny_plate, tmp_path):
+    missing_channel = PatchSpec.model_validate(
+        {
+            **TINY_SPEC.model_dump(),
+            "channels": [{"source": "raw", "channel": "Actin", "normalization": "zscore"}],
+        }
+    )
+    with pytest.raises(ArtifactError, match=r"no channel 'Actin'.*ViralSensor"):
+        _extract(tiny_plate, tmp_path, "A/1/0", missing_channel)
+    with pytest.raises(ValueError, match=r"only sources \['raw'\]"):
+        extract_fov_patches(
+            {"raw": tiny_plate["plate"]},
+            tiny_plate["tracks"],
+            "A/1/0",
+            TINY_SPEC,
+            tmp_path / "x.zarr",
+            tmp_path / "x.pq",
+            tmp_path / "x.json",
+        )
+    with pytest.raises(ArtifactError, match="no tracks for FOV 'C/9/0'"):
+        _extract(tiny_plate, tmp_path, "C/9/0")
+    too_deep = TINY_SPEC.model_copy(update={"z_window_slices": 9})
+    with pytest.raises(ValueError, match="z_window_slices=9 but the stack has 5"):
+        _extract(tiny_plate, tmp_path, "A/1/0", too_deep)
+    assert not (tmp_path / "A_1_0.zarr").exists()  # nothing half-written
+
+
+def test_lineage_from_parents_follows_chains():
+    tracks = pd.DataFrame(
+        {
+            "fov_name": ["A/1/0"] * 5 + ["B/1/0"],
+            "track_id": [1, 2, 3, 4, 5, 2],
+            "parent_track_id": [-1, 1, 2, -1, 99, -1],
+        }
+    )
+    assert lineage_from_parents(tracks).tolist() == [1, 1, 1, 4, 5, 2]
+
+
+@pytest.mark.parametrize(
+    ("update", "message"),
+    [
+        ({"patch_size_yx_px": 30}, "multiple of 4"),
+        ({"initial_patch_size_yx_px": 40}, "too small"),
+        ({"z_range": [0, 2], "z_window_slices": 2}, "not both"),
+        ({"z_range": [3, 3], "z_window_slices": None}, "start < stop"),
+        ({"name": "bad name"}, "pattern"),
+        ({"channels": [{"source": "raw", "channel": "A", "normalization": "zscore"}] * 2}, "repeated"),
+        ({"channels": [{"source": "lab", "channel": "A", "normalization": "zscore"}]}, "raw"),
+    ],
+)
+def test_patch_spec_validation(update, message):
+    with pytest.raises(ValidationError, match=message):
+        PatchSpec.model_validate({**TINY_SPEC.model_dump(), **update})

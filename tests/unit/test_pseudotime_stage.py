@@ -1,0 +1,166 @@
+"""Rule align_pseudotime: lineage series, reference choice, DTW alignment and onset accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dynaclr.config.analysis import PseudotimeConfig, ReferenceTrackConfig
+from dynaclr.embeddings import build_anndata, write_embeddings
+from dynaclr.io import make_provenance, read_table, write_table
+from dynaclr.pseudotime.stage import (
+    DTW_ACCURACY_COLUMNS,
+    align_embeddings,
+    lineage_series,
+    pseudotime_stage,
+    select_reference,
+    step_onset,
+)
+from dynaclr.pseudotime.synthetic import planted_infection_embeddings
+
+
+@pytest.fixture(scope="module")
+def planted() -> dict:
+    features, truth = planted_infection_embeddings(
+        n_fovs=4, tracks_per_fov=10, n_frames=24, noise=0.08, seed=5
+    )
+    return {"features": features, "truth": truth, "adata": build_anndata(features, truth)}
+
+
+def _obs(rows: list[tuple[str, int, int, int]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["fov_name", "track_id", "parent_track_id", "t"])
+
+
+def test_lineage_series_follow_each_daughter_after_a_division():
+    mother = [("A/1/0", 1, -1, t) for t in range(4)]
+    daughters = [("A/1/0", 2, 1, t) for t in range(4, 7)] + [("A/1/0", 3, 1, t) for t in range(4, 6)]
+    orphan = [("B/1/0", 1, 9, t) for t in range(2, 5)]  # its mother is not among the cells
+    obs = _obs(mother + daughters + orphan).sample(frac=1.0, random_state=0)  # order must not matter
+    series = lineage_series(obs)
+    assert [s.key for s in series] == [("A/1/0", 2), ("A/1/0", 3), ("B/1/0", 1)]
+    assert series[0].t.tolist() == list(range(7)) and series[0].track_ids.tolist() == [1] * 4 + [2] * 3
+    assert series[1].t.tolist() == list(range(6)) and series[1].track_ids.tolist() == [1] * 4 + [3] * 2
+    assert obs.iloc[series[0].rows]["t"].tolist() == list(range(7))
+    assert series[2].t.tolist() == [2, 3, 4]
+    assert [s.key for s in lineage_series(obs, min_frames=4)] == [("A/1/0", 2), ("A/1/0", 3)]
+
+
+def test_step_onset_fits_one_step_even_with_noise():
+    assert step_onset(np.array([0, 0, 0, 1, 1, 1])) == (3, 0)
+    assert step_onset(np.array([0, 1, 0, 0, 1, 1, 0, 1, 1])) == (4, 2)
+    assert step_onset(np.array([0, np.nan, 0, 1, np.nan, 1])) == (3, 0)
+
+
+def test_automatic_reference_has_its_onset_well_inside(planted):
+    truth = planted["truth"]
+    config = PseudotimeConfig(reference_frames_before_onset=4, reference_frames_after_onset=5)
+    series = lineage_series(truth)
+    reference = select_reference(series, truth["infected"].to_numpy(dtype=float), config)
+    assert reference.times.tolist() == [-4, -3, -2, -1, 0, 1, 2, 3, 4]
+    rows = truth.iloc[reference.rows]
+    assert rows["infected"].tolist() == [False] * 4 + [True] * 5
+    assert reference.onset_t == rows["infection_onset_t"].iloc[0]
+    with pytest.raises(ValueError, match="frames before"):
+        select_reference(
+            series,
+            truth["infected"].to_numpy(dtype=float),
+            PseudotimeConfig(reference_frames_before_onset=30),
+        )
+    with pytest.raises(ValueError, match="infection state"):
+        select_reference(series, None, config)
+
+
+def test_explicit_reference_from_config(planted):
+    truth = planted["truth"]
+    infected = truth[truth["infection_onset_t"] >= 0].iloc[0]
+    onset = int(infected["infection_onset_t"])
+    explicit = ReferenceTrackConfig(
+        fov_name=infected["fov_name"],
+        track_id=int(infected["track_id"]),
+        t_start=onset - 2,
+        t_stop=onset + 3,
+        onset_t=onset,
+    )
+    reference = select_reference(lineage_series(truth), None, PseudotimeConfig(reference=explicit))
+    assert reference.times.tolist() == [-2, -1, 0, 1, 2] and reference.onset_t == onset
+    with pytest.raises(ValueError, match="not among"):
+        select_reference(
+            lineage_series(truth),
+            None,
+            PseudotimeConfig(reference=explicit.model_copy(update={"track_id": 999})),
+        )
+    with pytest.raises(ValueError, match="t_start <= onset_t < t_stop"):
+        ReferenceTrackConfig(fov_name="A/1/0", track_id=1, t_start=5, t_stop=8, onset_t=9)
+
+
+def test_planted_onsets_are_recovered_within_one_frame(planted):
+    truth = planted["truth"]
+    pseudotime, accuracy, reference = align_embeddings(
+        planted["adata"],
+        PseudotimeConfig(),
+        truth["infected"].to_numpy(dtype=float),
+        truth["infection_onset_t"].to_numpy(dtype=float),
+        show_progress=False,
+    )
+    assert len(accuracy) == truth.groupby(["fov_name", "track_id"]).ngroups
+    observed = accuracy[accuracy["has_observed_onset"]]
+    assert len(observed) >= 10
+    assert (observed["abs_onset_error_frames"] <= 1).mean() >= 0.9
+    assert observed["abs_onset_error_frames"].mean() < 1.0
+    assert accuracy["onset_error_frames"][~accuracy["has_observed_onset"]].isna().all()
+    assert accuracy.loc[accuracy["is_reference_series"], "abs_onset_error_frames"].iloc[0] == 0
+    matched = pseudotime[pseudotime["in_match"]]
+    monotone = matched.groupby(["fov_name", "query_id"])["pseudotime"].apply(
+        lambda p: bool(np.all(np.diff(p) >= 0))
+    )
+    assert monotone.all()
+    assert pseudotime.loc[~pseudotime["in_match"], "pseudotime"].isna().all()
+    assert pseudotime["pseudotime"].dropna().between(reference.times[0], reference.times[-1]).all()
+    # pseudo-time tracks the true time since onset on infected lineages
+    frames = matched.merge(observed[["fov_name", "query_id", "true_onset_t"]], on=["fov_name", "query_id"])
+    assert np.corrcoef(frames["t"] - frames["true_onset_t"], frames["pseudotime"])[0, 1] > 0.9
+
+
+def test_pca_reduction_and_sliding_method_agree_on_the_planted_data(planted):
+    truth = planted["truth"]
+    state = truth["infected"].to_numpy(dtype=float)
+    onset = truth["infection_onset_t"].to_numpy(dtype=float)
+    _, subsequence, _ = align_embeddings(
+        planted["adata"], PseudotimeConfig(pca_components=4), state, onset, False
+    )
+    _, sliding, _ = align_embeddings(
+        planted["adata"], PseudotimeConfig(method="sliding"), state, onset, False
+    )
+    for table in (subsequence, sliding):
+        assert table.loc[table["has_observed_onset"], "abs_onset_error_frames"].mean() < 1.0
+
+
+def test_stage_reads_ground_truth_and_writes_both_tables(planted, tmp_path):
+    truth = planted["truth"]
+    tracks = tmp_path / "tracks.parquet"
+    write_table(truth, tracks, make_provenance("ground_truth_tracks", {}))
+    embeddings = tmp_path / "toy.zarr"
+    tracked = truth.assign(track_id=truth["track_id"] + 100)  # tracker's own numbering; matched by position
+    write_embeddings(
+        build_anndata(planted["features"], tracked), embeddings, make_provenance("embeddings", {})
+    )
+    pseudotime_stage(
+        embeddings,
+        "planted",
+        "toy",
+        tmp_path / "evaluation" / "pseudotime.parquet",
+        tmp_path / "evaluation" / "dtw_accuracy.csv",
+        ground_truth_tracks_path=tracks,
+    )
+    stored, prov = read_table(tmp_path / "evaluation" / "pseudotime.parquet", "pseudotime")
+    assert prov.config["chosen_reference"]["onset_t"] >= 0
+    assert {"model", "dataset", "fov_name", "query_id", "track_id", "t", "pseudotime", "skew"} <= set(
+        stored.columns
+    )
+    written = pd.read_csv(tmp_path / "evaluation" / "dtw_accuracy.csv")
+    assert list(written.columns) == list(DTW_ACCURACY_COLUMNS)
+    assert (written["query_id"] >= 100).all()
+    assert written.loc[written["has_observed_onset"], "abs_onset_error_frames"].mean() < 1.0
+    with pytest.raises(ValueError, match="infection state"):
+        pseudotime_stage(embeddings, "planted", "toy", tmp_path / "p.parquet", tmp_path / "a.csv")

@@ -1,0 +1,207 @@
+"""Contrastive training on the tiny plate's patches: smoke runs per sampling and loss, checkpoints,
+resume, determinism, and a 2-process DDP run (gloo) launched with torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dynaclr.config.patches import PatchSpec
+from dynaclr.contrastive.augment import center_crop
+from dynaclr.patches import collect_patches, extract_fov_patches, open_patch_store
+from dynaclr.training import load_contrastive_model, train_contrastive
+
+SPEC = PatchSpec.model_validate(
+    {
+        "name": "tiny",
+        "channels": [
+            {"source": "phase", "channel": "Phase3D", "normalization": "zscore"},
+            {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"},
+        ],
+        "z_window_slices": 3,
+        "patch_size_yx_px": 32,
+    }
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 threads on 2 busy shared cores is several times slower
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("training_patches")
+    zarrs, parquets = [], []
+    for fov in ("A/1/0", "B/1/0"):
+        stem = out / fov.replace("/", "_")
+        extract_fov_patches(
+            {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]},
+            tiny_plate["tracks"],
+            fov,
+            SPEC,
+            stem.with_suffix(".zarr"),
+            stem.with_suffix(".parquet"),
+            stem.with_suffix(".json"),
+        )
+        zarrs.append(stem.with_suffix(".zarr"))
+        parquets.append(stem.with_suffix(".parquet"))
+    collect_patches(zarrs, parquets, out / "tiny.zarr", out / "tiny.parquet")
+    return {"zarr": out / "tiny.zarr", "parquet": out / "tiny.parquet"}
+
+
+def _config(sampling: str, loss: str, **extra) -> dict:
+    return {
+        "patch_spec": "tiny",
+        "sampling": sampling,
+        "loss": loss,
+        "tau_frames": 1 if sampling == "time_aware" else None,
+        "backbone": "convnext_atto",
+        "batch_size": 4,
+        "num_workers": 0,
+        "validation_fovs": ["A/1/0"],
+        "seed": 3,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("loss", ["ntxent", "triplet"])
+@pytest.mark.parametrize("sampling", ["classical", "cell_aware", "time_aware"])
+def test_fast_dev_run_per_sampling_and_loss(patch_store, tmp_path, sampling, loss):
+    workers = 1 if (sampling, loss) == ("time_aware", "ntxent") else 0  # one run through a worker process
+    summary = train_contrastive(
+        patch_store["zarr"],
+        patch_store["parquet"],
+        _config(sampling, loss, num_workers=workers),
+        tmp_path,
+        fast_dev_run=True,
+    )
+    assert summary["global_step"] == 1 and summary["train_fovs"] == ["B/1/0"]
+    assert summary["tau_frames"] == (1 if sampling == "time_aware" else 0)
+    module, provenance = load_contrastive_model(tmp_path / "model.ckpt")
+    assert provenance.kind == "contrastive_model"
+    assert provenance.config["sampling"] == sampling and provenance.config["loss"] == loss
+    store = open_patch_store(patch_store["zarr"], patch_store["parquet"])
+    patches = torch.from_numpy(np.asarray(store.array[:3], dtype=np.float32))  # (3, 2, 3, 60, 60)
+    with torch.no_grad():
+        embeddings = module(center_crop(patches, 32))
+    assert embeddings.shape == (3, 320) and torch.isfinite(embeddings).all()
+
+
+def test_same_seed_same_weights(patch_store, tmp_path):
+    states = []
+    for run in ("a", "b"):
+        train_contrastive(
+            patch_store["zarr"],
+            patch_store["parquet"],
+            _config("time_aware", "ntxent"),
+            tmp_path / run,
+            fast_dev_run=True,
+        )
+        states.append(torch.load(tmp_path / run / "model.ckpt", weights_only=True)["state_dict"])
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+
+
+def test_training_writes_logs_checkpoints_and_resumes(patch_store, tmp_path):
+    config = _config(
+        "time_aware",
+        "ntxent",
+        epochs=2,
+        max_batches_per_epoch=2,
+        max_validation_batches=2,
+        log_every_n_steps=1,
+        warmup_epochs=0.5,
+        record_sample_rows=True,
+    )
+    summary = train_contrastive(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
+    assert summary["epochs_completed"] == 2 and summary["global_step"] == 4
+    assert summary["resumed_from"] is None and summary["best_validation_loss"] is not None
+    assert json.loads((tmp_path / "config.json").read_text())["max_batches_per_epoch"] == 2
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists() and (
+        tmp_path / "checkpoints" / "best.ckpt"
+    ).exists()
+    metrics = pd.read_csv(next((tmp_path / "logs" / "csv").glob("version_*/metrics.csv")))
+    assert metrics["val/loss"].notna().sum() == 2 and metrics["train/loss_step"].notna().sum() == 4
+    assert list((tmp_path / "logs" / "tensorboard").glob("version_*/events.out.tfevents.*"))
+    rows = pd.read_parquet(tmp_path / "logs" / "sample_rows_rank0.parquet")
+    assert len(rows) == 2 * 2 * 4
+    epochs = [rows.loc[rows["epoch"] == e, "anchor_row"].tolist() for e in (0, 1)]
+    assert epochs[0] != epochs[1]  # reshuffled every epoch
+    exported = torch.load(tmp_path / "model.ckpt", weights_only=True)
+    best = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=False)
+    assert all(torch.equal(exported["state_dict"][k], best["state_dict"][k]) for k in best["state_dict"])
+    assert "optimizer_states" not in exported and exported["dynaclr"]["kind"] == "contrastive_model"
+
+    # Snakemake deletes model.ckpt before a rerun; the rerun resumes from checkpoints/last.ckpt
+    (tmp_path / "model.ckpt").unlink()
+    again = train_contrastive(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
+    assert again["resumed_from"] == str(tmp_path / "checkpoints" / "last.ckpt")
+    assert again["global_step"] == 4 and (tmp_path / "model.ckpt").exists()
+    # another config never resumes from a stale checkpoint
+    changed = train_contrastive(
+        patch_store["zarr"],
+        patch_store["parquet"],
+        {**config, "epochs": 1, "record_sample_rows": False},
+        tmp_path,
+    )
+    assert changed["resumed_from"] is None and changed["global_step"] == 2
+
+
+def test_wrong_patch_spec_or_depth_fails_early(patch_store, tmp_path):
+    with pytest.raises(ValueError, match="holds patch spec 'tiny'"):
+        train_contrastive(
+            patch_store["zarr"],
+            patch_store["parquet"],
+            {**_config("classical", "ntxent"), "patch_spec": "x"},
+            tmp_path,
+        )
+    with pytest.raises(ValueError, match="must divide the patch depth Z=3"):
+        train_contrastive(
+            patch_store["zarr"],
+            patch_store["parquet"],
+            {**_config("classical", "ntxent"), "stem_kernel_z": 2},
+            tmp_path,
+        )
+
+
+def test_two_process_ddp_with_torchrun(patch_store, tmp_path):
+    """2 ranks (gloo on CPU) via torchrun and the CLI; each rank trains on different anchors."""
+    config = _config(
+        "time_aware",
+        "ntxent",
+        batch_size=2,
+        epochs=1,
+        max_batches_per_epoch=3,
+        max_validation_batches=1,
+        record_sample_rows=True,
+    )
+    config_path = tmp_path / "config_in.json"
+    config_path.write_text(json.dumps(config))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"),
+        *("-m", "dynaclr.training"),
+        *("--patches-zarr", str(patch_store["zarr"]), "--patches-parquet", str(patch_store["parquet"])),
+        *("--config", str(config_path), "--output-dir", str(tmp_path / "model")),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    assert summary["world_size"] == 2 and summary["global_step"] == 3
+    ranks = [pd.read_parquet(tmp_path / "model" / "logs" / f"sample_rows_rank{r}.parquet") for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 3 * 2
+    assert set(ranks[0]["anchor_row"]).isdisjoint(ranks[1]["anchor_row"])
+    _, provenance = load_contrastive_model(tmp_path / "model" / "model.ckpt")
+    assert provenance.kind == "contrastive_model"

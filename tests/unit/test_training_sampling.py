@@ -1,0 +1,221 @@
+"""Contrastive sampling: time-aware positives through divisions, negatives, lineage-unique batches,
+FOV split, DDP sharding and per-epoch reshuffling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from lightning.fabric.utilities.data import _set_sampler_epoch
+from pydantic import ValidationError
+from torch.utils.data import DataLoader
+
+from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.training.sampling import (
+    ContrastiveBatchSampler,
+    PairPlanner,
+    descendant_pairs,
+    lineage_unique_batches,
+    split_fovs,
+)
+
+
+def _index() -> pd.DataFrame:
+    """Two FOVs, 10 frames. FOV A/1/0: track 1 divides into 2 and 3 after frame 4; track 4 is
+    missing at frame 6; tracks 5..12 are single cells. FOV A/1/1: tracks 1..10 (lineages collide
+    in number with A/1/0 but are other cells)."""
+    rows = [("A/1/0", 1, -1, t) for t in range(5)]
+    rows += [("A/1/0", d, 1, t) for d in (2, 3) for t in range(5, 10)]
+    rows += [("A/1/0", 4, -1, t) for t in range(10) if t != 6]
+    rows += [("A/1/0", k, -1, t) for k in range(5, 13) for t in range(10)]
+    rows += [("A/1/1", k, -1, t) for k in range(1, 11) for t in range(10)]
+    index = pd.DataFrame(rows, columns=["fov_name", "track_id", "parent_track_id", "t"])
+    index["lineage_id"] = np.where(index["parent_track_id"] >= 0, index["parent_track_id"], index["track_id"])
+    index = index.sort_values(["fov_name", "t", "track_id"], ignore_index=True)
+    index["row"] = np.arange(len(index))
+    return index
+
+
+INDEX = _index()
+ALL_ROWS = INDEX["row"].to_numpy()
+
+
+def _row(fov: str, track: int, t: int) -> int:
+    hit = INDEX[(INDEX["fov_name"] == fov) & (INDEX["track_id"] == track) & (INDEX["t"] == t)]
+    assert len(hit) == 1
+    return int(hit["row"].iloc[0])
+
+
+def _lineage_key(row: int) -> tuple[str, int]:
+    return INDEX.at[row, "fov_name"], int(INDEX.at[row, "lineage_id"])
+
+
+def test_descendants_include_self_and_daughters():
+    pairs = descendant_pairs(INDEX[INDEX["fov_name"] == "A/1/0"])
+    of_one = set(pairs.loc[pairs["track_id"] == 1, "descendant_track_id"])
+    assert of_one == {1, 2, 3}
+    assert set(pairs.loc[pairs["track_id"] == 2, "descendant_track_id"]) == {2}
+
+
+@pytest.mark.parametrize("tau", [1, 3])
+def test_time_aware_positive_is_same_lineage_tau_later(tau):
+    planner = PairPlanner(INDEX, ALL_ROWS, "time_aware", tau_frames=tau, tolerance_frames=0)
+    rng = np.random.default_rng(0)
+    positives = planner.positives(planner.anchors, rng)
+    for anchor, positive in zip(planner.anchors, positives, strict=True):
+        assert _lineage_key(anchor) == _lineage_key(positive)
+        assert INDEX.at[positive, "t"] == INDEX.at[anchor, "t"] + tau
+    # anchors near the end of the movie have no positive and are not anchors
+    assert INDEX.loc[planner.anchors, "t"].max() == 9 - tau
+
+
+def test_time_aware_positive_follows_the_lineage_through_a_division():
+    planner = PairPlanner(INDEX, ALL_ROWS, "time_aware", tau_frames=1, tolerance_frames=0)
+    mother_last = _row("A/1/0", 1, 4)
+    rng = np.random.default_rng(0)
+    picks = {int(planner.positives(np.array([mother_last]), rng)[0]) for _ in range(50)}
+    assert picks == {_row("A/1/0", 2, 5), _row("A/1/0", 3, 5)}  # either daughter, both drawn
+    # a daughter's positive stays on the daughter, never jumps to its sister
+    daughter = _row("A/1/0", 2, 6)
+    assert planner.positives(np.array([daughter]), rng)[0] == _row("A/1/0", 2, 7)
+
+
+def test_time_aware_tolerance_bridges_a_missing_frame():
+    before_gap = _row("A/1/0", 4, 5)  # track 4 is missing at t=6
+    strict = PairPlanner(INDEX, ALL_ROWS, "time_aware", tau_frames=1, tolerance_frames=0)
+    assert before_gap not in set(strict.anchors)
+    tolerant = PairPlanner(INDEX, ALL_ROWS, "time_aware", tau_frames=1, tolerance_frames=1)
+    assert before_gap in set(tolerant.anchors)
+    assert tolerant.positives(np.array([before_gap]), np.random.default_rng(0))[0] == _row("A/1/0", 4, 7)
+    # an exact match is preferred over the tolerance
+    assert tolerant.positives(np.array([_row("A/1/0", 4, 2)]), np.random.default_rng(0))[0] == _row(
+        "A/1/0", 4, 3
+    )
+
+
+@pytest.mark.parametrize("sampling", ["cell_aware", "time_aware"])
+def test_negatives_are_other_lineages_at_the_positive_time(sampling):
+    planner = PairPlanner(INDEX, ALL_ROWS, sampling, tau_frames=2, tolerance_frames=1, with_negatives=True)
+    rng = np.random.default_rng(1)
+    samples = planner.plan(planner.anchors, rng)
+    for anchor, positive, negative in samples:
+        assert negative >= 0
+        assert _lineage_key(negative) != _lineage_key(anchor)
+        assert INDEX.at[negative, "t"] == INDEX.at[positive, "t"]
+        if sampling == "cell_aware":
+            assert positive == anchor
+
+
+def test_classical_positive_is_the_anchor_and_negative_any_other_patch():
+    planner = PairPlanner(INDEX, ALL_ROWS, "classical", with_negatives=True)
+    samples = planner.plan(planner.anchors, np.random.default_rng(0))
+    assert all(a == p != n for a, p, n in samples)
+    assert (
+        PairPlanner(INDEX, ALL_ROWS, "classical").plan(planner.anchors[:3], np.random.default_rng(0))[0][2]
+        == -1
+    )
+
+
+def test_lineage_unique_batches_hold_distinct_lineages():
+    lineages = np.array([0, 0, 0, 0, 1, 1, 2, 3, 4, 5])
+    batches = lineage_unique_batches(np.arange(10), lineages, batch_size=3)
+    assert len(batches) >= 2
+    for batch in batches:
+        assert len(batch) == 3 and len(set(lineages[batch])) == 3
+
+
+@pytest.mark.parametrize("sampling", ["cell_aware", "time_aware"])
+def test_ntxent_batches_never_repeat_a_lineage(sampling):
+    planner = PairPlanner(INDEX, ALL_ROWS, sampling, tau_frames=1, tolerance_frames=1)
+    sampler = ContrastiveBatchSampler(planner, batch_size=8, lineage_unique=True, seed=0)
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler) > 5
+        for batch in batches:
+            keys = [_lineage_key(anchor) for anchor, _, _ in batch]
+            assert len(batch) == 8 and len(set(keys)) == 8
+    # without the constraint, random batches do repeat lineages (the test can fail)
+    free = ContrastiveBatchSampler(planner, batch_size=8, lineage_unique=False, seed=0)
+    assert any(len({_lineage_key(a) for a, _, _ in batch}) < 8 for batch in free)
+
+
+def test_samplers_are_deterministic_for_a_seed():
+    planner = PairPlanner(
+        INDEX, ALL_ROWS, "time_aware", tau_frames=2, tolerance_frames=1, with_negatives=True
+    )
+    first = list(ContrastiveBatchSampler(planner, 6, True, seed=5))
+    second = list(ContrastiveBatchSampler(planner, 6, True, seed=5))
+    other = list(ContrastiveBatchSampler(planner, 6, True, seed=6))
+    assert first == second and first != other
+
+
+@pytest.mark.parametrize("lineage_unique", [True, False])
+def test_ddp_ranks_see_disjoint_samples_and_epochs_reshuffle(lineage_unique):
+    planner = PairPlanner(INDEX, ALL_ROWS, "time_aware", tau_frames=1, tolerance_frames=1)
+    ranks = [
+        ContrastiveBatchSampler(planner, 4, lineage_unique, seed=0, rank=rank, world_size=2)
+        for rank in (0, 1)
+    ]
+    orders = []
+    for epoch in (0, 1):
+        for sampler in ranks:
+            sampler.set_epoch(epoch)
+        per_rank = [list(sampler) for sampler in ranks]
+        assert len(per_rank[0]) == len(per_rank[1]) == len(ranks[0]) > 0  # same number of steps
+        anchors = [{a for batch in batches for a, _, _ in batch} for batches in per_rank]
+        assert anchors[0].isdisjoint(anchors[1])
+        for batch_0, batch_1 in zip(*per_rank, strict=True):
+            assert len(batch_0) == len(batch_1) == 4
+            if lineage_unique:  # the gathered global batch has no false negatives either
+                keys = [_lineage_key(a) for a, _, _ in batch_0 + batch_1]
+                assert len(set(keys)) == 8
+        orders.append([a for batch in per_rank[0] for a, _, _ in batch])
+    assert orders[0] != orders[1]
+
+
+def test_lightning_set_epoch_reaches_the_batch_sampler():
+    planner = PairPlanner(INDEX, ALL_ROWS, "cell_aware")
+    sampler = ContrastiveBatchSampler(planner, 4, True, seed=0)
+    loader = DataLoader(range(len(INDEX)), batch_sampler=sampler, collate_fn=lambda batch: batch)
+    before = list(sampler)
+    _set_sampler_epoch(loader, 3)  # what Lightning's fit and validation loops call
+    assert sampler.sampler.epoch == 3 and list(sampler) != before
+    validation = ContrastiveBatchSampler(planner, 4, True, seed=0, shuffle=False)
+    fixed = list(validation)
+    validation.set_epoch(7)
+    assert list(validation) == fixed
+
+
+def test_too_few_lineages_for_a_batch_says_what_to_do():
+    planner = PairPlanner(INDEX, INDEX.loc[INDEX["fov_name"] == "A/1/1", "row"].to_numpy(), "cell_aware")
+    with pytest.raises(ValueError, match=r"needs 12 lineages.*has 10; lower batch_size"):
+        ContrastiveBatchSampler(planner, 6, True, seed=0, world_size=2)
+
+
+def test_fov_split_is_deterministic():
+    fovs = [f"{row}/{col}/{fov}" for row in "AB" for col in "12" for fov in range(3)]
+    first = split_fovs(fovs, 0.25, seed=0)
+    assert first == split_fovs(list(reversed(fovs)), 0.25, seed=0)
+    assert len(first[1]) == 3 and set(first[0]).isdisjoint(first[1]) and len(first[0]) + 3 == 12
+    assert any(split_fovs(fovs, 0.25, seed=s)[1] != first[1] for s in range(1, 5))
+    assert split_fovs(fovs, 0.25, seed=0, validation_fovs=["B/2/1"])[1] == ["B/2/1"]
+    assert split_fovs(["A/1/0", "A/1/1"], 0.0, seed=0) == (["A/1/0", "A/1/1"], [])
+    with pytest.raises(ValueError, match="not in the patch index"):
+        split_fovs(fovs, 0.25, seed=0, validation_fovs=["Z/9/9"])
+    with pytest.raises(ValueError, match="leaves no training FOV"):
+        split_fovs(["A/1/0"], 0.5, seed=0)
+
+
+def test_model_config_validation():
+    with pytest.raises(ValidationError, match="exactly one of tau_frames or tau_minutes"):
+        ContrastiveModelConfig(patch_spec="p", sampling="time_aware")
+    with pytest.raises(ValidationError, match="only used by time_aware"):
+        ContrastiveModelConfig(patch_spec="p", sampling="classical", tau_frames=1)
+    with pytest.raises(ValidationError, match="extra"):
+        ContrastiveModelConfig.model_validate({"patch_spec": "p", "sampling": "classical", "lr": 1.0})
+    config = ContrastiveModelConfig(patch_spec="p", sampling="time_aware", tau_minutes=60)
+    assert config.uses_lineage_unique_batches
+    assert not ContrastiveModelConfig(patch_spec="p", sampling="classical").uses_lineage_unique_batches
+    triplet = ContrastiveModelConfig(patch_spec="p", sampling="cell_aware", loss="triplet")
+    assert not triplet.uses_lineage_unique_batches

@@ -1,0 +1,94 @@
+# Phase reconstruction (waveorder): one transfer function per dataset, one job per FOV.
+
+
+rule phase_transfer_function:
+    """Transfer function of the dataset's optics and stack shape, computed once, reused per FOV."""
+    input:
+        plate=lambda w: raw_plate(w.dataset),
+    output:
+        directory(f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr"),
+    params:
+        config=lambda w: stage_config(w.dataset, "phase"),
+    log:
+        f"{RESULTS}/logs/phase_transfer_function/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/phase_transfer_function/{{dataset}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=20,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/phase_transfer_function.py"
+
+
+rule phase_plate:
+    """Empty output plate (Phase3D, the raw plate's positions) that the per-FOV jobs fill."""
+    input:
+        plate=lambda w: raw_plate(w.dataset),
+    output:
+        directory(f"{RESULTS}/{{dataset}}/phase.zarr"),
+    params:
+        config=lambda w: stage_config(w.dataset, "phase"),
+    log:
+        f"{RESULTS}/logs/phase_plate/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/phase_plate/{{dataset}}.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/phase_plate.py"
+
+
+rule reconstruct_phase:
+    """Phase of every time point of one FOV, written into its position of phase.zarr."""
+    input:
+        plate=lambda w: raw_plate(w.dataset),
+        transfer_function=f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr",
+        phase_plate=f"{RESULTS}/{{dataset}}/phase.zarr",
+    output:
+        record=f"{RESULTS}/{{dataset}}/records/phase/{{row}}/{{col}}/{{fov}}.json",
+    params:
+        config=lambda w: stage_config(w.dataset, "phase"),
+        fov_name=fov_name,
+    log:
+        f"{RESULTS}/logs/reconstruct_phase/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/reconstruct_phase/{{dataset}}/{{row}}_{{col}}_{{fov}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/reconstruct_phase.py"
+
+
+rule evaluate_phase:
+    """Pearson r of reconstructed vs simulated phase inside the cells' z-range (simulated data)."""
+    input:
+        phase_plate=f"{RESULTS}/{{dataset}}/phase.zarr",
+        records=lambda w: phase_ready(w.dataset),
+        transfer_function=f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr",
+        truth=f"{RESULTS}/{{dataset}}/ground_truth/phase.zarr",
+        tracks=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",
+    output:
+        csv=f"{RESULTS}/{{dataset}}/evaluation/phase.csv",
+        json=f"{RESULTS}/{{dataset}}/evaluation/phase.json",
+    log:
+        f"{RESULTS}/logs/evaluate_phase/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_phase/{{dataset}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/evaluate_phase.py"
