@@ -12,6 +12,10 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/phase.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/patches.smk"
+include: "workflow/rules/tracking.smk"
+include: "workflow/rules/virtual_stain.smk"
 
 
 rule all:

@@ -18,36 +18,52 @@ def test_lint_is_clean(tmp_path):
     assert "Congratulations" in result.stdout + result.stderr
 
 
-#: Jobs of a simulated dataset with n FOVs, by rule.
-def all_jobs(n_fovs: int) -> dict[str, int]:
-    return {
+PHASE_JOBS = {"phase_transfer_function": 1, "phase_plate": 1, "evaluate_phase": 1}
+TRACKING_JOBS = {"tracks_plate": 1, "collect_tracks": 1, "evaluate_tracking": 1}
+VIRTUAL_STAIN_JOBS = {"train_virtual_stain": 1, "virtual_stain_plate": 1, "evaluate_virtual_stain": 1}
+
+
+def all_jobs(n_fovs: int, n_models: int, virtual_stain: bool = False) -> dict[str, int]:
+    """Jobs of one simulated dataset with ``n_fovs`` FOVs, one patch spec and ``n_models`` models."""
+    jobs = {
         "simulate": 1,
         "summarize_ground_truth": 1,
-        "phase_transfer_function": 1,
-        "phase_plate": 1,
+        **PHASE_JOBS,
         "reconstruct_phase": n_fovs,
-        "evaluate_phase": 1,
+        **TRACKING_JOBS,
+        "track_fov": n_fovs,
+        "extract_patches": n_fovs,
+        "collect_patches": 1,
+        "train_contrastive": n_models,
     }
+    if virtual_stain:
+        jobs.update(VIRTUAL_STAIN_JOBS, predict_virtual_stain=n_fovs)
+    return jobs
 
 
 def test_dry_run_default_config_plans_the_demo(tmp_path):
     write_config(tmp_path, __import__("yaml").safe_load((REPO_ROOT / "config" / "config.yaml").read_text()))
     jobs = planned_jobs(tmp_path)
-    assert jobs == all_jobs(n_fovs=4)
+    assert {rule: jobs.get(rule) for rule in all_jobs(4, 2, virtual_stain=True)} == all_jobs(
+        4, 2, virtual_stain=True
+    )
 
 
 def test_dry_run_with_slurm_profile_without_slurm(tmp_path):
     write_config(tmp_path, tiny_workflow_config())
     jobs = planned_jobs(tmp_path, "--profile", str(REPO_ROOT / "profiles" / "slurm"))
-    assert jobs == all_jobs(n_fovs=2)
+    assert {rule: jobs.get(rule) for rule in all_jobs(2, 2)} == all_jobs(2, 2)
 
 
 def test_switching_phase_off_reads_phase_from_the_plate(tmp_path):
     config = tiny_workflow_config()
     config["datasets"]["tiny"]["phase"] = None
+    config["datasets"]["tiny"]["patches"][0]["channels"][0]["source"] = "raw"
+    config["datasets"]["tiny"]["patches"][0]["channels"][0]["channel"] = "Brightfield"
     write_config(tmp_path, config)
     jobs = planned_jobs(tmp_path)
-    assert jobs == {"simulate": 1, "summarize_ground_truth": 1}
+    assert not set(jobs) & {*PHASE_JOBS, "reconstruct_phase"}
+    assert jobs["track_fov"] == 2 and jobs["train_contrastive"] == 2
 
 
 @pytest.mark.parametrize(
@@ -96,6 +112,13 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
         "tiny/records/phase/A/1/0.json",
         "tiny/records/phase/B/1/0.json",
         "tiny/evaluation/phase.csv",
+        "tiny/tracks.zarr",
+        "tiny/tracks.parquet",
+        "tiny/evaluation/tracking.csv",
+        "tiny/patches/phase_sensor.zarr",
+        "tiny/patches/phase_sensor.parquet",
+        "models/time_aware/model.ckpt",
+        "models/classical/model.ckpt",
     ):
         assert (results / path).exists(), path
     summary, prov = read_table(results / "tiny/ground_truth/summary.parquet", "ground_truth_summary")
@@ -115,17 +138,35 @@ def test_editing_a_stage_key_reruns_that_stage_and_its_descendants_only(finished
         edited = copy.deepcopy(config)
         edited["datasets"]["tiny"]["simulate"]["seed"] = 99
         write_config(workdir, edited)
-        assert planned_jobs(workdir) == all_jobs(n_fovs=2)
+        assert planned_jobs(workdir) == all_jobs(n_fovs=2, n_models=2)
 
+        # phase feeds the patches (Phase3D channel) and so the models, not the tracking
         edited = copy.deepcopy(config)
         edited["datasets"]["tiny"]["phase"] = {"regularization_strength": 1e-3}
         write_config(workdir, edited)
         assert planned_jobs(workdir) == {
-            "phase_transfer_function": 1,
-            "phase_plate": 1,
+            **PHASE_JOBS,
             "reconstruct_phase": 2,
-            "evaluate_phase": 1,
+            "extract_patches": 2,
+            "collect_patches": 1,
+            "train_contrastive": 2,
         }
+
+        edited = copy.deepcopy(config)
+        edited["datasets"]["tiny"]["tracking"] = {"linking": {"max_neighbors": 4}}
+        write_config(workdir, edited)
+        assert planned_jobs(workdir) == {
+            **TRACKING_JOBS,
+            "track_fov": 2,
+            "extract_patches": 2,
+            "collect_patches": 1,
+            "train_contrastive": 2,
+        }
+
+        edited = copy.deepcopy(config)
+        edited["contrastive_models"]["classical"]["training"]["temperature"] = 0.2
+        write_config(workdir, edited)
+        assert planned_jobs(workdir) == {"train_contrastive": 1}
 
         edited = copy.deepcopy(config)
         edited["datasets"]["tiny"]["summary"]["preview_frames"] = 3
@@ -136,7 +177,10 @@ def test_editing_a_stage_key_reruns_that_stage_and_its_descendants_only(finished
         edited = copy.deepcopy(config)
         edited["datasets"]["other"] = copy.deepcopy(config["datasets"]["tiny"])
         write_config(workdir, edited)
-        assert planned_jobs(workdir) == all_jobs(n_fovs=2)
+        jobs = planned_jobs(workdir)
+        assert jobs == {
+            rule: n for rule, n in all_jobs(n_fovs=2, n_models=2).items() if rule != "train_contrastive"
+        }
         result = snakemake(workdir, "--dry-run")
         assert "dataset=other" in result.stdout and "dataset=tiny" not in result.stdout
     finally:

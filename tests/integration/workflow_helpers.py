@@ -14,9 +14,49 @@ from conftest import REPO_ROOT, TINY_SIMULATE
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
+TINY_TRAINING = {
+    "patch_spec": "phase_sensor",
+    "backbone": "convnext_atto",
+    "batch_size": 8,
+    "epochs": 1,
+    "max_batches_per_epoch": 3,
+    "max_validation_batches": 1,
+    "warmup_epochs": 0.5,
+    "num_workers": 0,
+    "seed": 0,
+}
+
+
 def tiny_workflow_config() -> dict:
+    """The tiny dataset through the whole chain: phase, tracking on the plate's own nuclear
+    channel (virtual staining has its own tests), patches, two contrastive models."""
     return copy.deepcopy(
-        {"datasets": {"tiny": {"simulate": TINY_SIMULATE, "summary": {"preview_frames": 2}}}}
+        {
+            "datasets": {
+                "tiny": {
+                    "simulate": TINY_SIMULATE,
+                    "summary": {"preview_frames": 2},
+                    "patches": [
+                        {
+                            "name": "phase_sensor",
+                            "channels": [
+                                {"source": "phase", "channel": "Phase3D", "normalization": "zscore"},
+                                {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"},
+                            ],
+                            "z_window_slices": 3,
+                            "patch_size_yx_px": 32,
+                        }
+                    ],
+                }
+            },
+            "contrastive_models": {
+                "time_aware": {
+                    "dataset": "tiny",
+                    "training": {**TINY_TRAINING, "sampling": "time_aware", "tau_frames": 1},
+                },
+                "classical": {"dataset": "tiny", "training": {**TINY_TRAINING, "sampling": "classical"}},
+            },
+        }
     )
 
 

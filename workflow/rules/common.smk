@@ -1,4 +1,6 @@
 # Config validation (JSON Schema, then the typed models), dataset/FOV listing, input functions.
+import sys
+
 from pydantic import ValidationError
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -14,6 +16,7 @@ except ValidationError as err:
     raise WorkflowError(f"Invalid config (keys are dotted paths from the top):\n{err}") from None
 validate(config, schema="../../config/config.schema.json", set_default=False)
 RESULTS = "results"
+PYTHON = sys.executable  # the interpreter running Snakemake (the project's .venv)
 DATASETS = sorted(CONFIG.datasets)
 SIMULATED = [name for name in DATASETS if CONFIG.datasets[name].is_simulated]
 
@@ -23,6 +26,8 @@ wildcard_constraints:
     row="[A-Z]+",
     col="[0-9]+",
     fov="[0-9]+",
+    spec="[A-Za-z0-9_-]+",
+    model="[A-Za-z0-9_-]+",
 
 
 def stage_config(dataset, stage):
@@ -83,5 +88,113 @@ def all_outputs():
         if CONFIG.datasets[dataset].phase is not None:
             targets.append(f"{RESULTS}/{dataset}/evaluation/phase.csv")
     for dataset in DATASETS:
+        spec = CONFIG.datasets[dataset]
         targets += phase_ready(dataset)
+        if spec.virtual_stain is not None:
+            targets += vs_ready(dataset)
+            if spec.is_simulated:
+                targets.append(f"{RESULTS}/{dataset}/evaluation/virtual_stain.csv")
+        targets.append(f"{RESULTS}/{dataset}/tracks.parquet")
+        if spec.is_simulated:
+            targets.append(f"{RESULTS}/{dataset}/evaluation/tracking.csv")
+    for dataset, spec_name in patch_jobs():
+        targets += list(patch_store(dataset, spec_name).values())
+    targets += [f"{RESULTS}/models/{model}/model.ckpt" for model in MODELS]
     return targets
+
+
+# ------------------------------------------------------------------ models and embeddings
+MODELS = sorted(CONFIG.contrastive_models)
+BASELINES = list(CONFIG.analysis.baselines)
+
+
+def model_patch_spec(model):
+    return CONFIG.contrastive_models[model].training.patch_spec
+
+
+def embedding_jobs():
+    """(model, dataset, patch spec) for every embedding to compute.
+
+    A trained model embeds the patches of the dataset it was trained on; each baseline embeds,
+    for every dataset with a trained model, the patch spec of that dataset's first model.
+    """
+    jobs = [(m, CONFIG.contrastive_models[m].dataset, model_patch_spec(m)) for m in MODELS]
+    first_spec = {}
+    for model, dataset, spec in jobs:
+        first_spec.setdefault(dataset, spec)
+    jobs += [(b, d, s) for d, s in sorted(first_spec.items()) for b in BASELINES]
+    return jobs
+
+
+def embedding_spec(model, dataset):
+    """Patch spec that ``model`` embeds on ``dataset``."""
+    return next(spec for m, d, spec in embedding_jobs() if m == model and d == dataset)
+
+
+def patch_store(dataset, spec):
+    return {
+        "zarr": f"{RESULTS}/{dataset}/patches/{spec}.zarr",
+        "parquet": f"{RESULTS}/{dataset}/patches/{spec}.parquet",
+    }
+
+
+# ------------------------------------------------------------------ image stages
+def vs_ready(dataset):
+    return per_fov(f"{RESULTS}/{{dataset}}/records/virtual_stain/{{row}}/{{col}}/{{fov}}.json", dataset)
+
+
+def tracking_input_plate(dataset):
+    spec = CONFIG.datasets[dataset]
+    if spec.tracking_input.source == "virtual_stain":
+        return f"{RESULTS}/{dataset}/virtual_stain.zarr"
+    return raw_plate(dataset)
+
+
+def tracking_input_records(wildcards):
+    """The virtual-staining record of this FOV when tracking reads the prediction."""
+    if CONFIG.datasets[wildcards.dataset].tracking_input.source != "virtual_stain":
+        return []
+    return [f"{RESULTS}/{wildcards.dataset}/records/virtual_stain/{wildcards.row}/{wildcards.col}/{wildcards.fov}.json"]
+
+
+def source_plates(dataset, spec_name):
+    """Plate path per patch-channel source of a patch spec, and the records proving them complete."""
+    spec = CONFIG.datasets[dataset].patch_spec(spec_name)
+    plates, records = {}, []
+    for channel in spec.channels:
+        if channel.source == "raw":
+            plates["raw"] = raw_plate(dataset)
+        elif channel.source == "phase":
+            plates["phase"] = phase_plate(dataset)
+            records += phase_ready(dataset)
+        else:
+            plates["virtual_stain"] = f"{RESULTS}/{dataset}/virtual_stain.zarr"
+            records += vs_ready(dataset)
+    return plates, records
+
+
+def patch_jobs():
+    return [(d, spec.name) for d in DATASETS for spec in CONFIG.datasets[d].patches]
+
+
+def vs_checkpoint(dataset):
+    """The trained checkpoint, or the local weights file the config names."""
+    spec = CONFIG.datasets[dataset].virtual_stain
+    if spec.checkpoint is not None:
+        return spec.checkpoint
+    return f"{RESULTS}/{dataset}/virtual_stain/model.ckpt"
+
+
+def model_dir(model):
+    return f"{RESULTS}/models/{model}"
+
+
+def patch_spec_config(dataset, spec):
+    return CONFIG.datasets[dataset].patch_spec(spec).model_dump(mode="json")
+
+
+def patch_fov_inputs(wildcards):
+    plates, records = source_plates(wildcards.dataset, wildcards.spec)
+    suffix = fov_name(wildcards) + ".json"
+    own = [r for r in records if r.endswith(suffix)]
+    return {**{f"plate_{source}": path for source, path in plates.items()}, "records": own}

@@ -13,9 +13,20 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from dynaclr.config.analysis import (
+    AnnotationConfig,
+    ClassificationConfig,
+    PseudotimeConfig,
+    TemporalMetricsConfig,
+)
 from dynaclr.config.base import StrictModel
+from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig, ProjectionConfig
+from dynaclr.config.patches import PatchSpec
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
+from dynaclr.config.tracking import TrackingConfig, TrackingEvaluationConfig
+from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.config.virtual_stain import VirtualStainConfig
 
 PreviewChannel = Literal["Brightfield", "Nuclei", "ViralSensor", "ERMarker"]
 
@@ -31,6 +42,41 @@ class SummaryConfig(StrictModel):
     preview_frames: int = Field(4, ge=1, description="Number of evenly spaced frames in the preview.")
 
 
+class TrackingInputConfig(StrictModel):
+    """Which nuclear image the tracking stage reads."""
+
+    source: Literal["virtual_stain", "raw"] = Field(
+        "virtual_stain",
+        description="'virtual_stain': the virtual-staining output; 'raw': a nuclear channel of the plate itself.",
+    )
+    channel: str = Field("nuclei_prediction", min_length=1, description="Channel name in that plate.")
+
+
+class ContrastiveModelEntry(StrictModel):
+    """A named contrastive model: the dataset whose patches train it, and its training config."""
+
+    dataset: str = Field(min_length=1, description="Dataset whose patch store trains the model.")
+    training: ContrastiveModelConfig
+    processes: int = Field(
+        1, ge=1, description="DDP processes (torchrun --nproc-per-node); on GPU nodes, the number of GPUs."
+    )
+
+
+class AnalysisConfig(StrictModel):
+    """Embeddings and what is read from them, for every model and dataset (dataset-level rules)."""
+
+    embeddings: EmbeddingConfig = EmbeddingConfig()
+    projections: ProjectionConfig = ProjectionConfig()
+    baselines: list[Literal["random_weights", "engineered_features"]] = Field(
+        default_factory=lambda: ["random_weights", "engineered_features"],
+        description="Baselines that go through the same metrics, classifiers and DTW as trained models.",
+    )
+    engineered_features: EngineeredFeaturesConfig = EngineeredFeaturesConfig()
+    temporal_metrics: TemporalMetricsConfig = TemporalMetricsConfig()
+    classification: ClassificationConfig = ClassificationConfig()
+    pseudotime: PseudotimeConfig = PseudotimeConfig()
+
+
 class DatasetConfig(StrictModel):
     """One dataset: a simulated plate (``simulate``) or an existing plate (``plate``)."""
 
@@ -41,12 +87,54 @@ class DatasetConfig(StrictModel):
         default_factory=PhaseConfig,
         description="Phase reconstruction; null when the plate already holds a 'Phase3D' channel.",
     )
+    virtual_stain: VirtualStainConfig | None = Field(
+        None, description="Virtual staining of nuclei from phase; omit to track on the plate's own channel."
+    )
+    tracking_input: TrackingInputConfig = Field(
+        default_factory=TrackingInputConfig,
+        description="Default: the virtual-staining output when 'virtual_stain' is set, else the raw 'Nuclei'.",
+    )
+    tracking: TrackingConfig = TrackingConfig()
+    tracking_evaluation: TrackingEvaluationConfig = TrackingEvaluationConfig()
+    patches: list[PatchSpec] = Field(
+        default_factory=list, description="Single-cell patch specs extracted from this dataset."
+    )
+    annotations: AnnotationConfig = AnnotationConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_tracking_input(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "tracking_input" not in data:
+            if data.get("virtual_stain") is not None:
+                return {**data, "tracking_input": {"source": "virtual_stain", "channel": "nuclei_prediction"}}
+            return {**data, "tracking_input": {"source": "raw", "channel": "Nuclei"}}
+        return data
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:
         if (self.simulate is None) == (self.plate is None):
             raise ValueError("give exactly one of 'simulate' (a simulated plate) or 'plate' (a path)")
+        if self.tracking_input.source == "virtual_stain" and self.virtual_stain is None:
+            raise ValueError(
+                "tracking_input.source is 'virtual_stain' but 'virtual_stain' is not configured: add a "
+                "'virtual_stain' section, or track on the plate's nuclear channel with "
+                "tracking_input: {source: raw, channel: Nuclei}"
+            )
+        names = [spec.name for spec in self.patches]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"patches: spec names must be unique; repeated: {repeated}")
+        for spec in self.patches:
+            for channel in spec.channels:
+                if channel.source == "virtual_stain" and self.virtual_stain is None:
+                    raise ValueError(
+                        f"patches '{spec.name}': channel {channel.channel!r} comes from 'virtual_stain', "
+                        "which this dataset does not configure"
+                    )
         return self
+
+    def patch_spec(self, name: str) -> PatchSpec:
+        return next(spec for spec in self.patches if spec.name == name)
 
     @property
     def is_simulated(self) -> bool:
@@ -57,14 +145,34 @@ class WorkflowConfig(StrictModel):
     """Top level of ``config/config.yaml``."""
 
     datasets: dict[str, DatasetConfig] = Field(min_length=1)
+    contrastive_models: dict[str, ContrastiveModelEntry] = Field(
+        default_factory=dict, description="Named contrastive models, each trained on one dataset's patches."
+    )
+    analysis: AnalysisConfig = AnalysisConfig()
 
     @model_validator(mode="after")
-    def _dataset_names(self) -> WorkflowConfig:
+    def _names_and_references(self) -> WorkflowConfig:
         import re
 
-        bad = [name for name in self.datasets if not re.fullmatch(r"[A-Za-z0-9_-]+", name)]
-        if bad:
-            raise ValueError(f"datasets: names may hold letters, digits, '_' and '-' only; got {bad}")
+        for section, names in (("datasets", self.datasets), ("contrastive_models", self.contrastive_models)):
+            bad = [name for name in names if not re.fullmatch(r"[A-Za-z0-9_-]+", name)]
+            if bad:
+                raise ValueError(f"{section}: names may hold letters, digits, '_' and '-' only; got {bad}")
+        clashes = sorted(set(self.contrastive_models) & set(self.analysis.baselines))
+        if clashes:
+            raise ValueError(f"contrastive_models: {clashes} are baseline names; rename the models")
+        for name, entry in self.contrastive_models.items():
+            if entry.dataset not in self.datasets:
+                raise ValueError(
+                    f"contrastive_models.{name}.dataset: {entry.dataset!r} is not a dataset; "
+                    f"datasets are {sorted(self.datasets)}"
+                )
+            specs = [spec.name for spec in self.datasets[entry.dataset].patches]
+            if entry.training.patch_spec not in specs:
+                raise ValueError(
+                    f"contrastive_models.{name}.training.patch_spec: {entry.training.patch_spec!r} is not a "
+                    f"patch spec of dataset {entry.dataset!r}; its specs are {specs}"
+                )
         return self
 
 

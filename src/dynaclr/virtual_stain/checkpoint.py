@@ -1,0 +1,109 @@
+"""Virtual staining checkpoints: network weights with provenance, loaded with ``weights_only=True``.
+
+A checkpoint written here is a dict of plain types and tensors::
+
+    {"format": "dynaclr_virtual_stain", "state_dict": {...}, "network": {backbone, input_depth_slices,
+     decoder_full_resolution_channels}, "metrics": {...}, "dynaclr": <provenance record>}
+
+:func:`load_network` also accepts a bare ``state_dict`` of the network and Lightning
+checkpoints of :class:`~dynaclr.virtual_stain.module.VirtualStainModule` (keys ``network.*``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dynaclr.config.virtual_stain import VirtualStainConfig
+from dynaclr.io import ArtifactError, Provenance, atomic_output, check_provenance
+from dynaclr.io.provenance import PROVENANCE_KEY
+from dynaclr.virtual_stain.network import VirtualStainUNet, build_network
+
+__all__ = ["CHECKPOINT_FORMAT", "load_network", "save_checkpoint"]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "dynaclr_virtual_stain"
+
+_STEM_KEY = "encoder.stem_0.weight"
+
+
+def save_checkpoint(
+    network: VirtualStainUNet,
+    provenance: Provenance,
+    path: str | Path,
+    metrics: dict[str, Any] | None = None,
+) -> None:
+    """Write ``network``'s weights (on CPU), its description and ``provenance`` atomically to ``path``."""
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "state_dict": {key: value.detach().cpu() for key, value in network.state_dict().items()},
+        "network": {
+            "backbone": network.backbone,
+            "input_depth_slices": network.input_depth_slices,
+            "decoder_full_resolution_channels": network.full_resolution[0].out_channels,
+        },
+        "metrics": json.loads(json.dumps(metrics or {}, default=float)),
+        PROVENANCE_KEY: json.loads(provenance.model_dump_json()),
+    }
+    with atomic_output(path) as tmp:
+        torch.save(checkpoint, tmp)
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], Provenance | None]:
+    if not path.exists():
+        raise ArtifactError(f"{path}: virtual staining checkpoint not found")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle, zip and weights-only errors
+        raise ArtifactError(
+            f"{path}: not a weights file torch.load(weights_only=True) can read ({err})"
+        ) from err
+    if not isinstance(raw, dict):
+        raise ArtifactError(f"{path}: expected a dict of weights, found {type(raw).__name__}")
+    provenance = None
+    if PROVENANCE_KEY in raw:
+        provenance = check_provenance(raw[PROVENANCE_KEY], "virtual_stain_model", path)
+    state = raw.get("state_dict", raw)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ArtifactError(f"{path}: 'state_dict' is not a mapping of parameter names to tensors")
+    if all(key.startswith("network.") for key in state):  # a Lightning checkpoint of the module
+        state = {key.removeprefix("network."): value for key, value in state.items()}
+    return state, provenance
+
+
+def load_network(path: str | Path, config: VirtualStainConfig) -> tuple[VirtualStainUNet, Provenance | None]:
+    """Build the network ``config`` describes and load the weights at ``path`` into it (eval mode).
+
+    Returns the network (on CPU) and the checkpoint's provenance (None for a bare weights file).
+
+    Raises:
+        ArtifactError: the file is missing or unreadable, or its weights do not fit the network;
+            a wrong slab depth is named as expected vs found input channels.
+    """
+    path = Path(path)
+    state, provenance = _read(path)
+    stem = state.get(_STEM_KEY)
+    if stem is not None and stem.ndim == 4 and stem.shape[1] != config.input_depth_slices:
+        raise ArtifactError(
+            f"{path}: the checkpoint's first convolution takes {stem.shape[1]} input channels "
+            f"(input_depth_slices={stem.shape[1]}), but the config expects {config.input_depth_slices} "
+            f"input channels (input_depth_slices={config.input_depth_slices}). Set input_depth_slices: "
+            f"{stem.shape[1]} or use a checkpoint trained with {config.input_depth_slices} slices."
+        )
+    network = build_network(config)
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ArtifactError(
+            f"{path}: the weights do not fit the configured network (backbone {config.backbone!r}, "
+            f"input_depth_slices={config.input_depth_slices}, decoder_full_resolution_channels="
+            f"{config.decoder_full_resolution_channels}); check these keys against the checkpoint's "
+            f"training config. Details: {str(err)[:600]}"
+        ) from err
+    logger.info("loaded virtual staining weights from %s", path)
+    return network.eval(), provenance

@@ -1,0 +1,205 @@
+"""Training patches: random YX crops of phase z-slabs and the nuclear fluorescence at their centre.
+
+One sample is a :class:`SlabSample`: ``phase`` ``(D, P, P)`` (``D = input_depth_slices`` phase
+slices centred on slice ``z``, normalised per FOV) and ``target`` ``(1, P, P)`` (the normalised
+fluorescence of slice ``z``), ``P = patch_size_px``. Sample ``i`` is drawn from a generator
+seeded with ``(seed, i)``, so a dataset gives the same patches and augmentations whatever the
+order, process or worker that asks for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypedDict
+
+import monai.transforms as mt
+import numpy as np
+import torch
+from iohub.ngff import open_ome_zarr
+from monai.utils import convert_to_tensor
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from dynaclr.config.virtual_stain import VirtualStainAugmentationConfig
+from dynaclr.virtual_stain.normalization import IntensityNormalization
+
+__all__ = ["FovSource", "SlabPatchDataset", "SlabSample", "augmentation_transform", "slab_indices", "slabs"]
+
+logger = logging.getLogger(__name__)
+
+
+class SlabSample(TypedDict):
+    """One training sample (a batch of them stacks to ``(B, D, P, P)`` and ``(B, 1, P, P)``)."""
+
+    phase: torch.Tensor
+    target: torch.Tensor
+
+
+def slab_indices(z: int, depth: int, n_z: int) -> np.ndarray:
+    """Slice indices of the ``depth``-slice slab centred on ``z``; the edge slice repeats at the ends."""
+    half = depth // 2
+    return np.clip(np.arange(z - half, z + half + 1), 0, n_z - 1)
+
+
+def slabs(stack: np.ndarray, z_indices: list[int] | np.ndarray, depth: int) -> np.ndarray:
+    """Slabs centred on ``z_indices`` of a ``(Z, Y, X)`` stack → ``(len(z_indices), depth, Y, X)``."""
+    n_z = stack.shape[0]
+    return np.stack([stack[slab_indices(int(z), depth, n_z)] for z in z_indices])
+
+
+def augmentation_transform(config: VirtualStainAugmentationConfig) -> mt.Compose:
+    """MONAI transforms on a :class:`SlabSample`: flips and 90° rotations of both images (same
+    draw), scale, shift and Gaussian noise of the phase only."""
+    both = ["phase", "target"]
+    return mt.Compose(
+        [
+            mt.RandFlipd(keys=both, prob=config.flip_probability, spatial_axis=0),
+            mt.RandFlipd(keys=both, prob=config.flip_probability, spatial_axis=1),
+            mt.RandRotate90d(keys=both, prob=config.rotate90_probability, max_k=3, spatial_axes=(0, 1)),
+            mt.RandScaleIntensityd(
+                keys=["phase"], factors=config.intensity_scale_range, prob=config.intensity_probability
+            ),
+            mt.RandShiftIntensityd(
+                keys=["phase"], offsets=config.intensity_shift_range, prob=config.intensity_probability
+            ),
+            mt.RandGaussianNoised(
+                keys=["phase"],
+                prob=1.0 if config.gaussian_noise_std > 0 else 0.0,
+                std=config.gaussian_noise_std,
+            ),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class FovSource:
+    """One training FOV: where its channels are and how to normalise them."""
+
+    fov_name: str
+    phase_channel_index: int
+    target_channel_index: int
+    phase_normalization: IntensityNormalization
+    target_normalization: IntensityNormalization
+    shape_tzyx: tuple[int, int, int, int]
+
+
+class SlabPatchDataset(Dataset[SlabSample]):
+    """``n_samples`` random patches from the FOVs of two plates (phase input, fluorescent target).
+
+    Normalised ``(Z, Y, X)`` stacks are kept in a least-recently-used cache of
+    ``cache_megabytes``; plates are opened lazily in each process (DataLoader workers included).
+
+    Args:
+        phase_plate_path, target_plate_path: HCS plates with the same positions and ``T, Z, Y, X``.
+        sources: the FOVs to sample from (uniformly), then a frame, a slice and a YX corner.
+        n_samples: dataset length (``max_steps x batch_size``).
+        depth: slab depth ``D`` (odd).
+        patch_size: ``P`` in pixels (≤ every FOV's Y and X).
+        seed: base seed of sampling and augmentation.
+        augmentation: augmentation settings.
+        cache_megabytes: memory budget of the stack cache.
+    """
+
+    def __init__(
+        self,
+        phase_plate_path: str | Path,
+        target_plate_path: str | Path,
+        sources: list[FovSource],
+        n_samples: int,
+        depth: int,
+        patch_size: int,
+        seed: int,
+        augmentation: VirtualStainAugmentationConfig,
+        cache_megabytes: float,
+    ) -> None:
+        too_small = [s.fov_name for s in sources if min(s.shape_tzyx[2:]) < patch_size]
+        if too_small:
+            raise ValueError(f"patch size {patch_size} px exceeds the YX size of FOVs {too_small}")
+        self.paths = {"phase": Path(phase_plate_path), "target": Path(target_plate_path)}
+        self.sources = sources
+        self.n_samples = n_samples
+        self.depth = depth
+        self.patch_size = patch_size
+        self.seed = seed
+        self.transform = augmentation_transform(augmentation)
+        self.cache_bytes = cache_megabytes * 1e6
+        self._cache: OrderedDict[tuple[str, str, int], np.ndarray] = OrderedDict()
+        self._cached_bytes = 0
+        self._plates: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def __getstate__(self) -> dict[str, Any]:
+        # open plates and cached stacks stay in the process that made them
+        return {**self.__dict__, "_plates": {}, "_cache": OrderedDict(), "_cached_bytes": 0}
+
+    def close(self) -> None:
+        """Close the plates opened by this process and drop the cache."""
+        for plate in self._plates.values():
+            plate.close()
+        self._plates.clear()
+        self._cache.clear()
+        self._cached_bytes = 0
+
+    def preload(self) -> int:
+        """Read stacks into the cache, FOV by FOV and frame by frame, until it is full.
+
+        Returns the number of (phase, target) frame pairs cached. Training then starts warm and
+        its time per step is steady.
+        """
+        frames = [
+            (source, t) for t in range(max(s.shape_tzyx[0] for s in self.sources)) for source in self.sources
+        ]
+        frames = [(source, t) for source, t in frames if t < source.shape_tzyx[0]]
+        loaded = 0
+        for source, t in tqdm(frames, desc="load training frames", unit="frame", mininterval=2.0):
+            stack_bytes = 2 * 4 * int(np.prod(source.shape_tzyx[1:]))
+            if self._cached_bytes + stack_bytes > self.cache_bytes:
+                break
+            self._stack("phase", source, t)
+            self._stack("target", source, t)
+            loaded += 1
+        logger.info(
+            "cached %d of %d training frames (%.0f MB)", loaded, len(frames), self._cached_bytes / 1e6
+        )
+        return loaded
+
+    def _stack(self, which: str, source: FovSource, t: int) -> np.ndarray:
+        """Normalised ``(Z, Y, X)`` stack of ``which`` ('phase' or 'target') at frame ``t``."""
+        key = (which, source.fov_name, t)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        if which not in self._plates:
+            self._plates[which] = open_ome_zarr(self.paths[which], layout="hcs", mode="r")
+        image = self._plates[which][source.fov_name]["0"]
+        if which == "phase":
+            stack = source.phase_normalization.apply(image[t, source.phase_channel_index])
+        else:
+            stack = source.target_normalization.apply(image[t, source.target_channel_index])
+        self._cache[key] = stack
+        self._cached_bytes += stack.nbytes
+        while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
+            _, evicted = self._cache.popitem(last=False)
+            self._cached_bytes -= evicted.nbytes
+        return stack
+
+    def __getitem__(self, index: int) -> SlabSample:
+        rng = np.random.default_rng([self.seed, index])
+        source = self.sources[int(rng.integers(len(self.sources)))]
+        n_t, n_z, n_y, n_x = source.shape_tzyx
+        t, z = int(rng.integers(n_t)), int(rng.integers(n_z))
+        y0, x0 = int(rng.integers(n_y - self.patch_size + 1)), int(rng.integers(n_x - self.patch_size + 1))
+        window = (slice(y0, y0 + self.patch_size), slice(x0, x0 + self.patch_size))
+        phase = self._stack("phase", source, t)[(slab_indices(z, self.depth, n_z), *window)]
+        target = self._stack("target", source, t)[(slice(z, z + 1), *window)]
+        self.transform.set_random_state(seed=int(rng.integers(2**31)))
+        augmented = self.transform({"phase": phase.copy(), "target": target.copy()})
+        return SlabSample(
+            phase=convert_to_tensor(augmented["phase"], dtype=torch.float32, track_meta=False),
+            target=convert_to_tensor(augmented["target"], dtype=torch.float32, track_meta=False),
+        )

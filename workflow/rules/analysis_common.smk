@@ -1,0 +1,120 @@
+# Job lists, paths and input functions of embeddings.smk, analysis.smk and report.smk.
+# Functions only (rule files stay declarative); include after common.smk, before those files.
+# Which analyses run where:
+#   every (model, dataset) of embedding_jobs(): embeddings, projections, temporal metrics, figures;
+#   simulated datasets only (annotations are drawn from ground truth): classifiers, infected
+#   fraction; DTW pseudo-time: simulated datasets, or every dataset when the config names an
+#   explicit reference (analysis.pseudotime.reference; no accuracy without ground truth).
+
+#: Model wildcard values: trained models and baselines (names never clash; WorkflowConfig checks).
+EMBEDDED_MODELS = "|".join(MODELS + BASELINES)
+#: Dataset wildcard values of the rules that need ground truth.
+SIMULATED_DATASETS = "|".join(SIMULATED)
+
+
+def model_kind(model):
+    """'contrastive' for a trained model, else the baseline's own name (dynaclr.embeddings.stage)."""
+    return "contrastive" if model in MODELS else model
+
+
+def embedding_pairs():
+    """(model, dataset) of every embeddings store, in embedding_jobs() order."""
+    return [(model, dataset) for model, dataset, _ in embedding_jobs()]
+
+
+def classified_pairs():
+    return [(model, dataset) for model, dataset in embedding_pairs() if dataset in SIMULATED]
+
+
+def aligned_pairs():
+    explicit_reference = CONFIG.analysis.pseudotime.reference is not None
+    return [(m, d) for m, d in embedding_pairs() if d in SIMULATED or explicit_reference]
+
+
+def embeddings_store(model, dataset):
+    return f"{RESULTS}/embeddings/{model}/{dataset}.zarr"
+
+
+def ground_truth_tracks(dataset):
+    return f"{RESULTS}/{dataset}/ground_truth/tracks.parquet"
+
+
+def figure_files(name, model, dataset):
+    return [f"{RESULTS}/figures/{dataset}/{model}/{name}.{ext}" for ext in ("png", "svg")]
+
+
+def analysis_config(stage):
+    """The ``analysis.<stage>`` config subtree, defaults filled in (a rule's ``params``)."""
+    return getattr(CONFIG.analysis, stage).model_dump(mode="json")
+
+
+def reference_checkpoint(dataset):
+    """model.ckpt of the first trained model of ``dataset`` (its spec is the baselines' spec)."""
+    model = next(m for m in MODELS if CONFIG.contrastive_models[m].dataset == dataset)
+    return f"{RESULTS}/models/{model}/model.ckpt"
+
+
+def embed_inputs(wildcards):
+    """Patch store of the job's spec; the checkpoint a trained or random-weights encoder needs."""
+    store = patch_store(wildcards.dataset, embedding_spec(wildcards.model, wildcards.dataset))
+    inputs = {"patches_zarr": store["zarr"], "patches_parquet": store["parquet"]}
+    kind = model_kind(wildcards.model)
+    if kind == "contrastive":
+        inputs["checkpoint"] = f"{RESULTS}/models/{wildcards.model}/model.ckpt"
+    elif kind == "random_weights":
+        inputs["checkpoint"] = reference_checkpoint(wildcards.dataset)
+    return inputs
+
+
+def embed_config(wildcards):
+    """The embed job's own subtree: analysis.engineered_features or analysis.embeddings."""
+    if model_kind(wildcards.model) == "engineered_features":
+        return analysis_config("engineered_features")
+    return analysis_config("embeddings")
+
+
+def ground_truth_input(wildcards):
+    """{'tracks': ground truth} for a simulated dataset, {} otherwise."""
+    if wildcards.dataset in SIMULATED:
+        return {"tracks": ground_truth_tracks(wildcards.dataset)}
+    return {}
+
+
+def ground_truth_matching():
+    """How figures match ground-truth cells to patches (the pseudo-time stage's setting)."""
+    pseudotime = CONFIG.analysis.pseudotime
+    return {"on": pseudotime.match_truth_on, "max_distance_px": pseudotime.max_match_distance_px}
+
+
+def results_table_inputs(wildcards):
+    inputs = {"temporal_metrics": f"{RESULTS}/evaluation/temporal_metrics.csv"}
+    if classified_pairs():
+        inputs["classification"] = f"{RESULTS}/evaluation/classification.csv"
+    if aligned_pairs():
+        inputs["dtw_accuracy"] = f"{RESULTS}/evaluation/dtw_accuracy.csv"
+    return inputs
+
+
+def analysis_outputs():
+    """Final targets of embeddings.smk, analysis.smk and report.smk (for rule all)."""
+    pairs = embedding_pairs()
+    if not pairs:
+        return []
+    targets = [
+        f"{RESULTS}/evaluation/temporal_metrics.csv",
+        f"{RESULTS}/evaluation/results_table.csv",
+        f"{RESULTS}/evaluation/results_table.html",
+    ]
+    targets += [f"{RESULTS}/figures/results_table.{ext}" for ext in ("png", "svg")]
+    for model, dataset in pairs:
+        targets += figure_files("projections", model, dataset) + figure_files("distances", model, dataset)
+    if classified_pairs():
+        targets.append(f"{RESULTS}/evaluation/classification.csv")
+    for model, dataset in classified_pairs():
+        targets += figure_files("infected_fraction", model, dataset)
+    if aligned_pairs():
+        targets += [f"{RESULTS}/evaluation/pseudotime.parquet", f"{RESULTS}/evaluation/dtw_accuracy.csv"]
+    for model, dataset in aligned_pairs():
+        if dataset in SIMULATED:
+            targets += figure_files("pseudotime", model, dataset)
+    return targets

@@ -1,0 +1,49 @@
+# Single-cell patches around every tracked cell: one job per FOV and patch spec, then one store.
+
+
+rule extract_patches:
+    """Crop (C, Z, Y, X) patches around every track centroid of one FOV, normalised per FOV."""
+    input:
+        unpack(patch_fov_inputs),
+        tracks=f"{RESULTS}/{{dataset}}/tracks.parquet",
+    output:
+        zarr=directory(f"{RESULTS}/{{dataset}}/patches/{{spec}}/fovs/{{row}}/{{col}}/{{fov}}.zarr"),
+        parquet=f"{RESULTS}/{{dataset}}/patches/{{spec}}/fovs/{{row}}/{{col}}/{{fov}}.parquet",
+        record=f"{RESULTS}/{{dataset}}/records/patches/{{spec}}/{{row}}/{{col}}/{{fov}}.json",
+    params:
+        config=lambda w: patch_spec_config(w.dataset, w.spec),
+        fov_name=fov_name,
+    log:
+        f"{RESULTS}/logs/extract_patches/{{dataset}}/{{spec}}/{{row}}_{{col}}_{{fov}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/extract_patches/{{dataset}}/{{spec}}/{{row}}_{{col}}_{{fov}}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/learning.yaml"
+    script:
+        "../scripts/extract_patches.py"
+
+
+rule collect_patches:
+    """One patch store (N, C, Z, Y, X) and its index per dataset and patch spec."""
+    input:
+        zarrs=lambda w: per_fov(f"{RESULTS}/{{dataset}}/patches/{w.spec}/fovs/{{row}}/{{col}}/{{fov}}.zarr", w.dataset),
+        parquets=lambda w: per_fov(
+            f"{RESULTS}/{{dataset}}/patches/{w.spec}/fovs/{{row}}/{{col}}/{{fov}}.parquet", w.dataset
+        ),
+    output:
+        zarr=directory(f"{RESULTS}/{{dataset}}/patches/{{spec}}.zarr"),
+        parquet=f"{RESULTS}/{{dataset}}/patches/{{spec}}.parquet",
+    log:
+        f"{RESULTS}/logs/collect_patches/{{dataset}}/{{spec}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/collect_patches/{{dataset}}/{{spec}}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/learning.yaml"
+    script:
+        "../scripts/collect_patches.py"

@@ -1,0 +1,99 @@
+# Segmentation and tracking with ultrack (CBC solver, no licence needed), one job per FOV.
+
+
+rule tracks_plate:
+    """Empty label plate (labels, T,1,Z|1,Y,X) with the input plate's positions."""
+    input:
+        plate=lambda w: tracking_input_plate(w.dataset),
+    output:
+        directory(f"{RESULTS}/{{dataset}}/tracks.zarr"),
+    params:
+        config=lambda w: stage_config(w.dataset, "tracking"),
+        channel=lambda w: CONFIG.datasets[w.dataset].tracking_input.channel,
+    log:
+        f"{RESULTS}/logs/tracks_plate/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tracks_plate/{{dataset}}.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/tracks_plate.py"
+
+
+rule track_fov:
+    """ultrack segment -> link -> solve on one FOV; labels and tracks_{row}_{col}_{fov}.csv."""
+    input:
+        plate=lambda w: tracking_input_plate(w.dataset),
+        input_record=tracking_input_records,
+        tracks_plate=f"{RESULTS}/{{dataset}}/tracks.zarr",
+    output:
+        record=f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json",
+    params:
+        config=lambda w: stage_config(w.dataset, "tracking"),
+        channel=lambda w: CONFIG.datasets[w.dataset].tracking_input.channel,
+        fov_name=fov_name,
+        # ultrack's working database: private to this job, deleted after success
+        scratch=lambda w: f"{RESULTS}/{w.dataset}/scratch/ultrack/{w.row}_{w.col}_{w.fov}",
+    log:
+        f"{RESULTS}/logs/track_fov/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/track_fov/{{dataset}}/{{row}}_{{col}}_{{fov}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/track_fov.py"
+
+
+rule collect_tracks:
+    """All FOVs' tracks in one table with fov_name (float centroids)."""
+    input:
+        tracks_plate=f"{RESULTS}/{{dataset}}/tracks.zarr",
+        records=lambda w: per_fov(f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json", w.dataset),
+    output:
+        f"{RESULTS}/{{dataset}}/tracks.parquet",
+    params:
+        fov_names=lambda w: fovs(w.dataset),
+        records_dir=lambda w: f"{RESULTS}/{w.dataset}/records/tracks",
+    log:
+        f"{RESULTS}/logs/collect_tracks/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/collect_tracks/{{dataset}}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/collect_tracks.py"
+
+
+rule evaluate_tracking:
+    """Cell Tracking Challenge DET and TRA, division precision/recall vs ground truth."""
+    input:
+        tracks_plate=f"{RESULTS}/{{dataset}}/tracks.zarr",
+        tracks=f"{RESULTS}/{{dataset}}/tracks.parquet",
+        labels=f"{RESULTS}/{{dataset}}/ground_truth/labels.zarr",
+        truth=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",
+    output:
+        f"{RESULTS}/{{dataset}}/evaluation/tracking.csv",
+    params:
+        config=lambda w: stage_config(w.dataset, "tracking_evaluation"),
+        fov_names=lambda w: fovs(w.dataset),
+    log:
+        f"{RESULTS}/logs/evaluate_tracking/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_tracking/{{dataset}}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/evaluate_tracking.py"

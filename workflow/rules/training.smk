@@ -1,0 +1,43 @@
+# Contrastive training: one job per named model. The same torchrun launch runs 1 process on a
+# laptop, N gloo processes on CPU nodes, or one process per GPU under SLURM (resources.gpu).
+
+
+rule train_contrastive:
+    """Train a named contrastive model on its dataset's patch store (DDP via torchrun).
+
+    Only model.ckpt and config.json are declared outputs: Snakemake deletes declared outputs
+    before a job starts, so the resumable state (checkpoints/last.ckpt) and logs/ beside them
+    survive a SLURM requeue.
+    """
+    input:
+        zarr=lambda w: patch_store(CONFIG.contrastive_models[w.model].dataset, model_patch_spec(w.model))["zarr"],
+        parquet=lambda w: patch_store(CONFIG.contrastive_models[w.model].dataset, model_patch_spec(w.model))[
+            "parquet"
+        ],
+    output:
+        checkpoint=f"{RESULTS}/models/{{model}}/model.ckpt",
+        config=f"{RESULTS}/models/{{model}}/config.json",
+    params:
+        config=lambda w: CONFIG.contrastive_models[w.model].model_dump(mode="json"),
+        training_json=lambda w: CONFIG.contrastive_models[w.model].training.model_dump_json(),
+        processes=lambda w: CONFIG.contrastive_models[w.model].processes,
+        output_dir=lambda w: model_dir(w.model),
+        python=PYTHON,
+        threads_per_process=lambda w, threads: max(threads // CONFIG.contrastive_models[w.model].processes, 1),
+    log:
+        f"{RESULTS}/logs/train_contrastive/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_contrastive/{{model}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=240,
+    conda:
+        "../../envs/learning.yaml"
+    shell:
+        "mkdir -p {params.output_dir} && "
+        "printf '%s' {params.training_json:q} > {params.output_dir}/requested_config.json && "
+        "{params.python} -m torch.distributed.run --standalone --nproc-per-node={params.processes} "
+        "-m dynaclr.training --patches-zarr {input.zarr} --patches-parquet {input.parquet} "
+        "--config {params.output_dir}/requested_config.json --output-dir {params.output_dir} "
+        "--threads {params.threads_per_process} > {log} 2>&1"

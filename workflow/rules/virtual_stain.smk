@@ -1,0 +1,100 @@
+# Virtual staining of nuclei from phase: train once per dataset (or use a checkpoint), predict per FOV.
+
+
+rule train_virtual_stain:
+    """Train the 2.5D UNet on the configured FOVs: phase in, the nuclear channel out."""
+    input:
+        phase_plate=lambda w: phase_plate(w.dataset),
+        phase_records=lambda w: phase_ready(w.dataset),
+        plate=lambda w: raw_plate(w.dataset),
+    output:
+        checkpoint=f"{RESULTS}/{{dataset}}/virtual_stain/model.ckpt",
+    params:
+        config=lambda w: stage_config(w.dataset, "virtual_stain"),
+        log_dir=lambda w: f"{RESULTS}/{w.dataset}/virtual_stain/logs",
+    log:
+        f"{RESULTS}/logs/train_virtual_stain/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_virtual_stain/{{dataset}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../../envs/learning.yaml"
+    script:
+        "../scripts/train_virtual_stain.py"
+
+
+rule virtual_stain_plate:
+    """Empty prediction plate (nuclei_prediction, the phase plate's positions)."""
+    input:
+        phase_plate=lambda w: phase_plate(w.dataset),
+    output:
+        directory(f"{RESULTS}/{{dataset}}/virtual_stain.zarr"),
+    params:
+        config=lambda w: stage_config(w.dataset, "virtual_stain"),
+    log:
+        f"{RESULTS}/logs/virtual_stain_plate/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/virtual_stain_plate/{{dataset}}.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/learning.yaml"
+    script:
+        "../scripts/virtual_stain_plate.py"
+
+
+rule predict_virtual_stain:
+    """Tiled prediction of every slice of every time point of one FOV."""
+    input:
+        phase_plate=lambda w: phase_plate(w.dataset),
+        phase_record=lambda w: (
+            [f"{RESULTS}/{w.dataset}/records/phase/{w.row}/{w.col}/{w.fov}.json"]
+            if CONFIG.datasets[w.dataset].phase is not None
+            else []
+        ),
+        checkpoint=lambda w: vs_checkpoint(w.dataset),
+        output_plate=f"{RESULTS}/{{dataset}}/virtual_stain.zarr",
+    output:
+        record=f"{RESULTS}/{{dataset}}/records/virtual_stain/{{row}}/{{col}}/{{fov}}.json",
+    params:
+        config=lambda w: stage_config(w.dataset, "virtual_stain"),
+        fov_name=fov_name,
+    log:
+        f"{RESULTS}/logs/predict_virtual_stain/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/predict_virtual_stain/{{dataset}}/{{row}}_{{col}}_{{fov}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/learning.yaml"
+    script:
+        "../scripts/predict_virtual_stain.py"
+
+
+rule evaluate_virtual_stain:
+    """Pearson r of prediction vs the measured nuclear channel, held-out FOVs marked."""
+    input:
+        prediction=f"{RESULTS}/{{dataset}}/virtual_stain.zarr",
+        records=lambda w: vs_ready(w.dataset),
+        plate=lambda w: raw_plate(w.dataset),
+    output:
+        csv=f"{RESULTS}/{{dataset}}/evaluation/virtual_stain.csv",
+    params:
+        config=lambda w: stage_config(w.dataset, "virtual_stain"),
+    log:
+        f"{RESULTS}/logs/evaluate_virtual_stain/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_virtual_stain/{{dataset}}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/learning.yaml"
+    script:
+        "../scripts/evaluate_virtual_stain.py"

@@ -1,0 +1,13 @@
+from dynaclr.figures.stage import projections_figure
+from dynaclr.jobs import job_context
+
+with job_context(snakemake.log[0], snakemake.threads):  # noqa: F821
+    projections_figure(
+        snakemake.input.projections,  # noqa: F821
+        snakemake.output.png,  # noqa: F821
+        model=snakemake.wildcards.model,  # noqa: F821
+        dataset=snakemake.wildcards.dataset,  # noqa: F821
+        ground_truth_tracks_path=snakemake.input.get("tracks"),  # noqa: F821
+        match_on=snakemake.params.matching["on"],  # noqa: F821
+        max_match_distance_px=snakemake.params.matching["max_distance_px"],  # noqa: F821
+    )
