@@ -47,7 +47,7 @@ class TrackingInputConfig(StrictModel):
 
     source: Literal["virtual_stain", "raw"] = Field(
         "virtual_stain",
-        description="'virtual_stain': the virtual-staining output; 'raw': a nuclear channel of the plate itself.",
+        description="'virtual_stain': the virtual-staining output; 'raw': a nuclear channel of the plate.",
     )
     channel: str = Field("nuclei_prediction", min_length=1, description="Channel name in that plate.")
 
@@ -92,7 +92,7 @@ class DatasetConfig(StrictModel):
     )
     tracking_input: TrackingInputConfig = Field(
         default_factory=TrackingInputConfig,
-        description="Default: the virtual-staining output when 'virtual_stain' is set, else the raw 'Nuclei'.",
+        description="Default: the virtual-staining output when 'virtual_stain' is set, else raw 'Nuclei'.",
     )
     tracking: TrackingConfig = TrackingConfig()
     tracking_evaluation: TrackingEvaluationConfig = TrackingEvaluationConfig()
