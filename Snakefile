@@ -16,9 +16,13 @@ include: "workflow/rules/training.smk"
 include: "workflow/rules/patches.smk"
 include: "workflow/rules/tracking.smk"
 include: "workflow/rules/virtual_stain.smk"
+include: "workflow/rules/analysis_common.smk"
+include: "workflow/rules/embeddings.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
-        all_outputs(),
+        all_outputs() + analysis_outputs(),
     default_target: True

@@ -56,6 +56,11 @@ def tiny_workflow_config() -> dict:
                 },
                 "classical": {"dataset": "tiny", "training": {**TINY_TRAINING, "sampling": "classical"}},
             },
+            "analysis": {
+                "baselines": ["engineered_features"],
+                "temporal_metrics": {"n_bootstrap": 20},
+                "classification": {"n_bootstrap": 20},
+            },
         }
     )
 

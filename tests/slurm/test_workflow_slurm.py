@@ -46,6 +46,9 @@ def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, mo
     for key, value in slurm_cluster.env.items():
         monkeypatch.setenv(key, value)
     config = tiny_workflow_config()
+    # one model trains as a 2-process DDP job (gloo on CPU) through the profile's torchrun launch
+    config["contrastive_models"]["classical"]["processes"] = 2
+    config["contrastive_models"]["classical"]["training"]["record_sample_rows"] = True
     local, cluster = tmp_path / "local", tmp_path / "slurm"
     for workdir in (local, cluster):
         write_config(workdir, config)
@@ -65,15 +68,35 @@ def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, mo
         for p in (cluster / ".snakemake" / "slurm_logs").rglob("*.log")
     )
     rules = {p.parts[0] for p in logs}
-    assert {"rule_simulate", "rule_summarize_ground_truth"} <= rules, logs
+    assert {
+        "rule_simulate",
+        "rule_summarize_ground_truth",
+        "rule_track_fov",
+        "rule_train_contrastive",
+    } <= rules
     assert not (local / ".snakemake" / "slurm_logs").exists()
+
+    # the DDP model ran two ranks inside ONE SLURM job, and the ranks saw different samples
+    ddp_logs = [p for p in logs if p.parts[0] == "rule_train_contrastive" and "classical" in str(p)]
+    assert len(ddp_logs) == 1, ddp_logs
+    model_logs = cluster / "results/models/classical/logs"
+    rank_rows = [
+        set(pd.read_parquet(model_logs / f"sample_rows_rank{r}.parquet")["anchor_row"]) for r in (0, 1)
+    ]
+    assert rank_rows[0] and rank_rows[1] and rank_rows[0] != rank_rows[1]
+    assert (cluster / "results/models/classical/model.ckpt").exists()
 
     for plate in ("raw.zarr", "ground_truth/labels.zarr", "ground_truth/phase.zarr"):
         ours, theirs = _arrays(local / "results/tiny" / plate), _arrays(cluster / "results/tiny" / plate)
         assert ours.keys() == theirs.keys()
         for fov in ours:
             np.testing.assert_array_equal(ours[fov], theirs[fov])
-    for table in ("ground_truth/tracks.parquet", "ground_truth/summary.parquet"):
+    for table in (
+        "ground_truth/tracks.parquet",
+        "ground_truth/summary.parquet",
+        "tracks.parquet",
+        "patches/phase_sensor.parquet",
+    ):
         pd.testing.assert_frame_equal(
             pd.read_parquet(local / "results/tiny" / table), pd.read_parquet(cluster / "results/tiny" / table)
         )

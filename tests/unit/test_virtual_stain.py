@@ -33,13 +33,14 @@ from dynaclr.virtual_stain import (
     save_checkpoint,
     train_virtual_stain,
 )
-from dynaclr.virtual_stain.data import slab_indices, slabs
+from dynaclr.virtual_stain.data import SlabPatchDataset, slab_indices, slabs
 from dynaclr.virtual_stain.evaluate import PearsonAccumulator
 from dynaclr.virtual_stain.module import learning_rate_factor
 from dynaclr.virtual_stain.normalization import fov_normalization
+from dynaclr.virtual_stain.train import fov_sources
 
 #: Like conftest's tiny plate (2 wells x 1 FOV, 12 frames, 5 x 96 x 96), with 2 FOVs per well
-#: so that there are held-out FOVs, and 8 frames to keep it quick.
+#: so that there are held-out FOVs, and 6 frames of 8 cells to keep it quick.
 SIMULATE = {
     "seed": 3,
     "wells": [
@@ -79,9 +80,10 @@ def small_config(**train: Any) -> VirtualStainConfig:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _two_threads() -> Iterator[None]:
+def _one_thread() -> Iterator[None]:
+    """Small models run fastest single-threaded; on a busy 2-core machine OpenMP spinning costs ~10x."""
     previous = torch.get_num_threads()
-    torch.set_num_threads(min(2, previous))
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
 
@@ -261,6 +263,31 @@ def test_normalisation_ignores_empty_frames(plate: dict[str, Path]) -> None:
         fov_normalization(np.zeros((4, 1, 2, 8, 8)), 0, "mean_std", 4, "empty FOV")
 
 
+def test_patches_are_reproducible_and_paired(plate: dict[str, Path]) -> None:
+    config = small_config(patch_size_px=32)
+    assert config.train is not None
+    sources = fov_sources(plate["phase"], plate["plate"], config)
+    assert [source.fov_name for source in sources] == TRAIN_FOVS
+    assert sources[0].shape_tzyx == (6, 5, 96, 96)
+
+    def dataset() -> SlabPatchDataset:
+        return SlabPatchDataset(
+            plate["phase"], plate["plate"], sources, 10, 3, 32, 7, config.train.augmentation, 100.0
+        )
+
+    first, second = dataset(), dataset()
+    sample = first[4]
+    assert sample["phase"].shape == (3, 32, 32) and sample["target"].shape == (1, 32, 32)
+    assert sample["phase"].dtype == torch.float32 and type(sample["phase"]) is torch.Tensor
+    second[9]  # a different order and cache state gives the same samples
+    torch.testing.assert_close(second[4]["phase"], sample["phase"], rtol=0, atol=0)
+    torch.testing.assert_close(second[4]["target"], sample["target"], rtol=0, atol=0)
+    assert not torch.equal(first[5]["phase"], sample["phase"])
+    assert first.preload() == 12  # 2 FOVs x 6 frames fit in 100 MB
+    first.close()
+    second.close()
+
+
 # --- training, prediction, evaluation -----------------------------------------------------------
 
 
@@ -292,7 +319,17 @@ def test_same_seed_gives_same_weights(
         torch.testing.assert_close(second[key], value, rtol=0, atol=0, msg=key)
 
 
-def test_training_refuses_a_fov_without_the_marker(plate: dict[str, Path], tmp_path: Path) -> None:
+def test_time_budget_stops_training_early_with_a_checkpoint(plate: dict[str, Path], tmp_path: Path) -> None:
+    config = small_config(max_steps=500, max_minutes=0.002)  # 0.12 s
+    metrics = train_virtual_stain(
+        plate["phase"], plate["plate"], config, tmp_path / "m.pt", tmp_path / "logs"
+    )
+    assert metrics["stopped_by_time"]
+    assert 1 <= metrics["steps"] < 500
+    load_network(tmp_path / "m.pt", config)
+
+
+def test_training_refuses_unknown_fovs_channels_and_plates(plate: dict[str, Path], tmp_path: Path) -> None:
     config = small_config(train_fovs=["A/1/0", "C/1/0"])
     with pytest.raises(ArtifactError, match=r"no FOV 'C/1/0'; the plate's FOVs are"):
         train_virtual_stain(plate["phase"], plate["plate"], config, tmp_path / "m.pt", tmp_path / "logs")

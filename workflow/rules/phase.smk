@@ -59,7 +59,7 @@ rule reconstruct_phase:
         f"{RESULTS}/logs/reconstruct_phase/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/reconstruct_phase/{{dataset}}/{{row}}_{{col}}_{{fov}}.tsv"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=30,
@@ -84,7 +84,7 @@ rule evaluate_phase:
         f"{RESULTS}/logs/evaluate_phase/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate_phase/{{dataset}}.tsv"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=20,

@@ -23,12 +23,13 @@ rule train_contrastive:
         processes=lambda w: CONFIG.contrastive_models[w.model].processes,
         output_dir=lambda w: model_dir(w.model),
         python=PYTHON,
-        threads_per_process=lambda w, threads: max(threads // CONFIG.contrastive_models[w.model].processes, 1),
+        # one torch thread per process: more threads were ~10x slower on loaded 2-core machines
+        threads_per_process=1,
     log:
         f"{RESULTS}/logs/train_contrastive/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_contrastive/{{model}}.tsv"
-    threads: 2
+    threads: lambda w: CONFIG.contrastive_models[w.model].processes
     resources:
         mem_mb=16000,
         runtime=240,

@@ -16,7 +16,7 @@ rule train_virtual_stain:
         f"{RESULTS}/logs/train_virtual_stain/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_virtual_stain/{{dataset}}.tsv"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=120,
@@ -67,7 +67,7 @@ rule predict_virtual_stain:
         f"{RESULTS}/logs/predict_virtual_stain/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/predict_virtual_stain/{{dataset}}/{{row}}_{{col}}_{{fov}}.tsv"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
@@ -85,6 +85,7 @@ rule evaluate_virtual_stain:
         plate=lambda w: raw_plate(w.dataset),
     output:
         csv=f"{RESULTS}/{{dataset}}/evaluation/virtual_stain.csv",
+        json=f"{RESULTS}/{{dataset}}/evaluation/virtual_stain.json",
     params:
         config=lambda w: stage_config(w.dataset, "virtual_stain"),
     log:

@@ -155,7 +155,7 @@ def train_virtual_stain(
         callbacks=[schedule, history, TQDMProgressBar(refresh_rate=20)],
         enable_checkpointing=False,
         enable_model_summary=False,
-        log_every_n_steps=10,
+        log_every_n_steps=min(10, train.max_steps),
         default_root_dir=log_dir,
     )
     start = time.perf_counter()

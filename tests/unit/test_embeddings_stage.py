@@ -1,0 +1,189 @@
+"""Rule-level embedding runners: trained, random-weights and engineered-features embeddings of one
+collected patch store, and the projections rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dynaclr.baselines import random_encoder
+from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig, ProjectionConfig
+from dynaclr.config.patches import PatchSpec
+from dynaclr.contrastive.augment import center_crop
+from dynaclr.embeddings import partial_store_path, read_embeddings, read_embeddings_provenance
+from dynaclr.embeddings.stage import embed_stage, model_kind, projection_stage
+from dynaclr.io import read_table
+from dynaclr.patches import collect_patches, extract_fov_patches, open_patch_store
+from dynaclr.training import load_contrastive_model, train_contrastive
+
+SPEC = PatchSpec.model_validate(
+    {
+        "name": "tiny",
+        "channels": [
+            {"source": "raw", "channel": "Brightfield", "normalization": "zscore"},
+            {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"},
+        ],
+        "z_window_slices": 3,
+        "patch_size_yx_px": 32,
+    }
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def store_and_model(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny plate's collected patch store and a contrastive model trained for one step on it."""
+    out = tmp_path_factory.mktemp("embed_stage")
+    zarrs, parquets = [], []
+    for fov in ("A/1/0", "B/1/0"):
+        stem = out / fov.replace("/", "_")
+        extract_fov_patches(
+            {"raw": tiny_plate["plate"]},
+            tiny_plate["tracks"],
+            fov,
+            SPEC,
+            stem.with_suffix(".zarr"),
+            stem.with_suffix(".parquet"),
+            stem.with_suffix(".json"),
+        )
+        zarrs.append(stem.with_suffix(".zarr"))
+        parquets.append(stem.with_suffix(".parquet"))
+    collect_patches(zarrs, parquets, out / "tiny.zarr", out / "tiny.parquet")
+    train_contrastive(
+        out / "tiny.zarr",
+        out / "tiny.parquet",
+        {
+            "patch_spec": "tiny",
+            "sampling": "time_aware",
+            "tau_frames": 1,
+            "loss": "ntxent",
+            "backbone": "convnext_atto",
+            "batch_size": 4,
+            "num_workers": 0,
+            "validation_fovs": ["A/1/0"],
+            "seed": 5,
+        },
+        out / "model",
+        fast_dev_run=True,
+    )
+    return {
+        "zarr": out / "tiny.zarr",
+        "parquet": out / "tiny.parquet",
+        "checkpoint": out / "model" / "model.ckpt",
+    }
+
+
+def _embed(store_and_model: dict[str, Path], kind: str, output: Path, config: dict) -> Path:
+    return embed_stage(
+        kind,  # type: ignore[arg-type]
+        model=kind if kind != "contrastive" else "time_aware",
+        dataset="tiny",
+        patches_zarr=store_and_model["zarr"],
+        patches_parquet=store_and_model["parquet"],
+        output_path=output,
+        config=config,
+        checkpoint=None if kind == "engineered_features" else store_and_model["checkpoint"],
+        show_progress=False,
+    )
+
+
+def test_model_kind_of_names():
+    assert model_kind("random_weights") == "random_weights"
+    assert model_kind("engineered_features") == "engineered_features"
+    assert model_kind("time_aware_ntxent") == "contrastive"
+
+
+def test_trained_model_embeds_every_patch_at_its_training_crop(store_and_model, tmp_path):
+    output = _embed(store_and_model, "contrastive", tmp_path / "time_aware" / "tiny.zarr", {"batch_size": 16})
+    store = open_patch_store(store_and_model["zarr"], store_and_model["parquet"])
+    adata = read_embeddings(output)
+    n_patches = store.array.shape[0]
+    assert adata.X.shape == (n_patches, 320) and adata.obsm["X_projections"].shape[0] == n_patches
+    pd.testing.assert_series_equal(
+        adata.obs["track_id"].reset_index(drop=True), store.index["track_id"], check_names=False
+    )
+    assert adata.uns["dynaclr"]["model"] == "time_aware" and adata.uns["dynaclr"]["kind"] == "contrastive"
+    provenance = read_embeddings_provenance(output)
+    assert provenance.config["resolved_crop_size_yx_px"] == [32, 32]  # the training crop, not the 60 px store
+    assert provenance.config["batch_size"] == 16
+    assert [Path(record.path).name for record in provenance.inputs] == [
+        "tiny.zarr",
+        "tiny.parquet",
+        "model.ckpt",
+    ]
+    assert not partial_store_path(output).exists()
+    module, _ = load_contrastive_model(store_and_model["checkpoint"])
+    first = torch.from_numpy(np.asarray(store.array[:4], dtype=np.float32))
+    with torch.no_grad():
+        expected = module(center_crop(first, 32)).numpy()
+    np.testing.assert_allclose(adata.X[:4], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_random_weights_copy_the_architecture_and_seed_of_the_trained_model(store_and_model, tmp_path):
+    output = _embed(store_and_model, "random_weights", tmp_path / "random.zarr", {"batch_size": 32})
+    trained = _embed(store_and_model, "contrastive", tmp_path / "trained.zarr", {"batch_size": 32})
+    random_x, trained_x = read_embeddings(output).X, read_embeddings(trained).X
+    assert random_x.shape == trained_x.shape
+    assert not np.allclose(random_x, trained_x)  # not the trained weights
+    store = open_patch_store(store_and_model["zarr"], store_and_model["parquet"])
+    encoder = random_encoder(
+        seed=5, backbone="convnext_atto", in_channels=2, in_stack_depth=3, projection_dim=32
+    )
+    first = torch.from_numpy(np.asarray(store.array[:4], dtype=np.float32))
+    with torch.no_grad():
+        expected, _ = encoder(center_crop(first, 32))
+    np.testing.assert_allclose(random_x[:4], expected.numpy(), rtol=1e-4, atol=1e-5)
+    again = _embed(store_and_model, "random_weights", tmp_path / "again.zarr", {"batch_size": 32})
+    np.testing.assert_array_equal(read_embeddings(again).X, random_x)  # seeded
+
+
+def test_engineered_features_of_the_same_store(store_and_model, tmp_path):
+    config = EngineeredFeaturesConfig(radial_rings=2, texture_distances_px=(1,))
+    output = _embed(store_and_model, "engineered_features", tmp_path / "features.zarr", config.model_dump())
+    adata = read_embeddings(output)
+    assert adata.n_obs == open_patch_store(store_and_model["zarr"], store_and_model["parquet"]).array.shape[0]
+    assert adata.var_names[0].startswith("raw:Brightfield_")
+    assert "X_standardized" in adata.obsm and np.isfinite(adata.X).all()
+
+
+def test_embed_stage_errors_name_the_fix(store_and_model, tmp_path):
+    with pytest.raises(ValueError, match="checkpoint"):
+        embed_stage(
+            "random_weights",
+            "random_weights",
+            "tiny",
+            store_and_model["zarr"],
+            store_and_model["parquet"],
+            tmp_path / "x.zarr",
+            EmbeddingConfig(),
+        )
+    with pytest.raises(ValueError, match="kind must be one of"):
+        embed_stage(
+            "umap",  # type: ignore[arg-type]
+            "m",
+            "tiny",
+            store_and_model["zarr"],
+            store_and_model["parquet"],
+            tmp_path / "x.zarr",
+            {},
+        )
+
+
+def test_projection_stage_writes_coordinates_with_its_config(store_and_model, tmp_path):
+    embeddings = _embed(store_and_model, "engineered_features", tmp_path / "features.zarr", {})
+    output = projection_stage(embeddings, tmp_path / "features.projections.parquet", {"n_components": 3})
+    table, provenance = read_table(output, "embeddings", ("fov_name", "track_id", "t"))
+    assert [c for c in table.columns if c.startswith("pca_")] == ["pca_1", "pca_2", "pca_3"]
+    assert provenance.config == ProjectionConfig(n_components=3).model_dump(mode="json")
+    assert len(table) == read_embeddings(embeddings).n_obs

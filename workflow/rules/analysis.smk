@@ -1,0 +1,165 @@
+# What is read from the embeddings (paper section 4): temporal smoothness and dynamic range,
+# classifiers of infection and division from sparse annotations, DTW pseudo-time of infection.
+# Per-(model, dataset) jobs write their own tables; collect rules gather them for the report.
+
+
+rule temporal_metrics:
+    """Smoothness and dynamic range of every embeddings store, with track-bootstrap CIs (appendix C)."""
+    input:
+        embeddings=[embeddings_store(model, dataset) for model, dataset in embedding_pairs()],
+    output:
+        report(
+            f"{RESULTS}/evaluation/temporal_metrics.csv",
+            caption="../report/temporal_metrics.rst",
+            category="6. Tables",
+        ),
+    params:
+        jobs=embedding_pairs(),
+        config=analysis_config("temporal_metrics"),
+    log:
+        f"{RESULTS}/logs/temporal_metrics.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/temporal_metrics.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/temporal_metrics.py"
+
+
+rule draw_annotations:
+    """Sparse, class-balanced annotations of infection and division drawn from ground truth."""
+    input:
+        tracks=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",
+    output:
+        f"{RESULTS}/{{dataset}}/annotations.parquet",
+    params:
+        config=lambda wildcards: stage_config(wildcards.dataset, "annotations"),
+    wildcard_constraints:
+        dataset=SIMULATED_DATASETS,
+    log:
+        f"{RESULTS}/logs/draw_annotations/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/draw_annotations/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/draw_annotations.py"
+
+
+rule classify:
+    """Linear classifiers of every task on one embeddings store, FOV-grouped cross-validation."""
+    input:
+        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+        annotations=f"{RESULTS}/{{dataset}}/annotations.parquet",
+    output:
+        metrics=f"{RESULTS}/evaluation/classification/{{model}}/{{dataset}}.parquet",
+        predictions=f"{RESULTS}/evaluation/predictions/{{model}}/{{dataset}}.parquet",
+        classifiers=f"{RESULTS}/evaluation/classifiers/{{model}}/{{dataset}}.json",
+    params:
+        config=analysis_config("classification"),
+    wildcard_constraints:
+        model=EMBEDDED_MODELS,
+        dataset=SIMULATED_DATASETS,
+    log:
+        f"{RESULTS}/logs/classify/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/classify/{{model}}/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/classify.py"
+
+
+rule collect_classification:
+    """One table of classifier metrics over all models and datasets."""
+    input:
+        metrics=[
+            f"{RESULTS}/evaluation/classification/{model}/{dataset}.parquet"
+            for model, dataset in classified_pairs()
+        ],
+    output:
+        report(
+            f"{RESULTS}/evaluation/classification.csv",
+            caption="../report/classification.rst",
+            category="6. Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/collect_classification.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/collect_classification.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/collect_classification.py"
+
+
+rule align_pseudotime:
+    """DTW pseudo-time of infection: every lineage of one embeddings store aligned to a reference."""
+    input:
+        unpack(ground_truth_input),
+        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+    output:
+        pseudotime=f"{RESULTS}/evaluation/pseudotime/{{model}}/{{dataset}}.parquet",
+        accuracy=f"{RESULTS}/evaluation/dtw_accuracy/{{model}}/{{dataset}}.csv",
+    params:
+        config=analysis_config("pseudotime"),
+    wildcard_constraints:
+        model=EMBEDDED_MODELS,
+    log:
+        f"{RESULTS}/logs/align_pseudotime/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/align_pseudotime/{{model}}/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/align_pseudotime.py"
+
+
+rule collect_pseudotime:
+    """One pseudo-time table and one DTW accuracy table over all models and datasets."""
+    input:
+        pseudotime=[
+            f"{RESULTS}/evaluation/pseudotime/{model}/{dataset}.parquet" for model, dataset in aligned_pairs()
+        ],
+        accuracy=[
+            f"{RESULTS}/evaluation/dtw_accuracy/{model}/{dataset}.csv" for model, dataset in aligned_pairs()
+        ],
+    output:
+        pseudotime=f"{RESULTS}/evaluation/pseudotime.parquet",
+        accuracy=report(
+            f"{RESULTS}/evaluation/dtw_accuracy.csv",
+            caption="../report/dtw_accuracy.rst",
+            category="6. Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/collect_pseudotime.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/collect_pseudotime.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/collect_pseudotime.py"

@@ -1,0 +1,57 @@
+# Embeddings of every (model, dataset) of embedding_jobs(), and their 2-D projections.
+# Trained models, the random-weights baseline and the engineered features share one rule and one
+# layout (dynaclr.embeddings.stage); projections are a separate rule, so a slow or failed
+# projection never costs the embeddings.
+
+
+rule embed:
+    """Embed a dataset's patch store with one model: trained encoder, random weights or engineered features.
+
+    Streams into a resumable partial store beside the output (.{dataset}.zarr.partial), outside the
+    declared output so a retried job continues where the last one stopped.
+    """
+    input:
+        unpack(embed_inputs),
+    output:
+        directory(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
+    params:
+        kind=lambda wildcards: model_kind(wildcards.model),
+        config=embed_config,
+    wildcard_constraints:
+        model=EMBEDDED_MODELS,
+    log:
+        f"{RESULTS}/logs/embed/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/embed/{{model}}/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/learning.yaml"
+    script:
+        "../scripts/embed.py"
+
+
+rule project_embeddings:
+    """PCA (or UMAP) coordinates of one embeddings store, for the figures."""
+    input:
+        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+    output:
+        f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.parquet",
+    params:
+        config=analysis_config("projections"),
+    wildcard_constraints:
+        model=EMBEDDED_MODELS,
+    log:
+        f"{RESULTS}/logs/project_embeddings/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/project_embeddings/{{model}}/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/project_embeddings.py"
