@@ -49,6 +49,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
+	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml --report results/report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
