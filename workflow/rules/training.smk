@@ -1,5 +1,8 @@
 # Contrastive training: one job per named model. The same torchrun launch runs 1 process on a
-# laptop, N gloo processes on CPU nodes, or one process per GPU under SLURM (resources.gpu).
+# laptop, N gloo processes on CPU nodes (contrastive_models.<name>.processes), or one process per
+# GPU when the rule's `gpu` resource is set (profiles/slurm: set-resources: train_contrastive).
+# torchrun, not Lightning's SLURM detection: the executor plugin runs the job inside a one-task
+# srun step and removes the inherited SLURM_* variables.
 
 
 rule train_contrastive:
@@ -33,12 +36,14 @@ rule train_contrastive:
     resources:
         mem_mb=16000,
         runtime=240,
+        gpu=0,  # the SLURM profile sets GPUs per job; 0 = CPU with `processes` gloo ranks
     conda:
         "../../envs/learning.yaml"
     shell:
         "mkdir -p {params.output_dir} && "
         "printf '%s' {params.training_json:q} > {params.output_dir}/requested_config.json && "
-        "{params.python} -m torch.distributed.run --standalone --nproc-per-node={params.processes} "
+        "nproc={resources.gpu}; [ \"$nproc\" -gt 0 ] || nproc={params.processes}; "
+        "{params.python} -m torch.distributed.run --standalone --nproc-per-node=$nproc "
         "-m dynaclr.training --patches-zarr {input.zarr} --patches-parquet {input.parquet} "
         "--config {params.output_dir}/requested_config.json --output-dir {params.output_dir} "
         "--threads {params.threads_per_process} > {log} 2>&1"

@@ -9,6 +9,12 @@ frame plus one shard whatever the number of cells.
 Cells near the image border are kept: the part of the crop outside the image is padded with 0
 (in normalised units, i.e. the FOV's centre intensity) and the index records ``border_fraction``,
 the fraction of the crop's area that is real image (1 for interior cells).
+
+Bad input fails naming the file: a channel missing from the plate, a Z range outside the stack,
+tracks outside the plate's frames, a FOV absent from a non-empty tracks table. An *empty* tracks
+table (no cell tracked anywhere) is a documented skip: a warning is logged and the FOV's store and
+index are written with 0 patches (schema-valid, so ``collect_patches`` and ``open_patch_store``
+accept them); training then refuses a store without patches.
 """
 
 from __future__ import annotations
@@ -172,8 +178,14 @@ def extract_fov_patches(
     with ExitStack() as stack:
         readers, inputs, time_interval_minutes = _open_channels(sources, spec, fov_name, stack)
         n_frames, _, n_slices, height, width = readers[0].image.shape
-        z = spec.z_slices(n_slices)
-        if int(cells["t"].max()) >= n_frames or int(cells["t"].min()) < 0:
+        try:
+            z = spec.z_slices(n_slices)
+        except ValueError as err:
+            raise ValueError(
+                f"{readers[0].plate_path}: position {fov_name} has a stack of {n_slices} Z slices (found), "
+                f"which the patch spec does not fit: {err}"
+            ) from err
+        if len(cells) and (int(cells["t"].max()) >= n_frames or int(cells["t"].min()) < 0):
             raise ArtifactError(
                 f"{tracks_path}: FOV {fov_name} has tracks at frames {cells['t'].min()}..{cells['t'].max()}, "
                 f"but {readers[0].plate_path} has frames 0..{n_frames - 1}"

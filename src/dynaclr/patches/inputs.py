@@ -157,7 +157,14 @@ def read_tracks(path: str | Path) -> tuple[pd.DataFrame, Provenance | None]:
 
 
 def fov_tracks(tracks: pd.DataFrame, fov_name: str, path: str | Path) -> pd.DataFrame:
-    """Rows of one FOV sorted by ``(t, track_id)``; fails naming the file when there are none."""
+    """Rows of one FOV sorted by ``(t, track_id)``; fails naming the file when there are none.
+
+    An empty table (no cell tracked in any FOV) is not an error: a warning is logged and no rows
+    are returned, so the FOV gets an empty patch store.
+    """
+    if tracks.empty:
+        logger.warning("%s: tracks table is empty; FOV %s gets an empty patch store", path, fov_name)
+        return tracks.reset_index(drop=True)
     rows = tracks[tracks["fov_name"] == fov_name].sort_values(["t", "track_id"], kind="stable")
     if rows.empty:
         known = sorted(tracks["fov_name"].unique())

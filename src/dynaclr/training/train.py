@@ -9,7 +9,13 @@ Outputs in ``output_dir``:
 * ``logs/``: TensorBoard (``logs/tensorboard``) and CSV (``logs/csv``) logs, one version per run;
 * ``checkpoints/``: resumable state (``last.ckpt``, ``best.ckpt``). A rerun with the same config
   resumes from ``last.ckpt`` (e.g. after a SLURM requeue); it lives outside ``model.ckpt`` because
-  Snakemake deletes declared outputs before a job starts.
+  Snakemake deletes declared outputs before a job starts. A ``last.ckpt`` that cannot be read (a job
+  killed while writing it) is moved aside to ``last.ckpt.corrupt`` with a warning and training
+  starts from scratch; a ``last.ckpt`` written with another config is not used (and is overwritten).
+
+Bad inputs fail before any training with a message naming the file or config key, what was
+expected and what was found: an unknown ``backbone``, a store without patches, a ``tau`` longer
+than every lineage of the store, a wrong patch spec or patch depth.
 
 Launch on several devices with ``torchrun --standalone --nproc-per-node=N -m dynaclr.training ...``:
 Lightning reads TorchElastic's environment (gloo backend on CPU, NCCL on GPU).
@@ -18,6 +24,7 @@ Lightning reads TorchElastic's environment (gloo backend on CPU, NCCL on GPU).
 from __future__ import annotations
 
 import datetime
+import difflib
 import json
 import logging
 import os
@@ -43,10 +50,44 @@ from dynaclr.training.sampling import split_fovs
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.ckpt"
+CORRUPT_SUFFIX = ".corrupt"
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
 _EXPORTED_KEYS = ("state_dict", "hyper_parameters", "pytorch-lightning_version", "epoch", "global_step")
+
+
+def check_backbone(name: str) -> None:
+    """Fail naming the ``backbone`` key when ``name`` is not a timm model."""
+    import timm
+
+    if timm.is_model(name):
+        return
+    families = timm.list_models("convnext*") + timm.list_models("resnet*")
+    close = difflib.get_close_matches(name, families, n=3, cutoff=0.6)
+    raise ValueError(
+        f"backbone {name!r} is not a timm model; expected a ConvNeXt or ResNet name such as "
+        f"'convnext_atto', 'convnext_tiny' or 'resnet18'" + (f" (close matches: {close})" if close else "")
+    )
+
+
+def check_tau_fits(index: pd.DataFrame, tau_frames: int, tolerance_frames: int, where: str | Path) -> None:
+    """Fail when ``tau`` (minus its tolerance) is longer than every lineage's span in ``index``.
+
+    Such a ``tau`` leaves no time-aware anchor: no cell is seen ``tau`` frames after itself.
+    """
+    if tau_frames < 1 or index.empty:
+        return
+    spans = index.groupby(["fov_name", "lineage_id"], sort=False)["t"].agg(lambda t: int(t.max() - t.min()))
+    longest = int(spans.max())
+    if tau_frames - tolerance_frames > longest:
+        lineage = spans.idxmax()
+        raise ValueError(
+            f"{where}: tau = {tau_frames} frames (± tau_tolerance_frames={tolerance_frames}) is longer than "
+            f"every lineage: expected a lineage spanning at least {tau_frames - tolerance_frames} frames, "
+            f"the longest (FOV {lineage[0]}, lineage {lineage[1]}) spans {longest}; use tau_frames <= "
+            f"{longest + tolerance_frames} (or a smaller tau_minutes)"
+        )
 
 
 def resolve_tau_frames(config: ContrastiveModelConfig, time_interval_minutes: float | None) -> int:
@@ -128,13 +169,33 @@ def _launch_settings(config: ContrastiveModelConfig) -> dict[str, Any]:
 
 
 def _resumable_checkpoint(path: Path, hyperparameters: dict[str, Any]) -> Path | None:
-    """``path`` if it exists and was written with the same hyperparameters, else ``None``."""
+    """``path`` if it exists and was written with the same hyperparameters, else ``None``.
+
+    An unreadable checkpoint (e.g. truncated by a killed job) is moved aside to
+    ``<path>.corrupt`` by rank 0 with a warning (so it is kept for inspection and never read
+    again), and training starts from scratch.
+    """
     if not path.exists():
         return None
     try:
-        stored = torch.load(path, map_location="cpu", weights_only=False).get("hyper_parameters", {})
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(checkpoint, dict):
+            raise TypeError(f"expected a Lightning checkpoint dict, found {type(checkpoint).__name__}")
+        stored = checkpoint.get("hyper_parameters", {})
     except Exception as err:  # a truncated file from a killed job
-        logger.warning("%s: unreadable (%s); starting from scratch", path, err)
+        aside = path.with_name(path.name + CORRUPT_SUFFIX)
+        if int(os.environ.get("RANK", "0")) == 0:
+            try:
+                path.replace(aside)
+            except FileNotFoundError:  # another process moved it already
+                pass
+        logger.warning(
+            "%s: unreadable checkpoint (%s: %s); moved aside to %s, starting from scratch",
+            path,
+            type(err).__name__,
+            err,
+            aside,
+        )
         return None
     if dict(stored) != hyperparameters:
         logger.warning(
@@ -184,8 +245,14 @@ def train_contrastive(
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     config = ContrastiveModelConfig.model_validate(config)
+    check_backbone(config.backbone)
     output_dir = Path(output_dir)
     store = open_patch_store(patches_zarr, patches_parquet)
+    if store.array.shape[0] == 0:
+        raise ValueError(
+            f"{patches_zarr}: the patch store holds no patches (its tracks table was empty); expected at "
+            "least one patch per batch; check the tracking output or the tracks table"
+        )
     if store.spec_name != config.patch_spec:
         raise ValueError(
             f"{patches_zarr} holds patch spec {store.spec_name!r}, the model config names patch_spec "
@@ -208,6 +275,7 @@ def train_contrastive(
             f"stem_kernel_z={config.stem_kernel_z} must divide the patch depth Z={n_slices} of {patches_zarr}"
         )
     tau_frames = resolve_tau_frames(config, store.time_interval_minutes)
+    check_tau_fits(store.index, tau_frames, config.tau_tolerance_frames, patches_parquet)
     train_fovs, validation_fovs = split_fovs(
         store.index["fov_name"].unique().tolist(),
         config.validation_fraction,

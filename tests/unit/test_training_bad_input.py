@@ -1,0 +1,166 @@
+"""Bad input to patch extraction and training: each case is a clear error or a documented skip.
+
+Errors name the file or config key, what was expected and what was found. Documented skips: an
+empty tracks table gives an empty, schema-valid patch store and index (training then refuses it);
+an unreadable ``checkpoints/last.ckpt`` is moved aside to ``last.ckpt.corrupt`` with a warning and
+training starts from scratch.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from dynaclr.config.patches import PatchSpec
+from dynaclr.io import ArtifactError, read_table
+from dynaclr.patches import INDEX_COLUMNS, collect_patches, extract_fov_patches, open_patch_store
+from dynaclr.training import train_contrastive
+
+CHANNELS = [
+    {"source": "phase", "channel": "Phase3D", "normalization": "zscore"},
+    {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"},
+]
+SPEC = PatchSpec.model_validate(
+    {"name": "tiny", "channels": CHANNELS, "z_window_slices": 3, "patch_size_yx_px": 32}
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _extract(
+    tiny_plate: dict[str, Path], out: Path, fov: str, spec: PatchSpec = SPEC, tracks: Path | None = None
+) -> dict:
+    stem = out / fov.replace("/", "_")
+    return extract_fov_patches(
+        {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]},
+        tracks or tiny_plate["tracks"],
+        fov,
+        spec,
+        stem.with_suffix(".zarr"),
+        stem.with_suffix(".parquet"),
+        stem.with_suffix(".json"),
+    )
+
+
+@pytest.fixture(scope="module")
+def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("bad_input_patches")
+    for fov in ("A/1/0", "B/1/0"):
+        _extract(tiny_plate, out, fov)
+    zarrs = [out / "A_1_0.zarr", out / "B_1_0.zarr"]
+    collect_patches(zarrs, [z.with_suffix(".parquet") for z in zarrs], out / "tiny.zarr", out / "tiny.parquet")
+    return {"zarr": out / "tiny.zarr", "parquet": out / "tiny.parquet"}
+
+
+def _config(**extra) -> dict:
+    return {
+        "patch_spec": "tiny",
+        "sampling": "time_aware",
+        "tau_frames": 1,
+        "backbone": "convnext_atto",
+        "batch_size": 4,
+        "num_workers": 0,
+        "validation_fovs": ["A/1/0"],
+        "seed": 3,
+        **extra,
+    }
+
+
+def test_missing_channel_names_plate_channel_and_found_channels(tiny_plate, tmp_path):
+    spec = SPEC.model_copy(
+        update={"channels": [*SPEC.channels[:1], SPEC.channels[1].model_copy(update={"channel": "Actin"})]}
+    )
+    with pytest.raises(ArtifactError) as info:
+        _extract(tiny_plate, tmp_path, "A/1/0", spec)
+    message = str(info.value)
+    assert str(tiny_plate["plate"]) in message  # the file
+    assert "no channel 'Actin'" in message and "patch spec 'tiny'" in message  # the key, what was expected
+    assert "ViralSensor" in message  # what was found
+    assert not (tmp_path / "A_1_0.zarr").exists()
+
+
+def test_z_range_outside_stack_names_plate_range_and_depth(tiny_plate, tmp_path):
+    spec = PatchSpec.model_validate({"name": "tiny", "channels": CHANNELS, "z_range": [2, 40]})
+    with pytest.raises(ValueError) as info:
+        _extract(tiny_plate, tmp_path, "A/1/0", spec)
+    message = str(info.value)
+    assert str(tiny_plate["phase"]) in message and "position A/1/0" in message  # the file
+    assert "z_range [2, 40] needs 40 slices" in message  # the key and what was expected
+    assert "stack of 5 Z slices" in message and "use a stop <= 5" in message  # found, and the fix
+    assert not (tmp_path / "A_1_0.zarr").exists()
+
+
+def test_tau_longer_than_every_track_fails_before_training(patch_store, tmp_path):
+    index = open_patch_store(patch_store["zarr"], patch_store["parquet"]).index
+    longest = int(index.groupby(["fov_name", "lineage_id"])["t"].agg(lambda t: t.max() - t.min()).max())
+    with pytest.raises(ValueError) as info:
+        train_contrastive(patch_store["zarr"], patch_store["parquet"], _config(tau_frames=50), tmp_path)
+    message = str(info.value)
+    assert str(patch_store["parquet"]) in message  # the file
+    assert "tau = 50 frames" in message and "tau_tolerance_frames=1" in message  # the key, expected
+    assert f"spans {longest}" in message and f"use tau_frames <= {longest + 1}" in message  # found, fix
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "model.ckpt").exists()
+
+
+def test_unknown_backbone_names_key_and_close_matches(patch_store, tmp_path):
+    with pytest.raises(ValueError) as info:
+        train_contrastive(
+            patch_store["zarr"], patch_store["parquet"], _config(backbone="convnext_atoo"), tmp_path
+        )
+    message = str(info.value)
+    assert "backbone 'convnext_atoo' is not a timm model" in message  # the key and what was found
+    assert "ConvNeXt or ResNet" in message and "'convnext_atto'" in message  # expected, close match
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_empty_tracks_table_gives_empty_valid_store(tiny_plate, tmp_path, caplog):
+    """Documented skip: warning, 0-patch store and index that collect and open; training refuses it."""
+    empty = tmp_path / "empty_tracks.parquet"
+    pd.read_parquet(tiny_plate["tracks"]).iloc[:0].to_parquet(empty)
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        metrics = _extract(tiny_plate, tmp_path, "A/1/0", tracks=empty)
+    assert metrics["n_patches"] == 0 and metrics["n_border_patches"] == 0
+    assert any("tracks table is empty" in r.getMessage() and str(empty) in r.getMessage() for r in caplog.records)
+    index, provenance = read_table(tmp_path / "A_1_0.parquet", "patch_fov", required_columns=INDEX_COLUMNS)
+    assert len(index) == 0 and list(index.columns) == list(INDEX_COLUMNS) and provenance.kind == "patch_fov"
+
+    collect_patches(
+        [tmp_path / "A_1_0.zarr"], [tmp_path / "A_1_0.parquet"], tmp_path / "e.zarr", tmp_path / "e.parquet"
+    )
+    store = open_patch_store(tmp_path / "e.zarr", tmp_path / "e.parquet")
+    assert store.array.shape == (0, 2, 3, 60, 60) and len(store.index) == 0
+    assert store.channel_names == ["phase:Phase3D", "raw:ViralSensor"]
+
+    with pytest.raises(ValueError) as info:
+        train_contrastive(tmp_path / "e.zarr", tmp_path / "e.parquet", _config(), tmp_path / "model")
+    message = str(info.value)
+    assert str(tmp_path / "e.zarr") in message and "holds no patches" in message
+    assert "tracks table was empty" in message
+
+
+def test_corrupt_last_checkpoint_is_moved_aside_and_training_starts_fresh(patch_store, tmp_path, caplog):
+    """Documented skip: an unreadable last.ckpt goes to last.ckpt.corrupt, with a warning."""
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    garbage = b"PK\x03\x04 truncated by a killed job"
+    last.write_bytes(garbage)
+    config = _config(epochs=1, max_batches_per_epoch=1, max_validation_batches=1)
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        summary = train_contrastive(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
+    assert summary["resumed_from"] is None and summary["global_step"] == 1
+    aside = tmp_path / "checkpoints" / "last.ckpt.corrupt"
+    assert aside.read_bytes() == garbage
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(str(last) in w and "unreadable checkpoint" in w and str(aside) in w for w in warnings)
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 1  # a fresh one
+    assert (tmp_path / "model.ckpt").exists()
