@@ -210,7 +210,10 @@ def time_store_loader(store: PatchStore, plan, workers: int, output_size: int) -
 
 def time_on_the_fly_loader(dataset: OnTheFlyDataset, plan, workers: int) -> float:
     loader = DataLoader(
-        dataset, batch_sampler=_FixedBatches(plan), num_workers=workers, prefetch_factor=4 if workers else None
+        dataset,
+        batch_sampler=_FixedBatches(plan),
+        num_workers=workers,
+        prefetch_factor=4 if workers else None,
     )
     started = time.perf_counter()
     for _ in loader:
@@ -221,7 +224,9 @@ def time_on_the_fly_loader(dataset: OnTheFlyDataset, plan, workers: int) -> floa
 def time_training_steps(store: PatchStore, plan, steps: int, config: ContrastiveModelConfig) -> float:
     """Samples (anchors) per second of full training steps on CPU, after one warm-up step."""
     _, n_channels, n_slices, _, _ = store.array.shape
-    module = ContrastiveModule(config.model_dump(mode="json"), n_channels, n_slices, store.patch_size_yx_px, 1)
+    module = ContrastiveModule(
+        config.model_dump(mode="json"), n_channels, n_slices, store.patch_size_yx_px, 1
+    )
     module.train()
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate)
     dataset = PatchDataset(store.zarr_path)
@@ -241,7 +246,9 @@ def time_training_steps(store: PatchStore, plan, steps: int, config: Contrastive
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dynaclr_training_loader"))
     parser.add_argument("--plate", type=Path, help="raw OME-Zarr plate (default: simulate one)")
     parser.add_argument("--phase", type=Path, help="phase OME-Zarr plate (with --plate)")
@@ -254,7 +261,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=24)
     parser.add_argument("--num-workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads of the main process")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the main process")
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--reopen-per-sample", action="store_true")
     args = parser.parse_args()
@@ -277,7 +284,9 @@ def main() -> None:
         f"{tuple(store.array.shape)} {store.array.dtype} built in {built - simulated:.1f} s"
     )
 
-    planner = PairPlanner(store.index, store.index["row"].to_numpy(), "time_aware", tau_frames=1, tolerance_frames=1)
+    planner = PairPlanner(
+        store.index, store.index["row"].to_numpy(), "time_aware", tau_frames=1, tolerance_frames=1
+    )
     sampler = ContrastiveBatchSampler(planner, args.batch_size, lineage_unique=False, seed=0)
     plan = list(sampler)[: args.batches]
     n_samples = sum(len(b) for b in plan)

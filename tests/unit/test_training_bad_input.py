@@ -58,7 +58,9 @@ def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFa
     for fov in ("A/1/0", "B/1/0"):
         _extract(tiny_plate, out, fov)
     zarrs = [out / "A_1_0.zarr", out / "B_1_0.zarr"]
-    collect_patches(zarrs, [z.with_suffix(".parquet") for z in zarrs], out / "tiny.zarr", out / "tiny.parquet")
+    collect_patches(
+        zarrs, [z.with_suffix(".parquet") for z in zarrs], out / "tiny.zarr", out / "tiny.parquet"
+    )
     return {"zarr": out / "tiny.zarr", "parquet": out / "tiny.parquet"}
 
 
@@ -130,7 +132,9 @@ def test_empty_tracks_table_gives_empty_valid_store(tiny_plate, tmp_path, caplog
     with caplog.at_level(logging.WARNING, logger="dynaclr"):
         metrics = _extract(tiny_plate, tmp_path, "A/1/0", tracks=empty)
     assert metrics["n_patches"] == 0 and metrics["n_border_patches"] == 0
-    assert any("tracks table is empty" in r.getMessage() and str(empty) in r.getMessage() for r in caplog.records)
+    assert any(
+        "tracks table is empty" in r.getMessage() and str(empty) in r.getMessage() for r in caplog.records
+    )
     index, provenance = read_table(tmp_path / "A_1_0.parquet", "patch_fov", required_columns=INDEX_COLUMNS)
     assert len(index) == 0 and list(index.columns) == list(INDEX_COLUMNS) and provenance.kind == "patch_fov"
 
