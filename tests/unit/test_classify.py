@@ -223,3 +223,26 @@ def test_classify_stage_writes_metrics_predictions_and_classifiers(planted, tmp_
     assert infected["true_fraction"].iloc[-1] > infected["true_fraction"].iloc[0]
     assert (infected["predicted_fraction"] - infected["true_fraction"]).abs().mean() < 0.1
     assert (curves["n_cells_predicted"] == curves["n_cells_true"]).all()
+
+
+def test_infected_fraction_fills_missing_conditions_from_the_wells():
+    """Tracked cells know their well but not its condition (condition is null in the patches)."""
+    import pandas as pd
+
+    from dynaclr.classify.stage import infected_fraction_over_time
+
+    truth = pd.DataFrame(
+        {"well": ["A/1", "B/1"], "condition": ["mock", "infected"], "t": [0, 0], "infected": [False, True]}
+    )
+    predictions = pd.DataFrame(
+        {
+            "task": ["infection"] * 2,
+            "t": [0, 0],
+            "well": ["A/1", "B/1"],
+            "condition": [None, None],
+            "predicted_label": ["uninfected", "infected"],
+        }
+    )
+    curves = infected_fraction_over_time(predictions, truth).set_index("condition")
+    assert curves.loc["infected", "predicted_fraction"] == 1.0
+    assert curves.loc["mock", "predicted_fraction"] == 0.0

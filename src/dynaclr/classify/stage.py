@@ -165,11 +165,17 @@ def infected_fraction_over_time(
         raise ValueError(
             f"predictions hold no rows of task {task!r}; tasks found: {sorted(set(predictions['task']))}"
         )
-    if "condition" not in task_rows.columns:
+    missing_condition = "condition" not in task_rows.columns or task_rows["condition"].isna().any()
+    if missing_condition:
+        # tracked cells carry their well but not always its condition: take it from the truth
         if "well" not in task_rows.columns:
             raise ValueError("predictions need a 'condition' or 'well' column to group cells by condition")
         well_condition = ground_truth.drop_duplicates("well").set_index("well")["condition"]
-        task_rows = task_rows.assign(condition=task_rows["well"].map(well_condition))
+        from_well = task_rows["well"].map(well_condition)
+        condition = (
+            task_rows["condition"].fillna(from_well) if "condition" in task_rows.columns else from_well
+        )
+        task_rows = task_rows.assign(condition=condition)
     predicted = (
         task_rows.assign(_positive=task_rows["predicted_label"] == positive_label)
         .groupby(["condition", "t"], as_index=False)
