@@ -71,7 +71,7 @@ def write_config(workdir: Path, config: dict) -> None:
 
 
 def snakemake(
-    workdir: Path, *args: str, check: bool = True, timeout: int = 600
+    workdir: Path, *args: str, check: bool = True, timeout: int = 1200
 ) -> subprocess.CompletedProcess:
     """Run snakemake on the repository's Snakefile with ``workdir`` as working directory."""
     cmd = [*SNAKEMAKE, "--snakefile", str(REPO_ROOT / "Snakefile"), "--directory", str(workdir), *args]

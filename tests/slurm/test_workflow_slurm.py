@@ -58,7 +58,7 @@ def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, mo
     local_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    snakemake(cluster, "--profile", str(merged_profile(tmp_path)), timeout=900)
+    snakemake(cluster, "--profile", str(merged_profile(tmp_path)), timeout=1800)
     slurm_seconds = time.perf_counter() - start
     print(f"\ntiny workflow wall time: local {local_seconds:.1f} s, SLURM {slurm_seconds:.1f} s")
 
