@@ -62,13 +62,16 @@ class ContrastiveModelEntry(StrictModel):
     )
 
 
+BaselineName = Literal["random_weights", "engineered_features"]
+
+
 class AnalysisConfig(StrictModel):
     """Embeddings and what is read from them, for every model and dataset (dataset-level rules)."""
 
     embeddings: EmbeddingConfig = EmbeddingConfig()
     projections: ProjectionConfig = ProjectionConfig()
-    baselines: list[Literal["random_weights", "engineered_features"]] = Field(
-        default_factory=lambda: ["random_weights", "engineered_features"],
+    baselines: list[BaselineName] = Field(
+        default_factory=lambda: list(get_args(BaselineName)),
         description="Baselines that go through the same metrics, classifiers and DTW as trained models.",
     )
     engineered_features: EngineeredFeaturesConfig = EngineeredFeaturesConfig()
