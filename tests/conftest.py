@@ -52,3 +52,28 @@ def tiny_plate(tmp_path_factory: pytest.TempPathFactory, tiny_config: SimulateCo
         phase_path=paths["phase"],
     )
     return paths
+
+
+def build_patch_store(plates: dict[str, Path], tracks: Path, spec, out: Path) -> dict[str, Path]:
+    """Extract ``spec``'s patches of the tiny plate's two FOVs into ``out`` and collect them.
+
+    ``plates`` maps patch sources ("raw", "phase") to plate paths.
+    """
+    from dynaclr.patches import collect_patches, extract_fov_patches
+
+    zarrs, parquets = [], []
+    for fov in ("A/1/0", "B/1/0"):
+        stem = out / fov.replace("/", "_")
+        extract_fov_patches(
+            plates,
+            tracks,
+            fov,
+            spec,
+            stem.with_suffix(".zarr"),
+            stem.with_suffix(".parquet"),
+            stem.with_suffix(".json"),
+        )
+        zarrs.append(stem.with_suffix(".zarr"))
+        parquets.append(stem.with_suffix(".parquet"))
+    collect_patches(zarrs, parquets, out / f"{spec.name}.zarr", out / f"{spec.name}.parquet")
+    return {"zarr": out / f"{spec.name}.zarr", "parquet": out / f"{spec.name}.parquet"}

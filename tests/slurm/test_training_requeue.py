@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import build_patch_store
 
 from dynaclr.config.patches import PatchSpec
-from dynaclr.patches import collect_patches, extract_fov_patches
 
 from .cluster import SlurmCluster
 
@@ -62,22 +62,8 @@ LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) rank\d+ ", re.MU
 @pytest.fixture(scope="module")
 def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("requeue_patches")
-    zarrs, parquets = [], []
-    for fov in ("A/1/0", "B/1/0"):
-        stem = out / fov.replace("/", "_")
-        extract_fov_patches(
-            {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]},
-            tiny_plate["tracks"],
-            fov,
-            SPEC,
-            stem.with_suffix(".zarr"),
-            stem.with_suffix(".parquet"),
-            stem.with_suffix(".json"),
-        )
-        zarrs.append(stem.with_suffix(".zarr"))
-        parquets.append(stem.with_suffix(".parquet"))
-    collect_patches(zarrs, parquets, out / "tiny.zarr", out / "tiny.parquet")
-    return {"zarr": out / "tiny.zarr", "parquet": out / "tiny.parquet"}
+    plates = {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]}
+    return build_patch_store(plates, tiny_plate["tracks"], SPEC, out)
 
 
 def _slurm(cluster: SlurmCluster, *args: str, timeout: float = 30) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import build_patch_store
 
 from dynaclr.baselines import random_encoder
 from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig, ProjectionConfig
@@ -17,7 +18,7 @@ from dynaclr.contrastive.augment import center_crop
 from dynaclr.embeddings import partial_store_path, read_embeddings, read_embeddings_provenance
 from dynaclr.embeddings.stage import embed_stage, model_kind, projection_stage
 from dynaclr.io import read_table
-from dynaclr.patches import collect_patches, extract_fov_patches, open_patch_store
+from dynaclr.patches import open_patch_store
 from dynaclr.training import load_contrastive_model, train_contrastive
 
 SPEC = PatchSpec.model_validate(
@@ -45,21 +46,7 @@ def _one_thread():
 def store_and_model(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The tiny plate's collected patch store and a contrastive model trained for one step on it."""
     out = tmp_path_factory.mktemp("embed_stage")
-    zarrs, parquets = [], []
-    for fov in ("A/1/0", "B/1/0"):
-        stem = out / fov.replace("/", "_")
-        extract_fov_patches(
-            {"raw": tiny_plate["plate"]},
-            tiny_plate["tracks"],
-            fov,
-            SPEC,
-            stem.with_suffix(".zarr"),
-            stem.with_suffix(".parquet"),
-            stem.with_suffix(".json"),
-        )
-        zarrs.append(stem.with_suffix(".zarr"))
-        parquets.append(stem.with_suffix(".parquet"))
-    collect_patches(zarrs, parquets, out / "tiny.zarr", out / "tiny.parquet")
+    build_patch_store({"raw": tiny_plate["plate"]}, tiny_plate["tracks"], SPEC, out)
     train_contrastive(
         out / "tiny.zarr",
         out / "tiny.parquet",

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import build_patch_store
 
 from dynaclr.config.patches import PatchSpec
 from dynaclr.contrastive.augment import center_crop
-from dynaclr.patches import collect_patches, extract_fov_patches, open_patch_store
+from dynaclr.patches import open_patch_store
 from dynaclr.training import load_contrastive_model, train_contrastive
 
 SPEC = PatchSpec.model_validate(
@@ -43,22 +44,8 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("training_patches")
-    zarrs, parquets = [], []
-    for fov in ("A/1/0", "B/1/0"):
-        stem = out / fov.replace("/", "_")
-        extract_fov_patches(
-            {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]},
-            tiny_plate["tracks"],
-            fov,
-            SPEC,
-            stem.with_suffix(".zarr"),
-            stem.with_suffix(".parquet"),
-            stem.with_suffix(".json"),
-        )
-        zarrs.append(stem.with_suffix(".zarr"))
-        parquets.append(stem.with_suffix(".parquet"))
-    collect_patches(zarrs, parquets, out / "tiny.zarr", out / "tiny.parquet")
-    return {"zarr": out / "tiny.zarr", "parquet": out / "tiny.parquet"}
+    plates = {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]}
+    return build_patch_store(plates, tiny_plate["tracks"], SPEC, out)
 
 
 def _config(sampling: str, loss: str, **extra) -> dict:
