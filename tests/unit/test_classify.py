@@ -246,3 +246,23 @@ def test_infected_fraction_fills_missing_conditions_from_the_wells():
     curves = infected_fraction_over_time(predictions, truth).set_index("condition")
     assert curves.loc["infected", "predicted_fraction"] == 1.0
     assert curves.loc["mock", "predicted_fraction"] == 0.0
+
+
+def test_infection_annotations_skip_cells_whose_sensor_has_not_yet_moved(planted):
+    truth = planted["truth"].copy()
+    since = np.where(truth["infected"], truth["t"] - truth["infection_onset_t"], -1)
+    # resting 0.15, full 0.85, a 4-frame ramp: progress 0, .25, .5, .75, 1 at 0..4 frames after onset
+    truth["sensor_nuclear_fraction"] = 0.15 + 0.7 * np.clip(np.where(since >= 0, since / 4, 0), 0, 1)
+    early = truth["infected"] & (since < 2)
+    assert early.sum() > 0
+    rows = draw_annotations(truth, fraction_of_cells=0.1, seed=0, tasks=("infection",))
+    joined = rows.merge(truth.assign(early=early), on=["fov_name", "track_id", "t"])
+    assert len(rows) == round(0.1 * len(truth))
+    assert not joined["early"].any()  # progress < 0.5: looks uninfected, left unannotated
+    assert ((joined["label"] == "infected") == joined["infected"]).all()
+    assert (joined.loc[joined["label"] == "infected", "sensor_nuclear_fraction"] >= 0.5).all()
+    # threshold 0 labels from the true onset: early infected cells are drawn again
+    everyone = draw_annotations(truth, fraction_of_cells=0.1, seed=0, tasks=("infection",), infection_visible_translocation=0)
+    assert everyone.merge(truth.assign(early=early), on=["fov_name", "track_id", "t"])["early"].any()
+    with pytest.raises(ValueError, match="infection_visible_translocation"):
+        draw_annotations(truth, infection_visible_translocation=1.5)

@@ -9,7 +9,15 @@ Annotation scheme (:func:`draw_annotations`), per task, independently:
   ``mitosis`` for ``division``): ``positive_class_share`` of the budget (default one half) goes
   to positives drawn uniformly without replacement, the rest to negatives (``uninfected``,
   ``interphase``). Mitoses are rare (a few % of observations), so uniform sampling would give a
-  handful; when a class runs short the other fills the budget.
+  handful; when a class runs short the other fills the budget;
+* the annotator labels what the images show: a cell whose infection has begun but whose viral
+  sensor has moved less than ``infection_visible_translocation`` of the way from its resting to
+  its fully translocated level still looks uninfected, so it is left unannotated (ambiguous)
+  rather than given a label no one could read from the image. The resting level is the median
+  sensor nuclear fraction of never-yet-infected observations, the full level the maximum over
+  infected ones (columns ``sensor_nuclear_fraction`` and ``infected`` of the ground truth; a
+  table without the sensor column is labelled from the true onset). ``0`` labels every cell
+  from its true onset on.
 
 Annotations keep the cell's centroid (``y``, ``x`` in pixels) so they can be matched to patches
 of *tracked* cells, whose ``track_id`` differs from the ground truth's (:func:`match_annotations`).
@@ -61,6 +69,7 @@ def draw_annotations(
     seed: int = 0,
     tasks: tuple[str, ...] = ("infection", "division"),
     positive_class_share: float = 0.5,
+    infection_visible_translocation: float = 0.5,
 ) -> pd.DataFrame:
     """Draw sparse annotations of ``tasks`` from ground truth (scheme in the module docstring).
 
@@ -71,6 +80,8 @@ def draw_annotations(
         seed: seed of the draw; task ``k`` uses the generator ``default_rng([seed, k])``.
         tasks: ``'infection'`` and/or ``'division'``.
         positive_class_share: target share of positives in the budget, in ``(0, 1)``.
+        infection_visible_translocation: sensor translocation progress, in ``[0, 1]``, from which
+            an infected cell is recognisable (and annotated) as infected.
 
     Returns:
         DataFrame ``fov_name, track_id, t, y, x, task, label`` sorted by task, FOV, track, frame.
@@ -79,6 +90,10 @@ def draw_annotations(
         raise ValueError(f"fraction_of_cells must be in (0, 0.10] (sparse labels), got {fraction_of_cells}")
     if not 0.0 < positive_class_share < 1.0:
         raise ValueError(f"positive_class_share must be in (0, 1), got {positive_class_share}")
+    if not 0.0 <= infection_visible_translocation <= 1.0:
+        raise ValueError(
+            f"infection_visible_translocation must be in [0, 1], got {infection_visible_translocation}"
+        )
     needed = ["fov_name", "track_id", "t", "y", "x", *{_task(task)[0] for task in tasks}]
     missing = [c for c in needed if c not in ground_truth_tracks.columns]
     if missing:
@@ -92,7 +107,11 @@ def draw_annotations(
         column, positive, negative = _task(task)
         rng = np.random.default_rng([seed, task_number])
         is_positive = truth[column].to_numpy(dtype=bool)
-        positives, negatives = np.flatnonzero(is_positive), np.flatnonzero(~is_positive)
+        readable = np.ones(len(truth), dtype=bool)
+        if task == "infection" and infection_visible_translocation > 0:
+            readable = ~_ambiguous_infection(truth, infection_visible_translocation)
+        positives = np.flatnonzero(is_positive & readable)
+        negatives = np.flatnonzero(~is_positive & readable)
         n_positive = min(round(positive_class_share * n_total), positives.size)
         n_negative = min(n_total - n_positive, negatives.size)
         n_positive = min(n_total - n_negative, positives.size)  # refill from positives if negatives ran short
@@ -122,6 +141,22 @@ def draw_annotations(
     ]
 
 
+def _ambiguous_infection(truth: pd.DataFrame, visible_from: float) -> np.ndarray:
+    """Infected observations whose sensor has not yet visibly translocated (module docstring)."""
+    infected = truth["infected"].to_numpy(dtype=bool)
+    if "sensor_nuclear_fraction" not in truth.columns:
+        logger.info("no 'sensor_nuclear_fraction' in the ground truth: infected cells labelled from onset")
+        return np.zeros(len(truth), dtype=bool)
+    fraction = truth["sensor_nuclear_fraction"].to_numpy(dtype=np.float64)
+    if not infected.any() or infected.all():
+        return np.zeros(len(truth), dtype=bool)
+    resting, full = float(np.median(fraction[~infected])), float(fraction[infected].max())
+    if full <= resting:
+        return np.zeros(len(truth), dtype=bool)
+    progress = (fraction - resting) / (full - resting)
+    return infected & (progress < visible_from)
+
+
 def draw_annotations_stage(
     tracks_path: str | Path,
     output_path: str | Path,
@@ -129,16 +164,20 @@ def draw_annotations_stage(
     seed: int = 0,
     tasks: tuple[str, ...] = ("infection", "division"),
     positive_class_share: float = 0.5,
+    infection_visible_translocation: float = 0.5,
     provenance_config: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Read ground-truth tracks, draw annotations, write them (kind ``annotations``) to ``output_path``."""
     truth, truth_prov = read_table(tracks_path, "ground_truth_tracks")
-    annotations = draw_annotations(truth, fraction_of_cells, seed, tasks, positive_class_share)
+    annotations = draw_annotations(
+        truth, fraction_of_cells, seed, tasks, positive_class_share, infection_visible_translocation
+    )
     config = provenance_config or {
         "fraction_of_cells": fraction_of_cells,
         "seed": seed,
         "tasks": list(tasks),
         "positive_class_share": positive_class_share,
+        "infection_visible_translocation": infection_visible_translocation,
     }
     write_table(
         annotations, output_path, make_provenance(ANNOTATIONS_KIND, config, [(tracks_path, truth_prov)])

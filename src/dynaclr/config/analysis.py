@@ -4,7 +4,8 @@ and DTW pseudo-time (rules ``temporal_metrics``, ``draw_annotations``, ``classif
 
 Units are in the field names: ``_frames`` time points, ``_px`` pixels. Every analysis states
 which matrix of the embeddings it reads (``representation``): ``features`` (AnnData ``X``, the
-backbone's pooled features), ``projections`` (``obsm['X_projections']``, the projection head's
+backbone's pooled features; for the engineered-features baseline their z-scored copy, so that no
+feature dominates by its unit), ``projections`` (``obsm['X_projections']``, the projection head's
 output) or ``standardized`` (``obsm['X_standardized']``, only for the engineered-features baseline).
 """
 
@@ -53,6 +54,16 @@ class AnnotationConfig(StrictModel):
         description=(
             "Target share of the rare/positive class (infected, mitosis) among a task's annotations; "
             "the annotator looks for it as a person looks for mitoses. Capped by availability."
+        ),
+    )
+    infection_visible_translocation: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "An annotator calls a cell infected once its viral sensor has moved this fraction of "
+            "the way into the nucleus; infected cells before that look uninfected and are left "
+            "unannotated (ambiguous). 0 labels every cell from its true infection onset."
         ),
     )
     seed: int = Field(0, ge=0, description="Seed of the annotation draw.")
@@ -139,7 +150,14 @@ class PseudotimeConfig(StrictModel):
     method: Literal["subsequence", "sliding"] = Field(
         "subsequence", description="Subsequence DTW (one pass) or the sliding-window full-DTW reference."
     )
-    step_penalty: float = Field(0.1, ge=0.0, description="dtaidistance penalty for a non-diagonal step.")
+    step_penalty: float = Field(
+        0.5,
+        ge=0.0,
+        description=(
+            "dtaidistance penalty for a non-diagonal step; it keeps the reference from collapsing "
+            "onto one or two query frames (0.1 did so on the demo: onset error median 3 frames)."
+        ),
+    )
     normalize: bool = Field(True, description="Unit-normalise every frame (step cost = 2 x cosine distance).")
     pca_components: int | None = Field(
         None,

@@ -126,13 +126,18 @@ def cell_table(adata: ad.AnnData) -> pd.DataFrame:
 
 
 def representation_matrix(adata: ad.AnnData, representation: str) -> np.ndarray:
-    """``(N, D)`` float64 matrix of ``representation``: ``features`` (X), ``projections`` or ``standardized``.
+    """``(N, D)`` float64 matrix of ``representation``: ``features``, ``projections`` or ``standardized``.
+
+    ``features`` is the model's feature vector as the analyses compare it: ``X`` for a learned
+    model; for an AnnData that carries ``obsm['X_standardized']`` (the engineered-features
+    baseline, whose ``X`` mixes pixels, intensities and unitless texture) its z-scored copy, so
+    that cosine distances are not dominated by whichever feature has the largest unit.
 
     Raises:
         KeyError: the AnnData has no such matrix (e.g. projections of engineered features).
     """
     if representation == "features":
-        matrix = adata.X
+        matrix = adata.obsm[STANDARDIZED_KEY] if STANDARDIZED_KEY in adata.obsm else adata.X
     elif representation in _REPRESENTATION_KEYS:
         key = _REPRESENTATION_KEYS[representation]
         if key not in adata.obsm:
