@@ -262,7 +262,9 @@ def test_infection_annotations_skip_cells_whose_sensor_has_not_yet_moved(planted
     assert ((joined["label"] == "infected") == joined["infected"]).all()
     assert (joined.loc[joined["label"] == "infected", "sensor_nuclear_fraction"] >= 0.5).all()
     # threshold 0 labels from the true onset: early infected cells are drawn again
-    everyone = draw_annotations(truth, fraction_of_cells=0.1, seed=0, tasks=("infection",), infection_visible_translocation=0)
+    everyone = draw_annotations(
+        truth, fraction_of_cells=0.1, seed=0, tasks=("infection",), infection_visible_translocation=0
+    )
     assert everyone.merge(truth.assign(early=early), on=["fov_name", "track_id", "t"])["early"].any()
     with pytest.raises(ValueError, match="infection_visible_translocation"):
         draw_annotations(truth, infection_visible_translocation=1.5)

@@ -309,7 +309,7 @@ def test_extraction_errors_name_the_problem(tiny_plate, tmp_path):
             tmp_path / "x.pq",
             tmp_path / "x.json",
         )
-    with pytest.raises(ArtifactError, match="no tracks for FOV 'C/9/0'"):
+    with pytest.raises(ArtifactError, match="plate has no position 'C/9/0'"):
         _extract(tiny_plate, tmp_path, "C/9/0")
     too_deep = TINY_SPEC.model_copy(update={"z_window_slices": 9})
     with pytest.raises(ValueError, match="z_window_slices=9 but the stack has 5"):
@@ -343,3 +343,39 @@ def test_lineage_from_parents_follows_chains():
 def test_patch_spec_validation(update, message):
     with pytest.raises(ValidationError, match=message):
         PatchSpec.model_validate({**TINY_SPEC.model_dump(), **update})
+
+
+def test_fov_without_tracks_gets_an_empty_valid_store(tiny_plate, tmp_path):
+    """A FOV with no cells (no rows in the tracks table) yields an empty store; collect goes on."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tiny_plate["tracks"])
+    only_a = table.filter(pc.equal(table["fov_name"], "A/1/0"))
+    tracks = tmp_path / "tracks.parquet"
+    pq.write_table(only_a, tracks)  # the schema metadata keeps the provenance
+    stems = {fov: tmp_path / fov.replace("/", "_") for fov in ("A/1/0", "B/1/0")}
+    n_patches = {
+        fov: extract_fov_patches(
+            {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]},
+            tracks,
+            fov,
+            TINY_SPEC,
+            stem.with_suffix(".zarr"),
+            stem.with_suffix(".parquet"),
+            stem.with_suffix(".json"),
+        )["n_patches"]
+        for fov, stem in stems.items()
+    }
+    assert n_patches == {"A/1/0": only_a.num_rows, "B/1/0": 0}
+    empty, _ = read_table(stems["B/1/0"].with_suffix(".parquet"), "patch_fov")
+    assert len(empty) == 0
+    collect_patches(
+        [stem.with_suffix(".zarr") for stem in stems.values()],
+        [stem.with_suffix(".parquet") for stem in stems.values()],
+        tmp_path / "all.zarr",
+        tmp_path / "all.parquet",
+    )
+    store = open_patch_store(tmp_path / "all.zarr", tmp_path / "all.parquet")
+    assert store.array.shape[0] == len(store.index) == only_a.num_rows
+    assert set(store.index["fov_name"]) == {"A/1/0"}

@@ -171,7 +171,7 @@ def extract_fov_patches(
         Metrics: ``n_patches``, ``n_border_patches``, ``seconds``, ``empty_frames`` per channel.
     """
     started = time.perf_counter()
-    tracks, tracks_provenance = read_tracks(tracks_path)
+    tracks, tracks_provenance = read_tracks(tracks_path, fov_name)
     cells = fov_tracks(tracks, fov_name, tracks_path)
     size = spec.initial_size_px
     config = spec.model_dump(mode="json")
