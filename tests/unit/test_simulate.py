@@ -204,3 +204,45 @@ def test_empty_fov_gives_schema_valid_ground_truth(tmp_path, tiny_config):
     assert len(gt) == 0
     df, _ = read_table(paths[1], "ground_truth_tracks", columns)
     assert len(df) == 0
+
+
+def _one_cell(config: SimulateConfig, z_slices: float) -> pd.DataFrame:
+    """One round, flat (interphase) cell at the centre of the volume, nucleus centred at ``z_slices``."""
+    _, n_y, n_x = config.shape_zyx
+    return pd.DataFrame(
+        [
+            {
+                "y": n_y / 2,
+                "x": n_x / 2,
+                "z": z_slices,
+                "nucleus_radius_um": config.cells.nucleus_radius_um,
+                "aspect": 1.0,
+                "angle": 0.0,
+                "rounding": 0.0,
+                "chromatin_condensation": 0.0,
+                "delta_n_cytoplasm": 0.015,
+                "delta_n_nucleus_extra": 0.006,
+                "sensor_nuclear_fraction": 0.5,
+                "er_condensation": 0.0,
+                "texture_seed": 0,
+                "track_id": 1,
+            }
+        ]
+    )
+
+
+@pytest.mark.parametrize("z_slices", [4.0, 4.2, 4.5, 4.8])
+def test_nucleus_is_anti_aliased_along_z_wherever_it_falls_between_slices(z_slices):
+    # 5 µm tall nucleus at 2 µm slices spans 2.5 slices: sampling its surface without
+    # anti-aliasing gives 2 or 3 full slices depending on the sub-slice position
+    config = SimulateConfig.model_validate(
+        {"shape_zyx": [10, 64, 64], "cells": {"nucleus_height_um": 5.0, "coverslip_z_um": 0.0}}
+    )
+    nucleus = render_frame(_one_cell(config, z_slices), config).nuclei
+    column = nucleus[:, 32, 32]
+    column = column / column.max()
+    assert column.sum() == pytest.approx(2.5, abs=0.15)
+    centroid = float((column * np.arange(len(column))).sum() / column.sum())
+    assert centroid == pytest.approx(z_slices, abs=0.1)
+    # the edge ramps over about one slice: some slice holds a partial volume
+    assert np.any((column > 0.05) & (column < 0.95))

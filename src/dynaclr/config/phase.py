@@ -5,7 +5,8 @@ Phase is reconstructed from the brightfield z-stack with waveorder's weak-object
 ``phase_thick_3d`` (mode ``"3d"``: a phase volume) or ``isotropic_thin_3d`` (mode ``"2d"``: one
 projected phase image). Units are in the field names: ``_um`` micrometres, ``_slices`` z planes,
 ``_counts`` camera counts. Pixel sizes are read from the plate's metadata unless overridden here.
-Defaults suit the simulated demo plate (20x/0.55 NA detection, 0.4 NA illumination, 532 nm).
+Defaults suit the simulated demo plate (20x/0.55 NA detection, 0.4 NA illumination, 532 nm): a
+non-negative 3d reconstruction with background-filled z padding.
 """
 
 from __future__ import annotations
@@ -47,16 +48,36 @@ class PhaseConfig(StrictModel):
         2,
         ge=0,
         description=(
-            "3d mode: slices added above and below the stack (mirrored data) so the inverse filter "
-            "does not wrap the top of the stack onto its bottom. Ignored in 2d mode."
+            "3d mode: slices added above and below the stack (filled as z_padding_fill says) so the "
+            "inverse filter does not wrap the top of the stack onto its bottom. Ignored in 2d mode."
+        ),
+    )
+    z_padding_fill: Literal["background", "mirror"] = Field(
+        "background",
+        description=(
+            "3d mode: what the padded slices hold. 'background': no modulation, right when the stack "
+            "extends a few slices past the cells on both sides (the simulated plates); 'mirror': the "
+            "stack reflected (waveorder's choice), for stacks that cut through the sample. Ignored in "
+            "2d mode."
         ),
     )
     regularization_strength: float = Field(
-        1e-5,
+        2.5e-6,
         gt=0,
         description=(
-            "Tikhonov regularisation of the inverse filter (relative to the squared transfer "
-            "function). Smaller keeps more low spatial frequencies and more noise."
+            "Tikhonov regularisation of the inverse (both modes), added to the squared transfer "
+            "function (whose 3d maximum is about 8e-3 for the demo optics). Smaller keeps more low "
+            "spatial frequencies and more noise."
+        ),
+    )
+    non_negativity_iterations: int = Field(
+        20,
+        ge=0,
+        description=(
+            "3d mode: ADMM iterations of the Tikhonov inverse constrained to phase >= 0 (cells are "
+            "optically denser than the medium; the constraint recovers much of what the missing cone "
+            "of the optics loses). Needs the right sign of defocus (invert_phase_contrast). 0: the "
+            "linear Tikhonov inverse only. Ignored in 2d mode."
         ),
     )
     invert_phase_contrast: bool = Field(

@@ -12,7 +12,9 @@ Two Pearson correlations per FOV and over all FOVs, each pooled over every time 
     what this stage would output with a perfect camera, so it measures the stage (noise, flat
     field, model and padding mismatch) apart from what the optics cannot transmit: weak-object
     brightfield passes no phase at zero spatial frequency and, in 3d, little along the missing
-    cone, so smooth cell bodies are lost in the reconstruction whatever the algorithm.
+    cone, so a linear inverse loses smooth cell bodies whatever the algorithm. The non-negative
+    3d inverse (``non_negativity_iterations``) recovers much of them from the constraint
+    ``phase >= 0``; the reference then goes through that same non-linear inverse.
 
 Both are insensitive to scale and offset (the simulator scales the brightfield contrast, so the
 phase's absolute scale is not compared).
@@ -102,7 +104,7 @@ class PearsonAccumulator:
 
 
 def passband_reference(
-    true_phase: np.ndarray, transfer_function: TransferFunction, regularization_strength: float
+    true_phase: np.ndarray, transfer_function: TransferFunction, config: PhaseConfig
 ) -> np.ndarray:
     """The stage's output for an ideal brightfield stack computed from ``true_phase``.
 
@@ -111,7 +113,7 @@ def passband_reference(
     (a linear, non-circular convolution along z) and cropped back to ``(Z, Y, X)``. 2d:
     ``true_phase`` is the projected phase ``(Y, X)``, multiplied by the thin-phase transfer
     function of each slice. The noise-free modulation (plus a unit background) goes through
-    :func:`invert_brightfield`; returns float32 ``(Z, Y, X)`` or ``(1, Y, X)``.
+    :func:`invert_brightfield` with ``config``; returns float32 ``(Z, Y, X)`` or ``(1, Y, X)``.
     """
     phase = torch.from_numpy(np.asarray(true_phase, dtype=np.float32))
     if transfer_function.mode == "3d":
@@ -122,7 +124,7 @@ def passband_reference(
     else:
         spectrum = torch.fft.fft2(phase)[None] * transfer_function.arrays["phase_transfer_function"]
         modulation = torch.real(torch.fft.ifft2(spectrum))
-    return invert_brightfield(1.0 + modulation, transfer_function, regularization_strength)
+    return invert_brightfield(1.0 + modulation, transfer_function, config)
 
 
 def nuclei_z_range(z_slices: np.ndarray, nucleus_height_slices: float, n_slices: int) -> tuple[int, int]:
@@ -211,7 +213,7 @@ def evaluate_phase(
                 any_nonzero = any_nonzero or bool(np.any(reconstructed))
                 if config.mode == "2d":
                     true_phase = true_phase.sum(axis=0)
-                reference = passband_reference(true_phase, transfer_function, config.regularization_strength)
+                reference = passband_reference(true_phase, transfer_function, config)
                 if config.mode == "3d":
                     zs = slice(z_first, z_last + 1)
                     reconstructed, true_phase, reference = reconstructed[zs], true_phase[zs], reference[zs]

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 from iohub.ngff import open_ome_zarr
 from tqdm.auto import tqdm
-from waveorder.models import isotropic_thin_3d, phase_thick_3d
+from waveorder import util
+from waveorder.models import isotropic_thin_3d
+from waveorder.reconstruct import tikhonov_regularized_inverse_filter
 
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.io import ArtifactError, Provenance, config_hash, make_provenance, read_zarr_provenance
@@ -61,28 +63,94 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
     return data
 
 
+#: ADMM penalty of the non-negative inverse, relative to the maximum of |transfer function|².
+#: Any positive value converges to the same solution; this one does so in about 20 iterations.
+ADMM_PENALTY_RELATIVE = 2e-3
+
+
+def pad_modulation_along_z(zyx_modulation: torch.Tensor, padding: int, fill: str) -> torch.Tensor:
+    """``(Z, Y, X)`` → ``(Z + 2 padding, Y, X)``, padded with zeros (``fill='background'``) or with
+    the stack reflected (``fill='mirror'``)."""
+    if padding == 0:
+        return zyx_modulation
+    if fill == "mirror":
+        return util.pad_zyx_along_z(zyx_modulation, padding)
+    return torch.nn.functional.pad(zyx_modulation, (0, 0, 0, 0, padding, padding))
+
+
+def _real_half_spectrum(transfer_function: torch.Tensor) -> torch.Tensor:
+    """The half spectrum (last axis ``0 … X // 2``) of the Hermitian part of ``transfer_function``.
+
+    For a real volume ``v``, ``real(ifftn(H · fftn(v)))`` equals ``irfftn(half · rfftn(v))``:
+    only the Hermitian part ``(H(k) + conj(H(-k))) / 2`` acts on real data.
+    """
+    axes = (-3, -2, -1)
+    reversed_frequencies = torch.roll(torch.flip(transfer_function, dims=axes), shifts=(1, 1, 1), dims=axes)
+    hermitian = (transfer_function + torch.conj(reversed_frequencies)) / 2
+    return hermitian[..., : transfer_function.shape[-1] // 2 + 1]
+
+
+def non_negative_tikhonov(
+    padded_modulation: torch.Tensor,
+    transfer_function: torch.Tensor,
+    regularization_strength: float,
+    iterations: int,
+) -> torch.Tensor:
+    """Minimise ``|H o - m|² + λ |o|²`` subject to ``o >= 0`` on the periodic padded grid (ADMM).
+
+    ``H`` multiplies by ``transfer_function`` in 3D Fourier space (and keeps the real part), ``m``
+    is ``padded_modulation`` and ``λ`` the regularisation. Scaled ADMM with the split ``o = z``,
+    ``z >= 0`` and penalty ``ρ = ADMM_PENALTY_RELATIVE · max |H|²``: each iteration solves the
+    Tikhonov problem pulled towards ``z - u`` (diagonal in Fourier space: one real FFT pair),
+    projects onto ``z >= 0`` and updates the scaled dual ``u``. Returns ``z`` (non-negative).
+    """
+    shape = padded_modulation.shape
+    half = _real_half_spectrum(transfer_function)
+    squared = half.real**2 + half.imag**2
+    rho = ADMM_PENALTY_RELATIVE * float(squared.max())
+    data_term = torch.conj(half) * torch.fft.rfftn(padded_modulation)
+    denominator = squared + (regularization_strength + rho)
+    z = torch.zeros_like(padded_modulation)
+    u = torch.zeros_like(padded_modulation)
+    for _ in range(iterations):
+        o = torch.fft.irfftn((data_term + rho * torch.fft.rfftn(z - u)) / denominator, s=shape)
+        z = torch.clamp(o + u, min=0.0)
+        u += o - z
+    return z
+
+
 def invert_brightfield(
-    zyx_intensity: torch.Tensor, transfer_function: TransferFunction, regularization_strength: float
+    zyx_intensity: torch.Tensor, transfer_function: TransferFunction, config: PhaseConfig
 ) -> np.ndarray:
-    """Tikhonov-regularised inverse of the weak-object model.
+    """Regularised inverse of the weak-object model.
 
     ``zyx_intensity`` is ``(Z, Y, X)`` (any positive scale: each model normalises it to a
-    modulation around its mean). Returns float32 ``(Z, Y, X)`` phase in cycles per voxel (3d) or
-    ``(1, Y, X)`` projected phase in cycles (2d).
+    modulation around its mean). 3d: the modulation is padded along z (``config.z_padding_fill``)
+    and inverted with the Tikhonov filter, or, with ``config.non_negativity_iterations`` > 0,
+    with the non-negative Tikhonov solver :func:`non_negative_tikhonov`; returns float32
+    ``(Z, Y, X)`` phase in cycles per voxel. 2d: waveorder's thin-phase inverse; returns
+    ``(1, Y, X)`` projected phase in cycles.
     """
     arrays = transfer_function.arrays
     if transfer_function.mode == "3d":
-        phase = phase_thick_3d.apply_inverse_transfer_function(
-            zyx_intensity,
-            arrays["real_potential_transfer_function"],
-            arrays["imaginary_potential_transfer_function"],
-            z_padding=transfer_function.z_padding_slices,
-            regularization_strength=regularization_strength,
+        padding = transfer_function.z_padding_slices
+        n_z = zyx_intensity.shape[0]
+        modulation = pad_modulation_along_z(
+            util.inten_normalization_3D(zyx_intensity), padding, config.z_padding_fill
         )
+        real_tf = arrays["real_potential_transfer_function"]
+        if config.non_negativity_iterations > 0:
+            padded_phase = non_negative_tikhonov(
+                modulation, real_tf, config.regularization_strength, config.non_negativity_iterations
+            )
+        else:
+            inverse = tikhonov_regularized_inverse_filter(real_tf, config.regularization_strength)
+            padded_phase = torch.real(torch.fft.ifftn(torch.fft.fftn(modulation) * inverse))
+        phase = padded_phase[padding : padding + n_z]
     else:
         singular_system = (arrays["singular_u"], arrays["singular_values"], arrays["singular_vh"])
         _, phase = isotropic_thin_3d.apply_inverse_transfer_function(
-            zyx_intensity, singular_system, regularization_strength=regularization_strength
+            zyx_intensity, singular_system, regularization_strength=config.regularization_strength
         )
         phase = phase[None]
     return phase.numpy().astype(np.float32, copy=False)
@@ -97,9 +165,7 @@ def reconstruct_stack(
             f"stack shape {tuple(zyx_counts.shape)} differs from the transfer function's "
             f"{transfer_function.zyx_shape}"
         )
-    return invert_brightfield(
-        normalise_brightfield(zyx_counts, config), transfer_function, config.regularization_strength
-    )
+    return invert_brightfield(normalise_brightfield(zyx_counts, config), transfer_function, config)
 
 
 def phase_plate_shape(raw_plate_path: str | Path, config: PhaseConfig) -> tuple[int, int, int, int, int]:

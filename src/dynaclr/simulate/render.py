@@ -45,6 +45,19 @@ def _soft(signed_distance_px: np.ndarray, width_px: float = 0.7) -> np.ndarray:
     return np.clip(0.5 + signed_distance_px / (2.0 * width_px), 0.0, 1.0).astype(np.float32)
 
 
+def _voxel_gradient(
+    rho_yx: np.ndarray, rho_z: np.ndarray, rho: np.ndarray, radius_px: float, half_height_slices: float
+) -> np.ndarray:
+    """|∇ρ| per voxel of the ellipsoid coordinate ``ρ = sqrt(ρ_yx² + ρ_z²)`` (1 on the surface).
+
+    ``ρ_yx`` is the in-plane radius over ``radius_px`` and ``ρ_z`` the axial offset over
+    ``half_height_slices``; ``(1 - ρ) / |∇ρ|`` is then the signed distance to the surface in
+    voxels (exact at the poles and the equator), whatever the voxel's aspect ratio.
+    """
+    gradient = np.sqrt((rho_yx / radius_px) ** 2 + (rho_z / half_height_slices) ** 2) / np.maximum(rho, 1e-6)
+    return np.maximum(gradient, np.float32(1e-6) / max(radius_px, half_height_slices))
+
+
 def render_frame(cells: pd.DataFrame, config: SimulateConfig) -> FrameVolumes:
     """Render the cells of one frame (rows of the dynamics table) into noise-free volumes."""
     n_z, n_y, n_x = config.shape_zyx
@@ -84,8 +97,13 @@ def render_frame(cells: pd.DataFrame, config: SimulateConfig) -> FrameVolumes:
         )
         z_center_um = np.float32(cell.z * dz)
         rho_yx = np.sqrt((u / (r_nuc_px * sqrt_aspect)) ** 2 + (v * sqrt_aspect / r_nuc_px) ** 2)
-        rho_nuc = np.sqrt(rho_yx**2 + ((z_um - z_center_um) / nuc_half_height_um) ** 2)
-        nucleus = _soft((1.0 - rho_nuc) * r_nuc_px)
+        rho_z = (z_um - z_center_um) / np.float32(nuc_half_height_um)
+        rho_nuc = np.sqrt(rho_yx**2 + rho_z**2)
+        # signed distance to the surface in voxels (pixels in YX, slices in Z): the edge is
+        # anti-aliased over about one voxel along every axis, as the cytoplasm's is
+        nucleus = _soft(
+            (1.0 - rho_nuc) / _voxel_gradient(rho_yx, rho_z, rho_nuc, r_nuc_px, nuc_half_height_um / dz)
+        )
         # --- cytoplasm: dome on the coverslip, taller when rounded
         rho_c = np.sqrt(u**2 + v**2) / r_cyto_px
         dome_height_um = (
