@@ -13,16 +13,9 @@ from pathlib import Path
 import pytest
 
 from .cluster import SlurmCluster
+from .helpers import job_state, slurm
 
 pytestmark = pytest.mark.slurm
-
-
-def _slurm(cluster: SlurmCluster, *args: str, timeout: float = 30) -> str:
-    proc = subprocess.run(
-        list(args), capture_output=True, text=True, env=cluster.env, timeout=timeout, check=False
-    )
-    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
-    return proc.stdout.strip()
 
 
 def _script(path: Path, body: str) -> Path:
@@ -31,15 +24,11 @@ def _script(path: Path, body: str) -> Path:
     return path
 
 
-def _job_state(cluster: SlurmCluster, job_id: str) -> str:
-    return _slurm(cluster, "squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T")
-
-
 def _wait(what: str, predicate: Callable[[], bool], timeout: float, cluster: SlurmCluster) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            queue = _slurm(cluster, "squeue", "-t", "all", "-o", "%i %T %r %S")
+            queue = slurm(cluster, "squeue", "-t", "all", "-o", "%i %T %r %S")
             pytest.fail(f"timed out after {timeout} s waiting for {what}\nsqueue:\n{queue}")
         time.sleep(0.3)
 
@@ -53,7 +42,7 @@ def _sbatch_wait(cluster: SlurmCluster, script: Path, *opts: str, timeout: float
             cmd, capture_output=True, text=True, env=cluster.env, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired:
-        queue = _slurm(cluster, "squeue", "-t", "all", "-o", "%i %T %r")
+        queue = slurm(cluster, "squeue", "-t", "all", "-o", "%i %T %r")
         subprocess.run(["scancel", "-n", script.name], env=cluster.env, check=False)
         pytest.fail(f"sbatch --wait {script.name} did not finish in {timeout} s\nsqueue:\n{queue}")
     job_log = log.read_text() if log.exists() else "<no job log>"
@@ -66,7 +55,7 @@ def _sbatch_wait(cluster: SlurmCluster, script: Path, *opts: str, timeout: float
 def test_cluster_is_up(slurm_cluster: SlurmCluster) -> None:
     states = slurm_cluster.sinfo_states()
     assert set(states) & {"idle", "mix", "alloc"}, states
-    config = _slurm(slurm_cluster, "scontrol", "show", "config")
+    config = slurm(slurm_cluster, "scontrol", "show", "config")
     if not slurm_cluster.reused:
         assert f"cred_expire={slurm_cluster.cred_expire}" in config
 
@@ -130,7 +119,7 @@ def test_requeue_reruns_with_restart_count(slurm_cluster: SlurmCluster, tmp_path
         sleep 120
         """,
     )
-    job_id = _slurm(
+    job_id = slurm(
         slurm_cluster,
         *("sbatch", "--parsable", "--requeue", "-J", "dynaclr-requeue", "-p", slurm_cluster.partition),
         *("-o", str(tmp_path / "requeue.log"), str(script)),
@@ -141,17 +130,17 @@ def test_requeue_reruns_with_restart_count(slurm_cluster: SlurmCluster, tmp_path
 
     try:
         _wait("first start", lambda: n_starts() == 1, 30, slurm_cluster)
-        assert _job_state(slurm_cluster, job_id) == "RUNNING"
+        assert job_state(slurm_cluster, job_id) == "RUNNING"
 
         requeued_at = time.time()
-        _slurm(slurm_cluster, "scontrol", "requeue", job_id)
-        pending = lambda: _job_state(slurm_cluster, job_id) == "PENDING"  # noqa: E731
+        slurm(slurm_cluster, "scontrol", "requeue", job_id)
+        pending = lambda: job_state(slurm_cluster, job_id) == "PENDING"  # noqa: E731
         _wait("requeued job to pend", pending, 20, slurm_cluster)
         # A requeued job gets a begin time cred_expire seconds ahead (default 120 s); release it
         # early, but only once the clock is past the second of the requeue: slurmd rejects a launch
         # credential not newer than the job's revocation ("Job credential revoked") and the job fails.
         time.sleep(max(0.0, int(requeued_at) + 2 - time.time()))
-        _slurm(slurm_cluster, "scontrol", "update", f"jobid={job_id}", "StartTime=now")
+        slurm(slurm_cluster, "scontrol", "update", f"jobid={job_id}", "StartTime=now")
         _wait("second start", lambda: n_starts() == 2, 30, slurm_cluster)
     finally:
         subprocess.run(["scancel", job_id], env=slurm_cluster.env, check=False, timeout=30)

@@ -4,10 +4,8 @@ uninterrupted run."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -22,6 +20,7 @@ from conftest import build_patch_store
 from dynaclr.config.patches import PatchSpec
 
 from .cluster import SlurmCluster
+from .helpers import ENDED, complete_checkpoint, job_state, log_times, slurm
 
 pytestmark = pytest.mark.slurm
 
@@ -55,8 +54,6 @@ CONFIG = {
     "warmup_epochs": 0.5,
 }
 JOB_TIMEOUT_S = 240
-#: asctime of the logging format of ``python -m dynaclr.training``
-LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) rank\d+ ", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
@@ -66,39 +63,12 @@ def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFa
     return build_patch_store(plates, tiny_plate["tracks"], SPEC, out)
 
 
-def _slurm(cluster: SlurmCluster, *args: str, timeout: float = 30) -> str:
-    proc = subprocess.run(
-        list(args), capture_output=True, text=True, env=cluster.env, timeout=timeout, check=False
-    )
-    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
-    return proc.stdout.strip()
-
-
-def _job_state(cluster: SlurmCluster, job_id: str) -> str:
-    return _slurm(cluster, "squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T")
-
-
 def _training_command(patch_store: dict[str, Path], config: Path, output_dir: Path) -> list[str]:
     return [
         *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1"),
         *("-m", "dynaclr.training", "--threads", "1"),
         *("--patches-zarr", str(patch_store["zarr"]), "--patches-parquet", str(patch_store["parquet"])),
         *("--config", str(config), "--output-dir", str(output_dir)),
-    ]
-
-
-def _complete_checkpoint(path: Path) -> dict | None:
-    """The checkpoint at ``path`` once it is fully written, else ``None``."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # missing or still being written
-        return None
-
-
-def _log_times(text: str) -> list[float]:
-    return [
-        datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
-        for stamp in LOG_TIME.findall(text)
     ]
 
 
@@ -135,7 +105,7 @@ def test_requeued_training_resumes_with_the_same_steps(
         )
     )
     script.chmod(0o755)
-    job_id = _slurm(
+    job_id = slurm(
         slurm_cluster,
         *("sbatch", "--parsable", "--requeue", "--open-mode=append", "-J", "dynaclr-train-requeue"),
         *("-p", slurm_cluster.partition, "-n", "1", "-c", "1", "-o", str(log), str(script)),
@@ -146,7 +116,7 @@ def test_requeued_training_resumes_with_the_same_steps(
     def wait(what: str, predicate: Callable[[], bool]) -> None:
         while not predicate():
             if time.monotonic() > deadline:
-                queue = _slurm(slurm_cluster, "squeue", "-t", "all", "-o", "%i %T %r %S")
+                queue = slurm(slurm_cluster, "squeue", "-t", "all", "-o", "%i %T %r %S")
                 job_log = log.read_text() if log.exists() else "<no job log>"
                 pytest.fail(
                     f"timed out after {JOB_TIMEOUT_S} s waiting for {what}\nsqueue:\n{queue}\n"
@@ -159,24 +129,23 @@ def test_requeued_training_resumes_with_the_same_steps(
 
         def first_epoch_saved() -> bool:
             nonlocal checkpoint
-            checkpoint = _complete_checkpoint(last) or {}
+            checkpoint = complete_checkpoint(last) or {}
             return bool(checkpoint)
 
         wait("the first epoch's checkpoints/last.ckpt", first_epoch_saved)
-        state = _job_state(slurm_cluster, job_id)
+        state = job_state(slurm_cluster, job_id)
         assert state == "RUNNING" and not (output_dir / "model.ckpt").exists(), state
         interrupted_at_step = checkpoint["global_step"]
         # an end-of-epoch checkpoint, and the job had epochs left to run
         assert interrupted_at_step % BATCHES == 0 and 0 < interrupted_at_step < EPOCHS * BATCHES
 
         requeued_at = time.time()
-        _slurm(slurm_cluster, "scontrol", "requeue", job_id)
-        wait("the requeued job to pend", lambda: _job_state(slurm_cluster, job_id) == "PENDING")
+        slurm(slurm_cluster, "scontrol", "requeue", job_id)
+        wait("the requeued job to pend", lambda: job_state(slurm_cluster, job_id) == "PENDING")
         # release it early (see test_cluster.py: only once the clock is past the requeue's second)
         time.sleep(max(0.0, int(requeued_at) + 2 - time.time()))
-        _slurm(slurm_cluster, "scontrol", "update", f"jobid={job_id}", "StartTime=now")
-        ended = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", ""}
-        wait("the resumed job to end", lambda: _job_state(slurm_cluster, job_id) in ended)
+        slurm(slurm_cluster, "scontrol", "update", f"jobid={job_id}", "StartTime=now")
+        wait("the resumed job to end", lambda: job_state(slurm_cluster, job_id) in ENDED)
         out, err = reference.communicate(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         subprocess.run(["scancel", job_id], env=slurm_cluster.env, check=False, timeout=30)
@@ -190,7 +159,7 @@ def test_requeued_training_resumes_with_the_same_steps(
 
     # (3) it started twice, the second start resumed from last.ckpt and ended at the reference's step
     job_log = log.read_text()
-    assert _job_state(slurm_cluster, job_id) in {"COMPLETED", ""}, job_log[-4000:]
+    assert job_state(slurm_cluster, job_id) in {"COMPLETED", ""}, job_log[-4000:]
     assert (output_dir / "model.ckpt").exists(), job_log[-4000:]
     assert starts.read_text().split() == ["0", "1"], job_log[-4000:]
     first_run, resumed_run = job_log.split("=== start 1 at ")
@@ -204,7 +173,7 @@ def test_requeued_training_resumes_with_the_same_steps(
     final = torch.load(last, map_location="cpu", weights_only=False)
     assert final["global_step"] == reference_summary["global_step"] > interrupted_at_step
 
-    resumed_at = min(_log_times(resumed_run))
+    resumed_at = min(log_times(resumed_run))
     print(
         f"\nrequeued at step {interrupted_at_step}/{EPOCHS * BATCHES}; requeue-to-resume "
         f"{resumed_at - requeued_at:.1f} s (first log line of the resumed training; the batch script "

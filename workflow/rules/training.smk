@@ -3,6 +3,10 @@
 # GPU when the rule's `gpu` resource is set (profiles/slurm: set-resources: train_contrastive).
 # torchrun, not Lightning's SLURM detection: the executor plugin runs the job inside a one-task
 # srun step and removes the inherited SLURM_* variables.
+# torchrun forwards the preemption signals (SIGUSR1, SIGURG) to the ranks, which save
+# checkpoints/last.ckpt and exit 75 (dynaclr.training.preemption); the job's retry resumes from it.
+
+from dynaclr.training.preemption import TORCHRUN_SIGNAL_ARGS
 
 
 rule train_contrastive:
@@ -26,6 +30,7 @@ rule train_contrastive:
         processes=lambda w: CONFIG.contrastive_models[w.model].processes,
         output_dir=lambda w: model_dir(w.model),
         python=PYTHON,
+        torchrun_signals=" ".join(TORCHRUN_SIGNAL_ARGS),
         # one torch thread per process: more threads were ~10x slower on loaded 2-core machines
         threads_per_process=1,
     log:
@@ -43,7 +48,7 @@ rule train_contrastive:
         "mkdir -p {params.output_dir} && "
         "printf '%s' {params.training_json:q} > {params.output_dir}/requested_config.json && "
         "nproc={resources.gpu}; [ \"$nproc\" -gt 0 ] || nproc={params.processes}; "
-        "{params.python} -m torch.distributed.run --standalone --nproc-per-node=$nproc "
-        "-m dynaclr.training --patches-zarr {input.zarr} --patches-parquet {input.parquet} "
+        "{params.python} -m torch.distributed.run --standalone {params.torchrun_signals} "
+        "--nproc-per-node=$nproc -m dynaclr.training --patches-zarr {input.zarr} --patches-parquet {input.parquet} "
         "--config {params.output_dir}/requested_config.json --output-dir {params.output_dir} "
         "--threads {params.threads_per_process} > {log} 2>&1"

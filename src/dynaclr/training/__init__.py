@@ -4,6 +4,7 @@
   lineage-unique and DDP-sharded batch samplers (plain torch);
 * :mod:`~dynaclr.training.data`: the patch dataset and the Lightning data module;
 * :mod:`~dynaclr.training.module`: the LightningModule (encoder, loss, on-device augmentation);
+* :func:`read_contrastive_checkpoint`: a trained encoder and its architecture, without Lightning;
 * :func:`train_contrastive`: the stage's entry point; ``python -m dynaclr.training`` is its CLI
   (launch several processes with ``torchrun --standalone --nproc-per-node=N -m dynaclr.training``).
 
@@ -12,16 +13,20 @@ Submodules are imported lazily, so ``import dynaclr.training.sampling`` does not
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dynaclr._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from dynaclr.training.checkpoint import ContrastiveCheckpoint, read_contrastive_checkpoint
     from dynaclr.training.data import PatchBatch, PatchDataModule, PatchDataset
     from dynaclr.training.module import ContrastiveModule
     from dynaclr.training.sampling import ContrastiveBatchSampler, EpochSampler, PairPlanner, split_fovs
     from dynaclr.training.train import load_contrastive_model, train_contrastive
 
 _EXPORTS = {
+    "ContrastiveCheckpoint": "checkpoint",
+    "read_contrastive_checkpoint": "checkpoint",
     "PatchBatch": "data",
     "PatchDataModule": "data",
     "PatchDataset": "data",
@@ -36,6 +41,7 @@ _EXPORTS = {
 
 __all__ = [
     "ContrastiveBatchSampler",
+    "ContrastiveCheckpoint",
     "ContrastiveModule",
     "EpochSampler",
     "PairPlanner",
@@ -43,18 +49,10 @@ __all__ = [
     "PatchDataModule",
     "PatchDataset",
     "load_contrastive_model",
+    "read_contrastive_checkpoint",
     "split_fovs",
     "train_contrastive",
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

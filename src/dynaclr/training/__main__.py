@@ -5,7 +5,8 @@
     torchrun --standalone --nproc-per-node=2 -m dynaclr.training ...   # DDP (gloo on CPU)
 
 ``--config`` is a JSON file holding one ``ContrastiveModelConfig``. Rank 0 prints the summary
-as JSON on stdout.
+as JSON on stdout. On SIGUSR1 or SIGURG it saves ``checkpoints/last.ckpt`` at the next step and
+exits with status 75 (see :mod:`dynaclr.training.preemption`); a rerun resumes from it.
 """
 
 from __future__ import annotations
@@ -39,11 +40,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--config {args.config}: file not found")
     config = json.loads(args.config.read_text())
 
+    from dynaclr.training.preemption import EXIT_PREEMPTED, TrainingPreempted
     from dynaclr.training.train import train_contrastive
 
-    summary = train_contrastive(
-        args.patches_zarr, args.patches_parquet, config, args.output_dir, num_threads=args.threads
-    )
+    try:
+        summary = train_contrastive(
+            args.patches_zarr, args.patches_parquet, config, args.output_dir, num_threads=args.threads
+        )
+    except TrainingPreempted:
+        return EXIT_PREEMPTED  # the callback logged what it saved
     if int(os.environ.get("RANK", "0")) == 0:
         json.dump(summary, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")

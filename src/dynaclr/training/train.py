@@ -12,6 +12,9 @@ Outputs in ``output_dir``:
   Snakemake deletes declared outputs before a job starts. A ``last.ckpt`` that cannot be read (a job
   killed while writing it) is moved aside to ``last.ckpt.corrupt`` with a warning and training
   starts from scratch; a ``last.ckpt`` written with another config is not used (and is overwritten).
+  On SIGUSR1 or SIGURG (a SLURM time-limit or preemption warning) training saves ``last.ckpt`` at
+  the next optimizer step and raises :class:`~dynaclr.training.preemption.TrainingPreempted`
+  (see :mod:`dynaclr.training.preemption`).
 
 Bad inputs fail before any training with a message naming the file or config key, what was
 expected and what was found: an unknown ``backbone``, a store without patches, a ``tau`` longer
@@ -40,11 +43,13 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from dynaclr.config.patches import required_initial_patch_size_px
 from dynaclr.config.training import ContrastiveModelConfig
-from dynaclr.io import Provenance, atomic_output, check_provenance, make_provenance
+from dynaclr.io import Provenance, atomic_output, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.patches.store import open_patch_store
+from dynaclr.training.checkpoint import load_checkpoint
 from dynaclr.training.data import PatchBatch, PatchDataModule
 from dynaclr.training.module import ContrastiveModule
+from dynaclr.training.preemption import PreemptionFlag, TrainingPreempted
 from dynaclr.training.sampling import split_fovs
 
 logger = logging.getLogger(__name__)
@@ -144,6 +149,33 @@ class SampleRowRecorder(Callback):
         table.to_parquet(self.directory / f"sample_rows_rank{trainer.global_rank}.parquet")
 
 
+class CheckpointOnPreemption(Callback):
+    """Save ``path`` and stop with :class:`TrainingPreempted` once any rank got a preemption signal.
+
+    Every rank votes after each optimizer step (one all-reduce), so all ranks save the same step:
+    Lightning's checkpoint save is collective. Rank 0 writes beside ``path`` and renames, so a kill
+    during the write never leaves a truncated ``path``.
+    """
+
+    def __init__(self, flag: PreemptionFlag, path: Path) -> None:
+        self.flag = flag
+        self.path = path
+
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if not trainer.strategy.reduce_boolean_decision(self.flag.received is not None, all=False):
+            return
+        partial = self.path.with_name(self.path.name + ".partial")
+        trainer.save_checkpoint(partial)
+        if trainer.is_global_zero:
+            partial.replace(self.path)
+        trainer.strategy.barrier("preemption checkpoint")  # the file is in place before any rank exits
+        preempted = TrainingPreempted(self.flag.received, str(self.path), trainer.global_step)
+        logger.warning("%s", preempted)
+        raise preempted
+
+
 def _launch_settings(config: ContrastiveModelConfig) -> dict[str, Any]:
     """Accelerator, devices, nodes, strategy and precision; TorchElastic's environment wins."""
     accelerator = config.accelerator
@@ -240,7 +272,29 @@ def train_contrastive(
 
     Returns:
         A summary: paths, split, anchors, epochs and steps run, best validation loss, seconds.
+
+    Raises:
+        TrainingPreempted: on SIGUSR1 or SIGURG, after saving ``checkpoints/last.ckpt``.
     """
+    preemption = PreemptionFlag()
+    preemption.install()
+    try:
+        return _train_contrastive(
+            patches_zarr, patches_parquet, config, output_dir, num_threads, fast_dev_run, preemption
+        )
+    finally:
+        preemption.restore()
+
+
+def _train_contrastive(
+    patches_zarr: str | Path,
+    patches_parquet: str | Path,
+    config: ContrastiveModelConfig | dict[str, Any],
+    output_dir: str | Path,
+    num_threads: int | None,
+    fast_dev_run: bool,
+    preemption: PreemptionFlag,
+) -> dict[str, Any]:
     started = time.perf_counter()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
@@ -309,7 +363,11 @@ def train_contrastive(
         save_last=True,
         enable_version_counter=False,
     )
-    callbacks: list[Callback] = [checkpoints, LearningRateMonitor(logging_interval="step")]
+    callbacks: list[Callback] = [
+        checkpoints,
+        LearningRateMonitor(logging_interval="step"),
+        CheckpointOnPreemption(preemption, output_dir / CHECKPOINT_DIR / "last.ckpt"),
+    ]
     if config.record_sample_rows:
         callbacks.append(SampleRowRecorder(output_dir / LOG_DIR))
     trainer = Trainer(
@@ -375,13 +433,7 @@ def load_contrastive_model(
 
     ``module(x)`` then maps centre-cropped patches ``(B, C, Z, S, S)`` to embeddings ``(B, E)``.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path}: contrastive model not found; run `snakemake --forcerun train_contrastive`"
-        )
-    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    provenance = check_provenance(checkpoint.get(PROVENANCE_KEY), "contrastive_model", path)
+    checkpoint, provenance = load_checkpoint(path, map_location)
     module = ContrastiveModule(**checkpoint["hyper_parameters"])
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
