@@ -6,9 +6,10 @@ with the same ``--num-workers``, augmented with the same :class:`BatchAugmentati
 defaults) and centre-cropped to the network input:
 
 * ``store`` (the project's loader): :class:`~dynaclr.training.data.PatchDataset` reads each batch's
-  normalised patches from the patch store with one orthogonal read; the main process augments
-  anchors and positives as two whole batches (what ``ContrastiveModule.on_after_batch_transfer``
-  does on the training device);
+  normalised patches from the patch store at once (:class:`~dynaclr.patches.store.PatchRowReader`:
+  each needed chunk read and decoded once, straight from the shard files); the main process
+  augments anchors and positives as two whole batches (what
+  ``ContrastiveModule.on_after_batch_transfer`` does on the training device);
 * ``on_the_fly`` (the anchor's way): for every sample the dataset reads the ``(C, Z, S, S)`` window
   around the cell's centroid from the full-FOV OME-Zarr plates (raw and phase; arrays opened once
   per worker and FOV, or per sample with ``--reopen-per-sample``), normalises it with the same

@@ -176,6 +176,25 @@ def test_affine_quarter_turn_equals_rot90() -> None:
     torch.testing.assert_close(out, torch.rot90(x, 1, dims=(-2, -1)), rtol=0, atol=1e-5)
 
 
+def test_affine_sampled_at_the_crop_equals_the_crop_of_the_full_result() -> None:
+    x = _batch(b=5, y=37, x=50)  # odd margins on both axes
+    angles = torch.tensor([0.0, 0.4, -1.3, 2.9, math.pi / 2])
+    matrices = BatchAugmentation.affine_matrices(
+        angles, torch.tensor([1.0, 0.8, 1.2, 1.1, 0.9]), torch.full((5,), 0.01), torch.full((5,), -0.01)
+    )
+    for padding in ("reflection", "zeros"):
+        full = affine_transform(x, matrices, padding_mode=padding)
+        cropped = affine_transform(x, matrices, padding_mode=padding, output_size_yx=(20, 31))
+        assert cropped.shape == (5, 2, 3, 20, 31)
+        torch.testing.assert_close(cropped, center_crop(full, (20, 31)), rtol=0, atol=0)
+    # and the batch augmentation with a crop is exactly the crop of the uncropped augmentation
+    affine_only = AugmentationConfig(**{**ALL_OFF, "affine_probability": 0.6})
+    with_crop = BatchAugmentation(affine_only, output_size_yx=(20, 31))(x, torch.Generator().manual_seed(5))
+    without = BatchAugmentation(affine_only)(x, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(with_crop, center_crop(without, (20, 31)), rtol=0, atol=0)
+    assert not torch.equal(with_crop, center_crop(x, (20, 31)))  # some samples were transformed
+
+
 def test_affine_half_turn_on_rectangular_patch_flips_both_axes() -> None:
     x = _batch(b=1, y=10, x=16)
     out = affine_transform(x, _rotation(math.pi))

@@ -6,6 +6,10 @@ of a million patches is a few thousand files, not a million. Chunks are zstd-com
 on the demo plate this makes the store 3x smaller (border padding and float16 exponents compress
 well) at about the read speed of uncompressed chunks (see ``benchmarks/patch_reads.py``).
 
+Training reads random batches with :class:`PatchRowReader`, which reads this layout's shard files
+directly (each needed chunk read and decoded once, shard indexes cached) instead of through zarr's
+per-chunk machinery, which cost more than decoding the chunks (``benchmarks/training_loader.py``).
+
 The group's attributes hold (besides the provenance record) ``patch_spec`` (the spec as JSON),
 ``channel_names``, ``time_interval_minutes``, ``initial_patch_size_yx_px``,
 ``patch_size_yx_px``, ``z_slices`` ``[start, stop)`` and ``normalization``: per FOV, per channel,
@@ -14,14 +18,19 @@ the :class:`~dynaclr.patches.normalization.ChannelStatistics` used.
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import google_crc32c
 import numpy as np
 import pandas as pd
 import zarr
-from zarr.codecs import ZstdCodec
+from numcodecs.zstd import Zstd
+from zarr.codecs import BytesCodec, Crc32cCodec, ShardingCodec, ZstdCodec
+from zarr.storage import LocalStore
 
 from dynaclr.io import ArtifactError, Provenance, read_table, read_zarr_provenance
 
@@ -99,6 +108,116 @@ class ShardedRowWriter:
         self.flush()
         if self.written != self.array.shape[0]:
             raise RuntimeError(f"wrote {self.written} patches into an array of {self.array.shape[0]}")
+
+
+#: Shard-index entry ``(offset, nbytes)`` of a chunk that is not stored (all fill value).
+_ABSENT = np.uint64(2**64 - 1)
+
+
+def _little_endian(codec: object) -> bool:
+    return isinstance(codec, BytesCodec) and str(getattr(codec.endian, "value", codec.endian)) == "little"
+
+
+def _is_written_layout(array: zarr.Array) -> bool:
+    """Whether ``array`` has exactly the layout :func:`create_patch_array` writes, in a local store."""
+    codecs = array.metadata.codecs if array.metadata.zarr_format == 3 else ()
+    if sys.byteorder != "little" or not isinstance(array.store, LocalStore) or len(codecs) != 1:
+        return False
+    sharding = codecs[0]
+    return (
+        isinstance(sharding, ShardingCodec)
+        and array.shards is not None
+        and tuple(array.shards[1:]) == tuple(array.shape[1:])
+        and tuple(sharding.chunk_shape) == (1, *array.shape[1:])
+        and str(getattr(sharding.index_location, "value", sharding.index_location)) == "end"
+        and len(sharding.codecs) == 2
+        and _little_endian(sharding.codecs[0])
+        and isinstance(sharding.codecs[1], ZstdCodec)
+        and len(sharding.index_codecs) == 2
+        and _little_endian(sharding.index_codecs[0])
+        and isinstance(sharding.index_codecs[1], Crc32cCodec)
+    )
+
+
+class PatchRowReader:
+    """Read rows (whole patches) of a patch store's ``patches`` array, in any order.
+
+    For the layout :func:`create_patch_array` writes, in a local directory, shard files are read
+    directly (Zarr v3 sharding format): a shard's index (``(offset, nbytes)`` per chunk, then its
+    crc32c) is read and checked once per reader and cached; each requested chunk is read with one
+    ``pread`` and zstd-decoded once. Any other layout or store is read with zarr's orthogonal
+    selection. Open one reader per process (it holds no open files between reads).
+    """
+
+    def __init__(self, zarr_path: str | Path) -> None:
+        array = zarr.open_group(str(zarr_path), mode="r")[PATCH_ARRAY]
+        assert isinstance(array, zarr.Array)
+        self.array = array
+        self.direct = _is_written_layout(array)
+        self._shard_rows = int(array.shards[0]) if self.direct and array.shards else 0
+        self._chunk_nbytes = int(np.prod(array.shape[1:])) * array.dtype.itemsize
+        self._indexes: dict[int, np.ndarray] = {}
+        self._zstd = Zstd()
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Patches of distinct ``rows`` ``(n,)`` (any order) as ``(n, C, Z, Y, X)``, the stored dtype."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if not self.direct:
+            return np.asarray(self.array.get_orthogonal_selection((rows,)))
+        if rows.size and (rows.min() < 0 or rows.max() >= self.array.shape[0]):
+            raise IndexError(f"rows must be in [0, {self.array.shape[0]}), got {rows.min()}..{rows.max()}")
+        out = np.empty((len(rows), *self.array.shape[1:]), dtype=self.array.dtype)
+        shards = rows // self._shard_rows
+        order = np.lexsort((rows, shards))  # by shard, then by row (file order)
+        starts = np.flatnonzero(np.diff(shards[order])) + 1  # where the next shard begins
+        for members in np.split(order, starts) if rows.size else []:
+            self._read_shard(int(shards[members[0]]), rows, members, out)
+        return out
+
+    def _shard_path(self, shard: int) -> Path:
+        key = self.array.metadata.encode_chunk_key((shard,) + (0,) * (self.array.ndim - 1))
+        return Path(self.array.store.root) / self.array.path / key  # type: ignore[attr-defined]
+
+    def _read_shard(self, shard: int, rows: np.ndarray, members: np.ndarray, out: np.ndarray) -> None:
+        """Decode ``rows[members]`` (all in ``shard``) into ``out[members]``."""
+        path = self._shard_path(shard)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # zarr writes no file for a shard of absent chunks
+            out[members] = self.array.metadata.fill_value
+            return
+        try:
+            index = self._index(shard, fd, path)
+            for position in members:
+                offset, nbytes = index[rows[position] - shard * self._shard_rows]
+                if offset == _ABSENT:
+                    out[position] = self.array.metadata.fill_value
+                    continue
+                decoded = self._zstd.decode(os.pread(fd, int(nbytes), int(offset)))
+                if len(decoded) != self._chunk_nbytes:
+                    raise ArtifactError(
+                        f"{path}: chunk of row {rows[position]} decodes to {len(decoded)} bytes"
+                    )
+                out[position] = np.frombuffer(decoded, dtype=out.dtype).reshape(out.shape[1:])
+        finally:
+            os.close(fd)
+
+    def _index(self, shard: int, fd: int, path: Path) -> np.ndarray:
+        """The shard's ``(rows per shard, 2)`` ``(offset, nbytes)`` table, read and checked once."""
+        index = self._indexes.get(shard)
+        if index is None:
+            n_bytes = 16 * self._shard_rows + 4
+            size = os.fstat(fd).st_size
+            raw = os.pread(fd, n_bytes, size - n_bytes) if size >= n_bytes else b""
+            table, checksum = raw[:-4], raw[-4:]
+            if len(raw) != n_bytes or google_crc32c.value(table).to_bytes(4, "little") != checksum:
+                raise ArtifactError(f"{path}: shard index is truncated or corrupt")
+            index = np.frombuffer(table, dtype="<u8").reshape(self._shard_rows, 2)
+            stored = index[index[:, 0] != _ABSENT]
+            if (stored.sum(axis=1) > size - n_bytes).any():
+                raise ArtifactError(f"{path}: shard index points past the end of the file")
+            self._indexes[shard] = index
+        return index
 
 
 @dataclass
