@@ -6,10 +6,13 @@ logging handlers.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @contextmanager
@@ -26,12 +29,7 @@ def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[loggi
         root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("iohub").setLevel(logging.ERROR)  # harmless first-position warnings
-    try:
-        import torch
-
-        torch.set_num_threads(max(int(threads), 1))
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
+    saved_environment = _limit_threads(max(int(threads), 1))
     logger = logging.getLogger("dynaclr.job")
     try:
         yield logger
@@ -42,3 +40,23 @@ def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[loggi
         for handler in handlers:
             root.removeHandler(handler)
             handler.close()
+        for variable, value in saved_environment.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
+
+
+def _limit_threads(threads: int) -> dict[str, str | None]:
+    """Cap torch's intra-op threads without importing torch (jobs without a network never do).
+
+    torch reads ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` when it is first imported; one imported
+    already is capped directly. Returns the variables' previous values, to restore.
+    """
+    saved = {variable: os.environ.get(variable) for variable in _THREAD_VARIABLES}
+    for variable in _THREAD_VARIABLES:
+        os.environ[variable] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    return saved

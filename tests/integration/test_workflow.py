@@ -4,6 +4,7 @@ job, a real tiny run, and selective reruns after config edits."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from conftest import REPO_ROOT
@@ -32,10 +33,8 @@ ANALYSIS_RULES = {
     "collect_classification",
     "align_pseudotime",
     "collect_pseudotime",
-    "figure_projections",
-    "figure_distances",
-    "figure_infected_fraction",
-    "figure_pseudotime",
+    "embedding_figures",
+    "evaluation_figures",
     "results_table",
 }
 
@@ -152,6 +151,30 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
     assert len(summary) == 2 and (summary["n_tracks"] > 0).all()
     assert prov.inputs[0].kind == "ground_truth_tracks"
     assert (workdir / "results/tiny/figures/ground_truth_preview.png").stat().st_size > 10_000
+
+
+FIGURE_CAPTIONS = {  # figure -> (rule drawing it, words of its caption in workflow/report/)
+    "projections": ("embedding_figures", "projected to two dimensions"),
+    "distances": ("embedding_figures", "Cosine distances between embeddings"),
+    "infected_fraction": ("evaluation_figures", "Fraction of infected cells over time"),
+    "pseudotime": ("evaluation_figures", "Pseudo-time of infection by dynamic time warping"),
+}
+
+
+def test_report_shows_every_figure_with_its_own_caption(finished_tiny_run):
+    workdir, config = finished_tiny_run
+    snakemake(workdir, "--report", "report.html")
+    html = (workdir / "report.html").read_text()
+    marker = "var results = "  # the results table of Snakemake's report template
+    start = html.index(marker, html.index('<script id="results">')) + len(marker)
+    results, _ = json.JSONDecoder().raw_decode(html, start)
+    entries = {path.replace("\\", "/"): entry for path, entry in results.items()}
+    models = [*config["contrastive_models"], *config["analysis"]["baselines"]]
+    for model in models:
+        for figure, (rule, words) in FIGURE_CAPTIONS.items():
+            entry = entries[f"results/figures/tiny/{model}/{figure}.png"]
+            assert entry["job_properties"]["rule"] == rule, (model, figure)
+            assert words in entry["caption"] and model in entry["caption"], (model, figure)
 
 
 def test_nothing_to_do_after_a_finished_run(finished_tiny_run):

@@ -8,14 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from skimage.feature import graycomatrix, graycoprops
 
 from dynaclr.baselines import (
+    GLCM_PROPERTIES,
     engineered_features,
     feature_names,
     patch_features,
     random_encoder,
     standardize_columns,
 )
+from dynaclr.baselines.engineered import block_features
 from dynaclr.config.embeddings import EngineeredFeaturesConfig
 from dynaclr.embeddings import (
     embed_patches,
@@ -99,6 +102,37 @@ def test_patch_features_measure_area_intensity_and_rings():
     assert bigger["nuc_area_px"] > values["nuc_area_px"] and bigger["nuc_ring2"] > values["nuc_ring2"]
     constant = patch_features(np.ones((1, 3, 32, 32)), config)
     assert np.isfinite(constant).all() and constant[0] == 0
+
+
+def test_texture_features_are_skimage_glcm_properties_and_blocks_match_single_patches():
+    config = EngineeredFeaturesConfig(
+        intensity_percentiles=(10.0, 50.0), texture_gray_levels=8, texture_distances_px=(1, 3), radial_rings=3
+    )
+    rng = np.random.default_rng(0)
+    patches = rng.normal(size=(3, 2, 3, 20, 24))
+    patches[1, 1] = 2.0  # a constant channel: texture of a single grey level
+    features = block_features(patches, config)
+    names = feature_names(["a", "b"], config)
+    for row, patch in zip(features, patches, strict=True):
+        np.testing.assert_array_equal(row, patch_features(patch, config))
+        values = dict(zip(names, row, strict=True))
+        for channel, name in enumerate(("a", "b")):
+            central = patch[channel, 1]
+            span = central.max() - central.min()
+            scaled = (central - central.min()) / (span if span > 0 else 1.0) * 7
+            matrix = graycomatrix(
+                np.clip(np.rint(scaled), 0, 7).astype(np.uint8),
+                distances=[1, 3],
+                angles=[0, np.pi / 4, np.pi / 2, 3 * np.pi / 4],
+                levels=8,
+                symmetric=True,
+                normed=True,
+            )
+            for prop in GLCM_PROPERTIES:
+                expected = np.nan_to_num(graycoprops(matrix, prop).mean(axis=1))
+                for k, distance in enumerate((1, 3)):
+                    assert values[f"{name}_glcm_{prop}_d{distance}"] == pytest.approx(expected[k], abs=1e-12)
+            assert values[f"{name}_p50"] == pytest.approx(np.percentile(patch[channel], 50))
 
 
 def test_standardize_columns_zero_mean_unit_variance():

@@ -133,7 +133,7 @@ def test_empty_tracks_table_gives_empty_valid_store(tiny_plate, tmp_path, caplog
         metrics = _extract(tiny_plate, tmp_path, "A/1/0", tracks=empty)
     assert metrics["n_patches"] == 0 and metrics["n_border_patches"] == 0
     assert any(
-        "tracks table is empty" in r.getMessage() and str(empty) in r.getMessage() for r in caplog.records
+        "no tracks for FOV A/1/0" in r.getMessage() and str(empty) in r.getMessage() for r in caplog.records
     )
     index, provenance = read_table(tmp_path / "A_1_0.parquet", "patch_fov", required_columns=INDEX_COLUMNS)
     assert len(index) == 0 and list(index.columns) == list(INDEX_COLUMNS) and provenance.kind == "patch_fov"

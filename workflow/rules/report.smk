@@ -1,61 +1,43 @@
 # Figures (PNG + SVG) and the model comparison table, each registered in the HTML report
-# (`snakemake --report results/report.html`) with a caption from workflow/report/.
+# (`snakemake --report results/report.html`) with a caption from workflow/report/. The figures of one
+# (model, dataset) are drawn by two jobs, grouped by what they read: the embeddings (every dataset)
+# and the classifier and DTW outputs (simulated datasets).
 # results/figures/{dataset}/{model}/<figure>.{png,svg}; results/figures/results_table.{png,svg}.
 
 
-rule figure_projections:
-    """Projections of one model's embeddings coloured by frame, infection and division."""
+rule embedding_figures:
+    """What one model's embeddings look like: projections coloured by frame, infection and division,
+    and adjacent-frame vs random-frame cosine distances (appendix C). One job, two figures."""
     input:
         unpack(ground_truth_input),
         projections=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.parquet",
+        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
     output:
-        png=report(
+        projections_png=report(
             f"{RESULTS}/figures/{{dataset}}/{{model}}/projections.png",
             caption="../report/projections.rst",
             category="1. Embedding projections",
             subcategory="{dataset}",
             labels={"model": "{model}", "figure": "projections"},
         ),
-        svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/projections.svg",
-    params:
-        matching=ground_truth_matching(),
-    wildcard_constraints:
-        model=EMBEDDED_MODELS,
-    log:
-        f"{RESULTS}/logs/figure_projections/{{model}}/{{dataset}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/figure_projections/{{model}}/{{dataset}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
-    script:
-        "../scripts/figure_projections.py"
-
-
-rule figure_distances:
-    """Adjacent-frame vs random-frame cosine distances of one model's embeddings (appendix C)."""
-    input:
-        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
-    output:
-        png=report(
+        projections_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/projections.svg",
+        distances_png=report(
             f"{RESULTS}/figures/{{dataset}}/{{model}}/distances.png",
             caption="../report/distances.rst",
             category="2. Temporal smoothness",
             subcategory="{dataset}",
             labels={"model": "{model}", "figure": "distance distributions"},
         ),
-        svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/distances.svg",
+        distances_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/distances.svg",
     params:
-        config=analysis_config("temporal_metrics"),
+        matching=ground_truth_matching(),
+        temporal_metrics=analysis_config("temporal_metrics"),
     wildcard_constraints:
         model=EMBEDDED_MODELS,
     log:
-        f"{RESULTS}/logs/figure_distances/{{model}}/{{dataset}}.log",
+        f"{RESULTS}/logs/embedding_figures/{{model}}/{{dataset}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/figure_distances/{{model}}/{{dataset}}.tsv"
+        f"{RESULTS}/benchmarks/embedding_figures/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -63,62 +45,43 @@ rule figure_distances:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/figure_distances.py"
+        "../scripts/embedding_figures.py"
 
 
-rule figure_infected_fraction:
-    """Infected fraction over time per condition: infection classifier vs ground truth."""
+rule evaluation_figures:
+    """What is read from one model's embeddings (simulated datasets): infected fraction over time per
+    condition, infection classifier vs ground truth; DTW pseudo-time vs the true time since
+    infection onset. One job, two figures."""
     input:
         predictions=f"{RESULTS}/evaluation/predictions/{{model}}/{{dataset}}.parquet",
         tracks=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",
+        pseudotime=f"{RESULTS}/evaluation/pseudotime/{{model}}/{{dataset}}.parquet",
+        accuracy=f"{RESULTS}/evaluation/dtw_accuracy/{{model}}/{{dataset}}.csv",
     output:
-        png=report(
+        infected_fraction_png=report(
             f"{RESULTS}/figures/{{dataset}}/{{model}}/infected_fraction.png",
             caption="../report/infected_fraction.rst",
             category="3. Infection classifier",
             subcategory="{dataset}",
             labels={"model": "{model}", "figure": "infected fraction"},
         ),
-        svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/infected_fraction.svg",
+        infected_fraction_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/infected_fraction.svg",
         curves=f"{RESULTS}/evaluation/infected_fraction/{{model}}/{{dataset}}.csv",
-    wildcard_constraints:
-        model=EMBEDDED_MODELS,
-        dataset=SIMULATED_DATASETS,
-    log:
-        f"{RESULTS}/logs/figure_infected_fraction/{{model}}/{{dataset}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/figure_infected_fraction/{{model}}/{{dataset}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
-    script:
-        "../scripts/figure_infected_fraction.py"
-
-
-rule figure_pseudotime:
-    """DTW pseudo-time vs the true time since infection onset (simulated datasets)."""
-    input:
-        pseudotime=f"{RESULTS}/evaluation/pseudotime/{{model}}/{{dataset}}.parquet",
-        accuracy=f"{RESULTS}/evaluation/dtw_accuracy/{{model}}/{{dataset}}.csv",
-    output:
-        png=report(
+        pseudotime_png=report(
             f"{RESULTS}/figures/{{dataset}}/{{model}}/pseudotime.png",
             caption="../report/pseudotime.rst",
             category="4. DTW pseudo-time",
             subcategory="{dataset}",
             labels={"model": "{model}", "figure": "pseudo-time accuracy"},
         ),
-        svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/pseudotime.svg",
+        pseudotime_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/pseudotime.svg",
     wildcard_constraints:
         model=EMBEDDED_MODELS,
         dataset=SIMULATED_DATASETS,
     log:
-        f"{RESULTS}/logs/figure_pseudotime/{{model}}/{{dataset}}.log",
+        f"{RESULTS}/logs/evaluation_figures/{{model}}/{{dataset}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/figure_pseudotime/{{model}}/{{dataset}}.tsv"
+        f"{RESULTS}/benchmarks/evaluation_figures/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -126,7 +89,7 @@ rule figure_pseudotime:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/figure_pseudotime.py"
+        "../scripts/evaluation_figures.py"
 
 
 rule results_table:

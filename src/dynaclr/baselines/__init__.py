@@ -4,16 +4,34 @@
   ``random_weights``; embed it with :func:`dynaclr.embeddings.embed_patches`);
 * :func:`engineered_features`: area, intensity, texture and radial-profile features per patch,
   written in the embeddings layout (model ``engineered_features``).
+
+Submodules are imported lazily, so the engineered features do not import torch.
 """
 
-from dynaclr.baselines.engineered import (
-    GLCM_PROPERTIES,
-    engineered_features,
-    feature_names,
-    patch_features,
-    standardize_columns,
-)
-from dynaclr.baselines.random_weights import random_encoder
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dynaclr._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from dynaclr.baselines.engineered import (
+        GLCM_PROPERTIES,
+        engineered_features,
+        feature_names,
+        patch_features,
+        standardize_columns,
+    )
+    from dynaclr.baselines.random_weights import random_encoder
+
+_EXPORTS = {
+    "GLCM_PROPERTIES": "engineered",
+    "engineered_features": "engineered",
+    "feature_names": "engineered",
+    "patch_features": "engineered",
+    "standardize_columns": "engineered",
+    "random_encoder": "random_weights",
+}
 
 __all__ = [
     "GLCM_PROPERTIES",
@@ -23,3 +41,6 @@ __all__ = [
     "random_encoder",
     "standardize_columns",
 ]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -31,12 +31,12 @@ from typing import Any
 import anndata as ad
 import numpy as np
 import pandas as pd
-from skimage.feature import graycomatrix, graycoprops
+from skimage.feature import graycomatrix
 from skimage.filters import threshold_otsu
 from tqdm import tqdm
 
 from dynaclr.config.embeddings import EngineeredFeaturesConfig
-from dynaclr.embeddings.inference import center_crop_numpy, open_patches
+from dynaclr.embeddings.patch_arrays import center_crop_numpy, open_patches
 from dynaclr.embeddings.store import EMBEDDINGS_KIND, build_anndata, check_index, write_embeddings
 from dynaclr.io import Provenance, make_provenance
 
@@ -70,30 +70,102 @@ def _ring_labels(height: int, width: int, n_rings: int) -> np.ndarray:
     return ring
 
 
-def _texture(slice_yx: np.ndarray, config: EngineeredFeaturesConfig) -> list[float]:
-    low, high = float(slice_yx.min()), float(slice_yx.max())
+def _quantise(slices: np.ndarray, levels: int) -> np.ndarray:
+    """Slices ``(S, Y, X)`` as ``uint8`` grey levels ``0 .. levels - 1`` between each slice's min and max."""
+    low = slices.min(axis=(1, 2), keepdims=True)
+    high = slices.max(axis=(1, 2), keepdims=True)
+    flat = high <= low
+    scaled = (slices - low) / np.where(flat, 1.0, high - low) * (levels - 1)
+    quantised = np.clip(np.rint(scaled), 0, levels - 1).astype(np.uint8)
+    quantised[np.broadcast_to(flat, quantised.shape)] = 0
+    return quantised
+
+
+def _glcm_properties(matrices: np.ndarray) -> np.ndarray:
+    """:data:`GLCM_PROPERTIES` of normalised co-occurrence matrices ``(S, L, L, ...)`` → ``(S, ..., 4)``.
+
+    The definitions of skimage's ``graycoprops``, for many matrices at once (correlation is 1 where
+    a grey-level standard deviation is below 1e-15).
+    """
+    shape = (1, matrices.shape[1], 1) + (1,) * (matrices.ndim - 3)
+    i = np.arange(matrices.shape[1], dtype=np.float64).reshape(shape)
+    j = np.swapaxes(i, 1, 2)
+    axes = (1, 2)
+    contrast = (matrices * (i - j) ** 2).sum(axis=axes)
+    homogeneity = (matrices / (1.0 + (i - j) ** 2)).sum(axis=axes)
+    energy = np.sqrt((matrices**2).sum(axis=axes))
+    diff_i = i - (matrices * i).sum(axis=axes, keepdims=True)
+    diff_j = j - (matrices * j).sum(axis=axes, keepdims=True)
+    std_i = np.sqrt((matrices * diff_i**2).sum(axis=axes))
+    std_j = np.sqrt((matrices * diff_j**2).sum(axis=axes))
+    covariance = (matrices * diff_i * diff_j).sum(axis=axes)
+    degenerate = (std_i < 1e-15) | (std_j < 1e-15)
+    correlation = np.where(degenerate, 1.0, covariance / np.where(degenerate, 1.0, std_i * std_j))
+    return np.stack([contrast, homogeneity, energy, correlation], axis=-1)
+
+
+def _texture(slices: np.ndarray, config: EngineeredFeaturesConfig) -> np.ndarray:
+    """GLCM features ``(S, n_distances * 4)`` of slices ``(S, Y, X)``, averaged over the angles."""
     levels = config.texture_gray_levels
-    if high <= low:
-        quantised = np.zeros(slice_yx.shape, dtype=np.uint8)
-    else:
-        scaled = (slice_yx - low) / (high - low) * (levels - 1)
-        quantised = np.clip(np.rint(scaled), 0, levels - 1).astype(np.uint8)
-    matrix = graycomatrix(
-        quantised,
-        distances=list(config.texture_distances_px),
-        angles=list(_GLCM_ANGLES),
-        levels=levels,
-        symmetric=True,
-        normed=True,
-    )  # (levels, levels, n_distances, n_angles)
-    by_property = {
-        prop: np.nan_to_num(graycoprops(matrix, prop).mean(axis=1), nan=0.0) for prop in GLCM_PROPERTIES
-    }
-    return [
-        float(by_property[prop][d])
-        for d in range(len(config.texture_distances_px))
-        for prop in GLCM_PROPERTIES
+    matrices = np.stack(
+        [
+            graycomatrix(
+                quantised,
+                distances=list(config.texture_distances_px),
+                angles=list(_GLCM_ANGLES),
+                levels=levels,
+                symmetric=True,
+                normed=True,
+            )
+            for quantised in _quantise(slices, levels)
+        ]
+    )  # (S, levels, levels, n_distances, n_angles)
+    by_distance = _glcm_properties(matrices).mean(axis=2)  # (S, n_distances, 4)
+    return np.nan_to_num(by_distance, nan=0.0).reshape(len(slices), -1)
+
+
+def _intensity_features(patches: np.ndarray, config: EngineeredFeaturesConfig) -> np.ndarray:
+    """Otsu area of the central slice, mean, std and percentiles of the volume, per patch and
+    channel: ``(B, C, 3 + n_percentiles)``. One patch at a time, which keeps the data in cache."""
+    out = np.empty((*patches.shape[:2], 3 + len(config.intensity_percentiles)))
+    for patch, row in zip(patches, out, strict=True):
+        patch = np.asarray(patch, dtype=np.float64)
+        volumes = patch.reshape(patch.shape[0], -1)
+        for channel, central in enumerate(patch[:, patch.shape[1] // 2]):
+            row[channel, 0] = (
+                0.0 if np.ptp(central) == 0 else np.count_nonzero(central > threshold_otsu(central))
+            )
+        row[:, 1] = volumes.mean(axis=1)
+        row[:, 2] = volumes.std(axis=1)
+        row[:, 3:] = np.percentile(volumes, config.intensity_percentiles, axis=1).T
+    return out
+
+
+def block_features(
+    patches: np.ndarray, config: EngineeredFeaturesConfig, rings: np.ndarray | None = None
+) -> np.ndarray:
+    """Feature matrix ``(B, F)`` of patches ``(B, C, Z, Y, X)`` (columns of :func:`feature_names`).
+
+    Every patch's row equals :func:`patch_features` of that patch; texture and rings are computed
+    for the whole block at once.
+    """
+    patches = np.asarray(patches)
+    if patches.ndim != 5:
+        raise ValueError(f"patches must be (B, C, Z, Y, X), got shape {patches.shape}")
+    n_patches, n_channels, depth, height, width = patches.shape
+    if rings is None:
+        rings = _ring_labels(height, width, config.radial_rings)
+    central = patches[:, :, depth // 2].astype(np.float64)  # (B, C, Y, X)
+    ring_means = [
+        central[:, :, rings == k].mean(axis=-1) if (rings == k).any() else np.zeros((n_patches, n_channels))
+        for k in range(config.radial_rings)
     ]
+    columns = [
+        _intensity_features(patches, config),
+        _texture(central.reshape(-1, height, width), config).reshape(n_patches, n_channels, -1),
+        np.stack(ring_means, axis=-1),
+    ]
+    return np.concatenate(columns, axis=-1).reshape(n_patches, -1)
 
 
 def patch_features(
@@ -103,20 +175,7 @@ def patch_features(
     patch = np.asarray(patch, dtype=np.float64)
     if patch.ndim != 4:
         raise ValueError(f"patch must be (C, Z, Y, X), got shape {patch.shape}")
-    if rings is None:
-        rings = _ring_labels(patch.shape[-2], patch.shape[-1], config.radial_rings)
-    values: list[float] = []
-    for channel in patch:
-        central = channel[channel.shape[0] // 2]
-        area = 0.0 if np.ptp(central) == 0 else float(np.count_nonzero(central > threshold_otsu(central)))
-        values.append(area)
-        values += [float(channel.mean()), float(channel.std())]
-        values += [float(v) for v in np.percentile(channel, config.intensity_percentiles)]
-        values += _texture(central, config)
-        for k in range(config.radial_rings):
-            inside = rings == k
-            values.append(float(central[inside].mean()) if inside.any() else 0.0)
-    return np.asarray(values)
+    return block_features(patch[None], config, rings)[0]
 
 
 def standardize_columns(matrix: np.ndarray) -> np.ndarray:
@@ -173,8 +232,8 @@ def engineered_features(
     ):
         lo, hi = batch * config.batch_size, min(n_rows, (batch + 1) * config.batch_size)
         block = center_crop_numpy(np.asarray(patches[lo:hi], dtype=np.float32), crop)
-        rows.extend(patch_features(patch, config, rings) for patch in block)
-    features = np.stack(rows)
+        rows.append(block_features(block, config, rings))
+    features = np.concatenate(rows)
     adata = build_anndata(
         features,
         index_df,

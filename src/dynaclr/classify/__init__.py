@@ -7,36 +7,73 @@
 * :class:`LinearClassifier`, :func:`save_classifiers`, :func:`load_classifiers`: the fitted
   classifier as plain JSON numbers (no pickle);
 * :func:`classify_stage`, :func:`collect_classification`, :func:`infected_fraction_over_time`.
+
+Submodules are imported lazily, so reading annotations does not import scikit-learn.
 """
 
-from dynaclr.classify.annotations import (
-    ANNOTATION_COLUMNS,
-    TASK_LABELS,
-    draw_annotations,
-    draw_annotations_stage,
-    match_annotations,
-    positive_label,
-    read_annotations,
-    task_classes,
-)
-from dynaclr.classify.evaluate import (
-    ClassificationResult,
-    Fold,
-    auroc_binary,
-    balanced_accuracy_binary,
-    binary_metrics,
-    bootstrap_metrics,
-    f1_score_binary,
-    fit_and_evaluate,
-)
-from dynaclr.classify.model import LinearClassifier, build_pipeline, load_classifiers, save_classifiers
-from dynaclr.classify.stage import (
-    CLASSIFICATION_COLUMNS,
-    classify_stage,
-    collect_classification,
-    infected_fraction_over_time,
-    read_predictions,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dynaclr._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from dynaclr.classify.annotations import (
+        ANNOTATION_COLUMNS,
+        TASK_LABELS,
+        draw_annotations,
+        draw_annotations_stage,
+        match_annotations,
+        positive_label,
+        read_annotations,
+        task_classes,
+    )
+    from dynaclr.classify.evaluate import (
+        ClassificationResult,
+        Fold,
+        auroc_binary,
+        balanced_accuracy_binary,
+        binary_metrics,
+        bootstrap_metrics,
+        f1_score_binary,
+        fit_and_evaluate,
+    )
+    from dynaclr.classify.model import LinearClassifier, build_pipeline, load_classifiers, save_classifiers
+    from dynaclr.classify.stage import (
+        CLASSIFICATION_COLUMNS,
+        classify_stage,
+        collect_classification,
+        infected_fraction_over_time,
+        read_predictions,
+    )
+
+_EXPORTS = {
+    "ANNOTATION_COLUMNS": "annotations",
+    "TASK_LABELS": "annotations",
+    "draw_annotations": "annotations",
+    "draw_annotations_stage": "annotations",
+    "match_annotations": "annotations",
+    "positive_label": "annotations",
+    "read_annotations": "annotations",
+    "task_classes": "annotations",
+    "ClassificationResult": "evaluate",
+    "Fold": "evaluate",
+    "auroc_binary": "evaluate",
+    "balanced_accuracy_binary": "evaluate",
+    "binary_metrics": "evaluate",
+    "bootstrap_metrics": "evaluate",
+    "f1_score_binary": "evaluate",
+    "fit_and_evaluate": "evaluate",
+    "LinearClassifier": "model",
+    "build_pipeline": "model",
+    "load_classifiers": "model",
+    "save_classifiers": "model",
+    "CLASSIFICATION_COLUMNS": "stage",
+    "classify_stage": "stage",
+    "collect_classification": "stage",
+    "infected_fraction_over_time": "stage",
+    "read_predictions": "stage",
+}
 
 __all__ = [
     "ANNOTATION_COLUMNS",
@@ -65,3 +102,6 @@ __all__ = [
     "save_classifiers",
     "task_classes",
 ]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -5,28 +5,59 @@
   (``X`` = backbone features, ``obsm['X_projections']`` = head output, ``obs`` = patch index);
 * :func:`compute_projections`: PCA (or UMAP) coordinates for figures, in their own table;
 * :func:`ground_truth_patch_store`: patches cut at the true centroids of a simulated plate.
+
+Submodules are imported lazily, so reading an embeddings store does not import torch.
 """
 
-from dynaclr.embeddings.inference import (
-    embed_patches,
-    encoder_fingerprint,
-    partial_store_path,
-    resolve_device,
-)
-from dynaclr.embeddings.projections import PROJECTIONS_KIND, compute_projections, project_matrix
-from dynaclr.embeddings.store import (
-    EMBEDDINGS_KIND,
-    PROJECTIONS_KEY,
-    REQUIRED_OBS_COLUMNS,
-    STANDARDIZED_KEY,
-    build_anndata,
-    cell_table,
-    read_embeddings,
-    read_embeddings_provenance,
-    representation_matrix,
-    write_embeddings,
-)
-from dynaclr.embeddings.synthetic import PATCH_INDEX_COLUMNS, ground_truth_patch_store
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dynaclr._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from dynaclr.embeddings.inference import (
+        embed_patches,
+        encoder_fingerprint,
+        partial_store_path,
+        resolve_device,
+    )
+    from dynaclr.embeddings.projections import PROJECTIONS_KIND, compute_projections, project_matrix
+    from dynaclr.embeddings.store import (
+        EMBEDDINGS_KIND,
+        PROJECTIONS_KEY,
+        REQUIRED_OBS_COLUMNS,
+        STANDARDIZED_KEY,
+        build_anndata,
+        cell_table,
+        read_embeddings,
+        read_embeddings_provenance,
+        representation_matrix,
+        write_embeddings,
+    )
+    from dynaclr.embeddings.synthetic import PATCH_INDEX_COLUMNS, ground_truth_patch_store
+
+_EXPORTS = {
+    "embed_patches": "inference",
+    "encoder_fingerprint": "inference",
+    "partial_store_path": "inference",
+    "resolve_device": "inference",
+    "PROJECTIONS_KIND": "projections",
+    "compute_projections": "projections",
+    "project_matrix": "projections",
+    "EMBEDDINGS_KIND": "store",
+    "PROJECTIONS_KEY": "store",
+    "REQUIRED_OBS_COLUMNS": "store",
+    "STANDARDIZED_KEY": "store",
+    "build_anndata": "store",
+    "cell_table": "store",
+    "read_embeddings": "store",
+    "read_embeddings_provenance": "store",
+    "representation_matrix": "store",
+    "write_embeddings": "store",
+    "PATCH_INDEX_COLUMNS": "synthetic",
+    "ground_truth_patch_store": "synthetic",
+}
 
 __all__ = [
     "EMBEDDINGS_KIND",
@@ -49,3 +80,6 @@ __all__ = [
     "resolve_device",
     "write_embeddings",
 ]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

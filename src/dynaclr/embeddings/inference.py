@@ -35,12 +35,12 @@ import zarr
 from torch import nn
 from tqdm import tqdm
 
+from dynaclr.embeddings.patch_arrays import PatchArray, center_crop_numpy, open_patches
 from dynaclr.embeddings.store import EMBEDDINGS_KIND, build_anndata, check_index, write_embeddings
 from dynaclr.io import Provenance, make_provenance
 
 logger = logging.getLogger(__name__)
 
-PatchArray = zarr.Array | np.ndarray
 _ROWS_DONE = "rows_done"
 _FINGERPRINT = "fingerprint"
 _ARRAYS = ("features", "projections")
@@ -78,16 +78,6 @@ def index_fingerprint(index: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
-def open_patches(patches: PatchArray | str | Path) -> PatchArray:
-    """Open patches ``(N, C, Z, Y, X)`` given as a zarr array, a numpy array or a zarr array's path."""
-    if isinstance(patches, str | Path):
-        path = Path(patches)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: patch array not found")
-        return zarr.open_array(str(path), mode="r")
-    return patches
-
-
 def _check_patches(patches: PatchArray, index: pd.DataFrame, crop: tuple[int, int] | None) -> None:
     if len(patches.shape) != 5:
         raise ValueError(f"patches must be (N, C, Z, Y, X), got shape {tuple(patches.shape)}")
@@ -100,15 +90,6 @@ def _check_patches(patches: PatchArray, index: pd.DataFrame, crop: tuple[int, in
         raise ValueError(
             f"crop_size_yx {tuple(crop)} is larger than the stored patches (Y, X)={tuple(patches.shape[3:])}"
         )
-
-
-def center_crop_numpy(batch: np.ndarray, crop: tuple[int, int] | None) -> np.ndarray:
-    """Centre crop of the last two axes (start ``(Y - h) // 2``, like ``dynaclr.contrastive.center_crop``)."""
-    if crop is None:
-        return batch
-    height, width = batch.shape[-2:]
-    top, left = (height - crop[0]) // 2, (width - crop[1]) // 2
-    return batch[..., top : top + crop[0], left : left + crop[1]]
 
 
 def _open_partial(

@@ -13,6 +13,8 @@ Every model of the comparison goes through the same rule and the same output lay
 
 The contrastive and random-weights embeddings stream into a resumable partial store beside the
 output (:func:`dynaclr.embeddings.embed_patches`); the engineered features are computed in one pass.
+Each kind imports only what it runs: torch and timm for a network, Lightning nowhere (the
+checkpoint is read with :func:`dynaclr.training.read_contrastive_checkpoint`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from dynaclr.baselines import engineered_features, random_encoder
 from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig, ProjectionConfig
-from dynaclr.embeddings.inference import embed_patches
 from dynaclr.embeddings.projections import compute_projections
 from dynaclr.patches import open_patch_store
 
@@ -87,6 +87,8 @@ def embed_stage(
         tuple(store.array.shape[1:]),
     )
     if kind == "engineered_features":
+        from dynaclr.baselines import engineered_features
+
         features_config = EngineeredFeaturesConfig.model_validate(
             config.model_dump() if isinstance(config, EngineeredFeaturesConfig) else config
         )
@@ -105,29 +107,24 @@ def embed_stage(
     )
     if checkpoint is None:
         raise ValueError(f"kind {kind!r} needs the checkpoint of a trained model (model.ckpt)")
-    from dynaclr.training import load_contrastive_model  # Lightning only where a checkpoint is read
+    from dynaclr.baselines import random_encoder  # torch and timm: imported for a network only
+    from dynaclr.embeddings import embed_patches
+    from dynaclr.training import read_contrastive_checkpoint
 
-    module, checkpoint_provenance = load_contrastive_model(checkpoint)
-    inputs.append((checkpoint, checkpoint_provenance))
-    encoder = module.encoder
+    trained = read_contrastive_checkpoint(checkpoint)
+    inputs.append((checkpoint, trained.provenance))
+    architecture = trained.config
     if kind == "random_weights":
-        architecture = module.config
-        encoder = random_encoder(
-            seed=architecture.seed,
-            backbone=architecture.backbone,
-            in_channels=int(module.hparams["in_channels"]),
-            in_stack_depth=int(module.hparams["in_stack_depth"]),
-            stem_kernel_z=architecture.stem_kernel_z,
-            projection_dim=architecture.projection_dim,
-            drop_path_rate=architecture.drop_path_rate,
-        )
+        encoder = random_encoder(seed=architecture.seed, **trained.encoder_arguments())
         logger.info(
             "Random weights: %s architecture of %s, seed %d",
             architecture.backbone,
             checkpoint,
             architecture.seed,
         )
-    crop = embedding_config.crop_size_yx_px or (module.patch_size_yx_px, module.patch_size_yx_px)
+    else:
+        encoder = trained.encoder()
+    crop = embedding_config.crop_size_yx_px or (trained.patch_size_yx_px, trained.patch_size_yx_px)
     provenance_config = {
         **embedding_config.model_dump(mode="json"),
         "kind": kind,

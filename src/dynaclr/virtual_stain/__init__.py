@@ -8,13 +8,37 @@ Stage API (one library call per Snakemake rule):
 * :func:`predict_fov`: one FOV of it, tiled, plus its record (kind ``virtual_stain_fov``).
 * :func:`evaluate_virtual_stain`: Pearson r per FOV vs the measured nuclear channel (CSV and a
   record of kind ``virtual_stain_evaluation``).
+
+Submodules are imported lazily: creating the plate and evaluating import no torch, predicting
+no Lightning.
 """
 
-from dynaclr.virtual_stain.checkpoint import load_network, save_checkpoint
-from dynaclr.virtual_stain.evaluate import evaluate_virtual_stain, evaluation_record_path
-from dynaclr.virtual_stain.network import VirtualStainUNet, build_network
-from dynaclr.virtual_stain.predict import create_virtual_stain_plate, predict_fov, predict_stack
-from dynaclr.virtual_stain.train import train_virtual_stain
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dynaclr._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from dynaclr.virtual_stain.checkpoint import load_network, save_checkpoint
+    from dynaclr.virtual_stain.evaluate import evaluate_virtual_stain, evaluation_record_path
+    from dynaclr.virtual_stain.network import VirtualStainUNet, build_network
+    from dynaclr.virtual_stain.plates import create_virtual_stain_plate
+    from dynaclr.virtual_stain.predict import predict_fov, predict_stack
+    from dynaclr.virtual_stain.train import train_virtual_stain
+
+_EXPORTS = {
+    "load_network": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "evaluate_virtual_stain": "evaluate",
+    "evaluation_record_path": "evaluate",
+    "VirtualStainUNet": "network",
+    "build_network": "network",
+    "create_virtual_stain_plate": "plates",
+    "predict_fov": "predict",
+    "predict_stack": "predict",
+    "train_virtual_stain": "train",
+}
 
 __all__ = [
     "VirtualStainUNet",
@@ -28,3 +52,6 @@ __all__ = [
     "save_checkpoint",
     "train_virtual_stain",
 ]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -17,23 +17,26 @@ from typing import Any
 import numpy as np
 import torch
 from iohub.ngff import open_ome_zarr
-from monai.inferers import sliding_window_inference
 from tqdm.auto import tqdm
 
 from dynaclr.config.virtual_stain import VirtualStainConfig, VirtualStainPredictConfig
 from dynaclr.io import ArtifactError, make_provenance, read_zarr_provenance
-from dynaclr.io.plate import create_empty_plate, list_plate_fovs, read_plate_geometry, write_fov_record
+from dynaclr.io.plate import write_fov_record
 from dynaclr.virtual_stain.checkpoint import load_network
-from dynaclr.virtual_stain.data import slabs
 from dynaclr.virtual_stain.network import VirtualStainUNet
 from dynaclr.virtual_stain.normalization import fov_normalization
-from dynaclr.virtual_stain.plates import channel_index, plate_image, read_phase_provenance
+from dynaclr.virtual_stain.plates import (
+    OUTPUT_UNITS,
+    channel_index,
+    create_virtual_stain_plate,
+    plate_image,
+    read_phase_provenance,
+)
+from dynaclr.virtual_stain.slabs import slabs
 
 __all__ = ["OUTPUT_UNITS", "create_virtual_stain_plate", "predict_fov", "predict_stack", "resolve_device"]
 
 logger = logging.getLogger(__name__)
-
-OUTPUT_UNITS = "nuclear fluorescence normalised per FOV: median 0, 99th percentile 1"
 
 
 def resolve_device(device: str) -> torch.device:
@@ -45,44 +48,6 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def create_virtual_stain_plate(
-    phase_plate_path: str | Path, config: VirtualStainConfig, output_plate_path: str | Path
-) -> None:
-    """Create the empty prediction plate: the phase plate's positions, one channel
-    ``config.output_channel``, ``float32`` ``(T, 1, Z, Y, X)``, chunks ``(1, 1, Z, Y, X)``.
-
-    Reads only metadata. Per-FOV jobs (:func:`predict_fov`) fill it.
-    """
-    phase_provenance = read_phase_provenance(phase_plate_path)
-    fov_names = list_plate_fovs(phase_plate_path)
-    shapes: dict[tuple[int, ...], list[str]] = {}
-    with open_ome_zarr(phase_plate_path, layout="hcs", mode="r") as plate:
-        channel_index(plate, config.input_channel, phase_plate_path)
-        for fov_name in fov_names:
-            shape = plate_image(plate, fov_name, phase_plate_path).shape
-            shapes.setdefault((shape[0], *shape[2:]), []).append(fov_name)
-    if len(shapes) != 1:
-        raise ArtifactError(
-            f"{phase_plate_path}: FOVs differ in T, Z, Y, X ({ {k: v for k, v in shapes.items()} }); "
-            "one prediction plate needs a single shape"
-        )
-    n_t, n_z, n_y, n_x = next(iter(shapes))
-    provenance = make_provenance(
-        "virtual_stain_plate", config.model_dump(mode="json"), inputs=[(phase_plate_path, phase_provenance)]
-    )
-    create_empty_plate(
-        output_plate_path,
-        fov_names,
-        [config.output_channel],
-        (n_t, 1, n_z, n_y, n_x),
-        np.float32,
-        read_plate_geometry(phase_plate_path),
-        provenance,
-        attributes={"virtual_stain_units": OUTPUT_UNITS},
-    )
-    logger.info("created %s: %d FOVs of shape %s", output_plate_path, len(fov_names), (n_t, 1, n_z, n_y, n_x))
-
-
 def predict_stack(
     network: VirtualStainUNet,
     phase_stack: np.ndarray,
@@ -91,24 +56,35 @@ def predict_stack(
 ) -> np.ndarray:
     """Predict every slice of one normalised phase stack ``(Z, Y, X)`` → ``(Z, Y, X)`` float32.
 
-    ``predict_config.tile_size_px`` null runs whole slabs through the network; otherwise MONAI
-    sliding-window inference over YX tiles (overlap, Gaussian or constant blending).
-    ``slices_per_batch`` slabs ``(b, D, Y, X)`` are on the device at a time. The network is
-    moved to ``device`` in channels-last memory format (about 20% faster on CPU).
+    ``predict_config.tile_size_px`` null, or a tile covering the whole image (one window, whose
+    blending weights cancel), runs whole slabs through the network, ``tiles_per_batch`` at a time;
+    otherwise MONAI sliding-window inference over YX tiles (overlap, Gaussian or constant blending;
+    MONAI is imported only then). ``slices_per_batch`` slabs ``(b, D, Y, X)`` are on the device
+    at a time. The network is moved to ``device`` in channels-last memory format (about 20%
+    faster on CPU); its input stays in the default layout, as MONAI's tiles are.
     """
     n_z, n_y, n_x = phase_stack.shape
     depth = network.input_depth_slices
     output = np.empty((n_z, n_y, n_x), dtype=np.float32)
     network = network.to(device).to(memory_format=torch.channels_last).eval()  # type: ignore[call-overload]
+    tile_size = predict_config.tile_size_px
+    tile = (
+        None
+        if tile_size is None or tile_size >= max(n_y, n_x)
+        else (min(tile_size, n_y), min(tile_size, n_x))
+    )
     for start in range(0, n_z, predict_config.slices_per_batch):
         z_indices = np.arange(start, min(n_z, start + predict_config.slices_per_batch))
         batch = torch.from_numpy(slabs(phase_stack, z_indices, depth)).to(device)  # (b, D, Y, X)
-        batch = batch.contiguous(memory_format=torch.channels_last)
+        prediction: Any  # MONAI's return type also allows tuples and dicts
         with torch.inference_mode():
-            if predict_config.tile_size_px is None:
-                prediction = network(batch)  # (b, 1, Y, X)
+            if tile is None:  # whole slabs, tiles_per_batch at a time: (b, 1, Y, X)
+                prediction = torch.cat(
+                    [network(part) for part in batch.split(predict_config.tiles_per_batch)]
+                )
             else:
-                tile = (min(predict_config.tile_size_px, n_y), min(predict_config.tile_size_px, n_x))
+                from monai.inferers import sliding_window_inference  # seconds to import; tiles only
+
                 prediction = sliding_window_inference(
                     batch,
                     roi_size=tile,
