@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import build_patch_store
 
 from dynaclr.config.patches import PatchSpec
 from dynaclr.io import ArtifactError, read_table
@@ -55,13 +56,8 @@ def _extract(
 @pytest.fixture(scope="module")
 def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("bad_input_patches")
-    for fov in ("A/1/0", "B/1/0"):
-        _extract(tiny_plate, out, fov)
-    zarrs = [out / "A_1_0.zarr", out / "B_1_0.zarr"]
-    collect_patches(
-        zarrs, [z.with_suffix(".parquet") for z in zarrs], out / "tiny.zarr", out / "tiny.parquet"
-    )
-    return {"zarr": out / "tiny.zarr", "parquet": out / "tiny.parquet"}
+    plates = {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]}
+    return build_patch_store(plates, tiny_plate["tracks"], SPEC, out)
 
 
 def _config(**extra) -> dict:
