@@ -3,20 +3,26 @@
 Both loaders deliver the same planned ``(anchor, positive)`` samples (time-aware sampling, one plan
 made once with :class:`~dynaclr.training.sampling.ContrastiveBatchSampler`) in the same batches,
 with the same ``--num-workers``, augmented with the same :class:`BatchAugmentation` (paper
-defaults) and centre-cropped to the network input:
+defaults, the same operations on every patch) and centre-cropped to the network input, on CPU:
 
-* ``store`` (the project's loader): :class:`~dynaclr.training.data.PatchDataset` reads each batch's
-  normalised patches from the patch store at once (:class:`~dynaclr.patches.store.PatchRowReader`:
-  each needed chunk read and decoded once, straight from the shard files); the main process
-  augments anchors and positives as two whole batches (what
-  ``ContrastiveModule.on_after_batch_transfer`` does on the training device);
+* ``store`` (the project's loader, placed as CPU training places it: ``augment_in: auto``):
+  :class:`~dynaclr.training.data.PatchDataset` reads each batch's normalised patches from the
+  patch store at once (:class:`~dynaclr.patches.store.PatchRowReader`: each needed chunk read and
+  decoded once, straight from the shard files) and, with workers, augments anchors and positives
+  there as two whole batches, seeded by the batch's ``augment_seed``, writing the cropped result
+  straight into shared memory (``augment_in: workers``); the main process only receives batches.
+  With ``--num-workers 0`` or ``--augment-in device`` the main process augments each received
+  batch as a whole (what ``ContrastiveModule.on_after_batch_transfer`` does on a GPU);
 * ``on_the_fly`` (the anchor's way): for every sample the dataset reads the ``(C, Z, S, S)`` window
   around the cell's centroid from the full-FOV OME-Zarr plates (raw and phase; arrays opened once
   per worker and FOV, or per sample with ``--reopen-per-sample``), normalises it with the same
   per-FOV statistics and augments it on its own (a batch of one) in the worker.
 
-It then times a few CPU training steps (augment, forward, NT-Xent, backward, AdamW) of the demo
-model (``convnext_atto``) on the store's batches.
+Each loader's runs are interleaved (store, on-the-fly, store, on-the-fly) so load changes on a
+shared machine hit both alike; the best run of each is reported, with the CPU seconds of the main
+process and of the workers. It then times a few CPU training steps (forward, NT-Xent, backward,
+AdamW, and the augmentation when it is done on the device) of the demo model (``convnext_atto``)
+on the store's batches.
 
 Usage::
 
@@ -27,6 +33,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -41,9 +49,9 @@ from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.patches import collect_patches, extract_fov_patches, open_patch_store
 from dynaclr.patches.store import PatchStore
-from dynaclr.training.data import PatchBatch, PatchDataset, _keep_batch
+from dynaclr.training.data import PatchBatch, PatchDataset, _keep_batch, augment_batch, augmentation_generator
 from dynaclr.training.module import ContrastiveModule
-from dynaclr.training.sampling import ContrastiveBatchSampler, PairPlanner
+from dynaclr.training.sampling import ContrastiveBatchSampler, PairPlanner, PlannedBatch
 
 CHANNELS = [
     {"source": "phase", "channel": "Phase3D", "normalization": "zscore"},
@@ -182,7 +190,7 @@ class OnTheFlyDataset(Dataset[dict[str, torch.Tensor]]):
 class _FixedBatches:
     """A batch sampler replaying a fixed list of batches (each a list of samples)."""
 
-    def __init__(self, batches: list[list[tuple[int, int, int]]]) -> None:
+    def __init__(self, batches: list[PlannedBatch]) -> None:
         self.batches = batches
 
     def __iter__(self):
@@ -192,53 +200,77 @@ class _FixedBatches:
         return len(self.batches)
 
 
-def time_store_loader(store: PatchStore, plan, workers: int, output_size: int) -> tuple[float, PatchBatch]:
-    augment = BatchAugmentation(output_size_yx=(output_size, output_size))
-    generator = torch.Generator().manual_seed(0)
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(loader: DataLoader, consume) -> tuple[float, float, float, float, Any]:
+    """One pass: wall seconds, main-process CPU seconds, (reaped) worker CPU seconds, seconds to the
+    first batch (worker start-up included), and the last batch."""
+    children, main = _children_cpu(), time.process_time()
+    started = time.perf_counter()
+    batches = iter(loader)
+    batch, first = None, 0.0
+    for batch in batches:
+        first = first or time.perf_counter() - started
+        batch = consume(batch)
+    wall = time.perf_counter() - started
+    main = time.process_time() - main
+    del batches  # shuts the workers down and reaps them, so their CPU time is counted
+    return wall, main, _children_cpu() - children, first, batch
+
+
+def time_store_loader(
+    store: PatchStore, plan, workers: int, output_size: int, augment_in: str
+) -> tuple[float, float, float, float, PatchBatch]:
+    augmentation = BatchAugmentation(output_size_yx=(output_size, output_size))
     loader = DataLoader(
-        PatchDataset(store.zarr_path),
+        PatchDataset(store.zarr_path, augmentation if augment_in == "workers" else None),
         batch_sampler=_FixedBatches(plan),
         collate_fn=_keep_batch,
         num_workers=workers,
         prefetch_factor=4 if workers else None,
     )
-    started = time.perf_counter()
-    for batch in loader:
-        batch.anchor = augment(batch.anchor, generator)
-        batch.positive = augment(batch.positive, generator)
-    return time.perf_counter() - started, batch
+
+    def consume(batch: PatchBatch) -> PatchBatch:
+        if batch.augmented:
+            return batch
+        return augment_batch(batch, augmentation, augmentation_generator(batch.augment_seed))
+
+    return _run(loader, consume)
 
 
-def time_on_the_fly_loader(dataset: OnTheFlyDataset, plan, workers: int) -> float:
+def time_on_the_fly_loader(dataset: OnTheFlyDataset, plan, workers: int) -> tuple[float, float, float, float]:
     loader = DataLoader(
         dataset,
         batch_sampler=_FixedBatches(plan),
         num_workers=workers,
         prefetch_factor=4 if workers else None,
     )
-    started = time.perf_counter()
-    for _ in loader:
-        pass
-    return time.perf_counter() - started
+    return _run(loader, lambda batch: batch)[:4]
 
 
-def time_training_steps(store: PatchStore, plan, steps: int, config: ContrastiveModelConfig) -> float:
-    """Samples (anchors) per second of full training steps on CPU, after one warm-up step."""
+def time_training_steps(
+    store: PatchStore, plan, steps: int, config: ContrastiveModelConfig, augment_in: str
+) -> float:
+    """Samples (anchors) per second of training steps on CPU, after one warm-up step.
+
+    With ``augment_in`` 'workers' the batches come augmented (the step does not augment)."""
     _, n_channels, n_slices, _, _ = store.array.shape
     module = ContrastiveModule(
         config.model_dump(mode="json"), n_channels, n_slices, store.patch_size_yx_px, 1
     )
     module.train()
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate)
-    dataset = PatchDataset(store.zarr_path)
-    generator = torch.Generator().manual_seed(0)
+    dataset = PatchDataset(store.zarr_path, module.augment if augment_in == "workers" else None)
     batches = [dataset.__getitems__(samples) for samples in plan[: steps + 1]]
     started = 0.0
     for number, batch in enumerate(batches):
         if number == 1:
             started = time.perf_counter()
-        batch.anchor = module.augment(batch.anchor, generator)
-        batch.positive = module.augment(batch.positive, generator)
+        if not batch.augmented:
+            batch = augment_batch(batch, module.augment, augmentation_generator(batch.augment_seed))
         loss = module._loss(batch)
         optimizer.zero_grad()
         loss.backward()
@@ -265,6 +297,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the main process")
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--reopen-per-sample", action="store_true")
+    parser.add_argument(
+        "--augment-in",
+        choices=["auto", "device", "workers"],
+        default="auto",
+        help="where the store path augments (training's augment_in; auto: as CPU training does)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -285,6 +323,17 @@ def main() -> None:
         f"{tuple(store.array.shape)} {store.array.dtype} built in {built - simulated:.1f} s"
     )
 
+    config = ContrastiveModelConfig.model_validate(
+        {
+            "patch_spec": "bench",
+            "tau_frames": 1,
+            "backbone": "convnext_atto",
+            "batch_size": args.batch_size,
+            "num_workers": args.num_workers,
+            "augment_in": args.augment_in,
+        }
+    )
+    augment_in = config.resolved_augment_in("cpu")
     planner = PairPlanner(
         store.index, store.index["row"].to_numpy(), "time_aware", tau_frames=1, tolerance_frames=1
     )
@@ -293,31 +342,36 @@ def main() -> None:
     n_samples = sum(len(b) for b in plan)
     print(
         f"{len(plan)} batches of {args.batch_size} (anchor, positive) samples, {args.num_workers} worker(s), "
-        f"patches {tuple(store.array.shape[1:])} -> crop {args.patch_size}"
+        f"patches {tuple(store.array.shape[1:])} -> crop {args.patch_size}; store path augments in the "
+        f"{'data-loader workers' if augment_in == 'workers' else 'main process (device placement)'}"
     )
 
     # interleave repeats so load changes affect both alike; report the best of two
-    store_times, fly_times = [], []
+    store_runs, fly_runs = [], []
     fly = OnTheFlyDataset(
         store, {"raw": paths["plate"], "phase": paths["phase"]}, spec, args.patch_size, args.reopen_per_sample
     )
+    load = [f"{value:.1f}" for value in os.getloadavg()]
     for _ in range(2):
-        seconds, batch = time_store_loader(store, plan, args.num_workers, args.patch_size)
-        store_times.append(seconds)
-        fly_times.append(time_on_the_fly_loader(fly, plan, args.num_workers))
+        *timings, batch = time_store_loader(store, plan, args.num_workers, args.patch_size, augment_in)
+        store_runs.append(timings)
+        fly_runs.append(time_on_the_fly_loader(fly, plan, args.num_workers))
     assert batch.anchor.shape[-1] == args.patch_size
     patches = 2 * n_samples  # anchor + positive per sample
-    store_rate, fly_rate = patches / min(store_times), patches / min(fly_times)
-    print(f"store + batched augmentation : {store_rate:8.0f} patches/s  (runs {store_times})")
-    print(f"on-the-fly OME-Zarr crops    : {fly_rate:8.0f} patches/s  (runs {fly_times})")
-    print(f"ratio                        : {store_rate / fly_rate:8.1f}x")
+    for name, runs in (("store + batched augmentation", store_runs), ("on-the-fly OME-Zarr crops", fly_runs)):
+        wall, main_cpu, workers_cpu, first = min(runs)
+        print(
+            f"{name:29s}: {patches / wall:8.0f} patches/s  (runs {[round(r[0], 2) for r in runs]} s; "
+            f"best run: first batch after {first:.2f} s, main process {main_cpu:.2f} CPU s, workers "
+            f"{workers_cpu:.2f} CPU s)"
+        )
+    ratio = min(fly_runs)[0] / min(store_runs)[0]
+    print(f"{'ratio':29s}: {ratio:8.1f}x  (1/5/15-min load before: {', '.join(load)})")
 
-    config = ContrastiveModelConfig.model_validate(
-        {"patch_spec": "bench", "tau_frames": 1, "backbone": "convnext_atto", "batch_size": args.batch_size}
-    )
-    rate = time_training_steps(store, plan, args.train_steps, config)
+    rate = time_training_steps(store, plan, args.train_steps, config, augment_in)
     print(
-        f"training step (convnext_atto, CPU, {torch.get_num_threads()} threads, batch {args.batch_size}): "
+        f"training step (convnext_atto, CPU, {torch.get_num_threads()} threads, batch {args.batch_size}, "
+        f"augmentation {'in workers, not timed' if augment_in == 'workers' else 'included'}): "
         f"{rate:.1f} samples/s"
     )
 

@@ -10,7 +10,13 @@ import pytest
 from conftest import REPO_ROOT
 
 from dynaclr.io import read_table
-from integration.workflow_helpers import planned_jobs, snakemake, tiny_workflow_config, write_config
+from integration.workflow_helpers import (
+    TINY_TRAINING,
+    planned_jobs,
+    snakemake,
+    tiny_workflow_config,
+    write_config,
+)
 
 
 def test_lint_is_clean(tmp_path):
@@ -41,7 +47,7 @@ ANALYSIS_RULES = {
 
 def upstream(jobs: dict[str, int]) -> dict[str, int]:
     """The planned jobs up to training (the analysis rules are checked separately)."""
-    return {rule: n for rule, n in jobs.items() if rule not in ANALYSIS_RULES}
+    return {rule: n for rule, n in jobs.items() if rule not in ANALYSIS_RULES | {"import_annotations"}}
 
 
 def all_jobs(n_fovs: int, n_models: int, virtual_stain: bool = False) -> dict[str, int]:
@@ -84,6 +90,45 @@ def test_switching_phase_off_reads_phase_from_the_plate(tmp_path):
     jobs = planned_jobs(tmp_path)
     assert not set(jobs) & {*PHASE_JOBS, "reconstruct_phase"}
     assert jobs["track_fov"] == 2 and jobs["train_contrastive"] == 2
+
+
+def test_dry_run_classifies_a_plate_dataset_that_names_its_annotation_table(tmp_path, tiny_plate):
+    """A simulated and a real (``plate:``) dataset side by side: the real one imports its table,
+    is classified, and gets DTW pseudo-time from its infection classifier; only the simulated one
+    draws annotations and gets the figures that plot ground truth."""
+    config = tiny_workflow_config()
+    real = copy.deepcopy(config["datasets"]["tiny"])
+    del real["simulate"], real["summary"]
+    table = tmp_path / "my_annotations.csv"
+    table.write_text("fov_name,track_id,t,task,label\nA/1/0,1,0,infection,uninfected\n")
+    config["datasets"]["real"] = {
+        **real,
+        "plate": str(tiny_plate["plate"]),
+        "annotations": {"table": str(table), "tasks": ["infection"]},
+    }
+    config["contrastive_models"]["on_real"] = {
+        "dataset": "real",
+        "training": {**TINY_TRAINING, "sampling": "classical"},
+    }
+    write_config(tmp_path, config)
+    jobs = planned_jobs(tmp_path)
+    pairs = {"tiny": 3, "real": 2}  # (models + the engineered-features baseline) per dataset
+    assert jobs["draw_annotations"] == 1 and jobs["import_annotations"] == 1
+    assert jobs["classify"] == jobs["align_pseudotime"] == pairs["tiny"] + pairs["real"]
+    assert jobs["evaluation_figures"] == pairs["tiny"]
+
+    classify_real = "results/evaluation/classification/on_real/real.parquet"
+    jobs = planned_jobs(tmp_path, classify_real)
+    assert jobs["import_annotations"] == 1 and jobs["classify"] == 1
+    assert not {"simulate", "draw_annotations"} & set(jobs)
+    plan = snakemake(tmp_path, "--dry-run", "results/evaluation/pseudotime/on_real/real.parquet").stdout
+    assert "results/evaluation/predictions/on_real/real.parquet" in plan  # the reference's infection state
+
+    del config["datasets"]["real"]["annotations"]  # no table: the plate dataset is not classified
+    write_config(tmp_path, config)
+    jobs = planned_jobs(tmp_path)
+    assert "import_annotations" not in jobs
+    assert jobs["classify"] == jobs["align_pseudotime"] == pairs["tiny"]
 
 
 @pytest.mark.parametrize(
@@ -142,6 +187,7 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
         "embeddings/time_aware/tiny.zarr",
         "embeddings/engineered_features/tiny.zarr",
         "evaluation/temporal_metrics.csv",
+        "evaluation/temporal_comparison.csv",
         "evaluation/classification.csv",
         "evaluation/dtw_accuracy.csv",
         "evaluation/results_table.csv",

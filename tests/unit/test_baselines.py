@@ -17,6 +17,7 @@ from dynaclr.baselines import (
     patch_features,
     random_encoder,
     standardize_columns,
+    standardize_with_statistics,
 )
 from dynaclr.baselines.engineered import block_features
 from dynaclr.config.embeddings import EngineeredFeaturesConfig
@@ -25,6 +26,7 @@ from dynaclr.embeddings import (
     ground_truth_patch_store,
     read_embeddings,
     read_embeddings_provenance,
+    representation_matrix,
 )
 from dynaclr.evaluation.temporal import temporal_metrics
 
@@ -140,6 +142,11 @@ def test_standardize_columns_zero_mean_unit_variance():
     standardized = standardize_columns(matrix)
     np.testing.assert_allclose(standardized.mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(standardized.std(axis=0), [1, 0, 1])
+    again, mean, std = standardize_with_statistics(matrix)
+    np.testing.assert_array_equal(again, standardized)
+    np.testing.assert_allclose(mean, [3.0, 5.0, 5.0])
+    np.testing.assert_allclose(std, matrix.std(axis=0))
+    assert std[1] == 0 and np.all(again[:, 1] == 0)  # a constant column becomes 0
 
 
 def test_engineered_features_in_the_embeddings_layout(patch_store, tmp_path):
@@ -153,16 +160,29 @@ def test_engineered_features_in_the_embeddings_layout(patch_store, tmp_path):
     assert stored.X.shape == (len(patch_store["index"]), len(feature_names(channels, config)))
     assert list(stored.var_names) == feature_names(channels, config)
     np.testing.assert_allclose(stored.X, adata.X)
-    assert "X_projections" not in stored.obsm and "X_standardized" in stored.obsm
+    assert "X_projections" not in stored.obsm and "X_standardized" not in stored.obsm
+    # X is the z-scored features (what every analysis reads), the raw values a layer beside it
+    raw = stored.layers["raw"]
+    assert raw.shape == stored.X.shape and raw.dtype == np.float32
+    mean, std = stored.var["raw_mean"].to_numpy(), stored.var["raw_std"].to_numpy()
+    np.testing.assert_allclose(mean, raw.astype(np.float64).mean(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(std, raw.astype(np.float64).std(axis=0), rtol=1e-5, atol=1e-5)
+    expected = np.where(std > 0, (raw - mean) / np.where(std > 0, std, 1.0), 0.0)
+    np.testing.assert_allclose(stored.X, expected, atol=1e-4)
+    np.testing.assert_allclose(stored.X, standardize_columns(raw), atol=1e-4)
+    np.testing.assert_array_equal(representation_matrix(stored, "features"), stored.X.astype(np.float64))
+    np.testing.assert_array_equal(representation_matrix(stored, "standardized"), stored.X.astype(np.float64))
+    with pytest.raises(KeyError, match="projections"):
+        representation_matrix(stored, "projections")
     pd.testing.assert_frame_equal(
         stored.obs.reset_index(drop=True), patch_store["index"].reset_index(drop=True), check_dtype=False
     )
     assert read_embeddings_provenance(output).config["channel_names"] == channels
     # the viral sensor's nuclear enrichment makes infected cells differ: the features see infection
     infected = stored.obs["condition"].to_numpy() == "infected"
-    sensor_centre = stored.X[:, list(stored.var_names).index("ViralSensor_ring0")]
+    sensor_centre = raw[:, list(stored.var_names).index("ViralSensor_ring0")]
     assert sensor_centre[infected].mean() != pytest.approx(sensor_centre[~infected].mean(), rel=0.01)
-    metrics = temporal_metrics(stored.obsm["X_standardized"], stored.obs, n_bootstrap=0)
+    metrics = temporal_metrics(representation_matrix(stored, "features"), stored.obs, n_bootstrap=0)
     assert 0 < metrics["smoothness"] < 1
     with pytest.raises(ValueError, match="channel names"):
         engineered_features(patch_store["array"], patch_store["index"], channel_names=["a"])

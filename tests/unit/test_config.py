@@ -88,6 +88,36 @@ def test_real_dataset_needs_only_a_plate_path():
     assert not config.datasets["real"].is_simulated
 
 
+def test_a_plate_dataset_may_name_its_annotation_table():
+    cfg = _default()
+    cfg["datasets"]["real"] = {
+        "plate": "/data/plate.zarr",
+        "annotations": {"table": "labels.csv", "tasks": ["infection"]},
+    }
+    jsonschema.validate(cfg, SCHEMA)
+    annotations = WorkflowConfig.model_validate(cfg).datasets["real"].annotations
+    assert annotations.is_imported and annotations.tasks == ("infection",)
+    assert not WorkflowConfig.model_validate(cfg).datasets["demo"].annotations.is_imported
+    for bad, message in (
+        ({"table": "labels.xlsx"}, r"must be a \.csv or \.parquet file; got 'labels.xlsx'"),
+        (
+            {"table": "labels.csv", "fraction_of_cells": 0.05},
+            r"drawing keys \['fraction_of_cells=0.05'\] do not apply",
+        ),
+        (
+            {"table": "labels.csv", "tasks": ["division"]},
+            r"real.annotations.tasks \['division'\] share no task",
+        ),
+    ):
+        cfg["datasets"]["real"]["annotations"] = bad
+        cfg["analysis"]["classification"]["tasks"] = ["infection"]
+        with pytest.raises(ValidationError, match=message):
+            WorkflowConfig.model_validate(cfg)
+    cfg["datasets"]["real"]["annotations"] = {"tabel": "labels.csv"}
+    with pytest.raises(jsonschema.ValidationError, match="tabel"):
+        jsonschema.validate(cfg, SCHEMA)
+
+
 def test_models_are_frozen_and_round_trip():
     config = load_config(DEFAULT_CONFIG)
     dumped = config.model_dump(mode="json")

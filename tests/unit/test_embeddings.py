@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -14,14 +15,20 @@ from torch import nn
 
 from dynaclr.contrastive import center_crop
 from dynaclr.embeddings import (
+    RAW_LAYER,
+    RAW_STD_COLUMN,
+    build_anndata,
     compute_projections,
     embed_patches,
     ground_truth_patch_store,
     partial_store_path,
     read_embeddings,
     read_embeddings_provenance,
+    representation_matrix,
+    write_embeddings,
 )
 from dynaclr.io import ArtifactError, make_provenance, read_table, write_zarr_provenance
+from dynaclr.io.provenance import PROVENANCE_KEY
 
 BATCH = 32
 
@@ -189,6 +196,43 @@ def test_read_embeddings_checks_provenance(tmp_path):
     write_zarr_provenance(tmp_path / "other.zarr", make_provenance("patches", {}))
     with pytest.raises(ArtifactError, match="expected an artifact of kind 'embeddings'"):
         read_embeddings(tmp_path / "other.zarr")
+
+
+def test_read_embeddings_refuses_schema_1_stores(tmp_path):
+    """Schema 1 kept engineered features raw in X (z-scored in obsm['X_standardized']): refused."""
+    index = pd.DataFrame({"fov_name": ["A/1/0"] * 3, "track_id": [1, 1, 1], "t": [0, 1, 2]})
+    path = tmp_path / "old.zarr"
+    write_embeddings(build_anndata(np.ones((3, 2)), index), path, make_provenance("embeddings", {}))
+    read_embeddings(path)
+    old = json.loads(read_embeddings_provenance(path).model_dump_json())
+    old["schema_version"] = 1
+    zarr.open_group(str(path), mode="r+").attrs[PROVENANCE_KEY] = old
+    with pytest.raises(ArtifactError, match=r"schema version 1 .* `snakemake --forcerun embed`"):
+        read_embeddings(path)
+
+
+def test_representation_matrix_reads_x_for_features(tmp_path):
+    index = pd.DataFrame({"fov_name": ["A/1/0"] * 3, "track_id": [1, 1, 1], "t": [0, 1, 2]})
+    features = np.arange(6.0).reshape(3, 2)
+    learned = build_anndata(features, index, projections=np.ones((3, 4)))
+    np.testing.assert_array_equal(representation_matrix(learned, "features"), features)
+    np.testing.assert_array_equal(representation_matrix(learned, "projections"), np.ones((3, 4)))
+    with pytest.raises(KeyError, match=r"'standardized'.*available: 'features', 'projections'"):
+        representation_matrix(learned, "standardized")
+    raw = np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]])
+    z = np.array([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]]) * np.array([1.5**0.5, 1.0])
+    engineered = build_anndata(z, index, raw=raw, raw_mean=raw.mean(axis=0), raw_std=raw.std(axis=0))
+    path = tmp_path / "engineered.zarr"
+    write_embeddings(engineered, path, make_provenance("embeddings", {}))
+    stored = read_embeddings(path)
+    np.testing.assert_array_equal(stored.layers[RAW_LAYER], raw)
+    np.testing.assert_allclose(stored.var[RAW_STD_COLUMN], raw.std(axis=0))
+    for representation in ("features", "standardized"):
+        np.testing.assert_allclose(representation_matrix(stored, representation), z, rtol=1e-6)
+    with pytest.raises(KeyError, match="available: 'features', 'standardized'"):
+        representation_matrix(stored, "projections")
+    with pytest.raises(ValueError, match="raw_mean and raw_std"):
+        build_anndata(z, index, raw=raw)
 
 
 def test_compute_projections_pca_is_deterministic(patch_store, tmp_path):

@@ -141,7 +141,9 @@ def test_engineered_features_of_the_same_store(store_and_model, tmp_path):
     adata = read_embeddings(output)
     assert adata.n_obs == open_patch_store(store_and_model["zarr"], store_and_model["parquet"]).array.shape[0]
     assert adata.var_names[0].startswith("raw:Brightfield_")
-    assert "X_standardized" in adata.obsm and np.isfinite(adata.X).all()
+    assert "X_standardized" not in adata.obsm and np.isfinite(adata.X).all()
+    assert adata.layers["raw"].shape == adata.X.shape
+    np.testing.assert_allclose(adata.X.mean(axis=0), 0, atol=1e-5)  # X is z-scored
 
 
 def test_embed_stage_errors_name_the_fix(store_and_model, tmp_path):

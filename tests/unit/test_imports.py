@@ -14,6 +14,7 @@ import dynaclr.embeddings
 JOB_IMPORTS = {  # the import of a workflow shim -> heavy packages it must not import
     "from dynaclr.figures.stage import distances_figure, infected_fraction_figure": {"torch"},
     "from dynaclr.classify import classify_stage, collect_classification": {"torch"},
+    "from dynaclr.classify import import_annotations_stage": {"torch", "sklearn"},
     "from dynaclr.evaluation.stage import temporal_metrics_stage": {"torch"},
     "from dynaclr.pseudotime.stage import pseudotime_stage": {"torch"},
     "from dynaclr.embeddings.stage import projection_stage": {"torch"},

@@ -246,3 +246,42 @@ def test_nucleus_is_anti_aliased_along_z_wherever_it_falls_between_slices(z_slic
     assert centroid == pytest.approx(z_slices, abs=0.1)
     # the edge ramps over about one slice: some slice holds a partial volume
     assert np.any((column > 0.05) & (column < 0.95))
+
+
+def test_morphodynamics_change_the_cell_between_frames_but_nothing_else(tiny_config):
+    """Outline modes, rotation and granules: off reproduces the static cells exactly; on, a
+    cell's cytoplasm changes from frame to frame while every position, division and infection
+    (drawn from the FOV's own generator) stays the same."""
+    static = tiny_config.model_copy(update={"n_frames": 4})
+    moving = SimulateConfig.model_validate(
+        {
+            **static.model_dump(),
+            "cells": {
+                **static.cells.model_dump(),
+                "rotation_std_rad_per_frame": 0.2,
+                "membrane_fluctuation": 0.15,
+                "cytoplasm_granularity": 0.5,
+            },
+        }
+    )
+    table_static = simulate_fov_dynamics(static, 0)
+    table_moving = simulate_fov_dynamics(moving, 0)
+    same = ["track_id", "t", "y", "x", "infection_onset_t", "mitosis", "parent_track_id"]
+    pd.testing.assert_frame_equal(table_static[same], table_moving[same])
+    assert (table_static.filter(like="shape_mode_") == 0).all().all()
+    modes = table_moving.filter(like="shape_mode_").to_numpy()
+    assert 0.05 < np.sqrt((modes**2).sum(axis=1) / 2).mean() < 0.3  # ~ membrane_fluctuation RMS
+
+    one = table_moving[table_moving["track_id"] == table_moving["track_id"].iloc[0]]
+    frames = [render_frame(one[one["t"] == t], moving) for t in one["t"].iloc[:2]]
+    static_frames = [
+        render_frame(table_static.loc[one.index][one["t"] == t], static) for t in one["t"].iloc[:2]
+    ]
+    # static cell: the phase only moves with the cell; moving cell: its cytoplasm changes shape
+    # and texture, while the nucleus (and so the labels) keeps its own shape
+    change_static = np.abs(np.diff([f.phase.sum(axis=0) for f in static_frames], axis=0)).sum()
+    change_moving = np.abs(np.diff([f.phase.sum(axis=0) for f in frames], axis=0)).sum()
+    assert change_moving > 2 * change_static
+    assert [int((f.labels > 0).sum()) for f in frames] == pytest.approx(
+        [int((f.labels > 0).sum()) for f in static_frames], rel=0.05
+    )

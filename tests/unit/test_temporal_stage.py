@@ -7,7 +7,11 @@ import pandas as pd
 import pytest
 
 from dynaclr.embeddings import build_anndata, write_embeddings
-from dynaclr.evaluation.stage import TEMPORAL_METRICS_COLUMNS, temporal_metrics_stage
+from dynaclr.evaluation.stage import (
+    TEMPORAL_COMPARISON_COLUMNS,
+    TEMPORAL_METRICS_COLUMNS,
+    temporal_metrics_stage,
+)
 from dynaclr.evaluation.temporal import temporal_metrics
 from dynaclr.io import make_provenance
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
@@ -73,3 +77,32 @@ def test_same_seed_same_table(stores, tmp_path):
 def test_empty_input_is_refused(tmp_path):
     with pytest.raises(ValueError, match="at least one"):
         temporal_metrics_stage({}, tmp_path / "x.csv")
+
+
+def test_paired_comparison_puts_the_smoother_model_first(stores, tmp_path, caplog):
+    paths = dict(stores["paths"])
+    # a third store of other cells (one frame dropped): it cannot be paired with the others
+    features, index = stores["features"], stores["index"]
+    keep = (index["t"] != 3).to_numpy()
+    other = stores["root"] / "other" / "toy.zarr"
+    write_embeddings(
+        build_anndata(features[keep], index[keep].reset_index(drop=True)),
+        other,
+        make_provenance("embeddings", {}),
+    )
+    paths[("other", "toy")] = other
+    comparison_csv = tmp_path / "temporal_comparison.csv"
+    with caplog.at_level("WARNING"):
+        temporal_metrics_stage(
+            paths, tmp_path / "m.csv", n_bootstrap=50, seed=2, comparison_csv=comparison_csv
+        )
+    table = pd.read_csv(comparison_csv)
+    assert list(table.columns) == list(TEMPORAL_COMPARISON_COLUMNS)
+    assert len(table) == 1  # only planted vs shuffled embed the same cells
+    row = table.iloc[0]
+    assert (row["model_a"], row["model_b"]) == ("planted", "shuffled")
+    assert row["smoothness_a"] < row["smoothness_b"]
+    assert row["difference"] == pytest.approx(row["smoothness_a"] - row["smoothness_b"])
+    assert row["difference_ci_low"] <= row["difference"] <= row["difference_ci_high"] < 0
+    assert row["share_a_smoother"] == 1.0 and row["n_tracks"] == 16
+    assert "embed different cells" in caplog.text

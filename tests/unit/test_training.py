@@ -86,19 +86,23 @@ def test_fast_dev_run_per_sampling_and_loss(patch_store, tmp_path, sampling, los
     assert embeddings.shape == (3, 320) and torch.isfinite(embeddings).all()
 
 
-def test_same_seed_same_weights(patch_store, tmp_path):
-    states = []
-    for run in ("a", "b"):
-        train_contrastive(
+def test_same_seed_same_weights_wherever_batches_are_augmented(patch_store, tmp_path):
+    """Same seed, same weights: twice on the device, then in 2 workers (each batch seeded alone)."""
+    runs = {"a": ("device", 0), "b": ("device", 0), "workers": ("workers", 2)}
+    states = {}
+    for run, (augment_in, workers) in runs.items():
+        summary = train_contrastive(
             patch_store["zarr"],
             patch_store["parquet"],
-            _config("time_aware", "ntxent"),
+            _config("time_aware", "ntxent", augment_in=augment_in, num_workers=workers),
             tmp_path / run,
             fast_dev_run=True,
         )
-        states.append(torch.load(tmp_path / run / "model.ckpt", weights_only=True)["state_dict"])
-    assert states[0].keys() == states[1].keys()
-    assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+        assert summary["augment_in"] == augment_in
+        states[run] = torch.load(tmp_path / run / "model.ckpt", weights_only=True)["state_dict"]
+    for run in ("b", "workers"):
+        assert states["a"].keys() == states[run].keys()
+        assert all(torch.equal(states["a"][key], states[run][key]) for key in states["a"]), run
 
 
 def test_training_writes_logs_checkpoints_and_resumes(patch_store, tmp_path):

@@ -2,7 +2,8 @@
 
 Stores are written by the store's own writer (small shards, a partial last shard, an all-zero
 patch that zarr does not store) and read batch-wise; every read is compared with plain per-row
-zarr reads in the requested order.
+zarr reads in the requested order. Batches augmented in data-loader workers are compared with the
+same batches augmented afterwards (what the module does on the training device).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import torch
 import zarr
 from torch.utils.data import DataLoader
 
+from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.io import ArtifactError
 from dynaclr.patches.store import PATCH_ARRAY, PatchRowReader, ShardedRowWriter, create_patch_array
-from dynaclr.training.data import PatchDataset
+from dynaclr.training.data import PatchDataset, _keep_batch, augment_batch, augmentation_generator
+from dynaclr.training.sampling import PlannedBatch
 
 N_PATCHES = 11
 SHAPE_CZYX = (2, 3, 8, 8)
@@ -142,3 +145,48 @@ def test_workers_forked_after_reads_in_the_main_process_read_the_same_batches(st
         np.testing.assert_array_equal(batch.anchor.numpy(), patches[rows[:, 0]].astype(np.float32))
         np.testing.assert_array_equal(batch.positive.numpy(), patches[rows[:, 1]].astype(np.float32))
         np.testing.assert_array_equal(batch.anchor_row.numpy(), rows[:, 0])
+
+
+@pytest.fixture
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in data-loader workers
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_batches_augmented_where_read_equal_batches_augmented_after_and_ignore_workers(
+    store, workers, one_thread
+):
+    path, _ = store
+    augmentation = BatchAugmentation(output_size_yx=(6, 6))
+    plan = [
+        PlannedBatch([(0, 5, 9), (5, 0, 2), (3, 3, 1)], augment_seed=11),
+        PlannedBatch([(10, 6, 4), (3, 3, 0), (1, 2, 8)], augment_seed=12),
+        PlannedBatch([(1, 2, -1), (9, 8, -1)], augment_seed=2**63 - 2),
+        PlannedBatch([(1, 2, -1), (9, 8, -1)], augment_seed=13),  # same samples, other seed
+    ]
+    loader = DataLoader(
+        PatchDataset(path, augmentation),
+        batch_sampler=plan,
+        collate_fn=_keep_batch,
+        num_workers=workers,
+        timeout=60 if workers else 0,
+    )
+    results = []
+    for samples, batch in zip(plan, loader, strict=True):
+        plain = PatchDataset(path).__getitems__(samples)  # unaugmented, at the stored size
+        assert plain.anchor.shape[-2:] == (8, 8) and not plain.augmented
+        expected = augment_batch(plain, augmentation, augmentation_generator(samples.augment_seed))
+        assert batch.augmented and batch.augment_seed == samples.augment_seed
+        for name in ("anchor", "positive", "negative"):
+            got, want = getattr(batch, name), getattr(expected, name)
+            if want is None:
+                assert got is None
+                continue
+            assert got.shape == (len(samples), *SHAPE_CZYX[:2], 6, 6)
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+        np.testing.assert_array_equal(batch.anchor_row.numpy(), np.asarray(samples)[:, 0])
+        results.append(batch)
+    assert not torch.equal(results[2].anchor, results[3].anchor)  # the seed decides

@@ -3,6 +3,8 @@ FOV split, DDP sharding and per-epoch reshuffling."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.training.sampling import (
     ContrastiveBatchSampler,
     PairPlanner,
+    PlannedBatch,
     descendant_pairs,
     lineage_unique_batches,
     split_fovs,
@@ -185,6 +188,32 @@ def test_lightning_set_epoch_reaches_the_batch_sampler():
     fixed = list(validation)
     validation.set_epoch(7)
     assert list(validation) == fixed
+
+
+def test_batches_carry_augmentation_seeds_per_epoch_batch_and_rank():
+    planner = PairPlanner(INDEX, ALL_ROWS, "time_aware", tau_frames=1, tolerance_frames=1)
+
+    def seeds(sampler: ContrastiveBatchSampler, epoch: int) -> list[int]:
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert all(isinstance(batch, PlannedBatch) for batch in batches)
+        return [batch.augment_seed for batch in batches]
+
+    train = [ContrastiveBatchSampler(planner, 4, True, seed=0, rank=rank, world_size=2) for rank in (0, 1)]
+    first = seeds(train[0], 0)
+    assert len(set(first)) == len(first)  # batches of an epoch differ
+    assert seeds(ContrastiveBatchSampler(planner, 4, True, seed=0, rank=0, world_size=2), 0) == first
+    assert set(seeds(train[0], 1)).isdisjoint(first)  # a new epoch, new augmentations
+    assert set(seeds(train[1], 0)).isdisjoint(first)  # other rank, other augmentations
+    other_seed = ContrastiveBatchSampler(planner, 4, True, seed=1, rank=0, world_size=2)
+    assert set(seeds(other_seed, 0)).isdisjoint(first)
+    validation = ContrastiveBatchSampler(planner, 4, True, seed=0, shuffle=False)
+    assert seeds(validation, 0) == seeds(validation, 5)  # the same augmentations every epoch
+    # a plain list otherwise, and the seed survives pickling (the trip to a data-loader worker)
+    batch = next(iter(train[0]))
+    copy = pickle.loads(pickle.dumps(batch))
+    assert copy == list(batch) and copy.augment_seed == batch.augment_seed
+    assert all(0 <= seed < 2**63 for seed in first)
 
 
 def test_too_few_lineages_for_a_batch_says_what_to_do():

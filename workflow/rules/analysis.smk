@@ -1,5 +1,6 @@
 # What is read from the embeddings (paper section 4): temporal smoothness and dynamic range,
-# classifiers of infection and division from sparse annotations, DTW pseudo-time of infection.
+# classifiers of infection and division from sparse annotations (drawn from ground truth, or
+# imported from a dataset's own table), DTW pseudo-time of infection.
 # Per-(model, dataset) jobs write their own tables; collect rules gather them for the report.
 
 
@@ -8,9 +9,14 @@ rule temporal_metrics:
     input:
         embeddings=[embeddings_store(model, dataset) for model, dataset in embedding_pairs()],
     output:
-        report(
+        metrics=report(
             f"{RESULTS}/evaluation/temporal_metrics.csv",
             caption="../report/temporal_metrics.rst",
+            category="6. Tables",
+        ),
+        comparison=report(
+            f"{RESULTS}/evaluation/temporal_comparison.csv",
+            caption="../report/temporal_comparison.rst",
             category="6. Tables",
         ),
     params:
@@ -39,7 +45,7 @@ rule draw_annotations:
     params:
         config=lambda wildcards: stage_config(wildcards.dataset, "annotations"),
     wildcard_constraints:
-        dataset=SIMULATED_DATASETS,
+        dataset=DRAWN_DATASETS,
     log:
         f"{RESULTS}/logs/draw_annotations/{{dataset}}.log",
     benchmark:
@@ -52,6 +58,30 @@ rule draw_annotations:
         "../../envs/analysis.yaml"
     script:
         "../scripts/draw_annotations.py"
+
+
+rule import_annotations:
+    """The annotation table a dataset names (annotations.table), checked and written like drawn ones."""
+    input:
+        unpack(annotation_table_input),
+    output:
+        f"{RESULTS}/{{dataset}}/annotations.parquet",
+    params:
+        config=lambda wildcards: stage_config(wildcards.dataset, "annotations"),
+    wildcard_constraints:
+        dataset=IMPORTED_DATASETS,
+    log:
+        f"{RESULTS}/logs/import_annotations/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/import_annotations/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/import_annotations.py"
 
 
 rule classify:
@@ -67,7 +97,7 @@ rule classify:
         config=analysis_config("classification"),
     wildcard_constraints:
         model=EMBEDDED_MODELS,
-        dataset=SIMULATED_DATASETS,
+        dataset=ANNOTATED_DATASETS,
     log:
         f"{RESULTS}/logs/classify/{{model}}/{{dataset}}.log",
     benchmark:
@@ -110,9 +140,10 @@ rule collect_classification:
 
 
 rule align_pseudotime:
-    """DTW pseudo-time of infection: every lineage of one embeddings store aligned to a reference."""
+    """DTW pseudo-time of infection: every lineage of one embeddings store aligned to a reference
+    (from ground truth, the infection classifier's predictions, or the config)."""
     input:
-        unpack(ground_truth_input),
+        unpack(pseudotime_input),
         embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
     output:
         pseudotime=f"{RESULTS}/evaluation/pseudotime/{{model}}/{{dataset}}.parquet",

@@ -2,14 +2,34 @@
 # Functions only (rule files stay declarative); include after common.smk, before those files.
 # Which analyses run where:
 #   every (model, dataset) of embedding_jobs(): embeddings, projections, temporal metrics, figures;
-#   simulated datasets only (annotations are drawn from ground truth): classifiers, infected
-#   fraction; DTW pseudo-time: simulated datasets, or every dataset when the config names an
-#   explicit reference (analysis.pseudotime.reference; no accuracy without ground truth).
+#   annotated datasets: classifiers. Annotations are drawn from ground truth (simulated datasets,
+#   rule draw_annotations) or imported from the table a dataset names (annotations.table, any
+#   dataset, rule import_annotations); both write results/{dataset}/annotations.parquet;
+#   DTW pseudo-time: simulated datasets (reference and accuracy from ground truth), datasets with
+#   an imported table whose infection classifier picks the reference, or every dataset when the
+#   config names an explicit reference (analysis.pseudotime.reference). Without ground truth the
+#   accuracy table holds aligned onsets only (true onsets and errors NaN);
+#   simulated datasets only: infected-fraction and pseudo-time figures, which plot ground truth.
+
+
+def wildcard_choice(names):
+    """Regex matching exactly ``names``; one that matches nothing when there are none."""
+    return "|".join(names) if names else "(?!)"
+
+
+#: Datasets whose annotations are drawn from ground truth, and those that import a table.
+DRAWN = [d for d in SIMULATED if not CONFIG.datasets[d].annotations.is_imported]
+IMPORTED = [d for d in DATASETS if CONFIG.datasets[d].annotations.is_imported]
+ANNOTATED = sorted(DRAWN + IMPORTED)
 
 #: Model wildcard values: trained models and baselines (names never clash; WorkflowConfig checks).
 EMBEDDED_MODELS = "|".join(MODELS + BASELINES)
 #: Dataset wildcard values of the rules that need ground truth.
-SIMULATED_DATASETS = "|".join(SIMULATED)
+SIMULATED_DATASETS = wildcard_choice(SIMULATED)
+#: Dataset wildcard values of draw_annotations, import_annotations and classify.
+DRAWN_DATASETS = wildcard_choice(DRAWN)
+IMPORTED_DATASETS = wildcard_choice(IMPORTED)
+ANNOTATED_DATASETS = wildcard_choice(ANNOTATED)
 
 
 def model_kind(model):
@@ -23,12 +43,23 @@ def embedding_pairs():
 
 
 def classified_pairs():
-    return [(model, dataset) for model, dataset in embedding_pairs() if dataset in SIMULATED]
+    return [(model, dataset) for model, dataset in embedding_pairs() if dataset in ANNOTATED]
+
+
+def infection_classified(dataset):
+    """True when ``dataset`` gets an infection classifier (annotated, and the task is on both lists)."""
+    annotated = CONFIG.datasets[dataset].annotations.tasks
+    classified = CONFIG.analysis.classification.tasks
+    return dataset in ANNOTATED and "infection" in annotated and "infection" in classified
 
 
 def aligned_pairs():
     explicit_reference = CONFIG.analysis.pseudotime.reference is not None
-    return [(m, d) for m, d in embedding_pairs() if d in SIMULATED or explicit_reference]
+    return [
+        (m, d)
+        for m, d in embedding_pairs()
+        if d in SIMULATED or explicit_reference or infection_classified(d)
+    ]
 
 
 def embeddings_store(model, dataset):
@@ -80,6 +111,25 @@ def ground_truth_input(wildcards):
     return {}
 
 
+def annotation_table_input(wildcards):
+    """The user's annotation table (annotations.table) and the tracks its track ids refer to."""
+    return {
+        "table": CONFIG.datasets[wildcards.dataset].annotations.table,
+        "tracks": f"{RESULTS}/{wildcards.dataset}/tracks.parquet",
+    }
+
+
+def pseudotime_input(wildcards):
+    """What gives the infection state: ground truth (simulated), else the infection classifier's
+    predictions unless the config names the reference explicitly."""
+    if wildcards.dataset in SIMULATED:
+        return ground_truth_input(wildcards)
+    if CONFIG.analysis.pseudotime.reference is None:
+        predictions = f"{RESULTS}/evaluation/predictions/{wildcards.model}/{wildcards.dataset}.parquet"
+        return {"predictions": predictions}
+    return {}
+
+
 def ground_truth_matching():
     """How figures match ground-truth cells to patches (the pseudo-time stage's setting)."""
     pseudotime = CONFIG.analysis.pseudotime
@@ -102,6 +152,7 @@ def analysis_outputs():
         return []
     targets = [
         f"{RESULTS}/evaluation/temporal_metrics.csv",
+        f"{RESULTS}/evaluation/temporal_comparison.csv",
         f"{RESULTS}/evaluation/results_table.csv",
         f"{RESULTS}/evaluation/results_table.html",
     ]
@@ -111,7 +162,8 @@ def analysis_outputs():
     if classified_pairs():
         targets.append(f"{RESULTS}/evaluation/classification.csv")
     for model, dataset in classified_pairs():
-        targets += figure_files("infected_fraction", model, dataset)
+        if dataset in SIMULATED:
+            targets += figure_files("infected_fraction", model, dataset)
     if aligned_pairs():
         targets += [f"{RESULTS}/evaluation/pseudotime.parquet", f"{RESULTS}/evaluation/dtw_accuracy.csv"]
     for model, dataset in aligned_pairs():

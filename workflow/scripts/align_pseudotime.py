@@ -11,4 +11,5 @@ with job_context(snakemake.log[0], snakemake.threads):  # noqa: F821
         accuracy_csv=snakemake.output.accuracy,  # noqa: F821
         config=PseudotimeConfig.model_validate(snakemake.params.config),  # noqa: F821
         ground_truth_tracks_path=snakemake.input.get("tracks"),  # noqa: F821
+        predictions_path=snakemake.input.get("predictions"),  # noqa: F821
     )

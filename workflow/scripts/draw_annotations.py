@@ -4,9 +4,10 @@ from dynaclr.jobs import job_context
 
 with job_context(snakemake.log[0], snakemake.threads):  # noqa: F821
     config = AnnotationConfig.model_validate(snakemake.params.config)  # noqa: F821
+    drawing = config.model_dump(exclude={"table"})  # drawn from ground truth: no table
     draw_annotations_stage(
         snakemake.input.tracks,  # noqa: F821
         snakemake.output[0],  # noqa: F821
-        **config.model_dump(),
-        provenance_config=config.model_dump(mode="json"),
+        **drawing,
+        provenance_config=config.model_dump(mode="json", exclude={"table"}),
     )

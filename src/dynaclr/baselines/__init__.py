@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         feature_names,
         patch_features,
         standardize_columns,
+        standardize_with_statistics,
     )
     from dynaclr.baselines.random_weights import random_encoder
 
@@ -30,6 +31,7 @@ _EXPORTS = {
     "feature_names": "engineered",
     "patch_features": "engineered",
     "standardize_columns": "engineered",
+    "standardize_with_statistics": "engineered",
     "random_encoder": "random_weights",
 }
 
@@ -40,6 +42,7 @@ __all__ = [
     "patch_features",
     "random_encoder",
     "standardize_columns",
+    "standardize_with_statistics",
 ]
 
 

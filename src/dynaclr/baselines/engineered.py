@@ -13,11 +13,11 @@ slice ``S = patch[c, Z // 2]``:
 * ``{c}_ring{k}``: mean intensity of ``S`` in ring ``k`` of ``radial_rings`` equal-width rings
   from the patch centre out to the inscribed radius ``min(Y, X) / 2``.
 
-``X`` holds these raw values (mixed units: pixels, intensities, unitless texture), which the
-classifier pipeline standardises itself; ``obsm['X_standardized']`` holds the same features
-z-scored over all cells (constant features → 0), the matrix to use for cosine-distance analyses
-(temporal metrics, DTW) so that no feature dominates by its unit. There is no projection head,
-so ``obsm['X_projections']`` is absent.
+The raw values mix units (pixels, intensities, unitless texture), so ``X``, the matrix every
+analysis reads, holds the features z-scored over all cells (population std; constant features
+→ 0): no feature dominates a cosine distance (temporal metrics, DTW) by its unit. The raw values
+are kept in ``layers['raw']``, the column mean and std used in ``var['raw_mean']`` and
+``var['raw_std']``. There is no projection head, so ``obsm['X_projections']`` is absent.
 """
 
 from __future__ import annotations
@@ -178,11 +178,22 @@ def patch_features(
     return block_features(patch[None], config, rings)[0]
 
 
+def standardize_with_statistics(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """z-score every column over the rows (population std; constant columns become 0).
+
+    Returns:
+        ``(standardized, mean, std)``: the float64 matrix and the ``(F,)`` column mean and std used.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    mean = matrix.mean(axis=0)
+    std = matrix.std(axis=0)
+    standardized = np.where(std > 0, (matrix - mean) / np.where(std > 0, std, 1.0), 0.0)
+    return standardized, mean, std
+
+
 def standardize_columns(matrix: np.ndarray) -> np.ndarray:
     """z-score every column over the rows (population std); constant columns become 0."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    std = matrix.std(axis=0)
-    return np.where(std > 0, (matrix - matrix.mean(axis=0)) / np.where(std > 0, std, 1.0), 0.0)
+    return standardize_with_statistics(matrix)[0]
 
 
 def engineered_features(
@@ -206,8 +217,9 @@ def engineered_features(
         show_progress: tqdm progress bar over batches.
 
     Returns:
-        AnnData with ``X`` ``(N, F)`` raw features, ``obsm['X_standardized']``, ``var_names`` the
-        feature names, ``obs`` the index.
+        AnnData with ``X`` ``(N, F)`` the features z-scored over all cells, ``layers['raw']`` the
+        raw features, ``var_names`` the feature names, ``var['raw_mean']`` and ``var['raw_std']``
+        the column mean and std used, ``obs`` the index.
     """
     config = config or EngineeredFeaturesConfig()
     check_index(index_df, "index_df")
@@ -234,11 +246,20 @@ def engineered_features(
         block = center_crop_numpy(np.asarray(patches[lo:hi], dtype=np.float32), crop)
         rows.append(block_features(block, config, rings))
     features = np.concatenate(rows)
+    standardized, mean, std = standardize_with_statistics(features)
     adata = build_anndata(
-        features,
+        standardized,
         index_df,
-        standardized=standardize_columns(features),
-        info={"model": "engineered_features", "representation_note": "X = raw engineered features"},
+        raw=features,
+        raw_mean=mean,
+        raw_std=std,
+        info={
+            "model": "engineered_features",
+            "representation_note": (
+                "X = engineered features z-scored over all cells (constant features 0), "
+                "layers['raw'] = raw values, var['raw_mean'], var['raw_std'] = mean and std used"
+            ),
+        },
     )
     adata.var_names = feature_names(names, config)
     if output_path is not None:

@@ -1,6 +1,8 @@
 """Classifiers of cell states from sparse annotations (paper section 4.4).
 
 * :func:`draw_annotations`: sparse, class-balanced annotations drawn from ground truth;
+* :func:`import_annotations_stage`: a person's annotation table (CSV/Parquet) checked and written
+  in the same layout (datasets without ground truth);
 * :func:`fit_and_evaluate`: StandardScaler → balanced LogisticRegression, FOV-grouped
   cross-validation, F1 / AUROC / balanced accuracy with track-bootstrap CIs, predictions for
   every cell;
@@ -18,6 +20,13 @@ from typing import TYPE_CHECKING
 from dynaclr._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from dynaclr.classify.annotation_table import (
+        AnnotationTableError,
+        import_annotations_stage,
+        locate_annotations,
+        read_annotation_table,
+        validate_annotation_table,
+    )
     from dynaclr.classify.annotations import (
         ANNOTATION_COLUMNS,
         TASK_LABELS,
@@ -48,6 +57,11 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
+    "AnnotationTableError": "annotation_table",
+    "import_annotations_stage": "annotation_table",
+    "locate_annotations": "annotation_table",
+    "read_annotation_table": "annotation_table",
+    "validate_annotation_table": "annotation_table",
     "ANNOTATION_COLUMNS": "annotations",
     "TASK_LABELS": "annotations",
     "draw_annotations": "annotations",
@@ -79,6 +93,7 @@ __all__ = [
     "ANNOTATION_COLUMNS",
     "CLASSIFICATION_COLUMNS",
     "TASK_LABELS",
+    "AnnotationTableError",
     "ClassificationResult",
     "Fold",
     "LinearClassifier",
@@ -93,14 +108,18 @@ __all__ = [
     "draw_annotations_stage",
     "f1_score_binary",
     "fit_and_evaluate",
+    "import_annotations_stage",
     "infected_fraction_over_time",
     "load_classifiers",
+    "locate_annotations",
     "match_annotations",
     "positive_label",
+    "read_annotation_table",
     "read_annotations",
     "read_predictions",
     "save_classifiers",
     "task_classes",
+    "validate_annotation_table",
 ]
 
 

@@ -73,18 +73,34 @@ def classify_stage(
 ) -> pd.DataFrame:
     """Fit, evaluate and apply a classifier per task of ``config``; write the three outputs above.
 
+    Tasks of ``config`` without a row in the annotations (a dataset whose annotation table holds
+    only some tasks) are skipped, with a warning.
+
     Returns:
-        The metrics table (one row per task).
+        The metrics table (one row per task classified).
+
+    Raises:
+        ValueError: the annotations hold none of ``config.tasks``.
     """
     config = config or ClassificationConfig()
     adata = read_embeddings(embeddings_path)
     embeddings_prov = read_embeddings_provenance(embeddings_path)
     annotations = read_annotations(annotations_path)
     annotations_prov = read_table_provenance(annotations_path, "annotations")
+    annotated_tasks = set(annotations["task"])
+    tasks = [task for task in config.tasks if task in annotated_tasks]
+    if not tasks:
+        raise ValueError(
+            f"{annotations_path}: annotations hold tasks {sorted(annotated_tasks)}, none of "
+            f"analysis.classification.tasks {list(config.tasks)}"
+        )
+    skipped = [task for task in config.tasks if task not in annotated_tasks]
+    if skipped:
+        logger.warning("%s: no annotations of tasks %s; not classified", annotations_path, skipped)
     rows: list[dict[str, Any]] = []
     predictions: list[pd.DataFrame] = []
     classifiers: dict[str, LinearClassifier] = {}
-    for task in config.tasks:
+    for task in tasks:
         result = fit_and_evaluate(
             adata,
             annotations,

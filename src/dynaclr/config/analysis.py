@@ -1,12 +1,13 @@
 """Configuration of the analyses of embeddings: temporal metrics, sparse annotations, classifiers
-and DTW pseudo-time (rules ``temporal_metrics``, ``draw_annotations``, ``classify``,
-``align_pseudotime``).
+and DTW pseudo-time (rules ``temporal_metrics``, ``draw_annotations`` or ``import_annotations``,
+``classify``, ``align_pseudotime``).
 
 Units are in the field names: ``_frames`` time points, ``_px`` pixels. Every analysis states
 which matrix of the embeddings it reads (``representation``): ``features`` (AnnData ``X``, the
-backbone's pooled features; for the engineered-features baseline their z-scored copy, so that no
-feature dominates by its unit), ``projections`` (``obsm['X_projections']``, the projection head's
-output) or ``standardized`` (``obsm['X_standardized']``, only for the engineered-features baseline).
+backbone's pooled features; the engineered-features baseline stores its features z-scored there,
+raw values in ``layers['raw']``, so that no feature dominates by its unit), ``projections``
+(``obsm['X_projections']``, the projection head's output) or ``standardized`` (``X`` as well,
+accepted only for the engineered-features baseline, whose ``X`` is standardised).
 """
 
 from __future__ import annotations
@@ -32,9 +33,30 @@ class TemporalMetricsConfig(StrictModel):
     seed: int = Field(0, ge=0, description="Seed of the random pairs and of the bootstrap.")
 
 
-class AnnotationConfig(StrictModel):
-    """Sparse annotations drawn from ground truth, as a person would label a few cells."""
+#: Suffixes of the annotation tables a dataset may name (``annotations.table``).
+ANNOTATION_TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 
+
+class AnnotationConfig(StrictModel):
+    """Sparse annotations of a dataset: drawn from ground truth, or read from a table of yours.
+
+    Without ``table`` (simulated datasets), rule ``draw_annotations`` draws them from the ground
+    truth as a person would label a few cells (keys ``fraction_of_cells``, ``positive_class_share``,
+    ``infection_visible_translocation``, ``seed``). With ``table`` (any dataset, e.g. a ``plate:``
+    one), rule ``import_annotations`` validates that table and writes it in the same layout; the
+    drawing keys do not apply and must be left out, and ``tasks`` names the tasks the table holds.
+    """
+
+    table: str | None = Field(
+        None,
+        description=(
+            "Your annotations: a CSV or Parquet file with columns fov_name ('row/column/fov'), "
+            "track_id and t (a cell of the workflow's tracks, results/<dataset>/tracks.parquet), task "
+            "('infection' or 'division') and label (infection: 'infected'/'uninfected'; division: "
+            "'mitosis'/'interphase'); optional y, x (pixels) locate cells not in the tracks. "
+            "Omit to draw annotations from the ground truth (simulated datasets)."
+        ),
+    )
     fraction_of_cells: float = Field(
         0.10,
         gt=0.0,
@@ -45,7 +67,9 @@ class AnnotationConfig(StrictModel):
         ),
     )
     tasks: tuple[ClassificationTask, ...] = Field(
-        ("infection", "division"), min_length=1, description="Tasks to annotate."
+        ("infection", "division"),
+        min_length=1,
+        description="Tasks to annotate; with 'table', the tasks the table holds (each needs rows).",
     )
     positive_class_share: float = Field(
         0.5,
@@ -67,6 +91,41 @@ class AnnotationConfig(StrictModel):
         ),
     )
     seed: int = Field(0, ge=0, description="Seed of the annotation draw.")
+
+    @model_validator(mode="after")
+    def _table_or_draw(self) -> AnnotationConfig:
+        if self.table is None:
+            return self
+        if not self.table.lower().endswith(ANNOTATION_TABLE_SUFFIXES):
+            raise ValueError(
+                f"annotations.table must be a {' or '.join(ANNOTATION_TABLE_SUFFIXES)} file; "
+                f"got {self.table!r}"
+            )
+        drawing = [
+            f"{name}={getattr(self, name)!r}"
+            for name in DRAWING_KEYS
+            if getattr(self, name) != type(self).model_fields[name].default
+        ]
+        if drawing:
+            raise ValueError(
+                f"annotations.table reads your annotations, so the drawing keys {drawing} do not apply "
+                "(they draw annotations from ground truth); remove them or remove 'table'"
+            )
+        return self
+
+    @property
+    def is_imported(self) -> bool:
+        """True when the annotations come from the user's ``table`` rather than ground truth."""
+        return self.table is not None
+
+
+#: Keys of :class:`AnnotationConfig` that only drawing from ground truth reads.
+DRAWING_KEYS: tuple[str, ...] = (
+    "fraction_of_cells",
+    "positive_class_share",
+    "infection_visible_translocation",
+    "seed",
+)
 
 
 class ClassificationConfig(StrictModel):

@@ -67,8 +67,9 @@ class ProjectionConfig(StrictModel):
     representation: Literal["features", "projections", "standardized"] = Field(
         "features",
         description=(
-            "Which matrix of the embeddings is projected: 'features' (X, backbone), 'projections' "
-            "(obsm['X_projections'], head) or 'standardized' (obsm['X_standardized'])."
+            "Which matrix of the embeddings is projected: 'features' (X: backbone features, or "
+            "z-scored engineered features), 'projections' (obsm['X_projections'], head) or "
+            "'standardized' (X, accepted only where X is z-scored, i.e. engineered features)."
         ),
     )
     standardize: bool = Field(True, description="z-score every column over all cells before projecting.")

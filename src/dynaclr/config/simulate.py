@@ -60,6 +60,33 @@ class CellsConfig(StrictModel):
     entering_cells_per_frame: float = Field(
         0.3, ge=0, description="Mean number of cells entering through the FOV border per frame."
     )
+    # Morphodynamics: what a live cell changes from one frame to the next besides its biology.
+    # Without them a cell looks the same in every frame, so two augmentations of one patch and the
+    # same cell one frame later teach a model the same thing (time-aware sampling has nothing to add).
+    rotation_std_rad_per_frame: float = Field(
+        0.0, ge=0, description="Std of the random walk of each cell's orientation (radians per frame)."
+    )
+    membrane_fluctuation: float = Field(
+        0.0,
+        ge=0,
+        le=0.3,
+        description=(
+            "RMS relative deviation of the cytoplasm's outline from its ellipse: shape modes 2-4 "
+            "(protrusions, retractions) that are not affine, so no augmentation reproduces them."
+        ),
+    )
+    membrane_persistence: float = Field(
+        0.5, ge=0, lt=1, description="Per-frame autocorrelation of the outline's shape modes."
+    )
+    cytoplasm_granularity: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Relative amplitude of refractive-index granules (vesicles, organelles) in the "
+            "cytoplasm; they move, so their pattern is new in every frame."
+        ),
+    )
 
 
 class DivisionConfig(StrictModel):

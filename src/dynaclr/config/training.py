@@ -94,6 +94,15 @@ class ContrastiveModelConfig(StrictModel):
         None, gt=0, description="Wall-clock budget; training stops (and checkpoints) when reached."
     )
     num_workers: int = Field(2, ge=0, description="Data-loader worker processes per device.")
+    augment_in: Literal["auto", "device", "workers"] = Field(
+        "auto",
+        description="Where batches are augmented (always whole batches, each with a generator seeded by "
+        "its epoch, batch and rank, so the choice does not change the draws): 'device' on the training "
+        "device after the transfer (the GPU's work); 'workers' in the data-loader worker that read the batch "
+        "(on CPU, in parallel across workers and overlapping the training step; in the main process "
+        "when num_workers is 0); 'auto' = 'workers' when training on CPU with num_workers > 0, else "
+        "'device'.",
+    )
     accelerator: Literal["auto", "cpu", "gpu"] = Field("auto", description="Lightning accelerator.")
     devices: int | Literal["auto"] = Field(
         "auto", description="Devices per node; under torchrun the number of local processes is used."
@@ -124,3 +133,15 @@ class ContrastiveModelConfig(StrictModel):
         if self.lineage_unique_batches is not None:
             return self.lineage_unique_batches
         return self.loss == "ntxent" and self.sampling != "classical"
+
+    def resolved_augment_in(self, accelerator: str) -> Literal["device", "workers"]:
+        """Where batches are augmented when training on ``accelerator`` ('cpu' or 'gpu').
+
+        ``auto``: in the data-loader workers on CPU (the training step and the augmentation then
+        share the CPU cores: augmenting in the workers runs it in parallel and overlapped with the
+        step, instead of serially in the main process), on the device on GPU (far faster there, and
+        the workers' CPUs stay free for reading).
+        """
+        if self.augment_in != "auto":
+            return self.augment_in
+        return "workers" if accelerator == "cpu" and self.num_workers > 0 else "device"

@@ -102,7 +102,13 @@ class DatasetConfig(StrictModel):
     patches: list[PatchSpec] = Field(
         default_factory=list, description="Single-cell patch specs extracted from this dataset."
     )
-    annotations: AnnotationConfig = AnnotationConfig()
+    annotations: AnnotationConfig = Field(
+        default_factory=AnnotationConfig,
+        description=(
+            "Annotations the classifiers learn from: drawn from ground truth (simulated datasets), or "
+            "your own table ('table'); a plate dataset without 'table' is not classified."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -175,6 +181,14 @@ class WorkflowConfig(StrictModel):
                 raise ValueError(
                     f"contrastive_models.{name}.training.patch_spec: {entry.training.patch_spec!r} is not a "
                     f"patch spec of dataset {entry.dataset!r}; its specs are {specs}"
+                )
+        classified = set(self.analysis.classification.tasks)
+        for name, dataset in self.datasets.items():
+            annotated = dataset.is_simulated or dataset.annotations.is_imported
+            if annotated and not classified & set(dataset.annotations.tasks):
+                raise ValueError(
+                    f"datasets.{name}.annotations.tasks {list(dataset.annotations.tasks)} share no task "
+                    f"with analysis.classification.tasks {sorted(classified)}; nothing could be classified"
                 )
         return self
 

@@ -2,7 +2,8 @@
 
 * :func:`embed_patches`: encode every patch (centre crop, no augmentation), streamed and resumable;
 * :func:`read_embeddings` / :func:`write_embeddings`: the AnnData store with provenance
-  (``X`` = backbone features, ``obsm['X_projections']`` = head output, ``obs`` = patch index);
+  (``X`` = backbone features or z-scored engineered features, ``obsm['X_projections']`` = head
+  output, ``layers['raw']`` = raw engineered features, ``obs`` = patch index);
 * :func:`compute_projections`: PCA (or UMAP) coordinates for figures, in their own table;
 * :func:`ground_truth_patch_store`: patches cut at the true centroids of a simulated plate.
 
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
     from dynaclr.embeddings.store import (
         EMBEDDINGS_KIND,
         PROJECTIONS_KEY,
+        RAW_LAYER,
+        RAW_MEAN_COLUMN,
+        RAW_STD_COLUMN,
         REQUIRED_OBS_COLUMNS,
-        STANDARDIZED_KEY,
         build_anndata,
         cell_table,
         read_embeddings,
@@ -48,7 +51,9 @@ _EXPORTS = {
     "EMBEDDINGS_KIND": "store",
     "PROJECTIONS_KEY": "store",
     "REQUIRED_OBS_COLUMNS": "store",
-    "STANDARDIZED_KEY": "store",
+    "RAW_LAYER": "store",
+    "RAW_MEAN_COLUMN": "store",
+    "RAW_STD_COLUMN": "store",
     "build_anndata": "store",
     "cell_table": "store",
     "read_embeddings": "store",
@@ -64,8 +69,10 @@ __all__ = [
     "PATCH_INDEX_COLUMNS",
     "PROJECTIONS_KEY",
     "PROJECTIONS_KIND",
+    "RAW_LAYER",
+    "RAW_MEAN_COLUMN",
+    "RAW_STD_COLUMN",
     "REQUIRED_OBS_COLUMNS",
-    "STANDARDIZED_KEY",
     "build_anndata",
     "cell_table",
     "compute_projections",

@@ -2,15 +2,20 @@
 
 Layout of ``results/embeddings/{model}/{dataset}.zarr`` (one row per patch, in patch-store order):
 
-* ``X``: ``(N, E)`` float32, the backbone's pooled features (``features``);
+* ``X``: ``(N, E)`` float32, the representation every analysis reads as ``features``: the
+  backbone's pooled features; for the engineered-features baseline the features z-scored per
+  column over all cells (their raw values mix pixels, intensities and unitless texture);
 * ``obsm['X_projections']``: ``(N, P)`` float32, the projection head's output (absent for models
   without a head, e.g. engineered features);
-* ``obsm['X_standardized']``: ``(N, E)`` float32, only for the engineered-features baseline: ``X``
-  z-scored per column over all cells;
+* ``layers['raw']``: ``(N, E)`` float32, only where ``X`` is standardised (engineered features):
+  the raw values, with ``var['raw_mean']`` and ``var['raw_std']`` the column mean and population
+  std used (``X = (raw - raw_mean) / raw_std``, 0 where ``raw_std == 0``);
 * ``obs``: the patch index columns (``fov_name, track_id, t`` required; usually also
   ``lineage_id, parent_track_id, y, x, well, condition, border_fraction``), index ``"0".."N-1"``;
 * ``uns['dynaclr']``: ``model``, ``dataset``, ``representation_note``;
-* root attributes ``dynaclr``: the provenance record (kind ``embeddings``).
+* root attributes ``dynaclr``: the provenance record (kind ``embeddings``, schema version 2;
+  version 1 kept the engineered features raw in ``X`` and z-scored in ``obsm['X_standardized']``,
+  and is refused by :func:`read_embeddings`).
 """
 
 from __future__ import annotations
@@ -31,8 +36,11 @@ EMBEDDINGS_KIND = "embeddings"
 #: Columns every embeddings ``obs`` table must have: track identity and frame.
 REQUIRED_OBS_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "t")
 PROJECTIONS_KEY = "X_projections"
-STANDARDIZED_KEY = "X_standardized"
-_REPRESENTATION_KEYS = {"projections": PROJECTIONS_KEY, "standardized": STANDARDIZED_KEY}
+#: Layer of the raw values where ``X`` is their z-scored copy (engineered features).
+RAW_LAYER = "raw"
+#: ``var`` columns of the column mean and population std that z-scored ``layers['raw']`` into ``X``.
+RAW_MEAN_COLUMN = "raw_mean"
+RAW_STD_COLUMN = "raw_std"
 
 
 def check_index(index: pd.DataFrame, source: str = "index") -> None:
@@ -49,16 +57,22 @@ def build_anndata(
     features: np.ndarray,
     index: pd.DataFrame,
     projections: np.ndarray | None = None,
-    standardized: np.ndarray | None = None,
+    raw: np.ndarray | None = None,
+    raw_mean: np.ndarray | None = None,
+    raw_std: np.ndarray | None = None,
     info: dict[str, Any] | None = None,
 ) -> ad.AnnData:
     """Assemble the embeddings AnnData (layout in the module docstring).
 
     Args:
-        features: ``(N, E)`` backbone features.
+        features: ``(N, E)`` the matrix analyses read (``X``): backbone features, or z-scored
+            engineered features.
         index: ``N`` rows, the patch index (row ``i`` describes patch ``i``).
         projections: optional ``(N, P)`` head output.
-        standardized: optional ``(N, E)`` z-scored features.
+        raw: optional ``(N, E)`` raw values ``features`` were standardised from (``layers['raw']``);
+            needs ``raw_mean`` and ``raw_std``.
+        raw_mean, raw_std: ``(E,)`` column mean and population std used (``var['raw_mean']``,
+            ``var['raw_std']``).
         info: stored as ``uns['dynaclr']``.
     """
     check_index(index)
@@ -69,13 +83,25 @@ def build_anndata(
     obs.index = pd.Index(np.arange(len(obs)).astype(str))
     obs.columns = [str(c) for c in obs.columns]
     adata = ad.AnnData(X=features, obs=obs)
-    for key, matrix in ((PROJECTIONS_KEY, projections), (STANDARDIZED_KEY, standardized)):
-        if matrix is None:
-            continue
-        matrix = np.asarray(matrix, dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape[0] != len(index):
-            raise ValueError(f"{key} must be (N={len(index)}, D), got shape {matrix.shape}")
-        adata.obsm[key] = matrix
+    if projections is not None:
+        projections = np.asarray(projections, dtype=np.float32)
+        if projections.ndim != 2 or projections.shape[0] != len(index):
+            raise ValueError(f"{PROJECTIONS_KEY} must be (N={len(index)}, D), got shape {projections.shape}")
+        adata.obsm[PROJECTIONS_KEY] = projections
+    if raw is not None:
+        if raw_mean is None or raw_std is None:
+            raise ValueError("raw values need the raw_mean and raw_std they were standardised with")
+        raw = np.asarray(raw, dtype=np.float32)
+        if raw.shape != features.shape:
+            raise ValueError(f"raw must have the shape of features {features.shape}, got {raw.shape}")
+        adata.layers[RAW_LAYER] = raw
+        for column, values in ((RAW_MEAN_COLUMN, raw_mean), (RAW_STD_COLUMN, raw_std)):
+            values = np.asarray(values, dtype=np.float64)
+            if values.shape != (features.shape[1],):
+                raise ValueError(f"{column} must be ({features.shape[1]},), got shape {values.shape}")
+            adata.var[column] = values
+    elif raw_mean is not None or raw_std is not None:
+        raise ValueError("raw_mean and raw_std are only stored with the raw values (raw=...)")
     adata.uns["dynaclr"] = dict(info or {})
     return adata
 
@@ -128,24 +154,39 @@ def cell_table(adata: ad.AnnData) -> pd.DataFrame:
 def representation_matrix(adata: ad.AnnData, representation: str) -> np.ndarray:
     """``(N, D)`` float64 matrix of ``representation``: ``features``, ``projections`` or ``standardized``.
 
-    ``features`` is the model's feature vector as the analyses compare it: ``X`` for a learned
-    model; for an AnnData that carries ``obsm['X_standardized']`` (the engineered-features
-    baseline, whose ``X`` mixes pixels, intensities and unitless texture) its z-scored copy, so
-    that cosine distances are not dominated by whichever feature has the largest unit.
+    * ``features``: ``X``, for every model (for the engineered-features baseline ``X`` is already
+      z-scored, so that cosine distances are not dominated by whichever feature has the largest
+      unit);
+    * ``projections``: ``obsm['X_projections']``, the projection head's output;
+    * ``standardized``: ``X`` too, but only where ``X`` is the z-scored copy of raw values
+      (``layers['raw']``, engineered features); kept so that a config naming it still reads the
+      same matrix.
 
     Raises:
         KeyError: the AnnData has no such matrix (e.g. projections of engineered features).
     """
+    available = ["features"]
+    if PROJECTIONS_KEY in adata.obsm:
+        available.append("projections")
+    if RAW_LAYER in adata.layers:
+        available.append("standardized")
     if representation == "features":
-        matrix = adata.obsm[STANDARDIZED_KEY] if STANDARDIZED_KEY in adata.obsm else adata.X
-    elif representation in _REPRESENTATION_KEYS:
-        key = _REPRESENTATION_KEYS[representation]
-        if key not in adata.obsm:
+        matrix = adata.X
+    elif representation == "projections":
+        if PROJECTIONS_KEY not in adata.obsm:
             raise KeyError(
-                f"embeddings have no {representation!r} matrix (obsm[{key!r}]); available: 'features'"
-                + "".join(f", {name!r}" for name, k in _REPRESENTATION_KEYS.items() if k in adata.obsm)
+                f"embeddings have no 'projections' matrix (obsm[{PROJECTIONS_KEY!r}]); available: "
+                + ", ".join(repr(name) for name in available)
             )
-        matrix = adata.obsm[key]
+        matrix = adata.obsm[PROJECTIONS_KEY]
+    elif representation == "standardized":
+        if RAW_LAYER not in adata.layers:
+            raise KeyError(
+                "embeddings have no 'standardized' matrix: X is not a z-scored copy of raw values "
+                f"(no layers[{RAW_LAYER!r}]; only the engineered-features baseline has one); available: "
+                + ", ".join(repr(name) for name in available)
+            )
+        matrix = adata.X
     else:
         raise KeyError(
             f"representation must be one of 'features', 'projections', 'standardized'; got {representation!r}"

@@ -10,9 +10,11 @@ from dynaclr.evaluation.temporal import (
     dynamic_range,
     kde_grid,
     kde_peak,
+    paired_smoothness_difference,
     random_distances,
     smoothness,
     temporal_metrics,
+    temporal_metrics_with_replicates,
 )
 
 __all__ = [
@@ -21,7 +23,9 @@ __all__ = [
     "dynamic_range",
     "kde_grid",
     "kde_peak",
+    "paired_smoothness_difference",
     "random_distances",
     "smoothness",
     "temporal_metrics",
+    "temporal_metrics_with_replicates",
 ]

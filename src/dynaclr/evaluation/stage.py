@@ -7,6 +7,14 @@ representation is asked for. Columns: ``model, dataset, representation, smoothne
 smoothness_ci_low, smoothness_ci_high, dynamic_range, dynamic_range_ci_low,
 dynamic_range_ci_high, mean_adjacent, mean_random, n_tracks, n_pairs, n_random_pairs,
 n_bootstrap, confidence, n_cells`` (distances in cosine-distance units, ``[0, 2]``).
+
+With ``comparison_csv`` it also writes ``results/evaluation/temporal_comparison.csv``: every two
+models embedded on the same cells of a dataset, the smoother one first (``model_a``), with the
+difference of their smoothness and its *paired* track-bootstrap CI (both models' replicates
+resample the same tracks and random pairs). Columns: ``dataset, representation, model_a,
+model_b, smoothness_a, smoothness_b, difference, difference_ci_low, difference_ci_high,
+share_a_smoother, n_tracks, n_bootstrap, confidence``. A CI below 0 means ``model_a`` is
+measurably smoother on these cells.
 """
 
 from __future__ import annotations
@@ -21,7 +29,11 @@ from tqdm import tqdm
 
 from dynaclr.embeddings import cell_table, read_embeddings, representation_matrix
 from dynaclr.evaluation.tables import write_csv
-from dynaclr.evaluation.temporal import temporal_metrics
+from dynaclr.evaluation.temporal import (
+    INDEX_COLUMNS,
+    paired_smoothness_difference,
+    temporal_metrics_with_replicates,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +57,22 @@ TEMPORAL_METRICS_COLUMNS: tuple[str, ...] = (
     "n_cells",
 )
 
+TEMPORAL_COMPARISON_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "representation",
+    "model_a",
+    "model_b",
+    "smoothness_a",
+    "smoothness_b",
+    "difference",
+    "difference_ci_low",
+    "difference_ci_high",
+    "share_a_smoother",
+    "n_tracks",
+    "n_bootstrap",
+    "confidence",
+)
+
 
 def temporal_metrics_stage(
     embeddings_paths: Mapping[tuple[str, str], str | Path],
@@ -53,6 +81,7 @@ def temporal_metrics_stage(
     seed: int = 0,
     representation: str = "features",
     confidence: float = 0.95,
+    comparison_csv: str | Path | None = None,
 ) -> pd.DataFrame:
     """Temporal metrics of every embeddings store, one CSV row per ``(model, dataset)``.
 
@@ -63,6 +92,8 @@ def temporal_metrics_stage(
         seed: seed of the random pairs and the bootstrap (same seed, same table).
         representation: ``'features'`` (default), ``'projections'`` or ``'standardized'``.
         confidence: central coverage of the CIs.
+        comparison_csv: where to write the paired model comparison (module docstring); None
+            skips it.
 
     Returns:
         The table written, sorted by model then dataset.
@@ -70,13 +101,18 @@ def temporal_metrics_stage(
     if not embeddings_paths:
         raise ValueError("temporal_metrics_stage needs at least one embeddings store")
     rows: list[dict[str, Any]] = []
+    replicates: dict[str, list[tuple[str, pd.DataFrame, Any]]] = {}
     for (model, dataset), path in tqdm(
         sorted(embeddings_paths.items()), desc="temporal metrics", mininterval=2
     ):
         adata = read_embeddings(path)
         matrix = representation_matrix(adata, representation)
-        metrics = temporal_metrics(
-            matrix, cell_table(adata), n_bootstrap=n_bootstrap, seed=seed, confidence=confidence
+        cells = cell_table(adata)
+        metrics, smooth_replicates = temporal_metrics_with_replicates(
+            matrix, cells, n_bootstrap=n_bootstrap, seed=seed, confidence=confidence
+        )
+        replicates.setdefault(dataset, []).append(
+            (model, cells[list(INDEX_COLUMNS)].reset_index(drop=True), smooth_replicates)
         )
         rows.append(
             {
@@ -96,5 +132,61 @@ def temporal_metrics_stage(
             metrics["n_tracks"],
         )
     table = pd.DataFrame(rows)[list(TEMPORAL_METRICS_COLUMNS)]
+    if comparison_csv is not None:
+        n_tracks = {(row["model"], row["dataset"]): row["n_tracks"] for row in rows}
+        write_csv(
+            _paired_comparisons(replicates, n_tracks, representation, n_bootstrap, confidence),
+            comparison_csv,
+        )
     write_csv(table, output_csv)
     return table
+
+
+def _paired_comparisons(
+    replicates: Mapping[str, list[tuple[str, pd.DataFrame, Any]]],
+    n_tracks: Mapping[tuple[str, str], int],
+    representation: str,
+    n_bootstrap: int,
+    confidence: float,
+) -> pd.DataFrame:
+    """Every two models of a dataset embedded on the same cells, the smoother one first."""
+    rows: list[dict[str, Any]] = []
+    for dataset, entries in sorted(replicates.items()):
+        for i, (model_i, cells_i, reps_i) in enumerate(entries):
+            for model_j, cells_j, reps_j in entries[i + 1 :]:
+                if not cells_i.equals(cells_j):
+                    logger.warning(
+                        "%s: %s and %s embed different cells (rows or order differ); "
+                        "no paired comparison for them",
+                        dataset,
+                        model_i,
+                        model_j,
+                    )
+                    continue
+                (model_a, reps_a), (model_b, reps_b) = sorted(
+                    [(model_i, reps_i), (model_j, reps_j)], key=lambda item: (item[1][0], item[0])
+                )
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "representation": representation,
+                        "model_a": model_a,
+                        "model_b": model_b,
+                        "smoothness_a": float(reps_a[0]),
+                        "smoothness_b": float(reps_b[0]),
+                        **paired_smoothness_difference(reps_a, reps_b, confidence),
+                        "n_tracks": n_tracks[(model_a, dataset)],
+                        "n_bootstrap": n_bootstrap,
+                        "confidence": confidence,
+                    }
+                )
+                logger.info(
+                    "%s: %s smoother than %s by %.3f [%.3f, %.3f]",
+                    dataset,
+                    model_a,
+                    model_b,
+                    -rows[-1]["difference"],
+                    -rows[-1]["difference_ci_high"],
+                    -rows[-1]["difference_ci_low"],
+                )
+    return pd.DataFrame(rows, columns=list(TEMPORAL_COMPARISON_COLUMNS))

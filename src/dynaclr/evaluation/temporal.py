@@ -394,6 +394,29 @@ def temporal_metrics(
     Raises:
         ValueError: if no track has two consecutive frames.
     """
+    result, _ = temporal_metrics_with_replicates(
+        embeddings, index, n_bootstrap, seed, confidence, pairs_per_track, n_random_pairs, grid_size
+    )
+    return result
+
+
+def temporal_metrics_with_replicates(
+    embeddings: np.ndarray,
+    index: pd.DataFrame,
+    n_bootstrap: int = 200,
+    seed: int | None = 0,
+    confidence: float = 0.95,
+    pairs_per_track: int | None = None,
+    n_random_pairs: int | None = None,
+    grid_size: int = 1001,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`temporal_metrics` and its smoothness replicates ``(1 + n_bootstrap,)``.
+
+    Element 0 is the point estimate, the others the bootstrap replicates. The random pairs and
+    the resampled tracks depend only on ``index`` and ``seed``, never on the embeddings: two
+    embeddings of the same cells with the same seed get the same replicates' tracks, so their
+    replicate-wise differences form a *paired* bootstrap (:func:`paired_smoothness_difference`).
+    """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if n_bootstrap < 0:
@@ -478,4 +501,40 @@ def temporal_metrics(
         "confidence": float(confidence),
     }
     logger.debug("temporal metrics: %s", result)
-    return result
+    return result, smooth
+
+
+def paired_smoothness_difference(
+    replicates_a: np.ndarray, replicates_b: np.ndarray, confidence: float = 0.95
+) -> dict[str, float]:
+    """Smoothness of ``a`` minus that of ``b`` over the same tracks, with a paired bootstrap CI.
+
+    Args:
+        replicates_a, replicates_b: smoothness replicates from
+            :func:`temporal_metrics_with_replicates` of two embeddings of the *same* index with
+            the same seed (element 0 the point estimate).
+        confidence: central coverage of the interval.
+
+    Returns:
+        ``difference`` (negative: ``a`` is smoother), ``difference_ci_low``,
+        ``difference_ci_high`` and ``share_a_smoother``, the share of bootstrap replicates in
+        which ``a`` is smoother than ``b`` (a one-sided bootstrap support, not a p-value).
+    """
+    a = np.asarray(replicates_a, dtype=np.float64)
+    b = np.asarray(replicates_b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"replicates must be two 1-D arrays of one length, got {a.shape} and {b.shape}")
+    diff = a - b
+    boot = diff[1:][np.isfinite(diff[1:])]
+    alpha = (1.0 - confidence) / 2.0
+    if boot.size:
+        low, high = np.quantile(boot, [alpha, 1.0 - alpha])
+        share = float(np.mean(boot < 0))
+    else:
+        low = high = share = float("nan")
+    return {
+        "difference": float(diff[0]),
+        "difference_ci_low": float(low),
+        "difference_ci_high": float(high),
+        "share_a_smoother": share,
+    }

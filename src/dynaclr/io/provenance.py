@@ -62,7 +62,8 @@ ARTIFACT_KINDS: dict[str, ArtifactKind] = {
         ArtifactKind("patch_index", 1, "collect_patches", "patch index table"),
         ArtifactKind("contrastive_model", 1, "train_contrastive", "trained contrastive encoder"),
         # embeddings and biology
-        ArtifactKind("embeddings", 1, "embed", "AnnData embeddings of all patches"),
+        # 2: engineered features z-scored in X, raw in layers['raw'] (1: raw X, obsm['X_standardized'])
+        ArtifactKind("embeddings", 2, "embed", "AnnData embeddings of all patches"),
         ArtifactKind("temporal_metrics", 1, "temporal_metrics", "smoothness and dynamic range"),
         ArtifactKind("annotations", 1, "draw_annotations", "sparse annotations"),
         ArtifactKind("classification", 1, "classify", "classifier metrics"),

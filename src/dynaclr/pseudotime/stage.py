@@ -20,7 +20,10 @@ Steps of :func:`pseudotime_stage` for one (model, dataset):
 4. **Accuracy** (simulated data): a query's aligned onset is the first matched frame whose
    pseudo-time is ``>= 0`` (the frame aligned to the reference's onset); ``onset_error_frames =
    aligned_onset_t - true_onset_t`` for queries whose true onset is observed inside the series
-   (``t_first < onset <= t_last``), NaN otherwise.
+   (``t_first < onset <= t_last``), NaN otherwise. Without ground truth (a plate dataset, whose
+   automatic reference comes from the infection classifier's predictions) the table is written
+   all the same: each lineage's ``aligned_onset_t`` is the estimate, ``true_onset_t`` and the
+   errors are NaN and ``has_observed_onset`` is false, so summaries skip it.
 """
 
 from __future__ import annotations
@@ -440,6 +443,11 @@ def pseudotime_stage(
         )
         infection_state = np.where(
             merged["predicted_label"].isna(), np.nan, (merged["predicted_label"] == "infected").astype(float)
+        )
+    if true_onset is None:
+        logger.info(
+            "no ground truth: %s gets each lineage's aligned onset, but true onsets and onset errors are NaN",
+            accuracy_csv,
         )
     pseudotime, accuracy, reference = align_embeddings(adata, config, infection_state, true_onset)
     pseudotime.insert(0, "dataset", dataset)

@@ -100,6 +100,7 @@ class Microscope:
             "er_condensation": 0.0,
             "texture_seed": 0,
             "track_id": 1,
+            "t": 0,
         }
         volumes = render_frame(pd.DataFrame([cell]), cfg)
         modulation = self._modulation(volumes.phase)

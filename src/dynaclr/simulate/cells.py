@@ -21,6 +21,8 @@ NO_PARENT = -1
 """``parent_track_id`` of a track without a parent (CTC convention uses 0; we use -1)."""
 NEVER = -1
 """``infection_onset_t`` / ``death_start_t`` of a cell that is never infected / never dies."""
+N_SHAPE_MODES = 3
+"""Shape modes of the cytoplasm outline (angular orders 2, 3 and 4)."""
 
 
 @dataclass
@@ -44,6 +46,11 @@ class Cell:
     infection_onset_t: int = NEVER
     death_start_t: int = NEVER
     texture_seed: int = 0
+    # complex amplitudes of the cytoplasm outline's shape modes 2..(1 + N_SHAPE_MODES)
+    shape_modes: np.ndarray = field(default_factory=lambda: np.zeros(N_SHAPE_MODES, np.complex128))
+    # the morphodynamics draw from their own generator, so switching them on or off leaves every
+    # other random draw of the FOV (positions, divisions, infections) unchanged
+    shape_rng: np.random.Generator | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -99,8 +106,31 @@ class FovDynamics:
             cycle_length=float(cycle_length),
             texture_seed=int(rng.integers(0, 2**31 - 1)),
         )
+        cell.shape_rng = np.random.default_rng([cell.texture_seed, 0x5EED])
+        cell.shape_modes = self._shape_mode_noise(cell.shape_rng)  # stationary start
         self._maybe_infect(cell, t)
         return cell
+
+    def _shape_mode_noise(self, rng: np.random.Generator) -> np.ndarray:
+        """Complex mode amplitudes whose outline deviates by ``membrane_fluctuation`` RMS."""
+        sigma = self.config.cells.membrane_fluctuation
+        if sigma == 0.0:
+            return np.zeros(N_SHAPE_MODES, np.complex128)
+        # deviation(θ) = Σ_k Re(m_k e^{ikθ}) has variance Σ_k E|m_k|² / 2 = σ²
+        scale = sigma / np.sqrt(N_SHAPE_MODES)
+        return scale * (rng.normal(size=N_SHAPE_MODES) + 1j * rng.normal(size=N_SHAPE_MODES))
+
+    def _morph(self, cell: Cell) -> None:
+        """One frame of the cell's own shape dynamics: orientation and outline random walks."""
+        cells_cfg = self.config.cells
+        rng = cell.shape_rng
+        if rng is None:
+            return
+        if cells_cfg.rotation_std_rad_per_frame > 0:
+            cell.angle = float(cell.angle + rng.normal(0.0, cells_cfg.rotation_std_rad_per_frame))
+        if cells_cfg.membrane_fluctuation > 0:
+            a = cells_cfg.membrane_persistence
+            cell.shape_modes = a * cell.shape_modes + np.sqrt(1 - a * a) * self._shape_mode_noise(rng)
 
     def _maybe_infect(self, cell: Cell, t: int) -> None:
         """Infect ``cell`` with the well's probability, at an onset not before frame ``t``."""
@@ -214,6 +244,11 @@ class FovDynamics:
             "delta_n_cytoplasm": cell.delta_n_cytoplasm * (1.0 + 0.3 * dying_progress),
             "delta_n_nucleus_extra": cell.delta_n_nucleus_extra,
             "texture_seed": cell.texture_seed,
+            **{
+                f"shape_mode_{order}_{part}": float(getattr(mode, part))
+                for order, mode in enumerate(cell.shape_modes, start=2)
+                for part in ("real", "imag")
+            },
         }
 
     # ----------------------------------------------------------------- time step
@@ -269,6 +304,7 @@ class FovDynamics:
         self.cells = alive
         a = cfg.cells.persistence
         for cell in self.cells:
+            self._morph(cell)
             noise_vy, noise_vx = self._random_velocity()
             dying = cell.death_start_t != NEVER and t_next >= cell.death_start_t
             damping = 0.2 if dying else 1.0  # dying cells stop moving

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dynaclr.config.simulate import SimulateConfig
+from dynaclr.simulate.cells import N_SHAPE_MODES
 
 
 @dataclass
@@ -28,7 +29,9 @@ class FrameVolumes:
     labels: np.ndarray  # uint32, nucleus label = track_id, 0 = background
 
 
-def _texture(seed: int, v: np.ndarray, u: np.ndarray, scale_px: float, n_waves: int = 6) -> np.ndarray:
+def _texture(
+    seed: int | list[int], v: np.ndarray, u: np.ndarray, scale_px: float, n_waves: int = 6
+) -> np.ndarray:
     """Smooth random texture attached to the cell's frame of reference, mean 1, about ±0.35."""
     rng = np.random.default_rng(seed)
     out = np.zeros(np.broadcast_shapes(v.shape, u.shape), dtype=np.float32)
@@ -58,6 +61,28 @@ def _voxel_gradient(
     return np.maximum(gradient, np.float32(1e-6) / max(radius_px, half_height_slices))
 
 
+def _outline_scale(cell: object, u: np.ndarray, v: np.ndarray) -> np.ndarray | float:
+    """Relative radius of the cytoplasm's outline along each pixel's direction (1 = the ellipse)."""
+    orders = [
+        (
+            order,
+            complex(
+                getattr(cell, f"shape_mode_{order}_real", 0.0), getattr(cell, f"shape_mode_{order}_imag", 0.0)
+            ),
+        )
+        for order in range(2, 2 + N_SHAPE_MODES)
+    ]
+    if not any(mode for _, mode in orders):
+        return 1.0
+    theta = np.arctan2(v, u)
+    deviation = np.zeros(theta.shape, np.float32)
+    for order, mode in orders:
+        deviation += np.float32(mode.real) * np.cos(order * theta) - np.float32(mode.imag) * np.sin(
+            order * theta
+        )
+    return np.clip(1.0 + deviation, 0.5, None)
+
+
 def render_frame(cells: pd.DataFrame, config: SimulateConfig) -> FrameVolumes:
     """Render the cells of one frame (rows of the dynamics table) into noise-free volumes."""
     n_z, n_y, n_x = config.shape_zyx
@@ -79,7 +104,16 @@ def render_frame(cells: pd.DataFrame, config: SimulateConfig) -> FrameVolumes:
         # the cytoplasm retracts towards the nucleus when the cell rounds up
         cyto_factor = cells_cfg.cytoplasm_radius_factor * (1 - rounding) + 1.35 * rounding
         r_cyto_px = r_nuc_px * cyto_factor
-        half = int(np.ceil(r_cyto_px * 1.15)) + 2
+        largest_outline = 1.0 + sum(
+            abs(
+                complex(
+                    getattr(cell, f"shape_mode_{order}_real", 0.0),
+                    getattr(cell, f"shape_mode_{order}_imag", 0.0),
+                )
+            )
+            for order in range(2, 2 + N_SHAPE_MODES)
+        )
+        half = int(np.ceil(r_cyto_px * max(1.15, largest_outline))) + 2
         y0, y1 = max(int(cell.y) - half, 0), min(int(cell.y) + half + 1, n_y)
         x0, x1 = max(int(cell.x) - half, 0), min(int(cell.x) + half + 1, n_x)
         if y0 >= y1 or x0 >= x1:
@@ -105,7 +139,10 @@ def render_frame(cells: pd.DataFrame, config: SimulateConfig) -> FrameVolumes:
             (1.0 - rho_nuc) / _voxel_gradient(rho_yx, rho_z, rho_nuc, r_nuc_px, nuc_half_height_um / dz)
         )
         # --- cytoplasm: dome on the coverslip, taller when rounded
-        rho_c = np.sqrt(u**2 + v**2) / r_cyto_px
+        # the outline bulges and retracts (shape modes), less so as the cell rounds up
+        outline = _outline_scale(cell, u, v)
+        outline = 1.0 + (1.0 - rounding) * (outline - 1.0)
+        rho_c = np.sqrt(u**2 + v**2) / (r_cyto_px * outline)
         dome_height_um = (
             cells_cfg.cytoplasm_height_um * (1 - rounding) + 2 * cell.nucleus_radius_um * rounding
         )
@@ -116,7 +153,14 @@ def render_frame(cells: pd.DataFrame, config: SimulateConfig) -> FrameVolumes:
         cytoplasm_only = np.clip(body - nucleus, 0, None)
 
         region = (slice(None), slice(y0, y1), slice(x0, x1))
-        phase[region] += (cell.delta_n_cytoplasm * body + cell.delta_n_nucleus_extra * nucleus) * to_cycles
+        cytoplasm_index = np.float32(cell.delta_n_cytoplasm) * body
+        if cells_cfg.cytoplasm_granularity > 0:
+            # moving granules: a new pattern in every frame, in the cytoplasm outside the nucleus
+            granules = _texture([int(cell.texture_seed), int(cell.t), 2], v, u, scale_px=2.5, n_waves=8)
+            cytoplasm_index = cytoplasm_index + np.float32(
+                cell.delta_n_cytoplasm * cells_cfg.cytoplasm_granularity / 0.35
+            ) * np.clip(body - nucleus, 0, None) * (granules - 1.0)
+        phase[region] += (cytoplasm_index + cell.delta_n_nucleus_extra * nucleus) * to_cycles
         # chromatin texture, condensing (brighter, coarser) in mitosis
         chromatin = _texture(cell.texture_seed, v, u, scale_px=max(r_nuc_px / 2.0, 1.0))
         nuclei[region] += nucleus * chromatin * np.float32(1.0 + 1.5 * cell.chromatin_condensation)

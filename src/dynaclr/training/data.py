@@ -2,11 +2,20 @@
 
 The dataset reads whole batches at once (``__getitems__``): the unique rows of a batch's anchors,
 positives and negatives are read at once (one chunk per patch, each read and decoded once however
-often the batch asks for it), then gathered into the requested order and converted to float32 by
-torch (several times faster than numpy's float16 conversion); in a data-loader worker the result
+often the batch asks for it), then copied row by row into the requested order, converted to
+float32 by torch on the way (one pass; several times faster than numpy's float16 conversion, and
+than a gather followed by a conversion); in a data-loader worker the result
 is written straight into shared memory, so sending it to the main process copies nothing. The
 store is opened lazily in each process (data-loader workers included) on first use, with a
 :class:`~dynaclr.patches.store.PatchRowReader`.
+
+Given a :class:`~dynaclr.contrastive.augment.BatchAugmentation`, the dataset also augments each
+batch where it was read (``augment_in: workers``, the default for CPU training): anchors, positives
+and negatives as whole batches, with a generator seeded by the batch's
+:attr:`~dynaclr.training.sampling.PlannedBatch.augment_seed`, written straight into shared memory
+at the network's input size. :func:`augment_batch` does the same work wherever it runs (the module
+calls it on the training device), so on CPU the result does not depend on where, or in which
+worker, a batch is augmented.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.patches.store import PatchRowReader
 from dynaclr.training.sampling import ContrastiveBatchSampler, PairPlanner, Sample
 
@@ -36,8 +46,10 @@ class PatchBatch:
     """One batch of planned samples.
 
     ``anchor``, ``positive`` and (triplet loss only) ``negative`` are float32 ``(B, C, Z, S, S)``
-    patches in normalised intensity units at the stored (initial) size ``S``; ``*_row`` are their
-    ``(B,)`` int64 rows in the patch store (``negative_row`` is -1 when there are no negatives).
+    patches in normalised intensity units at the stored (initial) size ``S``, or, when ``augmented``,
+    already augmented and centre-cropped to the network input; ``*_row`` are their ``(B,)`` int64
+    rows in the patch store (``negative_row`` is -1 when there are no negatives); ``augment_seed``
+    seeds the batch's augmentations (``None`` for batches without a planned seed).
     """
 
     anchor: torch.Tensor
@@ -46,6 +58,8 @@ class PatchBatch:
     anchor_row: torch.Tensor
     positive_row: torch.Tensor
     negative_row: torch.Tensor
+    augment_seed: int | None = None
+    augmented: bool = False
 
     def pin_memory(self) -> PatchBatch:
         """Page-locked copy (called by the DataLoader when ``pin_memory=True``)."""
@@ -73,6 +87,38 @@ def _empty_for_transfer(shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
     return torch.empty(0, dtype=dtype).set_(storage).view(shape)
 
 
+def augmentation_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator | None:
+    """The generator of a batch's augmentations: seeded by ``seed`` on ``device`` (``None``: none)."""
+    if seed is None:
+        return None
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def augment_batch(
+    batch: PatchBatch,
+    augmentation: BatchAugmentation,
+    generator: torch.Generator | None,
+    out: torch.Tensor | None = None,
+) -> PatchBatch:
+    """Augment the anchors, positives and negatives of ``batch``, in this order, as whole batches.
+
+    ``out``: where to write the results, ``(V, B, C, Z, h, w)`` for the ``V`` views (2, or 3 with
+    negatives); the views of the returned batch are then its slices.
+    """
+    views = [batch.anchor, batch.positive] + ([batch.negative] if batch.negative is not None else [])
+    augmented = [
+        augmentation(view, generator, out=None if out is None else out[number])
+        for number, view in enumerate(views)
+    ]
+    return replace(
+        batch,
+        anchor=augmented[0],
+        positive=augmented[1],
+        negative=augmented[2] if len(augmented) == 3 else None,
+        augmented=True,
+    )
+
+
 def _keep_batch(batch: Any) -> PatchBatch:
     """``collate_fn`` for :class:`PatchDataset`: its ``__getitems__`` already returns a batch."""
     if not isinstance(batch, PatchBatch):
@@ -85,10 +131,14 @@ class PatchDataset(Dataset[PatchBatch]):
 
     Args:
         zarr_path: the collected patch store (``patches`` array ``(N, C, Z, S, S)``).
+        augmentation: when given, every batch is augmented and centre-cropped here, seeded by the
+            ``augment_seed`` of its :class:`~dynaclr.training.sampling.PlannedBatch` (a plain list
+            of samples draws from torch's global generator).
     """
 
-    def __init__(self, zarr_path: str | Path) -> None:
+    def __init__(self, zarr_path: str | Path, augmentation: BatchAugmentation | None = None) -> None:
         self.zarr_path = str(zarr_path)
+        self.augmentation = augmentation
         self._reader: PatchRowReader | None = None
         self._opened_in: int | None = None
 
@@ -103,29 +153,47 @@ class PatchDataset(Dataset[PatchBatch]):
     def __len__(self) -> int:
         return int(self._patches().array.shape[0])
 
-    def read_rows(self, rows: np.ndarray) -> torch.Tensor:
-        """Patches of ``rows`` ``(n,)`` as float32 ``(n, C, Z, S, S)`` (rows may repeat, any order)."""
+    def read_rows(self, rows: np.ndarray, for_transfer: bool = True) -> torch.Tensor:
+        """Patches of ``rows`` ``(n,)`` as float32 ``(n, C, Z, S, S)`` (rows may repeat, any order).
+
+        ``for_transfer=False``: in ordinary memory even in a worker (patches that are augmented
+        there, not sent).
+        """
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         unique, inverse = np.unique(rows, return_inverse=True)
         patches = torch.from_numpy(self._patches().read(unique))  # (u, C, Z, S, S), stored dtype
-        if not np.array_equal(unique, rows):  # repeated or unsorted rows: gather in the stored dtype
-            patches = patches[torch.from_numpy(inverse)]  # (n, C, Z, S, S)
-        return _empty_for_transfer(patches.shape, torch.float32).copy_(patches)
+        shape = torch.Size((len(rows), *patches.shape[1:]))
+        out = _empty_for_transfer(shape, torch.float32) if for_transfer else torch.empty(shape)
+        if np.array_equal(unique, rows):
+            return out.copy_(patches)
+        for position, row in enumerate(inverse.tolist()):  # repeated or unsorted rows
+            out[position].copy_(patches[row])
+        return out
 
     def __getitems__(self, samples: list[Sample]) -> PatchBatch:
         rows = np.asarray(samples, dtype=np.int64).reshape(-1, 3)  # (B, 3): anchor, positive, negative
         with_negatives = bool((rows[:, 2] >= 0).all())
         views = rows.T if with_negatives else rows[:, :2].T  # (2|3, B): each view's rows together
-        patches = self.read_rows(views.reshape(-1)).unflatten(0, views.shape)  # (2|3, B, C, Z, S, S)
+        augmentation = self.augmentation
+        patches = self.read_rows(views.reshape(-1), for_transfer=augmentation is None)
+        patches = patches.unflatten(0, views.shape)  # (2|3, B, C, Z, S, S)
         columns = torch.from_numpy(rows.T.copy())  # (3, B): one storage to send, not three
-        return PatchBatch(
+        seed = getattr(samples, "augment_seed", None)
+        batch = PatchBatch(
             anchor=patches[0],
             positive=patches[1],
             negative=patches[2] if with_negatives else None,
             anchor_row=columns[0],
             positive_row=columns[1],
             negative_row=columns[2],
+            augment_seed=seed,
         )
+        if augmentation is None:
+            return batch
+        size = augmentation.output_size_yx or patches.shape[-2:]
+        shape = torch.Size((*patches.shape[:-2], *size))  # (2|3, B, C, Z, h, w)
+        out = _empty_for_transfer(shape, torch.float32)
+        return augment_batch(batch, augmentation, augmentation_generator(seed), out=out)
 
     def __getitem__(self, sample: Sample) -> PatchBatch:
         return self.__getitems__([sample])
@@ -135,7 +203,9 @@ class PatchDataModule(LightningDataModule):
     """Training and validation loaders over the FOV split of one patch store.
 
     Rank and world size are read from the trainer in :meth:`setup`; batch samplers do the DDP
-    sharding themselves, so the trainer must run with ``use_distributed_sampler=False``.
+    sharding themselves, so the trainer must run with ``use_distributed_sampler=False``. With
+    ``augmentation`` the datasets augment every batch where it is read (``augment_in: workers``);
+    without it the module augments on the training device.
     """
 
     def __init__(
@@ -147,6 +217,7 @@ class PatchDataModule(LightningDataModule):
         train_fovs: list[str],
         validation_fovs: list[str],
         pin_memory: bool = False,
+        augmentation: BatchAugmentation | None = None,
     ) -> None:
         super().__init__()
         self.zarr_path = Path(zarr_path)
@@ -156,6 +227,7 @@ class PatchDataModule(LightningDataModule):
         self.train_fovs = train_fovs
         self.validation_fovs = validation_fovs
         self.pin_memory = pin_memory
+        self.augmentation = augmentation
         self.train_sampler: ContrastiveBatchSampler | None = None
         self.validation_sampler: ContrastiveBatchSampler | None = None
 
@@ -217,7 +289,7 @@ class PatchDataModule(LightningDataModule):
     def _loader(self, sampler: ContrastiveBatchSampler) -> DataLoader[PatchBatch]:
         workers = self.config.num_workers
         return DataLoader(
-            PatchDataset(self.zarr_path),
+            PatchDataset(self.zarr_path, self.augmentation),
             batch_sampler=sampler,
             collate_fn=_keep_batch,
             num_workers=workers,

@@ -1,9 +1,13 @@
-"""The contrastive LightningModule: encoder + loss, augmentations on the training device.
+"""The contrastive LightningModule: encoder + loss, augmentations on the device or in the workers.
 
-Batches arrive at the stored (initial) patch size; :meth:`ContrastiveModule.on_after_batch_transfer`
-augments anchors, positives and negatives independently, as whole batches on the device the model
-is on, and centre-crops them to the network input size. Validation batches are augmented with a
-generator reseeded every validation epoch, so the validation loss is comparable across epochs.
+Batches arrive either already augmented by the data-loader workers (``augment_in: workers``, the
+default on CPU; see :class:`~dynaclr.training.data.PatchDataset`) or at the stored (initial) patch
+size: then :meth:`ContrastiveModule.on_after_batch_transfer` augments anchors, positives and
+negatives independently, as whole batches on the device the model is on (the default on GPU), and
+centre-crops them to the network input size. Either way a batch's augmentations draw from a
+generator seeded by its :attr:`~dynaclr.training.sampling.PlannedBatch.augment_seed` (from the
+seed, epoch, batch and rank), so on CPU the placement does not change the result; validation
+batches get the same seeds every epoch, so the validation loss is comparable across epochs.
 
 Losses (paper section 3.2): NT-Xent on ``(z_anchor, z_positive)`` projections, negatives being the
 other samples of the (DDP-gathered) batch; or the triplet margin loss on
@@ -23,7 +27,7 @@ from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.augment import BatchAugmentation, center_crop
 from dynaclr.contrastive.encoder import ContrastiveEncoder
 from dynaclr.contrastive.losses import NTXentLoss, TripletLoss
-from dynaclr.training.data import PatchBatch
+from dynaclr.training.data import PatchBatch, augment_batch, augmentation_generator
 
 _VALIDATION_STREAM = 7919
 
@@ -88,6 +92,7 @@ class ContrastiveModule(LightningModule):
         return features
 
     def _generator(self, stage: str, reseed: bool = False) -> torch.Generator:
+        """Per-stage generator for batches without an ``augment_seed`` (not from a planned sampler)."""
         if stage not in self._generators or reseed:
             stream = 0 if stage == "train" else _VALIDATION_STREAM
             rank = self.global_rank if stage == "train" else 0
@@ -100,17 +105,16 @@ class ContrastiveModule(LightningModule):
         self._generator("validation", reseed=True)
 
     def on_after_batch_transfer(self, batch: PatchBatch, dataloader_idx: int) -> PatchBatch:
-        """Augment and centre-crop the batch's patches on the training device."""
-        if not isinstance(batch, PatchBatch):
+        """Augment and centre-crop the batch's patches on the training device (unless done already)."""
+        if not isinstance(batch, PatchBatch) or batch.augmented:
             return batch
         if self.trainer is not None and (
             self.trainer.training or self.trainer.validating or self.trainer.sanity_checking
         ):
-            generator = self._generator("train" if self.trainer.training else "validation")
-            batch.anchor = self.augment(batch.anchor, generator)
-            batch.positive = self.augment(batch.positive, generator)
-            if batch.negative is not None:
-                batch.negative = self.augment(batch.negative, generator)
+            generator = augmentation_generator(batch.augment_seed, self.device)
+            if generator is None:
+                generator = self._generator("train" if self.trainer.training else "validation")
+            batch = augment_batch(batch, self.augment, generator)
         else:  # inference: centre crop only
             batch.anchor = center_crop(batch.anchor, self.patch_size_yx_px)
             batch.positive = center_crop(batch.positive, self.patch_size_yx_px)

@@ -19,7 +19,10 @@ Lineages are ``(fov_name, lineage_id)`` pairs. :class:`ContrastiveBatchSampler` 
 batches of ``batch_size * world_size`` anchors (optionally one per lineage, so NT-Xent never
 treats a same-lineage patch as a negative, also across ranks whose embeddings are gathered) and
 hands rank ``r`` the slice ``[r * batch_size, (r + 1) * batch_size)`` of each: ranks see disjoint
-anchors, and the order changes with :meth:`ContrastiveBatchSampler.set_epoch`.
+anchors, and the order changes with :meth:`ContrastiveBatchSampler.set_epoch`. Each batch is a
+:class:`PlannedBatch`: the list of samples plus the seed of its augmentations, drawn from
+``(seed, epoch, batch, rank)``, so a batch is augmented the same way wherever and whenever it is
+augmented (in any data-loader worker, or on the training device).
 """
 
 from __future__ import annotations
@@ -41,6 +44,19 @@ SamplingMode = Literal["classical", "cell_aware", "time_aware"]
 Sample = tuple[int, int, int]
 
 _NEGATIVE_ATTEMPTS = 8
+_AUGMENTATION_STREAM = 2  # EpochSampler.rng streams: 0 the order, 1 the plans, 2 augmentation seeds
+
+
+class PlannedBatch(list[Sample]):
+    """One rank's planned samples of one batch, with ``augment_seed``: the seed of their augmentations.
+
+    A plain list otherwise (compares equal to the list of its samples); it travels to data-loader
+    workers as the batch's index, so the worker that reads the batch knows its seed.
+    """
+
+    def __init__(self, samples: Sequence[Sample] = (), augment_seed: int | None = None) -> None:
+        super().__init__(samples)
+        self.augment_seed = augment_seed
 
 
 def split_fovs(
@@ -337,7 +353,7 @@ def lineage_unique_batches(order: np.ndarray, lineages: np.ndarray, batch_size: 
     return batches
 
 
-class ContrastiveBatchSampler(Sampler[list[Sample]]):
+class ContrastiveBatchSampler(Sampler[PlannedBatch]):
     """Batches of planned ``(anchor, positive, negative)`` rows for one rank.
 
     Args:
@@ -421,11 +437,20 @@ class ContrastiveBatchSampler(Sampler[list[Sample]]):
         self._cache = (self.sampler.epoch, batches)
         return batches
 
-    def __iter__(self) -> Iterator[list[Sample]]:
+    def augment_seed(self, number: int) -> int:
+        """Seed of the augmentations of this rank's batch ``number`` of the current epoch.
+
+        Drawn from ``(seed, epoch, batch, rank)`` (the epoch is 0 when not shuffling, so validation
+        batches are augmented the same way every epoch); a 63-bit integer for ``torch.Generator``.
+        """
+        state = self.sampler.rng(_AUGMENTATION_STREAM, number, self.rank).integers(0, 2**63 - 1)
+        return int(state)
+
+    def __iter__(self) -> Iterator[PlannedBatch]:
         start = self.rank * self.batch_size
         for number, anchors in enumerate(self.global_batches()):
             samples = self.planner.plan(anchors, self.sampler.rng(1, number))
-            yield samples[start : start + self.batch_size]
+            yield PlannedBatch(samples[start : start + self.batch_size], self.augment_seed(number))
 
     def __len__(self) -> int:
         return len(self.global_batches())

@@ -43,6 +43,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from dynaclr.config.patches import required_initial_patch_size_px
 from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.io import Provenance, atomic_output, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.patches.store import open_patch_store
@@ -345,6 +346,7 @@ def _train_contrastive(
 
     seed_everything(config.seed, workers=True, verbose=False)
     module = ContrastiveModule(config_json, n_channels, n_slices, final_size, tau_frames)
+    augment_in = config.resolved_augment_in(settings["accelerator"])
     data = PatchDataModule(
         store.zarr_path,
         store.index,
@@ -353,6 +355,13 @@ def _train_contrastive(
         train_fovs,
         validation_fovs,
         pin_memory=settings["accelerator"] == "gpu",
+        augmentation=BatchAugmentation(config.augmentation, output_size_yx=(final_size, final_size))
+        if augment_in == "workers"
+        else None,
+    )
+    logger.info(
+        "augmenting batches %s",
+        "in the data-loader workers" if augment_in == "workers" else "on the training device",
     )
     checkpoints = ModelCheckpoint(
         dirpath=output_dir / CHECKPOINT_DIR,
@@ -408,6 +417,7 @@ def _train_contrastive(
         "world_size": int(trainer.world_size),
         "accelerator": settings["accelerator"],
         "precision": settings["precision"],
+        "augment_in": augment_in,
     }
     source = Path(best) if best else output_dir / CHECKPOINT_DIR / "final.ckpt"
     if not best:

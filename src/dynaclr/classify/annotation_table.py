@@ -1,0 +1,339 @@
+"""Annotations a person made, read from a CSV or Parquet table (rule ``import_annotations``).
+
+A dataset that is not simulated has no ground truth to draw annotations from; its config names
+a table instead (``datasets.<name>.annotations.table``). :func:`import_annotations_stage`
+validates that table and writes it as an ``annotations`` artifact in exactly the layout
+:func:`~dynaclr.classify.annotations.draw_annotations_stage` writes, so rule ``classify`` reads
+one kind of table either way.
+
+The table, one row per annotated cell observation and task:
+
+=============  ========  ================================================================
+column         type      meaning
+=============  ========  ================================================================
+``fov_name``   str       ``row/column/fov`` of the plate
+``track_id``   int >= 0  track of the workflow's tracking (``results/<dataset>/tracks.parquet``)
+``t``          int >= 0  frame
+``task``       str       ``infection`` or ``division``
+``label``      str       ``infected``/``uninfected`` (infection), ``mitosis``/``interphase`` (division)
+``y``, ``x``   float     optional, pixels: where the cell is, for cells absent from the tracks
+=============  ========  ================================================================
+
+Other columns (an annotator's name, a note) are ignored. The import refuses, naming the file,
+the column, what was expected and what was found: missing columns, empty cells, values of the
+wrong type, unknown tasks, tasks other than the config's ``tasks`` (and listed tasks without
+rows), labels foreign to their task, a task holding a single class or annotated in a single FOV
+(classifiers are cross-validated by FOV), the same cell and task annotated twice, and cells that
+are in no FOV of the tracks or, without ``y, x``, not among the tracks at all. ``y, x`` of the
+other rows are taken from the tracks (the track's centroid, which is also the patch centre), so
+classifiers match annotations to patches by position as they do for drawn annotations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dynaclr.classify.annotations import ANNOTATION_COLUMNS, ANNOTATIONS_KIND, TASK_LABELS, task_classes
+from dynaclr.io import make_provenance, read_table, write_table
+
+logger = logging.getLogger(__name__)
+
+#: Columns a user's annotation table must have.
+REQUIRED_TABLE_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "t", "task", "label")
+#: Columns it may have (both or neither).
+POSITION_COLUMNS: tuple[str, ...] = ("y", "x")
+#: Rule that imports a table (the ``stage`` of its provenance record).
+IMPORT_RULE = "import_annotations"
+_FOV_PATTERN = re.compile(r"^[^/]+/[^/]+/[^/]+$")
+_KEY = ["fov_name", "track_id", "t", "task"]
+_SHOWN = 5  # rows quoted in an error message
+
+
+class AnnotationTableError(ValueError):
+    """A user's annotation table is malformed; the message names the file, the column, what was
+    expected and what was found."""
+
+
+def read_annotation_table(path: str | Path) -> pd.DataFrame:
+    """Read a ``.csv`` or ``.parquet`` annotation table as it is (no validation).
+
+    CSV text columns stay text (``fov_name``, ``task`` and ``label`` are read as strings).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise AnnotationTableError(
+            f"{path}: annotation tables are .csv or .parquet files; found suffix {suffix!r}"
+        )
+    if not path.is_file():
+        raise AnnotationTableError(f"{path}: annotation table not found (datasets.<name>.annotations.table)")
+    if suffix == ".csv":
+        return pd.read_csv(path, dtype={"fov_name": str, "task": str, "label": str})
+    return pd.read_parquet(path)
+
+
+def _rows(mask: np.ndarray | pd.Series) -> str:
+    """Data-row numbers (1 = first row under the header) where ``mask`` holds, the first few."""
+    positions = np.flatnonzero(np.asarray(mask, dtype=bool)) + 1
+    shown = ", ".join(map(str, positions[:_SHOWN]))
+    more = f" and {positions.size - _SHOWN} more" if positions.size > _SHOWN else ""
+    return f"row{'s' if positions.size > 1 else ''} {shown}{more}"
+
+
+def _values(series: pd.Series, mask: pd.Series) -> str:
+    """The distinct values of ``series`` where ``mask`` holds, the first few, as written in Python."""
+    found = [value.item() if isinstance(value, np.generic) else value for value in pd.unique(series[mask])]
+    return ", ".join(repr(value) for value in found[:_SHOWN]) + (" ..." if len(found) > _SHOWN else "")
+
+
+def _integer_column(table: pd.DataFrame, column: str, meaning: str, source: str) -> pd.Series:
+    values = pd.to_numeric(table[column], errors="coerce").astype("float64")
+    is_bool = pd.api.types.is_bool_dtype(table[column])
+    bad = values.isna() | (values < 0) | (values != np.floor(values)) | is_bool
+    if bad.any():
+        raise AnnotationTableError(
+            f"{source}: column {column!r} holds {meaning} (integers >= 0); found "
+            f"{_values(table[column], bad)} at {_rows(bad)}"
+        )
+    return values.astype(np.int64)
+
+
+def _position_column(table: pd.DataFrame, column: str, source: str) -> pd.Series:
+    values = pd.to_numeric(table[column], errors="coerce").astype("float64")
+    bad = (values.isna() & table[column].notna()) | np.isinf(values)
+    if bad.any():
+        raise AnnotationTableError(
+            f"{source}: column {column!r} holds pixel coordinates (numbers, or empty to take them from "
+            f"the tracks); found {_values(table[column], bad)} at {_rows(bad)}"
+        )
+    return values
+
+
+def validate_annotation_table(
+    table: pd.DataFrame, tasks: Sequence[str] = ("infection", "division"), source: str = "annotations"
+) -> pd.DataFrame:
+    """Check a user's annotation table (module docstring) and return it in canonical types.
+
+    Args:
+        table: the table as read (:func:`read_annotation_table`).
+        tasks: the tasks it must hold (``annotations.tasks``): every listed task has rows, no
+            other task does.
+        source: what to call the table in error messages (its path).
+
+    Returns:
+        ``fov_name, track_id, t, y, x, task, label`` (``y, x`` NaN where the table gives none),
+        int64 ``track_id, t``, float64 ``y, x``, in the table's row order.
+
+    Raises:
+        AnnotationTableError: the first problem found, naming ``source``, the column, what was
+            expected and what was found (with data-row numbers, 1 = first row under the header).
+    """
+    missing = [column for column in REQUIRED_TABLE_COLUMNS if column not in table.columns]
+    if missing:
+        raise AnnotationTableError(
+            f"{source}: annotation table lacks columns {missing}; expected {list(REQUIRED_TABLE_COLUMNS)} "
+            f"(and optionally {list(POSITION_COLUMNS)}); found {[str(c) for c in table.columns]}"
+        )
+    given_positions = [column for column in POSITION_COLUMNS if column in table.columns]
+    if len(given_positions) == 1:
+        raise AnnotationTableError(
+            f"{source}: annotation table has column {given_positions[0]!r} without its partner; give both "
+            f"{list(POSITION_COLUMNS)} or neither"
+        )
+    if table.empty:
+        raise AnnotationTableError(f"{source}: annotation table has no rows")
+    table = table.reset_index(drop=True)
+    for column in REQUIRED_TABLE_COLUMNS:
+        empty = table[column].isna()
+        if empty.any():
+            raise AnnotationTableError(f"{source}: column {column!r} is empty at {_rows(empty)}")
+    for column in ("fov_name", "task", "label"):
+        not_text = ~table[column].map(lambda value: isinstance(value, str))
+        if not_text.any():
+            raise AnnotationTableError(
+                f"{source}: column {column!r} holds text; found {_values(table[column], not_text)} at "
+                f"{_rows(not_text)}"
+            )
+    bad_fov = ~table["fov_name"].map(lambda value: bool(_FOV_PATTERN.match(value)))
+    if bad_fov.any():
+        raise AnnotationTableError(
+            f"{source}: column 'fov_name' holds FOV names 'row/column/fov' (e.g. 'A/1/0'); found "
+            f"{_values(table['fov_name'], bad_fov)} at {_rows(bad_fov)}"
+        )
+    out = pd.DataFrame(
+        {
+            "fov_name": table["fov_name"].astype(str),
+            "track_id": _integer_column(table, "track_id", "track ids", source),
+            "t": _integer_column(table, "t", "frames", source),
+        }
+    )
+    for column in POSITION_COLUMNS:
+        out[column] = _position_column(table, column, source) if given_positions else np.nan
+    out["task"] = table["task"].astype(str)
+    out["label"] = table["label"].astype(str)
+
+    unknown = ~out["task"].isin(list(TASK_LABELS))
+    if unknown.any():
+        raise AnnotationTableError(
+            f"{source}: column 'task' holds {sorted(TASK_LABELS)}; found {_values(out['task'], unknown)} "
+            f"at {_rows(unknown)}"
+        )
+    present = set(out["task"])
+    unlisted = sorted(present - set(tasks))
+    if unlisted:
+        raise AnnotationTableError(
+            f"{source}: column 'task' holds tasks {unlisted} that annotations.tasks {list(tasks)} does not "
+            "list; add them to annotations.tasks or remove those rows"
+        )
+    absent = [task for task in tasks if task not in present]
+    if absent:
+        raise AnnotationTableError(
+            f"{source}: annotations.tasks lists {absent} but the table has no rows of "
+            f"{'it' if len(absent) == 1 else 'them'} (tasks found: {sorted(present)}); remove "
+            f"{'it' if len(absent) == 1 else 'them'} from annotations.tasks or annotate them"
+        )
+    for task in sorted(present):
+        classes = task_classes(task)
+        of_task = out["task"] == task
+        foreign = of_task & ~out["label"].isin(classes)
+        if foreign.any():
+            raise AnnotationTableError(
+                f"{source}: column 'label' of task {task!r} holds {list(classes)}; found "
+                f"{_values(out['label'], foreign)} at {_rows(foreign)}"
+            )
+        labels = sorted(set(out.loc[of_task, "label"]))
+        if len(labels) < 2:
+            raise AnnotationTableError(
+                f"{source}: task {task!r} has only {labels} labels; a classifier needs both {list(classes)}"
+            )
+        fovs = sorted(set(out.loc[of_task, "fov_name"]))
+        if len(fovs) < 2:
+            raise AnnotationTableError(
+                f"{source}: task {task!r} is annotated in one FOV only ({fovs[0]}); classifiers are "
+                "cross-validated by FOV, so annotate cells of >= 2 FOVs"
+            )
+    repeated = out.duplicated(_KEY, keep=False)
+    if repeated.any():
+        first = out[repeated].iloc[0]
+        same = repeated & (out[_KEY] == first[_KEY]).all(axis=1)
+        labels = sorted(set(out.loc[same, "label"]))
+        verdict = f"labels {labels} disagree" if len(labels) > 1 else f"all {labels[0]!r}"
+        raise AnnotationTableError(
+            f"{source}: {int(repeated.sum())} rows annotate a cell and task more than once (key "
+            f"{', '.join(_KEY)}; expected one row each); e.g. FOV {first['fov_name']} track "
+            f"{first['track_id']} frame {first['t']} task {first['task']!r} at {_rows(same)} ({verdict})"
+        )
+    return out[list(ANNOTATION_COLUMNS)]
+
+
+def locate_annotations(
+    annotations: pd.DataFrame,
+    tracks: pd.DataFrame,
+    source: str = "annotations",
+    tracks_source: str = "tracks",
+) -> pd.DataFrame:
+    """Fill ``y, x`` of annotations from the tracks; refuse cells the tracks cannot place.
+
+    Args:
+        annotations: output of :func:`validate_annotation_table`.
+        tracks: ``fov_name, track_id, t, y, x`` (the ``tracks`` artifact).
+        source, tracks_source: names of the two tables in error messages.
+
+    Returns:
+        ``annotations`` with ``y, x`` set wherever the table left them empty.
+
+    Raises:
+        AnnotationTableError: a row's FOV is not among the tracks', or a row without ``y, x``
+            names a cell (``fov_name, track_id, t``) that is not in the tracks.
+    """
+    fovs = set(tracks["fov_name"].astype(str))
+    foreign = ~annotations["fov_name"].isin(list(fovs))
+    if foreign.any():
+        raise AnnotationTableError(
+            f"{source}: column 'fov_name' names FOVs of the tracks ({tracks_source}: {sorted(fovs)}); "
+            f"found {_values(annotations['fov_name'], foreign)} at {_rows(foreign)}"
+        )
+    cells = (
+        tracks[["fov_name", "track_id", "t", "y", "x"]]
+        .astype({"fov_name": str})
+        .drop_duplicates(["fov_name", "track_id", "t"])
+    )
+    merged = annotations.merge(
+        cells, on=["fov_name", "track_id", "t"], how="left", suffixes=("", "_tracked"), validate="many_to_one"
+    )
+    unplaced = (merged["y"].isna() | merged["x"].isna()) & merged["y_tracked"].isna()
+    if unplaced.any():
+        examples = "; ".join(
+            f"{row.fov_name} track {row.track_id} frame {row.t}"
+            for row in merged[unplaced].head(_SHOWN).itertuples()
+        )
+        raise AnnotationTableError(
+            f"{source}: {int(unplaced.sum())} of {len(merged)} annotations name cells (fov_name, track_id, "
+            f"t) that are not in the tracks ({tracks_source}) and give no y, x: {examples} (at "
+            f"{_rows(unplaced)}). Annotate cells of the workflow's tracks, or add columns y, x (pixels)"
+        )
+    for column in POSITION_COLUMNS:
+        merged[column] = merged[column].fillna(merged[f"{column}_tracked"])
+    return merged[list(ANNOTATION_COLUMNS)]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def import_annotations_stage(
+    table_path: str | Path,
+    tracks_path: str | Path,
+    output_path: str | Path,
+    tasks: Sequence[str] = ("infection", "division"),
+    provenance_config: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Validate a user's annotation table and write it as an ``annotations`` artifact.
+
+    Args:
+        table_path: the user's ``.csv`` or ``.parquet`` table (module docstring).
+        tracks_path: the ``tracks`` table the annotations refer to (it gives missing ``y, x``).
+        output_path: Parquet (kind ``annotations``, stage ``import_annotations``): columns
+            ``fov_name, track_id, t, y, x, task, label`` sorted by task, FOV, track, frame, the
+            layout :func:`~dynaclr.classify.annotations.draw_annotations_stage` writes.
+        tasks: the tasks the table must hold (``annotations.tasks``).
+        provenance_config: the ``annotations`` config subtree for the record; ``table_sha256``
+            (the table's content hash) is added to it.
+
+    Returns:
+        The written table.
+    """
+    table_path = Path(table_path)
+    source = str(table_path)
+    annotations = validate_annotation_table(read_annotation_table(table_path), tasks, source)
+    tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
+    annotations = locate_annotations(annotations, tracks, source, str(tracks_path))
+    annotations = annotations.sort_values(["task", "fov_name", "track_id", "t"], ignore_index=True)
+    config = {
+        **(provenance_config or {"table": source, "tasks": list(tasks)}),
+        "table_sha256": _sha256(table_path),
+    }
+    provenance = make_provenance(ANNOTATIONS_KIND, config, [(table_path, None), (tracks_path, tracks_prov)])
+    write_table(annotations, output_path, provenance.model_copy(update={"stage": IMPORT_RULE}))
+    for task, rows in annotations.groupby("task", sort=True):
+        counts = rows["label"].value_counts().to_dict()
+        logger.info(
+            "%s: %d annotations (%s) in %d FOVs",
+            task,
+            len(rows),
+            ", ".join(f"{n} {label}" for label, n in sorted(counts.items())),
+            rows["fov_name"].nunique(),
+        )
+    return annotations

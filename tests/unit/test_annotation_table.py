@@ -1,0 +1,257 @@
+"""A person's annotation table (datasets without ground truth): checked, imported in the drawn
+layout, refused with a message naming the file, the column, what was expected and what was found;
+then classifiers and DTW pseudo-time run on it without any ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dynaclr.classify import (
+    ANNOTATION_COLUMNS,
+    AnnotationTableError,
+    classify_stage,
+    draw_annotations,
+    import_annotations_stage,
+    read_annotations,
+)
+from dynaclr.config.analysis import ClassificationConfig
+from dynaclr.embeddings import build_anndata, write_embeddings
+from dynaclr.io import make_provenance, read_table, read_table_provenance, write_table
+from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS, pseudotime_stage
+from dynaclr.pseudotime.synthetic import planted_infection_embeddings
+
+#: What a tracker knows about a cell: no infection, no mitosis, no onset.
+TRACK_COLUMNS = ["fov_name", "well", "track_id", "parent_track_id", "lineage_id", "t", "y", "x"]
+
+
+@pytest.fixture(scope="module")
+def planted() -> dict:
+    features, truth = planted_infection_embeddings(
+        n_fovs=6, tracks_per_fov=10, n_frames=20, noise=0.08, seed=2
+    )
+    return {"features": features, "truth": truth}
+
+
+@pytest.fixture
+def tracks(planted, tmp_path):
+    """The workflow's ``tracks`` table of the planted cells."""
+    path = tmp_path / "tracks.parquet"
+    write_table(planted["truth"][TRACK_COLUMNS], path, make_provenance("tracks", {}))
+    return path
+
+
+def _drawn(truth: pd.DataFrame, tasks=("infection", "division")) -> pd.DataFrame:
+    return draw_annotations(truth, fraction_of_cells=0.1, seed=4, tasks=tasks)
+
+
+def _user_table(truth: pd.DataFrame, tasks=("infection", "division")) -> pd.DataFrame:
+    """What a person writes: cells by track and frame, no positions, rows in no particular order."""
+    table = _drawn(truth, tasks).drop(columns=["y", "x"])
+    return table.sample(frac=1.0, random_state=0).reset_index(drop=True)
+
+
+def test_imported_csv_and_parquet_equal_the_drawn_table(planted, tracks, tmp_path):
+    truth = planted["truth"]
+    drawn = _drawn(truth)
+    csv = tmp_path / "mine.csv"
+    _user_table(truth).assign(annotator="me").to_csv(csv, index=False)  # extra columns are ignored
+    parquet = tmp_path / "mine.parquet"
+    _user_table(truth).to_parquet(parquet)
+    for source in (csv, parquet):
+        out = tmp_path / f"annotations_{source.suffix[1:]}.parquet"
+        written = import_annotations_stage(source, tracks, out, provenance_config={"table": str(source)})
+        stored = read_annotations(out)
+        assert list(stored.columns) == list(ANNOTATION_COLUMNS)
+        pd.testing.assert_frame_equal(stored, drawn)  # values, order and dtypes of the drawn table
+        pd.testing.assert_frame_equal(written, drawn)
+        prov = read_table_provenance(out, "annotations")
+        assert prov.stage == "import_annotations"
+        assert prov.config["table"] == str(source) and len(prov.config["table_sha256"]) == 64
+        assert [(record.path, record.kind) for record in prov.inputs] == [
+            (str(source), None),
+            (str(tracks), "tracks"),
+        ]
+
+
+def test_positions_in_the_table_place_cells_the_tracks_lack(planted, tracks, tmp_path):
+    table = _user_table(planted["truth"]).assign(y=np.nan, x=np.nan)
+    table.loc[0, ["track_id", "y", "x"]] = [999, 12.5, 40.0]  # not a tracked cell, but located
+    path = tmp_path / "mine.csv"
+    table.to_csv(path, index=False)
+    written = import_annotations_stage(path, tracks, tmp_path / "annotations.parquet")
+    kept = written[written["track_id"] == 999]
+    assert len(kept) == 1 and kept[["y", "x"]].iloc[0].tolist() == [12.5, 40.0]
+    assert written[["y", "x"]].notna().all().all()
+
+
+def _break_missing_column(table):
+    return table.drop(columns=["label"]), r"lacks columns \['label'\]; expected \['fov_name', 'track_id'"
+
+
+def _break_unknown_task(table):
+    table.loc[3, "task"] = "infektion"
+    return table, r"column 'task' holds \['division', 'infection'\]; found 'infektion' at row 4"
+
+
+def _break_label(table):
+    row = table.index[table["task"] == "infection"][0]
+    table.loc[row, "label"] = "yes"
+    return (
+        table,
+        rf"column 'label' of task 'infection' holds \['uninfected', 'infected'\]; "
+        rf"found 'yes' at row {row + 1}",
+    )
+
+
+def _break_duplicate(table):
+    table = pd.concat([table, table.iloc[[2]].assign(label=table["label"].iloc[2])], ignore_index=True)
+    return table, r"2 rows annotate a cell and task more than once .* at rows 3, \d+ \(all '"
+
+
+def _break_conflicting_duplicate(table):
+    row = table.iloc[[2]].copy()
+    negative, positive = (
+        ("uninfected", "infected") if row["task"].iloc[0] == "infection" else ("interphase", "mitosis")
+    )
+    row["label"] = positive if row["label"].iloc[0] == negative else negative
+    return pd.concat([table, row], ignore_index=True), r"more than once .*\(labels \[.*\] disagree\)"
+
+
+def _break_frame_type(table):
+    table["t"] = table["t"].astype(object)
+    table.loc[1, "t"] = "five"
+    return table, r"column 't' holds frames \(integers >= 0\); found 'five' at row 2"
+
+
+def _break_negative_track(table):
+    table.loc[0, "track_id"] = -1
+    return table, r"column 'track_id' holds track ids \(integers >= 0\); found -1 at row 1"
+
+
+def _break_empty_label(table):
+    table.loc[5, "label"] = None
+    return table, r"column 'label' is empty at row 6"
+
+
+def _break_fov_name(table):
+    table.loc[0, "fov_name"] = "A1"
+    return table, r"column 'fov_name' holds FOV names 'row/column/fov' \(e\.g\. 'A/1/0'\); found 'A1'"
+
+
+def _break_unknown_fov(table):
+    table.loc[0, "fov_name"] = "H/12/0"
+    return table, r"column 'fov_name' names FOVs of the tracks .*; found 'H/12/0' at row 1"
+
+
+def _break_untracked_cell(table):
+    table.loc[0, "track_id"] = 999
+    return table, r"1 of \d+ annotations name cells .* not in the tracks .* track 999 .* add columns y, x"
+
+
+def _break_single_class(table):
+    division = table["task"] == "division"
+    table.loc[division, "label"] = "interphase"
+    return table, r"task 'division' has only \['interphase'\] labels; a classifier needs both"
+
+
+def _break_single_fov(table):
+    table = table[(table["task"] == "division") | (table["fov_name"] == "A/2/0")]
+    return table, r"task 'infection' is annotated in one FOV only \(A/2/0\)"
+
+
+def _break_lone_position(table):
+    return table.assign(y=1.0), r"column 'y' without its partner"
+
+
+@pytest.mark.parametrize(
+    "break_table",
+    [
+        _break_missing_column,
+        _break_unknown_task,
+        _break_label,
+        _break_duplicate,
+        _break_conflicting_duplicate,
+        _break_frame_type,
+        _break_negative_track,
+        _break_empty_label,
+        _break_fov_name,
+        _break_unknown_fov,
+        _break_untracked_cell,
+        _break_single_class,
+        _break_single_fov,
+        _break_lone_position,
+    ],
+)
+def test_bad_tables_are_refused_naming_file_column_expected_and_found(planted, tracks, tmp_path, break_table):
+    table, message = break_table(_user_table(planted["truth"]))
+    path = tmp_path / "mine.csv"
+    table.to_csv(path, index=False)
+    out = tmp_path / "annotations.parquet"
+    with pytest.raises(AnnotationTableError, match=message) as info:
+        import_annotations_stage(path, tracks, out)
+    assert str(info.value).startswith(f"{path}: ")
+    assert not out.exists()
+
+
+def test_tasks_must_match_the_config(planted, tracks, tmp_path):
+    path = tmp_path / "mine.parquet"
+    _user_table(planted["truth"]).to_parquet(path)
+    with pytest.raises(
+        AnnotationTableError, match=r"holds tasks \['division'\] that annotations.tasks \['infection'\]"
+    ):
+        import_annotations_stage(path, tracks, tmp_path / "a.parquet", tasks=("infection",))
+    _user_table(planted["truth"], tasks=("infection",)).to_parquet(path)
+    with pytest.raises(AnnotationTableError, match=r"lists \['division'\] but the table has no rows of it"):
+        import_annotations_stage(path, tracks, tmp_path / "a.parquet")
+    with pytest.raises(AnnotationTableError, match=r"\.csv or \.parquet"):
+        import_annotations_stage(tmp_path / "mine.xlsx", tracks, tmp_path / "a.parquet")
+
+
+def test_classifier_and_pseudotime_on_a_dataset_without_ground_truth(planted, tracks, tmp_path):
+    """A plate dataset: tracked cells, embeddings and a person's infection labels; no ground truth."""
+    truth = planted["truth"]
+    table = tmp_path / "mine.csv"
+    _user_table(truth, tasks=("infection",)).to_csv(table, index=False)
+    annotations = tmp_path / "annotations.parquet"
+    import_annotations_stage(table, tracks, annotations, tasks=("infection",))
+    embeddings = tmp_path / "embeddings" / "model" / "plate.zarr"
+    tracked = read_table(tracks, "tracks")[0]
+    write_embeddings(
+        build_anndata(planted["features"], tracked), embeddings, make_provenance("embeddings", {})
+    )
+
+    out = tmp_path / "evaluation"
+    metrics = classify_stage(
+        embeddings,
+        annotations,
+        "model",
+        "plate",
+        out / "classification.parquet",
+        out / "predictions.parquet",
+        out / "classifiers.json",
+        ClassificationConfig(n_bootstrap=10, n_splits=3),  # asks for division too: not annotated, skipped
+    )
+    assert list(metrics["task"]) == ["infection"]
+    assert metrics["f1"].iloc[0] > 0.9
+
+    _, accuracy = pseudotime_stage(
+        embeddings,
+        "model",
+        "plate",
+        out / "pseudotime.parquet",
+        out / "dtw_accuracy.csv",
+        predictions_path=out / "predictions.parquet",
+    )
+    written = pd.read_csv(out / "dtw_accuracy.csv")
+    assert list(written.columns) == list(DTW_ACCURACY_COLUMNS)
+    assert written["true_onset_t"].isna().all() and not written["has_observed_onset"].any()
+    # the aligned onsets are estimates of the true ones, which this test alone knows
+    onsets = truth.groupby(["fov_name", "track_id"])["infection_onset_t"].first()
+    infected = accuracy[accuracy["aligned_onset_t"].notna() & ~accuracy["is_reference_series"]]
+    true = onsets.reindex(list(zip(infected["fov_name"], infected["query_id"], strict=True))).to_numpy()
+    observed = (true > infected["t_first"].to_numpy()) & (true <= infected["t_last"].to_numpy())
+    assert observed.sum() >= 10
+    errors = np.abs(infected["aligned_onset_t"].to_numpy()[observed] - true[observed])
+    assert np.median(errors) <= 1.0
