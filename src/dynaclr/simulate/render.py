@@ -61,9 +61,9 @@ def _voxel_gradient(
     return np.maximum(gradient, np.float32(1e-6) / max(radius_px, half_height_slices))
 
 
-def _outline_scale(cell: object, u: np.ndarray, v: np.ndarray) -> np.ndarray | float:
-    """Relative radius of the cytoplasm's outline along each pixel's direction (1 = the ellipse)."""
-    orders = [
+def _shape_modes(cell: object) -> list[tuple[int, complex]]:
+    """``(angular order, complex amplitude)`` of the cell's outline modes (0 where not given)."""
+    return [
         (
             order,
             complex(
@@ -72,11 +72,15 @@ def _outline_scale(cell: object, u: np.ndarray, v: np.ndarray) -> np.ndarray | f
         )
         for order in range(2, 2 + N_SHAPE_MODES)
     ]
-    if not any(mode for _, mode in orders):
+
+
+def _outline_scale(modes: list[tuple[int, complex]], u: np.ndarray, v: np.ndarray) -> np.ndarray | float:
+    """Relative radius of the cytoplasm's outline along each pixel's direction (1 = the ellipse)."""
+    if not any(mode for _, mode in modes):
         return 1.0
     theta = np.arctan2(v, u)
     deviation = np.zeros(theta.shape, np.float32)
-    for order, mode in orders:
+    for order, mode in modes:
         deviation += np.float32(mode.real) * np.cos(order * theta) - np.float32(mode.imag) * np.sin(
             order * theta
         )
@@ -104,15 +108,8 @@ def render_frame(cells: pd.DataFrame, config: SimulateConfig) -> FrameVolumes:
         # the cytoplasm retracts towards the nucleus when the cell rounds up
         cyto_factor = cells_cfg.cytoplasm_radius_factor * (1 - rounding) + 1.35 * rounding
         r_cyto_px = r_nuc_px * cyto_factor
-        largest_outline = 1.0 + sum(
-            abs(
-                complex(
-                    getattr(cell, f"shape_mode_{order}_real", 0.0),
-                    getattr(cell, f"shape_mode_{order}_imag", 0.0),
-                )
-            )
-            for order in range(2, 2 + N_SHAPE_MODES)
-        )
+        modes = _shape_modes(cell)
+        largest_outline = 1.0 + sum(abs(mode) for _, mode in modes)
         half = int(np.ceil(r_cyto_px * max(1.15, largest_outline))) + 2
         y0, y1 = max(int(cell.y) - half, 0), min(int(cell.y) + half + 1, n_y)
         x0, x1 = max(int(cell.x) - half, 0), min(int(cell.x) + half + 1, n_x)
@@ -140,7 +137,7 @@ def render_frame(cells: pd.DataFrame, config: SimulateConfig) -> FrameVolumes:
         )
         # --- cytoplasm: dome on the coverslip, taller when rounded
         # the outline bulges and retracts (shape modes), less so as the cell rounds up
-        outline = _outline_scale(cell, u, v)
+        outline = _outline_scale(modes, u, v)
         outline = 1.0 + (1.0 - rounding) * (outline - 1.0)
         rho_c = np.sqrt(u**2 + v**2) / (r_cyto_px * outline)
         dome_height_um = (
