@@ -1,10 +1,10 @@
 from dynaclr.figures.stage import collect_pseudotime
 from dynaclr.jobs import job_context
 
-with job_context(snakemake.log[0], snakemake.threads):  # noqa: F821
+with job_context(snakemake.log[0], snakemake.threads):
     collect_pseudotime(
-        snakemake.input.pseudotime,  # noqa: F821
-        snakemake.input.accuracy,  # noqa: F821
-        snakemake.output.pseudotime,  # noqa: F821
-        snakemake.output.accuracy,  # noqa: F821
+        snakemake.input.pseudotime,
+        snakemake.input.accuracy,
+        snakemake.output.pseudotime,
+        snakemake.output.accuracy,
     )

@@ -1,18 +1,18 @@
 from dynaclr.figures.stage import infected_fraction_figure, pseudotime_figure
 from dynaclr.jobs import job_context
 
-with job_context(snakemake.log[0], snakemake.threads):  # noqa: F821
-    pair = {"model": snakemake.wildcards.model, "dataset": snakemake.wildcards.dataset}  # noqa: F821
+with job_context(snakemake.log[0], snakemake.threads):
+    pair = {"model": snakemake.wildcards.model, "dataset": snakemake.wildcards.dataset}
     infected_fraction_figure(
-        snakemake.input.predictions,  # noqa: F821
-        snakemake.input.tracks,  # noqa: F821
-        snakemake.output.infected_fraction_png,  # noqa: F821
-        curves_csv=snakemake.output.curves,  # noqa: F821
+        snakemake.input.predictions,
+        snakemake.input.tracks,
+        snakemake.output.infected_fraction_png,
+        curves_csv=snakemake.output.curves,
         **pair,
     )
     pseudotime_figure(
-        snakemake.input.pseudotime,  # noqa: F821
-        snakemake.input.accuracy,  # noqa: F821
-        snakemake.output.pseudotime_png,  # noqa: F821
+        snakemake.input.pseudotime,
+        snakemake.input.accuracy,
+        snakemake.output.pseudotime_png,
         **pair,
     )

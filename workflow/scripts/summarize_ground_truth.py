@@ -2,11 +2,11 @@ from dynaclr.config import SummaryConfig
 from dynaclr.jobs import job_context
 from dynaclr.summary import summarize_ground_truth
 
-with job_context(snakemake.log[0], snakemake.threads):  # noqa: F821
+with job_context(snakemake.log[0], snakemake.threads):
     summarize_ground_truth(
-        tracks_path=snakemake.input.tracks,  # noqa: F821
-        plate_path=snakemake.input.plate,  # noqa: F821
-        config=SummaryConfig.model_validate(snakemake.params.config),  # noqa: F821
-        summary_path=snakemake.output.summary,  # noqa: F821
-        figure_paths=snakemake.output.figures,  # noqa: F821
+        tracks_path=snakemake.input.tracks,
+        plate_path=snakemake.input.plate,
+        config=SummaryConfig.model_validate(snakemake.params.config),
+        summary_path=snakemake.output.summary,
+        figure_paths=snakemake.output.figures,
     )
