@@ -26,6 +26,7 @@ import argparse
 import shutil
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,10 @@ def _per_fov_copy(source: zarr.Array, index: pd.DataFrame, target: Path) -> Read
         return np.concatenate(parts)
 
     return read
+
+
+def _read_rows(array: zarr.Array, rows: np.ndarray) -> object:
+    return array.get_orthogonal_selection((rows,))
 
 
 def _time_interleaved(
@@ -133,7 +138,7 @@ def main() -> None:
         paths[name] = args.workdir / f"{name}.zarr"
         shutil.rmtree(paths[name], ignore_errors=True)
         array = _copy(source, paths[name], chunks, shards, zstd_level)
-        readers[name] = lambda rows, a=array: a.get_orthogonal_selection((rows,))
+        readers[name] = partial(_read_rows, array)
     paths["chunk_per_fov"] = args.workdir / "chunk_per_fov.zarr"
     readers["chunk_per_fov"] = _per_fov_copy(source, index, paths["chunk_per_fov"])
 

@@ -69,50 +69,60 @@ def job_arguments(stage: str, setup: dict[str, Any], fov_name: str) -> dict[str,
     record = fov_record_path(paths["stages"] / "records" / stage, fov_name)
     if stage == "reconstruct_phase":
         from dynaclr.config.phase import PhaseConfig
+        from dynaclr.phase import ReconstructPhaseInputs, ReconstructPhaseOutputs
 
         return {
-            "raw_plate_path": paths["plate"],
-            "fov_name": fov_name,
-            "transfer_function_path": paths["transfer_function"],
-            "phase_plate_path": paths["phase_plate"],
-            "record_path": record,
             "config": PhaseConfig.model_validate(setup["phase"]),
+            "inputs": ReconstructPhaseInputs(
+                plate=paths["plate"],
+                transfer_function=paths["transfer_function"],
+                phase_plate=paths["phase_plate"],
+            ),
+            "outputs": ReconstructPhaseOutputs(record=record),
+            "fov_name": fov_name,
         }
     if stage == "predict_virtual_stain":
         from dynaclr.config.virtual_stain import VirtualStainConfig
+        from dynaclr.virtual_stain import PredictVirtualStainInputs, PredictVirtualStainOutputs
 
         return {
-            "phase_plate_path": paths["phase_plate"],
-            "fov_name": fov_name,
-            "checkpoint_path": paths["checkpoint"],
-            "output_plate_path": paths["virtual_stain_plate"],
-            "record_path": record,
             "config": VirtualStainConfig.model_validate(setup["virtual_stain"]),
+            "inputs": PredictVirtualStainInputs(
+                phase_plate=paths["phase_plate"],
+                checkpoint=paths["checkpoint"],
+                virtual_stain_plate=paths["virtual_stain_plate"],
+            ),
+            "outputs": PredictVirtualStainOutputs(record=record),
+            "fov_name": fov_name,
         }
     if stage == "track_fov":
         from dynaclr.config.tracking import TrackingConfig
+        from dynaclr.tracking import TrackFovInputs, TrackFovOutputs
 
         return {
-            "input_plate_path": paths["plate"],
-            "channel": TRACKING_CHANNEL,
-            "fov_name": fov_name,
             "config": TrackingConfig.model_validate(setup["tracking"]),
-            "tracks_plate_path": paths["tracks_plate"],
-            "record_path": record,
+            "inputs": TrackFovInputs(plate=paths["plate"], tracks_plate=paths["tracks_plate"]),
+            "outputs": TrackFovOutputs(
+                tracks_csv=record.with_suffix(".csv"),  # the workflow keeps it under tracks/; any path works
+                record=record,
+            ),
+            "fov_name": fov_name,
             "scratch_dir": paths["stages"] / "scratch" / fov_name,
         }
     if stage == "extract_patches":
         from dynaclr.config.patches import PatchSpec
+        from dynaclr.patches import ExtractPatchesInputs, ExtractPatchesOutputs
 
         stem = paths["stages"] / "patches" / fov_name
         return {
-            "sources": {"raw": paths["plate"], "phase": paths["phase_plate"]},
-            "tracks_path": paths["tracks"],
-            "fov_name": fov_name,
             "spec": PatchSpec.model_validate(setup["patch_spec"]),
-            "output_zarr": stem.with_suffix(".zarr"),
-            "output_parquet": stem.with_suffix(".parquet"),
-            "record_path": record,
+            "inputs": ExtractPatchesInputs(
+                plate_raw=paths["plate"], plate_phase=paths["phase_plate"], tracks=paths["tracks"]
+            ),
+            "outputs": ExtractPatchesOutputs(
+                zarr=stem.with_suffix(".zarr"), parquet=stem.with_suffix(".parquet"), record=record
+            ),
+            "fov_name": fov_name,
         }
     raise ValueError(f"unknown stage {stage!r}; expected one of {list(STAGES)}")
 
@@ -175,9 +185,22 @@ def prepare_plate(root: Path, dataset: Any, n_fovs: int, n_frames: int, threads:
 
     from dynaclr.config.virtual_stain import VirtualStainConfig
     from dynaclr.io import make_provenance
-    from dynaclr.phase import compute_transfer_function, create_phase_plate
-    from dynaclr.tracking import create_tracks_plate
-    from dynaclr.virtual_stain import build_network, create_virtual_stain_plate, save_checkpoint
+    from dynaclr.phase import (
+        PhasePlateInputs,
+        PhasePlateOutputs,
+        PhaseTransferFunctionInputs,
+        PhaseTransferFunctionOutputs,
+        compute_transfer_function,
+        create_phase_plate,
+    )
+    from dynaclr.tracking import TracksPlateInputs, TracksPlateOutputs, create_tracks_plate
+    from dynaclr.virtual_stain import (
+        VirtualStainPlateInputs,
+        VirtualStainPlateOutputs,
+        build_network,
+        create_virtual_stain_plate,
+        save_checkpoint,
+    )
 
     n_wells = len(dataset.simulate.wells)
     if n_fovs % n_wells:
@@ -194,8 +217,16 @@ def prepare_plate(root: Path, dataset: Any, n_fovs: int, n_frames: int, threads:
         virtual_stain_plate=stages / "virtual_stain.zarr",
         tracks_plate=stages / "tracks.zarr",
     )
-    compute_transfer_function(paths["plate"], dataset.phase, paths["transfer_function"])
-    create_phase_plate(paths["plate"], dataset.phase, paths["phase_plate"])
+    compute_transfer_function(
+        dataset.phase,
+        PhaseTransferFunctionInputs(plate=paths["plate"]),
+        PhaseTransferFunctionOutputs(transfer_function=paths["transfer_function"]),
+    )
+    create_phase_plate(
+        dataset.phase,
+        PhasePlateInputs(plate=paths["plate"]),
+        PhasePlateOutputs(phase_plate=paths["phase_plate"]),
+    )
 
     settings = dataset.virtual_stain.model_dump(mode="json")
     settings.update(train=None, checkpoint=str(paths["checkpoint"]))
@@ -206,8 +237,17 @@ def prepare_plate(root: Path, dataset: Any, n_fovs: int, n_frames: int, threads:
         make_provenance("virtual_stain_model", settings),
         paths["checkpoint"],
     )
-    create_virtual_stain_plate(paths["phase_plate"], virtual_stain, paths["virtual_stain_plate"])
-    create_tracks_plate(paths["plate"], dataset.tracking, paths["tracks_plate"], channel=TRACKING_CHANNEL)
+    create_virtual_stain_plate(
+        virtual_stain,
+        VirtualStainPlateInputs(phase_plate=paths["phase_plate"]),
+        VirtualStainPlateOutputs(virtual_stain_plate=paths["virtual_stain_plate"]),
+    )
+    create_tracks_plate(
+        dataset.tracking,
+        TracksPlateInputs(plate=paths["plate"]),
+        TracksPlateOutputs(tracks_plate=paths["tracks_plate"]),
+        channel=TRACKING_CHANNEL,
+    )
 
     setup = {
         "paths": {key: str(value) for key, value in paths.items()},

@@ -29,6 +29,8 @@ from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.io.plate import list_plate_fovs
 from dynaclr.phase import (
+    PhaseTransferFunctionInputs,
+    PhaseTransferFunctionOutputs,
     TransferFunction,
     calculate_transfer_function,
     compute_transfer_function,
@@ -67,22 +69,28 @@ def main() -> None:
         tmp = Path(tmp_dir)
         plate_path = args.plate
         if plate_path is None:
-            from dynaclr.simulate import simulate_plate
+            from dynaclr.simulate import SimulateOutputs, simulate_plate
 
             plate_path = tmp / "raw.zarr"
             print(f"simulating a demo-sized plate ({args.frames} frames) in {tmp} ...")
             simulate_plate(
                 SimulateConfig(n_frames=args.frames),
-                plate_path,
-                tmp / "tracks.parquet",
-                tmp / "labels.zarr",
-                tmp / "phase.zarr",
+                SimulateOutputs(
+                    plate=plate_path,
+                    tracks=tmp / "tracks.parquet",
+                    labels=tmp / "labels.zarr",
+                    phase=tmp / "phase.zarr",
+                ),
             )
         fov_names = list_plate_fovs(plate_path)[: args.fovs]
         geometry = effective_geometry(plate_path, config)
 
         start = time.perf_counter()
-        compute_transfer_function(plate_path, config, tmp / "transfer_function.zarr")
+        compute_transfer_function(
+            config,
+            PhaseTransferFunctionInputs(plate=plate_path),
+            PhaseTransferFunctionOutputs(transfer_function=tmp / "transfer_function.zarr"),
+        )
         compute_s = time.perf_counter() - start
 
         shared_s, recomputed_s, load_s = [], [], []

@@ -25,8 +25,15 @@ from pathlib import Path
 
 import yaml
 
-from dynaclr.embeddings import cell_table, read_embeddings, representation_matrix
-from dynaclr.embeddings.stage import embed_stage
+from dynaclr.config.embeddings import EmbeddingConfig
+from dynaclr.embeddings import (
+    EmbedInputs,
+    EmbedOutputs,
+    cell_table,
+    embed_stage,
+    read_embeddings,
+    representation_matrix,
+)
 from dynaclr.evaluation import paired_smoothness_difference, temporal_metrics_with_replicates
 
 MODELS = ("time_aware_ntxent", "classical_ntxent")
@@ -50,7 +57,11 @@ def train(config: dict, store: dict[str, Path], output: Path) -> float:
                     str(store["parquet"]),
                     "--config",
                     str(output / "requested.json"),
-                    "--output-dir",
+                    "--model",
+                    str(output / "model.ckpt"),
+                    "--model-config",
+                    str(output / "config.json"),
+                    "--work-dir",
                     str(output),
                     "--threads",
                     "1",
@@ -85,9 +96,17 @@ def main() -> None:
                 path = output / "embeddings.zarr"
                 if not path.exists():
                     embed_stage(
-                        "contrastive", model, "demo", store["zarr"], store["parquet"], path, {},
-                        checkpoint=output / "model.ckpt", show_progress=False,
-                    )  # fmt: skip
+                        EmbeddingConfig(),
+                        EmbedInputs(
+                            patches_zarr=store["zarr"],
+                            patches_parquet=store["parquet"],
+                            checkpoint=output / "model.ckpt",
+                        ),
+                        EmbedOutputs(embeddings=path),
+                        model=model,
+                        dataset="demo",
+                        partial_store=output / "embeddings.partial",
+                    )
                 embeddings[model] = read_embeddings(path)
             for representation in ("features", "projections"):
                 for model, adata in embeddings.items():
@@ -96,7 +115,7 @@ def main() -> None:
                         cell_table(adata),
                         n_bootstrap=args.n_bootstrap,
                     )
-                paired = paired_smoothness_difference(*(replicates[m] for m in MODELS))
+                paired = paired_smoothness_difference(replicates[MODELS[0]], replicates[MODELS[1]])
                 print(
                     f"{epochs:6d} {seed:4d} {representation:14s} {replicates[MODELS[0]][0]:10.3f} "
                     f"{replicates[MODELS[1]][0]:9.3f}  {paired['difference']:+.3f} "

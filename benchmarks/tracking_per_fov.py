@@ -31,9 +31,22 @@ from pathlib import Path
 import pandas as pd
 
 from dynaclr.config.simulate import SimulateConfig
-from dynaclr.config.tracking import TrackingConfig
+from dynaclr.config.tracking import TrackingConfig, TrackingEvaluationConfig
 from dynaclr.io.plate import fov_record_path, read_fov_record
-from dynaclr.tracking import collect_tracks, create_tracks_plate, evaluate_tracking, track_fov
+from dynaclr.tracking import (
+    CollectTracksInputs,
+    CollectTracksOutputs,
+    EvaluateTrackingInputs,
+    EvaluateTrackingOutputs,
+    TrackFovInputs,
+    TrackFovOutputs,
+    TracksPlateInputs,
+    TracksPlateOutputs,
+    collect_tracks,
+    create_tracks_plate,
+    evaluate_tracking,
+    track_fov,
+)
 
 
 def simulate_demo(workdir: Path, config: SimulateConfig | None = None) -> dict[str, Path]:
@@ -41,7 +54,7 @@ def simulate_demo(workdir: Path, config: SimulateConfig | None = None) -> dict[s
 
     Returns the paths of the raw plate (``plate``) and of the ground truth (``tracks``, ``labels``,
     ``phase``)."""
-    from dynaclr.simulate import simulate_plate
+    from dynaclr.simulate import SimulateOutputs, simulate_plate
 
     paths = {
         "plate": workdir / "raw.zarr",
@@ -51,13 +64,7 @@ def simulate_demo(workdir: Path, config: SimulateConfig | None = None) -> dict[s
     }
     if not paths["plate"].exists():
         started = time.perf_counter()
-        simulate_plate(
-            config or SimulateConfig(),
-            plate_path=paths["plate"],
-            tracks_path=paths["tracks"],
-            labels_path=paths["labels"],
-            phase_path=paths["phase"],
-        )
+        simulate_plate(config or SimulateConfig(), SimulateOutputs(**paths))
         print(f"simulated {paths['plate']} in {time.perf_counter() - started:.1f} s")
     return paths
 
@@ -74,7 +81,7 @@ def main() -> None:
 
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
-    paths = {"plate": args.plate} if args.plate else simulate_demo(workdir)
+    paths: dict[str, Path] = {"plate": args.plate} if args.plate else simulate_demo(workdir)
     config = (
         TrackingConfig.model_validate(json.loads(args.config.read_text()))
         if args.config
@@ -87,21 +94,31 @@ def main() -> None:
     for run, scratch_root in enumerate(scratch_roots):
         out = workdir / f"run{run}"
         plate = out / "tracks.zarr"
-        fov_names = create_tracks_plate(paths["plate"], config, plate, channel=args.channel)
+        fov_names = create_tracks_plate(
+            config,
+            TracksPlateInputs(plate=paths["plate"]),
+            TracksPlateOutputs(tracks_plate=plate),
+            channel=args.channel,
+        )
+        outputs = {
+            fov_name: TrackFovOutputs(
+                tracks_csv=fov_record_path(out / "tracks", fov_name).with_suffix(".csv"),
+                record=fov_record_path(out / "records", fov_name),
+            )
+            for fov_name in fov_names
+        }
         # the first FOV again at the end: the same work as the first call, without compilation
         for call, fov_name in enumerate([*fov_names, fov_names[0]]):
             started = time.perf_counter()
             table = track_fov(
-                paths["plate"],
-                args.channel,
-                fov_name,
                 config,
-                plate,
-                fov_record_path(out / "records", fov_name),
-                scratch_root / f"run{run}" / fov_name,
+                TrackFovInputs(plate=paths["plate"], tracks_plate=plate),
+                outputs[fov_name],
+                fov_name=fov_name,
+                scratch_dir=scratch_root / f"run{run}" / fov_name,
             )
             wall = time.perf_counter() - started
-            _, metrics = read_fov_record(fov_record_path(out / "records", fov_name), "tracks_fov")
+            _, metrics = read_fov_record(outputs[fov_name].record, "tracks_fov")
             rows.append(
                 {
                     "scratch": str(scratch_root),
@@ -126,14 +143,23 @@ def main() -> None:
             )
             print(rows[-1], flush=True)
         if args.evaluate and not args.plate:
-            collect_tracks(plate, fov_names, out / "records", out / "tracks.parquet")
+            collect_tracks(
+                CollectTracksInputs(
+                    tracks_plate=plate,
+                    records=tuple(outputs[name].record for name in fov_names),
+                    tracks_csvs=tuple(outputs[name].tracks_csv for name in fov_names),
+                ),
+                CollectTracksOutputs(tracks=out / "tracks.parquet"),
+            )
             scores = evaluate_tracking(
-                plate,
-                out / "tracks.parquet",
-                paths["labels"],
-                paths["tracks"],
-                out / "tracking.csv",
-                fov_names,
+                TrackingEvaluationConfig(),
+                EvaluateTrackingInputs(
+                    tracks_plate=plate,
+                    tracks=out / "tracks.parquet",
+                    labels=paths["labels"],
+                    truth=paths["tracks"],
+                ),
+                EvaluateTrackingOutputs(table=out / "tracking.csv", record=out / "tracking.json"),
             )
             columns = ["fov_name", "det", "tra", "division_precision", "division_recall"]
             print(scores[columns].round(3).to_string(index=False))

@@ -41,13 +41,23 @@ from typing import Any
 
 import numpy as np
 import torch
+from iohub.ngff import Position, open_ome_zarr
 from torch.utils.data import DataLoader, Dataset
 
 from dynaclr.config.patches import PatchSpec
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.augment import BatchAugmentation
-from dynaclr.patches import collect_patches, extract_fov_patches, open_patch_store
+from dynaclr.numerics.crop import crop_window
+from dynaclr.patches import (
+    CollectPatchesInputs,
+    CollectPatchesOutputs,
+    ExtractPatchesInputs,
+    ExtractPatchesOutputs,
+    collect_patches,
+    extract_fov_patches,
+    open_patch_store,
+)
 from dynaclr.patches.store import PatchStore
 from dynaclr.training.data import PatchBatch, PatchDataset, _keep_batch, augment_batch, augmentation_generator
 from dynaclr.training.module import ContrastiveModule
@@ -61,7 +71,7 @@ CHANNELS = [
 
 def simulate(workdir: Path, n_fovs: int, n_frames: int, size_yx: int, cells: int) -> dict[str, Path]:
     """A small simulated plate (2 wells, ``n_fovs`` FOVs each) and its ground-truth tracks."""
-    from dynaclr.simulate import simulate_plate
+    from dynaclr.simulate import SimulateOutputs, simulate_plate
 
     config = SimulateConfig.model_validate(
         {
@@ -85,13 +95,7 @@ def simulate(workdir: Path, n_fovs: int, n_frames: int, size_yx: int, cells: int
         "labels": workdir / "labels.zarr",
         "phase": workdir / "phase.zarr",
     }
-    simulate_plate(
-        config,
-        plate_path=paths["plate"],
-        tracks_path=paths["tracks"],
-        labels_path=paths["labels"],
-        phase_path=paths["phase"],
-    )
+    simulate_plate(config, SimulateOutputs(**paths))
     return paths
 
 
@@ -100,23 +104,24 @@ def build_store(paths: dict[str, Path], spec: PatchSpec, workdir: Path) -> Patch
     import pandas as pd
 
     fovs = sorted(pd.read_parquet(paths["tracks"], columns=["fov_name"])["fov_name"].unique())
+    inputs = ExtractPatchesInputs(
+        plate_raw=paths["plate"], plate_phase=paths["phase"], tracks=paths["tracks"]
+    )
     zarrs, parquets = [], []
     for fov in fovs:
         stem = workdir / "per_fov" / fov.replace("/", "_")
         stem.parent.mkdir(parents=True, exist_ok=True)
-        extract_fov_patches(
-            {"raw": paths["plate"], "phase": paths["phase"]},
-            paths["tracks"],
-            fov,
-            spec,
-            stem.with_suffix(".zarr"),
-            stem.with_suffix(".parquet"),
-            stem.with_suffix(".json"),
+        outputs = ExtractPatchesOutputs(
+            zarr=stem.with_suffix(".zarr"),
+            parquet=stem.with_suffix(".parquet"),
+            record=stem.with_suffix(".json"),
         )
-        zarrs.append(stem.with_suffix(".zarr"))
-        parquets.append(stem.with_suffix(".parquet"))
-    collect_patches(zarrs, parquets, workdir / "store.zarr", workdir / "store.parquet")
-    return open_patch_store(workdir / "store.zarr", workdir / "store.parquet")
+        extract_fov_patches(spec, inputs, outputs, fov_name=fov)
+        zarrs.append(outputs.zarr)
+        parquets.append(outputs.parquet)
+    store = CollectPatchesOutputs(zarr=workdir / "store.zarr", parquet=workdir / "store.parquet")
+    collect_patches(CollectPatchesInputs(zarrs=zarrs, parquets=parquets), store)
+    return open_patch_store(store.zarr, store.parquet)
 
 
 class OnTheFlyDataset(Dataset[dict[str, torch.Tensor]]):
@@ -134,8 +139,8 @@ class OnTheFlyDataset(Dataset[dict[str, torch.Tensor]]):
         index = store.index
         self.fov = index["fov_name"].to_numpy()
         self.t = index["t"].to_numpy(dtype=np.int64)
-        self.y = np.floor(index["y"].to_numpy() + 0.5).astype(np.int64)
-        self.x = np.floor(index["x"].to_numpy() + 0.5).astype(np.int64)
+        self.y = index["y"].to_numpy(np.float64)
+        self.x = index["x"].to_numpy(np.float64)
         self.size = int(store.attributes["initial_patch_size_yx_px"])
         self.z = slice(*store.attributes["z_slices"])
         self.normalization = store.attributes["normalization"]
@@ -144,34 +149,32 @@ class OnTheFlyDataset(Dataset[dict[str, torch.Tensor]]):
         self.reopen = reopen_per_sample
         self.augment = BatchAugmentation(output_size_yx=(output_size, output_size))
         self.seed = seed
-        self._arrays: dict[tuple[str, str], tuple[Any, int]] = {}
+        self._arrays: dict[tuple[str, str], tuple[Any, Position]] = {}
 
     def _array(self, source: str, fov: str, channel: str) -> tuple[Any, int]:
         key = (source, fov)
         if self.reopen or key not in self._arrays:
-            from iohub.ngff import open_ome_zarr
-
             position = open_ome_zarr(f"{self.sources[source]}/{fov}", layout="fov", mode="r")
-            self._arrays[key] = (position["0"], position)  # type: ignore[assignment]
+            assert isinstance(position, Position), f"{self.sources[source]}/{fov} is not an FOV"
+            self._arrays[key] = (position["0"], position)
         image, position = self._arrays[key]
-        return image, position.get_channel_index(channel)  # type: ignore[union-attr]
+        return image, position.get_channel_index(channel)
 
     def _patch(self, row: int) -> np.ndarray:
         fov, t, size = str(self.fov[row]), int(self.t[row]), self.size
-        top, left = int(self.y[row]) - size // 2, int(self.x[row]) - size // 2
         planes = []
         for source, channel, name in self.channels:
             image, c = self._array(source, fov, channel)
-            height, width = image.shape[-2:]
-            y0, y1, x0, x1 = max(top, 0), min(top + size, height), max(left, 0), min(left + size, width)
+            # the store's crop rule, reading only the part of the window inside the image
+            placement = crop_window(self.y[row], self.x[row], size, image.shape[-2:])
             window = np.zeros((self.z.stop - self.z.start, size, size), dtype=np.float32)
             stats = self.normalization[fov][name]
             center, scale = stats["center"], stats["scale"]
             if stats.get("center_per_time"):
                 center, scale = stats["center_per_time"][t], stats["scale_per_time"][t]
-            if y1 > y0 and x1 > x0:
-                crop = np.asarray(image[t, c, self.z, y0:y1, x0:x1], dtype=np.float32)
-                window[:, y0 - top : y1 - top, x0 - left : x1 - left] = (crop - center) / scale
+            if placement.padded_fraction < 1.0:
+                crop = np.asarray(image[(t, c, self.z, *placement.source)], dtype=np.float32)
+                window[(slice(None), *placement.target)] = (crop - center) / scale
             planes.append(window)
         return np.stack(planes)  # (C, Z, S, S)
 

@@ -35,9 +35,9 @@ import torch
 from iohub.ngff import open_ome_zarr
 
 from dynaclr.config.virtual_stain import VirtualStainConfig
+from dynaclr.numerics.device import resolve_device
 from dynaclr.virtual_stain import build_network, load_network, predict_stack
-from dynaclr.virtual_stain.normalization import fov_normalization
-from dynaclr.virtual_stain.predict import resolve_device
+from dynaclr.virtual_stain.plates import fov_normalization
 
 
 def load_stack(args: argparse.Namespace) -> np.ndarray:
@@ -45,7 +45,7 @@ def load_stack(args: argparse.Namespace) -> np.ndarray:
     with open_ome_zarr(args.phase_plate, layout="hcs", mode="r") as plate:
         image = plate[args.fov]["0"]
         channel = plate.channel_names.index(args.channel)
-        normalization = fov_normalization(image, channel, "mean_std", 8, f"{args.phase_plate} {args.fov}")
+        normalization = fov_normalization(image, channel, "zscore", 8, f"{args.phase_plate} {args.fov}")
         stack = normalization.apply(image[args.frame, channel])
     if args.size_px:
         _, n_y, n_x = stack.shape

@@ -35,23 +35,17 @@ def tiny_config() -> SimulateConfig:
 @pytest.fixture(scope="session")
 def tiny_plate(tmp_path_factory: pytest.TempPathFactory, tiny_config: SimulateConfig) -> dict[str, Path]:
     """A simulated tiny plate with its ground truth, written once per test session."""
-    from dynaclr.simulate import simulate_plate
+    from dynaclr.simulate import SimulateOutputs, simulate_plate
 
     root = tmp_path_factory.mktemp("tiny_plate")
-    paths = {
-        "plate": root / "raw.zarr",
-        "tracks": root / "ground_truth" / "tracks.parquet",
-        "labels": root / "ground_truth" / "labels.zarr",
-        "phase": root / "ground_truth" / "phase.zarr",
-    }
-    simulate_plate(
-        tiny_config,
-        plate_path=paths["plate"],
-        tracks_path=paths["tracks"],
-        labels_path=paths["labels"],
-        phase_path=paths["phase"],
+    outputs = SimulateOutputs(
+        plate=root / "raw.zarr",
+        tracks=root / "ground_truth" / "tracks.parquet",
+        labels=root / "ground_truth" / "labels.zarr",
+        phase=root / "ground_truth" / "phase.zarr",
     )
-    return paths
+    simulate_plate(tiny_config, outputs)
+    return outputs.model_dump()
 
 
 def build_patch_store(plates: dict[str, Path], tracks: Path, spec, out: Path) -> dict[str, Path]:
@@ -59,21 +53,67 @@ def build_patch_store(plates: dict[str, Path], tracks: Path, spec, out: Path) ->
 
     ``plates`` maps patch sources ("raw", "phase") to plate paths.
     """
-    from dynaclr.patches import collect_patches, extract_fov_patches
+    from dynaclr.patches import (
+        CollectPatchesInputs,
+        CollectPatchesOutputs,
+        ExtractPatchesInputs,
+        ExtractPatchesOutputs,
+        collect_patches,
+        extract_fov_patches,
+    )
 
+    inputs = ExtractPatchesInputs(
+        **{f"plate_{source}": path for source, path in plates.items()}, tracks=tracks
+    )
     zarrs, parquets = [], []
     for fov in ("A/1/0", "B/1/0"):
         stem = out / fov.replace("/", "_")
-        extract_fov_patches(
-            plates,
-            tracks,
-            fov,
-            spec,
-            stem.with_suffix(".zarr"),
-            stem.with_suffix(".parquet"),
-            stem.with_suffix(".json"),
+        outputs = ExtractPatchesOutputs(
+            zarr=stem.with_suffix(".zarr"),
+            parquet=stem.with_suffix(".parquet"),
+            record=stem.with_suffix(".json"),
         )
-        zarrs.append(stem.with_suffix(".zarr"))
-        parquets.append(stem.with_suffix(".parquet"))
-    collect_patches(zarrs, parquets, out / f"{spec.name}.zarr", out / f"{spec.name}.parquet")
-    return {"zarr": out / f"{spec.name}.zarr", "parquet": out / f"{spec.name}.parquet"}
+        extract_fov_patches(spec, inputs, outputs, fov_name=fov)
+        zarrs.append(outputs.zarr)
+        parquets.append(outputs.parquet)
+    store = CollectPatchesOutputs(zarr=out / f"{spec.name}.zarr", parquet=out / f"{spec.name}.parquet")
+    collect_patches(CollectPatchesInputs(zarrs=zarrs, parquets=parquets), store)
+    return store.model_dump()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The layers (``make test-fast`` deselects both): the workflow tests of tests/integration (dry
+    runs and the whole tiny run) are ``slow``; tests/slurm, which starts a SLURM cluster, ``slurm``."""
+    tests = Path(__file__).parent
+    for item in items:
+        if tests / "integration" in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+        if tests / "slurm" in item.path.parents:
+            item.add_marker(pytest.mark.slurm)
+
+
+def train_model(patches_zarr: Path, patches_parquet: Path, config, out: Path, **kwargs):
+    """Train a contrastive model on a patch store into ``out`` (``model.ckpt``, ``config.json``,
+    ``checkpoints/``, ``logs/``), as rule ``train_contrastive`` lays it out."""
+    from dynaclr.config.training import ContrastiveModelConfig
+    from dynaclr.training.train import TrainInputs, TrainOutputs, train_contrastive
+
+    return train_contrastive(
+        ContrastiveModelConfig.model_validate(config),
+        TrainInputs(patches_zarr=patches_zarr, patches_parquet=patches_parquet),
+        TrainOutputs(checkpoint=Path(out) / "model.ckpt", config=Path(out) / "config.json"),
+        work_dir=out,
+        **kwargs,
+    )
+
+
+def training_cli_outputs(out: Path) -> list[str]:
+    """The output arguments of ``python -m dynaclr.training`` for the layout of :func:`train_model`."""
+    return [
+        "--model",
+        str(out / "model.ckpt"),
+        "--model-config",
+        str(out / "config.json"),
+        "--work-dir",
+        str(out),
+    ]

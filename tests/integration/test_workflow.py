@@ -153,6 +153,7 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, key):
 
 @pytest.fixture(scope="module")
 def finished_tiny_run(tmp_path_factory):
+    """The whole tiny workflow, run once (every test here is marked slow: tests/conftest.py)."""
     workdir = tmp_path_factory.mktemp("tiny_workflow")
     config = tiny_workflow_config()
     write_config(workdir, config)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_patch_store
+from conftest import build_patch_store, training_cli_outputs
 
 from dynaclr.config.patches import PatchSpec
 
@@ -68,7 +68,8 @@ def _training_command(patch_store: dict[str, Path], config: Path, output_dir: Pa
         *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1"),
         *("-m", "dynaclr.training", "--threads", "1"),
         *("--patches-zarr", str(patch_store["zarr"]), "--patches-parquet", str(patch_store["parquet"])),
-        *("--config", str(config), "--output-dir", str(output_dir)),
+        *("--config", str(config)),
+        *training_cli_outputs(output_dir),
     ]
 
 

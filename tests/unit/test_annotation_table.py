@@ -4,22 +4,35 @@ then classifiers and DTW pseudo-time run on it without any ground truth."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from dynaclr.classify import (
     ANNOTATION_COLUMNS,
+    AnnotationsOutputs,
     AnnotationTableError,
+    ClassifyInputs,
+    ClassifyOutputs,
+    ImportAnnotationsInputs,
     classify_stage,
     draw_annotations,
     import_annotations_stage,
     read_annotations,
 )
-from dynaclr.config.analysis import ClassificationConfig
+from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig, PseudotimeConfig
 from dynaclr.embeddings import build_anndata, write_embeddings
-from dynaclr.io import make_provenance, read_table, read_table_provenance, write_table
-from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS, pseudotime_stage
+from dynaclr.io import ArtifactKind, make_provenance, read_table, read_table_provenance, write_table
+from dynaclr.pseudotime.stage import (
+    DTW_ACCURACY_COLUMNS,
+    AlignPseudotimeInputs,
+    AlignPseudotimeOutputs,
+    pseudotime_stage,
+)
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 
 #: What a tracker knows about a cell: no infection, no mitosis, no onset.
@@ -38,12 +51,23 @@ def planted() -> dict:
 def tracks(planted, tmp_path):
     """The workflow's ``tracks`` table of the planted cells."""
     path = tmp_path / "tracks.parquet"
-    write_table(planted["truth"][TRACK_COLUMNS], path, make_provenance("tracks", {}))
+    write_table(planted["truth"][TRACK_COLUMNS], path, make_provenance(ArtifactKind.TRACKS, {}))
     return path
 
 
+def _import(
+    table: Path, tracks: Path, out: Path, tasks: Sequence[str] = ("infection", "division")
+) -> pd.DataFrame:
+    """Rule ``import_annotations`` as the workflow runs it: the config names the table it reads."""
+    return import_annotations_stage(
+        AnnotationConfig(table=str(table), tasks=tuple(tasks)),
+        ImportAnnotationsInputs(table=table, tracks=tracks),
+        AnnotationsOutputs(annotations=out),
+    )
+
+
 def _drawn(truth: pd.DataFrame, tasks=("infection", "division")) -> pd.DataFrame:
-    return draw_annotations(truth, fraction_of_cells=0.1, seed=4, tasks=tasks)
+    return draw_annotations(truth, AnnotationConfig(fraction_of_cells=0.1, seed=4, tasks=tasks))
 
 
 def _user_table(truth: pd.DataFrame, tasks=("infection", "division")) -> pd.DataFrame:
@@ -61,7 +85,7 @@ def test_imported_csv_and_parquet_equal_the_drawn_table(planted, tracks, tmp_pat
     _user_table(truth).to_parquet(parquet)
     for source in (csv, parquet):
         out = tmp_path / f"annotations_{source.suffix[1:]}.parquet"
-        written = import_annotations_stage(source, tracks, out, provenance_config={"table": str(source)})
+        written = _import(source, tracks, out)
         stored = read_annotations(out)
         assert list(stored.columns) == list(ANNOTATION_COLUMNS)
         pd.testing.assert_frame_equal(stored, drawn)  # values, order and dtypes of the drawn table
@@ -69,6 +93,7 @@ def test_imported_csv_and_parquet_equal_the_drawn_table(planted, tracks, tmp_pat
         prov = read_table_provenance(out, "annotations")
         assert prov.stage == "import_annotations"
         assert prov.config["table"] == str(source) and len(prov.config["table_sha256"]) == 64
+        assert prov.config["tasks"] == ["infection", "division"]
         assert [(record.path, record.kind) for record in prov.inputs] == [
             (str(source), None),
             (str(tracks), "tracks"),
@@ -80,7 +105,7 @@ def test_positions_in_the_table_place_cells_the_tracks_lack(planted, tracks, tmp
     table.loc[0, ["track_id", "y", "x"]] = [999, 12.5, 40.0]  # not a tracked cell, but located
     path = tmp_path / "mine.csv"
     table.to_csv(path, index=False)
-    written = import_annotations_stage(path, tracks, tmp_path / "annotations.parquet")
+    written = _import(path, tracks, tmp_path / "annotations.parquet")
     kept = written[written["track_id"] == 999]
     assert len(kept) == 1 and kept[["y", "x"]].iloc[0].tolist() == [12.5, 40.0]
     assert written[["y", "x"]].notna().all().all()
@@ -190,7 +215,7 @@ def test_bad_tables_are_refused_naming_file_column_expected_and_found(planted, t
     table.to_csv(path, index=False)
     out = tmp_path / "annotations.parquet"
     with pytest.raises(AnnotationTableError, match=message) as info:
-        import_annotations_stage(path, tracks, out)
+        _import(path, tracks, out)
     assert str(info.value).startswith(f"{path}: ")
     assert not out.exists()
 
@@ -201,12 +226,18 @@ def test_tasks_must_match_the_config(planted, tracks, tmp_path):
     with pytest.raises(
         AnnotationTableError, match=r"holds tasks \['division'\] that annotations.tasks \['infection'\]"
     ):
-        import_annotations_stage(path, tracks, tmp_path / "a.parquet", tasks=("infection",))
+        _import(path, tracks, tmp_path / "a.parquet", tasks=("infection",))
     _user_table(planted["truth"], tasks=("infection",)).to_parquet(path)
     with pytest.raises(AnnotationTableError, match=r"lists \['division'\] but the table has no rows of it"):
-        import_annotations_stage(path, tracks, tmp_path / "a.parquet")
+        _import(path, tracks, tmp_path / "a.parquet")
     with pytest.raises(AnnotationTableError, match=r"\.csv or \.parquet"):
-        import_annotations_stage(tmp_path / "mine.xlsx", tracks, tmp_path / "a.parquet")
+        import_annotations_stage(
+            AnnotationConfig(),
+            ImportAnnotationsInputs(table=tmp_path / "mine.xlsx", tracks=tracks),
+            AnnotationsOutputs(annotations=tmp_path / "a.parquet"),
+        )
+    with pytest.raises(ValidationError, match=r"\.csv or \.parquet"):  # the config refuses it first
+        AnnotationConfig(table=str(tmp_path / "mine.xlsx"))
 
 
 def test_classifier_and_pseudotime_on_a_dataset_without_ground_truth(planted, tracks, tmp_path):
@@ -215,34 +246,35 @@ def test_classifier_and_pseudotime_on_a_dataset_without_ground_truth(planted, tr
     table = tmp_path / "mine.csv"
     _user_table(truth, tasks=("infection",)).to_csv(table, index=False)
     annotations = tmp_path / "annotations.parquet"
-    import_annotations_stage(table, tracks, annotations, tasks=("infection",))
+    _import(table, tracks, annotations, tasks=("infection",))
     embeddings = tmp_path / "embeddings" / "model" / "plate.zarr"
     tracked = read_table(tracks, "tracks")[0]
+    identity = {"model": "model", "dataset": "plate"}
     write_embeddings(
-        build_anndata(planted["features"], tracked), embeddings, make_provenance("embeddings", {})
+        build_anndata(planted["features"], tracked, info=identity),
+        embeddings,
+        make_provenance(ArtifactKind.EMBEDDINGS, identity),
     )
 
     out = tmp_path / "evaluation"
     metrics = classify_stage(
-        embeddings,
-        annotations,
-        "model",
-        "plate",
-        out / "classification.parquet",
-        out / "predictions.parquet",
-        out / "classifiers.json",
         ClassificationConfig(n_bootstrap=10, n_splits=3),  # asks for division too: not annotated, skipped
+        ClassifyInputs(embeddings=embeddings, annotations=annotations),
+        ClassifyOutputs(
+            metrics=out / "classification.parquet",
+            predictions=out / "predictions.parquet",
+            classifiers=out / "classifiers.json",
+        ),
+        **identity,
     )
     assert list(metrics["task"]) == ["infection"]
     assert metrics["f1"].iloc[0] > 0.9
 
     _, accuracy = pseudotime_stage(
-        embeddings,
-        "model",
-        "plate",
-        out / "pseudotime.parquet",
-        out / "dtw_accuracy.csv",
-        predictions_path=out / "predictions.parquet",
+        PseudotimeConfig(),
+        AlignPseudotimeInputs(embeddings=embeddings, predictions=out / "predictions.parquet"),
+        AlignPseudotimeOutputs(pseudotime=out / "pseudotime.parquet", accuracy=out / "dtw_accuracy.csv"),
+        **identity,
     )
     written = pd.read_csv(out / "dtw_accuracy.csv")
     assert list(written.columns) == list(DTW_ACCURACY_COLUMNS)

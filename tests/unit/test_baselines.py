@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import build_patch_store
 from skimage.feature import graycomatrix, graycoprops
 
 from dynaclr.baselines import (
@@ -16,19 +17,32 @@ from dynaclr.baselines import (
     feature_names,
     patch_features,
     random_encoder,
-    standardize_columns,
     standardize_with_statistics,
 )
 from dynaclr.baselines.engineered import block_features
-from dynaclr.config.embeddings import EngineeredFeaturesConfig
+from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig
+from dynaclr.config.patches import PatchSpec
 from dynaclr.embeddings import (
-    embed_patches,
-    ground_truth_patch_store,
+    EmbedInputs,
+    EmbedOutputs,
+    embed_stage,
+    encode_patches,
     read_embeddings,
     read_embeddings_provenance,
     representation_matrix,
 )
 from dynaclr.evaluation.temporal import temporal_metrics
+from dynaclr.patches import open_patch_store
+
+CHANNELS = ["Brightfield", "Nuclei", "ViralSensor", "ERMarker"]
+#: Every raw channel of the tiny plate, every slice, 32 px.
+SPEC = PatchSpec.model_validate(
+    {
+        "name": "all_raw",
+        "channels": [{"source": "raw", "channel": name, "normalization": "median_p99"} for name in CHANNELS],
+        "patch_size_yx_px": 32,
+    }
+)
 
 ENCODER = {
     "backbone": "convnext_atto",
@@ -42,14 +56,9 @@ ENCODER = {
 @pytest.fixture(scope="module")
 def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("baseline_patches")
-    array, index = ground_truth_patch_store(
-        tiny_plate["plate"],
-        tiny_plate["tracks"],
-        root / "gt.zarr",
-        root / "gt.parquet",
-        patch_size_yx=(32, 32),
-    )
-    return {"array": array, "index": index, "array_path": root / "gt.zarr"}
+    paths = build_patch_store({"raw": tiny_plate["plate"]}, tiny_plate["tracks"], SPEC, root)
+    store = open_patch_store(paths["zarr"], paths["parquet"])
+    return {"array": store.array, "index": store.index, **paths}
 
 
 def test_random_encoder_is_seeded_and_leaves_the_global_rng_alone():
@@ -71,16 +80,20 @@ def test_random_encoder_is_seeded_and_leaves_the_global_rng_alone():
         random_encoder(seed=0, weights_path="x.pt", **ENCODER)
 
 
-def test_random_encoder_runs_through_embed_patches(patch_store, tmp_path):
+def test_random_encoder_runs_through_encode_patches(patch_store, tmp_path):
     index = patch_store["index"].iloc[:40]
     patches = np.asarray(patch_store["array"][:40])
-    output = tmp_path / "random_weights" / "demo.zarr"
-    embed_patches(
-        random_encoder(seed=0, **ENCODER), patches, index, output, batch_size=16, show_progress=False
+    features, projections = encode_patches(
+        random_encoder(seed=0, **ENCODER),
+        patches,
+        index,
+        EmbeddingConfig(batch_size=16),
+        crop_size_yx=(32, 32),
+        partial_path=tmp_path / "partial",
+        show_progress=False,
     )
-    adata = read_embeddings(output)
-    assert adata.X.shape == (40, 320) and adata.obsm["X_projections"].shape == (40, 8)
-    assert np.isfinite(adata.X).all() and adata.X.std(axis=0).max() > 0
+    assert features.shape == (40, 320) and projections.shape == (40, 8)
+    assert np.isfinite(features).all() and features.std(axis=0).max() > 0
 
 
 def _disk_patch(radius: float, size: int = 32, depth: int = 3) -> np.ndarray:
@@ -139,11 +152,9 @@ def test_texture_features_are_skimage_glcm_properties_and_blocks_match_single_pa
 
 def test_standardize_columns_zero_mean_unit_variance():
     matrix = np.array([[1.0, 5.0, 2.0], [3.0, 5.0, 4.0], [5.0, 5.0, 9.0]])
-    standardized = standardize_columns(matrix)
-    np.testing.assert_allclose(standardized.mean(axis=0), 0, atol=1e-12)
-    np.testing.assert_allclose(standardized.std(axis=0), [1, 0, 1])
     again, mean, std = standardize_with_statistics(matrix)
-    np.testing.assert_array_equal(again, standardized)
+    np.testing.assert_allclose(again.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(again.std(axis=0), [1, 0, 1])
     np.testing.assert_allclose(mean, [3.0, 5.0, 5.0])
     np.testing.assert_allclose(std, matrix.std(axis=0))
     assert std[1] == 0 and np.all(again[:, 1] == 0)  # a constant column becomes 0
@@ -152,11 +163,16 @@ def test_standardize_columns_zero_mean_unit_variance():
 def test_engineered_features_in_the_embeddings_layout(patch_store, tmp_path):
     output = tmp_path / "engineered_features" / "demo.zarr"
     config = EngineeredFeaturesConfig(crop_size_yx_px=(24, 24))
-    channels = ["Brightfield", "Nuclei", "ViralSensor", "ERMarker"]
-    adata = engineered_features(
-        patch_store["array_path"], patch_store["index"], output, channel_names=channels, config=config
+    adata = embed_stage(
+        config,
+        EmbedInputs(patches_zarr=patch_store["zarr"], patches_parquet=patch_store["parquet"]),
+        EmbedOutputs(embeddings=output),
+        model="engineered_features",
+        dataset="demo",
+        partial_store=tmp_path / "partial",
     )
     stored = read_embeddings(output)
+    channels = [f"raw:{name}" for name in CHANNELS]  # the patch store's names: source and channel
     assert stored.X.shape == (len(patch_store["index"]), len(feature_names(channels, config)))
     assert list(stored.var_names) == feature_names(channels, config)
     np.testing.assert_allclose(stored.X, adata.X)
@@ -164,12 +180,13 @@ def test_engineered_features_in_the_embeddings_layout(patch_store, tmp_path):
     # X is the z-scored features (what every analysis reads), the raw values a layer beside it
     raw = stored.layers["raw"]
     assert raw.shape == stored.X.shape and raw.dtype == np.float32
+    np.testing.assert_allclose(raw, engineered_features(patch_store["array"], config), rtol=1e-6)
     mean, std = stored.var["raw_mean"].to_numpy(), stored.var["raw_std"].to_numpy()
     np.testing.assert_allclose(mean, raw.astype(np.float64).mean(axis=0), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(std, raw.astype(np.float64).std(axis=0), rtol=1e-5, atol=1e-5)
     expected = np.where(std > 0, (raw - mean) / np.where(std > 0, std, 1.0), 0.0)
     np.testing.assert_allclose(stored.X, expected, atol=1e-4)
-    np.testing.assert_allclose(stored.X, standardize_columns(raw), atol=1e-4)
+    np.testing.assert_allclose(stored.X, standardize_with_statistics(raw)[0], atol=1e-4)
     np.testing.assert_array_equal(representation_matrix(stored, "features"), stored.X.astype(np.float64))
     np.testing.assert_array_equal(representation_matrix(stored, "standardized"), stored.X.astype(np.float64))
     with pytest.raises(KeyError, match="projections"):
@@ -177,12 +194,14 @@ def test_engineered_features_in_the_embeddings_layout(patch_store, tmp_path):
     pd.testing.assert_frame_equal(
         stored.obs.reset_index(drop=True), patch_store["index"].reset_index(drop=True), check_dtype=False
     )
-    assert read_embeddings_provenance(output).config["channel_names"] == channels
+    provenance = read_embeddings_provenance(output)
+    assert provenance.config["channel_names"] == channels
+    assert (provenance.config["model"], provenance.config["dataset"]) == ("engineered_features", "demo")
     # the viral sensor's nuclear enrichment makes infected cells differ: the features see infection
     infected = stored.obs["condition"].to_numpy() == "infected"
-    sensor_centre = raw[:, list(stored.var_names).index("ViralSensor_ring0")]
+    sensor_centre = raw[:, list(stored.var_names).index("raw:ViralSensor_ring0")]
     assert sensor_centre[infected].mean() != pytest.approx(sensor_centre[~infected].mean(), rel=0.01)
     metrics = temporal_metrics(representation_matrix(stored, "features"), stored.obs, n_bootstrap=0)
     assert 0 < metrics["smoothness"] < 1
-    with pytest.raises(ValueError, match="channel names"):
-        engineered_features(patch_store["array"], patch_store["index"], channel_names=["a"])
+    with pytest.raises(ValueError, match="N, C, Z, Y, X"):
+        engineered_features(np.zeros((2, 3, 4)), config)

@@ -7,27 +7,30 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+from pydantic import ValidationError
 
 from dynaclr.classify import (
     CLASSIFICATION_COLUMNS,
+    AnnotationsOutputs,
+    ClassifyInputs,
+    ClassifyOutputs,
+    CollectClassificationInputs,
+    CollectClassificationOutputs,
+    DrawAnnotationsInputs,
     LinearClassifier,
-    auroc_binary,
-    balanced_accuracy_binary,
     classify_stage,
     collect_classification,
     draw_annotations,
     draw_annotations_stage,
-    f1_score_binary,
     fit_and_evaluate,
-    infected_fraction_over_time,
     load_classifiers,
-    match_annotations,
     read_predictions,
 )
-from dynaclr.config.analysis import ClassificationConfig
-from dynaclr.embeddings import build_anndata, write_embeddings
-from dynaclr.io import ArtifactError, make_provenance, read_table, write_table
+from dynaclr.classify.evaluate import binary_metrics
+from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig
+from dynaclr.embeddings import build_anndata, match_observations_to_cells, write_embeddings
+from dynaclr.figures.curves import infected_fraction_over_time
+from dynaclr.io import ArtifactError, ArtifactKind, make_provenance, read_table, write_table
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 
 
@@ -39,11 +42,16 @@ def planted() -> dict:
     return {"features": features, "truth": truth, "adata": build_anndata(features, truth)}
 
 
+def _draw(truth: pd.DataFrame, **config) -> pd.DataFrame:
+    """``draw_annotations`` with an :class:`AnnotationConfig` of ``config`` (defaults otherwise)."""
+    return draw_annotations(truth, AnnotationConfig(**config))
+
+
 def test_annotations_are_sparse_balanced_deterministic_and_true(planted):
     truth = planted["truth"]
-    annotations = draw_annotations(truth, fraction_of_cells=0.05, seed=1)
-    assert annotations.equals(draw_annotations(truth, fraction_of_cells=0.05, seed=1))
-    assert not annotations.equals(draw_annotations(truth, fraction_of_cells=0.05, seed=2))
+    annotations = _draw(truth, fraction_of_cells=0.05, seed=1)
+    assert annotations.equals(_draw(truth, fraction_of_cells=0.05, seed=1))
+    assert not annotations.equals(_draw(truth, fraction_of_cells=0.05, seed=2))
     budget = round(0.05 * len(truth))
     for task, column, positive in (("infection", "infected", "infected"), ("division", "mitosis", "mitosis")):
         rows = annotations[annotations["task"] == task]
@@ -54,34 +62,50 @@ def test_annotations_are_sparse_balanced_deterministic_and_true(planted):
         joined = rows.merge(truth, on=["fov_name", "track_id", "t"])
         assert ((joined["label"] == positive) == joined[column]).all()
     assert truth["mitosis"].mean() < 0.1
-    with pytest.raises(ValueError, match=r"\(0, 0\.10\]"):
-        draw_annotations(truth, fraction_of_cells=0.2)
+    with pytest.raises(ValidationError, match=r"fraction_of_cells\n.*less than or equal to 0\.1"):
+        AnnotationConfig(fraction_of_cells=0.2)
+    with pytest.raises(ValueError, match="imported, not drawn"):
+        draw_annotations(truth, AnnotationConfig(table="mine.csv"))
 
 
 def test_annotation_budget_falls_back_when_positives_run_short(planted):
     truth = planted["truth"].assign(mitosis=False)
     truth.loc[truth.index[:3], "mitosis"] = True
-    rows = draw_annotations(truth, fraction_of_cells=0.1, seed=0, tasks=("division",))
+    rows = _draw(truth, fraction_of_cells=0.1, seed=0, tasks=("division",))
     assert (rows["label"] == "mitosis").sum() == 3
     assert len(rows) == round(0.1 * len(truth))
 
 
-def test_numpy_metrics_equal_scikit_learn():
-    rng = np.random.default_rng(0)
-    truth = rng.random(200) < 0.3
-    score = np.round(rng.random(200), 2)  # ties included
-    predicted = score >= 0.5
-    assert f1_score_binary(truth, predicted) == pytest.approx(f1_score(truth, predicted))
-    assert balanced_accuracy_binary(truth, predicted) == pytest.approx(
-        balanced_accuracy_score(truth, predicted)
-    )
-    assert auroc_binary(truth, score) == pytest.approx(roc_auc_score(truth, score))
-    assert np.isnan(auroc_binary(np.ones(5, bool), score[:5]))
+def test_binary_metrics_on_a_hand_counted_example():
+    truth = np.array([1, 1, 1, 0, 0, 0, 0, 0], dtype=bool)
+    probability = np.array([0.9, 0.6, 0.3, 0.7, 0.2, 0.1, 0.4, 0.5])
+    # threshold 0.5: TP 2, FN 1, FP 2 (0.7 and 0.5), TN 3
+    metrics = binary_metrics(truth, probability)
+    assert metrics["f1"] == pytest.approx(2 * 2 / (2 * 2 + 2 + 1))
+    assert metrics["balanced_accuracy"] == pytest.approx((2 / 3 + 3 / 5) / 2)
+    # positive above negative in 5 + 4 + 2 of the 3 x 5 pairs
+    assert metrics["auroc"] == pytest.approx(11 / 15)
+    tied = binary_metrics(np.array([1, 0], dtype=bool), np.array([0.4, 0.4]))
+    assert tied["auroc"] == 0.5  # a tie counts one half
+
+
+@pytest.mark.filterwarnings("error")
+def test_binary_metrics_of_a_one_class_bootstrap_replicate():
+    only_positive = binary_metrics(np.ones(4, dtype=bool), np.array([0.9, 0.8, 0.2, 0.6]))
+    assert np.isnan(only_positive["auroc"])
+    assert only_positive["balanced_accuracy"] == pytest.approx(3 / 4)  # recall of the class present
+    assert only_positive["f1"] == pytest.approx(2 * 3 / (2 * 3 + 1))
+    nothing_positive = binary_metrics(np.zeros(3, dtype=bool), np.array([0.1, 0.2, 0.3]))
+    assert np.isnan(nothing_positive["f1"]) and np.isnan(nothing_positive["auroc"])
+    assert nothing_positive["balanced_accuracy"] == 1.0
+    assert all(np.isnan(value) for value in binary_metrics(np.zeros(0, bool), np.zeros(0)).values())
 
 
 def test_fit_and_evaluate_learns_and_never_leaks(planted):
-    annotations = draw_annotations(planted["truth"], fraction_of_cells=0.1, seed=0)
-    result = fit_and_evaluate(planted["adata"], annotations, "infection", seed=0, n_bootstrap=50, n_splits=3)
+    annotations = _draw(planted["truth"], fraction_of_cells=0.1, seed=0)
+    result = fit_and_evaluate(
+        planted["adata"], annotations, "infection", ClassificationConfig(seed=0, n_bootstrap=50, n_splits=3)
+    )
     metrics = result.metrics
     assert metrics["f1"] > 0.9 and metrics["auroc"] > 0.95 and metrics["balanced_accuracy"] > 0.9
     assert metrics["f1_ci_low"] <= metrics["f1"] <= metrics["f1_ci_high"]
@@ -108,27 +132,35 @@ def test_fit_and_evaluate_learns_and_never_leaks(planted):
 
 
 def test_division_classifier_from_rare_positives(planted):
-    annotations = draw_annotations(planted["truth"], fraction_of_cells=0.1, seed=0)
-    metrics = fit_and_evaluate(planted["adata"], annotations, "division", n_bootstrap=0, n_splits=3).metrics
+    annotations = _draw(planted["truth"], fraction_of_cells=0.1, seed=0)
+    metrics = fit_and_evaluate(
+        planted["adata"], annotations, "division", ClassificationConfig(n_bootstrap=0, n_splits=3)
+    ).metrics
     assert metrics["positive_class"] == "mitosis" and metrics["auroc"] > 0.9
     assert np.isnan(metrics["f1_ci_low"])
 
 
 def test_same_seed_same_result(planted):
-    annotations = draw_annotations(planted["truth"], seed=0)
-    first = fit_and_evaluate(planted["adata"], annotations, "infection", seed=4, n_bootstrap=20)
-    second = fit_and_evaluate(planted["adata"], annotations, "infection", seed=4, n_bootstrap=20)
+    annotations = _draw(planted["truth"], seed=0)
+    first = fit_and_evaluate(
+        planted["adata"], annotations, "infection", ClassificationConfig(seed=4, n_bootstrap=20)
+    )
+    second = fit_and_evaluate(
+        planted["adata"], annotations, "infection", ClassificationConfig(seed=4, n_bootstrap=20)
+    )
     assert first.metrics == second.metrics
     pd.testing.assert_frame_equal(first.predictions, second.predictions)
 
 
 def test_classifier_json_round_trip_predicts_identically(planted, tmp_path):
-    annotations = draw_annotations(planted["truth"], seed=0)
-    result = fit_and_evaluate(planted["adata"], annotations, "infection", n_bootstrap=0)
+    annotations = _draw(planted["truth"], seed=0)
+    result = fit_and_evaluate(planted["adata"], annotations, "infection", ClassificationConfig(n_bootstrap=0))
     path = tmp_path / "classifiers.json"
     from dynaclr.classify import save_classifiers
 
-    save_classifiers({"infection": result.classifier}, path, make_provenance("classification", {"x": 1}))
+    save_classifiers(
+        {"infection": result.classifier}, path, make_provenance(ArtifactKind.CLASSIFIERS, {"x": 1})
+    )
     document = json.loads(path.read_text())
     assert document["classifiers"]["infection"]["feature_dim"] == planted["features"].shape[1]
     assert "sklearn_version" in document["classifiers"]["infection"]
@@ -151,55 +183,64 @@ def test_classifier_json_round_trip_predicts_identically(planted, tmp_path):
 
 def test_annotations_match_tracked_cells_by_position(planted):
     truth = planted["truth"]
-    annotations = draw_annotations(truth, seed=0)
+    annotations = _draw(truth, seed=0)
     rng = np.random.default_rng(0)
     tracked = truth.assign(
         track_id=truth["track_id"] + 1000,  # the tracker numbers tracks its own way
         y=truth["y"] + rng.normal(scale=1.0, size=len(truth)),
         x=truth["x"] + rng.normal(scale=1.0, size=len(truth)),
     )
-    rows = match_annotations(annotations, tracked, on="position", max_distance_px=6.0)
+    rows = match_observations_to_cells(annotations, tracked, on="position", max_distance_px=6.0)
     matched = rows >= 0
     assert matched.mean() > 0.95
     found = tracked.iloc[rows[matched]]
     assert (
         found["track_id"].to_numpy() - 1000 == annotations.loc[matched, "track_id"].to_numpy()
     ).mean() > 0.95
-    assert (match_annotations(annotations, tracked, on="track") < 0).all()
-    assert (match_annotations(annotations, truth, on="track") >= 0).all()
+    assert (match_observations_to_cells(annotations, tracked, on="track") < 0).all()
+    assert (match_observations_to_cells(annotations, truth, on="track") >= 0).all()
 
 
 def test_single_fov_and_single_class_are_refused(planted):
     truth = planted["truth"]
     one_fov = truth[truth["fov_name"] == truth["fov_name"].iloc[0]]
     adata = build_anndata(planted["features"][one_fov.index], one_fov)
-    annotations = draw_annotations(one_fov, seed=0)
+    annotations = _draw(one_fov, seed=0)
     with pytest.raises(ValueError, match="one FOV"):
-        fit_and_evaluate(adata, annotations, "infection")
+        fit_and_evaluate(adata, annotations, "infection", ClassificationConfig())
     only_negative = annotations[annotations["label"] != "infected"]
     with pytest.raises(ValueError, match="single class"):
-        fit_and_evaluate(planted["adata"], only_negative, "infection")
+        fit_and_evaluate(planted["adata"], only_negative, "infection", ClassificationConfig())
 
 
 def test_classify_stage_writes_metrics_predictions_and_classifiers(planted, tmp_path):
     truth = planted["truth"]
     tracks_path = tmp_path / "tracks.parquet"
-    write_table(truth, tracks_path, make_provenance("ground_truth_tracks", {}))
+    write_table(truth, tracks_path, make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
     annotations_path = tmp_path / "annotations.parquet"
-    draw_annotations_stage(tracks_path, annotations_path, fraction_of_cells=0.1, seed=0)
+    draw_annotations_stage(
+        AnnotationConfig(fraction_of_cells=0.1, seed=0),
+        DrawAnnotationsInputs(tracks=tracks_path),
+        AnnotationsOutputs(annotations=annotations_path),
+    )
     embeddings = tmp_path / "embeddings" / "planted" / "toy.zarr"
-    write_embeddings(planted["adata"], embeddings, make_provenance("embeddings", {}))
+    write_embeddings(
+        planted["adata"],
+        embeddings,
+        make_provenance(ArtifactKind.EMBEDDINGS, {"model": "planted", "dataset": "toy"}),
+    )
     config = ClassificationConfig(n_bootstrap=10, n_splits=3)
     out = tmp_path / "evaluation"
     metrics = classify_stage(
-        embeddings,
-        annotations_path,
-        "planted",
-        "toy",
-        out / "classification" / "planted" / "toy.parquet",
-        out / "predictions" / "planted" / "toy.parquet",
-        out / "classifiers" / "planted" / "toy.json",
         config,
+        ClassifyInputs(embeddings=embeddings, annotations=annotations_path),
+        ClassifyOutputs(
+            metrics=out / "classification" / "planted" / "toy.parquet",
+            predictions=out / "predictions" / "planted" / "toy.parquet",
+            classifiers=out / "classifiers" / "planted" / "toy.json",
+        ),
+        model="planted",
+        dataset="toy",
     )
     assert list(metrics["task"]) == ["infection", "division"]
     stored, prov = read_table(out / "classification" / "planted" / "toy.parquet", "classification")
@@ -209,7 +250,8 @@ def test_classify_stage_writes_metrics_predictions_and_classifiers(planted, tmp_
     assert len(predictions) == 2 * len(truth)
     assert set(load_classifiers(out / "classifiers" / "planted" / "toy.json")) == {"infection", "division"}
     combined = collect_classification(
-        [out / "classification" / "planted" / "toy.parquet"], out / "classification.csv"
+        CollectClassificationInputs(metrics=[out / "classification" / "planted" / "toy.parquet"]),
+        CollectClassificationOutputs(table=out / "classification.csv"),
     )
     assert list(pd.read_csv(out / "classification.csv").columns) == list(CLASSIFICATION_COLUMNS)
     assert len(combined) == 2
@@ -227,10 +269,6 @@ def test_classify_stage_writes_metrics_predictions_and_classifiers(planted, tmp_
 
 def test_infected_fraction_fills_missing_conditions_from_the_wells():
     """Tracked cells know their well but not its condition (condition is null in the patches)."""
-    import pandas as pd
-
-    from dynaclr.classify.stage import infected_fraction_over_time
-
     truth = pd.DataFrame(
         {"well": ["A/1", "B/1"], "condition": ["mock", "infected"], "t": [0, 0], "infected": [False, True]}
     )
@@ -255,16 +293,16 @@ def test_infection_annotations_skip_cells_whose_sensor_has_not_yet_moved(planted
     truth["sensor_nuclear_fraction"] = 0.15 + 0.7 * np.clip(np.where(since >= 0, since / 4, 0), 0, 1)
     early = truth["infected"] & (since < 2)
     assert early.sum() > 0
-    rows = draw_annotations(truth, fraction_of_cells=0.1, seed=0, tasks=("infection",))
+    rows = _draw(truth, fraction_of_cells=0.1, seed=0, tasks=("infection",))
     joined = rows.merge(truth.assign(early=early), on=["fov_name", "track_id", "t"])
     assert len(rows) == round(0.1 * len(truth))
     assert not joined["early"].any()  # progress < 0.5: looks uninfected, left unannotated
     assert ((joined["label"] == "infected") == joined["infected"]).all()
     assert (joined.loc[joined["label"] == "infected", "sensor_nuclear_fraction"] >= 0.5).all()
     # threshold 0 labels from the true onset: early infected cells are drawn again
-    everyone = draw_annotations(
+    everyone = _draw(
         truth, fraction_of_cells=0.1, seed=0, tasks=("infection",), infection_visible_translocation=0
     )
     assert everyone.merge(truth.assign(early=early), on=["fov_name", "track_id", "t"])["early"].any()
-    with pytest.raises(ValueError, match="infection_visible_translocation"):
-        draw_annotations(truth, infection_visible_translocation=1.5)
+    with pytest.raises(ValidationError, match="infection_visible_translocation"):
+        AnnotationConfig(infection_visible_translocation=1.5)

@@ -9,8 +9,8 @@ import pydantic
 import pytest
 import torch
 
+from dynaclr.config.training import AugmentationConfig
 from dynaclr.contrastive.augment import (
-    AugmentationConfig,
     BatchAugmentation,
     adjust_gamma,
     affine_transform,

@@ -12,12 +12,12 @@ from dtaidistance.subsequence.dtw import subsequence_alignment as dtai_subsequen
 from dynaclr.pseudotime import (
     align_tracks,
     c_backend_available,
+    dtw as dtw_module,
     path_skew,
     pseudotime_from_path,
     sliding_window_alignment,
     subsequence_alignment,
 )
-from dynaclr.pseudotime import dtw as dtw_module
 
 REF_LEN, QUERY_LEN, DIM = 20, 70, 16
 

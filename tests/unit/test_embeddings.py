@@ -1,4 +1,4 @@
-"""Embedding inference (streamed, resumable), the embeddings artifact and projections."""
+"""Embedding inference (streamed, resumable) and the embeddings artifact."""
 
 from __future__ import annotations
 
@@ -11,24 +11,38 @@ import pandas as pd
 import pytest
 import torch
 import zarr
+from conftest import build_patch_store
 from torch import nn
 
+from dynaclr.config.embeddings import EmbeddingConfig
+from dynaclr.config.patches import PatchSpec
 from dynaclr.contrastive import center_crop
 from dynaclr.embeddings import (
     RAW_LAYER,
     RAW_STD_COLUMN,
     build_anndata,
-    compute_projections,
-    embed_patches,
-    ground_truth_patch_store,
-    partial_store_path,
+    encode_patches,
     read_embeddings,
     read_embeddings_provenance,
     representation_matrix,
     write_embeddings,
 )
-from dynaclr.io import ArtifactError, make_provenance, read_table, write_zarr_provenance
+from dynaclr.io import ArtifactError, make_provenance, write_zarr_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
+from dynaclr.patches import open_patch_store
+
+#: Every raw channel of the tiny plate, every slice, 32 px: (N, 4, 5, 32, 32) patches.
+SPEC = PatchSpec.model_validate(
+    {
+        "name": "all_raw",
+        "channels": [
+            {"source": "raw", "channel": name, "normalization": "median_p99"}
+            for name in ("Brightfield", "Nuclei", "ViralSensor", "ERMarker")
+        ],
+        "patch_size_yx_px": 32,
+    }
+)
+CONFIG = EmbeddingConfig(batch_size=32, device="cpu")
 
 BATCH = 32
 
@@ -60,39 +74,23 @@ class TinyEncoder(nn.Module):
 
 @pytest.fixture(scope="module")
 def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("patches")
-    array, index = ground_truth_patch_store(
-        tiny_plate["plate"],
-        tiny_plate["tracks"],
-        root / "gt.zarr",
-        root / "gt.parquet",
-        patch_size_yx=(32, 32),
+    out = tmp_path_factory.mktemp("patches")
+    paths = build_patch_store({"raw": tiny_plate["plate"]}, tiny_plate["tracks"], SPEC, out)
+    store = open_patch_store(paths["zarr"], paths["parquet"])
+    return {"array": store.array, "index": store.index}
+
+
+def encode(encoder: nn.Module, patch_store: dict, partial: Path, crop=None, **overrides):
+    config = CONFIG.model_copy(update=overrides)
+    return encode_patches(
+        encoder,
+        patch_store["array"],
+        patch_store["index"],
+        config,
+        crop_size_yx=crop,
+        partial_path=partial,
+        show_progress=False,
     )
-    return {"array_path": root / "gt.zarr", "index_path": root / "gt.parquet", "array": array, "index": index}
-
-
-def test_ground_truth_patch_store_is_row_aligned_with_truth(tiny_plate, patch_store):
-    truth = pd.read_parquet(tiny_plate["tracks"])
-    index, array = patch_store["index"], patch_store["array"]
-    assert array.shape == (len(truth), 4, 5, 32, 32)
-    assert array.dtype == np.float32
-    assert list(index.columns) == [
-        "fov_name",
-        "track_id",
-        "lineage_id",
-        "parent_track_id",
-        "t",
-        "y",
-        "x",
-        "well",
-        "condition",
-        "border_fraction",
-    ]
-    assert not index.duplicated(["fov_name", "track_id", "t"]).any()
-    assert index["border_fraction"].between(0, 1).all()
-    stored, prov = read_table(patch_store["index_path"], "patch_index")
-    pd.testing.assert_frame_equal(stored, index)
-    assert prov.inputs[0].kind == "ground_truth_tracks"
 
 
 def _expected(
@@ -100,92 +98,85 @@ def _expected(
 ) -> tuple[np.ndarray, np.ndarray]:
     encoder.eval()
     with torch.inference_mode():
-        features, projections = encoder(center_crop(torch.from_numpy(patches), crop))
+        features, projections = encoder(center_crop(torch.from_numpy(patches.astype(np.float32)), crop))
     return features.numpy(), projections.numpy()
 
 
-def test_embed_patches_writes_features_projections_and_index(patch_store, tmp_path):
+def test_encode_patches_equals_the_encoder_on_the_cropped_patches(patch_store, tmp_path):
     encoder = TinyEncoder()
-    output = tmp_path / "embeddings" / "tiny" / "demo.zarr"
-    embed_patches(
-        encoder,
-        patch_store["array_path"],
-        patch_store["index"],
-        output,
-        batch_size=BATCH,
-        device="cpu",
-        crop_size_yx=(24, 24),
-        provenance_config={"batch_size": BATCH},
-        inputs=[patch_store["array_path"]],
-        info={"model": "tiny", "dataset": "demo"},
-        show_progress=False,
+    features, projections = encode(encoder, patch_store, tmp_path / "partial", crop=(24, 24))
+    expected_features, expected_projections = _expected(
+        TinyEncoder(), np.asarray(patch_store["array"][:]), (24, 24)
     )
-    adata = read_embeddings(output)
-    features, projections = _expected(TinyEncoder(), np.asarray(patch_store["array"][:]), (24, 24))
-    np.testing.assert_allclose(adata.X, features, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(adata.obsm["X_projections"], projections, rtol=1e-5, atol=1e-6)
-    assert adata.X.dtype == np.float32
-    pd.testing.assert_frame_equal(
-        adata.obs.reset_index(drop=True), patch_store["index"].reset_index(drop=True), check_dtype=False
-    )
-    assert adata.obs["fov_name"].dtype != "category"
-    assert adata.uns["dynaclr"]["model"] == "tiny"
-    prov = read_embeddings_provenance(output)
-    assert prov.kind == "embeddings" and prov.config == {"batch_size": BATCH}
-    assert not partial_store_path(output).exists()
+    np.testing.assert_allclose(features, expected_features, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(projections, expected_projections, rtol=1e-5, atol=1e-6)
+    assert features.dtype == np.float32 and features.shape[0] == len(patch_store["index"])
     assert encoder.calls == math.ceil(len(patch_store["index"]) / BATCH)
 
 
-def test_interrupted_embedding_resumes_from_the_last_complete_batch(patch_store, tmp_path):
-    output = tmp_path / "demo.zarr"
+def test_interrupted_encoding_resumes_from_the_last_complete_batch(patch_store, tmp_path):
+    partial = tmp_path / "partial"
     n_batches = math.ceil(len(patch_store["index"]) / BATCH)
     k = 3
-    args = (patch_store["array_path"], patch_store["index"], output)
     with pytest.raises(KeyboardInterrupt):
-        embed_patches(TinyEncoder(fail_after=k), *args, batch_size=BATCH, device="cpu", show_progress=False)
-    assert not output.exists()
-    partial = zarr.open_group(str(partial_store_path(output)), mode="r")
-    assert partial.attrs["rows_done"] == k * BATCH
+        encode(TinyEncoder(fail_after=k), patch_store, partial)
+    assert zarr.open_group(str(partial), mode="r").attrs["rows_done"] == k * BATCH
     resumed = TinyEncoder()
-    embed_patches(resumed, *args, batch_size=BATCH, device="cpu", show_progress=False)
+    features, projections = encode(resumed, patch_store, partial)
     assert resumed.calls == n_batches - k  # only the missing batches were encoded
 
     fresh = TinyEncoder()
-    reference = tmp_path / "reference.zarr"
-    embed_patches(fresh, args[0], args[1], reference, batch_size=BATCH, device="cpu", show_progress=False)
+    reference = encode(fresh, patch_store, tmp_path / "reference")
     assert fresh.calls == n_batches
-    np.testing.assert_array_equal(read_embeddings(output).X, read_embeddings(reference).X)
-    np.testing.assert_array_equal(
-        read_embeddings(output).obsm["X_projections"], read_embeddings(reference).obsm["X_projections"]
-    )
+    np.testing.assert_array_equal(features, reference[0])
+    np.testing.assert_array_equal(projections, reference[1])
 
 
 def test_partial_store_of_other_weights_is_discarded(patch_store, tmp_path):
-    output = tmp_path / "demo.zarr"
-    args = (patch_store["array_path"], patch_store["index"], output)
+    partial = tmp_path / "partial"
     with pytest.raises(KeyboardInterrupt):
-        embed_patches(TinyEncoder(seed=1, fail_after=2), *args, batch_size=BATCH, show_progress=False)
+        encode(TinyEncoder(seed=1, fail_after=2), patch_store, partial)
     other = TinyEncoder(seed=2)
-    embed_patches(other, *args, batch_size=BATCH, show_progress=False)
+    features, _ = encode(other, patch_store, partial)
     assert other.calls == math.ceil(len(patch_store["index"]) / BATCH)  # started again
-    features, _ = _expected(TinyEncoder(seed=2), np.asarray(patch_store["array"][:]), (32, 32))
-    np.testing.assert_allclose(read_embeddings(output).X, features, rtol=1e-5, atol=1e-6)
+    whole = np.asarray(patch_store["array"][:])
+    expected, _ = _expected(TinyEncoder(seed=2), whole, whole.shape[-2:])  # no crop: the stored patch
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_embed_patches_rejects_misaligned_inputs(patch_store, tmp_path):
+def test_no_resume_starts_again(patch_store, tmp_path):
+    partial = tmp_path / "partial"
+    with pytest.raises(KeyboardInterrupt):
+        encode(TinyEncoder(fail_after=2), patch_store, partial)
+    again = TinyEncoder()
+    encode(again, patch_store, partial, resume=False)
+    assert again.calls == math.ceil(len(patch_store["index"]) / BATCH)
+
+
+def test_encode_patches_rejects_misaligned_inputs(patch_store, tmp_path):
     index = patch_store["index"]
     with pytest.raises(ValueError, match="row-aligned"):
-        embed_patches(TinyEncoder(), patch_store["array_path"], index.iloc[:-1], tmp_path / "x.zarr")
+        encode(TinyEncoder(), {**patch_store, "index": index.iloc[:-1]}, tmp_path / "p")
     with pytest.raises(ValueError, match="crop_size_yx"):
-        embed_patches(
-            TinyEncoder(), patch_store["array_path"], index, tmp_path / "x.zarr", crop_size_yx=(64, 64)
-        )
+        encode(TinyEncoder(), patch_store, tmp_path / "p", crop=(64, 64))
     with pytest.raises(ValueError, match="track_id"):
-        embed_patches(
-            TinyEncoder(), patch_store["array_path"], index.drop(columns="track_id"), tmp_path / "x.zarr"
-        )
-    with pytest.raises(FileNotFoundError):
-        embed_patches(TinyEncoder(), tmp_path / "missing.zarr", index, tmp_path / "x.zarr")
+        encode(TinyEncoder(), {**patch_store, "index": index.drop(columns="track_id")}, tmp_path / "p")
+
+
+def test_written_embeddings_keep_features_projections_and_index(patch_store, tmp_path):
+    features, projections = encode(TinyEncoder(), patch_store, tmp_path / "partial")
+    output = tmp_path / "embeddings" / "tiny" / "demo.zarr"
+    adata = build_anndata(features, patch_store["index"], projections=projections, info={"model": "tiny"})
+    write_embeddings(adata, output, make_provenance("embeddings", {"model": "tiny", "dataset": "demo"}))
+    stored = read_embeddings(output)
+    np.testing.assert_array_equal(stored.X, features)
+    np.testing.assert_array_equal(stored.obsm["X_projections"], projections)
+    pd.testing.assert_frame_equal(
+        stored.obs.reset_index(drop=True), patch_store["index"].reset_index(drop=True), check_dtype=False
+    )
+    assert stored.obs["fov_name"].dtype != "category"
+    assert stored.uns["dynaclr"]["model"] == "tiny"
+    assert read_embeddings_provenance(output).config == {"model": "tiny", "dataset": "demo"}
 
 
 def test_read_embeddings_checks_provenance(tmp_path):
@@ -233,23 +224,3 @@ def test_representation_matrix_reads_x_for_features(tmp_path):
         representation_matrix(stored, "projections")
     with pytest.raises(ValueError, match="raw_mean and raw_std"):
         build_anndata(z, index, raw=raw)
-
-
-def test_compute_projections_pca_is_deterministic(patch_store, tmp_path):
-    embeddings = tmp_path / "e.zarr"
-    embed_patches(
-        TinyEncoder(), patch_store["array_path"], patch_store["index"], embeddings, show_progress=False
-    )
-    first = compute_projections(embeddings, tmp_path / "p1.parquet", n_components=2, seed=3)
-    second = compute_projections(embeddings, tmp_path / "p2.parquet", n_components=2, seed=3)
-    pd.testing.assert_frame_equal(first, second)
-    table, prov = read_table(
-        tmp_path / "p1.parquet", "embeddings", ["fov_name", "track_id", "t", "pca_1", "pca_2"]
-    )
-    assert len(table) == len(patch_store["index"])
-    assert table["pca_1"].var() >= table["pca_2"].var() > 0
-    assert prov.inputs[0].kind == "embeddings"
-    with pytest.raises(KeyError, match="standardized"):
-        compute_projections(embeddings, tmp_path / "p3.parquet", representation="standardized")
-    with pytest.raises(ValueError, match="n_components"):
-        compute_projections(embeddings, tmp_path / "p4.parquet", n_components=100)

@@ -9,17 +9,31 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import build_patch_store
+from conftest import build_patch_store, train_model
 
 from dynaclr.baselines import random_encoder
-from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig, ProjectionConfig
+from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig, ProjectionConfig, model_kind
 from dynaclr.config.patches import PatchSpec
 from dynaclr.contrastive.augment import center_crop
-from dynaclr.embeddings import partial_store_path, read_embeddings, read_embeddings_provenance
-from dynaclr.embeddings.stage import embed_stage, model_kind, projection_stage
-from dynaclr.io import read_table
+from dynaclr.embeddings import (
+    EmbedInputs,
+    EmbedOutputs,
+    build_anndata,
+    read_embeddings,
+    read_embeddings_provenance,
+    write_embeddings,
+)
+from dynaclr.embeddings.projections import (
+    ProjectionInputs,
+    ProjectionOutputs,
+    project_matrix,
+    projection_stage,
+)
+from dynaclr.embeddings.stage import embed_stage
+from dynaclr.io import ArtifactKind, make_provenance, read_table
 from dynaclr.patches import open_patch_store
-from dynaclr.training import load_contrastive_model, train_contrastive
+from dynaclr.pseudotime.synthetic import planted_infection_embeddings
+from dynaclr.training import load_contrastive_model
 
 SPEC = PatchSpec.model_validate(
     {
@@ -47,7 +61,7 @@ def store_and_model(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPa
     """The tiny plate's collected patch store and a contrastive model trained for one step on it."""
     out = tmp_path_factory.mktemp("embed_stage")
     build_patch_store({"raw": tiny_plate["plate"]}, tiny_plate["tracks"], SPEC, out)
-    train_contrastive(
+    train_model(
         out / "tiny.zarr",
         out / "tiny.parquet",
         {
@@ -71,18 +85,29 @@ def store_and_model(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPa
     }
 
 
-def _embed(store_and_model: dict[str, Path], kind: str, output: Path, config: dict) -> Path:
-    return embed_stage(
-        kind,  # type: ignore[arg-type]
-        model=kind if kind != "contrastive" else "time_aware",
+def _embed(
+    store_and_model: dict[str, Path],
+    model: str,
+    output: Path,
+    config: EmbeddingConfig | EngineeredFeaturesConfig,
+) -> Path:
+    embed_stage(
+        config,
+        EmbedInputs(
+            patches_zarr=store_and_model["zarr"],
+            patches_parquet=store_and_model["parquet"],
+            checkpoint=None if model == "engineered_features" else store_and_model["checkpoint"],
+        ),
+        EmbedOutputs(embeddings=output),
+        model=model,
         dataset="tiny",
-        patches_zarr=store_and_model["zarr"],
-        patches_parquet=store_and_model["parquet"],
-        output_path=output,
-        config=config,
-        checkpoint=None if kind == "engineered_features" else store_and_model["checkpoint"],
-        show_progress=False,
+        partial_store=partial_of(output),
     )
+    return output
+
+
+def partial_of(output: Path) -> Path:
+    return output.with_name(f".{output.name}.partial")
 
 
 def test_model_kind_of_names():
@@ -92,7 +117,9 @@ def test_model_kind_of_names():
 
 
 def test_trained_model_embeds_every_patch_at_its_training_crop(store_and_model, tmp_path):
-    output = _embed(store_and_model, "contrastive", tmp_path / "time_aware" / "tiny.zarr", {"batch_size": 16})
+    output = _embed(
+        store_and_model, "time_aware", tmp_path / "time_aware" / "tiny.zarr", EmbeddingConfig(batch_size=16)
+    )
     store = open_patch_store(store_and_model["zarr"], store_and_model["parquet"])
     adata = read_embeddings(output)
     n_patches = store.array.shape[0]
@@ -109,7 +136,7 @@ def test_trained_model_embeds_every_patch_at_its_training_crop(store_and_model, 
         "tiny.parquet",
         "model.ckpt",
     ]
-    assert not partial_store_path(output).exists()
+    assert not partial_of(output).exists()  # removed once the embeddings are written
     module, _ = load_contrastive_model(store_and_model["checkpoint"])
     first = torch.from_numpy(np.asarray(store.array[:4], dtype=np.float32))
     with torch.no_grad():
@@ -118,8 +145,9 @@ def test_trained_model_embeds_every_patch_at_its_training_crop(store_and_model, 
 
 
 def test_random_weights_copy_the_architecture_and_seed_of_the_trained_model(store_and_model, tmp_path):
-    output = _embed(store_and_model, "random_weights", tmp_path / "random.zarr", {"batch_size": 32})
-    trained = _embed(store_and_model, "contrastive", tmp_path / "trained.zarr", {"batch_size": 32})
+    config = EmbeddingConfig(batch_size=32)
+    output = _embed(store_and_model, "random_weights", tmp_path / "random.zarr", config)
+    trained = _embed(store_and_model, "time_aware", tmp_path / "trained.zarr", config)
     random_x, trained_x = read_embeddings(output).X, read_embeddings(trained).X
     assert random_x.shape == trained_x.shape
     assert not np.allclose(random_x, trained_x)  # not the trained weights
@@ -131,13 +159,13 @@ def test_random_weights_copy_the_architecture_and_seed_of_the_trained_model(stor
     with torch.no_grad():
         expected, _ = encoder(center_crop(first, 32))
     np.testing.assert_allclose(random_x[:4], expected.numpy(), rtol=1e-4, atol=1e-5)
-    again = _embed(store_and_model, "random_weights", tmp_path / "again.zarr", {"batch_size": 32})
+    again = _embed(store_and_model, "random_weights", tmp_path / "again.zarr", config)
     np.testing.assert_array_equal(read_embeddings(again).X, random_x)  # seeded
 
 
 def test_engineered_features_of_the_same_store(store_and_model, tmp_path):
     config = EngineeredFeaturesConfig(radial_rings=2, texture_distances_px=(1,))
-    output = _embed(store_and_model, "engineered_features", tmp_path / "features.zarr", config.model_dump())
+    output = _embed(store_and_model, "engineered_features", tmp_path / "features.zarr", config)
     adata = read_embeddings(output)
     assert adata.n_obs == open_patch_store(store_and_model["zarr"], store_and_model["parquet"]).array.shape[0]
     assert adata.var_names[0].startswith("raw:Brightfield_")
@@ -147,32 +175,57 @@ def test_engineered_features_of_the_same_store(store_and_model, tmp_path):
 
 
 def test_embed_stage_errors_name_the_fix(store_and_model, tmp_path):
+    files = EmbedInputs(patches_zarr=store_and_model["zarr"], patches_parquet=store_and_model["parquet"])
+    output = EmbedOutputs(embeddings=tmp_path / "x.zarr")
     with pytest.raises(ValueError, match="checkpoint"):
         embed_stage(
-            "random_weights",
-            "random_weights",
-            "tiny",
-            store_and_model["zarr"],
-            store_and_model["parquet"],
-            tmp_path / "x.zarr",
             EmbeddingConfig(),
+            files,
+            output,
+            model="random_weights",
+            dataset="tiny",
+            partial_store=tmp_path / "p",
         )
-    with pytest.raises(ValueError, match="kind must be one of"):
+    with pytest.raises(TypeError, match="EngineeredFeaturesConfig"):
         embed_stage(
-            "umap",  # type: ignore[arg-type]
-            "m",
-            "tiny",
-            store_and_model["zarr"],
-            store_and_model["parquet"],
-            tmp_path / "x.zarr",
-            {},
+            EmbeddingConfig(),
+            files,
+            output,
+            model="engineered_features",
+            dataset="tiny",
+            partial_store=tmp_path,
         )
+    with pytest.raises(TypeError, match="EmbeddingConfig"):
+        embed_stage(
+            EngineeredFeaturesConfig(),
+            files,
+            output,
+            model="time_aware",
+            dataset="tiny",
+            partial_store=tmp_path,
+        )
+    assert not (tmp_path / "x.zarr").exists()
 
 
-def test_projection_stage_writes_coordinates_with_its_config(store_and_model, tmp_path):
-    embeddings = _embed(store_and_model, "engineered_features", tmp_path / "features.zarr", {})
-    output = projection_stage(embeddings, tmp_path / "features.projections.parquet", {"n_components": 3})
-    table, provenance = read_table(output, "embeddings", ("fov_name", "track_id", "t"))
+def test_projection_stage_writes_coordinates_with_its_config(tmp_path):
+    features, index = planted_infection_embeddings(n_fovs=2, tracks_per_fov=4, n_frames=6, seed=1)
+    embeddings = tmp_path / "features.zarr"
+    identity = {"model": "planted", "dataset": "tiny"}
+    write_embeddings(
+        build_anndata(features, index, info=identity),
+        embeddings,
+        make_provenance(ArtifactKind.EMBEDDINGS, identity),
+    )
+    config = ProjectionConfig(n_components=3)
+    output = tmp_path / "features.projections.parquet"
+    written = projection_stage(
+        config, ProjectionInputs(embeddings=embeddings), ProjectionOutputs(projections=output)
+    )
+    table, provenance = read_table(output, ArtifactKind.PROJECTIONS, ("fov_name", "track_id", "t"))
     assert [c for c in table.columns if c.startswith("pca_")] == ["pca_1", "pca_2", "pca_3"]
     assert provenance.config == ProjectionConfig(n_components=3).model_dump(mode="json")
+    assert [(Path(record.path), record.kind) for record in provenance.inputs] == [(embeddings, "embeddings")]
     assert len(table) == read_embeddings(embeddings).n_obs
+    pd.testing.assert_frame_equal(table, written)
+    expected, _ = project_matrix(features, config)
+    np.testing.assert_allclose(table[["pca_1", "pca_2", "pca_3"]].to_numpy(), expected, rtol=1e-6, atol=1e-8)

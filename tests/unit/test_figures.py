@@ -1,4 +1,4 @@
-"""Figures: each returns (Figure, caption) with the numbers; PNG + SVG written; results table."""
+"""Figures: each returns (Figure, caption) with the numbers; written to the paths given; results table."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from dynaclr.classify import draw_annotations, fit_and_evaluate, infected_fraction_over_time
-from dynaclr.config.analysis import PseudotimeConfig
-from dynaclr.embeddings import build_anndata, project_matrix
+from dynaclr.classify import draw_annotations, fit_and_evaluate
+from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig, PseudotimeConfig
+from dynaclr.config.embeddings import ProjectionConfig
+from dynaclr.embeddings import attach_ground_truth, build_anndata, project_matrix
 from dynaclr.evaluation.temporal import adjacent_distances, dynamic_range, kde_peak, random_distances
 from dynaclr.figures import (
-    attach_ground_truth,
     formatted_results_table,
     plot_distance_distributions,
     plot_infected_fraction,
@@ -23,6 +23,7 @@ from dynaclr.figures import (
     results_table_html,
     save_figure,
 )
+from dynaclr.figures.curves import infected_fraction_over_time
 from dynaclr.pseudotime.stage import align_embeddings
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 
@@ -42,20 +43,23 @@ def _check(figure: object, caption: object) -> str:
 
 
 def test_projections_coloured_by_time_infection_division(planted, tmp_path):
-    coordinates, _ = project_matrix(planted["features"], n_components=2)
+    coordinates, _ = project_matrix(planted["features"], ProjectionConfig(n_components=2))
     cells = planted["truth"][["fov_name", "track_id", "t", "y", "x"]].assign(
         pca_1=coordinates[:, 0], pca_2=coordinates[:, 1]
     )
-    cells = attach_ground_truth(cells, planted["truth"], on="track")
+    cells = attach_ground_truth(cells, planted["truth"], ("infected", "mitosis"), on="track")
     np.testing.assert_array_equal(cells["infected"], planted["truth"]["infected"].astype(float))
     figure, caption = plot_projections(cells, title="planted")
     _check(figure, caption)
     assert len(figure.axes) == 4  # three panels and the time colour bar
     infected = int(planted["truth"]["infected"].sum())
     assert f"{infected} of {len(cells)} cells infected" in caption
-    written = save_figure(figure, tmp_path / "figures" / "projections.png")
-    assert [p.suffix for p in written] == [".png", ".svg"]
-    assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in written[1].read_bytes()[:400]
+    png, svg = tmp_path / "figures" / "projections.png", tmp_path / "figures" / "projections.svg"
+    save_figure(figure, png, svg)
+    assert sorted((tmp_path / "figures").iterdir()) == [png, svg]  # exactly the paths given
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg.read_bytes()[:400]
+    save_figure(figure, tmp_path / "only.svg")  # the suffix says the format; no PNG beside it
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["figures", "only.svg"]
     with pytest.raises(ValueError, match="coordinates"):
         plot_projections(cells.drop(columns=["pca_1", "pca_2"]))
 
@@ -74,8 +78,10 @@ def test_distance_distributions_mark_the_kde_peaks(planted):
 
 
 def test_infected_fraction_figure(planted):
-    annotations = draw_annotations(planted["truth"], seed=0)
-    predictions = fit_and_evaluate(planted["adata"], annotations, "infection", n_bootstrap=0).predictions
+    annotations = draw_annotations(planted["truth"], AnnotationConfig(seed=0))
+    predictions = fit_and_evaluate(
+        planted["adata"], annotations, "infection", ClassificationConfig(n_bootstrap=0)
+    ).predictions
     curves = infected_fraction_over_time(predictions, planted["truth"])
     figure, caption = plot_infected_fraction(curves, label="planted")
     _check(figure, caption)

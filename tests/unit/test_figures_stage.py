@@ -9,21 +9,47 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dynaclr.classify import classify_stage, collect_classification, draw_annotations_stage
-from dynaclr.config.analysis import ClassificationConfig, PseudotimeConfig
+from dynaclr.classify import (
+    AnnotationsOutputs,
+    ClassifyInputs,
+    ClassifyOutputs,
+    CollectClassificationInputs,
+    CollectClassificationOutputs,
+    DrawAnnotationsInputs,
+    classify_stage,
+    collect_classification,
+    draw_annotations_stage,
+)
+from dynaclr.config.analysis import (
+    AnnotationConfig,
+    ClassificationConfig,
+    FiguresConfig,
+    PseudotimeConfig,
+    TemporalMetricsConfig,
+)
+from dynaclr.config.embeddings import ProjectionConfig
 from dynaclr.embeddings import build_anndata, write_embeddings
-from dynaclr.embeddings.stage import projection_stage
-from dynaclr.evaluation.stage import temporal_metrics_stage
+from dynaclr.embeddings.projections import ProjectionInputs, ProjectionOutputs, projection_stage
+from dynaclr.evaluation.stage import TemporalMetricsInputs, TemporalMetricsOutputs, temporal_metrics_stage
 from dynaclr.figures.stage import (
-    collect_pseudotime,
-    distances_figure,
-    infected_fraction_figure,
-    projections_figure,
-    pseudotime_figure,
+    EmbeddingFiguresInputs,
+    EmbeddingFiguresOutputs,
+    EvaluationFiguresInputs,
+    EvaluationFiguresOutputs,
+    ResultsTableInputs,
+    ResultsTableOutputs,
+    embedding_figures,
+    evaluation_figures,
     results_table_stage,
 )
-from dynaclr.io import make_provenance, read_table, write_table
-from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS, pseudotime_stage
+from dynaclr.io import ArtifactKind, make_provenance, read_table, write_table
+from dynaclr.pseudotime.collect import CollectPseudotimeInputs, CollectPseudotimeOutputs, collect_pseudotime
+from dynaclr.pseudotime.stage import (
+    DTW_ACCURACY_COLUMNS,
+    AlignPseudotimeInputs,
+    AlignPseudotimeOutputs,
+    pseudotime_stage,
+)
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 
 INDEX_COLUMNS = ["fov_name", "well", "condition", "track_id", "parent_track_id", "lineage_id", "t", "y", "x"]
@@ -38,76 +64,141 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         n_fovs=4, tracks_per_fov=8, n_frames=20, noise=0.08, seed=3
     )
     paths: dict[str, Path] = {"truth": root / "ground_truth" / "tracks.parquet", "root": root}
-    write_table(truth, paths["truth"], make_provenance("ground_truth_tracks", {}, []))
-    draw_annotations_stage(paths["truth"], root / "annotations.parquet", seed=0)
+    write_table(truth, paths["truth"], make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}, []))
+    draw_annotations_stage(
+        AnnotationConfig(seed=0),
+        DrawAnnotationsInputs(tracks=paths["truth"]),
+        AnnotationsOutputs(annotations=root / "annotations.parquet"),
+    )
     noise = np.random.default_rng(0).normal(size=features.shape).astype(np.float32)
     for model, matrix in zip(MODELS, (features, noise), strict=True):
+        identity = {"model": model, "dataset": "demo"}
         embeddings = root / "embeddings" / model / "demo.zarr"
         write_embeddings(
-            build_anndata(matrix, truth[INDEX_COLUMNS], info={"model": model, "dataset": "demo"}),
+            build_anndata(matrix, truth[INDEX_COLUMNS], info=identity),
             embeddings,
-            make_provenance("embeddings", {"model": model}, []),
+            make_provenance(ArtifactKind.EMBEDDINGS, identity, []),
         )
         paths[f"{model}/embeddings"] = embeddings
-        paths[f"{model}/projections"] = projection_stage(
-            embeddings, root / "embeddings" / model / "demo.proj.parquet"
+        paths[f"{model}/projections"] = root / "embeddings" / model / "demo.proj.parquet"
+        projection_stage(
+            ProjectionConfig(),
+            ProjectionInputs(embeddings=embeddings),
+            ProjectionOutputs(projections=paths[f"{model}/projections"]),
         )
         for kind in ("metrics", "predictions", "classifiers"):
             paths[f"{model}/{kind}"] = (
                 root / kind / model / ("demo.json" if kind == "classifiers" else "demo.parquet")
             )
         classify_stage(
-            embeddings,
-            root / "annotations.parquet",
-            model,
-            "demo",
-            paths[f"{model}/metrics"],
-            paths[f"{model}/predictions"],
-            paths[f"{model}/classifiers"],
             ClassificationConfig(match_annotations_on="track", n_bootstrap=0),
+            ClassifyInputs(embeddings=embeddings, annotations=root / "annotations.parquet"),
+            ClassifyOutputs(
+                metrics=paths[f"{model}/metrics"],
+                predictions=paths[f"{model}/predictions"],
+                classifiers=paths[f"{model}/classifiers"],
+            ),
+            **identity,
         )
         paths[f"{model}/pseudotime"] = root / "pseudotime" / model / "demo.parquet"
         paths[f"{model}/accuracy"] = root / "dtw_accuracy" / model / "demo.csv"
         pseudotime_stage(
-            embeddings,
-            model,
-            "demo",
-            paths[f"{model}/pseudotime"],
-            paths[f"{model}/accuracy"],
             PseudotimeConfig(match_truth_on="track"),
-            ground_truth_tracks_path=paths["truth"],
+            AlignPseudotimeInputs(embeddings=embeddings, tracks=paths["truth"]),
+            AlignPseudotimeOutputs(
+                pseudotime=paths[f"{model}/pseudotime"], accuracy=paths[f"{model}/accuracy"]
+            ),
+            **identity,
         )
     return paths
 
 
-def _written(png: Path) -> None:
+def _written(png: Path, svg: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert b"<svg" in png.with_suffix(".svg").read_bytes()[:400]
+    assert b"<svg" in svg.read_bytes()[:400]
+
+
+def _embedding_figures(
+    artifacts: dict[str, Path], out: Path, with_truth: bool = True, model: str = "planted"
+) -> tuple[list[str], EmbeddingFiguresOutputs]:
+    """Rule ``embedding_figures`` of ``model`` on the demo dataset, figures under ``out``."""
+    outputs = EmbeddingFiguresOutputs(
+        projections_png=out / "projections.png",
+        projections_svg=out / "projections.svg",
+        distances_png=out / "distances.png",
+        distances_svg=out / "distances.svg",
+    )
+    captions = embedding_figures(
+        FiguresConfig(match_truth_on="track"),
+        EmbeddingFiguresInputs(
+            projections=artifacts[f"{model}/projections"],
+            embeddings=artifacts[f"{model}/embeddings"],
+            tracks=artifacts["truth"] if with_truth else None,
+        ),
+        outputs,
+        model=model,
+        dataset="demo",
+    )
+    return captions, outputs
+
+
+def _evaluation_figures(
+    artifacts: dict[str, Path], out: Path, model: str = "planted"
+) -> tuple[list[str], EvaluationFiguresOutputs]:
+    """Rule ``evaluation_figures`` of ``model`` on the demo dataset, files under ``out``."""
+    outputs = EvaluationFiguresOutputs(
+        infected_fraction_png=out / "infected_fraction.png",
+        infected_fraction_svg=out / "infected_fraction.svg",
+        curves=out / "curves.csv",
+        pseudotime_png=out / "pseudotime.png",
+        pseudotime_svg=out / "pseudotime.svg",
+    )
+    captions = evaluation_figures(
+        EvaluationFiguresInputs(
+            predictions=artifacts[f"{model}/predictions"],
+            tracks=artifacts["truth"],
+            pseudotime=artifacts[f"{model}/pseudotime"],
+            accuracy=artifacts[f"{model}/accuracy"],
+        ),
+        outputs,
+        model=model,
+        dataset="demo",
+    )
+    return captions, outputs
+
+
+def _temporal_metrics(artifacts: dict[str, Path], out: Path, models=MODELS) -> pd.DataFrame:
+    return temporal_metrics_stage(
+        TemporalMetricsConfig(n_bootstrap=0),
+        TemporalMetricsInputs(embeddings=[artifacts[f"{m}/embeddings"] for m in models]),
+        TemporalMetricsOutputs(metrics=out / "temporal.csv", comparison=out / "temporal_comparison.csv"),
+    )
+
+
+def _collect_pseudotime(artifacts: dict[str, Path], out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return collect_pseudotime(
+        CollectPseudotimeInputs(
+            pseudotime=[artifacts[f"{m}/pseudotime"] for m in MODELS],
+            accuracy=[artifacts[f"{m}/accuracy"] for m in MODELS],
+        ),
+        CollectPseudotimeOutputs(pseudotime=out / "pseudotime.parquet", accuracy=out / "dtw_accuracy.csv"),
+    )
 
 
 def test_projections_figure_colours_by_ground_truth(artifacts, tmp_path):
     truth = read_table(artifacts["truth"], "ground_truth_tracks")[0]
-    caption = projections_figure(
-        artifacts["planted/projections"],
-        tmp_path / "demo" / "planted" / "projections.png",
-        "planted",
-        "demo",
-        ground_truth_tracks_path=artifacts["truth"],
-        match_on="track",
-    )
-    _written(tmp_path / "demo" / "planted" / "projections.png")
+    (caption, _), outputs = _embedding_figures(artifacts, tmp_path / "demo" / "planted")
+    _written(outputs.projections_png, outputs.projections_svg)
     assert caption.startswith("planted, demo: projection of 640 cell embeddings")
     assert f"{int(truth['infected'].sum())} of 640 cells infected" in caption
-    time_only = projections_figure(artifacts["planted/projections"], tmp_path / "t.png", "planted", "demo")
+    (time_only, _), _ = _embedding_figures(artifacts, tmp_path / "time_only", with_truth=False)
     assert "coloured by t." in time_only and "cells infected" not in time_only
 
 
 def test_distances_figure_matches_the_temporal_metrics(artifacts, tmp_path):
-    table = temporal_metrics_stage(
-        {("planted", "demo"): artifacts["planted/embeddings"]}, tmp_path / "temporal.csv", n_bootstrap=0
-    )
-    caption = distances_figure(artifacts["planted/embeddings"], tmp_path / "distances.png", "planted", "demo")
-    _written(tmp_path / "distances.png")
+    table = _temporal_metrics(artifacts, tmp_path, models=("planted",))
+    (_, caption), outputs = _embedding_figures(artifacts, tmp_path / "figures")
+    _written(outputs.distances_png, outputs.distances_svg)
     assert f"smoothness (mean adjacent / mean random) {table.loc[0, 'smoothness']:.3f}" in caption
     # The figure's KDE is exact, the table's binned (for the bootstrap): peaks agree to a grid step or two.
     shown = float(caption.split("Dynamic range (peak difference) ")[1].split(",")[0])
@@ -115,16 +206,9 @@ def test_distances_figure_matches_the_temporal_metrics(artifacts, tmp_path):
 
 
 def test_infected_fraction_figure_writes_the_curves(artifacts, tmp_path):
-    caption = infected_fraction_figure(
-        artifacts["planted/predictions"],
-        artifacts["truth"],
-        tmp_path / "infected_fraction.png",
-        "planted",
-        "demo",
-        curves_csv=tmp_path / "curves.csv",
-    )
-    _written(tmp_path / "infected_fraction.png")
-    curves = pd.read_csv(tmp_path / "curves.csv")
+    (caption, _), outputs = _evaluation_figures(artifacts, tmp_path)
+    _written(outputs.infected_fraction_png, outputs.infected_fraction_svg)
+    curves = pd.read_csv(outputs.curves)
     assert set(curves["condition"]) == {"mock", "infected"} and len(curves) == 2 * 20
     mock = curves[curves["condition"] == "mock"]
     assert (mock["true_fraction"] == 0).all()
@@ -134,12 +218,7 @@ def test_infected_fraction_figure_writes_the_curves(artifacts, tmp_path):
 
 
 def test_collect_pseudotime_concatenates_models(artifacts, tmp_path):
-    pseudotime, accuracy = collect_pseudotime(
-        [artifacts[f"{m}/pseudotime"] for m in MODELS],
-        [artifacts[f"{m}/accuracy"] for m in MODELS],
-        tmp_path / "pseudotime.parquet",
-        tmp_path / "dtw_accuracy.csv",
-    )
+    pseudotime, accuracy = _collect_pseudotime(artifacts, tmp_path)
     assert list(accuracy["model"].unique()) == ["noise", "planted"]
     per_model = [read_table(artifacts[f"{m}/pseudotime"], "pseudotime")[0] for m in MODELS]
     assert len(pseudotime) == sum(len(t) for t in per_model)
@@ -152,54 +231,54 @@ def test_collect_pseudotime_concatenates_models(artifacts, tmp_path):
     errors = on_disk.groupby("model")["abs_onset_error_frames"].mean()
     assert errors["planted"] < errors["noise"]  # the planted signal times the onset better
     with pytest.raises(ValueError, match="one accuracy table per pseudotime table"):
-        collect_pseudotime([artifacts["planted/pseudotime"]], [], tmp_path / "x.parquet", tmp_path / "x.csv")
+        collect_pseudotime(
+            CollectPseudotimeInputs(pseudotime=[artifacts["planted/pseudotime"]], accuracy=[]),
+            CollectPseudotimeOutputs(pseudotime=tmp_path / "x.parquet", accuracy=tmp_path / "x.csv"),
+        )
 
 
 def test_pseudotime_figure(artifacts, tmp_path):
-    caption = pseudotime_figure(
-        artifacts["planted/pseudotime"], artifacts["planted/accuracy"], tmp_path / "p.png", "planted", "demo"
-    )
-    _written(tmp_path / "p.png")
+    (_, caption), outputs = _evaluation_figures(artifacts, tmp_path)
+    _written(outputs.pseudotime_png, outputs.pseudotime_svg)
     accuracy = pd.read_csv(artifacts["planted/accuracy"])
     observed = accuracy[accuracy["has_observed_onset"]]
     assert f"mean |error| {observed['abs_onset_error_frames'].mean():.2f} frames" in caption
 
 
 def test_results_table_stage_compares_the_models(artifacts, tmp_path):
-    temporal_metrics_stage(
-        {(m, "demo"): artifacts[f"{m}/embeddings"] for m in MODELS}, tmp_path / "temporal.csv", n_bootstrap=0
+    _temporal_metrics(artifacts, tmp_path)
+    collect_classification(
+        CollectClassificationInputs(metrics=[artifacts[f"{m}/metrics"] for m in MODELS]),
+        CollectClassificationOutputs(table=tmp_path / "classification.csv"),
     )
-    collect_classification([artifacts[f"{m}/metrics"] for m in MODELS], tmp_path / "classification.csv")
-    collect_pseudotime(
-        [artifacts[f"{m}/pseudotime"] for m in MODELS],
-        [artifacts[f"{m}/accuracy"] for m in MODELS],
-        tmp_path / "pseudotime.parquet",
-        tmp_path / "dtw_accuracy.csv",
+    _collect_pseudotime(artifacts, tmp_path)
+    outputs = ResultsTableOutputs(
+        csv=tmp_path / "results_table.csv",
+        html=tmp_path / "results_table.html",
+        png=tmp_path / "figures" / "results_table.png",
+        svg=tmp_path / "figures" / "results_table.svg",
     )
-    outputs = {
-        "table_csv": tmp_path / "results_table.csv",
-        "figure_path": tmp_path / "figures" / "results_table.png",
-        "html_path": tmp_path / "results_table.html",
-    }
     table = results_table_stage(
-        tmp_path / "temporal.csv",
-        **outputs,
-        classification_csv=tmp_path / "classification.csv",
-        dtw_accuracy_csv=tmp_path / "dtw_accuracy.csv",
+        ResultsTableInputs(
+            temporal_metrics=tmp_path / "temporal.csv",
+            classification=tmp_path / "classification.csv",
+            dtw_accuracy=tmp_path / "dtw_accuracy.csv",
+        ),
+        outputs,
     )
-    _written(outputs["figure_path"])
-    on_disk = pd.read_csv(outputs["table_csv"])
+    _written(outputs.png, outputs.svg)
+    on_disk = pd.read_csv(outputs.csv)
     assert list(on_disk["model"]) == ["noise", "planted"]
     planted, noise = on_disk.set_index("model").loc["planted"], on_disk.set_index("model").loc["noise"]
     assert planted["smoothness"] < noise["smoothness"] and planted["f1_infection"] > noise["f1_infection"]
     assert planted["dtw_onset_mae_frames"] < noise["dtw_onset_mae_frames"]
-    html = outputs["html_path"].read_text()
+    html = outputs.html.read_text()
     assert html.startswith("<table") and html.count("<tr>") == 3
     assert len(table) == 2
     temporal_only = results_table_stage(
-        tmp_path / "temporal.csv",
-        table_csv=tmp_path / "t.csv",
-        figure_path=tmp_path / "t.png",
-        html_path=tmp_path / "t.html",
+        ResultsTableInputs(temporal_metrics=tmp_path / "temporal.csv"),
+        ResultsTableOutputs(
+            csv=tmp_path / "t.csv", html=tmp_path / "t.html", png=tmp_path / "t.png", svg=tmp_path / "t.svg"
+        ),
     )
     assert temporal_only["f1_infection"].isna().all() and temporal_only["dtw_onset_mae_frames"].isna().all()

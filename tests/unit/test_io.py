@@ -18,7 +18,7 @@ from dynaclr.io import (
     write_table,
     write_zarr_provenance,
 )
-from dynaclr.io.provenance import ARTIFACT_KINDS, PROVENANCE_KEY
+from dynaclr.io.provenance import PROVENANCE_KEY, ArtifactKind
 
 
 def test_config_hash_ignores_key_order_and_sees_values():
@@ -55,7 +55,7 @@ def test_reader_refuses_wrong_kind_and_says_what_to_do(tmp_path):
 def test_reader_refuses_old_schema_and_names_rule_to_rerun(tmp_path):
     store = zarr.open_group(str(tmp_path / "raw.zarr"), mode="w")
     prov = json.loads(make_provenance("raw_plate", {}).model_dump_json())
-    prov["schema_version"] = ARTIFACT_KINDS["raw_plate"].schema_version - 1
+    prov["schema_version"] = ArtifactKind.RAW_PLATE.schema_version - 1
     store.attrs[PROVENANCE_KEY] = prov
     with pytest.raises(ArtifactError, match=r"out of date: rerun it with `snakemake --forcerun simulate`"):
         read_zarr_provenance(tmp_path / "raw.zarr", "raw_plate")

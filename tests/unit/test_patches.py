@@ -14,16 +14,22 @@ from iohub.ngff import open_ome_zarr
 from pydantic import ValidationError
 
 from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px
-from dynaclr.io import ArtifactError, make_provenance, read_table, read_zarr_provenance
+from dynaclr.io import ArtifactError, make_provenance, read_table, read_zarr_provenance, write_table
 from dynaclr.io.plate import PlateGeometry, create_empty_plate, read_fov_record
 from dynaclr.patches import (
-    channel_statistics,
+    CollectPatchesInputs,
+    CollectPatchesOutputs,
+    ExtractPatchesInputs,
+    ExtractPatchesOutputs,
     collect_patches,
     extract_fov_patches,
     lineage_from_parents,
     open_patch_store,
+    store as store_module,
 )
-from dynaclr.patches import store as store_module
+from dynaclr.patches.collect import collected_attributes
+from dynaclr.patches.extract import cut_patches
+from dynaclr.patches.inputs import conform_tracks
 
 TINY_SPEC = PatchSpec.model_validate(
     {
@@ -39,17 +45,31 @@ TINY_SPEC = PatchSpec.model_validate(
 )
 
 
-def _extract(tiny_plate: dict[str, Path], out: Path, fov: str, spec: PatchSpec = TINY_SPEC) -> dict:
-    stem = out / fov.replace("/", "_")
-    return extract_fov_patches(
-        {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]},
-        tiny_plate["tracks"],
-        fov,
-        spec,
-        stem.with_suffix(".zarr"),
-        stem.with_suffix(".parquet"),
-        stem.with_suffix(".json"),
+def _outputs(stem: Path) -> ExtractPatchesOutputs:
+    """A per-FOV store, index and record named ``stem`` with suffixes .zarr, .parquet, .json."""
+    return ExtractPatchesOutputs(
+        zarr=stem.with_suffix(".zarr"), parquet=stem.with_suffix(".parquet"), record=stem.with_suffix(".json")
     )
+
+
+def _collect(stems: list[Path], out: Path) -> None:
+    """Collect the per-FOV stores named ``stems`` into ``out`` .zarr / .parquet."""
+    collect_patches(
+        CollectPatchesInputs(
+            zarrs=[stem.with_suffix(".zarr") for stem in stems],
+            parquets=[stem.with_suffix(".parquet") for stem in stems],
+        ),
+        CollectPatchesOutputs(zarr=out.with_suffix(".zarr"), parquet=out.with_suffix(".parquet")),
+    )
+
+
+def _extract(
+    tiny_plate: dict[str, Path], out: Path, fov: str, spec: PatchSpec = TINY_SPEC, tracks: Path | None = None
+) -> dict:
+    inputs = ExtractPatchesInputs(
+        plate_raw=tiny_plate["plate"], plate_phase=tiny_plate["phase"], tracks=tracks or tiny_plate["tracks"]
+    )
+    return extract_fov_patches(spec, inputs, _outputs(out / fov.replace("/", "_")), fov_name=fov)
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +78,7 @@ def tiny_patches(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathF
     out = tmp_path_factory.mktemp("tiny_patches")
     for fov in ("A/1/0", "B/1/0"):
         _extract(tiny_plate, out, fov)
-    zarrs = [out / "A_1_0.zarr", out / "B_1_0.zarr"]
-    collect_patches(
-        zarrs, [z.with_suffix(".parquet") for z in zarrs], out / "tiny.zarr", out / "tiny.parquet"
-    )
+    _collect([out / "A_1_0", out / "B_1_0"], out / "tiny")
     return {"dir": out, "zarr": out / "tiny.zarr", "parquet": out / "tiny.parquet"}
 
 
@@ -82,9 +99,9 @@ def test_extract_shapes_index_and_border_cells(tiny_plate, tiny_patches):
     assert set(index["well"]) == {"A/1"} and set(index["condition"]) == {"mock"}
     # every tracked cell is kept, border cells included
     assert len(index) == len(fov_tracks)
-    assert ((index["border_fraction"] > 0) & (index["border_fraction"] <= 1)).all()
-    border = index[index["border_fraction"] < 1]
-    interior = index[index["border_fraction"] == 1]
+    assert ((index["padded_fraction"] >= 0) & (index["padded_fraction"] < 1)).all()
+    border = index[index["padded_fraction"] > 0]
+    interior = index[index["padded_fraction"] == 0]
     assert len(border) > 0 and len(interior) > 0
     # a border cell's padding is exactly zero, where the image is not
     row = border.iloc[0]
@@ -95,7 +112,7 @@ def test_extract_shapes_index_and_border_cells(tiny_plate, tiny_patches):
     ys, xs = np.arange(size) + top, np.arange(size) + left
     outside[(ys < 0) | (ys >= 96), :] = True
     outside[:, (xs < 0) | (xs >= 96)] = True
-    assert np.isclose(1 - outside.mean(), row["border_fraction"])
+    assert np.isclose(outside.mean(), row["padded_fraction"])
     assert np.all(patch[..., outside] == 0)
     assert np.abs(patch[..., ~outside]).mean() > 0.1
     _, metrics = read_fov_record(tiny_patches["dir"] / "A_1_0.json", "patch_fov")
@@ -111,31 +128,11 @@ def test_phase_patches_are_zscored_with_the_fov_statistics(tiny_plate, tiny_patc
     assert stats["scale"] == pytest.approx(phase.std(), rel=1e-5)
     # an interior patch equals the normalised crop of the source
     index = pd.read_parquet(tiny_patches["dir"] / "A_1_0.parquet")
-    row = index[index["border_fraction"] == 1].iloc[0]
+    row = index[index["padded_fraction"] == 0].iloc[0]
     y, x, t = int(np.floor(row["y"] + 0.5)), int(np.floor(row["x"] + 0.5)), int(row["t"])
     expected = (phase[t, :, y - 30 : y + 30, x - 30 : x + 30] - stats["center"]) / stats["scale"]
     stored = np.asarray(group["patches"][int(row["row"])][0], dtype=np.float64)
     np.testing.assert_allclose(stored, expected, atol=2e-2, rtol=2e-3)  # float16 storage
-
-
-def test_channel_statistics_ignore_constant_frames():
-    rng = np.random.default_rng(0)
-    frames = [rng.normal(5.0, 2.0, size=(2, 30, 30)) for _ in range(4)]
-    with_empty = [*frames[:2], np.full((2, 30, 30), 7.0), *frames[2:]]
-    for normalization in ("zscore", "median_p99"):
-        reference = channel_statistics(frames, "c", normalization, per_time_point=False)
-        stats = channel_statistics(with_empty, "c", normalization, per_time_point=True)
-        assert stats.empty_frames == [2]
-        assert stats.center == pytest.approx(reference.center)
-        assert stats.scale == pytest.approx(reference.scale)
-        assert stats.n_frames == 5
-        assert stats.center_per_time is not None and stats.scale_per_time is not None
-        assert stats.center_scale(2) == (stats.center, stats.scale)  # the empty frame uses FOV values
-        assert stats.center_scale(0) != (stats.center, stats.scale)
-    pooled = np.concatenate([f.ravel() for f in frames])
-    median, p99 = np.percentile(pooled, [50, 99])
-    stats = channel_statistics(with_empty, "c", "median_p99", per_time_point=False)
-    assert stats.center == pytest.approx(median) and stats.scale == pytest.approx(p99 - median)
 
 
 def _synthetic_plate(root: Path) -> tuple[Path, Path, np.ndarray]:
@@ -183,13 +180,10 @@ def test_external_inputs_lineage_empty_frames_and_exact_crops(tmp_path):
     )
     assert spec.initial_size_px == 32
     extract_fov_patches(
-        {"raw": plate},
-        tracks_path,
-        "A/1/0",
         spec,
-        tmp_path / "p.zarr",
-        tmp_path / "p.parquet",
-        tmp_path / "p.json",
+        ExtractPatchesInputs(plate_raw=plate, tracks=tracks_path),
+        _outputs(tmp_path / "p"),
+        fov_name="A/1/0",
     )
     group = zarr.open_group(str(tmp_path / "p.zarr"), mode="r")
     sensor = group.attrs["normalization"]["A/1/0"]["raw:ViralSensor"]
@@ -201,13 +195,52 @@ def test_external_inputs_lineage_empty_frames_and_exact_crops(tmp_path):
     index = pd.read_parquet(tmp_path / "p.parquet")
     assert index.set_index("track_id")["lineage_id"].to_dict() == {1: 1, 2: 1, 3: 1, 4: 4}
     assert set(index["well"]) == {"A/1"} and index["condition"].isna().all()
-    # exact crop of the centred cell (t=0) and the corner cell's border fraction
+    # exact crop of the centred cell (t=0) and the corner cell's padded fraction
     centre = index[(index["track_id"] == 1) & (index["t"] == 0)].iloc[0]
     patch = np.asarray(group["patches"][int(centre["row"])])
     expected = (data[0, 1, 1:3, 4:36, 4:36] - median) / (p99 - median)
     np.testing.assert_allclose(patch[1], expected, rtol=1e-5, atol=1e-5)
     corner = index[index["track_id"] == 4]
-    assert corner["border_fraction"].to_numpy() == pytest.approx(18 * 19 / 32**2)
+    assert corner["padded_fraction"].to_numpy() == pytest.approx(1 - 18 * 19 / 32**2)
+
+
+def test_padded_fraction_is_the_share_of_the_patch_outside_the_image(tmp_path):
+    """A cell on the image corner has 3/4 of an even-sized patch outside the image; a central
+    cell none. Centroids round half up, so (-0.5, 0.4) is the corner pixel too."""
+    plate, _, _ = _synthetic_plate(tmp_path)
+    tracks = pd.DataFrame(
+        {
+            "fov_name": "A/1/0",
+            "track_id": [1, 2, 3],
+            "parent_track_id": -1,
+            "t": 0,
+            "y": [0.0, -0.5, 20.0],
+            "x": [0.0, 0.4, 20.0],
+        }
+    )
+    tracks.to_parquet(tmp_path / "corner.parquet")
+    spec = PatchSpec.model_validate(
+        {
+            "name": "corner",
+            "channels": [{"source": "raw", "channel": "Brightfield", "normalization": "zscore"}],
+            "patch_size_yx_px": 16,
+            "initial_patch_size_yx_px": 32,
+            "storage_dtype": "float32",
+        }
+    )
+    metrics = extract_fov_patches(
+        spec,
+        ExtractPatchesInputs(plate_raw=plate, tracks=tmp_path / "corner.parquet"),
+        _outputs(tmp_path / "c"),
+        fov_name="A/1/0",
+    )
+    index = pd.read_parquet(tmp_path / "c.parquet").set_index("track_id")
+    assert index["padded_fraction"].to_dict() == {1: 0.75, 2: 0.75, 3: 0.0}
+    assert metrics["n_border_patches"] == 2
+    patches = zarr.open_group(str(tmp_path / "c.zarr"), mode="r")["patches"]
+    corner = np.asarray(patches[int(index.loc[1, "row"])])[0]  # (Z, 32, 32)
+    assert np.all(corner[:, :16, :] == 0) and np.all(corner[:, :, :16] == 0)
+    assert np.all(corner[:, 16:, 16:] != 0)  # the image's top-left 16 x 16 pixels, normalised
 
 
 def test_per_time_point_normalisation(tmp_path):
@@ -222,13 +255,10 @@ def test_per_time_point_normalisation(tmp_path):
         }
     )
     extract_fov_patches(
-        {"raw": plate},
-        tracks_path,
-        "A/1/0",
         spec,
-        tmp_path / "p.zarr",
-        tmp_path / "p.parquet",
-        tmp_path / "p.json",
+        ExtractPatchesInputs(plate_raw=plate, tracks=tracks_path),
+        _outputs(tmp_path / "p"),
+        fov_name="A/1/0",
     )
     group = zarr.open_group(str(tmp_path / "p.zarr"), mode="r")
     stats = group.attrs["normalization"]["A/1/0"]["raw:Brightfield"]
@@ -282,12 +312,7 @@ def test_collect_refuses_stores_of_different_specs(tiny_plate, tiny_patches, tmp
     other = TINY_SPEC.model_copy(update={"z_window_slices": 1})
     _extract(tiny_plate, tmp_path, "B/1/0", other)
     with pytest.raises(ArtifactError, match="patch spec hash"):
-        collect_patches(
-            [tiny_patches["dir"] / "A_1_0.zarr", tmp_path / "B_1_0.zarr"],
-            [tiny_patches["dir"] / "A_1_0.parquet", tmp_path / "B_1_0.parquet"],
-            tmp_path / "all.zarr",
-            tmp_path / "all.parquet",
-        )
+        _collect([tiny_patches["dir"] / "A_1_0", tmp_path / "B_1_0"], tmp_path / "all")
 
 
 def test_extraction_errors_name_the_problem(tiny_plate, tmp_path):
@@ -299,15 +324,12 @@ def test_extraction_errors_name_the_problem(tiny_plate, tmp_path):
     )
     with pytest.raises(ArtifactError, match=r"no channel 'Actin'.*ViralSensor"):
         _extract(tiny_plate, tmp_path, "A/1/0", missing_channel)
-    with pytest.raises(ValueError, match=r"only sources \['raw'\]"):
+    with pytest.raises(ValueError, match=r"only sources \['raw'\].*plate_phase"):
         extract_fov_patches(
-            {"raw": tiny_plate["plate"]},
-            tiny_plate["tracks"],
-            "A/1/0",
             TINY_SPEC,
-            tmp_path / "x.zarr",
-            tmp_path / "x.pq",
-            tmp_path / "x.json",
+            ExtractPatchesInputs(plate_raw=tiny_plate["plate"], tracks=tiny_plate["tracks"]),
+            _outputs(tmp_path / "x"),
+            fov_name="A/1/0",
         )
     with pytest.raises(ArtifactError, match="plate has no position 'C/9/0'"):
         _extract(tiny_plate, tmp_path, "C/9/0")
@@ -355,27 +377,112 @@ def test_fov_without_tracks_gets_an_empty_valid_store(tiny_plate, tmp_path):
     tracks = tmp_path / "tracks.parquet"
     pq.write_table(only_a, tracks)  # the schema metadata keeps the provenance
     stems = {fov: tmp_path / fov.replace("/", "_") for fov in ("A/1/0", "B/1/0")}
-    n_patches = {
-        fov: extract_fov_patches(
-            {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]},
-            tracks,
-            fov,
-            TINY_SPEC,
-            stem.with_suffix(".zarr"),
-            stem.with_suffix(".parquet"),
-            stem.with_suffix(".json"),
-        )["n_patches"]
-        for fov, stem in stems.items()
-    }
+    n_patches = {fov: _extract(tiny_plate, tmp_path, fov, tracks=tracks)["n_patches"] for fov in stems}
     assert n_patches == {"A/1/0": only_a.num_rows, "B/1/0": 0}
     empty, _ = read_table(stems["B/1/0"].with_suffix(".parquet"), "patch_fov")
     assert len(empty) == 0
-    collect_patches(
-        [stem.with_suffix(".zarr") for stem in stems.values()],
-        [stem.with_suffix(".parquet") for stem in stems.values()],
-        tmp_path / "all.zarr",
-        tmp_path / "all.parquet",
-    )
+    _collect(list(stems.values()), tmp_path / "all")
     store = open_patch_store(tmp_path / "all.zarr", tmp_path / "all.parquet")
     assert store.array.shape[0] == len(store.index) == only_a.num_rows
     assert set(store.index["fov_name"]) == {"A/1/0"}
+
+
+def test_cut_patches_crops_every_cell_in_row_order_reading_each_frame_once():
+    """The compute step alone: frames from memory, patches collected in a list."""
+    frames = np.arange(3 * 2 * 1 * 10 * 12, dtype=np.float32).reshape(3, 2, 1, 10, 12)  # (T, C, Z, Y, X)
+    cells = pd.DataFrame({"t": [0, 0, 2], "track_id": [1, 2, 1], "y": [5.0, 0.4, 9.5], "x": [6.0, 0.0, 12.0]})
+    read: list[int] = []
+    patches: list[np.ndarray] = []
+
+    def frame_at(t: int) -> np.ndarray:
+        read.append(t)
+        return frames[t]
+
+    padded = cut_patches(frame_at, cells, (2, 1, 4, 4), lambda patch: patches.append(patch.copy()))
+    assert read == [0, 2]  # frame 1 has no cell
+    np.testing.assert_array_equal(patches[0], frames[0][..., 3:7, 4:8])  # centred on pixel (5, 6)
+    assert padded.tolist() == [0.0, 0.75, 0.75]  # (0, 0) and (10, 12): a quarter of the patch inside
+    np.testing.assert_array_equal(patches[1][..., 2:, 2:], frames[0][..., :2, :2])
+    assert np.all(patches[1][..., :2, :] == 0) and np.all(patches[1][..., :, :2] == 0)
+    np.testing.assert_array_equal(patches[2][..., :2, :2], frames[2][..., 8:, 10:])
+
+
+def test_collected_attributes_merge_fovs_and_refuse_mismatches():
+    def attributes(fov: str, channels: list[str], interval: float) -> dict:
+        shared = {"patch_spec": {"name": "s"}, "initial_patch_size_yx_px": 60, "patch_size_yx_px": 32}
+        return {
+            **shared,
+            "channel_names": channels,
+            "z_slices": [1, 4],
+            "time_interval_minutes": interval,
+            "fov_name": fov,
+            "normalization": {fov: {"raw:A": {"center": 1.0}}},
+        }
+
+    first, second = attributes("A/1/0", ["raw:A"], 30.0), attributes("B/1/0", ["raw:A"], 30.0)
+    merged = collected_attributes([first, second], ["a.zarr", "b.zarr"])
+    assert set(merged["normalization"]) == {"A/1/0", "B/1/0"} and "fov_name" not in merged
+    assert merged["channel_names"] == ["raw:A"] and merged["time_interval_minutes"] == 30.0
+    with pytest.raises(
+        ArtifactError, match=r"b.zarr: attributes \['channel_names'\] differ from those of a.zarr"
+    ):
+        collected_attributes([first, attributes("B/1/0", ["raw:B"], 30.0)], ["a.zarr", "b.zarr"])
+    with pytest.raises(ArtifactError, match=r"b.zarr: FOV\(s\) \['A/1/0'\] appear in more than one"):
+        collected_attributes([first, first], ["a.zarr", "b.zarr"])
+
+
+def test_conform_tracks_fills_defaults_and_names_the_problem():
+    table = pd.DataFrame(
+        {
+            "fov_name": ["A/1/0"] * 3,
+            "track_id": [1, 2, 3],
+            "parent_track_id": [-1, 1, 1],
+            "t": [0.0, 1.0, 1.0],
+            "y": [1, 2, 3],
+            "x": [4, 5, 6],
+        }
+    )
+    tracks = conform_tracks(table, where="mine.parquet")
+    assert list(tracks.columns) == [
+        "fov_name",
+        "well",
+        "condition",
+        "track_id",
+        "parent_track_id",
+        "lineage_id",
+        "t",
+        "y",
+        "x",
+    ]
+    assert tracks["lineage_id"].tolist() == [1, 1, 1] and set(tracks["well"]) == {"A/1"}
+    assert (
+        tracks["condition"].isna().all() and tracks["t"].dtype == np.int64 and tracks["y"].dtype == np.float64
+    )
+    with pytest.raises(ArtifactError, match=r"mine.parquet: tracks table lacks required columns \['x'\]"):
+        conform_tracks(table.drop(columns="x"), where="mine.parquet")
+    with pytest.raises(ArtifactError, match=r"mine.parquet: 1 rows repeat a .*track 1, t 0"):
+        conform_tracks(pd.concat([table, table.iloc[:1]]), where="mine.parquet")
+
+
+def test_stage_files_carry_the_rule_names(tmp_path):
+    inputs = ExtractPatchesInputs.from_rule(
+        {"plate_phase": "phase.zarr", "plate_raw": "raw.zarr", "records": ["r.json"], "tracks": "t.parquet"}
+    )
+    assert inputs.source_plates() == {"raw": Path("raw.zarr"), "phase": Path("phase.zarr")}
+    assert inputs.records == (Path("r.json"),)
+    with pytest.raises(ValueError, match="plate_lab"):
+        ExtractPatchesInputs.from_rule({"plate_lab": "lab.zarr", "tracks": "t.parquet"})
+    with pytest.raises(ValueError, match="record"):
+        ExtractPatchesOutputs.from_rule({"zarr": "p.zarr", "parquet": "p.parquet"})
+
+
+def test_tracks_table_of_another_kind_is_refused(tiny_plate, tmp_path):
+    """A table of the user's own is accepted; one with a dynaclr record of another kind is not."""
+    tracks = pd.read_parquet(tiny_plate["tracks"])
+    wrong = tmp_path / "wrong.parquet"
+    write_table(tracks, wrong, make_provenance("patch_index", {}))
+    with pytest.raises(
+        ArtifactError, match=r"must be of kind tracks or ground_truth_tracks.*'patch_index'"
+    ):
+        _extract(tiny_plate, tmp_path, "A/1/0", tracks=wrong)
+    assert not (tmp_path / "A_1_0.zarr").exists()

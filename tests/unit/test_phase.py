@@ -37,20 +37,66 @@ from dynaclr.io.plate import (
 from dynaclr.phase import (
     EVALUATION_COLUMNS,
     PHASE_CHANNEL,
+    EvaluatePhaseInputs,
+    EvaluatePhaseOutputs,
+    PhasePlateInputs,
+    PhasePlateOutputs,
+    PhaseTransferFunctionInputs,
+    PhaseTransferFunctionOutputs,
+    ReconstructPhaseInputs,
+    ReconstructPhaseOutputs,
     calculate_transfer_function,
     compute_transfer_function,
     create_phase_plate,
     evaluate_phase,
     load_transfer_function,
+    passband_reference,
     phase_plate_shape,
     reconstruct_fov,
 )
-from dynaclr.phase.evaluate import PearsonAccumulator, nuclei_z_range
-from dynaclr.phase.reconstruct import non_negative_tikhonov, pad_modulation_along_z
+from dynaclr.phase.evaluate import (
+    EvaluationReference,
+    FovCorrelations,
+    correlate_fov,
+    evaluation_table,
+    nuclei_z_range,
+)
+from dynaclr.phase.reconstruct import non_negative_tikhonov, pad_modulation_along_z, reconstruct_frames
 
 IDEAL_PHOTONS = 20000.0
 IDEAL_CONTRAST = 0.05  # std of the relative brightfield modulation inside cells, as in the simulator
 IDEAL_OFFSET = 100
+
+
+def reconstruct(
+    config: PhaseConfig,
+    raw_plate: Path,
+    transfer_function: Path,
+    phase_plate: Path,
+    record: Path,
+    fov_name: str,
+) -> dict[str, object]:
+    """One ``reconstruct_phase`` job, as the rule hands it its files."""
+    return reconstruct_fov(
+        config,
+        ReconstructPhaseInputs(plate=raw_plate, transfer_function=transfer_function, phase_plate=phase_plate),
+        ReconstructPhaseOutputs(record=record),
+        fov_name=fov_name,
+    )
+
+
+def evaluate(paths: dict[str, Path], truth: dict[str, Path], records: tuple[Path, ...] = ()) -> pd.DataFrame:
+    """The ``evaluate_phase`` job on ``paths`` (a :func:`run_stage` result) vs the simulator's truth."""
+    return evaluate_phase(
+        EvaluatePhaseInputs(
+            phase_plate=paths["phase"],
+            records=records,
+            transfer_function=paths["transfer_function"],
+            truth=truth["phase"],
+            tracks=truth["tracks"],
+        ),
+        EvaluatePhaseOutputs(table=paths["evaluation"], record=paths["evaluation_record"]),
+    )
 
 
 def run_stage(
@@ -62,22 +108,22 @@ def run_stage(
         "phase": out / "phase.zarr",
         "records": out / "records",
         "evaluation": out / "evaluation" / "phase.csv",
+        "evaluation_record": out / "evaluation" / "phase.json",
     }
-    compute_transfer_function(raw_plate, config, paths["transfer_function"])
-    create_phase_plate(raw_plate, config, paths["phase"])
+    compute_transfer_function(
+        config,
+        PhaseTransferFunctionInputs(plate=raw_plate),
+        PhaseTransferFunctionOutputs(transfer_function=paths["transfer_function"]),
+    )
+    create_phase_plate(
+        config, PhasePlateInputs(plate=raw_plate), PhasePlateOutputs(phase_plate=paths["phase"])
+    )
+    records = []
     for fov_name in list_plate_fovs(raw_plate):
-        reconstruct_fov(
-            raw_plate,
-            fov_name,
-            paths["transfer_function"],
-            paths["phase"],
-            fov_record_path(paths["records"], fov_name),
-            config,
-        )
+        records.append(fov_record_path(paths["records"], fov_name))
+        reconstruct(config, raw_plate, paths["transfer_function"], paths["phase"], records[-1], fov_name)
     if truth is not None:
-        evaluate_phase(
-            paths["phase"], truth["phase"], truth["tracks"], paths["transfer_function"], paths["evaluation"]
-        )
+        evaluate(paths, truth, tuple(records))
     return paths
 
 
@@ -220,17 +266,6 @@ def test_config_rejects_bad_values_with_a_fix(overrides: dict[str, object], mess
 # --- building blocks ----------------------------------------------------------------------------
 
 
-def test_pearson_accumulator_matches_numpy_over_pieces():
-    rng = np.random.default_rng(0)
-    a = rng.normal(size=1000)
-    b = 0.3 * a + rng.normal(size=1000)
-    accumulator = PearsonAccumulator()
-    for chunk in np.array_split(np.arange(1000), 7):
-        accumulator.add(a[chunk], b[chunk])
-    assert accumulator.r() == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-12)
-    assert np.isnan(PearsonAccumulator().r())
-
-
 def test_nuclei_z_range_spans_centroids_plus_half_the_height():
     assert nuclei_z_range(np.array([4.5, 5.0]), nucleus_height_slices=3.0, n_slices=10) == (3, 7)
     assert nuclei_z_range(np.array([0.2]), nucleus_height_slices=6.0, n_slices=10) == (0, 4)
@@ -326,7 +361,7 @@ def test_evaluation_table_and_provenance(tiny_plate: dict[str, Path], tiny_3d: d
     assert tuple(table.columns) == EVALUATION_COLUMNS
     assert table["fov_name"].tolist() == [*list_plate_fovs(tiny_plate["plate"]), "all"]
     assert table["n_voxels"].iloc[-1] == table["n_voxels"].iloc[:-1].sum()
-    record = json.loads(tiny_3d["evaluation"].with_suffix(".json").read_text())
+    record = json.loads(tiny_3d["evaluation_record"].read_text())
     assert record["dynaclr"]["kind"] == "phase_evaluation"
     assert record["metrics"]["pearson_r_passband"] == pytest.approx(table["pearson_r_passband"].iloc[-1])
 
@@ -358,15 +393,19 @@ def test_same_input_gives_identical_output(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], tmp_path: Path
 ):
     config, fov_name = PhaseConfig(), "A/1/0"
-    create_phase_plate(tiny_plate["plate"], config, tmp_path / "phase.zarr")
+    create_phase_plate(
+        config,
+        PhasePlateInputs(plate=tiny_plate["plate"]),
+        PhasePlateOutputs(phase_plate=tmp_path / "phase.zarr"),
+    )
     metadata = {path: path.stat().st_mtime_ns for path in (tmp_path / "phase.zarr").rglob("zarr.json")}
-    reconstruct_fov(
+    reconstruct(
+        config,
         tiny_plate["plate"],
-        fov_name,
         tiny_3d["transfer_function"],
         tmp_path / "phase.zarr",
         tmp_path / "record.json",
-        config,
+        fov_name,
     )
     with (
         open_ome_zarr(tiny_3d["phase"], layout="hcs", mode="r") as first,
@@ -376,6 +415,44 @@ def test_same_input_gives_identical_output(
         assert not np.any(second["B/1/0"]["0"][0])  # the other position was left alone
     # a per-FOV job rewrites no metadata, so concurrent jobs on one plate cannot clobber each other
     assert metadata == {path: path.stat().st_mtime_ns for path in metadata}
+
+
+def test_frames_reconstruct_in_memory_as_on_the_plate(tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]):
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    with open_ome_zarr(tiny_plate["plate"], layout="hcs", mode="r") as raw:
+        brightfield = np.asarray(raw["A/1/0"]["0"][:3])  # (T, C, Z, Y, X), the first 3 frames
+    output = np.zeros((3, 1, *brightfield.shape[2:]), np.float32)
+    totals = reconstruct_frames(brightfield, 0, output, transfer_function, PhaseConfig())
+    with open_ome_zarr(tiny_3d["phase"], layout="hcs", mode="r") as plate:
+        np.testing.assert_array_equal(output, plate["A/1/0"]["0"][:3])
+    metrics = totals.metrics("A/1/0", "3d", seconds_total=1.5)
+    assert metrics["n_frames"] == 3 and metrics["seconds_per_frame"] == pytest.approx(0.5)
+    assert metrics["phase_mean"] == pytest.approx(float(output.mean()), rel=1e-5)
+    assert metrics["phase_std"] == pytest.approx(float(output.std()), rel=1e-3)
+
+
+def test_correlations_of_the_passband_reference_are_one(tiny_3d: dict[str, Path]):
+    # a reconstruction equal to the passband reference of the truth: r = 1 within the passband, and
+    # only the slices around the nuclei (z = 2 +- 1) are compared
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    config = PhaseConfig()
+    rng = np.random.default_rng(0)
+    truth = np.clip(rng.normal(size=(2, 1, 5, 96, 96)), 0, None).astype(np.float32) * 0.01
+    reconstruction = np.stack([passband_reference(truth[t, 0], transfer_function, config) for t in range(2)])
+    tracks = pd.DataFrame({"fov_name": ["X/1/0", "Y/1/0"], "t": [0, 0], "z": [2.0, 2.0]})
+    reference = EvaluationReference(config, transfer_function, nucleus_height_slices=2.0, tracks=tracks)
+    fovs = [
+        correlate_fov(reconstruction[:, None], truth, "X/1/0", reference),
+        correlate_fov(np.zeros_like(truth), truth, "Y/1/0", reference),
+    ]
+    assert isinstance(fovs[0], FovCorrelations) and fovs[0].any_nonzero and not fovs[1].any_nonzero
+    assert (fovs[0].z_first_slice, fovs[0].z_last_slice) == (1, 3)
+    assert fovs[0].passband.r() == pytest.approx(1.0, abs=1e-6)
+    assert fovs[0].raw.n == 2 * 3 * 96 * 96
+    table = evaluation_table(fovs, "3d")
+    assert tuple(table.columns) == EVALUATION_COLUMNS
+    assert table["fov_name"].tolist() == ["X/1/0", "Y/1/0", "all"]
+    assert table["n_voxels"].iloc[-1] == 2 * fovs[0].raw.n and table["n_frames"].iloc[-1] == 4
 
 
 # --- the stage against the physics it inverts ---------------------------------------------------
@@ -405,13 +482,13 @@ def test_2d_reconstruction_of_an_ideal_microscope(ideal_runs: dict[str, dict[str
 def test_shape_mismatch_names_both_shapes_and_the_rule_to_rerun(tiny_3d: dict[str, Path], tmp_path: Path):
     write_small_plate(tmp_path / "other.zarr", (2, 1, 5, 64, 64))
     with pytest.raises(ArtifactError) as error:
-        reconstruct_fov(
+        reconstruct(
+            PhaseConfig(),
             tmp_path / "other.zarr",
-            "A/1/0",
             tiny_3d["transfer_function"],
             tiny_3d["phase"],
             tmp_path / "record.json",
-            PhaseConfig(),
+            "A/1/0",
         )
     message = str(error.value)
     assert "(5, 64, 64)" in message and "(5, 96, 96)" in message
@@ -423,20 +500,22 @@ def test_other_config_than_the_transfer_functions_is_refused(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], tmp_path: Path
 ):
     with pytest.raises(ArtifactError, match="forcerun phase_transfer_function"):
-        reconstruct_fov(
+        reconstruct(
+            PhaseConfig(regularization_strength=1e-3),
             tiny_plate["plate"],
-            "A/1/0",
             tiny_3d["transfer_function"],
             tiny_3d["phase"],
             tmp_path / "record.json",
-            PhaseConfig(regularization_strength=1e-3),
+            "A/1/0",
         )
 
 
 def test_missing_brightfield_channel_lists_the_channels(tiny_plate: dict[str, Path], tmp_path: Path):
     with pytest.raises(ArtifactError, match=r"'DIC'.*\['Brightfield', 'Nuclei'"):
         compute_transfer_function(
-            tiny_plate["plate"], PhaseConfig(brightfield_channel="DIC"), tmp_path / "tf.zarr"
+            PhaseConfig(brightfield_channel="DIC"),
+            PhaseTransferFunctionInputs(plate=tiny_plate["plate"]),
+            PhaseTransferFunctionOutputs(transfer_function=tmp_path / "tf.zarr"),
         )
     assert not (tmp_path / "tf.zarr").exists()
 
@@ -444,14 +523,17 @@ def test_missing_brightfield_channel_lists_the_channels(tiny_plate: dict[str, Pa
 def test_evaluation_refuses_a_fov_that_was_not_reconstructed(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], tmp_path: Path
 ):
-    create_phase_plate(tiny_plate["plate"], PhaseConfig(), tmp_path / "phase.zarr")
+    create_phase_plate(
+        PhaseConfig(),
+        PhasePlateInputs(plate=tiny_plate["plate"]),
+        PhasePlateOutputs(phase_plate=tmp_path / "phase.zarr"),
+    )
+    paths = {
+        "phase": tmp_path / "phase.zarr",
+        "transfer_function": tiny_3d["transfer_function"],
+        "evaluation": tmp_path / "phase.csv",
+        "evaluation_record": tmp_path / "phase.json",
+    }
     with pytest.raises(ArtifactError, match="A/1/0 holds no reconstruction"):
-        evaluate_phase(
-            tmp_path / "phase.zarr",
-            tiny_plate["phase"],
-            tiny_plate["tracks"],
-            tiny_3d["transfer_function"],
-            tmp_path / "phase.csv",
-            fov_names=["A/1/0"],
-        )
-    assert not (tmp_path / "phase.csv").exists()
+        evaluate(paths, tiny_plate)
+    assert not (tmp_path / "phase.csv").exists() and not (tmp_path / "phase.json").exists()

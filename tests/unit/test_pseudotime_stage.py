@@ -8,9 +8,11 @@ import pytest
 
 from dynaclr.config.analysis import PseudotimeConfig, ReferenceTrackConfig
 from dynaclr.embeddings import build_anndata, write_embeddings
-from dynaclr.io import make_provenance, read_table, write_table
+from dynaclr.io import ArtifactKind, make_provenance, read_table, write_table
 from dynaclr.pseudotime.stage import (
     DTW_ACCURACY_COLUMNS,
+    AlignPseudotimeInputs,
+    AlignPseudotimeOutputs,
     align_embeddings,
     lineage_series,
     pseudotime_stage,
@@ -139,21 +141,25 @@ def test_pca_reduction_and_sliding_method_agree_on_the_planted_data(planted):
 def test_stage_reads_ground_truth_and_writes_both_tables(planted, tmp_path):
     truth = planted["truth"]
     tracks = tmp_path / "tracks.parquet"
-    write_table(truth, tracks, make_provenance("ground_truth_tracks", {}))
+    write_table(truth, tracks, make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
     embeddings = tmp_path / "toy.zarr"
     tracked = truth.assign(track_id=truth["track_id"] + 100)  # tracker's own numbering; matched by position
+    identity = {"model": "planted", "dataset": "toy"}
     write_embeddings(
-        build_anndata(planted["features"], tracked), embeddings, make_provenance("embeddings", {})
+        build_anndata(planted["features"], tracked, info=identity),
+        embeddings,
+        make_provenance(ArtifactKind.EMBEDDINGS, identity),
     )
     pseudotime_stage(
-        embeddings,
-        "planted",
-        "toy",
-        tmp_path / "evaluation" / "pseudotime.parquet",
-        tmp_path / "evaluation" / "dtw_accuracy.csv",
-        ground_truth_tracks_path=tracks,
+        PseudotimeConfig(),
+        AlignPseudotimeInputs(embeddings=embeddings, tracks=tracks),
+        AlignPseudotimeOutputs(
+            pseudotime=tmp_path / "evaluation" / "pseudotime.parquet",
+            accuracy=tmp_path / "evaluation" / "dtw_accuracy.csv",
+        ),
+        **identity,
     )
-    stored, prov = read_table(tmp_path / "evaluation" / "pseudotime.parquet", "pseudotime")
+    stored, prov = read_table(tmp_path / "evaluation" / "pseudotime.parquet", ArtifactKind.PSEUDOTIME)
     assert prov.config["chosen_reference"]["onset_t"] >= 0
     assert {"model", "dataset", "fov_name", "query_id", "track_id", "t", "pseudotime", "skew"} <= set(
         stored.columns
@@ -162,5 +168,10 @@ def test_stage_reads_ground_truth_and_writes_both_tables(planted, tmp_path):
     assert list(written.columns) == list(DTW_ACCURACY_COLUMNS)
     assert (written["query_id"] >= 100).all()
     assert written.loc[written["has_observed_onset"], "abs_onset_error_frames"].mean() < 1.0
-    with pytest.raises(ValueError, match="infection state"):
-        pseudotime_stage(embeddings, "planted", "toy", tmp_path / "p.parquet", tmp_path / "a.csv")
+    with pytest.raises(ValueError, match="infection state"):  # neither ground truth nor predictions
+        pseudotime_stage(
+            PseudotimeConfig(),
+            AlignPseudotimeInputs(embeddings=embeddings),
+            AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv"),
+            **identity,
+        )

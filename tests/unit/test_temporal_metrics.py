@@ -15,10 +15,10 @@ from dynaclr.evaluation import (
     paired_smoothness_difference,
     random_distances,
     smoothness,
+    temporal as temporal_module,
     temporal_metrics,
     temporal_metrics_with_replicates,
 )
-from dynaclr.evaluation import temporal as temporal_module
 
 
 def _sphere_walks(

@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from dynaclr.config.analysis import TemporalMetricsConfig
 from dynaclr.embeddings import build_anndata, write_embeddings
 from dynaclr.evaluation.stage import (
     TEMPORAL_COMPARISON_COLUMNS,
     TEMPORAL_METRICS_COLUMNS,
+    TemporalMetricsInputs,
+    TemporalMetricsOutputs,
     temporal_metrics_stage,
 )
 from dynaclr.evaluation.temporal import temporal_metrics
-from dynaclr.io import make_provenance
+from dynaclr.io import ArtifactError, ArtifactKind, make_provenance
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
+
+
+def _write_store(
+    path: Path, features: np.ndarray, index: pd.DataFrame, model: str, dataset: str, **kw
+) -> Path:
+    """An embeddings store whose provenance names its model and dataset, as rule ``embed`` writes it."""
+    identity = {"model": model, "dataset": dataset}
+    write_embeddings(
+        build_anndata(features, index, info=identity, **kw),
+        path,
+        make_provenance(ArtifactKind.EMBEDDINGS, identity),
+    )
+    return path
+
+
+def _run(stores: Iterable[Path], out: Path, **config) -> pd.DataFrame:
+    """``temporal_metrics_stage`` on ``stores``, writing ``out/metrics.csv`` and ``out/comparison.csv``."""
+    return temporal_metrics_stage(
+        TemporalMetricsConfig(**config),
+        TemporalMetricsInputs(embeddings=list(stores)),
+        TemporalMetricsOutputs(metrics=out / "metrics.csv", comparison=out / "comparison.csv"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +54,16 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> dict:
     projections = rng.normal(size=(len(features), 3))
     paths = {}
     for model, matrix in (("planted", features), ("shuffled", shuffled)):
-        path = root / model / "toy.zarr"
-        write_embeddings(
-            build_anndata(matrix, index, projections=projections), path, make_provenance("embeddings", {})
+        paths[(model, "toy")] = _write_store(
+            root / model / "toy.zarr", matrix, index, model, "toy", projections=projections
         )
-        paths[(model, "toy")] = path
     return {"paths": paths, "features": features, "index": index, "projections": projections, "root": root}
 
 
 def test_one_row_per_model_with_the_documented_columns(stores, tmp_path):
-    output = tmp_path / "evaluation" / "temporal_metrics.csv"
-    table = temporal_metrics_stage(stores["paths"], output, n_bootstrap=20, seed=1)
-    written = pd.read_csv(output)
+    # the stage learns each store's (model, dataset) from its provenance, not from the order given
+    table = _run(reversed(stores["paths"].values()), tmp_path, n_bootstrap=20, seed=1)
+    written = pd.read_csv(tmp_path / "metrics.csv")
     assert list(written.columns) == list(TEMPORAL_METRICS_COLUMNS)
     assert list(written["model"]) == ["planted", "shuffled"]
     assert (written["representation"] == "features").all()
@@ -50,17 +76,12 @@ def test_one_row_per_model_with_the_documented_columns(stores, tmp_path):
 
 
 def test_values_equal_the_library_function_on_features(stores, tmp_path):
-    table = temporal_metrics_stage(
-        {("planted", "toy"): stores["paths"][("planted", "toy")]}, tmp_path / "t.csv", n_bootstrap=10, seed=5
-    )
+    table = _run([stores["paths"][("planted", "toy")]], tmp_path / "t", n_bootstrap=10, seed=5)
     direct = temporal_metrics(stores["features"], stores["index"], n_bootstrap=10, seed=5)
     for name in ("smoothness", "smoothness_ci_low", "dynamic_range", "dynamic_range_ci_high", "n_pairs"):
         assert table.loc[0, name] == pytest.approx(direct[name], rel=1e-5)
-    on_projections = temporal_metrics_stage(
-        {("planted", "toy"): stores["paths"][("planted", "toy")]},
-        tmp_path / "p.csv",
-        n_bootstrap=0,
-        representation="projections",
+    on_projections = _run(
+        [stores["paths"][("planted", "toy")]], tmp_path / "p", n_bootstrap=0, representation="projections"
     )
     expected = temporal_metrics(stores["projections"].astype(np.float32), stores["index"], n_bootstrap=0)
     assert on_projections.loc[0, "smoothness"] == pytest.approx(expected["smoothness"], rel=1e-5)
@@ -68,35 +89,44 @@ def test_values_equal_the_library_function_on_features(stores, tmp_path):
 
 
 def test_same_seed_same_table(stores, tmp_path):
-    first = temporal_metrics_stage(stores["paths"], tmp_path / "a.csv", n_bootstrap=20, seed=7)
-    second = temporal_metrics_stage(stores["paths"], tmp_path / "b.csv", n_bootstrap=20, seed=7)
+    first = _run(stores["paths"].values(), tmp_path / "a", n_bootstrap=20, seed=7)
+    second = _run(stores["paths"].values(), tmp_path / "b", n_bootstrap=20, seed=7)
     pd.testing.assert_frame_equal(first, second)
-    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
 
 
 def test_empty_input_is_refused(tmp_path):
     with pytest.raises(ValueError, match="at least one"):
-        temporal_metrics_stage({}, tmp_path / "x.csv")
+        _run([], tmp_path)
+
+
+def test_stores_name_their_model_and_dataset(stores, tmp_path):
+    index = stores["index"]
+    anonymous = tmp_path / "anonymous.zarr"
+    write_embeddings(
+        build_anndata(stores["features"], index), anonymous, make_provenance(ArtifactKind.EMBEDDINGS, {})
+    )
+    with pytest.raises(ArtifactError, match="names no model and dataset"):
+        _run([anonymous], tmp_path)
+    twin = _write_store(tmp_path / "twin.zarr", stores["features"], index, "planted", "toy")
+    with pytest.raises(ValueError, match="two embeddings stores of the same"):
+        _run([stores["paths"][("planted", "toy")], twin], tmp_path)
 
 
 def test_paired_comparison_puts_the_smoother_model_first(stores, tmp_path, caplog):
-    paths = dict(stores["paths"])
     # a third store of other cells (one frame dropped): it cannot be paired with the others
     features, index = stores["features"], stores["index"]
     keep = (index["t"] != 3).to_numpy()
-    other = stores["root"] / "other" / "toy.zarr"
-    write_embeddings(
-        build_anndata(features[keep], index[keep].reset_index(drop=True)),
-        other,
-        make_provenance("embeddings", {}),
+    other = _write_store(
+        stores["root"] / "other" / "toy.zarr",
+        features[keep],
+        index[keep].reset_index(drop=True),
+        "other",
+        "toy",
     )
-    paths[("other", "toy")] = other
-    comparison_csv = tmp_path / "temporal_comparison.csv"
     with caplog.at_level("WARNING"):
-        temporal_metrics_stage(
-            paths, tmp_path / "m.csv", n_bootstrap=50, seed=2, comparison_csv=comparison_csv
-        )
-    table = pd.read_csv(comparison_csv)
+        _run([*stores["paths"].values(), other], tmp_path, n_bootstrap=50, seed=2)
+    table = pd.read_csv(tmp_path / "comparison.csv")
     assert list(table.columns) == list(TEMPORAL_COMPARISON_COLUMNS)
     assert len(table) == 1  # only planted vs shuffled embed the same cells
     row = table.iloc[0]

@@ -12,17 +12,24 @@ from iohub.ngff import open_ome_zarr
 from pydantic import ValidationError
 
 from dynaclr.config.simulate import SimulateConfig
-from dynaclr.config.tracking import TrackingConfig, TrackingMapsConfig
+from dynaclr.config.tracking import TrackingConfig, TrackingEvaluationConfig, TrackingMapsConfig
 from dynaclr.io import ArtifactError, read_table, read_zarr_provenance
 from dynaclr.io.plate import fov_record_path, read_fov_record
 from dynaclr.tracking import (
     LABELS_CHANNEL,
+    CollectTracksInputs,
+    CollectTracksOutputs,
+    EvaluateTrackingInputs,
+    EvaluateTrackingOutputs,
+    TrackFovInputs,
+    TrackFovOutputs,
+    TracksPlateInputs,
+    TracksPlateOutputs,
     collect_tracks,
     create_tracks_plate,
     evaluate_tracking,
     read_tracking_evaluation,
     track_fov,
-    tracks_csv_path,
 )
 from dynaclr.tracking.maps import normalize_percentiles, tracking_maps
 
@@ -47,10 +54,54 @@ CELLS_FOV, EMPTY_FOV = "A/1/0", "B/1/0"
 CSV_COLUMNS_2D = ["track_id", "t", "y", "x", "id", "parent_track_id", "parent_id"]
 
 
+def make_plate(raw: Path, config: TrackingConfig, tracks_plate: Path, channel: str = "Nuclei") -> list[str]:
+    return create_tracks_plate(
+        config, TracksPlateInputs(plate=raw), TracksPlateOutputs(tracks_plate=tracks_plate), channel=channel
+    )
+
+
+def track(raw: Path, config: TrackingConfig, tracks_plate: Path, root: Path, fov_name: str) -> pd.DataFrame:
+    """Track one FOV; its CSV and record go under ``root`` (see :func:`csv_of`, :func:`record_of`)."""
+    return track_fov(
+        config,
+        TrackFovInputs(plate=raw, tracks_plate=tracks_plate),
+        TrackFovOutputs(tracks_csv=csv_of(root, fov_name), record=record_of(root, fov_name)),
+        fov_name=fov_name,
+        scratch_dir=root / "scratch" / fov_name,
+    )
+
+
+def csv_of(root: Path, fov_name: str) -> Path:
+    return root / "tracks" / fov_name / f"tracks_{fov_name.replace('/', '_')}.csv"
+
+
+def record_of(root: Path, fov_name: str) -> Path:
+    return fov_record_path(root / "records", fov_name)
+
+
+def collect(tracks_plate: Path, root: Path, fov_names: list[str], output: Path) -> pd.DataFrame:
+    return collect_tracks(
+        CollectTracksInputs(
+            tracks_plate=tracks_plate,
+            records=[record_of(root, name) for name in fov_names],
+            tracks_csvs=[csv_of(root, name) for name in fov_names],
+        ),
+        CollectTracksOutputs(tracks=output),
+    )
+
+
+def evaluate(tracks_plate: Path, tracks: Path, labels: Path, truth: Path, csv: Path) -> pd.DataFrame:
+    return evaluate_tracking(
+        TrackingEvaluationConfig(),
+        EvaluateTrackingInputs(tracks_plate=tracks_plate, tracks=tracks, labels=labels, truth=truth),
+        EvaluateTrackingOutputs(table=csv, record=csv.with_suffix(".json")),
+    )
+
+
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Simulate, create the label plate, track both FOVs, collect and evaluate (once per module)."""
-    from dynaclr.simulate import simulate_plate
+    from dynaclr.simulate import SimulateOutputs, simulate_plate
 
     root = tmp_path_factory.mktemp("tracking")
     paths = {
@@ -64,38 +115,28 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
     simulate_plate(
         SimulateConfig.model_validate(TRACKING_SIMULATE),
-        plate_path=paths["plate"],
-        tracks_path=paths["truth"],
-        labels_path=paths["labels"],
-        phase_path=root / "ground_truth" / "phase.zarr",
+        SimulateOutputs(
+            plate=paths["plate"],
+            tracks=paths["truth"],
+            labels=paths["labels"],
+            phase=root / "ground_truth" / "phase.zarr",
+        ),
     )
     config = TrackingConfig()
-    fov_names = create_tracks_plate(paths["plate"], config, paths["tracks_plate"], channel="Nuclei")
+    fov_names = make_plate(paths["plate"], config, paths["tracks_plate"])
     assert fov_names == [CELLS_FOV, EMPTY_FOV]
     for fov_name in fov_names:
-        track_fov(
-            paths["plate"],
-            "Nuclei",
-            fov_name,
-            config,
-            paths["tracks_plate"],
-            fov_record_path(paths["records"], fov_name),
-            root / "scratch" / fov_name,
-        )
-    collect_tracks(paths["tracks_plate"], fov_names, paths["records"], paths["parquet"])
-    evaluate_tracking(
-        paths["tracks_plate"],
-        paths["parquet"],
-        paths["labels"],
-        paths["truth"],
-        paths["evaluation"],
-        fov_names,
-    )
+        track(paths["plate"], config, paths["tracks_plate"], root, fov_name)
+    collect(paths["tracks_plate"], root, fov_names, paths["parquet"])
+    evaluate(paths["tracks_plate"], paths["parquet"], paths["labels"], paths["truth"], paths["evaluation"])
+    paths["root"] = root
     return paths
 
 
 def test_tracks_match_the_ground_truth(tracked: dict[str, Path]) -> None:
-    scores, provenance = read_tracking_evaluation(tracked["evaluation"])
+    scores, provenance = read_tracking_evaluation(
+        tracked["evaluation"], tracked["evaluation"].with_suffix(".json")
+    )
     assert provenance.kind == "tracking_evaluation"
     assert scores["fov_name"].tolist() == [CELLS_FOV, EMPTY_FOV, "all"]
     cells = scores.set_index("fov_name").loc[CELLS_FOV]
@@ -109,7 +150,7 @@ def test_tracks_match_the_ground_truth(tracked: dict[str, Path]) -> None:
 
 def test_label_plate_layout_and_labels_agree_with_the_csv(tracked: dict[str, Path]) -> None:
     assert read_zarr_provenance(tracked["tracks_plate"], "tracks_plate").kind == "tracks_plate"
-    table = pd.read_csv(tracks_csv_path(tracked["tracks_plate"], CELLS_FOV))
+    table = pd.read_csv(csv_of(tracked["root"], CELLS_FOV))
     assert list(table.columns) == CSV_COLUMNS_2D
     assert len(table) > 50
     assert (table["parent_track_id"] == -1).any()
@@ -133,18 +174,18 @@ def test_label_plate_layout_and_labels_agree_with_the_csv(tracked: dict[str, Pat
 
 
 def test_empty_fov_gives_empty_schema_valid_outputs(tracked: dict[str, Path]) -> None:
-    table = pd.read_csv(tracks_csv_path(tracked["tracks_plate"], EMPTY_FOV))
+    table = pd.read_csv(csv_of(tracked["root"], EMPTY_FOV))
     assert list(table.columns) == CSV_COLUMNS_2D and len(table) == 0
     with open_ome_zarr(tracked["tracks_plate"], layout="hcs", mode="r") as plate:
         assert not np.asarray(plate[EMPTY_FOV]["0"]).any()
-    provenance, metrics = read_fov_record(fov_record_path(tracked["records"], EMPTY_FOV), "tracks_fov")
+    provenance, metrics = read_fov_record(record_of(tracked["root"], EMPTY_FOV), "tracks_fov")
     assert provenance.kind == "tracks_fov"
     assert metrics["n_tracks"] == 0 and metrics["n_detections"] == 0
 
 
 def test_record_holds_counts_and_timing(tracked: dict[str, Path]) -> None:
-    _, metrics = read_fov_record(fov_record_path(tracked["records"], CELLS_FOV), "tracks_fov")
-    table = pd.read_csv(tracks_csv_path(tracked["tracks_plate"], CELLS_FOV))
+    _, metrics = read_fov_record(record_of(tracked["root"], CELLS_FOV), "tracks_fov")
+    table = pd.read_csv(csv_of(tracked["root"], CELLS_FOV))
     assert metrics["n_tracks"] == table["track_id"].nunique() and metrics["n_detections"] == len(table)
     assert metrics["seconds_total"] >= metrics["seconds_ultrack"] > 0 and metrics["n_frames"] == 12
 
@@ -156,7 +197,7 @@ def test_collect_tracks_adds_fov_name_and_keeps_float_centroids(tracked: dict[st
     assert set(collected["fov_name"]) == {CELLS_FOV}
     assert collected["y"].dtype == np.float64 and collected["x"].dtype == np.float64
     assert (collected["y"] % 1 != 0).any()  # sub-pixel centroids survive
-    per_fov = pd.read_csv(tracks_csv_path(tracked["tracks_plate"], CELLS_FOV))
+    per_fov = pd.read_csv(csv_of(tracked["root"], CELLS_FOV))
     np.testing.assert_array_equal(collected[CSV_COLUMNS_2D].to_numpy(), per_fov.to_numpy())
 
 
@@ -168,31 +209,17 @@ def test_3d_tracking_keeps_the_slices(tracked: dict[str, Path], tmp_path: Path) 
         }
     )
     plate = tmp_path / "tracks3d.zarr"
-    create_tracks_plate(tracked["plate"], config, plate, channel="Nuclei")
-    records = tmp_path / "records"
-    table = track_fov(
-        tracked["plate"],
-        "Nuclei",
-        CELLS_FOV,
-        config,
-        plate,
-        fov_record_path(records, CELLS_FOV),
-        tmp_path / "scratch",
-    )
+    make_plate(tracked["plate"], config, plate)
+    table = track(tracked["plate"], config, plate, tmp_path, CELLS_FOV)
     assert list(table.columns) == ["track_id", "t", "z", "y", "x", "id", "parent_track_id", "parent_id"]
     assert table["z"].between(1, 4).all()  # slice coordinates of the input, within the range used
     with open_ome_zarr(plate, layout="hcs", mode="r") as opened:
         labels = opened[CELLS_FOV]["0"]
         assert labels.shape == (12, 1, 5, 96, 96)
         assert not np.asarray(labels[:, :, 0]).any()  # slice 0 is outside z_slice_range
-    collect_tracks(plate, [CELLS_FOV], records, tmp_path / "tracks.parquet")
-    scores = evaluate_tracking(
-        plate,
-        tmp_path / "tracks.parquet",
-        tracked["labels"],
-        tracked["truth"],
-        tmp_path / "tracking.csv",
-        [CELLS_FOV],
+    collect(plate, tmp_path, [CELLS_FOV], tmp_path / "tracks.parquet")
+    scores = evaluate(
+        plate, tmp_path / "tracks.parquet", tracked["labels"], tracked["truth"], tmp_path / "tracking.csv"
     ).set_index("fov_name")
     # measured: DET 0.97, TRA 0.97 (3D labels against the 3D ground truth, no projection)
     assert scores.loc[CELLS_FOV, "det"] >= 0.9 and scores.loc[CELLS_FOV, "tra"] >= 0.88
@@ -200,28 +227,18 @@ def test_3d_tracking_keeps_the_slices(tracked: dict[str, Path], tmp_path: Path) 
 
 def test_collect_tracks_refuses_a_missing_record(tracked: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="not processed"):
-        collect_tracks(tracked["tracks_plate"], [CELLS_FOV], tmp_path / "no_records", tmp_path / "t.parquet")
+        collect(tracked["tracks_plate"], tmp_path, [CELLS_FOV], tmp_path / "t.parquet")
 
 
 def test_track_fov_refuses_a_plate_made_with_another_config(tracked: dict[str, Path], tmp_path: Path) -> None:
     other = TrackingConfig.model_validate({"linking": {"max_distance_px": 12.0}})
     with pytest.raises(ArtifactError, match="forcerun tracks_plate"):
-        track_fov(
-            tracked["plate"],
-            "Nuclei",
-            CELLS_FOV,
-            other,
-            tracked["tracks_plate"],
-            tmp_path / "r.json",
-            tmp_path,
-        )
+        track(tracked["plate"], other, tracked["tracks_plate"], tmp_path, CELLS_FOV)
 
 
 def test_unknown_channel_fails_early_naming_the_channels(tracked: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match=r"'nuclei_prediction'.*Brightfield"):
-        create_tracks_plate(
-            tracked["plate"], TrackingConfig(), tmp_path / "t.zarr", channel="nuclei_prediction"
-        )
+        make_plate(tracked["plate"], TrackingConfig(), tmp_path / "t.zarr", channel="nuclei_prediction")
 
 
 def test_maps_do_not_depend_on_the_intensity_scale() -> None:

@@ -4,6 +4,7 @@ resume, determinism, and a 2-process DDP run (gloo) launched with torchrun."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -13,12 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import build_patch_store
+from conftest import build_patch_store, train_model, training_cli_outputs
 
 from dynaclr.config.patches import PatchSpec
 from dynaclr.contrastive.augment import center_crop
 from dynaclr.patches import open_patch_store
-from dynaclr.training import load_contrastive_model, train_contrastive
+from dynaclr.training import load_contrastive_model
+from dynaclr.training.module import warmup_cosine_schedule
 
 SPEC = PatchSpec.model_validate(
     {
@@ -67,7 +69,7 @@ def _config(sampling: str, loss: str, **extra) -> dict:
 @pytest.mark.parametrize("sampling", ["classical", "cell_aware", "time_aware"])
 def test_fast_dev_run_per_sampling_and_loss(patch_store, tmp_path, sampling, loss):
     workers = 1 if (sampling, loss) == ("time_aware", "ntxent") else 0  # one run through a worker process
-    summary = train_contrastive(
+    summary = train_model(
         patch_store["zarr"],
         patch_store["parquet"],
         _config(sampling, loss, num_workers=workers),
@@ -91,7 +93,7 @@ def test_same_seed_same_weights_wherever_batches_are_augmented(patch_store, tmp_
     runs = {"a": ("device", 0), "b": ("device", 0), "workers": ("workers", 2)}
     states = {}
     for run, (augment_in, workers) in runs.items():
-        summary = train_contrastive(
+        summary = train_model(
             patch_store["zarr"],
             patch_store["parquet"],
             _config("time_aware", "ntxent", augment_in=augment_in, num_workers=workers),
@@ -116,7 +118,7 @@ def test_training_writes_logs_checkpoints_and_resumes(patch_store, tmp_path):
         warmup_epochs=0.5,
         record_sample_rows=True,
     )
-    summary = train_contrastive(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
+    summary = train_model(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
     assert summary["epochs_completed"] == 2 and summary["global_step"] == 4
     assert summary["resumed_from"] is None and summary["best_validation_loss"] is not None
     assert json.loads((tmp_path / "config.json").read_text())["max_batches_per_epoch"] == 2
@@ -137,11 +139,11 @@ def test_training_writes_logs_checkpoints_and_resumes(patch_store, tmp_path):
 
     # Snakemake deletes model.ckpt before a rerun; the rerun resumes from checkpoints/last.ckpt
     (tmp_path / "model.ckpt").unlink()
-    again = train_contrastive(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
+    again = train_model(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
     assert again["resumed_from"] == str(tmp_path / "checkpoints" / "last.ckpt")
     assert again["global_step"] == 4 and (tmp_path / "model.ckpt").exists()
     # another config never resumes from a stale checkpoint
-    changed = train_contrastive(
+    changed = train_model(
         patch_store["zarr"],
         patch_store["parquet"],
         {**config, "epochs": 1, "record_sample_rows": False},
@@ -150,16 +152,59 @@ def test_training_writes_logs_checkpoints_and_resumes(patch_store, tmp_path):
     assert changed["resumed_from"] is None and changed["global_step"] == 2
 
 
+def _warmup_then_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
+    """The schedule's formula, written out: ``(s + 1) / W`` for ``s < W``, then half a cosine."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _rates(schedule, optimizer, steps: int) -> list[float]:
+    rates = []
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    return rates
+
+
+@pytest.mark.parametrize(
+    ("warmup_steps", "total_steps"), [(0, 1), (0, 130), (1, 2), (1, 10), (2, 5), (32, 130), (65, 130), (9, 4)]
+)
+def test_warmup_cosine_schedule_gives_the_formula_rate_every_optimiser_step(warmup_steps, total_steps):
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    schedule = warmup_cosine_schedule(optimizer, warmup_steps, total_steps)
+    rates = _rates(schedule, optimizer, total_steps)
+    expected = [1e-3 * _warmup_then_cosine(step, warmup_steps, total_steps) for step in range(total_steps)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-12, atol=1e-18)
+
+
+def test_warmup_cosine_schedule_resumes_from_its_state():
+    def fresh():
+        optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+        return optimizer, warmup_cosine_schedule(optimizer, 8, 40)
+
+    optimizer, schedule = fresh()
+    whole = _rates(schedule, optimizer, 40)
+    optimizer, schedule = fresh()
+    first = _rates(schedule, optimizer, 5)  # stopped during the warm-up
+    resumed_optimizer, resumed = fresh()
+    resumed_optimizer.load_state_dict(optimizer.state_dict())
+    resumed.load_state_dict(schedule.state_dict())
+    np.testing.assert_allclose(first + _rates(resumed, resumed_optimizer, 35), whole, rtol=1e-12)
+
+
 def test_wrong_patch_spec_or_depth_fails_early(patch_store, tmp_path):
     with pytest.raises(ValueError, match="holds patch spec 'tiny'"):
-        train_contrastive(
+        train_model(
             patch_store["zarr"],
             patch_store["parquet"],
             {**_config("classical", "ntxent"), "patch_spec": "x"},
             tmp_path,
         )
     with pytest.raises(ValueError, match="must divide the patch depth Z=3"):
-        train_contrastive(
+        train_model(
             patch_store["zarr"],
             patch_store["parquet"],
             {**_config("classical", "ntxent"), "stem_kernel_z": 2},
@@ -167,6 +212,7 @@ def test_wrong_patch_spec_or_depth_fails_early(patch_store, tmp_path):
         )
 
 
+@pytest.mark.slow  # a torchrun launch of two ranks: about 15 s
 def test_two_process_ddp_with_torchrun(patch_store, tmp_path):
     """2 ranks (gloo on CPU) via torchrun and the CLI; each rank trains on different anchors."""
     config = _config(
@@ -185,7 +231,8 @@ def test_two_process_ddp_with_torchrun(patch_store, tmp_path):
         *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"),
         *("-m", "dynaclr.training"),
         *("--patches-zarr", str(patch_store["zarr"]), "--patches-parquet", str(patch_store["parquet"])),
-        *("--config", str(config_path), "--output-dir", str(tmp_path / "model")),
+        *("--config", str(config_path)),
+        *training_cli_outputs(tmp_path / "model"),
     ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

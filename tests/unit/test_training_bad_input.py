@@ -14,12 +14,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import build_patch_store
+from conftest import build_patch_store, train_model
 
 from dynaclr.config.patches import PatchSpec
 from dynaclr.io import ArtifactError, read_table
-from dynaclr.patches import INDEX_COLUMNS, collect_patches, extract_fov_patches, open_patch_store
-from dynaclr.training import train_contrastive
+from dynaclr.patches import (
+    INDEX_COLUMNS,
+    CollectPatchesInputs,
+    CollectPatchesOutputs,
+    ExtractPatchesInputs,
+    ExtractPatchesOutputs,
+    collect_patches,
+    extract_fov_patches,
+    open_patch_store,
+)
 
 CHANNELS = [
     {"source": "phase", "channel": "Phase3D", "normalization": "zscore"},
@@ -43,13 +51,18 @@ def _extract(
 ) -> dict:
     stem = out / fov.replace("/", "_")
     return extract_fov_patches(
-        {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]},
-        tracks or tiny_plate["tracks"],
-        fov,
         spec,
-        stem.with_suffix(".zarr"),
-        stem.with_suffix(".parquet"),
-        stem.with_suffix(".json"),
+        ExtractPatchesInputs(
+            plate_raw=tiny_plate["plate"],
+            plate_phase=tiny_plate["phase"],
+            tracks=tracks or tiny_plate["tracks"],
+        ),
+        ExtractPatchesOutputs(
+            zarr=stem.with_suffix(".zarr"),
+            parquet=stem.with_suffix(".parquet"),
+            record=stem.with_suffix(".json"),
+        ),
+        fov_name=fov,
     )
 
 
@@ -102,7 +115,7 @@ def test_tau_longer_than_every_track_fails_before_training(patch_store, tmp_path
     index = open_patch_store(patch_store["zarr"], patch_store["parquet"]).index
     longest = int(index.groupby(["fov_name", "lineage_id"])["t"].agg(lambda t: t.max() - t.min()).max())
     with pytest.raises(ValueError) as info:
-        train_contrastive(patch_store["zarr"], patch_store["parquet"], _config(tau_frames=50), tmp_path)
+        train_model(patch_store["zarr"], patch_store["parquet"], _config(tau_frames=50), tmp_path)
     message = str(info.value)
     assert str(patch_store["parquet"]) in message  # the file
     assert "tau = 50 frames" in message and "tau_tolerance_frames=1" in message  # the key, expected
@@ -112,9 +125,7 @@ def test_tau_longer_than_every_track_fails_before_training(patch_store, tmp_path
 
 def test_unknown_backbone_names_key_and_close_matches(patch_store, tmp_path):
     with pytest.raises(ValueError) as info:
-        train_contrastive(
-            patch_store["zarr"], patch_store["parquet"], _config(backbone="convnext_atoo"), tmp_path
-        )
+        train_model(patch_store["zarr"], patch_store["parquet"], _config(backbone="convnext_atoo"), tmp_path)
     message = str(info.value)
     assert "backbone 'convnext_atoo' is not a timm model" in message  # the key and what was found
     assert "ConvNeXt or ResNet" in message and "'convnext_atto'" in message  # expected, close match
@@ -135,14 +146,15 @@ def test_empty_tracks_table_gives_empty_valid_store(tiny_plate, tmp_path, caplog
     assert len(index) == 0 and list(index.columns) == list(INDEX_COLUMNS) and provenance.kind == "patch_fov"
 
     collect_patches(
-        [tmp_path / "A_1_0.zarr"], [tmp_path / "A_1_0.parquet"], tmp_path / "e.zarr", tmp_path / "e.parquet"
+        CollectPatchesInputs(zarrs=[tmp_path / "A_1_0.zarr"], parquets=[tmp_path / "A_1_0.parquet"]),
+        CollectPatchesOutputs(zarr=tmp_path / "e.zarr", parquet=tmp_path / "e.parquet"),
     )
     store = open_patch_store(tmp_path / "e.zarr", tmp_path / "e.parquet")
     assert store.array.shape == (0, 2, 3, 60, 60) and len(store.index) == 0
     assert store.channel_names == ["phase:Phase3D", "raw:ViralSensor"]
 
     with pytest.raises(ValueError) as info:
-        train_contrastive(tmp_path / "e.zarr", tmp_path / "e.parquet", _config(), tmp_path / "model")
+        train_model(tmp_path / "e.zarr", tmp_path / "e.parquet", _config(), tmp_path / "model")
     message = str(info.value)
     assert str(tmp_path / "e.zarr") in message and "holds no patches" in message
     assert "tracks table was empty" in message
@@ -156,7 +168,7 @@ def test_corrupt_last_checkpoint_is_moved_aside_and_training_starts_fresh(patch_
     last.write_bytes(garbage)
     config = _config(epochs=1, max_batches_per_epoch=1, max_validation_batches=1)
     with caplog.at_level(logging.WARNING, logger="dynaclr"):
-        summary = train_contrastive(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
+        summary = train_model(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
     assert summary["resumed_from"] is None and summary["global_step"] == 1
     aside = tmp_path / "checkpoints" / "last.ckpt.corrupt"
     assert aside.read_bytes() == garbage

@@ -1,5 +1,7 @@
-"""Save-before-kill: a preemption signal sent to torchrun makes training save ``last.ckpt`` mid-epoch
-and exit 75; a rerun resumes from it and ends at the step count of an uninterrupted run.
+"""Save-before-kill: a preemption signal makes training save ``last.ckpt`` at the first optimizer step
+that ends after it and stop (``python -m dynaclr.training`` exits 75); a rerun resumes from it and
+ends at the step count of an uninterrupted run, wherever the signal landed (setup, a step, the
+last step of an epoch or of the training, validation). torchrun forwards the signal to its rank.
 
 The same path under a real SLURM cluster and Snakemake's executor: tests/slurm/test_workflow_slurm.py.
 """
@@ -8,16 +10,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 import torch
-from test_training import _config
-from test_training import patch_store as training_patch_store  # noqa: F401 (a fixture, shared)
+from conftest import train_model, training_cli_outputs
+from lightning.pytorch import Callback, Trainer
+from test_training import (
+    _config,
+    patch_store as training_patch_store,  # noqa: F401 (a fixture, shared)
+)
 
+import dynaclr.training.train as train_module
 from dynaclr.training.preemption import (
     EXIT_PREEMPTED,
     PREEMPTION_SIGNALS,
@@ -30,6 +40,7 @@ EPOCHS, BATCHES = 2, 3
 CONFIG = _config(
     "classical", "ntxent", epochs=EPOCHS, max_batches_per_epoch=BATCHES, max_validation_batches=1
 )
+#: logged by a rank once its handlers are installed: a signal sent after it is never lost
 HANDLER_INSTALLED = "save checkpoints/last.ckpt at the next step"
 
 
@@ -47,27 +58,102 @@ def test_flag_records_the_first_signal_and_restores_handlers() -> None:
     assert {s: signal.getsignal(s) for s in PREEMPTION_SIGNALS} == before
 
 
+class SignalAt(Callback):
+    """Sends SIGURG to this process once, at a chosen point of the fit (the handler is real)."""
+
+    def __init__(self, where: str, step: int | None = None) -> None:
+        self.where, self.step, self.sent = where, step, False
+
+    def _send(self) -> None:
+        if not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGURG)
+
+    def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        if self.where == "setup":
+            self._send()
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if self.where == "step" and trainer.global_step + 1 == self.step:  # during optimizer step `step`
+            self._send()
+
+    def on_validation_batch_start(
+        self, trainer: Trainer, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self.where == "validation" and not trainer.sanity_checking:
+            self._send()
+
+
+@pytest.mark.parametrize(
+    ("where", "step", "saved_step"),
+    [
+        ("setup", None, 1),
+        ("step", 2, 2),  # mid-epoch
+        ("step", BATCHES, BATCHES),  # the last step of an epoch
+        ("validation", None, BATCHES + 1),  # after epoch 1: the first step of epoch 2
+        ("step", EPOCHS * BATCHES, EPOCHS * BATCHES),  # the last step of the training
+    ],
+    ids=["setup", "mid-epoch", "epoch-end", "validation", "last-step"],
+)
+def test_a_signal_anywhere_saves_at_the_next_step_and_the_rerun_completes(
+    training_patch_store: dict[str, Path],  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    step: int | None,
+    saved_step: int,
+) -> None:
+    class SignallingTrainer(Trainer):
+        def __init__(self, *args: Any, callbacks: list[Callback], **kwargs: Any) -> None:
+            super().__init__(*args, callbacks=[*callbacks, SignalAt(where, step)], **kwargs)
+
+    store = (training_patch_store["zarr"], training_patch_store["parquet"])
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    handlers = {s: signal.getsignal(s) for s in PREEMPTION_SIGNALS}
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "Trainer", SignallingTrainer)
+        with pytest.raises(TrainingPreempted) as preempted:
+            train_model(*store, CONFIG, tmp_path, num_threads=1)
+    assert preempted.value.signum == signal.SIGURG and preempted.value.checkpoint == str(last)
+    assert preempted.value.global_step == saved_step
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == saved_step
+    assert not (tmp_path / "model.ckpt").exists()
+    assert {s: signal.getsignal(s) for s in PREEMPTION_SIGNALS} == handlers  # restored on the way out
+
+    rerun = train_model(*store, CONFIG, tmp_path, num_threads=1)
+    assert rerun["resumed_from"] == str(last)
+    assert rerun["global_step"] == EPOCHS * BATCHES  # what an uninterrupted run does
+
+
 def _torchrun(patch_store: dict[str, Path], config: Path, output_dir: Path) -> list[str]:
     """The launch of rule train_contrastive (one rank)."""
     return [
         *(sys.executable, "-m", "torch.distributed.run", "--standalone", *TORCHRUN_SIGNAL_ARGS),
         *("--nproc-per-node=1", "-m", "dynaclr.training", "--threads", "1"),
         *("--patches-zarr", str(patch_store["zarr"]), "--patches-parquet", str(patch_store["parquet"])),
-        *("--config", str(config), "--output-dir", str(output_dir)),
+        *("--config", str(config)),
+        *training_cli_outputs(output_dir),
     ]
 
 
-def test_sigusr1_to_torchrun_saves_and_the_rerun_resumes(
+@pytest.mark.slow  # a torchrun launch: about 15 s
+def test_sigusr1_to_torchrun_reaches_the_rank_which_saves_and_exits_75(
     training_patch_store: dict[str, Path],  # noqa: F811 (the fixture imported above)
     tmp_path: Path,
 ) -> None:
+    """The signal goes to torchrun alone, once the rank handles it; the training is far longer than
+    the test, so wherever the signal lands a step follows it."""
     config = tmp_path / "model.json"
-    config.write_text(json.dumps(CONFIG))
-    command = _torchrun(training_patch_store, config, tmp_path / "model")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    log = tmp_path / "interrupted.log"
+    config.write_text(json.dumps({**CONFIG, "epochs": 1000}))
+    output_dir = tmp_path / "model"
+    log = tmp_path / "torchrun.log"
     with log.open("w") as out:
-        launcher = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        launcher = subprocess.Popen(
+            _torchrun(training_patch_store, config, output_dir),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
     try:
         deadline = time.monotonic() + 300
         while HANDLER_INSTALLED not in log.read_text():
@@ -83,21 +169,14 @@ def test_sigusr1_to_torchrun_saves_and_the_rerun_resumes(
     text = log.read_text()
     assert launcher.returncode != 0, text[-3000:]
     assert "closing signal SIGUSR1" in text and "SIGKILL" not in text, text[-3000:]  # the rank exited itself
-    last = tmp_path / "model" / "checkpoints" / "last.ckpt"
-    assert "received SIGUSR1: saved" in text and str(last) in text, text[-3000:]
-    assert not (tmp_path / "model" / "model.ckpt").exists()
-    saved_step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
-    assert 0 < saved_step < EPOCHS * BATCHES and saved_step % BATCHES, saved_step  # mid-epoch
-
-    rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    summary = json.loads(rerun.stdout[rerun.stdout.index("{") :])
-    assert summary["resumed_from"] == str(last)
-    assert summary["global_step"] == EPOCHS * BATCHES  # what an uninterrupted run does
+    last = output_dir / "checkpoints" / "last.ckpt"
+    saved = re.search(rf"received SIGUSR1: saved {re.escape(str(last))} at global step (\d+)", text)
+    assert saved, text[-3000:]
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == int(saved.group(1)) > 0
+    assert not (output_dir / "model.ckpt").exists()
 
 
 def test_cli_exits_75_when_training_was_preempted(monkeypatch, tmp_path: Path) -> None:
-    import dynaclr.training.train as train_module
     from dynaclr.training.__main__ import main
 
     def preempted(*args, **kwargs):
@@ -105,6 +184,6 @@ def test_cli_exits_75_when_training_was_preempted(monkeypatch, tmp_path: Path) -
 
     monkeypatch.setattr(train_module, "train_contrastive", preempted)
     config = tmp_path / "model.json"
-    config.write_text("{}")
+    config.write_text('{"patch_spec": "p", "sampling": "classical"}')
     argv = ["--patches-zarr", "p.zarr", "--patches-parquet", "p.parquet", "--config", str(config)]
-    assert main([*argv, "--output-dir", str(tmp_path)]) == EXIT_PREEMPTED
+    assert main([*argv, *training_cli_outputs(tmp_path)]) == EXIT_PREEMPTED

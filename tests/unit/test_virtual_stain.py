@@ -1,12 +1,15 @@
 """Virtual staining of nuclei: network shapes, checkpoints, training, prediction, evaluation.
 
 Data come from the simulator at test time (a plate like conftest's ``tiny_plate``, made once
-for this module). Everything runs on the CPU in a few tens of seconds.
+for this module, and a plate of one's own holding ``Phase3D`` and ``Nuclei`` built from
+``tiny_plate``). Everything runs on the CPU in a few tens of seconds.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,29 +18,45 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from iohub.ngff import open_ome_zarr
 from pydantic import ValidationError
+from test_stage_contract import SCRIPTS, planned_jobs, shim_classes
 
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.virtual_stain import VirtualStainConfig
-from dynaclr.io import ArtifactError, make_provenance, read_zarr_provenance
-from dynaclr.io.plate import fov_record_path, read_fov_record
+from dynaclr.io import ArtifactError, make_provenance, read_zarr_provenance, write_zarr_provenance
+from dynaclr.io.plate import (
+    OME_ZARR_VERSION,
+    fov_record_path,
+    read_fov_record,
+    read_plate_geometry,
+    scale_transform,
+    split_fov_name,
+)
 from dynaclr.virtual_stain import (
+    EvaluateVirtualStainInputs,
+    EvaluateVirtualStainOutputs,
+    PredictVirtualStainInputs,
+    PredictVirtualStainOutputs,
+    TrainVirtualStainInputs,
+    TrainVirtualStainOutputs,
+    VirtualStainPlateInputs,
+    VirtualStainPlateOutputs,
     VirtualStainUNet,
     build_network,
     create_virtual_stain_plate,
     evaluate_virtual_stain,
-    evaluation_record_path,
     load_network,
     predict_fov,
     save_checkpoint,
     train_virtual_stain,
 )
 from dynaclr.virtual_stain.data import SlabPatchDataset, slab_indices, slabs
-from dynaclr.virtual_stain.evaluate import PearsonAccumulator
-from dynaclr.virtual_stain.module import learning_rate_factor
-from dynaclr.virtual_stain.normalization import fov_normalization
-from dynaclr.virtual_stain.train import fov_sources
+from dynaclr.virtual_stain.evaluate import evaluation_summary, fov_correlation
+from dynaclr.virtual_stain.module import budgeted_cosine_schedule, learning_rate_factor
+from dynaclr.virtual_stain.plates import fov_normalization, read_phase_input
+from dynaclr.virtual_stain.train import fov_sources, loss_metrics
 
 #: Like conftest's tiny plate (2 wells x 1 FOV, 12 frames, 5 x 96 x 96), with 2 FOVs per well
 #: so that there are held-out FOVs, and 6 frames of 8 cells to keep it quick.
@@ -79,6 +98,37 @@ def small_config(**train: Any) -> VirtualStainConfig:
     )
 
 
+def train(config: VirtualStainConfig, phase: Path, target: Path, root: Path, name: str = "model.pt") -> dict:
+    """One ``train_virtual_stain`` job, as the rule hands it its files: checkpoint ``root/name``."""
+    return train_virtual_stain(
+        config,
+        TrainVirtualStainInputs(phase_plate=phase, plate=target),
+        TrainVirtualStainOutputs(checkpoint=root / name),
+        log_dir=root / "logs",
+    )
+
+
+def create_plate(config: VirtualStainConfig, phase: Path, output: Path) -> None:
+    """The ``virtual_stain_plate`` job."""
+    create_virtual_stain_plate(
+        config,
+        VirtualStainPlateInputs(phase_plate=phase),
+        VirtualStainPlateOutputs(virtual_stain_plate=output),
+    )
+
+
+def predict(
+    config: VirtualStainConfig, phase: Path, checkpoint: Path, output: Path, record: Path, fov_name: str
+) -> dict:
+    """One ``predict_virtual_stain`` job (no phase record: the phase plate is not the phase stage's)."""
+    return predict_fov(
+        config,
+        PredictVirtualStainInputs(phase_plate=phase, checkpoint=checkpoint, virtual_stain_plate=output),
+        PredictVirtualStainOutputs(record=record),
+        fov_name=fov_name,
+    )
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread() -> Iterator[None]:
     """Small models run fastest single-threaded; on a busy 2-core machine OpenMP spinning costs ~10x."""
@@ -90,19 +140,19 @@ def _one_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def plate(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A simulated 4-FOV plate: raw.zarr and ground_truth/phase.zarr (true phase, 'Phase3D')."""
-    from dynaclr.simulate import simulate_plate
+    """A simulated 4-FOV plate: raw.zarr, ground_truth/phase.zarr (true phase, 'Phase3D') and the
+    ground-truth labels (a plate of another kind)."""
+    from dynaclr.simulate import SimulateOutputs, simulate_plate
 
     root = tmp_path_factory.mktemp("virtual_stain_plate")
-    paths = {"plate": root / "raw.zarr", "phase": root / "ground_truth" / "phase.zarr"}
-    simulate_plate(
-        SimulateConfig.model_validate(SIMULATE),
-        plate_path=paths["plate"],
-        tracks_path=root / "ground_truth" / "tracks.parquet",
-        labels_path=root / "ground_truth" / "labels.zarr",
-        phase_path=paths["phase"],
+    outputs = SimulateOutputs(
+        plate=root / "raw.zarr",
+        tracks=root / "ground_truth" / "tracks.parquet",
+        labels=root / "ground_truth" / "labels.zarr",
+        phase=root / "ground_truth" / "phase.zarr",
     )
-    return paths
+    simulate_plate(SimulateConfig.model_validate(SIMULATE), outputs)
+    return {"plate": outputs.plate, "phase": outputs.phase, "labels": outputs.labels}
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +160,8 @@ def trained(plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) ->
     """A short training run on the simulated plate."""
     root = tmp_path_factory.mktemp("virtual_stain_training")
     config = small_config()
-    checkpoint = root / "model.pt"
-    metrics = train_virtual_stain(plate["phase"], plate["plate"], config, checkpoint, root / "logs")
-    return {"config": config, "checkpoint": checkpoint, "metrics": metrics, "root": root}
+    metrics = train(config, plate["phase"], plate["plate"], root)
+    return {"config": config, "checkpoint": root / "model.pt", "metrics": metrics, "root": root}
 
 
 # --- config -------------------------------------------------------------------------------------
@@ -180,18 +229,27 @@ def test_learning_rate_warms_up_then_decays_to_zero() -> None:
     assert learning_rate_factor(99, 1.0, 10) == pytest.approx(0.0)
 
 
-def test_pearson_accumulator_matches_numpy_over_chunks() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(5.0, 2.0, 3000)
-    y = 0.7 * x + rng.normal(1000.0, 1.0, 3000)
-    accumulator = PearsonAccumulator()
-    for chunk in np.array_split(np.arange(3000), 7):
-        accumulator.add(x[chunk], y[chunk])
-    assert accumulator.n == 3000
-    assert accumulator.r == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-10)
-    constant = PearsonAccumulator()
-    constant.add(np.ones(10), np.arange(10))
-    assert np.isnan(constant.r)
+def _warmup_times_cosine(step: int, warmup_steps: int, planned_steps: int) -> float:
+    """The schedule's formula, written out: a linear warm-up ramp times a cosine over the plan."""
+    ramp = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+    return ramp * 0.5 * (1.0 + math.cos(math.pi * min(step / planned_steps, 1.0)))
+
+
+@pytest.mark.parametrize(("warmup_steps", "max_steps"), [(0, 10), (1, 10), (20, 300), (50, 30)])
+def test_schedule_gives_the_formula_rate_every_optimiser_step(warmup_steps: int, max_steps: int) -> None:
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=2e-3)
+    plan = {"steps": max_steps}
+    schedule = budgeted_cosine_schedule(optimizer, warmup_steps, lambda: plan["steps"])
+    for step in range(max_steps + 5):
+        if step == max_steps // 2:
+            plan["steps"] = max(step + 1, max_steps * 3 // 4)  # the time budget shortens the plan
+        rate = optimizer.param_groups[0]["lr"]
+        expected = _warmup_times_cosine(
+            step, warmup_steps, max_steps if step <= max_steps // 2 else plan["steps"]
+        )
+        assert rate == pytest.approx(2e-3 * expected, rel=1e-12, abs=1e-15)
+        optimizer.step()
+        schedule.step()
 
 
 # --- checkpoints --------------------------------------------------------------------------------
@@ -254,13 +312,14 @@ def test_normalisation_ignores_empty_frames(plate: dict[str, Path]) -> None:
         image = raw["A/1/0"]["0"]
         nuclei = fov_normalization(image, 1, "median_p99", 6, "A/1/0 Nuclei")
         values = np.asarray(image[:, 1], dtype=np.float64)
-    assert nuclei.offset == pytest.approx(np.median(values), rel=0.05)
-    assert nuclei.offset + nuclei.scale == pytest.approx(np.percentile(values, 99), rel=0.05)
+    assert nuclei.center == pytest.approx(np.median(values), rel=0.05)
+    assert nuclei.center + nuclei.scale == pytest.approx(np.percentile(values, 99), rel=0.05)
     with_empty = np.concatenate([np.zeros((3, *values.shape[1:])), values])[:, None]  # (T, 1, Z, Y, X)
     again = fov_normalization(with_empty, 0, "median_p99", 9, "padded")
-    assert again.offset == pytest.approx(nuclei.offset, rel=0.05)
-    with pytest.raises(ArtifactError, match=r"every sampled frame .* is constant"):
-        fov_normalization(np.zeros((4, 1, 2, 8, 8)), 0, "mean_std", 4, "empty FOV")
+    assert again.center == pytest.approx(nuclei.center, rel=0.05)
+    assert again.empty_frames and max(again.empty_frames) < 3
+    with pytest.raises(ArtifactError, match=r"empty FOV: every frame of \[0, 1, 2, 3\] is constant"):
+        fov_normalization(np.zeros((4, 1, 2, 8, 8)), 0, "zscore", 4, "empty FOV")
 
 
 def test_patches_are_reproducible_and_paired(plate: dict[str, Path]) -> None:
@@ -309,9 +368,7 @@ def test_same_seed_gives_same_weights(
     trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path
 ) -> None:
     config = trained["config"]
-    again = train_virtual_stain(
-        plate["phase"], plate["plate"], config, tmp_path / "again.pt", tmp_path / "logs"
-    )
+    again = train(config, plate["phase"], plate["plate"], tmp_path, "again.pt")
     first = torch.load(trained["checkpoint"], weights_only=True)["state_dict"]
     second = torch.load(tmp_path / "again.pt", weights_only=True)["state_dict"]
     assert again["loss_last"] == trained["metrics"]["loss_last"]
@@ -321,9 +378,7 @@ def test_same_seed_gives_same_weights(
 
 def test_time_budget_stops_training_early_with_a_checkpoint(plate: dict[str, Path], tmp_path: Path) -> None:
     config = small_config(max_steps=500, max_minutes=0.002)  # 0.12 s
-    metrics = train_virtual_stain(
-        plate["phase"], plate["plate"], config, tmp_path / "m.pt", tmp_path / "logs"
-    )
+    metrics = train(config, plate["phase"], plate["plate"], tmp_path, "m.pt")
     assert metrics["stopped_by_time"]
     assert 1 <= metrics["steps"] < 500
     load_network(tmp_path / "m.pt", config)
@@ -332,16 +387,21 @@ def test_time_budget_stops_training_early_with_a_checkpoint(plate: dict[str, Pat
 def test_training_refuses_unknown_fovs_channels_and_plates(plate: dict[str, Path], tmp_path: Path) -> None:
     config = small_config(train_fovs=["A/1/0", "C/1/0"])
     with pytest.raises(ArtifactError, match=r"no FOV 'C/1/0'; the plate's FOVs are"):
-        train_virtual_stain(plate["phase"], plate["plate"], config, tmp_path / "m.pt", tmp_path / "logs")
+        train(config, plate["phase"], plate["plate"], tmp_path)
     wrong_channel = config.model_copy(update={"target_channel": "DAPI"})
     with pytest.raises(ArtifactError, match=r"no channel 'DAPI'; found channels \['Brightfield'"):
-        train_virtual_stain(
-            plate["phase"], plate["plate"], wrong_channel, tmp_path / "m.pt", tmp_path / "logs"
-        )
+        train(wrong_channel, plate["phase"], plate["plate"], tmp_path)
+    # a raw plate may serve as phase input (phase: null), but this one holds no phase channel
     with pytest.raises(
-        ArtifactError, match=r"expected a phase plate of kind \['phase_plate', 'ground_truth_phase'\]"
+        ArtifactError, match=r"raw.zarr: the phase input .* no channel 'Phase3D'.*\['Brightfield'"
     ):
-        train_virtual_stain(plate["plate"], plate["plate"], config, tmp_path / "m.pt", tmp_path / "logs")
+        train(config, plate["plate"], plate["plate"], tmp_path)
+    with pytest.raises(
+        ArtifactError,
+        match=r"kind phase_plate or ground_truth_phase or raw_plate .*found kind 'ground_truth_labels'",
+    ):
+        train(config, plate["labels"], plate["plate"], tmp_path)
+    assert not (tmp_path / "model.pt").exists()
 
 
 @pytest.fixture(scope="module")
@@ -349,13 +409,11 @@ def predicted(plate: dict[str, Path], trained: dict[str, Any]) -> dict[str, Any]
     """The prediction plate with every FOV filled, and the per-FOV metrics."""
     root, config = trained["root"], trained["config"]
     output = root / "virtual_stain.zarr"
-    create_virtual_stain_plate(plate["phase"], config, output)
+    create_plate(config, plate["phase"], output)
     metrics = {}
     for fov_name in FOVS:
         record = fov_record_path(root / "records", fov_name)
-        metrics[fov_name] = predict_fov(
-            plate["phase"], fov_name, trained["checkpoint"], output, record, config
-        )
+        metrics[fov_name] = predict(config, plate["phase"], trained["checkpoint"], output, record, fov_name)
     return {"plate": output, "metrics": metrics, "records": root / "records"}
 
 
@@ -408,17 +466,25 @@ def test_prediction_refuses_a_checkpoint_of_another_depth(
 ) -> None:
     config = trained["config"].model_copy(update={"input_depth_slices": 5})
     with pytest.raises(ArtifactError, match="expects 5 input channels"):
-        predict_fov(
-            plate["phase"], "A/1/0", trained["checkpoint"], predicted["plate"], tmp_path / "r.json", config
+        predict(
+            config, plate["phase"], trained["checkpoint"], predicted["plate"], tmp_path / "r.json", "A/1/0"
         )
     assert not (tmp_path / "r.json").exists()
 
 
 def test_evaluation_marks_held_out_fovs_and_gives_finite_correlations(
-    predicted: dict[str, Any], plate: dict[str, Path], tmp_path: Path
+    predicted: dict[str, Any], trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path
 ) -> None:
-    output_csv = tmp_path / "evaluation" / "virtual_stain.csv"
-    table = evaluate_virtual_stain(predicted["plate"], plate["plate"], FOVS, TRAIN_FOVS, output_csv)
+    output_csv, output_record = tmp_path / "evaluation" / "virtual_stain.csv", tmp_path / "virtual_stain.json"
+    table = evaluate_virtual_stain(
+        trained["config"],
+        EvaluateVirtualStainInputs(
+            virtual_stain_plate=predicted["plate"],
+            records=tuple(fov_record_path(predicted["records"], fov_name) for fov_name in FOVS),
+            plate=plate["plate"],
+        ),
+        EvaluateVirtualStainOutputs(table=output_csv, record=output_record),
+    )
     assert table["fov_name"].tolist() == FOVS
     assert table["held_out"].tolist() == [False, True, False, True]
     assert np.isfinite(table["pearson_r"]).all() and np.isfinite(table["pearson_r_frame_mean"]).all()
@@ -427,8 +493,132 @@ def test_evaluation_marks_held_out_fovs_and_gives_finite_correlations(
     # even 12 steps learn something: prediction correlates positively with the nuclei
     assert (table["pearson_r"] > 0.2).all(), table
     pd.testing.assert_frame_equal(pd.read_csv(output_csv), table)
-    record = json.loads(evaluation_record_path(output_csv).read_text())
+    record = json.loads(output_record.read_text())
     assert record["dynaclr"]["kind"] == "virtual_stain_evaluation"
     assert record["metrics"]["held_out_pearson_r_mean"] == pytest.approx(
         table.loc[table["held_out"], "pearson_r"].mean()
     )
+
+
+def test_fov_correlation_pools_frames_and_skips_frames_without_marker() -> None:
+    rng = np.random.default_rng(0)
+    measured = rng.normal(size=(3, 2, 4, 8, 8))  # (T, C, Z, Y, X)
+    measured[1, 1] = 5.0  # no nuclear marker in frame 1
+    predicted = 2.0 * measured[:, 1:2] + 1.0  # (T, 1, Z, Y, X): a perfect prediction up to scale
+    total, frame_r = fov_correlation(predicted, measured, 1)
+    assert total.n == 2 * 4 * 8 * 8 and total.r() == pytest.approx(1.0)
+    assert frame_r == pytest.approx([1.0, 1.0])
+    table = pd.DataFrame({"fov_name": ["A/1/0", "B/1/0"], "held_out": [False, True], "pearson_r": [0.5, 0.7]})
+    assert evaluation_summary(table) == {
+        "held_out_pearson_r_mean": pytest.approx(0.7),
+        "train_pearson_r_mean": pytest.approx(0.5),
+        "n_fovs": 2,
+    }
+    assert evaluation_summary(table.iloc[:1])["held_out_pearson_r_mean"] is None
+
+
+def test_loss_metrics_average_the_first_and_last_tenth_of_the_steps() -> None:
+    losses = [float(step) for step in range(20)]
+    assert loss_metrics(losses) == {"steps": 20, "loss_first": 0.5, "loss_last": 18.5}
+    assert loss_metrics([3.0]) == {"steps": 1, "loss_first": 3.0, "loss_last": 3.0}
+    with pytest.raises(RuntimeError, match="training ran no step"):
+        loss_metrics([])
+
+
+# --- phase: null: a plate of one's own that holds Phase3D ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_plate(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plate written with iohub, no dynaclr provenance: the simulator's true phase as ``Phase3D``
+    and its raw ``Nuclei``, (T, 2, Z, Y, X) float32 per position (what ``phase: null`` expects)."""
+    path = tmp_path_factory.mktemp("own_plate") / "own.zarr"
+    geometry = read_plate_geometry(tiny_plate["plate"])
+    with (
+        open_ome_zarr(tiny_plate["phase"], layout="hcs", mode="r") as phase,
+        open_ome_zarr(tiny_plate["plate"], layout="hcs", mode="r") as raw,
+        open_ome_zarr(
+            path, layout="hcs", mode="w", channel_names=["Phase3D", "Nuclei"], version=OME_ZARR_VERSION
+        ) as own,
+    ):
+        nuclei_c = raw.channel_names.index("Nuclei")
+        for fov_name, phase_position in phase.positions():
+            true_phase = np.asarray(phase_position["0"][:, 0], dtype=np.float32)  # (T, Z, Y, X)
+            nuclei = np.asarray(raw[fov_name]["0"][:, nuclei_c], dtype=np.float32)
+            position = own.create_position(*split_fov_name(fov_name))
+            position.create_image(
+                "0",
+                np.stack([true_phase, nuclei], axis=1),
+                transform=scale_transform(
+                    geometry.time_interval_s, geometry.z_step_um, geometry.pixel_size_um
+                ),
+            )
+    return path
+
+
+def test_phase_input_is_a_phase_or_raw_plate_or_ones_own_with_the_phase_channel(
+    own_plate: Path, plate: dict[str, Path], tmp_path: Path
+) -> None:
+    assert read_phase_input(own_plate, "Phase3D") is None  # recorded by path only
+    simulated_raw = tmp_path / "raw.zarr"  # a raw_plate of this workflow that holds Phase3D
+    shutil.copytree(own_plate, simulated_raw)
+    write_zarr_provenance(simulated_raw, make_provenance("raw_plate", {}))
+    provenance = read_phase_input(simulated_raw, "Phase3D")
+    assert provenance is not None and provenance.kind == "raw_plate"
+    truth_provenance = read_phase_input(plate["phase"], "Phase3D")
+    assert truth_provenance is not None and truth_provenance.kind == "ground_truth_phase"
+    with pytest.raises(ArtifactError, match=r"own.zarr: .*no channel 'DPC'.*\['Phase3D', 'Nuclei'\]"):
+        read_phase_input(own_plate, "DPC")
+
+
+def test_virtual_staining_of_a_plate_that_holds_its_phase(own_plate: Path, tmp_path: Path) -> None:
+    # phase: null: the dataset's plate is both the phase input and the nuclear target
+    config = small_config(train_fovs=["A/1/0"], max_steps=4)
+    metrics = train(config, own_plate, own_plate, tmp_path)
+    assert metrics["steps"] == 4
+    _, model_provenance = load_network(tmp_path / "model.pt", config)
+    assert model_provenance is not None
+    assert [record.kind for record in model_provenance.inputs] == [None, None]
+    assert [record.path for record in model_provenance.inputs] == [str(own_plate)] * 2
+    output = tmp_path / "virtual_stain.zarr"
+    create_plate(config, own_plate, output)
+    assert read_zarr_provenance(output, "virtual_stain_plate").inputs[0].kind is None
+    predict(config, own_plate, tmp_path / "model.pt", output, tmp_path / "B_1_0.json", "B/1/0")
+    with open_ome_zarr(output, layout="hcs", mode="r") as plate:
+        predicted = np.asarray(plate["B/1/0"]["0"][:])
+        assert predicted.shape == (12, 1, 5, 96, 96)
+        assert np.isfinite(predicted).all() and predicted.std() > 0
+        assert not np.any(plate["A/1/0"]["0"][:])  # only the job's own FOV is written
+    record_provenance, record_metrics = read_fov_record(tmp_path / "B_1_0.json", "virtual_stain_fov")
+    assert [record.kind for record in record_provenance.inputs] == [
+        None,
+        "virtual_stain_model",
+        "virtual_stain_plate",
+    ]
+    assert record_metrics["n_frames"] == 12
+
+
+def test_workflow_plans_virtual_staining_of_a_plate_that_holds_its_phase(
+    own_plate: Path, tmp_path: Path
+) -> None:
+    config = {
+        "datasets": {
+            "own": {
+                "plate": str(own_plate),
+                "phase": None,
+                "virtual_stain": {"train": {"train_fovs": ["A/1/0"]}},
+            }
+        }
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(tmp_path / "config.yaml", tmp_path)
+    counts = pd.Series([job.rule.name for job in jobs]).value_counts().to_dict()
+    assert counts["predict_virtual_stain"] == counts["track_fov"] == 2
+    assert counts["train_virtual_stain"] == counts["virtual_stain_plate"] == 1
+    assert not {"reconstruct_phase", "phase_plate", "phase_transfer_function", "evaluate_phase"} & set(counts)
+    # the rules read the plate itself as phase input and hand the stages the files they expect
+    for job in jobs:
+        if job.rule.name in {"train_virtual_stain", "virtual_stain_plate", "predict_virtual_stain"}:
+            assert str(job.input.phase_plate) == str(own_plate)
+            for side, cls in shim_classes(SCRIPTS / f"{job.rule.name}.py").items():
+                cls.from_rule(getattr(job, side))

@@ -20,7 +20,6 @@ rule temporal_metrics:
             category="6. Tables",
         ),
     params:
-        jobs=embedding_pairs(),
         config=analysis_config("temporal_metrics"),
     log:
         f"{RESULTS}/logs/temporal_metrics.log",
@@ -31,7 +30,7 @@ rule temporal_metrics:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/temporal_metrics.py"
 
@@ -41,7 +40,7 @@ rule draw_annotations:
     input:
         tracks=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",
     output:
-        f"{RESULTS}/{{dataset}}/annotations.parquet",
+        annotations=f"{RESULTS}/{{dataset}}/annotations.parquet",
     params:
         config=lambda wildcards: stage_config(wildcards.dataset, "annotations"),
     wildcard_constraints:
@@ -55,7 +54,7 @@ rule draw_annotations:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/draw_annotations.py"
 
@@ -65,7 +64,7 @@ rule import_annotations:
     input:
         unpack(annotation_table_input),
     output:
-        f"{RESULTS}/{{dataset}}/annotations.parquet",
+        annotations=f"{RESULTS}/{{dataset}}/annotations.parquet",
     params:
         config=lambda wildcards: stage_config(wildcards.dataset, "annotations"),
     wildcard_constraints:
@@ -79,7 +78,7 @@ rule import_annotations:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/import_annotations.py"
 
@@ -107,7 +106,7 @@ rule classify:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/classify.py"
 
@@ -120,7 +119,7 @@ rule collect_classification:
             for model, dataset in classified_pairs()
         ],
     output:
-        report(
+        table=report(
             f"{RESULTS}/evaluation/classification.csv",
             caption="../report/classification.rst",
             category="6. Tables",
@@ -134,7 +133,7 @@ rule collect_classification:
         mem_mb=1000,
         runtime=5,
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/collect_classification.py"
 
@@ -161,7 +160,7 @@ rule align_pseudotime:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/align_pseudotime.py"
 
@@ -191,6 +190,6 @@ rule collect_pseudotime:
         mem_mb=2000,
         runtime=5,
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/collect_pseudotime.py"

@@ -32,11 +32,6 @@ IMPORTED_DATASETS = wildcard_choice(IMPORTED)
 ANNOTATED_DATASETS = wildcard_choice(ANNOTATED)
 
 
-def model_kind(model):
-    """'contrastive' for a trained model, else the baseline's own name (dynaclr.embeddings.stage)."""
-    return "contrastive" if model in MODELS else model
-
-
 def embedding_pairs():
     """(model, dataset) of every embeddings store, in embedding_jobs() order."""
     return [(model, dataset) for model, dataset, _ in embedding_jobs()]
@@ -128,12 +123,6 @@ def pseudotime_input(wildcards):
         predictions = f"{RESULTS}/evaluation/predictions/{wildcards.model}/{wildcards.dataset}.parquet"
         return {"predictions": predictions}
     return {}
-
-
-def ground_truth_matching():
-    """How figures match ground-truth cells to patches (the pseudo-time stage's setting)."""
-    pseudotime = CONFIG.analysis.pseudotime
-    return {"on": pseudotime.match_truth_on, "max_distance_px": pseudotime.max_match_distance_px}
 
 
 def results_table_inputs(wildcards):

@@ -1,11 +1,14 @@
 # Config validation (JSON Schema, then the typed models), dataset/FOV listing, input functions.
+import os
 import sys
 
 from pydantic import ValidationError
 from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from dynaclr.config import WorkflowConfig
+from dynaclr.config.embeddings import model_kind
 from dynaclr.io.plate import list_plate_fovs
 
 
@@ -16,7 +19,15 @@ except ValidationError as err:
     raise WorkflowError(f"Invalid config (keys are dotted paths from the top):\n{err}") from None
 validate(config, schema="../../config/config.schema.json", set_default=False)
 RESULTS = "results"
-PYTHON = sys.executable  # the interpreter running Snakemake (the project's .venv)
+# The interpreter of `shell:` rules that run Python (train_contrastive): under --sdm conda Snakemake
+# activates the rule's env first, so `python` on PATH is the env's (as for `script:` rules);
+# otherwise the interpreter running Snakemake (the project's .venv, which holds the whole stack).
+IN_CONDA_ENVS = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+PYTHON = "python" if IN_CONDA_ENVS else sys.executable
+# envs/dynaclr.yaml installs dynaclr from this checkout: pip expands ${DYNACLR_SOURCE} in its
+# requirements when Snakemake creates the env (a relative path would resolve against the copy of
+# the env file Snakemake makes under .snakemake/conda/).
+os.environ.update(DYNACLR_SOURCE=workflow.basedir)
 DATASETS = sorted(CONFIG.datasets)
 SIMULATED = [name for name in DATASETS if CONFIG.datasets[name].is_simulated]
 
@@ -77,6 +88,13 @@ def phase_ready(dataset):
     return per_fov(f"{RESULTS}/{{dataset}}/records/phase/{{row}}/{{col}}/{{fov}}.json", dataset)
 
 
+def phase_record(wildcards):
+    """This FOV's phase record (empty when phase is off and the plate holds Phase3D)."""
+    if CONFIG.datasets[wildcards.dataset].phase is None:
+        return []
+    return [f"{RESULTS}/{wildcards.dataset}/records/phase/{fov_name(wildcards)}.json"]
+
+
 def all_outputs():
     targets = []
     for dataset in SIMULATED:
@@ -132,6 +150,7 @@ def embedding_spec(model, dataset):
 
 
 def patch_store(dataset, spec):
+    """The collected patch store of a dataset and spec: rule collect_patches's outputs, by name."""
     return {
         "zarr": f"{RESULTS}/{dataset}/patches/{spec}.zarr",
         "parquet": f"{RESULTS}/{dataset}/patches/{spec}.parquet",
@@ -174,6 +193,7 @@ def source_plates(dataset, spec_name):
 
 
 def patch_jobs():
+    """(dataset, patch spec name) of every patch store to collect."""
     return [(d, spec.name) for d in DATASETS for spec in CONFIG.datasets[d].patches]
 
 
@@ -190,10 +210,13 @@ def model_dir(model):
 
 
 def patch_spec_config(dataset, spec):
+    """The patch spec's config subtree (rule extract_patches's params.config)."""
     return CONFIG.datasets[dataset].patch_spec(spec).model_dump(mode="json")
 
 
 def patch_fov_inputs(wildcards):
+    """Rule extract_patches's plates and records (the names of dynaclr.patches.ExtractPatchesInputs):
+    plate_<source> for each source the spec reads, and this FOV's phase / virtual-staining records."""
     plates, records = source_plates(wildcards.dataset, wildcards.spec)
     suffix = fov_name(wildcards) + ".json"
     own = [r for r in records if r.endswith(suffix)]

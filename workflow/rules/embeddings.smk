@@ -7,16 +7,16 @@
 rule embed:
     """Embed a dataset's patch store with one model: trained encoder, random weights or engineered features.
 
-    Streams into a resumable partial store beside the output (.{dataset}.zarr.partial), outside the
-    declared output so a retried job continues where the last one stopped.
+    An encoder streams into a resumable partial store beside the output (.{dataset}.zarr.partial),
+    outside the declared output so a retried job continues where the last one stopped.
     """
     input:
         unpack(embed_inputs),
     output:
-        directory(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
+        embeddings=directory(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
     params:
-        kind=lambda wildcards: model_kind(wildcards.model),
         config=embed_config,
+        partial_store=lambda w: f"{RESULTS}/embeddings/{w.model}/.{w.dataset}.zarr.partial",
     wildcard_constraints:
         model=EMBEDDED_MODELS,
     log:
@@ -28,7 +28,7 @@ rule embed:
         mem_mb=8000,
         runtime=60,
     conda:
-        "../../envs/learning.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/embed.py"
 
@@ -38,7 +38,7 @@ rule project_embeddings:
     input:
         embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
     output:
-        f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.parquet",
+        projections=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.parquet",
     params:
         config=analysis_config("projections"),
     wildcard_constraints:
@@ -52,6 +52,6 @@ rule project_embeddings:
         mem_mb=4000,
         runtime=20,
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/project_embeddings.py"

@@ -4,6 +4,7 @@
 rule extract_patches:
     """Crop (C, Z, Y, X) patches around every track centroid of one FOV, normalised per FOV."""
     input:
+        # plate_raw, plate_phase, plate_virtual_stain (those the spec reads) and records
         unpack(patch_fov_inputs),
         tracks=f"{RESULTS}/{{dataset}}/tracks.parquet",
     output:
@@ -21,7 +22,7 @@ rule extract_patches:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/learning.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/extract_patches.py"
 
@@ -44,6 +45,6 @@ rule collect_patches:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/learning.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/collect_patches.py"

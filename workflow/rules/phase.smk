@@ -6,7 +6,7 @@ rule phase_transfer_function:
     input:
         plate=lambda w: raw_plate(w.dataset),
     output:
-        directory(f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr"),
+        transfer_function=directory(f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr"),
     params:
         config=lambda w: stage_config(w.dataset, "phase"),
     log:
@@ -18,7 +18,7 @@ rule phase_transfer_function:
         mem_mb=8000,
         runtime=20,
     conda:
-        "../../envs/imaging.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/phase_transfer_function.py"
 
@@ -28,7 +28,7 @@ rule phase_plate:
     input:
         plate=lambda w: raw_plate(w.dataset),
     output:
-        directory(f"{RESULTS}/{{dataset}}/phase.zarr"),
+        phase_plate=directory(f"{RESULTS}/{{dataset}}/phase.zarr"),
     params:
         config=lambda w: stage_config(w.dataset, "phase"),
     log:
@@ -39,7 +39,7 @@ rule phase_plate:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../../envs/imaging.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/phase_plate.py"
 
@@ -64,7 +64,7 @@ rule reconstruct_phase:
         mem_mb=8000,
         runtime=30,
     conda:
-        "../../envs/imaging.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/reconstruct_phase.py"
 
@@ -78,8 +78,8 @@ rule evaluate_phase:
         truth=f"{RESULTS}/{{dataset}}/ground_truth/phase.zarr",
         tracks=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",
     output:
-        csv=f"{RESULTS}/{{dataset}}/evaluation/phase.csv",
-        json=f"{RESULTS}/{{dataset}}/evaluation/phase.json",
+        table=f"{RESULTS}/{{dataset}}/evaluation/phase.csv",
+        record=f"{RESULTS}/{{dataset}}/evaluation/phase.json",
     log:
         f"{RESULTS}/logs/evaluate_phase/{{dataset}}.log",
     benchmark:
@@ -89,6 +89,6 @@ rule evaluate_phase:
         mem_mb=4000,
         runtime=20,
     conda:
-        "../../envs/imaging.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/evaluate_phase.py"

@@ -30,8 +30,7 @@ rule embedding_figures:
         ),
         distances_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/distances.svg",
     params:
-        matching=ground_truth_matching(),
-        temporal_metrics=analysis_config("temporal_metrics"),
+        config=analysis_config("figures"),
     wildcard_constraints:
         model=EMBEDDED_MODELS,
     log:
@@ -43,7 +42,7 @@ rule embedding_figures:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/embedding_figures.py"
 
@@ -87,7 +86,7 @@ rule evaluation_figures:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/evaluation_figures.py"
 
@@ -125,6 +124,6 @@ rule results_table:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/results_table.py"

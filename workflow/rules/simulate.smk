@@ -16,6 +16,6 @@ rule simulate:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/imaging.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/simulate.py"

@@ -5,7 +5,8 @@ rule summarize_ground_truth:
         plate=lambda wildcards: raw_plate(wildcards.dataset),
     output:
         summary=f"{RESULTS}/{{dataset}}/ground_truth/summary.parquet",
-        figures=[f"{RESULTS}/{{dataset}}/figures/ground_truth_preview.{ext}" for ext in ("png", "svg")],
+        preview_png=f"{RESULTS}/{{dataset}}/figures/ground_truth_preview.png",
+        preview_svg=f"{RESULTS}/{{dataset}}/figures/ground_truth_preview.svg",
     params:
         config=lambda wildcards: stage_config(wildcards.dataset, "summary"),
     log:
@@ -17,6 +18,6 @@ rule summarize_ground_truth:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/summarize_ground_truth.py"

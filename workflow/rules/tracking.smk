@@ -6,7 +6,7 @@ rule tracks_plate:
     input:
         plate=lambda w: tracking_input_plate(w.dataset),
     output:
-        directory(f"{RESULTS}/{{dataset}}/tracks.zarr"),
+        tracks_plate=directory(f"{RESULTS}/{{dataset}}/tracks.zarr"),
     params:
         config=lambda w: stage_config(w.dataset, "tracking"),
         channel=lambda w: CONFIG.datasets[w.dataset].tracking_input.channel,
@@ -18,22 +18,22 @@ rule tracks_plate:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../../envs/imaging.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/tracks_plate.py"
 
 
 rule track_fov:
-    """ultrack segment -> link -> solve on one FOV; labels and tracks_{row}_{col}_{fov}.csv."""
+    """ultrack segment -> link -> solve on one FOV; its labels, tracks CSV and record."""
     input:
         plate=lambda w: tracking_input_plate(w.dataset),
         input_record=tracking_input_records,
         tracks_plate=f"{RESULTS}/{{dataset}}/tracks.zarr",
     output:
+        tracks_csv=f"{RESULTS}/{{dataset}}/tracks/{{row}}/{{col}}/{{fov}}/tracks_{{row}}_{{col}}_{{fov}}.csv",
         record=f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json",
     params:
         config=lambda w: stage_config(w.dataset, "tracking"),
-        channel=lambda w: CONFIG.datasets[w.dataset].tracking_input.channel,
         fov_name=fov_name,
         # ultrack's working database: private to this job, deleted after success
         scratch=lambda w: f"{RESULTS}/{w.dataset}/scratch/ultrack/{w.row}_{w.col}_{w.fov}",
@@ -46,7 +46,7 @@ rule track_fov:
         mem_mb=8000,
         runtime=60,
     conda:
-        "../../envs/imaging.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/track_fov.py"
 
@@ -56,11 +56,11 @@ rule collect_tracks:
     input:
         tracks_plate=f"{RESULTS}/{{dataset}}/tracks.zarr",
         records=lambda w: per_fov(f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json", w.dataset),
+        tracks_csvs=lambda w: per_fov(
+            f"{RESULTS}/{{dataset}}/tracks/{{row}}/{{col}}/{{fov}}/tracks_{{row}}_{{col}}_{{fov}}.csv", w.dataset
+        ),
     output:
-        f"{RESULTS}/{{dataset}}/tracks.parquet",
-    params:
-        fov_names=lambda w: fovs(w.dataset),
-        records_dir=lambda w: f"{RESULTS}/{w.dataset}/records/tracks",
+        tracks=f"{RESULTS}/{{dataset}}/tracks.parquet",
     log:
         f"{RESULTS}/logs/collect_tracks/{{dataset}}.log",
     benchmark:
@@ -69,7 +69,7 @@ rule collect_tracks:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/imaging.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/collect_tracks.py"
 
@@ -82,10 +82,10 @@ rule evaluate_tracking:
         labels=f"{RESULTS}/{{dataset}}/ground_truth/labels.zarr",
         truth=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",
     output:
-        f"{RESULTS}/{{dataset}}/evaluation/tracking.csv",
+        table=f"{RESULTS}/{{dataset}}/evaluation/tracking.csv",
+        record=f"{RESULTS}/{{dataset}}/evaluation/tracking.json",
     params:
         config=lambda w: stage_config(w.dataset, "tracking_evaluation"),
-        fov_names=lambda w: fovs(w.dataset),
     log:
         f"{RESULTS}/logs/evaluate_tracking/{{dataset}}.log",
     benchmark:
@@ -94,6 +94,6 @@ rule evaluate_tracking:
         mem_mb=4000,
         runtime=20,
     conda:
-        "../../envs/imaging.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/evaluate_tracking.py"

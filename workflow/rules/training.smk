@@ -5,6 +5,9 @@
 # srun step and removes the inherited SLURM_* variables.
 # torchrun forwards the preemption signals (SIGUSR1, SIGURG) to the ranks, which save
 # checkpoints/last.ckpt and exit 75 (dynaclr.training.preemption); the job's retry resumes from it.
+# Threads: the job's threads are shared by its ranks (threads // ranks torch threads each, at least
+# 1). The rule asks for one thread per CPU rank; give a node's cores with `--set-threads
+# train_contrastive=32` (or the profile's set-threads): 32 threads and 4 GPUs make 8 threads per rank.
 
 from dynaclr.training.preemption import TORCHRUN_SIGNAL_ARGS
 
@@ -31,24 +34,24 @@ rule train_contrastive:
         output_dir=lambda w: model_dir(w.model),
         python=PYTHON,
         torchrun_signals=" ".join(TORCHRUN_SIGNAL_ARGS),
-        # one torch thread per process: more threads were ~10x slower on loaded 2-core machines
-        threads_per_process=1,
     log:
         f"{RESULTS}/logs/train_contrastive/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_contrastive/{{model}}.tsv"
-    threads: lambda w: CONFIG.contrastive_models[w.model].processes
+    threads: lambda w: CONFIG.contrastive_models[w.model].processes  # raise with --set-threads (above)
     resources:
         mem_mb=16000,
         runtime=240,
         gpu=0,  # the SLURM profile sets GPUs per job; 0 = CPU with `processes` gloo ranks
     conda:
-        "../../envs/learning.yaml"
+        "../../envs/dynaclr.yaml"
     shell:
         "mkdir -p {params.output_dir} && "
         "printf '%s' {params.training_json:q} > {params.output_dir}/requested_config.json && "
-        "nproc={resources.gpu}; [ \"$nproc\" -gt 0 ] || nproc={params.processes}; "
+        "ranks={resources.gpu}; [ \"$ranks\" -gt 0 ] || ranks={params.processes}; "
+        "threads_per_rank=$(( {threads} / ranks )); [ \"$threads_per_rank\" -ge 1 ] || threads_per_rank=1; "
         "{params.python} -m torch.distributed.run --standalone {params.torchrun_signals} "
-        "--nproc-per-node=$nproc -m dynaclr.training --patches-zarr {input.zarr} --patches-parquet {input.parquet} "
-        "--config {params.output_dir}/requested_config.json --output-dir {params.output_dir} "
-        "--threads {params.threads_per_process} > {log} 2>&1"
+        "--nproc-per-node=$ranks -m dynaclr.training --patches-zarr {input.zarr} --patches-parquet {input.parquet} "
+        "--config {params.output_dir}/requested_config.json --model {output.checkpoint} "
+        "--model-config {output.config} --work-dir {params.output_dir} "
+        "--threads $threads_per_rank > {log} 2>&1"

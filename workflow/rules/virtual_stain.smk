@@ -21,7 +21,7 @@ rule train_virtual_stain:
         mem_mb=8000,
         runtime=120,
     conda:
-        "../../envs/learning.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/train_virtual_stain.py"
 
@@ -31,7 +31,7 @@ rule virtual_stain_plate:
     input:
         phase_plate=lambda w: phase_plate(w.dataset),
     output:
-        directory(f"{RESULTS}/{{dataset}}/virtual_stain.zarr"),
+        virtual_stain_plate=directory(f"{RESULTS}/{{dataset}}/virtual_stain.zarr"),
     params:
         config=lambda w: stage_config(w.dataset, "virtual_stain"),
     log:
@@ -42,7 +42,7 @@ rule virtual_stain_plate:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../../envs/learning.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/virtual_stain_plate.py"
 
@@ -51,13 +51,9 @@ rule predict_virtual_stain:
     """Tiled prediction of every slice of every time point of one FOV."""
     input:
         phase_plate=lambda w: phase_plate(w.dataset),
-        phase_record=lambda w: (
-            [f"{RESULTS}/{w.dataset}/records/phase/{w.row}/{w.col}/{w.fov}.json"]
-            if CONFIG.datasets[w.dataset].phase is not None
-            else []
-        ),
+        phase_record=phase_record,
         checkpoint=lambda w: vs_checkpoint(w.dataset),
-        output_plate=f"{RESULTS}/{{dataset}}/virtual_stain.zarr",
+        virtual_stain_plate=f"{RESULTS}/{{dataset}}/virtual_stain.zarr",
     output:
         record=f"{RESULTS}/{{dataset}}/records/virtual_stain/{{row}}/{{col}}/{{fov}}.json",
     params:
@@ -72,7 +68,7 @@ rule predict_virtual_stain:
         mem_mb=8000,
         runtime=60,
     conda:
-        "../../envs/learning.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/predict_virtual_stain.py"
 
@@ -80,12 +76,12 @@ rule predict_virtual_stain:
 rule evaluate_virtual_stain:
     """Pearson r of prediction vs the measured nuclear channel, held-out FOVs marked."""
     input:
-        prediction=f"{RESULTS}/{{dataset}}/virtual_stain.zarr",
+        virtual_stain_plate=f"{RESULTS}/{{dataset}}/virtual_stain.zarr",
         records=lambda w: vs_ready(w.dataset),
         plate=lambda w: raw_plate(w.dataset),
     output:
-        csv=f"{RESULTS}/{{dataset}}/evaluation/virtual_stain.csv",
-        json=f"{RESULTS}/{{dataset}}/evaluation/virtual_stain.json",
+        table=f"{RESULTS}/{{dataset}}/evaluation/virtual_stain.csv",
+        record=f"{RESULTS}/{{dataset}}/evaluation/virtual_stain.json",
     params:
         config=lambda w: stage_config(w.dataset, "virtual_stain"),
     log:
@@ -96,6 +92,6 @@ rule evaluate_virtual_stain:
         mem_mb=4000,
         runtime=20,
     conda:
-        "../../envs/learning.yaml"
+        "../../envs/dynaclr.yaml"
     script:
         "../scripts/evaluate_virtual_stain.py"

@@ -1,5 +1,8 @@
-from dynaclr.classify import collect_classification
+from dynaclr.classify import CollectClassificationInputs, CollectClassificationOutputs, collect_classification
 from dynaclr.jobs import job_context
 
 with job_context(snakemake.log[0], snakemake.threads):
-    collect_classification(snakemake.input.metrics, snakemake.output[0])
+    collect_classification(
+        CollectClassificationInputs.from_rule(snakemake.input),
+        CollectClassificationOutputs.from_rule(snakemake.output),
+    )

@@ -1,10 +1,8 @@
-from dynaclr.figures.stage import collect_pseudotime
 from dynaclr.jobs import job_context
+from dynaclr.pseudotime.collect import CollectPseudotimeInputs, CollectPseudotimeOutputs, collect_pseudotime
 
 with job_context(snakemake.log[0], snakemake.threads):
     collect_pseudotime(
-        snakemake.input.pseudotime,
-        snakemake.input.accuracy,
-        snakemake.output.pseudotime,
-        snakemake.output.accuracy,
+        CollectPseudotimeInputs.from_rule(snakemake.input),
+        CollectPseudotimeOutputs.from_rule(snakemake.output),
     )

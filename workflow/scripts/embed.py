@@ -1,14 +1,13 @@
-from dynaclr.embeddings.stage import embed_stage
+from dynaclr.config.embeddings import embedding_stage_config
+from dynaclr.embeddings import EmbedInputs, EmbedOutputs, embed_stage
 from dynaclr.jobs import job_context
 
 with job_context(snakemake.log[0], snakemake.threads):
     embed_stage(
-        kind=snakemake.params.kind,
+        embedding_stage_config(snakemake.wildcards.model, snakemake.params.config),
+        EmbedInputs.from_rule(snakemake.input),
+        EmbedOutputs.from_rule(snakemake.output),
         model=snakemake.wildcards.model,
         dataset=snakemake.wildcards.dataset,
-        patches_zarr=snakemake.input.patches_zarr,
-        patches_parquet=snakemake.input.patches_parquet,
-        output_path=snakemake.output[0],
-        config=snakemake.params.config,
-        checkpoint=snakemake.input.get("checkpoint"),
+        partial_store=snakemake.params.partial_store,
     )

@@ -1,10 +1,10 @@
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.jobs import job_context
-from dynaclr.phase import compute_transfer_function
+from dynaclr.phase import PhaseTransferFunctionInputs, PhaseTransferFunctionOutputs, compute_transfer_function
 
 with job_context(snakemake.log[0], snakemake.threads):
     compute_transfer_function(
-        snakemake.input.plate,
         PhaseConfig.model_validate(snakemake.params.config),
-        snakemake.output[0],
+        PhaseTransferFunctionInputs.from_rule(snakemake.input),
+        PhaseTransferFunctionOutputs.from_rule(snakemake.output),
     )

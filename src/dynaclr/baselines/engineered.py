@@ -1,4 +1,4 @@
-"""Baseline: hand-engineered features of each patch, in the embeddings layout.
+"""Baseline: hand-engineered features of each patch (model ``engineered_features``).
 
 Per channel ``c`` of a patch ``(C, Z, Y, X)`` (after the optional centre crop), with the central
 slice ``S = patch[c, Z // 2]``:
@@ -13,34 +13,25 @@ slice ``S = patch[c, Z // 2]``:
 * ``{c}_ring{k}``: mean intensity of ``S`` in ring ``k`` of ``radial_rings`` equal-width rings
   from the patch centre out to the inscribed radius ``min(Y, X) / 2``.
 
-The raw values mix units (pixels, intensities, unitless texture), so ``X``, the matrix every
-analysis reads, holds the features z-scored over all cells (population std; constant features
-→ 0): no feature dominates a cosine distance (temporal metrics, DTW) by its unit. The raw values
-are kept in ``layers['raw']``, the column mean and std used in ``var['raw_mean']`` and
-``var['raw_std']``. There is no projection head, so ``obsm['X_projections']`` is absent.
+The raw values mix units (pixels, intensities, unitless texture), so the embeddings stage
+(:func:`dynaclr.embeddings.embed_stage`) stores them z-scored over all cells in ``X``
+(:func:`standardize_with_statistics`; population std, constant features → 0): no feature
+dominates a cosine distance (temporal metrics, DTW) by its unit.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
-import anndata as ad
 import numpy as np
-import pandas as pd
+import zarr
 from skimage.feature import graycomatrix
 from skimage.filters import threshold_otsu
 from tqdm import tqdm
 
 from dynaclr.config.embeddings import EngineeredFeaturesConfig
-from dynaclr.embeddings.patch_arrays import center_crop_numpy, open_patches
-from dynaclr.embeddings.store import EMBEDDINGS_KIND, build_anndata, check_index, write_embeddings
-from dynaclr.io import Provenance, make_provenance
-
-logger = logging.getLogger(__name__)
+from dynaclr.numerics.crop import center_crop
 
 GLCM_PROPERTIES: tuple[str, ...] = ("contrast", "homogeneity", "energy", "correlation")
 _GLCM_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
@@ -191,48 +182,14 @@ def standardize_with_statistics(matrix: np.ndarray) -> tuple[np.ndarray, np.ndar
     return standardized, mean, std
 
 
-def standardize_columns(matrix: np.ndarray) -> np.ndarray:
-    """z-score every column over the rows (population std); constant columns become 0."""
-    return standardize_with_statistics(matrix)[0]
-
-
 def engineered_features(
-    patches_array: Any,
-    index_df: pd.DataFrame,
-    output_path: str | Path | None = None,
-    channel_names: Sequence[str] | None = None,
-    config: EngineeredFeaturesConfig | None = None,
-    inputs: Sequence[tuple[str | Path, Provenance | None] | str | Path] = (),
-    show_progress: bool = True,
-) -> ad.AnnData:
-    """Engineered features of every patch as an embeddings AnnData (model ``engineered_features``).
-
-    Args:
-        patches_array: ``(N, C, Z, Y, X)`` patches: zarr array, numpy array or path of a zarr array.
-        index_df: ``N`` rows describing the patches (``fov_name, track_id, t`` required).
-        output_path: if given, the AnnData is written there (kind ``embeddings``, atomically).
-        channel_names: ``C`` names used in the feature names (default ``ch0, ch1, ...``).
-        config: feature settings (default :class:`EngineeredFeaturesConfig`).
-        inputs: recorded in the provenance.
-        show_progress: tqdm progress bar over batches.
-
-    Returns:
-        AnnData with ``X`` ``(N, F)`` the features z-scored over all cells, ``layers['raw']`` the
-        raw features, ``var_names`` the feature names, ``var['raw_mean']`` and ``var['raw_std']``
-        the column mean and std used, ``obs`` the index.
-    """
-    config = config or EngineeredFeaturesConfig()
-    check_index(index_df, "index_df")
-    patches = open_patches(patches_array)
-    if len(patches.shape) != 5 or patches.shape[0] != len(index_df):
-        raise ValueError(
-            f"patches must be (N={len(index_df)}, C, Z, Y, X) to match the index, "
-            f"got shape {tuple(patches.shape)}"
-        )
-    n_channels = int(patches.shape[1])
-    names = list(channel_names) if channel_names is not None else [f"ch{c}" for c in range(n_channels)]
-    if len(names) != n_channels:
-        raise ValueError(f"{len(names)} channel names given for {n_channels} channels: {names}")
+    patches: zarr.Array | np.ndarray, config: EngineeredFeaturesConfig, show_progress: bool = True
+) -> np.ndarray:
+    """Raw engineered features ``(N, F)`` of every patch ``(N, C, Z, Y, X)`` (columns of
+    :func:`feature_names`), computed ``config.batch_size`` patches at a time after the optional
+    centre crop ``config.crop_size_yx_px``."""
+    if len(patches.shape) != 5:
+        raise ValueError(f"patches must be (N, C, Z, Y, X), got shape {tuple(patches.shape)}")
     crop = config.crop_size_yx_px
     height, width = crop if crop is not None else (int(patches.shape[3]), int(patches.shape[4]))
     rings = _ring_labels(height, width, config.radial_rings)
@@ -243,28 +200,8 @@ def engineered_features(
         batches, desc="engineered features", unit="batch", mininterval=2, disable=not show_progress
     ):
         lo, hi = batch * config.batch_size, min(n_rows, (batch + 1) * config.batch_size)
-        block = center_crop_numpy(np.asarray(patches[lo:hi], dtype=np.float32), crop)
-        rows.append(block_features(block, config, rings))
-    features = np.concatenate(rows)
-    standardized, mean, std = standardize_with_statistics(features)
-    adata = build_anndata(
-        standardized,
-        index_df,
-        raw=features,
-        raw_mean=mean,
-        raw_std=std,
-        info={
-            "model": "engineered_features",
-            "representation_note": (
-                "X = engineered features z-scored over all cells (constant features 0), "
-                "layers['raw'] = raw values, var['raw_mean'], var['raw_std'] = mean and std used"
-            ),
-        },
-    )
-    adata.var_names = feature_names(names, config)
-    if output_path is not None:
-        provenance_config = {**config.model_dump(mode="json"), "channel_names": names}
-        write_embeddings(
-            adata, output_path, make_provenance(EMBEDDINGS_KIND, provenance_config, list(inputs))
-        )
-    return adata
+        block = np.asarray(patches[lo:hi], dtype=np.float32)
+        rows.append(block_features(block if crop is None else center_crop(block, crop), config, rings))
+    if not rows:
+        return np.zeros((0, len(feature_names([f"ch{c}" for c in range(patches.shape[1])], config))))
+    return np.concatenate(rows)

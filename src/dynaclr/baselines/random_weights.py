@@ -1,7 +1,7 @@
 """Baseline: the contrastive encoder with random (untrained) weights, seeded.
 
 Its embeddings show what the architecture alone gives (paper's comparison of training
-strategies); run it through :func:`dynaclr.embeddings.embed_patches` under the model name
+strategies); :func:`dynaclr.embeddings.embed_stage` runs it under the model name
 ``random_weights``.
 """
 

@@ -36,13 +36,18 @@ import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dynaclr.classify.annotations import ANNOTATION_COLUMNS, ANNOTATIONS_KIND, TASK_LABELS, task_classes
-from dynaclr.io import make_provenance, read_table, write_table
+from dynaclr.classify.annotations import (
+    ANNOTATION_COLUMNS,
+    TASK_LABELS,
+    AnnotationsOutputs,
+    task_classes,
+)
+from dynaclr.config.analysis import AnnotationConfig
+from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +141,26 @@ def validate_annotation_table(
         AnnotationTableError: the first problem found, naming ``source``, the column, what was
             expected and what was found (with data-row numbers, 1 = first row under the header).
     """
+    table = _checked_columns(table, source)
+    out = pd.DataFrame(
+        {
+            "fov_name": table["fov_name"].astype(str),
+            "track_id": _integer_column(table, "track_id", "track ids", source),
+            "t": _integer_column(table, "t", "frames", source),
+        }
+    )
+    given_positions = all(column in table.columns for column in POSITION_COLUMNS)
+    for column in POSITION_COLUMNS:
+        out[column] = _position_column(table, column, source) if given_positions else np.nan
+    out["task"] = table["task"].astype(str)
+    out["label"] = table["label"].astype(str)
+    _check_tasks(out, tasks, source)
+    _check_unique_cells(out, source)
+    return out[list(ANNOTATION_COLUMNS)]
+
+
+def _checked_columns(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The table (fresh index) once its columns are present, filled and of the right kind of value."""
     missing = [column for column in REQUIRED_TABLE_COLUMNS if column not in table.columns]
     if missing:
         raise AnnotationTableError(
@@ -168,18 +193,11 @@ def validate_annotation_table(
             f"{source}: column 'fov_name' holds FOV names 'row/column/fov' (e.g. 'A/1/0'); found "
             f"{_values(table['fov_name'], bad_fov)} at {_rows(bad_fov)}"
         )
-    out = pd.DataFrame(
-        {
-            "fov_name": table["fov_name"].astype(str),
-            "track_id": _integer_column(table, "track_id", "track ids", source),
-            "t": _integer_column(table, "t", "frames", source),
-        }
-    )
-    for column in POSITION_COLUMNS:
-        out[column] = _position_column(table, column, source) if given_positions else np.nan
-    out["task"] = table["task"].astype(str)
-    out["label"] = table["label"].astype(str)
+    return table
 
+
+def _check_tasks(out: pd.DataFrame, tasks: Sequence[str], source: str) -> None:
+    """Known tasks, exactly those listed; each with both of its labels, in at least two FOVs."""
     unknown = ~out["task"].isin(list(TASK_LABELS))
     if unknown.any():
         raise AnnotationTableError(
@@ -220,6 +238,10 @@ def validate_annotation_table(
                 f"{source}: task {task!r} is annotated in one FOV only ({fovs[0]}); classifiers are "
                 "cross-validated by FOV, so annotate cells of >= 2 FOVs"
             )
+
+
+def _check_unique_cells(out: pd.DataFrame, source: str) -> None:
+    """One row per cell and task (key :data:`_KEY`)."""
     repeated = out.duplicated(_KEY, keep=False)
     if repeated.any():
         first = out[repeated].iloc[0]
@@ -231,7 +253,6 @@ def validate_annotation_table(
             f"{', '.join(_KEY)}; expected one row each); e.g. FOV {first['fov_name']} track "
             f"{first['track_id']} frame {first['t']} task {first['task']!r} at {_rows(same)} ({verdict})"
         )
-    return out[list(ANNOTATION_COLUMNS)]
 
 
 def locate_annotations(
@@ -293,40 +314,40 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class ImportAnnotationsInputs(StageFiles):
+    """Rule ``import_annotations``: your table, and the tracks its cells refer to."""
+
+    table: Path
+    tracks: Path
+
+
 def import_annotations_stage(
-    table_path: str | Path,
-    tracks_path: str | Path,
-    output_path: str | Path,
-    tasks: Sequence[str] = ("infection", "division"),
-    provenance_config: dict[str, Any] | None = None,
+    config: AnnotationConfig, inputs: ImportAnnotationsInputs, outputs: AnnotationsOutputs
 ) -> pd.DataFrame:
     """Validate a user's annotation table and write it as an ``annotations`` artifact.
 
-    Args:
-        table_path: the user's ``.csv`` or ``.parquet`` table (module docstring).
-        tracks_path: the ``tracks`` table the annotations refer to (it gives missing ``y, x``).
-        output_path: Parquet (kind ``annotations``, stage ``import_annotations``): columns
-            ``fov_name, track_id, t, y, x, task, label`` sorted by task, FOV, track, frame, the
-            layout :func:`~dynaclr.classify.annotations.draw_annotations_stage` writes.
-        tasks: the tasks the table must hold (``annotations.tasks``).
-        provenance_config: the ``annotations`` config subtree for the record; ``table_sha256``
-            (the table's content hash) is added to it.
+    ``inputs.table`` is the ``.csv`` or ``.parquet`` table (module docstring), ``inputs.tracks``
+    the ``tracks`` table the annotations refer to (it gives missing ``y, x``). The output is a
+    Parquet table (kind ``annotations``, stage ``import_annotations``): columns ``fov_name,
+    track_id, t, y, x, task, label`` sorted by task, FOV, track, frame, the layout
+    :func:`~dynaclr.classify.annotations.draw_annotations_stage` writes. The table must hold rows
+    of every task of ``config.tasks``; the record holds ``config`` and the table's content hash
+    (``table_sha256``).
 
     Returns:
         The written table.
     """
-    table_path = Path(table_path)
+    table_path, tracks_path, tasks = inputs.table, inputs.tracks, config.tasks
     source = str(table_path)
     annotations = validate_annotation_table(read_annotation_table(table_path), tasks, source)
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
     annotations = locate_annotations(annotations, tracks, source, str(tracks_path))
     annotations = annotations.sort_values(["task", "fov_name", "track_id", "t"], ignore_index=True)
-    config = {
-        **(provenance_config or {"table": source, "tasks": list(tasks)}),
-        "table_sha256": _sha256(table_path),
-    }
-    provenance = make_provenance(ANNOTATIONS_KIND, config, [(table_path, None), (tracks_path, tracks_prov)])
-    write_table(annotations, output_path, provenance.model_copy(update={"stage": IMPORT_RULE}))
+    recorded_config = {**config.model_dump(mode="json"), "table_sha256": _sha256(table_path)}
+    provenance = make_provenance(
+        ArtifactKind.ANNOTATIONS, recorded_config, [(table_path, None), (tracks_path, tracks_prov)]
+    )
+    write_table(annotations, outputs.annotations, provenance.model_copy(update={"stage": IMPORT_RULE}))
     for task, rows in annotations.groupby("task", sort=True):
         counts = rows["label"].value_counts().to_dict()
         logger.info(

@@ -20,23 +20,23 @@ Annotation scheme (:func:`draw_annotations`), per task, independently:
   from its true onset on.
 
 Annotations keep the cell's centroid (``y``, ``x`` in pixels) so they can be matched to patches
-of *tracked* cells, whose ``track_id`` differs from the ground truth's (:func:`match_annotations`).
+of *tracked* cells, whose ``track_id`` differs from the ground truth's
+(:func:`dynaclr.embeddings.match_observations_to_cells`).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from dynaclr.io import make_provenance, read_table, write_table
+from dynaclr.config.analysis import AnnotationConfig
+from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table, write_table
 
 logger = logging.getLogger(__name__)
 
-ANNOTATIONS_KIND = "annotations"
 ANNOTATION_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "t", "y", "x", "task", "label")
 
 #: task → (ground-truth column, label when True (positive), label when False).
@@ -63,37 +63,22 @@ def _task(task: str) -> tuple[str, str, str]:
     return TASK_LABELS[task]
 
 
-def draw_annotations(
-    ground_truth_tracks: pd.DataFrame,
-    fraction_of_cells: float = 0.10,
-    seed: int = 0,
-    tasks: tuple[str, ...] = ("infection", "division"),
-    positive_class_share: float = 0.5,
-    infection_visible_translocation: float = 0.5,
-) -> pd.DataFrame:
-    """Draw sparse annotations of ``tasks`` from ground truth (scheme in the module docstring).
+def draw_annotations(ground_truth_tracks: pd.DataFrame, config: AnnotationConfig) -> pd.DataFrame:
+    """Draw sparse annotations of ``config.tasks`` from ground truth (scheme in the module docstring).
+
+    Task ``k`` of ``config.tasks`` draws with the generator ``default_rng([config.seed, k])``.
 
     Args:
         ground_truth_tracks: ``ground_truth_tracks`` table (needs ``fov_name, track_id, t, y, x``
             and the tasks' columns ``infected`` / ``mitosis``).
-        fraction_of_cells: budget per task as a fraction of all cell observations, in ``(0, 0.1]``.
-        seed: seed of the draw; task ``k`` uses the generator ``default_rng([seed, k])``.
-        tasks: ``'infection'`` and/or ``'division'``.
-        positive_class_share: target share of positives in the budget, in ``(0, 1)``.
-        infection_visible_translocation: sensor translocation progress, in ``[0, 1]``, from which
-            an infected cell is recognisable (and annotated) as infected.
+        config: the budget (``fraction_of_cells``), positive share, visibility threshold, seed.
 
     Returns:
         DataFrame ``fov_name, track_id, t, y, x, task, label`` sorted by task, FOV, track, frame.
     """
-    if not 0.0 < fraction_of_cells <= 0.10:
-        raise ValueError(f"fraction_of_cells must be in (0, 0.10] (sparse labels), got {fraction_of_cells}")
-    if not 0.0 < positive_class_share < 1.0:
-        raise ValueError(f"positive_class_share must be in (0, 1), got {positive_class_share}")
-    if not 0.0 <= infection_visible_translocation <= 1.0:
-        raise ValueError(
-            f"infection_visible_translocation must be in [0, 1], got {infection_visible_translocation}"
-        )
+    if config.table is not None:
+        raise ValueError(f"annotations.table is set ({config.table!r}): annotations are imported, not drawn")
+    tasks, seed = config.tasks, config.seed
     needed = ["fov_name", "track_id", "t", "y", "x", *{_task(task)[0] for task in tasks}]
     missing = [c for c in needed if c not in ground_truth_tracks.columns]
     if missing:
@@ -101,18 +86,18 @@ def draw_annotations(
             f"ground_truth_tracks lacks columns {missing}; found {list(ground_truth_tracks.columns)}"
         )
     truth = ground_truth_tracks.reset_index(drop=True)
-    n_total = max(2, round(fraction_of_cells * len(truth)))
+    n_total = max(2, round(config.fraction_of_cells * len(truth)))
     frames = []
     for task_number, task in enumerate(tasks):
         column, positive, negative = _task(task)
         rng = np.random.default_rng([seed, task_number])
         is_positive = truth[column].to_numpy(dtype=bool)
         readable = np.ones(len(truth), dtype=bool)
-        if task == "infection" and infection_visible_translocation > 0:
-            readable = ~_ambiguous_infection(truth, infection_visible_translocation)
+        if task == "infection" and config.infection_visible_translocation > 0:
+            readable = ~_ambiguous_infection(truth, config.infection_visible_translocation)
         positives = np.flatnonzero(is_positive & readable)
         negatives = np.flatnonzero(~is_positive & readable)
-        n_positive = min(round(positive_class_share * n_total), positives.size)
+        n_positive = min(round(config.positive_class_share * n_total), positives.size)
         n_negative = min(n_total - n_positive, negatives.size)
         n_positive = min(n_total - n_negative, positives.size)  # refill from positives if negatives ran short
         chosen = np.concatenate(
@@ -157,83 +142,34 @@ def _ambiguous_infection(truth: pd.DataFrame, visible_from: float) -> np.ndarray
     return infected & (progress < visible_from)
 
 
+class DrawAnnotationsInputs(StageFiles):
+    """Rule ``draw_annotations``: the simulator's ground truth."""
+
+    tracks: Path
+
+
+class AnnotationsOutputs(StageFiles):
+    """Rules ``draw_annotations`` and ``import_annotations``: the annotations table."""
+
+    annotations: Path
+
+
 def draw_annotations_stage(
-    tracks_path: str | Path,
-    output_path: str | Path,
-    fraction_of_cells: float = 0.10,
-    seed: int = 0,
-    tasks: tuple[str, ...] = ("infection", "division"),
-    positive_class_share: float = 0.5,
-    infection_visible_translocation: float = 0.5,
-    provenance_config: dict[str, Any] | None = None,
+    config: AnnotationConfig, inputs: DrawAnnotationsInputs, outputs: AnnotationsOutputs
 ) -> pd.DataFrame:
-    """Read ground-truth tracks, draw annotations, write them (kind ``annotations``) to ``output_path``."""
-    truth, truth_prov = read_table(tracks_path, "ground_truth_tracks")
-    annotations = draw_annotations(
-        truth, fraction_of_cells, seed, tasks, positive_class_share, infection_visible_translocation
+    """Read ground-truth tracks, draw annotations, write them (kind ``annotations``)."""
+    truth, truth_prov = read_table(inputs.tracks, "ground_truth_tracks")
+    annotations = draw_annotations(truth, config)
+    provenance = make_provenance(
+        ArtifactKind.ANNOTATIONS,
+        config.model_dump(mode="json", exclude={"table"}),
+        [(inputs.tracks, truth_prov)],
     )
-    config = provenance_config or {
-        "fraction_of_cells": fraction_of_cells,
-        "seed": seed,
-        "tasks": list(tasks),
-        "positive_class_share": positive_class_share,
-        "infection_visible_translocation": infection_visible_translocation,
-    }
-    write_table(
-        annotations, output_path, make_provenance(ANNOTATIONS_KIND, config, [(tracks_path, truth_prov)])
-    )
+    write_table(annotations, outputs.annotations, provenance)
     return annotations
 
 
 def read_annotations(path: str | Path) -> pd.DataFrame:
     """Read an ``annotations`` table (provenance and columns checked)."""
-    table, _ = read_table(path, ANNOTATIONS_KIND, ANNOTATION_COLUMNS)
+    table, _ = read_table(path, ArtifactKind.ANNOTATIONS, ANNOTATION_COLUMNS)
     return table
-
-
-def match_annotations(
-    annotations: pd.DataFrame,
-    obs: pd.DataFrame,
-    on: Literal["position", "track"] = "position",
-    max_distance_px: float = 6.0,
-) -> np.ndarray:
-    """Row of ``obs`` (the embeddings' cells) each annotation refers to; ``-1`` when none.
-
-    * ``on='track'``: same ``fov_name, track_id, t``.
-    * ``on='position'``: same ``fov_name`` and ``t``, nearest ``(y, x)`` within ``max_distance_px``
-      pixels. When two annotations of one task pick the same cell, the closer keeps it.
-
-    Args:
-        annotations: needs ``fov_name, t`` and ``track_id`` or ``y, x``.
-        obs: the embeddings' ``obs`` (same columns).
-
-    Returns:
-        ``(len(annotations),)`` int64 positions into ``obs``.
-    """
-    left = annotations.reset_index(drop=True).assign(_annotation=np.arange(len(annotations)))
-    right = obs.reset_index(drop=True).assign(_cell=np.arange(len(obs)))
-    if on == "track":
-        keys = ["fov_name", "track_id", "t"]
-        merged = left[[*keys, "_annotation"]].merge(right[[*keys, "_cell"]], on=keys, how="inner")
-        merged = merged.drop_duplicates("_annotation")
-    elif on == "position":
-        for name, frame in (("annotations", left), ("obs", right)):
-            missing = [c for c in ("fov_name", "t", "y", "x") if c not in frame.columns]
-            if missing:
-                raise ValueError(f"matching on position needs {missing} in {name}; use on='track' instead")
-        left = left.assign(_task=left["task"] if "task" in left.columns else "")
-        merged = left[["fov_name", "t", "y", "x", "_annotation", "_task"]].merge(
-            right[["fov_name", "t", "y", "x", "_cell"]], on=["fov_name", "t"], suffixes=("", "_cell")
-        )
-        merged["_distance"] = np.hypot(merged["y"] - merged["y_cell"], merged["x"] - merged["x_cell"])
-        merged = merged[merged["_distance"] <= max_distance_px]
-        merged = merged.sort_values(["_distance", "_annotation"], kind="stable")
-        merged = merged.drop_duplicates("_annotation").drop_duplicates(["_task", "_cell"])
-    else:
-        raise ValueError(f"on must be 'position' or 'track', got {on!r}")
-    rows = np.full(len(annotations), -1, dtype=np.int64)
-    rows[merged["_annotation"].to_numpy()] = merged["_cell"].to_numpy()
-    n_unmatched = int((rows < 0).sum())
-    if n_unmatched:
-        logger.warning("%d of %d annotations match no cell (on=%s)", n_unmatched, len(annotations), on)
-    return rows

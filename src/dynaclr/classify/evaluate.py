@@ -2,35 +2,38 @@
 
 Protocol (:func:`fit_and_evaluate`):
 
-1. Annotations are matched to the embeddings' cells (:func:`~dynaclr.classify.annotations.match_annotations`).
+1. Annotations are matched to the embeddings' cells (:func:`~dynaclr.embeddings.match_observations_to_cells`).
 2. Folds: :class:`sklearn.model_selection.StratifiedGroupKFold` with the FOV as group
    (``min(n_splits, n_FOVs)`` folds, shuffled with ``seed``): a FOV, hence every track and
    lineage in it, is entirely in training or entirely in test; label proportions are kept as far
    as FOV grouping allows. Each fold fits a fresh pipeline (StandardScaler → LogisticRegression
    with balanced class weights) on its training rows only, so the scaler never sees test cells.
    A fold whose training rows hold one class cannot be fitted and is skipped (logged).
-3. Metrics on the pooled out-of-fold predictions: F1 of the positive class (threshold 0.5),
-   AUROC of the positive-class probability, balanced accuracy. CIs: percentile bootstrap that
-   resamples *tracks* (``fov_name, track_id``) with replacement, since observations of one track
-   are correlated; a replicate with one class only has undefined AUROC and is left out of it.
+3. Metrics on the pooled out-of-fold predictions (scikit-learn's): F1 of the positive class
+   (threshold 0.5), AUROC of the positive-class probability, balanced accuracy. CIs: percentile
+   bootstrap that resamples *tracks* (``fov_name, track_id``) with replacement, since observations
+   of one track are correlated; a replicate with one class only has undefined AUROC and is left
+   out of it.
 4. The final classifier is fitted on every matched annotation and predicts every cell.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import anndata as ad
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
+from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from dynaclr.classify.annotations import match_annotations, task_classes
+from dynaclr.classify.annotations import task_classes
 from dynaclr.classify.model import LinearClassifier, build_pipeline
-from dynaclr.embeddings import cell_table, representation_matrix
+from dynaclr.config.analysis import ClassificationConfig
+from dynaclr.embeddings import cell_table, match_observations_to_cells, representation_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -48,38 +51,27 @@ PREDICTION_INDEX_COLUMNS: tuple[str, ...] = (
 )
 
 
-def f1_score_binary(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """F1 of class 1: ``2 TP / (2 TP + FP + FN)``; NaN without any true or predicted positive."""
-    truth, predicted = np.asarray(truth, dtype=bool), np.asarray(predicted, dtype=bool)
-    tp = np.count_nonzero(truth & predicted)
-    denominator = 2 * tp + np.count_nonzero(~truth & predicted) + np.count_nonzero(truth & ~predicted)
-    return float(2 * tp / denominator) if denominator else float("nan")
-
-
-def balanced_accuracy_binary(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean of the recalls of classes 0 and 1 (recall of a class absent from ``truth`` is skipped)."""
-    truth, predicted = np.asarray(truth, dtype=bool), np.asarray(predicted, dtype=bool)
-    recalls = [np.mean(predicted[truth == cls] == cls) for cls in (False, True) if np.any(truth == cls)]
-    return float(np.mean(recalls)) if recalls else float("nan")
-
-
-def auroc_binary(truth: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U / (n_pos n_neg), ties count one half); NaN with one class."""
-    truth = np.asarray(truth, dtype=bool)
-    n_positive, n_negative = int(truth.sum()), int((~truth).sum())
-    if n_positive == 0 or n_negative == 0:
-        return float("nan")
-    ranks = rankdata(np.asarray(score, dtype=np.float64))
-    return float((ranks[truth].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
-
-
 def binary_metrics(truth: np.ndarray, probability: np.ndarray) -> dict[str, float]:
-    """``f1``, ``auroc``, ``balanced_accuracy`` of positive-class ``probability`` (threshold 0.5)."""
-    predicted = np.asarray(probability) >= 0.5
+    """``f1``, ``auroc``, ``balanced_accuracy`` of positive-class ``probability`` (threshold 0.5).
+
+    scikit-learn's metrics of the positive class ``truth == True``. A bootstrap replicate may
+    hold one class only: then AUROC is NaN, balanced accuracy the recall of the class present,
+    and F1 NaN when there is no true and no predicted positive.
+    """
+    truth = np.asarray(truth, dtype=bool)
+    probability = np.asarray(probability, dtype=np.float64)
+    if truth.size == 0:
+        return {"f1": float("nan"), "auroc": float("nan"), "balanced_accuracy": float("nan")}
+    predicted = probability >= 0.5
+    with warnings.catch_warnings():
+        # one class in truth (or in truth and predictions): the metrics above are still defined
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        warnings.filterwarnings("ignore", message="A single label was found")
+        balanced_accuracy = balanced_accuracy_score(truth, predicted)
     return {
-        "f1": f1_score_binary(truth, predicted),
-        "auroc": auroc_binary(truth, probability),
-        "balanced_accuracy": balanced_accuracy_binary(truth, predicted),
+        "f1": float(f1_score(truth, predicted, zero_division=np.nan)),
+        "auroc": float(roc_auc_score(truth, probability)) if 0 < truth.sum() < truth.size else float("nan"),
+        "balanced_accuracy": float(balanced_accuracy),
     }
 
 
@@ -155,36 +147,170 @@ class ClassificationResult:
     folds: list[Fold]
 
 
-def fit_and_evaluate(
-    embeddings: ad.AnnData,
-    annotations: pd.DataFrame,
+@dataclass(frozen=True)
+class MatchedAnnotations:
+    """The annotations of one task that found a cell of the embeddings."""
+
+    annotations: pd.DataFrame  # rows of the task's annotations that matched, fresh index
+    cell_rows: np.ndarray  # (M,) row of each in the embeddings
+    truth: np.ndarray  # (M,) bool, the positive class
+    fovs: np.ndarray  # (M,) FOV of each matched cell (the cross-validation groups)
+    tracks: np.ndarray  # (M,) track of each matched cell
+
+
+def match_task_annotations(
+    annotations: pd.DataFrame, obs: pd.DataFrame, task: str, config: ClassificationConfig
+) -> MatchedAnnotations:
+    """Annotations of ``task`` matched to the embeddings' cells ``obs`` (``config.match_annotations_on``).
+
+    Raises:
+        ValueError: a label is not one of the task's, no annotation matches a cell, the matched
+            annotations hold one class, or they come from a single FOV.
+    """
+    negative, positive = task_classes(task)
+    task_annotations = annotations[annotations["task"] == task].reset_index(drop=True)
+    unknown = sorted(set(task_annotations["label"]) - {negative, positive})
+    if unknown:
+        raise ValueError(f"{task} annotations have labels {unknown}; expected {negative!r} or {positive!r}")
+    rows = match_observations_to_cells(
+        task_annotations, obs, on=config.match_annotations_on, max_distance_px=config.max_match_distance_px
+    )
+    matched = task_annotations[rows >= 0].reset_index(drop=True)
+    rows = rows[rows >= 0]
+    if len(matched) == 0:
+        on = config.match_annotations_on
+        raise ValueError(f"no {task} annotation matches a cell of the embeddings (match_on={on!r})")
+    truth = (matched["label"] == positive).to_numpy()
+    if truth.all() or not truth.any():
+        raise ValueError(f"{task} annotations hold a single class ({matched['label'].iloc[0]!r}); need both")
+    fovs = obs["fov_name"].to_numpy()[rows].astype(str)
+    if len(np.unique(fovs)) < 2:
+        raise ValueError(
+            f"{task}: annotations come from one FOV ({fovs[0]}); FOV-grouped evaluation needs >= 2"
+        )
+    return MatchedAnnotations(matched, rows, truth, fovs, obs["track_id"].to_numpy()[rows])
+
+
+def cross_validate(
+    features: np.ndarray, truth: np.ndarray, fovs: np.ndarray, config: ClassificationConfig, task: str
+) -> tuple[list[Fold], np.ndarray]:
+    """FOV-grouped folds (module docstring) and the out-of-fold positive-class probabilities.
+
+    Returns:
+        The folds and ``(M,)`` out-of-fold probabilities (NaN where a fold was skipped).
+    """
+    n_fovs = len(np.unique(fovs))
+    splitter = StratifiedGroupKFold(
+        n_splits=min(config.n_splits, n_fovs), shuffle=True, random_state=config.seed
+    )
+    folds: list[Fold] = []
+    out_of_fold = np.full(len(truth), np.nan)
+    for train_rows, test_rows in splitter.split(features, truth, groups=fovs):
+        fold_fovs = (
+            tuple(sorted({str(f) for f in fovs[train_rows]})),
+            tuple(sorted({str(f) for f in fovs[test_rows]})),
+        )
+        if truth[train_rows].all() or not truth[train_rows].any():
+            logger.warning("%s: fold testing FOVs %s has one class in training; skipped", task, fold_fovs[1])
+            folds.append(Fold(train_rows, test_rows, *fold_fovs, pipeline=None))
+            continue
+        pipeline = build_pipeline(config.inverse_regularization_strength, config.max_iterations)
+        pipeline.fit(features[train_rows], truth[train_rows].astype(int))
+        out_of_fold[test_rows] = pipeline.predict_proba(features[test_rows])[:, 1]
+        folds.append(Fold(train_rows, test_rows, *fold_fovs, pipeline=pipeline))
+    return folds, out_of_fold
+
+
+def _metrics_row(
     task: str,
-    seed: int = 0,
-    n_bootstrap: int = 200,
-    n_splits: int = 5,
-    representation: str = "features",
-    confidence: float = 0.95,
-    inverse_regularization_strength: float = 1.0,
-    max_iterations: int = 2000,
-    match_on: Literal["position", "track"] = "position",
-    max_match_distance_px: float = 6.0,
+    matched: MatchedAnnotations,
+    folds: list[Fold],
+    out_of_fold: np.ndarray,
+    n_annotated: int,
+    config: ClassificationConfig,
+) -> dict[str, Any]:
+    """One row of ``classification``: point metrics on the out-of-fold cells, track-bootstrap CIs, counts."""
+    truth = matched.truth
+    evaluated = np.isfinite(out_of_fold)
+    clusters = np.array([f"{fov}|{track}" for fov, track in zip(matched.fovs, matched.tracks, strict=True)])
+    if evaluated.any():
+        point = binary_metrics(truth[evaluated], out_of_fold[evaluated])
+        intervals = bootstrap_metrics(
+            truth[evaluated],
+            out_of_fold[evaluated],
+            clusters[evaluated],
+            config.n_bootstrap,
+            config.seed,
+            config.confidence,
+        )
+    else:
+        logger.warning("%s: no fold could be evaluated; metrics are NaN", task)
+        point = {"f1": float("nan"), "auroc": float("nan"), "balanced_accuracy": float("nan")}
+        intervals = bootstrap_metrics(
+            truth[:0], out_of_fold[:0], clusters[:0], 0, config.seed, config.confidence
+        )
+    fitted = [fold for fold in folds if fold.pipeline is not None]
+    return {
+        "task": task,
+        "representation": config.representation,
+        "positive_class": task_classes(task)[1],
+        **{name: point[name] for name in ("f1", "auroc", "balanced_accuracy")},
+        **intervals,
+        "n_train": round(float(np.mean([len(fold.train_rows) for fold in fitted]))) if fitted else 0,
+        "n_test": int(evaluated.sum()),
+        "n_test_positive": int(truth[evaluated].sum()),
+        "n_annotated": n_annotated,
+        "n_matched": len(matched.annotations),
+        "n_folds": len(fitted),
+        "n_fovs": len(np.unique(matched.fovs)),
+        "n_bootstrap": config.n_bootstrap,
+        "confidence": config.confidence,
+    }
+
+
+def _predictions(
+    obs: pd.DataFrame,
+    probability: np.ndarray,
+    task: str,
+    matched: MatchedAnnotations,
+    out_of_fold: np.ndarray,
+) -> pd.DataFrame:
+    """One row per cell: its index columns, the final classifier's probability and label, and
+    whether (and how) it was annotated."""
+    negative, positive = task_classes(task)
+    columns = [c for c in PREDICTION_INDEX_COLUMNS if c in obs.columns]
+    annotated = np.zeros(len(obs), dtype=bool)
+    annotated[matched.cell_rows] = True
+    annotation_label = np.full(len(obs), "", dtype=object)
+    annotation_label[matched.cell_rows] = matched.annotations["label"].to_numpy()
+    out_of_fold_all = np.full(len(obs), np.nan)
+    out_of_fold_all[matched.cell_rows] = out_of_fold
+    return obs[columns].assign(
+        task=task,
+        probability=probability,
+        predicted_label=np.where(probability >= 0.5, positive, negative),
+        annotated=annotated,
+        annotation_label=annotation_label.astype(str),
+        out_of_fold_probability=out_of_fold_all,
+    )
+
+
+def fit_and_evaluate(
+    embeddings: ad.AnnData, annotations: pd.DataFrame, task: str, config: ClassificationConfig
 ) -> ClassificationResult:
     """Cross-validate a linear classifier of ``task`` from sparse annotations and predict every cell.
 
-    Protocol in the module docstring.
+    Protocol in the module docstring; ``config`` gives the matrix (``representation``), folds
+    (``n_splits``: at most the number of annotated FOVs, at least 2), ``seed`` (fold shuffle and
+    bootstrap), CIs (``n_bootstrap`` over tracks, 0: NaN; ``confidence``), LogisticRegression's
+    ``C`` and ``max_iter`` and how annotations find their cell.
 
     Args:
         embeddings: AnnData of the embeddings (``obs`` with ``fov_name, track_id, t`` and, for
-            ``match_on='position'``, ``y, x``).
+            matching on position, ``y, x``).
         annotations: ``fov_name, track_id, t, y, x, task, label`` (other tasks' rows are ignored).
         task: ``'infection'`` or ``'division'``.
-        seed: seed of the fold shuffle and of the bootstrap.
-        n_bootstrap: bootstrap replicates over tracks (0: CIs are NaN).
-        n_splits: requested folds (at most the number of annotated FOVs, at least 2).
-        representation: ``'features'``, ``'projections'`` or ``'standardized'``.
-        confidence: central coverage of the CIs.
-        inverse_regularization_strength, max_iterations: LogisticRegression's ``C`` and ``max_iter``.
-        match_on, max_match_distance_px: see :func:`~dynaclr.classify.annotations.match_annotations`.
+        config: the stage's config.
 
     Returns:
         :class:`ClassificationResult`; ``predictions`` has the ``obs`` columns of
@@ -193,115 +319,36 @@ def fit_and_evaluate(
         none) and ``out_of_fold_probability`` (NaN unless annotated and evaluated).
 
     Raises:
-        ValueError: no annotation of ``task`` matches a cell, the annotations hold one class, or
-            they come from a single FOV.
+        ValueError: see :func:`match_task_annotations`.
     """
-    negative, positive = task_classes(task)
-    matrix = representation_matrix(embeddings, representation)
+    matrix = representation_matrix(embeddings, config.representation)
     obs = cell_table(embeddings)
-    task_annotations = annotations[annotations["task"] == task].reset_index(drop=True)
-    unknown = sorted(set(task_annotations["label"]) - {negative, positive})
-    if unknown:
-        raise ValueError(f"{task} annotations have labels {unknown}; expected {negative!r} or {positive!r}")
-    cell_rows = match_annotations(task_annotations, obs, on=match_on, max_distance_px=max_match_distance_px)
-    matched = task_annotations[cell_rows >= 0].reset_index(drop=True)
-    cell_rows = cell_rows[cell_rows >= 0]
-    if len(matched) == 0:
-        raise ValueError(f"no {task} annotation matches a cell of the embeddings (match_on={match_on!r})")
-    truth = (matched["label"] == positive).to_numpy()
-    if truth.all() or not truth.any():
-        raise ValueError(f"{task} annotations hold a single class ({matched['label'].iloc[0]!r}); need both")
-    cell_fov = obs["fov_name"].to_numpy()[cell_rows].astype(str)
-    cell_track = obs["track_id"].to_numpy()[cell_rows]
-    n_fovs = len(np.unique(cell_fov))
-    if n_fovs < 2:
-        raise ValueError(
-            f"{task}: annotations come from one FOV ({cell_fov[0]}); FOV-grouped evaluation needs >= 2"
-        )
-    x_annotated = matrix[cell_rows]
-    splitter = StratifiedGroupKFold(n_splits=min(n_splits, n_fovs), shuffle=True, random_state=seed)
-    folds: list[Fold] = []
-    out_of_fold = np.full(len(matched), np.nan)
-    for train_rows, test_rows in splitter.split(x_annotated, truth, groups=cell_fov):
-        fold_fovs = (
-            tuple(sorted({str(f) for f in cell_fov[train_rows]})),
-            tuple(sorted({str(f) for f in cell_fov[test_rows]})),
-        )
-        if truth[train_rows].all() or not truth[train_rows].any():
-            logger.warning("%s: fold testing FOVs %s has one class in training; skipped", task, fold_fovs[1])
-            folds.append(Fold(train_rows, test_rows, *fold_fovs, pipeline=None))
-            continue
-        pipeline = build_pipeline(inverse_regularization_strength, max_iterations)
-        pipeline.fit(x_annotated[train_rows], truth[train_rows].astype(int))
-        out_of_fold[test_rows] = pipeline.predict_proba(x_annotated[test_rows])[:, 1]
-        folds.append(Fold(train_rows, test_rows, *fold_fovs, pipeline=pipeline))
-
-    evaluated = np.isfinite(out_of_fold)
-    clusters = np.array([f"{fov}|{track}" for fov, track in zip(cell_fov, cell_track, strict=True)])
-    if evaluated.any():
-        point = binary_metrics(truth[evaluated], out_of_fold[evaluated])
-        intervals = bootstrap_metrics(
-            truth[evaluated], out_of_fold[evaluated], clusters[evaluated], n_bootstrap, seed, confidence
-        )
-    else:
-        logger.warning("%s: no fold could be evaluated; metrics are NaN", task)
-        point = {"f1": float("nan"), "auroc": float("nan"), "balanced_accuracy": float("nan")}
-        intervals = bootstrap_metrics(truth[:0], out_of_fold[:0], clusters[:0], 0, seed, confidence)
-    fitted = [fold for fold in folds if fold.pipeline is not None]
-    metrics: dict[str, Any] = {
-        "task": task,
-        "representation": representation,
-        "positive_class": positive,
-        **{name: point[name] for name in ("f1", "auroc", "balanced_accuracy")},
-        **intervals,
-        "n_train": round(float(np.mean([len(fold.train_rows) for fold in fitted]))) if fitted else 0,
-        "n_test": int(evaluated.sum()),
-        "n_test_positive": int(truth[evaluated].sum()),
-        "n_annotated": len(task_annotations),
-        "n_matched": len(matched),
-        "n_folds": len(fitted),
-        "n_fovs": n_fovs,
-        "n_bootstrap": n_bootstrap,
-        "confidence": confidence,
-    }
-
-    final = build_pipeline(inverse_regularization_strength, max_iterations)
-    final.fit(x_annotated, truth.astype(int))
-    classifier = LinearClassifier(task, final, (negative, positive), representation)
-    probability = classifier.positive_probability(matrix)
-    columns = [c for c in PREDICTION_INDEX_COLUMNS if c in obs.columns]
-    predictions = obs[columns].copy()
-    annotated_flag = np.zeros(len(obs), dtype=bool)
-    annotated_flag[cell_rows] = True
-    annotation_label = np.full(len(obs), "", dtype=object)
-    annotation_label[cell_rows] = matched["label"].to_numpy()
-    oof_all = np.full(len(obs), np.nan)
-    oof_all[cell_rows] = out_of_fold
-    predictions = predictions.assign(
-        task=task,
-        probability=probability,
-        predicted_label=np.where(probability >= 0.5, positive, negative),
-        annotated=annotated_flag,
-        annotation_label=annotation_label.astype(str),
-        out_of_fold_probability=oof_all,
-    )
+    matched = match_task_annotations(annotations, obs, task, config)
+    features = matrix[matched.cell_rows]
+    folds, out_of_fold = cross_validate(features, matched.truth, matched.fovs, config, task)
+    n_annotated = int((annotations["task"] == task).sum())
+    metrics = _metrics_row(task, matched, folds, out_of_fold, n_annotated, config)
+    final = build_pipeline(config.inverse_regularization_strength, config.max_iterations)
+    final.fit(features, matched.truth.astype(int))
+    classifier = LinearClassifier(task, final, task_classes(task), config.representation)
+    predictions = _predictions(obs, classifier.positive_probability(matrix), task, matched, out_of_fold)
     annotated_table = pd.DataFrame(
         {
-            "cell_row": cell_rows,
-            "fov_name": cell_fov,
-            "track_id": cell_track,
-            "t": obs["t"].to_numpy()[cell_rows],
-            "label": matched["label"].to_numpy(),
-            "truth": truth,
+            "cell_row": matched.cell_rows,
+            "fov_name": matched.fovs,
+            "track_id": matched.tracks,
+            "t": obs["t"].to_numpy()[matched.cell_rows],
+            "label": matched.annotations["label"].to_numpy(),
+            "truth": matched.truth,
             "out_of_fold_probability": out_of_fold,
         }
     )
     logger.info(
         "%s: F1 %.3f, AUROC %.3f, balanced accuracy %.3f on %d out-of-fold cells (%d folds)",
         task,
-        point["f1"],
-        point["auroc"],
-        point["balanced_accuracy"],
+        metrics["f1"],
+        metrics["auroc"],
+        metrics["balanced_accuracy"],
         metrics["n_test"],
         metrics["n_folds"],
     )

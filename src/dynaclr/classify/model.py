@@ -28,15 +28,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from dynaclr.io import ArtifactError, Provenance, atomic_output, check_provenance
+from dynaclr.io import ArtifactError, ArtifactKind, Provenance, atomic_output, check_provenance
 
 logger = logging.getLogger(__name__)
 
 CLASSIFIER_FORMAT = "dynaclr-linear-classifiers"
 CLASSIFIER_FORMAT_VERSION = 1
-#: Artifact kind recorded in a classifier file. TODO(lead): register a ``classifier`` kind
-#: (rule ``classify``); until then the file is tagged as ``classification``.
-CLASSIFIER_KIND = "classification"
 
 
 def build_pipeline(inverse_regularization_strength: float = 1.0, max_iterations: int = 2000) -> Pipeline:
@@ -179,7 +176,7 @@ def load_classifiers(path: str | Path) -> dict[str, LinearClassifier]:
             f"{path}: expected format {CLASSIFIER_FORMAT!r} version {CLASSIFIER_FORMAT_VERSION}, found "
             f"{document.get('format')!r} version {document.get('format_version')!r}; rerun rule 'classify'"
         )
-    check_provenance(document.get("dynaclr"), CLASSIFIER_KIND, path)
+    check_provenance(document.get("dynaclr"), ArtifactKind.CLASSIFIERS, path)
     return {
         task: LinearClassifier.from_dict(data, f"{path} [{task}]")
         for task, data in document.get("classifiers", {}).items()

@@ -214,7 +214,7 @@ class PseudotimeConfig(StrictModel):
         ge=0.0,
         description=(
             "dtaidistance penalty for a non-diagonal step; it keeps the reference from collapsing "
-            "onto one or two query frames (0.1 did so on the demo: onset error median 3 frames)."
+            "onto one or two query frames, which smaller penalties allow."
         ),
     )
     normalize: bool = Field(True, description="Unit-normalise every frame (step cost = 2 x cosine distance).")
@@ -229,3 +229,21 @@ class PseudotimeConfig(StrictModel):
     )
     max_match_distance_px: float = Field(6.0, gt=0.0)
     seed: int = Field(0, ge=0, description="Seed of the PCA solver.")
+
+
+class FiguresConfig(StrictModel):
+    """The figures of each (model, dataset) (rules ``embedding_figures``, ``evaluation_figures``)."""
+
+    distances_representation: Representation = Field(
+        "features",
+        description="Matrix of the adjacent- vs random-frame distance figure (as temporal_metrics reads).",
+    )
+    distances_seed: int = Field(0, ge=0, description="Seed of the random pairs of the distance figure.")
+    match_truth_on: Literal["position", "track"] = Field(
+        "position",
+        description=(
+            "How ground-truth cells (simulated datasets) find their tracked cell to colour the "
+            "projections: 'position' (same frame, nearest centroid) or 'track' (same track id)."
+        ),
+    )
+    max_match_distance_px: float = Field(6.0, gt=0.0, description="'position' matching radius in pixels.")

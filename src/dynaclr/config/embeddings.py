@@ -6,11 +6,27 @@ centre-cropped to ``crop_size_yx_px`` (the size the encoder was trained on) and 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
 from dynaclr.config.base import StrictModel
+
+#: Models run through the same analyses as trained ones without being trained here.
+BaselineName = Literal["random_weights", "engineered_features"]
+#: What embeds a dataset: a trained contrastive model, or one of the baselines.
+ModelKind = Literal["contrastive", "random_weights", "engineered_features"]
+
+
+def model_kind(model: str) -> ModelKind:
+    """The kind of a model name: a baseline's own name, ``contrastive`` for every other name.
+
+    Contrastive model names never clash with baseline names (checked by
+    :class:`dynaclr.config.WorkflowConfig`).
+    """
+    if model in get_args(BaselineName):
+        return model  # type: ignore[return-value]
+    return "contrastive"
 
 
 class EmbeddingConfig(StrictModel):
@@ -116,3 +132,11 @@ class EngineeredFeaturesConfig(StrictModel):
         if not value or min(value) < 1:
             raise ValueError(f"texture_distances_px must be positive pixel offsets, e.g. [1, 2]; got {value}")
         return value
+
+
+def embedding_stage_config(model: str, raw: dict[str, Any]) -> EmbeddingConfig | EngineeredFeaturesConfig:
+    """The ``embed`` rule's config of ``model``: ``analysis.engineered_features`` for that
+    baseline, ``analysis.embeddings`` for every encoder (validated)."""
+    if model_kind(model) == "engineered_features":
+        return EngineeredFeaturesConfig.model_validate(raw)
+    return EmbeddingConfig.model_validate(raw)

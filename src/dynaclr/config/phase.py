@@ -66,7 +66,7 @@ class PhaseConfig(StrictModel):
         gt=0,
         description=(
             "Tikhonov regularisation of the inverse (both modes), added to the squared transfer "
-            "function (whose 3d maximum is about 8e-3 for the demo optics). Smaller keeps more low "
+            "function (whose 3d maximum is about 8e-3 for the default optics). Smaller keeps more low "
             "spatial frequencies and more noise."
         ),
     )

@@ -107,7 +107,7 @@ class UltrackSegmentationConfig(StrictModel):
     min_area_px: int = Field(
         60,
         ge=1,
-        description="Smallest candidate nucleus (pixels in 2D, voxels in 3D); demo nuclei are ~190 px.",
+        description="Smallest candidate nucleus (pixels in 2D, voxels in 3D); simulated nuclei: ~190 px.",
     )
     max_area_px: int = Field(
         450,
@@ -137,7 +137,7 @@ class UltrackLinkingConfig(StrictModel):
         gt=0,
         description=(
             "Largest centroid displacement between frames (pixels); must cover cell motion and the "
-            "mother-to-daughter offset (~9 px on the demo plate)."
+            "mother-to-daughter offset (~9 px with the simulator's defaults)."
         ),
     )
     max_neighbors: int = Field(5, ge=1, description="Candidate links kept per segment (best weights).")

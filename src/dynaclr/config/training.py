@@ -13,12 +13,46 @@ DynaCLR paper (section 3.2):
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dynaclr.config.base import StrictModel
-from dynaclr.contrastive.augment_config import AugmentationConfig
+
+
+class AugmentationConfig(StrictModel):
+    """Batched augmentations of contrastive training (:class:`dynaclr.contrastive.BatchAugmentation`).
+
+    Defaults are the DynaCLR paper values.
+    Probabilities are per sample, in ``[0, 1]``. Ranges ``r`` mean ``U(-r, r)``; pairs are
+    ``(low, high)``. Intensities are in the units of the input (usually z-scored, unitless).
+    """
+
+    affine_probability: float = Field(0.8, ge=0.0, le=1.0)
+    affine_rotation_range: float = Field(math.pi, ge=0.0, description="radians, rotation in YX")
+    affine_scale_range: float = Field(0.2, ge=0.0, lt=1.0, description="isotropic YX zoom 1+U(-r, r)")
+    affine_shear_range: float = Field(0.01, ge=0.0, description="shear factors along Y and X")
+    affine_padding_mode: Literal["zeros", "border", "reflection"] = "reflection"
+    gamma_probability: float = Field(0.5, ge=0.0, le=1.0)
+    gamma_range: tuple[float, float] = (0.8, 1.2)
+    intensity_scale_probability: float = Field(0.5, ge=0.0, le=1.0)
+    intensity_scale_range: float = Field(0.5, ge=0.0, description="multiply by 1+U(-r, r)")
+    gaussian_smooth_probability: float = Field(0.5, ge=0.0, le=1.0)
+    gaussian_smooth_sigma_yx_range: tuple[float, float] = Field(
+        (0.25, 0.75), description="pixels; σ_y and σ_x drawn independently"
+    )
+    gaussian_noise_probability: float = Field(0.5, ge=0.0, le=1.0)
+    gaussian_noise_std: float = Field(0.2, ge=0.0)
+
+    @field_validator("gamma_range", "gaussian_smooth_sigma_yx_range")
+    @classmethod
+    def _positive_ordered_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0.0 < low <= high:
+            raise ValueError(f"range must satisfy 0 < low <= high, got {value}")
+        return value
+
 
 SamplingName = Literal["classical", "cell_aware", "time_aware"]
 LossName = Literal["ntxent", "triplet"]

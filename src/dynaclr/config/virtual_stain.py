@@ -8,7 +8,7 @@ exactly one of the two is given.
 
 Units are in the field names: ``_px`` pixels, ``_slices`` z slices, ``_minutes`` minutes.
 Defaults suit the embedded demo plate (2 wells x 2 FOVs, 30 frames, 10 x 256 x 256 voxels,
-nuclei of about 7.7 px radius) and train in about 2 minutes on 2 CPU cores.
+nuclei of about 7.7 px radius).
 """
 
 from __future__ import annotations
@@ -21,9 +21,6 @@ from dynaclr.config.base import StrictModel
 
 #: The network's coarsest feature map is 32x smaller than its input (ConvNeXt: stem 4, 3 x 2).
 NETWORK_STRIDE_PX = 32
-
-#: Kinds of plate accepted as the phase input (the reconstruction, or the simulator's truth).
-PHASE_INPUT_KINDS: tuple[str, ...] = ("phase_plate", "ground_truth_phase")
 
 
 class VirtualStainAugmentationConfig(StrictModel):

@@ -1,8 +1,9 @@
 """The whole workflow config: datasets, each with its stages' configs.
 
-``config/config.yaml`` is validated twice: by Snakemake against the generated JSON Schema at
-parse time (so a bad key fails before any job runs), and by these models inside each job, on
-the rule's own subtree.
+``config/config.yaml`` is validated when Snakemake parses the workflow, before any job runs
+(workflow/rules/common.smk): by these models (errors name the dotted key), then against the JSON
+Schema generated from them (``config/config.schema.json``, ``make schema``). Each job validates its
+rule's own subtree (its ``params``) again with that stage's model.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from pydantic import Field, ValidationError, model_validator
 from dynaclr.config.analysis import (
     AnnotationConfig,
     ClassificationConfig,
+    FiguresConfig,
     PseudotimeConfig,
     TemporalMetricsConfig,
 )
 from dynaclr.config.base import StrictModel
-from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig, ProjectionConfig
+from dynaclr.config.embeddings import (
+    BaselineName,
+    EmbeddingConfig,
+    EngineeredFeaturesConfig,
+    ProjectionConfig,
+)
 from dynaclr.config.patches import PatchSpec
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
@@ -58,11 +65,13 @@ class ContrastiveModelEntry(StrictModel):
     dataset: str = Field(min_length=1, description="Dataset whose patch store trains the model.")
     training: ContrastiveModelConfig
     processes: int = Field(
-        1, ge=1, description="DDP processes (torchrun --nproc-per-node); on GPU nodes, the number of GPUs."
+        1,
+        ge=1,
+        description=(
+            "DDP ranks on CPU (torchrun --nproc-per-node, gloo) and the training job's threads; a job "
+            "given GPUs (the rule's 'gpu' resource) runs one rank per GPU instead."
+        ),
     )
-
-
-BaselineName = Literal["random_weights", "engineered_features"]
 
 
 class AnalysisConfig(StrictModel):
@@ -78,6 +87,7 @@ class AnalysisConfig(StrictModel):
     temporal_metrics: TemporalMetricsConfig = TemporalMetricsConfig()
     classification: ClassificationConfig = ClassificationConfig()
     pseudotime: PseudotimeConfig = PseudotimeConfig()
+    figures: FiguresConfig = FiguresConfig()
 
 
 class DatasetConfig(StrictModel):

@@ -5,40 +5,6 @@ Submodules are imported lazily, so ``import dynaclr.contrastive.losses`` (e.g. i
 process) does not pay for importing timm.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-from typing import TYPE_CHECKING
-
-from dynaclr._lazy import lazy_exports
-
-if TYPE_CHECKING:
-    from dynaclr.contrastive.augment import AugmentationConfig, BatchAugmentation, center_crop
-    from dynaclr.contrastive.encoder import SUPPORTED_FAMILIES, ContrastiveEncoder, DepthToChannelStem
-    from dynaclr.contrastive.losses import NTXentLoss, TripletLoss, gather_with_grad
-
-_EXPORTS = {
-    "AugmentationConfig": "augment",
-    "BatchAugmentation": "augment",
-    "center_crop": "augment",
-    "SUPPORTED_FAMILIES": "encoder",
-    "ContrastiveEncoder": "encoder",
-    "DepthToChannelStem": "encoder",
-    "NTXentLoss": "losses",
-    "TripletLoss": "losses",
-    "gather_with_grad": "losses",
-}
-
-__all__ = [
-    "SUPPORTED_FAMILIES",
-    "AugmentationConfig",
-    "BatchAugmentation",
-    "ContrastiveEncoder",
-    "DepthToChannelStem",
-    "NTXentLoss",
-    "TripletLoss",
-    "center_crop",
-    "gather_with_grad",
-]
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -25,19 +25,17 @@ in the crop for every rotation and zoom) and then cropped here; at inference use
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dynaclr.contrastive.augment_config import AugmentationConfig
+from dynaclr.config.training import AugmentationConfig
 
 __all__ = [
-    "AugmentationConfig",
     "BatchAugmentation",
     "adjust_gamma",
     "affine_transform",
@@ -45,13 +43,13 @@ __all__ = [
     "gaussian_smooth_yx",
 ]
 
-logger = logging.getLogger(__name__)
-
 
 def center_crop(x: torch.Tensor, size_yx: tuple[int, int] | int) -> torch.Tensor:
     """Crop the last two axes ``(..., Y, X)`` to ``(..., h, w)`` around the centre (a view).
 
-    For odd margins the extra pixel is dropped at the high end (start = ``(Y - h) // 2``).
+    Starts at ``(Y - h) // 2`` and ``(X - w) // 2``, so an odd margin drops its extra pixel at the
+    high end: the package's one centre-crop rule, which :func:`dynaclr.numerics.crop.center_crop`
+    applies to numpy arrays.
     """
     h, w = (size_yx, size_yx) if isinstance(size_yx, int) else size_yx
     height, width = x.shape[-2:]
@@ -106,7 +104,7 @@ def _sampling_grid(
     """
     h, w = output_size_yx
     top, left = (height - h) // 2, (width - w) // 2
-    kwargs = {"dtype": linear.dtype, "device": linear.device}
+    kwargs: dict[str, Any] = {"dtype": linear.dtype, "device": linear.device}
     xs = (torch.arange(left, left + w, **kwargs) * 2 + (1 - width)) / width  # (w,) pixel centres
     ys = (torch.arange(top, top + h, **kwargs) * 2 + (1 - height)) / height  # (h,)
     m = linear[:, :, :, None, None]  # (B, 2, 2, 1, 1)

@@ -8,7 +8,6 @@ when a process group is initialised, so it can be used under any DDP launcher.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal
 
 import torch
@@ -16,9 +15,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NTXentLoss", "TripletLoss", "gather_with_grad"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["NTXentLoss", "TripletLoss", "cosine_distance", "euclidean_distance", "gather_with_grad"]
 
 
 class _AllGatherWithGrad(torch.autograd.Function):
@@ -133,12 +130,27 @@ class NTXentLoss(nn.Module):
         return F.cross_entropy(logits, positive_index)  # scalar, mean over the 2B queries
 
 
-class TripletLoss(nn.Module):
+def cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Row-wise ``1 - cosine similarity`` of ``(B, D)`` tensors → ``(B,)``, in ``[0, 2]``."""
+    return 1.0 - F.cosine_similarity(x, y, dim=1)
+
+
+def euclidean_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Row-wise L2 norm of ``x - y`` for ``(B, D)`` tensors → ``(B,)``, in embedding units."""
+    return torch.linalg.vector_norm(x - y, dim=1)
+
+
+_DISTANCES = {"cosine": cosine_distance, "euclidean": euclidean_distance}
+
+
+class TripletLoss(nn.TripletMarginWithDistanceLoss):
     """Margin triplet loss ``mean_i relu(d(a_i, p_i) - d(a_i, n_i) + margin)``.
 
-    Inputs ``anchor``, ``positive``, ``negative`` have shape ``(B, D)``. Distances are either
-    ``"cosine"`` (``1 - cos similarity``, in ``[0, 2]``) or ``"euclidean"`` (L2 norm of the
-    difference, in embedding units); ``margin`` is in the same units as the distance.
+    :class:`torch.nn.TripletMarginWithDistanceLoss` (no swap, mean reduction) with the distance
+    named here, and a check of the input shapes. Inputs ``anchor``, ``positive``, ``negative``
+    have shape ``(B, D)``. Distances are either ``"cosine"`` (:func:`cosine_distance`, in
+    ``[0, 2]``) or ``"euclidean"`` (:func:`euclidean_distance`, in embedding units); ``margin``
+    is in the same units as the distance.
 
     Args:
         margin: required gap between negative and positive distance (> 0).
@@ -146,22 +158,15 @@ class TripletLoss(nn.Module):
     """
 
     def __init__(self, margin: float = 0.5, distance: Literal["cosine", "euclidean"] = "cosine") -> None:
-        super().__init__()
         if not margin > 0:
             raise ValueError(f"TripletLoss margin must be > 0, got {margin!r}")
-        if distance not in ("cosine", "euclidean"):
+        if distance not in _DISTANCES:
             raise ValueError(f"TripletLoss distance must be 'cosine' or 'euclidean', got {distance!r}")
-        self.margin = float(margin)
+        super().__init__(distance_function=_DISTANCES[distance], margin=float(margin))
         self.distance: Literal["cosine", "euclidean"] = distance
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, distance={self.distance!r}"
-
-    def pairwise_distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Row-wise distance between ``x`` and ``y`` of shape ``(B, D)`` → ``(B,)``."""
-        if self.distance == "cosine":
-            return 1.0 - F.cosine_similarity(x, y, dim=1)  # (B,)
-        return torch.linalg.vector_norm(x - y, dim=1)  # (B,)
 
     def forward(self, anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
         """Return the scalar loss for ``(B, D)`` anchors, positives and negatives."""
@@ -170,6 +175,4 @@ class TripletLoss(nn.Module):
                 "TripletLoss expects three (B, D) tensors of equal shape, got "
                 f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}"
             )
-        d_pos = self.pairwise_distance(anchor, positive)  # (B,)
-        d_neg = self.pairwise_distance(anchor, negative)  # (B,)
-        return F.relu(d_pos - d_neg + self.margin).mean()  # scalar
+        return super().forward(anchor, positive, negative)  # scalar

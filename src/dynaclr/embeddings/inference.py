@@ -1,7 +1,7 @@
 """Encode every patch once (centre crop, no augmentation), streaming rows to disk; resume after a stop.
 
-Inference writes into a *partial store* beside the output, ``.{output name}.partial`` (a zarr
-group outside the rule's declared output, so Snakemake does not delete it before a retry):
+Inference writes into a *partial store* whose path the rule gives (a zarr group outside the
+rule's declared output, so Snakemake does not delete it before a retry):
 
 * arrays ``features`` ``(N, E)`` and ``projections`` ``(N, P)``, float32, chunked by
   ``batch_size`` rows so every batch fills exactly one chunk;
@@ -11,8 +11,8 @@ group outside the rule's declared output, so Snakemake does not delete it before
   ``fov_name, track_id, t`` and a hash of the encoder's weights. A partial store with another
   fingerprint is discarded, never mixed.
 
-When every row is done the AnnData is assembled (:mod:`dynaclr.embeddings.store`), written
-atomically with its provenance, and the partial store is removed.
+When every row is done the two matrices are returned; the caller (:mod:`dynaclr.embeddings.stage`)
+writes the embeddings artifact and then removes the partial store.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import json
 import logging
 import math
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
@@ -35,30 +35,16 @@ import zarr
 from torch import nn
 from tqdm import tqdm
 
-from dynaclr.embeddings.patch_arrays import PatchArray, center_crop_numpy, open_patches
-from dynaclr.embeddings.store import EMBEDDINGS_KIND, build_anndata, check_index, write_embeddings
-from dynaclr.io import Provenance, make_provenance
+from dynaclr.config.embeddings import EmbeddingConfig
+from dynaclr.embeddings.store import check_index
+from dynaclr.numerics.crop import center_crop
+from dynaclr.numerics.device import resolve_device
 
 logger = logging.getLogger(__name__)
 
 _ROWS_DONE = "rows_done"
 _FINGERPRINT = "fingerprint"
 _ARRAYS = ("features", "projections")
-
-
-def partial_store_path(output_path: str | Path) -> Path:
-    """Where the resumable partial store of ``output_path`` lives (a hidden sibling)."""
-    output_path = Path(output_path)
-    return output_path.with_name(f".{output_path.name}.partial")
-
-
-def resolve_device(device: str) -> torch.device:
-    """``'auto'`` → CUDA when available, else CPU; ``'cuda'`` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} was requested but torch sees no GPU; use 'auto' or 'cpu'")
-    return torch.device(device)
 
 
 def encoder_fingerprint(encoder: nn.Module) -> str:
@@ -78,7 +64,9 @@ def index_fingerprint(index: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
-def _check_patches(patches: PatchArray, index: pd.DataFrame, crop: tuple[int, int] | None) -> None:
+def _check_patches(
+    patches: zarr.Array | np.ndarray, index: pd.DataFrame, crop: tuple[int, int] | None
+) -> None:
     if len(patches.shape) != 5:
         raise ValueError(f"patches must be (N, C, Z, Y, X), got shape {tuple(patches.shape)}")
     if patches.shape[0] != len(index):
@@ -147,124 +135,114 @@ def _encode(
     return features.float().cpu().numpy(), projections.float().cpu().numpy()
 
 
-def embed_patches(
+def encode_patches(
     encoder: nn.Module,
-    patches_array: PatchArray | str | Path,
-    index_df: pd.DataFrame,
-    output_path: str | Path,
-    batch_size: int = 128,
-    device: str = "auto",
-    crop_size_yx: tuple[int, int] | None = None,
-    bf16_autocast: bool = True,
-    resume: bool = True,
-    provenance_config: dict[str, Any] | None = None,
-    inputs: Sequence[tuple[str | Path, Provenance | None] | str | Path] = (),
-    info: dict[str, Any] | None = None,
+    patches: zarr.Array | np.ndarray,
+    index: pd.DataFrame,
+    config: EmbeddingConfig,
+    *,
+    crop_size_yx: tuple[int, int] | None,
+    partial_path: str | Path,
     show_progress: bool = True,
-) -> Path:
-    """Encode every patch into features and projections and write the ``embeddings`` AnnData.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Encode every patch into features and projections, streaming rows into a resumable store.
 
-    Patches are read ``batch_size`` rows at a time (the next batch is read while the current one
-    is encoded), centre-cropped to ``crop_size_yx`` and encoded once in eval mode under
-    ``torch.inference_mode`` (bfloat16 autocast on the GPU when ``bf16_autocast``; float32 on
-    the CPU). Rows stream into the partial store (module docstring), so an interrupted job
-    resumes from its last complete batch; the finished AnnData is written atomically.
+    Patches are read ``config.batch_size`` rows at a time (the next batch is read while the
+    current one is encoded), centre-cropped to ``crop_size_yx`` and encoded once in eval mode
+    under ``torch.inference_mode`` (bfloat16 autocast on the GPU when ``config.bf16_autocast``;
+    float32 on the CPU). Rows stream into the partial store at ``partial_path`` (module
+    docstring), so an interrupted job resumes from its last complete batch when
+    ``config.resume``.
 
     Args:
         encoder: module mapping ``(B, C, Z, h, w)`` float32 to ``(features (B, E), projections (B, P))``,
             e.g. :class:`dynaclr.contrastive.ContrastiveEncoder`. Put in eval mode here.
-        patches_array: ``(N, C, Z, Y, X)`` float32 patches: a zarr array, a numpy array or the
-            path of a zarr array (opened with ``zarr.open_array``).
-        index_df: ``N`` rows, row ``i`` describing patch ``i``; needs ``fov_name, track_id, t``;
-            every column becomes an ``obs`` column.
-        output_path: the embeddings store, ``results/embeddings/{model}/{dataset}.zarr``.
-        batch_size: patches per forward pass and rows per chunk of the partial store.
-        device: ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:k'``.
+        patches: ``(N, C, Z, Y, X)`` float32 patches (a zarr or numpy array).
+        index: ``N`` rows, row ``i`` describing patch ``i`` (``fov_name, track_id, t`` needed).
+        config: batch size, device, autocast and resume.
         crop_size_yx: centre crop ``(h, w)`` in pixels; ``None`` keeps the stored size.
-        bf16_autocast: bfloat16 autocast on the GPU (ignored on the CPU).
-        resume: continue a compatible partial store instead of starting again.
-        provenance_config: the stage's config subtree, recorded in the provenance.
-        inputs: input paths (optionally with their provenance) recorded in the provenance.
-        info: stored as ``uns['dynaclr']`` (e.g. ``{"model": ..., "dataset": ...}``).
+        partial_path: the partial store (the caller removes it once the result is written).
         show_progress: tqdm progress bar over batches.
 
     Returns:
-        ``output_path``.
+        ``features (N, E)`` and ``projections (N, P)``, float32.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    output_path = Path(output_path)
-    check_index(index_df, "index_df")
-    patches = open_patches(patches_array)
+    batch_size = config.batch_size
+    check_index(index, "patch index")
     crop = None if crop_size_yx is None else (int(crop_size_yx[0]), int(crop_size_yx[1]))
-    _check_patches(patches, index_df, crop)
+    _check_patches(patches, index, crop)
     n_rows = int(patches.shape[0])
     if n_rows == 0:
         raise ValueError("patch array is empty: nothing to embed")
-    torch_device = resolve_device(device)
-    encoder = encoder.to(torch_device).eval()
+    device = resolve_device(config.device)
+    encoder = encoder.to(device).eval()
     fingerprint = {
         "patch_shape": [int(s) for s in patches.shape],
         "batch_size": batch_size,
         "crop_size_yx": None if crop is None else list(crop),
-        "index": index_fingerprint(index_df),
+        "index": index_fingerprint(index),
         "encoder": encoder_fingerprint(encoder),
     }
-    partial_path = partial_store_path(output_path)
+    partial_path = Path(partial_path)
     partial_path.parent.mkdir(parents=True, exist_ok=True)
-    group, rows_done, arrays = _open_partial(partial_path, fingerprint, resume)
+    group, rows_done, arrays = _open_partial(partial_path, fingerprint, config.resume)
     n_batches = math.ceil(n_rows / batch_size)
     first_batch = rows_done // batch_size
-
-    def read_batch(batch_number: int) -> np.ndarray:
-        lo, hi = batch_number * batch_size, min(n_rows, (batch_number + 1) * batch_size)
-        return center_crop_numpy(np.asarray(patches[lo:hi], dtype=np.float32), crop)
 
     logger.info(
         "Embedding %d patches in %d batches of %d on %s (starting at batch %d)",
         n_rows,
         n_batches,
         batch_size,
-        torch_device,
+        device,
         first_batch,
     )
+
+    def read_batch(batch_number: int) -> np.ndarray:
+        lo, hi = batch_number * batch_size, min(n_rows, (batch_number + 1) * batch_size)
+        batch = np.asarray(patches[lo:hi], dtype=np.float32)
+        return batch if crop is None else center_crop(batch, crop)
+
+    def encode_batch(batch_number: int, batch: np.ndarray) -> None:
+        features, projections = _encode(encoder, batch, device, config.bf16_autocast)
+        for name, values in zip(_ARRAYS, (features, projections), strict=True):
+            if name not in arrays:
+                arrays[name] = group.create_array(
+                    name,
+                    shape=(n_rows, values.shape[1]),
+                    chunks=(batch_size, values.shape[1]),
+                    dtype="float32",
+                    fill_value=0.0,
+                )
+            lo = batch_number * batch_size
+            arrays[name][lo : lo + len(values)] = values
+        group.attrs[_ROWS_DONE] = min(n_rows, (batch_number + 1) * batch_size)
+
+    _read_ahead(first_batch, n_batches, read_batch, encode_batch, show_progress)
+    return np.asarray(arrays["features"][:]), np.asarray(arrays["projections"][:])
+
+
+def _read_ahead(
+    first: int,
+    stop: int,
+    read: Callable[[int], np.ndarray],
+    consume: Callable[[int, np.ndarray], None],
+    show_progress: bool,
+) -> None:
+    """``consume(k, read(k))`` for ``k`` in ``first .. stop - 1``, reading batch ``k + 1`` in a
+    thread while batch ``k`` is consumed (tqdm bar over all ``stop`` batches)."""
     with ThreadPoolExecutor(max_workers=1) as reader:
-        pending = reader.submit(read_batch, first_batch) if first_batch < n_batches else None
-        batches = tqdm(
-            range(first_batch, n_batches),
-            initial=first_batch,
-            total=n_batches,
+        pending = reader.submit(read, first) if first < stop else None
+        for batch_number in tqdm(
+            range(first, stop),
+            initial=first,
+            total=stop,
             desc="embed",
             unit="batch",
             mininterval=2,
             disable=not show_progress,
-        )
-        for batch_number in batches:
+        ):
             assert pending is not None
             batch = pending.result()
-            pending = reader.submit(read_batch, batch_number + 1) if batch_number + 1 < n_batches else None
-            features, projections = _encode(encoder, batch, torch_device, bf16_autocast)
-            for name, values in zip(_ARRAYS, (features, projections), strict=True):
-                if name not in arrays:
-                    arrays[name] = group.create_array(
-                        name,
-                        shape=(n_rows, values.shape[1]),
-                        chunks=(batch_size, values.shape[1]),
-                        dtype="float32",
-                        fill_value=0.0,
-                    )
-                lo = batch_number * batch_size
-                arrays[name][lo : lo + len(values)] = values
-            group.attrs[_ROWS_DONE] = min(n_rows, (batch_number + 1) * batch_size)
-
-    adata = build_anndata(
-        np.asarray(arrays["features"][:]),
-        index_df,
-        projections=np.asarray(arrays["projections"][:]),
-        info={**(info or {}), "representation_note": "X = backbone features, obsm['X_projections'] = head"},
-    )
-    config = dict(provenance_config or {})
-    provenance = make_provenance(EMBEDDINGS_KIND, config, list(inputs))
-    write_embeddings(adata, output_path, provenance)
-    shutil.rmtree(partial_path, ignore_errors=True)
-    return output_path
+            pending = reader.submit(read, batch_number + 1) if batch_number + 1 < stop else None
+            consume(batch_number, batch)

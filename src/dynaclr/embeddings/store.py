@@ -11,11 +11,10 @@ Layout of ``results/embeddings/{model}/{dataset}.zarr`` (one row per patch, in p
   the raw values, with ``var['raw_mean']`` and ``var['raw_std']`` the column mean and population
   std used (``X = (raw - raw_mean) / raw_std``, 0 where ``raw_std == 0``);
 * ``obs``: the patch index columns (``fov_name, track_id, t`` required; usually also
-  ``lineage_id, parent_track_id, y, x, well, condition, border_fraction``), index ``"0".."N-1"``;
-* ``uns['dynaclr']``: ``model``, ``dataset``, ``representation_note``;
-* root attributes ``dynaclr``: the provenance record (kind ``embeddings``, schema version 2;
-  version 1 kept the engineered features raw in ``X`` and z-scored in ``obsm['X_standardized']``,
-  and is refused by :func:`read_embeddings`).
+  ``lineage_id, parent_track_id, y, x, well, condition, padded_fraction``), index ``"0".."N-1"``;
+* ``uns['dynaclr']``: ``model``, ``dataset``, ``kind``, ``representation_note``;
+* root attributes ``dynaclr``: the provenance record (kind ``embeddings``; its config names the
+  ``model`` and ``dataset``). :func:`read_embeddings` refuses a store of another schema version.
 """
 
 from __future__ import annotations
@@ -28,11 +27,17 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from dynaclr.io import ArtifactError, Provenance, atomic_output, read_zarr_provenance, write_zarr_provenance
+from dynaclr.io import (
+    ArtifactError,
+    ArtifactKind,
+    Provenance,
+    atomic_output,
+    read_zarr_provenance,
+    write_zarr_provenance,
+)
 
 logger = logging.getLogger(__name__)
 
-EMBEDDINGS_KIND = "embeddings"
 #: Columns every embeddings ``obs`` table must have: track identity and frame.
 REQUIRED_OBS_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "t")
 PROJECTIONS_KEY = "X_projections"
@@ -108,8 +113,8 @@ def build_anndata(
 
 def write_embeddings(adata: ad.AnnData, path: str | Path, provenance: Provenance) -> None:
     """Write ``adata`` to the zarr store ``path`` atomically, with ``provenance`` in its root attributes."""
-    if provenance.kind != EMBEDDINGS_KIND:
-        raise ValueError(f"provenance kind must be {EMBEDDINGS_KIND!r}, got {provenance.kind!r}")
+    if provenance.kind != ArtifactKind.EMBEDDINGS:
+        raise ValueError(f"provenance kind must be {ArtifactKind.EMBEDDINGS!r}, got {provenance.kind!r}")
     with atomic_output(path) as tmp:
         adata.write_zarr(tmp)
         write_zarr_provenance(tmp, provenance)
@@ -118,7 +123,7 @@ def write_embeddings(adata: ad.AnnData, path: str | Path, provenance: Provenance
 
 def read_embeddings_provenance(path: str | Path) -> Provenance:
     """Provenance of an embeddings store; raises :class:`ArtifactError` if it is not one."""
-    return read_zarr_provenance(path, EMBEDDINGS_KIND)
+    return read_zarr_provenance(path, ArtifactKind.EMBEDDINGS)
 
 
 def read_embeddings(path: str | Path) -> ad.AnnData:
@@ -143,12 +148,16 @@ def read_embeddings(path: str | Path) -> ad.AnnData:
     return adata
 
 
-def cell_table(adata: ad.AnnData) -> pd.DataFrame:
-    """The embeddings' ``obs`` as a plain DataFrame with a fresh ``0..N-1`` index (a copy)."""
-    obs = adata.obs
-    if not isinstance(obs, pd.DataFrame):
-        raise TypeError(f"embeddings obs must be a pandas DataFrame, got {type(obs).__name__}")
-    return obs.reset_index(drop=True)
+def embeddings_identity(path: str | Path) -> tuple[str, str]:
+    """``(model, dataset)`` of an embeddings store, from the provenance it was written with."""
+    provenance = read_embeddings_provenance(path)
+    model, dataset = provenance.config.get("model"), provenance.config.get("dataset")
+    if not isinstance(model, str) or not isinstance(dataset, str):
+        raise ArtifactError(
+            f"{path}: the embeddings' provenance names no model and dataset (found {model!r}, {dataset!r}); "
+            "rerun it with `snakemake --forcerun embed`"
+        )
+    return model, dataset
 
 
 def representation_matrix(adata: ad.AnnData, representation: str) -> np.ndarray:

@@ -8,7 +8,7 @@ smoothness_ci_low, smoothness_ci_high, dynamic_range, dynamic_range_ci_low,
 dynamic_range_ci_high, mean_adjacent, mean_random, n_tracks, n_pairs, n_random_pairs,
 n_bootstrap, confidence, n_cells`` (distances in cosine-distance units, ``[0, 2]``).
 
-With ``comparison_csv`` it also writes ``results/evaluation/temporal_comparison.csv``: every two
+It also writes ``results/evaluation/temporal_comparison.csv``: every two
 models embedded on the same cells of a dataset, the smoother one first (``model_a``), with the
 difference of their smoothness and its *paired* track-bootstrap CI (both models' replicates
 resample the same tracks and random pairs). Columns: ``dataset, representation, model_a,
@@ -27,13 +27,14 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from dynaclr.embeddings import cell_table, read_embeddings, representation_matrix
-from dynaclr.evaluation.tables import write_csv
+from dynaclr.config.analysis import TemporalMetricsConfig
+from dynaclr.embeddings import cell_table, embeddings_identity, read_embeddings, representation_matrix
 from dynaclr.evaluation.temporal import (
     INDEX_COLUMNS,
     paired_smoothness_difference,
     temporal_metrics_with_replicates,
 )
+from dynaclr.io import StageFiles, write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -74,42 +75,47 @@ TEMPORAL_COMPARISON_COLUMNS: tuple[str, ...] = (
 )
 
 
+class TemporalMetricsInputs(StageFiles):
+    """Rule ``temporal_metrics``: every embeddings store of the workflow."""
+
+    embeddings: tuple[Path, ...]
+
+
+class TemporalMetricsOutputs(StageFiles):
+    """Rule ``temporal_metrics``: the metrics table and the paired model comparison (module docstring)."""
+
+    metrics: Path
+    comparison: Path
+
+
 def temporal_metrics_stage(
-    embeddings_paths: Mapping[tuple[str, str], str | Path],
-    output_csv: str | Path,
-    n_bootstrap: int = 200,
-    seed: int = 0,
-    representation: str = "features",
-    confidence: float = 0.95,
-    comparison_csv: str | Path | None = None,
+    config: TemporalMetricsConfig, inputs: TemporalMetricsInputs, outputs: TemporalMetricsOutputs
 ) -> pd.DataFrame:
     """Temporal metrics of every embeddings store, one CSV row per ``(model, dataset)``.
 
-    Args:
-        embeddings_paths: ``{(model, dataset): path of an embeddings store}``.
-        output_csv: ``results/evaluation/temporal_metrics.csv`` (columns in the module docstring).
-        n_bootstrap: track-bootstrap replicates (0: CIs are NaN).
-        seed: seed of the random pairs and the bootstrap (same seed, same table).
-        representation: ``'features'`` (default), ``'projections'`` or ``'standardized'``.
-        confidence: central coverage of the CIs.
-        comparison_csv: where to write the paired model comparison (module docstring); None
-            skips it.
+    Each store says which model embedded which dataset (``uns['dynaclr']``). ``config`` gives the
+    matrix (``representation``), the track-bootstrap replicates (``n_bootstrap``; 0: CIs are NaN),
+    their coverage (``confidence``) and the seed of the random pairs and the bootstrap.
 
     Returns:
-        The table written, sorted by model then dataset.
+        The metrics table written, sorted by model then dataset.
     """
-    if not embeddings_paths:
+    if not inputs.embeddings:
         raise ValueError("temporal_metrics_stage needs at least one embeddings store")
+    representation, n_bootstrap, confidence = config.representation, config.n_bootstrap, config.confidence
+    stores = {embeddings_identity(path): path for path in inputs.embeddings}
+    if len(stores) != len(inputs.embeddings):
+        raise ValueError(
+            f"two embeddings stores of the same (model, dataset) among {list(inputs.embeddings)}"
+        )
     rows: list[dict[str, Any]] = []
     replicates: dict[str, list[tuple[str, pd.DataFrame, Any]]] = {}
-    for (model, dataset), path in tqdm(
-        sorted(embeddings_paths.items()), desc="temporal metrics", mininterval=2
-    ):
+    for (model, dataset), path in tqdm(sorted(stores.items()), desc="temporal metrics", mininterval=2):
         adata = read_embeddings(path)
         matrix = representation_matrix(adata, representation)
         cells = cell_table(adata)
         metrics, smooth_replicates = temporal_metrics_with_replicates(
-            matrix, cells, n_bootstrap=n_bootstrap, seed=seed, confidence=confidence
+            matrix, cells, n_bootstrap=n_bootstrap, seed=config.seed, confidence=confidence
         )
         replicates.setdefault(dataset, []).append(
             (model, cells[list(INDEX_COLUMNS)].reset_index(drop=True), smooth_replicates)
@@ -132,13 +138,12 @@ def temporal_metrics_stage(
             metrics["n_tracks"],
         )
     table = pd.DataFrame(rows)[list(TEMPORAL_METRICS_COLUMNS)]
-    if comparison_csv is not None:
-        n_tracks = {(row["model"], row["dataset"]): row["n_tracks"] for row in rows}
-        write_csv(
-            _paired_comparisons(replicates, n_tracks, representation, n_bootstrap, confidence),
-            comparison_csv,
-        )
-    write_csv(table, output_csv)
+    n_tracks = {(row["model"], row["dataset"]): row["n_tracks"] for row in rows}
+    write_csv(
+        _paired_comparisons(replicates, n_tracks, representation, n_bootstrap, confidence),
+        outputs.comparison,
+    )
+    write_csv(table, outputs.metrics)
     return table
 
 

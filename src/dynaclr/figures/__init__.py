@@ -1,8 +1,8 @@
 """Evaluation figures (matplotlib, headless). Every plotting function returns ``(Figure, caption)``;
-:func:`save_figure` writes PNG and SVG.
+:func:`save_figure` writes it to the paths a rule names (PNG, SVG).
 """
 
-from dynaclr.figures.common import FIGURE_FORMATS, attach_ground_truth, new_figure, save_figure
+from dynaclr.figures.common import new_figure, save_figure
 from dynaclr.figures.plots import (
     plot_distance_distributions,
     plot_infected_fraction,
@@ -17,8 +17,6 @@ from dynaclr.figures.table import (
 )
 
 __all__ = [
-    "FIGURE_FORMATS",
-    "attach_ground_truth",
     "formatted_results_table",
     "new_figure",
     "plot_distance_distributions",

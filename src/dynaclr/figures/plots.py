@@ -32,7 +32,8 @@ def plot_projections(
     Args:
         cells: one row per cell with the two coordinate columns and ``color_columns``
             (``t`` continuous; boolean/0-1 columns such as ``infected``, ``mitosis`` as two
-            classes, NaN grey). E.g. a projections table with :func:`attach_ground_truth` applied.
+            classes, NaN grey). E.g. a projections table with
+            :func:`dynaclr.embeddings.attach_ground_truth` applied.
         coordinate_columns: default: the first two columns named ``pca_*`` or ``umap_*``.
         color_columns: columns to colour by, one panel each (missing ones are skipped).
         title: e.g. ``"DynaCLR, demo"``.

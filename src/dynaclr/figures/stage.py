@@ -1,31 +1,33 @@
-"""The report rules: one call per figure job, and the summary tables the figures read.
+"""The figure rules: one call per job, reading artifacts, drawing, writing the files the rule names.
 
-Each ``*_figure`` function reads the artifacts of one ``(model, dataset)``, draws the figure with
-:mod:`dynaclr.figures.plots`, writes it as ``{stem}.png`` and ``{stem}.svg`` (the suffix of
-``output_path`` is ignored) and returns the caption, which is also logged.
+* :func:`embedding_figures` (rule ``embedding_figures``, every (model, dataset)): the projections
+  coloured by frame (and by true infection and division on simulated data), and the adjacent- vs
+  random-frame cosine distances (appendix C);
+* :func:`evaluation_figures` (rule ``evaluation_figures``, simulated datasets): the infected
+  fraction over time (classifier vs truth) and DTW pseudo-time vs the true time since onset;
+* :func:`results_table_stage` (rule ``results_table``): the model comparison (paper Tables 4-5).
 
-:func:`collect_pseudotime` concatenates the per-job DTW tables (rule ``collect_pseudotime``);
-:func:`results_table_stage` writes the model comparison (rule ``results_table``).
+Each figure is drawn by :mod:`dynaclr.figures.plots`, whose caption is logged.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from dynaclr.classify import infected_fraction_over_time, read_predictions
+from dynaclr.classify import read_predictions
+from dynaclr.config.analysis import FiguresConfig
 from dynaclr.embeddings import (
-    PROJECTIONS_KIND,
+    attach_ground_truth,
     cell_table,
     read_embeddings,
     representation_matrix,
 )
-from dynaclr.evaluation.tables import read_csv, write_csv
-from dynaclr.figures.common import attach_ground_truth, save_figure
+from dynaclr.figures.common import save_figure
+from dynaclr.figures.curves import infected_fraction_over_time
 from dynaclr.figures.plots import (
     plot_distance_distributions,
     plot_infected_fraction,
@@ -33,205 +35,156 @@ from dynaclr.figures.plots import (
     plot_pseudotime_accuracy,
 )
 from dynaclr.figures.table import plot_results_table, results_table, results_table_html
-from dynaclr.io import atomic_output, make_provenance, read_table, write_table
-from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS, PSEUDOTIME_KIND
+from dynaclr.io import ArtifactKind, StageFiles, atomic_output, read_csv, read_table, write_csv
+from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
 
 logger = logging.getLogger(__name__)
 
 
-def _label(model: str, dataset: str) -> str:
-    return f"{model}, {dataset}"
+class EmbeddingFiguresInputs(StageFiles):
+    """Rule ``embedding_figures``: one embeddings store, its projections, and (simulated
+    datasets) the ground truth to colour cells by."""
+
+    projections: Path
+    embeddings: Path
+    tracks: Path | None = None
 
 
-def _save(figure: Any, caption: str, output_path: str | Path) -> str:
-    written = save_figure(figure, output_path)
-    logger.info("Wrote %s: %s", ", ".join(map(str, written)), caption)
+class EmbeddingFiguresOutputs(StageFiles):
+    """Rule ``embedding_figures``: two figures, each as PNG and SVG."""
+
+    projections_png: Path
+    projections_svg: Path
+    distances_png: Path
+    distances_svg: Path
+
+
+class EvaluationFiguresInputs(StageFiles):
+    """Rule ``evaluation_figures``: the classifier's predictions, DTW outputs and the ground truth."""
+
+    predictions: Path
+    tracks: Path
+    pseudotime: Path
+    accuracy: Path
+
+
+class EvaluationFiguresOutputs(StageFiles):
+    """Rule ``evaluation_figures``: two figures (PNG and SVG) and the plotted infected-fraction curves."""
+
+    infected_fraction_png: Path
+    infected_fraction_svg: Path
+    curves: Path
+    pseudotime_png: Path
+    pseudotime_svg: Path
+
+
+class ResultsTableInputs(StageFiles):
+    """Rule ``results_table``: the summary tables it merges (classification and DTW when run)."""
+
+    temporal_metrics: Path
+    classification: Path | None = None
+    dtw_accuracy: Path | None = None
+
+
+class ResultsTableOutputs(StageFiles):
+    """Rule ``results_table``: the comparison as CSV, HTML and a drawn table (PNG and SVG)."""
+
+    csv: Path
+    html: Path
+    png: Path
+    svg: Path
+
+
+def _save(figure: Figure, caption: str, *paths: Path) -> str:
+    save_figure(figure, *paths)
+    logger.info("Wrote %s: %s", ", ".join(map(str, paths)), caption)
     return caption
 
 
-def projections_figure(
-    projections_path: str | Path,
-    output_path: str | Path,
+def embedding_figures(
+    config: FiguresConfig,
+    inputs: EmbeddingFiguresInputs,
+    outputs: EmbeddingFiguresOutputs,
+    *,
     model: str,
     dataset: str,
-    ground_truth_tracks_path: str | Path | None = None,
-    match_on: str = "position",
-    max_match_distance_px: float = 6.0,
-) -> str:
-    """Projections of one model's embeddings coloured by frame, and by infection and division.
+) -> list[str]:
+    """Projections and distance distributions of one model's embeddings of one dataset.
 
-    Args:
-        projections_path: table of rule ``project_embeddings`` (``pca_*`` or ``umap_*`` columns).
-        output_path: figure path; ``{stem}.png`` and ``{stem}.svg`` are written.
-        model, dataset: for the title and caption.
-        ground_truth_tracks_path: ground truth of a simulated dataset; without it the cells are
-            coloured by frame only.
-        match_on, max_match_distance_px: how ground-truth cells find their patch
-            (:func:`~dynaclr.figures.common.attach_ground_truth`).
+    Cells are coloured by frame; with ``inputs.tracks`` (ground truth of a simulated dataset)
+    also by true infection and division, ground-truth cells finding their tracked cell as
+    ``config.match_truth_on`` says (:func:`~dynaclr.embeddings.attach_ground_truth`). The
+    distances use ``config.distances_representation`` and ``config.distances_seed``.
 
     Returns:
-        The caption.
+        The two captions.
     """
-    cells, _ = read_table(projections_path, PROJECTIONS_KIND, ("fov_name", "track_id", "t"))
-    if ground_truth_tracks_path is not None:
-        truth, _ = read_table(ground_truth_tracks_path, "ground_truth_tracks")
-        cells = attach_ground_truth(cells, truth, on=match_on, max_distance_px=max_match_distance_px)
-    figure, caption = plot_projections(cells, title=_label(model, dataset))
-    return _save(figure, caption, output_path)
-
-
-def distances_figure(
-    embeddings_path: str | Path,
-    output_path: str | Path,
-    model: str,
-    dataset: str,
-    representation: str = "features",
-    seed: int = 0,
-) -> str:
-    """Adjacent-frame vs random-frame cosine distances of one model's embeddings (appendix C).
-
-    Args:
-        embeddings_path: an embeddings store.
-        output_path: figure path; ``{stem}.png`` and ``{stem}.svg`` are written.
-        model, dataset: for the title and caption.
-        representation, seed: as in rule ``temporal_metrics`` (same matrix, same random pairs).
-
-    Returns:
-        The caption.
-    """
-    adata = read_embeddings(embeddings_path)
-    figure, caption = plot_distance_distributions(
-        representation_matrix(adata, representation),
-        cell_table(adata),
-        seed=seed,
-        label=_label(model, dataset),
-    )
-    return _save(figure, caption, output_path)
-
-
-def infected_fraction_figure(
-    predictions_path: str | Path,
-    ground_truth_tracks_path: str | Path,
-    output_path: str | Path,
-    model: str,
-    dataset: str,
-    curves_csv: str | Path | None = None,
-) -> str:
-    """Predicted (infection classifier) vs true fraction of infected cells per condition over time.
-
-    Args:
-        predictions_path: ``predictions`` table of rule ``classify`` (task ``infection``).
-        ground_truth_tracks_path: ground truth of the simulated dataset.
-        output_path: figure path; ``{stem}.png`` and ``{stem}.svg`` are written.
-        model, dataset: for the title and caption.
-        curves_csv: optionally, the plotted curves
-            (:func:`~dynaclr.classify.infected_fraction_over_time` columns).
-
-    Returns:
-        The caption.
-    """
-    truth, _ = read_table(ground_truth_tracks_path, "ground_truth_tracks")
-    curves = infected_fraction_over_time(read_predictions(predictions_path), truth)
-    if curves_csv is not None:
-        write_csv(curves, curves_csv)
-    figure, caption = plot_infected_fraction(curves, label=_label(model, dataset))
-    return _save(figure, caption, output_path)
-
-
-def pseudotime_figure(
-    pseudotime_path: str | Path,
-    accuracy_csv: str | Path,
-    output_path: str | Path,
-    model: str,
-    dataset: str,
-) -> str:
-    """DTW pseudo-time against the true time since infection onset, and the onset errors.
-
-    Args:
-        pseudotime_path, accuracy_csv: the two outputs of rule ``align_pseudotime``.
-        output_path: figure path; ``{stem}.png`` and ``{stem}.svg`` are written.
-        model, dataset: for the title and caption.
-
-    Returns:
-        The caption.
-    """
-    pseudotime, _ = read_table(pseudotime_path, PSEUDOTIME_KIND)
-    accuracy = read_csv(accuracy_csv, DTW_ACCURACY_COLUMNS)
-    figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label=_label(model, dataset))
-    return _save(figure, caption, output_path)
-
-
-def collect_pseudotime(
-    pseudotime_paths: Sequence[str | Path],
-    accuracy_paths: Sequence[str | Path],
-    pseudotime_output: str | Path,
-    accuracy_output: str | Path,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Concatenate per-(model, dataset) DTW outputs into ``pseudotime.parquet`` and ``dtw_accuracy.csv``.
-
-    Args:
-        pseudotime_paths: ``pseudotime`` tables of rule ``align_pseudotime``.
-        accuracy_paths: their accuracy CSVs (:data:`~dynaclr.pseudotime.stage.DTW_ACCURACY_COLUMNS`).
-        pseudotime_output: Parquet (kind ``pseudotime``, its inputs recorded), rows sorted by
-            ``model, dataset`` then the per-job order.
-        accuracy_output: CSV with the same columns, sorted by ``model, dataset, fov_name, query_id``.
-
-    Returns:
-        The two tables.
-    """
-    if not pseudotime_paths or len(pseudotime_paths) != len(accuracy_paths):
-        raise ValueError(
-            f"collect_pseudotime needs one accuracy table per pseudotime table; got "
-            f"{len(pseudotime_paths)} and {len(accuracy_paths)}"
+    label = f"{model}, {dataset}"
+    cells, _ = read_table(inputs.projections, ArtifactKind.PROJECTIONS, ("fov_name", "track_id", "t"))
+    if inputs.tracks is not None:
+        truth, _ = read_table(inputs.tracks, "ground_truth_tracks")
+        cells = attach_ground_truth(
+            cells,
+            truth,
+            ("infected", "mitosis"),
+            on=config.match_truth_on,
+            max_distance_px=config.max_match_distance_px,
         )
-    tables: list[pd.DataFrame] = []
-    inputs: list[Any] = []
-    for path in pseudotime_paths:
-        table, provenance = read_table(path, PSEUDOTIME_KIND, ("model", "dataset"))
-        tables.append(table)
-        inputs.append((path, provenance))
-    pseudotime = pd.concat(tables, ignore_index=True).sort_values(
-        ["model", "dataset"], kind="stable", ignore_index=True
+    figure, caption = plot_projections(cells, title=label)
+    captions = [_save(figure, caption, outputs.projections_png, outputs.projections_svg)]
+    adata = read_embeddings(inputs.embeddings)
+    figure, caption = plot_distance_distributions(
+        representation_matrix(adata, config.distances_representation),
+        cell_table(adata),
+        seed=config.distances_seed,
+        label=label,
     )
-    accuracy = pd.concat([read_csv(p, DTW_ACCURACY_COLUMNS) for p in accuracy_paths], ignore_index=True)
-    accuracy = accuracy[list(DTW_ACCURACY_COLUMNS)].sort_values(
-        ["model", "dataset", "fov_name", "query_id"], ignore_index=True
-    )
-    pairs = sorted(set(zip(pseudotime["model"], pseudotime["dataset"], strict=True)))
-    write_table(pseudotime, pseudotime_output, make_provenance(PSEUDOTIME_KIND, {"collected": pairs}, inputs))
-    write_csv(accuracy, accuracy_output)
-    return pseudotime, accuracy
+    captions.append(_save(figure, caption, outputs.distances_png, outputs.distances_svg))
+    return captions
 
 
-def results_table_stage(
-    temporal_metrics_csv: str | Path,
-    table_csv: str | Path,
-    figure_path: str | Path,
-    html_path: str | Path,
-    classification_csv: str | Path | None = None,
-    dtw_accuracy_csv: str | Path | None = None,
-) -> pd.DataFrame:
-    """The model comparison (paper Tables 4-5) as CSV, figure (PNG + SVG) and HTML table.
+def evaluation_figures(
+    inputs: EvaluationFiguresInputs, outputs: EvaluationFiguresOutputs, *, model: str, dataset: str
+) -> list[str]:
+    """Infected fraction over time (classifier vs truth) and DTW pseudo-time accuracy (simulated data).
 
-    Args:
-        temporal_metrics_csv: ``results/evaluation/temporal_metrics.csv``.
-        table_csv: numeric table, columns of :func:`~dynaclr.figures.table.results_table`.
-        figure_path: the table drawn; ``{stem}.png`` and ``{stem}.svg`` are written.
-        html_path: an HTML ``<table>`` of the formatted values.
-        classification_csv: ``classification.csv`` (simulated datasets; optional).
-        dtw_accuracy_csv: ``dtw_accuracy.csv`` (optional).
+    ``outputs.curves`` holds the plotted curves
+    (:func:`~dynaclr.figures.curves.infected_fraction_over_time` columns).
+
+    Returns:
+        The two captions.
+    """
+    label = f"{model}, {dataset}"
+    truth, _ = read_table(inputs.tracks, "ground_truth_tracks")
+    curves = infected_fraction_over_time(read_predictions(inputs.predictions), truth)
+    write_csv(curves, outputs.curves)
+    figure, caption = plot_infected_fraction(curves, label=label)
+    captions = [_save(figure, caption, outputs.infected_fraction_png, outputs.infected_fraction_svg)]
+    pseudotime, _ = read_table(inputs.pseudotime, ArtifactKind.PSEUDOTIME)
+    accuracy = read_csv(inputs.accuracy, DTW_ACCURACY_COLUMNS)
+    figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label=label)
+    captions.append(_save(figure, caption, outputs.pseudotime_png, outputs.pseudotime_svg))
+    return captions
+
+
+def results_table_stage(inputs: ResultsTableInputs, outputs: ResultsTableOutputs) -> pd.DataFrame:
+    """The model comparison (paper Tables 4-5) as CSV, HTML table and a drawn table.
+
+    The CSV holds the numeric table (columns of :func:`~dynaclr.figures.table.results_table`);
+    the classification and DTW columns come from the inputs that are given.
 
     Returns:
         The numeric table.
     """
+    classification, dtw_accuracy = inputs.classification, inputs.dtw_accuracy
     table = results_table(
-        temporal_metrics=read_csv(temporal_metrics_csv, ("model", "dataset")),
-        classification=None if classification_csv is None else read_csv(classification_csv, ("task",)),
-        dtw_accuracy=None if dtw_accuracy_csv is None else read_csv(dtw_accuracy_csv, DTW_ACCURACY_COLUMNS),
+        temporal_metrics=read_csv(inputs.temporal_metrics, ("model", "dataset")),
+        classification=None if classification is None else read_csv(classification, ("task",)),
+        dtw_accuracy=None if dtw_accuracy is None else read_csv(dtw_accuracy, DTW_ACCURACY_COLUMNS),
     )
-    write_csv(table, table_csv)
-    with atomic_output(html_path) as tmp:
+    write_csv(table, outputs.csv)
+    with atomic_output(outputs.html) as tmp:
         Path(tmp).write_text(results_table_html(table) + "\n")
     figure, caption = plot_results_table(table)
-    _save(figure, caption, figure_path)
+    _save(figure, caption, outputs.png, outputs.svg)
     return table

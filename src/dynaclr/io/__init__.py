@@ -8,7 +8,6 @@ a message that names the rule to rerun. This package imports no stage package.
 
 from dynaclr.io.atomic import atomic_output
 from dynaclr.io.provenance import (
-    ARTIFACT_KINDS,
     ArtifactError,
     ArtifactKind,
     Provenance,
@@ -16,21 +15,25 @@ from dynaclr.io.provenance import (
     config_hash,
     make_provenance,
 )
-from dynaclr.io.tables import read_table, read_table_provenance, write_table
-from dynaclr.io.zarr_store import read_zarr_provenance, write_zarr_provenance
+from dynaclr.io.stage_files import StageFiles
+from dynaclr.io.tables import read_csv, read_table, read_table_provenance, write_csv, write_table
+from dynaclr.io.zarr_store import read_plate_provenance, read_zarr_provenance, write_zarr_provenance
 
 __all__ = [
-    "ARTIFACT_KINDS",
     "ArtifactError",
     "ArtifactKind",
     "Provenance",
+    "StageFiles",
     "atomic_output",
     "check_provenance",
     "config_hash",
     "make_provenance",
+    "read_csv",
+    "read_plate_provenance",
     "read_table",
     "read_table_provenance",
     "read_zarr_provenance",
+    "write_csv",
     "write_table",
     "write_zarr_provenance",
 ]

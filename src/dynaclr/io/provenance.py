@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from dynaclr import __version__
+
+logger = logging.getLogger(__name__)
 
 #: Metadata key under which provenance is stored (zarr attributes, Parquet key-value metadata).
 PROVENANCE_KEY = "dynaclr"
@@ -21,56 +25,86 @@ class ArtifactError(RuntimeError):
     """An artifact is missing, malformed or out of date. The message says what to rerun."""
 
 
-@dataclass(frozen=True)
-class ArtifactKind:
-    """A kind of artifact: its current schema version and the rule that produces it."""
+class ArtifactKind(StrEnum):
+    """Every kind of artifact the workflow writes, with its schema version and producing rule.
 
-    name: str
+    A member is its name as a string (``ArtifactKind.EMBEDDINGS == "embeddings"``, stored in every
+    provenance record) and carries ``schema_version`` (bump it when the artifact's layout changes:
+    readers then refuse older files and say which rule to rerun), ``rule`` and ``description``.
+    """
+
     schema_version: int
     rule: str
     description: str
 
+    def __new__(cls, value: str, schema_version: int, rule: str, description: str) -> ArtifactKind:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.schema_version = schema_version
+        member.rule = rule
+        member.description = description
+        return member
 
-#: Registry of every artifact kind the workflow writes. Bump ``schema_version`` when the layout
-#: of an artifact changes; readers then refuse older files and say which rule to rerun.
-ARTIFACT_KINDS: dict[str, ArtifactKind] = {
-    kind.name: kind
-    for kind in (
-        ArtifactKind("raw_plate", 1, "simulate", "HCS OME-Zarr plate of raw TCZYX images"),
-        ArtifactKind("ground_truth_tracks", 1, "simulate", "per cell per frame ground truth (Parquet)"),
-        ArtifactKind("ground_truth_labels", 1, "simulate", "HCS OME-Zarr plate of nuclear label volumes"),
-        ArtifactKind(
-            "ground_truth_phase", 1, "simulate", "HCS OME-Zarr plate of the true phase (cycles/voxel)"
-        ),
-        ArtifactKind("ground_truth_summary", 1, "summarize_ground_truth", "per-FOV ground-truth statistics"),
-        # image stages (per-FOV jobs fill a plate created by a dataset-level rule)
-        ArtifactKind("phase_transfer_function", 1, "phase_transfer_function", "waveorder transfer function"),
-        ArtifactKind("phase_plate", 1, "phase_plate", "HCS plate with the Phase3D channel"),
-        ArtifactKind("phase_fov", 1, "reconstruct_phase", "per-FOV phase reconstruction record"),
-        ArtifactKind("phase_evaluation", 1, "evaluate_phase", "phase vs ground truth (Pearson r)"),
-        ArtifactKind("virtual_stain_model", 1, "train_virtual_stain", "virtual staining checkpoint"),
-        ArtifactKind("virtual_stain_plate", 1, "virtual_stain_plate", "HCS plate, nuclei_prediction"),
-        ArtifactKind("virtual_stain_fov", 1, "predict_virtual_stain", "per-FOV virtual staining record"),
-        ArtifactKind("virtual_stain_evaluation", 1, "evaluate_virtual_stain", "prediction vs nuclei"),
-        ArtifactKind("tracks_plate", 1, "tracks_plate", "HCS plate of tracked label images"),
-        ArtifactKind("tracks_fov", 1, "track_fov", "per-FOV tracking record"),
-        ArtifactKind("tracks", 1, "collect_tracks", "all FOVs' tracks in one table"),
-        ArtifactKind("tracking_evaluation", 1, "evaluate_tracking", "CTC DET/TRA, division P/R"),
-        # contrastive learning
-        ArtifactKind("patch_fov", 1, "extract_patches", "per-FOV single-cell patches"),
-        ArtifactKind("patches", 1, "collect_patches", "single-cell patch store (N, C, Z, Y, X)"),
-        ArtifactKind("patch_index", 1, "collect_patches", "patch index table"),
-        ArtifactKind("contrastive_model", 1, "train_contrastive", "trained contrastive encoder"),
-        # embeddings and biology
-        # 2: engineered features z-scored in X, raw in layers['raw'] (1: raw X, obsm['X_standardized'])
-        ArtifactKind("embeddings", 2, "embed", "AnnData embeddings of all patches"),
-        ArtifactKind("temporal_metrics", 1, "temporal_metrics", "smoothness and dynamic range"),
-        ArtifactKind("annotations", 1, "draw_annotations", "sparse annotations"),
-        ArtifactKind("classification", 1, "classify", "classifier metrics"),
-        ArtifactKind("predictions", 1, "classify", "per-cell predictions"),
-        ArtifactKind("pseudotime", 1, "align_pseudotime", "DTW pseudo-time per query frame"),
+    @classmethod
+    def of(cls, name: str) -> ArtifactKind:
+        """The kind whose name is ``name``; ``ValueError`` listing the kinds for an unknown one."""
+        for member in cls:
+            if member == name:
+                return member
+        raise ValueError(f"unknown artifact kind {name!r}; known kinds: {sorted(map(str, cls))}")
+
+    # simulated data and its ground truth
+    RAW_PLATE = ("raw_plate", 1, "simulate", "HCS OME-Zarr plate of raw TCZYX images")
+    GROUND_TRUTH_TRACKS = ("ground_truth_tracks", 1, "simulate", "per cell per frame ground truth (Parquet)")
+    GROUND_TRUTH_LABELS = (
+        "ground_truth_labels",
+        1,
+        "simulate",
+        "HCS OME-Zarr plate of nuclear label volumes",
     )
-}
+    GROUND_TRUTH_PHASE = ("ground_truth_phase", 1, "simulate", "HCS OME-Zarr plate of the true phase")
+    GROUND_TRUTH_SUMMARY = (
+        "ground_truth_summary",
+        1,
+        "summarize_ground_truth",
+        "per-FOV ground-truth statistics",
+    )
+    # image stages (per-FOV jobs fill a plate created by a dataset-level rule)
+    PHASE_TRANSFER_FUNCTION = (
+        "phase_transfer_function",
+        1,
+        "phase_transfer_function",
+        "waveorder transfer function",
+    )
+    PHASE_PLATE = ("phase_plate", 1, "phase_plate", "HCS plate with the Phase3D channel")
+    PHASE_FOV = ("phase_fov", 1, "reconstruct_phase", "per-FOV phase reconstruction record")
+    PHASE_EVALUATION = ("phase_evaluation", 1, "evaluate_phase", "phase vs ground truth (Pearson r)")
+    VIRTUAL_STAIN_MODEL = ("virtual_stain_model", 1, "train_virtual_stain", "virtual staining checkpoint")
+    VIRTUAL_STAIN_PLATE = ("virtual_stain_plate", 1, "virtual_stain_plate", "HCS plate, nuclei_prediction")
+    VIRTUAL_STAIN_FOV = ("virtual_stain_fov", 1, "predict_virtual_stain", "per-FOV virtual staining record")
+    VIRTUAL_STAIN_EVALUATION = (
+        "virtual_stain_evaluation",
+        1,
+        "evaluate_virtual_stain",
+        "prediction vs nuclei",
+    )
+    TRACKS_PLATE = ("tracks_plate", 2, "tracks_plate", "HCS plate of tracked label images")
+    TRACKS_FOV = ("tracks_fov", 2, "track_fov", "per-FOV tracking record")
+    TRACKS = ("tracks", 1, "collect_tracks", "all FOVs' tracks in one table")
+    TRACKING_EVALUATION = ("tracking_evaluation", 2, "evaluate_tracking", "CTC DET/TRA, division P/R")
+    # contrastive learning
+    PATCH_FOV = ("patch_fov", 2, "extract_patches", "per-FOV single-cell patches")
+    PATCHES = ("patches", 2, "collect_patches", "single-cell patch store (N, C, Z, Y, X)")
+    PATCH_INDEX = ("patch_index", 2, "collect_patches", "patch index table")
+    CONTRASTIVE_MODEL = ("contrastive_model", 1, "train_contrastive", "trained contrastive encoder")
+    # embeddings and biology
+    EMBEDDINGS = ("embeddings", 3, "embed", "AnnData embeddings of all patches")
+    PROJECTIONS = ("projections", 1, "project_embeddings", "2-D coordinates of every cell (PCA/UMAP)")
+    ANNOTATIONS = ("annotations", 1, "draw_annotations", "sparse annotations")
+    CLASSIFICATION = ("classification", 1, "classify", "classifier metrics")
+    CLASSIFIERS = ("classifiers", 1, "classify", "fitted linear classifiers (JSON numbers)")
+    PREDICTIONS = ("predictions", 1, "classify", "per-cell predictions")
+    PSEUDOTIME = ("pseudotime", 1, "align_pseudotime", "DTW pseudo-time per query frame")
 
 
 class InputRecord(BaseModel):
@@ -105,7 +139,7 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def make_provenance(
-    kind: str,
+    kind: ArtifactKind | str,
     config: dict[str, Any],
     inputs: list[Provenance | tuple[str | Path, Provenance | None] | str | Path] = (),  # type: ignore[assignment]
 ) -> Provenance:
@@ -114,9 +148,7 @@ def make_provenance(
     ``inputs`` are paths, or ``(path, provenance)`` pairs when the input's own provenance is
     known (its kind and config hash are then recorded too).
     """
-    if kind not in ARTIFACT_KINDS:
-        raise ValueError(f"unknown artifact kind {kind!r}; known kinds: {sorted(ARTIFACT_KINDS)}")
-    spec = ARTIFACT_KINDS[kind]
+    spec = ArtifactKind.of(kind)
     records = []
     for item in inputs:
         if isinstance(item, tuple):
@@ -142,13 +174,15 @@ def make_provenance(
     )
 
 
-def check_provenance(raw: dict[str, Any] | None, expected_kind: str, path: str | Path) -> Provenance:
+def check_provenance(
+    raw: dict[str, Any] | None, expected_kind: ArtifactKind | str, path: str | Path
+) -> Provenance:
     """Validate a provenance record read from ``path`` against the expected artifact kind.
 
     Raises :class:`ArtifactError` naming the file, what was expected, what was found, and the
     rule to rerun.
     """
-    spec = ARTIFACT_KINDS[expected_kind]
+    spec = ArtifactKind.of(expected_kind)
     rerun = f"rerun it with `snakemake --forcerun {spec.rule}`"
     if raw is None:
         raise ArtifactError(
@@ -172,3 +206,24 @@ def check_provenance(raw: dict[str, Any] | None, expected_kind: str, path: str |
             f"The artifact is out of date: {rerun}."
         )
     return prov
+
+
+def check_optional_provenance(
+    raw: object, accepted_kinds: Sequence[str], path: str | Path, what: str
+) -> Provenance | None:
+    """Check the record of an artifact that may come from elsewhere (a plate or table of the user's).
+
+    ``None`` (and an INFO line) when there is no dynaclr record: the caller records the input by
+    path only. A record must be of one of ``accepted_kinds`` (another kind means a wrong path in
+    the config) and of the current schema, else :class:`ArtifactError` names what was expected.
+    """
+    if not isinstance(raw, dict):
+        logger.info("%s: no dynaclr provenance; used as the %s and recorded by path only", path, what)
+        return None
+    found = raw.get("kind")
+    if found not in accepted_kinds:
+        raise ArtifactError(
+            f"{path}: the {what} must be of kind {' or '.join(accepted_kinds)} (or one of your own without "
+            f"a dynaclr record); found kind {found!r}. Check the path given in the config."
+        )
+    return check_provenance(raw, str(found), path)

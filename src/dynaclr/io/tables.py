@@ -1,8 +1,14 @@
-"""Parquet tables with provenance in the file's key-value metadata."""
+"""Tables: Parquet artifacts with provenance in the file's key-value metadata, and summary CSVs.
+
+Summary CSVs (``results/evaluation/*.csv``) are for people and for the report; the per-job
+artifacts they summarise carry the provenance. A CSV has no metadata block, so its columns are
+the contract (documented by the functions that build them).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +16,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dynaclr.io.atomic import atomic_output
-from dynaclr.io.provenance import PROVENANCE_KEY, ArtifactError, Provenance, check_provenance
+from dynaclr.io.provenance import (
+    PROVENANCE_KEY,
+    ArtifactError,
+    Provenance,
+    check_optional_provenance,
+    check_provenance,
+)
 
 
 def write_table(df: pd.DataFrame, path: str | Path, provenance: Provenance) -> None:
@@ -33,6 +45,34 @@ def read_table_provenance(path: str | Path, kind: str) -> Provenance:
     return check_provenance(json.loads(raw) if raw else None, kind, path)
 
 
+def read_optional_table_provenance(
+    path: str | Path, accepted_kinds: Sequence[str], what: str
+) -> Provenance | None:
+    """Provenance of a Parquet table that this workflow may or may not have written.
+
+    The table counterpart of :func:`dynaclr.io.read_plate_provenance`: a table of the user's own
+    (no dynaclr record) is accepted and ``None`` returned, so the caller records it by path only;
+    a table with a record must be of one of ``accepted_kinds`` and of the current schema.
+
+    Args:
+        path: the Parquet file.
+        accepted_kinds: artifact kinds that may serve here, e.g. ``("tracks", "ground_truth_tracks")``.
+        what: what the table is for, for messages (e.g. ``"tracks table of patch extraction"``).
+
+    Raises:
+        ArtifactError: the file is missing, or its record is of another kind or out of date; the
+            message names the file, what was expected and what was found.
+    """
+    path = Path(path)
+    expected = " or ".join(accepted_kinds)
+    if not path.exists():
+        raise ArtifactError(f"{path}: table not found (the {what}: a table of kind {expected}, or your own)")
+    metadata = pq.read_schema(path).metadata or {}
+    raw = metadata.get(PROVENANCE_KEY.encode())
+    record = json.loads(raw) if raw else None
+    return check_optional_provenance(record, accepted_kinds, path, what)
+
+
 def read_table(
     path: str | Path, kind: str, required_columns: list[str] | tuple[str, ...] = ()
 ) -> tuple[pd.DataFrame, Provenance]:
@@ -45,3 +85,21 @@ def read_table(
             f"{path}: '{kind}' table lacks required columns {missing}; found {list(df.columns)}"
         )
     return df, prov
+
+
+def write_csv(table: pd.DataFrame, path: str | Path) -> None:
+    """Write ``table`` to ``path`` as CSV (no index), under a temporary name moved into place."""
+    with atomic_output(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def read_csv(path: str | Path, required_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a summary CSV and check that ``required_columns`` are present (errors name the file)."""
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: table not found")
+    table = pd.read_csv(path)
+    missing = [c for c in required_columns if c not in table.columns]
+    if missing:
+        raise ArtifactError(f"{path}: missing columns {missing}; found {list(table.columns)}")
+    return table

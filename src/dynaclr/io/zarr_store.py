@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import zarr
 
-from dynaclr.io.provenance import PROVENANCE_KEY, ArtifactError, Provenance, check_provenance
+from dynaclr.io.provenance import (
+    PROVENANCE_KEY,
+    ArtifactError,
+    Provenance,
+    check_optional_provenance,
+    check_provenance,
+)
 
 
 def write_zarr_provenance(path: str | Path, provenance: Provenance) -> None:
@@ -27,3 +34,31 @@ def read_zarr_provenance(path: str | Path, kind: str) -> Provenance:
         raise ArtifactError(f"{path}: not a readable zarr store ({err})") from err
     raw = group.attrs.get(PROVENANCE_KEY)
     return check_provenance(raw if isinstance(raw, dict) else None, kind, path)
+
+
+def read_plate_provenance(path: str | Path, accepted_kinds: Sequence[str], what: str) -> Provenance | None:
+    """Provenance of a plate that this workflow may or may not have written.
+
+    A plate from a microscope or another tool has no dynaclr record: it is accepted, ``None`` is
+    returned and the caller records it by path only. A plate with a record must be of one of
+    ``accepted_kinds`` (another kind means a wrong path in the config) and of the current schema.
+
+    Args:
+        path: the plate (a zarr group).
+        accepted_kinds: artifact kinds that may serve here, e.g. ``("raw_plate", "phase_plate")``.
+        what: what the plate is for, for messages (e.g. ``"phase input of virtual staining"``).
+
+    Raises:
+        ArtifactError: the path is missing or not a zarr store, or its record is of another kind
+            or out of date; the message names the file, what was expected and what was found.
+    """
+    path = Path(path)
+    expected = " or ".join(accepted_kinds)
+    if not path.exists():
+        raise ArtifactError(f"{path}: plate not found (the {what}: a plate of kind {expected}, or your own)")
+    try:
+        group = zarr.open_group(str(path), mode="r")
+    except Exception as err:  # zarr raises several error types for a non-store
+        raise ArtifactError(f"{path}: not a readable zarr store ({err}); expected the {what}") from err
+    raw = group.attrs.get(PROVENANCE_KEY)
+    return check_optional_provenance(raw, accepted_kinds, path, what)

@@ -1,14 +1,15 @@
 """Cut single-cell patches ``(C, Z, Y, X)`` around every tracked cell of one FOV (rule ``extract_patches``).
 
 Two streaming passes over the FOV's time points: the first computes the normalisation statistics
-(:mod:`dynaclr.patches.normalization`), the second normalises each frame, cuts a patch of
-``initial_size x initial_size`` pixels centred on every cell's centroid (rounded to the nearest
-pixel) and appends it to the store; whole shards are written as they fill, so memory holds one
-frame plus one shard whatever the number of cells.
+(:mod:`dynaclr.numerics.normalization`), the second normalises each frame, cuts a patch of
+``initial_size x initial_size`` pixels around every cell's centroid (rounded half up to a pixel,
+:mod:`dynaclr.numerics.crop`) and appends it to the store; whole shards are written as they fill,
+so memory holds one frame plus one shard whatever the number of cells.
 
 Cells near the image border are kept: the part of the crop outside the image is padded with 0
-(in normalised units, i.e. the FOV's centre intensity) and the index records ``border_fraction``,
-the fraction of the crop's area that is real image (1 for interior cells).
+(in normalised units, i.e. the FOV's centre intensity) and the index records ``padded_fraction``,
+the share of the crop's area outside the image (0 for interior cells, 0.75 for a cell on an
+image corner with an even patch size).
 
 Bad input fails naming the file: a channel missing from the plate, a Z range outside the stack,
 tracks outside the plate's frames, a FOV absent from a non-empty tracks table. An *empty* tracks
@@ -22,9 +23,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +36,58 @@ import zarr
 from iohub.ngff import open_ome_zarr
 from tqdm.auto import tqdm
 
-from dynaclr.config.patches import PatchSpec
+from dynaclr.config.patches import PatchChannel, PatchSpec
 from dynaclr.io import (
     ArtifactError,
+    ArtifactKind,
     Provenance,
+    StageFiles,
     atomic_output,
     make_provenance,
     write_table,
     write_zarr_provenance,
 )
 from dynaclr.io.plate import write_fov_record
-from dynaclr.patches.inputs import as_int_centres, fov_tracks, read_plate_provenance, read_tracks
-from dynaclr.patches.normalization import ChannelStatistics, fov_statistics
+from dynaclr.numerics.crop import crop_with_padding
+from dynaclr.numerics.normalization import ChannelStatistics, channel_statistics
+from dynaclr.patches.inputs import fov_tracks, read_source_provenance, read_tracks
 from dynaclr.patches.store import INDEX_COLUMNS, ShardedRowWriter, create_patch_array
 
 logger = logging.getLogger(__name__)
+
+
+class ExtractPatchesInputs(StageFiles):
+    """Rule ``extract_patches``: the plate of each patch source the spec reads, and the tracks.
+
+    ``plate_raw``, ``plate_phase``, ``plate_virtual_stain``: the plate of that source (given only
+    when a channel of the spec reads it). ``records``: this FOV's phase / virtual-staining records,
+    which order the job after the jobs writing the FOV into those plates (the plates' own
+    provenance is what is checked). ``tracks``: the tracks table (any FOVs; this FOV's rows used).
+    """
+
+    plate_raw: Path | None = None
+    plate_phase: Path | None = None
+    plate_virtual_stain: Path | None = None
+    records: tuple[Path, ...] = ()
+    tracks: Path
+
+    def source_plates(self) -> dict[str, Path]:
+        """Plate path per patch source given (``"raw"``, ``"phase"``, ``"virtual_stain"``)."""
+        plates = {"raw": self.plate_raw, "phase": self.plate_phase, "virtual_stain": self.plate_virtual_stain}
+        return {source: path for source, path in plates.items() if path is not None}
+
+
+class ExtractPatchesOutputs(StageFiles):
+    """Rule ``extract_patches``: the FOV's patch store, its index and its completion record.
+
+    ``zarr``: array ``patches`` ``(N, C, Z, S, S)`` (``S`` the initial patch size), rows ordered by
+    ``(t, track_id)``, normalisation statistics in its attributes; ``parquet``: the index
+    (:data:`~dynaclr.patches.store.INDEX_COLUMNS`); ``record``: kind ``patch_fov``, with the metrics.
+    """
+
+    zarr: Path
+    parquet: Path
+    record: Path
 
 
 @dataclass
@@ -65,179 +104,274 @@ class _ChannelReader:
         return np.asarray(self.image[t, self.channel_index, z], dtype=np.float32)
 
 
-def _open_channels(
-    sources: Mapping[str, str | Path], spec: PatchSpec, fov_name: str, stack: ExitStack
-) -> tuple[list[_ChannelReader], list[tuple[Path, Provenance | None]], float | None]:
+@dataclass(frozen=True)
+class FovChannels:
+    """The patch channels of one FOV, opened in their source plates (in the spec's order).
+
+    ``plates`` lists each source plate once with its provenance (``None``: a plate of your own);
+    ``shape_tzyx`` is the image shape every source shares.
+    """
+
+    fov_name: str
+    readers: list[_ChannelReader]
+    plates: list[tuple[Path, Provenance | None]]
+    time_interval_minutes: float | None
+    shape_tzyx: tuple[int, int, int, int]
+
+    def normalised_frame(self, statistics: list[ChannelStatistics], z: slice, t: int) -> np.ndarray:
+        """``(C, Z, Y, X)`` float32 frame ``t``, every channel ``(x - center) / scale``."""
+        return np.stack(
+            [
+                stats.apply(reader.read(t, z), t)
+                for reader, stats in zip(self.readers, statistics, strict=True)
+            ]
+        )
+
+
+@dataclass
+class _OpenedSource:
+    path: Path
+    position: Any  # iohub Position of the FOV
+    provenance: Provenance | None
+    time_interval_minutes: float
+
+
+def _open_source(path: Path, source: str, fov_name: str, stack: ExitStack) -> _OpenedSource:
+    """The FOV's position in a source plate (open until ``stack`` closes), its provenance and frame
+    interval (minutes: the plate's ``time_interval_minutes``, else the position's T scale)."""
+    provenance = read_source_provenance(path, source)
+    plate = stack.enter_context(open_ome_zarr(path, layout="hcs", mode="r"))
+    try:
+        position = plate[fov_name]
+    except KeyError as err:
+        raise ArtifactError(f"{path}: plate has no position {fov_name!r}") from err
+    interval = plate.zattrs.get("time_interval_minutes")
+    if interval is None:
+        interval = float(position.scale[0]) / 60.0
+    return _OpenedSource(path, position, provenance, float(interval))
+
+
+def _channel_reader(
+    source: _OpenedSource, channel: PatchChannel, spec: PatchSpec, fov_name: str
+) -> _ChannelReader:
+    position = source.position
+    if channel.channel not in position.channel_names:
+        raise ArtifactError(
+            f"{source.path}: position {fov_name} has no channel {channel.channel!r} "
+            f"(patch spec {spec.name!r}); channels are {list(position.channel_names)}"
+        )
+    return _ChannelReader(
+        name=f"{channel.source}:{channel.channel}",
+        plate_path=source.path,
+        image=position["0"],
+        channel_index=position.get_channel_index(channel.channel),
+    )
+
+
+def open_fov_channels(
+    plates: Mapping[str, Path], spec: PatchSpec, fov_name: str, stack: ExitStack
+) -> FovChannels:
+    """Open every channel of ``spec`` in its source plate's position ``fov_name``.
+
+    Raises:
+        ValueError: a channel reads a source without a plate in ``plates``.
+        ArtifactError: a plate lacks the position or the channel, or the sources' (T, Z, Y, X) differ.
+    """
+    opened: dict[str, _OpenedSource] = {}
     readers: list[_ChannelReader] = []
-    inputs: list[tuple[Path, Provenance | None]] = []
-    time_interval_minutes: float | None = None
-    opened: dict[str, Any] = {}
     for channel in spec.channels:
-        if channel.source not in sources:
+        if channel.source not in plates:
             raise ValueError(
                 f"patch spec {spec.name!r}: channel {channel.channel!r} reads source {channel.source!r}, but "
-                f"only sources {sorted(sources)} were given; map {channel.source!r} to a plate path"
+                f"only sources {sorted(plates)} were given; give the rule's input plate_{channel.source}"
             )
-        path = Path(sources[channel.source])
         if channel.source not in opened:
-            provenance = read_plate_provenance(path, channel.source)
-            inputs.append((path, provenance))
-            plate = stack.enter_context(open_ome_zarr(path, layout="hcs", mode="r"))
-            try:
-                opened[channel.source] = plate[fov_name]
-            except KeyError as err:
-                raise ArtifactError(f"{path}: plate has no position {fov_name!r}") from err
-            if time_interval_minutes is None:
-                interval = plate.zattrs.get("time_interval_minutes")
-                if interval is None:
-                    interval = float(opened[channel.source].scale[0]) / 60.0
-                time_interval_minutes = float(interval)
-        position = opened[channel.source]
-        if channel.channel not in position.channel_names:
-            raise ArtifactError(
-                f"{path}: position {fov_name} has no channel {channel.channel!r} (patch spec {spec.name!r}); "
-                f"channels are {list(position.channel_names)}"
+            opened[channel.source] = _open_source(
+                Path(plates[channel.source]), channel.source, fov_name, stack
             )
-        readers.append(
-            _ChannelReader(
-                name=f"{channel.source}:{channel.channel}",
-                plate_path=path,
-                image=position["0"],
-                channel_index=position.get_channel_index(channel.channel),
-            )
-        )
+        readers.append(_channel_reader(opened[channel.source], channel, spec, fov_name))
     shapes = {(r.plate_path, tuple(r.image.shape[i] for i in (0, 2, 3, 4))) for r in readers}
     if len({shape for _, shape in shapes}) > 1:
         found = ", ".join(f"{path}: (T, Z, Y, X)={shape}" for path, shape in sorted(shapes, key=str))
         raise ArtifactError(
             f"FOV {fov_name}: source plates differ in shape, expected equal shapes; found {found}"
         )
-    return readers, inputs, time_interval_minutes
+    n_frames, _, n_slices, height, width = readers[0].image.shape
+    return FovChannels(
+        fov_name=fov_name,
+        readers=readers,
+        plates=[(source.path, source.provenance) for source in opened.values()],
+        time_interval_minutes=next(iter(opened.values())).time_interval_minutes,
+        shape_tzyx=(int(n_frames), int(n_slices), int(height), int(width)),
+    )
 
 
-def _crop(frame: np.ndarray, center_y: int, center_x: int, size: int, out: np.ndarray) -> float:
-    """Copy the ``size x size`` window of ``frame`` ``(C, Z, Y, X)`` centred on a pixel into ``out``.
+def kept_slices(channels: FovChannels, spec: PatchSpec) -> slice:
+    """The Z slices ``spec`` keeps of the FOV's stack; fails naming the plate when they do not fit."""
+    n_slices = channels.shape_tzyx[1]
+    try:
+        return spec.z_slices(n_slices)
+    except ValueError as err:
+        raise ValueError(
+            f"{channels.readers[0].plate_path}: position {channels.fov_name} has a stack of {n_slices} Z "
+            f"slices (found), which the patch spec does not fit: {err}"
+        ) from err
 
-    ``out`` ``(C, Z, size, size)`` is zero outside the image. Returns the fraction of the window
-    inside the image.
-    """
-    height, width = frame.shape[-2:]
-    top, left = center_y - size // 2, center_x - size // 2
-    src_y0, src_y1 = max(top, 0), min(top + size, height)
-    src_x0, src_x1 = max(left, 0), min(left + size, width)
-    out.fill(0)
-    if src_y1 <= src_y0 or src_x1 <= src_x0:
-        return 0.0
-    out[..., src_y0 - top : src_y1 - top, src_x0 - left : src_x1 - left] = frame[
-        ..., src_y0:src_y1, src_x0:src_x1
+
+def check_track_frames(cells: pd.DataFrame, channels: FovChannels, tracks_path: Path) -> None:
+    """Fail when the FOV's tracks reach frames the plates do not have."""
+    n_frames = channels.shape_tzyx[0]
+    if len(cells) and (int(cells["t"].max()) >= n_frames or int(cells["t"].min()) < 0):
+        raise ArtifactError(
+            f"{tracks_path}: FOV {channels.fov_name} has tracks at frames {cells['t'].min()}.."
+            f"{cells['t'].max()}, but {channels.readers[0].plate_path} has frames 0..{n_frames - 1}"
+        )
+
+
+def fov_statistics(channels: FovChannels, spec: PatchSpec, z: slice) -> list[ChannelStatistics]:
+    """Normalisation statistics of every channel over all the FOV's frames (one pass each)."""
+    return [
+        channel_statistics(
+            partial(reader.read, z=z),
+            range(channels.shape_tzyx[0]),
+            channel.normalization,
+            channel=reader.name,
+            per_time_point=spec.normalize_per_time_point,
+            where=f"FOV {channels.fov_name} {reader.name}",
+        )
+        for reader, channel in zip(channels.readers, spec.channels, strict=True)
     ]
-    return (src_y1 - src_y0) * (src_x1 - src_x0) / float(size * size)
 
 
-def _normalised_frame(
-    readers: list[_ChannelReader], statistics: list[ChannelStatistics], t: int, z: slice
+def patch_store_attributes(
+    spec: PatchSpec, channels: FovChannels, z: slice, statistics: list[ChannelStatistics]
+) -> dict[str, Any]:
+    """Attributes of a FOV's patch store (see :mod:`dynaclr.patches.store`), JSON-ready."""
+    _, _, height, width = channels.shape_tzyx
+    attributes = {
+        "fov_name": channels.fov_name,
+        "patch_spec": spec.model_dump(mode="json"),
+        "channel_names": [r.name for r in channels.readers],
+        "time_interval_minutes": channels.time_interval_minutes,
+        "initial_patch_size_yx_px": spec.initial_size_px,
+        "patch_size_yx_px": spec.patch_size_yx_px,
+        "z_slices": [z.start, z.stop],
+        "image_shape_yx": [height, width],
+        "normalization": {channels.fov_name: {s.channel: s.to_json() for s in statistics}},
+    }
+    return json.loads(json.dumps(attributes))  # type: ignore[no-any-return]
+
+
+def cut_patches(
+    frame_at: Callable[[int], np.ndarray],
+    cells: pd.DataFrame,
+    patch_shape_czyx: tuple[int, int, int, int],
+    append: Callable[[np.ndarray], None],
+    *,
+    description: str = "patches",
 ) -> np.ndarray:
-    """``(C, Z, Y, X)`` float32 frame, every channel ``(x - center) / scale``."""
-    planes = []
-    for reader, stats in zip(readers, statistics, strict=True):
-        center, scale = stats.center_scale(t)
-        planes.append((reader.read(t, z) - np.float32(center)) / np.float32(scale))
-    return np.stack(planes)
+    """Cut a patch around every cell, frame by frame, and hand each to ``append`` in row order.
+
+    Args:
+        frame_at: frame index → the normalised ``(C, Z, Y, X)`` frame; called once per frame with cells.
+        cells: rows ``t`` (frames), ``y``, ``x`` (pixels), sorted by ``(t, track_id)``, index 0..N-1.
+        patch_shape_czyx: ``(C, Z, S, S)``; the patch is the ``S x S`` window around the centroid
+            rounded half up (:func:`~dynaclr.numerics.crop.crop_with_padding`), 0 outside the image.
+        append: receives each patch (one buffer, overwritten by the next patch: copy to keep it).
+        description: progress bar text.
+
+    Returns:
+        ``padded_fraction`` per row ``(N,)``: the share of the patch's area outside the image.
+    """
+    centers_y, centers_x = cells["y"].to_numpy(np.float64), cells["x"].to_numpy(np.float64)
+    padded_fraction = np.zeros(len(cells))
+    size = patch_shape_czyx[-1]
+    patch = np.zeros(patch_shape_czyx, dtype=np.float32)
+    rows_at = cells.groupby("t", sort=True).indices
+    for t in tqdm(sorted(rows_at), desc=description, unit="frame", mininterval=2.0):
+        frame = frame_at(int(t))
+        for row in rows_at[t]:
+            _, padded_fraction[row] = crop_with_padding(
+                frame, centers_y[row], centers_x[row], size, out=patch
+            )
+            append(patch)
+    return padded_fraction
+
+
+def _write_fov_store(
+    path: Path,
+    spec: PatchSpec,
+    attributes: dict[str, Any],
+    provenance: Provenance,
+    frame_at: Callable[[int], np.ndarray],
+    cells: pd.DataFrame,
+    patch_shape_czyx: tuple[int, int, int, int],
+) -> np.ndarray:
+    """Cut the cells' patches (:func:`cut_patches`) into a new store at ``path``, whole shards at a
+    time, written atomically. Returns the padded fractions."""
+    with atomic_output(path) as tmp:
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        group.attrs.update(attributes)
+        array = create_patch_array(
+            group, len(cells), patch_shape_czyx, spec.storage_dtype, spec.patches_per_shard
+        )
+        writer = ShardedRowWriter(array)
+        padded_fraction = cut_patches(
+            frame_at, cells, patch_shape_czyx, writer.append, description=f"patches {attributes['fov_name']}"
+        )
+        writer.close()
+        write_zarr_provenance(tmp, provenance)
+    return padded_fraction
 
 
 def extract_fov_patches(
-    sources: Mapping[str, str | Path],
-    tracks_path: str | Path,
-    fov_name: str,
-    spec: PatchSpec,
-    output_zarr: str | Path,
-    output_parquet: str | Path,
-    record_path: str | Path,
+    spec: PatchSpec, inputs: ExtractPatchesInputs, outputs: ExtractPatchesOutputs, *, fov_name: str
 ) -> dict[str, Any]:
     """Cut a patch around every cell of ``fov_name`` at every time point it is tracked.
 
     Args:
-        sources: plate path per source named in ``spec`` (``"raw"``, ``"phase"``, ``"virtual_stain"``).
-        tracks_path: Parquet table with ``fov_name, track_id, parent_track_id, t, y, x`` (pixels,
-            frames); ``lineage_id``, ``well``, ``condition`` are optional.
+        spec: the patch spec (rule ``params.config``).
+        inputs: the source plates the spec's channels read, and a Parquet tracks table with
+            ``fov_name, track_id, parent_track_id, t, y, x`` (frames, pixels); ``lineage_id``,
+            ``well``, ``condition`` are optional.
+        outputs: the FOV's store, index and record (:class:`ExtractPatchesOutputs`).
         fov_name: ``row/column/fov``.
-        spec: the patch spec.
-        output_zarr: per-FOV store, array ``patches`` ``(N, C, Z, S, S)`` with ``S`` the initial
-            patch size, rows ordered by ``(t, track_id)``; statistics in its attributes.
-        output_parquet: per-FOV index (:data:`~dynaclr.patches.store.INDEX_COLUMNS`).
-        record_path: per-FOV completion record (kind ``patch_fov``) with the metrics returned.
 
     Returns:
         Metrics: ``n_patches``, ``n_border_patches``, ``seconds``, ``empty_frames`` per channel.
     """
     started = time.perf_counter()
-    tracks, tracks_provenance = read_tracks(tracks_path, fov_name)
-    cells = fov_tracks(tracks, fov_name, tracks_path)
-    size = spec.initial_size_px
-    config = spec.model_dump(mode="json")
+    tracks, tracks_provenance = read_tracks(inputs.tracks, fov_name)
+    cells = fov_tracks(tracks, fov_name, inputs.tracks)
     with ExitStack() as stack:
-        readers, inputs, time_interval_minutes = _open_channels(sources, spec, fov_name, stack)
-        n_frames, _, n_slices, height, width = readers[0].image.shape
-        try:
-            z = spec.z_slices(n_slices)
-        except ValueError as err:
-            raise ValueError(
-                f"{readers[0].plate_path}: position {fov_name} has a stack of {n_slices} Z slices (found), "
-                f"which the patch spec does not fit: {err}"
-            ) from err
-        if len(cells) and (int(cells["t"].max()) >= n_frames or int(cells["t"].min()) < 0):
-            raise ArtifactError(
-                f"{tracks_path}: FOV {fov_name} has tracks at frames {cells['t'].min()}..{cells['t'].max()}, "
-                f"but {readers[0].plate_path} has frames 0..{n_frames - 1}"
-            )
-        statistics = fov_statistics(
-            lambda channel, t: readers[channel].read(t, z),
-            n_frames,
-            [(r.name, c.normalization) for r, c in zip(readers, spec.channels, strict=True)],
-            spec.normalize_per_time_point,
-            where=f"FOV {fov_name}",
-        )
-        centers_y, centers_x = as_int_centres(cells["y"]), as_int_centres(cells["x"])
-        border_fraction = np.ones(len(cells))
-        patch_shape = (len(readers), z.stop - z.start, size, size)
-        attributes = {
-            "fov_name": fov_name,
-            "patch_spec": config,
-            "channel_names": [r.name for r in readers],
-            "time_interval_minutes": time_interval_minutes,
-            "initial_patch_size_yx_px": size,
-            "patch_size_yx_px": spec.patch_size_yx_px,
-            "z_slices": [z.start, z.stop],
-            "image_shape_yx": [height, width],
-            "normalization": {fov_name: {s.channel: s.to_json() for s in statistics}},
-        }
+        channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack)
+        z = kept_slices(channels, spec)
+        check_track_frames(cells, channels, inputs.tracks)
+        statistics = fov_statistics(channels, spec, z)
         provenance = make_provenance(
-            "patch_fov", config, inputs=[*inputs, (Path(tracks_path), tracks_provenance)]
+            ArtifactKind.PATCH_FOV,
+            spec.model_dump(mode="json"),
+            inputs=[*channels.plates, (inputs.tracks, tracks_provenance)],
         )
-        patch = np.zeros(patch_shape, dtype=np.float32)
-        rows_at = cells.groupby("t", sort=True).indices
-        with atomic_output(output_zarr) as tmp:
-            group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-            group.attrs.update(json.loads(json.dumps(attributes)))
-            writer = ShardedRowWriter(
-                create_patch_array(group, len(cells), patch_shape, spec.storage_dtype, spec.patches_per_shard)
-            )
-            for t in tqdm(sorted(rows_at), desc=f"patches {fov_name}", unit="frame", mininterval=2.0):
-                frame = _normalised_frame(readers, statistics, int(t), z)  # (C, Z, Y, X)
-                for row in rows_at[t]:
-                    border_fraction[row] = _crop(frame, int(centers_y[row]), int(centers_x[row]), size, patch)
-                    writer.append(patch)
-            writer.close()
-            write_zarr_provenance(tmp, provenance)
-    index = cells.assign(row=np.arange(len(cells), dtype=np.int64), border_fraction=border_fraction)
-    write_table(index[list(INDEX_COLUMNS)], output_parquet, provenance)
+        patch_shape = (len(channels.readers), z.stop - z.start, spec.initial_size_px, spec.initial_size_px)
+        padded_fraction = _write_fov_store(
+            outputs.zarr,
+            spec,
+            patch_store_attributes(spec, channels, z, statistics),
+            provenance,
+            partial(channels.normalised_frame, statistics, z),
+            cells,
+            patch_shape,
+        )
+    index = cells.assign(row=np.arange(len(cells), dtype=np.int64), padded_fraction=padded_fraction)
+    write_table(index[list(INDEX_COLUMNS)], outputs.parquet, provenance)
     metrics = {
         "n_patches": len(cells),
-        "n_border_patches": int((border_fraction < 1.0).sum()),
+        "n_border_patches": int((padded_fraction > 0.0).sum()),
         "seconds": time.perf_counter() - started,
         "empty_frames": {s.channel: s.empty_frames for s in statistics},
     }
-    write_fov_record(record_path, provenance, metrics)
+    write_fov_record(outputs.record, provenance, metrics)
     logger.info(
         "FOV %s: %d patches (%d at the border) of %s in %.1f s",
         fov_name,
@@ -247,10 +381,3 @@ def extract_fov_patches(
         metrics["seconds"],
     )
     return metrics
-
-
-def read_fov_patch_index(path: str | Path) -> tuple[pd.DataFrame, Provenance]:
-    """Read a per-FOV patch index (kind ``patch_fov``)."""
-    from dynaclr.io import read_table
-
-    return read_table(path, "patch_fov", required_columns=INDEX_COLUMNS)

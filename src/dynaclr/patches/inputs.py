@@ -1,70 +1,58 @@
 """Inputs of patch extraction: source plates and a tracks table, with their provenance.
 
 Source plates and tracks may come from this workflow (their provenance is then checked) or from
-elsewhere (a user's own plate or tracking table without a provenance record: accepted, with a
-warning, and recorded by path only).
+elsewhere (a user's own plate or tracking table without a provenance record: accepted and
+recorded by path only), read with :func:`dynaclr.io.read_plate_provenance` and
+:func:`dynaclr.io.tables.read_optional_table_provenance`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import zarr
 
-from dynaclr.io import ArtifactError, Provenance, check_provenance
+from dynaclr.io import ArtifactError, ArtifactKind, Provenance, read_plate_provenance
 from dynaclr.io.plate import split_fov_name
-from dynaclr.io.provenance import PROVENANCE_KEY
+from dynaclr.io.tables import read_optional_table_provenance
 
 logger = logging.getLogger(__name__)
 
 #: Artifact kinds accepted for each patch source (a plate without provenance is accepted too).
-SOURCE_KINDS: dict[str, tuple[str, ...]] = {
-    "raw": ("raw_plate",),
-    "phase": ("phase_plate", "ground_truth_phase"),
-    "virtual_stain": ("virtual_stain_plate",),
+#: Phase is read from the raw plate when it holds Phase3D itself (``phase: null`` in the config).
+SOURCE_KINDS: dict[str, tuple[ArtifactKind, ...]] = {
+    "raw": (ArtifactKind.RAW_PLATE,),
+    "phase": (ArtifactKind.PHASE_PLATE, ArtifactKind.GROUND_TRUTH_PHASE, ArtifactKind.RAW_PLATE),
+    "virtual_stain": (ArtifactKind.VIRTUAL_STAIN_PLATE,),
 }
 
-#: Artifact kinds accepted for the tracks table.
-TRACKS_KINDS: tuple[str, ...] = ("tracks", "ground_truth_tracks")
+#: Artifact kinds accepted for the tracks table (a table without provenance is accepted too).
+TRACKS_KINDS: tuple[ArtifactKind, ...] = (ArtifactKind.TRACKS, ArtifactKind.GROUND_TRUTH_TRACKS)
 
 #: Columns every tracks table must have (units: t frames, y/x pixels).
 REQUIRED_TRACK_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "parent_track_id", "t", "y", "x")
 
-
-def _check_optional_provenance(
-    raw: object, allowed_kinds: tuple[str, ...], path: Path, what: str
-) -> Provenance | None:
-    if raw is None:
-        logger.warning(
-            "%s: no dynaclr provenance record; using it as an external %s (recorded by path only)", path, what
-        )
-        return None
-    if not isinstance(raw, dict) or raw.get("kind") not in allowed_kinds:
-        found = raw.get("kind") if isinstance(raw, dict) else type(raw).__name__
-        raise ArtifactError(
-            f"{path}: expected a {what} of kind {' or '.join(allowed_kinds)}, found kind {found!r}. "
-            "Check the path given in the config."
-        )
-    return check_provenance(raw, str(raw["kind"]), path)
+#: Columns of :func:`read_tracks`'s table, in order.
+TRACK_COLUMNS: tuple[str, ...] = (
+    "fov_name",
+    "well",
+    "condition",
+    "track_id",
+    "parent_track_id",
+    "lineage_id",
+    "t",
+    "y",
+    "x",
+)
 
 
-def read_plate_provenance(path: str | Path, source: str) -> Provenance | None:
-    """Provenance of a source plate (``None`` for an external plate without one)."""
-    path = Path(path)
+def read_source_provenance(path: str | Path, source: str) -> Provenance | None:
+    """Provenance of the plate of patch source ``source`` (``None`` for a plate of your own)."""
     if source not in SOURCE_KINDS:
         raise ValueError(f"unknown patch source {source!r}; expected one of {sorted(SOURCE_KINDS)}")
-    if not path.exists():
-        raise ArtifactError(f"{path}: {source} plate not found")
-    try:
-        group = zarr.open_group(str(path), mode="r")
-    except Exception as err:  # zarr raises several error types for a non-store
-        raise ArtifactError(f"{path}: not a readable zarr store ({err})") from err
-    return _check_optional_provenance(group.attrs.get(PROVENANCE_KEY), SOURCE_KINDS[source], path, "plate")
+    return read_plate_provenance(path, SOURCE_KINDS[source], f"{source} plate of patch extraction")
 
 
 def lineage_from_parents(tracks: pd.DataFrame) -> pd.Series:
@@ -95,43 +83,56 @@ def read_tracks(path: str | Path, fov_name: str | None = None) -> tuple[pd.DataF
     """Read a tracks table (all FOVs, or only ``fov_name``'s rows) in the patch index's conventions.
 
     With ``fov_name`` only that FOV's row groups are decoded (a Parquet filter), so a per-FOV job's
-    memory does not grow with the number of FOVs in the plate.
-
-    Any Parquet table with ``fov_name, track_id, parent_track_id, t, y, x`` works (ground truth,
-    the tracking stage's output, or a user's table). ``lineage_id`` is computed from the parent
-    links when absent; ``well`` is taken from ``fov_name`` when absent; ``condition`` is kept when
-    present, else missing (``<NA>``).
+    memory does not grow with the number of FOVs in the plate. Any Parquet table with
+    ``fov_name, track_id, parent_track_id, t, y, x`` works (ground truth, the tracking stage's
+    output, or a user's table); see :func:`conform_tracks` for the columns returned.
 
     Returns:
-        The table with columns ``fov_name, well, condition, track_id, parent_track_id,
-        lineage_id, t, y, x`` (``t`` int frames, ``y``/``x`` float pixels) and its provenance.
+        The table (columns :data:`TRACK_COLUMNS`) and its provenance (``None``: a table of your own).
     """
     path = Path(path)
-    if not path.exists():
-        raise ArtifactError(f"{path}: tracks table not found")
-    metadata = pq.read_schema(path).metadata or {}
-    raw = metadata.get(PROVENANCE_KEY.encode())
-    provenance = _check_optional_provenance(
-        json.loads(raw) if raw else None, TRACKS_KINDS, path, "tracks table"
-    )
+    provenance = read_optional_table_provenance(path, TRACKS_KINDS, "tracks table of patch extraction")
     filters = [("fov_name", "==", fov_name)] if fov_name is not None else None
     table = pq.read_table(path, filters=filters).to_pandas()
+    return conform_tracks(table, where=str(path)), provenance
+
+
+def check_tracks(table: pd.DataFrame, where: str) -> None:
+    """Fail (naming ``where``) on missing required columns, missing values or repeated observations.
+
+    Raises:
+        ArtifactError: a column of :data:`REQUIRED_TRACK_COLUMNS` is absent or has missing values,
+            or a ``(fov_name, track_id, t)`` appears twice.
+    """
     missing = [c for c in REQUIRED_TRACK_COLUMNS if c not in table.columns]
     if missing:
         raise ArtifactError(
-            f"{path}: tracks table lacks required columns {missing}; expected "
+            f"{where}: tracks table lacks required columns {missing}; expected "
             f"{list(REQUIRED_TRACK_COLUMNS)}, found {list(table.columns)}"
         )
     bad = table[list(REQUIRED_TRACK_COLUMNS[1:])].isna().any()
     if bad.any():
-        raise ArtifactError(f"{path}: tracks table has missing values in columns {list(bad[bad].index)}")
+        raise ArtifactError(f"{where}: tracks table has missing values in columns {list(bad[bad].index)}")
     duplicated = table.duplicated(["fov_name", "track_id", "t"])
     if duplicated.any():
         first = table[duplicated].iloc[0]
         raise ArtifactError(
-            f"{path}: {int(duplicated.sum())} rows repeat a (fov_name, track_id, t); first: "
+            f"{where}: {int(duplicated.sum())} rows repeat a (fov_name, track_id, t); first: "
             f"fov {first['fov_name']}, track {first['track_id']}, t {first['t']}"
         )
+
+
+def conform_tracks(table: pd.DataFrame, where: str) -> pd.DataFrame:
+    """A checked tracks table (:func:`check_tracks`) in the patch index's conventions.
+
+    ``lineage_id`` is computed from the parent links when absent (:func:`lineage_from_parents`);
+    ``well`` is taken from ``fov_name`` (``row/column``) when absent; ``condition`` is kept when
+    present, else missing (``<NA>``).
+
+    Returns:
+        Columns :data:`TRACK_COLUMNS`: ``t`` int64 frames, ``y``/``x`` float64 pixels, ids int64.
+    """
+    check_tracks(table, where)
     out = pd.DataFrame(
         {
             "fov_name": table["fov_name"].astype(str),
@@ -156,8 +157,7 @@ def read_tracks(path: str | Path, fov_name: str | None = None) -> tuple[pd.DataF
         if "condition" in table.columns
         else pd.Series(pd.NA, index=out.index, dtype="string")
     )
-    columns = ["fov_name", "well", "condition", "track_id", "parent_track_id", "lineage_id", "t", "y", "x"]
-    return out[columns], provenance
+    return out[list(TRACK_COLUMNS)]
 
 
 def fov_tracks(tracks: pd.DataFrame, fov_name: str, path: str | Path) -> pd.DataFrame:
@@ -171,8 +171,3 @@ def fov_tracks(tracks: pd.DataFrame, fov_name: str, path: str | Path) -> pd.Data
     if rows.empty:
         logger.warning("%s: no tracks for FOV %s; it gets an empty patch store", path, fov_name)
     return rows.reset_index(drop=True)
-
-
-def as_int_centres(values: pd.Series) -> np.ndarray:
-    """Round float pixel coordinates to the nearest pixel (half up), int64."""
-    return np.floor(values.to_numpy(dtype=np.float64) + 0.5).astype(np.int64)

@@ -13,7 +13,7 @@ per-chunk machinery, which cost more than decoding the chunks (``benchmarks/trai
 The group's attributes hold (besides the provenance record) ``patch_spec`` (the spec as JSON),
 ``channel_names``, ``time_interval_minutes``, ``initial_patch_size_yx_px``,
 ``patch_size_yx_px``, ``z_slices`` ``[start, stop)`` and ``normalization``: per FOV, per channel,
-the :class:`~dynaclr.patches.normalization.ChannelStatistics` used.
+the :class:`~dynaclr.numerics.normalization.ChannelStatistics` used.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "t",
     "y",
     "x",
-    "border_fraction",
+    "padded_fraction",
 )
 
 

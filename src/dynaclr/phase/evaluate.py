@@ -18,6 +18,10 @@ Two Pearson correlations per FOV and over all FOVs, each pooled over every time 
 
 Both are insensitive to scale and offset (the simulator scales the brightfield contrast, so the
 phase's absolute scale is not compared).
+
+The table goes to the CSV the rule names (``outputs.table``); CSV files carry no metadata, so the
+provenance (kind ``phase_evaluation``) and the overall figures go to the JSON record the rule
+names beside it (``outputs.record``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,12 +41,15 @@ from tqdm.auto import tqdm
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.io import (
     ArtifactError,
+    ArtifactKind,
+    StageFiles,
     atomic_output,
     make_provenance,
     read_table,
     read_zarr_provenance,
 )
-from dynaclr.io.plate import list_plate_fovs, read_plate_geometry, write_fov_record
+from dynaclr.io.plate import list_plate_fovs, read_fov_record, read_plate_geometry, write_fov_record
+from dynaclr.numerics.pearson import PearsonAccumulator
 from dynaclr.phase.reconstruct import check_same_config, invert_brightfield
 from dynaclr.phase.transfer_function import TransferFunction, load_transfer_function
 
@@ -60,47 +68,6 @@ EVALUATION_COLUMNS: tuple[str, ...] = (
 
 #: ``fov_name`` of the row pooling every evaluated FOV.
 OVERALL = "all"
-
-
-@dataclass
-class PearsonAccumulator:
-    """Pearson r of two variables over data seen in pieces (sums kept in float64)."""
-
-    n: int = 0
-    sum_a: float = 0.0
-    sum_b: float = 0.0
-    sum_aa: float = 0.0
-    sum_bb: float = 0.0
-    sum_ab: float = 0.0
-
-    def add(self, a: np.ndarray, b: np.ndarray) -> None:
-        a64 = np.asarray(a, dtype=np.float64).ravel()
-        b64 = np.asarray(b, dtype=np.float64).ravel()
-        self.n += a64.size
-        self.sum_a += float(a64.sum())
-        self.sum_b += float(b64.sum())
-        self.sum_aa += float(a64 @ a64)
-        self.sum_bb += float(b64 @ b64)
-        self.sum_ab += float(a64 @ b64)
-
-    def merge(self, other: PearsonAccumulator) -> None:
-        self.n += other.n
-        self.sum_a += other.sum_a
-        self.sum_b += other.sum_b
-        self.sum_aa += other.sum_aa
-        self.sum_bb += other.sum_bb
-        self.sum_ab += other.sum_ab
-
-    def r(self) -> float:
-        """Pearson r; NaN when either variable is constant or nothing was added."""
-        if self.n == 0:
-            return math.nan
-        cov = self.sum_ab - self.sum_a * self.sum_b / self.n
-        var_a = self.sum_aa - self.sum_a**2 / self.n
-        var_b = self.sum_bb - self.sum_b**2 / self.n
-        if var_a <= 0 or var_b <= 0:
-            return math.nan
-        return cov / math.sqrt(var_a * var_b)
 
 
 def passband_reference(
@@ -152,130 +119,202 @@ def _nucleus_height_um(tracks_path: str | Path, simulate_config: dict[str, objec
     return float(height)
 
 
-def evaluate_phase(
-    phase_plate_path: str | Path,
-    ground_truth_phase_path: str | Path,
-    ground_truth_tracks_path: str | Path,
-    transfer_function_path: str | Path,
-    output_csv: str | Path,
-    fov_names: list[str] | None = None,
-) -> pd.DataFrame:
+class EvaluatePhaseInputs(StageFiles):
+    """Rule ``evaluate_phase``: the phase plate and every FOV's record (proof it is filled), the
+    transfer function it was made with, and the simulator's true phase and tracks."""
+
+    phase_plate: Path
+    records: tuple[Path, ...]
+    transfer_function: Path
+    truth: Path
+    tracks: Path
+
+
+class EvaluatePhaseOutputs(StageFiles):
+    """Rule ``evaluate_phase``: the table of correlations and its record (provenance, overall r)."""
+
+    table: Path
+    record: Path
+
+
+@dataclass(frozen=True)
+class EvaluationReference:
+    """What each FOV is compared with: the stage's config and transfer function (for the passband
+    reference), the simulated nuclear height in slices, and the ground-truth tracks (``fov_name,
+    t, z``; ``z`` in slices)."""
+
+    config: PhaseConfig
+    transfer_function: TransferFunction
+    nucleus_height_slices: float
+    tracks: pd.DataFrame
+
+
+@dataclass
+class FovCorrelations:
+    """One FOV's pooled correlations (every frame) and the slice range they cover (inclusive)."""
+
+    fov_name: str
+    n_frames: int
+    z_first_slice: int
+    z_last_slice: int
+    raw: PearsonAccumulator
+    passband: PearsonAccumulator
+    any_nonzero: bool
+
+    def row(self, mode: str) -> dict[str, Any]:
+        """This FOV's row of the table (:data:`EVALUATION_COLUMNS`)."""
+        return {
+            "fov_name": self.fov_name,
+            "mode": mode,
+            "n_frames": self.n_frames,
+            "z_first_slice": self.z_first_slice,
+            "z_last_slice": self.z_last_slice,
+            "n_voxels": self.raw.n,
+            "pearson_r": self.raw.r(),
+            "pearson_r_passband": self.passband.r(),
+        }
+
+
+def read_evaluation_reference(inputs: EvaluatePhaseInputs) -> tuple[EvaluationReference, list[Any]]:
+    """Read and check everything but the images; returns the reference and the inputs to record.
+
+    The phase config is the phase plate's (its provenance); the transfer function and every FOV
+    record must have been made with it. The nuclear height comes from the tracks' provenance
+    (``cells.nucleus_height_um``) over the true phase's z step.
+    """
+    plate_provenance = read_zarr_provenance(inputs.phase_plate, ArtifactKind.PHASE_PLATE)
+    config = PhaseConfig.model_validate(plate_provenance.config)
+    for record in inputs.records:
+        record_provenance, _ = read_fov_record(record, ArtifactKind.PHASE_FOV)
+        check_same_config(config, record_provenance, record)
+    truth_provenance = read_zarr_provenance(inputs.truth, ArtifactKind.GROUND_TRUTH_PHASE)
+    tracks, tracks_provenance = read_table(
+        inputs.tracks, ArtifactKind.GROUND_TRUTH_TRACKS, ("fov_name", "t", "z")
+    )
+    transfer_function, transfer_provenance = load_transfer_function(inputs.transfer_function)
+    check_same_config(config, transfer_provenance, inputs.transfer_function)
+    nucleus_height_slices = _nucleus_height_um(inputs.tracks, tracks_provenance.config) / (
+        read_plate_geometry(inputs.truth).z_step_um
+    )
+    recorded: list[Any] = [
+        (inputs.phase_plate, plate_provenance),
+        (inputs.truth, truth_provenance),
+        (inputs.tracks, tracks_provenance),
+        (inputs.transfer_function, transfer_provenance),
+    ]
+    return EvaluationReference(config, transfer_function, nucleus_height_slices, tracks), recorded
+
+
+def correlate_fov(
+    reconstruction: Any, truth: Any, fov_name: str, reference: EvaluationReference
+) -> FovCorrelations:
+    """Pearson accumulators of one FOV, read one time point at a time.
+
+    ``reconstruction`` is the stage's ``(T, 1, Z', Y, X)`` (``Z' = Z`` in 3d mode, 1 in 2d) and
+    ``truth`` the true phase ``(T, 1, Z, Y, X)``: zarr or numpy arrays of matching shape. In 3d mode
+    only the slices spanned by the FOV's nuclei are compared (:func:`nuclei_z_range`); in 2d mode
+    the true phase is summed over z.
+    """
+    config = reference.config
+    n_t, _, n_z, _, _ = truth.shape
+    z_cells = reference.tracks.loc[reference.tracks["fov_name"] == fov_name, "z"].to_numpy()
+    if config.mode == "3d":
+        z_first, z_last = nuclei_z_range(z_cells, reference.nucleus_height_slices, n_z)
+    else:
+        z_first, z_last = 0, n_z - 1
+    scores = FovCorrelations(
+        fov_name, n_t, z_first, z_last, PearsonAccumulator(), PearsonAccumulator(), False
+    )
+    for t in range(n_t):
+        reconstructed = np.asarray(reconstruction[t, 0], dtype=np.float32)
+        true_phase = np.asarray(truth[t, 0], dtype=np.float32)
+        scores.any_nonzero = scores.any_nonzero or bool(np.any(reconstructed))
+        if config.mode == "2d":
+            true_phase = true_phase.sum(axis=0)
+        passband = passband_reference(true_phase, reference.transfer_function, config)
+        if config.mode == "3d":
+            zs = slice(z_first, z_last + 1)
+            reconstructed, true_phase, passband = reconstructed[zs], true_phase[zs], passband[zs]
+        scores.raw.add(reconstructed, true_phase)
+        scores.passband.add(reconstructed, passband)
+    return scores
+
+
+def evaluation_table(fovs: list[FovCorrelations], mode: str) -> pd.DataFrame:
+    """One row per FOV, then ``fov_name = "all"`` pooling every voxel of every FOV."""
+    overall_raw, overall_passband = PearsonAccumulator(), PearsonAccumulator()
+    for fov in fovs:
+        overall_raw.merge(fov.raw)
+        overall_passband.merge(fov.passband)
+    overall = {
+        "fov_name": OVERALL,
+        "mode": mode,
+        "n_frames": int(sum(fov.n_frames for fov in fovs)),
+        "z_first_slice": min((fov.z_first_slice for fov in fovs), default=0),
+        "z_last_slice": max((fov.z_last_slice for fov in fovs), default=0),
+        "n_voxels": overall_raw.n,
+        "pearson_r": overall_raw.r(),
+        "pearson_r_passband": overall_passband.r(),
+    }
+    return pd.DataFrame([*(fov.row(mode) for fov in fovs), overall], columns=list(EVALUATION_COLUMNS))
+
+
+def _check_fov_shapes(
+    reconstruction: Any, truth: Any, fov_name: str, inputs: EvaluatePhaseInputs, mode: str
+) -> None:
+    n_t, _, n_z, n_y, n_x = truth.shape
+    expected = (n_t, 1, n_z if mode == "3d" else 1, n_y, n_x)
+    if tuple(reconstruction.shape) != expected:
+        raise ArtifactError(
+            f"{inputs.phase_plate}: FOV {fov_name} has shape {tuple(reconstruction.shape)}; the ground "
+            f"truth {inputs.truth} implies {expected}. Were they made from the same raw "
+            "plate? Rerun `snakemake --forcerun phase_plate`"
+        )
+
+
+def evaluate_phase(inputs: EvaluatePhaseInputs, outputs: EvaluatePhaseOutputs) -> pd.DataFrame:
     """Pearson r between reconstructed and true phase, per FOV and over all FOVs.
 
     The phase config (mode, regularisation) is read from the phase plate's provenance; the
-    transfer function must have been made with the same config. The z-range of a FOV runs from
-    the lowest to the highest nuclear centroid of its ground-truth tracks (slices), widened by
-    half the simulated nuclear height (``cells.nucleus_height_um`` in the tracks' provenance).
-    Reads one time point of one FOV at a time. Writes ``output_csv`` (columns
-    :data:`EVALUATION_COLUMNS`, one row per FOV then the row ``fov_name='all'``) and, beside it,
-    ``<name>.json`` with the provenance (kind ``phase_evaluation``) and the overall figures.
+    transfer function and the FOV records must have been made with the same config. The z-range
+    of a FOV runs from the lowest to the highest nuclear centroid of its ground-truth tracks
+    (slices), widened by half the simulated nuclear height. Reads one time point of one FOV at a
+    time. Writes ``outputs.table`` (columns :data:`EVALUATION_COLUMNS`, one row per FOV of the
+    phase plate then the row ``fov_name='all'``) and ``outputs.record`` with the provenance (kind
+    ``phase_evaluation``) and the overall figures; returns the table.
     """
-    output_csv = Path(output_csv)
-    plate_provenance = read_zarr_provenance(phase_plate_path, "phase_plate")
-    config = PhaseConfig.model_validate(plate_provenance.config)
-    truth_provenance = read_zarr_provenance(ground_truth_phase_path, "ground_truth_phase")
-    tracks, tracks_provenance = read_table(
-        ground_truth_tracks_path, "ground_truth_tracks", ("fov_name", "t", "z")
-    )
-    transfer_function, transfer_provenance = load_transfer_function(transfer_function_path)
-    check_same_config(config, transfer_provenance, transfer_function_path)
-    nucleus_height_slices = _nucleus_height_um(ground_truth_tracks_path, tracks_provenance.config) / (
-        read_plate_geometry(ground_truth_phase_path).z_step_um
-    )
-    fov_names = list(fov_names) if fov_names is not None else list_plate_fovs(phase_plate_path)
-    rows = []
-    overall_raw, overall_passband = PearsonAccumulator(), PearsonAccumulator()
+    reference, recorded = read_evaluation_reference(inputs)
+    mode = reference.config.mode
+    fov_names = list_plate_fovs(inputs.phase_plate)
+    fovs = []
     with (
-        open_ome_zarr(phase_plate_path, layout="hcs", mode="r") as phase_plate,
-        open_ome_zarr(ground_truth_phase_path, layout="hcs", mode="r") as truth_plate,
+        open_ome_zarr(inputs.phase_plate, layout="hcs", mode="r") as phase_plate,
+        open_ome_zarr(inputs.truth, layout="hcs", mode="r") as truth_plate,
     ):
         for fov_name in tqdm(fov_names, desc="evaluate phase", unit="FOV", mininterval=2.0):
-            reconstruction = phase_plate[fov_name]["0"]
-            truth = truth_plate[fov_name]["0"]
-            n_t, _, n_z, n_y, n_x = truth.shape
-            expected = (n_t, 1, n_z if config.mode == "3d" else 1, n_y, n_x)
-            if tuple(reconstruction.shape) != expected:
+            reconstruction, truth = phase_plate[fov_name]["0"], truth_plate[fov_name]["0"]
+            _check_fov_shapes(reconstruction, truth, fov_name, inputs, mode)
+            fov = correlate_fov(reconstruction, truth, fov_name, reference)
+            if not fov.any_nonzero:
                 raise ArtifactError(
-                    f"{phase_plate_path}: FOV {fov_name} has shape {tuple(reconstruction.shape)}; the ground "
-                    f"truth {ground_truth_phase_path} implies {expected}. Were they made from the same raw "
-                    "plate? Rerun `snakemake --forcerun phase_plate`"
-                )
-            z_cells = tracks.loc[tracks["fov_name"] == fov_name, "z"].to_numpy()
-            if config.mode == "3d":
-                z_first, z_last = nuclei_z_range(z_cells, nucleus_height_slices, n_z)
-            else:
-                z_first, z_last = 0, n_z - 1
-            raw, passband = PearsonAccumulator(), PearsonAccumulator()
-            any_nonzero = False
-            for t in range(n_t):
-                reconstructed = np.asarray(reconstruction[t, 0], dtype=np.float32)
-                true_phase = np.asarray(truth[t, 0], dtype=np.float32)
-                any_nonzero = any_nonzero or bool(np.any(reconstructed))
-                if config.mode == "2d":
-                    true_phase = true_phase.sum(axis=0)
-                reference = passband_reference(true_phase, transfer_function, config)
-                if config.mode == "3d":
-                    zs = slice(z_first, z_last + 1)
-                    reconstructed, true_phase, reference = reconstructed[zs], true_phase[zs], reference[zs]
-                raw.add(reconstructed, true_phase)
-                passband.add(reconstructed, reference)
-            if not any_nonzero:
-                raise ArtifactError(
-                    f"{phase_plate_path}: FOV {fov_name} holds no reconstruction (all zeros); its "
+                    f"{inputs.phase_plate}: FOV {fov_name} holds no reconstruction (all zeros); its "
                     "reconstruct_phase job has not run or was interrupted: rerun it"
                 )
-            overall_raw.merge(raw)
-            overall_passband.merge(passband)
-            rows.append(
-                {
-                    "fov_name": fov_name,
-                    "mode": config.mode,
-                    "n_frames": n_t,
-                    "z_first_slice": z_first,
-                    "z_last_slice": z_last,
-                    "n_voxels": raw.n,
-                    "pearson_r": raw.r(),
-                    "pearson_r_passband": passband.r(),
-                }
-            )
-            logger.info(
-                "%s: r = %.3f, r (passband) = %.3f",
-                fov_name,
-                rows[-1]["pearson_r"],
-                rows[-1]["pearson_r_passband"],
-            )
-    rows.append(
-        {
-            "fov_name": OVERALL,
-            "mode": config.mode,
-            "n_frames": int(sum(row["n_frames"] for row in rows)),
-            "z_first_slice": min((row["z_first_slice"] for row in rows), default=0),
-            "z_last_slice": max((row["z_last_slice"] for row in rows), default=0),
-            "n_voxels": overall_raw.n,
-            "pearson_r": overall_raw.r(),
-            "pearson_r_passband": overall_passband.r(),
-        }
-    )
-    table = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS))
-    with atomic_output(output_csv) as tmp:
+            logger.info("%s: r = %.3f, r (passband) = %.3f", fov_name, fov.raw.r(), fov.passband.r())
+            fovs.append(fov)
+    table = evaluation_table(fovs, mode)
+    with atomic_output(outputs.table) as tmp:
         table.to_csv(tmp, index=False)
-    provenance = make_provenance(
-        "phase_evaluation",
-        config.model_dump(mode="json"),
-        inputs=[
-            (phase_plate_path, plate_provenance),
-            (ground_truth_phase_path, truth_provenance),
-            (ground_truth_tracks_path, tracks_provenance),
-            (transfer_function_path, transfer_provenance),
-        ],
-    )
+    overall = table.iloc[-1]
     write_fov_record(
-        output_csv.with_suffix(".json"),
-        provenance,
+        outputs.record,
+        make_provenance(
+            ArtifactKind.PHASE_EVALUATION, reference.config.model_dump(mode="json"), inputs=recorded
+        ),
         {
-            "table": output_csv.name,
-            "pearson_r": overall_raw.r(),
-            "pearson_r_passband": overall_passband.r(),
+            "table": outputs.table.name,
+            "pearson_r": float(overall["pearson_r"]),
+            "pearson_r_passband": float(overall["pearson_r_passband"]),
             "fov_names": fov_names,
         },
     )

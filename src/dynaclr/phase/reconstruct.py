@@ -1,19 +1,22 @@
 """Phase reconstruction of one FOV with the dataset's shared transfer function.
 
-Per-FOV pattern: :func:`create_phase_plate` creates the output plate with every position (one
-dataset-level job), then one :func:`reconstruct_fov` job per FOV fills its own position, one
-time point at a time, and records its completion.
+Per-FOV pattern: :func:`create_phase_plate` (rule ``phase_plate``) creates the output plate with
+every position (one dataset-level job), then one :func:`reconstruct_fov` job (rule
+``reconstruct_phase``) per FOV fills its own position, one time point at a time, and records its
+completion.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
 import numpy as np
+import scipy.fft
 import torch
 from iohub.ngff import open_ome_zarr
 from tqdm.auto import tqdm
@@ -22,14 +25,22 @@ from waveorder.models import isotropic_thin_3d
 from waveorder.reconstruct import tikhonov_regularized_inverse_filter
 
 from dynaclr.config.phase import PhaseConfig
-from dynaclr.io import ArtifactError, Provenance, config_hash, make_provenance, read_zarr_provenance
+from dynaclr.io import (
+    ArtifactError,
+    ArtifactKind,
+    Provenance,
+    StageFiles,
+    config_hash,
+    make_provenance,
+    read_zarr_provenance,
+)
 from dynaclr.io.plate import create_empty_plate, list_plate_fovs, write_fov_record
-from dynaclr.phase._inputs import optional_raw_plate_provenance
 from dynaclr.phase.transfer_function import (
     TransferFunction,
     effective_geometry,
     first_position_shape,
     load_transfer_function,
+    read_raw_plate_provenance,
 )
 
 logger = logging.getLogger(__name__)
@@ -103,20 +114,27 @@ def non_negative_tikhonov(
     ``z >= 0`` and penalty ``ρ = ADMM_PENALTY_RELATIVE · max |H|²``: each iteration solves the
     Tikhonov problem pulled towards ``z - u`` (diagonal in Fourier space: one real FFT pair),
     projects onto ``z >= 0`` and updates the scaled dual ``u``. Returns ``z`` (non-negative).
+
+    The real FFTs run in SciPy (``workers`` = torch's thread count): torch's CPU ``irfftn`` of 3-D
+    volumes intermittently corrupts the heap (pytorch issue 125664; seen here as ``free():
+    corrupted unsorted chunks`` aborting one job in a few).
     """
-    shape = padded_modulation.shape
-    half = _real_half_spectrum(transfer_function)
+    shape = tuple(padded_modulation.shape)
+    workers = max(1, torch.get_num_threads())
+    half = _real_half_spectrum(transfer_function).numpy()
     squared = half.real**2 + half.imag**2
     rho = ADMM_PENALTY_RELATIVE * float(squared.max())
-    data_term = torch.conj(half) * torch.fft.rfftn(padded_modulation)
+    modulation = padded_modulation.numpy()
+    data_term = np.conj(half) * scipy.fft.rfftn(modulation, workers=workers)
     denominator = squared + (regularization_strength + rho)
-    z = torch.zeros_like(padded_modulation)
-    u = torch.zeros_like(padded_modulation)
+    z = np.zeros_like(modulation)
+    u = np.zeros_like(modulation)
     for _ in range(iterations):
-        o = torch.fft.irfftn((data_term + rho * torch.fft.rfftn(z - u)) / denominator, s=shape)
-        z = torch.clamp(o + u, min=0.0)
+        spectrum = (data_term + rho * scipy.fft.rfftn(z - u, workers=workers)) / denominator
+        o = scipy.fft.irfftn(spectrum, s=shape, workers=workers).astype(modulation.dtype, copy=False)
+        z = np.maximum(o + u, 0.0)
         u += o - z
-    return z
+    return torch.from_numpy(z)
 
 
 def invert_brightfield(
@@ -174,17 +192,45 @@ def phase_plate_shape(raw_plate_path: str | Path, config: PhaseConfig) -> tuple[
     return (n_t, 1, n_z if config.mode == "3d" else 1, n_y, n_x)
 
 
-def create_phase_plate(raw_plate_path: str | Path, config: PhaseConfig, phase_plate_path: str | Path) -> None:
+class PhasePlateInputs(StageFiles):
+    """Rule ``phase_plate``: the raw plate whose positions and geometry the phase plate takes."""
+
+    plate: Path
+
+
+class PhasePlateOutputs(StageFiles):
+    """Rule ``phase_plate``: the empty phase plate the per-FOV jobs fill."""
+
+    phase_plate: Path
+
+
+class ReconstructPhaseInputs(StageFiles):
+    """Rule ``reconstruct_phase``: the raw plate, the dataset's transfer function and the phase plate
+    whose position of this FOV the job fills."""
+
+    plate: Path
+    transfer_function: Path
+    phase_plate: Path
+
+
+class ReconstructPhaseOutputs(StageFiles):
+    """Rule ``reconstruct_phase``: this FOV's completion record."""
+
+    record: Path
+
+
+def create_phase_plate(config: PhaseConfig, inputs: PhasePlateInputs, outputs: PhasePlateOutputs) -> None:
     """Create the empty phase plate: channel ``Phase3D``, float32, the raw plate's positions.
 
     Time interval and pixel sizes are carried over (with the config's overrides); chunks are one
     time point ``(1, 1, Z, Y, X)``. Provenance kind ``phase_plate``.
     """
-    raw_provenance = optional_raw_plate_provenance(raw_plate_path)
+    raw_plate_path, phase_plate_path = inputs.plate, outputs.phase_plate
+    raw_provenance = read_raw_plate_provenance(raw_plate_path)
     fov_names = list_plate_fovs(raw_plate_path)
     shape = phase_plate_shape(raw_plate_path, config)
     provenance = make_provenance(
-        "phase_plate", config.model_dump(mode="json"), inputs=[(raw_plate_path, raw_provenance)]
+        ArtifactKind.PHASE_PLATE, config.model_dump(mode="json"), inputs=[(raw_plate_path, raw_provenance)]
     )
     create_empty_plate(
         phase_plate_path,
@@ -211,12 +257,11 @@ def check_same_config(config: PhaseConfig, provenance: Provenance, path: str | P
 
 
 def check_stack_geometry(
-    raw_plate_path: str | Path,
+    inputs: ReconstructPhaseInputs,
     fov_name: str,
     zyx_shape: tuple[int, ...],
     scale: list[float],
     transfer_function: TransferFunction,
-    transfer_function_path: str | Path,
     config: PhaseConfig,
 ) -> None:
     """The FOV's stack must have the shape and pixel sizes the transfer function was made for."""
@@ -227,9 +272,9 @@ def check_stack_geometry(
     )
     if tuple(zyx_shape) != transfer_function.zyx_shape:
         raise ArtifactError(
-            f"{raw_plate_path}: FOV {fov_name} has ZYX shape {tuple(zyx_shape)}, but the transfer function "
-            f"{transfer_function_path} was computed for ZYX shape {transfer_function.zyx_shape} (the first "
-            f"position's). {rerun}."
+            f"{inputs.plate}: FOV {fov_name} has ZYX shape {tuple(zyx_shape)}, but the transfer function "
+            f"{inputs.transfer_function} was computed for ZYX shape {transfer_function.zyx_shape} (the "
+            f"first position's). {rerun}."
         )
     sizes = {
         "z step (µm)": (config.z_step_um, float(scale[2]), transfer_function.z_step_um),
@@ -238,104 +283,138 @@ def check_stack_geometry(
     for name, (override, found, expected) in sizes.items():
         if override is None and not math.isclose(found, expected, rel_tol=1e-6):
             raise ArtifactError(
-                f"{raw_plate_path}: FOV {fov_name} has {name} {found}, but the transfer function "
-                f"{transfer_function_path} was computed for {expected}. {rerun}."
+                f"{inputs.plate}: FOV {fov_name} has {name} {found}, but the transfer function "
+                f"{inputs.transfer_function} was computed for {expected}. {rerun}."
             )
+
+
+@dataclass
+class ReconstructionTotals:
+    """Running totals of one FOV's reconstruction: wall times (s) and sums of the phase values."""
+
+    n_frames: int = 0
+    seconds_reading: float = 0.0
+    seconds_reconstructing: float = 0.0
+    seconds_writing: float = 0.0
+    sum_phase: float = 0.0
+    sum_squares: float = 0.0
+    n_values: int = 0
+
+    def metrics(self, fov_name: str, mode: str, seconds_total: float) -> dict[str, Any]:
+        """The per-FOV record's metrics: frame count, wall times, mean and std of the phase."""
+        mean = self.sum_phase / max(self.n_values, 1)
+        return {
+            "fov_name": fov_name,
+            "mode": mode,
+            "n_frames": self.n_frames,
+            "seconds_total": seconds_total,
+            "seconds_reading": self.seconds_reading,
+            "seconds_reconstructing": self.seconds_reconstructing,
+            "seconds_writing": self.seconds_writing,
+            "seconds_per_frame": seconds_total / max(self.n_frames, 1),
+            "phase_mean": mean,
+            "phase_std": math.sqrt(max(self.sum_squares / max(self.n_values, 1) - mean**2, 0.0)),
+        }
+
+
+def reconstruct_frames(
+    brightfield: Any,
+    channel: int,
+    output: Any,
+    transfer_function: TransferFunction,
+    config: PhaseConfig,
+    description: str = "phase",
+) -> ReconstructionTotals:
+    """Reconstruct every time point of channel ``channel`` of ``brightfield`` into ``output``.
+
+    ``brightfield`` is a ``(T, C, Z, Y, X)`` array of camera counts and ``output`` a float32
+    ``(T, 1, Z', Y, X)`` array (``Z' = Z`` in 3d mode, 1 in 2d mode): zarr arrays, read and written
+    one time point at a time, or numpy arrays. ``description`` labels the progress bar. Returns the
+    totals of :class:`ReconstructionTotals`.
+    """
+    totals = ReconstructionTotals(n_frames=int(brightfield.shape[0]))
+    for t in tqdm(range(totals.n_frames), desc=description, unit="frame", mininterval=2.0):
+        tic = perf_counter()
+        counts = np.asarray(brightfield[t, channel])
+        toc = perf_counter()
+        phase = reconstruct_stack(counts, transfer_function, config)
+        tac = perf_counter()
+        output[t, 0] = phase
+        totals.seconds_reading += toc - tic
+        totals.seconds_reconstructing += tac - toc
+        totals.seconds_writing += perf_counter() - tac
+        totals.sum_phase += float(phase.sum(dtype=np.float64))
+        totals.sum_squares += float(np.square(phase, dtype=np.float64).sum())
+        totals.n_values += phase.size
+    return totals
+
+
+def _brightfield_position(
+    raw_plate: Any, fov_name: str, inputs: ReconstructPhaseInputs, config: PhaseConfig
+) -> Any:
+    """The raw position ``fov_name`` of an open plate, checked to hold the brightfield channel."""
+    fov_names = [name for name, _ in raw_plate.positions()]
+    if fov_name not in fov_names:
+        raise ArtifactError(f"{inputs.plate}: no FOV {fov_name!r}; its FOVs are {fov_names}")
+    position = raw_plate[fov_name]
+    if config.brightfield_channel not in position.channel_names:
+        raise ArtifactError(
+            f"{inputs.plate}: FOV {fov_name} has no channel {config.brightfield_channel!r} (config key "
+            f"phase.brightfield_channel); its channels are {position.channel_names}"
+        )
+    return position
 
 
 def reconstruct_fov(
-    raw_plate_path: str | Path,
-    fov_name: str,
-    transfer_function_path: str | Path,
-    phase_plate_path: str | Path,
-    record_path: str | Path,
     config: PhaseConfig,
+    inputs: ReconstructPhaseInputs,
+    outputs: ReconstructPhaseOutputs,
+    *,
+    fov_name: str,
 ) -> dict[str, Any]:
     """Reconstruct every time point of one FOV into its position of the phase plate.
 
-    Reads one brightfield stack ``(Z, Y, X)`` at a time, writes float32 ``Phase3D``
-    (``(Z, Y, X)`` per time point in 3d mode, ``(1, Y, X)`` in 2d mode), then writes the per-FOV
-    record (kind ``phase_fov``) at ``record_path``. Returns the record's metrics: frame count,
-    wall times in seconds (total, reading, reconstructing, writing, per frame) and the mean and
-    standard deviation of the phase.
+    Reads one brightfield stack ``(Z, Y, X)`` of ``inputs.plate`` at a time, writes float32
+    ``Phase3D`` into position ``fov_name`` of ``inputs.phase_plate`` (``(Z, Y, X)`` per time point
+    in 3d mode, ``(1, Y, X)`` in 2d mode), then writes the per-FOV record (kind ``phase_fov``) at
+    ``outputs.record``. The transfer function and the phase plate must have been made with
+    ``config``. Returns the record's metrics (:meth:`ReconstructionTotals.metrics`).
     """
     start = perf_counter()
-    raw_provenance = optional_raw_plate_provenance(raw_plate_path)
-    transfer_function, transfer_provenance = load_transfer_function(transfer_function_path)
-    plate_provenance = read_zarr_provenance(phase_plate_path, "phase_plate")
-    check_same_config(config, transfer_provenance, transfer_function_path)
-    check_same_config(config, plate_provenance, phase_plate_path)
-    seconds = {"reading": 0.0, "reconstructing": 0.0, "writing": 0.0}
-    sum_phase = sum_squares = 0.0
-    n_values = 0
+    raw_provenance = read_raw_plate_provenance(inputs.plate)
+    transfer_function, transfer_provenance = load_transfer_function(inputs.transfer_function)
+    plate_provenance = read_zarr_provenance(inputs.phase_plate, ArtifactKind.PHASE_PLATE)
+    check_same_config(config, transfer_provenance, inputs.transfer_function)
+    check_same_config(config, plate_provenance, inputs.phase_plate)
     with (
-        open_ome_zarr(raw_plate_path, layout="hcs", mode="r") as raw_plate,
-        open_ome_zarr(phase_plate_path, layout="hcs", mode="r+") as phase_plate,
+        open_ome_zarr(inputs.plate, layout="hcs", mode="r") as raw_plate,
+        open_ome_zarr(inputs.phase_plate, layout="hcs", mode="r+") as phase_plate,
     ):
-        fov_names = [name for name, _ in raw_plate.positions()]
-        if fov_name not in fov_names:
-            raise ArtifactError(f"{raw_plate_path}: no FOV {fov_name!r}; its FOVs are {fov_names}")
-        raw_position = raw_plate[fov_name]
-        if config.brightfield_channel not in raw_position.channel_names:
-            raise ArtifactError(
-                f"{raw_plate_path}: FOV {fov_name} has no channel {config.brightfield_channel!r} (config key "
-                f"phase.brightfield_channel); its channels are {raw_position.channel_names}"
-            )
-        channel = raw_position.get_channel_index(config.brightfield_channel)
+        raw_position = _brightfield_position(raw_plate, fov_name, inputs, config)
         raw_image = raw_position["0"]
         n_t, _, n_z, n_y, n_x = raw_image.shape
-        check_stack_geometry(
-            raw_plate_path,
-            fov_name,
-            (n_z, n_y, n_x),
-            raw_position.scale,
-            transfer_function,
-            transfer_function_path,
-            config,
-        )
+        check_stack_geometry(inputs, fov_name, (n_z, n_y, n_x), raw_position.scale, transfer_function, config)
         output = phase_plate[fov_name]["0"]
         expected_shape = (n_t, 1, n_z if config.mode == "3d" else 1, n_y, n_x)
         if tuple(output.shape) != expected_shape:
             raise ArtifactError(
-                f"{phase_plate_path}: position {fov_name} has shape {tuple(output.shape)}, expected "
+                f"{inputs.phase_plate}: position {fov_name} has shape {tuple(output.shape)}, expected "
                 f"{expected_shape} for this FOV; rerun it with `snakemake --forcerun phase_plate`"
             )
-        for t in tqdm(range(n_t), desc=f"phase {fov_name}", unit="frame", mininterval=2.0):
-            tic = perf_counter()
-            counts = np.asarray(raw_image[t, channel])
-            toc = perf_counter()
-            phase = reconstruct_stack(counts, transfer_function, config)
-            tac = perf_counter()
-            output[t, 0] = phase
-            seconds["reading"] += toc - tic
-            seconds["reconstructing"] += tac - toc
-            seconds["writing"] += perf_counter() - tac
-            sum_phase += float(phase.sum(dtype=np.float64))
-            sum_squares += float(np.square(phase, dtype=np.float64).sum())
-            n_values += phase.size
-    total = perf_counter() - start
-    mean = sum_phase / max(n_values, 1)
-    metrics: dict[str, Any] = {
-        "fov_name": fov_name,
-        "mode": config.mode,
-        "n_frames": n_t,
-        "seconds_total": total,
-        "seconds_reading": seconds["reading"],
-        "seconds_reconstructing": seconds["reconstructing"],
-        "seconds_writing": seconds["writing"],
-        "seconds_per_frame": total / max(n_t, 1),
-        "phase_mean": mean,
-        "phase_std": math.sqrt(max(sum_squares / max(n_values, 1) - mean**2, 0.0)),
-    }
+        channel = raw_position.get_channel_index(config.brightfield_channel)
+        totals = reconstruct_frames(
+            raw_image, channel, output, transfer_function, config, description=f"phase {fov_name}"
+        )
+    metrics = totals.metrics(fov_name, config.mode, perf_counter() - start)
     provenance = make_provenance(
-        "phase_fov",
+        ArtifactKind.PHASE_FOV,
         config.model_dump(mode="json"),
         inputs=[
-            (raw_plate_path, raw_provenance),
-            (transfer_function_path, transfer_provenance),
-            (phase_plate_path, plate_provenance),
+            (inputs.plate, raw_provenance),
+            (inputs.transfer_function, transfer_provenance),
+            (inputs.phase_plate, plate_provenance),
         ],
     )
-    write_fov_record(record_path, provenance, metrics)
-    logger.info("reconstructed %s: %d frames in %.1f s", fov_name, n_t, total)
+    write_fov_record(outputs.record, provenance, metrics)
+    logger.info("reconstructed %s: %d frames in %.1f s", fov_name, n_t, metrics["seconds_total"])
     return metrics

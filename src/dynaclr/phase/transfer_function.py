@@ -22,12 +22,24 @@ from iohub.ngff import open_ome_zarr
 from waveorder.models import isotropic_thin_3d, phase_thick_3d
 
 from dynaclr.config.phase import PhaseConfig
-from dynaclr.io import ArtifactError, Provenance, atomic_output, make_provenance, write_zarr_provenance
+from dynaclr.io import (
+    ArtifactError,
+    ArtifactKind,
+    Provenance,
+    StageFiles,
+    atomic_output,
+    make_provenance,
+    read_plate_provenance,
+    read_zarr_provenance,
+    write_zarr_provenance,
+)
 from dynaclr.io.plate import PlateGeometry, read_plate_geometry
-from dynaclr.io.zarr_store import read_zarr_provenance
-from dynaclr.phase._inputs import optional_raw_plate_provenance
 
 logger = logging.getLogger(__name__)
+
+#: Kinds of plate the brightfield stacks may come from: the simulator's raw plate. A plate without
+#: dynaclr provenance (from a microscope or another tool) is accepted and recorded by path only.
+RAW_PLATE_KINDS = (ArtifactKind.RAW_PLATE,)
 
 #: Arrays stored for each mode (complex64 unless noted), with their shapes.
 ARRAY_NAMES: dict[str, tuple[str, ...]] = {
@@ -43,6 +55,23 @@ ARRAY_NAMES: dict[str, tuple[str, ...]] = {
         "singular_vh",
     ),
 }
+
+
+def read_raw_plate_provenance(raw_plate_path: str | Path) -> Provenance | None:
+    """Provenance of the plate holding the brightfield stacks (``None``: a plate of your own)."""
+    return read_plate_provenance(raw_plate_path, RAW_PLATE_KINDS, "brightfield input of phase reconstruction")
+
+
+class PhaseTransferFunctionInputs(StageFiles):
+    """Rule ``phase_transfer_function``: the raw plate (its brightfield channel and geometry)."""
+
+    plate: Path
+
+
+class PhaseTransferFunctionOutputs(StageFiles):
+    """Rule ``phase_transfer_function``: the transfer function store."""
+
+    transfer_function: Path
 
 
 @dataclass(frozen=True)
@@ -180,7 +209,7 @@ def save_transfer_function(
 
 def load_transfer_function(path: str | Path) -> tuple[TransferFunction, Provenance]:
     """Read a ``phase_transfer_function`` store written by :func:`compute_transfer_function`."""
-    provenance = read_zarr_provenance(path, "phase_transfer_function")
+    provenance = read_zarr_provenance(path, ArtifactKind.PHASE_TRANSFER_FUNCTION)
     group = zarr.open_group(str(path), mode="r")
     attrs: dict[str, Any] = dict(group.attrs)
     mode = attrs.get("mode")
@@ -216,16 +245,17 @@ def load_transfer_function(path: str | Path) -> tuple[TransferFunction, Provenan
 
 
 def compute_transfer_function(
-    raw_plate_path: str | Path, config: PhaseConfig, output_path: str | Path
-) -> None:
+    config: PhaseConfig, inputs: PhaseTransferFunctionInputs, outputs: PhaseTransferFunctionOutputs
+) -> TransferFunction:
     """Compute the dataset's transfer function from the optics and the first position's shape.
 
-    Pixel sizes come from the plate metadata (``read_plate_geometry``) unless the config
-    overrides them. Writes a zarr store with the arrays of :data:`ARRAY_NAMES` and the
-    attributes ``mode``, ``zyx_shape``, ``yx_pixel_size_um``, ``z_step_um``,
-    ``z_padding_slices`` (provenance kind ``phase_transfer_function``).
+    Pixel sizes come from the plate metadata of ``inputs.plate`` (``read_plate_geometry``) unless
+    the config overrides them. Writes ``outputs.transfer_function``, a zarr store with the arrays of
+    :data:`ARRAY_NAMES` and the attributes ``mode``, ``zyx_shape``, ``yx_pixel_size_um``,
+    ``z_step_um``, ``z_padding_slices`` (provenance kind ``phase_transfer_function``), and returns it.
     """
-    raw_provenance = optional_raw_plate_provenance(raw_plate_path)
+    raw_plate_path = inputs.plate
+    raw_provenance = read_raw_plate_provenance(raw_plate_path)
     _, _, n_z, n_y, n_x = first_position_shape(raw_plate_path, config)
     if config.mode == "3d" and config.z_padding_slices >= n_z:
         raise ValueError(
@@ -244,6 +274,9 @@ def compute_transfer_function(
         (n_z, n_y, n_x), geometry.pixel_size_um, geometry.z_step_um, config
     )
     provenance = make_provenance(
-        "phase_transfer_function", config.model_dump(mode="json"), inputs=[(raw_plate_path, raw_provenance)]
+        ArtifactKind.PHASE_TRANSFER_FUNCTION,
+        config.model_dump(mode="json"),
+        inputs=[(raw_plate_path, raw_provenance)],
     )
-    save_transfer_function(transfer_function, output_path, provenance)
+    save_transfer_function(transfer_function, outputs.transfer_function, provenance)
+    return transfer_function

@@ -41,8 +41,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from dtaidistance import dtw as dtai_dtw
-from dtaidistance import dtw_ndim
+from dtaidistance import dtw as dtai_dtw, dtw_ndim
 from dtaidistance.subsequence.dtw import subsequence_alignment as dtai_subsequence_alignment
 from tqdm import tqdm
 

@@ -38,16 +38,19 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
-from dynaclr.classify.annotations import match_annotations
-from dynaclr.config.analysis import PseudotimeConfig
-from dynaclr.embeddings import cell_table, read_embeddings, read_embeddings_provenance, representation_matrix
-from dynaclr.evaluation.tables import write_csv
-from dynaclr.io import make_provenance, read_table, write_table
+from dynaclr.config.analysis import PseudotimeConfig, ReferenceTrackConfig
+from dynaclr.embeddings import (
+    attach_ground_truth,
+    cell_table,
+    read_embeddings,
+    read_embeddings_provenance,
+    representation_matrix,
+)
+from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table, write_csv, write_table
 from dynaclr.pseudotime.dtw import align_tracks
 
 logger = logging.getLogger(__name__)
 
-PSEUDOTIME_KIND = "pseudotime"
 DTW_ACCURACY_COLUMNS: tuple[str, ...] = (
     "model",
     "dataset",
@@ -202,27 +205,36 @@ def select_reference(
         ValueError: the explicit reference is not found, or no series qualifies automatically;
             the message says what to change.
     """
-    explicit = config.reference
-    if explicit is not None:
-        candidates = [
-            s for s in series if s.fov_name == explicit.fov_name and explicit.track_id in s.track_ids
-        ]
-        if not candidates:
-            raise ValueError(
-                f"reference track {explicit.track_id} of FOV {explicit.fov_name!r} is not among the "
-                "embeddings' tracks; check pseudotime.reference.fov_name/track_id"
-            )
-        chosen = min(candidates, key=lambda s: (s.query_id != explicit.track_id, s.query_id))
-        inside = np.flatnonzero((chosen.t >= explicit.t_start) & (chosen.t < explicit.t_stop))
-        onset_at = np.flatnonzero(chosen.t == explicit.onset_t)
-        if inside.size < 2 or onset_at.size == 0:
-            raise ValueError(
-                f"reference {explicit.fov_name} track {explicit.track_id} has frames "
-                f"{chosen.t.min()}..{chosen.t.max()}; "
-                f"pseudotime.reference.t_start/t_stop/onset_t ({explicit.t_start}, {explicit.t_stop}, "
-                f"{explicit.onset_t}) must select >= 2 of them including the onset"
-            )
-        return Reference(chosen, int(inside[0]), int(inside[-1]) + 1, int(onset_at[0]))
+    if config.reference is not None:
+        return _explicit_reference(series, config.reference)
+    return _automatic_reference(series, infection_state, config)
+
+
+def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackConfig) -> Reference:
+    """The series and frames ``pseudotime.reference`` names."""
+    candidates = [s for s in series if s.fov_name == explicit.fov_name and explicit.track_id in s.track_ids]
+    if not candidates:
+        raise ValueError(
+            f"reference track {explicit.track_id} of FOV {explicit.fov_name!r} is not among the "
+            "embeddings' tracks; check pseudotime.reference.fov_name/track_id"
+        )
+    chosen = min(candidates, key=lambda s: (s.query_id != explicit.track_id, s.query_id))
+    inside = np.flatnonzero((chosen.t >= explicit.t_start) & (chosen.t < explicit.t_stop))
+    onset_at = np.flatnonzero(chosen.t == explicit.onset_t)
+    if inside.size < 2 or onset_at.size == 0:
+        raise ValueError(
+            f"reference {explicit.fov_name} track {explicit.track_id} has frames "
+            f"{chosen.t.min()}..{chosen.t.max()}; "
+            f"pseudotime.reference.t_start/t_stop/onset_t ({explicit.t_start}, {explicit.t_stop}, "
+            f"{explicit.onset_t}) must select >= 2 of them including the onset"
+        )
+    return Reference(chosen, int(inside[0]), int(inside[-1]) + 1, int(onset_at[0]))
+
+
+def _automatic_reference(
+    series: list[LineageSeries], infection_state: np.ndarray | None, config: PseudotimeConfig
+) -> Reference:
+    """The infected lineage whose onset is furthest from both of its ends (module docstring)."""
     if infection_state is None:
         raise ValueError(
             "automatic reference selection needs an infection state (ground truth or predictions); "
@@ -285,23 +297,6 @@ def aligned_onsets(pseudotime: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def truth_for_cells(
-    obs: pd.DataFrame, ground_truth: pd.DataFrame, on: str = "position", max_distance_px: float = 6.0
-) -> pd.DataFrame:
-    """Ground truth of each embeddings cell: ``infected`` (float, NaN unmatched), ``infection_onset_t``.
-
-    Ground-truth cells are matched to the embeddings' cells with
-    :func:`~dynaclr.classify.annotations.match_annotations` (``on='track'`` or ``'position'``).
-    """
-    rows = match_annotations(ground_truth, obs, on=on, max_distance_px=max_distance_px)  # type: ignore[arg-type]
-    infected = np.full(len(obs), np.nan)
-    onset = np.full(len(obs), np.nan)
-    matched = rows >= 0
-    infected[rows[matched]] = ground_truth["infected"].to_numpy(dtype=np.float64)[matched]
-    onset[rows[matched]] = ground_truth["infection_onset_t"].to_numpy(dtype=np.float64)[matched]
-    return pd.DataFrame({"infected": infected, "infection_onset_t": onset})
-
-
 def _series_true_onset(onsets: np.ndarray) -> float:
     """Most common known onset of a series' cells (``-1``: never infected → NaN)."""
     known = onsets[np.isfinite(onsets)]
@@ -310,6 +305,34 @@ def _series_true_onset(onsets: np.ndarray) -> float:
     values, counts = np.unique(known, return_counts=True)
     value = float(values[np.argmax(counts)])
     return float("nan") if value < 0 else value
+
+
+def onset_accuracy(
+    accuracy: pd.DataFrame, queries: list[LineageSeries], true_onset: np.ndarray | None, reference: Reference
+) -> pd.DataFrame:
+    """Add each query's true onset and the aligned onset's error (frames) to :func:`aligned_onsets`.
+
+    A query has an observed onset when its true onset lies after its first and at or before its
+    last frame; only those get an error (``onset_error_frames``, aligned minus true).
+    """
+    true_by_key = {
+        s.key: _series_true_onset(true_onset[s.rows]) if true_onset is not None else float("nan")
+        for s in queries
+    }
+    accuracy["true_onset_t"] = [
+        true_by_key[(f, q)] for f, q in zip(accuracy["fov_name"], accuracy["query_id"], strict=True)
+    ]
+    accuracy["has_observed_onset"] = (accuracy["true_onset_t"] > accuracy["t_first"]) & (
+        accuracy["true_onset_t"] <= accuracy["t_last"]
+    )
+    error = accuracy["aligned_onset_t"] - accuracy["true_onset_t"]
+    accuracy["onset_error_frames"] = error.where(accuracy["has_observed_onset"])
+    accuracy["abs_onset_error_frames"] = accuracy["onset_error_frames"].abs()
+    accuracy["is_reference_series"] = [
+        (f, q) == reference.series.key
+        for f, q in zip(accuracy["fov_name"], accuracy["query_id"], strict=True)
+    ]
+    return accuracy
 
 
 def align_embeddings(
@@ -370,84 +393,92 @@ def align_embeddings(
         (fov, query) == reference.series.key
         for fov, query in zip(pseudotime["fov_name"], pseudotime["query_id"], strict=True)
     ]
-    accuracy = aligned_onsets(pseudotime)
-    true_by_key = {
-        s.key: _series_true_onset(true_onset[s.rows]) if true_onset is not None else float("nan")
-        for s in queries
-    }
-    accuracy["true_onset_t"] = [
-        true_by_key[(f, q)] for f, q in zip(accuracy["fov_name"], accuracy["query_id"], strict=True)
-    ]
-    accuracy["has_observed_onset"] = (accuracy["true_onset_t"] > accuracy["t_first"]) & (
-        accuracy["true_onset_t"] <= accuracy["t_last"]
-    )
-    error = accuracy["aligned_onset_t"] - accuracy["true_onset_t"]
-    accuracy["onset_error_frames"] = error.where(accuracy["has_observed_onset"])
-    accuracy["abs_onset_error_frames"] = accuracy["onset_error_frames"].abs()
-    accuracy["is_reference_series"] = [
-        (f, q) == reference.series.key
-        for f, q in zip(accuracy["fov_name"], accuracy["query_id"], strict=True)
-    ]
+    accuracy = onset_accuracy(aligned_onsets(pseudotime), queries, true_onset, reference)
     return pseudotime, accuracy[list(DTW_ACCURACY_COLUMNS[2:])], reference
 
 
+class AlignPseudotimeInputs(StageFiles):
+    """Rule ``align_pseudotime``: one embeddings store, and what says which cells are infected:
+    the ground truth (simulated data), the infection classifier's predictions, or neither (the
+    config names the reference)."""
+
+    embeddings: Path
+    tracks: Path | None = None
+    predictions: Path | None = None
+
+
+class AlignPseudotimeOutputs(StageFiles):
+    """Rule ``align_pseudotime``: pseudo-time per query frame and DTW accuracy per query."""
+
+    pseudotime: Path
+    accuracy: Path
+
+
+def _truth_of_cells(
+    obs: pd.DataFrame, truth: pd.DataFrame, config: PseudotimeConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each embeddings cell's true infection state (NaN unmatched) and true onset frame."""
+    cells = attach_ground_truth(
+        obs,
+        truth,
+        ("infected", "infection_onset_t"),
+        on=config.match_truth_on,
+        max_distance_px=config.max_match_distance_px,
+    )
+    return cells["infected"].to_numpy(), cells["infection_onset_t"].to_numpy()
+
+
+def _predicted_infection(obs: pd.DataFrame, predictions: pd.DataFrame) -> np.ndarray:
+    """Each embeddings cell's predicted infection state (1, 0; NaN where it has no prediction)."""
+    infected = predictions[predictions["task"] == "infection"]
+    merged = obs[["fov_name", "track_id", "t"]].merge(
+        infected[["fov_name", "track_id", "t", "predicted_label"]],
+        on=["fov_name", "track_id", "t"],
+        how="left",
+    )
+    return np.where(
+        merged["predicted_label"].isna(), np.nan, (merged["predicted_label"] == "infected").astype(float)
+    )
+
+
 def pseudotime_stage(
-    embeddings_path: str | Path,
+    config: PseudotimeConfig,
+    inputs: AlignPseudotimeInputs,
+    outputs: AlignPseudotimeOutputs,
+    *,
     model: str,
     dataset: str,
-    pseudotime_path: str | Path,
-    accuracy_csv: str | Path,
-    config: PseudotimeConfig | None = None,
-    ground_truth_tracks_path: str | Path | None = None,
-    predictions_path: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Align every lineage of one embeddings store and write pseudo-time and DTW accuracy.
 
-    Args:
-        embeddings_path: the embeddings store.
-        model, dataset: written into both tables.
-        pseudotime_path: Parquet (kind ``pseudotime``): one row per query frame, with ``model,
-            dataset``, keys ``fov_name, query_id``, ``track_id, t, frame, pseudotime`` (frames
-            since the reference's onset), ``in_match, match_start, match_end, normalized_cost,
-            cost, skew, is_reference_series``.
-        accuracy_csv: one row per aligned query, columns :data:`DTW_ACCURACY_COLUMNS`.
-        config: stage config (default :class:`PseudotimeConfig`).
-        ground_truth_tracks_path: ground truth (simulated data): infection state for the
-            automatic reference and true onsets for the accuracy.
-        predictions_path: alternatively, the ``predictions`` table of the ``infection`` task
-            gives the infection state (no accuracy then).
+    ``outputs.pseudotime`` is a Parquet table (kind ``pseudotime``): one row per query frame, with
+    ``model, dataset``, keys ``fov_name, query_id``, ``track_id, t, frame, pseudotime`` (frames
+    since the reference's onset), ``in_match, match_start, match_end, normalized_cost, cost, skew,
+    is_reference_series``. ``outputs.accuracy`` has one row per aligned query, columns
+    :data:`DTW_ACCURACY_COLUMNS`. The infection state that picks the automatic reference comes from
+    ``inputs.tracks`` (ground truth, which also gives the true onsets the accuracy needs) or
+    ``inputs.predictions`` (the ``infection`` classifier; no accuracy then).
 
     Returns:
         The two tables.
     """
-    config = config or PseudotimeConfig()
-    adata = read_embeddings(embeddings_path)
-    inputs: list[Any] = [(embeddings_path, read_embeddings_provenance(embeddings_path))]
+    adata = read_embeddings(inputs.embeddings)
+    recorded: list[Any] = [(inputs.embeddings, read_embeddings_provenance(inputs.embeddings))]
     obs = cell_table(adata)
     infection_state: np.ndarray | None = None
     true_onset: np.ndarray | None = None
-    if ground_truth_tracks_path is not None:
-        truth, truth_prov = read_table(ground_truth_tracks_path, "ground_truth_tracks")
-        inputs.append((ground_truth_tracks_path, truth_prov))
-        cell_truth = truth_for_cells(obs, truth, config.match_truth_on, config.max_match_distance_px)
-        infection_state = cell_truth["infected"].to_numpy()
-        true_onset = cell_truth["infection_onset_t"].to_numpy()
-    elif predictions_path is not None:
-        predictions, predictions_prov = read_table(predictions_path, "predictions")
-        inputs.append((predictions_path, predictions_prov))
-        infected = predictions[predictions["task"] == "infection"]
-        merged = obs[["fov_name", "track_id", "t"]].merge(
-            infected[["fov_name", "track_id", "t", "predicted_label"]],
-            on=["fov_name", "track_id", "t"],
-            how="left",
-        )
-        infection_state = np.where(
-            merged["predicted_label"].isna(), np.nan, (merged["predicted_label"] == "infected").astype(float)
-        )
+    if inputs.tracks is not None:
+        truth, truth_prov = read_table(inputs.tracks, "ground_truth_tracks")
+        recorded.append((inputs.tracks, truth_prov))
+        infection_state, true_onset = _truth_of_cells(obs, truth, config)
+    elif inputs.predictions is not None:
+        predictions, predictions_prov = read_table(inputs.predictions, "predictions")
+        recorded.append((inputs.predictions, predictions_prov))
+        infection_state = _predicted_infection(obs, predictions)
     if true_onset is None:
         logger.info(
             "no ground truth: %s gets each lineage's aligned onset, but true onsets and onset errors are NaN",
-            accuracy_csv,
+            outputs.accuracy,
         )
     pseudotime, accuracy, reference = align_embeddings(adata, config, infection_state, true_onset)
     pseudotime.insert(0, "dataset", dataset)
@@ -466,8 +497,10 @@ def pseudotime_stage(
             "onset_t": reference.onset_t,
         },
     }
-    write_table(pseudotime, pseudotime_path, make_provenance(PSEUDOTIME_KIND, provenance_config, inputs))
-    write_csv(accuracy, accuracy_csv)
+    write_table(
+        pseudotime, outputs.pseudotime, make_provenance(ArtifactKind.PSEUDOTIME, provenance_config, recorded)
+    )
+    write_csv(accuracy, outputs.accuracy)
     observed = accuracy["onset_error_frames"].dropna()
     if len(observed):
         logger.info(

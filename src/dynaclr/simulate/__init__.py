@@ -4,9 +4,14 @@ Cells with a nucleus inside a larger cytoplasm move, divide (rounding up, chroma
 condensing), get infected asynchronously (a viral sensor moves into the nucleus, the ER marker
 condenses) and may die. Brightfield z-stacks are computed from the phase volume with
 waveorder's forward model. Ground truth (tracks, lineage, infection, mitosis, labels, phase)
-is written beside the plate.
+is written beside the plate: :func:`simulate_plate` writes the files of :class:`SimulateOutputs`.
 """
 
-from dynaclr.simulate.plate import GROUND_TRUTH_COLUMNS, simulate_fov_dynamics, simulate_plate
+from dynaclr.simulate.plate import (
+    GROUND_TRUTH_COLUMNS,
+    SimulateOutputs,
+    simulate_fov_dynamics,
+    simulate_plate,
+)
 
-__all__ = ["GROUND_TRUTH_COLUMNS", "simulate_fov_dynamics", "simulate_plate"]
+__all__ = ["GROUND_TRUTH_COLUMNS", "SimulateOutputs", "simulate_fov_dynamics", "simulate_plate"]

@@ -51,7 +51,6 @@ class Cell:
     # the morphodynamics draw from their own generator, so switching them on or off leaves every
     # other random draw of the FOV (positions, divisions, infections) unchanged
     shape_rng: np.random.Generator | None = None
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 def smoothstep(u: np.ndarray | float) -> np.ndarray | float:

@@ -1,17 +1,27 @@
-"""Write a simulated HCS plate and its ground truth."""
+"""Write a simulated HCS plate and its ground truth (rule ``simulate``)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from iohub.ngff import open_ome_zarr
+from numpy.typing import DTypeLike
 from tqdm.auto import tqdm
 
 from dynaclr.config.simulate import CHANNEL_NAMES, SimulateConfig
-from dynaclr.io import atomic_output, make_provenance, write_table, write_zarr_provenance
+from dynaclr.io import (
+    ArtifactKind,
+    StageFiles,
+    atomic_output,
+    make_provenance,
+    write_table,
+    write_zarr_provenance,
+)
 from dynaclr.io.plate import OME_ZARR_VERSION, scale_transform, split_fov_name
 from dynaclr.simulate.acquire import Microscope
 from dynaclr.simulate.cells import FovDynamics
@@ -60,77 +70,121 @@ def simulate_fov_dynamics(config: SimulateConfig, fov_index: int) -> pd.DataFram
     return table
 
 
-def simulate_plate(
+class SimulateOutputs(StageFiles):
+    """Rule ``simulate``: the raw plate and its ground truth.
+
+    ``plate``: HCS OME-Zarr, channels :data:`~dynaclr.config.simulate.CHANNEL_NAMES`, uint16
+    camera counts ``(T, C, Z, Y, X)``; ``tracks``: the ground-truth table
+    (:data:`GROUND_TRUTH_COLUMNS`); ``labels``: nuclear labels (uint32, label = ``track_id``);
+    ``phase``: the true phase (float32, cycles per voxel). The three plates share the positions.
+    """
+
+    plate: Path
+    tracks: Path
+    labels: Path
+    phase: Path
+
+
+@dataclass(frozen=True)
+class _PlateLayout:
+    channel_names: tuple[str, ...]
+    dtype: DTypeLike
+    kind: ArtifactKind
+
+
+#: The plates a simulation writes, by output name.
+_PLATES: dict[str, _PlateLayout] = {
+    "plate": _PlateLayout(CHANNEL_NAMES, np.uint16, ArtifactKind.RAW_PLATE),
+    "labels": _PlateLayout((LABEL_CHANNEL,), np.uint32, ArtifactKind.GROUND_TRUTH_LABELS),
+    "phase": _PlateLayout((PHASE_CHANNEL,), np.float32, ArtifactKind.GROUND_TRUTH_PHASE),
+}
+
+
+def _create_fov_arrays(stores: dict[str, Any], fov_name: str, config: SimulateConfig) -> dict[str, Any]:
+    """Each plate's zero image ``(T, C, Z, Y, X)`` of a new position ``fov_name``, one chunk per frame
+    and channel, by output name."""
+    n_z, n_y, n_x = config.shape_zyx
+    transform = scale_transform(config.time_interval_minutes * 60.0, config.z_step_um, config.pixel_size_um)
+    arrays = {}
+    for key, store in stores.items():
+        layout = _PLATES[key]
+        position = store.create_position(*split_fov_name(fov_name))
+        arrays[key] = position.create_zeros(
+            "0",
+            shape=(config.n_frames, len(layout.channel_names), n_z, n_y, n_x),
+            dtype=layout.dtype,
+            chunks=(1, 1, n_z, n_y, n_x),
+            transform=transform,
+        )
+    return arrays
+
+
+def _simulate_fov(
     config: SimulateConfig,
-    plate_path: str | Path,
-    tracks_path: str | Path,
-    labels_path: str | Path,
-    phase_path: str | Path,
+    fov_index: int,
+    microscope: Microscope,
+    arrays: dict[str, Any],
+    nuclear_marker: bool,
+    progress: tqdm,
 ) -> pd.DataFrame:
+    """Simulate FOV number ``fov_index`` into its ``arrays``, frame by frame; returns its dynamics."""
+    table = simulate_fov_dynamics(config, fov_index)
+    noise_rng = fov_rng(config.seed, fov_index, 1)
+    by_frame = dict(tuple(table.groupby("t"))) if len(table) else {}
+    for t in range(config.n_frames):
+        cells = by_frame.get(t, table.iloc[0:0])
+        volumes = render_frame(cells, config)
+        arrays["plate"][t] = microscope.acquire(volumes, nuclear_marker, noise_rng)
+        arrays["labels"][t, 0] = volumes.labels
+        arrays["phase"][t, 0] = volumes.phase
+        progress.update()
+    return table
+
+
+def simulate_plate(config: SimulateConfig, outputs: SimulateOutputs) -> pd.DataFrame:
     """Simulate the whole plate; write raw images, labels, true phase and the ground-truth table.
 
-    Streams frame by frame: memory holds one frame of one FOV plus the (small) tables.
+    Streams frame by frame: memory holds one frame of one FOV plus the (small) tables. Each FOV
+    draws from its own generators (:func:`fov_rng`), so the same seed gives the same plate.
     Returns the ground-truth table that was written.
     """
     microscope = Microscope.build(config)
-    n_z, n_y, n_x = config.shape_zyx
-    transform = scale_transform(config.time_interval_minutes * 60.0, config.z_step_um, config.pixel_size_um)
     fov_names = config.fov_names()
     marker_fovs = set(fov_names if config.nuclear_marker_fovs == "all" else config.nuclear_marker_fovs)
     config_dict = config.model_dump(mode="json")
     tables = []
     with (
-        atomic_output(plate_path) as tmp_plate,
-        atomic_output(labels_path) as tmp_labels,
-        atomic_output(phase_path) as tmp_phase,
+        atomic_output(outputs.plate) as tmp_plate,
+        atomic_output(outputs.labels) as tmp_labels,
+        atomic_output(outputs.phase) as tmp_phase,
     ):
+        paths = {"plate": tmp_plate, "labels": tmp_labels, "phase": tmp_phase}
         stores = {
-            "raw": open_ome_zarr(
-                tmp_plate, layout="hcs", mode="w", channel_names=list(CHANNEL_NAMES), version=OME_ZARR_VERSION
-            ),
-            "labels": open_ome_zarr(
-                tmp_labels, layout="hcs", mode="w", channel_names=[LABEL_CHANNEL], version=OME_ZARR_VERSION
-            ),
-            "phase": open_ome_zarr(
-                tmp_phase, layout="hcs", mode="w", channel_names=[PHASE_CHANNEL], version=OME_ZARR_VERSION
-            ),
+            key: open_ome_zarr(
+                path,
+                layout="hcs",
+                mode="w",
+                channel_names=list(_PLATES[key].channel_names),
+                version=OME_ZARR_VERSION,
+            )
+            for key, path in paths.items()
         }
-        shapes = {"raw": len(CHANNEL_NAMES), "labels": 1, "phase": 1}
-        dtypes = {"raw": np.uint16, "labels": np.uint32, "phase": np.float32}
-        progress = tqdm(
+        with tqdm(
             total=len(fov_names) * config.n_frames, desc="simulate", unit="frame", mininterval=2.0
-        )
-        for fov_index, fov_name in enumerate(fov_names):
-            table = simulate_fov_dynamics(config, fov_index)
-            tables.append(table)
-            arrays = {}
-            for key, store in stores.items():
-                position = store.create_position(*split_fov_name(fov_name))
-                arrays[key] = position.create_zeros(
-                    "0",
-                    shape=(config.n_frames, shapes[key], n_z, n_y, n_x),
-                    dtype=dtypes[key],
-                    chunks=(1, 1, n_z, n_y, n_x),
-                    transform=transform,
+        ) as bar:
+            for fov_index, fov_name in enumerate(fov_names):
+                arrays = _create_fov_arrays(stores, fov_name, config)
+                tables.append(
+                    _simulate_fov(config, fov_index, microscope, arrays, fov_name in marker_fovs, bar)
                 )
-            noise_rng = fov_rng(config.seed, fov_index, 1)
-            by_frame = dict(tuple(table.groupby("t"))) if len(table) else {}
-            for t in range(config.n_frames):
-                cells = by_frame.get(t, table.iloc[0:0])
-                volumes = render_frame(cells, config)
-                arrays["raw"][t] = microscope.acquire(volumes, fov_name in marker_fovs, noise_rng)
-                arrays["labels"][t, 0] = volumes.labels
-                arrays["phase"][t, 0] = volumes.phase
-                progress.update()
-        progress.close()
-        for store in stores.values():
+        for key, store in stores.items():
             store.zattrs["time_interval_minutes"] = config.time_interval_minutes
             store.close()
-        write_zarr_provenance(tmp_plate, make_provenance("raw_plate", config_dict))
-        write_zarr_provenance(tmp_labels, make_provenance("ground_truth_labels", config_dict))
-        write_zarr_provenance(tmp_phase, make_provenance("ground_truth_phase", config_dict))
+            write_zarr_provenance(paths[key], make_provenance(_PLATES[key].kind, config_dict))
         ground_truth = ground_truth_table(tables)
-        write_table(ground_truth, tracks_path, make_provenance("ground_truth_tracks", config_dict))
+        write_table(
+            ground_truth, outputs.tracks, make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, config_dict)
+        )
     logger.info(
         "simulated %d FOVs x %d frames: %d cells, %d tracks",
         len(fov_names),

@@ -4,6 +4,12 @@ Reads the ground-truth table and the raw plate as artifacts (provenance-checked)
 per-FOV statistics table and a preview figure of the raw channels with true centroids.
 """
 
-from dynaclr.summary.ground_truth import plot_preview, summarize_ground_truth, summary_table
+from dynaclr.summary.ground_truth import (
+    SummaryInputs,
+    SummaryOutputs,
+    plot_preview,
+    summarize_ground_truth,
+    summary_table,
+)
 
-__all__ = ["plot_preview", "summarize_ground_truth", "summary_table"]
+__all__ = ["SummaryInputs", "SummaryOutputs", "plot_preview", "summarize_ground_truth", "summary_table"]

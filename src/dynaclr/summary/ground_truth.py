@@ -15,6 +15,7 @@ from iohub.ngff import open_ome_zarr
 
 from dynaclr.config.workflow import SummaryConfig
 from dynaclr.io import (
+    StageFiles,
     atomic_output,
     make_provenance,
     read_table,
@@ -98,14 +99,26 @@ def plot_preview(
     return fig
 
 
+class SummaryInputs(StageFiles):
+    """Rule ``summarize_ground_truth``: the simulator's ground truth and raw plate."""
+
+    tracks: Path
+    plate: Path
+
+
+class SummaryOutputs(StageFiles):
+    """Rule ``summarize_ground_truth``: the per-FOV table and the preview figure (PNG and SVG)."""
+
+    summary: Path
+    preview_png: Path
+    preview_svg: Path
+
+
 def summarize_ground_truth(
-    tracks_path: str | Path,
-    plate_path: str | Path,
-    config: SummaryConfig,
-    summary_path: str | Path,
-    figure_paths: list[str | Path],
+    config: SummaryConfig, inputs: SummaryInputs, outputs: SummaryOutputs
 ) -> pd.DataFrame:
-    """Write the per-FOV summary table and the preview figure(s) (one FOV per condition)."""
+    """Write the per-FOV summary table and the preview figure (one FOV per condition)."""
+    tracks_path, plate_path = inputs.tracks, inputs.plate
     ground_truth, tracks_prov = read_table(tracks_path, "ground_truth_tracks", REQUIRED_COLUMNS)
     plate_prov = read_zarr_provenance(plate_path, "raw_plate")
     summary = summary_table(ground_truth)
@@ -114,10 +127,9 @@ def summarize_ground_truth(
         config.model_dump(mode="json"),
         inputs=[(tracks_path, tracks_prov), (plate_path, plate_prov)],
     )
-    write_table(summary, summary_path, provenance)
+    write_table(summary, outputs.summary, provenance)
     fov_name = sorted(ground_truth["fov_name"].unique())[-1] if len(ground_truth) else None
-    for figure_path in figure_paths:
-        figure_path = Path(figure_path)
+    for figure_path in (outputs.preview_png, outputs.preview_svg):
         with atomic_output(figure_path) as tmp:
             if fov_name is None:
                 fig = plt.figure()
@@ -126,5 +138,5 @@ def summarize_ground_truth(
                 fig = plot_preview(plate_path, ground_truth, config, fov_name)
             fig.savefig(tmp, dpi=110, format=figure_path.suffix.lstrip("."))
             plt.close(fig)
-    logger.info("summary of %d FOVs written to %s", len(summary), summary_path)
+    logger.info("summary of %d FOVs written to %s", len(summary), outputs.summary)
     return summary

@@ -10,31 +10,47 @@ Tracking Challenge DET/TRA and division precision/recall).
 
 from dynaclr.tracking.ctc import TrackingScores, ctc_scores, score_label_movies
 from dynaclr.tracking.engine import NO_PARENT, track_columns
-from dynaclr.tracking.evaluate import evaluate_tracking, project_labels_to_2d, read_tracking_evaluation
+from dynaclr.tracking.evaluate import (
+    EvaluateTrackingInputs,
+    EvaluateTrackingOutputs,
+    evaluate_tracking,
+    project_labels_to_2d,
+    read_tracking_evaluation,
+)
 from dynaclr.tracking.fov import (
     LABELS_CHANNEL,
+    CollectTracksInputs,
+    CollectTracksOutputs,
+    TrackFovInputs,
+    TrackFovOutputs,
+    TracksPlateInputs,
+    TracksPlateOutputs,
     collect_tracks,
     create_tracks_plate,
-    quiet_tracks_csv_warning,
     read_tracks_csv,
     track_fov,
-    tracks_csv_path,
 )
 
 __all__ = [
     "LABELS_CHANNEL",
     "NO_PARENT",
+    "CollectTracksInputs",
+    "CollectTracksOutputs",
+    "EvaluateTrackingInputs",
+    "EvaluateTrackingOutputs",
+    "TrackFovInputs",
+    "TrackFovOutputs",
     "TrackingScores",
+    "TracksPlateInputs",
+    "TracksPlateOutputs",
     "collect_tracks",
     "create_tracks_plate",
     "ctc_scores",
     "evaluate_tracking",
     "project_labels_to_2d",
-    "quiet_tracks_csv_warning",
     "read_tracking_evaluation",
     "read_tracks_csv",
     "score_label_movies",
     "track_columns",
     "track_fov",
-    "tracks_csv_path",
 ]

@@ -8,13 +8,12 @@ Output: a CSV (``results/{dataset}/evaluation/tracking.csv``) with one row per F
 row ``fov_name = "all"`` whose scores come from the error counts summed over FOVs; columns
 ``fov_name, det, tra, division_precision, division_recall, aogm_detection, aogm`` followed by
 the counts (:class:`dynaclr.tracking.ctc.TrackingScores`). CSV files carry no metadata, so the
-provenance (kind ``tracking_evaluation``) is written beside it as
-``{name}.provenance.json`` (read it with :func:`read_tracking_evaluation`).
+provenance (kind ``tracking_evaluation``) and the overall scores go to a JSON record the rule
+names beside it (``tracking.json``; read both with :func:`read_tracking_evaluation`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -25,10 +24,17 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from dynaclr.config.tracking import TrackingEvaluationConfig
-from dynaclr.io import ArtifactError, atomic_output, make_provenance, read_table, read_zarr_provenance
-from dynaclr.io.provenance import PROVENANCE_KEY, Provenance, check_provenance
+from dynaclr.io import (
+    ArtifactError,
+    Provenance,
+    StageFiles,
+    make_provenance,
+    read_table,
+    read_zarr_provenance,
+    write_csv,
+)
+from dynaclr.io.plate import list_plate_fovs, read_fov_record, write_fov_record
 from dynaclr.tracking.ctc import TrackingScores, ctc_scores, frame_overlaps, present_labels, track_graph
-from dynaclr.tracking.fov import quiet_tracks_csv_warning
 
 logger = logging.getLogger(__name__)
 
@@ -55,22 +61,29 @@ def project_labels_to_2d(labels_zyx: NDArray) -> NDArray:
     return np.take_along_axis(labels, best[None], axis=0)[0]
 
 
-def provenance_sidecar_path(csv_path: str | Path) -> Path:
-    """``tracking.csv`` → ``tracking.provenance.json``."""
-    csv_path = Path(csv_path)
-    return csv_path.with_name(f"{csv_path.stem}.provenance.json")
+class EvaluateTrackingInputs(StageFiles):
+    """Rule ``evaluate_tracking``: the tracked labels and table, and the simulator's ground truth."""
+
+    tracks_plate: Path
+    tracks: Path
+    labels: Path
+    truth: Path
 
 
-def read_tracking_evaluation(csv_path: str | Path) -> tuple[pd.DataFrame, Provenance]:
-    """Read the evaluation CSV and check its provenance sidecar."""
+class EvaluateTrackingOutputs(StageFiles):
+    """Rule ``evaluate_tracking``: the scores table and its record (provenance, overall scores)."""
+
+    table: Path
+    record: Path
+
+
+def read_tracking_evaluation(csv_path: str | Path, json_path: str | Path) -> tuple[pd.DataFrame, Provenance]:
+    """Read the evaluation CSV and check the provenance of its record."""
+    provenance, _ = read_fov_record(json_path, "tracking_evaluation")
     csv_path = Path(csv_path)
-    sidecar = provenance_sidecar_path(csv_path)
-    if not csv_path.exists() or not sidecar.exists():
-        raise ArtifactError(
-            f"{csv_path}: evaluation CSV or its {sidecar.name} not found; rerun evaluate_tracking"
-        )
-    raw = json.loads(sidecar.read_text()).get(PROVENANCE_KEY)
-    return pd.read_csv(csv_path), check_provenance(raw, "tracking_evaluation", sidecar)
+    if not csv_path.exists():
+        raise ArtifactError(f"{csv_path}: evaluation CSV not found; rerun evaluate_tracking")
+    return pd.read_csv(csv_path), provenance
 
 
 def score_fov(
@@ -83,7 +96,6 @@ def score_fov(
 ) -> TrackingScores:
     """Scores of one FOV; label images read frame by frame (GT projected to 2D when needed)."""
     with (
-        quiet_tracks_csv_warning(),
         open_ome_zarr(tracks_plate_path, layout="hcs", mode="r") as predicted_plate,
         open_ome_zarr(ground_truth_labels_path, layout="hcs", mode="r") as truth_plate,
     ):
@@ -114,27 +126,21 @@ def score_fov(
 
 
 def evaluate_tracking(
-    tracks_plate_path: str | Path,
-    tracks_parquet: str | Path,
-    ground_truth_labels_path: str | Path,
-    ground_truth_tracks_path: str | Path,
-    output_csv: str | Path,
-    fov_names: list[str],
-    config: TrackingEvaluationConfig | None = None,
+    config: TrackingEvaluationConfig, inputs: EvaluateTrackingInputs, outputs: EvaluateTrackingOutputs
 ) -> pd.DataFrame:
-    """CTC DET, TRA and division precision/recall per FOV and overall; written as CSV.
+    """CTC DET, TRA and division precision/recall per FOV and overall; written as CSV and record.
 
     Reads the tracked label plate (kind ``tracks_plate``), the collected tracks (``tracks``),
-    the ground-truth labels (``ground_truth_labels``) and table (``ground_truth_tracks``).
-    Returns the table written (one row per FOV, then ``fov_name = "all"``).
+    the ground-truth labels (``ground_truth_labels``) and table (``ground_truth_tracks``); scores
+    every FOV of the tracks plate. Returns the table written (one row per FOV, then
+    ``fov_name = "all"``).
     """
-    config = config or TrackingEvaluationConfig()
+    tracks_plate_path, ground_truth_labels_path = inputs.tracks_plate, inputs.labels
     plate_provenance = read_zarr_provenance(tracks_plate_path, "tracks_plate")
-    tracks, tracks_provenance = read_table(tracks_parquet, "tracks", TRACKS_COLUMNS)
+    tracks, tracks_provenance = read_table(inputs.tracks, "tracks", TRACKS_COLUMNS)
     labels_provenance = read_zarr_provenance(ground_truth_labels_path, "ground_truth_labels")
-    truth, truth_provenance = read_table(
-        ground_truth_tracks_path, "ground_truth_tracks", GROUND_TRUTH_COLUMNS
-    )
+    truth, truth_provenance = read_table(inputs.truth, "ground_truth_tracks", GROUND_TRUTH_COLUMNS)
+    fov_names = list_plate_fovs(tracks_plate_path)
     rows = []
     total: TrackingScores | None = None
     for fov_name in fov_names:
@@ -164,14 +170,12 @@ def evaluate_tracking(
         config.model_dump(mode="json"),
         inputs=[
             (tracks_plate_path, plate_provenance),
-            (tracks_parquet, tracks_provenance),
+            (inputs.tracks, tracks_provenance),
             (ground_truth_labels_path, labels_provenance),
-            (ground_truth_tracks_path, truth_provenance),
+            (inputs.truth, truth_provenance),
         ],
     )
-    output_csv = Path(output_csv)
-    with atomic_output(output_csv) as tmp:
-        table.to_csv(tmp, index=False)
-    with atomic_output(provenance_sidecar_path(output_csv)) as tmp:
-        tmp.write_text(json.dumps({PROVENANCE_KEY: json.loads(provenance.model_dump_json())}, indent=2))
+    write_csv(table, outputs.table)
+    overall = total.as_row() if total is not None else {}
+    write_fov_record(outputs.record, provenance, {"fov_names": fov_names, **overall})
     return table

@@ -9,23 +9,24 @@ Outputs (``tracks_plate`` artifact, an HCS OME-Zarr plate with the input's posit
 * image ``0`` of each position: channel ``labels``, ``uint32``, ``(T, 1, Z, Y, X)`` with
   ``Z = 1`` when tracking in 2D (projection) and the input's Z when tracking in 3D; label =
   ``track_id``, 0 = background;
-* ``{row}/{col}/{fov}/tracks_{row}_{col}_{fov}.csv`` in the position's directory: ultrack's
-  tracks-layer table (the layout napari-iohub and VisCy's data loaders read) with columns
+* per FOV, a CSV the rule names (``results/{dataset}/tracks/{row}/{col}/{fov}/tracks_{row}_{col}_{fov}.csv``,
+  the tree of per-position ``tracks*.csv`` that napari-iohub and VisCy's data loaders read, kept
+  outside the zarr store): ultrack's tracks-layer table with columns
   ``track_id, t, [z,] y, x, id, parent_track_id, parent_id``: ``t`` in frames; centroids in
   pixels, the mean coordinates of the label's pixels (float, sub-pixel; ultrack's own are
   rounded to whole pixels; ``z`` in slices of the input, only when tracking in 3D); ``id``
   ultrack's node id; ``parent_id`` the node id of the previous detection of the track (for a
   daughter's first row, the mother's last); ``parent_track_id`` the mother's ``track_id``;
   both -1 for none (ultrack's ``NO_PARENT``, as napari and VisCy expect). A track has no gaps.
+
+The tracks plate records the channel it was made for (``tracking.input_channel``); the per-FOV
+jobs read that channel, so the plate and its labels always come from one input.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,22 +41,20 @@ from dynaclr.config.tracking import TrackingConfig
 from dynaclr.io import (
     ArtifactError,
     Provenance,
+    StageFiles,
     atomic_output,
-    check_provenance,
     make_provenance,
+    read_plate_provenance,
     read_zarr_provenance,
     write_table,
 )
 from dynaclr.io.plate import (
     create_empty_plate,
-    fov_record_path,
     list_plate_fovs,
     read_fov_record,
     read_plate_geometry,
-    split_fov_name,
     write_fov_record,
 )
-from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.tracking.engine import (
     conform_tracks_table,
     empty_tracks_table,
@@ -63,7 +62,7 @@ from dynaclr.tracking.engine import (
     run_ultrack,
     track_columns,
 )
-from dynaclr.tracking.maps import reduce_z, tracking_maps, z_slices
+from dynaclr.tracking.maps import TrackingMaps, reduce_z, tracking_maps, z_slices
 
 logger = logging.getLogger(__name__)
 
@@ -76,43 +75,51 @@ LABELS_DTYPE = np.uint32
 INPUT_PLATE_KINDS = ("raw_plate", "virtual_stain_plate")
 
 
-@contextmanager
-def quiet_tracks_csv_warning() -> Iterator[None]:
-    """Silence zarr's warning that the per-FOV CSV inside a position is not a zarr node.
-
-    zarr 3 warns ("Object at tracks_A_1_0.csv is not recognized as a component of a Zarr
-    hierarchy") whenever a position holding the CSV is opened; the file is there by design.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Object at tracks_.*\.csv is not recognized")
-        yield
-
-
-def tracks_csv_path(tracks_plate_path: str | Path, fov_name: str) -> Path:
-    """``{plate}/{row}/{col}/{fov}/tracks_{row}_{col}_{fov}.csv``."""
-    row, col, fov = split_fov_name(fov_name)
-    return Path(tracks_plate_path) / row / col / fov / f"tracks_{row}_{col}_{fov}.csv"
-
-
 def read_input_plate_provenance(plate_path: str | Path) -> Provenance | None:
-    """Provenance of a plate holding a nuclear channel, or None for a plate dynaclr did not write.
+    """Provenance of the plate holding the nuclear channel (``None``: a plate of your own)."""
+    return read_plate_provenance(plate_path, INPUT_PLATE_KINDS, "tracking input")
 
-    Raises ArtifactError for a dynaclr artifact of another kind (a wrong path in the config).
-    """
-    plate_path = Path(plate_path)
-    if not plate_path.exists():
-        raise ArtifactError(f"{plate_path}: input plate not found (expected one of {INPUT_PLATE_KINDS})")
-    raw = zarr.open_group(str(plate_path), mode="r").attrs.get(PROVENANCE_KEY)
-    if not isinstance(raw, dict):
-        logger.info("%s: no dynaclr provenance; recorded by path only", plate_path)
-        return None
-    kind = raw.get("kind")
-    if kind not in INPUT_PLATE_KINDS:
-        raise ArtifactError(
-            f"{plate_path}: expected a plate of kind {' or '.join(INPUT_PLATE_KINDS)}, found kind {kind!r}. "
-            "Check the tracking input path in the config."
-        )
-    return check_provenance(raw, str(kind), plate_path)
+
+class TracksPlateInputs(StageFiles):
+    """Rule ``tracks_plate``: the plate holding the nuclear channel to track."""
+
+    plate: Path
+
+
+class TracksPlateOutputs(StageFiles):
+    """Rule ``tracks_plate``: the empty label plate the per-FOV jobs fill."""
+
+    tracks_plate: Path
+
+
+class TrackFovInputs(StageFiles):
+    """Rule ``track_fov``: the input plate, its per-FOV record when this workflow wrote it (the
+    virtual staining of this FOV), and the label plate to fill."""
+
+    plate: Path
+    input_record: tuple[Path, ...] = ()
+    tracks_plate: Path
+
+
+class TrackFovOutputs(StageFiles):
+    """Rule ``track_fov``: this FOV's tracks CSV and its completion record."""
+
+    tracks_csv: Path
+    record: Path
+
+
+class CollectTracksInputs(StageFiles):
+    """Rule ``collect_tracks``: the label plate, and every FOV's record and CSV (same order)."""
+
+    tracks_plate: Path
+    records: tuple[Path, ...]
+    tracks_csvs: tuple[Path, ...]
+
+
+class CollectTracksOutputs(StageFiles):
+    """Rule ``collect_tracks``: all FOVs' tracks in one table."""
+
+    tracks: Path
 
 
 def _output_z(config: TrackingConfig, input_z: int) -> int:
@@ -120,18 +127,16 @@ def _output_z(config: TrackingConfig, input_z: int) -> int:
 
 
 def create_tracks_plate(
-    input_plate_path: str | Path,
-    config: TrackingConfig,
-    output_plate_path: str | Path,
-    channel: str | None = None,
+    config: TrackingConfig, inputs: TracksPlateInputs, outputs: TracksPlateOutputs, *, channel: str
 ) -> list[str]:
     """Create the empty label plate (every position of the input, zeros) for the per-FOV jobs.
 
     Label images are ``uint32`` ``(T, 1, Z, Y, X)``, channel ``labels``, ``Z = 1`` for 2D
-    tracking. When ``channel`` is given, checks that every position has it (fails early, naming
-    the plate and the channels found). Returns the FOV names.
+    tracking. Checks that every position has ``channel`` (fails early, naming the plate and the
+    channels found) and records it in the plate's attributes for the per-FOV jobs.
+    Returns the FOV names.
     """
-    input_plate_path = Path(input_plate_path)
+    input_plate_path, output_plate_path = inputs.plate, outputs.tracks_plate
     input_provenance = read_input_plate_provenance(input_plate_path)
     fov_names = list_plate_fovs(input_plate_path)
     shape: tuple[int, ...] | None = None
@@ -146,7 +151,7 @@ def create_tracks_plate(
                     f"{input_plate_path}: position {fov_name} has shape {fov_shape}, the first position "
                     f"{shape}; tracking needs one (T, Z, Y, X) for the whole plate"
                 )
-            if channel is not None and channel not in position.channel_names:
+            if channel not in position.channel_names:
                 raise ArtifactError(
                     f"{input_plate_path}: position {fov_name} has no channel {channel!r}; "
                     f"found {position.channel_names}"
@@ -273,101 +278,73 @@ def _check_tracks_plate(tracks_plate_path: Path, config: TrackingConfig) -> Prov
     return provenance
 
 
+def _input_channel(tracks_plate: Path) -> str:
+    """The nuclear channel the label plate was made for (see :func:`create_tracks_plate`)."""
+    attributes = zarr.open_group(str(tracks_plate), mode="r").attrs.get("tracking")
+    channel = attributes.get("input_channel") if isinstance(attributes, dict) else None
+    if not isinstance(channel, str):
+        raise ArtifactError(
+            f"{tracks_plate}: no 'tracking.input_channel' attribute; the plate was not made by rule "
+            "tracks_plate of this version: rerun it with `snakemake --forcerun tracks_plate`"
+        )
+    return channel
+
+
 def track_fov(
-    input_plate_path: str | Path,
-    channel: str,
-    fov_name: str,
     config: TrackingConfig,
-    tracks_plate_path: str | Path,
-    record_path: str | Path,
+    inputs: TrackFovInputs,
+    outputs: TrackFovOutputs,
+    *,
+    fov_name: str,
     scratch_dir: str | Path,
-    input_record_path: str | Path | None = None,
 ) -> pd.DataFrame:
     """Segment and track the nuclei of one FOV with ultrack; write its labels, CSV and record.
 
-    Reads channel ``channel`` of position ``fov_name`` of ``input_plate_path`` (T, C, Z, Y, X)
-    one frame at a time, derives the maps (:mod:`dynaclr.tracking.maps`), runs ultrack with
-    its SQLite database in ``scratch_dir`` (this FOV's own directory; the database is removed
-    after success, kept after a failure for inspection), paints the selected segments with
-    their ``track_id`` into this FOV's position of ``tracks_plate_path``, writes
-    ``tracks_{row}_{col}_{fov}.csv`` there and the completion record (kind ``tracks_fov``,
-    metrics: counts and seconds per step) at ``record_path``. ``input_record_path``, when
-    given, is the per-FOV virtual-staining record (kind ``virtual_stain_fov``) of the job that
-    wrote this FOV of the input; it is checked and recorded as an input.
+    Reads the nuclear channel the label plate was made for (position ``fov_name`` of
+    ``inputs.plate``, (T, C, Z, Y, X)) one frame at a time, derives the maps
+    (:mod:`dynaclr.tracking.maps`), runs ultrack with its SQLite database in ``scratch_dir`` (this
+    FOV's own directory; the database is removed after success, kept after a failure for
+    inspection), paints the selected segments with their ``track_id`` into this FOV's position of
+    ``inputs.tracks_plate``, and writes ``outputs.tracks_csv`` and the completion record (kind
+    ``tracks_fov``, metrics: counts and seconds per step) at ``outputs.record``.
+    ``inputs.input_record``, when given, is the per-FOV virtual-staining record (kind
+    ``virtual_stain_fov``) of the job that wrote this FOV of the input; it is checked and recorded.
 
     Returns the tracks table (columns :func:`dynaclr.tracking.engine.track_columns`); a FOV
     without nuclei gives an empty table and all-zero labels.
     """
     started = time.perf_counter()
-    tracks_plate_path, scratch_dir = Path(tracks_plate_path), Path(scratch_dir)
-    plate_provenance = _check_tracks_plate(tracks_plate_path, config)
-    input_provenance = read_input_plate_provenance(input_plate_path)
-    inputs: list[Any] = [(input_plate_path, input_provenance), (tracks_plate_path, plate_provenance)]
-    if input_record_path is not None:
-        record_provenance, _ = read_fov_record(input_record_path, "virtual_stain_fov")
-        inputs.append((input_record_path, record_provenance))
+    tracks_plate_path, scratch_dir = inputs.tracks_plate, Path(scratch_dir)
+    channel, recorded = _track_fov_inputs(config, inputs)
     is_3d = config.maps.z_handling == "3d"
-
-    reduced = read_reduced_nuclei(input_plate_path, channel, fov_name, config)
-    read_done = time.perf_counter()
+    timings = {"start": started}
+    reduced = read_reduced_nuclei(inputs.plate, channel, fov_name, config)
+    timings["read"] = time.perf_counter()
     maps = tracking_maps(reduced, config.maps)
-    maps_done = time.perf_counter()
+    timings["maps"] = time.perf_counter()
     z_offset = config.maps.z_slice_range[0] if is_3d and config.maps.z_slice_range else 0
-
-    with (
-        quiet_tracks_csv_warning(),
-        open_ome_zarr(tracks_plate_path, layout="hcs", mode="r+") as plate,
-    ):
+    with open_ome_zarr(tracks_plate_path, layout="hcs", mode="r+") as plate:
         labels = plate[fov_name]["0"]
-        n_t, _, n_z, n_y, n_x = labels.shape
         n_z_used = reduced.shape[1] if is_3d else 1
-        expected = (reduced.shape[0], reduced.shape[-2], reduced.shape[-1])
-        if (n_t, n_y, n_x) != expected or n_z < z_offset + n_z_used or (n_z != 1 and not is_3d):
-            raise ArtifactError(
-                f"{tracks_plate_path}/{fov_name}: label image (T, 1, Z, Y, X) {tuple(labels.shape)} does not "
-                f"fit the input's (T, Y, X) {expected} with {n_z_used} slice(s) from {z_offset}; rerun "
-                "`snakemake --forcerun tracks_plate`"
-            )
+        _check_label_image(
+            labels.shape, reduced.shape, z_offset, n_z_used, is_3d, f"{tracks_plate_path}/{fov_name}"
+        )
         writer = LabelFrameWriter(labels, z_offset, n_z_used)
-        if maps.foreground.any():
-            scratch_dir.mkdir(parents=True, exist_ok=True)
-            raw_tracks, ultrack_config = run_ultrack(maps.foreground, maps.contours, config, scratch_dir)
-            tracked = time.perf_counter()
-            if len(raw_tracks):
-                export_label_frames(ultrack_config, raw_tracks, writer)
-            else:
-                writer.write_empty_frames()
-            table = conform_tracks_table(raw_tracks, is_3d)
-        else:
-            logger.info("%s: no foreground in any frame; no tracks", fov_name)
-            tracked = time.perf_counter()
-            writer.write_empty_frames()
-            table = empty_tracks_table(is_3d)
+        table = segment_and_track(maps, config, writer, scratch_dir, fov_name)
+        timings["tracked"] = time.perf_counter()
     table = with_label_centroids(table, writer.centroids(), is_3d)
-    exported = time.perf_counter()
-
-    csv_path = tracks_csv_path(tracks_plate_path, fov_name)
-    with atomic_output(csv_path) as tmp:
+    timings["exported"] = time.perf_counter()
+    with atomic_output(outputs.tracks_csv) as tmp:
         table.to_csv(tmp, index=False)
-    seconds_total = time.perf_counter() - started
     metrics = {
-        "n_frames": int(n_t),
-        "n_tracks": int(table["track_id"].nunique()),
-        "n_detections": len(table),
-        "n_divisions": _count_divisions(table),
-        "mean_track_length_frames": float(table.groupby("track_id").size().mean()) if len(table) else 0.0,
-        "foreground_threshold": maps.threshold,
-        "normalization_range": list(maps.normalization_range),
-        "seconds_read": read_done - started,
-        "seconds_maps": maps_done - read_done,
-        "seconds_ultrack": tracked - maps_done,
-        "seconds_export": exported - tracked,
-        "seconds_total": seconds_total,
-        "frames_per_second": n_t / seconds_total if seconds_total > 0 else 0.0,
-        "tracks_csv": str(csv_path),
+        **_track_metrics(table, int(reduced.shape[0]), maps, timings),
+        "fov_name": fov_name,
+        "tracks_csv": str(outputs.tracks_csv),
     }
     write_fov_record(
-        record_path, make_provenance("tracks_fov", config.model_dump(mode="json"), inputs=inputs), metrics
+        outputs.record,
+        make_provenance("tracks_fov", config.model_dump(mode="json"), inputs=recorded),
+        metrics,
     )
     if scratch_dir.exists():
         for name in ("data.db", "metadata.toml"):
@@ -378,9 +355,83 @@ def track_fov(
         metrics["n_tracks"],
         metrics["n_detections"],
         metrics["n_divisions"],
-        seconds_total,
+        metrics["seconds_total"],
     )
     return table
+
+
+def _track_fov_inputs(config: TrackingConfig, inputs: TrackFovInputs) -> tuple[str, list[Any]]:
+    """The channel to track (the label plate's) and the inputs' provenance, all checked."""
+    plate_provenance = _check_tracks_plate(inputs.tracks_plate, config)
+    channel = _input_channel(inputs.tracks_plate)
+    input_provenance = read_input_plate_provenance(inputs.plate)
+    recorded: list[Any] = [(inputs.plate, input_provenance), (inputs.tracks_plate, plate_provenance)]
+    for input_record in inputs.input_record:
+        record_provenance, _ = read_fov_record(input_record, "virtual_stain_fov")
+        recorded.append((input_record, record_provenance))
+    return channel, recorded
+
+
+def _check_label_image(
+    labels_shape: tuple[int, ...],
+    reduced_shape: tuple[int, ...],
+    z_offset: int,
+    n_z_used: int,
+    is_3d: bool,
+    where: str,
+) -> None:
+    """The label image ``(T, 1, Z, Y, X)`` must fit the Z-reduced input ``(T, [Z',] Y, X)``."""
+    n_t, _, n_z, n_y, n_x = labels_shape
+    expected = (reduced_shape[0], reduced_shape[-2], reduced_shape[-1])
+    if (n_t, n_y, n_x) != expected or n_z < z_offset + n_z_used or (n_z != 1 and not is_3d):
+        raise ArtifactError(
+            f"{where}: label image (T, 1, Z, Y, X) {tuple(labels_shape)} does not fit the input's (T, Y, X) "
+            f"{expected} with {n_z_used} slice(s) from {z_offset}; rerun `snakemake --forcerun tracks_plate`"
+        )
+
+
+def segment_and_track(
+    maps: TrackingMaps, config: TrackingConfig, writer: LabelFrameWriter, scratch_dir: Path, fov_name: str
+) -> pd.DataFrame:
+    """ultrack on the maps of one FOV; every frame's labels go to ``writer``.
+
+    Returns the conformed tracks table (:func:`dynaclr.tracking.engine.track_columns`, ultrack's
+    centroids); a FOV without foreground, or without tracks, gets all-zero labels and an empty table.
+    """
+    is_3d = config.maps.z_handling == "3d"
+    if not maps.foreground.any():
+        logger.info("%s: no foreground in any frame; no tracks", fov_name)
+        writer.write_empty_frames()
+        return empty_tracks_table(is_3d)
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    raw_tracks, ultrack_config = run_ultrack(maps.foreground, maps.contours, config, scratch_dir)
+    if len(raw_tracks):
+        export_label_frames(ultrack_config, raw_tracks, writer)
+    else:
+        writer.write_empty_frames()
+    return conform_tracks_table(raw_tracks, is_3d)
+
+
+def _track_metrics(
+    table: pd.DataFrame, n_t: int, maps: TrackingMaps, timings: dict[str, float]
+) -> dict[str, Any]:
+    """Counts and seconds per step of one FOV's tracking (its record's metrics)."""
+    total = timings["exported"] - timings["start"]
+    return {
+        "n_frames": n_t,
+        "n_tracks": int(table["track_id"].nunique()),
+        "n_detections": len(table),
+        "n_divisions": _count_divisions(table),
+        "mean_track_length_frames": float(table.groupby("track_id").size().mean()) if len(table) else 0.0,
+        "foreground_threshold": maps.threshold,
+        "normalization_range": list(maps.normalization_range),
+        "seconds_read": timings["read"] - timings["start"],
+        "seconds_maps": timings["maps"] - timings["read"],
+        "seconds_ultrack": timings["tracked"] - timings["maps"],
+        "seconds_export": timings["exported"] - timings["tracked"],
+        "seconds_total": total,
+        "frames_per_second": n_t / total if total > 0 else 0.0,
+    }
 
 
 def read_tracks_csv(path: str | Path, is_3d: bool | None = None) -> pd.DataFrame:
@@ -397,34 +448,41 @@ def read_tracks_csv(path: str | Path, is_3d: bool | None = None) -> pd.DataFrame
     return conform_tracks_table(table, is_3d)
 
 
-def collect_tracks(
-    tracks_plate_path: str | Path,
-    fov_names: list[str],
-    records_dir: str | Path,
-    output_parquet: str | Path,
-) -> pd.DataFrame:
+def collect_tracks(inputs: CollectTracksInputs, outputs: CollectTracksOutputs) -> pd.DataFrame:
     """All FOVs' tracks in one Parquet table (kind ``tracks``), ``fov_name`` first.
 
-    Checks each FOV's record (kind ``tracks_fov``) in ``records_dir`` and reads its CSV;
-    centroids stay float (pixels). Columns: ``fov_name, track_id, t, [z,] y, x, id,
-    parent_track_id, parent_id``; ``track_id`` is unique within a FOV only.
+    Checks each FOV's record (kind ``tracks_fov``, made with the plate's config) and reads the CSV
+    beside it in ``inputs.tracks_csvs``; centroids stay float (pixels). Columns: ``fov_name,
+    track_id, t, [z,] y, x, id, parent_track_id, parent_id``; ``track_id`` is unique within a FOV
+    only.
     """
-    tracks_plate_path = Path(tracks_plate_path)
+    if len(inputs.records) != len(inputs.tracks_csvs):
+        raise ValueError(
+            f"collect_tracks needs one tracks CSV per record; got {len(inputs.records)} records and "
+            f"{len(inputs.tracks_csvs)} CSVs"
+        )
+    tracks_plate_path = inputs.tracks_plate
     plate_provenance = read_zarr_provenance(tracks_plate_path, "tracks_plate")
     is_3d = plate_provenance.config.get("maps", {}).get("z_handling") == "3d"
-    inputs: list[Any] = [(tracks_plate_path, plate_provenance)]
+    recorded: list[Any] = [(tracks_plate_path, plate_provenance)]
     tables = []
-    for fov_name in tqdm(fov_names, desc="collect tracks", mininterval=2):
-        record = fov_record_path(records_dir, fov_name)
-        provenance, _ = read_fov_record(record, "tracks_fov")
+    for record, csv_path in tqdm(
+        list(zip(inputs.records, inputs.tracks_csvs, strict=True)), desc="collect tracks", mininterval=2
+    ):
+        provenance, metrics = read_fov_record(record, "tracks_fov")
         if provenance.config_hash != plate_provenance.config_hash:
             raise ArtifactError(
                 f"{record}: tracked with config hash {provenance.config_hash}, the plate has "
                 f"{plate_provenance.config_hash}; rerun `snakemake --forcerun track_fov`"
             )
-        inputs.append((record, provenance))
-        table = read_tracks_csv(tracks_csv_path(tracks_plate_path, fov_name), is_3d)
-        table.insert(0, "fov_name", fov_name)
+        if Path(metrics.get("tracks_csv", "")) != csv_path:
+            raise ArtifactError(
+                f"{record}: records the tracks CSV {metrics.get('tracks_csv')!r}, the rule gives {csv_path}; "
+                "rerun `snakemake --forcerun track_fov`"
+            )
+        recorded.append((record, provenance))
+        table = read_tracks_csv(csv_path, is_3d)
+        table.insert(0, "fov_name", str(metrics["fov_name"]))
         tables.append(table)
     columns = ["fov_name", *track_columns(is_3d)]
     if tables:
@@ -435,8 +493,8 @@ def collect_tracks(
     combined = combined.loc[:, columns]
     write_table(
         combined,
-        output_parquet,
-        make_provenance("tracks", plate_provenance.config, inputs=inputs),
+        outputs.tracks,
+        make_provenance("tracks", plate_provenance.config, inputs=recorded),
     )
-    logger.info("%d detections of %d FOVs collected into %s", len(combined), len(fov_names), output_parquet)
+    logger.info("%d detections of %d FOVs collected into %s", len(combined), len(tables), outputs.tracks)
     return combined

@@ -11,48 +11,6 @@
 Submodules are imported lazily, so ``import dynaclr.training.sampling`` does not import Lightning.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-from typing import TYPE_CHECKING
-
-from dynaclr._lazy import lazy_exports
-
-if TYPE_CHECKING:
-    from dynaclr.training.checkpoint import ContrastiveCheckpoint, read_contrastive_checkpoint
-    from dynaclr.training.data import PatchBatch, PatchDataModule, PatchDataset
-    from dynaclr.training.module import ContrastiveModule
-    from dynaclr.training.sampling import ContrastiveBatchSampler, EpochSampler, PairPlanner, split_fovs
-    from dynaclr.training.train import load_contrastive_model, train_contrastive
-
-_EXPORTS = {
-    "ContrastiveCheckpoint": "checkpoint",
-    "read_contrastive_checkpoint": "checkpoint",
-    "PatchBatch": "data",
-    "PatchDataModule": "data",
-    "PatchDataset": "data",
-    "ContrastiveModule": "module",
-    "ContrastiveBatchSampler": "sampling",
-    "EpochSampler": "sampling",
-    "PairPlanner": "sampling",
-    "split_fovs": "sampling",
-    "load_contrastive_model": "train",
-    "train_contrastive": "train",
-}
-
-__all__ = [
-    "ContrastiveBatchSampler",
-    "ContrastiveCheckpoint",
-    "ContrastiveModule",
-    "EpochSampler",
-    "PairPlanner",
-    "PatchBatch",
-    "PatchDataModule",
-    "PatchDataset",
-    "load_contrastive_model",
-    "read_contrastive_checkpoint",
-    "split_fovs",
-    "train_contrastive",
-]
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,7 +1,8 @@
-"""Command line of contrastive training, for the workflow shim and for torchrun.
+"""Command line of contrastive training, which rule ``train_contrastive`` runs under torchrun.
 
-    python -m dynaclr.training --patches-zarr P.zarr --patches-parquet P.parquet \\
-        --config model.json --output-dir results/demo/models/NAME
+    python -m dynaclr.training --patches-zarr P.zarr --patches-parquet P.parquet --config model.json \\
+        --model results/models/NAME/model.ckpt --model-config results/models/NAME/config.json \\
+        --work-dir results/models/NAME
     torchrun --standalone --nproc-per-node=2 -m dynaclr.training ...   # DDP (gloo on CPU)
 
 ``--config`` is a JSON file holding one ``ContrastiveModelConfig``. Rank 0 prints the summary
@@ -24,11 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patches-zarr", required=True, type=Path, help="collected patch store (.zarr)")
     parser.add_argument("--patches-parquet", required=True, type=Path, help="its index (.parquet)")
     parser.add_argument("--config", required=True, type=Path, help="JSON file with the model config")
+    parser.add_argument("--model", required=True, type=Path, help="the exported model (model.ckpt)")
+    parser.add_argument("--model-config", required=True, type=Path, help="its config with defaults (JSON)")
     parser.add_argument(
-        "--output-dir", required=True, type=Path, help="model.ckpt, config.json, logs/ go here"
+        "--work-dir", required=True, type=Path, help="logs/ and the resumable checkpoints/ go here"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads per process (default: torch's choice)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads of this process; the workflow passes the job's threads divided by the "
+        "ranks (default: torch's choice)",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     args = parser.parse_args(argv)
@@ -38,14 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.config.exists():
         parser.error(f"--config {args.config}: file not found")
-    config = json.loads(args.config.read_text())
-
+    from dynaclr.config.training import ContrastiveModelConfig
     from dynaclr.training.preemption import EXIT_PREEMPTED, TrainingPreempted
-    from dynaclr.training.train import train_contrastive
+    from dynaclr.training.train import TrainInputs, TrainOutputs, train_contrastive
 
+    config = ContrastiveModelConfig.model_validate_json(args.config.read_text())
     try:
         summary = train_contrastive(
-            args.patches_zarr, args.patches_parquet, config, args.output_dir, num_threads=args.threads
+            config,
+            TrainInputs(patches_zarr=args.patches_zarr, patches_parquet=args.patches_parquet),
+            TrainOutputs(checkpoint=args.model, config=args.model_config),
+            work_dir=args.work_dir,
+            num_threads=args.threads,
         )
     except TrainingPreempted:
         return EXIT_PREEMPTED  # the callback logged what it saved

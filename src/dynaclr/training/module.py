@@ -16,7 +16,6 @@ other samples of the (DDP-gathered) batch; or the triplet margin loss on
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -32,15 +31,25 @@ from dynaclr.training.data import PatchBatch, augment_batch, augmentation_genera
 _VALIDATION_STREAM = 7919
 
 
-def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
-    """Learning-rate factor: linear warm-up ``(step + 1) / warmup_steps``, then cosine decay to 0.
+def warmup_cosine_schedule(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Linear warm-up then cosine decay to 0, stepped once per optimiser step.
 
-    ``warmup_steps = 0`` starts the cosine decay at once.
+    Step ``s`` uses the peak learning rate times ``(s + 1) / W`` while ``s < W`` (``W =
+    warmup_steps``: :class:`~torch.optim.lr_scheduler.LinearLR` from ``1 / W`` to 1), then
+    ``(1 + cos(π (s - W) / max(1, T - W))) / 2`` (``T = total_steps``:
+    :class:`~torch.optim.lr_scheduler.CosineAnnealingLR`), joined by
+    :class:`~torch.optim.lr_scheduler.SequentialLR`. ``W = 0`` starts the cosine at once.
     """
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
+    decay_steps = max(1, total_steps - warmup_steps)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=decay_steps, eta_min=0.0)
+    if warmup_steps == 0:
+        return cosine
+    warmup = torch.optim.lr_scheduler.LinearLR(
+        optimizer, start_factor=1.0 / warmup_steps, end_factor=1.0, total_iters=max(1, warmup_steps - 1)
+    )
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], milestones=[warmup_steps])
 
 
 class ContrastiveModule(LightningModule):
@@ -148,7 +157,5 @@ class ContrastiveModule(LightningModule):
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         steps_per_epoch = max(1, total_steps // max(1, self.trainer.max_epochs or 1))
         warmup_steps = max(1, round(cfg.warmup_epochs * steps_per_epoch)) if cfg.warmup_epochs > 0 else 0
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps)
-        )
+        schedule = warmup_cosine_schedule(optimizer, warmup_steps, total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -1,21 +1,24 @@
 """Save-before-kill for contrastive training: a preemption signal becomes a checkpoint and an exit.
 
-SLURM warns a job before its time limit with ``sbatch --signal=<SIG>@<seconds>`` (the SLURM profile
-passes ``--signal=URG@90``). Every process of the job's steps gets the signal: under Snakemake's
-SLURM executor that is the Snakemake process running the rule, the rule's shell, torchrun and the
-training ranks. SIGUSR1, the usual choice, terminates the Snakemake and shell processes (they do
-not handle it), which fails the job at once; SIGURG is ignored by every process by default, so only
-the training ranks, which handle it, react. SIGUSR1 is handled as well, for jobs launched
-without Snakemake in between (e.g. ``sbatch --signal=USR1@90`` around torchrun).
+Signals: SIGURG and SIGUSR1 (:data:`PREEMPTION_SIGNALS`). SLURM sends one before a job's time limit
+with ``sbatch --signal=<SIG>@<seconds>`` (profiles/slurm passes ``--signal=URG@90``) to every
+process of the job's step: under Snakemake's SLURM executor the Snakemake process running the rule,
+the rule's shell, torchrun and the training ranks. SIGURG is ignored by default, so only the ranks,
+which handle it, react; SIGUSR1 would terminate Snakemake and the shell, which do not handle it, and
+fail the job at once. It is handled for jobs that run torchrun without Snakemake in between (e.g.
+``sbatch --signal=USR1@90``).
 
-On either signal a rank only records it (:class:`PreemptionFlag`); the training callback then
-agrees across ranks at the next optimizer step, saves ``checkpoints/last.ckpt`` and stops with
-:class:`TrainingPreempted`; ``python -m dynaclr.training`` exits with :data:`EXIT_PREEMPTED`.
-The job fails, Snakemake resubmits it (``retries``) and the new job resumes from ``last.ckpt``.
+What a rank does: its handler only records the first signal (:class:`PreemptionFlag`). After every
+optimizer step the ranks agree (one all-reduce) whether any of them got one; if so they save
+``checkpoints/last.ckpt`` and stop with :class:`TrainingPreempted`, and ``python -m
+dynaclr.training`` exits with :data:`EXIT_PREEMPTED`. So the save happens at the first step that
+ends after the signal, wherever it landed (setup, a step, validation); a signal after the last
+step has no step to save at and the run finishes as usual. The failed job is resubmitted by
+Snakemake (``retries``) and resumes from ``last.ckpt``.
 
-torchrun forwards only SIGTERM, SIGINT, SIGHUP and SIGQUIT to its workers by default (and dies
-on SIGUSR1); :data:`TORCHRUN_SIGNAL_ARGS` makes it forward the preemption signals too and give
-the workers time to save before it kills them.
+torchrun forwards only SIGTERM, SIGINT, SIGHUP and SIGQUIT to its workers by default (and dies on
+SIGUSR1); :data:`TORCHRUN_SIGNAL_ARGS` makes it forward the preemption signals too and give the
+workers :data:`TORCHRUN_SHUTDOWN_TIMEOUT_S` to save and exit before it kills them.
 
 No Lightning import here: the workflow's Snakefile reads :data:`TORCHRUN_SIGNAL_ARGS`.
 """

@@ -27,7 +27,6 @@ augmented (in any data-loader worker, or on the training device).
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Literal
@@ -35,8 +34,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from torch.utils.data import Sampler
-
-logger = logging.getLogger(__name__)
 
 SamplingMode = Literal["classical", "cell_aware", "time_aware"]
 

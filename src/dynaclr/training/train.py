@@ -1,17 +1,22 @@
 """Train a contrastive encoder on a patch store (rule ``train_contrastive``).
 
-Outputs in ``output_dir``:
+Outputs (the rule's, :class:`TrainOutputs`):
 
-* ``model.ckpt``: the chosen checkpoint (best validation loss; the last one without validation),
-  weights and hyperparameters only, with a ``contrastive_model`` provenance record under the key
-  ``dynaclr``; read it with :func:`load_contrastive_model`;
-* ``config.json``: the model config with defaults filled in;
+* ``checkpoint`` (``model.ckpt``): the chosen checkpoint (best validation loss; the last one
+  without validation), weights and hyperparameters only, with a ``contrastive_model`` provenance
+  record under the key ``dynaclr``; read it with :func:`load_contrastive_model`;
+* ``config`` (``config.json``): the model config with defaults filled in.
+
+In the work directory the rule names (beside the outputs, outside them: Snakemake deletes declared
+outputs before a job starts, and this state must survive a SLURM requeue):
+
 * ``logs/``: TensorBoard (``logs/tensorboard``) and CSV (``logs/csv``) logs, one version per run;
-* ``checkpoints/``: resumable state (``last.ckpt``, ``best.ckpt``). A rerun with the same config
-  resumes from ``last.ckpt`` (e.g. after a SLURM requeue); it lives outside ``model.ckpt`` because
-  Snakemake deletes declared outputs before a job starts. A ``last.ckpt`` that cannot be read (a job
-  killed while writing it) is moved aside to ``last.ckpt.corrupt`` with a warning and training
-  starts from scratch; a ``last.ckpt`` written with another config is not used (and is overwritten).
+* ``checkpoints/``: resumable state (``last.ckpt``, ``best.ckpt``). A rerun resumes from
+  ``last.ckpt`` (e.g. after a SLURM requeue) only if it was made from the same config *and* the
+  same patch store (the store's and index's provenance); otherwise training starts from scratch and
+  says why. A ``last.ckpt`` that cannot be read (a job killed while writing it, or a file that is
+  not a weights-only checkpoint) is moved aside to ``last.ckpt.corrupt`` with a warning. Every
+  checkpoint is read with ``weights_only=True``: no file can run code.
   On SIGUSR1 or SIGURG (a SLURM time-limit or preemption warning) training saves ``last.ckpt`` at
   the next optimizer step and raises :class:`~dynaclr.training.preemption.TrainingPreempted`
   (see :mod:`dynaclr.training.preemption`).
@@ -44,9 +49,9 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from dynaclr.config.patches import required_initial_patch_size_px
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.augment import BatchAugmentation
-from dynaclr.io import Provenance, atomic_output, make_provenance
+from dynaclr.io import ArtifactKind, Provenance, StageFiles, atomic_output, config_hash, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
-from dynaclr.patches.store import open_patch_store
+from dynaclr.patches.store import PatchStore, open_patch_store
 from dynaclr.training.checkpoint import load_checkpoint
 from dynaclr.training.data import PatchBatch, PatchDataModule
 from dynaclr.training.module import ContrastiveModule
@@ -55,9 +60,7 @@ from dynaclr.training.sampling import split_fovs
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "model.ckpt"
 CORRUPT_SUFFIX = ".corrupt"
-CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
 _EXPORTED_KEYS = ("state_dict", "hyper_parameters", "pytorch-lightning_version", "epoch", "global_step")
@@ -201,38 +204,87 @@ def _launch_settings(config: ContrastiveModelConfig) -> dict[str, Any]:
     return settings
 
 
-def _resumable_checkpoint(path: Path, hyperparameters: dict[str, Any]) -> Path | None:
-    """``path`` if it exists and was written with the same hyperparameters, else ``None``.
+#: Key of a checkpoint under which the identity of its inputs and config is saved.
+RESUME_KEY = "dynaclr_resume"
 
-    An unreadable checkpoint (e.g. truncated by a killed job) is moved aside to
-    ``<path>.corrupt`` by rank 0 with a warning (so it is kept for inspection and never read
-    again), and training starts from scratch.
+
+class TrainInputs(StageFiles):
+    """Rule ``train_contrastive``: the patch store and its index."""
+
+    patches_zarr: Path
+    patches_parquet: Path
+
+
+class TrainOutputs(StageFiles):
+    """Rule ``train_contrastive``: the exported model and its config."""
+
+    checkpoint: Path
+    config: Path
+
+
+def resume_identity(config_json: dict[str, Any], store: PatchStore) -> dict[str, Any]:
+    """What a resumable checkpoint must have been made from: this config and this patch store.
+
+    The store is named by its and its index's provenance (config hashes and creation times), so
+    a store rebuilt with another normalisation, or rebuilt at all, never resumes an old run.
+    """
+    return {
+        "config_hash": config_hash(config_json),
+        "patches": [store.provenance.config_hash, store.provenance.created],
+        "index": [store.index_provenance.config_hash, store.index_provenance.created],
+        "n_patches": int(store.array.shape[0]),
+    }
+
+
+class ResumeIdentity(Callback):
+    """Save :func:`resume_identity` into every checkpoint Lightning writes."""
+
+    def __init__(self, identity: dict[str, Any]) -> None:
+        self.identity = identity
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        checkpoint[RESUME_KEY] = self.identity
+
+
+def _move_aside(path: Path, reason: str) -> None:
+    aside = path.with_name(path.name + CORRUPT_SUFFIX)
+    if int(os.environ.get("RANK", "0")) == 0:
+        try:
+            path.replace(aside)
+        except FileNotFoundError:  # another process moved it already
+            pass
+    logger.warning("%s: %s; moved aside to %s, starting from scratch", path, reason, aside)
+
+
+def resumable_checkpoint(path: Path, identity: dict[str, Any]) -> Path | None:
+    """``path`` if it exists and was made from the inputs and config of ``identity``, else ``None``.
+
+    The file is read with ``weights_only=True`` (a planted file cannot run code). An unreadable one
+    (truncated by a killed job, or not a weights-only checkpoint) is moved aside to
+    ``<path>.corrupt`` by rank 0 with a warning, so it is kept for inspection and never read
+    again; one made from other inputs or another config is left to be overwritten.
     """
     if not path.exists():
         return None
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(checkpoint, dict):
             raise TypeError(f"expected a Lightning checkpoint dict, found {type(checkpoint).__name__}")
-        stored = checkpoint.get("hyper_parameters", {})
-    except Exception as err:  # a truncated file from a killed job
-        aside = path.with_name(path.name + CORRUPT_SUFFIX)
-        if int(os.environ.get("RANK", "0")) == 0:
-            try:
-                path.replace(aside)
-            except FileNotFoundError:  # another process moved it already
-                pass
-        logger.warning(
-            "%s: unreadable checkpoint (%s: %s); moved aside to %s, starting from scratch",
-            path,
-            type(err).__name__,
-            err,
-            aside,
-        )
+    except Exception as err:  # a truncated file, or one torch refuses to read without running code
+        _move_aside(path, f"unreadable checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})")
         return None
-    if dict(stored) != hyperparameters:
+    stored = checkpoint.get(RESUME_KEY)
+    if stored != identity:
+        differs = (
+            "no record of its inputs"
+            if not isinstance(stored, dict)
+            else ", ".join(key for key in identity if stored.get(key) != identity[key]) + " differ"
+        )
         logger.warning(
-            "%s was written with another config; starting from scratch (it will be overwritten)", path
+            "%s was made from other inputs or another config (%s); starting from scratch (it will be "
+            "overwritten)",
+            path,
+            differs,
         )
         return None
     logger.info("resuming from %s", path)
@@ -241,7 +293,7 @@ def _resumable_checkpoint(path: Path, hyperparameters: dict[str, Any]) -> Path |
 
 def _export_model(source: Path, target: Path, provenance: Provenance, summary: dict[str, Any]) -> None:
     """Write the weights and hyperparameters of checkpoint ``source`` with provenance to ``target``."""
-    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(source, map_location="cpu", weights_only=True)
     exported = {key: checkpoint[key] for key in _EXPORTED_KEYS if key in checkpoint}
     exported["hyper_parameters"] = json.loads(json.dumps(dict(exported["hyper_parameters"])))
     exported[PROVENANCE_KEY] = json.loads(provenance.model_dump_json())
@@ -251,24 +303,24 @@ def _export_model(source: Path, target: Path, provenance: Provenance, summary: d
 
 
 def train_contrastive(
-    patches_zarr: str | Path,
-    patches_parquet: str | Path,
-    config: ContrastiveModelConfig | dict[str, Any],
-    output_dir: str | Path,
+    config: ContrastiveModelConfig,
+    inputs: TrainInputs,
+    outputs: TrainOutputs,
     *,
+    work_dir: str | Path,
     num_threads: int | None = None,
     fast_dev_run: bool = False,
 ) -> dict[str, Any]:
     """Train a contrastive encoder on a patch store; see the module docstring for the outputs.
 
     Args:
-        patches_zarr, patches_parquet: the collected patch store and its index.
-        config: the model config (a dict is validated).
-        output_dir: where ``model.ckpt``, ``config.json``, ``logs/`` and ``checkpoints/`` go.
+        config: the model config.
+        inputs, outputs: the rule's files.
+        work_dir: where ``logs/`` and the resumable ``checkpoints/`` go.
         num_threads: torch CPU threads of this process (the cores given to the job, divided by
             the processes on the node); ``None`` keeps torch's setting. More threads than free
             cores makes CPU training several times slower.
-        fast_dev_run: one training and one validation batch (smoke tests); ``model.ckpt`` then holds
+        fast_dev_run: one training and one validation batch (smoke tests); the model then holds
             the resulting weights.
 
     Returns:
@@ -280,57 +332,90 @@ def train_contrastive(
     preemption = PreemptionFlag()
     preemption.install()
     try:
-        return _train_contrastive(
-            patches_zarr, patches_parquet, config, output_dir, num_threads, fast_dev_run, preemption
-        )
+        return _train(config, inputs, outputs, Path(work_dir), num_threads, fast_dev_run, preemption)
     finally:
         preemption.restore()
 
 
-def _train_contrastive(
-    patches_zarr: str | Path,
-    patches_parquet: str | Path,
-    config: ContrastiveModelConfig | dict[str, Any],
-    output_dir: str | Path,
-    num_threads: int | None,
-    fast_dev_run: bool,
-    preemption: PreemptionFlag,
-) -> dict[str, Any]:
-    started = time.perf_counter()
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
-    config = ContrastiveModelConfig.model_validate(config)
+def open_training_store(config: ContrastiveModelConfig, inputs: TrainInputs) -> tuple[PatchStore, int]:
+    """The patch store, checked against the config, and ``tau`` in frames.
+
+    Raises:
+        ValueError: naming the file or key: an unknown backbone, an empty store, another patch
+            spec, patches too small for the augmentation's zooms, a depth the stem does not divide,
+            a ``tau`` longer than every lineage.
+    """
     check_backbone(config.backbone)
-    output_dir = Path(output_dir)
-    store = open_patch_store(patches_zarr, patches_parquet)
+    store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
+    where = inputs.patches_zarr
     if store.array.shape[0] == 0:
         raise ValueError(
-            f"{patches_zarr}: the patch store holds no patches (its tracks table was empty); expected at "
+            f"{where}: the patch store holds no patches (its tracks table was empty); expected at "
             "least one patch per batch; check the tracking output or the tracks table"
         )
     if store.spec_name != config.patch_spec:
         raise ValueError(
-            f"{patches_zarr} holds patch spec {store.spec_name!r}, the model config names patch_spec "
+            f"{where} holds patch spec {store.spec_name!r}, the model config names patch_spec "
             f"{config.patch_spec!r}; pass the {config.patch_spec!r} store or fix patch_spec"
         )
-    n_patches, n_channels, n_slices, initial_size, _ = store.array.shape
-    final_size = store.patch_size_yx_px
+    _, _, n_slices, initial_size, _ = store.array.shape
     augmentation = config.augmentation
     needed = required_initial_patch_size_px(
-        final_size, augmentation.affine_scale_range, augmentation.affine_shear_range
+        store.patch_size_yx_px, augmentation.affine_scale_range, augmentation.affine_shear_range
     )
     if initial_size < needed:
         raise ValueError(
-            f"{patches_zarr}: patches are {initial_size} px, but zooms of ±{augmentation.affine_scale_range} "
-            f"into a {final_size} px view need {needed} px; raise the spec's initial_patch_size_yx_px or "
-            "lower augmentation.affine_scale_range"
+            f"{where}: patches are {initial_size} px, but zooms of ±{augmentation.affine_scale_range} "
+            f"into a {store.patch_size_yx_px} px view need {needed} px; raise the spec's "
+            "initial_patch_size_yx_px or lower augmentation.affine_scale_range"
         )
     if n_slices % config.stem_kernel_z:
         raise ValueError(
-            f"stem_kernel_z={config.stem_kernel_z} must divide the patch depth Z={n_slices} of {patches_zarr}"
+            f"stem_kernel_z={config.stem_kernel_z} must divide the patch depth Z={n_slices} of {where}"
         )
     tau_frames = resolve_tau_frames(config, store.time_interval_minutes)
-    check_tau_fits(store.index, tau_frames, config.tau_tolerance_frames, patches_parquet)
+    check_tau_fits(store.index, tau_frames, config.tau_tolerance_frames, inputs.patches_parquet)
+    return store, tau_frames
+
+
+def _trainer(
+    config: ContrastiveModelConfig,
+    settings: dict[str, Any],
+    work_dir: Path,
+    callbacks: list[Callback],
+    fast_dev_run: bool,
+) -> Trainer:
+    return Trainer(
+        **settings,
+        max_epochs=config.epochs,
+        max_time=datetime.timedelta(minutes=config.max_minutes) if config.max_minutes else None,
+        callbacks=callbacks,
+        logger=[
+            TensorBoardLogger(work_dir / LOG_DIR, name="tensorboard"),
+            CSVLogger(work_dir / LOG_DIR, name="csv"),
+        ],
+        default_root_dir=work_dir,
+        log_every_n_steps=config.log_every_n_steps,
+        use_distributed_sampler=False,
+        fast_dev_run=fast_dev_run,
+        enable_model_summary=False,
+    )
+
+
+def _train(
+    config: ContrastiveModelConfig,
+    inputs: TrainInputs,
+    outputs: TrainOutputs,
+    work_dir: Path,
+    num_threads: int | None,
+    fast_dev_run: bool,
+    preemption: PreemptionFlag,
+) -> dict[str, Any]:
+    """Read and check the store, train, export: the body of :func:`train_contrastive`."""
+    started = time.perf_counter()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    store, tau_frames = open_training_store(config, inputs)
     train_fovs, validation_fovs = split_fovs(
         store.index["fov_name"].unique().tolist(),
         config.validation_fraction,
@@ -338,13 +423,14 @@ def _train_contrastive(
         config.validation_fovs,
     )
     config_json = config.model_dump(mode="json")
-    output_dir.mkdir(parents=True, exist_ok=True)
     settings = _launch_settings(config)
     if int(os.environ.get("RANK", "0")) == 0:
-        with atomic_output(output_dir / CONFIG_FILE) as tmp:
+        with atomic_output(outputs.config) as tmp:
             tmp.write_text(json.dumps(config_json, indent=2) + "\n")
 
     seed_everything(config.seed, workers=True, verbose=False)
+    _, n_channels, n_slices, _, _ = store.array.shape
+    final_size = store.patch_size_yx_px
     module = ContrastiveModule(config_json, n_channels, n_slices, final_size, tau_frames)
     augment_in = config.resolved_augment_in(settings["accelerator"])
     data = PatchDataModule(
@@ -363,8 +449,9 @@ def _train_contrastive(
         "augmenting batches %s",
         "in the data-loader workers" if augment_in == "workers" else "on the training device",
     )
+    last = work_dir / CHECKPOINT_DIR / "last.ckpt"
     checkpoints = ModelCheckpoint(
-        dirpath=output_dir / CHECKPOINT_DIR,
+        dirpath=work_dir / CHECKPOINT_DIR,
         filename="best",
         monitor="val/loss" if validation_fovs else None,
         mode="min",
@@ -372,44 +459,28 @@ def _train_contrastive(
         save_last=True,
         enable_version_counter=False,
     )
+    identity = resume_identity(config_json, store)
     callbacks: list[Callback] = [
         checkpoints,
+        ResumeIdentity(identity),
         LearningRateMonitor(logging_interval="step"),
-        CheckpointOnPreemption(preemption, output_dir / CHECKPOINT_DIR / "last.ckpt"),
+        CheckpointOnPreemption(preemption, last),
     ]
     if config.record_sample_rows:
-        callbacks.append(SampleRowRecorder(output_dir / LOG_DIR))
-    trainer = Trainer(
-        **settings,
-        max_epochs=config.epochs,
-        max_time=datetime.timedelta(minutes=config.max_minutes) if config.max_minutes else None,
-        callbacks=callbacks,
-        logger=[
-            TensorBoardLogger(output_dir / LOG_DIR, name="tensorboard"),
-            CSVLogger(output_dir / LOG_DIR, name="csv"),
-        ],
-        default_root_dir=output_dir,
-        log_every_n_steps=config.log_every_n_steps,
-        use_distributed_sampler=False,
-        fast_dev_run=fast_dev_run,
-        enable_model_summary=False,
-    )
-    resume = (
-        None
-        if fast_dev_run
-        else _resumable_checkpoint(output_dir / CHECKPOINT_DIR / "last.ckpt", dict(module.hparams))
-    )
-    trainer.fit(module, datamodule=data, ckpt_path=resume)
+        callbacks.append(SampleRowRecorder(work_dir / LOG_DIR))
+    trainer = _trainer(config, settings, work_dir, callbacks, fast_dev_run)
+    resume = None if fast_dev_run else resumable_checkpoint(last, identity)
+    trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
 
     best = checkpoints.best_model_path if validation_fovs else checkpoints.last_model_path
     best_score = checkpoints.best_model_score
     summary: dict[str, Any] = {
-        "model_path": str(output_dir / MODEL_FILE),
+        "model_path": str(outputs.checkpoint),
         "resumed_from": str(resume) if resume else None,
         "train_fovs": train_fovs,
         "validation_fovs": validation_fovs,
         "tau_frames": tau_frames,
-        "n_patches": int(n_patches),
+        "n_patches": int(store.array.shape[0]),
         "n_train_anchors": len(data.train_sampler.planner.anchors) if data.train_sampler else 0,
         "epochs_completed": int(trainer.current_epoch),
         "global_step": int(trainer.global_step),
@@ -419,18 +490,18 @@ def _train_contrastive(
         "precision": settings["precision"],
         "augment_in": augment_in,
     }
-    source = Path(best) if best else output_dir / CHECKPOINT_DIR / "final.ckpt"
+    source = Path(best) if best else work_dir / CHECKPOINT_DIR / "final.ckpt"
     if not best:
         trainer.save_checkpoint(source)  # collective: every rank calls it
     if trainer.is_global_zero:
         summary["checkpoint"] = str(source)
         summary["seconds"] = time.perf_counter() - started
         provenance = make_provenance(
-            "contrastive_model",
+            ArtifactKind.CONTRASTIVE_MODEL,
             config_json,
             inputs=[(store.zarr_path, store.provenance), (store.parquet_path, store.index_provenance)],
         )
-        _export_model(source, output_dir / MODEL_FILE, provenance, summary)
+        _export_model(source, outputs.checkpoint, provenance, summary)
         logger.info("trained %s in %.0f s: %s", config.backbone, summary["seconds"], summary)
     summary["seconds"] = time.perf_counter() - started
     return summary

@@ -1,6 +1,7 @@
 """Virtual staining of nuclei: a 2.5-D UNet (timm ConvNeXt encoder) from phase to nuclear fluorescence.
 
-Stage API (one library call per Snakemake rule):
+Stage API (one library call per Snakemake rule, each with its ``<Rule>Inputs`` / ``<Rule>Outputs``
+named files, :class:`dynaclr.io.StageFiles`):
 
 * :func:`train_virtual_stain`: phase plate + raw plate → checkpoint (kind ``virtual_stain_model``).
 * :func:`create_virtual_stain_plate`: empty prediction plate, channel ``nuclei_prediction``,
@@ -9,49 +10,13 @@ Stage API (one library call per Snakemake rule):
 * :func:`evaluate_virtual_stain`: Pearson r per FOV vs the measured nuclear channel (CSV and a
   record of kind ``virtual_stain_evaluation``).
 
-Submodules are imported lazily: creating the plate and evaluating import no torch, predicting
-no Lightning.
+The phase input is the phase stage's plate, the simulator's true phase or, with ``phase: null``,
+the dataset's own plate holding ``Phase3D`` (:data:`~dynaclr.virtual_stain.plates.PHASE_INPUT_KINDS`).
+
+Submodules are imported lazily (lazy_loader): creating the plate and evaluating import no torch,
+predicting no Lightning.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-from typing import TYPE_CHECKING
-
-from dynaclr._lazy import lazy_exports
-
-if TYPE_CHECKING:
-    from dynaclr.virtual_stain.checkpoint import load_network, save_checkpoint
-    from dynaclr.virtual_stain.evaluate import evaluate_virtual_stain, evaluation_record_path
-    from dynaclr.virtual_stain.network import VirtualStainUNet, build_network
-    from dynaclr.virtual_stain.plates import create_virtual_stain_plate
-    from dynaclr.virtual_stain.predict import predict_fov, predict_stack
-    from dynaclr.virtual_stain.train import train_virtual_stain
-
-_EXPORTS = {
-    "load_network": "checkpoint",
-    "save_checkpoint": "checkpoint",
-    "evaluate_virtual_stain": "evaluate",
-    "evaluation_record_path": "evaluate",
-    "VirtualStainUNet": "network",
-    "build_network": "network",
-    "create_virtual_stain_plate": "plates",
-    "predict_fov": "predict",
-    "predict_stack": "predict",
-    "train_virtual_stain": "train",
-}
-
-__all__ = [
-    "VirtualStainUNet",
-    "build_network",
-    "create_virtual_stain_plate",
-    "evaluate_virtual_stain",
-    "evaluation_record_path",
-    "load_network",
-    "predict_fov",
-    "predict_stack",
-    "save_checkpoint",
-    "train_virtual_stain",
-]
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from dynaclr.config.virtual_stain import VirtualStainAugmentationConfig
-from dynaclr.virtual_stain.normalization import IntensityNormalization
+from dynaclr.numerics.normalization import ChannelStatistics
 from dynaclr.virtual_stain.slabs import slab_indices, slabs
 
 __all__ = ["FovSource", "SlabPatchDataset", "SlabSample", "augmentation_transform", "slab_indices", "slabs"]
@@ -70,8 +70,8 @@ class FovSource:
     fov_name: str
     phase_channel_index: int
     target_channel_index: int
-    phase_normalization: IntensityNormalization
-    target_normalization: IntensityNormalization
+    phase_normalization: ChannelStatistics
+    target_normalization: ChannelStatistics
     shape_tzyx: tuple[int, int, int, int]
 
 

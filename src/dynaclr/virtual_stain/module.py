@@ -1,9 +1,11 @@
-"""Lightning training layer: the module (network + loss + optimiser) and a budgeted LR schedule."""
+"""Lightning training layer: the module (network + loss + optimiser + learning-rate schedule) and
+the time budget that ends training and sets the schedule's horizon."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -14,7 +16,13 @@ from dynaclr.config.virtual_stain import VirtualStainConfig, VirtualStainTrainCo
 from dynaclr.virtual_stain.data import SlabSample
 from dynaclr.virtual_stain.network import build_network
 
-__all__ = ["BudgetedCosineSchedule", "LossHistory", "VirtualStainModule", "learning_rate_factor"]
+__all__ = [
+    "LossHistory",
+    "TrainingBudget",
+    "VirtualStainModule",
+    "budgeted_cosine_schedule",
+    "learning_rate_factor",
+]
 
 
 class VirtualStainModule(LightningModule):
@@ -34,6 +42,8 @@ class VirtualStainModule(LightningModule):
         self.train_config: VirtualStainTrainConfig = self.config.train
         self.network = build_network(self.config)
         self.loss = nn.MSELoss()
+        #: Steps the cosine decays over; :class:`TrainingBudget` shortens it when time binds.
+        self.planned_steps = self.train_config.max_steps
 
     def forward(self, phase: torch.Tensor) -> torch.Tensor:
         """``(B, D, Y, X)`` normalised phase slabs → ``(B, 1, Y, X)`` normalised fluorescence."""
@@ -45,13 +55,16 @@ class VirtualStainModule(LightningModule):
         self.log("train_loss", loss, on_step=True, prog_bar=True, batch_size=len(prediction))
         return loss
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        # the learning rate is set every step by BudgetedCosineSchedule
-        return torch.optim.AdamW(
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.AdamW(
             self.network.parameters(),
             lr=self.train_config.learning_rate,
             weight_decay=self.train_config.weight_decay,
         )
+        schedule = budgeted_cosine_schedule(
+            optimizer, self.train_config.warmup_steps, lambda: self.planned_steps
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 def learning_rate_factor(step: int, progress: float, warmup_steps: int) -> float:
@@ -61,14 +74,31 @@ def learning_rate_factor(step: int, progress: float, warmup_steps: int) -> float
     return warmup * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
-class BudgetedCosineSchedule(Callback):
-    """Cosine learning-rate schedule over whichever budget runs out first: steps or minutes.
+def budgeted_cosine_schedule(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, planned_steps: Callable[[], int]
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning rate of step ``s``: the peak times :func:`learning_rate_factor` ``(s, s / P, W)``.
+
+    A warm-up ramp multiplies a cosine over ``P = planned_steps()``, read again at every step
+    (:class:`TrainingBudget` shortens it when the time budget binds). A
+    :class:`~torch.optim.lr_scheduler.LambdaLR`, stepped once per optimiser step:
+    ``CosineAnnealingLR`` cannot follow a horizon that changes during training.
+    """
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: learning_rate_factor(step, step / planned_steps(), warmup_steps)
+    )
+
+
+class TrainingBudget(Callback):
+    """Ends training at whichever budget runs out first, steps or minutes, and sets the module's
+    cosine horizon ``planned_steps`` accordingly.
 
     From step ``CALIBRATION_STEPS`` on, the mean time of the last ``TIMING_WINDOW`` steps gives
-    the steps the rest of the ``max_minutes`` budget affords; the cosine then decays to 0 over
-    ``planned_steps = min(max_steps, steps done + affordable steps)``, re-estimated every step,
-    and training stops there or when the time is spent. While the step budget binds (fast
-    enough machine), the schedule, and hence the weights, depend only on the seed.
+    the steps the rest of the ``max_minutes`` budget affords; ``planned_steps = min(max_steps,
+    steps done + affordable steps)`` is re-estimated at the start of every step (the schedule
+    reads it after that step, for the next one), and training stops there or when the time is
+    spent. While the step budget binds (fast enough machine), the schedule, and hence the
+    weights, depend only on the seed.
     """
 
     CALIBRATION_STEPS = 5
@@ -85,7 +115,7 @@ class BudgetedCosineSchedule(Callback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.start = time.perf_counter()
         self.step_starts = []
-        self.planned_steps = self.config.max_steps
+        self._plan(pl_module, self.config.max_steps)
 
     def on_train_batch_start(
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
@@ -97,12 +127,14 @@ class BudgetedCosineSchedule(Callback):
             window = self.step_starts[-self.TIMING_WINDOW - 1 :]
             seconds_per_step = (window[-1] - window[0]) / (len(window) - 1)
             affordable = int((self.budget_seconds - (now - self.start)) / max(seconds_per_step, 1e-9))
-            self.planned_steps = max(step + 1, min(self.config.max_steps, step + affordable))
-        factor = learning_rate_factor(step, step / self.planned_steps, self.config.warmup_steps)
-        for optimizer in trainer.optimizers:
-            for group in optimizer.param_groups:
-                group["lr"] = self.config.learning_rate * factor
-        pl_module.log("learning_rate", self.config.learning_rate * factor, on_step=True, batch_size=1)
+            self._plan(pl_module, max(step + 1, min(self.config.max_steps, step + affordable)))
+        learning_rate = trainer.optimizers[0].param_groups[0]["lr"]
+        pl_module.log("learning_rate", learning_rate, on_step=True, batch_size=1)
+
+    def _plan(self, pl_module: LightningModule, planned_steps: int) -> None:
+        self.planned_steps = planned_steps
+        if isinstance(pl_module, VirtualStainModule):
+            pl_module.planned_steps = planned_steps
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int

@@ -1,5 +1,11 @@
 """The plates of virtual staining: checks on those it reads (kinds, FOVs, channels, shapes; errors say
-what to fix) and the empty prediction plate it writes. Metadata only: no deep-learning framework."""
+what to fix), the per-FOV normalisation of their channels and the empty prediction plate it writes
+(rule ``virtual_stain_plate``). No deep-learning framework.
+
+The phase input is the phase stage's plate, the simulator's true phase, or, with ``phase: null``,
+the dataset's own plate (a simulated ``raw_plate`` or a plate without dynaclr provenance): any of
+them must hold the channel ``input_channel``. The target is the raw plate's ``target_channel``.
+"""
 
 from __future__ import annotations
 
@@ -8,46 +14,82 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 from iohub.ngff import open_ome_zarr
 
-from dynaclr.config.virtual_stain import PHASE_INPUT_KINDS, VirtualStainConfig
-from dynaclr.io import ArtifactError, Provenance, check_provenance, make_provenance
-from dynaclr.io.plate import create_empty_plate, list_plate_fovs, read_plate_geometry
-from dynaclr.io.provenance import PROVENANCE_KEY
+from dynaclr.config.virtual_stain import VirtualStainConfig
+from dynaclr.io import (
+    ArtifactError,
+    ArtifactKind,
+    Provenance,
+    StageFiles,
+    make_provenance,
+    read_plate_provenance,
+)
+from dynaclr.io.plate import create_empty_plate, list_plate_fovs, read_fov_record, read_plate_geometry
+from dynaclr.numerics.normalization import ChannelStatistics, Normalization, channel_statistics, sample_frames
 
 __all__ = [
     "OUTPUT_UNITS",
+    "PHASE_INPUT_KINDS",
+    "TARGET_PLATE_KINDS",
+    "VirtualStainPlateInputs",
+    "VirtualStainPlateOutputs",
     "channel_index",
+    "check_fov_records",
     "create_virtual_stain_plate",
+    "fov_normalization",
     "plate_image",
-    "read_phase_provenance",
+    "read_phase_input",
+    "read_target_plate_provenance",
 ]
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_UNITS = "nuclear fluorescence normalised per FOV: median 0, 99th percentile 1"
 
+#: Kinds of plate accepted as the phase input: the phase stage's reconstruction, the simulator's true
+#: phase, or the raw plate itself (``phase: null``). A plate without dynaclr provenance (your own)
+#: is accepted too; every one of them must hold the configured ``input_channel``.
+PHASE_INPUT_KINDS = (ArtifactKind.PHASE_PLATE, ArtifactKind.GROUND_TRUTH_PHASE, ArtifactKind.RAW_PLATE)
 
-def read_phase_provenance(path: str | Path, kinds: tuple[str, ...] = PHASE_INPUT_KINDS) -> Provenance:
-    """Check that ``path`` is a phase plate of one of ``kinds`` (default: the phase stage's
-    ``phase_plate`` or the simulator's ``ground_truth_phase``) and return its provenance."""
-    path = Path(path)
-    if not path.exists():
-        raise ArtifactError(f"{path}: phase plate not found (expected a zarr store of kind {list(kinds)})")
-    try:
-        raw = zarr.open_group(str(path), mode="r").attrs.get(PROVENANCE_KEY)
-    except Exception as err:  # zarr raises several error types for a non-store
-        raise ArtifactError(f"{path}: not a readable zarr store ({err})") from err
-    if not isinstance(raw, dict):
-        raw = None
-    found = raw.get("kind") if raw is not None else None
-    if found not in kinds:
+#: Kinds of plate accepted as the nuclear target (training and evaluation), or a plate of your own.
+TARGET_PLATE_KINDS = (ArtifactKind.RAW_PLATE,)
+
+
+def read_phase_input(path: str | Path, channel: str) -> Provenance | None:
+    """Check the plate read as phase input and return its provenance (``None``: a plate of your own).
+
+    Raises:
+        ArtifactError: the plate is missing, of a kind not in :data:`PHASE_INPUT_KINDS`, or has no
+            channel ``channel``; the message names the plate and the channels it has.
+    """
+    provenance = read_plate_provenance(path, PHASE_INPUT_KINDS, "phase input of virtual staining")
+    with open_ome_zarr(path, layout="hcs", mode="r") as plate:
+        names = list(plate.channel_names)
+    if channel not in names:
         raise ArtifactError(
-            f"{path}: expected a phase plate of kind {list(kinds)}, found kind {found!r}. "
-            "Check the phase plate path given to virtual staining."
+            f"{path}: the phase input of virtual staining has no channel {channel!r} "
+            f"(virtual_stain.input_channel); found channels {names}. With `phase: null` the dataset's "
+            "plate must hold the phase channel; otherwise configure `phase:` to reconstruct it."
         )
-    return check_provenance(raw, str(found), path)
+    return provenance
+
+
+def read_target_plate_provenance(path: str | Path) -> Provenance | None:
+    """Provenance of the plate holding the nuclear target channel (``None``: a plate of your own)."""
+    return read_plate_provenance(path, TARGET_PLATE_KINDS, "nuclear target of virtual staining")
+
+
+def check_fov_records(records: tuple[Path, ...], kind: ArtifactKind, plate: Provenance | None) -> None:
+    """Each per-FOV record exists, is of ``kind`` and, when ``plate`` (the provenance of the plate
+    those jobs filled) is known, was made with the plate's config."""
+    for record in records:
+        provenance, _ = read_fov_record(record, kind)
+        if plate is not None and provenance.config_hash != plate.config_hash:
+            raise ArtifactError(
+                f"{record}: made with config hash {provenance.config_hash}, the plate it fills was made "
+                f"with {plate.config_hash}; rerun it with `snakemake --forcerun {provenance.stage}`"
+            )
 
 
 def plate_image(plate: Any, fov_name: str, plate_path: str | Path) -> Any:
@@ -69,19 +111,58 @@ def channel_index(plate: Any, channel: str, plate_path: str | Path) -> int:
     return names.index(channel)
 
 
+def fov_normalization(
+    image: Any, channel: int, normalization: Normalization, n_frames: int, where: str
+) -> ChannelStatistics:
+    """Normalisation of one channel of one FOV from ``n_frames`` of its frames, evenly spaced.
+
+    Phase uses ``zscore``, the nuclear fluorescence target ``median_p99``
+    (:mod:`dynaclr.numerics.normalization`); only the sampled frames are read.
+
+    Args:
+        image: the position's ``(T, C, Z, Y, X)`` array (iohub/zarr or numpy).
+        channel: ``C`` index of the channel.
+        normalization: ``"zscore"`` or ``"median_p99"``.
+        n_frames: how many evenly spaced frames to use (all frames if the FOV has fewer).
+        where: names the FOV and channel in errors, e.g. ``"raw.zarr A/1/0 'Nuclei'"``.
+
+    Raises:
+        ArtifactError: every sampled frame is constant, or the statistics give a degenerate scale.
+    """
+    return channel_statistics(
+        lambda t: image[t, channel],
+        sample_frames(int(image.shape[0]), n_frames),
+        normalization,
+        require_signal=True,
+        where=where,
+    )
+
+
+class VirtualStainPlateInputs(StageFiles):
+    """Rule ``virtual_stain_plate``: the plate holding the phase channel (positions, geometry)."""
+
+    phase_plate: Path
+
+
+class VirtualStainPlateOutputs(StageFiles):
+    """Rule ``virtual_stain_plate``: the empty prediction plate the per-FOV jobs fill."""
+
+    virtual_stain_plate: Path
+
+
 def create_virtual_stain_plate(
-    phase_plate_path: str | Path, config: VirtualStainConfig, output_plate_path: str | Path
+    config: VirtualStainConfig, inputs: VirtualStainPlateInputs, outputs: VirtualStainPlateOutputs
 ) -> None:
     """Create the empty prediction plate: the phase plate's positions, one channel
     ``config.output_channel``, ``float32`` ``(T, 1, Z, Y, X)``, chunks ``(1, 1, Z, Y, X)``.
 
-    Reads only metadata. Per-FOV jobs (:func:`predict_fov`) fill it.
+    Reads only metadata. Per-FOV jobs (:func:`~dynaclr.virtual_stain.predict.predict_fov`) fill it.
     """
-    phase_provenance = read_phase_provenance(phase_plate_path)
+    phase_plate_path = inputs.phase_plate
+    phase_provenance = read_phase_input(phase_plate_path, config.input_channel)
     fov_names = list_plate_fovs(phase_plate_path)
     shapes: dict[tuple[int, ...], list[str]] = {}
     with open_ome_zarr(phase_plate_path, layout="hcs", mode="r") as plate:
-        channel_index(plate, config.input_channel, phase_plate_path)
         for fov_name in fov_names:
             shape = plate_image(plate, fov_name, phase_plate_path).shape
             shapes.setdefault((shape[0], *shape[2:]), []).append(fov_name)
@@ -92,10 +173,12 @@ def create_virtual_stain_plate(
         )
     n_t, n_z, n_y, n_x = next(iter(shapes))
     provenance = make_provenance(
-        "virtual_stain_plate", config.model_dump(mode="json"), inputs=[(phase_plate_path, phase_provenance)]
+        ArtifactKind.VIRTUAL_STAIN_PLATE,
+        config.model_dump(mode="json"),
+        inputs=[(phase_plate_path, phase_provenance)],
     )
     create_empty_plate(
-        output_plate_path,
+        outputs.virtual_stain_plate,
         fov_names,
         [config.output_channel],
         (n_t, 1, n_z, n_y, n_x),
@@ -104,4 +187,9 @@ def create_virtual_stain_plate(
         provenance,
         attributes={"virtual_stain_units": OUTPUT_UNITS},
     )
-    logger.info("created %s: %d FOVs of shape %s", output_plate_path, len(fov_names), (n_t, 1, n_z, n_y, n_x))
+    logger.info(
+        "created %s: %d FOVs of shape %s",
+        outputs.virtual_stain_plate,
+        len(fov_names),
+        (n_t, 1, n_z, n_y, n_x),
+    )

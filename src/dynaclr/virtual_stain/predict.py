@@ -1,4 +1,6 @@
-"""Predict nuclear fluorescence for every slice of every frame: the output plate and per-FOV jobs.
+"""Predict nuclear fluorescence for every slice of every frame, one job per FOV (rule
+``predict_virtual_stain``), into the plate :func:`~dynaclr.virtual_stain.plates.create_virtual_stain_plate`
+made.
 
 The prediction of slice ``z`` comes from the slab of ``input_depth_slices`` phase slices centred
 on ``z`` (the edge slice repeats at the top and bottom of the stack), so the output has the
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,32 +23,29 @@ from iohub.ngff import open_ome_zarr
 from tqdm.auto import tqdm
 
 from dynaclr.config.virtual_stain import VirtualStainConfig, VirtualStainPredictConfig
-from dynaclr.io import ArtifactError, make_provenance, read_zarr_provenance
+from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, make_provenance, read_zarr_provenance
 from dynaclr.io.plate import write_fov_record
+from dynaclr.numerics.device import resolve_device
 from dynaclr.virtual_stain.checkpoint import load_network
 from dynaclr.virtual_stain.network import VirtualStainUNet
-from dynaclr.virtual_stain.normalization import fov_normalization
 from dynaclr.virtual_stain.plates import (
-    OUTPUT_UNITS,
     channel_index,
-    create_virtual_stain_plate,
+    check_fov_records,
+    fov_normalization,
     plate_image,
-    read_phase_provenance,
+    read_phase_input,
 )
 from dynaclr.virtual_stain.slabs import slabs
 
-__all__ = ["OUTPUT_UNITS", "create_virtual_stain_plate", "predict_fov", "predict_stack", "resolve_device"]
+__all__ = [
+    "PredictVirtualStainInputs",
+    "PredictVirtualStainOutputs",
+    "predict_fov",
+    "predict_frames",
+    "predict_stack",
+]
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``'auto'`` → the GPU when one is available, else the CPU; ``'cuda'`` without a GPU fails."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("predict.device is 'cuda' but no GPU is available; use 'auto' or 'cpu'")
-    return torch.device(device)
 
 
 def predict_stack(
@@ -98,74 +98,105 @@ def predict_stack(
     return output
 
 
-def predict_fov(
-    phase_plate_path: str | Path,
-    fov_name: str,
-    checkpoint_path: str | Path,
-    output_plate_path: str | Path,
-    record_path: str | Path,
-    config: VirtualStainConfig,
-) -> dict[str, Any]:
-    """Fill position ``fov_name`` of the prediction plate, one frame at a time; write its record.
+def predict_frames(
+    network: VirtualStainUNet,
+    stacks: Iterable[np.ndarray],
+    output: Any,
+    predict_config: VirtualStainPredictConfig,
+    device: torch.device,
+) -> None:
+    """Predict each normalised phase stack ``(Z, Y, X)`` of ``stacks`` (frame ``t`` the ``t``-th) into
+    ``output[t, 0]`` of a ``(T, 1, Z, Y, X)`` array (zarr, written one frame at a time, or numpy)."""
+    for t, stack in enumerate(stacks):
+        output[t, 0] = predict_stack(network, stack, predict_config, device)
 
-    Args:
-        phase_plate_path: phase plate (kind ``phase_plate`` or ``ground_truth_phase``).
-        fov_name: ``row/column/fov``.
-        checkpoint_path: trained weights (the ``train_virtual_stain`` output, or ``config.checkpoint``).
-        output_plate_path: plate made by :func:`create_virtual_stain_plate` (opened ``r+``; only
-            this FOV's array is written).
-        record_path: completion record (kind ``virtual_stain_fov``), e.g.
-            ``fov_record_path(records_dir, fov_name)``.
-        config: the stage config (network and ``predict`` settings).
+
+class PredictVirtualStainInputs(StageFiles):
+    """Rule ``predict_virtual_stain``: the phase input, this FOV's phase record when the phase stage
+    wrote it (none with ``phase: null``), the trained weights and the prediction plate to fill."""
+
+    phase_plate: Path
+    phase_record: tuple[Path, ...] = ()
+    checkpoint: Path
+    virtual_stain_plate: Path
+
+
+class PredictVirtualStainOutputs(StageFiles):
+    """Rule ``predict_virtual_stain``: this FOV's completion record."""
+
+    record: Path
+
+
+def _check_output_shape(output: Any, phase: Any, fov_name: str, inputs: PredictVirtualStainInputs) -> None:
+    expected = (phase.shape[0], 1, *phase.shape[2:])
+    if tuple(output.shape) != expected:
+        raise ArtifactError(
+            f"{inputs.virtual_stain_plate} {fov_name}: array shape {tuple(output.shape)}, expected "
+            f"{expected} from {inputs.phase_plate}; recreate the prediction plate (`snakemake --forcerun "
+            "virtual_stain_plate`)"
+        )
+
+
+def predict_fov(
+    config: VirtualStainConfig,
+    inputs: PredictVirtualStainInputs,
+    outputs: PredictVirtualStainOutputs,
+    *,
+    fov_name: str,
+) -> dict[str, Any]:
+    """Fill position ``fov_name`` (``row/column/fov``) of the prediction plate; write its record.
+
+    Reads channel ``config.input_channel`` of ``inputs.phase_plate`` (a plate of
+    :data:`~dynaclr.virtual_stain.plates.PHASE_INPUT_KINDS` or your own) one frame at a time,
+    normalised per FOV (z-score), predicts it with the weights at ``inputs.checkpoint`` (the
+    ``train_virtual_stain`` output, or ``config.checkpoint``) and writes only this FOV's array of
+    ``inputs.virtual_stain_plate`` (opened ``r+``). Then writes the completion record (kind
+    ``virtual_stain_fov``) at ``outputs.record``.
 
     Returns:
         metrics also written to the record: ``n_frames``, ``seconds``, ``seconds_per_frame``,
         ``device``, ``tile_size_px``, the phase normalisation (``phase_offset``, ``phase_scale``).
     """
-    phase_provenance = read_phase_provenance(phase_plate_path)
-    plate_provenance = read_zarr_provenance(output_plate_path, "virtual_stain_plate")
-    network, model_provenance = load_network(checkpoint_path, config)
+    phase_path, output_path = inputs.phase_plate, inputs.virtual_stain_plate
+    phase_provenance = read_phase_input(phase_path, config.input_channel)
+    check_fov_records(inputs.phase_record, ArtifactKind.PHASE_FOV, phase_provenance)
+    plate_provenance = read_zarr_provenance(output_path, ArtifactKind.VIRTUAL_STAIN_PLATE)
+    network, model_provenance = load_network(inputs.checkpoint, config)
     device = resolve_device(config.predict.device)
     start = time.perf_counter()
     with (
-        open_ome_zarr(phase_plate_path, layout="hcs", mode="r") as phase_plate,
-        open_ome_zarr(output_plate_path, layout="hcs", mode="r+") as output_plate,
+        open_ome_zarr(phase_path, layout="hcs", mode="r") as phase_plate,
+        open_ome_zarr(output_path, layout="hcs", mode="r+") as output_plate,
     ):
-        phase_c = channel_index(phase_plate, config.input_channel, phase_plate_path)
-        phase = plate_image(phase_plate, fov_name, phase_plate_path)
-        output = plate_image(output_plate, fov_name, output_plate_path)
-        expected = (phase.shape[0], 1, *phase.shape[2:])
-        if tuple(output.shape) != expected:
-            raise ArtifactError(
-                f"{output_plate_path} {fov_name}: array shape {tuple(output.shape)}, expected {expected} "
-                f"from {phase_plate_path}; recreate the prediction plate (`snakemake --forcerun "
-                "virtual_stain_plate`)"
-            )
+        phase_c = channel_index(phase_plate, config.input_channel, phase_path)
+        phase = plate_image(phase_plate, fov_name, phase_path)
+        output = plate_image(output_plate, fov_name, output_path)
+        _check_output_shape(output, phase, fov_name, inputs)
         normalization = fov_normalization(
-            phase, phase_c, "mean_std", config.normalization_frames, f"{phase_plate_path} {fov_name}"
+            phase, phase_c, "zscore", config.normalization_frames, f"{phase_path} {fov_name}"
         )
-        for t in tqdm(range(phase.shape[0]), desc=f"virtual stain {fov_name}", unit="frame", mininterval=2.0):
-            stack = normalization.apply(phase[t, phase_c])  # (Z, Y, X)
-            output[t, 0] = predict_stack(network, stack, config.predict, device)
-    seconds = time.perf_counter() - start
+        frames = tqdm(range(phase.shape[0]), desc=f"virtual stain {fov_name}", unit="frame", mininterval=2.0)
+        stacks = (normalization.apply(phase[t, phase_c]) for t in frames)
+        predict_frames(network, stacks, output, config.predict, device)
+    seconds, n_frames = time.perf_counter() - start, int(phase.shape[0])
     metrics = {
-        "n_frames": int(phase.shape[0]),
+        "n_frames": n_frames,
         "seconds": seconds,
-        "seconds_per_frame": seconds / max(1, int(phase.shape[0])),
+        "seconds_per_frame": seconds / max(1, n_frames),
         "device": str(device),
         "tile_size_px": config.predict.tile_size_px,
-        "phase_offset": normalization.offset,
+        "phase_offset": normalization.center,
         "phase_scale": normalization.scale,
     }
     provenance = make_provenance(
-        "virtual_stain_fov",
+        ArtifactKind.VIRTUAL_STAIN_FOV,
         config.model_dump(mode="json"),
         inputs=[
-            (phase_plate_path, phase_provenance),
-            (checkpoint_path, model_provenance),
-            (output_plate_path, plate_provenance),
+            (phase_path, phase_provenance),
+            (inputs.checkpoint, model_provenance),
+            (output_path, plate_provenance),
         ],
     )
-    write_fov_record(record_path, provenance, metrics)
-    logger.info("%s: predicted %d frames in %.1f s on %s", fov_name, metrics["n_frames"], seconds, device)
+    write_fov_record(outputs.record, provenance, metrics)
+    logger.info("%s: predicted %d frames in %.1f s on %s", fov_name, n_frames, seconds, device)
     return metrics

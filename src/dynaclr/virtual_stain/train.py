@@ -1,4 +1,5 @@
-"""Train the virtual staining network on a phase plate and the raw plate's nuclear channel."""
+"""Train the virtual staining network on a phase plate and the raw plate's nuclear channel (rule
+``train_virtual_stain``)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,28 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
-from dynaclr.config.virtual_stain import NETWORK_STRIDE_PX, VirtualStainConfig
-from dynaclr.io import ArtifactError, make_provenance, read_zarr_provenance
+from dynaclr.config.virtual_stain import NETWORK_STRIDE_PX, VirtualStainConfig, VirtualStainTrainConfig
+from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, make_provenance
 from dynaclr.virtual_stain.checkpoint import save_checkpoint
 from dynaclr.virtual_stain.data import FovSource, SlabPatchDataset
-from dynaclr.virtual_stain.module import BudgetedCosineSchedule, LossHistory, VirtualStainModule
-from dynaclr.virtual_stain.normalization import fov_normalization
-from dynaclr.virtual_stain.plates import channel_index, plate_image, read_phase_provenance
+from dynaclr.virtual_stain.module import LossHistory, TrainingBudget, VirtualStainModule
+from dynaclr.virtual_stain.plates import (
+    channel_index,
+    check_fov_records,
+    fov_normalization,
+    plate_image,
+    read_phase_input,
+    read_target_plate_provenance,
+)
 
-__all__ = ["fov_sources", "train_virtual_stain"]
+__all__ = [
+    "TrainVirtualStainInputs",
+    "TrainVirtualStainOutputs",
+    "fit_network",
+    "fov_sources",
+    "loss_metrics",
+    "train_virtual_stain",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +75,7 @@ def fov_sources(
                     phase_normalization=fov_normalization(
                         phase,
                         phase_c,
-                        "mean_std",
+                        "zscore",
                         n_frames,
                         f"{phase_plate_path} {fov_name} {config.input_channel!r}",
                     ),
@@ -90,39 +104,31 @@ def _patch_size(requested: int, sources: list[FovSource]) -> int:
     return clipped
 
 
-def train_virtual_stain(
-    phase_plate_path: str | Path,
-    target_plate_path: str | Path,
-    config: VirtualStainConfig,
-    checkpoint_path: str | Path,
-    log_dir: str | Path,
-) -> dict[str, Any]:
-    """Train the network on ``config.train.train_fovs`` and write a checkpoint with provenance.
+class TrainVirtualStainInputs(StageFiles):
+    """Rule ``train_virtual_stain``: the phase input, the phase stage's per-FOV records when it ran
+    (none with ``phase: null``), and the plate holding the nuclear target channel."""
 
-    Input: the phase plate (kind ``phase_plate`` or ``ground_truth_phase``, channel
-    ``config.input_channel``) and the raw plate (kind ``raw_plate``, channel
-    ``config.target_channel``), same positions and ``T, Z, Y, X``. Patches: random frames,
-    slices and YX windows of the training FOVs (see :class:`SlabPatchDataset`).
+    phase_plate: Path
+    phase_records: tuple[Path, ...] = ()
+    plate: Path
 
-    Writes ``checkpoint_path`` (kind ``virtual_stain_model``) and Lightning logs (CSV and
-    TensorBoard) under ``log_dir``. On CPU the same seed gives the same weights unless the
-    ``max_minutes`` budget ends training before ``max_steps``.
 
-    Returns:
-        metrics: ``steps``, ``train_seconds``, ``loss_first`` / ``loss_last`` (mean training MSE
-        over the first and last 10% of steps, in normalised target units squared),
-        ``stopped_by_time``, ``patch_size_px``, ``device``.
-    """
+class TrainVirtualStainOutputs(StageFiles):
+    """Rule ``train_virtual_stain``: the checkpoint (kind ``virtual_stain_model``)."""
+
+    checkpoint: Path
+
+
+def training_loader(
+    inputs: TrainVirtualStainInputs, sources: list[FovSource], config: VirtualStainConfig, patch_size: int
+) -> tuple[SlabPatchDataset, DataLoader]:
+    """The patch dataset of ``max_steps x batch_size`` samples (preloaded when loading in this
+    process) and its loader, in sample order (the randomness lives in the samples, seeded by index)."""
     train = config.train
-    if train is None:
-        raise ValueError("train_virtual_stain needs a config with a 'train' section (not 'checkpoint')")
-    phase_provenance = read_phase_provenance(phase_plate_path)
-    target_provenance = read_zarr_provenance(target_plate_path, "raw_plate")
-    sources = fov_sources(phase_plate_path, target_plate_path, config)
-    patch_size = _patch_size(train.patch_size_px, sources)
+    assert train is not None
     dataset = SlabPatchDataset(
-        phase_plate_path,
-        target_plate_path,
+        inputs.phase_plate,
+        inputs.plate,
         sources,
         n_samples=train.max_steps * train.batch_size,
         depth=config.input_depth_slices,
@@ -136,61 +142,120 @@ def train_virtual_stain(
     loader = DataLoader(
         dataset,
         batch_size=train.batch_size,
-        shuffle=False,  # randomness lives in the samples (seeded by index)
+        shuffle=False,
         num_workers=train.data_loader_workers,
         persistent_workers=train.data_loader_workers > 0,
         drop_last=True,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(train.seed)
-        module = VirtualStainModule(config.model_dump(mode="json"))
-    schedule, history = BudgetedCosineSchedule(train), LossHistory()
-    log_dir = Path(log_dir)
-    trainer = Trainer(
+    return dataset, loader
+
+
+def build_trainer(train: VirtualStainTrainConfig, log_dir: Path, callbacks: list[Any]) -> Trainer:
+    """One device, ``train.max_steps`` steps in one epoch; CSV and TensorBoard logs under ``log_dir``."""
+    return Trainer(
         accelerator=train.accelerator,
         devices=1,
         max_steps=train.max_steps,
         max_epochs=1,
         logger=[CSVLogger(log_dir, name="csv"), TensorBoardLogger(log_dir, name="tensorboard")],
-        callbacks=[schedule, history, TQDMProgressBar(refresh_rate=20)],
+        callbacks=[*callbacks, TQDMProgressBar(refresh_rate=20)],
         enable_checkpointing=False,
         enable_model_summary=False,
         log_every_n_steps=min(10, train.max_steps),
         default_root_dir=log_dir,
     )
+
+
+def loss_metrics(losses: list[float]) -> dict[str, Any]:
+    """``steps`` and the mean training loss over the first and the last 10% of the steps."""
+    values = np.asarray(losses)
+    if values.size == 0:
+        raise RuntimeError("training ran no step; check max_steps and max_minutes")
+    tail = max(1, values.size // 10)
+    return {
+        "steps": int(values.size),
+        "loss_first": float(values[:tail].mean()),
+        "loss_last": float(values[-tail:].mean()),
+    }
+
+
+def fit_network(
+    config: VirtualStainConfig, loader: DataLoader, log_dir: Path
+) -> tuple[VirtualStainModule, dict[str, Any]]:
+    """Build the module (weights seeded by ``train.seed``) and fit it on ``loader``'s batches.
+
+    Returns the module and the run's metrics: :func:`loss_metrics`, ``train_seconds``,
+    ``stopped_by_time`` (the ``max_minutes`` budget ended it) and ``device``.
+    """
+    train = config.train
+    assert train is not None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(train.seed)
+        module = VirtualStainModule(config.model_dump(mode="json"))
+    budget, history = TrainingBudget(train), LossHistory()
+    trainer = build_trainer(train, log_dir, [budget, history])
     start = time.perf_counter()
     with warnings.catch_warnings():
         # one process on purpose: patches are cheap slices of cached stacks
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         trainer.fit(module, loader)
     seconds = time.perf_counter() - start
-    dataset.close()
-    losses = np.asarray(history.losses)
-    if losses.size == 0:
-        raise RuntimeError("training ran no step; check max_steps and max_minutes")
-    tail = max(1, losses.size // 10)
-    metrics = {
-        "steps": int(losses.size),
+    return module, {
+        **loss_metrics(history.losses),
         "train_seconds": seconds,
-        "loss_first": float(losses[:tail].mean()),
-        "loss_last": float(losses[-tail:].mean()),
-        "stopped_by_time": schedule.stopped_by_time,
-        "patch_size_px": patch_size,
+        "stopped_by_time": budget.stopped_by_time,
         "device": str(trainer.strategy.root_device),
-        "train_fovs": list(train.train_fovs),
     }
+
+
+def train_virtual_stain(
+    config: VirtualStainConfig,
+    inputs: TrainVirtualStainInputs,
+    outputs: TrainVirtualStainOutputs,
+    *,
+    log_dir: str | Path,
+) -> dict[str, Any]:
+    """Train the network on ``config.train.train_fovs`` and write a checkpoint with provenance.
+
+    Input: ``inputs.phase_plate`` (kind ``phase_plate``, ``ground_truth_phase`` or ``raw_plate``,
+    or your own plate, with channel ``config.input_channel``) and ``inputs.plate`` (kind
+    ``raw_plate`` or your own, channel ``config.target_channel``), same positions and
+    ``T, Z, Y, X``. Patches: random frames, slices and YX windows of the training FOVs (see
+    :class:`SlabPatchDataset`).
+
+    Writes ``outputs.checkpoint`` (kind ``virtual_stain_model``) and Lightning logs (CSV and
+    TensorBoard) under ``log_dir``. On CPU the same seed gives the same weights unless the
+    ``max_minutes`` budget ends training before ``max_steps``.
+
+    Returns:
+        metrics: ``steps``, ``train_seconds``, ``loss_first`` / ``loss_last`` (mean training MSE
+        over the first and last 10% of steps, in normalised target units squared),
+        ``stopped_by_time``, ``patch_size_px``, ``device``, ``train_fovs``.
+    """
+    train = config.train
+    if train is None:
+        raise ValueError("train_virtual_stain needs a config with a 'train' section (not 'checkpoint')")
+    phase_provenance = read_phase_input(inputs.phase_plate, config.input_channel)
+    check_fov_records(inputs.phase_records, ArtifactKind.PHASE_FOV, phase_provenance)
+    target_provenance = read_target_plate_provenance(inputs.plate)
+    sources = fov_sources(inputs.phase_plate, inputs.plate, config)
+    patch_size = _patch_size(train.patch_size_px, sources)
+    dataset, loader = training_loader(inputs, sources, config, patch_size)
+    module, fitted = fit_network(config, loader, Path(log_dir))
+    dataset.close()
+    metrics = {**fitted, "patch_size_px": patch_size, "train_fovs": list(train.train_fovs)}
     provenance = make_provenance(
-        "virtual_stain_model",
+        ArtifactKind.VIRTUAL_STAIN_MODEL,
         config.model_dump(mode="json"),
-        inputs=[(phase_plate_path, phase_provenance), (target_plate_path, target_provenance)],
+        inputs=[(inputs.phase_plate, phase_provenance), (inputs.plate, target_provenance)],
     )
-    save_checkpoint(module.network, provenance, checkpoint_path, metrics)
+    save_checkpoint(module.network, provenance, outputs.checkpoint, metrics)
     logger.info(
         "virtual staining trained: %d steps in %.0f s, loss %.3f -> %.3f; checkpoint %s",
         metrics["steps"],
-        seconds,
+        metrics["train_seconds"],
         metrics["loss_first"],
         metrics["loss_last"],
-        checkpoint_path,
+        outputs.checkpoint,
     )
     return metrics

@@ -1,0 +1,44 @@
+"""Type stub of :mod:`dynaclr.classify`: the names it exports, each imported lazily (lazy_loader)."""
+
+from .annotation_table import (
+    AnnotationTableError as AnnotationTableError,
+    ImportAnnotationsInputs as ImportAnnotationsInputs,
+    import_annotations_stage as import_annotations_stage,
+    locate_annotations as locate_annotations,
+    read_annotation_table as read_annotation_table,
+    validate_annotation_table as validate_annotation_table,
+)
+from .annotations import (
+    ANNOTATION_COLUMNS as ANNOTATION_COLUMNS,
+    TASK_LABELS as TASK_LABELS,
+    AnnotationsOutputs as AnnotationsOutputs,
+    DrawAnnotationsInputs as DrawAnnotationsInputs,
+    draw_annotations as draw_annotations,
+    draw_annotations_stage as draw_annotations_stage,
+    positive_label as positive_label,
+    read_annotations as read_annotations,
+    task_classes as task_classes,
+)
+from .evaluate import (
+    ClassificationResult as ClassificationResult,
+    Fold as Fold,
+    binary_metrics as binary_metrics,
+    bootstrap_metrics as bootstrap_metrics,
+    fit_and_evaluate as fit_and_evaluate,
+)
+from .model import (
+    LinearClassifier as LinearClassifier,
+    build_pipeline as build_pipeline,
+    load_classifiers as load_classifiers,
+    save_classifiers as save_classifiers,
+)
+from .stage import (
+    CLASSIFICATION_COLUMNS as CLASSIFICATION_COLUMNS,
+    ClassifyInputs as ClassifyInputs,
+    ClassifyOutputs as ClassifyOutputs,
+    CollectClassificationInputs as CollectClassificationInputs,
+    CollectClassificationOutputs as CollectClassificationOutputs,
+    classify_stage as classify_stage,
+    collect_classification as collect_classification,
+    read_predictions as read_predictions,
+)

@@ -1,0 +1,28 @@
+"""Type stub of :mod:`dynaclr.embeddings`: the names it exports, each imported lazily (lazy_loader)."""
+
+from .cells import (
+    attach_ground_truth as attach_ground_truth,
+    cell_table as cell_table,
+    match_observations_to_cells as match_observations_to_cells,
+)
+from .inference import encode_patches as encode_patches, encoder_fingerprint as encoder_fingerprint
+from .projections import (
+    ProjectionInputs as ProjectionInputs,
+    ProjectionOutputs as ProjectionOutputs,
+    project_matrix as project_matrix,
+    projection_stage as projection_stage,
+)
+from .stage import EmbedInputs as EmbedInputs, EmbedOutputs as EmbedOutputs, embed_stage as embed_stage
+from .store import (
+    PROJECTIONS_KEY as PROJECTIONS_KEY,
+    RAW_LAYER as RAW_LAYER,
+    RAW_MEAN_COLUMN as RAW_MEAN_COLUMN,
+    RAW_STD_COLUMN as RAW_STD_COLUMN,
+    REQUIRED_OBS_COLUMNS as REQUIRED_OBS_COLUMNS,
+    build_anndata as build_anndata,
+    embeddings_identity as embeddings_identity,
+    read_embeddings as read_embeddings,
+    read_embeddings_provenance as read_embeddings_provenance,
+    representation_matrix as representation_matrix,
+    write_embeddings as write_embeddings,
+)

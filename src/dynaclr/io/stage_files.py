@@ -1,0 +1,68 @@
+"""The files of one job, under the names its rule gives them: the contract between rule and stage.
+
+Every stage function has one shape::
+
+    def stage(config: SomeConfig, inputs: SomeInputs, outputs: SomeOutputs, **identity) -> ...
+
+``config`` is the stage's typed config subtree (the rule's ``params.config``); ``inputs`` and
+``outputs`` are :class:`StageFiles` whose field names are the rule's ``input:`` and ``output:``
+names, so a shim builds them with ``SomeInputs.from_rule(snakemake.input)``; ``identity`` holds the
+few names a job needs that are not files (``fov_name``, ``model``, ``dataset``). The rule passes
+every path, outputs and scratch locations included: no stage derives one path from another.
+
+A rule and its stage that disagree on a name fail when the job starts, naming both sides
+(and ``tests/unit/test_stage_contract.py`` checks every job of the workflow's DAG against its
+stage's classes before any job runs).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class StageFiles(BaseModel):
+    """A job's named files (``Path``, ``Path | None`` or ``list[Path]`` fields), immutable.
+
+    Subclass it once per stage for its inputs and once for its outputs; a field's name is the
+    rule's name for that file. Unknown names are refused (``extra="forbid"``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def from_rule(cls, named: Any) -> Self:
+        """Build from a rule's ``input`` or ``output`` (Snakemake's named list, or a mapping).
+
+        Raises:
+            ValueError: the rule has unnamed files, or its names differ from this class's fields;
+                the message lists both sets of names.
+        """
+        values = dict(named.items())
+        n_files = sum(len(value) if isinstance(value, list | tuple) else 1 for value in values.values())
+        if hasattr(named, "__len__") and not isinstance(named, dict) and len(named) > n_files:
+            raise ValueError(
+                f"{cls.__name__}: the rule passes {len(named) - n_files} unnamed file(s); name every "
+                f"input and output (expected names: {sorted(cls.model_fields)})"
+            )
+        try:
+            return cls.model_validate({key: _plain(value) for key, value in values.items()})
+        except ValidationError as err:
+            raise ValueError(
+                f"{cls.__name__}: the rule's files {sorted(values)} do not fit the stage, which expects "
+                f"{_describe(cls)}:\n{err}"
+            ) from None
+
+
+def _plain(value: Any) -> Any:
+    """Snakemake's file objects and named sub-lists as plain ``str`` and ``list``."""
+    if isinstance(value, list | tuple):
+        return [str(item) for item in value]
+    return None if value is None else str(value)
+
+
+def _describe(cls: type[StageFiles]) -> str:
+    required = sorted(name for name, field in cls.model_fields.items() if field.is_required())
+    optional = sorted(name for name, field in cls.model_fields.items() if not field.is_required())
+    return f"{required}" + (f" and optionally {optional}" if optional else "")

@@ -1,0 +1,10 @@
+"""Numerical building blocks shared by several stages (numpy level, no stage imports).
+
+* :mod:`~dynaclr.numerics.pearson`: streaming Pearson correlation over data seen in pieces.
+* :mod:`~dynaclr.numerics.normalization`: per-FOV intensity normalisation statistics.
+* :mod:`~dynaclr.numerics.crop`: windows cut around a pixel with zero padding, centre crops.
+* :mod:`~dynaclr.numerics.device`: the torch device a ``device`` setting names (torch users only).
+
+Import the submodules directly; this package re-exports nothing, so importing one of them does
+not import the others (nor torch). From dynaclr it may import only :mod:`dynaclr.io`.
+"""

@@ -1,0 +1,250 @@
+"""Per-FOV intensity normalisation statistics of one channel, and their application.
+
+Normalised intensity: ``(x - center) / scale`` in float32, with
+
+* ``zscore``: ``center = mean``, ``scale = std``;
+* ``median_p99``: ``center = median``, ``scale = p99 - median`` (background at 0, the 99th
+  percentile at 1).
+
+The statistics pool the frames ``(Z, Y, X)`` a caller names: the patches stage every time point
+of the FOV (optionally also each time point on its own), virtual staining a few evenly spaced ones
+(:func:`sample_frames`). Frames in which the channel is constant (an empty or missing
+acquisition) are ignored. Mean and standard deviation are exact (float64 sums over every voxel);
+the median and the 99th percentile come from a regular subsample of at most about
+:data:`MAX_SAMPLES_PER_FRAME` voxels per frame (every ``max(1, size // MAX_SAMPLES_PER_FRAME)``-th
+voxel).
+
+A channel without signal (every frame constant, or a scale below :data:`DEGENERATE_SCALE` times
+``max(1, |center|)``) either fails (``require_signal=True``, an :class:`~dynaclr.io.ArtifactError`)
+or falls back to ``center`` 0 / ``scale`` 1 with a warning, as its caller chooses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from dynaclr.io import ArtifactError
+
+__all__ = [
+    "DEGENERATE_SCALE",
+    "MAX_SAMPLES_PER_FRAME",
+    "ChannelStatistics",
+    "Normalization",
+    "channel_statistics",
+    "sample_frames",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Names of the normalisations.
+Normalization = Literal["zscore", "median_p99"]
+
+#: Voxels per frame (about) used for the median and the 99th percentile (a regular subsample).
+MAX_SAMPLES_PER_FRAME = 1 << 18
+
+#: A scale at or below this times ``max(1, |center|)`` is degenerate (the channel is flat).
+DEGENERATE_SCALE = 1e-9
+
+
+@dataclass
+class ChannelStatistics:
+    """Normalisation statistics of one channel of one FOV (intensities in the source's units).
+
+    ``center``/``scale`` are the FOV-level values; ``center_per_time``/``scale_per_time`` (one per
+    frame, constant frames filled with the FOV values) are set when normalising per time point.
+    ``n_frames`` counts the frames read, ``empty_frames`` lists the constant ones (frame indices).
+    """
+
+    channel: str
+    normalization: str
+    center: float
+    scale: float
+    mean: float
+    std: float
+    median: float
+    p99: float
+    n_frames: int
+    empty_frames: list[int] = field(default_factory=list)
+    center_per_time: list[float] | None = None
+    scale_per_time: list[float] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def center_scale(self, t: int | None = None) -> tuple[float, float]:
+        """``(center, scale)`` to use at frame ``t`` (the FOV values for ``None`` or FOV-level statistics)."""
+        if t is not None and self.center_per_time is not None and self.scale_per_time is not None:
+            return self.center_per_time[t], self.scale_per_time[t]
+        return self.center, self.scale
+
+    def apply(self, values: np.ndarray, t: int | None = None) -> np.ndarray:
+        """``(values - center) / scale`` of an array of any shape (at frame ``t``), float32."""
+        center, scale = self.center_scale(t)
+        return (np.asarray(values, dtype=np.float32) - np.float32(center)) / np.float32(scale)
+
+
+def sample_frames(n_frames: int, n_samples: int) -> list[int]:
+    """``n_samples`` evenly spaced frame indices in ``[0, n_frames)`` (all frames if fewer)."""
+    return sorted({round(float(t)) for t in np.linspace(0, n_frames - 1, min(n_samples, n_frames))})
+
+
+def _subsample(values: np.ndarray) -> np.ndarray:
+    flat = values.reshape(-1)
+    return flat[:: max(1, flat.size // MAX_SAMPLES_PER_FRAME)]
+
+
+def _center_scale(
+    normalization: str, mean: float, std: float, median: float, p99: float
+) -> tuple[float, float]:
+    if normalization == "zscore":
+        return mean, std
+    return median, p99 - median
+
+
+def _checked_scale(scale: float, center: float, where: str, require_signal: bool) -> float:
+    if np.isfinite(scale) and scale > DEGENERATE_SCALE * max(1.0, abs(center)):
+        return float(scale)
+    if require_signal:
+        raise ArtifactError(
+            f"{where}: intensity statistics give a zero or invalid scale ({scale:.3g} around {center:.6g}); "
+            "the channel has too little signal to normalise"
+        )
+    logger.warning("%s: degenerate normalisation scale %.3g; using 1 (the channel is flat)", where, scale)
+    return 1.0
+
+
+def _check_arguments(frames: list[int], normalization: str, per_time_point: bool, where: str) -> None:
+    if per_time_point and frames != list(range(len(frames))):
+        raise ValueError(f"{where}: per-time-point statistics need the frames 0..T-1 in order, got {frames}")
+    if normalization not in get_args(Normalization):
+        raise ValueError(
+            f"unknown normalization {normalization!r}; expected one of {get_args(Normalization)}"
+        )
+
+
+@dataclass
+class _PooledFrames:
+    """Running sums over the voxels of the non-constant frames, and each frame's subsample."""
+
+    total: float = 0.0
+    total_sq: float = 0.0
+    count: int = 0
+    samples: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, values: np.ndarray) -> np.ndarray:
+        """Pool a float64 frame; returns its float32 subsample (:data:`MAX_SAMPLES_PER_FRAME`)."""
+        self.total += float(values.sum())
+        self.total_sq += float(np.square(values).sum())
+        self.count += values.size
+        sample = _subsample(values).astype(np.float32)
+        self.samples.append(sample)
+        return sample
+
+    def mean_std_median_p99(self) -> tuple[float, float, float, float]:
+        """Exact mean and standard deviation; median and 99th percentile of the subsamples."""
+        mean = self.total / self.count
+        std = float(np.sqrt(max(self.total_sq / self.count - mean * mean, 0.0)))
+        median, p99 = (float(v) for v in np.percentile(np.concatenate(self.samples), [50.0, 99.0]))
+        return mean, std, median, p99
+
+
+def _frame_center_scale(values: np.ndarray, sample: np.ndarray, normalization: str) -> tuple[float, float]:
+    """One frame's ``(center, scale)``: exact mean and std, subsampled median and p99."""
+    median, p99 = (float(v) for v in np.percentile(sample, [50.0, 99.0]))
+    return _center_scale(normalization, float(values.mean()), float(values.std()), median, p99)
+
+
+def _pool_frames(
+    read_frame: Callable[[int], np.ndarray], frames: list[int], normalization: str, per_time_point: bool
+) -> tuple[_PooledFrames, list[tuple[float, float] | None], list[int]]:
+    """Read each frame once and pool the non-constant ones.
+
+    Returns the pool, each frame's ``(center, scale)`` (``None`` for a constant frame, or for all
+    frames unless ``per_time_point``) and the constant frames' indices."""
+    pooled = _PooledFrames()
+    per_frame: list[tuple[float, float] | None] = []
+    empty: list[int] = []
+    for t in frames:
+        values = np.asarray(read_frame(t), dtype=np.float64)
+        if values.size == 0 or values.min() == values.max():
+            empty.append(t)
+            per_frame.append(None)
+            continue
+        sample = pooled.add(values)
+        per_frame.append(_frame_center_scale(values, sample, normalization) if per_time_point else None)
+    return pooled, per_frame, empty
+
+
+def _pooled_values(
+    pooled: _PooledFrames, frames: list[int], where: str, require_signal: bool
+) -> tuple[float, float, float, float]:
+    """``(mean, std, median, p99)`` of the pool; zeros (or an error) when every frame is constant."""
+    if pooled.count:
+        return pooled.mean_std_median_p99()
+    if require_signal:
+        raise ArtifactError(
+            f"{where}: every frame of {frames} is constant (no signal); this FOV cannot be normalised "
+            "(a FOV without this channel, e.g. without a nuclear marker, cannot be used)"
+        )
+    logger.warning("%s: every frame is constant; statistics default to center 0, scale 1", where)
+    return 0.0, 0.0, 0.0, 0.0
+
+
+def channel_statistics(
+    read_frame: Callable[[int], np.ndarray],
+    frames: Sequence[int],
+    normalization: Normalization,
+    *,
+    channel: str = "",
+    per_time_point: bool = False,
+    require_signal: bool = False,
+    where: str = "",
+) -> ChannelStatistics:
+    """Statistics of one channel from the frames ``frames``, read one at a time (one pass).
+
+    Args:
+        read_frame: frame index → the channel's ``(Z, Y, X)`` volume (any real dtype).
+        frames: the frame indices to pool; ``0 .. T-1`` in order when ``per_time_point``.
+        normalization: ``"zscore"`` or ``"median_p99"``.
+        channel: channel name, stored with the statistics.
+        per_time_point: also compute each frame's ``center``/``scale``.
+        require_signal: fail when every frame is constant or a scale is degenerate (else warn
+            and fall back, see the module docstring).
+        where: text naming the FOV and channel in messages.
+
+    Raises:
+        ArtifactError: ``require_signal`` and the channel has no usable signal.
+        ValueError: an unknown ``normalization``, or ``per_time_point`` with frames other than
+            ``0 .. T-1``.
+    """
+    frames = list(frames)
+    _check_arguments(frames, normalization, per_time_point, where)
+    pooled, per_frame, empty = _pool_frames(read_frame, frames, normalization, per_time_point)
+    mean, std, median, p99 = _pooled_values(pooled, frames, where, require_signal)
+    if empty:
+        logger.info("%s: ignoring %d constant frame(s) %s in the statistics", where, len(empty), empty[:10])
+    center, scale = _center_scale(normalization, mean, std, median, p99)
+    stats = ChannelStatistics(
+        channel=channel,
+        normalization=normalization,
+        center=float(center),
+        scale=_checked_scale(scale, center, where, require_signal),
+        mean=float(mean),
+        std=std,
+        median=median,
+        p99=p99,
+        n_frames=len(frames),
+        empty_frames=empty,
+    )
+    if per_time_point:
+        stats.center_per_time = [v[0] if v else stats.center for v in per_frame]
+        stats.scale_per_time = [
+            _checked_scale(v[1], v[0], f"{where} t={t}", require_signal) if v else stats.scale
+            for t, v in enumerate(per_frame)
+        ]
+    return stats

@@ -1,0 +1,206 @@
+"""Shared numerical building blocks: streaming Pearson r, normalisation statistics, crops, devices."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from dynaclr.contrastive.augment import center_crop as torch_center_crop
+from dynaclr.io import ArtifactError
+from dynaclr.numerics.crop import center_crop, crop_window, crop_with_padding, nearest_pixel
+from dynaclr.numerics.device import resolve_device
+from dynaclr.numerics.normalization import ChannelStatistics, channel_statistics, sample_frames
+from dynaclr.numerics.pearson import PearsonAccumulator
+
+# --- Pearson r ----------------------------------------------------------------------------------
+
+
+def test_pearson_accumulator_matches_numpy_over_pieces_and_merges():
+    rng = np.random.default_rng(0)
+    x = rng.normal(5.0, 2.0, 3000)
+    y = 0.7 * x + rng.normal(1000.0, 1.0, 3000)
+    pieces = np.array_split(np.arange(3000), 7)
+    added = PearsonAccumulator()
+    for piece in pieces:
+        added.add(x[piece], y[piece])
+    merged = PearsonAccumulator()
+    for piece in pieces:
+        part = PearsonAccumulator()
+        part.add(x[piece], y[piece])
+        merged.merge(part)
+    expected = np.corrcoef(x, y)[0, 1]
+    assert added.n == merged.n == 3000
+    assert added.r() == pytest.approx(expected, abs=1e-12)
+    assert merged.r() == pytest.approx(expected, abs=1e-12)
+    assert added.mean_y == pytest.approx(y.mean(), rel=1e-14)
+
+
+def test_pearson_accumulator_keeps_its_precision_on_a_large_offset():
+    """Raw sums of x² lose r entirely at an offset of 1e8 (float64 has 16 digits); centred
+    moments do not."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=2000)
+    y = 0.5 * x + rng.normal(size=2000)
+    accumulator = PearsonAccumulator()
+    for piece in np.array_split(np.arange(2000), 9):
+        accumulator.add(x[piece] + 1e8, y[piece] - 1e8)
+    assert accumulator.r() == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-6)
+
+
+def test_pearson_accumulator_undefined_cases():
+    assert np.isnan(PearsonAccumulator().r())
+    constant = PearsonAccumulator()
+    constant.add(np.ones(10), np.arange(10))
+    assert np.isnan(constant.r())
+    empty = PearsonAccumulator()
+    empty.add(np.zeros(0), np.zeros(0))
+    empty.merge(PearsonAccumulator())
+    assert empty.n == 0
+    with pytest.raises(ValueError, match="paired samples; got 3 and 4"):
+        PearsonAccumulator().add(np.zeros(3), np.zeros(4))
+
+
+# --- normalisation statistics ---------------------------------------------------------------------
+
+
+def _frames(with_empty: bool) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    frames = [rng.normal(5.0, 2.0, size=(2, 30, 30)) for _ in range(4)]
+    return [*frames[:2], np.full((2, 30, 30), 7.0), *frames[2:]] if with_empty else frames
+
+
+@pytest.mark.parametrize("normalization", ["zscore", "median_p99"])
+def test_channel_statistics_ignore_constant_frames(normalization):
+    frames, with_empty = _frames(False), _frames(True)
+    reference = channel_statistics(frames.__getitem__, range(4), normalization)
+    stats = channel_statistics(with_empty.__getitem__, range(5), normalization, per_time_point=True)
+    assert stats.empty_frames == [2]
+    assert stats.center == pytest.approx(reference.center)
+    assert stats.scale == pytest.approx(reference.scale)
+    assert stats.n_frames == 5
+    assert stats.center_per_time is not None and stats.scale_per_time is not None
+    assert stats.center_scale(2) == (stats.center, stats.scale)  # the empty frame uses FOV values
+    assert stats.center_scale(0) != (stats.center, stats.scale)
+    assert stats.center_scale() == (stats.center, stats.scale)
+
+
+def test_channel_statistics_values_and_application():
+    frames = _frames(True)
+    pooled = np.concatenate([f.ravel() for i, f in enumerate(frames) if i != 2])
+    zscore = channel_statistics(frames.__getitem__, range(5), "zscore", channel="c")
+    assert zscore.channel == "c" and zscore.normalization == "zscore"
+    assert zscore.center == pytest.approx(pooled.mean(), rel=1e-12)
+    assert zscore.scale == pytest.approx(pooled.std(), rel=1e-12)
+    median, p99 = np.percentile(pooled.astype(np.float32), [50, 99])
+    robust = channel_statistics(frames.__getitem__, range(5), "median_p99")
+    assert robust.center == pytest.approx(median) and robust.scale == pytest.approx(p99 - median)
+    normalised = zscore.apply(frames[0])
+    assert normalised.dtype == np.float32
+    np.testing.assert_allclose(normalised, (frames[0] - pooled.mean()) / pooled.std(), rtol=1e-5, atol=1e-5)
+    assert ChannelStatistics(**zscore.to_json()) == zscore
+
+
+def test_channel_statistics_read_only_the_frames_named():
+    frames = _frames(False)
+    read: list[int] = []
+
+    def read_frame(t: int) -> np.ndarray:
+        read.append(t)
+        return frames[t]
+
+    stats = channel_statistics(read_frame, [0, 3], "zscore")
+    assert read == [0, 3] and stats.n_frames == 2
+    assert stats.center == pytest.approx(np.concatenate([frames[0], frames[3]]).mean())
+    with pytest.raises(ValueError, match=r"frames 0\.\.T-1"):
+        channel_statistics(read_frame, [0, 3], "zscore", per_time_point=True)
+    with pytest.raises(ValueError, match="unknown normalization 'mean_std'"):
+        channel_statistics(read_frame, [0], "mean_std")  # type: ignore[arg-type]
+
+
+def test_a_channel_without_signal_falls_back_or_fails_as_asked(caplog):
+    flat = [np.full((2, 8, 8), 3.0)] * 3
+    with caplog.at_level(logging.WARNING, logger="dynaclr.numerics.normalization"):
+        stats = channel_statistics(flat.__getitem__, range(3), "zscore", where="FOV A/1/0")
+    assert (stats.center, stats.scale, stats.empty_frames) == (0.0, 1.0, [0, 1, 2])
+    assert "every frame is constant" in caplog.text
+    with pytest.raises(ArtifactError, match=r"FOV A/1/0: every frame of \[0, 1, 2\] is constant"):
+        channel_statistics(flat.__getitem__, range(3), "zscore", require_signal=True, where="FOV A/1/0")
+    # a median_p99 of a mostly flat channel: p99 == median, a zero scale
+    sparse = np.zeros((2, 20, 20))
+    sparse[0, 0, 0] = 1.0
+    with pytest.raises(ArtifactError, match="zero or invalid scale"):
+        channel_statistics([sparse].__getitem__, [0], "median_p99", require_signal=True)
+    assert channel_statistics([sparse].__getitem__, [0], "median_p99").scale == 1.0
+
+
+def test_sample_frames_are_evenly_spaced():
+    assert sample_frames(30, 8) == [0, 4, 8, 12, 17, 21, 25, 29]
+    assert sample_frames(3, 8) == [0, 1, 2]
+    assert sample_frames(10, 1) == [0]
+
+
+# --- crops --------------------------------------------------------------------------------------
+
+
+def test_nearest_pixel_rounds_half_up():
+    values = np.array([2.5, 3.5, -0.5, -1.5, 1.4999, 0.0])
+    assert nearest_pixel(values).tolist() == [3, 4, 0, -1, 1, 0]
+    assert nearest_pixel(values).dtype == np.int64
+
+
+@pytest.mark.parametrize("size", [8, 9])
+def test_padded_fraction_is_the_share_of_the_window_outside_the_image(size):
+    image_shape = (20, 30)
+    central = crop_window(10.0, 15.0, size, image_shape)
+    assert central.padded_fraction == 0.0
+    corner = crop_window(0.0, 0.0, size, image_shape)
+    inside = (size - size // 2) ** 2  # rows and columns from the centroid's pixel on
+    assert corner.padded_fraction == pytest.approx(1 - inside / size**2)
+    if size % 2 == 0:
+        assert corner.padded_fraction == 0.75
+    assert crop_window(-100.0, 5.0, size, image_shape).padded_fraction == 1.0
+    assert crop_window(5.0, 30.0 + size, size, image_shape).padded_fraction == 1.0
+
+
+def test_crop_with_padding_copies_the_window_and_zero_fills_the_rest():
+    image = np.arange(2 * 10 * 12, dtype=np.float32).reshape(2, 10, 12) + 1  # (Z, Y, X), no zeros
+    window, padded = crop_with_padding(image, 4.5, 6.2, (4, 6))  # pixel (5, 6), window rows 3..6
+    np.testing.assert_array_equal(window, image[:, 3:7, 3:9])
+    assert padded == 0.0
+    out = np.full((2, 6, 6), np.nan, dtype=np.float32)
+    window, padded = crop_with_padding(image, 1.0, 11.0, 6, out=out)  # rows -2..3, columns 8..13
+    assert window is out and padded == pytest.approx(1 - 4 * 4 / 36)
+    np.testing.assert_array_equal(window[:, 2:, :4], image[:, 0:4, 8:12])
+    assert np.all(window[:, :2] == 0) and np.all(window[:, :, 4:] == 0)
+    # the centroid's pixel sits at index size // 2 of the window
+    assert crop_with_padding(image, 5.0, 5.0, 5)[0][0, 2, 2] == image[0, 5, 5]
+    assert crop_with_padding(image, 5.0, 5.0, 4)[0][0, 2, 2] == image[0, 5, 5]
+    empty, padded = crop_with_padding(image, 50.0, 50.0, 4)
+    assert padded == 1.0 and not empty.any()
+    with pytest.raises(ValueError, match="out has shape"):
+        crop_with_padding(image, 5.0, 5.0, 4, out=np.zeros((2, 5, 5), dtype=np.float32))
+
+
+@pytest.mark.parametrize(("size", "crop"), [((10, 12), (4, 4)), ((11, 12), (4, 5)), ((8, 8), (8, 8))])
+def test_center_crop_matches_the_torch_centre_crop(size, crop):
+    array = np.arange(3 * size[0] * size[1], dtype=np.float32).reshape(3, *size)
+    cropped = center_crop(array, crop)
+    top, left = (size[0] - crop[0]) // 2, (size[1] - crop[1]) // 2
+    np.testing.assert_array_equal(cropped, array[:, top : top + crop[0], left : left + crop[1]])
+    np.testing.assert_array_equal(cropped, torch_center_crop(torch.from_numpy(array), crop).numpy())
+    with pytest.raises(ValueError, match="cannot centre-crop"):
+        center_crop(array, (size[0] + 1, 1))
+
+
+# --- devices ------------------------------------------------------------------------------------
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="'cuda:1' was requested but torch sees no GPU"):
+            resolve_device("cuda:1")

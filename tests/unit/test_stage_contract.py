@@ -1,0 +1,127 @@
+"""The contract between rules and stages, checked on every job of the workflow's plan.
+
+Every rule names all its inputs and outputs; its shim builds the stage's ``inputs`` and ``outputs``
+with ``<Stage>Inputs.from_rule(snakemake.input)`` / ``<Stage>Outputs.from_rule(snakemake.output)``
+(:class:`dynaclr.io.StageFiles`). Here the plan of the demo config is built (a dry run, no job
+runs) and each job's real named files are fed to the classes its shim uses: a rule and a stage
+that disagree on a name fail here, before anything runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO_ROOT
+
+SCRIPTS = REPO_ROOT / "workflow" / "scripts"
+
+
+def planned_jobs(configfile: Path, workdir: Path) -> list[Any]:
+    """Every job Snakemake would run for ``configfile`` from scratch (dry run in ``workdir``)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        DeploymentSettings,
+        OutputSettings,
+        Quietness,
+        ResourceSettings,
+        StorageSettings,
+        WorkflowSettings,
+    )
+
+    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+        workflow_api = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            config_settings=ConfigSettings(configfiles=[configfile]),
+            storage_settings=StorageSettings(),
+            workflow_settings=WorkflowSettings(),
+            deployment_settings=DeploymentSettings(),
+            snakefile=REPO_ROOT / "Snakefile",
+            workdir=workdir,
+        )
+        dag_api = workflow_api.dag(dag_settings=DAGSettings(forceall=True))
+        dag_api.execute_workflow(executor="dryrun")
+        return [job for job in workflow_api._workflow.dag.jobs if job.rule.name != "all"]
+
+
+def shim_classes(script: Path) -> dict[str, type]:
+    """``{"input": cls, "output": cls}``: the classes whose ``from_rule`` the shim calls on them."""
+    tree = ast.parse(script.read_text())
+    imported: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                imported[alias.asname or alias.name] = node.module
+    found: dict[str, type] = {}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "from_rule"
+            and isinstance(node.func.value, ast.Name)
+            and len(node.args) == 1
+            and isinstance(node.args[0], ast.Attribute)
+            and isinstance(node.args[0].value, ast.Name)
+            and node.args[0].value.id == "snakemake"
+        ):
+            name = node.func.value.id
+            found[node.args[0].attr] = getattr(importlib.import_module(imported[name]), name)
+    return found
+
+
+@pytest.fixture(scope="module")
+def demo_jobs(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    return planned_jobs(REPO_ROOT / "config" / "config.yaml", tmp_path_factory.mktemp("plan"))
+
+
+def test_every_script_rule_hands_its_stage_the_files_it_expects(demo_jobs: list[Any]) -> None:
+    checked: set[str] = set()
+    for job in demo_jobs:
+        if job.rule.script is None:
+            continue
+        script = SCRIPTS / Path(job.rule.script).name
+        classes = shim_classes(script)
+        assert "output" in classes, f"{script.name}: the shim does not build its outputs with from_rule"
+        if len(job.input):
+            assert "input" in classes, f"{script.name}: the shim does not build its inputs with from_rule"
+        for side, cls in classes.items():
+            files = getattr(job, side)
+            try:
+                cls.from_rule(files)
+            except ValueError as err:
+                pytest.fail(f"rule {job.rule.name} ({script.name}): {err}")
+        checked.add(job.rule.name)
+    assert {"simulate", "track_fov", "collect_tracks", "evaluate_tracking"} <= checked
+
+
+def test_every_file_a_rule_writes_is_named(demo_jobs: list[Any]) -> None:
+    for job in demo_jobs:
+        named = sum(len(v) if isinstance(v, list) else 1 for _, v in job.output.items())
+        assert named == len(job.output), f"rule {job.rule.name} has unnamed outputs: {list(job.output)}"
+
+
+def test_report_captions_name_only_params_their_rule_has(demo_jobs: list[Any]) -> None:
+    """A caption (workflow/report/*.rst) reads ``snakemake.params.<key>.<field>``: the rule must pass
+    that key, and the field must be in it (an error here otherwise surfaces only in --report)."""
+    checked = 0
+    for job in demo_jobs:
+        for path in job.rule.output:
+            report = path.flags.get("report") if hasattr(path, "flags") else None
+            if not report:
+                continue
+            caption = Path(job.rule.workflow.basedir) / "rules" / report.caption
+            text = caption.read_text()
+            for key, field in re.findall(r"snakemake\.params\.(\w+)(?:\.(\w+))?", text):
+                assert key in job.params.keys(), f"{caption.name}: rule {job.rule.name} has no param {key!r}"
+                if field:
+                    assert field in job.params[key], (
+                        f"{caption.name}: params.{key} of {job.rule.name} lacks {field!r}"
+                    )
+            checked += 1
+    assert checked > 0
