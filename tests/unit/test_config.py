@@ -124,3 +124,23 @@ def test_models_are_frozen_and_round_trip():
     assert WorkflowConfig.model_validate(copy.deepcopy(dumped)) == config
     with pytest.raises(ValidationError):
         config.datasets["demo"].simulate.seed = 5  # type: ignore[union-attr,misc]
+
+
+def test_figure_settings_left_out_follow_the_analyses_they_draw():
+    from dynaclr.config.workflow import AnalysisConfig
+
+    follows = AnalysisConfig.model_validate(
+        {
+            "temporal_metrics": {"seed": 7, "representation": "projections"},
+            "pseudotime": {"match_truth_on": "track"},
+        }
+    ).figures
+    assert (follows.distances_seed, follows.distances_representation, follows.match_truth_on) == (
+        7,
+        "projections",
+        "track",
+    )
+    own = AnalysisConfig.model_validate(
+        {"temporal_metrics": {"seed": 7}, "figures": {"distances_seed": 3}}
+    ).figures
+    assert own.distances_seed == 3  # set by the user: kept

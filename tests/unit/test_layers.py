@@ -6,8 +6,9 @@ The layers, lowest first (`docs/architecture.md` explains them):
 1. ``config`` (typed configs), ``numerics`` (array helpers), ``jobs`` (what a workflow job sets up);
 2. the stage building blocks and image stages: ``simulate``, ``summary``, ``phase``,
    ``virtual_stain``, ``tracking``, ``contrastive``;
-3. ``patches``; 4. ``training``; 5. ``baselines``; 6. ``embeddings`` (the artifact, its cells, and
-   the ``embed`` stage that dispatches "trained model or baseline");
+3. ``patches``; 4. ``training``, ``qc`` (reads the records of every image stage); 5. ``baselines``;
+6. ``embeddings`` (the artifact, its cells, and the ``embed`` stage that dispatches "trained model
+   or baseline");
 7. ``evaluation``, ``classify``; 8. ``pseudotime``; 9. ``figures``.
 
 The library never imports Snakemake (the workflow calls the library, not the other way round).
@@ -27,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"config", "numerics", "jobs"},
     {"simulate", "summary", "phase", "virtual_stain", "tracking", "contrastive"},
     {"patches"},
-    {"training"},
+    {"training", "qc"},
     {"baselines"},
     {"embeddings"},
     {"evaluation", "classify"},
@@ -38,16 +39,27 @@ LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
-    """``(line, module)`` of every import in ``path`` (runtime and ``TYPE_CHECKING`` alike)."""
+    """``(line, module)`` of every import in ``path``: runtime, function-level and ``TYPE_CHECKING``
+    imports alike, relative ones resolved against the file's package, and ``from dynaclr import x``
+    read as an import of ``dynaclr.x``."""
     tree = ast.parse(path.read_text())
+    package = ["dynaclr", *path.relative_to(PACKAGE).parent.parts]
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative import inside a package (its own stub)
-                continue
-            found.append((node.lineno, node.module or ""))
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            if module == "dynaclr" or (node.level and not node.module):
+                # `from dynaclr import x`: x is a package, or a name of dynaclr/__init__.py (layer-free)
+                found += [
+                    (node.lineno, f"{module}.{alias.name}")
+                    for alias in node.names
+                    if (PACKAGE / alias.name).is_dir() or (PACKAGE / f"{alias.name}.py").exists()
+                ]
+            else:
+                found.append((node.lineno, module))
     return found
 
 

@@ -232,13 +232,20 @@ class PseudotimeConfig(StrictModel):
 
 
 class FiguresConfig(StrictModel):
-    """The figures of each (model, dataset) (rules ``embedding_figures``, ``evaluation_figures``)."""
+    """The embedding figures of each (model, dataset) (rule ``embedding_figures``).
+
+    In the workflow config a key left out follows the analysis the figure draws
+    (:class:`dynaclr.config.workflow.AnalysisConfig`): the distances follow ``temporal_metrics``,
+    the ground-truth matching follows ``pseudotime``.
+    """
 
     distances_representation: Representation = Field(
         "features",
-        description="Matrix of the adjacent- vs random-frame distance figure (as temporal_metrics reads).",
+        description="Matrix of the adjacent- vs random-frame distance figure (default: temporal_metrics').",
     )
-    distances_seed: int = Field(0, ge=0, description="Seed of the random pairs of the distance figure.")
+    distances_seed: int = Field(
+        0, ge=0, description="Seed of the distance figure's random pairs (default: temporal_metrics')."
+    )
     match_truth_on: Literal["position", "track"] = Field(
         "position",
         description=(

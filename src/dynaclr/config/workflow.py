@@ -87,7 +87,28 @@ class AnalysisConfig(StrictModel):
     temporal_metrics: TemporalMetricsConfig = TemporalMetricsConfig()
     classification: ClassificationConfig = ClassificationConfig()
     pseudotime: PseudotimeConfig = PseudotimeConfig()
-    figures: FiguresConfig = FiguresConfig()
+    figures: FiguresConfig = Field(
+        default_factory=FiguresConfig,
+        description=(
+            "Figure settings; a key left out follows the analysis it draws: the distance figure "
+            "temporal_metrics' representation and seed, the ground-truth matching pseudotime's."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _figures_follow_their_analyses(self) -> AnalysisConfig:
+        """Fill the figure keys the user left out from the analyses the figures draw."""
+        following = {
+            "distances_representation": self.temporal_metrics.representation,
+            "distances_seed": self.temporal_metrics.seed,
+            "match_truth_on": self.pseudotime.match_truth_on,
+            "max_match_distance_px": self.pseudotime.max_match_distance_px,
+        }
+        update = {key: value for key, value in following.items() if key not in self.figures.model_fields_set}
+        if update:
+            figures = FiguresConfig.model_validate({**self.figures.model_dump(exclude_unset=True), **update})
+            object.__setattr__(self, "figures", figures)
+        return self
 
 
 class DatasetConfig(StrictModel):

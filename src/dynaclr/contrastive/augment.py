@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dynaclr.config.training import AugmentationConfig
+from dynaclr.numerics.crop import center_crop
 
 __all__ = [
     "BatchAugmentation",
@@ -42,22 +43,6 @@ __all__ = [
     "center_crop",
     "gaussian_smooth_yx",
 ]
-
-
-def center_crop(x: torch.Tensor, size_yx: tuple[int, int] | int) -> torch.Tensor:
-    """Crop the last two axes ``(..., Y, X)`` to ``(..., h, w)`` around the centre (a view).
-
-    Starts at ``(Y - h) // 2`` and ``(X - w) // 2``, so an odd margin drops its extra pixel at the
-    high end: the package's one centre-crop rule, which :func:`dynaclr.numerics.crop.center_crop`
-    applies to numpy arrays.
-    """
-    h, w = (size_yx, size_yx) if isinstance(size_yx, int) else size_yx
-    height, width = x.shape[-2:]
-    if h < 1 or w < 1 or h > height or w > width:
-        raise ValueError(f"Cannot centre-crop (Y, X)=({height}, {width}) to ({h}, {w})")
-    top = (height - h) // 2
-    left = (width - w) // 2
-    return x[..., top : top + h, left : left + w]
 
 
 def affine_transform(

@@ -93,7 +93,7 @@ def temporal_metrics_stage(
 ) -> pd.DataFrame:
     """Temporal metrics of every embeddings store, one CSV row per ``(model, dataset)``.
 
-    Each store says which model embedded which dataset (``uns['dynaclr']``). ``config`` gives the
+    Each store says which model embedded which dataset (its provenance). ``config`` gives the
     matrix (``representation``), the track-bootstrap replicates (``n_bootstrap``; 0: CIs are NaN),
     their coverage (``confidence``) and the seed of the random pairs and the bootstrap.
 

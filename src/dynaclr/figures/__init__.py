@@ -2,7 +2,6 @@
 :func:`save_figure` writes it to the paths a rule names (PNG, SVG).
 """
 
-from dynaclr.figures.common import new_figure, save_figure
 from dynaclr.figures.plots import (
     plot_distance_distributions,
     plot_infected_fraction,
@@ -15,6 +14,7 @@ from dynaclr.figures.table import (
     results_table,
     results_table_html,
 )
+from dynaclr.io.figures import new_figure, save_figure
 
 __all__ = [
     "formatted_results_table",

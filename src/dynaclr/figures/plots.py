@@ -16,7 +16,7 @@ from dynaclr.evaluation.temporal import (
     random_distances,
     smoothness,
 )
-from dynaclr.figures.common import new_figure
+from dynaclr.io.figures import new_figure
 
 _STATE_COLORS = {0.0: "#4c72b0", 1.0: "#dd8452"}
 
@@ -137,7 +137,7 @@ def plot_infected_fraction(curves: pd.DataFrame, label: str = "") -> tuple[Figur
     """Predicted (dashed) vs true (solid) infected fraction over time, one colour per condition.
 
     Args:
-        curves: :func:`dynaclr.classify.infected_fraction_over_time` output.
+        curves: :func:`dynaclr.figures.curves.infected_fraction_over_time` output.
         label: model/dataset name.
     """
     figure = new_figure(5.0, 3.4)

@@ -26,7 +26,6 @@ from dynaclr.embeddings import (
     read_embeddings,
     representation_matrix,
 )
-from dynaclr.figures.common import save_figure
 from dynaclr.figures.curves import infected_fraction_over_time
 from dynaclr.figures.plots import (
     plot_distance_distributions,
@@ -36,6 +35,7 @@ from dynaclr.figures.plots import (
 )
 from dynaclr.figures.table import plot_results_table, results_table, results_table_html
 from dynaclr.io import ArtifactKind, StageFiles, atomic_output, read_csv, read_table, write_csv
+from dynaclr.io.figures import save_figure
 from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class StageFiles(BaseModel):
-    """A job's named files (``Path``, ``Path | None`` or ``list[Path]`` fields), immutable.
+    """A job's named files (``Path``, ``Path | None`` or ``tuple[Path, ...]`` fields), immutable.
 
     Subclass it once per stage for its inputs and once for its outputs; a field's name is the
     rule's name for that file. Unknown names are refused (``extra="forbid"``).

@@ -94,7 +94,11 @@ def write_csv(table: pd.DataFrame, path: str | Path) -> None:
 
 
 def read_csv(path: str | Path, required_columns: Sequence[str] = ()) -> pd.DataFrame:
-    """Read a summary CSV and check that ``required_columns`` are present (errors name the file)."""
+    """Read a summary CSV and check that ``required_columns`` are present.
+
+    Raises:
+        ArtifactError: the file is missing or lacks a column (the message names the file).
+    """
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: table not found")

@@ -9,13 +9,14 @@ Two rules, used by every crop in the package:
   is zero; ``padded_fraction`` is that part's share of the window's area (0: wholly inside, 1:
   wholly outside).
 * **A centre crop** of ``Y x X`` to ``h x w`` starts at ``(Y - h) // 2`` and ``(X - w) // 2``: an
-  odd margin drops its extra pixel at the high end. :func:`dynaclr.contrastive.augment.center_crop`
-  applies the same rule to torch tensors.
+  odd margin drops its extra pixel at the high end (:func:`center_crop`, for numpy arrays and
+  torch tensors alike).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -103,8 +104,20 @@ def crop_with_padding(
     return out, window.padded_fraction
 
 
-def center_crop(array: np.ndarray, size_yx: int | tuple[int, int]) -> np.ndarray:
+class _Sliceable(Protocol):
+    """An array (numpy, zarr, torch) that has a shape and can be sliced."""
+
+    @property
+    def shape(self) -> Any: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
+def center_crop[ArrayT: _Sliceable](array: ArrayT, size_yx: int | tuple[int, int]) -> ArrayT:
     """Centre crop (a view) of the last two axes to ``size_yx``: start ``(Y - h) // 2``, ``(X - w) // 2``.
+
+    The one centre-crop rule of the package, for numpy arrays and torch tensors alike (an odd
+    margin drops its extra pixel at the high end).
 
     Raises:
         ValueError: the crop is larger than the array.
@@ -114,4 +127,4 @@ def center_crop(array: np.ndarray, size_yx: int | tuple[int, int]) -> np.ndarray
     if h > height or w > width or h < 1 or w < 1:
         raise ValueError(f"cannot centre-crop (Y, X)=({height}, {width}) to ({h}, {w})")
     top, left = (height - h) // 2, (width - w) // 2
-    return array[..., top : top + h, left : left + w]
+    return cast(ArrayT, array[..., top : top + h, left : left + w])

@@ -8,20 +8,20 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from iohub.ngff import open_ome_zarr
+from matplotlib.figure import Figure
 
 from dynaclr.config.workflow import SummaryConfig
 from dynaclr.io import (
     StageFiles,
-    atomic_output,
     make_provenance,
     read_table,
     read_zarr_provenance,
     write_table,
 )
+from dynaclr.io.figures import new_figure, save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def summary_table(ground_truth: pd.DataFrame) -> pd.DataFrame:
 
 def plot_preview(
     plate_path: str | Path, ground_truth: pd.DataFrame, config: SummaryConfig, fov_name: str
-) -> plt.Figure:
+) -> Figure:
     """Central slice of the chosen channels at evenly spaced frames, true centroids overlaid.
 
     Reads only the frames shown (one (Z, Y, X) stack per channel and frame).
@@ -73,9 +73,8 @@ def plot_preview(
         n_t, _, n_z, _, _ = image.shape
         frames = np.unique(np.linspace(0, n_t - 1, config.preview_frames).round().astype(int))
         channels = [(name, position.get_channel_index(name)) for name in config.preview_channels]
-        fig, axes = plt.subplots(
-            len(channels), len(frames), figsize=(2.2 * len(frames), 2.2 * len(channels)), squeeze=False
-        )
+        fig = new_figure(2.2 * len(frames), 2.2 * len(channels))
+        axes = fig.subplots(len(channels), len(frames), squeeze=False)
         fov_cells = ground_truth[ground_truth["fov_name"] == fov_name]
         z = round(float(fov_cells["z"].median())) if len(fov_cells) else n_z // 2
         for col, t in enumerate(frames):
@@ -95,7 +94,6 @@ def plot_preview(
                 if col == 0:
                     ax.set_ylabel(name, fontsize=9)
     fig.suptitle(f"{fov_name}: true centroids (cyan uninfected, red infected, yellow mitosis)", fontsize=9)
-    fig.tight_layout()
     return fig
 
 
@@ -129,14 +127,11 @@ def summarize_ground_truth(
     )
     write_table(summary, outputs.summary, provenance)
     fov_name = sorted(ground_truth["fov_name"].unique())[-1] if len(ground_truth) else None
-    for figure_path in (outputs.preview_png, outputs.preview_svg):
-        with atomic_output(figure_path) as tmp:
-            if fov_name is None:
-                fig = plt.figure()
-                fig.text(0.5, 0.5, "no cells in this dataset", ha="center")
-            else:
-                fig = plot_preview(plate_path, ground_truth, config, fov_name)
-            fig.savefig(tmp, dpi=110, format=figure_path.suffix.lstrip("."))
-            plt.close(fig)
+    if fov_name is None:
+        figure = new_figure(4, 1)
+        figure.text(0.5, 0.5, "no cells in this dataset", ha="center")
+    else:
+        figure = plot_preview(plate_path, ground_truth, config, fov_name)
+    save_figure(figure, outputs.preview_png, outputs.preview_svg, dpi=110)
     logger.info("summary of %d FOVs written to %s", len(summary), outputs.summary)
     return summary

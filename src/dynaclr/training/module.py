@@ -39,17 +39,21 @@ def warmup_cosine_schedule(
     Step ``s`` uses the peak learning rate times ``(s + 1) / W`` while ``s < W`` (``W =
     warmup_steps``: :class:`~torch.optim.lr_scheduler.LinearLR` from ``1 / W`` to 1), then
     ``(1 + cos(π (s - W) / max(1, T - W))) / 2`` (``T = total_steps``:
-    :class:`~torch.optim.lr_scheduler.CosineAnnealingLR`), joined by
-    :class:`~torch.optim.lr_scheduler.SequentialLR`. ``W = 0`` starts the cosine at once.
+    :class:`~torch.optim.lr_scheduler.CosineAnnealingLR`), then 0 from step ``W + max(1, T - W)``
+    on (a cosine would rise again), joined by :class:`~torch.optim.lr_scheduler.SequentialLR`.
+    ``W = 0`` starts the cosine at once.
     """
     decay_steps = max(1, total_steps - warmup_steps)
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=decay_steps, eta_min=0.0)
+    finished = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 0.0)
     if warmup_steps == 0:
-        return cosine
+        return torch.optim.lr_scheduler.SequentialLR(optimizer, [cosine, finished], milestones=[decay_steps])
     warmup = torch.optim.lr_scheduler.LinearLR(
         optimizer, start_factor=1.0 / warmup_steps, end_factor=1.0, total_iters=max(1, warmup_steps - 1)
     )
-    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], milestones=[warmup_steps])
+    return torch.optim.lr_scheduler.SequentialLR(
+        optimizer, [warmup, cosine, finished], milestones=[warmup_steps, warmup_steps + decay_steps]
+    )
 
 
 class ContrastiveModule(LightningModule):

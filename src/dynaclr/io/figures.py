@@ -1,4 +1,7 @@
-"""Shared figure helpers: headless figures (no pyplot state) written as PNG and SVG, atomically."""
+"""Figure artifacts: headless matplotlib figures (no pyplot state) written atomically as PNG or SVG.
+
+Not imported by ``dynaclr.io`` itself (matplotlib is heavy): ``from dynaclr.io.figures import ...``.
+"""
 
 from __future__ import annotations
 
