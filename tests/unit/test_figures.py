@@ -108,14 +108,15 @@ def test_pseudotime_accuracy_figure(planted):
 def test_results_table_merges_the_evaluations(tmp_path):
     temporal = pd.DataFrame(
         {
-            "model": ["dynaclr", "engineered_features"],
-            "dataset": ["demo", "demo"],
-            "smoothness": [0.2, 0.6],
-            "smoothness_ci_low": [0.18, 0.55],
-            "smoothness_ci_high": [0.22, 0.65],
-            "dynamic_range": [0.5, 0.1],
-            "dynamic_range_ci_low": [0.45, 0.05],
-            "dynamic_range_ci_high": [0.55, 0.15],
+            "model": ["dynaclr", "engineered_features", "dynaclr", "engineered_features"],
+            "dataset": ["demo"] * 4,
+            "definition": ["track_pairs", "track_pairs", "paper", "paper"],
+            "smoothness": [0.2, 0.6, 0.1, 0.4],
+            "smoothness_ci_low": [0.18, 0.55, np.nan, np.nan],
+            "smoothness_ci_high": [0.22, 0.65, np.nan, np.nan],
+            "dynamic_range": [0.5, 0.1, 1.2, 0.3],
+            "dynamic_range_ci_low": [0.45, 0.05, np.nan, np.nan],
+            "dynamic_range_ci_high": [0.55, 0.15, np.nan, np.nan],
         }
     )
     classification = pd.DataFrame(
@@ -144,7 +145,10 @@ def test_results_table_merges_the_evaluations(tmp_path):
     assert row["dtw_onset_mae_frames"] == 2.0 and row["dtw_n_lineages"] == 1  # reference excluded
     assert np.isnan(table.iloc[1]["f1_infection"])
     shown = formatted_results_table(table)
-    assert shown.loc[0, "Smoothness ↓"] == "0.200 [0.180, 0.220]"
+    assert row["smoothness"] == 0.1 and row["dynamic_range"] == 1.2  # the paper's definition
+    assert "smoothness_ci_low" not in table.columns  # the paper reports no intervals
+    assert shown.loc[0, "Smoothness (paper) ↓"] == "0.100"
+    assert shown.loc[0, "Smoothness, track pairs ↓"] == "0.200 [0.180, 0.220]"
     assert shown.loc[1, "F1 infection ↑"] == "–"
     html = results_table_html(table)
     assert html.startswith("<table") and html.count("<tr>") == 3 and "engineered_features" in html

@@ -11,6 +11,7 @@ import pytest
 
 from dynaclr.config.analysis import TemporalMetricsConfig
 from dynaclr.embeddings import build_anndata, write_embeddings
+from dynaclr.evaluation.paper import paper_temporal_metrics
 from dynaclr.evaluation.stage import (
     TEMPORAL_COMPARISON_COLUMNS,
     TEMPORAL_METRICS_COLUMNS,
@@ -65,9 +66,16 @@ def test_one_row_per_model_with_the_documented_columns(stores, tmp_path):
     table = _run(reversed(stores["paths"].values()), tmp_path, n_bootstrap=20, seed=1)
     written = pd.read_csv(tmp_path / "metrics.csv")
     assert list(written.columns) == list(TEMPORAL_METRICS_COLUMNS)
-    assert list(written["model"]) == ["planted", "shuffled"]
+    assert list(written["model"]) == ["planted", "planted", "shuffled", "shuffled"]
+    assert list(written["definition"]) == ["paper", "track_pairs"] * 2
     assert (written["representation"] == "features").all()
     pd.testing.assert_frame_equal(written, table, check_dtype=False)
+    for definition in ("paper", "track_pairs"):  # either definition tells the two apart
+        rows = written[written["definition"] == definition].set_index("model")
+        assert rows.loc["planted", "smoothness"] < rows.loc["shuffled", "smoothness"], definition
+        assert rows.loc["planted", "dynamic_range"] > rows.loc["shuffled", "dynamic_range"], definition
+    assert written[written["definition"] == "paper"]["smoothness_ci_low"].isna().all()  # the paper has no CIs
+    written = written[written["definition"] == "track_pairs"].reset_index(drop=True)
     planted, shuffled = written.iloc[0], written.iloc[1]
     assert planted["smoothness"] < 0.6 < shuffled["smoothness"]  # temporal order is what makes it smooth
     assert planted["dynamic_range"] > shuffled["dynamic_range"]
@@ -77,15 +85,19 @@ def test_one_row_per_model_with_the_documented_columns(stores, tmp_path):
 
 def test_values_equal_the_library_function_on_features(stores, tmp_path):
     table = _run([stores["paths"][("planted", "toy")]], tmp_path / "t", n_bootstrap=10, seed=5)
+    table = table.set_index("definition")
     direct = temporal_metrics(stores["features"], stores["index"], n_bootstrap=10, seed=5)
     for name in ("smoothness", "smoothness_ci_low", "dynamic_range", "dynamic_range_ci_high", "n_pairs"):
-        assert table.loc[0, name] == pytest.approx(direct[name], rel=1e-5)
+        assert table.loc["track_pairs", name] == pytest.approx(direct[name], rel=1e-5)
+    paper = paper_temporal_metrics(stores["features"], stores["index"])
+    for name in ("smoothness", "dynamic_range", "mean_adjacent", "n_pairs"):
+        assert table.loc["paper", name] == pytest.approx(paper[name], rel=1e-5)
     on_projections = _run(
         [stores["paths"][("planted", "toy")]], tmp_path / "p", n_bootstrap=0, representation="projections"
-    )
+    ).set_index("definition")
     expected = temporal_metrics(stores["projections"].astype(np.float32), stores["index"], n_bootstrap=0)
-    assert on_projections.loc[0, "smoothness"] == pytest.approx(expected["smoothness"], rel=1e-5)
-    assert np.isnan(on_projections.loc[0, "smoothness_ci_low"])
+    assert on_projections.loc["track_pairs", "smoothness"] == pytest.approx(expected["smoothness"], rel=1e-5)
+    assert np.isnan(on_projections.loc["track_pairs", "smoothness_ci_low"])
 
 
 def test_same_seed_same_table(stores, tmp_path):

@@ -1,12 +1,18 @@
 """Temporal smoothness and dynamic range of every (model, dataset) pair (rule ``temporal_metrics``).
 
-Writes ``results/evaluation/temporal_metrics.csv``, one row per (model, dataset), computed with
-:func:`dynaclr.evaluation.temporal.temporal_metrics` on the ``features`` matrix (AnnData ``X``,
-the backbone's pooled features, which every downstream analysis reads) unless another
-representation is asked for. Columns: ``model, dataset, representation, smoothness,
-smoothness_ci_low, smoothness_ci_high, dynamic_range, dynamic_range_ci_low,
-dynamic_range_ci_high, mean_adjacent, mean_random, n_tracks, n_pairs, n_random_pairs,
-n_bootstrap, confidence, n_cells`` (distances in cosine-distance units, ``[0, 2]``).
+Writes ``results/evaluation/temporal_metrics.csv``: for every (model, dataset), one row per
+``definition`` of the metrics, on the ``features`` matrix (AnnData ``X``, the backbone's pooled
+features, which every downstream analysis reads) unless another representation is asked for:
+
+* ``paper``: as the paper's tables compute them (:mod:`dynaclr.evaluation.paper`: features z-scored
+  per dimension, random pairs over all cells, the reference implementation's seed); no CIs;
+* ``track_pairs``: this project's stricter variant (:mod:`dynaclr.evaluation.temporal`: raw
+  features, random pairs within a track) with track-bootstrap CIs.
+
+Columns: ``model, dataset, representation, definition, smoothness, smoothness_ci_low,
+smoothness_ci_high, dynamic_range, dynamic_range_ci_low, dynamic_range_ci_high, mean_adjacent,
+mean_random, n_tracks, n_pairs, n_random_pairs, n_bootstrap, confidence, n_cells`` (distances in
+cosine-distance units, ``[0, 2]``; CIs NaN where a definition has none).
 
 It also writes ``results/evaluation/temporal_comparison.csv``: every two
 models embedded on the same cells of a dataset, the smoother one first (``model_a``), with the
@@ -29,6 +35,7 @@ from tqdm import tqdm
 
 from dynaclr.config.analysis import TemporalMetricsConfig
 from dynaclr.embeddings import cell_table, embeddings_identity, read_embeddings, representation_matrix
+from dynaclr.evaluation.paper import paper_temporal_metrics
 from dynaclr.evaluation.temporal import (
     INDEX_COLUMNS,
     paired_smoothness_difference,
@@ -38,10 +45,14 @@ from dynaclr.io import StageFiles, write_csv
 
 logger = logging.getLogger(__name__)
 
+#: Names of the metric definitions, in table order (module docstring).
+DEFINITIONS: tuple[str, ...] = ("paper", "track_pairs")
+
 TEMPORAL_METRICS_COLUMNS: tuple[str, ...] = (
     "model",
     "dataset",
     "representation",
+    "definition",
     "smoothness",
     "smoothness_ci_low",
     "smoothness_ci_high",
@@ -120,15 +131,9 @@ def temporal_metrics_stage(
         replicates.setdefault(dataset, []).append(
             (model, cells[list(INDEX_COLUMNS)].reset_index(drop=True), smooth_replicates)
         )
-        rows.append(
-            {
-                "model": model,
-                "dataset": dataset,
-                "representation": representation,
-                **metrics,
-                "n_cells": adata.n_obs,
-            }
-        )
+        identity = {"model": model, "dataset": dataset, "representation": representation}
+        rows.append({**identity, "definition": "paper", **_paper_row(matrix, cells), "n_cells": adata.n_obs})
+        rows.append({**identity, "definition": "track_pairs", **metrics, "n_cells": adata.n_obs})
         logger.info(
             "%s / %s: smoothness %.3f, dynamic range %.3f over %d tracks",
             model,
@@ -138,13 +143,36 @@ def temporal_metrics_stage(
             metrics["n_tracks"],
         )
     table = pd.DataFrame(rows)[list(TEMPORAL_METRICS_COLUMNS)]
-    n_tracks = {(row["model"], row["dataset"]): row["n_tracks"] for row in rows}
+    n_tracks = {
+        (row["model"], row["dataset"]): row["n_tracks"] for row in rows if row["definition"] == "track_pairs"
+    }
     write_csv(
         _paired_comparisons(replicates, n_tracks, representation, n_bootstrap, confidence),
         outputs.comparison,
     )
     write_csv(table, outputs.metrics)
     return table
+
+
+def _paper_row(matrix: Any, cells: pd.DataFrame) -> dict[str, Any]:
+    """The paper definition's values in the columns of the table (no CIs)."""
+    paper = paper_temporal_metrics(matrix, cells)
+    nan = float("nan")
+    return {
+        "smoothness": paper["smoothness"],
+        "smoothness_ci_low": nan,
+        "smoothness_ci_high": nan,
+        "dynamic_range": paper["dynamic_range"],
+        "dynamic_range_ci_low": nan,
+        "dynamic_range_ci_high": nan,
+        "mean_adjacent": paper["mean_adjacent"],
+        "mean_random": paper["mean_random"],
+        "n_tracks": paper["n_tracks"],
+        "n_pairs": paper["n_pairs"],
+        "n_random_pairs": paper["n_pairs"],
+        "n_bootstrap": 0,
+        "confidence": nan,
+    }
 
 
 def _paired_comparisons(

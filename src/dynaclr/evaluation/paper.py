@@ -1,0 +1,120 @@
+"""Smoothness and dynamic range as the DynaCLR paper's tables define them.
+
+The reference implementation (VisCy 0.4.1, ``viscy.representation.evaluation.smoothness.
+compute_embeddings_smoothness``) computes, and this module reproduces without its ``N x N``
+distance matrix:
+
+1. the features z-scored per dimension over all cells (scikit-learn's ``StandardScaler``);
+2. *adjacent* distances: the cosine distance between consecutive frames of every track
+   (``fov_name, track_id``) with two or more frames;
+3. *random* distances: as many pairs of cells as adjacent distances, drawn over **all** cells
+   (any track, any frame; never a cell with itself) with numpy's legacy generator seeded 42,
+   exactly as the reference draws them;
+4. ``smoothness`` = mean adjacent / mean random distance (lower: smoother);
+   ``dynamic_range`` = peak of the random distances' density − peak of the adjacent distances'
+   density (higher: better), each peak the highest local maximum (at least a tenth of the
+   maximum) of a Gaussian KDE (scipy, Scott's bandwidth) on 1000 points between the data's
+   minimum and maximum.
+
+:mod:`dynaclr.evaluation.temporal` computes a stricter variant (raw features, random pairs within a
+track, track-bootstrap CIs); both are written, named, by rule ``temporal_metrics``. The paper's
+numbers (Tables 4 and 5) can be set beside this module's only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.signal import find_peaks
+from scipy.stats import gaussian_kde
+from sklearn.preprocessing import StandardScaler
+
+#: Seed of the reference implementation's random pairs (``np.random.seed(42)``).
+PAPER_SEED = 42
+#: KDE evaluation points between the distances' minimum and maximum.
+KDE_POINTS = 1000
+
+
+def paper_temporal_metrics(
+    embeddings: np.ndarray, index: pd.DataFrame, seed: int = PAPER_SEED
+) -> dict[str, Any]:
+    """Smoothness and dynamic range of ``embeddings`` as the paper defines them (module docstring).
+
+    Args:
+        embeddings: ``(N, D)`` features, row-aligned with ``index``.
+        index: ``fov_name, track_id, t`` of each row; a track's frames are paired in ``t`` order.
+        seed: seed of the random pairs (42: the reference implementation's).
+
+    Returns:
+        ``smoothness``, ``dynamic_range``, ``mean_adjacent``, ``mean_random``, ``adjacent_peak``,
+        ``random_peak`` (cosine distances of z-scored features, in [0, 2]), ``n_tracks`` (tracks
+        with two or more frames), ``n_pairs`` (adjacent pairs, also the number of random pairs).
+
+    Raises:
+        ValueError: the embeddings and index differ in length, or no track has two frames.
+    """
+    matrix = np.asarray(embeddings, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != len(index):
+        raise ValueError(f"embeddings must be (N={len(index)}, D), got shape {matrix.shape}")
+    unit = _unit_rows(StandardScaler().fit_transform(matrix))
+    first, second, n_tracks = _adjacent_pairs(index)
+    if first.size == 0:
+        raise ValueError("no track has two frames: the paper's smoothness needs adjacent frames")
+    adjacent = 1.0 - np.einsum("ij,ij->i", unit[first], unit[second])
+    rows_a, rows_b = _random_pairs(len(matrix), adjacent.size, seed)
+    random = 1.0 - np.einsum("ij,ij->i", unit[rows_a], unit[rows_b])
+    adjacent_peak, random_peak = density_peak(adjacent), density_peak(random)
+    return {
+        "smoothness": float(adjacent.mean() / random.mean()),
+        "dynamic_range": float(random_peak - adjacent_peak),
+        "mean_adjacent": float(adjacent.mean()),
+        "mean_random": float(random.mean()),
+        "adjacent_peak": float(adjacent_peak),
+        "random_peak": float(random_peak),
+        "n_tracks": int(n_tracks),
+        "n_pairs": int(adjacent.size),
+    }
+
+
+def density_peak(values: np.ndarray) -> float:
+    """Location of the highest peak of a Gaussian KDE of ``values`` (peaks below a tenth of the
+    maximum are ignored; the maximum itself when no local peak qualifies)."""
+    values = np.asarray(values, dtype=np.float64)
+    grid = np.linspace(values.min(), values.max(), KDE_POINTS)
+    density = gaussian_kde(values)(grid)
+    peaks, properties = find_peaks(density, height=density.max() * 0.1)
+    if peaks.size == 0:
+        return float(grid[np.argmax(density)])
+    return float(grid[peaks[np.argmax(properties["peak_heights"])]])
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero, as torch's ``normalize`` leaves them)."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)
+
+
+def _adjacent_pairs(index: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
+    """Row pairs of consecutive frames of every track (tracks in sorted order, frames by ``t``)."""
+    order = index.reset_index(drop=True).assign(_row=np.arange(len(index)))
+    order = order.sort_values(["fov_name", "track_id", "t"], kind="stable")
+    rows = order["_row"].to_numpy()
+    same_track = (order["fov_name"].to_numpy()[1:] == order["fov_name"].to_numpy()[:-1]) & (
+        order["track_id"].to_numpy()[1:] == order["track_id"].to_numpy()[:-1]
+    )
+    lengths = order.groupby(["fov_name", "track_id"], sort=False).size()
+    return rows[:-1][same_track], rows[1:][same_track], int((lengths >= 2).sum())
+
+
+def _random_pairs(n_cells: int, n_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n_pairs`` pairs of distinct cells drawn as the reference implementation draws them."""
+    generator = np.random.RandomState(seed)  # the legacy stream np.random.seed(42) gives
+    rows_a = generator.randint(0, n_cells, size=n_pairs)
+    rows_b = generator.randint(0, n_cells, size=n_pairs)
+    same = rows_a == rows_b
+    while same.any():
+        rows_b[same] = generator.randint(0, n_cells, size=int(same.sum()))
+        same = rows_a == rows_b
+    return rows_a, rows_b

@@ -1,0 +1,64 @@
+"""The paper's smoothness and dynamic range, checked against the reference implementation.
+
+tests/data/paper_metrics/reference.json holds VisCy 0.4.1's values on the fixture of
+tests/data/paper_metrics/fixture.py, computed once offline by make_reference.py beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO_ROOT
+
+from dynaclr.evaluation.paper import paper_temporal_metrics
+
+DATA = REPO_ROOT / "tests" / "data" / "paper_metrics"
+sys.path.insert(0, str(DATA))
+from fixture import make_fixture  # noqa: E402
+
+REFERENCE = json.loads((DATA / "reference.json").read_text())
+
+
+def test_equals_the_reference_implementation():
+    features, obs = make_fixture()
+    ours = paper_temporal_metrics(features, obs)
+    expected = {
+        "smoothness": REFERENCE["smoothness_score"],
+        "dynamic_range": REFERENCE["dynamic_range"],
+        "mean_adjacent": REFERENCE["adjacent_frame_mean"],
+        "mean_random": REFERENCE["random_frame_mean"],
+        "adjacent_peak": REFERENCE["adjacent_frame_peak"],
+        "random_peak": REFERENCE["random_frame_peak"],
+    }
+    for name, value in expected.items():
+        assert ours[name] == pytest.approx(value, rel=1e-6, abs=1e-9), name
+
+
+def test_rows_in_any_order_give_the_same_values():
+    features, obs = make_fixture()
+    shuffled = np.random.default_rng(1).permutation(len(obs))
+    first = paper_temporal_metrics(features, obs)
+    second = paper_temporal_metrics(features[shuffled], obs.iloc[shuffled])
+    # adjacent pairs follow t within each track wherever the rows are; the random pairs are
+    # drawn over row positions, so only their statistics change
+    assert second["mean_adjacent"] == pytest.approx(first["mean_adjacent"], rel=1e-12)
+    assert second["n_pairs"] == first["n_pairs"] and second["n_tracks"] == first["n_tracks"]
+
+
+def test_smoother_trajectories_score_lower():
+    features, obs = make_fixture()
+    jittered = features + np.random.default_rng(2).normal(size=features.shape).astype(np.float32) * 4
+    assert (
+        paper_temporal_metrics(features, obs)["smoothness"]
+        < paper_temporal_metrics(jittered, obs)["smoothness"]
+    )
+
+
+def test_needs_a_track_of_two_frames():
+    features, obs = make_fixture()
+    single = obs.drop_duplicates(["fov_name", "track_id"])
+    with pytest.raises(ValueError, match="no track has two frames"):
+        paper_temporal_metrics(features[single.index.to_numpy()], single)
