@@ -6,11 +6,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.dynaclr-installed
 CORES ?= all
 PYTEST_ARGS ?=
+# `make resume` reruns this config; SNAKEMAKE_ARGS adds flags (e.g. --profile profiles/slurm).
+CONFIG ?= config/config.yaml
+SNAKEMAKE_ARGS ?=
+SNAKEMAKE := $(BIN)/snakemake --configfile $(CONFIG) $(SNAKEMAKE_ARGS)
 
-.PHONY: help venv demo test test-fast lint schema lock env dry-run clean-results
+.PHONY: help venv demo resume test test-fast lint schema lock env dry-run clean-results
 
 help:
 	@echo "make demo       run the workflow on the simulated demo plate (results/)"
+	@echo "make resume     after a crash or kill -9: unlock, rerun the interrupted jobs, then the report"
 	@echo "make test       run the whole test suite (about 20 min on 2 cores)"
 	@echo "make test-fast  the fast layer: not the workflow tests and torchrun launches (slow) or SLURM (slurm)"
 	@echo "make lint       ruff check, ruff format --check, mypy and snakemake --lint"
@@ -52,6 +57,14 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml --report results/report.html
+
+# After a crash, `kill -9` or a lost node: Snakemake left its lock and marked the running jobs'
+# outputs incomplete. Unlock (only when no other Snakemake runs in this directory), rerun the
+# incomplete jobs and everything still missing, then write the report.
+resume: $(STAMP)
+	$(SNAKEMAKE) --unlock
+	$(SNAKEMAKE) --cores $(CORES) --rerun-incomplete
+	$(SNAKEMAKE) --cores $(CORES) --report results/report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

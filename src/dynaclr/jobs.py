@@ -1,6 +1,12 @@
 """What every workflow job needs before it calls its stage: logging to the rule's log file,
-thread limits. Called by the shims in ``workflow/scripts``; the library itself never adds
-logging handlers.
+thread limits, and failures a person can act on. Called by the shims in ``workflow/scripts``; the
+library itself never adds logging handlers.
+
+A failure caused by the input or the config (:func:`is_user_error`: an artifact that is missing,
+corrupt or out of date, an invalid config, a ``ValueError`` or ``FileNotFoundError`` raised by
+dynaclr itself) ends the job with one ERROR line on stderr that names the cause and the fix, the
+full traceback in the job's log file only, and exit status 1. Any other exception is a bug: its
+traceback goes to stderr too.
 """
 
 from __future__ import annotations
@@ -8,11 +14,48 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from dynaclr.io.provenance import ArtifactError
+
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_PACKAGE_DIRECTORY = Path(__file__).resolve().parent
+
+#: Exit status of a job stopped by a user error.
+EXIT_USER_ERROR = 1
+
+
+def is_user_error(error: BaseException) -> bool:
+    """Whether ``error`` says what is wrong with the input or config (rather than being a bug).
+
+    ``ArtifactError`` and pydantic ``ValidationError`` always are; a ``ValueError`` or
+    ``FileNotFoundError`` is when dynaclr raised it (its last traceback frame is in the package):
+    dynaclr's messages name the file or key and the fix, a library's deep inside numpy or zarr do not.
+    """
+    if isinstance(error, ArtifactError | ValidationError):
+        return True
+    if isinstance(error, ValueError | FileNotFoundError):
+        frames = traceback.extract_tb(error.__traceback__)
+        return bool(frames) and Path(frames[-1].filename).resolve().is_relative_to(_PACKAGE_DIRECTORY)
+    return False
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line: a config error as ``key: problem`` items, other messages
+    with their lines joined."""
+    if isinstance(error, ValidationError):
+        items = []
+        for item in error.errors():
+            key = ".".join(str(part) for part in item["loc"]) or "(top)"
+            items.append(f"{key}: {item['msg']} (found {item['input']!r:.80})")
+        return f"invalid config ({error.title}): " + "; ".join(items)
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines) or type(error).__name__
 
 
 @contextmanager
@@ -33,6 +76,17 @@ def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[loggi
     logger = logging.getLogger("dynaclr.job")
     try:
         yield logger
+    except Exception as error:
+        if not is_user_error(error):
+            logger.exception("job failed")
+            raise
+        where = f" (traceback in {log_path})" if log_path else ""
+        logger.error("%s%s", one_line(error), where)
+        if len(handlers) > 1:  # the traceback for whoever debugs it, in the log file only
+            handlers[1].handle(
+                logger.makeRecord(logger.name, logging.DEBUG, "", 0, "traceback", (), sys.exc_info())
+            )
+        raise SystemExit(EXIT_USER_ERROR) from None
     except BaseException:
         logger.exception("job failed")
         raise

@@ -61,6 +61,7 @@ def all_jobs(n_fovs: int, n_models: int, virtual_stain: bool = False) -> dict[st
         "track_fov": n_fovs,
         "extract_patches": n_fovs,
         "collect_patches": 1,
+        "qc_table": 1,
         "train_contrastive": n_models,
     }
     if virtual_stain:
@@ -249,6 +250,7 @@ def test_editing_a_stage_key_reruns_that_stage_and_its_descendants_only(finished
             "extract_patches": 2,
             "collect_patches": 1,
             "train_contrastive": 2,
+            "qc_table": 1,  # the per-FOV records it gathers were rewritten
         }
 
         edited = copy.deepcopy(config)
@@ -261,6 +263,7 @@ def test_editing_a_stage_key_reruns_that_stage_and_its_descendants_only(finished
             "extract_patches": 2,
             "collect_patches": 1,
             "train_contrastive": 2,
+            "qc_table": 1,
         }
 
         edited = copy.deepcopy(config)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from dynaclr.contrastive.encoder import ContrastiveEncoder, DepthToChannelStem
+from dynaclr.io import ArtifactError
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -173,12 +174,25 @@ def test_weights_from_other_backbone_raise(tmp_path: Path, atto_3d: ContrastiveE
 
 
 def test_weights_path_missing_raises(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ArtifactError, match=r"absent.pt: encoder weights file not found; copy"):
         ContrastiveEncoder("convnext_atto", weights_path=tmp_path / "absent.pt")
 
 
 def test_weights_only_rejects_pickled_objects(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"state_dict": {"x": torch.zeros(1)}, "obj": Path("not-allowed")}, path)
-    with pytest.raises(Exception, match=r"(?i)weights_only|unsupported|global"):
+    with pytest.raises(ArtifactError, match=r"objects other than tensors") as raised:
         ContrastiveEncoder("convnext_atto", weights_path=path)
+    assert "weights_only=False" not in str(raised.value)  # never torch's advice to load it unsafely
+
+
+def test_truncated_weights_file_names_the_file_and_the_fix(
+    tmp_path: Path, atto_3d: ContrastiveEncoder
+) -> None:
+    path = tmp_path / "encoder.pt"
+    torch.save(atto_3d.state_dict(), path)
+    path.write_bytes(path.read_bytes()[:1000])  # a partial copy
+    with pytest.raises(ArtifactError, match=r"encoder.pt: encoder weights file cannot be read: .*truncated"):
+        ContrastiveEncoder(
+            "convnext_atto", in_channels=2, in_stack_depth=15, stem_kernel_z=5, weights_path=path
+        )

@@ -14,6 +14,7 @@ from conftest import build_patch_store, train_model
 from dynaclr.baselines import random_encoder
 from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig, ProjectionConfig, model_kind
 from dynaclr.config.patches import PatchSpec
+from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.augment import center_crop
 from dynaclr.embeddings import (
     EmbedInputs,
@@ -30,7 +31,7 @@ from dynaclr.embeddings.projections import (
     projection_stage,
 )
 from dynaclr.embeddings.stage import embed_stage
-from dynaclr.io import ArtifactKind, make_provenance, read_table
+from dynaclr.io import ArtifactError, ArtifactKind, config_hash, make_provenance, read_table
 from dynaclr.patches import open_patch_store
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 from dynaclr.training import load_contrastive_model
@@ -46,6 +47,20 @@ SPEC = PatchSpec.model_validate(
         "patch_size_yx_px": 32,
     }
 )
+
+
+#: The config of the model trained once for these tests, as the workflow names it: "time_aware".
+MODEL_CONFIG = {
+    "patch_spec": "tiny",
+    "sampling": "time_aware",
+    "tau_frames": 1,
+    "loss": "ntxent",
+    "backbone": "convnext_atto",
+    "batch_size": 4,
+    "num_workers": 0,
+    "validation_fovs": ["A/1/0"],
+    "seed": 5,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -64,19 +79,10 @@ def store_and_model(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPa
     train_model(
         out / "tiny.zarr",
         out / "tiny.parquet",
-        {
-            "patch_spec": "tiny",
-            "sampling": "time_aware",
-            "tau_frames": 1,
-            "loss": "ntxent",
-            "backbone": "convnext_atto",
-            "batch_size": 4,
-            "num_workers": 0,
-            "validation_fovs": ["A/1/0"],
-            "seed": 5,
-        },
+        MODEL_CONFIG,
         out / "model",
         fast_dev_run=True,
+        model_name="time_aware",
     )
     return {
         "zarr": out / "tiny.zarr",
@@ -90,6 +96,7 @@ def _embed(
     model: str,
     output: Path,
     config: EmbeddingConfig | EngineeredFeaturesConfig,
+    **expected: str | None,
 ) -> Path:
     embed_stage(
         config,
@@ -102,6 +109,7 @@ def _embed(
         model=model,
         dataset="tiny",
         partial_store=partial_of(output),
+        **expected,
     )
     return output
 
@@ -205,6 +213,76 @@ def test_embed_stage_errors_name_the_fix(store_and_model, tmp_path):
             partial_store=tmp_path,
         )
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_embedding_refuses_a_checkpoint_of_another_model_or_config(store_and_model, tmp_path):
+    """model.ckpt records the model's name; the rule says which model (and config) it expects."""
+    config = EmbeddingConfig(batch_size=64)
+    trained_hash = config_hash(ContrastiveModelConfig.model_validate(MODEL_CONFIG).model_dump(mode="json"))
+    checkpoint = store_and_model["checkpoint"]
+    with pytest.raises(ArtifactError) as raised:
+        _embed(store_and_model, "classical", tmp_path / "c.zarr", config, checkpoint_model="classical")
+    message = str(raised.value)
+    assert f"{checkpoint}: holds model 'time_aware', expected model 'classical'" in message
+    assert f"`snakemake --forcerun {checkpoint}`" in message
+    with pytest.raises(ArtifactError, match=r"made with train_contrastive config hash \w+, expected 0123"):
+        _embed(
+            store_and_model,
+            "time_aware",
+            tmp_path / "t.zarr",
+            config,
+            checkpoint_model="time_aware",
+            checkpoint_config_hash="0123456789abcdef",
+        )
+    assert not (tmp_path / "c.zarr").exists() and not (tmp_path / "t.zarr").exists()
+    # the random-weights baseline copies the reference model's architecture: its checkpoint is that model's
+    random = _embed(
+        store_and_model,
+        "random_weights",
+        tmp_path / "r.zarr",
+        config,
+        checkpoint_model="time_aware",
+        checkpoint_config_hash=trained_hash,
+    )
+    assert read_embeddings(random).n_obs > 0
+
+
+def test_embedding_refuses_a_model_trained_on_other_patches(store_and_model, tmp_path):
+    checkpoint = torch.load(store_and_model["checkpoint"], weights_only=True)
+    patches = next(item for item in checkpoint["dynaclr"]["inputs"] if item["kind"] == "patches")
+    patches["config_hash"] = "0123456789abcdef"  # as if trained before the spec changed
+    stale = tmp_path / "stale" / "model.ckpt"
+    stale.parent.mkdir()
+    torch.save(checkpoint, stale)
+    with pytest.raises(
+        ArtifactError, match=r"trained on patches made with patch-spec config hash 0123456789abcdef"
+    ):
+        _embed({**store_and_model, "checkpoint": stale}, "time_aware", tmp_path / "x.zarr", EmbeddingConfig())
+
+
+def test_embedding_refuses_an_unnamed_or_truncated_checkpoint(store_and_model, tmp_path):
+    checkpoint = torch.load(store_and_model["checkpoint"], weights_only=True)
+    checkpoint["dynaclr_training"].pop("model_name")  # as another tool or an older dynaclr wrote it
+    unnamed = tmp_path / "unnamed" / "model.ckpt"
+    unnamed.parent.mkdir()
+    torch.save(checkpoint, unnamed)
+    truncated = tmp_path / "truncated" / "model.ckpt"
+    truncated.parent.mkdir()
+    truncated.write_bytes(store_and_model["checkpoint"].read_bytes()[:4096])
+    for path, expected in (
+        (unnamed, "does not record which model it is"),
+        (truncated, "contrastive model cannot be read: the file is truncated or corrupt"),
+    ):
+        with pytest.raises(ArtifactError, match=expected) as raised:
+            _embed(
+                {**store_and_model, "checkpoint": path},
+                "m",
+                tmp_path / "x.zarr",
+                EmbeddingConfig(),
+                checkpoint_model="m",
+            )
+        assert f"`snakemake --forcerun {path}`" in str(raised.value)
+        assert "weights_only=False" not in str(raised.value)
 
 
 def test_projection_stage_writes_coordinates_with_its_config(tmp_path):

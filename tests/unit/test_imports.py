@@ -41,6 +41,7 @@ ABSENT: dict[str, set[str]] = {
     "phase_transfer_function": set(),
     "predict_virtual_stain": {"lightning", "monai"},
     "project_embeddings": {"torch"},
+    "qc_table": {"torch"},
     "reconstruct_phase": set(),
     "results_table": {"torch"},
     "simulate": set(),

@@ -339,6 +339,38 @@ def test_extraction_errors_name_the_problem(tiny_plate, tmp_path):
     assert not (tmp_path / "A_1_0.zarr").exists()  # nothing half-written
 
 
+def test_a_patch_window_larger_than_the_image_is_refused(tiny_plate, tmp_path):
+    explicit = TINY_SPEC.model_copy(update={"initial_patch_size_yx_px": 200})
+    with pytest.raises(
+        ArtifactError,
+        match=r"patch spec 'tiny': the patch window initial_patch_size_yx_px = 200 px is larger than the "
+        r"image of FOV A/1/0 in .*phase\.zarr, \(Y, X\) = \(96, 96\) px.*at most 96 px",
+    ):
+        _extract(tiny_plate, tmp_path, "A/1/0", explicit)
+    derived = TINY_SPEC.model_copy(update={"patch_size_yx_px": 72})  # initial size 132 px
+    with pytest.raises(
+        ArtifactError, match=r"null: 132 px, derived from patch_size_yx_px = 72 px.*lower patch_size"
+    ):
+        _extract(tiny_plate, tmp_path, "A/1/0", derived)
+    assert not (tmp_path / "A_1_0.zarr").exists()
+
+
+def test_mostly_padded_patches_are_counted_and_warned_about(tiny_plate, tiny_patches, tmp_path, caplog):
+    index = pd.read_parquet(tiny_patches["dir"] / "A_1_0.parquet")
+    _, metrics = read_fov_record(tiny_patches["dir"] / "A_1_0.json", "patch_fov")
+    mostly = int((index["padded_fraction"] > 0.5).sum())
+    assert metrics["n_mostly_padded_patches"] == mostly
+    assert metrics["mostly_padded_share"] == pytest.approx(mostly / len(index))
+    assert metrics["dropped_frames"] == [] and metrics["missing_voxels"] == 0
+    large = TINY_SPEC.model_copy(update={"initial_patch_size_yx_px": 96})  # the whole image
+    with caplog.at_level("WARNING", logger="dynaclr.patches.extract"):
+        wide = _extract(tiny_plate, tmp_path, "A/1/0", large)
+    assert wide["mostly_padded_share"] > 0.25 and wide["n_mostly_padded_patches"] > mostly
+    assert (
+        "are more than 50% padding; the patch window is large for the image (Y, X) = (96, 96)" in caplog.text
+    )
+
+
 def test_lineage_from_parents_follows_chains():
     tracks = pd.DataFrame(
         {
@@ -481,8 +513,6 @@ def test_tracks_table_of_another_kind_is_refused(tiny_plate, tmp_path):
     tracks = pd.read_parquet(tiny_plate["tracks"])
     wrong = tmp_path / "wrong.parquet"
     write_table(tracks, wrong, make_provenance("patch_index", {}))
-    with pytest.raises(
-        ArtifactError, match=r"must be of kind tracks or ground_truth_tracks.*'patch_index'"
-    ):
+    with pytest.raises(ArtifactError, match=r"must be of kind tracks or ground_truth_tracks.*'patch_index'"):
         _extract(tiny_plate, tmp_path, "A/1/0", tracks=wrong)
     assert not (tmp_path / "A_1_0.zarr").exists()

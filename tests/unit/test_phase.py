@@ -10,6 +10,8 @@ against the physics it inverts, independently of how the simulator forms its bri
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ from waveorder.models import phase_thick_3d
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.io import ArtifactError, read_zarr_provenance
+from dynaclr.io.chunks import CorruptChunkError
 from dynaclr.io.plate import (
     OME_ZARR_VERSION,
     fov_record_path,
@@ -34,6 +37,7 @@ from dynaclr.io.plate import (
     scale_transform,
     split_fov_name,
 )
+from dynaclr.numerics.missing import MissingDataError
 from dynaclr.phase import (
     EVALUATION_COLUMNS,
     PHASE_CHANNEL,
@@ -61,7 +65,13 @@ from dynaclr.phase.evaluate import (
     evaluation_table,
     nuclei_z_range,
 )
-from dynaclr.phase.reconstruct import non_negative_tikhonov, pad_modulation_along_z, reconstruct_frames
+from dynaclr.phase.reconstruct import (
+    non_negative_tikhonov,
+    normalise_brightfield,
+    pad_modulation_along_z,
+    reconstruct_frames,
+    reconstruct_stack,
+)
 
 IDEAL_PHOTONS = 20000.0
 IDEAL_CONTRAST = 0.05  # std of the relative brightfield modulation inside cells, as in the simulator
@@ -537,3 +547,106 @@ def test_evaluation_refuses_a_fov_that_was_not_reconstructed(
     with pytest.raises(ArtifactError, match="A/1/0 holds no reconstruction"):
         evaluate(paths, tiny_plate)
     assert not (tmp_path / "phase.csv").exists() and not (tmp_path / "phase.json").exists()
+
+
+# --- missing voxels and damaged chunks (dynaclr.numerics.missing, dynaclr.io.chunks) ------------
+
+
+def _first_frames(plate: Path, n_frames: int = 3) -> np.ndarray:
+    """The first frames of FOV A/1/0 as float32 ``(T, C, Z, Y, X)`` (counts, NaN allowed)."""
+    with open_ome_zarr(plate, layout="hcs", mode="r") as raw:
+        return np.asarray(raw["A/1/0"]["0"][:n_frames], dtype=np.float32)
+
+
+def test_a_stack_with_a_few_nan_voxels_gives_a_finite_phase(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]
+):
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    stack = _first_frames(tiny_plate["plate"], 1)[0, 0]  # (Z, Y, X) brightfield counts
+    clean = reconstruct_stack(stack, transfer_function, PhaseConfig())
+    holes = stack.copy()
+    holes[2, 40:43, 50:53] = np.nan  # 9 voxels inside the field of view
+    holes[0, 0, 0] = np.inf
+    phase = reconstruct_stack(holes, transfer_function, PhaseConfig())
+    assert np.isfinite(phase).all()
+    assert np.corrcoef(phase.ravel(), clean.ravel())[0, 1] > 0.99
+    holes[:, :60] = np.nan  # 62 % of the stack: not a stack to reconstruct
+    with pytest.raises(MissingDataError, match=r"62\.5% of its voxels are missing.*cannot be reconstructed"):
+        reconstruct_stack(holes, transfer_function, PhaseConfig())
+
+
+def test_missing_brightfield_is_named_as_such_not_as_a_camera_offset():
+    stack = np.full((3, 8, 8), 1000.0, dtype=np.float32)
+    stack[1, 2, 2] = np.nan
+    with pytest.raises(MissingDataError, match=r"holds 1 missing voxel\(s\) \(NaN or inf\)") as error:
+        normalise_brightfield(stack, PhaseConfig())
+    assert "offset" not in str(error.value)
+    dark = np.full((3, 8, 8), 50.0, dtype=np.float32)  # below the default offset of 100 counts
+    with pytest.raises(ValueError, match=r"set phase.camera_offset_counts below the camera's dark level"):
+        normalise_brightfield(dark, PhaseConfig())
+
+
+def test_a_mostly_missing_frame_is_dropped_as_nan_and_recorded(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog
+):
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    brightfield = _first_frames(tiny_plate["plate"])
+    brightfield[1, 0, :, :70] = np.nan  # 73 % of frame 1's brightfield
+    brightfield[2, 0, 0, 0, :4] = np.nan  # 4 voxels of frame 2
+    output = np.zeros((3, 1, *brightfield.shape[2:]), np.float32)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.numerics.missing"):
+        totals = reconstruct_frames(
+            brightfield, 0, output, transfer_function, PhaseConfig(), where="raw.zarr FOV A/1/0 channel 'BF'"
+        )
+    assert np.isnan(output[1]).all() and np.isfinite(output[[0, 2]]).all()
+    assert "raw.zarr FOV A/1/0 channel 'BF': frame t=1 dropped: 72.9%" in caplog.text
+    metrics = totals.metrics("A/1/0", "3d", seconds_total=1.0)
+    assert metrics["dropped_frames"] == [1] and metrics["filled_voxels"] == 4
+    assert metrics["missing_voxels"] == 5 * 70 * 96 + 4
+    assert np.isfinite(metrics["phase_mean"]) and metrics["phase_mean"] == pytest.approx(
+        float(output[[0, 2]].mean()), rel=1e-5
+    )
+    brightfield[:, 0, :, :70] = np.nan  # every frame 73 % missing: the FOV fails on the last one
+    with pytest.raises(MissingDataError, match=r"FOV A/1/0 channel 'BF': at least 72\.9% of the FOV's"):
+        reconstruct_frames(
+            brightfield, 0, output, transfer_function, PhaseConfig(), where="FOV A/1/0 channel 'BF'"
+        )
+
+
+def test_the_evaluation_leaves_out_dropped_frames(tiny_3d: dict[str, Path]):
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    config = PhaseConfig()
+    rng = np.random.default_rng(0)
+    truth = np.clip(rng.normal(size=(3, 1, 5, 96, 96)), 0, None).astype(np.float32) * 0.01
+    reconstruction = np.stack([passband_reference(truth[t, 0], transfer_function, config) for t in range(3)])
+    reconstruction[1] = np.nan  # a dropped frame
+    tracks = pd.DataFrame({"fov_name": ["X/1/0"], "t": [0], "z": [2.0]})
+    reference = EvaluationReference(config, transfer_function, nucleus_height_slices=2.0, tracks=tracks)
+    fov = correlate_fov(reconstruction[:, None], truth, "X/1/0", reference)
+    assert fov.passband.r() == pytest.approx(1.0, abs=1e-6)
+    assert fov.raw.n == 2 * 3 * 96 * 96
+
+
+def test_a_damaged_brightfield_chunk_names_the_store_fov_and_time_point(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], tmp_path: Path
+):
+    plate = tmp_path / "raw.zarr"
+    shutil.copytree(tiny_plate["plate"], plate)
+    chunk = plate / "A/1/0/0/c/0/0/0/0/0"  # t=0, the Brightfield channel
+    chunk.write_bytes(chunk.read_bytes()[: len(chunk.read_bytes()) // 2])
+    create_phase_plate(
+        PhaseConfig(), PhasePlateInputs(plate=plate), PhasePlateOutputs(phase_plate=tmp_path / "p.zarr")
+    )
+    with pytest.raises(CorruptChunkError) as error:
+        reconstruct(
+            PhaseConfig(),
+            plate,
+            tiny_3d["transfer_function"],
+            tmp_path / "p.zarr",
+            tmp_path / "r.json",
+            "A/1/0",
+        )
+    message = str(error.value)
+    assert message.startswith(f"{plate}: array 'A/1/0/0' (FOV A/1/0, time point t=0, channel c=0)")
+    assert "Re-copy the store from its source" in message
+    assert not (tmp_path / "r.json").exists()

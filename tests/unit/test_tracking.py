@@ -31,7 +31,7 @@ from dynaclr.tracking import (
     read_tracking_evaluation,
     track_fov,
 )
-from dynaclr.tracking.maps import normalize_percentiles, tracking_maps
+from dynaclr.tracking.maps import normalize_percentiles, reduce_z, tracking_maps
 
 #: Like the shared tiny plate (tests/conftest.py), with an FOV imaged without the nuclear marker
 #: (its Nuclei channel is constant: an FOV without nuclei) and a few more cells.
@@ -257,6 +257,32 @@ def test_maps_do_not_depend_on_the_intensity_scale() -> None:
     assert from_stain.foreground[:, 20, 20].all() and not from_stain.foreground[:, 5, 60].any()
     normalised, value_range = normalize_percentiles(np.full((2, 8, 8), 7.0, dtype=np.float32), (1, 99))
     assert value_range == (7.0, 7.0) and not normalised.any()  # no contrast: no nuclei
+
+
+def test_missing_pixels_are_background_and_a_missing_frame_has_no_foreground() -> None:
+    yy, xx = np.mgrid[:64, :64]
+    stain = np.zeros((4, 64, 64), dtype=np.float32)
+    for t in range(4):
+        stain[t] += ((yy - 20) ** 2 + (xx - 20 - 3 * t) ** 2 <= 49).astype(np.float32)
+    counts = 120 + 400 * stain
+    clean = tracking_maps(counts, TrackingMapsConfig())
+    holes = counts.copy()
+    holes[1, 20, 23] = np.nan  # inside the nucleus
+    holes[2] = np.nan  # a dropped frame
+    holes[3, 50, 50] = np.inf
+    maps = tracking_maps(holes, TrackingMapsConfig())
+    assert maps.normalization_range == pytest.approx(clean.normalization_range, rel=0.01)
+    assert np.isfinite(maps.foreground).all() and np.isfinite(maps.contours).all()
+    assert not maps.foreground[2].any() and not maps.foreground[1, 20, 23]
+    assert (maps.foreground[[0, 3]] == clean.foreground[[0, 3]]).all()
+    assert maps.foreground[1].sum() >= clean.foreground[1].sum() - 9  # the rest of the nucleus stays
+    # Z projections skip missing slices: a pixel is missing only when its whole column is
+    volume = np.ones((3, 2, 2), dtype=np.float32)
+    volume[0, 0, 0] = np.nan
+    volume[:, 1, 1] = np.nan
+    for handling in ("max_projection", "mean_projection"):
+        projected = reduce_z(volume, TrackingMapsConfig(z_handling=handling))
+        assert projected[0, 0] == 1.0 and np.isnan(projected[1, 1])
 
 
 @pytest.mark.parametrize(

@@ -272,9 +272,9 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
         "input_depth_slices": 3,
         "decoder_full_resolution_channels": 8,
     }
-    # a bare state dict (no provenance) also loads
+    # a bare state dict (no provenance) also loads when the config names it as its own weights file
     torch.save(network.state_dict(), tmp_path / "bare.pt")
-    bare, bare_provenance = load_network(tmp_path / "bare.pt", config)
+    bare, bare_provenance = load_network(tmp_path / "bare.pt", user_checkpoint(config, tmp_path / "bare.pt"))
     assert bare_provenance is None
     with torch.no_grad():
         torch.testing.assert_close(bare(x), network(x))
@@ -287,11 +287,11 @@ def test_checkpoint_with_wrong_depth_names_expected_and_found_channels(tmp_path:
     network = build_network(five_slices)
     save_checkpoint(network, make_provenance("virtual_stain_model", {}), tmp_path / "model.pt")
     with pytest.raises(ArtifactError, match=r"takes 5 input channels.*expects 3 input channels"):
-        load_network(tmp_path / "model.pt", small_config())
+        load_network(tmp_path / "model.pt", user_checkpoint(small_config(), tmp_path / "model.pt"))
 
 
 def test_checkpoint_of_another_backbone_or_kind_fails_clearly(tmp_path: Path) -> None:
-    config = small_config()
+    config = user_checkpoint(small_config(), tmp_path / "weights.pt")
     femto = config.model_copy(update={"backbone": "convnext_femto"})
     save_checkpoint(build_network(femto), make_provenance("virtual_stain_model", {}), tmp_path / "femto.pt")
     with pytest.raises(ArtifactError, match=r"do not fit the configured network \(backbone 'convnext_atto'"):
@@ -300,8 +300,53 @@ def test_checkpoint_of_another_backbone_or_kind_fails_clearly(tmp_path: Path) ->
     with pytest.raises(ArtifactError, match="expected an artifact of kind 'virtual_stain_model'"):
         load_network(tmp_path / "other.pt", config)
     (tmp_path / "junk.pt").write_text("not a checkpoint")
-    with pytest.raises(ArtifactError, match="weights_only=True"):
+    with pytest.raises(
+        ArtifactError, match=r"junk.pt: virtual staining checkpoint cannot be read: it is corrupt"
+    ):
         load_network(tmp_path / "junk.pt", config)
+    network = build_network(config)
+    save_checkpoint(network, make_provenance("virtual_stain_model", {}), tmp_path / "whole.pt")
+    (tmp_path / "half.pt").write_bytes((tmp_path / "whole.pt").read_bytes()[:5000])
+    with pytest.raises(ArtifactError) as raised:
+        load_network(tmp_path / "half.pt", config)
+    message = str(raised.value)
+    assert "half.pt: virtual staining checkpoint cannot be read: the file is truncated or corrupt" in message
+    assert "copy the weights file again" in message and "weights_only=False" not in message
+    with pytest.raises(
+        ArtifactError, match=r"half.pt: .*retrain it with `snakemake --forcerun train_virtual_stain`"
+    ):
+        load_network(tmp_path / "half.pt", small_config())
+
+
+def test_a_trained_checkpoint_must_come_from_the_config_it_predicts_with(tmp_path: Path) -> None:
+    config = small_config()
+    network = build_network(config)
+    save_checkpoint(
+        network, make_provenance("virtual_stain_model", config.model_dump(mode="json")), tmp_path / "m.pt"
+    )
+    retiled = config.model_copy(update={"predict": config.predict.model_copy(update={"tile_size_px": 32})})
+    load_network(tmp_path / "m.pt", retiled)  # prediction settings do not change the weights
+    longer = small_config(max_steps=99)
+    with pytest.raises(ArtifactError) as raised:
+        load_network(tmp_path / "m.pt", longer)
+    message = str(raised.value)
+    assert (
+        "m.pt: trained with another virtual_stain config than this job's "
+        "(train.max_steps: found 12, expected 99)" in message
+    )
+    assert "`snakemake --forcerun train_virtual_stain`" in message
+    torch.save(network.state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(
+        ArtifactError, match=r"bare.pt: has no dynaclr provenance, but the config trains the network"
+    ):
+        load_network(tmp_path / "bare.pt", config)
+
+
+def user_checkpoint(config: VirtualStainConfig, path: Path) -> VirtualStainConfig:
+    """``config`` naming ``path`` as its weights file (``checkpoint:``) instead of training."""
+    return VirtualStainConfig.model_validate(
+        {**config.model_dump(mode="json", exclude={"train"}), "checkpoint": str(path)}
+    )
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -465,10 +510,21 @@ def test_prediction_refuses_a_checkpoint_of_another_depth(
     predicted: dict[str, Any], trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path
 ) -> None:
     config = trained["config"].model_copy(update={"input_depth_slices": 5})
-    with pytest.raises(ArtifactError, match="expects 5 input channels"):
-        predict(
-            config, plate["phase"], trained["checkpoint"], predicted["plate"], tmp_path / "r.json", "A/1/0"
-        )
+    # the rule's own checkpoint: trained with another config; a file the config names: another depth
+    own = user_checkpoint(config, trained["checkpoint"])
+    for job_config, expected in (
+        (config, r"trained with another virtual_stain config .*\(input_depth_slices: found 3, expected 5\)"),
+        (own, "expects 5 input channels"),
+    ):
+        with pytest.raises(ArtifactError, match=expected):
+            predict(
+                job_config,
+                plate["phase"],
+                trained["checkpoint"],
+                predicted["plate"],
+                tmp_path / "r.json",
+                "A/1/0",
+            )
     assert not (tmp_path / "r.json").exists()
 
 
@@ -515,6 +571,90 @@ def test_fov_correlation_pools_frames_and_skips_frames_without_marker() -> None:
         "n_fovs": 2,
     }
     assert evaluation_summary(table.iloc[:1])["held_out_pearson_r_mean"] is None
+
+
+# --- missing voxels (dynaclr.numerics.missing) --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def phase_with_holes(plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The true-phase plate with frame 2 of every FOV mostly NaN (60 of 96 rows) and 5 NaN voxels in
+    frame 3."""
+    path = tmp_path_factory.mktemp("phase_with_holes") / "phase.zarr"
+    shutil.copytree(plate["phase"], path)
+    with open_ome_zarr(path, layout="hcs", mode="r+") as phase:
+        for fov_name in FOVS:
+            image = phase[fov_name]["0"]
+            frame = np.asarray(image[2])
+            frame[..., :60, :] = np.nan
+            image[2] = frame
+            frame = np.asarray(image[3])
+            frame[0, 2, 40, 40:45] = np.nan
+            image[3] = frame
+    return path
+
+
+def test_a_mostly_missing_phase_frame_is_predicted_as_nan_and_left_out_of_the_evaluation(
+    phase_with_holes: Path, plate: dict[str, Path], trained: dict[str, Any], tmp_path: Path, caplog
+) -> None:
+    config, fov_name = trained["config"], "A/1/1"
+    create_plate(config, phase_with_holes, tmp_path / "vs.zarr")
+    with caplog.at_level("WARNING", logger="dynaclr.numerics.missing"):
+        metrics = predict(
+            config,
+            phase_with_holes,
+            trained["checkpoint"],
+            tmp_path / "vs.zarr",
+            tmp_path / "r.json",
+            fov_name,
+        )
+    assert f"FOV {fov_name} channel 'Phase3D': frame t=2 dropped: 62.5%" in caplog.text
+    assert (
+        metrics["dropped_frames"] == [2] and metrics["filled_voxels"] == 5 and metrics["fov_name"] == fov_name
+    )
+    _, recorded = read_fov_record(tmp_path / "r.json", "virtual_stain_fov")
+    assert recorded["dropped_frames"] == [2]
+    with (
+        open_ome_zarr(tmp_path / "vs.zarr", layout="hcs", mode="r") as output,
+        open_ome_zarr(plate["plate"], layout="hcs", mode="r") as raw,
+    ):
+        predicted = output[fov_name]["0"]
+        image = np.asarray(predicted[:])
+        assert np.isnan(image[2]).all() and np.isfinite(np.delete(image, 2, axis=0)).all()
+        total, frame_r = fov_correlation(predicted, raw[fov_name]["0"], raw.channel_names.index("Nuclei"))
+    assert len(frame_r) == 5 and np.isfinite(frame_r).all()
+    assert total.n == 5 * 5 * 96 * 96 and np.isfinite(total.r())
+
+
+def test_training_never_samples_a_mostly_missing_frame(
+    phase_with_holes: Path, plate: dict[str, Path], caplog
+) -> None:
+    config = small_config(patch_size_px=32)
+    assert config.train is not None
+    sources = fov_sources(phase_with_holes, plate["plate"], config)
+    assert sources[0].phase_normalization.dropped_frames == [2]  # frames 0, 2 (dropped) and 5 sampled
+    dataset = SlabPatchDataset(
+        phase_with_holes, plate["plate"], sources, 40, 3, 32, 7, config.train.augmentation, 100.0
+    )
+    with caplog.at_level("WARNING", logger="dynaclr.virtual_stain.data"):
+        samples = [dataset[i] for i in range(40)]
+    assert all(
+        torch.isfinite(sample["phase"]).all() and torch.isfinite(sample["target"]).all() for sample in samples
+    )
+    assert {key for key in dataset._dropped} == {("phase", fov, 2) for fov in TRAIN_FOVS}
+    assert "frame t=2: 62.5% of its voxels are missing (NaN or inf); not sampled" in caplog.text
+    dataset.close()
+
+
+def test_fov_correlation_leaves_out_missing_voxels() -> None:
+    rng = np.random.default_rng(1)
+    measured = rng.normal(size=(2, 1, 2, 8, 8))
+    predicted = 3.0 * measured.copy()
+    predicted[0, 0, 0, 0, :4] = np.nan
+    measured[1, 0, 1, 2, 2] = np.inf
+    total, frame_r = fov_correlation(predicted, measured, 0)
+    assert total.n == 2 * 2 * 8 * 8 - 5 and total.r() == pytest.approx(1.0)
+    assert frame_r == pytest.approx([1.0, 1.0])
 
 
 def test_loss_metrics_average_the_first_and_last_tenth_of_the_steps() -> None:

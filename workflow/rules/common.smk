@@ -1,4 +1,6 @@
-# Config validation (JSON Schema, then the typed models), dataset/FOV listing, input functions.
+# Config validation (JSON Schema, then the typed models), the config checked against the plates'
+# metadata (before any job runs), dataset/FOV listing, input functions.
+import functools
 import os
 import sys
 
@@ -9,7 +11,9 @@ from snakemake.utils import validate
 
 from dynaclr.config import WorkflowConfig
 from dynaclr.config.embeddings import model_kind
-from dynaclr.io.plate import list_plate_fovs
+from dynaclr.config.plate_checks import simulated_layout, workflow_problems
+from dynaclr.io import ArtifactError, config_hash
+from dynaclr.io.plate import SAFE_NAME, read_plate_layout
 
 
 # The typed models first (their errors name the key path), then the JSON Schema users read.
@@ -32,11 +36,12 @@ DATASETS = sorted(CONFIG.datasets)
 SIMULATED = [name for name in DATASETS if CONFIG.datasets[name].is_simulated]
 
 
+# Plate positions: OME-Zarr names (e.g. A/1/0, B/12/Pos0); read_plate_layout refuses others.
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    row="[A-Z]+",
-    col="[0-9]+",
-    fov="[0-9]+",
+    row=SAFE_NAME.pattern,
+    col=SAFE_NAME.pattern,
+    fov=SAFE_NAME.pattern,
     spec="[A-Za-z0-9_-]+",
     model="[A-Za-z0-9_-]+",
 
@@ -53,12 +58,22 @@ def raw_plate(dataset):
     return f"{RESULTS}/{dataset}/raw.zarr" if spec.is_simulated else spec.plate
 
 
-def fovs(dataset):
-    """FOV names (row/column/fov) of a dataset, from config or from the plate's metadata."""
+@functools.cache
+def plate_layout(dataset):
+    """A dataset's raw plate as its metadata describes it (FOVs, channels, shape, time interval),
+    read once per Snakemake process; a simulated dataset's from its simulate config."""
     spec = CONFIG.datasets[dataset]
     if spec.is_simulated:
-        return spec.simulate.fov_names()
-    return list_plate_fovs(spec.plate)
+        return simulated_layout(spec.simulate, raw_plate(dataset))
+    try:
+        return read_plate_layout(spec.plate)
+    except ArtifactError as err:
+        raise WorkflowError(f"datasets.{dataset}.plate: {err}") from None
+
+
+def fovs(dataset):
+    """FOV names (row/column/fov) of a dataset, from config or from the plate's metadata."""
+    return list(plate_layout(dataset).fov_names)
 
 
 def fov_name(wildcards):
@@ -113,6 +128,7 @@ def all_outputs():
             if spec.is_simulated:
                 targets.append(f"{RESULTS}/{dataset}/evaluation/virtual_stain.csv")
         targets.append(f"{RESULTS}/{dataset}/tracks.parquet")
+        targets.append(f"{RESULTS}/{dataset}/qc.csv")
         if spec.is_simulated:
             targets.append(f"{RESULTS}/{dataset}/evaluation/tracking.csv")
     for dataset, spec_name in patch_jobs():
@@ -128,6 +144,18 @@ BASELINES = list(CONFIG.analysis.baselines)
 
 def model_patch_spec(model):
     return CONFIG.contrastive_models[model].training.patch_spec
+
+
+def embedded_checkpoint(model, dataset):
+    """The model whose model.ckpt the embed job of (model, dataset) reads, and the hash of its
+    training config (what the job checks the checkpoint against); (None, None) without one."""
+    kind = model_kind(model)
+    if kind == "engineered_features":
+        return None, None
+    owner = model
+    if kind == "random_weights":  # the architecture of the dataset's first trained model
+        owner = next(m for m in MODELS if CONFIG.contrastive_models[m].dataset == dataset)
+    return owner, config_hash(CONFIG.contrastive_models[owner].training.model_dump(mode="json"))
 
 
 def embedding_jobs():
@@ -221,3 +249,15 @@ def patch_fov_inputs(wildcards):
     suffix = fov_name(wildcards) + ".json"
     own = [r for r in records if r.endswith(suffix)]
     return {**{f"plate_{source}": path for source, path in plates.items()}, "records": own}
+
+
+# ------------------------------------------------------------------ the config against the plates
+# Channels, tau, backbones and patch windows are checked against the plates' metadata here, so
+# `snakemake -n` fails before any job runs. Only the main process checks: a job (a SLURM job parses
+# the Snakefile again) was planned by a run that did.
+if workflow.is_main_process:
+    _PROBLEMS = workflow_problems(CONFIG, {d: plate_layout(d) for d in DATASETS}, RESULTS)
+    if _PROBLEMS:
+        raise WorkflowError(
+            "The config does not fit the data (keys are dotted paths from the top):\n" + "\n".join(_PROBLEMS)
+        )

@@ -8,7 +8,8 @@ rule embed:
     """Embed a dataset's patch store with one model: trained encoder, random weights or engineered features.
 
     An encoder streams into a resumable partial store beside the output (.{dataset}.zarr.partial),
-    outside the declared output so a retried job continues where the last one stopped.
+    outside the declared output so a retried job continues where the last one stopped. Its
+    model.ckpt must be checkpoint_model's, trained with the config whose hash is checkpoint_config_hash.
     """
     input:
         unpack(embed_inputs),
@@ -17,6 +18,8 @@ rule embed:
     params:
         config=embed_config,
         partial_store=lambda w: f"{RESULTS}/embeddings/{w.model}/.{w.dataset}.zarr.partial",
+        checkpoint_model=lambda w: embedded_checkpoint(w.model, w.dataset)[0],
+        checkpoint_config_hash=lambda w: embedded_checkpoint(w.model, w.dataset)[1],
     wildcard_constraints:
         model=EMBEDDED_MODELS,
     log:

@@ -53,5 +53,5 @@ rule train_contrastive:
         "{params.python} -m torch.distributed.run --standalone {params.torchrun_signals} "
         "--nproc-per-node=$ranks -m dynaclr.training --patches-zarr {input.zarr} --patches-parquet {input.parquet} "
         "--config {params.output_dir}/requested_config.json --model {output.checkpoint} "
-        "--model-config {output.config} --work-dir {params.output_dir} "
+        "--model-config {output.config} --model-name {wildcards.model} --work-dir {params.output_dir} "
         "--threads $threads_per_rank > {log} 2>&1"

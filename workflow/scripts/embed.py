@@ -10,4 +10,6 @@ with job_context(snakemake.log[0], snakemake.threads):
         model=snakemake.wildcards.model,
         dataset=snakemake.wildcards.dataset,
         partial_store=snakemake.params.partial_store,
+        checkpoint_model=snakemake.params.checkpoint_model,
+        checkpoint_config_hash=snakemake.params.checkpoint_config_hash,
     )

@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dynaclr.io import ArtifactError, ArtifactKind, Provenance, atomic_output, check_provenance
+from dynaclr.io.provenance import unreadable_artifact
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def load_classifiers(path: str | Path) -> dict[str, LinearClassifier]:
     try:
         document = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ArtifactError(f"{path}: not a JSON classifier file ({err})") from err
+        raise unreadable_artifact(path, ArtifactKind.CLASSIFIERS, err) from err
     if (
         document.get("format") != CLASSIFIER_FORMAT
         or document.get("format_version") != CLASSIFIER_FORMAT_VERSION

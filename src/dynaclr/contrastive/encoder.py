@@ -32,6 +32,8 @@ from timm.models.convnext import ConvNeXt
 from timm.models.resnet import ResNet
 from torch import nn
 
+from dynaclr.io.weights import load_weights_file
+
 __all__ = ["SUPPORTED_FAMILIES", "ContrastiveEncoder", "DepthToChannelStem"]
 
 logger = logging.getLogger(__name__)
@@ -242,14 +244,14 @@ class ContrastiveEncoder(nn.Module):
         """Load a local state dict (see class docstring) with ``torch.load(weights_only=True)``.
 
         Raises:
-            FileNotFoundError: the file does not exist.
+            ArtifactError: the file does not exist, or is truncated, corrupt or not a weights file.
             ValueError: tensor shapes or key sets do not match this encoder; the message names the
                 expected channels/depth.
         """
         path = Path(weights_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"Encoder weights not found: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights_file(
+            path, what="encoder weights file", fix="copy the weights file again or correct its path"
+        )
         if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
             state = state["state_dict"]
         if not isinstance(state, Mapping):

@@ -13,6 +13,11 @@ the model's kind (:func:`dynaclr.config.embeddings.model_kind`):
   (:func:`dynaclr.baselines.engineered_features`), stored z-scored in ``X`` with the raw values in
   ``layers['raw']``.
 
+Before it embeds, an encoder's ``model.ckpt`` is checked to be the one the rule expects
+(``checkpoint_model``, ``checkpoint_config_hash``) and, for a trained model, to have been trained on
+patches of this store's spec: a checkpoint of another model, of an older config of this one, or of
+other patches is refused with the command that rebuilds it.
+
 This stage sits above both the encoders and the baselines: it reads the patch store, asks the
 model's kind for a matrix, and writes the artifact. An encoder streams into a resumable partial
 store the rule names (:func:`dynaclr.embeddings.encode_patches`), removed once the artifact is
@@ -60,6 +65,8 @@ def embed_stage(
     model: str,
     dataset: str,
     partial_store: str | Path,
+    checkpoint_model: str | None = None,
+    checkpoint_config_hash: str | None = None,
 ) -> ad.AnnData:
     """Embed a dataset's patches with ``model`` (module docstring) and write the embeddings store.
 
@@ -69,6 +76,14 @@ def embed_stage(
         inputs, outputs: the rule's files.
         model, dataset: names recorded in ``uns['dynaclr']`` and the provenance.
         partial_store: where an encoder streams its rows, to resume after a stop.
+        checkpoint_model: the model whose ``model.ckpt`` ``inputs.checkpoint`` must be: ``model``
+            itself for a trained model, the reference model for ``random_weights`` (``None``: not
+            checked).
+        checkpoint_config_hash: hash of that model's training config (``None``: not checked).
+
+    Raises:
+        ArtifactError: ``inputs.checkpoint`` is unreadable, or not ``checkpoint_model``'s, or made
+            with another training config.
 
     Returns:
         The AnnData written.
@@ -97,8 +112,9 @@ def embed_stage(
             raise TypeError(f"{model} ({kind}) needs an EmbeddingConfig, got {type(config).__name__}")
         if inputs.checkpoint is None:
             raise ValueError(f"{model} ({kind}) needs the checkpoint of a trained model (model.ckpt)")
+        expected = (checkpoint_model, checkpoint_config_hash)
         adata, recorded_config, checkpoint_provenance = _encoded(
-            store, config, inputs.checkpoint, Path(partial_store), info
+            store, config, inputs.checkpoint, Path(partial_store), info, expected
         )
         recorded.append((inputs.checkpoint, checkpoint_provenance))
     provenance_config = {**config.model_dump(mode="json"), **recorded_config, **info}
@@ -135,13 +151,26 @@ def _engineered(
 
 
 def _encoded(
-    store: PatchStore, config: EmbeddingConfig, checkpoint: Path, partial_store: Path, info: dict[str, str]
+    store: PatchStore,
+    config: EmbeddingConfig,
+    checkpoint: Path,
+    partial_store: Path,
+    info: dict[str, str],
+    expected: tuple[str | None, str | None],
 ) -> tuple[ad.AnnData, dict[str, Any], Any]:
     from dynaclr.baselines import random_encoder  # torch and timm: imported for a network only
     from dynaclr.embeddings.inference import encode_patches
     from dynaclr.training import read_contrastive_checkpoint
+    from dynaclr.training.checkpoint import check_checkpoint_identity, check_trained_on
 
     trained = read_contrastive_checkpoint(checkpoint)
+    if info["kind"] == "contrastive":
+        check_trained_on(trained, checkpoint, store.provenance, store.zarr_path)
+    expected_model, expected_config_hash = expected
+    if expected_model is not None:
+        check_checkpoint_identity(
+            trained, checkpoint, expected_model=expected_model, expected_config_hash=expected_config_hash
+        )
     architecture = trained.config
     if info["kind"] == "random_weights":
         encoder = random_encoder(seed=architecture.seed, **trained.encoder_arguments())

@@ -14,6 +14,7 @@ from dynaclr.io.provenance import (
     check_provenance,
     config_hash,
     make_provenance,
+    unreadable_artifact,
 )
 from dynaclr.io.stage_files import StageFiles
 from dynaclr.io.tables import read_csv, read_table, read_table_provenance, write_csv, write_table
@@ -33,6 +34,7 @@ __all__ = [
     "read_table",
     "read_table_provenance",
     "read_zarr_provenance",
+    "unreadable_artifact",
     "write_csv",
     "write_table",
     "write_zarr_provenance",

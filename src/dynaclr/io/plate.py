@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import zarr
 from iohub.ngff import open_ome_zarr
 from iohub.ngff.models import TransformationMeta
 from numpy.typing import DTypeLike
 
 from dynaclr.io.atomic import atomic_output
-from dynaclr.io.provenance import PROVENANCE_KEY, ArtifactError, Provenance, check_provenance
+from dynaclr.io.provenance import (
+    PROVENANCE_KEY,
+    ArtifactError,
+    Provenance,
+    check_provenance,
+    unreadable_artifact,
+)
 from dynaclr.io.zarr_store import write_zarr_provenance
 
 OME_ZARR_VERSION = "0.5"
@@ -55,14 +63,207 @@ class PlateGeometry:
         return scale_transform(self.time_interval_s, self.z_step_um, self.pixel_size_um)
 
 
+#: The axes every stage reads, in this order: (name, NGFF type).
+EXPECTED_AXES: tuple[tuple[str, str], ...] = (
+    ("t", "time"),
+    ("c", "channel"),
+    ("z", "space"),
+    ("y", "space"),
+    ("x", "space"),
+)
+
+#: What a row, column or FOV name may hold: it becomes part of file paths and shell commands.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+#: Seconds per NGFF time unit and micrometres per NGFF space unit; a unit not listed (or none)
+#: is taken as seconds / micrometres, the units dynaclr writes.
+_SECONDS = {"millisecond": 1e-3, "second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+_MICROMETRES = {"nanometer": 1e-3, "micrometer": 1.0, "millimeter": 1e3}
+
+
+def _geometry(position: Any) -> PlateGeometry:
+    """Time interval and pixel sizes of an iohub position, converted from its axes' units."""
+    scale = [float(value) for value in position.scale]
+    units = [getattr(axis, "unit", None) for axis in position.axes]
+    return PlateGeometry(
+        time_interval_s=scale[0] * _SECONDS.get(units[0] or "second", 1.0),
+        z_step_um=scale[2] * _MICROMETRES.get(units[2] or "micrometer", 1.0),
+        pixel_size_um=scale[3] * _MICROMETRES.get(units[3] or "micrometer", 1.0),
+    )
+
+
 def read_plate_geometry(plate_path: str | Path) -> PlateGeometry:
     """Time interval and pixel sizes of the first position of an HCS plate."""
     with open_ome_zarr(plate_path, layout="hcs", mode="r") as plate:
         _, position = next(iter(plate.positions()))
-        scale = position.scale
-    return PlateGeometry(
-        time_interval_s=float(scale[0]), z_step_um=float(scale[2]), pixel_size_um=float(scale[3])
-    )
+        return _geometry(position)
+
+
+def _check_axes(axes: tuple[tuple[str, str], ...], plate_path: str | Path) -> None:
+    if axes != EXPECTED_AXES:
+        raise ArtifactError(
+            f"{plate_path}: arrays are stored with axes {_axes_text(axes)}; dynaclr reads "
+            f"{_axes_text(EXPECTED_AXES)} in that order. Write the plate with its arrays in TCZYX order "
+            "(one time, one channel and three space axes)"
+        )
+
+
+def _axes_text(axes: tuple[tuple[str, str], ...]) -> str:
+    return "(" + ", ".join(f"{name} [{kind}]" for name, kind in axes) + ")"
+
+
+def _position_axes(position: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(axis.name).lower(), str(axis.type)) for axis in position.axes)
+
+
+def check_plate_axes(plate_path: str | Path) -> None:
+    """Fail unless the first position of the plate stores its arrays with axes ``t, c, z, y, x``.
+
+    Reads the first position's metadata only. Raises :class:`ArtifactError` naming the plate,
+    the axes expected and the axes found, or that the plate is missing or not an HCS plate.
+    """
+    if not Path(plate_path).exists():
+        raise ArtifactError(f"{plate_path}: plate not found")
+    try:
+        with open_ome_zarr(plate_path, layout="hcs", mode="r") as plate:
+            first = next(iter(plate.positions()), None)
+            axes = _position_axes(first[1]) if first is not None else EXPECTED_AXES
+    except Exception as err:  # iohub's and zarr's errors for a foreign store vary
+        raise ArtifactError(
+            f"{plate_path}: not a readable HCS OME-Zarr plate ({type(err).__name__}: {err})"
+        ) from err
+    _check_axes(axes, plate_path)
+
+
+@dataclass(frozen=True)
+class PlateLayout:
+    """What a plate's metadata says about it (no pixel is read): see :func:`read_plate_layout`.
+
+    Attributes:
+        path: the plate.
+        fov_names: ``row/column/fov`` of every position, in the plate's order.
+        channel_names: channel names of the first position.
+        axes: ``(name, type)`` of the first position's multiscales axes, names lower case.
+        shape_tczyx: array shape ``(T, C, Z, Y, X)`` shared by every position.
+        geometry: time interval (s) and pixel sizes (µm) of the first position.
+        time_interval_minutes: the plate's ``time_interval_minutes`` attribute, else the time scale.
+    """
+
+    path: Path
+    fov_names: tuple[str, ...]
+    channel_names: tuple[str, ...]
+    axes: tuple[tuple[str, str], ...]
+    shape_tczyx: tuple[int, int, int, int, int]
+    geometry: PlateGeometry
+    time_interval_minutes: float
+
+    @property
+    def n_frames(self) -> int:
+        return self.shape_tczyx[0]
+
+
+def _ome_attributes(group_path: Path, plate_path: Path, what: str) -> dict[str, Any]:
+    """A zarr group's attributes, the OME-Zarr 0.5 ``ome`` wrapper removed (0.4 has none)."""
+    try:
+        attributes: dict[str, Any] = dict(zarr.open_group(group_path, mode="r").attrs)
+    except Exception as err:  # zarr's errors for a missing or foreign store vary
+        raise ArtifactError(
+            f"{plate_path}: the {what} cannot be read as a zarr group ({type(err).__name__}); expected an "
+            "HCS OME-Zarr plate (copy it again if it is incomplete)"
+        ) from err
+    wrapped = attributes.get("ome")
+    return wrapped if isinstance(wrapped, dict) else attributes
+
+
+def _listed_fov_names(plate_path: Path) -> list[str]:
+    """FOV names as the plate's own metadata lists them (wells, then each well's images).
+
+    Read with zarr, not iohub: iohub skips (with a warning only) a position it cannot open, such
+    as one whose name is not alphanumeric, and a plate would silently lose FOVs.
+    """
+    plate_meta = _ome_attributes(plate_path, plate_path, "plate").get("plate")
+    if not isinstance(plate_meta, dict):
+        raise ArtifactError(
+            f"{plate_path}: no OME-Zarr 'plate' metadata; expected an HCS plate (row/column/fov positions)"
+        )
+    names = []
+    for well in plate_meta.get("wells", []):
+        well_path = str(well.get("path", ""))
+        well_meta = _ome_attributes(plate_path / well_path, plate_path, f"well {well_path!r}").get("well")
+        images = well_meta.get("images", []) if isinstance(well_meta, dict) else []
+        names += [f"{well_path}/{image.get('path', '')}" for image in images]
+    return names
+
+
+def _unsafe_names(names: list[str]) -> list[str]:
+    return [name for name in names if not all(SAFE_NAME.fullmatch(part) for part in name.split("/"))]
+
+
+def read_plate_layout(plate_path: str | Path) -> PlateLayout:
+    """FOV names, channels, axes, array shape and sampling of an HCS plate, from its metadata only.
+
+    Refuses (:class:`ArtifactError`, naming the plate and what was expected and found): a missing
+    or non-HCS store; a FOV name with characters other than letters, digits, ``_`` and ``-``; a
+    position listed in the metadata that iohub cannot open; axes other than ``t, c, z, y, x`` in
+    that order; positions whose array shapes differ; a position without an array ``0``.
+    """
+    path = Path(plate_path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: plate not found")
+    listed = _listed_fov_names(path)
+    unsafe = _unsafe_names(listed)
+    if unsafe:
+        raise ArtifactError(
+            f"{path}: FOV names {unsafe} hold characters other than letters, digits, '_' and '-'; "
+            "they would become file paths and shell words. Rename those positions (OME-Zarr names are "
+            "alphanumeric, e.g. 'A/1/Pos0')"
+        )
+    with open_ome_zarr(path, layout="hcs", mode="r") as plate:
+        positions = list(plate.positions())
+        names = [name for name, _ in positions]
+        unreadable = [name for name in listed if name not in names]
+        if unreadable:
+            raise ArtifactError(
+                f"{path}: positions {unreadable} are listed in the plate's metadata but cannot be opened "
+                "(missing or invalid metadata); repair or remove them"
+            )
+        if not positions:
+            raise ArtifactError(f"{path}: the plate has no positions")
+        first = positions[0][1]
+        axes = _position_axes(first)
+        _check_axes(axes, path)
+        shapes: dict[tuple[int, ...], list[str]] = {}
+        for name, position in positions:
+            try:
+                shape = tuple(int(n) for n in position["0"].shape)
+            except KeyError:
+                raise ArtifactError(
+                    f"{path}: position {name} has no array '0' (found {sorted(position.array_keys())}); "
+                    "dynaclr reads the full-resolution array '0'"
+                ) from None
+            shapes.setdefault(shape, []).append(name)
+        if len(shapes) > 1:
+            found = "; ".join(
+                f"{shape}: {fovs[:3]}{' ...' if len(fovs) > 3 else ''}" for shape, fovs in shapes.items()
+            )
+            raise ArtifactError(
+                f"{path}: positions differ in array shape (T, C, Z, Y, X), expected one shape for the whole "
+                f"plate; found {found}"
+            )
+        geometry = _geometry(first)
+        interval = plate.zattrs.get("time_interval_minutes")
+        n_t, n_c, n_z, n_y, n_x = next(iter(shapes))
+        return PlateLayout(
+            path=path,
+            fov_names=tuple(names),
+            channel_names=tuple(first.channel_names),
+            axes=axes,
+            shape_tczyx=(n_t, n_c, n_z, n_y, n_x),
+            geometry=geometry,
+            time_interval_minutes=float(interval)
+            if interval is not None
+            else geometry.time_interval_s / 60.0,
+        )
 
 
 def create_empty_plate(
@@ -121,5 +322,10 @@ def read_fov_record(path: str | Path, kind: str) -> tuple[Provenance, dict[str, 
         raise ArtifactError(
             f"{path}: per-FOV record not found: the FOV was not processed (or its job was interrupted)"
         )
-    record = json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            raise TypeError(f"expected a JSON object, found {type(record).__name__}")
+    except (ValueError, TypeError) as err:
+        raise unreadable_artifact(path, kind, err) from err
     return check_provenance(record.get(PROVENANCE_KEY), kind, path), record.get("metrics", {})

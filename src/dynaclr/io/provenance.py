@@ -92,6 +92,7 @@ class ArtifactKind(StrEnum):
     TRACKS_FOV = ("tracks_fov", 2, "track_fov", "per-FOV tracking record")
     TRACKS = ("tracks", 1, "collect_tracks", "all FOVs' tracks in one table")
     TRACKING_EVALUATION = ("tracking_evaluation", 2, "evaluate_tracking", "CTC DET/TRA, division P/R")
+    QC_TABLE = ("qc_table", 1, "qc_table", "per FOV and stage: frames, dropped frames, missing voxels")
     # contrastive learning
     PATCH_FOV = ("patch_fov", 2, "extract_patches", "per-FOV single-cell patches")
     PATCHES = ("patches", 2, "collect_patches", "single-cell patch store (N, C, Z, Y, X)")
@@ -175,9 +176,14 @@ def make_provenance(
 
 
 def check_provenance(
-    raw: dict[str, Any] | None, expected_kind: ArtifactKind | str, path: str | Path
+    raw: dict[str, Any] | None,
+    expected_kind: ArtifactKind | str,
+    path: str | Path,
+    *,
+    expected_config_hash: str | None = None,
 ) -> Provenance:
-    """Validate a provenance record read from ``path`` against the expected artifact kind.
+    """Validate a provenance record read from ``path`` against what the reader expects: the artifact
+    kind and, when given, the hash of the config it must have been made with.
 
     Raises :class:`ArtifactError` naming the file, what was expected, what was found, and the
     rule to rerun.
@@ -205,7 +211,40 @@ def check_provenance(
             f"{prov.package_version}; this version reads schema version {spec.schema_version}. "
             f"The artifact is out of date: {rerun}."
         )
+    if expected_config_hash is not None:
+        check_expected_config_hash(prov, expected_config_hash, path, fix=rerun)
     return prov
+
+
+def check_expected_config_hash(
+    provenance: Provenance, expected: str, path: str | Path, *, fix: str, what: str = ""
+) -> None:
+    """Fail when the artifact at ``path`` was made with another config than the one whose hash
+    (:func:`config_hash`) is ``expected``; the message names both hashes and ``fix``."""
+    if provenance.config_hash != expected:
+        subject = f" ({what})" if what else ""
+        raise ArtifactError(
+            f"{path}{subject}: made with {provenance.stage} config hash {provenance.config_hash}, expected "
+            f"{expected} (this job's config): it is out of date or from another run; {fix}"
+        )
+
+
+def config_differences(
+    found: dict[str, Any], expected: dict[str, Any], ignored: Sequence[str] = (), prefix: str = ""
+) -> list[str]:
+    """``key: found X, expected Y`` for every dotted key whose value differs between two configs
+    (keys in ``ignored``, at the top level, are compared by neither)."""
+    differences = []
+    for key in sorted(set(found) | set(expected)):
+        if not prefix and key in ignored:
+            continue
+        name = f"{prefix}{key}"
+        left, right = found.get(key), expected.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            differences += config_differences(left, right, prefix=f"{name}.")
+        elif left != right:
+            differences.append(f"{name}: found {left!r}, expected {right!r}")
+    return differences
 
 
 def check_optional_provenance(
@@ -227,3 +266,23 @@ def check_optional_provenance(
             f"a dynaclr record); found kind {found!r}. Check the path given in the config."
         )
     return check_provenance(raw, str(found), path)
+
+
+def unreadable_artifact(
+    path: str | Path, kinds: ArtifactKind | str | Sequence[ArtifactKind | str], error: BaseException
+) -> ArtifactError:
+    """The error for an artifact that cannot be parsed at all (cut short or damaged).
+
+    Names the file, what it should be, the parser's complaint and the rule(s) to rerun.
+    """
+    names = [kinds] if isinstance(kinds, str) else list(kinds)
+    specs = [ArtifactKind.of(str(name)) for name in names]
+    rules = sorted({spec.rule for spec in specs})
+    rerun = " or ".join(f"`snakemake --forcerun {rule}`" for rule in rules)
+    what = " or ".join(f"'{spec}'" for spec in specs)
+    cause = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return ArtifactError(
+        f"{path}: cannot be read as a {what} artifact ({type(error).__name__}: {cause}); it is damaged or "
+        f"was cut short (a job killed while writing it, or an incomplete copy): rerun it with {rerun}, or "
+        "copy it again from where it came from"
+    )

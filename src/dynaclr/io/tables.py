@@ -22,6 +22,7 @@ from dynaclr.io.provenance import (
     Provenance,
     check_optional_provenance,
     check_provenance,
+    unreadable_artifact,
 )
 
 
@@ -40,7 +41,10 @@ def read_table_provenance(path: str | Path, kind: str) -> Provenance:
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: file not found (expected a '{kind}' table)")
-    metadata = pq.read_schema(path).metadata or {}
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except Exception as err:  # pyarrow raises several error types for a damaged file
+        raise unreadable_artifact(path, kind, err) from err
     raw = metadata.get(PROVENANCE_KEY.encode())
     return check_provenance(json.loads(raw) if raw else None, kind, path)
 
@@ -67,7 +71,10 @@ def read_optional_table_provenance(
     expected = " or ".join(accepted_kinds)
     if not path.exists():
         raise ArtifactError(f"{path}: table not found (the {what}: a table of kind {expected}, or your own)")
-    metadata = pq.read_schema(path).metadata or {}
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except Exception as err:  # pyarrow raises several error types for a damaged file
+        raise unreadable_artifact(path, accepted_kinds, err) from err
     raw = metadata.get(PROVENANCE_KEY.encode())
     record = json.loads(raw) if raw else None
     return check_optional_provenance(record, accepted_kinds, path, what)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import zarr
 
 from dynaclr.io.provenance import (
     PROVENANCE_KEY,
     ArtifactError,
+    ArtifactKind,
     Provenance,
     check_optional_provenance,
     check_provenance,
+    unreadable_artifact,
 )
 
 
@@ -31,7 +34,7 @@ def read_zarr_provenance(path: str | Path, kind: str) -> Provenance:
     try:
         group = zarr.open_group(str(path), mode="r")
     except Exception as err:  # zarr raises several error types for a non-store
-        raise ArtifactError(f"{path}: not a readable zarr store ({err})") from err
+        raise unreadable_artifact(path, kind, err) from err
     raw = group.attrs.get(PROVENANCE_KEY)
     return check_provenance(raw if isinstance(raw, dict) else None, kind, path)
 
@@ -59,6 +62,22 @@ def read_plate_provenance(path: str | Path, accepted_kinds: Sequence[str], what:
     try:
         group = zarr.open_group(str(path), mode="r")
     except Exception as err:  # zarr raises several error types for a non-store
-        raise ArtifactError(f"{path}: not a readable zarr store ({err}); expected the {what}") from err
-    raw = group.attrs.get(PROVENANCE_KEY)
+        raise unreadable_artifact(path, accepted_kinds, err) from err
+    attributes = group.attrs.asdict()
+    raw = attributes.get(PROVENANCE_KEY)
+    if raw is None and not _is_hcs_plate(attributes):
+        rules = " or ".join(
+            sorted({f"`snakemake --forcerun {ArtifactKind.of(str(k)).rule}`" for k in accepted_kinds})
+        )
+        raise ArtifactError(
+            f"{path}: neither a dynaclr plate (no '{PROVENANCE_KEY}' record) nor an HCS OME-Zarr plate (no "
+            f"'plate' metadata); expected the {what}: a plate of kind {expected} (rerun it with {rules}) or "
+            "an HCS plate of your own (check the path given in the config)"
+        )
     return check_optional_provenance(raw, accepted_kinds, path, what)
+
+
+def _is_hcs_plate(attributes: Mapping[str, Any]) -> bool:
+    """OME-NGFF plate metadata at the root: ``plate`` (0.4) or ``ome.plate`` (0.5)."""
+    ome = attributes.get("ome")
+    return "plate" in attributes or (isinstance(ome, dict) and "plate" in ome)

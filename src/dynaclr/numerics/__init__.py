@@ -2,6 +2,7 @@
 
 * :mod:`~dynaclr.numerics.pearson`: streaming Pearson correlation over data seen in pieces.
 * :mod:`~dynaclr.numerics.normalization`: per-FOV intensity normalisation statistics.
+* :mod:`~dynaclr.numerics.missing`: the missing-voxel (NaN, ±inf) policy every pixel-reading stage follows.
 * :mod:`~dynaclr.numerics.crop`: windows cut around a pixel with zero padding, centre crops.
 * :mod:`~dynaclr.numerics.device`: the torch device a ``device`` setting names (torch users only).
 

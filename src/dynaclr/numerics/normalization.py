@@ -14,6 +14,11 @@ the median and the 99th percentile come from a regular subsample of at most abou
 :data:`MAX_SAMPLES_PER_FRAME` voxels per frame (every ``max(1, size // MAX_SAMPLES_PER_FRAME)``-th
 voxel).
 
+Missing voxels (NaN, ±inf) follow :mod:`dynaclr.numerics.missing`: the statistics pool the finite
+voxels only; a frame mostly missing is dropped (not pooled, listed in ``dropped_frames``, logged at
+WARNING); a FOV whose frames read are mostly missing fails with a
+:class:`~dynaclr.numerics.missing.MissingDataError` (whatever ``require_signal``).
+
 A channel without signal (every frame constant, or a scale below :data:`DEGENERATE_SCALE` times
 ``max(1, |center|)``) either fails (``require_signal=True``, an :class:`~dynaclr.io.ArtifactError`)
 or falls back to ``center`` 0 / ``scale`` 1 with a warning, as its caller chooses.
@@ -29,6 +34,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from dynaclr.io import ArtifactError
+from dynaclr.numerics.missing import MissingTally, missing_mask
 
 __all__ = [
     "DEGENERATE_SCALE",
@@ -57,7 +63,9 @@ class ChannelStatistics:
 
     ``center``/``scale`` are the FOV-level values; ``center_per_time``/``scale_per_time`` (one per
     frame, constant frames filled with the FOV values) are set when normalising per time point.
-    ``n_frames`` counts the frames read, ``empty_frames`` lists the constant ones (frame indices).
+    ``n_frames`` counts the frames read, ``empty_frames`` lists the constant ones and
+    ``dropped_frames`` the mostly missing ones (frame indices, :mod:`dynaclr.numerics.missing`);
+    ``missing_voxels`` counts the missing voxels of the frames read (dropped frames included).
     """
 
     channel: str
@@ -70,6 +78,8 @@ class ChannelStatistics:
     p99: float
     n_frames: int
     empty_frames: list[int] = field(default_factory=list)
+    dropped_frames: list[int] = field(default_factory=list)
+    missing_voxels: int = 0
     center_per_time: list[float] | None = None
     scale_per_time: list[float] | None = None
 
@@ -160,17 +170,28 @@ def _frame_center_scale(values: np.ndarray, sample: np.ndarray, normalization: s
 
 
 def _pool_frames(
-    read_frame: Callable[[int], np.ndarray], frames: list[int], normalization: str, per_time_point: bool
+    read_frame: Callable[[int], np.ndarray],
+    frames: list[int],
+    normalization: str,
+    per_time_point: bool,
+    tally: MissingTally,
 ) -> tuple[_PooledFrames, list[tuple[float, float] | None], list[int]]:
-    """Read each frame once and pool the non-constant ones.
+    """Read each frame once and pool the finite voxels of the non-constant, non-dropped ones.
 
-    Returns the pool, each frame's ``(center, scale)`` (``None`` for a constant frame, or for all
-    frames unless ``per_time_point``) and the constant frames' indices."""
+    Returns the pool, each frame's ``(center, scale)`` (``None`` for a constant or dropped frame, or
+    for all frames unless ``per_time_point``) and the constant frames' indices; ``tally`` counts
+    the missing voxels and lists the dropped frames."""
     pooled = _PooledFrames()
     per_frame: list[tuple[float, float] | None] = []
     empty: list[int] = []
     for t in frames:
         values = np.asarray(read_frame(t), dtype=np.float64)
+        if tally.add(t, values):
+            per_frame.append(None)
+            continue
+        missing = missing_mask(values)
+        if missing is not None:
+            values = values[~missing]
         if values.size == 0 or values.min() == values.max():
             empty.append(t)
             per_frame.append(None)
@@ -215,16 +236,20 @@ def channel_statistics(
         per_time_point: also compute each frame's ``center``/``scale``.
         require_signal: fail when every frame is constant or a scale is degenerate (else warn
             and fall back, see the module docstring).
-        where: text naming the FOV and channel in messages.
+        where: text naming the plate, FOV and channel in messages.
 
     Raises:
+        MissingDataError: more than :data:`~dynaclr.numerics.missing.FAIL_FOV_SHARE` of the
+            voxels read are missing.
         ArtifactError: ``require_signal`` and the channel has no usable signal.
         ValueError: an unknown ``normalization``, or ``per_time_point`` with frames other than
             ``0 .. T-1``.
     """
     frames = list(frames)
     _check_arguments(frames, normalization, per_time_point, where)
-    pooled, per_frame, empty = _pool_frames(read_frame, frames, normalization, per_time_point)
+    tally = MissingTally(where)
+    pooled, per_frame, empty = _pool_frames(read_frame, frames, normalization, per_time_point, tally)
+    tally.check_fov()
     mean, std, median, p99 = _pooled_values(pooled, frames, where, require_signal)
     if empty:
         logger.info("%s: ignoring %d constant frame(s) %s in the statistics", where, len(empty), empty[:10])
@@ -240,6 +265,8 @@ def channel_statistics(
         p99=p99,
         n_frames=len(frames),
         empty_frames=empty,
+        dropped_frames=list(tally.dropped_frames),
+        missing_voxels=tally.missing_voxels,
     )
     if per_time_point:
         stats.center_per_time = [v[0] if v else stats.center for v in per_frame]

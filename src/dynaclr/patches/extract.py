@@ -11,6 +11,16 @@ Cells near the image border are kept: the part of the crop outside the image is 
 the share of the crop's area outside the image (0 for interior cells, 0.75 for a cell on an
 image corner with an even patch size).
 
+A patch window larger than the image (``initial_patch_size_yx_px``, or the size derived from
+``patch_size_yx_px``, above the image's Y or X) is refused: such patches would be mostly padding.
+The record counts the patches more than :data:`MOSTLY_PADDED_FRACTION` padded and a WARNING is
+logged when they exceed :data:`MOSTLY_PADDED_WARNING_SHARE` of the FOV's patches.
+
+Missing voxels (NaN, ±inf) follow :mod:`dynaclr.numerics.missing`: the statistics ignore them, a
+frame mostly missing in any channel is dropped (no patches at that frame, logged at WARNING and
+listed in the record's ``dropped_frames``), missing voxels of the other frames are 0 after
+normalisation (the FOV's centre), and a FOV mostly missing fails.
+
 Bad input fails naming the file: a channel missing from the plate, a Z range outside the stack,
 tracks outside the plate's frames, a FOV absent from a non-empty tracks table. An *empty* tracks
 table (no cell tracked anywhere) is a documented skip: a warning is logged and the FOV's store and
@@ -47,13 +57,22 @@ from dynaclr.io import (
     write_table,
     write_zarr_provenance,
 )
-from dynaclr.io.plate import write_fov_record
+from dynaclr.io.chunks import read_block
+from dynaclr.io.plate import check_plate_axes, write_fov_record
 from dynaclr.numerics.crop import crop_with_padding
+from dynaclr.numerics.missing import fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics, channel_statistics
 from dynaclr.patches.inputs import fov_tracks, read_source_provenance, read_tracks
 from dynaclr.patches.store import INDEX_COLUMNS, ShardedRowWriter, create_patch_array
 
 logger = logging.getLogger(__name__)
+
+#: A patch more than this share outside the image is *mostly padded* (counted in the record).
+MOSTLY_PADDED_FRACTION = 0.5
+
+#: A FOV with more than this share of mostly padded patches is logged at WARNING: the patch window
+#: is large for the image, and many of its patches show little of a cell's surroundings.
+MOSTLY_PADDED_WARNING_SHARE = 0.25
 
 
 class ExtractPatchesInputs(StageFiles):
@@ -98,10 +117,17 @@ class _ChannelReader:
     plate_path: Path
     image: Any  # iohub ImageArray (a zarr array)
     channel_index: int
+    fov_name: str
 
     def read(self, t: int, z: slice) -> np.ndarray:
-        """``(Z, Y, X)`` float32 volume of the kept slices at frame ``t``."""
-        return np.asarray(self.image[t, self.channel_index, z], dtype=np.float32)
+        """``(Z, Y, X)`` float32 volume of the kept slices at frame ``t`` (missing voxels kept as read)."""
+        key = (t, self.channel_index, z)
+        block = read_block(self.image, key, store=self.plate_path, fov_name=self.fov_name)
+        return block.astype(np.float32, copy=False)
+
+    def where(self) -> str:
+        """The plate, FOV and channel, for messages."""
+        return f"{self.plate_path} FOV {self.fov_name} channel {self.name!r}"
 
 
 @dataclass(frozen=True)
@@ -119,10 +145,10 @@ class FovChannels:
     shape_tzyx: tuple[int, int, int, int]
 
     def normalised_frame(self, statistics: list[ChannelStatistics], z: slice, t: int) -> np.ndarray:
-        """``(C, Z, Y, X)`` float32 frame ``t``, every channel ``(x - center) / scale``."""
+        """``(C, Z, Y, X)`` float32 frame ``t``, every channel ``(x - center) / scale``, missing voxels 0."""
         return np.stack(
             [
-                stats.apply(reader.read(t, z), t)
+                fill_missing(stats.apply(reader.read(t, z), t), 0.0)
                 for reader, stats in zip(self.readers, statistics, strict=True)
             ]
         )
@@ -139,6 +165,7 @@ class _OpenedSource:
 def _open_source(path: Path, source: str, fov_name: str, stack: ExitStack) -> _OpenedSource:
     """The FOV's position in a source plate (open until ``stack`` closes), its provenance and frame
     interval (minutes: the plate's ``time_interval_minutes``, else the position's T scale)."""
+    check_plate_axes(path)
     provenance = read_source_provenance(path, source)
     plate = stack.enter_context(open_ome_zarr(path, layout="hcs", mode="r"))
     try:
@@ -165,6 +192,7 @@ def _channel_reader(
         plate_path=source.path,
         image=position["0"],
         channel_index=position.get_channel_index(channel.channel),
+        fov_name=fov_name,
     )
 
 
@@ -218,6 +246,29 @@ def kept_slices(channels: FovChannels, spec: PatchSpec) -> slice:
         ) from err
 
 
+def check_patch_window(channels: FovChannels, spec: PatchSpec) -> None:
+    """Refuse a patch window larger than the image's Y or X (its patches would be mostly padding)."""
+    _, _, height, width = channels.shape_tzyx
+    size = spec.initial_size_px
+    if size <= height and size <= width:
+        return
+    if spec.initial_patch_size_yx_px is not None:
+        key = f"initial_patch_size_yx_px = {size} px"
+        fix = "set initial_patch_size_yx_px"
+    else:
+        key = (
+            f"initial_patch_size_yx_px (null: {size} px, derived from patch_size_yx_px = "
+            f"{spec.patch_size_yx_px} px)"
+        )
+        fix = "lower patch_size_yx_px (the initial size follows) or set initial_patch_size_yx_px"
+    raise ArtifactError(
+        f"patch spec {spec.name!r}: the patch window {key} is larger than the image of FOV "
+        f"{channels.fov_name} in {channels.readers[0].plate_path}, (Y, X) = ({height}, {width}) px; every "
+        f"patch would be mostly zero padding. In the dataset's patches: entry {spec.name!r}, {fix} to at "
+        f"most {min(height, width)} px (or use images larger than the patch)."
+    )
+
+
 def check_track_frames(cells: pd.DataFrame, channels: FovChannels, tracks_path: Path) -> None:
     """Fail when the FOV's tracks reach frames the plates do not have."""
     n_frames = channels.shape_tzyx[0]
@@ -237,7 +288,7 @@ def fov_statistics(channels: FovChannels, spec: PatchSpec, z: slice) -> list[Cha
             channel.normalization,
             channel=reader.name,
             per_time_point=spec.normalize_per_time_point,
-            where=f"FOV {channels.fov_name} {reader.name}",
+            where=reader.where(),
         )
         for reader, channel in zip(channels.readers, spec.channels, strict=True)
     ]
@@ -324,6 +375,65 @@ def _write_fov_store(
     return padded_fraction
 
 
+def cells_outside_dropped_frames(
+    cells: pd.DataFrame, statistics: list[ChannelStatistics], fov_name: str
+) -> tuple[pd.DataFrame, list[int], int]:
+    """The cells at frames no channel dropped (index reset to 0..N-1), the dropped frames (any channel)
+    and how many cell observations they removed (logged at WARNING)."""
+    dropped = sorted({t for stats in statistics for t in stats.dropped_frames})
+    at_dropped = cells["t"].isin(dropped).to_numpy()
+    if at_dropped.any():
+        logger.warning(
+            "FOV %s: %d cell observation(s) at dropped frames %s (mostly missing voxels) get no patch",
+            fov_name,
+            int(at_dropped.sum()),
+            dropped,
+        )
+    return cells.loc[~at_dropped].reset_index(drop=True), dropped, int(at_dropped.sum())
+
+
+def patch_metrics(
+    cells: pd.DataFrame,
+    padded_fraction: np.ndarray,
+    statistics: list[ChannelStatistics],
+    channels: FovChannels,
+    z: slice,
+    dropped: tuple[list[int], int],
+) -> dict[str, Any]:
+    """The record's metrics (see :func:`extract_fov_patches`); WARNING when many patches are mostly padded."""
+    n_frames, _, height, width = channels.shape_tzyx
+    mostly_padded = int((padded_fraction > MOSTLY_PADDED_FRACTION).sum())
+    share = mostly_padded / len(cells) if len(cells) else 0.0
+    if share > MOSTLY_PADDED_WARNING_SHARE:
+        logger.warning(
+            "FOV %s: %d of %d patches (%.0f%%) are more than %.0f%% padding; the patch window is large "
+            "for the image (Y, X) = (%d, %d)",
+            channels.fov_name,
+            mostly_padded,
+            len(cells),
+            100.0 * share,
+            100.0 * MOSTLY_PADDED_FRACTION,
+            height,
+            width,
+        )
+    missing = {stats.channel: stats.missing_voxels for stats in statistics}
+    voxels_read = len(statistics) * n_frames * (z.stop - z.start) * height * width
+    return {
+        "fov_name": channels.fov_name,
+        "n_frames": n_frames,
+        "n_patches": len(cells),
+        "n_border_patches": int((padded_fraction > 0.0).sum()),
+        "n_mostly_padded_patches": mostly_padded,
+        "mostly_padded_share": share,
+        "empty_frames": {stats.channel: stats.empty_frames for stats in statistics},
+        "dropped_frames": dropped[0],
+        "n_cells_at_dropped_frames": dropped[1],
+        "missing_voxels": int(sum(missing.values())),
+        "missing_voxels_per_channel": missing,
+        "missing_share": sum(missing.values()) / voxels_read if voxels_read else 0.0,
+    }
+
+
 def extract_fov_patches(
     spec: PatchSpec, inputs: ExtractPatchesInputs, outputs: ExtractPatchesOutputs, *, fov_name: str
 ) -> dict[str, Any]:
@@ -338,16 +448,28 @@ def extract_fov_patches(
         fov_name: ``row/column/fov``.
 
     Returns:
-        Metrics: ``n_patches``, ``n_border_patches``, ``seconds``, ``empty_frames`` per channel.
+        Metrics: ``fov_name``, ``n_frames``, ``n_patches``, ``n_border_patches`` (any padding),
+        ``n_mostly_padded_patches`` and ``mostly_padded_share`` (more than
+        :data:`MOSTLY_PADDED_FRACTION` padding), ``empty_frames`` per channel, ``dropped_frames``
+        (mostly missing in any channel: no patches there) and ``n_cells_at_dropped_frames``,
+        ``missing_voxels`` (all channels; ``missing_voxels_per_channel``), ``missing_share``,
+        ``seconds``.
+
+    Raises:
+        ArtifactError: the patch window is larger than the image (:func:`check_patch_window`), an
+            input is missing or malformed, or the FOV is mostly missing voxels
+            (:class:`~dynaclr.numerics.missing.MissingDataError`).
     """
     started = time.perf_counter()
     tracks, tracks_provenance = read_tracks(inputs.tracks, fov_name)
     cells = fov_tracks(tracks, fov_name, inputs.tracks)
     with ExitStack() as stack:
         channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack)
+        check_patch_window(channels, spec)
         z = kept_slices(channels, spec)
         check_track_frames(cells, channels, inputs.tracks)
         statistics = fov_statistics(channels, spec, z)
+        cells, dropped, n_removed = cells_outside_dropped_frames(cells, statistics, fov_name)
         provenance = make_provenance(
             ArtifactKind.PATCH_FOV,
             spec.model_dump(mode="json"),
@@ -366,10 +488,8 @@ def extract_fov_patches(
     index = cells.assign(row=np.arange(len(cells), dtype=np.int64), padded_fraction=padded_fraction)
     write_table(index[list(INDEX_COLUMNS)], outputs.parquet, provenance)
     metrics = {
-        "n_patches": len(cells),
-        "n_border_patches": int((padded_fraction > 0.0).sum()),
+        **patch_metrics(cells, padded_fraction, statistics, channels, z, (dropped, n_removed)),
         "seconds": time.perf_counter() - started,
-        "empty_frames": {s.channel: s.empty_frames for s in statistics},
     }
     write_fov_record(outputs.record, provenance, metrics)
     logger.info(

@@ -17,7 +17,8 @@ Two Pearson correlations per FOV and over all FOVs, each pooled over every time 
     ``phase >= 0``; the reference then goes through that same non-linear inverse.
 
 Both are insensitive to scale and offset (the simulator scales the brightfield contrast, so the
-phase's absolute scale is not compared).
+phase's absolute scale is not compared). Missing voxels (NaN, ±inf: the frames the reconstruction
+dropped, :mod:`dynaclr.numerics.missing`) are left out of both.
 
 The table goes to the CSV the rule names (``outputs.table``); CSV files carry no metadata, so the
 provenance (kind ``phase_evaluation``) and the overall figures go to the JSON record the rule
@@ -48,7 +49,9 @@ from dynaclr.io import (
     read_table,
     read_zarr_provenance,
 )
+from dynaclr.io.chunks import read_block
 from dynaclr.io.plate import list_plate_fovs, read_fov_record, read_plate_geometry, write_fov_record
+from dynaclr.numerics.missing import missing_mask
 from dynaclr.numerics.pearson import PearsonAccumulator
 from dynaclr.phase.reconstruct import check_same_config, invert_brightfield
 from dynaclr.phase.transfer_function import TransferFunction, load_transfer_function
@@ -205,15 +208,32 @@ def read_evaluation_reference(inputs: EvaluatePhaseInputs) -> tuple[EvaluationRe
     return EvaluationReference(config, transfer_function, nucleus_height_slices, tracks), recorded
 
 
+def _finite_pairs(
+    reconstructed: np.ndarray, true_phase: np.ndarray, passband: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three images' voxels where none is missing (the inputs themselves when none is)."""
+    missing = [missing_mask(image) for image in (reconstructed, true_phase, passband)]
+    if all(mask is None for mask in missing):
+        return reconstructed, true_phase, passband
+    keep = ~np.logical_or.reduce([mask for mask in missing if mask is not None])
+    return reconstructed[keep], true_phase[keep], passband[keep]
+
+
 def correlate_fov(
-    reconstruction: Any, truth: Any, fov_name: str, reference: EvaluationReference
+    reconstruction: Any,
+    truth: Any,
+    fov_name: str,
+    reference: EvaluationReference,
+    *,
+    stores: tuple[str | Path, str | Path] = ("reconstruction", "truth"),
 ) -> FovCorrelations:
     """Pearson accumulators of one FOV, read one time point at a time.
 
     ``reconstruction`` is the stage's ``(T, 1, Z', Y, X)`` (``Z' = Z`` in 3d mode, 1 in 2d) and
     ``truth`` the true phase ``(T, 1, Z, Y, X)``: zarr or numpy arrays of matching shape. In 3d mode
     only the slices spanned by the FOV's nuclei are compared (:func:`nuclei_z_range`); in 2d mode
-    the true phase is summed over z.
+    the true phase is summed over z. Voxels missing in either (a dropped frame) are left out.
+    ``stores`` (reconstruction, truth) name the plates in a corrupt-chunk error.
     """
     config = reference.config
     n_t, _, n_z, _, _ = truth.shape
@@ -226,8 +246,9 @@ def correlate_fov(
         fov_name, n_t, z_first, z_last, PearsonAccumulator(), PearsonAccumulator(), False
     )
     for t in range(n_t):
-        reconstructed = np.asarray(reconstruction[t, 0], dtype=np.float32)
-        true_phase = np.asarray(truth[t, 0], dtype=np.float32)
+        reconstructed = read_block(reconstruction, (t, 0), store=stores[0], fov_name=fov_name)
+        reconstructed = reconstructed.astype(np.float32, copy=False)
+        true_phase = read_block(truth, (t, 0), store=stores[1], fov_name=fov_name).astype(np.float32)
         scores.any_nonzero = scores.any_nonzero or bool(np.any(reconstructed))
         if config.mode == "2d":
             true_phase = true_phase.sum(axis=0)
@@ -235,6 +256,7 @@ def correlate_fov(
         if config.mode == "3d":
             zs = slice(z_first, z_last + 1)
             reconstructed, true_phase, passband = reconstructed[zs], true_phase[zs], passband[zs]
+        reconstructed, true_phase, passband = _finite_pairs(reconstructed, true_phase, passband)
         scores.raw.add(reconstructed, true_phase)
         scores.passband.add(reconstructed, passband)
     return scores
@@ -294,7 +316,9 @@ def evaluate_phase(inputs: EvaluatePhaseInputs, outputs: EvaluatePhaseOutputs) -
         for fov_name in tqdm(fov_names, desc="evaluate phase", unit="FOV", mininterval=2.0):
             reconstruction, truth = phase_plate[fov_name]["0"], truth_plate[fov_name]["0"]
             _check_fov_shapes(reconstruction, truth, fov_name, inputs, mode)
-            fov = correlate_fov(reconstruction, truth, fov_name, reference)
+            fov = correlate_fov(
+                reconstruction, truth, fov_name, reference, stores=(inputs.phase_plate, inputs.truth)
+            )
             if not fov.any_nonzero:
                 raise ArtifactError(
                     f"{inputs.phase_plate}: FOV {fov_name} holds no reconstruction (all zeros); its "

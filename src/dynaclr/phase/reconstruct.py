@@ -4,6 +4,11 @@ Per-FOV pattern: :func:`create_phase_plate` (rule ``phase_plate``) creates the o
 every position (one dataset-level job), then one :func:`reconstruct_fov` job (rule
 ``reconstruct_phase``) per FOV fills its own position, one time point at a time, and records its
 completion.
+
+Missing brightfield voxels (NaN, ±inf) follow :mod:`dynaclr.numerics.missing`: a stack mostly
+missing is a dropped frame (not reconstructed, written as NaN); below that, the missing voxels take
+the stack's median brightfield before normalisation (their modulation is 0); a FOV mostly missing
+fails.
 """
 
 from __future__ import annotations
@@ -34,7 +39,16 @@ from dynaclr.io import (
     make_provenance,
     read_zarr_provenance,
 )
-from dynaclr.io.plate import create_empty_plate, list_plate_fovs, write_fov_record
+from dynaclr.io.chunks import read_block
+from dynaclr.io.plate import check_plate_axes, create_empty_plate, list_plate_fovs, write_fov_record
+from dynaclr.numerics.missing import (
+    DROP_FRAME_SHARE,
+    MissingDataError,
+    MissingTally,
+    fill_missing,
+    frame_is_dropped,
+    missing_mask,
+)
 from dynaclr.phase.transfer_function import (
     TransferFunction,
     effective_geometry,
@@ -58,16 +72,24 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
     """Camera counts ``(Z, Y, X)`` → float32 intensity with the offset removed and a flat field.
 
     With ``flat_field='z_mean'`` every slice is divided by the stack's per-pixel mean over z, so
-    the result is ~1 everywhere and uneven illumination (constant along z) cancels out.
+    the result is ~1 everywhere and uneven illumination (constant along z) cancels out. The stack
+    must be finite (:func:`fill_missing_brightfield` fills missing voxels first).
     """
-    data = torch.from_numpy(
-        np.asarray(zyx_counts, dtype=np.float32) - np.float32(config.camera_offset_counts)
-    )
+    counts = np.asarray(zyx_counts, dtype=np.float32)
+    n_missing = int((~np.isfinite(counts)).sum())
+    if n_missing:
+        raise MissingDataError(
+            f"brightfield stack holds {n_missing} missing voxel(s) (NaN or inf) of {counts.size}; fill "
+            "them first (fill_missing_brightfield, as reconstruct_stack does)"
+        )
+    data = torch.from_numpy(counts - np.float32(config.camera_offset_counts))
     mean = float(data.mean())
     if not mean > 0:
         raise ValueError(
             f"brightfield stack has mean {mean:.4g} counts after subtracting phase.camera_offset_counts = "
-            f"{config.camera_offset_counts}; lower the offset or check the channel"
+            f"{config.camera_offset_counts} (its counts range from {float(counts.min()):.6g} to "
+            f"{float(counts.max()):.6g}); set phase.camera_offset_counts below the camera's dark level, "
+            "or check that phase.brightfield_channel names a brightfield channel"
         )
     if config.flat_field == "z_mean":
         data = data / torch.clamp(data.mean(dim=0, keepdim=True), min=1e-3 * mean)
@@ -174,16 +196,41 @@ def invert_brightfield(
     return phase.numpy().astype(np.float32, copy=False)
 
 
+def fill_missing_brightfield(zyx_counts: np.ndarray) -> np.ndarray:
+    """The stack with its missing voxels (NaN, ±inf) set to its median brightfield (counts).
+
+    The median of the finite voxels stands for "no phase": after normalisation the modulation there
+    is about 0. Returns the input unchanged when nothing is missing.
+
+    Raises:
+        MissingDataError: more than :data:`~dynaclr.numerics.missing.DROP_FRAME_SHARE` of the stack
+            is missing (:func:`reconstruct_frames` drops such a frame instead of reconstructing it).
+    """
+    mask = missing_mask(zyx_counts)
+    if mask is None:
+        return zyx_counts
+    if frame_is_dropped(int(mask.sum()), mask.size):
+        raise MissingDataError(
+            f"brightfield stack: {100.0 * mask.mean():.1f}% of its voxels are missing (NaN or inf), more "
+            f"than the {100.0 * DROP_FRAME_SHARE:.0f}% a stack may miss; it cannot be reconstructed"
+        )
+    return fill_missing(zyx_counts, float(np.median(zyx_counts[~mask])))
+
+
 def reconstruct_stack(
     zyx_counts: np.ndarray, transfer_function: TransferFunction, config: PhaseConfig
 ) -> np.ndarray:
-    """Phase of one brightfield stack ``(Z, Y, X)`` counts → float32 ``(Z, Y, X)`` (3d) or ``(1, Y, X)``."""
+    """Phase of one brightfield stack ``(Z, Y, X)`` counts → float32 ``(Z, Y, X)`` (3d) or ``(1, Y, X)``.
+
+    Missing voxels are filled first (:func:`fill_missing_brightfield`), so the phase is finite.
+    """
     if tuple(zyx_counts.shape) != transfer_function.zyx_shape:
         raise ValueError(
             f"stack shape {tuple(zyx_counts.shape)} differs from the transfer function's "
             f"{transfer_function.zyx_shape}"
         )
-    return invert_brightfield(normalise_brightfield(zyx_counts, config), transfer_function, config)
+    filled = fill_missing_brightfield(zyx_counts)
+    return invert_brightfield(normalise_brightfield(filled, config), transfer_function, config)
 
 
 def phase_plate_shape(raw_plate_path: str | Path, config: PhaseConfig) -> tuple[int, int, int, int, int]:
@@ -226,6 +273,7 @@ def create_phase_plate(config: PhaseConfig, inputs: PhasePlateInputs, outputs: P
     time point ``(1, 1, Z, Y, X)``. Provenance kind ``phase_plate``.
     """
     raw_plate_path, phase_plate_path = inputs.plate, outputs.phase_plate
+    check_plate_axes(raw_plate_path)
     raw_provenance = read_raw_plate_provenance(raw_plate_path)
     fov_names = list_plate_fovs(raw_plate_path)
     shape = phase_plate_shape(raw_plate_path, config)
@@ -290,8 +338,10 @@ def check_stack_geometry(
 
 @dataclass
 class ReconstructionTotals:
-    """Running totals of one FOV's reconstruction: wall times (s) and sums of the phase values."""
+    """Running totals of one FOV's reconstruction: wall times (s), sums of the phase values of the
+    reconstructed frames, and the brightfield's missing voxels (:mod:`dynaclr.numerics.missing`)."""
 
+    missing: MissingTally
     n_frames: int = 0
     seconds_reading: float = 0.0
     seconds_reconstructing: float = 0.0
@@ -301,7 +351,8 @@ class ReconstructionTotals:
     n_values: int = 0
 
     def metrics(self, fov_name: str, mode: str, seconds_total: float) -> dict[str, Any]:
-        """The per-FOV record's metrics: frame count, wall times, mean and std of the phase."""
+        """The per-FOV record's metrics: frame count, wall times, mean and std of the phase, and the
+        missing voxels and dropped frames of the brightfield (:meth:`MissingTally.metrics`)."""
         mean = self.sum_phase / max(self.n_values, 1)
         return {
             "fov_name": fov_name,
@@ -314,6 +365,7 @@ class ReconstructionTotals:
             "seconds_per_frame": seconds_total / max(self.n_frames, 1),
             "phase_mean": mean,
             "phase_std": math.sqrt(max(self.sum_squares / max(self.n_values, 1) - mean**2, 0.0)),
+            **self.missing.metrics(),
         }
 
 
@@ -324,19 +376,32 @@ def reconstruct_frames(
     transfer_function: TransferFunction,
     config: PhaseConfig,
     description: str = "phase",
+    *,
+    store: str | Path = "brightfield",
+    fov_name: str | None = None,
+    where: str = "brightfield",
 ) -> ReconstructionTotals:
     """Reconstruct every time point of channel ``channel`` of ``brightfield`` into ``output``.
 
     ``brightfield`` is a ``(T, C, Z, Y, X)`` array of camera counts and ``output`` a float32
     ``(T, 1, Z', Y, X)`` array (``Z' = Z`` in 3d mode, 1 in 2d mode): zarr arrays, read and written
-    one time point at a time, or numpy arrays. ``description`` labels the progress bar. Returns the
-    totals of :class:`ReconstructionTotals`.
+    one time point at a time, or numpy arrays. ``description`` labels the progress bar; ``store``
+    and ``fov_name`` name the array in a corrupt-chunk error, ``where`` (plate, FOV, channel) in
+    missing-data messages. A mostly missing stack is a dropped frame, written as NaN; a FOV mostly
+    missing fails (:mod:`dynaclr.numerics.missing`). Returns the totals of
+    :class:`ReconstructionTotals`.
     """
-    totals = ReconstructionTotals(n_frames=int(brightfield.shape[0]))
+    n_frames = int(brightfield.shape[0])
+    stack_voxels = int(np.prod(brightfield.shape[2:]))
+    totals = ReconstructionTotals(MissingTally(where, expected_voxels=n_frames * stack_voxels), n_frames)
     for t in tqdm(range(totals.n_frames), desc=description, unit="frame", mininterval=2.0):
         tic = perf_counter()
-        counts = np.asarray(brightfield[t, channel])
+        counts = read_block(brightfield, (t, channel), store=store, fov_name=fov_name)
         toc = perf_counter()
+        if totals.missing.add(t, counts):
+            output[t, 0] = np.full(tuple(output.shape[2:]), np.nan, dtype=np.float32)
+            totals.seconds_writing += perf_counter() - toc
+            continue
         phase = reconstruct_stack(counts, transfer_function, config)
         tac = perf_counter()
         output[t, 0] = phase
@@ -346,6 +411,7 @@ def reconstruct_frames(
         totals.sum_phase += float(phase.sum(dtype=np.float64))
         totals.sum_squares += float(np.square(phase, dtype=np.float64).sum())
         totals.n_values += phase.size
+    totals.missing.check_fov()
     return totals
 
 
@@ -403,7 +469,15 @@ def reconstruct_fov(
             )
         channel = raw_position.get_channel_index(config.brightfield_channel)
         totals = reconstruct_frames(
-            raw_image, channel, output, transfer_function, config, description=f"phase {fov_name}"
+            raw_image,
+            channel,
+            output,
+            transfer_function,
+            config,
+            description=f"phase {fov_name}",
+            store=inputs.plate,
+            fov_name=fov_name,
+            where=f"{inputs.plate} FOV {fov_name} channel {config.brightfield_channel!r}",
         )
     metrics = totals.metrics(fov_name, config.mode, perf_counter() - start)
     provenance = make_provenance(

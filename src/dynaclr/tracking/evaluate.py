@@ -33,6 +33,7 @@ from dynaclr.io import (
     read_zarr_provenance,
     write_csv,
 )
+from dynaclr.io.chunks import read_block
 from dynaclr.io.plate import list_plate_fovs, read_fov_record, write_fov_record
 from dynaclr.tracking.ctc import TrackingScores, ctc_scores, frame_overlaps, present_labels, track_graph
 
@@ -110,10 +111,10 @@ def score_fov(
             )
         overlaps, true_present, predicted_present = {}, {}, {}
         for t in tqdm(range(n_t), desc=f"evaluate {fov_name}", mininterval=2, leave=False):
-            true_frame = np.asarray(truth[t, 0])
+            true_frame = read_block(truth, (t, 0), store=ground_truth_labels_path, fov_name=fov_name)
             if z_pred == 1 and z_true > 1:
                 true_frame = project_labels_to_2d(true_frame)[None]
-            predicted_frame = np.asarray(predicted[t, 0])
+            predicted_frame = read_block(predicted, (t, 0), store=tracks_plate_path, fov_name=fov_name)
             overlaps[t], _ = frame_overlaps(true_frame, predicted_frame)
             true_present[t] = present_labels(true_frame)
             predicted_present[t] = present_labels(predicted_frame)

@@ -21,6 +21,12 @@ Outputs (``tracks_plate`` artifact, an HCS OME-Zarr plate with the input's posit
 
 The tracks plate records the channel it was made for (``tracking.input_channel``); the per-FOV
 jobs read that channel, so the plate and its labels always come from one input.
+
+Missing voxels of the nuclear channel (NaN, ±inf) follow :mod:`dynaclr.numerics.missing`: a frame
+mostly missing is dropped (no detections at that frame, as an empty frame; a virtual stain's
+dropped frames are all NaN); below that, missing pixels are background; a FOV mostly missing fails.
+Each FOV's record lists them (``missing_voxels``, ``dropped_frames``); a FOV without any detection
+is logged at WARNING.
 """
 
 from __future__ import annotations
@@ -48,13 +54,16 @@ from dynaclr.io import (
     read_zarr_provenance,
     write_table,
 )
+from dynaclr.io.chunks import read_block
 from dynaclr.io.plate import (
+    check_plate_axes,
     create_empty_plate,
     list_plate_fovs,
     read_fov_record,
     read_plate_geometry,
     write_fov_record,
 )
+from dynaclr.numerics.missing import MissingTally
 from dynaclr.tracking.engine import (
     conform_tracks_table,
     empty_tracks_table,
@@ -137,6 +146,7 @@ def create_tracks_plate(
     Returns the FOV names.
     """
     input_plate_path, output_plate_path = inputs.plate, outputs.tracks_plate
+    check_plate_axes(input_plate_path)
     input_provenance = read_input_plate_provenance(input_plate_path)
     fov_names = list_plate_fovs(input_plate_path)
     shape: tuple[int, ...] | None = None
@@ -179,8 +189,13 @@ def create_tracks_plate(
 
 def read_reduced_nuclei(
     input_plate_path: str | Path, channel: str, fov_name: str, config: TrackingConfig
-) -> NDArray[np.float32]:
-    """Read one FOV's nuclear channel frame by frame, Z-reduced: (T, Y, X) or (T, Z', Y, X) float32."""
+) -> tuple[NDArray[np.float32], MissingTally]:
+    """Read one FOV's nuclear channel frame by frame, Z-reduced: (T, Y, X) or (T, Z', Y, X) float32.
+
+    Returns the stack and the tally of its missing voxels over the slices used: a dropped frame
+    (mostly missing) is all NaN in the stack; a FOV mostly missing fails
+    (:class:`~dynaclr.numerics.missing.MissingDataError`).
+    """
     with open_ome_zarr(input_plate_path, layout="hcs", mode="r") as plate:
         try:
             position = plate[fov_name]
@@ -197,11 +212,21 @@ def read_reduced_nuclei(
         c = position.get_channel_index(channel)
         image = position["0"]
         source = f"{input_plate_path}/{fov_name}"
-        frames = [
-            reduce_z(np.asarray(image[t, c]), config.maps, source)
-            for t in tqdm(range(image.shape[0]), desc=f"read {fov_name}", mininterval=2, leave=False)
-        ]
-    return np.stack(frames).astype(np.float32)
+        used = z_slices(config.maps, int(image.shape[2]), source)
+        n_t, _, _, n_y, n_x = image.shape
+        tally = MissingTally(
+            f"{input_plate_path} FOV {fov_name} channel {channel!r}",
+            expected_voxels=int(n_t * (used.stop - used.start) * n_y * n_x),
+        )
+        frames = []
+        for t in tqdm(range(n_t), desc=f"read {fov_name}", mininterval=2, leave=False):
+            volume = read_block(image, (t, c), store=input_plate_path, fov_name=fov_name)
+            frame = reduce_z(volume, config.maps, source)
+            if tally.add(t, volume[used]):
+                frame = np.full_like(frame, np.nan)
+            frames.append(frame)
+    tally.check_fov()
+    return np.stack(frames).astype(np.float32), tally
 
 
 class LabelFrameWriter:
@@ -306,7 +331,8 @@ def track_fov(
     FOV's own directory; the database is removed after success, kept after a failure for
     inspection), paints the selected segments with their ``track_id`` into this FOV's position of
     ``inputs.tracks_plate``, and writes ``outputs.tracks_csv`` and the completion record (kind
-    ``tracks_fov``, metrics: counts and seconds per step) at ``outputs.record``.
+    ``tracks_fov``, metrics: counts and seconds per step, missing voxels and dropped frames) at
+    ``outputs.record``.
     ``inputs.input_record``, when given, is the per-FOV virtual-staining record (kind
     ``virtual_stain_fov``) of the job that wrote this FOV of the input; it is checked and recorded.
 
@@ -318,7 +344,7 @@ def track_fov(
     channel, recorded = _track_fov_inputs(config, inputs)
     is_3d = config.maps.z_handling == "3d"
     timings = {"start": started}
-    reduced = read_reduced_nuclei(inputs.plate, channel, fov_name, config)
+    reduced, missing = read_reduced_nuclei(inputs.plate, channel, fov_name, config)
     timings["read"] = time.perf_counter()
     maps = tracking_maps(reduced, config.maps)
     timings["maps"] = time.perf_counter()
@@ -338,6 +364,7 @@ def track_fov(
         table.to_csv(tmp, index=False)
     metrics = {
         **_track_metrics(table, int(reduced.shape[0]), maps, timings),
+        **missing.metrics(),
         "fov_name": fov_name,
         "tracks_csv": str(outputs.tracks_csv),
     }
@@ -400,7 +427,7 @@ def segment_and_track(
     """
     is_3d = config.maps.z_handling == "3d"
     if not maps.foreground.any():
-        logger.info("%s: no foreground in any frame; no tracks", fov_name)
+        logger.warning("%s: no foreground in any frame: 0 tracks (a FOV without nuclei?)", fov_name)
         writer.write_empty_frames()
         return empty_tracks_table(is_3d)
     scratch_dir.mkdir(parents=True, exist_ok=True)
@@ -408,6 +435,7 @@ def segment_and_track(
     if len(raw_tracks):
         export_label_frames(ultrack_config, raw_tracks, writer)
     else:
+        logger.warning("%s: ultrack selected no segment: 0 tracks", fov_name)
         writer.write_empty_frames()
     return conform_tracks_table(raw_tracks, is_3d)
 

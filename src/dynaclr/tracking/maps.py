@@ -13,11 +13,17 @@ a per-FOV percentile normalisation, so the thresholds below are in normalised un
    ``minimum_otsu_threshold``), a 0/1 float32 map;
 5. contours in [0, 1], high on nuclear boundaries: ``1 - smoothed`` (inverted intensity),
    the Sobel gradient magnitude, or ``1 - distance to background / its maximum``.
+
+Missing voxels (NaN, ±inf; :mod:`dynaclr.numerics.missing`): the Z reduction skips them (a pixel
+is missing only when its whole column is), the percentiles and Otsu's threshold ignore them, and a
+missing pixel is background (0 after normalisation) and never foreground. A dropped frame (all NaN,
+see :func:`dynaclr.tracking.fov.read_reduced_nuclei`) is thus an empty frame: no detections.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +32,7 @@ from scipy import ndimage
 from skimage.filters import sobel, threshold_otsu
 
 from dynaclr.config.tracking import TrackingMapsConfig
+from dynaclr.numerics.missing import fill_missing, missing_mask
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +66,24 @@ def z_slices(config: TrackingMapsConfig, n_z: int, source: str = "input") -> sli
 
 
 def reduce_z(volume_zyx: NDArray, config: TrackingMapsConfig, source: str = "input") -> NDArray[np.float32]:
-    """(Z, Y, X) → (Y, X) projection, or (Z', Y, X) slice range for 3D tracking; float32."""
+    """(Z, Y, X) → (Y, X) projection, or (Z', Y, X) slice range for 3D tracking; float32.
+
+    Projections skip missing voxels (NaN, ±inf): a pixel is NaN only when its whole column is.
+    """
     selected = np.asarray(volume_zyx[z_slices(config, volume_zyx.shape[0], source)], dtype=np.float32)
-    if config.z_handling == "max_projection":
-        return selected.max(axis=0)
-    if config.z_handling == "mean_projection":
+    missing = missing_mask(selected)
+    if config.z_handling == "3d":
+        return selected
+    if missing is None:
+        if config.z_handling == "max_projection":
+            return selected.max(axis=0)
         return selected.mean(axis=0, dtype=np.float32)
-    return selected
+    finite = np.where(missing, np.nan, selected)
+    with warnings.catch_warnings():  # an all-missing column is NaN, as intended
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if config.z_handling == "max_projection":
+            return np.nanmax(finite, axis=0).astype(np.float32)
+        return np.nanmean(finite, axis=0, dtype=np.float32)
 
 
 def normalize_percentiles(
@@ -73,14 +91,21 @@ def normalize_percentiles(
 ) -> tuple[NDArray[np.float32], tuple[float, float]]:
     """Map the ``percentiles`` of ``stack`` (any shape) to 0 and 1; not clipped.
 
-    Returns the normalised stack and the two input values used. A stack with no contrast
-    (high percentile == low percentile) becomes all zeros.
+    Returns the normalised stack and the two input values used. The percentiles are those of the
+    finite voxels; missing voxels (NaN, ±inf) become 0 (background). A stack with no contrast
+    (high percentile == low percentile, or nothing finite) becomes all zeros.
     """
-    low, high = (float(v) for v in np.percentile(stack, percentiles))
+    missing = missing_mask(stack)
+    finite = stack if missing is None else stack[~missing]
+    if finite.size == 0:
+        logger.warning("image has no finite voxel: no nuclei")
+        return np.zeros_like(stack, dtype=np.float32), (float("nan"), float("nan"))
+    low, high = (float(v) for v in np.percentile(finite, percentiles))
     if not high > low:
-        logger.info("image has no contrast (percentiles %s both %.4g): no nuclei", percentiles, low)
+        logger.warning("image has no contrast (percentiles %s both %.4g): no nuclei", percentiles, low)
         return np.zeros_like(stack, dtype=np.float32), (low, high)
-    return ((stack - low) / (high - low)).astype(np.float32), (low, high)
+    normalised = ((stack - low) / (high - low)).astype(np.float32)
+    return fill_missing(normalised, 0.0), (low, high)
 
 
 def smooth_frames(stack: NDArray[np.float32], sigma_px: float) -> NDArray[np.float32]:
@@ -91,11 +116,17 @@ def smooth_frames(stack: NDArray[np.float32], sigma_px: float) -> NDArray[np.flo
     return ndimage.gaussian_filter(stack, sigma=sigma).astype(np.float32)
 
 
-def foreground_threshold(smoothed: NDArray[np.float32], config: TrackingMapsConfig) -> float:
-    """The threshold in normalised units: fixed, or Otsu's bounded below."""
+def foreground_threshold(
+    smoothed: NDArray[np.float32], config: TrackingMapsConfig, missing: NDArray[np.bool_] | None = None
+) -> float:
+    """The threshold in normalised units: fixed, or Otsu's bounded below (over the voxels not
+    ``missing``)."""
     if not isinstance(config.foreground_threshold, str):
         return float(config.foreground_threshold)
-    values = smoothed[::2, ...].ravel() if smoothed.shape[0] > 8 else smoothed.ravel()
+    step = 2 if smoothed.shape[0] > 8 else 1
+    values = smoothed[::step, ...].ravel()
+    if missing is not None:
+        values = values[~missing[::step, ...].ravel()]
     if values.size == 0 or float(values.max()) <= float(values.min()):
         return max(config.minimum_otsu_threshold, 0.5)
     return max(float(threshold_otsu(values)), config.minimum_otsu_threshold)
@@ -125,11 +156,17 @@ def contour_map(
 
 
 def tracking_maps(reduced: NDArray[np.float32], config: TrackingMapsConfig) -> TrackingMaps:
-    """Foreground and contours from the Z-reduced nuclear stack (T, Y, X) or (T, Z', Y, X)."""
+    """Foreground and contours from the Z-reduced nuclear stack (T, Y, X) or (T, Z', Y, X).
+
+    Missing voxels (NaN, ±inf) are background and never foreground (module docstring).
+    """
+    missing = missing_mask(reduced)
     normalised, value_range = normalize_percentiles(reduced, config.normalization_percentiles)
     smoothed = smooth_frames(normalised, config.smoothing_sigma_px)
-    threshold = foreground_threshold(smoothed, config)
+    threshold = foreground_threshold(smoothed, config, missing)
     foreground = smoothed >= threshold
+    if missing is not None:
+        foreground &= ~missing
     contours = contour_map(smoothed, foreground, config.contour_method)
     logger.info(
         "maps: normalised %s → [0, 1], threshold %.3f, foreground fraction %.3f",

@@ -5,6 +5,9 @@ holds the :class:`~dynaclr.training.ContrastiveModule`'s arguments under ``hyper
 its weights under ``state_dict``, the encoder's prefixed ``encoder.``. Embedding needs the encoder
 and its architecture only; rebuilding them here spares an embedding job importing Lightning.
 :func:`~dynaclr.training.load_contrastive_model` loads the whole module instead.
+
+The ``dynaclr_training`` summary records the model's name in the workflow config (``model_name``);
+:func:`check_checkpoint_identity` refuses a ``model.ckpt`` of another model or another config.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ import torch
 
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.encoder import ContrastiveEncoder
-from dynaclr.io import Provenance, check_provenance
-from dynaclr.io.provenance import PROVENANCE_KEY
+from dynaclr.io import ArtifactError, Provenance, check_provenance
+from dynaclr.io.provenance import PROVENANCE_KEY, check_expected_config_hash
+from dynaclr.io.weights import load_weights_file
 
 _ENCODER_PREFIX = "encoder."
+#: Key of ``model.ckpt`` holding the training summary (:func:`~dynaclr.training.train_contrastive`).
+TRAINING_SUMMARY_KEY = "dynaclr_training"
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class ContrastiveCheckpoint:
         patch_size_yx_px: network input size ``S`` (the training centre crop).
         encoder_state: the encoder's ``state_dict``.
         provenance: the checkpoint's provenance record.
+        model_name: the model's name in the workflow config (``None``: not recorded).
     """
 
     config: ContrastiveModelConfig
@@ -41,6 +48,7 @@ class ContrastiveCheckpoint:
     patch_size_yx_px: int
     encoder_state: dict[str, torch.Tensor]
     provenance: Provenance
+    model_name: str | None = None
 
     def encoder_arguments(self) -> dict[str, Any]:
         """:class:`~dynaclr.contrastive.ContrastiveEncoder` arguments of this architecture."""
@@ -60,15 +68,60 @@ class ContrastiveCheckpoint:
         return encoder.eval()
 
 
+def _rerun(path: Path) -> str:
+    return f"retrain it with `snakemake --forcerun {path}` (or copy that model's own model.ckpt again)"
+
+
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[dict[str, Any], Provenance]:
-    """The raw ``model.ckpt`` dictionary (tensors only, ``weights_only``) and its checked provenance."""
+    """The raw ``model.ckpt`` dictionary (tensors only, ``weights_only``) and its checked provenance.
+
+    Raises:
+        ArtifactError: the file is missing, truncated or corrupt, or not a ``contrastive_model``.
+    """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path}: contrastive model not found; run `snakemake --forcerun train_contrastive`"
+    checkpoint = load_weights_file(
+        path, what="contrastive model", fix=_rerun(path), map_location=map_location
+    )
+    if not isinstance(checkpoint, dict):
+        raise ArtifactError(
+            f"{path}: expected a model checkpoint (a dict), found {type(checkpoint).__name__}"
         )
-    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     return checkpoint, check_provenance(checkpoint.get(PROVENANCE_KEY), "contrastive_model", path)
+
+
+def check_checkpoint_identity(
+    checkpoint: ContrastiveCheckpoint,
+    path: str | Path,
+    *,
+    expected_model: str,
+    expected_config_hash: str | None = None,
+) -> None:
+    """Fail unless ``path`` is model ``expected_model``'s ``model.ckpt`` (and made with its config).
+
+    Args:
+        checkpoint: the checkpoint read from ``path``.
+        expected_model: the model name the workflow config gives it.
+        expected_config_hash: :func:`~dynaclr.io.config_hash` of that model's training config, or
+            ``None`` to check the name only.
+
+    Raises:
+        ArtifactError: naming both models (or config hashes) and the command that rebuilds the file.
+    """
+    found = checkpoint.model_name
+    if found is None:
+        raise ArtifactError(
+            f"{path}: does not record which model it is (written by another tool or an older dynaclr); "
+            f"expected model {expected_model!r}: {_rerun(Path(path))}"
+        )
+    if found != expected_model:
+        raise ArtifactError(
+            f"{path}: holds model {found!r}, expected model {expected_model!r} (the file was replaced or "
+            f"copied from another model's directory): {_rerun(Path(path))}"
+        )
+    if expected_config_hash is not None:
+        check_expected_config_hash(
+            checkpoint.provenance, expected_config_hash, path, fix=_rerun(Path(path)), what=f"model {found!r}"
+        )
 
 
 def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> ContrastiveCheckpoint:
@@ -87,4 +140,25 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         patch_size_yx_px=int(hyper_parameters["patch_size_yx_px"]),
         encoder_state=state,
         provenance=provenance,
+        model_name=_recorded_model_name(checkpoint),
     )
+
+
+def check_trained_on(
+    checkpoint: ContrastiveCheckpoint, path: str | Path, patches: Provenance, store: str | Path
+) -> None:
+    """Fail when ``path`` was trained on a patch store made with another patch spec than ``store``'s
+    (``patches`` is its provenance): its weights would be applied to patches they never saw."""
+    recorded = [item for item in checkpoint.provenance.inputs if item.kind == patches.kind]
+    if recorded and recorded[0].config_hash != patches.config_hash:
+        raise ArtifactError(
+            f"{path}: trained on patches made with patch-spec config hash {recorded[0].config_hash} "
+            f"({recorded[0].path}), expected {patches.config_hash}, the hash of {store}: the patch store was "
+            f"rebuilt with another spec since; {_rerun(Path(path))}"
+        )
+
+
+def _recorded_model_name(checkpoint: dict[str, Any]) -> str | None:
+    summary = checkpoint.get(TRAINING_SUMMARY_KEY)
+    name = summary.get("model_name") if isinstance(summary, dict) else None
+    return str(name) if name is not None else None

@@ -267,6 +267,8 @@ class PatchDataModule(LightningDataModule):
             world_size=world_size,
             max_batches=cfg.max_batches_per_epoch,
         )
+        if self.trainer is not None:
+            self.train_sampler.position = self._training_position
         if self.validation_fovs:
             planner = self._planner(self.validation_fovs)
             size = self._validation_batch_size(planner, world_size)
@@ -285,6 +287,13 @@ class PatchDataModule(LightningDataModule):
                 world_size=world_size,
                 max_batches=cfg.max_validation_batches,
             )
+
+    def _training_position(self) -> tuple[int, int]:
+        """``(epoch, batches done in it)`` from the trainer: one optimiser step per batch, so a run
+        restored from a mid-epoch checkpoint continues at the batch after the last one it trained."""
+        assert self.trainer is not None and self.train_sampler is not None
+        epoch = self.trainer.current_epoch
+        return epoch, self.trainer.global_step - epoch * len(self.train_sampler)
 
     def _loader(self, sampler: ContrastiveBatchSampler) -> DataLoader[PatchBatch]:
         workers = self.config.num_workers

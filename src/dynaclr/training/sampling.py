@@ -27,13 +27,16 @@ augmented (in any data-loader worker, or on the training device).
 
 from __future__ import annotations
 
+import logging
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from torch.utils.data import Sampler
+
+logger = logging.getLogger(__name__)
 
 SamplingMode = Literal["classical", "cell_aware", "time_aware"]
 
@@ -366,6 +369,12 @@ class ContrastiveBatchSampler(Sampler[PlannedBatch]):
     Every rank gets the same number of full batches (the last incomplete global batch is
     dropped). ``.sampler`` is the :class:`EpochSampler`, whose ``set_epoch`` Lightning calls;
     :meth:`set_epoch` does the same by hand.
+
+    ``position``, when given, is asked at the start of each iteration for ``(epoch, batches
+    already done in it)``: the iteration then plans that epoch and starts at that batch, with the
+    batches' own numbers (so their pairs and augmentation seeds are those of an uninterrupted run).
+    Training passes the trainer's epoch and step, so a run resumed mid-epoch trains the epoch's
+    remaining batches instead of replaying its first ones.
     """
 
     def __init__(
@@ -410,6 +419,7 @@ class ContrastiveBatchSampler(Sampler[PlannedBatch]):
             max_per_lineage=n_global_batches if lineage_unique else None,
         )
         self._cache: tuple[int, list[np.ndarray]] | None = None
+        self.position: Callable[[], tuple[int, int]] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
@@ -444,9 +454,17 @@ class ContrastiveBatchSampler(Sampler[PlannedBatch]):
         return int(state)
 
     def __iter__(self) -> Iterator[PlannedBatch]:
+        first = 0
+        if self.position is not None:
+            epoch, done = self.position()
+            self.set_epoch(epoch)
+            first = min(max(done, 0), len(self))
+            if first:
+                logger.info("epoch %d resumes at batch %d of %d", epoch, first, len(self))
         start = self.rank * self.batch_size
-        for number, anchors in enumerate(self.global_batches()):
-            samples = self.planner.plan(anchors, self.sampler.rng(1, number))
+        batches = self.global_batches()
+        for number in range(first, len(batches)):
+            samples = self.planner.plan(batches[number], self.sampler.rng(1, number))
             yield PlannedBatch(samples[start : start + self.batch_size], self.augment_seed(number))
 
     def __len__(self) -> int:

@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.io import ArtifactKind, Provenance, StageFiles, atomic_output, config_hash, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.patches.store import PatchStore, open_patch_store
-from dynaclr.training.checkpoint import load_checkpoint
+from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, load_checkpoint
 from dynaclr.training.data import PatchBatch, PatchDataModule
 from dynaclr.training.module import ContrastiveModule
 from dynaclr.training.preemption import PreemptionFlag, TrainingPreempted
@@ -297,7 +298,7 @@ def _export_model(source: Path, target: Path, provenance: Provenance, summary: d
     exported = {key: checkpoint[key] for key in _EXPORTED_KEYS if key in checkpoint}
     exported["hyper_parameters"] = json.loads(json.dumps(dict(exported["hyper_parameters"])))
     exported[PROVENANCE_KEY] = json.loads(provenance.model_dump_json())
-    exported["dynaclr_training"] = json.loads(json.dumps(summary, default=str))
+    exported[TRAINING_SUMMARY_KEY] = json.loads(json.dumps(summary, default=str))
     with atomic_output(target) as tmp:
         torch.save(exported, tmp)
 
@@ -310,6 +311,7 @@ def train_contrastive(
     work_dir: str | Path,
     num_threads: int | None = None,
     fast_dev_run: bool = False,
+    model_name: str | None = None,
 ) -> dict[str, Any]:
     """Train a contrastive encoder on a patch store; see the module docstring for the outputs.
 
@@ -322,6 +324,9 @@ def train_contrastive(
             cores makes CPU training several times slower.
         fast_dev_run: one training and one validation batch (smoke tests); the model then holds
             the resulting weights.
+        model_name: the model's name in the workflow config, recorded in the exported model's
+            ``dynaclr_training`` summary (``model_name``): embedding checks that ``model.ckpt`` is
+            the model it embeds with (:func:`~dynaclr.training.checkpoint.check_checkpoint_identity`).
 
     Returns:
         A summary: paths, split, anchors, epochs and steps run, best validation loss, seconds.
@@ -332,7 +337,9 @@ def train_contrastive(
     preemption = PreemptionFlag()
     preemption.install()
     try:
-        return _train(config, inputs, outputs, Path(work_dir), num_threads, fast_dev_run, preemption)
+        return _train(
+            config, inputs, outputs, Path(work_dir), num_threads, fast_dev_run, preemption, model_name
+        )
     finally:
         preemption.restore()
 
@@ -410,6 +417,7 @@ def _train(
     num_threads: int | None,
     fast_dev_run: bool,
     preemption: PreemptionFlag,
+    model_name: str | None,
 ) -> dict[str, Any]:
     """Read and check the store, train, export: the body of :func:`train_contrastive`."""
     started = time.perf_counter()
@@ -470,11 +478,18 @@ def _train(
         callbacks.append(SampleRowRecorder(work_dir / LOG_DIR))
     trainer = _trainer(config, settings, work_dir, callbacks, fast_dev_run)
     resume = None if fast_dev_run else resumable_checkpoint(last, identity)
-    trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
+    with warnings.catch_warnings():
+        # Lightning cannot see that the batch sampler resumes mid-epoch itself (it asks the trainer
+        # for its step: ContrastiveBatchSampler.position), and would warn that results are unreliable
+        warnings.filterwarnings(
+            "ignore", message="You're resuming from a checkpoint that ended before the epoch"
+        )
+        trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
 
     best = checkpoints.best_model_path if validation_fovs else checkpoints.last_model_path
     best_score = checkpoints.best_model_score
     summary: dict[str, Any] = {
+        "model_name": model_name,
         "model_path": str(outputs.checkpoint),
         "resumed_from": str(resume) if resume else None,
         "train_fovs": train_fovs,

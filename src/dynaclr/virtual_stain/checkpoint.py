@@ -6,7 +6,11 @@ A checkpoint written here is a dict of plain types and tensors::
      decoder_full_resolution_channels}, "metrics": {...}, "dynaclr": <provenance record>}
 
 :func:`load_network` also accepts a bare ``state_dict`` of the network and Lightning
-checkpoints of :class:`~dynaclr.virtual_stain.module.VirtualStainModule` (keys ``network.*``).
+checkpoints of :class:`~dynaclr.virtual_stain.module.VirtualStainModule` (keys ``network.*``) when
+the config names the file (``checkpoint:``). When the config trains the network (``train:``) the
+checkpoint must be the one rule ``train_virtual_stain`` wrote with that config: its provenance
+must record the same config, apart from the keys that do not change the weights
+(:data:`KEYS_NOT_IN_TRAINING`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import torch
 
 from dynaclr.config.virtual_stain import VirtualStainConfig
 from dynaclr.io import ArtifactError, Provenance, atomic_output, check_provenance
-from dynaclr.io.provenance import PROVENANCE_KEY
+from dynaclr.io.provenance import PROVENANCE_KEY, config_differences
+from dynaclr.io.weights import load_weights_file
 from dynaclr.virtual_stain.network import VirtualStainUNet, build_network
 
 __all__ = ["CHECKPOINT_FORMAT", "load_network", "save_checkpoint"]
@@ -30,6 +35,9 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "dynaclr_virtual_stain"
 
 _STEM_KEY = "encoder.stem_0.weight"
+
+#: Keys of the virtual-staining config that do not change the trained weights.
+KEYS_NOT_IN_TRAINING = ("predict", "output_channel", "checkpoint")
 
 
 def save_checkpoint(
@@ -54,15 +62,14 @@ def save_checkpoint(
         torch.save(checkpoint, tmp)
 
 
-def _read(path: Path) -> tuple[dict[str, torch.Tensor], Provenance | None]:
-    if not path.exists():
-        raise ArtifactError(f"{path}: virtual staining checkpoint not found")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle, zip and weights-only errors
-        raise ArtifactError(
-            f"{path}: not a weights file torch.load(weights_only=True) can read ({err})"
-        ) from err
+def _fix(config: VirtualStainConfig) -> str:
+    if config.checkpoint is not None:
+        return "copy the weights file again, or correct virtual_stain.checkpoint in the config"
+    return "retrain it with `snakemake --forcerun train_virtual_stain`"
+
+
+def _read(path: Path, config: VirtualStainConfig) -> tuple[dict[str, torch.Tensor], Provenance | None]:
+    raw = load_weights_file(path, what="virtual staining checkpoint", fix=_fix(config))
     if not isinstance(raw, dict):
         raise ArtifactError(f"{path}: expected a dict of weights, found {type(raw).__name__}")
     provenance = None
@@ -83,10 +90,13 @@ def load_network(path: str | Path, config: VirtualStainConfig) -> tuple[VirtualS
 
     Raises:
         ArtifactError: the file is missing or unreadable, or its weights do not fit the network;
-            a wrong slab depth is named as expected vs found input channels.
+            a wrong slab depth is named as expected vs found input channels; when ``config`` trains
+            the network (no ``checkpoint``), a file trained with another config or without provenance.
     """
     path = Path(path)
-    state, provenance = _read(path)
+    state, provenance = _read(path, config)
+    if config.checkpoint is None:
+        check_trained_with(provenance, config, path)
     stem = state.get(_STEM_KEY)
     if stem is not None and stem.ndim == 4 and stem.shape[1] != config.input_depth_slices:
         raise ArtifactError(
@@ -107,3 +117,21 @@ def load_network(path: str | Path, config: VirtualStainConfig) -> tuple[VirtualS
         ) from err
     logger.info("loaded virtual staining weights from %s", path)
     return network.eval(), provenance
+
+
+def check_trained_with(provenance: Provenance | None, config: VirtualStainConfig, path: str | Path) -> None:
+    """Fail unless the checkpoint at ``path`` was trained with ``config`` (keys that do not change the
+    weights, :data:`KEYS_NOT_IN_TRAINING`, are not compared); the message lists the keys that differ."""
+    fix = _fix(config)
+    if provenance is None:
+        raise ArtifactError(
+            f"{path}: has no dynaclr provenance, but the config trains the network (virtual_stain.train): "
+            f"expected the checkpoint rule train_virtual_stain wrote; {fix}, or name your own weights file "
+            "in virtual_stain.checkpoint"
+        )
+    differences = config_differences(provenance.config, config.model_dump(mode="json"), KEYS_NOT_IN_TRAINING)
+    if differences:
+        shown = "; ".join(differences[:5]) + (" ..." if len(differences) > 5 else "")
+        raise ArtifactError(
+            f"{path}: trained with another virtual_stain config than this job's ({shown}); {fix}"
+        )

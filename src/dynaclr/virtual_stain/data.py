@@ -5,6 +5,10 @@ slices centred on slice ``z``, normalised per FOV) and ``target`` ``(1, P, P)`` 
 fluorescence of slice ``z``), ``P = patch_size_px``. Sample ``i`` is drawn from a generator
 seeded with ``(seed, i)``, so a dataset gives the same patches and augmentations whatever the
 order, process or worker that asks for them.
+
+Missing voxels (:mod:`dynaclr.numerics.missing`): a frame mostly missing in either plate is never
+sampled (the sample draws another frame from the same generator, logged at WARNING once per frame
+and process); below that, missing voxels are 0 after normalisation.
 """
 
 from __future__ import annotations
@@ -24,12 +28,17 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from dynaclr.config.virtual_stain import VirtualStainAugmentationConfig
+from dynaclr.io.chunks import read_block
+from dynaclr.numerics.missing import FOV_FIX, MissingDataError, count_missing, fill_missing, frame_is_dropped
 from dynaclr.numerics.normalization import ChannelStatistics
 from dynaclr.virtual_stain.slabs import slab_indices, slabs
 
 __all__ = ["FovSource", "SlabPatchDataset", "SlabSample", "augmentation_transform", "slab_indices", "slabs"]
 
 logger = logging.getLogger(__name__)
+
+#: Draws of a (frame, slice) per sample before a FOV whose drawn frames are all dropped fails.
+MAX_FRAME_DRAWS = 100
 
 
 class SlabSample(TypedDict):
@@ -118,6 +127,7 @@ class SlabPatchDataset(Dataset[SlabSample]):
         self._cache: OrderedDict[tuple[str, str, int], np.ndarray] = OrderedDict()
         self._cached_bytes = 0
         self._plates: dict[str, Any] = {}
+        self._dropped: set[tuple[str, str, int]] = set()
 
     def __len__(self) -> int:
         return self.n_samples
@@ -157,9 +167,12 @@ class SlabPatchDataset(Dataset[SlabSample]):
         )
         return loaded
 
-    def _stack(self, which: str, source: FovSource, t: int) -> np.ndarray:
-        """Normalised ``(Z, Y, X)`` stack of ``which`` ('phase' or 'target') at frame ``t``."""
+    def _stack(self, which: str, source: FovSource, t: int) -> np.ndarray | None:
+        """Normalised ``(Z, Y, X)`` stack of ``which`` ('phase' or 'target') at frame ``t``, missing
+        voxels 0; ``None`` for a dropped frame (mostly missing)."""
         key = (which, source.fov_name, t)
+        if key in self._dropped:
+            return None
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
@@ -167,9 +180,22 @@ class SlabPatchDataset(Dataset[SlabSample]):
             self._plates[which] = open_ome_zarr(self.paths[which], layout="hcs", mode="r")
         image = self._plates[which][source.fov_name]["0"]
         if which == "phase":
-            stack = source.phase_normalization.apply(image[t, source.phase_channel_index])
+            channel, normalization = source.phase_channel_index, source.phase_normalization
         else:
-            stack = source.target_normalization.apply(image[t, source.target_channel_index])
+            channel, normalization = source.target_channel_index, source.target_normalization
+        raw = read_block(image, (t, channel), store=self.paths[which], fov_name=source.fov_name)
+        n_missing = count_missing(raw)
+        if frame_is_dropped(n_missing, raw.size):
+            self._dropped.add(key)
+            logger.warning(
+                "%s FOV %s frame t=%d: %.1f%% of its voxels are missing (NaN or inf); not sampled",
+                self.paths[which],
+                source.fov_name,
+                t,
+                100.0 * n_missing / raw.size,
+            )
+            return None
+        stack = fill_missing(normalization.apply(raw), 0.0)
         self._cache[key] = stack
         self._cached_bytes += stack.nbytes
         while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
@@ -181,11 +207,22 @@ class SlabPatchDataset(Dataset[SlabSample]):
         rng = np.random.default_rng([self.seed, index])
         source = self.sources[int(rng.integers(len(self.sources)))]
         n_t, n_z, n_y, n_x = source.shape_tzyx
-        t, z = int(rng.integers(n_t)), int(rng.integers(n_z))
+        for _ in range(MAX_FRAME_DRAWS):  # a dropped frame is drawn again from the same generator
+            t, z = int(rng.integers(n_t)), int(rng.integers(n_z))
+            phase_stack = self._stack("phase", source, t)
+            target_stack = self._stack("target", source, t) if phase_stack is not None else None
+            if phase_stack is not None and target_stack is not None:
+                break
+        else:
+            raise MissingDataError(
+                f"training FOV {source.fov_name}: the {MAX_FRAME_DRAWS} frames drawn for sample {index} "
+                f"are all dropped (mostly missing voxels in {self.paths['phase']} or "
+                f"{self.paths['target']}). {FOV_FIX}; or take it out of virtual_stain.train.train_fovs."
+            )
         y0, x0 = int(rng.integers(n_y - self.patch_size + 1)), int(rng.integers(n_x - self.patch_size + 1))
         window = (slice(y0, y0 + self.patch_size), slice(x0, x0 + self.patch_size))
-        phase = self._stack("phase", source, t)[(slab_indices(z, self.depth, n_z), *window)]
-        target = self._stack("target", source, t)[(slice(z, z + 1), *window)]
+        phase = phase_stack[(slab_indices(z, self.depth, n_z), *window)]
+        target = target_stack[(slice(z, z + 1), *window)]
         self.transform.set_random_state(seed=int(rng.integers(2**31)))
         augmented = self.transform({"phase": phase.copy(), "target": target.copy()})
         return SlabSample(

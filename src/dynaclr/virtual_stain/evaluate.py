@@ -3,7 +3,8 @@ per FOV, held-out FOVs marked.
 
 The table goes to the CSV the rule names (``outputs.table``); its provenance (kind
 ``virtual_stain_evaluation``) and the mean r of held-out and training FOVs go to the JSON record
-the rule names beside it (``outputs.record``).
+the rule names beside it (``outputs.record``). Voxels missing (NaN, ±inf) in either image, e.g. the
+frames prediction dropped (:mod:`dynaclr.numerics.missing`), are left out.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from dynaclr.io import (
     make_provenance,
     read_zarr_provenance,
 )
+from dynaclr.io.chunks import read_block
 from dynaclr.io.plate import list_plate_fovs, write_fov_record
+from dynaclr.numerics.missing import missing_mask
 from dynaclr.numerics.pearson import PearsonAccumulator
 from dynaclr.virtual_stain.plates import (
     channel_index,
@@ -74,20 +77,32 @@ class EvaluateVirtualStainOutputs(StageFiles):
 
 
 def fov_correlation(
-    predicted: Any, measured: Any, target_channel: int
+    predicted: Any,
+    measured: Any,
+    target_channel: int,
+    *,
+    stores: tuple[str | Path, str | Path] = ("prediction", "target"),
+    fov_name: str | None = None,
 ) -> tuple[PearsonAccumulator, list[float]]:
     """Pearson r of one FOV, pooled over its frames, and each frame's own r.
 
     ``predicted`` is ``(T, 1, Z, Y, X)`` and ``measured`` ``(T, C, Z, Y, X)`` (zarr or numpy arrays,
     read one frame ``(Z, Y, X)`` at a time); channel ``target_channel`` of ``measured`` is
-    compared. Frames where it is constant (no nuclear marker) are skipped.
+    compared over the voxels finite in both. Frames where it is constant (no nuclear marker) or
+    that have no such voxel (a dropped frame) are skipped. ``stores`` (prediction, target) and
+    ``fov_name`` name the arrays in a corrupt-chunk error.
     """
     total, frame_r = PearsonAccumulator(), []
     for t in range(predicted.shape[0]):
-        truth = np.asarray(measured[t, target_channel], dtype=np.float64)  # (Z, Y, X)
-        if truth.min() == truth.max():
+        truth = read_block(measured, (t, target_channel), store=stores[1], fov_name=fov_name)
+        truth = truth.astype(np.float64)  # (Z, Y, X)
+        prediction = read_block(predicted, (t, 0), store=stores[0], fov_name=fov_name).astype(np.float64)
+        missing = [mask for mask in (missing_mask(truth), missing_mask(prediction)) if mask is not None]
+        if missing:
+            keep = ~np.logical_or.reduce(missing)
+            truth, prediction = truth[keep], prediction[keep]
+        if truth.size == 0 or truth.min() == truth.max():
             continue
-        prediction = np.asarray(predicted[t, 0], dtype=np.float64)
         frame = PearsonAccumulator()
         frame.add(prediction, truth)
         total.merge(frame)
@@ -143,7 +158,9 @@ def evaluate_virtual_stain(
                     f"{fov_name}: prediction {prediction_path} has shape {predicted.shape}, target "
                     f"{target_path} has {measured.shape}; T, Z, Y, X must agree"
                 )
-            total, frame_r = fov_correlation(predicted, measured, target_c)
+            total, frame_r = fov_correlation(
+                predicted, measured, target_c, stores=(prediction_path, target_path), fov_name=fov_name
+            )
             rows.append(
                 {
                     "fov_name": fov_name,

@@ -25,7 +25,14 @@ from dynaclr.io import (
     make_provenance,
     read_plate_provenance,
 )
-from dynaclr.io.plate import create_empty_plate, list_plate_fovs, read_fov_record, read_plate_geometry
+from dynaclr.io.chunks import read_block
+from dynaclr.io.plate import (
+    check_plate_axes,
+    create_empty_plate,
+    list_plate_fovs,
+    read_fov_record,
+    read_plate_geometry,
+)
 from dynaclr.numerics.normalization import ChannelStatistics, Normalization, channel_statistics, sample_frames
 
 __all__ = [
@@ -112,25 +119,35 @@ def channel_index(plate: Any, channel: str, plate_path: str | Path) -> int:
 
 
 def fov_normalization(
-    image: Any, channel: int, normalization: Normalization, n_frames: int, where: str
+    image: Any,
+    channel: int,
+    normalization: Normalization,
+    n_frames: int,
+    where: str,
+    *,
+    store: str | Path = "plate",
+    fov_name: str | None = None,
 ) -> ChannelStatistics:
     """Normalisation of one channel of one FOV from ``n_frames`` of its frames, evenly spaced.
 
     Phase uses ``zscore``, the nuclear fluorescence target ``median_p99``
-    (:mod:`dynaclr.numerics.normalization`); only the sampled frames are read.
+    (:mod:`dynaclr.numerics.normalization`); only the sampled frames are read. Missing voxels are
+    left out of the statistics and mostly missing frames dropped (:mod:`dynaclr.numerics.missing`).
 
     Args:
         image: the position's ``(T, C, Z, Y, X)`` array (iohub/zarr or numpy).
         channel: ``C`` index of the channel.
         normalization: ``"zscore"`` or ``"median_p99"``.
         n_frames: how many evenly spaced frames to use (all frames if the FOV has fewer).
-        where: names the FOV and channel in errors, e.g. ``"raw.zarr A/1/0 'Nuclei'"``.
+        where: names the plate, FOV and channel in errors, e.g. ``"raw.zarr FOV A/1/0 channel 'Nuclei'"``.
+        store, fov_name: name the array in a corrupt-chunk error (:func:`~dynaclr.io.chunks.read_block`).
 
     Raises:
+        MissingDataError: most voxels of the sampled frames are missing.
         ArtifactError: every sampled frame is constant, or the statistics give a degenerate scale.
     """
     return channel_statistics(
-        lambda t: image[t, channel],
+        lambda t: read_block(image, (t, channel), store=store, fov_name=fov_name),
         sample_frames(int(image.shape[0]), n_frames),
         normalization,
         require_signal=True,
@@ -159,6 +176,7 @@ def create_virtual_stain_plate(
     Reads only metadata. Per-FOV jobs (:func:`~dynaclr.virtual_stain.predict.predict_fov`) fill it.
     """
     phase_plate_path = inputs.phase_plate
+    check_plate_axes(phase_plate_path)
     phase_provenance = read_phase_input(phase_plate_path, config.input_channel)
     fov_names = list_plate_fovs(phase_plate_path)
     shapes: dict[tuple[int, ...], list[str]] = {}

@@ -7,13 +7,17 @@ on ``z`` (the edge slice repeats at the top and bottom of the stack), so the out
 input's full ``(T, Z, Y, X)`` and downstream stages take the slice or projection they need.
 Values are in normalised fluorescence units: background (the FOV's median) 0, the 99th
 percentile (inside nuclei) 1.
+
+Missing phase voxels (:mod:`dynaclr.numerics.missing`): a frame mostly missing is dropped and
+predicted as NaN (so the stages reading the prediction drop it too); below that, missing voxels
+are 0 after normalisation (the FOV's mean phase); a FOV mostly missing fails.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +28,11 @@ from tqdm.auto import tqdm
 
 from dynaclr.config.virtual_stain import VirtualStainConfig, VirtualStainPredictConfig
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, make_provenance, read_zarr_provenance
+from dynaclr.io.chunks import read_block
 from dynaclr.io.plate import write_fov_record
 from dynaclr.numerics.device import resolve_device
+from dynaclr.numerics.missing import MissingTally, fill_missing
+from dynaclr.numerics.normalization import ChannelStatistics
 from dynaclr.virtual_stain.checkpoint import load_network
 from dynaclr.virtual_stain.network import VirtualStainUNet
 from dynaclr.virtual_stain.plates import (
@@ -100,15 +107,37 @@ def predict_stack(
 
 def predict_frames(
     network: VirtualStainUNet,
-    stacks: Iterable[np.ndarray],
+    stacks: Iterable[np.ndarray | None],
     output: Any,
     predict_config: VirtualStainPredictConfig,
     device: torch.device,
 ) -> None:
     """Predict each normalised phase stack ``(Z, Y, X)`` of ``stacks`` (frame ``t`` the ``t``-th) into
-    ``output[t, 0]`` of a ``(T, 1, Z, Y, X)`` array (zarr, written one frame at a time, or numpy)."""
+    ``output[t, 0]`` of a ``(T, 1, Z, Y, X)`` array (zarr, written one frame at a time, or numpy).
+    A ``None`` stack is a dropped frame: its prediction is NaN."""
     for t, stack in enumerate(stacks):
-        output[t, 0] = predict_stack(network, stack, predict_config, device)
+        if stack is None:
+            output[t, 0] = np.full(tuple(output.shape[2:]), np.nan, dtype=np.float32)
+        else:
+            output[t, 0] = predict_stack(network, stack, predict_config, device)
+
+
+def normalised_phase_stacks(
+    phase: Any,
+    channel: int,
+    normalization: ChannelStatistics,
+    tally: MissingTally,
+    *,
+    store: str | Path,
+    fov_name: str,
+) -> Iterator[np.ndarray | None]:
+    """Each frame's normalised phase stack ``(Z, Y, X)`` of a ``(T, C, Z, Y, X)`` array, missing voxels
+    0, or ``None`` for a dropped frame; ``tally`` counts them (and fails a FOV mostly missing)."""
+    frames = tqdm(range(phase.shape[0]), desc=f"virtual stain {fov_name}", unit="frame", mininterval=2.0)
+    for t in frames:
+        stack = read_block(phase, (t, channel), store=store, fov_name=fov_name)
+        yield None if tally.add(t, stack) else fill_missing(normalization.apply(stack), 0.0)
+    tally.check_fov()
 
 
 class PredictVirtualStainInputs(StageFiles):
@@ -153,9 +182,13 @@ def predict_fov(
     ``inputs.virtual_stain_plate`` (opened ``r+``). Then writes the completion record (kind
     ``virtual_stain_fov``) at ``outputs.record``.
 
+    Missing phase voxels follow :mod:`dynaclr.numerics.missing` (module docstring).
+
     Returns:
-        metrics also written to the record: ``n_frames``, ``seconds``, ``seconds_per_frame``,
-        ``device``, ``tile_size_px``, the phase normalisation (``phase_offset``, ``phase_scale``).
+        metrics also written to the record: ``fov_name``, ``n_frames``, ``seconds``,
+        ``seconds_per_frame``, ``device``, ``tile_size_px``, the phase normalisation
+        (``phase_offset``, ``phase_scale``), and the missing voxels and dropped frames
+        (:meth:`~dynaclr.numerics.missing.MissingTally.metrics`).
     """
     phase_path, output_path = inputs.phase_plate, inputs.virtual_stain_plate
     phase_provenance = read_phase_input(phase_path, config.input_channel)
@@ -172,14 +205,18 @@ def predict_fov(
         phase = plate_image(phase_plate, fov_name, phase_path)
         output = plate_image(output_plate, fov_name, output_path)
         _check_output_shape(output, phase, fov_name, inputs)
+        where = f"{phase_path} FOV {fov_name} channel {config.input_channel!r}"
         normalization = fov_normalization(
-            phase, phase_c, "zscore", config.normalization_frames, f"{phase_path} {fov_name}"
+            phase, phase_c, "zscore", config.normalization_frames, where, store=phase_path, fov_name=fov_name
         )
-        frames = tqdm(range(phase.shape[0]), desc=f"virtual stain {fov_name}", unit="frame", mininterval=2.0)
-        stacks = (normalization.apply(phase[t, phase_c]) for t in frames)
+        tally = MissingTally(where, expected_voxels=int(np.prod(phase.shape[:1] + phase.shape[2:])))
+        stacks = normalised_phase_stacks(
+            phase, phase_c, normalization, tally, store=phase_path, fov_name=fov_name
+        )
         predict_frames(network, stacks, output, config.predict, device)
     seconds, n_frames = time.perf_counter() - start, int(phase.shape[0])
     metrics = {
+        "fov_name": fov_name,
         "n_frames": n_frames,
         "seconds": seconds,
         "seconds_per_frame": seconds / max(1, n_frames),
@@ -187,6 +224,7 @@ def predict_fov(
         "tile_size_px": config.predict.tile_size_px,
         "phase_offset": normalization.center,
         "phase_scale": normalization.scale,
+        **tally.metrics(),
     }
     provenance = make_provenance(
         ArtifactKind.VIRTUAL_STAIN_FOV,

@@ -77,14 +77,18 @@ def fov_sources(
                         phase_c,
                         "zscore",
                         n_frames,
-                        f"{phase_plate_path} {fov_name} {config.input_channel!r}",
+                        f"{phase_plate_path} FOV {fov_name} channel {config.input_channel!r}",
+                        store=phase_plate_path,
+                        fov_name=fov_name,
                     ),
                     target_normalization=fov_normalization(
                         target,
                         target_c,
                         "median_p99",
                         n_frames,
-                        f"{target_plate_path} {fov_name} {config.target_channel!r}",
+                        f"{target_plate_path} FOV {fov_name} channel {config.target_channel!r}",
+                        store=target_plate_path,
+                        fov_name=fov_name,
                     ),
                     shape_tzyx=tuple(int(n) for n in phase_tzyx),  # type: ignore[arg-type]
                 )

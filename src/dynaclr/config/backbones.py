@@ -1,0 +1,99 @@
+"""The timm backbones the networks can be built from, by name, without importing timm.
+
+Importing timm (and torch) takes seconds, and every SLURM job parses the Snakefile again, so the
+workflow checks a config's backbones against these lists when it is parsed
+(:func:`dynaclr.config.plate_checks.workflow_problems`) instead of asking timm.
+``tests/unit/test_backbones.py`` builds every ConvNeXt and ResNet of the installed timm (on the
+``meta`` device, no memory) and fails when these lists and what the networks accept drift apart.
+
+* Contrastive encoder (:class:`dynaclr.contrastive.ContrastiveEncoder`): ConvNeXt and ConvNeXt-V2
+  with the 4x4 stride-4 "patch" stem, ResNets with one stride-2 ``conv1`` and a stride-2 max pool.
+* Virtual staining (:class:`dynaclr.virtual_stain.network.VirtualStainUNet`): every ConvNeXt.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection
+
+CONTRASTIVE_BACKBONES: frozenset[str] = frozenset(
+    {
+        "convnext_atto",
+        "convnext_atto_rms",
+        "convnext_base",
+        "convnext_femto",
+        "convnext_large",
+        "convnext_large_mlp",
+        "convnext_nano",
+        "convnext_pico",
+        "convnext_small",
+        "convnext_tiny",
+        "convnext_tiny_hnf",
+        "convnext_xlarge",
+        "convnext_xxlarge",
+        "convnext_zepto_rms",
+        "convnextv2_atto",
+        "convnextv2_base",
+        "convnextv2_femto",
+        "convnextv2_huge",
+        "convnextv2_large",
+        "convnextv2_nano",
+        "convnextv2_pico",
+        "convnextv2_small",
+        "convnextv2_tiny",
+        "resnet18",
+        "resnet26",
+        "resnet34",
+        "resnet50",
+        "resnet50_gn",
+        "resnet101",
+        "resnet152",
+        "resnet200",
+    }
+)
+
+VIRTUAL_STAIN_BACKBONES: frozenset[str] = frozenset(
+    {
+        "convnext_atto",
+        "convnext_atto_ols",
+        "convnext_atto_rms",
+        "convnext_base",
+        "convnext_femto",
+        "convnext_femto_ols",
+        "convnext_large",
+        "convnext_large_mlp",
+        "convnext_nano",
+        "convnext_nano_ols",
+        "convnext_pico",
+        "convnext_pico_ols",
+        "convnext_small",
+        "convnext_tiny",
+        "convnext_tiny_hnf",
+        "convnext_xlarge",
+        "convnext_xxlarge",
+        "convnext_zepto_rms",
+        "convnext_zepto_rms_ols",
+        "convnextv2_atto",
+        "convnextv2_base",
+        "convnextv2_femto",
+        "convnextv2_huge",
+        "convnextv2_large",
+        "convnextv2_nano",
+        "convnextv2_pico",
+        "convnextv2_small",
+        "convnextv2_tiny",
+    }
+)
+
+
+def backbone_problem(key: str, name: str, supported: Collection[str], network: str) -> str | None:
+    """One line naming ``key``, the backbones ``network`` accepts and ``name``; ``None`` when supported."""
+    if name in supported:
+        return None
+    close = difflib.get_close_matches(name, sorted(supported), n=3, cutoff=0.6)
+    hint = f"; close matches: {close}" if close else ""
+    examples = ", ".join(sorted(supported)[:3])
+    return (
+        f"{key}: expected a timm backbone the {network} can be built from ({examples}, ...; "
+        f"dynaclr.config.backbones lists all {len(supported)}), found {name!r}{hint}"
+    )

@@ -1,0 +1,244 @@
+"""Checks of the workflow config against the plates it reads, made before any job runs.
+
+A plate's metadata (FOVs, channels, axes, shape, time interval: :class:`~dynaclr.io.plate.PlateLayout`)
+is cheap to read, so what would otherwise fail only after every upstream stage ran fails when
+Snakemake parses the workflow (``workflow/rules/common.smk``; ``snakemake -n`` shows it): a channel
+a plate lacks, a ``tau`` longer than the movie, a backbone the networks cannot be built from, a patch
+window larger than the images, a FOV a stage names that the plate does not have. A simulated
+dataset's layout comes from its ``simulate`` config (:func:`simulated_layout`).
+
+Each problem is one line: the config key (a dotted path naming the dataset or model), what was
+expected and what was found. The exact checks that need the data (``tau`` against the tracked
+lineages, the FOVs' pixel values) stay in the stages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+
+from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBONES, backbone_problem
+from dynaclr.config.patches import PatchSpec
+from dynaclr.config.simulate import CHANNEL_NAMES, SimulateConfig
+from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
+from dynaclr.io.plate import EXPECTED_AXES, PlateGeometry, PlateLayout
+
+__all__ = ["PHASE_CHANNEL", "simulated_layout", "source_layouts", "workflow_problems"]
+
+#: The channel of the phase stage's plate (``dynaclr.phase.reconstruct.PHASE_CHANNEL``).
+PHASE_CHANNEL = "Phase3D"
+
+
+def simulated_layout(config: SimulateConfig, path: str) -> PlateLayout:
+    """The layout the simulator will write at ``path`` (rule ``simulate``), from its config."""
+    n_z, n_y, n_x = config.shape_zyx
+    return PlateLayout(
+        path=Path(path),
+        fov_names=tuple(config.fov_names()),
+        channel_names=CHANNEL_NAMES,
+        axes=EXPECTED_AXES,
+        shape_tczyx=(config.n_frames, len(CHANNEL_NAMES), n_z, n_y, n_x),
+        geometry=PlateGeometry(
+            time_interval_s=config.time_interval_minutes * 60.0,
+            z_step_um=config.z_step_um,
+            pixel_size_um=config.pixel_size_um,
+        ),
+        time_interval_minutes=config.time_interval_minutes,
+    )
+
+
+def source_layouts(
+    name: str, dataset: DatasetConfig, raw: PlateLayout, results: str
+) -> dict[str, PlateLayout]:
+    """The layout of every plate dataset ``name``'s stages read, by patch source: ``raw``, ``phase``
+    (the phase stage's plate under ``results``, or the raw plate with ``phase: null``) and
+    ``virtual_stain``."""
+    n_t, _, n_z, n_y, n_x = raw.shape_tczyx
+    plates = {"raw": raw, "phase": raw}
+    if dataset.phase is not None:
+        plates["phase"] = dataclasses.replace(
+            raw,
+            path=Path(results, name, "phase.zarr"),
+            channel_names=(PHASE_CHANNEL,),
+            shape_tczyx=(n_t, 1, n_z if dataset.phase.mode == "3d" else 1, n_y, n_x),
+        )
+    if dataset.virtual_stain is not None:
+        phase = plates["phase"].shape_tczyx
+        plates["virtual_stain"] = dataclasses.replace(
+            raw,
+            path=Path(results, name, "virtual_stain.zarr"),
+            channel_names=(dataset.virtual_stain.output_channel,),
+            shape_tczyx=(phase[0], 1, phase[2], phase[3], phase[4]),
+        )
+    return plates
+
+
+def _channel_problem(key: str, channel: str, plate: PlateLayout, what: str, fix: str = "") -> list[str]:
+    if channel in plate.channel_names:
+        return []
+    return [
+        f"{key}: expected a channel of {what} ({plate.path}: {list(plate.channel_names)}), found {channel!r}"
+        + (f"; {fix}" if fix else "")
+    ]
+
+
+def _fov_problem(key: str, names: list[str] | None, plate: PlateLayout) -> list[str]:
+    unknown = [name for name in names or [] if name not in plate.fov_names]
+    if not unknown:
+        return []
+    shown = list(plate.fov_names[:6]) + (["..."] if len(plate.fov_names) > 6 else [])
+    return [f"{key}: expected FOVs of the plate {plate.path} {shown}, found {unknown}"]
+
+
+def _channel_problems(name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]) -> list[str]:
+    key = f"datasets.{name}"
+    raw, phase = plates["raw"], plates["phase"]
+    problems = []
+    if dataset.phase is not None:
+        problems += _channel_problem(
+            f"{key}.phase.brightfield_channel",
+            dataset.phase.brightfield_channel,
+            raw,
+            "the raw plate",
+            f"name its brightfield channel, or set `phase: null` if the plate holds {PHASE_CHANNEL}",
+        )
+    if dataset.tracking_input.source == "raw":
+        problems += _channel_problem(
+            f"{key}.tracking_input.channel", dataset.tracking_input.channel, raw, "the raw plate"
+        )
+    elif dataset.virtual_stain is not None:
+        problems += _channel_problem(
+            f"{key}.tracking_input.channel",
+            dataset.tracking_input.channel,
+            plates["virtual_stain"],
+            "the virtual-staining plate",
+            "it holds virtual_stain.output_channel",
+        )
+    if dataset.virtual_stain is not None:
+        problems += _channel_problem(
+            f"{key}.virtual_stain.target_channel", dataset.virtual_stain.target_channel, raw, "the raw plate"
+        )
+        problems += _channel_problem(
+            f"{key}.virtual_stain.input_channel",
+            dataset.virtual_stain.input_channel,
+            phase,
+            "the phase input" + (", the raw plate with phase: null" if dataset.phase is None else ""),
+        )
+        if dataset.virtual_stain.train is not None:
+            problems += _fov_problem(
+                f"{key}.virtual_stain.train.train_fovs", list(dataset.virtual_stain.train.train_fovs), raw
+            )
+    for spec in dataset.patches:
+        for index, channel in enumerate(spec.channels):
+            plate = plates.get(channel.source)
+            if plate is not None:
+                problems += _channel_problem(
+                    f"{key}.patches[{spec.name}].channels[{index}].channel",
+                    channel.channel,
+                    plate,
+                    f"the {channel.source} source"
+                    + (
+                        ", the raw plate with phase: null" if plate is raw and channel.source != "raw" else ""
+                    ),
+                )
+    return problems
+
+
+def _patch_window_problems(name: str, spec: PatchSpec, plates: Mapping[str, PlateLayout]) -> list[str]:
+    """The patch window fits the images (Y, X) and the kept slices fit the stacks (Z)."""
+    key = f"datasets.{name}.patches[{spec.name}]"
+    sources = {channel.source for channel in spec.channels if channel.source in plates}
+    problems = []
+    depths = {}
+    for source in sorted(sources):
+        plate = plates[source]
+        _, _, n_z, n_y, n_x = plate.shape_tczyx
+        depths[source] = n_z
+        if spec.initial_size_px > min(n_y, n_x):
+            window = (
+                f"initial_patch_size_yx_px={spec.initial_patch_size_yx_px}"
+                if spec.initial_patch_size_yx_px is not None
+                else f"the window patch_size_yx_px={spec.patch_size_yx_px} needs for augmentation"
+            )
+            problems.append(
+                f"{key}: expected a patch window that fits the images of {plate.path} (Y x X = {n_y} x "
+                f"{n_x} px), found {spec.initial_size_px} px ({window}); use a smaller patch_size_yx_px"
+            )
+            break
+    if len(set(depths.values())) > 1:
+        problems.append(
+            f"{key}.channels: expected sources with one stack depth, found Z = {depths} (a 2d phase plate "
+            "has one slice); read every channel from stacks of the same depth"
+        )
+    elif depths:
+        try:
+            spec.z_slices(next(iter(depths.values())))
+        except ValueError as err:
+            problems.append(f"{key}: {err}")
+    return problems
+
+
+def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, dataset: str) -> list[str]:
+    """A time-aware ``tau`` leaves at least one pair of frames ``(t, t + tau')`` in the movie."""
+    if training.sampling != "time_aware":
+        return []
+    n_frames, interval = raw.n_frames, raw.time_interval_minutes
+    if training.tau_frames is not None:
+        tau, given, key = training.tau_frames, f"{training.tau_frames} frames", f"{key}.tau_frames"
+    else:
+        assert training.tau_minutes is not None
+        tau = round(training.tau_minutes / interval) if interval > 0 else 0
+        given = f"{training.tau_minutes} min = {tau} frames at the plate's {interval:g} min interval"
+        key = f"{key}.tau_minutes"
+        if tau < 1:
+            return [
+                f"{key}: expected at least one frame ({interval:g} min for dataset {dataset!r}, "
+                f"from {raw.path}), found {training.tau_minutes}"
+            ]
+    shortest = max(1, tau - training.tau_tolerance_frames)
+    if shortest <= n_frames - 1:
+        return []
+    return [
+        f"{key}: expected a tau of at most {n_frames - 1 + training.tau_tolerance_frames} frames (dataset "
+        f"{dataset!r} has {n_frames} frames in {raw.path}, tau_tolerance_frames="
+        f"{training.tau_tolerance_frames}), found {given}: no cell can be paired with itself tau later"
+    ]
+
+
+def workflow_problems(
+    config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout], results: str
+) -> list[str]:
+    """Every way ``config`` does not fit its datasets' plates, one line each (empty: all fit).
+
+    Args:
+        config: the validated workflow config.
+        raw_layouts: each dataset's raw plate layout (read from the plate, or :func:`simulated_layout`).
+        results: the results directory (names the plates the workflow will write).
+    """
+    problems = []
+    plates_of = {}
+    for name, dataset in config.datasets.items():
+        plates = plates_of[name] = source_layouts(name, dataset, raw_layouts[name], results)
+        problems += _channel_problems(name, dataset, plates)
+        for spec in dataset.patches:
+            problems += _patch_window_problems(name, spec, plates)
+        if dataset.virtual_stain is not None:
+            problem = backbone_problem(
+                f"datasets.{name}.virtual_stain.backbone",
+                dataset.virtual_stain.backbone,
+                VIRTUAL_STAIN_BACKBONES,
+                "virtual-staining UNet",
+            )
+            problems += [problem] if problem else []
+    for model, entry in config.contrastive_models.items():
+        key = f"contrastive_models.{model}.training"
+        problem = backbone_problem(
+            f"{key}.backbone", entry.training.backbone, CONTRASTIVE_BACKBONES, "contrastive encoder"
+        )
+        problems += [problem] if problem else []
+        raw = raw_layouts[entry.dataset]
+        problems += _tau_problem(key, entry.training, raw, entry.dataset)
+        problems += _fov_problem(f"{key}.validation_fovs", entry.training.validation_fovs, raw)
+    return problems

@@ -1,0 +1,118 @@
+"""Read a block of a plate's image array, naming the damaged chunk when it does not decode.
+
+A truncated or overwritten chunk file (an interrupted copy, a full disk, a failing drive) makes the
+codec fail deep inside zarr with a bare ``RuntimeError: blosc encoded value is invalid`` (or a
+zstd/``ValueError``/``OSError``), which says neither which file is broken nor what to do.
+:func:`read_block` reads ``array[key]`` and turns such an error into a :class:`CorruptChunkError`
+that names the store, the array, the FOV, the time point and channel, the chunk and its file, and
+the fix: re-copy the store from its source, or leave the FOV out of the dataset.
+
+Every stage reads plate frames through it (phase, virtual staining, tracking, patches and the
+evaluations). A *missing* chunk file is not an error for zarr (it reads as the fill value); this
+helper cannot tell one from a frame never written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dynaclr.io.provenance import ArtifactError
+
+__all__ = ["DECODE_ERRORS", "CorruptChunkError", "read_block"]
+
+#: What codecs raise on bytes that do not decode: blosc and zstd (``RuntimeError``), a chunk of the
+#: wrong size (``ValueError``), a file cut short or unreadable (``OSError``, ``EOFError``).
+DECODE_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError, OSError, EOFError)
+
+#: Names of the axes of a plate's image array ``0`` (OME-NGFF ``T, C, Z, Y, X``).
+TCZYX = ("t", "c", "z", "y", "x")
+
+
+class CorruptChunkError(ArtifactError):
+    """A chunk of an array could not be decoded: the store is truncated or corrupt."""
+
+
+def _first_indices(key: tuple[Any, ...], shape: tuple[int, ...]) -> list[int]:
+    """The first index along each axis that ``key`` (ints and slices, leading axes) selects."""
+    first = []
+    for axis, size in enumerate(shape):
+        item = key[axis] if axis < len(key) else slice(None)
+        if isinstance(item, slice):
+            first.append(item.indices(size)[0])
+        else:
+            first.append(int(item) % size if size else 0)
+    return first
+
+
+def _chunk_description(array: Any, key: tuple[Any, ...], store: Path, array_name: str) -> str:
+    """``chunk (3, 1, 0, 0, 0), file <path>`` of the block's first chunk, as far as it is known."""
+    shape, chunks = tuple(getattr(array, "shape", ())), tuple(getattr(array, "chunks", ()) or ())
+    if not shape or len(chunks) != len(shape):
+        return ""
+    first = _first_indices(key, shape)
+    chunk = tuple(index // size for index, size in zip(first, chunks, strict=True))
+    text = f", chunk {chunk}"
+    try:  # the chunk's file name, from the array's own key encoding (zarr v2 or v3)
+        import zarr
+
+        metadata = zarr.open_array(store=str(store / array_name), mode="r").metadata
+        text += f" (file {store / array_name / metadata.encode_chunk_key(chunk)})"
+    except Exception:  # the file name is a courtesy; the error itself is already known
+        pass
+    return text
+
+
+def _position(array: Any, key: tuple[Any, ...]) -> str:
+    """``time point t=3, channel 1`` for a 5-D image array, else the key."""
+    shape = tuple(getattr(array, "shape", ()))
+    if len(shape) != len(TCZYX):
+        return f"block {key}"
+    first = _first_indices(key, shape)
+    parts = []
+    for axis in (0, 1):
+        if axis < len(key) and not isinstance(key[axis], slice):
+            parts.append(f"{'time point t' if axis == 0 else 'channel c'}={first[axis]}")
+    return ", ".join(parts) or f"block {key}"
+
+
+def read_block(
+    array: Any,
+    key: Any,
+    *,
+    store: str | Path,
+    fov_name: str | None = None,
+    array_name: str | None = None,
+) -> np.ndarray:
+    """``array[key]`` as a numpy array; a chunk that does not decode raises :class:`CorruptChunkError`.
+
+    Args:
+        array: an iohub ``ImageArray``, a zarr array or any array-like (numpy arrays never fail here).
+        key: an index (``t``, ``(t, c)``, ``(t, c, z_slice)``...), the leading axes.
+        store: path of the store (the plate) the array lives in, named in the error.
+        fov_name: the FOV (``row/column/fov``) the array belongs to, named in the error.
+        array_name: the array's path inside the store; default ``array.path`` (iohub and zarr arrays
+            know it, e.g. ``A/1/0/0``).
+
+    Raises:
+        CorruptChunkError: the codec failed (:data:`DECODE_ERRORS`); the message names the store,
+            the array, the FOV, the time point and channel, the chunk and its file, and the fix.
+    """
+    try:
+        return np.asarray(array[key])
+    except ArtifactError:
+        raise
+    except DECODE_ERRORS as err:
+        store = Path(store)
+        name = array_name or str(getattr(array, "path", "") or "array")
+        index = key if isinstance(key, tuple) else (key,)
+        fov = f"FOV {fov_name}" if fov_name else "its FOV"
+        raise CorruptChunkError(
+            f"{store}: array {name!r} ({fov}, {_position(array, index)}) cannot be read: a chunk does "
+            f"not decode{_chunk_description(array, index, store, name)}: {type(err).__name__}: {err}. "
+            f"The store is truncated or corrupt (an interrupted copy, a full disk or a failing drive). "
+            f"Re-copy the store from its source; if the source is damaged too, leave {fov} out of the "
+            "dataset (a plate without that position)."
+        ) from err

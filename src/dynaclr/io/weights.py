@@ -1,0 +1,55 @@
+"""Reading PyTorch weights files (checkpoints, state dicts) with errors a person can act on.
+
+Every weights file is read with ``torch.load(weights_only=True)``: no file can run code. torch's
+own errors for a file it cannot read are long and, for a corrupt file, advise retrying with
+``weights_only=False``, which is never the fix here (and would let a planted file run code).
+:func:`load_weights_file` names the file, the likely cause and the fix the caller gives instead.
+torch is imported only when a file is read.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+from dynaclr.io.provenance import ArtifactError
+
+__all__ = ["load_weights_file"]
+
+
+def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: str = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``; :class:`ArtifactError` naming ``what``, the cause and ``fix``.
+
+    Args:
+        path: the file.
+        what: what the file should be, e.g. ``"contrastive model"``.
+        fix: what to do about a missing or unreadable file, e.g. ``"rerun it with `snakemake
+            --forcerun train_contrastive`"``.
+        map_location: where tensors are loaded.
+
+    Raises:
+        ArtifactError: the file is missing, truncated or corrupt (a job killed while writing it, a
+            partial copy), or holds Python objects other than tensors and plain containers.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: {what} not found; {fix}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" in str(err) or "not an allowed global" in str(err):
+            cause = (
+                "it holds Python objects other than tensors and plain containers, which dynaclr never "
+                "loads (that could run code): it was not written by dynaclr"
+            )
+        else:
+            cause = "it is corrupt or not a PyTorch weights file"
+        raise ArtifactError(f"{path}: {what} cannot be read: {cause}; {fix}") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        first_sentence = str(err).split(". ")[0].splitlines()[0][:120] if str(err) else type(err).__name__
+        raise ArtifactError(
+            f"{path}: {what} cannot be read: the file is truncated or corrupt ({first_sentence}); {fix}"
+        ) from None

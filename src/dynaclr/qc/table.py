@@ -1,0 +1,202 @@
+"""The quality-control table of a dataset (rule ``qc_table``): what every per-FOV job left out.
+
+Reads the per-FOV records of the image stages (``phase_fov``, ``virtual_stain_fov``, ``tracks_fov``,
+``patch_fov``) and writes one row per FOV and stage: frames, dropped frames (mostly missing voxels,
+:mod:`dynaclr.numerics.missing`), missing voxels, a status and its reason. Every row that is not
+``ok`` is logged at WARNING, so a run whose results were silently reduced says so in its log, in
+``results/{dataset}/qc.csv`` and in the HTML report.
+
+A FOV that is mostly missing has no row: its job fails (the run does not finish) with an error
+naming the FOV and the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dynaclr.io import ArtifactKind, StageFiles, make_provenance, write_csv
+from dynaclr.io.plate import read_fov_record, write_fov_record
+from dynaclr.patches.extract import MOSTLY_PADDED_WARNING_SHARE
+
+__all__ = [
+    "QC_COLUMNS",
+    "STATUSES",
+    "QcTableInputs",
+    "QcTableOutputs",
+    "qc_row",
+    "qc_rows",
+    "qc_table",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Columns of ``qc.csv``: ``dropped_frames`` is the frame list joined with ``;`` (empty: none).
+QC_COLUMNS: tuple[str, ...] = (
+    "fov_name",
+    "stage",
+    "n_frames",
+    "n_dropped_frames",
+    "dropped_frames",
+    "missing_voxels",
+    "missing_share",
+    "status",
+    "reason",
+)
+
+#: ``ok``: nothing left out. ``reduced``: frames dropped, missing voxels filled, or more than
+#: :data:`~dynaclr.patches.extract.MOSTLY_PADDED_WARNING_SHARE` of the patches mostly padding.
+#: ``empty``: the FOV gave no tracks or no patches. ``unknown``: the record predates the
+#: missing-data metrics (rerun its rule).
+STATUSES: tuple[str, ...] = ("ok", "reduced", "empty", "unknown")
+
+#: Stage name of each record kind (patches: ``patches:<spec>``).
+STAGE_OF_KIND = {
+    ArtifactKind.PHASE_FOV: "phase",
+    ArtifactKind.VIRTUAL_STAIN_FOV: "virtual_stain",
+    ArtifactKind.TRACKS_FOV: "tracking",
+    ArtifactKind.PATCH_FOV: "patches",
+}
+
+
+class QcTableInputs(StageFiles):
+    """Rule ``qc_table``: every per-FOV record of the dataset, per stage (empty when a stage is off)."""
+
+    phase_records: tuple[Path, ...] = ()
+    virtual_stain_records: tuple[Path, ...] = ()
+    track_records: tuple[Path, ...] = ()
+    patch_records: tuple[Path, ...] = ()
+
+    def by_kind(self) -> Iterable[tuple[ArtifactKind, Path]]:
+        """``(record kind, path)`` of every record, stage by stage in workflow order."""
+        for kind, paths in (
+            (ArtifactKind.PHASE_FOV, self.phase_records),
+            (ArtifactKind.VIRTUAL_STAIN_FOV, self.virtual_stain_records),
+            (ArtifactKind.TRACKS_FOV, self.track_records),
+            (ArtifactKind.PATCH_FOV, self.patch_records),
+        ):
+            for path in paths:
+                yield kind, path
+
+
+class QcTableOutputs(StageFiles):
+    """Rule ``qc_table``: the table (CSV) and its record (provenance and counts per status)."""
+
+    table: Path
+    record: Path
+
+
+def _fov_name_of(path: Path, metrics: dict[str, Any]) -> str:
+    """The record's ``fov_name``, else its path's last three parts (``.../{row}/{col}/{fov}.json``)."""
+    name = metrics.get("fov_name")
+    return str(name) if name else "/".join([*path.parent.parts[-2:], path.stem])
+
+
+def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[str, list[str]]:
+    """The status and the reasons of one record's metrics (already known to hold the missing-data ones)."""
+    reasons = []
+    if dropped:
+        reasons.append(f"frames {dropped} dropped (more than half their voxels missing)")
+    filled = int(metrics.get("filled_voxels", 0) or 0)
+    if filled:
+        reasons.append(f"{filled} missing voxel(s) filled")
+    elif not dropped and int(metrics.get("missing_voxels", 0) or 0):
+        reasons.append(f"{metrics['missing_voxels']} missing voxel(s) left out")
+    if int(metrics.get("n_cells_at_dropped_frames", 0) or 0):
+        reasons.append(
+            f"{metrics['n_cells_at_dropped_frames']} cell observation(s) at dropped frames got no patch"
+        )
+    share = float(metrics.get("mostly_padded_share", 0.0) or 0.0)
+    if share > MOSTLY_PADDED_WARNING_SHARE:
+        reasons.append(
+            f"{metrics['n_mostly_padded_patches']} patch(es) ({100.0 * share:.0f}%) more than half padding"
+        )
+    if stage == "tracking" and int(metrics.get("n_tracks", 1)) == 0:
+        return "empty", ["no detection in any frame: 0 tracks", *reasons]
+    if stage.startswith("patches") and int(metrics.get("n_patches", 1)) == 0:
+        return "empty", ["no tracked cell: 0 patches", *reasons]
+    return ("reduced" if reasons else "ok"), reasons
+
+
+def qc_row(kind: ArtifactKind, path: Path, metrics: dict[str, Any], stage: str) -> dict[str, Any]:
+    """One row of the table (:data:`QC_COLUMNS`) from a per-FOV record's metrics."""
+    row: dict[str, Any] = {
+        "fov_name": _fov_name_of(path, metrics),
+        "stage": stage,
+        "n_frames": metrics.get("n_frames"),
+    }
+    if "missing_voxels" not in metrics or "dropped_frames" not in metrics:
+        return {
+            **row,
+            "n_dropped_frames": None,
+            "dropped_frames": "",
+            "missing_voxels": None,
+            "missing_share": None,
+            "status": "unknown",
+            "reason": f"{path} has no missing-data metrics (an older record): rerun "
+            f"`snakemake --forcerun {kind.rule}`",
+        }
+    dropped = sorted(int(t) for t in metrics["dropped_frames"])
+    status, reasons = _reasons(stage, metrics, dropped)
+    return {
+        **row,
+        "n_dropped_frames": len(dropped),
+        "dropped_frames": ";".join(str(t) for t in dropped),
+        "missing_voxels": int(metrics["missing_voxels"]),
+        "missing_share": float(metrics.get("missing_share", 0.0)),
+        "status": status,
+        "reason": "; ".join(reasons),
+    }
+
+
+def qc_rows(inputs: QcTableInputs) -> tuple[pd.DataFrame, list[Any]]:
+    """The table (:data:`QC_COLUMNS`, records in input order) and the records' ``(path, provenance)``."""
+    rows, recorded = [], []
+    for kind, path in inputs.by_kind():
+        provenance, metrics = read_fov_record(path, kind)
+        stage = STAGE_OF_KIND[kind]
+        if kind == ArtifactKind.PATCH_FOV:
+            stage = f"patches:{provenance.config.get('name', '?')}"
+        rows.append(qc_row(kind, Path(path), metrics, stage))
+        recorded.append((path, provenance))
+    table = pd.DataFrame(rows, columns=list(QC_COLUMNS))
+    return table.astype(
+        {"n_frames": "Int64", "n_dropped_frames": "Int64", "missing_voxels": "Int64"}
+    ), recorded
+
+
+def qc_table(inputs: QcTableInputs, outputs: QcTableOutputs, *, dataset: str) -> pd.DataFrame:
+    """Write the dataset's QC table (``outputs.table``, CSV) and its record (``outputs.record``).
+
+    Every row whose status is not ``ok`` is logged at WARNING with its reason. The record (kind
+    ``qc_table``) holds the provenance (the records read) and ``metrics``: ``table`` (the CSV's
+    name), ``n_rows``, the count of each status, and ``not_ok`` (``fov_name``, ``stage``,
+    ``status``, ``reason`` of every other row).
+    """
+    table, recorded = qc_rows(inputs)
+    not_ok = table[table["status"] != "ok"]
+    for row in not_ok.itertuples(index=False):
+        logger.warning(
+            "dataset %s, FOV %s, %s: %s (%s)", dataset, row.fov_name, row.stage, row.status, row.reason
+        )
+    write_csv(table, outputs.table)
+    counts = table["status"].value_counts()
+    metrics = {
+        "table": outputs.table.name,
+        "n_rows": len(table),
+        **{f"n_{status}": int(counts.get(status, 0)) for status in STATUSES},
+        "not_ok": not_ok[["fov_name", "stage", "status", "reason"]].to_dict(orient="records"),
+    }
+    provenance = make_provenance(ArtifactKind.QC_TABLE, {"dataset": dataset}, inputs=recorded)
+    write_fov_record(outputs.record, provenance, metrics)
+    logger.info(
+        "dataset %s: QC of %d FOV-stage rows: %s",
+        dataset,
+        len(table),
+        {s: metrics[f"n_{s}"] for s in STATUSES},
+    )
+    return table

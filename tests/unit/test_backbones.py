@@ -1,0 +1,52 @@
+"""The committed backbone lists (checked at parse time, without timm) against the installed timm."""
+
+from __future__ import annotations
+
+import pytest
+
+from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBONES, backbone_problem
+
+
+def test_every_listed_backbone_is_a_timm_model() -> None:
+    import timm
+
+    unknown = sorted(
+        name for name in CONTRASTIVE_BACKBONES | VIRTUAL_STAIN_BACKBONES if not timm.is_model(name)
+    )
+    assert not unknown, f"not timm models (update dynaclr.config.backbones): {unknown}"
+
+
+def test_backbone_problem_names_key_found_and_close_matches() -> None:
+    assert backbone_problem("k", "convnext_atto", CONTRASTIVE_BACKBONES, "encoder") is None
+    problem = backbone_problem("a.backbone", "resnet-18", CONTRASTIVE_BACKBONES, "encoder")
+    assert problem is not None
+    assert problem.startswith("a.backbone: expected a timm backbone the encoder can be built from")
+    assert "found 'resnet-18'" in problem and "'resnet18'" in problem
+
+
+@pytest.mark.slow
+def test_lists_are_exactly_the_backbones_the_networks_accept() -> None:
+    """Builds every ConvNeXt and ResNet of the installed timm on the meta device (about 20 s)."""
+    import timm
+    import torch
+
+    from dynaclr.contrastive.encoder import _replace_backbone_stem
+    from dynaclr.virtual_stain.network import VirtualStainUNet
+
+    contrastive, virtual_stain = set(), set()
+    for name in timm.list_models("convnext*") + timm.list_models("resnet*"):
+        with torch.device("meta"):
+            model = timm.create_model(name, pretrained=False, num_classes=0)
+            try:
+                _replace_backbone_stem(model, name)
+                contrastive.add(name)
+            except NotImplementedError:
+                pass
+            if name.startswith("convnext"):
+                try:
+                    VirtualStainUNet(name, input_depth_slices=5)
+                    virtual_stain.add(name)
+                except (NotImplementedError, ValueError):
+                    pass
+    assert contrastive == CONTRASTIVE_BACKBONES
+    assert virtual_stain == VIRTUAL_STAIN_BACKBONES

@@ -1,0 +1,288 @@
+"""The config checked against the plates' metadata before any job runs: `snakemake -n` fails with
+one line per problem naming the key, what was expected and what was found.
+
+The plans are built in this process (``planned_jobs`` of test_stage_contract, a dry run of about a
+second); one test runs ``snakemake -n`` itself to show what a person sees.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from plate_helpers import rename_position, write_plate
+from snakemake_interface_common.exceptions import WorkflowError
+from test_stage_contract import planned_jobs
+
+from dynaclr.config.plate_checks import workflow_problems
+from dynaclr.config.workflow import WorkflowConfig
+
+#: (T, C, Z, Y, X) of the test plate: 6 frames at 10 min, 3 slices of 64 x 64 px.
+SHAPE = (6, 2, 3, 64, 64)
+FOVS = ["A/1/Pos0", "A/1/Pos1", "B/2/Pos0"]
+
+
+@pytest.fixture(scope="module")
+def plate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plate of one's own: OME-Zarr position names like `Pos0`, channels Nuclei and Sensor."""
+    return write_plate(tmp_path_factory.mktemp("own") / "own.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+
+
+def plate_config(plate: Path) -> dict[str, Any]:
+    """A dataset on ``plate`` (no phase, tracking on its Nuclei channel), one time-aware model."""
+    return {
+        "datasets": {
+            "mine": {
+                "plate": str(plate),
+                "phase": None,
+                "tracking_input": {"source": "raw", "channel": "Nuclei"},
+                "patches": [
+                    {
+                        "name": "sensor",
+                        "channels": [{"source": "raw", "channel": "Sensor", "normalization": "median_p99"}],
+                        "z_window_slices": 1,
+                        "patch_size_yx_px": 16,
+                    }
+                ],
+            }
+        },
+        "contrastive_models": {
+            "m": {
+                "dataset": "mine",
+                "training": {
+                    "patch_spec": "sensor",
+                    "sampling": "time_aware",
+                    "tau_frames": 1,
+                    "backbone": "convnext_atto",
+                },
+            }
+        },
+        "analysis": {"baselines": ["engineered_features"]},
+    }
+
+
+def plan(config: dict[str, Any], workdir: Path) -> Counter[str]:
+    """Jobs per rule of a dry run of ``config`` in ``workdir``."""
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    configfile = workdir / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    return Counter(job.rule.name for job in planned_jobs(configfile, workdir))
+
+
+def refused(config: dict[str, Any], workdir: Path) -> str:
+    """The message of the dry run that refuses ``config``."""
+    with pytest.raises(WorkflowError) as raised:
+        plan(config, workdir)
+    return str(raised.value)
+
+
+def test_pos0_fov_names_are_planned(plate: Path, tmp_path: Path) -> None:
+    jobs = plan(plate_config(plate), tmp_path)
+    assert jobs["track_fov"] == jobs["extract_patches"] == len(FOVS)
+    assert jobs["train_contrastive"] == 1
+
+
+def test_a_plate_fov_name_with_shell_characters_is_refused_at_parse_time(plate: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.zarr"
+    import shutil
+
+    shutil.copytree(plate, bad)
+    rename_position(bad, "A/1/Pos1", "Pos 1")
+    message = refused(plate_config(bad), tmp_path)
+    assert "datasets.mine.plate:" in message and "bad.zarr" in message and "'A/1/Pos 1'" in message
+
+
+def test_a_plate_in_another_axis_order_is_refused_at_parse_time(tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "czt.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE, channel_first=True)
+    message = refused(plate_config(plate), tmp_path)
+    assert (
+        "datasets.mine.plate:" in message and "arrays are stored with axes (c [channel], t [time]" in message
+    )
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """An edit setting the dotted ``path`` (list items by index) of a config to ``value``."""
+
+    def edit(config: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = config
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        node[int(last) if isinstance(node, list) else last] = value
+
+    return edit
+
+
+CASES = {
+    "brightfield channel": (
+        _set("datasets.mine.phase", {}),
+        [
+            "datasets.mine.phase.brightfield_channel: expected a channel of the raw plate (",
+            "found 'Brightfield'",
+        ],
+    ),
+    "tracking channel": (
+        _set("datasets.mine.tracking_input.channel", "DAPI"),
+        ["datasets.mine.tracking_input.channel: expected a channel of the raw plate", "found 'DAPI'"],
+    ),
+    "patch channel": (
+        _set("datasets.mine.patches.0.channels.0.channel", "GFP"),
+        [
+            "datasets.mine.patches[sensor].channels[0].channel: expected a channel of the raw source (",
+            "'GFP'",
+        ],
+    ),
+    "phase null without Phase3D": (
+        _set(
+            "datasets.mine.patches.0.channels.0",
+            {"source": "phase", "channel": "Phase3D", "normalization": "zscore"},
+        ),
+        [
+            "datasets.mine.patches[sensor].channels[0].channel: expected a channel of the phase source, "
+            "the raw plate with phase: null ("
+        ],
+    ),
+    "virtual staining channels": (
+        _set(
+            "datasets.mine.virtual_stain", {"target_channel": "DAPI", "train": {"train_fovs": ["A/1/Pos0"]}}
+        ),
+        [
+            "datasets.mine.virtual_stain.target_channel: expected a channel of the raw plate",
+            "datasets.mine.virtual_stain.input_channel: expected a channel of the phase input, "
+            "the raw plate with phase: null (",
+        ],
+    ),
+    "tracking the virtual staining's channel": (
+        lambda config: config["datasets"]["mine"].update(
+            virtual_stain={
+                "target_channel": "Nuclei",
+                "input_channel": "Sensor",
+                "train": {"train_fovs": ["A/1/Pos0"]},
+            },
+            tracking_input={"source": "virtual_stain", "channel": "nuclei"},
+        ),
+        [
+            "datasets.mine.tracking_input.channel: expected a channel of the virtual-staining plate",
+            "found 'nuclei'",
+        ],
+    ),
+    "virtual staining FOVs": (
+        _set("datasets.mine.virtual_stain", {"target_channel": "Nuclei", "input_channel": "Sensor"}),
+        [
+            "datasets.mine.virtual_stain.train.train_fovs: expected FOVs of the plate",
+            "found ['A/1/0', 'B/1/0']",
+        ],
+    ),
+    "tau frames": (
+        _set("contrastive_models.m.training.tau_frames", 9),
+        [
+            "contrastive_models.m.training.tau_frames: expected a tau of at most 6 frames "
+            "(dataset 'mine' has 6 frames",
+            "found 9 frames",
+        ],
+    ),
+    "tau minutes": (
+        _set("contrastive_models.m.training", {"patch_spec": "sensor", "tau_minutes": 120}),
+        [
+            "contrastive_models.m.training.tau_minutes: expected a tau of at most 6 frames",
+            "12 frames at the plate's 10 min",
+        ],
+    ),
+    "contrastive backbone": (
+        _set("contrastive_models.m.training.backbone", "convnext_tinny"),
+        [
+            "contrastive_models.m.training.backbone: expected a timm backbone",
+            "found 'convnext_tinny'",
+            "'convnext_tiny'",
+        ],
+    ),
+    "virtual staining backbone": (
+        _set(
+            "datasets.mine.virtual_stain",
+            {
+                "backbone": "convnext_huge",
+                "target_channel": "Nuclei",
+                "input_channel": "Sensor",
+                "train": {"train_fovs": ["A/1/Pos0"]},
+            },
+        ),
+        [
+            "datasets.mine.virtual_stain.backbone: expected a timm backbone the virtual-staining UNet",
+            "'convnext_huge'",
+        ],
+    ),
+    "patch window": (
+        _set("datasets.mine.patches.0.patch_size_yx_px", 48),
+        [
+            "datasets.mine.patches[sensor]: expected a patch window that fits the images",
+            "64 x 64 px), found 88 px",
+        ],
+    ),
+    "validation FOVs": (
+        _set("contrastive_models.m.training.validation_fovs", ["A/1/0"]),
+        ["contrastive_models.m.training.validation_fovs: expected FOVs of the plate", "found ['A/1/0']"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_config_that_does_not_fit_the_plate_fails_the_dry_run(
+    case: str, plate: Path, tmp_path: Path
+) -> None:
+    edit, expected = CASES[case]
+    config = plate_config(plate)
+    edit(config)
+    message = refused(config, tmp_path)
+    assert message.startswith("The config does not fit the data")
+    for part in expected:
+        assert part in message, f"{part!r} not in:\n{message}"
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_simulated_dataset_is_checked_against_its_simulate_config(tmp_path: Path) -> None:
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    config["contrastive_models"]["time_aware"]["training"]["tau_frames"] = 20  # the tiny movie has 12 frames
+    message = refused(config, tmp_path)
+    assert "contrastive_models.time_aware.training.tau_frames: expected a tau of at most 12 frames" in message
+    assert "results/tiny/raw.zarr" in message
+
+
+def test_all_problems_are_listed_at_once(plate: Path) -> None:
+    config = plate_config(plate)
+    config["datasets"]["mine"]["tracking_input"]["channel"] = "DAPI"
+    config["contrastive_models"]["m"]["training"]["backbone"] = "vit_tiny"
+    from dynaclr.io.plate import read_plate_layout
+
+    problems = workflow_problems(
+        WorkflowConfig.model_validate(config), {"mine": read_plate_layout(plate)}, "results"
+    )
+    assert [problem.split(":")[0] for problem in problems] == [
+        "datasets.mine.tracking_input.channel",
+        "contrastive_models.m.training.backbone",
+    ]
+    assert (
+        workflow_problems(
+            WorkflowConfig.model_validate(plate_config(plate)), {"mine": read_plate_layout(plate)}, "results"
+        )
+        == []
+    )
+
+
+def test_snakemake_dry_run_prints_the_problem_and_no_traceback(plate: Path, tmp_path: Path) -> None:
+    from integration.workflow_helpers import snakemake, write_config
+
+    config = copy.deepcopy(plate_config(plate))
+    config["datasets"]["mine"]["tracking_input"]["channel"] = "DAPI"
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "--dry-run", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "datasets.mine.tracking_input.channel: expected a channel of the raw plate" in output
+    assert "Traceback" not in output

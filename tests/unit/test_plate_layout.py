@@ -1,0 +1,121 @@
+"""A plate's layout read from its metadata, and the plates the stages refuse before reading pixels."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from plate_helpers import rename_position, write_plate
+
+from dynaclr.config.phase import PhaseConfig
+from dynaclr.config.plate_checks import simulated_layout
+from dynaclr.config.simulate import SimulateConfig
+from dynaclr.config.tracking import TrackingConfig
+from dynaclr.config.virtual_stain import VirtualStainConfig
+from dynaclr.io import ArtifactError
+from dynaclr.io.plate import EXPECTED_AXES, check_plate_axes, read_plate_layout
+
+SHAPE = (6, 2, 3, 64, 48)
+
+
+def test_layout_of_a_plate_with_pos0_style_names(tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/Pos0", "A/1/Pos1", "B/12/Pos0"], ["Nuclei", "GFP"], SHAPE)
+    layout = read_plate_layout(plate)
+    assert layout.fov_names == ("A/1/Pos0", "A/1/Pos1", "B/12/Pos0")
+    assert layout.channel_names == ("Nuclei", "GFP")
+    assert layout.axes == EXPECTED_AXES
+    assert layout.shape_tczyx == SHAPE and layout.n_frames == 6
+    assert layout.time_interval_minutes == pytest.approx(10.0)
+    assert (layout.geometry.z_step_um, layout.geometry.pixel_size_um) == (2.0, 0.65)
+
+
+def test_simulated_layout_is_what_the_simulator_writes(
+    tiny_plate: dict[str, Path], tiny_config: SimulateConfig
+) -> None:
+    read = read_plate_layout(tiny_plate["plate"])
+    predicted = simulated_layout(tiny_config, str(tiny_plate["plate"]))
+    assert read == predicted
+
+
+def test_fov_names_with_shell_characters_are_refused_naming_plate_and_name(tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1"], ["Nuclei"], (6, 1, 3, 64, 48))
+    rename_position(plate, "A/1/1", "1; rm -rf x")
+    # iohub skips a position it cannot open with a warning only: the plate would lose a FOV silently
+    with pytest.raises(ArtifactError, match=r"p.zarr: FOV names \['A/1/1; rm -rf x'\] hold characters"):
+        read_plate_layout(plate)
+
+
+def test_arrays_in_another_axis_order_are_refused(tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "czt.zarr", ["A/1/0"], ["Nuclei", "GFP"], SHAPE, channel_first=True)
+    expected = (
+        r"czt.zarr: arrays are stored with axes \(c \[channel\], t \[time\], z.*dynaclr reads \(t \[time\]"
+    )
+    with pytest.raises(ArtifactError, match=expected):
+        read_plate_layout(plate)
+    with pytest.raises(ArtifactError, match=expected):
+        check_plate_axes(plate)
+    check_plate_axes(write_plate(tmp_path / "tczyx.zarr", ["A/1/0"], ["Nuclei", "GFP"], SHAPE))
+
+
+def test_positions_of_different_shapes_missing_and_foreign_stores_are_refused(tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0"], ["Nuclei"], (6, 1, 3, 64, 48))
+    other = write_plate(tmp_path / "q.zarr", ["A/1/0"], ["Nuclei"], (5, 1, 3, 64, 48))
+    shutil.copytree(other / "A" / "1" / "0", plate / "A" / "1" / "1")  # a second position, 5 frames
+    well = plate / "A" / "1" / "zarr.json"
+    well.write_text(well.read_text().replace('"images": [', '"images": [{"acquisition": 0, "path": "1"}, '))
+    with pytest.raises(ArtifactError, match=r"positions differ in array shape .*\(5, 1, 3, 64, 48\)"):
+        read_plate_layout(plate)
+    with pytest.raises(ArtifactError, match=r"nope\.zarr: plate not found"):
+        read_plate_layout(tmp_path / "nope.zarr")
+    (tmp_path / "table.zarr").mkdir()
+    with pytest.raises(ArtifactError, match=r"table\.zarr: the plate cannot be read as a zarr group"):
+        read_plate_layout(tmp_path / "table.zarr")
+
+
+def test_plate_creating_stages_refuse_another_axis_order(tmp_path: Path) -> None:
+    from dynaclr.phase.reconstruct import PhasePlateInputs, PhasePlateOutputs, create_phase_plate
+    from dynaclr.tracking.fov import TracksPlateInputs, TracksPlateOutputs, create_tracks_plate
+    from dynaclr.virtual_stain.plates import (
+        VirtualStainPlateInputs,
+        VirtualStainPlateOutputs,
+        create_virtual_stain_plate,
+    )
+
+    plate = write_plate(tmp_path / "czt.zarr", ["A/1/0"], ["Phase3D", "Nuclei"], SHAPE, channel_first=True)
+    axes = r"czt.zarr: arrays are stored with axes \(c \[channel\], t \[time\]"
+    with pytest.raises(ArtifactError, match=axes):
+        create_phase_plate(
+            PhaseConfig(), PhasePlateInputs(plate=plate), PhasePlateOutputs(phase_plate=tmp_path / "ph.zarr")
+        )
+    with pytest.raises(ArtifactError, match=axes):
+        create_tracks_plate(
+            TrackingConfig(),
+            TracksPlateInputs(plate=plate),
+            TracksPlateOutputs(tracks_plate=tmp_path / "tr.zarr"),
+            channel="Nuclei",
+        )
+    with pytest.raises(ArtifactError, match=axes):
+        create_virtual_stain_plate(
+            VirtualStainConfig(),
+            VirtualStainPlateInputs(phase_plate=plate),
+            VirtualStainPlateOutputs(virtual_stain_plate=tmp_path / "vs.zarr"),
+        )
+    assert not any((tmp_path / name).exists() for name in ("ph.zarr", "tr.zarr", "vs.zarr"))
+
+
+def test_patch_extraction_refuses_a_source_plate_in_another_axis_order(tmp_path: Path) -> None:
+    from contextlib import ExitStack
+
+    from dynaclr.config.patches import PatchSpec
+    from dynaclr.patches.extract import open_fov_channels
+
+    plate = write_plate(tmp_path / "czt.zarr", ["A/1/0"], ["Nuclei"], (6, 1, 3, 64, 48), channel_first=True)
+    spec = PatchSpec.model_validate(
+        {"name": "n", "channels": [{"source": "raw", "channel": "Nuclei", "normalization": "median_p99"}]}
+    )
+    with (
+        ExitStack() as stack,
+        pytest.raises(ArtifactError, match=r"czt.zarr: arrays are stored with axes \(c"),
+    ):
+        open_fov_channels({"raw": plate}, spec, "A/1/0", stack)

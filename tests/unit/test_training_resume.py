@@ -1,0 +1,173 @@
+"""A resumable checkpoint is valid only for the exact patch store and config that made it.
+
+``checkpoints/last.ckpt`` carries :func:`dynaclr.training.train.resume_identity` (the config hash and
+the patch store's and index's provenance). A rerun on a store rebuilt with another normalisation
+(same paths, same training config) must start from scratch, say why at WARNING, train every step
+and export weights whose provenance names the new store, never the old run's weights restamped.
+The same store and config resume where a stopped run left off and end where an uninterrupted run
+ends, bit for bit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import build_patch_store, train_model
+from lightning.pytorch import Callback, Trainer
+
+import dynaclr.training.train as train_module
+from dynaclr.config.patches import PatchSpec
+from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.patches import open_patch_store
+from dynaclr.training import load_contrastive_model
+from dynaclr.training.preemption import TrainingPreempted
+
+pytestmark = pytest.mark.slow  # five short trainings: about 40 s on 2 busy cores
+
+
+def _spec(phase_normalization: str) -> PatchSpec:
+    return PatchSpec.model_validate(
+        {
+            "name": "tiny",
+            "channels": [
+                {"source": "phase", "channel": "Phase3D", "normalization": phase_normalization},
+                {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"},
+            ],
+            "z_window_slices": 3,
+            "patch_size_yx_px": 32,
+        }
+    )
+
+
+EPOCHS, BATCHES = 2, 2
+CONFIG = {
+    "patch_spec": "tiny",
+    "sampling": "time_aware",
+    "tau_frames": 1,
+    "loss": "ntxent",
+    "backbone": "convnext_atto",
+    "batch_size": 4,
+    "num_workers": 0,
+    "validation_fovs": ["A/1/0"],
+    "seed": 3,
+    "epochs": EPOCHS,
+    "max_batches_per_epoch": BATCHES,
+    "max_validation_batches": 1,
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _plates(tiny_plate: dict[str, Path]) -> dict[str, Path]:
+    return {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]}
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_a_store_rebuilt_with_another_normalisation_starts_from_scratch(tiny_plate, tmp_path, caplog):
+    store_dir, work_dir = tmp_path / "patches", tmp_path / "model"
+    store = build_patch_store(_plates(tiny_plate), tiny_plate["tracks"], _spec("zscore"), store_dir)
+    old_hash = open_patch_store(store["zarr"], store["parquet"]).provenance.config_hash
+    first = train_model(store["zarr"], store["parquet"], CONFIG, work_dir)
+    assert first["global_step"] == EPOCHS * BATCHES
+    old_weights = _weights(work_dir / "model.ckpt")
+    last = work_dir / "checkpoints" / "last.ckpt"
+    assert last.exists()  # the finished run's resumable state stays beside the outputs
+
+    # the patch spec's normalisation changes; the store is rebuilt in place, training settings stay
+    rebuilt = build_patch_store(_plates(tiny_plate), tiny_plate["tracks"], _spec("median_p99"), store_dir)
+    assert rebuilt == store
+    new_hash = open_patch_store(store["zarr"], store["parquet"]).provenance.config_hash
+    assert new_hash != old_hash
+    (work_dir / "model.ckpt").unlink()  # Snakemake deletes the declared output before the rerun
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        again = train_model(store["zarr"], store["parquet"], CONFIG, work_dir)
+
+    assert again["resumed_from"] is None and again["global_step"] == EPOCHS * BATCHES
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        str(last) in w and "patches" in w and "index" in w and "starting from scratch" in w for w in warnings
+    ), warnings
+    _, provenance = load_contrastive_model(work_dir / "model.ckpt")
+    patches_input = next(i for i in provenance.inputs if i.path == str(store["zarr"]))
+    assert patches_input.config_hash == new_hash and patches_input.kind == "patches"
+    new_weights = _weights(work_dir / "model.ckpt")
+    assert not _same_weights(new_weights, old_weights)
+    # from scratch means: the weights of a fresh run on the new store in an empty directory
+    train_model(store["zarr"], store["parquet"], CONFIG, tmp_path / "fresh")
+    assert _same_weights(new_weights, _weights(tmp_path / "fresh" / "model.ckpt"))
+
+
+class _SignalAtStep(Callback):
+    """Sends SIGURG (a preemption warning) to this process during optimizer step ``step``."""
+
+    def __init__(self, step: int) -> None:
+        self.step, self.sent = step, False
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if not self.sent and trainer.global_step + 1 == self.step:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGURG)
+
+
+@pytest.mark.parametrize(
+    "stop_step",
+    [
+        BATCHES,  # the last step of the first epoch
+        pytest.param(BATCHES + 1, id="mid-epoch"),  # the first step of the second epoch
+    ],
+    ids=lambda step: "epoch-end" if step == BATCHES else str(step),
+)
+def test_the_same_store_and_config_resume_and_end_as_an_uninterrupted_run(
+    tiny_plate, tmp_path, monkeypatch, caplog, stop_step
+):
+    store = build_patch_store(
+        _plates(tiny_plate), tiny_plate["tracks"], _spec("zscore"), tmp_path / "patches"
+    )
+    work_dir = tmp_path / "model"
+
+    class StoppingTrainer(Trainer):
+        def __init__(self, *args: Any, callbacks: list[Callback], **kwargs: Any) -> None:
+            super().__init__(*args, callbacks=[*callbacks, _SignalAtStep(stop_step)], **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "Trainer", StoppingTrainer)
+        with pytest.raises(TrainingPreempted):
+            train_model(store["zarr"], store["parquet"], CONFIG, work_dir)
+    last = work_dir / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, map_location="cpu", weights_only=True)
+    assert saved["global_step"] == stop_step and not (work_dir / "model.ckpt").exists()
+    expected = train_module.resume_identity(
+        ContrastiveModelConfig.model_validate(CONFIG).model_dump(mode="json"),
+        open_patch_store(store["zarr"], store["parquet"]),
+    )
+    assert saved[train_module.RESUME_KEY] == expected
+
+    caplog.clear()  # the preempted run's own warning
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        resumed = train_model(store["zarr"], store["parquet"], CONFIG, work_dir)
+    assert resumed["resumed_from"] == str(last) and resumed["global_step"] == EPOCHS * BATCHES
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "last.ckpt" in r.getMessage()]
+    uninterrupted = train_model(store["zarr"], store["parquet"], CONFIG, tmp_path / "uninterrupted")
+    assert uninterrupted["resumed_from"] is None
+    assert _same_weights(
+        _weights(work_dir / "model.ckpt"), _weights(tmp_path / "uninterrupted" / "model.ckpt")
+    )
