@@ -17,7 +17,7 @@ help:
 	@echo "make demo       run the workflow on the simulated demo plate (results/)"
 	@echo "make resume     after a crash or kill -9: unlock, rerun the interrupted jobs, then the report"
 	@echo "make test       run the whole test suite (about 20 min on 2 cores)"
-	@echo "make test-fast  the fast layer: not the workflow tests and torchrun launches (slow) or SLURM (slurm)"
+	@echo "make test-fast  the fast layer (under 3 min on 2 cores): not the workflow runs, torchrun launches, fresh interpreters and solves marked slow, nor SLURM"
 	@echo "make lint       ruff check, ruff format --check, mypy and snakemake --lint"
 	@echo "make schema     regenerate config/config.schema.json from the config models"
 	@echo "make lock       regenerate requirements.lock from the current .venv, and envs/dynaclr.yaml from it"

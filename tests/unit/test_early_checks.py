@@ -275,6 +275,7 @@ def test_all_problems_are_listed_at_once(plate: Path) -> None:
     )
 
 
+@pytest.mark.slow  # a Snakemake run
 def test_snakemake_dry_run_prints_the_problem_and_no_traceback(plate: Path, tmp_path: Path) -> None:
     from integration.workflow_helpers import snakemake, write_config
 

@@ -321,6 +321,7 @@ def test_the_environment_is_the_lock_and_dynaclr_from_the_checkout():
     assert len(entries) == len(_lock()) + 1, f"{ENV_FILE.name}: entries other than pins and dynaclr"
 
 
+@pytest.mark.slow  # a pip resolution
 def test_pip_installs_dynaclr_from_the_checkout_within_the_pins(tmp_path):
     """The environment's pip entries as conda hands them to pip (a requirements file), resolved
     offline against this .venv: pip expands ${DYNACLR_SOURCE}, builds dynaclr's metadata from the

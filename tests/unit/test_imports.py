@@ -69,6 +69,7 @@ def test_every_shim_is_listed() -> None:
     assert sorted(path.stem for path in SCRIPTS.glob("*.py")) == sorted(ABSENT)
 
 
+@pytest.mark.slow  # a fresh interpreter per shim: about 1 min in all
 @pytest.mark.parametrize("shim", sorted(name for name, absent in ABSENT.items() if absent))
 def test_a_job_imports_only_what_it_runs(shim: str) -> None:
     absent = sorted(ABSENT[shim])

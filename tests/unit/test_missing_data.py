@@ -265,6 +265,7 @@ def test_normalisation_ignores_missing_voxels_and_drops_mostly_missing_frames() 
 # --- one NaN voxel: tracked and cut as without it ---------------------------------------------------
 
 
+@pytest.mark.slow  # tracks and cuts a FOV (the fixtures clean, dropped)
 def test_one_nan_voxel_in_the_nuclear_channel_changes_no_track(
     tiny_plate: dict[str, Path], clean: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -283,6 +284,7 @@ def test_one_nan_voxel_in_the_nuclear_channel_changes_no_track(
     assert patch_metrics["n_patches"] == len(table) == len(index)
 
 
+@pytest.mark.slow  # tracks and cuts a FOV (the fixtures clean, dropped)
 def test_a_nan_voxel_in_a_patch_channel_is_the_normalised_centre(
     tiny_plate: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -309,6 +311,7 @@ def test_a_nan_voxel_in_a_patch_channel_is_the_normalised_centre(
 # --- a frame mostly missing: dropped, reported, the rest processed -----------------------------------
 
 
+@pytest.mark.slow  # tracks and cuts a FOV (the fixtures clean, dropped)
 def test_a_mostly_missing_frame_has_no_detections_and_the_other_frames_are_tracked(
     dropped: dict[str, Any], clean: dict[str, Any]
 ) -> None:
@@ -320,6 +323,7 @@ def test_a_mostly_missing_frame_has_no_detections_and_the_other_frames_are_track
     assert len(table) >= 0.8 * len(clean_other)
 
 
+@pytest.mark.slow  # tracks and cuts a FOV (the fixtures clean, dropped)
 def test_a_mostly_missing_frame_gets_no_patches_and_is_logged_at_warning(
     tiny_plate: dict[str, Path], tmp_path: Path, caplog
 ) -> None:
@@ -336,6 +340,7 @@ def test_a_mostly_missing_frame_gets_no_patches_and_is_logged_at_warning(
     assert any(f"{at_dropped} cell observation(s) at dropped frames [{DROPPED_T}]" in m for m in warnings)
 
 
+@pytest.mark.slow  # tracks and cuts a FOV (the fixtures clean, dropped)
 def test_the_qc_table_lists_the_dropped_frame_and_warns(
     dropped: dict[str, Any], tmp_path: Path, caplog
 ) -> None:
@@ -358,6 +363,7 @@ def test_the_qc_table_lists_the_dropped_frame_and_warns(
     assert metrics["n_reduced"] == 2 and metrics["n_ok"] == 0
 
 
+@pytest.mark.slow  # tracks and cuts a FOV (the fixtures clean, dropped)
 def test_the_qc_table_marks_clean_fovs_ok(clean: dict[str, Any], tmp_path: Path) -> None:
     outputs = QcTableOutputs(table=tmp_path / "qc.csv", record=tmp_path / "qc.json")
     table = qc_table(QcTableInputs(track_records=[clean["record"]]), outputs, dataset="demo")

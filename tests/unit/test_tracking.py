@@ -201,6 +201,7 @@ def test_collect_tracks_adds_fov_name_and_keeps_float_centroids(tracked: dict[st
     np.testing.assert_array_equal(collected[CSV_COLUMNS_2D].to_numpy(), per_fov.to_numpy())
 
 
+@pytest.mark.slow  # a 3D ultrack solve
 def test_3d_tracking_keeps_the_slices(tracked: dict[str, Path], tmp_path: Path) -> None:
     config = TrackingConfig.model_validate(
         {

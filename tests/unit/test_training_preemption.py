@@ -86,14 +86,15 @@ class SignalAt(Callback):
 
 @pytest.mark.parametrize(
     ("where", "step", "saved_step"),
-    [
-        ("setup", None, 1),
-        ("step", 2, 2),  # mid-epoch
-        ("step", BATCHES, BATCHES),  # the last step of an epoch
-        ("validation", None, BATCHES + 1),  # after epoch 1: the first step of epoch 2
-        ("step", EPOCHS * BATCHES, EPOCHS * BATCHES),  # the last step of the training
+    [  # mid-epoch in the fast layer; the other places (two trainings each) in the slow one
+        pytest.param("setup", None, 1, id="setup", marks=pytest.mark.slow),
+        pytest.param("step", 2, 2, id="mid-epoch"),
+        pytest.param("step", BATCHES, BATCHES, id="epoch-end", marks=pytest.mark.slow),
+        # after epoch 1: the first step of epoch 2
+        pytest.param("validation", None, BATCHES + 1, id="validation", marks=pytest.mark.slow),
+        # the last step of the training
+        pytest.param("step", EPOCHS * BATCHES, EPOCHS * BATCHES, id="last-step", marks=pytest.mark.slow),
     ],
-    ids=["setup", "mid-epoch", "epoch-end", "validation", "last-step"],
 )
 def test_a_signal_anywhere_saves_at_the_next_step_and_the_rerun_completes(
     training_patch_store: dict[str, Path],  # noqa: F811 (the fixture imported above)

@@ -64,6 +64,7 @@ def launches(workdir: Path, *args: str) -> dict[str, tuple[str, int, int]]:
     return found
 
 
+@pytest.mark.slow  # a Snakemake run
 def test_without_conda_the_interpreter_running_snakemake_launches_at_least_one_thread_per_rank(workdir):
     # one core: the 2-rank job's threads are capped at 1, still 1 thread per rank
     assert launches(workdir, "--cores", "1") == {
@@ -72,6 +73,7 @@ def test_without_conda_the_interpreter_running_snakemake_launches_at_least_one_t
     }
 
 
+@pytest.mark.slow  # a Snakemake run
 def test_under_sdm_conda_the_env_python_launches_and_ranks_share_the_jobs_threads(
     workdir, tmp_path, monkeypatch
 ):
