@@ -8,6 +8,7 @@ scratch directory (the report needs a finished run).
 from __future__ import annotations
 
 import base64
+import os
 import shlex
 import subprocess
 
@@ -27,12 +28,24 @@ def test_make_resume_unlocks_then_reruns_the_incomplete_jobs(tmp_path):
     (incomplete / base64.b64encode(interrupted.encode()).decode()).touch()
 
     arguments = f"--snakefile {REPO_ROOT / 'Snakefile'} --directory {tmp_path} --dry-run"
+    # Under `make test` this make is a sub-make (MAKELEVEL is inherited) and would print
+    # "Entering directory" lines: --no-print-directory keeps the recipe alone, as a user sees it.
     recipe = subprocess.run(
-        ["make", "-n", "-o", ".venv/.dynaclr-installed", "resume", f"SNAKEMAKE_ARGS={arguments}"],
+        [
+            "make",
+            "-n",
+            "--no-print-directory",
+            "-o",
+            ".venv/.dynaclr-installed",
+            "resume",
+            f"CONFIG={tmp_path / 'config' / 'config.yaml'}",
+            f"SNAKEMAKE_ARGS={arguments}",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "MAKELEVEL": "1"},  # as under `make test`, whoever runs this test
     ).stdout.splitlines()
     assert [
         next(flag for flag in ("--unlock", "--rerun-incomplete", "--report") if flag in line)
