@@ -27,6 +27,31 @@ TINY_SIMULATE = {
 }
 
 
+#: Patch channels of the training tests: reconstructed phase and the viral sensor of the tiny plate.
+TINY_PATCH_CHANNELS = [
+    {"source": "phase", "channel": "Phase3D", "normalization": "zscore"},
+    {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"},
+]
+#: Their patch spec: 3 slices, 32 px.
+TINY_PATCH_SPEC = {
+    "name": "tiny",
+    "channels": TINY_PATCH_CHANNELS,
+    "z_window_slices": 3,
+    "patch_size_yx_px": 32,
+}
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Small models run fastest single-threaded: 2 threads on 2 busy shared cores is several times slower."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def tiny_config() -> SimulateConfig:
     return SimulateConfig.model_validate(TINY_SIMULATE)

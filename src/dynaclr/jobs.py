@@ -72,6 +72,9 @@ def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[loggi
         root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("iohub").setLevel(logging.ERROR)  # harmless first-position warnings
+    # ultrack logs every segmentation node at INFO (thousands of multi-line records per FOV, on the
+    # console of every tracking job); the tracking stage logs its own summary
+    logging.getLogger("ultrack").setLevel(logging.WARNING)
     saved_environment = _limit_threads(max(int(threads), 1))
     logger = logging.getLogger("dynaclr.job")
     try:

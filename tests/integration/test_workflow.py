@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 from conftest import REPO_ROOT
@@ -40,7 +41,9 @@ ANALYSIS_RULES = {
     "align_pseudotime",
     "collect_pseudotime",
     "embedding_figures",
-    "evaluation_figures",
+    "infected_fraction_figure",
+    "pseudotime_figure",
+    "transfer_classifiers",
     "results_table",
 }
 
@@ -71,9 +74,24 @@ def all_jobs(n_fovs: int, n_models: int, virtual_stain: bool = False) -> dict[st
 
 def test_dry_run_default_config_plans_the_demo(tmp_path):
     write_config(tmp_path, __import__("yaml").safe_load((REPO_ROOT / "config" / "config.yaml").read_text()))
+    (tmp_path / "tests").mkdir()  # the VisCy fixture the demo loads, by its path from the working directory
+    (tmp_path / "tests" / "data").symlink_to(REPO_ROOT / "tests" / "data")
     jobs = planned_jobs(tmp_path)
-    assert upstream(jobs) == all_jobs(4, 2, virtual_stain=True)
+    demo, other = all_jobs(4, 2, virtual_stain=True), all_jobs(2, 0)  # demo_15min: no training, no VS
+    expected = {rule: demo.get(rule, 0) + other.get(rule, 0) for rule in demo | other}
+    expected = {rule: n for rule, n in expected.items() if n} | {"import_model": 1}
+    assert upstream(jobs) == expected
     assert ANALYSIS_RULES <= set(jobs)
+    # 2 trained models x 2 datasets, the VisCy model on demo_15min, 2 baselines on demo (baseline_datasets)
+    assert jobs["embed"] == 7 and jobs["pseudotime_figure"] == 7
+    assert jobs["classify"] == 4 and jobs["transfer_classifiers"] == 2  # train_on demo, apply_to demo_15min
+    assert jobs["infected_fraction_figure"] == 6  # the VisCy model embeds no dataset with a classifier
+
+    edited = __import__("yaml").safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    del edited["analysis"]["baseline_datasets"]  # default: the baselines embed every dataset a model embeds
+    write_config(tmp_path, edited)
+    jobs = planned_jobs(tmp_path)
+    assert jobs["embed"] == 9 and jobs["transfer_classifiers"] == 4 and jobs["infected_fraction_figure"] == 8
 
 
 def test_dry_run_with_slurm_profile_without_slurm(tmp_path):
@@ -96,7 +114,7 @@ def test_switching_phase_off_reads_phase_from_the_plate(tmp_path):
 def test_dry_run_classifies_a_plate_dataset_that_names_its_annotation_table(tmp_path, tiny_plate):
     """A simulated and a real (``plate:``) dataset side by side: the real one imports its table,
     is classified, and gets DTW pseudo-time from its infection classifier; only the simulated one
-    draws annotations and gets the figures that plot ground truth."""
+    draws annotations and gets the pseudo-time figure, which plots the true onsets."""
     config = tiny_workflow_config()
     real = copy.deepcopy(config["datasets"]["tiny"])
     del real["simulate"], real["summary"]
@@ -108,15 +126,20 @@ def test_dry_run_classifies_a_plate_dataset_that_names_its_annotation_table(tmp_
         "annotations": {"table": str(table), "tasks": ["infection"]},
     }
     config["contrastive_models"]["on_real"] = {
-        "dataset": "real",
+        "train_datasets": ["real"],
         "training": {**TINY_TRAINING, "sampling": "classical"},
     }
     write_config(tmp_path, config)
     jobs = planned_jobs(tmp_path)
-    pairs = {"tiny": 3, "real": 2}  # (models + the engineered-features baseline) per dataset
+    # Both datasets' patch specs give the same input: every model embeds both (3 models + the
+    # engineered-features baseline per dataset); classifiers are cross-validated on each dataset
+    # and transferred to the other.
+    pairs = 4
+    assert jobs["embed"] == 2 * pairs
     assert jobs["draw_annotations"] == 1 and jobs["import_annotations"] == 1
-    assert jobs["classify"] == jobs["align_pseudotime"] == pairs["tiny"] + pairs["real"]
-    assert jobs["evaluation_figures"] == pairs["tiny"]
+    assert jobs["classify"] == jobs["align_pseudotime"] == jobs["transfer_classifiers"] == 2 * pairs
+    assert jobs["pseudotime_figure"] == pairs  # simulated only: it plots the true onsets
+    assert jobs["infected_fraction_figure"] == 2 * pairs  # the plate's from its predictions alone
 
     classify_real = "results/evaluation/classification/on_real/real.parquet"
     jobs = planned_jobs(tmp_path, classify_real)
@@ -129,7 +152,8 @@ def test_dry_run_classifies_a_plate_dataset_that_names_its_annotation_table(tmp_
     write_config(tmp_path, config)
     jobs = planned_jobs(tmp_path)
     assert "import_annotations" not in jobs
-    assert jobs["classify"] == jobs["align_pseudotime"] == pairs["tiny"]
+    assert jobs["classify"] == jobs["align_pseudotime"] == pairs  # the simulated dataset's
+    assert jobs["transfer_classifiers"] == pairs  # its classifiers predict the plate's cells
 
 
 @pytest.mark.parametrize(
@@ -204,8 +228,8 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
 FIGURE_CAPTIONS = {  # figure -> (rule drawing it, words of its caption in workflow/report/)
     "projections": ("embedding_figures", "projected to two dimensions"),
     "distances": ("embedding_figures", "Cosine distances between embeddings"),
-    "infected_fraction": ("evaluation_figures", "Fraction of infected cells over time"),
-    "pseudotime": ("evaluation_figures", "Pseudo-time of infection by dynamic time warping"),
+    "infected_fraction": ("infected_fraction_figure", "Fraction of infected cells over time"),
+    "pseudotime": ("pseudotime_figure", "Pseudo-time of infection by dynamic time warping"),
 }
 
 
@@ -237,7 +261,9 @@ def test_editing_a_stage_key_reruns_that_stage_and_its_descendants_only(finished
         edited["datasets"]["tiny"]["simulate"]["seed"] = 99
         write_config(workdir, edited)
         jobs = planned_jobs(workdir)
-        assert upstream(jobs) == all_jobs(n_fovs=2, n_models=2) and ANALYSIS_RULES <= set(jobs)
+        # one dataset: no classifier is transferred to another
+        assert upstream(jobs) == all_jobs(n_fovs=2, n_models=2)
+        assert ANALYSIS_RULES - {"transfer_classifiers"} <= set(jobs)
 
         # phase feeds the patches (Phase3D channel) and so the models, not the tracking
         edited = copy.deepcopy(config)
@@ -287,7 +313,60 @@ def test_editing_a_stage_key_reruns_that_stage_and_its_descendants_only(finished
             rule: n for rule, n in all_jobs(n_fovs=2, n_models=2).items() if rule != "train_contrastive"
         }
         result = snakemake(workdir, "--dry-run")
-        assert "dataset=other" in result.stdout and "dataset=tiny" not in result.stdout
+        blocks = re.split(r"\n(?=(?:local)?rule \w+:)", result.stdout)
+        on_tiny = {block.split(":")[0].split()[-1] for block in blocks if "dataset=tiny" in block}
+        assert "dataset=other" in result.stdout
+        # the first dataset's jobs are all done; only the classifiers fitted on the new one are
+        # transferred to it (and its classification table, collected over all datasets, follows)
+        assert on_tiny == {"transfer_classifiers"}, on_tiny
     finally:
         write_config(workdir, config)
     assert planned_jobs(workdir) == {}
+
+
+def test_a_pretrained_backbone_added_to_the_config_imports_embeds_and_joins_the_table(finished_tiny_run):
+    """The paper's ImageNet baseline: a timm network's weights file (made here, saved as Hugging Face
+    does), used as published on the viral-sensor channel: import, embed, metrics, table; no training."""
+    import anndata as ad
+    import pandas as pd
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    workdir, config = finished_tiny_run
+    torch.manual_seed(0)
+    network = timm.create_model("test_convnext", pretrained=False, num_classes=10)
+    (workdir / "weights").mkdir(exist_ok=True)
+    save_file(
+        {k: v.contiguous() for k, v in network.state_dict().items()}, str(workdir / "weights/net.safetensors")
+    )
+    edited = copy.deepcopy(config)
+    edited["contrastive_models"]["imagenet"] = {
+        "train": False,
+        "pretrained_weights": "weights/net.safetensors",
+        "training": {
+            "patch_spec": "phase_sensor",
+            "sampling": "classical",
+            "backbone": "test_convnext",
+            "stem": "backbone",
+            "z_reduction": "max",
+            "input_channels": ["ViralSensor"],
+            "projection_dim": 0,
+        },
+    }
+    try:
+        write_config(workdir, edited)
+        jobs = planned_jobs(workdir)
+        assert jobs["import_model"] == 1 and jobs["embed"] == 1, jobs
+        assert "train_contrastive" not in jobs and "extract_patches" not in jobs
+        snakemake(workdir, "--cores", "2")
+        adata = ad.read_zarr(workdir / "results/embeddings/imagenet/tiny.zarr")
+        assert adata.X.shape[1] == network.num_features
+        assert (adata.X == adata.obsm["X_projections"]).all()  # no head: projections are the features
+        table = pd.read_csv(workdir / "results/evaluation/results_table.csv")
+        row = table[(table["model"] == "imagenet") & (table["dataset"] == "tiny")]
+        assert len(row) == 1 and row["distribution"].iloc[0] == "external"
+        assert row["trained_on"].iloc[0] == "file weights/net.safetensors"
+        assert row["smoothness"].notna().all()
+    finally:
+        write_config(workdir, config)

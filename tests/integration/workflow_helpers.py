@@ -51,10 +51,13 @@ def tiny_workflow_config() -> dict:
             },
             "contrastive_models": {
                 "time_aware": {
-                    "dataset": "tiny",
+                    "train_datasets": ["tiny"],
                     "training": {**TINY_TRAINING, "sampling": "time_aware", "tau_frames": 1},
                 },
-                "classical": {"dataset": "tiny", "training": {**TINY_TRAINING, "sampling": "classical"}},
+                "classical": {
+                    "train_datasets": ["tiny"],
+                    "training": {**TINY_TRAINING, "sampling": "classical"},
+                },
             },
             "analysis": {
                 "baselines": ["engineered_features"],

@@ -286,6 +286,31 @@ def test_infected_fraction_fills_missing_conditions_from_the_wells():
     assert curves.loc["mock", "predicted_fraction"] == 0.0
 
 
+def test_infected_fraction_of_a_plate_without_ground_truth_is_drawn_per_condition():
+    """A real plate: conditions from the config (or the well when it has none), time in minutes."""
+    from dynaclr.figures.plots import plot_infected_fraction
+
+    predictions = pd.DataFrame(
+        {
+            "task": ["infection"] * 6,
+            "t": [0, 0, 1, 1, 1, 1],
+            "time_minutes": [0.0, 0.0, 15.0, 15.0, 15.0, 15.0],
+            "well": ["A/1", "B/1", "A/1", "B/1", "B/1", "C/1"],
+            "condition": ["mock", "", "mock", "", "", "infected"],
+            "predicted_label": ["uninfected", "infected", "uninfected", "infected", "uninfected", "infected"],
+        }
+    )
+    curves = infected_fraction_over_time(predictions, None)
+    assert set(curves["condition"]) == {"mock", "well B/1", "infected"}
+    b1 = curves[curves["condition"] == "well B/1"].set_index("t")
+    assert b1.loc[1, "predicted_fraction"] == 0.5 and b1.loc[1, "n_cells_predicted"] == 2
+    assert b1.loc[1, "time_minutes"] == 15.0
+    assert curves["true_fraction"].isna().all() and (curves["n_cells_true"] == 0).all()
+    figure, caption = plot_infected_fraction(curves, label="m, plate")
+    assert "no ground truth" in caption and "well B/1 0.50 of 2 cells" in caption
+    assert len(figure.axes[0].lines) == 3  # one predicted curve per condition, no truth curves
+
+
 def test_infection_annotations_skip_cells_whose_sensor_has_not_yet_moved(planted):
     truth = planted["truth"].copy()
     since = np.where(truth["infected"], truth["t"] - truth["infection_onset_t"], -1)
@@ -306,3 +331,104 @@ def test_infection_annotations_skip_cells_whose_sensor_has_not_yet_moved(planted
     assert everyone.merge(truth.assign(early=early), on=["fov_name", "track_id", "t"])["early"].any()
     with pytest.raises(ValidationError, match="infection_visible_translocation"):
         AnnotationConfig(infection_visible_translocation=1.5)
+
+
+def _embeddings_store(path, features, truth, model="planted", dataset="toy"):
+    write_embeddings(
+        build_anndata(features, truth),
+        path,
+        make_provenance(ArtifactKind.EMBEDDINGS, {"model": model, "dataset": dataset}),
+    )
+    return path
+
+
+def test_classifiers_transfer_to_another_dataset_and_are_scored_on_its_labels(planted, tmp_path):
+    """Fitted on one dataset's annotations, applied unchanged to another acquisition of the same biology."""
+    from dynaclr.classify import (
+        TransferClassifiersInputs,
+        TransferClassifiersOutputs,
+        transfer_classifiers_stage,
+    )
+
+    config = ClassificationConfig(n_bootstrap=20, n_splits=3)
+    source = _embeddings_store(tmp_path / "source.zarr", planted["features"], planted["truth"])
+    annotations = _draw(planted["truth"], fraction_of_cells=0.1, seed=0)
+    annotations_path = tmp_path / "annotations.parquet"
+    write_table(annotations, annotations_path, make_provenance(ArtifactKind.ANNOTATIONS, {}))
+    classifiers = tmp_path / "classifiers.json"
+    classify_stage(
+        config,
+        ClassifyInputs(embeddings=source, annotations=annotations_path),
+        ClassifyOutputs(
+            metrics=tmp_path / "m.parquet", predictions=tmp_path / "p.parquet", classifiers=classifiers
+        ),
+        model="planted",
+        dataset="toy",
+    )
+    # the same planted axes (the seed's first draw), other cells, frames and noise: another acquisition
+    target_features, target_truth = planted_infection_embeddings(
+        n_fovs=4, tracks_per_fov=8, n_frames=16, noise=0.1, seed=2
+    )
+    target = _embeddings_store(tmp_path / "target.zarr", target_features, target_truth, dataset="other")
+    target_annotations = tmp_path / "target_annotations.parquet"
+    write_table(
+        _draw(target_truth, fraction_of_cells=0.1, seed=1, tasks=("infection",)),
+        target_annotations,
+        make_provenance(ArtifactKind.ANNOTATIONS, {}),
+    )
+    outputs = TransferClassifiersOutputs(metrics=tmp_path / "t.parquet", predictions=tmp_path / "tp.parquet")
+    metrics = transfer_classifiers_stage(
+        config,
+        TransferClassifiersInputs(
+            embeddings=target, classifiers=[classifiers], annotations=target_annotations
+        ),
+        outputs,
+        model="planted",
+        dataset="other",
+        sources=["toy"],
+    )
+    # the target has infection labels only: one scored row, predictions for both tasks
+    assert list(metrics["task"]) == ["infection"]
+    row = metrics.iloc[0]
+    assert (row["dataset"], row["train_dataset"], row["n_folds"]) == ("other", "toy", 0)
+    assert row["f1"] > 0.8 and row["f1_ci_low"] <= row["f1"] <= row["f1_ci_high"]
+    predictions = read_predictions(outputs.predictions)
+    assert len(predictions) == 2 * len(target_truth) and set(predictions["train_dataset"]) == {"toy"}
+    scored = predictions[predictions["annotated"]]
+    assert len(scored) == row["n_test"] and scored["out_of_fold_probability"].notna().all()
+
+    # without labels: predictions only, an empty metrics table that collects
+    unlabelled = transfer_classifiers_stage(
+        config,
+        TransferClassifiersInputs(embeddings=target, classifiers=[classifiers]),
+        TransferClassifiersOutputs(metrics=tmp_path / "u.parquet", predictions=tmp_path / "up.parquet"),
+        model="planted",
+        dataset="other",
+        sources=["toy"],
+    )
+    assert unlabelled.empty and len(read_predictions(tmp_path / "up.parquet")) == 2 * len(target_truth)
+    combined = collect_classification(
+        CollectClassificationInputs(
+            metrics=[tmp_path / "m.parquet", tmp_path / "t.parquet", tmp_path / "u.parquet"]
+        ),
+        CollectClassificationOutputs(table=tmp_path / "classification.csv"),
+    )
+    assert sorted(zip(combined["dataset"], combined["train_dataset"], combined["task"], strict=True)) == [
+        ("other", "toy", "infection"),
+        ("toy", "toy", "division"),
+        ("toy", "toy", "infection"),
+    ]
+
+    # another model's classifier (another width) is refused
+    narrow = _embeddings_store(
+        tmp_path / "narrow.zarr", target_features[:, :3], target_truth, dataset="other"
+    )
+    with pytest.raises(ValueError, match="fitted on another model's embeddings"):
+        transfer_classifiers_stage(
+            config,
+            TransferClassifiersInputs(embeddings=narrow, classifiers=[classifiers]),
+            TransferClassifiersOutputs(metrics=tmp_path / "n.parquet", predictions=tmp_path / "np.parquet"),
+            model="planted",
+            dataset="other",
+            sources=["toy"],
+        )

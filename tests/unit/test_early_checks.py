@@ -53,7 +53,7 @@ def plate_config(plate: Path) -> dict[str, Any]:
         },
         "contrastive_models": {
             "m": {
-                "dataset": "mine",
+                "train_datasets": ["mine"],
                 "training": {
                     "patch_spec": "sensor",
                     "sampling": "time_aware",
@@ -226,6 +226,19 @@ CASES = {
     "validation FOVs": (
         _set("contrastive_models.m.training.validation_fovs", ["A/1/0"]),
         ["contrastive_models.m.training.validation_fovs: expected FOVs of the plate", "found ['A/1/0']"],
+    ),
+    "conditions of wells the plate lacks": (
+        _set("datasets.mine.conditions", {"A/1": "mock", "C/3": "infected"}),
+        ["datasets.mine.conditions: wells ['C/3'] are not in", "whose wells are ['A/1', 'B/2']"],
+    ),
+    "a model file that is not there": (
+        lambda config: config["contrastive_models"].update(
+            loaded={
+                "checkpoint": "nowhere/model.ckpt",
+                "training": {"patch_spec": "sensor", "sampling": "classical"},
+            }
+        ),
+        ["contrastive_models.loaded.checkpoint: expected a model file, found nothing at nowhere/model.ckpt"],
     ),
 }
 

@@ -63,12 +63,7 @@ MODEL_CONFIG = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +175,12 @@ def test_engineered_features_of_the_same_store(store_and_model, tmp_path):
     assert "X_standardized" not in adata.obsm and np.isfinite(adata.X).all()
     assert adata.layers["raw"].shape == adata.X.shape
     np.testing.assert_allclose(adata.X.mean(axis=0), 0, atol=1e-5)  # X is z-scored
+    # obs carries what a user filters on: the well's condition and the time in minutes (30 min frames)
+    assert adata.obs.groupby("well")["condition"].unique().map(list).to_dict() == {
+        "A/1": ["mock"],
+        "B/1": ["infected"],
+    }
+    np.testing.assert_array_equal(adata.obs["time_minutes"].to_numpy(), adata.obs["t"].to_numpy() * 30.0)
 
 
 def test_embed_stage_errors_name_the_fix(store_and_model, tmp_path):

@@ -121,12 +121,21 @@ def test_results_table_merges_the_evaluations(tmp_path):
     )
     classification = pd.DataFrame(
         {
-            "model": ["dynaclr", "dynaclr"],
-            "dataset": ["demo", "demo"],
-            "task": ["infection", "division"],
-            "f1": [0.95, 0.7],
-            "f1_ci_low": [0.9, 0.6],
-            "f1_ci_high": [0.98, 0.8],
+            "model": ["dynaclr", "dynaclr", "dynaclr"],
+            "dataset": ["demo", "demo", "other"],
+            "train_dataset": ["demo", "demo", "demo"],  # the last: trained on demo, scored on other
+            "task": ["infection", "division", "infection"],
+            "f1": [0.95, 0.7, 0.8],
+            "f1_ci_low": [0.9, 0.6, 0.7],
+            "f1_ci_high": [0.98, 0.8, 0.85],
+        }
+    )
+    pairs = pd.DataFrame(
+        {
+            "model": ["dynaclr", "dynaclr", "engineered_features"],
+            "dataset": ["demo", "other", "demo"],
+            "distribution": ["in", "out", "untrained"],
+            "trained_on": ["demo", "demo", ""],
         }
     )
     dtw = pd.DataFrame(
@@ -138,8 +147,18 @@ def test_results_table_merges_the_evaluations(tmp_path):
             "abs_onset_error_frames": [2.0, 0.0, np.nan],
         }
     )
-    table = results_table(temporal, classification, dtw)
-    assert list(table["model"]) == ["dynaclr", "engineered_features"]
+    table = results_table(temporal, classification, dtw, pairs)
+    assert list(zip(table["model"], table["dataset"], strict=True)) == [
+        ("dynaclr", "demo"),
+        ("engineered_features", "demo"),
+        ("dynaclr", "other"),
+    ]
+    assert list(table["distribution"]) == ["in", "untrained", "out"]
+    other = table.iloc[2]
+    assert np.isnan(other["f1_infection"]) and other["f1_infection_transferred"] == 0.8
+    assert other["f1_infection_transferred_from"] == "demo" and np.isnan(other["smoothness"])
+    assert formatted_results_table(table).loc[2, "F1 infection, transferred ↑"] == "0.800 [0.700, 0.850]"
+    table = table.iloc[:2].reset_index(drop=True)
     row = table.iloc[0]
     assert row["f1_infection"] == 0.95 and row["f1_division"] == 0.7
     assert row["dtw_onset_mae_frames"] == 2.0 and row["dtw_n_lineages"] == 1  # reference excluded

@@ -34,12 +34,15 @@ from dynaclr.evaluation.stage import TemporalMetricsInputs, TemporalMetricsOutpu
 from dynaclr.figures.stage import (
     EmbeddingFiguresInputs,
     EmbeddingFiguresOutputs,
-    EvaluationFiguresInputs,
-    EvaluationFiguresOutputs,
+    InfectedFractionInputs,
+    InfectedFractionOutputs,
+    PseudotimeFigureInputs,
+    PseudotimeFigureOutputs,
     ResultsTableInputs,
     ResultsTableOutputs,
     embedding_figures,
-    evaluation_figures,
+    infected_fraction_figure,
+    pseudotime_figure,
     results_table_stage,
 )
 from dynaclr.io import ArtifactKind, make_provenance, read_table, write_table
@@ -142,29 +145,26 @@ def _embedding_figures(
     return captions, outputs
 
 
-def _evaluation_figures(
-    artifacts: dict[str, Path], out: Path, model: str = "planted"
-) -> tuple[list[str], EvaluationFiguresOutputs]:
-    """Rule ``evaluation_figures`` of ``model`` on the demo dataset, files under ``out``."""
-    outputs = EvaluationFiguresOutputs(
+def _infected_fraction(artifacts: dict[str, Path], out: Path, model: str = "planted"):
+    """Rule ``infected_fraction_figure`` of ``model`` on the demo dataset, files under ``out``."""
+    outputs = InfectedFractionOutputs(
         infected_fraction_png=out / "infected_fraction.png",
         infected_fraction_svg=out / "infected_fraction.svg",
         curves=out / "curves.csv",
-        pseudotime_png=out / "pseudotime.png",
-        pseudotime_svg=out / "pseudotime.svg",
     )
-    captions = evaluation_figures(
-        EvaluationFiguresInputs(
-            predictions=artifacts[f"{model}/predictions"],
-            tracks=artifacts["truth"],
-            pseudotime=artifacts[f"{model}/pseudotime"],
-            accuracy=artifacts[f"{model}/accuracy"],
-        ),
-        outputs,
-        model=model,
-        dataset="demo",
+    inputs = InfectedFractionInputs(predictions=artifacts[f"{model}/predictions"], tracks=artifacts["truth"])
+    return infected_fraction_figure(inputs, outputs, model=model, dataset="demo"), outputs
+
+
+def _pseudotime(artifacts: dict[str, Path], out: Path, model: str = "planted"):
+    """Rule ``pseudotime_figure`` of ``model`` on the demo dataset, files under ``out``."""
+    outputs = PseudotimeFigureOutputs(
+        pseudotime_png=out / "pseudotime.png", pseudotime_svg=out / "pseudotime.svg"
     )
-    return captions, outputs
+    inputs = PseudotimeFigureInputs(
+        pseudotime=artifacts[f"{model}/pseudotime"], accuracy=artifacts[f"{model}/accuracy"]
+    )
+    return pseudotime_figure(inputs, outputs, model=model, dataset="demo"), outputs
 
 
 def _temporal_metrics(artifacts: dict[str, Path], out: Path, models=MODELS) -> pd.DataFrame:
@@ -207,7 +207,7 @@ def test_distances_figure_matches_the_temporal_metrics(artifacts, tmp_path):
 
 
 def test_infected_fraction_figure_writes_the_curves(artifacts, tmp_path):
-    (caption, _), outputs = _evaluation_figures(artifacts, tmp_path)
+    caption, outputs = _infected_fraction(artifacts, tmp_path)
     _written(outputs.infected_fraction_png, outputs.infected_fraction_svg)
     curves = pd.read_csv(outputs.curves)
     assert set(curves["condition"]) == {"mock", "infected"} and len(curves) == 2 * 20
@@ -239,7 +239,7 @@ def test_collect_pseudotime_concatenates_models(artifacts, tmp_path):
 
 
 def test_pseudotime_figure(artifacts, tmp_path):
-    (_, caption), outputs = _evaluation_figures(artifacts, tmp_path)
+    caption, outputs = _pseudotime(artifacts, tmp_path)
     _written(outputs.pseudotime_png, outputs.pseudotime_svg)
     accuracy = pd.read_csv(artifacts["planted/accuracy"])
     observed = accuracy[accuracy["has_observed_onset"]]

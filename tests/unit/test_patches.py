@@ -97,6 +97,7 @@ def test_extract_shapes_index_and_border_cells(tiny_plate, tiny_patches):
     assert index["row"].tolist() == list(range(len(fov_tracks)))
     assert index[["t", "track_id"]].equals(index[["t", "track_id"]].sort_values(["t", "track_id"]))
     assert set(index["well"]) == {"A/1"} and set(index["condition"]) == {"mock"}
+    np.testing.assert_array_equal(index["time_minutes"], index["t"] * 30.0)  # the plate's 30 min frames
     # every tracked cell is kept, border cells included
     assert len(index) == len(fov_tracks)
     assert ((index["padded_fraction"] >= 0) & (index["padded_fraction"] < 1)).all()

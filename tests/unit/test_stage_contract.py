@@ -77,7 +77,11 @@ def shim_classes(script: Path) -> dict[str, type]:
 
 @pytest.fixture(scope="module")
 def demo_jobs(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
-    return planned_jobs(REPO_ROOT / "config" / "config.yaml", tmp_path_factory.mktemp("plan"))
+    workdir = tmp_path_factory.mktemp("plan")
+    # the demo config names the VisCy fixture by a path relative to the working directory
+    (workdir / "tests").mkdir()
+    (workdir / "tests" / "data").symlink_to(REPO_ROOT / "tests" / "data")
+    return planned_jobs(REPO_ROOT / "config" / "config.yaml", workdir)
 
 
 def test_every_script_rule_hands_its_stage_the_files_it_expects(demo_jobs: list[Any]) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import build_patch_store, train_model
+from conftest import TINY_PATCH_CHANNELS, TINY_PATCH_SPEC, build_patch_store, train_model
 
 from dynaclr.config.patches import PatchSpec
 from dynaclr.io import ArtifactError, read_table
@@ -29,21 +29,11 @@ from dynaclr.patches import (
     open_patch_store,
 )
 
-CHANNELS = [
-    {"source": "phase", "channel": "Phase3D", "normalization": "zscore"},
-    {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"},
-]
-SPEC = PatchSpec.model_validate(
-    {"name": "tiny", "channels": CHANNELS, "z_window_slices": 3, "patch_size_yx_px": 32}
-)
+CHANNELS = TINY_PATCH_CHANNELS
+SPEC = PatchSpec.model_validate(TINY_PATCH_SPEC)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _extract(

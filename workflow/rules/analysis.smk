@@ -93,7 +93,7 @@ rule classify:
         predictions=f"{RESULTS}/evaluation/predictions/{{model}}/{{dataset}}.parquet",
         classifiers=f"{RESULTS}/evaluation/classifiers/{{model}}/{{dataset}}.json",
     params:
-        config=analysis_config("classification"),
+        config=classification_config(),
     wildcard_constraints:
         model=EMBEDDED_MODELS,
         dataset=ANNOTATED_DATASETS,
@@ -111,13 +111,41 @@ rule classify:
         "../scripts/classify.py"
 
 
+rule transfer_classifiers:
+    """Classifiers fitted on other datasets (analysis.classification.train_on) predict one (model, dataset)
+    (apply_to), scored on the dataset's annotations where it has some."""
+    input:
+        unpack(transfer_inputs),
+    output:
+        metrics=f"{RESULTS}/evaluation/transfer/{{model}}/{{dataset}}.parquet",
+        predictions=f"{RESULTS}/evaluation/transfer_predictions/{{model}}/{{dataset}}.parquet",
+    params:
+        config=classification_config(),
+        sources=lambda w: transfer_sources(w.model, w.dataset),
+    wildcard_constraints:
+        model=EMBEDDED_MODELS,
+    log:
+        f"{RESULTS}/logs/transfer_classifiers/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/transfer_classifiers/{{model}}/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/transfer_classifiers.py"
+
+
 rule collect_classification:
-    """One table of classifier metrics over all models and datasets."""
+    """One table of classifier metrics over all models and datasets, in-dataset and transferred."""
     input:
         metrics=[
             f"{RESULTS}/evaluation/classification/{model}/{dataset}.parquet"
             for model, dataset in classified_pairs()
-        ],
+        ]
+        + [f"{RESULTS}/evaluation/transfer/{model}/{dataset}.parquet" for model, dataset in transferred_pairs()],
     output:
         table=report(
             f"{RESULTS}/evaluation/classification.csv",

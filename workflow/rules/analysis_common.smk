@@ -12,11 +12,6 @@
 #   simulated datasets only: infected-fraction and pseudo-time figures, which plot ground truth.
 
 
-def wildcard_choice(names):
-    """Regex matching exactly ``names``; one that matches nothing when there are none."""
-    return "|".join(names) if names else "(?!)"
-
-
 #: Datasets whose annotations are drawn from ground truth, and those that import a table.
 DRAWN = [d for d in SIMULATED if not CONFIG.datasets[d].annotations.is_imported]
 IMPORTED = [d for d in DATASETS if CONFIG.datasets[d].annotations.is_imported]
@@ -37,8 +32,63 @@ def embedding_pairs():
     return [(model, dataset) for model, dataset, _ in embedding_jobs()]
 
 
+def classifier_sources():
+    """Datasets whose annotations train classifiers (analysis.classification.train_on; all annotated)."""
+    train_on = CONFIG.analysis.classification.train_on
+    return [d for d in ANNOTATED if train_on is None or d in train_on]
+
+
 def classified_pairs():
-    return [(model, dataset) for model, dataset in embedding_pairs() if dataset in ANNOTATED]
+    """(model, dataset) whose classifiers are fitted and cross-validated on the dataset's annotations."""
+    return [(model, dataset) for model, dataset in embedding_pairs() if dataset in classifier_sources()]
+
+
+def transfer_sources(model, dataset):
+    """Datasets whose classifiers (same model) predict ``dataset`` (analysis.classification.apply_to)."""
+    apply_to = CONFIG.analysis.classification.apply_to
+    if apply_to is not None and dataset not in apply_to:
+        return []
+    pairs = set(embedding_pairs())
+    return [s for s in classifier_sources() if s != dataset and (model, s) in pairs]
+
+
+def transferred_pairs():
+    """(model, dataset) that classifiers fitted on other datasets predict."""
+    return [(m, d) for m, d in embedding_pairs() if transfer_sources(m, d)]
+
+
+def transfer_inputs(wildcards):
+    """The target's embeddings, the sources' classifiers and the target's annotations if it has some."""
+    model, dataset = wildcards.model, wildcards.dataset
+    inputs = {
+        "embeddings": embeddings_store(model, dataset),
+        "classifiers": [
+            f"{RESULTS}/evaluation/classifiers/{model}/{source}.json" for source in transfer_sources(model, dataset)
+        ],
+    }
+    if dataset in ANNOTATED:
+        inputs["annotations"] = f"{RESULTS}/{dataset}/annotations.parquet"
+    return inputs
+
+
+def prediction_file(model, dataset):
+    """Per-cell predictions of (model, dataset): its own cross-validated classifiers' when the dataset
+    trains some, else those of the classifiers transferred from other datasets."""
+    if (model, dataset) in classified_pairs():
+        return f"{RESULTS}/evaluation/predictions/{model}/{dataset}.parquet"
+    return f"{RESULTS}/evaluation/transfer_predictions/{model}/{dataset}.parquet"
+
+
+def predicted_pairs():
+    """(model, dataset) with per-cell predictions (own or transferred classifiers)."""
+    return classified_pairs() + [pair for pair in transferred_pairs() if pair not in classified_pairs()]
+
+
+def classification_config():
+    """analysis.classification without the keys that only choose which jobs run (the jobs' params)."""
+    return CONFIG.analysis.classification.model_dump(
+        mode="json", exclude=set(CONFIG.analysis.classification.PLANNING_KEYS)
+    )
 
 
 def infection_classified(dataset):
@@ -46,6 +96,14 @@ def infection_classified(dataset):
     annotated = CONFIG.datasets[dataset].annotations.tasks
     classified = CONFIG.analysis.classification.tasks
     return dataset in ANNOTATED and "infection" in annotated and "infection" in classified
+
+
+def infection_predicted(model, dataset):
+    """True when (model, dataset) gets per-cell infection predictions: from its own infection
+    classifier, else from one transferred from another dataset (prediction_file's choice)."""
+    if (model, dataset) in classified_pairs():
+        return infection_classified(dataset)
+    return any(infection_classified(source) for source in transfer_sources(model, dataset))
 
 
 def aligned_pairs():
@@ -75,9 +133,8 @@ def analysis_config(stage):
 
 
 def reference_checkpoint(dataset):
-    """model.ckpt of the first trained model of ``dataset`` (its spec is the baselines' spec)."""
-    model = next(m for m in MODELS if CONFIG.contrastive_models[m].dataset == dataset)
-    return f"{RESULTS}/models/{model}/model.ckpt"
+    """model.ckpt of the reference model of ``dataset`` (its spec is the baselines' spec)."""
+    return f"{RESULTS}/models/{reference_model(dataset)}/model.ckpt"
 
 
 def embed_inputs(wildcards):
@@ -120,14 +177,28 @@ def pseudotime_input(wildcards):
     if wildcards.dataset in SIMULATED:
         return ground_truth_input(wildcards)
     if CONFIG.analysis.pseudotime.reference is None:
-        predictions = f"{RESULTS}/evaluation/predictions/{wildcards.model}/{wildcards.dataset}.parquet"
-        return {"predictions": predictions}
+        return {"predictions": prediction_file(wildcards.model, wildcards.dataset)}
     return {}
+
+
+def results_table_pairs():
+    """Per embedded (model, dataset): how the dataset relates to the model's training (results table)."""
+    rows = []
+    for model, dataset in embedding_pairs():
+        entry = CONFIG.contrastive_models.get(model)
+        if entry is None:
+            trained_on = ""
+        elif entry.is_loaded:
+            trained_on = f"file {entry.model_file}"
+        else:
+            trained_on = ",".join(entry.train_datasets)
+        rows.append({"model": model, "dataset": dataset, "distribution": distribution(model, dataset), "trained_on": trained_on})
+    return rows
 
 
 def results_table_inputs(wildcards):
     inputs = {"temporal_metrics": f"{RESULTS}/evaluation/temporal_metrics.csv"}
-    if classified_pairs():
+    if classified_pairs() or transferred_pairs():
         inputs["classification"] = f"{RESULTS}/evaluation/classification.csv"
     if aligned_pairs():
         inputs["dtw_accuracy"] = f"{RESULTS}/evaluation/dtw_accuracy.csv"
@@ -148,10 +219,10 @@ def analysis_outputs():
     targets += [f"{RESULTS}/figures/results_table.{ext}" for ext in ("png", "svg")]
     for model, dataset in pairs:
         targets += figure_files("projections", model, dataset) + figure_files("distances", model, dataset)
-    if classified_pairs():
+    if classified_pairs() or transferred_pairs():
         targets.append(f"{RESULTS}/evaluation/classification.csv")
-    for model, dataset in classified_pairs():
-        if dataset in SIMULATED:
+    for model, dataset in predicted_pairs():
+        if infection_predicted(model, dataset):
             targets += figure_files("infected_fraction", model, dataset)
     if aligned_pairs():
         targets += [f"{RESULTS}/evaluation/pseudotime.parquet", f"{RESULTS}/evaluation/dtw_accuracy.csv"]

@@ -11,6 +11,7 @@ from snakemake.utils import validate
 
 from dynaclr.config import WorkflowConfig
 from dynaclr.config.embeddings import model_kind
+from dynaclr.config.patches import channel_indices
 from dynaclr.config.plate_checks import simulated_layout, workflow_problems
 from dynaclr.io import ArtifactError, config_hash
 from dynaclr.io.plate import SAFE_NAME, read_plate_layout
@@ -23,6 +24,11 @@ except ValidationError as err:
     raise WorkflowError(f"Invalid config (keys are dotted paths from the top):\n{err}") from None
 validate(config, schema="../../config/config.schema.json", set_default=False)
 RESULTS = "results"
+#: Priority of the long image stages and training (simulate, phase, virtual staining, tracking,
+#: patches, train_contrastive): the scheduler starts them before any analysis job that is ready,
+#: so the critical path never waits behind short jobs, and a 2-thread job (simulate, the phase
+#: transfer function) is not starved by a stream of 1-thread ones. Analyses fill the idle cores.
+UPSTREAM_PRIORITY = 10
 # The interpreter of `shell:` rules that run Python (train_contrastive): under --sdm conda Snakemake
 # activates the rule's env first, so `python` on PATH is the env's (as for `script:` rules);
 # otherwise the interpreter running Snakemake (the project's .venv, which holds the whole stack).
@@ -138,12 +144,28 @@ def all_outputs():
 
 
 # ------------------------------------------------------------------ models and embeddings
+def wildcard_choice(names):
+    """Regex matching exactly ``names``; one that matches nothing when there are none."""
+    return "|".join(names) if names else "(?!)"
+
+
 MODELS = sorted(CONFIG.contrastive_models)
+#: Models trained here (rule train_contrastive) and models read from a file (rule import_model).
+TRAINED_MODELS = [m for m in MODELS if not CONFIG.contrastive_models[m].is_loaded]
+LOADED_MODELS = [m for m in MODELS if CONFIG.contrastive_models[m].is_loaded]
 BASELINES = list(CONFIG.analysis.baselines)
 
 
 def model_patch_spec(model):
     return CONFIG.contrastive_models[model].training.patch_spec
+
+
+def reference_model(dataset):
+    """The first model (sorted) embedding ``dataset``: the baselines copy its patch spec, and the
+    random-weights baseline its architecture and seed."""
+    embedding = [m for m in MODELS if dataset in CONFIG.embedded_datasets(m)]
+    z_fold = [m for m in embedding if CONFIG.contrastive_models[m].training.stem == "z_fold"]
+    return (z_fold or embedding)[0]
 
 
 def embedded_checkpoint(model, dataset):
@@ -152,29 +174,69 @@ def embedded_checkpoint(model, dataset):
     kind = model_kind(model)
     if kind == "engineered_features":
         return None, None
-    owner = model
-    if kind == "random_weights":  # the architecture of the dataset's first trained model
-        owner = next(m for m in MODELS if CONFIG.contrastive_models[m].dataset == dataset)
+    owner = reference_model(dataset) if kind == "random_weights" else model
     return owner, config_hash(CONFIG.contrastive_models[owner].training.model_dump(mode="json"))
 
 
 def embedding_jobs():
     """(model, dataset, patch spec) for every embedding to compute.
 
-    A trained model embeds the patches of the dataset it was trained on; each baseline embeds,
-    for every dataset with a trained model, the patch spec of that dataset's first model.
+    A model embeds each dataset of WorkflowConfig.embedded_datasets (its training datasets, then
+    every other dataset giving the same input); each baseline embeds every dataset some model
+    embeds (of analysis.baseline_datasets when given), with the patch spec of that dataset's
+    reference model.
     """
-    jobs = [(m, CONFIG.contrastive_models[m].dataset, model_patch_spec(m)) for m in MODELS]
+    jobs = [(m, d, model_patch_spec(m)) for m in MODELS for d in CONFIG.embedded_datasets(m)]
     first_spec = {}
     for model, dataset, spec in jobs:
         first_spec.setdefault(dataset, spec)
-    jobs += [(b, d, s) for d, s in sorted(first_spec.items()) for b in BASELINES]
+    baseline_datasets = CONFIG.analysis.baseline_datasets
+    jobs += [
+        (b, d, s)
+        for d, s in sorted(first_spec.items())
+        if baseline_datasets is None or d in baseline_datasets
+        for b in BASELINES
+    ]
     return jobs
 
 
 def embedding_spec(model, dataset):
     """Patch spec that ``model`` embeds on ``dataset``."""
     return next(spec for m, d, spec in embedding_jobs() if m == model and d == dataset)
+
+
+def training_stores(model):
+    """The patch stores (zarr, parquet lists) a trained model pools, in train_datasets order."""
+    stores = [patch_store(d, model_patch_spec(model)) for d in CONFIG.contrastive_models[model].train_datasets]
+    return {"zarr": [s["zarr"] for s in stores], "parquet": [s["parquet"] for s in stores]}
+
+
+def distribution(model, dataset):
+    """How ``dataset`` relates to what ``model`` learnt from: 'in' (a training dataset), 'out' (trained
+    on others), 'external' (read from a file: its training data are unknown here), 'untrained'
+    (baselines)."""
+    if model not in CONFIG.contrastive_models:
+        return "untrained"
+    entry = CONFIG.contrastive_models[model]
+    if entry.is_loaded:
+        return "external"
+    return "in" if dataset in entry.train_datasets else "out"
+
+
+def imported_input(model):
+    """Channels, slices and size of the input a loaded model takes: its patch spec on the first
+    dataset it embeds (slices from that dataset's plate when the spec keeps them all)."""
+    dataset = CONFIG.embedded_datasets(model)[0]
+    spec = CONFIG.datasets[dataset].patch_spec(model_patch_spec(model))
+    kept = spec.z_slices(plate_layout(dataset).shape_tczyx[2])
+    depth = len(range(*kept.indices(plate_layout(dataset).shape_tczyx[2])))
+    selected = CONFIG.contrastive_models[model].training.input_channels
+    return {
+        "in_channels": len(spec.channels),
+        "in_stack_depth": depth,
+        "patch_size_yx_px": spec.patch_size_yx_px,
+        "channel_indices": None if selected is None else channel_indices(spec, selected),
+    }
 
 
 def patch_store(dataset, spec):

@@ -14,10 +14,14 @@ rule extract_patches:
     params:
         config=lambda w: patch_spec_config(w.dataset, w.spec),
         fov_name=fov_name,
+        # the well's condition from the config (None: the tracks table's): a per-job param, so
+        # editing one well's condition reruns that well's FOVs only
+        condition=lambda w: CONFIG.datasets[w.dataset].well_conditions().get(f"{w.row}/{w.col}"),
     log:
         f"{RESULTS}/logs/extract_patches/{{dataset}}/{{spec}}/{{row}}_{{col}}_{{fov}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract_patches/{{dataset}}/{{spec}}/{{row}}_{{col}}_{{fov}}.tsv"
+    priority: UPSTREAM_PRIORITY
     resources:
         mem_mb=4000,
         runtime=30,
@@ -41,6 +45,7 @@ rule collect_patches:
         f"{RESULTS}/logs/collect_patches/{{dataset}}/{{spec}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/collect_patches/{{dataset}}/{{spec}}.tsv"
+    priority: UPSTREAM_PRIORITY
     resources:
         mem_mb=4000,
         runtime=30,

@@ -13,6 +13,7 @@ rule phase_transfer_function:
         f"{RESULTS}/logs/phase_transfer_function/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/phase_transfer_function/{{dataset}}.tsv"
+    priority: UPSTREAM_PRIORITY
     threads: 2
     resources:
         mem_mb=8000,
@@ -59,6 +60,7 @@ rule reconstruct_phase:
         f"{RESULTS}/logs/reconstruct_phase/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/reconstruct_phase/{{dataset}}/{{row}}_{{col}}_{{fov}}.tsv"
+    priority: UPSTREAM_PRIORITY
     threads: 1
     resources:
         mem_mb=8000,

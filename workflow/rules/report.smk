@@ -1,7 +1,7 @@
 # Figures (PNG + SVG) and the model comparison table, each registered in the HTML report
 # (`snakemake --report results/report.html`) with a caption from workflow/report/. The figures of one
-# (model, dataset) are drawn by two jobs, grouped by what they read: the embeddings (every dataset)
-# and the classifier and DTW outputs (simulated datasets).
+# (model, dataset) are drawn by up to three jobs, grouped by what they read: the embeddings (every
+# dataset), the classifier's predictions and the DTW outputs (simulated datasets).
 # results/figures/{dataset}/{model}/<figure>.{png,svg}; results/figures/results_table.{png,svg}.
 
 
@@ -47,15 +47,12 @@ rule embedding_figures:
         "../scripts/embedding_figures.py"
 
 
-rule evaluation_figures:
-    """What is read from one model's embeddings (simulated datasets): infected fraction over time per
-    condition, infection classifier vs ground truth; DTW pseudo-time vs the true time since
-    infection onset. One job, two figures."""
+rule infected_fraction_figure:
+    """Fraction of infected cells over time per condition from the dataset's own classifiers or those
+    transferred from another dataset; beside the ground truth's on a simulated dataset."""
     input:
-        predictions=f"{RESULTS}/evaluation/predictions/{{model}}/{{dataset}}.parquet",
-        tracks=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",
-        pseudotime=f"{RESULTS}/evaluation/pseudotime/{{model}}/{{dataset}}.parquet",
-        accuracy=f"{RESULTS}/evaluation/dtw_accuracy/{{model}}/{{dataset}}.csv",
+        unpack(ground_truth_input),
+        predictions=lambda w: prediction_file(w.model, w.dataset),
     output:
         infected_fraction_png=report(
             f"{RESULTS}/figures/{{dataset}}/{{model}}/infected_fraction.png",
@@ -66,6 +63,29 @@ rule evaluation_figures:
         ),
         infected_fraction_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/infected_fraction.svg",
         curves=f"{RESULTS}/evaluation/infected_fraction/{{model}}/{{dataset}}.csv",
+    wildcard_constraints:
+        model=EMBEDDED_MODELS,
+    log:
+        f"{RESULTS}/logs/infected_fraction_figure/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/infected_fraction_figure/{{model}}/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/infected_fraction_figure.py"
+
+
+rule pseudotime_figure:
+    """DTW pseudo-time of one model's embeddings vs the true time since infection onset (simulated
+    datasets)."""
+    input:
+        pseudotime=f"{RESULTS}/evaluation/pseudotime/{{model}}/{{dataset}}.parquet",
+        accuracy=f"{RESULTS}/evaluation/dtw_accuracy/{{model}}/{{dataset}}.csv",
+    output:
         pseudotime_png=report(
             f"{RESULTS}/figures/{{dataset}}/{{model}}/pseudotime.png",
             caption="../report/pseudotime.rst",
@@ -78,9 +98,9 @@ rule evaluation_figures:
         model=EMBEDDED_MODELS,
         dataset=SIMULATED_DATASETS,
     log:
-        f"{RESULTS}/logs/evaluation_figures/{{model}}/{{dataset}}.log",
+        f"{RESULTS}/logs/pseudotime_figure/{{model}}/{{dataset}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/evaluation_figures/{{model}}/{{dataset}}.tsv"
+        f"{RESULTS}/benchmarks/pseudotime_figure/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -88,7 +108,7 @@ rule evaluation_figures:
     conda:
         "../../envs/dynaclr.yaml"
     script:
-        "../scripts/evaluation_figures.py"
+        "../scripts/pseudotime_figure.py"
 
 
 rule results_table:
@@ -115,6 +135,8 @@ rule results_table:
             labels={"table": "figure"},
         ),
         svg=f"{RESULTS}/figures/results_table.svg",
+    params:
+        pairs=results_table_pairs(),
     log:
         f"{RESULTS}/logs/results_table.log",
     benchmark:

@@ -11,7 +11,8 @@ rule simulate:
         f"{RESULTS}/logs/simulate/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/simulate/{{dataset}}.tsv"
-    threads: 2
+    priority: UPSTREAM_PRIORITY
+    threads: 1  # numpy/scipy on one core; two datasets simulate side by side
     resources:
         mem_mb=4000,
         runtime=30,

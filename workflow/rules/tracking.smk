@@ -41,6 +41,7 @@ rule track_fov:
         f"{RESULTS}/logs/track_fov/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/track_fov/{{dataset}}/{{row}}_{{col}}_{{fov}}.tsv"
+    priority: UPSTREAM_PRIORITY
     threads: 1
     resources:
         mem_mb=8000,

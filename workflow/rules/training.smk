@@ -13,17 +13,15 @@ from dynaclr.training.preemption import TORCHRUN_SIGNAL_ARGS
 
 
 rule train_contrastive:
-    """Train a named contrastive model on its dataset's patch store (DDP via torchrun).
+    """Train a named contrastive model on its datasets' patch stores, pooled (DDP via torchrun).
 
     Only model.ckpt and config.json are declared outputs: Snakemake deletes declared outputs
     before a job starts, so the resumable state (checkpoints/last.ckpt) and logs/ beside them
     survive a SLURM requeue.
     """
     input:
-        zarr=lambda w: patch_store(CONFIG.contrastive_models[w.model].dataset, model_patch_spec(w.model))["zarr"],
-        parquet=lambda w: patch_store(CONFIG.contrastive_models[w.model].dataset, model_patch_spec(w.model))[
-            "parquet"
-        ],
+        zarr=lambda w: training_stores(w.model)["zarr"],
+        parquet=lambda w: training_stores(w.model)["parquet"],
     output:
         checkpoint=f"{RESULTS}/models/{{model}}/model.ckpt",
         config=f"{RESULTS}/models/{{model}}/config.json",
@@ -31,14 +29,18 @@ rule train_contrastive:
         config=lambda w: CONFIG.contrastive_models[w.model].model_dump(mode="json"),
         training_json=lambda w: CONFIG.contrastive_models[w.model].training.model_dump_json(),
         processes=lambda w: CONFIG.contrastive_models[w.model].processes,
+        datasets=lambda w: CONFIG.contrastive_models[w.model].train_datasets,
         output_dir=lambda w: model_dir(w.model),
         python=PYTHON,
         torchrun_signals=" ".join(TORCHRUN_SIGNAL_ARGS),
+    wildcard_constraints:
+        model=wildcard_choice(TRAINED_MODELS),
     log:
         f"{RESULTS}/logs/train_contrastive/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_contrastive/{{model}}.tsv"
     threads: lambda w: CONFIG.contrastive_models[w.model].processes  # raise with --set-threads (above)
+    priority: UPSTREAM_PRIORITY
     resources:
         mem_mb=16000,
         runtime=240,
@@ -52,6 +54,36 @@ rule train_contrastive:
         "threads_per_rank=$(( {threads} / ranks )); [ \"$threads_per_rank\" -ge 1 ] || threads_per_rank=1; "
         "{params.python} -m torch.distributed.run --standalone {params.torchrun_signals} "
         "--nproc-per-node=$ranks -m dynaclr.training --patches-zarr {input.zarr} --patches-parquet {input.parquet} "
+        "--datasets {params.datasets} "
         "--config {params.output_dir}/requested_config.json --model {output.checkpoint} "
         "--model-config {output.config} --model-name {wildcards.model} --work-dir {params.output_dir} "
         "--threads $threads_per_rank > {log} 2>&1"
+
+
+rule import_model:
+    """A model read from the file contrastive_models.<name>.checkpoint names (a dynaclr model.ckpt or a
+    VisCy checkpoint) or its pretrained_weights (a timm backbone, train: false), checked against the
+    configured architecture and written as training writes it."""
+    input:
+        checkpoint=lambda w: CONFIG.contrastive_models[w.model].model_file,
+    output:
+        checkpoint=f"{RESULTS}/models/{{model}}/model.ckpt",
+        config=f"{RESULTS}/models/{{model}}/config.json",
+    params:
+        config=lambda w: CONFIG.contrastive_models[w.model].training.model_dump(mode="json"),
+        checkpoint_format=lambda w: CONFIG.contrastive_models[w.model].import_format,
+        input_shape=lambda w: imported_input(w.model),
+    wildcard_constraints:
+        model=wildcard_choice(LOADED_MODELS),
+    log:
+        f"{RESULTS}/logs/import_model/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/import_model/{{model}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/import_model.py"

@@ -16,6 +16,7 @@ rule train_virtual_stain:
         f"{RESULTS}/logs/train_virtual_stain/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_virtual_stain/{{dataset}}.tsv"
+    priority: UPSTREAM_PRIORITY
     threads: 1
     resources:
         mem_mb=8000,
@@ -63,6 +64,7 @@ rule predict_virtual_stain:
         f"{RESULTS}/logs/predict_virtual_stain/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/predict_virtual_stain/{{dataset}}/{{row}}_{{col}}_{{fov}}.tsv"
+    priority: UPSTREAM_PRIORITY
     threads: 1
     resources:
         mem_mb=8000,

@@ -8,4 +8,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         ExtractPatchesInputs.from_rule(snakemake.input),
         ExtractPatchesOutputs.from_rule(snakemake.output),
         fov_name=snakemake.params.fov_name,
+        condition=snakemake.params.condition,
     )

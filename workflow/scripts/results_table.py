@@ -3,5 +3,7 @@ from dynaclr.jobs import job_context
 
 with job_context(snakemake.log[0], snakemake.threads):
     results_table_stage(
-        ResultsTableInputs.from_rule(snakemake.input), ResultsTableOutputs.from_rule(snakemake.output)
+        ResultsTableInputs.from_rule(snakemake.input),
+        ResultsTableOutputs.from_rule(snakemake.output),
+        pairs=list(snakemake.params.pairs),
     )

@@ -8,7 +8,9 @@
   every cell;
 * :class:`LinearClassifier`, :func:`save_classifiers`, :func:`load_classifiers`: the fitted
   classifier as plain JSON numbers (no pickle);
-* :func:`classify_stage`, :func:`collect_classification`.
+* :func:`apply_and_evaluate`: a classifier fitted on another dataset predicts, and is scored on
+  this dataset's annotations;
+* :func:`classify_stage`, :func:`transfer_classifiers_stage`, :func:`collect_classification`.
 
 Submodules are imported lazily (lazy_loader), so reading annotations does not import scikit-learn.
 """

@@ -22,6 +22,7 @@ from .annotations import (
 from .evaluate import (
     ClassificationResult as ClassificationResult,
     Fold as Fold,
+    apply_and_evaluate as apply_and_evaluate,
     binary_metrics as binary_metrics,
     bootstrap_metrics as bootstrap_metrics,
     fit_and_evaluate as fit_and_evaluate,
@@ -38,7 +39,10 @@ from .stage import (
     ClassifyOutputs as ClassifyOutputs,
     CollectClassificationInputs as CollectClassificationInputs,
     CollectClassificationOutputs as CollectClassificationOutputs,
+    TransferClassifiersInputs as TransferClassifiersInputs,
+    TransferClassifiersOutputs as TransferClassifiersOutputs,
     classify_stage as classify_stage,
     collect_classification as collect_classification,
     read_predictions as read_predictions,
+    transfer_classifiers_stage as transfer_classifiers_stage,
 )

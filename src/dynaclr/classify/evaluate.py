@@ -48,6 +48,7 @@ PREDICTION_INDEX_COLUMNS: tuple[str, ...] = (
     "x",
     "well",
     "condition",
+    "time_minutes",
 )
 
 
@@ -159,13 +160,23 @@ class MatchedAnnotations:
 
 
 def match_task_annotations(
-    annotations: pd.DataFrame, obs: pd.DataFrame, task: str, config: ClassificationConfig
+    annotations: pd.DataFrame,
+    obs: pd.DataFrame,
+    task: str,
+    config: ClassificationConfig,
+    *,
+    for_training: bool = True,
 ) -> MatchedAnnotations:
     """Annotations of ``task`` matched to the embeddings' cells ``obs`` (``config.match_annotations_on``).
 
+    Args:
+        for_training: the annotations train a cross-validated classifier, so they must hold both
+            classes and two FOVs; ``False`` (scoring a classifier fitted elsewhere) checks labels
+            and matching only.
+
     Raises:
-        ValueError: a label is not one of the task's, no annotation matches a cell, the matched
-            annotations hold one class, or they come from a single FOV.
+        ValueError: a label is not one of the task's, no annotation matches a cell, or (for
+            training) the matched annotations hold one class or come from a single FOV.
     """
     negative, positive = task_classes(task)
     task_annotations = annotations[annotations["task"] == task].reset_index(drop=True)
@@ -181,9 +192,11 @@ def match_task_annotations(
         on = config.match_annotations_on
         raise ValueError(f"no {task} annotation matches a cell of the embeddings (match_on={on!r})")
     truth = (matched["label"] == positive).to_numpy()
+    fovs = obs["fov_name"].to_numpy()[rows].astype(str)
+    if not for_training:
+        return MatchedAnnotations(matched, rows, truth, fovs, obs["track_id"].to_numpy()[rows])
     if truth.all() or not truth.any():
         raise ValueError(f"{task} annotations hold a single class ({matched['label'].iloc[0]!r}); need both")
-    fovs = obs["fov_name"].to_numpy()[rows].astype(str)
     if len(np.unique(fovs)) < 2:
         raise ValueError(
             f"{task}: annotations come from one FOV ({fovs[0]}); FOV-grouped evaluation needs >= 2"
@@ -353,3 +366,57 @@ def fit_and_evaluate(
         metrics["n_folds"],
     )
     return ClassificationResult(metrics, annotated_table, predictions, classifier, folds)
+
+
+def apply_and_evaluate(
+    embeddings: ad.AnnData,
+    classifier: LinearClassifier,
+    annotations: pd.DataFrame | None,
+    config: ClassificationConfig,
+) -> tuple[dict[str, Any] | None, pd.DataFrame]:
+    """Predict every cell of ``embeddings`` with a classifier fitted on another dataset; score it on
+    this dataset's annotations of the task when it has some.
+
+    The classifier is applied as it is (no refit, no cross-validation): every annotated cell is a
+    test cell. Metrics and track-bootstrap CIs as in :func:`fit_and_evaluate`; ``n_train`` and
+    ``n_folds`` are 0 (the training happened on the source dataset).
+
+    Returns:
+        The metrics row (``None`` without annotations of the task) and the per-cell predictions
+        (columns of :func:`fit_and_evaluate`'s; ``out_of_fold_probability`` is the probability on
+        annotated cells).
+
+    Raises:
+        ValueError: the classifier reads another matrix width than these embeddings (another model's).
+    """
+    task = classifier.task
+    matrix = representation_matrix(embeddings, classifier.representation)
+    if matrix.shape[1] != classifier.feature_dim:
+        raise ValueError(
+            f"{task} classifier reads {classifier.feature_dim} {classifier.representation} dimensions, these "
+            f"embeddings have {matrix.shape[1]}: it was fitted on another model's embeddings"
+        )
+    obs = cell_table(embeddings)
+    probability = classifier.positive_probability(matrix)
+    has_labels = annotations is not None and bool((annotations["task"] == task).any())
+    if not has_labels:
+        empty = MatchedAnnotations(
+            annotations=pd.DataFrame({"label": pd.Series(dtype=str)}),
+            cell_rows=np.zeros(0, dtype=int),
+            truth=np.zeros(0, dtype=bool),
+            fovs=np.zeros(0, dtype=object),
+            tracks=np.zeros(0, dtype=int),
+        )
+        return None, _predictions(obs, probability, task, empty, np.zeros(0))
+    assert annotations is not None
+    matched = match_task_annotations(annotations, obs, task, config, for_training=False)
+    on_annotated = probability[matched.cell_rows]
+    metrics = _metrics_row(task, matched, [], on_annotated, int((annotations["task"] == task).sum()), config)
+    logger.info(
+        "%s applied: F1 %.3f, AUROC %.3f on %d annotated cells",
+        task,
+        metrics["f1"],
+        metrics["auroc"],
+        metrics["n_test"],
+    )
+    return metrics, _predictions(obs, probability, task, matched, on_annotated)

@@ -9,6 +9,13 @@ Outputs of :func:`classify_stage` for ``{model}/{dataset}``:
 * ``results/evaluation/classifiers/{model}/{dataset}.json``: the fitted classifiers
   (:mod:`dynaclr.classify.model`).
 
+:func:`transfer_classifiers_stage` applies the classifiers fitted on other datasets
+(``analysis.classification.train_on``) to one (model, dataset) (``apply_to``): predictions of every
+cell and, where the dataset has annotations, metrics on them, in
+``results/evaluation/transfer/{model}/{dataset}.parquet`` and
+``results/evaluation/transfer_predictions/{model}/{dataset}.parquet`` (same kinds and columns;
+``train_dataset`` names the source).
+
 :func:`collect_classification` concatenates the per-job tables into
 ``results/evaluation/classification.csv``.
 """
@@ -22,8 +29,8 @@ from typing import Any
 import pandas as pd
 
 from dynaclr.classify.annotations import read_annotations
-from dynaclr.classify.evaluate import fit_and_evaluate
-from dynaclr.classify.model import LinearClassifier, save_classifiers
+from dynaclr.classify.evaluate import apply_and_evaluate, fit_and_evaluate
+from dynaclr.classify.model import LinearClassifier, load_classifiers, save_classifiers
 from dynaclr.config.analysis import ClassificationConfig
 from dynaclr.embeddings import read_embeddings, read_embeddings_provenance
 from dynaclr.io import (
@@ -41,6 +48,7 @@ logger = logging.getLogger(__name__)
 CLASSIFICATION_COLUMNS: tuple[str, ...] = (
     "model",
     "dataset",
+    "train_dataset",
     "task",
     "representation",
     "positive_class",
@@ -119,8 +127,8 @@ def classify_stage(
     classifiers: dict[str, LinearClassifier] = {}
     for task in tasks:
         result = fit_and_evaluate(adata, annotations, task, config)
-        rows.append({"model": model, "dataset": dataset, **result.metrics})
-        predictions.append(result.predictions)
+        rows.append({"model": model, "dataset": dataset, "train_dataset": dataset, **result.metrics})
+        predictions.append(result.predictions.assign(train_dataset=dataset))
         classifiers[task] = result.classifier
     recorded: list[Any] = [(embeddings_path, embeddings_prov), (annotations_path, annotations_prov)]
     provenance_config = {**config.model_dump(mode="json"), "model": model, "dataset": dataset}
@@ -139,6 +147,90 @@ def classify_stage(
         make_provenance(ArtifactKind.CLASSIFIERS, provenance_config, recorded),
     )
     return metrics
+
+
+class TransferClassifiersInputs(StageFiles):
+    """Rule ``transfer_classifiers``: one embeddings store, the classifiers fitted on the source
+    datasets (same model), and this dataset's annotations when it has some."""
+
+    embeddings: Path
+    classifiers: tuple[Path, ...]
+    annotations: Path | None = None
+
+
+class TransferClassifiersOutputs(StageFiles):
+    """Rule ``transfer_classifiers``: metrics (rows where the dataset has labels) and predictions."""
+
+    metrics: Path
+    predictions: Path
+
+
+def transfer_classifiers_stage(
+    config: ClassificationConfig,
+    inputs: TransferClassifiersInputs,
+    outputs: TransferClassifiersOutputs,
+    *,
+    model: str,
+    dataset: str,
+    sources: list[str],
+) -> pd.DataFrame:
+    """Apply the classifiers of ``sources`` (one file each, in order) to ``dataset``'s embeddings.
+
+    Every task of ``config.tasks`` a source's file holds predicts every cell; where this dataset
+    has annotations of the task, the predictions are scored on them
+    (:func:`~dynaclr.classify.evaluate.apply_and_evaluate`).
+
+    Returns:
+        The metrics table (possibly empty: a dataset without labels gets predictions only).
+
+    Raises:
+        ValueError: ``sources`` and ``inputs.classifiers`` differ in length, or a classifier was
+            fitted on another model's embeddings.
+    """
+    if len(sources) != len(inputs.classifiers):
+        raise ValueError(
+            f"{len(sources)} source datasets {sources} for {len(inputs.classifiers)} classifier files"
+        )
+    adata = read_embeddings(inputs.embeddings)
+    recorded: list[Any] = [(inputs.embeddings, read_embeddings_provenance(inputs.embeddings))]
+    annotations = None
+    if inputs.annotations is not None:
+        annotations = read_annotations(inputs.annotations)
+        recorded.append((inputs.annotations, read_table_provenance(inputs.annotations, "annotations")))
+    rows: list[dict[str, Any]] = []
+    predictions: list[pd.DataFrame] = []
+    for source, path in zip(sources, inputs.classifiers, strict=True):
+        recorded.append(path)
+        for task, classifier in load_classifiers(path).items():
+            if task not in config.tasks:
+                continue
+            logger.info("%s classifier of %s on %s (%s)", task, source, dataset, model)
+            metrics, predicted = apply_and_evaluate(adata, classifier, annotations, config)
+            if metrics is not None:
+                rows.append({"model": model, "dataset": dataset, "train_dataset": source, **metrics})
+            predictions.append(predicted.assign(train_dataset=source))
+    if not predictions:
+        raise ValueError(
+            f"the classifiers of {sources} hold none of analysis.classification.tasks {list(config.tasks)}"
+        )
+    provenance_config = {
+        **config.model_dump(mode="json"),
+        "model": model,
+        "dataset": dataset,
+        "sources": sources,
+    }
+    metrics_table = pd.DataFrame(rows, columns=list(CLASSIFICATION_COLUMNS))[list(CLASSIFICATION_COLUMNS)]
+    write_table(
+        metrics_table,
+        outputs.metrics,
+        make_provenance(ArtifactKind.CLASSIFICATION, provenance_config, recorded),
+    )
+    write_table(
+        pd.concat(predictions, ignore_index=True),
+        outputs.predictions,
+        make_provenance(ArtifactKind.PREDICTIONS, provenance_config, recorded),
+    )
+    return metrics_table
 
 
 class CollectClassificationInputs(StageFiles):
@@ -162,8 +254,8 @@ def collect_classification(
     tables = [
         read_table(path, ArtifactKind.CLASSIFICATION, CLASSIFICATION_COLUMNS)[0] for path in inputs.metrics
     ]
-    combined = pd.concat(tables, ignore_index=True).sort_values(
-        ["model", "dataset", "task"], ignore_index=True
+    combined = pd.concat([t for t in tables if len(t)] or tables[:1], ignore_index=True).sort_values(
+        ["model", "dataset", "train_dataset", "task"], ignore_index=True
     )
     write_csv(combined[list(CLASSIFICATION_COLUMNS)], outputs.table)
     return combined

@@ -12,7 +12,7 @@ accepted only for the engineered-features baseline, whose ``X`` is standardised)
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -159,6 +159,19 @@ class ClassificationConfig(StrictModel):
     n_bootstrap: int = Field(200, ge=0, description="Bootstrap replicates over tracks for the metric CIs.")
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
     seed: int = Field(0, ge=0, description="Seed of the fold assignment and of the bootstrap.")
+    train_on: list[str] | None = Field(
+        None,
+        description="Datasets whose annotations train classifiers (each cross-validated on its own FOVs); "
+        "null: every annotated dataset.",
+    )
+    apply_to: list[str] | None = Field(
+        None,
+        description="Datasets the classifiers trained on 'train_on' predict (and, where they have labels, "
+        "are scored on); null: every other dataset the same model embeds. [] : none.",
+    )
+
+    #: Keys that choose which jobs run, not what a job computes: left out of the jobs' params.
+    PLANNING_KEYS: ClassVar[tuple[str, ...]] = ("train_on", "apply_to")
 
 
 class ReferenceTrackConfig(StrictModel):

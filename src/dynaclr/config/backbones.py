@@ -9,6 +9,8 @@ workflow checks a config's backbones against these lists when it is parsed
 * Contrastive encoder (:class:`dynaclr.contrastive.ContrastiveEncoder`): ConvNeXt and ConvNeXt-V2
   with the 4x4 stride-4 "patch" stem, ResNets with one stride-2 ``conv1`` and a stride-2 max pool.
 * Virtual staining (:class:`dynaclr.virtual_stain.network.VirtualStainUNet`): every ConvNeXt.
+
+Both accept timm's ``test_convnext*`` models (0.2-0.35 M parameters): tests and fixtures.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ CONTRASTIVE_BACKBONES: frozenset[str] = frozenset(
         "resnet101",
         "resnet152",
         "resnet200",
+        "test_convnext",
+        "test_convnext2",
+        "test_convnext3",
     }
 )
 
@@ -82,6 +87,9 @@ VIRTUAL_STAIN_BACKBONES: frozenset[str] = frozenset(
         "convnextv2_pico",
         "convnextv2_small",
         "convnextv2_tiny",
+        "test_convnext",
+        "test_convnext2",
+        "test_convnext3",
     }
 )
 

@@ -12,7 +12,7 @@ rotations, zooms and shears of training never bring padding into the final, cent
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -167,3 +167,40 @@ class PatchSpec(StrictModel):
     def channel_names(self) -> list[str]:
         """Names of the patch channels, ``source:channel``."""
         return [f"{c.source}:{c.channel}" for c in self.channels]
+
+
+def channel_indices(spec: PatchSpec, names: list[str]) -> list[int]:
+    """Positions in ``spec``'s patches of the channels ``names``: a channel's name (``ViralSensor``)
+    or, where two sources give that name, ``source:channel``.
+
+    Raises:
+        ValueError: a name is not one of the spec's channels, or is ambiguous.
+    """
+    indices = []
+    for name in names:
+        found = [i for i, c in enumerate(spec.channels) if name in (c.channel, f"{c.source}:{c.channel}")]
+        if len(found) != 1:
+            reason = "is not one of" if not found else "names several of"
+            raise ValueError(
+                f"channel {name!r} {reason} patch spec {spec.name!r}'s channels {spec.channel_names}; "
+                "give a channel name, or 'source:channel'"
+            )
+        indices.append(found[0])
+    return indices
+
+
+def spec_contract(spec: PatchSpec) -> dict[str, Any]:
+    """What a network trained on patches of ``spec`` sees: channels (source, name, normalisation, in
+    order), slices, final size and per-time-point normalisation. Two datasets whose specs give the
+    same contract can be embedded by the same model; storage dtype, shard size, the stored
+    (initial) size and which slices are kept (``z_range``, a dataset's own focus) may differ.
+    """
+    depth = spec.z_window_slices if spec.z_window_slices is not None else None
+    if spec.z_range is not None:
+        depth = spec.z_range[1] - spec.z_range[0]
+    return {
+        "channels": [(c.source, c.channel, c.normalization) for c in spec.channels],
+        "slices": depth,
+        "patch_size_yx_px": spec.patch_size_yx_px,
+        "normalize_per_time_point": spec.normalize_per_time_point,
+    }

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBONES, backbone_problem
-from dynaclr.config.patches import PatchSpec
+from dynaclr.config.patches import PatchSpec, channel_indices
 from dynaclr.config.simulate import CHANNEL_NAMES, SimulateConfig
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
@@ -224,6 +224,13 @@ def workflow_problems(
         problems += _channel_problems(name, dataset, plates)
         for spec in dataset.patches:
             problems += _patch_window_problems(name, spec, plates)
+        wells = {fov.rsplit("/", 1)[0] for fov in raw_layouts[name].fov_names}
+        unknown = sorted(set(dataset.conditions) - wells)
+        if unknown:
+            problems.append(
+                f"datasets.{name}.conditions: wells {unknown} are not in {raw_layouts[name].path}, "
+                f"whose wells are {sorted(wells)}; correct the well names (row/column)"
+            )
         if dataset.virtual_stain is not None:
             problem = backbone_problem(
                 f"datasets.{name}.virtual_stain.backbone",
@@ -233,12 +240,32 @@ def workflow_problems(
             )
             problems += [problem] if problem else []
     for model, entry in config.contrastive_models.items():
+        file_key = "checkpoint" if entry.checkpoint is not None else "pretrained_weights"
+        model_file = entry.model_file
+        if model_file is not None and not model_file.startswith(f"{results}/"):
+            if not Path(model_file).is_file():
+                section = "Models from a file" if file_key == "checkpoint" else "Pretrained backbones"
+                problems.append(
+                    f"contrastive_models.{model}.{file_key}: expected a model file, found nothing at "
+                    f"{model_file}; fetch it once (README: {section}) or correct the path"
+                )
         key = f"contrastive_models.{model}.training"
+        if entry.training.input_channels is not None:
+            for embedded in config.embedded_datasets(model):
+                try:
+                    channel_indices(
+                        config.datasets[embedded].patch_spec(entry.training.patch_spec),
+                        entry.training.input_channels,
+                    )
+                except ValueError as err:
+                    problems.append(f"{key}.input_channels (dataset {embedded}): {err}")
         problem = backbone_problem(
             f"{key}.backbone", entry.training.backbone, CONTRASTIVE_BACKBONES, "contrastive encoder"
         )
         problems += [problem] if problem else []
-        raw = raw_layouts[entry.dataset]
-        problems += _tau_problem(key, entry.training, raw, entry.dataset)
-        problems += _fov_problem(f"{key}.validation_fovs", entry.training.validation_fovs, raw)
+        for trained_on in entry.train_datasets:
+            problems += _tau_problem(key, entry.training, raw_layouts[trained_on], trained_on)
+        if len(entry.train_datasets) == 1:  # pooled: validation_fovs are qualified 'dataset:row/col/fov'
+            raw = raw_layouts[entry.train_datasets[0]]
+            problems += _fov_problem(f"{key}.validation_fovs", entry.training.validation_fovs, raw)
     return problems

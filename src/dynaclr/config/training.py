@@ -14,7 +14,7 @@ DynaCLR paper (section 3.2):
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -94,11 +94,35 @@ class ContrastiveModelConfig(StrictModel):
     stem_kernel_z: int = Field(
         1, ge=1, description="Z kernel and stride of the 3-D stem; must divide the patch depth."
     )
+    stem: Literal["z_fold", "backbone"] = Field(
+        "z_fold",
+        description="'z_fold': this project's stem folds the Z stack into the backbone's channels (trained "
+        "models, VisCy's checkpoints); 'backbone': the backbone keeps its own 2-D stem, as a pretrained "
+        "(ImageNet) network expects: each patch is reduced to one plane ('z_reduction'), its channels "
+        "('input_channels': 1, repeated to RGB, or 3) scaled to [0, 1] and normalised with the backbone's "
+        "mean and std. Only for a model that is not trained (contrastive_models.<name>.train: false).",
+    )
+    z_reduction: Literal["middle", "max", "mean"] = Field(
+        "middle",
+        description="stem 'backbone': the plane the network sees: the middle slice, or the maximum or mean "
+        "projection of the patch's slices.",
+    )
+    input_channels: list[str] | None = Field(
+        None,
+        description="stem 'backbone': the patch spec's channels the network sees (1 or 3, e.g. [Sensor] as "
+        "the paper feeds its ImageNet baseline); null: all of them.",
+    )
     projection_dim: int = Field(
         32,
-        ge=1,
-        description="Width of the projection the loss sees. The embedding width is the backbone's "
+        ge=0,
+        description="Width of the projection the loss sees; 0: no projection head (projections = "
+        "features, e.g. for a pretrained backbone used as is). The embedding width is the backbone's "
         "(320 for convnext_atto, 768 for convnext_tiny).",
+    )
+    projection_norm: bool = Field(
+        False,
+        description="End the projection head with a BatchNorm1d, as the reference implementation's "
+        "(VisCy) head does; needed to load its checkpoints with their projections.",
     )
     drop_path_rate: float = Field(0.0, ge=0, lt=1, description="Stochastic depth rate of the backbone.")
     augmentation: AugmentationConfig = Field(
@@ -150,6 +174,26 @@ class ContrastiveModelConfig(StrictModel):
     )
 
     @model_validator(mode="after")
+    def _check_input(self) -> ContrastiveModelConfig:
+        if self.stem != "backbone":
+            changed = [name for name in ("input_channels",) if getattr(self, name) is not None]
+            if self.z_reduction != "middle":
+                changed.append("z_reduction")
+            if changed:
+                raise ValueError(f"{changed} are read only with stem: backbone; remove them or set the stem")
+        if self.input_channels is not None:
+            if len(self.input_channels) not in (1, 3) or len(set(self.input_channels)) != len(
+                self.input_channels
+            ):
+                raise ValueError(
+                    f"input_channels: a pretrained backbone takes 1 channel (repeated to RGB) or 3 distinct "
+                    f"ones, got {self.input_channels}"
+                )
+        if self.projection_dim == 0 and self.projection_norm:
+            raise ValueError("projection_norm needs a projection head (projection_dim >= 1)")
+        return self
+
+    @model_validator(mode="after")
     def _check_tau(self) -> ContrastiveModelConfig:
         given = [name for name in ("tau_frames", "tau_minutes") if getattr(self, name) is not None]
         if self.sampling == "time_aware" and len(given) != 1:
@@ -160,6 +204,19 @@ class ContrastiveModelConfig(StrictModel):
         if self.sampling != "time_aware" and given:
             raise ValueError(f"{given[0]} is only used by time_aware sampling; remove it or set sampling")
         return self
+
+    def encoder_arguments(self) -> dict[str, Any]:
+        """The :class:`~dynaclr.contrastive.ContrastiveEncoder` arguments this config fixes (the input's
+        channels and slices come from the patches)."""
+        return {
+            "backbone": self.backbone,
+            "stem_kernel_z": self.stem_kernel_z,
+            "projection_dim": self.projection_dim,
+            "projection_norm": self.projection_norm,
+            "drop_path_rate": self.drop_path_rate,
+            "stem": self.stem,
+            "z_reduction": self.z_reduction,
+        }
 
     @property
     def uses_lineage_unique_batches(self) -> bool:

@@ -8,6 +8,7 @@ rule's own subtree (its ``params``) again with that stage's model.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -28,7 +29,7 @@ from dynaclr.config.embeddings import (
     EngineeredFeaturesConfig,
     ProjectionConfig,
 )
-from dynaclr.config.patches import PatchSpec
+from dynaclr.config.patches import PatchSpec, spec_contract
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import TrackingConfig, TrackingEvaluationConfig
@@ -60,9 +61,46 @@ class TrackingInputConfig(StrictModel):
 
 
 class ContrastiveModelEntry(StrictModel):
-    """A named contrastive model: the dataset whose patches train it, and its training config."""
+    """A named contrastive model: trained on the patches of one or more datasets, or read from a file.
 
-    dataset: str = Field(min_length=1, description="Dataset whose patch store trains the model.")
+    The model embeds every dataset of ``embed_datasets`` (default: every dataset whose patch spec
+    of this name gives the network the input it was trained on, :func:`~dynaclr.config.patches.
+    spec_contract`); each (model, dataset) pair gets its embeddings, metrics, classifiers and figures.
+    """
+
+    train_datasets: list[str] = Field(
+        default_factory=list,
+        description="Datasets whose patch stores train the model, pooled (the FOV split is drawn per "
+        "dataset); empty when 'checkpoint' gives the model.",
+    )
+    checkpoint: str | None = Field(
+        None,
+        description="A model file instead of training: a model.ckpt written by this workflow, or a "
+        "DynaCLR checkpoint of the reference implementation (checkpoint_format: viscy). 'training' "
+        "then describes its architecture (backbone, stem_kernel_z, projection_dim, projection_norm) and "
+        "patch_spec the input it takes; the weights must fit it exactly.",
+    )
+    train: bool = Field(
+        True,
+        description="false: the model is not trained, it embeds with the weights 'pretrained_weights' gives "
+        "(e.g. the paper's ImageNet baseline: training.stem backbone, input_channels [Sensor]).",
+    )
+    pretrained_weights: str | None = Field(
+        None,
+        description="With train: false, a local weights file of the timm backbone 'training.backbone' "
+        "(a Hugging Face model.safetensors or a torch state dict; its classifier is dropped), fetched once "
+        "(README: Pretrained backbones); nothing is downloaded at run time.",
+    )
+    checkpoint_format: Literal["dynaclr", "viscy"] = Field(
+        "dynaclr",
+        description="'dynaclr': a model.ckpt of this workflow; 'viscy': a Lightning checkpoint of VisCy's "
+        "ContrastiveModule (its encoder's state dict is mapped onto this project's encoder).",
+    )
+    embed_datasets: list[str] | None = Field(
+        None,
+        description="Datasets this model embeds; null: the training datasets and every other dataset whose "
+        "patch spec 'training.patch_spec' gives the same input (channels, normalisation, slices, size).",
+    )
     training: ContrastiveModelConfig
     processes: int = Field(
         1,
@@ -73,6 +111,54 @@ class ContrastiveModelEntry(StrictModel):
         ),
     )
 
+    @model_validator(mode="after")
+    def _trained_or_loaded(self) -> ContrastiveModelEntry:
+        if not self.train:
+            if self.pretrained_weights is None or self.train_datasets or self.checkpoint is not None:
+                raise ValueError(
+                    "train: false embeds with a pretrained backbone: give 'pretrained_weights' (a weights "
+                    "file of training.backbone) and neither train_datasets nor checkpoint; got "
+                    f"pretrained_weights="
+                    f"{self.pretrained_weights!r}, train_datasets={self.train_datasets}, "
+                    f"checkpoint={self.checkpoint!r}"
+                )
+        elif self.pretrained_weights is not None:
+            raise ValueError(
+                "pretrained_weights is read with train: false (the backbone as published, for inference); "
+                "fine-tuning a contrastive model from pretrained weights is not offered"
+            )
+        elif bool(self.train_datasets) == (self.checkpoint is not None):
+            raise ValueError(
+                "give exactly one of 'train_datasets' (train the model) or 'checkpoint' (read it from a "
+                f"file); got train_datasets={self.train_datasets}, checkpoint={self.checkpoint!r}"
+            )
+        if self.train_datasets and self.training.stem != "z_fold":
+            raise ValueError(
+                "training.stem: backbone is for a pretrained backbone used as is (train: false); a trained "
+                "model uses stem z_fold"
+            )
+        repeated = sorted({name for name in self.train_datasets if self.train_datasets.count(name) > 1})
+        if repeated:
+            raise ValueError(f"train_datasets: {repeated} listed more than once")
+        if self.checkpoint is None and self.checkpoint_format != "dynaclr":
+            raise ValueError("checkpoint_format is only read with 'checkpoint'; remove it or give the file")
+        return self
+
+    @property
+    def is_loaded(self) -> bool:
+        """Whether the model comes from a file (``checkpoint``, ``pretrained_weights``), not training."""
+        return self.checkpoint is not None or self.pretrained_weights is not None
+
+    @property
+    def model_file(self) -> str | None:
+        """The file a loaded model comes from (``checkpoint`` or ``pretrained_weights``)."""
+        return self.checkpoint if self.checkpoint is not None else self.pretrained_weights
+
+    @property
+    def import_format(self) -> Literal["dynaclr", "viscy", "timm"]:
+        """How rule ``import_model`` reads :attr:`model_file`."""
+        return "timm" if self.pretrained_weights is not None else self.checkpoint_format
+
 
 class AnalysisConfig(StrictModel):
     """Embeddings and what is read from them, for every model and dataset (dataset-level rules)."""
@@ -82,6 +168,11 @@ class AnalysisConfig(StrictModel):
     baselines: list[BaselineName] = Field(
         default_factory=lambda: list(get_args(BaselineName)),
         description="Baselines that go through the same metrics, classifiers and DTW as trained models.",
+    )
+    baseline_datasets: list[str] | None = Field(
+        None,
+        description="Datasets the baselines embed (each with the patch spec of its first model); null: every "
+        "dataset a model embeds.",
     )
     engineered_features: EngineeredFeaturesConfig = EngineeredFeaturesConfig()
     temporal_metrics: TemporalMetricsConfig = TemporalMetricsConfig()
@@ -111,11 +202,57 @@ class AnalysisConfig(StrictModel):
         return self
 
 
+#: A well as ``conditions`` names it: ``row/column``, as the plate names them (e.g. ``A/1``, ``B/12``).
+#: A well, ``row/column``, each part what ``dynaclr.io.plate.SAFE_NAME`` allows (not imported: the
+#: config is read by every job, and dynaclr.io.plate imports iohub).
+WELL_NAME = re.compile(r"[A-Za-z0-9_-]+/[A-Za-z0-9_-]+")
+
+
+def _condition_problems(conditions: dict[str, str], simulate: SimulateConfig | None) -> list[str]:
+    """Every problem of a dataset's ``conditions`` mapping: a key that is not ``row/column``, an empty
+    condition, and for a simulated dataset a well it does not simulate or a condition that
+    contradicts ``simulate.wells``."""
+    problems = [
+        f"conditions: key {key!r} is not a well; write 'row/column' as the plate names them, e.g. 'A/1'"
+        for key in conditions
+        if not WELL_NAME.fullmatch(key)
+    ]
+    problems += [
+        f"conditions.{key}: the condition is empty" for key, value in conditions.items() if not value
+    ]
+    if simulate is not None:
+        simulated = {f"{well.row}/{well.column}": well.condition for well in simulate.wells}
+        for key, value in conditions.items():
+            if WELL_NAME.fullmatch(key) and key not in simulated:
+                problems.append(
+                    f"conditions.{key}: not a well of the simulated plate; its wells are {sorted(simulated)}"
+                )
+            elif key in simulated and value != simulated[key]:
+                problems.append(
+                    f"conditions.{key}: {value!r} contradicts simulate.wells, where well {key} is "
+                    f"{simulated[key]!r}; remove the key or make the two agree"
+                )
+    return problems
+
+
 class DatasetConfig(StrictModel):
     """One dataset: a simulated plate (``simulate``) or an existing plate (``plate``)."""
 
     simulate: SimulateConfig | None = Field(None, description="Simulate this dataset's plate.")
     plate: str | None = Field(None, description="Path of an existing HCS OME-Zarr plate.")
+    conditions: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Condition of each well, 'row/column' -> name (e.g. {A/1: mock, B/1: infected}); the patch "
+            "index and the embeddings' obs carry it as 'condition'. A well not listed has no condition "
+            "(missing). A simulated dataset takes its conditions from simulate.wells; keys given here "
+            "must agree with them."
+        ),
+        json_schema_extra={
+            "propertyNames": {"pattern": f"^{WELL_NAME.pattern}$"},
+            "additionalProperties": {"type": "string", "minLength": 1},
+        },
+    )
     summary: SummaryConfig = SummaryConfig()
     phase: PhaseConfig | None = Field(
         default_factory=PhaseConfig,
@@ -173,8 +310,27 @@ class DatasetConfig(StrictModel):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _conditions_name_wells(self) -> DatasetConfig:
+        problems = _condition_problems(self.conditions, self.simulate)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def well_conditions(self) -> dict[str, str]:
+        """Condition per well (``row/column``): ``simulate.wells``' for a simulated dataset, else
+        ``conditions``. A well not in the mapping has no condition (its cells' ``condition`` is missing)."""
+        if self.simulate is not None:
+            return {f"{well.row}/{well.column}": well.condition for well in self.simulate.wells}
+        return dict(self.conditions)
+
     def patch_spec(self, name: str) -> PatchSpec:
         return next(spec for spec in self.patches if spec.name == name)
+
+    @property
+    def patch_names(self) -> list[str]:
+        """Names of this dataset's patch specs."""
+        return [spec.name for spec in self.patches]
 
     @property
     def is_simulated(self) -> bool:
@@ -186,7 +342,8 @@ class WorkflowConfig(StrictModel):
 
     datasets: dict[str, DatasetConfig] = Field(min_length=1)
     contrastive_models: dict[str, ContrastiveModelEntry] = Field(
-        default_factory=dict, description="Named contrastive models, each trained on one dataset's patches."
+        default_factory=dict,
+        description="Named contrastive models, trained on datasets' patches or read from a file.",
     )
     analysis: AnalysisConfig = AnalysisConfig()
 
@@ -202,17 +359,31 @@ class WorkflowConfig(StrictModel):
         if clashes:
             raise ValueError(f"contrastive_models: {clashes} are baseline names; rename the models")
         for name, entry in self.contrastive_models.items():
-            if entry.dataset not in self.datasets:
+            self._check_model_datasets(name, entry)
+        unknown = sorted(set(self.analysis.baseline_datasets or []) - set(self.datasets))
+        if unknown:
+            raise ValueError(
+                f"analysis.baseline_datasets: {unknown} are not datasets; datasets are "
+                f"{sorted(self.datasets)}"
+            )
+        classification = self.analysis.classification
+        for key, listed in (("train_on", classification.train_on), ("apply_to", classification.apply_to)):
+            unknown = sorted(set(listed or []) - set(self.datasets))
+            if unknown:
                 raise ValueError(
-                    f"contrastive_models.{name}.dataset: {entry.dataset!r} is not a dataset; "
+                    f"analysis.classification.{key}: {unknown} are not datasets; "
                     f"datasets are {sorted(self.datasets)}"
                 )
-            specs = [spec.name for spec in self.datasets[entry.dataset].patches]
-            if entry.training.patch_spec not in specs:
-                raise ValueError(
-                    f"contrastive_models.{name}.training.patch_spec: {entry.training.patch_spec!r} is not a "
-                    f"patch spec of dataset {entry.dataset!r}; its specs are {specs}"
-                )
+        unannotated = [
+            name
+            for name in classification.train_on or []
+            if not (self.datasets[name].is_simulated or self.datasets[name].annotations.is_imported)
+        ]
+        if unannotated:
+            raise ValueError(
+                f"analysis.classification.train_on: {unannotated} have no annotations (a plate dataset needs "
+                "annotations.table) so no classifier can be trained on them"
+            )
         classified = set(self.analysis.classification.tasks)
         for name, dataset in self.datasets.items():
             annotated = dataset.is_simulated or dataset.annotations.is_imported
@@ -222,6 +393,85 @@ class WorkflowConfig(StrictModel):
                     f"with analysis.classification.tasks {sorted(classified)}; nothing could be classified"
                 )
         return self
+
+    def _check_model_datasets(self, name: str, entry: ContrastiveModelEntry) -> None:
+        """Every dataset a model trains on or embeds exists and gives the input the model takes."""
+        spec_name = entry.training.patch_spec
+        for key, names in (
+            ("train_datasets", entry.train_datasets),
+            ("embed_datasets", entry.embed_datasets or []),
+        ):
+            for dataset in names:
+                if dataset not in self.datasets:
+                    raise ValueError(
+                        f"contrastive_models.{name}.{key}: {dataset!r} is not a dataset; "
+                        f"datasets are {sorted(self.datasets)}"
+                    )
+                specs = [spec.name for spec in self.datasets[dataset].patches]
+                if spec_name not in specs:
+                    raise ValueError(
+                        f"contrastive_models.{name}.training.patch_spec: {spec_name!r} is not a patch spec "
+                        f"of dataset {dataset!r} ({key}); its specs are {specs}"
+                    )
+        reference = self._reference_dataset(entry)
+        if reference is None:
+            if entry.embed_datasets is not None or entry.train_datasets:
+                return
+            raise ValueError(
+                f"contrastive_models.{name}: no dataset has a patch spec {spec_name!r}; the model would "
+                "embed nothing; add the spec to a dataset or name embed_datasets"
+            )
+        expected = spec_contract(self.datasets[reference].patch_spec(spec_name))
+        for key, names in (
+            ("train_datasets", entry.train_datasets),
+            ("embed_datasets", entry.embed_datasets or []),
+        ):
+            for dataset in names:
+                found = spec_contract(self.datasets[dataset].patch_spec(spec_name))
+                if found != expected:
+                    differing = sorted(k for k in expected if expected[k] != found[k])
+                    raise ValueError(
+                        f"contrastive_models.{name}.{key}: dataset {dataset!r}'s patch spec {spec_name!r} "
+                        f"gives another input than dataset {reference!r}'s: "
+                        + "; ".join(f"{k} {found[k]!r} vs {expected[k]!r}" for k in differing)
+                        + "; make the specs agree or leave the dataset out"
+                    )
+
+    def _reference_dataset(self, entry: ContrastiveModelEntry) -> str | None:
+        """The dataset whose patch spec defines the model's input: its first training dataset, else
+        its first named or (sorted) first dataset with the spec."""
+        if entry.train_datasets:
+            return entry.train_datasets[0]
+        if entry.embed_datasets:
+            return entry.embed_datasets[0]
+        names = [
+            d for d in sorted(self.datasets) if entry.training.patch_spec in self.datasets[d].patch_names
+        ]
+        return names[0] if names else None
+
+    def embedded_datasets(self, model: str) -> list[str]:
+        """Datasets ``model`` embeds: its training datasets first, then the others (sorted).
+
+        ``embed_datasets`` when given; else every dataset whose patch spec ``training.patch_spec``
+        gives the same input as the model's reference dataset (:func:`spec_contract`).
+        """
+        entry = self.contrastive_models[model]
+        if entry.embed_datasets is not None:
+            named = list(entry.embed_datasets)
+        else:
+            reference = self._reference_dataset(entry)
+            if reference is None:
+                return []
+            spec_name = entry.training.patch_spec
+            expected = spec_contract(self.datasets[reference].patch_spec(spec_name))
+            named = [
+                d
+                for d in sorted(self.datasets)
+                if spec_name in self.datasets[d].patch_names
+                and spec_contract(self.datasets[d].patch_spec(spec_name)) == expected
+            ]
+        first = [d for d in entry.train_datasets if d in named]
+        return first + [d for d in named if d not in first]
 
 
 def load_config(path: str | Path) -> WorkflowConfig:

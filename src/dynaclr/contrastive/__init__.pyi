@@ -8,6 +8,7 @@ from .encoder import (
     SUPPORTED_FAMILIES as SUPPORTED_FAMILIES,
     ContrastiveEncoder as ContrastiveEncoder,
     DepthToChannelStem as DepthToChannelStem,
+    PretrainedImageInput as PretrainedImageInput,
 )
 from .losses import (
     NTXentLoss as NTXentLoss,

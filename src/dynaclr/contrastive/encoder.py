@@ -34,7 +34,7 @@ from torch import nn
 
 from dynaclr.io.weights import load_weights_file
 
-__all__ = ["SUPPORTED_FAMILIES", "ContrastiveEncoder", "DepthToChannelStem"]
+__all__ = ["SUPPORTED_FAMILIES", "ContrastiveEncoder", "DepthToChannelStem", "PretrainedImageInput"]
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +135,75 @@ class DepthToChannelStem(nn.Module):
         return self.mix(x)  # (B, out, Y/4, X/4)
 
 
+class PretrainedImageInput(nn.Module):
+    """The input a pretrained 2-D network expects, from ``(B, C, Z, Y, X)`` patches: ``(B, 3, Y, X)``.
+
+    The selected channels (``channel_indices``; all when ``None``) are reduced to one plane
+    (``z_reduction``: the middle slice, or the max or mean projection), each image is scaled to
+    [0, 1] by its own minimum and maximum (a constant image becomes 0), one channel is repeated to
+    three (RGB), and the result is normalised with the backbone's ``mean`` and ``std`` (timm's
+    ``pretrained_cfg``: ImageNet's for ImageNet weights). No parameters: the backbone's own stem
+    follows.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        channel_indices: list[int] | None,
+        z_reduction: str,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+    ) -> None:
+        super().__init__()
+        indices = list(range(in_channels)) if channel_indices is None else [int(i) for i in channel_indices]
+        if not indices or any(not 0 <= i < in_channels for i in indices):
+            raise ValueError(
+                f"channel_indices {indices} do not select channels of a {in_channels}-channel input"
+            )
+        if len(indices) not in (1, 3):
+            raise ValueError(
+                "a pretrained 2-D backbone takes 1 channel (repeated to RGB) or 3; the input gives "
+                f"{len(indices)}: "
+                "select 1 or 3 with input_channels"
+            )
+        if z_reduction not in ("middle", "max", "mean"):
+            raise ValueError(f"z_reduction must be 'middle', 'max' or 'mean', got {z_reduction!r}")
+        self.in_channels = in_channels
+        self.channel_indices = indices
+        self.z_reduction = z_reduction
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
+        self.register_buffer(
+            "mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
+        )
+
+    def extra_repr(self) -> str:
+        return f"channel_indices={self.channel_indices}, z_reduction={self.z_reduction!r}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(B, C, Z, Y, X)`` (or ``(B, C, Y, X)``) to the normalised ``(B, 3, Y, X)`` image."""
+        if x.ndim == 4:
+            x = x.unsqueeze(2)
+        if x.ndim != 5 or x.shape[1] != self.in_channels:
+            raise ValueError(f"Expected input (B, C={self.in_channels}, Z, Y, X), got {tuple(x.shape)}")
+        x = x[:, self.channel_indices]
+        if self.z_reduction == "middle":
+            image = x[:, :, x.shape[2] // 2]
+        elif self.z_reduction == "max":
+            image = x.amax(dim=2)
+        else:
+            image = x.mean(dim=2)
+        low = image.amin(dim=(-2, -1), keepdim=True)
+        span = image.amax(dim=(-2, -1), keepdim=True) - low
+        image = torch.where(span > 0, (image - low) / span.clamp_min(torch.finfo(image.dtype).tiny), 0.0)
+        if image.shape[1] == 1:
+            image = image.expand(-1, 3, -1, -1)
+        return (image - self.mean) / self.std
+
+
 def _replace_backbone_stem(model: nn.Module, backbone: str) -> int:
     """Swap the stride-4 entry of a timm model for ``Identity`` in place; return the stem width."""
     unsupported = (
@@ -163,9 +232,14 @@ def _replace_backbone_stem(model: nn.Module, backbone: str) -> int:
     raise NotImplementedError(unsupported)
 
 
-def _removed_backbone_keys(key: str) -> bool:
-    """Keys of a plain timm state dict that have no counterpart after stem/classifier removal."""
-    return key.startswith(("stem.0.", "conv1.", "head.fc.", "fc."))
+_CLASSIFIER_KEYS = ("head.fc.", "fc.")
+
+
+def _removed_backbone_keys(key: str, stem: str = "z_fold") -> bool:
+    """Keys of a plain timm state dict that have no counterpart in the encoder: the classifier, and
+    the stem convolution the ``z_fold`` stem replaces."""
+    removed = _CLASSIFIER_KEYS if stem == "backbone" else ("stem.0.", "conv1.", *_CLASSIFIER_KEYS)
+    return key.startswith(removed)
 
 
 class ContrastiveEncoder(nn.Module):
@@ -173,7 +247,8 @@ class ContrastiveEncoder(nn.Module):
 
     ``features`` ``(B, embedding_dim)`` are the backbone's globally pooled features (768 for
     ``convnext_tiny``, 320 for ``convnext_atto``); ``projections`` ``(B, projection_dim)`` come from
-    ``Linear(E, E) → BatchNorm1d(E) → ReLU → Linear(E, projection_dim)`` and are what the
+    ``Linear(E, E) → BatchNorm1d(E) → ReLU → Linear(E, projection_dim)`` (``→ BatchNorm1d`` with
+    ``projection_norm``) and are what the
     contrastive loss sees. In training mode ``BatchNorm1d`` needs ``B > 1``.
 
     Args:
@@ -181,11 +256,20 @@ class ContrastiveEncoder(nn.Module):
         in_channels: number of input channels ``C``.
         in_stack_depth: number of input Z slices; ``1`` for 2-D input.
         stem_kernel_z: Z kernel and stride of the 3-D stem; must divide ``in_stack_depth``.
-        projection_dim: output width of the projection head.
+        projection_dim: output width of the projection head; ``0``: no head, the projections are
+            the features.
+        projection_norm: end the head with ``BatchNorm1d(projection_dim)``, as the reference
+            implementation's (VisCy) head does.
         drop_path_rate: stochastic-depth rate passed to timm.
-        weights_path: optional local ``torch.save``'d state dict, either of a whole
-            ``ContrastiveEncoder`` with the same configuration, or of the plain timm backbone
-            (its stem convolution and classifier are skipped). Loaded with ``weights_only=True``.
+        weights_path: optional local ``torch.save``'d state dict (or ``.safetensors`` file), either
+            of a whole ``ContrastiveEncoder`` with the same configuration, or of the plain timm
+            backbone (its classifier, and with the ``z_fold`` stem its stem convolution, are
+            skipped). Never executes code (``weights_only=True``).
+        stem: ``"z_fold"`` (:class:`DepthToChannelStem` replaces the backbone's stem) or
+            ``"backbone"`` (the backbone keeps its own 2-D stem and sees
+            :class:`PretrainedImageInput`: a pretrained network used as published).
+        z_reduction: ``stem="backbone"``: the plane it sees (``middle``, ``max``, ``mean``).
+        channel_indices: ``stem="backbone"``: the input channels it sees (1 or 3; ``None``: all).
     """
 
     def __init__(
@@ -195,12 +279,22 @@ class ContrastiveEncoder(nn.Module):
         in_stack_depth: int = 1,
         stem_kernel_z: int = 1,
         projection_dim: int = 32,
+        projection_norm: bool = False,
         drop_path_rate: float = 0.0,
         weights_path: str | Path | None = None,
+        stem: str = "z_fold",
+        z_reduction: str = "middle",
+        channel_indices: list[int] | None = None,
     ) -> None:
         super().__init__()
-        if projection_dim < 1:
-            raise ValueError(f"projection_dim must be >= 1, got {projection_dim}")
+        if projection_dim < 0:
+            raise ValueError(f"projection_dim must be >= 0, got {projection_dim}")
+        if projection_dim == 0 and projection_norm:
+            raise ValueError("projection_norm needs a projection head (projection_dim >= 1)")
+        if stem not in ("z_fold", "backbone"):
+            raise ValueError(f"stem must be 'z_fold' or 'backbone', got {stem!r}")
+        if stem == "z_fold" and channel_indices is not None:
+            raise ValueError("channel_indices is read only with stem='backbone'")
         if not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
         self.backbone_name = backbone
@@ -208,6 +302,10 @@ class ContrastiveEncoder(nn.Module):
         self.in_stack_depth = in_stack_depth
         self.stem_kernel_z = stem_kernel_z
         self.projection_dim = projection_dim
+        self.projection_norm = projection_norm
+        self.stem = stem
+        self.z_reduction = z_reduction
+        self.channel_indices = channel_indices
 
         model = timm.create_model(
             backbone,
@@ -216,19 +314,35 @@ class ContrastiveEncoder(nn.Module):
             num_classes=0,
             drop_path_rate=drop_path_rate,
         )
-        stem_width = _replace_backbone_stem(model, backbone)
-        self.input_stem = DepthToChannelStem(in_channels, in_stack_depth, stem_kernel_z, stem_width)
+        self.input_stem: nn.Module
+        if stem == "z_fold":
+            stem_width = _replace_backbone_stem(model, backbone)
+            self.input_stem = DepthToChannelStem(in_channels, in_stack_depth, stem_kernel_z, stem_width)
+        else:
+            pretrained_cfg = getattr(model, "pretrained_cfg", None) or {}
+            self.input_stem = PretrainedImageInput(
+                in_channels,
+                channel_indices,
+                z_reduction,
+                mean=tuple(pretrained_cfg.get("mean", (0.485, 0.456, 0.406))),
+                std=tuple(pretrained_cfg.get("std", (0.229, 0.224, 0.225))),
+            )
         self.backbone = model
         num_features = getattr(model, "num_features", None)
         if not isinstance(num_features, int):
             raise NotImplementedError(f"Backbone {backbone!r} does not report an integer num_features")
         self.embedding_dim = num_features
         e = self.embedding_dim
-        self.projection = nn.Sequential(
-            nn.Linear(e, e),
-            nn.BatchNorm1d(e),
-            nn.ReLU(inplace=True),
-            nn.Linear(e, projection_dim),
+        self.projection = (
+            nn.Sequential(
+                nn.Linear(e, e),
+                nn.BatchNorm1d(e),
+                nn.ReLU(inplace=True),
+                nn.Linear(e, projection_dim),
+                *([nn.BatchNorm1d(projection_dim)] if projection_norm else []),
+            )
+            if projection_dim
+            else nn.Identity()
         )
         if weights_path is not None:
             self.load_weights(weights_path)
@@ -237,7 +351,8 @@ class ContrastiveEncoder(nn.Module):
         return (
             f"backbone={self.backbone_name!r}, in_channels={self.in_channels}, "
             f"in_stack_depth={self.in_stack_depth}, stem_kernel_z={self.stem_kernel_z}, "
-            f"projection_dim={self.projection_dim}"
+            f"projection_dim={self.projection_dim}, projection_norm={self.projection_norm}, "
+            f"stem={self.stem!r}"
         )
 
     def load_weights(self, weights_path: str | Path) -> None:
@@ -261,10 +376,10 @@ class ContrastiveEncoder(nn.Module):
             target: nn.Module = self
             kind = "encoder"
         else:
-            skipped = sorted(k for k in state if _removed_backbone_keys(k))
+            skipped = sorted(k for k in state if _removed_backbone_keys(k, self.stem))
             if skipped:
                 logger.info("Skipping %d backbone keys replaced by the encoder: %s", len(skipped), skipped)
-            state = {k: v for k, v in state.items() if not _removed_backbone_keys(k)}
+            state = {k: v for k, v in state.items() if not _removed_backbone_keys(k, self.stem)}
             target = self.backbone
             kind = "backbone"
         expected = target.state_dict()

@@ -10,8 +10,11 @@ Layout of ``results/embeddings/{model}/{dataset}.zarr`` (one row per patch, in p
 * ``layers['raw']``: ``(N, E)`` float32, only where ``X`` is standardised (engineered features):
   the raw values, with ``var['raw_mean']`` and ``var['raw_std']`` the column mean and population
   std used (``X = (raw - raw_mean) / raw_std``, 0 where ``raw_std == 0``);
-* ``obs``: the patch index columns (``fov_name, track_id, t`` required; usually also
-  ``lineage_id, parent_track_id, y, x, well, condition, padded_fraction``), index ``"0".."N-1"``;
+* ``obs``: the patch index columns (``fov_name, track_id, t`` required; from the patch store also
+  ``well, condition, lineage_id, parent_track_id, time_minutes, y, x, padded_fraction``, see
+  :data:`dynaclr.patches.store.INDEX_COLUMNS`: ``condition`` the well's condition, missing where
+  none is configured; ``time_minutes`` = ``t`` x the plate's frame interval, NaN where the plate
+  records none), index ``"0".."N-1"``;
 * ``uns['dynaclr']``: ``model``, ``dataset``, ``kind``, ``representation_note``;
 * root attributes ``dynaclr``: the provenance record (kind ``embeddings``; its config names the
   ``model`` and ``dataset``). :func:`read_embeddings` refuses a store of another schema version.
@@ -129,7 +132,8 @@ def read_embeddings_provenance(path: str | Path) -> Provenance:
 def read_embeddings(path: str | Path) -> ad.AnnData:
     """Read an embeddings store after checking its provenance (kind ``embeddings``).
 
-    String columns of ``obs`` come back as strings (anndata stores them as categoricals).
+    String columns of ``obs`` come back as strings (anndata stores them as categoricals), ``condition``
+    too when no cell has one (all missing).
 
     Raises:
         ArtifactError: the store is missing, not an embeddings artifact, of another schema
@@ -141,6 +145,8 @@ def read_embeddings(path: str | Path) -> ad.AnnData:
     for column in obs.columns:
         if isinstance(obs[column].dtype, pd.CategoricalDtype):
             obs[column] = obs[column].astype(obs[column].cat.categories.dtype)
+    if "condition" in obs.columns and obs["condition"].isna().all():
+        obs["condition"] = obs["condition"].astype(pd.StringDtype(na_value=np.nan))
     try:
         check_index(obs, f"{path}: obs")
     except ValueError as err:

@@ -9,11 +9,11 @@ import pandas as pd
 
 def infected_fraction_over_time(
     predictions: pd.DataFrame,
-    ground_truth: pd.DataFrame,
+    ground_truth: pd.DataFrame | None,
     task: str = "infection",
     positive_label: str = "infected",
 ) -> pd.DataFrame:
-    """Predicted and true fraction of infected cells per condition and frame.
+    """Predicted (and, on simulated data, true) fraction of infected cells per condition and frame.
 
     The predicted curve counts the cells of the embeddings (patches of tracked cells) predicted
     ``positive_label``; the true curve counts ground-truth cells with ``infected``. The two sets
@@ -21,9 +21,13 @@ def infected_fraction_over_time(
 
     Args:
         predictions: per-cell predictions with ``task, t, predicted_label`` and ``condition``
-            (or ``well``, mapped to the condition through ``ground_truth``).
+            (or ``well``, mapped to the condition through ``ground_truth``; on a plate, a cell
+            whose well has no condition in the config is grouped under its well); with several
+            ``train_dataset`` values (classifiers transferred from several datasets), the first's.
+            ``time_minutes`` (embeddings since schema 4) gives the time axis without ground truth.
         ground_truth: ``ground_truth_tracks`` (``condition, well, t, infected``; ``time_minutes``
-            optional).
+            optional), or ``None`` for a dataset without ground truth (a real plate): the true
+            curve is then NaN with 0 cells.
 
     Returns:
         DataFrame ``condition, t, time_minutes, predicted_fraction, true_fraction,
@@ -31,26 +35,40 @@ def infected_fraction_over_time(
         no cell at that frame).
     """
     task_rows = predictions[predictions["task"] == task]
+    if "train_dataset" in task_rows.columns and task_rows["train_dataset"].nunique() > 1:
+        # classifiers transferred from several datasets: the curve of the first (name order)
+        task_rows = task_rows[task_rows["train_dataset"] == sorted(task_rows["train_dataset"].unique())[0]]
     if task_rows.empty:
         raise ValueError(
             f"predictions hold no rows of task {task!r}; tasks found: {sorted(set(predictions['task']))}"
         )
     task_rows = _with_conditions(task_rows, ground_truth)
+    predicted_aggregations: dict[str, Any] = {
+        "predicted_fraction": ("_positive", "mean"),
+        "n_cells_predicted": ("_positive", "size"),
+    }
+    if ground_truth is None and "time_minutes" in task_rows.columns:
+        predicted_aggregations["time_minutes"] = ("time_minutes", "first")
     predicted = (
         task_rows.assign(_positive=task_rows["predicted_label"] == positive_label)
         .groupby(["condition", "t"], as_index=False)
-        .agg(predicted_fraction=("_positive", "mean"), n_cells_predicted=("_positive", "size"))
+        .agg(**predicted_aggregations)
     )
-    aggregations: dict[str, Any] = {
-        "true_fraction": ("infected", "mean"),
-        "n_cells_true": ("infected", "size"),
-    }
-    if "time_minutes" in ground_truth.columns:
-        aggregations["time_minutes"] = ("time_minutes", "first")
-    truth = ground_truth.groupby(["condition", "t"], as_index=False).agg(**aggregations)
-    curves = predicted.merge(truth, on=["condition", "t"], how="outer").sort_values(
-        ["condition", "t"], ignore_index=True
-    )
+    if ground_truth is None:
+        curves = predicted.assign(true_fraction=float("nan"), n_cells_true=0).sort_values(
+            ["condition", "t"], ignore_index=True
+        )
+    else:
+        aggregations: dict[str, Any] = {
+            "true_fraction": ("infected", "mean"),
+            "n_cells_true": ("infected", "size"),
+        }
+        if "time_minutes" in ground_truth.columns:
+            aggregations["time_minutes"] = ("time_minutes", "first")
+        truth = ground_truth.groupby(["condition", "t"], as_index=False).agg(**aggregations)
+        curves = predicted.merge(truth, on=["condition", "t"], how="outer").sort_values(
+            ["condition", "t"], ignore_index=True
+        )
     if "time_minutes" not in curves.columns:
         curves["time_minutes"] = float("nan")
     for column in ("n_cells_predicted", "n_cells_true"):
@@ -68,14 +86,21 @@ def infected_fraction_over_time(
     ]
 
 
-def _with_conditions(cells: pd.DataFrame, ground_truth: pd.DataFrame) -> pd.DataFrame:
+def _with_conditions(cells: pd.DataFrame, ground_truth: pd.DataFrame | None) -> pd.DataFrame:
     """``cells`` with every ``condition`` filled: tracked cells carry their well but not always its
-    condition, which the ground truth maps wells to."""
-    if "condition" in cells.columns and not cells["condition"].isna().any():
-        return cells
+    condition, which the ground truth maps wells to; without ground truth a cell of a well without
+    a condition is grouped under ``well <row/column>``."""
+    if "condition" in cells.columns:
+        text = cells["condition"].astype("string")
+        condition = cells["condition"].astype("object").mask((text == "").fillna(True).astype(bool))
+    else:
+        condition = pd.Series(None, index=cells.index, dtype="object")
+    if not condition.isna().any():
+        return cells.assign(condition=condition)
     if "well" not in cells.columns:
         raise ValueError("predictions need a 'condition' or 'well' column to group cells by condition")
-    well_condition = ground_truth.drop_duplicates("well").set_index("well")["condition"]
-    from_well = cells["well"].map(well_condition)
-    condition = cells["condition"].fillna(from_well) if "condition" in cells.columns else from_well
-    return cells.assign(condition=condition)
+    if ground_truth is None:
+        from_well = "well " + cells["well"].astype(str)
+    else:
+        from_well = cells["well"].map(ground_truth.drop_duplicates("well").set_index("well")["condition"])
+    return cells.assign(condition=condition.fillna(from_well))

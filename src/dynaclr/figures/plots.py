@@ -134,7 +134,8 @@ def plot_distance_distributions(
 
 
 def plot_infected_fraction(curves: pd.DataFrame, label: str = "") -> tuple[Figure, str]:
-    """Predicted (dashed) vs true (solid) infected fraction over time, one colour per condition.
+    """Predicted (dashed) vs true (solid) infected fraction over time, one colour per condition
+    (the predicted curve alone where there is no ground truth: ``n_cells_true`` all 0).
 
     Args:
         curves: :func:`dynaclr.figures.curves.infected_fraction_over_time` output.
@@ -144,10 +145,12 @@ def plot_infected_fraction(curves: pd.DataFrame, label: str = "") -> tuple[Figur
     ax = figure.subplots()
     use_minutes = "time_minutes" in curves.columns and curves["time_minutes"].notna().all()
     errors: list[str] = []
+    has_truth = bool((curves["n_cells_true"] > 0).any())
     for k, (condition, group) in enumerate(curves.groupby("condition", sort=True)):
         color = f"C{k}"
         x = group["time_minutes"] / 60.0 if use_minutes else group["t"]
-        ax.plot(x, group["true_fraction"], color=color, label=f"{condition} truth")
+        if has_truth:
+            ax.plot(x, group["true_fraction"], color=color, label=f"{condition} truth")
         ax.plot(
             x,
             group["predicted_fraction"],
@@ -157,19 +160,32 @@ def plot_infected_fraction(curves: pd.DataFrame, label: str = "") -> tuple[Figur
             ms=3,
             label=f"{condition} predicted",
         )
-        difference = (group["predicted_fraction"] - group["true_fraction"]).abs().mean()
-        errors.append(f"{condition} {difference:.3f}")
+        if has_truth:
+            difference = (group["predicted_fraction"] - group["true_fraction"]).abs().mean()
+            errors.append(f"{condition} {difference:.3f}")
+        else:
+            last = group.dropna(subset=["predicted_fraction"]).iloc[-1]
+            errors.append(
+                f"{condition} {last['predicted_fraction']:.2f} of {int(last['n_cells_predicted'])} cells"
+            )
     ax.set_xlabel("time (h)" if use_minutes else "frame")
     ax.set_ylabel("infected fraction")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7)
     if label:
         ax.set_title(label, fontsize=9)
-    caption = (
-        f"{label + ': ' if label else ''}fraction of infected cells over time per condition, predicted by "
-        "the linear classifier trained on sparse annotations (dashed) and from ground truth (solid). "
-        f"Mean absolute difference between the curves: {', '.join(errors)}."
-    )
+    if has_truth:
+        caption = (
+            f"{label + ': ' if label else ''}fraction of infected cells over time per condition, predicted "
+            "by the linear classifier trained on sparse annotations (dashed) and from ground truth (solid). "
+            f"Mean absolute difference between the curves: {', '.join(errors)}."
+        )
+    else:
+        caption = (
+            f"{label + ': ' if label else ''}fraction of infected cells over time per condition, predicted "
+            "by the linear classifier trained on sparse annotations (no ground truth for this dataset). "
+            f"At the last frame: {', '.join(errors)}."
+        )
     return figure, caption
 
 

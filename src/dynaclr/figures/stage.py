@@ -3,8 +3,10 @@
 * :func:`embedding_figures` (rule ``embedding_figures``, every (model, dataset)): the projections
   coloured by frame (and by true infection and division on simulated data), and the adjacent- vs
   random-frame cosine distances (appendix C);
-* :func:`evaluation_figures` (rule ``evaluation_figures``, simulated datasets): the infected
-  fraction over time (classifier vs truth) and DTW pseudo-time vs the true time since onset;
+* :func:`infected_fraction_figure` (rule ``infected_fraction_figure``, simulated datasets with
+  predictions): the infected fraction over time, classifier vs truth;
+* :func:`pseudotime_figure` (rule ``pseudotime_figure``, simulated datasets): DTW pseudo-time vs
+  the true time since onset;
 * :func:`results_table_stage` (rule ``results_table``): the model comparison (paper Tables 4-5).
 
 Each figure is drawn by :mod:`dynaclr.figures.plots`, whose caption is logged.
@@ -59,21 +61,32 @@ class EmbeddingFiguresOutputs(StageFiles):
     distances_svg: Path
 
 
-class EvaluationFiguresInputs(StageFiles):
-    """Rule ``evaluation_figures``: the classifier's predictions, DTW outputs and the ground truth."""
+class InfectedFractionInputs(StageFiles):
+    """Rule ``infected_fraction_figure``: the classifier's per-cell predictions and, on a simulated
+    dataset, the ground truth."""
 
     predictions: Path
-    tracks: Path
-    pseudotime: Path
-    accuracy: Path
+    tracks: Path | None = None
 
 
-class EvaluationFiguresOutputs(StageFiles):
-    """Rule ``evaluation_figures``: two figures (PNG and SVG) and the plotted infected-fraction curves."""
+class InfectedFractionOutputs(StageFiles):
+    """Rule ``infected_fraction_figure``: the figure (PNG and SVG) and the plotted curves."""
 
     infected_fraction_png: Path
     infected_fraction_svg: Path
     curves: Path
+
+
+class PseudotimeFigureInputs(StageFiles):
+    """Rule ``pseudotime_figure``: one (model, dataset)'s DTW pseudo-time and its accuracy table."""
+
+    pseudotime: Path
+    accuracy: Path
+
+
+class PseudotimeFigureOutputs(StageFiles):
+    """Rule ``pseudotime_figure``: the figure (PNG and SVG)."""
+
     pseudotime_png: Path
     pseudotime_svg: Path
 
@@ -143,35 +156,48 @@ def embedding_figures(
     return captions
 
 
-def evaluation_figures(
-    inputs: EvaluationFiguresInputs, outputs: EvaluationFiguresOutputs, *, model: str, dataset: str
-) -> list[str]:
-    """Infected fraction over time (classifier vs truth) and DTW pseudo-time accuracy (simulated data).
+def infected_fraction_figure(
+    inputs: InfectedFractionInputs, outputs: InfectedFractionOutputs, *, model: str, dataset: str
+) -> str:
+    """Infected fraction over time per condition: the classifier's, beside the ground truth's on a
+    simulated dataset (``inputs.tracks``), alone on a plate.
 
     ``outputs.curves`` holds the plotted curves
-    (:func:`~dynaclr.figures.curves.infected_fraction_over_time` columns).
+    (:func:`~dynaclr.figures.curves.infected_fraction_over_time` columns). The predictions are
+    those of the dataset's own classifiers or of classifiers transferred from another dataset.
 
     Returns:
-        The two captions.
+        The caption.
     """
-    label = f"{model}, {dataset}"
-    truth, _ = read_table(inputs.tracks, "ground_truth_tracks")
+    truth = None if inputs.tracks is None else read_table(inputs.tracks, "ground_truth_tracks")[0]
     curves = infected_fraction_over_time(read_predictions(inputs.predictions), truth)
     write_csv(curves, outputs.curves)
-    figure, caption = plot_infected_fraction(curves, label=label)
-    captions = [_save(figure, caption, outputs.infected_fraction_png, outputs.infected_fraction_svg)]
+    figure, caption = plot_infected_fraction(curves, label=f"{model}, {dataset}")
+    return _save(figure, caption, outputs.infected_fraction_png, outputs.infected_fraction_svg)
+
+
+def pseudotime_figure(
+    inputs: PseudotimeFigureInputs, outputs: PseudotimeFigureOutputs, *, model: str, dataset: str
+) -> str:
+    """DTW pseudo-time against the true time since infection onset (simulated data).
+
+    Returns:
+        The caption.
+    """
     pseudotime, _ = read_table(inputs.pseudotime, ArtifactKind.PSEUDOTIME)
     accuracy = read_csv(inputs.accuracy, DTW_ACCURACY_COLUMNS)
-    figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label=label)
-    captions.append(_save(figure, caption, outputs.pseudotime_png, outputs.pseudotime_svg))
-    return captions
+    figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label=f"{model}, {dataset}")
+    return _save(figure, caption, outputs.pseudotime_png, outputs.pseudotime_svg)
 
 
-def results_table_stage(inputs: ResultsTableInputs, outputs: ResultsTableOutputs) -> pd.DataFrame:
+def results_table_stage(
+    inputs: ResultsTableInputs, outputs: ResultsTableOutputs, *, pairs: list[dict[str, str]] | None = None
+) -> pd.DataFrame:
     """The model comparison (paper Tables 4-5) as CSV, HTML table and a drawn table.
 
     The CSV holds the numeric table (columns of :func:`~dynaclr.figures.table.results_table`);
-    the classification and DTW columns come from the inputs that are given.
+    the classification and DTW columns come from the inputs that are given. ``pairs`` (rule
+    ``params.pairs``): per (model, dataset) its ``distribution`` and ``trained_on``.
 
     Returns:
         The numeric table.
@@ -181,6 +207,9 @@ def results_table_stage(inputs: ResultsTableInputs, outputs: ResultsTableOutputs
         temporal_metrics=read_csv(inputs.temporal_metrics, ("model", "dataset")),
         classification=None if classification is None else read_csv(classification, ("task",)),
         dtw_accuracy=None if dtw_accuracy is None else read_csv(dtw_accuracy, DTW_ACCURACY_COLUMNS),
+        pairs=None
+        if pairs is None
+        else pd.DataFrame(pairs, columns=["model", "dataset", "distribution", "trained_on"]),
     )
     write_csv(table, outputs.csv)
     with atomic_output(outputs.html) as tmp:

@@ -1,9 +1,13 @@
 """The model comparison table (like the paper's Tables 4-5): one row per (model, dataset).
 
-Columns of :func:`results_table`: ``model, dataset``; ``smoothness`` and ``dynamic_range`` as the
+Columns of :func:`results_table`: ``model, dataset``; ``distribution`` (``in``: the model trained
+on this dataset, ``out``: on others, ``external``: read from a file, ``untrained``: a baseline) and
+``trained_on`` when the workflow gives them; ``smoothness`` and ``dynamic_range`` as the
 paper's tables define them (``temporal_metrics.csv`` rows of definition ``paper``, no CIs);
 ``smoothness_track_pairs`` and ``dynamic_range_track_pairs``, this project's stricter definition,
-with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs;
+with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs, of classifiers
+cross-validated on the dataset's own annotations; ``f1_infection_transferred`` (and division) with
+CIs and ``_from``, of classifiers fitted on another dataset (``f1_*_from``) and scored here;
 ``dtw_onset_mae_frames`` (mean |aligned - true onset| over lineages with an observed onset,
 reference excluded) and ``dtw_n_lineages``. Missing inputs leave NaN.
 """
@@ -31,8 +35,13 @@ def results_table(
     temporal_metrics: pd.DataFrame | None = None,
     classification: pd.DataFrame | None = None,
     dtw_accuracy: pd.DataFrame | None = None,
+    pairs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Merge the evaluation tables into one numeric comparison table (columns in module docstring)."""
+    """Merge the evaluation tables into one numeric comparison table (columns in module docstring).
+
+    ``pairs`` (``model, dataset, distribution, trained_on``) says how each dataset relates to what
+    its model learnt from; its columns come first.
+    """
     parts: list[pd.DataFrame] = []
     if temporal_metrics is not None and len(temporal_metrics):
         columns = [
@@ -55,16 +64,24 @@ def results_table(
                 )
             parts.append(selected)
     if classification is not None and len(classification):
+        own = classification["train_dataset"] == classification["dataset"]
         for task in ("infection", "division"):
-            rows = classification[classification["task"] == task]
-            renamed = rows[["model", "dataset", "f1", "f1_ci_low", "f1_ci_high"]].rename(
-                columns={
-                    "f1": f"f1_{task}",
-                    "f1_ci_low": f"f1_{task}_ci_low",
-                    "f1_ci_high": f"f1_{task}_ci_high",
-                }
-            )
-            parts.append(renamed)
+            for rows, suffix in ((classification[own], ""), (classification[~own], "_transferred")):
+                rows = rows[rows["task"] == task]
+                if suffix and not len(rows):
+                    continue
+                if suffix:  # one source per (model, dataset): the first in name order
+                    rows = rows.sort_values("train_dataset").drop_duplicates(["model", "dataset"])
+                columns = ["model", "dataset", "f1", "f1_ci_low", "f1_ci_high"]
+                renamed = rows[columns + (["train_dataset"] if suffix else [])].rename(
+                    columns={
+                        "f1": f"f1_{task}{suffix}",
+                        "f1_ci_low": f"f1_{task}{suffix}_ci_low",
+                        "f1_ci_high": f"f1_{task}{suffix}_ci_high",
+                        "train_dataset": f"f1_{task}{suffix}_from",
+                    }
+                )
+                parts.append(renamed)
     if dtw_accuracy is not None and len(dtw_accuracy):
         usable = dtw_accuracy[
             dtw_accuracy["has_observed_onset"].astype(bool)
@@ -80,6 +97,10 @@ def results_table(
     table = parts[0]
     for part in parts[1:]:
         table = table.merge(part, on=["model", "dataset"], how="outer")
+    if pairs is not None:
+        table = pairs[["model", "dataset", "distribution", "trained_on"]].merge(
+            table, on=["model", "dataset"], how="right"
+        )
     for name, _ in _DISPLAY:
         if name not in table.columns:
             table[name] = np.nan
@@ -98,11 +119,21 @@ def _format(row: pd.Series, name: str) -> str:
 
 def formatted_results_table(table: pd.DataFrame) -> pd.DataFrame:
     """Display strings (value [CI low, CI high], ``–`` when missing) with readable headers."""
+    display = list(_DISPLAY)
+    if "f1_infection_transferred" in table.columns:
+        display.insert(
+            display.index(("f1_division", "F1 division ↑")),
+            ("f1_infection_transferred", "F1 infection, transferred ↑"),
+        )
+    distribution = (
+        table["distribution"] if "distribution" in table.columns else pd.Series("", index=table.index)
+    )
     return pd.DataFrame(
         {
             "Model": table["model"],
             "Dataset": table["dataset"],
-            **{header: [_format(row, name) for _, row in table.iterrows()] for name, header in _DISPLAY},
+            "Distribution": distribution.fillna(""),
+            **{header: [_format(row, name) for _, row in table.iterrows()] for name, header in display},
         }
     )
 

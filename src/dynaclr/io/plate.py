@@ -81,7 +81,7 @@ _SECONDS = {"millisecond": 1e-3, "second": 1.0, "minute": 60.0, "hour": 3600.0, 
 _MICROMETRES = {"nanometer": 1e-3, "micrometer": 1.0, "millimeter": 1e3}
 
 
-def _geometry(position: Any) -> PlateGeometry:
+def position_geometry(position: Any) -> PlateGeometry:
     """Time interval and pixel sizes of an iohub position, converted from its axes' units."""
     scale = [float(value) for value in position.scale]
     units = [getattr(axis, "unit", None) for axis in position.axes]
@@ -96,7 +96,7 @@ def read_plate_geometry(plate_path: str | Path) -> PlateGeometry:
     """Time interval and pixel sizes of the first position of an HCS plate."""
     with open_ome_zarr(plate_path, layout="hcs", mode="r") as plate:
         _, position = next(iter(plate.positions()))
-        return _geometry(position)
+        return position_geometry(position)
 
 
 def _check_axes(axes: tuple[tuple[str, str], ...], plate_path: str | Path) -> None:
@@ -250,7 +250,7 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
                 f"{path}: positions differ in array shape (T, C, Z, Y, X), expected one shape for the whole "
                 f"plate; found {found}"
             )
-        geometry = _geometry(first)
+        geometry = position_geometry(first)
         interval = plate.zattrs.get("time_interval_minutes")
         n_t, n_c, n_z, n_y, n_x = next(iter(shapes))
         return PlateLayout(

@@ -94,17 +94,17 @@ class ArtifactKind(StrEnum):
     TRACKING_EVALUATION = ("tracking_evaluation", 2, "evaluate_tracking", "CTC DET/TRA, division P/R")
     QC_TABLE = ("qc_table", 1, "qc_table", "per FOV and stage: frames, dropped frames, missing voxels")
     # contrastive learning
-    PATCH_FOV = ("patch_fov", 2, "extract_patches", "per-FOV single-cell patches")
+    PATCH_FOV = ("patch_fov", 3, "extract_patches", "per-FOV single-cell patches")
     PATCHES = ("patches", 2, "collect_patches", "single-cell patch store (N, C, Z, Y, X)")
-    PATCH_INDEX = ("patch_index", 2, "collect_patches", "patch index table")
+    PATCH_INDEX = ("patch_index", 3, "collect_patches", "patch index table")
     CONTRASTIVE_MODEL = ("contrastive_model", 1, "train_contrastive", "trained contrastive encoder")
     # embeddings and biology
-    EMBEDDINGS = ("embeddings", 3, "embed", "AnnData embeddings of all patches")
+    EMBEDDINGS = ("embeddings", 4, "embed", "AnnData embeddings of all patches")
     PROJECTIONS = ("projections", 1, "project_embeddings", "2-D coordinates of every cell (PCA/UMAP)")
     ANNOTATIONS = ("annotations", 1, "draw_annotations", "sparse annotations")
-    CLASSIFICATION = ("classification", 1, "classify", "classifier metrics")
+    CLASSIFICATION = ("classification", 2, "classify", "classifier metrics")
     CLASSIFIERS = ("classifiers", 1, "classify", "fitted linear classifiers (JSON numbers)")
-    PREDICTIONS = ("predictions", 1, "classify", "per-cell predictions")
+    PREDICTIONS = ("predictions", 2, "classify", "per-cell predictions")
     PSEUDOTIME = ("pseudotime", 1, "align_pseudotime", "DTW pseudo-time per query frame")
 
 

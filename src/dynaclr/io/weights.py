@@ -19,7 +19,8 @@ __all__ = ["load_weights_file"]
 
 
 def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: str = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)``; :class:`ArtifactError` naming ``what``, the cause and ``fix``.
+    """``torch.load(path, weights_only=True)`` (a ``.safetensors`` file: ``safetensors.torch.load_file``);
+    :class:`ArtifactError` naming ``what``, the cause and ``fix``.
 
     Args:
         path: the file.
@@ -37,6 +38,16 @@ def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: st
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: {what} not found; {fix}")
+    if path.suffix == ".safetensors":  # tensors only by design (Hugging Face's weights files)
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path, device=map_location)
+        except (SafetensorError, OSError) as err:
+            raise ArtifactError(
+                f"{path}: {what} cannot be read: not a complete safetensors file ({err}); {fix}"
+            ) from None
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:

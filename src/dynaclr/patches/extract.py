@@ -58,7 +58,7 @@ from dynaclr.io import (
     write_zarr_provenance,
 )
 from dynaclr.io.chunks import read_block
-from dynaclr.io.plate import check_plate_axes, write_fov_record
+from dynaclr.io.plate import check_plate_axes, position_geometry, write_fov_record
 from dynaclr.numerics.crop import crop_with_padding
 from dynaclr.numerics.missing import fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics, channel_statistics
@@ -164,7 +164,7 @@ class _OpenedSource:
 
 def _open_source(path: Path, source: str, fov_name: str, stack: ExitStack) -> _OpenedSource:
     """The FOV's position in a source plate (open until ``stack`` closes), its provenance and frame
-    interval (minutes: the plate's ``time_interval_minutes``, else the position's T scale)."""
+    interval (minutes: the plate's ``time_interval_minutes``, else the position's T scale in its unit)."""
     check_plate_axes(path)
     provenance = read_source_provenance(path, source)
     plate = stack.enter_context(open_ome_zarr(path, layout="hcs", mode="r"))
@@ -173,8 +173,8 @@ def _open_source(path: Path, source: str, fov_name: str, stack: ExitStack) -> _O
     except KeyError as err:
         raise ArtifactError(f"{path}: plate has no position {fov_name!r}") from err
     interval = plate.zattrs.get("time_interval_minutes")
-    if interval is None:
-        interval = float(position.scale[0]) / 60.0
+    if interval is None:  # the T scale, in the unit its axis names
+        interval = position_geometry(position).time_interval_s / 60.0
     return _OpenedSource(path, position, provenance, float(interval))
 
 
@@ -392,6 +392,25 @@ def cells_outside_dropped_frames(
     return cells.loc[~at_dropped].reset_index(drop=True), dropped, int(at_dropped.sum())
 
 
+def with_condition(cells: pd.DataFrame, condition: str | None) -> pd.DataFrame:
+    """``cells`` with ``condition`` in every row when the config names the well's condition; the
+    tracks table's ``condition`` (or missing) is kept when it is ``None``."""
+    if condition is None:
+        return cells
+    return cells.assign(condition=pd.Series(condition, index=cells.index, dtype="string"))
+
+
+def frame_times_minutes(t: np.ndarray, time_interval_minutes: float | None) -> np.ndarray:
+    """Time of frames ``t`` ``(N,)`` in minutes: ``t`` x the plate's frame interval, float64.
+
+    All NaN when the plate records no interval (``None``, not finite, or not positive).
+    """
+    interval = float("nan") if time_interval_minutes is None else float(time_interval_minutes)
+    if not np.isfinite(interval) or interval <= 0.0:
+        return np.full(len(t), np.nan)
+    return np.asarray(t, dtype=np.float64) * interval
+
+
 def patch_metrics(
     cells: pd.DataFrame,
     padded_fraction: np.ndarray,
@@ -435,9 +454,18 @@ def patch_metrics(
 
 
 def extract_fov_patches(
-    spec: PatchSpec, inputs: ExtractPatchesInputs, outputs: ExtractPatchesOutputs, *, fov_name: str
+    spec: PatchSpec,
+    inputs: ExtractPatchesInputs,
+    outputs: ExtractPatchesOutputs,
+    *,
+    fov_name: str,
+    condition: str | None = None,
 ) -> dict[str, Any]:
     """Cut a patch around every cell of ``fov_name`` at every time point it is tracked.
+
+    The index (:data:`~dynaclr.patches.store.INDEX_COLUMNS`) gives every patch its well's
+    ``condition`` and ``time_minutes`` = ``t`` x the source plate's frame interval
+    (:func:`frame_times_minutes`).
 
     Args:
         spec: the patch spec (rule ``params.config``).
@@ -446,6 +474,8 @@ def extract_fov_patches(
             ``well``, ``condition`` are optional.
         outputs: the FOV's store, index and record (:class:`ExtractPatchesOutputs`).
         fov_name: ``row/column/fov``.
+        condition: the FOV's well's condition from the dataset's config (rule ``params.condition``);
+            ``None`` keeps the tracks table's ``condition`` (missing when it has none).
 
     Returns:
         Metrics: ``fov_name``, ``n_frames``, ``n_patches``, ``n_border_patches`` (any padding),
@@ -462,7 +492,7 @@ def extract_fov_patches(
     """
     started = time.perf_counter()
     tracks, tracks_provenance = read_tracks(inputs.tracks, fov_name)
-    cells = fov_tracks(tracks, fov_name, inputs.tracks)
+    cells = with_condition(fov_tracks(tracks, fov_name, inputs.tracks), condition)
     with ExitStack() as stack:
         channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack)
         check_patch_window(channels, spec)
@@ -485,7 +515,11 @@ def extract_fov_patches(
             cells,
             patch_shape,
         )
-    index = cells.assign(row=np.arange(len(cells), dtype=np.int64), padded_fraction=padded_fraction)
+    index = cells.assign(
+        row=np.arange(len(cells), dtype=np.int64),
+        time_minutes=frame_times_minutes(cells["t"].to_numpy(), channels.time_interval_minutes),
+        padded_fraction=padded_fraction,
+    )
     write_table(index[list(INDEX_COLUMNS)], outputs.parquet, provenance)
     metrics = {
         **patch_metrics(cells, padded_fraction, statistics, channels, z, (dropped, n_removed)),

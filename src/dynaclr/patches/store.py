@@ -41,6 +41,9 @@ PATCH_ARRAY = "patches"
 PATCH_ZSTD_LEVEL = 1
 
 #: Columns of a patch index (per FOV and collected); ``row`` is the patch's row in the store.
+#: ``condition``: the well's condition (the dataset's config, else the tracks table; missing when
+#: neither names one); ``t`` frames; ``time_minutes`` = ``t`` x the plate's frame interval (NaN when
+#: the plate records none); ``y``, ``x`` pixels.
 INDEX_COLUMNS: tuple[str, ...] = (
     "row",
     "fov_name",
@@ -50,6 +53,7 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "parent_track_id",
     "lineage_id",
     "t",
+    "time_minutes",
     "y",
     "x",
     "padded_fraction",

@@ -3,7 +3,14 @@
     python -m dynaclr.training --patches-zarr P.zarr --patches-parquet P.parquet --config model.json \\
         --model results/models/NAME/model.ckpt --model-config results/models/NAME/config.json \\
         --model-name NAME --work-dir results/models/NAME
+    python -m dynaclr.training --patches-zarr A.zarr B.zarr --patches-parquet A.parquet B.parquet \\
+        --datasets a b ...   # pooled: one store per dataset, trained together
     torchrun --standalone --nproc-per-node=2 -m dynaclr.training ...   # DDP (gloo on CPU)
+
+Several stores (one per dataset; ``--patches-zarr`` and ``--patches-parquet`` in the same count and
+order, ``--datasets`` naming them, by default the names the stores record, else ``store0``,
+``store1``, ...) are pooled: see :mod:`dynaclr.training.train` (FOVs are named ``dataset:A/1/0``,
+``tau_minutes`` is converted with each store's time interval, each store's FOVs are split apart).
 
 ``--config`` is a JSON file holding one ``ContrastiveModelConfig``; ``--model-name`` is recorded in
 ``model.ckpt`` so that embedding can tell one model's checkpoint from another's. Rank 0 prints the
@@ -25,8 +32,27 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dynaclr.training", description=__doc__.split("\n")[0])
-    parser.add_argument("--patches-zarr", required=True, type=Path, help="collected patch store (.zarr)")
-    parser.add_argument("--patches-parquet", required=True, type=Path, help="its index (.parquet)")
+    parser.add_argument(
+        "--patches-zarr",
+        required=True,
+        type=Path,
+        nargs="+",
+        help="collected patch store(s) (.zarr), one per dataset; several are pooled",
+    )
+    parser.add_argument(
+        "--patches-parquet",
+        required=True,
+        type=Path,
+        nargs="+",
+        help="their indexes (.parquet), in the same count and order",
+    )
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        default=None,
+        help="a name per store, in the same order (default: the name a store records, else store0, ...); "
+        "qualified validation_fovs (NAME:A/1/0) and the FOV names of the summary use it",
+    )
     parser.add_argument("--config", required=True, type=Path, help="JSON file with the model config")
     parser.add_argument("--model", required=True, type=Path, help="the exported model (model.ckpt)")
     parser.add_argument("--model-config", required=True, type=Path, help="its config with defaults (JSON)")
@@ -51,6 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(),
         format=f"%(asctime)s rank{os.environ.get('RANK', '0')} %(name)s: %(message)s",
     )
+    if len(args.patches_parquet) != len(args.patches_zarr):
+        parser.error(
+            f"--patches-zarr names {len(args.patches_zarr)} store(s), --patches-parquet "
+            f"{len(args.patches_parquet)} index(es); give one index per store, in the same order"
+        )
+    if args.datasets is not None and len(args.datasets) != len(args.patches_zarr):
+        parser.error(
+            f"--datasets names {len(args.datasets)} dataset(s) for {len(args.patches_zarr)} store(s); "
+            "give one name per store, in the same order"
+        )
     if not args.config.exists():
         parser.error(f"--config {args.config}: file not found")
     from dynaclr.config.training import ContrastiveModelConfig
@@ -59,9 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     from dynaclr.training.train import TrainInputs, TrainOutputs, train_contrastive
 
     try:
+        inputs = TrainInputs(
+            patches_zarr=tuple(args.patches_zarr),
+            patches_parquet=tuple(args.patches_parquet),
+            dataset_names=None if args.datasets is None else tuple(args.datasets),
+        )
+    except ValueError as error:  # e.g. repeated dataset names
+        parser.error(one_line(error))
+    try:
         summary = train_contrastive(
             ContrastiveModelConfig.model_validate_json(args.config.read_text()),
-            TrainInputs(patches_zarr=args.patches_zarr, patches_parquet=args.patches_parquet),
+            inputs,
             TrainOutputs(checkpoint=args.model, config=args.model_config),
             work_dir=args.work_dir,
             num_threads=args.threads,

@@ -40,6 +40,8 @@ class ContrastiveCheckpoint:
         encoder_state: the encoder's ``state_dict``.
         provenance: the checkpoint's provenance record.
         model_name: the model's name in the workflow config (``None``: not recorded).
+        channel_indices: the patch channels a pretrained backbone sees (``stem: backbone``,
+            ``input_channels``); ``None``: all.
     """
 
     config: ContrastiveModelConfig
@@ -49,16 +51,15 @@ class ContrastiveCheckpoint:
     encoder_state: dict[str, torch.Tensor]
     provenance: Provenance
     model_name: str | None = None
+    channel_indices: list[int] | None = None
 
     def encoder_arguments(self) -> dict[str, Any]:
         """:class:`~dynaclr.contrastive.ContrastiveEncoder` arguments of this architecture."""
         return {
-            "backbone": self.config.backbone,
             "in_channels": self.in_channels,
             "in_stack_depth": self.in_stack_depth,
-            "stem_kernel_z": self.config.stem_kernel_z,
-            "projection_dim": self.config.projection_dim,
-            "drop_path_rate": self.config.drop_path_rate,
+            "channel_indices": self.channel_indices,
+            **self.config.encoder_arguments(),
         }
 
     def encoder(self) -> ContrastiveEncoder:
@@ -141,6 +142,7 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         encoder_state=state,
         provenance=provenance,
         model_name=_recorded_model_name(checkpoint),
+        channel_indices=hyper_parameters.get("channel_indices"),
     )
 
 

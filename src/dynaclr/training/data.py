@@ -1,13 +1,18 @@
 """Patch-store dataset and data module: planned samples in, :class:`PatchBatch` out.
 
+One dataset reads one patch store or several pooled ones (one per training dataset): its rows are
+then numbered across the stores in order (store ``i``'s rows follow store ``i - 1``'s, as
+:func:`~dynaclr.training.sampling.pool_patch_indexes` numbers them), and each requested row is read
+from its own store.
+
 The dataset reads whole batches at once (``__getitems__``): the unique rows of a batch's anchors,
 positives and negatives are read at once (one chunk per patch, each read and decoded once however
 often the batch asks for it), then copied row by row into the requested order, converted to
 float32 by torch on the way (one pass; several times faster than numpy's float16 conversion, and
 than a gather followed by a conversion); in a data-loader worker the result
 is written straight into shared memory, so sending it to the main process copies nothing. The
-store is opened lazily in each process (data-loader workers included) on first use, with a
-:class:`~dynaclr.patches.store.PatchRowReader`.
+stores are opened lazily in each process (data-loader workers included) on first use, with one
+:class:`~dynaclr.patches.store.PatchRowReader` per store.
 
 Given a :class:`~dynaclr.contrastive.augment.BatchAugmentation`, the dataset also augments each
 batch where it was read (``augment_in: workers``, the default for CPU training): anchors, positives
@@ -23,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -48,7 +54,8 @@ class PatchBatch:
     ``anchor``, ``positive`` and (triplet loss only) ``negative`` are float32 ``(B, C, Z, S, S)``
     patches in normalised intensity units at the stored (initial) size ``S``, or, when ``augmented``,
     already augmented and centre-cropped to the network input; ``*_row`` are their ``(B,)`` int64
-    rows in the patch store (``negative_row`` is -1 when there are no negatives); ``augment_seed``
+    rows in the patch store, or in the pooled stores (numbered across them), (``negative_row`` is
+    -1 when there are no negatives); ``augment_seed``
     seeds the batch's augmentations (``None`` for batches without a planned seed).
     """
 
@@ -126,32 +133,71 @@ def _keep_batch(batch: Any) -> PatchBatch:
     return batch
 
 
+def _zarr_paths(zarr_path: str | Path | Sequence[str | Path]) -> tuple[str, ...]:
+    """One store's path, or several, as a tuple of strings."""
+    paths = (zarr_path,) if isinstance(zarr_path, str | Path) else tuple(zarr_path)
+    if not paths:
+        raise ValueError("expected at least one patch store")
+    return tuple(str(path) for path in paths)
+
+
 class PatchDataset(Dataset[PatchBatch]):
-    """Read planned ``(anchor, positive, negative)`` samples from a patch store.
+    """Read planned ``(anchor, positive, negative)`` samples from a patch store, or pooled stores.
 
     Args:
-        zarr_path: the collected patch store (``patches`` array ``(N, C, Z, S, S)``).
+        zarr_path: the collected patch store (``patches`` array ``(N, C, Z, S, S)``), or several
+            (one per dataset, of the same ``(C, Z, S, S)``): global row ``r`` is then row
+            ``r - N_0 - ... - N_{i-1}`` of store ``i``.
         augmentation: when given, every batch is augmented and centre-cropped here, seeded by the
             ``augment_seed`` of its :class:`~dynaclr.training.sampling.PlannedBatch` (a plain list
             of samples draws from torch's global generator).
     """
 
-    def __init__(self, zarr_path: str | Path, augmentation: BatchAugmentation | None = None) -> None:
-        self.zarr_path = str(zarr_path)
+    def __init__(
+        self, zarr_path: str | Path | Sequence[str | Path], augmentation: BatchAugmentation | None = None
+    ) -> None:
+        self.zarr_paths = _zarr_paths(zarr_path)
         self.augmentation = augmentation
-        self._reader: PatchRowReader | None = None
+        self._readers: list[PatchRowReader] | None = None
+        self._starts = np.zeros(1, dtype=np.int64)  # first global row of each store, then the total
         self._opened_in: int | None = None
 
-    def _patches(self) -> PatchRowReader:
-        if self._reader is None or self._opened_in != os.getpid():
-            self._reader, self._opened_in = PatchRowReader(self.zarr_path), os.getpid()
-        return self._reader
+    def _stores(self) -> list[PatchRowReader]:
+        """This process's readers, one per store (opened on first use in each process)."""
+        if self._readers is None or self._opened_in != os.getpid():
+            readers = [PatchRowReader(path) for path in self.zarr_paths]
+            shapes = {tuple(reader.array.shape[1:]) for reader in readers}
+            if len(shapes) > 1:
+                raise ValueError(
+                    f"pooled patch stores {list(self.zarr_paths)} hold patches of different shapes "
+                    f"{[tuple(reader.array.shape[1:]) for reader in readers]}; expected one (C, Z, Y, X)"
+                )
+            sizes = [int(reader.array.shape[0]) for reader in readers]
+            self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+            self._readers, self._opened_in = readers, os.getpid()
+        return self._readers
 
     def __getstate__(self) -> dict[str, object]:
-        return {**self.__dict__, "_reader": None, "_opened_in": None}
+        return {**self.__dict__, "_readers": None, "_opened_in": None}
 
     def __len__(self) -> int:
-        return int(self._patches().array.shape[0])
+        self._stores()
+        return int(self._starts[-1])
+
+    def _read_unique(self, rows: np.ndarray) -> np.ndarray:
+        """Patches of sorted distinct global ``rows``, each read from its store (stored dtype)."""
+        readers = self._stores()
+        if len(readers) == 1:
+            return readers[0].read(rows)
+        if rows.size and (rows.min() < 0 or rows.max() >= self._starts[-1]):
+            raise IndexError(f"rows must be in [0, {self._starts[-1]}), got {rows.min()}..{rows.max()}")
+        store = np.searchsorted(self._starts, rows, side="right") - 1
+        dtype = np.result_type(*(reader.array.dtype for reader in readers))
+        out = np.empty((len(rows), *readers[0].array.shape[1:]), dtype=dtype)
+        for number in np.unique(store).tolist():
+            members = store == number
+            out[members] = readers[number].read(rows[members] - self._starts[number])
+        return out
 
     def read_rows(self, rows: np.ndarray, for_transfer: bool = True) -> torch.Tensor:
         """Patches of ``rows`` ``(n,)`` as float32 ``(n, C, Z, S, S)`` (rows may repeat, any order).
@@ -161,7 +207,7 @@ class PatchDataset(Dataset[PatchBatch]):
         """
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         unique, inverse = np.unique(rows, return_inverse=True)
-        patches = torch.from_numpy(self._patches().read(unique))  # (u, C, Z, S, S), stored dtype
+        patches = torch.from_numpy(self._read_unique(unique))  # (u, C, Z, S, S), stored dtype
         shape = torch.Size((len(rows), *patches.shape[1:]))
         out = _empty_for_transfer(shape, torch.float32) if for_transfer else torch.empty(shape)
         if np.array_equal(unique, rows):
@@ -200,7 +246,11 @@ class PatchDataset(Dataset[PatchBatch]):
 
 
 class PatchDataModule(LightningDataModule):
-    """Training and validation loaders over the FOV split of one patch store.
+    """Training and validation loaders over the FOV split of one patch store, or of pooled stores.
+
+    ``index`` is the (pooled) patch index whose rows the dataset reads (for several stores, from
+    :func:`~dynaclr.training.sampling.pool_patch_indexes`, FOV names qualified by dataset);
+    ``tau_frames`` is one offset, or one per row of ``index`` (each store's own).
 
     Rank and world size are read from the trainer in :meth:`setup`; batch samplers do the DDP
     sharding themselves, so the trainer must run with ``use_distributed_sampler=False``. With
@@ -210,17 +260,17 @@ class PatchDataModule(LightningDataModule):
 
     def __init__(
         self,
-        zarr_path: str | Path,
+        zarr_path: str | Path | Sequence[str | Path],
         index: pd.DataFrame,
         config: ContrastiveModelConfig,
-        tau_frames: int,
+        tau_frames: int | np.ndarray,
         train_fovs: list[str],
         validation_fovs: list[str],
         pin_memory: bool = False,
         augmentation: BatchAugmentation | None = None,
     ) -> None:
         super().__init__()
-        self.zarr_path = Path(zarr_path)
+        self.zarr_paths = tuple(Path(path) for path in _zarr_paths(zarr_path))
         self.index = index
         self.config = config
         self.tau_frames = tau_frames
@@ -298,7 +348,7 @@ class PatchDataModule(LightningDataModule):
     def _loader(self, sampler: ContrastiveBatchSampler) -> DataLoader[PatchBatch]:
         workers = self.config.num_workers
         return DataLoader(
-            PatchDataset(self.zarr_path, self.augmentation),
+            PatchDataset(self.zarr_paths, self.augmentation),
             batch_sampler=sampler,
             collate_fn=_keep_batch,
             num_workers=workers,

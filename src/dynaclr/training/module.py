@@ -65,7 +65,9 @@ class ContrastiveModule(LightningModule):
         in_channels: patch channels ``C``.
         in_stack_depth: patch slices ``Z``.
         patch_size_yx_px: network input size ``S`` (after the centre crop).
-        tau_frames: resolved time offset of time-aware positives (recorded only).
+        tau_frames: resolved time offset of time-aware positives (recorded only): frames, or, when
+            pooled datasets (stores of other time intervals) resolve ``tau_minutes`` to different
+            frame counts, ``{dataset: frames}``.
     """
 
     def __init__(
@@ -74,7 +76,7 @@ class ContrastiveModule(LightningModule):
         in_channels: int,
         in_stack_depth: int,
         patch_size_yx_px: int,
-        tau_frames: int,
+        tau_frames: int | dict[str, int],
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -82,12 +84,7 @@ class ContrastiveModule(LightningModule):
         cfg = self.config
         self.patch_size_yx_px = patch_size_yx_px
         self.encoder = ContrastiveEncoder(
-            backbone=cfg.backbone,
-            in_channels=in_channels,
-            in_stack_depth=in_stack_depth,
-            stem_kernel_z=cfg.stem_kernel_z,
-            projection_dim=cfg.projection_dim,
-            drop_path_rate=cfg.drop_path_rate,
+            in_channels=in_channels, in_stack_depth=in_stack_depth, **cfg.encoder_arguments()
         )
         self.loss: nn.Module = (
             NTXentLoss(temperature=cfg.temperature)

@@ -15,6 +15,13 @@ not depend on the number of data-loader workers and every rank computes the same
   without any such patch are not used as anchors. Negative = a patch of another lineage at the
   positive's time point.
 
+Several patch stores (one per dataset) are pooled into one index by :func:`pool_patch_indexes`:
+rows are numbered across the stores, and FOV names are qualified by the dataset
+(``dataset:A/1/0``, :func:`qualified_fov_name`), so tracks and lineages, which are keyed by FOV,
+never join two stores' cells: time-aware positives stay in the anchor's store and lineage. ``tau``
+may then differ per row (each store's ``tau_minutes`` in its own frames), and "the same time
+point" of a negative means the same frame of the same store (the index's ``store`` column).
+
 Lineages are ``(fov_name, lineage_id)`` pairs. :class:`ContrastiveBatchSampler` forms *global*
 batches of ``batch_size * world_size`` anchors (optionally one per lineage, so NT-Xent never
 treats a same-lineage patch as a negative, also across ranks whose embeddings are gathered) and
@@ -29,7 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -93,6 +100,108 @@ def split_fovs(
     return training, validation
 
 
+#: Separates the dataset from the FOV in a pooled FOV name (``dataset:A/1/0``).
+FOV_SEPARATOR = ":"
+
+
+def qualified_fov_name(dataset: str, fov_name: str) -> str:
+    """The FOV name of ``fov_name`` of ``dataset`` in a pooled index: ``dataset:fov_name``."""
+    return f"{dataset}{FOV_SEPARATOR}{fov_name}"
+
+
+def pool_patch_indexes(indexes: Sequence[pd.DataFrame], datasets: Sequence[str]) -> pd.DataFrame:
+    """One patch index over several stores' indexes (store ``i`` of ``datasets[i]``), in order.
+
+    ``row`` numbers the rows across the stores (store ``i``'s rows follow store ``i - 1``'s),
+    ``store`` is the store's number and ``store_row`` the row in it. With several stores
+    ``fov_name`` is qualified by the dataset (:func:`qualified_fov_name`), so that FOVs, tracks
+    and lineages of two stores never share a key; a single store keeps its FOV names (its pooled
+    index is its own index plus ``store`` = 0 and ``store_row`` = ``row``).
+    """
+    if len(indexes) != len(datasets) or not indexes:
+        raise ValueError(f"expected one dataset name per index, got {len(datasets)} for {len(indexes)}")
+    pooled = []
+    start = 0
+    for number, (index, dataset) in enumerate(zip(indexes, datasets, strict=True)):
+        part = index.copy()
+        part["store"] = number
+        part["store_row"] = part["row"].to_numpy(dtype=np.int64)
+        part["row"] = part["store_row"] + start
+        if len(indexes) > 1:
+            part["fov_name"] = [qualified_fov_name(dataset, name) for name in part["fov_name"]]
+        pooled.append(part)
+        start += len(index)
+    return pooled[0] if len(pooled) == 1 else pd.concat(pooled, ignore_index=True)
+
+
+def split_pooled_fovs(
+    fovs_per_dataset: Mapping[str, Sequence[str]],
+    validation_fraction: float,
+    seed: int,
+    validation_fovs: Sequence[str] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Split the FOVs of each dataset (store) into (training, validation), as :func:`split_fovs`.
+
+    ``validation_fraction`` applies to each dataset's FOVs separately, with the same ``seed``; a
+    single dataset splits exactly as :func:`split_fovs`. ``validation_fovs`` entries may be
+    qualified (``dataset:A/1/0``); an unqualified name is accepted only with a single dataset.
+    With explicit ``validation_fovs`` a dataset may be all training or all validation, but some
+    FOV must be left for training. FOV names are returned as a pooled index holds them
+    (:func:`pool_patch_indexes`): qualified with several datasets, as given with one.
+    """
+    datasets = list(fovs_per_dataset)
+    single = len(datasets) == 1
+    chosen: dict[str, list[str]] | None = None
+    if validation_fovs is not None:
+        chosen = {dataset: [] for dataset in datasets}
+        for entry in validation_fovs:
+            dataset, separator, fov = entry.partition(FOV_SEPARATOR)
+            if not separator:
+                if not single:
+                    raise ValueError(
+                        f"validation_fovs entry {entry!r} is ambiguous with several datasets {datasets}; "
+                        f"qualify it by its dataset, e.g. {qualified_fov_name(datasets[0], entry)!r}"
+                    )
+                dataset, fov = datasets[0], entry
+            if dataset not in chosen:
+                raise ValueError(
+                    f"validation_fovs entry {entry!r} names dataset {dataset!r}, which is not trained on; "
+                    f"datasets are {datasets}"
+                )
+            chosen[dataset].append(fov)
+    if single:
+        dataset = datasets[0]
+        return split_fovs(
+            fovs_per_dataset[dataset],
+            validation_fraction,
+            seed,
+            None if chosen is None else chosen[dataset],
+        )
+    training: list[str] = []
+    validation: list[str] = []
+    for dataset in datasets:
+        names = sorted(set(fovs_per_dataset[dataset]))
+        if chosen is not None:
+            unknown = sorted(set(chosen[dataset]) - set(names))
+            if unknown:
+                raise ValueError(
+                    f"validation_fovs {[qualified_fov_name(dataset, f) for f in unknown]} are not in the "
+                    f"patch index of dataset {dataset!r}; its FOVs are {names}"
+                )
+            held_out = sorted(set(chosen[dataset]))
+            trained = [name for name in names if name not in held_out]
+        else:
+            try:
+                trained, held_out = split_fovs(names, validation_fraction, seed)
+            except ValueError as err:
+                raise ValueError(f"dataset {dataset!r}: {err}") from None
+        training += [qualified_fov_name(dataset, name) for name in trained]
+        validation += [qualified_fov_name(dataset, name) for name in held_out]
+    if not training:
+        raise ValueError(f"no training FOV left: all FOVs of datasets {datasets} are validation FOVs")
+    return sorted(training), sorted(validation)
+
+
 def _codes(*columns: pd.Series) -> np.ndarray:
     """Dense int codes of the tuples of ``columns`` (row-aligned)."""
     frame = pd.concat([c.reset_index(drop=True) for c in columns], axis=1)
@@ -127,10 +236,14 @@ class PairPlanner:
     """Choose positives and negatives for anchors among ``rows`` of a patch index.
 
     Args:
-        index: patch index with ``row, fov_name, track_id, parent_track_id, lineage_id, t``.
+        index: patch index with ``row, fov_name, track_id, parent_track_id, lineage_id, t``, and
+            optionally ``store`` (pooled stores, :func:`pool_patch_indexes`: negatives "at the same
+            time point" are then drawn from the same store's frame).
         rows: the patch rows that may be sampled (e.g. the training FOVs' rows).
         sampling: ``classical``, ``cell_aware`` or ``time_aware``.
-        tau_frames: time offset of time-aware positives (frames, >= 1).
+        tau_frames: time offset of time-aware positives (frames, >= 1): one for all rows, or
+            ``(N,)``, one per row of ``index`` (the anchor's; pooled stores of other time
+            intervals).
         tolerance_frames: accept ``t + tau ± k`` for ``k <= tolerance_frames`` when ``t + tau`` is missing.
         with_negatives: plan explicit negatives (triplet loss); otherwise negatives are -1.
 
@@ -144,21 +257,29 @@ class PairPlanner:
         index: pd.DataFrame,
         rows: np.ndarray,
         sampling: SamplingMode,
-        tau_frames: int = 1,
+        tau_frames: int | np.ndarray = 1,
         tolerance_frames: int = 0,
         with_negatives: bool = False,
     ) -> None:
         if not np.array_equal(index["row"].to_numpy(), np.arange(len(index))):
             raise ValueError("patch index rows must be numbered 0..N-1 in order")
-        if sampling == "time_aware" and tau_frames < 1:
-            raise ValueError(f"time_aware sampling needs tau_frames >= 1, got {tau_frames}")
+        tau_of_row = np.broadcast_to(np.asarray(tau_frames, dtype=np.int64), (len(index),))
+        if sampling == "time_aware" and (tau_of_row < 1).any():
+            raise ValueError(f"time_aware sampling needs tau_frames >= 1, got {_describe_tau(tau_frames)}")
         self.sampling = sampling
         self.tau_frames = tau_frames
+        self.tau_of_row = tau_of_row
         self.tolerance_frames = tolerance_frames
         self.with_negatives = with_negatives
         self.rows = np.unique(np.asarray(rows, dtype=np.int64))
         self.lineage = _codes(index["fov_name"], index["lineage_id"])
         self.t = index["t"].to_numpy(dtype=np.int64)
+        # a negative's "time point": the frame, and with pooled stores the store (frames of two
+        # stores of other intervals are other times); one store: the frame itself
+        self._time_key = self.t.copy()
+        if "store" in index.columns and len(index) and index["store"].nunique() > 1:
+            span = int(self.t.max() - self.t.min()) + 1
+            self._time_key = index["store"].to_numpy(dtype=np.int64) * span + (self.t - self.t.min())
         subset = index.iloc[self.rows]
         if sampling == "time_aware":
             self.anchors, self._candidate_starts, self._candidates = self._time_aware_candidates(subset)
@@ -167,16 +288,16 @@ class PairPlanner:
             self._candidate_starts = np.zeros(0, dtype=np.int64)
             self._candidates = np.zeros(0, dtype=np.int64)
         # rows of the subset grouped by time point, for negatives "at the positive's time"
-        by_time = self.rows[np.argsort(self.t[self.rows], kind="stable")]
+        by_time = self.rows[np.argsort(self._time_key[self.rows], kind="stable")]
         self._rows_by_time = by_time
-        times, starts = np.unique(self.t[by_time], return_index=True)
+        times, starts = np.unique(self._time_key[by_time], return_index=True)
         self._time_start = dict(zip(times.tolist(), starts.tolist(), strict=True))
         self._time_stop = dict(zip(times.tolist(), [*starts[1:].tolist(), len(by_time)], strict=True))
         if len(self.anchors) == 0:
             raise ValueError(
                 f"no usable anchors among {len(self.rows)} patches for {sampling} sampling"
                 + (
-                    f" with tau={tau_frames} frames (± {tolerance_frames})"
+                    f" with tau={_describe_tau(tau_frames)} frames (± {tolerance_frames})"
                     if sampling == "time_aware"
                     else ""
                 )
@@ -190,16 +311,18 @@ class PairPlanner:
             columns={"track_id": "descendant_track_id", "t": "target_t", "row": "positive_row"}
         )
         anchors = subset[["row", "fov_name", "track_id", "t"]].merge(descendants, on=["fov_name", "track_id"])
+        anchors["tau"] = self.tau_of_row[anchors["row"].to_numpy(dtype=np.int64)]
         offsets = [0]
         for k in range(1, self.tolerance_frames + 1):
             offsets += [k, -k]
         found: list[pd.DataFrame] = []
         resolved = np.zeros(0, dtype=np.int64)
         for offset in offsets:
-            if self.tau_frames + offset < 1:
+            usable = anchors["tau"] + offset >= 1
+            if not usable.any():
                 continue
-            pending = anchors[~anchors["row"].isin(resolved)]
-            pending = pending.assign(target_t=pending["t"] + self.tau_frames + offset)
+            pending = anchors[usable & ~anchors["row"].isin(resolved)]
+            pending = pending.assign(target_t=pending["t"] + pending["tau"] + offset)
             hits = pending.merge(observed, on=["fov_name", "descendant_track_id", "target_t"])
             if not hits.empty:
                 found.append(hits[["row", "positive_row"]])
@@ -247,7 +370,7 @@ class PairPlanner:
                 if candidate != anchor:
                     return candidate
         lineage = self.lineage[anchor]
-        time_point = int(self.t[positive])
+        time_point = int(self._time_key[positive])
         start, stop = self._time_start[time_point], self._time_stop[time_point]
         for _ in range(_NEGATIVE_ATTEMPTS):
             candidate = int(self._rows_by_time[rng.integers(start, stop)])
@@ -265,6 +388,12 @@ class PairPlanner:
         positives = self.positives(anchors, rng)
         negatives = self.negatives(anchors, positives, rng)
         return list(zip(anchors.tolist(), positives.tolist(), negatives.tolist(), strict=True))
+
+
+def _describe_tau(tau_frames: int | np.ndarray) -> str:
+    """``tau_frames`` for a message: the number, or the distinct per-row values."""
+    values = np.unique(np.asarray(tau_frames))
+    return str(int(values[0])) if len(values) == 1 else "/".join(str(int(v)) for v in values)
 
 
 class EpochSampler(Sampler[int]):

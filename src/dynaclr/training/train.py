@@ -1,4 +1,20 @@
-"""Train a contrastive encoder on a patch store (rule ``train_contrastive``).
+"""Train a contrastive encoder on a patch store, or on several pooled (rule ``train_contrastive``).
+
+Inputs (:class:`TrainInputs`): one collected patch store and its index per training dataset.
+Several stores are pooled into one training set (:class:`TrainingStores`):
+
+* they must agree on what the network sees: the patch spec (the config's ``patch_spec``), the
+  channels in order, the Z depth, the patch size and the initial (stored) patch size;
+* each dataset has a name (``dataset_names``; default the name a store records under its
+  ``dataset`` attribute, else ``store0``, ``store1``, ...), and its FOVs are named
+  ``dataset:A/1/0`` inside training (FOV names, and so tracks and lineages, never join two
+  stores' cells: positives stay in one store and one lineage); one store keeps plain FOV names;
+* ``tau_minutes`` is converted to frames with each store's own time interval (``tau_frames`` is
+  the same frames everywhere), and must fit each store's lineages;
+* ``validation_fraction`` splits each store's FOVs separately (the same seed for each);
+  ``validation_fovs`` entries name a FOV as ``dataset:A/1/0`` (a plain name only with one store).
+
+A single store trains exactly as before pooling existed (same seed, same weights).
 
 Outputs (the rule's, :class:`TrainOutputs`):
 
@@ -13,7 +29,8 @@ outputs before a job starts, and this state must survive a SLURM requeue):
 * ``logs/``: TensorBoard (``logs/tensorboard``) and CSV (``logs/csv``) logs, one version per run;
 * ``checkpoints/``: resumable state (``last.ckpt``, ``best.ckpt``). A rerun resumes from
   ``last.ckpt`` (e.g. after a SLURM requeue) only if it was made from the same config *and* the
-  same patch store (the store's and index's provenance); otherwise training starts from scratch and
+  same patch stores (every store's and index's provenance, and with several stores their dataset
+  names, in order); otherwise training starts from scratch and
   says why. A ``last.ckpt`` that cannot be read (a job killed while writing it, or a file that is
   not a weights-only checkpoint) is moved aside to ``last.ckpt.corrupt`` with a warning. Every
   checkpoint is read with ``weights_only=True``: no file can run code.
@@ -23,7 +40,12 @@ outputs before a job starts, and this state must survive a SLURM requeue):
 
 Bad inputs fail before any training with a message naming the file or config key, what was
 expected and what was found: an unknown ``backbone``, a store without patches, a ``tau`` longer
-than every lineage of the store, a wrong patch spec or patch depth.
+than every lineage of a store, a wrong patch spec or patch depth, pooled stores that disagree on
+channels, depth or patch size (naming both files), or an ambiguous ``validation_fovs`` entry.
+
+``model.ckpt``'s provenance lists every store and index as inputs; its ``hyper_parameters``
+record ``tau_frames``: frames, or ``{dataset: frames}`` when the datasets' ``tau_minutes`` give
+different frame counts; its training summary adds ``datasets`` and ``tau_frames_per_dataset``.
 
 Launch on several devices with ``torchrun --standalone --nproc-per-node=N -m dynaclr.training ...``:
 Lightning reads TorchElastic's environment (gloo backend on CPU, NCCL on GPU).
@@ -38,14 +60,18 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from pydantic import field_validator, model_validator
 
 from dynaclr.config.patches import required_initial_patch_size_px
 from dynaclr.config.training import ContrastiveModelConfig
@@ -57,7 +83,7 @@ from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, load_checkpoint
 from dynaclr.training.data import PatchBatch, PatchDataModule
 from dynaclr.training.module import ContrastiveModule
 from dynaclr.training.preemption import PreemptionFlag, TrainingPreempted
-from dynaclr.training.sampling import split_fovs
+from dynaclr.training.sampling import FOV_SEPARATOR, pool_patch_indexes, split_pooled_fovs
 
 logger = logging.getLogger(__name__)
 
@@ -100,26 +126,34 @@ def check_tau_fits(index: pd.DataFrame, tau_frames: int, tolerance_frames: int, 
         )
 
 
-def resolve_tau_frames(config: ContrastiveModelConfig, time_interval_minutes: float | None) -> int:
-    """``tau`` in frames: ``tau_frames``, or ``tau_minutes`` / the dataset's time interval (rounded)."""
+def resolve_tau_frames(
+    config: ContrastiveModelConfig, time_interval_minutes: float | None, where: str | Path | None = None
+) -> int:
+    """``tau`` in frames: ``tau_frames``, or ``tau_minutes`` / the dataset's time interval (rounded).
+
+    ``where`` (the store) prefixes the messages.
+    """
     if config.sampling != "time_aware":
         return 0
     if config.tau_frames is not None:
         return config.tau_frames
     assert config.tau_minutes is not None
+    prefix = f"{where}: " if where is not None else ""
     if not time_interval_minutes:
         raise ValueError(
-            "tau_minutes needs the dataset's time interval, but the patch store does not record it"
+            f"{prefix}tau_minutes needs the dataset's time interval, but the patch store does not record "
+            "it; use tau_frames"
         )
     frames = round(config.tau_minutes / time_interval_minutes)
     if frames < 1:
         raise ValueError(
-            f"tau_minutes={config.tau_minutes} is less than one frame ({time_interval_minutes} min); "
+            f"{prefix}tau_minutes={config.tau_minutes} is less than one frame ({time_interval_minutes} min); "
             f"use at least {time_interval_minutes}"
         )
     if abs(frames * time_interval_minutes - config.tau_minutes) > 0.1 * time_interval_minutes:
         logger.warning(
-            "tau_minutes=%s is not a multiple of the %s min interval; using %d frames",
+            "%stau_minutes=%s is not a multiple of the %s min interval; using %d frames",
+            prefix,
             config.tau_minutes,
             time_interval_minutes,
             frames,
@@ -128,7 +162,10 @@ def resolve_tau_frames(config: ContrastiveModelConfig, time_interval_minutes: fl
 
 
 class SampleRowRecorder(Callback):
-    """Record the patch rows every training batch used: ``logs/sample_rows_rank{r}.parquet``."""
+    """Record the patch rows every training batch used: ``logs/sample_rows_rank{r}.parquet``.
+
+    With pooled stores the rows are numbered across them, in the order of the inputs.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -210,10 +247,36 @@ RESUME_KEY = "dynaclr_resume"
 
 
 class TrainInputs(StageFiles):
-    """Rule ``train_contrastive``: the patch store and its index."""
+    """Rule ``train_contrastive``: the patch stores and their indexes, one of each per dataset.
 
-    patches_zarr: Path
-    patches_parquet: Path
+    ``patches_zarr[i]`` and ``patches_parquet[i]`` are dataset ``i``'s store and index (a single
+    path is one dataset). ``dataset_names``: one name per store (without ``:``); by default the
+    name a store records (its ``dataset`` attribute), else ``store0``, ``store1``, ...
+    """
+
+    patches_zarr: tuple[Path, ...]
+    patches_parquet: tuple[Path, ...]
+    dataset_names: tuple[str, ...] | None = None
+
+    @field_validator("patches_zarr", "patches_parquet", mode="before")
+    @classmethod
+    def _one_or_several(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str | Path) else value
+
+    @model_validator(mode="after")
+    def _one_per_dataset(self) -> TrainInputs:
+        n_stores = len(self.patches_zarr)
+        if n_stores == 0:
+            raise ValueError("patches_zarr: expected at least one patch store")
+        if len(self.patches_parquet) != n_stores:
+            raise ValueError(
+                f"expected one patches_parquet per patches_zarr, in the same order: got {n_stores} stores "
+                f"{[str(p) for p in self.patches_zarr]} and {len(self.patches_parquet)} indexes "
+                f"{[str(p) for p in self.patches_parquet]}"
+            )
+        if self.dataset_names is not None:
+            check_dataset_names(self.dataset_names, n_stores, "dataset_names")
+        return self
 
 
 class TrainOutputs(StageFiles):
@@ -223,17 +286,45 @@ class TrainOutputs(StageFiles):
     config: Path
 
 
-def resume_identity(config_json: dict[str, Any], store: PatchStore) -> dict[str, Any]:
-    """What a resumable checkpoint must have been made from: this config and this patch store.
+def check_dataset_names(names: Sequence[str], n_stores: int, key: str) -> None:
+    """Fail naming ``key`` unless ``names`` are ``n_stores`` distinct non-empty names without ``:``."""
+    if len(names) != n_stores:
+        raise ValueError(f"{key}: expected one dataset name per patch store ({n_stores}), got {list(names)}")
+    bad = [name for name in names if not name or FOV_SEPARATOR in name]
+    if bad:
+        raise ValueError(f"{key}: dataset names must be non-empty and without {FOV_SEPARATOR!r}, got {bad}")
+    if len(set(names)) != len(names):
+        repeated = sorted({name for name in names if list(names).count(name) > 1})
+        raise ValueError(
+            f"{key}: dataset names must differ, {repeated} name several stores; pass distinct dataset names"
+        )
 
-    The store is named by its and its index's provenance (config hashes and creation times), so
-    a store rebuilt with another normalisation, or rebuilt at all, never resumes an old run.
+
+def resume_identity(
+    config_json: dict[str, Any], store: PatchStore | Sequence[PatchStore], datasets: Sequence[str] = ()
+) -> dict[str, Any]:
+    """What a resumable checkpoint must have been made from: this config and these patch stores.
+
+    A store is named by its and its index's provenance (config hashes and creation times), so
+    a store rebuilt with another normalisation, or rebuilt at all, never resumes an old run. One
+    store gives the identity it always had; several give per-store lists (in order) and the
+    dataset names (they name the FOVs, so the split), so another list of stores never resumes.
     """
+    stores = [store] if isinstance(store, PatchStore) else list(store)
+    if len(stores) == 1:
+        only = stores[0]
+        return {
+            "config_hash": config_hash(config_json),
+            "patches": [only.provenance.config_hash, only.provenance.created],
+            "index": [only.index_provenance.config_hash, only.index_provenance.created],
+            "n_patches": int(only.array.shape[0]),
+        }
     return {
         "config_hash": config_hash(config_json),
-        "patches": [store.provenance.config_hash, store.provenance.created],
-        "index": [store.index_provenance.config_hash, store.index_provenance.created],
-        "n_patches": int(store.array.shape[0]),
+        "patches": [[s.provenance.config_hash, s.provenance.created] for s in stores],
+        "index": [[s.index_provenance.config_hash, s.index_provenance.created] for s in stores],
+        "n_patches": [int(s.array.shape[0]) for s in stores],
+        "datasets": list(datasets),
     }
 
 
@@ -313,11 +404,11 @@ def train_contrastive(
     fast_dev_run: bool = False,
     model_name: str | None = None,
 ) -> dict[str, Any]:
-    """Train a contrastive encoder on a patch store; see the module docstring for the outputs.
+    """Train a contrastive encoder on one patch store or several pooled; see the module docstring.
 
     Args:
         config: the model config.
-        inputs, outputs: the rule's files.
+        inputs, outputs: the rule's files (``inputs``: one store and index per dataset).
         work_dir: where ``logs/`` and the resumable ``checkpoints/`` go.
         num_threads: torch CPU threads of this process (the cores given to the job, divided by
             the processes on the node); ``None`` keeps torch's setting. More threads than free
@@ -344,22 +435,134 @@ def train_contrastive(
         preemption.restore()
 
 
-def open_training_store(config: ContrastiveModelConfig, inputs: TrainInputs) -> tuple[PatchStore, int]:
-    """The patch store, checked against the config, and ``tau`` in frames.
+@dataclass
+class TrainingStores:
+    """The patch stores a model trains on (one per dataset), checked, with their pooled index.
+
+    Attributes:
+        stores: the opened stores, in the order of the inputs.
+        datasets: their dataset names.
+        tau_frames: each store's ``tau`` in frames (0 without time-aware sampling).
+        index: the pooled index (:func:`~dynaclr.training.sampling.pool_patch_indexes`): rows
+            numbered across the stores, ``store`` and ``store_row`` columns, FOV names qualified
+            by dataset when there are several stores.
+    """
+
+    stores: list[PatchStore]
+    datasets: list[str]
+    tau_frames: list[int]
+    index: pd.DataFrame
+
+    @property
+    def zarr_paths(self) -> tuple[Path, ...]:
+        return tuple(store.zarr_path for store in self.stores)
+
+    @property
+    def n_patches(self) -> int:
+        return sum(int(store.array.shape[0]) for store in self.stores)
+
+    def fovs_per_dataset(self) -> dict[str, list[str]]:
+        """Each dataset's FOV names, as its store's index names them (unqualified)."""
+        return {
+            name: store.index["fov_name"].unique().tolist()
+            for name, store in zip(self.datasets, self.stores, strict=True)
+        }
+
+    def tau_of_rows(self) -> int | np.ndarray:
+        """``tau`` for the pair planner: one number when every store agrees, else one per pooled row."""
+        if len(set(self.tau_frames)) == 1:
+            return self.tau_frames[0]
+        return np.asarray(self.tau_frames, dtype=np.int64)[self.index["store"].to_numpy()]
+
+    def recorded_tau(self) -> int | dict[str, int]:
+        """``tau`` as the checkpoint records it: frames, or ``{dataset: frames}`` when they differ."""
+        if len(set(self.tau_frames)) == 1:
+            return self.tau_frames[0]
+        return dict(zip(self.datasets, self.tau_frames, strict=True))
+
+
+def _recorded_dataset_name(store: PatchStore) -> str | None:
+    """The dataset name a store records (its ``dataset`` attribute), if any."""
+    name = store.attributes.get("dataset")
+    return name if isinstance(name, str) and name else None
+
+
+def _dataset_names(inputs: TrainInputs, stores: Sequence[PatchStore]) -> list[str]:
+    if inputs.dataset_names is not None:
+        return list(inputs.dataset_names)
+    names = [_recorded_dataset_name(store) or f"store{number}" for number, store in enumerate(stores)]
+    check_dataset_names(names, len(stores), "dataset names (recorded by the stores or store0, store1, ...)")
+    return names
+
+
+def _time_interval(store: PatchStore) -> float | None:
+    interval = store.attributes.get("time_interval_minutes")
+    return None if interval is None else float(interval)
+
+
+def _check_stores_agree(stores: Sequence[PatchStore]) -> None:
+    """Fail naming both files, the property and both values where a store differs from the first."""
+    first = stores[0]
+
+    def seen(store: PatchStore) -> dict[str, Any]:
+        _, _, n_slices, initial_y, initial_x = store.array.shape
+        return {
+            "patch spec": store.spec_name,
+            "channel names": store.channel_names,
+            "patch depth Z (slices)": int(n_slices),
+            "patch_size_yx_px": store.patch_size_yx_px,
+            "initial patch size (stored Y, X px)": [int(initial_y), int(initial_x)],
+        }
+
+    expected = seen(first)
+    for store in stores[1:]:
+        for name, value in seen(store).items():
+            if value != expected[name]:
+                raise ValueError(
+                    f"pooled patch stores disagree on {name}: {first.zarr_path} has {expected[name]!r}, "
+                    f"{store.zarr_path} has {value!r}; stores trained together must be made with the "
+                    "same patch spec (channels, z window, patch sizes)"
+                )
+
+
+def open_training_store(config: ContrastiveModelConfig, inputs: TrainInputs) -> TrainingStores:
+    """The patch stores, checked against the config and each other, pooled; ``tau`` per store.
 
     Raises:
-        ValueError: naming the file or key: an unknown backbone, an empty store, another patch
-            spec, patches too small for the augmentation's zooms, a depth the stem does not divide,
-            a ``tau`` longer than every lineage.
+        ValueError: naming the file or key: an unknown backbone, an empty store, stores that
+            disagree on what the network sees (naming both files), another patch spec, patches
+            too small for the augmentation's zooms, a depth the stem does not divide, a ``tau``
+            longer than every lineage of a store, repeated dataset names.
     """
     check_backbone(config.backbone)
-    store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
-    where = inputs.patches_zarr
-    if store.array.shape[0] == 0:
-        raise ValueError(
-            f"{where}: the patch store holds no patches (its tracks table was empty); expected at "
-            "least one patch per batch; check the tracking output or the tracks table"
-        )
+    stores = [
+        open_patch_store(zarr_path, parquet_path)
+        for zarr_path, parquet_path in zip(inputs.patches_zarr, inputs.patches_parquet, strict=True)
+    ]
+    for store in stores:
+        if store.array.shape[0] == 0:
+            raise ValueError(
+                f"{store.zarr_path}: the patch store holds no patches (its tracks table was empty); "
+                "expected at least one patch per batch; check the tracking output or the tracks table"
+            )
+    _check_stores_agree(stores)
+    for store in stores:
+        _check_store(config, store)
+    datasets = _dataset_names(inputs, stores)
+    tau_frames = []
+    for store in stores:
+        tau = resolve_tau_frames(config, _time_interval(store), store.zarr_path if len(stores) > 1 else None)
+        check_tau_fits(store.index, tau, config.tau_tolerance_frames, store.parquet_path)
+        tau_frames.append(tau)
+    if len(set(tau_frames)) > 1:
+        logger.info("tau per dataset (frames): %s", dict(zip(datasets, tau_frames, strict=True)))
+    index = pool_patch_indexes([store.index for store in stores], datasets)
+    return TrainingStores(stores=stores, datasets=datasets, tau_frames=tau_frames, index=index)
+
+
+def _check_store(config: ContrastiveModelConfig, store: PatchStore) -> None:
+    """One store against the config: patch spec, augmentation margin, stem divisibility."""
+    where = store.zarr_path
     if store.spec_name != config.patch_spec:
         raise ValueError(
             f"{where} holds patch spec {store.spec_name!r}, the model config names patch_spec "
@@ -380,9 +583,6 @@ def open_training_store(config: ContrastiveModelConfig, inputs: TrainInputs) -> 
         raise ValueError(
             f"stem_kernel_z={config.stem_kernel_z} must divide the patch depth Z={n_slices} of {where}"
         )
-    tau_frames = resolve_tau_frames(config, store.time_interval_minutes)
-    check_tau_fits(store.index, tau_frames, config.tau_tolerance_frames, inputs.patches_parquet)
-    return store, tau_frames
 
 
 def _trainer(
@@ -419,13 +619,14 @@ def _train(
     preemption: PreemptionFlag,
     model_name: str | None,
 ) -> dict[str, Any]:
-    """Read and check the store, train, export: the body of :func:`train_contrastive`."""
+    """Read and check the stores, train, export: the body of :func:`train_contrastive`."""
     started = time.perf_counter()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
-    store, tau_frames = open_training_store(config, inputs)
-    train_fovs, validation_fovs = split_fovs(
-        store.index["fov_name"].unique().tolist(),
+    pooled = open_training_store(config, inputs)
+    store = pooled.stores[0]  # all stores agree on the patches' shape and spec
+    train_fovs, validation_fovs = split_pooled_fovs(
+        pooled.fovs_per_dataset(),
         config.validation_fraction,
         config.seed,
         config.validation_fovs,
@@ -439,13 +640,13 @@ def _train(
     seed_everything(config.seed, workers=True, verbose=False)
     _, n_channels, n_slices, _, _ = store.array.shape
     final_size = store.patch_size_yx_px
-    module = ContrastiveModule(config_json, n_channels, n_slices, final_size, tau_frames)
+    module = ContrastiveModule(config_json, n_channels, n_slices, final_size, pooled.recorded_tau())
     augment_in = config.resolved_augment_in(settings["accelerator"])
     data = PatchDataModule(
-        store.zarr_path,
-        store.index,
+        pooled.zarr_paths,
+        pooled.index,
         config,
-        tau_frames,
+        pooled.tau_of_rows(),
         train_fovs,
         validation_fovs,
         pin_memory=settings["accelerator"] == "gpu",
@@ -467,7 +668,7 @@ def _train(
         save_last=True,
         enable_version_counter=False,
     )
-    identity = resume_identity(config_json, store)
+    identity = resume_identity(config_json, pooled.stores, pooled.datasets)
     callbacks: list[Callback] = [
         checkpoints,
         ResumeIdentity(identity),
@@ -494,8 +695,10 @@ def _train(
         "resumed_from": str(resume) if resume else None,
         "train_fovs": train_fovs,
         "validation_fovs": validation_fovs,
-        "tau_frames": tau_frames,
-        "n_patches": int(store.array.shape[0]),
+        "datasets": pooled.datasets,
+        "tau_frames": pooled.recorded_tau(),
+        "tau_frames_per_dataset": dict(zip(pooled.datasets, pooled.tau_frames, strict=True)),
+        "n_patches": pooled.n_patches,
         "n_train_anchors": len(data.train_sampler.planner.anchors) if data.train_sampler else 0,
         "epochs_completed": int(trainer.current_epoch),
         "global_step": int(trainer.global_step),
@@ -514,7 +717,11 @@ def _train(
         provenance = make_provenance(
             ArtifactKind.CONTRASTIVE_MODEL,
             config_json,
-            inputs=[(store.zarr_path, store.provenance), (store.parquet_path, store.index_provenance)],
+            inputs=[
+                record
+                for one in pooled.stores
+                for record in ((one.zarr_path, one.provenance), (one.parquet_path, one.index_provenance))
+            ],
         )
         _export_model(source, outputs.checkpoint, provenance, summary)
         logger.info("trained %s in %.0f s: %s", config.backbone, summary["seconds"], summary)

@@ -1,0 +1,242 @@
+"""A contrastive model read from a file instead of trained: rule ``import_model``.
+
+``contrastive_models.<name>.checkpoint`` names a file holding a trained encoder: a ``model.ckpt``
+written by this workflow (``checkpoint_format: dynaclr``, e.g. a model trained on another plate or
+by a colleague), or a Lightning checkpoint of the reference implementation's contrastive model
+(``checkpoint_format: viscy``: VisCy's ``ContrastiveModule`` with its ``ContrastiveEncoder``).
+:func:`import_model` checks it against the architecture the config describes (``training``:
+backbone, stem_kernel_z, projection_dim, projection_norm; channels and slices from the patch spec)
+and writes ``results/models/{model}/model.ckpt`` in this workflow's layout, so embedding, the
+random-weights baseline and every check downstream treat it as a trained model.
+
+VisCy's state dict maps onto :class:`~dynaclr.contrastive.ContrastiveEncoder` key by key:
+
+=========================  ===================  ====================================================
+VisCy                      dynaclr              note
+=========================  ===================  ====================================================
+``model.stem.conv.*``      ``input_stem.conv.*``  Conv3d (kz, 4, 4), stride (kz, 4, 4); depth folded
+                                                into channels in the same order
+``model.encoder.*``        ``backbone.*``       the timm backbone without its stem convolution and
+                                                classifier
+``model.projection.*``     ``projection.*``     Linear, BatchNorm1d, ReLU, Linear, BatchNorm1d
+                                                (``projection_norm: true`` gives the last one)
+=========================  ===================  ====================================================
+
+Keys outside ``model.`` (none in VisCy 0.4.1's checkpoints) are ignored. A file that does not fit
+is refused with the first mismatching key. The file is read with ``weights_only=True``: a
+checkpoint holding Python objects is refused, never executed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.contrastive.encoder import ContrastiveEncoder
+from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, make_provenance
+from dynaclr.io.provenance import PROVENANCE_KEY
+from dynaclr.io.weights import load_weights_file
+from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, read_contrastive_checkpoint
+
+__all__ = ["ImportModelInputs", "ImportModelOutputs", "import_model", "viscy_encoder_state"]
+
+logger = logging.getLogger(__name__)
+
+CheckpointFormat = Literal["dynaclr", "viscy", "timm"]
+
+#: VisCy ContrastiveModule key prefix -> ContrastiveEncoder key prefix.
+_VISCY_PREFIXES = (
+    ("model.stem.conv.", "input_stem.conv."),
+    ("model.encoder.", "backbone."),
+    ("model.projection.", "projection."),
+)
+
+
+class ImportModelInputs(StageFiles):
+    """Rule ``import_model``: the model file the config names."""
+
+    checkpoint: Path
+
+
+class ImportModelOutputs(StageFiles):
+    """Rule ``import_model``: the model in this workflow's layout and its config (as training writes)."""
+
+    checkpoint: Path
+    config: Path
+
+
+def viscy_encoder_state(state_dict: dict[str, Any], path: str | Path) -> dict[str, torch.Tensor]:
+    """VisCy ``ContrastiveModule`` state dict → :class:`ContrastiveEncoder` state dict (module docstring).
+
+    Raises:
+        ArtifactError: a ``model.`` key has no counterpart (naming it), or there is no ``model.`` key.
+    """
+    mapped: dict[str, torch.Tensor] = {}
+    ignored = []
+    for key, tensor in state_dict.items():
+        if not key.startswith("model."):
+            ignored.append(key)
+            continue
+        for theirs, ours in _VISCY_PREFIXES:
+            if key.startswith(theirs):
+                mapped[ours + key[len(theirs) :]] = tensor
+                break
+        else:
+            raise ArtifactError(
+                f"{path}: key {key!r} of the VisCy checkpoint has no counterpart in dynaclr's encoder "
+                f"(expected keys under {', '.join(p for p, _ in _VISCY_PREFIXES)}); not a VisCy "
+                "ContrastiveEncoder checkpoint (a ResNet3dEncoder or another module is not supported)"
+            )
+    if not mapped:
+        raise ArtifactError(
+            f"{path}: no 'model.' keys in its state_dict (found {sorted(state_dict)[:5]}): not a checkpoint "
+            "of VisCy's ContrastiveModule; use checkpoint_format: dynaclr for a dynaclr model.ckpt"
+        )
+    if ignored:
+        logger.info("%s: ignoring %d keys outside 'model.': %s", path, len(ignored), ignored[:5])
+    stem = mapped.get("input_stem.conv.weight")
+    if stem is not None and stem.ndim == 5 and tuple(stem.shape[-2:]) != (4, 4):
+        raise ArtifactError(
+            f"{path}: model.stem.conv.weight has a {stem.shape[-2]}x{stem.shape[-1]} YX kernel; dynaclr's "
+            "stem is 4x4 with stride 4 (VisCy's default stem_kernel_size (kz, 4, 4)); this model cannot be "
+            "mapped"
+        )
+    return mapped
+
+
+def _fit(encoder: ContrastiveEncoder, state: dict[str, torch.Tensor], path: Path, fmt: str) -> None:
+    """Load ``state`` into ``encoder`` strictly; refuse naming the first key that does not fit."""
+    expected = encoder.state_dict()
+    problem = None
+    for key, tensor in expected.items():
+        if key not in state:
+            problem = f"{key!r} is missing from the file"
+        elif tuple(state[key].shape) != tuple(tensor.shape):
+            found, wanted = tuple(state[key].shape), tuple(tensor.shape)
+            problem = f"{key!r} has shape {found} in the file, {wanted} in the encoder"
+        if problem:
+            break
+    if problem is None:
+        unexpected = [key for key in state if key not in expected]
+        if unexpected:
+            problem = f"{unexpected[0]!r} is in the file but not in the encoder ({len(unexpected)} such keys)"
+    if problem:
+        raise ArtifactError(
+            f"{path}: the {fmt} checkpoint does not fit the encoder the config describes "
+            f"({encoder._config_text()}): first mismatching key {problem}; set contrastive_models.<name>."
+            "training (backbone, stem_kernel_z, projection_dim, projection_norm) and the patch spec's "
+            "channels and slices to the model's"
+        )
+    encoder.load_state_dict(state, strict=True)
+
+
+def import_model(
+    config: ContrastiveModelConfig,
+    checkpoint_format: CheckpointFormat,
+    inputs: ImportModelInputs,
+    outputs: ImportModelOutputs,
+    *,
+    in_channels: int,
+    in_stack_depth: int,
+    patch_size_yx_px: int,
+    model_name: str,
+    channel_indices: list[int] | None = None,
+) -> dict[str, Any]:
+    """Check the file against the configured architecture and write it as this workflow's model.ckpt.
+
+    Args:
+        config: the model's ``training`` config: its architecture (and ``patch_spec``).
+        checkpoint_format: ``dynaclr``, ``viscy`` (module docstring) or ``timm``: the weights of the
+            plain timm backbone ``config.backbone`` (a pretrained network, ``pretrained_weights``),
+            its classifier dropped; with ``config.stem == "backbone"`` the network is used as
+            published (its own 2-D stem, :class:`~dynaclr.contrastive.PretrainedImageInput`).
+        inputs, outputs: the rule's files.
+        in_channels, in_stack_depth: channels and slices of the patch spec the model embeds.
+        patch_size_yx_px: the network input size (the spec's final patch size).
+        model_name: the model's name in the workflow config (recorded: embedding checks it).
+        channel_indices: ``stem: backbone``: the patch channels the network sees (``None``: all).
+
+    Returns:
+        A summary: source, format, parameters, seconds.
+
+    Raises:
+        ArtifactError: the file is unreadable, of another kind, or does not fit (first mismatching key).
+    """
+    source = Path(inputs.checkpoint)
+    encoder = ContrastiveEncoder(
+        in_channels=in_channels,
+        in_stack_depth=in_stack_depth,
+        channel_indices=channel_indices,
+        **config.encoder_arguments(),
+    )
+    inputs_recorded: list[Any]
+    if checkpoint_format == "dynaclr":
+        trained = read_contrastive_checkpoint(source)
+        state = trained.encoder_state
+        inputs_recorded = [(source, trained.provenance)]
+        if trained.patch_size_yx_px != patch_size_yx_px:
+            logger.warning(
+                "%s was trained on %d px patches; the patch spec gives %d px: the network sees cells at "
+                "another scale of context than in training",
+                source,
+                trained.patch_size_yx_px,
+                patch_size_yx_px,
+            )
+    elif checkpoint_format == "timm":
+        try:
+            encoder.load_weights(source)
+        except ValueError as err:
+            raise ArtifactError(
+                f"{err}; set contrastive_models.<name>.training.backbone to the network the file holds"
+            ) from None
+        state = encoder.state_dict()
+        inputs_recorded = [source]
+    else:
+        raw = load_weights_file(
+            source,
+            what="VisCy checkpoint",
+            fix="copy the file again or correct contrastive_models.<name>.checkpoint",
+        )
+        if not isinstance(raw, dict) or not isinstance(raw.get("state_dict"), dict):
+            raise ArtifactError(
+                f"{source}: expected a Lightning checkpoint with a 'state_dict', found "
+                f"{sorted(raw) if isinstance(raw, dict) else type(raw).__name__}"
+            )
+        state = viscy_encoder_state(raw["state_dict"], source)
+        inputs_recorded = [source]
+    _fit(encoder, state, source, checkpoint_format)
+    config_json = config.model_dump(mode="json")
+    summary = {
+        "model_name": model_name,
+        "imported_from": str(source),
+        "checkpoint_format": checkpoint_format,
+        "parameters": sum(p.numel() for p in encoder.parameters()),
+    }
+    exported = {
+        "state_dict": {f"encoder.{key}": tensor for key, tensor in encoder.state_dict().items()},
+        "hyper_parameters": {
+            "config": config_json,
+            "in_channels": in_channels,
+            "in_stack_depth": in_stack_depth,
+            "patch_size_yx_px": patch_size_yx_px,
+            "tau_frames": None,
+            "channel_indices": channel_indices,
+        },
+        PROVENANCE_KEY: json.loads(
+            make_provenance(ArtifactKind.CONTRASTIVE_MODEL, config_json, inputs_recorded).model_dump_json()
+        ),
+        TRAINING_SUMMARY_KEY: summary,
+    }
+    with atomic_output(outputs.config) as tmp:
+        tmp.write_text(json.dumps(config_json, indent=2) + "\n")
+    with atomic_output(outputs.checkpoint) as tmp:
+        torch.save(exported, tmp)
+    logger.info(
+        "imported %s (%s, %d parameters) as %s", source, checkpoint_format, summary["parameters"], model_name
+    )
+    return summary

@@ -1,0 +1,124 @@
+"""Models read from a file (rule import_model): VisCy checkpoints and this workflow's own model.ckpt.
+
+The VisCy fixture (tests/data/viscy, made by tests/data/viscy/make_fixture.py in a throw-away
+VisCy 0.4.1 environment) holds a Lightning checkpoint of VisCy's ContrastiveModule and what its
+encoder computes on fixed patches: the imported model must compute the same, within 1e-5.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.contrastive.encoder import DepthToChannelStem
+from dynaclr.io import ArtifactError
+from dynaclr.training.checkpoint import check_checkpoint_identity, read_contrastive_checkpoint
+from dynaclr.training.imported import ImportModelInputs, ImportModelOutputs, import_model
+
+FIXTURE = Path(__file__).parents[1] / "data" / "viscy"
+CHECKPOINT = FIXTURE / "contrastive_test_convnext.ckpt"
+
+
+def viscy_config(**changes: object) -> ContrastiveModelConfig:
+    """The fixture's architecture: test_convnext, stem (5, 4, 4), projection 16 ending in BatchNorm."""
+    fields = {
+        "patch_spec": "phase_sensor",
+        "sampling": "classical",
+        "backbone": "test_convnext",
+        "stem_kernel_z": 5,
+        "projection_dim": 16,
+        "projection_norm": True,
+    }
+    return ContrastiveModelConfig.model_validate({**fields, **changes})
+
+
+def patches() -> torch.Tensor:
+    """make_fixture.patches(): the same numbers (numpy's PCG64 stream is stable across versions)."""
+    return torch.from_numpy(np.random.default_rng(0).standard_normal((6, 2, 5, 48, 48)).astype(np.float32))
+
+
+def run_import(tmp_path: Path, config: ContrastiveModelConfig, source: Path = CHECKPOINT, fmt: str = "viscy"):
+    outputs = ImportModelOutputs(checkpoint=tmp_path / "model.ckpt", config=tmp_path / "config.json")
+    import_model(
+        config,
+        fmt,  # type: ignore[arg-type]
+        ImportModelInputs(checkpoint=source),
+        outputs,
+        in_channels=2,
+        in_stack_depth=5,
+        patch_size_yx_px=48,
+        model_name="reference",
+    )
+    return outputs
+
+
+def test_a_viscy_checkpoint_embeds_as_viscy_does(tmp_path: Path) -> None:
+    outputs = run_import(tmp_path, viscy_config())
+    model = read_contrastive_checkpoint(outputs.checkpoint)
+    check_checkpoint_identity(model, outputs.checkpoint, expected_model="reference")
+    reference = np.load(FIXTURE / "reference.npz")
+    with torch.no_grad():
+        features, projections = model.encoder()(patches())
+    assert features.shape == (6, 64) and projections.shape == (6, 16)
+    np.testing.assert_allclose(features.numpy(), reference["features"], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(projections.numpy(), reference["projections"], atol=1e-5, rtol=0)
+    assert model.provenance.inputs[0].path == str(CHECKPOINT)
+    assert outputs.config.exists()
+
+
+def test_depth_is_folded_into_channels_in_viscys_order() -> None:
+    reference = np.load(FIXTURE / "reference.npz")
+    stem = DepthToChannelStem(in_channels=2, in_stack_depth=10, stem_kernel_z=5, out_channels=24)
+    stem.conv.load_state_dict(
+        {
+            "weight": torch.from_numpy(reference["stem_weight"]),
+            "bias": torch.from_numpy(reference["stem_bias"]),
+        }
+    )
+    with torch.no_grad():
+        output = stem(torch.from_numpy(reference["stem_input"]))
+    np.testing.assert_allclose(output.numpy(), reference["stem_output"], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("changes", "first_key"),
+    [
+        ({"projection_dim": 32}, "'projection.3.weight' has shape (16, 64) in the file, (32, 64)"),
+        ({"projection_norm": False}, "'projection.4.weight' is in the file but not in the encoder"),
+        ({"stem_kernel_z": 1}, "'input_stem.conv.weight' has shape (24, 2, 5, 4, 4)"),
+        ({"backbone": "convnext_atto"}, "'input_stem.conv.weight' has shape (24, 2, 5, 4, 4)"),
+    ],
+    ids=["projection_dim", "projection_norm", "stem_kernel_z", "backbone"],
+)
+def test_a_checkpoint_that_does_not_fit_names_the_first_mismatching_key(
+    tmp_path: Path, changes: dict[str, object], first_key: str
+) -> None:
+    with pytest.raises(ArtifactError, match="first mismatching key") as error:
+        run_import(tmp_path, viscy_config(**changes))
+    assert first_key in str(error.value)
+    assert not (tmp_path / "model.ckpt").exists()
+
+
+def test_a_dynaclr_model_ckpt_imports_with_the_same_weights(tmp_path: Path) -> None:
+    first = run_import(tmp_path / "first", viscy_config())
+    copied = run_import(tmp_path / "second", viscy_config(), source=first.checkpoint, fmt="dynaclr")
+    a, b = read_contrastive_checkpoint(first.checkpoint), read_contrastive_checkpoint(copied.checkpoint)
+    assert a.encoder_state.keys() == b.encoder_state.keys()
+    assert all(torch.equal(a.encoder_state[k], b.encoder_state[k]) for k in a.encoder_state)
+    assert b.provenance.inputs[0].kind == "contrastive_model"
+
+
+def test_files_that_are_not_the_named_format_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="not a checkpoint of VisCy's ContrastiveModule"):
+        torch.save({"state_dict": {"encoder.weight": torch.zeros(1)}}, tmp_path / "other.ckpt")
+        run_import(tmp_path, viscy_config(), source=tmp_path / "other.ckpt")
+    with pytest.raises(ArtifactError, match="contrastive_model"):
+        shutil.copy(CHECKPOINT, tmp_path / "viscy.ckpt")
+        run_import(tmp_path, viscy_config(), source=tmp_path / "viscy.ckpt", fmt="dynaclr")
+    with pytest.raises(ArtifactError, match="not found"):
+        run_import(tmp_path, viscy_config(), source=tmp_path / "missing.ckpt")

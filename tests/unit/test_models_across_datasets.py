@@ -1,0 +1,124 @@
+"""Models and classifiers across datasets: which datasets a model trains on and embeds, models read
+from a file, classifiers trained on some datasets and applied to others (the config's checks)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from conftest import REPO_ROOT
+from pydantic import ValidationError
+
+from dynaclr.config import WorkflowConfig
+from dynaclr.config.patches import PatchSpec, spec_contract
+
+DEFAULT = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+
+
+def config(**edits) -> dict:
+    cfg = copy.deepcopy(DEFAULT)
+    for path, value in edits.items():
+        *parents, last = path.split("__")
+        node = cfg
+        for key in parents:
+            node = node[key]
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return cfg
+
+
+def test_the_demo_models_embed_the_demo_and_the_other_plate() -> None:
+    workflow = WorkflowConfig.model_validate(DEFAULT)
+    assert workflow.embedded_datasets("time_aware_ntxent") == [
+        "demo",
+        "demo_15min",
+    ]  # training datasets first
+    assert workflow.embedded_datasets("viscy_fixture") == ["demo_15min"]  # named
+    assert workflow.contrastive_models["viscy_fixture"].is_loaded
+
+
+def test_a_dataset_whose_spec_gives_another_input_is_not_embedded_by_default() -> None:
+    cfg = config()
+    cfg["datasets"]["demo_15min"]["patches"][0]["patch_size_yx_px"] = 64
+    workflow = WorkflowConfig.model_validate(
+        cfg | {"contrastive_models": {"m": cfg["contrastive_models"]["time_aware_ntxent"]}}
+    )
+    assert workflow.embedded_datasets("m") == ["demo"]
+    cfg["contrastive_models"] = {
+        "m": {**cfg["contrastive_models"]["time_aware_ntxent"], "embed_datasets": ["demo_15min"]}
+    }
+    with pytest.raises(
+        ValidationError,
+        match=r"dataset 'demo_15min'.s patch spec 'phase_sensor' gives another input .*size_yx_px 64 vs 48",
+    ):
+        WorkflowConfig.model_validate(cfg)
+
+
+def test_pooled_training_needs_the_same_input_in_every_dataset() -> None:
+    cfg = config()
+    cfg["contrastive_models"]["time_aware_ntxent"]["train_datasets"] = ["demo", "demo_15min"]
+    assert WorkflowConfig.model_validate(cfg).embedded_datasets("time_aware_ntxent") == ["demo", "demo_15min"]
+    cfg["datasets"]["demo_15min"]["patches"][0]["channels"][1]["normalization"] = "zscore"
+    with pytest.raises(
+        ValidationError, match=r"train_datasets: dataset 'demo_15min'.s patch spec .* channels"
+    ):
+        WorkflowConfig.model_validate(cfg)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"train_datasets": []}, "give exactly one of 'train_datasets'"),
+        ({"checkpoint": "model.ckpt"}, "give exactly one of 'train_datasets'"),  # both
+        ({"train_datasets": ["demo", "demo"]}, r"\['demo'\] listed more than once"),
+        ({"train_datasets": ["nowhere"]}, "train_datasets: 'nowhere' is not a dataset"),
+        ({"embed_datasets": ["nowhere"]}, "embed_datasets: 'nowhere' is not a dataset"),
+        ({"checkpoint_format": "viscy"}, "checkpoint_format is only read with 'checkpoint'"),
+        ({"dataset": "demo"}, "dataset"),  # the old key is unknown: extra keys are errors
+    ],
+)
+def test_bad_model_entries_are_refused_naming_the_key(entry: dict, message: str) -> None:
+    cfg = config()
+    cfg["contrastive_models"]["time_aware_ntxent"].update(entry)
+    with pytest.raises(ValidationError, match=message):
+        WorkflowConfig.model_validate(cfg)
+
+
+def test_classifiers_train_on_and_apply_to_name_datasets() -> None:
+    cfg = config()
+    cfg["analysis"]["classification"]["train_on"] = ["nowhere"]
+    with pytest.raises(ValidationError, match=r"train_on: \['nowhere'\] are not datasets"):
+        WorkflowConfig.model_validate(cfg)
+    cfg = config()
+    cfg["analysis"]["classification"]["apply_to"] = ["elsewhere"]
+    with pytest.raises(ValidationError, match=r"apply_to: \['elsewhere'\] are not datasets"):
+        WorkflowConfig.model_validate(cfg)
+    cfg = config()
+    cfg["datasets"]["plate"] = {"plate": "/data/plate.zarr"}
+    cfg["analysis"]["classification"]["train_on"] = ["plate"]
+    with pytest.raises(ValidationError, match=r"\['plate'\] have no annotations"):
+        WorkflowConfig.model_validate(cfg)
+
+
+def test_baseline_datasets_name_datasets() -> None:
+    cfg = config()
+    cfg["analysis"]["baseline_datasets"] = ["demo", "nowhere"]
+    with pytest.raises(ValidationError, match=r"analysis.baseline_datasets: \['nowhere'\] are not datasets"):
+        WorkflowConfig.model_validate(cfg)
+
+
+def test_the_spec_contract_ignores_storage_and_focus_only() -> None:
+    spec = PatchSpec.model_validate(
+        {
+            "name": "s",
+            "channels": [{"source": "raw", "channel": "ViralSensor", "normalization": "zscore"}],
+            "z_range": [2, 7],
+        }
+    )
+    same = spec.model_copy(update={"storage_dtype": "float32", "patches_per_shard": 8, "z_range": (0, 5)})
+    assert spec_contract(spec) == spec_contract(same)
+    assert spec_contract(spec) != spec_contract(spec.model_copy(update={"z_range": (0, 4)}))
+    assert spec_contract(spec) != spec_contract(spec.model_copy(update={"normalize_per_time_point": True}))

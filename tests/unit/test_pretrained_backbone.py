@@ -1,0 +1,202 @@
+"""A pretrained backbone used as published (contrastive_models.<name>.train: false): the paper's
+ImageNet baseline. Its weights file is a timm network's (here a small one made in the test and
+saved as Hugging Face does, safetensors with the classifier); the workflow's model computes what
+the timm network computes on the image the input adapter makes, without a download.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+import yaml
+from conftest import REPO_ROOT
+from pydantic import ValidationError
+from safetensors.torch import save_file
+
+from dynaclr.config import WorkflowConfig
+from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.contrastive.encoder import ContrastiveEncoder, PretrainedImageInput
+from dynaclr.io import ArtifactError
+from dynaclr.training.checkpoint import read_contrastive_checkpoint
+from dynaclr.training.imported import ImportModelInputs, ImportModelOutputs, import_model
+
+BACKBONE = "test_convnext"
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def pretrained_network(seed: int = 0) -> torch.nn.Module:
+    """A timm network with a 10-class classifier, as a pretrained file holds it."""
+    torch.manual_seed(seed)
+    return timm.create_model(BACKBONE, pretrained=False, num_classes=10).eval()
+
+
+def weights_file(tmp_path: Path, network: torch.nn.Module) -> Path:
+    path = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(path))
+    return path
+
+
+def pretrained_config(**changes: object) -> ContrastiveModelConfig:
+    fields = {
+        "patch_spec": "phase_sensor",
+        "sampling": "classical",
+        "backbone": BACKBONE,
+        "stem": "backbone",
+        "projection_dim": 0,
+        "input_channels": ["ViralSensor"],
+        "z_reduction": "max",
+    }
+    return ContrastiveModelConfig.model_validate({**fields, **changes})
+
+
+def patches(seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand((4, 2, 5, 32, 32), generator=generator) * 7.0 - 2.0  # (B, C, Z, Y, X)
+
+
+def test_the_input_adapter_reduces_scales_repeats_and_normalises() -> None:
+    x = patches()
+    adapter = PretrainedImageInput(2, [1], "max", MEAN, STD)
+    image = adapter(x)
+    plane = x[:, 1].amax(dim=1)  # (B, Y, X): the max projection of channel 1
+    low, high = plane.amin(dim=(1, 2), keepdim=True), plane.amax(dim=(1, 2), keepdim=True)
+    scaled = (plane - low) / (high - low)
+    for channel in range(3):
+        expected = (scaled - MEAN[channel]) / STD[channel]
+        torch.testing.assert_close(image[:, channel], expected)
+    middle = PretrainedImageInput(2, [0], "middle", MEAN, STD)(x)
+    scaled_middle = x[:, 0, 2]
+    scaled_middle = (scaled_middle - scaled_middle.amin(dim=(1, 2), keepdim=True)) / (
+        scaled_middle.amax(dim=(1, 2), keepdim=True) - scaled_middle.amin(dim=(1, 2), keepdim=True)
+    )
+    torch.testing.assert_close(middle[:, 0], (scaled_middle - MEAN[0]) / STD[0])
+    constant = PretrainedImageInput(1, None, "mean", MEAN, STD)(torch.full((1, 1, 3, 8, 8), 5.0))
+    torch.testing.assert_close(constant[0, 2], torch.full((8, 8), -MEAN[2] / STD[2]))  # black, not NaN
+    with pytest.raises(ValueError, match=r"takes 1 channel .* or 3; the input gives 2"):
+        PretrainedImageInput(2, None, "middle", MEAN, STD)
+
+
+def test_imported_pretrained_backbone_computes_what_the_timm_network_computes(tmp_path: Path) -> None:
+    network = pretrained_network()
+    source = weights_file(tmp_path, network)
+    outputs = ImportModelOutputs(checkpoint=tmp_path / "model.ckpt", config=tmp_path / "config.json")
+    summary = import_model(
+        pretrained_config(),
+        "timm",
+        ImportModelInputs(checkpoint=source),
+        outputs,
+        in_channels=2,
+        in_stack_depth=5,
+        patch_size_yx_px=32,
+        model_name="imagenet",
+        channel_indices=[1],
+    )
+    assert summary["checkpoint_format"] == "timm"
+    model = read_contrastive_checkpoint(outputs.checkpoint)
+    assert model.channel_indices == [1] and model.model_name == "imagenet"
+    encoder = model.encoder()
+    x = patches()
+    features, projections = encoder(x)
+    # the normalisation the network was trained with (timm's pretrained_cfg: 0.5 for test models)
+    mean, std = network.pretrained_cfg["mean"], network.pretrained_cfg["std"]
+    image = PretrainedImageInput(2, [1], "max", mean, std)(x)
+    with torch.inference_mode():
+        expected = network.forward_head(network.forward_features(image), pre_logits=True)
+    torch.testing.assert_close(features, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(projections, features)  # no projection head: projections are the features
+
+
+def test_weights_of_another_network_are_refused_naming_the_backbone(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    other = timm.create_model("resnet18", pretrained=False, num_classes=10)
+    source = tmp_path / "resnet.pth"
+    torch.save(other.state_dict(), source)
+    with pytest.raises(
+        ArtifactError, match=r"do not fit this backbone .*set contrastive_models.<name>.training.backbone"
+    ):
+        import_model(
+            pretrained_config(),
+            "timm",
+            ImportModelInputs(checkpoint=source),
+            ImportModelOutputs(checkpoint=tmp_path / "model.ckpt", config=tmp_path / "config.json"),
+            in_channels=2,
+            in_stack_depth=5,
+            patch_size_yx_px=32,
+            model_name="imagenet",
+            channel_indices=[1],
+        )
+    assert not (tmp_path / "model.ckpt").exists()
+
+
+def test_a_truncated_safetensors_file_is_refused(tmp_path: Path) -> None:
+    source = weights_file(tmp_path, pretrained_network())
+    source.write_bytes(source.read_bytes()[:100])
+    with pytest.raises(ArtifactError, match="not a complete safetensors file"):
+        ContrastiveEncoder(BACKBONE, in_channels=1, in_stack_depth=5, stem="backbone", weights_path=source)
+
+
+DEFAULT = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+
+
+def with_model(entry: dict) -> dict:
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["contrastive_models"]["imagenet"] = entry
+    return cfg
+
+
+PRETRAINED_ENTRY = {
+    "train": False,
+    "pretrained_weights": "weights/convnext.safetensors",
+    "training": {
+        "patch_spec": "phase_sensor",
+        "sampling": "classical",
+        "backbone": "convnext_atto",
+        "stem": "backbone",
+        "projection_dim": 0,
+        "input_channels": ["ViralSensor"],
+    },
+}
+
+
+def test_a_pretrained_entry_is_a_loaded_model_embedding_every_compatible_dataset() -> None:
+    workflow = WorkflowConfig.model_validate(with_model(PRETRAINED_ENTRY))
+    entry = workflow.contrastive_models["imagenet"]
+    assert entry.is_loaded and entry.model_file == "weights/convnext.safetensors"
+    assert entry.import_format == "timm"
+    assert workflow.embedded_datasets("imagenet") == ["demo", "demo_15min"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"pretrained_weights": None}, "train: false embeds with a pretrained backbone"),
+        ({"train_datasets": ["demo"]}, "train: false embeds with a pretrained backbone"),
+        ({"train": True}, "fine-tuning a contrastive model from pretrained weights is not offered"),
+        (
+            {"training": {**PRETRAINED_ENTRY["training"], "stem": "z_fold"}},
+            r"\['input_channels'\] are read only with stem: backbone",
+        ),
+        (
+            {"training": {**PRETRAINED_ENTRY["training"], "input_channels": ["Phase3D", "ViralSensor"]}},
+            "takes 1 channel .* or 3 distinct ones",
+        ),
+        (
+            {"training": {**PRETRAINED_ENTRY["training"], "projection_norm": True}},
+            "projection_norm needs a projection head",
+        ),
+    ],
+)
+def test_bad_pretrained_entries_are_refused(changes: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        WorkflowConfig.model_validate(with_model({**PRETRAINED_ENTRY, **changes}))
+
+
+def test_a_trained_model_cannot_take_the_backbone_stem() -> None:
+    entry = copy.deepcopy(DEFAULT["contrastive_models"]["time_aware_ntxent"])
+    entry["training"]["stem"] = "backbone"
+    with pytest.raises(ValidationError, match="a trained model uses stem z_fold"):
+        WorkflowConfig.model_validate(with_model(entry))
