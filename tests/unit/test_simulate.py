@@ -312,3 +312,32 @@ def test_simulate_outputs_are_the_rule_outputs():
     assert outputs.plate == Path("raw.zarr") and outputs.phase == Path("p.zarr")
     with pytest.raises(ValueError, match="phase"):
         SimulateOutputs.from_rule({"plate": "raw.zarr", "tracks": "t.parquet", "labels": "l.zarr"})
+
+
+def test_the_brightfield_forward_model_runs_on_one_torch_thread_whatever_the_jobs_threads(
+    tiny_config: SimulateConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch's FFTs round differently with another thread count (a few voxels of a 256 px plate move
+    by one count): the plate must be the same whatever ``threads`` the rule gives the job."""
+    import torch
+
+    from dynaclr.simulate import acquire
+
+    seen: list[int] = []
+    for name in ("calculate_transfer_function", "apply_transfer_function"):
+        original = getattr(acquire.phase_thick_3d, name)
+
+        def recording(*args, _original=original, **kwargs):
+            seen.append(torch.get_num_threads())
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(acquire.phase_thick_3d, name, recording)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        microscope = acquire.Microscope.build(tiny_config)
+        microscope._modulation(np.zeros(tiny_config.shape_zyx, dtype=np.float32))
+        assert torch.get_num_threads() == 2  # the caller's count is restored
+    finally:
+        torch.set_num_threads(previous)
+    assert len(seen) >= 3 and set(seen) == {1}  # transfer function, calibration and the volume

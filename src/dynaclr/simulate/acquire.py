@@ -6,6 +6,8 @@ noise, background, camera offset and uneven illumination.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +36,18 @@ def _shot_noise(expected_photons: np.ndarray, rng: np.random.Generator) -> np.nd
     return noise
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread within: its FFTs round a few brightfield voxels to the other integer count
+    with another thread count, and the simulated plate must not depend on the job's threads."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 @dataclass
 class Microscope:
     """Optics and detector shared by every FOV of a plate (the transfer function is computed once)."""
@@ -46,16 +60,17 @@ class Microscope:
     @classmethod
     def build(cls, config: SimulateConfig) -> Microscope:
         optics = config.optics
-        real_tf, _ = phase_thick_3d.calculate_transfer_function(
-            zyx_shape=config.shape_zyx,
-            yx_pixel_size=config.pixel_size_um,
-            z_pixel_size=config.z_step_um,
-            wavelength_illumination=optics.wavelength_um,
-            z_padding=optics.z_padding,
-            index_of_refraction_media=optics.index_of_refraction_media,
-            numerical_aperture_illumination=optics.numerical_aperture_illumination,
-            numerical_aperture_detection=optics.numerical_aperture_detection,
-        )
+        with one_torch_thread():
+            real_tf, _ = phase_thick_3d.calculate_transfer_function(
+                zyx_shape=config.shape_zyx,
+                yx_pixel_size=config.pixel_size_um,
+                z_pixel_size=config.z_step_um,
+                wavelength_illumination=optics.wavelength_um,
+                z_padding=optics.z_padding,
+                index_of_refraction_media=optics.index_of_refraction_media,
+                numerical_aperture_illumination=optics.numerical_aperture_illumination,
+                numerical_aperture_detection=optics.numerical_aperture_detection,
+            )
         _, n_y, n_x = config.shape_zyx
         yy, xx = np.mgrid[0:n_y, 0:n_x].astype(np.float32)
         r2 = ((yy - n_y / 2) / (n_y / 2)) ** 2 + ((xx - n_x / 2) / (n_x / 2)) ** 2
@@ -73,9 +88,10 @@ class Microscope:
         """
         pad = self.config.optics.z_padding
         padded = np.pad(phase, ((pad, pad), (0, 0), (0, 0)))
-        out = phase_thick_3d.apply_transfer_function(
-            torch.from_numpy(padded), self.transfer_function, 0, brightness=1.0
-        )
+        with one_torch_thread():
+            out = phase_thick_3d.apply_transfer_function(
+                torch.from_numpy(padded), self.transfer_function, 0, brightness=1.0
+            )
         return out.numpy().astype(np.float32)[pad : pad + phase.shape[0]] - 1.0
 
     def _calibrate_contrast(self) -> float:
