@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 
 def infected_fraction_over_time(
@@ -37,7 +40,13 @@ def infected_fraction_over_time(
     task_rows = predictions[predictions["task"] == task]
     if "train_dataset" in task_rows.columns and task_rows["train_dataset"].nunique() > 1:
         # classifiers transferred from several datasets: the curve of the first (name order)
-        task_rows = task_rows[task_rows["train_dataset"] == sorted(task_rows["train_dataset"].unique())[0]]
+        sources = sorted(task_rows["train_dataset"].unique())
+        logger.warning(
+            "infected fraction: classifiers from %s predict these cells; drawing those of %s only",
+            sources,
+            sources[0],
+        )
+        task_rows = task_rows[task_rows["train_dataset"] == sources[0]]
     if task_rows.empty:
         raise ValueError(
             f"predictions hold no rows of task {task!r}; tasks found: {sorted(set(predictions['task']))}"
