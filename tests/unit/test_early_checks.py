@@ -82,9 +82,34 @@ def refused(config: dict[str, Any], workdir: Path) -> str:
 
 
 def test_pos0_fov_names_are_planned(plate: Path, tmp_path: Path) -> None:
-    jobs = plan(plate_config(plate), tmp_path)
+    config = plate_config(plate)
+    # what the user knows of the acquisition agrees with the plate's metadata (within 1 %)
+    config["datasets"]["mine"]["acquisition"] = {"time_interval_minutes": 10.05, "pixel_size_um": 0.65}
+    jobs = plan(config, tmp_path)
     assert jobs["track_fov"] == jobs["extract_patches"] == len(FOVS)
     assert jobs["train_contrastive"] == 1
+
+
+def test_virtual_staining_from_a_checkpoint_needs_no_nuclear_channel(plate: Path, tmp_path: Path) -> None:
+    """A trusted network predicts nuclei on a label-free plate: no training, no target channel needed."""
+    weights = tmp_path / "vs.pt"
+    weights.write_bytes(b"")  # planning only reads the path
+    config = plate_config(plate)
+    config["datasets"]["mine"].update(
+        virtual_stain={"input_channel": "Sensor", "target_channel": "DAPI", "checkpoint": str(weights)},
+        tracking_input={"source": "virtual_stain", "channel": "nuclei_prediction"},
+    )
+    jobs = plan(config, tmp_path)
+    assert "train_virtual_stain" not in jobs
+    assert jobs["predict_virtual_stain"] == jobs["track_fov"] == len(FOVS)
+    config["datasets"]["mine"]["virtual_stain"] = {
+        "input_channel": "Sensor",
+        "target_channel": "DAPI",
+        "train": {"train_fovs": ["A/1/Pos0"]},
+    }
+    message = refused(config, tmp_path)
+    assert "virtual_stain.target_channel: expected a channel of the raw plate" in message
+    assert "virtual_stain.checkpoint" in message
 
 
 def test_a_plate_fov_name_with_shell_characters_is_refused_at_parse_time(plate: Path, tmp_path: Path) -> None:
@@ -145,6 +170,15 @@ CASES = {
         [
             "datasets.mine.patches[sensor].channels[0].channel: expected a channel of the phase source, "
             "the raw plate with phase: null ("
+        ],
+    ),
+    "acquisition the metadata contradicts": (
+        _set(
+            "datasets.mine.acquisition", {"time_interval_minutes": 7, "pixel_size_um": 0.65, "z_step_um": 1.0}
+        ),
+        [
+            "datasets.mine.acquisition.time_interval_minutes: expected 7 (config), found 10 in the metadata",
+            "datasets.mine.acquisition.z_step_um: expected 1 (config), found 2 in the metadata",
         ],
     ),
     "virtual staining channels": (

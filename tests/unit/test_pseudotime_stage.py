@@ -14,10 +14,12 @@ from dynaclr.pseudotime.stage import (
     AlignPseudotimeInputs,
     AlignPseudotimeOutputs,
     align_embeddings,
+    division_state,
     lineage_series,
     pseudotime_stage,
     select_reference,
     step_onset,
+    true_first_division,
 )
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 
@@ -175,3 +177,86 @@ def test_stage_reads_ground_truth_and_writes_both_tables(planted, tmp_path):
             AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv"),
             **identity,
         )
+
+
+def _dividing_lineages(
+    seed: int = 0, n_lineages: int = 12, n_frames: int = 20
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Mothers dividing at random frames into two daughters; the embedding turns by 90 degrees over
+    the division (rounding, then two smaller cells) and carries per-frame noise."""
+    rng = np.random.default_rng(seed)
+    axes, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    rows, embeddings = [], []
+    for lineage in range(n_lineages):
+        division = int(rng.integers(6, 14))
+        mother, daughters = 3 * lineage + 1, (3 * lineage + 2, 3 * lineage + 3)
+        parts = [(mother, -1, range(0, division))] + [
+            (d, mother, range(division, n_frames)) for d in daughters
+        ]
+        for track, parent, frames in parts:
+            for t in frames:
+                theta = (np.pi / 2) / (1 + np.exp(-(t - division + 0.5)))
+                embeddings.append(
+                    np.cos(theta) * axes[0] + np.sin(theta) * axes[1] + 0.05 * rng.normal(size=8)
+                )
+                rows.append(("A/1/0", track, parent, t, 10.0 * lineage, 5.0 * track))
+    obs = pd.DataFrame(rows, columns=["fov_name", "track_id", "parent_track_id", "t", "y", "x"])
+    return np.asarray(embeddings, dtype=np.float32), obs
+
+
+def test_division_state_and_true_first_division_read_the_lineage():
+    obs = _obs(
+        [("A/1/0", 1, -1, 0), ("A/1/0", 1, -1, 1), ("A/1/0", 2, 1, 2), ("A/1/0", 4, 2, 5), ("A/1/0", 7, 9, 3)]
+    )
+    # a daughter of a track of the FOV is after the division; a track whose mother is absent is not
+    assert division_state(obs).tolist() == [0, 0, 1, 1, 0]
+    assert division_state(obs.drop(columns="parent_track_id")).tolist() == [0] * 5
+    # every cell of a lineage carries the frame its root first divides at; undivided roots -1
+    truth = _obs(
+        [
+            ("A/1/0", 1, -1, 0),
+            ("A/1/0", 1, -1, 1),
+            ("A/1/0", 2, 1, 2),
+            ("A/1/0", 3, 1, 2),
+            ("A/1/0", 4, 2, 5),
+            ("A/1/0", 5, -1, 0),
+            ("B/1/0", 1, -1, 4),
+        ]
+    )
+    assert true_first_division(truth).tolist() == [2, 2, 2, 2, 2, -1, -1]
+
+
+def test_division_event_aligns_lineages_on_their_division(tmp_path):
+    features, obs = _dividing_lineages()
+    truth = obs.assign(lineage_id=obs["track_id"])
+    tracks = tmp_path / "truth.parquet"
+    write_table(truth, tracks, make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
+    embeddings = tmp_path / "toy.zarr"
+    identity = {"model": "planted", "dataset": "toy"}
+    write_embeddings(
+        build_anndata(features, obs, info=identity),
+        embeddings,
+        make_provenance(ArtifactKind.EMBEDDINGS, identity),
+    )
+    config = PseudotimeConfig(event="division", min_query_frames=6)
+    _, accuracy = pseudotime_stage(
+        config,
+        AlignPseudotimeInputs(embeddings=embeddings, tracks=tracks),
+        AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv"),
+        **identity,
+    )
+    observed = accuracy[accuracy["has_observed_onset"]]
+    assert len(observed) == 24  # two daughters per lineage, each series crossing its division
+    first_daughter_frame = obs[obs["parent_track_id"] >= 0].groupby("track_id")["t"].min()
+    assert (
+        observed["true_onset_t"].to_numpy() == first_daughter_frame.loc[observed["query_id"]].to_numpy()
+    ).all()
+    assert observed["abs_onset_error_frames"].mean() < 1.0
+    # without ground truth the alignment runs all the same (state from the lineage), errors are NaN
+    _, blind = pseudotime_stage(
+        config,
+        AlignPseudotimeInputs(embeddings=embeddings),
+        AlignPseudotimeOutputs(pseudotime=tmp_path / "p2.parquet", accuracy=tmp_path / "a2.csv"),
+        **identity,
+    )
+    assert blind["onset_error_frames"].isna().all() and blind["aligned_onset_t"].notna().any()

@@ -107,11 +107,13 @@ def infection_predicted(model, dataset):
 
 
 def aligned_pairs():
+    # division: the event is read from each dataset's own lineage, so every pair is aligned
+    lineage_event = CONFIG.analysis.pseudotime.event == "division"
     explicit_reference = CONFIG.analysis.pseudotime.reference is not None
     return [
         (m, d)
         for m, d in embedding_pairs()
-        if d in SIMULATED or explicit_reference or infection_classified(d)
+        if d in SIMULATED or lineage_event or explicit_reference or infection_classified(d)
     ]
 
 
@@ -176,7 +178,7 @@ def pseudotime_input(wildcards):
     predictions unless the config names the reference explicitly."""
     if wildcards.dataset in SIMULATED:
         return ground_truth_input(wildcards)
-    if CONFIG.analysis.pseudotime.reference is None:
+    if CONFIG.analysis.pseudotime.reference is None and CONFIG.analysis.pseudotime.event == "infection":
         return {"predictions": prediction_file(wildcards.model, wildcards.dataset)}
     return {}
 

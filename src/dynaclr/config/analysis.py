@@ -202,8 +202,18 @@ class ReferenceTrackConfig(StrictModel):
 
 
 class PseudotimeConfig(StrictModel):
-    """DTW pseudo-time of infection (paper section 4.5): align every lineage to one reference."""
+    """DTW pseudo-time (paper section 4.5): align every lineage to one reference around an event,
+    infection onset or division."""
 
+    event: Literal["infection", "division"] = Field(
+        "infection",
+        description=(
+            "The event lineages are aligned on: 'infection' (its onset from ground truth or the infection "
+            "classifier's predictions) or 'division' (a lineage's first division, read from the tracks' "
+            "lineage: frames of a daughter track are after it; the paper's mitosis alignment, e.g. ALFI). "
+            "The 'onset' keys below mean the event's frame."
+        ),
+    )
     representation: Representation = Field("features", description="Matrix the trajectories are made of.")
     reference: ReferenceTrackConfig | None = Field(
         None,

@@ -116,9 +116,15 @@ def _channel_problems(name: str, dataset: DatasetConfig, plates: Mapping[str, Pl
             "the virtual-staining plate",
             "it holds virtual_stain.output_channel",
         )
-    if dataset.virtual_stain is not None:
+    if dataset.virtual_stain is not None and dataset.virtual_stain.train is not None:
+        # the training target; a network from a checkpoint predicts without it
         problems += _channel_problem(
-            f"{key}.virtual_stain.target_channel", dataset.virtual_stain.target_channel, raw, "the raw plate"
+            f"{key}.virtual_stain.target_channel",
+            dataset.virtual_stain.target_channel,
+            raw,
+            "the raw plate",
+            "the network trains on it; without a nuclear channel, predict with a trained network "
+            "(virtual_stain.checkpoint)",
         )
         problems += _channel_problem(
             f"{key}.virtual_stain.input_channel",
@@ -207,6 +213,26 @@ def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, d
     ]
 
 
+def _acquisition_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
+    """The plate's time interval and pixel sizes agree with ``acquisition`` (the keys given)."""
+    acquisition = dataset.acquisition
+    found = {
+        "time_interval_minutes": raw.time_interval_minutes,
+        "pixel_size_um": raw.geometry.pixel_size_um,
+        "z_step_um": raw.geometry.z_step_um,
+    }
+    problems = []
+    for key, metadata in found.items():
+        expected = getattr(acquisition, key)
+        if expected is None or abs(metadata - expected) <= acquisition.relative_tolerance * expected:
+            continue
+        problems.append(
+            f"datasets.{name}.acquisition.{key}: expected {expected:g} (config), found {metadata:g} in the "
+            f"metadata of {raw.path}; correct the plate's metadata (its scale transform) or the config"
+        )
+    return problems
+
+
 def workflow_problems(
     config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout], results: str
 ) -> list[str]:
@@ -221,6 +247,7 @@ def workflow_problems(
     plates_of = {}
     for name, dataset in config.datasets.items():
         plates = plates_of[name] = source_layouts(name, dataset, raw_layouts[name], results)
+        problems += _acquisition_problems(name, dataset, raw_layouts[name])
         problems += _channel_problems(name, dataset, plates)
         for spec in dataset.patches:
             problems += _patch_window_problems(name, spec, plates)

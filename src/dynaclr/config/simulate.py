@@ -193,10 +193,16 @@ class SimulateConfig(StrictModel):
         return self
 
     def coverslip_height_um(self) -> float:
-        """Coverslip height above slice 0 (µm); by default nuclei are centred in the stack."""
+        """Coverslip height above slice 0 (µm); by default nuclei are centred in the stack.
+
+        A 2D movie (one slice) images the plane through the middle of the nuclei: its coverslip lies
+        half a nucleus below slice 0.
+        """
         if self.cells.coverslip_z_um is not None:
             return self.cells.coverslip_z_um
         stack_center_um = (self.shape_zyx[0] - 1) * self.z_step_um / 2.0
+        if self.shape_zyx[0] == 1:
+            return stack_center_um - self.cells.nucleus_height_um / 2.0
         return max(stack_center_um - self.cells.nucleus_height_um / 2.0, 0.0)
 
     def fov_names(self) -> list[str]:

@@ -60,6 +60,20 @@ class TrackingInputConfig(StrictModel):
     channel: str = Field("nuclei_prediction", min_length=1, description="Channel name in that plate.")
 
 
+class AcquisitionConfig(StrictModel):
+    """What you know of the acquisition, checked against the plate's metadata before any job runs:
+    a plate whose metadata says otherwise (a time interval of 1 s from a converter's default, pixel
+    sizes of another objective) is refused instead of silently turning ``tau_minutes`` and
+    micrometre settings into wrong frame and pixel counts."""
+
+    time_interval_minutes: float | None = Field(None, gt=0, description="Time between frames (minutes).")
+    pixel_size_um: float | None = Field(None, gt=0, description="Pixel size in Y and X (µm).")
+    z_step_um: float | None = Field(None, gt=0, description="Distance between z slices (µm).")
+    relative_tolerance: float = Field(
+        0.01, ge=0, lt=1, description="Largest relative difference accepted between config and metadata."
+    )
+
+
 class ContrastiveModelEntry(StrictModel):
     """A named contrastive model: trained on the patches of one or more datasets, or read from a file.
 
@@ -252,6 +266,10 @@ class DatasetConfig(StrictModel):
             "propertyNames": {"pattern": f"^{WELL_NAME.pattern}$"},
             "additionalProperties": {"type": "string", "minLength": 1},
         },
+    )
+    acquisition: AcquisitionConfig = Field(
+        default_factory=AcquisitionConfig,
+        description="Time interval and pixel sizes you expect; each one given is checked against the plate.",
     )
     summary: SummaryConfig = SummaryConfig()
     phase: PhaseConfig | None = Field(

@@ -1,4 +1,9 @@
-"""Rule ``align_pseudotime``: DTW pseudo-time of infection for every lineage (paper section 4.5).
+"""Rule ``align_pseudotime``: DTW pseudo-time of infection (or division) for every lineage (paper
+section 4.5).
+
+With ``event: division`` the "onset" below is a lineage's first division: the per-frame state is
+1 in daughter tracks (read from the tracks' lineage, no classifier needed) and the true onset the
+first frame of the ground-truth root's daughters.
 
 Steps of :func:`pseudotime_stage` for one (model, dataset):
 
@@ -253,7 +258,8 @@ def _automatic_reference(
             best = (score, Reference(item, onset - before, onset + after, onset))
     if best is None:
         raise ValueError(
-            f"no infected lineage has >= {before} frames before and >= {after} frames from its onset; "
+            f"no lineage series with an {config.event} event has >= {before} frames before and >= {after} "
+            "frames from it; "
             "lower pseudotime.reference_frames_before_onset/after_onset or set pseudotime.reference"
         )
     reference = best[1]
@@ -441,6 +447,45 @@ def _predicted_infection(obs: pd.DataFrame, predictions: pd.DataFrame) -> np.nda
     )
 
 
+def division_state(obs: pd.DataFrame) -> np.ndarray:
+    """Each cell's state for ``event: division``: 1 in a daughter track (its mother is a track of the
+    FOV), 0 otherwise. Along a root-to-leaf lineage series it steps from 0 to 1 at the first division."""
+    if "parent_track_id" not in obs.columns:
+        return np.zeros(len(obs))
+    tracks = set(zip(obs["fov_name"].astype(str), obs["track_id"].astype(np.int64), strict=True))
+    return np.array(
+        [
+            float((fov, int(parent)) in tracks)
+            for fov, parent in zip(obs["fov_name"].astype(str), obs["parent_track_id"], strict=True)
+        ]
+    )
+
+
+def true_first_division(truth: pd.DataFrame) -> pd.Series:
+    """Per ground-truth row, the frame its lineage first divides at (the first frame of the root
+    track's daughters); -1 when the root never divides in the movie."""
+    parents = truth.groupby(["fov_name", "track_id"])["parent_track_id"].first().to_dict()
+    last_frame = truth.groupby(["fov_name", "track_id"])["t"].max().to_dict()
+    divides = {(fov, int(parent)) for (fov, _), parent in parents.items() if (fov, int(parent)) in parents}
+
+    def root(key: tuple[str, int]) -> tuple[str, int]:
+        seen = {key}
+        while (key[0], int(parents[key])) in parents and (key[0], int(parents[key])) not in seen:
+            key = (key[0], int(parents[key]))
+            seen.add(key)
+        return key
+
+    first_division = {}
+    for key in parents:
+        top = root(key)
+        first_division[key] = last_frame[top] + 1 if top in divides else -1
+    return pd.Series(
+        [first_division[(f, int(k))] for f, k in zip(truth["fov_name"], truth["track_id"], strict=True)],
+        index=truth.index,
+        dtype=np.float64,
+    )
+
+
 def pseudotime_stage(
     config: PseudotimeConfig,
     inputs: AlignPseudotimeInputs,
@@ -467,7 +512,20 @@ def pseudotime_stage(
     obs = cell_table(adata)
     infection_state: np.ndarray | None = None
     true_onset: np.ndarray | None = None
-    if inputs.tracks is not None:
+    if config.event == "division":
+        infection_state = division_state(obs)
+        if inputs.tracks is not None:
+            truth, truth_prov = read_table(inputs.tracks, "ground_truth_tracks")
+            recorded.append((inputs.tracks, truth_prov))
+            truth = truth.assign(first_division_t=true_first_division(truth))
+            true_onset = attach_ground_truth(
+                obs,
+                truth,
+                ("first_division_t",),
+                on=config.match_truth_on,
+                max_distance_px=config.max_match_distance_px,
+            )["first_division_t"].to_numpy()
+    elif inputs.tracks is not None:
         truth, truth_prov = read_table(inputs.tracks, "ground_truth_tracks")
         recorded.append((inputs.tracks, truth_prov))
         infection_state, true_onset = _truth_of_cells(obs, truth, config)
