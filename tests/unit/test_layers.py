@@ -26,7 +26,7 @@ PACKAGE = REPO_ROOT / "src" / "dynaclr"
 LAYERS: list[set[str]] = [
     {"io"},
     {"config", "numerics", "jobs"},
-    {"simulate", "summary", "phase", "virtual_stain", "tracking", "contrastive"},
+    {"simulate", "convert", "summary", "phase", "virtual_stain", "tracking", "contrastive"},
     {"patches"},
     {"training", "qc"},
     {"baselines"},
