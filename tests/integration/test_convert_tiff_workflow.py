@@ -1,6 +1,6 @@
-"""A dataset given as OME-TIFF files (``tiff:``): planned from the files' headers, converted into the
-raw plate by rule ``convert_tiff``, and tracked from it like any plate; editing a file reruns the
-conversion and what follows."""
+"""A dataset given as OME-TIFF files (``tiff:``): planned from the files' headers (a config that
+contradicts them fails before any job), converted into the raw plate by rule ``convert_tiff``, and
+tracked from it like any plate; editing a file reruns the conversion and what follows."""
 
 from __future__ import annotations
 
@@ -45,6 +45,13 @@ def test_ome_tiffs_convert_into_the_raw_plate_that_tracking_reads(tmp_path, tiny
         "tiff": {"files": "tiffs/{position}.ome.tif", "positions": {p: f for f, p in POSITION_OF.items()}},
         "conditions": {"A/1": "mock", "B/1": "infected"},
     }
+    disagreeing = {**dataset, "tiff": {**dataset["tiff"], "pixel_size_um": 0.5}}
+    write_config(tmp_path, {"datasets": {"mine": disagreeing}})
+    refused = snakemake(tmp_path, "--dry-run", TRACKS, check=False)
+    assert refused.returncode != 0
+    assert "datasets.mine: tiffs/Pos0.ome.tif: its metadata gives pixel_size_um = 0.65, the config " in (
+        refused.stdout + refused.stderr
+    )
     write_config(tmp_path, {"datasets": {"mine": dataset}})
 
     expected_jobs = {"convert_tiff": 1, "tracks_plate": 1, "track_fov": 2, "collect_tracks": 1}

@@ -173,7 +173,7 @@ def test_2d_movies_convert_as_one_slice(
 def test_default_fov_names_are_well_a1_and_sorted_naturally(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     for name in ("Pos10", "Pos2", "Pos0"):
-        tifffile.imwrite(tmp_path / f"{name}.tif", np.zeros((3, 8, 8), np.uint8))
+        tifffile.imwrite(tmp_path / f"{name}.tif", np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
     config = TiffSourceConfig(
         files="{position}.tif", axes="TYX", channel_names=["GFP"], time_interval_minutes=5, pixel_size_um=1
     )
@@ -284,10 +284,12 @@ def test_unsafe_or_unnamed_positions_are_refused(tmp_path: Path, monkeypatch) ->
     config = TiffSourceConfig(
         files="{position}.tif", channel_names=["GFP"], time_interval_minutes=1, pixel_size_um=1
     )
-    with pytest.raises(ValueError, match=r"tiff\.positions: the position names \['Pos 0', 'Pos\.1'\].*'positions'"):
+    unsafe = r"tiff\.positions: the position names \['Pos 0', 'Pos\.1'\].*'positions'"
+    with pytest.raises(ValueError, match=unsafe):
         tiff_layout(config, find_tiff_files(config), "raw.zarr")
     named = config.model_copy(update={"positions": {"Pos 0": "A/1/0"}})
-    with pytest.raises(ValueError, match=r"tiff\.positions: positions \['Pos\.1'\] have files but no FOV name"):
+    unnamed = r"tiff\.positions: positions \['Pos\.1'\] have files but no FOV name"
+    with pytest.raises(ValueError, match=unnamed):
         tiff_layout(named, find_tiff_files(named), "raw.zarr")
     renamed = config.model_copy(update={"positions": {"Pos 0": "A/1/0", "Pos.1": "B/2/0"}})
     assert tiff_layout(renamed, find_tiff_files(renamed), "raw.zarr").fov_names == ("A/1/0", "B/2/0")

@@ -148,9 +148,11 @@ def _fov_names(config: TiffSourceConfig, positions: Sequence[str]) -> dict[str, 
         unsafe = [name for name in positions if not SAFE_NAME.fullmatch(name)]
         if unsafe:
             raise ValueError(
-                f"tiff.positions: the position names {unsafe} (what '{{position}}' matched in {config.files!r}) "
-                "hold characters other than letters, digits, '_' and '-' and cannot be FOV names; map each "
-                "position to a FOV name with 'positions' (e.g. {" + f"{unsafe[0]!r}: A/1/0" + "})"
+                f"tiff.positions: the position names {unsafe} (what '{{position}}' matched in "
+                f"{config.files!r}) hold characters other than letters, digits, '_' and '-' and cannot "
+                "be FOV names; map each position to a FOV name with 'positions' (e.g. {"
+                + f"{unsafe[0]!r}: A/1/0"
+                + "})"
             )
         return {name: f"A/1/{name}" for name in positions}
     unnamed = [name for name in positions if name not in config.positions]
@@ -181,8 +183,8 @@ def _check_time_points(by_position: dict[str, dict[int | None, Path]]) -> None:
     if missing:
         shown = "; ".join(f"{position}: {ts}" for position, ts in missing.items())
         raise ValueError(
-            f"tiff.files: every position needs every time point {expected.start}..{expected.stop - 1}; missing "
-            f"time points by position: {shown}"
+            f"tiff.files: every position needs every time point {expected.start}..{expected.stop - 1}; "
+            f"missing time points by position: {shown}"
         )
 
 
@@ -341,8 +343,8 @@ def _check_same_images(headers: dict[Path, TiffHeader], per_time_point: bool) ->
     if differing:
         shown = "; ".join(differing[:5]) + (f"; ... ({len(differing)} files)" if len(differing) > 5 else "")
         raise ValueError(
-            f"tiff.files: every file must hold an image of one shape, axes and type, like {first_path} (shape "
-            f"{first.shape}, axes {first.axes!r}, {first.dtype}); found {shown}"
+            f"tiff.files: every file must hold an image of one shape, axes and type, like {first_path} "
+            f"(shape {first.shape}, axes {first.axes!r}, {first.dtype}); found {shown}"
         )
     if per_time_point and first.sizes()["T"] != 1:
         raise ValueError(
