@@ -10,6 +10,7 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/convert.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/phase.smk"
 include: "workflow/rules/training.smk"

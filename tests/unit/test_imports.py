@@ -28,6 +28,7 @@ ABSENT: dict[str, set[str]] = {
     "collect_patches": {"torch"},
     "collect_pseudotime": {"torch"},
     "collect_tracks": {"torch"},
+    "convert_tiff": {"torch"},
     "draw_annotations": {"torch", "sklearn"},
     "embed": {"torch", "lightning"},  # an encoder imports torch when it runs, never Lightning
     "embedding_figures": {"torch"},

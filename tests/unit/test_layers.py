@@ -4,7 +4,7 @@ The layers, lowest first (`docs/architecture.md` explains them):
 
 0. ``io``: artifact read/write and provenance; imports no other package of dynaclr;
 1. ``config`` (typed configs), ``numerics`` (array helpers), ``jobs`` (what a workflow job sets up);
-2. the stage building blocks and image stages: ``simulate``, ``summary``, ``phase``,
+2. the stage building blocks and image stages: ``simulate``, ``convert``, ``summary``, ``phase``,
    ``virtual_stain``, ``tracking``, ``contrastive``;
 3. ``patches``; 4. ``training``, ``qc`` (reads the records of every image stage); 5. ``baselines``;
 6. ``embeddings`` (the artifact, its cells, and the ``embed`` stage that dispatches "trained model
@@ -26,7 +26,7 @@ PACKAGE = REPO_ROOT / "src" / "dynaclr"
 LAYERS: list[set[str]] = [
     {"io"},
     {"config", "numerics", "jobs"},
-    {"simulate", "summary", "phase", "virtual_stain", "tracking", "contrastive"},
+    {"simulate", "convert", "summary", "phase", "virtual_stain", "tracking", "contrastive"},
     {"patches"},
     {"training", "qc"},
     {"baselines"},

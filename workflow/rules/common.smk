@@ -13,6 +13,7 @@ from dynaclr.config import WorkflowConfig
 from dynaclr.config.embeddings import model_kind
 from dynaclr.config.patches import channel_indices
 from dynaclr.config.plate_checks import simulated_layout, workflow_problems
+from dynaclr.convert import find_tiff_files, tiff_layout
 from dynaclr.io import ArtifactError, config_hash
 from dynaclr.io.plate import SAFE_NAME, read_plate_layout
 
@@ -40,6 +41,8 @@ PYTHON = "python" if IN_CONDA_ENVS else sys.executable
 os.environ.update(DYNACLR_SOURCE=workflow.basedir)
 DATASETS = sorted(CONFIG.datasets)
 SIMULATED = [name for name in DATASETS if CONFIG.datasets[name].is_simulated]
+#: Datasets given as TIFF files (rule convert_tiff writes their raw plate).
+TIFF_DATASETS = [name for name in DATASETS if CONFIG.datasets[name].tiff is not None]
 
 
 # Plate positions: OME-Zarr names (e.g. A/1/0, B/12/Pos0); read_plate_layout refuses others.
@@ -59,18 +62,34 @@ def stage_config(dataset, stage):
 
 
 def raw_plate(dataset):
-    """Path of a dataset's raw plate: simulated under results/, or the path the config names."""
+    """Path of a dataset's raw plate: the path the config names, else written under results/
+    (simulated, or converted from TIFF files)."""
     spec = CONFIG.datasets[dataset]
-    return f"{RESULTS}/{dataset}/raw.zarr" if spec.is_simulated else spec.plate
+    return spec.plate if spec.plate is not None else f"{RESULTS}/{dataset}/raw.zarr"
+
+
+@functools.cache
+def tiff_files(dataset):
+    """The TIFF files of a `tiff:` dataset (rule convert_tiff's input), found once per process."""
+    try:
+        return [str(path) for path in find_tiff_files(CONFIG.datasets[dataset].tiff)]
+    except ValueError as err:
+        raise WorkflowError(f"datasets.{dataset}: {err}") from None
 
 
 @functools.cache
 def plate_layout(dataset):
     """A dataset's raw plate as its metadata describes it (FOVs, channels, shape, time interval),
-    read once per Snakemake process; a simulated dataset's from its simulate config."""
+    read once per Snakemake process; a simulated dataset's from its simulate config, a `tiff:`
+    dataset's from its files' headers."""
     spec = CONFIG.datasets[dataset]
     if spec.is_simulated:
         return simulated_layout(spec.simulate, raw_plate(dataset))
+    if spec.tiff is not None:
+        try:
+            return tiff_layout(spec.tiff, tiff_files(dataset), raw_plate(dataset))
+        except ValueError as err:
+            raise WorkflowError(f"datasets.{dataset}: {err}") from None
     try:
         return read_plate_layout(spec.plate)
     except ArtifactError as err:

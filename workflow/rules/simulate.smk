@@ -11,6 +11,8 @@ rule simulate:
         f"{RESULTS}/logs/simulate/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/simulate/{{dataset}}.tsv"
+    wildcard_constraints:
+        dataset=wildcard_choice(SIMULATED),
     priority: UPSTREAM_PRIORITY
     threads: 1  # numpy/scipy on one core; two datasets simulate side by side
     resources:

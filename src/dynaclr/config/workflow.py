@@ -23,6 +23,7 @@ from dynaclr.config.analysis import (
     TemporalMetricsConfig,
 )
 from dynaclr.config.base import StrictModel
+from dynaclr.config.convert import TiffSourceConfig
 from dynaclr.config.embeddings import (
     BaselineName,
     EmbeddingConfig,
@@ -250,10 +251,14 @@ def _condition_problems(conditions: dict[str, str], simulate: SimulateConfig | N
 
 
 class DatasetConfig(StrictModel):
-    """One dataset: a simulated plate (``simulate``) or an existing plate (``plate``)."""
+    """One dataset: a simulated plate (``simulate``), an existing plate (``plate``) or TIFF files
+    converted into a plate (``tiff``)."""
 
     simulate: SimulateConfig | None = Field(None, description="Simulate this dataset's plate.")
     plate: str | None = Field(None, description="Path of an existing HCS OME-Zarr plate.")
+    tiff: TiffSourceConfig | None = Field(
+        None, description="TIFF / OME-TIFF files, converted into the dataset's raw plate (rule convert_tiff)."
+    )
     conditions: dict[str, str] = Field(
         default_factory=dict,
         description=(
@@ -307,8 +312,12 @@ class DatasetConfig(StrictModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:
-        if (self.simulate is None) == (self.plate is None):
-            raise ValueError("give exactly one of 'simulate' (a simulated plate) or 'plate' (a path)")
+        sources = [key for key in ("simulate", "plate", "tiff") if getattr(self, key) is not None]
+        if len(sources) != 1:
+            raise ValueError(
+                "give exactly one of 'simulate' (a simulated plate), 'plate' (a path) or 'tiff' (TIFF "
+                f"files); found {sources or 'none'}"
+            )
         if self.tracking_input.source == "virtual_stain" and self.virtual_stain is None:
             raise ValueError(
                 "tracking_input.source is 'virtual_stain' but 'virtual_stain' is not configured: add a "

@@ -1,0 +1,141 @@
+"""Datasets that arrive as TIFF or OME-TIFF files (rule ``convert_tiff``).
+
+The files are converted once into the HCS OME-Zarr raw plate every stage reads; what the files'
+metadata says (axes, channel names, sampling) and what this config says must agree, so a value
+given in both places is checked, never silently preferred.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from dynaclr.config.base import StrictModel
+
+#: Placeholders of ``files``: the position (required) and the time point (optional).
+POSITION_PLACEHOLDER = "{position}"
+TIME_PLACEHOLDER = "{t}"
+#: A row, column or FOV name (``dynaclr.io.plate.SAFE_NAME``; not imported: dynaclr.io.plate imports
+#: iohub, and every job reads the config).
+_SAFE_PART = r"[A-Za-z0-9_-]+"
+FOV_NAME = re.compile(rf"{_SAFE_PART}/{_SAFE_PART}/{_SAFE_PART}")
+#: The axes a file may declare, in any order; each at most once, Y and X required.
+AXES = re.compile(r"[TCZYX]+")
+
+
+class TiffSourceConfig(StrictModel):
+    """TIFF / OME-TIFF stacks of a dataset: one file per position, or per position and time point.
+
+    Sampling (time interval, pixel size, z step) and channel names come from the files' OME or
+    ImageJ metadata when present, else from these keys; a value in both must agree (relative
+    tolerance 1e-3).
+    """
+
+    files: str = Field(
+        description=(
+            "Path pattern of the files, relative to the working directory, with the placeholder "
+            "'{position}' and optionally '{t}' (an integer time point, zero-padded or not): e.g. "
+            "'tiffs/{position}.ome.tif' (one file per position) or 'tiffs/{position}/img_t{t}.tif' "
+            "(one file per position and time point)."
+        ),
+        min_length=1,
+    )
+    positions: dict[str, str] | None = Field(
+        None,
+        description=(
+            "FOV name ('row/column/fov') of each position, by what '{position}' matched (e.g. "
+            "{Pos0: A/1/0, Pos1: B/1/0}); every position found must be named. Default: every position "
+            "found, as 'A/1/<position>'."
+        ),
+    )
+    axes: str | None = Field(
+        None,
+        description=(
+            "Axis order of each file's image, letters of TCZYX (e.g. TCZYX, CZYX, ZYX, TYX, YX); missing "
+            "axes have size 1. Default: the axes the OME or ImageJ metadata gives. No 'T' with '{t}' in "
+            "'files'."
+        ),
+        json_schema_extra={"pattern": f"^{AXES.pattern}$"},
+    )
+    channel_names: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Channel names in file order; required when the files' OME metadata names none.",
+    )
+    time_interval_minutes: float | None = Field(
+        None, gt=0, description="Time between frames (min); required without OME/ImageJ metadata."
+    )
+    pixel_size_um: float | None = Field(
+        None, gt=0, description="Pixel size in Y and X (µm); required without OME/ImageJ metadata."
+    )
+    z_step_um: float | None = Field(
+        None,
+        gt=0,
+        description="Distance between slices (µm); required without metadata unless there is one slice.",
+    )
+
+    @field_validator("files")
+    @classmethod
+    def _placeholders(cls, files: str) -> str:
+        found = re.findall(r"\{[^{}]*\}", files)
+        unknown = sorted({name for name in found if name not in (POSITION_PLACEHOLDER, TIME_PLACEHOLDER)})
+        if unknown:
+            raise ValueError(
+                f"placeholders {unknown} are not known; use '{{position}}' and optionally '{{t}}'"
+            )
+        if found.count(POSITION_PLACEHOLDER) != 1:
+            raise ValueError(f"expected '{{position}}' exactly once in {files!r}")
+        if found.count(TIME_PLACEHOLDER) > 1:
+            raise ValueError(f"expected '{{t}}' at most once in {files!r}")
+        return files
+
+    @field_validator("axes")
+    @classmethod
+    def _axes_letters(cls, axes: str | None) -> str | None:
+        if axes is None:
+            return None
+        axes = axes.upper()
+        if not AXES.fullmatch(axes) or len(set(axes)) != len(axes) or not {"Y", "X"} <= set(axes):
+            raise ValueError(
+                "expected letters of TCZYX, each at most once, with Y and X (e.g. 'TCZYX', 'ZYX'), "
+                f"found {axes!r}"
+            )
+        return axes
+
+    @field_validator("positions")
+    @classmethod
+    def _fov_names(cls, positions: dict[str, str] | None) -> dict[str, str] | None:
+        if positions is None:
+            return None
+        bad = sorted(fov for fov in positions.values() if not FOV_NAME.fullmatch(fov))
+        if bad:
+            raise ValueError(
+                f"FOV names {bad} are not 'row/column/fov' of letters, digits, '_' and '-' (e.g. 'A/1/0')"
+            )
+        values = list(positions.values())
+        repeated = sorted({fov for fov in values if values.count(fov) > 1})
+        if repeated:
+            raise ValueError(f"FOV names {repeated} are given to more than one position")
+        return positions
+
+    @field_validator("channel_names")
+    @classmethod
+    def _unique_channels(cls, names: list[str] | None) -> list[str] | None:
+        if names is not None and len(set(names)) != len(names):
+            raise ValueError(f"channel names must be unique, found {names}")
+        return names
+
+    @model_validator(mode="after")
+    def _time_in_one_place(self) -> TiffSourceConfig:
+        if self.per_time_point and self.axes is not None and "T" in self.axes:
+            raise ValueError(
+                f"axes {self.axes!r} has T, but files {self.files!r} hold one time point each ('{{t}}'); "
+                "remove T from axes"
+            )
+        return self
+
+    @property
+    def per_time_point(self) -> bool:
+        """Whether each file holds one time point (``{t}`` in ``files``)."""
+        return TIME_PLACEHOLDER in self.files

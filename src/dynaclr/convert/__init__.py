@@ -1,0 +1,26 @@
+"""Datasets that arrive as TIFF or OME-TIFF files: the plate they make, read from their headers at
+planning (:func:`tiff_layout`), and their conversion into the raw HCS OME-Zarr plate every stage
+reads (:func:`convert_tiff`, rule ``convert_tiff``)."""
+
+from dynaclr.convert.stage import ConvertTiffInputs, ConvertTiffOutputs, convert_tiff, to_tczyx
+from dynaclr.convert.tiff import (
+    TiffFiles,
+    TiffHeader,
+    find_tiff_files,
+    index_tiff_files,
+    read_tiff_header,
+    tiff_layout,
+)
+
+__all__ = [
+    "ConvertTiffInputs",
+    "ConvertTiffOutputs",
+    "TiffFiles",
+    "TiffHeader",
+    "convert_tiff",
+    "find_tiff_files",
+    "index_tiff_files",
+    "read_tiff_header",
+    "tiff_layout",
+    "to_tczyx",
+]

@@ -1,0 +1,468 @@
+"""TIFF / OME-TIFF files of a dataset, read from their headers only: which file holds which position
+and time point, and the plate they make (:func:`tiff_layout`), before any pixel is read.
+
+Snakemake calls :func:`find_tiff_files` and :func:`tiff_layout` when it parses the workflow, so a dry
+run knows the FOVs, channels, shape and sampling of the plate rule ``convert_tiff`` will write.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import re
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+
+from dynaclr.config.convert import POSITION_PLACEHOLDER, TIME_PLACEHOLDER, TiffSourceConfig
+from dynaclr.io.plate import EXPECTED_AXES, SAFE_NAME, PlateGeometry, PlateLayout
+
+#: Axis letters of the plate, in its order.
+PLATE_AXES = "TCZYX"
+#: Relative tolerance within which a metadata value and a config value agree.
+RELATIVE_TOLERANCE = 1e-3
+#: z step of a plate with one slice when neither metadata nor config gives one (µm; unused by stages).
+SINGLE_SLICE_Z_STEP_UM = 1.0
+
+#: Micrometres per OME / ImageJ length unit, seconds per time unit.
+_MICROMETRES = {"nm": 1e-3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "mm": 1e3, "\\u00B5m": 1.0}
+_SECONDS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
+class TiffHeader:
+    """What one file's header says, metadata values ``None`` where it says nothing.
+
+    Attributes:
+        shape: the image's shape in ``axes`` order (tifffile's first series, size-1 axes dropped).
+        axes: one letter of TCZYX per axis (from config, or the OME/ImageJ metadata).
+        dtype: the pixel type.
+        channel_names: OME channel names, in channel order.
+        time_interval_s, pixel_size_um, z_step_um: sampling from OME or ImageJ metadata.
+    """
+
+    shape: tuple[int, ...]
+    axes: str
+    dtype: np.dtype[Any]
+    channel_names: tuple[str, ...] | None
+    time_interval_s: float | None
+    pixel_size_um: float | None
+    z_step_um: float | None
+
+    def sizes(self) -> dict[str, int]:
+        """Size of each plate axis (1 for an axis the file lacks)."""
+        return {axis: self.shape[self.axes.index(axis)] if axis in self.axes else 1 for axis in PLATE_AXES}
+
+
+@dataclass(frozen=True)
+class TiffFiles:
+    """The files of a dataset by FOV name and time point (``None``: the file holds every frame).
+
+    Attributes:
+        files: ``{fov_name: {t: path}}``, FOVs in plate order, time points in frame order.
+        per_time_point: each file holds one time point (``{t}`` in the pattern).
+    """
+
+    files: dict[str, dict[int | None, Path]]
+    per_time_point: bool
+
+    @property
+    def fov_names(self) -> tuple[str, ...]:
+        return tuple(self.files)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [path for by_time in self.files.values() for path in by_time.values()]
+
+
+def _pattern_parts(pattern: str) -> list[str]:
+    """The pattern as literal parts and placeholders (``./`` and doubled slashes normalised away)."""
+    return re.split(r"(\{position\}|\{t\})", Path(pattern).as_posix())
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    groups = {POSITION_PLACEHOLDER: r"(?P<position>[^/]+)", TIME_PLACEHOLDER: r"(?P<t>[0-9]+)"}
+    return re.compile("".join(groups.get(part, re.escape(part)) for part in _pattern_parts(pattern)))
+
+
+def find_tiff_files(config: TiffSourceConfig) -> list[Path]:
+    """The files matching ``config.files`` (relative to the working directory), sorted.
+
+    Raises ``ValueError`` when none does.
+    """
+    placeholders = (POSITION_PLACEHOLDER, TIME_PLACEHOLDER)
+    wildcard = "".join(
+        "*" if part in placeholders else glob.escape(part) for part in _pattern_parts(config.files)
+    )
+    regex = _pattern_regex(config.files)
+    found = sorted(Path(path) for path in glob.glob(wildcard) if regex.fullmatch(Path(path).as_posix()))
+    if not found:
+        raise ValueError(f"tiff.files: no file matches {config.files!r} (in {Path.cwd()})")
+    return found
+
+
+def _natural_key(name: str) -> list[Any]:
+    """``Pos2`` before ``Pos10``."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"([0-9]+)", name)]
+
+
+def index_tiff_files(config: TiffSourceConfig, paths: Iterable[str | Path]) -> TiffFiles:
+    """Which file holds which FOV and time point, from the paths alone.
+
+    Raises ``ValueError`` (naming the key and the files) for a path the pattern does not match, a
+    position name that cannot be a FOV name without ``positions``, a position ``positions`` does not
+    name or names but has no file, a time point given twice, and time points missing (every position
+    must have every time point from the first to the last found).
+    """
+    regex = _pattern_regex(config.files)
+    by_position: dict[str, dict[int | None, Path]] = {}
+    for path in map(Path, paths):
+        match = regex.fullmatch(path.as_posix())
+        if match is None:
+            raise ValueError(f"tiff.files: {path} does not match the pattern {config.files!r}")
+        position = match["position"]
+        t = int(match["t"]) if config.per_time_point else None
+        by_time = by_position.setdefault(position, {})
+        if t in by_time:
+            raise ValueError(
+                f"tiff.files: time point {t} of position {position!r} is both {by_time[t]} and {path}"
+            )
+        by_time[t] = path
+    fov_of = _fov_names(config, sorted(by_position, key=_natural_key))
+    if config.per_time_point:
+        _check_time_points(by_position)
+    files = {
+        fov_of[position]: dict(sorted(by_position[position].items(), key=lambda item: item[0] or 0))
+        for position in sorted(by_position, key=lambda name: _natural_key(fov_of[name]))
+    }
+    return TiffFiles(files=files, per_time_point=config.per_time_point)
+
+
+def _fov_names(config: TiffSourceConfig, positions: Sequence[str]) -> dict[str, str]:
+    if config.positions is None:
+        unsafe = [name for name in positions if not SAFE_NAME.fullmatch(name)]
+        if unsafe:
+            raise ValueError(
+                f"tiff.positions: the position names {unsafe} (what '{{position}}' matched in "
+                f"{config.files!r}) hold characters other than letters, digits, '_' and '-' and cannot "
+                "be FOV names; map each position to a FOV name with 'positions' (e.g. {"
+                + f"{unsafe[0]!r}: A/1/0"
+                + "})"
+            )
+        return {name: f"A/1/{name}" for name in positions}
+    unnamed = [name for name in positions if name not in config.positions]
+    absent = [name for name in config.positions if name not in positions]
+    if unnamed or absent:
+        raise ValueError(
+            "tiff.positions: "
+            + "; ".join(
+                text
+                for text in (
+                    f"positions {unnamed} have files but no FOV name (add them)" if unnamed else "",
+                    f"positions {absent} are named but no file matches {config.files!r}" if absent else "",
+                )
+                if text
+            )
+        )
+    return {name: config.positions[name] for name in positions}
+
+
+def _check_time_points(by_position: dict[str, dict[int | None, Path]]) -> None:
+    found = {t for by_time in by_position.values() for t in by_time if t is not None}
+    expected = range(min(found), max(found) + 1)
+    missing = {
+        position: [t for t in expected if t not in by_time]
+        for position, by_time in sorted(by_position.items(), key=lambda item: _natural_key(item[0]))
+    }
+    missing = {position: ts for position, ts in missing.items() if ts}
+    if missing:
+        shown = "; ".join(f"{position}: {ts}" for position, ts in missing.items())
+        raise ValueError(
+            f"tiff.files: every position needs every time point {expected.start}..{expected.stop - 1}; "
+            f"missing time points by position: {shown}"
+        )
+
+
+# ------------------------------------------------------------------ headers
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _ome_pixels(ome_xml: str) -> ElementTree.Element | None:
+    try:
+        root = ElementTree.fromstring(ome_xml)
+    except ElementTree.ParseError:
+        return None
+    return next((element for element in root.iter() if element.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+
+
+def _ome_values(ome_xml: str) -> dict[str, Any]:
+    """Channel names and sampling of the first image of an OME-XML document."""
+    pixels = _ome_pixels(ome_xml)
+    if pixels is None:
+        return {}
+
+    def length(key: str) -> float | None:
+        value = _float(pixels.get(key))
+        unit = pixels.get(f"{key}Unit", "µm")
+        return None if value is None or unit not in _MICROMETRES else value * _MICROMETRES[unit]
+
+    size_x, size_y = length("PhysicalSizeX"), length("PhysicalSizeY")
+    interval = _float(pixels.get("TimeIncrement"))
+    time_unit = pixels.get("TimeIncrementUnit", "s")
+    names = [element.get("Name") or "" for element in pixels if element.tag.rsplit("}", 1)[-1] == "Channel"]
+    return {
+        "channel_names": tuple(names) if names and all(names) and len(set(names)) == len(names) else None,
+        "pixel_size_um": size_x,
+        "pixel_size_y_um": size_y,
+        "z_step_um": length("PhysicalSizeZ"),
+        "time_interval_s": interval * _SECONDS[time_unit] if interval and time_unit in _SECONDS else None,
+    }
+
+
+def _imagej_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
+    """Sampling of an ImageJ hyperstack: spacing, finterval (s) and XResolution (pixels per unit)."""
+    metadata = tiff.imagej_metadata or {}
+    unit = str(metadata.get("unit", "")).strip()
+    scale = _MICROMETRES.get(unit)
+    values: dict[str, Any] = {"time_interval_s": _float(metadata.get("finterval"))}
+    if scale is not None:
+        values["z_step_um"] = _float(metadata.get("spacing"))
+        values["z_step_um"] = values["z_step_um"] * scale if values["z_step_um"] else None
+        page = tiff.pages.first
+        resolution = page.tags.get("XResolution")
+        y_resolution = page.tags.get("YResolution")
+        for key, tag in (("pixel_size_um", resolution), ("pixel_size_y_um", y_resolution)):
+            if tag is not None:
+                numerator, denominator = tag.value
+                per_unit = numerator / denominator if denominator else 0.0
+                values[key] = scale / per_unit if per_unit > 0 else None
+    return values
+
+
+def _unflattened(
+    path: Path, shape: tuple[int, ...], found_axes: str, axes: str, n_channels: int | None
+) -> tuple[int, ...]:
+    """The shape in ``axes`` of a file whose pages tifffile reads as one flat axis (a TIFF without
+    shape metadata: ``IYX``), when one axis besides Y and X is of unknown size (C is known from
+    ``channel_names``); ``ValueError`` naming the file otherwise."""
+    pages = math.prod(shape[:-2])
+    known = {"Y": shape[-2], "X": shape[-1], **({"C": n_channels} if n_channels else {})}
+    unknown = [axis for axis in axes if axis not in known]
+    problem = f"{path}: tiff.axes {axes!r} names {len(axes)} dimensions, but the image has shape {shape}"
+    if axes[-2:] != "YX" or len(shape) != 3 or len(unknown) > 1:
+        hint = (
+            "; give tiff.channel_names, so that its pages can be split into channels"
+            if "C" in unknown and len(unknown) == 2
+            else "; give one letter per dimension"
+        )
+        raise ValueError(
+            f"{problem} (size-1 dimensions dropped; tifffile reads its axes as {found_axes!r}){hint}"
+        )
+    known_pages = math.prod(size for axis, size in known.items() if axis in axes[:-2])
+    if pages % known_pages:
+        raise ValueError(f"{problem}: its {pages} pages do not divide into {known_pages} channels")
+    sizes = {**known, **{axis: pages // known_pages for axis in unknown}}
+    return tuple(sizes[axis] for axis in axes)
+
+
+def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int | None = None) -> TiffHeader:
+    """Shape, axes, dtype, channel names and sampling of ``path``'s first series; no pixel is read.
+
+    ``axes`` (the config's) overrides the metadata's; pages of a file without shape metadata are
+    split along ``axes`` with ``n_channels`` channels (see :func:`_unflattened`). Raises ``ValueError``
+    naming the file for an unreadable file, a file with several series, or axes that are not given and
+    not known from metadata (letters other than TCZYX), or that do not fit the image's dimensions.
+    """
+    path = Path(path)
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            if len(tiff.series) != 1:
+                raise ValueError(
+                    f"{path}: holds {len(tiff.series)} image series; dynaclr reads one series (one "
+                    "position) per file: export one file per position"
+                )
+            series = tiff.series[0]
+            shape, found_axes, dtype = tuple(int(n) for n in series.shape), str(series.axes), series.dtype
+            values: dict[str, Any] = {}
+            if tiff.is_ome and tiff.ome_metadata:
+                values = _ome_values(tiff.ome_metadata)
+            elif tiff.is_imagej:
+                values = _imagej_values(tiff)
+    except (OSError, tifffile.TiffFileError) as err:
+        raise ValueError(f"{path}: not a readable TIFF file ({err})") from err
+    if axes is None:
+        if set(found_axes) - set(PLATE_AXES) or len(set(found_axes)) != len(found_axes):
+            raise ValueError(
+                f"{path}: the metadata gives no axis order tifffile can read as TCZYX (it reads shape "
+                f"{shape} as {found_axes!r}); give tiff.axes, one letter of TCZYX per dimension (e.g. "
+                f"{'CZYX' if len(shape) == 4 else 'ZYX'!r})"
+            )
+        axes = found_axes
+    elif len(axes) != len(shape):
+        shape = _unflattened(path, shape, found_axes, axes, n_channels)
+    size_y = values.pop("pixel_size_y_um", None)
+    size_x = values.get("pixel_size_um")
+    if size_x is not None and size_y is not None and not _agree(size_x, size_y):
+        raise ValueError(
+            f"{path}: the pixel size differs in X ({size_x:g} µm) and Y ({size_y:g} µm); dynaclr needs "
+            "square pixels"
+        )
+    return TiffHeader(
+        shape=shape,
+        axes=axes,
+        dtype=np.dtype(dtype),
+        channel_names=values.get("channel_names"),
+        time_interval_s=values.get("time_interval_s"),
+        pixel_size_um=size_x,
+        z_step_um=values.get("z_step_um"),
+    )
+
+
+def _agree(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=RELATIVE_TOLERANCE)
+
+
+# ------------------------------------------------------------------ the plate they make
+def _check_same_images(headers: dict[Path, TiffHeader], per_time_point: bool) -> None:
+    first_path, first = next(iter(headers.items()))
+    differing = [
+        f"{path}: shape {header.shape}, axes {header.axes!r}, {header.dtype}"
+        for path, header in headers.items()
+        if (header.shape, header.axes, header.dtype) != (first.shape, first.axes, first.dtype)
+    ]
+    if differing:
+        shown = "; ".join(differing[:5]) + (f"; ... ({len(differing)} files)" if len(differing) > 5 else "")
+        raise ValueError(
+            f"tiff.files: every file must hold an image of one shape, axes and type, like {first_path} "
+            f"(shape {first.shape}, axes {first.axes!r}, {first.dtype}); found {shown}"
+        )
+    if per_time_point and first.sizes()["T"] != 1:
+        raise ValueError(
+            f"{first_path}: holds {first.sizes()['T']} time points (axes {first.axes!r}), but files "
+            "'{t}' hold one each; remove '{t}' from tiff.files or export one time point per file"
+        )
+    if first.dtype.kind not in "uif":
+        raise ValueError(f"{first_path}: pixels of type {first.dtype} are not supported (integers or floats)")
+
+
+def _sampling_value(
+    key: str, from_config: float | None, headers: dict[Path, TiffHeader], attribute: str, scale: float
+) -> float | None:
+    """The value of ``attribute`` in config units (``key``): the metadata's where the files give it (every
+    file's value must agree with the config's and with each other), else the config's."""
+    value = None
+    for path, header in headers.items():
+        found = getattr(header, attribute)
+        if found is None:
+            continue
+        found /= scale
+        if from_config is not None and not _agree(found, from_config):
+            raise ValueError(
+                f"{path}: its metadata gives {key} = {found:g}, the config tiff.{key} = {from_config:g}; "
+                f"they must agree (within {RELATIVE_TOLERANCE:g}): correct tiff.{key}, or remove it to use "
+                "the metadata"
+            )
+        if value is not None and not _agree(found, value):
+            raise ValueError(
+                f"{path}: its metadata gives {key} = {found:g}, the files before it {value:g}; every file "
+                "of a dataset must have the same sampling"
+            )
+        value = found if value is None else value
+    return value if value is not None else from_config
+
+
+def _channel_names(
+    config: TiffSourceConfig, headers: dict[Path, TiffHeader], n_channels: int
+) -> tuple[str, ...]:
+    first_path = next(iter(headers))
+    found = {
+        path: header.channel_names for path, header in headers.items() if header.channel_names is not None
+    }
+    names = tuple(config.channel_names) if config.channel_names is not None else None
+    for path, from_metadata in found.items():
+        if names is not None and from_metadata != names:
+            raise ValueError(
+                f"{path}: its OME metadata names the channels {list(from_metadata)}, the config "
+                f"tiff.channel_names {list(names)}; make them agree, or remove tiff.channel_names"
+            )
+        names = from_metadata
+    if names is None:
+        raise ValueError(
+            f"{first_path}: no channel names in its metadata; give tiff.channel_names ({n_channels} "
+            "name(s), in file order)"
+        )
+    if len(names) != n_channels:
+        raise ValueError(
+            f"{first_path}: holds {n_channels} channel(s), but tiff.channel_names names {len(names)}: "
+            f"{list(names)}"
+        )
+    return names
+
+
+def read_tiff_headers(config: TiffSourceConfig, files: TiffFiles) -> dict[Path, TiffHeader]:
+    """Every file's header, in plate order."""
+    n_channels = len(config.channel_names) if config.channel_names is not None else None
+    return {path: read_tiff_header(path, config.axes, n_channels) for path in files.paths}
+
+
+def layout_from_headers(
+    config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader], plate_path: str | Path
+) -> PlateLayout:
+    """The plate :func:`convert_tiff <dynaclr.convert.convert_tiff>` writes from these files."""
+    _check_same_images(headers, files.per_time_point)
+    first = next(iter(headers.values()))
+    sizes = first.sizes()
+    n_t = len(next(iter(files.files.values()))) if files.per_time_point else sizes["T"]
+    names = _channel_names(config, headers, sizes["C"])
+    interval = _sampling_value(
+        "time_interval_minutes", config.time_interval_minutes, headers, "time_interval_s", 60.0
+    )
+    pixel = _sampling_value("pixel_size_um", config.pixel_size_um, headers, "pixel_size_um", 1.0)
+    z_step = _sampling_value("z_step_um", config.z_step_um, headers, "z_step_um", 1.0)
+    if z_step is None and sizes["Z"] == 1:
+        z_step = SINGLE_SLICE_Z_STEP_UM
+    missing = [
+        key
+        for key, value in (
+            ("time_interval_minutes", interval),
+            ("pixel_size_um", pixel),
+            ("z_step_um", z_step),
+        )
+        if value is None
+    ]
+    if missing:
+        raise ValueError(
+            f"{next(iter(headers))}: its metadata gives no {', '.join(missing)}; give "
+            + ", ".join(f"tiff.{key}" for key in missing)
+        )
+    assert interval is not None and pixel is not None and z_step is not None
+    return PlateLayout(
+        path=Path(plate_path),
+        fov_names=files.fov_names,
+        channel_names=names,
+        axes=EXPECTED_AXES,
+        shape_tczyx=(n_t, sizes["C"], sizes["Z"], sizes["Y"], sizes["X"]),
+        geometry=PlateGeometry(time_interval_s=interval * 60.0, z_step_um=z_step, pixel_size_um=pixel),
+        time_interval_minutes=interval,
+    )
+
+
+def tiff_layout(config: TiffSourceConfig, paths: Iterable[str | Path], plate_path: str | Path) -> PlateLayout:
+    """The layout of the plate rule ``convert_tiff`` writes at ``plate_path`` from ``paths`` (the files
+    :func:`find_tiff_files` found), from the files' headers only.
+
+    Checks that every file holds an image of one shape, axes and dtype, that every position has every
+    time point, and that metadata and config agree; ``ValueError`` naming the file and the key otherwise.
+    """
+    files = index_tiff_files(config, paths)
+    return layout_from_headers(config, files, read_tiff_headers(config, files), plate_path)

@@ -1,0 +1,322 @@
+"""TIFF / OME-TIFF files as a dataset source: the tiny simulated plate written out in the forms other
+acquisition software writes, converted back, must be the same plate voxel for voxel, with the same
+channels, FOVs and sampling; and what cannot be converted is refused naming the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+from iohub.ngff import open_ome_zarr
+from pydantic import ValidationError
+
+from dynaclr.config.convert import TiffSourceConfig
+from dynaclr.config.workflow import DatasetConfig
+from dynaclr.convert import (
+    ConvertTiffInputs,
+    ConvertTiffOutputs,
+    convert_tiff,
+    find_tiff_files,
+    tiff_layout,
+    to_tczyx,
+)
+from dynaclr.io import read_zarr_provenance
+from dynaclr.io.plate import read_plate_layout
+
+#: What '{position}' matches for each FOV of the tiny plate, and back.
+POSITION_OF = {"A/1/0": "A1-site0", "B/1/0": "B1-site0"}
+POSITIONS = {position: fov for fov, position in POSITION_OF.items()}
+
+
+def raw_images(plate: Path) -> dict[str, np.ndarray]:
+    """Each FOV's ``(T, C, Z, Y, X)`` image."""
+    with open_ome_zarr(plate, layout="hcs", mode="r") as store:
+        return {name: np.asarray(position["0"][:]) for name, position in store.positions()}
+
+
+@pytest.fixture(scope="module")
+def tiny_images(tiny_plate: dict[str, Path]) -> dict[str, np.ndarray]:
+    return raw_images(tiny_plate["plate"])
+
+
+def write_ome_per_position(root: Path, images: dict[str, np.ndarray], plate: Path) -> None:
+    """Form (a): one OME-TIFF per position, TCZYX, with channel names and sampling."""
+    layout = read_plate_layout(plate)
+    for fov, image in images.items():
+        tifffile.imwrite(
+            root / "tiffs" / f"{POSITION_OF[fov]}.ome.tif",
+            image,
+            metadata={
+                "axes": "TCZYX",
+                "Channel": {"Name": list(layout.channel_names)},
+                "PhysicalSizeX": layout.geometry.pixel_size_um,
+                "PhysicalSizeY": layout.geometry.pixel_size_um,
+                "PhysicalSizeZ": layout.geometry.z_step_um,
+                "TimeIncrement": layout.time_interval_minutes,
+                "TimeIncrementUnit": "min",
+            },
+        )
+
+
+def write_plain_per_time_point(root: Path, images: dict[str, np.ndarray]) -> None:
+    """Form (b): one plain TIFF (no metadata) per position and time point, CZYX, t zero-padded."""
+    for fov, image in images.items():
+        for t, frame in enumerate(image):
+            path = root / "tiffs" / POSITION_OF[fov] / f"img_t{t:03d}.tif"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tifffile.imwrite(path, frame, metadata=None)
+
+
+def plain_config(plate: Path, **changes: Any) -> TiffSourceConfig:
+    layout = read_plate_layout(plate)
+    return TiffSourceConfig.model_validate(
+        {
+            "files": "tiffs/{position}/img_t{t}.tif",
+            "positions": POSITIONS,
+            "axes": "CZYX",
+            "channel_names": list(layout.channel_names),
+            "time_interval_minutes": layout.time_interval_minutes,
+            "pixel_size_um": layout.geometry.pixel_size_um,
+            "z_step_um": layout.geometry.z_step_um,
+            **changes,
+        }
+    )
+
+
+def convert(config: TiffSourceConfig, out: Path) -> Path:
+    """Plan (headers only) and convert, as the workflow does; returns the plate."""
+    files = find_tiff_files(config)
+    planned = tiff_layout(config, files, out)
+    convert_tiff(config, ConvertTiffInputs(tiffs=tuple(files)), ConvertTiffOutputs(plate=out))
+    assert read_plate_layout(out) == planned, "the plate is not the one planned from the headers"
+    return out
+
+
+def assert_same_plate(converted: Path, expected: dict[str, np.ndarray], reference: Path) -> None:
+    images = raw_images(converted)
+    assert list(images) == list(expected)
+    for fov, image in expected.items():
+        assert images[fov].dtype == image.dtype
+        np.testing.assert_array_equal(images[fov], image, err_msg=fov)
+    got, want = read_plate_layout(converted), read_plate_layout(reference)
+    assert got.channel_names == want.channel_names
+    assert got.geometry == want.geometry
+    assert got.time_interval_minutes == want.time_interval_minutes
+    assert read_zarr_provenance(converted, "raw_plate").kind == "raw_plate"
+
+
+def test_one_ome_tiff_per_position_converts_to_the_same_plate(
+    tiny_plate: dict[str, Path], tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiffs").mkdir()
+    write_ome_per_position(tmp_path, tiny_images, tiny_plate["plate"])
+    config = TiffSourceConfig(files="tiffs/{position}.ome.tif", positions=POSITIONS)
+    plate = convert(config, tmp_path / "raw.zarr")
+    assert_same_plate(plate, tiny_images, tiny_plate["plate"])
+
+
+def test_plain_tiffs_per_time_point_convert_with_metadata_from_the_config(
+    tiny_plate: dict[str, Path], tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_plain_per_time_point(tmp_path, tiny_images)
+    plate = convert(plain_config(tiny_plate["plate"]), tmp_path / "raw.zarr")
+    assert_same_plate(plate, tiny_images, tiny_plate["plate"])
+
+
+def test_2d_movies_convert_as_one_slice(
+    tiny_plate: dict[str, Path], tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    """(c) One channel, one slice: YX files per time point (no metadata), and ImageJ TYX movies
+    whose spacing, frame interval and resolution give the sampling."""
+    monkeypatch.chdir(tmp_path)
+    layout = read_plate_layout(tiny_plate["plate"])
+    nuclei = layout.channel_names.index("Nuclei")
+    movies = {fov: image[:, nuclei : nuclei + 1, 2:3] for fov, image in tiny_images.items()}
+    pixel = layout.geometry.pixel_size_um
+    for fov, movie in movies.items():
+        (tmp_path / "yx").mkdir(exist_ok=True)
+        for t in range(movie.shape[0]):
+            tifffile.imwrite(tmp_path / "yx" / f"{POSITION_OF[fov]}_{t}.tif", movie[t, 0, 0])
+        (tmp_path / "tyx").mkdir(exist_ok=True)
+        tifffile.imwrite(
+            tmp_path / "tyx" / f"{POSITION_OF[fov]}.tif",
+            movie[:, 0, 0],
+            imagej=True,
+            resolution=(1 / pixel, 1 / pixel),
+            metadata={"axes": "TYX", "finterval": layout.geometry.time_interval_s, "unit": "um"},
+        )
+    per_frame = TiffSourceConfig(
+        files="yx/{position}_{t}.tif",
+        positions=POSITIONS,
+        channel_names=["Nuclei"],
+        time_interval_minutes=layout.time_interval_minutes,
+        pixel_size_um=pixel,
+    )
+    movie = TiffSourceConfig(files="tyx/{position}.tif", positions=POSITIONS, channel_names=["Nuclei"])
+    for config, out in ((per_frame, "yx.zarr"), (movie, "tyx.zarr")):
+        images = raw_images(convert(config, tmp_path / out))
+        assert list(images) == list(movies)
+        for fov, expected in movies.items():
+            np.testing.assert_array_equal(images[fov], expected, err_msg=f"{out} {fov}")
+        converted = read_plate_layout(tmp_path / out)
+        assert converted.channel_names == ("Nuclei",)
+        assert converted.shape_tczyx == (layout.n_frames, 1, 1, *layout.shape_tczyx[3:])
+        assert converted.time_interval_minutes == pytest.approx(layout.time_interval_minutes, rel=1e-6)
+        assert converted.geometry.pixel_size_um == pytest.approx(pixel, rel=1e-6)
+
+
+def test_default_fov_names_are_well_a1_and_sorted_naturally(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("Pos10", "Pos2", "Pos0"):
+        tifffile.imwrite(tmp_path / f"{name}.tif", np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
+    config = TiffSourceConfig(
+        files="{position}.tif", axes="TYX", channel_names=["GFP"], time_interval_minutes=5, pixel_size_um=1
+    )
+    layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    assert layout.fov_names == ("A/1/Pos0", "A/1/Pos2", "A/1/Pos10")
+    assert layout.shape_tczyx == (3, 1, 1, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("axes", "shape", "expected"),
+    [
+        ("TCZYX", (2, 3, 4, 5, 6), (2, 3, 4, 5, 6)),
+        ("CZYX", (3, 4, 5, 6), (1, 3, 4, 5, 6)),
+        ("ZTYX", (4, 2, 5, 6), (2, 1, 4, 5, 6)),
+        ("YX", (5, 6), (1, 1, 1, 5, 6)),
+        ("XY", (6, 5), (1, 1, 1, 5, 6)),
+    ],
+)
+def test_to_tczyx_orders_and_adds_axes(axes: str, shape: tuple[int, ...], expected: tuple[int, ...]) -> None:
+    image = np.arange(np.prod(shape)).reshape(shape)
+    converted = to_tczyx(image, axes)
+    assert converted.shape == expected
+    index = {axis: 1 for axis in axes}
+    source = tuple(index[axis] for axis in axes)
+    target = tuple(index.get(axis, 0) for axis in "TCZYX")
+    assert converted[target] == image[source]
+
+
+# ------------------------------------------------------------------ what is refused
+def test_metadata_and_config_that_disagree_are_refused(
+    tiny_plate: dict[str, Path], tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiffs").mkdir()
+    write_ome_per_position(tmp_path, tiny_images, tiny_plate["plate"])
+    base = {"files": "tiffs/{position}.ome.tif", "positions": POSITIONS}
+    for key, value in (("pixel_size_um", 0.5), ("time_interval_minutes", 10.0), ("z_step_um", 1.0)):
+        config = TiffSourceConfig.model_validate({**base, key: value})
+        with pytest.raises(ValueError, match=rf"tiffs/A1-site0\.ome\.tif: .*tiff\.{key} = {value:g}"):
+            tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    config = TiffSourceConfig.model_validate({**base, "channel_names": ["a", "b", "c", "d"]})
+    with pytest.raises(ValueError, match=r"A1-site0\.ome\.tif: .*tiff\.channel_names"):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    agreeing = TiffSourceConfig.model_validate({**base, "pixel_size_um": 0.65 * (1 + 1e-4)})
+    assert tiff_layout(agreeing, find_tiff_files(agreeing), "raw.zarr").geometry.pixel_size_um == 0.65
+
+
+def test_a_missing_time_point_is_refused_naming_position_and_time(
+    tiny_plate: dict[str, Path], tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_plain_per_time_point(tmp_path, tiny_images)
+    (tmp_path / "tiffs" / "B1-site0" / "img_t004.tif").unlink()
+    (tmp_path / "tiffs" / "A1-site0" / "img_t011.tif").unlink()
+    config = plain_config(tiny_plate["plate"])
+    with pytest.raises(
+        ValueError, match=r"missing time points by position: A1-site0: \[11\]; B1-site0: \[4\]"
+    ):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+
+
+def test_files_of_different_shapes_are_refused_naming_the_file(
+    tiny_plate: dict[str, Path], tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_plain_per_time_point(tmp_path, tiny_images)
+    odd = tmp_path / "tiffs" / "B1-site0" / "img_t003.tif"
+    tifffile.imwrite(odd, tiny_images["B/1/0"][3, :, :, :90], metadata=None)
+    config = plain_config(tiny_plate["plate"])
+    with pytest.raises(ValueError, match=r"one shape, axes and type.*tiffs/B1-site0/img_t003\.tif: shape"):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+
+
+def test_missing_channel_names_and_sampling_are_asked_for(
+    tiny_plate: dict[str, Path], tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_plain_per_time_point(tmp_path, tiny_images)
+    for key, expected in (
+        ("channel_names", r"tiffs/A1-site0/img_t000\.tif: .*give tiff\.channel_names"),
+        (
+            "pixel_size_um",
+            r"tiffs/A1-site0/img_t000\.tif: its metadata gives no pixel_size_um.*tiff\.pixel_size",
+        ),
+        ("axes", r"tiffs/A1-site0/img_t000\.tif: the metadata gives no axis order.*tiff\.axes"),
+    ):
+        config = plain_config(tiny_plate["plate"], **{key: None})
+        with pytest.raises(ValueError, match=expected):
+            tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    for t in range(2):
+        tifffile.imwrite(tmp_path / f"Pos0_{t}.tif", np.zeros((8, 8), np.uint16))
+    no_names = TiffSourceConfig(files="{position}_{t}.tif", time_interval_minutes=1)
+    with pytest.raises(
+        ValueError, match=r"Pos0_0\.tif: no channel names in its metadata; give tiff\.channel_names"
+    ):
+        tiff_layout(no_names, find_tiff_files(no_names), "raw.zarr")
+    two_names = no_names.model_copy(update={"channel_names": ["GFP", "RFP"]})
+    with pytest.raises(
+        ValueError, match=r"Pos0_0\.tif: holds 1 channel\(s\), but tiff\.channel_names names 2"
+    ):
+        tiff_layout(two_names, find_tiff_files(two_names), "raw.zarr")
+
+
+def test_unsafe_or_unnamed_positions_are_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("Pos 0", "Pos.1"):
+        tifffile.imwrite(tmp_path / f"{name}.tif", np.zeros((8, 8), np.uint16))
+    config = TiffSourceConfig(
+        files="{position}.tif", channel_names=["GFP"], time_interval_minutes=1, pixel_size_um=1
+    )
+    unsafe = r"tiff\.positions: the position names \['Pos 0', 'Pos\.1'\].*'positions'"
+    with pytest.raises(ValueError, match=unsafe):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    named = config.model_copy(update={"positions": {"Pos 0": "A/1/0"}})
+    unnamed = r"tiff\.positions: positions \['Pos\.1'\] have files but no FOV name"
+    with pytest.raises(ValueError, match=unnamed):
+        tiff_layout(named, find_tiff_files(named), "raw.zarr")
+    renamed = config.model_copy(update={"positions": {"Pos 0": "A/1/0", "Pos.1": "B/2/0"}})
+    assert tiff_layout(renamed, find_tiff_files(renamed), "raw.zarr").fov_names == ("A/1/0", "B/2/0")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"files": "tiffs/*.tif"}, r"'\{position\}' exactly once"),
+        ({"files": "{position}/{position}.tif"}, r"'\{position\}' exactly once"),
+        ({"files": "{position}_{z}.tif"}, r"placeholders \['\{z\}'\] are not known"),
+        ({"axes": "TCZY"}, "with Y and X"),
+        ({"axes": "TTYX"}, "each at most once"),
+        ({"files": "{position}_{t}.tif", "axes": "TYX"}, "remove T from axes"),
+        ({"positions": {"Pos0": "A/1"}}, r"\['A/1'\] are not 'row/column/fov'"),
+        ({"positions": {"Pos0": "A/1/0", "Pos1": "A/1/0"}}, "given to more than one position"),
+        ({"channel_names": ["GFP", "GFP"]}, "channel names must be unique"),
+    ],
+)
+def test_config_errors_say_how_to_fix_them(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        TiffSourceConfig.model_validate({"files": "{position}.tif", **changes})
+
+
+def test_a_dataset_has_exactly_one_source() -> None:
+    tiff = {"files": "{position}.tif"}
+    assert DatasetConfig.model_validate({"tiff": tiff}).tiff == TiffSourceConfig(**tiff)
+    for sources in ({"tiff": tiff, "plate": "p.zarr"}, {}):
+        with pytest.raises(ValidationError, match=r"exactly one of 'simulate'.*'plate'.*'tiff'"):
+            DatasetConfig.model_validate(sources)
