@@ -364,7 +364,83 @@ def test_the_plan_imports_instead_of_tracking(tmp_path: Path) -> None:
     del dataset["tracking_input"]  # the plate has no nuclear channel: nothing is tracked here
     (tmp_path / "mine.csv").write_text("fov_name,track_id,t,y,x\nA/1/0,1,0,30,30\n")
     dataset["tracks"] = {"format": "table", "path": str(tmp_path / "mine.csv")}
+    dataset["annotations"] = {"division_from_lineage": True}
     jobs = plan(config, tmp_path / "work")
     assert jobs["import_tracks"] == 1
     assert jobs["extract_patches"] == 2
     assert not {"tracks_plate", "track_fov", "collect_tracks", "evaluate_tracking"} & set(jobs)
+    assert jobs["annotate_divisions_from_lineage"] == 1
+    assert jobs["classify"] >= 1  # the division classifiers learn from the lineage's labels
+
+
+# ------------------------------------------------------------------ division labels from the lineage
+def test_lineage_mitoses_are_the_simulated_ones_of_mothers_seen_dividing(truth: pd.DataFrame) -> None:
+    from dynaclr.classify import lineage_division_states
+    from dynaclr.config.analysis import AnnotationConfig
+
+    # the tiny plate's mitosis_frames; a short margin, as its movie is 12 frames and its cycle 10
+    config = AnnotationConfig(division_from_lineage=True, mitosis_frames=2, interphase_margin_frames=2)
+    states = lineage_division_states(truth, config).merge(
+        truth[["fov_name", "track_id", "t", "mitosis"]],
+        on=["fov_name", "track_id", "t"],
+        suffixes=("", "_truth"),
+    )
+    mothers = set(
+        truth.loc[truth["parent_track_id"] >= 0, ["fov_name", "parent_track_id"]].itertuples(
+            index=False, name=None
+        )
+    )
+    seen_dividing = [(f, tr) in mothers for f, tr in zip(states["fov_name"], states["track_id"], strict=True)]
+    # every simulated mitosis of a mother whose daughters appear in the movie, and nothing else
+    np.testing.assert_array_equal(states["mitosis"], states["mitosis_truth"] & np.array(seen_dividing))
+    assert states["mitosis"].sum() >= 8
+    # interphase labels are never a simulated mitosis (those of cells that leave or outlive the movie
+    # included: the last frames of every track are ambiguous)
+    interphase = states["readable"] & ~states["mitosis"]
+    assert interphase.sum() >= 20
+    assert not (interphase & states["mitosis_truth"]).any()
+
+
+def test_lineage_annotations_are_sparse_and_written_for_the_classifiers(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    from dynaclr.classify import (
+        ANNOTATION_COLUMNS,
+        AnnotationsOutputs,
+        LineageAnnotationsInputs,
+        lineage_annotations_stage,
+        read_annotations,
+    )
+    from dynaclr.config.analysis import AnnotationConfig
+
+    table = truth[["fov_name", "track_id", "t", "y", "x", "parent_track_id"]]
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    config = AnnotationConfig.model_validate({"division_from_lineage": True})
+    assert config.tasks == ("division",) and config.source == "lineage"
+    written = lineage_annotations_stage(
+        config,
+        LineageAnnotationsInputs(tracks=tmp_path / "tracks.parquet"),
+        AnnotationsOutputs(annotations=tmp_path / "annotations.parquet"),
+    )
+    pd.testing.assert_frame_equal(read_annotations(tmp_path / "annotations.parquet"), written)
+    assert list(written.columns) == list(ANNOTATION_COLUMNS)
+    assert len(written) == round(0.10 * len(truth))
+    assert set(written["label"]) == {"mitosis", "interphase"} and set(written["task"]) == {"division"}
+    labelled = written.merge(truth, on=["fov_name", "track_id", "t"])
+    assert (labelled["mitosis"] == (labelled["label"] == "mitosis")).all()
+
+
+@pytest.mark.parametrize(
+    ("annotations", "message"),
+    [
+        ({"division_from_lineage": True, "tasks": ["infection", "division"]}, "expected [division]"),
+        ({"division_from_lineage": True, "table": "a.csv"}, "not both"),
+        ({"mitosis_frames": 3}, "division_from_lineage: true only"),
+    ],
+)
+def test_lineage_annotation_keys_are_checked(annotations: dict, message: str) -> None:
+    from dynaclr.config.analysis import AnnotationConfig
+
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        AnnotationConfig.model_validate(annotations)

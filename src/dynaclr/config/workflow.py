@@ -361,6 +361,11 @@ class DatasetConfig(StrictModel):
         return self.simulate is not None
 
     @property
+    def is_annotated(self) -> bool:
+        """True when the dataset has annotations: from ground truth (simulated), a table, or the lineage."""
+        return self.is_simulated or self.annotations.source != "ground_truth"
+
+    @property
     def imports_tracks(self) -> bool:
         """True when the tracks come from the user's files (``tracks``), not from ultrack."""
         return self.tracks is not None
@@ -403,20 +408,16 @@ class WorkflowConfig(StrictModel):
                     f"analysis.classification.{key}: {unknown} are not datasets; "
                     f"datasets are {sorted(self.datasets)}"
                 )
-        unannotated = [
-            name
-            for name in classification.train_on or []
-            if not (self.datasets[name].is_simulated or self.datasets[name].annotations.is_imported)
-        ]
+        unannotated = [name for name in classification.train_on or [] if not self.datasets[name].is_annotated]
         if unannotated:
             raise ValueError(
                 f"analysis.classification.train_on: {unannotated} have no annotations (a plate dataset needs "
-                "annotations.table) so no classifier can be trained on them"
+                "annotations.table or annotations.division_from_lineage) so no classifier can be trained on "
+                "them"
             )
         classified = set(self.analysis.classification.tasks)
         for name, dataset in self.datasets.items():
-            annotated = dataset.is_simulated or dataset.annotations.is_imported
-            if annotated and not classified & set(dataset.annotations.tasks):
+            if dataset.is_annotated and not classified & set(dataset.annotations.tasks):
                 raise ValueError(
                     f"datasets.{name}.annotations.tasks {list(dataset.annotations.tasks)} share no task "
                     f"with analysis.classification.tasks {sorted(classified)}; nothing could be classified"
