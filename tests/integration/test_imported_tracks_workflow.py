@@ -1,5 +1,6 @@
 """A dataset with tracks of its own (tracks: {format: table}): the run imports them instead of
-tracking (no ultrack job is planned) and extracts a patch for exactly the imported cells."""
+tracking (no ultrack job is planned), extracts a patch for exactly the imported cells and draws
+division annotations from their lineage."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def test_imported_tracks_feed_patch_extraction(tiny_plate: dict[str, Path], tmp_
                 "plate": str(tiny_plate["plate"]),
                 "phase": None,  # the patches read a raw channel only
                 "tracks": {"format": "table", "path": str(tmp_path / "proofread.csv")},
+                "annotations": {"division_from_lineage": True},
                 "patches": [
                     {
                         "name": "sensor",
@@ -45,9 +47,12 @@ def test_imported_tracks_feed_patch_extraction(tiny_plate: dict[str, Path], tmp_
     assert jobs["import_tracks"] == 1
     assert not ULTRACK_RULES & set(jobs), jobs
 
-    snakemake(
-        tmp_path, "--cores", "2", "results/mine/patches/sensor.parquet", "results/mine/qc.csv", timeout=300
-    )
+    targets = [
+        "results/mine/patches/sensor.parquet",
+        "results/mine/qc.csv",
+        "results/mine/annotations.parquet",
+    ]
+    snakemake(tmp_path, "--cores", "2", *targets, timeout=300)
     index = pd.read_parquet(tmp_path / "results" / "mine" / "patches" / "sensor.parquet")
     cells = set(index[["fov_name", "track_id", "t"]].itertuples(index=False, name=None))
     assert cells == set(table[["fov_name", "track_id", "t"]].itertuples(index=False, name=None))
@@ -55,3 +60,6 @@ def test_imported_tracks_feed_patch_extraction(tiny_plate: dict[str, Path], tmp_
     assert len(tracks) == len(table)
     qc = pd.read_csv(tmp_path / "results" / "mine" / "qc.csv")
     assert "tracking" not in set(qc.get("stage", []))
+    annotations = pd.read_parquet(tmp_path / "results" / "mine" / "annotations.parquet")
+    assert set(annotations["label"]) == {"mitosis", "interphase"}
+    assert set(annotations[["fov_name", "track_id", "t"]].itertuples(index=False, name=None)) <= cells
