@@ -157,16 +157,10 @@ def _imported_tracks_problems(name: str, dataset: DatasetConfig, raw: PlateLayou
         if Path(tracks.path).is_file():
             return []
         return [f"{key}: expected a tracks table, found nothing at {tracks.path}"]
-    wanted = "CSV" if tracks.format == "ultrack" else "CTC result folder"
-    missing = [
-        (fov, tracks.fov_path(fov))
-        for fov in raw.fov_names
-        if not (
-            Path(tracks.fov_path(fov)).is_file()
-            if tracks.format == "ultrack"
-            else Path(tracks.fov_path(fov)).is_dir()
-        )
-    ]
+    wanted, exists = (
+        ("CSV", Path.is_file) if tracks.format == "ultrack" else ("CTC result folder", Path.is_dir)
+    )
+    missing = [(fov, tracks.fov_path(fov)) for fov in raw.fov_names if not exists(Path(tracks.fov_path(fov)))]
     if not missing:
         return []
     shown = "; ".join(f"FOV {fov}: {path}" for fov, path in missing[:3]) + (
