@@ -23,6 +23,7 @@ SCRIPTS = REPO_ROOT / "workflow" / "scripts"
 #: shim -> heavy packages its imports must not load (an empty set: no constraint).
 ABSENT: dict[str, set[str]] = {
     "align_pseudotime": {"torch"},
+    "annotate_divisions_from_lineage": {"torch", "sklearn"},
     "classify": {"torch"},
     "collect_classification": {"torch"},
     "collect_patches": {"torch"},
@@ -38,6 +39,7 @@ ABSENT: dict[str, set[str]] = {
     "extract_patches": {"torch"},
     "import_annotations": {"torch", "sklearn"},
     "import_model": {"lightning"},
+    "import_tracks": {"torch"},
     "infected_fraction_figure": {"torch"},  # reads and writes a checkpoint with torch only
     "phase_plate": set(),
     "phase_transfer_function": set(),

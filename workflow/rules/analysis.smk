@@ -1,6 +1,6 @@
 # What is read from the embeddings (paper section 4): temporal smoothness and dynamic range,
-# classifiers of infection and division from sparse annotations (drawn from ground truth, or
-# imported from a dataset's own table), DTW pseudo-time of infection.
+# classifiers of infection and division from sparse annotations (drawn from ground truth or from a
+# dataset's tracks' lineage, or imported from its own table), DTW pseudo-time of infection.
 # Per-(model, dataset) jobs write their own tables; collect rules gather them for the report.
 
 
@@ -81,6 +81,30 @@ rule import_annotations:
         "../../envs/dynaclr.yaml"
     script:
         "../scripts/import_annotations.py"
+
+
+rule annotate_divisions_from_lineage:
+    """Sparse division annotations (mitosis, interphase) drawn from the lineage of the dataset's tracks."""
+    input:
+        tracks=f"{RESULTS}/{{dataset}}/tracks.parquet",
+    output:
+        annotations=f"{RESULTS}/{{dataset}}/annotations.parquet",
+    params:
+        config=lambda wildcards: stage_config(wildcards.dataset, "annotations"),
+    wildcard_constraints:
+        dataset=FROM_LINEAGE_DATASETS,
+    log:
+        f"{RESULTS}/logs/annotate_divisions_from_lineage/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/annotate_divisions_from_lineage/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/annotate_divisions_from_lineage.py"
 
 
 rule classify:

@@ -12,10 +12,12 @@
 #   simulated datasets only: infected-fraction and pseudo-time figures, which plot ground truth.
 
 
-#: Datasets whose annotations are drawn from ground truth, and those that import a table.
-DRAWN = [d for d in SIMULATED if not CONFIG.datasets[d].annotations.is_imported]
-IMPORTED = [d for d in DATASETS if CONFIG.datasets[d].annotations.is_imported]
-ANNOTATED = sorted(DRAWN + IMPORTED)
+#: Datasets whose annotations are drawn from ground truth, those that import a table, and those
+#: whose division annotations are drawn from their tracks' lineage (annotations.division_from_lineage).
+DRAWN = [d for d in SIMULATED if CONFIG.datasets[d].annotations.source == "ground_truth"]
+IMPORTED = [d for d in DATASETS if CONFIG.datasets[d].annotations.source == "table"]
+FROM_LINEAGE = [d for d in DATASETS if CONFIG.datasets[d].annotations.source == "lineage"]
+ANNOTATED = sorted(DRAWN + IMPORTED + FROM_LINEAGE)
 
 #: Model wildcard values: trained models and baselines (names never clash; WorkflowConfig checks).
 EMBEDDED_MODELS = "|".join(MODELS + BASELINES)
@@ -24,6 +26,7 @@ SIMULATED_DATASETS = wildcard_choice(SIMULATED)
 #: Dataset wildcard values of draw_annotations, import_annotations and classify.
 DRAWN_DATASETS = wildcard_choice(DRAWN)
 IMPORTED_DATASETS = wildcard_choice(IMPORTED)
+FROM_LINEAGE_DATASETS = wildcard_choice(FROM_LINEAGE)
 ANNOTATED_DATASETS = wildcard_choice(ANNOTATED)
 
 

@@ -43,6 +43,10 @@ DATASETS = sorted(CONFIG.datasets)
 SIMULATED = [name for name in DATASETS if CONFIG.datasets[name].is_simulated]
 #: Datasets given as TIFF files (rule convert_tiff writes their raw plate).
 TIFF_DATASETS = [name for name in DATASETS if CONFIG.datasets[name].tiff is not None]
+#: Datasets tracked here (ultrack: tracks_plate, track_fov, collect_tracks) and datasets whose
+#: tracks the config names (tracks:, rule import_tracks); both write results/{dataset}/tracks.parquet.
+TRACKED = [name for name in DATASETS if not CONFIG.datasets[name].imports_tracks]
+TRACKS_IMPORTED = [name for name in DATASETS if CONFIG.datasets[name].imports_tracks]
 
 
 # Plate positions: OME-Zarr names (e.g. A/1/0, B/12/Pos0); read_plate_layout refuses others.
@@ -154,7 +158,7 @@ def all_outputs():
                 targets.append(f"{RESULTS}/{dataset}/evaluation/virtual_stain.csv")
         targets.append(f"{RESULTS}/{dataset}/tracks.parquet")
         targets.append(f"{RESULTS}/{dataset}/qc.csv")
-        if spec.is_simulated:
+        if spec.is_simulated and not spec.imports_tracks:
             targets.append(f"{RESULTS}/{dataset}/evaluation/tracking.csv")
     for dataset, spec_name in patch_jobs():
         targets += list(patch_store(dataset, spec_name).values())
@@ -269,6 +273,31 @@ def patch_store(dataset, spec):
 # ------------------------------------------------------------------ image stages
 def vs_ready(dataset):
     return per_fov(f"{RESULTS}/{{dataset}}/records/virtual_stain/{{row}}/{{col}}/{{fov}}.json", dataset)
+
+
+def track_records(dataset):
+    """Every FOV's tracking record (rule track_fov); none when the dataset imports its tracks."""
+    if CONFIG.datasets[dataset].imports_tracks:
+        return []
+    return per_fov(f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json", dataset)
+
+
+def imported_tracks_files(wildcards):
+    """Rule import_tracks's inputs (dynaclr.tracking.ImportTracksInputs): the table, or every FOV's
+    ultrack CSV or CTC folder (and its res_track.txt), in the plate's FOV order."""
+    tracks = CONFIG.datasets[wildcards.dataset].tracks
+    if tracks.format == "table":
+        return {"files": [tracks.path]}
+    files = {"files": per_fov(tracks.path, wildcards.dataset)}
+    if tracks.format == "ctc":
+        files["ctc_lineage"] = per_fov(os.path.join(tracks.path, "res_track.txt"), wildcards.dataset)
+    return files
+
+
+def plate_shape_tzyx(dataset):
+    """(T, Z, Y, X) of a dataset's raw plate: the frames and pixels imported tracks must lie within."""
+    n_t, _, n_z, n_y, n_x = plate_layout(dataset).shape_tczyx
+    return [n_t, n_z, n_y, n_x]
 
 
 def tracking_input_plate(dataset):

@@ -8,7 +8,7 @@ rule qc_table:
         # every per-FOV record of the dataset, by stage (dynaclr.qc.QcTableInputs); empty when off
         phase_records=lambda w: phase_ready(w.dataset),
         virtual_stain_records=lambda w: vs_ready(w.dataset) if CONFIG.datasets[w.dataset].virtual_stain else [],
-        track_records=lambda w: per_fov(f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json", w.dataset),
+        track_records=lambda w: track_records(w.dataset),
         patch_records=lambda w: [
             path
             for spec in CONFIG.datasets[w.dataset].patches

@@ -1,8 +1,11 @@
-# Segmentation and tracking with ultrack (CBC solver, no licence needed), one job per FOV.
+# Segmentation and tracking with ultrack (CBC solver, no licence needed), one job per FOV; or the
+# tracks a dataset names (tracks:, rule import_tracks) instead. Either writes results/{dataset}/tracks.parquet.
 
 
 rule tracks_plate:
     """Empty label plate (labels, T,1,Z|1,Y,X) with the input plate's positions."""
+    wildcard_constraints:
+        dataset=wildcard_choice(TRACKED),
     input:
         plate=lambda w: tracking_input_plate(w.dataset),
     output:
@@ -25,6 +28,8 @@ rule tracks_plate:
 
 rule track_fov:
     """ultrack segment -> link -> solve on one FOV; its labels, tracks CSV and record."""
+    wildcard_constraints:
+        dataset=wildcard_choice(TRACKED),
     input:
         plate=lambda w: tracking_input_plate(w.dataset),
         input_record=tracking_input_records,
@@ -54,9 +59,11 @@ rule track_fov:
 
 rule collect_tracks:
     """All FOVs' tracks in one table with fov_name (float centroids)."""
+    wildcard_constraints:
+        dataset=wildcard_choice(TRACKED),
     input:
         tracks_plate=f"{RESULTS}/{{dataset}}/tracks.zarr",
-        records=lambda w: per_fov(f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json", w.dataset),
+        records=lambda w: track_records(w.dataset),
         tracks_csvs=lambda w: per_fov(
             f"{RESULTS}/{{dataset}}/tracks/{{row}}/{{col}}/{{fov}}/tracks_{{row}}_{{col}}_{{fov}}.csv", w.dataset
         ),
@@ -77,6 +84,8 @@ rule collect_tracks:
 
 rule evaluate_tracking:
     """Cell Tracking Challenge DET and TRA, division precision/recall vs ground truth."""
+    wildcard_constraints:
+        dataset=wildcard_choice(TRACKED),
     input:
         tracks_plate=f"{RESULTS}/{{dataset}}/tracks.zarr",
         tracks=f"{RESULTS}/{{dataset}}/tracks.parquet",
@@ -98,3 +107,30 @@ rule evaluate_tracking:
         "../../envs/dynaclr.yaml"
     script:
         "../scripts/evaluate_tracking.py"
+
+
+rule import_tracks:
+    """The tracks a dataset names (tracks: a table, ultrack CSVs or CTC results), checked against
+    the plate and written as the same table collect_tracks writes."""
+    wildcard_constraints:
+        dataset=wildcard_choice(TRACKS_IMPORTED),
+    input:
+        unpack(imported_tracks_files),
+    output:
+        tracks=f"{RESULTS}/{{dataset}}/tracks.parquet",
+    params:
+        config=lambda w: stage_config(w.dataset, "tracks"),
+        fov_names=lambda w: fovs(w.dataset),
+        shape_tzyx=lambda w: plate_shape_tzyx(w.dataset),
+    log:
+        f"{RESULTS}/logs/import_tracks/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/import_tracks/{{dataset}}.tsv"
+    priority: UPSTREAM_PRIORITY
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/import_tracks.py"

@@ -3,6 +3,8 @@
 * :func:`draw_annotations_stage`: sparse, class-balanced annotations drawn from ground truth;
 * :func:`import_annotations_stage`: a person's annotation table (CSV/Parquet) checked and written
   in the same layout (datasets without ground truth);
+* :func:`lineage_annotations_stage`: division annotations drawn from a tracks table's lineage
+  (``annotations.division_from_lineage``, e.g. for imported tracks);
 * :func:`fit_and_evaluate`: StandardScaler → balanced LogisticRegression, FOV-grouped
   cross-validation, F1 / AUROC / balanced accuracy with track-bootstrap CIs, predictions for
   every cell;

@@ -1,6 +1,7 @@
 """Sparse annotations drawn from ground truth, and how they find their cell among the patches.
 
-Annotation scheme (:func:`draw_annotations`), per task, independently:
+Annotation scheme (:func:`draw_annotations`; :func:`draw_lineage_annotations` draws ``division``
+the same way from a tracks table's lineage, :func:`lineage_division_states`), per task, independently:
 
 * the annotated unit is one cell observation (one cell at one frame);
 * the budget is ``round(fraction_of_cells * N)`` observations (``N``: all ground-truth cell
@@ -95,16 +96,8 @@ def draw_annotations(ground_truth_tracks: pd.DataFrame, config: AnnotationConfig
         readable = np.ones(len(truth), dtype=bool)
         if task == "infection" and config.infection_visible_translocation > 0:
             readable = ~_ambiguous_infection(truth, config.infection_visible_translocation)
-        positives = np.flatnonzero(is_positive & readable)
-        negatives = np.flatnonzero(~is_positive & readable)
-        n_positive = min(round(config.positive_class_share * n_total), positives.size)
-        n_negative = min(n_total - n_positive, negatives.size)
-        n_positive = min(n_total - n_negative, positives.size)  # refill from positives if negatives ran short
-        chosen = np.concatenate(
-            [
-                rng.choice(positives, size=n_positive, replace=False),
-                rng.choice(negatives, size=n_negative, replace=False),
-            ]
+        chosen, n_positive, n_negative = _draw_observations(
+            is_positive, readable, n_total, config.positive_class_share, rng
         )
         labels = np.where(is_positive[chosen], positive, negative)
         frames.append(
@@ -124,6 +117,103 @@ def draw_annotations(ground_truth_tracks: pd.DataFrame, config: AnnotationConfig
     return annotations.sort_values(["task", "fov_name", "track_id", "t"], ignore_index=True)[
         list(ANNOTATION_COLUMNS)
     ]
+
+
+def _draw_observations(
+    is_positive: np.ndarray,
+    readable: np.ndarray,
+    n_total: int,
+    positive_share: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, int, int]:
+    """Row indices of one task's annotations: ``positive_share`` of ``n_total`` from the readable
+    positives, the rest from the readable negatives, each uniformly without replacement; a class that
+    runs short is filled from the other. Returns the indices and the two counts."""
+    positives = np.flatnonzero(is_positive & readable)
+    negatives = np.flatnonzero(~is_positive & readable)
+    n_positive = min(round(positive_share * n_total), positives.size)
+    n_negative = min(n_total - n_positive, negatives.size)
+    n_positive = min(n_total - n_negative, positives.size)  # refill from positives if negatives ran short
+    chosen = np.concatenate(
+        [
+            rng.choice(positives, size=n_positive, replace=False),
+            rng.choice(negatives, size=n_negative, replace=False),
+        ]
+    )
+    return chosen, n_positive, n_negative
+
+
+def lineage_division_states(tracks: pd.DataFrame, config: AnnotationConfig) -> pd.DataFrame:
+    """Division state of every observation from the tracks' lineage alone (no images, no ground truth).
+
+    A *mother* is a track some track of its FOV names as ``parent_track_id``. ``mitosis``: the last
+    ``config.mitosis_frames`` frames of a mother (``t > last - mitosis_frames``), the frames before
+    its daughters appear, as the simulator marks them. ``interphase``: at least
+    ``config.interphase_margin_frames`` frames from its track's last frame (a track that ends without
+    daughters may have divided unseen, e.g. out of the field or after the movie) and, for a daughter,
+    from its first frame. Other observations are ambiguous.
+
+    Returns:
+        ``fov_name, track_id, t, y, x`` with booleans ``mitosis`` and ``readable`` (not ambiguous).
+    """
+    rows = tracks.loc[:, ["fov_name", "track_id", "t", "y", "x", "parent_track_id"]].reset_index(drop=True)
+    frames = rows.groupby(["fov_name", "track_id"])["t"]
+    first = frames.transform("min").to_numpy(dtype=np.int64)
+    last = frames.transform("max").to_numpy(dtype=np.int64)
+    mothers = set(
+        zip(
+            rows.loc[rows["parent_track_id"] >= 0, "fov_name"],
+            rows.loc[rows["parent_track_id"] >= 0, "parent_track_id"].astype(int),
+            strict=True,
+        )
+    )
+    is_mother = np.array(
+        [key in mothers for key in zip(rows["fov_name"], rows["track_id"].astype(int), strict=True)],
+        dtype=bool,
+    )
+    t = rows["t"].to_numpy(dtype=np.int64)
+    mitosis = is_mother & (t > last - config.mitosis_frames)
+    margin = config.interphase_margin_frames
+    is_daughter = rows["parent_track_id"].to_numpy() >= 0
+    interphase = (~mitosis) & (last - t >= margin) & (~is_daughter | (t - first >= margin))
+    return rows.drop(columns="parent_track_id").assign(mitosis=mitosis, readable=mitosis | interphase)
+
+
+def draw_lineage_annotations(tracks: pd.DataFrame, config: AnnotationConfig) -> pd.DataFrame:
+    """Sparse ``division`` annotations from the lineage (:func:`lineage_division_states`), drawn as
+    from ground truth: ``round(fraction_of_cells * N)`` observations, ``positive_class_share`` of them
+    ``mitosis``, generator ``default_rng([config.seed, 0])``.
+
+    Returns:
+        DataFrame ``fov_name, track_id, t, y, x, task, label`` sorted by FOV, track, frame.
+    """
+    if not config.division_from_lineage:
+        raise ValueError(
+            "annotations.division_from_lineage is false: annotations are not drawn from the lineage"
+        )
+    states = lineage_division_states(tracks, config)
+    n_total = max(2, round(config.fraction_of_cells * len(states)))
+    is_positive = states["mitosis"].to_numpy(dtype=bool)
+    chosen, n_positive, n_negative = _draw_observations(
+        is_positive,
+        states["readable"].to_numpy(dtype=bool),
+        n_total,
+        config.positive_class_share,
+        np.random.default_rng([config.seed, 0]),
+    )
+    _, positive, negative = _task("division")
+    annotations = states.loc[chosen, ["fov_name", "track_id", "t", "y", "x"]].assign(
+        task="division", label=np.where(is_positive[chosen], positive, negative)
+    )
+    logger.info(
+        "division from lineage: %d annotations (%d mitosis of %d, %d interphase) of %d cell observations",
+        len(annotations),
+        n_positive,
+        int(is_positive.sum()),
+        n_negative,
+        len(states),
+    )
+    return annotations.sort_values(["fov_name", "track_id", "t"], ignore_index=True)[list(ANNOTATION_COLUMNS)]
 
 
 def _ambiguous_infection(truth: pd.DataFrame, visible_from: float) -> np.ndarray:
@@ -164,6 +254,30 @@ def draw_annotations_stage(
         ArtifactKind.ANNOTATIONS,
         config.model_dump(mode="json", exclude={"table"}),
         [(inputs.tracks, truth_prov)],
+    )
+    write_table(annotations, outputs.annotations, provenance)
+    return annotations
+
+
+class LineageAnnotationsInputs(StageFiles):
+    """Rule ``annotate_divisions_from_lineage``: the dataset's tracks (kind ``tracks``)."""
+
+    tracks: Path
+
+
+def lineage_annotations_stage(
+    config: AnnotationConfig, inputs: LineageAnnotationsInputs, outputs: AnnotationsOutputs
+) -> pd.DataFrame:
+    """Read the dataset's tracks, draw division annotations from their lineage, write them (kind
+    ``annotations``)."""
+    tracks, tracks_prov = read_table(
+        inputs.tracks, ArtifactKind.TRACKS, ["fov_name", "track_id", "t", "y", "x", "parent_track_id"]
+    )
+    annotations = draw_lineage_annotations(tracks, config)
+    provenance = make_provenance(
+        ArtifactKind.ANNOTATIONS,
+        config.model_dump(mode="json", exclude={"table"}),
+        [(inputs.tracks, tracks_prov)],
     )
     write_table(annotations, outputs.annotations, provenance)
     return annotations

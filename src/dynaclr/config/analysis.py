@@ -12,7 +12,7 @@ accepted only for the engineered-features baseline, whose ``X`` is standardised)
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -38,13 +38,16 @@ ANNOTATION_TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 
 
 class AnnotationConfig(StrictModel):
-    """Sparse annotations of a dataset: drawn from ground truth, or read from a table of yours.
+    """Sparse annotations of a dataset: drawn from ground truth or the tracks' lineage, or your table.
 
     Without ``table`` (simulated datasets), rule ``draw_annotations`` draws them from the ground
     truth as a person would label a few cells (keys ``fraction_of_cells``, ``positive_class_share``,
     ``infection_visible_translocation``, ``seed``). With ``table`` (any dataset, e.g. a ``plate:``
     one), rule ``import_annotations`` validates that table and writes it in the same layout; the
     drawing keys do not apply and must be left out, and ``tasks`` names the tasks the table holds.
+    With ``division_from_lineage`` (any dataset, e.g. one with tracks of its own), rule
+    ``annotate_divisions_from_lineage`` draws ``division`` labels from the lineage of the dataset's
+    tracks the same way (``mitosis_frames``, ``interphase_margin_frames``).
     """
 
     table: str | None = Field(
@@ -91,6 +94,69 @@ class AnnotationConfig(StrictModel):
         ),
     )
     seed: int = Field(0, ge=0, description="Seed of the annotation draw.")
+    division_from_lineage: bool = Field(
+        False,
+        description=(
+            "Draw division annotations from the lineage of the dataset's tracks (results/<dataset>/"
+            "tracks.parquet, e.g. tracks you imported) instead of ground truth or a table: 'mitosis' the "
+            "last mitosis_frames frames of a mother before its daughters appear, 'interphase' frames at "
+            "least interphase_margin_frames from a track's ends; drawn sparsely as from ground truth "
+            "(fraction_of_cells, positive_class_share, seed). tasks is then [division]."
+        ),
+    )
+    mitosis_frames: int = Field(
+        2,
+        ge=1,
+        description="With division_from_lineage: frames of a mother track labelled 'mitosis' before its "
+        "daughters' first frame.",
+    )
+    interphase_margin_frames: int = Field(
+        4,
+        ge=0,
+        description="With division_from_lineage: a frame is 'interphase' when at least this many frames lie "
+        "between it and its track's last frame, and (for a daughter) its track's first frame.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lineage_tasks(cls, data: Any) -> Any:
+        """The lineage gives division labels only: ``tasks`` defaults to ``[division]`` with it."""
+        if isinstance(data, dict) and data.get("division_from_lineage") and "tasks" not in data:
+            return {**data, "tasks": ["division"]}
+        return data
+
+    @model_validator(mode="after")
+    def _lineage_keys(self) -> AnnotationConfig:
+        lineage_keys = [
+            f"{name}={getattr(self, name)!r}"
+            for name in ("mitosis_frames", "interphase_margin_frames")
+            if getattr(self, name) != type(self).model_fields[name].default
+        ]
+        if not self.division_from_lineage:
+            if lineage_keys:
+                raise ValueError(
+                    f"annotations: {lineage_keys} are read with division_from_lineage: true only; "
+                    "remove them or set it"
+                )
+            return self
+        if self.table is not None:
+            raise ValueError(
+                "annotations: give either 'table' (your annotations) or division_from_lineage: true, not both"
+            )
+        if tuple(self.tasks) != ("division",):
+            raise ValueError(
+                f"annotations.tasks: the lineage gives division labels only; expected [division], found "
+                f"{list(self.tasks)}"
+            )
+        if (
+            self.infection_visible_translocation
+            != type(self).model_fields["infection_visible_translocation"].default
+        ):
+            raise ValueError(
+                "annotations.infection_visible_translocation does not apply with division_from_lineage: "
+                "remove it"
+            )
+        return self
 
     @model_validator(mode="after")
     def _table_or_draw(self) -> AnnotationConfig:
@@ -117,6 +183,14 @@ class AnnotationConfig(StrictModel):
     def is_imported(self) -> bool:
         """True when the annotations come from the user's ``table`` rather than ground truth."""
         return self.table is not None
+
+    @property
+    def source(self) -> Literal["ground_truth", "table", "lineage"]:
+        """Where the annotations come from: drawn from ground truth (rule ``draw_annotations``), your
+        ``table`` (``import_annotations``) or the tracks' lineage (``annotate_divisions_from_lineage``)."""
+        if self.table is not None:
+            return "table"
+        return "lineage" if self.division_from_lineage else "ground_truth"
 
 
 #: Keys of :class:`AnnotationConfig` that only drawing from ground truth reads.

@@ -104,11 +104,12 @@ def _channel_problems(name: str, dataset: DatasetConfig, plates: Mapping[str, Pl
             "the raw plate",
             f"name its brightfield channel, or set `phase: null` if the plate holds {PHASE_CHANNEL}",
         )
-    if dataset.tracking_input.source == "raw":
+    tracked_here = dataset.tracks is None  # imported tracks read no nuclear channel
+    if tracked_here and dataset.tracking_input.source == "raw":
         problems += _channel_problem(
             f"{key}.tracking_input.channel", dataset.tracking_input.channel, raw, "the raw plate"
         )
-    elif dataset.virtual_stain is not None:
+    elif tracked_here and dataset.virtual_stain is not None:
         problems += _channel_problem(
             f"{key}.tracking_input.channel",
             dataset.tracking_input.channel,
@@ -150,6 +151,31 @@ def _channel_problems(name: str, dataset: DatasetConfig, plates: Mapping[str, Pl
                     ),
                 )
     return problems
+
+
+def _imported_tracks_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
+    """The files ``tracks`` names exist: the table, or every FOV's CSV (ultrack) or folder (ctc)."""
+    if dataset.tracks is None:
+        return []
+    key = f"datasets.{name}.tracks.path"
+    tracks = dataset.tracks
+    if tracks.format == "table":
+        if Path(tracks.path).is_file():
+            return []
+        return [f"{key}: expected a tracks table, found nothing at {tracks.path}"]
+    wanted, exists = (
+        ("CSV", Path.is_file) if tracks.format == "ultrack" else ("CTC result folder", Path.is_dir)
+    )
+    missing = [(fov, tracks.fov_path(fov)) for fov in raw.fov_names if not exists(Path(tracks.fov_path(fov)))]
+    if not missing:
+        return []
+    shown = "; ".join(f"FOV {fov}: {path}" for fov, path in missing[:3]) + (
+        "; ..." if len(missing) > 3 else ""
+    )
+    return [
+        f"{key}: expected a {wanted} per FOV of {raw.path} ({tracks.path!r}), found none for "
+        f"{len(missing)} of {len(raw.fov_names)} FOVs ({shown})"
+    ]
 
 
 def _patch_window_problems(name: str, spec: PatchSpec, plates: Mapping[str, PlateLayout]) -> list[str]:
@@ -249,6 +275,7 @@ def workflow_problems(
         plates = plates_of[name] = source_layouts(name, dataset, raw_layouts[name], results)
         problems += _acquisition_problems(name, dataset, raw_layouts[name])
         problems += _channel_problems(name, dataset, plates)
+        problems += _imported_tracks_problems(name, dataset, raw_layouts[name])
         for spec in dataset.patches:
             problems += _patch_window_problems(name, spec, plates)
         wells = {fov.rsplit("/", 1)[0] for fov in raw_layouts[name].fov_names}

@@ -217,3 +217,71 @@ class TrackingEvaluationConfig(StrictModel):
             "true ones and the division frames differ by at most this many frames."
         ),
     )
+
+
+#: File name endings of a ``tracks: {format: table}`` file.
+TRACKS_TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
+#: Placeholders a per-FOV ``tracks.path`` pattern must hold (a FOV is named ``row/col/fov``).
+FOV_PLACEHOLDERS: tuple[str, ...] = ("{row}", "{col}", "{fov}")
+
+
+class ImportedTracksConfig(StrictModel):
+    """Tracks you already have, instead of segmentation and tracking (rule ``import_tracks``).
+
+    ``table``: one CSV or Parquet file with ``fov_name, track_id, t, y, x`` (optional
+    ``parent_track_id``, ``z``, ``id``, ``parent_id``; other columns are ignored). ``ultrack``: one
+    CSV per FOV as ultrack's ``to_tracks_layer`` writes it (``track_id, t, [z,] y, x, id,
+    parent_track_id, parent_id``). ``ctc``: one Cell Tracking Challenge result folder per FOV
+    (``res_track.txt`` and ``mask###.tif``). Units: ``t`` frames of the plate, centroids pixels
+    (``z`` slices).
+    """
+
+    format: Literal["table", "ultrack", "ctc"] = Field(
+        description="'table' (one file, all FOVs), 'ultrack' (a CSV per FOV) or 'ctc' (a CTC folder per FOV)."
+    )
+    path: str = Field(
+        min_length=1,
+        description=(
+            "table: the CSV or Parquet file; ultrack and ctc: a pattern with {row}, {col} and {fov} "
+            "(e.g. tracks/{row}/{col}/{fov}/tracks.csv, ctc/{row}_{col}_{fov}_RES), expanded over "
+            "the plate's FOVs. Relative to the working directory."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _path_fits_format(self) -> ImportedTracksConfig:
+        held = [name for name in FOV_PLACEHOLDERS if name in self.path]
+        if self.format == "table":
+            if held:
+                raise ValueError(
+                    f"tracks.path: format 'table' reads one file for all FOVs (column fov_name); found "
+                    f"placeholders {held} in {self.path!r}; use format 'ultrack' or 'ctc' for one file "
+                    "or folder per FOV"
+                )
+            if not self.path.lower().endswith(TRACKS_TABLE_SUFFIXES):
+                raise ValueError(
+                    f"tracks.path: format 'table' expects a {' or '.join(TRACKS_TABLE_SUFFIXES)} file, "
+                    f"found {self.path!r}"
+                )
+            return self
+        if len(held) != len(FOV_PLACEHOLDERS):
+            missing = [name for name in FOV_PLACEHOLDERS if name not in held]
+            raise ValueError(
+                f"tracks.path: format {self.format!r} is one file or folder per FOV; expected a pattern "
+                f"with {' '.join(FOV_PLACEHOLDERS)}, found {self.path!r} (lacks {missing})"
+            )
+        try:
+            self.fov_path("A/1/0")
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(
+                f"tracks.path: {self.path!r} holds a placeholder other than {' '.join(FOV_PLACEHOLDERS)} "
+                f"({err!r}); write a literal brace as {{{{ or }}}}"
+            ) from None
+        if self.format == "ultrack" and not self.path.lower().endswith(".csv"):
+            raise ValueError(f"tracks.path: format 'ultrack' expects CSV files, found {self.path!r}")
+        return self
+
+    def fov_path(self, fov_name: str) -> str:
+        """The file (ultrack) or folder (ctc) of FOV ``row/col/fov``: ``path``, placeholders filled."""
+        row, col, fov = fov_name.split("/")
+        return self.path.format(row=row, col=col, fov=fov)

@@ -33,7 +33,7 @@ from dynaclr.config.embeddings import (
 from dynaclr.config.patches import PatchSpec, spec_contract
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
-from dynaclr.config.tracking import TrackingConfig, TrackingEvaluationConfig
+from dynaclr.config.tracking import ImportedTracksConfig, TrackingConfig, TrackingEvaluationConfig
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.config.virtual_stain import VirtualStainConfig
 
@@ -284,6 +284,14 @@ class DatasetConfig(StrictModel):
     virtual_stain: VirtualStainConfig | None = Field(
         None, description="Virtual staining of nuclei from phase; omit to track on the plate's own channel."
     )
+    tracks: ImportedTracksConfig | None = Field(
+        None,
+        description=(
+            "Tracks you already have (a table, ultrack CSVs or CTC results) instead of segmentation and "
+            "tracking: rule import_tracks writes them as results/<dataset>/tracks.parquet; 'tracking_input', "
+            "'tracking' and 'tracking_evaluation' then do not apply."
+        ),
+    )
     tracking_input: TrackingInputConfig = Field(
         default_factory=TrackingInputConfig,
         description="Default: the virtual-staining output when 'virtual_stain' is set, else raw 'Nuclei'.",
@@ -304,7 +312,7 @@ class DatasetConfig(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _default_tracking_input(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "tracking_input" not in data:
+        if isinstance(data, dict) and "tracking_input" not in data and data.get("tracks") is None:
             if data.get("virtual_stain") is not None:
                 return {**data, "tracking_input": {"source": "virtual_stain", "channel": "nuclei_prediction"}}
             return {**data, "tracking_input": {"source": "raw", "channel": "Nuclei"}}
@@ -318,7 +326,11 @@ class DatasetConfig(StrictModel):
                 "give exactly one of 'simulate' (a simulated plate), 'plate' (a path) or 'tiff' (TIFF "
                 f"files); found {sources or 'none'}"
             )
-        if self.tracking_input.source == "virtual_stain" and self.virtual_stain is None:
+        if (
+            self.tracks is None
+            and self.tracking_input.source == "virtual_stain"
+            and self.virtual_stain is None
+        ):
             raise ValueError(
                 "tracking_input.source is 'virtual_stain' but 'virtual_stain' is not configured: add a "
                 "'virtual_stain' section, or track on the plate's nuclear channel with "
@@ -335,6 +347,18 @@ class DatasetConfig(StrictModel):
                         f"patches '{spec.name}': channel {channel.channel!r} comes from 'virtual_stain', "
                         "which this dataset does not configure"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _imported_tracks_replace_tracking(self) -> DatasetConfig:
+        if self.tracks is None:
+            return self
+        unused = sorted({"tracking_input", "tracking", "tracking_evaluation"} & self.model_fields_set)
+        if unused:
+            raise ValueError(
+                f"tracks: the dataset imports its tracks (format {self.tracks.format!r}), so {unused} do not "
+                "apply (they configure segmentation and tracking with ultrack); remove them or 'tracks'"
+            )
         return self
 
     @model_validator(mode="after")
@@ -362,6 +386,16 @@ class DatasetConfig(StrictModel):
     @property
     def is_simulated(self) -> bool:
         return self.simulate is not None
+
+    @property
+    def is_annotated(self) -> bool:
+        """True when the dataset has annotations: from ground truth (simulated), a table, or the lineage."""
+        return self.is_simulated or self.annotations.source != "ground_truth"
+
+    @property
+    def imports_tracks(self) -> bool:
+        """True when the tracks come from the user's files (``tracks``), not from ultrack."""
+        return self.tracks is not None
 
 
 class WorkflowConfig(StrictModel):
@@ -401,20 +435,16 @@ class WorkflowConfig(StrictModel):
                     f"analysis.classification.{key}: {unknown} are not datasets; "
                     f"datasets are {sorted(self.datasets)}"
                 )
-        unannotated = [
-            name
-            for name in classification.train_on or []
-            if not (self.datasets[name].is_simulated or self.datasets[name].annotations.is_imported)
-        ]
+        unannotated = [name for name in classification.train_on or [] if not self.datasets[name].is_annotated]
         if unannotated:
             raise ValueError(
                 f"analysis.classification.train_on: {unannotated} have no annotations (a plate dataset needs "
-                "annotations.table) so no classifier can be trained on them"
+                "annotations.table or annotations.division_from_lineage) so no classifier can be trained on "
+                "them"
             )
         classified = set(self.analysis.classification.tasks)
         for name, dataset in self.datasets.items():
-            annotated = dataset.is_simulated or dataset.annotations.is_imported
-            if annotated and not classified & set(dataset.annotations.tasks):
+            if dataset.is_annotated and not classified & set(dataset.annotations.tasks):
                 raise ValueError(
                     f"datasets.{name}.annotations.tasks {list(dataset.annotations.tasks)} share no task "
                     f"with analysis.classification.tasks {sorted(classified)}; nothing could be classified"

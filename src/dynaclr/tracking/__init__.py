@@ -1,7 +1,8 @@
 """Segmentation and tracking of nuclei with ultrack, and its evaluation against ground truth.
 
 Stage functions (one per rule): :func:`create_tracks_plate` (``tracks_plate``), :func:`track_fov`
-(``track_fov``, one job per FOV), :func:`collect_tracks` (``collect_tracks``),
+(``track_fov``, one job per FOV), :func:`collect_tracks` (``collect_tracks``), or, for tracks
+you already have, :func:`import_tracks` (``import_tracks``, :mod:`~dynaclr.tracking.importing`),
 :func:`evaluate_tracking` (``evaluate_tracking``). Building blocks: :mod:`~dynaclr.tracking.maps`
 (foreground and contour maps from a nuclear image), :mod:`~dynaclr.tracking.engine` (ultrack
 segment → link → solve; CBC solver, no commercial licence), :mod:`~dynaclr.tracking.ctc` (Cell
@@ -30,6 +31,7 @@ from dynaclr.tracking.fov import (
     read_tracks_csv,
     track_fov,
 )
+from dynaclr.tracking.importing import ImportTracksInputs, ImportTracksOutputs, import_tracks
 
 __all__ = [
     "LABELS_CHANNEL",
@@ -38,6 +40,8 @@ __all__ = [
     "CollectTracksOutputs",
     "EvaluateTrackingInputs",
     "EvaluateTrackingOutputs",
+    "ImportTracksInputs",
+    "ImportTracksOutputs",
     "TrackFovInputs",
     "TrackFovOutputs",
     "TrackingScores",
@@ -47,6 +51,7 @@ __all__ = [
     "create_tracks_plate",
     "ctc_scores",
     "evaluate_tracking",
+    "import_tracks",
     "project_labels_to_2d",
     "read_tracking_evaluation",
     "read_tracks_csv",

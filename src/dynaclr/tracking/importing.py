@@ -1,0 +1,511 @@
+"""Tracks you already have, instead of segmentation and tracking (rule ``import_tracks``).
+
+Three forms are read (``tracks.format``, :class:`~dynaclr.config.tracking.ImportedTracksConfig`):
+
+* ``table``: one CSV or Parquet file, every FOV, columns ``fov_name, track_id, t, y, x`` and
+  optionally ``z``, ``parent_track_id`` (-1 or empty: none), ``id`` and ``parent_id``; other
+  columns (bounding boxes, scores) are ignored;
+* ``ultrack``: one CSV per FOV as ultrack's ``to_tracks_layer`` and napari-iohub write them,
+  ``track_id, t, [z,] y, x, id, parent_track_id, parent_id``;
+* ``ctc``: one Cell Tracking Challenge result folder per FOV: ``mask<t>.tif`` label images
+  (label = track id, 0 = background; (Y, X) or (Z, Y, X)) and ``res_track.txt`` (one ``L B E P``
+  line per track, ``P = 0`` for none). Centroids are the mean coordinates of each label's pixels.
+
+Units: ``t`` in frames of the plate, centroids in pixels (``z`` in slices). Every row is checked
+against the plate (:func:`imported_tracks_problems`); all problems are reported at once, one
+line each, naming the file and line (or mask), the column, what was expected and what was found.
+The result is the ``tracks`` artifact exactly as :func:`dynaclr.tracking.fov.collect_tracks`
+writes it: ``fov_name, track_id, t, [z,] y, x, id, parent_track_id, parent_id``, ``track_id``
+unique within a FOV. ``id`` and ``parent_id`` are kept when the input has them (integers, ``id``
+unique within each FOV), else numbered as ultrack does: ``id`` one per detection, ``parent_id``
+the previous detection of the track, for a daughter's first detection its mother's last, -1 none.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import ndimage
+from tqdm import tqdm
+
+from dynaclr.config.tracking import ImportedTracksConfig
+from dynaclr.io import ArtifactError, StageFiles, make_provenance, write_table
+from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table, empty_tracks_table, track_columns
+
+logger = logging.getLogger(__name__)
+
+#: Columns every imported table must have (per-FOV forms: all but ``fov_name``).
+REQUIRED_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "t", "y", "x")
+#: Where each row came from (file and line, or mask and label), for messages; dropped before writing.
+WHERE = "_where"
+#: A CTC mask file: ``mask`` then the frame, ``.tif`` or ``.tiff``.
+CTC_MASK = re.compile(r"mask(\d+)\.tiff?")
+#: Rows shown per problem before "... and N more".
+SHOWN_ROWS = 3
+
+
+class ImportTracksInputs(StageFiles):
+    """Rule ``import_tracks``: the user's files, in the plate's FOV order for the per-FOV forms:
+    the table (``table``), one CSV per FOV (``ultrack``) or one result folder per FOV (``ctc``,
+    with each FOV's ``res_track.txt`` in ``ctc_lineage``)."""
+
+    files: tuple[Path, ...]
+    ctc_lineage: tuple[Path, ...] = ()
+
+
+class ImportTracksOutputs(StageFiles):
+    """Rule ``import_tracks``: all FOVs' tracks in one table (kind ``tracks``)."""
+
+    tracks: Path
+
+
+def import_tracks(
+    config: ImportedTracksConfig,
+    inputs: ImportTracksInputs,
+    outputs: ImportTracksOutputs,
+    *,
+    fov_names: Sequence[str],
+    shape_tzyx: Sequence[int],
+) -> pd.DataFrame:
+    """Read the user's tracks, check them against the plate, write the ``tracks`` artifact.
+
+    Args:
+        config: the dataset's ``tracks`` subtree.
+        inputs: the files ``config.path`` names (see :class:`ImportTracksInputs`).
+        outputs: where the tracks table goes.
+        fov_names: the plate's FOVs (``row/col/fov``), in its order; the per-FOV files are in this order.
+        shape_tzyx: the plate's (T, Z, Y, X): frames, slices and pixels a cell must lie within.
+
+    Raises:
+        ArtifactError: a file is missing or unreadable, or the tracks do not fit the plate; the
+            message lists every problem found, one line each.
+    """
+    fov_names = list(fov_names)
+    table = read_imported_tracks(config, inputs, fov_names, tuple(shape_tzyx))
+    problems = imported_tracks_problems(table, fov_names=fov_names, shape_tzyx=tuple(shape_tzyx))
+    if problems:
+        raise ArtifactError(
+            f"tracks ({config.format}, {config.path}) do not fit the plate: "
+            f"{len(problems)} problem(s):\n" + "\n".join(problems)
+        )
+    tracks = conform_imported_tracks(table, fov_names)
+    write_table(
+        tracks,
+        outputs.tracks,
+        make_provenance(
+            "tracks", config.model_dump(mode="json"), inputs=[*inputs.files, *inputs.ctc_lineage]
+        ),
+    )
+    logger.info(
+        "imported %d detections of %d tracks in %d FOVs into %s",
+        len(tracks),
+        len(tracks.drop_duplicates(["fov_name", "track_id"])),
+        tracks["fov_name"].nunique(),
+        outputs.tracks,
+    )
+    return tracks
+
+
+# ------------------------------------------------------------------ reading the three forms
+def read_imported_tracks(
+    config: ImportedTracksConfig,
+    inputs: ImportTracksInputs,
+    fov_names: list[str],
+    shape_tzyx: tuple[int, ...],
+) -> pd.DataFrame:
+    """The user's tracks as one raw table (values as read, plus :data:`WHERE`); not yet checked."""
+    if config.format == "table":
+        if len(inputs.files) != 1:
+            raise ValueError(f"format 'table' reads one file; the rule gives {len(inputs.files)}")
+        return read_tracks_table(inputs.files[0])
+    if len(inputs.files) != len(fov_names):
+        raise ValueError(
+            f"format {config.format!r} reads one file or folder per FOV: {len(fov_names)} FOVs, "
+            f"{len(inputs.files)} given"
+        )
+    if config.format == "ctc" and len(inputs.ctc_lineage) != len(fov_names):
+        raise ValueError(
+            f"format 'ctc' reads one res_track.txt per FOV: {len(fov_names)} FOVs, "
+            f"{len(inputs.ctc_lineage)} given"
+        )
+    tables = []
+    for index, fov_name in enumerate(tqdm(fov_names, desc=f"read {config.format} tracks", mininterval=2)):
+        if config.format == "ultrack":
+            tables.append(read_ultrack_csv(inputs.files[index], fov_name))
+        else:
+            tables.append(
+                read_ctc_folder(inputs.files[index], inputs.ctc_lineage[index], fov_name, shape_tzyx[1:])
+            )
+    has_z = {fov: "z" in table.columns for fov, table in zip(fov_names, tables, strict=True) if len(table)}
+    if len(set(has_z.values())) > 1:
+        with_z = sorted(fov for fov, z in has_z.items() if z)
+        without = sorted(fov for fov, z in has_z.items() if not z)
+        raise ArtifactError(
+            f"tracks ({config.path}): expected every FOV in 2D (y, x) or every FOV in 3D (z, y, x), found "
+            f"z in {with_z[:SHOWN_ROWS]} and none in {without[:SHOWN_ROWS]}"
+        )
+    return (
+        pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*REQUIRED_COLUMNS, WHERE])
+    )
+
+
+def _check_columns(table: pd.DataFrame, path: Path, required: Sequence[str]) -> None:
+    missing = [name for name in required if name not in table.columns]
+    if missing:
+        raise ArtifactError(
+            f"{path}: expected columns {list(required)} (tracks), missing {missing}; "
+            f"found {list(table.columns)}"
+        )
+
+
+def _with_lines(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Add :data:`WHERE`: ``<file> line <n>`` (CSV, the header is line 1) or ``<file> row <i>`` (Parquet)."""
+    if path.suffix.lower() == ".csv":
+        where = [f"{path} line {n}" for n in range(2, len(table) + 2)]
+    else:
+        where = [f"{path} row {n}" for n in range(len(table))]
+    return table.assign(**{WHERE: where})
+
+
+def read_tracks_table(path: str | Path) -> pd.DataFrame:
+    """A ``table`` file (CSV or Parquet) as read, with :data:`WHERE`; fails on a missing file or column."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: tracks table not found (datasets.<name>.tracks.path)")
+    try:
+        table = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    except Exception as err:  # pandas and pyarrow raise many error types for an unreadable file
+        raise ArtifactError(f"{path}: cannot read the tracks table: {err}") from err
+    _check_columns(table, path, REQUIRED_COLUMNS)
+    return _with_lines(table, path)
+
+
+def read_ultrack_csv(path: str | Path, fov_name: str) -> pd.DataFrame:
+    """One FOV's ultrack tracks CSV as read, with ``fov_name`` and :data:`WHERE`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: tracks CSV of FOV {fov_name} not found (datasets.<name>.tracks.path)")
+    try:
+        table = pd.read_csv(path)
+    except Exception as err:  # pandas raises several error types for an unreadable file
+        raise ArtifactError(f"{path}: cannot read the tracks CSV of FOV {fov_name}: {err}") from err
+    _check_columns(table, path, REQUIRED_COLUMNS[1:])
+    if "fov_name" in table.columns:
+        table = table.drop(columns="fov_name")
+    table.insert(0, "fov_name", fov_name)
+    return _with_lines(table, path)
+
+
+def read_ctc_lineage(path: str | Path) -> dict[int, int]:
+    """``res_track.txt``: ``{track id: parent track id}`` (-1 for none), one ``L B E P`` line per track."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: res_track.txt not found (the CTC result's lineage)")
+    parents: dict[int, int] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 4 or not all(re.fullmatch(r"\d+", field) for field in fields):
+            raise ArtifactError(
+                f"{path} line {number}: expected 'L B E P' (four non-negative integers), "
+                f"found {line.strip()!r}"
+            )
+        label, begin, end, parent = (int(field) for field in fields)
+        if label == 0 or label in parents or begin > end:
+            problem = "label 0" if label == 0 else "a repeated label" if label in parents else "B > E"
+            raise ArtifactError(
+                f"{path} line {number}: expected a new label L > 0 and B <= E, "
+                f"found {problem} ({line.strip()!r})"
+            )
+        parents[label] = parent if parent > 0 else NO_PARENT
+    return parents
+
+
+def label_centroids(mask: NDArray) -> pd.DataFrame:
+    """``track_id`` and centroid (mean pixel coordinates: ``[z,] y, x``) of every label of a mask."""
+    labels = np.unique(mask)
+    labels = labels[labels > 0]
+    axes = ["z", "y", "x"] if mask.ndim == 3 else ["y", "x"]
+    if labels.size == 0:
+        return pd.DataFrame({"track_id": pd.Series([], dtype="int64"), **{a: [] for a in axes}})
+    centroids = np.array(
+        ndimage.center_of_mass(np.ones(mask.shape, np.float32), mask, labels), dtype=np.float64
+    )
+    return pd.DataFrame({"track_id": labels.astype(np.int64), **dict(zip(axes, centroids.T, strict=True))})
+
+
+def read_ctc_folder(
+    folder: str | Path, lineage_path: str | Path, fov_name: str, shape_zyx: Sequence[int]
+) -> pd.DataFrame:
+    """One FOV's CTC result: a row per label and mask (centroid), lineage from ``res_track.txt``.
+
+    ``shape_zyx`` is the plate's (Z, Y, X): a mask must be (Y, X) or (Z, Y, X) of it.
+    """
+    import tifffile
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ArtifactError(
+            f"{folder}: CTC result folder of FOV {fov_name} not found (datasets.<name>.tracks.path)"
+        )
+    parents = read_ctc_lineage(lineage_path)
+    masks = sorted(
+        (int(match.group(1)), path)
+        for path in folder.iterdir()
+        if (match := CTC_MASK.fullmatch(path.name)) is not None
+    )
+    if not masks:
+        raise ArtifactError(
+            f"{folder}: expected mask<t>.tif label images (CTC result of FOV {fov_name}), found none"
+        )
+    n_z, n_y, n_x = shape_zyx
+    tables = []
+    for t, path in masks:
+        mask = tifffile.imread(path)
+        if mask.shape not in ((n_y, n_x), (n_z, n_y, n_x)):
+            raise ArtifactError(
+                f"{path}: expected a label image of the plate's (Y, X) {(n_y, n_x)} or (Z, Y, X) "
+                f"{(n_z, n_y, n_x)}, found shape {mask.shape}"
+            )
+        if not np.issubdtype(mask.dtype, np.integer):
+            raise ArtifactError(f"{path}: expected integer labels, found dtype {mask.dtype}")
+        centroids = label_centroids(mask)
+        centroids.insert(1, "t", t)
+        centroids[WHERE] = [f"{path} label {label}" for label in centroids["track_id"]]
+        tables.append(centroids)
+    table = pd.concat(tables, ignore_index=True)
+    unknown = sorted(set(table["track_id"].tolist()) - set(parents))
+    if unknown:
+        first = table.loc[table["track_id"] == unknown[0], WHERE].iloc[0]
+        raise ArtifactError(
+            f"{first}: expected every mask label in {lineage_path} (column L), found labels {unknown[:10]} "
+            "missing there"
+        )
+    table["parent_track_id"] = table["track_id"].map(parents).astype("int64")
+    table.insert(0, "fov_name", fov_name)
+    return table
+
+
+# ------------------------------------------------------------------ checks against the plate
+def _cell(row: pd.Series) -> str:
+    return f"FOV {row['fov_name']}, track {row['track_id']}, t {row['t']}"
+
+
+def _row_problems(table: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> list[str]:
+    """One line per offending row (the first :data:`SHOWN_ROWS`), then how many more."""
+    rows = table.loc[bad.to_numpy()]
+    problems = [
+        f"{row[WHERE]} ({_cell(row)}): column {column!r}: expected {expected}, found {row[column]!r}"
+        for _, row in rows.head(SHOWN_ROWS).iterrows()
+    ]
+    if len(rows) > SHOWN_ROWS:
+        problems.append(
+            f"... and {len(rows) - SHOWN_ROWS} more rows whose column {column!r} is not {expected}"
+        )
+    return problems
+
+
+def _numeric(values: pd.Series) -> pd.Series:
+    return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def _value_problems(table: pd.DataFrame) -> list[str]:
+    """Types: integer frames and track ids, numeric coordinates, integer or empty parents."""
+    problems = []
+    for column in ("track_id", "t"):
+        values = _numeric(table[column])
+        bad = values.isna() | (values != np.round(values)) | (values < 0)
+        problems += _row_problems(table, bad, column, "a non-negative integer")
+    if "parent_track_id" in table.columns:
+        values = _numeric(table["parent_track_id"])
+        given = table["parent_track_id"].notna()
+        bad = given & (values.isna() | (values != np.round(values)) | (values < NO_PARENT))
+        problems += _row_problems(table, bad, "parent_track_id", "a track id, or -1 or empty for none")
+    for column in [c for c in ("z", "y", "x") if c in table.columns]:
+        values = _numeric(table[column])
+        problems += _row_problems(table, ~np.isfinite(values), column, "a finite number (pixels)")
+    return problems
+
+
+def imported_tracks_problems(
+    table: pd.DataFrame, *, fov_names: Sequence[str], shape_tzyx: tuple[int, ...]
+) -> list[str]:
+    """Every way the raw imported ``table`` does not fit the plate, one line each (empty: it fits).
+
+    Checked: FOVs of the plate; integer, non-negative ``t`` and ``track_id``; finite coordinates;
+    cells inside the movie (``t < T``, ``z`` in ``[0, Z)``, ``y`` in ``[0, Y)``, ``x`` in ``[0, X)``);
+    one row per ``(fov_name, track_id, t)``; one parent per track, a track of the same FOV whose
+    last frame is before the child's first.
+    """
+    known = set(fov_names)
+    unknown = ~table["fov_name"].astype(str).isin(known)
+    if unknown.any():
+        shown = list(fov_names[:6]) + (["..."] if len(fov_names) > 6 else [])
+        problems = []
+        bad_rows = table.loc[unknown.to_numpy()]
+        for value, rows in bad_rows.groupby(bad_rows["fov_name"].astype(str), sort=True):
+            problems.append(
+                f"{rows[WHERE].iloc[0]}: column 'fov_name': expected a FOV of the plate {shown}, "
+                f"found {value!r} ({len(rows)} rows)"
+            )
+        return problems
+    problems = _value_problems(table)
+    if problems:
+        return problems
+    numbers = typed_tracks(table)
+    n_t, n_z, n_y, n_x = shape_tzyx
+    problems += _row_problems(table, numbers["t"] >= n_t, "t", f"a frame of the plate (t < {n_t})")
+    bounds = {"y": n_y, "x": n_x, "z": n_z}
+    for axis in [a for a in ("z", "y", "x") if a in numbers.columns]:
+        outside = (numbers[axis] < 0) | (numbers[axis] >= bounds[axis])
+        problems += _row_problems(
+            table, outside, axis, f"a coordinate in [0, {bounds[axis]}) (the plate's size)"
+        )
+    problems += _repeated_cell_problems(numbers, table[WHERE])
+    return problems + _lineage_problems(numbers, table[WHERE])
+
+
+def _repeated_cell_problems(numbers: pd.DataFrame, where: pd.Series) -> list[str]:
+    """A row whose ``(fov_name, track_id, t)`` an earlier row already has, with that earlier row."""
+    key = ["fov_name", "track_id", "t"]
+    repeated = numbers.duplicated(key, keep="first").to_numpy()
+    if not repeated.any():
+        return []
+    first_where = numbers.assign(**{WHERE: where}).drop_duplicates(key).set_index(key)[WHERE]
+    problems = []
+    for index in np.flatnonzero(repeated)[:SHOWN_ROWS]:
+        fov, track, t = (numbers.iloc[index][name] for name in key)
+        problems.append(
+            f"{where.iloc[index]} (FOV {fov}, track {track}, t {t}): columns (fov_name, track_id, t): "
+            f"expected one row per cell and frame, found this cell at t {t} already at "
+            f"{first_where.loc[(fov, track, t)]}"
+        )
+    if repeated.sum() > SHOWN_ROWS:
+        problems.append(
+            f"... and {int(repeated.sum()) - SHOWN_ROWS} more rows repeating a (fov_name, track_id, t)"
+        )
+    return problems
+
+
+def typed_tracks(table: pd.DataFrame) -> pd.DataFrame:
+    """The checked columns typed: ``fov_name`` str, ids and ``t`` int64 (no parent: -1), centroids float64."""
+    typed = pd.DataFrame(
+        {
+            "fov_name": table["fov_name"].astype(str),
+            "track_id": _numeric(table["track_id"]).astype("int64"),
+            "t": _numeric(table["t"]).astype("int64"),
+        }
+    )
+    for axis in [a for a in ("z", "y", "x") if a in table.columns]:
+        typed[axis] = _numeric(table[axis])
+    parents = _numeric(table["parent_track_id"]) if "parent_track_id" in table.columns else None
+    typed["parent_track_id"] = NO_PARENT if parents is None else parents.fillna(NO_PARENT).astype("int64")
+    return typed
+
+
+def _lineage_problems(numbers: pd.DataFrame, where: pd.Series) -> list[str]:
+    """Each track has one parent, a track of its FOV that ends before it starts."""
+    problems = []
+    spans = numbers.assign(**{WHERE: where}).groupby(["fov_name", "track_id"], sort=False)
+    summary = spans.agg(
+        first=("t", "min"),
+        last=("t", "max"),
+        n_parents=("parent_track_id", "nunique"),
+        parent=("parent_track_id", "max"),
+    )
+    summary["where"] = spans[WHERE].first()
+    for (fov, track), row in summary.iterrows():
+        head = f"{row['where']} (FOV {fov}, track {track})"
+        if row["n_parents"] > 1:
+            rows = (numbers["fov_name"] == fov) & (numbers["track_id"] == track)
+            found = sorted(int(parent) for parent in numbers.loc[rows, "parent_track_id"].unique())
+            problems.append(f"{head}: column 'parent_track_id': expected one value per track, found {found}")
+            continue
+        parent = int(row["parent"])
+        if parent == NO_PARENT:
+            continue
+        if parent == track or (fov, parent) not in summary.index:
+            reason = "the track itself" if parent == track else "no such track in this FOV"
+            problems.append(
+                f"{head}: column 'parent_track_id': expected a track of FOV {fov}, found {parent} ({reason})"
+            )
+            continue
+        parent_last = int(summary.loc[(fov, parent), "last"])
+        if parent_last >= row["first"]:
+            problems.append(
+                f"{head}: column 'parent_track_id': expected parent track {parent} to end before this track "
+                f"starts (t {row['first']}), found its last frame t {parent_last}"
+            )
+    if len(problems) > 2 * SHOWN_ROWS:
+        problems = [
+            *problems[: 2 * SHOWN_ROWS],
+            f"... and {len(problems) - 2 * SHOWN_ROWS} more lineage problems",
+        ]
+    return problems
+
+
+# ------------------------------------------------------------------ the tracks artifact
+def _valid_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> bool:
+    """The input's ``id``/``parent_id`` are usable: both present, integers, ``id`` unique per FOV."""
+    if not {"id", "parent_id"} <= set(table.columns):
+        return False
+    ids, parent_ids = _numeric(table["id"]), _numeric(table["parent_id"])
+    integral = all(v.notna().all() and (v == np.round(v)).all() for v in (ids, parent_ids))
+    if not integral:
+        logger.warning("the tracks' id/parent_id columns are not all integers: renumbered")
+        return False
+    if pd.DataFrame({"fov_name": typed["fov_name"], "id": ids}).duplicated().any():
+        logger.warning("the tracks' id column repeats an id within a FOV: id and parent_id renumbered")
+        return False
+    return True
+
+
+def number_detections(fov_tracks: pd.DataFrame) -> pd.DataFrame:
+    """``id`` (1, 2, ... in (track_id, t) order) and ``parent_id`` of one FOV's rows, as ultrack links them.
+
+    ``parent_id`` is the previous detection of the track; for a track's first detection, the last
+    detection of its parent track (``parent_track_id``), -1 without one.
+    """
+    rows = fov_tracks.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
+    rows["id"] = np.arange(1, len(rows) + 1, dtype=np.int64)
+    previous = rows.groupby("track_id")["id"].shift(1)
+    last_of = rows.groupby("track_id")["id"].last()
+    first_parent = rows["parent_track_id"].map(last_of)
+    rows["parent_id"] = previous.fillna(first_parent).fillna(NO_PARENT).astype("int64")
+    return rows
+
+
+def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> pd.DataFrame:
+    """The checked raw table as the ``tracks`` artifact: FOVs in plate order, each sorted by track and t."""
+    typed = typed_tracks(table)
+    is_3d = "z" in typed.columns
+    keep_ids = _valid_given_ids(table, typed)
+    if keep_ids:
+        typed["id"] = _numeric(table["id"]).astype("int64")
+        typed["parent_id"] = _numeric(table["parent_id"]).astype("int64")
+    pieces: list[pd.DataFrame] = []
+    grouped: dict[Any, pd.DataFrame] = dict(tuple(typed.groupby("fov_name", sort=False)))
+    for fov_name in fov_names:
+        rows = grouped.get(fov_name)
+        if rows is None:
+            continue
+        if not keep_ids:
+            rows = number_detections(rows)
+        fov_table = conform_tracks_table(rows, is_3d)
+        fov_table.insert(0, "fov_name", fov_name)
+        pieces.append(fov_table)
+    if pieces:
+        combined = pd.concat(pieces, ignore_index=True)
+    else:
+        combined = empty_tracks_table(is_3d)
+        combined.insert(0, "fov_name", pd.Series([], dtype="str"))
+    combined["fov_name"] = combined["fov_name"].astype(str)
+    return combined.loc[:, ["fov_name", *track_columns(is_3d)]]

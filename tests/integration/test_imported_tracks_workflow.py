@@ -1,0 +1,65 @@
+"""A dataset with tracks of its own (tracks: {format: table}): the run imports them instead of
+tracking (no ultrack job is planned), extracts a patch for exactly the imported cells and draws
+division annotations from their lineage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from integration.workflow_helpers import planned_jobs, snakemake, write_config
+
+ULTRACK_RULES = {"tracks_plate", "track_fov", "collect_tracks", "evaluate_tracking"}
+
+
+def test_imported_tracks_feed_patch_extraction(tiny_plate: dict[str, Path], tmp_path: Path) -> None:
+    truth = pd.read_parquet(tiny_plate["tracks"])
+    # every other track (and the daughters' parents kept or dropped with them), so the patches can only
+    # come from this table
+    kept = truth[truth["track_id"] % 2 == 1]
+    kept = kept.assign(parent_track_id=kept["parent_track_id"].where(kept["parent_track_id"] % 2 == 1, -1))
+    table = kept[["fov_name", "track_id", "t", "y", "x", "parent_track_id"]]
+    table.to_csv(tmp_path / "proofread.csv", index=False)
+    config = {
+        "datasets": {
+            "mine": {
+                "plate": str(tiny_plate["plate"]),
+                "phase": None,  # the patches read a raw channel only
+                "tracks": {"format": "table", "path": str(tmp_path / "proofread.csv")},
+                "annotations": {"division_from_lineage": True},
+                "patches": [
+                    {
+                        "name": "sensor",
+                        "channels": [
+                            {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"}
+                        ],
+                        "z_window_slices": 1,
+                        "patch_size_yx_px": 16,
+                    }
+                ],
+            }
+        },
+        "analysis": {"baselines": ["engineered_features"]},
+    }
+    write_config(tmp_path, config)
+    jobs = planned_jobs(tmp_path)
+    assert jobs["import_tracks"] == 1
+    assert not ULTRACK_RULES & set(jobs), jobs
+
+    targets = [
+        "results/mine/patches/sensor.parquet",
+        "results/mine/qc.csv",
+        "results/mine/annotations.parquet",
+    ]
+    snakemake(tmp_path, "--cores", "2", *targets, timeout=300)
+    index = pd.read_parquet(tmp_path / "results" / "mine" / "patches" / "sensor.parquet")
+    cells = set(index[["fov_name", "track_id", "t"]].itertuples(index=False, name=None))
+    assert cells == set(table[["fov_name", "track_id", "t"]].itertuples(index=False, name=None))
+    tracks = pd.read_parquet(tmp_path / "results" / "mine" / "tracks.parquet")
+    assert len(tracks) == len(table)
+    qc = pd.read_csv(tmp_path / "results" / "mine" / "qc.csv")
+    assert "tracking" not in set(qc.get("stage", []))
+    annotations = pd.read_parquet(tmp_path / "results" / "mine" / "annotations.parquet")
+    assert set(annotations["label"]) == {"mitosis", "interphase"}
+    assert set(annotations[["fov_name", "track_id", "t"]].itertuples(index=False, name=None)) <= cells

@@ -1,0 +1,446 @@
+"""Tracks you already have (rule import_tracks): the simulator's ground truth written out as a table
+(CSV, Parquet), as ultrack's per-FOV CSVs and as Cell Tracking Challenge folders comes back as the
+same cells, centroids and lineage; every way a file can be wrong fails with one line naming the
+file, the row, the column, what was expected and what was found."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from iohub.ngff import open_ome_zarr
+from pydantic import ValidationError
+
+from dynaclr.config.plate_checks import workflow_problems
+from dynaclr.config.tracking import ImportedTracksConfig
+from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
+from dynaclr.io import ArtifactError, read_table
+from dynaclr.patches.inputs import read_tracks
+from dynaclr.tracking import ImportTracksInputs, ImportTracksOutputs, import_tracks
+from dynaclr.tracking.engine import track_columns
+
+FOVS = ["A/1/0", "B/1/0"]
+#: The tiny plate's (T, Z, Y, X).
+SHAPE_TZYX = (12, 5, 96, 96)
+PATTERN = "{row}/{col}/{fov}"
+
+
+@pytest.fixture(scope="module")
+def truth(tiny_plate: dict[str, Path]) -> pd.DataFrame:
+    """The tiny plate's ground-truth tracks (fov_name, track_id, parent_track_id, t, z, y, x, ...)."""
+    return pd.read_parquet(tiny_plate["tracks"])
+
+
+def run_import(
+    format: str, path: str, files: list[Path], out: Path, ctc_lineage: tuple[Path, ...] = ()
+) -> pd.DataFrame:
+    return import_tracks(
+        ImportedTracksConfig(format=format, path=path),  # type: ignore[arg-type]
+        ImportTracksInputs(files=tuple(files), ctc_lineage=ctc_lineage),
+        ImportTracksOutputs(tracks=out / "tracks.parquet"),
+        fov_names=FOVS,
+        shape_tzyx=SHAPE_TZYX,
+    )
+
+
+def assert_same_tracks(
+    imported: pd.DataFrame, truth: pd.DataFrame, *, tolerance_px: float | None = 1e-9
+) -> None:
+    """Same cells at the same frames and parent links; centroids within ``tolerance_px`` (None: skip)."""
+    key = ["fov_name", "track_id", "t"]
+    merged = imported.merge(truth, on=key, how="outer", suffixes=("", "_truth"), indicator=True)
+    assert (merged["_merge"] == "both").all(), merged.loc[merged["_merge"] != "both", key]
+    axes = [a for a in ("z", "y", "x") if a in imported.columns and tolerance_px is not None]
+    for axis in axes:
+        np.testing.assert_allclose(merged[axis], merged[f"{axis}_truth"], atol=tolerance_px)
+    np.testing.assert_array_equal(merged["parent_track_id"], merged["parent_track_id_truth"])
+
+
+def assert_tracks_artifact(imported: pd.DataFrame, out: Path, is_3d: bool) -> None:
+    """The written table is the `tracks` artifact collect_tracks writes, and patch extraction reads it."""
+    written, provenance = read_table(out / "tracks.parquet", "tracks")
+    assert provenance.kind == "tracks"
+    assert list(written.columns) == ["fov_name", *track_columns(is_3d)]
+    expected_types = {name: "int64" for name in ("track_id", "t", "id", "parent_track_id", "parent_id")}
+    assert {name: str(written[name].dtype) for name in expected_types} == expected_types
+    assert all(str(written[a].dtype) == "float64" for a in ("y", "x"))
+    pd.testing.assert_frame_equal(written, imported)
+    # ids: one per detection within a FOV; parent_id the track's previous detection, or the mother's last
+    for fov, rows in written.groupby("fov_name"):
+        assert rows["id"].is_unique, fov
+        by_id = rows.set_index("id")
+        for _, track in rows.groupby("track_id"):
+            firsts = track["parent_id"].iloc[1:].to_numpy()
+            np.testing.assert_array_equal(firsts, track["id"].iloc[:-1].to_numpy())
+            parent_track = int(track["parent_track_id"].iloc[0])
+            first_parent = int(track["parent_id"].iloc[0])
+            if parent_track < 0:
+                assert first_parent == -1
+            else:
+                mother = by_id.loc[first_parent]
+                assert mother["track_id"] == parent_track
+                assert mother["t"] == rows.loc[rows["track_id"] == parent_track, "t"].max()
+    patch_tracks, _ = read_tracks(out / "tracks.parquet")
+    assert len(patch_tracks) == len(written)
+
+
+def test_a_csv_table_comes_back_as_the_ground_truth(truth: pd.DataFrame, tmp_path: Path) -> None:
+    table = truth[["fov_name", "track_id", "t", "y", "x", "parent_track_id"]]
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    imported = run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    assert "z" not in imported.columns
+    assert_same_tracks(imported, truth)
+    assert_tracks_artifact(imported, tmp_path, is_3d=False)
+
+
+def test_a_parquet_table_in_3d_with_extra_columns_and_empty_parents(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    table = truth[["fov_name", "track_id", "t", "z", "y", "x", "parent_track_id", "condition"]].copy()
+    table["parent_track_id"] = table["parent_track_id"].where(table["parent_track_id"] >= 0)  # none: empty
+    table["bbox_y0"] = table["y"] - 5  # bounding boxes are ignored, not refused
+    table.sample(frac=1.0, random_state=0).to_parquet(tmp_path / "mine.parquet")
+    imported = run_import("table", "mine.parquet", [tmp_path / "mine.parquet"], tmp_path)
+    assert_same_tracks(imported, truth)
+    assert_tracks_artifact(imported, tmp_path, is_3d=True)
+
+
+def test_ultrack_csvs_per_fov_keep_their_node_ids(truth: pd.DataFrame, tmp_path: Path) -> None:
+    files = []
+    for fov, rows in truth.groupby("fov_name"):
+        rows = rows.sort_values(["track_id", "t"])
+        layer = rows[["track_id", "t", "y", "x", "parent_track_id"]].copy()
+        layer.insert(4, "id", 1_000_000 + 1000 * rows["track_id"] + rows["t"])  # ultrack-like node ids
+        previous = layer.groupby("track_id")["id"].shift(1)
+        last = layer.groupby("track_id")["id"].last()
+        layer["parent_id"] = previous.fillna(layer["parent_track_id"].map(last)).fillna(-1).astype(int)
+        path = tmp_path / PATTERN.format(row=fov.split("/")[0], col="1", fov="0") / "tracks.csv"
+        path.parent.mkdir(parents=True)
+        layer.to_csv(path, index=False)
+        files.append(path)
+    imported = run_import("ultrack", f"{tmp_path}/{PATTERN}/tracks.csv", files, tmp_path)
+    assert_same_tracks(imported, truth)
+    assert (imported["id"] == 1_000_000 + 1000 * imported["track_id"] + imported["t"]).all()
+    assert_tracks_artifact(imported, tmp_path, is_3d=False)
+
+
+def write_ctc(labels_plate: Path, truth: pd.DataFrame, root: Path) -> tuple[list[Path], tuple[Path, ...]]:
+    """Each FOV's ground-truth label volumes as a CTC result folder: mask000.tif..., res_track.txt."""
+    import tifffile
+
+    folders, lineages = [], []
+    with open_ome_zarr(labels_plate, mode="r") as plate:
+        for fov in FOVS:
+            folder = root / fov.replace("/", "_")
+            folder.mkdir()
+            labels = np.asarray(plate[fov]["0"][:, 0])
+            for t, volume in enumerate(labels):
+                tifffile.imwrite(folder / f"mask{t:03d}.tif", volume.astype(np.uint16))
+            spans = (
+                truth[truth["fov_name"] == fov]
+                .groupby("track_id")
+                .agg(begin=("t", "min"), end=("t", "max"), parent=("parent_track_id", "first"))
+            )
+            lines = [f"{track} {row.begin} {row.end} {max(row.parent, 0)}" for track, row in spans.iterrows()]
+            (folder / "res_track.txt").write_text("\n".join(lines) + "\n")
+            folders.append(folder)
+            lineages.append(folder / "res_track.txt")
+    return folders, tuple(lineages)
+
+
+def test_ctc_folders_give_the_ground_truth_centroids_and_lineage(
+    tiny_plate: dict[str, Path], truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    folders, lineages = write_ctc(tiny_plate["labels"], truth, tmp_path)
+    imported = run_import("ctc", f"{tmp_path}/{{row}}_{{col}}_{{fov}}", folders, tmp_path, lineages)
+    assert_same_tracks(imported, truth, tolerance_px=None)
+    # the simulator's centroid is the nucleus's centre; a nucleus cut by the image border is not
+    # centred on its visible pixels, so only whole nuclei are compared to 0.5 px
+    with open_ome_zarr(tiny_plate["labels"], mode="r") as plate:
+        labels = {fov: np.asarray(plate[fov]["0"][:, 0]) for fov in FOVS}
+    inside = [
+        not (
+            (mask := labels[row.fov_name][row.t] == row.track_id)[:, [0, -1], :].any()
+            or mask[:, :, [0, -1]].any()
+        )
+        for row in imported.itertuples()
+    ]
+    assert sum(inside) > 0.6 * len(imported)
+    merged = imported[inside].merge(truth, on=["fov_name", "track_id", "t"], suffixes=("", "_truth"))
+    for axis in ("z", "y", "x"):
+        np.testing.assert_allclose(merged[axis], merged[f"{axis}_truth"], atol=0.5)
+    assert_tracks_artifact(imported, tmp_path, is_3d=True)
+
+
+# ------------------------------------------------------------------ validation
+def _table(truth: pd.DataFrame) -> pd.DataFrame:
+    return truth[["fov_name", "track_id", "t", "z", "y", "x", "parent_track_id"]].reset_index(drop=True)
+
+
+def _set(column: str, value: Any, row: int = 0) -> Any:
+    def edit(table: pd.DataFrame) -> pd.DataFrame:
+        table[column] = table[column].astype(object)
+        table.loc[row, column] = value
+        return table
+
+    return edit
+
+
+def _daughter_row(truth: pd.DataFrame) -> int:
+    return int(_table(truth).index[_table(truth)["parent_track_id"] >= 0][0])
+
+
+CASES = {
+    "missing column": (lambda t: t.drop(columns="y"), ["expected columns", "missing ['y']"]),
+    "non-integer t": (_set("t", 2.5), ["line 2", "column 't': expected a non-negative integer, found 2.5"]),
+    "negative t": (_set("t", -1), ["line 2", "column 't': expected a non-negative integer, found -1"]),
+    "NaN y": (_set("y", np.nan), ["line 2", "column 'y': expected a finite number (pixels), found nan"]),
+    "text x": (_set("x", "left"), ["line 2", "column 'x': expected a finite number (pixels), found 'left'"]),
+    "y outside": (_set("y", 96.0), ["column 'y': expected a coordinate in [0, 96)", "found 96.0"]),
+    "x outside": (_set("x", -0.5), ["column 'x': expected a coordinate in [0, 96)", "found -0.5"]),
+    "z outside": (_set("z", 5.0), ["column 'z': expected a coordinate in [0, 5)", "found 5.0"]),
+    "t beyond the movie": (_set("t", 12), ["column 't': expected a frame of the plate (t < 12)", "found 12"]),
+    "unknown FOV": (
+        _set("fov_name", "C/1/0"),
+        ["line 2", "column 'fov_name': expected a FOV of the plate ['A/1/0', 'B/1/0'], found 'C/1/0'"],
+    ),
+    "duplicate": (
+        lambda t: pd.concat([t, t.iloc[[5]]], ignore_index=True),
+        [
+            "columns (fov_name, track_id, t): expected one row per cell and frame",
+            "already at ",
+            f"line {5 + 2}",
+        ],
+    ),
+    "parent of one row only": (
+        _set("parent_track_id", 999),
+        [
+            "line 2 (FOV A/1/0, track 1): column 'parent_track_id': "
+            "expected one value per track, found [-1, 999]"
+        ],
+    ),
+    "parent not a track": (
+        lambda t: t.assign(
+            parent_track_id=t["parent_track_id"].mask(t["fov_name"].eq("A/1/0") & t["track_id"].eq(1), 999)
+        ),
+        ["column 'parent_track_id': expected a track of FOV A/1/0, found 999 (no such track in this FOV)"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_problem_is_named(case: str, truth: pd.DataFrame, tmp_path: Path) -> None:
+    edit, expected = CASES[case]
+    edit(_table(truth)).to_csv(tmp_path / "mine.csv", index=False)
+    with pytest.raises(ArtifactError) as raised:
+        run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    message = str(raised.value)
+    assert str(tmp_path / "mine.csv") in message
+    for fragment in expected:
+        assert fragment in message, message
+    assert not (tmp_path / "tracks.parquet").exists()
+
+
+def test_a_parent_that_outlives_its_daughter_is_named(truth: pd.DataFrame, tmp_path: Path) -> None:
+    table = _table(truth)
+    daughter = table.loc[_daughter_row(truth)]
+    mother_rows = table.index[
+        (table["fov_name"] == daughter.fov_name) & (table["track_id"] == daughter.parent_track_id)
+    ]
+    last = table.loc[mother_rows, "t"].max()
+    extra = table.loc[[mother_rows[-1]]].assign(t=last + 1)  # the mother lives on after the division
+    pd.concat([table, extra], ignore_index=True).to_csv(tmp_path / "mine.csv", index=False)
+    with pytest.raises(ArtifactError, match="expected parent track") as raised:
+        run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    assert f"found its last frame t {last + 1}" in str(raised.value)
+    assert f"track {daughter.track_id})" in str(raised.value)
+
+
+def test_every_problem_is_listed_at_once(truth: pd.DataFrame, tmp_path: Path) -> None:
+    table = _set("y", 200.0, row=3)(_set("x", 100.0, row=4)(_table(truth)))
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    with pytest.raises(ArtifactError, match="2 problem") as raised:
+        run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    assert "line 5" in str(raised.value) and "line 6" in str(raised.value)
+
+
+def test_a_missing_per_fov_file_is_named(truth: pd.DataFrame, tmp_path: Path) -> None:
+    present = tmp_path / "A_1_0.csv"
+    truth[truth["fov_name"] == "A/1/0"][["track_id", "t", "y", "x"]].to_csv(present, index=False)
+    with pytest.raises(ArtifactError, match=r"B_1_0.csv: tracks CSV of FOV B/1/0 not found"):
+        run_import(
+            "ultrack", f"{tmp_path}/{{row}}_{{col}}_{{fov}}.csv", [present, tmp_path / "B_1_0.csv"], tmp_path
+        )
+
+
+def test_a_ctc_label_missing_from_res_track_is_named(
+    tiny_plate: dict[str, Path], truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    folders, lineages = write_ctc(tiny_plate["labels"], truth, tmp_path)
+    lines = lineages[0].read_text().splitlines()
+    lineages[0].write_text("\n".join(lines[1:]) + "\n")  # drop track 1
+    with pytest.raises(
+        ArtifactError, match=r"mask000.tif label 1: expected every mask label in .*res_track.txt"
+    ):
+        run_import("ctc", f"{tmp_path}/{{row}}_{{col}}_{{fov}}", folders, tmp_path, lineages)
+    lineages[0].write_text("1 0 5\n")
+    with pytest.raises(ArtifactError, match=r"res_track.txt line 1: expected 'L B E P'"):
+        run_import("ctc", f"{tmp_path}/{{row}}_{{col}}_{{fov}}", folders, tmp_path, lineages)
+
+
+# ------------------------------------------------------------------ config and early checks
+@pytest.mark.parametrize(
+    ("tracks", "message"),
+    [
+        ({"format": "table", "path": "t/{row}/{col}/{fov}.csv"}, "format 'table' reads one file"),
+        ({"format": "table", "path": "tracks.txt"}, "expects a .csv or .parquet file"),
+        ({"format": "ultrack", "path": "tracks/{row}/{fov}.csv"}, "lacks ['{col}']"),
+        ({"format": "ctc", "path": "ctc/{row}/{col}/{fov}/{well}"}, "placeholder other than"),
+        ({"format": "napari", "path": "x.csv"}, "format"),
+    ],
+)
+def test_a_tracks_path_that_does_not_fit_its_format_is_refused(tracks: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        ImportedTracksConfig.model_validate(tracks)
+
+
+def test_imported_tracks_replace_the_tracking_sections() -> None:
+    base = {"plate": "p.zarr", "tracks": {"format": "table", "path": "t.csv"}}
+    assert DatasetConfig.model_validate(base).imports_tracks
+    with pytest.raises(ValidationError, match=r"\['tracking', 'tracking_input'\] do not apply"):
+        DatasetConfig.model_validate({**base, "tracking": {}, "tracking_input": {"source": "raw"}})
+
+
+def _plate_layout(path: str, channels: tuple[str, ...]):
+    from dynaclr.io.plate import EXPECTED_AXES, PlateGeometry, PlateLayout
+
+    return PlateLayout(
+        path=Path(path),
+        fov_names=tuple(FOVS),
+        channel_names=channels,
+        axes=EXPECTED_AXES,
+        shape_tczyx=(12, len(channels), 5, 96, 96),
+        geometry=PlateGeometry(time_interval_s=600.0, z_step_um=2.0, pixel_size_um=0.65),
+        time_interval_minutes=10.0,
+    )
+
+
+def test_a_plate_without_nuclei_needs_no_tracking_channel_with_imported_tracks(tmp_path: Path) -> None:
+    layout = _plate_layout("own.zarr", ("Brightfield", "Sensor"))
+    own = {"plate": "own.zarr"}
+    problems = workflow_problems(
+        WorkflowConfig.model_validate({"datasets": {"own": own}}), {"own": layout}, "results"
+    )
+    assert [p.split(":")[0] for p in problems] == ["datasets.own.tracking_input.channel"]
+    (tmp_path / "mine.csv").write_text("fov_name,track_id,t,y,x\n")
+    imported = {**own, "tracks": {"format": "table", "path": str(tmp_path / "mine.csv")}}
+    config = WorkflowConfig.model_validate({"datasets": {"own": imported}})
+    assert workflow_problems(config, {"own": layout}, "results") == []
+
+
+def test_missing_tracks_files_fail_before_any_job(tmp_path: Path) -> None:
+    layout = _plate_layout("own.zarr", ("Brightfield",))
+    (tmp_path / "A_1_0.csv").touch()
+    tracks = {"format": "ultrack", "path": f"{tmp_path}/{{row}}_{{col}}_{{fov}}.csv"}
+    config = WorkflowConfig.model_validate({"datasets": {"own": {"plate": "own.zarr", "tracks": tracks}}})
+    (problem,) = workflow_problems(config, {"own": layout}, "results")
+    assert problem.startswith("datasets.own.tracks.path: expected a CSV per FOV")
+    assert f"found none for 1 of 2 FOVs (FOV B/1/0: {tmp_path}/B_1_0.csv)" in problem
+
+
+def test_the_plan_imports_instead_of_tracking(tmp_path: Path) -> None:
+    from plate_helpers import write_plate
+    from test_early_checks import plan, plate_config
+
+    plate = write_plate(
+        tmp_path / "own.zarr", ["A/1/0", "B/1/0"], ["Brightfield", "Sensor"], (6, 2, 3, 64, 64)
+    )
+    config = plate_config(plate)
+    dataset = config["datasets"]["mine"]
+    del dataset["tracking_input"]  # the plate has no nuclear channel: nothing is tracked here
+    (tmp_path / "mine.csv").write_text("fov_name,track_id,t,y,x\nA/1/0,1,0,30,30\n")
+    dataset["tracks"] = {"format": "table", "path": str(tmp_path / "mine.csv")}
+    dataset["annotations"] = {"division_from_lineage": True}
+    jobs = plan(config, tmp_path / "work")
+    assert jobs["import_tracks"] == 1
+    assert jobs["extract_patches"] == 2
+    assert not {"tracks_plate", "track_fov", "collect_tracks", "evaluate_tracking"} & set(jobs)
+    assert jobs["annotate_divisions_from_lineage"] == 1
+    assert jobs["classify"] >= 1  # the division classifiers learn from the lineage's labels
+
+
+# ------------------------------------------------------------------ division labels from the lineage
+def test_lineage_mitoses_are_the_simulated_ones_of_mothers_seen_dividing(truth: pd.DataFrame) -> None:
+    from dynaclr.classify import lineage_division_states
+    from dynaclr.config.analysis import AnnotationConfig
+
+    # the tiny plate's mitosis_frames; a short margin, as its movie is 12 frames and its cycle 10
+    config = AnnotationConfig(division_from_lineage=True, mitosis_frames=2, interphase_margin_frames=2)
+    states = lineage_division_states(truth, config).merge(
+        truth[["fov_name", "track_id", "t", "mitosis"]],
+        on=["fov_name", "track_id", "t"],
+        suffixes=("", "_truth"),
+    )
+    mothers = set(
+        truth.loc[truth["parent_track_id"] >= 0, ["fov_name", "parent_track_id"]].itertuples(
+            index=False, name=None
+        )
+    )
+    seen_dividing = [(f, tr) in mothers for f, tr in zip(states["fov_name"], states["track_id"], strict=True)]
+    # every simulated mitosis of a mother whose daughters appear in the movie, and nothing else
+    np.testing.assert_array_equal(states["mitosis"], states["mitosis_truth"] & np.array(seen_dividing))
+    assert states["mitosis"].sum() >= 8
+    # interphase labels are never a simulated mitosis (those of cells that leave or outlive the movie
+    # included: the last frames of every track are ambiguous)
+    interphase = states["readable"] & ~states["mitosis"]
+    assert interphase.sum() >= 20
+    assert not (interphase & states["mitosis_truth"]).any()
+
+
+def test_lineage_annotations_are_sparse_and_written_for_the_classifiers(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    from dynaclr.classify import (
+        ANNOTATION_COLUMNS,
+        AnnotationsOutputs,
+        LineageAnnotationsInputs,
+        lineage_annotations_stage,
+        read_annotations,
+    )
+    from dynaclr.config.analysis import AnnotationConfig
+
+    table = truth[["fov_name", "track_id", "t", "y", "x", "parent_track_id"]]
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    config = AnnotationConfig.model_validate({"division_from_lineage": True})
+    assert config.tasks == ("division",) and config.source == "lineage"
+    written = lineage_annotations_stage(
+        config,
+        LineageAnnotationsInputs(tracks=tmp_path / "tracks.parquet"),
+        AnnotationsOutputs(annotations=tmp_path / "annotations.parquet"),
+    )
+    pd.testing.assert_frame_equal(read_annotations(tmp_path / "annotations.parquet"), written)
+    assert list(written.columns) == list(ANNOTATION_COLUMNS)
+    assert len(written) == round(0.10 * len(truth))
+    assert set(written["label"]) == {"mitosis", "interphase"} and set(written["task"]) == {"division"}
+    labelled = written.merge(truth, on=["fov_name", "track_id", "t"])
+    assert (labelled["mitosis"] == (labelled["label"] == "mitosis")).all()
+
+
+@pytest.mark.parametrize(
+    ("annotations", "message"),
+    [
+        ({"division_from_lineage": True, "tasks": ["infection", "division"]}, "expected [division]"),
+        ({"division_from_lineage": True, "table": "a.csv"}, "not both"),
+        ({"mitosis_frames": 3}, "division_from_lineage: true only"),
+    ],
+)
+def test_lineage_annotation_keys_are_checked(annotations: dict, message: str) -> None:
+    from dynaclr.config.analysis import AnnotationConfig
+
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        AnnotationConfig.model_validate(annotations)
