@@ -70,7 +70,7 @@ def alfi_config(tracks_csv: str) -> dict:
                 "classical": {"train_datasets": ["alfi"], "training": {**training, "sampling": "classical"}},
             },
             "analysis": {
-                "baselines": [],
+                "baselines": ["engineered_features"],
                 "temporal_metrics": {"n_bootstrap": 20},
                 "classification": {"tasks": ["division"], "n_bootstrap": 20},
                 "pseudotime": {
@@ -140,7 +140,7 @@ def test_division_classifier_and_dtw_of_mitosis(alfi_run):
     results = alfi_run["workdir"] / "results" / "evaluation"
     classification = pd.read_csv(results / "classification.csv")
     division = classification[classification["task"] == "division"]
-    assert set(division["model"]) == {"time_aware", "classical"}
+    assert set(division["model"]) == {"time_aware", "classical", "engineered_features"}
     assert division["f1"].notna().all() and (division["n_test_positive"] > 0).all()
     accuracy = pd.read_csv(results / "dtw_accuracy.csv")
     observed = accuracy[accuracy["has_observed_onset"].astype(bool)]
@@ -148,6 +148,6 @@ def test_division_classifier_and_dtw_of_mitosis(alfi_run):
     # DTW of mitosis: aligned divisions within a few frames of the true ones (a planted trajectory)
     assert observed["abs_onset_error_frames"].mean() < 4.0
     table = pd.read_csv(results / "results_table.csv")
-    assert set(table["model"]) == {"time_aware", "classical"}
+    assert set(table["model"]) == {"time_aware", "classical", "engineered_features"}
     assert table["smoothness"].between(0, 2).all() and table["f1_division"].notna().all()
     print(table[["model", "smoothness", "dynamic_range", "f1_division", "dtw_onset_mae_frames"]].to_string())

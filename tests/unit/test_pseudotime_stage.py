@@ -14,12 +14,13 @@ from dynaclr.pseudotime.stage import (
     AlignPseudotimeInputs,
     AlignPseudotimeOutputs,
     align_embeddings,
+    division_accuracy,
     division_state,
     lineage_series,
     pseudotime_stage,
     select_reference,
     step_onset,
-    true_first_division,
+    true_division_frames,
 )
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 
@@ -211,19 +212,27 @@ def test_division_state_and_true_first_division_read_the_lineage():
     # a daughter of a track of the FOV is after the division; a track whose mother is absent is not
     assert division_state(obs).tolist() == [0, 0, 1, 1, 0]
     assert division_state(obs.drop(columns="parent_track_id")).tolist() == [0] * 5
-    # every cell of a lineage carries the frame its root first divides at; undivided roots -1
+    # each track sees the divisions of its ancestry and its own
     truth = _obs(
         [
             ("A/1/0", 1, -1, 0),
             ("A/1/0", 1, -1, 1),
             ("A/1/0", 2, 1, 2),
             ("A/1/0", 3, 1, 2),
+            ("A/1/0", 2, 1, 4),
             ("A/1/0", 4, 2, 5),
             ("A/1/0", 5, -1, 0),
             ("B/1/0", 1, -1, 4),
         ]
     )
-    assert true_first_division(truth).tolist() == [2, 2, 2, 2, 2, -1, -1]
+    assert true_division_frames(truth) == {
+        ("A/1/0", 1): (2,),
+        ("A/1/0", 2): (2, 5),
+        ("A/1/0", 3): (2,),
+        ("A/1/0", 4): (2, 5),
+        ("A/1/0", 5): (),
+        ("B/1/0", 1): (),
+    }
 
 
 def test_division_event_aligns_lineages_on_their_division(tmp_path):
@@ -260,3 +269,15 @@ def test_division_event_aligns_lineages_on_their_division(tmp_path):
         **identity,
     )
     assert blind["onset_error_frames"].isna().all() and blind["aligned_onset_t"].notna().any()
+
+
+def test_a_lineage_dividing_twice_is_scored_on_its_nearest_division():
+    series = lineage_series(_obs([("A/1/0", 1, -1, t) for t in range(12)]))
+    accuracy = pd.DataFrame(
+        {"fov_name": ["A/1/0"], "query_id": [1], "t_first": [0], "t_last": [11], "aligned_onset_t": [9.0]}
+    )
+    events = [(3, 10)] * 12  # divisions at frames 3 and 10 (and one outside the series at 15)
+    scored = division_accuracy(accuracy.copy(), series, events)
+    assert scored["true_onset_t"].tolist() == [10.0] and scored["onset_error_frames"].tolist() == [-1.0]
+    outside = division_accuracy(accuracy.copy(), series, [(0, 15)] * 12)  # at t_first or after t_last
+    assert not outside["has_observed_onset"].any() and outside["onset_error_frames"].isna().all()

@@ -1,9 +1,10 @@
 """Rule ``align_pseudotime``: DTW pseudo-time of infection (or division) for every lineage (paper
 section 4.5).
 
-With ``event: division`` the "onset" below is a lineage's first division: the per-frame state is
-1 in daughter tracks (read from the tracks' lineage, no classifier needed) and the true onset the
-first frame of the ground-truth root's daughters.
+With ``event: division`` the "onset" below is a division: the per-frame state is 1 in daughter
+tracks (read from the tracks' lineage, no classifier needed), so the automatic reference is cut
+around a lineage's first division; as a lineage may divide more than once in a movie, a query's
+aligned division is scored against the nearest true division observed inside it.
 
 Steps of :func:`pseudotime_stage` for one (model, dataset):
 
@@ -461,29 +462,59 @@ def division_state(obs: pd.DataFrame) -> np.ndarray:
     )
 
 
-def true_first_division(truth: pd.DataFrame) -> pd.Series:
-    """Per ground-truth row, the frame its lineage first divides at (the first frame of the root
-    track's daughters); -1 when the root never divides in the movie."""
-    parents = truth.groupby(["fov_name", "track_id"])["parent_track_id"].first().to_dict()
-    last_frame = truth.groupby(["fov_name", "track_id"])["t"].max().to_dict()
-    divides = {(fov, int(parent)) for (fov, _), parent in parents.items() if (fov, int(parent)) in parents}
+def true_division_frames(truth: pd.DataFrame) -> dict[tuple[str, int], tuple[int, ...]]:
+    """Per ground-truth track ``(fov_name, track_id)``, the frames its lineage divides at as seen
+    from it: the first frame of itself and of each ancestor that has a mother, and the frame after
+    its own last one when it has daughters."""
+    keys = list(zip(truth["fov_name"].astype(str), truth["track_id"].astype(np.int64), strict=True))
+    parent_of = dict(zip(keys, truth["parent_track_id"].astype(np.int64), strict=True))
+    frames = truth.assign(key=keys).groupby("key")["t"].agg(["min", "max"])
+    first, last = frames["min"].to_dict(), frames["max"].to_dict()
+    mothers = {(fov, int(parent)) for (fov, _), parent in parent_of.items() if (fov, int(parent)) in first}
+    divisions = {}
+    for key in first:
+        events, current, seen = [], key, {key}
+        while (current[0], int(parent_of[current])) in first:
+            events.append(int(first[current]))
+            current = (current[0], int(parent_of[current]))
+            if current in seen:
+                break
+            seen.add(current)
+        if key in mothers:
+            events.append(int(last[key]) + 1)
+        divisions[key] = tuple(sorted(set(events)))
+    return divisions
 
-    def root(key: tuple[str, int]) -> tuple[str, int]:
-        seen = {key}
-        while (key[0], int(parents[key])) in parents and (key[0], int(parents[key])) not in seen:
-            key = (key[0], int(parents[key]))
-            seen.add(key)
-        return key
 
-    first_division = {}
-    for key in parents:
-        top = root(key)
-        first_division[key] = last_frame[top] + 1 if top in divides else -1
-    return pd.Series(
-        [first_division[(f, int(k))] for f, k in zip(truth["fov_name"], truth["track_id"], strict=True)],
-        index=truth.index,
-        dtype=np.float64,
-    )
+def division_accuracy(
+    accuracy: pd.DataFrame, queries: list[LineageSeries], events_of_rows: list[tuple[int, ...]]
+) -> pd.DataFrame:
+    """The onset columns of ``accuracy`` for ``event: division``: a lineage may divide several times
+    in a movie, so a query's aligned division is scored against the nearest true division observed
+    inside it (``t_first < frame <= t_last``); queries without one get NaN."""
+    events = {s.key: sorted({f for row in s.rows for f in events_of_rows[row]}) for s in queries}
+    true_onsets = []
+    for fov, query, first, last, aligned in zip(
+        accuracy["fov_name"],
+        accuracy["query_id"],
+        accuracy["t_first"],
+        accuracy["t_last"],
+        accuracy["aligned_onset_t"],
+        strict=True,
+    ):
+        inside = [f for f in events[(fov, query)] if first < f <= last]
+        if not inside:
+            true_onsets.append(float("nan"))
+        elif not np.isfinite(aligned):
+            true_onsets.append(float(inside[0]))
+        else:
+            true_onsets.append(float(min(inside, key=lambda f: (abs(f - aligned), f))))
+    accuracy["true_onset_t"] = true_onsets
+    accuracy["has_observed_onset"] = accuracy["true_onset_t"].notna()
+    error = accuracy["aligned_onset_t"] - accuracy["true_onset_t"]
+    accuracy["onset_error_frames"] = error.where(accuracy["has_observed_onset"])
+    accuracy["abs_onset_error_frames"] = accuracy["onset_error_frames"].abs()
+    return accuracy
 
 
 def pseudotime_stage(
@@ -512,19 +543,24 @@ def pseudotime_stage(
     obs = cell_table(adata)
     infection_state: np.ndarray | None = None
     true_onset: np.ndarray | None = None
+    division_events: list[tuple[int, ...]] | None = None
     if config.event == "division":
         infection_state = division_state(obs)
         if inputs.tracks is not None:
             truth, truth_prov = read_table(inputs.tracks, "ground_truth_tracks")
             recorded.append((inputs.tracks, truth_prov))
-            truth = truth.assign(first_division_t=true_first_division(truth))
-            true_onset = attach_ground_truth(
+            divisions = true_division_frames(truth)
+            matched = attach_ground_truth(
                 obs,
-                truth,
-                ("first_division_t",),
+                truth.assign(truth_track=truth["track_id"]),
+                ("truth_track",),
                 on=config.match_truth_on,
                 max_distance_px=config.max_match_distance_px,
-            )["first_division_t"].to_numpy()
+            )
+            division_events = [
+                divisions.get((str(fov), int(track)), ()) if np.isfinite(track) else ()
+                for fov, track in zip(matched["fov_name"], matched["truth_track"], strict=True)
+            ]
     elif inputs.tracks is not None:
         truth, truth_prov = read_table(inputs.tracks, "ground_truth_tracks")
         recorded.append((inputs.tracks, truth_prov))
@@ -533,12 +569,15 @@ def pseudotime_stage(
         predictions, predictions_prov = read_table(inputs.predictions, "predictions")
         recorded.append((inputs.predictions, predictions_prov))
         infection_state = _predicted_infection(obs, predictions)
-    if true_onset is None:
+    if true_onset is None and division_events is None:
         logger.info(
             "no ground truth: %s gets each lineage's aligned onset, but true onsets and onset errors are NaN",
             outputs.accuracy,
         )
     pseudotime, accuracy, reference = align_embeddings(adata, config, infection_state, true_onset)
+    if division_events is not None:
+        queries = lineage_series(obs, min_frames=config.min_query_frames)
+        accuracy = division_accuracy(accuracy, queries, division_events)
     pseudotime.insert(0, "dataset", dataset)
     pseudotime.insert(0, "model", model)
     accuracy.insert(0, "dataset", dataset)

@@ -1,5 +1,10 @@
 """Image formation: brightfield through waveorder's forward model, fluorescence through a PSF.
 
+A 2D movie (one slice) has no z-stack for the brightfield model, and a phase object in focus gives
+brightfield almost no contrast: its label-free channel is rendered as differential interference
+contrast instead (the optical path sheared along X, the relief of a DIC image such as the paper's
+ALFI movies), under the same photon budget, illumination and noise.
+
 Noise-free volumes from :mod:`dynaclr.simulate.render` become camera counts (uint16) with shot
 noise, background, camera offset and uneven illumination.
 """
@@ -53,24 +58,26 @@ class Microscope:
     """Optics and detector shared by every FOV of a plate (the transfer function is computed once)."""
 
     config: SimulateConfig
-    transfer_function: torch.Tensor  # real potential transfer function, (Z + 2 * z_padding, Y, X)
+    transfer_function: torch.Tensor | None  # real potential TF, (Z + 2 * z_padding, Y, X); None for 2D (DIC)
     contrast_scale: float  # relative brightfield modulation per unit of forward-model output
     illumination: np.ndarray  # (Y, X) relative illumination, 1 at the centre
 
     @classmethod
     def build(cls, config: SimulateConfig) -> Microscope:
         optics = config.optics
-        with one_torch_thread():
-            real_tf, _ = phase_thick_3d.calculate_transfer_function(
-                zyx_shape=config.shape_zyx,
-                yx_pixel_size=config.pixel_size_um,
-                z_pixel_size=config.z_step_um,
-                wavelength_illumination=optics.wavelength_um,
-                z_padding=optics.z_padding,
-                index_of_refraction_media=optics.index_of_refraction_media,
-                numerical_aperture_illumination=optics.numerical_aperture_illumination,
-                numerical_aperture_detection=optics.numerical_aperture_detection,
-            )
+        real_tf = None
+        if config.shape_zyx[0] > 1:
+            with one_torch_thread():
+                real_tf, _ = phase_thick_3d.calculate_transfer_function(
+                    zyx_shape=config.shape_zyx,
+                    yx_pixel_size=config.pixel_size_um,
+                    z_pixel_size=config.z_step_um,
+                    wavelength_illumination=optics.wavelength_um,
+                    z_padding=optics.z_padding,
+                    index_of_refraction_media=optics.index_of_refraction_media,
+                    numerical_aperture_illumination=optics.numerical_aperture_illumination,
+                    numerical_aperture_detection=optics.numerical_aperture_detection,
+                )
         _, n_y, n_x = config.shape_zyx
         yy, xx = np.mgrid[0:n_y, 0:n_x].astype(np.float32)
         r2 = ((yy - n_y / 2) / (n_y / 2)) ** 2 + ((xx - n_x / 2) / (n_x / 2)) ** 2
@@ -86,6 +93,8 @@ class Microscope:
         transfer function applied (``z_padding=0``): passing the padding to waveorder instead
         would crop the transfer function in frequency space and mis-pair its z-frequencies.
         """
+        if self.transfer_function is None:  # 2D: DIC, the optical path sheared along X
+            return np.gradient(phase, axis=2).astype(np.float32)  # type: ignore[no-any-return]
         pad = self.config.optics.z_padding
         padded = np.pad(phase, ((pad, pad), (0, 0), (0, 0)))
         with one_torch_thread():
