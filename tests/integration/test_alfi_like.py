@@ -9,79 +9,29 @@ The plate's only channel used is Brightfield at one focal plane, as it is (no ph
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from conftest import REPO_ROOT
 
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.io import read_table
-from integration.workflow_helpers import TINY_TRAINING, snakemake, write_config
+from integration.workflow_helpers import snakemake, write_config
 
-#: A 2D movie (Z = 1) at 7 min: 2 FOVs (the classifiers are cross-validated by FOV), cells that divide
-#: every ~10 frames with a 2-frame mitosis, nobody infected.
-ALFI_SIMULATE = {
-    "seed": 7,
-    "wells": [
-        {"row": "A", "column": "1", "condition": "untreated", "infected_fraction": 0.0},
-        {"row": "A", "column": "2", "condition": "untreated", "infected_fraction": 0.0},
-    ],
-    "fovs_per_well": 1,
-    "n_frames": 20,
-    "time_interval_minutes": 7,
-    "shape_zyx": [1, 112, 112],
-    "pixel_size_um": 0.65,
-    "cells": {"initial_cells_per_fov": 9, "entering_cells_per_frame": 0.2, "speed_um_per_frame": 1.5},
-    "division": {"cycle_length_frames": 10, "mitosis_frames": 2},
-}
-
-
-#: The label-free channel, used as it is (one focal plane, no reconstruction).
-BRIGHTFIELD_AS_IS = {"source": "raw", "channel": "Brightfield", "normalization": "zscore"}
+#: The miniature's config (also a copy-paste example): config/alfi_like.yaml.
+ALFI_CONFIG = REPO_ROOT / "config" / "alfi_like.yaml"
 
 
 def alfi_config(tracks_csv: str) -> dict:
-    training = {**TINY_TRAINING, "patch_spec": "dic", "epochs": 2, "max_batches_per_epoch": 4}
-    return copy.deepcopy(
-        {
-            "datasets": {
-                "alfi": {
-                    "simulate": ALFI_SIMULATE,
-                    "summary": {"preview_channels": ["Brightfield"], "preview_frames": 2},
-                    "phase": None,
-                    "tracks": {"format": "table", "path": tracks_csv},
-                    "patches": [
-                        {
-                            "name": "dic",
-                            "channels": [BRIGHTFIELD_AS_IS],
-                            "z_window_slices": 1,
-                            "patch_size_yx_px": 32,
-                        }
-                    ],
-                    "annotations": {"tasks": ["division"]},
-                }
-            },
-            "contrastive_models": {
-                "time_aware": {
-                    "train_datasets": ["alfi"],
-                    "training": {**training, "sampling": "time_aware", "tau_minutes": 7},
-                },
-                "classical": {"train_datasets": ["alfi"], "training": {**training, "sampling": "classical"}},
-            },
-            "analysis": {
-                "baselines": ["engineered_features"],
-                "temporal_metrics": {"n_bootstrap": 20},
-                "classification": {"tasks": ["division"], "n_bootstrap": 20},
-                "pseudotime": {
-                    "event": "division",
-                    "min_query_frames": 6,
-                    "reference_frames_before_onset": 3,
-                    "reference_frames_after_onset": 3,
-                },
-            },
-        }
-    )
+    """config/alfi_like.yaml with the expert tracks at ``tracks_csv`` and the test's small budget."""
+    config = yaml.safe_load(ALFI_CONFIG.read_text())
+    config["datasets"]["alfi"]["tracks"]["path"] = tracks_csv
+    for entry in config["contrastive_models"].values():
+        entry["training"].update(batch_size=8, epochs=2, max_batches_per_epoch=4, max_validation_batches=1)
+    config["analysis"]["temporal_metrics"]["n_bootstrap"] = 20
+    config["analysis"]["classification"]["n_bootstrap"] = 20
+    return config
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +42,9 @@ def alfi_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("alfi")
     scratch = root / "expert"
     truth = simulate_plate(
-        SimulateConfig.model_validate(ALFI_SIMULATE),
+        SimulateConfig.model_validate(
+            yaml.safe_load(ALFI_CONFIG.read_text())["datasets"]["alfi"]["simulate"]
+        ),
         SimulateOutputs(
             plate=scratch / "raw.zarr",
             tracks=scratch / "tracks.parquet",
