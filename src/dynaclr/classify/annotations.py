@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from dynaclr.config.analysis import AnnotationConfig
-from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table, write_table
+from dynaclr.io import ArtifactKind, Provenance, StageFiles, make_provenance, read_table, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -249,11 +249,18 @@ def draw_annotations_stage(
 ) -> pd.DataFrame:
     """Read ground-truth tracks, draw annotations, write them (kind ``annotations``)."""
     truth, truth_prov = read_table(inputs.tracks, "ground_truth_tracks")
-    annotations = draw_annotations(truth, config)
+    return _write_drawn(draw_annotations(truth, config), config, (inputs.tracks, truth_prov), outputs)
+
+
+def _write_drawn(
+    annotations: pd.DataFrame,
+    config: AnnotationConfig,
+    source: tuple[Path, Provenance | None],
+    outputs: AnnotationsOutputs,
+) -> pd.DataFrame:
+    """Write drawn annotations (kind ``annotations``; provenance: the drawing config and ``source``)."""
     provenance = make_provenance(
-        ArtifactKind.ANNOTATIONS,
-        config.model_dump(mode="json", exclude={"table"}),
-        [(inputs.tracks, truth_prov)],
+        ArtifactKind.ANNOTATIONS, config.model_dump(mode="json", exclude={"table"}), [source]
     )
     write_table(annotations, outputs.annotations, provenance)
     return annotations
@@ -274,13 +281,7 @@ def lineage_annotations_stage(
         inputs.tracks, ArtifactKind.TRACKS, ["fov_name", "track_id", "t", "y", "x", "parent_track_id"]
     )
     annotations = draw_lineage_annotations(tracks, config)
-    provenance = make_provenance(
-        ArtifactKind.ANNOTATIONS,
-        config.model_dump(mode="json", exclude={"table"}),
-        [(inputs.tracks, tracks_prov)],
-    )
-    write_table(annotations, outputs.annotations, provenance)
-    return annotations
+    return _write_drawn(annotations, config, (inputs.tracks, tracks_prov), outputs)
 
 
 def read_annotations(path: str | Path) -> pd.DataFrame:

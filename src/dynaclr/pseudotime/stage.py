@@ -348,6 +348,7 @@ def align_embeddings(
     infection_state: np.ndarray | None = None,
     true_onset: np.ndarray | None = None,
     show_progress: bool = True,
+    division_events: list[tuple[int, ...]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, Reference]:
     """Steps 1-4 of the module docstring on in-memory embeddings.
 
@@ -357,6 +358,8 @@ def align_embeddings(
         config: stage config.
         infection_state: ``(N,)`` per-cell infection state (1/0/NaN) for the automatic reference.
         true_onset: ``(N,)`` per-cell true onset frame (``-1`` never, NaN unknown) for the accuracy.
+        division_events: with ``event: division``, per cell the true division frames its lineage
+            sees (:func:`true_division_frames`); the accuracy then scores :func:`division_accuracy`.
 
     Returns:
         ``(pseudotime, accuracy, reference)``: the per-frame table (``align_tracks`` columns with
@@ -401,6 +404,8 @@ def align_embeddings(
         for fov, query in zip(pseudotime["fov_name"], pseudotime["query_id"], strict=True)
     ]
     accuracy = onset_accuracy(aligned_onsets(pseudotime), queries, true_onset, reference)
+    if division_events is not None:
+        accuracy = division_accuracy(accuracy, queries, division_events)
     return pseudotime, accuracy[list(DTW_ACCURACY_COLUMNS[2:])], reference
 
 
@@ -574,10 +579,9 @@ def pseudotime_stage(
             "no ground truth: %s gets each lineage's aligned onset, but true onsets and onset errors are NaN",
             outputs.accuracy,
         )
-    pseudotime, accuracy, reference = align_embeddings(adata, config, infection_state, true_onset)
-    if division_events is not None:
-        queries = lineage_series(obs, min_frames=config.min_query_frames)
-        accuracy = division_accuracy(accuracy, queries, division_events)
+    pseudotime, accuracy, reference = align_embeddings(
+        adata, config, infection_state, true_onset, division_events=division_events
+    )
     pseudotime.insert(0, "dataset", dataset)
     pseudotime.insert(0, "model", model)
     accuracy.insert(0, "dataset", dataset)
