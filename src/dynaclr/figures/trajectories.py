@@ -126,7 +126,9 @@ def plot_aligned_trajectories(
         if k == 0:
             axis.legend(fontsize=7)
     for column, (value, chosen) in enumerate(sorted(picks.items())):
-        images = thumbnails(chosen["row"].to_numpy(dtype=np.int64)) if thumbnails is not None else []
+        images: NDArray[np.floating] | list[NDArray[np.floating]] = (
+            thumbnails(chosen["row"].to_numpy(dtype=np.int64)) if thumbnails is not None else []
+        )
         for row, image in enumerate(images):
             axis = figure.add_subplot(grid[1 + row, column])
             axis.imshow(composite(image))
