@@ -57,8 +57,8 @@ def test_methods_are_installed_and_the_config_offers_only_them():
         ProjectionConfig.model_validate({"methods": ["tsne"]})
     with pytest.raises(ValidationError, match="repeat"):
         ProjectionConfig.model_validate({"methods": ["pca", "pca"]})
-    with pytest.raises(ValidationError, match="method"):
-        ProjectionConfig.model_validate({"method": "pca"})  # the old single-method key is gone
+    with pytest.raises(ValidationError, match=r"'method: umap' is now 'methods: \[umap\]'"):
+        ProjectionConfig.model_validate({"method": "umap"})  # the old single-method key says its new name
 
 
 def test_each_method_writes_its_scanpy_key(projected):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from dynaclr.config.base import StrictModel
 
@@ -136,6 +136,21 @@ class ProjectionConfig(StrictModel):
     )
     umap: UmapConfig = UmapConfig()
     phate: PhateConfig = PhateConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_method_keys_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            moved = {"method": "methods: [{}]", "umap_n_neighbors": "umap: {{n_neighbors: {}}}"}
+            moved["umap_min_distance"] = "umap: {{min_distance: {}}}"
+            found = [
+                f"'{old}: {data[old]}' is now '{new.format(data[old])}'"
+                for old, new in moved.items()
+                if old in data
+            ]
+            if found:
+                raise ValueError("analysis.projections keys were renamed: " + "; ".join(found))
+        return data
 
     @field_validator("methods")
     @classmethod

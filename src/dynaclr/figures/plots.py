@@ -23,6 +23,13 @@ from dynaclr.evaluation.temporal import (
 from dynaclr.io.figures import new_figure
 
 _STATE_COLORS = {0.0: "#4c72b0", 1.0: "#dd8452"}
+#: Predicted labels drawn in the colours of the true states they name.
+_LABEL_COLORS = {
+    "uninfected": _STATE_COLORS[0.0],
+    "interphase": _STATE_COLORS[0.0],
+    "infected": _STATE_COLORS[1.0],
+    "mitosis": _STATE_COLORS[1.0],
+}
 
 
 #: Projection methods in drawing order, and how their axes are named.
@@ -53,19 +60,23 @@ def _draw_states(ax: Axes, x: np.ndarray, y: np.ndarray, values: pd.Series, colu
     if numeric or pd.api.types.is_bool_dtype(values):
         states = values.to_numpy(dtype=np.float64)
         unknown = ~np.isfinite(states)
-        ax.scatter(x[unknown], y[unknown], s=5, color=_UNKNOWN_COLOR, linewidths=0, label="unmatched")
+        if unknown.any():
+            ax.scatter(x[unknown], y[unknown], s=5, color=_UNKNOWN_COLOR, linewidths=0, label="unmatched")
         for state, color in _STATE_COLORS.items():
             chosen = states == state
             ax.scatter(x[chosen], y[chosen], s=6, color=color, linewidths=0, label=f"{column}={bool(state)}")
         return f"{int(np.nansum(states))} of {int(np.isfinite(states).sum())} cells {column}"
     labels = values.astype("string")
     unknown = labels.isna().to_numpy()
-    ax.scatter(x[unknown], y[unknown], s=5, color=_UNKNOWN_COLOR, linewidths=0, label="unknown")
-    categories = sorted(labels.dropna().unique())
+    if unknown.any():
+        ax.scatter(x[unknown], y[unknown], s=5, color=_UNKNOWN_COLOR, linewidths=0, label="unknown")
     palette = colormaps["tab10"]
-    for i, category in enumerate(categories):
+    for i, category in enumerate(sorted(labels.dropna().unique())):
         chosen = (labels == category).fillna(False).to_numpy(dtype=bool)
-        ax.scatter(x[chosen], y[chosen], s=6, color=palette(i % 10), linewidths=0, label=str(category))
+        # other labels take tab10's colours after the two of the states
+        known = _LABEL_COLORS.get(str(category))
+        label_color: str | tuple[float, ...] = known if known is not None else palette(2 + i % 8)
+        ax.scatter(x[chosen], y[chosen], s=6, color=label_color, linewidths=0, label=str(category))
     return None
 
 

@@ -1,7 +1,8 @@
 """The figure rules: one call per job, reading artifacts, drawing, writing the files the rule names.
 
-* :func:`embedding_figures` (rule ``embedding_figures``, every (model, dataset)): the projections
-  coloured by frame (and by true infection and division on simulated data), and the adjacent- vs
+* :func:`embedding_figures` (rule ``embedding_figures``, every (model, dataset)): each projection
+  (PCA, UMAP, PHATE) coloured by time and condition, by predicted infection and division where the
+  classifiers predict the dataset, by true ones on simulated data; and the adjacent- vs
   random-frame cosine distances (appendix C);
 * :func:`infected_fraction_figure` (rule ``infected_fraction_figure``, simulated datasets with
   predictions): the infected fraction over time, classifier vs truth;
