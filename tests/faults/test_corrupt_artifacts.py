@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -135,6 +136,12 @@ def _read_embeddings(files: Files) -> Any:
     return read_embeddings(files["store"])
 
 
+def _read_projections(files: Files) -> Any:
+    from dynaclr.embeddings import read_projections
+
+    return read_projections(files["store"])
+
+
 def _read_annotations(files: Files) -> Any:
     from dynaclr.classify.annotations import read_annotations
 
@@ -186,7 +193,7 @@ READERS: dict[str, tuple[Callable[[Files], Any], tuple[str, ...]]] = {
     "patch_index": (_read_patch_store, ("table",)),
     "contrastive_model": (_read_contrastive_model, ("checkpoint",)),
     "embeddings": (_read_embeddings, ("store",)),
-    "projections": (_read_table("projections", ("fov_name", "track_id", "t")), ("table",)),
+    "projections": (_read_projections, ("store",)),
     "annotations": (_read_annotations, ("table",)),
     "classification": (_read_classification, ("table",)),
     "classifiers": (_read_classifiers, ("record",)),
@@ -253,6 +260,14 @@ def _minimal_table(path: Path, kind: str, table: pd.DataFrame) -> Files:
     return {"table": path}
 
 
+def _minimal_projections(path: Path, cells: pd.DataFrame) -> Files:
+    from dynaclr.embeddings import projections_anndata, write_projections
+
+    adata = projections_anndata(cells, {"pca": (np.zeros((len(cells), 2)), {"variance_ratio": [0.5, 0.2]})})
+    write_projections(adata, path, make_provenance("projections", {}))
+    return {"store": path}
+
+
 def _minimal_record(path: Path, kind: str, metrics: dict[str, Any] | None = None) -> Files:
     write_fov_record(path, make_provenance(kind, {}), metrics or {})
     return {"record": path}
@@ -316,9 +331,7 @@ def artifacts(
         "patch_index": {"store": stage_inputs["patches_zarr"], "table": stage_inputs["patches_parquet"]},
         "contrastive_model": {"checkpoint": stage_inputs["model"]},
         "embeddings": {"store": embeddings_path(run_dirs["embedding"])},
-        "projections": _minimal_table(
-            root / "projections.parquet", "projections", cells.assign(pca_1=0.0, pca_2=0.0)
-        ),
+        "projections": _minimal_projections(root / "projections.zarr", cells),
         "annotations": _minimal_table(
             root / "annotations.parquet",
             "annotations",

@@ -27,11 +27,14 @@ from dynaclr.embeddings import (
 from dynaclr.embeddings.projections import (
     ProjectionInputs,
     ProjectionOutputs,
+    explained_variance_ratio,
     project_matrix,
     projection_stage,
+    projection_table,
+    read_projections,
 )
 from dynaclr.embeddings.stage import embed_stage
-from dynaclr.io import ArtifactError, ArtifactKind, config_hash, make_provenance, read_table
+from dynaclr.io import ArtifactError, ArtifactKind, config_hash, make_provenance
 from dynaclr.patches import open_patch_store
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 from dynaclr.training import load_contrastive_model
@@ -296,15 +299,18 @@ def test_projection_stage_writes_coordinates_with_its_config(tmp_path):
         make_provenance(ArtifactKind.EMBEDDINGS, identity),
     )
     config = ProjectionConfig(n_components=3)
-    output = tmp_path / "features.projections.parquet"
+    output = tmp_path / "features.projections.zarr"
     written = projection_stage(
         config, ProjectionInputs(embeddings=embeddings), ProjectionOutputs(projections=output)
     )
-    table, provenance = read_table(output, ArtifactKind.PROJECTIONS, ("fov_name", "track_id", "t"))
+    adata, provenance = read_projections(output)
+    assert sorted(adata.obsm) == ["X_pca"] and adata.n_vars == 0
+    table = projection_table(adata)
     assert [c for c in table.columns if c.startswith("pca_")] == ["pca_1", "pca_2", "pca_3"]
     assert provenance.config == ProjectionConfig(n_components=3).model_dump(mode="json")
     assert [(Path(record.path), record.kind) for record in provenance.inputs] == [(embeddings, "embeddings")]
-    assert len(table) == read_embeddings(embeddings).n_obs
-    pd.testing.assert_frame_equal(table, written)
-    expected, _ = project_matrix(features, config)
-    np.testing.assert_allclose(table[["pca_1", "pca_2", "pca_3"]].to_numpy(), expected, rtol=1e-6, atol=1e-8)
+    assert len(table) == read_embeddings(embeddings).n_obs == written.n_obs
+    pd.testing.assert_frame_equal(table[["fov_name", "track_id", "t"]], index[["fov_name", "track_id", "t"]])
+    expected, diagnostics = project_matrix(features, config)["pca"]
+    np.testing.assert_allclose(table[["pca_1", "pca_2", "pca_3"]].to_numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(explained_variance_ratio(adata), diagnostics["variance_ratio"])

@@ -43,7 +43,7 @@ def _check(figure: object, caption: object) -> str:
 
 
 def test_projections_coloured_by_time_infection_division(planted, tmp_path):
-    coordinates, _ = project_matrix(planted["features"], ProjectionConfig(n_components=2))
+    coordinates, _ = project_matrix(planted["features"], ProjectionConfig(n_components=2))["pca"]
     cells = planted["truth"][["fov_name", "track_id", "t", "y", "x"]].assign(
         pca_1=coordinates[:, 0], pca_2=coordinates[:, 1]
     )

@@ -89,7 +89,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             make_provenance(ArtifactKind.EMBEDDINGS, identity, []),
         )
         paths[f"{model}/embeddings"] = embeddings
-        paths[f"{model}/projections"] = root / "embeddings" / model / "demo.proj.parquet"
+        paths[f"{model}/projections"] = root / "embeddings" / model / "demo.projections.zarr"
         projection_stage(
             ProjectionConfig(),
             ProjectionInputs(embeddings=embeddings),
@@ -128,7 +128,11 @@ def _written(png: Path, svg: Path) -> None:
 
 
 def _embedding_figures(
-    artifacts: dict[str, Path], out: Path, with_truth: bool = True, model: str = "planted"
+    artifacts: dict[str, Path],
+    out: Path,
+    with_truth: bool = True,
+    model: str = "planted",
+    with_predictions: bool = False,
 ) -> tuple[list[str], EmbeddingFiguresOutputs]:
     """Rule ``embedding_figures`` of ``model`` on the demo dataset, figures under ``out``."""
     outputs = EmbeddingFiguresOutputs(
@@ -143,6 +147,7 @@ def _embedding_figures(
             projections=artifacts[f"{model}/projections"],
             embeddings=artifacts[f"{model}/embeddings"],
             tracks=artifacts["truth"] if with_truth else None,
+            predictions=artifacts[f"{model}/predictions"] if with_predictions else None,
         ),
         outputs,
         model=model,
@@ -195,10 +200,17 @@ def test_projections_figure_colours_by_ground_truth(artifacts, tmp_path):
     truth = read_table(artifacts["truth"], "ground_truth_tracks")[0]
     (caption, _), outputs = _embedding_figures(artifacts, tmp_path / "demo" / "planted")
     _written(outputs.projections_png, outputs.projections_svg)
-    assert caption.startswith("planted, demo: projection of 640 cell embeddings")
+    assert caption.startswith("planted, demo: projections (PC) of 640 cell embeddings")
     assert f"{int(truth['infected'].sum())} of 640 cells infected" in caption
     (time_only, _), _ = _embedding_figures(artifacts, tmp_path / "time_only", with_truth=False)
-    assert "coloured by t." in time_only and "cells infected" not in time_only
+    assert "coloured by time, condition." in time_only and "cells infected" not in time_only
+
+
+def test_projections_figure_colours_by_predicted_state(artifacts, tmp_path):
+    (caption, _), _ = _embedding_figures(
+        artifacts, tmp_path / "predicted", with_truth=False, with_predictions=True
+    )
+    assert "coloured by time, condition, predicted infection, predicted division." in caption
 
 
 def test_distances_figure_matches_the_temporal_metrics(artifacts, tmp_path):

@@ -168,6 +168,15 @@ def ground_truth_input(wildcards):
     return {}
 
 
+def embedding_figures_input(wildcards):
+    """What the projections are coloured by besides time and condition: ground truth (simulated
+    datasets) and the per-cell predictions of (model, dataset) where it has some."""
+    inputs = ground_truth_input(wildcards)
+    if (wildcards.model, wildcards.dataset) in predicted_pairs():
+        inputs["predictions"] = prediction_file(wildcards.model, wildcards.dataset)
+    return inputs
+
+
 def annotation_table_input(wildcards):
     """The user's annotation table (annotations.table) and the tracks its track ids refer to."""
     return {

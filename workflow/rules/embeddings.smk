@@ -37,11 +37,12 @@ rule embed:
 
 
 rule project_embeddings:
-    """PCA (or UMAP) coordinates of one embeddings store, for the figures."""
+    """PCA, UMAP and PHATE coordinates (analysis.projections.methods) of one embeddings store, in
+    obsm['X_pca'], obsm['X_umap'], obsm['X_phate'] of an AnnData store, for the figures."""
     input:
         embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
     output:
-        projections=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.parquet",
+        projections=directory(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.zarr"),
     params:
         config=analysis_config("projections"),
     wildcard_constraints:

@@ -6,11 +6,12 @@
 
 
 rule embedding_figures:
-    """What one model's embeddings look like: projections coloured by frame, infection and division,
-    and adjacent-frame vs random-frame cosine distances (appendix C). One job, two figures."""
+    """What one model's embeddings look like: every projection (PCA, UMAP, PHATE) coloured by time,
+    condition, predicted and (simulated) true infection and division, and adjacent-frame vs
+    random-frame cosine distances (appendix C). One job, two figures."""
     input:
-        unpack(ground_truth_input),
-        projections=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.parquet",
+        unpack(embedding_figures_input),
+        projections=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.zarr",
         embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
     output:
         projections_png=report(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from dynaclr.config.base import StrictModel
 
@@ -72,14 +72,56 @@ class EmbeddingConfig(StrictModel):
         return value
 
 
-class ProjectionConfig(StrictModel):
-    """2-D (or k-D) projection of embeddings for figures, computed in its own rule."""
+#: Projection methods and the ``obsm`` key each one's coordinates are stored under (scanpy's names).
+ProjectionMethod = Literal["pca", "umap", "phate"]
+PROJECTION_KEYS: dict[str, str] = {"pca": "X_pca", "umap": "X_umap", "phate": "X_phate"}
 
-    method: Literal["pca", "umap"] = Field(
-        "pca",
-        description="'pca' (scikit-learn, always available) or 'umap' (needs the umap-learn package).",
+
+class UmapConfig(StrictModel):
+    """UMAP (umap-learn) parameters; its ``random_state`` is :attr:`ProjectionConfig.seed`."""
+
+    n_neighbors: int = Field(
+        15, ge=2, description="Neighbourhood size in cells; must be below the number of cells projected."
     )
-    n_components: int = Field(2, ge=1, le=50, description="Number of projected coordinates.")
+    min_distance: float = Field(0.1, ge=0.0, le=1.0, description="UMAP min_dist: how tightly points pack.")
+
+
+class PhateConfig(StrictModel):
+    """PHATE (phate) parameters; its ``random_state`` is :attr:`ProjectionConfig.seed`, ``n_jobs`` 1."""
+
+    knn: int = Field(
+        5, ge=2, description="Nearest neighbours of the kernel, in cells; must be below the number of cells."
+    )
+    decay: float = Field(40.0, gt=0.0, description="Decay rate of the alpha-decaying kernel's tails.")
+    t: int | Literal["auto"] = Field(
+        "auto", description="Diffusion time (steps), or 'auto': the knee of the Von Neumann entropy."
+    )
+    n_landmark: int = Field(
+        2000, ge=10, description="Landmarks of fast PHATE; the exact operator is used below this many cells."
+    )
+
+    @field_validator("t")
+    @classmethod
+    def _positive_t(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"t must be a positive number of diffusion steps or 'auto'; got {value}")
+        return value
+
+
+class ProjectionConfig(StrictModel):
+    """Low-dimensional projections of embeddings for figures, computed in their own rule.
+
+    Every method in ``methods`` is computed from the same matrix and stored under scanpy's key
+    (``obsm['X_pca']``, ``obsm['X_umap']``, ``obsm['X_phate']``).
+    """
+
+    methods: tuple[ProjectionMethod, ...] = Field(
+        ("pca",),
+        min_length=1,
+        description="Projections to compute, each drawn in the projection figure: 'pca' (scikit-learn), "
+        "'umap' (umap-learn), 'phate' (phate).",
+    )
+    n_components: int = Field(2, ge=2, le=50, description="Number of projected coordinates per method.")
     representation: Literal["features", "projections", "standardized"] = Field(
         "features",
         description=(
@@ -89,9 +131,33 @@ class ProjectionConfig(StrictModel):
         ),
     )
     standardize: bool = Field(True, description="z-score every column over all cells before projecting.")
-    seed: int = Field(0, ge=0, description="Random state of PCA's solver and of UMAP.")
-    umap_n_neighbors: int = Field(15, ge=2, description="UMAP neighbourhood size (cells).")
-    umap_min_distance: float = Field(0.1, ge=0.0, le=1.0, description="UMAP min_dist.")
+    seed: int = Field(
+        0, ge=0, description="Random state of PCA, UMAP and PHATE: same seed, same coordinates on CPU."
+    )
+    umap: UmapConfig = UmapConfig()
+    phate: PhateConfig = PhateConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_method_keys_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            moved = {"method": "methods: [{}]", "umap_n_neighbors": "umap: {{n_neighbors: {}}}"}
+            moved["umap_min_distance"] = "umap: {{min_distance: {}}}"
+            found = [
+                f"'{old}: {data[old]}' is now '{new.format(data[old])}'"
+                for old, new in moved.items()
+                if old in data
+            ]
+            if found:
+                raise ValueError("analysis.projections keys were renamed: " + "; ".join(found))
+        return data
+
+    @field_validator("methods")
+    @classmethod
+    def _unique_methods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"methods must not repeat a method, e.g. [pca, umap, phate]; got {list(value)}")
+        return value
 
 
 class EngineeredFeaturesConfig(StrictModel):

@@ -7,7 +7,9 @@
   embeddings' cells, and annotations or ground truth brought onto them;
 * :func:`embed_stage`: rule ``embed``, whatever embeds (a trained encoder, or a baseline of
   :mod:`dynaclr.baselines`); :func:`encode_patches` streams an encoder over a patch store;
-* :func:`projection_stage`: rule ``project_embeddings`` (PCA or UMAP coordinates).
+* :func:`projection_stage`: rule ``project_embeddings`` (PCA, UMAP, PHATE coordinates in
+  ``obsm['X_pca']``, ``obsm['X_umap']``, ``obsm['X_phate']``); :func:`read_projections`,
+  :func:`projection_table` read them back.
 
 Submodules are imported lazily (lazy_loader), so reading an embeddings store does not import torch.
 """

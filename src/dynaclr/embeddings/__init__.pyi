@@ -9,8 +9,13 @@ from .inference import encode_patches as encode_patches, encoder_fingerprint as 
 from .projections import (
     ProjectionInputs as ProjectionInputs,
     ProjectionOutputs as ProjectionOutputs,
+    explained_variance_ratio as explained_variance_ratio,
     project_matrix as project_matrix,
     projection_stage as projection_stage,
+    projection_table as projection_table,
+    projections_anndata as projections_anndata,
+    read_projections as read_projections,
+    write_projections as write_projections,
 )
 from .stage import EmbedInputs as EmbedInputs, EmbedOutputs as EmbedOutputs, embed_stage as embed_stage
 from .store import (

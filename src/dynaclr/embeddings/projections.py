@@ -1,9 +1,20 @@
 """Low-dimensional projections of embeddings for figures (a separate rule: a slow or failed
 projection never costs the embeddings).
 
-The output table has one row per cell: the embeddings' ``obs`` columns and the coordinates
-``{method}_1 .. {method}_k`` (unitless). PCA is scikit-learn's (``svd_solver='full'``, exact
-and deterministic); UMAP needs the optional ``umap-learn`` package.
+The ``projections`` artifact (``results/embeddings/{model}/{dataset}.projections.zarr``) is an
+AnnData written with anndata's zarr writer, provenance in its root attributes:
+
+* ``obs``: the embeddings' ``obs`` (one row per cell, same order);
+* ``obsm['X_pca']``, ``obsm['X_umap']``, ``obsm['X_phate']``: ``(N, k)`` float32 coordinates
+  (unitless) of each method in ``analysis.projections.methods``, under scanpy's keys, so
+  ``scanpy.pl.embedding(adata, basis='umap')`` draws them;
+* ``uns['pca']['variance_ratio']``: PCA's explained variance ratio per component (scanpy's key);
+* no ``X`` (``n_vars`` is 0): the features stay in the embeddings store.
+
+PCA is scikit-learn's (``svd_solver='full'``: exact and deterministic); UMAP is umap-learn's and
+PHATE phate's, both seeded with ``config.seed`` and run single-threaded, so the same seed gives
+the same coordinates on a CPU. :func:`projection_table` flattens the store into the table the
+figures read (``pca_1 .. pca_k``, ``umap_1 ..``, ``phate_1 ..`` beside the ``obs`` columns).
 """
 
 from __future__ import annotations
@@ -12,17 +23,35 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from dynaclr.config.embeddings import ProjectionConfig
+from dynaclr.config.embeddings import PROJECTION_KEYS, ProjectionConfig
 from dynaclr.embeddings.cells import cell_table
-from dynaclr.embeddings.store import read_embeddings, read_embeddings_provenance, representation_matrix
-from dynaclr.io import ArtifactKind, StageFiles, make_provenance, write_table
+from dynaclr.embeddings.store import (
+    check_index,
+    read_embeddings,
+    read_embeddings_provenance,
+    representation_matrix,
+)
+from dynaclr.io import (
+    ArtifactError,
+    ArtifactKind,
+    Provenance,
+    StageFiles,
+    atomic_output,
+    make_provenance,
+    read_zarr_provenance,
+    unreadable_artifact,
+    write_zarr_provenance,
+)
 
 logger = logging.getLogger(__name__)
+
+_CONFIG_KEY = "analysis.projections"
 
 
 class ProjectionInputs(StageFiles):
@@ -32,69 +61,185 @@ class ProjectionInputs(StageFiles):
 
 
 class ProjectionOutputs(StageFiles):
-    """Rule ``project_embeddings``: the table of the cells' coordinates."""
+    """Rule ``project_embeddings``: the AnnData store of the cells' coordinates."""
 
     projections: Path
 
 
-def project_matrix(matrix: np.ndarray, config: ProjectionConfig) -> tuple[np.ndarray, dict[str, Any]]:
-    """Project ``(N, D)`` ``matrix`` to ``(N, config.n_components)`` with ``config.method``.
+def _check_neighbours(n_cells: int, n_neighbours: int, key: str) -> None:
+    if n_neighbours >= n_cells:
+        raise ValueError(
+            f"{_CONFIG_KEY}.{key}={n_neighbours} needs more cells than neighbours, but the embeddings have "
+            f"{n_cells} cells: lower {_CONFIG_KEY}.{key} below {n_cells}, or drop the method from "
+            f"{_CONFIG_KEY}.methods"
+        )
+
+
+def _pca(matrix: np.ndarray, config: ProjectionConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    pca = PCA(n_components=config.n_components, svd_solver="full", random_state=config.seed)
+    coordinates = pca.fit_transform(matrix)
+    return coordinates, {"variance_ratio": pca.explained_variance_ratio_.tolist()}
+
+
+def _umap(matrix: np.ndarray, config: ProjectionConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    import umap
+
+    _check_neighbours(len(matrix), config.umap.n_neighbors, "umap.n_neighbors")
+    reducer = umap.UMAP(
+        n_components=config.n_components,
+        n_neighbors=config.umap.n_neighbors,
+        min_dist=config.umap.min_distance,
+        random_state=config.seed,  # a seed makes umap-learn single-threaded: reproducible
+        n_jobs=1,
+    )
+    return np.asarray(reducer.fit_transform(matrix)), {}
+
+
+def _phate(matrix: np.ndarray, config: ProjectionConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    import phate
+
+    _check_neighbours(len(matrix), config.phate.knn, "phate.knn")
+    operator = phate.PHATE(
+        n_components=config.n_components,
+        knn=config.phate.knn,
+        decay=config.phate.decay,
+        t=config.phate.t,
+        n_landmark=config.phate.n_landmark,
+        n_pca=min(100, *matrix.shape),
+        n_jobs=1,
+        random_state=config.seed,
+        verbose=0,
+    )
+    coordinates = np.asarray(operator.fit_transform(matrix))
+    return coordinates, {"t": int(operator.optimal_t) if config.phate.t == "auto" else config.phate.t}
+
+
+_METHODS = {"pca": _pca, "umap": _umap, "phate": _phate}
+
+
+def project_matrix(
+    matrix: np.ndarray, config: ProjectionConfig
+) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+    """Project ``(N, D)`` ``matrix`` to ``(N, config.n_components)`` with every method of ``config.methods``.
+
+    Columns are z-scored first when ``config.standardize``.
 
     Returns:
-        The coordinates and a dict of diagnostics (PCA: ``explained_variance_ratio``).
+        Per method: the coordinates and a dict of diagnostics (PCA: ``variance_ratio``, PHATE: ``t``).
+
+    Raises:
+        ValueError: ``n_components`` exceeds ``min(N, D)``, or a neighbourhood (``umap.n_neighbors``,
+            ``phate.knn``) is not smaller than ``N``; the message names the config key.
     """
-    n_components, method, seed = config.n_components, config.method, config.seed
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2:
         raise ValueError(f"matrix must be (N, D), got shape {matrix.shape}")
-    if n_components > min(matrix.shape):
+    if config.n_components > min(matrix.shape):
         raise ValueError(
-            f"n_components={n_components} exceeds min(N, D)={min(matrix.shape)} of the {matrix.shape} matrix"
+            f"{_CONFIG_KEY}.n_components={config.n_components} exceeds min(N, D)={min(matrix.shape)} "
+            f"of the {matrix.shape} matrix"
         )
     if config.standardize:
         matrix = StandardScaler().fit_transform(matrix)
-    if method == "pca":
-        pca = PCA(n_components=n_components, svd_solver="full", random_state=seed)
-        coordinates = pca.fit_transform(matrix)
-        return coordinates, {"explained_variance_ratio": pca.explained_variance_ratio_.tolist()}
-    if method == "umap":
-        try:
-            import umap  # type: ignore[import-not-found]
-        except ImportError as err:
-            raise ImportError(
-                "method='umap' needs the umap-learn package (pip install umap-learn); use method='pca'"
-            ) from err
-        reducer = umap.UMAP(
-            n_components=n_components,
-            n_neighbors=min(config.umap_n_neighbors, matrix.shape[0] - 1),
-            min_dist=config.umap_min_distance,
-            random_state=seed,
+    return {method: _METHODS[method](matrix, config) for method in config.methods}
+
+
+def projections_anndata(
+    cells: pd.DataFrame, projected: dict[str, tuple[np.ndarray, dict[str, Any]]]
+) -> ad.AnnData:
+    """The projections AnnData (layout in the module docstring) of ``cells`` (the embeddings' obs)."""
+    check_index(cells, "cells")
+    obs = cells.reset_index(drop=True).copy()
+    obs.index = pd.Index(np.arange(len(obs)).astype(str))
+    adata = ad.AnnData(obs=obs)
+    for method, (coordinates, diagnostics) in projected.items():
+        coordinates = np.asarray(coordinates, dtype=np.float32)
+        if coordinates.ndim != 2 or coordinates.shape[0] != len(obs):
+            raise ValueError(f"{method} coordinates must be (N={len(obs)}, k), got shape {coordinates.shape}")
+        adata.obsm[PROJECTION_KEYS[method]] = coordinates
+        if method == "pca":
+            adata.uns["pca"] = {"variance_ratio": np.asarray(diagnostics["variance_ratio"], dtype=np.float64)}
+    return adata
+
+
+def write_projections(adata: ad.AnnData, path: str | Path, provenance: Provenance) -> None:
+    """Write the projections AnnData to the zarr store ``path`` atomically, provenance in its root."""
+    if provenance.kind != ArtifactKind.PROJECTIONS:
+        raise ValueError(f"provenance kind must be {ArtifactKind.PROJECTIONS!r}, got {provenance.kind!r}")
+    with atomic_output(path) as tmp:
+        adata.write_zarr(tmp)
+        write_zarr_provenance(tmp, provenance)
+    logger.info("Wrote projections %s (%d cells: %s)", path, adata.n_obs, ", ".join(adata.obsm))
+
+
+def read_projections(path: str | Path) -> tuple[ad.AnnData, Provenance]:
+    """Read a projections store after checking its provenance (kind ``projections``).
+
+    Raises:
+        ArtifactError: missing, not a projections store, of another schema version, or without
+            ``fov_name, track_id, t`` in ``obs`` or any coordinates.
+    """
+    provenance = read_zarr_provenance(path, ArtifactKind.PROJECTIONS)
+    try:
+        adata = ad.read_zarr(str(path))
+    except Exception as err:  # anndata raises several error types for a damaged store
+        raise unreadable_artifact(Path(path), ArtifactKind.PROJECTIONS, err) from err
+    for column in adata.obs.columns:
+        if isinstance(adata.obs[column].dtype, pd.CategoricalDtype):
+            adata.obs[column] = adata.obs[column].astype(adata.obs[column].cat.categories.dtype)
+    try:
+        check_index(adata.obs, f"{path}: obs")
+    except ValueError as err:
+        rule = ArtifactKind.PROJECTIONS.rule
+        raise ArtifactError(f"{err}; rerun it with `snakemake --forcerun {rule}`") from err
+    if not any(key in adata.obsm for key in PROJECTION_KEYS.values()):
+        raise ArtifactError(
+            f"{path}: no coordinates (none of obsm {list(PROJECTION_KEYS.values())}); rerun it with "
+            f"`snakemake --forcerun {ArtifactKind.PROJECTIONS.rule}`"
         )
-        return np.asarray(reducer.fit_transform(matrix)), {}
-    raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
+    return adata, provenance
+
+
+def projection_table(adata: ad.AnnData) -> pd.DataFrame:
+    """The cells' ``obs`` with each stored method's coordinates as columns ``{method}_1 .. {method}_k``,
+    methods in :data:`~dynaclr.config.embeddings.PROJECTION_KEYS` order."""
+    table = cell_table(adata).copy()
+    for method, key in PROJECTION_KEYS.items():
+        if key in adata.obsm:
+            coordinates: np.ndarray = np.asarray(adata.obsm[key])
+            for k in range(coordinates.shape[1]):
+                table[f"{method}_{k + 1}"] = coordinates[:, k]
+    return table
+
+
+def explained_variance_ratio(adata: ad.AnnData) -> list[float] | None:
+    """PCA's explained variance ratio per component (``uns['pca']['variance_ratio']``), if stored."""
+    pca = adata.uns.get("pca")
+    if not isinstance(pca, dict) or "variance_ratio" not in pca:
+        return None
+    return [float(v) for v in np.asarray(pca["variance_ratio"])]
 
 
 def projection_stage(
     config: ProjectionConfig, inputs: ProjectionInputs, outputs: ProjectionOutputs
-) -> pd.DataFrame:
-    """Project one embeddings store and write the table (kind ``projections``).
+) -> ad.AnnData:
+    """Project one embeddings store with every method of ``config.methods`` and write the
+    projections store (kind ``projections``; layout in the module docstring).
 
-    The table holds the embeddings' ``obs`` columns and ``{method}_1 .. {method}_k`` (unitless),
-    computed from ``config.representation`` (:func:`project_matrix`).
+    The matrix projected is ``config.representation`` of the embeddings (:func:`project_matrix`).
 
     Returns:
-        The table written.
+        The AnnData written.
     """
     adata = read_embeddings(inputs.embeddings)
     source = read_embeddings_provenance(inputs.embeddings)
-    coordinates, diagnostics = project_matrix(representation_matrix(adata, config.representation), config)
-    if diagnostics:
-        logger.info("%s of %s: %s", config.method, inputs.embeddings, diagnostics)
-    table = cell_table(adata).copy()
-    for k in range(config.n_components):
-        table[f"{config.method}_{k + 1}"] = coordinates[:, k]
+    projected = project_matrix(representation_matrix(adata, config.representation), config)
+    for method, (_, diagnostics) in projected.items():
+        if diagnostics:
+            logger.info("%s of %s: %s", method, inputs.embeddings, diagnostics)
+    result = projections_anndata(cell_table(adata), projected)
     provenance = make_provenance(
         ArtifactKind.PROJECTIONS, config.model_dump(mode="json"), [(inputs.embeddings, source)]
     )
-    write_table(table, outputs.projections, provenance)
-    return table
+    write_projections(result, outputs.projections, provenance)
+    return result

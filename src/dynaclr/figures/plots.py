@@ -4,8 +4,12 @@ paragraph that states what is shown and the numbers a reader needs, ready for th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy.stats import gaussian_kde
 
@@ -19,62 +23,126 @@ from dynaclr.evaluation.temporal import (
 from dynaclr.io.figures import new_figure
 
 _STATE_COLORS = {0.0: "#4c72b0", 1.0: "#dd8452"}
+#: Predicted labels drawn in the colours of the true states they name.
+_LABEL_COLORS = {
+    "uninfected": _STATE_COLORS[0.0],
+    "interphase": _STATE_COLORS[0.0],
+    "infected": _STATE_COLORS[1.0],
+    "mitosis": _STATE_COLORS[1.0],
+}
+
+
+#: Projection methods in drawing order, and how their axes are named.
+_METHOD_AXES = {"pca": "PC", "umap": "UMAP", "phate": "PHATE"}
+#: Colour of cells whose state is unknown (no ground-truth match, no prediction).
+_UNKNOWN_COLOR = "0.8"
+
+
+def _time_values(cells: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Hours since the first frame where every cell has ``time_minutes``, else the frame ``t``."""
+    if "time_minutes" in cells.columns:
+        minutes = pd.to_numeric(cells["time_minutes"], errors="coerce").to_numpy(dtype=np.float64)
+        if len(minutes) and np.isfinite(minutes).all():
+            return minutes / 60.0, "hours post start"
+    return cells["t"].to_numpy(dtype=np.float64), "frame"
+
+
+def _axis_label(method: str, component: int, variance_ratio: Sequence[float] | None) -> str:
+    label = f"{_METHOD_AXES[method]}{component}"
+    if method == "pca" and variance_ratio is not None and component <= len(variance_ratio):
+        label += f" ({100.0 * variance_ratio[component - 1]:.1f}% variance)"
+    return label
+
+
+def _draw_states(ax: Axes, x: np.ndarray, y: np.ndarray, values: pd.Series, column: str) -> str | None:
+    """Scatter one categorical colouring; 0/1 columns as ``column=True/False``. Returns a count."""
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if numeric or pd.api.types.is_bool_dtype(values):
+        states = values.to_numpy(dtype=np.float64)
+        unknown = ~np.isfinite(states)
+        if unknown.any():
+            ax.scatter(x[unknown], y[unknown], s=5, color=_UNKNOWN_COLOR, linewidths=0, label="unmatched")
+        for state, color in _STATE_COLORS.items():
+            chosen = states == state
+            ax.scatter(x[chosen], y[chosen], s=6, color=color, linewidths=0, label=f"{column}={bool(state)}")
+        return f"{int(np.nansum(states))} of {int(np.isfinite(states).sum())} cells {column}"
+    labels = values.astype("string")
+    unknown = labels.isna().to_numpy()
+    if unknown.any():
+        ax.scatter(x[unknown], y[unknown], s=5, color=_UNKNOWN_COLOR, linewidths=0, label="unknown")
+    palette = colormaps["tab10"]
+    for i, category in enumerate(sorted(labels.dropna().unique())):
+        chosen = (labels == category).fillna(False).to_numpy(dtype=bool)
+        # other labels take tab10's colours after the two of the states
+        known = _LABEL_COLORS.get(str(category))
+        label_color: str | tuple[float, ...] = known if known is not None else palette(2 + i % 8)
+        ax.scatter(x[chosen], y[chosen], s=6, color=label_color, linewidths=0, label=str(category))
+    return None
 
 
 def plot_projections(
     cells: pd.DataFrame,
-    coordinate_columns: tuple[str, str] | None = None,
-    color_columns: tuple[str, ...] = ("t", "infected", "mitosis"),
+    color_columns: tuple[str, ...] = (
+        "t",
+        "condition",
+        "predicted_infection",
+        "predicted_division",
+        "infected",
+        "mitosis",
+    ),
     title: str = "",
+    variance_ratio: Sequence[float] | None = None,
 ) -> tuple[Figure, str]:
-    """Scatter of 2-D projections, one panel per colouring (time, infection, division).
+    """Scatter of 2-D projections: one row per method (PCA, UMAP, PHATE), one panel per colouring.
 
     Args:
-        cells: one row per cell with the two coordinate columns and ``color_columns``
-            (``t`` continuous; boolean/0-1 columns such as ``infected``, ``mitosis`` as two
-            classes, NaN grey). E.g. a projections table with
+        cells: one row per cell with the coordinates ``{method}_1, {method}_2`` of each method
+            drawn (``pca``, ``umap``, ``phate``, in that order, those present), and the
+            ``color_columns``. ``t`` stands for time: hours since the first frame where
+            ``time_minutes`` is known for every cell, else the frame. 0/1 columns (``infected``,
+            ``mitosis``: ground truth) are two classes; text columns (``condition``,
+            ``predicted_infection``: a classifier's labels) one colour per value; NaN grey.
+            E.g. :func:`dynaclr.embeddings.projection_table` with
             :func:`dynaclr.embeddings.attach_ground_truth` applied.
-        coordinate_columns: default: the first two columns named ``pca_*`` or ``umap_*``.
-        color_columns: columns to colour by, one panel each (missing ones are skipped).
+        color_columns: columns to colour by, one panel each (missing or all-NaN ones are skipped).
         title: e.g. ``"DynaCLR, demo"``.
+        variance_ratio: PCA's explained variance ratio per component, shown on its axes.
     """
-    if coordinate_columns is None:
-        found = [c for c in cells.columns if c.startswith(("pca_", "umap_"))]
-        if len(found) < 2:
-            raise ValueError(f"no projection coordinates (pca_*/umap_*) among columns {list(cells.columns)}")
-        coordinate_columns = (found[0], found[1])
-    panels = [c for c in color_columns if c in cells.columns]
+    methods = [m for m in _METHOD_AXES if f"{m}_1" in cells.columns and f"{m}_2" in cells.columns]
+    if not methods:
+        raise ValueError(
+            f"no projection coordinates (pca_1/2, umap_1/2, phate_1/2) among columns {list(cells.columns)}"
+        )
+    panels = [c for c in color_columns if c in cells.columns and cells[c].notna().any()]
     if not panels:
         raise ValueError(f"none of the colour columns {color_columns} is in the table")
-    x, y = (cells[c].to_numpy(dtype=np.float64) for c in coordinate_columns)
-    figure = new_figure(3.6 * len(panels), 3.4)
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
-    counts: list[str] = []
-    for ax, column in zip(axes, panels, strict=True):
-        values = cells[column].to_numpy(dtype=np.float64)
-        if column == "t":
-            scatter = ax.scatter(x, y, c=values, s=6, cmap="viridis", linewidths=0)
-            figure.colorbar(scatter, ax=ax, label="frame")
-        else:
-            unknown = ~np.isfinite(values)
-            ax.scatter(x[unknown], y[unknown], s=5, color="0.8", linewidths=0, label="unmatched")
-            for state, color in _STATE_COLORS.items():
-                chosen = values == state
-                ax.scatter(
-                    x[chosen], y[chosen], s=6, color=color, linewidths=0, label=f"{column}={bool(state)}"
-                )
-            ax.legend(fontsize=7, markerscale=2, loc="best")
-            counts.append(f"{int(np.nansum(values))} of {int(np.isfinite(values).sum())} cells {column}")
-        ax.set_title(f"coloured by {column}", fontsize=9)
-        ax.set_xlabel(coordinate_columns[0])
-        ax.set_ylabel(coordinate_columns[1])
+    time, time_unit = _time_values(cells)
+    figure = new_figure(3.6 * len(panels), 3.3 * len(methods))
+    axes = figure.subplots(len(methods), len(panels), squeeze=False)
+    counts: dict[str, str] = {}
+    for row, method in zip(axes, methods, strict=True):
+        x, y = (cells[f"{method}_{k}"].to_numpy(dtype=np.float64) for k in (1, 2))
+        for ax, column in zip(row, panels, strict=True):
+            if column == "t":
+                scatter = ax.scatter(x, y, c=time, s=6, cmap="viridis", linewidths=0)
+                figure.colorbar(scatter, ax=ax, label=time_unit)
+                name = f"time ({time_unit})"
+            else:
+                count = _draw_states(ax, x, y, cells[column], column)
+                if count is not None:
+                    counts[column] = count
+                ax.legend(fontsize=7, markerscale=2, loc="best")
+                name = column.replace("_", " ")
+            ax.set_title(f"{_METHOD_AXES[method]}: {name}", fontsize=9)
+            ax.set_xlabel(_axis_label(method, 1, variance_ratio), fontsize=8)
+            ax.set_ylabel(_axis_label(method, 2, variance_ratio), fontsize=8)
     if title:
         figure.suptitle(title)
     caption = (
-        f"{title + ': ' if title else ''}projection of {len(cells)} cell embeddings onto "
-        f"{coordinate_columns[0]} and {coordinate_columns[1]}, coloured by "
-        + ", ".join(panels)
-        + (f" ({'; '.join(counts)})" if counts else "")
+        f"{title + ': ' if title else ''}projections ({', '.join(_METHOD_AXES[m] for m in methods)}) of "
+        f"{len(cells)} cell embeddings, coloured by "
+        + ", ".join("time" if c == "t" else c.replace("_", " ") for c in panels)
+        + (f" ({'; '.join(counts.values())})" if counts else "")
         + ". Smooth colour gradients along time and separated infected/mitotic cells indicate that "
         "the embedding encodes these states."
     )

@@ -1,7 +1,8 @@
 """The figure rules: one call per job, reading artifacts, drawing, writing the files the rule names.
 
-* :func:`embedding_figures` (rule ``embedding_figures``, every (model, dataset)): the projections
-  coloured by frame (and by true infection and division on simulated data), and the adjacent- vs
+* :func:`embedding_figures` (rule ``embedding_figures``, every (model, dataset)): each projection
+  (PCA, UMAP, PHATE) coloured by time and condition, by predicted infection and division where the
+  classifiers predict the dataset, by true ones on simulated data; and the adjacent- vs
   random-frame cosine distances (appendix C);
 * :func:`infected_fraction_figure` (rule ``infected_fraction_figure``, simulated datasets with
   predictions): the infected fraction over time, classifier vs truth;
@@ -27,7 +28,10 @@ from dynaclr.config.analysis import FiguresConfig
 from dynaclr.embeddings import (
     attach_ground_truth,
     cell_table,
+    explained_variance_ratio,
+    projection_table,
     read_embeddings,
+    read_projections,
     representation_matrix,
 )
 from dynaclr.figures.curves import infected_fraction_over_time
@@ -53,12 +57,13 @@ logger = logging.getLogger(__name__)
 
 
 class EmbeddingFiguresInputs(StageFiles):
-    """Rule ``embedding_figures``: one embeddings store, its projections, and (simulated
-    datasets) the ground truth to colour cells by."""
+    """Rule ``embedding_figures``: one embeddings store, its projections, and to colour cells by
+    the ground truth (simulated datasets) and the classifiers' predictions (where classified)."""
 
     projections: Path
     embeddings: Path
     tracks: Path | None = None
+    predictions: Path | None = None
 
 
 class EmbeddingFiguresOutputs(StageFiles):
@@ -129,6 +134,15 @@ def _save(figure: Figure, caption: str, *paths: Path) -> str:
     return caption
 
 
+def _with_predicted_labels(cells: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """``cells`` with one column ``predicted_{task}`` (the predicted label, missing where a cell has
+    none) per task of ``predictions``, joined on ``fov_name, track_id, t``."""
+    keys = ["fov_name", "track_id", "t"]
+    wide = predictions.pivot_table(index=keys, columns="task", values="predicted_label", aggfunc="first")
+    wide.columns = [f"predicted_{task}" for task in wide.columns]
+    return cells.merge(wide.reset_index(), on=keys, how="left", validate="many_to_one")
+
+
 def embedding_figures(
     config: FiguresConfig,
     inputs: EmbeddingFiguresInputs,
@@ -139,8 +153,10 @@ def embedding_figures(
 ) -> list[str]:
     """Projections and distance distributions of one model's embeddings of one dataset.
 
-    Cells are coloured by frame; with ``inputs.tracks`` (ground truth of a simulated dataset)
-    also by true infection and division, ground-truth cells finding their tracked cell as
+    Every projection stored (PCA, UMAP, PHATE) is drawn, cells coloured by time and condition;
+    with ``inputs.predictions`` also by each task's predicted label (``predicted_infection``,
+    ``predicted_division``); with ``inputs.tracks`` (ground truth of a simulated dataset) by true
+    infection and division, ground-truth cells finding their tracked cell as
     ``config.match_truth_on`` says (:func:`~dynaclr.embeddings.attach_ground_truth`). The
     distances use ``config.distances_representation`` and ``config.distances_seed``.
 
@@ -148,7 +164,10 @@ def embedding_figures(
         The two captions.
     """
     label = f"{model}, {dataset}"
-    cells, _ = read_table(inputs.projections, ArtifactKind.PROJECTIONS, ("fov_name", "track_id", "t"))
+    projections, _ = read_projections(inputs.projections)
+    cells = projection_table(projections)
+    if inputs.predictions is not None:
+        cells = _with_predicted_labels(cells, read_predictions(inputs.predictions))
     if inputs.tracks is not None:
         truth, _ = read_table(inputs.tracks, "ground_truth_tracks")
         cells = attach_ground_truth(
@@ -158,7 +177,9 @@ def embedding_figures(
             on=config.match_truth_on,
             max_distance_px=config.max_match_distance_px,
         )
-    figure, caption = plot_projections(cells, title=label)
+    figure, caption = plot_projections(
+        cells, title=label, variance_ratio=explained_variance_ratio(projections)
+    )
     captions = [_save(figure, caption, outputs.projections_png, outputs.projections_svg)]
     adata = read_embeddings(inputs.embeddings)
     figure, caption = plot_distance_distributions(

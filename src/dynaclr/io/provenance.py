@@ -100,7 +100,12 @@ class ArtifactKind(StrEnum):
     CONTRASTIVE_MODEL = ("contrastive_model", 1, "train_contrastive", "trained contrastive encoder")
     # embeddings and biology
     EMBEDDINGS = ("embeddings", 4, "embed", "AnnData embeddings of all patches")
-    PROJECTIONS = ("projections", 1, "project_embeddings", "2-D coordinates of every cell (PCA/UMAP)")
+    PROJECTIONS = (
+        "projections",
+        2,
+        "project_embeddings",
+        "AnnData of every cell's coordinates (obsm X_pca, X_umap, X_phate)",
+    )
     ANNOTATIONS = ("annotations", 1, "draw_annotations", "sparse annotations")
     CLASSIFICATION = ("classification", 2, "classify", "classifier metrics")
     CLASSIFIERS = ("classifiers", 1, "classify", "fitted linear classifiers (JSON numbers)")
