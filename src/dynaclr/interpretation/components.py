@@ -45,7 +45,7 @@ def component_feature_correlation(
 
     Returns:
         Columns ``pc`` (1-based), ``explained_variance_ratio``, ``feature``, ``rho``, ``p_value``,
-        ``n_cells`` (cells with a finite value).
+        ``n_cells`` (cells with a finite value); by component, features in their column order.
     """
     if len(scores) != len(features):
         raise ValueError(f"{len(scores)} rows of scores for {len(features)} rows of features")
@@ -68,7 +68,7 @@ def component_feature_correlation(
                     "n_cells": int(finite.sum()),
                 }
             )
-    return pd.DataFrame(rows).sort_values(["pc", "feature"], kind="stable").reset_index(drop=True)
+    return pd.DataFrame(rows).sort_values("pc", kind="stable").reset_index(drop=True)
 
 
 def quantile_bin_draw(

@@ -23,6 +23,7 @@ def plot_correlation_heatmap(correlation: pd.DataFrame, label: str = "") -> tupl
         label: the model/dataset name for the title and caption.
     """
     rho = correlation.pivot(index="pc", columns="feature", values="rho").sort_index()
+    rho = rho.loc[:, list(correlation["feature"].unique())]  # the table's feature order, not alphabetical
     explained = correlation.groupby("pc")["explained_variance_ratio"].first().reindex(rho.index)
     figure = new_figure(max(5.0, 0.28 * rho.shape[1] + 2.0), max(2.5, 0.35 * rho.shape[0] + 1.8))
     ax = figure.subplots()

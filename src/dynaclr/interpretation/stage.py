@@ -181,7 +181,7 @@ def interpret_embeddings_stage(
         drawn = quantile_bin_draw(scores[:, k], config.gallery_bins, config.gallery_cells_per_bin, rng)
         columns = [[_patch_image(store, int(rows[i]), channel) for i in members] for members in drawn]
         groups.append((f"PC{k + 1} ({100 * explained[k]:.0f}%)", columns))
-    task, states = ("", {})
+    task, states = "", dict[str, np.ndarray]()
     if inputs.predictions is not None:
         task, states = _state_groups(cells, read_predictions(inputs.predictions), config, rng)
     per_column = config.gallery_cells_per_bin
