@@ -17,7 +17,7 @@ import pandas as pd
 
 from dynaclr.classify import read_predictions
 from dynaclr.config.analysis import InterpretationConfig
-from dynaclr.embeddings import cell_table, read_embeddings, read_embeddings_provenance, representation_matrix
+from dynaclr.embeddings import cell_table, read_embeddings, representation_matrix
 from dynaclr.interpretation.components import (
     CORRELATION_COLUMNS,
     component_feature_correlation,
@@ -149,7 +149,6 @@ def interpret_embeddings_stage(
     """
     label = f"{model}, {dataset}"
     adata = read_embeddings(inputs.embeddings)
-    read_embeddings_provenance(inputs.embeddings)
     cells = cell_table(adata)
     features_table, _ = read_table(inputs.features, ArtifactKind.CELL_FEATURES, KEY_COLUMNS)
     features = _aligned_features(cells, features_table, inputs.features)
