@@ -28,7 +28,7 @@ from dynaclr.config.analysis import (
     TemporalMetricsConfig,
 )
 from dynaclr.config.embeddings import ProjectionConfig
-from dynaclr.embeddings import build_anndata, write_embeddings
+from dynaclr.embeddings import build_anndata, cell_table, read_embeddings, write_embeddings
 from dynaclr.embeddings.projections import ProjectionInputs, ProjectionOutputs, projection_stage
 from dynaclr.evaluation.stage import TemporalMetricsInputs, TemporalMetricsOutputs, temporal_metrics_stage
 from dynaclr.figures.stage import (
@@ -44,6 +44,12 @@ from dynaclr.figures.stage import (
     infected_fraction_figure,
     pseudotime_figure,
     results_table_stage,
+)
+from dynaclr.figures.trajectories import (
+    aligned_frames,
+    gallery_picks,
+    plot_aligned_trajectories,
+    principal_components,
 )
 from dynaclr.io import ArtifactKind, make_provenance, read_table, write_table
 from dynaclr.pseudotime.collect import CollectPseudotimeInputs, CollectPseudotimeOutputs, collect_pseudotime
@@ -244,6 +250,69 @@ def test_pseudotime_figure(artifacts, tmp_path):
     accuracy = pd.read_csv(artifacts["planted/accuracy"])
     observed = accuracy[accuracy["has_observed_onset"]]
     assert f"mean |error| {observed['abs_onset_error_frames'].mean():.2f} frames" in caption
+
+
+def test_aligned_trajectories_follow_the_planted_state(artifacts, tmp_path):
+    outputs = PseudotimeFigureOutputs(
+        pseudotime_png=tmp_path / "pseudotime.png",
+        pseudotime_svg=tmp_path / "pseudotime.svg",
+        trajectories_png=tmp_path / "aligned_trajectories.png",
+        trajectories_svg=tmp_path / "aligned_trajectories.svg",
+    )
+    inputs = PseudotimeFigureInputs(
+        pseudotime=artifacts["planted/pseudotime"],
+        accuracy=artifacts["planted/accuracy"],
+        embeddings=artifacts["planted/embeddings"],
+    )
+    pseudotime_figure(inputs, outputs, model="planted", dataset="demo")
+    _written(outputs.trajectories_png, outputs.trajectories_svg)
+    # the planted state turns by 90 degrees at the onset: a PC separates frames before and after it,
+    # more than the PCs of noise embeddings aligned the same way (DTW's choice of matching windows
+    # separates even noise somewhat; mock lineages, aligned too, never change state)
+    planted, noise = (_before_after_separation(artifacts, model) for model in ("planted", "noise"))
+    assert planted > 0.75 and planted > 1.2 * noise
+
+
+def _before_after_separation(artifacts: dict[str, Path], model: str) -> float:
+    """The largest |mean PC before - mean PC after| pseudo-time 0 (|pseudo-time| >= 2), in SD units."""
+    adata = read_embeddings(artifacts[f"{model}/embeddings"])
+    components, variance = principal_components(adata.X, 3)
+    assert variance[0] >= variance[1] >= variance[2]
+    cells = cell_table(adata)[["fov_name", "track_id", "t"]]
+    cells = cells.assign(pc1=components[:, 0], pc2=components[:, 1])
+    frames = aligned_frames(pd.read_parquet(artifacts[f"{model}/pseudotime"]), cells)
+    assert not frames.duplicated(["fov_name", "track_id", "t"]).any()
+    before, after = frames[frames["pseudotime"] <= -2], frames[frames["pseudotime"] >= 2]
+    return max(abs(before[pc].mean() - after[pc].mean()) / frames[pc].std() for pc in ("pc1", "pc2"))
+
+
+def test_gallery_shows_the_lowest_cost_frames_at_each_pseudotime():
+    frames = pd.DataFrame(
+        {
+            "fov_name": "A/1/0",
+            "query_id": [1, 2, 3, 1, 2, 3],
+            "track_id": [1, 2, 3, 1, 2, 3],
+            "t": [4, 5, 6, 8, 9, 9],
+            "pseudotime": [0.0, 0.0, 0.0, 3.0, 3.0, 3.0],
+            "normalized_cost": [0.3, 0.1, 0.2, 0.5, 0.4, 0.6],
+            "row": [10, 11, 12, 13, 14, 15],
+            "pc1": [0.0, 0.1, 0.2, 1.0, 1.1, 1.2],
+            "is_reference_series": [True, False, False, True, False, False],
+        }
+    )
+    picks = gallery_picks(frames, n_points=2, per_point=2)
+    assert {k: v["row"].tolist() for k, v in picks.items()} == {0.0: [11, 12], 3.0: [14, 13]}
+    asked = []
+
+    def thumbnails(rows):
+        asked.append(rows.tolist())
+        return np.zeros((len(rows), 8, 8), np.float32)
+
+    figure, caption = plot_aligned_trajectories(
+        frames, np.array([0.5]), thumbnails, event="division", n_points=2, per_point=2
+    )
+    assert asked == [[11, 12], [14, 13]]
+    assert len(figure.axes) == 1 + 4 and "since the reference's division" in caption
 
 
 def test_results_table_stage_compares_the_models(artifacts, tmp_path):

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px
 from dynaclr.io import ArtifactError, make_provenance, read_table, read_zarr_provenance, write_table
-from dynaclr.io.plate import PlateGeometry, create_empty_plate, read_fov_record
+from dynaclr.io.plate import PlateGeometry, create_empty_plate, read_fov_record, write_fov_record
 from dynaclr.patches import (
     CollectPatchesInputs,
     CollectPatchesOutputs,
@@ -517,3 +517,32 @@ def test_tracks_table_of_another_kind_is_refused(tiny_plate, tmp_path):
     with pytest.raises(ArtifactError, match=r"must be of kind tracks or ground_truth_tracks.*'patch_index'"):
         _extract(tiny_plate, tmp_path, "A/1/0", tracks=wrong)
     assert not (tmp_path / "A_1_0.zarr").exists()
+
+
+def test_a_fovs_own_tracks_csv_gives_the_same_patches_as_the_dataset_table(
+    tiny_plate, tiny_patches, tmp_path
+):
+    """extract_patches reads its FOV's tracks (track_fov's CSV and record), not the dataset's table:
+    the same cells, lineages and pixels; a record of another FOV or CSV is refused."""
+    truth = pd.read_parquet(tiny_plate["tracks"])
+    fov = "B/1/0"
+    rows = truth[truth["fov_name"] == fov]
+    csv = tmp_path / "tracks_B_1_0.csv"
+    rows[["track_id", "t", "y", "x", "parent_track_id"]].assign(id=0, parent_id=-1).to_csv(csv, index=False)
+    record = tmp_path / "B_1_0.json"
+    write_fov_record(record, make_provenance("tracks_fov", {}), {"fov_name": fov, "tracks_csv": str(csv)})
+    out = tmp_path / "own"
+    inputs = ExtractPatchesInputs(
+        plate_raw=tiny_plate["plate"], plate_phase=tiny_plate["phase"], tracks=csv, tracks_record=record
+    )
+    extract_fov_patches(TINY_SPEC, inputs, _outputs(out), fov_name=fov)
+    own = pd.read_parquet(out.with_suffix(".parquet"))
+    table = pd.read_parquet(tiny_patches["dir"] / "B_1_0.parquet")
+    columns = ["fov_name", "track_id", "parent_track_id", "lineage_id", "t", "y", "x"]
+    pd.testing.assert_frame_equal(own[columns], table[columns])
+    np.testing.assert_array_equal(
+        np.asarray(zarr.open_group(str(out.with_suffix(".zarr")), mode="r")["patches"]),
+        np.asarray(zarr.open_group(str(tiny_patches["dir"] / "B_1_0.zarr"), mode="r")["patches"]),
+    )
+    with pytest.raises(ArtifactError, match=r"records FOV 'B/1/0'.*expected FOV 'A/1/0'"):
+        extract_fov_patches(TINY_SPEC, inputs, _outputs(tmp_path / "other"), fov_name="A/1/0")

@@ -141,6 +141,27 @@ def test_pca_reduction_and_sliding_method_agree_on_the_planted_data(planted):
         assert table.loc[table["has_observed_onset"], "abs_onset_error_frames"].mean() < 1.0
 
 
+def test_sliding_method_leaves_out_series_shorter_than_the_reference(planted):
+    """The paper's windows are as long as the reference: a shorter lineage cannot be aligned by them
+    (subsequence DTW aligns it), and the stage must not fail on it."""
+    truth = planted["truth"]
+    short = (truth["fov_name"] == "A/1/0") & truth["track_id"].isin([1, 2]) & (truth["t"] >= 6)
+    kept = truth[~short].reset_index(drop=True)  # two lineages of 6 frames; the reference has 7
+    adata = build_anndata(planted["features"][~short.to_numpy()], kept)
+    state = kept["infected"].to_numpy(dtype=float)
+    onset = kept["infection_onset_t"].to_numpy(dtype=float)
+    config = {"min_query_frames": 6, "reference_frames_before_onset": 3, "reference_frames_after_onset": 4}
+    _, sliding, reference = align_embeddings(
+        adata, PseudotimeConfig(method="sliding", **config), state, onset, False
+    )
+    _, subsequence, _ = align_embeddings(adata, PseudotimeConfig(**config), state, onset, False)
+    assert reference.stop - reference.first == 7
+    short_keys = {("A/1/0", 1), ("A/1/0", 2)}
+    assert short_keys <= set(zip(subsequence["fov_name"], subsequence["query_id"], strict=True))
+    assert not short_keys & set(zip(sliding["fov_name"], sliding["query_id"], strict=True))
+    assert len(sliding) == len(subsequence) - 2
+
+
 def test_stage_reads_ground_truth_and_writes_both_tables(planted, tmp_path):
     truth = planted["truth"]
     tracks = tmp_path / "tracks.parquet"

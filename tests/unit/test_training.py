@@ -4,6 +4,7 @@ resume, determinism, and a 2-process DDP run (gloo) launched with torchrun."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import subprocess
@@ -102,7 +103,7 @@ def test_same_seed_same_weights_wherever_batches_are_augmented(patch_store, tmp_
         assert all(torch.equal(states["a"][key], states[run][key]) for key in states["a"]), run
 
 
-def test_training_writes_logs_checkpoints_and_resumes(patch_store, tmp_path):
+def test_training_writes_logs_checkpoints_and_resumes(patch_store, tmp_path, caplog):
     config = _config(
         "time_aware",
         "ntxent",
@@ -113,8 +114,16 @@ def test_training_writes_logs_checkpoints_and_resumes(patch_store, tmp_path):
         warmup_epochs=0.5,
         record_sample_rows=True,
     )
-    summary = train_model(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
+    with caplog.at_level(logging.INFO, logger="dynaclr.training.progress"):
+        summary = train_model(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
     assert summary["epochs_completed"] == 2 and summary["global_step"] == 4
+    # the job's log reads as progress: a line per logged step (loss, rate, ETA), one per validation
+    progress = [r.getMessage() for r in caplog.records if r.name == "dynaclr.training.progress"]
+    steps = [line for line in progress if line.startswith("epoch") and "steps/s" in line]
+    assert [line.split(", ")[1] for line in steps] == [f"step {k}/4 ({25 * k} %)" for k in (1, 2, 3, 4)]
+    assert all("loss " in line and "lr " in line and "ETA " in line for line in steps)
+    assert sum("validation loss" in line for line in progress) == 2
+    assert progress[0] == "training: 2 epochs, 4 optimiser steps" and "ended at step 4" in progress[-1]
     assert summary["resumed_from"] is None and summary["best_validation_loss"] is not None
     assert json.loads((tmp_path / "config.json").read_text())["max_batches_per_epoch"] == 2
     assert (tmp_path / "checkpoints" / "last.ckpt").exists() and (

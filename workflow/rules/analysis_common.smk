@@ -234,6 +234,7 @@ def analysis_outputs():
     for model, dataset in aligned_pairs():
         if dataset in SIMULATED:
             targets += figure_files("pseudotime", model, dataset)
+            targets += figure_files("aligned_trajectories", model, dataset)
     return targets + interpretation_outputs()
 
 

@@ -314,22 +314,6 @@ def tracking_input_records(wildcards):
     return [f"{RESULTS}/{wildcards.dataset}/records/virtual_stain/{wildcards.row}/{wildcards.col}/{wildcards.fov}.json"]
 
 
-def source_plates(dataset, spec_name):
-    """Plate path per patch-channel source of a patch spec, and the records proving them complete."""
-    spec = CONFIG.datasets[dataset].patch_spec(spec_name)
-    plates, records = {}, []
-    for channel in spec.channels:
-        if channel.source == "raw":
-            plates["raw"] = raw_plate(dataset)
-        elif channel.source == "phase":
-            plates["phase"] = phase_plate(dataset)
-            records += phase_ready(dataset)
-        else:
-            plates["virtual_stain"] = f"{RESULTS}/{dataset}/virtual_stain.zarr"
-            records += vs_ready(dataset)
-    return plates, records
-
-
 def patch_jobs():
     """(dataset, patch spec name) of every patch store to collect."""
     return [(d, spec.name) for d in DATASETS for spec in CONFIG.datasets[d].patches]
@@ -353,12 +337,32 @@ def patch_spec_config(dataset, spec):
 
 
 def patch_fov_inputs(wildcards):
-    """Rule extract_patches's plates and records (the names of dynaclr.patches.ExtractPatchesInputs):
-    plate_<source> for each source the spec reads, and this FOV's phase / virtual-staining records."""
-    plates, records = source_plates(wildcards.dataset, wildcards.spec)
-    suffix = fov_name(wildcards) + ".json"
-    own = [r for r in records if r.endswith(suffix)]
-    return {**{f"plate_{source}": path for source, path in plates.items()}, "records": own}
+    """Rule extract_patches's inputs (the names of dynaclr.patches.ExtractPatchesInputs): plate_<source>
+    for each source the spec reads, this FOV's phase / virtual-staining records, and its tracks: the
+    FOV's own CSV and record from track_fov, or the imported table. Only this FOV's files: a per-FOV
+    job that named the plate's N records, or a file made from N inputs, would make planning a plate
+    quadratic in its FOVs (benchmarks/planning.py)."""
+    dataset, fov = wildcards.dataset, fov_name(wildcards)
+    spec = CONFIG.datasets[dataset].patch_spec(wildcards.spec)
+    inputs, records = {}, []
+    for channel in spec.channels:
+        if channel.source == "raw":
+            inputs["plate_raw"] = raw_plate(dataset)
+        elif channel.source == "phase":
+            inputs["plate_phase"] = phase_plate(dataset)
+            if CONFIG.datasets[dataset].phase is not None:
+                records.append(f"{RESULTS}/{dataset}/records/phase/{fov}.json")
+        else:
+            inputs["plate_virtual_stain"] = f"{RESULTS}/{dataset}/virtual_stain.zarr"
+            records.append(f"{RESULTS}/{dataset}/records/virtual_stain/{fov}.json")
+    inputs["records"] = sorted(set(records))
+    if CONFIG.datasets[dataset].imports_tracks:
+        inputs["tracks"] = f"{RESULTS}/{dataset}/tracks.parquet"
+    else:
+        row, col, name = fov.split("/")
+        inputs["tracks"] = f"{RESULTS}/{dataset}/tracks/{row}/{col}/{name}/tracks_{row}_{col}_{name}.csv"
+        inputs["tracks_record"] = f"{RESULTS}/{dataset}/records/tracks/{fov}.json"
+    return inputs
 
 
 # ------------------------------------------------------------------ the config against the plates

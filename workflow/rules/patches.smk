@@ -4,9 +4,9 @@
 rule extract_patches:
     """Crop (C, Z, Y, X) patches around every track centroid of one FOV, normalised per FOV."""
     input:
-        # plate_raw, plate_phase, plate_virtual_stain (those the spec reads) and records
+        # plate_raw, plate_phase, plate_virtual_stain (those the spec reads), this FOV's records and
+        # its tracks (track_fov's CSV and record, or the imported table)
         unpack(patch_fov_inputs),
-        tracks=f"{RESULTS}/{{dataset}}/tracks.parquet",
     output:
         zarr=directory(f"{RESULTS}/{{dataset}}/patches/{{spec}}/fovs/{{row}}/{{col}}/{{fov}}.zarr"),
         parquet=f"{RESULTS}/{{dataset}}/patches/{{spec}}/fovs/{{row}}/{{col}}/{{fov}}.parquet",

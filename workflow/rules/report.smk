@@ -80,11 +80,14 @@ rule infected_fraction_figure:
 
 
 rule pseudotime_figure:
-    """DTW pseudo-time of one model's embeddings vs the true time since infection onset (simulated
-    datasets)."""
+    """DTW pseudo-time of one model's embeddings vs the true time since the event (simulated
+    datasets), and the aligned trajectories: PCs along pseudo-time with a gallery (paper Fig 6)."""
     input:
         pseudotime=f"{RESULTS}/evaluation/pseudotime/{{model}}/{{dataset}}.parquet",
         accuracy=f"{RESULTS}/evaluation/dtw_accuracy/{{model}}/{{dataset}}.csv",
+        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+        patches_zarr=lambda w: patch_store(w.dataset, embedding_spec(w.model, w.dataset))["zarr"],
+        patches_parquet=lambda w: patch_store(w.dataset, embedding_spec(w.model, w.dataset))["parquet"],
     output:
         pseudotime_png=report(
             f"{RESULTS}/figures/{{dataset}}/{{model}}/pseudotime.png",
@@ -94,6 +97,14 @@ rule pseudotime_figure:
             labels={"model": "{model}", "figure": "pseudo-time accuracy"},
         ),
         pseudotime_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/pseudotime.svg",
+        trajectories_png=report(
+            f"{RESULTS}/figures/{{dataset}}/{{model}}/aligned_trajectories.png",
+            caption="../report/aligned_trajectories.rst",
+            category="4. DTW pseudo-time",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "figure": "aligned trajectories"},
+        ),
+        trajectories_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/aligned_trajectories.svg",
     wildcard_constraints:
         model=EMBEDDED_MODELS,
         dataset=SIMULATED_DATASETS,

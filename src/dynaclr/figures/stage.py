@@ -6,7 +6,8 @@
 * :func:`infected_fraction_figure` (rule ``infected_fraction_figure``, simulated datasets with
   predictions): the infected fraction over time, classifier vs truth;
 * :func:`pseudotime_figure` (rule ``pseudotime_figure``, simulated datasets): DTW pseudo-time vs
-  the true time since onset;
+  the true time since onset, and the aligned trajectories (paper Fig 6: PCs along pseudo-time, a
+  gallery of the best-aligned cells; :mod:`dynaclr.figures.trajectories`);
 * :func:`results_table_stage` (rule ``results_table``): the model comparison (paper Tables 4-5).
 
 Each figure is drawn by :mod:`dynaclr.figures.plots`, whose caption is logged.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -36,8 +38,15 @@ from dynaclr.figures.plots import (
     plot_pseudotime_accuracy,
 )
 from dynaclr.figures.table import plot_results_table, results_table, results_table_html
+from dynaclr.figures.trajectories import (
+    CELL_KEYS,
+    aligned_frames,
+    plot_aligned_trajectories,
+    principal_components,
+)
 from dynaclr.io import ArtifactKind, StageFiles, atomic_output, read_csv, read_table, write_csv
 from dynaclr.io.figures import save_figure
+from dynaclr.patches.store import open_patch_store
 from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -78,17 +87,23 @@ class InfectedFractionOutputs(StageFiles):
 
 
 class PseudotimeFigureInputs(StageFiles):
-    """Rule ``pseudotime_figure``: one (model, dataset)'s DTW pseudo-time and its accuracy table."""
+    """Rule ``pseudotime_figure``: one (model, dataset)'s DTW pseudo-time and its accuracy table;
+    for the aligned trajectories, its embeddings and the patch store they were computed from."""
 
     pseudotime: Path
     accuracy: Path
+    embeddings: Path | None = None
+    patches_zarr: Path | None = None
+    patches_parquet: Path | None = None
 
 
 class PseudotimeFigureOutputs(StageFiles):
-    """Rule ``pseudotime_figure``: the figure (PNG and SVG)."""
+    """Rule ``pseudotime_figure``: the accuracy figure and the aligned trajectories (PNG and SVG)."""
 
     pseudotime_png: Path
     pseudotime_svg: Path
+    trajectories_png: Path | None = None
+    trajectories_svg: Path | None = None
 
 
 class ResultsTableInputs(StageFiles):
@@ -184,10 +199,41 @@ def pseudotime_figure(
     Returns:
         The caption.
     """
-    pseudotime, _ = read_table(inputs.pseudotime, ArtifactKind.PSEUDOTIME)
+    pseudotime, provenance = read_table(inputs.pseudotime, ArtifactKind.PSEUDOTIME)
     accuracy = read_csv(inputs.accuracy, DTW_ACCURACY_COLUMNS)
     figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label=f"{model}, {dataset}")
-    return _save(figure, caption, outputs.pseudotime_png, outputs.pseudotime_svg)
+    caption = _save(figure, caption, outputs.pseudotime_png, outputs.pseudotime_svg)
+    if outputs.trajectories_png is not None and outputs.trajectories_svg is not None:
+        if inputs.embeddings is None:
+            raise ValueError("the aligned trajectories need the embeddings (input 'embeddings')")
+        event = {"division": "division"}.get(str(provenance.config.get("event")), "infection onset")
+        figure, trajectories = _aligned_trajectories(inputs, pseudotime, event, f"{model}, {dataset}")
+        _save(figure, trajectories, outputs.trajectories_png, outputs.trajectories_svg)
+    return caption
+
+
+def _aligned_trajectories(
+    inputs: PseudotimeFigureInputs, pseudotime: pd.DataFrame, event: str, label: str
+) -> tuple[Figure, str]:
+    """PCs of the embeddings along pseudo-time, with a gallery from the patch store when given."""
+    assert inputs.embeddings is not None
+    adata = read_embeddings(inputs.embeddings)
+    components, variance = principal_components(representation_matrix(adata, "features"), 3)
+    cells = cell_table(adata)[CELL_KEYS + (["row"] if "row" in adata.obs.columns else [])].copy()
+    for k in range(components.shape[1]):
+        cells[f"pc{k + 1}"] = components[:, k]
+    frames = aligned_frames(pseudotime, cells)
+    thumbnails = None
+    if inputs.patches_zarr is not None and inputs.patches_parquet is not None and "row" in cells.columns:
+        store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
+        middle = store.array.shape[2] // 2
+
+        def thumbnails(rows: np.ndarray) -> np.ndarray:
+            order = np.argsort(rows)
+            images = np.asarray(store.array.get_orthogonal_selection((rows[order], slice(None), middle)))
+            return images[np.argsort(order)]
+
+    return plot_aligned_trajectories(frames, variance, thumbnails, event=event, label=label)
 
 
 def results_table_stage(

@@ -62,7 +62,7 @@ from dynaclr.io.plate import check_plate_axes, position_geometry, write_fov_reco
 from dynaclr.numerics.crop import crop_with_padding
 from dynaclr.numerics.missing import fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics, channel_statistics
-from dynaclr.patches.inputs import fov_tracks, read_source_provenance, read_tracks
+from dynaclr.patches.inputs import fov_tracks, read_fov_tracks, read_source_provenance, read_tracks
 from dynaclr.patches.store import INDEX_COLUMNS, ShardedRowWriter, create_patch_array
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ class ExtractPatchesInputs(StageFiles):
     ``plate_raw``, ``plate_phase``, ``plate_virtual_stain``: the plate of that source (given only
     when a channel of the spec reads it). ``records``: this FOV's phase / virtual-staining records,
     which order the job after the jobs writing the FOV into those plates (the plates' own
-    provenance is what is checked). ``tracks``: the tracks table (any FOVs; this FOV's rows used).
+    provenance is what is checked). ``tracks``: the tracks table (any FOVs; this FOV's rows used),
+    or with ``tracks_record`` this FOV's tracks CSV from rule ``track_fov`` and its record.
     """
 
     plate_raw: Path | None = None
@@ -89,6 +90,7 @@ class ExtractPatchesInputs(StageFiles):
     plate_virtual_stain: Path | None = None
     records: tuple[Path, ...] = ()
     tracks: Path
+    tracks_record: Path | None = None
 
     def source_plates(self) -> dict[str, Path]:
         """Plate path per patch source given (``"raw"``, ``"phase"``, ``"virtual_stain"``)."""
@@ -491,7 +493,11 @@ def extract_fov_patches(
             (:class:`~dynaclr.numerics.missing.MissingDataError`).
     """
     started = time.perf_counter()
-    tracks, tracks_provenance = read_tracks(inputs.tracks, fov_name)
+    if inputs.tracks_record is not None:
+        tracks, fov_provenance = read_fov_tracks(inputs.tracks, inputs.tracks_record, fov_name)
+        tracks_provenance: Provenance | None = fov_provenance
+    else:
+        tracks, tracks_provenance = read_tracks(inputs.tracks, fov_name)
     cells = with_condition(fov_tracks(tracks, fov_name, inputs.tracks), condition)
     with ExitStack() as stack:
         channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack)

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from dynaclr.io import ArtifactError, ArtifactKind, Provenance, read_plate_provenance
-from dynaclr.io.plate import split_fov_name
+from dynaclr.io.plate import read_fov_record, split_fov_name
 from dynaclr.io.tables import read_optional_table_provenance
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,29 @@ def read_tracks(path: str | Path, fov_name: str | None = None) -> tuple[pd.DataF
     filters = [("fov_name", "==", fov_name)] if fov_name is not None else None
     table = pq.read_table(path, filters=filters).to_pandas()
     return conform_tracks(table, where=str(path)), provenance
+
+
+def read_fov_tracks(csv: str | Path, record: str | Path, fov_name: str) -> tuple[pd.DataFrame, Provenance]:
+    """One FOV's tracks as rule ``track_fov`` wrote them (its CSV and its record), in the patch
+    index's conventions (:func:`conform_tracks`).
+
+    A per-FOV job reads its own FOV's tracks, not the dataset's table: planning a plate of N FOVs
+    then never makes N jobs depend on a file made from N inputs.
+
+    Raises:
+        ArtifactError: the record is missing, not a tracking record, or of another FOV or CSV.
+    """
+    csv, record = Path(csv), Path(record)
+    provenance, metrics = read_fov_record(record, "tracks_fov")
+    if metrics.get("fov_name") != fov_name or Path(str(metrics.get("tracks_csv", ""))) != csv:
+        raise ArtifactError(
+            f"{record}: records FOV {metrics.get('fov_name')!r} and tracks CSV "
+            f"{metrics.get('tracks_csv')!r}, expected FOV {fov_name!r} and {csv}; rerun "
+            "`snakemake --forcerun track_fov`"
+        )
+    table = pd.read_csv(csv)
+    table.insert(0, "fov_name", fov_name)
+    return conform_tracks(table, where=str(csv)), provenance
 
 
 def check_tracks(table: pd.DataFrame, where: str) -> None:

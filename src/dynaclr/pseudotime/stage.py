@@ -377,10 +377,21 @@ def align_embeddings(
     obs = cell_table(adata)
     all_series = lineage_series(obs, min_frames=1)
     reference = select_reference(all_series, infection_state, config)
-    queries = [s for s in all_series if len(s.rows) >= config.min_query_frames]
+    shortest = config.min_query_frames
+    if config.method == "sliding":  # its windows are as long as the reference: shorter series cannot match
+        shortest = max(shortest, reference.stop - reference.first)
+        too_short = sum(config.min_query_frames <= len(s.rows) < shortest for s in all_series)
+        if too_short:
+            logger.info(
+                "method sliding: %d lineage series shorter than the reference (%d frames) are not aligned",
+                too_short,
+                shortest,
+            )
+    queries = [s for s in all_series if len(s.rows) >= shortest]
     if not queries:
         raise ValueError(
-            f"no lineage series has >= {config.min_query_frames} frames; lower pseudotime.min_query_frames"
+            f"no lineage series has >= {shortest} frames (min_query_frames, or the reference's length with "
+            "method sliding); lower pseudotime.min_query_frames"
         )
     options: dict[str, Any] = {"penalty": config.step_penalty, "normalize": config.normalize}
     if config.method == "subsequence":

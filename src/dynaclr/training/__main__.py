@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -93,6 +94,19 @@ def main(argv: list[str] | None = None) -> int:
     from dynaclr.jobs import EXIT_USER_ERROR, is_user_error, one_line
     from dynaclr.training.preemption import EXIT_PREEMPTED, TrainingPreempted
     from dynaclr.training.train import TrainInputs, TrainOutputs, train_contrastive
+
+    if logging.getLogger().getEffectiveLevel() >= logging.INFO:
+        # set after importing Lightning, which sets its loggers' levels: its INFO lines (accelerators
+        # found, tips) and hints meant for other setups are chatter in a job's log; its warnings
+        # stay. --log-level DEBUG shows everything.
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric", "numexpr"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        for message in (
+            r"The `srun` command is available on your system but is not used",
+            r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+            r"You have overridden `on_after_batch_transfer` in `LightningModule`",
+        ):
+            warnings.filterwarnings("ignore", message=message)
 
     try:
         inputs = TrainInputs(

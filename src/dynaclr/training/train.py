@@ -58,6 +58,7 @@ import difflib
 import json
 import logging
 import os
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -83,6 +84,7 @@ from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, load_checkpoint
 from dynaclr.training.data import PatchBatch, PatchDataModule
 from dynaclr.training.module import ContrastiveModule
 from dynaclr.training.preemption import PreemptionFlag, TrainingPreempted
+from dynaclr.training.progress import ProgressLog
 from dynaclr.training.sampling import FOV_SEPARATOR, pool_patch_indexes, split_pooled_fovs
 
 logger = logging.getLogger(__name__)
@@ -606,6 +608,8 @@ def _trainer(
         use_distributed_sampler=False,
         fast_dev_run=fast_dev_run,
         enable_model_summary=False,
+        # a job's log is a file: ProgressLog writes lines there; the bar is for a terminal
+        enable_progress_bar=sys.stderr.isatty(),
     )
 
 
@@ -674,6 +678,7 @@ def _train(
         ResumeIdentity(identity),
         LearningRateMonitor(logging_interval="step"),
         CheckpointOnPreemption(preemption, last),
+        ProgressLog(config.log_every_n_steps),
     ]
     if config.record_sample_rows:
         callbacks.append(SampleRowRecorder(work_dir / LOG_DIR))
