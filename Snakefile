@@ -22,6 +22,7 @@ include: "workflow/rules/analysis_common.smk"
 include: "workflow/rules/embeddings.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/interpretation.smk"
 
 
 rule all:

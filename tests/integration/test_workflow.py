@@ -48,9 +48,14 @@ ANALYSIS_RULES = {
 }
 
 
+#: Opt-in (analysis.interpretation.enabled): on in the tiny config, off in the demo's.
+INTERPRETATION_RULES = {"cell_features", "interpret_embeddings"}
+
+
 def upstream(jobs: dict[str, int]) -> dict[str, int]:
     """The planned jobs up to training (the analysis rules are checked separately)."""
-    return {rule: n for rule, n in jobs.items() if rule not in ANALYSIS_RULES | {"import_annotations"}}
+    excluded = ANALYSIS_RULES | INTERPRETATION_RULES | {"import_annotations"}
+    return {rule: n for rule, n in jobs.items() if rule not in excluded}
 
 
 def all_jobs(n_fovs: int, n_models: int, virtual_stain: bool = False) -> dict[str, int]:
@@ -81,7 +86,7 @@ def test_dry_run_default_config_plans_the_demo(tmp_path):
     expected = {rule: demo.get(rule, 0) + other.get(rule, 0) for rule in demo | other}
     expected = {rule: n for rule, n in expected.items() if n} | {"import_model": 1}
     assert upstream(jobs) == expected
-    assert ANALYSIS_RULES <= set(jobs)
+    assert ANALYSIS_RULES <= set(jobs) and not INTERPRETATION_RULES & set(jobs)
     # 2 trained models x 2 datasets, the VisCy model on demo_15min, 2 baselines on demo (baseline_datasets)
     assert jobs["embed"] == 7 and jobs["pseudotime_figure"] == 7
     assert jobs["classify"] == 4 and jobs["transfer_classifiers"] == 2  # train_on demo, apply_to demo_15min
@@ -98,6 +103,8 @@ def test_dry_run_with_slurm_profile_without_slurm(tmp_path):
     write_config(tmp_path, tiny_workflow_config())
     jobs = planned_jobs(tmp_path, "--profile", str(REPO_ROOT / "profiles" / "slurm"))
     assert upstream(jobs) == all_jobs(2, 2)
+    # interpretation: features once per (dataset, spec), then every (model, dataset): 2 models + 1 baseline
+    assert jobs["cell_features"] == 1 and jobs["interpret_embeddings"] == 3
 
 
 def test_switching_phase_off_reads_phase_from_the_plate(tmp_path):
@@ -217,6 +224,8 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
         "evaluation/classification.csv",
         "evaluation/dtw_accuracy.csv",
         "evaluation/results_table.csv",
+        "tiny/cell_features/phase_sensor.parquet",
+        "evaluation/interpretation/time_aware/tiny.csv",
     ):
         assert (results / path).exists(), path
     summary, prov = read_table(results / "tiny/ground_truth/summary.parquet", "ground_truth_summary")
@@ -230,6 +239,8 @@ FIGURE_CAPTIONS = {  # figure -> (rule drawing it, words of its caption in workf
     "distances": ("embedding_figures", "Cosine distances between embeddings"),
     "infected_fraction": ("infected_fraction_figure", "Fraction of infected cells over time"),
     "pseudotime": ("pseudotime_figure", "Pseudo-time of infection by dynamic time warping"),
+    "pc_features": ("interpret_embeddings", "What the principal components"),
+    "pc_gallery": ("interpret_embeddings", "Cells along the first"),
 }
 
 

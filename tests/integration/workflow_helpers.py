@@ -63,6 +63,7 @@ def tiny_workflow_config() -> dict:
                 "baselines": ["engineered_features"],
                 "temporal_metrics": {"n_bootstrap": 20},
                 "classification": {"n_bootstrap": 20},
+                "interpretation": {"enabled": True, "n_components": 4},
             },
         }
     )

@@ -24,6 +24,7 @@ SCRIPTS = REPO_ROOT / "workflow" / "scripts"
 ABSENT: dict[str, set[str]] = {
     "align_pseudotime": {"torch"},
     "annotate_divisions_from_lineage": {"torch", "sklearn"},
+    "cell_features": {"torch"},
     "classify": {"torch"},
     "collect_classification": {"torch"},
     "collect_patches": {"torch"},
@@ -40,7 +41,8 @@ ABSENT: dict[str, set[str]] = {
     "import_annotations": {"torch", "sklearn"},
     "import_model": {"lightning"},
     "import_tracks": {"torch"},
-    "infected_fraction_figure": {"torch"},  # reads and writes a checkpoint with torch only
+    "infected_fraction_figure": {"torch"},
+    "interpret_embeddings": {"torch"},  # reads and writes a checkpoint with torch only
     "phase_plate": set(),
     "phase_transfer_function": set(),
     "predict_virtual_stain": {"lightning", "monai"},

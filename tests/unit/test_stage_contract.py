@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import REPO_ROOT
 
 SCRIPTS = REPO_ROOT / "workflow" / "scripts"
+#: Rules of analysis.interpretation (opt-in; off in the demo config).
+INTERPRETATION_RULES = {"cell_features", "interpret_embeddings"}
 
 
 def planned_jobs(configfile: Path, workdir: Path) -> list[Any]:
@@ -129,3 +132,25 @@ def test_report_captions_name_only_params_their_rule_has(demo_jobs: list[Any]) -
                     )
             checked += 1
     assert checked > 0
+
+
+def test_interpretation_rules_hand_their_stages_the_files_they_expect(tmp_path: Path) -> None:
+    """The tiny config turns analysis.interpretation on: its rules are planned, once per (dataset,
+    spec) and per (model, dataset), and their shims accept the files the rules name."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = [job for job in planned_jobs(configfile, tmp_path) if job.rule.name in INTERPRETATION_RULES]
+    assert sorted(job.rule.name for job in jobs) == ["cell_features", *["interpret_embeddings"] * 3]
+    for job in jobs:
+        classes = shim_classes(SCRIPTS / Path(job.rule.script).name)
+        for side in ("input", "output"):
+            classes[side].from_rule(getattr(job, side))
+    with_predictions = [job for job in jobs if "predictions" in job.input.keys()]
+    assert len(with_predictions) == 3  # the tiny dataset is annotated: every model is classified
+
+
+def test_interpretation_is_off_in_the_demo(demo_jobs: list[Any]) -> None:
+    assert not {job.rule.name for job in demo_jobs} & INTERPRETATION_RULES

@@ -244,4 +244,39 @@ def analysis_outputs():
         if dataset in SIMULATED:
             targets += figure_files("pseudotime", model, dataset)
             targets += figure_files("aligned_trajectories", model, dataset)
+    return targets + interpretation_outputs()
+
+
+# ------------------------------------------------------------------ interpretation (opt-in)
+def interpretation_pairs():
+    """(model, dataset) interpreted (analysis.interpretation.enabled): every embedded pair."""
+    return embedding_pairs() if CONFIG.analysis.interpretation.enabled else []
+
+
+def cell_features_file(dataset, spec):
+    return f"{RESULTS}/{dataset}/cell_features/{spec}.parquet"
+
+
+def interpretation_inputs(wildcards):
+    """Embeddings, the cell features and patches of their spec, and predictions where they exist."""
+    model, dataset = wildcards.model, wildcards.dataset
+    spec = embedding_spec(model, dataset)
+    store = patch_store(dataset, spec)
+    inputs = {
+        "embeddings": embeddings_store(model, dataset),
+        "features": cell_features_file(dataset, spec),
+        "patches_zarr": store["zarr"],
+        "patches_parquet": store["parquet"],
+    }
+    if (model, dataset) in predicted_pairs():
+        inputs["predictions"] = prediction_file(model, dataset)
+    return inputs
+
+
+def interpretation_outputs():
+    """Targets of interpretation.smk: per (model, dataset) the correlation table and two figures."""
+    targets = []
+    for model, dataset in interpretation_pairs():
+        targets.append(f"{RESULTS}/evaluation/interpretation/{model}/{dataset}.csv")
+        targets += figure_files("pc_features", model, dataset) + figure_files("pc_gallery", model, dataset)
     return targets

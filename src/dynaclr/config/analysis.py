@@ -351,3 +351,48 @@ class FiguresConfig(StrictModel):
         ),
     )
     max_match_distance_px: float = Field(6.0, gt=0.0, description="'position' matching radius in pixels.")
+
+
+class InterpretationConfig(StrictModel):
+    """What the principal components of each (model, dataset)'s embeddings capture (paper Fig. 3d, 5b,
+    appendix F): rules ``cell_features`` (per dataset and patch spec) and ``interpret_embeddings``
+    (per model and dataset). Off by default: it reads every patch once more per dataset.
+    """
+
+    enabled: bool = Field(
+        False,
+        description="Run the interpretation rules (cell features, PC-feature Spearman table and heatmap, "
+        "galleries along the PCs) for every embedded (model, dataset).",
+    )
+    representation: Representation = Field(
+        "features", description="Matrix the principal components are fitted on."
+    )
+    n_components: int = Field(
+        8, ge=1, le=64, description="Principal components correlated with the features."
+    )
+    seed: int = Field(0, ge=0, description="Seed of the PCA solver and of the gallery's draw of cells.")
+    texture_gray_levels: int = Field(
+        32, ge=2, le=256, description="Grey levels of the central slice for the GLCM and the entropy."
+    )
+    radial_rings: int = Field(
+        4,
+        ge=2,
+        le=32,
+        description="Equal-width rings from the patch centre; their means give the radial slope.",
+    )
+    batch_size: int = Field(256, ge=1, description="Patches read from the store at a time.")
+    gallery_components: int = Field(2, ge=1, le=8, description="Principal components drawn in the gallery.")
+    gallery_bins: int = Field(
+        5, ge=2, le=10, description="Equal-count bins of each component's scores (gallery columns)."
+    )
+    gallery_cells_per_bin: int = Field(3, ge=1, le=10, description="Cells drawn per bin.")
+    gallery_channel: int = Field(0, ge=0, description="Channel (index in the patch spec) the gallery shows.")
+
+    @model_validator(mode="after")
+    def _gallery_within_components(self) -> InterpretationConfig:
+        if self.gallery_components > self.n_components:
+            raise ValueError(
+                f"gallery_components ({self.gallery_components}) exceeds n_components ({self.n_components}); "
+                "lower it or raise n_components"
+            )
+        return self

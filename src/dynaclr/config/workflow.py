@@ -19,6 +19,7 @@ from dynaclr.config.analysis import (
     AnnotationConfig,
     ClassificationConfig,
     FiguresConfig,
+    InterpretationConfig,
     PseudotimeConfig,
     TemporalMetricsConfig,
 )
@@ -193,6 +194,7 @@ class AnalysisConfig(StrictModel):
     temporal_metrics: TemporalMetricsConfig = TemporalMetricsConfig()
     classification: ClassificationConfig = ClassificationConfig()
     pseudotime: PseudotimeConfig = PseudotimeConfig()
+    interpretation: InterpretationConfig = InterpretationConfig()
     figures: FiguresConfig = Field(
         default_factory=FiguresConfig,
         description=(

@@ -111,6 +111,7 @@ class ArtifactKind(StrEnum):
     CLASSIFIERS = ("classifiers", 1, "classify", "fitted linear classifiers (JSON numbers)")
     PREDICTIONS = ("predictions", 2, "classify", "per-cell predictions")
     PSEUDOTIME = ("pseudotime", 1, "align_pseudotime", "DTW pseudo-time per query frame")
+    CELL_FEATURES = ("cell_features", 1, "cell_features", "engineered per-cell features of a patch store")
 
 
 class InputRecord(BaseModel):

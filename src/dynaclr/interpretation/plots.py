@@ -1,0 +1,84 @@
+"""Figures of the interpretation: the component-feature heatmap and galleries of cell patches.
+Each function returns ``(Figure, caption)`` like :mod:`dynaclr.figures.plots`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from dynaclr.io.figures import new_figure
+
+#: One gallery row group: its label, and per column the ``(Y, X)`` images stacked top to bottom.
+GalleryGroup = tuple[str, Sequence[Sequence[np.ndarray]]]
+
+
+def plot_correlation_heatmap(correlation: pd.DataFrame, label: str = "") -> tuple[Figure, str]:
+    """Heatmap of Spearman's rho, components (rows, with their % variance) x features (columns).
+
+    Args:
+        correlation: columns ``pc, explained_variance_ratio, feature, rho`` (one row per pair).
+        label: the model/dataset name for the title and caption.
+    """
+    rho = correlation.pivot(index="pc", columns="feature", values="rho").sort_index()
+    rho = rho.loc[:, list(correlation["feature"].unique())]  # the table's feature order, not alphabetical
+    explained = correlation.groupby("pc")["explained_variance_ratio"].first().reindex(rho.index)
+    figure = new_figure(max(5.0, 0.28 * rho.shape[1] + 2.0), max(2.5, 0.35 * rho.shape[0] + 1.8))
+    ax = figure.subplots()
+    image = ax.imshow(rho.to_numpy(dtype=np.float64), cmap="RdBu_r", vmin=-1.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(rho.shape[1]), list(rho.columns), rotation=90, fontsize=6)
+    ax.set_yticks(
+        range(rho.shape[0]), [f"PC{pc} ({100 * v:.1f}%)" for pc, v in explained.items()], fontsize=7
+    )
+    ax.set_title(f"{label}: Spearman rho of principal components and features", fontsize=9)
+    figure.colorbar(image, ax=ax, label="Spearman rho", shrink=0.8)
+    strongest = (
+        correlation.loc[correlation["rho"].abs().idxmax()] if correlation["rho"].notna().any() else None
+    )
+    summary = (
+        f" The strongest is PC{int(strongest['pc'])} with {strongest['feature']} "
+        f"(rho {strongest['rho']:.2f})."
+        if strongest is not None
+        else ""
+    )
+    caption = (
+        f"{label + ': ' if label else ''}Spearman rank correlation of the first {rho.shape[0]} principal "
+        f"components of the embeddings (rows, % of variance each explains) with {rho.shape[1]} engineered "
+        "features of each cell's patch (columns: shape of the central cell's Otsu mask, intensity mean and "
+        "IQR, entropy, radial slope, GLCM texture, per channel). Red: the feature rises along the component; "
+        f"blue: it falls; white: unrelated or constant.{summary}"
+    )
+    return figure, caption
+
+
+def plot_gallery(
+    groups: Sequence[GalleryGroup], column_labels: Sequence[str], title: str, caption: str
+) -> tuple[Figure, str]:
+    """A grid of patches: per group, one column per ``column_labels`` entry, images stacked.
+
+    Every image is shown with its own grey range (2nd-98th percentile); empty cells stay blank.
+    """
+    heights = [max((len(column) for column in columns), default=0) for _, columns in groups]
+    n_rows, n_cols = max(sum(heights), 1), max(len(column_labels), 1)
+    figure = new_figure(1.1 * n_cols + 0.6, 1.1 * n_rows + 0.6)
+    axes = np.atleast_2d(figure.subplots(n_rows, n_cols, squeeze=False))
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    top = 0
+    for (name, columns), height in zip(groups, heights, strict=True):
+        for col, images in enumerate(columns):
+            for row, image in enumerate(images):
+                low, high = np.percentile(image, [2, 98]) if image.size else (0.0, 1.0)
+                axes[top + row, col].imshow(image, cmap="gray", vmin=low, vmax=max(high, low + 1e-12))
+        if height:
+            axes[top, 0].set_ylabel(name, fontsize=8)
+        top += height
+    for col, text in enumerate(column_labels):
+        axes[0, col].set_title(text, fontsize=7)
+    figure.suptitle(title, fontsize=9)
+    return figure, caption

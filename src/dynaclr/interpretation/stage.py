@@ -1,0 +1,214 @@
+"""The interpretation rules: one call per job.
+
+* :func:`cell_features_stage` (rule ``cell_features``, per dataset and patch spec): the engineered
+  features of every patch (:mod:`dynaclr.interpretation.features`), once for all models;
+* :func:`interpret_embeddings_stage` (rule ``interpret_embeddings``, per (model, dataset)): the
+  Spearman table of the first principal components against those features, its heatmap, and a
+  gallery of cells along the first components and per predicted state.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dynaclr.classify import read_predictions
+from dynaclr.config.analysis import InterpretationConfig
+from dynaclr.embeddings import cell_table, read_embeddings, representation_matrix
+from dynaclr.interpretation.components import (
+    CORRELATION_COLUMNS,
+    component_feature_correlation,
+    principal_components,
+    quantile_bin_draw,
+)
+from dynaclr.interpretation.features import KEY_COLUMNS, cell_features
+from dynaclr.interpretation.plots import GalleryGroup, plot_correlation_heatmap, plot_gallery
+from dynaclr.io import (
+    ArtifactError,
+    ArtifactKind,
+    StageFiles,
+    make_provenance,
+    read_table,
+    write_csv,
+    write_table,
+)
+from dynaclr.io.figures import save_figure
+from dynaclr.patches.store import PatchStore, open_patch_store
+
+logger = logging.getLogger(__name__)
+
+#: The classification task whose predicted labels group the state gallery, in order of preference.
+STATE_TASKS: tuple[str, ...] = ("infection", "division")
+
+
+class CellFeaturesInputs(StageFiles):
+    """Rule ``cell_features``: one collected patch store."""
+
+    patches_zarr: Path
+    patches_parquet: Path
+
+
+class CellFeaturesOutputs(StageFiles):
+    """Rule ``cell_features``: the feature table."""
+
+    features: Path
+
+
+class InterpretInputs(StageFiles):
+    """Rule ``interpret_embeddings``: one embeddings store, the cell features and patches of its
+    patch store, and the per-cell predictions where the (model, dataset) has some."""
+
+    embeddings: Path
+    features: Path
+    patches_zarr: Path
+    patches_parquet: Path
+    predictions: Path | None = None
+
+
+class InterpretOutputs(StageFiles):
+    """Rule ``interpret_embeddings``: the correlation table, heatmap and gallery (PNG and SVG)."""
+
+    correlation: Path
+    heatmap_png: Path
+    heatmap_svg: Path
+    gallery_png: Path
+    gallery_svg: Path
+
+
+def cell_features_stage(
+    config: InterpretationConfig, inputs: CellFeaturesInputs, outputs: CellFeaturesOutputs
+) -> pd.DataFrame:
+    """Write the cell-features table (kind ``cell_features``) of one patch store."""
+    store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
+    table = cell_features(store.array, store.index, store.channel_names, config)
+    provenance = make_provenance(
+        ArtifactKind.CELL_FEATURES,
+        config.model_dump(mode="json"),
+        [(inputs.patches_zarr, store.provenance), (inputs.patches_parquet, store.index_provenance)],
+    )
+    write_table(table, outputs.features, provenance)
+    logger.info("Wrote %s: %d cells x %d features", outputs.features, len(table), table.shape[1] - 3)
+    return table
+
+
+def _aligned_features(cells: pd.DataFrame, features: pd.DataFrame, source: Path) -> pd.DataFrame:
+    """The feature rows of ``cells`` (same order), matched on ``fov_name, track_id, t``."""
+    keys = list(KEY_COLUMNS)
+    merged = cells.loc[:, keys].merge(features, on=keys, how="left", validate="one_to_one", indicator=True)
+    missing = int((merged.pop("_merge") != "both").sum())
+    if missing:
+        raise ArtifactError(
+            f"{source}: {missing} of {len(cells)} cells of the embeddings have no features; rerun "
+            "`snakemake --forcerun cell_features`"
+        )
+    return merged.drop(columns=keys)
+
+
+def _patch_image(store: PatchStore, row: int, channel: int) -> np.ndarray:
+    """The central Z slice ``(Y, X)`` of one channel of patch ``row``."""
+    patch = np.asarray(store.array[row, channel])
+    return patch[patch.shape[0] // 2]
+
+
+def _state_groups(
+    cells: pd.DataFrame, predictions: pd.DataFrame, config: InterpretationConfig, rng: np.random.Generator
+) -> tuple[str, dict[str, np.ndarray]]:
+    """``(task, {label: drawn cell rows})`` of the first task of :data:`STATE_TASKS` predicted."""
+    for task in STATE_TASKS:
+        rows = predictions.loc[predictions["task"] == task, [*KEY_COLUMNS, "predicted_label"]]
+        if rows.empty:
+            continue
+        labelled = cells.reset_index().merge(rows, on=list(KEY_COLUMNS), how="inner")
+        n_drawn = config.gallery_bins * config.gallery_cells_per_bin
+        drawn = {
+            str(label): rng.choice(group["index"].to_numpy(), size=min(n_drawn, len(group)), replace=False)
+            for label, group in labelled.groupby("predicted_label", sort=True)
+        }
+        return task, drawn
+    return "", {}
+
+
+def interpret_embeddings_stage(
+    config: InterpretationConfig,
+    inputs: InterpretInputs,
+    outputs: InterpretOutputs,
+    *,
+    model: str,
+    dataset: str,
+) -> pd.DataFrame:
+    """Spearman correlation of the first ``config.n_components`` principal components of one
+    embeddings store with the cell features; heatmap; gallery along the first
+    ``config.gallery_components`` components (``gallery_bins`` equal-count bins of the scores,
+    ``gallery_cells_per_bin`` cells each) and, with ``inputs.predictions``, per predicted state.
+
+    Returns:
+        The correlation table (:data:`CORRELATION_COLUMNS`), also written to ``outputs.correlation``.
+    """
+    label = f"{model}, {dataset}"
+    adata = read_embeddings(inputs.embeddings)
+    cells = cell_table(adata)
+    features_table, _ = read_table(inputs.features, ArtifactKind.CELL_FEATURES, KEY_COLUMNS)
+    features = _aligned_features(cells, features_table, inputs.features)
+    scores, explained = principal_components(
+        representation_matrix(adata, config.representation), config.n_components, config.seed
+    )
+    correlation = component_feature_correlation(scores, explained, features)
+    correlation.insert(0, "dataset", dataset)
+    correlation.insert(0, "model", model)
+    correlation = correlation.loc[:, list(CORRELATION_COLUMNS)]
+    write_csv(correlation, outputs.correlation)
+    figure, caption = plot_correlation_heatmap(correlation, label=label)
+    save_figure(figure, outputs.heatmap_png, outputs.heatmap_svg)
+    logger.info("Wrote %s: %s", outputs.heatmap_png, caption)
+
+    store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
+    rows = cells.loc[:, list(KEY_COLUMNS)].merge(
+        store.index.loc[:, [*KEY_COLUMNS, "row"]], on=list(KEY_COLUMNS), how="left", validate="one_to_one"
+    )["row"]
+    if rows.isna().any():
+        raise ArtifactError(
+            f"{inputs.embeddings}: {int(rows.isna().sum())} cells are not in {inputs.patches_parquet}; rerun "
+            "`snakemake --forcerun embed`"
+        )
+    channel = min(config.gallery_channel, len(store.channel_names) - 1)
+    rng = np.random.default_rng(config.seed)
+    groups: list[GalleryGroup] = []
+    for k in range(min(config.gallery_components, scores.shape[1])):
+        drawn = quantile_bin_draw(scores[:, k], config.gallery_bins, config.gallery_cells_per_bin, rng)
+        columns = [[_patch_image(store, int(rows[i]), channel) for i in members] for members in drawn]
+        groups.append((f"PC{k + 1} ({100 * explained[k]:.0f}%)", columns))
+    task, states = "", dict[str, np.ndarray]()
+    if inputs.predictions is not None:
+        task, states = _state_groups(cells, read_predictions(inputs.predictions), config, rng)
+    per_column = config.gallery_cells_per_bin
+    for state, members in states.items():
+        images = [_patch_image(store, int(rows[i]), channel) for i in members]
+        columns = [images[c * per_column : (c + 1) * per_column] for c in range(config.gallery_bins)]
+        groups.append((f"{state} (predicted)", columns))
+    column_labels = [
+        f"bin {b + 1}" + (" (low)" if b == 0 else " (high)" if b == config.gallery_bins - 1 else "")
+        for b in range(config.gallery_bins)
+    ]
+    state_text = (
+        f" Below, cells drawn at random among those the {task} classifier calls "
+        + ", ".join(f"'{s}'" for s in states)
+        + " (columns do not order them)."
+        if states
+        else " No classifier predictions exist for this (model, dataset), so no per-state rows are drawn."
+    )
+    gallery_caption = (
+        f"{label}: cells along the first {len(groups) - len(states)} principal components of the embeddings: "
+        f"each component's scores split into {config.gallery_bins} equal-count bins, lowest left, "
+        f"{config.gallery_cells_per_bin} cells drawn per bin (seed {config.seed}); central Z slice of "
+        f"channel '{store.channel_names[channel]}', each patch scaled to its own 2nd-98th percentile."
+        f"{state_text}"
+    )
+    figure, gallery_caption = plot_gallery(
+        groups, column_labels, f"{label}: cells along the components", gallery_caption
+    )
+    save_figure(figure, outputs.gallery_png, outputs.gallery_svg)
+    logger.info("Wrote %s: %s", outputs.gallery_png, gallery_caption)
+    return correlation

@@ -1,0 +1,219 @@
+"""Interpretation of embeddings (paper Fig. 3d, 5b, appendix F): cell features with known answers on
+synthetic patches, the Spearman table on planted components, the gallery, and both stages chained
+on the tiny plate's patch store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import build_patch_store
+
+from dynaclr.config.analysis import InterpretationConfig
+from dynaclr.config.patches import PatchSpec
+from dynaclr.embeddings import build_anndata, write_embeddings
+from dynaclr.interpretation import (
+    CHANNEL_FEATURES,
+    CORRELATION_COLUMNS,
+    block_cell_features,
+    cell_feature_names,
+    cell_features,
+    central_cell_mask,
+    component_feature_correlation,
+    plot_gallery,
+    principal_components,
+    quantile_bin_draw,
+)
+from dynaclr.interpretation.stage import (
+    CellFeaturesInputs,
+    CellFeaturesOutputs,
+    InterpretInputs,
+    InterpretOutputs,
+    cell_features_stage,
+    interpret_embeddings_stage,
+)
+from dynaclr.io import ArtifactKind, make_provenance, read_csv, read_table, write_table
+from dynaclr.patches import open_patch_store
+
+CONFIG = InterpretationConfig(batch_size=7)
+
+
+def _features_of(patch: np.ndarray) -> dict[str, float]:
+    values = block_cell_features(patch[None, None], CONFIG)[0]
+    return dict(zip(CHANNEL_FEATURES, values, strict=True))
+
+
+def _disc(radius: float, size: int = 64, centre: tuple[float, float] | None = None) -> np.ndarray:
+    y, x = np.mgrid[:size, :size]
+    cy, cx = centre if centre is not None else ((size - 1) / 2, (size - 1) / 2)
+    return (np.hypot(y - cy, x - cx) <= radius).astype(np.float64)
+
+
+@pytest.mark.parametrize("radius", [6.0, 10.0, 16.0])
+def test_a_disc_has_its_area_no_eccentricity_and_perimeter_over_area_two_over_r(radius):
+    patch = np.stack([_disc(radius)] * 3)  # (Z, Y, X)
+    features = _features_of(patch)
+    assert features["area_px"] == pytest.approx(np.pi * radius**2, rel=0.05)
+    assert features["eccentricity"] < 0.15
+    assert features["perimeter_to_area_per_px"] == pytest.approx(2.0 / radius, rel=0.15)
+    assert features["mean"] == pytest.approx(_disc(radius).mean())
+    assert features["radial_slope"] < 0  # bright centre, dark rim
+    assert features["entropy_bits"] == pytest.approx(
+        -sum(p * np.log2(p) for p in (_disc(radius).mean(), 1 - _disc(radius).mean()))
+    )
+
+
+def test_an_ellipse_is_eccentric_and_the_central_cell_is_the_one_at_the_centre():
+    y, x = np.mgrid[:64, :64]
+    ellipse = (((y - 31.5) / 6) ** 2 + ((x - 31.5) / 15) ** 2 <= 1).astype(float)
+    neighbour = _disc(5, centre=(6, 6))
+    patch = np.stack([ellipse + neighbour] * 3)
+    mask = central_cell_mask(patch[1])
+    assert mask[31, 31] and not mask[6, 6]
+    features = _features_of(patch)
+    assert features["eccentricity"] == pytest.approx(np.sqrt(1 - (6 / 15) ** 2), abs=0.05)
+    assert features["area_px"] == pytest.approx(np.pi * 6 * 15, rel=0.05)
+    off_centre = np.stack([_disc(5, centre=(12, 12))] * 3)  # nothing at the centre: the nearest cell
+    assert _features_of(off_centre)["area_px"] == pytest.approx(np.pi * 25, rel=0.1)
+
+
+def test_constant_and_textured_patches():
+    flat = _features_of(np.full((3, 32, 32), 2.0))
+    assert (
+        flat["area_px"] == 0 and np.isnan(flat["eccentricity"]) and np.isnan(flat["perimeter_to_area_per_px"])
+    )
+    assert flat["iqr"] == 0 and flat["entropy_bits"] == 0 and flat["radial_slope"] == 0
+    stripes = np.tile((np.arange(32) % 2).astype(float), (3, 32, 1))  # alternating columns
+    smooth = np.tile(np.linspace(0, 1, 32), (3, 32, 1))
+    assert _features_of(stripes)["glcm_contrast"] > _features_of(smooth)["glcm_contrast"]
+    assert _features_of(stripes)["glcm_homogeneity"] < _features_of(smooth)["glcm_homogeneity"]
+    assert _features_of(stripes)["iqr"] == 1.0
+
+
+def test_cell_features_stream_in_batches_and_match_the_block_computation():
+    rng = np.random.default_rng(0)
+    patches = rng.normal(size=(20, 2, 3, 16, 16)).astype(np.float32)
+    index = pd.DataFrame({"fov_name": ["A/1/0"] * 20, "track_id": np.arange(20), "t": 0, "other": 1})
+    table = cell_features(patches, index, ["Phase3D", "Nuclei"], CONFIG, show_progress=False)
+    assert list(table.columns) == ["fov_name", "track_id", "t", *cell_feature_names(["Phase3D", "Nuclei"])]
+    np.testing.assert_allclose(table.iloc[:, 3:].to_numpy(), block_cell_features(patches, CONFIG))
+    with pytest.raises(ValueError, match=r"C = 1 channels"):
+        cell_features(patches, index, ["Phase3D"], CONFIG)
+
+
+def test_a_component_built_to_track_a_feature_has_rho_near_one():
+    rng = np.random.default_rng(1)
+    n = 300
+    features = pd.DataFrame({"size": rng.normal(size=n), "noise": rng.normal(size=n), "constant": 1.0})
+    features.loc[0, "noise"] = np.nan  # left out pairwise
+    embeddings = np.column_stack(
+        [5.0 * features["size"], rng.normal(scale=0.5, size=n), rng.normal(scale=0.1, size=(n, 3))]
+    )
+    scores, explained = principal_components(embeddings, n_components=8, seed=0)
+    assert scores.shape == (n, 5) and explained[0] > 0.8 and np.all(np.diff(explained) <= 0)
+    table = component_feature_correlation(scores, explained, features)
+    pc1 = table[table["pc"] == 1].set_index("feature")
+    assert abs(pc1.loc["size", "rho"]) > 0.98 and pc1.loc["size", "p_value"] < 1e-10
+    assert abs(pc1.loc["noise", "rho"]) < 0.2 and pc1.loc["noise", "n_cells"] == n - 1
+    assert np.isnan(pc1.loc["constant", "rho"])
+    assert len(table) == 5 * 3
+    again, _ = principal_components(embeddings, n_components=8, seed=0)
+    np.testing.assert_array_equal(scores, again)
+
+
+def test_quantile_bins_draw_cells_from_low_to_high():
+    values = np.arange(100.0)[::-1]
+    drawn = quantile_bin_draw(values, n_bins=5, per_bin=3, rng=0)
+    assert [len(d) for d in drawn] == [3] * 5
+    for b, members in enumerate(drawn):
+        assert np.all((values[members] >= 20 * b) & (values[members] < 20 * (b + 1)))
+    assert [len(d) for d in quantile_bin_draw(np.arange(4.0), n_bins=5, per_bin=3)] == [1, 1, 1, 1, 0]
+
+
+def test_gallery_lays_out_groups_and_bins(tmp_path):
+    image = np.arange(64.0).reshape(8, 8)
+    groups = [("PC1", [[image] * 2 for _ in range(5)]), ("infected", [[image], [image], [], [], []])]
+    figure, caption = plot_gallery(groups, [f"bin {b + 1}" for b in range(5)], "title", "the caption")
+    assert caption == "the caption"
+    axes = figure.get_axes()
+    assert len(axes) == 3 * 5
+    assert sum(len(ax.images) for ax in axes) == 10 + 2
+    assert axes[0].get_ylabel() == "PC1" and axes[10].get_ylabel() == "infected"
+    figure.savefig(tmp_path / "gallery.png")
+
+
+SPEC = PatchSpec.model_validate(
+    {
+        "name": "interpret",
+        "channels": [
+            {"source": "raw", "channel": name, "normalization": "median_p99"}
+            for name in ("Brightfield", "Nuclei")
+        ],
+        "patch_size_yx_px": 32,
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return build_patch_store(
+        {"raw": tiny_plate["plate"]}, tiny_plate["tracks"], SPEC, tmp_path_factory.mktemp("p")
+    )
+
+
+def test_stages_write_the_table_heatmap_and_gallery(patch_store, tmp_path):
+    config = InterpretationConfig(batch_size=16, n_components=4)
+    features = cell_features_stage(
+        config,
+        CellFeaturesInputs(patches_zarr=patch_store["zarr"], patches_parquet=patch_store["parquet"]),
+        CellFeaturesOutputs(features=tmp_path / "features.parquet"),
+    )
+    stored, provenance = read_table(tmp_path / "features.parquet", ArtifactKind.CELL_FEATURES)
+    pd.testing.assert_frame_equal(stored, features)
+    store = open_patch_store(patch_store["zarr"], patch_store["parquet"])
+    assert len(features) == len(store.index) and provenance.config["n_components"] == 4
+
+    # planted embeddings: the first dimension is the Nuclei mean, so PC1 tracks it
+    index = store.index.drop(columns=["row"])
+    nuclei = features["raw:Nuclei_mean"].to_numpy()
+    rng = np.random.default_rng(0)
+    matrix = np.column_stack([10 * (nuclei - nuclei.mean()) / nuclei.std(), rng.normal(size=(len(index), 5))])
+    embeddings = tmp_path / "planted.zarr"
+    adata = build_anndata(matrix.astype(np.float32), index)
+    write_embeddings(
+        adata, embeddings, make_provenance(ArtifactKind.EMBEDDINGS, {"model": "planted", "dataset": "tiny"})
+    )
+    predictions = index.loc[:, ["fov_name", "track_id", "t"]].assign(
+        task="infection",
+        probability=0.5,
+        predicted_label=np.where(nuclei > np.median(nuclei), "infected", "uninfected"),
+    )
+    write_table(predictions, tmp_path / "predictions.parquet", make_provenance(ArtifactKind.PREDICTIONS, {}))
+    outputs = InterpretOutputs(
+        correlation=tmp_path / "correlation.csv",
+        heatmap_png=tmp_path / "heatmap.png",
+        heatmap_svg=tmp_path / "heatmap.svg",
+        gallery_png=tmp_path / "gallery.png",
+        gallery_svg=tmp_path / "gallery.svg",
+    )
+    table = interpret_embeddings_stage(
+        config,
+        InterpretInputs(
+            embeddings=embeddings,
+            features=tmp_path / "features.parquet",
+            patches_zarr=patch_store["zarr"],
+            patches_parquet=patch_store["parquet"],
+            predictions=tmp_path / "predictions.parquet",
+        ),
+        outputs,
+        model="planted",
+        dataset="tiny",
+    )
+    written = read_csv(outputs.correlation, CORRELATION_COLUMNS)
+    assert list(written.columns) == list(CORRELATION_COLUMNS) and len(written) == len(table) == 4 * 18
+    pc1 = written[written["pc"] == 1].set_index("feature")
+    assert abs(pc1.loc["raw:Nuclei_mean", "rho"]) > 0.99
+    for path in outputs.model_dump().values():
+        assert Path(path).stat().st_size > 0

@@ -1,0 +1,68 @@
+# What the principal components of embeddings capture (paper Fig. 3d, 5b, appendix F), opt-in with
+# analysis.interpretation.enabled: engineered features of every cell, once per (dataset, patch spec);
+# per (model, dataset) the Spearman table of the first PCs against them, its heatmap, and a gallery
+# of cells along the first PCs and per predicted state.
+
+
+rule cell_features:
+    """Shape of the central cell, intensity, entropy, radial profile and texture of every patch."""
+    input:
+        patches_zarr=f"{RESULTS}/{{dataset}}/patches/{{spec}}.zarr",
+        patches_parquet=f"{RESULTS}/{{dataset}}/patches/{{spec}}.parquet",
+    output:
+        features=f"{RESULTS}/{{dataset}}/cell_features/{{spec}}.parquet",
+    params:
+        config=analysis_config("interpretation"),
+    log:
+        f"{RESULTS}/logs/cell_features/{{dataset}}/{{spec}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/cell_features/{{dataset}}/{{spec}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/cell_features.py"
+
+
+rule interpret_embeddings:
+    """Spearman correlation of the first principal components with the cell features, its heatmap,
+    and a gallery of cells along the components and per predicted state."""
+    input:
+        unpack(interpretation_inputs),
+    output:
+        correlation=f"{RESULTS}/evaluation/interpretation/{{model}}/{{dataset}}.csv",
+        heatmap_png=report(
+            f"{RESULTS}/figures/{{dataset}}/{{model}}/pc_features.png",
+            caption="../report/pc_features.rst",
+            category="7. Interpretation",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "figure": "PC-feature correlation"},
+        ),
+        heatmap_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/pc_features.svg",
+        gallery_png=report(
+            f"{RESULTS}/figures/{{dataset}}/{{model}}/pc_gallery.png",
+            caption="../report/pc_gallery.rst",
+            category="7. Interpretation",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "figure": "cells along the PCs"},
+        ),
+        gallery_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/pc_gallery.svg",
+    params:
+        config=analysis_config("interpretation"),
+    wildcard_constraints:
+        model=EMBEDDED_MODELS,
+    log:
+        f"{RESULTS}/logs/interpret_embeddings/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/interpret_embeddings/{{model}}/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/interpret_embeddings.py"

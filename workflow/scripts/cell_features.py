@@ -1,0 +1,10 @@
+from dynaclr.config.analysis import InterpretationConfig
+from dynaclr.interpretation.stage import CellFeaturesInputs, CellFeaturesOutputs, cell_features_stage
+from dynaclr.jobs import job_context
+
+with job_context(snakemake.log[0], snakemake.threads):
+    cell_features_stage(
+        InterpretationConfig.model_validate(snakemake.params.config),
+        CellFeaturesInputs.from_rule(snakemake.input),
+        CellFeaturesOutputs.from_rule(snakemake.output),
+    )
