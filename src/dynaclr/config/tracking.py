@@ -218,8 +218,8 @@ class TrackingDivisionsConfig(StrictModel):
             "A division whose two daughters' masks come within this distance (pixels; 1 = "
             "adjacent pixels) is one nucleus cut in two: the daughter nearest the mother continues "
             "her track and the other starts her own. Daughters of a real division move apart "
-            "(the simulator: 2 x division.daughter_offset_um, ~18 px); raise it where daughters "
-            "still touch in their first frame at your frame rate. 0 keeps every division."
+            "(the simulator: 2 x division.daughter_offset_um, ~18 px apart); where real daughters "
+            "still touch in their first frame (a high frame rate), set 0: every division is kept."
         ),
     )
 
