@@ -46,18 +46,17 @@ def mask_gap_px(first: NodeMask, second: NodeMask) -> float:
 
 def read_node_masks(main: Any, node_ids: list[int]) -> dict[int, NodeMask]:
     """Masks of ultrack nodes ``node_ids`` from the database of ``main`` (ultrack ``MainConfig``)."""
-    import sqlalchemy as sqla
-    from sqlalchemy.orm import Session
-    from ultrack.core.database import NodeDB
+    from ultrack.core.database import NodeDB, get_node_values
 
-    if not node_ids:
+    ids = sorted({int(i) for i in node_ids})
+    if not ids:
         return {}
-    engine = sqla.create_engine(main.data_config.database_path)
-    with Session(engine) as session:
-        rows = session.query(NodeDB.id, NodeDB.pickle).where(NodeDB.id.in_([int(i) for i in node_ids])).all()
+    nodes = get_node_values(main.data_config, ids, NodeDB.pickle)
+    if not isinstance(nodes, pd.Series):  # ultrack squeezes a single row to its value
+        nodes = pd.Series([nodes], index=ids)
     return {
         int(node_id): (np.asarray(node.bbox, dtype=np.int64), np.asarray(node.mask, dtype=bool))
-        for node_id, node in rows
+        for node_id, node in nodes.items()
     }
 
 
