@@ -286,6 +286,44 @@ def test_missing_pixels_are_background_and_a_missing_frame_has_no_foreground() -
         assert projected[0, 0] == 1.0 and np.isnan(projected[1, 1])
 
 
+def disk_movie(cells: list[tuple[int, int, int, int]], n_t: int, size: int = 64) -> np.ndarray:
+    """(T, Y, X) float32 image: 1 inside the disks ``(t, y, x, radius_px)``, 0 elsewhere."""
+    movie = np.zeros((n_t, size, size), dtype=np.float32)
+    yy, xx = np.mgrid[:size, :size]
+    for t, y, x, radius in cells:
+        movie[t][(yy - y) ** 2 + (xx - x) ** 2 <= radius**2] = 1.0
+    return movie
+
+
+#: The division weights before they were set for divisions the link alone does not pay for.
+COSTLY_DIVISIONS = {"solver": {"appear_weight": -0.3, "disappear_weight": -0.3, "division_weight": -0.05}}
+
+
+@pytest.mark.parametrize(("overrides", "divides"), [({}, True), (COSTLY_DIVISIONS, False)])
+def test_daughters_in_the_last_frame_are_linked_as_a_division(
+    overrides: dict, divides: bool, tmp_path: Path
+) -> None:
+    """A mother rounds up (radius 7 → 5 px) and divides into two daughters 9 px to either side in the
+    last frame; the daughters overlap neither the mother nor each other (IoU 0). The default weights
+    link both as her daughters; with a division cost and no reward the second daughter is left out
+    (selecting her only costs: her link from the mother is negative and nothing follows her)."""
+    from dynaclr.tracking.engine import run_ultrack
+
+    cells = [(t, 32, 32, 7) for t in range(3)] + [(3, 32, 32, 5), (4, 32, 23, 6), (4, 32, 41, 6)]
+    cells += [(t, 12, 10 + 2 * t, 7) for t in range(5)]  # a neighbour moving along
+    maps = tracking_maps(disk_movie(cells, 5), TrackingMapsConfig())
+    config = TrackingConfig.model_validate(overrides)
+    tracks, _ = run_ultrack(maps.foreground, maps.contours, config, tmp_path / "ultrack")
+    mother = int(tracks.loc[(tracks["t"] == 3) & (tracks["x"].round() == 32), "track_id"].iloc[0])
+    daughters = tracks[tracks["parent_track_id"] == mother]
+    neighbour = tracks[tracks["y"].round() == 12]
+    assert neighbour["track_id"].nunique() == 1 and len(neighbour) == 5
+    if divides:
+        assert sorted(daughters["x"].round()) == [23.0, 41.0] and (daughters["t"] == 4).all()
+    else:
+        assert daughters.empty and len(tracks[tracks["t"] == 4]) == 2  # the neighbour and one daughter
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
@@ -306,3 +344,32 @@ def test_config_round_trips_through_json() -> None:
     config = TrackingConfig.model_validate({"maps": {"foreground_threshold": 0.4, "z_handling": "3d"}})
     assert TrackingConfig.model_validate(json.loads(config.model_dump_json())) == config
     assert TrackingConfig().solver.solver_name == "CBC"
+
+
+def square_mask(y: int, x: int, side: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """A node mask: bounding box ``(y0, x0, y1, x1)`` and a full ``side`` x ``side`` square."""
+    return np.array([y, x, y + side, x + side]), np.ones((side, side), dtype=bool)
+
+
+@pytest.mark.parametrize(("second_x", "undone"), [(16, True), (17, False), (30, False)])
+def test_division_into_touching_daughters_is_one_nucleus_cut_in_two(second_x: int, undone: bool) -> None:
+    """Mother 1 (frames 0-1) divides at frame 2 into 2 (x = 10-15) and 3 (x from ``second_x``);
+    3 has a daughter 4 later. Adjacent daughters (gap 1 px) are fragments: 2, nearer the mother,
+    continues track 1, 3 loses her parent, 4 stays 3's daughter."""
+    from dynaclr.tracking.divisions import mask_gap_px, undo_fragment_divisions
+
+    rows = [(1, 0, 20.0, 11.0, 100, -1, -1), (1, 1, 20.0, 12.0, 101, -1, 100)]
+    rows += [(2, 2, 20.0, 12.5, 102, 1, 101), (2, 3, 20.0, 13.0, 103, -1, 102)]
+    rows += [(3, 2, 20.0, second_x + 2.5, 104, 1, 101), (4, 3, 20.0, second_x + 3.0, 105, 3, 104)]
+    tracks = pd.DataFrame(rows, columns=CSV_COLUMNS_2D).set_index("id", drop=False)
+    masks = {102: square_mask(17, 10), 104: square_mask(17, second_x)}
+    assert mask_gap_px(masks[102], masks[104]) == second_x - 15
+    fixed, n_undone = undo_fragment_divisions(tracks, masks, max_gap_px=1.5)
+    assert n_undone == int(undone)
+    if undone:
+        assert fixed.loc[[102, 103], "track_id"].tolist() == [1, 1]
+        assert fixed.loc[[102, 103], "parent_track_id"].tolist() == [-1, -1]
+        assert (fixed.loc[104, "parent_track_id"], fixed.loc[104, "parent_id"]) == (-1, -1)
+        assert fixed.loc[105, "parent_track_id"] == 3
+    else:
+        pd.testing.assert_frame_equal(fixed, tracks)

@@ -162,12 +162,33 @@ class UltrackSolverConfig(StrictModel):
         "CBC", description="ILP solver: 'CBC' (open source, no licence) or 'GUROBI' (licence required)."
     )
     appear_weight: float = Field(
-        -0.3, le=0, description="Cost of a track starting away from the border and the first frame (<= 0)."
+        -1.0,
+        le=0,
+        description=(
+            "Cost of a track starting away from the border and the first frame (<= 0). Larger than "
+            "the weight of any single link, so the solver keeps a daughter's first frames (small, "
+            "fast-moving nuclei overlapping nothing) rather than starting her track a frame or two "
+            "later, and prefers a division to a new track."
+        ),
     )
     disappear_weight: float = Field(
-        -0.3, le=0, description="Cost of a track ending away from the border and the last frame (<= 0)."
+        -1.0,
+        le=0,
+        description="Cost of a track ending away from the border and before the last frame (<= 0).",
     )
-    division_weight: float = Field(-0.05, le=0, description="Cost of a division (<= 0).")
+    division_weight: float = Field(
+        0.2,
+        description=(
+            "Weight of a division in the objective, which the solver maximises: negative is a cost, "
+            "positive a reward. A division adds a second link from the mother, weighing IoU - "
+            "linking.distance_weight_per_px x distance: negative for a daughter that overlaps no "
+            "mother (~0.01 x 9-20 px). Where a new track is free (within image_border_px of the "
+            "border) or not needed (a daughter in the last frame, or leaving at once), that link is "
+            "kept only when it plus this weight is positive: a reward of about "
+            "distance_weight_per_px x max_distance_px finds those divisions too. Larger rewards turn "
+            "cells entering beside another, and nuclei cut in two, into false divisions."
+        ),
+    )
     link_function: Literal["power", "identity"] = Field(
         "identity",
         description=(
@@ -187,6 +208,22 @@ class UltrackSolverConfig(StrictModel):
     solution_gap: float = Field(0.001, ge=0, lt=1, description="Relative optimality gap at which to stop.")
 
 
+class TrackingDivisionsConfig(StrictModel):
+    """Checks on the divisions ultrack selected (:mod:`dynaclr.tracking.divisions`)."""
+
+    max_fragment_gap_px: float = Field(
+        1.5,
+        ge=0,
+        description=(
+            "A division whose two daughters' masks come within this distance (pixels; 1 = "
+            "adjacent pixels) is one nucleus cut in two: the daughter nearest the mother continues "
+            "her track and the other starts her own. Daughters of a real division move apart "
+            "(the simulator: 2 x division.daughter_offset_um, ~18 px apart); where real daughters "
+            "still touch in their first frame (a high frame rate), set 0: every division is kept."
+        ),
+    )
+
+
 class TrackingConfig(StrictModel):
     """Segmentation and tracking of nuclei with ultrack, one job per FOV."""
 
@@ -194,6 +231,7 @@ class TrackingConfig(StrictModel):
     segmentation: UltrackSegmentationConfig = UltrackSegmentationConfig()
     linking: UltrackLinkingConfig = UltrackLinkingConfig()
     solver: UltrackSolverConfig = UltrackSolverConfig()
+    divisions: TrackingDivisionsConfig = TrackingDivisionsConfig()
 
     @model_validator(mode="after")
     def _distance_penalty_needs_identity_links(self) -> TrackingConfig:

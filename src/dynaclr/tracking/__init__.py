@@ -5,7 +5,8 @@ Stage functions (one per rule): :func:`create_tracks_plate` (``tracks_plate``), 
 you already have, :func:`import_tracks` (``import_tracks``, :mod:`~dynaclr.tracking.importing`),
 :func:`evaluate_tracking` (``evaluate_tracking``). Building blocks: :mod:`~dynaclr.tracking.maps`
 (foreground and contour maps from a nuclear image), :mod:`~dynaclr.tracking.engine` (ultrack
-segment → link → solve; CBC solver, no commercial licence), :mod:`~dynaclr.tracking.ctc` (Cell
+segment → link → solve; CBC solver, no commercial licence), :mod:`~dynaclr.tracking.divisions`
+(divisions into touching daughters undone: one nucleus cut in two), :mod:`~dynaclr.tracking.ctc` (Cell
 Tracking Challenge DET/TRA and division precision/recall).
 """
 

@@ -64,6 +64,7 @@ from dynaclr.io.plate import (
     write_fov_record,
 )
 from dynaclr.numerics.missing import MissingTally
+from dynaclr.tracking.divisions import without_fragment_divisions
 from dynaclr.tracking.engine import (
     conform_tracks_table,
     empty_tracks_table,
@@ -422,8 +423,10 @@ def segment_and_track(
 ) -> pd.DataFrame:
     """ultrack on the maps of one FOV; every frame's labels go to ``writer``.
 
-    Returns the conformed tracks table (:func:`dynaclr.tracking.engine.track_columns`, ultrack's
-    centroids); a FOV without foreground, or without tracks, gets all-zero labels and an empty table.
+    Divisions into touching daughters are undone before the labels are painted
+    (:mod:`dynaclr.tracking.divisions`, ``config.divisions``). Returns the conformed tracks table
+    (:func:`dynaclr.tracking.engine.track_columns`, ultrack's centroids); a FOV without
+    foreground, or without tracks, gets all-zero labels and an empty table.
     """
     is_3d = config.maps.z_handling == "3d"
     if not maps.foreground.any():
@@ -432,6 +435,10 @@ def segment_and_track(
         return empty_tracks_table(is_3d)
     scratch_dir.mkdir(parents=True, exist_ok=True)
     raw_tracks, ultrack_config = run_ultrack(maps.foreground, maps.contours, config, scratch_dir)
+    if len(raw_tracks) and config.divisions.max_fragment_gap_px > 0:
+        raw_tracks = without_fragment_divisions(
+            raw_tracks, ultrack_config, config.divisions.max_fragment_gap_px
+        )
     if len(raw_tracks):
         export_label_frames(ultrack_config, raw_tracks, writer)
     else:
