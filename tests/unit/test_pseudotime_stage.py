@@ -141,7 +141,7 @@ def test_pca_reduction_and_sliding_method_agree_on_the_planted_data(planted):
         assert table.loc[table["has_observed_onset"], "abs_onset_error_frames"].mean() < 1.0
 
 
-def test_sliding_method_leaves_out_series_shorter_than_the_reference(planted):
+def test_sliding_method_leaves_out_series_shorter_than_the_reference(planted, caplog):
     """The paper's windows are as long as the reference: a shorter lineage cannot be aligned by them
     (subsequence DTW aligns it), and the stage must not fail on it."""
     truth = planted["truth"]
@@ -151,9 +151,11 @@ def test_sliding_method_leaves_out_series_shorter_than_the_reference(planted):
     state = kept["infected"].to_numpy(dtype=float)
     onset = kept["infection_onset_t"].to_numpy(dtype=float)
     config = {"min_query_frames": 6, "reference_frames_before_onset": 3, "reference_frames_after_onset": 4}
-    _, sliding, reference = align_embeddings(
-        adata, PseudotimeConfig(method="sliding", **config), state, onset, False
-    )
+    with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
+        _, sliding, reference = align_embeddings(
+            adata, PseudotimeConfig(method="sliding", **config), state, onset, False
+        )
+    assert "2 lineage series shorter than the reference (7 frames) are not aligned" in caplog.text
     _, subsequence, _ = align_embeddings(adata, PseudotimeConfig(**config), state, onset, False)
     assert reference.stop - reference.first == 7
     short_keys = {("A/1/0", 1), ("A/1/0", 2)}

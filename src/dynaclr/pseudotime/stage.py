@@ -385,8 +385,9 @@ def align_embeddings(
         shortest = max(shortest, reference.stop - reference.first)
         too_short = sum(config.min_query_frames <= len(s.rows) < shortest for s in all_series)
         if too_short:
-            logger.info(
-                "method sliding: %d lineage series shorter than the reference (%d frames) are not aligned",
+            logger.warning(
+                "method sliding: %d lineage series shorter than the reference (%d frames) are not aligned; "
+                "method subsequence aligns them",
                 too_short,
                 shortest,
             )
