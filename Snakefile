@@ -27,5 +27,5 @@ include: "workflow/rules/interpretation.smk"
 
 rule all:
     input:
-        all_outputs() + analysis_outputs(),
+        all_outputs() + analysis_outputs() + [FINDINGS_RST],
     default_target: True

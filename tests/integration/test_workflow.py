@@ -45,6 +45,7 @@ ANALYSIS_RULES = {
     "pseudotime_figure",
     "transfer_classifiers",
     "results_table",
+    "findings",
 }
 
 
@@ -258,6 +259,8 @@ def test_report_shows_every_figure_with_its_own_caption(finished_tiny_run):
             entry = entries[f"results/figures/tiny/{model}/{figure}.png"]
             assert entry["job_properties"]["rule"] == rule, (model, figure)
             assert words in entry["caption"] and model in entry["caption"], (model, figure)
+    # the report opens on the run's findings (rule findings), not on the rule graph alone
+    assert "What this run found" in html and "TRA" in html and "smoothness" in html
 
 
 def test_nothing_to_do_after_a_finished_run(finished_tiny_run):

@@ -38,6 +38,7 @@ ABSENT: dict[str, set[str]] = {
     "evaluate_tracking": {"torch"},
     "evaluate_virtual_stain": {"torch"},
     "extract_patches": {"torch"},
+    "findings": {"torch"},
     "import_annotations": {"torch", "sklearn"},
     "import_model": {"lightning"},
     "import_tracks": {"torch"},

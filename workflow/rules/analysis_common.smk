@@ -280,3 +280,65 @@ def interpretation_outputs():
         targets.append(f"{RESULTS}/evaluation/interpretation/{model}/{dataset}.csv")
         targets += figure_files("pc_features", model, dataset) + figure_files("pc_gallery", model, dataset)
     return targets
+
+
+# ------------------------------------------------------------------ the report's first page
+def dataset_description(name):
+    """A few words on what a dataset is, for the report's first page."""
+    spec = CONFIG.datasets[name]
+    if spec.simulate is not None:
+        text = f"simulated plate, one frame every {spec.simulate.time_interval_minutes:g} min, ground truth known"
+    elif spec.tiff is not None:
+        text = "TIFF files converted to OME-Zarr"
+    else:
+        text = f"HCS OME-Zarr plate {spec.plate}"
+    if spec.imports_tracks:
+        text += ", tracks imported"
+    return text
+
+
+def model_description(name):
+    """How a model was made (or which baseline it is), for the report's first page."""
+    entry = CONFIG.contrastive_models.get(name)
+    if entry is None:
+        return {"engineered_features": "baseline, hand-crafted per-cell features",
+                "random_weights": "baseline, the encoder with untrained weights"}.get(name, "baseline")
+    training = entry.training
+    if not entry.train:
+        return f"pretrained {training.backbone} backbone used as is, read from {entry.pretrained_weights}"
+    if entry.checkpoint is not None:
+        return f"contrastive model read from {entry.checkpoint} ({entry.checkpoint_format} checkpoint)"
+    return (
+        f"{training.sampling.replace('_', '-')} sampling, {training.loss} loss, {training.backbone}, "
+        f"up to {training.epochs} epochs, trained on {', '.join(entry.train_datasets)}"
+    )
+
+
+def findings_files():
+    """Rule findings' inputs and, per per-dataset input, the dataset of each file."""
+    files = {"qc": [], "phase": [], "virtual_stain": [], "tracking": []}
+    sources = {kind: [] for kind in files}
+
+    def add(kind, dataset, path):
+        files[kind].append(path)
+        sources[kind].append(dataset)
+
+    for dataset in DATASETS:
+        spec = CONFIG.datasets[dataset]
+        add("qc", dataset, f"{RESULTS}/{dataset}/qc.csv")
+        if spec.is_simulated and spec.phase is not None:
+            add("phase", dataset, f"{RESULTS}/{dataset}/evaluation/phase.csv")
+        if spec.is_simulated and spec.virtual_stain is not None:
+            add("virtual_stain", dataset, f"{RESULTS}/{dataset}/evaluation/virtual_stain.csv")
+        if spec.is_simulated and not spec.imports_tracks:
+            add("tracking", dataset, f"{RESULTS}/{dataset}/evaluation/tracking.csv")
+    if embedding_pairs():
+        files["results_table"] = f"{RESULTS}/evaluation/results_table.csv"
+        files["temporal_comparison"] = f"{RESULTS}/evaluation/temporal_comparison.csv"
+    if aligned_pairs():
+        files["dtw_accuracy"] = f"{RESULTS}/evaluation/dtw_accuracy.csv"
+    return files, sources
+
+
+FINDINGS_FILES, FINDINGS_SOURCES = findings_files()
+FINDINGS_RST = f"{RESULTS}/report/findings.rst"

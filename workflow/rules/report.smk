@@ -161,3 +161,35 @@ rule results_table:
         "../../envs/dynaclr.yaml"
     script:
         "../scripts/results_table.py"
+
+
+# ------------------------------------------------------------------ the report's first page
+rule findings:
+    """The report's first page: what was run on what, the key numbers (phase and virtual staining r,
+    tracking DET/TRA and divisions, smoothness, classifier F1, DTW error), each with a one-line
+    finding; a difference is claimed only where its confidence interval excludes zero."""
+    input:
+        **FINDINGS_FILES,
+    output:
+        rst=FINDINGS_RST,
+        csv=f"{RESULTS}/evaluation/findings.csv",
+    params:
+        datasets={name: dataset_description(name) for name in DATASETS},
+        models={name: model_description(name) for name in sorted({m for m, _ in embedding_pairs()})},
+        sources=FINDINGS_SOURCES,
+    log:
+        f"{RESULTS}/logs/findings.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/findings.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/findings.py"
+
+
+# The report opens on the findings once the run has written them (`snakemake --report` runs after it).
+report: os.path.abspath(FINDINGS_RST) if os.path.exists(FINDINGS_RST) else "../report/workflow.rst"

@@ -9,7 +9,9 @@
 * :func:`pseudotime_figure` (rule ``pseudotime_figure``, simulated datasets): DTW pseudo-time vs
   the true time since onset, and the aligned trajectories (paper Fig 6: PCs along pseudo-time, a
   gallery of the best-aligned cells; :mod:`dynaclr.figures.trajectories`);
-* :func:`results_table_stage` (rule ``results_table``): the model comparison (paper Tables 4-5).
+* :func:`results_table_stage` (rule ``results_table``): the model comparison (paper Tables 4-5);
+* :func:`findings_stage` (rule ``findings``): the report's first page, the key numbers with a
+  plain-language finding each (:mod:`dynaclr.figures.findings`).
 
 Each figure is drawn by :mod:`dynaclr.figures.plots`, whose caption is logged.
 """
@@ -35,6 +37,16 @@ from dynaclr.embeddings import (
     representation_matrix,
 )
 from dynaclr.figures.curves import infected_fraction_over_time
+from dynaclr.figures.findings import (
+    FINDINGS_COLUMNS,
+    classifier_findings,
+    dtw_findings,
+    findings_rst,
+    findings_table,
+    image_findings,
+    run_findings,
+    smoothness_findings,
+)
 from dynaclr.figures.plots import (
     plot_distance_distributions,
     plot_infected_fraction,
@@ -283,4 +295,89 @@ def results_table_stage(
         Path(tmp).write_text(results_table_html(table) + "\n")
     figure, caption = plot_results_table(table)
     _save(figure, caption, outputs.png, outputs.svg)
+    return table
+
+
+class FindingsInputs(StageFiles):
+    """Rule ``findings``: the run's evaluation tables (those the config runs)."""
+
+    results_table: Path | None = None
+    temporal_comparison: Path | None = None
+    dtw_accuracy: Path | None = None
+    qc: tuple[Path, ...] = ()
+    phase: tuple[Path, ...] = ()
+    virtual_stain: tuple[Path, ...] = ()
+    tracking: tuple[Path, ...] = ()
+
+
+class FindingsOutputs(StageFiles):
+    """Rule ``findings``: the first page (reStructuredText for the report) and the same as CSV."""
+
+    rst: Path
+    csv: Path
+
+
+#: The columns ``findings_stage`` needs from each per-dataset table.
+_PER_DATASET_COLUMNS: dict[str, tuple[str, ...]] = {
+    "qc": ("fov_name", "stage", "n_frames", "n_dropped_frames", "status"),
+    "phase": ("fov_name", "pearson_r"),
+    "virtual_stain": ("fov_name", "held_out", "pearson_r"),
+    "tracking": ("fov_name", "det", "tra", "division_precision", "division_recall", "n_reference_divisions"),
+}
+
+
+def findings_stage(
+    inputs: FindingsInputs,
+    outputs: FindingsOutputs,
+    *,
+    datasets: dict[str, str],
+    models: dict[str, str],
+    sources: dict[str, list[str]],
+) -> pd.DataFrame:
+    """The report's first page: what was run on what and the key numbers, each with a finding.
+
+    Args:
+        datasets: per dataset, a few words on what it is (its source).
+        models: per model, a few words on how it was made.
+        sources: per per-dataset input (``qc``, ``phase``, ``virtual_stain``, ``tracking``), the
+            dataset of each of its files, in order.
+
+    Returns:
+        The findings table (:data:`~dynaclr.figures.findings.FINDINGS_COLUMNS`).
+    """
+    per_dataset: dict[str, dict[str, pd.DataFrame]] = {}
+    for kind, columns in _PER_DATASET_COLUMNS.items():
+        paths = getattr(inputs, kind)
+        names = sources.get(kind, [])
+        if len(names) != len(paths):
+            raise ValueError(
+                f"findings: {len(paths)} {kind} file(s) but {len(names)} dataset name(s) in sources[{kind!r}]"
+            )
+        per_dataset[kind] = {name: read_csv(path, columns) for name, path in zip(names, paths, strict=True)}
+    rows = run_findings(datasets, models, per_dataset["qc"])
+    rows += image_findings(per_dataset["phase"], per_dataset["virtual_stain"], per_dataset["tracking"])
+    if inputs.temporal_comparison is not None:
+        comparison = read_csv(
+            inputs.temporal_comparison,
+            (
+                "dataset",
+                "model_a",
+                "model_b",
+                "smoothness_a",
+                "smoothness_b",
+                "difference",
+                "difference_ci_low",
+                "difference_ci_high",
+            ),
+        )
+        rows += smoothness_findings(comparison)
+    if inputs.results_table is not None:
+        rows += classifier_findings(read_csv(inputs.results_table, ("model", "dataset")))
+    if inputs.dtw_accuracy is not None:
+        rows += dtw_findings(read_csv(inputs.dtw_accuracy, DTW_ACCURACY_COLUMNS))
+    table = findings_table(rows)
+    write_csv(table[list(FINDINGS_COLUMNS)], outputs.csv)
+    with atomic_output(outputs.rst) as tmp:
+        Path(tmp).write_text(findings_rst(table) + "\n")
+    logger.info("Wrote %s and %s: %d findings", outputs.rst, outputs.csv, len(table))
     return table

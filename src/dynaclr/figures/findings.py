@@ -1,0 +1,280 @@
+"""The report's first page: what was run on what, the key numbers, and a one-line finding for each.
+
+:func:`findings` turns the run's evaluation tables into :class:`Finding` rows (topic, dataset,
+statement); :func:`findings_rst` writes them as the reStructuredText that Snakemake's report shows
+on its landing page. A difference between models is stated only where its confidence interval
+excludes 0 (smoothness: the paired track bootstrap of ``temporal_comparison.csv``) or where the two
+models' intervals do not overlap (classifier F1, DTW onset error); otherwise the statement says the
+models are not told apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: Columns of the findings table (``findings.csv``).
+FINDINGS_COLUMNS: tuple[str, ...] = ("section", "topic", "dataset", "statement")
+
+#: Sections in the order the first page shows them.
+SECTIONS: tuple[str, ...] = ("What was run", "Image stages", "Embeddings")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the first page."""
+
+    section: str
+    topic: str
+    dataset: str
+    statement: str
+
+
+def _range(values: pd.Series) -> str:
+    values = values.dropna()
+    if len(values) == 1:
+        return f"{values.iloc[0]:.3f}"
+    return f"{values.mean():.3f} (FOVs {values.min():.3f}–{values.max():.3f})"
+
+
+def _ci(low: float, high: float) -> str:
+    return f"95 % CI {low:.3f} to {high:.3f}"
+
+
+def run_findings(
+    datasets: Mapping[str, str], models: Mapping[str, str], qc: Mapping[str, pd.DataFrame]
+) -> list[Finding]:
+    """What was run on what: one line per dataset (FOVs, frames, what QC dropped) and per model."""
+    rows = []
+    for name, description in datasets.items():
+        table = qc.get(name)
+        text = f"{name}: {description}"
+        if table is not None and len(table):
+            n_fovs = table["fov_name"].nunique()
+            n_frames = int(table["n_frames"].max())
+            not_ok = table[table["status"] != "ok"]
+            dropped = int(table["n_dropped_frames"].sum())
+            text += f"; {n_fovs} FOVs × {n_frames} frames"
+            if len(not_ok) or dropped:
+                stages = ", ".join(sorted(not_ok["stage"].unique())) or "none"
+                text += (
+                    f"; quality control dropped {dropped} frame(s) and flagged "
+                    f"{not_ok['fov_name'].nunique()} "
+                    f"FOV(s) (stages: {stages}; see qc.csv)"
+                )
+            else:
+                text += "; quality control dropped no frame and no FOV"
+        rows.append(Finding("What was run", "dataset", name, text + "."))
+    for name, description in models.items():
+        rows.append(Finding("What was run", "model", "", f"{name}: {description}."))
+    return rows
+
+
+def image_findings(
+    phase: Mapping[str, pd.DataFrame],
+    virtual_stain: Mapping[str, pd.DataFrame],
+    tracking: Mapping[str, pd.DataFrame],
+) -> list[Finding]:
+    """Phase, virtual staining and tracking against the simulated ground truth."""
+    rows = []
+    for dataset, table in phase.items():
+        rows.append(
+            Finding(
+                "Image stages",
+                "phase",
+                dataset,
+                f"Reconstructed phase vs the simulated phase: Pearson r {_range(table['pearson_r'])}.",
+            )
+        )
+    for dataset, table in virtual_stain.items():
+        held = table[table["held_out"].astype(bool)]
+        seen = table[~table["held_out"].astype(bool)]
+        parts = []
+        if len(held):
+            parts.append(f"FOVs held out of its training r {_range(held['pearson_r'])}")
+        if len(seen):
+            parts.append(f"training FOVs r {_range(seen['pearson_r'])}")
+        rows.append(
+            Finding(
+                "Image stages",
+                "virtual staining",
+                dataset,
+                "Virtual nuclei vs the true nuclei: " + "; ".join(parts) + ".",
+            )
+        )
+    for dataset, table in tracking.items():
+        row = table[table["fov_name"] == "all"]
+        row = (table if row.empty else row).iloc[-1]
+        rows.append(
+            Finding(
+                "Image stages",
+                "tracking",
+                dataset,
+                f"Cells detected (DET {row['det']:.3f}) and linked (TRA {row['tra']:.3f}) against the true "
+                f"tracks (1 is perfect); of the divisions found {row['division_precision']:.0%} are real "
+                f"(precision) and {row['division_recall']:.0%} of the real ones are found (recall), "
+                f"{int(row['n_reference_divisions'])} true divisions.",
+            )
+        )
+    return rows
+
+
+def smoothness_findings(comparison: pd.DataFrame, *, max_pairs: int = 6) -> list[Finding]:
+    """Which model's embeddings change less between adjacent frames, per dataset, where the paired
+    track-bootstrap CI of the difference excludes 0. With more than ``max_pairs`` pairs, only those
+    with the smoothest model are stated."""
+    rows = []
+    for dataset, table in comparison.groupby("dataset", sort=False):
+        if "representation" in table.columns and (table["representation"] == "features").any():
+            table = table[table["representation"] == "features"]
+        if len(table) > max_pairs:
+            scores = pd.concat(
+                [
+                    table[["model_a", "smoothness_a"]].set_axis(["model", "s"], axis=1),
+                    table[["model_b", "smoothness_b"]].set_axis(["model", "s"], axis=1),
+                ]
+            )
+            best = scores.groupby("model")["s"].first().idxmin()
+            table = table[(table["model_a"] == best) | (table["model_b"] == best)]
+        for pair in table.itertuples(index=False):
+            a, b = pair.model_a, pair.model_b
+            sa, sb = pair.smoothness_a, pair.smoothness_b
+            low, high = pair.difference_ci_low, pair.difference_ci_high
+            if high < 0 or low > 0:
+                smoother, rougher = (a, b) if high < 0 else (b, a)
+                s_smooth, s_rough = (sa, sb) if high < 0 else (sb, sa)
+                text = (
+                    f"{smoother} is smoother in time than {rougher}: smoothness {s_smooth:.3f} vs "
+                    f"{s_rough:.3f} (lower is smoother), difference {abs(pair.difference):.3f} "
+                    f"({_ci(min(abs(low), abs(high)), max(abs(low), abs(high)))})."
+                )
+            else:
+                text = (
+                    f"{a} and {b} are not told apart in smoothness: {sa:.3f} vs {sb:.3f}, difference "
+                    f"{pair.difference:+.3f} ({_ci(low, high)}, which includes 0)."
+                )
+            rows.append(Finding("Embeddings", "smoothness", str(dataset), text))
+    return rows
+
+
+def _ranked(entries: list[tuple[str, float, float, float]], *, lower_is_better: bool, what: str) -> str:
+    """Models' values with CIs, best first: which of the others the best model is shown to beat
+    (the two intervals do not overlap) and which it is not told apart from."""
+    entries = sorted(entries, key=lambda e: e[1], reverse=not lower_is_better)
+    listing = "; ".join(f"{m} {v:.3f} ({_ci(lo, hi)})" for m, v, lo, hi in entries)
+    best, _, low, high = entries[0]
+    if len(entries) == 1:
+        return f"{listing}."
+    clear = [m for m, _, lo, hi in entries[1:] if (high < lo if lower_is_better else low > hi)]
+    tied = [m for m, *_ in entries[1:] if m not in clear]
+    verdict = f"{best} {what} best"
+    if clear:
+        verdict += f", shown better than {', '.join(clear)} (intervals apart)"
+    if tied:
+        verdict += f"{'; ' if clear else ', '}not told apart from {', '.join(tied)} (intervals overlap)"
+    return f"{verdict}. {listing}."
+
+
+def classifier_findings(table: pd.DataFrame) -> list[Finding]:
+    """Per dataset and task, the F1 of each model's linear classifier with its CI; the best model is
+    said to beat another only where their intervals do not overlap."""
+    rows = []
+    for task in ("infection", "division"):
+        column = f"f1_{task}"
+        if column not in table.columns:
+            continue
+        for dataset, group in table.groupby("dataset", sort=False):
+            group = group.dropna(subset=[column])
+            if group.empty:
+                continue
+            entries = [
+                (str(r["model"]), r[column], r[f"{column}_ci_low"], r[f"{column}_ci_high"])
+                for _, r in group.iterrows()
+            ]
+            rows.append(
+                Finding(
+                    "Embeddings",
+                    f"{task} classifier",
+                    str(dataset),
+                    "F1 of a linear classifier trained on sparse labels, on held-out FOVs (1 is perfect): "
+                    + _ranked(entries, lower_is_better=False, what=f"classifies {task}"),
+                )
+            )
+    return rows
+
+
+def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 2000) -> list[Finding]:
+    """Per dataset, each model's mean absolute DTW onset error (frames) over lineages with an
+    observed onset (reference excluded), with a percentile bootstrap CI over lineages."""
+    usable = accuracy[~accuracy["is_reference_series"].astype(bool)].dropna(subset=["abs_onset_error_frames"])
+    rows = []
+    for dataset, group in usable.groupby("dataset", sort=False):
+        entries = []
+        for model, errors in group.groupby("model", sort=True)["abs_onset_error_frames"]:
+            values = errors.to_numpy(dtype=float)
+            if len(values) < 2:
+                continue
+            ci = stats.bootstrap(
+                (values,), np.mean, n_resamples=n_resamples, method="percentile", random_state=seed
+            ).confidence_interval
+            entries.append((str(model), float(values.mean()), float(ci.low), float(ci.high)))
+        if not entries:
+            continue
+        n = group["model"].value_counts().max()
+        rows.append(
+            Finding(
+                "Embeddings",
+                "pseudo-time",
+                str(dataset),
+                f"DTW alignment to a reference lineage, mean |aligned − true onset| in frames over {n} "
+                "lineages (0 is perfect): " + _ranked(entries, lower_is_better=True, what="aligns"),
+            )
+        )
+    return rows
+
+
+def findings_table(rows: Sequence[Finding]) -> pd.DataFrame:
+    """The findings as a table (:data:`FINDINGS_COLUMNS`), in section order."""
+    table = pd.DataFrame([vars(r) for r in rows], columns=list(FINDINGS_COLUMNS))
+    order = {name: i for i, name in enumerate(SECTIONS)}
+    keys = pd.DataFrame(
+        {
+            "section": table["section"].map(order),
+            "general": table["dataset"] == "",
+            "dataset": table["dataset"],
+        }
+    )
+    index = keys.sort_values(["section", "general", "dataset"], kind="stable").index
+    return table.loc[index].reset_index(drop=True)
+
+
+def _escape(text: str) -> str:
+    """Plain text safe in reStructuredText and in the Jinja pass Snakemake's report makes."""
+    for char in ("\\", "*", "`", "|", "_"):
+        text = text.replace(char, "\\" + char)
+    return text.replace("{", "(").replace("}", ")")
+
+
+def findings_rst(table: pd.DataFrame, *, title: str = "What this run found") -> str:
+    """The first page: a title, then per section a bullet per finding (dataset first)."""
+    lines = [title, "=" * len(title), ""]
+    lines += [
+        "The key numbers of this run, each with what it means. A difference between models is claimed "
+        "only where its 95 % confidence interval excludes zero (or the two models' intervals do not "
+        "overlap); the figures and tables below hold the details.",
+        "",
+    ]
+    for section in SECTIONS:
+        part = table[table["section"] == section]
+        if part.empty:
+            continue
+        lines += [section, "-" * len(section), ""]
+        for row in part.itertuples(index=False):
+            prefix = f"**{_escape(row.dataset)}**, {row.topic}: " if row.dataset else ""
+            lines.append(f"- {prefix}{_escape(row.statement)}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""The report's first page: key numbers with findings that never claim a difference the CIs do not show."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from docutils.core import publish_parts
+
+from dynaclr.figures.findings import (
+    classifier_findings,
+    dtw_findings,
+    findings_rst,
+    findings_table,
+    image_findings,
+    smoothness_findings,
+)
+from dynaclr.figures.stage import FindingsInputs, FindingsOutputs, findings_stage
+
+
+def _comparison(low: float, high: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "dataset": ["plate"],
+            "representation": ["features"],
+            "model_a": ["time_aware"],
+            "model_b": ["classical"],
+            "smoothness_a": [0.20],
+            "smoothness_b": [0.25],
+            "difference": [(low + high) / 2],
+            "difference_ci_low": [low],
+            "difference_ci_high": [high],
+        }
+    )
+
+
+def test_a_smoothness_difference_is_claimed_only_when_its_interval_excludes_zero():
+    (claimed,) = smoothness_findings(_comparison(-0.08, -0.02))
+    assert claimed.statement.startswith("time_aware is smoother in time than classical")
+    assert "95 % CI 0.020 to 0.080" in claimed.statement
+    (reversed_,) = smoothness_findings(_comparison(0.02, 0.08))
+    assert reversed_.statement.startswith("classical is smoother in time than time_aware")
+    (unclaimed,) = smoothness_findings(_comparison(-0.05, 0.01))
+    assert "not told apart" in unclaimed.statement
+    assert "smoother in time than" not in unclaimed.statement
+
+
+def test_many_models_state_only_the_pairs_of_the_smoothest():
+    models = [f"m{i}" for i in range(5)]
+    rows = []
+    for i, a in enumerate(models):
+        for b in models[i + 1 :]:
+            rows.append(
+                {
+                    "dataset": "d",
+                    "model_a": a,
+                    "model_b": b,
+                    "smoothness_a": 0.1 + int(a[1:]) * 0.1,
+                    "smoothness_b": 0.1 + int(b[1:]) * 0.1,
+                    "difference": -0.1,
+                    "difference_ci_low": -0.2,
+                    "difference_ci_high": -0.05,
+                }
+            )
+    found = smoothness_findings(pd.DataFrame(rows), max_pairs=6)
+    assert len(found) == 4  # 10 pairs > 6: only m0 (the smoothest) against the four others
+    assert all(f.statement.startswith("m0 is smoother") for f in found)
+
+
+def _f1_table(ci_time_aware: tuple[float, float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "model": ["time_aware", "classical", "engineered"],
+            "dataset": ["d", "d", "d"],
+            "f1_infection": [0.95, 0.90, 0.60],
+            "f1_infection_ci_low": [ci_time_aware[0], 0.85, 0.50],
+            "f1_infection_ci_high": [ci_time_aware[1], 0.93, 0.70],
+        }
+    )
+
+
+def test_the_best_classifier_is_said_to_beat_only_models_whose_interval_it_clears():
+    (overlapping,) = classifier_findings(_f1_table((0.92, 0.98)))
+    assert "time_aware classifies infection best" in overlapping.statement
+    assert "shown better than engineered (intervals apart)" in overlapping.statement
+    assert "not told apart from classical (intervals overlap)" in overlapping.statement
+    (separated,) = classifier_findings(_f1_table((0.94, 0.97)))
+    assert "shown better than classical, engineered" in separated.statement
+    assert "not told apart" not in separated.statement
+
+
+def test_dtw_findings_bootstrap_over_lineages_and_exclude_the_reference():
+    rng = np.random.default_rng(0)
+    rows = []
+    for model, scale in (("good", 0.5), ("bad", 6.0)):
+        errors = np.abs(rng.normal(0, scale, 40))
+        for e in errors:
+            rows.append(
+                {"model": model, "dataset": "d", "is_reference_series": False, "abs_onset_error_frames": e}
+            )
+        rows.append(
+            {"model": model, "dataset": "d", "is_reference_series": True, "abs_onset_error_frames": 100.0}
+        )
+    table = pd.DataFrame(rows)
+    (first,) = dtw_findings(table)
+    (again,) = dtw_findings(table)
+    assert first == again  # seeded bootstrap
+    assert "over 40 lineages" in first.statement  # the reference series is left out
+    assert "good aligns best, shown better than bad" in first.statement
+
+
+def test_image_findings_read_the_all_row_of_tracking_and_split_held_out_fovs():
+    tracking = pd.DataFrame(
+        {
+            "fov_name": ["A/1/0", "all"],
+            "det": [0.9, 0.99],
+            "tra": [0.9, 0.98],
+            "division_precision": [0.5, 0.91],
+            "division_recall": [0.5, 0.93],
+            "n_reference_divisions": [4, 40],
+        }
+    )
+    vs = pd.DataFrame({"fov_name": ["a", "b"], "held_out": [True, False], "pearson_r": [0.8, 0.9]})
+    found = image_findings({}, {"d": vs}, {"d": tracking})
+    text = " ".join(f.statement for f in found)
+    assert "DET 0.990" in text and "TRA 0.980" in text
+    assert "91% are real" in text and "93% of the real ones" in text
+    assert "held out of its training r 0.800" in text and "training FOVs r 0.900" in text
+
+
+def test_the_page_is_valid_restructuredtext_with_names_kept_literal():
+    found = smoothness_findings(_comparison(-0.08, -0.02))
+    rst = findings_rst(findings_table(found))
+    html = publish_parts(rst, writer="html", settings_overrides={"report_level": 2, "halt_level": 2})[
+        "html_body"
+    ]
+    assert "time_aware is smoother" in html
+    assert "{" not in rst  # Snakemake renders the page through Jinja
+
+
+def test_stage_writes_page_and_table_and_refuses_unnamed_files(tmp_path):
+    qc = tmp_path / "qc.csv"
+    pd.DataFrame(
+        {
+            "fov_name": ["A/1/0", "A/1/0", "A/1/1"],
+            "stage": ["phase", "tracking", "phase"],
+            "n_frames": [10, 10, 10],
+            "n_dropped_frames": [0, 2, 0],
+            "status": ["ok", "dropped_frames", "ok"],
+        }
+    ).to_csv(qc, index=False)
+    comparison = tmp_path / "comparison.csv"
+    _comparison(-0.08, -0.02).to_csv(comparison, index=False)
+    outputs = FindingsOutputs(rst=tmp_path / "report" / "findings.rst", csv=tmp_path / "findings.csv")
+    table = findings_stage(
+        FindingsInputs(qc=(qc,), temporal_comparison=comparison),
+        outputs,
+        datasets={"plate": "HCS plate x.zarr"},
+        models={"time_aware": "time-aware sampling"},
+        sources={"qc": ["plate"]},
+    )
+    page = outputs.rst.read_text()
+    assert "2 FOVs × 10 frames" in page and "dropped 2 frame(s) and flagged 1 FOV(s)" in page
+    assert list(table["section"]) == ["What was run", "What was run", "Embeddings"]
+    assert pd.read_csv(outputs.csv).shape == (3, 4)
+    with pytest.raises(ValueError, match="1 qc file"):
+        findings_stage(FindingsInputs(qc=(qc,)), outputs, datasets={}, models={}, sources={})

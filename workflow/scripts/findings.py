@@ -1,0 +1,11 @@
+from dynaclr.figures.stage import FindingsInputs, FindingsOutputs, findings_stage
+from dynaclr.jobs import job_context
+
+with job_context(snakemake.log[0], snakemake.threads):
+    findings_stage(
+        FindingsInputs.from_rule(snakemake.input),
+        FindingsOutputs.from_rule(snakemake.output),
+        datasets=dict(snakemake.params.datasets),
+        models=dict(snakemake.params.models),
+        sources={kind: list(names) for kind, names in snakemake.params.sources.items()},
+    )
