@@ -36,6 +36,7 @@ from dynaclr.embeddings import (
     read_projections,
     representation_matrix,
 )
+from dynaclr.evaluation.stage import TEMPORAL_COMPARISON_COLUMNS
 from dynaclr.figures.curves import infected_fraction_over_time
 from dynaclr.figures.findings import (
     FINDINGS_COLUMNS,
@@ -357,19 +358,7 @@ def findings_stage(
     rows = run_findings(datasets, models, per_dataset["qc"])
     rows += image_findings(per_dataset["phase"], per_dataset["virtual_stain"], per_dataset["tracking"])
     if inputs.temporal_comparison is not None:
-        comparison = read_csv(
-            inputs.temporal_comparison,
-            (
-                "dataset",
-                "model_a",
-                "model_b",
-                "smoothness_a",
-                "smoothness_b",
-                "difference",
-                "difference_ci_low",
-                "difference_ci_high",
-            ),
-        )
+        comparison = read_csv(inputs.temporal_comparison, TEMPORAL_COMPARISON_COLUMNS)
         rows += smoothness_findings(comparison)
     if inputs.results_table is not None:
         rows += classifier_findings(read_csv(inputs.results_table, ("model", "dataset")))
