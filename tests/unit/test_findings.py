@@ -30,6 +30,10 @@ def _comparison(low: float, high: float) -> pd.DataFrame:
             "difference": [(low + high) / 2],
             "difference_ci_low": [low],
             "difference_ci_high": [high],
+            "share_a_smoother": [0.9],
+            "n_tracks": [50],
+            "n_bootstrap": [200],
+            "confidence": [0.95],
         }
     )
 
