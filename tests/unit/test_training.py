@@ -114,11 +114,11 @@ def test_training_writes_logs_checkpoints_and_resumes(patch_store, tmp_path, cap
         warmup_epochs=0.5,
         record_sample_rows=True,
     )
-    with caplog.at_level(logging.INFO, logger="dynaclr.training.progress"):
+    with caplog.at_level(logging.INFO, logger="dynaclr.numerics.progress"):
         summary = train_model(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
     assert summary["epochs_completed"] == 2 and summary["global_step"] == 4
     # the job's log reads as progress: a line per logged step (loss, rate, ETA), one per validation
-    progress = [r.getMessage() for r in caplog.records if r.name == "dynaclr.training.progress"]
+    progress = [r.getMessage() for r in caplog.records if r.name == "dynaclr.numerics.progress"]
     steps = [line for line in progress if line.startswith("epoch") and "steps/s" in line]
     assert [line.split(", ")[1] for line in steps] == [f"step {k}/4 ({25 * k} %)" for k in (1, 2, 3, 4)]
     assert all("loss " in line and "lr " in line and "ETA " in line for line in steps)

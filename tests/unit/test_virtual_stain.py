@@ -8,6 +8,7 @@ for this module, and a plate of one's own holding ``Phase3D`` and ``Nuclei`` bui
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 from collections.abc import Iterator
@@ -409,11 +410,15 @@ def test_training_reduces_the_loss_and_writes_a_checkpoint(
     assert list((trained["root"] / "logs").rglob("metrics.csv")), "Lightning CSV log missing"
 
 
-def test_same_seed_gives_same_weights(
-    trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path
+def test_same_seed_gives_same_weights_and_logs_progress_lines(
+    trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = trained["config"]
-    again = train(config, plate["phase"], plate["plate"], tmp_path, "again.pt")
+    with caplog.at_level(logging.INFO, logger="dynaclr.numerics.progress"):
+        again = train(config, plate["phase"], plate["plate"], tmp_path, "again.pt")
+    # a job's log gets progress as lines (step, loss, rate, ETA), not a terminal bar
+    lines = [r.getMessage() for r in caplog.records if r.name == "dynaclr.numerics.progress"]
+    assert any("step 12/12 (100 %)" in line and "loss" in line and "steps/s" in line for line in lines), lines
     first = torch.load(trained["checkpoint"], weights_only=True)["state_dict"]
     second = torch.load(tmp_path / "again.pt", weights_only=True)["state_dict"]
     assert again["loss_last"] == trained["metrics"]["loss_last"]

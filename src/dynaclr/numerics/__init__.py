@@ -5,6 +5,7 @@
 * :mod:`~dynaclr.numerics.missing`: the missing-voxel (NaN, ±inf) policy every pixel-reading stage follows.
 * :mod:`~dynaclr.numerics.crop`: windows cut around a pixel with zero padding, centre crops.
 * :mod:`~dynaclr.numerics.device`: the torch device a ``device`` setting names (torch users only).
+* :mod:`~dynaclr.numerics.progress`: Lightning training progress as log lines (Lightning users only).
 
 Import the submodules directly; this package re-exports nothing, so importing one of them does
 not import the others (nor torch). From dynaclr it may import only :mod:`dynaclr.io`.

@@ -79,12 +79,12 @@ from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.io import ArtifactKind, Provenance, StageFiles, atomic_output, config_hash, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
+from dynaclr.numerics.progress import ProgressLog
 from dynaclr.patches.store import PatchStore, open_patch_store
 from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, load_checkpoint
 from dynaclr.training.data import PatchBatch, PatchDataModule
 from dynaclr.training.module import ContrastiveModule
 from dynaclr.training.preemption import PreemptionFlag, TrainingPreempted
-from dynaclr.training.progress import ProgressLog
 from dynaclr.training.sampling import FOV_SEPARATOR, pool_patch_indexes, split_pooled_fovs
 
 logger = logging.getLogger(__name__)

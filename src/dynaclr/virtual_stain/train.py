@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -13,12 +14,12 @@ import numpy as np
 import torch
 from iohub.ngff import open_ome_zarr
 from lightning import Trainer
-from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from dynaclr.config.virtual_stain import NETWORK_STRIDE_PX, VirtualStainConfig, VirtualStainTrainConfig
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, make_provenance
+from dynaclr.numerics.progress import ProgressLog
 from dynaclr.virtual_stain.checkpoint import save_checkpoint
 from dynaclr.virtual_stain.data import FovSource, SlabPatchDataset
 from dynaclr.virtual_stain.module import LossHistory, TrainingBudget, VirtualStainModule
@@ -162,7 +163,9 @@ def build_trainer(train: VirtualStainTrainConfig, log_dir: Path, callbacks: list
         max_steps=train.max_steps,
         max_epochs=1,
         logger=[CSVLogger(log_dir, name="csv"), TensorBoardLogger(log_dir, name="tensorboard")],
-        callbacks=[*callbacks, TQDMProgressBar(refresh_rate=20)],
+        # a job's log is a file: ProgressLog writes lines there; the bar is for a terminal
+        callbacks=[*callbacks, ProgressLog(max(1, train.max_steps // 20))],
+        enable_progress_bar=sys.stderr.isatty(),
         enable_checkpointing=False,
         enable_model_summary=False,
         log_every_n_steps=min(10, train.max_steps),

@@ -16,7 +16,7 @@ from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-logger = logging.getLogger("dynaclr.training.progress")
+logger = logging.getLogger("dynaclr.numerics.progress")
 
 
 def _duration(seconds: float) -> str:
@@ -64,7 +64,7 @@ class ProgressLog(Callback):
         else:
             parts.append(f"step {step}")
         metrics = trainer.callback_metrics
-        loss = _value(metrics, "train/loss_step", "train/loss")
+        loss = _value(metrics, "train/loss_step", "train/loss", "train_loss_step", "train_loss")
         if loss is not None:
             parts.append(f"loss {loss:.4f}")
         if trainer.optimizers:
