@@ -23,9 +23,10 @@ include: "workflow/rules/embeddings.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/interpretation.smk"
+include: "workflow/rules/exports.smk"
 
 
 rule all:
     input:
-        all_outputs() + analysis_outputs() + [FINDINGS_RST],
+        all_outputs() + analysis_outputs() + export_outputs() + [FINDINGS_RST],
     default_target: True

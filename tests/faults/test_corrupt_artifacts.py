@@ -199,6 +199,8 @@ READERS: dict[str, tuple[Callable[[Files], Any], tuple[str, ...]]] = {
     "classifiers": (_read_classifiers, ("record",)),
     "predictions": (_read_predictions, ("table",)),
     "pseudotime": (_read_table("pseudotime", ("model", "dataset")), ("table",)),
+    "cell_features": (_read_table("cell_features", ("fov_name", "track_id", "t")), ("table",)),
+    "embeddings_table": (_read_table("embeddings_table", ("fov_name", "track_id", "t")), ("table",)),
 }
 
 # --- how each format breaks ---------------------------------------------------------------------
@@ -351,6 +353,12 @@ def artifacts(
         ),
         "pseudotime": _minimal_table(
             root / "pseudotime.parquet", "pseudotime", pd.DataFrame({"model": ["m"], "dataset": ["d"]})
+        ),
+        "cell_features": _minimal_table(
+            root / "cell_features.parquet", "cell_features", cells.head(2).assign(Phase3D_area_px=10.0)
+        ),
+        "embeddings_table": _minimal_table(
+            root / "embeddings_table.parquet", "embeddings_table", cells.head(2).assign(feature_0=0.5)
         ),
     }
     pd.DataFrame({"fov_name": ["all"], "tra": [1.0]}).to_csv(

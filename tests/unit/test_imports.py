@@ -38,6 +38,8 @@ ABSENT: dict[str, set[str]] = {
     "evaluate_tracking": {"torch"},
     "evaluate_virtual_stain": {"torch"},
     "extract_patches": {"torch"},
+    "export_ctc": {"torch"},
+    "export_embeddings": {"torch"},
     "findings": {"torch"},
     "import_annotations": {"torch", "sklearn"},
     "import_model": {"lightning"},

@@ -342,3 +342,25 @@ def findings_files():
 
 FINDINGS_FILES, FINDINGS_SOURCES = findings_files()
 FINDINGS_RST = f"{RESULTS}/report/findings.rst"
+
+
+# ------------------------------------------------------------------ exports (config `exports`)
+def export_embeddings_outputs():
+    """Rule export_embeddings' outputs: those the config asks for."""
+    outputs = {}
+    if CONFIG.exports.h5ad:
+        outputs["h5ad"] = f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.h5ad"
+    if CONFIG.exports.feature_parquet:
+        outputs["parquet"] = f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.parquet"
+    return outputs
+
+
+def export_outputs():
+    """The exports the config asks for (for rule all)."""
+    targets = []
+    if CONFIG.exports.ctc_tracks:
+        for dataset in TRACKED:
+            targets += per_fov(f"{RESULTS}/{{dataset}}/exports/ctc/{{row}}_{{col}}_{{fov}}", dataset)
+    for model, dataset in embedding_pairs():
+        targets += [path.format(model=model, dataset=dataset) for path in export_embeddings_outputs().values()]
+    return targets

@@ -31,6 +31,7 @@ from dynaclr.config.embeddings import (
     EngineeredFeaturesConfig,
     ProjectionConfig,
 )
+from dynaclr.config.exports import ExportsConfig
 from dynaclr.config.patches import PatchSpec, spec_contract
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
@@ -409,6 +410,10 @@ class WorkflowConfig(StrictModel):
         description="Named contrastive models, trained on datasets' patches or read from a file.",
     )
     analysis: AnalysisConfig = AnalysisConfig()
+    exports: ExportsConfig = Field(
+        default_factory=ExportsConfig,
+        description="Copies for other tools: CTC tracking results, .h5ad and Parquet embeddings.",
+    )
 
     @model_validator(mode="after")
     def _names_and_references(self) -> WorkflowConfig:

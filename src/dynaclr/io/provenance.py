@@ -112,6 +112,12 @@ class ArtifactKind(StrEnum):
     PREDICTIONS = ("predictions", 2, "classify", "per-cell predictions")
     PSEUDOTIME = ("pseudotime", 1, "align_pseudotime", "DTW pseudo-time per query frame")
     CELL_FEATURES = ("cell_features", 1, "cell_features", "engineered per-cell features of a patch store")
+    EMBEDDINGS_TABLE = (
+        "embeddings_table",
+        1,
+        "export_embeddings",
+        "an embeddings store as one Parquet table: the cell index, then a column per feature",
+    )
 
 
 class InputRecord(BaseModel):

@@ -1,0 +1,30 @@
+"""What the workflow also writes for other tools (rules ``export_ctc`` and ``export_embeddings``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from dynaclr.config.base import StrictModel
+
+
+class ExportsConfig(StrictModel):
+    """Exports, each off by default: they copy data the workflow's own artifacts already hold."""
+
+    ctc_tracks: bool = Field(
+        False,
+        description="Write each tracked FOV as a Cell Tracking Challenge result folder "
+        "(results/{dataset}/exports/ctc/{row}_{col}_{fov}/: mask<t>.tif and res_track.txt), for the CTC "
+        "evaluation software, traccuracy or another tracker's tools. Datasets whose tracks are imported "
+        "have no label images and are skipped.",
+    )
+    h5ad: bool = Field(
+        False,
+        description="Write every embeddings store also as results/exports/embeddings/{model}/{dataset}.h5ad "
+        "(for tools without zarr-3 AnnData support).",
+    )
+    feature_parquet: bool = Field(
+        False,
+        description="Write every embeddings store also as one Parquet table "
+        "results/exports/embeddings/{model}/{dataset}.parquet: the cell index, then "
+        "feature_0 … feature_{D-1}.",
+    )

@@ -1,0 +1,143 @@
+"""Exports for other tools: CTC result folders from the tracked labels, .h5ad and Parquet embeddings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from iohub.ngff import open_ome_zarr
+
+from dynaclr.exports.ctc import ExportCtcInputs, ExportCtcOutputs, ctc_tracks, export_ctc_fov, mask_name
+from dynaclr.exports.embeddings import (
+    ExportEmbeddingsInputs,
+    ExportEmbeddingsOutputs,
+    export_embeddings,
+    feature_table,
+)
+from dynaclr.io import ArtifactError, ArtifactKind, make_provenance, read_table, write_zarr_provenance
+from dynaclr.tracking.importing import read_ctc_folder
+
+FOV = "A/1/0"
+
+
+def _square(frame: np.ndarray, label: int, y: int, x: int) -> None:
+    frame[0, y : y + 4, x : x + 4] = label
+
+
+@pytest.fixture
+def tracked(tmp_path: Path) -> dict[str, Path]:
+    """A tracks plate of one FOV over 6 frames: track 1 lost at t 2 (a gap), track 2 divides into
+    3 and 4 at t 3, track 7 appears at t 4 without a parent."""
+    n_t = 6
+    labels = np.zeros((n_t, 1, 1, 32, 32), dtype=np.uint32)
+    rows = []
+    for t in range(n_t):
+        if t != 2:
+            _square(labels[t, 0], 1, 2, 2)
+            rows.append((1, t, -1))
+        if t < 3:
+            _square(labels[t, 0], 2, 12, 12)
+            rows.append((2, t, -1))
+        else:
+            _square(labels[t, 0], 3, 10, 20)
+            _square(labels[t, 0], 4, 20, 10)
+            rows += [(3, t, 2), (4, t, 2)]
+        if t >= 4:
+            _square(labels[t, 0], 7, 25, 25)
+            rows.append((7, t, -1))
+    plate_path = tmp_path / "tracks.zarr"
+    with open_ome_zarr(plate_path, layout="hcs", mode="w", channel_names=["labels"]) as plate:
+        plate.create_position("A", "1", "0").create_image("0", labels)
+    write_zarr_provenance(plate_path, make_provenance(ArtifactKind.TRACKS_PLATE, {}))
+    csv = tmp_path / "tracks.csv"
+    pd.DataFrame(rows, columns=["track_id", "t", "parent_track_id"]).assign(y=0.0, x=0.0).to_csv(
+        csv, index=False
+    )
+    return {"plate": plate_path, "csv": csv, "labels": labels}
+
+
+def test_gaps_become_new_ctc_tracks_whose_parent_is_the_run_before():
+    present = {0: {1, 2}, 1: {1, 2}, 2: {2}, 3: {1, 3}, 4: {1, 3}}
+    tracks, relabel = ctc_tracks(present, {3: 2})
+    lines = {(k.label, k.begin, k.end, k.parent) for k in tracks}
+    assert lines == {(1, 0, 1, 0), (4, 3, 4, 1), (2, 0, 2, 0), (3, 3, 4, 2)}
+    assert relabel == {3: {1: 4}, 4: {1: 4}}
+
+
+def test_mask_names_pad_to_three_digits_and_more_for_long_movies():
+    assert mask_name(7, 30) == "mask007.tif"
+    assert mask_name(7, 1500) == "mask0007.tif"
+
+
+def test_a_ctc_export_reads_back_through_the_ctc_import(tracked: dict[str, Path], tmp_path: Path):
+    folder = tmp_path / "ctc" / "A_1_0"
+    tracks = export_ctc_fov(
+        ExportCtcInputs(tracks_plate=tracked["plate"], tracks_csv=tracked["csv"]),
+        ExportCtcOutputs(folder=folder),
+        FOV,
+    )
+    lineage = (folder / "res_track.txt").read_text().split("\n")
+    assert sorted(line for line in lineage if line) == sorted(
+        ["1 0 1 0", "8 3 5 1", "2 0 2 0", "3 3 5 2", "4 3 5 2", "7 4 5 0"]
+    )
+    assert len(tracks) == 6
+    assert sorted(p.name for p in folder.glob("mask*.tif")) == [mask_name(t, 6) for t in range(6)]
+    back = read_ctc_folder(folder, folder / "res_track.txt", FOV, (1, 32, 32))
+    frames = back.groupby("track_id")["t"].apply(list).to_dict()
+    assert frames == {1: [0, 1], 2: [0, 1, 2], 3: [3, 4, 5], 4: [3, 4, 5], 7: [4, 5], 8: [3, 4, 5]}
+    parents = back.drop_duplicates("track_id").set_index("track_id")["parent_track_id"].to_dict()
+    assert parents == {1: -1, 2: -1, 3: 2, 4: 2, 7: -1, 8: 1}  # the import writes no parent as -1
+    # the masks hold the same pixels as the tracked labels, under the CTC labels
+    import tifffile
+
+    mask = tifffile.imread(folder / mask_name(3, 6))
+    assert mask.dtype == np.uint16 and mask.shape == (32, 32)
+    assert np.array_equal(mask > 0, tracked["labels"][3, 0, 0] > 0)
+    assert set(np.unique(mask[tracked["labels"][3, 0, 0] == 1])) == {8}
+
+
+def test_a_label_without_a_track_row_is_refused(tracked: dict[str, Path], tmp_path: Path):
+    table = pd.read_csv(tracked["csv"])
+    table[table["track_id"] != 7].to_csv(tracked["csv"], index=False)
+    with pytest.raises(ArtifactError, match=r"labels \[7\] without a row"):
+        export_ctc_fov(
+            ExportCtcInputs(tracks_plate=tracked["plate"], tracks_csv=tracked["csv"]),
+            ExportCtcOutputs(folder=tmp_path / "out"),
+            FOV,
+        )
+    assert not (tmp_path / "out").exists()  # nothing that looks complete
+
+
+def test_embeddings_export_as_h5ad_and_parquet(tmp_path: Path):
+    from dynaclr.embeddings.store import write_embeddings
+
+    obs = pd.DataFrame({"fov_name": ["A/1/0"] * 3, "track_id": [1, 1, 2], "t": [0, 1, 0]})
+    features = np.arange(12, dtype=np.float32).reshape(3, 4)
+    adata = ad.AnnData(X=features, obs=obs.set_axis([str(i) for i in range(3)]))
+    store = tmp_path / "m" / "d.zarr"
+    write_embeddings(adata, store, make_provenance(ArtifactKind.EMBEDDINGS, {"model": "m"}))
+    outputs = ExportEmbeddingsOutputs(h5ad=tmp_path / "d.h5ad", parquet=tmp_path / "d.parquet")
+    export_embeddings(ExportEmbeddingsInputs(embeddings=store), outputs)
+    again = ad.read_h5ad(outputs.h5ad)
+    np.testing.assert_array_equal(again.X, features)
+    assert list(again.obs["track_id"]) == [1, 1, 2]
+    table, provenance = read_table(outputs.parquet, ArtifactKind.EMBEDDINGS_TABLE)
+    assert list(table.columns) == [
+        "fov_name",
+        "track_id",
+        "t",
+        "feature_0",
+        "feature_1",
+        "feature_2",
+        "feature_3",
+    ]
+    np.testing.assert_array_equal(table[[f"feature_{i}" for i in range(4)]].to_numpy(), features)
+    assert provenance.inputs[0].kind == "embeddings"
+
+
+def test_feature_columns_never_overwrite_the_cell_index():
+    with pytest.raises(ArtifactError, match="feature_0"):
+        feature_table(pd.DataFrame({"feature_0": [1.0]}), np.zeros((1, 2)))

@@ -1,0 +1,50 @@
+# Copies for other tools, each opt-in (config `exports`): a Cell Tracking Challenge result folder
+# per tracked FOV, and every embeddings store as .h5ad and as a Parquet feature table.
+# results/{dataset}/exports/ctc/{row}_{col}_{fov}/; results/exports/embeddings/{model}/{dataset}.{h5ad,parquet}.
+
+
+rule export_ctc:
+    """One FOV's labels and lineage as a CTC result folder (mask<t>.tif, res_track.txt)."""
+    wildcard_constraints:
+        dataset=wildcard_choice(TRACKED),
+    input:
+        tracks_plate=f"{RESULTS}/{{dataset}}/tracks.zarr",
+        tracks_csv=f"{RESULTS}/{{dataset}}/tracks/{{row}}/{{col}}/{{fov}}/tracks_{{row}}_{{col}}_{{fov}}.csv",
+    output:
+        folder=directory(f"{RESULTS}/{{dataset}}/exports/ctc/{{row}}_{{col}}_{{fov}}"),
+    params:
+        fov_name=fov_name,
+    log:
+        f"{RESULTS}/logs/export_ctc/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/export_ctc/{{dataset}}/{{row}}_{{col}}_{{fov}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/export_ctc.py"
+
+
+if export_embeddings_outputs():  # a rule only where the config asks for an export
+
+    rule export_embeddings:
+        """An embeddings store as .h5ad and/or a Parquet feature table (config exports.h5ad, feature_parquet)."""
+        input:
+            embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+        output:
+            **export_embeddings_outputs(),
+        log:
+            f"{RESULTS}/logs/export_embeddings/{{model}}/{{dataset}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/export_embeddings/{{model}}/{{dataset}}.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=15,
+        conda:
+            "../../envs/dynaclr.yaml"
+        script:
+            "../scripts/export_embeddings.py"
