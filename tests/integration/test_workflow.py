@@ -31,6 +31,8 @@ TRACKING_JOBS = {"tracks_plate": 1, "collect_tracks": 1, "evaluate_tracking": 1}
 VIRTUAL_STAIN_JOBS = {"train_virtual_stain": 1, "virtual_stain_plate": 1, "evaluate_virtual_stain": 1}
 
 
+#: Rules of config `exports` (on in the tiny config, off in the demo).
+EXPORT_RULES = {"export_ctc", "export_embeddings"}
 ANALYSIS_RULES = {
     "embed",
     "project_embeddings",
@@ -55,7 +57,7 @@ INTERPRETATION_RULES = {"cell_features", "interpret_embeddings"}
 
 def upstream(jobs: dict[str, int]) -> dict[str, int]:
     """The planned jobs up to training (the analysis rules are checked separately)."""
-    excluded = ANALYSIS_RULES | INTERPRETATION_RULES | {"import_annotations"}
+    excluded = ANALYSIS_RULES | INTERPRETATION_RULES | EXPORT_RULES | {"import_annotations"}
     return {rule: n for rule, n in jobs.items() if rule not in excluded}
 
 
@@ -87,7 +89,7 @@ def test_dry_run_default_config_plans_the_demo(tmp_path):
     expected = {rule: demo.get(rule, 0) + other.get(rule, 0) for rule in demo | other}
     expected = {rule: n for rule, n in expected.items() if n} | {"import_model": 1}
     assert upstream(jobs) == expected
-    assert ANALYSIS_RULES <= set(jobs) and not INTERPRETATION_RULES & set(jobs)
+    assert ANALYSIS_RULES <= set(jobs) and not (INTERPRETATION_RULES | EXPORT_RULES) & set(jobs)
     # 2 trained models x 2 datasets, the VisCy model on demo_15min, 2 baselines on demo (baseline_datasets)
     assert jobs["embed"] == 7 and jobs["pseudotime_figure"] == 7
     assert jobs["classify"] == 4 and jobs["transfer_classifiers"] == 2  # train_on demo, apply_to demo_15min
@@ -227,6 +229,12 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
         "evaluation/results_table.csv",
         "tiny/cell_features/phase_sensor.parquet",
         "evaluation/interpretation/time_aware/tiny.csv",
+        "report/findings.rst",
+        "evaluation/findings.csv",
+        "tiny/exports/ctc/A_1_0/res_track.txt",
+        "tiny/exports/ctc/B_1_0/mask000.tif",
+        "exports/embeddings/time_aware/tiny.h5ad",
+        "exports/embeddings/engineered_features/tiny.parquet",
     ):
         assert (results / path).exists(), path
     summary, prov = read_table(results / "tiny/ground_truth/summary.parquet", "ground_truth_summary")

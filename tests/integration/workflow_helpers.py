@@ -65,6 +65,7 @@ def tiny_workflow_config() -> dict:
                 "classification": {"n_bootstrap": 20},
                 "interpretation": {"enabled": True, "n_components": 4},
             },
+            "exports": {"ctc_tracks": True, "h5ad": True, "feature_parquet": True},
         }
     )
 

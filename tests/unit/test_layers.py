@@ -9,7 +9,7 @@ The layers, lowest first (`docs/architecture.md` explains them):
 3. ``patches``; 4. ``training``, ``qc`` (reads the records of every image stage); 5. ``baselines``;
 6. ``embeddings`` (the artifact, its cells, and the ``embed`` stage that dispatches "trained model
    or baseline");
-7. ``evaluation``, ``classify``; 8. ``pseudotime``; 9. ``figures``, ``interpretation``.
+7. ``evaluation``, ``classify``, ``exports``; 8. ``pseudotime``; 9. ``figures``, ``interpretation``.
 
 The library never imports Snakemake (the workflow calls the library, not the other way round).
 """
@@ -31,7 +31,7 @@ LAYERS: list[set[str]] = [
     {"training", "qc"},
     {"baselines"},
     {"embeddings"},
-    {"evaluation", "classify"},
+    {"evaluation", "classify", "exports"},
     {"pseudotime"},
     {"figures", "interpretation"},
 ]
