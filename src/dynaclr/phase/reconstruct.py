@@ -63,14 +63,14 @@ logger = logging.getLogger(__name__)
 #: Channel of the phase plate (in both modes; in 2d mode its Z axis has length 1).
 PHASE_CHANNEL = "Phase3D"
 
-#: What the stored phase values are. The regularised inverse (Tikhonov, with or without the
-#: non-negativity constraint) shrinks the phase by a factor that depends on the regularisation and on
-#: the object's spatial frequencies, so the values are proportional to the phase (3d: Δn × z step /
-#: λ_medium per voxel; 2d: the projected phase / 2π) only up to that unknown factor: arbitrary units.
-#: Nothing downstream depends on the scale (virtual staining z-scores its input per FOV).
+#: What the stored phase values are: proportional to the phase (3d: Δn × z step / λ_medium per
+#: voxel; 2d: the projected phase / 2π) only up to a factor nobody calibrates: the brightfield's
+#: contrast scale (the simulator's is not the physical one) and the regularised inverse, which
+#: shrinks each spatial frequency by its own amount. Hence arbitrary units; nothing downstream
+#: depends on the scale (the evaluation correlates, virtual staining z-scores per FOV).
 PHASE_UNITS = {
-    "3d": "a.u. (phase density, proportional to Δn × z step / λ_medium up to the regularisation's shrinkage)",
-    "2d": "a.u. (projected phase, proportional to phase / 2π up to the regularisation's shrinkage)",
+    "3d": "a.u. (phase density, proportional to Δn × z step / λ_medium up to an uncalibrated factor)",
+    "2d": "a.u. (projected phase, proportional to phase / 2π up to an uncalibrated factor)",
 }
 
 
