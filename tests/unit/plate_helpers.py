@@ -61,3 +61,31 @@ def rename_position(plate: Path, fov_name: str, new_fov: str) -> Path:
             image["path"] = new_fov
     metadata_file.write_text(json.dumps(metadata))
     return plate
+
+
+def napari_layers(position_path: Path) -> list[tuple[np.ndarray, dict, str]]:
+    """The layers napari-ome-zarr's reader gives for a store (no viewer): ``(full-resolution data,
+    layer keyword arguments, "image" | "labels")``, the data read into memory."""
+    from napari_ome_zarr import napari_get_reader
+
+    reader = napari_get_reader(str(position_path))
+    assert reader is not None, f"napari-ome-zarr does not read {position_path}"
+    return [(np.asarray(data[0]), dict(props), kind) for data, props, kind in reader()]
+
+
+def assert_image_layers_bracket_their_data(position_path: Path) -> list[tuple[np.ndarray, dict, str]]:
+    """Every image layer napari-ome-zarr opens at ``position_path`` starts with contrast limits that
+    bracket the bulk of its data (its 5th to 95th percentile, finite voxels) inside the data's range:
+    neither black nor saturated. Returns the layers."""
+    layers = napari_layers(position_path)
+    images = [(data, props) for data, props, kind in layers if kind == "image"]
+    assert images, f"no image layer at {position_path}"
+    for data, props in images:
+        finite = data[np.isfinite(data)]
+        low, high = props["contrast_limits"]
+        p5, p95 = np.percentile(finite, [5, 95])
+        name = props["name"]
+        assert finite.min() <= low <= p5, (name, low, p5)
+        assert p95 <= high <= finite.max(), (name, high, p95)
+        assert high > low, name
+    return layers

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 from iohub.ngff import open_ome_zarr
+from plate_helpers import assert_image_layers_bracket_their_data
 from pydantic import ValidationError
 
 from dynaclr.config.convert import TiffSourceConfig
@@ -117,6 +118,8 @@ def test_one_ome_tiff_per_position_converts_to_the_same_plate(
     config = TiffSourceConfig(files="tiffs/{position}.ome.tif", positions=POSITIONS)
     plate = convert(config, tmp_path / "raw.zarr")
     assert_same_plate(plate, tiny_images, tiny_plate["plate"])
+    for fov_name in tiny_images:
+        assert_image_layers_bracket_their_data(plate / fov_name)
 
 
 def test_plain_tiffs_per_time_point_convert_with_metadata_from_the_config(

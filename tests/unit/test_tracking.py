@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from iohub.ngff import open_ome_zarr
+from plate_helpers import assert_image_layers_bracket_their_data
 from pydantic import ValidationError
 
 from dynaclr.config.simulate import SimulateConfig
@@ -31,6 +32,7 @@ from dynaclr.tracking import (
     read_tracking_evaluation,
     track_fov,
 )
+from dynaclr.tracking.fov import LABEL_IMAGE
 from dynaclr.tracking.maps import normalize_percentiles, reduce_z, tracking_maps
 
 #: Like the shared tiny plate (tests/conftest.py), with an FOV imaged without the nuclear marker
@@ -171,6 +173,16 @@ def test_label_plate_layout_and_labels_agree_with_the_csv(tracked: dict[str, Pat
             for row in rows.itertuples():
                 ys, xs = np.nonzero(frame == row.track_id)
                 assert ys.mean() == pytest.approx(row.y) and xs.mean() == pytest.approx(row.x)
+
+
+def test_tracks_plate_opens_in_napari_with_the_tracks_as_a_labels_layer(tracked: dict[str, Path]) -> None:
+    layers = assert_image_layers_bracket_their_data(tracked["tracks_plate"] / CELLS_FOV)
+    with open_ome_zarr(tracked["tracks_plate"], layout="hcs", mode="r") as plate:
+        image = np.asarray(plate[CELLS_FOV]["0"])
+    label_layers = [(data, props) for data, props, kind in layers if kind == "labels"]
+    assert [props["name"] for _, props in label_layers] == [LABEL_IMAGE]
+    np.testing.assert_array_equal(label_layers[0][0], image[:, 0])
+    assert label_layers[0][0].max() > 0
 
 
 def test_empty_fov_gives_empty_schema_valid_outputs(tracked: dict[str, Path]) -> None:

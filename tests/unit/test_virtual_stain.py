@@ -21,6 +21,7 @@ import pytest
 import torch
 import yaml
 from iohub.ngff import open_ome_zarr
+from plate_helpers import assert_image_layers_bracket_their_data
 from pydantic import ValidationError
 from test_stage_contract import SCRIPTS, planned_jobs, shim_classes
 
@@ -489,6 +490,12 @@ def test_prediction_writes_the_plate_and_the_records(
             "virtual_stain_model",
             "virtual_stain_plate",
         ]
+
+
+def test_prediction_opens_in_napari_magenta_with_a_window_on_the_data(predicted: dict[str, Any]) -> None:
+    for fov_name in FOVS:
+        layers = assert_image_layers_bracket_their_data(predicted["plate"] / fov_name)
+        assert [props["colormap"].name for _, props, _ in layers] == ["magenta"]
 
 
 def test_tiled_prediction_matches_whole_image_prediction(

@@ -24,9 +24,9 @@ class PhaseConfig(StrictModel):
     mode: Literal["3d", "2d"] = Field(
         "3d",
         description=(
-            "'3d': thick-phase model, output (T, 1, Z, Y, X) in cycles per voxel; "
+            "'3d': thick-phase model, output (T, 1, Z, Y, X), the phase per voxel; "
             "'2d': thin-phase model, output (T, 1, 1, Y, X), the phase projected through the "
-            "sample in cycles (radians / 2π)."
+            "sample. Both in arbitrary units (the regularised inverse scales them)."
         ),
     )
     brightfield_channel: str = Field(

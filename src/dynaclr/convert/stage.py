@@ -21,6 +21,7 @@ from dynaclr.convert.tiff import (
     read_tiff_headers,
 )
 from dynaclr.io import ArtifactKind, StageFiles, atomic_output, make_provenance, write_zarr_provenance
+from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import OME_ZARR_VERSION, split_fov_name
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def convert_tiff(config: TiffSourceConfig, inputs: ConvertTiffInputs, outputs: C
                         else:
                             array[:] = image
                         progress.update()
+                    write_display_metadata(position)
             plate.zattrs["time_interval_minutes"] = layout.time_interval_minutes
         provenance = make_provenance(
             ArtifactKind.RAW_PLATE, config.model_dump(mode="json"), list(files.paths)

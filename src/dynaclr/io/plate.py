@@ -14,6 +14,7 @@ from iohub.ngff.models import TransformationMeta
 from numpy.typing import DTypeLike
 
 from dynaclr.io.atomic import atomic_output
+from dynaclr.io.display import create_label_image
 from dynaclr.io.provenance import (
     PROVENANCE_KEY,
     ArtifactError,
@@ -276,12 +277,15 @@ def create_empty_plate(
     provenance: Provenance,
     chunks: tuple[int, int, int, int, int] | None = None,
     attributes: dict[str, Any] | None = None,
+    label_image: str | None = None,
 ) -> None:
     """Create an HCS plate whose positions hold lazily allocated arrays, for per-FOV jobs to fill.
 
     The plate is written under a temporary name and moved into place; each per-FOV job then
     writes its own position's chunks (no two jobs write the same file) and records completion
-    with :func:`write_fov_record`.
+    with :func:`write_fov_record`. With ``label_image``, each position also gets an empty NGFF
+    label image ``labels/<label_image>`` of shape ``(T, Z, Y, X)`` and type ``dtype``
+    (:func:`~dynaclr.io.display.create_label_image`) for the per-FOV jobs to fill beside image ``0``.
     """
     _, _, n_z, n_y, n_x = shape_tczyx
     with atomic_output(path) as tmp:
@@ -297,6 +301,9 @@ def create_empty_plate(
                     chunks=chunks or (1, 1, n_z, n_y, n_x),
                     transform=geometry.transform(),
                 )
+                if label_image is not None:
+                    shape_tzyx = (shape_tczyx[0], n_z, n_y, n_x)
+                    create_label_image(position, label_image, shape_tzyx, dtype, geometry.transform())
             plate.zattrs["time_interval_minutes"] = geometry.time_interval_s / 60.0
             for key, value in (attributes or {}).items():
                 plate.zattrs[key] = value

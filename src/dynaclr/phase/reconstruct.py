@@ -40,6 +40,7 @@ from dynaclr.io import (
     read_zarr_provenance,
 )
 from dynaclr.io.chunks import read_block
+from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import check_plate_axes, create_empty_plate, list_plate_fovs, write_fov_record
 from dynaclr.numerics.missing import (
     DROP_FRAME_SHARE,
@@ -62,9 +63,14 @@ logger = logging.getLogger(__name__)
 #: Channel of the phase plate (in both modes; in 2d mode its Z axis has length 1).
 PHASE_CHANNEL = "Phase3D"
 
+#: What the stored phase values are: proportional to the phase (3d: Δn × z step / λ_medium per
+#: voxel; 2d: the projected phase / 2π) only up to a factor nobody calibrates: the brightfield's
+#: contrast scale (the simulator's is not the physical one) and the regularised inverse, which
+#: shrinks each spatial frequency by its own amount. Hence arbitrary units; nothing downstream
+#: depends on the scale (the evaluation correlates, virtual staining z-scores per FOV).
 PHASE_UNITS = {
-    "3d": "cycles per voxel (Δn × z step / λ_medium), waveorder's phase_thick_3d unit",
-    "2d": "cycles (projected phase / 2π), waveorder's isotropic_thin_3d unit",
+    "3d": "a.u. (phase density, proportional to Δn × z step / λ_medium up to an uncalibrated factor)",
+    "2d": "a.u. (projected phase, proportional to phase / 2π up to an uncalibrated factor)",
 }
 
 
@@ -168,8 +174,8 @@ def invert_brightfield(
     modulation around its mean). 3d: the modulation is padded along z (``config.z_padding_fill``)
     and inverted with the Tikhonov filter, or, with ``config.non_negativity_iterations`` > 0,
     with the non-negative Tikhonov solver :func:`non_negative_tikhonov`; returns float32
-    ``(Z, Y, X)`` phase in cycles per voxel. 2d: waveorder's thin-phase inverse; returns
-    ``(1, Y, X)`` projected phase in cycles.
+    ``(Z, Y, X)`` phase density, 2d: waveorder's thin-phase inverse; returns ``(1, Y, X)``
+    projected phase; both in arbitrary units (:data:`PHASE_UNITS`).
     """
     arrays = transfer_function.arrays
     if transfer_function.mode == "3d":
@@ -442,8 +448,9 @@ def reconstruct_fov(
 
     Reads one brightfield stack ``(Z, Y, X)`` of ``inputs.plate`` at a time, writes float32
     ``Phase3D`` into position ``fov_name`` of ``inputs.phase_plate`` (``(Z, Y, X)`` per time point
-    in 3d mode, ``(1, Y, X)`` in 2d mode), then writes the per-FOV record (kind ``phase_fov``) at
-    ``outputs.record``. The transfer function and the phase plate must have been made with
+    in 3d mode, ``(1, Y, X)`` in 2d mode) and its display windows
+    (:func:`~dynaclr.io.display.write_display_metadata`), then writes the per-FOV record (kind
+    ``phase_fov``) at ``outputs.record``. The transfer function and the phase plate must have been made with
     ``config``. Returns the record's metrics (:meth:`ReconstructionTotals.metrics`).
     """
     start = perf_counter()
@@ -479,6 +486,7 @@ def reconstruct_fov(
             fov_name=fov_name,
             where=f"{inputs.plate} FOV {fov_name} channel {config.brightfield_channel!r}",
         )
+        write_display_metadata(phase_plate[fov_name])
     metrics = totals.metrics(fov_name, config.mode, perf_counter() - start)
     provenance = make_provenance(
         ArtifactKind.PHASE_FOV,

@@ -22,6 +22,7 @@ from dynaclr.io import (
     write_table,
     write_zarr_provenance,
 )
+from dynaclr.io.display import create_label_image, write_display_metadata
 from dynaclr.io.plate import OME_ZARR_VERSION, scale_transform, split_fov_name
 from dynaclr.simulate.acquire import Microscope
 from dynaclr.simulate.cells import FovDynamics
@@ -54,6 +55,8 @@ GROUND_TRUTH_COLUMNS: tuple[str, ...] = (
 
 PHASE_CHANNEL = "Phase3D"
 LABEL_CHANNEL = "nuclei_labels"
+#: The NGFF label image (``labels/nuclei`` of each position) of the ground-truth labels plate.
+LABEL_IMAGE = "nuclei"
 
 
 def fov_rng(seed: int, fov_index: int, stream: int) -> np.random.Generator:
@@ -100,15 +103,21 @@ _PLATES: dict[str, _PlateLayout] = {
 }
 
 
-def _create_fov_arrays(stores: dict[str, Any], fov_name: str, config: SimulateConfig) -> dict[str, Any]:
-    """Each plate's zero image ``(T, C, Z, Y, X)`` of a new position ``fov_name``, one chunk per frame
-    and channel, by output name."""
+def _create_fov_positions(
+    stores: dict[str, Any], fov_name: str, config: SimulateConfig
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Create position ``fov_name`` in each plate with its zero image ``(T, C, Z, Y, X)``, one chunk
+    per frame and channel, and the labels plate's label image ``(T, Z, Y, X)``.
+
+    Returns the positions and the arrays to fill, by output name (``labels_image``: the label image).
+    """
     n_z, n_y, n_x = config.shape_zyx
     transform = scale_transform(config.time_interval_minutes * 60.0, config.z_step_um, config.pixel_size_um)
-    arrays = {}
+    positions, arrays = {}, {}
     for key, store in stores.items():
         layout = _PLATES[key]
         position = store.create_position(*split_fov_name(fov_name))
+        positions[key] = position
         arrays[key] = position.create_zeros(
             "0",
             shape=(config.n_frames, len(layout.channel_names), n_z, n_y, n_x),
@@ -116,7 +125,10 @@ def _create_fov_arrays(stores: dict[str, Any], fov_name: str, config: SimulateCo
             chunks=(1, 1, n_z, n_y, n_x),
             transform=transform,
         )
-    return arrays
+    arrays["labels_image"] = create_label_image(
+        positions["labels"], LABEL_IMAGE, (config.n_frames, n_z, n_y, n_x), _PLATES["labels"].dtype, transform
+    )
+    return positions, arrays
 
 
 def _simulate_fov(
@@ -136,6 +148,7 @@ def _simulate_fov(
         volumes = render_frame(cells, config)
         arrays["plate"][t] = microscope.acquire(volumes, nuclear_marker, noise_rng)
         arrays["labels"][t, 0] = volumes.labels
+        arrays["labels_image"][t] = volumes.labels
         arrays["phase"][t, 0] = volumes.phase
         progress.update()
     return table
@@ -173,10 +186,12 @@ def simulate_plate(config: SimulateConfig, outputs: SimulateOutputs) -> pd.DataF
             total=len(fov_names) * config.n_frames, desc="simulate", unit="frame", mininterval=2.0
         ) as bar:
             for fov_index, fov_name in enumerate(fov_names):
-                arrays = _create_fov_arrays(stores, fov_name, config)
+                positions, arrays = _create_fov_positions(stores, fov_name, config)
                 tables.append(
                     _simulate_fov(config, fov_index, microscope, arrays, fov_name in marker_fovs, bar)
                 )
+                for position in positions.values():
+                    write_display_metadata(position)
         for key, store in stores.items():
             store.zattrs["time_interval_minutes"] = config.time_interval_minutes
             store.close()

@@ -8,7 +8,9 @@ Outputs (``tracks_plate`` artifact, an HCS OME-Zarr plate with the input's posit
 
 * image ``0`` of each position: channel ``labels``, ``uint32``, ``(T, 1, Z, Y, X)`` with
   ``Z = 1`` when tracking in 2D (projection) and the input's Z when tracking in 3D; label =
-  ``track_id``, 0 = background;
+  ``track_id``, 0 = background (the array every reader uses), with OMERO display windows;
+* the same labels as the NGFF label image ``labels/tracks`` of each position, ``(T, Z, Y, X)``,
+  which napari-ome-zarr shows as a labels layer;
 * per FOV, a CSV the rule names (``results/{dataset}/tracks/{row}/{col}/{fov}/tracks_{row}_{col}_{fov}.csv``,
   the tree of per-position ``tracks*.csv`` that napari-iohub and VisCy's data loaders read, kept
   outside the zarr store): ultrack's tracks-layer table with columns
@@ -55,6 +57,7 @@ from dynaclr.io import (
     write_table,
 )
 from dynaclr.io.chunks import read_block
+from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import (
     check_plate_axes,
     create_empty_plate,
@@ -79,6 +82,8 @@ logger = logging.getLogger(__name__)
 #: Channel name of the label images.
 LABELS_CHANNEL = "labels"
 LABELS_DTYPE = np.uint32
+#: NGFF label image of each position (``labels/tracks``): the same labels, for viewers' labels layers.
+LABEL_IMAGE = "tracks"
 
 #: Kinds of plates a nuclear channel may come from (plates without dynaclr provenance, e.g. a
 #: user's own acquisition, are accepted and recorded by path only).
@@ -183,6 +188,7 @@ def create_tracks_plate(
         read_plate_geometry(input_plate_path),
         provenance,
         attributes={"tracking": {"input_plate": str(input_plate_path), "input_channel": channel}},
+        label_image=LABEL_IMAGE,
     )
     logger.info("tracks plate with %d FOVs created at %s", len(fov_names), output_plate_path)
     return fov_names
@@ -236,10 +242,13 @@ class LabelFrameWriter:
     own centroids to whole pixels).
 
     ``frame`` is (Y, X) or (Z', Y, X) for the ``n_z_used`` slices starting at ``z_offset``.
+    ``label_image``, when given, is the position's NGFF label image ``(T, Z, Y, X)``
+    (:data:`LABEL_IMAGE`): each frame is written there too.
     """
 
-    def __init__(self, labels: Any, z_offset: int, n_z_used: int) -> None:
+    def __init__(self, labels: Any, z_offset: int, n_z_used: int, label_image: Any = None) -> None:
         self.labels = labels
+        self.label_image = label_image
         self.z_offset = z_offset
         self.n_z_used = n_z_used
         _, _, self.n_z, self.n_y, self.n_x = labels.shape
@@ -249,6 +258,8 @@ class LabelFrameWriter:
         full = np.zeros((self.n_z, self.n_y, self.n_x), dtype=LABELS_DTYPE)
         full[self.z_offset : self.z_offset + self.n_z_used] = frame.reshape(self.n_z_used, self.n_y, self.n_x)
         self.labels[t, 0] = full
+        if self.label_image is not None:
+            self.label_image[t] = full
         flat = full.ravel()
         where = np.flatnonzero(flat)
         if where.size:
@@ -351,13 +362,15 @@ def track_fov(
     timings["maps"] = time.perf_counter()
     z_offset = config.maps.z_slice_range[0] if is_3d and config.maps.z_slice_range else 0
     with open_ome_zarr(tracks_plate_path, layout="hcs", mode="r+") as plate:
-        labels = plate[fov_name]["0"]
+        position = plate[fov_name]
+        labels = position["0"]
         n_z_used = reduced.shape[1] if is_3d else 1
         _check_label_image(
             labels.shape, reduced.shape, z_offset, n_z_used, is_3d, f"{tracks_plate_path}/{fov_name}"
         )
-        writer = LabelFrameWriter(labels, z_offset, n_z_used)
+        writer = LabelFrameWriter(labels, z_offset, n_z_used, _ngff_label_image(position, labels.shape))
         table = segment_and_track(maps, config, writer, scratch_dir, fov_name)
+        write_display_metadata(position)
         timings["tracked"] = time.perf_counter()
     table = with_label_centroids(table, writer.centroids(), is_3d)
     timings["exported"] = time.perf_counter()
@@ -386,6 +399,27 @@ def track_fov(
         metrics["seconds_total"],
     )
     return table
+
+
+def _ngff_label_image(position: Any, shape_tczyx: tuple[int, ...]) -> Any:
+    """The position's label image :data:`LABEL_IMAGE` ``(T, Z, Y, X)`` as a zarr array.
+
+    Raises:
+        ArtifactError: it is missing or its shape does not match image ``0`` (a plate made by an
+            earlier version of rule ``tracks_plate``).
+    """
+    n_t, _, n_z, n_y, n_x = shape_tczyx
+    try:
+        array = position.zgroup["labels"][LABEL_IMAGE]["0"]
+    except KeyError:
+        array = None
+    if array is None or tuple(array.shape) != (n_t, n_z, n_y, n_x):
+        raise ArtifactError(
+            f"{position.zgroup.store_path}: no label image labels/{LABEL_IMAGE}/0 of shape "
+            f"{(n_t, n_z, n_y, n_x)}; the plate was made by an earlier version of rule tracks_plate: "
+            "rerun it with `snakemake --forcerun tracks_plate`"
+        )
+    return array
 
 
 def _track_fov_inputs(config: TrackingConfig, inputs: TrackFovInputs) -> tuple[str, list[Any]]:

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from dynaclr.config.virtual_stain import VirtualStainConfig, VirtualStainPredictConfig
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, make_provenance, read_zarr_provenance
 from dynaclr.io.chunks import read_block
+from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import write_fov_record
 from dynaclr.numerics.device import resolve_device
 from dynaclr.numerics.missing import MissingTally, fill_missing
@@ -179,7 +180,8 @@ def predict_fov(
     :data:`~dynaclr.virtual_stain.plates.PHASE_INPUT_KINDS` or your own) one frame at a time,
     normalised per FOV (z-score), predicts it with the weights at ``inputs.checkpoint`` (the
     ``train_virtual_stain`` output, or ``config.checkpoint``) and writes only this FOV's array of
-    ``inputs.virtual_stain_plate`` (opened ``r+``). Then writes the completion record (kind
+    ``inputs.virtual_stain_plate`` (opened ``r+``) and its display windows
+    (:func:`~dynaclr.io.display.write_display_metadata`). Then writes the completion record (kind
     ``virtual_stain_fov``) at ``outputs.record``.
 
     Missing phase voxels follow :mod:`dynaclr.numerics.missing` (module docstring).
@@ -214,6 +216,7 @@ def predict_fov(
             phase, phase_c, normalization, tally, store=phase_path, fov_name=fov_name
         )
         predict_frames(network, stacks, output, config.predict, device)
+        write_display_metadata(output_plate[fov_name])
     seconds, n_frames = time.perf_counter() - start, int(phase.shape[0])
     metrics = {
         "fov_name": fov_name,

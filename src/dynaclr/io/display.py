@@ -1,0 +1,236 @@
+"""How viewers show the images the workflow writes: OMERO contrast windows and channel colours.
+
+OME-Zarr viewers (napari-ome-zarr, the OME-NGFF validator, OMERO) take each channel's initial
+contrast from its ``omero.channels[i].window`` (``start``/``end``) and its colour from ``color``.
+iohub writes fixed defaults (0–65535 for any channel, −0.2…0.2 for ``Phase3D``), so float
+fluorescence shows black and phase saturated. :func:`write_display_metadata` replaces them, for
+one position, with windows from the data's percentiles and colours from the channel names; every
+writer of an image store calls it once a position is filled (a per-FOV job for its own position,
+so no two jobs write the same metadata file).
+
+Label images for napari's labels layer are written as NGFF ``labels/<name>`` groups
+(:func:`create_label_image`); their values are ids, not intensities, and carry no window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from iohub.ngff.models import TransformationMeta, WindowDict
+from iohub.ngff.nodes import PositionLabel
+from numpy.typing import NDArray
+
+logger = logging.getLogger(__name__)
+
+#: Percentiles of the sampled voxels that become the window's start and end: 0.5 % of the voxels
+#: are shown black and 0.5 % saturated, whatever the camera offset or the unit.
+WINDOW_PERCENTILES: tuple[float, float] = (0.5, 99.5)
+
+#: Voxels read per channel to estimate the window (evenly spaced frames, strided in Y and X).
+SAMPLE_VOXELS = 2_000_000
+
+#: Frames read at most per channel (evenly spaced, first and last included).
+SAMPLE_FRAMES = 8
+
+#: Hex colours (``RRGGBB``) by what a channel shows: nuclei magenta, sensors and GFP green, other
+#: fluorescence (ER, membrane markers) cyan, label-free channels (phase, brightfield) and label
+#: images grey.
+MAGENTA, GREEN, CYAN, GREY = "FF00FF", "00FF00", "00FFFF", "FFFFFF"
+
+#: Lower-case name fragments → colour, in order: the first found in the channel name wins (so
+#: ``nuclei_labels`` is a label image, grey). Fragments are looked for anywhere in the name, except
+#: those of :data:`_WHOLE_WORDS`, which must be a word of it (``ER`` in ``ERMarker``, not the ``er``
+#: of ``Intensity_over``; ``DIC``, not the ``dic`` of ``nuclei_prediction``).
+_COLOUR_BY_FRAGMENT: tuple[tuple[str, str], ...] = (
+    ("label", GREY),
+    ("phase", GREY),
+    ("brightfield", GREY),
+    ("bf", GREY),
+    ("dic", GREY),
+    ("nucle", MAGENTA),
+    ("hoechst", MAGENTA),
+    ("dapi", MAGENTA),
+    ("h2b", MAGENTA),
+    ("sensor", GREEN),
+    ("viral", GREEN),
+    ("virus", GREEN),
+    ("gfp", GREEN),
+    ("er", CYAN),
+    ("sec61", CYAN),
+)
+
+_WHOLE_WORDS = frozenset({"bf", "dic", "er"})
+
+#: Words of a channel name: upper-case runs (``ER`` of ``ERMarker``), capitalised or lower-case
+#: words, digit runs.
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def channel_color(channel_name: str) -> str:
+    """Display colour ``RRGGBB`` of a channel, chosen from its name (:data:`_COLOUR_BY_FRAGMENT`);
+    a name without a known fragment is shown grey."""
+    lowered = channel_name.lower()
+    words = {word.lower() for word in _WORDS.findall(channel_name)}
+    for fragment, colour in _COLOUR_BY_FRAGMENT:
+        if fragment in words or (fragment not in _WHOLE_WORDS and fragment in lowered):
+            return colour
+    return GREY
+
+
+@dataclass(frozen=True)
+class DisplayWindow:
+    """Contrast window of one channel, in the data's own unit.
+
+    ``start``/``end``: the initial contrast limits (the :data:`WINDOW_PERCENTILES` of the sampled
+    voxels); ``min``/``max``: the range a viewer's slider spans (an integer type's full range, a
+    float channel's sampled data range), which always contains ``start``/``end``.
+    """
+
+    start: float
+    end: float
+    min: float
+    max: float
+
+    def as_window(self) -> WindowDict:
+        return WindowDict(start=self.start, end=self.end, min=self.min, max=self.max)
+
+
+def display_window(
+    samples: NDArray[Any], dtype: Any, percentiles: tuple[float, float] = WINDOW_PERCENTILES
+) -> DisplayWindow:
+    """Window of a channel from a sample of its voxels (any shape; NaN and ±inf are left out).
+
+    ``start``/``end`` are ``percentiles`` of the finite samples. When those coincide (a sparse or
+    constant image) the window widens to the samples' range, and to one unit above it when the
+    image is constant; an image with no finite voxel gets ``0 … 1``.
+    """
+    values = np.asarray(samples, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        low = high = data_min = data_max = 0.0
+    else:
+        low, high = (float(v) for v in np.percentile(values, percentiles))
+        data_min, data_max = float(values.min()), float(values.max())
+    if not high > low:
+        low, high = data_min, data_max
+    if not high > low:
+        high = low + 1.0
+    kind = np.dtype(dtype)
+    if np.issubdtype(kind, np.integer):
+        info = np.iinfo(kind)
+        return DisplayWindow(low, high, float(info.min), float(info.max))
+    return DisplayWindow(low, high, min(data_min, low), max(data_max, high))
+
+
+def sample_channel(
+    array: Any, channel: int, max_voxels: int = SAMPLE_VOXELS, max_frames: int = SAMPLE_FRAMES
+) -> NDArray[Any]:
+    """Voxels of channel ``channel`` of a ``(T, C, Z, Y, X)`` array (zarr or numpy) for
+    :func:`display_window`: up to ``max_frames`` evenly spaced frames, each read whole and strided
+    in Y and X so that about ``max_voxels`` voxels are kept."""
+    n_t, _, n_z, n_y, n_x = (int(n) for n in array.shape)
+    frames = np.unique(np.linspace(0, n_t - 1, num=min(n_t, max_frames)).round().astype(int))
+    per_frame = max(1, max_voxels // max(1, len(frames)))
+    stride = max(1, math.ceil(math.sqrt(n_z * n_y * n_x / per_frame)))
+    return np.stack([np.asarray(array[t, channel])[:, ::stride, ::stride] for t in frames])
+
+
+def write_display_metadata(position: Any, image: str = "0") -> dict[str, DisplayWindow]:
+    """Set the OMERO window and colour of every channel of an open iohub position from its data.
+
+    Reads a sample of image ``image`` per channel (:func:`sample_channel`), sets the window
+    (:func:`display_window`) and the colour (:func:`channel_color`), and writes the position's
+    metadata once. Returns the windows by channel name.
+    """
+    array = position[image]
+    windows = {}
+    for index, name in enumerate(position.channel_names):
+        windows[name] = display_window(sample_channel(array, index), array.dtype)
+    omero = position.metadata.omero
+    if omero is None or omero.channels is None:
+        logger.warning("position %s has no OMERO metadata; display settings not written", position.zgroup)
+        return windows
+    for channel in omero.channels:
+        label = str(channel.label)
+        if label in windows:
+            channel.window = windows[label].as_window()
+            channel.color = channel_color(label)
+    position.dump_meta()
+    return windows
+
+
+def create_label_image(
+    position: Any,
+    name: str,
+    shape_tzyx: tuple[int, int, int, int],
+    dtype: Any,
+    transform: Sequence[TransformationMeta] | None = None,
+) -> Any:
+    """Create an empty NGFF label image ``labels/<name>`` in an open iohub position (the image it
+    segments), chunked one frame per chunk, and return its ``(T, Z, Y, X)`` array to fill.
+
+    Viewers show it as a labels layer over the position's image (napari-ome-zarr reads
+    ``labels/`` and its ``image-label`` metadata). ``transform``: the image's TCZYX scale, of
+    which the channel entry is dropped; the label image covers the same voxels.
+    """
+    # NGFF keeps the list of label images in the attributes of the ``labels`` group; iohub's own
+    # helpers list them in the image's attributes instead, where napari-ome-zarr mistakes the image
+    # for a labels group and shows nothing.
+    labels_group = position.zgroup.require_group("labels")
+    group = labels_group.create_group(name, overwrite=True)
+    names = sorted({*_listed_labels(labels_group), name})
+    if position.version == "0.4":
+        labels_group.attrs["labels"] = names
+    else:
+        labels_group.attrs["ome"] = {"version": position.version, "labels": names}
+    # iohub creates a label image only from an in-memory array (Position.create_label); its node
+    # class creates one lazily, given the position's storage implementation.
+    label_image = PositionLabel(
+        group=group,
+        parse_meta=False,
+        axes=position.label_axes,
+        version=position.version,
+        impl=position._impl,
+    )
+    label_transform = None
+    if transform:
+        channel_axis = [axis.type for axis in position.axes].index("channel")
+        label_transform = [
+            TransformationMeta(
+                type=item.type, scale=[s for i, s in enumerate(item.scale or []) if i != channel_axis]
+            )
+            for item in transform
+            if item.type == "scale"
+        ]
+    array = label_image.create_zeros(
+        "0", shape=shape_tzyx, dtype=dtype, chunks=(1, *shape_tzyx[1:]), transform=label_transform
+    )
+    _drop_empty_label_colours(group)
+    return array
+
+
+def _drop_empty_label_colours(group: Any) -> None:
+    """Remove the empty ``colors``/``properties`` lists iohub writes into ``image-label``: napari-ome-zarr
+    turns an empty colour list into a colour map that draws every label transparent; without the
+    key napari colours the labels itself."""
+    attributes = dict(group.attrs)
+    wrapped = "ome" in attributes
+    ome = dict(attributes["ome"]) if wrapped else attributes
+    image_label = {key: value for key, value in ome.get("image-label", {}).items() if value != []}
+    ome["image-label"] = image_label
+    if wrapped:
+        group.attrs["ome"] = ome
+    else:
+        group.attrs["image-label"] = image_label
+
+
+def _listed_labels(labels_group: Any) -> list[str]:
+    attributes = dict(labels_group.attrs)
+    listed = attributes.get("ome", attributes).get("labels", [])
+    return [str(name) for name in listed] if isinstance(listed, list) else []
