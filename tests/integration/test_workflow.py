@@ -73,6 +73,7 @@ def all_jobs(n_fovs: int, n_models: int, virtual_stain: bool = False) -> dict[st
         "extract_patches": n_fovs,
         "collect_patches": 1,
         "qc_table": 1,
+        "image_qc_figure": min(n_fovs, 4),  # qc_figures.max_fovs
         "train_contrastive": n_models,
     }
     if virtual_stain:
@@ -230,6 +231,8 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
         "tiny/cell_features/phase_sensor.parquet",
         "evaluation/interpretation/time_aware/tiny.csv",
         "report/findings.rst",
+        "tiny/figures/qc/A_1_0.png",
+        "tiny/figures/qc/B_1_0.png",
         "evaluation/findings.csv",
         "tiny/exports/ctc/A_1_0/res_track.txt",
         "tiny/exports/ctc/B_1_0/mask000.tif",
@@ -299,6 +302,7 @@ def test_editing_a_stage_key_reruns_that_stage_and_its_descendants_only(finished
             "collect_patches": 1,
             "train_contrastive": 2,
             "qc_table": 1,  # the per-FOV records it gathers were rewritten
+            "image_qc_figure": 2,
         }
 
         edited = copy.deepcopy(config)
@@ -312,6 +316,7 @@ def test_editing_a_stage_key_reruns_that_stage_and_its_descendants_only(finished
             "collect_patches": 1,
             "train_contrastive": 2,
             "qc_table": 1,
+            "image_qc_figure": 2,
         }
 
         edited = copy.deepcopy(config)

@@ -41,6 +41,7 @@ ABSENT: dict[str, set[str]] = {
     "export_ctc": {"torch"},
     "export_embeddings": {"torch"},
     "findings": {"torch"},
+    "image_qc_figure": {"torch"},
     "import_annotations": {"torch", "sklearn"},
     "import_model": {"lightning"},
     "import_tracks": {"torch"},

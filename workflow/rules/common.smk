@@ -158,6 +158,7 @@ def all_outputs():
                 targets.append(f"{RESULTS}/{dataset}/evaluation/virtual_stain.csv")
         targets.append(f"{RESULTS}/{dataset}/tracks.parquet")
         targets.append(f"{RESULTS}/{dataset}/qc.csv")
+        targets += qc_figure_files(dataset)
         if spec.is_simulated and not spec.imports_tracks:
             targets.append(f"{RESULTS}/{dataset}/evaluation/tracking.csv")
     for dataset, spec_name in patch_jobs():
@@ -273,6 +274,44 @@ def patch_store(dataset, spec):
 # ------------------------------------------------------------------ image stages
 def vs_ready(dataset):
     return per_fov(f"{RESULTS}/{{dataset}}/records/virtual_stain/{{row}}/{{col}}/{{fov}}.json", dataset)
+
+
+def qc_figure_fovs(dataset):
+    """The FOVs that image_qc_figure draws, datasets.<name>.qc_figures.max_fovs of them, evenly
+    spread over the plate's FOV list."""
+    names = fovs(dataset)
+    count = min(CONFIG.datasets[dataset].qc_figures.max_fovs, len(names))
+    if count == 0:
+        return []
+    step = (len(names) - 1) / max(count - 1, 1)
+    return [names[round(i * step)] for i in range(count)]
+
+
+def qc_figure_files(dataset):
+    files = []
+    for name in qc_figure_fovs(dataset):
+        row, col, fov = name.split("/")
+        files += [f"{RESULTS}/{dataset}/figures/qc/{row}_{col}_{fov}.{ext}" for ext in ("png", "svg")]
+    return files
+
+
+def image_qc_figure_inputs(wildcards):
+    """Rule image_qc_figure's inputs (dynaclr.qc.figure.ImageQcFigureInputs): the plate of every
+    image stage the dataset runs and its tracks (this FOV's CSV, or the imported table)."""
+    dataset, spec = wildcards.dataset, CONFIG.datasets[wildcards.dataset]
+    inputs = {"raw_plate": raw_plate(dataset)}
+    if spec.phase is not None:
+        inputs["phase_plate"] = f"{RESULTS}/{dataset}/phase.zarr"
+    if spec.virtual_stain is not None:
+        inputs["virtual_stain_plate"] = f"{RESULTS}/{dataset}/virtual_stain.zarr"
+    if spec.imports_tracks:
+        inputs["tracks"] = f"{RESULTS}/{dataset}/tracks.parquet"
+    else:
+        row, col, fov = wildcards.row, wildcards.col, wildcards.fov
+        inputs["tracks_plate"] = f"{RESULTS}/{dataset}/tracks.zarr"
+        inputs["tracks"] = f"{RESULTS}/{dataset}/tracks/{row}/{col}/{fov}/tracks_{row}_{col}_{fov}.csv"
+        inputs["tracking_plate"] = tracking_input_plate(dataset)
+    return inputs
 
 
 def track_records(dataset):

@@ -35,3 +35,36 @@ rule qc_table:
         "../../envs/dynaclr.yaml"
     script:
         "../scripts/qc_table.py"
+
+
+rule image_qc_figure:
+    """One FOV through the image stages at a few frames: raw channels, phase, virtual stain, and
+    the tracked labels with each track's tail (datasets.<name>.qc_figures picks the FOVs)."""
+    input:
+        unpack(image_qc_figure_inputs),
+    output:
+        png=report(
+            f"{RESULTS}/{{dataset}}/figures/qc/{{row}}_{{col}}_{{fov}}.png",
+            caption="../report/image_qc.rst",
+            category="0. Quality control",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "FOV": "{row}/{col}/{fov}", "table": "image stages"},
+        ),
+        svg=f"{RESULTS}/{{dataset}}/figures/qc/{{row}}_{{col}}_{{fov}}.svg",
+    params:
+        config=lambda w: stage_config(w.dataset, "qc_figures"),
+        fov_name=fov_name,
+        time_interval_minutes=lambda w: plate_layout(w.dataset).time_interval_minutes,
+        tracking_channel=lambda w: CONFIG.datasets[w.dataset].tracking_input.channel,
+    log:
+        f"{RESULTS}/logs/image_qc_figure/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/image_qc_figure/{{dataset}}/{{row}}_{{col}}_{{fov}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/image_qc_figure.py"

@@ -53,6 +53,20 @@ class SummaryConfig(StrictModel):
     preview_frames: int = Field(4, ge=1, description="Number of evenly spaced frames in the preview.")
 
 
+class QcFiguresConfig(StrictModel):
+    """Image-stage QC figures (rule ``image_qc_figure``): each stage's images of a few FOVs."""
+
+    max_fovs: int = Field(
+        4,
+        ge=0,
+        description="FOVs drawn, evenly spread over the plate's FOV list (0: no figure); one figure each.",
+    )
+    frames: int = Field(3, ge=1, le=12, description="Evenly spaced frames per figure, first to last.")
+    tail_frames: int = Field(
+        5, ge=0, description="Frames of each track's tail drawn over the tracked labels."
+    )
+
+
 class TrackingInputConfig(StrictModel):
     """Which nuclear image the tracking stage reads."""
 
@@ -280,6 +294,10 @@ class DatasetConfig(StrictModel):
         description="Time interval and pixel sizes you expect; each one given is checked against the plate.",
     )
     summary: SummaryConfig = SummaryConfig()
+    qc_figures: QcFiguresConfig = Field(
+        default_factory=QcFiguresConfig,
+        description="Figures of each image stage (raw, phase, virtual stain, tracks) for a few FOVs.",
+    )
     phase: PhaseConfig | None = Field(
         default_factory=PhaseConfig,
         description="Phase reconstruction; null when the plate already holds a 'Phase3D' channel.",

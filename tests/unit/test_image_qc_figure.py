@@ -1,0 +1,84 @@
+"""The image-stage QC figure: every stage's images of a FOV, frames in hours, tracks over the labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from iohub.ngff import open_ome_zarr
+
+from dynaclr.config.workflow import QcFiguresConfig
+from dynaclr.qc.figure import (
+    ImageQcFigureInputs,
+    ImageQcFigureOutputs,
+    image_qc_figure,
+    plot_fov_stages,
+    shown_frames,
+)
+
+FOV = "A/1/0"
+
+
+def _plate(path: Path, channels: list[str], data: np.ndarray) -> Path:
+    with open_ome_zarr(path, layout="hcs", mode="w", channel_names=channels) as plate:
+        plate.create_position("A", "1", "0").create_image("0", data)
+    return path
+
+
+@pytest.fixture
+def stages(tmp_path: Path) -> ImageQcFigureInputs:
+    rng = np.random.default_rng(0)
+    n_t = 5
+    raw = rng.normal(100, 10, (n_t, 2, 3, 32, 32)).astype(np.float32)
+    labels = np.zeros((n_t, 1, 1, 32, 32), np.uint32)
+    rows = []
+    for t in range(n_t):
+        labels[t, 0, 0, 5 + t : 10 + t, 5:10] = 3
+        rows.append({"track_id": 3, "t": t, "y": 7.0 + t, "x": 7.0, "parent_track_id": -1})
+    csv = tmp_path / "tracks.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    return ImageQcFigureInputs(
+        raw_plate=_plate(tmp_path / "raw.zarr", ["Brightfield", "Nuclei"], raw),
+        phase_plate=_plate(tmp_path / "phase.zarr", ["Phase3D"], raw[:, :1]),
+        tracks_plate=_plate(tmp_path / "tracks.zarr", ["labels"], labels),
+        tracks=csv,
+        tracking_plate=tmp_path / "raw.zarr",
+    )
+
+
+def test_frames_are_evenly_spaced_first_to_last():
+    assert shown_frames(30, 3) == [0, 14, 29]  # 14.5 rounds to even
+    assert shown_frames(2, 5) == [0, 1]
+    assert shown_frames(1, 3) == [0]
+
+
+def test_one_row_per_stage_channel_and_a_tracks_row_titled_in_hours(stages: ImageQcFigureInputs):
+    figure, caption = plot_fov_stages(stages, FOV, QcFiguresConfig(frames=3), 30.0, "Nuclei")
+    grid = [ax for ax in figure.axes if ax.get_images()]
+    assert len(grid) == 4 * 3  # Brightfield, Nuclei, Phase3D, tracks x 3 frames
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert titles == ["t = 0 (0.0 h)", "t = 2 (1.0 h)", "t = 4 (2.0 h)"]
+    labels = [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel()]
+    assert labels == ["Brightfield", "Nuclei", "phase: Phase3D", "tracks"]
+    # the tracks row: outlines over the image, the tail drawn from the CSV's centroids, the id written
+    last = figure.axes[-1]
+    assert len(last.get_images()) == 2 and last.texts[0].get_text() == "3"
+    (tail,) = last.get_lines()
+    np.testing.assert_array_equal(tail.get_ydata(), [7.0, 8.0, 9.0, 10.0, 11.0])
+    assert "Brightfield, Nuclei, phase: Phase3D" in caption and "tail" not in caption.split(";")[0]
+
+
+def test_windows_come_from_each_image_not_its_dtype(stages: ImageQcFigureInputs):
+    figure, _ = plot_fov_stages(stages, FOV, QcFiguresConfig(frames=1), None, None)
+    low, high = figure.axes[0].get_images()[0].get_clim()
+    assert 60 < low < 100 < high < 140  # data ~ N(100, 10), not 0-65535
+    assert figure.axes[0].get_title() == "t = 0"  # no interval: frames only
+
+
+def test_the_figure_is_written_as_png_and_svg(stages: ImageQcFigureInputs, tmp_path: Path):
+    outputs = ImageQcFigureOutputs(png=tmp_path / "f.png", svg=tmp_path / "f.svg")
+    caption = image_qc_figure(QcFiguresConfig(), stages, outputs, FOV, 30.0, "Nuclei")
+    assert outputs.png.stat().st_size > 5_000 and outputs.svg.exists()
+    assert caption.startswith(FOV)
