@@ -232,6 +232,8 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
         "evaluation/interpretation/time_aware/tiny.csv",
         "report/findings.rst",
         "tiny/figures/qc/A_1_0.png",
+        "figures/tiny/time_aware/explorer.html",
+        "figures/tiny/engineered_features/explorer.html",
         "tiny/figures/qc/B_1_0.png",
         "evaluation/findings.csv",
         "tiny/exports/ctc/A_1_0/res_track.txt",

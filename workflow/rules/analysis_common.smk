@@ -174,6 +174,9 @@ def embedding_figures_input(wildcards):
     inputs = ground_truth_input(wildcards)
     if (wildcards.model, wildcards.dataset) in predicted_pairs():
         inputs["predictions"] = prediction_file(wildcards.model, wildcards.dataset)
+    # the explorer's thumbnails: the patch store the model embedded
+    store = patch_store(wildcards.dataset, embedding_spec(wildcards.model, wildcards.dataset))
+    inputs |= {"patches_zarr": store["zarr"], "patches_parquet": store["parquet"]}
     return inputs
 
 

@@ -8,7 +8,8 @@
 rule embedding_figures:
     """What one model's embeddings look like: every projection (PCA, UMAP, PHATE) coloured by time,
     condition, predicted and (simulated) true infection and division, and adjacent-frame vs
-    random-frame cosine distances (appendix C). One job, two figures."""
+    random-frame cosine distances (appendix C); the interactive explorer (an HTML page that
+    downloads annotations). One job, two figures and the page."""
     input:
         unpack(embedding_figures_input),
         projections=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.zarr",
@@ -30,6 +31,13 @@ rule embedding_figures:
             labels={"model": "{model}", "figure": "distance distributions"},
         ),
         distances_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/distances.svg",
+        explorer_html=report(
+            f"{RESULTS}/figures/{{dataset}}/{{model}}/explorer.html",
+            caption="../report/explorer.rst",
+            category="1. Embedding projections",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "figure": "explorer (interactive)"},
+        ),
     params:
         config=analysis_config("figures"),
     wildcard_constraints:

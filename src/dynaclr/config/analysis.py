@@ -351,6 +351,16 @@ class FiguresConfig(StrictModel):
         ),
     )
     max_match_distance_px: float = Field(6.0, gt=0.0, description="'position' matching radius in pixels.")
+    explorer_max_cells: int = Field(
+        2000,
+        ge=1,
+        description="Cells in the interactive explorer (explorer.html), drawn as whole tracks; each "
+        "brings a 64-px thumbnail (about 3 kB) into the page.",
+    )
+    explorer_seed: int = Field(0, ge=0, description="Seed of the tracks the explorer draws.")
+    explorer_channel: str | None = Field(
+        None, description="Patch channel of the explorer's thumbnails (default: the patch store's first)."
+    )
 
 
 class InterpretationConfig(StrictModel):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -38,6 +39,7 @@ from dynaclr.embeddings import (
 )
 from dynaclr.evaluation.stage import TEMPORAL_COMPARISON_COLUMNS
 from dynaclr.figures.curves import infected_fraction_over_time
+from dynaclr.figures.explorer import explorer_data, explorer_html, select_tracks
 from dynaclr.figures.findings import (
     FINDINGS_COLUMNS,
     classifier_findings,
@@ -63,7 +65,7 @@ from dynaclr.figures.trajectories import (
 )
 from dynaclr.io import ArtifactKind, StageFiles, atomic_output, read_csv, read_table, write_csv
 from dynaclr.io.figures import save_figure
-from dynaclr.patches.store import open_patch_store
+from dynaclr.patches.store import PatchRowReader, open_patch_store
 from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -77,15 +79,18 @@ class EmbeddingFiguresInputs(StageFiles):
     embeddings: Path
     tracks: Path | None = None
     predictions: Path | None = None
+    patches_zarr: Path | None = None
+    patches_parquet: Path | None = None
 
 
 class EmbeddingFiguresOutputs(StageFiles):
-    """Rule ``embedding_figures``: two figures, each as PNG and SVG."""
+    """Rule ``embedding_figures``: two figures, each as PNG and SVG, and the explorer page."""
 
     projections_png: Path
     projections_svg: Path
     distances_png: Path
     distances_svg: Path
+    explorer_html: Path | None = None
 
 
 class InfectedFractionInputs(StageFiles):
@@ -202,7 +207,48 @@ def embedding_figures(
         label=label,
     )
     captions.append(_save(figure, caption, outputs.distances_png, outputs.distances_svg))
+    if outputs.explorer_html is not None:
+        _write_explorer(config, inputs, outputs.explorer_html, cells, projections, label)
     return captions
+
+
+def _write_explorer(
+    config: FiguresConfig,
+    inputs: EmbeddingFiguresInputs,
+    path: Path,
+    cells: pd.DataFrame,
+    projections: ad.AnnData,
+    label: str,
+) -> None:
+    """The interactive explorer page (:mod:`dynaclr.figures.explorer`) of these cells."""
+    if inputs.patches_zarr is None or inputs.patches_parquet is None or "row" not in cells.columns:
+        raise ValueError(
+            "the explorer needs the patch store the model embedded (patches_zarr, patches_parquet)"
+        )
+    store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
+    middle = store.array.shape[2] // 2
+    channel = store.channel_names.index(config.explorer_channel) if config.explorer_channel else 0
+
+    reader = PatchRowReader(inputs.patches_zarr)
+
+    def thumbnails(rows: np.ndarray) -> np.ndarray:
+        return reader.read(rows)[:, channel, middle].astype(np.float32)
+
+    shown = select_tracks(cells, config.explorer_max_cells, config.explorer_seed)
+    variance = explained_variance_ratio(projections)
+    axis_labels = {}
+    if variance is not None and len(variance) >= 2:
+        axis_labels["pca"] = f"PC1 {100 * variance[0]:.1f} % of the variance, PC2 {100 * variance[1]:.1f} %"
+    data = explorer_data(
+        shown,
+        thumbnails,
+        title=f"{label}: {len(shown)} of {len(cells)} cells, patches of {store.channel_names[channel]}",
+        download_name=f"annotations_{label.replace(', ', '_')}.csv",
+        axis_labels=axis_labels,
+    )
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(explorer_html(data))
+    logger.info("Wrote %s: the explorer of %d cells", path, len(shown))
 
 
 def infected_fraction_figure(
