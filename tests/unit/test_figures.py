@@ -176,3 +176,22 @@ def test_results_table_merges_the_evaluations(tmp_path):
     assert "2 models" in caption
     with pytest.raises(ValueError, match="at least one"):
         results_table()
+
+
+def test_each_datasets_best_value_per_column_is_marked_bold():
+    from dynaclr.figures.table import best_in_dataset
+
+    table = pd.DataFrame(
+        {
+            "model": ["a", "b", "c", "a"],
+            "dataset": ["d1", "d1", "d1", "d2"],
+            "smoothness": [0.3, 0.1, 0.1, 0.2],  # lower is better: b and c tie
+            "f1_infection": [0.9, 0.8, np.nan, 0.7],  # higher is better; d2 has one value: none marked
+        }
+    )
+    best = best_in_dataset(table)
+    assert list(best["Smoothness (paper) ↓"]) == [False, True, True, False]
+    assert list(best["F1 infection ↑"]) == [True, False, False, False]
+    assert not best["DTW onset error (frames) ↓"].any()  # a column without values
+    html = results_table_html(table)
+    assert html.count("<strong>") == 3 and "<td><strong>0.900</strong></td>" in html

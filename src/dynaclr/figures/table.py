@@ -117,14 +117,34 @@ def _format(row: pd.Series, name: str) -> str:
     return f"{value:.3f}" if name != "dtw_onset_mae_frames" else f"{value:.2f}"
 
 
-def formatted_results_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Display strings (value [CI low, CI high], ``–`` when missing) with readable headers."""
+def _display_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
     display = list(_DISPLAY)
     if "f1_infection_transferred" in table.columns:
         display.insert(
             display.index(("f1_division", "F1 division ↑")),
             ("f1_infection_transferred", "F1 infection, transferred ↑"),
         )
+    return display
+
+
+def best_in_dataset(table: pd.DataFrame) -> pd.DataFrame:
+    """Per display header, whether the row holds its dataset's best value (highest for ↑, lowest
+    for ↓; ties all marked; a dataset with one finite value marks none)."""
+    marks = {}
+    for name, header in _display_columns(table):
+        values = (
+            pd.to_numeric(table[name], errors="coerce") if name in table else pd.Series(np.nan, table.index)
+        )
+        higher = header.endswith("↑")
+        best = values.groupby(table["dataset"]).transform("max" if higher else "min")
+        counts = values.groupby(table["dataset"]).transform("count")
+        marks[header] = (values == best) & (counts > 1) & values.notna()
+    return pd.DataFrame(marks, index=table.index)
+
+
+def formatted_results_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Display strings (value [CI low, CI high], ``–`` when missing) with readable headers."""
+    display = _display_columns(table)
     distribution = (
         table["distribution"] if "distribution" in table.columns else pd.Series("", index=table.index)
     )
@@ -139,12 +159,23 @@ def formatted_results_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def results_table_html(table: pd.DataFrame) -> str:
-    """An HTML ``<table>`` of :func:`formatted_results_table` (escaped; no styling)."""
+    """An HTML ``<table>`` of :func:`formatted_results_table` (escaped); each dataset's best value
+    per column in bold (:func:`best_in_dataset`)."""
     shown = formatted_results_table(table)
+    best = best_in_dataset(table)
     header = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
+
+    def cell(column: str, i: int, value: object) -> str:
+        text = html.escape(str(value))
+        return (
+            f"<td><strong>{text}</strong></td>"
+            if column in best and best.at[i, column]
+            else f"<td>{text}</td>"
+        )
+
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in shown.itertuples(index=False)
+        "<tr>" + "".join(cell(column, i, shown.at[i, column]) for column in shown.columns) + "</tr>"
+        for i in shown.index
     )
     return (
         f'<table class="dynaclr-results">\n<thead><tr>{header}</tr></thead>\n<tbody>{body}</tbody>\n</table>'
@@ -165,6 +196,12 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
     )
     drawn.auto_set_font_size(False)
     drawn.set_fontsize(7)
+    best = best_in_dataset(table)
+    for j, column in enumerate(shown.columns):
+        if column in best:
+            for i, is_best in enumerate(best[column].to_numpy()):
+                if is_best:
+                    drawn[i + 1, j].set_text_props(fontweight="bold")
     caption = (
         f"Comparison of {table['model'].nunique()} models on {table['dataset'].nunique()} dataset(s): "
         "temporal smoothness (lower is better) and dynamic range (higher is better) of the embeddings as "
@@ -172,6 +209,7 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
         "with random pairs within a track (a stricter variant, with confidence intervals), "
         "F1 of linear classifiers of infection and division trained on sparse annotations and tested on "
         "held-out FOVs, and the error of the DTW-aligned infection onset (mean absolute frames; simulated "
-        "data only). Brackets: 95 % bootstrap confidence intervals over tracks."
+        "data only). Brackets: 95 % bootstrap confidence intervals over tracks. Bold: the dataset's "
+        "best value in the column (not a claim that it differs from the others: compare the intervals)."
     )
     return figure, caption
