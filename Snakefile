@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo's config unless the command line names one: `--configfile my.yaml` replaces it (Snakemake
+# would otherwise merge the two, and a run of config/paper_infection.yaml would also run the demo).
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

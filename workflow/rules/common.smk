@@ -24,7 +24,7 @@ try:
 except ValidationError as err:
     raise WorkflowError(f"Invalid config (keys are dotted paths from the top):\n{err}") from None
 validate(config, schema="../../config/config.schema.json", set_default=False)
-RESULTS = "results"
+RESULTS = CONFIG.results.rstrip("/")
 #: Priority of the long image stages and training (simulate, phase, virtual staining, tracking,
 #: patches, train_contrastive): the scheduler starts them before any analysis job that is ready,
 #: so the critical path never waits behind short jobs, and a 2-thread job (simulate, the phase

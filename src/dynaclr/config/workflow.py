@@ -422,6 +422,12 @@ class DatasetConfig(StrictModel):
 class WorkflowConfig(StrictModel):
     """Top level of ``config/config.yaml``."""
 
+    results: str = Field(
+        "results",
+        pattern=r"^[A-Za-z0-9_./-]+$",
+        description="Folder (relative to the working directory) every output goes under; another "
+        "config with its own folder (e.g. config/paper.yaml: results_paper) never touches the demo's.",
+    )
     datasets: dict[str, DatasetConfig] = Field(min_length=1)
     contrastive_models: dict[str, ContrastiveModelEntry] = Field(
         default_factory=dict,

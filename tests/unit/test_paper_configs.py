@@ -1,0 +1,44 @@
+"""The paper's grids (config/paper_infection.yaml, config/paper_division.yaml) are valid configs of
+their own: every sampling x loss, the tau sweep and both baselines, in a results folder of their own."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import yaml
+from conftest import REPO_ROOT
+
+from dynaclr.config import WorkflowConfig
+
+
+@pytest.mark.parametrize(("name", "task"), [("paper_infection", "infection"), ("paper_division", "division")])
+def test_a_paper_grid_config_holds_every_sampling_and_loss_and_the_tau_sweep(name: str, task: str):
+    config = WorkflowConfig.model_validate(
+        yaml.safe_load((REPO_ROOT / "config" / f"{name}.yaml").read_text())
+    )
+    assert config.results == f"results_{name}"  # never the demo's folder
+    trainings = [entry.training for entry in config.contrastive_models.values()]
+    grid = {(t.sampling, t.loss) for t in trainings}
+    assert grid == set(itertools.product(["classical", "cell_aware", "time_aware"], ["ntxent", "triplet"]))
+    taus = sorted(t.tau_minutes for t in trainings if t.sampling == "time_aware" and t.loss == "ntxent")
+    interval = next(iter(config.datasets.values())).simulate.time_interval_minutes
+    assert taus == [interval, 2 * interval, 4 * interval]
+    assert set(config.analysis.baselines) == {"random_weights", "engineered_features"}
+    assert task in config.analysis.classification.tasks
+    # one training block for all: only sampling, loss and tau differ between the models
+    others = [t.model_dump(exclude={"sampling", "loss", "tau_minutes"}) for t in trainings]
+    assert all(other == others[0] for other in others)
+
+
+def test_a_config_named_on_the_command_line_replaces_the_demos(tmp_path):
+    """`--configfile config/paper_division.yaml` plans that config alone, under its own folder:
+    Snakemake would otherwise merge it into the Snakefile's default (the demo's datasets and models)."""
+    from test_stage_contract import planned_jobs
+
+    jobs = planned_jobs(REPO_ROOT / "config" / "paper_division.yaml", tmp_path)
+    datasets = {job.wildcards.get("dataset") for job in jobs} - {None}
+    assert datasets == {"division"}
+    models = {job.wildcards.get("model") for job in jobs if job.rule.name == "train_contrastive"}
+    assert len(models) == 8
+    assert all(str(path).startswith("results_paper_division/") for job in jobs for path in job.output)
