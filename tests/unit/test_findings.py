@@ -169,3 +169,20 @@ def test_stage_writes_page_and_table_and_refuses_unnamed_files(tmp_path):
     assert pd.read_csv(outputs.csv).shape == (3, 4)
     with pytest.raises(ValueError, match="1 qc file"):
         findings_stage(FindingsInputs(qc=(qc,)), outputs, datasets={}, models={}, sources={})
+
+
+def test_transferred_classifiers_are_reported_with_the_dataset_they_were_fitted_on():
+    table = pd.DataFrame(
+        {
+            "model": ["a", "b"],
+            "dataset": ["new", "new"],
+            "f1_infection_transferred": [0.9, 0.5],
+            "f1_infection_transferred_ci_low": [0.85, 0.4],
+            "f1_infection_transferred_ci_high": [0.95, 0.6],
+            "f1_infection_transferred_from": ["old", "old"],
+        }
+    )
+    (found,) = classifier_findings(table)
+    assert found.topic == "infection classifier, transferred"
+    assert "fitted on old and applied here" in found.statement
+    assert "a classifies infection best, shown better than b" in found.statement

@@ -180,30 +180,36 @@ def _ranked(entries: list[tuple[str, float, float, float]], *, lower_is_better: 
 
 
 def classifier_findings(table: pd.DataFrame) -> list[Finding]:
-    """Per dataset and task, the F1 of each model's linear classifier with its CI; the best model is
-    said to beat another only where their intervals do not overlap."""
+    """Per dataset and task, the F1 of each model's linear classifier with its CI (cross-validated on
+    the dataset's own labels, and, where classifiers were fitted on another dataset, transferred);
+    the best model is said to beat another only where their intervals do not overlap."""
     rows = []
     for task in ("infection", "division"):
-        column = f"f1_{task}"
-        if column not in table.columns:
-            continue
-        for dataset, group in table.groupby("dataset", sort=False):
-            group = group.dropna(subset=[column])
-            if group.empty:
+        for kind in ("", "_transferred"):
+            column = f"f1_{task}{kind}"
+            if column not in table.columns:
                 continue
-            entries = [
-                (str(r["model"]), r[column], r[f"{column}_ci_low"], r[f"{column}_ci_high"])
-                for _, r in group.iterrows()
-            ]
-            rows.append(
-                Finding(
-                    "Embeddings",
-                    f"{task} classifier",
-                    str(dataset),
-                    "F1 of a linear classifier trained on sparse labels, on held-out FOVs (1 is perfect): "
-                    + _ranked(entries, lower_is_better=False, what=f"classifies {task}"),
+            for dataset, group in table.groupby("dataset", sort=False):
+                group = group.dropna(subset=[column])
+                if group.empty:
+                    continue
+                entries = [
+                    (str(r["model"]), r[column], r[f"{column}_ci_low"], r[f"{column}_ci_high"])
+                    for _, r in group.iterrows()
+                ]
+                where = "on held-out FOVs"
+                if kind:
+                    sources = sorted(group[f"{column}_from"].dropna().astype(str).unique())
+                    where = f"fitted on {', '.join(sources) or 'another dataset'} and applied here"
+                rows.append(
+                    Finding(
+                        "Embeddings",
+                        f"{task} classifier" + (", transferred" if kind else ""),
+                        str(dataset),
+                        f"F1 of a linear classifier trained on sparse labels, {where} (1 is perfect): "
+                        + _ranked(entries, lower_is_better=False, what=f"classifies {task}"),
+                    )
                 )
-            )
     return rows
 
 
