@@ -55,7 +55,7 @@ rule reconstruct_phase:
         record=f"{RESULTS}/{{dataset}}/records/phase/{{row}}/{{col}}/{{fov}}.json",
     params:
         config=lambda w: stage_config(w.dataset, "phase"),
-        fov_name=fov_name,
+        fov_name=FOV_NAME,
     log:
         f"{RESULTS}/logs/reconstruct_phase/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
     benchmark:
