@@ -24,7 +24,7 @@ FOVS_PER_GROUP_JOB = 2
 TARGETS = ("results/tiny/tracks.parquet", "results/tiny/patches/phase_sensor.parquet")
 #: A job's header and FOV in the log of the Snakemake process inside a SLURM job
 JOB_HEADER = re.compile(r"^\s*rule (\w+):$", re.M)
-FOV_WILDCARDS = re.compile(r"wildcards: dataset=tiny, row=(\w+), col=(\w+), fov=(\w+)")
+FOV_WILDCARDS = re.compile(r"wildcards: dataset=tiny, .*?row=(\w+), col=(\w+), fov=(\w+)")
 
 
 def _fovs_per_rule(log: str) -> dict[str, set[str]]:
