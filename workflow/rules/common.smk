@@ -113,6 +113,10 @@ def fovs(dataset):
     return list(plate_layout(dataset).fov_names)
 
 
+#: Scratch disk of a per-FOV job (MB): what Snakemake's default (twice the inputs' size, at least
+#: 1,000) gives for a FOV's small inputs. Declared so that planning does not evaluate the default for
+#: every job, which costs an exception per job whose inputs do not exist yet.
+PER_FOV_DISK_MB = 1000
 #: A per-FOV job's FOV name as a `params:` string: Snakemake fills in the wildcards without calling
 #: a function per job (planning 10,000 FOVs runs every per-job callable 10,000 times).
 FOV_NAME = "{row}/{col}/{fov}"

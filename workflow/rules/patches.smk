@@ -23,6 +23,7 @@ rule extract_patches:
         f"{RESULTS}/benchmarks/extract_patches/{{dataset}}/{{spec}}/{{row}}_{{col}}_{{fov}}.tsv"
     priority: UPSTREAM_PRIORITY
     resources:
+        disk_mb=PER_FOV_DISK_MB,
         mem_mb=4000,
         runtime=30,
     conda:

@@ -63,6 +63,7 @@ rule reconstruct_phase:
     priority: UPSTREAM_PRIORITY
     threads: 1
     resources:
+        disk_mb=PER_FOV_DISK_MB,
         mem_mb=8000,
         runtime=30,
     conda:

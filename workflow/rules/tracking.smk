@@ -49,6 +49,7 @@ rule track_fov:
     priority: UPSTREAM_PRIORITY
     threads: 1
     resources:
+        disk_mb=PER_FOV_DISK_MB,
         mem_mb=8000,
         runtime=60,
     conda:

@@ -67,6 +67,7 @@ rule predict_virtual_stain:
     priority: UPSTREAM_PRIORITY
     threads: 1
     resources:
+        disk_mb=PER_FOV_DISK_MB,
         mem_mb=8000,
         runtime=60,
     conda:
