@@ -3,12 +3,22 @@
 For each N it writes an HCS OME-Zarr plate of N positions (metadata and tiny arrays: 2 frames, 2
 channels, 1 x 32 x 32 px, as iohub writes them; the pixels are never read when planning), a config
 with one `plate:` dataset (no phase, tracking on its Nuclei channel, one patch spec, one contrastive
-model), runs `snakemake -n` on it under `/usr/bin/time` and prints N, planned jobs, wall seconds and
-peak resident memory, then the exponent of seconds against N (1: linear, 2: quadratic).
+model), runs `snakemake -n` on it under `/usr/bin/time` and prints N, planned jobs, wall seconds, CPU
+seconds (user + system: what the run costs whatever else the machine is doing) and peak resident
+memory, then the exponent of CPU seconds against N (1: linear, 2: quadratic).
+
+It also times Snakemake's start-up alone (`import snakemake.cli`, which loads every installed
+executor plugin): on a machine with SLURM's client installed but no controller answering, the SLURM
+plugin's `scontrol show config` waits for its 10 s timeout there, in every `snakemake` call, before
+the Snakefile is read. That wait is the cluster's, not the workflow's; it is printed apart.
+
+With ``--profile`` it plans each plate a second time with that Snakemake profile (e.g. profiles/slurm,
+whose per-FOV rules are grouped) and prints how many cluster jobs the run would submit: one per group
+job, plus one per job outside any group (the target rule ``all``, which runs nothing, left out).
 
 Usage::
 
-    python benchmarks/planning.py --workdir /tmp/planning --fovs 100 1000 10000
+    python benchmarks/planning.py --workdir /tmp/planning --fovs 100 1000 10000 --profile profiles/slurm
 """
 
 from __future__ import annotations
@@ -77,20 +87,40 @@ def config(plate: Path) -> dict:
     }
 
 
-def plan(workdir: Path) -> tuple[int, float, float]:
-    """(jobs, seconds, peak MB) of `snakemake -n` in ``workdir``."""
+def startup_seconds() -> float:
+    """Wall seconds of importing Snakemake's command line (its plugins included), in a fresh process."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import snakemake.cli"], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+#: A job's header in Snakemake's dry-run log: a group job, or a job outside any group (group members
+#: are indented under their group's header).
+GROUP_JOB = re.compile(r"^\[[^]]+\] Group job ", re.M)
+UNGROUPED_JOB = re.compile(r"^(?:local)?rule (\w+):", re.M)
+
+
+def submissions(log: str) -> tuple[int, int]:
+    """(group jobs, jobs outside any group) of a dry-run log; the rule ``all`` runs nothing."""
+    ungrouped = [rule for rule in UNGROUPED_JOB.findall(log) if rule != "all"]
+    return len(GROUP_JOB.findall(log)), len(ungrouped)
+
+
+def plan(workdir: Path, *options: str) -> tuple[int, float, float, float, str]:
+    """(jobs, wall seconds, CPU seconds, peak MB, log) of `snakemake -n [options]` in ``workdir``."""
     start = time.perf_counter()
     result = subprocess.run(
         [
             "/usr/bin/time",
             "-f",
-            "%M",
+            "%U %S %M",
             sys.executable,
             "-m",
             "snakemake",
             "-n",
             "--snakefile",
             str(REPO / "Snakefile"),
+            *options,
         ],
         cwd=workdir,
         capture_output=True,
@@ -102,16 +132,19 @@ def plan(workdir: Path) -> tuple[int, float, float]:
         raise RuntimeError(
             f"snakemake -n failed in {workdir}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
         )
-    peak_kb = float(result.stderr.strip().splitlines()[-1])
-    total = re.search(r"^total\s+(\d+)", result.stdout + result.stderr, re.M)
-    return int(total.group(1)) if total else -1, seconds, peak_kb / 1024
+    user, system, peak_kb = (float(value) for value in result.stderr.strip().splitlines()[-1].split())
+    log = result.stdout + result.stderr
+    total = re.search(r"^total\s+(\d+)", log, re.M)
+    return int(total.group(1)) if total else -1, seconds, user + system, peak_kb / 1024, log
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--fovs", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--profile", type=Path, help="also plan with this profile and count submissions")
     args = parser.parse_args()
+    print(f"snakemake start-up (import snakemake.cli): {startup_seconds():.1f} s wall")
     rows = []
     for n in args.fovs:
         workdir = args.workdir / f"fovs{n}"
@@ -120,15 +153,25 @@ def main() -> None:
         write_plate(workdir / "plate.zarr", n)
         built = time.perf_counter() - start
         (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config(workdir / "plate.zarr")))
-        jobs, seconds, peak = plan(workdir)
-        rows.append((n, jobs, seconds, peak))
+        jobs, seconds, cpu_seconds, peak, _ = plan(workdir)
+        rows.append((n, cpu_seconds))
         print(
-            f"N={n:>6}  jobs={jobs:>6}  plan {seconds:7.1f} s  peak {peak:7.0f} MB  "
-            f"(plate built in {built:.0f} s)"
+            f"N={n:>6}  jobs={jobs:>6}  plan {seconds:7.1f} s  CPU {cpu_seconds:7.1f} s  "
+            f"peak {peak:7.0f} MB  (plate built in {built:.0f} s)",
+            flush=True,
         )
+        if args.profile is not None:
+            _, seconds, cpu_seconds, peak, log = plan(workdir, "--profile", str(args.profile.resolve()))
+            groups, ungrouped = submissions(log)
+            print(
+                f"N={n:>6}  with {args.profile}: {groups + ungrouped} submissions ({groups} group jobs + "
+                f"{ungrouped} other jobs)  plan {seconds:7.1f} s  CPU {cpu_seconds:7.1f} s  "
+                f"peak {peak:7.0f} MB",
+                flush=True,
+            )
     if len(rows) > 1:
-        (n0, _, s0, _), (n1, _, s1, _) = rows[0], rows[-1]
-        print(f"exponent of seconds vs N ({n0} -> {n1}): {math.log(s1 / s0) / math.log(n1 / n0):.2f}")
+        (n0, c0), (n1, c1) = rows[0], rows[-1]
+        print(f"exponent of CPU seconds vs N ({n0} -> {n1}): {math.log(c1 / c0) / math.log(n1 / n0):.2f}")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,16 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import torch
+import yaml
+from conftest import REPO_ROOT
+from iohub.ngff import open_ome_zarr
 
 from .cluster import SlurmCluster
+
+#: The profile's keys that submit per-FOV jobs in batches (see docs/slurm.md).
+GROUPING_KEYS = ("groups", "group-components")
 
 #: asctime of the logging format of ``python -m dynaclr.training``
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) rank\d+ ", re.MULTILINE)
@@ -44,3 +51,32 @@ def log_times(text: str) -> list[float]:
         datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
         for stamp in LOG_TIME.findall(text)
     ]
+
+
+def _merge(base: dict, overlay: dict) -> dict:
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def merged_profile(tmp_path: Path, *, grouped: bool = False, overlay: dict | None = None) -> Path:
+    """profiles/slurm with the test-cluster overlay (and ``overlay`` over both), written as a profile
+    directory. Without ``grouped`` the profile's groups are left out: one SLURM job per rule and FOV."""
+    base = yaml.safe_load((REPO_ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    if not grouped:
+        base = {key: value for key, value in base.items() if key not in GROUPING_KEYS}
+    test_cluster = yaml.safe_load((Path(__file__).parent / "profile_overlay.yaml").read_text())
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / "config.yaml").write_text(yaml.safe_dump(_merge(_merge(base, test_cluster), overlay or {})))
+    return profile
+
+
+def plate_arrays(plate_path: Path) -> dict[str, np.ndarray]:
+    """Every position's array ``0`` of an HCS plate, by FOV name."""
+    with open_ome_zarr(plate_path, layout="hcs", mode="r") as plate:
+        return {name: np.asarray(position["0"][:]) for name, position in plate.positions()}

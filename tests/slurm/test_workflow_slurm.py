@@ -26,13 +26,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 from conftest import REPO_ROOT
 from integration.workflow_helpers import SNAKEMAKE, snakemake, tiny_workflow_config, write_config
-from iohub.ngff import open_ome_zarr
 
 from .cluster import SlurmCluster
-from .helpers import ENDED, complete_checkpoint, job_state, log_times, slurm
+from .helpers import ENDED, complete_checkpoint, job_state, log_times, merged_profile, plate_arrays, slurm
 
 pytestmark = pytest.mark.slurm
 
@@ -51,26 +49,6 @@ UPSTREAM = (
     "tiny/tracks.parquet",
     "tiny/patches",
 )
-
-
-def _merge(base: dict, overlay: dict) -> dict:
-    merged = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def merged_profile(tmp_path: Path) -> Path:
-    """profiles/slurm with the test-cluster overlay, written as a profile directory."""
-    base = yaml.safe_load((REPO_ROOT / "profiles" / "slurm" / "config.yaml").read_text())
-    overlay = yaml.safe_load((Path(__file__).parent / "profile_overlay.yaml").read_text())
-    profile = tmp_path / "profile"
-    profile.mkdir()
-    (profile / "config.yaml").write_text(yaml.safe_dump(_merge(base, overlay)))
-    return profile
 
 
 @dataclass
@@ -175,11 +153,6 @@ def snakemake_in_background(workdir: Path, *args: str) -> tuple[subprocess.Popen
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=workdir), output
 
 
-def _arrays(plate_path: Path) -> dict[str, np.ndarray]:
-    with open_ome_zarr(plate_path, layout="hcs", mode="r") as plate:
-        return {name: np.asarray(position["0"][:]) for name, position in plate.positions()}
-
-
 def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, monkeypatch):
     for key, value in slurm_cluster.env.items():
         monkeypatch.setenv(key, value)
@@ -216,7 +189,8 @@ def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, mo
         f"{p.resumed_after_requeue_at - p.requeued_at:.1f} s"
     )
 
-    # every rule ran as its own SLURM job: the plugin keeps one log per job under .snakemake/slurm_logs
+    # every rule ran as its own SLURM job (the profile's groups are left out here, test_grouped_jobs.py
+    # runs them): the plugin keeps one log per job under .snakemake/slurm_logs
     logs = sorted(
         p.relative_to(cluster / ".snakemake" / "slurm_logs")
         for p in (cluster / ".snakemake" / "slurm_logs").rglob("*.log")
@@ -263,7 +237,10 @@ def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, mo
     assert rank_rows[0] and rank_rows[1] and rank_rows[0] != rank_rows[1]
 
     for plate in ("raw.zarr", "ground_truth/labels.zarr", "ground_truth/phase.zarr"):
-        ours, theirs = _arrays(local / "results/tiny" / plate), _arrays(cluster / "results/tiny" / plate)
+        ours, theirs = (
+            plate_arrays(local / "results/tiny" / plate),
+            plate_arrays(cluster / "results/tiny" / plate),
+        )
         assert ours.keys() == theirs.keys()
         for fov in ours:
             np.testing.assert_array_equal(ours[fov], theirs[fov])

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from iohub.ngff import open_ome_zarr
 from plate_helpers import rename_position, write_plate
 
 from dynaclr.config.phase import PhaseConfig
@@ -119,3 +120,29 @@ def test_patch_extraction_refuses_a_source_plate_in_another_axis_order(tmp_path:
         pytest.raises(ArtifactError, match=r"czt.zarr: arrays are stored with axes \(c"),
     ):
         open_fov_channels({"raw": plate}, spec, "A/1/0", stack)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_positions_come_in_iohubs_order_for_both_zarr_formats(tmp_path: Path, version: str) -> None:
+    # written out of order; iohub (and so every stage) iterates rows, columns, FOVs as sorted strings
+    names = [f"{row}/{col}/{fov}" for row in "BA" for col in ("2", "10", "1") for fov in ("2", "10", "0")]
+    plate = tmp_path / "p.zarr"
+    with open_ome_zarr(plate, layout="hcs", mode="w", channel_names=["Nuclei"], version=version) as writer:
+        for name in names:
+            writer.create_position(*name.split("/")).create_zeros("0", shape=(2, 1, 1, 8, 8), dtype="uint16")
+    with open_ome_zarr(plate, layout="hcs", mode="r") as reader:
+        iohub_order = tuple(name for name, _ in reader.positions())
+    layout = read_plate_layout(plate)
+    assert layout.fov_names == iohub_order
+    assert layout.fov_names[:4] == ("A/1/0", "A/1/10", "A/1/2", "A/10/0")
+    assert layout.shape_tczyx == (2, 1, 1, 8, 8) and layout.channel_names == ("Nuclei",)
+
+
+def test_listed_positions_without_metadata_or_array_are_refused(tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1", "A/1/2"], ["Nuclei"], (6, 1, 3, 64, 48))
+    shutil.rmtree(plate / "A" / "1" / "2" / "0")
+    with pytest.raises(ArtifactError, match=r"position A/1/2 has no array '0' \(found \[\]\)"):
+        read_plate_layout(plate)
+    (plate / "A" / "1" / "1" / "zarr.json").unlink()
+    with pytest.raises(ArtifactError, match=r"positions \['A/1/1'\] are listed .* but cannot be opened"):
+        read_plate_layout(plate)

@@ -59,10 +59,18 @@ wildcard_constraints:
     model="[A-Za-z0-9_-]+",
 
 
+@functools.cache
 def stage_config(dataset, stage):
-    """The rule's own config subtree, defaults filled in (what `params:` compares on rerun)."""
+    """The rule's own config subtree, defaults filled in (what `params:` compares on rerun); dumped
+    once per process, not once per job (read-only: every job of the stage shares it)."""
     value = getattr(CONFIG.datasets[dataset], stage)
     return value.model_dump(mode="json")
+
+
+@functools.cache
+def well_conditions(dataset):
+    """Condition per well (`row/column`) of a dataset, built once per process."""
+    return CONFIG.datasets[dataset].well_conditions()
 
 
 def raw_plate(dataset):
@@ -103,6 +111,15 @@ def plate_layout(dataset):
 def fovs(dataset):
     """FOV names (row/column/fov) of a dataset, from config or from the plate's metadata."""
     return list(plate_layout(dataset).fov_names)
+
+
+#: Scratch disk of a per-FOV job (MB): what Snakemake's default (twice the inputs' size, at least
+#: 1,000) gives for a FOV's small inputs. Declared so that planning does not evaluate the default for
+#: every job, which costs an exception per job whose inputs do not exist yet.
+PER_FOV_DISK_MB = 1000
+#: A per-FOV job's FOV name as a `params:` string: Snakemake fills in the wildcards without calling
+#: a function per job (planning 10,000 FOVs runs every per-job callable 10,000 times).
+FOV_NAME = "{row}/{col}/{fov}"
 
 
 def fov_name(wildcards):
@@ -370,8 +387,9 @@ def model_dir(model):
     return f"{RESULTS}/models/{model}"
 
 
+@functools.cache
 def patch_spec_config(dataset, spec):
-    """The patch spec's config subtree (rule extract_patches's params.config)."""
+    """The patch spec's config subtree (rule extract_patches's params.config), dumped once per process."""
     return CONFIG.datasets[dataset].patch_spec(spec).model_dump(mode="json")
 
 

@@ -13,7 +13,7 @@ rule export_ctc:
     output:
         folder=directory(f"{RESULTS}/{{dataset}}/exports/ctc/{{row}}_{{col}}_{{fov}}"),
     params:
-        fov_name=fov_name,
+        fov_name=FOV_NAME,
     log:
         f"{RESULTS}/logs/export_ctc/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
     benchmark:

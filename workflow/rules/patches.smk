@@ -13,16 +13,17 @@ rule extract_patches:
         record=f"{RESULTS}/{{dataset}}/records/patches/{{spec}}/{{row}}/{{col}}/{{fov}}.json",
     params:
         config=lambda w: patch_spec_config(w.dataset, w.spec),
-        fov_name=fov_name,
+        fov_name=FOV_NAME,
         # the well's condition from the config (None: the tracks table's): a per-job param, so
         # editing one well's condition reruns that well's FOVs only
-        condition=lambda w: CONFIG.datasets[w.dataset].well_conditions().get(f"{w.row}/{w.col}"),
+        condition=lambda w: well_conditions(w.dataset).get(f"{w.row}/{w.col}"),
     log:
         f"{RESULTS}/logs/extract_patches/{{dataset}}/{{spec}}/{{row}}_{{col}}_{{fov}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract_patches/{{dataset}}/{{spec}}/{{row}}_{{col}}_{{fov}}.tsv"
     priority: UPSTREAM_PRIORITY
     resources:
+        disk_mb=PER_FOV_DISK_MB,
         mem_mb=4000,
         runtime=30,
     conda:

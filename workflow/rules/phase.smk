@@ -55,7 +55,7 @@ rule reconstruct_phase:
         record=f"{RESULTS}/{{dataset}}/records/phase/{{row}}/{{col}}/{{fov}}.json",
     params:
         config=lambda w: stage_config(w.dataset, "phase"),
-        fov_name=fov_name,
+        fov_name=FOV_NAME,
     log:
         f"{RESULTS}/logs/reconstruct_phase/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
     benchmark:
@@ -63,6 +63,7 @@ rule reconstruct_phase:
     priority: UPSTREAM_PRIORITY
     threads: 1
     resources:
+        disk_mb=PER_FOV_DISK_MB,
         mem_mb=8000,
         runtime=30,
     conda:

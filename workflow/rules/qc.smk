@@ -53,7 +53,7 @@ rule image_qc_figure:
         svg=f"{RESULTS}/{{dataset}}/figures/qc/{{row}}_{{col}}_{{fov}}.svg",
     params:
         config=lambda w: stage_config(w.dataset, "qc_figures"),
-        fov_name=fov_name,
+        fov_name=FOV_NAME,
         time_interval_minutes=lambda w: plate_layout(w.dataset).time_interval_minutes,
         tracking_channel=lambda w: CONFIG.datasets[w.dataset].tracking_input.channel,
     log:

@@ -39,9 +39,9 @@ rule track_fov:
         record=f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json",
     params:
         config=lambda w: stage_config(w.dataset, "tracking"),
-        fov_name=fov_name,
+        fov_name=FOV_NAME,
         # ultrack's working database: private to this job, deleted after success
-        scratch=lambda w: f"{RESULTS}/{w.dataset}/scratch/ultrack/{w.row}_{w.col}_{w.fov}",
+        scratch=f"{RESULTS}/{{dataset}}/scratch/ultrack/{{row}}_{{col}}_{{fov}}",
     log:
         f"{RESULTS}/logs/track_fov/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
     benchmark:
@@ -49,6 +49,7 @@ rule track_fov:
     priority: UPSTREAM_PRIORITY
     threads: 1
     resources:
+        disk_mb=PER_FOV_DISK_MB,
         mem_mb=8000,
         runtime=60,
     conda:

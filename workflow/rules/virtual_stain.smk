@@ -59,7 +59,7 @@ rule predict_virtual_stain:
         record=f"{RESULTS}/{{dataset}}/records/virtual_stain/{{row}}/{{col}}/{{fov}}.json",
     params:
         config=lambda w: stage_config(w.dataset, "virtual_stain"),
-        fov_name=fov_name,
+        fov_name=FOV_NAME,
     log:
         f"{RESULTS}/logs/predict_virtual_stain/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",
     benchmark:
@@ -67,6 +67,7 @@ rule predict_virtual_stain:
     priority: UPSTREAM_PRIORITY
     threads: 1
     resources:
+        disk_mb=PER_FOV_DISK_MB,
         mem_mb=8000,
         runtime=60,
     conda:
