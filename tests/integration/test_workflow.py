@@ -61,7 +61,7 @@ def upstream(jobs: dict[str, int]) -> dict[str, int]:
     return {rule: n for rule, n in jobs.items() if rule not in excluded}
 
 
-def all_jobs(n_fovs: int, n_models: int, virtual_stain: bool = False) -> dict[str, int]:
+def all_jobs(n_fovs: int, n_models: int, virtual_stain: bool = False, qc_fovs: int = 4) -> dict[str, int]:
     """Jobs of one simulated dataset with ``n_fovs`` FOVs, one patch spec and ``n_models`` models."""
     jobs = {
         "simulate": 1,
@@ -73,7 +73,7 @@ def all_jobs(n_fovs: int, n_models: int, virtual_stain: bool = False) -> dict[st
         "extract_patches": n_fovs,
         "collect_patches": 1,
         "qc_table": 1,
-        "image_qc_figure": min(n_fovs, 4),  # qc_figures.max_fovs
+        "image_qc_figure": min(n_fovs, qc_fovs),  # qc_figures.max_fovs
         "train_contrastive": n_models,
     }
     if virtual_stain:
@@ -86,7 +86,8 @@ def test_dry_run_default_config_plans_the_demo(tmp_path):
     (tmp_path / "tests").mkdir()  # the VisCy fixture the demo loads, by its path from the working directory
     (tmp_path / "tests" / "data").symlink_to(REPO_ROOT / "tests" / "data")
     jobs = planned_jobs(tmp_path)
-    demo, other = all_jobs(4, 2, virtual_stain=True), all_jobs(2, 0)  # demo_15min: no training, no VS
+    # demo_15min: no training, no VS; QC figures of 2 and 1 FOVs (qc_figures.max_fovs)
+    demo, other = all_jobs(4, 2, virtual_stain=True, qc_fovs=2), all_jobs(2, 0, qc_fovs=1)
     expected = {rule: demo.get(rule, 0) + other.get(rule, 0) for rule in demo | other}
     expected = {rule: n for rule, n in expected.items() if n} | {"import_model": 1}
     assert upstream(jobs) == expected
