@@ -18,10 +18,13 @@ them, and the analysis stages score the embeddings. What is scored against groun
 * ``dtw_onset_mae_frames``: DTW onset error against the true onsets, over the lineage series the
   corrupted tracks make.
 
-Usage (one ``(rate, seed)`` run takes about 1-2 minutes on 2 cores)::
+Usage (one ``(rate, seed)`` run at the default budget takes 1-3 minutes on 2 loaded cores; the
+first run also simulates the plate and reconstructs its phase)::
 
     python benchmarks/tracking_robustness.py --workdir /tmp/robustness --quick
     python benchmarks/tracking_robustness.py --workdir /tmp/robustness --rates 0 0.05 0.1 0.2 --seeds 0 1 2
+    python benchmarks/tracking_robustness.py --workdir /tmp/longer --rates 0 0.2 --seeds 0 1 \\
+        --epochs 16 --random-weights
 """
 
 from __future__ import annotations
@@ -89,8 +92,12 @@ RESULT_COLUMNS = [
 ]
 
 
-def workflow_config(tracks_csv: Path, seed: int, epochs: int, batches: int, n_bootstrap: int) -> dict:
-    """The workflow's config: the plate with imported tracks, the two models, infection analyses."""
+def workflow_config(
+    tracks_csv: Path, seed: int, budget: tuple[int, int], n_bootstrap: int, baselines: list[str]
+) -> dict:
+    """The workflow's config: the plate with imported tracks, the two models (``budget``: epochs,
+    batches per epoch), the ``baselines`` beside them, infection analyses."""
+    epochs, batches = budget
     models = {
         name: {
             "train_datasets": [DATASET],
@@ -117,7 +124,7 @@ def workflow_config(tracks_csv: Path, seed: int, epochs: int, batches: int, n_bo
         },
         "contrastive_models": copy.deepcopy(models),
         "analysis": {
-            "baselines": [],
+            "baselines": baselines,
             "temporal_metrics": {"n_bootstrap": n_bootstrap},
             "classification": {"tasks": ["infection"], "n_bootstrap": n_bootstrap},
         },
@@ -174,7 +181,13 @@ def true_track_smoothness(embeddings: Path, truth: pd.DataFrame, n_bootstrap: in
 
 
 def one_run(
-    truth: pd.DataFrame, rate: float, seed: int, workdir: Path, budget: tuple[int, int], n_bootstrap: int
+    truth: pd.DataFrame,
+    rate: float,
+    seed: int,
+    workdir: Path,
+    budget: tuple[int, int],
+    n_bootstrap: int,
+    baselines: list[str],
 ) -> pd.DataFrame:
     """Corrupt the tracks at ``rate``, run the workflow, score both models; one row per model.
 
@@ -192,12 +205,12 @@ def one_run(
     tracks.to_csv(run_dir / "tracks.csv", index=False)
     workflow_dir.mkdir(parents=True, exist_ok=True)
     tracks.to_csv(workflow_dir / "tracks.csv", index=False)
-    config = workflow_config(workflow_dir / "tracks.csv", seed, *budget, n_bootstrap)
+    config = workflow_config(workflow_dir / "tracks.csv", seed, budget, n_bootstrap, baselines)
     seconds = run_workflow(config, workflow_dir)
     results = pd.read_csv(workflow_dir / "results" / "evaluation" / "results_table.csv")
     results.to_csv(run_dir / "results_table.csv", index=False)
     rows = []
-    for model in MODELS:
+    for model in [*MODELS, *baselines]:
         workflow_row = results[(results["model"] == model) & (results["dataset"] == DATASET)].iloc[0]
         embeddings = workflow_dir / "results" / "embeddings" / model / f"{DATASET}.zarr"
         rows.append(
@@ -224,6 +237,15 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-bootstrap", type=int, default=200)
+    parser.add_argument("--epochs", type=int, help=f"training epochs (default {BUDGETS['full'][0]})")
+    parser.add_argument(
+        "--batches-per-epoch", type=int, help=f"training batches per epoch (default {BUDGETS['full'][1]})"
+    )
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="also score the untrained encoder (baseline random_weights): what training adds",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -234,6 +256,8 @@ def main() -> None:
     budget = BUDGETS["full"]
     if args.quick:
         rates, seeds, n_bootstrap, budget = [0.0, 0.1, 0.2], [0], 50, BUDGETS["quick"]
+    budget = (args.epochs or budget[0], args.batches_per_epoch or budget[1])
+    baselines = ["random_weights"] if args.random_weights else []
     truth = ground_truth()
     print(
         f"plate: {truth.groupby(['fov_name', 'track_id']).ngroups} true tracks, {len(truth)} cells; "
@@ -243,7 +267,7 @@ def main() -> None:
     tables = []
     for rate in rates:
         for seed in seeds:
-            tables.append(one_run(truth, rate, seed, args.workdir, budget, n_bootstrap))
+            tables.append(one_run(truth, rate, seed, args.workdir, budget, n_bootstrap, baselines))
             print(tables[-1].round(3).to_string(index=False), flush=True)
     table = pd.concat(tables, ignore_index=True)
     table.to_csv(args.workdir / "robustness.csv", index=False)
