@@ -42,7 +42,7 @@ from dynaclr.tracking.importing import number_detections
 
 logger = logging.getLogger(__name__)
 
-#: Columns of the error log: which error, where, and the two tracks it involved (input ids).
+#: Columns of the error log: which error, where, and the two tracks it involved (as labelled then).
 ERROR_LOG_COLUMNS: tuple[str, ...] = ("kind", "fov_name", "t", "track_id", "other_track_id")
 IDENTITY_SWITCH = "identity_switch"
 FALSE_MERGE = "false_merge"
@@ -50,7 +50,7 @@ FALSE_MERGE = "false_merge"
 
 @dataclass
 class _Table:
-    """The rows' fixed frames and positions and their current track labels (arrays over all rows)."""
+    """The rows' fixed FOVs and frames, their current track labels and the current parent links."""
 
     fov: np.ndarray  # (N,) str
     t: np.ndarray  # (N,) int64 frames
@@ -178,13 +178,12 @@ def inject_tracking_errors(
         wanted = round(rate * len(links))
         if wanted == 0:
             continue
-        candidates = _close_pairs(tracks, max_distance_px, frames_apart)
+        candidates = _close_pairs(tracks, max_distance_px, frames_apart).to_numpy()
         made = 0
         for index in rng.permutation(len(candidates)):
             if made == wanted:
                 break
-            row_a, row_b = (int(v) for v in candidates.iloc[index])
-            error = apply(table, row_a, row_b)
+            error = apply(table, int(candidates[index, 0]), int(candidates[index, 1]))
             if error is not None:
                 log.append(dict(zip(ERROR_LOG_COLUMNS, (kind, *error), strict=True)))
                 made += 1
