@@ -7,11 +7,13 @@ you already have, :func:`import_tracks` (``import_tracks``, :mod:`~dynaclr.track
 (foreground and contour maps from a nuclear image), :mod:`~dynaclr.tracking.engine` (ultrack
 segment → link → solve; CBC solver, no commercial licence), :mod:`~dynaclr.tracking.divisions`
 (divisions into touching daughters undone: one nucleus cut in two), :mod:`~dynaclr.tracking.ctc` (Cell
-Tracking Challenge DET/TRA and division precision/recall).
+Tracking Challenge DET/TRA and division precision/recall), :mod:`~dynaclr.tracking.errors` (identity
+switches and false merges injected into a tracks table at controlled rates, for robustness studies).
 """
 
 from dynaclr.tracking.ctc import TrackingScores, ctc_scores, score_label_movies
 from dynaclr.tracking.engine import NO_PARENT, track_columns
+from dynaclr.tracking.errors import ERROR_LOG_COLUMNS, inject_tracking_errors
 from dynaclr.tracking.evaluate import (
     EvaluateTrackingInputs,
     EvaluateTrackingOutputs,
@@ -35,6 +37,7 @@ from dynaclr.tracking.fov import (
 from dynaclr.tracking.importing import ImportTracksInputs, ImportTracksOutputs, import_tracks
 
 __all__ = [
+    "ERROR_LOG_COLUMNS",
     "LABELS_CHANNEL",
     "NO_PARENT",
     "CollectTracksInputs",
@@ -53,6 +56,7 @@ __all__ = [
     "ctc_scores",
     "evaluate_tracking",
     "import_tracks",
+    "inject_tracking_errors",
     "project_labels_to_2d",
     "read_tracking_evaluation",
     "read_tracks_csv",
