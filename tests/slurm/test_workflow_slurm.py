@@ -46,8 +46,7 @@ UPSTREAM = (
     "tiny/phase.zarr",
     "tiny/records",
     "tiny/tracks.zarr",
-    "tiny/tracks.parquet",
-    "tiny/patches",
+    "tiny/patches",  # not tracks.parquet: the patches read each FOV's CSV, so it may be written later
 )
 
 
