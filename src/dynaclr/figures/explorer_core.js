@@ -63,7 +63,8 @@ function colours(values) {
       const b = Math.round(84 + f * (37 - 84));
       return `rgb(${r},${g},${b})`;
     };
-    return { colour: values.map((v) => (present.includes(v) ? ramp(v) : MISSING)), legend: legend };
+    const usable = (v) => typeof v === "number" && !isNaN(v);
+    return { colour: values.map((v) => (usable(v) ? ramp(v) : MISSING)), legend: legend };
   }
   const categories = [...new Set(present.map(String))].sort();
   const index = new Map(categories.map((c, k) => [c, k]));

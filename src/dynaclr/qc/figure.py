@@ -12,6 +12,7 @@ Reads only the frames shown (one slice per channel and frame).
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +98,10 @@ def _draw_tracks(ax: Axes, labels: NDArray | None, tracks: pd.DataFrame, t: int,
         overlay[edges] = (1.0, 0.85, 0.0, 1.0)
         ax.imshow(overlay, interpolation="nearest")
     now = tracks[tracks["t"] == t]
+    present = set(now["track_id"])
     recent = tracks[(tracks["t"] <= t) & (tracks["t"] >= t - tail_frames)].sort_values("t")
     for track_id, tail in recent.groupby("track_id"):
-        if track_id in set(now["track_id"]) and len(tail) > 1:
+        if track_id in present and len(tail) > 1:
             ax.plot(tail["x"], tail["y"], color="tab:cyan", linewidth=0.8)
     for row in now.itertuples(index=False):
         ax.text(row.x, row.y, str(int(row.track_id)), color="white", fontsize=4, ha="center", va="center")
@@ -116,18 +118,21 @@ def _draw_tracks_row(
 ) -> None:
     """The last row: the tracked labels' outlines and the tracks' tails over ``background``."""
     path, channel = background
-    with open_ome_zarr(path, layout="hcs", mode="r") as plate:
+    with ExitStack() as stack:
+        plate = stack.enter_context(open_ome_zarr(path, layout="hcs", mode="r"))
         position = plate[fov_name]
         c = position.get_channel_index(str(channel))
+        labels_image = None
+        if tracks_plate is not None:
+            labels_image = stack.enter_context(open_ome_zarr(tracks_plate, layout="hcs", mode="r"))[fov_name][
+                "0"
+            ]
         for col, t in enumerate(frames):
             _show(axes[col], _slice(position, t, c, path, fov_name))
             labels = None
-            if tracks_plate is not None:
-                with open_ome_zarr(tracks_plate, layout="hcs", mode="r") as label_plate:
-                    stack = read_block(
-                        label_plate[fov_name]["0"], (t, 0), store=tracks_plate, fov_name=fov_name
-                    )
-                labels = stack.max(axis=0)  # (Z, Y, X) -> (Y, X); a 2-D plate has Z = 1
+            if labels_image is not None and tracks_plate is not None:
+                stack_zyx = read_block(labels_image, (t, 0), store=tracks_plate, fov_name=fov_name)
+                labels = stack_zyx.max(axis=0)  # (Z, Y, X) -> (Y, X); a 2-D plate has Z = 1
             _draw_tracks(axes[col], labels, tracks, t, config.tail_frames)
     axes[0].set_ylabel("tracks", fontsize=7)
 
