@@ -52,7 +52,7 @@ ANALYSIS_RULES = {
 
 
 #: Opt-in (analysis.interpretation.enabled): on in the tiny config, off in the demo's.
-INTERPRETATION_RULES = {"cell_features", "interpret_embeddings"}
+INTERPRETATION_RULES = {"cell_features", "interpret_embeddings", "feature_trajectories"}
 
 
 def upstream(jobs: dict[str, int]) -> dict[str, int]:
@@ -110,6 +110,8 @@ def test_dry_run_with_slurm_profile_without_slurm(tmp_path):
     assert upstream(jobs) == all_jobs(2, 2)
     # interpretation: features once per (dataset, spec), then every (model, dataset): 2 models + 1 baseline
     assert jobs["cell_features"] == 1 and jobs["interpret_embeddings"] == 3
+    # the sensor's features along pseudo-time: every aligned (model, dataset) of the sensor's spec
+    assert jobs["feature_trajectories"] == 3
 
 
 def test_switching_phase_off_reads_phase_from_the_plate(tmp_path):
@@ -174,8 +176,14 @@ def test_dry_run_classifies_a_plate_dataset_that_names_its_annotation_table(tmp_
         (lambda c: c["datasets"]["tiny"]["simulate"].__setitem__("sed", 1), "sed"),
         (lambda c: c["datasets"]["tiny"]["simulate"].__setitem__("n_frames", "many"), "many"),
         (lambda c: c["datasets"]["tiny"]["simulate"]["wells"][0].pop("condition"), "condition"),
+        (
+            lambda c: c["analysis"]["interpretation"].__setitem__(
+                "trajectory_features", ["ERMarker_radial_slope"]
+            ),
+            "ERMarker_radial_slope",
+        ),
     ],
-    ids=["misspelt", "wrong-type", "missing-required"],
+    ids=["misspelt", "wrong-type", "missing-required", "unknown-trajectory-feature"],
 )
 def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, key):
     config = tiny_workflow_config()
@@ -231,6 +239,7 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
         "evaluation/results_table.csv",
         "tiny/cell_features/phase_sensor.parquet",
         "evaluation/interpretation/time_aware/tiny.csv",
+        "evaluation/feature_trajectories/time_aware/tiny_summary.csv",
         "report/findings.rst",
         "tiny/figures/qc/A_1_0.png",
         "figures/tiny/time_aware/explorer.html",
@@ -256,6 +265,7 @@ FIGURE_CAPTIONS = {  # figure -> (rule drawing it, words of its caption in workf
     "pseudotime": ("pseudotime_figure", "Pseudo-time of infection by dynamic time warping"),
     "pc_features": ("interpret_embeddings", "What the principal components"),
     "pc_gallery": ("interpret_embeddings", "Cells along the first"),
+    "feature_trajectories": ("feature_trajectories", "Engineered cell features along DTW pseudo-time"),
 }
 
 

@@ -63,7 +63,12 @@ def tiny_workflow_config() -> dict:
                 "baselines": ["engineered_features"],
                 "temporal_metrics": {"n_bootstrap": 20},
                 "classification": {"n_bootstrap": 20},
-                "interpretation": {"enabled": True, "n_components": 4},
+                "interpretation": {
+                    "enabled": True,
+                    "n_components": 4,
+                    "trajectory_features": ["ViralSensor_radial_slope", "ViralSensor_mean"],
+                    "trajectory_truth_columns": ["sensor_nuclear_fraction"],
+                },
             },
             "exports": {"ctc_tracks": True, "h5ad": True, "feature_parquet": True},
         }

@@ -109,6 +109,44 @@ def test_negatives_are_other_lineages_at_the_positive_time(sampling):
             assert positive == anchor
 
 
+@pytest.mark.parametrize("sampling", ["cell_aware", "time_aware"])
+def test_negatives_at_any_time_are_other_lineages_at_many_times(sampling):
+    planner = PairPlanner(
+        INDEX, ALL_ROWS, sampling, tau_frames=2, tolerance_frames=1, with_negatives=True, negative_time="any"
+    )
+    samples = planner.plan(planner.anchors, np.random.default_rng(3))
+    offsets = []
+    for anchor, positive, negative in samples:
+        assert negative >= 0
+        assert _lineage_key(negative) != _lineage_key(anchor)
+        offsets.append(INDEX.at[negative, "t"] - INDEX.at[positive, "t"])
+    # not tied to the positive's frame: negatives fall before, at and after it
+    assert min(offsets) < 0 < max(offsets)
+    assert sum(offset == 0 for offset in offsets) < len(offsets) / 2
+
+
+def test_negative_time_any_fails_when_only_one_lineage_is_left():
+    one_lineage = INDEX.loc[(INDEX["fov_name"] == "A/1/0") & (INDEX["lineage_id"] == 1), "row"].to_numpy()
+    planner = PairPlanner(INDEX, one_lineage, "cell_aware", with_negatives=True, negative_time="any")
+    with pytest.raises(ValueError, match="every patch belongs to the anchor's lineage"):
+        planner.plan(planner.anchors[:2], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="negative_time must be"):
+        PairPlanner(INDEX, ALL_ROWS, "cell_aware", negative_time="later")  # type: ignore[arg-type]
+
+
+def test_negative_time_defaults_to_the_papers_definition():
+    def resolved(**fields):
+        return ContrastiveModelConfig(patch_spec="p", loss="triplet", **fields).resolved_negative_time
+
+    assert resolved(sampling="cell_aware") == "any"
+    assert resolved(sampling="time_aware", tau_frames=1) == "same"
+    assert resolved(sampling="classical") == "any"
+    assert resolved(sampling="cell_aware", negative_time="same") == "same"
+    assert resolved(sampling="time_aware", tau_frames=1, negative_time="any") == "any"
+    with pytest.raises(ValidationError, match="negative_time: same needs tracking"):
+        ContrastiveModelConfig(patch_spec="p", sampling="classical", negative_time="same")
+
+
 def test_classical_positive_is_the_anchor_and_negative_any_other_patch():
     planner = PairPlanner(INDEX, ALL_ROWS, "classical", with_negatives=True)
     samples = planner.plan(planner.anchors, np.random.default_rng(0))

@@ -282,7 +282,57 @@ def interpretation_outputs():
     for model, dataset in interpretation_pairs():
         targets.append(f"{RESULTS}/evaluation/interpretation/{model}/{dataset}.csv")
         targets += figure_files("pc_features", model, dataset) + figure_files("pc_gallery", model, dataset)
+    for model, dataset in trajectory_feature_pairs():
+        targets.append(f"{RESULTS}/evaluation/feature_trajectories/{model}/{dataset}_summary.csv")
+        targets += figure_files("feature_trajectories", model, dataset)
     return targets
+
+
+def trajectory_feature_pairs():
+    """(model, dataset) whose features are followed along pseudo-time (rule feature_trajectories):
+    interpreted and aligned pairs whose patch spec holds the channel of a listed feature."""
+    names = CONFIG.analysis.interpretation.trajectory_features
+    if not names:
+        return []
+    from dynaclr.interpretation.features import CHANNEL_FEATURES
+
+    known = {
+        channel.channel for config in CONFIG.datasets.values() for spec in config.patches for channel in spec.channels
+    }
+    unknown = [
+        name
+        for name in names
+        if not any(name == f"{channel}_{feature}" for channel in known for feature in CHANNEL_FEATURES)
+    ]
+    if unknown:
+        raise ValueError(
+            f"analysis.interpretation.trajectory_features: {unknown} are not '{{channel}}_{{feature}}' of a patch "
+            f"spec's channel {sorted(known)} and a feature {list(CHANNEL_FEATURES)}"
+        )
+    aligned = set(aligned_pairs())
+    pairs = []
+    for model, dataset in interpretation_pairs():
+        if (model, dataset) not in aligned:
+            continue
+        spec = CONFIG.datasets[dataset].patch_spec(embedding_spec(model, dataset))
+        channels = [channel.channel for channel in spec.channels]
+        if any(name.startswith(f"{channel}_") for name in names for channel in channels):
+            pairs.append((model, dataset))
+    return pairs
+
+
+def feature_trajectories_inputs(wildcards):
+    """Pseudo-time, the cell features and index of the embedded spec, and ground truth when simulated."""
+    model, dataset = wildcards.model, wildcards.dataset
+    spec = embedding_spec(model, dataset)
+    inputs = {
+        "pseudotime": f"{RESULTS}/evaluation/pseudotime/{model}/{dataset}.parquet",
+        "features": cell_features_file(dataset, spec),
+        "patches_parquet": patch_store(dataset, spec)["parquet"],
+    }
+    if dataset in SIMULATED and CONFIG.analysis.interpretation.trajectory_truth_columns:
+        inputs["tracks"] = ground_truth_tracks(dataset)
+    return inputs
 
 
 # ------------------------------------------------------------------ the report's first page

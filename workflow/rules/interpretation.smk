@@ -66,3 +66,37 @@ rule interpret_embeddings:
         "../../envs/dynaclr.yaml"
     script:
         "../scripts/interpret_embeddings.py"
+
+
+rule feature_trajectories:
+    """Engineered cell features (e.g. the ER marker's radial profile) along DTW pseudo-time, beside
+    the simulator's ground truth (paper Fig. 5: organelle remodelling)."""
+    input:
+        unpack(feature_trajectories_inputs),
+    output:
+        trajectory=f"{RESULTS}/evaluation/feature_trajectories/{{model}}/{{dataset}}.csv",
+        summary=f"{RESULTS}/evaluation/feature_trajectories/{{model}}/{{dataset}}_summary.csv",
+        png=report(
+            f"{RESULTS}/figures/{{dataset}}/{{model}}/feature_trajectories.png",
+            caption="../report/feature_trajectories.rst",
+            category="7. Interpretation",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "figure": "features along pseudo-time"},
+        ),
+        svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/feature_trajectories.svg",
+    params:
+        config=analysis_config("interpretation"),
+    wildcard_constraints:
+        model=EMBEDDED_MODELS,
+    log:
+        f"{RESULTS}/logs/feature_trajectories/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/feature_trajectories/{{model}}/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/feature_trajectories.py"

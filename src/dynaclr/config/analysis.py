@@ -397,6 +397,17 @@ class InterpretationConfig(StrictModel):
     )
     gallery_cells_per_bin: int = Field(3, ge=1, le=10, description="Cells drawn per bin.")
     gallery_channel: int = Field(0, ge=0, description="Channel (index in the patch spec) the gallery shows.")
+    trajectory_features: list[str] = Field(
+        default_factory=list,
+        description="Cell features ('{channel}_{feature}', e.g. ERMarker_radial_slope) followed along DTW "
+        "pseudo-time (paper Fig. 5: organelle remodelling), rule feature_trajectories, for every aligned "
+        "(model, dataset) whose patch spec holds the channel of at least one of them; empty: no such rule.",
+    )
+    trajectory_truth_columns: list[str] = Field(
+        default_factory=list,
+        description="Ground-truth columns of simulated datasets drawn beside the trajectory features "
+        "(e.g. er_condensation, sensor_nuclear_fraction).",
+    )
 
     @model_validator(mode="after")
     def _gallery_within_components(self) -> InterpretationConfig:

@@ -6,9 +6,15 @@ DynaCLR paper (section 3.2):
 * ``classical``: anchor and positive are two augmentations of the same patch; batches are random,
   so other patches of the same cell can act as negatives (no tracking knowledge is used).
 * ``cell_aware``: as classical, but tracking defines identity: under NT-Xent a batch never holds two
-  patches of the same lineage, and explicit (triplet) negatives come from other lineages.
+  patches of the same lineage, and explicit (triplet) negatives come from other lineages, at any
+  time point by default (the paper's definition: its reference implementation draws the triplet
+  negative from any other track at a random time), or at the anchor's time (``negative_time: same``).
 * ``time_aware``: the positive is the same cell ``tau`` later, following the lineage through
-  divisions; negatives are other lineages at that time.
+  divisions; negatives are other lineages at that time (``negative_time: same``, the default and
+  the paper's definition).
+
+Where the paper takes "another cell" to be another track, this project takes another lineage: a
+mother and its daughters are never each other's negatives.
 """
 
 from __future__ import annotations
@@ -84,6 +90,12 @@ class ContrastiveModelConfig(StrictModel):
         None,
         description="Never put two patches of one lineage in a batch (no false negatives under NT-Xent); "
         "null = true for cell_aware and time_aware with the ntxent loss, else false.",
+    )
+    negative_time: Literal["same", "any"] | None = Field(
+        None,
+        description="Triplet negatives of cell_aware and time_aware sampling: another lineage's patch at the "
+        "positive's time point ('same') or at any time point ('any'). null = the paper's definition: 'any' "
+        "for cell_aware, 'same' for time_aware. classical draws any other patch (null or 'any' only).",
     )
     loss: LossName = Field("ntxent", description="'ntxent' (SimCLR) or 'triplet' (explicit negatives).")
     temperature: float = Field(0.5, gt=0, description="NT-Xent softmax temperature.")
@@ -203,7 +215,19 @@ class ContrastiveModelConfig(StrictModel):
             )
         if self.sampling != "time_aware" and given:
             raise ValueError(f"{given[0]} is only used by time_aware sampling; remove it or set sampling")
+        if self.sampling == "classical" and self.negative_time == "same":
+            raise ValueError(
+                "negative_time: same needs tracking (cell_aware or time_aware sampling); classical sampling "
+                "draws any other patch as its negative: remove negative_time or set sampling"
+            )
         return self
+
+    @property
+    def resolved_negative_time(self) -> Literal["same", "any"]:
+        """When triplet negatives are drawn: the configured value, else the paper's definition."""
+        if self.negative_time is not None:
+            return self.negative_time
+        return "same" if self.sampling == "time_aware" else "any"
 
     def encoder_arguments(self) -> dict[str, Any]:
         """The :class:`~dynaclr.contrastive.ContrastiveEncoder` arguments this config fixes (the input's

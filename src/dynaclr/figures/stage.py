@@ -9,6 +9,9 @@
 * :func:`pseudotime_figure` (rule ``pseudotime_figure``, simulated datasets): DTW pseudo-time vs
   the true time since onset, and the aligned trajectories (paper Fig 6: PCs along pseudo-time, a
   gallery of the best-aligned cells; :mod:`dynaclr.figures.trajectories`);
+* :func:`feature_trajectories_stage` (rule ``feature_trajectories``, opt-in): engineered cell
+  features along pseudo-time (paper Fig. 5: organelle remodelling;
+  :mod:`dynaclr.figures.feature_trajectories`);
 * :func:`results_table_stage` (rule ``results_table``): the model comparison (paper Tables 4-5);
 * :func:`findings_stage` (rule ``findings``): the report's first page, the key numbers with a
   plain-language finding each (:mod:`dynaclr.figures.findings`).
@@ -40,6 +43,11 @@ from dynaclr.embeddings import (
 from dynaclr.evaluation.stage import TEMPORAL_COMPARISON_COLUMNS
 from dynaclr.figures.curves import infected_fraction_over_time
 from dynaclr.figures.explorer import explorer_data, explorer_html, select_tracks
+from dynaclr.figures.feature_trajectories import (
+    feature_frames,
+    feature_trajectories,
+    plot_feature_trajectories,
+)
 from dynaclr.figures.findings import (
     FINDINGS_COLUMNS,
     classifier_findings,
@@ -416,3 +424,80 @@ def findings_stage(
         Path(tmp).write_text(findings_rst(table) + "\n")
     logger.info("Wrote %s and %s: %d findings", outputs.rst, outputs.csv, len(table))
     return table
+
+
+class FeatureTrajectoriesInputs(StageFiles):
+    """Rule ``feature_trajectories``: one (model, dataset)'s DTW pseudo-time, the cell features of
+    its patch spec, the patch index (cell positions) and, on a simulated dataset, the ground truth."""
+
+    pseudotime: Path
+    features: Path
+    patches_parquet: Path
+    tracks: Path | None = None
+
+
+class FeatureTrajectoriesOutputs(StageFiles):
+    """Rule ``feature_trajectories``: the binned trajectories, the summary and the figure."""
+
+    trajectory: Path
+    summary: Path
+    png: Path
+    svg: Path
+
+
+def feature_trajectories_stage(
+    inputs: FeatureTrajectoriesInputs,
+    outputs: FeatureTrajectoriesOutputs,
+    *,
+    features: list[str],
+    truth_columns: list[str],
+    model: str,
+    dataset: str,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Engineered features (and ground-truth columns) along pseudo-time (paper Fig. 5), drawn and
+    summarised (:mod:`dynaclr.figures.feature_trajectories`).
+
+    Args:
+        features: cell-feature columns to follow; those the features table lacks (another patch
+            spec's channels) are left out with a WARNING, and none present is an error.
+        truth_columns: ground-truth columns drawn beside them (with ``inputs.tracks``).
+
+    Returns:
+        The summary (:data:`~dynaclr.figures.feature_trajectories.SUMMARY_COLUMNS`).
+    """
+    pseudotime, provenance = read_table(inputs.pseudotime, ArtifactKind.PSEUDOTIME)
+    table, _ = read_table(inputs.features, ArtifactKind.CELL_FEATURES, CELL_KEYS)
+    present = [name for name in features if name in table.columns]
+    absent = [name for name in features if name not in table.columns]
+    if not present:
+        raise ValueError(
+            f"{inputs.features}: none of the features {features} is a column; its features are "
+            f"{[c for c in table.columns if c not in CELL_KEYS]}"
+        )
+    if absent:
+        logger.warning("%s: no columns %s (other channels); following %s", inputs.features, absent, present)
+    cells = table.loc[:, [*CELL_KEYS, *present]]
+    sources = dict.fromkeys(present, "cell features")
+    if inputs.tracks is not None and truth_columns:
+        index, _ = read_table(inputs.patches_parquet, ArtifactKind.PATCH_INDEX, (*CELL_KEYS, "y", "x"))
+        positioned = cells.merge(index.loc[:, [*CELL_KEYS, "y", "x"]], on=CELL_KEYS, how="left")
+        truth, _ = read_table(inputs.tracks, ArtifactKind.GROUND_TRUTH_TRACKS, ("fov_name", "t", "y", "x"))
+        cells = attach_ground_truth(positioned, truth, truth_columns).drop(columns=["y", "x"])
+        sources.update(dict.fromkeys(truth_columns, "ground truth"))
+    columns = list(sources)
+    frames = feature_frames(pseudotime, cells, columns)
+    if frames.empty:
+        raise ValueError(
+            f"{inputs.pseudotime}: no aligned frame matches a cell of {inputs.features}; rerun "
+            "`snakemake --forcerun cell_features` if the patch store changed"
+        )
+    trajectory, summary = feature_trajectories(
+        frames, columns, sources, model=model, dataset=dataset, seed=seed
+    )
+    write_csv(trajectory, outputs.trajectory)
+    write_csv(summary, outputs.summary)
+    event = {"division": "division"}.get(str(provenance.config.get("event")), "infection onset")
+    figure, caption = plot_feature_trajectories(trajectory, summary, event=event, label=f"{model}, {dataset}")
+    _save(figure, caption, outputs.png, outputs.svg)
+    return summary

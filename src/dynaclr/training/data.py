@@ -290,6 +290,7 @@ class PatchDataModule(LightningDataModule):
             tau_frames=self.tau_frames,
             tolerance_frames=self.config.tau_tolerance_frames,
             with_negatives=self.config.loss == "triplet",
+            negative_time=self.config.resolved_negative_time,
         )
 
     def _validation_batch_size(self, planner: PairPlanner, world_size: int) -> int:

@@ -7,13 +7,14 @@ not depend on the number of data-loader workers and every rank computes the same
 
 * ``classical``: positive = the anchor's own patch (two augmentations of it); negative = any
   other patch.
-* ``cell_aware``: positive = the anchor's own patch; negative = a patch of another lineage at the
-  same time point.
+* ``cell_aware``: positive = the anchor's own patch; negative = a patch of another lineage at any
+  time point (the DynaCLR paper's definition, ``negative_time="any"``) or at the same time point
+  (``negative_time="same"``).
 * ``time_aware``: positive = the anchor's lineage ``tau`` frames later: the same track, or, after
   a division, one of its descendants (chosen at random). If the lineage is missing at ``t + tau``
   the nearest of ``t + tau + 1, t + tau - 1, ..., ± tolerance`` (later than ``t``) is used; anchors
   without any such patch are not used as anchors. Negative = a patch of another lineage at the
-  positive's time point.
+  positive's time point (``negative_time="same"``, the paper's definition) or at any time point.
 
 Several patch stores (one per dataset) are pooled into one index by :func:`pool_patch_indexes`:
 rows are numbered across the stores, and FOV names are qualified by the dataset
@@ -46,6 +47,7 @@ from torch.utils.data import Sampler
 logger = logging.getLogger(__name__)
 
 SamplingMode = Literal["classical", "cell_aware", "time_aware"]
+NegativeTime = Literal["same", "any"]
 
 #: A planned sample: patch rows (anchor, positive, negative); negative is -1 when unused.
 Sample = tuple[int, int, int]
@@ -246,6 +248,9 @@ class PairPlanner:
             intervals).
         tolerance_frames: accept ``t + tau ± k`` for ``k <= tolerance_frames`` when ``t + tau`` is missing.
         with_negatives: plan explicit negatives (triplet loss); otherwise negatives are -1.
+        negative_time: ``cell_aware`` and ``time_aware``: a negative is another lineage's patch at
+            the positive's time point (``"same"``) or at any time point (``"any"``). ``classical``
+            ignores it (any other patch).
 
     Attributes:
         anchors: ``(A,)`` rows usable as anchors (time-aware: those with a positive).
@@ -260,7 +265,10 @@ class PairPlanner:
         tau_frames: int | np.ndarray = 1,
         tolerance_frames: int = 0,
         with_negatives: bool = False,
+        negative_time: NegativeTime = "same",
     ) -> None:
+        if negative_time not in ("same", "any"):
+            raise ValueError(f"negative_time must be 'same' or 'any', got {negative_time!r}")
         if not np.array_equal(index["row"].to_numpy(), np.arange(len(index))):
             raise ValueError("patch index rows must be numbered 0..N-1 in order")
         tau_of_row = np.broadcast_to(np.asarray(tau_frames, dtype=np.int64), (len(index),))
@@ -271,6 +279,7 @@ class PairPlanner:
         self.tau_of_row = tau_of_row
         self.tolerance_frames = tolerance_frames
         self.with_negatives = with_negatives
+        self.negative_time = negative_time
         self.rows = np.unique(np.asarray(rows, dtype=np.int64))
         self.lineage = _codes(index["fov_name"], index["lineage_id"])
         self.t = index["t"].to_numpy(dtype=np.int64)
@@ -351,8 +360,9 @@ class PairPlanner:
     def negatives(self, anchors: np.ndarray, positives: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Negative row per anchor ``(B,)``; ``-1`` everywhere when negatives are not planned.
 
-        ``classical``: a random other patch. Otherwise a patch of another lineage at the positive's
-        time point, or (if every patch at that time belongs to the anchor's lineage) anywhere.
+        ``classical``: a random other patch. Otherwise a patch of another lineage: with
+        ``negative_time="same"`` at the positive's time point, or (if every patch at that time
+        belongs to the anchor's lineage) anywhere; with ``"any"`` at any time point.
         """
         if not self.with_negatives:
             return np.full(len(anchors), -1, dtype=np.int64)
@@ -370,6 +380,15 @@ class PairPlanner:
                 if candidate != anchor:
                     return candidate
         lineage = self.lineage[anchor]
+        if self.negative_time == "any":
+            for _ in range(_NEGATIVE_ATTEMPTS):
+                candidate = int(self.rows[rng.integers(len(self.rows))])
+                if self.lineage[candidate] != lineage:
+                    return candidate
+            others = self.rows[self.lineage[self.rows] != lineage]
+            if len(others) == 0:
+                raise ValueError("cannot draw a negative: every patch belongs to the anchor's lineage")
+            return int(others[rng.integers(len(others))])
         time_point = int(self._time_key[positive])
         start, stop = self._time_start[time_point], self._time_stop[time_point]
         for _ in range(_NEGATIVE_ATTEMPTS):
