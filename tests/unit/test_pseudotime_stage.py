@@ -101,7 +101,7 @@ def test_explicit_reference_from_config(planted):
 
 def test_planted_onsets_are_recovered_within_one_frame(planted):
     truth = planted["truth"]
-    pseudotime, accuracy, reference = align_embeddings(
+    pseudotime, accuracy, reference, _ = align_embeddings(
         planted["adata"],
         PseudotimeConfig(),
         truth["infected"].to_numpy(dtype=float),
@@ -131,10 +131,10 @@ def test_pca_reduction_and_sliding_method_agree_on_the_planted_data(planted):
     truth = planted["truth"]
     state = truth["infected"].to_numpy(dtype=float)
     onset = truth["infection_onset_t"].to_numpy(dtype=float)
-    _, subsequence, _ = align_embeddings(
+    _, subsequence, _, _ = align_embeddings(
         planted["adata"], PseudotimeConfig(pca_components=4), state, onset, False
     )
-    _, sliding, _ = align_embeddings(
+    _, sliding, _, _ = align_embeddings(
         planted["adata"], PseudotimeConfig(method="sliding"), state, onset, False
     )
     for table in (subsequence, sliding):
@@ -152,11 +152,12 @@ def test_sliding_method_leaves_out_series_shorter_than_the_reference(planted, ca
     onset = kept["infection_onset_t"].to_numpy(dtype=float)
     config = {"min_query_frames": 6, "reference_frames_before_onset": 3, "reference_frames_after_onset": 4}
     with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
-        _, sliding, reference = align_embeddings(
+        _, sliding, reference, too_short = align_embeddings(
             adata, PseudotimeConfig(method="sliding", **config), state, onset, False
         )
     assert "2 lineage series shorter than the reference (7 frames) are not aligned" in caplog.text
-    _, subsequence, _ = align_embeddings(adata, PseudotimeConfig(**config), state, onset, False)
+    assert too_short == 2
+    _, subsequence, _, _ = align_embeddings(adata, PseudotimeConfig(**config), state, onset, False)
     assert reference.stop - reference.first == 7
     short_keys = {("A/1/0", 1), ("A/1/0", 2)}
     assert short_keys <= set(zip(subsequence["fov_name"], subsequence["query_id"], strict=True))
@@ -187,6 +188,7 @@ def test_stage_reads_ground_truth_and_writes_both_tables(planted, tmp_path):
     )
     stored, prov = read_table(tmp_path / "evaluation" / "pseudotime.parquet", ArtifactKind.PSEUDOTIME)
     assert prov.config["chosen_reference"]["onset_t"] >= 0
+    assert prov.config["n_series_shorter_than_reference"] == 0  # subsequence aligns every length
     assert {"model", "dataset", "fov_name", "query_id", "track_id", "t", "pseudotime", "skew"} <= set(
         stored.columns
     )

@@ -349,7 +349,7 @@ def align_embeddings(
     true_onset: np.ndarray | None = None,
     show_progress: bool = True,
     division_events: list[tuple[int, ...]] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, Reference]:
+) -> tuple[pd.DataFrame, pd.DataFrame, Reference, int]:
     """Steps 1-4 of the module docstring on in-memory embeddings.
 
     Args:
@@ -362,9 +362,12 @@ def align_embeddings(
             sees (:func:`true_division_frames`); the accuracy then scores :func:`division_accuracy`.
 
     Returns:
-        ``(pseudotime, accuracy, reference)``: the per-frame table (``align_tracks`` columns with
-        keys ``fov_name, query_id``, plus ``track_id`` and ``is_reference_series``), the per-query
-        accuracy table (:data:`DTW_ACCURACY_COLUMNS` without ``model, dataset``) and the reference.
+        ``(pseudotime, accuracy, reference, n_too_short)``: the per-frame table (``align_tracks``
+        columns with keys ``fov_name, query_id``, plus ``track_id`` and ``is_reference_series``), the
+        per-query accuracy table (:data:`DTW_ACCURACY_COLUMNS` without ``model, dataset``), the
+        reference, and the number of lineage series long enough for ``min_query_frames`` but left
+        out because ``method: sliding`` cannot align a series shorter than the reference (0 for
+        ``subsequence``).
     """
     if config.min_match_frames > config.min_query_frames:
         raise ValueError(
@@ -381,6 +384,7 @@ def align_embeddings(
     all_series = lineage_series(obs, min_frames=1)
     reference = select_reference(all_series, infection_state, config)
     shortest = config.min_query_frames
+    too_short = 0
     if config.method == "sliding":  # its windows are as long as the reference: shorter series cannot match
         shortest = max(shortest, reference.stop - reference.first)
         too_short = sum(config.min_query_frames <= len(s.rows) < shortest for s in all_series)
@@ -418,7 +422,7 @@ def align_embeddings(
     accuracy = onset_accuracy(aligned_onsets(pseudotime), queries, true_onset, reference)
     if division_events is not None:
         accuracy = division_accuracy(accuracy, queries, division_events)
-    return pseudotime, accuracy[list(DTW_ACCURACY_COLUMNS[2:])], reference
+    return pseudotime, accuracy[list(DTW_ACCURACY_COLUMNS[2:])], reference, too_short
 
 
 class AlignPseudotimeInputs(StageFiles):
@@ -591,7 +595,7 @@ def pseudotime_stage(
             "no ground truth: %s gets each lineage's aligned onset, but true onsets and onset errors are NaN",
             outputs.accuracy,
         )
-    pseudotime, accuracy, reference = align_embeddings(
+    pseudotime, accuracy, reference, too_short = align_embeddings(
         adata, config, infection_state, true_onset, division_events=division_events
     )
     pseudotime.insert(0, "dataset", dataset)
@@ -609,6 +613,8 @@ def pseudotime_stage(
             "t_stop": int(reference.series.t[reference.stop - 1]) + 1,
             "onset_t": reference.onset_t,
         },
+        # method sliding: lineage series left out as shorter than the reference (logged at WARNING)
+        "n_series_shorter_than_reference": too_short,
     }
     write_table(
         pseudotime, outputs.pseudotime, make_provenance(ArtifactKind.PSEUDOTIME, provenance_config, recorded)
