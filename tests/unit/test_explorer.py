@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from dynaclr.classify.annotation_table import read_annotation_table, validate_annotation_table
-from dynaclr.figures.explorer import explorer_data, explorer_html, png_thumbnails, select_tracks
+from dynaclr.figures.explorer import encode_thumbnails, explorer_data, explorer_html, select_tracks
 
 
 def _cells(n_tracks: int = 6, n_frames: int = 5) -> pd.DataFrame:
@@ -56,10 +56,12 @@ def test_whole_tracks_are_drawn_up_to_the_cap_and_the_draw_is_seeded():
     assert len(select_tracks(cells, 1000, seed=0)) == len(cells)
 
 
-def test_thumbnails_are_pngs_of_the_requested_size_on_one_window():
+def test_thumbnails_are_webp_of_the_requested_size_on_one_window():
     images = np.stack([np.zeros((16, 16)), np.full((16, 16), 10.0)]).astype(np.float32)
-    dark, bright = (Image.open(io.BytesIO(base64.b64decode(p))) for p in png_thumbnails(images, 32))
-    assert dark.size == (32, 32) and np.asarray(dark).max() == 0 and np.asarray(bright).min() == 255
+    dark, bright = (Image.open(io.BytesIO(base64.b64decode(p))) for p in encode_thumbnails(images, 32))
+    assert dark.format == bright.format == "WEBP"
+    dark_pixels, bright_pixels = np.asarray(dark.convert("L")), np.asarray(bright.convert("L"))
+    assert dark.size == (32, 32) and dark_pixels.max() <= 2 and bright_pixels.min() >= 253
 
 
 def test_the_page_holds_its_data_and_scripts_and_loads_nothing(tmp_path: Path):
@@ -158,7 +160,8 @@ canvas.listeners.mousedown({clientX: 12, clientY: 588});
 canvas.listeners.mouseup({clientX: 12, clientY: 588});
 elements["apply"].listeners.click();
 elements["download"].listeners.click();
-console.log(JSON.stringify({points: before, track: elements["track"].children.length,
+const strip = elements["track"].children;
+console.log(JSON.stringify({points: before, track: strip.length, src: strip.length ? strip[0].src : "",
   counts: elements["counts"].textContent, csv: downloaded}));
 """
     )
@@ -166,6 +169,7 @@ console.log(JSON.stringify({points: before, track: elements["track"].children.le
     out = json.loads(result.stdout)
     assert out["points"] == 30  # every cell drawn on load
     assert out["track"] == 5  # the hovered cell's track: a strip of its 5 frames
+    assert out["src"].startswith("data:image/webp;base64,")  # the thumbnail's own type
     assert "1 annotated" in out["counts"]
     assert out["csv"].splitlines()[0] == "fov_name,track_id,t,task,label"
     assert out["csv"].splitlines()[1].endswith(",infection,infected")

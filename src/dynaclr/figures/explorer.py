@@ -53,16 +53,24 @@ def select_tracks(cells: pd.DataFrame, max_cells: int, seed: int) -> pd.DataFram
     return cells[mask].reset_index(drop=True)
 
 
-def png_thumbnails(images: np.ndarray, size_px: int) -> list[str]:
-    """Each (Y, X) image as a base64 PNG of ``size_px`` square, one window for all (1st–99.5th
-    percentile of their pixels) so brightness compares between cells."""
+#: MIME type of the thumbnails: lossy WebP (quality 80) is about 4.5 times smaller than PNG on the
+#: demo's patches (0.50 vs 2.26 kB per 64-pixel thumbnail), which keeps a 2,000-cell page and the
+#: report that embeds it small; every current browser shows it.
+THUMBNAIL_TYPE = "image/webp"
+
+
+def encode_thumbnails(images: np.ndarray, size_px: int) -> list[str]:
+    """Each (Y, X) image as a base64 WebP (:data:`THUMBNAIL_TYPE`) of ``size_px`` square, one window
+    for all (1st–99.5th percentile of their pixels) so brightness compares between cells."""
     finite = images[np.isfinite(images)]
     low, high = np.percentile(finite, [1, 99.5]) if finite.size else (0.0, 1.0)
     scaled = np.clip((np.nan_to_num(images, nan=low) - low) / max(high - low, 1e-12), 0, 1)
     out = []
     for image in (scaled * 255).astype(np.uint8):
         buffer = io.BytesIO()
-        Image.fromarray(image).resize((size_px, size_px), Image.Resampling.BILINEAR).save(buffer, "PNG")
+        Image.fromarray(image).resize((size_px, size_px), Image.Resampling.BILINEAR).save(
+            buffer, "WEBP", quality=80, method=6
+        )
         out.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
     return out
 
@@ -112,7 +120,8 @@ def explorer_data(
             "track_id": [int(v) for v in cells["track_id"]],
             "t": [int(v) for v in cells["t"]],
         },
-        "thumbnails": png_thumbnails(thumbnails(cells["row"].to_numpy()), thumbnail_px),
+        "thumbnails": encode_thumbnails(thumbnails(cells["row"].to_numpy()), thumbnail_px),
+        "thumbnail_type": THUMBNAIL_TYPE,
         "task_labels": TASK_LABELS,
     }
 

@@ -79,7 +79,7 @@
 
   function thumbnail(i, current) {
     const image = document.createElement("img");
-    image.src = "data:image/png;base64," + data.thumbnails[i];
+    image.src = "data:" + data.thumbnail_type + ";base64," + data.thumbnails[i];
     image.title = `t = ${cells.t[i]}`;
     image.className = current ? "thumb current" : "thumb";
     return image;
