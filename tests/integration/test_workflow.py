@@ -178,7 +178,7 @@ def test_dry_run_classifies_a_plate_dataset_that_names_its_annotation_table(tmp_
         (lambda c: c["datasets"]["tiny"]["simulate"]["wells"][0].pop("condition"), "condition"),
         (
             lambda c: c["analysis"]["interpretation"].__setitem__(
-                "trajectory_features", ["ERMarker_radial_slope"]
+                "trajectory_features", ["raw:ERMarker_radial_slope"]
             ),
             "ERMarker_radial_slope",
         ),

@@ -66,7 +66,7 @@ def tiny_workflow_config() -> dict:
                 "interpretation": {
                     "enabled": True,
                     "n_components": 4,
-                    "trajectory_features": ["ViralSensor_radial_slope", "ViralSensor_mean"],
+                    "trajectory_features": ["raw:ViralSensor_radial_slope", "raw:ViralSensor_mean"],
                     "trajectory_truth_columns": ["sensor_nuclear_fraction"],
                 },
             },

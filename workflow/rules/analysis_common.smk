@@ -296,9 +296,7 @@ def trajectory_feature_pairs():
         return []
     from dynaclr.interpretation.features import CHANNEL_FEATURES
 
-    known = {
-        channel.channel for config in CONFIG.datasets.values() for spec in config.patches for channel in spec.channels
-    }
+    known = {name for config in CONFIG.datasets.values() for spec in config.patches for name in spec.channel_names()}
     unknown = [
         name
         for name in names
@@ -306,8 +304,8 @@ def trajectory_feature_pairs():
     ]
     if unknown:
         raise ValueError(
-            f"analysis.interpretation.trajectory_features: {unknown} are not '{{channel}}_{{feature}}' of a patch "
-            f"spec's channel {sorted(known)} and a feature {list(CHANNEL_FEATURES)}"
+            f"analysis.interpretation.trajectory_features: {unknown} are not '{{source}}:{{channel}}_{{feature}}' "
+            f"of a patch spec's channel {sorted(known)} and a feature {list(CHANNEL_FEATURES)}"
         )
     aligned = set(aligned_pairs())
     pairs = []
@@ -315,7 +313,7 @@ def trajectory_feature_pairs():
         if (model, dataset) not in aligned:
             continue
         spec = CONFIG.datasets[dataset].patch_spec(embedding_spec(model, dataset))
-        channels = [channel.channel for channel in spec.channels]
+        channels = spec.channel_names()
         if any(name.startswith(f"{channel}_") for name in names for channel in channels):
             pairs.append((model, dataset))
     return pairs

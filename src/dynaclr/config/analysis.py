@@ -399,7 +399,8 @@ class InterpretationConfig(StrictModel):
     gallery_channel: int = Field(0, ge=0, description="Channel (index in the patch spec) the gallery shows.")
     trajectory_features: list[str] = Field(
         default_factory=list,
-        description="Cell features ('{channel}_{feature}', e.g. ERMarker_radial_slope) followed along DTW "
+        description="Cell features ('{source}:{channel}_{feature}' as the features table names them, e.g. "
+        "raw:ERMarker_radial_slope) followed along DTW "
         "pseudo-time (paper Fig. 5: organelle remodelling), rule feature_trajectories, for every aligned "
         "(model, dataset) whose patch spec holds the channel of at least one of them; empty: no such rule.",
     )

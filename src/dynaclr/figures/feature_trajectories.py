@@ -2,7 +2,7 @@
 
 The aligned trajectories (:mod:`dynaclr.figures.trajectories`) show what the embeddings do along
 pseudo-time; this shows what measured features do there: e.g. the ER marker's radial profile
-(``ERMarker_radial_slope``) as the ER condenses around the nucleus after infection, beside the
+(``raw:ERMarker_radial_slope``) as the ER condenses around the nucleus after infection, beside the
 simulator's own ``er_condensation`` where the dataset has ground truth.
 
 Each matched frame of an aligned lineage counts once (:func:`aligned_frames`). Per feature:
