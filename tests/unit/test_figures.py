@@ -91,7 +91,7 @@ def test_infected_fraction_figure(planted):
 
 def test_pseudotime_accuracy_figure(planted):
     truth = planted["truth"]
-    pseudotime, accuracy, _, _ = align_embeddings(
+    pseudotime, accuracy, *_ = align_embeddings(
         planted["adata"],
         PseudotimeConfig(),
         truth["infected"].to_numpy(dtype=float),

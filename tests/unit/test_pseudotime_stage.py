@@ -19,6 +19,7 @@ from dynaclr.pseudotime.stage import (
     lineage_series,
     pseudotime_stage,
     select_reference,
+    select_references,
     step_onset,
     true_division_frames,
 )
@@ -76,6 +77,42 @@ def test_automatic_reference_has_its_onset_well_inside(planted):
         select_reference(series, None, config)
 
 
+def test_several_references_each_series_keeps_its_nearest(planted):
+    truth = planted["truth"]
+    state = truth["infected"].to_numpy(dtype=float)
+    onset = truth["infection_onset_t"].to_numpy(dtype=float)
+    config = PseudotimeConfig(n_references=3)
+    references = select_references(lineage_series(truth), state, config)
+    assert len(references) == 3
+    assert references[0].series.key == select_reference(lineage_series(truth), state, config).series.key
+    roots = {(r.series.fov_name, int(r.series.track_ids[0])) for r in references}
+    assert len(roots) == 3  # one per root lineage
+    several = align_embeddings(planted["adata"], config, state, onset, show_progress=False)
+    single = align_embeddings(planted["adata"], PseudotimeConfig(), state, onset, show_progress=False)
+    assert set(several.accuracy["reference"]) <= {0, 1, 2} and set(single.accuracy["reference"]) == {0}
+    assert several.accuracy["is_reference_series"].sum() == 3
+    summary = several.per_reference
+    assert summary["reference"].tolist() == [0, 1, 2]
+    assert summary["n_series_nearest"].sum() == len(several.accuracy)
+    # each series' rows come from one reference, the one of lowest cost among the three
+    per_series = several.pseudotime.groupby(["fov_name", "query_id"])["reference"].nunique()
+    assert (per_series == 1).all()
+    assert len(several.pseudotime) == len(single.pseudotime)
+    # aligning everything to the first reference alone is the single-reference alignment
+    first_alone = summary.loc[0, "median_abs_onset_error_alone"]
+    observed = single.accuracy[
+        single.accuracy["has_observed_onset"] & ~single.accuracy["is_reference_series"]
+    ]
+    assert first_alone == pytest.approx(observed["abs_onset_error_frames"].median())
+    scored = several.accuracy[several.accuracy["has_observed_onset"]]
+    assert (scored["abs_onset_error_frames"] <= 1).mean() >= 0.9
+    with pytest.raises(ValueError, match="n_references: 2 needs automatic references"):
+        PseudotimeConfig(
+            n_references=2,
+            reference=ReferenceTrackConfig(fov_name="A/1/0", track_id=1, t_start=0, t_stop=4, onset_t=2),
+        )
+
+
 def test_explicit_reference_from_config(planted):
     truth = planted["truth"]
     infected = truth[truth["infection_onset_t"] >= 0].iloc[0]
@@ -101,7 +138,7 @@ def test_explicit_reference_from_config(planted):
 
 def test_planted_onsets_are_recovered_within_one_frame(planted):
     truth = planted["truth"]
-    pseudotime, accuracy, reference, _ = align_embeddings(
+    pseudotime, accuracy, (reference, *_), *_ = align_embeddings(
         planted["adata"],
         PseudotimeConfig(),
         truth["infected"].to_numpy(dtype=float),
@@ -131,10 +168,10 @@ def test_pca_reduction_and_sliding_method_agree_on_the_planted_data(planted):
     truth = planted["truth"]
     state = truth["infected"].to_numpy(dtype=float)
     onset = truth["infection_onset_t"].to_numpy(dtype=float)
-    _, subsequence, _, _ = align_embeddings(
+    _, subsequence, *_ = align_embeddings(
         planted["adata"], PseudotimeConfig(pca_components=4), state, onset, False
     )
-    _, sliding, _, _ = align_embeddings(
+    _, sliding, *_ = align_embeddings(
         planted["adata"], PseudotimeConfig(method="sliding"), state, onset, False
     )
     for table in (subsequence, sliding):
@@ -152,12 +189,12 @@ def test_sliding_method_leaves_out_series_shorter_than_the_reference(planted, ca
     onset = kept["infection_onset_t"].to_numpy(dtype=float)
     config = {"min_query_frames": 6, "reference_frames_before_onset": 3, "reference_frames_after_onset": 4}
     with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
-        _, sliding, reference, too_short = align_embeddings(
+        _, sliding, (reference, *_), too_short, _ = align_embeddings(
             adata, PseudotimeConfig(method="sliding", **config), state, onset, False
         )
     assert "2 lineage series shorter than the reference (7 frames) are not aligned" in caplog.text
     assert too_short == 2
-    _, subsequence, _, _ = align_embeddings(adata, PseudotimeConfig(**config), state, onset, False)
+    _, subsequence, *_ = align_embeddings(adata, PseudotimeConfig(**config), state, onset, False)
     assert reference.stop - reference.first == 7
     short_keys = {("A/1/0", 1), ("A/1/0", 2)}
     assert short_keys <= set(zip(subsequence["fov_name"], subsequence["query_id"], strict=True))

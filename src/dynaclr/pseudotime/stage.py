@@ -18,11 +18,14 @@ Steps of :func:`pseudotime_stage` for one (model, dataset):
    ``reference_frames_before_onset`` frames before and ``reference_frames_after_onset`` from the
    onset. The onset of a series is the step of a one-step fit to its per-frame infection state
    (ground truth, or the infection classifier's predictions), so noisy predictions work too.
+   With ``n_references: k`` the ``k`` best-ranked series (one per root lineage) are references
+   (:func:`select_references`).
 3. **Alignment**: every series with at least ``min_query_frames`` frames is aligned to the
    reference with :func:`dynaclr.pseudotime.dtw.align_tracks` (subsequence DTW by default,
    dtaidistance's C backend). Reference times are frames relative to its onset, so a query
    frame's ``pseudotime`` is its estimated time since infection onset (frames; NaN outside the
-   matched window).
+   matched window). With several references each series is aligned to every one and keeps the
+   alignment of lowest normalised cost (column ``reference``: the reference's rank, 0 first).
 4. **Accuracy** (simulated data): a query's aligned onset is the first matched frame whose
    pseudo-time is ``>= 0`` (the frame aligned to the reference's onset); ``onset_error_frames =
    aligned_onset_t - true_onset_t`` for queries whose true onset is observed inside the series
@@ -34,10 +37,12 @@ Steps of :func:`pseudotime_stage` for one (model, dataset):
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import anndata as ad
 import numpy as np
@@ -75,6 +80,7 @@ DTW_ACCURACY_COLUMNS: tuple[str, ...] = (
     "abs_onset_error_frames",
     "normalized_cost",
     "skew",
+    "reference",
 )
 
 
@@ -216,6 +222,37 @@ def select_reference(
     return _automatic_reference(series, infection_state, config)
 
 
+def select_references(
+    series: list[LineageSeries],
+    infection_state: np.ndarray | None,
+    config: PseudotimeConfig,
+) -> list[Reference]:
+    """The references of ``config``: the explicit one, or the ``n_references`` best-ranked automatic
+    ones (:func:`select_reference`'s ranking), at most one per root lineage (a lineage's leaves
+    share their mothers' frames). Fewer than ``n_references`` qualifying is a WARNING, not an error.
+    """
+    if config.reference is not None:
+        return [_explicit_reference(series, config.reference)]
+    ranked = _ranked_references(series, infection_state, config)
+    chosen: list[Reference] = []
+    roots: set[tuple[str, int]] = set()
+    for reference in ranked:
+        root = (reference.series.fov_name, int(reference.series.track_ids[0]))
+        if root in roots:
+            continue
+        roots.add(root)
+        chosen.append(reference)
+        if len(chosen) == config.n_references:
+            break
+    if len(chosen) < config.n_references:
+        logger.warning(
+            "n_references: %d asked, %d lineages qualify as references; aligning to those",
+            config.n_references,
+            len(chosen),
+        )
+    return chosen
+
+
 def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackConfig) -> Reference:
     """The series and frames ``pseudotime.reference`` names."""
     candidates = [s for s in series if s.fov_name == explicit.fov_name and explicit.track_id in s.track_ids]
@@ -241,29 +278,7 @@ def _automatic_reference(
     series: list[LineageSeries], infection_state: np.ndarray | None, config: PseudotimeConfig
 ) -> Reference:
     """The infected lineage whose onset is furthest from both of its ends (module docstring)."""
-    if infection_state is None:
-        raise ValueError(
-            "automatic reference selection needs an infection state (ground truth or predictions); "
-            "give one, or set pseudotime.reference explicitly"
-        )
-    before, after = config.reference_frames_before_onset, config.reference_frames_after_onset
-    best: tuple[tuple[int, int, str, int], Reference] | None = None
-    for item in series:
-        if len(item.rows) < before + after:
-            continue
-        onset, errors = step_onset(infection_state[item.rows])
-        if errors > max(1, round(0.1 * len(item.rows))) or onset < before or len(item.rows) - onset < after:
-            continue
-        score = (-min(onset, len(item.rows) - onset), -len(item.rows), item.fov_name, item.query_id)
-        if best is None or score < best[0]:
-            best = (score, Reference(item, onset - before, onset + after, onset))
-    if best is None:
-        raise ValueError(
-            f"no lineage series with an {config.event} event has >= {before} frames before and >= {after} "
-            "frames from it; "
-            "lower pseudotime.reference_frames_before_onset/after_onset or set pseudotime.reference"
-        )
-    reference = best[1]
+    reference = _ranked_references(series, infection_state, config)[0]
     logger.info(
         "Reference: FOV %s, leaf track %d, frames %d..%d, onset at frame %d",
         reference.series.fov_name,
@@ -273,6 +288,34 @@ def _automatic_reference(
         reference.onset_t,
     )
     return reference
+
+
+def _ranked_references(
+    series: list[LineageSeries], infection_state: np.ndarray | None, config: PseudotimeConfig
+) -> list[Reference]:
+    """Every series that qualifies as an automatic reference, best first (module docstring)."""
+    if infection_state is None:
+        raise ValueError(
+            "automatic reference selection needs an infection state (ground truth or predictions); "
+            "give one, or set pseudotime.reference explicitly"
+        )
+    before, after = config.reference_frames_before_onset, config.reference_frames_after_onset
+    ranked: list[tuple[tuple[int, int, str, int], Reference]] = []
+    for item in series:
+        if len(item.rows) < before + after:
+            continue
+        onset, errors = step_onset(infection_state[item.rows])
+        if errors > max(1, round(0.1 * len(item.rows))) or onset < before or len(item.rows) - onset < after:
+            continue
+        score = (-min(onset, len(item.rows) - onset), -len(item.rows), item.fov_name, item.query_id)
+        ranked.append((score, Reference(item, onset - before, onset + after, onset)))
+    if not ranked:
+        raise ValueError(
+            f"no lineage series with an {config.event} event has >= {before} frames before and >= {after} "
+            "frames from it; "
+            "lower pseudotime.reference_frames_before_onset/after_onset or set pseudotime.reference"
+        )
+    return [reference for _, reference in sorted(ranked, key=lambda item: item[0])]
 
 
 def aligned_onsets(pseudotime: pd.DataFrame) -> pd.DataFrame:
@@ -315,7 +358,10 @@ def _series_true_onset(onsets: np.ndarray) -> float:
 
 
 def onset_accuracy(
-    accuracy: pd.DataFrame, queries: list[LineageSeries], true_onset: np.ndarray | None, reference: Reference
+    accuracy: pd.DataFrame,
+    queries: list[LineageSeries],
+    true_onset: np.ndarray | None,
+    reference: Reference | Sequence[Reference],
 ) -> pd.DataFrame:
     """Add each query's true onset and the aligned onset's error (frames) to :func:`aligned_onsets`.
 
@@ -335,11 +381,53 @@ def onset_accuracy(
     error = accuracy["aligned_onset_t"] - accuracy["true_onset_t"]
     accuracy["onset_error_frames"] = error.where(accuracy["has_observed_onset"])
     accuracy["abs_onset_error_frames"] = accuracy["onset_error_frames"].abs()
+    references = [reference] if isinstance(reference, Reference) else list(reference)
+    keys = {item.series.key for item in references}
     accuracy["is_reference_series"] = [
-        (f, q) == reference.series.key
-        for f, q in zip(accuracy["fov_name"], accuracy["query_id"], strict=True)
+        (f, q) in keys for f, q in zip(accuracy["fov_name"], accuracy["query_id"], strict=True)
     ]
     return accuracy
+
+
+class Alignment(NamedTuple):
+    """What :func:`align_embeddings` returns.
+
+    Attributes:
+        pseudotime: the per-frame table (``align_tracks`` columns with keys ``fov_name, query_id``,
+            plus ``track_id``, ``is_reference_series`` and ``reference``, the rank of the reference
+            the series was aligned to).
+        accuracy: the per-query table (:data:`DTW_ACCURACY_COLUMNS` without ``model, dataset``).
+        references: the references, best-ranked first.
+        n_too_short: lineage series long enough for ``min_query_frames`` but left out because
+            ``method: sliding`` cannot align a series shorter than the reference (0 for subsequence).
+        per_reference: one row per reference (:data:`REFERENCE_COLUMNS`): where it is, how many
+            series chose it, and the onset error of aligning every series to it alone.
+    """
+
+    pseudotime: pd.DataFrame
+    accuracy: pd.DataFrame
+    references: list[Reference]
+    n_too_short: int
+    per_reference: pd.DataFrame
+
+    @property
+    def reference(self) -> Reference:
+        """The best-ranked reference."""
+        return self.references[0]
+
+
+#: Columns of :attr:`Alignment.per_reference`.
+REFERENCE_COLUMNS: tuple[str, ...] = (
+    "reference",
+    "fov_name",
+    "query_id",
+    "t_start",
+    "t_stop",
+    "onset_t",
+    "n_series_nearest",
+    "n_scored_alone",
+    "median_abs_onset_error_alone",
+)
 
 
 def align_embeddings(
@@ -349,7 +437,7 @@ def align_embeddings(
     true_onset: np.ndarray | None = None,
     show_progress: bool = True,
     division_events: list[tuple[int, ...]] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, Reference, int]:
+) -> Alignment:
     """Steps 1-4 of the module docstring on in-memory embeddings.
 
     Args:
@@ -360,14 +448,6 @@ def align_embeddings(
         true_onset: ``(N,)`` per-cell true onset frame (``-1`` never, NaN unknown) for the accuracy.
         division_events: with ``event: division``, per cell the true division frames its lineage
             sees (:func:`true_division_frames`); the accuracy then scores :func:`division_accuracy`.
-
-    Returns:
-        ``(pseudotime, accuracy, reference, n_too_short)``: the per-frame table (``align_tracks``
-        columns with keys ``fov_name, query_id``, plus ``track_id`` and ``is_reference_series``), the
-        per-query accuracy table (:data:`DTW_ACCURACY_COLUMNS` without ``model, dataset``), the
-        reference, and the number of lineage series long enough for ``min_query_frames`` but left
-        out because ``method: sliding`` cannot align a series shorter than the reference (0 for
-        ``subsequence``).
     """
     if config.min_match_frames > config.min_query_frames:
         raise ValueError(
@@ -382,11 +462,11 @@ def align_embeddings(
         )
     obs = cell_table(adata)
     all_series = lineage_series(obs, min_frames=1)
-    reference = select_reference(all_series, infection_state, config)
+    references = select_references(all_series, infection_state, config)
     shortest = config.min_query_frames
     too_short = 0
     if config.method == "sliding":  # its windows are as long as the reference: shorter series cannot match
-        shortest = max(shortest, reference.stop - reference.first)
+        shortest = max(shortest, *(reference.stop - reference.first for reference in references))
         too_short = sum(config.min_query_frames <= len(s.rows) < shortest for s in all_series)
         if too_short:
             logger.warning(
@@ -404,25 +484,104 @@ def align_embeddings(
     options: dict[str, Any] = {"penalty": config.step_penalty, "normalize": config.normalize}
     if config.method == "subsequence":
         options["min_length"] = config.min_match_frames
-    pseudotime = align_tracks(
-        matrix[reference.rows],
-        {s.key: matrix[s.rows] for s in queries},
-        reference_times=reference.times,
-        query_times={s.key: s.t for s in queries},
-        method=config.method,
-        key_names=("fov_name", "query_id"),
-        show_progress=show_progress,
-        **options,
-    )
-    pseudotime["track_id"] = np.concatenate([s.track_ids for s in queries])
-    pseudotime["is_reference_series"] = [
-        (fov, query) == reference.series.key
-        for fov, query in zip(pseudotime["fov_name"], pseudotime["query_id"], strict=True)
-    ]
-    accuracy = onset_accuracy(aligned_onsets(pseudotime), queries, true_onset, reference)
+    reference_keys = {reference.series.key for reference in references}
+    tables: list[pd.DataFrame] = []
+    alone: list[pd.DataFrame] = []
+    for rank, reference in enumerate(references):
+        if len(references) > 1:
+            logger.info(
+                "Reference %d: FOV %s, leaf track %d, frames %d..%d, onset at frame %d",
+                rank,
+                reference.series.fov_name,
+                reference.series.query_id,
+                reference.series.t[reference.first],
+                reference.series.t[reference.stop - 1],
+                reference.onset_t,
+            )
+        table = align_tracks(
+            matrix[reference.rows],
+            {s.key: matrix[s.rows] for s in queries},
+            reference_times=reference.times,
+            query_times={s.key: s.t for s in queries},
+            method=config.method,
+            key_names=("fov_name", "query_id"),
+            show_progress=show_progress,
+            **options,
+        )
+        table["track_id"] = np.concatenate([s.track_ids for s in queries])
+        table["is_reference_series"] = [
+            (fov, query) in reference_keys
+            for fov, query in zip(table["fov_name"], table["query_id"], strict=True)
+        ]
+        table["reference"] = rank
+        tables.append(table)
+        accuracy_alone = onset_accuracy(aligned_onsets(table), queries, true_onset, references)
+        if division_events is not None:
+            accuracy_alone = division_accuracy(accuracy_alone, queries, division_events)
+        alone.append(accuracy_alone)
+    pseudotime = _nearest_reference(tables)
+    accuracy = onset_accuracy(aligned_onsets(pseudotime), queries, true_onset, references)
     if division_events is not None:
         accuracy = division_accuracy(accuracy, queries, division_events)
-    return pseudotime, accuracy[list(DTW_ACCURACY_COLUMNS[2:])], reference, too_short
+    chosen = pseudotime.drop_duplicates(["fov_name", "query_id"])[["fov_name", "query_id", "reference"]]
+    accuracy = accuracy.merge(chosen, on=["fov_name", "query_id"], how="left", validate="one_to_one")
+    per_reference = _reference_summary(references, alone, chosen)
+    return Alignment(
+        pseudotime, accuracy[list(DTW_ACCURACY_COLUMNS[2:])], references, too_short, per_reference
+    )
+
+
+def _nearest_reference(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Each series' rows from the table (one per reference) where its normalised cost is lowest
+    (ties: the better-ranked reference), in the series order of the tables."""
+    if len(tables) == 1:
+        return tables[0]
+    keys = ["fov_name", "query_id"]
+    costs = pd.concat(
+        [
+            table.groupby(keys, sort=False, as_index=False).agg(
+                cost=("normalized_cost", "first"), reference=("reference", "first")
+            )
+            for table in tables
+        ],
+        ignore_index=True,
+    )
+    costs["cost"] = costs["cost"].fillna(np.inf)
+    best = costs.sort_values(["cost", "reference"], kind="stable").drop_duplicates(keys)[[*keys, "reference"]]
+    merged = pd.concat(tables, ignore_index=True).merge(best, on=[*keys, "reference"], how="inner")
+    order = (
+        tables[0][keys]
+        .drop_duplicates()
+        .reset_index(drop=True)
+        .reset_index()
+        .rename(columns={"index": "_order"})
+    )
+    merged = merged.merge(order, on=keys, how="left").sort_values(["_order", "t"], kind="stable")
+    return merged.drop(columns="_order").reset_index(drop=True)
+
+
+def _reference_summary(
+    references: list[Reference], alone: list[pd.DataFrame], chosen: pd.DataFrame
+) -> pd.DataFrame:
+    """:data:`REFERENCE_COLUMNS`: each reference, the series nearest to it, and the median absolute
+    onset error of aligning every series to it alone (reference series and unobserved onsets left out)."""
+    rows = []
+    for rank, (reference, accuracy) in enumerate(zip(references, alone, strict=True)):
+        scored = accuracy[~accuracy["is_reference_series"].astype(bool)]["abs_onset_error_frames"].dropna()
+        rows.append(
+            {
+                "reference": rank,
+                "fov_name": reference.series.fov_name,
+                "query_id": int(reference.series.query_id),
+                "t_start": int(reference.series.t[reference.first]),
+                "t_stop": int(reference.series.t[reference.stop - 1]) + 1,
+                "onset_t": reference.onset_t,
+                "n_series_nearest": int((chosen["reference"] == rank).sum()),
+                "n_scored_alone": len(scored),
+                "median_abs_onset_error_alone": float(scored.median()) if len(scored) else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(REFERENCE_COLUMNS))
 
 
 class AlignPseudotimeInputs(StageFiles):
@@ -595,9 +754,8 @@ def pseudotime_stage(
             "no ground truth: %s gets each lineage's aligned onset, but true onsets and onset errors are NaN",
             outputs.accuracy,
         )
-    pseudotime, accuracy, reference, too_short = align_embeddings(
-        adata, config, infection_state, true_onset, division_events=division_events
-    )
+    alignment = align_embeddings(adata, config, infection_state, true_onset, division_events=division_events)
+    pseudotime, accuracy, reference = alignment.pseudotime, alignment.accuracy, alignment.reference
     pseudotime.insert(0, "dataset", dataset)
     pseudotime.insert(0, "model", model)
     accuracy.insert(0, "dataset", dataset)
@@ -614,12 +772,26 @@ def pseudotime_stage(
             "onset_t": reference.onset_t,
         },
         # method sliding: lineage series left out as shorter than the reference (logged at WARNING)
-        "n_series_shorter_than_reference": too_short,
+        "n_series_shorter_than_reference": alignment.n_too_short,
+        # every reference (n_references), with the error of aligning everything to it alone
+        "references": json.loads(alignment.per_reference.to_json(orient="records")),
     }
     write_table(
         pseudotime, outputs.pseudotime, make_provenance(ArtifactKind.PSEUDOTIME, provenance_config, recorded)
     )
     write_csv(accuracy, outputs.accuracy)
+    if len(alignment.references) > 1:
+        for row in alignment.per_reference.itertuples():
+            logger.info(
+                "Reference %d (FOV %s, leaf track %d): nearest for %d series; aligned alone, median |onset "
+                "error| %.1f frames over %d",
+                row.reference,
+                row.fov_name,
+                row.query_id,
+                row.n_series_nearest,
+                row.median_abs_onset_error_alone,
+                row.n_scored_alone,
+            )
     observed = accuracy["onset_error_frames"].dropna()
     if len(observed):
         logger.info(
