@@ -1,0 +1,170 @@
+"""Occlusion attribution (paper appendix F): the classifier folded into a linear head predicts what
+scikit-learn predicts, occlusion finds the only region a toy encoder reads, maps are reproducible on
+the CPU, and the time courses pick the cells they promise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from dynaclr.baselines import random_encoder
+from dynaclr.classify import LinearClassifier, build_pipeline
+from dynaclr.config.analysis import OcclusionConfig
+from dynaclr.interpretation.occlusion import (
+    ClassifierOnEncoder,
+    division_course,
+    infection_course,
+    linear_head,
+    occlusion_maps,
+    predicted_onset,
+    region_mass_fraction,
+)
+
+
+def _fitted_classifier(dim: int = 6, representation: str = "features", seed: int = 0) -> LinearClassifier:
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(size=(80, dim)) * rng.uniform(0.5, 5.0, size=dim) + rng.normal(size=dim) * 3
+    labels = (matrix[:, 0] - matrix[:, 1] + rng.normal(scale=0.5, size=80) > matrix[:, 0].mean()).astype(int)
+    pipeline = build_pipeline().fit(matrix, labels)
+    return LinearClassifier("infection", pipeline, ("uninfected", "infected"), representation)
+
+
+def test_the_linear_head_gives_sklearns_decision_function_and_prediction():
+    classifier = _fitted_classifier()
+    # through the JSON numbers the classify stage writes, as the rule reads them
+    classifier = LinearClassifier.from_dict(classifier.to_dict())
+    matrix = np.random.default_rng(1).normal(size=(50, 6)) * 4
+    logits = linear_head(classifier)(torch.from_numpy(matrix)).detach().numpy()
+    decision = classifier.pipeline.decision_function(matrix)
+    np.testing.assert_allclose(logits[:, 1], decision, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(logits[:, 0], -decision, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(logits.argmax(axis=1), classifier.pipeline.predict(matrix))
+
+
+class _RegionEncoder(nn.Module):
+    """Reads only channel 1 inside ``[4:12, 20:28]`` of every slice: features = its mean and max."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        region = x[:, 1, :, 4:12, 20:28]
+        features = torch.stack([region.mean(dim=(1, 2, 3)), region.amax(dim=(1, 2, 3))], dim=1)
+        return features, features[:, :1]
+
+
+def _region_classifier() -> LinearClassifier:
+    return LinearClassifier.from_dict(
+        {
+            "task": "infection",
+            "class_names": ["uninfected", "infected"],
+            "representation": "features",
+            "feature_dim": 2,
+            "scaler": {"mean": [0.5, 1.0], "scale": [2.0, 0.5]},
+            "logistic_regression": {"coef": [[3.0, 0.5]], "intercept": [0.2]},
+        }
+    )
+
+
+def test_occlusion_puts_the_attribution_where_the_encoder_looks():
+    rng = np.random.default_rng(0)
+    patches = rng.uniform(0.5, 2.0, size=(2, 2, 3, 32, 32)).astype(np.float32)
+    model = ClassifierOnEncoder(_RegionEncoder(), _region_classifier())
+    result = occlusion_maps(model, patches, window_yx_px=4, stride_yx_px=4)
+    assert result.attributions.shape == (2, 2, 32, 32)
+    inside = np.zeros((32, 32), dtype=bool)
+    inside[4:12, 20:28] = True
+    for maps in result.attributions:
+        assert np.all(maps[0] == 0)  # channel 0 is never read
+        assert np.all(maps[1][~inside] == 0)
+        assert np.all(maps[1][inside] > 0)  # bright pixels raise the 'infected' logit; hiding them lowers it
+        mass, area = region_mass_fraction(maps[1], inside)
+        assert mass == pytest.approx(1.0)
+        assert area == pytest.approx(64 / 1024)
+    np.testing.assert_array_equal(result.targets, [1, 1])
+
+
+def test_occlusion_maps_of_a_real_encoder_are_reproducible_on_the_cpu():
+    encoder = random_encoder(
+        seed=0, backbone="convnext_atto", in_channels=2, in_stack_depth=3, stem_kernel_z=3, projection_dim=8
+    )
+    with torch.no_grad():
+        dim = encoder(torch.zeros(1, 2, 3, 32, 32))[0].shape[1]
+    classifier = _fitted_classifier(dim=dim)
+    patches = np.random.default_rng(3).normal(size=(2, 2, 3, 32, 32)).astype(np.float32)
+    first = occlusion_maps(ClassifierOnEncoder(encoder, classifier), patches, window_yx_px=8, stride_yx_px=8)
+    again = random_encoder(
+        seed=0, backbone="convnext_atto", in_channels=2, in_stack_depth=3, stem_kernel_z=3, projection_dim=8
+    )
+    second = occlusion_maps(
+        ClassifierOnEncoder(again, classifier),
+        patches,
+        window_yx_px=8,
+        stride_yx_px=8,
+        perturbations_per_eval=3,
+    )
+    np.testing.assert_allclose(first.attributions, second.attributions, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(first.targets, second.targets)
+    assert np.abs(first.attributions).max() > 0
+
+
+def test_a_classifier_of_another_representation_is_refused():
+    with pytest.raises(ValueError, match="standardized"):
+        ClassifierOnEncoder(_RegionEncoder(), _fitted_classifier(representation="standardized"))
+
+
+def _cells(tracks: dict[tuple[str, int, int], range]) -> pd.DataFrame:
+    """``{(fov, track, parent): frames}`` → one row per cell and frame."""
+    rows = [
+        {"fov_name": fov, "track_id": track, "parent_track_id": parent, "t": t}
+        for (fov, track, parent), frames in tracks.items()
+        for t in frames
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_the_infection_course_follows_the_track_that_spans_its_onset():
+    cells = _cells(
+        {("A/1/0", 1, -1): range(0, 20), ("A/1/0", 2, -1): range(0, 20), ("A/1/0", 3, -1): range(8, 11)}
+    )
+    onset = pd.Series(np.where(cells["track_id"] == 1, 10, np.where(cells["track_id"] == 3, 9, -1)))
+    course = infection_course(cells, onset, (-4, 0, 4, 12), np.random.default_rng(0))
+    assert course["track_id"].tolist() == [1] * 4
+    assert course["t"].tolist() == [6, 10, 14, 22]
+    assert course["role"].tolist() == ["before onset", "onset", "after onset", "after onset"]
+    shown = course["cell"].to_numpy()
+    assert shown[-1] == -1  # frame 22 is past the track's end
+    assert cells.loc[shown[:3], "t"].tolist() == [6, 10, 14]
+
+
+def test_the_division_course_goes_from_the_mother_to_its_first_daughter():
+    cells = _cells(
+        {("A/1/0", 5, -1): range(0, 10), ("A/1/0", 7, 5): range(10, 16), ("A/1/0", 6, 5): range(10, 16)}
+    )
+    course = division_course(cells, (-2, 0, 1, 3), np.random.default_rng(0))
+    assert course["track_id"].tolist() == [5, 5, 6, 6]
+    assert course["t"].tolist() == [7, 9, 10, 12]
+    assert course["role"].tolist() == ["mother", "mother", "daughter", "daughter"]
+    assert (course["cell"] >= 0).all()
+    assert division_course(_cells({("A/1/0", 1, -1): range(5)}), (-1, 1), np.random.default_rng(0)).empty
+
+
+def test_the_predicted_onset_is_where_the_calls_turn_infected_for_good():
+    cells = _cells({("A/1/0", 1, -1): range(6), ("A/1/0", 2, -1): range(4), ("A/1/0", 3, -1): range(3)})
+    calls = [False, True, False, True, True, True] + [True] * 4 + [False, True, False]
+    onset = predicted_onset(cells, np.array(calls))
+    assert onset.tolist() == [3] * 6 + [-1] * 4 + [-1] * 3
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"window_yx_px": 4, "stride_yx_px": 8}, "stride_yx_px"),
+        ({"infection_offsets_frames": [0, 2, 2]}, "repeats"),
+        ({"typo": 1}, "typo"),
+    ],
+)
+def test_the_occlusion_config_refuses_what_cannot_work(changes, message):
+    with pytest.raises(ValidationError, match=message):
+        OcclusionConfig.model_validate(changes)
