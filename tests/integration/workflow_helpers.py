@@ -64,6 +64,7 @@ def tiny_workflow_config() -> dict:
                 "temporal_metrics": {"n_bootstrap": 20},
                 "classification": {"n_bootstrap": 20},
                 "interpretation": {"enabled": True, "n_components": 4},
+                "occlusion": {"enabled": True},
             },
             "exports": {"ctc_tracks": True, "h5ad": True, "feature_parquet": True},
         }

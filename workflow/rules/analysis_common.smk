@@ -290,11 +290,12 @@ ENCODER_MODELS = wildcard_choice(MODELS)
 
 
 def occlusion_pairs():
-    """(model, dataset) attributed (analysis.occlusion.enabled): a model with a checkpoint, on a dataset
-    whose own annotations fitted its classifiers."""
+    """(model, dataset) attributed (analysis.occlusion.enabled): a model with a checkpoint (those of
+    analysis.occlusion.models), on a dataset whose own annotations fitted its classifiers."""
     if not CONFIG.analysis.occlusion.enabled:
         return []
-    return [(model, dataset) for model, dataset in classified_pairs() if model in MODELS]
+    models = CONFIG.analysis.occlusion.models or MODELS
+    return [(model, dataset) for model, dataset in classified_pairs() if model in models]
 
 
 def occlusion_inputs(wildcards):

@@ -423,6 +423,10 @@ class OcclusionConfig(StrictModel):
         description="Run rule occlusion_attribution for every trained model and dataset with its own "
         "classifiers.",
     )
+    models: list[str] | None = Field(
+        None,
+        description="Models attributed (names in contrastive_models); null: every model with a checkpoint.",
+    )
     tasks: tuple[ClassificationTask, ...] = Field(
         ("infection", "division"),
         min_length=1,

@@ -483,6 +483,12 @@ class WorkflowConfig(StrictModel):
                     f"with analysis.classification.tasks {sorted(classified)}; nothing could be classified"
                 )
         occlusion = self.analysis.occlusion
+        unknown = sorted(set(occlusion.models or []) - set(self.contrastive_models))
+        if unknown:
+            raise ValueError(
+                f"analysis.occlusion.models: {unknown} are not in contrastive_models "
+                f"{sorted(self.contrastive_models)}; only a model with a checkpoint can be attributed"
+            )
         unclassified = [task for task in occlusion.tasks if task not in classified]
         if occlusion.enabled and unclassified:
             raise ValueError(
