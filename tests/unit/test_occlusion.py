@@ -4,6 +4,9 @@ the CPU, and the time courses pick the cells they promise."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -168,3 +171,167 @@ def test_the_predicted_onset_is_where_the_calls_turn_infected_for_good():
 def test_the_occlusion_config_refuses_what_cannot_work(changes, message):
     with pytest.raises(ValidationError, match=message):
         OcclusionConfig.model_validate(changes)
+
+
+# ------------------------------------------------------------------ the stage on the tiny plate
+SPEC = {
+    "name": "tiny",
+    "channels": [
+        {"source": "raw", "channel": "Brightfield", "normalization": "zscore"},
+        {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"},
+    ],
+    "z_window_slices": 3,
+    "patch_size_yx_px": 32,
+}
+MODEL_CONFIG = {
+    "patch_spec": "tiny",
+    "sampling": "time_aware",
+    "tau_frames": 1,
+    "loss": "ntxent",
+    "backbone": "convnext_atto",
+    "batch_size": 4,
+    "num_workers": 0,
+    "validation_fovs": ["A/1/0"],
+    "seed": 5,
+}
+
+
+def _embed(store: dict[str, Path], checkpoint: Path, output: Path, model: str) -> Path:
+    from dynaclr.config.embeddings import EmbeddingConfig
+    from dynaclr.embeddings import EmbedInputs, EmbedOutputs
+    from dynaclr.embeddings.stage import embed_stage
+
+    embed_stage(
+        EmbeddingConfig(),
+        EmbedInputs(patches_zarr=store["zarr"], patches_parquet=store["parquet"], checkpoint=checkpoint),
+        EmbedOutputs(embeddings=output),
+        model=model,
+        dataset="tiny",
+        partial_store=output.with_name(f".{output.name}.partial"),
+    )
+    return output
+
+
+def _classifiers(embeddings: Path, truth_path: Path, output: Path) -> Path:
+    """Infection and division classifiers fitted on every cell's ground-truth state."""
+    from dynaclr.classify import save_classifiers
+    from dynaclr.embeddings import cell_table, read_embeddings, representation_matrix
+    from dynaclr.io import ArtifactKind, make_provenance, read_table
+
+    adata = read_embeddings(embeddings)
+    cells = cell_table(adata)
+    truth, _ = read_table(truth_path, ArtifactKind.GROUND_TRUTH_TRACKS)
+    states = cells.merge(truth[["fov_name", "track_id", "t", "infected", "mitosis"]], how="left")
+    matrix = representation_matrix(adata, "features")
+    classifiers = {}
+    for task, column, names in (
+        ("infection", "infected", ("uninfected", "infected")),
+        ("division", "mitosis", ("interphase", "mitosis")),
+    ):
+        labels = states[column].fillna(False).to_numpy(dtype=int)
+        labels[:2] = [0, 1]  # both classes present whatever the tiny plate holds
+        pipeline = build_pipeline().fit(matrix, labels)
+        classifiers[task] = LinearClassifier(task, pipeline, names, "features")
+    save_classifiers(classifiers, output, make_provenance(ArtifactKind.CLASSIFIERS, {}, [embeddings]))
+    return output
+
+
+@pytest.fixture(scope="module")
+def tiny_artifacts(
+    tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Path]]:
+    """Patch store, a model trained one step, its embeddings and classifiers; and a second model's."""
+    from conftest import build_patch_store, train_model
+
+    from dynaclr.config.patches import PatchSpec
+
+    out = tmp_path_factory.mktemp("occlusion_stage")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small models run fastest single-threaded on shared cores
+    store = build_patch_store(
+        {"raw": tiny_plate["plate"]}, tiny_plate["tracks"], PatchSpec.model_validate(SPEC), out
+    )
+    files: dict[str, Path] = {"zarr": Path(store["zarr"]), "parquet": Path(store["parquet"])}
+    for name, seed in (("model", 5), ("other", 6)):
+        train_model(
+            files["zarr"],
+            files["parquet"],
+            {**MODEL_CONFIG, "seed": seed},
+            out / name,
+            fast_dev_run=True,
+            model_name=name,
+        )
+        files[f"{name}_checkpoint"] = out / name / "model.ckpt"
+        files[f"{name}_embeddings"] = _embed(files, files[f"{name}_checkpoint"], out / f"{name}.zarr", name)
+        files[f"{name}_classifiers"] = _classifiers(
+            files[f"{name}_embeddings"], tiny_plate["tracks"], out / f"{name}.json"
+        )
+    files["ground_truth"] = Path(tiny_plate["tracks"])
+    yield files
+    torch.set_num_threads(threads)
+
+
+def _run_stage(
+    files: dict[str, Path], out: Path, checkpoint: str = "model", config: OcclusionConfig | None = None
+):
+    from dynaclr.interpretation.occlusion_stage import OcclusionInputs, OcclusionOutputs, occlusion_stage
+
+    outputs = OcclusionOutputs(
+        maps=out / "maps.zarr",
+        summary=out / "summary.csv",
+        figure_png=out / "f.png",
+        figure_svg=out / "f.svg",
+    )
+    summary = occlusion_stage(
+        config
+        or OcclusionConfig(
+            enabled=True, infection_offsets_frames=(-2, 0, 2), division_offsets_frames=(-1, 1)
+        ),
+        OcclusionInputs(
+            checkpoint=files[f"{checkpoint}_checkpoint"],
+            embeddings=files["model_embeddings"],
+            classifiers=files["model_classifiers"],
+            patches_zarr=files["zarr"],
+            patches_parquet=files["parquet"],
+            ground_truth=files["ground_truth"],
+        ),
+        outputs,
+        model="model",
+        dataset="tiny",
+    )
+    return summary, outputs
+
+
+def test_the_stage_draws_both_events_reproducibly(tiny_artifacts, tmp_path):
+    import zarr
+
+    from dynaclr.io import read_csv, read_zarr_provenance
+
+    first, outputs = _run_stage(tiny_artifacts, tmp_path / "first")
+    assert set(first["event"]) == {"infection", "division"}
+    infection = first[first["event"] == "infection"]
+    assert (infection["onset_source"] == "ground truth").all()
+    assert set(infection["offset_frames"]) <= {-2, 0, 2}
+    assert first["region_mass_fraction"].between(0, 1).all()
+    assert read_csv(outputs.summary, ["region_mass_fraction"]).shape[0] == len(first)
+    provenance = read_zarr_provenance(outputs.maps, "occlusion_maps")
+    assert provenance.config["window_yx_px"] == 8
+    group = zarr.open_group(str(outputs.maps), mode="r")
+    maps = np.asarray(group["attributions"])
+    assert maps.shape[0] == len(group.attrs["rows"]) == len(first) // 2  # 2 channels per time point
+    assert maps.shape[1:] == (2, 32, 32) and np.abs(maps).max() > 0
+    assert outputs.figure_png.stat().st_size > 10_000
+
+    second, again = _run_stage(tiny_artifacts, tmp_path / "second")
+    np.testing.assert_array_equal(
+        maps, np.asarray(zarr.open_group(str(again.maps), mode="r")["attributions"])
+    )
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_the_stage_refuses_a_checkpoint_that_did_not_make_the_embeddings(tiny_artifacts, tmp_path):
+    from dynaclr.io import ArtifactError
+
+    with pytest.raises(ArtifactError, match="were not made by this checkpoint"):
+        _run_stage(tiny_artifacts, tmp_path, checkpoint="other")
+    assert not (tmp_path / "maps.zarr").exists()
