@@ -335,3 +335,27 @@ def test_the_stage_refuses_a_checkpoint_that_did_not_make_the_embeddings(tiny_ar
     with pytest.raises(ArtifactError, match="were not made by this checkpoint"):
         _run_stage(tiny_artifacts, tmp_path, checkpoint="other")
     assert not (tmp_path / "maps.zarr").exists()
+
+
+@pytest.mark.parametrize(
+    ("occlusion", "classified", "message"),
+    [
+        ({"enabled": True}, ["infection"], r"occlusion.tasks: \['division'\] are not in"),
+        ({"enabled": True, "models": ["engineered_features"]}, ["infection", "division"], "occlusion.models"),
+    ],
+)
+def test_the_workflow_config_refuses_an_occlusion_it_cannot_run(occlusion, classified, message):
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config import WorkflowConfig
+
+    config = tiny_workflow_config()
+    config["analysis"] = {
+        **config["analysis"],
+        "occlusion": occlusion,
+        "classification": {"tasks": classified},
+    }
+    with pytest.raises(ValidationError, match=message):
+        WorkflowConfig.model_validate(config)
+    config["analysis"]["occlusion"] = {**occlusion, "enabled": False, "models": None}
+    WorkflowConfig.model_validate(config)
