@@ -359,3 +359,22 @@ def test_the_workflow_config_refuses_an_occlusion_it_cannot_run(occlusion, class
         WorkflowConfig.model_validate(config)
     config["analysis"]["occlusion"] = {**occlusion, "enabled": False, "models": None}
     WorkflowConfig.model_validate(config)
+
+
+def test_the_caption_states_the_measured_concentration_per_event_role_and_channel():
+    from dynaclr.interpretation.occlusion_stage import occlusion_caption
+
+    summary = pd.DataFrame(
+        {
+            "event": ["infection"] * 3,
+            "role": ["before onset", "after onset", "after onset"],
+            "channel": ["sensor"] * 3,
+            "region_mass_fraction": [0.5, 0.8, 0.9],
+            "region_area_fraction": [0.4, 0.1, 0.1],
+        }
+    )
+    caption = occlusion_caption(summary, "sensor", ["no tracked cell goes through a division"])
+    assert "infection, after onset, sensor: 85% of the absolute attribution" in caption
+    assert "covers 10% of the patch (mean of 2 time points)" in caption
+    assert "before onset, sensor: 50%" in caption and "(mean of 1 time point)" in caption
+    assert caption.endswith("No tracked cell goes through a division.")

@@ -39,6 +39,7 @@ from dynaclr.embeddings.store import read_embeddings_provenance
 from dynaclr.interpretation.features import central_cell_mask
 from dynaclr.interpretation.occlusion import (
     ClassifierOnEncoder,
+    OcclusionResult,
     division_course,
     infection_course,
     occlusion_maps,
@@ -159,6 +160,58 @@ def _read_patches(store: PatchStore, rows: np.ndarray, crop: tuple[int, int]) ->
     return np.ascontiguousarray(center_crop(patches, crop))
 
 
+def _check_logits(
+    encoded: np.ndarray, stored: np.ndarray, inputs: OcclusionInputs, task: str, crop: tuple[int, int]
+) -> None:
+    """Refuse maps of another model: the head's logits on the re-encoded patches must be the
+    classifier's on the stored embeddings (:data:`LOGIT_TOLERANCE`)."""
+    difference = float(np.max(np.abs(encoded - stored)))
+    if difference > LOGIT_TOLERANCE * max(1.0, float(np.max(np.abs(stored)))):
+        raise ArtifactError(
+            f"{inputs.checkpoint} with the {task} head of {inputs.classifiers} gives logits up to "
+            f"{difference:.3g} away from the classifier's on {inputs.embeddings} (crop {crop}): the "
+            "embeddings were not made by this checkpoint and crop; rerun `snakemake --forcerun embed`"
+        )
+    logger.info(
+        "%s head on re-encoded patches matches the stored embeddings (max |dlogit| %.2g)", task, difference
+    )
+
+
+#: One attributed time point: central slices ``(C, h, w)``, map ``(C, h, w)``, region ``(h, w)``,
+#: predicted class, positive-class probability, predicted class's logit.
+Attributed = tuple[np.ndarray, np.ndarray, np.ndarray, int, float, float]
+
+
+def _time_points(
+    course: pd.DataFrame,
+    patches: np.ndarray,
+    result: OcclusionResult,
+    classifier: LinearClassifier,
+    region_channel: int,
+) -> list[tuple[pd.Series, Attributed | None]]:
+    """Each row of ``course`` with its attribution (``None`` where the cell is not tracked); the
+    tracked rows are ``patches`` ``(n, C, Z, h, w)`` and ``result`` in order."""
+    middle = patches.shape[2] // 2
+    out: list[tuple[pd.Series, Attributed | None]] = []
+    k = 0
+    for _, step in course.iterrows():
+        if step["cell"] < 0:
+            out.append((step, None))
+            continue
+        image = patches[k, :, middle]
+        target = int(result.targets[k])
+        probability = float(1.0 / (1.0 + np.exp(-result.logits[k, 1])))
+        region = central_cell_mask(image[region_channel])
+        out.append(
+            (
+                step,
+                (image, result.attributions[k], region, target, probability, float(result.logits[k, target])),
+            )
+        )
+        k += 1
+    return out
+
+
 def occlusion_stage(
     config: OcclusionConfig,
     inputs: OcclusionInputs,
@@ -237,60 +290,34 @@ def occlusion_stage(
         seconds += time.perf_counter() - started
         n_maps += len(patches)
         stored = classifier.pipeline.decision_function(matrix[embedding_rows[shown["cell"].to_numpy()]])
-        difference = float(np.max(np.abs(result.logits[:, 1] - stored)))
-        if difference > LOGIT_TOLERANCE * max(1.0, float(np.max(np.abs(stored)))):
-            raise ArtifactError(
-                f"{inputs.checkpoint} with the {task} head of {inputs.classifiers} gives logits up to "
-                f"{difference:.3g} away from the classifier's on {inputs.embeddings} (crop {crop}): the "
-                "embeddings were not made by this checkpoint and crop; rerun `snakemake --forcerun embed`"
-            )
-        logger.info(
-            "%s head on re-encoded patches matches the stored embeddings (max |dlogit| %.2g)",
-            task,
-            difference,
-        )
-        middle = patches.shape[2] // 2
+        _check_logits(result.logits[:, 1], stored, inputs, task, crop)
         panels = []
-        by_cell = dict(zip(shown.index, range(len(shown)), strict=True))
-        for index, step in course.iterrows():
+        for step, attributed in _time_points(course, patches, result, classifier, region_channel):
             label = f"{step['role']} {int(step['offset_frames']):+d} (t={int(step['t'])})"
-            if index not in by_cell:
+            if attributed is None:
                 panels.append(AttributionPanel(label=label, patch=None, attribution=None, region=None))
                 continue
-            k = by_cell[index]
-            image = patches[k, :, middle]  # (C, h, w)
-            region = central_cell_mask(image[region_channel])
-            target = int(result.targets[k])
-            probability = float(1.0 / (1.0 + np.exp(-result.logits[k, 1])))
-            stacks["attributions"].append(result.attributions[k])
-            stacks["patches"].append(image)
-            stacks["regions"].append(region)
+            image, attribution, region, target, probability, logit = attributed
+            for name, values in (("attributions", attribution), ("patches", image), ("regions", region)):
+                stacks[name].append(values)
+            predicted = classifier.class_names[target]
             panels.append(
-                AttributionPanel(
-                    label=f"{label}\n{classifier.class_names[target]}, P={probability:.2f}",
-                    patch=image,
-                    attribution=result.attributions[k],
-                    region=region,
-                )
+                AttributionPanel(f"{label}\n{predicted}, P={probability:.2f}", image, attribution, region)
             )
             for channel, name in enumerate(channel_names):
-                mass, area = region_mass_fraction(result.attributions[k, channel], region)
+                mass, area = region_mass_fraction(attribution[channel], region)
                 records.append(
                     {
                         "model": model,
                         "dataset": dataset,
                         "event": task,
-                        "offset_frames": int(step["offset_frames"]),
-                        "role": step["role"],
-                        "fov_name": step["fov_name"],
-                        "track_id": int(step["track_id"]),
-                        "t": int(step["t"]),
+                        **{key: step[key] for key in ("offset_frames", "role", "fov_name", "track_id", "t")},
                         "onset_source": onset_source,
                         "channel": name,
-                        "predicted_label": classifier.class_names[target],
+                        "predicted_label": predicted,
                         "positive_probability": probability,
-                        "predicted_logit": float(result.logits[k, target]),
-                        "attribution_sum": float(result.attributions[k, channel].sum()),
+                        "predicted_logit": logit,
+                        "attribution_sum": float(attribution[channel].sum()),
                         "region_mass_fraction": mass,
                         "region_area_fraction": area,
                     }
@@ -320,11 +347,12 @@ def occlusion_stage(
     _write_maps(outputs.maps, stacks, summary, channel_names, provenance)
     write_csv(summary, outputs.summary)
     label = f"{model}, {dataset}"
-    figure = plot_occlusion(blocks, channel_names, f"{label}: occlusion attribution of the classifier heads")
-    save_figure(figure, outputs.figure_png, outputs.figure_svg)
-    logger.info(
-        "Wrote %s: %s", outputs.figure_png, occlusion_caption(summary, channel_names[region_channel], notes)
+    caption = occlusion_caption(summary, channel_names[region_channel], notes)
+    figure = plot_occlusion(
+        blocks, channel_names, f"{label}: occlusion attribution of the classifier heads", footnote=caption
     )
+    save_figure(figure, outputs.figure_png, outputs.figure_svg)
+    logger.info("Wrote %s: %s", outputs.figure_png, caption)
     return summary
 
 
@@ -366,11 +394,11 @@ def occlusion_caption(summary: pd.DataFrame, region_channel: str, notes: list[st
         "patch (central Z slice) and the map of how much hiding each window lowers the predicted class's "
         f"logit (red) or raises it (blue), the central cell's {region_channel} Otsu region outlined."
     ]
-    for (event, channel), group in summary.groupby(["event", "channel"], sort=False):
+    for (event, role, channel), group in summary.groupby(["event", "role", "channel"], sort=False):
         parts.append(
-            f"{event}, {channel}: {100 * group['region_mass_fraction'].mean():.0f}% of the absolute "
+            f"{event}, {role}, {channel}: {100 * group['region_mass_fraction'].mean():.0f}% of the absolute "
             f"attribution lies in the region, which covers {100 * group['region_area_fraction'].mean():.0f}% "
-            f"of the patch (mean of {len(group)} time points)."
+            f"of the patch (mean of {len(group)} time point{'s' if len(group) > 1 else ''})."
         )
     parts += [f"{note[0].upper()}{note[1:]}." for note in notes]
     return " ".join(parts)

@@ -3,6 +3,7 @@ Each function returns ``(Figure, caption)`` like :mod:`dynaclr.figures.plots`.""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -100,12 +101,16 @@ class AttributionPanel:
 
 
 def plot_occlusion(
-    blocks: Sequence[tuple[str, Sequence[AttributionPanel]]], channel_names: Sequence[str], title: str
+    blocks: Sequence[tuple[str, Sequence[AttributionPanel]]],
+    channel_names: Sequence[str],
+    title: str,
+    footnote: str = "",
 ) -> Figure:
     """Rows = time points (grouped in ``blocks``, e.g. infection then division); per channel two
     columns: the patch (its own 2nd-98th percentile grey range) and the occlusion map over it
     (red: occluding lowers the predicted class's logit, blue: raises it; one symmetric colour range
-    per block), the region's outline drawn on the map.
+    per block), the region's outline drawn on the map; ``footnote`` (e.g. the measured numbers) is
+    wrapped under the grid.
     """
     n_channels = len(channel_names)
     n_rows = max(sum(len(panels) for _, panels in blocks), 1)
@@ -146,4 +151,7 @@ def plot_occlusion(
         axes[0, 2 * channel].set_title(name, fontsize=7)
         axes[0, 2 * channel + 1].set_title(f"{name}: occlusion", fontsize=7)
     figure.suptitle(title, fontsize=9)
+    if footnote:
+        width = max(60, int(14 * (1.25 * n_cols + 1.4)))
+        figure.supxlabel(textwrap.fill(footnote, width), fontsize=6, ha="left", x=0.01)
     return figure
