@@ -53,11 +53,13 @@ ANALYSIS_RULES = {
 
 #: Opt-in (analysis.interpretation.enabled): on in the tiny config, off in the demo's.
 INTERPRETATION_RULES = {"cell_features", "interpret_embeddings", "feature_trajectories"}
+#: Opt-in (analysis.occlusion.enabled): on in the tiny config and, for one model, in the demo's.
+OCCLUSION_RULES = {"occlusion_attribution"}
 
 
 def upstream(jobs: dict[str, int]) -> dict[str, int]:
     """The planned jobs up to training (the analysis rules are checked separately)."""
-    excluded = ANALYSIS_RULES | INTERPRETATION_RULES | EXPORT_RULES | {"import_annotations"}
+    excluded = ANALYSIS_RULES | INTERPRETATION_RULES | OCCLUSION_RULES | EXPORT_RULES | {"import_annotations"}
     return {rule: n for rule, n in jobs.items() if rule not in excluded}
 
 
@@ -96,6 +98,7 @@ def test_dry_run_default_config_plans_the_demo(tmp_path):
     assert jobs["embed"] == 7 and jobs["pseudotime_figure"] == 7
     assert jobs["classify"] == 4 and jobs["transfer_classifiers"] == 2  # train_on demo, apply_to demo_15min
     assert jobs["infected_fraction_figure"] == 6  # the VisCy model embeds no dataset with a classifier
+    assert jobs["occlusion_attribution"] == 1  # analysis.occlusion.models: the time-aware model on demo
 
     edited = __import__("yaml").safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
     del edited["analysis"]["baseline_datasets"]  # default: the baselines embed every dataset a model embeds
@@ -112,6 +115,8 @@ def test_dry_run_with_slurm_profile_without_slurm(tmp_path):
     assert jobs["cell_features"] == 1 and jobs["interpret_embeddings"] == 3
     # the sensor's features along pseudo-time: every aligned (model, dataset) of the sensor's spec
     assert jobs["feature_trajectories"] == 3
+    # occlusion: every model with a checkpoint on its classified dataset (not the baseline)
+    assert jobs["occlusion_attribution"] == 2
 
 
 def test_switching_phase_off_reads_phase_from_the_plate(tmp_path):
@@ -240,6 +245,9 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
         "tiny/cell_features/phase_sensor.parquet",
         "evaluation/interpretation/time_aware/tiny.csv",
         "evaluation/feature_trajectories/time_aware/tiny_summary.csv",
+        "evaluation/occlusion/time_aware/tiny.csv",
+        "evaluation/occlusion/classical/tiny.zarr",
+        "figures/tiny/time_aware/occlusion.png",
         "report/findings.rst",
         "tiny/figures/qc/A_1_0.png",
         "figures/tiny/time_aware/explorer.html",
@@ -283,6 +291,10 @@ def test_report_shows_every_figure_with_its_own_caption(finished_tiny_run):
             entry = entries[f"results/figures/tiny/{model}/{figure}.png"]
             assert entry["job_properties"]["rule"] == rule, (model, figure)
             assert words in entry["caption"] and model in entry["caption"], (model, figure)
+    for model in config["contrastive_models"]:
+        entry = entries[f"results/figures/tiny/{model}/occlusion.png"]
+        assert entry["job_properties"]["rule"] == "occlusion_attribution"
+        assert "Occlusion attribution" in entry["caption"] and model in entry["caption"]
     # the report opens on the run's findings (rule findings), not on the rule graph alone
     assert "What this run found" in html and "TRA" in html and "smoothness" in html
 

@@ -69,6 +69,7 @@ def tiny_workflow_config() -> dict:
                     "trajectory_features": ["raw:ViralSensor_radial_slope", "raw:ViralSensor_mean"],
                     "trajectory_truth_columns": ["sensor_nuclear_fraction"],
                 },
+                "occlusion": {"enabled": True},
             },
             "exports": {"ctc_tracks": True, "h5ad": True, "feature_parquet": True},
         }

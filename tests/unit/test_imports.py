@@ -47,6 +47,7 @@ ABSENT: dict[str, set[str]] = {
     "import_tracks": {"torch"},
     "infected_fraction_figure": {"torch"},
     "interpret_embeddings": {"torch"},  # reads and writes a checkpoint with torch only
+    "occlusion_attribution": {"lightning"},  # an encoder and Captum, never Lightning
     "phase_plate": set(),
     "phase_transfer_function": set(),
     "predict_virtual_stain": {"lightning", "monai"},

@@ -142,9 +142,15 @@ def test_interpretation_rules_hand_their_stages_the_files_they_expect(tmp_path: 
     config = tiny_workflow_config()
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
-    jobs = [job for job in planned_jobs(configfile, tmp_path) if job.rule.name in INTERPRETATION_RULES]
+    planned = planned_jobs(configfile, tmp_path)
+    jobs = [job for job in planned if job.rule.name in INTERPRETATION_RULES]
     assert sorted(job.rule.name for job in jobs) == ["cell_features", *["interpret_embeddings"] * 3]
-    for job in jobs:
+    # occlusion (on in the tiny config too): the two trained models, not the baseline; ground truth
+    # gives the infection onset on a simulated dataset
+    occlusion = [job for job in planned if job.rule.name == "occlusion_attribution"]
+    assert sorted(job.wildcards.model for job in occlusion) == ["classical", "time_aware"]
+    assert all("ground_truth" in job.input.keys() for job in occlusion)
+    for job in jobs + occlusion:
         classes = shim_classes(SCRIPTS / Path(job.rule.script).name)
         for side in ("input", "output"):
             classes[side].from_rule(getattr(job, side))

@@ -247,7 +247,7 @@ def analysis_outputs():
         if dataset in SIMULATED:
             targets += figure_files("pseudotime", model, dataset)
             targets += figure_files("aligned_trajectories", model, dataset)
-    return targets + interpretation_outputs()
+    return targets + interpretation_outputs() + occlusion_outputs()
 
 
 # ------------------------------------------------------------------ interpretation (opt-in)
@@ -331,6 +331,45 @@ def feature_trajectories_inputs(wildcards):
     if dataset in SIMULATED and CONFIG.analysis.interpretation.trajectory_truth_columns:
         inputs["tracks"] = ground_truth_tracks(dataset)
     return inputs
+
+
+#: Model wildcard values of occlusion_attribution: models with a model.ckpt (trained or loaded).
+ENCODER_MODELS = wildcard_choice(MODELS)
+
+
+def occlusion_pairs():
+    """(model, dataset) attributed (analysis.occlusion.enabled): a model with a checkpoint (those of
+    analysis.occlusion.models), on a dataset whose own annotations fitted its classifiers."""
+    if not CONFIG.analysis.occlusion.enabled:
+        return []
+    models = CONFIG.analysis.occlusion.models or MODELS
+    return [(model, dataset) for model, dataset in classified_pairs() if model in models]
+
+
+def occlusion_inputs(wildcards):
+    """Checkpoint, embeddings and classifiers of (model, dataset), the patches embedded, ground truth
+    on simulated datasets (the infection onset)."""
+    model, dataset = wildcards.model, wildcards.dataset
+    store = patch_store(dataset, embedding_spec(model, dataset))
+    inputs = {
+        "checkpoint": f"{RESULTS}/models/{model}/model.ckpt",
+        "embeddings": embeddings_store(model, dataset),
+        "classifiers": f"{RESULTS}/evaluation/classifiers/{model}/{dataset}.json",
+        "patches_zarr": store["zarr"],
+        "patches_parquet": store["parquet"],
+    }
+    if dataset in SIMULATED:
+        inputs["ground_truth"] = ground_truth_tracks(dataset)
+    return inputs
+
+
+def occlusion_outputs():
+    """Targets of occlusion_attribution: per (model, dataset) the maps, the summary and the figure."""
+    targets = []
+    for model, dataset in occlusion_pairs():
+        targets.append(f"{RESULTS}/evaluation/occlusion/{model}/{dataset}.csv")
+        targets += figure_files("occlusion", model, dataset)
+    return targets
 
 
 # ------------------------------------------------------------------ the report's first page

@@ -1,7 +1,8 @@
 # What the principal components of embeddings capture (paper Fig. 3d, 5b, appendix F), opt-in with
 # analysis.interpretation.enabled: engineered features of every cell, once per (dataset, patch spec);
 # per (model, dataset) the Spearman table of the first PCs against them, its heatmap, and a gallery
-# of cells along the first PCs and per predicted state.
+# of cells along the first PCs and per predicted state. Opt-in with analysis.occlusion.enabled: occlusion
+# attribution of each trained encoder with its classifiers as linear heads (appendix F).
 
 
 rule cell_features:
@@ -100,3 +101,35 @@ rule feature_trajectories:
         "../../envs/dynaclr.yaml"
     script:
         "../scripts/feature_trajectories.py"
+rule occlusion_attribution:
+    """Occlusion maps (Captum) of a trained encoder with its infection and division classifiers as
+    linear heads, for one cell through infection and one through a division (analysis.occlusion)."""
+    input:
+        unpack(occlusion_inputs),
+    output:
+        maps=directory(f"{RESULTS}/evaluation/occlusion/{{model}}/{{dataset}}.zarr"),
+        summary=f"{RESULTS}/evaluation/occlusion/{{model}}/{{dataset}}.csv",
+        figure_png=report(
+            f"{RESULTS}/figures/{{dataset}}/{{model}}/occlusion.png",
+            caption="../report/occlusion.rst",
+            category="7. Interpretation",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "figure": "occlusion attribution"},
+        ),
+        figure_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/occlusion.svg",
+    params:
+        config=analysis_config("occlusion"),
+    wildcard_constraints:
+        model=ENCODER_MODELS,
+    log:
+        f"{RESULTS}/logs/occlusion_attribution/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/occlusion_attribution/{{model}}/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/occlusion_attribution.py"

@@ -439,3 +439,75 @@ class InterpretationConfig(StrictModel):
                 "lower it or raise n_components"
             )
         return self
+
+
+class OcclusionConfig(StrictModel):
+    """Occlusion attribution of a trained encoder with a classifier head (paper appendix F): rule
+    ``occlusion_attribution``, per (trained model, dataset) whose classifiers were fitted on the
+    dataset's own annotations. The encoder is followed by the ``classify`` stage's linear
+    classifier of each task, folded into one linear layer; a window of ``window_yx_px`` pixels,
+    one channel and every Z slice at a time, slides over the patch (``stride_yx_px``) and is set
+    to ``baseline``; the drop of the predicted class's logit is the window's attribution (Captum
+    ``Occlusion``). Maps are drawn for one cell through infection and one through a division.
+    """
+
+    enabled: bool = Field(
+        False,
+        description="Run rule occlusion_attribution for every trained model and dataset with its own "
+        "classifiers.",
+    )
+    models: list[str] | None = Field(
+        None,
+        description="Models attributed (names in contrastive_models); null: every model with a checkpoint.",
+    )
+    tasks: tuple[ClassificationTask, ...] = Field(
+        ("infection", "division"),
+        min_length=1,
+        description="Events drawn, each attributed with its own task's classifier: a cell through "
+        "infection onset, and a mother dividing into daughters.",
+    )
+    window_yx_px: int = Field(
+        8, ge=1, le=256, description="Side of the square occluding window, in patch pixels."
+    )
+    stride_yx_px: int = Field(4, ge=1, le=256, description="Step of the window, in patch pixels.")
+    baseline: float = Field(
+        0.0,
+        description="Value occluded pixels take, in the patches' normalised units (0: the median or mean).",
+    )
+    infection_offsets_frames: tuple[int, ...] = Field(
+        (-4, -2, 0, 2, 4, 6),
+        min_length=1,
+        max_length=12,
+        description="Time points shown of the infected cell, in frames from its infection onset (the ground "
+        "truth's on simulated datasets, else the first frame from which the classifier calls every frame "
+        "of the track infected).",
+    )
+    division_offsets_frames: tuple[int, ...] = Field(
+        (-3, -2, -1, 0, 1, 2, 3),
+        min_length=1,
+        max_length=12,
+        description="Time points shown of the dividing cell, in frames from the division: <= 0 the mother "
+        "(0 = its last frame), > 0 its first daughter (1 = the daughter's first frame).",
+    )
+    region_channel: int = Field(
+        -1,
+        description="Channel (index in the patch spec; negative counts from the end) whose central cell's "
+        "Otsu mask is the region the attribution mass is measured in (the viral sensor in the shipped "
+        "configs).",
+    )
+    perturbations_per_eval: int = Field(64, ge=1, description="Occluded copies of a patch encoded at a time.")
+    device: Literal["auto", "cpu", "cuda"] = Field("cpu", description="Where the encoder runs.")
+    seed: int = Field(0, ge=0, description="Seed of the draw among cells that show every time point.")
+
+    @model_validator(mode="after")
+    def _stride_within_window(self) -> OcclusionConfig:
+        if self.stride_yx_px > self.window_yx_px:
+            raise ValueError(
+                f"stride_yx_px ({self.stride_yx_px}) exceeds window_yx_px ({self.window_yx_px}): pixels "
+                "between windows would get no attribution; lower the stride or widen the window"
+            )
+        for name in ("infection_offsets_frames", "division_offsets_frames"):
+            offsets = getattr(self, name)
+            if len(set(offsets)) != len(offsets):
+                raise ValueError(f"{name} repeats a frame: {list(offsets)}; list each offset once")
+        return self

@@ -20,6 +20,7 @@ from dynaclr.config.analysis import (
     ClassificationConfig,
     FiguresConfig,
     InterpretationConfig,
+    OcclusionConfig,
     PseudotimeConfig,
     TemporalMetricsConfig,
 )
@@ -210,6 +211,7 @@ class AnalysisConfig(StrictModel):
     classification: ClassificationConfig = ClassificationConfig()
     pseudotime: PseudotimeConfig = PseudotimeConfig()
     interpretation: InterpretationConfig = InterpretationConfig()
+    occlusion: OcclusionConfig = OcclusionConfig()
     figures: FiguresConfig = Field(
         default_factory=FiguresConfig,
         description=(
@@ -480,6 +482,19 @@ class WorkflowConfig(StrictModel):
                     f"datasets.{name}.annotations.tasks {list(dataset.annotations.tasks)} share no task "
                     f"with analysis.classification.tasks {sorted(classified)}; nothing could be classified"
                 )
+        occlusion = self.analysis.occlusion
+        unknown = sorted(set(occlusion.models or []) - set(self.contrastive_models))
+        if unknown:
+            raise ValueError(
+                f"analysis.occlusion.models: {unknown} are not in contrastive_models "
+                f"{sorted(self.contrastive_models)}; only a model with a checkpoint can be attributed"
+            )
+        unclassified = [task for task in occlusion.tasks if task not in classified]
+        if occlusion.enabled and unclassified:
+            raise ValueError(
+                f"analysis.occlusion.tasks: {unclassified} are not in analysis.classification.tasks "
+                f"{sorted(classified)}, so no classifier head exists for them; drop them from occlusion.tasks"
+            )
         return self
 
     def _check_model_datasets(self, name: str, entry: ContrastiveModelEntry) -> None:

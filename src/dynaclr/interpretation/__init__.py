@@ -7,6 +7,11 @@
 * :func:`quantile_bin_draw`, :func:`plot_gallery`, :func:`plot_correlation_heatmap`: galleries of
   cells along the components, the heatmap;
 * :func:`cell_features_stage`, :func:`interpret_embeddings_stage`: the rules' calls.
+
+Occlusion attribution of an encoder with its classifiers as linear heads lives in
+:mod:`dynaclr.interpretation.occlusion` (heads, maps, the cells shown) and
+:mod:`dynaclr.interpretation.occlusion_stage` (rule ``occlusion_attribution``); they import torch
+and Captum, so this package does not import them.
 """
 
 from dynaclr.interpretation.components import (

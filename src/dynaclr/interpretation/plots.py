@@ -3,11 +3,14 @@ Each function returns ``(Figure, caption)`` like :mod:`dynaclr.figures.plots`.""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 
 from dynaclr.io.figures import new_figure
 
@@ -82,3 +85,73 @@ def plot_gallery(
         axes[0, col].set_title(text, fontsize=7)
     figure.suptitle(title, fontsize=9)
     return figure, caption
+
+
+@dataclass(frozen=True)
+class AttributionPanel:
+    """One time point of an occlusion figure: ``(C, Y, X)`` patch slices and maps, the region mask.
+
+    ``patch`` ``None``: the cell is not tracked at that frame (the row stays blank).
+    """
+
+    label: str
+    patch: np.ndarray | None
+    attribution: np.ndarray | None
+    region: np.ndarray | None
+
+
+def plot_occlusion(
+    blocks: Sequence[tuple[str, Sequence[AttributionPanel]]],
+    channel_names: Sequence[str],
+    title: str,
+    footnote: str = "",
+) -> Figure:
+    """Rows = time points (grouped in ``blocks``, e.g. infection then division); per channel two
+    columns: the patch (its own 2nd-98th percentile grey range) and the occlusion map over it
+    (red: occluding lowers the predicted class's logit, blue: raises it; one symmetric colour range
+    per block), the region's outline drawn on the map; ``footnote`` (e.g. the measured numbers) is
+    wrapped under the grid.
+    """
+    n_channels = len(channel_names)
+    n_rows = max(sum(len(panels) for _, panels in blocks), 1)
+    n_cols = 2 * n_channels
+    figure = new_figure(1.25 * n_cols + 1.4, 1.2 * n_rows + 0.8)
+    axes = np.atleast_2d(figure.subplots(n_rows, n_cols, squeeze=False))
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    top = 0
+    for block_name, panels in blocks:
+        maps = [p.attribution for p in panels if p.attribution is not None]
+        limit = max((float(np.abs(m).max()) for m in maps), default=0.0) or 1.0
+        shown: AxesImage | None = None
+        for row, panel in enumerate(panels):
+            axes[top + row, 0].set_ylabel(f"{block_name}\n{panel.label}", fontsize=6)
+            if panel.patch is None or panel.attribution is None:
+                axes[top + row, 0].text(0.5, 0.5, "not tracked", ha="center", va="center", fontsize=6)
+                continue
+            for channel in range(n_channels):
+                image = panel.patch[channel]
+                low, high = np.percentile(image, [2, 98])
+                grey = {"cmap": "gray", "vmin": low, "vmax": max(high, low + 1e-12)}
+                axes[top + row, 2 * channel].imshow(image, **grey)
+                overlay = axes[top + row, 2 * channel + 1]
+                overlay.imshow(image, **grey)
+                shown = overlay.imshow(
+                    panel.attribution[channel], cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.6
+                )
+                if panel.region is not None and panel.region.any():
+                    overlay.contour(panel.region, levels=[0.5], colors="gold", linewidths=0.6)
+        if shown is not None:
+            figure.colorbar(shown, ax=axes[top : top + len(panels), -1], shrink=0.8, label="logit drop")
+        top += len(panels)
+    for channel, name in enumerate(channel_names):
+        axes[0, 2 * channel].set_title(name, fontsize=7)
+        axes[0, 2 * channel + 1].set_title(f"{name}: occlusion", fontsize=7)
+    figure.suptitle(title, fontsize=9)
+    if footnote:
+        width = max(60, int(14 * (1.25 * n_cols + 1.4)))
+        figure.supxlabel(textwrap.fill(footnote, width), fontsize=6, ha="left", x=0.01)
+    return figure

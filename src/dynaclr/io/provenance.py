@@ -112,6 +112,12 @@ class ArtifactKind(StrEnum):
     PREDICTIONS = ("predictions", 2, "classify", "per-cell predictions")
     PSEUDOTIME = ("pseudotime", 1, "align_pseudotime", "DTW pseudo-time per query frame")
     CELL_FEATURES = ("cell_features", 1, "cell_features", "engineered per-cell features of a patch store")
+    OCCLUSION_MAPS = (
+        "occlusion_maps",
+        1,
+        "occlusion_attribution",
+        "occlusion attribution maps of an encoder with its classifier heads (zarr)",
+    )
     EMBEDDINGS_TABLE = (
         "embeddings_table",
         1,

@@ -1,0 +1,380 @@
+"""Occlusion attribution (paper appendix F): the classifier folded into a linear head predicts what
+scikit-learn predicts, occlusion finds the only region a toy encoder reads, maps are reproducible on
+the CPU, and the time courses pick the cells they promise."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from dynaclr.baselines import random_encoder
+from dynaclr.classify import LinearClassifier, build_pipeline
+from dynaclr.config.analysis import OcclusionConfig
+from dynaclr.interpretation.occlusion import (
+    ClassifierOnEncoder,
+    division_course,
+    infection_course,
+    linear_head,
+    occlusion_maps,
+    predicted_onset,
+    region_mass_fraction,
+)
+
+
+def _fitted_classifier(dim: int = 6, representation: str = "features", seed: int = 0) -> LinearClassifier:
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(size=(80, dim)) * rng.uniform(0.5, 5.0, size=dim) + rng.normal(size=dim) * 3
+    labels = (matrix[:, 0] - matrix[:, 1] + rng.normal(scale=0.5, size=80) > matrix[:, 0].mean()).astype(int)
+    pipeline = build_pipeline().fit(matrix, labels)
+    return LinearClassifier("infection", pipeline, ("uninfected", "infected"), representation)
+
+
+def test_the_linear_head_gives_sklearns_decision_function_and_prediction():
+    classifier = _fitted_classifier()
+    # through the JSON numbers the classify stage writes, as the rule reads them
+    classifier = LinearClassifier.from_dict(classifier.to_dict())
+    matrix = np.random.default_rng(1).normal(size=(50, 6)) * 4
+    logits = linear_head(classifier)(torch.from_numpy(matrix)).detach().numpy()
+    decision = classifier.pipeline.decision_function(matrix)
+    np.testing.assert_allclose(logits[:, 1], decision, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(logits[:, 0], -decision, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(logits.argmax(axis=1), classifier.pipeline.predict(matrix))
+
+
+class _RegionEncoder(nn.Module):
+    """Reads only channel 1 inside ``[4:12, 20:28]`` of every slice: features = its mean and max."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        region = x[:, 1, :, 4:12, 20:28]
+        features = torch.stack([region.mean(dim=(1, 2, 3)), region.amax(dim=(1, 2, 3))], dim=1)
+        return features, features[:, :1]
+
+
+def _region_classifier() -> LinearClassifier:
+    return LinearClassifier.from_dict(
+        {
+            "task": "infection",
+            "class_names": ["uninfected", "infected"],
+            "representation": "features",
+            "feature_dim": 2,
+            "scaler": {"mean": [0.5, 1.0], "scale": [2.0, 0.5]},
+            "logistic_regression": {"coef": [[3.0, 0.5]], "intercept": [0.2]},
+        }
+    )
+
+
+def test_occlusion_puts_the_attribution_where_the_encoder_looks():
+    rng = np.random.default_rng(0)
+    patches = rng.uniform(0.5, 2.0, size=(2, 2, 3, 32, 32)).astype(np.float32)
+    model = ClassifierOnEncoder(_RegionEncoder(), _region_classifier())
+    result = occlusion_maps(model, patches, window_yx_px=4, stride_yx_px=4)
+    assert result.attributions.shape == (2, 2, 32, 32)
+    inside = np.zeros((32, 32), dtype=bool)
+    inside[4:12, 20:28] = True
+    for maps in result.attributions:
+        assert np.all(maps[0] == 0)  # channel 0 is never read
+        assert np.all(maps[1][~inside] == 0)
+        assert np.all(maps[1][inside] > 0)  # bright pixels raise the 'infected' logit; hiding them lowers it
+        mass, area = region_mass_fraction(maps[1], inside)
+        assert mass == pytest.approx(1.0)
+        assert area == pytest.approx(64 / 1024)
+    np.testing.assert_array_equal(result.targets, [1, 1])
+
+
+def test_occlusion_maps_of_a_real_encoder_are_reproducible_on_the_cpu():
+    encoder = random_encoder(
+        seed=0, backbone="convnext_atto", in_channels=2, in_stack_depth=3, stem_kernel_z=3, projection_dim=8
+    )
+    with torch.no_grad():
+        dim = encoder(torch.zeros(1, 2, 3, 32, 32))[0].shape[1]
+    classifier = _fitted_classifier(dim=dim)
+    patches = np.random.default_rng(3).normal(size=(2, 2, 3, 32, 32)).astype(np.float32)
+    first = occlusion_maps(ClassifierOnEncoder(encoder, classifier), patches, window_yx_px=8, stride_yx_px=8)
+    again = random_encoder(
+        seed=0, backbone="convnext_atto", in_channels=2, in_stack_depth=3, stem_kernel_z=3, projection_dim=8
+    )
+    second = occlusion_maps(
+        ClassifierOnEncoder(again, classifier),
+        patches,
+        window_yx_px=8,
+        stride_yx_px=8,
+        perturbations_per_eval=3,
+    )
+    np.testing.assert_allclose(first.attributions, second.attributions, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(first.targets, second.targets)
+    assert np.abs(first.attributions).max() > 0
+
+
+def test_a_classifier_of_another_representation_is_refused():
+    with pytest.raises(ValueError, match="standardized"):
+        ClassifierOnEncoder(_RegionEncoder(), _fitted_classifier(representation="standardized"))
+
+
+def _cells(tracks: dict[tuple[str, int, int], range]) -> pd.DataFrame:
+    """``{(fov, track, parent): frames}`` → one row per cell and frame."""
+    rows = [
+        {"fov_name": fov, "track_id": track, "parent_track_id": parent, "t": t}
+        for (fov, track, parent), frames in tracks.items()
+        for t in frames
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_the_infection_course_follows_the_track_that_spans_its_onset():
+    cells = _cells(
+        {("A/1/0", 1, -1): range(0, 20), ("A/1/0", 2, -1): range(0, 20), ("A/1/0", 3, -1): range(8, 11)}
+    )
+    onset = pd.Series(np.where(cells["track_id"] == 1, 10, np.where(cells["track_id"] == 3, 9, -1)))
+    course = infection_course(cells, onset, (-4, 0, 4, 12), np.random.default_rng(0))
+    assert course["track_id"].tolist() == [1] * 4
+    assert course["t"].tolist() == [6, 10, 14, 22]
+    assert course["role"].tolist() == ["before onset", "onset", "after onset", "after onset"]
+    shown = course["cell"].to_numpy()
+    assert shown[-1] == -1  # frame 22 is past the track's end
+    assert cells.loc[shown[:3], "t"].tolist() == [6, 10, 14]
+
+
+def test_the_division_course_goes_from_the_mother_to_its_first_daughter():
+    cells = _cells(
+        {("A/1/0", 5, -1): range(0, 10), ("A/1/0", 7, 5): range(10, 16), ("A/1/0", 6, 5): range(10, 16)}
+    )
+    course = division_course(cells, (-2, 0, 1, 3), np.random.default_rng(0))
+    assert course["track_id"].tolist() == [5, 5, 6, 6]
+    assert course["t"].tolist() == [7, 9, 10, 12]
+    assert course["role"].tolist() == ["mother", "mother", "daughter", "daughter"]
+    assert (course["cell"] >= 0).all()
+    assert division_course(_cells({("A/1/0", 1, -1): range(5)}), (-1, 1), np.random.default_rng(0)).empty
+
+
+def test_the_predicted_onset_is_where_the_calls_turn_infected_for_good():
+    cells = _cells({("A/1/0", 1, -1): range(6), ("A/1/0", 2, -1): range(4), ("A/1/0", 3, -1): range(3)})
+    calls = [False, True, False, True, True, True] + [True] * 4 + [False, True, False]
+    onset = predicted_onset(cells, np.array(calls))
+    assert onset.tolist() == [3] * 6 + [-1] * 4 + [-1] * 3
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"window_yx_px": 4, "stride_yx_px": 8}, "stride_yx_px"),
+        ({"infection_offsets_frames": [0, 2, 2]}, "repeats"),
+        ({"typo": 1}, "typo"),
+    ],
+)
+def test_the_occlusion_config_refuses_what_cannot_work(changes, message):
+    with pytest.raises(ValidationError, match=message):
+        OcclusionConfig.model_validate(changes)
+
+
+# ------------------------------------------------------------------ the stage on the tiny plate
+SPEC = {
+    "name": "tiny",
+    "channels": [
+        {"source": "raw", "channel": "Brightfield", "normalization": "zscore"},
+        {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"},
+    ],
+    "z_window_slices": 3,
+    "patch_size_yx_px": 32,
+}
+MODEL_CONFIG = {
+    "patch_spec": "tiny",
+    "sampling": "time_aware",
+    "tau_frames": 1,
+    "loss": "ntxent",
+    "backbone": "convnext_atto",
+    "batch_size": 4,
+    "num_workers": 0,
+    "validation_fovs": ["A/1/0"],
+    "seed": 5,
+}
+
+
+def _embed(store: dict[str, Path], checkpoint: Path, output: Path, model: str) -> Path:
+    from dynaclr.config.embeddings import EmbeddingConfig
+    from dynaclr.embeddings import EmbedInputs, EmbedOutputs
+    from dynaclr.embeddings.stage import embed_stage
+
+    embed_stage(
+        EmbeddingConfig(),
+        EmbedInputs(patches_zarr=store["zarr"], patches_parquet=store["parquet"], checkpoint=checkpoint),
+        EmbedOutputs(embeddings=output),
+        model=model,
+        dataset="tiny",
+        partial_store=output.with_name(f".{output.name}.partial"),
+    )
+    return output
+
+
+def _classifiers(embeddings: Path, truth_path: Path, output: Path) -> Path:
+    """Infection and division classifiers fitted on every cell's ground-truth state."""
+    from dynaclr.classify import save_classifiers
+    from dynaclr.embeddings import cell_table, read_embeddings, representation_matrix
+    from dynaclr.io import ArtifactKind, make_provenance, read_table
+
+    adata = read_embeddings(embeddings)
+    cells = cell_table(adata)
+    truth, _ = read_table(truth_path, ArtifactKind.GROUND_TRUTH_TRACKS)
+    states = cells.merge(truth[["fov_name", "track_id", "t", "infected", "mitosis"]], how="left")
+    matrix = representation_matrix(adata, "features")
+    classifiers = {}
+    for task, column, names in (
+        ("infection", "infected", ("uninfected", "infected")),
+        ("division", "mitosis", ("interphase", "mitosis")),
+    ):
+        labels = states[column].fillna(False).to_numpy(dtype=int)
+        labels[:2] = [0, 1]  # both classes present whatever the tiny plate holds
+        pipeline = build_pipeline().fit(matrix, labels)
+        classifiers[task] = LinearClassifier(task, pipeline, names, "features")
+    save_classifiers(classifiers, output, make_provenance(ArtifactKind.CLASSIFIERS, {}, [embeddings]))
+    return output
+
+
+@pytest.fixture(scope="module")
+def tiny_artifacts(
+    tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Path]]:
+    """Patch store, a model trained one step, its embeddings and classifiers; and a second model's."""
+    from conftest import build_patch_store, train_model
+
+    from dynaclr.config.patches import PatchSpec
+
+    out = tmp_path_factory.mktemp("occlusion_stage")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small models run fastest single-threaded on shared cores
+    store = build_patch_store(
+        {"raw": tiny_plate["plate"]}, tiny_plate["tracks"], PatchSpec.model_validate(SPEC), out
+    )
+    files: dict[str, Path] = {"zarr": Path(store["zarr"]), "parquet": Path(store["parquet"])}
+    for name, seed in (("model", 5), ("other", 6)):
+        train_model(
+            files["zarr"],
+            files["parquet"],
+            {**MODEL_CONFIG, "seed": seed},
+            out / name,
+            fast_dev_run=True,
+            model_name=name,
+        )
+        files[f"{name}_checkpoint"] = out / name / "model.ckpt"
+        files[f"{name}_embeddings"] = _embed(files, files[f"{name}_checkpoint"], out / f"{name}.zarr", name)
+        files[f"{name}_classifiers"] = _classifiers(
+            files[f"{name}_embeddings"], tiny_plate["tracks"], out / f"{name}.json"
+        )
+    files["ground_truth"] = Path(tiny_plate["tracks"])
+    yield files
+    torch.set_num_threads(threads)
+
+
+def _run_stage(
+    files: dict[str, Path], out: Path, checkpoint: str = "model", config: OcclusionConfig | None = None
+):
+    from dynaclr.interpretation.occlusion_stage import OcclusionInputs, OcclusionOutputs, occlusion_stage
+
+    outputs = OcclusionOutputs(
+        maps=out / "maps.zarr",
+        summary=out / "summary.csv",
+        figure_png=out / "f.png",
+        figure_svg=out / "f.svg",
+    )
+    summary = occlusion_stage(
+        config
+        or OcclusionConfig(
+            enabled=True, infection_offsets_frames=(-2, 0, 2), division_offsets_frames=(-1, 1)
+        ),
+        OcclusionInputs(
+            checkpoint=files[f"{checkpoint}_checkpoint"],
+            embeddings=files["model_embeddings"],
+            classifiers=files["model_classifiers"],
+            patches_zarr=files["zarr"],
+            patches_parquet=files["parquet"],
+            ground_truth=files["ground_truth"],
+        ),
+        outputs,
+        model="model",
+        dataset="tiny",
+    )
+    return summary, outputs
+
+
+def test_the_stage_draws_both_events_reproducibly(tiny_artifacts, tmp_path):
+    import zarr
+
+    from dynaclr.io import read_csv, read_zarr_provenance
+
+    first, outputs = _run_stage(tiny_artifacts, tmp_path / "first")
+    assert set(first["event"]) == {"infection", "division"}
+    infection = first[first["event"] == "infection"]
+    assert (infection["onset_source"] == "ground truth").all()
+    assert set(infection["offset_frames"]) <= {-2, 0, 2}
+    assert first["region_mass_fraction"].between(0, 1).all()
+    assert read_csv(outputs.summary, ["region_mass_fraction"]).shape[0] == len(first)
+    provenance = read_zarr_provenance(outputs.maps, "occlusion_maps")
+    assert provenance.config["window_yx_px"] == 8
+    group = zarr.open_group(str(outputs.maps), mode="r")
+    maps = np.asarray(group["attributions"])
+    assert maps.shape[0] == len(group.attrs["rows"]) == len(first) // 2  # 2 channels per time point
+    assert maps.shape[1:] == (2, 32, 32) and np.abs(maps).max() > 0
+    assert outputs.figure_png.stat().st_size > 10_000
+
+    second, again = _run_stage(tiny_artifacts, tmp_path / "second")
+    np.testing.assert_array_equal(
+        maps, np.asarray(zarr.open_group(str(again.maps), mode="r")["attributions"])
+    )
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_the_stage_refuses_a_checkpoint_that_did_not_make_the_embeddings(tiny_artifacts, tmp_path):
+    from dynaclr.io import ArtifactError
+
+    with pytest.raises(ArtifactError, match="were not made by this checkpoint"):
+        _run_stage(tiny_artifacts, tmp_path, checkpoint="other")
+    assert not (tmp_path / "maps.zarr").exists()
+
+
+@pytest.mark.parametrize(
+    ("occlusion", "classified", "message"),
+    [
+        ({"enabled": True}, ["infection"], r"occlusion.tasks: \['division'\] are not in"),
+        ({"enabled": True, "models": ["engineered_features"]}, ["infection", "division"], "occlusion.models"),
+    ],
+)
+def test_the_workflow_config_refuses_an_occlusion_it_cannot_run(occlusion, classified, message):
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config import WorkflowConfig
+
+    config = tiny_workflow_config()
+    config["analysis"] = {
+        **config["analysis"],
+        "occlusion": occlusion,
+        "classification": {"tasks": classified},
+    }
+    with pytest.raises(ValidationError, match=message):
+        WorkflowConfig.model_validate(config)
+    config["analysis"]["occlusion"] = {**occlusion, "enabled": False, "models": None}
+    WorkflowConfig.model_validate(config)
+
+
+def test_the_caption_states_the_measured_concentration_per_event_role_and_channel():
+    from dynaclr.interpretation.occlusion_stage import occlusion_caption
+
+    summary = pd.DataFrame(
+        {
+            "event": ["infection"] * 3,
+            "role": ["before onset", "after onset", "after onset"],
+            "channel": ["sensor"] * 3,
+            "region_mass_fraction": [0.5, 0.8, 0.9],
+            "region_area_fraction": [0.4, 0.1, 0.1],
+        }
+    )
+    caption = occlusion_caption(summary, "sensor", ["no tracked cell goes through a division"])
+    assert "infection, after onset, sensor: 85% of the absolute attribution" in caption
+    assert "covers 10% of the patch (mean of 2 time points)" in caption
+    assert "before onset, sensor: 50%" in caption and "(mean of 1 time point)" in caption
+    assert caption.endswith("No tracked cell goes through a division.")
