@@ -289,7 +289,7 @@ def interpretation_outputs():
 
 
 def trajectory_feature_pairs():
-    """(model, dataset) whose features are followed along pseudo-time (rule feature_trajectories):
+    """(model, dataset) whose features are followed along pseudo-time by feature_trajectories:
     interpreted and aligned pairs whose patch spec holds the channel of a listed feature."""
     names = CONFIG.analysis.interpretation.trajectory_features
     if not names:
