@@ -1,12 +1,17 @@
 """What every workflow job needs before it calls its stage: logging to the rule's log file,
-thread limits, and failures a person can act on. Called by the shims in ``workflow/scripts``; the
-library itself never adds logging handlers.
+thread limits, a quiet console, and failures a person can act on. Called by the shims in
+``workflow/scripts``; the library itself never adds logging handlers.
 
 A failure caused by the input or the config (:func:`is_user_error`: an artifact that is missing,
 corrupt or out of date, an invalid config, a ``ValueError`` or ``FileNotFoundError`` raised by
 dynaclr itself) ends the job with one ERROR line on stderr that names the cause and the fix, the
 full traceback in the job's log file only, and exit status 1. Any other exception is a bug: its
 traceback goes to stderr too.
+
+With a log file the console (the job's stderr: Snakemake's terminal, or SLURM's job output) gets
+WARNING and above only, and whatever the job writes to ``sys.stderr`` itself (progress bars, Python
+warnings) goes to the log file too, so a plate of thousands of jobs does not flood the console;
+``DYNACLR_VERBOSE=1`` in the environment puts INFO back on the console.
 """
 
 from __future__ import annotations
@@ -61,10 +66,17 @@ def one_line(error: BaseException) -> str:
 @contextmanager
 def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[logging.Logger]:
     """Route ``logging`` (and uncaught exceptions) to ``log_path`` and cap torch/BLAS threads."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    console = logging.StreamHandler(sys.stderr)
+    handlers: list[logging.Handler] = [console]
+    log_stream = None
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_path, mode="w"))
+        Path(log_path).write_text("")  # both writers below append: neither overwrites the other
+        handlers.append(logging.FileHandler(log_path, mode="a"))
+        if not os.environ.get("DYNACLR_VERBOSE"):
+            console.setLevel(logging.WARNING)
+        log_stream = open(log_path, "a", buffering=1)
+    saved_stderr = sys.stderr
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     for handler in handlers:
@@ -77,6 +89,8 @@ def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[loggi
     logging.getLogger("ultrack").setLevel(logging.WARNING)
     saved_environment = _limit_threads(max(int(threads), 1))
     logger = logging.getLogger("dynaclr.job")
+    if log_stream is not None:
+        sys.stderr = log_stream
     try:
         yield logger
     except Exception as error:
@@ -94,6 +108,9 @@ def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[loggi
         logger.exception("job failed")
         raise
     finally:
+        sys.stderr = saved_stderr
+        if log_stream is not None:
+            log_stream.close()
         for handler in handlers:
             root.removeHandler(handler)
             handler.close()

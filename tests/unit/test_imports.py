@@ -40,6 +40,7 @@ ABSENT: dict[str, set[str]] = {
     "extract_patches": {"torch"},
     "export_ctc": {"torch"},
     "export_embeddings": {"torch"},
+    "feature_trajectories": {"torch"},
     "findings": {"torch"},
     "image_qc_figure": {"torch"},
     "import_annotations": {"torch", "sklearn"},

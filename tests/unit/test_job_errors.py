@@ -127,3 +127,37 @@ def test_training_cli_ends_with_the_cause_of_a_user_error(tmp_path: Path) -> Non
     last = result.stderr.strip().splitlines()[-1]
     assert "dynaclr.training: " in last and "absent.zarr: store not found" in last, result.stderr
     assert "Traceback (most recent call last)" in result.stderr  # for whoever debugs it, in the log
+
+
+QUIET_BODY = (
+    "import logging, warnings, tqdm; "
+    "logging.getLogger('dynaclr.stage').info('step done'); "
+    "logging.getLogger('dynaclr.stage').warning('fewer cells than asked'); "
+    "warnings.warn('a library warns'); "
+    "[None for _ in tqdm.tqdm(range(3), desc='frames')]; "
+    "print('printed', file=sys.stderr)"
+)
+
+
+def test_the_console_gets_warnings_only_and_the_log_gets_everything(tmp_path: Path) -> None:
+    result, log = run_shim(tmp_path, QUIET_BODY)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line
+    assert "WARNING dynaclr.stage: fewer cells than asked" in result.stderr
+    for text in (
+        "INFO dynaclr.stage: step done",
+        "fewer cells than asked",
+        "a library warns",
+        "frames",
+        "printed",
+    ):
+        assert text in log, text
+    assert log.index("step done") < log.index("fewer cells than asked")  # one file, in order
+
+
+def test_dynaclr_verbose_puts_info_back_on_the_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DYNACLR_VERBOSE", "1")
+    result, log = run_shim(tmp_path, QUIET_BODY)
+    assert "INFO dynaclr.stage: step done" in result.stderr and "step done" in log
