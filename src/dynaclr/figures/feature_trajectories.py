@@ -17,6 +17,7 @@ Each matched frame of an aligned lineage counts once (:func:`aligned_frames`). P
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -182,7 +183,8 @@ def plot_feature_trajectories(
     n = max(len(features), 1)
     columns = min(n, 3)
     rows = int(np.ceil(n / columns))
-    figure = new_figure(3.2 * columns, 2.8 * rows)
+    findings = [_finding(row) for _, row in summary.iterrows()]
+    figure = new_figure(3.2 * columns, 2.8 * rows + 0.25 * (1 + len(findings)))
     for k, feature in enumerate(features):
         axis = figure.add_subplot(rows, columns, k + 1)
         part = trajectory[trajectory["feature"] == feature].sort_values("pseudotime")
@@ -198,9 +200,14 @@ def plot_feature_trajectories(
         axis.set_title(f"{feature}\n({source})", fontsize=8)
     if label:
         figure.suptitle(f"{label}: features along pseudo-time")
+    # the findings under the panels, so the figure states them wherever it is shown
+    width = int(48 * columns)
+    figure.supxlabel(
+        "\n".join(textwrap.fill(finding, width) for finding in findings), fontsize=6, ha="left", x=0.01
+    )
     caption = (
         f"{label + ': ' if label else ''}engineered cell features along DTW pseudo-time (mean ± SD per "
         f"frame of pseudo-time, each matched cell observation once; 0 = the reference's {event}). "
-        + " ".join(_finding(row) for _, row in summary.iterrows())
+        + " ".join(findings)
     )
     return figure, caption
