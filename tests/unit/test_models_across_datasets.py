@@ -42,6 +42,7 @@ def test_the_demo_models_embed_the_demo_and_the_other_plate() -> None:
 
 def test_a_dataset_whose_spec_gives_another_input_is_not_embedded_by_default() -> None:
     cfg = config()
+    cfg["analysis"]["occlusion"] = {"enabled": False}  # it names the demo's model, renamed below
     cfg["datasets"]["demo_15min"]["patches"][0]["patch_size_yx_px"] = 64
     workflow = WorkflowConfig.model_validate(
         cfg | {"contrastive_models": {"m": cfg["contrastive_models"]["time_aware_ntxent"]}}
