@@ -27,6 +27,7 @@ include: "workflow/rules/embeddings.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/interpretation.smk"
+include: "workflow/rules/distillation.smk"
 include: "workflow/rules/exports.smk"
 
 

@@ -31,6 +31,7 @@ ABSENT: dict[str, set[str]] = {
     "collect_pseudotime": {"torch"},
     "collect_tracks": {"torch"},
     "convert_tiff": {"torch"},
+    "distill": {"lightning"},  # fine-tunes the student in plain torch
     "draw_annotations": {"torch", "sklearn"},
     "embed": {"torch", "lightning"},  # an encoder imports torch when it runs, never Lightning
     "embedding_figures": {"torch"},

@@ -9,7 +9,8 @@ The layers, lowest first (`docs/architecture.md` explains them):
 3. ``patches``; 4. ``training``, ``qc`` (reads the records of every image stage); 5. ``baselines``;
 6. ``embeddings`` (the artifact, its cells, and the ``embed`` stage that dispatches "trained model
    or baseline");
-7. ``evaluation``, ``classify``, ``exports``; 8. ``pseudotime``; 9. ``figures``, ``interpretation``.
+7. ``evaluation``, ``classify``, ``exports``; 8. ``pseudotime``, ``distill``; 9. ``figures``,
+   ``interpretation``.
 
 The library never imports Snakemake (the workflow calls the library, not the other way round).
 """
@@ -32,7 +33,7 @@ LAYERS: list[set[str]] = [
     {"baselines"},
     {"embeddings"},
     {"evaluation", "classify", "exports"},
-    {"pseudotime"},
+    {"pseudotime", "distill"},
     {"figures", "interpretation"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}

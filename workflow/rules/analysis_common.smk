@@ -247,7 +247,7 @@ def analysis_outputs():
         if dataset in SIMULATED:
             targets += figure_files("pseudotime", model, dataset)
             targets += figure_files("aligned_trajectories", model, dataset)
-    return targets + interpretation_outputs() + occlusion_outputs()
+    return targets + interpretation_outputs() + occlusion_outputs() + distillation_outputs()
 
 
 # ------------------------------------------------------------------ interpretation (opt-in)
@@ -369,6 +369,39 @@ def occlusion_outputs():
     for model, dataset in occlusion_pairs():
         targets.append(f"{RESULTS}/evaluation/occlusion/{model}/{dataset}.csv")
         targets += figure_files("occlusion", model, dataset)
+    return targets
+
+
+# ------------------------------------------------------------------ distillation (opt-in)
+def distillation_pairs():
+    """(teacher model, dataset) distilled (analysis.distillation.enabled): at most one."""
+    distillation = CONFIG.analysis.distillation
+    return [(distillation.teacher_model, distillation.dataset)] if distillation.enabled else []
+
+
+def distillation_inputs(wildcards):
+    """The teacher's embeddings and classify artifacts, the patch store it embedded, ground truth."""
+    model, dataset = wildcards.model, wildcards.dataset
+    store = patch_store(dataset, embedding_spec(model, dataset))
+    return {
+        "embeddings": embeddings_store(model, dataset),
+        "predictions": f"{RESULTS}/evaluation/predictions/{model}/{dataset}.parquet",
+        "classifiers": f"{RESULTS}/evaluation/classifiers/{model}/{dataset}.json",
+        "patches_zarr": store["zarr"],
+        "patches_parquet": store["parquet"],
+        "ground_truth": ground_truth_tracks(dataset),
+    }
+
+
+def distillation_outputs():
+    """Targets of distillation.smk: per distilled (model, dataset) the metrics, predictions, figure."""
+    targets = []
+    for model, dataset in distillation_pairs():
+        targets += [
+            f"{RESULTS}/evaluation/distillation/{model}/{dataset}.parquet",
+            f"{RESULTS}/evaluation/distillation_predictions/{model}/{dataset}.parquet",
+        ]
+        targets += figure_files("distillation", model, dataset)
     return targets
 
 

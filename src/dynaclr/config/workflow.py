@@ -26,6 +26,7 @@ from dynaclr.config.analysis import (
 )
 from dynaclr.config.base import StrictModel
 from dynaclr.config.convert import TiffSourceConfig
+from dynaclr.config.distillation import DistillationConfig
 from dynaclr.config.embeddings import (
     BaselineName,
     EmbeddingConfig,
@@ -212,6 +213,11 @@ class AnalysisConfig(StrictModel):
     pseudotime: PseudotimeConfig = PseudotimeConfig()
     interpretation: InterpretationConfig = InterpretationConfig()
     occlusion: OcclusionConfig = OcclusionConfig()
+    distillation: DistillationConfig = Field(
+        default_factory=DistillationConfig,
+        description="Cross-modal distillation (paper Fig. 4): a phase + sensor teacher's infection calls "
+        "train a phase-only student, scored on held-out FOVs; off by default.",
+    )
     figures: FiguresConfig = Field(
         default_factory=FiguresConfig,
         description=(
@@ -495,7 +501,43 @@ class WorkflowConfig(StrictModel):
                 f"analysis.occlusion.tasks: {unclassified} are not in analysis.classification.tasks "
                 f"{sorted(classified)}, so no classifier head exists for them; drop them from occlusion.tasks"
             )
+        self._check_distillation()
         return self
+
+    def _check_distillation(self) -> None:
+        """The teacher is a contrastive model that embeds the dataset, and the dataset is simulated and
+        gets an infection classifier of its own (rule classify)."""
+        distillation = self.analysis.distillation
+        if not distillation.enabled:
+            return
+        teacher, dataset = distillation.teacher_model, distillation.dataset
+        key = "analysis.distillation"
+        if teacher not in self.contrastive_models:
+            raise ValueError(
+                f"{key}.teacher_model: {teacher!r} is not a contrastive model; models are "
+                f"{sorted(self.contrastive_models)}"
+            )
+        if dataset not in self.datasets:
+            raise ValueError(
+                f"{key}.dataset: {dataset!r} is not a dataset; datasets are {sorted(self.datasets)}"
+            )
+        spec = self.datasets[dataset]
+        problems = []
+        if not spec.is_simulated:
+            problems.append("it is not simulated (the held-out cells are scored against ground truth)")
+        if dataset not in self.embedded_datasets(str(teacher)):
+            problems.append(f"model {teacher!r} does not embed it")
+        classification = self.analysis.classification
+        if classification.train_on is not None and dataset not in classification.train_on:
+            problems.append(
+                "analysis.classification.train_on leaves it out (the teacher's head is its classifier)"
+            )
+        if "infection" not in classification.tasks or "infection" not in spec.annotations.tasks:
+            problems.append(
+                "it has no infection classifier (analysis.classification.tasks and its annotations.tasks)"
+            )
+        if problems:
+            raise ValueError(f"{key}.dataset: {dataset!r} cannot be distilled on: " + "; ".join(problems))
 
     def _check_model_datasets(self, name: str, entry: ContrastiveModelEntry) -> None:
         """Every dataset a model trains on or embeds exists and gives the input the model takes."""

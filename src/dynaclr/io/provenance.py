@@ -118,6 +118,18 @@ class ArtifactKind(StrEnum):
         "occlusion_attribution",
         "occlusion attribution maps of an encoder with its classifier heads (zarr)",
     )
+    DISTILLATION = (
+        "distillation",
+        1,
+        "distill",
+        "held-out infection F1 of a phase + sensor teacher, a phase-only student and probe",
+    )
+    DISTILLATION_PREDICTIONS = (
+        "distillation_predictions",
+        1,
+        "distill",
+        "per held-out cell: ground truth and the teacher's, probe's and student's probabilities",
+    )
     EMBEDDINGS_TABLE = (
         "embeddings_table",
         1,

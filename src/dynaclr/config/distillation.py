@@ -1,0 +1,114 @@
+"""Configuration of cross-modal distillation (paper Fig. 4, rule ``distill``).
+
+A teacher reads phase and the viral sensor: a contrastive model's embeddings of one dataset with
+the linear infection classifier of rule ``classify``, refitted on the sparse annotations of the
+*training* FOVs only. Its predictions on every cell of those FOVs are pseudo-labels. A student
+reads phase only (``student_channels`` of the same patch store): a ConvNeXt encoder
+(:class:`~dynaclr.contrastive.ContrastiveEncoder`, seeded random initial weights) with a linear
+head, fine-tuned end to end on the pseudo-labels with cross-entropy. Teacher, student and a
+phase-only linear probe (the same classifier on the student's *initial* encoder's features, fitted
+on the same sparse annotations: no distillation) are scored against the simulator's ground truth on
+held-out FOVs that neither the teacher's head nor the student saw.
+
+Units are in the field names: ``_px`` pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from dynaclr.config.base import StrictModel
+
+
+class DistillationConfig(StrictModel):
+    """Cross-modal distillation of the infection state from a phase + sensor teacher into a
+    phase-only student (module docstring). Off by default."""
+
+    enabled: bool = Field(False, description="Run rule 'distill' for teacher_model on dataset.")
+    teacher_model: str | None = Field(
+        None,
+        description="Contrastive model (contrastive_models) whose embeddings and infection classifier "
+        "(rule classify) are the teacher; needed when enabled.",
+    )
+    dataset: str | None = Field(
+        None,
+        description="Simulated dataset (ground truth known) the teacher embeds and classifies; needed when "
+        "enabled.",
+    )
+    heldout_fovs: list[str] | None = Field(
+        None,
+        description="FOVs ('row/column/fov') scored against ground truth and never used for the teacher's "
+        "head, the pseudo-labels or the student's training; null: in every well with two FOVs or more, "
+        "every second FOV in name order (B/1/1, B/1/3, ...). Each side needs both infection states.",
+    )
+    student_channels: list[str] = Field(
+        default_factory=lambda: ["Phase3D"],
+        min_length=1,
+        description="Channels of the teacher's patch store the student reads: as the store names them "
+        "('phase:Phase3D', source and channel) or the channel alone when only one store channel has it.",
+    )
+    backbone: str = Field("convnext_atto", description="timm backbone of the student's encoder.")
+    stem_kernel_z: int = Field(1, ge=1, description="Z kernel and stride of the student's 3-D stem.")
+    crop_size_yx_px: int | None = Field(
+        None,
+        ge=8,
+        description="Centre crop (pixels) the student sees; null: the patch store's patch_size_yx_px.",
+    )
+    pseudo_labels: Literal["hard", "soft"] = Field(
+        "hard",
+        description="Cross-entropy targets: the teacher's predicted class (hard) or its probabilities "
+        "(soft).",
+    )
+    max_steps: int = Field(
+        60,
+        ge=1,
+        description="Optimiser steps of the student (a step budget, so one seed gives the same weights "
+        "whatever the machine's speed).",
+    )
+    batch_size: int = Field(
+        32, ge=2, description="Training cells per step; each pass over them is a fresh permutation."
+    )
+    learning_rate: float = Field(1.0e-3, gt=0.0, description="AdamW learning rate (constant).")
+    weight_decay: float = Field(0.05, ge=0.0, description="AdamW weight decay.")
+    balance_classes: bool = Field(
+        True,
+        description="Weight the cross-entropy by inverse pseudo-label frequency (as the teacher's "
+        "class_weight='balanced').",
+    )
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="'auto': the GPU when torch sees one."
+    )
+    inference_batch_size: int = Field(256, ge=1, description="Patches encoded at a time for predictions.")
+    match_truth_on: Literal["position", "track"] = Field(
+        "position",
+        description="How ground-truth cells find their tracked cell (see "
+        "analysis.pseudotime.match_truth_on).",
+    )
+    max_match_distance_px: float = Field(6.0, gt=0.0, description="'position' matching radius in pixels.")
+    n_bootstrap: int = Field(200, ge=0, description="Bootstrap replicates over held-out tracks for the CIs.")
+    confidence: float = Field(0.95, gt=0.0, lt=1.0, description="Central coverage of the bootstrap interval.")
+    seed: int = Field(0, ge=0, description="Seed of the student's initial weights, batches and bootstrap.")
+
+    @field_validator("heldout_fovs")
+    @classmethod
+    def _fov_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        bad = [name for name in value if name.count("/") != 2 or "" in name.split("/")]
+        if bad:
+            raise ValueError(f"heldout_fovs: {bad} are not FOV names; write 'row/column/fov', e.g. 'B/1/1'")
+        if not value:
+            raise ValueError("heldout_fovs: empty; name at least one FOV or leave the key out")
+        return value
+
+    @model_validator(mode="after")
+    def _named_when_enabled(self) -> DistillationConfig:
+        missing = [key for key in ("teacher_model", "dataset") if self.enabled and getattr(self, key) is None]
+        if missing:
+            raise ValueError(
+                f"analysis.distillation: enabled needs {missing}; name the teacher (a contrastive model) and "
+                "the simulated dataset it classifies"
+            )
+        return self

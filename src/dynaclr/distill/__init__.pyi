@@ -1,0 +1,24 @@
+"""Type stub of :mod:`dynaclr.distill`: the names it exports, each imported lazily (lazy_loader)."""
+
+from .plots import distillation_caption as distillation_caption, plot_distillation as plot_distillation
+from .split import (
+    FovSplit as FovSplit,
+    default_heldout_fovs as default_heldout_fovs,
+    split_by_fov as split_by_fov,
+)
+from .stage import (
+    DISTILLATION_COLUMNS as DISTILLATION_COLUMNS,
+    METHODS as METHODS,
+    DistillInputs as DistillInputs,
+    DistillOutputs as DistillOutputs,
+    StageCells as StageCells,
+    StudentChannels as StudentChannels,
+    distill_stage as distill_stage,
+    pseudo_label_targets as pseudo_label_targets,
+)
+from .student import (
+    StudentClassifier as StudentClassifier,
+    build_student as build_student,
+    encode_rows as encode_rows,
+    train_student as train_student,
+)

@@ -1,0 +1,464 @@
+"""Rule ``distill``: cross-modal distillation of the infection state (paper Fig. 4).
+
+Protocol (:func:`distill_stage`, config :class:`~dynaclr.config.distillation.DistillationConfig`):
+
+1. Split the dataset's cells by FOV (:func:`~dynaclr.distill.split.split_by_fov`): training FOVs,
+   held-out FOVs.
+2. Teacher: the infection classifier of rule ``classify`` on the teacher's (phase + sensor)
+   embeddings, read from its artifact (hyperparameters, representation) and refitted, with the same
+   scikit-learn pipeline, on the annotations of the training FOVs only (the rule's own classifier
+   saw every FOV's annotations, held-out ones included). The annotated cells are those the
+   ``classify`` predictions mark (``annotated``, ``annotation_label``). Its positive-class
+   probability on every training cell is the pseudo-label.
+3. Student: a phase-only encoder (``student_channels`` of the teacher's patch store, seeded random
+   initial weights) with a linear head, fine-tuned end to end on every training cell's pseudo-label
+   (:func:`~dynaclr.distill.student.train_student`).
+4. Probe (no distillation): the same classifier pipeline fitted on the same training annotations,
+   on the features of the student's *initial* encoder (phase only, random weights).
+5. Every held-out cell a ground-truth cell matches is scored: F1 of ``infected`` (threshold 0.5),
+   AUROC, balanced accuracy, with percentile-bootstrap CIs over held-out tracks
+   (:func:`~dynaclr.classify.bootstrap_metrics`).
+
+Outputs: ``metrics`` (kind ``distillation``, one row per method: :data:`DISTILLATION_COLUMNS`),
+``predictions`` (kind ``distillation_predictions``, one row per held-out cell: its index, truth and
+each method's probability), and the figure (PNG, SVG).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from dynaclr.classify import (
+    binary_metrics,
+    bootstrap_metrics,
+    load_classifiers,
+    positive_label,
+    read_predictions,
+)
+from dynaclr.config.distillation import DistillationConfig
+from dynaclr.distill.plots import plot_distillation
+from dynaclr.distill.split import FovSplit, split_by_fov
+from dynaclr.distill.student import build_student, encode_rows, train_student
+from dynaclr.embeddings import (
+    attach_ground_truth,
+    cell_table,
+    read_embeddings,
+    read_embeddings_provenance,
+    representation_matrix,
+)
+from dynaclr.io import (
+    ArtifactError,
+    ArtifactKind,
+    StageFiles,
+    make_provenance,
+    read_table,
+    read_table_provenance,
+    write_table,
+)
+from dynaclr.io.figures import save_figure
+from dynaclr.numerics.device import resolve_device
+from dynaclr.patches.store import PatchRowReader, open_patch_store
+
+logger = logging.getLogger(__name__)
+
+TASK = "infection"
+KEY_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "t")
+#: Methods scored, in the figure's order.
+METHODS: tuple[str, ...] = ("teacher", "probe", "student")
+METHOD_DESCRIPTIONS: dict[str, str] = {
+    "teacher": "phase + sensor embeddings, linear head on sparse annotations",
+    "probe": "phase-only initial encoder, linear head on sparse annotations (no distillation)",
+    "student": "phase-only encoder fine-tuned on the teacher's pseudo-labels",
+}
+DISTILLATION_COLUMNS: tuple[str, ...] = (
+    "teacher_model",
+    "dataset",
+    "method",
+    "description",
+    "input_channels",
+    "f1",
+    "f1_ci_low",
+    "f1_ci_high",
+    "auroc",
+    "auroc_ci_low",
+    "auroc_ci_high",
+    "balanced_accuracy",
+    "balanced_accuracy_ci_low",
+    "balanced_accuracy_ci_high",
+    "n_heldout_cells",
+    "n_heldout_positive",
+    "n_heldout_tracks",
+    "heldout_fovs",
+    "training_fovs",
+    "n_training_annotations",
+    "n_pseudo_labelled",
+    "pseudo_label_positive_fraction",
+    "agreement_with_teacher",
+    "n_bootstrap",
+    "confidence",
+)
+
+
+class DistillInputs(StageFiles):
+    """Rule ``distill``: the teacher's embeddings, its ``classify`` artifacts, the patch store it
+    embedded and the dataset's ground truth."""
+
+    embeddings: Path
+    predictions: Path
+    classifiers: Path
+    patches_zarr: Path
+    patches_parquet: Path
+    ground_truth: Path
+
+
+class DistillOutputs(StageFiles):
+    """Rule ``distill``: metrics, held-out predictions and the figure."""
+
+    metrics: Path
+    predictions: Path
+    figure_png: Path
+    figure_svg: Path
+
+
+def _rows_of(cells: pd.DataFrame, table: pd.DataFrame, column: str, source: Path, rerun: str) -> np.ndarray:
+    """``table[column]`` for each cell (same order), matched one to one on :data:`KEY_COLUMNS`."""
+    keys = list(KEY_COLUMNS)
+    merged = cells.loc[:, keys].merge(
+        table.loc[:, [*keys, column]], on=keys, how="left", validate="one_to_one"
+    )
+    if merged[column].isna().any():
+        raise ArtifactError(
+            f"{source}: {int(merged[column].isna().sum())} of {len(cells)} cells of the teacher's embeddings "
+            f"are missing; rerun `snakemake --forcerun {rerun}`"
+        )
+    return merged[column].to_numpy()
+
+
+def _teacher_annotations(cells: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(N,)`` bool annotated and ``(N,)`` bool positive label of each cell, from ``classify``'s
+    predictions."""
+    predictions = read_predictions(path)
+    infection = predictions[predictions["task"] == TASK]
+    if infection.empty:
+        raise ArtifactError(f"{path}: no '{TASK}' predictions; the dataset needs infection annotations")
+    for column in ("annotated", "annotation_label"):
+        if column not in infection.columns:
+            raise ArtifactError(f"{path}: no column {column!r}; rerun `snakemake --forcerun classify`")
+    annotated = _rows_of(cells, infection, "annotated", path, "classify").astype(bool)
+    label = _rows_of(cells, infection, "annotation_label", path, "classify").astype(str)
+    return annotated, annotated & (label == positive_label(TASK))
+
+
+def student_channel_indices(names: list[str], store_channels: list[str], store: Path) -> list[int]:
+    """Positions in ``store_channels`` (``'source:channel'``, e.g. ``'phase:Phase3D'``) of ``names``,
+    each the full name or the channel part alone when one store channel has it.
+
+    Raises:
+        ValueError: a name matches no store channel, or several (the message lists the store's).
+    """
+    indices, problems = [], []
+    for name in names:
+        matches = [
+            k for k, channel in enumerate(store_channels) if name in (channel, channel.split(":", 1)[-1])
+        ]
+        if len(matches) == 1:
+            indices.append(matches[0])
+        else:
+            problems.append(f"{name!r} ({'no' if not matches else 'several'} matches)")
+    if problems:
+        raise ValueError(
+            f"analysis.distillation.student_channels: {', '.join(problems)} in the channels of {store}; its "
+            f"channels are {store_channels}"
+        )
+    return indices
+
+
+def _fit_head(pipeline: Any, matrix: np.ndarray, truth: np.ndarray, what: str) -> Any:
+    """A fresh clone of ``pipeline`` fitted on ``matrix`` rows and bool ``truth``."""
+    if truth.all() or not truth.any():
+        raise ValueError(
+            f"{what}: the training FOVs' {TASK} annotations hold one class ({int(truth.sum())} of "
+            f"{len(truth)} positive); hold out other FOVs (analysis.distillation.heldout_fovs)"
+        )
+    return clone(pipeline).fit(matrix, truth.astype(int))
+
+
+def _score(
+    method: str, truth: np.ndarray, probability: np.ndarray, tracks: np.ndarray, config: DistillationConfig
+) -> dict[str, Any]:
+    point = binary_metrics(truth, probability)
+    intervals = bootstrap_metrics(
+        truth, probability, tracks, config.n_bootstrap, config.seed, config.confidence
+    )
+    return {"method": method, "description": METHOD_DESCRIPTIONS[method], **point, **intervals}
+
+
+def _check_heldout_truth(split: FovSplit, truth: np.ndarray) -> None:
+    scored = split.heldout & np.isfinite(truth)
+    positives = int((truth[scored] > 0.5).sum())
+    if positives == 0 or positives == int(scored.sum()):
+        raise ValueError(
+            f"analysis.distillation.heldout_fovs: the held-out FOVs {list(split.heldout_fovs)} hold "
+            f"{positives} infected of {int(scored.sum())} ground-truth-matched cells; both states are needed "
+            "to score F1; hold out FOVs of infected and mock wells"
+        )
+
+
+@dataclass(frozen=True)
+class StageCells:
+    """The cells of the teacher's embeddings the stage uses, as positions into them.
+
+    Attributes:
+        store_rows: ``(N,)`` patch-store row of every cell.
+        annotated_training: ``(A,)`` annotated cells of the training FOVs (fit both linear heads).
+        annotation_positive: ``(A,)`` bool, their annotation is the positive class.
+        training: ``(T,)`` every cell of the training FOVs (pseudo-labelled, train the student).
+        scored: ``(H,)`` cells of the held-out FOVs that a ground-truth cell matches.
+        truth: ``(H,)`` bool, ground-truth ``infected`` of ``scored``.
+        tracks: ``(H,)`` ``'fov|track'`` of ``scored`` (the bootstrap's clusters).
+    """
+
+    store_rows: np.ndarray
+    annotated_training: np.ndarray
+    annotation_positive: np.ndarray
+    training: np.ndarray
+    scored: np.ndarray
+    truth: np.ndarray
+    tracks: np.ndarray
+
+
+class StudentChannels:
+    """Reads the student's channels of patch-store rows: ``(n, C_student, Z, Y, X)``."""
+
+    def __init__(self, zarr_path: Path, channel_indices: list[int]) -> None:
+        self.reader = PatchRowReader(zarr_path)
+        self.channel_indices = channel_indices
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        return self.reader.read(rows)[:, self.channel_indices]
+
+
+def pseudo_label_targets(probability: np.ndarray, kind: str) -> np.ndarray:
+    """Cross-entropy targets from the teacher's ``(T,)`` probability: ``(T,)`` classes (``hard``,
+    threshold 0.5) or ``(T, 2)`` class probabilities (``soft``)."""
+    if kind == "soft":
+        return np.stack([1.0 - probability, probability], axis=1)
+    return (probability >= 0.5).astype(np.int64)
+
+
+def _phase_only_probabilities(
+    config: DistillationConfig,
+    read: StudentChannels,
+    in_stack_depth: int,
+    crop_yx: int,
+    pipeline: Any,
+    cells: StageCells,
+    targets: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """``{'probe': (H,), 'student': (H,)}`` positive-class probabilities of the held-out cells.
+
+    The probe is fitted on the student's initial encoder's features before the student trains."""
+    device = resolve_device(config.device)
+    student = build_student(
+        config.backbone, len(read.channel_indices), in_stack_depth, config.stem_kernel_z, config.seed
+    )
+    n_annotated = len(cells.annotated_training)
+    rows = cells.store_rows[np.concatenate([cells.annotated_training, cells.scored])]
+    initial_features, _ = encode_rows(
+        student, read, rows, crop_yx=crop_yx, batch_size=config.inference_batch_size, device=device
+    )
+    probe = _fit_head(pipeline, initial_features[:n_annotated], cells.annotation_positive, "probe")
+    probe_probability = probe.predict_proba(initial_features[n_annotated:])[:, 1]
+    logger.info("Student: %d training cells, %d steps on %s", len(cells.training), config.max_steps, device)
+    train_student(
+        student,
+        read,
+        cells.store_rows[cells.training],
+        targets,
+        crop_yx=crop_yx,
+        max_steps=config.max_steps,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        balance_classes=config.balance_classes,
+        seed=config.seed,
+        device=device,
+    )
+    _, student_probability = encode_rows(
+        student,
+        read,
+        cells.store_rows[cells.scored],
+        crop_yx=crop_yx,
+        batch_size=config.inference_batch_size,
+        device=device,
+    )
+    return {"probe": probe_probability, "student": student_probability}
+
+
+def _metrics_table(
+    config: DistillationConfig,
+    probabilities: dict[str, np.ndarray],
+    cells: StageCells,
+    split: FovSplit,
+    identity: dict[str, Any],
+) -> pd.DataFrame:
+    """One row per method of :data:`METHODS` (:data:`DISTILLATION_COLUMNS`); ``identity`` holds
+    ``teacher_model``, ``dataset``, ``pseudo_label_positive_fraction`` and each method's channels."""
+    channels = identity.pop("input_channels")
+    common = {
+        **identity,
+        "n_heldout_cells": len(cells.scored),
+        "n_heldout_positive": int(cells.truth.sum()),
+        "n_heldout_tracks": len(np.unique(cells.tracks)),
+        "heldout_fovs": ",".join(split.heldout_fovs),
+        "training_fovs": ",".join(split.training_fovs),
+        "n_training_annotations": len(cells.annotated_training),
+        "n_pseudo_labelled": len(cells.training),
+        "n_bootstrap": config.n_bootstrap,
+        "confidence": config.confidence,
+    }
+    teacher_call = probabilities["teacher"] >= 0.5
+    rows = [
+        {
+            **common,
+            **_score(method, cells.truth, probabilities[method], cells.tracks, config),
+            "input_channels": channels[method],
+            "agreement_with_teacher": float(np.mean((probabilities[method] >= 0.5) == teacher_call)),
+        }
+        for method in METHODS
+    ]
+    for row in rows:
+        logger.info(
+            "%s: held-out F1 %.3f [%.3f, %.3f], AUROC %.3f",
+            row["method"],
+            row["f1"],
+            row["f1_ci_low"],
+            row["f1_ci_high"],
+            row["auroc"],
+        )
+    return pd.DataFrame(rows)[list(DISTILLATION_COLUMNS)]
+
+
+def distill_stage(
+    config: DistillationConfig,
+    inputs: DistillInputs,
+    outputs: DistillOutputs,
+    *,
+    model: str,
+    dataset: str,
+) -> pd.DataFrame:
+    """Distil ``model``'s infection classifier into a phase-only student on ``dataset`` (module docstring).
+
+    Returns:
+        The metrics table (one row per method of :data:`METHODS`), also written to ``outputs.metrics``.
+
+    Raises:
+        ValueError: a student channel is not in the patch store, the split leaves a side without
+            both classes, or the pseudo-labels hold one class.
+        ArtifactError: an input is missing, malformed, or does not cover the teacher's cells.
+    """
+    adata = read_embeddings(inputs.embeddings)
+    obs = cell_table(adata)
+    classifiers = load_classifiers(inputs.classifiers)
+    if TASK not in classifiers:
+        raise ArtifactError(f"{inputs.classifiers}: no '{TASK}' classifier (found {sorted(classifiers)})")
+    teacher_classifier = classifiers[TASK]
+    annotated, annotation_positive = _teacher_annotations(obs, inputs.predictions)
+    store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
+    read = StudentChannels(
+        inputs.patches_zarr,
+        student_channel_indices(config.student_channels, store.channel_names, inputs.patches_zarr),
+    )
+    truth_table, truth_provenance = read_table(
+        inputs.ground_truth, ArtifactKind.GROUND_TRUTH_TRACKS, ("infected",)
+    )
+    truth = attach_ground_truth(
+        obs, truth_table, ["infected"], on=config.match_truth_on, max_distance_px=config.max_match_distance_px
+    )["infected"].to_numpy(dtype=np.float64)
+    split = split_by_fov(obs["fov_name"].to_numpy(), config.heldout_fovs)
+    _check_heldout_truth(split, truth)
+    logger.info("Training FOVs %s, held-out FOVs %s", list(split.training_fovs), list(split.heldout_fovs))
+    annotated_training = np.flatnonzero(split.training & annotated)
+    scored = np.flatnonzero(split.heldout & np.isfinite(truth))
+    cells = StageCells(
+        store_rows=_rows_of(obs, store.index, "row", inputs.patches_parquet, "embed").astype(np.int64),
+        annotated_training=annotated_training,
+        annotation_positive=annotation_positive[annotated_training],
+        training=np.flatnonzero(split.training),
+        scored=scored,
+        truth=truth[scored] > 0.5,
+        tracks=(obs["fov_name"].astype(str) + "|" + obs["track_id"].astype(str)).to_numpy()[scored],
+    )
+
+    # teacher: classify's pipeline refitted on the training FOVs' annotations
+    teacher_matrix = representation_matrix(adata, teacher_classifier.representation)
+    teacher_head = _fit_head(
+        teacher_classifier.pipeline, teacher_matrix[annotated_training], cells.annotation_positive, "teacher"
+    )
+    teacher_probability = teacher_head.predict_proba(teacher_matrix)[:, 1]
+    pseudo_probability = teacher_probability[cells.training]
+    probabilities = {
+        "teacher": teacher_probability[scored],
+        **_phase_only_probabilities(
+            config,
+            read,
+            int(store.array.shape[2]),
+            config.crop_size_yx_px or store.patch_size_yx_px,
+            teacher_classifier.pipeline,
+            cells,
+            pseudo_label_targets(pseudo_probability, config.pseudo_labels),
+        ),
+    }
+    student_channels = "+".join(config.student_channels)
+    metrics = _metrics_table(
+        config,
+        probabilities,
+        cells,
+        split,
+        {
+            "teacher_model": model,
+            "dataset": dataset,
+            "pseudo_label_positive_fraction": float(np.mean(pseudo_probability >= 0.5)),
+            "input_channels": {
+                "teacher": "+".join(store.channel_names),
+                "probe": student_channels,
+                "student": student_channels,
+            },
+        },
+    )
+    index_columns = [c for c in ("fov_name", "track_id", "t", "y", "x", "condition") if c in obs.columns]
+    predictions = (
+        obs.loc[scored, index_columns]
+        .reset_index(drop=True)
+        .assign(
+            infected=cells.truth, **{f"{method}_probability": probabilities[method] for method in METHODS}
+        )
+    )
+    recorded: list[Any] = [
+        (inputs.embeddings, read_embeddings_provenance(inputs.embeddings)),
+        (inputs.predictions, read_table_provenance(inputs.predictions, ArtifactKind.PREDICTIONS)),
+        inputs.classifiers,
+        (inputs.patches_zarr, store.provenance),
+        (inputs.patches_parquet, store.index_provenance),
+        (inputs.ground_truth, truth_provenance),
+    ]
+    provenance_config = {**config.model_dump(mode="json"), "model": model, "dataset": dataset}
+    write_table(
+        metrics, outputs.metrics, make_provenance(ArtifactKind.DISTILLATION, provenance_config, recorded)
+    )
+    write_table(
+        predictions,
+        outputs.predictions,
+        make_provenance(ArtifactKind.DISTILLATION_PREDICTIONS, provenance_config, recorded),
+    )
+    figure, caption = plot_distillation(metrics)
+    save_figure(figure, outputs.figure_png, outputs.figure_svg)
+    logger.info("Wrote %s: %s", outputs.figure_png, caption)
+    return metrics

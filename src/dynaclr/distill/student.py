@@ -1,0 +1,150 @@
+"""The phase-only student: a ContrastiveEncoder with a linear head, fine-tuned on pseudo-labels.
+
+Plain PyTorch (no Lightning): one short loop with a step budget. Reproducibility: the initial
+weights come from ``torch.manual_seed(seed)``; the batches are a permutation of the training cells
+per pass drawn from ``numpy.random.default_rng(seed)``, so the same seed gives the same weights on
+the CPU whatever the machine's speed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional
+from tqdm import tqdm
+
+from dynaclr.contrastive.encoder import ContrastiveEncoder
+from dynaclr.numerics.crop import center_crop
+
+logger = logging.getLogger(__name__)
+
+#: Reads patches ``(n, C, Z, Y, X)`` of the given rows (distinct, any order) of a patch store.
+PatchReader = Callable[[np.ndarray], np.ndarray]
+
+
+class StudentClassifier(nn.Module):
+    """``(B, C, Z, Y, X)`` → ``(B, 2)`` logits: encoder features ``(B, E)`` → ``Linear(E, 2)``.
+
+    The encoder is a :class:`ContrastiveEncoder` without a projection head (``projection_dim=0``,
+    its projections are its pooled features).
+    """
+
+    def __init__(self, encoder: ContrastiveEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.embedding_dim, 2)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, E)`` pooled backbone features."""
+        return self.encoder(x)[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))  # (B, 2)
+
+
+def build_student(
+    backbone: str, in_channels: int, in_stack_depth: int, stem_kernel_z: int, seed: int
+) -> StudentClassifier:
+    """A student with seeded random initial weights (no download: timm ``pretrained=False``)."""
+    torch.manual_seed(seed)
+    encoder = ContrastiveEncoder(
+        backbone=backbone,
+        in_channels=in_channels,
+        in_stack_depth=in_stack_depth,
+        stem_kernel_z=stem_kernel_z,
+        projection_dim=0,
+    )
+    return StudentClassifier(encoder)
+
+
+def _batch(read: PatchReader, rows: np.ndarray, crop_yx: int, device: torch.device) -> torch.Tensor:
+    patches = center_crop(np.asarray(read(rows), dtype=np.float32), crop_yx)
+    return torch.from_numpy(np.ascontiguousarray(patches)).to(device)
+
+
+def train_student(
+    student: StudentClassifier,
+    read: PatchReader,
+    rows: np.ndarray,
+    targets: np.ndarray,
+    *,
+    crop_yx: int,
+    max_steps: int,
+    batch_size: int,
+    learning_rate: float,
+    weight_decay: float,
+    balance_classes: bool,
+    seed: int,
+    device: torch.device,
+) -> list[float]:
+    """Fine-tune ``student`` end to end with cross-entropy on ``targets``; return the per-step losses.
+
+    Args:
+        read: reads patches of store rows.
+        rows: ``(N,)`` store rows of the training cells.
+        targets: ``(N,)`` int class (hard pseudo-labels) or ``(N, 2)`` float probabilities (soft).
+        crop_yx: centre crop (pixels) of every patch.
+        balance_classes: weight each class by ``N / (2 * count)`` of its (hard or expected) count.
+
+    Raises:
+        ValueError: fewer training cells than ``batch_size`` or a single pseudo-label class.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) < batch_size:
+        raise ValueError(f"{len(rows)} training cells, fewer than batch_size={batch_size}; lower batch_size")
+    soft = np.asarray(targets).ndim == 2
+    target_tensor = torch.as_tensor(np.asarray(targets), dtype=torch.float32 if soft else torch.long)
+    counts = target_tensor.sum(0) if soft else torch.bincount(target_tensor, minlength=2).float()
+    if (counts <= 0).any():
+        raise ValueError(f"pseudo-labels hold one class only (counts {counts.tolist()}); nothing to learn")
+    weight = (len(rows) / (2 * counts)).to(device) if balance_classes else None
+    student.to(device).train()
+    optimiser = torch.optim.AdamW(student.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    rng = np.random.default_rng(seed)
+    steps_per_pass = len(rows) // batch_size
+    order = np.zeros(0, dtype=np.int64)
+    losses: list[float] = []
+    for step in tqdm(range(max_steps), desc="student", unit="step", mininterval=5.0):
+        if step % steps_per_pass == 0:
+            order = rng.permutation(len(rows))
+        chosen = order[(step % steps_per_pass) * batch_size : (step % steps_per_pass + 1) * batch_size]
+        x = _batch(read, rows[chosen], crop_yx, device)  # (B, C, Z, h, w)
+        logits = student(x)  # (B, 2)
+        loss = functional.cross_entropy(logits, target_tensor[chosen].to(device), weight=weight)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+        if (step + 1) % max(1, max_steps // 5) == 0:
+            logger.info("student step %d/%d: cross-entropy %.4f", step + 1, max_steps, losses[-1])
+    return losses
+
+
+def encode_rows(
+    student: StudentClassifier,
+    read: PatchReader,
+    rows: np.ndarray,
+    *,
+    crop_yx: int,
+    batch_size: int,
+    device: torch.device,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Eval-mode ``(N, E)`` features and ``(N,)`` positive-class probability of the store ``rows``."""
+    rows = np.asarray(rows, dtype=np.int64)
+    student.to(device).eval()
+    features, probability = [], []
+    n_batches = math.ceil(len(rows) / batch_size)
+    with torch.inference_mode():
+        for k in tqdm(range(n_batches), desc="encode", unit="batch", mininterval=5.0):
+            x = _batch(read, rows[k * batch_size : (k + 1) * batch_size], crop_yx, device)
+            pooled = student.features(x)  # (b, E)
+            features.append(pooled.float().cpu().numpy())
+            probability.append(torch.softmax(student.head(pooled), dim=1)[:, 1].float().cpu().numpy())
+    if not features:
+        return np.zeros((0, student.encoder.embedding_dim), np.float32), np.zeros(0, np.float32)
+    return np.concatenate(features), np.concatenate(probability)

@@ -1,0 +1,358 @@
+"""Cross-modal distillation (paper Fig. 4): the held-out split, the student on a separable toy, the
+figure's caption, the config's errors, and the whole stage on synthetic artifacts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import REPO_ROOT
+from pydantic import ValidationError
+
+from dynaclr.config.distillation import DistillationConfig
+from dynaclr.config.workflow import WorkflowConfig
+from dynaclr.distill import (
+    METHODS,
+    build_student,
+    default_heldout_fovs,
+    distillation_caption,
+    encode_rows,
+    pseudo_label_targets,
+    split_by_fov,
+    train_student,
+)
+from dynaclr.distill.stage import student_channel_indices
+
+FOVS = np.array(["A/1/0", "A/1/0", "A/1/1", "B/1/0", "B/1/1", "B/1/2", "C/1/0"])
+
+
+def test_default_heldout_fovs_are_every_second_fov_of_each_well():
+    assert default_heldout_fovs(FOVS) == ["A/1/1", "B/1/1"]
+
+
+def test_split_sides_are_disjoint_and_cover_every_cell():
+    split = split_by_fov(FOVS, None)
+    assert set(split.training_fovs).isdisjoint(split.heldout_fovs)
+    assert set(split.training_fovs) | set(split.heldout_fovs) == set(FOVS)
+    assert np.array_equal(split.heldout, np.isin(FOVS, ["A/1/1", "B/1/1"]))
+    assert not (split.heldout & split.training).any() and (split.heldout | split.training).all()
+    named = split_by_fov(FOVS, ["C/1/0"])
+    assert named.heldout_fovs == ("C/1/0",) and named.heldout.sum() == 1
+
+
+@pytest.mark.parametrize(
+    ("heldout", "message"),
+    [(["D/1/0"], "have no cell"), (sorted(set(FOVS)), "some but not all")],
+)
+def test_a_split_that_cannot_work_names_the_key(heldout, message):
+    with pytest.raises(ValueError, match=f"analysis.distillation.heldout_fovs.*{message}"):
+        split_by_fov(FOVS, heldout)
+
+
+def _toy_patches(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, 1, 1, 32, 32)`` noise patches; label 1 has a bright central square (separable)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, size=n)
+    patches = rng.normal(0.0, 0.3, size=(n, 1, 1, 32, 32)).astype(np.float32)
+    patches[labels == 1, :, :, 10:22, 10:22] += 2.0
+    return patches, labels
+
+
+def _fit_toy(seed: int, steps: int = 25):
+    patches, labels = _toy_patches(48, seed=1)
+    student = build_student("convnext_atto", 1, 1, 1, seed=seed)
+    losses = train_student(
+        student,
+        lambda rows: patches[rows],
+        np.arange(len(patches)),
+        labels,
+        crop_yx=32,
+        max_steps=steps,
+        batch_size=16,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        balance_classes=True,
+        seed=seed,
+        device=torch.device("cpu"),
+    )
+    return student, patches, labels, losses
+
+
+def test_the_student_learns_pseudo_labels_of_a_separable_toy(one_torch_thread):
+    student, _, _, losses = _fit_toy(seed=0)
+    test_patches, test_labels = _toy_patches(32, seed=2)
+    _, probability = encode_rows(
+        student,
+        lambda rows: test_patches[rows],
+        np.arange(32),
+        crop_yx=32,
+        batch_size=8,
+        device=torch.device("cpu"),
+    )
+    assert np.mean((probability >= 0.5) == test_labels) >= 0.9
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+def test_same_seed_gives_the_same_student_on_the_cpu(one_torch_thread):
+    first, *_ = _fit_toy(seed=3, steps=4)
+    second, *_ = _fit_toy(seed=3, steps=4)
+    other, *_ = _fit_toy(seed=4, steps=4)
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert not torch.equal(first.head.weight, other.head.weight)
+
+
+def test_one_pseudo_label_class_fails_clearly():
+    patches, _ = _toy_patches(16, seed=0)
+    student = build_student("convnext_atto", 1, 1, 1, seed=0)
+    with pytest.raises(ValueError, match="one class"):
+        train_student(
+            student,
+            lambda rows: patches[rows],
+            np.arange(16),
+            np.zeros(16, dtype=np.int64),
+            crop_yx=32,
+            max_steps=1,
+            batch_size=8,
+            learning_rate=1e-3,
+            weight_decay=0.0,
+            balance_classes=True,
+            seed=0,
+            device=torch.device("cpu"),
+        )
+
+
+def test_the_caption_states_each_methods_f1_and_the_held_out_cells():
+    metrics = pd.DataFrame(
+        {
+            "method": list(METHODS),
+            "f1": [0.9, 0.4, 0.8],
+            "f1_ci_low": [0.85, 0.3, 0.7],
+            "f1_ci_high": [0.95, 0.5, 0.85],
+            "teacher_model": "teacher",
+            "dataset": "demo",
+            "n_heldout_cells": 100,
+            "n_heldout_positive": 40,
+            "n_heldout_tracks": 12,
+            "heldout_fovs": "A/1/1,B/1/1",
+            "n_pseudo_labelled": 300,
+            "confidence": 0.95,
+        }
+    )
+    caption = distillation_caption(metrics)
+    for text in (
+        "0.90 [0.85, 0.95]",
+        "0.80 [0.70, 0.85]",
+        "0.40 [0.30, 0.50]",
+        "100 held-out",
+        "A/1/1,B/1/1",
+    ):
+        assert text in caption
+    assert "recovers 80% of the teacher's gain" in caption
+
+
+def test_enabled_without_teacher_or_dataset_fails_naming_the_keys():
+    with pytest.raises(ValidationError, match=r"enabled needs \['teacher_model', 'dataset'\]"):
+        DistillationConfig(enabled=True)
+    with pytest.raises(ValidationError, match="not FOV names"):
+        DistillationConfig(heldout_fovs=["B1"])
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        DistillationConfig.model_validate({"max_stepz": 3})
+
+
+@pytest.mark.parametrize(
+    ("distillation", "message"),
+    [
+        ({"teacher_model": "nope", "dataset": "demo"}, "teacher_model: 'nope' is not a contrastive model"),
+        ({"teacher_model": "time_aware_ntxent", "dataset": "nope"}, "dataset: 'nope' is not a dataset"),
+        ({"teacher_model": "time_aware_ntxent", "dataset": "demo_15min"}, "train_on leaves it out"),
+    ],
+)
+def test_the_workflow_config_checks_teacher_and_dataset(distillation, message):
+    raw = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    raw["analysis"]["distillation"] = {"enabled": True, **distillation}
+    with pytest.raises(ValidationError, match=message):
+        WorkflowConfig.model_validate(raw)
+    raw["analysis"]["distillation"] = {
+        "enabled": True,
+        "teacher_model": "time_aware_ntxent",
+        "dataset": "demo",
+    }
+    assert WorkflowConfig.model_validate(raw).analysis.distillation.enabled
+
+
+def _write_toy_artifacts(root, n_tracks: int = 6, n_frames: int = 8) -> dict:
+    """Synthetic artifacts of rule ``distill``: 4 FOVs (mock A/1/*, infected B/1/*), channels
+    ``Phase3D`` (a bright centre when infected: phase sees it) and ``ViralSensor`` (the same, brighter);
+    the teacher's features separate the states, annotations cover every third cell."""
+    import zarr
+
+    from dynaclr.classify import LinearClassifier, build_pipeline, save_classifiers
+    from dynaclr.distill import DistillInputs
+    from dynaclr.embeddings import build_anndata, write_embeddings
+    from dynaclr.io import ArtifactKind, make_provenance, write_table, write_zarr_provenance
+    from dynaclr.patches.store import INDEX_COLUMNS, create_patch_array
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for fov in ("A/1/0", "A/1/1", "B/1/0", "B/1/1"):
+        for track in range(n_tracks):
+            onset = rng.integers(1, n_frames - 2) if fov.startswith("B") and track % 3 else n_frames
+            for t in range(n_frames):
+                rows.append({"fov_name": fov, "track_id": track, "t": t, "infected": t >= onset})
+    cells = pd.DataFrame(rows)
+    n = len(cells)
+    cells = cells.assign(
+        row=np.arange(n),
+        well=cells["fov_name"].str.rsplit("/", n=1).str[0],
+        condition=np.where(cells["fov_name"].str.startswith("B"), "infected", "mock"),
+        parent_track_id=-1,
+        lineage_id=cells["track_id"],
+        time_minutes=30.0 * cells["t"],
+        y=10.0 * cells["track_id"] + 20.0,
+        x=50.0,
+        padded_fraction=0.0,
+    )
+    infected = cells["infected"].to_numpy()
+    patches = rng.normal(0.0, 0.3, size=(n, 2, 1, 32, 32)).astype(np.float32)
+    patches[infected, 0, :, 10:22, 10:22] += 1.5
+    patches[infected, 1, :, 10:22, 10:22] += 3.0
+    zarr_path, parquet_path = root / "patches.zarr", root / "patches.parquet"
+    group = zarr.open_group(str(zarr_path), mode="w")
+    create_patch_array(group, n, (2, 1, 32, 32), "float32", 64)[:] = patches
+    group.attrs.update({"channel_names": ["Phase3D", "ViralSensor"], "patch_size_yx_px": 32})
+    patch_provenance = make_provenance(ArtifactKind.PATCHES, {"name": "toy"})
+    write_zarr_provenance(zarr_path, patch_provenance)
+    index = cells.loc[:, list(INDEX_COLUMNS)]
+    write_table(index, parquet_path, make_provenance(ArtifactKind.PATCH_INDEX, {"name": "toy"}))
+
+    features = rng.normal(size=(n, 8)).astype(np.float32)
+    features[:, 0] += 6.0 * infected
+    embeddings = root / "embeddings.zarr"
+    write_embeddings(
+        build_anndata(features, index, projections=features[:, :4]),
+        embeddings,
+        make_provenance(ArtifactKind.EMBEDDINGS, {"model": "teacher"}),
+    )
+    annotated = np.arange(n) % 3 == 0
+    label = np.where(infected, "infected", "uninfected")
+    pipeline = build_pipeline().fit(features[annotated], infected[annotated].astype(int))
+    predictions = cells.loc[:, ["fov_name", "track_id", "t", "y", "x"]].assign(
+        task="infection",
+        probability=pipeline.predict_proba(features)[:, 1],
+        predicted_label="",
+        annotated=annotated,
+        annotation_label=np.where(annotated, label, ""),
+    )
+    write_table(predictions, root / "predictions.parquet", make_provenance(ArtifactKind.PREDICTIONS, {}))
+    classifier = LinearClassifier("infection", pipeline, ("uninfected", "infected"), "features")
+    save_classifiers(
+        {"infection": classifier}, root / "classifiers.json", make_provenance(ArtifactKind.CLASSIFIERS, {})
+    )
+    truth = cells.loc[:, ["fov_name", "track_id", "t", "y", "x", "infected"]]
+    write_table(truth, root / "truth.parquet", make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
+    return DistillInputs(
+        embeddings=embeddings,
+        predictions=root / "predictions.parquet",
+        classifiers=root / "classifiers.json",
+        patches_zarr=zarr_path,
+        patches_parquet=parquet_path,
+        ground_truth=root / "truth.parquet",
+    )
+
+
+def test_the_stage_scores_teacher_student_and_probe_on_held_out_fovs(tmp_path, one_torch_thread):
+    from dynaclr.distill import DISTILLATION_COLUMNS, DistillOutputs, distill_stage
+    from dynaclr.io import ArtifactKind, read_table
+
+    inputs = _write_toy_artifacts(tmp_path)
+    outputs = DistillOutputs(
+        metrics=tmp_path / "out" / "metrics.parquet",
+        predictions=tmp_path / "out" / "predictions.parquet",
+        figure_png=tmp_path / "out" / "distillation.png",
+        figure_svg=tmp_path / "out" / "distillation.svg",
+    )
+    config = DistillationConfig(
+        enabled=True, teacher_model="teacher", dataset="toy", max_steps=20, batch_size=16, n_bootstrap=20
+    )
+    metrics = distill_stage(config, inputs, outputs, model="teacher", dataset="toy")
+    assert list(metrics.columns) == list(DISTILLATION_COLUMNS)
+    assert list(metrics["method"]) == list(METHODS)
+    by_method = metrics.set_index("method")
+    assert by_method.loc["teacher", "f1"] > 0.9
+    assert by_method.loc["student", "f1"] > 0.8  # phase alone shows the state: the student learns it
+    assert (metrics["f1_ci_low"] <= metrics["f1"]).all() and (metrics["f1"] <= metrics["f1_ci_high"]).all()
+    assert set(metrics["heldout_fovs"]) == {"A/1/1,B/1/1"} and set(metrics["training_fovs"]) == {
+        "A/1/0,B/1/0"
+    }
+    predictions, provenance = read_table(outputs.predictions, ArtifactKind.DISTILLATION_PREDICTIONS)
+    assert set(predictions["fov_name"]) == {"A/1/1", "B/1/1"}  # held-out cells only
+    assert provenance.config["seed"] == 0 and outputs.figure_png.stat().st_size > 0
+    stored, _ = read_table(outputs.metrics, ArtifactKind.DISTILLATION)
+    pd.testing.assert_frame_equal(stored, metrics)
+    again = distill_stage(config, inputs, outputs, model="teacher", dataset="toy")
+    pd.testing.assert_frame_equal(again, metrics)  # same seed, same result on the CPU
+
+
+def test_held_out_fovs_without_both_states_fail_naming_the_key(tmp_path):
+    from dynaclr.distill import DistillOutputs, distill_stage
+
+    inputs = _write_toy_artifacts(tmp_path, n_tracks=3, n_frames=5)
+    outputs = DistillOutputs(
+        metrics=tmp_path / "m.parquet",
+        predictions=tmp_path / "p.parquet",
+        figure_png=tmp_path / "f.png",
+        figure_svg=tmp_path / "f.svg",
+    )
+    config = DistillationConfig(enabled=True, teacher_model="t", dataset="d", heldout_fovs=["A/1/1"])
+    with pytest.raises(ValueError, match=r"heldout_fovs: the held-out FOVs \['A/1/1'\] hold 0 infected"):
+        distill_stage(config, inputs, outputs, model="t", dataset="d")
+    bad_channel = DistillationConfig(enabled=True, teacher_model="t", dataset="d", student_channels=["DAPI"])
+    with pytest.raises(ValueError, match=r"student_channels: .DAPI. \(no matches\)"):
+        distill_stage(bad_channel, inputs, outputs, model="t", dataset="d")
+
+
+def test_the_workflow_plans_distill_when_enabled_and_its_shim_accepts_the_files(tmp_path):
+    """Off in the demo config; on, one ``distill`` job reads the teacher's classify artifacts."""
+    from test_stage_contract import SCRIPTS, planned_jobs, shim_classes
+
+    raw = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    assert not raw["analysis"]["distillation"]["enabled"]
+    raw["analysis"]["distillation"]["enabled"] = True
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(raw, sort_keys=False))
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "data").symlink_to(REPO_ROOT / "tests" / "data")
+    jobs = [job for job in planned_jobs(configfile, tmp_path) if job.rule.name == "distill"]
+    assert len(jobs) == 1
+    job = jobs[0]
+    assert job.wildcards_dict == {"model": "time_aware_ntxent", "dataset": "demo"}
+    assert str(job.input["classifiers"]).endswith("evaluation/classifiers/time_aware_ntxent/demo.json")
+    assert dict(job.params["config"]) == DistillationConfig.model_validate(
+        raw["analysis"]["distillation"]
+    ).model_dump(mode="json")
+    caption = (REPO_ROOT / "workflow" / "report" / "distillation.rst").read_text()
+    for field in re.findall(r"snakemake\.params\.config\.(\w+)", caption):
+        assert field in job.params["config"], f"distillation.rst reads params.config.{field}"
+    classes = shim_classes(SCRIPTS / "distill.py")
+    for side in ("input", "output"):
+        classes[side].from_rule(getattr(job, side))
+
+
+def test_pseudo_label_targets_are_classes_or_probabilities():
+    probability = np.array([0.2, 0.5, 0.9])
+    assert pseudo_label_targets(probability, "hard").tolist() == [0, 1, 1]
+    assert np.allclose(pseudo_label_targets(probability, "soft"), [[0.8, 0.2], [0.5, 0.5], [0.1, 0.9]])
+
+
+def test_student_channels_are_found_by_full_or_channel_name():
+    store = ["phase:Phase3D", "raw:ViralSensor", "raw:Phase3D"]
+    assert student_channel_indices(["raw:ViralSensor", "raw:Phase3D"], store, Path("s.zarr")) == [1, 2]
+    assert student_channel_indices(["ViralSensor"], store, Path("s.zarr")) == [1]
+    with pytest.raises(ValueError, match=r"'Phase3D' \(several matches\)"):
+        student_channel_indices(["Phase3D"], store, Path("s.zarr"))
