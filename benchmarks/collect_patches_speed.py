@@ -55,13 +55,15 @@ def fov_name_of(number: int) -> str:
 
 
 def truncated_fov_store(zarr_path: Path, target: Path, n_patches: int | None) -> tuple[Path, Path]:
-    """A copy of a per-FOV store and its index at ``target`` (.zarr, .parquet), the first
-    ``n_patches`` patches only (``None``: all), same layout, attributes and provenance."""
+    """A copy of a per-FOV store and its index at ``target`` (.zarr, .parquet), same layout,
+    attributes and provenance, with ``n_patches`` patches only (``None``: all): those of the FOV's
+    first tracks (by ``track_id``), whole tracks in time order, so that tracks keep adjacent frames."""
     source = zarr.open_group(str(zarr_path), mode="r")
     array = source[PATCH_ARRAY]
     assert isinstance(array, zarr.Array)
-    n_rows = array.shape[0] if n_patches is None else min(n_patches, array.shape[0])
     index, provenance = read_table(zarr_path.with_suffix(".parquet"), "patch_fov")
+    by_track = index.sort_values(["track_id", "t"], kind="stable").index.to_numpy()
+    rows = np.sort(by_track[:n_patches]) if n_patches is not None else np.arange(len(index))
     shutil.rmtree(target.with_suffix(".zarr"), ignore_errors=True)
     group = zarr.open_group(str(target.with_suffix(".zarr")), mode="w", zarr_format=3)
     attributes: dict[str, Any] = dict(source.attrs)
@@ -70,10 +72,11 @@ def truncated_fov_store(zarr_path: Path, target: Path, n_patches: int | None) ->
     n_channels, n_slices, height, width = array.shape[1:]
     patch_shape = (n_channels, n_slices, height, width)
     per_shard = int(attributes["patch_spec"]["patches_per_shard"])
-    output = create_patch_array(group, n_rows, patch_shape, str(array.dtype), per_shard)
-    for start in range(0, n_rows, step):
-        output[start : min(n_rows, start + step)] = array[start : min(n_rows, start + step)]
-    write_table(index.iloc[:n_rows].reset_index(drop=True), target.with_suffix(".parquet"), provenance)
+    output = create_patch_array(group, len(rows), patch_shape, str(array.dtype), per_shard)
+    for start in range(0, len(rows), step):
+        output[start : start + step] = array.get_orthogonal_selection((rows[start : start + step],))
+    kept = index.iloc[rows].reset_index(drop=True).assign(row=np.arange(len(rows), dtype=np.int64))
+    write_table(kept, target.with_suffix(".parquet"), provenance)
     return target.with_suffix(".zarr"), target.with_suffix(".parquet")
 
 
