@@ -27,6 +27,7 @@ from dynaclr.embeddings import (
     representation_matrix,
     write_embeddings,
 )
+from dynaclr.embeddings.store import embeddings_shape
 from dynaclr.io import ArtifactError, make_provenance, write_zarr_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.patches import open_patch_store
@@ -187,6 +188,13 @@ def test_read_embeddings_checks_provenance(tmp_path):
     write_zarr_provenance(tmp_path / "other.zarr", make_provenance("patches", {}))
     with pytest.raises(ArtifactError, match="expected an artifact of kind 'embeddings'"):
         read_embeddings(tmp_path / "other.zarr")
+
+
+def test_embeddings_shape_is_read_from_the_metadata(tmp_path):
+    index = pd.DataFrame({"fov_name": ["A/1/0"] * 5, "track_id": [1] * 5, "t": range(5)})
+    path = tmp_path / "e.zarr"
+    write_embeddings(build_anndata(np.ones((5, 3)), index), path, make_provenance("embeddings", {}))
+    assert embeddings_shape(path) == (5, 3)
 
 
 def test_read_embeddings_refuses_schema_1_stores(tmp_path):

@@ -154,6 +154,15 @@ def read_embeddings(path: str | Path) -> ad.AnnData:
     return adata
 
 
+def embeddings_shape(path: str | Path) -> tuple[int, int]:
+    """``(cells, features)`` of an embeddings store's ``X``, from the array's metadata (no data read)."""
+    import zarr
+
+    array = zarr.open_array(str(Path(path) / "X"), mode="r")
+    n_cells, n_features = array.shape
+    return int(n_cells), int(n_features)
+
+
 def embeddings_identity(path: str | Path) -> tuple[str, str]:
     """``(model, dataset)`` of an embeddings store, from the provenance it was written with."""
     provenance = read_embeddings_provenance(path)
