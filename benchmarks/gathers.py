@@ -157,6 +157,7 @@ def run_job(stage: str, args: argparse.Namespace, imports_only: bool) -> float:
             crop_size_yx=(args.crop, args.crop),
             partial_path=paths["embeddings"].with_suffix(".partial"),
             show_progress=False,
+            lazy=True,
         )
         info = {"model": "random_weights", "dataset": "gathers", "kind": "random_weights"}
         adata = build_anndata(features, store.index, projections=projections, info=info)

@@ -32,11 +32,10 @@ ANNOTATED_DATASETS = wildcard_choice(ANNOTATED)
 
 #: Memory of the jobs that hold a whole dataset's cells in memory, sized from their inputs when the
 #: job starts (docs/benchmarks.md, "Gathers at plate scale"): the rule's own default, or a fixed part
-#: (libraries) plus a part per cell, whichever is more. embed holds each cell's features and
-#: projections about three times over while it writes them (4,000 bytes a cell for the demo's 320 +
-#: 32 floats; a wider backbone needs proportionally more); temporal_metrics holds about 36 bytes per
-#: value of the feature matrix (float64 copies of it, z-scored and normalised).
-EMBED_BASE_MB, EMBED_BYTES_PER_CELL = 2000, 4000
+#: (libraries) plus a part per cell, whichever is more. embed streams the matrices to disk and holds
+#: the patch index and its copy in the AnnData (about 500 bytes a cell); temporal_metrics holds about
+#: 36 bytes per value of the feature matrix (float64 copies of it, z-scored and normalised).
+EMBED_BASE_MB, EMBED_BYTES_PER_CELL = 2000, 500
 TEMPORAL_METRICS_BASE_MB, TEMPORAL_METRICS_BYTES_PER_VALUE = 1000, 36
 
 
@@ -49,7 +48,7 @@ def _made(path):
 
 
 def embed_mem_mb(wildcards, input):
-    """embed: at least 8,000 MB; more for a patch store of more than about 1.5 million cells."""
+    """embed: at least 8,000 MB; more for a patch store of more than 12 million cells."""
     import pyarrow.parquet as pq
 
     cells = pq.read_metadata(_made(input.patches_parquet)).num_rows

@@ -18,13 +18,18 @@ Layout of ``results/embeddings/{model}/{dataset}.zarr`` (one row per patch, in p
 * ``uns['dynaclr']``: ``model``, ``dataset``, ``kind``, ``representation_note``;
 * root attributes ``dynaclr``: the provenance record (kind ``embeddings``; its config names the
   ``model`` and ``dataset``). :func:`read_embeddings` refuses a store of another schema version.
+
+An encoder's ``X`` and projections are written from the partial store a chunk of rows at a time
+(unsharded chunks of :data:`STREAMED_CHUNK_ROWS` rows), so the embed job never holds them whole;
+anndata reads them back as usual.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anndata as ad
 import numpy as np
@@ -61,10 +66,25 @@ def check_index(index: pd.DataFrame, source: str = "index") -> None:
         )
 
 
+#: Rows per chunk of a matrix written from a dask array (320 float32 features: 84 MB a chunk).
+STREAMED_CHUNK_ROWS = 65_536
+
+
+def _is_dask(values: Any) -> bool:
+    return type(values).__module__.startswith("dask.")
+
+
+def _float32_matrix(values: Any) -> Any:
+    """``values`` as float32: a numpy array, or a dask array kept lazy."""
+    if _is_dask(values):
+        return values if values.dtype == np.float32 else values.astype(np.float32)
+    return np.asarray(values, dtype=np.float32)
+
+
 def build_anndata(
-    features: np.ndarray,
+    features: Any,
     index: pd.DataFrame,
-    projections: np.ndarray | None = None,
+    projections: Any | None = None,
     raw: np.ndarray | None = None,
     raw_mean: np.ndarray | None = None,
     raw_std: np.ndarray | None = None,
@@ -74,7 +94,8 @@ def build_anndata(
 
     Args:
         features: ``(N, E)`` the matrix analyses read (``X``): backbone features, or z-scored
-            engineered features.
+            engineered features. A dask array (also ``projections``) stays lazy:
+            :func:`write_embeddings` then writes it a chunk of rows at a time.
         index: ``N`` rows, the patch index (row ``i`` describes patch ``i``).
         projections: optional ``(N, P)`` head output.
         raw: optional ``(N, E)`` raw values ``features`` were standardised from (``layers['raw']``);
@@ -84,7 +105,7 @@ def build_anndata(
         info: stored as ``uns['dynaclr']``.
     """
     check_index(index)
-    features = np.asarray(features, dtype=np.float32)
+    features = _float32_matrix(features)
     if features.ndim != 2 or features.shape[0] != len(index):
         raise ValueError(f"features must be (N={len(index)}, E), got shape {features.shape}")
     obs = index.reset_index(drop=True).copy()
@@ -92,7 +113,7 @@ def build_anndata(
     obs.columns = [str(c) for c in obs.columns]
     adata = ad.AnnData(X=features, obs=obs)
     if projections is not None:
-        projections = np.asarray(projections, dtype=np.float32)
+        projections = _float32_matrix(projections)
         if projections.ndim != 2 or projections.shape[0] != len(index):
             raise ValueError(f"{PROJECTIONS_KEY} must be (N={len(index)}, D), got shape {projections.shape}")
         adata.obsm[PROJECTIONS_KEY] = projections
@@ -115,13 +136,54 @@ def build_anndata(
 
 
 def write_embeddings(adata: ad.AnnData, path: str | Path, provenance: Provenance) -> None:
-    """Write ``adata`` to the zarr store ``path`` atomically, with ``provenance`` in its root attributes."""
+    """Write ``adata`` to the zarr store ``path`` atomically, with ``provenance`` in its root attributes.
+
+    Dask matrices (``X``, ``obsm``) are written :data:`STREAMED_CHUNK_ROWS` rows at a time, one
+    chunk in memory (:func:`_write_streamed`); the values read back are the same.
+    """
     if provenance.kind != ArtifactKind.EMBEDDINGS:
         raise ValueError(f"provenance kind must be {ArtifactKind.EMBEDDINGS!r}, got {provenance.kind!r}")
     with atomic_output(path) as tmp:
-        adata.write_zarr(tmp)
+        if _is_dask(adata.X) or any(_is_dask(values) for values in adata.obsm.values()):
+            _write_streamed(adata, tmp)
+        else:
+            adata.write_zarr(tmp)
         write_zarr_provenance(tmp, provenance)
     logger.info("Wrote embeddings %s (%d cells x %d features)", path, adata.n_obs, adata.n_vars)
+
+
+def _write_streamed(adata: ad.AnnData, path: Path) -> None:
+    """Write ``adata`` with anndata's writer, except its dask matrices: each is then written into
+    chunks of :data:`STREAMED_CHUNK_ROWS` rows (unsharded), one chunk computed at a time, and the
+    store's consolidated metadata is rebuilt. (Anndata's own writer would shard them, and rewrite a
+    whole shard for every dask block.)"""
+    import dask
+    import zarr
+
+    lazy: dict[str, Any] = {"X": adata.X} if _is_dask(adata.X) else {}
+    lazy |= {f"obsm/{key}": values for key, values in adata.obsm.items() if _is_dask(values)}
+    skeleton = ad.AnnData(
+        X=None if "X" in lazy else adata.X,
+        obs=adata.obs,
+        var=adata.var,
+        uns=dict(adata.uns),
+        obsm={key: values for key, values in adata.obsm.items() if f"obsm/{key}" not in lazy},
+        # layers other than X (anndata 0.13 lists X as the layer None)
+        layers={key: values for key, values in cast(Any, adata.layers).items() if key is not None},
+    )
+    skeleton.write_zarr(path)
+    group = zarr.open_group(str(path), mode="r+", use_consolidated=False)
+    with dask.config.set(scheduler="synchronous"):
+        for key, values in lazy.items():
+            parent, _, name = key.rpartition("/")
+            target = group[parent] if parent else group
+            chunks = (STREAMED_CHUNK_ROWS, values.shape[1])
+            ad.io.write_elem(
+                target, name, values.rechunk(chunks), dataset_kwargs={"chunks": chunks, "shards": None}
+            )
+    with warnings.catch_warnings():  # anndata consolidates its stores too, and silences this warning
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        zarr.consolidate_metadata(str(path))
 
 
 def read_embeddings_provenance(path: str | Path) -> Provenance:
