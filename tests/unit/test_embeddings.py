@@ -190,9 +190,7 @@ def test_read_embeddings_checks_provenance(tmp_path):
         read_embeddings(tmp_path / "other.zarr")
 
 
-def test_dask_matrices_are_written_a_chunk_at_a_time_with_the_same_values(tmp_path, monkeypatch):
-    import dask.array as da
-
+def test_zarr_matrices_are_written_a_chunk_at_a_time_with_the_same_values(tmp_path, monkeypatch):
     from dynaclr.embeddings import store as store_module
 
     monkeypatch.setattr(store_module, "STREAMED_CHUNK_ROWS", 4)
@@ -201,12 +199,15 @@ def test_dask_matrices_are_written_a_chunk_at_a_time_with_the_same_values(tmp_pa
     index = pd.DataFrame({"fov_name": ["A/1/0"] * 10, "track_id": [1] * 10, "t": range(10)})
     provenance = make_provenance("embeddings", {"model": "m", "dataset": "d"})
     in_memory = build_anndata(features, index, projections=projections, info={"model": "m"})
-    lazy = build_anndata(
-        da.from_array(features, chunks=3),
-        index,
-        projections=da.from_array(projections, chunks=3),
-        info={"model": "m"},
-    )
+    partial = zarr.open_group(str(tmp_path / "partial.zarr"), mode="w")
+    on_disk = {}
+    for name, values in (("features", features), ("projections", projections)):
+        on_disk[name] = partial.create_array(
+            name, shape=values.shape, chunks=(3, values.shape[1]), dtype="f4"
+        )
+        on_disk[name][:] = values
+    lazy = build_anndata(on_disk["features"], index, projections=on_disk["projections"], info={"model": "m"})
+    assert isinstance(lazy.X, zarr.Array)
     write_embeddings(in_memory, tmp_path / "in_memory.zarr", provenance)
     write_embeddings(lazy, tmp_path / "streamed.zarr", provenance)
     expected, streamed = (

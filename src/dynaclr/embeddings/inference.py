@@ -164,12 +164,12 @@ def encode_patches(
         crop_size_yx: centre crop ``(h, w)`` in pixels; ``None`` keeps the stored size.
         partial_path: the partial store (the caller removes it once the result is written).
         show_progress: tqdm progress bar over batches.
-        lazy: return the partial store's arrays as dask arrays (read a chunk at a time when used,
-            e.g. by :func:`~dynaclr.embeddings.write_embeddings`) instead of reading them into
-            memory; use them before the partial store is removed.
+        lazy: return the partial store's zarr arrays (read a chunk at a time when used, e.g. by
+            :func:`~dynaclr.embeddings.write_embeddings`) instead of reading them into memory; use
+            them before the partial store is removed.
 
     Returns:
-        ``features (N, E)`` and ``projections (N, P)``, float32 (numpy; dask when ``lazy``).
+        ``features (N, E)`` and ``projections (N, P)``, float32 (numpy; zarr arrays when ``lazy``).
     """
     batch_size = config.batch_size
     check_index(index, "patch index")
@@ -224,9 +224,7 @@ def encode_patches(
 
     _read_ahead(first_batch, n_batches, read_batch, encode_batch, show_progress)
     if lazy:
-        import dask.array as da
-
-        return da.from_zarr(arrays["features"]), da.from_zarr(arrays["projections"])
+        return arrays["features"], arrays["projections"]
     return np.asarray(arrays["features"][:]), np.asarray(arrays["projections"][:])
 
 

@@ -88,7 +88,7 @@ def embed_stage(
     Returns:
         The AnnData written. An encoder's matrices are never all in memory: they stream from the
         partial store into the output, and the returned ``X`` and ``obsm['X_projections']`` are
-        dask arrays reading the output.
+        the output's zarr arrays.
     """
     kind = model_kind(model)
     store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
@@ -130,13 +130,12 @@ def embed_stage(
 
 
 def _matrices_from(store: Path, adata: ad.AnnData) -> ad.AnnData:
-    """``adata`` with ``X`` and its projections read lazily (dask) from the embeddings ``store``."""
-    import dask.array as da
+    """``adata`` with ``X`` and its projections the embeddings ``store``'s zarr arrays (read on use)."""
     import zarr
 
     group = zarr.open_group(str(store), mode="r")
-    adata.X = da.from_zarr(group["X"])
-    adata.obsm[PROJECTIONS_KEY] = da.from_zarr(group[f"obsm/{PROJECTIONS_KEY}"])
+    adata.X = group["X"]
+    adata.obsm[PROJECTIONS_KEY] = group[f"obsm/{PROJECTIONS_KEY}"]
     return adata
 
 

@@ -20,7 +20,7 @@ Layout of ``results/embeddings/{model}/{dataset}.zarr`` (one row per patch, in p
   ``model`` and ``dataset``). :func:`read_embeddings` refuses a store of another schema version.
 
 An encoder's ``X`` and projections are written from the partial store a chunk of rows at a time
-(unsharded chunks of :data:`STREAMED_CHUNK_ROWS` rows), so the embed job never holds them whole;
+(chunks of :data:`STREAMED_CHUNK_ROWS` rows), so the embed job never holds them whole;
 anndata reads them back as usual.
 """
 
@@ -34,6 +34,7 @@ from typing import Any, cast
 import anndata as ad
 import numpy as np
 import pandas as pd
+import zarr
 
 from dynaclr.io import (
     ArtifactError,
@@ -66,18 +67,16 @@ def check_index(index: pd.DataFrame, source: str = "index") -> None:
         )
 
 
-#: Rows per chunk of a matrix written from a dask array (320 float32 features: 84 MB a chunk).
+#: anndata's attributes of a dense array element (what ``anndata.io.write_elem`` writes for one).
+ARRAY_ENCODING = {"encoding-type": "array", "encoding-version": "0.2.0"}
+#: Rows per chunk of a matrix written from a zarr array (320 float32 features: 84 MB a chunk).
 STREAMED_CHUNK_ROWS = 65_536
 
 
-def _is_dask(values: Any) -> bool:
-    return type(values).__module__.startswith("dask.")
-
-
 def _float32_matrix(values: Any) -> Any:
-    """``values`` as float32: a numpy array, or a dask array kept lazy."""
-    if _is_dask(values):
-        return values if values.dtype == np.float32 else values.astype(np.float32)
+    """``values`` as float32: a numpy array, or a float32 zarr array kept on disk."""
+    if isinstance(values, zarr.Array) and values.dtype == np.float32:
+        return values
     return np.asarray(values, dtype=np.float32)
 
 
@@ -94,8 +93,8 @@ def build_anndata(
 
     Args:
         features: ``(N, E)`` the matrix analyses read (``X``): backbone features, or z-scored
-            engineered features. A dask array (also ``projections``) stays lazy:
-            :func:`write_embeddings` then writes it a chunk of rows at a time.
+            engineered features. A float32 zarr array (also ``projections``) stays on disk:
+            :func:`write_embeddings` then copies it a chunk of rows at a time.
         index: ``N`` rows, the patch index (row ``i`` describes patch ``i``).
         projections: optional ``(N, P)`` head output.
         raw: optional ``(N, E)`` raw values ``features`` were standardised from (``layers['raw']``);
@@ -138,13 +137,13 @@ def build_anndata(
 def write_embeddings(adata: ad.AnnData, path: str | Path, provenance: Provenance) -> None:
     """Write ``adata`` to the zarr store ``path`` atomically, with ``provenance`` in its root attributes.
 
-    Dask matrices (``X``, ``obsm``) are written :data:`STREAMED_CHUNK_ROWS` rows at a time, one
-    chunk in memory (:func:`_write_streamed`); the values read back are the same.
+    Matrices held as zarr arrays (``X``, ``obsm``) are copied :data:`STREAMED_CHUNK_ROWS` rows at
+    a time, one chunk in memory (:func:`_write_streamed`); the values read back are the same.
     """
     if provenance.kind != ArtifactKind.EMBEDDINGS:
         raise ValueError(f"provenance kind must be {ArtifactKind.EMBEDDINGS!r}, got {provenance.kind!r}")
     with atomic_output(path) as tmp:
-        if _is_dask(adata.X) or any(_is_dask(values) for values in adata.obsm.values()):
+        if isinstance(adata.X, zarr.Array) or any(isinstance(v, zarr.Array) for v in adata.obsm.values()):
             _write_streamed(adata, tmp)
         else:
             adata.write_zarr(tmp)
@@ -153,15 +152,11 @@ def write_embeddings(adata: ad.AnnData, path: str | Path, provenance: Provenance
 
 
 def _write_streamed(adata: ad.AnnData, path: Path) -> None:
-    """Write ``adata`` with anndata's writer, except its dask matrices: each is then written into
-    chunks of :data:`STREAMED_CHUNK_ROWS` rows (unsharded), one chunk computed at a time, and the
-    store's consolidated metadata is rebuilt. (Anndata's own writer would shard them, and rewrite a
-    whole shard for every dask block.)"""
-    import dask
-    import zarr
-
-    lazy: dict[str, Any] = {"X": adata.X} if _is_dask(adata.X) else {}
-    lazy |= {f"obsm/{key}": values for key, values in adata.obsm.items() if _is_dask(values)}
+    """Write ``adata`` with anndata's writer, except its zarr-array matrices: each is then copied
+    into an array of chunks of :data:`STREAMED_CHUNK_ROWS` rows (with anndata's encoding attributes),
+    a chunk at a time, and the store's consolidated metadata is rebuilt."""
+    lazy: dict[str, zarr.Array] = {"X": adata.X} if isinstance(adata.X, zarr.Array) else {}
+    lazy |= {f"obsm/{key}": values for key, values in adata.obsm.items() if isinstance(values, zarr.Array)}
     skeleton = ad.AnnData(
         X=None if "X" in lazy else adata.X,
         obs=adata.obs,
@@ -173,14 +168,17 @@ def _write_streamed(adata: ad.AnnData, path: Path) -> None:
     )
     skeleton.write_zarr(path)
     group = zarr.open_group(str(path), mode="r+", use_consolidated=False)
-    with dask.config.set(scheduler="synchronous"):
-        for key, values in lazy.items():
-            parent, _, name = key.rpartition("/")
-            target = group[parent] if parent else group
-            chunks = (STREAMED_CHUNK_ROWS, values.shape[1])
-            ad.io.write_elem(
-                target, name, values.rechunk(chunks), dataset_kwargs={"chunks": chunks, "shards": None}
-            )
+    for key, source in lazy.items():
+        parent, _, name = key.rpartition("/")
+        target_group = group[parent] if parent else group
+        assert isinstance(target_group, zarr.Group)
+        n_rows, n_columns = source.shape
+        target = target_group.create_array(
+            name, shape=(n_rows, n_columns), dtype="float32", chunks=(STREAMED_CHUNK_ROWS, n_columns)
+        )
+        target.attrs.update(ARRAY_ENCODING)
+        for start in range(0, n_rows, STREAMED_CHUNK_ROWS):
+            target[start : start + STREAMED_CHUNK_ROWS] = source[start : start + STREAMED_CHUNK_ROWS]
     with warnings.catch_warnings():  # anndata consolidates its stores too, and silences this warning
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         zarr.consolidate_metadata(str(path))
@@ -218,8 +216,6 @@ def read_embeddings(path: str | Path) -> ad.AnnData:
 
 def embeddings_shape(path: str | Path) -> tuple[int, int]:
     """``(cells, features)`` of an embeddings store's ``X``, from the array's metadata (no data read)."""
-    import zarr
-
     array = zarr.open_array(str(Path(path) / "X"), mode="r")
     n_cells, n_features = array.shape
     return int(n_cells), int(n_features)
