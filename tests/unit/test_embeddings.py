@@ -27,6 +27,7 @@ from dynaclr.embeddings import (
     representation_matrix,
     write_embeddings,
 )
+from dynaclr.embeddings.store import embeddings_shape
 from dynaclr.io import ArtifactError, make_provenance, write_zarr_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.patches import open_patch_store
@@ -187,6 +188,45 @@ def test_read_embeddings_checks_provenance(tmp_path):
     write_zarr_provenance(tmp_path / "other.zarr", make_provenance("patches", {}))
     with pytest.raises(ArtifactError, match="expected an artifact of kind 'embeddings'"):
         read_embeddings(tmp_path / "other.zarr")
+
+
+def test_zarr_matrices_are_written_a_chunk_at_a_time_with_the_same_values(tmp_path, monkeypatch):
+    from dynaclr.embeddings import store as store_module
+
+    monkeypatch.setattr(store_module, "STREAMED_CHUNK_ROWS", 4)
+    rng = np.random.default_rng(0)
+    features, projections = rng.normal(size=(10, 3)), rng.normal(size=(10, 2))
+    index = pd.DataFrame({"fov_name": ["A/1/0"] * 10, "track_id": [1] * 10, "t": range(10)})
+    provenance = make_provenance("embeddings", {"model": "m", "dataset": "d"})
+    in_memory = build_anndata(features, index, projections=projections, info={"model": "m"})
+    partial = zarr.open_group(str(tmp_path / "partial.zarr"), mode="w")
+    on_disk = {}
+    for name, values in (("features", features), ("projections", projections)):
+        on_disk[name] = partial.create_array(
+            name, shape=values.shape, chunks=(3, values.shape[1]), dtype="f4"
+        )
+        on_disk[name][:] = values
+    lazy = build_anndata(on_disk["features"], index, projections=on_disk["projections"], info={"model": "m"})
+    assert isinstance(lazy.X, zarr.Array)
+    write_embeddings(in_memory, tmp_path / "in_memory.zarr", provenance)
+    write_embeddings(lazy, tmp_path / "streamed.zarr", provenance)
+    expected, streamed = (
+        read_embeddings(tmp_path / "in_memory.zarr"),
+        read_embeddings(tmp_path / "streamed.zarr"),
+    )
+    assert isinstance(streamed.X, np.ndarray) and streamed.X.dtype == np.float32
+    np.testing.assert_array_equal(streamed.X, expected.X)
+    np.testing.assert_array_equal(streamed.obsm["X_projections"], expected.obsm["X_projections"])
+    pd.testing.assert_frame_equal(streamed.obs, expected.obs)
+    assert streamed.uns["dynaclr"] == expected.uns["dynaclr"] and list(streamed.var_names) == ["0", "1", "2"]
+    assert zarr.open_group(str(tmp_path / "streamed.zarr"))["X"].chunks == (4, 3)
+
+
+def test_embeddings_shape_is_read_from_the_metadata(tmp_path):
+    index = pd.DataFrame({"fov_name": ["A/1/0"] * 5, "track_id": [1] * 5, "t": range(5)})
+    path = tmp_path / "e.zarr"
+    write_embeddings(build_anndata(np.ones((5, 3)), index), path, make_provenance("embeddings", {}))
+    assert embeddings_shape(path) == (5, 3)
 
 
 def test_read_embeddings_refuses_schema_1_stores(tmp_path):

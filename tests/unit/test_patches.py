@@ -21,13 +21,14 @@ from dynaclr.patches import (
     CollectPatchesOutputs,
     ExtractPatchesInputs,
     ExtractPatchesOutputs,
+    collect as collect_module,
     collect_patches,
     extract_fov_patches,
     lineage_from_parents,
     open_patch_store,
     store as store_module,
 )
-from dynaclr.patches.collect import collected_attributes
+from dynaclr.patches.collect import collected_attributes, destination_shards
 from dynaclr.patches.extract import cut_patches
 from dynaclr.patches.inputs import conform_tracks
 
@@ -307,6 +308,73 @@ def test_collect_concatenates_fovs(tiny_plate, tiny_patches):
         == store.index_provenance.config_hash
     )
     assert json.loads(json.dumps(store.attributes["patch_spec"])) == TINY_SPEC.model_dump(mode="json")
+
+
+PYTHON_CODEC_PIPELINE = "zarr.core.codec_pipeline.BatchedCodecPipeline"
+
+
+def _store_files(root: Path) -> dict[str, bytes]:
+    """Every file of a store by relative path; the group's ``zarr.json`` without its creation time."""
+    files = {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
+    group = json.loads(files.pop("zarr.json"))
+    del group["attributes"]["dynaclr"]["created"]
+    files["zarr.json"] = json.dumps(group, sort_keys=True).encode()
+    return files
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_collect_copies_stored_chunks_into_the_files_a_decoded_copy_writes(
+    tiny_plate, tiny_patches, tmp_path, monkeypatch, threads
+):
+    """Shards that straddle FOVs, an empty FOV and a partial last shard: the stored-chunk copy writes
+    byte for byte the files of the decode-and-encode copy, and the same index.
+
+    The decoded copy runs on zarr-python's own codec pipeline: iohub switches the process to the
+    zarrs pipeline, which lays a shard's chunks out in the order its threads finish them (the same
+    chunks and index entries, in another order on every run)."""
+    stems = [tiny_patches["dir"] / "A_1_0", tiny_patches["dir"] / "B_1_0"]
+    empty = tmp_path / "empty"
+    collect_module.write_table(
+        read_table(stems[1].with_suffix(".parquet"), "patch_fov")[0].iloc[:0],
+        empty.with_suffix(".parquet"),
+        read_table(stems[1].with_suffix(".parquet"), "patch_fov")[1],
+    )
+    source = zarr.open_group(str(stems[1].with_suffix(".zarr")))
+    target = zarr.open_group(str(empty.with_suffix(".zarr")), mode="w", zarr_format=3)
+    target.attrs.update({**dict(source.attrs), "normalization": {"C/1/0": {}}})
+    store_module.create_patch_array(target, 0, source["patches"].shape[1:], str(source["patches"].dtype), 16)
+    ordered = [stems[0], empty, stems[1]]
+    inputs = CollectPatchesInputs(
+        zarrs=[stem.with_suffix(".zarr") for stem in ordered],
+        parquets=[stem.with_suffix(".parquet") for stem in ordered],
+    )
+    copied = CollectPatchesOutputs(zarr=tmp_path / "copied.zarr", parquet=tmp_path / "copied.parquet")
+    collect_patches(inputs, copied, threads=threads)
+    with monkeypatch.context() as patch, zarr.config.set({"codec_pipeline.path": PYTHON_CODEC_PIPELINE}):
+        patch.setattr(collect_module, "can_copy_encoded", lambda source, destination: False)
+        patch.setattr(collect_module, "_copy_encoded", None)  # the decoded path must not need it
+        decoded = CollectPatchesOutputs(zarr=tmp_path / "decoded.zarr", parquet=tmp_path / "decoded.parquet")
+        collect_patches(inputs, decoded)
+    n_rows = [zarr.open_group(str(z))["patches"].shape[0] for z in inputs.zarrs]
+    assert n_rows[0] % 16 and n_rows[1] == 0 and sum(n_rows) % 16  # shards straddle, the last is partial
+    assert _store_files(copied.zarr) == _store_files(decoded.zarr)
+    pd.testing.assert_frame_equal(
+        read_table(copied.parquet, "patch_index")[0], read_table(decoded.parquet, "patch_index")[0]
+    )
+    collected = open_patch_store(copied.zarr, copied.parquet)
+    np.testing.assert_array_equal(
+        collected.array[n_rows[0] :], zarr.open_group(str(inputs.zarrs[2]))["patches"][:]
+    )
+
+
+def test_destination_shards_cut_the_inputs_rows_end_to_end():
+    assert list(destination_shards([3, 0, 5, 1], 4)) == [
+        [(0, 0, 3), (2, 0, 1)],
+        [(2, 1, 5)],
+        [(3, 0, 1)],
+    ]
+    assert list(destination_shards([0, 0], 4)) == []
+    assert list(destination_shards([8], 4)) == [[(0, 0, 4)], [(0, 4, 8)]]
 
 
 def test_collect_refuses_stores_of_different_specs(tiny_plate, tiny_patches, tmp_path):

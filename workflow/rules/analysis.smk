@@ -27,7 +27,7 @@ rule temporal_metrics:
         f"{RESULTS}/benchmarks/temporal_metrics.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=temporal_metrics_mem_mb,
         runtime=30,
     conda:
         "../../envs/dynaclr.yaml"

@@ -30,6 +30,39 @@ FROM_LINEAGE_DATASETS = wildcard_choice(FROM_LINEAGE)
 ANNOTATED_DATASETS = wildcard_choice(ANNOTATED)
 
 
+#: Memory of the jobs that hold a whole dataset's cells in memory, sized from their inputs when the
+#: job starts (docs/benchmarks.md, "Gathers at plate scale"): the rule's own default, or a fixed part
+#: (libraries) plus a part per cell, whichever is more. embed streams the matrices to disk and holds
+#: the patch index and its copy in the AnnData (about 500 bytes a cell); temporal_metrics holds about
+#: 36 bytes per value of the feature matrix (float64 copies of it, z-scored and normalised).
+EMBED_BASE_MB, EMBED_BYTES_PER_CELL = 2000, 500
+TEMPORAL_METRICS_BASE_MB, TEMPORAL_METRICS_BYTES_PER_VALUE = 1000, 36
+
+
+def _made(path):
+    """``path``; until it exists a FileNotFoundError naming it, which Snakemake reads as "resources
+    to be determined" (it evaluates them again once the input is there)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "not made yet", str(path))
+    return path
+
+
+def embed_mem_mb(wildcards, input):
+    """embed: at least 8,000 MB; more for a patch store of more than 12 million cells."""
+    import pyarrow.parquet as pq
+
+    cells = pq.read_metadata(_made(input.patches_parquet)).num_rows
+    return max(8000, EMBED_BASE_MB + math.ceil(cells * EMBED_BYTES_PER_CELL / 1e6))
+
+
+def temporal_metrics_mem_mb(wildcards, input):
+    """temporal_metrics (one store at a time): at least 4,000 MB; more for the largest store."""
+    from dynaclr.embeddings.store import embeddings_shape
+
+    values = max(math.prod(embeddings_shape(_made(store))) for store in input.embeddings)
+    return max(4000, TEMPORAL_METRICS_BASE_MB + math.ceil(values * TEMPORAL_METRICS_BYTES_PER_VALUE / 1e6))
+
+
 def embedding_pairs():
     """(model, dataset) of every embeddings store, in embedding_jobs() order."""
     return [(model, dataset) for model, dataset, _ in embedding_jobs()]

@@ -1,6 +1,8 @@
 # Config validation (JSON Schema, then the typed models), the config checked against the plates'
 # metadata (before any job runs), dataset/FOV listing, input functions.
+import errno
 import functools
+import math
 import os
 import sys
 

@@ -28,7 +28,7 @@ rule embed:
         f"{RESULTS}/benchmarks/embed/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=embed_mem_mb,
         runtime=60,
     conda:
         "../../envs/dynaclr.yaml"

@@ -47,6 +47,8 @@ rule collect_patches:
     benchmark:
         f"{RESULTS}/benchmarks/collect_patches/{{dataset}}/{{spec}}.tsv"
     priority: UPSTREAM_PRIORITY
+    # output shards copied at a time (files read and written: a thread waits on I/O most of the time)
+    threads: 4
     resources:
         mem_mb=4000,
         runtime=30,

@@ -3,5 +3,7 @@ from dynaclr.patches import CollectPatchesInputs, CollectPatchesOutputs, collect
 
 with job_context(snakemake.log[0], snakemake.threads):
     collect_patches(
-        CollectPatchesInputs.from_rule(snakemake.input), CollectPatchesOutputs.from_rule(snakemake.output)
+        CollectPatchesInputs.from_rule(snakemake.input),
+        CollectPatchesOutputs.from_rule(snakemake.output),
+        threads=snakemake.threads,
     )

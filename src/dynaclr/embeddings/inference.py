@@ -144,7 +144,8 @@ def encode_patches(
     crop_size_yx: tuple[int, int] | None,
     partial_path: str | Path,
     show_progress: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
+    lazy: bool = False,
+) -> tuple[Any, Any]:
     """Encode every patch into features and projections, streaming rows into a resumable store.
 
     Patches are read ``config.batch_size`` rows at a time (the next batch is read while the
@@ -163,9 +164,12 @@ def encode_patches(
         crop_size_yx: centre crop ``(h, w)`` in pixels; ``None`` keeps the stored size.
         partial_path: the partial store (the caller removes it once the result is written).
         show_progress: tqdm progress bar over batches.
+        lazy: return the partial store's zarr arrays (read a chunk at a time when used, e.g. by
+            :func:`~dynaclr.embeddings.write_embeddings`) instead of reading them into memory; use
+            them before the partial store is removed.
 
     Returns:
-        ``features (N, E)`` and ``projections (N, P)``, float32.
+        ``features (N, E)`` and ``projections (N, P)``, float32 (numpy; zarr arrays when ``lazy``).
     """
     batch_size = config.batch_size
     check_index(index, "patch index")
@@ -219,6 +223,8 @@ def encode_patches(
         group.attrs[_ROWS_DONE] = min(n_rows, (batch_number + 1) * batch_size)
 
     _read_ahead(first_batch, n_batches, read_batch, encode_batch, show_progress)
+    if lazy:
+        return arrays["features"], arrays["projections"]
     return np.asarray(arrays["features"][:]), np.asarray(arrays["projections"][:])
 
 

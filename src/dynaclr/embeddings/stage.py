@@ -35,7 +35,7 @@ from typing import Any
 import anndata as ad
 
 from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig, model_kind
-from dynaclr.embeddings.store import build_anndata, write_embeddings
+from dynaclr.embeddings.store import PROJECTIONS_KEY, build_anndata, write_embeddings
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance
 from dynaclr.patches import PatchStore, open_patch_store
 
@@ -86,7 +86,9 @@ def embed_stage(
             with another training config.
 
     Returns:
-        The AnnData written.
+        The AnnData written. An encoder's matrices are never all in memory: they stream from the
+        partial store into the output, and the returned ``X`` and ``obsm['X_projections']`` are
+        the output's zarr arrays.
     """
     kind = model_kind(model)
     store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
@@ -121,7 +123,19 @@ def embed_stage(
     write_embeddings(
         adata, outputs.embeddings, make_provenance(ArtifactKind.EMBEDDINGS, provenance_config, recorded)
     )
+    if kind != "engineered_features":  # its matrices read the partial store: read the output instead
+        adata = _matrices_from(outputs.embeddings, adata)
     shutil.rmtree(partial_store, ignore_errors=True)
+    return adata
+
+
+def _matrices_from(store: Path, adata: ad.AnnData) -> ad.AnnData:
+    """``adata`` with ``X`` and its projections the embeddings ``store``'s zarr arrays (read on use)."""
+    import zarr
+
+    group = zarr.open_group(str(store), mode="r")
+    adata.X = group["X"]
+    adata.obsm[PROJECTIONS_KEY] = group[f"obsm/{PROJECTIONS_KEY}"]
     return adata
 
 
@@ -184,7 +198,7 @@ def _encoded(
         encoder = trained.encoder()
     crop = config.crop_size_yx_px or (trained.patch_size_yx_px, trained.patch_size_yx_px)
     features, projections = encode_patches(
-        encoder, store.array, store.index, config, crop_size_yx=crop, partial_path=partial_store
+        encoder, store.array, store.index, config, crop_size_yx=crop, partial_path=partial_store, lazy=True
     )
     adata = build_anndata(
         features,

@@ -18,17 +18,23 @@ Layout of ``results/embeddings/{model}/{dataset}.zarr`` (one row per patch, in p
 * ``uns['dynaclr']``: ``model``, ``dataset``, ``kind``, ``representation_note``;
 * root attributes ``dynaclr``: the provenance record (kind ``embeddings``; its config names the
   ``model`` and ``dataset``). :func:`read_embeddings` refuses a store of another schema version.
+
+An encoder's ``X`` and projections are written from the partial store a chunk of rows at a time
+(chunks of :data:`STREAMED_CHUNK_ROWS` rows), so the embed job never holds them whole;
+anndata reads them back as usual.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anndata as ad
 import numpy as np
 import pandas as pd
+import zarr
 
 from dynaclr.io import (
     ArtifactError,
@@ -61,10 +67,23 @@ def check_index(index: pd.DataFrame, source: str = "index") -> None:
         )
 
 
+#: anndata's attributes of a dense array element (what ``anndata.io.write_elem`` writes for one).
+ARRAY_ENCODING = {"encoding-type": "array", "encoding-version": "0.2.0"}
+#: Rows per chunk of a matrix written from a zarr array (320 float32 features: 84 MB a chunk).
+STREAMED_CHUNK_ROWS = 65_536
+
+
+def _float32_matrix(values: Any) -> Any:
+    """``values`` as float32: a numpy array, or a float32 zarr array kept on disk."""
+    if isinstance(values, zarr.Array) and values.dtype == np.float32:
+        return values
+    return np.asarray(values, dtype=np.float32)
+
+
 def build_anndata(
-    features: np.ndarray,
+    features: Any,
     index: pd.DataFrame,
-    projections: np.ndarray | None = None,
+    projections: Any | None = None,
     raw: np.ndarray | None = None,
     raw_mean: np.ndarray | None = None,
     raw_std: np.ndarray | None = None,
@@ -74,7 +93,8 @@ def build_anndata(
 
     Args:
         features: ``(N, E)`` the matrix analyses read (``X``): backbone features, or z-scored
-            engineered features.
+            engineered features. A float32 zarr array (also ``projections``) stays on disk:
+            :func:`write_embeddings` then copies it a chunk of rows at a time.
         index: ``N`` rows, the patch index (row ``i`` describes patch ``i``).
         projections: optional ``(N, P)`` head output.
         raw: optional ``(N, E)`` raw values ``features`` were standardised from (``layers['raw']``);
@@ -84,7 +104,7 @@ def build_anndata(
         info: stored as ``uns['dynaclr']``.
     """
     check_index(index)
-    features = np.asarray(features, dtype=np.float32)
+    features = _float32_matrix(features)
     if features.ndim != 2 or features.shape[0] != len(index):
         raise ValueError(f"features must be (N={len(index)}, E), got shape {features.shape}")
     obs = index.reset_index(drop=True).copy()
@@ -92,7 +112,7 @@ def build_anndata(
     obs.columns = [str(c) for c in obs.columns]
     adata = ad.AnnData(X=features, obs=obs)
     if projections is not None:
-        projections = np.asarray(projections, dtype=np.float32)
+        projections = _float32_matrix(projections)
         if projections.ndim != 2 or projections.shape[0] != len(index):
             raise ValueError(f"{PROJECTIONS_KEY} must be (N={len(index)}, D), got shape {projections.shape}")
         adata.obsm[PROJECTIONS_KEY] = projections
@@ -115,13 +135,53 @@ def build_anndata(
 
 
 def write_embeddings(adata: ad.AnnData, path: str | Path, provenance: Provenance) -> None:
-    """Write ``adata`` to the zarr store ``path`` atomically, with ``provenance`` in its root attributes."""
+    """Write ``adata`` to the zarr store ``path`` atomically, with ``provenance`` in its root attributes.
+
+    Matrices held as zarr arrays (``X``, ``obsm``) are copied :data:`STREAMED_CHUNK_ROWS` rows at
+    a time, one chunk in memory (:func:`_write_streamed`); the values read back are the same.
+    """
     if provenance.kind != ArtifactKind.EMBEDDINGS:
         raise ValueError(f"provenance kind must be {ArtifactKind.EMBEDDINGS!r}, got {provenance.kind!r}")
     with atomic_output(path) as tmp:
-        adata.write_zarr(tmp)
+        if isinstance(adata.X, zarr.Array) or any(isinstance(v, zarr.Array) for v in adata.obsm.values()):
+            _write_streamed(adata, tmp)
+        else:
+            adata.write_zarr(tmp)
         write_zarr_provenance(tmp, provenance)
     logger.info("Wrote embeddings %s (%d cells x %d features)", path, adata.n_obs, adata.n_vars)
+
+
+def _write_streamed(adata: ad.AnnData, path: Path) -> None:
+    """Write ``adata`` with anndata's writer, except its zarr-array matrices: each is then copied
+    into an array of chunks of :data:`STREAMED_CHUNK_ROWS` rows (with anndata's encoding attributes),
+    a chunk at a time, and the store's consolidated metadata is rebuilt."""
+    lazy: dict[str, zarr.Array] = {"X": adata.X} if isinstance(adata.X, zarr.Array) else {}
+    lazy |= {f"obsm/{key}": values for key, values in adata.obsm.items() if isinstance(values, zarr.Array)}
+    skeleton = ad.AnnData(
+        X=None if "X" in lazy else adata.X,
+        obs=adata.obs,
+        var=adata.var,
+        uns=dict(adata.uns),
+        obsm={key: values for key, values in adata.obsm.items() if f"obsm/{key}" not in lazy},
+        # layers other than X (anndata 0.13 lists X as the layer None)
+        layers={key: values for key, values in cast(Any, adata.layers).items() if key is not None},
+    )
+    skeleton.write_zarr(path)
+    group = zarr.open_group(str(path), mode="r+", use_consolidated=False)
+    for key, source in lazy.items():
+        parent, _, name = key.rpartition("/")
+        target_group = group[parent] if parent else group
+        assert isinstance(target_group, zarr.Group)
+        n_rows, n_columns = source.shape
+        target = target_group.create_array(
+            name, shape=(n_rows, n_columns), dtype="float32", chunks=(STREAMED_CHUNK_ROWS, n_columns)
+        )
+        target.attrs.update(ARRAY_ENCODING)
+        for start in range(0, n_rows, STREAMED_CHUNK_ROWS):
+            target[start : start + STREAMED_CHUNK_ROWS] = source[start : start + STREAMED_CHUNK_ROWS]
+    with warnings.catch_warnings():  # anndata consolidates its stores too, and silences this warning
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        zarr.consolidate_metadata(str(path))
 
 
 def read_embeddings_provenance(path: str | Path) -> Provenance:
@@ -152,6 +212,13 @@ def read_embeddings(path: str | Path) -> ad.AnnData:
     except ValueError as err:
         raise ArtifactError(str(err)) from err
     return adata
+
+
+def embeddings_shape(path: str | Path) -> tuple[int, int]:
+    """``(cells, features)`` of an embeddings store's ``X``, from the array's metadata (no data read)."""
+    array = zarr.open_array(str(Path(path) / "X"), mode="r")
+    n_cells, n_features = array.shape
+    return int(n_cells), int(n_features)
 
 
 def embeddings_identity(path: str | Path) -> tuple[str, str]:

@@ -3,13 +3,18 @@
 Output: ``results/{dataset}/patches/{spec}.zarr`` (array ``patches`` ``(N, C, Z, S, S)``, one chunk
 per patch, sharded; see :mod:`dynaclr.patches.store`) and ``results/{dataset}/patches/{spec}.parquet``
 (one row per patch, ``row`` = its position in the array). The per-FOV normalisation statistics are
-merged into the store's ``normalization`` attribute. Copies stream shard by shard.
+merged into the store's ``normalization`` attribute.
+
+The copy goes one output shard at a time, several shards at once on the job's threads; inputs in
+the store's own layout are copied as their stored (compressed) chunks, without decoding, so the
+output has the bytes a decode-and-encode copy would give, at the speed of reading and writing files.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +35,16 @@ from dynaclr.io import (
     write_table,
     write_zarr_provenance,
 )
-from dynaclr.patches.store import INDEX_COLUMNS, PATCH_ARRAY, PatchStore, ShardedRowWriter, create_patch_array
+from dynaclr.patches.store import (
+    INDEX_COLUMNS,
+    PATCH_ARRAY,
+    PatchStore,
+    ShardedRowWriter,
+    can_copy_encoded,
+    create_patch_array,
+    read_encoded_rows,
+    write_encoded_shard,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,42 +132,106 @@ def collected_index(indices: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return collected[list(INDEX_COLUMNS)]
 
 
-def _write_collected_store(
-    path: Path, stores: Sequence[PatchStore], attributes: dict[str, Any], provenance: Provenance
-) -> tuple[int, int, int, int]:
-    """Copy every store's patches, in order, into a new store at ``path`` (shard by shard, atomically).
+#: A segment of a destination shard: rows ``[start, stop)`` of input store ``store``.
+Segment = tuple[int, int, int]
 
-    Returns the patch shape ``(C, Z, S, S)``."""
+
+def destination_shards(row_counts: Sequence[int], rows_per_shard: int) -> Iterator[list[Segment]]:
+    """The collected array's shards, in order, as the input rows that fill them.
+
+    The inputs' rows ``row_counts`` (one count per input store) are laid end to end and cut every
+    ``rows_per_shard`` rows; each shard is a list of ``(store, start, stop)`` segments. Yielded one
+    shard at a time, so a plate's worth of rows is never listed at once.
+    """
+    segments: list[Segment] = []
+    filled = 0
+    for store, n_rows in enumerate(row_counts):
+        start = 0
+        while start < n_rows:
+            take = min(n_rows - start, rows_per_shard - filled)
+            segments.append((store, start, start + take))
+            filled += take
+            start += take
+            if filled == rows_per_shard:
+                yield segments
+                segments, filled = [], 0
+    if segments:
+        yield segments
+
+
+def _copy_encoded(sources: Sequence[zarr.Array], output: zarr.Array, threads: int, progress: tqdm) -> None:
+    """Fill ``output`` shard by shard with the inputs' stored chunks, copied as bytes (no decoding):
+    up to ``threads`` shards at a time, at most ``2 x threads`` shards' chunks in memory."""
+    shard_rows = int(output.shards[0])  # type: ignore[index]
+
+    def copy_shard(shard: int, segments: list[Segment]) -> int:
+        chunks: list[bytes | None] = []
+        for store, start, stop in segments:
+            chunks.extend(read_encoded_rows(sources[store], start, stop))
+        write_encoded_shard(output, shard, chunks)
+        return len(chunks)
+
+    shards = enumerate(destination_shards([source.shape[0] for source in sources], shard_rows))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: set[Future[int]] = set()
+        for shard, segments in shards:
+            pending.add(pool.submit(copy_shard, shard, segments))
+            if len(pending) >= 2 * threads:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                progress.update(sum(future.result() for future in done))
+        progress.update(sum(future.result() for future in pending))
+
+
+def _copy_decoded(sources: Sequence[zarr.Array], output: zarr.Array, progress: tqdm) -> None:
+    """Fill ``output`` through zarr (decode, encode), reading and writing a shard's rows at a time."""
+    writer = ShardedRowWriter(output)
+    for source in sources:
+        for start in range(0, source.shape[0], writer.rows_per_write):
+            block = np.asarray(source[start : start + writer.rows_per_write])
+            writer.extend(block)
+            progress.update(len(block))
+    writer.close()
+
+
+def _write_collected_store(
+    path: Path, stores: Sequence[PatchStore], attributes: dict[str, Any], provenance: Provenance, threads: int
+) -> tuple[int, int, int, int]:
+    """Copy every store's patches, in order, into a new store at ``path`` (atomically).
+
+    Inputs of the layout the store is written in are copied as stored chunks, whole shards at a
+    time (:func:`_copy_encoded`); any other input is decoded and encoded again. Both give the same
+    files. Returns the patch shape ``(C, Z, S, S)``."""
     first = stores[0].array
     n_channels, n_slices, height, width = first.shape[1:]
     patch_shape = (n_channels, n_slices, height, width)
     total = sum(store.array.shape[0] for store in stores)
+    sources = [store.array for store in stores]
     with atomic_output(path) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         group.attrs.update(attributes)
         output = create_patch_array(
             group, total, patch_shape, str(first.dtype), int(attributes["patch_spec"]["patches_per_shard"])
         )
-        writer = ShardedRowWriter(output)
         with tqdm(total=total, desc="collect patches", unit="patch", mininterval=2.0) as progress:
-            for store in stores:
-                for start in range(0, store.array.shape[0], writer.rows_per_write):
-                    block = np.asarray(store.array[start : start + writer.rows_per_write])
-                    for patch in block:
-                        writer.append(patch)
-                    progress.update(len(block))
-        writer.close()
+            if all(can_copy_encoded(source, output) for source in sources):
+                _copy_encoded(sources, output, max(1, threads), progress)
+            else:
+                logger.info("input stores of another layout: copying decoded patches")
+                _copy_decoded(sources, output, progress)
         write_zarr_provenance(tmp, provenance)
     return patch_shape
 
 
-def collect_patches(inputs: CollectPatchesInputs, outputs: CollectPatchesOutputs) -> dict[str, Any]:
+def collect_patches(
+    inputs: CollectPatchesInputs, outputs: CollectPatchesOutputs, threads: int = 1
+) -> dict[str, Any]:
     """Concatenate per-FOV patch stores (in the given order) into one store and one index.
 
     Args:
         inputs: stores written by :func:`~dynaclr.patches.extract.extract_fov_patches` and their
             indices, same order.
         outputs: the collected store (kind ``patches``) and index (kind ``patch_index``).
+        threads: shards copied at a time.
 
     Returns:
         ``n_patches``, ``n_fovs`` and the patch shape ``(C, Z, S, S)``.
@@ -169,9 +247,8 @@ def collect_patches(inputs: CollectPatchesInputs, outputs: CollectPatchesOutputs
     index = collected_index([s.index for s in stores])
     spec = attributes["patch_spec"]
     recorded: list[Any] = [(store.zarr_path, store.provenance) for store in stores]
-    patch_shape = _write_collected_store(
-        outputs.zarr, stores, attributes, make_provenance(ArtifactKind.PATCHES, spec, inputs=recorded)
-    )
+    provenance = make_provenance(ArtifactKind.PATCHES, spec, inputs=recorded)
+    patch_shape = _write_collected_store(outputs.zarr, stores, attributes, provenance, threads)
     write_table(index, outputs.parquet, make_provenance(ArtifactKind.PATCH_INDEX, spec, inputs=recorded))
     logger.info("collected %d patches of shape %s from %d FOV store(s)", len(index), patch_shape, len(stores))
     return {"n_patches": len(index), "n_fovs": len(stores), "patch_shape_czyx": list(patch_shape)}

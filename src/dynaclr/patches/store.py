@@ -102,6 +102,17 @@ class ShardedRowWriter:
         if self.filled == self.rows_per_write:
             self.flush()
 
+    def extend(self, patches: np.ndarray) -> None:
+        """Append ``patches`` ``(n, C, Z, Y, X)``, copied into the buffer a shard's share at a time."""
+        start = 0
+        while start < len(patches):
+            take = min(len(patches) - start, self.rows_per_write - self.filled)
+            self.buffer[self.filled : self.filled + take] = patches[start : start + take]
+            self.filled += take
+            start += take
+            if self.filled == self.rows_per_write:
+                self.flush()
+
     def flush(self) -> None:
         if self.filled:
             self.array[self.written : self.written + self.filled] = self.buffer[: self.filled]
@@ -178,13 +189,9 @@ class PatchRowReader:
             self._read_shard(int(shards[members[0]]), rows, members, out)
         return out
 
-    def _shard_path(self, shard: int) -> Path:
-        key = self.array.metadata.encode_chunk_key((shard,) + (0,) * (self.array.ndim - 1))
-        return Path(self.array.store.root) / self.array.path / key  # type: ignore[attr-defined]
-
     def _read_shard(self, shard: int, rows: np.ndarray, members: np.ndarray, out: np.ndarray) -> None:
         """Decode ``rows[members]`` (all in ``shard``) into ``out[members]``."""
-        path = self._shard_path(shard)
+        path = _shard_path(self.array, shard)
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:  # zarr writes no file for a shard of absent chunks
@@ -210,18 +217,107 @@ class PatchRowReader:
         """The shard's ``(rows per shard, 2)`` ``(offset, nbytes)`` table, read and checked once."""
         index = self._indexes.get(shard)
         if index is None:
-            n_bytes = 16 * self._shard_rows + 4
-            size = os.fstat(fd).st_size
-            raw = os.pread(fd, n_bytes, size - n_bytes) if size >= n_bytes else b""
-            table, checksum = raw[:-4], raw[-4:]
-            if len(raw) != n_bytes or google_crc32c.value(table).to_bytes(4, "little") != checksum:
-                raise ArtifactError(f"{path}: shard index is truncated or corrupt")
-            index = np.frombuffer(table, dtype="<u8").reshape(self._shard_rows, 2)
-            stored = index[index[:, 0] != _ABSENT]
-            if (stored.sum(axis=1) > size - n_bytes).any():
-                raise ArtifactError(f"{path}: shard index points past the end of the file")
+            index = _read_shard_index(fd, path, self._shard_rows)
             self._indexes[shard] = index
         return index
+
+
+def _shard_path(array: zarr.Array, shard: int) -> Path:
+    """File of shard ``shard`` (along rows) of a patch array in a local store."""
+    key = array.metadata.encode_chunk_key((shard,) + (0,) * (array.ndim - 1))
+    return Path(array.store.root) / array.path / key  # type: ignore[attr-defined]
+
+
+def _read_shard_index(fd: int, path: Path, shard_rows: int) -> np.ndarray:
+    """The ``(shard_rows, 2)`` ``(offset, nbytes)`` table at the end of an open shard file, checked
+    against its crc32c and the file's size."""
+    n_bytes = 16 * shard_rows + 4
+    size = os.fstat(fd).st_size
+    raw = os.pread(fd, n_bytes, size - n_bytes) if size >= n_bytes else b""
+    table, checksum = raw[:-4], raw[-4:]
+    if len(raw) != n_bytes or google_crc32c.value(table).to_bytes(4, "little") != checksum:
+        raise ArtifactError(f"{path}: shard index is truncated or corrupt")
+    index = np.frombuffer(table, dtype="<u8").reshape(shard_rows, 2)
+    stored = index[index[:, 0] != _ABSENT]
+    if (stored.sum(axis=1) > size - n_bytes).any():
+        raise ArtifactError(f"{path}: shard index points past the end of the file")
+    return index
+
+
+def can_copy_encoded(source: zarr.Array, destination: zarr.Array) -> bool:
+    """Whether ``source``'s stored chunks can be copied into ``destination`` as bytes.
+
+    True when both have the layout :func:`create_patch_array` writes, in local stores, with the
+    same patch shape, dtype, fill value and chunk codecs: a chunk encoded for one then decodes,
+    and encodes again, to the same bytes in the other.
+    """
+    if not (_is_written_layout(source) and _is_written_layout(destination)):
+        return False
+    return (
+        source.shape[1:] == destination.shape[1:]
+        and source.dtype == destination.dtype
+        and source.metadata.fill_value == destination.metadata.fill_value
+        and source.metadata.codecs[0].codecs == destination.metadata.codecs[0].codecs  # type: ignore[union-attr]
+    )
+
+
+def read_encoded_rows(array: zarr.Array, start: int, stop: int) -> list[bytes | None]:
+    """The stored (zstd-encoded) chunks of rows ``[start, stop)`` of a patch array of the layout
+    :func:`create_patch_array` writes, in row order; ``None`` for a row stored as absent (all fill value).
+
+    Each shard's index is read and checked once; its chunks are read with one ``pread`` of the span
+    they occupy.
+    """
+    shard_rows = int(array.shards[0])  # type: ignore[index]
+    chunks: list[bytes | None] = []
+    for shard in range(start // shard_rows, (stop - 1) // shard_rows + 1 if stop > start else 0):
+        first, last = max(start, shard * shard_rows), min(stop, (shard + 1) * shard_rows)
+        path = _shard_path(array, shard)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # zarr writes no file for a shard of absent chunks
+            chunks.extend([None] * (last - first))
+            continue
+        try:
+            shard_start = shard * shard_rows
+            entries = _read_shard_index(fd, path, shard_rows)[first - shard_start : last - shard_start]
+            present = entries[:, 0] != _ABSENT
+            if not present.any():
+                chunks.extend([None] * len(entries))
+                continue
+            span_start = int(entries[present, 0].min())
+            span_stop = int((entries[present, 0] + entries[present, 1]).max())
+            span = os.pread(fd, span_stop - span_start, span_start)
+        finally:
+            os.close(fd)
+        for (offset, nbytes), is_present in zip(entries.tolist(), present.tolist(), strict=True):
+            chunks.append(span[offset - span_start : offset - span_start + nbytes] if is_present else None)
+    return chunks
+
+
+def write_encoded_shard(array: zarr.Array, shard: int, chunks: list[bytes | None]) -> None:
+    """Write shard ``shard`` of a patch array of the layout :func:`create_patch_array` writes, from
+    its rows' encoded chunks (``None``: absent), as zarr's sharding codec lays it out: the present
+    chunks one after the other, then the index ``(offset, nbytes)`` per row (absent rows and rows
+    past the array's end ``2**64 - 1``) and its crc32c. No file when every chunk is absent.
+    """
+    shard_rows = int(array.shards[0])  # type: ignore[index]
+    if len(chunks) > shard_rows:
+        raise ValueError(f"shard {shard} holds {shard_rows} rows, got {len(chunks)} chunks")
+    index = np.full((shard_rows, 2), _ABSENT, dtype="<u8")
+    offset = 0
+    for row, chunk in enumerate(chunks):
+        if chunk is not None:
+            index[row] = (offset, len(chunk))
+            offset += len(chunk)
+    if offset == 0:
+        return
+    table = index.tobytes()
+    path = _shard_path(array, shard)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as file:
+        file.write(b"".join([chunk for chunk in chunks if chunk is not None]))
+        file.write(table + google_crc32c.value(table).to_bytes(4, "little"))
 
 
 @dataclass

@@ -1,0 +1,278 @@
+"""Benchmark: the dataset-level gathers against the number of FOVs: wall time and peak memory.
+
+From one FOV of a finished run (``--results``, ``--dataset``, ``--fov``, ``--spec``: its tracks
+CSV and record, the label plate's metadata, its patch store and index), builds ``max(--fovs)``
+copies under distinct FOV names (``prepare``: files hard-linked where they need no change, records,
+metadata and indices rewritten; the patch store cut to ``--patches-per-fov`` patches of the FOV's
+first tracks, so every copy is tiny). The plate of N FOVs is the first N copies. Then, for each N
+of ``--fovs``, runs in order, each in a fresh Python process through the library function its
+workflow shim calls:
+
+* ``collect_tracks``: :func:`dynaclr.tracking.collect_tracks` of the N records and CSVs;
+* ``collect_patches``: :func:`dynaclr.patches.collect_patches` of the N stores
+  (``--collect-threads``);
+* ``embed``: the embed stage's encoder path on that store: :func:`dynaclr.patches.open_patch_store`,
+  :func:`dynaclr.embeddings.encode_patches` (a randomly initialised ``--backbone`` on the CPU,
+  patches centre-cropped to ``--crop``), :func:`dynaclr.embeddings.build_anndata`,
+  :func:`dynaclr.embeddings.write_embeddings` (what :func:`dynaclr.embeddings.embed_stage` does
+  once it has read a checkpoint);
+* ``temporal_metrics``: :func:`dynaclr.evaluation.stage.temporal_metrics_stage` of those
+  embeddings (the demo's config: 200 bootstrap replicates).
+
+A job's peak memory is its ``ru_maxrss`` from ``os.wait4``; its time is the library call's wall
+time (the job prints it) and the process's (imports included). An ``imports`` job per stage (its
+imports, no call) gives what the interpreter and libraries take. The table gives, per stage and
+N, wall seconds, peak MiB, and the growth exponent between consecutive N (``log(ratio) /
+log(N ratio)``: 0 flat, 1 linear) of the wall time and of the peak above the imports job's.
+
+Usage::
+
+    python benchmarks/gathers.py --workdir /tmp/gathers --fovs 100 1000 10000 --results results
+
+The per-stage jobs are started by this script itself as ``--job STAGE``; the workdir is removed at
+the end unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+STAGES = ("collect_tracks", "collect_patches", "embed", "temporal_metrics")
+
+
+def _paths(workdir: Path, n_fovs: int) -> dict[str, Path]:
+    """Inputs (copies) and per-N outputs of the benchmark in ``workdir``."""
+    out = workdir / f"n{n_fovs}"
+    return {
+        "copies": workdir / "copies",
+        "tracks_plate": workdir / "copies" / "tracks.zarr",
+        "tracks": out / "tracks.parquet",
+        "patches_zarr": out / "patches.zarr",
+        "patches_parquet": out / "patches.parquet",
+        "embeddings": out / "embeddings.zarr",
+        "metrics": out / "temporal_metrics.csv",
+        "comparison": out / "temporal_comparison.csv",
+    }
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """``max(--fovs)`` copies of the FOV's tracks, record and (cut) patch store, in ``copies/``."""
+    from collect_patches_speed import copy_fov_patch_stores, fov_name_of, truncated_fov_store
+
+    results, dataset, fov = args.results, args.dataset, args.fov
+    n_max = max(args.fovs)
+    copies = _paths(args.workdir, n_max)["copies"]
+    shutil.rmtree(copies, ignore_errors=True)
+    (copies / "tracks.zarr").mkdir(parents=True)
+    shutil.copy(results / dataset / "tracks.zarr" / "zarr.json", copies / "tracks.zarr" / "zarr.json")
+    csv = results / dataset / "tracks" / fov / f"tracks_{fov.replace('/', '_')}.csv"
+    record = json.loads((results / dataset / "records" / "tracks" / f"{fov}.json").read_text())
+    for number in range(n_max):
+        target = copies / "tracks" / str(number)
+        target.mkdir(parents=True)
+        os.link(csv, target / "tracks.csv")
+        metrics = {
+            **record["metrics"],
+            "fov_name": fov_name_of(number),
+            "tracks_csv": str(target / "tracks.csv"),
+        }
+        (target / "record.json").write_text(json.dumps({**record, "metrics": metrics}))
+    source = results / dataset / "patches" / args.spec / "fovs" / f"{fov}.zarr"
+    tiny, _ = truncated_fov_store(source, copies / "tiny_fov", args.patches_per_fov)
+    copy_fov_patch_stores(tiny, copies / "patches", n_max)
+
+
+def run_job(stage: str, args: argparse.Namespace, imports_only: bool) -> float:
+    """Run ``stage`` for ``--n`` FOVs (or only its imports); returns the call's wall seconds."""
+    n_fovs = args.n
+    paths = _paths(args.workdir, n_fovs)
+    copies = paths["copies"]
+    paths["tracks"].parent.mkdir(parents=True, exist_ok=True)
+    if stage == "collect_tracks":
+        from dynaclr.tracking import CollectTracksInputs, CollectTracksOutputs, collect_tracks
+
+        if imports_only:
+            return 0.0
+        folders = [copies / "tracks" / str(number) for number in range(n_fovs)]
+        started = time.perf_counter()
+        collect_tracks(
+            CollectTracksInputs(
+                tracks_plate=paths["tracks_plate"],
+                records=tuple(folder / "record.json" for folder in folders),
+                tracks_csvs=tuple(folder / "tracks.csv" for folder in folders),
+            ),
+            CollectTracksOutputs(tracks=paths["tracks"]),
+        )
+    elif stage == "collect_patches":
+        from dynaclr.patches import CollectPatchesInputs, CollectPatchesOutputs, collect_patches
+
+        if imports_only:
+            return 0.0
+        stores = [copies / "patches" / f"{number}.zarr" for number in range(n_fovs)]
+        started = time.perf_counter()
+        collect_patches(
+            CollectPatchesInputs(
+                zarrs=tuple(stores), parquets=tuple(store.with_suffix(".parquet") for store in stores)
+            ),
+            CollectPatchesOutputs(zarr=paths["patches_zarr"], parquet=paths["patches_parquet"]),
+            threads=args.collect_threads,
+        )
+    elif stage == "embed":
+        import torch
+
+        from dynaclr.baselines import random_encoder
+        from dynaclr.config.embeddings import EmbeddingConfig
+        from dynaclr.embeddings import build_anndata, encode_patches, write_embeddings
+        from dynaclr.io import ArtifactKind, make_provenance
+        from dynaclr.patches import open_patch_store
+
+        if imports_only:
+            return 0.0
+        torch.set_num_threads(1)
+        started = time.perf_counter()
+        store = open_patch_store(paths["patches_zarr"], paths["patches_parquet"])
+        n_channels, n_slices = store.array.shape[1:3]
+        encoder = random_encoder(
+            seed=0,
+            backbone=args.backbone,
+            in_channels=n_channels,
+            in_stack_depth=n_slices,
+            stem_kernel_z=n_slices,
+        )
+        config = EmbeddingConfig(device="cpu", crop_size_yx_px=(args.crop, args.crop))
+        features, projections = encode_patches(
+            encoder,
+            store.array,
+            store.index,
+            config,
+            crop_size_yx=(args.crop, args.crop),
+            partial_path=paths["embeddings"].with_suffix(".partial"),
+            show_progress=False,
+            lazy=True,
+        )
+        info = {"model": "random_weights", "dataset": "gathers", "kind": "random_weights"}
+        adata = build_anndata(features, store.index, projections=projections, info=info)
+        recorded: list[Any] = [(paths["patches_zarr"], store.provenance)]
+        provenance_config = {**config.model_dump(mode="json"), **info}
+        write_embeddings(
+            adata, paths["embeddings"], make_provenance(ArtifactKind.EMBEDDINGS, provenance_config, recorded)
+        )
+        shutil.rmtree(paths["embeddings"].with_suffix(".partial"), ignore_errors=True)
+    elif stage == "temporal_metrics":
+        from dynaclr.config.analysis import TemporalMetricsConfig
+        from dynaclr.evaluation.stage import (
+            TemporalMetricsInputs,
+            TemporalMetricsOutputs,
+            temporal_metrics_stage,
+        )
+
+        if imports_only:
+            return 0.0
+        started = time.perf_counter()
+        temporal_metrics_stage(
+            TemporalMetricsConfig(n_bootstrap=200),
+            TemporalMetricsInputs(embeddings=(paths["embeddings"],)),
+            TemporalMetricsOutputs(metrics=paths["metrics"], comparison=paths["comparison"]),
+        )
+    else:
+        raise ValueError(f"unknown stage {stage!r}; stages: {STAGES}")
+    return time.perf_counter() - started
+
+
+def _launch(args: argparse.Namespace, extra: list[str]) -> tuple[float, float, float]:
+    """Run this script with ``extra`` in a new process; its (call seconds, process seconds, peak MiB)."""
+    command = [sys.executable, __file__, "--workdir", str(args.workdir), *extra]
+    command += ["--collect-threads", str(args.collect_threads), "--backbone", args.backbone]
+    command += ["--crop", str(args.crop)]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{output[-2000:]}")
+    call_seconds = float(json.loads(output.strip().splitlines()[-1])["seconds"])
+    return call_seconds, time.perf_counter() - started, usage.ru_maxrss / 1024
+
+
+def _exponent(values: list[float], sizes: list[int], index: int) -> str:
+    """Growth exponent between sizes ``index - 1`` and ``index`` (blank for the first size)."""
+    if index == 0 or values[index - 1] <= 0 or values[index] <= 0:
+        return ""
+    return f"{math.log(values[index] / values[index - 1]) / math.log(sizes[index] / sizes[index - 1]):.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--fovs", type=int, nargs="+", default=[10, 100], help="plate sizes (FOVs)")
+    parser.add_argument("--results", type=Path, default=Path("results"), help="a finished run's results")
+    parser.add_argument("--dataset", default="demo")
+    parser.add_argument("--fov", default="A/1/0")
+    parser.add_argument("--spec", default="phase_sensor")
+    parser.add_argument("--patches-per-fov", type=int, default=4)
+    parser.add_argument("--collect-threads", type=int, default=2)
+    parser.add_argument("--backbone", default="convnext_atto")
+    parser.add_argument("--crop", type=int, default=32, help="centre crop (px) the encoder sees")
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    parser.add_argument("--keep", action="store_true", help="keep the workdir")
+    parser.add_argument("--job", choices=[*STAGES, "prepare"], help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--imports-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.job == "prepare":
+        started = time.perf_counter()
+        prepare(args)
+        print(json.dumps({"seconds": time.perf_counter() - started}))
+        return
+    if args.job:
+        print(json.dumps({"seconds": run_job(args.job, args, args.imports_only)}))
+        return
+
+    sizes = sorted(args.fovs)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    prepare_args = ["--job", "prepare", "--results", str(args.results.resolve()), "--dataset", args.dataset]
+    prepare_args += ["--fov", args.fov, "--spec", args.spec, "--patches-per-fov", str(args.patches_per_fov)]
+    prepare_seconds, _, _ = _launch(args, [*prepare_args, "--fovs", *map(str, sizes)])
+    print(f"prepared {sizes[-1]} FOV copies in {prepare_seconds:.0f} s", flush=True)
+    imports = {stage: _launch(args, ["--job", stage, "--imports-only"])[2] for stage in args.stages}
+    measured: dict[str, list[tuple[float, float, float]]] = {stage: [] for stage in args.stages}
+    for n_fovs in sizes:
+        for stage in args.stages:
+            measured[stage].append(_launch(args, ["--job", stage, "--n", str(n_fovs)]))
+            call, process, peak = measured[stage][-1]
+            print(f"  {stage} N={n_fovs}: {call:.2f} s (process {process:.1f} s), {peak:.0f} MiB", flush=True)
+        shutil.rmtree(_paths(args.workdir, n_fovs)["tracks"].parent, ignore_errors=True)
+
+    columns = ["stage", "FOVs", "wall (s)", "process (s)", "peak MiB", "above imports"]
+    columns += ["time exponent", "memory exponent"]
+    print("| " + " | ".join(columns) + " |")
+    print("| --- " * len(columns) + "|")
+    for stage in args.stages:
+        print(f"| {stage} | imports | | | {imports[stage]:,.0f} | | | |")
+        calls = [call for call, _, _ in measured[stage]]
+        above = [peak - imports[stage] for _, _, peak in measured[stage]]
+        for index, (n_fovs, (call, process, peak)) in enumerate(zip(sizes, measured[stage], strict=True)):
+            print(
+                f"| {stage} | {n_fovs:,} | {call:.2f} | {process:.1f} | {peak:,.0f} | {above[index]:,.0f} | "
+                f"{_exponent(calls, sizes, index)} | {_exponent(above, sizes, index)} |"
+            )
+    if not args.keep:
+        shutil.rmtree(args.workdir)
+
+
+if __name__ == "__main__":
+    main()
