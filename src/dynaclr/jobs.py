@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from pydantic import ValidationError
 
@@ -66,17 +67,13 @@ def one_line(error: BaseException) -> str:
 @contextmanager
 def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[logging.Logger]:
     """Route ``logging`` (and uncaught exceptions) to ``log_path`` and cap torch/BLAS threads."""
-    console = logging.StreamHandler(sys.stderr)
+    redirect = _OutputToLog(Path(log_path)) if log_path else None
+    console = logging.StreamHandler(redirect.console if redirect is not None else sys.stderr)
     handlers: list[logging.Handler] = [console]
-    log_stream = None
     if log_path:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(log_path).write_text("")  # both writers below append: neither overwrites the other
         handlers.append(logging.FileHandler(log_path, mode="a"))
         if not os.environ.get("DYNACLR_VERBOSE"):
             console.setLevel(logging.WARNING)
-        log_stream = open(log_path, "a", buffering=1)
-    saved_stderr = sys.stderr
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     for handler in handlers:
@@ -89,8 +86,8 @@ def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[loggi
     logging.getLogger("ultrack").setLevel(logging.WARNING)
     saved_environment = _limit_threads(max(int(threads), 1))
     logger = logging.getLogger("dynaclr.job")
-    if log_stream is not None:
-        sys.stderr = log_stream
+    if redirect is not None:
+        redirect.start()
     try:
         yield logger
     except Exception as error:
@@ -108,9 +105,8 @@ def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[loggi
         logger.exception("job failed")
         raise
     finally:
-        sys.stderr = saved_stderr
-        if log_stream is not None:
-            log_stream.close()
+        if redirect is not None:
+            redirect.stop()
         for handler in handlers:
             root.removeHandler(handler)
             handler.close()
@@ -119,6 +115,53 @@ def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[loggi
                 os.environ.pop(variable, None)
             else:
                 os.environ[variable] = value
+
+
+class _OutputToLog:
+    """Send everything the job writes to stdout and stderr to its log file, at the file-descriptor
+    level when it can (so a C library's prints, e.g. the tracking solver's, go there too), else
+    Python's ``sys.stdout``/``sys.stderr`` only; :attr:`console` is the job's original stderr."""
+
+    def __init__(self, log_path: Path) -> None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("")  # every writer below appends: none overwrites another
+        self.log_path = log_path
+        self.saved_streams = (sys.stdout, sys.stderr)
+        try:
+            self.fds: tuple[int, int] | None = (sys.stdout.fileno(), sys.stderr.fileno())
+        except (AttributeError, OSError, ValueError):  # e.g. a test's captured streams
+            self.fds = None
+        if self.fds is not None:
+            self.console: TextIO = os.fdopen(os.dup(self.fds[1]), "w", buffering=1)
+        else:
+            self.console = sys.stderr
+        self.log_stream = open(log_path, "a", buffering=1)
+        self.saved_fds: tuple[int, int] | None = None
+
+    def start(self) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if self.fds is not None:
+            self.saved_fds = (os.dup(self.fds[0]), os.dup(self.fds[1]))
+            for fd in self.fds:
+                os.dup2(self.log_stream.fileno(), fd)
+        else:
+            sys.stdout = sys.stderr = self.log_stream
+
+    def stop(self) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        if self.fds is not None and self.saved_fds is not None:
+            for fd, saved in zip(self.fds, self.saved_fds, strict=True):
+                os.dup2(saved, fd)
+                os.close(saved)
+        sys.stdout, sys.stderr = self.saved_streams
+        self.log_stream.close()
+        if self.console is not self.saved_streams[1]:
+            self.console.close()
 
 
 def _limit_threads(threads: int) -> dict[str, str | None]:

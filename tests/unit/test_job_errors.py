@@ -135,7 +135,8 @@ QUIET_BODY = (
     "logging.getLogger('dynaclr.stage').warning('fewer cells than asked'); "
     "warnings.warn('a library warns'); "
     "[None for _ in tqdm.tqdm(range(3), desc='frames')]; "
-    "print('printed', file=sys.stderr)"
+    "print('printed', file=sys.stderr); print('to stdout'); "
+    "import os; os.write(2, b'a C library writes\\n')"
 )
 
 
@@ -144,12 +145,15 @@ def test_the_console_gets_warnings_only_and_the_log_gets_everything(tmp_path: Pa
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line
     assert "WARNING dynaclr.stage: fewer cells than asked" in result.stderr
+    assert result.stdout == ""
     for text in (
         "INFO dynaclr.stage: step done",
         "fewer cells than asked",
         "a library warns",
         "frames",
         "printed",
+        "to stdout",
+        "a C library writes",  # written to the file descriptor, below Python
     ):
         assert text in log, text
     assert log.index("step done") < log.index("fewer cells than asked")  # one file, in order
