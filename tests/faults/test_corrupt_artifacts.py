@@ -201,6 +201,9 @@ READERS: dict[str, tuple[Callable[[Files], Any], tuple[str, ...]]] = {
     "pseudotime": (_read_table("pseudotime", ("model", "dataset")), ("table",)),
     "cell_features": (_read_table("cell_features", ("fov_name", "track_id", "t")), ("table",)),
     "embeddings_table": (_read_table("embeddings_table", ("fov_name", "track_id", "t")), ("table",)),
+    "occlusion_maps": (_read_zarr("occlusion_maps"), ("store",)),
+    "distillation": (_read_table("distillation", ("method",)), ("table",)),
+    "distillation_predictions": (_read_table("distillation_predictions", ("fov_name",)), ("table",)),
 }
 
 # --- how each format breaks ---------------------------------------------------------------------
@@ -267,6 +270,17 @@ def _minimal_projections(path: Path, cells: pd.DataFrame) -> Files:
 
     adata = projections_anndata(cells, {"pca": (np.zeros((len(cells), 2)), {"variance_ratio": [0.5, 0.2]})})
     write_projections(adata, path, make_provenance("projections", {}))
+    return {"store": path}
+
+
+def _minimal_zarr(path: Path, kind: str) -> Files:
+    import zarr
+
+    from dynaclr.io import write_zarr_provenance
+
+    group = zarr.open_group(str(path), mode="w")
+    group.create_array("values", data=np.zeros((2, 2), dtype="float32"))
+    write_zarr_provenance(path, make_provenance(kind, {}))
     return {"store": path}
 
 
@@ -359,6 +373,15 @@ def artifacts(
         ),
         "embeddings_table": _minimal_table(
             root / "embeddings_table.parquet", "embeddings_table", cells.head(2).assign(feature_0=0.5)
+        ),
+        "occlusion_maps": _minimal_zarr(root / "occlusion.zarr", "occlusion_maps"),
+        "distillation": _minimal_table(
+            root / "distillation.parquet", "distillation", pd.DataFrame({"method": ["teacher"], "f1": [0.9]})
+        ),
+        "distillation_predictions": _minimal_table(
+            root / "distillation_predictions.parquet",
+            "distillation_predictions",
+            cells.head(2).assign(teacher=0.5),
         ),
     }
     pd.DataFrame({"fov_name": ["all"], "tra": [1.0]}).to_csv(
