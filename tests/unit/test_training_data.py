@@ -102,7 +102,9 @@ def test_corrupt_shard_index_is_reported(store, tmp_path):
     path, _ = store
     copy = tmp_path / "store.zarr"
     shutil.copytree(path, copy)
-    shard = PatchRowReader(copy)._shard_path(1)
+    from dynaclr.patches.store import _shard_path
+
+    shard = _shard_path(PatchRowReader(copy).array, 1)
     data = bytearray(shard.read_bytes())
     data[-10] ^= 0xFF  # a byte of the index (the last 16 * 4 + 4 bytes)
     shard.write_bytes(bytes(data))
