@@ -21,7 +21,7 @@ slices, the map is the same on every slice and is returned as ``(C, Y, X)``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -219,21 +219,13 @@ def infection_course(
         return _course([])
     fov, track, track_onset = best[int(rng.integers(len(best)))]
     lookup = _row_lookup(cells, [(fov, track)])
-    rows = []
-    for offset in offsets:
-        t = track_onset + offset
-        role = "onset" if offset == 0 else ("before onset" if offset < 0 else "after onset")
-        rows.append(
-            {
-                "offset_frames": offset,
-                "cell": lookup.get((fov, track, t), -1),
-                "role": role,
-                "fov_name": fov,
-                "track_id": track,
-                "t": t,
-            }
-        )
-    return _course(rows)
+    return _course_at(
+        lookup,
+        fov,
+        track_onset,
+        offsets,
+        lambda offset: (track, "onset" if offset == 0 else ("before onset" if offset < 0 else "after onset")),
+    )
 
 
 def division_course(cells: pd.DataFrame, offsets: Sequence[int], rng: np.random.Generator) -> pd.DataFrame:
@@ -274,10 +266,27 @@ def division_course(cells: pd.DataFrame, offsets: Sequence[int], rng: np.random.
     fov, mother, daughter = best[int(rng.integers(len(best)))]
     last = int(spans.loc[(fov, mother), "max"])
     lookup = _row_lookup(cells, [(fov, mother), (fov, daughter)])
+    return _course_at(
+        lookup,
+        fov,
+        last,
+        offsets,
+        lambda offset: (mother, "mother") if offset <= 0 else (daughter, "daughter"),
+    )
+
+
+def _course_at(
+    lookup: dict[tuple[str, int, int], int],
+    fov: str,
+    start: int,
+    offsets: Sequence[int],
+    track_and_role: Callable[[int], tuple[int, str]],
+) -> pd.DataFrame:
+    """One course row per offset: frame ``start + offset`` of the track ``track_and_role`` names."""
     rows = []
     for offset in offsets:
-        track, role = (mother, "mother") if offset <= 0 else (daughter, "daughter")
-        t = last + offset
+        track, role = track_and_role(offset)
+        t = start + offset
         rows.append(
             {
                 "offset_frames": offset,
