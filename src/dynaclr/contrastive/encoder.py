@@ -32,8 +32,6 @@ from timm.models.convnext import ConvNeXt
 from timm.models.resnet import ResNet
 from torch import nn
 
-from dynaclr.io.weights import load_weights_file
-
 __all__ = ["SUPPORTED_FAMILIES", "ContrastiveEncoder", "DepthToChannelStem", "PretrainedImageInput"]
 
 logger = logging.getLogger(__name__)
@@ -364,6 +362,10 @@ class ContrastiveEncoder(nn.Module):
                 expected channels/depth.
         """
         path = Path(weights_path)
+        # imported here: the model itself needs no artifact I/O (zarr, pandas), so a GPU benchmark
+        # or another project can build it with torch and timm alone
+        from dynaclr.io.weights import load_weights_file
+
         state = load_weights_file(
             path, what="encoder weights file", fix="copy the weights file again or correct its path"
         )
