@@ -64,6 +64,12 @@ def one_line(error: BaseException) -> str:
     return "; ".join(lines) or type(error).__name__
 
 
+def _expected_advice(record: logging.LogRecord) -> bool:
+    """False for warnings that advise about a choice the config made on purpose (kept in the log
+    file, off the console): ultrack's advice to install Gurobi when the CBC solver is chosen."""
+    return not (record.name.startswith("ultrack") and "gurobi" in record.getMessage().lower())
+
+
 @contextmanager
 def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[logging.Logger]:
     """Route ``logging`` (and uncaught exceptions) to ``log_path`` and cap torch/BLAS threads."""
@@ -74,6 +80,7 @@ def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[loggi
         handlers.append(logging.FileHandler(log_path, mode="a"))
         if not os.environ.get("DYNACLR_VERBOSE"):
             console.setLevel(logging.WARNING)
+            console.addFilter(_expected_advice)
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     for handler in handlers:

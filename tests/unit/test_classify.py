@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,12 @@ from dynaclr.classify import (
 )
 from dynaclr.classify.evaluate import binary_metrics
 from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig
-from dynaclr.embeddings import build_anndata, match_observations_to_cells, write_embeddings
+from dynaclr.embeddings import (
+    attach_ground_truth,
+    build_anndata,
+    match_observations_to_cells,
+    write_embeddings,
+)
 from dynaclr.figures.curves import infected_fraction_over_time
 from dynaclr.io import ArtifactError, ArtifactKind, make_provenance, read_table, write_table
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
@@ -199,6 +205,22 @@ def test_annotations_match_tracked_cells_by_position(planted):
     ).mean() > 0.95
     assert (match_observations_to_cells(annotations, tracked, on="track") < 0).all()
     assert (match_observations_to_cells(annotations, truth, on="track") >= 0).all()
+
+
+def test_unmatched_annotations_warn_and_unmatched_ground_truth_is_only_info(planted, caplog):
+    """Annotations that match no cell are lost labels (a warning naming them and the share);
+    ground-truth cells the tracker missed are expected (INFO, so the console stays quiet)."""
+    truth = planted["truth"]
+    annotations = _draw(truth, seed=0)
+    kept = truth[truth["fov_name"] != annotations["fov_name"].iloc[0]]  # one FOV's cells were not tracked
+    with caplog.at_level(logging.INFO, logger="dynaclr.embeddings.cells"):
+        match_observations_to_cells(annotations, kept, on="track", kind="infection annotations")
+        attach_ground_truth(kept, truth, ["infected"], on="track")
+    levels = {record.getMessage().split(" (")[0]: record.levelno for record in caplog.records}
+    lost = int((annotations["fov_name"] == annotations["fov_name"].iloc[0]).sum())
+    assert levels[f"{lost} of {len(annotations)} infection annotations"] == logging.WARNING
+    missed = len(truth) - len(kept)
+    assert levels[f"{missed} of {len(truth)} ground-truth cells"] == logging.INFO
 
 
 def test_single_fov_and_single_class_are_refused(planted):

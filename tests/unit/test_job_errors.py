@@ -133,6 +133,7 @@ QUIET_BODY = (
     "import logging, warnings, tqdm; "
     "logging.getLogger('dynaclr.stage').info('step done'); "
     "logging.getLogger('dynaclr.stage').warning('fewer cells than asked'); "
+    "logging.getLogger('ultrack.core.solve').warning('Using CBC solver. Consider installing Gurobi'); "
     "warnings.warn('a library warns'); "
     "[None for _ in tqdm.tqdm(range(3), desc='frames')]; "
     "print('printed', file=sys.stderr); print('to stdout'); "
@@ -154,6 +155,7 @@ def test_the_console_gets_warnings_only_and_the_log_gets_everything(tmp_path: Pa
         "printed",
         "to stdout",
         "a C library writes",  # written to the file descriptor, below Python
+        "Consider installing Gurobi",  # advice about a configured choice: the log only
     ):
         assert text in log, text
     assert log.index("step done") < log.index("fewer cells than asked")  # one file, in order

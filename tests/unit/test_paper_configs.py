@@ -42,3 +42,32 @@ def test_a_config_named_on_the_command_line_replaces_the_demos(tmp_path):
     models = {job.wildcards.get("model") for job in jobs if job.rule.name == "train_contrastive"}
     assert len(models) == 8
     assert all(str(path).startswith("results_paper_division/") for job in jobs for path in job.output)
+
+
+def _merged(*names: str) -> dict:
+    """The config files merged key by key as Snakemake's ``--configfile a b`` merges them."""
+
+    def update(base: dict, extra: dict) -> dict:
+        for key, value in extra.items():
+            base[key] = update(base.get(key, {}), value) if isinstance(value, dict) else value
+        return base
+
+    merged: dict = {}
+    for name in names:
+        update(merged, yaml.safe_load((REPO_ROOT / "config" / f"{name}.yaml").read_text()))
+    return merged
+
+
+def test_the_distillation_overlay_is_the_demo_with_a_phase_cue_in_its_own_folder():
+    demo = WorkflowConfig.model_validate(_merged("config"))
+    overlay = WorkflowConfig.model_validate(_merged("config", "distillation"))
+    assert overlay.results == "results_distillation" != demo.results
+    assert overlay.analysis.distillation.enabled and not demo.analysis.distillation.enabled
+    for name, dataset in overlay.datasets.items():
+        simulated, original = dataset.simulate, demo.datasets[name].simulate
+        assert simulated is not None and original is not None
+        assert simulated.infection.phase_index_change > 0 == original.infection.phase_index_change
+        # only the cue differs: same seeds, plate and biology otherwise
+        changed = simulated.model_copy(update={"infection": original.infection})
+        assert changed == original
+    assert overlay.contrastive_models == demo.contrastive_models

@@ -341,3 +341,30 @@ def test_the_brightfield_forward_model_runs_on_one_torch_thread_whatever_the_job
     finally:
         torch.set_num_threads(previous)
     assert len(seen) >= 3 and set(seen) == {1}  # transfer function, calibration and the volume
+
+
+def test_infection_phase_cue_densifies_the_perinuclear_cytoplasm_of_infected_cells_only():
+    """``infection.phase_index_change``: 0 leaves every array as it was; > 0 raises the phase of an
+    infected cell's cytoplasm next to its nucleus as the ER condenses, and nowhere else."""
+    base = SimulateConfig.model_validate({"shape_zyx": [6, 96, 96], "n_frames": 12})
+    cue = SimulateConfig.model_validate(
+        {**base.model_dump(), "infection": {**base.infection.model_dump(), "phase_index_change": 0.8}}
+    )
+    cells = simulate_fov_dynamics(base, 2)  # B/1/0, the infected well
+    assert cells.equals(simulate_fov_dynamics(cue, 2)), "the cue must not change the dynamics"
+    condensed = cells[cells["er_condensation"] > 0.5]
+    healthy = cells[(cells["er_condensation"] == 0) & (cells["t"] == cells["t"].max())]
+    assert len(condensed) and len(healthy), "need infected and uninfected cells in the last frames"
+    one = condensed.iloc[[0]]
+    plain, changed = render_frame(one, base), render_frame(one, cue)
+    np.testing.assert_array_equal(plain.er, changed.er)
+    np.testing.assert_array_equal(plain.sensor, changed.sensor)
+    np.testing.assert_array_equal(plain.labels, changed.labels)
+    gain = changed.phase - plain.phase
+    assert gain.min() >= 0 and gain.max() > 0.1 * plain.phase.max()
+    inside_nucleus = plain.labels > 0
+    share_in_nucleus = gain[inside_nucleus].sum() / gain.sum()
+    assert share_in_nucleus < 0.25, f"the cue is in the cytoplasm, not the nucleus ({share_in_nucleus:.0%})"
+    for _, cell in healthy.iterrows():
+        frame = cells.loc[[cell.name]]
+        np.testing.assert_array_equal(render_frame(frame, base).phase, render_frame(frame, cue).phase)

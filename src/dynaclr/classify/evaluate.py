@@ -184,7 +184,11 @@ def match_task_annotations(
     if unknown:
         raise ValueError(f"{task} annotations have labels {unknown}; expected {negative!r} or {positive!r}")
     rows = match_observations_to_cells(
-        task_annotations, obs, on=config.match_annotations_on, max_distance_px=config.max_match_distance_px
+        task_annotations,
+        obs,
+        on=config.match_annotations_on,
+        max_distance_px=config.max_match_distance_px,
+        kind=f"{task} annotations",
     )
     matched = task_annotations[rows >= 0].reset_index(drop=True)
     rows = rows[rows >= 0]

@@ -114,6 +114,15 @@ class InfectionConfig(StrictModel):
     er_condensation_frames: float = Field(
         8.0, gt=0, description="Frames for the ER marker to condense around the nucleus."
     )
+    phase_index_change: float = Field(
+        0.0,
+        ge=-0.9,
+        le=5.0,
+        description="Relative change of the cytoplasm's refractive-index excess around the nucleus as "
+        "the ER condenses (it follows er_condensation): replication compartments densify the "
+        "perinuclear cytoplasm, so phase shows infection. 0: infection leaves phase unchanged until "
+        "a cell dies.",
+    )
     death_probability: float = Field(
         0.15, ge=0, le=1, description="Probability that an infected cell dies late in infection."
     )

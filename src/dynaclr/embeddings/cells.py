@@ -34,6 +34,8 @@ def match_observations_to_cells(
     cells: pd.DataFrame,
     on: MatchOn = "position",
     max_distance_px: float = 6.0,
+    kind: str = "observations",
+    unmatched_level: int = logging.WARNING,
 ) -> np.ndarray:
     """Row of ``cells`` (the embeddings' tracked cells) each observation refers to; ``-1`` when none.
 
@@ -49,6 +51,9 @@ def match_observations_to_cells(
     Args:
         observations: needs ``fov_name, t`` and ``track_id`` or ``y, x`` (pixels).
         cells: the embeddings' ``obs`` (same columns).
+        kind, unmatched_level: what the observations are and the level at which the count of
+            unmatched ones is logged: a user's annotations that match no cell are lost labels
+            (a warning); ground-truth cells that the tracker missed are expected (INFO).
 
     Returns:
         ``(len(observations),)`` int64 positions into ``cells``.
@@ -78,8 +83,15 @@ def match_observations_to_cells(
     rows[merged["_annotation"].to_numpy()] = merged["_cell"].to_numpy()
     n_unmatched = int((rows < 0).sum())
     if n_unmatched:
-        logger.warning(
-            "%d of %d observations match no tracked cell (on=%s)", n_unmatched, len(observations), on
+        logger.log(
+            unmatched_level,
+            "%d of %d %s (%.1f %%) match no tracked cell (matched on %s%s)",
+            n_unmatched,
+            len(observations),
+            kind,
+            100.0 * n_unmatched / len(observations),
+            on,
+            f", within {max_distance_px:g} px" if on == "position" else "",
         )
     return rows
 
@@ -99,7 +111,14 @@ def attach_ground_truth(
     missing = [column for column in columns if column not in ground_truth.columns]
     if missing:
         raise KeyError(f"ground truth lacks columns {missing}; found {list(ground_truth.columns)}")
-    rows = match_observations_to_cells(ground_truth, cells, on=on, max_distance_px=max_distance_px)
+    rows = match_observations_to_cells(
+        ground_truth,
+        cells,
+        on=on,
+        max_distance_px=max_distance_px,
+        kind="ground-truth cells",
+        unmatched_level=logging.INFO,
+    )
     out = cells.reset_index(drop=True).copy()
     matched = rows >= 0
     for column in columns:

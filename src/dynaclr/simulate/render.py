@@ -214,7 +214,20 @@ def _phase(cell: Any, shape: CellShape, config: SimulateConfig) -> np.ndarray:
         cytoplasm_index = cytoplasm_index + np.float32(cell.delta_n_cytoplasm * granularity / 0.35) * np.clip(
             body - nucleus, 0, None
         ) * (granules - 1.0)
+    index_change = config.infection.phase_index_change * float(cell.er_condensation)
+    if index_change != 0.0:
+        # infection's phase cue: the cytoplasm near the nucleus densifies as the ER condenses there
+        cytoplasm_index = cytoplasm_index + np.float32(
+            cell.delta_n_cytoplasm * index_change
+        ) * shape.cytoplasm_only * _perinuclear_weight(shape, decay_fraction=0.3)
     return (cytoplasm_index + cell.delta_n_nucleus_extra * nucleus) * to_cycles  # type: ignore[no-any-return]
+
+
+def _perinuclear_weight(shape: CellShape, decay_fraction: float) -> np.ndarray:
+    """``exp(-distance from the nucleus / (decay_fraction x the cytoplasm's radius))`` in the box."""
+    distance_from_nucleus = np.clip(shape.rho_yx - 1.0, 0, None) * shape.nucleus_radius_px
+    decay_px = shape.cytoplasm_radius_px * decay_fraction
+    return np.exp(-distance_from_nucleus / decay_px)  # type: ignore[no-any-return]
 
 
 def _nuclear_marker(cell: Any, shape: CellShape) -> np.ndarray:
@@ -238,10 +251,10 @@ def _viral_sensor(cell: Any, shape: CellShape) -> np.ndarray:
 def _er_marker(cell: Any, shape: CellShape) -> np.ndarray:
     """Reticulated texture over the cytoplasm, condensing around the nucleus (same total as the body)."""
     cytoplasm_only = shape.cytoplasm_only
-    distance_from_nucleus = np.clip(shape.rho_yx - 1.0, 0, None) * shape.nucleus_radius_px
-    decay_px = shape.cytoplasm_radius_px * (1.5 - 1.3 * float(cell.er_condensation))
     reticulum = _texture(cell.texture_seed + 1, shape.v, shape.u, scale_px=3.0, n_waves=8) ** 2
-    er_density = cytoplasm_only * reticulum * np.exp(-distance_from_nucleus / decay_px)
+    er_density = (
+        cytoplasm_only * reticulum * _perinuclear_weight(shape, 1.5 - 1.3 * float(cell.er_condensation))
+    )
     return er_density * (float(cytoplasm_only.sum()) / (float(er_density.sum()) + 1e-6))  # type: ignore[no-any-return]
 
 
