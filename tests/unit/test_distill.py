@@ -356,3 +356,87 @@ def test_student_channels_are_found_by_full_or_channel_name():
     assert student_channel_indices(["ViralSensor"], store, Path("s.zarr")) == [1]
     with pytest.raises(ValueError, match=r"'Phase3D' \(several matches\)"):
         student_channel_indices(["Phase3D"], store, Path("s.zarr"))
+
+
+def _phase_only_model(root, name: str):
+    """A phase-only contrastive model's model.ckpt (1 channel, 1 slice, test_convnext backbone)."""
+    import timm
+    import torch
+
+    from dynaclr.config.training import ContrastiveModelConfig
+    from dynaclr.training.imported import ImportModelInputs, ImportModelOutputs, import_model
+
+    weights = root / "backbone.pt"
+    torch.manual_seed(1)
+    torch.save(timm.create_model("test_convnext", pretrained=False, num_classes=0).state_dict(), weights)
+    config = ContrastiveModelConfig(patch_spec="phase", sampling="classical", backbone="test_convnext")
+    outputs = ImportModelOutputs(checkpoint=root / name / "model.ckpt", config=root / name / "config.json")
+    import_model(
+        config,
+        "timm",
+        ImportModelInputs(checkpoint=weights),
+        outputs,
+        in_channels=1,
+        in_stack_depth=1,
+        patch_size_yx_px=32,
+        model_name=name,
+    )
+    return outputs.checkpoint
+
+
+def test_the_student_can_start_from_a_phase_only_contrastive_model(tmp_path, one_torch_thread):
+    """``student_model``: its encoder starts the student and gives the probe's features; a checkpoint
+    of another model, or one that reads other channels, is refused naming what it holds."""
+    from dynaclr.distill import DistillOutputs, distill_stage
+    from dynaclr.io import ArtifactError, ArtifactKind, read_table
+
+    inputs = _write_toy_artifacts(tmp_path).model_copy(
+        update={"student_checkpoint": _phase_only_model(tmp_path, "phase_model")}
+    )
+    outputs = DistillOutputs(
+        metrics=tmp_path / "out" / "metrics.parquet",
+        predictions=tmp_path / "out" / "predictions.parquet",
+        figure_png=tmp_path / "out" / "distillation.png",
+        figure_svg=tmp_path / "out" / "distillation.svg",
+    )
+    config = DistillationConfig(
+        enabled=True,
+        teacher_model="teacher",
+        dataset="toy",
+        student_model="phase_model",
+        max_steps=20,
+        batch_size=16,
+        n_bootstrap=20,
+    )
+    metrics = distill_stage(config, inputs, outputs, model="teacher", dataset="toy").set_index("method")
+    assert metrics.loc["probe", "description"].startswith("phase-only contrastive model phase_model")
+    assert metrics.loc["student", "f1"] > 0.8
+    _, provenance = read_table(outputs.metrics, ArtifactKind.DISTILLATION)
+    assert str(inputs.student_checkpoint) in [item.path for item in provenance.inputs]
+
+    with pytest.raises(ArtifactError, match="holds model 'phase_model', expected model 'other'"):
+        distill_stage(
+            config.model_copy(update={"student_model": "other"}),
+            inputs,
+            outputs,
+            model="teacher",
+            dataset="toy",
+        )
+    two_channels = config.model_copy(update={"student_channels": ["Phase3D", "ViralSensor"]})
+    with pytest.raises(ArtifactError, match=r"reads 1 channel\(s\) of 1 slice\(s\).*the student reads 2"):
+        distill_stage(two_channels, inputs, outputs, model="teacher", dataset="toy")
+
+
+def test_the_workflow_config_checks_the_student_model_reads_the_students_channels():
+    raw = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    raw["analysis"]["distillation"] = {
+        "enabled": True,
+        "teacher_model": "time_aware_ntxent",
+        "dataset": "demo",
+        "student_model": "classical_ntxent",  # reads phase and the sensor
+    }
+    with pytest.raises(ValidationError, match=r"'classical_ntxent' was trained on patch spec 'phase_sensor'"):
+        WorkflowConfig.model_validate(raw)
+    raw["analysis"]["distillation"]["student_model"] = "nope"
+    with pytest.raises(ValidationError, match="student_model: 'nope' is not a contrastive model"):
+        WorkflowConfig.model_validate(raw)

@@ -70,4 +70,8 @@ def test_the_distillation_overlay_is_the_demo_with_a_phase_cue_in_its_own_folder
         # only the cue differs: same seeds, plate and biology otherwise
         changed = simulated.model_copy(update={"infection": original.infection})
         assert changed == original
-    assert overlay.contrastive_models == demo.contrastive_models
+        assert dataset.patches[0] == demo.datasets[name].patches[0]  # the demo's spec, unchanged
+    # the demo's models as they are, and a phase-only one that the student starts from
+    assert set(overlay.contrastive_models) - set(demo.contrastive_models) == {"time_aware_phase"}
+    assert all(overlay.contrastive_models[m] == entry for m, entry in demo.contrastive_models.items())
+    assert overlay.analysis.distillation.student_model == "time_aware_phase"

@@ -413,7 +413,8 @@ def distillation_pairs():
 
 
 def distillation_inputs(wildcards):
-    """The teacher's embeddings and classify artifacts, the patch store it embedded, ground truth."""
+    """The teacher's embeddings and classify artifacts, the patch store it embedded, ground truth, and
+    the phase-only contrastive model the student starts from (analysis.distillation.student_model)."""
     model, dataset = wildcards.model, wildcards.dataset
     store = patch_store(dataset, embedding_spec(model, dataset))
     return {
@@ -423,6 +424,11 @@ def distillation_inputs(wildcards):
         "patches_zarr": store["zarr"],
         "patches_parquet": store["parquet"],
         "ground_truth": ground_truth_tracks(dataset),
+        **(
+            {"student_checkpoint": f"{RESULTS}/models/{student}/model.ckpt"}
+            if (student := CONFIG.analysis.distillation.student_model) is not None
+            else {}
+        ),
     }
 
 

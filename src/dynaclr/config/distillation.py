@@ -49,6 +49,13 @@ class DistillationConfig(StrictModel):
         description="Channels of the teacher's patch store the student reads: as the store names them "
         "('phase:Phase3D', source and channel) or the channel alone when only one store channel has it.",
     )
+    student_model: str | None = Field(
+        None,
+        description="Contrastive model (contrastive_models) trained on patches of the student's channels "
+        "alone (e.g. a phase-only time-aware model), as the paper's phase-only model: its encoder starts the "
+        "student and its features are the probe's. null: a seeded random encoder of 'backbone' and "
+        "'stem_kernel_z' (which a student_model's own architecture replaces).",
+    )
     backbone: str = Field("convnext_atto", description="timm backbone of the student's encoder.")
     stem_kernel_z: int = Field(1, ge=1, description="Z kernel and stride of the student's 3-D stem.")
     crop_size_yx_px: int | None = Field(

@@ -538,6 +538,45 @@ class WorkflowConfig(StrictModel):
             )
         if problems:
             raise ValueError(f"{key}.dataset: {dataset!r} cannot be distilled on: " + "; ".join(problems))
+        if distillation.student_model is not None:
+            self._check_student_model(str(teacher), dataset)
+
+    def _check_student_model(self, teacher: str, dataset: str) -> None:
+        """The student model reads, from its own patch spec, exactly the student's channels of the
+        teacher's patch spec (same source, channel, normalisation and slices)."""
+        distillation = self.analysis.distillation
+        key = "analysis.distillation.student_model"
+        student = str(distillation.student_model)
+        if student not in self.contrastive_models:
+            raise ValueError(
+                f"{key}: {student!r} is not a contrastive model; models are {sorted(self.contrastive_models)}"
+            )
+        specs = {spec.name: spec for spec in self.datasets[dataset].patches}
+        teacher_spec = specs[self.contrastive_models[teacher].training.patch_spec]
+        student_spec_name = self.contrastive_models[student].training.patch_spec
+        if student_spec_name not in specs:
+            raise ValueError(
+                f"{key}: {student!r} reads patch spec {student_spec_name!r}, which dataset {dataset!r} "
+                f"does not have (its specs are {sorted(specs)})"
+            )
+        student_spec = specs[student_spec_name]
+
+        def named(channel: Any) -> str:
+            return f"{channel.source}:{channel.channel}"
+
+        wanted = []
+        for name in distillation.student_channels:
+            found = [c for c in teacher_spec.channels if name in (named(c), c.channel)]
+            wanted += found[:1]
+        expected = [(named(c), c.normalization) for c in wanted]
+        found_channels = [(named(c), c.normalization) for c in student_spec.channels]
+        if expected != found_channels or student_spec.z_window_slices != teacher_spec.z_window_slices:
+            raise ValueError(
+                f"{key}: {student!r} was trained on patch spec {student_spec_name!r} with channels "
+                f"{found_channels} and {student_spec.z_window_slices} slices, but the student reads "
+                f"{expected} with {teacher_spec.z_window_slices} slices from the teacher's spec "
+                f"{teacher_spec.name!r}: train the student model on a spec of exactly those channels"
+            )
 
     def _check_model_datasets(self, name: str, entry: ContrastiveModelEntry) -> None:
         """Every dataset a model trains on or embeds exists and gives the input the model takes."""

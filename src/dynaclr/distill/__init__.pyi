@@ -20,5 +20,6 @@ from .student import (
     StudentClassifier as StudentClassifier,
     build_student as build_student,
     encode_rows as encode_rows,
+    student_from_encoder as student_from_encoder,
     train_student as train_student,
 )

@@ -10,11 +10,14 @@ Protocol (:func:`distill_stage`, config :class:`~dynaclr.config.distillation.Dis
    saw every FOV's annotations, held-out ones included). The annotated cells are those the
    ``classify`` predictions mark (``annotated``, ``annotation_label``). Its positive-class
    probability on every training cell is the pseudo-label.
-3. Student: a phase-only encoder (``student_channels`` of the teacher's patch store, seeded random
-   initial weights) with a linear head, fine-tuned end to end on every training cell's pseudo-label
-   (:func:`~dynaclr.distill.student.train_student`).
+3. Student: a phase-only encoder (``student_channels`` of the teacher's patch store) with a linear
+   head, fine-tuned end to end on every training cell's pseudo-label
+   (:func:`~dynaclr.distill.student.train_student`). It starts from ``student_model``'s encoder (a
+   contrastive model trained on those channels alone, as the paper's phase-only model) or, without
+   one, from seeded random weights.
 4. Probe (no distillation): the same classifier pipeline fitted on the same training annotations,
-   on the features of the student's *initial* encoder (phase only, random weights).
+   on the features of the student's *initial* encoder (the phase-only contrastive model, or random
+   weights).
 5. Every held-out cell a ground-truth cell matches is scored: F1 of ``infected`` (threshold 0.5),
    AUROC, balanced accuracy, with percentile-bootstrap CIs over held-out tracks
    (:func:`~dynaclr.classify.bootstrap_metrics`).
@@ -45,7 +48,7 @@ from dynaclr.classify import (
 from dynaclr.config.distillation import DistillationConfig
 from dynaclr.distill.plots import plot_distillation
 from dynaclr.distill.split import FovSplit, split_by_fov
-from dynaclr.distill.student import build_student, encode_rows, train_student
+from dynaclr.distill.student import build_student, encode_rows, student_from_encoder, train_student
 from dynaclr.embeddings import (
     attach_ground_truth,
     cell_table,
@@ -116,6 +119,7 @@ class DistillInputs(StageFiles):
     patches_zarr: Path
     patches_parquet: Path
     ground_truth: Path
+    student_checkpoint: Path | None = None
 
 
 class DistillOutputs(StageFiles):
@@ -197,7 +201,46 @@ def _score(
     intervals = bootstrap_metrics(
         truth, probability, tracks, config.n_bootstrap, config.seed, config.confidence
     )
-    return {"method": method, "description": METHOD_DESCRIPTIONS[method], **point, **intervals}
+    return {"method": method, "description": method_descriptions(config)[method], **point, **intervals}
+
+
+def method_descriptions(config: DistillationConfig) -> dict[str, str]:
+    """:data:`METHOD_DESCRIPTIONS`, naming the phase-only contrastive model the student starts from."""
+    if config.student_model is None:
+        return METHOD_DESCRIPTIONS
+    start = f"phase-only contrastive model {config.student_model}"
+    return {
+        **METHOD_DESCRIPTIONS,
+        "probe": f"{start}, linear head on sparse annotations (no distillation)",
+        "student": f"{start} fine-tuned on the teacher's pseudo-labels",
+    }
+
+
+def _student_start(config: DistillationConfig, path: Path | None, n_channels: int, depth: int) -> Any:
+    """``student_model``'s checkpoint (a :class:`~dynaclr.training.ContrastiveCheckpoint`), checked to
+    be that model's and to read ``n_channels`` channels of ``depth`` slices; None without one."""
+    if config.student_model is None:
+        return None
+    if path is None:
+        raise ValueError(
+            f"analysis.distillation.student_model {config.student_model!r}: the job got no "
+            "'student_checkpoint' input (its model.ckpt)"
+        )
+    from dynaclr.training import read_contrastive_checkpoint
+    from dynaclr.training.checkpoint import check_checkpoint_identity
+
+    trained = read_contrastive_checkpoint(path)
+    check_checkpoint_identity(trained, path, expected_model=config.student_model)
+    found = (trained.in_channels, trained.in_stack_depth)
+    if found != (n_channels, depth) or trained.channel_indices is not None:
+        raise ArtifactError(
+            f"{path}: model {config.student_model!r} reads {found[0]} channel(s) of {found[1]} slice(s)"
+            f"{' through a pretrained stem' if trained.channel_indices is not None else ''}; the student "
+            f"reads {n_channels} channel(s) of {depth} slice(s) ({config.student_channels}): train "
+            "student_model on a patch spec of exactly the student's channels"
+        )
+    logger.info("Student starts from model %s (%s)", config.student_model, path)
+    return trained
 
 
 def _check_heldout_truth(split: FovSplit, truth: np.ndarray) -> None:
@@ -261,14 +304,19 @@ def _phase_only_probabilities(
     pipeline: Any,
     cells: StageCells,
     targets: np.ndarray,
+    start: Any = None,
 ) -> dict[str, np.ndarray]:
     """``{'probe': (H,), 'student': (H,)}`` positive-class probabilities of the held-out cells.
 
-    The probe is fitted on the student's initial encoder's features before the student trains."""
+    The probe is fitted on the student's initial encoder's features before the student trains; that
+    encoder is ``start``'s (a phase-only contrastive model) or seeded random weights."""
     device = resolve_device(config.device)
-    student = build_student(
-        config.backbone, len(read.channel_indices), in_stack_depth, config.stem_kernel_z, config.seed
-    )
+    if start is not None:
+        student = student_from_encoder(start, config.seed)
+    else:
+        student = build_student(
+            config.backbone, len(read.channel_indices), in_stack_depth, config.stem_kernel_z, config.seed
+        )
     n_annotated = len(cells.annotated_training)
     rows = cells.store_rows[np.concatenate([cells.annotated_training, cells.scored])]
     initial_features, _ = encode_rows(
@@ -376,6 +424,9 @@ def distill_stage(
         inputs.patches_zarr,
         student_channel_indices(config.student_channels, store.channel_names, inputs.patches_zarr),
     )
+    student_start = _student_start(
+        config, inputs.student_checkpoint, len(read.channel_indices), int(store.array.shape[2])
+    )
     truth_table, truth_provenance = read_table(
         inputs.ground_truth, ArtifactKind.GROUND_TRUTH_TRACKS, ("infected",)
     )
@@ -414,6 +465,7 @@ def distill_stage(
             teacher_classifier.pipeline,
             cells,
             pseudo_label_targets(pseudo_probability, config.pseudo_labels),
+            start=student_start.encoder() if student_start is not None else None,
         ),
     }
     student_channels = "+".join(config.student_channels)
@@ -448,6 +500,7 @@ def distill_stage(
         (inputs.patches_zarr, store.provenance),
         (inputs.patches_parquet, store.index_provenance),
         (inputs.ground_truth, truth_provenance),
+        *([(inputs.student_checkpoint, student_start.provenance)] if student_start is not None else []),
     ]
     provenance_config = {**config.model_dump(mode="json"), "model": model, "dataset": dataset}
     write_table(

@@ -62,6 +62,12 @@ def build_student(
     return StudentClassifier(encoder)
 
 
+def student_from_encoder(encoder: ContrastiveEncoder, seed: int) -> StudentClassifier:
+    """A student that starts from a trained encoder (a phase-only contrastive model); its head is seeded."""
+    torch.manual_seed(seed)
+    return StudentClassifier(encoder)
+
+
 def _batch(read: PatchReader, rows: np.ndarray, crop_yx: int, device: torch.device) -> torch.Tensor:
     patches = center_crop(np.asarray(read(rows), dtype=np.float32), crop_yx)
     return torch.from_numpy(np.ascontiguousarray(patches)).to(device)
