@@ -266,17 +266,23 @@ def _write_toy_artifacts(root, n_tracks: int = 6, n_frames: int = 8) -> dict:
     )
 
 
+def _outputs(folder):
+    from dynaclr.distill import DistillOutputs
+
+    return DistillOutputs(
+        metrics=folder / "metrics.parquet",
+        predictions=folder / "predictions.parquet",
+        figure_png=folder / "distillation.png",
+        figure_svg=folder / "distillation.svg",
+    )
+
+
 def test_the_stage_scores_teacher_student_and_probe_on_held_out_fovs(tmp_path, one_torch_thread):
-    from dynaclr.distill import DISTILLATION_COLUMNS, DistillOutputs, distill_stage
+    from dynaclr.distill import DISTILLATION_COLUMNS, distill_stage
     from dynaclr.io import ArtifactKind, read_table
 
     inputs = _write_toy_artifacts(tmp_path)
-    outputs = DistillOutputs(
-        metrics=tmp_path / "out" / "metrics.parquet",
-        predictions=tmp_path / "out" / "predictions.parquet",
-        figure_png=tmp_path / "out" / "distillation.png",
-        figure_svg=tmp_path / "out" / "distillation.svg",
-    )
+    outputs = _outputs(tmp_path / "out")
     config = DistillationConfig(
         enabled=True, teacher_model="teacher", dataset="toy", max_steps=20, batch_size=16, n_bootstrap=20
     )
@@ -300,15 +306,10 @@ def test_the_stage_scores_teacher_student_and_probe_on_held_out_fovs(tmp_path, o
 
 
 def test_held_out_fovs_without_both_states_fail_naming_the_key(tmp_path):
-    from dynaclr.distill import DistillOutputs, distill_stage
+    from dynaclr.distill import distill_stage
 
     inputs = _write_toy_artifacts(tmp_path, n_tracks=3, n_frames=5)
-    outputs = DistillOutputs(
-        metrics=tmp_path / "m.parquet",
-        predictions=tmp_path / "p.parquet",
-        figure_png=tmp_path / "f.png",
-        figure_svg=tmp_path / "f.svg",
-    )
+    outputs = _outputs(tmp_path / "out")
     config = DistillationConfig(enabled=True, teacher_model="t", dataset="d", heldout_fovs=["A/1/1"])
     with pytest.raises(ValueError, match=r"heldout_fovs: the held-out FOVs \['A/1/1'\] hold 0 infected"):
         distill_stage(config, inputs, outputs, model="t", dataset="d")
@@ -387,18 +388,13 @@ def _phase_only_model(root, name: str):
 def test_the_student_can_start_from_a_phase_only_contrastive_model(tmp_path, one_torch_thread):
     """``student_model``: its encoder starts the student and gives the probe's features; a checkpoint
     of another model, or one that reads other channels, is refused naming what it holds."""
-    from dynaclr.distill import DistillOutputs, distill_stage
+    from dynaclr.distill import distill_stage
     from dynaclr.io import ArtifactError, ArtifactKind, read_table
 
     inputs = _write_toy_artifacts(tmp_path).model_copy(
         update={"student_checkpoint": _phase_only_model(tmp_path, "phase_model")}
     )
-    outputs = DistillOutputs(
-        metrics=tmp_path / "out" / "metrics.parquet",
-        predictions=tmp_path / "out" / "predictions.parquet",
-        figure_png=tmp_path / "out" / "distillation.png",
-        figure_svg=tmp_path / "out" / "distillation.svg",
-    )
+    outputs = _outputs(tmp_path / "out")
     config = DistillationConfig(
         enabled=True,
         teacher_model="teacher",
