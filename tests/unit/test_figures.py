@@ -75,6 +75,11 @@ def test_distance_distributions_mark_the_kde_peaks(planted):
     random = random_distances(planted["features"], planted["truth"], rng=0)["distance"]
     assert peaks == pytest.approx(sorted([kde_peak(adjacent), kde_peak(random)]))
     assert f"{dynamic_range(adjacent, random):.3f}" in caption
+    upper = figure.axes[0].get_xlim()[1]
+    both = np.concatenate([adjacent, random])
+    assert upper <= np.quantile(both, 0.995) * 1.05 * 1.1  # the axis ends near the 99.5th percentile
+    beyond = int((both > np.quantile(both, 0.995) * 1.05).sum())
+    assert (f"{beyond} pairs beyond" in caption) == (beyond > 0)
 
 
 def test_infected_fraction_figure(planted):
