@@ -31,6 +31,22 @@ Usage::
 
 The per-stage jobs are started by this script itself as ``--job STAGE``; the workdir is removed at
 the end unless ``--keep``.
+
+``--wide-cells N --wide-features D`` measures instead ``temporal_metrics`` on one synthetic store
+of demo-like width (float32 ``X`` streamed in chunks of 65,536 rows as rule ``embed`` writes it;
+FOVs of 18 tracks of 38 frames, 684 cells, rows frame by frame within a FOV), each job in a fresh
+process:
+
+* ``in_memory``: what the stage did before it streamed: ``read_embeddings``,
+  ``representation_matrix``, then the in-memory ``temporal_metrics_with_replicates`` (200
+  replicates) and ``paper_temporal_metrics`` of the matrix. ``--in-memory-src DIR`` runs it on
+  another source tree (e.g. ``git worktree add /tmp/before <commit>``, ``--in-memory-src
+  /tmp/before/src``: the implementation before the streaming);
+* ``streamed``: :func:`dynaclr.evaluation.stage.temporal_metrics_stage` of the store;
+
+and prints their peaks and times side by side, and the largest relative difference of their values::
+
+    python benchmarks/gathers.py --workdir /tmp/wide --wide-cells 300000 --wide-features 768
 """
 
 from __future__ import annotations
@@ -47,6 +63,9 @@ from pathlib import Path
 from typing import Any
 
 STAGES = ("collect_tracks", "collect_patches", "embed", "temporal_metrics")
+WIDE_JOBS = ("wide_store", "wide_in_memory", "wide_streamed")
+#: FOVs of the wide store: 18 tracks of 38 frames, 684 cells (the demo's density).
+WIDE_TRACKS_PER_FOV, WIDE_TRACK_FRAMES = 18, 38
 
 
 def _paths(workdir: Path, n_fovs: int) -> dict[str, Path]:
@@ -188,13 +207,143 @@ def run_job(stage: str, args: argparse.Namespace, imports_only: bool) -> float:
     return time.perf_counter() - started
 
 
-def _launch(args: argparse.Namespace, extra: list[str]) -> tuple[float, float, float]:
+def _wide_index(n_cells: int) -> Any:
+    """FOVs of 18 tracks of 38 frames, each FOV's rows frame by frame (``t``-major), as patches are stored."""
+    import numpy as np
+    import pandas as pd
+
+    row = np.arange(n_cells)
+    per_fov = WIDE_TRACKS_PER_FOV * WIDE_TRACK_FRAMES
+    fov, within = row // per_fov, row % per_fov
+    names = np.array([f"A/{number // 1000}/{number % 1000}" for number in range(int(fov.max()) + 1)])
+    return pd.DataFrame(
+        {"fov_name": names[fov], "track_id": within % WIDE_TRACKS_PER_FOV, "t": within // WIDE_TRACKS_PER_FOV}
+    )
+
+
+def wide_job(job: str, args: argparse.Namespace) -> float:
+    """One job of the wide comparison (module docstring); returns the call's wall seconds."""
+    store = args.workdir / "wide.zarr"
+    if job == "wide_store":
+        import numpy as np
+        import zarr
+
+        from dynaclr.embeddings import build_anndata, write_embeddings
+        from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS
+        from dynaclr.io import ArtifactKind, make_provenance
+
+        started = time.perf_counter()
+        index = _wide_index(args.wide_cells)
+        shape = (args.wide_cells, args.wide_features)
+        partial = zarr.create_array(
+            str(args.workdir / "wide.partial"),
+            shape=shape,
+            dtype="float32",
+            chunks=(STREAMED_CHUNK_ROWS, shape[1]),
+        )
+        rng = np.random.default_rng(0)
+        track_code = index.groupby(["fov_name", "track_id"], sort=False).ngroup().to_numpy()
+        centres = rng.normal(size=(int(track_code.max()) + 1, shape[1])).astype(np.float32)
+        for start in range(0, shape[0], STREAMED_CHUNK_ROWS):
+            codes = track_code[start : start + STREAMED_CHUNK_ROWS]
+            noise = rng.normal(scale=0.5, size=(codes.size, shape[1])).astype(np.float32)
+            partial[start : start + codes.size] = centres[codes] + noise
+        info = {"model": "wide", "dataset": "wide"}
+        write_embeddings(
+            build_anndata(partial, index, info=info), store, make_provenance(ArtifactKind.EMBEDDINGS, info)
+        )
+        shutil.rmtree(args.workdir / "wide.partial")
+    elif job == "wide_in_memory":
+        from dynaclr.embeddings import cell_table, read_embeddings, representation_matrix
+        from dynaclr.evaluation.paper import paper_temporal_metrics
+        from dynaclr.evaluation.temporal import temporal_metrics_with_replicates
+
+        if args.imports_only:
+            return 0.0
+        started = time.perf_counter()
+        adata = read_embeddings(store)
+        matrix = representation_matrix(adata, "features")
+        cells = cell_table(adata)
+        track_pairs, _ = temporal_metrics_with_replicates(matrix, cells, n_bootstrap=200, seed=0)
+        paper = paper_temporal_metrics(matrix, cells)
+        values = {"track_pairs": track_pairs["smoothness"], "paper": paper["smoothness"]}
+        (args.workdir / "in_memory.json").write_text(json.dumps(values))
+    elif job == "wide_streamed":
+        import pandas as pd
+
+        from dynaclr.config.analysis import TemporalMetricsConfig
+        from dynaclr.evaluation.stage import (
+            TemporalMetricsInputs,
+            TemporalMetricsOutputs,
+            temporal_metrics_stage,
+        )
+
+        if args.imports_only:
+            return 0.0
+        started = time.perf_counter()
+        metrics = args.workdir / "metrics.csv"
+        temporal_metrics_stage(
+            TemporalMetricsConfig(n_bootstrap=200),
+            TemporalMetricsInputs(embeddings=(store,)),
+            TemporalMetricsOutputs(metrics=metrics, comparison=args.workdir / "comparison.csv"),
+        )
+        table = pd.read_csv(metrics).set_index("definition")["smoothness"]
+        (args.workdir / "streamed.json").write_text(
+            json.dumps({name: float(table[name]) for name in table.index})
+        )
+    else:
+        raise ValueError(f"unknown job {job!r}; jobs: {WIDE_JOBS}")
+    return time.perf_counter() - started
+
+
+def wide_comparison(args: argparse.Namespace) -> None:
+    """The in-memory and streamed temporal metrics of one wide store, side by side (module docstring)."""
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    size = ["--wide-cells", str(args.wide_cells), "--wide-features", str(args.wide_features)]
+    seconds, _, _ = _launch(args, ["--job", "wide_store", *size])
+    gigabytes = args.wide_cells * args.wide_features * 4 / 1e9
+    print(
+        f"wrote {args.wide_cells:,} x {args.wide_features} float32 ({gigabytes:.1f} GB) in {seconds:.0f} s",
+        flush=True,
+    )
+    environment = None
+    if args.in_memory_src:
+        environment = {**os.environ, "PYTHONPATH": str(args.in_memory_src.resolve())}
+    rows = []
+    for job, env in (("wide_in_memory", environment), ("wide_streamed", None)):
+        _, _, imports = _launch(args, ["--job", job, "--imports-only", *size], env)
+        call, process, peak = _launch(args, ["--job", job, *size], env)
+        rows.append((job.removeprefix("wide_"), call, process, peak, imports))
+        print(f"  {job}: {call:.1f} s (process {process:.1f} s), {peak:,.0f} MiB", flush=True)
+    before = json.loads((args.workdir / "in_memory.json").read_text())
+    after = json.loads((args.workdir / "streamed.json").read_text())
+    print("| path | cells | features | wall (s) | process (s) | peak MiB | imports MiB | above imports |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, call, process, peak, imports in rows:
+        size_columns = f"{args.wide_cells:,} | {args.wide_features}"
+        print(
+            f"| {name} | {size_columns} | {call:.1f} | {process:.1f} | {peak:,.0f} | "
+            f"{imports:,.0f} | {peak - imports:,.0f} |"
+        )
+    for definition in ("track_pairs", "paper"):
+        difference = abs(after[definition] - before[definition]) / abs(before[definition])
+        print(
+            f"{definition} smoothness: in memory {before[definition]!r}, streamed {after[definition]!r}, "
+            f"relative difference {difference:.1e}"
+        )
+    if not args.keep:
+        shutil.rmtree(args.workdir)
+
+
+def _launch(
+    args: argparse.Namespace, extra: list[str], env: dict[str, str] | None = None
+) -> tuple[float, float, float]:
     """Run this script with ``extra`` in a new process; its (call seconds, process seconds, peak MiB)."""
     command = [sys.executable, __file__, "--workdir", str(args.workdir), *extra]
     command += ["--collect-threads", str(args.collect_threads), "--backbone", args.backbone]
     command += ["--crop", str(args.crop)]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     assert process.stdout is not None
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
@@ -228,7 +377,10 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=32, help="centre crop (px) the encoder sees")
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     parser.add_argument("--keep", action="store_true", help="keep the workdir")
-    parser.add_argument("--job", choices=[*STAGES, "prepare"], help=argparse.SUPPRESS)
+    parser.add_argument("--wide-cells", type=int, default=0, help="cells of the wide store (0: no wide run)")
+    parser.add_argument("--wide-features", type=int, default=768, help="features of the wide store")
+    parser.add_argument("--in-memory-src", type=Path, help="source tree the in-memory job imports")
+    parser.add_argument("--job", choices=[*STAGES, *WIDE_JOBS, "prepare"], help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--imports-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -238,8 +390,14 @@ def main() -> None:
         prepare(args)
         print(json.dumps({"seconds": time.perf_counter() - started}))
         return
+    if args.job in WIDE_JOBS:
+        print(json.dumps({"seconds": wide_job(args.job, args)}))
+        return
     if args.job:
         print(json.dumps({"seconds": run_job(args.job, args, args.imports_only)}))
+        return
+    if args.wide_cells:
+        wide_comparison(args)
         return
 
     sizes = sorted(args.fovs)

@@ -33,10 +33,14 @@ ANNOTATED_DATASETS = wildcard_choice(ANNOTATED)
 #: Memory of the jobs that hold a whole dataset's cells in memory, sized from their inputs when the
 #: job starts (docs/benchmarks.md, "Gathers at plate scale"): the rule's own default, or a fixed part
 #: (libraries) plus a part per cell, whichever is more. embed streams the matrices to disk and holds
-#: the patch index and its copy in the AnnData (about 500 bytes a cell); temporal_metrics holds about
-#: 36 bytes per value of the feature matrix (float64 copies of it, z-scored and normalised).
+#: the patch index and its copy in the AnnData (about 500 bytes a cell). temporal_metrics reads its
+#: matrix a block of rows at a time (a 65,536-row chunk of the store, or 128 MiB, whichever is more;
+#: "temporal_metrics streamed" there): it holds a few float64 copies of one block (the current and
+#: the previous block, the decoded chunk, gathered rows; 3.1 measured, 4 allowed) and about 500 bytes
+#: a cell (index columns, pairs, distances, per-track summaries; 600 allowed), never cells x features.
+#: Its paper definition spills the rows of its random pairs to $TMPDIR (8 bytes a value, ~86 % of rows).
 EMBED_BASE_MB, EMBED_BYTES_PER_CELL = 2000, 500
-TEMPORAL_METRICS_BASE_MB, TEMPORAL_METRICS_BYTES_PER_VALUE = 1000, 36
+TEMPORAL_METRICS_BASE_MB, TEMPORAL_METRICS_BYTES_PER_CELL, TEMPORAL_METRICS_BLOCK_COPIES = 1000, 600, 4
 
 
 def _made(path):
@@ -56,11 +60,16 @@ def embed_mem_mb(wildcards, input):
 
 
 def temporal_metrics_mem_mb(wildcards, input):
-    """temporal_metrics (one store at a time): at least 4,000 MB; more for the largest store."""
-    from dynaclr.embeddings.store import embeddings_shape
+    """temporal_metrics (one store at a time): at least 4,000 MB; more for a store of more than about
+    4 million cells (320 features)."""
+    from dynaclr.embeddings.blocks import BLOCK_BYTES
+    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
 
-    values = max(math.prod(embeddings_shape(_made(store))) for store in input.embeddings)
-    return max(4000, TEMPORAL_METRICS_BASE_MB + math.ceil(values * TEMPORAL_METRICS_BYTES_PER_VALUE / 1e6))
+    shapes = [embeddings_shape(_made(store)) for store in input.embeddings]
+    cells = max(n_cells for n_cells, _ in shapes)
+    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * max(n_features for _, n_features in shapes) * 8)
+    held = cells * TEMPORAL_METRICS_BYTES_PER_CELL + TEMPORAL_METRICS_BLOCK_COPIES * block_bytes
+    return max(4000, TEMPORAL_METRICS_BASE_MB + math.ceil(held / 1e6))
 
 
 def embedding_pairs():

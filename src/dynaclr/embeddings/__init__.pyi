@@ -1,5 +1,6 @@
 """Type stub of :mod:`dynaclr.embeddings`: the names it exports, each imported lazily (lazy_loader)."""
 
+from .blocks import BLOCK_BYTES as BLOCK_BYTES, MatrixBlocks as MatrixBlocks
 from .cells import (
     attach_ground_truth as attach_ground_truth,
     cell_table as cell_table,
@@ -26,6 +27,8 @@ from .store import (
     REQUIRED_OBS_COLUMNS as REQUIRED_OBS_COLUMNS,
     build_anndata as build_anndata,
     embeddings_identity as embeddings_identity,
+    open_representation as open_representation,
+    read_cells as read_cells,
     read_embeddings as read_embeddings,
     read_embeddings_provenance as read_embeddings_provenance,
     representation_matrix as representation_matrix,

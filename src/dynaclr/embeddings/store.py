@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -35,7 +36,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import zarr
+from anndata.io import read_elem
 
+from dynaclr.embeddings.blocks import MatrixBlocks
 from dynaclr.io import (
     ArtifactError,
     ArtifactKind,
@@ -201,17 +204,87 @@ def read_embeddings(path: str | Path) -> ad.AnnData:
     """
     read_embeddings_provenance(path)
     adata = ad.read_zarr(str(path))
-    obs = adata.obs
+    _plain_obs_columns(adata.obs)
+    _check_stored_index(adata.obs.columns, path)
+    return adata
+
+
+def _plain_obs_columns(obs: pd.DataFrame) -> None:
+    """In place: categorical columns as their categories' dtype, an all-missing ``condition`` as strings."""
     for column in obs.columns:
         if isinstance(obs[column].dtype, pd.CategoricalDtype):
             obs[column] = obs[column].astype(obs[column].cat.categories.dtype)
     if "condition" in obs.columns and obs["condition"].isna().all():
         obs["condition"] = obs["condition"].astype(pd.StringDtype(na_value=np.nan))
+
+
+def _check_stored_index(columns: Any, path: str | Path) -> None:
+    """Raise :class:`ArtifactError` when the stored ``obs`` lacks ``fov_name, track_id, t``."""
     try:
-        check_index(obs, f"{path}: obs")
+        check_index(pd.DataFrame(columns=list(columns)), f"{path}: obs")
     except ValueError as err:
         raise ArtifactError(str(err)) from err
-    return adata
+
+
+def read_cells(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The cells (``obs``) of an embeddings store, read without any of its matrices.
+
+    Args:
+        path: the embeddings store (its provenance is checked as :func:`read_embeddings` does).
+        columns: the ``obs`` columns to read, in this order (default: all of them).
+
+    Returns:
+        The columns as :func:`read_embeddings` gives them (strings, not categoricals) with index
+        ``0..N-1``: equal to ``cell_table(read_embeddings(path))[columns]``.
+
+    Raises:
+        ArtifactError: as :func:`read_embeddings`.
+        KeyError: a column asked for is not stored.
+    """
+    read_embeddings_provenance(path)
+    obs = zarr.open_group(str(path), mode="r").get("obs")
+    if not isinstance(obs, zarr.Group):
+        raise ArtifactError(f"{path}: no obs table; rerun it with `snakemake --forcerun embed`")
+    stored = [str(name) for name in cast(list, obs.attrs.get("column-order", []))]
+    _check_stored_index(stored, path)
+    wanted = stored if columns is None else list(columns)
+    unknown = [name for name in wanted if name not in stored]
+    if unknown:
+        raise KeyError(f"{path}: obs has no columns {unknown}; it has {stored}")
+    frame = pd.DataFrame({name: read_elem(obs[name]) for name in wanted})
+    _plain_obs_columns(frame)
+    return frame
+
+
+def open_representation(path: str | Path, representation: str, block_rows: int | None = None) -> MatrixBlocks:
+    """The ``(N, D)`` matrix of ``representation`` of an embeddings store, read a block of rows at a time.
+
+    The same matrix as ``representation_matrix(read_embeddings(path), representation)``, left on
+    disk: iterating the result reads it one block (a whole number of the array's row chunks, see
+    :class:`MatrixBlocks`) at a time, as float64.
+
+    Raises:
+        ArtifactError: as :func:`read_embeddings_provenance`, or the matrix is not a dense array.
+        KeyError: as :func:`representation_matrix`.
+    """
+    read_embeddings_provenance(path)
+    root = zarr.open_group(str(path), mode="r")
+    key = _representation_key(
+        representation,
+        has_projections=_has_member(root, "obsm", PROJECTIONS_KEY),
+        has_raw=_has_member(root, "layers", RAW_LAYER),
+    )
+    array = root[key]
+    if not isinstance(array, zarr.Array):
+        raise ArtifactError(f"{path}: {key} is not a dense array; rerun it with `snakemake --forcerun embed`")
+    return MatrixBlocks(array, block_rows)
+
+
+def _has_member(root: zarr.Group, group: str, name: str) -> bool:
+    if group not in root:
+        return False
+    parent = root[group]
+    return isinstance(parent, zarr.Group) and name in parent
 
 
 def embeddings_shape(path: str | Path) -> tuple[int, int]:
@@ -247,30 +320,41 @@ def representation_matrix(adata: ad.AnnData, representation: str) -> np.ndarray:
     Raises:
         KeyError: the AnnData has no such matrix (e.g. projections of engineered features).
     """
+    key = _representation_key(
+        representation, has_projections=PROJECTIONS_KEY in adata.obsm, has_raw=RAW_LAYER in adata.layers
+    )
+    matrix = adata.X if key == "X" else adata.obsm[PROJECTIONS_KEY]
+    return np.asarray(matrix, dtype=np.float64)
+
+
+def _representation_key(representation: str, has_projections: bool, has_raw: bool) -> str:
+    """Where ``representation`` is stored: ``"X"`` or ``"obsm/X_projections"``.
+
+    Raises:
+        KeyError: the store has no such matrix, naming the ones it has.
+    """
     available = ["features"]
-    if PROJECTIONS_KEY in adata.obsm:
+    if has_projections:
         available.append("projections")
-    if RAW_LAYER in adata.layers:
+    if has_raw:
         available.append("standardized")
     if representation == "features":
-        matrix = adata.X
-    elif representation == "projections":
-        if PROJECTIONS_KEY not in adata.obsm:
+        return "X"
+    if representation == "projections":
+        if not has_projections:
             raise KeyError(
                 f"embeddings have no 'projections' matrix (obsm[{PROJECTIONS_KEY!r}]); available: "
                 + ", ".join(repr(name) for name in available)
             )
-        matrix = adata.obsm[PROJECTIONS_KEY]
-    elif representation == "standardized":
-        if RAW_LAYER not in adata.layers:
+        return f"obsm/{PROJECTIONS_KEY}"
+    if representation == "standardized":
+        if not has_raw:
             raise KeyError(
                 "embeddings have no 'standardized' matrix: X is not a z-scored copy of raw values "
                 f"(no layers[{RAW_LAYER!r}]; only the engineered-features baseline has one); available: "
                 + ", ".join(repr(name) for name in available)
             )
-        matrix = adata.X
-    else:
-        raise KeyError(
-            f"representation must be one of 'features', 'projections', 'standardized'; got {representation!r}"
-        )
-    return np.asarray(matrix, dtype=np.float64)
+        return "X"
+    raise KeyError(
+        f"representation must be one of 'features', 'projections', 'standardized'; got {representation!r}"
+    )

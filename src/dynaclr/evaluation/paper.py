@@ -29,7 +29,9 @@ import numpy as np
 import pandas as pd
 from scipy.signal import find_peaks
 from scipy.stats import gaussian_kde
-from sklearn.preprocessing import StandardScaler
+
+from dynaclr.embeddings.blocks import MatrixBlocks
+from dynaclr.evaluation.pairs import pair_dot_products
 
 #: Seed of the reference implementation's random pairs (``np.random.seed(42)``).
 PAPER_SEED = 42
@@ -38,12 +40,18 @@ KDE_POINTS = 1000
 
 
 def paper_temporal_metrics(
-    embeddings: np.ndarray, index: pd.DataFrame, seed: int = PAPER_SEED
+    embeddings: np.ndarray | MatrixBlocks, index: pd.DataFrame, seed: int = PAPER_SEED
 ) -> dict[str, Any]:
     """Smoothness and dynamic range of ``embeddings`` as the paper defines them (module docstring).
 
+    The features are read three times, a block of rows at a time, never whole: column means,
+    column variances (:func:`standard_scaler_statistics`), then the z-scored unit rows' pair
+    distances (:func:`dynaclr.evaluation.pairs.pair_dot_products`; the random pairs' rows are
+    spilled to a temporary file).
+
     Args:
-        embeddings: ``(N, D)`` features, row-aligned with ``index``.
+        embeddings: ``(N, D)`` features, row-aligned with ``index``: an array, or
+            :class:`~dynaclr.embeddings.MatrixBlocks` (e.g. an embeddings store's matrix).
         index: ``fov_name, track_id, t`` of each row; a track's frames are paired in ``t`` order.
         seed: seed of the random pairs (42: the reference implementation's).
 
@@ -53,18 +61,27 @@ def paper_temporal_metrics(
         with two or more frames), ``n_pairs`` (adjacent pairs, also the number of random pairs).
 
     Raises:
-        ValueError: the embeddings and index differ in length, or no track has two frames.
+        ValueError: the embeddings and index differ in length, no track has two frames, or a
+            value is NaN or infinite.
     """
-    matrix = np.asarray(embeddings, dtype=np.float64)
-    if matrix.ndim != 2 or matrix.shape[0] != len(index):
-        raise ValueError(f"embeddings must be (N={len(index)}, D), got shape {matrix.shape}")
-    unit = _unit_rows(StandardScaler().fit_transform(matrix))
+    blocks = embeddings if isinstance(embeddings, MatrixBlocks) else MatrixBlocks(np.asarray(embeddings))
+    if blocks.n_rows != len(index):
+        raise ValueError(f"embeddings must be (N={len(index)}, D), got shape {blocks.shape}")
     first, second, n_tracks = _adjacent_pairs(index)
     if first.size == 0:
         raise ValueError("no track has two frames: the paper's smoothness needs adjacent frames")
-    adjacent = 1.0 - np.einsum("ij,ij->i", unit[first], unit[second])
-    rows_a, rows_b = _random_pairs(len(matrix), adjacent.size, seed)
-    random = 1.0 - np.einsum("ij,ij->i", unit[rows_a], unit[rows_b])
+    rows_a, rows_b = _random_pairs(len(index), first.size, seed)
+    mean, scale = standard_scaler_statistics(blocks)
+
+    def standardised_unit_rows(block: np.ndarray) -> np.ndarray:
+        block -= mean  # StandardScaler.transform, in place as it does
+        block /= scale
+        return _unit_rows(block)
+
+    dots = pair_dot_products(
+        blocks, np.concatenate([first, rows_a]), np.concatenate([second, rows_b]), standardised_unit_rows
+    )
+    adjacent, random = 1.0 - dots[: first.size], 1.0 - dots[first.size :]
     adjacent_peak, random_peak = density_peak(adjacent), density_peak(random)
     return {
         "smoothness": float(adjacent.mean() / random.mean()),
@@ -76,6 +93,50 @@ def paper_temporal_metrics(
         "n_tracks": int(n_tracks),
         "n_pairs": int(adjacent.size),
     }
+
+
+def standard_scaler_statistics(blocks: MatrixBlocks) -> tuple[np.ndarray, np.ndarray]:
+    """``(D,)`` column means and scales of ``StandardScaler().fit(matrix)``, in two passes over blocks.
+
+    The same arithmetic as scikit-learn's fit of the whole matrix (``mean_``, and ``scale_`` =
+    the population standard deviation from the corrected two-pass variance, 1 for a column
+    scikit-learn deems constant), with every column sum accumulated row after row as numpy's
+    ``sum(axis=0)`` of the whole matrix does: each block's first row is added to the running sum
+    before the block is summed. The results equal scikit-learn's to the last bit where numpy sums
+    that way (numpy 2), to rounding otherwise.
+
+    Raises:
+        ValueError: a value is NaN or infinite (scikit-learn would skip it; the reference never
+            meets one).
+    """
+    n_rows, n_columns = blocks.shape
+    total = np.zeros(n_columns)
+    for number, (_, block) in enumerate(blocks):
+        if not np.all(np.isfinite(block)):
+            raise ValueError("embeddings contain NaN or infinite values")
+        if number:
+            block[0] += total
+        total = block.sum(axis=0)
+    count = float(n_rows)
+    mean = total / count
+    correction, squares = np.zeros(n_columns), np.zeros(n_columns)
+    for number, (_, block) in enumerate(blocks):
+        block -= mean
+        first_row = block[0].copy()
+        if number:
+            block[0] += correction
+        correction = block.sum(axis=0)
+        block[0] = first_row
+        block **= 2
+        if number:
+            block[0] += squares
+        squares = block.sum(axis=0)
+    variance = (squares - correction**2 / count) / count
+    eps = np.finfo(np.float64).eps
+    constant = variance <= count * eps * variance + (count * mean * eps) ** 2
+    scale = np.sqrt(variance)
+    scale[constant] = 1.0
+    return mean, scale
 
 
 def density_peak(values: np.ndarray) -> float:
@@ -91,9 +152,9 @@ def density_peak(values: np.ndarray) -> float:
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero, as torch's ``normalize`` leaves them)."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-12)
+    """Rows scaled to unit L2 norm in place (zero rows stay zero, as torch's ``normalize`` leaves them)."""
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    return matrix
 
 
 def _adjacent_pairs(index: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:

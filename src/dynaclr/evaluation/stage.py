@@ -21,10 +21,19 @@ resample the same tracks and random pairs). Columns: ``dataset, representation, 
 model_b, smoothness_a, smoothness_b, difference, difference_ci_low, difference_ci_high,
 share_a_smoother, n_tracks, n_bootstrap, confidence``. A CI below 0 means ``model_a`` is
 measurably smoother on these cells.
+
+Neither definition holds a store's matrix: both read it a block of rows at a time
+(:func:`dynaclr.embeddings.open_representation`), one pass for ``track_pairs`` and three for
+``paper``; what a job holds beyond two blocks grows with the cells (index columns, pairs,
+distances, per-track summaries), not with cells x features. The paper's random pairs over all
+cells spill the rows they join to a temporary file (``$TMPDIR``; 8 bytes a value of those rows).
+Two models' cells are compared by a fingerprint of ``fov_name, track_id, t``
+(:func:`cells_fingerprint`), not kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,7 +43,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from dynaclr.config.analysis import TemporalMetricsConfig
-from dynaclr.embeddings import cell_table, embeddings_identity, read_embeddings, representation_matrix
+from dynaclr.embeddings import MatrixBlocks, embeddings_identity, open_representation, read_cells
 from dynaclr.evaluation.paper import paper_temporal_metrics
 from dynaclr.evaluation.temporal import (
     INDEX_COLUMNS,
@@ -120,20 +129,20 @@ def temporal_metrics_stage(
             f"two embeddings stores of the same (model, dataset) among {list(inputs.embeddings)}"
         )
     rows: list[dict[str, Any]] = []
-    replicates: dict[str, list[tuple[str, pd.DataFrame, Any]]] = {}
+    replicates: dict[str, list[tuple[str, str, Any]]] = {}
     for (model, dataset), path in tqdm(sorted(stores.items()), desc="temporal metrics", mininterval=2):
-        adata = read_embeddings(path)
-        matrix = representation_matrix(adata, representation)
-        cells = cell_table(adata)
+        matrix = open_representation(path, representation)  # read a block of rows at a time
+        cells = read_cells(path, INDEX_COLUMNS)
         metrics, smooth_replicates = temporal_metrics_with_replicates(
             matrix, cells, n_bootstrap=n_bootstrap, seed=config.seed, confidence=confidence
         )
-        replicates.setdefault(dataset, []).append(
-            (model, cells[list(INDEX_COLUMNS)].reset_index(drop=True), smooth_replicates)
-        )
+        replicates.setdefault(dataset, []).append((model, cells_fingerprint(cells), smooth_replicates))
         identity = {"model": model, "dataset": dataset, "representation": representation}
-        rows.append({**identity, "definition": "paper", **_paper_row(matrix, cells), "n_cells": adata.n_obs})
-        rows.append({**identity, "definition": "track_pairs", **metrics, "n_cells": adata.n_obs})
+        rows.append(
+            {**identity, "definition": "paper", **_paper_row(matrix, cells), "n_cells": matrix.n_rows}
+        )
+        rows.append({**identity, "definition": "track_pairs", **metrics, "n_cells": matrix.n_rows})
+        del cells
         logger.info(
             "%s / %s: smoothness %.3f, dynamic range %.3f over %d tracks",
             model,
@@ -154,7 +163,17 @@ def temporal_metrics_stage(
     return table
 
 
-def _paper_row(matrix: Any, cells: pd.DataFrame) -> dict[str, Any]:
+def cells_fingerprint(cells: pd.DataFrame) -> str:
+    """SHA-256 of the cells' ``fov_name, track_id, t`` (values, order and dtypes): two embeddings of
+    one dataset are paired only when they embed the same cells in the same rows."""
+    index = cells[list(INDEX_COLUMNS)].reset_index(drop=True)
+    digest = hashlib.sha256(repr([(str(name), str(dtype)) for name, dtype in index.dtypes.items()]).encode())
+    digest.update(str(len(index)).encode())
+    digest.update(pd.util.hash_pandas_object(index, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _paper_row(matrix: MatrixBlocks, cells: pd.DataFrame) -> dict[str, Any]:
     """The paper definition's values in the columns of the table (no CIs)."""
     paper = paper_temporal_metrics(matrix, cells)
     nan = float("nan")
@@ -176,7 +195,7 @@ def _paper_row(matrix: Any, cells: pd.DataFrame) -> dict[str, Any]:
 
 
 def _paired_comparisons(
-    replicates: Mapping[str, list[tuple[str, pd.DataFrame, Any]]],
+    replicates: Mapping[str, list[tuple[str, str, Any]]],
     n_tracks: Mapping[tuple[str, str], int],
     representation: str,
     n_bootstrap: int,
@@ -187,7 +206,7 @@ def _paired_comparisons(
     for dataset, entries in sorted(replicates.items()):
         for i, (model_i, cells_i, reps_i) in enumerate(entries):
             for model_j, cells_j, reps_j in entries[i + 1 :]:
-                if not cells_i.equals(cells_j):
+                if cells_i != cells_j:
                     logger.warning(
                         "%s: %s and %s embed different cells (rows or order differ); "
                         "no paired comparison for them",

@@ -17,6 +17,11 @@ a Gaussian kernel density estimate (Scott's rule, as :class:`scipy.stats.gaussia
 on a regular grid over ``[0, 2]`` (argmax; the grid spacing is the resolution). Confidence
 intervals come from a percentile bootstrap that resamples *tracks* with replacement (pairs of one
 track stay together), because pairs of the same track are not independent.
+
+The pairs depend on the index only; their distances are computed in one pass over the embeddings,
+a block of rows at a time (:mod:`dynaclr.evaluation.pairs`), so an embeddings store's matrix
+(:func:`dynaclr.embeddings.open_representation`) is never held whole. An in-memory array is one
+block; either gives the same values.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ import pandas as pd
 from scipy import sparse
 from scipy.stats import gaussian_kde
 
+from dynaclr.embeddings.blocks import MatrixBlocks
+from dynaclr.evaluation.pairs import pair_dot_products
+
 logger = logging.getLogger(__name__)
 
 INDEX_COLUMNS: tuple[str, str, str] = ("fov_name", "track_id", "t")
@@ -42,6 +50,11 @@ _NORM_EPS = 1e-12
 _BOOTSTRAP_CHUNK_CELLS = 1 << 21  # replicates x tracks evaluated at once (~16 MiB of weights)
 _DISTANCE_ATOL = 1e-12
 """Cosine distances below this are rounding noise (``1 - dot`` of identical unit vectors) and set to 0."""
+
+
+#: ``(N, D)`` embeddings: an array, or its rows read a block at a time (e.g. from an embeddings store,
+#: :func:`dynaclr.embeddings.open_representation`); either gives the same values.
+Embeddings = np.ndarray | MatrixBlocks
 
 
 @dataclass(frozen=True)
@@ -65,21 +78,20 @@ class _Tracks:
     keys: pd.DataFrame
 
 
-def _check_inputs(embeddings: np.ndarray, index: pd.DataFrame) -> np.ndarray:
-    emb = np.asarray(embeddings, dtype=np.float64)
-    if emb.ndim != 2:
-        raise ValueError(f"embeddings must be a 2-D (N, D) array, got shape {emb.shape}")
+def _check_inputs(embeddings: Embeddings, index: pd.DataFrame) -> MatrixBlocks:
+    """``embeddings`` as blocks of rows (an in-memory array: one block), checked against ``index``.
+
+    Finiteness is checked as the rows are read (:func:`_finite_unit_rows`)."""
+    blocks = embeddings if isinstance(embeddings, MatrixBlocks) else MatrixBlocks(embeddings)
     missing = [c for c in INDEX_COLUMNS if c not in index.columns]
     if missing:
         raise ValueError(f"index is missing columns {missing}; it has {list(index.columns)}")
-    if len(index) != emb.shape[0]:
+    if len(index) != blocks.n_rows:
         raise ValueError(
-            f"index has {len(index)} rows but embeddings has {emb.shape[0]}; "
+            f"index has {len(index)} rows but embeddings has {blocks.n_rows}; "
             "they must be row-aligned (one index row per embedding)"
         )
-    if not np.all(np.isfinite(emb)):
-        raise ValueError("embeddings contain NaN or infinite values")
-    return emb
+    return blocks
 
 
 def _group_tracks(index: pd.DataFrame) -> _Tracks:
@@ -124,20 +136,28 @@ def _group_tracks(index: pd.DataFrame) -> _Tracks:
     )
 
 
-def _unit_rows(emb: np.ndarray) -> np.ndarray:
-    """L2-normalise rows; zero rows stay zero (their cosine distance to anything is 1)."""
-    norms = np.linalg.norm(emb, axis=1, keepdims=True)
-    return emb / np.maximum(norms, _NORM_EPS)
+def _finite_unit_rows(block: np.ndarray) -> np.ndarray:
+    """Rows of a float64 block L2-normalised in place; zero rows stay zero (their cosine distance
+    to anything is 1). Raises ``ValueError`` on NaN or infinite values."""
+    if not np.all(np.isfinite(block)):
+        raise ValueError("embeddings contain NaN or infinite values")
+    block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), _NORM_EPS)
+    return block
 
 
-def _cosine_pairs(unit: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine distance between rows ``a`` and ``b`` of unit-normalised embeddings, clipped to [0, 2].
+def _cosine_distances(
+    blocks: MatrixBlocks, tracks: _Tracks, pairs: list[tuple[np.ndarray, np.ndarray]]
+) -> list[np.ndarray]:
+    """Cosine distance of every pair of sorted positions ``(a, b)`` of each set in ``pairs``, clipped
+    to [0, 2], in one pass over the embeddings (:func:`dynaclr.evaluation.pairs.pair_dot_products`).
 
     Values below ``_DISTANCE_ATOL`` are set to exactly 0 so that identical embeddings give 0.
     """
-    dist = np.clip(1.0 - np.einsum("ij,ij->i", unit[a], unit[b]), *COSINE_DISTANCE_RANGE)
+    first = tracks.order[np.concatenate([a for a, _ in pairs])]
+    second = tracks.order[np.concatenate([b for _, b in pairs])]
+    dist = np.clip(1.0 - pair_dot_products(blocks, first, second, _finite_unit_rows), *COSINE_DISTANCE_RANGE)
     dist[dist < _DISTANCE_ATOL] = 0.0
-    return dist
+    return np.split(dist, np.cumsum([a.size for a, _ in pairs])[:-1])
 
 
 def _adjacent_pairs(tracks: _Tracks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -188,11 +208,12 @@ def _pair_frame(tracks: _Tracks, a: np.ndarray, b: np.ndarray, dist: np.ndarray)
     return keys.assign(t_a=tracks.t[a], t_b=tracks.t[b], distance=dist)
 
 
-def adjacent_distances(embeddings: np.ndarray, index: pd.DataFrame) -> pd.DataFrame:
+def adjacent_distances(embeddings: Embeddings, index: pd.DataFrame) -> pd.DataFrame:
     """Cosine distances between embeddings of the same track at consecutive frames.
 
     Args:
-        embeddings: ``(N, D)`` embeddings, row-aligned with ``index``.
+        embeddings: ``(N, D)`` embeddings, row-aligned with ``index``: an array, or
+            :class:`~dynaclr.embeddings.MatrixBlocks` (read a block of rows at a time, never whole).
         index: DataFrame with columns ``fov_name, track_id, t`` (``t`` in integer frames).
 
     Returns:
@@ -200,15 +221,15 @@ def adjacent_distances(embeddings: np.ndarray, index: pd.DataFrame) -> pd.DataFr
         gap are excluded) with columns ``fov_name, track_id, t_a, t_b, distance`` (cosine distance,
         ``[0, 2]``), sorted by track and ``t_a``.
     """
-    emb = _check_inputs(embeddings, index)
+    blocks = _check_inputs(embeddings, index)
     tracks = _group_tracks(index)
     a, b, _ = _adjacent_pairs(tracks)
-    unit = _unit_rows(emb)[tracks.order]
-    return _pair_frame(tracks, a, b, _cosine_pairs(unit, a, b))
+    (dist,) = _cosine_distances(blocks, tracks, [(a, b)])
+    return _pair_frame(tracks, a, b, dist)
 
 
 def random_distances(
-    embeddings: np.ndarray,
+    embeddings: Embeddings,
     index: pd.DataFrame,
     rng: np.random.Generator | int | None = None,
     pairs_per_track: int | None = None,
@@ -220,7 +241,8 @@ def random_distances(
     frame are skipped.
 
     Args:
-        embeddings: ``(N, D)`` embeddings, row-aligned with ``index``.
+        embeddings: ``(N, D)`` embeddings, row-aligned with ``index``: an array, or
+            :class:`~dynaclr.embeddings.MatrixBlocks` (read a block of rows at a time, never whole).
         index: DataFrame with columns ``fov_name, track_id, t``.
         rng: numpy Generator or seed.
         pairs_per_track: draw this many pairs from every track with >= 2 frames.
@@ -232,11 +254,11 @@ def random_distances(
     Returns:
         One row per pair with columns ``fov_name, track_id, t_a, t_b, distance``.
     """
-    emb = _check_inputs(embeddings, index)
+    blocks = _check_inputs(embeddings, index)
     tracks = _group_tracks(index)
     a, b, _ = _random_pairs(tracks, np.random.default_rng(rng), pairs_per_track, n_pairs)
-    unit = _unit_rows(emb)[tracks.order]
-    return _pair_frame(tracks, a, b, _cosine_pairs(unit, a, b))
+    (dist,) = _cosine_distances(blocks, tracks, [(a, b)])
+    return _pair_frame(tracks, a, b, dist)
 
 
 def smoothness(adjacent: np.ndarray, random: np.ndarray) -> float:
@@ -358,7 +380,7 @@ def _track_summaries(
 
 
 def temporal_metrics(
-    embeddings: np.ndarray,
+    embeddings: Embeddings,
     index: pd.DataFrame,
     n_bootstrap: int = 200,
     seed: int | None = 0,
@@ -375,7 +397,8 @@ def temporal_metrics(
     :func:`dynamic_range` gives the unbinned estimate; the two agree to about one grid step.
 
     Args:
-        embeddings: ``(N, D)`` embeddings, row-aligned with ``index``.
+        embeddings: ``(N, D)`` embeddings, row-aligned with ``index``: an array, or
+            :class:`~dynaclr.embeddings.MatrixBlocks` (read a block of rows at a time, never whole).
         index: DataFrame with columns ``fov_name, track_id, t`` (``t`` in integer frames).
         n_bootstrap: number of bootstrap replicates (0 disables the CIs, which are then NaN).
         seed: seed of the generator used for the random pairs and the bootstrap; the result is
@@ -401,7 +424,7 @@ def temporal_metrics(
 
 
 def temporal_metrics_with_replicates(
-    embeddings: np.ndarray,
+    embeddings: Embeddings,
     index: pd.DataFrame,
     n_bootstrap: int = 200,
     seed: int | None = 0,
@@ -421,22 +444,20 @@ def temporal_metrics_with_replicates(
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
-    emb = _check_inputs(embeddings, index)
+    blocks = _check_inputs(embeddings, index)
     tracks = _group_tracks(index)
     adj_a, adj_b, adj_track = _adjacent_pairs(tracks)
     if adj_a.size == 0:
         lengths = tracks.lengths
         raise ValueError(
             "no adjacent pairs (frames t and t+1 of the same track) found: "
-            f"{len(emb)} embeddings in {lengths.size} tracks, "
+            f"{blocks.n_rows} embeddings in {lengths.size} tracks, "
             f"{int(np.sum(lengths == 1))} of them with a single frame, longest track "
             f"{int(lengths.max()) if lengths.size else 0} frames"
         )
     rng = np.random.default_rng(seed)
     rnd_a, rnd_b, rnd_track = _random_pairs(tracks, rng, pairs_per_track, n_random_pairs)
-    unit = _unit_rows(emb)[tracks.order]
-    adj = _cosine_pairs(unit, adj_a, adj_b)
-    rnd = _cosine_pairs(unit, rnd_a, rnd_b)
+    adj, rnd = _cosine_distances(blocks, tracks, [(adj_a, adj_b), (rnd_a, rnd_b)])
 
     # Bootstrap units: tracks with >= 2 frames, re-coded 0..K-1.
     units = np.flatnonzero(tracks.lengths >= 2)

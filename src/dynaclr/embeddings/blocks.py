@@ -1,0 +1,81 @@
+"""An ``(N, D)`` matrix read a block of consecutive rows at a time, as float64.
+
+Analyses that need every cell's vector but not all of them at once (the temporal metrics) read
+the embeddings' matrix through :class:`MatrixBlocks`: an in-memory array, or a zarr array of an
+embeddings store (:func:`dynaclr.embeddings.open_representation`) read without ever holding it
+whole. A block is a whole number of the zarr array's row chunks (a slice inside a chunk decodes
+the whole chunk anyway), about :data:`BLOCK_BYTES` of float64; rule ``embed`` writes chunks of
+:data:`dynaclr.embeddings.store.STREAMED_CHUNK_ROWS` rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+#: Target size of one float64 block of a chunked (zarr) matrix: 128 MiB, at least one row chunk.
+BLOCK_BYTES = 128 * 2**20
+
+
+class MatrixBlocks:
+    """Rows of an ``(N, D)`` matrix as float64 blocks of consecutive rows, in row order.
+
+    Iterating yields ``(start, block)``: ``block`` is a fresh, writable float64 copy of rows
+    ``start .. start + len(block) - 1`` (at most :attr:`block_rows` rows), so a consumer may
+    transform it in place. Each iteration reads the matrix again (one pass).
+
+    Args:
+        array: an in-memory array, or an array read by slicing rows (a ``zarr.Array``: only the
+            chunks of a block are read and decoded).
+        block_rows: rows per block. Default: the whole matrix for an in-memory array; for an
+            array with row chunks (``array.chunks``), the largest whole number of chunks within
+            :data:`BLOCK_BYTES` of float64, at least one chunk.
+    """
+
+    def __init__(self, array: Any, block_rows: int | None = None) -> None:
+        if not isinstance(getattr(array, "shape", None), tuple):
+            array = np.asarray(array)
+        if len(array.shape) != 2:
+            raise ValueError(f"embeddings must be a 2-D (N, D) array, got shape {array.shape}")
+        self.array = array
+        self.block_rows = _default_block_rows(array) if block_rows is None else int(block_rows)
+        if self.block_rows < 1:
+            raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(N, D)``."""
+        n_rows, n_columns = self.array.shape
+        return int(n_rows), int(n_columns)
+
+    @property
+    def n_rows(self) -> int:
+        return self.shape[0]
+
+    @property
+    def n_columns(self) -> int:
+        return self.shape[1]
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.n_rows // self.block_rows)
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        for start in range(0, self.n_rows, self.block_rows):
+            yield start, np.array(self.array[start : start + self.block_rows], dtype=np.float64)
+
+    def __repr__(self) -> str:
+        kind = type(self.array).__name__
+        return f"MatrixBlocks(shape={self.shape}, block_rows={self.block_rows}, array={kind})"
+
+
+def _default_block_rows(array: Any) -> int:
+    n_rows, n_columns = array.shape
+    chunks = getattr(array, "chunks", None)
+    if not isinstance(chunks, tuple) or not chunks:
+        return max(1, int(n_rows))
+    chunk_rows = max(1, int(chunks[0]))
+    chunks_per_block = max(1, BLOCK_BYTES // max(1, chunk_rows * int(n_columns) * 8))
+    return max(1, min(int(n_rows), chunk_rows * chunks_per_block))
