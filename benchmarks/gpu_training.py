@@ -161,7 +161,7 @@ def run_variant(variant: str, args: argparse.Namespace, device: torch.device) ->
     if variant == "channels_last":
         # the 2-D backbone only: the z-fold stem's Conv3d has 5-D weights; its folded output is
         # made NHWC by the first backbone convolution's weights
-        encoder.backbone.to(memory_format=torch.channels_last)
+        encoder.backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     elif variant == "compile":
         encoder = torch.compile(encoder)  # type: ignore[assignment]
     if device.type == "cuda":
