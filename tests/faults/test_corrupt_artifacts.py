@@ -202,6 +202,7 @@ READERS: dict[str, tuple[Callable[[Files], Any], tuple[str, ...]]] = {
     "cell_features": (_read_table("cell_features", ("fov_name", "track_id", "t")), ("table",)),
     "embeddings_table": (_read_table("embeddings_table", ("fov_name", "track_id", "t")), ("table",)),
     "occlusion_maps": (_read_zarr("occlusion_maps"), ("store",)),
+    "viscy_features": (_read_zarr("viscy_features"), ("store",)),
     "distillation": (_read_table("distillation", ("method",)), ("table",)),
     "distillation_predictions": (_read_table("distillation_predictions", ("fov_name",)), ("table",)),
 }
@@ -375,6 +376,7 @@ def artifacts(
             root / "embeddings_table.parquet", "embeddings_table", cells.head(2).assign(feature_0=0.5)
         ),
         "occlusion_maps": _minimal_zarr(root / "occlusion.zarr", "occlusion_maps"),
+        "viscy_features": _minimal_zarr(root / "features.viscy.zarr", "viscy_features"),
         "distillation": _minimal_table(
             root / "distillation.parquet", "distillation", pd.DataFrame({"method": ["teacher"], "f1": [0.9]})
         ),

@@ -258,6 +258,7 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
         "tiny/exports/ctc/B_1_0/mask000.tif",
         "exports/embeddings/time_aware/tiny.h5ad",
         "exports/embeddings/engineered_features/tiny.parquet",
+        "exports/embeddings/time_aware/tiny.viscy.zarr",
     ):
         assert (results / path).exists(), path
     summary, prov = read_table(results / "tiny/ground_truth/summary.parquet", "ground_truth_summary")

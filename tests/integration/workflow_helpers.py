@@ -71,7 +71,7 @@ def tiny_workflow_config() -> dict:
                 },
                 "occlusion": {"enabled": True},
             },
-            "exports": {"ctc_tracks": True, "h5ad": True, "feature_parquet": True},
+            "exports": {"ctc_tracks": True, "h5ad": True, "feature_parquet": True, "viscy_features": True},
         }
     )
 

@@ -523,7 +523,19 @@ def export_embeddings_outputs():
         outputs["h5ad"] = f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.h5ad"
     if CONFIG.exports.feature_parquet:
         outputs["parquet"] = f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.parquet"
+    if CONFIG.exports.viscy_features:
+        outputs["viscy"] = directory(f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.viscy.zarr")
     return outputs
+
+
+def export_embeddings_inputs(wildcards):
+    """Rule export_embeddings' inputs: the embeddings store; for the VisCy features store also the
+    dataset's tracks table (the tracker's node ids) and the store's projections."""
+    inputs = {"embeddings": f"{RESULTS}/embeddings/{wildcards.model}/{wildcards.dataset}.zarr"}
+    if CONFIG.exports.viscy_features:
+        inputs["tracks"] = f"{RESULTS}/{wildcards.dataset}/tracks.parquet"
+        inputs["projections"] = f"{RESULTS}/embeddings/{wildcards.model}/{wildcards.dataset}.projections.zarr"
+    return inputs
 
 
 def export_outputs():

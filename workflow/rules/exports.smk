@@ -1,6 +1,8 @@
 # Copies for other tools, each opt-in (config `exports`): a Cell Tracking Challenge result folder
-# per tracked FOV, and every embeddings store as .h5ad and as a Parquet feature table.
-# results/{dataset}/exports/ctc/{row}_{col}_{fov}/; results/exports/embeddings/{model}/{dataset}.{h5ad,parquet}.
+# per tracked FOV, and every embeddings store as .h5ad, as a Parquet feature table and as VisCy's
+# xarray features store (what VisCy's read_embedding_dataset and napari-iohub's features widget open).
+# results/{dataset}/exports/ctc/{row}_{col}_{fov}/;
+# results/exports/embeddings/{model}/{dataset}.{h5ad,parquet,viscy.zarr}.
 
 
 rule export_ctc:
@@ -31,9 +33,10 @@ rule export_ctc:
 if export_embeddings_outputs():  # a rule only where the config asks for an export
 
     rule export_embeddings:
-        """An embeddings store as .h5ad and/or a Parquet feature table (config exports.h5ad, feature_parquet)."""
+        """An embeddings store as .h5ad, a Parquet feature table and/or VisCy's features store
+        (config exports.h5ad, feature_parquet, viscy_features)."""
         input:
-            embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+            unpack(export_embeddings_inputs),
         output:
             **export_embeddings_outputs(),
         log:

@@ -28,3 +28,13 @@ class ExportsConfig(StrictModel):
         "results/exports/embeddings/{model}/{dataset}.parquet: the cell index, then "
         "feature_0 … feature_{D-1}.",
     )
+    viscy_features: bool = Field(
+        False,
+        description="Write every embeddings store also as "
+        "results/exports/embeddings/{model}/{dataset}.viscy.zarr: the xarray features store VisCy's "
+        "EmbeddingWriter wrote for the DynaCLR paper (features, projections, "
+        "the sample index fov_name, track_id, t, id, parent_track_id, parent_id, [z,] y, x, and the "
+        "PCA/UMAP/PHATE components), which viscy's read_embedding_dataset and napari-iohub's "
+        "'Single-cell features' widget open. id and parent_id are the tracker's node ids from "
+        "results/{dataset}/tracks.parquet.",
+    )

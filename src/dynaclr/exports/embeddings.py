@@ -2,7 +2,8 @@
 
 ``.h5ad`` is the same AnnData (``X``, ``obs``, ``obsm``, ``uns`` with the store's provenance);
 the Parquet table has the cell index (the ``obs`` columns) then one ``feature_<i>`` column per
-embedding dimension, with the provenance (kind ``embeddings_table``) in its metadata.
+embedding dimension, with the provenance (kind ``embeddings_table``) in its metadata; the VisCy
+features store (``.viscy.zarr``) is described in :mod:`dynaclr.exports.viscy`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dynaclr.embeddings import read_embeddings, read_embeddings_provenance
+from dynaclr.exports.viscy import export_viscy_features
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, make_provenance
 from dynaclr.io.tables import write_table
 
@@ -33,9 +35,12 @@ def feature_table(obs: pd.DataFrame, features: np.ndarray) -> pd.DataFrame:
 
 
 class ExportEmbeddingsInputs(StageFiles):
-    """Rule ``export_embeddings``: one embeddings store."""
+    """Rule ``export_embeddings``: one embeddings store; for ``viscy`` also the dataset's tracks
+    table (the tracker's node ids) and, where computed, the store's projections."""
 
     embeddings: Path
+    tracks: Path | None = None
+    projections: Path | None = None
 
 
 class ExportEmbeddingsOutputs(StageFiles):
@@ -43,11 +48,19 @@ class ExportEmbeddingsOutputs(StageFiles):
 
     h5ad: Path | None = None
     parquet: Path | None = None
+    viscy: Path | None = None
 
 
 def export_embeddings(inputs: ExportEmbeddingsInputs, outputs: ExportEmbeddingsOutputs) -> None:
-    """Write an embeddings store as ``.h5ad`` and/or as a Parquet feature table."""
+    """Write an embeddings store as ``.h5ad``, as a Parquet feature table and/or as VisCy's
+    features store (:mod:`dynaclr.exports.viscy`)."""
     embeddings, h5ad, parquet = inputs.embeddings, outputs.h5ad, outputs.parquet
+    if outputs.viscy is not None:
+        if inputs.tracks is None:
+            raise ValueError("the VisCy features store needs the dataset's tracks table (input 'tracks')")
+        export_viscy_features(embeddings, inputs.tracks, outputs.viscy, inputs.projections)
+    if h5ad is None and parquet is None:
+        return
     adata = read_embeddings(embeddings)
     provenance = read_embeddings_provenance(embeddings)
     if h5ad is not None:

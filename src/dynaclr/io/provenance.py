@@ -136,6 +136,12 @@ class ArtifactKind(StrEnum):
         "export_embeddings",
         "an embeddings store as one Parquet table: the cell index, then a column per feature",
     )
+    VISCY_FEATURES = (
+        "viscy_features",
+        1,
+        "export_embeddings",
+        "an embeddings store as VisCy's xarray features store (features, projections, sample index)",
+    )
 
 
 class InputRecord(BaseModel):
