@@ -142,6 +142,9 @@ def test_the_caption_states_each_methods_f1_and_the_held_out_cells():
             "heldout_fovs": "A/1/1,B/1/1",
             "n_pseudo_labelled": 300,
             "confidence": 0.95,
+            "f1_minus_probe": [0.5, np.nan, 0.4],
+            "f1_minus_probe_ci_low": [0.4, np.nan, 0.25],
+            "f1_minus_probe_ci_high": [0.6, np.nan, 0.55],
         }
     )
     caption = distillation_caption(metrics)
@@ -153,7 +156,14 @@ def test_the_caption_states_each_methods_f1_and_the_held_out_cells():
         "A/1/1,B/1/1",
     ):
         assert text in caption
-    assert "recovers 80% of the teacher's gain" in caption
+    assert (
+        "The student beats the probe: F1 +0.40 [+0.25, +0.55], paired bootstrap, 80% of the teacher's gain"
+        in caption
+    )
+    # a gain whose interval includes 0 is not claimed
+    unsure = metrics.assign(f1_minus_probe_ci_low=[0.4, np.nan, -0.05])
+    assert "do not differ beyond the interval" in distillation_caption(unsure)
+    assert "beats" not in distillation_caption(unsure)
 
 
 def test_enabled_without_teacher_or_dataset_fails_naming_the_keys():
@@ -292,6 +302,9 @@ def test_the_stage_scores_teacher_student_and_probe_on_held_out_fovs(tmp_path, o
     by_method = metrics.set_index("method")
     assert by_method.loc["teacher", "f1"] > 0.9
     assert by_method.loc["student", "f1"] > 0.8  # phase alone shows the state: the student learns it
+    gain = by_method.loc["student", ["f1_minus_probe", "f1_minus_probe_ci_low", "f1_minus_probe_ci_high"]]
+    assert gain.iloc[0] == pytest.approx(by_method.loc["student", "f1"] - by_method.loc["probe", "f1"])
+    assert gain.iloc[1] <= gain.iloc[0] <= gain.iloc[2] and np.isnan(by_method.loc["probe", "f1_minus_probe"])
     assert (metrics["f1_ci_low"] <= metrics["f1"]).all() and (metrics["f1"] <= metrics["f1_ci_high"]).all()
     assert set(metrics["heldout_fovs"]) == {"A/1/1,B/1/1"} and set(metrics["training_fovs"]) == {
         "A/1/0,B/1/0"

@@ -29,7 +29,9 @@ from .evaluate import (
     apply_and_evaluate as apply_and_evaluate,
     binary_metrics as binary_metrics,
     bootstrap_metrics as bootstrap_metrics,
+    bootstrap_replicates as bootstrap_replicates,
     fit_and_evaluate as fit_and_evaluate,
+    percentile_interval as percentile_interval,
 )
 from .model import (
     LinearClassifier as LinearClassifier,

@@ -76,6 +76,38 @@ def binary_metrics(truth: np.ndarray, probability: np.ndarray) -> dict[str, floa
     }
 
 
+def bootstrap_replicates(
+    truth: np.ndarray, probability: np.ndarray, clusters: np.ndarray, n_bootstrap: int, seed: int
+) -> dict[str, np.ndarray]:
+    """:func:`binary_metrics` of ``n_bootstrap`` resamples of ``clusters`` (e.g. tracks), each metric
+    an ``(n_bootstrap,)`` array. The resamples depend only on ``clusters`` and ``seed``: two
+    predictors scored on the same cells with the same seed get the same resamples, so the
+    differences of their replicates form a paired bootstrap."""
+    names = ("f1", "auroc", "balanced_accuracy")
+    values: dict[str, list[float]] = {name: [] for name in names}
+    if n_bootstrap > 0 and len(truth) > 0:
+        codes, cluster_ids = pd.factorize(pd.Series(list(map(str, clusters))))
+        members = [np.flatnonzero(codes == k) for k in range(len(cluster_ids))]
+        rng = np.random.default_rng(seed)
+        for _ in range(n_bootstrap):
+            drawn = rng.integers(0, len(members), size=len(members))
+            rows = np.concatenate([members[k] for k in drawn])
+            for name, value in binary_metrics(truth[rows], probability[rows]).items():
+                values[name].append(value)
+    return {name: np.asarray(values[name], dtype=np.float64) for name in names}
+
+
+def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Central ``confidence`` percentile interval of the finite ``values`` (NaN, NaN when none)."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(finite, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
 def bootstrap_metrics(
     truth: np.ndarray,
     probability: np.ndarray,
@@ -90,26 +122,9 @@ def bootstrap_metrics(
         ``{metric}_ci_low`` / ``{metric}_ci_high`` for each metric (NaN when ``n_bootstrap == 0``
         or no replicate defines the metric).
     """
-    names = ("f1", "auroc", "balanced_accuracy")
-    out = {f"{name}_{side}": float("nan") for name in names for side in ("ci_low", "ci_high")}
-    if n_bootstrap == 0 or len(truth) == 0:
-        return out
-    codes, cluster_ids = pd.factorize(pd.Series(list(map(str, clusters))))
-    members = [np.flatnonzero(codes == k) for k in range(len(cluster_ids))]
-    rng = np.random.default_rng(seed)
-    values: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(n_bootstrap):
-        drawn = rng.integers(0, len(members), size=len(members))
-        rows = np.concatenate([members[k] for k in drawn])
-        for name, value in binary_metrics(truth[rows], probability[rows]).items():
-            values[name].append(value)
-    alpha = (1.0 - confidence) / 2.0
-    for name in names:
-        finite = np.asarray(values[name])[np.isfinite(values[name])]
-        if finite.size:
-            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = (
-                float(v) for v in np.quantile(finite, [alpha, 1 - alpha])
-            )
+    out = {}
+    for name, values in bootstrap_replicates(truth, probability, clusters, n_bootstrap, seed).items():
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = percentile_interval(values, confidence)
     return out
 
 

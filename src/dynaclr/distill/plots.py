@@ -33,15 +33,26 @@ def distillation_caption(metrics: pd.DataFrame) -> str:
         return f"{row['f1']:.2f} [{row['f1_ci_low']:.2f}, {row['f1_ci_high']:.2f}]"
 
     student, teacher, probe = (float(by_method.loc[m, "f1"]) for m in ("student", "teacher", "probe"))
-    recovered = ""
-    if np.isfinite(teacher - probe) and teacher - probe > 0.02:
-        share = (student - probe) / (teacher - probe)
+    gain = by_method.loc["student"].get("f1_minus_probe", np.nan)
+    low = by_method.loc["student"].get("f1_minus_probe_ci_low", np.nan)
+    high = by_method.loc["student"].get("f1_minus_probe_ci_high", np.nan)
+    interval = f"{gain:+.2f} [{low:+.2f}, {high:+.2f}], paired bootstrap"
+    if np.isfinite(low) and low > 0:
+        recovered = f" The student beats the probe: F1 {interval}"
+        if np.isfinite(teacher - probe) and teacher - probe > 0.02:
+            recovered += (
+                f", {100 * (student - probe) / (teacher - probe):.0f}% of the teacher's gain over the probe"
+            )
+        recovered += "."
+    elif np.isfinite(high) and high < 0:
+        recovered = f" The student is worse than the probe: F1 {interval}."
+    elif np.isfinite(gain):
         recovered = (
-            f" The student recovers {100 * share:.0f}% of the teacher's gain over the probe."
-            if share > 0.05
-            else " The student does not improve on the probe: what the teacher reads from the sensor is not "
-            "learnt from phase here."
+            f" Student and probe do not differ beyond the interval (F1 {interval}): distillation adds "
+            "nothing measurable here."
         )
+    else:
+        recovered = ""
     return (
         f"Cross-modal distillation on {first['dataset']} (teacher {first['teacher_model']}): infection F1 on "
         f"{int(first['n_heldout_cells'])} held-out cells ({int(first['n_heldout_positive'])} infected, "

@@ -20,7 +20,8 @@ Protocol (:func:`distill_stage`, config :class:`~dynaclr.config.distillation.Dis
    weights).
 5. Every held-out cell a ground-truth cell matches is scored: F1 of ``infected`` (threshold 0.5),
    AUROC, balanced accuracy, with percentile-bootstrap CIs over held-out tracks
-   (:func:`~dynaclr.classify.bootstrap_metrics`).
+   (:func:`~dynaclr.classify.bootstrap_replicates`); each phase-only method's F1 minus the probe's
+   gets a *paired* CI (the same resampled tracks for every method).
 
 Outputs: ``metrics`` (kind ``distillation``, one row per method: :data:`DISTILLATION_COLUMNS`),
 ``predictions`` (kind ``distillation_predictions``, one row per held-out cell: its index, truth and
@@ -40,8 +41,9 @@ from sklearn.base import clone
 
 from dynaclr.classify import (
     binary_metrics,
-    bootstrap_metrics,
+    bootstrap_replicates,
     load_classifiers,
+    percentile_interval,
     positive_label,
     read_predictions,
 )
@@ -95,6 +97,9 @@ DISTILLATION_COLUMNS: tuple[str, ...] = (
     "balanced_accuracy",
     "balanced_accuracy_ci_low",
     "balanced_accuracy_ci_high",
+    "f1_minus_probe",
+    "f1_minus_probe_ci_low",
+    "f1_minus_probe_ci_high",
     "n_heldout_cells",
     "n_heldout_positive",
     "n_heldout_tracks",
@@ -194,14 +199,31 @@ def _fit_head(pipeline: Any, matrix: np.ndarray, truth: np.ndarray, what: str) -
     return clone(pipeline).fit(matrix, truth.astype(int))
 
 
-def _score(
-    method: str, truth: np.ndarray, probability: np.ndarray, tracks: np.ndarray, config: DistillationConfig
-) -> dict[str, Any]:
-    point = binary_metrics(truth, probability)
-    intervals = bootstrap_metrics(
-        truth, probability, tracks, config.n_bootstrap, config.seed, config.confidence
-    )
-    return {"method": method, "description": method_descriptions(config)[method], **point, **intervals}
+def _scores(
+    probabilities: dict[str, np.ndarray], truth: np.ndarray, tracks: np.ndarray, config: DistillationConfig
+) -> dict[str, dict[str, Any]]:
+    """Per method: F1, AUROC, balanced accuracy with percentile-bootstrap CIs over tracks, and its F1
+    minus the probe's with a *paired* CI (every method is scored on the same resampled tracks)."""
+    replicates = {
+        method: bootstrap_replicates(truth, probabilities[method], tracks, config.n_bootstrap, config.seed)
+        for method in METHODS
+    }
+    point = {method: binary_metrics(truth, probabilities[method]) for method in METHODS}
+    scores: dict[str, dict[str, Any]] = {}
+    for method in METHODS:
+        row: dict[str, Any] = {"method": method, "description": method_descriptions(config)[method]}
+        for name, value in point[method].items():
+            low, high = percentile_interval(replicates[method][name], config.confidence)
+            row.update({name: value, f"{name}_ci_low": low, f"{name}_ci_high": high})
+        gain = replicates[method]["f1"] - replicates["probe"]["f1"]
+        low, high = percentile_interval(gain, config.confidence) if method != "probe" else (np.nan, np.nan)
+        row.update(
+            f1_minus_probe=point[method]["f1"] - point["probe"]["f1"] if method != "probe" else np.nan,
+            f1_minus_probe_ci_low=low,
+            f1_minus_probe_ci_high=high,
+        )
+        scores[method] = row
+    return scores
 
 
 def method_descriptions(config: DistillationConfig) -> dict[str, str]:
@@ -373,10 +395,11 @@ def _metrics_table(
         "confidence": config.confidence,
     }
     teacher_call = probabilities["teacher"] >= 0.5
+    scores = _scores(probabilities, cells.truth, cells.tracks, config)
     rows = [
         {
             **common,
-            **_score(method, cells.truth, probabilities[method], cells.tracks, config),
+            **scores[method],
             "input_channels": channels[method],
             "agreement_with_teacher": float(np.mean((probabilities[method] >= 0.5) == teacher_call)),
         }
