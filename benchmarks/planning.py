@@ -143,6 +143,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--fovs", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--profile", type=Path, help="also plan with this profile and count submissions")
+    parser.add_argument(
+        "--quiet-jobs",
+        action="store_true",
+        help="also plan with `--quiet rules`: the job table only, without printing every job",
+    )
     args = parser.parse_args()
     print(f"snakemake start-up (import snakemake.cli): {startup_seconds():.1f} s wall")
     rows = []
@@ -160,6 +165,13 @@ def main() -> None:
             f"peak {peak:7.0f} MB  (plate built in {built:.0f} s)",
             flush=True,
         )
+        if args.quiet_jobs:
+            jobs, seconds, cpu_seconds, peak, _ = plan(workdir, "--quiet", "rules")
+            print(
+                f"N={n:>6}  --quiet rules: jobs={jobs:>6}  plan {seconds:7.1f} s  CPU {cpu_seconds:7.1f} s  "
+                f"peak {peak:7.0f} MB",
+                flush=True,
+            )
         if args.profile is not None:
             _, seconds, cpu_seconds, peak, log = plan(workdir, "--profile", str(args.profile.resolve()))
             groups, ungrouped = submissions(log)
