@@ -141,6 +141,21 @@ def test_the_infection_course_follows_the_track_that_spans_its_onset():
     assert cells.loc[shown[:3], "t"].tolist() == [6, 10, 14]
 
 
+def test_several_infection_courses_are_distinct_tracks_the_first_as_one_draw_gives():
+    from dynaclr.interpretation.occlusion import infection_courses
+
+    tracks = {("A/1/0", k, -1): range(0, 20) for k in range(1, 6)}
+    cells = _cells(tracks)
+    onset = pd.Series(np.where(cells["track_id"] <= 4, 10, -1))  # track 5 is never infected
+    one = infection_course(cells, onset, (-2, 0, 2), np.random.default_rng(3))
+    several = infection_courses(cells, onset, (-2, 0, 2), np.random.default_rng(3), 3)
+    assert len(several) == 3
+    pd.testing.assert_frame_equal(several[0], one)
+    drawn = [int(course["track_id"].iloc[0]) for course in several]
+    assert len(set(drawn)) == 3 and set(drawn) <= {1, 2, 3, 4}
+    assert len(infection_courses(cells, onset, (-2, 0, 2), np.random.default_rng(3), 10)) == 4
+
+
 def test_the_division_course_goes_from_the_mother_to_its_first_daughter():
     cells = _cells(
         {("A/1/0", 5, -1): range(0, 10), ("A/1/0", 7, 5): range(10, 16), ("A/1/0", 6, 5): range(10, 16)}
@@ -327,6 +342,27 @@ def test_the_stage_draws_both_events_reproducibly(tiny_artifacts, tmp_path):
         maps, np.asarray(zarr.open_group(str(again.maps), mode="r")["attributions"])
     )
     pd.testing.assert_frame_equal(first, second)
+    assert (first["cell_number"] == 0).all()
+
+
+def test_the_stage_attributes_several_cells_per_event_and_draws_the_first(tiny_artifacts, tmp_path):
+    import zarr
+
+    one, _ = _run_stage(tiny_artifacts, tmp_path / "one")
+    config = OcclusionConfig(
+        enabled=True, infection_offsets_frames=(-2, 0, 2), division_offsets_frames=(-1, 1), n_cells=3
+    )
+    several, outputs = _run_stage(tiny_artifacts, tmp_path / "several", config=config)
+    for _, event in several.groupby("event"):
+        cells = event.groupby("cell_number")[["fov_name", "track_id"]].first()
+        assert 1 <= len(cells) <= 3 and not cells.duplicated().any()  # distinct tracks
+    # the first cell of each event is the one a single draw gives
+    first = several[several["cell_number"] == 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        first[first["event"] == "infection"], one[one["event"] == "infection"].reset_index(drop=True)
+    )
+    group = zarr.open_group(str(outputs.maps), mode="r")
+    assert len(group.attrs["rows"]) == np.asarray(group["attributions"]).shape[0] == len(several) // 2
 
 
 def test_the_stage_refuses_a_checkpoint_that_did_not_make_the_embeddings(tiny_artifacts, tmp_path):
@@ -371,6 +407,7 @@ def test_the_caption_states_the_measured_concentration_per_event_role_and_channe
             "channel": ["sensor"] * 3,
             "region_mass_fraction": [0.5, 0.8, 0.9],
             "region_area_fraction": [0.4, 0.1, 0.1],
+            "cell_number": 0,
         }
     )
     caption = occlusion_caption(summary, "sensor", ["no tracked cell goes through a division"])
@@ -378,3 +415,9 @@ def test_the_caption_states_the_measured_concentration_per_event_role_and_channe
     assert "covers 10% of the patch (mean of 2 time points)" in caption
     assert "before onset, sensor: 50%" in caption and "(mean of 1 time point)" in caption
     assert caption.endswith("No tracked cell goes through a division.")
+    # several cells: the mean of the cells' means and their range
+    two = pd.concat([summary, summary.assign(cell_number=1, region_mass_fraction=[0.3, 0.6, 0.6])])
+    caption = occlusion_caption(two, "sensor", [])
+    assert "the first of 2 cells through infection" in caption
+    assert "after onset, sensor: 73% of the absolute attribution" in caption  # (0.85 + 0.6) / 2
+    assert "(mean over 2 cells, per-cell means 60-85%)" in caption

@@ -489,6 +489,15 @@ class OcclusionConfig(StrictModel):
         description="Time points shown of the dividing cell, in frames from the division: <= 0 the mother "
         "(0 = its last frame), > 0 its first daughter (1 = the daughter's first frame).",
     )
+    n_cells: int = Field(
+        1,
+        ge=1,
+        le=50,
+        description="Cells drawn per event (each through all its time points, distinct tracks, among those "
+        "that show the most time points): the figure shows the first; the summary CSV, the maps and the "
+        "caption's statistics (mean and range over cells) cover all. Each cell costs its time points' "
+        "maps (about 1 s each on 2 CPU cores for convnext_atto).",
+    )
     region_channel: int = Field(
         -1,
         description="Channel (index in the patch spec; negative counts from the end) whose central cell's "

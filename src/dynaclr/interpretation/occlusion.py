@@ -201,6 +201,15 @@ def infection_course(
         One row per offset (``role`` ``before onset`` / ``onset`` / ``after onset``); empty when
         no track spans its onset.
     """
+    courses = infection_courses(cells, onset, offsets, rng, 1)
+    return courses[0] if courses else _course([])
+
+
+def infection_courses(
+    cells: pd.DataFrame, onset: pd.Series, offsets: Sequence[int], rng: np.random.Generator, n: int
+) -> list[pd.DataFrame]:
+    """Up to ``n`` distinct infected tracks, each as :func:`infection_course` gives one; the first is
+    the one :func:`infection_course` draws with the same generator state."""
     table = cells.loc[:, ["fov_name", "track_id", "t"]].assign(onset=onset.to_numpy(dtype=np.float64))
     table = table[table["onset"] >= 0]
     best: list[tuple[str, int, int]] = []
@@ -215,17 +224,36 @@ def infection_course(
             best, best_count = [(str(fov), int(track), track_onset)], count
         elif count == best_count and count > 0:
             best.append((str(fov), int(track), track_onset))
-    if not best:
-        return _course([])
-    fov, track, track_onset = best[int(rng.integers(len(best)))]
-    lookup = _row_lookup(cells, [(fov, track)])
-    return _course_at(
-        lookup,
-        fov,
-        track_onset,
-        offsets,
-        lambda offset: (track, "onset" if offset == 0 else ("before onset" if offset < 0 else "after onset")),
-    )
+    courses = []
+    for fov, track, track_onset in _drawn(best, rng, n):
+        lookup = _row_lookup(cells, [(fov, track)])
+        courses.append(
+            _course_at(
+                lookup,
+                fov,
+                track_onset,
+                offsets,
+                lambda offset, track=track: (
+                    track,
+                    "onset" if offset == 0 else ("before onset" if offset < 0 else "after onset"),
+                ),
+            )
+        )
+    return courses
+
+
+def _drawn(
+    candidates: list[tuple[str, int, int]], rng: np.random.Generator, n: int
+) -> list[tuple[str, int, int]]:
+    """Up to ``n`` distinct candidates: the first drawn as one draw alone would draw it, the others in
+    a random order after it."""
+    if not candidates:
+        return []
+    first = int(rng.integers(len(candidates)))
+    if n <= 1:
+        return [candidates[first]]
+    others = [index for index in range(len(candidates)) if index != first]
+    return [candidates[first]] + [candidates[i] for i in rng.permutation(others)[: n - 1]]
 
 
 def division_course(cells: pd.DataFrame, offsets: Sequence[int], rng: np.random.Generator) -> pd.DataFrame:
@@ -240,6 +268,15 @@ def division_course(cells: pd.DataFrame, offsets: Sequence[int], rng: np.random.
         One row per offset (``role`` ``mother`` / ``daughter``); empty when no track has a parent
         tracked in the same FOV.
     """
+    courses = division_courses(cells, offsets, rng, 1)
+    return courses[0] if courses else _course([])
+
+
+def division_courses(
+    cells: pd.DataFrame, offsets: Sequence[int], rng: np.random.Generator, n: int
+) -> list[pd.DataFrame]:
+    """Up to ``n`` distinct divisions, each as :func:`division_course` gives one; the first is the one
+    :func:`division_course` draws with the same generator state."""
     if "parent_track_id" not in cells.columns:
         raise KeyError("division_course needs parent_track_id in the cell table (the tracks' lineage)")
     spans = cells.groupby(["fov_name", "track_id"], sort=True)["t"].agg(["min", "max"])
@@ -261,18 +298,22 @@ def division_course(cells: pd.DataFrame, offsets: Sequence[int], rng: np.random.
             best, best_count = [(str(fov), int(parent), int(daughter))], count
         elif count == best_count and count > 0:
             best.append((str(fov), int(parent), int(daughter)))
-    if not best:
-        return _course([])
-    fov, mother, daughter = best[int(rng.integers(len(best)))]
-    last = int(spans.loc[(fov, mother), "max"])
-    lookup = _row_lookup(cells, [(fov, mother), (fov, daughter)])
-    return _course_at(
-        lookup,
-        fov,
-        last,
-        offsets,
-        lambda offset: (mother, "mother") if offset <= 0 else (daughter, "daughter"),
-    )
+    courses = []
+    for fov, mother, daughter in _drawn(best, rng, n):
+        last = int(spans.loc[(fov, mother), "max"])
+        lookup = _row_lookup(cells, [(fov, mother), (fov, daughter)])
+        courses.append(
+            _course_at(
+                lookup,
+                fov,
+                last,
+                offsets,
+                lambda offset, mother=mother, daughter=daughter: (
+                    (mother, "mother") if offset <= 0 else (daughter, "daughter")
+                ),
+            )
+        )
+    return courses
 
 
 def _course_at(

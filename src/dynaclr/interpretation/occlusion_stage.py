@@ -40,8 +40,8 @@ from dynaclr.interpretation.features import central_cell_mask
 from dynaclr.interpretation.occlusion import (
     ClassifierOnEncoder,
     OcclusionResult,
-    division_course,
-    infection_course,
+    division_courses,
+    infection_courses,
     occlusion_maps,
     predicted_onset,
     region_mass_fraction,
@@ -69,6 +69,7 @@ OCCLUSION_COLUMNS: tuple[str, ...] = (
     "model",
     "dataset",
     "event",
+    "cell_number",
     "offset_frames",
     "role",
     "fov_name",
@@ -266,63 +267,77 @@ def occlusion_stage(
         onset_source = ""
         if task == "infection":
             onset, onset_source = _infection_onset(store, inputs, classifier, matrix, embedding_rows)
-            course = infection_course(store.index, onset, config.infection_offsets_frames, rng)
+            courses = infection_courses(
+                store.index, onset, config.infection_offsets_frames, rng, config.n_cells
+            )
         else:
-            course = division_course(store.index, config.division_offsets_frames, rng)
-        if course.empty:
+            courses = division_courses(store.index, config.division_offsets_frames, rng, config.n_cells)
+        if not courses:
             event = "an infection onset" if task == "infection" else "a division"
             message = f"no tracked cell goes through {event}"
             logger.warning("%s (%s, %s): %s", model, dataset, task, message)
             notes.append(message)
             continue
-        shown = course[course["cell"] >= 0]
-        patches = _read_patches(store, shown["cell"].to_numpy(), crop)
-        started = time.perf_counter()
-        result = occlusion_maps(
-            ClassifierOnEncoder(encoder, classifier),
-            patches,
-            window_yx_px=config.window_yx_px,
-            stride_yx_px=config.stride_yx_px,
-            baseline=config.baseline,
-            perturbations_per_eval=config.perturbations_per_eval,
-            device=device,
-        )
-        seconds += time.perf_counter() - started
-        n_maps += len(patches)
-        stored = classifier.pipeline.decision_function(matrix[embedding_rows[shown["cell"].to_numpy()]])
-        _check_logits(result.logits[:, 1], stored, inputs, task, crop)
-        panels = []
-        for step, attributed in _time_points(course, patches, result, classifier, region_channel):
-            label = f"{step['role']} {int(step['offset_frames']):+d} (t={int(step['t'])})"
-            if attributed is None:
-                panels.append(AttributionPanel(label=label, patch=None, attribution=None, region=None))
-                continue
-            image, attribution, region, target, probability, logit = attributed
-            for name, values in (("attributions", attribution), ("patches", image), ("regions", region)):
-                stacks[name].append(values)
-            predicted = classifier.class_names[target]
-            panels.append(
-                AttributionPanel(f"{label}\n{predicted}, P={probability:.2f}", image, attribution, region)
+        if len(courses) < config.n_cells:
+            message = (
+                f"{task}: {len(courses)} of the {config.n_cells} cells asked for show the most time points"
             )
-            for channel, name in enumerate(channel_names):
-                mass, area = region_mass_fraction(attribution[channel], region)
-                records.append(
-                    {
-                        "model": model,
-                        "dataset": dataset,
-                        "event": task,
-                        **{key: step[key] for key in ("offset_frames", "role", "fov_name", "track_id", "t")},
-                        "onset_source": onset_source,
-                        "channel": name,
-                        "predicted_label": predicted,
-                        "positive_probability": probability,
-                        "predicted_logit": logit,
-                        "attribution_sum": float(attribution[channel].sum()),
-                        "region_mass_fraction": mass,
-                        "region_area_fraction": area,
-                    }
+            logger.warning("%s (%s): %s", model, dataset, message)
+            notes.append(message)
+        for number, course in enumerate(courses):
+            shown = course[course["cell"] >= 0]
+            patches = _read_patches(store, shown["cell"].to_numpy(), crop)
+            started = time.perf_counter()
+            result = occlusion_maps(
+                ClassifierOnEncoder(encoder, classifier),
+                patches,
+                window_yx_px=config.window_yx_px,
+                stride_yx_px=config.stride_yx_px,
+                baseline=config.baseline,
+                perturbations_per_eval=config.perturbations_per_eval,
+                device=device,
+            )
+            seconds += time.perf_counter() - started
+            n_maps += len(patches)
+            stored = classifier.pipeline.decision_function(matrix[embedding_rows[shown["cell"].to_numpy()]])
+            _check_logits(result.logits[:, 1], stored, inputs, task, crop)
+            panels = []
+            for step, attributed in _time_points(course, patches, result, classifier, region_channel):
+                label = f"{step['role']} {int(step['offset_frames']):+d} (t={int(step['t'])})"
+                if attributed is None:
+                    panels.append(AttributionPanel(label=label, patch=None, attribution=None, region=None))
+                    continue
+                image, attribution, region, target, probability, logit = attributed
+                for name, values in (("attributions", attribution), ("patches", image), ("regions", region)):
+                    stacks[name].append(values)
+                predicted = classifier.class_names[target]
+                panels.append(
+                    AttributionPanel(f"{label}\n{predicted}, P={probability:.2f}", image, attribution, region)
                 )
-        blocks.append((task, panels))
+                for channel, name in enumerate(channel_names):
+                    mass, area = region_mass_fraction(attribution[channel], region)
+                    records.append(
+                        {
+                            "model": model,
+                            "dataset": dataset,
+                            "event": task,
+                            "cell_number": number,
+                            **{
+                                key: step[key]
+                                for key in ("offset_frames", "role", "fov_name", "track_id", "t")
+                            },
+                            "onset_source": onset_source,
+                            "channel": name,
+                            "predicted_label": predicted,
+                            "positive_probability": probability,
+                            "predicted_logit": logit,
+                            "attribution_sum": float(attribution[channel].sum()),
+                            "region_mass_fraction": mass,
+                            "region_area_fraction": area,
+                        }
+                    )
+            if number == 0:  # the figure shows the first cell of each event
+                blocks.append((task, panels))
     if n_maps:
         logger.info(
             "Occlusion: %d patches in %.1f s (%.2f s per patch) on %s",
@@ -364,7 +379,7 @@ def _write_maps(
     provenance: Any,
 ) -> None:
     """The maps store: ``attributions`` and ``patches`` ``(N, C, h, w)`` float32, ``regions``
-    ``(N, h, w)`` bool, row ``i`` the ``i``-th distinct (event, time point) of the summary."""
+    ``(N, h, w)`` bool, row ``i`` the ``i``-th distinct (event, cell, time point) of the summary."""
     with atomic_output(path) as tmp:
         group = zarr.open_group(str(tmp), mode="w")
         for name, values in stacks.items():
@@ -374,31 +389,39 @@ def _write_maps(
                 array = np.zeros((0, len(channel_names), 0, 0) if name != "regions" else (0, 0, 0))
             dtype = "bool" if name == "regions" else "float32"
             group.create_array(name, data=array.astype(dtype))
-        rows = summary.drop_duplicates(["event", "offset_frames"])
+        rows = summary.drop_duplicates(["event", "cell_number", "offset_frames"])
+        columns = ["event", "cell_number", "offset_frames", "role", "fov_name", "track_id", "t"]
         group.attrs.update(
             {
                 "channel_names": channel_names,
-                "rows": rows.loc[:, ["event", "offset_frames", "role", "fov_name", "track_id", "t"]].to_dict(
-                    "records"
-                ),
+                "rows": rows.loc[:, columns].to_dict("records"),
             }
         )
         write_zarr_provenance(tmp, provenance)
 
 
 def occlusion_caption(summary: pd.DataFrame, region_channel: str, notes: list[str]) -> str:
-    """What the figure shows, with the measured concentration of attribution in the region."""
+    """What the figure shows, with the measured concentration of attribution in the region (over
+    every cell drawn per event: the mean of the cells' means and their range)."""
+    n_cells = int(summary["cell_number"].max()) + 1 if len(summary) else 1
+    shown = "one cell" if n_cells == 1 else f"the first of {n_cells} cells"
     parts = [
         "Occlusion attribution (Captum) of the encoder with each task's linear classifier as its head: "
-        "rows are time points of one cell through infection and one through a division; per channel the "
-        "patch (central Z slice) and the map of how much hiding each window lowers the predicted class's "
+        f"rows are time points of {shown} through infection and of {shown} through a division; per channel "
+        "the patch (central Z slice) and the map of how much hiding each window lowers the predicted class's "
         f"logit (red) or raises it (blue), the central cell's {region_channel} Otsu region outlined."
     ]
     for (event, role, channel), group in summary.groupby(["event", "role", "channel"], sort=False):
+        per_cell = group.groupby("cell_number")[["region_mass_fraction", "region_area_fraction"]].mean()
+        mass, area = per_cell.mean()
+        if len(per_cell) == 1:
+            spread = f"mean of {len(group)} time point{'s' if len(group) > 1 else ''}"
+        else:
+            low, high = per_cell["region_mass_fraction"].min(), per_cell["region_mass_fraction"].max()
+            spread = f"mean over {len(per_cell)} cells, per-cell means {100 * low:.0f}-{100 * high:.0f}%"
         parts.append(
-            f"{event}, {role}, {channel}: {100 * group['region_mass_fraction'].mean():.0f}% of the absolute "
-            f"attribution lies in the region, which covers {100 * group['region_area_fraction'].mean():.0f}% "
-            f"of the patch (mean of {len(group)} time point{'s' if len(group) > 1 else ''})."
+            f"{event}, {role}, {channel}: {100 * mass:.0f}% of the absolute attribution lies in the region, "
+            f"which covers {100 * area:.0f}% of the patch ({spread})."
         )
     parts += [f"{note[0].upper()}{note[1:]}." for note in notes]
     return " ".join(parts)
