@@ -20,6 +20,7 @@ slices, the map is the same on every slice and is returned as ``(C, Y, X)``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -233,13 +234,18 @@ def infection_courses(
                 fov,
                 track_onset,
                 offsets,
-                lambda offset, track=track: (
-                    track,
-                    "onset" if offset == 0 else ("before onset" if offset < 0 else "after onset"),
-                ),
+                functools.partial(_infection_role, track),
             )
         )
     return courses
+
+
+def _infection_role(track: int, offset: int) -> tuple[int, str]:
+    return track, "onset" if offset == 0 else ("before onset" if offset < 0 else "after onset")
+
+
+def _division_role(mother: int, daughter: int, offset: int) -> tuple[int, str]:
+    return (mother, "mother") if offset <= 0 else (daughter, "daughter")
 
 
 def _drawn(
@@ -308,9 +314,7 @@ def division_courses(
                 fov,
                 last,
                 offsets,
-                lambda offset, mother=mother, daughter=daughter: (
-                    (mother, "mother") if offset <= 0 else (daughter, "daughter")
-                ),
+                functools.partial(_division_role, mother, daughter),
             )
         )
     return courses
