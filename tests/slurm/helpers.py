@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,29 @@ def slurm(cluster: SlurmCluster, *args: str, timeout: float = 30) -> str:
 
 
 def job_state(cluster: SlurmCluster, job_id: str) -> str:
-    return slurm(cluster, "squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T")
+    """The job's state, or ``""`` once squeue has forgotten it (``MinJobAge`` after it ended)."""
+    args = ["squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T"]
+    proc = subprocess.run(args, capture_output=True, text=True, env=cluster.env, timeout=30, check=False)
+    if proc.returncode != 0 and "Invalid job id" in proc.stderr:
+        return ""
+    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
+    return proc.stdout.strip()
+
+
+def wait_watching(cluster: SlurmCluster, run: subprocess.Popen, job_id: str, timeout: float) -> str:
+    """Wait for ``run`` to exit; the last state squeue gave ``job_id`` meanwhile.
+
+    squeue forgets a job ``MinJobAge`` after it ends, and a slow machine's workflow can run longer than
+    that after the job, so its state is read while the workflow runs, not after.
+    """
+    deadline = time.monotonic() + timeout
+    last = ""
+    while run.poll() is None:
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(run.args, timeout)
+        last = job_state(cluster, job_id) or last
+        time.sleep(2)
+    return job_state(cluster, job_id) or last
 
 
 def complete_checkpoint(path: Path) -> dict | None:

@@ -30,7 +30,16 @@ from conftest import REPO_ROOT
 from integration.workflow_helpers import SNAKEMAKE, snakemake, tiny_workflow_config, write_config
 
 from .cluster import SlurmCluster
-from .helpers import ENDED, complete_checkpoint, job_state, log_times, merged_profile, plate_arrays, slurm
+from .helpers import (
+    ENDED,
+    complete_checkpoint,
+    job_state,
+    log_times,
+    merged_profile,
+    plate_arrays,
+    slurm,
+    wait_watching,
+)
 
 pytestmark = pytest.mark.slurm
 
@@ -172,7 +181,7 @@ def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, mo
     run, output = snakemake_in_background(cluster, "--profile", str(merged_profile(tmp_path)))
     try:
         preemption = preempt_training(slurm_cluster, cluster, run, PREEMPTED)
-        run.wait(timeout=1800)
+        retried_state = wait_watching(slurm_cluster, run, preemption.retried_job, timeout=1800)
     finally:
         if run.poll() is None:
             run.kill()
@@ -206,7 +215,7 @@ def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, mo
     # nothing ran twice: one job per rule and wildcards, but for the preempted training the signalled
     # job and Snakemake's retry (the requeue kept the retry's job id); upstream files untouched
     preempted_dir = Path("rule_train_contrastive") / PREEMPTED
-    assert job_state(slurm_cluster, preemption.retried_job) == "COMPLETED"
+    assert retried_state == "COMPLETED"
     assert [p.name for p in logs if p.parent == preempted_dir] == sorted(
         f"{job}.log" for job in (preemption.signalled_job, preemption.retried_job)
     )

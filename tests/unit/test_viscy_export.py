@@ -176,6 +176,24 @@ def test_cells_missing_from_the_tracks_get_minus_one_and_a_warning(caplog: pytes
     assert "1 of 2 cells are not in the tracks table" in caplog.text
 
 
+def test_the_store_records_how_many_cells_the_tracks_table_lacked(tmp_path: Path):
+    extra = pd.DataFrame(
+        [("B/1/0", 7, 4, 1.0, 2.0, 0, -1, -1)], columns=TRACKS.columns
+    )  # a cell of a track the tracks table does not have
+    counts = {}
+    for name, rows in (("all", TRACKS), ("extra", pd.concat([TRACKS, extra], ignore_index=True))):
+        store, _, _ = _store(tmp_path / name, rows)
+        out = tmp_path / name / "out.viscy.zarr"
+        export_embeddings(
+            ExportEmbeddingsInputs(embeddings=store, tracks=_tracks(tmp_path / name)),
+            ExportEmbeddingsOutputs(viscy=out),
+        )
+        dataset = xr.open_zarr(out)
+        counts[name] = dataset.attrs["cells_not_in_tracks"]
+        assert dataset.sizes["sample"] == len(rows)
+    assert counts == {"all": 0, "extra": 1}
+
+
 def test_the_export_needs_the_tracks_table(tmp_path: Path):
     store, _, _ = _store(tmp_path, TRACKS)
     with pytest.raises(ValueError, match="tracks"):

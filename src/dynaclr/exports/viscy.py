@@ -25,14 +25,15 @@ Layout (zarr format 2 with consolidated metadata, which zarr 2 and zarr 3 both o
   only when the tracks are 3D; 2D tracks have none, which VisCy's reader accepts), ``y``, ``x``
   (the store's patch centres, pixels); then the projections of the dataset, if computed:
   ``PCA1 .. PCAk``, ``UMAP1 ..``, ``PHATE1 ..`` (float32, one coordinate per component);
-* attribute ``dynaclr``: the provenance record (kind ``viscy_features``).
+* attribute ``dynaclr``: the provenance record (kind ``viscy_features``); attribute
+  ``cells_not_in_tracks``: how many cells the tracks table lacked (below).
 
 ``id`` and ``parent_id`` are the tracker's node ids from ``results/{dataset}/tracks.parquet``
 (ultrack's, or an imported table's, or numbered as ultrack does), matched on ``fov_name,
 track_id, t``: ``parent_id`` is the node id of the previous detection of the track (for a
 daughter's first row, the mother's last), -1 for none. A cell not in that table (none, when the
 embeddings were made from it) gets ``id = parent_id = -1`` (``z = -1``), ultrack's and VisCy's
-"none", with a warning giving their number.
+"none", with a warning giving their number; the store's attribute ``cells_not_in_tracks`` keeps it.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def viscy_index(obs: pd.DataFrame, tracks: pd.DataFrame) -> pd.DataFrame:
     """VisCy's index columns for the embeddings' ``obs`` (module docstring), one row per cell.
 
     ``tracks``: the dataset's tracks table (``fov_name, track_id, t, [z,] y, x, id,
-    parent_track_id, parent_id``).
+    parent_track_id, parent_id``). ``index.attrs["cells_not_in_tracks"]``: how many cells it lacked.
     """
     missing = [c for c in (*CELL_KEY, "id", "parent_id") if c not in tracks.columns]
     if missing:
@@ -110,6 +111,7 @@ def viscy_index(obs: pd.DataFrame, tracks: pd.DataFrame) -> pd.DataFrame:
             NO_PARENT,
         )
     index = pd.DataFrame({"fov_name": "/" + cell["fov_name"].str.strip("/")})
+    index.attrs["cells_not_in_tracks"] = int(unmatched.sum())
     index["track_id"] = cell["track_id"]
     index["t"] = cell["t"]
     index["id"] = merged["id"].fillna(NO_PARENT).astype("int64")
@@ -208,7 +210,10 @@ def export_viscy_features(
         np.asarray(adata.X),
         head,
         coordinates,
-        attrs={PROVENANCE_KEY: json.loads(record.model_dump_json())},
+        attrs={
+            PROVENANCE_KEY: json.loads(record.model_dump_json()),
+            "cells_not_in_tracks": index.attrs["cells_not_in_tracks"],
+        },
     )
     with atomic_output(output) as tmp:
         dataset.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
