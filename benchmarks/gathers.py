@@ -47,6 +47,22 @@ process:
 and prints their peaks and times side by side, and the largest relative difference of their values::
 
     python benchmarks/gathers.py --workdir /tmp/wide --wide-cells 300000 --wide-features 768
+
+``--analysis-cells N [N ...] --analysis-features D`` measures instead the peak memory of the rules
+that read a whole embeddings store (:data:`ANALYSIS_STAGES`; their ``mem_mb`` in
+``workflow/rules/analysis_common.smk`` comes from it). For each N, an ``analysis_store`` job writes
+the planted embeddings of :func:`dynaclr.pseudotime.synthetic.planted_infection_embeddings` (whole
+FOVs of 18 tracks of 38 frames, N rounded to a multiple of 684 cells; ``D`` features), their ground
+truth and the annotations :func:`dynaclr.classify.draw_annotations_stage` draws from it; then each
+stage's library function runs in a fresh process on that store, in this order (each stage's inputs
+are the earlier stages' outputs): ``classify``, ``transfer_classifiers`` (the classifiers just
+fitted), ``project_embeddings`` (``pca`` only: UMAP and PHATE are not measured), ``align_pseudotime``
+(reference from the ground truth), ``embedding_figures`` (without the explorer page, which needs a
+patch store), ``export_embeddings`` (``.h5ad`` and Parquet; not VisCy's store). The table gives per
+stage and N the peak MiB, the imports job's, and the bytes per stored value above the imports
+(``(peak - imports) / (N x D)``) and between consecutive N::
+
+    python benchmarks/gathers.py --workdir /tmp/mem --analysis-cells 50000 200000 --analysis-features 320
 """
 
 from __future__ import annotations
@@ -335,6 +351,228 @@ def wide_comparison(args: argparse.Namespace) -> None:
         shutil.rmtree(args.workdir)
 
 
+#: Stages of ``--analysis-cells``: each rule that reads a whole embeddings store, in the order their
+#: inputs are made (classify writes the classifiers transfer_classifiers applies and the predictions
+#: the figures colour by; project_embeddings the projections the figures draw).
+ANALYSIS_STAGES = (
+    "classify",
+    "transfer_classifiers",
+    "project_embeddings",
+    "align_pseudotime",
+    "embedding_figures",
+    "export_embeddings",
+)
+ANALYSIS_JOBS = ("analysis_store", *(f"analysis_{stage}" for stage in ANALYSIS_STAGES))
+
+
+def _analysis_cells(requested: int) -> tuple[int, int]:
+    """(FOVs, cells) of the analysis store nearest ``requested`` cells: whole FOVs of the demo's density."""
+    per_fov = WIDE_TRACKS_PER_FOV * WIDE_TRACK_FRAMES
+    n_fovs = max(2, round(requested / per_fov))
+    return n_fovs, n_fovs * per_fov
+
+
+def _analysis_paths(workdir: Path, n_cells: int) -> dict[str, Path]:
+    """Inputs and outputs of the analysis jobs of the ``n_cells`` store."""
+    out = workdir / f"analysis{n_cells}"
+    names = {
+        "embeddings": "embeddings.zarr",
+        "truth": "ground_truth_tracks.parquet",
+        "annotations": "annotations.parquet",
+        "projections": "projections.zarr",
+    }
+    return {"out": out, **{key: out / name for key, name in names.items()}}
+
+
+def analysis_job(job: str, args: argparse.Namespace) -> float:
+    """One job of the analysis comparison (module docstring); returns the call's wall seconds."""
+    n_fovs, n_cells = _analysis_cells(args.n)
+    paths = _analysis_paths(args.workdir, n_cells)
+    out = paths["out"]
+    model, dataset = "planted", "wide"
+    if job == "analysis_store":
+        from dynaclr.classify import AnnotationsOutputs, DrawAnnotationsInputs, draw_annotations_stage
+        from dynaclr.config.analysis import AnnotationConfig
+        from dynaclr.embeddings import build_anndata, write_embeddings
+        from dynaclr.io import ArtifactKind, make_provenance, write_table
+        from dynaclr.pseudotime.synthetic import planted_infection_embeddings
+
+        started = time.perf_counter()
+        out.mkdir(parents=True, exist_ok=True)
+        features, truth = planted_infection_embeddings(
+            n_fovs=n_fovs,
+            tracks_per_fov=WIDE_TRACKS_PER_FOV,
+            n_frames=WIDE_TRACK_FRAMES,
+            dim=args.analysis_features,
+            seed=0,
+        )
+        info = {"model": model, "dataset": dataset}
+        write_embeddings(
+            build_anndata(features, truth),
+            paths["embeddings"],
+            make_provenance(ArtifactKind.EMBEDDINGS, info),
+        )
+        write_table(truth, paths["truth"], make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
+        draw_annotations_stage(
+            AnnotationConfig(seed=0),
+            DrawAnnotationsInputs(tracks=paths["truth"]),
+            AnnotationsOutputs(annotations=paths["annotations"]),
+        )
+        return time.perf_counter() - started
+    stage = job.removeprefix("analysis_")
+    if stage == "classify":
+        from dynaclr.classify import ClassifyInputs, ClassifyOutputs, classify_stage
+        from dynaclr.config.analysis import ClassificationConfig
+
+        if args.imports_only:
+            return 0.0
+        started = time.perf_counter()
+        classify_stage(
+            ClassificationConfig(),
+            ClassifyInputs(embeddings=paths["embeddings"], annotations=paths["annotations"]),
+            ClassifyOutputs(
+                metrics=out / "classification.parquet",
+                predictions=out / "predictions.parquet",
+                classifiers=out / "classifiers.json",
+            ),
+            model=model,
+            dataset=dataset,
+        )
+    elif stage == "transfer_classifiers":
+        from dynaclr.classify import (
+            TransferClassifiersInputs,
+            TransferClassifiersOutputs,
+            transfer_classifiers_stage,
+        )
+        from dynaclr.config.analysis import ClassificationConfig
+
+        if args.imports_only:
+            return 0.0
+        started = time.perf_counter()
+        transfer_classifiers_stage(
+            ClassificationConfig(),
+            TransferClassifiersInputs(
+                embeddings=paths["embeddings"],
+                classifiers=(out / "classifiers.json",),
+                annotations=paths["annotations"],
+            ),
+            TransferClassifiersOutputs(
+                metrics=out / "transfer.parquet", predictions=out / "transfer_predictions.parquet"
+            ),
+            model=model,
+            dataset=dataset,
+            sources=[dataset],
+        )
+    elif stage == "project_embeddings":
+        from dynaclr.config.embeddings import ProjectionConfig
+        from dynaclr.embeddings import ProjectionInputs, ProjectionOutputs, projection_stage
+
+        if args.imports_only:
+            return 0.0
+        started = time.perf_counter()
+        projection_stage(
+            ProjectionConfig(methods=("pca",)),
+            ProjectionInputs(embeddings=paths["embeddings"]),
+            ProjectionOutputs(projections=paths["projections"]),
+        )
+    elif stage == "align_pseudotime":
+        from dynaclr.config.analysis import PseudotimeConfig
+        from dynaclr.pseudotime.stage import AlignPseudotimeInputs, AlignPseudotimeOutputs, pseudotime_stage
+
+        if args.imports_only:
+            return 0.0
+        started = time.perf_counter()
+        pseudotime_stage(
+            PseudotimeConfig(reference_frames_before_onset=3, reference_frames_after_onset=8),
+            AlignPseudotimeInputs(embeddings=paths["embeddings"], tracks=paths["truth"]),
+            AlignPseudotimeOutputs(pseudotime=out / "pseudotime.parquet", accuracy=out / "dtw_accuracy.csv"),
+            model=model,
+            dataset=dataset,
+        )
+    elif stage == "embedding_figures":
+        from dynaclr.config.analysis import FiguresConfig
+        from dynaclr.figures.stage import EmbeddingFiguresInputs, EmbeddingFiguresOutputs, embedding_figures
+
+        if args.imports_only:
+            return 0.0
+        started = time.perf_counter()
+        embedding_figures(
+            FiguresConfig(),
+            EmbeddingFiguresInputs(
+                projections=paths["projections"],
+                embeddings=paths["embeddings"],
+                tracks=paths["truth"],
+                predictions=out / "predictions.parquet",
+            ),
+            EmbeddingFiguresOutputs(
+                projections_png=out / "projections.png",
+                projections_svg=out / "projections.svg",
+                distances_png=out / "distances.png",
+                distances_svg=out / "distances.svg",
+            ),
+            model=model,
+            dataset=dataset,
+        )
+    elif stage == "export_embeddings":
+        from dynaclr.exports.embeddings import (
+            ExportEmbeddingsInputs,
+            ExportEmbeddingsOutputs,
+            export_embeddings,
+        )
+
+        if args.imports_only:
+            return 0.0
+        started = time.perf_counter()
+        export_embeddings(
+            ExportEmbeddingsInputs(embeddings=paths["embeddings"]),
+            ExportEmbeddingsOutputs(h5ad=out / "export.h5ad", parquet=out / "export.parquet"),
+        )
+    else:
+        raise ValueError(f"unknown job {job!r}; jobs: {ANALYSIS_JOBS}")
+    return time.perf_counter() - started
+
+
+def analysis_comparison(args: argparse.Namespace) -> None:
+    """Peak memory of each analysis stage against the store size (module docstring)."""
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    width = ["--analysis-features", str(args.analysis_features)]
+    imports = {
+        stage: _launch(args, ["--job", f"analysis_{stage}", "--imports-only", *width])[2]
+        for stage in args.analysis_stages
+    }
+    sizes = sorted({_analysis_cells(requested)[1] for requested in args.analysis_cells})
+    measured: dict[str, list[tuple[float, float]]] = {stage: [] for stage in args.analysis_stages}
+    for n_cells in sizes:
+        seconds, _, _ = _launch(args, ["--job", "analysis_store", "--n", str(n_cells), *width])
+        print(
+            f"wrote {n_cells:,} x {args.analysis_features} planted embeddings in {seconds:.0f} s", flush=True
+        )
+        for stage in args.analysis_stages:
+            call, _, peak = _launch(args, ["--job", f"analysis_{stage}", "--n", str(n_cells), *width])
+            measured[stage].append((call, peak))
+            print(f"  {stage} {n_cells:,} cells: {call:.1f} s, {peak:,.0f} MiB", flush=True)
+        shutil.rmtree(_analysis_paths(args.workdir, n_cells)["out"], ignore_errors=True)
+    columns = ["stage", "cells", "wall (s)", "peak MiB", "imports MiB", "above imports"]
+    columns += ["bytes per value", "bytes per added value"]
+    print("| " + " | ".join(columns) + " |")
+    print("| --- " * len(columns) + "|")
+    for stage in args.analysis_stages:
+        for index, (n_cells, (call, peak)) in enumerate(zip(sizes, measured[stage], strict=True)):
+            above = peak - imports[stage]
+            per_value = above * 2**20 / (n_cells * args.analysis_features)
+            added = ""
+            if index:
+                previous_cells, (_, previous_peak) = sizes[index - 1], measured[stage][index - 1]
+                values = (n_cells - previous_cells) * args.analysis_features
+                added = f"{(peak - previous_peak) * 2**20 / values:.1f}"
+            print(
+                f"| {stage} | {n_cells:,} | {call:.1f} | {peak:,.0f} | {imports[stage]:,.0f} | "
+                f"{above:,.0f} | {per_value:.1f} | {added} |"
+            )
+    if not args.keep:
+        shutil.rmtree(args.workdir)
+
+
 def _launch(
     args: argparse.Namespace, extra: list[str], env: dict[str, str] | None = None
 ) -> tuple[float, float, float]:
@@ -380,7 +618,16 @@ def main() -> None:
     parser.add_argument("--wide-cells", type=int, default=0, help="cells of the wide store (0: no wide run)")
     parser.add_argument("--wide-features", type=int, default=768, help="features of the wide store")
     parser.add_argument("--in-memory-src", type=Path, help="source tree the in-memory job imports")
-    parser.add_argument("--job", choices=[*STAGES, *WIDE_JOBS, "prepare"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--analysis-cells", type=int, nargs="+", default=[], help="cells of the analysis stores"
+    )
+    parser.add_argument("--analysis-features", type=int, default=320, help="features of the analysis stores")
+    parser.add_argument(
+        "--analysis-stages", nargs="+", default=list(ANALYSIS_STAGES), choices=ANALYSIS_STAGES
+    )
+    parser.add_argument(
+        "--job", choices=[*STAGES, *WIDE_JOBS, *ANALYSIS_JOBS, "prepare"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--imports-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -393,11 +640,17 @@ def main() -> None:
     if args.job in WIDE_JOBS:
         print(json.dumps({"seconds": wide_job(args.job, args)}))
         return
+    if args.job in ANALYSIS_JOBS:
+        print(json.dumps({"seconds": analysis_job(args.job, args)}))
+        return
     if args.job:
         print(json.dumps({"seconds": run_job(args.job, args, args.imports_only)}))
         return
     if args.wide_cells:
         wide_comparison(args)
+        return
+    if args.analysis_cells:
+        analysis_comparison(args)
         return
 
     sizes = sorted(args.fovs)

@@ -27,7 +27,7 @@ from dynaclr.embeddings import (
     representation_matrix,
     write_embeddings,
 )
-from dynaclr.embeddings.store import embeddings_shape
+from dynaclr.embeddings.store import embeddings_shape, whole_store_memory_mb
 from dynaclr.io import ArtifactError, make_provenance, write_zarr_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.patches import open_patch_store
@@ -227,6 +227,24 @@ def test_embeddings_shape_is_read_from_the_metadata(tmp_path):
     path = tmp_path / "e.zarr"
     write_embeddings(build_anndata(np.ones((5, 3)), index), path, make_provenance("embeddings", {}))
     assert embeddings_shape(path) == (5, 3)
+
+
+def test_whole_store_memory_grows_with_the_stores_and_keeps_the_floor(tmp_path):
+    """The mem_mb of the rules that read whole stores: the old fixed request for a demo-sized store,
+    base + bytes per value x cells x features above it, summed over the stores a job reads."""
+    index = pd.DataFrame({"fov_name": ["A/1/0"] * 5, "track_id": [1] * 5, "t": range(5)})
+    path = tmp_path / "e.zarr"
+    write_embeddings(build_anndata(np.ones((5, 3)), index), path, make_provenance("embeddings", {}))
+    sizing = {"bytes_per_value": 30, "base_mb": 1000, "floor_mb": 4000}
+    assert whole_store_memory_mb([embeddings_shape(path)], **sizing) == 4000
+    assert whole_store_memory_mb([(3_000, 768)], **sizing) == 4000  # a demo store: about 3,000 cells
+    plate = (6_840_000, 320)  # 10,000 FOVs of the demo's density
+    assert whole_store_memory_mb([plate], **sizing) == 1000 + math.ceil(6_840_000 * 320 * 30 / 1e6)
+    wider = whole_store_memory_mb([(6_840_000, 768)], **sizing)
+    assert wider > whole_store_memory_mb([plate], **sizing) > 4000
+    assert whole_store_memory_mb([plate, plate], **sizing) - 1000 == 2 * (
+        whole_store_memory_mb([plate], **sizing) - 1000
+    )
 
 
 def test_read_embeddings_refuses_schema_1_stores(tmp_path):

@@ -72,6 +72,50 @@ def temporal_metrics_mem_mb(wildcards, input):
     return max(4000, TEMPORAL_METRICS_BASE_MB + math.ceil(held / 1e6))
 
 
+#: Memory of the jobs that read whole embeddings stores with read_embeddings (float32 X, 4 bytes a
+#: value, and the float64 copies the analysis makes: standardised matrices, PCA, distances): a fixed
+#: part plus bytes per stored value (cells x features, summed over the stores read), never below the
+#: rule's former fixed request. Measured on 2 cores, 2026-12-04 (docs/benchmarks.md, "Memory of the
+#: analysis rules against the store size"):
+#:   python benchmarks/gathers.py --workdir /tmp/mem --analysis-cells 50000 200000 --analysis-features 320
+#: bytes per value above the imports job (~250 MiB) at 199,728 x 320 (slope from 49,932 cells):
+#: classify 23.3 (22.2), transfer_classifiers 21.9 (21.2), project_embeddings with pca 45.0 (44.2),
+#: align_pseudotime 23.2 (22.3), embedding_figures 33.1 (31.7), export_embeddings h5ad + parquet
+#: 9.9 (8.9). Allowed: about 1.25 x that, and 1,000 MB for the interpreter, libraries and fixed costs
+#: (the line through the two sizes meets zero values at 250-400 MiB). Not measured (they also need a
+#: patch store, a checkpoint or training): pseudotime_figure, interpret_embeddings,
+#: occlusion_attribution, distill get the largest measured allowance; UMAP and PHATE projections
+#: hold neighbour graphs on top and are not covered beyond the PCA figure.
+WHOLE_STORE_BASE_MB = 1000
+WHOLE_STORE_BYTES_PER_VALUE = {
+    "classify": 30,
+    "transfer_classifiers": 28,
+    "project_embeddings": 56,
+    "align_pseudotime": 30,
+    "embedding_figures": 42,
+    "export_embeddings": 13,
+    "unmeasured": 56,
+}
+
+
+def whole_store_mem_mb(floor_mb, bytes_per_value):
+    """A mem_mb function for a rule whose job reads its input.embeddings (one store or several)
+    whole: WHOLE_STORE_BASE_MB + bytes_per_value x cells x features, at least floor_mb."""
+
+    def mem_mb(wildcards, input):
+        from dynaclr.embeddings.store import embeddings_shape, whole_store_memory_mb
+
+        stores = [input.embeddings] if isinstance(input.embeddings, str) else list(input.embeddings)
+        return whole_store_memory_mb(
+            [embeddings_shape(_made(store)) for store in stores],
+            bytes_per_value=bytes_per_value,
+            base_mb=WHOLE_STORE_BASE_MB,
+            floor_mb=floor_mb,
+        )
+
+    return mem_mb
+
+
 def embedding_pairs():
     """(model, dataset) of every embeddings store, in embedding_jobs() order."""
     return [(model, dataset) for model, dataset, _ in embedding_jobs()]

@@ -30,7 +30,7 @@ rule distill:
         f"{RESULTS}/benchmarks/distill/{{model}}/{{dataset}}.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=whole_store_mem_mb(4000, WHOLE_STORE_BYTES_PER_VALUE["unmeasured"]),
         runtime=60,
     conda:
         "../../envs/dynaclr.yaml"

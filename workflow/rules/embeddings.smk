@@ -53,7 +53,7 @@ rule project_embeddings:
         f"{RESULTS}/benchmarks/project_embeddings/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=whole_store_mem_mb(4000, WHOLE_STORE_BYTES_PER_VALUE["project_embeddings"]),
         runtime=20,
     conda:
         "../../envs/dynaclr.yaml"

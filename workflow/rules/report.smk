@@ -48,7 +48,7 @@ rule embedding_figures:
         f"{RESULTS}/benchmarks/embedding_figures/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=whole_store_mem_mb(2000, WHOLE_STORE_BYTES_PER_VALUE["embedding_figures"]),
         runtime=10,
     conda:
         "../../envs/dynaclr.yaml"
@@ -123,7 +123,7 @@ rule pseudotime_figure:
         f"{RESULTS}/benchmarks/pseudotime_figure/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=whole_store_mem_mb(2000, WHOLE_STORE_BYTES_PER_VALUE["unmeasured"]),
         runtime=10,
     conda:
         "../../envs/dynaclr.yaml"

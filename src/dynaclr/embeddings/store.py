@@ -27,6 +27,7 @@ anndata reads them back as usual.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -292,6 +293,21 @@ def embeddings_shape(path: str | Path) -> tuple[int, int]:
     array = zarr.open_array(str(Path(path) / "X"), mode="r")
     n_cells, n_features = array.shape
     return int(n_cells), int(n_features)
+
+
+def whole_store_memory_mb(
+    shapes: Sequence[tuple[int, int]], *, bytes_per_value: float, base_mb: int, floor_mb: int
+) -> int:
+    """Memory (MB, 10^6 bytes) to request for a job that reads embeddings stores of ``shapes`` whole.
+
+    ``base_mb`` (interpreter, libraries, fixed costs) plus ``bytes_per_value`` for every stored
+    matrix value (``cells x features`` summed over the stores), never below ``floor_mb``. A job that
+    reads a store with :func:`read_embeddings` holds its float32 ``X`` (4 bytes a value) and the
+    float64 copies its analysis makes; the workflow measures ``bytes_per_value`` per rule
+    (``benchmarks/gathers.py --analysis-cells``, docs/benchmarks.md).
+    """
+    values = sum(n_cells * n_features for n_cells, n_features in shapes)
+    return max(floor_mb, base_mb + math.ceil(values * bytes_per_value / 1e6))
 
 
 def embeddings_identity(path: str | Path) -> tuple[str, str]:
