@@ -645,6 +645,10 @@ def _train(
     _, n_channels, n_slices, _, _ = store.array.shape
     final_size = store.patch_size_yx_px
     module = ContrastiveModule(config_json, n_channels, n_slices, final_size, pooled.recorded_tau())
+    if config.compile:
+        # in place: the parameters, their names and so the checkpoints stay those of the eager encoder
+        module.encoder.compile()
+        logger.info("encoder compiled with torch.compile: the first steps of the run compile it")
     augment_in = config.resolved_augment_in(settings["accelerator"])
     data = PatchDataModule(
         pooled.zarr_paths,
