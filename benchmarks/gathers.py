@@ -49,8 +49,9 @@ and prints their peaks and times side by side, and the largest relative differen
     python benchmarks/gathers.py --workdir /tmp/wide --wide-cells 300000 --wide-features 768
 
 ``--analysis-cells N [N ...] --analysis-features D`` measures instead the peak memory of the rules
-that read a whole embeddings store (:data:`ANALYSIS_STAGES`; their ``mem_mb`` in
-``workflow/rules/analysis_common.smk`` comes from it). For each N, an ``analysis_store`` job writes
+that read a whole embeddings store, and of ``classify`` and ``transfer_classifiers``, which stream
+it (:data:`ANALYSIS_STAGES`; their ``mem_mb`` in ``workflow/rules/analysis_common.smk`` comes from
+it). For each N, an ``analysis_store`` job writes
 the planted embeddings of :func:`dynaclr.pseudotime.synthetic.planted_infection_embeddings` (whole
 FOVs of 18 tracks of 38 frames, N rounded to a multiple of 684 cells; ``D`` features), their ground
 truth and the annotations :func:`dynaclr.classify.draw_annotations_stage` draws from it; then each
@@ -351,9 +352,10 @@ def wide_comparison(args: argparse.Namespace) -> None:
         shutil.rmtree(args.workdir)
 
 
-#: Stages of ``--analysis-cells``: each rule that reads a whole embeddings store, in the order their
-#: inputs are made (classify writes the classifiers transfer_classifiers applies and the predictions
-#: the figures colour by; project_embeddings the projections the figures draw).
+#: Stages of ``--analysis-cells``: each rule that reads a whole embeddings store (or did: classify and
+#: transfer_classifiers stream it now), in the order their inputs are made (classify writes the
+#: classifiers transfer_classifiers applies and the predictions the figures colour by;
+#: project_embeddings the projections the figures draw).
 ANALYSIS_STAGES = (
     "classify",
     "transfer_classifiers",

@@ -127,7 +127,7 @@ rule classify:
         f"{RESULTS}/benchmarks/classify/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=whole_store_mem_mb(4000, WHOLE_STORE_BYTES_PER_VALUE["classify"]),
+        mem_mb=classify_mem_mb,
         runtime=30,
     conda:
         "../../envs/dynaclr.yaml"
@@ -154,7 +154,7 @@ rule transfer_classifiers:
         f"{RESULTS}/benchmarks/transfer_classifiers/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=whole_store_mem_mb(4000, WHOLE_STORE_BYTES_PER_VALUE["transfer_classifiers"]),
+        mem_mb=classify_mem_mb,
         runtime=30,
     conda:
         "../../envs/dynaclr.yaml"

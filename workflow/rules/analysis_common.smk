@@ -72,6 +72,41 @@ def temporal_metrics_mem_mb(wildcards, input):
     return max(4000, TEMPORAL_METRICS_BASE_MB + math.ceil(held / 1e6))
 
 
+#: Memory of classify and transfer_classifiers, which stream their store (docs/benchmarks.md,
+#: "classify and transfer_classifiers streamed"): they hold the cells' index and one table of
+#: predictions per (task, classifier file) applied, 340-400 bytes a cell each measured (the two
+#: tasks: 680-810 bytes a cell from 49,932 to 199,728 cells), 600 allowed; for classify the annotated
+#: rows of one task, gathered as float64 with their cross-validation copies (15.5 bytes a value
+#: measured, 24 allowed); and a few float64 copies of one block of rows (the decoded chunk, the
+#: block, its scaled copy; 4 allowed, as temporal_metrics), never cells x features.
+CLASSIFY_BASE_MB, CLASSIFY_BYTES_PER_PREDICTED_CELL, CLASSIFY_BYTES_PER_ANNOTATED_VALUE = 1000, 600, 24
+CLASSIFY_BLOCK_COPIES = 4
+
+
+def classify_mem_mb(wildcards, input):
+    """classify and transfer_classifiers: at least 4,000 MB; more from about 1.9 million cells (320
+    features, two tasks), 1.2 million when 10 % of them are annotated, fewer with more classifier files."""
+    import pyarrow.parquet as pq
+
+    from dynaclr.embeddings.blocks import BLOCK_BYTES
+    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
+
+    n_cells, n_features = embeddings_shape(_made(input.embeddings))
+    tasks = len(CONFIG.analysis.classification.tasks)
+    predicted = tasks * len(input.classifiers) if "classifiers" in input.keys() else tasks
+    annotated = 0  # rows of the most annotated task (classify gathers them, one task at a time)
+    if "annotations" in input.keys() and "classifiers" not in input.keys():
+        task = pq.read_table(_made(input.annotations), columns=["task"]).column("task").to_pandas()
+        annotated = int(task.value_counts().max()) if len(task) else 0
+    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+    held = (
+        n_cells * predicted * CLASSIFY_BYTES_PER_PREDICTED_CELL
+        + annotated * n_features * CLASSIFY_BYTES_PER_ANNOTATED_VALUE
+        + CLASSIFY_BLOCK_COPIES * block_bytes
+    )
+    return max(4000, CLASSIFY_BASE_MB + math.ceil(held / 1e6))
+
+
 #: Memory of the jobs that read whole embeddings stores with read_embeddings (float32 X, 4 bytes a
 #: value, and the float64 copies the analysis makes: standardised matrices, PCA, distances): a fixed
 #: part plus bytes per stored value (cells x features, summed over the stores read), never below the
@@ -79,7 +114,7 @@ def temporal_metrics_mem_mb(wildcards, input):
 #: analysis rules against the store size"):
 #:   python benchmarks/gathers.py --workdir /tmp/mem --analysis-cells 50000 200000 --analysis-features 320
 #: bytes per value above the imports job (~250 MiB) at 199,728 x 320 (slope from 49,932 cells):
-#: classify 23.3 (22.2), transfer_classifiers 21.9 (21.2), project_embeddings with pca 45.0 (44.2),
+#: project_embeddings with pca 45.0 (44.2),
 #: align_pseudotime 23.2 (22.3), embedding_figures 33.1 (31.7), export_embeddings h5ad + parquet
 #: 9.9 (8.9). Allowed: about 1.25 x that, and 1,000 MB for the interpreter, libraries and fixed costs
 #: (the line through the two sizes meets zero values at 250-400 MiB). Not measured (they also need a
@@ -88,8 +123,6 @@ def temporal_metrics_mem_mb(wildcards, input):
 #: hold neighbour graphs on top and are not covered beyond the PCA figure.
 WHOLE_STORE_BASE_MB = 1000
 WHOLE_STORE_BYTES_PER_VALUE = {
-    "classify": 30,
-    "transfer_classifiers": 28,
     "project_embeddings": 56,
     "align_pseudotime": 30,
     "embedding_figures": 42,

@@ -27,11 +27,14 @@ from .evaluate import (
     ClassificationResult as ClassificationResult,
     Fold as Fold,
     apply_and_evaluate as apply_and_evaluate,
+    apply_classifiers as apply_classifiers,
     binary_metrics as binary_metrics,
     bootstrap_metrics as bootstrap_metrics,
     bootstrap_replicates as bootstrap_replicates,
+    classify_cells as classify_cells,
     fit_and_evaluate as fit_and_evaluate,
     percentile_interval as percentile_interval,
+    predict_cells as predict_cells,
 )
 from .model import (
     LinearClassifier as LinearClassifier,

@@ -15,12 +15,19 @@ Protocol (:func:`fit_and_evaluate`):
    of one track are correlated; a replicate with one class only has undefined AUROC and is left
    out of it.
 4. The final classifier is fitted on every matched annotation and predicts every cell.
+
+Only the annotated cells' rows of the matrix are held for fitting; every cell is predicted a block
+of rows at a time (:func:`classify_cells`, :func:`apply_classifiers` over a
+:class:`~dynaclr.embeddings.MatrixBlocks`, e.g. :func:`~dynaclr.embeddings.open_representation`
+of a store), and a cell's probability does not depend on the block size
+(:meth:`~dynaclr.classify.model.LinearClassifier.positive_probability`).
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +36,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
+from tqdm import tqdm
 
 from dynaclr.classify.annotations import task_classes
 from dynaclr.classify.model import LinearClassifier, build_pipeline
 from dynaclr.config.analysis import ClassificationConfig
-from dynaclr.embeddings import cell_table, match_observations_to_cells, representation_matrix
+from dynaclr.embeddings import MatrixBlocks, cell_table, match_observations_to_cells, representation_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -327,6 +335,41 @@ def _predictions(
     )
 
 
+def classify_cells(
+    cells: pd.DataFrame,
+    blocks: MatrixBlocks,
+    annotations: pd.DataFrame,
+    tasks: Sequence[str],
+    config: ClassificationConfig,
+) -> list[ClassificationResult]:
+    """:func:`fit_and_evaluate` of every task of ``tasks``, on cells and a matrix read by blocks.
+
+    Only the annotated cells' rows of ``blocks`` are held (gathered with
+    :meth:`~dynaclr.embeddings.MatrixBlocks.take`); every cell is predicted by every task's final
+    classifier in one pass over the blocks. The results do not depend on the block size.
+
+    Args:
+        cells: the embeddings' ``obs`` (index ``0..N-1``; as :func:`~dynaclr.embeddings.cell_table`).
+        blocks: the ``(N, D)`` matrix of ``config.representation``.
+        annotations, config: as :func:`fit_and_evaluate`.
+        tasks: the tasks, in the order of the results.
+    """
+    if blocks.n_rows != len(cells):
+        raise ValueError(f"{len(cells)} cells for a matrix of {blocks.n_rows} rows")
+    fitted = [_fit_task(cells, blocks, annotations, task, config) for task in tasks]
+    probabilities = predict_cells(blocks, [task.classifier for task in fitted])
+    return [
+        ClassificationResult(
+            task.metrics,
+            task.annotated_table(cells),
+            _predictions(cells, probability, task.classifier.task, task.matched, task.out_of_fold),
+            task.classifier,
+            task.folds,
+        )
+        for task, probability in zip(fitted, probabilities, strict=True)
+    ]
+
+
 def fit_and_evaluate(
     embeddings: ad.AnnData, annotations: pd.DataFrame, task: str, config: ClassificationConfig
 ) -> ClassificationResult:
@@ -335,7 +378,8 @@ def fit_and_evaluate(
     Protocol in the module docstring; ``config`` gives the matrix (``representation``), folds
     (``n_splits``: at most the number of annotated FOVs, at least 2), ``seed`` (fold shuffle and
     bootstrap), CIs (``n_bootstrap`` over tracks, 0: NaN; ``confidence``), LogisticRegression's
-    ``C`` and ``max_iter`` and how annotations find their cell.
+    ``C`` and ``max_iter`` and how annotations find their cell. An embeddings store is classified
+    without reading it whole by :func:`classify_cells` (the same results).
 
     Args:
         embeddings: AnnData of the embeddings (``obs`` with ``fov_name, track_id, t`` and, for
@@ -353,28 +397,52 @@ def fit_and_evaluate(
     Raises:
         ValueError: see :func:`match_task_annotations`.
     """
-    matrix = representation_matrix(embeddings, config.representation)
-    obs = cell_table(embeddings)
-    matched = match_task_annotations(annotations, obs, task, config)
-    features = matrix[matched.cell_rows]
+    blocks = MatrixBlocks(representation_matrix(embeddings, config.representation))
+    return classify_cells(cell_table(embeddings), blocks, annotations, [task], config)[0]
+
+
+@dataclass(frozen=True)
+class _FittedTask:
+    """One task's matched annotations, folds, metrics and final classifier (no prediction yet)."""
+
+    matched: MatchedAnnotations
+    folds: list[Fold]
+    out_of_fold: np.ndarray
+    metrics: dict[str, Any]
+    classifier: LinearClassifier
+
+    def annotated_table(self, cells: pd.DataFrame) -> pd.DataFrame:
+        """:attr:`ClassificationResult.annotated`."""
+        matched = self.matched
+        return pd.DataFrame(
+            {
+                "cell_row": matched.cell_rows,
+                "fov_name": matched.fovs,
+                "track_id": matched.tracks,
+                "t": cells["t"].to_numpy()[matched.cell_rows],
+                "label": matched.annotations["label"].to_numpy(),
+                "truth": matched.truth,
+                "out_of_fold_probability": self.out_of_fold,
+            }
+        )
+
+
+def _fit_task(
+    cells: pd.DataFrame,
+    blocks: MatrixBlocks,
+    annotations: pd.DataFrame,
+    task: str,
+    config: ClassificationConfig,
+) -> _FittedTask:
+    """Match, cross-validate and fit the final classifier of ``task`` on the annotated rows only."""
+    matched = match_task_annotations(annotations, cells, task, config)
+    features = blocks.take(matched.cell_rows)
     folds, out_of_fold = cross_validate(features, matched.truth, matched.fovs, config, task)
     n_annotated = int((annotations["task"] == task).sum())
     metrics = _metrics_row(task, matched, folds, out_of_fold, n_annotated, config)
     final = build_pipeline(config.inverse_regularization_strength, config.max_iterations)
     final.fit(features, matched.truth.astype(int))
     classifier = LinearClassifier(task, final, task_classes(task), config.representation)
-    predictions = _predictions(obs, classifier.positive_probability(matrix), task, matched, out_of_fold)
-    annotated_table = pd.DataFrame(
-        {
-            "cell_row": matched.cell_rows,
-            "fov_name": matched.fovs,
-            "track_id": matched.tracks,
-            "t": obs["t"].to_numpy()[matched.cell_rows],
-            "label": matched.annotations["label"].to_numpy(),
-            "truth": matched.truth,
-            "out_of_fold_probability": out_of_fold,
-        }
-    )
     logger.info(
         "%s: F1 %.3f, AUROC %.3f, balanced accuracy %.3f on %d out-of-fold cells (%d folds)",
         task,
@@ -384,7 +452,56 @@ def fit_and_evaluate(
         metrics["n_test"],
         metrics["n_folds"],
     )
-    return ClassificationResult(metrics, annotated_table, predictions, classifier, folds)
+    return _FittedTask(matched, folds, out_of_fold, metrics, classifier)
+
+
+def predict_cells(blocks: MatrixBlocks, classifiers: Sequence[LinearClassifier]) -> list[np.ndarray]:
+    """``(N,)`` positive-class probability of every row of ``blocks`` by each classifier, in one pass.
+
+    Raises:
+        ValueError: a classifier reads another matrix width than ``blocks`` (another model's).
+    """
+    for classifier in classifiers:
+        _check_width(classifier, blocks.n_columns)
+    probabilities = [np.empty(blocks.n_rows, dtype=np.float64) for _ in classifiers]
+    if not classifiers:
+        return probabilities
+    for start, block in tqdm(
+        blocks, total=blocks.n_blocks, desc="predict", leave=False, mininterval=2, disable=None
+    ):
+        for probability, classifier in zip(probabilities, classifiers, strict=True):
+            probability[start : start + len(block)] = classifier.positive_probability(block)
+    return probabilities
+
+
+def _check_width(classifier: LinearClassifier, n_columns: int) -> None:
+    if n_columns != classifier.feature_dim:
+        raise ValueError(
+            f"{classifier.task} classifier reads {classifier.feature_dim} {classifier.representation} "
+            f"dimensions, these embeddings have {n_columns}: it was fitted on another model's embeddings"
+        )
+
+
+def apply_classifiers(
+    cells: pd.DataFrame,
+    blocks: MatrixBlocks,
+    classifiers: Sequence[LinearClassifier],
+    annotations: pd.DataFrame | None,
+    config: ClassificationConfig,
+) -> list[tuple[dict[str, Any] | None, pd.DataFrame]]:
+    """:func:`apply_and_evaluate` of each classifier (all reading ``blocks``, their representation's
+    matrix), predicting every cell in one pass over the blocks; results in ``classifiers`` order.
+
+    Raises:
+        ValueError: a classifier reads another matrix width than ``blocks`` (another model's).
+    """
+    if blocks.n_rows != len(cells):
+        raise ValueError(f"{len(cells)} cells for a matrix of {blocks.n_rows} rows")
+    probabilities = predict_cells(blocks, classifiers)
+    return [
+        _score_applied(cells, classifier.task, probability, annotations, config)
+        for classifier, probability in zip(classifiers, probabilities, strict=True)
+    ]
 
 
 def apply_and_evaluate(
@@ -398,7 +515,8 @@ def apply_and_evaluate(
 
     The classifier is applied as it is (no refit, no cross-validation): every annotated cell is a
     test cell. Metrics and track-bootstrap CIs as in :func:`fit_and_evaluate`; ``n_train`` and
-    ``n_folds`` are 0 (the training happened on the source dataset).
+    ``n_folds`` are 0 (the training happened on the source dataset). An embeddings store is
+    read by blocks instead with :func:`apply_classifiers` (the same results).
 
     Returns:
         The metrics row (``None`` without annotations of the task) and the per-cell predictions
@@ -408,15 +526,18 @@ def apply_and_evaluate(
     Raises:
         ValueError: the classifier reads another matrix width than these embeddings (another model's).
     """
-    task = classifier.task
-    matrix = representation_matrix(embeddings, classifier.representation)
-    if matrix.shape[1] != classifier.feature_dim:
-        raise ValueError(
-            f"{task} classifier reads {classifier.feature_dim} {classifier.representation} dimensions, these "
-            f"embeddings have {matrix.shape[1]}: it was fitted on another model's embeddings"
-        )
-    obs = cell_table(embeddings)
-    probability = classifier.positive_probability(matrix)
+    blocks = MatrixBlocks(representation_matrix(embeddings, classifier.representation))
+    return apply_classifiers(cell_table(embeddings), blocks, [classifier], annotations, config)[0]
+
+
+def _score_applied(
+    cells: pd.DataFrame,
+    task: str,
+    probability: np.ndarray,
+    annotations: pd.DataFrame | None,
+    config: ClassificationConfig,
+) -> tuple[dict[str, Any] | None, pd.DataFrame]:
+    """Metrics (``None`` without annotations of ``task``) and predictions of an applied classifier."""
     has_labels = annotations is not None and bool((annotations["task"] == task).any())
     if not has_labels:
         empty = MatchedAnnotations(
@@ -426,9 +547,9 @@ def apply_and_evaluate(
             fovs=np.zeros(0, dtype=object),
             tracks=np.zeros(0, dtype=int),
         )
-        return None, _predictions(obs, probability, task, empty, np.zeros(0))
+        return None, _predictions(cells, probability, task, empty, np.zeros(0))
     assert annotations is not None
-    matched = match_task_annotations(annotations, obs, task, config, for_training=False)
+    matched = match_task_annotations(annotations, cells, task, config, for_training=False)
     on_annotated = probability[matched.cell_rows]
     metrics = _metrics_row(task, matched, [], on_annotated, int((annotations["task"] == task).sum()), config)
     logger.info(
@@ -438,4 +559,4 @@ def apply_and_evaluate(
         metrics["auroc"],
         metrics["n_test"],
     )
-    return metrics, _predictions(obs, probability, task, matched, on_annotated)
+    return metrics, _predictions(cells, probability, task, matched, on_annotated)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import sklearn
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -66,14 +67,28 @@ class LinearClassifier:
         return int(self.pipeline.named_steps["scaler"].n_features_in_)
 
     def positive_probability(self, matrix: np.ndarray) -> np.ndarray:
-        """``(N,)`` probability of the positive class (``class_names[1]``) for ``(N, D)`` ``matrix``."""
+        """``(N,)`` probability of the positive class (``class_names[1]``) for ``(N, D)`` ``matrix``.
+
+        The pipeline's ``predict_proba(matrix)[:, 1]`` up to rounding, and a row's probability does not
+        depend on the other rows passed with it: scoring a matrix a block of rows at a time gives
+        the same bits as scoring it whole.
+        """
         matrix = np.asarray(matrix, dtype=np.float64)
         if matrix.ndim != 2 or matrix.shape[1] != self.feature_dim:
             raise ValueError(
                 f"{self.task} classifier expects (N, {self.feature_dim}) {self.representation}, "
                 f"got shape {matrix.shape}"
             )
-        return np.asarray(self.pipeline.predict_proba(matrix)[:, 1])
+        scaler: StandardScaler = self.pipeline.named_steps["scaler"]
+        logistic: LogisticRegression = self.pipeline.named_steps["classifier"]
+        if list(logistic.classes_) != [0, 1]:
+            raise ValueError(f"expected a binary classifier fitted on labels [0, 1], got {logistic.classes_}")
+        # predict_proba's arithmetic (scale, linear score, logistic), but each row's score summed in
+        # an order of its own: BLAS's matrix-vector product sums a row in an order that depends on
+        # the rows around it (and the threads), so a block of rows would not score as the whole matrix
+        scaled = (matrix - scaler.mean_) / scaler.scale_
+        score = np.einsum("ij,j->i", scaled, logistic.coef_[0]) + logistic.intercept_[0]
+        return np.asarray(expit(score), dtype=np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-number description (module docstring)."""

@@ -29,10 +29,10 @@ from typing import Any
 import pandas as pd
 
 from dynaclr.classify.annotations import read_annotations
-from dynaclr.classify.evaluate import apply_and_evaluate, fit_and_evaluate
+from dynaclr.classify.evaluate import apply_classifiers, classify_cells
 from dynaclr.classify.model import LinearClassifier, load_classifiers, save_classifiers
 from dynaclr.config.analysis import ClassificationConfig
-from dynaclr.embeddings import read_embeddings, read_embeddings_provenance
+from dynaclr.embeddings import open_representation, read_cells, read_embeddings_provenance
 from dynaclr.io import (
     ArtifactKind,
     StageFiles,
@@ -98,6 +98,9 @@ def classify_stage(
 ) -> pd.DataFrame:
     """Fit, evaluate and apply a classifier per task of ``config``; write the three outputs above.
 
+    The store is never read whole: its cells, the annotated cells' rows of the matrix (to fit), and
+    every row a block at a time (to predict; :func:`~dynaclr.classify.evaluate.classify_cells`).
+
     Tasks of ``config`` without a row in the annotations (a dataset whose annotation table holds
     only some tasks) are skipped, with a warning.
 
@@ -108,7 +111,6 @@ def classify_stage(
         ValueError: the annotations hold none of ``config.tasks``.
     """
     embeddings_path, annotations_path = inputs.embeddings, inputs.annotations
-    adata = read_embeddings(embeddings_path)
     embeddings_prov = read_embeddings_provenance(embeddings_path)
     annotations = read_annotations(annotations_path)
     annotations_prov = read_table_provenance(annotations_path, "annotations")
@@ -122,11 +124,12 @@ def classify_stage(
     skipped = [task for task in config.tasks if task not in annotated_tasks]
     if skipped:
         logger.warning("%s: no annotations of tasks %s; not classified", annotations_path, skipped)
+    cells = read_cells(embeddings_path)
+    blocks = open_representation(embeddings_path, config.representation)  # a block of rows at a time
     rows: list[dict[str, Any]] = []
     predictions: list[pd.DataFrame] = []
     classifiers: dict[str, LinearClassifier] = {}
-    for task in tasks:
-        result = fit_and_evaluate(adata, annotations, task, config)
+    for task, result in zip(tasks, classify_cells(cells, blocks, annotations, tasks, config), strict=True):
         rows.append({"model": model, "dataset": dataset, "train_dataset": dataset, **result.metrics})
         predictions.append(result.predictions.assign(train_dataset=dataset))
         classifiers[task] = result.classifier
@@ -178,7 +181,9 @@ def transfer_classifiers_stage(
 
     Every task of ``config.tasks`` a source's file holds predicts every cell; where this dataset
     has annotations of the task, the predictions are scored on them
-    (:func:`~dynaclr.classify.evaluate.apply_and_evaluate`).
+    (:func:`~dynaclr.classify.evaluate.apply_and_evaluate`). The store is read a block of rows at
+    a time, once per representation the classifiers read
+    (:func:`~dynaclr.classify.evaluate.apply_classifiers`).
 
     Returns:
         The metrics table (possibly empty: a dataset without labels gets predictions only).
@@ -191,28 +196,44 @@ def transfer_classifiers_stage(
         raise ValueError(
             f"{len(sources)} source datasets {sources} for {len(inputs.classifiers)} classifier files"
         )
-    adata = read_embeddings(inputs.embeddings)
     recorded: list[Any] = [(inputs.embeddings, read_embeddings_provenance(inputs.embeddings))]
     annotations = None
     if inputs.annotations is not None:
         annotations = read_annotations(inputs.annotations)
         recorded.append((inputs.annotations, read_table_provenance(inputs.annotations, "annotations")))
-    rows: list[dict[str, Any]] = []
-    predictions: list[pd.DataFrame] = []
+    applied: list[tuple[str, LinearClassifier]] = []  # (source, classifier), in file and task order
     for source, path in zip(sources, inputs.classifiers, strict=True):
         recorded.append(path)
-        for task, classifier in load_classifiers(path).items():
-            if task not in config.tasks:
-                continue
-            logger.info("%s classifier of %s on %s (%s)", task, source, dataset, model)
-            metrics, predicted = apply_and_evaluate(adata, classifier, annotations, config)
-            if metrics is not None:
-                rows.append({"model": model, "dataset": dataset, "train_dataset": source, **metrics})
-            predictions.append(predicted.assign(train_dataset=source))
-    if not predictions:
+        applied += [(source, c) for task, c in load_classifiers(path).items() if task in config.tasks]
+    if not applied:
         raise ValueError(
             f"the classifiers of {sources} hold none of analysis.classification.tasks {list(config.tasks)}"
         )
+    cells = read_cells(inputs.embeddings)
+    outcomes: dict[int, tuple[dict[str, Any] | None, pd.DataFrame]] = {}
+    for representation in dict.fromkeys(classifier.representation for _, classifier in applied):
+        # every classifier of one matrix predicts in one pass over its blocks
+        chosen = [
+            i for i, (_, classifier) in enumerate(applied) if classifier.representation == representation
+        ]
+        blocks = open_representation(inputs.embeddings, representation)
+        logger.info(
+            "%d classifiers of %s on %s (%s), %s",
+            len(chosen),
+            sorted({applied[i][0] for i in chosen}),
+            dataset,
+            model,
+            representation,
+        )
+        results = apply_classifiers(cells, blocks, [applied[i][1] for i in chosen], annotations, config)
+        outcomes |= dict(zip(chosen, results, strict=True))
+    rows: list[dict[str, Any]] = []
+    predictions: list[pd.DataFrame] = []
+    for i, (source, _) in enumerate(applied):
+        metrics, predicted = outcomes[i]
+        if metrics is not None:
+            rows.append({"model": model, "dataset": dataset, "train_dataset": source, **metrics})
+        predictions.append(predicted.assign(train_dataset=source))
     provenance_config = {
         **config.model_dump(mode="json"),
         "model": model,

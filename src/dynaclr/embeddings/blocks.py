@@ -1,7 +1,8 @@
 """An ``(N, D)`` matrix read a block of consecutive rows at a time, as float64.
 
-Analyses that need every cell's vector but not all of them at once (the temporal metrics) read
-the embeddings' matrix through :class:`MatrixBlocks`: an in-memory array, or a zarr array of an
+Analyses that need every cell's vector but not all of them at once (the temporal metrics, the
+classifiers' predictions; the annotated rows they fit on are gathered by :meth:`MatrixBlocks.take`)
+read the embeddings' matrix through :class:`MatrixBlocks`: an in-memory array, or a zarr array of an
 embeddings store (:func:`dynaclr.embeddings.open_representation`) read without ever holding it
 whole. A block is a whole number of the zarr array's row chunks (a slice inside a chunk decodes
 the whole chunk anyway), about :data:`BLOCK_BYTES` of float64; rule ``embed`` writes chunks of
@@ -10,6 +11,7 @@ the whole chunk anyway), about :data:`BLOCK_BYTES` of float64; rule ``embed`` wr
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +26,8 @@ class MatrixBlocks:
 
     Iterating yields ``(start, block)``: ``block`` is a fresh, writable float64 copy of rows
     ``start .. start + len(block) - 1`` (at most :attr:`block_rows` rows), so a consumer may
-    transform it in place. Each iteration reads the matrix again (one pass).
+    transform it in place. Each iteration reads the matrix again (one pass). :meth:`take` gathers
+    chosen rows, reading only their blocks.
 
     Args:
         array: an in-memory array, or an array read by slicing rows (a ``zarr.Array``: only the
@@ -65,6 +68,22 @@ class MatrixBlocks:
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         for start in range(0, self.n_rows, self.block_rows):
             yield start, np.array(self.array[start : start + self.block_rows], dtype=np.float64)
+
+    def take(self, rows: Any) -> np.ndarray:
+        """``(len(rows), D)`` float64 copy of ``rows`` (any order, repeats allowed), as
+        ``matrix[rows]``; reads only the blocks that hold one of them, one block at a time."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        out = np.empty((rows.size, self.n_columns), dtype=np.float64)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
+            raise ValueError(f"rows must be in [0, {self.n_rows})")
+        order = np.argsort(rows, kind="stable")
+        block_of = rows[order] // self.block_rows
+        bounds = np.flatnonzero(np.diff(block_of, prepend=-1, append=-1))
+        for lo, hi in itertools.pairwise(bounds):
+            start = int(block_of[lo]) * self.block_rows
+            block = np.asarray(self.array[start : start + self.block_rows])  # stored dtype: no float64 copy
+            out[order[lo:hi]] = block[rows[order[lo:hi]] - start]
+        return out
 
     def __repr__(self) -> str:
         kind = type(self.array).__name__
