@@ -107,6 +107,36 @@ def classify_mem_mb(wildcards, input):
     return max(4000, CLASSIFY_BASE_MB + math.ceil(held / 1e6))
 
 
+#: Memory of project_embeddings with PCA alone (analysis.projections.methods: [pca]), which streams
+#: its store (docs/benchmarks.md, "project_embeddings streamed"): the cells' obs and its copy in the
+#: projections AnnData (about 300 bytes a cell measured at 320 features, 600 allowed), the coordinates
+#: (float64, and float32 in the AnnData: 12 bytes a component, 16 allowed), the D x D scatter and a
+#: few float64 copies of one block (4 allowed, as temporal_metrics), never cells x features. With UMAP
+#: or PHATE every method runs on the whole matrix: the whole-store sizing below.
+PROJECT_PCA_BASE_MB, PROJECT_PCA_BYTES_PER_CELL, PROJECT_PCA_BYTES_PER_COMPONENT = 1000, 600, 16
+PROJECT_PCA_BLOCK_COPIES = 4
+
+
+def project_embeddings_mem_mb(projections):
+    """The mem_mb function of project_embeddings for ``projections`` (the analysis.projections
+    config): streamed PCA alone, at least 4,000 MB and more from about 3.7 million cells (320
+    features, 2 components); with UMAP or PHATE, the whole store's sizing."""
+    if tuple(projections.methods) != ("pca",):
+        return whole_store_mem_mb(4000, WHOLE_STORE_BYTES_PER_VALUE["project_embeddings"])
+    per_cell = PROJECT_PCA_BYTES_PER_CELL + PROJECT_PCA_BYTES_PER_COMPONENT * projections.n_components
+
+    def mem_mb(wildcards, input):
+        from dynaclr.embeddings.blocks import BLOCK_BYTES
+        from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
+
+        n_cells, n_features = embeddings_shape(_made(input.embeddings))
+        block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+        held = n_cells * per_cell + PROJECT_PCA_BLOCK_COPIES * block_bytes + 8 * n_features**2
+        return max(4000, PROJECT_PCA_BASE_MB + math.ceil(held / 1e6))
+
+    return mem_mb
+
+
 #: Memory of the jobs that read whole embeddings stores with read_embeddings (float32 X, 4 bytes a
 #: value, and the float64 copies the analysis makes: standardised matrices, PCA, distances): a fixed
 #: part plus bytes per stored value (cells x features, summed over the stores read), never below the
@@ -114,7 +144,7 @@ def classify_mem_mb(wildcards, input):
 #: analysis rules against the store size"):
 #:   python benchmarks/gathers.py --workdir /tmp/mem --analysis-cells 50000 200000 --analysis-features 320
 #: bytes per value above the imports job (~250 MiB) at 199,728 x 320 (slope from 49,932 cells):
-#: project_embeddings with pca 45.0 (44.2),
+#: project_embeddings with pca (before it streamed; with UMAP or PHATE it still reads whole) 45.0 (44.2),
 #: align_pseudotime 23.2 (22.3), embedding_figures 33.1 (31.7), export_embeddings h5ad + parquet
 #: 9.9 (8.9). Allowed: about 1.25 x that, and 1,000 MB for the interpreter, libraries and fixed costs
 #: (the line through the two sizes meets zero values at 250-400 MiB). Not measured (they also need a

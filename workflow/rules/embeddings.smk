@@ -38,7 +38,8 @@ rule embed:
 
 rule project_embeddings:
     """PCA, UMAP and PHATE coordinates (analysis.projections.methods) of one embeddings store, in
-    obsm['X_pca'], obsm['X_umap'], obsm['X_phate'] of an AnnData store, for the figures."""
+    obsm['X_pca'], obsm['X_umap'], obsm['X_phate'] of an AnnData store, for the figures. PCA alone
+    reads the store a block of rows at a time; UMAP or PHATE need (and read) the whole matrix."""
     input:
         embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
     output:
@@ -53,7 +54,7 @@ rule project_embeddings:
         f"{RESULTS}/benchmarks/project_embeddings/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=whole_store_mem_mb(4000, WHOLE_STORE_BYTES_PER_VALUE["project_embeddings"]),
+        mem_mb=project_embeddings_mem_mb(CONFIG.analysis.projections),
         runtime=20,
     conda:
         "../../envs/dynaclr.yaml"

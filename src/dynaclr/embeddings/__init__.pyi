@@ -1,6 +1,10 @@
 """Type stub of :mod:`dynaclr.embeddings`: the names it exports, each imported lazily (lazy_loader)."""
 
-from .blocks import BLOCK_BYTES as BLOCK_BYTES, MatrixBlocks as MatrixBlocks
+from .blocks import (
+    BLOCK_BYTES as BLOCK_BYTES,
+    MatrixBlocks as MatrixBlocks,
+    standard_scaler_statistics as standard_scaler_statistics,
+)
 from .cells import (
     attach_ground_truth as attach_ground_truth,
     cell_table as cell_table,
@@ -16,6 +20,7 @@ from .projections import (
     projection_table as projection_table,
     projections_anndata as projections_anndata,
     read_projections as read_projections,
+    streamed_pca as streamed_pca,
     write_projections as write_projections,
 )
 from .stage import EmbedInputs as EmbedInputs, EmbedOutputs as EmbedOutputs, embed_stage as embed_stage

@@ -1,12 +1,14 @@
 """An ``(N, D)`` matrix read a block of consecutive rows at a time, as float64.
 
 Analyses that need every cell's vector but not all of them at once (the temporal metrics, the
-classifiers' predictions; the annotated rows they fit on are gathered by :meth:`MatrixBlocks.take`)
+classifiers' predictions, the PCA projection; the annotated rows the classifiers fit on are
+gathered by :meth:`MatrixBlocks.take`)
 read the embeddings' matrix through :class:`MatrixBlocks`: an in-memory array, or a zarr array of an
 embeddings store (:func:`dynaclr.embeddings.open_representation`) read without ever holding it
 whole. A block is a whole number of the zarr array's row chunks (a slice inside a chunk decodes
 the whole chunk anyway), about :data:`BLOCK_BYTES` of float64; rule ``embed`` writes chunks of
-:data:`dynaclr.embeddings.store.STREAMED_CHUNK_ROWS` rows.
+:data:`dynaclr.embeddings.store.STREAMED_CHUNK_ROWS` rows. :func:`standard_scaler_statistics` gives
+the column statistics scikit-learn's ``StandardScaler`` would fit on the whole matrix.
 """
 
 from __future__ import annotations
@@ -88,6 +90,50 @@ class MatrixBlocks:
     def __repr__(self) -> str:
         kind = type(self.array).__name__
         return f"MatrixBlocks(shape={self.shape}, block_rows={self.block_rows}, array={kind})"
+
+
+def standard_scaler_statistics(blocks: MatrixBlocks) -> tuple[np.ndarray, np.ndarray]:
+    """``(D,)`` column means and scales of ``StandardScaler().fit(matrix)``, in two passes over blocks.
+
+    The same arithmetic as scikit-learn's fit of the whole matrix (``mean_``, and ``scale_`` =
+    the population standard deviation from the corrected two-pass variance, 1 for a column
+    scikit-learn deems constant), with every column sum accumulated row after row as numpy's
+    ``sum(axis=0)`` of the whole matrix does: each block's first row is added to the running sum
+    before the block is summed. The results equal scikit-learn's to the last bit where numpy sums
+    that way (numpy 2), to rounding otherwise.
+
+    Raises:
+        ValueError: a value is NaN or infinite (scikit-learn would skip it; the reference never
+            meets one).
+    """
+    n_rows, n_columns = blocks.shape
+    total = np.zeros(n_columns)
+    for number, (_, block) in enumerate(blocks):
+        if not np.all(np.isfinite(block)):
+            raise ValueError("embeddings contain NaN or infinite values")
+        if number:
+            block[0] += total
+        total = block.sum(axis=0)
+    count = float(n_rows)
+    mean = total / count
+    correction, squares = np.zeros(n_columns), np.zeros(n_columns)
+    for number, (_, block) in enumerate(blocks):
+        block -= mean
+        first_row = block[0].copy()
+        if number:
+            block[0] += correction
+        correction = block.sum(axis=0)
+        block[0] = first_row
+        block **= 2
+        if number:
+            block[0] += squares
+        squares = block.sum(axis=0)
+    variance = (squares - correction**2 / count) / count
+    eps = np.finfo(np.float64).eps
+    constant = variance <= count * eps * variance + (count * mean * eps) ** 2
+    scale = np.sqrt(variance)
+    scale[constant] = 1.0
+    return mean, scale
 
 
 def _default_block_rows(array: Any) -> int:

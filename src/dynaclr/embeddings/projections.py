@@ -11,9 +11,13 @@ AnnData written with anndata's zarr writer, provenance in its root attributes:
 * ``uns['pca']['variance_ratio']``: PCA's explained variance ratio per component (scanpy's key);
 * no ``X`` (``n_vars`` is 0): the features stay in the embeddings store.
 
-PCA is scikit-learn's (``svd_solver='full'``: exact and deterministic); UMAP is umap-learn's and
-PHATE phate's, both seeded with ``config.seed`` and run single-threaded, so the same seed gives
-the same coordinates on a CPU. :func:`projection_table` flattens the store into the table the
+PCA is exact and deterministic. With ``pca`` alone in ``config.methods`` the store is never read
+whole (:func:`streamed_pca`: the matrix a block of rows at a time, the cells without it); UMAP
+and PHATE need the whole matrix, so with either of them every method runs on it in memory
+(:func:`project_matrix`: scikit-learn's ``PCA(svd_solver='full')``). Both PCAs give the same
+coordinates to rounding, with scikit-learn's signs. UMAP is umap-learn's and PHATE phate's, both
+seeded with ``config.seed`` and run single-threaded, so the same seed gives the same coordinates
+on a CPU. :func:`projection_table` flattens the store into the table the
 figures read (``pca_1 .. pca_k``, ``umap_1 ..``, ``phate_1 ..`` beside the ``obs`` columns).
 """
 
@@ -30,9 +34,12 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from dynaclr.config.embeddings import PROJECTION_KEYS, ProjectionConfig
+from dynaclr.embeddings.blocks import MatrixBlocks, standard_scaler_statistics
 from dynaclr.embeddings.cells import cell_table
 from dynaclr.embeddings.store import (
     check_index,
+    open_representation,
+    read_cells,
     read_embeddings,
     read_embeddings_provenance,
     representation_matrix,
@@ -72,6 +79,13 @@ def _check_neighbours(n_cells: int, n_neighbours: int, key: str) -> None:
             f"{_CONFIG_KEY}.{key}={n_neighbours} needs more cells than neighbours, but the embeddings have "
             f"{n_cells} cells: lower {_CONFIG_KEY}.{key} below {n_cells}, or drop the method from "
             f"{_CONFIG_KEY}.methods"
+        )
+
+
+def _check_components(shape: tuple[int, int], n_components: int) -> None:
+    if n_components > min(shape):
+        raise ValueError(
+            f"{_CONFIG_KEY}.n_components={n_components} exceeds min(N, D)={min(shape)} of the {shape} matrix"
         )
 
 
@@ -134,14 +148,69 @@ def project_matrix(
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2:
         raise ValueError(f"matrix must be (N, D), got shape {matrix.shape}")
-    if config.n_components > min(matrix.shape):
-        raise ValueError(
-            f"{_CONFIG_KEY}.n_components={config.n_components} exceeds min(N, D)={min(matrix.shape)} "
-            f"of the {matrix.shape} matrix"
-        )
+    _check_components(matrix.shape, config.n_components)
     if config.standardize:
         matrix = StandardScaler().fit_transform(matrix)
     return {method: _METHODS[method](matrix, config) for method in config.methods}
+
+
+def streamed_pca(blocks: MatrixBlocks, config: ProjectionConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """PCA of the ``(N, D)`` matrix of ``blocks``, z-scored first when ``config.standardize``, never
+    held whole: what :func:`project_matrix` gives for ``pca``, to rounding.
+
+    Exact, not incremental: the eigendecomposition of the covariance, as scikit-learn's
+    ``PCA(svd_solver='covariance_eigh')`` does, but accumulated over blocks of centred rows, with the
+    conventions of its ``svd_solver='full'``. Four passes over the matrix:
+
+    1. and 2. column means ``mu`` and scales ``s`` of ``StandardScaler`` (population standard
+       deviation, 1 for a constant column; :func:`~dynaclr.embeddings.blocks.standard_scaler_statistics`);
+       ``s = 1`` when not standardising;
+    3. the ``(D, D)`` scatter ``S = sum_i z_i z_i^T`` of the rows ``z_i = (x_i - mu) / s`` and their
+       sum, in float64; the covariance is ``C = (S - N m m^T) / (N - 1)`` with ``m`` the mean of
+       the ``z_i`` (zero up to rounding: the correction of the two-pass algorithm);
+    4. the coordinates ``(z_i - m) V_k`` of every row.
+
+    ``C = V diag(lambda) V^T`` by ``numpy.linalg.eigh``; components in decreasing ``lambda`` (clipped
+    at 0, as scikit-learn clips), each signed so that its largest-magnitude loading is positive
+    (scikit-learn's ``svd_flip(..., u_based_decision=False)``). ``variance_ratio`` is
+    ``lambda_j / sum(lambda)``: scikit-learn's ``explained_variance_ratio_`` (variances with
+    ``ddof=1``, over all ``min(N, D)`` components). Memory: ``D x D`` float64, the ``(N, k)``
+    coordinates and a few blocks (see :class:`~dynaclr.embeddings.blocks.MatrixBlocks`).
+
+    Returns:
+        ``(N, config.n_components)`` float64 coordinates (unitless) and ``{"variance_ratio": [...]}``.
+
+    Raises:
+        ValueError: ``n_components`` exceeds ``min(N, D)`` (naming the config key), or a value is
+            NaN or infinite.
+    """
+    n_rows, n_columns = blocks.shape
+    _check_components(blocks.shape, config.n_components)
+    mean, scale = standard_scaler_statistics(blocks)
+    if not config.standardize:
+        scale = np.ones(n_columns)
+    scatter, total = np.zeros((n_columns, n_columns)), np.zeros(n_columns)
+    for _, block in blocks:
+        block -= mean
+        block /= scale
+        total += block.sum(axis=0)
+        scatter += block.T @ block
+    offset = total / n_rows
+    covariance = (scatter - n_rows * np.outer(offset, offset)) / (n_rows - 1)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)  # ascending
+    eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)
+    components = np.ascontiguousarray(eigenvectors[:, ::-1].T)  # (D, D): one component a row
+    largest = np.argmax(np.abs(components), axis=1)
+    components *= np.sign(components[np.arange(n_columns), largest])[:, np.newaxis]
+    kept = components[: config.n_components]  # (k, D)
+    coordinates = np.empty((n_rows, config.n_components))
+    for start, block in blocks:
+        block -= mean
+        block /= scale
+        block -= offset
+        coordinates[start : start + len(block)] = block @ kept.T
+    ratio = eigenvalues[: config.n_components] / eigenvalues.sum()
+    return coordinates, {"variance_ratio": ratio.tolist()}
 
 
 def projections_anndata(
@@ -226,18 +295,30 @@ def projection_stage(
     """Project one embeddings store with every method of ``config.methods`` and write the
     projections store (kind ``projections``; layout in the module docstring).
 
-    The matrix projected is ``config.representation`` of the embeddings (:func:`project_matrix`).
+    The matrix projected is ``config.representation`` of the embeddings. With ``pca`` alone in
+    ``config.methods`` it is read a block of rows at a time and the cells without it
+    (:func:`streamed_pca`: memory grows with the cells, not cells x features); otherwise the store
+    is read whole and every method runs in memory (:func:`project_matrix`), as UMAP and PHATE need.
 
     Returns:
         The AnnData written.
     """
-    adata = read_embeddings(inputs.embeddings)
     source = read_embeddings_provenance(inputs.embeddings)
-    projected = project_matrix(representation_matrix(adata, config.representation), config)
+    projected: dict[str, tuple[np.ndarray, dict[str, Any]]]
+    if tuple(config.methods) == ("pca",):
+        cells = read_cells(inputs.embeddings)
+        blocks = open_representation(inputs.embeddings, config.representation)
+        logger.info("PCA of %s streamed: %s", inputs.embeddings, blocks)
+        projected = {"pca": streamed_pca(blocks, config)}
+    else:
+        adata = read_embeddings(inputs.embeddings)
+        cells = cell_table(adata)
+        projected = project_matrix(representation_matrix(adata, config.representation), config)
+        del adata
     for method, (_, diagnostics) in projected.items():
         if diagnostics:
             logger.info("%s of %s: %s", method, inputs.embeddings, diagnostics)
-    result = projections_anndata(cell_table(adata), projected)
+    result = projections_anndata(cells, projected)
     provenance = make_provenance(
         ArtifactKind.PROJECTIONS, config.model_dump(mode="json"), [(inputs.embeddings, source)]
     )

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy.signal import find_peaks
 from scipy.stats import gaussian_kde
 
-from dynaclr.embeddings.blocks import MatrixBlocks
+from dynaclr.embeddings.blocks import MatrixBlocks, standard_scaler_statistics
 from dynaclr.evaluation.pairs import pair_dot_products
 
 #: Seed of the reference implementation's random pairs (``np.random.seed(42)``).
@@ -93,50 +93,6 @@ def paper_temporal_metrics(
         "n_tracks": int(n_tracks),
         "n_pairs": int(adjacent.size),
     }
-
-
-def standard_scaler_statistics(blocks: MatrixBlocks) -> tuple[np.ndarray, np.ndarray]:
-    """``(D,)`` column means and scales of ``StandardScaler().fit(matrix)``, in two passes over blocks.
-
-    The same arithmetic as scikit-learn's fit of the whole matrix (``mean_``, and ``scale_`` =
-    the population standard deviation from the corrected two-pass variance, 1 for a column
-    scikit-learn deems constant), with every column sum accumulated row after row as numpy's
-    ``sum(axis=0)`` of the whole matrix does: each block's first row is added to the running sum
-    before the block is summed. The results equal scikit-learn's to the last bit where numpy sums
-    that way (numpy 2), to rounding otherwise.
-
-    Raises:
-        ValueError: a value is NaN or infinite (scikit-learn would skip it; the reference never
-            meets one).
-    """
-    n_rows, n_columns = blocks.shape
-    total = np.zeros(n_columns)
-    for number, (_, block) in enumerate(blocks):
-        if not np.all(np.isfinite(block)):
-            raise ValueError("embeddings contain NaN or infinite values")
-        if number:
-            block[0] += total
-        total = block.sum(axis=0)
-    count = float(n_rows)
-    mean = total / count
-    correction, squares = np.zeros(n_columns), np.zeros(n_columns)
-    for number, (_, block) in enumerate(blocks):
-        block -= mean
-        first_row = block[0].copy()
-        if number:
-            block[0] += correction
-        correction = block.sum(axis=0)
-        block[0] = first_row
-        block **= 2
-        if number:
-            block[0] += squares
-        squares = block.sum(axis=0)
-    variance = (squares - correction**2 / count) / count
-    eps = np.finfo(np.float64).eps
-    constant = variance <= count * eps * variance + (count * mean * eps) ** 2
-    scale = np.sqrt(variance)
-    scale[constant] = 1.0
-    return mean, scale
 
 
 def density_peak(values: np.ndarray) -> float:
