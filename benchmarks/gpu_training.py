@@ -153,17 +153,23 @@ def measure(
     return result
 
 
+def apply_variant(variant: str, encoder: Any) -> Any:
+    """``encoder`` as ``variant`` runs it (the same module for ``eager``)."""
+    if variant == "channels_last":
+        # the 2-D backbone only: the z-fold stem's Conv3d has 5-D weights; its folded output is
+        # made NHWC by the first backbone convolution's weights
+        encoder.backbone.to(memory_format=torch.channels_last)
+    elif variant == "compile":
+        encoder = torch.compile(encoder)
+    return encoder
+
+
 def run_variant(variant: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     encoder, config = build_encoder(args, device)
     views = make_views(args, device)
     flops = forward_flops(encoder, views)
     compile_s = None
-    if variant == "channels_last":
-        # the 2-D backbone only: the z-fold stem's Conv3d has 5-D weights; its folded output is
-        # made NHWC by the first backbone convolution's weights
-        encoder.backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    elif variant == "compile":
-        encoder = torch.compile(encoder)  # type: ignore[assignment]
+    encoder = apply_variant(variant, encoder)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if variant == "compile":
@@ -223,10 +229,12 @@ def run_ddp(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def profile_step(args: argparse.Namespace, device: torch.device) -> None:
-    """Print the operators of three eager training steps that take most device (or CPU) time."""
+    """Print the operators of three training steps of the first of ``--variants`` that take most
+    device (or CPU) time (after two warm-up steps, which also compile a compiled variant)."""
     from torch.profiler import ProfilerActivity, profile
 
     encoder, config = build_encoder(args, device)
+    encoder = apply_variant(args.variants[0], encoder)
     views = make_views(args, device)
     measure(encoder, config, views, device, argparse.Namespace(**{**vars(args), "warmup": 2, "steps": 1}))
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -294,7 +302,7 @@ def main() -> None:
         type=int,
         default=0,
         metavar="N",
-        help="also print the N operators taking most device time",
+        help="also print the N operators taking most device time in a step of the first variant",
     )
     parser.add_argument(
         "--smoke",
