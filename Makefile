@@ -11,7 +11,7 @@ CONFIG ?= config/config.yaml
 SNAKEMAKE_ARGS ?=
 SNAKEMAKE := $(BIN)/snakemake --configfile $(CONFIG) $(SNAKEMAKE_ARGS)
 
-.PHONY: help venv demo resume test test-fast lint schema lock env dry-run clean-results
+.PHONY: help venv demo resume test test-fast lint schema lock env dry-run clean-results browser screenshots
 
 help:
 	@echo "make demo       run the workflow on the simulated demo plate (results/)"
@@ -19,6 +19,8 @@ help:
 	@echo "make test       run the whole test suite (about 20 min on 2 cores)"
 	@echo "make test-fast  the fast layer (under 3 min on 2 cores): not the workflow runs, torchrun launches, fresh interpreters and solves marked slow, nor SLURM"
 	@echo "make lint       ruff check, ruff format --check, mypy and snakemake --lint"
+	@echo "make browser    install Debian's chromium + chromedriver (the explorer's browser test; root or sudo)"
+	@echo "make screenshots  after make demo: docs/screenshots/report.png and explorer.png (needs make browser)"
 	@echo "make schema     regenerate config/config.schema.json from the config models"
 	@echo "make lock       regenerate requirements.lock from the current .venv, and envs/dynaclr.yaml from it"
 	@echo "make env        regenerate envs/dynaclr.yaml (the rules' conda environment) from requirements.lock"
@@ -73,10 +75,25 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not slurm" $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests workflow benchmarks
-	$(BIN)/ruff format --check src tests workflow benchmarks
+	$(BIN)/ruff check src tests workflow benchmarks docs
+	$(BIN)/ruff format --check src tests workflow benchmarks docs
 	$(BIN)/mypy
 	$(BIN)/snakemake --lint
+
+# Debian's chromium and chromedriver for tests/unit/test_explorer_browser.py and `make screenshots`
+# (the test skips without them, fails with DYNACLR_REQUIRE_BROWSER=1). Refreshes the package lists
+# only when the first try fails.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		echo "chromium and chromedriver are installed"; \
+	else \
+		apt="$$([ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get"; \
+		$$apt install -y -q chromium chromium-driver \
+			|| { $$apt update -q && $$apt install -y -q chromium chromium-driver; }; \
+	fi
+
+screenshots: $(STAMP)
+	$(BIN)/python docs/screenshots.py --results results --out docs/screenshots
 
 schema: $(STAMP)
 	$(BIN)/python -m dynaclr.config.schema config/config.schema.json
