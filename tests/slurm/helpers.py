@@ -25,23 +25,24 @@ LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) rank\d+ ", re.MU
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", ""}
 
 
-def slurm(cluster: SlurmCluster, *args: str, timeout: float = 30) -> str:
-    """Run a SLURM client command against ``cluster``; its stdout, or fail with its stderr."""
+def slurm(cluster: SlurmCluster, *args: str, timeout: float = 30, absent_if: str | None = None) -> str:
+    """Run a SLURM client command against ``cluster``; its stdout, or fail with its stderr.
+
+    ``absent_if``: a failure whose stderr contains this text gives ``""`` instead (e.g. squeue's
+    "Invalid job id" for a job it has forgotten).
+    """
     proc = subprocess.run(
         list(args), capture_output=True, text=True, env=cluster.env, timeout=timeout, check=False
     )
+    if proc.returncode != 0 and absent_if is not None and absent_if in proc.stderr:
+        return ""
     assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
     return proc.stdout.strip()
 
 
 def job_state(cluster: SlurmCluster, job_id: str) -> str:
     """The job's state, or ``""`` once squeue has forgotten it (``MinJobAge`` after it ended)."""
-    args = ["squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T"]
-    proc = subprocess.run(args, capture_output=True, text=True, env=cluster.env, timeout=30, check=False)
-    if proc.returncode != 0 and "Invalid job id" in proc.stderr:
-        return ""
-    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
-    return proc.stdout.strip()
+    return slurm(cluster, "squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T", absent_if="Invalid job id")
 
 
 def wait_watching(cluster: SlurmCluster, run: subprocess.Popen, job_id: str, timeout: float) -> str:
