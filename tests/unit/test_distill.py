@@ -1,5 +1,6 @@
-"""Cross-modal distillation (paper Fig. 4): the held-out split, the student on a separable toy, the
-figure's caption, the config's errors, and the whole stage on synthetic artifacts."""
+"""Cross-modal distillation (paper Fig. 4): the held-out and validation splits, the student on a
+separable toy and its kept step, the figure's caption, the config's errors, and the whole stage on
+synthetic artifacts."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from dynaclr.distill import (
     METHODS,
     build_student,
     default_heldout_fovs,
+    default_validation_fovs,
     distillation_caption,
     encode_rows,
     pseudo_label_targets,
     split_by_fov,
     train_student,
+    validation_target,
 )
 from dynaclr.distill.stage import student_channel_indices
 
@@ -33,6 +36,67 @@ FOVS = np.array(["A/1/0", "A/1/0", "A/1/1", "B/1/0", "B/1/1", "B/1/2", "C/1/0"])
 
 def test_default_heldout_fovs_are_every_second_fov_of_each_well():
     assert default_heldout_fovs(FOVS) == ["A/1/1", "B/1/1"]
+
+
+def test_default_validation_fovs_are_every_third_training_fov_of_wells_with_three():
+    training = ["A/1/0", "A/1/2", "B/1/0", "B/1/2", "B/1/4", "B/1/6", "B/1/8", "B/1/9", "C/2/0"]
+    assert default_validation_fovs(training) == ["B/1/4", "B/1/9"]
+    assert default_validation_fovs(["A/1/0", "A/1/2", "B/1/0"]) == []  # the demo's plate: none
+
+
+PLATE = np.array([f"{well}/{k}" for well in ("A/1", "B/1") for k in range(6) for _ in range(2)])
+
+
+def test_the_validation_split_is_disjoint_from_training_and_held_out_and_deterministic():
+    split = split_by_fov(PLATE, None, None)
+    assert split.heldout_fovs == ("A/1/1", "A/1/3", "A/1/5", "B/1/1", "B/1/3", "B/1/5")
+    assert split.validation_fovs == ("A/1/4", "B/1/4")
+    assert split.training_fovs == ("A/1/0", "A/1/2", "B/1/0", "B/1/2")
+    sides = [split.training, split.validation, split.heldout]
+    assert (np.sum(sides, axis=0) == 1).all()  # every cell on exactly one side
+    assert set(PLATE[split.validation]) == set(split.validation_fovs)
+    again = split_by_fov(PLATE[::-1], None, None)  # the order of the cells does not matter
+    assert (again.training_fovs, again.validation_fovs) == (split.training_fovs, split.validation_fovs)
+    named = split_by_fov(PLATE, None, ["B/1/2"])
+    assert named.validation_fovs == ("B/1/2",) and "B/1/2" not in named.training_fovs
+    none = split_by_fov(PLATE, None, [])
+    assert none.validation_fovs == () and not none.validation.any()
+    assert set(none.training_fovs) == set(split.training_fovs) | set(split.validation_fovs)
+
+
+@pytest.mark.parametrize(
+    ("heldout", "validation", "message"),
+    [
+        (None, ["A/1/1"], r"\['A/1/1'\] are also held out"),
+        (None, ["D/1/0"], r"\['D/1/0'\] have no cell"),
+        (["A/1/1", "B/1/1"], ["A/1/0", "B/1/0", "B/1/2", "C/1/0"], "leave no training FOV"),
+    ],
+)
+def test_a_validation_split_that_cannot_work_names_the_key(heldout, validation, message):
+    with pytest.raises(ValueError, match=f"analysis.distillation.validation_fovs: expected some.*{message}"):
+        split_by_fov(FOVS, heldout, validation)
+
+
+def test_the_validation_target_prefers_annotations_then_the_teachers_calls():
+    split = split_by_fov(PLATE, None, ["A/1/4", "B/1/4"])
+    validation = np.flatnonzero(split.validation)  # A/1/4 (2 cells), B/1/4 (2 cells)
+    annotated = np.zeros(len(PLATE), bool)
+    annotated[validation[[0, 2]]] = True
+    positive = np.isin(np.arange(len(PLATE)), validation[2:])  # B/1/4 infected
+    teacher = np.where(np.char.startswith(PLATE.astype(str), "B"), 0.9, 0.1)
+    target = validation_target(split, annotated, positive, teacher)
+    assert target is not None and target.metric == "annotation_f1"
+    assert target.cells.tolist() == validation[[0, 2]].tolist() and target.positive.tolist() == [False, True]
+    one_state = validation_target(split, annotated & ~positive, positive & False, teacher)
+    assert one_state is not None and one_state.metric == "pseudo_label_f1"
+    assert one_state.cells.tolist() == validation.tolist()
+    assert one_state.positive.tolist() == [False, False, True, True]
+    assert validation_target(split_by_fov(PLATE, None, []), annotated, positive, teacher) is None
+    mock_only = split_by_fov(PLATE, None, ["A/1/4"])
+    with pytest.raises(
+        ValueError, match=r"validation_fovs: expected both .*\['A/1/4'\], found 0 infected of 1"
+    ):
+        validation_target(mock_only, annotated, positive, teacher)
 
 
 def test_split_sides_are_disjoint_and_cover_every_cell():
@@ -63,10 +127,10 @@ def _toy_patches(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return patches, labels
 
 
-def _fit_toy(seed: int, steps: int = 25):
+def _fit_toy(seed: int, steps: int = 25, validate=None, validation_every: int = 20):
     patches, labels = _toy_patches(48, seed=1)
     student = build_student("convnext_atto", 1, 1, 1, seed=seed)
-    losses = train_student(
+    training = train_student(
         student,
         lambda rows: patches[rows],
         np.arange(len(patches)),
@@ -79,12 +143,16 @@ def _fit_toy(seed: int, steps: int = 25):
         balance_classes=True,
         seed=seed,
         device=torch.device("cpu"),
+        validate=validate,
+        validation_every=validation_every,
     )
-    return student, patches, labels, losses
+    return student, patches, labels, training
 
 
 def test_the_student_learns_pseudo_labels_of_a_separable_toy(one_torch_thread):
-    student, _, _, losses = _fit_toy(seed=0)
+    student, _, _, training = _fit_toy(seed=0)
+    losses = training.losses
+    assert training.chosen_step == 25 and training.validation_steps == ()  # no scorer: the last step
     test_patches, test_labels = _toy_patches(32, seed=2)
     _, probability = encode_rows(
         student,
@@ -105,6 +173,31 @@ def test_same_seed_gives_the_same_student_on_the_cpu(one_torch_thread):
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     assert not torch.equal(first.head.weight, other.head.weight)
+
+
+def _same_weights(first, second) -> None:
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_the_student_keeps_the_weights_of_its_best_validation_step(one_torch_thread):
+    """Scores every 2 steps and at the last (7); the first best (step 4 of a tie with step 7) wins,
+    and the kept weights are those of a 4-step run with the same seed: scoring changes nothing."""
+    scripted = iter([0.2, 0.7, 0.5, 0.7])
+
+    def validate(student):
+        return next(scripted)
+
+    kept, *_, training = _fit_toy(seed=5, steps=7, validate=validate, validation_every=2)
+    assert training.validation_steps == (2, 4, 6, 7)
+    assert training.validation_scores == (0.2, 0.7, 0.5, 0.7)
+    assert training.chosen_step == training.validation_steps[int(np.argmax(training.validation_scores))] == 4
+    four_steps, *_, short = _fit_toy(seed=5, steps=4)
+    _same_weights(kept, four_steps)
+    assert training.losses[:4] == short.losses  # the same batches and updates until step 4
+    seven_steps, *_, full = _fit_toy(seed=5, steps=7)
+    assert training.losses == full.losses and not torch.equal(kept.head.weight, seven_steps.head.weight)
+    assert kept.training  # left in train mode, like a run without validation
 
 
 def test_one_pseudo_label_class_fails_clearly():
@@ -173,6 +266,13 @@ def test_enabled_without_teacher_or_dataset_fails_naming_the_keys():
         DistillationConfig(heldout_fovs=["B1"])
     with pytest.raises(ValidationError, match="Extra inputs"):
         DistillationConfig.model_validate({"max_stepz": 3})
+    with pytest.raises(ValidationError, match=r"validation_fovs: \['B1'\] are not FOV names"):
+        DistillationConfig(validation_fovs=["B1"])
+    with pytest.raises(ValidationError, match=r"validation_fovs: \['B/1/1'\] are also in heldout_fovs"):
+        DistillationConfig(heldout_fovs=["A/1/1", "B/1/1"], validation_fovs=["B/1/1", "B/1/2"])
+    with pytest.raises(ValidationError, match="validation_every"):
+        DistillationConfig(validation_every=0)
+    assert DistillationConfig(validation_fovs=[]).validation_fovs == []  # none: keep the last step
 
 
 @pytest.mark.parametrize(
@@ -196,8 +296,11 @@ def test_the_workflow_config_checks_teacher_and_dataset(distillation, message):
     assert WorkflowConfig.model_validate(raw).analysis.distillation.enabled
 
 
-def _write_toy_artifacts(root, n_tracks: int = 6, n_frames: int = 8) -> dict:
-    """Synthetic artifacts of rule ``distill``: 4 FOVs (mock A/1/*, infected B/1/*), channels
+TOY_FOVS = ("A/1/0", "A/1/1", "B/1/0", "B/1/1")
+
+
+def _write_toy_artifacts(root, n_tracks: int = 6, n_frames: int = 8, fovs=TOY_FOVS) -> dict:
+    """Synthetic artifacts of rule ``distill``: ``fovs`` (mock A/1/*, infected B/1/*), channels
     ``Phase3D`` (a bright centre when infected: phase sees it) and ``ViralSensor`` (the same, brighter);
     the teacher's features separate the states, annotations cover every third cell."""
     import zarr
@@ -210,7 +313,7 @@ def _write_toy_artifacts(root, n_tracks: int = 6, n_frames: int = 8) -> dict:
 
     rng = np.random.default_rng(0)
     rows = []
-    for fov in ("A/1/0", "A/1/1", "B/1/0", "B/1/1"):
+    for fov in fovs:
         for track in range(n_tracks):
             onset = rng.integers(1, n_frames - 2) if fov.startswith("B") and track % 3 else n_frames
             for t in range(n_frames):
@@ -309,6 +412,9 @@ def test_the_stage_scores_teacher_student_and_probe_on_held_out_fovs(tmp_path, o
     assert set(metrics["heldout_fovs"]) == {"A/1/1,B/1/1"} and set(metrics["training_fovs"]) == {
         "A/1/0,B/1/0"
     }
+    # two FOVs per well: no validation FOV by default, the student keeps its last step
+    assert set(metrics["validation_metric"]) == {"none"} and set(metrics["validation_fovs"]) == {""}
+    assert (metrics["student_chosen_step"] == 20).all() and metrics["validation_score"].isna().all()
     predictions, provenance = read_table(outputs.predictions, ArtifactKind.DISTILLATION_PREDICTIONS)
     assert set(predictions["fov_name"]) == {"A/1/1", "B/1/1"}  # held-out cells only
     assert provenance.config["seed"] == 0 and outputs.figure_png.stat().st_size > 0
@@ -316,6 +422,61 @@ def test_the_stage_scores_teacher_student_and_probe_on_held_out_fovs(tmp_path, o
     pd.testing.assert_frame_equal(stored, metrics)
     again = distill_stage(config, inputs, outputs, model="teacher", dataset="toy")
     pd.testing.assert_frame_equal(again, metrics)  # same seed, same result on the CPU
+
+
+def test_the_stage_chooses_the_students_step_on_validation_fovs(tmp_path, one_torch_thread):
+    """Validation FOVs A/1/2, B/1/2: nothing trains on them (the teacher's head fits the training FOVs'
+    annotations only), the student is scored on their annotations every 4 steps and keeps its best."""
+    from dynaclr.distill import distill_stage, plot_distillation, validation_curve
+    from dynaclr.io import ArtifactKind, read_table
+
+    fovs = ("A/1/0", "A/1/1", "A/1/2", "B/1/0", "B/1/1", "B/1/2")
+    inputs = _write_toy_artifacts(tmp_path, n_tracks=4, n_frames=6, fovs=fovs)
+    outputs = _outputs(tmp_path / "out")
+    config = DistillationConfig(
+        enabled=True,
+        teacher_model="teacher",
+        dataset="toy",
+        validation_fovs=["A/1/2", "B/1/2"],
+        validation_every=4,
+        max_steps=10,
+        batch_size=8,
+        n_bootstrap=10,
+    )
+    metrics = distill_stage(config, inputs, outputs, model="teacher", dataset="toy")
+    first = metrics.iloc[0]
+    assert (first["training_fovs"], first["validation_fovs"], first["heldout_fovs"]) == (
+        "A/1/0,B/1/0",
+        "A/1/2,B/1/2",
+        "A/1/1,B/1/1",
+    )
+    predictions, _ = read_table(inputs.predictions, ArtifactKind.PREDICTIONS)
+    annotated = predictions["annotated"].astype(bool)
+    assert first["n_training_annotations"] == int(
+        (annotated & predictions["fov_name"].isin(["A/1/0", "B/1/0"])).sum()
+    )
+    assert first["n_validation_cells"] == int(
+        (annotated & predictions["fov_name"].isin(["A/1/2", "B/1/2"])).sum()
+    )
+    assert first["n_pseudo_labelled"] == 2 * 4 * 6  # the training FOVs' cells only
+    assert first["validation_metric"] == "annotation_f1"
+    steps, scores = validation_curve(metrics)
+    assert steps.tolist() == [4, 8, 10] and np.isfinite(scores).all()
+    assert first["student_chosen_step"] == steps[np.argmax(scores)]
+    assert first["validation_score"] == scores.max()
+    stored, _ = read_table(outputs.metrics, ArtifactKind.DISTILLATION)
+    pd.testing.assert_frame_equal(stored, metrics)
+    assert "kept the weights of step" in plot_distillation(metrics)[1]
+    kept, _ = read_table(outputs.predictions, ArtifactKind.DISTILLATION_PREDICTIONS)
+    again = distill_stage(config, inputs, outputs, model="teacher", dataset="toy")
+    pd.testing.assert_frame_equal(again, metrics)  # same seed, same result on the CPU
+    # the kept weights are those of a run of exactly the chosen number of steps
+    chosen = int(first["student_chosen_step"])
+    distill_stage(
+        config.model_copy(update={"max_steps": chosen}), inputs, outputs, model="teacher", dataset="toy"
+    )
+    short, _ = read_table(outputs.predictions, ArtifactKind.DISTILLATION_PREDICTIONS)
+    np.testing.assert_array_equal(short["student_probability"], kept["student_probability"])
 
 
 def test_held_out_fovs_without_both_states_fail_naming_the_key(tmp_path):

@@ -1,7 +1,8 @@
 # Cross-modal distillation (paper Fig. 4), opt-in with analysis.distillation.enabled: the teacher's
 # (phase + sensor) infection classifier, refitted on the training FOVs' annotations, pseudo-labels
-# every training cell; a phase-only student is fine-tuned on them; teacher, student and a phase-only
-# linear probe are scored against ground truth on held-out FOVs.
+# every training cell; a phase-only student is fine-tuned on them, its kept step chosen on validation
+# FOVs (training FOVs set aside); teacher, student and a phase-only linear probe are scored against
+# ground truth on held-out FOVs.
 
 
 rule distill:

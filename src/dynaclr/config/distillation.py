@@ -10,6 +10,12 @@ phase-only linear probe (the same classifier on the student's *initial* encoder'
 on the same sparse annotations: no distillation) are scored against the simulator's ground truth on
 held-out FOVs that neither the teacher's head nor the student saw.
 
+The student's training length is chosen on *validation* FOVs, training FOVs set aside
+(``validation_fovs``) that neither the teacher's head nor the student trains on: the student is
+scored every ``validation_every`` steps (F1 of its calls against the validation FOVs' sparse
+annotations when they hold both states, otherwise against the teacher's calls there) and keeps the
+weights of its best step. The held-out FOVs and the ground truth never take part in the choice.
+
 Units are in the field names: ``_px`` pixels.
 """
 
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from dynaclr.config.base import StrictModel
 
@@ -42,6 +48,21 @@ class DistillationConfig(StrictModel):
         description="FOVs ('row/column/fov') scored against ground truth and never used for the teacher's "
         "head, the pseudo-labels or the student's training; null: in every well with two FOVs or more, "
         "every second FOV in name order (B/1/1, B/1/3, ...). Each side needs both infection states.",
+    )
+    validation_fovs: list[str] | None = Field(
+        None,
+        description="Training FOVs ('row/column/fov') set aside to choose the student's training length: "
+        "neither the teacher's head nor the student trains on them; the student keeps the weights of its "
+        "step with the best validation F1 (against their sparse annotations when these hold both infection "
+        "states, else against the teacher's calls on their cells). null: in every well with three training "
+        "FOVs or more, every third in name order (the third first), none elsewhere (the demo's plate: none); "
+        "[]: none. Without validation FOVs the student keeps the weights of its last step (max_steps).",
+    )
+    validation_every: int = Field(
+        20,
+        ge=1,
+        description="Optimiser steps between validation scores of the student (the last step is always "
+        "scored); each score encodes every validation cell once.",
     )
     student_channels: list[str] = Field(
         default_factory=lambda: ["Phase3D"],
@@ -72,7 +93,8 @@ class DistillationConfig(StrictModel):
         60,
         ge=1,
         description="Optimiser steps of the student (a step budget, so one seed gives the same weights "
-        "whatever the machine's speed).",
+        "whatever the machine's speed); with validation FOVs the most it trains, its kept step chosen on "
+        "them.",
     )
     batch_size: int = Field(
         32, ge=2, description="Training cells per step; each pass over them is a fresh permutation."
@@ -98,17 +120,29 @@ class DistillationConfig(StrictModel):
     confidence: float = Field(0.95, gt=0.0, lt=1.0, description="Central coverage of the bootstrap interval.")
     seed: int = Field(0, ge=0, description="Seed of the student's initial weights, batches and bootstrap.")
 
-    @field_validator("heldout_fovs")
+    @field_validator("heldout_fovs", "validation_fovs")
     @classmethod
-    def _fov_names(cls, value: list[str] | None) -> list[str] | None:
+    def _fov_names(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
         if value is None:
             return value
         bad = [name for name in value if name.count("/") != 2 or "" in name.split("/")]
         if bad:
-            raise ValueError(f"heldout_fovs: {bad} are not FOV names; write 'row/column/fov', e.g. 'B/1/1'")
-        if not value:
+            raise ValueError(
+                f"{info.field_name}: {bad} are not FOV names; write 'row/column/fov', e.g. 'B/1/1'"
+            )
+        if not value and info.field_name == "heldout_fovs":
             raise ValueError("heldout_fovs: empty; name at least one FOV or leave the key out")
         return value
+
+    @model_validator(mode="after")
+    def _validation_not_held_out(self) -> DistillationConfig:
+        both = sorted(set(self.validation_fovs or ()) & set(self.heldout_fovs or ()))
+        if both:
+            raise ValueError(
+                f"analysis.distillation.validation_fovs: {both} are also in heldout_fovs; a validation FOV "
+                "is a training FOV set aside, never a held-out one"
+            )
+        return self
 
     @model_validator(mode="after")
     def _named_when_enabled(self) -> DistillationConfig:

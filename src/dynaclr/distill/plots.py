@@ -1,4 +1,5 @@
-"""The distillation figure: held-out infection F1 of teacher, probe and student with bootstrap CIs.
+"""The distillation figure: held-out infection F1 of teacher, probe and student with bootstrap CIs,
+and, with validation FOVs, the student's validation curve with the step it kept.
 
 Returns ``(Figure, caption)`` like :mod:`dynaclr.figures.plots`; the caption states the finding and
 is also drawn under the axes, so the PNG carries it wherever it goes.
@@ -19,11 +20,42 @@ _LABELS = {
     "probe": "probe\n(phase, no distillation)",
     "student": "student\n(phase, distilled)",
 }
+_CURVE_LABELS = {
+    "annotation_f1": "student F1, validation FOVs' annotations",
+    "pseudo_label_f1": "student F1, teacher's calls on validation FOVs",
+}
 _COLOURS = {"teacher": "#4c72b0", "probe": "#8c8c8c", "student": "#dd8452"}
 
 
+def validation_curve(metrics: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``(K,)`` steps and ``(K,)`` validation scores of the student, from the comma-separated
+    ``validation_steps`` and ``validation_scores`` columns (empty without validation FOVs)."""
+    first = metrics.iloc[0]
+    steps, scores = (
+        str(first.get("validation_steps", "") or ""),
+        str(first.get("validation_scores", "") or ""),
+    )
+    return (
+        np.array([int(step) for step in steps.split(",") if step], dtype=np.int64),
+        np.array([float(score) for score in scores.split(",") if score], dtype=np.float64),
+    )
+
+
+def _validation_sentence(first: pd.Series) -> str:
+    metric = first.get("validation_metric", "none")
+    if metric is None or metric == "none" or pd.isna(metric):
+        return ""
+    against = "their sparse annotations" if metric == "annotation_f1" else "the teacher's calls on them"
+    return (
+        f" The student kept the weights of step {int(first['student_chosen_step'])}, its best F1 "
+        f"({float(first['validation_score']):.2f}) on validation FOVs {first['validation_fovs']} "
+        f"(which nothing trained on; {int(first['n_validation_cells'])} cells) against {against}."
+    )
+
+
 def distillation_caption(metrics: pd.DataFrame) -> str:
-    """One paragraph: what was compared, on which held-out cells, and the F1 of each method."""
+    """One paragraph: what was compared, on which held-out cells, the F1 of each method and, with
+    validation FOVs, the student's kept step."""
     by_method = metrics.set_index("method")
     first = metrics.iloc[0]
     level = round(100 * float(first["confidence"]))
@@ -61,20 +93,32 @@ def distillation_caption(metrics: pd.DataFrame) -> str:
         f"{f1('teacher')}, "
         f"phase-only student distilled from {int(first['n_pseudo_labelled'])} pseudo-labelled cells "
         f"{f1('student')}, phase-only linear probe without distillation {f1('probe')} "
-        f"(F1 [{level}% percentile-bootstrap CI over tracks]).{recovered}"
+        f"(F1 [{level}% percentile-bootstrap CI over tracks]).{recovered}{_validation_sentence(first)}"
     )
 
 
 def plot_distillation(metrics: pd.DataFrame) -> tuple[Figure, str]:
-    """Bars of held-out F1 per method (teacher, probe, student) with their CIs as error bars.
+    """Bars of held-out F1 per method (teacher, probe, student) with their CIs as error bars; with
+    validation FOVs, a second panel of the student's validation score per step, its kept step marked.
 
     Args:
         metrics: the ``distillation`` table (columns ``method, f1, f1_ci_low, f1_ci_high`` and the
-            counts the caption names).
+            counts the caption names; optionally the validation columns).
     """
     caption = distillation_caption(metrics)
-    figure = new_figure(5.6, 5.2)
-    ax = figure.subplots()
+    steps, scores = validation_curve(metrics)
+    if len(steps):
+        figure = new_figure(8.4, 5.2)
+        ax, curve = figure.subplots(1, 2, width_ratios=[3, 2])
+        chosen = int(metrics["student_chosen_step"].iloc[0])
+        curve.plot(steps, scores, marker="o", color=_COLOURS["student"])
+        curve.axvline(chosen, color="black", linestyle="--", linewidth=0.8, label=f"kept: step {chosen}")
+        curve.set_xlabel("student step")
+        curve.set_ylabel(_CURVE_LABELS.get(str(metrics["validation_metric"].iloc[0]), "validation score"))
+        curve.legend(fontsize=7, loc="lower right")
+    else:
+        figure = new_figure(5.6, 5.2)
+        ax = figure.subplots()
     methods = list(metrics["method"])
     f1 = metrics["f1"].to_numpy(dtype=np.float64)
     low = np.nan_to_num(f1 - metrics["f1_ci_low"].to_numpy(dtype=np.float64), nan=0.0)
@@ -91,5 +135,5 @@ def plot_distillation(metrics: pd.DataFrame) -> tuple[Figure, str]:
         f"Cross-modal distillation ({metrics['teacher_model'].iloc[0]}, {metrics['dataset'].iloc[0]})",
         fontsize=9,
     )
-    figure.supxlabel(textwrap.fill(caption, 100), fontsize=6, ha="left", x=0.02)
+    figure.supxlabel(textwrap.fill(caption, 150 if len(steps) else 100), fontsize=6, ha="left", x=0.02)
     return figure, caption

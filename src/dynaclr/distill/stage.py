@@ -3,7 +3,7 @@
 Protocol (:func:`distill_stage`, config :class:`~dynaclr.config.distillation.DistillationConfig`):
 
 1. Split the dataset's cells by FOV (:func:`~dynaclr.distill.split.split_by_fov`): training FOVs,
-   held-out FOVs.
+   validation FOVs (training FOVs set aside, possibly none) and held-out FOVs.
 2. Teacher: the infection classifier of rule ``classify`` on the teacher's (phase + sensor)
    embeddings, read from its artifact (hyperparameters, representation) and refitted, with the same
    scikit-learn pipeline, on the annotations of the training FOVs only (the rule's own classifier
@@ -14,7 +14,12 @@ Protocol (:func:`distill_stage`, config :class:`~dynaclr.config.distillation.Dis
    head, fine-tuned end to end on every training cell's pseudo-label
    (:func:`~dynaclr.distill.student.train_student`). It starts from ``student_model``'s encoder (a
    contrastive model trained on those channels alone, as the paper's phase-only model) or, without
-   one, from seeded random weights.
+   one, from seeded random weights. With validation FOVs it is scored every ``validation_every``
+   steps and keeps the weights of its best step (:func:`validation_target`): the score is the F1 of
+   its calls (threshold 0.5) against the validation FOVs' sparse annotations when these hold both
+   states (``annotation_f1``), otherwise against the teacher's calls on every validation cell
+   (``pseudo_label_f1``): labels it never trained on, and never the held-out FOVs' ground truth.
+   Without validation FOVs it keeps its last step's weights (``max_steps``).
 4. Probe (no distillation): the same classifier pipeline fitted on the same training annotations,
    on the features of the student's *initial* encoder (the phase-only contrastive model, or random
    weights).
@@ -33,7 +38,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -50,7 +55,15 @@ from dynaclr.classify import (
 from dynaclr.config.distillation import DistillationConfig
 from dynaclr.distill.plots import plot_distillation
 from dynaclr.distill.split import FovSplit, split_by_fov
-from dynaclr.distill.student import build_student, encode_rows, student_from_encoder, train_student
+from dynaclr.distill.student import (
+    StudentClassifier,
+    StudentScorer,
+    StudentTraining,
+    build_student,
+    encode_rows,
+    student_from_encoder,
+    train_student,
+)
 from dynaclr.embeddings import (
     attach_ground_truth,
     cell_table,
@@ -70,6 +83,9 @@ from dynaclr.io import (
 from dynaclr.io.figures import save_figure
 from dynaclr.numerics.device import resolve_device
 from dynaclr.patches.store import PatchRowReader, open_patch_store
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +125,13 @@ DISTILLATION_COLUMNS: tuple[str, ...] = (
     "n_pseudo_labelled",
     "pseudo_label_positive_fraction",
     "agreement_with_teacher",
+    "validation_fovs",
+    "n_validation_cells",
+    "validation_metric",
+    "validation_steps",
+    "validation_scores",
+    "student_chosen_step",
+    "validation_score",
     "n_bootstrap",
     "confidence",
 )
@@ -194,7 +217,8 @@ def _fit_head(pipeline: Any, matrix: np.ndarray, truth: np.ndarray, what: str) -
     if truth.all() or not truth.any():
         raise ValueError(
             f"{what}: the training FOVs' {TASK} annotations hold one class ({int(truth.sum())} of "
-            f"{len(truth)} positive); hold out other FOVs (analysis.distillation.heldout_fovs)"
+            f"{len(truth)} positive); hold out or set aside other FOVs (analysis.distillation.heldout_fovs, "
+            "validation_fovs)"
         )
     return clone(pipeline).fit(matrix, truth.astype(int))
 
@@ -277,6 +301,55 @@ def _check_heldout_truth(split: FovSplit, truth: np.ndarray) -> None:
 
 
 @dataclass(frozen=True)
+class ValidationTarget:
+    """The labels the student's training length is chosen on (cells of the validation FOVs).
+
+    Attributes:
+        cells: ``(V,)`` positions of the scored validation cells in the teacher's embeddings.
+        positive: ``(V,)`` bool, their label is ``infected``.
+        metric: ``'annotation_f1'`` (the cells are the annotated ones, labelled by their annotation) or
+            ``'pseudo_label_f1'`` (every validation cell, labelled by the teacher's call).
+    """
+
+    cells: np.ndarray
+    positive: np.ndarray
+    metric: str
+
+
+def validation_target(
+    split: FovSplit, annotated: np.ndarray, annotation_positive: np.ndarray, teacher_probability: np.ndarray
+) -> ValidationTarget | None:
+    """The validation FOVs' sparse annotations when they hold both states, else the teacher's calls
+    (probability >= 0.5) on every validation cell; None without validation FOVs.
+
+    Args:
+        annotated, annotation_positive: ``(N,)`` bool per cell of the teacher's embeddings.
+        teacher_probability: ``(N,)`` the teacher's positive-class probability (its head never saw
+            the validation FOVs' annotations).
+
+    Raises:
+        ValueError: neither the annotations nor the teacher's calls on the validation FOVs hold both
+            states (the message names ``analysis.distillation.validation_fovs`` and the counts).
+    """
+    if not split.validation_fovs:
+        return None
+    labelled = np.flatnonzero(split.validation & annotated)
+    n_positive = int(annotation_positive[labelled].sum())
+    if 0 < n_positive < len(labelled):
+        return ValidationTarget(labelled, annotation_positive[labelled], "annotation_f1")
+    every = np.flatnonzero(split.validation)
+    calls = teacher_probability[every] >= 0.5
+    if 0 < int(calls.sum()) < len(every):
+        return ValidationTarget(every, calls, "pseudo_label_f1")
+    raise ValueError(
+        f"analysis.distillation.validation_fovs: expected both infection states on the validation FOVs "
+        f"{list(split.validation_fovs)}, found {n_positive} infected of {len(labelled)} annotations and "
+        f"{int(calls.sum())} infected of {len(every)} teacher calls; set aside FOVs of infected and mock "
+        "wells, or [] for none"
+    )
+
+
+@dataclass(frozen=True)
 class StageCells:
     """The cells of the teacher's embeddings the stage uses, as positions into them.
 
@@ -285,6 +358,8 @@ class StageCells:
         annotated_training: ``(A,)`` annotated cells of the training FOVs (fit both linear heads).
         annotation_positive: ``(A,)`` bool, their annotation is the positive class.
         training: ``(T,)`` every cell of the training FOVs (pseudo-labelled, train the student).
+        validation: the student's validation cells and labels (:func:`validation_target`); None
+            without validation FOVs.
         scored: ``(H,)`` cells of the held-out FOVs that a ground-truth cell matches.
         truth: ``(H,)`` bool, ground-truth ``infected`` of ``scored``.
         tracks: ``(H,)`` ``'fov|track'`` of ``scored`` (the bootstrap's clusters).
@@ -294,6 +369,7 @@ class StageCells:
     annotated_training: np.ndarray
     annotation_positive: np.ndarray
     training: np.ndarray
+    validation: ValidationTarget | None
     scored: np.ndarray
     truth: np.ndarray
     tracks: np.ndarray
@@ -318,6 +394,25 @@ def pseudo_label_targets(probability: np.ndarray, kind: str) -> np.ndarray:
     return (probability >= 0.5).astype(np.int64)
 
 
+def _validation_scorer(
+    read: StudentChannels,
+    rows: np.ndarray,
+    positive: np.ndarray,
+    crop_yx: int,
+    config: DistillationConfig,
+    device: torch.device,
+) -> StudentScorer:
+    """F1 (threshold 0.5) of a student's calls on the patch-store ``rows`` ``(V,)`` against ``positive``."""
+
+    def score(student: StudentClassifier) -> float:
+        _, probability = encode_rows(
+            student, read, rows, crop_yx=crop_yx, batch_size=config.inference_batch_size, device=device
+        )
+        return binary_metrics(positive, probability)["f1"]
+
+    return score
+
+
 def _phase_only_probabilities(
     config: DistillationConfig,
     read: StudentChannels,
@@ -327,8 +422,9 @@ def _phase_only_probabilities(
     cells: StageCells,
     targets: np.ndarray,
     start: Any = None,
-) -> dict[str, np.ndarray]:
-    """``{'probe': (H,), 'student': (H,)}`` positive-class probabilities of the held-out cells.
+) -> tuple[dict[str, np.ndarray], StudentTraining]:
+    """``{'probe': (H,), 'student': (H,)}`` positive-class probabilities of the held-out cells, and the
+    student's training record (its validation curve and kept step).
 
     The probe is fitted on the student's initial encoder's features before the student trains; that
     encoder is ``start``'s (a phase-only contrastive model) or seeded random weights."""
@@ -347,7 +443,12 @@ def _phase_only_probabilities(
     probe = _fit_head(pipeline, initial_features[:n_annotated], cells.annotation_positive, "probe")
     probe_probability = probe.predict_proba(initial_features[n_annotated:])[:, 1]
     logger.info("Student: %d training cells, %d steps on %s", len(cells.training), config.max_steps, device)
-    train_student(
+    validate = None
+    if cells.validation is not None:
+        validate = _validation_scorer(
+            read, cells.store_rows[cells.validation.cells], cells.validation.positive, crop_yx, config, device
+        )
+    training = train_student(
         student,
         read,
         cells.store_rows[cells.training],
@@ -360,6 +461,8 @@ def _phase_only_probabilities(
         balance_classes=config.balance_classes,
         seed=config.seed,
         device=device,
+        validate=validate,
+        validation_every=config.validation_every,
     )
     _, student_probability = encode_rows(
         student,
@@ -369,7 +472,7 @@ def _phase_only_probabilities(
         batch_size=config.inference_batch_size,
         device=device,
     )
-    return {"probe": probe_probability, "student": student_probability}
+    return {"probe": probe_probability, "student": student_probability}, training
 
 
 def _metrics_table(
@@ -377,11 +480,15 @@ def _metrics_table(
     probabilities: dict[str, np.ndarray],
     cells: StageCells,
     split: FovSplit,
+    training: StudentTraining,
     identity: dict[str, Any],
 ) -> pd.DataFrame:
     """One row per method of :data:`METHODS` (:data:`DISTILLATION_COLUMNS`); ``identity`` holds
-    ``teacher_model``, ``dataset``, ``pseudo_label_positive_fraction`` and each method's channels."""
+    ``teacher_model``, ``dataset``, ``pseudo_label_positive_fraction`` and each method's channels.
+    The validation curve is two comma-separated strings (steps; scores as Python writes floats, so
+    they read back exactly)."""
     channels = identity.pop("input_channels")
+    scores = dict(zip(training.validation_steps, training.validation_scores, strict=True))
     common = {
         **identity,
         "n_heldout_cells": len(cells.scored),
@@ -391,15 +498,22 @@ def _metrics_table(
         "training_fovs": ",".join(split.training_fovs),
         "n_training_annotations": len(cells.annotated_training),
         "n_pseudo_labelled": len(cells.training),
+        "validation_fovs": ",".join(split.validation_fovs),
+        "n_validation_cells": 0 if cells.validation is None else len(cells.validation.cells),
+        "validation_metric": "none" if cells.validation is None else cells.validation.metric,
+        "validation_steps": ",".join(map(str, training.validation_steps)),
+        "validation_scores": ",".join(map(repr, training.validation_scores)),
+        "student_chosen_step": training.chosen_step,
+        "validation_score": scores.get(training.chosen_step, np.nan),
         "n_bootstrap": config.n_bootstrap,
         "confidence": config.confidence,
     }
     teacher_call = probabilities["teacher"] >= 0.5
-    scores = _scores(probabilities, cells.truth, cells.tracks, config)
+    held_out_scores = _scores(probabilities, cells.truth, cells.tracks, config)
     rows = [
         {
             **common,
-            **scores[method],
+            **held_out_scores[method],
             "input_channels": channels[method],
             "agreement_with_teacher": float(np.mean((probabilities[method] >= 0.5) == teacher_call)),
         }
@@ -431,8 +545,9 @@ def distill_stage(
         The metrics table (one row per method of :data:`METHODS`), also written to ``outputs.metrics``.
 
     Raises:
-        ValueError: a student channel is not in the patch store, the split leaves a side without
-            both classes, or the pseudo-labels hold one class.
+        ValueError: a student channel is not in the patch store, a validation FOV is unknown or held
+            out, the split leaves a side (training, validation or held out) without both classes, or
+            the pseudo-labels hold one class.
         ArtifactError: an input is missing, malformed, or does not cover the teacher's cells.
     """
     adata = read_embeddings(inputs.embeddings)
@@ -456,47 +571,55 @@ def distill_stage(
     truth = attach_ground_truth(
         obs, truth_table, ["infected"], on=config.match_truth_on, max_distance_px=config.max_match_distance_px
     )["infected"].to_numpy(dtype=np.float64)
-    split = split_by_fov(obs["fov_name"].to_numpy(), config.heldout_fovs)
+    split = split_by_fov(obs["fov_name"].to_numpy(), config.heldout_fovs, config.validation_fovs)
     _check_heldout_truth(split, truth)
-    logger.info("Training FOVs %s, held-out FOVs %s", list(split.training_fovs), list(split.heldout_fovs))
+    logger.info(
+        "Training FOVs %s, validation FOVs %s, held-out FOVs %s",
+        list(split.training_fovs),
+        list(split.validation_fovs),
+        list(split.heldout_fovs),
+    )
     annotated_training = np.flatnonzero(split.training & annotated)
+
+    # teacher: classify's pipeline refitted on the training FOVs' annotations
+    teacher_matrix = representation_matrix(adata, teacher_classifier.representation)
+    teacher_head = _fit_head(
+        teacher_classifier.pipeline,
+        teacher_matrix[annotated_training],
+        annotation_positive[annotated_training],
+        "teacher",
+    )
+    teacher_probability = teacher_head.predict_proba(teacher_matrix)[:, 1]
     scored = np.flatnonzero(split.heldout & np.isfinite(truth))
     cells = StageCells(
         store_rows=_rows_of(obs, store.index, "row", inputs.patches_parquet, "embed").astype(np.int64),
         annotated_training=annotated_training,
         annotation_positive=annotation_positive[annotated_training],
         training=np.flatnonzero(split.training),
+        validation=validation_target(split, annotated, annotation_positive, teacher_probability),
         scored=scored,
         truth=truth[scored] > 0.5,
         tracks=(obs["fov_name"].astype(str) + "|" + obs["track_id"].astype(str)).to_numpy()[scored],
     )
-
-    # teacher: classify's pipeline refitted on the training FOVs' annotations
-    teacher_matrix = representation_matrix(adata, teacher_classifier.representation)
-    teacher_head = _fit_head(
-        teacher_classifier.pipeline, teacher_matrix[annotated_training], cells.annotation_positive, "teacher"
-    )
-    teacher_probability = teacher_head.predict_proba(teacher_matrix)[:, 1]
     pseudo_probability = teacher_probability[cells.training]
-    probabilities = {
-        "teacher": teacher_probability[scored],
-        **_phase_only_probabilities(
-            config,
-            read,
-            int(store.array.shape[2]),
-            config.crop_size_yx_px or store.patch_size_yx_px,
-            teacher_classifier.pipeline,
-            cells,
-            pseudo_label_targets(pseudo_probability, config.pseudo_labels),
-            start=student_start.encoder() if student_start is not None else None,
-        ),
-    }
+    phase_only, training = _phase_only_probabilities(
+        config,
+        read,
+        int(store.array.shape[2]),
+        config.crop_size_yx_px or store.patch_size_yx_px,
+        teacher_classifier.pipeline,
+        cells,
+        pseudo_label_targets(pseudo_probability, config.pseudo_labels),
+        start=student_start.encoder() if student_start is not None else None,
+    )
+    probabilities = {"teacher": teacher_probability[scored], **phase_only}
     student_channels = "+".join(config.student_channels)
     metrics = _metrics_table(
         config,
         probabilities,
         cells,
         split,
+        training,
         {
             "teacher_model": model,
             "dataset": dataset,

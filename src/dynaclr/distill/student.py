@@ -4,6 +4,14 @@ Plain PyTorch (no Lightning): one short loop with a step budget. Reproducibility
 weights come from ``torch.manual_seed(seed)``; the batches are a permutation of the training cells
 per pass drawn from ``numpy.random.default_rng(seed)``, so the same seed gives the same weights on
 the CPU whatever the machine's speed.
+
+Early stopping without peeking at the test set: given a scorer of validation cells (cells the
+student never trains on), :func:`train_student` scores the student every ``validation_every`` steps
+and at the last, keeps a CPU copy of the weights at the best score (the earliest on a tie) and
+restores them at the end. The model is put back in train mode after each score; a scorer that
+draws no random number (as :func:`encode_rows`, eval mode under ``torch.inference_mode``) leaves
+the training run unchanged, so the weights kept at step ``k`` are those of a run of exactly ``k``
+steps with the same seed.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -68,6 +77,29 @@ def student_from_encoder(encoder: ContrastiveEncoder, seed: int) -> StudentClass
     return StudentClassifier(encoder)
 
 
+#: Scores a student on validation cells, higher is better (e.g. F1); called between steps.
+StudentScorer = Callable[["StudentClassifier"], float]
+
+
+@dataclass(frozen=True)
+class StudentTraining:
+    """What :func:`train_student` did.
+
+    Attributes:
+        losses: ``(max_steps,)`` training cross-entropy of every step.
+        validation_steps: steps (1-based counts) after which the student was scored; empty without
+            a scorer.
+        validation_scores: the score after each of ``validation_steps``.
+        chosen_step: the step whose weights the student holds at the end: the first step of the best
+            validation score, or ``max_steps`` without a scorer (or when no score is finite).
+    """
+
+    losses: list[float]
+    validation_steps: tuple[int, ...]
+    validation_scores: tuple[float, ...]
+    chosen_step: int
+
+
 def _batch(read: PatchReader, rows: np.ndarray, crop_yx: int, device: torch.device) -> torch.Tensor:
     patches = center_crop(np.asarray(read(rows), dtype=np.float32), crop_yx)
     return torch.from_numpy(np.ascontiguousarray(patches)).to(device)
@@ -87,8 +119,10 @@ def train_student(
     balance_classes: bool,
     seed: int,
     device: torch.device,
-) -> list[float]:
-    """Fine-tune ``student`` end to end with cross-entropy on ``targets``; return the per-step losses.
+    validate: StudentScorer | None = None,
+    validation_every: int = 20,
+) -> StudentTraining:
+    """Fine-tune ``student`` end to end with cross-entropy on ``targets`` (module docstring).
 
     Args:
         read: reads patches of store rows.
@@ -96,6 +130,12 @@ def train_student(
         targets: ``(N,)`` int class (hard pseudo-labels) or ``(N, 2)`` float probabilities (soft).
         crop_yx: centre crop (pixels) of every patch.
         balance_classes: weight each class by ``N / (2 * count)`` of its (hard or expected) count.
+        validate: scores the student on validation cells; ``None``: train ``max_steps`` steps and
+            keep the last weights.
+        validation_every: steps between scores (the last step is always scored).
+
+    Returns:
+        The losses, the validation curve and the step whose weights ``student`` now holds.
 
     Raises:
         ValueError: fewer training cells than ``batch_size`` or a single pseudo-label class.
@@ -115,6 +155,9 @@ def train_student(
     steps_per_pass = len(rows) // batch_size
     order = np.zeros(0, dtype=np.int64)
     losses: list[float] = []
+    validation_steps: list[int] = []
+    validation_scores: list[float] = []
+    best_score, best_state, chosen_step = -math.inf, None, max_steps
     for step in tqdm(range(max_steps), desc="student", unit="step", mininterval=5.0):
         if step % steps_per_pass == 0:
             order = rng.permutation(len(rows))
@@ -128,7 +171,23 @@ def train_student(
         losses.append(float(loss.detach()))
         if (step + 1) % max(1, max_steps // 5) == 0:
             logger.info("student step %d/%d: cross-entropy %.4f", step + 1, max_steps, losses[-1])
-    return losses
+        if validate is not None and ((step + 1) % validation_every == 0 or step + 1 == max_steps):
+            score = float(validate(student))
+            student.train()
+            validation_steps.append(step + 1)
+            validation_scores.append(score)
+            logger.info("student step %d/%d: validation score %.4f", step + 1, max_steps, score)
+            if score > best_score:  # strict: the earliest step of a tie; NaN never wins
+                best_score, chosen_step = score, step + 1
+                best_state = {
+                    name: value.detach().to("cpu", copy=True) for name, value in student.state_dict().items()
+                }
+    if best_state is not None:
+        student.load_state_dict(best_state)
+        logger.info("Student keeps the weights of step %d (validation score %.4f)", chosen_step, best_score)
+    elif validate is not None:
+        logger.warning("No finite validation score; the student keeps the weights of the last step")
+    return StudentTraining(losses, tuple(validation_steps), tuple(validation_scores), chosen_step)
 
 
 def encode_rows(
