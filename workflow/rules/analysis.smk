@@ -209,7 +209,7 @@ rule align_pseudotime:
         f"{RESULTS}/benchmarks/align_pseudotime/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=whole_store_mem_mb(4000, WHOLE_STORE_BYTES_PER_VALUE["align_pseudotime"]),
+        mem_mb=align_pseudotime_mem_mb(CONFIG.analysis.pseudotime),
         runtime=30,
     conda:
         "../../envs/dynaclr.yaml"

@@ -137,6 +137,41 @@ def project_embeddings_mem_mb(projections):
     return mem_mb
 
 
+#: Memory of align_pseudotime, which streams its store (docs/benchmarks.md, "align_pseudotime
+#: streamed"): the cells' obs, their ground truth or predictions, the lineage series and the per-frame
+#: DTW tables (and the Parquet copy written): 1,526 bytes a cell measured from 199,728 to 500,004 cells
+#: (320 features, one reference, no divisions; peaks 883 and 1,320 MiB, 1,665 MiB at 199,728 when it
+#: read the store whole), 2,000 allowed; each further reference (n_references) keeps one more table
+#: (about 26 bytes a cell measured, 200 allowed; a division repeats the mother's frames in each
+#: daughter's series); with pca_components the (N, k) coordinates and one gathered batch of them (16
+#: bytes a component) and the D x D eigenproblem; and a few float64 copies of one block (the decoded
+#: chunk, the gathered query rows, the PCA's centred block; 4 allowed, as temporal_metrics), never
+#: cells x features.
+ALIGN_PSEUDOTIME_BASE_MB, ALIGN_PSEUDOTIME_BYTES_PER_CELL, ALIGN_PSEUDOTIME_BYTES_PER_REFERENCE = 1000, 2000, 200
+ALIGN_PSEUDOTIME_BYTES_PER_COMPONENT, ALIGN_PSEUDOTIME_BLOCK_COPIES = 16, 4
+
+
+def align_pseudotime_mem_mb(pseudotime):
+    """The mem_mb function of align_pseudotime for ``pseudotime`` (the analysis.pseudotime config):
+    at least 4,000 MB, more from about 1.2 million cells (320 features, one reference, no PCA)."""
+    per_cell = ALIGN_PSEUDOTIME_BYTES_PER_CELL + ALIGN_PSEUDOTIME_BYTES_PER_REFERENCE * (pseudotime.n_references - 1)
+    components = pseudotime.pca_components or 0
+    per_cell += ALIGN_PSEUDOTIME_BYTES_PER_COMPONENT * components
+
+    def mem_mb(wildcards, input):
+        from dynaclr.embeddings.blocks import BLOCK_BYTES
+        from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
+
+        n_cells, n_features = embeddings_shape(_made(input.embeddings))
+        block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+        held = n_cells * per_cell + ALIGN_PSEUDOTIME_BLOCK_COPIES * block_bytes
+        if components:
+            held += 4 * 8 * n_features**2  # covariance, eigenvectors, components
+        return max(4000, ALIGN_PSEUDOTIME_BASE_MB + math.ceil(held / 1e6))
+
+    return mem_mb
+
+
 #: Memory of the jobs that read whole embeddings stores with read_embeddings (float32 X, 4 bytes a
 #: value, and the float64 copies the analysis makes: standardised matrices, PCA, distances): a fixed
 #: part plus bytes per stored value (cells x features, summed over the stores read), never below the
@@ -145,7 +180,7 @@ def project_embeddings_mem_mb(projections):
 #:   python benchmarks/gathers.py --workdir /tmp/mem --analysis-cells 50000 200000 --analysis-features 320
 #: bytes per value above the imports job (~250 MiB) at 199,728 x 320 (slope from 49,932 cells):
 #: project_embeddings with pca (before it streamed; with UMAP or PHATE it still reads whole) 45.0 (44.2),
-#: align_pseudotime 23.2 (22.3), embedding_figures 33.1 (31.7), export_embeddings h5ad + parquet
+#: align_pseudotime (before it streamed) 23.2 (22.3), embedding_figures 33.1 (31.7), export_embeddings h5ad + parquet
 #: 9.9 (8.9). Allowed: about 1.25 x that, and 1,000 MB for the interpreter, libraries and fixed costs
 #: (the line through the two sizes meets zero values at 250-400 MiB). Not measured (they also need a
 #: patch store, a checkpoint or training): pseudotime_figure, interpret_embeddings,
@@ -154,7 +189,6 @@ def project_embeddings_mem_mb(projections):
 WHOLE_STORE_BASE_MB = 1000
 WHOLE_STORE_BYTES_PER_VALUE = {
     "project_embeddings": 56,
-    "align_pseudotime": 30,
     "embedding_figures": 42,
     "export_embeddings": 13,
     "unmeasured": 56,

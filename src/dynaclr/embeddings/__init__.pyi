@@ -4,6 +4,7 @@ from .blocks import (
     BLOCK_BYTES as BLOCK_BYTES,
     MatrixBlocks as MatrixBlocks,
     standard_scaler_statistics as standard_scaler_statistics,
+    streamed_principal_components as streamed_principal_components,
 )
 from .cells import (
     attach_ground_truth as attach_ground_truth,

@@ -8,7 +8,8 @@ embeddings store (:func:`dynaclr.embeddings.open_representation`) read without e
 whole. A block is a whole number of the zarr array's row chunks (a slice inside a chunk decodes
 the whole chunk anyway), about :data:`BLOCK_BYTES` of float64; rule ``embed`` writes chunks of
 :data:`dynaclr.embeddings.store.STREAMED_CHUNK_ROWS` rows. :func:`standard_scaler_statistics` gives
-the column statistics scikit-learn's ``StandardScaler`` would fit on the whole matrix.
+the column statistics scikit-learn's ``StandardScaler`` would fit on the whole matrix,
+:func:`streamed_principal_components` its PCA (rules ``project_embeddings`` and ``align_pseudotime``).
 """
 
 from __future__ import annotations
@@ -134,6 +135,67 @@ def standard_scaler_statistics(blocks: MatrixBlocks) -> tuple[np.ndarray, np.nda
     scale = np.sqrt(variance)
     scale[constant] = 1.0
     return mean, scale
+
+
+def streamed_principal_components(
+    blocks: MatrixBlocks, n_components: int, *, standardize: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of the ``(N, D)`` matrix of ``blocks``, z-scored first when ``standardize``, never held
+    whole: scikit-learn's ``PCA(n_components, svd_solver='full').fit_transform`` (after
+    ``StandardScaler`` when ``standardize``), to rounding.
+
+    Exact, not incremental: the eigendecomposition of the covariance, as scikit-learn's
+    ``PCA(svd_solver='covariance_eigh')`` does, but accumulated over blocks of centred rows, with the
+    conventions of its ``svd_solver='full'``. Four passes over the matrix:
+
+    1. and 2. column means ``mu`` and scales ``s`` of ``StandardScaler`` (population standard
+       deviation, 1 for a constant column; :func:`standard_scaler_statistics`); ``s = 1`` when not
+       standardising;
+    3. the ``(D, D)`` scatter ``S = sum_i z_i z_i^T`` of the rows ``z_i = (x_i - mu) / s`` and their
+       sum, in float64; the covariance is ``C = (S - N m m^T) / (N - 1)`` with ``m`` the mean of
+       the ``z_i`` (zero up to rounding: the correction of the two-pass algorithm);
+    4. the coordinates ``(z_i - m) V_k`` of every row.
+
+    ``C = V diag(lambda) V^T`` by ``numpy.linalg.eigh``; components in decreasing ``lambda`` (clipped
+    at 0, as scikit-learn clips), each signed so that its largest-magnitude loading is positive
+    (scikit-learn's ``svd_flip(..., u_based_decision=False)``). The variance ratio is
+    ``lambda_j / sum(lambda)``: scikit-learn's ``explained_variance_ratio_`` (variances with
+    ``ddof=1``, over all ``min(N, D)`` components). Memory: ``D x D`` float64, the ``(N, k)``
+    coordinates and a few blocks.
+
+    Returns:
+        ``(N, n_components)`` float64 coordinates (unitless) and the ``(n_components,)`` variance ratio.
+
+    Raises:
+        ValueError: ``n_components`` is not in ``[1, min(N, D)]``, or a value is NaN or infinite.
+    """
+    n_rows, n_columns = blocks.shape
+    if not 1 <= n_components <= min(n_rows, n_columns):
+        raise ValueError(f"n_components={n_components} must be in [1, min(N, D)={min(n_rows, n_columns)}]")
+    mean, scale = standard_scaler_statistics(blocks)
+    if not standardize:
+        scale = np.ones(n_columns)
+    scatter, total = np.zeros((n_columns, n_columns)), np.zeros(n_columns)
+    for _, block in blocks:
+        block -= mean
+        block /= scale
+        total += block.sum(axis=0)
+        scatter += block.T @ block
+    offset = total / n_rows
+    covariance = (scatter - n_rows * np.outer(offset, offset)) / (n_rows - 1)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)  # ascending
+    eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)
+    components = np.ascontiguousarray(eigenvectors[:, ::-1].T)  # (D, D): one component a row
+    largest = np.argmax(np.abs(components), axis=1)
+    components *= np.sign(components[np.arange(n_columns), largest])[:, np.newaxis]
+    kept = components[:n_components]  # (k, D)
+    coordinates = np.empty((n_rows, n_components))
+    for start, block in blocks:
+        block -= mean
+        block /= scale
+        block -= offset
+        coordinates[start : start + len(block)] = block @ kept.T
+    return coordinates, eigenvalues[:n_components] / eigenvalues.sum()
 
 
 def _default_block_rows(array: Any) -> int:

@@ -34,7 +34,7 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from dynaclr.config.embeddings import PROJECTION_KEYS, ProjectionConfig
-from dynaclr.embeddings.blocks import MatrixBlocks, standard_scaler_statistics
+from dynaclr.embeddings.blocks import MatrixBlocks, streamed_principal_components
 from dynaclr.embeddings.cells import cell_table
 from dynaclr.embeddings.store import (
     check_index,
@@ -156,26 +156,8 @@ def project_matrix(
 
 def streamed_pca(blocks: MatrixBlocks, config: ProjectionConfig) -> tuple[np.ndarray, dict[str, Any]]:
     """PCA of the ``(N, D)`` matrix of ``blocks``, z-scored first when ``config.standardize``, never
-    held whole: what :func:`project_matrix` gives for ``pca``, to rounding.
-
-    Exact, not incremental: the eigendecomposition of the covariance, as scikit-learn's
-    ``PCA(svd_solver='covariance_eigh')`` does, but accumulated over blocks of centred rows, with the
-    conventions of its ``svd_solver='full'``. Four passes over the matrix:
-
-    1. and 2. column means ``mu`` and scales ``s`` of ``StandardScaler`` (population standard
-       deviation, 1 for a constant column; :func:`~dynaclr.embeddings.blocks.standard_scaler_statistics`);
-       ``s = 1`` when not standardising;
-    3. the ``(D, D)`` scatter ``S = sum_i z_i z_i^T`` of the rows ``z_i = (x_i - mu) / s`` and their
-       sum, in float64; the covariance is ``C = (S - N m m^T) / (N - 1)`` with ``m`` the mean of
-       the ``z_i`` (zero up to rounding: the correction of the two-pass algorithm);
-    4. the coordinates ``(z_i - m) V_k`` of every row.
-
-    ``C = V diag(lambda) V^T`` by ``numpy.linalg.eigh``; components in decreasing ``lambda`` (clipped
-    at 0, as scikit-learn clips), each signed so that its largest-magnitude loading is positive
-    (scikit-learn's ``svd_flip(..., u_based_decision=False)``). ``variance_ratio`` is
-    ``lambda_j / sum(lambda)``: scikit-learn's ``explained_variance_ratio_`` (variances with
-    ``ddof=1``, over all ``min(N, D)`` components). Memory: ``D x D`` float64, the ``(N, k)``
-    coordinates and a few blocks (see :class:`~dynaclr.embeddings.blocks.MatrixBlocks`).
+    held whole: what :func:`project_matrix` gives for ``pca``, to rounding
+    (:func:`~dynaclr.embeddings.blocks.streamed_principal_components`).
 
     Returns:
         ``(N, config.n_components)`` float64 coordinates (unitless) and ``{"variance_ratio": [...]}``.
@@ -184,32 +166,10 @@ def streamed_pca(blocks: MatrixBlocks, config: ProjectionConfig) -> tuple[np.nda
         ValueError: ``n_components`` exceeds ``min(N, D)`` (naming the config key), or a value is
             NaN or infinite.
     """
-    n_rows, n_columns = blocks.shape
     _check_components(blocks.shape, config.n_components)
-    mean, scale = standard_scaler_statistics(blocks)
-    if not config.standardize:
-        scale = np.ones(n_columns)
-    scatter, total = np.zeros((n_columns, n_columns)), np.zeros(n_columns)
-    for _, block in blocks:
-        block -= mean
-        block /= scale
-        total += block.sum(axis=0)
-        scatter += block.T @ block
-    offset = total / n_rows
-    covariance = (scatter - n_rows * np.outer(offset, offset)) / (n_rows - 1)
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)  # ascending
-    eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)
-    components = np.ascontiguousarray(eigenvectors[:, ::-1].T)  # (D, D): one component a row
-    largest = np.argmax(np.abs(components), axis=1)
-    components *= np.sign(components[np.arange(n_columns), largest])[:, np.newaxis]
-    kept = components[: config.n_components]  # (k, D)
-    coordinates = np.empty((n_rows, config.n_components))
-    for start, block in blocks:
-        block -= mean
-        block /= scale
-        block -= offset
-        coordinates[start : start + len(block)] = block @ kept.T
-    ratio = eigenvalues[: config.n_components] / eigenvalues.sum()
+    coordinates, ratio = streamed_principal_components(
+        blocks, config.n_components, standardize=config.standardize
+    )
     return coordinates, {"variance_ratio": ratio.tolist()}
 
 

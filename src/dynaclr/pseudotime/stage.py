@@ -33,13 +33,18 @@ Steps of :func:`pseudotime_stage` for one (model, dataset):
    automatic reference comes from the infection classifier's predictions) the table is written
    all the same: each lineage's ``aligned_onset_t`` is the estimate, ``true_onset_t`` and the
    errors are NaN and ``has_observed_onset`` is false, so summaries skip it.
+
+The rule never holds the embeddings' matrix whole (:func:`align_store`): steps 1 and 2 need the
+cells only; step 3 gathers the rows of a batch of series at a time from the store's blocks (or from
+the ``(N, k)`` coordinates of a PCA computed over blocks). :func:`align_embeddings` is the same
+alignment of an AnnData in memory.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -48,14 +53,18 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
+from tqdm import tqdm
 
 from dynaclr.config.analysis import PseudotimeConfig, ReferenceTrackConfig
 from dynaclr.embeddings import (
+    MatrixBlocks,
     attach_ground_truth,
     cell_table,
-    read_embeddings,
+    open_representation,
+    read_cells,
     read_embeddings_provenance,
     representation_matrix,
+    streamed_principal_components,
 )
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table, write_csv, write_table
 from dynaclr.pseudotime.dtw import align_tracks
@@ -438,7 +447,8 @@ def align_embeddings(
     show_progress: bool = True,
     division_events: list[tuple[int, ...]] | None = None,
 ) -> Alignment:
-    """Steps 1-4 of the module docstring on in-memory embeddings.
+    """Steps 1-4 of the module docstring on in-memory embeddings (scikit-learn's PCA with
+    ``pca_components``); :func:`align_store` gives the same alignment from a store read by blocks.
 
     Args:
         adata: embeddings (``obs`` with ``fov_name, track_id, t``; ``parent_track_id`` to follow
@@ -449,19 +459,113 @@ def align_embeddings(
         division_events: with ``event: division``, per cell the true division frames its lineage
             sees (:func:`true_division_frames`); the accuracy then scores :func:`division_accuracy`.
     """
-    if config.min_match_frames > config.min_query_frames:
-        raise ValueError(
-            f"min_match_frames ({config.min_match_frames}) must not exceed "
-            f"min_query_frames ({config.min_query_frames})"
-        )
+    _check_match_frames(config)
     matrix = representation_matrix(adata, config.representation)
     if config.pca_components is not None:
         n_components = min(config.pca_components, *matrix.shape)
         matrix = PCA(n_components=n_components, svd_solver="full", random_state=config.seed).fit_transform(
             matrix
         )
-    obs = cell_table(adata)
-    all_series = lineage_series(obs, min_frames=1)
+    return align_rows(
+        MatrixBlocks(matrix),
+        cell_table(adata),
+        config,
+        infection_state,
+        true_onset,
+        show_progress=show_progress,
+        division_events=division_events,
+    )
+
+
+def align_store(
+    path: str | Path,
+    cells: pd.DataFrame,
+    config: PseudotimeConfig,
+    infection_state: np.ndarray | None = None,
+    true_onset: np.ndarray | None = None,
+    show_progress: bool = True,
+    division_events: list[tuple[int, ...]] | None = None,
+    block_rows: int | None = None,
+) -> Alignment:
+    """:func:`align_embeddings` of the embeddings store ``path``, whose matrix is never held whole.
+
+    ``config.representation`` is read a block of rows at a time
+    (:func:`~dynaclr.embeddings.open_representation`); with ``pca_components`` its exact PCA over
+    blocks (:func:`~dynaclr.embeddings.streamed_principal_components`, scikit-learn's conventions and
+    signs; coordinates equal to rounding) is the ``(N, k)`` matrix aligned. Memory: the cells' table
+    and per-cell states, the ``(N, k)`` coordinates with PCA, and a few blocks
+    (:func:`align_rows`), never ``N x D``.
+
+    Args:
+        path: the embeddings store.
+        cells: its cells (:func:`~dynaclr.embeddings.read_cells`).
+        block_rows: rows per block (default: :class:`~dynaclr.embeddings.MatrixBlocks`'s).
+        config, infection_state, true_onset, show_progress, division_events: as :func:`align_embeddings`.
+    """
+    _check_match_frames(config)
+    blocks = open_representation(path, config.representation, block_rows)
+    if config.pca_components is not None:
+        n_components = min(config.pca_components, *blocks.shape)
+        coordinates, _ = streamed_principal_components(blocks, n_components, standardize=False)
+        blocks = MatrixBlocks(coordinates, blocks.block_rows)  # gathered a batch at a time as well
+    return align_rows(
+        blocks,
+        cells,
+        config,
+        infection_state,
+        true_onset,
+        show_progress=show_progress,
+        division_events=division_events,
+    )
+
+
+def _check_match_frames(config: PseudotimeConfig) -> None:
+    if config.min_match_frames > config.min_query_frames:
+        raise ValueError(
+            f"min_match_frames ({config.min_match_frames}) must not exceed "
+            f"min_query_frames ({config.min_query_frames})"
+        )
+
+
+def query_batches(queries: Sequence[LineageSeries], max_rows: int) -> list[list[LineageSeries]]:
+    """``queries`` cut, in order, into runs of at most ``max_rows`` frames in all (a longer series
+    alone): the series :func:`align_rows` gathers at once."""
+    batches: list[list[LineageSeries]] = []
+    rows = 0
+    for item in queries:
+        if batches and rows + len(item.rows) <= max_rows:
+            batches[-1].append(item)
+            rows += len(item.rows)
+        else:
+            batches.append([item])
+            rows = len(item.rows)
+    return batches
+
+
+def align_rows(
+    blocks: MatrixBlocks,
+    cells: pd.DataFrame,
+    config: PseudotimeConfig,
+    infection_state: np.ndarray | None = None,
+    true_onset: np.ndarray | None = None,
+    show_progress: bool = True,
+    division_events: list[tuple[int, ...]] | None = None,
+) -> Alignment:
+    """Steps 1-4 of the module docstring on the ``(N, D)`` matrix of ``blocks`` (rows as ``cells``).
+
+    The alignment of one series depends on its own frames and the reference's only, so the query
+    series are aligned a batch at a time (:func:`query_batches`, at most ``blocks.block_rows``
+    frames): each batch's rows are gathered (:meth:`~dynaclr.embeddings.MatrixBlocks.take`, reading
+    only their blocks) and aligned to every reference. The result is the one of aligning every series
+    at once, to the bit. Memory: the per-frame tables, and one batch of ``D`` float64 values a frame.
+
+    Args:
+        blocks: the matrix the series are made of (representation, or its PCA coordinates).
+        cells: ``N`` rows (``fov_name, track_id, t``; ``parent_track_id`` to follow divisions).
+        config, infection_state, true_onset, show_progress, division_events: as :func:`align_embeddings`.
+    """
+    _check_match_frames(config)
+    all_series = lineage_series(cells, min_frames=1)
     references = select_references(all_series, infection_state, config)
     shortest = config.min_query_frames
     too_short = 0
@@ -484,9 +588,6 @@ def align_embeddings(
     options: dict[str, Any] = {"penalty": config.step_penalty, "normalize": config.normalize}
     if config.method == "subsequence":
         options["min_length"] = config.min_match_frames
-    reference_keys = {reference.series.key for reference in references}
-    tables: list[pd.DataFrame] = []
-    alone: list[pd.DataFrame] = []
     for rank, reference in enumerate(references):
         if len(references) > 1:
             logger.info(
@@ -498,16 +599,35 @@ def align_embeddings(
                 reference.series.t[reference.stop - 1],
                 reference.onset_t,
             )
-        table = align_tracks(
-            matrix[reference.rows],
-            {s.key: matrix[s.rows] for s in queries},
-            reference_times=reference.times,
-            query_times={s.key: s.t for s in queries},
-            method=config.method,
-            key_names=("fov_name", "query_id"),
-            show_progress=show_progress,
-            **options,
-        )
+    reference_matrices = [blocks.take(reference.rows) for reference in references]
+    parts: list[list[pd.DataFrame]] = [[] for _ in references]
+    with tqdm(total=len(queries), desc=f"DTW ({config.method})", disable=not show_progress) as progress:
+        for batch in query_batches(queries, blocks.block_rows):
+            gathered = blocks.take(np.concatenate([s.rows for s in batch]))  # (frames of the batch, D)
+            bounds = np.cumsum([0, *(len(s.rows) for s in batch)])
+            series: dict[Hashable, np.ndarray] = {
+                s.key: gathered[lo:hi] for s, lo, hi in zip(batch, bounds[:-1], bounds[1:], strict=True)
+            }
+            for rank, reference in enumerate(references):
+                parts[rank].append(
+                    align_tracks(
+                        reference_matrices[rank],
+                        series,
+                        reference_times=reference.times,
+                        query_times={s.key: s.t for s in batch},
+                        method=config.method,
+                        key_names=("fov_name", "query_id"),
+                        show_progress=False,
+                        **options,
+                    )
+                )
+            progress.update(len(batch))
+            del gathered, series
+    reference_keys = {reference.series.key for reference in references}
+    tables: list[pd.DataFrame] = []
+    alone: list[pd.DataFrame] = []
+    for rank, part in enumerate(parts):
+        table = pd.concat(part, ignore_index=True) if len(part) > 1 else part[0]
         table["track_id"] = np.concatenate([s.track_ids for s in queries])
         table["is_reference_series"] = [
             (fov, query) in reference_keys
@@ -713,14 +833,14 @@ def pseudotime_stage(
     is_reference_series``. ``outputs.accuracy`` has one row per aligned query, columns
     :data:`DTW_ACCURACY_COLUMNS`. The infection state that picks the automatic reference comes from
     ``inputs.tracks`` (ground truth, which also gives the true onsets the accuracy needs) or
-    ``inputs.predictions`` (the ``infection`` classifier; no accuracy then).
+    ``inputs.predictions`` (the ``infection`` classifier; no accuracy then). The embeddings' matrix
+    is read a block of rows at a time, never whole (:func:`align_store`).
 
     Returns:
         The two tables.
     """
-    adata = read_embeddings(inputs.embeddings)
     recorded: list[Any] = [(inputs.embeddings, read_embeddings_provenance(inputs.embeddings))]
-    obs = cell_table(adata)
+    obs = read_cells(inputs.embeddings)  # the matrix stays on disk: align_store reads it by blocks
     infection_state: np.ndarray | None = None
     true_onset: np.ndarray | None = None
     division_events: list[tuple[int, ...]] | None = None
@@ -754,7 +874,9 @@ def pseudotime_stage(
             "no ground truth: %s gets each lineage's aligned onset, but true onsets and onset errors are NaN",
             outputs.accuracy,
         )
-    alignment = align_embeddings(adata, config, infection_state, true_onset, division_events=division_events)
+    alignment = align_store(
+        inputs.embeddings, obs, config, infection_state, true_onset, division_events=division_events
+    )
     pseudotime, accuracy, reference = alignment.pseudotime, alignment.accuracy, alignment.reference
     pseudotime.insert(0, "dataset", dataset)
     pseudotime.insert(0, "model", model)
