@@ -137,6 +137,33 @@ def project_embeddings_mem_mb(projections):
     return mem_mb
 
 
+#: Memory of embedding_figures, which streams its store (docs/benchmarks.md, "embedding_figures
+#: streamed"): the distances read the cells' fov_name, track_id, t and the matrix a block of rows at a
+#: time (the temporal metrics' pairs: two blocks, the decoded chunk, gathered rows; 4 allowed, as
+#: temporal_metrics); per cell it holds the projections table (obs, coordinates, predicted labels,
+#: matched ground truth), the figures' scatter points and the adjacent and random pairs with their
+#: distances, never cells x features. Measured on 2 shared cores, 2026-12-04:
+#:   python benchmarks/gathers.py --workdir /tmp/mem_fig --analysis-cells 50000 200000 500000 \
+#:       --analysis-features 320 --analysis-stages classify project_embeddings embedding_figures
+#: peak 717 / 1,122 / 1,425 MiB at 49,932 / 199,728 / 500,004 cells x 320 features (before, reading the
+#: store whole: 847 / 2,314 MiB at the first two); 1,060 bytes per added cell from 199,728 to 500,004
+#: cells (the same 65,536-row block), with two predicted tasks, ground truth and 2 PCA components.
+#: Allowed: 1,500 bytes a cell, 1,000 MB for the interpreter and libraries, 4 blocks.
+EMBEDDING_FIGURES_BASE_MB, EMBEDDING_FIGURES_BYTES_PER_CELL, EMBEDDING_FIGURES_BLOCK_COPIES = 1000, 1500, 4
+
+
+def embedding_figures_mem_mb(wildcards, input):
+    """embedding_figures: at least 2,000 MB (its former floor); more from about 220,000 cells (320
+    features): 11,932 MB at 6.84 million cells x 320 features, 12,871 MB x 768."""
+    from dynaclr.embeddings.blocks import BLOCK_BYTES
+    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
+
+    n_cells, n_features = embeddings_shape(_made(input.embeddings))
+    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+    held = n_cells * EMBEDDING_FIGURES_BYTES_PER_CELL + EMBEDDING_FIGURES_BLOCK_COPIES * block_bytes
+    return max(2000, EMBEDDING_FIGURES_BASE_MB + math.ceil(held / 1e6))
+
+
 #: Memory of align_pseudotime, which streams its store (docs/benchmarks.md, "align_pseudotime
 #: streamed"): the cells' obs, their ground truth or predictions, the lineage series and the per-frame
 #: DTW tables (and the Parquet copy written): 1,526 bytes a cell measured from 199,728 to 500,004 cells
@@ -180,7 +207,7 @@ def align_pseudotime_mem_mb(pseudotime):
 #:   python benchmarks/gathers.py --workdir /tmp/mem --analysis-cells 50000 200000 --analysis-features 320
 #: bytes per value above the imports job (~250 MiB) at 199,728 x 320 (slope from 49,932 cells):
 #: project_embeddings with pca (before it streamed; with UMAP or PHATE it still reads whole) 45.0 (44.2),
-#: align_pseudotime (before it streamed) 23.2 (22.3), embedding_figures 33.1 (31.7), export_embeddings h5ad + parquet
+#: align_pseudotime (before it streamed) 23.2 (22.3), embedding_figures (before it streamed) 33.1 (31.7), export_embeddings h5ad + parquet
 #: 9.9 (8.9). Allowed: about 1.25 x that, and 1,000 MB for the interpreter, libraries and fixed costs
 #: (the line through the two sizes meets zero values at 250-400 MiB). Not measured (they also need a
 #: patch store, a checkpoint or training): pseudotime_figure, interpret_embeddings,
@@ -189,7 +216,6 @@ def align_pseudotime_mem_mb(pseudotime):
 WHOLE_STORE_BASE_MB = 1000
 WHOLE_STORE_BYTES_PER_VALUE = {
     "project_embeddings": 56,
-    "embedding_figures": 42,
     "export_embeddings": 13,
     "unmeasured": 56,
 }

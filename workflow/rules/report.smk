@@ -9,7 +9,8 @@ rule embedding_figures:
     """What one model's embeddings look like: every projection (PCA, UMAP, PHATE) coloured by time,
     condition, predicted and (simulated) true infection and division, and adjacent-frame vs
     random-frame cosine distances (appendix C); the interactive explorer (an HTML page that
-    downloads annotations). One job, two figures and the page."""
+    downloads annotations). One job, two figures and the page; the embeddings are read a block of
+    rows at a time (the distances), never whole."""
     input:
         unpack(embedding_figures_input),
         projections=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.zarr",
@@ -48,7 +49,7 @@ rule embedding_figures:
         f"{RESULTS}/benchmarks/embedding_figures/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=whole_store_mem_mb(2000, WHOLE_STORE_BYTES_PER_VALUE["embedding_figures"]),
+        mem_mb=embedding_figures_mem_mb,
         runtime=10,
     conda:
         "../../envs/dynaclr.yaml"

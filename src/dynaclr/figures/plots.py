@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from scipy.stats import gaussian_kde
 
 from dynaclr.evaluation.temporal import (
+    Embeddings,
     adjacent_distances,
     kde_grid,
     kde_peak,
@@ -150,7 +151,7 @@ def plot_projections(
 
 
 def plot_distance_distributions(
-    embeddings: np.ndarray, index: pd.DataFrame, seed: int = 0, label: str = ""
+    embeddings: Embeddings, index: pd.DataFrame, seed: int = 0, label: str = ""
 ) -> tuple[Figure, str]:
     """Histograms and KDEs of adjacent-frame vs random-frame cosine distances, KDE peaks marked.
 
@@ -158,7 +159,9 @@ def plot_distance_distributions(
     appendix C; :mod:`dynaclr.evaluation.temporal`).
 
     Args:
-        embeddings: ``(N, D)`` embeddings row-aligned with ``index`` (``fov_name, track_id, t``).
+        embeddings: ``(N, D)`` embeddings row-aligned with ``index`` (``fov_name, track_id, t``):
+            an array, or :class:`~dynaclr.embeddings.MatrixBlocks` (an embeddings store's matrix,
+            read a block of rows at a time, never whole); either draws the same distances.
         seed: seed of the random pairs.
         label: the model/dataset name for the title and caption.
     """

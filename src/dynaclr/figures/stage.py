@@ -35,12 +35,15 @@ from dynaclr.embeddings import (
     attach_ground_truth,
     cell_table,
     explained_variance_ratio,
+    open_representation,
     projection_table,
+    read_cells,
     read_embeddings,
     read_projections,
     representation_matrix,
 )
 from dynaclr.evaluation.stage import TEMPORAL_COMPARISON_COLUMNS
+from dynaclr.evaluation.temporal import INDEX_COLUMNS
 from dynaclr.figures.curves import infected_fraction_over_time
 from dynaclr.figures.explorer import explorer_data, explorer_html, select_tracks
 from dynaclr.figures.feature_trajectories import (
@@ -186,6 +189,13 @@ def embedding_figures(
     ``config.match_truth_on`` says (:func:`~dynaclr.embeddings.attach_ground_truth`). The
     distances use ``config.distances_representation`` and ``config.distances_seed``.
 
+    The embeddings store is never read whole: the distances read its cells' ``fov_name, track_id,
+    t`` (:func:`~dynaclr.embeddings.read_cells`) and its matrix a block of rows at a time
+    (:func:`~dynaclr.embeddings.open_representation`; one pass, the temporal metrics' pairs code),
+    the same values as the matrix in memory; the projections and the explorer page read the
+    projections store (per-cell coordinates) and the patch store, never the features. What the job
+    holds grows with the cells, not cells x features.
+
     Returns:
         The two captions.
     """
@@ -207,10 +217,9 @@ def embedding_figures(
         cells, title=label, variance_ratio=explained_variance_ratio(projections)
     )
     captions = [_save(figure, caption, outputs.projections_png, outputs.projections_svg)]
-    adata = read_embeddings(inputs.embeddings)
     figure, caption = plot_distance_distributions(
-        representation_matrix(adata, config.distances_representation),
-        cell_table(adata),
+        open_representation(inputs.embeddings, config.distances_representation),  # by blocks of rows
+        read_cells(inputs.embeddings, INDEX_COLUMNS),
         seed=config.distances_seed,
         label=label,
     )
