@@ -59,9 +59,10 @@ stage's library function runs in a fresh process on that store, in this order (e
 are the earlier stages' outputs): ``classify``, ``transfer_classifiers`` (the classifiers just
 fitted), ``project_embeddings`` (``pca`` only: UMAP and PHATE are not measured), ``align_pseudotime``
 (reference from the ground truth), ``embedding_figures`` (without the explorer page, which needs a
-patch store), ``export_embeddings`` (``.h5ad`` and Parquet; not VisCy's store). The table gives per
-stage and N the peak MiB, the imports job's, and the bytes per stored value above the imports
-(``(peak - imports) / (N x D)``) and between consecutive N::
+patch store), ``export_embeddings`` (``.h5ad``, Parquet and VisCy's store, with the projections
+where ``project_embeddings`` ran; the store job writes a tracks table numbering the planted cells'
+nodes). The table gives per stage and N the peak MiB, the imports job's, and the bytes per stored
+value above the imports (``(peak - imports) / (N x D)``) and between consecutive N::
 
     python benchmarks/gathers.py --workdir /tmp/mem --analysis-cells 50000 200000 --analysis-features 320
 """
@@ -380,10 +381,21 @@ def _analysis_paths(workdir: Path, n_cells: int) -> dict[str, Path]:
     names = {
         "embeddings": "embeddings.zarr",
         "truth": "ground_truth_tracks.parquet",
+        "tracks": "tracks.parquet",
         "annotations": "annotations.parquet",
         "projections": "projections.zarr",
     }
     return {"out": out, **{key: out / name for key, name in names.items()}}
+
+
+def _tracker_table(truth: Any) -> Any:
+    """The tracks table of the planted cells, for VisCy's store: node ids numbered row by row, each
+    node's parent the previous detection of its track (-1 for a track's first)."""
+    tracks = truth[["fov_name", "track_id", "t", "y", "x", "parent_track_id"]].copy()
+    tracks = tracks.sort_values(["fov_name", "track_id", "t"]).reset_index(drop=True)
+    tracks["id"] = range(len(tracks))
+    tracks["parent_id"] = tracks.groupby(["fov_name", "track_id"])["id"].shift(1).fillna(-1).astype("int64")
+    return tracks
 
 
 def analysis_job(job: str, args: argparse.Namespace) -> float:
@@ -415,6 +427,7 @@ def analysis_job(job: str, args: argparse.Namespace) -> float:
             make_provenance(ArtifactKind.EMBEDDINGS, info),
         )
         write_table(truth, paths["truth"], make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
+        write_table(_tracker_table(truth), paths["tracks"], make_provenance(ArtifactKind.TRACKS, {}))
         draw_annotations_stage(
             AnnotationConfig(seed=0),
             DrawAnnotationsInputs(tracks=paths["truth"]),
@@ -525,9 +538,14 @@ def analysis_job(job: str, args: argparse.Namespace) -> float:
         if args.imports_only:
             return 0.0
         started = time.perf_counter()
+        projections = paths["projections"] if paths["projections"].exists() else None
         export_embeddings(
-            ExportEmbeddingsInputs(embeddings=paths["embeddings"]),
-            ExportEmbeddingsOutputs(h5ad=out / "export.h5ad", parquet=out / "export.parquet"),
+            ExportEmbeddingsInputs(
+                embeddings=paths["embeddings"], tracks=paths["tracks"], projections=projections
+            ),
+            ExportEmbeddingsOutputs(
+                h5ad=out / "export.h5ad", parquet=out / "export.parquet", viscy=out / "export.viscy.zarr"
+            ),
         )
     else:
         raise ValueError(f"unknown job {job!r}; jobs: {ANALYSIS_JOBS}")

@@ -207,7 +207,7 @@ def align_pseudotime_mem_mb(pseudotime):
 #:   python benchmarks/gathers.py --workdir /tmp/mem --analysis-cells 50000 200000 --analysis-features 320
 #: bytes per value above the imports job (~250 MiB) at 199,728 x 320 (slope from 49,932 cells):
 #: project_embeddings with pca (before it streamed; with UMAP or PHATE it still reads whole) 45.0 (44.2),
-#: align_pseudotime (before it streamed) 23.2 (22.3), embedding_figures (before it streamed) 33.1 (31.7), export_embeddings h5ad + parquet
+#: align_pseudotime (before it streamed) 23.2 (22.3), embedding_figures (before it streamed) 33.1 (31.7), export_embeddings (before it streamed) h5ad + parquet
 #: 9.9 (8.9). Allowed: about 1.25 x that, and 1,000 MB for the interpreter, libraries and fixed costs
 #: (the line through the two sizes meets zero values at 250-400 MiB). Not measured (they also need a
 #: patch store, a checkpoint or training): pseudotime_figure, interpret_embeddings,
@@ -216,7 +216,6 @@ def align_pseudotime_mem_mb(pseudotime):
 WHOLE_STORE_BASE_MB = 1000
 WHOLE_STORE_BYTES_PER_VALUE = {
     "project_embeddings": 56,
-    "export_embeddings": 13,
     "unmeasured": 56,
 }
 
@@ -714,3 +713,28 @@ def export_outputs():
     for model, dataset in embedding_pairs():
         targets += [path.format(model=model, dataset=dataset) for path in export_embeddings_outputs().values()]
     return targets
+
+
+# ------------------------------------------------------------------ export_embeddings' memory
+#: Memory of export_embeddings, which copies its store a block of rows at a time (docs/benchmarks.md,
+#: "export_embeddings streamed"): the cells' obs, its Arrow copy for the Parquet table and, for VisCy's
+#: store, the tracks table, the node ids merged onto the cells and the projections' coordinates (the
+#: three exports: 290 bytes a cell from 199,728 to 500,004 cells at 320 features, up to about 750 held
+#: at once while VisCy's index is built; 1,000 allowed); and a few copies of one block (the decoded
+#: chunks, the float32 block, its columns, the Parquet row group in the writer: about 510 MiB above
+#: the imports with blocks of 128 MiB of float64; 4 blocks allowed, as temporal_metrics), never cells x
+#: features. Measured peaks, all three exports (benchmarks/gathers.py --analysis-cells 50000 200000
+#: --analysis-features 320 --analysis-stages export_embeddings, then 500000): 573, 822, 904 MiB
+#: (before, reading the store whole: 501, 960, 1,762 MiB).
+EXPORT_EMBEDDINGS_BASE_MB, EXPORT_EMBEDDINGS_BYTES_PER_CELL, EXPORT_EMBEDDINGS_BLOCK_COPIES = 1000, 1000, 4
+
+
+def export_embeddings_mem_mb(wildcards, input):
+    """export_embeddings: at least 4,000 MB; more from about 2.3 million cells (320 features)."""
+    from dynaclr.embeddings.blocks import BLOCK_BYTES
+    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
+
+    n_cells, n_features = embeddings_shape(_made(input.embeddings))
+    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+    held = n_cells * EXPORT_EMBEDDINGS_BYTES_PER_CELL + EXPORT_EMBEDDINGS_BLOCK_COPIES * block_bytes
+    return max(4000, EXPORT_EMBEDDINGS_BASE_MB + math.ceil(held / 1e6))

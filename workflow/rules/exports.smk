@@ -45,7 +45,7 @@ if export_embeddings_outputs():  # a rule only where the config asks for an expo
             f"{RESULTS}/benchmarks/export_embeddings/{{model}}/{{dataset}}.tsv"
         threads: 1
         resources:
-            mem_mb=whole_store_mem_mb(4000, WHOLE_STORE_BYTES_PER_VALUE["export_embeddings"]),
+            mem_mb=export_embeddings_mem_mb,
             runtime=15,
         conda:
             "../../envs/dynaclr.yaml"

@@ -5,6 +5,7 @@
   output, ``layers['raw']`` = raw engineered features, ``obs`` = patch index);
 * :func:`read_cells` / :func:`open_representation`: a store's cells, and one of its matrices read
   a block of rows at a time (:class:`MatrixBlocks`), neither reading the whole AnnData;
+  :func:`open_embeddings`: the AnnData without its dense matrices, and each of them by blocks;
 * :func:`cell_table`, :func:`match_observations_to_cells`, :func:`attach_ground_truth`: the
   embeddings' cells, and annotations or ground truth brought onto them;
 * :func:`embed_stage`: rule ``embed``, whatever embeds (a trained encoder, or a baseline of

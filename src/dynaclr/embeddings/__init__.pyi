@@ -33,6 +33,7 @@ from .store import (
     REQUIRED_OBS_COLUMNS as REQUIRED_OBS_COLUMNS,
     build_anndata as build_anndata,
     embeddings_identity as embeddings_identity,
+    open_embeddings as open_embeddings,
     open_representation as open_representation,
     read_cells as read_cells,
     read_embeddings as read_embeddings,

@@ -72,6 +72,12 @@ class MatrixBlocks:
         for start in range(0, self.n_rows, self.block_rows):
             yield start, np.array(self.array[start : start + self.block_rows], dtype=np.float64)
 
+    def stored_blocks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """As iteration, but each block in the stored dtype (float32 for an embeddings store), as
+        read: for copying the matrix out unchanged, without a float64 copy. Not to be written to."""
+        for start in range(0, self.n_rows, self.block_rows):
+            yield start, np.asarray(self.array[start : start + self.block_rows])
+
     def take(self, rows: Any) -> np.ndarray:
         """``(len(rows), D)`` float64 copy of ``rows`` (any order, repeats allowed), as
         ``matrix[rows]``; reads only the blocks that hold one of them, one block at a time."""

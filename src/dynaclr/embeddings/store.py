@@ -281,6 +281,59 @@ def open_representation(path: str | Path, representation: str, block_rows: int |
     return MatrixBlocks(array, block_rows)
 
 
+#: Elements of an AnnData store besides ``X``, ``obsm`` and ``layers``: :func:`open_embeddings` reads them.
+ANNDATA_ELEMENTS: tuple[str, ...] = ("obs", "var", "uns", "varm", "obsp", "varp")
+
+
+def open_embeddings(
+    path: str | Path, block_rows: int | None = None
+) -> tuple[ad.AnnData, dict[str, MatrixBlocks]]:
+    """An embeddings store as :func:`read_embeddings` gives it, its dense matrices left on disk.
+
+    Returns:
+        The AnnData without its dense matrices (``X`` None; ``obsm`` and ``layers`` without theirs),
+        its other elements (``obs``, ``var``, ``uns`` ...) as :func:`read_embeddings` reads them;
+        and each dense matrix read a block of rows at a time (:class:`MatrixBlocks`, its stored
+        dtype through :meth:`MatrixBlocks.stored_blocks`), by its path in the store: ``"X"``,
+        ``"obsm/X_projections"``, ``"layers/raw"``.
+
+    Raises:
+        ArtifactError: as :func:`read_embeddings`.
+    """
+    read_embeddings_provenance(path)
+    root = zarr.open_group(str(path), mode="r")
+    elements: dict[str, Any] = {key: read_elem(root[key]) for key in ANNDATA_ELEMENTS if key in root}
+    matrices: dict[str, MatrixBlocks] = {}
+    if "X" in root:
+        if _is_dense_matrix(root["X"]):
+            matrices["X"] = MatrixBlocks(root["X"], block_rows)
+        else:
+            elements["X"] = read_elem(root["X"])
+    for key in ("obsm", "layers"):
+        group = root.get(key)
+        if not isinstance(group, zarr.Group):
+            continue
+        elements[key] = {}
+        for name, member in group.members():
+            if _is_dense_matrix(member):
+                matrices[f"{key}/{name}"] = MatrixBlocks(member, block_rows)
+            else:
+                elements[key][name] = read_elem(member)
+    adata = ad.AnnData(**elements)
+    _plain_obs_columns(adata.obs)
+    _check_stored_index(adata.obs.columns, path)
+    return adata, matrices
+
+
+def _is_dense_matrix(element: Any) -> bool:
+    """Whether a store element is a 2-D dense array as anndata writes one."""
+    return (
+        isinstance(element, zarr.Array)
+        and len(element.shape) == 2
+        and element.attrs.get("encoding-type") == ARRAY_ENCODING["encoding-type"]
+    )
+
+
 def _has_member(root: zarr.Group, group: str, name: str) -> bool:
     if group not in root:
         return False

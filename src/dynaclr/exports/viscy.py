@@ -34,21 +34,29 @@ track_id, t``: ``parent_id`` is the node id of the previous detection of the tra
 daughter's first row, the mother's last), -1 for none. A cell not in that table (none, when the
 embeddings were made from it) gets ``id = parent_id = -1`` (``z = -1``), ultrack's and VisCy's
 "none", with a warning giving their number; the store's attribute ``cells_not_in_tracks`` keeps it.
+
+The matrices are copied a block of rows at a time (:func:`write_viscy_store`): xarray writes the
+coordinates, then ``features`` and ``projections`` are created as xarray would encode them and
+filled block by block; ``xarray.open_zarr`` reads the same Dataset as :func:`viscy_dataset` of the
+whole matrices gives.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+import zarr
 
 from dynaclr.config.embeddings import PROJECTION_KEYS
-from dynaclr.embeddings import read_embeddings, read_embeddings_provenance
+from dynaclr.embeddings import open_embeddings, read_embeddings_provenance
+from dynaclr.embeddings.blocks import MatrixBlocks
 from dynaclr.embeddings.projections import read_projections
 from dynaclr.embeddings.store import PROJECTIONS_KEY
 from dynaclr.io import (
@@ -78,6 +86,8 @@ VISCY_INDEX_COLUMNS: tuple[str, ...] = (
 )
 #: Columns that identify a cell at a frame in both the embeddings and the tracks.
 CELL_KEY: tuple[str, ...] = ("fov_name", "track_id", "t")
+#: Attribute in which xarray's zarr backend names an array's dimensions.
+XARRAY_DIMENSIONS_KEY = "_ARRAY_DIMENSIONS"
 #: Prefix of each projection method's coordinates (VisCy's ``UMAP1``, ``PHATE1``, ``PCA1`` ...).
 COORDINATE_PREFIXES: dict[str, str] = {"pca": "PCA", "umap": "UMAP", "phate": "PHATE"}
 
@@ -136,19 +146,28 @@ def viscy_dataset(
     coordinates: dict[str, np.ndarray] | None = None,
     attrs: dict[str, Any] | None = None,
 ) -> xr.Dataset:
-    """The xarray Dataset VisCy writes: ``features`` (and ``projections``) along ``sample``,
-    the index columns and each projection's components (``coordinates``: prefix -> ``(N, k)``)
-    as ``sample`` coordinates."""
+    """The xarray Dataset VisCy writes, whole in memory: ``features`` (and ``projections``) along
+    ``sample``, the index columns and each projection's components (``coordinates``: prefix ->
+    ``(N, k)``) as ``sample`` coordinates. :func:`export_viscy_features` writes the same store
+    without holding the matrices (:func:`viscy_coordinates`, then the matrices by blocks)."""
     n = len(index)
-    features = np.asarray(features, dtype=np.float32)
-    if features.ndim != 2 or features.shape[0] != n:
-        raise ValueError(f"features must be (N={n}, D), got shape {features.shape}")
-    variables: dict[str, Any] = {"features": (("sample", "features"), features)}
-    if projections is not None:
-        projections = np.asarray(projections, dtype=np.float32)
-        if projections.ndim != 2 or projections.shape[0] != n:
-            raise ValueError(f"projections must be (N={n}, P), got shape {projections.shape}")
-        variables["projections"] = (("sample", "projections"), projections)
+    matrices = {"features": features} | ({} if projections is None else {"projections": projections})
+    variables: dict[str, Any] = {}
+    for name, values in matrices.items():
+        values = np.asarray(values, dtype=np.float32)
+        if values.ndim != 2 or values.shape[0] != n:
+            raise ValueError(f"{name} must be (N={n}, columns), got shape {values.shape}")
+        variables[name] = (("sample", name), values)
+    return xr.Dataset(variables, coords=viscy_coordinates(index, coordinates).coords, attrs=dict(attrs or {}))
+
+
+def viscy_coordinates(
+    index: pd.DataFrame, coordinates: dict[str, np.ndarray] | None = None, attrs: dict[str, Any] | None = None
+) -> xr.Dataset:
+    """The ``sample`` coordinates of VisCy's Dataset, without its matrices: the index columns
+    (``fov_name`` as str) and each projection's components (``coordinates``: prefix -> ``(N, k)``,
+    float32, one coordinate ``<prefix><component>`` each, from 1)."""
+    n = len(index)
     coords: dict[str, Any] = {}
     for column in index.columns:
         values = index[column].to_numpy()
@@ -159,7 +178,7 @@ def viscy_dataset(
             raise ValueError(f"{prefix} coordinates must be (N={n}, k), got shape {values.shape}")
         for component in range(values.shape[1]):
             coords[f"{prefix}{component + 1}"] = ("sample", values[:, component])
-    return xr.Dataset(variables, coords=coords, attrs=dict(attrs or {}))
+    return xr.Dataset(coords=coords, attrs=dict(attrs or {}))
 
 
 def projection_coordinates(
@@ -187,36 +206,32 @@ def projection_coordinates(
 def export_viscy_features(
     embeddings: Path, tracks: Path, output: Path, projections: Path | None = None
 ) -> xr.Dataset:
-    """Write the embeddings store ``embeddings`` as VisCy's features store ``output`` (module docstring)."""
-    adata = read_embeddings(embeddings)
+    """Write the embeddings store ``embeddings`` as VisCy's features store ``output`` (module
+    docstring), its matrices a block of rows at a time (:func:`write_viscy_store`); returns the
+    store opened lazily (``xarray.open_zarr``)."""
+    adata, matrices = open_embeddings(embeddings)
     provenance = read_embeddings_provenance(embeddings)
     tracks_table, tracks_provenance = read_table(tracks, ArtifactKind.TRACKS)
     index = viscy_index(adata.obs, tracks_table)
+    del tracks_table
     inputs: list[Any] = [(str(embeddings), provenance), (str(tracks), tracks_provenance)]
     coordinates: dict[str, np.ndarray] = {}
     if projections is not None:
         coordinates, projections_provenance = projection_coordinates(projections, adata.obs)
         inputs.append((str(projections), projections_provenance))
-    head: np.ndarray | None = (
-        np.asarray(adata.obsm[PROJECTIONS_KEY]) if PROJECTIONS_KEY in adata.obsm else None
-    )
+    head = matrices.get(f"obsm/{PROJECTIONS_KEY}")
     record = make_provenance(
         ArtifactKind.VISCY_FEATURES,
         {"features": "X", "projections": PROJECTIONS_KEY if head is not None else None},
         inputs,
     )
-    dataset = viscy_dataset(
-        index,
-        np.asarray(adata.X),
-        head,
-        coordinates,
-        attrs={
-            PROVENANCE_KEY: json.loads(record.model_dump_json()),
-            "cells_not_in_tracks": index.attrs["cells_not_in_tracks"],
-        },
-    )
-    with atomic_output(output) as tmp:
-        dataset.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
+    attrs = {
+        PROVENANCE_KEY: json.loads(record.model_dump_json()),
+        "cells_not_in_tracks": index.attrs["cells_not_in_tracks"],
+    }
+    variables = {"features": matrices["X"]} | ({} if head is None else {"projections": head})
+    write_viscy_store(viscy_coordinates(index, coordinates, attrs), variables, output)
+    dataset = xr.open_zarr(output)
     logger.info(
         "Wrote %s: %d cells × %d features%s",
         output,
@@ -225,3 +240,33 @@ def export_viscy_features(
         "" if head is None else f", {dataset.sizes['projections']} projections",
     )
     return dataset
+
+
+def write_viscy_store(coordinates: xr.Dataset, matrices: dict[str, MatrixBlocks], output: Path) -> None:
+    """Write VisCy's store at ``output`` (atomically): xarray writes ``coordinates`` (zarr format 2),
+    then each matrix (name -> ``(N, columns)``) becomes the float32 variable ``name`` of dimensions
+    ``(sample, name)``, encoded as xarray encodes a float32 variable (NaN fill value, the default
+    compressor), filled a block of rows at a time; the metadata is consolidated last. Chunks: the
+    source's row chunks (whole blocks write whole chunks), all columns."""
+    n_samples = coordinates.sizes.get("sample", 0)
+    with atomic_output(output) as tmp:
+        coordinates.to_zarr(tmp, mode="w", zarr_format=2, consolidated=False)
+        group = zarr.open_group(str(tmp), mode="r+", zarr_format=2)
+        for name, blocks in matrices.items():
+            if blocks.n_rows != n_samples:
+                raise ArtifactError(f"{name}: {blocks.n_rows} rows for {n_samples} cells")
+            source_chunks = getattr(blocks.array, "chunks", None) or (blocks.block_rows,)
+            chunk_rows = max(1, min(blocks.n_rows, int(source_chunks[0])))
+            array = group.create_array(
+                name,
+                shape=blocks.shape,
+                dtype="float32",
+                chunks=(chunk_rows, max(1, blocks.n_columns)),
+                fill_value=np.nan,
+                attributes={XARRAY_DIMENSIONS_KEY: ["sample", name]},
+            )
+            for start, block in blocks.stored_blocks():
+                array[start : start + len(block)] = np.asarray(block, dtype=np.float32)
+        with warnings.catch_warnings():  # xarray silences it too when it consolidates
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            zarr.consolidate_metadata(str(tmp), zarr_format=2)
