@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -39,6 +44,40 @@ TINY_PATCH_SPEC = {
     "z_window_slices": 3,
     "patch_size_yx_px": 32,
 }
+
+
+def _screenshots_module() -> ModuleType:
+    """docs/screenshots.py (a development tool, not in the library): starts headless chromium."""
+    spec = importlib.util.spec_from_file_location(
+        "dynaclr_screenshots", REPO_ROOT / "docs" / "screenshots.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: docs/screenshots.py: ``start_chromium``, ``console_errors``, ``click_first_point``, ``main``.
+screenshots = _screenshots_module()
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A headless chromium (selenium WebDriver) saving downloads into ``chromium.downloads``; the test
+    skips where chromium, chromedriver or selenium is missing (``make browser``), or fails when
+    ``DYNACLR_REQUIRE_BROWSER=1`` (CI, once it installed them)."""
+    reason = screenshots.browser_missing()
+    if reason is not None:
+        if os.environ.get("DYNACLR_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"DYNACLR_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    downloads = tmp_path_factory.mktemp("downloads")
+    driver = screenshots.start_chromium(downloads)
+    driver.downloads = downloads
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 @pytest.fixture

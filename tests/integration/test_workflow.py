@@ -6,9 +6,10 @@ from __future__ import annotations
 import copy
 import json
 import re
+import time
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, screenshots
 
 from dynaclr.io import read_table
 from integration.workflow_helpers import (
@@ -298,6 +299,30 @@ def test_report_shows_every_figure_with_its_own_caption(finished_tiny_run):
         assert "Occlusion attribution" in entry["caption"] and model in entry["caption"]
     # the report opens on the run's findings (rule findings), not on the rule graph alone
     assert "What this run found" in html and "TRA" in html and "smoothness" in html
+
+
+def test_report_first_page_starts_at_the_top_in_a_browser(finished_tiny_run, chromium, tmp_path):
+    """Snakemake's report centres its landing view in a scrolling box; a first page taller than the
+    window used to overflow above it, out of reach: its title must be in view, at the top."""
+    workdir, _ = finished_tiny_run
+    snakemake(workdir, "--report", str(tmp_path / "report.html"))
+    chromium.set_window_size(1000, 500)  # far shorter than the page
+    try:
+        chromium.get((tmp_path / "report.html").as_uri())
+        title = None
+        for _ in range(100):  # the report's React views render after the document loads
+            headings = chromium.execute_script(
+                "return [...document.querySelectorAll('h1')]"
+                ".map(h => [h.textContent, h.getBoundingClientRect().top]);"
+            )
+            title = next((top for text, top in headings if text.startswith("What this run found")), None)
+            if title is not None:
+                break
+            time.sleep(0.1)
+    finally:
+        chromium.set_window_size(*screenshots.WINDOW)
+    assert title is not None and 0 <= title < 200, f"the findings' title is at {title} px of a 500 px window"
+    assert screenshots.console_errors(chromium) == []
 
 
 def test_nothing_to_do_after_a_finished_run(finished_tiny_run):

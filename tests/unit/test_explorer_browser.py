@@ -9,29 +9,19 @@ installed them) turns the skip into a failure.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import screenshots
 from test_explorer import _cells  # track k at x = k, frame t at y = t on the PCA axes
 
 from dynaclr.classify.annotation_table import read_annotation_table, validate_annotation_table
 from dynaclr.figures.explorer import explorer_data, explorer_html
 
-#: docs/screenshots.py: starts the browser, clicks a cell, makes `make screenshots`.
-_SPEC = importlib.util.spec_from_file_location(
-    "screenshots", Path(__file__).parents[2] / "docs" / "screenshots.py"
-)
-assert _SPEC is not None and _SPEC.loader is not None
-screenshots = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(screenshots)
-browser_missing, console_errors = screenshots.browser_missing, screenshots.console_errors
-click_first_point, start_chromium = screenshots.click_first_point, screenshots.start_chromium
+console_errors, click_first_point = screenshots.console_errors, screenshots.click_first_point
 
 #: Counts the canvas's arcs (points and selection rings) before the page's own script runs.
 COUNT_ARCS = """
@@ -44,20 +34,12 @@ CanvasRenderingContext2D.prototype.arc = function (...args) {
 """
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    reason = browser_missing()
-    if reason is not None:
-        if os.environ.get("DYNACLR_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"DYNACLR_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    downloads = tmp_path_factory.mktemp("downloads")
-    driver = start_chromium(downloads)
-    driver.downloads = downloads
-    try:
-        yield driver
-    finally:
-        driver.quit()
+@pytest.fixture
+def browser(chromium: Any) -> Any:
+    """The session's chromium (tests/conftest.py), its downloads folder emptied."""
+    for path in chromium.downloads.iterdir():
+        path.unlink()
+    return chromium
 
 
 def _thumbnails(rows: np.ndarray) -> np.ndarray:

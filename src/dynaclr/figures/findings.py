@@ -20,6 +20,16 @@ from scipy import stats
 #: Columns of the findings table (``findings.csv``).
 FINDINGS_COLUMNS: tuple[str, ...] = ("section", "topic", "dataset", "statement")
 
+#: Snakemake's report centres its landing view vertically in a scrolling box (its template's
+#: ``ContentDisplay``: ``flex items-center h-screen overflow-auto``), so a first page taller than
+#: the window overflows above the box's top, where no scrolling reaches: the title and the first
+#: sections could not be read. This style, in the page itself (and so only while it is shown), starts
+#: that box at the top.
+REPORT_PAGE_STYLE: str = """.. raw:: html
+
+   <style>div.h-screen.overflow-auto.items-center { align-items: flex-start; }</style>
+"""
+
 #: Sections in the order the first page shows them.
 SECTIONS: tuple[str, ...] = ("What was run", "Image stages", "Embeddings")
 
@@ -266,8 +276,9 @@ def _escape(text: str) -> str:
 
 
 def findings_rst(table: pd.DataFrame, *, title: str = "What this run found") -> str:
-    """The first page: a title, then per section a bullet per finding (dataset first)."""
-    lines = [title, "=" * len(title), ""]
+    """The first page: a title, then per section a bullet per finding (dataset first); it starts at
+    the top of the report's window (:data:`REPORT_PAGE_STYLE`)."""
+    lines = [title, "=" * len(title), "", REPORT_PAGE_STYLE]
     lines += [
         "The key numbers of this run, each with what it means. A difference between models is claimed "
         "only where its 95 % confidence interval excludes zero (or the two models' intervals do not "
