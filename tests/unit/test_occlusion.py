@@ -287,7 +287,11 @@ def tiny_artifacts(
 
 
 def _run_stage(
-    files: dict[str, Path], out: Path, checkpoint: str = "model", config: OcclusionConfig | None = None
+    files: dict[str, Path],
+    out: Path,
+    checkpoint: str = "model",
+    config: OcclusionConfig | None = None,
+    ground_truth: bool = True,
 ):
     from dynaclr.interpretation.occlusion_stage import OcclusionInputs, OcclusionOutputs, occlusion_stage
 
@@ -308,7 +312,7 @@ def _run_stage(
             classifiers=files["model_classifiers"],
             patches_zarr=files["zarr"],
             patches_parquet=files["parquet"],
-            ground_truth=files["ground_truth"],
+            ground_truth=files["ground_truth"] if ground_truth else None,
         ),
         outputs,
         model="model",
@@ -363,6 +367,62 @@ def test_the_stage_attributes_several_cells_per_event_and_draws_the_first(tiny_a
     )
     group = zarr.open_group(str(outputs.maps), mode="r")
     assert len(group.attrs["rows"]) == np.asarray(group["attributions"]).shape[0] == len(several) // 2
+
+
+def test_the_stage_reads_the_store_by_blocks_as_in_memory(tiny_artifacts, tmp_path, monkeypatch):
+    """Without ground truth the infection onset is the classifier's calls on every cell, predicted 7
+    rows at a time, and the logits check gathers the attributed cells' rows: the same onsets, summary
+    and maps as the matrix held whole (the store is never read with read_embeddings)."""
+    import functools
+    from types import SimpleNamespace
+
+    import zarr
+
+    from dynaclr.classify import load_classifiers
+    from dynaclr.embeddings import MatrixBlocks, open_representation, read_embeddings, representation_matrix
+    from dynaclr.interpretation.occlusion_stage import _embedding_rows, _infection_onset
+    from dynaclr.patches.store import open_patch_store
+
+    def never(*args, **kwargs):
+        raise AssertionError("the store was read whole")
+
+    stage = "dynaclr.interpretation.occlusion_stage"
+    monkeypatch.setattr(f"{stage}.open_representation", functools.partial(open_representation, block_rows=7))
+    monkeypatch.setattr("dynaclr.embeddings.store.read_embeddings", never)
+    monkeypatch.setattr(f"{stage}.read_embeddings", never, raising=False)
+    streamed, streamed_outputs = _run_stage(tiny_artifacts, tmp_path / "streamed", ground_truth=False)
+    monkeypatch.undo()
+    infection = streamed[streamed["event"] == "infection"]
+    assert len(infection) and (infection["onset_source"] == "predicted").all()
+
+    adata = read_embeddings(tiny_artifacts["model_embeddings"])
+    monkeypatch.setattr(
+        f"{stage}.open_representation",
+        lambda path, representation: MatrixBlocks(representation_matrix(adata, representation)),
+    )
+    in_memory, memory_outputs = _run_stage(tiny_artifacts, tmp_path / "in_memory", ground_truth=False)
+    pd.testing.assert_frame_equal(streamed, in_memory, check_exact=True)
+    for name in ("attributions", "patches", "regions"):
+        np.testing.assert_array_equal(
+            np.asarray(zarr.open_group(str(streamed_outputs.maps), mode="r")[name]),
+            np.asarray(zarr.open_group(str(memory_outputs.maps), mode="r")[name]),
+        )
+    # the onsets are those of the calls on the whole matrix's rows (before the stage streamed)
+    store = open_patch_store(tiny_artifacts["zarr"], tiny_artifacts["parquet"])
+    rows = _embedding_rows(adata.obs.reset_index(drop=True), store, tiny_artifacts["model_embeddings"])
+    classifier = load_classifiers(tiny_artifacts["model_classifiers"])["infection"]
+    matrix = representation_matrix(adata, "features")
+    inputs = SimpleNamespace(ground_truth=None)
+    onset, source = _infection_onset(
+        store,
+        inputs,
+        classifier,
+        open_representation(tiny_artifacts["model_embeddings"], "features", block_rows=7),
+        rows,
+    )
+    expected = predicted_onset(store.index, classifier.positive_probability(matrix[rows]) >= 0.5)
+    assert source == "predicted"
+    pd.testing.assert_series_equal(onset, expected)
 
 
 def test_the_stage_refuses_a_checkpoint_that_did_not_make_the_embeddings(tiny_artifacts, tmp_path):

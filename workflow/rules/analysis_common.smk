@@ -738,3 +738,56 @@ def export_embeddings_mem_mb(wildcards, input):
     block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
     held = n_cells * EXPORT_EMBEDDINGS_BYTES_PER_CELL + EXPORT_EMBEDDINGS_BLOCK_COPIES * block_bytes
     return max(4000, EXPORT_EMBEDDINGS_BASE_MB + math.ceil(held / 1e6))
+
+
+# ------------------------------------------------------------------ distill's and occlusion_attribution's memory
+#: Memory of distill and occlusion_attribution, which read their embeddings store by blocks
+#: (docs/benchmarks.md, "distill and occlusion_attribution stream their embeddings"). An estimate
+#: from the arrays the code holds, not a measurement (both need a patch store of every cell and a
+#: model; benchmarks/gathers.py builds neither). distill holds the cells' obs, classify's predictions
+#: (read whole: about 400 bytes a cell per task, as measured for classify; the infection rows copied),
+#: the patch index and the ground truth matched onto the cells: about 1,600 bytes a cell at its peak,
+#: 2,500 allowed; the annotated infection rows gathered as float64 to refit the teacher's head
+#: (CLASSIFY_BYTES_PER_ANNOTATED_VALUE a value, as classify: every infection annotation counted, the
+#: training FOVs' share is not known before the job); a few copies of one block (4, as classify); and
+#: 2,000 MB for torch, the student, its optimizer and batches of patches. occlusion_attribution holds
+#: the cells' keys, the patch index, the infection classifier's probability of every cell and the
+#: time courses or the ground truth matched onto the patch index: about 1,000 bytes a cell, 1,500
+#: allowed; a few copies of one block; 2,000 MB for torch, the encoder and Captum's batches. Neither
+#: holds cells x features. Both keep their former floor of 4,000 MB.
+DISTILL_BASE_MB, DISTILL_BYTES_PER_CELL, DISTILL_BLOCK_COPIES = 2000, 2500, 4
+OCCLUSION_BASE_MB, OCCLUSION_BYTES_PER_CELL, OCCLUSION_BLOCK_COPIES = 2000, 1500, 4
+
+
+def distill_mem_mb(wildcards, input):
+    """distill: at least 4,000 MB; more from about 410,000 cells (320 features, 10 % of them annotated
+    for infection): 25.0 GB at 6.84 million cells x 320 features."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from dynaclr.embeddings.blocks import BLOCK_BYTES
+    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
+
+    n_cells, n_features = embeddings_shape(_made(input.embeddings))
+    table = pq.read_table(_made(input.predictions), columns=["task", "annotated"])
+    infection = table.filter(pc.equal(table["task"], "infection"))
+    annotated = int(pc.sum(pc.cast(infection["annotated"], "int64")).as_py() or 0)
+    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+    held = (
+        n_cells * DISTILL_BYTES_PER_CELL
+        + annotated * n_features * CLASSIFY_BYTES_PER_ANNOTATED_VALUE
+        + DISTILL_BLOCK_COPIES * block_bytes
+    )
+    return max(4000, DISTILL_BASE_MB + math.ceil(held / 1e6))
+
+
+def occlusion_mem_mb(wildcards, input):
+    """occlusion_attribution: at least 4,000 MB; more from about 890,000 cells (320 features): 12.9 GB
+    at 6.84 million cells x 320 features."""
+    from dynaclr.embeddings.blocks import BLOCK_BYTES
+    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
+
+    n_cells, n_features = embeddings_shape(_made(input.embeddings))
+    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+    held = n_cells * OCCLUSION_BYTES_PER_CELL + OCCLUSION_BLOCK_COPIES * block_bytes
+    return max(4000, OCCLUSION_BASE_MB + math.ceil(held / 1e6))

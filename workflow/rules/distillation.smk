@@ -31,7 +31,7 @@ rule distill:
         f"{RESULTS}/benchmarks/distill/{{model}}/{{dataset}}.tsv"
     threads: 2
     resources:
-        mem_mb=whole_store_mem_mb(4000, WHOLE_STORE_BYTES_PER_VALUE["unmeasured"]),
+        mem_mb=distill_mem_mb,
         runtime=60,
     conda:
         "../../envs/dynaclr.yaml"

@@ -127,7 +127,7 @@ rule occlusion_attribution:
         f"{RESULTS}/benchmarks/occlusion_attribution/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=whole_store_mem_mb(4000, WHOLE_STORE_BYTES_PER_VALUE["unmeasured"]),
+        mem_mb=occlusion_mem_mb,
         runtime=30,
     conda:
         "../../envs/dynaclr.yaml"

@@ -9,7 +9,9 @@ Protocol (:func:`distill_stage`, config :class:`~dynaclr.config.distillation.Dis
    scikit-learn pipeline, on the annotations of the training FOVs only (the rule's own classifier
    saw every FOV's annotations, held-out ones included). The annotated cells are those the
    ``classify`` predictions mark (``annotated``, ``annotation_label``). Its positive-class
-   probability on every training cell is the pseudo-label.
+   probability on every training cell is the pseudo-label. The embeddings store is never read
+   whole: the head fits on the annotated training rows gathered from it, and predicts every cell a
+   block of rows at a time (:func:`teacher_probability`).
 3. Student: a phase-only encoder (``student_channels`` of the teacher's patch store) with a linear
    head, fine-tuned end to end on every training cell's pseudo-label
    (:func:`~dynaclr.distill.student.train_student`). It starts from ``student_model``'s encoder (a
@@ -36,7 +38,7 @@ each method's probability), and the figure (PNG, SVG).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,11 +47,13 @@ import pandas as pd
 from sklearn.base import clone
 
 from dynaclr.classify import (
+    LinearClassifier,
     binary_metrics,
     bootstrap_replicates,
     load_classifiers,
     percentile_interval,
     positive_label,
+    predict_cells,
     read_predictions,
 )
 from dynaclr.config.distillation import DistillationConfig
@@ -65,11 +69,11 @@ from dynaclr.distill.student import (
     train_student,
 )
 from dynaclr.embeddings import (
+    MatrixBlocks,
     attach_ground_truth,
-    cell_table,
-    read_embeddings,
+    open_representation,
+    read_cells,
     read_embeddings_provenance,
-    representation_matrix,
 )
 from dynaclr.io import (
     ArtifactError,
@@ -221,6 +225,21 @@ def _fit_head(pipeline: Any, matrix: np.ndarray, truth: np.ndarray, what: str) -
             "validation_fovs)"
         )
     return clone(pipeline).fit(matrix, truth.astype(int))
+
+
+def teacher_probability(
+    classifier: LinearClassifier, blocks: MatrixBlocks, annotated_training: np.ndarray, positive: np.ndarray
+) -> np.ndarray:
+    """``(N,)`` positive-class probability of every cell by ``classifier``'s pipeline refitted on the
+    ``(A,)`` rows ``annotated_training`` of ``blocks`` (its representation's matrix) and their bool
+    labels ``positive``.
+
+    Only those rows are gathered (:meth:`~dynaclr.embeddings.MatrixBlocks.take`) to fit; every cell is
+    predicted a block of rows at a time (:func:`~dynaclr.classify.predict_cells`): the pipeline's
+    ``predict_proba`` of the whole matrix up to rounding, the same bits whatever the block size.
+    """
+    head = _fit_head(classifier.pipeline, blocks.take(annotated_training), positive, "teacher")
+    return predict_cells(blocks, [replace(classifier, pipeline=head)])[0]
 
 
 def _scores(
@@ -550,8 +569,7 @@ def distill_stage(
             the pseudo-labels hold one class.
         ArtifactError: an input is missing, malformed, or does not cover the teacher's cells.
     """
-    adata = read_embeddings(inputs.embeddings)
-    obs = cell_table(adata)
+    obs = read_cells(inputs.embeddings)  # the matrix stays on disk (teacher_probability)
     classifiers = load_classifiers(inputs.classifiers)
     if TASK not in classifiers:
         raise ArtifactError(f"{inputs.classifiers}: no '{TASK}' classifier (found {sorted(classifiers)})")
@@ -582,26 +600,24 @@ def distill_stage(
     annotated_training = np.flatnonzero(split.training & annotated)
 
     # teacher: classify's pipeline refitted on the training FOVs' annotations
-    teacher_matrix = representation_matrix(adata, teacher_classifier.representation)
-    teacher_head = _fit_head(
-        teacher_classifier.pipeline,
-        teacher_matrix[annotated_training],
+    teacher = teacher_probability(
+        teacher_classifier,
+        open_representation(inputs.embeddings, teacher_classifier.representation),
+        annotated_training,
         annotation_positive[annotated_training],
-        "teacher",
     )
-    teacher_probability = teacher_head.predict_proba(teacher_matrix)[:, 1]
     scored = np.flatnonzero(split.heldout & np.isfinite(truth))
     cells = StageCells(
         store_rows=_rows_of(obs, store.index, "row", inputs.patches_parquet, "embed").astype(np.int64),
         annotated_training=annotated_training,
         annotation_positive=annotation_positive[annotated_training],
         training=np.flatnonzero(split.training),
-        validation=validation_target(split, annotated, annotation_positive, teacher_probability),
+        validation=validation_target(split, annotated, annotation_positive, teacher),
         scored=scored,
         truth=truth[scored] > 0.5,
         tracks=(obs["fov_name"].astype(str) + "|" + obs["track_id"].astype(str)).to_numpy()[scored],
     )
-    pseudo_probability = teacher_probability[cells.training]
+    pseudo_probability = teacher[cells.training]
     phase_only, training = _phase_only_probabilities(
         config,
         read,
@@ -612,7 +628,7 @@ def distill_stage(
         pseudo_label_targets(pseudo_probability, config.pseudo_labels),
         start=student_start.encoder() if student_start is not None else None,
     )
-    probabilities = {"teacher": teacher_probability[scored], **phase_only}
+    probabilities = {"teacher": teacher[scored], **phase_only}
     student_channels = "+".join(config.student_channels)
     metrics = _metrics_table(
         config,

@@ -16,6 +16,10 @@ Patches are centre-cropped to the crop the embeddings were made with, and the he
 re-encoded patches must match the classifier's on the stored embeddings (else the checkpoint,
 crop or embeddings disagree and the stage fails rather than draw maps of another model).
 
+The embeddings store is never read whole: the stage reads its cells' keys; without ground truth the
+infection classifier predicts every cell a block of rows at a time (the predicted onset), and the
+logits check gathers the attributed cells' rows (:class:`~dynaclr.embeddings.MatrixBlocks`).
+
 Outputs: a zarr store of the maps (kind ``occlusion_maps``), a CSV of per-map numbers (the share
 of absolute attribution inside the region of ``region_channel``'s central cell against the
 region's share of the area) and the figure.
@@ -32,9 +36,9 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from dynaclr.classify.model import LinearClassifier, load_classifiers
+from dynaclr.classify import LinearClassifier, load_classifiers, predict_cells
 from dynaclr.config.analysis import OcclusionConfig
-from dynaclr.embeddings import attach_ground_truth, cell_table, read_embeddings, representation_matrix
+from dynaclr.embeddings import MatrixBlocks, attach_ground_truth, open_representation, read_cells
 from dynaclr.embeddings.store import read_embeddings_provenance
 from dynaclr.interpretation.features import central_cell_mask
 from dynaclr.interpretation.occlusion import (
@@ -139,10 +143,12 @@ def _infection_onset(
     store: PatchStore,
     inputs: OcclusionInputs,
     classifier: LinearClassifier,
-    matrix: np.ndarray,
+    blocks: MatrixBlocks,
     embedding_rows: np.ndarray,
 ) -> tuple[pd.Series, str]:
-    """Per patch-store row, the infection onset frame, and where it comes from."""
+    """Per patch-store row, the infection onset frame, and where it comes from: the ground truth, or
+    the classifier's calls on every cell (``blocks``, its representation's matrix, predicted a block
+    of rows at a time)."""
     if inputs.ground_truth is not None:
         truth, _ = read_table(
             inputs.ground_truth,
@@ -151,7 +157,7 @@ def _infection_onset(
         )
         matched = attach_ground_truth(store.index, truth, ["infection_onset_t"])
         return matched["infection_onset_t"].fillna(-1), "ground truth"
-    infected = classifier.positive_probability(matrix[embedding_rows]) >= 0.5
+    infected = predict_cells(blocks, [classifier])[0][embedding_rows] >= 0.5
     return predicted_onset(store.index, infected), "predicted"
 
 
@@ -236,8 +242,7 @@ def occlusion_stage(
     trained = read_contrastive_checkpoint(inputs.checkpoint)
     encoder = trained.encoder()
     crop = _embedding_crop(inputs.embeddings)
-    adata = read_embeddings(inputs.embeddings)
-    cells = cell_table(adata)
+    cells = read_cells(inputs.embeddings, ["fov_name", "track_id", "t"])  # the matrices stay on disk
     store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
     embedding_rows = _embedding_rows(cells, store, inputs.embeddings)
     channel_names = store.channel_names
@@ -263,7 +268,7 @@ def occlusion_stage(
             notes.append(message)
             continue
         classifier = classifiers[task]
-        matrix = representation_matrix(adata, classifier.representation)
+        matrix = open_representation(inputs.embeddings, classifier.representation)
         onset_source = ""
         if task == "infection":
             onset, onset_source = _infection_onset(store, inputs, classifier, matrix, embedding_rows)
@@ -299,7 +304,9 @@ def occlusion_stage(
             )
             seconds += time.perf_counter() - started
             n_maps += len(patches)
-            stored = classifier.pipeline.decision_function(matrix[embedding_rows[shown["cell"].to_numpy()]])
+            stored = classifier.pipeline.decision_function(
+                matrix.take(embedding_rows[shown["cell"].to_numpy()])
+            )
             _check_logits(result.logits[:, 1], stored, inputs, task, crop)
             panels = []
             for step, attributed in _time_points(course, patches, result, classifier, region_channel):
