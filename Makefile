@@ -87,7 +87,7 @@ browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
 		echo "chromium and chromedriver are installed"; \
 	else \
-		apt="$$([ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get"; \
+		apt="$$([ "$$(id -u)" = 0 ] || echo sudo -n) env DEBIAN_FRONTEND=noninteractive apt-get"; \
 		$$apt install -y -q chromium chromium-driver \
 			|| { $$apt update -q && $$apt install -y -q chromium chromium-driver; }; \
 	fi
