@@ -57,12 +57,14 @@ FOVs of 18 tracks of 38 frames, N rounded to a multiple of 684 cells; ``D`` feat
 truth and the annotations :func:`dynaclr.classify.draw_annotations_stage` draws from it; then each
 stage's library function runs in a fresh process on that store, in this order (each stage's inputs
 are the earlier stages' outputs): ``classify``, ``transfer_classifiers`` (the classifiers just
-fitted), ``project_embeddings`` (``pca`` only: UMAP and PHATE are not measured), ``align_pseudotime``
-(reference from the ground truth), ``embedding_figures`` (without the explorer page, which needs a
-patch store), ``export_embeddings`` (``.h5ad``, Parquet and VisCy's store, with the projections
-where ``project_embeddings`` ran; the store job writes a tracks table numbering the planted cells'
-nodes). The table gives per stage and N the peak MiB, the imports job's, and the bytes per stored
-value above the imports (``(peak - imports) / (N x D)``) and between consecutive N::
+fitted), ``project_embeddings`` (``pca`` only: UMAP and PHATE are not measured),
+``align_pseudotime`` (reference from the ground truth), ``embedding_figures`` (without the explorer
+page, which needs a patch store), ``pseudotime_figure`` (the aligned trajectories of
+``align_pseudotime``'s table, without the gallery, which needs a patch store), ``export_embeddings``
+(``.h5ad``, Parquet and VisCy's store, with the projections where ``project_embeddings`` ran; the
+store job writes a tracks table numbering the planted cells' nodes). The table gives per stage and N
+the peak MiB, the imports job's, and the bytes per stored value above the imports
+(``(peak - imports) / (N x D)``) and between consecutive N::
 
     python benchmarks/gathers.py --workdir /tmp/mem --analysis-cells 50000 200000 --analysis-features 320
 """
@@ -363,6 +365,7 @@ ANALYSIS_STAGES = (
     "project_embeddings",
     "align_pseudotime",
     "embedding_figures",
+    "pseudotime_figure",
     "export_embeddings",
 )
 ANALYSIS_JOBS = ("analysis_store", *(f"analysis_{stage}" for stage in ANALYSIS_STAGES))
@@ -524,6 +527,27 @@ def analysis_job(job: str, args: argparse.Namespace) -> float:
                 projections_svg=out / "projections.svg",
                 distances_png=out / "distances.png",
                 distances_svg=out / "distances.svg",
+            ),
+            model=model,
+            dataset=dataset,
+        )
+    elif stage == "pseudotime_figure":
+        from dynaclr.figures.stage import PseudotimeFigureInputs, PseudotimeFigureOutputs, pseudotime_figure
+
+        if args.imports_only:
+            return 0.0
+        started = time.perf_counter()
+        pseudotime_figure(
+            PseudotimeFigureInputs(
+                pseudotime=out / "pseudotime.parquet",
+                accuracy=out / "dtw_accuracy.csv",
+                embeddings=paths["embeddings"],
+            ),
+            PseudotimeFigureOutputs(
+                pseudotime_png=out / "pseudotime.png",
+                pseudotime_svg=out / "pseudotime.svg",
+                trajectories_png=out / "aligned_trajectories.png",
+                trajectories_svg=out / "aligned_trajectories.svg",
             ),
             model=model,
             dataset=dataset,

@@ -164,6 +164,34 @@ def embedding_figures_mem_mb(wildcards, input):
     return max(2000, EMBEDDING_FIGURES_BASE_MB + math.ceil(held / 1e6))
 
 
+#: Memory of pseudotime_figure, which streams its store (docs/benchmarks.md, "pseudotime_figure
+#: streamed"): the aligned trajectories read the cells' fov_name, track_id, t (and patch row) and the
+#: features a block of rows at a time for the exact PCA (streamed_principal_components: a centred
+#: float64 copy of one block, the decoded chunk; 4 allowed, as temporal_metrics; the D x D scatter and
+#: its eigenvectors); per cell it holds the cells, their 3 PCs and the DTW pseudo-time table with the
+#: matched frames merged with the cells, never cells x features. Measured on 2 shared cores, 2026-12-04:
+#:   python benchmarks/gathers.py --workdir /tmp/mem_ptfig --analysis-cells 50000 200000 500000 \
+#:       --analysis-features 320 --analysis-stages align_pseudotime pseudotime_figure
+#: peak 735 / 862 / 1,087 MiB at 49,932 / 199,728 / 500,004 cells x 320 features (before, reading the
+#: store whole: 1,184 / 3,600 MiB at the first two, 54 bytes a value); 786 bytes per added cell from
+#: 199,728 to 500,004 cells (the same 65,536-row block), one reference from the ground truth, no gallery.
+#: Allowed: 1,200 bytes a cell, 1,000 MB for the interpreter and libraries, 4 blocks.
+PSEUDOTIME_FIGURE_BASE_MB, PSEUDOTIME_FIGURE_BYTES_PER_CELL, PSEUDOTIME_FIGURE_BLOCK_COPIES = 1000, 1200, 4
+
+
+def pseudotime_figure_mem_mb(wildcards, input):
+    """pseudotime_figure: at least 2,000 MB (its former floor); more from about 272,000 cells (320
+    features): 9,883 MB at 6.84 million cells x 320 features, 10,838 MB x 768."""
+    from dynaclr.embeddings.blocks import BLOCK_BYTES
+    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
+
+    n_cells, n_features = embeddings_shape(_made(input.embeddings))
+    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+    held = n_cells * PSEUDOTIME_FIGURE_BYTES_PER_CELL + PSEUDOTIME_FIGURE_BLOCK_COPIES * block_bytes
+    held += 4 * 8 * n_features**2  # scatter, covariance, eigenvectors, components
+    return max(2000, PSEUDOTIME_FIGURE_BASE_MB + math.ceil(held / 1e6))
+
+
 #: Memory of align_pseudotime, which streams its store (docs/benchmarks.md, "align_pseudotime
 #: streamed"): the cells' obs, their ground truth or predictions, the lineage series and the per-frame
 #: DTW tables (and the Parquet copy written): 1,526 bytes a cell measured from 199,728 to 500,004 cells
@@ -210,8 +238,8 @@ def align_pseudotime_mem_mb(pseudotime):
 #: align_pseudotime (before it streamed) 23.2 (22.3), embedding_figures (before it streamed) 33.1 (31.7), export_embeddings (before it streamed) h5ad + parquet
 #: 9.9 (8.9). Allowed: about 1.25 x that, and 1,000 MB for the interpreter, libraries and fixed costs
 #: (the line through the two sizes meets zero values at 250-400 MiB). Not measured (they also need a
-#: patch store, a checkpoint or training): pseudotime_figure, interpret_embeddings,
-#: occlusion_attribution, distill get the largest measured allowance; UMAP and PHATE projections
+#: patch store, a checkpoint or training): interpret_embeddings gets the largest measured
+#: allowance; UMAP and PHATE projections
 #: hold neighbour graphs on top and are not covered beyond the PCA figure.
 WHOLE_STORE_BASE_MB = 1000
 WHOLE_STORE_BYTES_PER_VALUE = {

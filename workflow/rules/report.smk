@@ -91,7 +91,8 @@ rule infected_fraction_figure:
 
 rule pseudotime_figure:
     """DTW pseudo-time of one model's embeddings vs the true time since the event (simulated
-    datasets), and the aligned trajectories: PCs along pseudo-time with a gallery (paper Fig 6)."""
+    datasets), and the aligned trajectories: PCs along pseudo-time with a gallery (paper Fig 6); the
+    embeddings are read a block of rows at a time (their PCA), never whole."""
     input:
         pseudotime=f"{RESULTS}/evaluation/pseudotime/{{model}}/{{dataset}}.parquet",
         accuracy=f"{RESULTS}/evaluation/dtw_accuracy/{{model}}/{{dataset}}.csv",
@@ -124,7 +125,7 @@ rule pseudotime_figure:
         f"{RESULTS}/benchmarks/pseudotime_figure/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=whole_store_mem_mb(2000, WHOLE_STORE_BYTES_PER_VALUE["unmeasured"]),
+        mem_mb=pseudotime_figure_mem_mb,
         runtime=10,
     conda:
         "../../envs/dynaclr.yaml"

@@ -33,14 +33,12 @@ from dynaclr.classify import read_predictions
 from dynaclr.config.analysis import FiguresConfig
 from dynaclr.embeddings import (
     attach_ground_truth,
-    cell_table,
     explained_variance_ratio,
     open_representation,
     projection_table,
     read_cells,
-    read_embeddings,
     read_projections,
-    representation_matrix,
+    streamed_principal_components,
 )
 from dynaclr.evaluation.stage import TEMPORAL_COMPARISON_COLUMNS
 from dynaclr.evaluation.temporal import INDEX_COLUMNS
@@ -72,7 +70,6 @@ from dynaclr.figures.trajectories import (
     CELL_KEYS,
     aligned_frames,
     plot_aligned_trajectories,
-    principal_components,
 )
 from dynaclr.io import ArtifactKind, StageFiles, atomic_output, read_csv, read_table, write_csv
 from dynaclr.io.figures import save_figure
@@ -312,11 +309,24 @@ def pseudotime_figure(
 def _aligned_trajectories(
     inputs: PseudotimeFigureInputs, pseudotime: pd.DataFrame, event: str, label: str
 ) -> tuple[Figure, str]:
-    """PCs of the embeddings along pseudo-time, with a gallery from the patch store when given."""
+    """PCs of the embeddings along pseudo-time, with a gallery from the patch store when given.
+
+    The embeddings store is never read whole: the cells' ``fov_name, track_id, t`` (and patch
+    ``row``) through :func:`~dynaclr.embeddings.read_cells`, the features a block of rows at a time
+    (:func:`~dynaclr.embeddings.open_representation`) for the exact PCA of
+    :func:`~dynaclr.figures.trajectories.principal_components` (z-scored, scikit-learn's signs;
+    :func:`~dynaclr.embeddings.blocks.streamed_principal_components`, to rounding). The job holds
+    the cells and their first PCs, not cells x features.
+    """
     assert inputs.embeddings is not None
-    adata = read_embeddings(inputs.embeddings)
-    components, variance = principal_components(representation_matrix(adata, "features"), 3)
-    cells = cell_table(adata)[CELL_KEYS + (["row"] if "row" in adata.obs.columns else [])].copy()
+    blocks = open_representation(inputs.embeddings, "features")  # by blocks of rows, never whole
+    n_components = min(3, *blocks.shape)
+    # principal_components' PCA (z-scored, scikit-learn's signs), accumulated over the blocks
+    components, variance = streamed_principal_components(blocks, n_components, standardize=True)
+    try:
+        cells = read_cells(inputs.embeddings, [*CELL_KEYS, "row"])
+    except KeyError:  # no patch rows: no gallery
+        cells = read_cells(inputs.embeddings, CELL_KEYS)
     for k in range(components.shape[1]):
         cells[f"pc{k + 1}"] = components[:, k]
     frames = aligned_frames(pseudotime, cells)
