@@ -227,6 +227,41 @@ def align_pseudotime_mem_mb(pseudotime):
     return mem_mb
 
 
+#: Memory of interpret_embeddings, which streams its store (docs/benchmarks.md, "interpret_embeddings
+#: streamed"): the cells' fov_name, track_id, t (read_cells), the cell-features table and its copy
+#: aligned to the cells, the patch index and the predictions, the (N, k) float64 scores of the exact
+#: PCA over blocks (8 bytes a component; 16 allowed), the D x D eigenproblem and a few float64 copies
+#: of one block (the decoded chunk, the centred block; 4 allowed, as temporal_metrics), never cells x
+#: features. Measured on 2 shared cores, 2026-12-04 (benchmarks/gathers.py cannot make its patch store
+#: and cell features; benchmarks/interpret_stream.py does):
+#:   python benchmarks/interpret_stream.py prepare /tmp/interp_bench200000 --cells 200000 --features 320
+#:   /usr/bin/time -f %M python benchmarks/interpret_stream.py run /tmp/interp_bench200000
+#: peak 737 / 1,009 / 1,258 MiB at 49,932 / 199,728 / 500,004 cells x 320 features, 27 cell features,
+#: 8 components (before, reading the store whole: 611 / 1,309 / 2,601 MiB); 869 bytes per added cell
+#: from 199,728 to 500,004 cells (the same 65,536-row block), scores included. Allowed: 1,500 bytes a
+#: cell + 16 per component, 1,000 MB for the interpreter and libraries, 4 blocks, the D x D eigenproblem.
+INTERPRET_EMBEDDINGS_BASE_MB, INTERPRET_EMBEDDINGS_BYTES_PER_CELL = 1000, 1500
+INTERPRET_EMBEDDINGS_BYTES_PER_COMPONENT, INTERPRET_EMBEDDINGS_BLOCK_COPIES = 16, 4
+
+
+def interpret_embeddings_mem_mb(interpretation):
+    """The mem_mb function of interpret_embeddings for ``interpretation`` (the
+    analysis.interpretation config): at least 4,000 MB (its former floor)."""
+    per_cell = INTERPRET_EMBEDDINGS_BYTES_PER_CELL
+    per_cell += INTERPRET_EMBEDDINGS_BYTES_PER_COMPONENT * interpretation.n_components
+
+    def mem_mb(wildcards, input):
+        from dynaclr.embeddings.blocks import BLOCK_BYTES
+        from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
+
+        n_cells, n_features = embeddings_shape(_made(input.embeddings))
+        block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+        held = n_cells * per_cell + INTERPRET_EMBEDDINGS_BLOCK_COPIES * block_bytes + 4 * 8 * n_features**2
+        return max(4000, INTERPRET_EMBEDDINGS_BASE_MB + math.ceil(held / 1e6))
+
+    return mem_mb
+
+
 #: Memory of the jobs that read whole embeddings stores with read_embeddings (float32 X, 4 bytes a
 #: value, and the float64 copies the analysis makes: standardised matrices, PCA, distances): a fixed
 #: part plus bytes per stored value (cells x features, summed over the stores read), never below the
@@ -237,14 +272,12 @@ def align_pseudotime_mem_mb(pseudotime):
 #: project_embeddings with pca (before it streamed; with UMAP or PHATE it still reads whole) 45.0 (44.2),
 #: align_pseudotime (before it streamed) 23.2 (22.3), embedding_figures (before it streamed) 33.1 (31.7), export_embeddings (before it streamed) h5ad + parquet
 #: 9.9 (8.9). Allowed: about 1.25 x that, and 1,000 MB for the interpreter, libraries and fixed costs
-#: (the line through the two sizes meets zero values at 250-400 MiB). Not measured (they also need a
-#: patch store, a checkpoint or training): interpret_embeddings gets the largest measured
-#: allowance; UMAP and PHATE projections
-#: hold neighbour graphs on top and are not covered beyond the PCA figure.
+#: (the line through the two sizes meets zero values at 250-400 MiB). Every other rule that
+#: used these allowances now streams (its own sizing above); UMAP and PHATE projections hold
+#: neighbour graphs on top and are not covered beyond the PCA figure.
 WHOLE_STORE_BASE_MB = 1000
 WHOLE_STORE_BYTES_PER_VALUE = {
     "project_embeddings": 56,
-    "unmeasured": 56,
 }
 
 

@@ -61,7 +61,7 @@ rule interpret_embeddings:
         f"{RESULTS}/benchmarks/interpret_embeddings/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=whole_store_mem_mb(4000, WHOLE_STORE_BYTES_PER_VALUE["unmeasured"]),
+        mem_mb=interpret_embeddings_mem_mb(CONFIG.analysis.interpretation),
         runtime=30,
     conda:
         "../../envs/dynaclr.yaml"

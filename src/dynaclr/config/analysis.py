@@ -401,7 +401,7 @@ class InterpretationConfig(StrictModel):
     n_components: int = Field(
         8, ge=1, le=64, description="Principal components correlated with the features."
     )
-    seed: int = Field(0, ge=0, description="Seed of the PCA solver and of the gallery's draw of cells.")
+    seed: int = Field(0, ge=0, description="Seed of the gallery's draw of cells (the PCA is exact: no seed).")
     texture_gray_levels: int = Field(
         32, ge=2, le=256, description="Grey levels of the central slice for the GLCM and the entropy."
     )

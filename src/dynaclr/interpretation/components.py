@@ -25,7 +25,12 @@ def principal_components(
     matrix: np.ndarray, n_components: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """PCA scores ``(N, K)`` of ``matrix`` ``(N, D)`` and each component's explained variance ratio
-    ``(K,)``; ``K = min(n_components, N, D)``, the solver seeded by ``seed``."""
+    ``(K,)``; ``K = min(n_components, N, D)``, the solver seeded by ``seed``.
+
+    scikit-learn's ``PCA`` of a matrix in memory. Rule ``interpret_embeddings`` never holds its
+    matrix: it takes the exact PCA over blocks of rows
+    (:func:`dynaclr.interpretation.stage.store_principal_components`), equal to this to rounding
+    where scikit-learn's solver is exact, the components this approximates where it is randomized."""
     matrix = np.asarray(matrix, dtype=np.float64)
     n_kept = min(n_components, *matrix.shape)
     pca = PCA(n_components=n_kept, random_state=seed)

@@ -5,6 +5,11 @@
 * :func:`interpret_embeddings_stage` (rule ``interpret_embeddings``, per (model, dataset)): the
   Spearman table of the first principal components against those features, its heatmap, and a
   gallery of cells along the first components and per predicted state.
+
+The embeddings store is never read whole: the cells' keys come from :func:`~dynaclr.embeddings.read_cells`
+and the principal components from the exact PCA over blocks of rows
+(:func:`store_principal_components`); the Spearman table and the galleries need only the ``(N, K)``
+component scores, the cell-features table and the patch store (:func:`interpret_scores`).
 """
 
 from __future__ import annotations
@@ -17,11 +22,10 @@ import pandas as pd
 
 from dynaclr.classify import read_predictions
 from dynaclr.config.analysis import InterpretationConfig
-from dynaclr.embeddings import cell_table, read_embeddings, representation_matrix
+from dynaclr.embeddings import open_representation, read_cells, streamed_principal_components
 from dynaclr.interpretation.components import (
     CORRELATION_COLUMNS,
     component_feature_correlation,
-    principal_components,
     quantile_bin_draw,
 )
 from dynaclr.interpretation.features import KEY_COLUMNS, cell_features
@@ -131,6 +135,28 @@ def _state_groups(
     return "", {}
 
 
+def store_principal_components(
+    path: Path, representation: str, n_components: int, block_rows: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores ``(N, K)`` of the first ``K = min(n_components, N, D)`` principal components of the
+    ``representation`` matrix of the embeddings store ``path``, and their explained variance ratio
+    ``(K,)``, the matrix read a block of rows at a time (``block_rows``; default
+    :class:`~dynaclr.embeddings.MatrixBlocks`'s).
+
+    The exact PCA of the centred (not standardised) matrix over blocks
+    (:func:`~dynaclr.embeddings.streamed_principal_components`, scikit-learn's signs): what
+    :func:`~dynaclr.interpretation.principal_components` gives of the matrix in memory, to
+    rounding, wherever scikit-learn's ``svd_solver='auto'`` picks an exact solver (``N >= 10 D``
+    with ``D <= 1000``, or ``max(N, D) <= 500``). On a short, wide store (``N < 10 D``,
+    ``max(N, D) > 500``) scikit-learn picks its randomized solver; the exact components are then
+    those it approximates (within 1e-5 of each component's range where the eigenvalues are well
+    separated). Memory: ``D x D`` float64, the scores and a few blocks.
+    """
+    blocks = open_representation(path, representation, block_rows)
+    n_kept = min(n_components, *blocks.shape)
+    return streamed_principal_components(blocks, n_kept, standardize=False)
+
+
 def interpret_embeddings_stage(
     config: InterpretationConfig,
     inputs: InterpretInputs,
@@ -138,23 +164,55 @@ def interpret_embeddings_stage(
     *,
     model: str,
     dataset: str,
+    block_rows: int | None = None,
 ) -> pd.DataFrame:
     """Spearman correlation of the first ``config.n_components`` principal components of one
     embeddings store with the cell features; heatmap; gallery along the first
     ``config.gallery_components`` components (``gallery_bins`` equal-count bins of the scores,
     ``gallery_cells_per_bin`` cells each) and, with ``inputs.predictions``, per predicted state.
 
+    The store is never read whole: its cells' keys (:func:`~dynaclr.embeddings.read_cells`) and
+    the exact PCA of ``config.representation`` over blocks of ``block_rows`` rows
+    (:func:`store_principal_components`). Memory: the cells' keys, features and patch index, the
+    ``(N, K)`` scores, ``D x D`` and a few blocks.
+
     Returns:
         The correlation table (:data:`CORRELATION_COLUMNS`), also written to ``outputs.correlation``.
     """
-    label = f"{model}, {dataset}"
-    adata = read_embeddings(inputs.embeddings)
-    cells = cell_table(adata)
+    cells = read_cells(inputs.embeddings, KEY_COLUMNS)
     features_table, _ = read_table(inputs.features, ArtifactKind.CELL_FEATURES, KEY_COLUMNS)
     features = _aligned_features(cells, features_table, inputs.features)
-    scores, explained = principal_components(
-        representation_matrix(adata, config.representation), config.n_components, config.seed
+    del features_table
+    scores, explained = store_principal_components(
+        inputs.embeddings, config.representation, config.n_components, block_rows
     )
+    return interpret_scores(
+        config, inputs, outputs, cells, features, scores, explained, model=model, dataset=dataset
+    )
+
+
+def interpret_scores(
+    config: InterpretationConfig,
+    inputs: InterpretInputs,
+    outputs: InterpretOutputs,
+    cells: pd.DataFrame,
+    features: pd.DataFrame,
+    scores: np.ndarray,
+    explained: np.ndarray,
+    *,
+    model: str,
+    dataset: str,
+) -> pd.DataFrame:
+    """The outputs of :func:`interpret_embeddings_stage` from the component scores: the Spearman
+    table, its heatmap and the gallery (the seed ``config.seed`` draws the gallery's cells).
+
+    Args:
+        cells: the embeddings' cells (``fov_name, track_id, t``), index ``0..N-1``.
+        features: the cell features of ``cells``, row-aligned.
+        scores, explained: ``(N, K)`` component scores and their ``(K,)`` explained variance ratio.
+        config, inputs, outputs, model, dataset: as :func:`interpret_embeddings_stage`.
+    """
+    label = f"{model}, {dataset}"
     correlation = component_feature_correlation(scores, explained, features)
     correlation.insert(0, "dataset", dataset)
     correlation.insert(0, "model", model)
