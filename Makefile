@@ -84,7 +84,7 @@ lint: $(STAMP)
 # (the test skips without them, fails with DYNACLR_REQUIRE_BROWSER=1). Refreshes the package lists
 # only when the first try fails.
 browser:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	@if { command -v chromium || command -v chromium-browser; } >/dev/null && command -v chromedriver >/dev/null; then \
 		echo "chromium and chromedriver are installed"; \
 	else \
 		apt="$$([ "$$(id -u)" = 0 ] || echo sudo -n) env DEBIAN_FRONTEND=noninteractive apt-get"; \

@@ -306,6 +306,7 @@ def test_report_first_page_starts_at_the_top_in_a_browser(finished_tiny_run, chr
     window used to overflow above it, out of reach: its title must be in view, at the top."""
     workdir, _ = finished_tiny_run
     snakemake(workdir, "--report", str(tmp_path / "report.html"))
+    screenshots.console_errors(chromium)  # drain: another test's messages are not this one's
     chromium.set_window_size(1000, 500)  # far shorter than the page
     try:
         chromium.get((tmp_path / "report.html").as_uri())

@@ -36,10 +36,22 @@ CanvasRenderingContext2D.prototype.arc = function (...args) {
 
 @pytest.fixture
 def browser(chromium: Any) -> Any:
-    """The session's chromium (tests/conftest.py), its downloads folder emptied."""
+    """The session's chromium (tests/conftest.py): its downloads folder emptied and its console log
+    drained before the test (another test's messages are not this one's)."""
     for path in chromium.downloads.iterdir():
         path.unlink()
+    console_errors(chromium)
     return chromium
+
+
+def _until(condition: Any, timeout_s: float = 10.0) -> Any:
+    """``condition()`` once truthy (polled every 50 ms), else its last value."""
+    deadline = time.monotonic() + timeout_s
+    value = condition()
+    while not value and time.monotonic() < deadline:
+        time.sleep(0.05)
+        value = condition()
+    return value
 
 
 def _thumbnails(rows: np.ndarray) -> np.ndarray:
@@ -91,8 +103,11 @@ def test_the_explorer_works_in_a_real_browser(browser: Any, tmp_path: Path) -> N
     data = explorer_data(cells, _thumbnails, title="model, dataset", download_name="annotations_m_d.csv")
     page = tmp_path / "explorer.html"
     page.write_text(explorer_html(data))
-    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": COUNT_ARCS})
-    browser.get(page.as_uri())
+    counter = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": COUNT_ARCS})
+    try:
+        browser.get(page.as_uri())
+    finally:  # later pages of the session run without it
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", counter)
 
     # Loads without console errors and draws every cell once.
     assert console_errors(browser) == []
@@ -111,7 +126,10 @@ def test_the_explorer_works_in_a_real_browser(browser: Any, tmp_path: Path) -> N
     _pointer(browser, ("move", x, y), ("down", x, y), ("up", x, y))
     current = browser.find_element(By.CSS_SELECTOR, "#cell img.thumb")
     assert current.get_attribute("src").startswith("data:image/webp;base64,")
-    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth;", current) == 64
+    decoded = _until(
+        lambda: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth;", current)
+    )
+    assert decoded == 64
     assert "track 6, t = 2" in browser.find_element(By.CSS_SELECTOR, "#cell .facts").text
     strip = browser.find_elements(By.CSS_SELECTOR, "#track img.thumb")
     assert [s.get_attribute("title") for s in strip] == [f"t = {t}" for t in range(5)]

@@ -9,7 +9,8 @@ whole. A block is a whole number of the zarr array's row chunks (a slice inside 
 the whole chunk anyway), about :data:`BLOCK_BYTES` of float64; rule ``embed`` writes chunks of
 :data:`dynaclr.embeddings.store.STREAMED_CHUNK_ROWS` rows. :func:`standard_scaler_statistics` gives
 the column statistics scikit-learn's ``StandardScaler`` would fit on the whole matrix,
-:func:`streamed_principal_components` its PCA (rules ``project_embeddings`` and ``align_pseudotime``).
+:func:`streamed_principal_components` its PCA (rules ``project_embeddings``, ``align_pseudotime``,
+``pseudotime_figure`` and ``interpret_embeddings``).
 """
 
 from __future__ import annotations

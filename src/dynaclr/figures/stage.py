@@ -188,9 +188,10 @@ def embedding_figures(
 
     The embeddings store is never read whole: the distances read its cells' ``fov_name, track_id,
     t`` (:func:`~dynaclr.embeddings.read_cells`) and its matrix a block of rows at a time
-    (:func:`~dynaclr.embeddings.open_representation`; one pass, the temporal metrics' pairs code),
-    the same values as the matrix in memory; the projections and the explorer page read the
-    projections store (per-cell coordinates) and the patch store, never the features. What the job
+    (:func:`~dynaclr.embeddings.open_representation`; two passes, the temporal metrics' adjacent
+    and random pairs code), the same values as the matrix in memory; the projections and the
+    explorer page read the projections store (per-cell coordinates) and the patch store, never the
+    features. What the job
     holds grows with the cells, not cells x features.
 
     Returns:

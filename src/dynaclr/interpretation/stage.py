@@ -147,10 +147,11 @@ def store_principal_components(
     (:func:`~dynaclr.embeddings.streamed_principal_components`, scikit-learn's signs): what
     :func:`~dynaclr.interpretation.principal_components` gives of the matrix in memory, to
     rounding, wherever scikit-learn's ``svd_solver='auto'`` picks an exact solver (``N >= 10 D``
-    with ``D <= 1000``, or ``max(N, D) <= 500``). On a short, wide store (``N < 10 D``,
-    ``max(N, D) > 500``) scikit-learn picks its randomized solver; the exact components are then
-    those it approximates (within 1e-5 of each component's range where the eigenvalues are well
-    separated). Memory: ``D x D`` float64, the scores and a few blocks.
+    with ``D <= 1000``, ``max(N, D) <= 500``, or ``n_components >= 0.8 min(N, D)``). Otherwise (a
+    short, wide store: ``N < 10 D`` and ``max(N, D) > 500``; or ``D > 1000``) scikit-learn picks
+    its randomized solver; the exact components are then those it approximates (within 1e-5 of each
+    component's range where the eigenvalues are well separated). Memory: ``D x D`` float64, the
+    scores and a few blocks.
     """
     blocks = open_representation(path, representation, block_rows)
     n_kept = min(n_components, *blocks.shape)
