@@ -1,4 +1,5 @@
-"""Rule ``project_embeddings`` with ``pca`` alone reads its store by blocks: sklearn's PCA, to rounding."""
+"""Rule ``project_embeddings`` with ``pca`` alone, or UMAP and PHATE on ``neighbor_pca_components``
+principal components, reads its store by blocks: sklearn's PCA, to rounding."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
 
 from dynaclr.config.embeddings import ProjectionConfig
 from dynaclr.embeddings import (
     build_anndata,
     open_representation,
+    projections as projections_module,
     read_embeddings,
     representation_matrix,
     write_embeddings,
@@ -24,6 +29,7 @@ from dynaclr.embeddings.projections import (
     projection_stage,
     read_projections,
     streamed_pca,
+    streamed_projections,
 )
 from dynaclr.io import ArtifactKind, make_provenance
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
@@ -127,3 +133,124 @@ def test_streamed_pca_fails_as_in_memory():
     matrix[7, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         streamed_pca(MatrixBlocks(matrix, 5), ProjectionConfig(methods=("pca",)))
+
+
+def _capture_neighbor_methods(monkeypatch) -> dict[str, np.ndarray]:
+    """UMAP and PHATE record the matrix they receive and return its first two columns, plus one."""
+    received: dict[str, np.ndarray] = {}
+
+    def capture(method):
+        def run(matrix, config):
+            received[method] = np.array(matrix, copy=True)
+            return matrix[:, : config.n_components] + 1.0, {}
+
+        return run
+
+    for method in ("umap", "phate"):
+        monkeypatch.setitem(projections_module._METHODS, method, capture(method))
+    return received
+
+
+def _sklearn_scores(matrix: np.ndarray, n_components: int, standardize: bool) -> tuple[np.ndarray, dict]:
+    if standardize:
+        matrix = StandardScaler().fit_transform(matrix.astype(np.float64))
+    pca = PCA(n_components=n_components, svd_solver="full")
+    return pca.fit_transform(matrix), {"variance_ratio": pca.explained_variance_ratio_}
+
+
+@pytest.mark.parametrize("representation", ["features", "projections"])
+@pytest.mark.parametrize("standardize", [True, False])
+def test_stage_streams_umap_and_phate_on_principal_components(
+    store, tmp_path, monkeypatch, small_blocks, representation, standardize
+):
+    received = _capture_neighbor_methods(monkeypatch)
+    config = ProjectionConfig(
+        methods=("pca", "umap", "phate"),
+        representation=representation,
+        standardize=standardize,
+        neighbor_pca_components=6,
+    )
+    matrix = representation_matrix(read_embeddings(store), representation)
+    output = tmp_path / "planted.projections.zarr"
+    projection_stage(config, ProjectionInputs(embeddings=store), ProjectionOutputs(projections=output))
+    expected = _sklearn_scores(matrix, 6, standardize)
+    assert set(received) == {"umap", "phate"}
+    for method in ("umap", "phate"):
+        assert received[method].shape == (len(matrix), 6)
+        _assert_same_pca((received[method], expected[1]), expected)
+    written, provenance = read_projections(output)
+    assert provenance.config["neighbor_pca_components"] == 6
+    assert sorted(written.obsm) == ["X_pca", "X_phate", "X_umap"]
+    in_memory_pca = ProjectionConfig(methods=("pca",), representation=representation, standardize=standardize)
+    pca = project_matrix(matrix, in_memory_pca)["pca"]
+    variance_ratio = {"variance_ratio": np.asarray(written.uns["pca"]["variance_ratio"])}
+    _assert_same_pca(
+        (np.asarray(written.obsm["X_pca"], dtype=np.float64), variance_ratio),
+        (pca[0].astype(np.float32), pca[1]),
+    )
+    np.testing.assert_array_equal(written.obsm["X_umap"], (received["umap"][:, :2] + 1.0).astype(np.float32))
+
+
+def test_in_memory_projection_honours_neighbor_pca_components(store, monkeypatch):
+    received = _capture_neighbor_methods(monkeypatch)
+    matrix = representation_matrix(read_embeddings(store), "features")
+    config = ProjectionConfig(methods=("umap", "pca"), n_components=3, neighbor_pca_components=5)
+    projected = project_matrix(matrix, config)
+    scores, ratio = _sklearn_scores(matrix, 5, standardize=True)
+    np.testing.assert_array_equal(received["umap"], scores)  # one PCA, its first 5 components
+    np.testing.assert_array_equal(projected["pca"][0], scores[:, :3])
+    np.testing.assert_allclose(projected["pca"][1]["variance_ratio"], ratio["variance_ratio"][:3], atol=1e-12)
+    streamed = streamed_projections(open_representation(store, "features", block_rows=BLOCK_ROWS), config)
+    _assert_same_pca(streamed["pca"], projected["pca"])
+    assert received["umap"].shape == (len(matrix), 5)
+
+
+def test_without_neighbor_pca_components_umap_reads_the_whole_matrix(store, tmp_path, monkeypatch):
+    received = _capture_neighbor_methods(monkeypatch)
+    whole = []
+    monkeypatch.setattr(
+        "dynaclr.embeddings.projections.read_embeddings",
+        lambda path: whole.append(path) or read_embeddings(path),
+    )
+
+    def no_stream(*args, **kwargs):
+        raise AssertionError("UMAP without neighbor_pca_components must not stream")
+
+    monkeypatch.setattr("dynaclr.embeddings.projections.open_representation", no_stream)
+    config = ProjectionConfig(methods=("pca", "umap"))
+    assert config.neighbor_pca_components is None
+    output = tmp_path / "planted.projections.zarr"
+    projection_stage(config, ProjectionInputs(embeddings=store), ProjectionOutputs(projections=output))
+    assert whole == [store]
+    matrix = representation_matrix(read_embeddings(store), "features").astype(np.float64)
+    np.testing.assert_array_equal(received["umap"], StandardScaler().fit_transform(matrix))
+
+
+def test_neighbor_pca_components_checked():
+    matrix = np.random.default_rng(0).normal(size=(12, 8))
+    config = ProjectionConfig(methods=("pca", "umap"), neighbor_pca_components=9)
+    with pytest.raises(ValueError, match=r"analysis\.projections\.neighbor_pca_components=9"):
+        streamed_projections(MatrixBlocks(matrix, 5), config)
+    with pytest.raises(ValueError, match=r"analysis\.projections\.neighbor_pca_components=9"):
+        project_matrix(matrix, config)
+    with pytest.raises(ValueError, match="neighbor_pca_components"):
+        streamed_projections(MatrixBlocks(matrix, 5), ProjectionConfig(methods=("umap",)))
+    with pytest.raises(ValidationError):
+        ProjectionConfig(neighbor_pca_components=1)
+    pca_alone = ProjectionConfig(methods=("pca",), neighbor_pca_components=9)  # no effect on PCA alone
+    _assert_same_pca(
+        streamed_projections(MatrixBlocks(matrix, 5), pca_alone)["pca"],
+        project_matrix(matrix, ProjectionConfig(methods=("pca",)))["pca"],
+    )
+
+
+def test_umap_and_phate_run_on_principal_components(store):
+    """The real methods (a few hundred cells): PHATE skips its own PCA, same seed same coordinates."""
+    blocks = open_representation(store, "features", block_rows=BLOCK_ROWS)
+    config = ProjectionConfig(methods=("umap", "phate"), neighbor_pca_components=4)
+    projected = streamed_projections(blocks, config)
+    again = streamed_projections(blocks, config)
+    for method in ("umap", "phate"):
+        coordinates = projected[method][0]
+        assert coordinates.shape == (blocks.n_rows, 2) and np.isfinite(coordinates).all()
+        np.testing.assert_array_equal(coordinates, again[method][0])

@@ -112,18 +112,40 @@ def classify_mem_mb(wildcards, input):
 #: projections AnnData (about 300 bytes a cell measured at 320 features, 600 allowed), the coordinates
 #: (float64, and float32 in the AnnData: 12 bytes a component, 16 allowed), the D x D scatter and a
 #: few float64 copies of one block (4 allowed, as temporal_metrics), never cells x features. With UMAP
-#: or PHATE every method runs on the whole matrix: the whole-store sizing below.
+#: or PHATE every method runs on the whole matrix: the whole-store sizing below, unless
+#: analysis.projections.neighbor_pca_components (k) is set: then they run on k streamed principal
+#: components, and a cell also holds the scores (float64, the contiguous copy UMAP and PHATE get and
+#: UMAP's float32 copy: 20 bytes a component, 24 allowed), each method's coordinates (16 a component,
+#: as PCA's) and each method's neighbour structures (docs/benchmarks.md, "UMAP and PHATE on streamed
+#: principal components"; measured at 50,000 and 100,000 cells x 320 features, k 50, 2 shared cores,
+#: 2026-12-04: 5,042 bytes per added cell with UMAP, 4,294 with PHATE): UMAP's k-NN graph, NN-descent's
+#: heaps, its trees and the fuzzy graph, about 3,600 bytes a cell at n_neighbors 15, 300 allowed per
+#: neighbour; PHATE's kernel, landmark operator and their SVD, about 2,850 bytes a cell at its
+#: defaults (knn 5, 2,000 landmarks), 3,600 allowed. Both are allowed even though they run one after
+#: the other.
 PROJECT_PCA_BASE_MB, PROJECT_PCA_BYTES_PER_CELL, PROJECT_PCA_BYTES_PER_COMPONENT = 1000, 600, 16
 PROJECT_PCA_BLOCK_COPIES = 4
+PROJECT_NEIGHBOR_BYTES_PER_SCORE = 24
+PROJECT_UMAP_BYTES_PER_NEIGHBOR, PROJECT_PHATE_BYTES_PER_CELL = 300, 3600
 
 
 def project_embeddings_mem_mb(projections):
     """The mem_mb function of project_embeddings for ``projections`` (the analysis.projections
     config): streamed PCA alone, at least 4,000 MB and more from about 3.7 million cells (320
-    features, 2 components); with UMAP or PHATE, the whole store's sizing."""
-    if tuple(projections.methods) != ("pca",):
+    features, 2 components); with UMAP or PHATE, the whole store's sizing, or, with
+    neighbor_pca_components set, per cell (streamed PCA, the scores and the neighbour graphs)."""
+    methods = tuple(projections.methods)
+    k = projections.neighbor_pca_components
+    if methods != ("pca",) and k is None:
         return whole_store_mem_mb(4000, WHOLE_STORE_BYTES_PER_VALUE["project_embeddings"])
-    per_cell = PROJECT_PCA_BYTES_PER_CELL + PROJECT_PCA_BYTES_PER_COMPONENT * projections.n_components
+    coordinates = projections.n_components * len(methods)
+    per_cell = PROJECT_PCA_BYTES_PER_CELL + PROJECT_PCA_BYTES_PER_COMPONENT * coordinates
+    if methods != ("pca",):
+        per_cell += PROJECT_NEIGHBOR_BYTES_PER_SCORE * max(k, projections.n_components)
+        if "umap" in methods:
+            per_cell += PROJECT_UMAP_BYTES_PER_NEIGHBOR * projections.umap.n_neighbors
+        if "phate" in methods:
+            per_cell += PROJECT_PHATE_BYTES_PER_CELL
 
     def mem_mb(wildcards, input):
         from dynaclr.embeddings.blocks import BLOCK_BYTES

@@ -39,7 +39,8 @@ rule embed:
 rule project_embeddings:
     """PCA, UMAP and PHATE coordinates (analysis.projections.methods) of one embeddings store, in
     obsm['X_pca'], obsm['X_umap'], obsm['X_phate'] of an AnnData store, for the figures. PCA alone
-    reads the store a block of rows at a time; UMAP or PHATE need (and read) the whole matrix."""
+    reads the store a block of rows at a time; UMAP or PHATE need (and read) the whole matrix, unless
+    analysis.projections.neighbor_pca_components is set: they then run on streamed principal components."""
     input:
         embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
     output:

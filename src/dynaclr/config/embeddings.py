@@ -111,7 +111,8 @@ class PhateConfig(StrictModel):
 class ProjectionConfig(StrictModel):
     """Low-dimensional projections of embeddings for figures, computed in their own rule.
 
-    Every method in ``methods`` is computed from the same matrix and stored under scanpy's key
+    Every method in ``methods`` is computed from the same matrix (UMAP and PHATE from its first
+    ``neighbor_pca_components`` principal components when set) and stored under scanpy's key
     (``obsm['X_pca']``, ``obsm['X_umap']``, ``obsm['X_phate']``).
     """
 
@@ -133,6 +134,17 @@ class ProjectionConfig(StrictModel):
     standardize: bool = Field(True, description="z-score every column over all cells before projecting.")
     seed: int = Field(
         0, ge=0, description="Random state of PCA, UMAP and PHATE: same seed, same coordinates on CPU."
+    )
+    neighbor_pca_components: int | None = Field(
+        None,
+        ge=2,
+        description=(
+            "UMAP and PHATE run on this many principal components of the matrix (z-scored first when "
+            "'standardize'; scanpy's neighbours on X_pca) instead of on the whole matrix: the exact PCA "
+            "is computed over blocks of rows, so the job holds cells x this many values, never cells x "
+            "features. Must not exceed min(cells, features). null (default): UMAP and PHATE read and run "
+            "on the whole matrix. No effect with 'pca' alone in 'methods'."
+        ),
     )
     umap: UmapConfig = UmapConfig()
     phate: PhateConfig = PhateConfig()

@@ -12,10 +12,13 @@ AnnData written with anndata's zarr writer, provenance in its root attributes:
 * no ``X`` (``n_vars`` is 0): the features stay in the embeddings store.
 
 PCA is exact and deterministic. With ``pca`` alone in ``config.methods`` the store is never read
-whole (:func:`streamed_pca`: the matrix a block of rows at a time, the cells without it); UMAP
-and PHATE need the whole matrix, so with either of them every method runs on it in memory
-(:func:`project_matrix`: scikit-learn's ``PCA(svd_solver='full')``). Both PCAs give the same
-coordinates to rounding, with scikit-learn's signs. UMAP is umap-learn's and PHATE phate's, both
+whole (:func:`streamed_pca`: the matrix a block of rows at a time, the cells without it). With
+``config.neighbor_pca_components`` set to k, UMAP and PHATE run on the first k principal components
+(scanpy's neighbours on ``X_pca``), from the same streamed PCA (:func:`streamed_projections`): the
+store is not read whole either, the job holds ``(N, k)`` scores. Otherwise UMAP and PHATE need the
+whole matrix, so with either of them every method runs on it in memory (:func:`project_matrix`:
+scikit-learn's ``PCA(svd_solver='full')``). Both PCAs give the same coordinates to rounding, with
+scikit-learn's signs. UMAP is umap-learn's and PHATE phate's, both
 seeded with ``config.seed`` and run single-threaded, so the same seed gives the same coordinates
 on a CPU. :func:`projection_table` flattens the store into the table the
 figures read (``pca_1 .. pca_k``, ``umap_1 ..``, ``phate_1 ..`` beside the ``obs`` columns).
@@ -113,13 +116,15 @@ def _phate(matrix: np.ndarray, config: ProjectionConfig) -> tuple[np.ndarray, di
     import phate
 
     _check_neighbours(len(matrix), config.phate.knn, "phate.knn")
+    # principal components already: no second PCA (phate's would skip it anyway, with a warning)
+    n_pca = None if config.neighbor_pca_components is not None else min(100, *matrix.shape)
     operator = phate.PHATE(
         n_components=config.n_components,
         knn=config.phate.knn,
         decay=config.phate.decay,
         t=config.phate.t,
         n_landmark=config.phate.n_landmark,
-        n_pca=min(100, *matrix.shape),
+        n_pca=n_pca,
         n_jobs=1,
         random_state=config.seed,
         verbose=0,
@@ -131,26 +136,68 @@ def _phate(matrix: np.ndarray, config: ProjectionConfig) -> tuple[np.ndarray, di
 _METHODS = {"pca": _pca, "umap": _umap, "phate": _phate}
 
 
+def _check_neighbor_components(shape: tuple[int, int], n_components: int) -> None:
+    if n_components > min(shape):
+        raise ValueError(
+            f"{_CONFIG_KEY}.neighbor_pca_components={n_components} exceeds min(N, D)={min(shape)} of the "
+            f"{shape} matrix: lower it, or set it to null"
+        )
+
+
+def _pca_components_needed(config: ProjectionConfig) -> int:
+    """Principal components one PCA must give: ``n_components`` for ``pca``, ``neighbor_pca_components``
+    for UMAP and PHATE."""
+    needed = config.n_components if "pca" in config.methods else 1
+    if config.neighbor_pca_components is not None and set(config.methods) != {"pca"}:
+        needed = max(needed, config.neighbor_pca_components)
+    return needed
+
+
+def _from_principal_components(
+    scores: np.ndarray, variance_ratio: np.ndarray, config: ProjectionConfig
+) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+    """Every method of ``config.methods`` from one PCA's ``(N, >= needed)`` ``scores``: ``pca`` its
+    first ``n_components`` columns, UMAP and PHATE run on its first ``neighbor_pca_components``."""
+    projected: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+    for method in config.methods:
+        if method == "pca":
+            ratio = variance_ratio[: config.n_components]
+            projected[method] = (scores[:, : config.n_components], {"variance_ratio": ratio.tolist()})
+        else:
+            assert config.neighbor_pca_components is not None
+            reduced = np.ascontiguousarray(scores[:, : config.neighbor_pca_components])
+            projected[method] = _METHODS[method](reduced, config)
+    return projected
+
+
 def project_matrix(
     matrix: np.ndarray, config: ProjectionConfig
 ) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
     """Project ``(N, D)`` ``matrix`` to ``(N, config.n_components)`` with every method of ``config.methods``.
 
-    Columns are z-scored first when ``config.standardize``.
+    Columns are z-scored first when ``config.standardize``. With ``config.neighbor_pca_components``
+    set, one PCA gives both ``pca``'s coordinates and the principal components UMAP and PHATE run on.
 
     Returns:
         Per method: the coordinates and a dict of diagnostics (PCA: ``variance_ratio``, PHATE: ``t``).
 
     Raises:
         ValueError: ``n_components`` exceeds ``min(N, D)``, or a neighbourhood (``umap.n_neighbors``,
-            ``phate.knn``) is not smaller than ``N``; the message names the config key.
+            ``phate.knn``) is not smaller than ``N``, or ``neighbor_pca_components`` exceeds
+            ``min(N, D)``; the message names the config key.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2:
         raise ValueError(f"matrix must be (N, D), got shape {matrix.shape}")
     _check_components(matrix.shape, config.n_components)
+    if config.neighbor_pca_components is not None and set(config.methods) != {"pca"}:
+        _check_neighbor_components(matrix.shape, config.neighbor_pca_components)
     if config.standardize:
         matrix = StandardScaler().fit_transform(matrix)
+    if config.neighbor_pca_components is not None and set(config.methods) != {"pca"}:
+        pca = PCA(n_components=_pca_components_needed(config), svd_solver="full", random_state=config.seed)
+        scores = pca.fit_transform(matrix)
+        return _from_principal_components(scores, pca.explained_variance_ratio_, config)
     return {method: _METHODS[method](matrix, config) for method in config.methods}
 
 
@@ -171,6 +218,35 @@ def streamed_pca(blocks: MatrixBlocks, config: ProjectionConfig) -> tuple[np.nda
         blocks, config.n_components, standardize=config.standardize
     )
     return coordinates, {"variance_ratio": ratio.tolist()}
+
+
+def streamed_projections(
+    blocks: MatrixBlocks, config: ProjectionConfig
+) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+    """Every method of ``config.methods`` from one streamed PCA of the ``(N, D)`` matrix of
+    ``blocks`` (z-scored first when ``config.standardize``), never held whole: ``pca`` its first
+    ``n_components`` coordinates (:func:`streamed_pca`'s), UMAP and PHATE run on its first
+    ``config.neighbor_pca_components`` (required when either is in ``config.methods``). What
+    :func:`project_matrix` gives, to rounding (UMAP and PHATE: from scores equal to rounding).
+
+    Returns:
+        Per method: the coordinates and a dict of diagnostics (PCA: ``variance_ratio``, PHATE: ``t``).
+
+    Raises:
+        ValueError: as :func:`project_matrix`; or UMAP or PHATE without ``neighbor_pca_components``,
+            or a value is NaN or infinite.
+    """
+    if config.neighbor_pca_components is None and set(config.methods) != {"pca"}:
+        raise ValueError(
+            f"UMAP and PHATE stream only from principal components: set {_CONFIG_KEY}.neighbor_pca_components"
+        )
+    _check_components(blocks.shape, config.n_components)
+    if config.neighbor_pca_components is not None and set(config.methods) != {"pca"}:
+        _check_neighbor_components(blocks.shape, config.neighbor_pca_components)
+    scores, ratio = streamed_principal_components(
+        blocks, _pca_components_needed(config), standardize=config.standardize
+    )
+    return _from_principal_components(scores, ratio, config)
 
 
 def projections_anndata(
@@ -256,9 +332,10 @@ def projection_stage(
     projections store (kind ``projections``; layout in the module docstring).
 
     The matrix projected is ``config.representation`` of the embeddings. With ``pca`` alone in
-    ``config.methods`` it is read a block of rows at a time and the cells without it
-    (:func:`streamed_pca`: memory grows with the cells, not cells x features); otherwise the store
-    is read whole and every method runs in memory (:func:`project_matrix`), as UMAP and PHATE need.
+    ``config.methods``, or with ``config.neighbor_pca_components`` set, it is read a block of rows
+    at a time and the cells without it (:func:`streamed_pca`, :func:`streamed_projections`: memory
+    grows with the cells, not cells x features); otherwise the store is read whole and every method
+    runs in memory (:func:`project_matrix`), as UMAP and PHATE on the whole matrix need.
 
     Returns:
         The AnnData written.
@@ -270,6 +347,16 @@ def projection_stage(
         blocks = open_representation(inputs.embeddings, config.representation)
         logger.info("PCA of %s streamed: %s", inputs.embeddings, blocks)
         projected = {"pca": streamed_pca(blocks, config)}
+    elif config.neighbor_pca_components is not None:
+        cells = read_cells(inputs.embeddings)
+        blocks = open_representation(inputs.embeddings, config.representation)
+        logger.info(
+            "PCA of %s streamed (%d components for UMAP and PHATE): %s",
+            inputs.embeddings,
+            config.neighbor_pca_components,
+            blocks,
+        )
+        projected = streamed_projections(blocks, config)
     else:
         adata = read_embeddings(inputs.embeddings)
         cells = cell_table(adata)
