@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
@@ -67,7 +68,7 @@ def prepare(workdir: Path, n_cells: int, n_features: int, n_channels: int) -> No
     del matrix
 
     channels = list(CHANNELS[:n_channels])
-    spec = {"name": "bench", "channels": channels, "patches_per_shard": 1024}
+    spec: dict[str, Any] = {"name": "bench", "channels": channels, "patches_per_shard": 1024}
     group = zarr.open_group(str(paths["patches_zarr"]), mode="w", zarr_format=3)
     group.attrs.update({"channel_names": channels, "time_interval_minutes": 30.0, "patch_spec": spec})
     create_patch_array(group, len(truth), (n_channels, 1, 16, 16), "float32", 1024)
