@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import zarr
+from sklearn.decomposition import PCA
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dynaclr.config.analysis import TemporalMetricsConfig
@@ -21,6 +23,7 @@ from dynaclr.embeddings import (
     read_embeddings,
     representation_matrix,
     store as store_module,
+    streamed_principal_components,
     write_embeddings,
 )
 from dynaclr.evaluation import (
@@ -218,6 +221,33 @@ def test_the_matrix_is_never_read_whole(ragged):
     array.reads.clear()
     _assert_close(paper_temporal_metrics(blocks, index), BEFORE_PAPER)
     assert max(array.reads) <= 32 and sum(array.reads) == 3 * len(matrix)  # means, variances, pairs
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+def test_streamed_pca_equals_scikit_learns_and_reads_the_matrix_once_a_pass(standardize):
+    rng = np.random.default_rng(5)
+    matrix = rng.normal(loc=4.0, scale=[3.0, 1.0, 0.5, 0.2, 0.1, 1e-3], size=(301, 6))
+    pipeline = (
+        make_pipeline(StandardScaler(), PCA(3, svd_solver="full"))
+        if standardize
+        else PCA(3, svd_solver="full")
+    )
+    expected = pipeline.fit_transform(matrix)
+    pca = pipeline[-1] if standardize else pipeline
+    array = _CountingArray(matrix, chunks=(16, 6))
+    scores, ratio = streamed_principal_components(
+        MatrixBlocks(array, block_rows=16), 3, standardize=standardize
+    )
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-9 * np.abs(expected).max())
+    np.testing.assert_allclose(ratio, pca.explained_variance_ratio_, rtol=1e-12)
+    assert max(array.reads) <= 16
+    # means (and scales when standardising), the scatter, the coordinates
+    assert sum(array.reads) == (4 if standardize else 3) * len(matrix)
+
+
+def test_streamed_pca_of_one_row_fails_with_the_reason():
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        streamed_principal_components(MatrixBlocks(np.ones((1, 4))), 1, standardize=False)
 
 
 def _write_store(path: Path, matrix: np.ndarray, index: pd.DataFrame, model: str) -> Path:

@@ -100,6 +100,26 @@ class MatrixBlocks:
         return f"MatrixBlocks(shape={self.shape}, block_rows={self.block_rows}, array={kind})"
 
 
+def column_means(blocks: MatrixBlocks) -> np.ndarray:
+    """``(D,)`` column means of the matrix in one pass over blocks: ``matrix.mean(axis=0)`` (the
+    ``mean_`` of scikit-learn's ``StandardScaler`` and ``PCA``), every column sum accumulated row
+    after row as numpy's ``sum(axis=0)`` of the whole matrix does (each block's first row is added to
+    the running sum before the block is summed), so the result equals it to the last bit where numpy
+    sums that way (numpy 2), to rounding otherwise.
+
+    Raises:
+        ValueError: a value is NaN or infinite.
+    """
+    total = np.zeros(blocks.n_columns)
+    for number, (_, block) in enumerate(blocks):
+        if not np.all(np.isfinite(block)):
+            raise ValueError("embeddings contain NaN or infinite values")
+        if number:
+            block[0] += total
+        total = block.sum(axis=0)
+    return total / float(blocks.n_rows)
+
+
 def standard_scaler_statistics(blocks: MatrixBlocks) -> tuple[np.ndarray, np.ndarray]:
     """``(D,)`` column means and scales of ``StandardScaler().fit(matrix)``, in two passes over blocks.
 
@@ -115,15 +135,8 @@ def standard_scaler_statistics(blocks: MatrixBlocks) -> tuple[np.ndarray, np.nda
             meets one).
     """
     n_rows, n_columns = blocks.shape
-    total = np.zeros(n_columns)
-    for number, (_, block) in enumerate(blocks):
-        if not np.all(np.isfinite(block)):
-            raise ValueError("embeddings contain NaN or infinite values")
-        if number:
-            block[0] += total
-        total = block.sum(axis=0)
     count = float(n_rows)
-    mean = total / count
+    mean = column_means(blocks)
     correction, squares = np.zeros(n_columns), np.zeros(n_columns)
     for number, (_, block) in enumerate(blocks):
         block -= mean
@@ -153,11 +166,12 @@ def streamed_principal_components(
 
     Exact, not incremental: the eigendecomposition of the covariance, as scikit-learn's
     ``PCA(svd_solver='covariance_eigh')`` does, but accumulated over blocks of centred rows, with the
-    conventions of its ``svd_solver='full'``. Four passes over the matrix:
+    conventions of its ``svd_solver='full'``. Four passes over the matrix (three when not
+    standardising):
 
     1. and 2. column means ``mu`` and scales ``s`` of ``StandardScaler`` (population standard
-       deviation, 1 for a constant column; :func:`standard_scaler_statistics`); ``s = 1`` when not
-       standardising;
+       deviation, 1 for a constant column; :func:`standard_scaler_statistics`); when not
+       standardising, the means alone (:func:`column_means`, one pass) and ``s = 1``;
     3. the ``(D, D)`` scatter ``S = sum_i z_i z_i^T`` of the rows ``z_i = (x_i - mu) / s`` and their
        sum, in float64; the covariance is ``C = (S - N m m^T) / (N - 1)`` with ``m`` the mean of
        the ``z_i`` (zero up to rounding: the correction of the two-pass algorithm);
@@ -174,14 +188,18 @@ def streamed_principal_components(
         ``(N, n_components)`` float64 coordinates (unitless) and the ``(n_components,)`` variance ratio.
 
     Raises:
-        ValueError: ``n_components`` is not in ``[1, min(N, D)]``, or a value is NaN or infinite.
+        ValueError: fewer than 2 rows (scikit-learn's variances divide by ``N - 1``),
+            ``n_components`` is not in ``[1, min(N, D)]``, or a value is NaN or infinite.
     """
     n_rows, n_columns = blocks.shape
+    if n_rows < 2:
+        raise ValueError(f"a PCA needs at least 2 rows (cells); the matrix has {n_rows}")
     if not 1 <= n_components <= min(n_rows, n_columns):
         raise ValueError(f"n_components={n_components} must be in [1, min(N, D)={min(n_rows, n_columns)}]")
-    mean, scale = standard_scaler_statistics(blocks)
-    if not standardize:
-        scale = np.ones(n_columns)
+    if standardize:
+        mean, scale = standard_scaler_statistics(blocks)
+    else:
+        mean, scale = column_means(blocks), np.ones(n_columns)
     scatter, total = np.zeros((n_columns, n_columns)), np.zeros(n_columns)
     for _, block in blocks:
         block -= mean
