@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from figure_helpers import assert_same_drawing
 from matplotlib.figure import Figure
 
 import dynaclr.figures.stage as figures_stage
@@ -83,25 +84,6 @@ def streamed(monkeypatch) -> list[MatrixBlocks]:
     return opened
 
 
-def _drawn(figure: Figure) -> dict[str, list]:
-    """What a figure shows: per axes its title, labels, legend, bars and lines."""
-    drawn: dict[str, list] = {}
-    for number, ax in enumerate(figure.axes):
-        legend = ax.get_legend()
-        drawn[f"axes {number}"] = [
-            ax.get_title(),
-            ax.get_xlabel(),
-            ax.get_ylabel(),
-            ax.get_xlim(),
-            ax.get_ylim(),
-            [text.get_text() for text in legend.get_texts()] if legend is not None else [],
-            [(patch.get_x(), patch.get_width(), patch.get_height()) for patch in ax.patches],
-            [(list(line.get_xdata()), list(line.get_ydata())) for line in ax.lines],
-            [np.asarray(collection.get_offsets()).tolist() for collection in ax.collections],
-        ]
-    return drawn
-
-
 @pytest.mark.parametrize("representation", ["features", "projections"])
 def test_streamed_distances_equal_the_in_memory_ones(stores, representation):
     """Adjacent and random pairs over blocks of 7 rows of the store: the same pairs (the same seed)
@@ -166,5 +148,5 @@ def test_streamed_figures_equal_the_in_memory_ones(stores, representation, strea
         figures, [*in_memory[:1], distances], strict=True
     ):
         assert caption == expected_caption
-        assert _drawn(figure) == _drawn(expected_figure)
+        assert_same_drawing(figure, expected_figure)
     assert [caption for _, caption in in_memory] == [caption for _, caption in figures]

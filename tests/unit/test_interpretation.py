@@ -26,6 +26,7 @@ from dynaclr.interpretation import (
     principal_components,
     quantile_bin_draw,
 )
+from dynaclr.interpretation.features import KEY_COLUMNS
 from dynaclr.interpretation.stage import (
     CellFeaturesInputs,
     CellFeaturesOutputs,
@@ -156,6 +157,39 @@ SPEC = PatchSpec.model_validate(
 )
 
 
+def _cell_features(config: InterpretationConfig, patches: dict[str, Path], path: Path) -> pd.DataFrame:
+    """Rule ``cell_features`` on the patch store ``patches`` (build_patch_store's), its table at ``path``."""
+    return cell_features_stage(
+        config,
+        CellFeaturesInputs(patches_zarr=patches["zarr"], patches_parquet=patches["parquet"]),
+        CellFeaturesOutputs(features=path),
+    )
+
+
+def _write_predictions(index: pd.DataFrame, nuclei: np.ndarray, path: Path) -> Path:
+    """Infection predictions of the cells of ``index``: infected where their Nuclei mean is above its
+    median."""
+    predictions = index.loc[:, list(KEY_COLUMNS)].assign(
+        task="infection",
+        probability=0.5,
+        predicted_label=np.where(nuclei > np.median(nuclei), "infected", "uninfected"),
+    )
+    write_table(predictions, path, make_provenance(ArtifactKind.PREDICTIONS, {}))
+    return path
+
+
+def _outputs(folder: Path) -> InterpretOutputs:
+    """Rule ``interpret_embeddings``' outputs under ``folder`` (made)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return InterpretOutputs(
+        correlation=folder / "correlation.csv",
+        heatmap_png=folder / "heatmap.png",
+        heatmap_svg=folder / "heatmap.svg",
+        gallery_png=folder / "gallery.png",
+        gallery_svg=folder / "gallery.svg",
+    )
+
+
 @pytest.fixture(scope="module")
 def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
     return build_patch_store(
@@ -165,11 +199,7 @@ def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFa
 
 def test_stages_write_the_table_heatmap_and_gallery(patch_store, tmp_path):
     config = InterpretationConfig(batch_size=16, n_components=4)
-    features = cell_features_stage(
-        config,
-        CellFeaturesInputs(patches_zarr=patch_store["zarr"], patches_parquet=patch_store["parquet"]),
-        CellFeaturesOutputs(features=tmp_path / "features.parquet"),
-    )
+    features = _cell_features(config, patch_store, tmp_path / "features.parquet")
     stored, provenance = read_table(tmp_path / "features.parquet", ArtifactKind.CELL_FEATURES)
     pd.testing.assert_frame_equal(stored, features)
     store = open_patch_store(patch_store["zarr"], patch_store["parquet"])
@@ -185,19 +215,8 @@ def test_stages_write_the_table_heatmap_and_gallery(patch_store, tmp_path):
     write_embeddings(
         adata, embeddings, make_provenance(ArtifactKind.EMBEDDINGS, {"model": "planted", "dataset": "tiny"})
     )
-    predictions = index.loc[:, ["fov_name", "track_id", "t"]].assign(
-        task="infection",
-        probability=0.5,
-        predicted_label=np.where(nuclei > np.median(nuclei), "infected", "uninfected"),
-    )
-    write_table(predictions, tmp_path / "predictions.parquet", make_provenance(ArtifactKind.PREDICTIONS, {}))
-    outputs = InterpretOutputs(
-        correlation=tmp_path / "correlation.csv",
-        heatmap_png=tmp_path / "heatmap.png",
-        heatmap_svg=tmp_path / "heatmap.svg",
-        gallery_png=tmp_path / "gallery.png",
-        gallery_svg=tmp_path / "gallery.svg",
-    )
+    predictions = _write_predictions(index, nuclei, tmp_path / "predictions.parquet")
+    outputs = _outputs(tmp_path)
     table = interpret_embeddings_stage(
         config,
         InterpretInputs(
@@ -205,7 +224,7 @@ def test_stages_write_the_table_heatmap_and_gallery(patch_store, tmp_path):
             features=tmp_path / "features.parquet",
             patches_zarr=patch_store["zarr"],
             patches_parquet=patch_store["parquet"],
-            predictions=tmp_path / "predictions.parquet",
+            predictions=predictions,
         ),
         outputs,
         model="planted",

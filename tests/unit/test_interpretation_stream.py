@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from conftest import build_patch_store
 from sklearn.decomposition import PCA
+from test_interpretation import SPEC, _cell_features, _outputs, _write_predictions
 
 from dynaclr.config.analysis import InterpretationConfig
-from dynaclr.config.patches import PatchSpec
 from dynaclr.embeddings import (
     MatrixBlocks,
     build_anndata,
@@ -25,33 +25,19 @@ from dynaclr.embeddings import (
 from dynaclr.interpretation import CORRELATION_COLUMNS, principal_components, stage as interpretation_stage
 from dynaclr.interpretation.features import KEY_COLUMNS
 from dynaclr.interpretation.stage import (
-    CellFeaturesInputs,
-    CellFeaturesOutputs,
     InterpretInputs,
     InterpretOutputs,
     _aligned_features,
-    cell_features_stage,
     interpret_embeddings_stage,
     interpret_scores,
     store_principal_components,
 )
-from dynaclr.io import ArtifactKind, make_provenance, read_csv, read_table, write_table
+from dynaclr.io import ArtifactKind, make_provenance, read_csv, read_table
 from dynaclr.patches import open_patch_store
 
 #: Rows per block of the streamed runs.
 BLOCK_ROWS = 7
 REPRESENTATIONS = ("features", "projections", "standardized")
-
-SPEC = PatchSpec.model_validate(
-    {
-        "name": "interpret_stream",
-        "channels": [
-            {"source": "raw", "channel": name, "normalization": "median_p99"}
-            for name in ("Brightfield", "Nuclei")
-        ],
-        "patch_size_yx_px": 32,
-    }
-)
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +47,7 @@ def planted(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
     folder = tmp_path_factory.mktemp("interpret_stream")
     patches = build_patch_store({"raw": tiny_plate["plate"]}, tiny_plate["tracks"], SPEC, folder)
     config = InterpretationConfig(batch_size=16)
-    features = cell_features_stage(
-        config,
-        CellFeaturesInputs(patches_zarr=patches["zarr"], patches_parquet=patches["parquet"]),
-        CellFeaturesOutputs(features=folder / "features.parquet"),
-    )
+    features = _cell_features(config, patches, folder / "features.parquet")
     index = open_patch_store(patches["zarr"], patches["parquet"]).index.drop(columns=["row"])
     nuclei = features["raw:Nuclei_mean"].to_numpy()
     rng = np.random.default_rng(0)
@@ -87,31 +69,15 @@ def planted(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
     )
     store = folder / "planted.zarr"
     write_embeddings(adata, store, make_provenance(ArtifactKind.EMBEDDINGS, identity))
-    predictions = index.loc[:, list(KEY_COLUMNS)].assign(
-        task="infection",
-        probability=0.5,
-        predicted_label=np.where(nuclei > np.median(nuclei), "infected", "uninfected"),
-    )
-    write_table(predictions, folder / "predictions.parquet", make_provenance(ArtifactKind.PREDICTIONS, {}))
+    predictions = _write_predictions(index, nuclei, folder / "predictions.parquet")
     inputs = InterpretInputs(
         embeddings=store,
         features=folder / "features.parquet",
         patches_zarr=patches["zarr"],
         patches_parquet=patches["parquet"],
-        predictions=folder / "predictions.parquet",
+        predictions=predictions,
     )
     return {"inputs": inputs, "n_cells": len(index)}
-
-
-def _outputs(folder: Path) -> InterpretOutputs:
-    folder.mkdir(parents=True, exist_ok=True)
-    return InterpretOutputs(
-        correlation=folder / "correlation.csv",
-        heatmap_png=folder / "heatmap.png",
-        heatmap_svg=folder / "heatmap.svg",
-        gallery_png=folder / "gallery.png",
-        gallery_svg=folder / "gallery.svg",
-    )
 
 
 def _in_memory(

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from figure_helpers import assert_same_drawing
 from matplotlib.figure import Figure
 
 import dynaclr.figures.stage as figures_stage
@@ -70,32 +71,6 @@ def stores(request, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
         **identity,
     )
     return paths
-
-
-def _drawn(figure: Figure) -> dict[str, list]:
-    """What a figure shows: per axes its title, labels, legend and lines (the PC means, the reference)."""
-    drawn: dict[str, list] = {}
-    for number, ax in enumerate(figure.axes):
-        legend = ax.get_legend()
-        drawn[f"axes {number}"] = [
-            ax.get_title(),
-            ax.get_xlabel(),
-            ax.get_ylabel(),
-            [text.get_text() for text in legend.get_texts()] if legend is not None else [],
-            [np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float) for line in ax.lines],
-        ]
-    return drawn
-
-
-def _assert_same_drawing(figure: Figure, expected: Figure) -> None:
-    drawn, wanted = _drawn(figure), _drawn(expected)
-    assert drawn.keys() == wanted.keys()
-    for name, (*texts, lines) in drawn.items():
-        *expected_texts, expected_lines = wanted[name]
-        assert texts == expected_texts, name
-        assert len(lines) == len(expected_lines), name
-        for line, expected_line in zip(lines, expected_lines, strict=True):
-            np.testing.assert_allclose(line, expected_line, rtol=1e-9, atol=1e-9)
 
 
 def test_streamed_trajectories_equal_the_in_memory_ones(stores, monkeypatch, tmp_path):
@@ -167,4 +142,4 @@ def test_streamed_trajectories_equal_the_in_memory_ones(stores, monkeypatch, tmp
     assert ("row" in frames.columns) == ("row" in adata.obs.columns)
     [_, (figure, caption)] = saved  # the accuracy figure, then the trajectories
     assert caption == expected_caption
-    _assert_same_drawing(figure, expected_figure)
+    assert_same_drawing(figure, expected_figure, rtol=1e-9, atol=1e-9)

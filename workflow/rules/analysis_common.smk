@@ -51,25 +51,50 @@ def _made(path):
     return path
 
 
+def _store_shape(path):
+    """(cells, features) of the embeddings store ``path``, from its metadata (see _made)."""
+    from dynaclr.embeddings.store import embeddings_shape
+
+    return embeddings_shape(_made(path))
+
+
+def _block_bytes(n_features):
+    """Bytes of one float64 block of rows of a store of ``n_features`` features, as the streamed jobs
+    read it: a chunk of the store (STREAMED_CHUNK_ROWS rows) or BLOCK_BYTES, whichever is more."""
+    from dynaclr.embeddings.blocks import BLOCK_BYTES
+    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS
+
+    return max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+
+
+def _eigenproblem_bytes(n_features):
+    """Bytes of the D x D eigenproblem of an exact PCA over blocks: four float64 D x D matrices
+    (scatter, covariance, eigenvectors, components)."""
+    return 4 * 8 * n_features**2
+
+
+def _held_mem_mb(floor_mb, base_mb, held_bytes):
+    """A job's mem_mb: base_mb (interpreter, libraries) plus the held_bytes it holds, in MB rounded
+    up, never below floor_mb."""
+    return max(floor_mb, base_mb + math.ceil(held_bytes / 1e6))
+
+
 def embed_mem_mb(wildcards, input):
     """embed: at least 8,000 MB; more for a patch store of more than 12 million cells."""
     import pyarrow.parquet as pq
 
     cells = pq.read_metadata(_made(input.patches_parquet)).num_rows
-    return max(8000, EMBED_BASE_MB + math.ceil(cells * EMBED_BYTES_PER_CELL / 1e6))
+    return _held_mem_mb(8000, EMBED_BASE_MB, cells * EMBED_BYTES_PER_CELL)
 
 
 def temporal_metrics_mem_mb(wildcards, input):
     """temporal_metrics (one store at a time): at least 4,000 MB; more for a store of more than about
     4 million cells (320 features)."""
-    from dynaclr.embeddings.blocks import BLOCK_BYTES
-    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
-
-    shapes = [embeddings_shape(_made(store)) for store in input.embeddings]
+    shapes = [_store_shape(store) for store in input.embeddings]
     cells = max(n_cells for n_cells, _ in shapes)
-    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * max(n_features for _, n_features in shapes) * 8)
+    block_bytes = _block_bytes(max(n_features for _, n_features in shapes))
     held = cells * TEMPORAL_METRICS_BYTES_PER_CELL + TEMPORAL_METRICS_BLOCK_COPIES * block_bytes
-    return max(4000, TEMPORAL_METRICS_BASE_MB + math.ceil(held / 1e6))
+    return _held_mem_mb(4000, TEMPORAL_METRICS_BASE_MB, held)
 
 
 #: Memory of classify and transfer_classifiers, which stream their store (docs/benchmarks.md,
@@ -88,23 +113,19 @@ def classify_mem_mb(wildcards, input):
     features, two tasks), 1.2 million when 10 % of them are annotated, fewer with more classifier files."""
     import pyarrow.parquet as pq
 
-    from dynaclr.embeddings.blocks import BLOCK_BYTES
-    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
-
-    n_cells, n_features = embeddings_shape(_made(input.embeddings))
+    n_cells, n_features = _store_shape(input.embeddings)
     tasks = len(CONFIG.analysis.classification.tasks)
     predicted = tasks * len(input.classifiers) if "classifiers" in input.keys() else tasks
     annotated = 0  # rows of the most annotated task (classify gathers them, one task at a time)
     if "annotations" in input.keys() and "classifiers" not in input.keys():
         task = pq.read_table(_made(input.annotations), columns=["task"]).column("task").to_pandas()
         annotated = int(task.value_counts().max()) if len(task) else 0
-    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
     held = (
         n_cells * predicted * CLASSIFY_BYTES_PER_PREDICTED_CELL
         + annotated * n_features * CLASSIFY_BYTES_PER_ANNOTATED_VALUE
-        + CLASSIFY_BLOCK_COPIES * block_bytes
+        + CLASSIFY_BLOCK_COPIES * _block_bytes(n_features)
     )
-    return max(4000, CLASSIFY_BASE_MB + math.ceil(held / 1e6))
+    return _held_mem_mb(4000, CLASSIFY_BASE_MB, held)
 
 
 #: Memory of project_embeddings with PCA alone (analysis.projections.methods: [pca]), which streams
@@ -148,13 +169,9 @@ def project_embeddings_mem_mb(projections):
             per_cell += PROJECT_PHATE_BYTES_PER_CELL
 
     def mem_mb(wildcards, input):
-        from dynaclr.embeddings.blocks import BLOCK_BYTES
-        from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
-
-        n_cells, n_features = embeddings_shape(_made(input.embeddings))
-        block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
-        held = n_cells * per_cell + PROJECT_PCA_BLOCK_COPIES * block_bytes + 8 * n_features**2
-        return max(4000, PROJECT_PCA_BASE_MB + math.ceil(held / 1e6))
+        n_cells, n_features = _store_shape(input.embeddings)
+        held = n_cells * per_cell + PROJECT_PCA_BLOCK_COPIES * _block_bytes(n_features) + 8 * n_features**2
+        return _held_mem_mb(4000, PROJECT_PCA_BASE_MB, held)
 
     return mem_mb
 
@@ -177,13 +194,10 @@ EMBEDDING_FIGURES_BASE_MB, EMBEDDING_FIGURES_BYTES_PER_CELL, EMBEDDING_FIGURES_B
 def embedding_figures_mem_mb(wildcards, input):
     """embedding_figures: at least 2,000 MB (its former floor); more from about 220,000 cells (320
     features): 11,932 MB at 6.84 million cells x 320 features, 12,871 MB x 768."""
-    from dynaclr.embeddings.blocks import BLOCK_BYTES
-    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
-
-    n_cells, n_features = embeddings_shape(_made(input.embeddings))
-    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+    n_cells, n_features = _store_shape(input.embeddings)
+    block_bytes = _block_bytes(n_features)
     held = n_cells * EMBEDDING_FIGURES_BYTES_PER_CELL + EMBEDDING_FIGURES_BLOCK_COPIES * block_bytes
-    return max(2000, EMBEDDING_FIGURES_BASE_MB + math.ceil(held / 1e6))
+    return _held_mem_mb(2000, EMBEDDING_FIGURES_BASE_MB, held)
 
 
 #: Memory of pseudotime_figure, which streams its store (docs/benchmarks.md, "pseudotime_figure
@@ -204,14 +218,11 @@ PSEUDOTIME_FIGURE_BASE_MB, PSEUDOTIME_FIGURE_BYTES_PER_CELL, PSEUDOTIME_FIGURE_B
 def pseudotime_figure_mem_mb(wildcards, input):
     """pseudotime_figure: at least 2,000 MB (its former floor); more from about 272,000 cells (320
     features): 9,883 MB at 6.84 million cells x 320 features, 10,838 MB x 768."""
-    from dynaclr.embeddings.blocks import BLOCK_BYTES
-    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
-
-    n_cells, n_features = embeddings_shape(_made(input.embeddings))
-    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+    n_cells, n_features = _store_shape(input.embeddings)
+    block_bytes = _block_bytes(n_features)
     held = n_cells * PSEUDOTIME_FIGURE_BYTES_PER_CELL + PSEUDOTIME_FIGURE_BLOCK_COPIES * block_bytes
-    held += 4 * 8 * n_features**2  # scatter, covariance, eigenvectors, components
-    return max(2000, PSEUDOTIME_FIGURE_BASE_MB + math.ceil(held / 1e6))
+    held += _eigenproblem_bytes(n_features)
+    return _held_mem_mb(2000, PSEUDOTIME_FIGURE_BASE_MB, held)
 
 
 #: Memory of align_pseudotime, which streams its store (docs/benchmarks.md, "align_pseudotime
@@ -236,15 +247,11 @@ def align_pseudotime_mem_mb(pseudotime):
     per_cell += ALIGN_PSEUDOTIME_BYTES_PER_COMPONENT * components
 
     def mem_mb(wildcards, input):
-        from dynaclr.embeddings.blocks import BLOCK_BYTES
-        from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
-
-        n_cells, n_features = embeddings_shape(_made(input.embeddings))
-        block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
-        held = n_cells * per_cell + ALIGN_PSEUDOTIME_BLOCK_COPIES * block_bytes
+        n_cells, n_features = _store_shape(input.embeddings)
+        held = n_cells * per_cell + ALIGN_PSEUDOTIME_BLOCK_COPIES * _block_bytes(n_features)
         if components:
-            held += 4 * 8 * n_features**2  # covariance, eigenvectors, components
-        return max(4000, ALIGN_PSEUDOTIME_BASE_MB + math.ceil(held / 1e6))
+            held += _eigenproblem_bytes(n_features)
+        return _held_mem_mb(4000, ALIGN_PSEUDOTIME_BASE_MB, held)
 
     return mem_mb
 
@@ -273,13 +280,13 @@ def interpret_embeddings_mem_mb(interpretation):
     per_cell += INTERPRET_EMBEDDINGS_BYTES_PER_COMPONENT * interpretation.n_components
 
     def mem_mb(wildcards, input):
-        from dynaclr.embeddings.blocks import BLOCK_BYTES
-        from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
-
-        n_cells, n_features = embeddings_shape(_made(input.embeddings))
-        block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
-        held = n_cells * per_cell + INTERPRET_EMBEDDINGS_BLOCK_COPIES * block_bytes + 4 * 8 * n_features**2
-        return max(4000, INTERPRET_EMBEDDINGS_BASE_MB + math.ceil(held / 1e6))
+        n_cells, n_features = _store_shape(input.embeddings)
+        held = (
+            n_cells * per_cell
+            + INTERPRET_EMBEDDINGS_BLOCK_COPIES * _block_bytes(n_features)
+            + _eigenproblem_bytes(n_features)
+        )
+        return _held_mem_mb(4000, INTERPRET_EMBEDDINGS_BASE_MB, held)
 
     return mem_mb
 
@@ -308,11 +315,11 @@ def whole_store_mem_mb(floor_mb, bytes_per_value):
     whole: WHOLE_STORE_BASE_MB + bytes_per_value x cells x features, at least floor_mb."""
 
     def mem_mb(wildcards, input):
-        from dynaclr.embeddings.store import embeddings_shape, whole_store_memory_mb
+        from dynaclr.embeddings.store import whole_store_memory_mb
 
         stores = [input.embeddings] if isinstance(input.embeddings, str) else list(input.embeddings)
         return whole_store_memory_mb(
-            [embeddings_shape(_made(store)) for store in stores],
+            [_store_shape(store) for store in stores],
             bytes_per_value=bytes_per_value,
             base_mb=WHOLE_STORE_BASE_MB,
             floor_mb=floor_mb,
@@ -814,13 +821,10 @@ EXPORT_EMBEDDINGS_BASE_MB, EXPORT_EMBEDDINGS_BYTES_PER_CELL, EXPORT_EMBEDDINGS_B
 
 def export_embeddings_mem_mb(wildcards, input):
     """export_embeddings: at least 4,000 MB; more from about 2.3 million cells (320 features)."""
-    from dynaclr.embeddings.blocks import BLOCK_BYTES
-    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
-
-    n_cells, n_features = embeddings_shape(_made(input.embeddings))
-    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
+    n_cells, n_features = _store_shape(input.embeddings)
+    block_bytes = _block_bytes(n_features)
     held = n_cells * EXPORT_EMBEDDINGS_BYTES_PER_CELL + EXPORT_EMBEDDINGS_BLOCK_COPIES * block_bytes
-    return max(4000, EXPORT_EMBEDDINGS_BASE_MB + math.ceil(held / 1e6))
+    return _held_mem_mb(4000, EXPORT_EMBEDDINGS_BASE_MB, held)
 
 
 # ------------------------------------------------------------------ distill's and occlusion_attribution's memory
@@ -848,29 +852,21 @@ def distill_mem_mb(wildcards, input):
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from dynaclr.embeddings.blocks import BLOCK_BYTES
-    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
-
-    n_cells, n_features = embeddings_shape(_made(input.embeddings))
+    n_cells, n_features = _store_shape(input.embeddings)
     table = pq.read_table(_made(input.predictions), columns=["task", "annotated"])
     infection = table.filter(pc.equal(table["task"], "infection"))
     annotated = int(pc.sum(pc.cast(infection["annotated"], "int64")).as_py() or 0)
-    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
     held = (
         n_cells * DISTILL_BYTES_PER_CELL
         + annotated * n_features * CLASSIFY_BYTES_PER_ANNOTATED_VALUE
-        + DISTILL_BLOCK_COPIES * block_bytes
+        + DISTILL_BLOCK_COPIES * _block_bytes(n_features)
     )
-    return max(4000, DISTILL_BASE_MB + math.ceil(held / 1e6))
+    return _held_mem_mb(4000, DISTILL_BASE_MB, held)
 
 
 def occlusion_mem_mb(wildcards, input):
     """occlusion_attribution: at least 4,000 MB; more from about 890,000 cells (320 features): 12.9 GB
     at 6.84 million cells x 320 features."""
-    from dynaclr.embeddings.blocks import BLOCK_BYTES
-    from dynaclr.embeddings.store import STREAMED_CHUNK_ROWS, embeddings_shape
-
-    n_cells, n_features = embeddings_shape(_made(input.embeddings))
-    block_bytes = max(BLOCK_BYTES, STREAMED_CHUNK_ROWS * n_features * 8)
-    held = n_cells * OCCLUSION_BYTES_PER_CELL + OCCLUSION_BLOCK_COPIES * block_bytes
-    return max(4000, OCCLUSION_BASE_MB + math.ceil(held / 1e6))
+    n_cells, n_features = _store_shape(input.embeddings)
+    held = n_cells * OCCLUSION_BYTES_PER_CELL + OCCLUSION_BLOCK_COPIES * _block_bytes(n_features)
+    return _held_mem_mb(4000, OCCLUSION_BASE_MB, held)
