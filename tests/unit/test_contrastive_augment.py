@@ -297,3 +297,24 @@ def test_gaussian_noise_has_configured_std() -> None:
 def test_non_float_input_raises() -> None:
     with pytest.raises(TypeError, match="floating"):
         BatchAugmentation()(torch.zeros(1, 1, 1, 8, 8, dtype=torch.int32))
+
+
+def test_affine_padding_mode_of_the_config_fills_the_corners_a_rotation_uncovers() -> None:
+    """training.augmentation.affine_padding_mode: the batch augmentation resamples with the configured
+    mode (its output is ``affine_transform`` with that mode and the same draws); rotating a patch of ones
+    leaves it ones with 'border' and 'reflection' and uncovers zeros in its corners with 'zeros'."""
+    x = torch.ones(3, 1, 2, 24, 24) + 0.1 * _batch(b=3, c=1, z=2, y=24, x=24)
+    outputs = {}
+    for mode in ("zeros", "border", "reflection"):
+        config = AugmentationConfig(**{**ALL_OFF, "affine_probability": 1.0, "affine_padding_mode": mode})
+        augmentation = BatchAugmentation(config)
+        outputs[mode] = augmentation(x, torch.Generator().manual_seed(3))
+        draws = augmentation._draw(3, torch.Generator().manual_seed(3), x.device)
+        matrices = BatchAugmentation.affine_matrices(draws.angle, draws.scale, draws.shear_y, draws.shear_x)
+        torch.testing.assert_close(outputs[mode], affine_transform(x, matrices, mode), rtol=0, atol=0)
+    assert AugmentationConfig().affine_padding_mode == "reflection"
+    corners = outputs["zeros"][[0, 2]][..., [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert float(corners.abs().max()) < 0.6  # outside the patch rotated by -2.97 and -2.76 rad (seed 3)
+    for mode in ("border", "reflection"):
+        assert float((outputs[mode] - 1).abs().max()) < 0.6
+    assert not torch.equal(outputs["border"], outputs["reflection"])

@@ -196,3 +196,29 @@ def test_truncated_weights_file_names_the_file_and_the_fix(
         ContrastiveEncoder(
             "convnext_atto", in_channels=2, in_stack_depth=15, stem_kernel_z=5, weights_path=path
         )
+
+
+def test_drop_path_rate_of_the_config_drops_residual_branches_in_training_only() -> None:
+    """training.drop_path_rate reaches the backbone: with it, two training-mode passes of one batch
+    differ (stochastic depth) and evaluation-mode passes do not; without it both modes are deterministic."""
+    from dynaclr.config.training import ContrastiveModelConfig
+
+    x = torch.randn(4, 1, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    passes = {}
+    for rate in (0.0, 0.5):
+        arguments = {**ContrastiveModelConfig(patch_spec="p", sampling="classical").encoder_arguments()}
+        arguments.update(backbone="convnext_atto", drop_path_rate=rate)
+        torch.manual_seed(0)
+        model = ContrastiveEncoder(in_channels=1, in_stack_depth=1, **arguments)
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if name.endswith(".gamma"):  # layer scale: 1e-6 at initialisation hides the branches
+                    parameter.fill_(1.0)
+            model.train()
+            training = [model(x)[0] for _ in range(2)]
+            model.eval()
+            evaluation = [model(x)[0] for _ in range(2)]
+        torch.testing.assert_close(evaluation[0], evaluation[1], rtol=0, atol=0)
+        passes[rate] = training
+    torch.testing.assert_close(passes[0.0][0], passes[0.0][1], rtol=0, atol=0)
+    assert (passes[0.5][0] - passes[0.5][1]).abs().max() > 1e-3

@@ -191,3 +191,22 @@ def test_input_errors() -> None:
         subsequence_alignment(reference, np.full((40, DIM), np.nan))
     with pytest.raises(ValueError, match="method"):
         align_tracks(reference, {"a": reference}, method="nope")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("align", [subsequence_alignment, sliding_window_alignment])
+def test_normalize_false_compares_magnitudes_and_true_only_directions(align) -> None:
+    """pseudotime.normalize: the reference planted three times brighter in a query is found with unit-
+    normalised frames (cost ~0) and missed without them, where its frames lie 2 x |r| away (step cost
+    4 against ~2 for unrelated unit frames); the reported cost is the raw squared distance then."""
+    rng = np.random.default_rng(4)
+    reference = _walk(rng, REF_LEN)
+    query = _walk(rng, QUERY_LEN)
+    offset = 30
+    query[offset : offset + REF_LEN] = 3.0 * reference
+    normalised = align(reference, query, normalize=True)
+    raw = align(reference, query, normalize=False)
+    assert normalised.start == offset and normalised.normalized_cost < 1e-6
+    assert abs(raw.start - offset) >= REF_LEN // 2
+    diff = reference[raw.path[:, 0]] - query[raw.path[:, 1]]
+    assert raw.cost == pytest.approx(float((diff**2).sum()))
+    assert raw.normalized_cost < 4.0

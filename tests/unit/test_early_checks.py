@@ -322,6 +322,29 @@ def test_all_problems_are_listed_at_once(plate: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(("channel", "fits"), [("Sensor", True), ("raw:Sensor", True), ("GFP", False)])
+def test_the_explorer_channel_is_a_channel_of_every_embedded_patch_spec(
+    plate: Path, channel: str, fits: bool
+) -> None:
+    """analysis.figures.explorer_channel names a patch channel as the other patch keys do (its name, or
+    source:channel); one the patches lack is refused before any job runs, not when the figure is drawn."""
+    from dynaclr.io.plate import read_plate_layout
+
+    config = plate_config(plate)
+    config["analysis"]["figures"] = {"explorer_channel": channel}
+    problems = workflow_problems(
+        WorkflowConfig.model_validate(config), {"mine": read_plate_layout(plate)}, "results"
+    )
+    if fits:
+        assert problems == []
+    else:
+        (problem,) = problems
+        assert problem.startswith(
+            "analysis.figures.explorer_channel (model m, dataset mine): channel 'GFP' is"
+        )
+        assert "['raw:Sensor']" in problem
+
+
 @pytest.mark.slow  # a Snakemake run
 def test_snakemake_dry_run_prints_the_problem_and_no_traceback(plate: Path, tmp_path: Path) -> None:
     from integration.workflow_helpers import snakemake, write_config

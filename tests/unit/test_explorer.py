@@ -173,3 +173,58 @@ console.log(JSON.stringify({points: before, track: strip.length, src: strip.leng
     assert "1 annotated" in out["counts"]
     assert out["csv"].splitlines()[0] == "fov_name,track_id,t,task,label"
     assert out["csv"].splitlines()[1].endswith(",infection,infected")
+
+
+@pytest.mark.parametrize(
+    ("channel", "shown"), [(None, 0), ("ViralSensor", 1), ("raw:ViralSensor", 1), ("GFP", None)]
+)
+def test_the_explorer_shows_the_configured_patch_channel(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, channel: str | None, shown: int | None
+) -> None:
+    """analysis.figures.explorer_channel: the page's thumbnails are that channel of the patches (named
+    as the other patch keys name channels); a channel the store lacks fails naming the key."""
+    from types import SimpleNamespace
+
+    from dynaclr.config.analysis import FiguresConfig
+    from dynaclr.figures import stage
+
+    names = ["phase:Phase3D", "raw:ViralSensor"]
+    patches = np.arange(2, dtype=np.float32)[None, :, None, None, None] * np.ones(
+        (1, 2, 3, 16, 16), np.float32
+    )
+    seen: dict[str, object] = {}
+
+    class Reader:
+        def __init__(self, path: Path) -> None:
+            pass
+
+        def read(self, rows: np.ndarray) -> np.ndarray:
+            return np.repeat(patches, len(rows), axis=0)
+
+    def data(cells: pd.DataFrame, thumbnails, title: str, **kwargs: object) -> dict:
+        seen["thumbnails"], seen["title"] = thumbnails(cells["row"].to_numpy()), title
+        return {}
+
+    store = SimpleNamespace(array=np.zeros((1, 2, 3, 16, 16)), channel_names=names)
+    monkeypatch.setattr(stage, "open_patch_store", lambda zarr, parquet: store)
+    monkeypatch.setattr(stage, "PatchRowReader", Reader)
+    monkeypatch.setattr(stage, "explained_variance_ratio", lambda projections: None)
+    monkeypatch.setattr(stage, "explorer_data", data)
+    monkeypatch.setattr(stage, "explorer_html", lambda data: "<html></html>")
+    inputs = stage.EmbeddingFiguresInputs(
+        projections=tmp_path / "p.zarr",
+        embeddings=tmp_path / "e.zarr",
+        patches_zarr=tmp_path / "s.zarr",
+        patches_parquet=tmp_path / "s.parquet",
+    )
+    config = FiguresConfig(explorer_channel=channel)
+    if shown is None:
+        with pytest.raises(
+            ValueError, match=r"analysis.figures.explorer_channel: channel 'GFP' is not one of"
+        ):
+            stage._write_explorer(config, inputs, tmp_path / "explorer.html", _cells(), None, "m, d")  # type: ignore[arg-type]
+        return
+    stage._write_explorer(config, inputs, tmp_path / "explorer.html", _cells(), None, "m, d")  # type: ignore[arg-type]
+    thumbnails = np.asarray(seen["thumbnails"])
+    assert thumbnails.shape[1:] == (16, 16) and np.all(thumbnails == shown)
+    assert str(seen["title"]).endswith(f"patches of {names[shown]}")

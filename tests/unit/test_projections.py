@@ -120,3 +120,29 @@ def test_figure_uses_frames_where_time_is_unknown(projected):
     cells = projection_table(read_projections(projected["output"])[0]).drop(columns=["time_minutes"])
     figure, _ = plot_projections(cells, color_columns=("t",))
     assert figure.axes[0].get_title() == "PC: time (frame)"
+
+
+def test_phate_diffusion_time_set_or_automatic_is_phates_own(projected):
+    """analysis.projections.phate.t: a fixed number of diffusion steps gives phate's embedding for that
+    t (and records it), 'auto' the one for phate's own knee of the entropy."""
+    import phate
+
+    features = projected["features"]
+    standardized = (features - features.mean(axis=0)) / features.std(axis=0)
+    for t in (3, "auto"):
+        config = ProjectionConfig.model_validate({"methods": ["phate"], "phate": {"t": t}})
+        coordinates, info = project_matrix(features, config)["phate"]
+        operator = phate.PHATE(
+            n_components=2,
+            knn=5,
+            decay=40.0,
+            t=t,
+            n_landmark=2000,
+            n_pca=min(100, *features.shape),
+            n_jobs=1,
+            random_state=0,
+            verbose=0,
+        )
+        np.testing.assert_allclose(coordinates, operator.fit_transform(standardized), rtol=1e-4, atol=1e-6)
+        assert info["t"] == (3 if t == 3 else int(operator.optimal_t))
+    assert int(operator.optimal_t) != 3  # so the two runs differ in t

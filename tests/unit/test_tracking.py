@@ -385,3 +385,72 @@ def test_division_into_touching_daughters_is_one_nucleus_cut_in_two(second_x: in
         assert fixed.loc[105, "parent_track_id"] == 3
     else:
         pd.testing.assert_frame_equal(fixed, tracks)
+
+
+def test_each_contour_method_is_its_reference_map() -> None:
+    """tracking.maps.contour_method: 'inverted_intensity' = 1 - smoothed intensity, 'gradient' = the
+    Sobel magnitude (scaled by its 99.9th percentile), 'distance' = 1 - the normalised distance to the
+    background; the two touching nuclei are split by a ridge in the distance map only."""
+    from scipy import ndimage
+    from skimage.filters import sobel
+
+    movie = disk_movie([(t, 32, 24 + t, 8) for t in range(3)] + [(t, 32, 38 + t, 8) for t in range(3)], 3)
+    low, high = np.percentile(movie, (1.0, 99.8))
+    smoothed = ndimage.gaussian_filter((movie - low) / (high - low), sigma=(0, 1.0, 1.0))
+    maps = {
+        method: tracking_maps(movie, TrackingMapsConfig(contour_method=method, foreground_threshold=0.5))
+        for method in ("inverted_intensity", "gradient", "distance")
+    }
+    foreground = smoothed >= 0.5
+    np.testing.assert_array_equal(maps["distance"].foreground, foreground)
+    np.testing.assert_allclose(maps["inverted_intensity"].contours, 1 - np.clip(smoothed, 0, 1), atol=1e-5)
+    gradient = np.stack([sobel(frame) for frame in smoothed])
+    np.testing.assert_allclose(
+        maps["gradient"].contours, np.clip(gradient / np.percentile(gradient, 99.9), 0, 1), atol=1e-5
+    )
+    distance = np.stack([ndimage.distance_transform_edt(frame) for frame in foreground])
+    distance = 1 - distance / distance.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(maps["distance"].contours, distance, atol=1e-5)
+    neck, centre = (0, 32, 31), (0, 32, 24)  # where the disks touch, and the first one's centre
+    assert maps["distance"].contours[neck] - maps["distance"].contours[centre] > 0.3
+    assert maps["inverted_intensity"].contours[neck] - maps["inverted_intensity"].contours[centre] < 0.1
+
+
+def test_power_link_function_tracks_cells_moving_along(tmp_path: Path) -> None:
+    """tracking.solver.link_function 'power' (with no distance weight, which it forbids) reaches ultrack
+    and links each of two moving nuclei into one track."""
+    from dynaclr.tracking.engine import run_ultrack
+
+    movie = disk_movie(
+        [(t, 20, 16 + 2 * t, 7) for t in range(4)] + [(t, 46, 44 - 2 * t, 7) for t in range(4)], 4
+    )
+    maps = tracking_maps(movie, TrackingMapsConfig())
+    config = TrackingConfig.model_validate(
+        {"linking": {"distance_weight_per_px": 0.0}, "solver": {"link_function": "power", "power": 2.0}}
+    )
+    tracks, main = run_ultrack(maps.foreground, maps.contours, config, tmp_path / "ultrack")
+    assert main.tracking_config.link_function == "power" and main.tracking_config.power == 2.0
+    assert tracks.groupby(tracks["y"].round())["track_id"].nunique().to_dict() == {20.0: 1, 46.0: 1}
+    assert len(tracks) == 8 and (tracks["parent_track_id"] == -1).all()
+
+
+def test_a_solver_that_cannot_be_loaded_fails_the_job_instead_of_falling_back_to_cbc(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """tracking.solver.solver_name 'GUROBI' without a usable licence: ultrack would quietly solve with
+    CBC; the job stops, naming the setting and the fix."""
+    import mip
+
+    from dynaclr.tracking.engine import check_solver, run_ultrack
+
+    def unlicensed(*args: object, solver_name: str = "", **kwargs: object) -> None:
+        raise mip.exceptions.InterfacingError("Gurobi environment could not be loaded, check your license.")
+
+    check_solver("CBC")
+    monkeypatch.setattr(mip, "Model", unlicensed)
+    check_solver("CBC")  # CBC needs nothing loaded
+    config = TrackingConfig.model_validate({"solver": {"solver_name": "GUROBI"}})
+    movie = disk_movie([(t, 20, 20, 7) for t in range(2)], 2)
+    with pytest.raises(RuntimeError, match=r"solver_name 'GUROBI'.*licen.*'CBC'"):
+        run_ultrack(movie, 1 - movie, config, tmp_path / "ultrack")
+    assert not (tmp_path / "ultrack").exists() or not any((tmp_path / "ultrack").iterdir())

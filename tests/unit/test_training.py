@@ -201,6 +201,29 @@ def test_training_writes_logs_checkpoints_and_resumes(patch_store, tmp_path, cap
     assert changed["resumed_from"] is None and changed["global_step"] == 2
 
 
+def test_time_budget_stops_training_early_with_a_checkpoint(patch_store, tmp_path):
+    """training.max_minutes: a budget far shorter than the epochs ends the run early (the summary says
+    how far it got) with the exported model of the steps taken."""
+    config = _config(
+        "time_aware",
+        "ntxent",
+        epochs=50,
+        max_batches_per_epoch=1,
+        max_validation_batches=1,
+        max_minutes=0.002,
+    )
+    summary = train_model(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
+    assert 1 <= summary["global_step"] < 50 and summary["epochs_completed"] < 50
+    _, provenance = load_contrastive_model(tmp_path / "model.ckpt")
+    assert provenance.config["max_minutes"] == 0.002
+    trained = torch.load(tmp_path / "model.ckpt", weights_only=True)["state_dict"]
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == summary["global_step"]
+    assert trained.keys() and all(
+        torch.isfinite(value).all() for value in trained.values() if value.is_floating_point()
+    )
+
+
 def _warmup_then_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     """The schedule's formula, written out: ``(s + 1) / W`` for ``s < W``, then half a cosine."""
     if step < warmup_steps:

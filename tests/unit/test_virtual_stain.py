@@ -774,3 +774,36 @@ def test_workflow_plans_virtual_staining_of_a_plate_that_holds_its_phase(
             assert str(job.input.phase_plate) == str(own_plate)
             for side, cls in shim_classes(SCRIPTS / f"{job.rule.name}.py").items():
                 cls.from_rule(getattr(job, side))
+
+
+class _TileColumn(torch.nn.Module):
+    """A stand-in network whose prediction is each pixel's column within the tile it sees."""
+
+    input_depth_slices = 1
+
+    def forward(self, slab: torch.Tensor) -> torch.Tensor:
+        n_b, _, n_y, n_x = slab.shape
+        return torch.arange(n_x, dtype=slab.dtype).expand(n_b, 1, n_y, n_x).clone()
+
+
+def test_blending_constant_averages_overlapping_tiles_and_gaussian_favours_the_tile_centre() -> None:
+    """virtual_stain.predict.blending: two 32 px tiles overlap on columns 16-31 of a 48 px wide image;
+    'constant' gives the plain mean of the two tiles' predictions there, 'gaussian' about the
+    prediction of the tile whose centre is nearer."""
+    from dynaclr.virtual_stain.predict import predict_stack
+
+    network: Any = _TileColumn()
+    phase = np.zeros((1, 32, 48), dtype=np.float32)
+    tiled = VirtualStainConfig().predict.model_copy(update={"tile_size_px": 32, "tile_overlap_fraction": 0.5})
+    column = np.arange(48, dtype=np.float32)
+    first, second = column, column - 16  # column within the tile at x 0-31 and within the one at x 16-47
+    constant = predict_stack(
+        network, phase, tiled.model_copy(update={"blending": "constant"}), torch.device("cpu")
+    )
+    gaussian = predict_stack(network, phase, tiled, torch.device("cpu"))
+    assert tiled.blending == "gaussian"
+    np.testing.assert_allclose(constant[0, 5, :16], first[:16], atol=1e-5)
+    np.testing.assert_allclose(constant[0, 5, 16:32], (first[16:32] + second[16:32]) / 2, atol=1e-4)
+    np.testing.assert_allclose(constant[0, 5, 32:], second[32:], atol=1e-5)
+    assert abs(gaussian[0, 5, 17] - first[17]) < 1.0 and abs(gaussian[0, 5, 30] - second[30]) < 1.0
+    assert abs(gaussian[0, 5, 17] - constant[0, 5, 17]) > 5.0

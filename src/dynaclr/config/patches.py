@@ -169,24 +169,31 @@ class PatchSpec(StrictModel):
         return [f"{c.source}:{c.channel}" for c in self.channels]
 
 
+def channel_index(channel_names: list[str], name: str, owner: str) -> int:
+    """Position among ``channel_names`` (``source:channel`` each, as :meth:`PatchSpec.channel_names`
+    and a patch store give them) of the channel ``name``: a channel's name (``ViralSensor``) or, where
+    two sources give that name, ``source:channel``.
+
+    Raises:
+        ValueError: ``name`` is not one of ``owner``'s channels, or is ambiguous.
+    """
+    found = [i for i, full in enumerate(channel_names) if name in (full, full.split(":", 1)[-1])]
+    if len(found) != 1:
+        reason = "is not one of" if not found else "names several of"
+        raise ValueError(
+            f"channel {name!r} {reason} {owner}'s channels {channel_names}; give a channel name, or "
+            "'source:channel'"
+        )
+    return found[0]
+
+
 def channel_indices(spec: PatchSpec, names: list[str]) -> list[int]:
-    """Positions in ``spec``'s patches of the channels ``names``: a channel's name (``ViralSensor``)
-    or, where two sources give that name, ``source:channel``.
+    """Positions in ``spec``'s patches of the channels ``names`` (:func:`channel_index`).
 
     Raises:
         ValueError: a name is not one of the spec's channels, or is ambiguous.
     """
-    indices = []
-    for name in names:
-        found = [i for i, c in enumerate(spec.channels) if name in (c.channel, f"{c.source}:{c.channel}")]
-        if len(found) != 1:
-            reason = "is not one of" if not found else "names several of"
-            raise ValueError(
-                f"channel {name!r} {reason} patch spec {spec.name!r}'s channels {spec.channel_names}; "
-                "give a channel name, or 'source:channel'"
-            )
-        indices.append(found[0])
-    return indices
+    return [channel_index(spec.channel_names(), name, f"patch spec {spec.name!r}") for name in names]
 
 
 def spec_contract(spec: PatchSpec) -> dict[str, Any]:

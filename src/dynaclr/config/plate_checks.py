@@ -313,6 +313,17 @@ def workflow_problems(
                     )
                 except ValueError as err:
                     problems.append(f"{key}.input_channels (dataset {embedded}): {err}")
+        explorer_channel = config.analysis.figures.explorer_channel
+        if explorer_channel is not None:  # every embedded dataset's explorer shows this spec's patches
+            for embedded in config.embedded_datasets(model):
+                try:
+                    channel_indices(
+                        config.datasets[embedded].patch_spec(entry.training.patch_spec), [explorer_channel]
+                    )
+                except ValueError as err:
+                    problems.append(
+                        f"analysis.figures.explorer_channel (model {model}, dataset {embedded}): {err}"
+                    )
         problem = backbone_problem(
             f"{key}.backbone", entry.training.backbone, CONTRASTIVE_BACKBONES, "contrastive encoder"
         )

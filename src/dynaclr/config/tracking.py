@@ -159,7 +159,9 @@ class UltrackSolverConfig(StrictModel):
     """
 
     solver_name: Literal["CBC", "GUROBI"] = Field(
-        "CBC", description="ILP solver: 'CBC' (open source, no licence) or 'GUROBI' (licence required)."
+        "CBC",
+        description="ILP solver: 'CBC' (open source, no licence) or 'GUROBI' (licence required; a job that "
+        "cannot load it fails rather than falling back to CBC).",
     )
     appear_weight: float = Field(
         -1.0,

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 
 from dynaclr.classify import read_predictions
 from dynaclr.config.analysis import FiguresConfig
+from dynaclr.config.patches import channel_index
 from dynaclr.embeddings import (
     attach_ground_truth,
     explained_variance_ratio,
@@ -242,7 +243,12 @@ def _write_explorer(
         )
     store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
     middle = store.array.shape[2] // 2
-    channel = store.channel_names.index(config.explorer_channel) if config.explorer_channel else 0
+    channel = 0
+    if config.explorer_channel is not None:
+        try:
+            channel = channel_index(store.channel_names, config.explorer_channel, "the patch store")
+        except ValueError as err:
+            raise ValueError(f"analysis.figures.explorer_channel: {err}") from None
 
     reader = PatchRowReader(inputs.patches_zarr)
 

@@ -89,6 +89,25 @@ def ultrack_config(config: TrackingConfig, working_dir: Path, is_3d: bool):  # -
     return main
 
 
+def check_solver(solver_name: str) -> None:
+    """Raise when the ILP solver ``solver_name`` cannot be loaded.
+
+    ultrack falls back to CBC with only a warning (which the job's console filter hides as advice) when
+    Gurobi cannot start, e.g. for want of a licence: the run would not use the solver it was told to.
+    """
+    if solver_name == "CBC":
+        return
+    import mip
+
+    try:
+        mip.Model(solver_name=solver_name)
+    except mip.exceptions.InterfacingError as err:
+        raise RuntimeError(
+            f"tracking.solver.solver_name {solver_name!r}: the solver cannot be loaded ({err}); install its "
+            "licence, or set tracking.solver.solver_name to 'CBC' (open source, no licence needed)"
+        ) from err
+
+
 def run_ultrack(
     foreground: NDArray[np.float32],
     contours: NDArray[np.float32],
@@ -100,9 +119,11 @@ def run_ultrack(
     ``foreground`` and ``contours``: (T, Y, X) or (T, Z, Y, X) float32. The table has the
     columns of :func:`track_columns` (centroids in pixels of the maps, ``parent_track_id`` and
     ``parent_id`` = -1 for none), indexed by ultrack node id; it is empty when nothing was
-    selected.
+    selected. Raises RuntimeError when the configured solver cannot be loaded (:func:`check_solver`).
     """
     from ultrack import to_tracks_layer, track
+
+    check_solver(config.solver.solver_name)
     from ultrack.core.export.utils import solution_dataframe_from_sql
 
     is_3d = foreground.ndim == 4
