@@ -122,9 +122,9 @@ def run_ultrack(
     selected. Raises RuntimeError when the configured solver cannot be loaded (:func:`check_solver`).
     """
     from ultrack import to_tracks_layer, track
+    from ultrack.core.export.utils import solution_dataframe_from_sql
 
     check_solver(config.solver.solver_name)
-    from ultrack.core.export.utils import solution_dataframe_from_sql
 
     is_3d = foreground.ndim == 4
     working_dir = Path(working_dir)
