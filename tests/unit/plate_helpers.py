@@ -63,6 +63,29 @@ def rename_position(plate: Path, fov_name: str, new_fov: str) -> Path:
     return plate
 
 
+def edit_position_metadata(
+    plate: Path,
+    fov_name: str,
+    *,
+    channels: list[str] | None = None,
+    scale: list[float] | None = None,
+) -> Path:
+    """Rewrite a position's channel names and its array's scale in its OME metadata, as a tool other
+    than iohub could write them (iohub writes one set of channels and any scale per plate)."""
+    metadata_file = plate / fov_name / "zarr.json"
+    metadata = json.loads(metadata_file.read_text())
+    ome = metadata["attributes"]["ome"]
+    if channels is not None:
+        for channel, name in zip(ome["omero"]["channels"], channels, strict=True):
+            channel["label"] = name
+    if scale is not None:
+        ome["multiscales"][0]["datasets"][0]["coordinateTransformations"] = [
+            {"type": "scale", "scale": scale}
+        ]
+    metadata_file.write_text(json.dumps(metadata))
+    return plate
+
+
 def napari_layers(position_path: Path) -> list[tuple[np.ndarray, dict, str]]:
     """The layers napari-ome-zarr's reader gives for a store (no viewer): ``(full-resolution data,
     layer keyword arguments, "image" | "labels")``, the data read into memory."""

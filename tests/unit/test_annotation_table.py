@@ -4,6 +4,7 @@ then classifiers and DTW pseudo-time run on it without any ground truth."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -147,12 +148,12 @@ def _break_conflicting_duplicate(table):
 def _break_frame_type(table):
     table["t"] = table["t"].astype(object)
     table.loc[1, "t"] = "five"
-    return table, r"column 't' holds frames \(integers >= 0\); found 'five' at row 2"
+    return table, r"column 't' holds frames \(integers >= 0, below 2\*\*53\); found 'five' at row 2"
 
 
 def _break_negative_track(table):
     table.loc[0, "track_id"] = -1
-    return table, r"column 'track_id' holds track ids \(integers >= 0\); found -1 at row 1"
+    return table, r"column 'track_id' holds track ids \(integers >= 0, below 2\*\*53\); found -1 at row 1"
 
 
 def _break_empty_label(table):
@@ -218,6 +219,23 @@ def test_bad_tables_are_refused_naming_file_column_expected_and_found(planted, t
         _import(path, tracks, out)
     assert str(info.value).startswith(f"{path}: ")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("mine.csv", b"", r"as CSV \(EmptyDataError: "),
+        ("mine.csv", b"\xff\xfe\x00garbage", r"as CSV \(UnicodeDecodeError: "),
+        ("mine.parquet", b"PAR1 not really", r"as PARQUET \(ArrowInvalid: "),
+    ],
+)
+def test_an_unreadable_table_is_named(tracks, tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(
+        AnnotationTableError, match=rf"^{re.escape(str(path))}: cannot read the annotation table {message}"
+    ):
+        _import(path, tracks, tmp_path / "annotations.parquet")
 
 
 def test_tasks_must_match_the_config(planted, tracks, tmp_path):

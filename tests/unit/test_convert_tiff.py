@@ -298,6 +298,25 @@ def test_unsafe_or_unnamed_positions_are_refused(tmp_path: Path, monkeypatch) ->
     assert tiff_layout(renamed, find_tiff_files(renamed), "raw.zarr").fov_names == ("A/1/0", "B/2/0")
 
 
+def test_axes_that_contradict_the_metadata_are_refused(tmp_path: Path, monkeypatch) -> None:
+    """Z and C of the same size: tiff.axes 'CZYX' over metadata 'ZCYX' would swap slices and channels."""
+    monkeypatch.chdir(tmp_path)
+    image = np.arange(2 * 2 * 8 * 10, dtype=np.uint16).reshape(2, 2, 8, 10)
+    metadata = {"axes": "ZCYX", "Channel": {"Name": ["a", "b"]}, "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+    tifffile.imwrite(tmp_path / "Pos0.ome.tif", image, metadata={**metadata, "PhysicalSizeZ": 1.0})
+    base = {"files": "{position}.ome.tif", "time_interval_minutes": 1}
+    config = TiffSourceConfig.model_validate({**base, "axes": "CZYX"})
+    with pytest.raises(
+        ValueError,
+        match=r"Pos0\.ome\.tif: its metadata gives the axes 'ZCYX' \(shape \(2, 2, 8, 10\)\), the config "
+        r"tiff\.axes 'CZYX'; they must agree",
+    ):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    for agreeing in ({**base, "axes": "ZCYX"}, base):
+        config = TiffSourceConfig.model_validate(agreeing)
+        assert tiff_layout(config, find_tiff_files(config), "raw.zarr").shape_tczyx == (1, 2, 2, 8, 10)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from plate_helpers import rename_position, write_plate
+from plate_helpers import edit_position_metadata, rename_position, write_plate
 from snakemake_interface_common.exceptions import WorkflowError
 from test_stage_contract import planned_jobs
 
@@ -343,6 +343,76 @@ def test_the_explorer_channel_is_a_channel_of_every_embedded_patch_spec(
             "analysis.figures.explorer_channel (model m, dataset mine): channel 'GFP' is"
         )
         assert "['raw:Sensor']" in problem
+
+
+def _phase_from(channel: str) -> Callable[[dict[str, Any]], None]:
+    return _set("datasets.mine.phase", {"brightfield_channel": channel})
+
+
+SAMPLING_CASES = {
+    # a single brightfield slice gives a phase of zeros (no defocus to read it from)
+    "one slice for phase": (
+        (6, 2, 1, 64, 64),
+        None,
+        _phase_from("Sensor"),
+        ["datasets.mine.phase: expected a brightfield z-stack (Z >= 2", "found Z = 1 in"],
+    ),
+    "zero time interval": (
+        SHAPE,
+        [0.0, 1.0, 2.0, 0.65, 0.65],
+        lambda config: None,
+        ["datasets.mine.plate: expected a positive time interval in the metadata of", "found 0 min"],
+    ),
+    "negative pixel size for phase": (
+        SHAPE,
+        [600.0, 1.0, 2.0, -0.65, -0.65],
+        _phase_from("Sensor"),
+        ["datasets.mine.phase.yx_pixel_size_um: expected a positive size", "found -0.65 in the metadata"],
+    ),
+    "no z step for phase": (
+        SHAPE,
+        [600.0, 1.0, float("nan"), 0.65, 0.65],
+        _phase_from("Sensor"),
+        ["datasets.mine.phase.z_step_um: expected a positive size", "found nan in the metadata"],
+    ),
+    "time-aware sampling of one frame": (
+        (1, 2, 3, 64, 64),
+        None,
+        lambda config: None,
+        [
+            "contrastive_models.m.training.tau_frames: expected a movie of at least 2 frames for sampling "
+            "'time_aware' (dataset 'mine' has 1 frame in"
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SAMPLING_CASES))
+def test_a_plate_whose_sampling_the_stages_cannot_use_is_refused(case: str, tmp_path: Path) -> None:
+    """Metadata that would run every stage on a wrong or empty result (a phase of zeros, times of
+    0 min) is refused with the key, the plate and the value found."""
+    from dynaclr.io.plate import read_plate_layout
+
+    shape, scale, edit, expected = SAMPLING_CASES[case]
+    plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], shape)
+    for fov in FOVS if scale is not None else []:
+        edit_position_metadata(plate, fov, scale=scale)
+    config = plate_config(plate)
+    edit(config)
+    problems = workflow_problems(
+        WorkflowConfig.model_validate(config), {"mine": read_plate_layout(plate)}, "results"
+    )
+    assert len(problems) == 1, problems
+    for part in expected:
+        assert part in problems[0], problems[0]
+    if case == "negative pixel size for phase":  # the config's value replaces the metadata's
+        config["datasets"]["mine"]["phase"]["yx_pixel_size_um"] = 0.65
+        assert (
+            workflow_problems(
+                WorkflowConfig.model_validate(config), {"mine": read_plate_layout(plate)}, "results"
+            )
+            == []
+        )
 
 
 @pytest.mark.slow  # a Snakemake run

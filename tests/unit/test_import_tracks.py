@@ -200,6 +200,11 @@ CASES = {
     "negative t": (_set("t", -1), ["line 2", "column 't': expected a non-negative integer, found -1"]),
     "NaN y": (_set("y", np.nan), ["line 2", "column 'y': expected a finite number (pixels), found nan"]),
     "text x": (_set("x", "left"), ["line 2", "column 'x': expected a finite number (pixels), found 'left'"]),
+    "track id beyond int64": (  # it would wrap to a negative id
+        _set("track_id", 1e19),
+        ["line 2", "column 'track_id': expected an integer below 2**53, found 1e+19"],
+    ),
+    "no rows": (lambda t: t.iloc[:0], ["expected at least one detection", "found none"]),
     "y outside": (_set("y", 96.0), ["column 'y': expected a coordinate in [0, 96)", "found 96.0"]),
     "x outside": (_set("x", -0.5), ["column 'x': expected a coordinate in [0, 96)", "found -0.5"]),
     "z outside": (_set("z", 5.0), ["column 'z': expected a coordinate in [0, 5)", "found 5.0"]),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from iohub.ngff import open_ome_zarr
-from plate_helpers import rename_position, write_plate
+from plate_helpers import edit_position_metadata, rename_position, write_plate
 
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.plate_checks import simulated_layout
@@ -145,4 +145,42 @@ def test_listed_positions_without_metadata_or_array_are_refused(tmp_path: Path) 
         read_plate_layout(plate)
     (plate / "A" / "1" / "1" / "zarr.json").unlink()
     with pytest.raises(ArtifactError, match=r"positions \['A/1/1'\] are listed .* but cannot be opened"):
+        read_plate_layout(plate)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (  # stages take the channel index from the first position: the other would be read misaligned
+            {"channels": ["GFP", "Nuclei"]},
+            r"positions differ in channel names, expected the same for the whole plate .*found "
+            r"\('Nuclei', 'GFP'\) in \['A/1/0', 'A/1/1'\]; \('GFP', 'Nuclei'\) in \['B/1/0'\]",
+        ),
+        (
+            {"channels": ["Nuclei", "Sensor"]},
+            r"positions differ in channel names.*\('Nuclei', 'Sensor'\) in \['B/1/0'\]",
+        ),
+        (  # the geometry comes from the first position: another pixel size would be ignored
+            {"scale": [600.0, 1.0, 2.0, 0.325, 0.325]},
+            r"positions differ in scale transforms, expected the same .*0\.325, 0\.325\].* in \['B/1/0'\]",
+        ),
+    ],
+)
+def test_positions_that_differ_in_channels_or_scale_are_refused(
+    tmp_path: Path, edit: dict, message: str
+) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1", "B/1/0"], ["Nuclei", "GFP"], SHAPE)
+    read_plate_layout(plate)
+    edit_position_metadata(plate, "B/1/0", **edit)
+    with pytest.raises(ArtifactError, match=r"p\.zarr: " + message):
+        read_plate_layout(plate)
+
+
+def test_a_channel_name_given_twice_is_refused(tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1"], ["Nuclei", "GFP"], SHAPE)
+    for fov in ("A/1/0", "A/1/1"):
+        edit_position_metadata(plate, fov, channels=["GFP", "GFP"])
+    with pytest.raises(
+        ArtifactError, match=r"p\.zarr: expected each channel name once, found \['GFP'\] repeated"
+    ):
         read_plate_layout(plate)

@@ -80,9 +80,15 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
         )
     if not path.is_file():
         raise AnnotationTableError(f"{path}: annotation table not found (datasets.<name>.annotations.table)")
-    if suffix == ".csv":
-        return pd.read_csv(path, dtype={"fov_name": str, "task": str, "label": str})
-    return pd.read_parquet(path)
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype={"fov_name": str, "task": str, "label": str})
+        return pd.read_parquet(path)
+    except Exception as err:  # pandas and pyarrow raise many error types for an unreadable file
+        raise AnnotationTableError(
+            f"{path}: cannot read the annotation table as {suffix[1:].upper()} ({type(err).__name__}: "
+            f"{err}); expected a table with columns " + ", ".join(REQUIRED_TABLE_COLUMNS)
+        ) from err
 
 
 def _rows(mask: np.ndarray | pd.Series) -> str:
@@ -102,10 +108,10 @@ def _values(series: pd.Series, mask: pd.Series) -> str:
 def _integer_column(table: pd.DataFrame, column: str, meaning: str, source: str) -> pd.Series:
     values = pd.to_numeric(table[column], errors="coerce").astype("float64")
     is_bool = pd.api.types.is_bool_dtype(table[column])
-    bad = values.isna() | (values < 0) | (values != np.floor(values)) | is_bool
+    bad = values.isna() | (values < 0) | (values != np.floor(values)) | (values >= 2**53) | is_bool
     if bad.any():
         raise AnnotationTableError(
-            f"{source}: column {column!r} holds {meaning} (integers >= 0); found "
+            f"{source}: column {column!r} holds {meaning} (integers >= 0, below 2**53); found "
             f"{_values(table[column], bad)} at {_rows(bad)}"
         )
     return values.astype(np.int64)

@@ -53,7 +53,8 @@ class TiffSourceConfig(StrictModel):
         None,
         description=(
             "Axis order of each file's image, letters of TCZYX (e.g. TCZYX, CZYX, ZYX, TYX, YX); missing "
-            "axes have size 1. Default: the axes the OME or ImageJ metadata gives. No 'T' with '{t}' in "
+            "axes have size 1. Default: the axes the OME or ImageJ metadata gives (given in both, they must "
+            "agree). No 'T' with '{t}' in "
             "'files'."
         ),
         json_schema_extra={"pattern": f"^{AXES.pattern}$"},

@@ -15,6 +15,7 @@ lineages, the FOVs' pixel values) stay in the stages.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -232,6 +233,11 @@ def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, d
     shortest = max(1, tau - training.tau_tolerance_frames)
     if shortest <= n_frames - 1:
         return []
+    if n_frames < 2:
+        return [
+            f"{key}: expected a movie of at least 2 frames for sampling 'time_aware' (dataset {dataset!r} "
+            f"has {n_frames} frame in {raw.path}), found {given}; use sampling 'classical' for still images"
+        ]
     return [
         f"{key}: expected a tau of at most {n_frames - 1 + training.tau_tolerance_frames} frames (dataset "
         f"{dataset!r} has {n_frames} frames in {raw.path}, tau_tolerance_frames="
@@ -259,6 +265,45 @@ def _acquisition_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -
     return problems
 
 
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
+    """The sampling the stages use is physical: a positive time interval for a movie; for phase, a
+    brightfield z-stack (Z >= 2) and positive pixel size and z step (the config's, else the plate's)."""
+    key = f"datasets.{name}"
+    problems = []
+    interval = raw.time_interval_minutes
+    if raw.n_frames > 1 and not _positive(interval):
+        problems.append(
+            f"{key}.plate: expected a positive time interval in the metadata of {raw.path} ({raw.n_frames} "
+            f"frames), found {interval:g} min; correct the plate's scale transform (axis t) or its "
+            "time_interval_minutes attribute"
+        )
+    phase = dataset.phase
+    if phase is None:
+        return problems
+    n_z = raw.shape_tczyx[2]
+    if n_z < 2:
+        problems.append(
+            f"{key}.phase: expected a brightfield z-stack (Z >= 2: phase is read from defocus), found Z = "
+            f"{n_z} in {raw.path}; set `phase: null` if the plate holds phase, or acquire a z-stack"
+        )
+    for field, metadata in (
+        ("yx_pixel_size_um", raw.geometry.pixel_size_um),
+        ("z_step_um", raw.geometry.z_step_um),
+    ):
+        configured = getattr(phase, field)
+        if configured is None and not _positive(metadata):
+            problems.append(
+                f"{key}.phase.{field}: expected a positive size (µm) from the config or the metadata of "
+                f"{raw.path}, found {metadata:g} in the metadata; set phase.{field} or correct the plate's "
+                "scale transform"
+            )
+    return problems
+
+
 def workflow_problems(
     config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout], results: str
 ) -> list[str]:
@@ -273,6 +318,7 @@ def workflow_problems(
     plates_of = {}
     for name, dataset in config.datasets.items():
         plates = plates_of[name] = source_layouts(name, dataset, raw_layouts[name], results)
+        problems += _geometry_problems(name, dataset, raw_layouts[name])
         problems += _acquisition_problems(name, dataset, raw_layouts[name])
         problems += _channel_problems(name, dataset, plates)
         problems += _imported_tracks_problems(name, dataset, raw_layouts[name])

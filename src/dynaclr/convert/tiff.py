@@ -278,9 +278,10 @@ def _unflattened(
 def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int | None = None) -> TiffHeader:
     """Shape, axes, dtype, channel names and sampling of ``path``'s first series; no pixel is read.
 
-    ``axes`` (the config's) overrides the metadata's; pages of a file without shape metadata are
-    split along ``axes`` with ``n_channels`` channels (see :func:`_unflattened`). Raises ``ValueError``
-    naming the file for an unreadable file, a file with several series, or axes that are not given and
+    ``axes`` (the config's) must agree with the axes OME or ImageJ metadata give (when of the same
+    length); pages of a file without shape metadata are split along ``axes`` with ``n_channels``
+    channels (see :func:`_unflattened`). Raises ``ValueError`` naming the file for an unreadable file,
+    a file with several series, axes that contradict the metadata's, or axes that are not given and
     not known from metadata (letters other than TCZYX), or that do not fit the image's dimensions.
     """
     path = Path(path)
@@ -294,6 +295,7 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
             series = tiff.series[0]
             shape, found_axes, dtype = tuple(int(n) for n in series.shape), str(series.axes), series.dtype
             values: dict[str, Any] = {}
+            axes_from_metadata = bool(tiff.is_ome or tiff.is_imagej)
             if tiff.is_ome and tiff.ome_metadata:
                 values = _ome_values(tiff.ome_metadata)
             elif tiff.is_imagej:
@@ -308,6 +310,16 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
                 f"{'CZYX' if len(shape) == 4 else 'ZYX'!r})"
             )
         axes = found_axes
+    elif (
+        axes_from_metadata
+        and not set(found_axes) - set(PLATE_AXES)
+        and len(found_axes) == len(axes)
+        and found_axes != axes
+    ):
+        raise ValueError(
+            f"{path}: its metadata gives the axes {found_axes!r} (shape {shape}), the config tiff.axes "
+            f"{axes!r}; they must agree: correct tiff.axes, or remove it to use the metadata"
+        )
     elif len(axes) != len(shape):
         shape = _unflattened(path, shape, found_axes, axes, n_channels)
     size_y = values.pop("pixel_size_y_um", None)

@@ -206,7 +206,8 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
     Refuses (:class:`ArtifactError`, naming the plate and what was expected and found): a missing
     or non-HCS store; a FOV name with characters other than letters, digits, ``_`` and ``-``; a
     position listed in the metadata that iohub cannot open; axes other than ``t, c, z, y, x`` in
-    that order; positions whose array shapes differ; a position without an array ``0``.
+    that order; positions whose array shapes, channel names or scale transforms differ; a channel
+    name given twice; a position without an array ``0``.
 
     FOVs come in iohub's order (rows, then columns, then FOVs, each sorted as strings), the order every
     stage iterates. Only the first position is opened with iohub (channels, axes, scale); the others'
@@ -225,7 +226,8 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
             "alphanumeric, e.g. 'A/1/Pos0')"
         )
     names = sorted(listed, key=lambda name: tuple(name.split("/")))
-    unreadable = [name for name in names if not _is_position_group(path / name)]
+    position_meta = {name: _position_ome(path / name) for name in names}
+    unreadable = [name for name, ome in position_meta.items() if ome is None]
     if unreadable:
         raise ArtifactError(
             f"{path}: positions {unreadable} are listed in the plate's metadata but cannot be opened "
@@ -237,7 +239,7 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
         first = plate[names[0]]
         axes = _position_axes(first)
         _check_axes(axes, path)
-        shapes: dict[tuple[int, ...], list[str]] = {}
+        shapes: dict[str, tuple[int, ...]] = {}
         for name in names:
             shape = _stored_array_shape(path / name / "0")
             if shape is None:
@@ -245,18 +247,15 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
                     f"{path}: position {name} has no array '0' (found {sorted(plate[name].array_keys())}); "
                     "dynaclr reads the full-resolution array '0'"
                 )
-            shapes.setdefault(shape, []).append(name)
-        if len(shapes) > 1:
-            found = "; ".join(
-                f"{shape}: {fovs[:3]}{' ...' if len(fovs) > 3 else ''}" for shape, fovs in shapes.items()
-            )
-            raise ArtifactError(
-                f"{path}: positions differ in array shape (T, C, Z, Y, X), expected one shape for the whole "
-                f"plate; found {found}"
-            )
+            shapes[name] = shape
+        _check_positions_agree(path, "array shape (T, C, Z, Y, X)", shapes)
+        position_ome = {name: ome for name, ome in position_meta.items() if ome is not None}
+        for what, value_of in (("channel names", _channel_labels), ("scale transforms", _array_scale)):
+            _check_positions_agree(path, what, {name: value_of(ome) for name, ome in position_ome.items()})
+        _check_unique_channels(path, tuple(first.channel_names))
         geometry = position_geometry(first)
         interval = plate.zattrs.get("time_interval_minutes")
-        n_t, n_c, n_z, n_y, n_x = next(iter(shapes))
+        n_t, n_c, n_z, n_y, n_x = shapes[names[0]]
         return PlateLayout(
             path=path,
             fov_names=tuple(names),
@@ -286,14 +285,63 @@ def _zarr_metadata(node: Path) -> dict[str, Any] | None:
     return metadata or None
 
 
-def _is_position_group(position: Path) -> bool:
-    """Whether a position's group metadata holds OME ``multiscales`` (what iohub needs to open it)."""
+def _position_ome(position: Path) -> dict[str, Any] | None:
+    """A position's OME group metadata, if it holds ``multiscales`` (what iohub needs to open it);
+    None otherwise."""
     metadata = _zarr_metadata(position)
     if metadata is None:
-        return False
+        return None
     attributes = metadata.get("attributes", metadata)
     ome = attributes.get("ome", attributes) if isinstance(attributes, dict) else {}
-    return isinstance(ome, dict) and isinstance(ome.get("multiscales"), list)
+    if isinstance(ome, dict) and isinstance(ome.get("multiscales"), list):
+        return ome
+    return None
+
+
+def _channel_labels(ome: dict[str, Any]) -> tuple[str, ...]:
+    """Channel names of a position (its ``omero`` channels' labels, as iohub reads them)."""
+    omero = ome.get("omero")
+    channels = omero.get("channels", []) if isinstance(omero, dict) else []
+    return tuple(str(channel.get("label")) for channel in channels if isinstance(channel, dict))
+
+
+def _array_scale(ome: dict[str, Any]) -> str:
+    """The coordinate transformations of a position's array ``0`` (and of its multiscales), as text."""
+    multiscales = ome["multiscales"][0] if ome["multiscales"] else {}
+    if not isinstance(multiscales, dict):
+        return "?"
+    datasets = [d for d in multiscales.get("datasets", []) if isinstance(d, dict) and d.get("path") == "0"]
+    transforms = [
+        *(datasets[0].get("coordinateTransformations", []) if datasets else []),
+        *multiscales.get("coordinateTransformations", []),
+    ]
+    return json.dumps(transforms, sort_keys=True)
+
+
+def _check_positions_agree(path: Path, what: str, values: dict[str, Any]) -> None:
+    """Every position has the same ``what`` (``values``: by FOV): the stages take it from the first
+    position and apply it to all."""
+    groups: dict[Any, list[str]] = {}
+    for name, value in values.items():
+        groups.setdefault(value, []).append(name)
+    if len(groups) > 1:
+        found = "; ".join(
+            f"{value} in {fovs[:3]}{' ...' if len(fovs) > 3 else ''}" for value, fovs in groups.items()
+        )
+        raise ArtifactError(
+            f"{path}: positions differ in {what}, expected the same for the whole plate (dynaclr reads it "
+            f"from the first position); found {found}. Write every position with the same {what}"
+        )
+
+
+def _check_unique_channels(path: Path, channels: tuple[str, ...]) -> None:
+    """Each channel name once: a name given twice is ambiguous to every key that names a channel."""
+    repeated = sorted({name for name in channels if channels.count(name) > 1})
+    if repeated:
+        raise ArtifactError(
+            f"{path}: expected each channel name once, found {repeated} repeated in {list(channels)}; "
+            "a config key naming one would silently read the first. Give each channel its own name"
+        )
 
 
 def _stored_array_shape(array: Path) -> tuple[int, ...] | None:

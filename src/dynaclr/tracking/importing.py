@@ -49,6 +49,8 @@ WHERE = "_where"
 CTC_MASK = re.compile(r"mask(\d+)\.tiff?")
 #: Rows shown per problem before "... and N more".
 SHOWN_ROWS = 3
+#: Ids and frames at or above this are not exact as the floats a CSV is read into, nor all int64.
+LARGEST_ID = 2**53
 
 
 class ImportTracksInputs(StageFiles):
@@ -84,11 +86,17 @@ def import_tracks(
         shape_tzyx: the plate's (T, Z, Y, X): frames, slices and pixels a cell must lie within.
 
     Raises:
-        ArtifactError: a file is missing or unreadable, or the tracks do not fit the plate; the
-            message lists every problem found, one line each.
+        ArtifactError: a file is missing or unreadable, no FOV has a detection, or the tracks do not
+            fit the plate; the message lists every problem found, one line each.
     """
     fov_names = list(fov_names)
     table = read_imported_tracks(config, inputs, fov_names, tuple(shape_tzyx))
+    if table.empty:  # every later stage would run on no cell and succeed
+        shown = ", ".join(str(path) for path in inputs.files[:3]) + (" ..." if len(inputs.files) > 3 else "")
+        raise ArtifactError(
+            f"{shown}: expected at least one detection (a row, or a label in a CTC mask) in the plate's "
+            f"FOVs, found none (tracks.path {config.path!r}, format {config.format!r})"
+        )
     problems = imported_tracks_problems(table, fov_names=fov_names, shape_tzyx=tuple(shape_tzyx))
     if problems:
         raise ArtifactError(
@@ -96,6 +104,16 @@ def import_tracks(
             f"{len(problems)} problem(s):\n" + "\n".join(problems)
         )
     tracks = conform_imported_tracks(table, fov_names)
+    untracked = [fov for fov in fov_names if fov not in set(tracks["fov_name"])]
+    if untracked:
+        logger.warning(
+            "tracks (%s): %d of %d FOVs of the plate have no detection and get no patches: %s%s",
+            config.path,
+            len(untracked),
+            len(fov_names),
+            untracked[:6],
+            " ..." if len(untracked) > 6 else "",
+        )
     write_table(
         tracks,
         outputs.tracks,
@@ -324,11 +342,15 @@ def _value_problems(table: pd.DataFrame) -> list[str]:
         values = _numeric(table[column])
         bad = values.isna() | (values != np.round(values)) | (values < 0)
         problems += _row_problems(table, bad, column, "a non-negative integer")
+        problems += _row_problems(table, ~bad & (values >= LARGEST_ID), column, "an integer below 2**53")
     if "parent_track_id" in table.columns:
         values = _numeric(table["parent_track_id"])
         given = table["parent_track_id"].notna()
         bad = given & (values.isna() | (values != np.round(values)) | (values < NO_PARENT))
         problems += _row_problems(table, bad, "parent_track_id", "a track id, or -1 or empty for none")
+        problems += _row_problems(
+            table, ~bad & (values >= LARGEST_ID), "parent_track_id", "an integer below 2**53"
+        )
     for column in [c for c in ("z", "y", "x") if c in table.columns]:
         values = _numeric(table[column])
         problems += _row_problems(table, ~np.isfinite(values), column, "a finite number (pixels)")
@@ -340,7 +362,8 @@ def imported_tracks_problems(
 ) -> list[str]:
     """Every way the raw imported ``table`` does not fit the plate, one line each (empty: it fits).
 
-    Checked: FOVs of the plate; integer, non-negative ``t`` and ``track_id``; finite coordinates;
+    Checked: FOVs of the plate; integer ``t`` and ``track_id`` in ``[0, 2**53)``;
+    finite coordinates;
     cells inside the movie (``t < T``, ``z`` in ``[0, Z)``, ``y`` in ``[0, Y)``, ``x`` in ``[0, X)``);
     one row per ``(fov_name, track_id, t)``; one parent per track, a track of the same FOV whose
     last frame is before the child's first.
@@ -458,7 +481,10 @@ def _valid_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> bool:
     if not {"id", "parent_id"} <= set(table.columns):
         return False
     ids, parent_ids = _numeric(table["id"]), _numeric(table["parent_id"])
-    integral = all(v.notna().all() and (v == np.round(v)).all() for v in (ids, parent_ids))
+    integral = all(
+        v.notna().all() and (v == np.round(v)).all() and (v.abs() < LARGEST_ID).all()
+        for v in (ids, parent_ids)
+    )
     if not integral:
         logger.warning("the tracks' id/parent_id columns are not all integers: renumbered")
         return False
