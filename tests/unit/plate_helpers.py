@@ -69,9 +69,13 @@ def edit_position_metadata(
     *,
     channels: list[str] | None = None,
     scale: list[float] | None = None,
+    translation: list[float] | None = None,
+    scale_factor: float | None = None,
 ) -> Path:
     """Rewrite a position's channel names and its array's scale in its OME metadata, as a tool other
-    than iohub could write them (iohub writes one set of channels and any scale per plate)."""
+    than iohub could write them (iohub writes one set of channels and any scale per plate); add a
+    ``translation`` after the array's scale (a stage position), or multiply its scale by
+    ``scale_factor``."""
     metadata_file = plate / fov_name / "zarr.json"
     metadata = json.loads(metadata_file.read_text())
     ome = metadata["attributes"]["ome"]
@@ -82,6 +86,13 @@ def edit_position_metadata(
         ome["multiscales"][0]["datasets"][0]["coordinateTransformations"] = [
             {"type": "scale", "scale": scale}
         ]
+    transforms = ome["multiscales"][0]["datasets"][0]["coordinateTransformations"]
+    if scale_factor is not None:
+        for transform in transforms:
+            if transform["type"] == "scale":
+                transform["scale"] = [value * scale_factor for value in transform["scale"]]
+    if translation is not None:
+        transforms.append({"type": "translation", "translation": translation})
     metadata_file.write_text(json.dumps(metadata))
     return plate
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import zarr
 from iohub.ngff import open_ome_zarr
 from iohub.ngff.models import TransformationMeta
@@ -305,8 +306,11 @@ def _channel_labels(ome: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(channel.get("label")) for channel in channels if isinstance(channel, dict))
 
 
-def _array_scale(ome: dict[str, Any]) -> str:
-    """The coordinate transformations of a position's array ``0`` (and of its multiscales), as text."""
+def _array_scale(ome: dict[str, Any]) -> tuple[float, ...] | str:
+    """The effective scale of a position's array ``0`` (the product of the ``scale`` transformations
+    of that dataset and of its multiscales), to 6 significant digits: positions may sit at different
+    stage translations and carry scales that differ by float rounding, but not differ in sampling.
+    ``"?"`` where no scale can be read (iohub then assumes 1 per axis for every position alike)."""
     multiscales = ome["multiscales"][0] if ome["multiscales"] else {}
     if not isinstance(multiscales, dict):
         return "?"
@@ -315,7 +319,14 @@ def _array_scale(ome: dict[str, Any]) -> str:
         *(datasets[0].get("coordinateTransformations", []) if datasets else []),
         *multiscales.get("coordinateTransformations", []),
     ]
-    return json.dumps(transforms, sort_keys=True)
+    scales = [t.get("scale") for t in transforms if isinstance(t, dict) and t.get("type") == "scale"]
+    if not scales or not all(isinstance(scale, list) for scale in scales):
+        return "?"
+    try:
+        effective = np.prod(np.asarray(scales, dtype=np.float64), axis=0)
+    except ValueError:  # scales of different lengths: let iohub's reader refuse the position
+        return "?"
+    return tuple(float(f"{value:.6g}") for value in effective)
 
 
 def _check_positions_agree(path: Path, what: str, values: dict[str, Any]) -> None:
