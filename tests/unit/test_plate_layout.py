@@ -176,7 +176,6 @@ def test_positions_that_differ_in_channels_or_scale_are_refused(
         read_plate_layout(plate)
 
 
-
 def test_positions_at_other_stage_translations_or_rounding_of_one_scale_are_read(tmp_path: Path) -> None:
     """Real plates place each FOV at its stage position (a translation per position) and may write the
     same pixel size with float noise: neither is a different sampling."""
@@ -187,6 +186,7 @@ def test_positions_at_other_stage_translations_or_rounding_of_one_scale_are_read
     layout = read_plate_layout(plate)
     assert layout.geometry == scale
     assert layout.fov_names == ("A/1/0", "A/1/1", "B/1/0")
+
 
 def test_a_channel_name_given_twice_is_refused(tmp_path: Path) -> None:
     plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1"], ["Nuclei", "GFP"], SHAPE)

@@ -306,11 +306,12 @@ def _channel_labels(ome: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(channel.get("label")) for channel in channels if isinstance(channel, dict))
 
 
-def _array_scale(ome: dict[str, Any]) -> tuple[float, ...] | str:
+def _array_scale(ome: dict[str, Any]) -> str:
     """The effective scale of a position's array ``0`` (the product of the ``scale`` transformations
     of that dataset and of its multiscales), to 6 significant digits: positions may sit at different
     stage translations and carry scales that differ by float rounding, but not differ in sampling.
-    ``"?"`` where no scale can be read (iohub then assumes 1 per axis for every position alike)."""
+    As text (``"(600, 1, 2, 0.65, 0.65)"``), so that a NaN equals a NaN. ``"?"`` where no scale can
+    be read (iohub then assumes 1 per axis for every position alike)."""
     multiscales = ome["multiscales"][0] if ome["multiscales"] else {}
     if not isinstance(multiscales, dict):
         return "?"
@@ -326,7 +327,7 @@ def _array_scale(ome: dict[str, Any]) -> tuple[float, ...] | str:
         effective = np.prod(np.asarray(scales, dtype=np.float64), axis=0)
     except ValueError:  # scales of different lengths: let iohub's reader refuse the position
         return "?"
-    return tuple(float(f"{value:.6g}") for value in effective)
+    return "(" + ", ".join(f"{value:.6g}" for value in effective) + ")"  # text: NaN equals NaN
 
 
 def _check_positions_agree(path: Path, what: str, values: dict[str, Any]) -> None:
