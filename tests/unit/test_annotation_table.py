@@ -221,12 +221,26 @@ def test_bad_tables_are_refused_naming_file_column_expected_and_found(planted, t
     assert not out.exists()
 
 
+_HEADER = b"fov_name,t,track_id,task,label\n"
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
         ("mine.csv", b"", r"as CSV \(EmptyDataError: "),
         ("mine.csv", b"\xff\xfe\x00garbage", r"as CSV \(UnicodeDecodeError: "),
         ("mine.parquet", b"PAR1 not really", r"as PARQUET \(ArrowInvalid: "),
+        # a first row with one field more than the header: pandas would take the names as an index
+        (
+            "mine.csv",
+            b"fov_name,t,track_id,task,label\nA/1/0,0,1,infection,infected,x\n",
+            r"as CSV \(ParserWarning: ",
+        ),
+        (
+            "mine.csv",
+            b"fov_name,t,track_id,task,label\nA/1/0,0,1,infection,infected\nA/1/0,1,1,infection,b,x\n",
+            r"as CSV \(ParserError: ",
+        ),
     ],
 )
 def test_an_unreadable_table_is_named(tracks, tmp_path, name, content, message):

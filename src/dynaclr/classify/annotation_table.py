@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -82,7 +83,10 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
         raise AnnotationTableError(f"{path}: annotation table not found (datasets.<name>.annotations.table)")
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, dtype={"fov_name": str, "task": str, "label": str})
+            # index_col=False: a row with more fields than the header is refused, never taken as an index
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                return pd.read_csv(path, dtype={"fov_name": str, "task": str, "label": str}, index_col=False)
         return pd.read_parquet(path)
     except Exception as err:  # pandas and pyarrow raise many error types for an unreadable file
         raise AnnotationTableError(
