@@ -176,6 +176,37 @@ def project_embeddings_mem_mb(projections):
     return mem_mb
 
 
+#: Run time of project_embeddings's UMAP and PHATE (PCA alone: minutes at any plate; the rule's
+#: 20). Measured on 2 shared cores, 2026-12-05 (docs/benchmarks.md, "UMAP and PHATE at plate
+#: scale"): python benchmarks/projections.py --cells 50000 100000 200000 --features 320 \
+#:     --methods umap phate --neighbor-pca-components 50
+#: UMAP 47 / 46 / 100 s, PHATE 27 / 57 / 158 s at 50,000 / 100,000 / 200,000 cells (exponents 1.12
+#: and 1.46 from 100,000 to 200,000). Allowed: twice the seconds at 200,000 cells, grown with
+#: exponents 1.2 and 1.5 (on the whole matrix, k null, UMAP took about as long: 92 s at 100,000).
+PROJECT_RUNTIME_CELLS = 200_000
+PROJECT_SECONDS_AT_CELLS = {"umap": 200.0, "phate": 320.0}
+PROJECT_SECONDS_EXPONENT = {"umap": 1.2, "phate": 1.5}
+
+
+def project_embeddings_runtime(projections):
+    """The runtime (minutes) of project_embeddings for ``projections``: 20 with PCA alone; with
+    UMAP or PHATE, 20 plus the methods' allowed seconds at the store's cells (about 4 h for UMAP
+    and 18 h for PHATE at 6.84 million cells)."""
+    neighbours = [method for method in projections.methods if method != "pca"]
+    if not neighbours:
+        return 20
+
+    def runtime(wildcards, input):
+        n_cells, _ = _store_shape(input.embeddings)
+        scale = n_cells / PROJECT_RUNTIME_CELLS
+        seconds = sum(
+            PROJECT_SECONDS_AT_CELLS[method] * scale ** PROJECT_SECONDS_EXPONENT[method] for method in neighbours
+        )
+        return 20 + math.ceil(seconds / 60)
+
+    return runtime
+
+
 #: Memory of embedding_figures, which streams its store (docs/benchmarks.md, "embedding_figures
 #: streamed"): the distances read the cells' fov_name, track_id, t and the matrix a block of rows at a
 #: time (the temporal metrics' pairs: two blocks, the decoded chunk, gathered rows; 4 allowed, as

@@ -56,7 +56,7 @@ rule project_embeddings:
     threads: 1
     resources:
         mem_mb=project_embeddings_mem_mb(CONFIG.analysis.projections),
-        runtime=20,
+        runtime=project_embeddings_runtime(CONFIG.analysis.projections),
     conda:
         "../../envs/dynaclr.yaml"
     script:
