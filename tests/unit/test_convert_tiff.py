@@ -309,12 +309,32 @@ def test_axes_that_contradict_the_metadata_are_refused(tmp_path: Path, monkeypat
     with pytest.raises(
         ValueError,
         match=r"Pos0\.ome\.tif: its metadata gives the axes 'ZCYX' \(shape \(2, 2, 8, 10\)\), the config "
-        r"tiff\.axes 'CZYX'; they must agree",
+        r"tiff\.axes 'CZYX': the same axes in another order",
     ):
         tiff_layout(config, find_tiff_files(config), "raw.zarr")
     for agreeing in ({**base, "axes": "ZCYX"}, base):
         config = TiffSourceConfig.model_validate(agreeing)
         assert tiff_layout(config, find_tiff_files(config), "raw.zarr").shape_tczyx == (1, 2, 2, 8, 10)
+
+
+def test_axes_relabel_metadata_that_names_other_axes(tmp_path: Path, monkeypatch, caplog) -> None:
+    """tifffile writes a stack without axes as 'CYX' (and Fiji a plain time-lapse as slices): tiff.axes
+    'TYX' names what the file holds, with a warning."""
+    monkeypatch.chdir(tmp_path)
+    tifffile.imwrite(tmp_path / "Pos0.tif", np.zeros((5, 8, 10), dtype=np.uint16), imagej=True)
+    config = TiffSourceConfig.model_validate(
+        {
+            "files": "{position}.tif",
+            "time_interval_minutes": 1,
+            "axes": "TYX",
+            "channel_names": ["GFP"],
+            "pixel_size_um": 0.5,
+        }
+    )
+    with caplog.at_level("WARNING", logger="dynaclr.convert.tiff"):
+        layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    assert layout.shape_tczyx == (5, 1, 1, 8, 10)
+    assert "tiff.axes 'TYX' relabels the axes" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -454,3 +454,12 @@ def test_a_solver_that_cannot_be_loaded_fails_the_job_instead_of_falling_back_to
     with pytest.raises(RuntimeError, match=r"solver_name 'GUROBI'.*licen.*'CBC'"):
         run_ultrack(movie, 1 - movie, config, tmp_path / "ultrack")
     assert not (tmp_path / "ultrack").exists() or not any((tmp_path / "ultrack").iterdir())
+
+    def not_installed(*args: object, solver_name: str = "", **kwargs: object) -> None:
+        raise FileNotFoundError(
+            "Gurobi not found. Please check if the Gurobi dynamic loadable library is reachable"
+        )
+
+    monkeypatch.setattr(mip, "Model", not_installed)  # mip's error when Gurobi is absent
+    with pytest.raises(RuntimeError, match=r"solver_name 'GUROBI'.*Gurobi not found.*'CBC'"):
+        check_solver("GUROBI")

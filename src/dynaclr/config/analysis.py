@@ -381,6 +381,7 @@ class FiguresConfig(StrictModel):
     explorer_seed: int = Field(0, ge=0, description="Seed of the tracks the explorer draws.")
     explorer_channel: str | None = Field(
         None,
+        min_length=1,
         description="Patch channel of the explorer's thumbnails, its name or 'source:channel' (default: the "
         "patch store's first); checked against every embedded patch spec before any job runs.",
     )

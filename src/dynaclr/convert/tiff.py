@@ -8,6 +8,7 @@ run knows the FOVs, channels, shape and sampling of the plate rule ``convert_tif
 from __future__ import annotations
 
 import glob
+import logging
 import math
 import re
 import xml.etree.ElementTree as ElementTree
@@ -21,6 +22,8 @@ import tifffile
 
 from dynaclr.config.convert import POSITION_PLACEHOLDER, TIME_PLACEHOLDER, TiffSourceConfig
 from dynaclr.io.plate import EXPECTED_AXES, SAFE_NAME, PlateGeometry, PlateLayout
+
+logger = logging.getLogger(__name__)
 
 #: Axis letters of the plate, in its order.
 PLATE_AXES = "TCZYX"
@@ -316,9 +319,20 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
         and len(found_axes) == len(axes)
         and found_axes != axes
     ):
-        raise ValueError(
-            f"{path}: its metadata gives the axes {found_axes!r} (shape {shape}), the config tiff.axes "
-            f"{axes!r}; they must agree: correct tiff.axes, or remove it to use the metadata"
+        if sorted(found_axes) == sorted(axes):  # the same axes in another order: a swap, never silent
+            raise ValueError(
+                f"{path}: its metadata gives the axes {found_axes!r} (shape {shape}), the config tiff.axes "
+                f"{axes!r}: the same axes in another order; correct tiff.axes, or remove it to use the "
+                "metadata"
+            )
+        # other letters: tiff.axes relabels what the writer's defaults got wrong (tifffile writes a
+        # stack without axes as CYX; Fiji saves a time-lapse not made a hyperstack as slices, ZYX)
+        logger.warning(
+            "%s: tiff.axes %r relabels the axes %r its metadata gives (shape %s)",
+            path,
+            axes,
+            found_axes,
+            shape,
         )
     elif len(axes) != len(shape):
         shape = _unflattened(path, shape, found_axes, axes, n_channels)

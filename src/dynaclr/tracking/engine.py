@@ -101,7 +101,7 @@ def check_solver(solver_name: str) -> None:
 
     try:
         mip.Model(solver_name=solver_name)
-    except mip.exceptions.InterfacingError as err:
+    except (mip.exceptions.InterfacingError, FileNotFoundError, OSError) as err:  # no licence / not installed
         raise RuntimeError(
             f"tracking.solver.solver_name {solver_name!r}: the solver cannot be loaded ({err}); install its "
             "licence, or set tracking.solver.solver_name to 'CBC' (open source, no licence needed)"

@@ -104,7 +104,8 @@ def import_tracks(
             f"{len(problems)} problem(s):\n" + "\n".join(problems)
         )
     tracks = conform_imported_tracks(table, fov_names)
-    untracked = [fov for fov in fov_names if fov not in set(tracks["fov_name"])]
+    present = set(tracks["fov_name"].unique())
+    untracked = [fov for fov in fov_names if fov not in present]
     if untracked:
         logger.warning(
             "tracks (%s): %d of %d FOVs of the plate have no detection and get no patches: %s%s",
