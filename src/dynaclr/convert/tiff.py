@@ -281,10 +281,11 @@ def _unflattened(
 def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int | None = None) -> TiffHeader:
     """Shape, axes, dtype, channel names and sampling of ``path``'s first series; no pixel is read.
 
-    ``axes`` (the config's) must agree with the axes OME or ImageJ metadata give (when of the same
-    length); pages of a file without shape metadata are split along ``axes`` with ``n_channels``
-    channels (see :func:`_unflattened`). Raises ``ValueError`` naming the file for an unreadable file,
-    a file with several series, axes that contradict the metadata's, or axes that are not given and
+    ``axes`` (the config's) may not give the axes OME or ImageJ metadata give in another order (a
+    silent swap); other letters relabel them, with a warning. Pages of a file without shape metadata
+    are split along ``axes`` with ``n_channels`` channels (see :func:`_unflattened`).
+    Raises ``ValueError`` naming the file for an unreadable file,
+    a file with several series, axes that reorder the metadata's, or axes that are not given and
     not known from metadata (letters other than TCZYX), or that do not fit the image's dimensions.
     """
     path = Path(path)
