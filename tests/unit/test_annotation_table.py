@@ -25,9 +25,17 @@ from dynaclr.classify import (
     import_annotations_stage,
     read_annotations,
 )
+from dynaclr.classify.annotation_table import validate_annotation_table
 from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig, PseudotimeConfig
 from dynaclr.embeddings import build_anndata, write_embeddings
-from dynaclr.io import ArtifactKind, make_provenance, read_table, read_table_provenance, write_table
+from dynaclr.io import (
+    LARGEST_ID,
+    ArtifactKind,
+    make_provenance,
+    read_table,
+    read_table_provenance,
+    write_table,
+)
 from dynaclr.pseudotime.stage import (
     DTW_ACCURACY_COLUMNS,
     AlignPseudotimeInputs,
@@ -35,9 +43,12 @@ from dynaclr.pseudotime.stage import (
     pseudotime_stage,
 )
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
+from dynaclr.tracking import importing
 
 #: What a tracker knows about a cell: no infection, no mitosis, no onset.
 TRACK_COLUMNS = ["fov_name", "well", "track_id", "parent_track_id", "lineage_id", "t", "y", "x"]
+#: (Y, X) of the images the planted cells lie in (their centres are within 15 and 252 pixels).
+SHAPE_YX = (256, 256)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +75,7 @@ def _import(
         AnnotationConfig(table=str(table), tasks=tuple(tasks)),
         ImportAnnotationsInputs(table=table, tracks=tracks),
         AnnotationsOutputs(annotations=out),
+        shape_yx=SHAPE_YX,
     )
 
 
@@ -110,6 +122,55 @@ def test_positions_in_the_table_place_cells_the_tracks_lack(planted, tracks, tmp
     kept = written[written["track_id"] == 999]
     assert len(kept) == 1 and kept[["y", "x"]].iloc[0].tolist() == [12.5, 40.0]
     assert written[["y", "x"]].notna().all().all()
+
+
+def _positioned_table(truth: pd.DataFrame) -> pd.DataFrame:
+    """A person's table that gives every cell's y, x (the tracked centroid, pixels)."""
+    return _drawn(truth).sample(frac=1.0, random_state=0).reset_index(drop=True)
+
+
+def test_positions_in_wrong_units_are_refused(planted, tracks, tmp_path):
+    """y, x in micrometres (here x 3): most lie outside the 256 x 256 image, so none would match a
+    patch by position; the import names the file, the count outside and what to check."""
+    table = _positioned_table(planted["truth"])
+    table[["y", "x"]] *= 3.0
+    n_outside = int(((table["y"] >= SHAPE_YX[0]) | (table["x"] >= SHAPE_YX[1])).sum())
+    path = tmp_path / "mine.csv"
+    table.to_csv(path, index=False)
+    out = tmp_path / "annotations.parquet"
+    with pytest.raises(AnnotationTableError) as info:
+        _import(path, tracks, out)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {n_outside} of {len(table)} annotations with y, x")
+    assert "outside the image (y in [0, 256), x in [0, 256) pixels)" in message
+    assert "not micrometres" in message and "more than 1% outside is refused" in message
+    assert not out.exists()
+
+
+def test_a_stray_position_outside_the_image_is_a_warning_with_its_count(planted, tracks, tmp_path, caplog):
+    table = _positioned_table(planted["truth"])
+    table.loc[3, ["y", "x"]] = [-4.0, 100.0]  # one stray click above the image: under 1 % of the rows
+    path = tmp_path / "mine.csv"
+    table.to_csv(path, index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.classify.annotation_table"):
+        written = _import(path, tracks, tmp_path / "annotations.parquet")
+    assert len(written) == len(table)
+    warned = [r.getMessage() for r in caplog.records if "outside the image" in r.getMessage()]
+    assert len(warned) == 1
+    assert warned[0].startswith(f"{path}: 1 of {len(table)} annotations with y, x")
+    assert "at y -4, x 100 (at row 4)" in warned[0] and "max_match_distance_px" in warned[0]
+
+
+def test_ids_must_lie_below_the_one_largest_id(planted):
+    """Track ids and frames are refused from dynaclr.io.LARGEST_ID (2**53) on, the limit tracks share."""
+    assert importing.LARGEST_ID is LARGEST_ID == 2**53
+    table = _user_table(planted["truth"])
+    table["track_id"] = table["track_id"].astype("int64")
+    table.loc[0, "track_id"] = LARGEST_ID - 1
+    assert validate_annotation_table(table)["track_id"].iloc[0] == LARGEST_ID - 1
+    table.loc[0, "track_id"] = LARGEST_ID
+    with pytest.raises(AnnotationTableError, match=r"'track_id' holds track ids .* found 9007199254740992"):
+        validate_annotation_table(table)
 
 
 def _break_missing_column(table):
@@ -267,6 +328,7 @@ def test_tasks_must_match_the_config(planted, tracks, tmp_path):
             AnnotationConfig(),
             ImportAnnotationsInputs(table=tmp_path / "mine.xlsx", tracks=tracks),
             AnnotationsOutputs(annotations=tmp_path / "a.parquet"),
+            shape_yx=SHAPE_YX,
         )
     with pytest.raises(ValidationError, match=r"\.csv or \.parquet"):  # the config refuses it first
         AnnotationConfig(table=str(tmp_path / "mine.xlsx"))

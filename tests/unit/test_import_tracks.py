@@ -18,10 +18,11 @@ from pydantic import ValidationError
 from dynaclr.config.plate_checks import workflow_problems
 from dynaclr.config.tracking import ImportedTracksConfig
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
-from dynaclr.io import ArtifactError, read_table
+from dynaclr.io import LARGEST_ID, ArtifactError, read_table
 from dynaclr.patches.inputs import read_tracks
 from dynaclr.tracking import ImportTracksInputs, ImportTracksOutputs, import_tracks
 from dynaclr.tracking.engine import track_columns
+from dynaclr.tracking.importing import WHERE, imported_tracks_problems
 
 FOVS = ["A/1/0", "B/1/0"]
 #: The tiny plate's (T, Z, Y, X).
@@ -126,6 +127,70 @@ def test_ultrack_csvs_per_fov_keep_their_node_ids(truth: pd.DataFrame, tmp_path:
     assert_same_tracks(imported, truth)
     assert (imported["id"] == 1_000_000 + 1000 * imported["track_id"] + imported["t"]).all()
     assert_tracks_artifact(imported, tmp_path, is_3d=False)
+
+
+def write_ultrack_csvs(
+    truth: pd.DataFrame, root: Path, fov_column: dict[str, str] | None = None
+) -> list[Path]:
+    """Each FOV's tracks as an ultrack CSV ``root/<row>_<col>_<fov>.csv``, in FOVS order; with
+    ``fov_column``, a ``fov_name`` column holding the given value for each FOV."""
+    files = []
+    for fov in FOVS:
+        layer = truth.loc[truth["fov_name"] == fov, ["track_id", "t", "y", "x", "parent_track_id"]]
+        if fov_column is not None:
+            layer = layer.assign(fov_name=fov_column[fov])
+        path = root / f"{fov.replace('/', '_')}.csv"
+        layer.to_csv(path, index=False)
+        files.append(path)
+    return files
+
+
+def test_an_ultrack_csv_naming_its_own_fov_is_read(truth: pd.DataFrame, tmp_path: Path) -> None:
+    files = write_ultrack_csvs(truth, tmp_path, {fov: f"/{fov}" for fov in FOVS})  # iohub's leading slash
+    imported = run_import("ultrack", f"{tmp_path}/{{row}}_{{col}}_{{fov}}.csv", files, tmp_path)
+    assert_same_tracks(imported, truth)
+
+
+def test_an_ultrack_csv_naming_another_fov_is_refused(truth: pd.DataFrame, tmp_path: Path) -> None:
+    """tracks.path maps B/1/0's file to A/1/0 (and back): its fov_name column says so, and the tracks
+    would be cut from the other FOV's images."""
+    files = write_ultrack_csvs(truth, tmp_path, {"A/1/0": "B/1/0", "B/1/0": "A/1/0"})
+    n_rows = int((truth["fov_name"] == "A/1/0").sum())
+    with pytest.raises(ArtifactError) as raised:
+        run_import("ultrack", f"{tmp_path}/{{row}}_{{col}}_{{fov}}.csv", files, tmp_path)
+    assert str(raised.value) == (
+        f"{files[0]} line 2: column 'fov_name': expected FOV 'A/1/0' (the FOV tracks.path assigns this "
+        f"file to) in every row, found ['B/1/0'] in {n_rows} of {n_rows} rows; check tracks.path's "
+        "{row}/{col}/{fov} placeholders, or give one CSV per FOV"
+    )
+    assert not (tmp_path / "tracks.parquet").exists()
+
+
+def test_fovs_without_tracks_are_in_the_record(truth: pd.DataFrame, tmp_path: Path) -> None:
+    """A FOV of the plate the imported tracks lack gets no patches: the artifact's record says which."""
+    table = truth.loc[
+        truth["fov_name"] == "A/1/0", ["fov_name", "track_id", "t", "y", "x", "parent_track_id"]
+    ]
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    _, provenance = read_table(tmp_path / "tracks.parquet", "tracks")
+    assert provenance.config["untracked_fovs"] == ["B/1/0"]
+    assert provenance.config["format"] == "table"
+    truth[["fov_name", "track_id", "t", "y", "x"]].to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    assert read_table(tmp_path / "tracks.parquet", "tracks")[1].config["untracked_fovs"] == []
+
+
+def test_ids_from_the_largest_id_on_are_named(truth: pd.DataFrame) -> None:
+    """track_id and t are checked against dynaclr.io.LARGEST_ID, the limit annotation tables share."""
+    table = _table(truth).assign(**{WHERE: "mine.csv line 2"})
+    table["track_id"] = table["track_id"].astype("int64") + (LARGEST_ID - 1 - int(table["track_id"].max()))
+    assert not [
+        p for p in imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX) if "2**53" in p
+    ]
+    table.loc[0, "track_id"] = LARGEST_ID
+    problems = imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX)
+    assert problems[0].endswith("column 'track_id': expected an integer below 2**53, found 9007199254740992")
 
 
 def write_ctc(labels_plate: Path, truth: pd.DataFrame, root: Path) -> tuple[list[Path], tuple[Path, ...]]:

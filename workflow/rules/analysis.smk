@@ -67,6 +67,7 @@ rule import_annotations:
         annotations=f"{RESULTS}/{{dataset}}/annotations.parquet",
     params:
         config=lambda wildcards: stage_config(wildcards.dataset, "annotations"),
+        shape_yx=lambda wildcards: plate_shape_tzyx(wildcards.dataset)[2:],
     wildcard_constraints:
         dataset=IMPORTED_DATASETS,
     log:

@@ -7,4 +7,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         AnnotationConfig.model_validate(snakemake.params.config),
         ImportAnnotationsInputs.from_rule(snakemake.input),
         AnnotationsOutputs.from_rule(snakemake.output),
+        shape_yx=snakemake.params.shape_yx,
     )

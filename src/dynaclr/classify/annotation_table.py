@@ -23,8 +23,10 @@ Other columns (an annotator's name, a note) are ignored. The import refuses, nam
 the column, what was expected and what was found: missing columns, empty cells, values of the
 wrong type, unknown tasks, tasks other than the config's ``tasks`` (and listed tasks without
 rows), labels foreign to their task, a task holding a single class or annotated in a single FOV
-(classifiers are cross-validated by FOV), the same cell and task annotated twice, and cells that
-are in no FOV of the tracks or, without ``y, x``, not among the tracks at all. ``y, x`` of the
+(classifiers are cross-validated by FOV), the same cell and task annotated twice, cells that are
+in no FOV of the tracks or, without ``y, x``, not among the tracks at all, and given ``y, x``
+outside the plate's image in more than :data:`OUTSIDE_IMAGE_SHARE` of the rows that give them
+(fewer: a warning). ``y, x`` of the
 other rows are taken from the tracks (the track's centroid, which is also the patch centre), so
 classifiers match annotations to patches by position as they do for drawn annotations.
 """
@@ -48,7 +50,7 @@ from dynaclr.classify.annotations import (
     task_classes,
 )
 from dynaclr.config.analysis import AnnotationConfig
-from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table, write_table
+from dynaclr.io import LARGEST_ID, ArtifactKind, StageFiles, make_provenance, read_table, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,11 @@ IMPORT_RULE = "import_annotations"
 _FOV_PATTERN = re.compile(r"^[^/]+/[^/]+/[^/]+$")
 _KEY = ["fov_name", "track_id", "t", "task"]
 _SHOWN = 5  # rows quoted in an error message
+#: Share of the positioned annotations (rows with ``y, x``) that may lie outside the image before the
+#: import refuses the table: a few stray clicks are warned about, more mean wrong units (micrometres,
+#: another image size) or another dataset's table. Classifiers match annotations to patches by
+#: position (``match_annotations_on: position``), so such rows would match no cell.
+OUTSIDE_IMAGE_SHARE = 0.01
 
 
 class AnnotationTableError(ValueError):
@@ -112,7 +119,7 @@ def _values(series: pd.Series, mask: pd.Series) -> str:
 def _integer_column(table: pd.DataFrame, column: str, meaning: str, source: str) -> pd.Series:
     values = pd.to_numeric(table[column], errors="coerce").astype("float64")
     is_bool = pd.api.types.is_bool_dtype(table[column])
-    bad = values.isna() | (values < 0) | (values != np.floor(values)) | (values >= 2**53) | is_bool
+    bad = values.isna() | (values < 0) | (values != np.floor(values)) | (values >= LARGEST_ID) | is_bool
     if bad.any():
         raise AnnotationTableError(
             f"{source}: column {column!r} holds {meaning} (integers >= 0, below 2**53); found "
@@ -316,6 +323,47 @@ def locate_annotations(
     return merged[list(ANNOTATION_COLUMNS)]
 
 
+def check_positions_in_image(annotations: pd.DataFrame, shape_yx: Sequence[int], source: str) -> None:
+    """Refuse a table whose given ``y, x`` lie outside the ``(Y, X)`` image in more than
+    :data:`OUTSIDE_IMAGE_SHARE` of the positioned rows; warn about fewer, naming them.
+
+    Positions are what classifiers match annotations to patches by, and every cell's centre lies
+    in ``[0, Y) x [0, X)``. Rows without ``y, x`` (taken from the tracks) are not counted.
+
+    Raises:
+        AnnotationTableError: naming ``source``, the count and share outside, the image size, the
+            rows and what to check (pixels, not micrometres; the dataset's own table).
+    """
+    n_y, n_x = (int(size) for size in shape_yx)
+    given = annotations["y"].notna() & annotations["x"].notna()
+    inside = annotations["y"].between(0, n_y, inclusive="left") & annotations["x"].between(
+        0, n_x, inclusive="left"
+    )
+    outside = given & ~inside
+    n_outside, n_given = int(outside.sum()), int(given.sum())
+    if not n_outside:
+        return
+    what = (
+        f"{source}: {n_outside} of {n_given} annotations with y, x ({100.0 * n_outside / n_given:.1f} %) lie "
+        f"outside the image (y in [0, {n_y}), x in [0, {n_x}) pixels): "
+        + "; ".join(
+            f"{row.fov_name} track {row.track_id} frame {row.t} at y {row.y:g}, x {row.x:g}"
+            for row in annotations[outside].head(_SHOWN).itertuples()
+        )
+        + f" (at {_rows(outside)}). Check that y, x are pixels of this dataset's images (not micrometres, "
+        "nor (x, y) swapped) and that the table is this dataset's"
+    )
+    if n_outside > OUTSIDE_IMAGE_SHARE * n_given:
+        raise AnnotationTableError(
+            f"{what}; more than {OUTSIDE_IMAGE_SHARE:.0%} outside is refused (they would match no patch)"
+        )
+    logger.warning(
+        "%s; they are kept, but match a patch only if its centre is within "
+        "analysis.classification.max_match_distance_px",
+        what,
+    )
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -332,7 +380,11 @@ class ImportAnnotationsInputs(StageFiles):
 
 
 def import_annotations_stage(
-    config: AnnotationConfig, inputs: ImportAnnotationsInputs, outputs: AnnotationsOutputs
+    config: AnnotationConfig,
+    inputs: ImportAnnotationsInputs,
+    outputs: AnnotationsOutputs,
+    *,
+    shape_yx: Sequence[int],
 ) -> pd.DataFrame:
     """Validate a user's annotation table and write it as an ``annotations`` artifact.
 
@@ -342,7 +394,8 @@ def import_annotations_stage(
     track_id, t, y, x, task, label`` sorted by task, FOV, track, frame, the layout
     :func:`~dynaclr.classify.annotations.draw_annotations_stage` writes. The table must hold rows
     of every task of ``config.tasks``; the record holds ``config`` and the table's content hash
-    (``table_sha256``).
+    (``table_sha256``). ``shape_yx`` is the plate's ``(Y, X)``: the table's own ``y, x`` must lie
+    in the image (:func:`check_positions_in_image`).
 
     Returns:
         The written table.
@@ -350,6 +403,7 @@ def import_annotations_stage(
     table_path, tracks_path, tasks = inputs.table, inputs.tracks, config.tasks
     source = str(table_path)
     annotations = validate_annotation_table(read_annotation_table(table_path), tasks, source)
+    check_positions_in_image(annotations, shape_yx, source)
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
     annotations = locate_annotations(annotations, tracks, source, str(tracks_path))
     annotations = annotations.sort_values(["task", "fov_name", "track_id", "t"], ignore_index=True)

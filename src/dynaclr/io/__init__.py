@@ -17,10 +17,11 @@ from dynaclr.io.provenance import (
     unreadable_artifact,
 )
 from dynaclr.io.stage_files import StageFiles
-from dynaclr.io.tables import read_csv, read_table, read_table_provenance, write_csv, write_table
+from dynaclr.io.tables import LARGEST_ID, read_csv, read_table, read_table_provenance, write_csv, write_table
 from dynaclr.io.zarr_store import read_plate_provenance, read_zarr_provenance, write_zarr_provenance
 
 __all__ = [
+    "LARGEST_ID",
     "ArtifactError",
     "ArtifactKind",
     "Provenance",

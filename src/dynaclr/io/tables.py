@@ -25,6 +25,13 @@ from dynaclr.io.provenance import (
     unreadable_artifact,
 )
 
+#: Ids and frames of tables (``track_id``, ``t``, ``id``, ``parent_id``, ...) must lie below this:
+#: 2**53 is the first integer above which float64 cannot hold every integer, and a table's integer
+#: columns pass through float64 (pandas reads a CSV column with an empty cell as floats, and an
+#: integer column with a missing value becomes float64 on its way to Parquet). At or above it an id
+#: read back may not be the one written, and two ids may become one.
+LARGEST_ID = 2**53
+
 
 def write_table(df: pd.DataFrame, path: str | Path, provenance: Provenance) -> None:
     """Write ``df`` to Parquet at ``path`` (atomically) with ``provenance`` in its metadata."""

@@ -36,7 +36,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from dynaclr.config.tracking import ImportedTracksConfig
-from dynaclr.io import ArtifactError, StageFiles, make_provenance, write_table
+from dynaclr.io import LARGEST_ID, ArtifactError, StageFiles, make_provenance, write_table
 from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table, empty_tracks_table, track_columns
 
 logger = logging.getLogger(__name__)
@@ -49,8 +49,9 @@ WHERE = "_where"
 CTC_MASK = re.compile(r"mask(\d+)\.tiff?")
 #: Rows shown per problem before "... and N more".
 SHOWN_ROWS = 3
-#: Ids and frames at or above this are not exact as the floats a CSV is read into, nor all int64.
-LARGEST_ID = 2**53
+#: Key of the record's ``config`` listing the plate's FOVs the imported tracks have no detection in
+#: (in plate order; empty when every FOV has one): those FOVs get no patches.
+UNTRACKED_FOVS = "untracked_fovs"
 
 
 class ImportTracksInputs(StageFiles):
@@ -115,12 +116,12 @@ def import_tracks(
             untracked[:6],
             " ..." if len(untracked) > 6 else "",
         )
+    # the record keeps the FOVs without tracks, so a reader of the artifact sees them (not only the log)
+    recorded_config = {**config.model_dump(mode="json"), UNTRACKED_FOVS: untracked}
     write_table(
         tracks,
         outputs.tracks,
-        make_provenance(
-            "tracks", config.model_dump(mode="json"), inputs=[*inputs.files, *inputs.ctc_lineage]
-        ),
+        make_provenance("tracks", recorded_config, inputs=[*inputs.files, *inputs.ctc_lineage]),
     )
     logger.info(
         "imported %d detections of %d tracks in %d FOVs into %s",
@@ -216,10 +217,31 @@ def read_ultrack_csv(path: str | Path, fov_name: str) -> pd.DataFrame:
     except Exception as err:  # pandas raises several error types for an unreadable file
         raise ArtifactError(f"{path}: cannot read the tracks CSV of FOV {fov_name}: {err}") from err
     _check_columns(table, path, REQUIRED_COLUMNS[1:])
-    if "fov_name" in table.columns:
+    if "fov_name" in table.columns:  # a CSV may name its FOV: it must be the one the file is read for
+        _check_ultrack_fov_column(table["fov_name"], path, fov_name)
         table = table.drop(columns="fov_name")
     table.insert(0, "fov_name", fov_name)
     return _with_lines(table, path)
+
+
+def _check_ultrack_fov_column(values: pd.Series, path: Path, fov_name: str) -> None:
+    """Refuse an ultrack CSV whose ``fov_name`` column names another FOV than the one it is read for.
+
+    ``tracks.path`` assigns the file to ``fov_name``; a column naming another FOV means the pattern
+    maps files to the wrong FOVs (or the CSV holds several FOVs), and its tracks would be cut from
+    the wrong images. Empty cells are allowed; names compare without surrounding spaces or slashes.
+    """
+    given = values.astype(str).str.strip().str.strip("/")
+    wrong = values.notna() & (given != fov_name)
+    if wrong.any():
+        found = sorted(set(given[wrong]))
+        first_line = int(np.flatnonzero(wrong.to_numpy())[0]) + 2  # the header is line 1
+        raise ArtifactError(
+            f"{path} line {first_line}: column 'fov_name': expected FOV {fov_name!r} (the FOV tracks.path "
+            f"assigns this file to) in every row, found {found[:SHOWN_ROWS]}"
+            f"{' ...' if len(found) > SHOWN_ROWS else ''} in {int(wrong.sum())} of {len(values)} rows; "
+            "check tracks.path's {row}/{col}/{fov} placeholders, or give one CSV per FOV"
+        )
 
 
 def read_ctc_lineage(path: str | Path) -> dict[int, int]:

@@ -1,0 +1,91 @@
+"""Resources the rules ask SLURM for, computed by functions of workflow/rules/*.smk.
+
+The functions are taken from the rule file itself (its Python statements, not a copy), with the
+store's size given in place of reading a store: what is tested is what Snakemake evaluates.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+ANALYSIS_COMMON = Path(__file__).resolve().parents[2] / "workflow" / "rules" / "analysis_common.smk"
+#: Cells of a 10,000-FOV plate at the demo's density (docs/benchmarks.md, "UMAP and PHATE at plate scale").
+PLATE_CELLS = 6_840_000
+
+
+def rule_functions(path: Path, names: set[str], **namespace: Any) -> dict[str, Any]:
+    """The top-level constants and functions ``names`` (and every ``PROJECT_`` constant) of a rule
+    file, executed in ``namespace`` (what they call from elsewhere in the workflow)."""
+    module = ast.parse(path.read_text(), filename=str(path))
+    wanted = [
+        node
+        for node in module.body
+        if (isinstance(node, ast.FunctionDef) and node.name in names)
+        or (
+            isinstance(node, ast.Assign)
+            and all(isinstance(t, ast.Name) and t.id.startswith("PROJECT_") for t in node.targets)
+        )
+    ]
+    found = {node.name for node in wanted if isinstance(node, ast.FunctionDef)}
+    assert found == names, f"{path} lacks {sorted(names - found)}"
+    scope: dict[str, Any] = {"math": math, **namespace}
+    exec(compile(ast.Module(body=wanted, type_ignores=[]), str(path), "exec"), scope)
+    return scope
+
+
+@pytest.fixture(scope="module")
+def runtime_of() -> Any:
+    """``runtime_of(methods, n_cells)``: project_embeddings's runtime (minutes) for a store of ``n_cells``."""
+    scope = rule_functions(
+        ANALYSIS_COMMON,
+        {"project_embeddings_runtime"},
+        _store_shape=lambda path: (int(path), 320),  # the "store" is its cell count here
+    )
+
+    def runtime_of(methods: tuple[str, ...], n_cells: int) -> int:
+        runtime = scope["project_embeddings_runtime"](SimpleNamespace(methods=list(methods)))
+        if not callable(runtime):
+            return runtime
+        return runtime(SimpleNamespace(), SimpleNamespace(embeddings=str(n_cells)))
+
+    return runtime_of
+
+
+def test_pca_alone_asks_the_fixed_twenty_minutes_at_any_size(runtime_of: Any) -> None:
+    assert runtime_of(("pca",), 1_000) == runtime_of(("pca",), PLATE_CELLS) == 20
+
+
+def test_umap_and_phate_runtime_grows_with_the_cells_as_measured(runtime_of: Any) -> None:
+    """20 minutes plus twice the 200,000-cell seconds (UMAP 100 s, PHATE 160 s measured), grown as
+    cells^1.2 (UMAP) and cells^1.5 (PHATE)."""
+    assert runtime_of(("pca", "umap"), 200_000) == 20 + math.ceil(200 / 60)
+    assert runtime_of(("pca", "phate"), 200_000) == 20 + math.ceil(320 / 60)
+    for method, exponent, seconds in (("umap", 1.2, 200.0), ("phate", 1.5, 320.0)):
+        sizes = [50_000, 200_000, 1_000_000, PLATE_CELLS]
+        minutes = [runtime_of(("pca", method), n) for n in sizes]
+        assert minutes == sorted(minutes) and len(set(minutes)) == len(minutes), (method, minutes)
+        assert minutes[-1] == 20 + math.ceil(seconds * (PLATE_CELLS / 200_000) ** exponent / 60)
+    # both methods: their seconds add up
+    both = runtime_of(("pca", "umap", "phate"), 1_000_000)
+    assert both - 20 == pytest.approx(
+        (runtime_of(("umap",), 1_000_000) - 20) + (runtime_of(("phate",), 1_000_000) - 20), abs=1
+    )
+
+
+def test_phate_asks_more_than_umap_at_the_same_size(runtime_of: Any) -> None:
+    for n_cells in (200_000, 1_000_000, PLATE_CELLS):
+        assert runtime_of(("phate",), n_cells) > runtime_of(("umap",), n_cells) > 20
+
+
+def test_the_documented_plate_scale_runtimes(runtime_of: Any) -> None:
+    """docs/benchmarks.md: about 4 h (UMAP) and 18 h (PHATE) at 6.84 million cells; above the
+    fixed 20 minutes PHATE alone needs from about 1 million cells."""
+    assert round(runtime_of(("pca", "umap"), PLATE_CELLS) / 60) == 4
+    assert round(runtime_of(("pca", "phate"), PLATE_CELLS) / 60) == 18
+    assert runtime_of(("phate",), 1_000_000) - 20 > 20
