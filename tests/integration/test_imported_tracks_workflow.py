@@ -63,3 +63,38 @@ def test_imported_tracks_feed_patch_extraction(tiny_plate: dict[str, Path], tmp_
     annotations = pd.read_parquet(tmp_path / "results" / "mine" / "annotations.parquet")
     assert set(annotations["label"]) == {"mitosis", "interphase"}
     assert set(annotations[["fov_name", "track_id", "t"]].itertuples(index=False, name=None)) <= cells
+
+
+def test_an_annotation_table_is_imported_and_one_in_wrong_units_is_refused(
+    tiny_plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """Rule `import_annotations` runs on a user's table: rows placed by (y, x) inside the plate's
+    image are written; the same table in micrometres of a far larger image fails the job, naming
+    the table."""
+    truth = pd.read_parquet(tiny_plate["tracks"])
+    rows = truth.groupby("fov_name").head(4)  # cross-validation by FOV needs annotations in >= 2
+    labels = ["infected", "uninfected"] * (len(rows) // 2) + ["infected"] * (len(rows) % 2)
+    table = rows[["fov_name", "track_id", "t", "y", "x"]].assign(task="infection", label=labels)
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    config = {
+        "datasets": {
+            "mine": {
+                "plate": str(tiny_plate["plate"]),
+                "phase": None,
+                "annotations": {"table": str(tmp_path / "mine.csv"), "tasks": ["infection"]},
+            }
+        },
+    }
+    write_config(tmp_path, config)
+    target = "results/mine/annotations.parquet"
+    snakemake(tmp_path, "--cores", "1", target, timeout=300)
+    written = pd.read_parquet(tmp_path / target)
+    assert len(written) == len(table)
+    assert set(written["label"]) == {"infected", "uninfected"}
+
+    far = table.assign(y=table["y"] + 10_000.0, x=table["x"] + 10_000.0)
+    far.to_csv(tmp_path / "mine.csv", index=False)
+    result = snakemake(tmp_path, "--cores", "1", "--forcerun", "import_annotations", target, check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "results" / "logs" / "import_annotations" / "mine.log").read_text()
+    assert "mine.csv" in log and "outside" in log
