@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from iohub.ngff import open_ome_zarr
@@ -21,8 +24,10 @@ def write_plate(
     *,
     channel_first: bool = False,
     time_interval_s: float = 600.0,
+    version: str = OME_ZARR_VERSION,
 ) -> Path:
-    """An HCS plate of zeros (lazily allocated) with ``fov_names`` and ``channels``.
+    """An HCS plate of zeros (lazily allocated) with ``fov_names`` and ``channels``, OME-Zarr
+    ``version`` 0.5 (Zarr v3, dynaclr's own) or 0.4 (Zarr v2, as older tools write it).
 
     ``channel_first`` stores the arrays as ``(C, T, Z, Y, X)``, axes ``c, t, z, y, x``: valid
     OME-Zarr, but not the order the workflow reads.
@@ -37,7 +42,7 @@ def write_plate(
         ]
         shape = (shape_tczyx[1], shape_tczyx[0], *shape_tczyx[2:])
     with open_ome_zarr(
-        path, layout="hcs", mode="w", channel_names=channels, axes=axes, version=OME_ZARR_VERSION
+        path, layout="hcs", mode="w", channel_names=channels, axes=axes, version=version
     ) as plate:
         for name in fov_names:
             position = plate.create_position(*name.split("/"))
@@ -54,13 +59,26 @@ def rename_position(plate: Path, fov_name: str, new_fov: str) -> Path:
     row, column, fov = fov_name.split("/")
     well = plate / row / column
     shutil.move(well / fov, well / new_fov)
-    metadata_file = well / "zarr.json"
-    metadata = json.loads(metadata_file.read_text())
-    for image in metadata["attributes"]["ome"]["well"]["images"]:
-        if image["path"] == fov:
-            image["path"] = new_fov
-    metadata_file.write_text(json.dumps(metadata))
+    with ome_attributes(well) as ome:
+        for image in ome["well"]["images"]:
+            if image["path"] == fov:
+                image["path"] = new_fov
     return plate
+
+
+@contextmanager
+def ome_attributes(group: Path) -> Iterator[dict[str, Any]]:
+    """A zarr group's OME attributes to edit in place, written back on exit: ``zarr.json``'s
+    ``attributes.ome`` (OME-Zarr 0.5) or ``.zattrs`` (0.4)."""
+    if (group / "zarr.json").is_file():
+        metadata_file = group / "zarr.json"
+        metadata = json.loads(metadata_file.read_text())
+        yield metadata["attributes"]["ome"]
+    else:
+        metadata_file = group / ".zattrs"
+        metadata = json.loads(metadata_file.read_text())
+        yield metadata
+    metadata_file.write_text(json.dumps(metadata))
 
 
 def edit_position_metadata(
@@ -76,9 +94,18 @@ def edit_position_metadata(
     than iohub could write them (iohub writes one set of channels and any scale per plate); add a
     ``translation`` after the array's scale (a stage position), or multiply its scale by
     ``scale_factor``."""
-    metadata_file = plate / fov_name / "zarr.json"
-    metadata = json.loads(metadata_file.read_text())
-    ome = metadata["attributes"]["ome"]
+    with ome_attributes(plate / fov_name) as ome:
+        _edit_ome(ome, channels, scale, translation, scale_factor)
+    return plate
+
+
+def _edit_ome(
+    ome: dict[str, Any],
+    channels: list[str] | None,
+    scale: list[float] | None,
+    translation: list[float] | None,
+    scale_factor: float | None,
+) -> None:
     if channels is not None:
         for channel, name in zip(ome["omero"]["channels"], channels, strict=True):
             channel["label"] = name
@@ -93,8 +120,6 @@ def edit_position_metadata(
                 transform["scale"] = [value * scale_factor for value in transform["scale"]]
     if translation is not None:
         transforms.append({"type": "translation", "translation": translation})
-    metadata_file.write_text(json.dumps(metadata))
-    return plate
 
 
 def napari_layers(position_path: Path) -> list[tuple[np.ndarray, dict, str]]:

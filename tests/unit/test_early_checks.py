@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
-from plate_helpers import edit_position_metadata, rename_position, write_plate
+from iohub.ngff import open_ome_zarr
+from plate_helpers import edit_position_metadata, ome_attributes, rename_position, write_plate
 from snakemake_interface_common.exceptions import WorkflowError
 from test_stage_contract import planned_jobs
 
@@ -427,3 +428,80 @@ def test_snakemake_dry_run_prints_the_problem_and_no_traceback(plate: Path, tmp_
     assert result.returncode != 0
     assert "datasets.mine.tracking_input.channel: expected a channel of the raw plate" in output
     assert "Traceback" not in output
+
+
+UNSCALED_CASES = {
+    # a movie: tau_minutes and the patches' time_minutes are counted in the time interval
+    "a movie": (
+        _set(
+            "contrastive_models.m.training",
+            {
+                "patch_spec": "sensor",
+                "sampling": "time_aware",
+                "tau_minutes": 10,
+                "backbone": "convnext_atto",
+            },
+        ),
+        False,
+        [
+            "datasets.mine.plate: expected a time interval in the metadata of",
+            "(6 frames: tau_minutes and the patches' time_minutes are counted in it), found none (no "
+            "'scale' in the coordinateTransformations of position A/1/Pos0's dataset '0' or multiscales, "
+            "and no plate attribute time_interval_minutes; iohub would read 1 s)",
+        ],
+    ),
+    # phase needs the pixel size and z step: the config's keys state them
+    "phase": (
+        _phase_from("Sensor"),
+        True,
+        [
+            "datasets.mine.phase.yx_pixel_size_um: expected a size (µm) from the config or the metadata of",
+            "found none (no 'scale' in the coordinateTransformations of position A/1/Pos0's dataset '0' or "
+            "multiscales; iohub would read 1 µm); set phase.yx_pixel_size_um",
+            "datasets.mine.phase.z_step_um: expected a size (µm)",
+        ],
+    ),
+    "phase with its sizes in the config": (
+        _set(
+            "datasets.mine.phase", {"brightfield_channel": "Sensor", "yx_pixel_size_um": 0.65, "z_step_um": 2}
+        ),
+        True,
+        [],
+    ),
+    "the acquisition's pixel size": (
+        _set("datasets.mine.acquisition", {"pixel_size_um": 1.0, "time_interval_minutes": 10}),
+        True,
+        [
+            "datasets.mine.acquisition.pixel_size_um: expected 1 (config), found no value in the metadata of",
+            "(no 'scale' in the coordinateTransformations of position A/1/Pos0's dataset '0' or multiscales, "
+            "so the stages would read 1 µm); write the plate's scale transform",
+        ],
+    ),
+    "nothing that needs it": (lambda config: None, True, []),
+}
+
+
+@pytest.mark.parametrize("case", list(UNSCALED_CASES))
+def test_a_plate_without_scale_is_refused_where_a_stage_needs_it(case: str, tmp_path: Path) -> None:
+    """iohub reads a missing scale transform as 1 s and 1 µm: the dry run refuses the plate where a stage
+    would count in them (unless the config states the value it uses), naming the position and the key."""
+    from dynaclr.io.plate import read_plate_layout
+
+    edit, interval_attribute, expected = UNSCALED_CASES[case]
+    plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            ome["multiscales"][0]["datasets"][0]["coordinateTransformations"] = []
+    if interval_attribute:  # dynaclr's plate attribute states the time interval
+        with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:
+            writer.zattrs["time_interval_minutes"] = 10.0
+    config = plate_config(plate)
+    edit(config)
+    with pytest.warns(UserWarning, match="has no 'scale'"):
+        layout = read_plate_layout(plate)
+    problems = workflow_problems(WorkflowConfig.model_validate(config), {"mine": layout}, "results")
+    if not expected:
+        assert problems == []
+    for part in expected:
+        assert any(part in problem for problem in problems), f"{part!r} not in {problems}"
+    assert len(problems) == len([part for part in expected if part.startswith("datasets.")])

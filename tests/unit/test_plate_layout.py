@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from iohub.ngff import open_ome_zarr
-from plate_helpers import edit_position_metadata, rename_position, write_plate
+from plate_helpers import edit_position_metadata, ome_attributes, rename_position, write_plate
 
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.plate_checks import simulated_layout
@@ -15,7 +16,7 @@ from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import TrackingConfig
 from dynaclr.config.virtual_stain import VirtualStainConfig
 from dynaclr.io import ArtifactError
-from dynaclr.io.plate import EXPECTED_AXES, check_plate_axes, read_plate_layout
+from dynaclr.io.plate import EXPECTED_AXES, check_plate_axes, position_geometry, read_plate_layout
 
 SHAPE = (6, 2, 3, 64, 48)
 
@@ -194,5 +195,243 @@ def test_a_channel_name_given_twice_is_refused(tmp_path: Path) -> None:
         edit_position_metadata(plate, fov, channels=["GFP", "GFP"])
     with pytest.raises(
         ArtifactError, match=r"p\.zarr: expected each channel name once, found \['GFP'\] repeated"
+    ):
+        read_plate_layout(plate)
+
+
+def _set_transforms(value: object, level: str = "dataset") -> Callable[[dict], None]:
+    def edit(ome: dict) -> None:
+        node = ome["multiscales"][0]
+        node = node["datasets"][0] if level == "dataset" else node
+        if value is _ABSENT:
+            del node["coordinateTransformations"]
+        else:
+            node["coordinateTransformations"] = value
+
+    return edit
+
+
+_ABSENT = object()
+_DATASET_KEY = r"multiscales\[0\]\.datasets\[0\]\.coordinateTransformations"
+
+
+@pytest.mark.parametrize("fov", ["A/1/0", "B/1/0"])  # the position iohub opens, and one read as JSON only
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set_transforms(None), _DATASET_KEY + r" to be a list of transformations .*found None"),
+        (_set_transforms(_ABSENT), _DATASET_KEY + r" to be a list of transformations .*found nothing"),
+        (_set_transforms("scale"), _DATASET_KEY + r" to be a list of transformations .*found 'scale'"),
+        (_set_transforms([["scale"]]), _DATASET_KEY + r" to be a list of transformations .*\[\['scale'\]\]"),
+        (
+            _set_transforms(None, level="multiscales"),
+            r"multiscales\[0\]\.coordinateTransformations to be a list of transformations .*found None",
+        ),
+        (
+            _set_transforms([{"type": "scale", "scale": [600.0, 1.0, 2.0]}]),
+            _DATASET_KEY + r"\[0\]\.scale to be a list of 5 numbers \(one per axis \['t', 'c', 'z', 'y', "
+            r"'x'\]\), found \[600\.0, 1\.0, 2\.0\]",
+        ),
+        (
+            _set_transforms([{"type": "scale", "scale": [600.0, 1.0, "2", 0.65, 0.65]}]),
+            _DATASET_KEY + r"\[0\]\.scale to be a list of 5 numbers .*found \[600\.0, 1\.0, '2', 0\.65",
+        ),
+    ],
+)
+def test_malformed_coordinate_transformations_are_refused_naming_position_and_key(
+    tmp_path: Path, fov: str, edit: Callable[[dict], None], message: str
+) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1", "B/1/0"], ["Nuclei"], (6, 1, 3, 64, 48))
+    with ome_attributes(plate / fov) as ome:
+        edit(ome)
+    with pytest.raises(ArtifactError, match=rf"p\.zarr: position {fov}: expected " + message):
+        read_plate_layout(plate)
+
+
+def test_a_plate_without_scale_is_read_with_a_warning_and_says_so(tmp_path: Path) -> None:
+    """iohub reads a missing scale as 1 s and 1 µm: the layout says the sampling is not stated (the dry
+    run refuses it where a stage needs it) instead of passing iohub's default off as the plate's."""
+    fovs = ["A/1/0", "A/1/1", "B/1/0"]
+    plate = write_plate(tmp_path / "p.zarr", fovs, ["Nuclei"], (6, 1, 3, 64, 48))
+    scaled = read_plate_layout(plate)
+    assert (scaled.unscaled_position, scaled.time_interval_stated) == (None, True)
+    with ome_attributes(plate / "B/1/0") as ome:  # a stage translation only: no scale
+        _set_transforms([{"type": "translation", "translation": [0.0, 0.0, 0.0, 10.0, 10.0]}])(ome)
+    with pytest.raises(
+        ArtifactError, match=r"positions differ in scale transforms.*; no scale in \['B/1/0'\]"
+    ):
+        read_plate_layout(plate)
+    for fov in fovs[:2]:
+        with ome_attributes(plate / fov) as ome:
+            _set_transforms([])(ome)
+    with pytest.warns(UserWarning, match=r"p\.zarr: position A/1/0 \(and every other\) has no 'scale'"):
+        layout = read_plate_layout(plate)
+    assert (layout.unscaled_position, layout.time_interval_stated) == ("A/1/0", False)
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:  # dynaclr's attribute states the interval
+        writer.zattrs["time_interval_minutes"] = 7.0
+    with pytest.warns(UserWarning, match="has no 'scale'"):
+        layout = read_plate_layout(plate)
+    assert (layout.unscaled_position, layout.time_interval_stated) == ("A/1/0", True)
+    assert layout.time_interval_minutes == 7.0
+
+
+@pytest.mark.parametrize(
+    ("axis", "unit"), [(0, "minute"), (2, "nanometer"), (3, "nanometer"), (4, "millimeter"), (3, None)]
+)
+def test_positions_that_differ_in_axis_units_are_refused(tmp_path: Path, axis: int, unit: str | None) -> None:
+    """The same numbers in another unit are another sampling (600 s is not 600 min)."""
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1", "B/1/0"], ["Nuclei"], (6, 1, 3, 64, 48))
+    with ome_attributes(plate / "B/1/0") as ome:
+        ome["multiscales"][0]["axes"][axis]["unit"] = unit
+    name = "tczyx"[axis]
+    kind = "time" if axis == 0 else "space"
+    with pytest.raises(
+        ArtifactError,
+        match=rf"p\.zarr: positions differ in axes \(name \[type, unit\]\).*{name} \[{kind}, "
+        rf"{unit or 'no unit'}\].* in \['B/1/0'\]",
+    ):
+        read_plate_layout(plate)
+
+
+def test_time_and_space_units_are_converted_to_seconds_and_micrometres(tmp_path: Path) -> None:
+    """A plate written in minutes and nanometres has the same sampling as dynaclr's seconds and µm."""
+    fovs = ["A/1/0", "B/1/0"]
+    plate = write_plate(tmp_path / "p.zarr", fovs, ["Nuclei"], (6, 1, 3, 64, 48))
+    for fov in fovs:
+        edit_position_metadata(plate, fov, scale=[10.0, 1.0, 2000.0, 650.0, 650.0])
+        with ome_attributes(plate / fov) as ome:
+            axes = ome["multiscales"][0]["axes"]
+            axes[0]["unit"] = "minute"
+            for axis in axes[2:]:
+                axis["unit"] = "nanometer"
+    layout = read_plate_layout(plate)
+    assert layout.geometry.time_interval_s == pytest.approx(600.0)
+    assert layout.time_interval_minutes == pytest.approx(10.0)
+    assert layout.geometry.z_step_um == pytest.approx(2.0)
+    assert layout.geometry.pixel_size_um == pytest.approx(0.65)
+    with open_ome_zarr(plate, layout="hcs", mode="r") as reader:  # what the stages read per position
+        assert position_geometry(reader["B/1/0"]) == layout.geometry
+
+
+def test_a_unit_outside_ome_ngff_is_refused(tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "B/1/0"], ["Nuclei"], (6, 1, 3, 64, 48))
+    for fov in ("A/1/0", "B/1/0"):
+        with ome_attributes(plate / fov) as ome:
+            for axis in ome["multiscales"][0]["axes"][2:]:
+                axis["unit"] = "um"
+    with pytest.raises(
+        ArtifactError,
+        match=r"p\.zarr: position A/1/0: expected an OME-NGFF space unit at "
+        r"multiscales\[0\]\.axes\[2\]\.unit \(axis z; e\.g\. 'micrometer'\), found 'um'",
+    ):
+        read_plate_layout(plate)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_plate_metadata_is_read_from_both_zarr_formats(tmp_path: Path, version: str) -> None:
+    """OME-Zarr 0.4 (Zarr v2: ``.zattrs`` / ``.zarray``, no ``ome`` wrapper) as 0.5 (``zarr.json``)."""
+    fovs = ["A/1/Pos0", "A/1/Pos1", "B/12/Pos0"]
+    plate = write_plate(tmp_path / "p.zarr", fovs, ["Nuclei", "GFP"], SHAPE, version=version)
+    assert (plate / "A" / "1" / "Pos0" / ("zarr.json" if version == "0.5" else ".zattrs")).is_file()
+    layout = read_plate_layout(plate)
+    assert layout.fov_names == tuple(fovs)
+    assert layout.channel_names == ("Nuclei", "GFP")
+    assert layout.axes == EXPECTED_AXES and layout.shape_tczyx == SHAPE
+    assert layout.time_interval_minutes == pytest.approx(10.0)
+    assert (layout.geometry.z_step_um, layout.geometry.pixel_size_um) == (2.0, 0.65)
+    assert layout.unscaled_position is None
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            {"channels": ["GFP", "Nuclei"]},
+            r"positions differ in channel names.*\('GFP', 'Nuclei'\) in \['B/1/0'\]",
+        ),
+        (
+            {"scale": [600.0, 1.0, 2.0, 0.325, 0.325]},
+            r"positions differ in scale transforms.*0\.325\) in \['B/1/0'\]",
+        ),
+        (
+            {"shape": (5, 2, 3, 64, 48)},
+            r"positions differ in array shape .*\(5, 2, 3, 64, 48\) in \['B/1/0'\]",
+        ),
+    ],
+)
+def test_positions_that_differ_are_refused_in_both_zarr_formats(
+    tmp_path: Path, version: str, edit: dict, message: str
+) -> None:
+    plate = write_plate(
+        tmp_path / "p.zarr", ["A/1/0", "A/1/1", "B/1/0"], ["Nuclei", "GFP"], SHAPE, version=version
+    )
+    read_plate_layout(plate)
+    if "shape" in edit:  # B/1/0 replaced by the position of a plate of another shape
+        other = write_plate(tmp_path / "q.zarr", ["B/1/0"], ["Nuclei", "GFP"], edit["shape"], version=version)
+        shutil.rmtree(plate / "B" / "1" / "0")
+        shutil.copytree(other / "B" / "1" / "0", plate / "B" / "1" / "0")
+    else:
+        edit_position_metadata(plate, "B/1/0", **edit)
+    with pytest.raises(ArtifactError, match=r"p\.zarr: " + message):
+        read_plate_layout(plate)
+
+
+def test_reconstruct_phase_compares_each_fovs_sizes_in_micrometres(tmp_path: Path) -> None:
+    """The transfer function is computed in µm from the converted geometry; each FOV's stack is checked
+    against it in µm too, not in the plate's own unit (650 nm is the 0.65 µm it was computed for)."""
+    from dynaclr.phase.reconstruct import ReconstructPhaseInputs, check_stack_geometry
+    from dynaclr.phase.transfer_function import TransferFunction
+
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0"], ["BF"], (2, 1, 3, 64, 48))
+    edit_position_metadata(plate, "A/1/0", scale=[600.0, 1.0, 2000.0, 650.0, 650.0])
+    with ome_attributes(plate / "A/1/0") as ome:
+        for axis in ome["multiscales"][0]["axes"][2:]:
+            axis["unit"] = "nanometer"
+    inputs = ReconstructPhaseInputs(
+        plate=plate, transfer_function=tmp_path / "tf", phase_plate=tmp_path / "ph"
+    )
+    with open_ome_zarr(plate, layout="hcs", mode="r") as reader:
+        geometry = position_geometry(reader["A/1/0"])
+
+    def check(computed_for_um: float) -> None:
+        transfer_function = TransferFunction(
+            mode="3d",
+            zyx_shape=(3, 64, 48),
+            yx_pixel_size_um=computed_for_um,
+            z_step_um=2.0,
+            z_padding_slices=0,
+            arrays={},
+        )
+        check_stack_geometry(inputs, "A/1/0", (3, 64, 48), geometry, transfer_function, PhaseConfig())
+
+    check(0.65)
+    with pytest.raises(ArtifactError, match=r"FOV A/1/0 has pixel size \(µm\) 0\.65, but the transfer"):
+        check(0.325)
+
+
+def test_pixels_of_other_y_and_x_sizes_are_refused_and_units_count(tmp_path: Path) -> None:
+    """The stages take one pixel size (Y's) for both axes: 0.65 x 0.325 µm pixels would be read as
+    square; 650 nm by 0.65 µm are square."""
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0"], ["Nuclei"], (6, 1, 3, 64, 48))
+    edit_position_metadata(plate, "A/1/0", scale=[600.0, 1.0, 2.0, 650.0, 0.65])
+    with ome_attributes(plate / "A/1/0") as ome:
+        ome["multiscales"][0]["axes"][3]["unit"] = "nanometer"
+    assert read_plate_layout(plate).geometry.pixel_size_um == pytest.approx(0.65)
+    edit_position_metadata(plate, "A/1/0", scale=[600.0, 1.0, 2.0, 650.0, 0.325])
+    with pytest.raises(
+        ArtifactError,
+        match=r"p\.zarr: position A/1/0: expected square pixels .*found y 0\.65 µm and x 0\.325 µm",
+    ):
+        read_plate_layout(plate)
+
+
+def test_a_first_position_iohub_cannot_parse_is_refused_naming_it(tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1"], ["Nuclei"], (6, 1, 3, 64, 48))
+    for fov in ("A/1/0", "A/1/1"):
+        with ome_attributes(plate / fov) as ome:
+            ome["omero"]["channels"] = "Nuclei"
+    with pytest.raises(
+        ArtifactError, match=r"p\.zarr: position A/1/0 cannot be opened as an OME-Zarr image \("
     ):
         read_plate_layout(plate)

@@ -31,6 +31,9 @@ __all__ = ["PHASE_CHANNEL", "simulated_layout", "source_layouts", "workflow_prob
 #: The channel of the phase stage's plate (``dynaclr.phase.reconstruct.PHASE_CHANNEL``).
 PHASE_CHANNEL = "Phase3D"
 
+#: What a plate without a scale transform lacks (:attr:`PlateLayout.unscaled_position`).
+_NO_SCALE = "no 'scale' in the coordinateTransformations of position {position}'s dataset '0' or multiscales"
+
 
 def simulated_layout(config: SimulateConfig, path: str) -> PlateLayout:
     """The layout the simulator will write at ``path`` (rule ``simulate``), from its config."""
@@ -222,6 +225,8 @@ def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, d
         tau, given, key = training.tau_frames, f"{training.tau_frames} frames", f"{key}.tau_frames"
     else:
         assert training.tau_minutes is not None
+        if not raw.time_interval_stated and n_frames > 1:
+            return []  # no interval to count tau_minutes in: _geometry_problems names it
         tau = round(training.tau_minutes / interval) if interval > 0 else 0
         given = f"{training.tau_minutes} min = {tau} frames at the plate's {interval:g} min interval"
         key = f"{key}.tau_minutes"
@@ -246,7 +251,9 @@ def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, d
 
 
 def _acquisition_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
-    """The plate's time interval and pixel sizes agree with ``acquisition`` (the keys given)."""
+    """The plate's time interval and pixel sizes agree with ``acquisition`` (the keys given); a plate
+    without a scale transform cannot be checked and is refused (its time interval where a stage needs
+    it, by :func:`_geometry_problems`)."""
     acquisition = dataset.acquisition
     found = {
         "time_interval_minutes": raw.time_interval_minutes,
@@ -256,7 +263,18 @@ def _acquisition_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -
     problems = []
     for key, metadata in found.items():
         expected = getattr(acquisition, key)
-        if expected is None or abs(metadata - expected) <= acquisition.relative_tolerance * expected:
+        if expected is None:
+            continue
+        if raw.unscaled_position is not None and key != "time_interval_minutes":
+            problems.append(
+                f"datasets.{name}.acquisition.{key}: expected {expected:g} (config), found no value in the "
+                f"metadata of {raw.path} ({_NO_SCALE.format(position=raw.unscaled_position)}, so the "
+                "stages would read 1 µm); write the plate's scale transform"
+            )
+            continue
+        if not raw.time_interval_stated and key == "time_interval_minutes":
+            continue  # _geometry_problems names it where a stage needs it
+        if abs(metadata - expected) <= acquisition.relative_tolerance * expected:
             continue
         problems.append(
             f"datasets.{name}.acquisition.{key}: expected {expected:g} (config), found {metadata:g} in the "
@@ -270,12 +288,22 @@ def _positive(value: float) -> bool:
 
 
 def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
-    """The sampling the stages use is physical: a positive time interval for a movie; for phase, a
-    brightfield z-stack (Z >= 2) and positive pixel size and z step (the config's, else the plate's)."""
+    """The sampling the stages use is physical: a stated, positive time interval for a movie; for phase,
+    a brightfield z-stack (Z >= 2) and positive pixel size and z step (the config's, else the plate's:
+    a plate without a scale transform states none)."""
     key = f"datasets.{name}"
     problems = []
     interval = raw.time_interval_minutes
-    if raw.n_frames > 1 and not _positive(interval):
+    if raw.n_frames > 1 and not raw.time_interval_stated:
+        assert raw.unscaled_position is not None
+        problems.append(
+            f"{key}.plate: expected a time interval in the metadata of {raw.path} ({raw.n_frames} frames: "
+            "tau_minutes and the patches' time_minutes are counted in it), found none "
+            f"({_NO_SCALE.format(position=raw.unscaled_position)}, and no plate attribute "
+            "time_interval_minutes; iohub would read 1 s); write the plate's scale transform or its "
+            "time_interval_minutes attribute (acquisition.time_interval_minutes only checks the metadata)"
+        )
+    elif raw.n_frames > 1 and not _positive(interval):
         problems.append(
             f"{key}.plate: expected a positive time interval in the metadata of {raw.path} ({raw.n_frames} "
             f"frames), found {interval:g} min; correct the plate's scale transform (axis t) or its "
@@ -295,7 +323,13 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
         ("z_step_um", raw.geometry.z_step_um),
     ):
         configured = getattr(phase, field)
-        if configured is None and not _positive(metadata):
+        if configured is None and raw.unscaled_position is not None:
+            problems.append(
+                f"{key}.phase.{field}: expected a size (µm) from the config or the metadata of {raw.path}, "
+                f"found none ({_NO_SCALE.format(position=raw.unscaled_position)}; iohub would read 1 µm); "
+                f"set phase.{field} or write the plate's scale transform"
+            )
+        elif configured is None and not _positive(metadata):
             problems.append(
                 f"{key}.phase.{field}: expected a positive size (µm) from the config or the metadata of "
                 f"{raw.path}, found {metadata:g} in the metadata; set phase.{field} or correct the plate's "

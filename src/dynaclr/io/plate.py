@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,20 +78,40 @@ EXPECTED_AXES: tuple[tuple[str, str], ...] = (
 #: What a row, column or FOV name may hold: it becomes part of file paths and shell commands.
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
-#: Seconds per NGFF time unit and micrometres per NGFF space unit; a unit not listed (or none)
-#: is taken as seconds / micrometres, the units dynaclr writes.
-_SECONDS = {"millisecond": 1e-3, "second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
-_MICROMETRES = {"nanometer": 1e-3, "micrometer": 1.0, "millimeter": 1e3}
+_SI_EXPONENTS = {
+    **{"yocto": -24, "zepto": -21, "atto": -18, "femto": -15, "pico": -12, "nano": -9, "micro": -6},
+    **{"milli": -3, "centi": -2, "deci": -1, "": 0, "hecto": 2, "kilo": 3, "mega": 6, "giga": 9},
+    **{"tera": 12, "peta": 15, "exa": 18, "zetta": 21, "yotta": 24},
+}
+#: Seconds per OME-NGFF time unit and micrometres per OME-NGFF space unit (every unit the
+#: specification lists). An axis without a unit is taken as seconds / micrometres, the units dynaclr
+#: writes; :func:`read_plate_layout` refuses a unit not listed here.
+_SECONDS = {f"{prefix}second": 10.0**exponent for prefix, exponent in _SI_EXPONENTS.items()} | {
+    "minute": 60.0,
+    "hour": 3600.0,
+    "day": 86400.0,
+}
+_MICROMETRES = {f"{prefix}meter": 10.0 ** (exponent + 6) for prefix, exponent in _SI_EXPONENTS.items()} | {
+    "angstrom": 1e-4,
+    "inch": 25400.0,
+    "foot": 304800.0,
+    "yard": 914400.0,
+    "mile": 1609344000.0,
+    "parsec": 3.0856775814913673e22,
+}
+_UNITS = {"time": _SECONDS, "space": _MICROMETRES}
+_DEFAULT_UNITS = {"time": "second", "space": "micrometer"}
 
 
 def position_geometry(position: Any) -> PlateGeometry:
-    """Time interval and pixel sizes of an iohub position, converted from its axes' units."""
+    """Time interval and pixel sizes of an iohub position, converted from its axes' units (axes
+    ``t, c, z, y, x``: :func:`read_plate_layout` refuses others, and units not in the OME-NGFF list)."""
     scale = [float(value) for value in position.scale]
     units = [getattr(axis, "unit", None) for axis in position.axes]
     return PlateGeometry(
-        time_interval_s=scale[0] * _SECONDS.get(units[0] or "second", 1.0),
-        z_step_um=scale[2] * _MICROMETRES.get(units[2] or "micrometer", 1.0),
-        pixel_size_um=scale[3] * _MICROMETRES.get(units[3] or "micrometer", 1.0),
+        time_interval_s=scale[0] * _SECONDS[units[0] or "second"],
+        z_step_um=scale[2] * _MICROMETRES[units[2] or "micrometer"],
+        pixel_size_um=scale[3] * _MICROMETRES[units[3] or "micrometer"],
     )
 
 
@@ -147,8 +168,14 @@ class PlateLayout:
         channel_names: channel names of the first position.
         axes: ``(name, type)`` of the first position's multiscales axes, names lower case.
         shape_tczyx: array shape ``(T, C, Z, Y, X)`` shared by every position.
-        geometry: time interval (s) and pixel sizes (µm) of the first position.
+        geometry: time interval (s) and pixel sizes (µm) of the first position, converted from
+            its axes' units.
         time_interval_minutes: the plate's ``time_interval_minutes`` attribute, else the time scale.
+        unscaled_position: the first position whose array ``0`` has no ``scale`` coordinate
+            transformation (then none has: positions agree), else None. Its ``geometry`` is then
+            iohub's default of 1 (1 s, 1 µm), stated by nothing.
+        time_interval_stated: whether the time interval is stated, by the scale transform or the
+            plate's ``time_interval_minutes`` attribute.
     """
 
     path: Path
@@ -158,6 +185,8 @@ class PlateLayout:
     shape_tczyx: tuple[int, int, int, int, int]
     geometry: PlateGeometry
     time_interval_minutes: float
+    unscaled_position: str | None = None
+    time_interval_stated: bool = True
 
     @property
     def n_frames(self) -> int:
@@ -206,9 +235,17 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
 
     Refuses (:class:`ArtifactError`, naming the plate and what was expected and found): a missing
     or non-HCS store; a FOV name with characters other than letters, digits, ``_`` and ``-``; a
-    position listed in the metadata that iohub cannot open; axes other than ``t, c, z, y, x`` in
-    that order; positions whose array shapes, channel names or scale transforms differ; a channel
-    name given twice; a position without an array ``0``.
+    position listed in the metadata that cannot be opened; axes other than ``t, c, z, y, x`` in
+    that order; a position whose ``coordinateTransformations`` (of its multiscales or its dataset
+    ``0``) is missing, not a list, or holds a ``scale`` that is not one number per axis; an axis
+    unit that is not an OME-NGFF unit; pixels whose Y and X sizes differ; positions whose array
+    shapes, channel names, axes (with their units) or scale transforms differ; a channel name given
+    twice; a position without an array ``0``.
+
+    The geometry is converted to seconds and micrometres from the axes' units (an axis without a
+    unit is taken as seconds / micrometres). A plate whose positions carry no ``scale`` at all is
+    read (``unscaled_position`` names one) with a warning: iohub reads 1 s and 1 µm for it, and the
+    dry-run checks (:mod:`dynaclr.config.plate_checks`) refuse it where a stage needs the values.
 
     FOVs come in iohub's order (rows, then columns, then FOVs, each sorted as strings), the order every
     stage iterates. Only the first position is opened with iohub (channels, axes, scale); the others'
@@ -236,38 +273,65 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
         )
     if not names:
         raise ArtifactError(f"{path}: the plate has no positions")
-    with open_ome_zarr(path, layout="hcs", mode="r") as plate:
-        first = plate[names[0]]
-        axes = _position_axes(first)
-        _check_axes(axes, path)
-        shapes: dict[str, tuple[int, ...]] = {}
-        for name in names:
-            shape = _stored_array_shape(path / name / "0")
-            if shape is None:
-                raise ArtifactError(
-                    f"{path}: position {name} has no array '0' (found {sorted(plate[name].array_keys())}); "
-                    "dynaclr reads the full-resolution array '0'"
-                )
-            shapes[name] = shape
-        _check_positions_agree(path, "array shape (T, C, Z, Y, X)", shapes)
-        position_ome = {name: ome for name, ome in position_meta.items() if ome is not None}
-        for what, value_of in (("channel names", _channel_labels), ("scale transforms", _array_scale)):
-            _check_positions_agree(path, what, {name: value_of(ome) for name, ome in position_ome.items()})
-        _check_unique_channels(path, tuple(first.channel_names))
-        geometry = position_geometry(first)
-        interval = plate.zattrs.get("time_interval_minutes")
-        n_t, n_c, n_z, n_y, n_x = shapes[names[0]]
-        return PlateLayout(
-            path=path,
-            fov_names=tuple(names),
-            channel_names=tuple(first.channel_names),
-            axes=axes,
-            shape_tczyx=(n_t, n_c, n_z, n_y, n_x),
-            geometry=geometry,
-            time_interval_minutes=float(interval)
-            if interval is not None
-            else geometry.time_interval_s / 60.0,
+    position_ome = {name: ome for name, ome in position_meta.items() if ome is not None}
+    sampling = {name: _position_sampling(path, name, ome) for name, ome in position_ome.items()}
+    axes = tuple((name, kind) for name, kind, _ in sampling[names[0]].axes)
+    _check_axes(axes, path)
+    _check_positions_agree(
+        path, "axes (name [type, unit])", {name: _axes_units_text(s.axes) for name, s in sampling.items()}
+    )
+    _check_units(path, names[0], sampling[names[0]].axes)
+    _check_square_pixels(path, names[0], sampling[names[0]])
+    _check_positions_agree(
+        path, "scale transforms", {name: _scale_text(s.scale) for name, s in sampling.items()}
+    )
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name in names:
+        shape = _stored_array_shape(path / name / "0")
+        if shape is None:
+            found = sorted(child.name for child in (path / name).iterdir() if child.is_dir())
+            raise ArtifactError(
+                f"{path}: position {name} has no array '0' (found {found}); "
+                "dynaclr reads the full-resolution array '0'"
+            )
+        shapes[name] = shape
+    _check_positions_agree(path, "array shape (T, C, Z, Y, X)", shapes)
+    _check_positions_agree(
+        path, "channel names", {name: _channel_labels(ome) for name, ome in position_ome.items()}
+    )
+    try:
+        with open_ome_zarr(path, layout="hcs", mode="r") as plate:
+            first = plate[names[0]]
+            channel_names = tuple(first.channel_names)
+            geometry = position_geometry(first)
+            interval = plate.zattrs.get("time_interval_minutes")
+    except Exception as err:  # iohub's and pydantic's errors for metadata it cannot parse vary
+        raise ArtifactError(
+            f"{path}: position {names[0]} cannot be opened as an OME-Zarr image "
+            f"({type(err).__name__}: {err}); repair its metadata"
+        ) from err
+    _check_unique_channels(path, channel_names)
+    unscaled = names[0] if sampling[names[0]].scale is None else None
+    if unscaled is not None:
+        warnings.warn(
+            f"{path}: position {unscaled} (and every other) has no 'scale' in the coordinateTransformations "
+            "of its dataset '0' or its multiscales: its time interval, z step and pixel size are not "
+            "stated and read as 1 s and 1 µm. Write the plate's scale transform; the dry run refuses the "
+            "plate where a stage needs these values",
+            stacklevel=2,
         )
+    n_t, n_c, n_z, n_y, n_x = shapes[names[0]]
+    return PlateLayout(
+        path=path,
+        fov_names=tuple(names),
+        channel_names=channel_names,
+        axes=axes,
+        shape_tczyx=(n_t, n_c, n_z, n_y, n_x),
+        geometry=geometry,
+        time_interval_minutes=float(interval) if interval is not None else geometry.time_interval_s / 60.0,
+        unscaled_position=unscaled,
+        time_interval_stated=unscaled is None or interval is not None,
+    )
 
 
 def _zarr_metadata(node: Path) -> dict[str, Any] | None:
@@ -306,28 +370,132 @@ def _channel_labels(ome: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(channel.get("label")) for channel in channels if isinstance(channel, dict))
 
 
-def _array_scale(ome: dict[str, Any]) -> str:
-    """The effective scale of a position's array ``0`` (the product of the ``scale`` transformations
-    of that dataset and of its multiscales), to 6 significant digits: positions may sit at different
-    stage translations and carry scales that differ by float rounding, but not differ in sampling.
-    As text (``"(600, 1, 2, 0.65, 0.65)"``), so that a NaN equals a NaN. ``"?"`` where no scale can
-    be read (iohub then assumes 1 per axis for every position alike)."""
-    multiscales = ome["multiscales"][0] if ome["multiscales"] else {}
+@dataclass(frozen=True)
+class _Sampling:
+    """A position's axes ``(name, type, unit)`` (names lower case) and the effective scale of its
+    array ``0`` (None: no ``scale`` transformation), as its JSON metadata states them."""
+
+    axes: tuple[tuple[str, str, str | None], ...]
+    scale: tuple[float, ...] | None
+
+
+def _position_sampling(path: Path, name: str, ome: dict[str, Any]) -> _Sampling:
+    """The axes and effective scale of position ``name`` (the product of the ``scale``
+    transformations of its dataset ``0`` and of its multiscales), refusing metadata that iohub would
+    fail on or misread, naming the key, what was expected and what was found."""
+    where = f"{path}: position {name}"
+    multiscales = ome["multiscales"][0] if ome["multiscales"] else None
     if not isinstance(multiscales, dict):
-        return "?"
-    datasets = [d for d in multiscales.get("datasets", []) if isinstance(d, dict) and d.get("path") == "0"]
-    transforms = [
-        *(datasets[0].get("coordinateTransformations", []) if datasets else []),
-        *multiscales.get("coordinateTransformations", []),
-    ]
-    scales = [t.get("scale") for t in transforms if isinstance(t, dict) and t.get("type") == "scale"]
-    if not scales or not all(isinstance(scale, list) for scale in scales):
-        return "?"
-    try:
-        effective = np.prod(np.asarray(scales, dtype=np.float64), axis=0)
-    except ValueError:  # scales of different lengths: let iohub's reader refuse the position
-        return "?"
-    return "(" + ", ".join(f"{value:.6g}" for value in effective) + ")"  # text: NaN equals NaN
+        raise ArtifactError(f"{where}: expected an object at multiscales[0], found {multiscales!r}")
+    raw_axes = multiscales.get("axes")
+    if not isinstance(raw_axes, list) or not all(
+        isinstance(axis, dict) and isinstance(axis.get("name"), str) for axis in raw_axes
+    ):
+        raise ArtifactError(
+            f"{where}: expected a list of named axes at multiscales[0].axes, found {raw_axes!r}"
+        )
+    axes = tuple(
+        (axis["name"].lower(), str(axis.get("type")), None if axis.get("unit") is None else str(axis["unit"]))
+        for axis in raw_axes
+    )
+    datasets = multiscales.get("datasets")
+    dataset = next(
+        (
+            (index, d)
+            for index, d in enumerate(datasets if isinstance(datasets, list) else [])
+            if isinstance(d, dict) and d.get("path") == "0"
+        ),
+        None,
+    )
+    if dataset is None:
+        raise ArtifactError(
+            f"{where}: expected a dataset with path '0' in multiscales[0].datasets, found {datasets!r}"
+        )
+    index, dataset_meta = dataset
+    transforms = _transformations(
+        where, f"multiscales[0].datasets[{index}].coordinateTransformations", dataset_meta, required=True
+    )
+    transforms += _transformations(
+        where, "multiscales[0].coordinateTransformations", multiscales, required=False
+    )
+    scales = []
+    for key, transform in transforms:
+        if transform.get("type") != "scale":
+            continue
+        scale = transform.get("scale")
+        if (
+            not isinstance(scale, list)
+            or len(scale) != len(axes)
+            or not all(isinstance(value, int | float) and not isinstance(value, bool) for value in scale)
+        ):
+            raise ArtifactError(
+                f"{where}: expected {key}.scale to be a list of {len(axes)} numbers (one per axis "
+                f"{[axis[0] for axis in axes]}), found {scale!r}"
+            )
+        scales.append(scale)
+    if not scales:
+        return _Sampling(axes, None)
+    return _Sampling(axes, tuple(float(v) for v in np.prod(np.asarray(scales, dtype=np.float64), axis=0)))
+
+
+def _transformations(
+    where: str, key: str, node: dict[str, Any], *, required: bool
+) -> list[tuple[str, dict[str, Any]]]:
+    """The coordinate transformations listed at ``node["coordinateTransformations"]``, each with its
+    key; refuses a value that is not a list of objects with a ``type`` (absent: refused when
+    ``required``, as OME-NGFF requires it of a dataset)."""
+    transforms = node.get("coordinateTransformations")
+    if transforms is None and not required and "coordinateTransformations" not in node:
+        return []
+    if not isinstance(transforms, list) or not all(
+        isinstance(transform, dict) and isinstance(transform.get("type"), str) for transform in transforms
+    ):
+        found = "nothing" if "coordinateTransformations" not in node else repr(transforms)
+        raise ArtifactError(
+            f"{where}: expected {key} to be a list of transformations (objects with a 'type', the "
+            f"array's 'scale' among them), found {found}"
+        )
+    return [(f"{key}[{index}]", transform) for index, transform in enumerate(transforms)]
+
+
+def _axes_units_text(axes: tuple[tuple[str, str, str | None], ...]) -> str:
+    return "(" + ", ".join(f"{name} [{kind}, {unit or 'no unit'}]" for name, kind, unit in axes) + ")"
+
+
+def _check_units(path: Path, name: str, axes: tuple[tuple[str, str, str | None], ...]) -> None:
+    """Each time and space axis has an OME-NGFF unit (or none: seconds / micrometres)."""
+    for index, (axis, kind, unit) in enumerate(axes):
+        units = _UNITS.get(kind, {})
+        if units and unit is not None and unit not in units:
+            raise ArtifactError(
+                f"{path}: position {name}: expected an OME-NGFF {kind} unit at multiscales[0].axes[{index}]"
+                f".unit (axis {axis}; e.g. {_DEFAULT_UNITS[kind]!r}), found {unit!r}; write the unit's "
+                "full name"
+            )
+
+
+def _check_square_pixels(path: Path, name: str, sampling: _Sampling) -> None:
+    """The Y and X pixel sizes agree in micrometres (to 6 significant digits): the stages take one
+    pixel size, Y's, for both."""
+    if sampling.scale is None:
+        return
+    (_, _, y_unit), (_, _, x_unit) = sampling.axes[3:5]
+    y_um = sampling.scale[3] * _MICROMETRES[y_unit or "micrometer"]
+    x_um = sampling.scale[4] * _MICROMETRES[x_unit or "micrometer"]
+    if f"{y_um:.6g}" != f"{x_um:.6g}":
+        raise ArtifactError(
+            f"{path}: position {name}: expected square pixels (the scale of axes y and x equal in µm; "
+            f"dynaclr takes one pixel size), found y {y_um:g} µm and x {x_um:g} µm; resample the images "
+            "to square pixels"
+        )
+
+
+def _scale_text(scale: tuple[float, ...] | None) -> str:
+    """A scale to 6 significant digits: positions may carry scales that differ by float rounding,
+    but not differ in sampling. As text (``"(600, 1, 2, 0.65, 0.65)"``), so that a NaN equals a NaN."""
+    if scale is None:
+        return "no scale"
+    return "(" + ", ".join(f"{value:.6g}" for value in scale) + ")"
 
 
 def _check_positions_agree(path: Path, what: str, values: dict[str, Any]) -> None:

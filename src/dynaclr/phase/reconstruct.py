@@ -41,7 +41,14 @@ from dynaclr.io import (
 )
 from dynaclr.io.chunks import read_block
 from dynaclr.io.display import write_display_metadata
-from dynaclr.io.plate import check_plate_axes, create_empty_plate, list_plate_fovs, write_fov_record
+from dynaclr.io.plate import (
+    PlateGeometry,
+    check_plate_axes,
+    create_empty_plate,
+    list_plate_fovs,
+    position_geometry,
+    write_fov_record,
+)
 from dynaclr.numerics.missing import (
     DROP_FRAME_SHARE,
     MissingDataError,
@@ -314,11 +321,12 @@ def check_stack_geometry(
     inputs: ReconstructPhaseInputs,
     fov_name: str,
     zyx_shape: tuple[int, ...],
-    scale: list[float],
+    geometry: PlateGeometry,
     transfer_function: TransferFunction,
     config: PhaseConfig,
 ) -> None:
-    """The FOV's stack must have the shape and pixel sizes the transfer function was made for."""
+    """The FOV's stack must have the shape and pixel sizes the transfer function was made for
+    (``geometry``: the FOV's, in micrometres, :func:`~dynaclr.io.plate.position_geometry`)."""
     rerun = (
         "All FOVs of a plate must share one stack shape and pixel size. If the raw plate changed, rerun "
         "`snakemake --forcerun phase_transfer_function phase_plate`; if its FOVs genuinely differ, split "
@@ -330,9 +338,10 @@ def check_stack_geometry(
             f"{inputs.transfer_function} was computed for ZYX shape {transfer_function.zyx_shape} (the "
             f"first position's). {rerun}."
         )
+    tf = transfer_function
     sizes = {
-        "z step (µm)": (config.z_step_um, float(scale[2]), transfer_function.z_step_um),
-        "pixel size (µm)": (config.yx_pixel_size_um, float(scale[3]), transfer_function.yx_pixel_size_um),
+        "z step (µm)": (config.z_step_um, geometry.z_step_um, tf.z_step_um),
+        "pixel size (µm)": (config.yx_pixel_size_um, geometry.pixel_size_um, tf.yx_pixel_size_um),
     }
     for name, (override, found, expected) in sizes.items():
         if override is None and not math.isclose(found, expected, rel_tol=1e-6):
@@ -466,7 +475,9 @@ def reconstruct_fov(
         raw_position = _brightfield_position(raw_plate, fov_name, inputs, config)
         raw_image = raw_position["0"]
         n_t, _, n_z, n_y, n_x = raw_image.shape
-        check_stack_geometry(inputs, fov_name, (n_z, n_y, n_x), raw_position.scale, transfer_function, config)
+        check_stack_geometry(
+            inputs, fov_name, (n_z, n_y, n_x), position_geometry(raw_position), transfer_function, config
+        )
         output = phase_plate[fov_name]["0"]
         expected_shape = (n_t, 1, n_z if config.mode == "3d" else 1, n_y, n_x)
         if tuple(output.shape) != expected_shape:
