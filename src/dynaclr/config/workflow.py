@@ -134,6 +134,12 @@ class ContrastiveModelEntry(StrictModel):
         description="Datasets this model embeds; null: the training datasets and every other dataset whose "
         "patch spec 'training.patch_spec' gives the same input (channels, normalisation, slices, size).",
     )
+    allow_other_scales: bool = Field(
+        False,
+        description="true: train on or embed datasets whose pixel size (or z step, for patches of several "
+        "slices) differs by more than 1 % from the first dataset's; the patch spec is in pixels, so the "
+        "model then sees another physical area. false: such a dataset is refused before any job runs.",
+    )
     training: ContrastiveModelConfig
     processes: int = Field(
         1,
@@ -481,6 +487,7 @@ class WorkflowConfig(StrictModel):
                 "annotations.table or annotations.division_from_lineage) so no classifier can be trained on "
                 "them"
             )
+        self._check_apply_to()
         classified = set(self.analysis.classification.tasks)
         for name, dataset in self.datasets.items():
             if dataset.is_annotated and not classified & set(dataset.annotations.tasks):
@@ -503,6 +510,31 @@ class WorkflowConfig(StrictModel):
             )
         self._check_distillation()
         return self
+
+    def _check_apply_to(self) -> None:
+        """Every dataset ``apply_to`` names gets predictions: some contrastive model embeds it and a
+        dataset whose annotations train classifiers (``train_on``, else every annotated one)."""
+        classification = self.analysis.classification
+        if not classification.apply_to:
+            return
+        train_on = classification.train_on
+        sources = [
+            name
+            for name, dataset in self.datasets.items()
+            if dataset.is_annotated and (train_on is None or name in train_on)
+        ]
+        embedded = {model: set(self.embedded_datasets(model)) for model in self.contrastive_models}
+        for target in classification.apply_to:
+            if any(target in names and names & (set(sources) - {target}) for names in embedded.values()):
+                continue
+            by = sorted(model for model, names in embedded.items() if target in names)
+            raise ValueError(
+                f"analysis.classification.apply_to: {target!r} would get no predictions: expected a "
+                f"contrastive model that embeds it and one of the datasets classifiers train on "
+                f"{sorted(set(sources) - {target})}, found models embedding it {by} and models embedding "
+                f"those { {m: sorted(n & set(sources)) for m, n in embedded.items()} }; name it in a model's "
+                "embed_datasets (its patch spec must give the model's input) or remove it from apply_to"
+            )
 
     def _check_distillation(self) -> None:
         """The teacher is a contrastive model that embeds the dataset, and the dataset is simulated and
