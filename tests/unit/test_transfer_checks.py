@@ -57,6 +57,15 @@ def test_a_different_z_step_matters_only_for_patches_of_several_slices() -> None
     for dataset in ("demo", "demo_15min"):
         cfg["datasets"][dataset]["patches"][0]["z_window_slices"] = 1
     assert problems(cfg) == []
+    phase_only = {
+        "name": "phase",
+        "channels": [{"source": "phase", "channel": "Phase3D", "normalization": "zscore"}],
+    }
+    for dataset in ("demo", "demo_15min"):  # a 2d phase plate: all its slices are one
+        cfg["datasets"][dataset]["phase"]["mode"] = "2d"
+        cfg["datasets"][dataset]["patches"] = [cfg["datasets"][dataset]["patches"][0], phase_only]
+    cfg["contrastive_models"]["time_aware_ntxent"]["training"]["patch_spec"] = "phase"
+    assert problems(cfg) == []
 
 
 def test_a_difference_within_one_percent_is_the_same_sampling() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from dynaclr.config.plate_checks import source_layouts
 from dynaclr.config.workflow import ContrastiveModelEntry, WorkflowConfig
 from dynaclr.io.plate import PlateLayout
 
@@ -34,11 +35,17 @@ def _differs(found: float, expected: float) -> bool:
 
 
 def _kept_slices(config: WorkflowConfig, dataset: str, spec_name: str, layout: PlateLayout) -> int | None:
-    """Slices of ``dataset``'s patches of ``spec_name`` (``None``: the spec does not fit the stack,
-    which :func:`~dynaclr.config.plate_checks.workflow_problems` reports)."""
-    n_z = layout.shape_tczyx[2]
+    """Slices of ``dataset``'s patches of ``spec_name``, from the plates its channels are read from (a
+    2d phase plate has one); ``None``: the spec does not fit the stacks, which
+    :func:`~dynaclr.config.plate_checks.workflow_problems` reports."""
+    spec = config.datasets[dataset].patch_spec(spec_name)
+    plates = source_layouts(dataset, config.datasets[dataset], layout, config.results)
+    depths = {plates[c.source].shape_tczyx[2] for c in spec.channels if c.source in plates}
+    if len(depths) != 1:
+        return None
+    n_z = depths.pop()
     try:
-        kept = config.datasets[dataset].patch_spec(spec_name).z_slices(n_z)
+        kept = spec.z_slices(n_z)
     except ValueError:
         return None
     return len(range(*kept.indices(n_z)))
