@@ -142,3 +142,19 @@ def test_apply_to_a_dataset_no_model_embeds_is_refused() -> None:
         WorkflowConfig.model_validate(cfg)
     cfg["analysis"]["classification"]["apply_to"] = None  # default: every other embedded dataset
     WorkflowConfig.model_validate(cfg)
+
+
+def test_an_explicit_dtw_reference_names_its_dataset_when_there_are_several() -> None:
+    cfg = copy.deepcopy(DEFAULT)
+    reference = {"fov_name": "B/1/0", "track_id": 3, "t_start": 2, "t_stop": 12, "onset_t": 5}
+    cfg["analysis"]["pseudotime"]["reference"] = reference  # demo and demo_15min both have B/1/0
+    with pytest.raises(ValueError, match=r"pseudotime.reference.dataset: expected the dataset whose track 3"):
+        WorkflowConfig.model_validate(cfg)
+    cfg["analysis"]["pseudotime"]["reference"] = {**reference, "dataset": "nowhere"}
+    with pytest.raises(ValueError, match=r"'nowhere' is not a dataset"):
+        WorkflowConfig.model_validate(cfg)
+    cfg["analysis"]["pseudotime"]["reference"] = {**reference, "dataset": "demo"}
+    WorkflowConfig.model_validate(cfg)  # demo_15min is simulated: its ground truth picks its reference
+    cfg["datasets"]["mine"] = {"plate": "/data/mine.zarr", "patches": cfg["datasets"]["demo"]["patches"]}
+    with pytest.raises(ValueError, match=r"datasets \['mine'\] need a reference of their own"):
+        WorkflowConfig.model_validate(cfg)

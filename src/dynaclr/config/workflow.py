@@ -488,6 +488,7 @@ class WorkflowConfig(StrictModel):
                 "them"
             )
         self._check_apply_to()
+        self._check_pseudotime_reference()
         classified = set(self.analysis.classification.tasks)
         for name, dataset in self.datasets.items():
             if dataset.is_annotated and not classified & set(dataset.annotations.tasks):
@@ -510,6 +511,36 @@ class WorkflowConfig(StrictModel):
             )
         self._check_distillation()
         return self
+
+    def _check_pseudotime_reference(self) -> None:
+        """An explicit DTW reference names its dataset when there are several: a FOV name and track id
+        name another cell (or none) in each."""
+        reference = self.analysis.pseudotime.reference
+        if reference is None:
+            return
+        key = "analysis.pseudotime.reference.dataset"
+        if reference.dataset is None and len(self.datasets) > 1:
+            raise ValueError(
+                f"{key}: expected the dataset whose track {reference.track_id} of FOV {reference.fov_name!r} "
+                f"is the reference (datasets {sorted(self.datasets)} may each have that FOV and track id, "
+                "another cell in each), found none; the other datasets choose their reference automatically"
+            )
+        if reference.dataset is not None and reference.dataset not in self.datasets:
+            raise ValueError(
+                f"{key}: {reference.dataset!r} is not a dataset; datasets are {sorted(self.datasets)}"
+            )
+        # With an explicit reference the workflow aligns every embedded dataset and gives a plate dataset's
+        # alignment no infection state (workflow/rules/analysis_common.smk: aligned_pairs, pseudotime_input),
+        # so a plate dataset other than the reference's could not choose its own reference.
+        embedded = {d for model in self.contrastive_models for d in self.embedded_datasets(model)}
+        unaligned = sorted(d for d in embedded - {reference.dataset} if not self.datasets[d].is_simulated)
+        if self.analysis.pseudotime.event == "infection" and unaligned:
+            raise ValueError(
+                f"{key}: the reference is a track of {reference.dataset!r}, so datasets {unaligned} need a "
+                "reference of their own, chosen from an infection state they are not given with an explicit "
+                "reference; remove analysis.pseudotime.reference (each dataset then chooses its own, from "
+                "ground truth or its infection classifier) or leave those datasets out of the models"
+            )
 
     def _check_apply_to(self) -> None:
         """Every dataset ``apply_to`` names gets predictions: some contrastive model embeds it and a
