@@ -355,38 +355,102 @@ def test_infection_annotations_skip_cells_whose_sensor_has_not_yet_moved(planted
         AnnotationConfig(infection_visible_translocation=1.5)
 
 
-def _embeddings_store(path, features, truth, model="planted", dataset="toy"):
+def _embeddings_store(path, features, truth, model="planted", dataset="toy", checkpoint=None):
+    """An embeddings store made by ``model`` (encoded with a checkpoint of training config
+    ``checkpoint`` when given: its provenance lists the checkpoint as the embed rule does)."""
+    inputs = []
+    if checkpoint is not None:
+        inputs = [(path.parent / "model.ckpt", make_provenance(ArtifactKind.CONTRASTIVE_MODEL, checkpoint))]
     write_embeddings(
         build_anndata(features, truth),
         path,
-        make_provenance(ArtifactKind.EMBEDDINGS, {"model": model, "dataset": dataset}),
+        make_provenance(ArtifactKind.EMBEDDINGS, {"model": model, "dataset": dataset}, inputs),
     )
     return path
 
 
-def test_classifiers_transfer_to_another_dataset_and_are_scored_on_its_labels(planted, tmp_path):
-    """Fitted on one dataset's annotations, applied unchanged to another acquisition of the same biology."""
-    from dynaclr.classify import (
-        TransferClassifiersInputs,
-        TransferClassifiersOutputs,
-        transfer_classifiers_stage,
+def _classifiers_fitted_on(source, truth, config, tmp_path):
+    """Rule classify on the store ``source`` (model 'planted', dataset 'toy') with annotations drawn
+    from ``truth``; its metrics and predictions as m.parquet, p.parquet. Returns the classifier file."""
+    annotations = tmp_path / "annotations.parquet"
+    write_table(
+        _draw(truth, fraction_of_cells=0.1, seed=0),
+        annotations,
+        make_provenance(ArtifactKind.ANNOTATIONS, {}),
     )
-
-    config = ClassificationConfig(n_bootstrap=20, n_splits=3)
-    source = _embeddings_store(tmp_path / "source.zarr", planted["features"], planted["truth"])
-    annotations = _draw(planted["truth"], fraction_of_cells=0.1, seed=0)
-    annotations_path = tmp_path / "annotations.parquet"
-    write_table(annotations, annotations_path, make_provenance(ArtifactKind.ANNOTATIONS, {}))
     classifiers = tmp_path / "classifiers.json"
     classify_stage(
         config,
-        ClassifyInputs(embeddings=source, annotations=annotations_path),
+        ClassifyInputs(embeddings=source, annotations=annotations),
         ClassifyOutputs(
             metrics=tmp_path / "m.parquet", predictions=tmp_path / "p.parquet", classifiers=classifiers
         ),
         model="planted",
         dataset="toy",
     )
+    return classifiers
+
+
+def _transfer(config, target, classifiers, tmp_path, name, annotations=None):
+    """Rule transfer_classifiers: ``classifiers`` (fitted on 'toy') predict ``target`` ('other');
+    metrics and predictions as ``{name}.parquet`` and ``{name}p.parquet``."""
+    from dynaclr.classify import (
+        TransferClassifiersInputs,
+        TransferClassifiersOutputs,
+        transfer_classifiers_stage,
+    )
+
+    return transfer_classifiers_stage(
+        config,
+        TransferClassifiersInputs(embeddings=target, classifiers=[classifiers], annotations=annotations),
+        TransferClassifiersOutputs(
+            metrics=tmp_path / f"{name}.parquet", predictions=tmp_path / f"{name}p.parquet"
+        ),
+        model="planted",
+        dataset="other",
+        sources=["toy"],
+    )
+
+
+def test_classifiers_of_another_model_of_the_same_width_are_refused(planted, tmp_path):
+    """A classifier reads only the embeddings of the model (and checkpoint) it was fitted on: the
+    width alone would let another model's features through, silently."""
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    features, truth = planted["features"], planted["truth"]
+    source = _embeddings_store(tmp_path / "source.zarr", features, truth, checkpoint={"seed": 0})
+    classifiers = _classifiers_fitted_on(source, truth, config, tmp_path)
+
+    def transfer(target):
+        return _transfer(config, target, classifiers, tmp_path, "t")
+
+    same = _embeddings_store(tmp_path / "same.zarr", features, truth, dataset="other", checkpoint={"seed": 0})
+    transfer(same)  # the same model and checkpoint: applied
+    other_model = _embeddings_store(
+        tmp_path / "other_model.zarr",
+        features,
+        truth,
+        model="another",
+        dataset="other",
+        checkpoint={"seed": 0},
+    )
+    with pytest.raises(
+        ValueError, match=r"expected classifiers fitted on 'another'.s embeddings .* found .*'planted'"
+    ):
+        transfer(other_model)
+    retrained = _embeddings_store(
+        tmp_path / "retrained.zarr", features, truth, dataset="other", checkpoint={"seed": 1}
+    )
+    with pytest.raises(
+        ValueError, match=r"encoded with a checkpoint of training-config hash .* trained again"
+    ):
+        transfer(retrained)
+
+
+def test_classifiers_transfer_to_another_dataset_and_are_scored_on_its_labels(planted, tmp_path):
+    """Fitted on one dataset's annotations, applied unchanged to another acquisition of the same biology."""
+    config = ClassificationConfig(n_bootstrap=20, n_splits=3)
+    source = _embeddings_store(tmp_path / "source.zarr", planted["features"], planted["truth"])
+    classifiers = _classifiers_fitted_on(source, planted["truth"], config, tmp_path)
     # the same planted axes (the seed's first draw), other cells, frames and noise: another acquisition
     target_features, target_truth = planted_infection_embeddings(
         n_fovs=4, tracks_per_fov=8, n_frames=16, noise=0.1, seed=2
@@ -398,36 +462,19 @@ def test_classifiers_transfer_to_another_dataset_and_are_scored_on_its_labels(pl
         target_annotations,
         make_provenance(ArtifactKind.ANNOTATIONS, {}),
     )
-    outputs = TransferClassifiersOutputs(metrics=tmp_path / "t.parquet", predictions=tmp_path / "tp.parquet")
-    metrics = transfer_classifiers_stage(
-        config,
-        TransferClassifiersInputs(
-            embeddings=target, classifiers=[classifiers], annotations=target_annotations
-        ),
-        outputs,
-        model="planted",
-        dataset="other",
-        sources=["toy"],
-    )
+    metrics = _transfer(config, target, classifiers, tmp_path, "t", annotations=target_annotations)
     # the target has infection labels only: one scored row, predictions for both tasks
     assert list(metrics["task"]) == ["infection"]
     row = metrics.iloc[0]
     assert (row["dataset"], row["train_dataset"], row["n_folds"]) == ("other", "toy", 0)
     assert row["f1"] > 0.8 and row["f1_ci_low"] <= row["f1"] <= row["f1_ci_high"]
-    predictions = read_predictions(outputs.predictions)
+    predictions = read_predictions(tmp_path / "tp.parquet")
     assert len(predictions) == 2 * len(target_truth) and set(predictions["train_dataset"]) == {"toy"}
     scored = predictions[predictions["annotated"]]
     assert len(scored) == row["n_test"] and scored["out_of_fold_probability"].notna().all()
 
     # without labels: predictions only, an empty metrics table that collects
-    unlabelled = transfer_classifiers_stage(
-        config,
-        TransferClassifiersInputs(embeddings=target, classifiers=[classifiers]),
-        TransferClassifiersOutputs(metrics=tmp_path / "u.parquet", predictions=tmp_path / "up.parquet"),
-        model="planted",
-        dataset="other",
-        sources=["toy"],
-    )
+    unlabelled = _transfer(config, target, classifiers, tmp_path, "u")
     assert unlabelled.empty and len(read_predictions(tmp_path / "up.parquet")) == 2 * len(target_truth)
     combined = collect_classification(
         CollectClassificationInputs(
@@ -446,11 +493,4 @@ def test_classifiers_transfer_to_another_dataset_and_are_scored_on_its_labels(pl
         tmp_path / "narrow.zarr", target_features[:, :3], target_truth, dataset="other"
     )
     with pytest.raises(ValueError, match="fitted on another model's embeddings"):
-        transfer_classifiers_stage(
-            config,
-            TransferClassifiersInputs(embeddings=narrow, classifiers=[classifiers]),
-            TransferClassifiersOutputs(metrics=tmp_path / "n.parquet", predictions=tmp_path / "np.parquet"),
-            model="planted",
-            dataset="other",
-            sources=["toy"],
-        )
+        _transfer(config, narrow, classifiers, tmp_path, "n")

@@ -37,7 +37,7 @@ from dynaclr.embeddings.stage import embed_stage
 from dynaclr.io import ArtifactError, ArtifactKind, config_hash, make_provenance
 from dynaclr.patches import open_patch_store
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
-from dynaclr.training import load_contrastive_model
+from dynaclr.training import load_contrastive_model, read_contrastive_checkpoint
 
 SPEC = PatchSpec.model_validate(
     {
@@ -262,6 +262,32 @@ def test_embedding_refuses_a_model_trained_on_other_patches(store_and_model, tmp
         ArtifactError, match=r"trained on patches made with patch-spec config hash 0123456789abcdef"
     ):
         _embed({**store_and_model, "checkpoint": stale}, "time_aware", tmp_path / "x.zarr", EmbeddingConfig())
+
+
+def test_a_trained_model_records_the_channels_it_learnt_from(store_and_model):
+    """What rule import_model compares a patch spec with when the model.ckpt is used elsewhere."""
+    trained = read_contrastive_checkpoint(store_and_model["checkpoint"])
+    assert trained.input_channels == SPEC.channel_labels()
+
+
+def test_a_model_embeds_another_datasets_store_made_with_another_storage_or_focus(store_and_model, tmp_path):
+    """Another dataset's spec may differ in storage dtype, shard size or z_range (the dry run checks
+    that it gives the model's input, spec_contract): its patch-spec hash is not the training store's,
+    and that is no reason to refuse it."""
+    checkpoint = torch.load(store_and_model["checkpoint"], weights_only=True)
+    patches = next(item for item in checkpoint["dynaclr"]["inputs"] if item["kind"] == "patches")
+    patches["config_hash"] = "0123456789abcdef"  # the training dataset's spec: float32, another z_range
+    patches["path"] = str(tmp_path / "elsewhere" / "patches" / "phase_sensor.zarr")
+    trained_elsewhere = tmp_path / "trained_elsewhere" / "model.ckpt"
+    trained_elsewhere.parent.mkdir()
+    torch.save(checkpoint, trained_elsewhere)
+    output = _embed(
+        {**store_and_model, "checkpoint": trained_elsewhere},
+        "time_aware",
+        tmp_path / "x.zarr",
+        EmbeddingConfig(),
+    )
+    assert read_embeddings(output).n_obs > 0
 
 
 def test_embedding_refuses_an_unnamed_or_truncated_checkpoint(store_and_model, tmp_path):

@@ -42,7 +42,18 @@ def patches() -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(0).standard_normal((6, 2, 5, 48, 48)).astype(np.float32))
 
 
-def run_import(tmp_path: Path, config: ContrastiveModelConfig, source: Path = CHECKPOINT, fmt: str = "viscy"):
+#: The fixture's input as a patch spec gives it (PatchSpec.channel_labels).
+CHANNELS = ["phase:Phase3D (zscore)", "raw:ViralSensor (median_p99)"]
+
+
+def run_import(
+    tmp_path: Path,
+    config: ContrastiveModelConfig,
+    source: Path = CHECKPOINT,
+    fmt: str = "viscy",
+    channels: list[str] | None = None,
+    patch_size_yx_px: int = 48,
+):
     outputs = ImportModelOutputs(checkpoint=tmp_path / "model.ckpt", config=tmp_path / "config.json")
     import_model(
         config,
@@ -51,8 +62,9 @@ def run_import(tmp_path: Path, config: ContrastiveModelConfig, source: Path = CH
         outputs,
         in_channels=2,
         in_stack_depth=5,
-        patch_size_yx_px=48,
+        patch_size_yx_px=patch_size_yx_px,
         model_name="reference",
+        channels=channels,
     )
     return outputs
 
@@ -111,6 +123,24 @@ def test_a_dynaclr_model_ckpt_imports_with_the_same_weights(tmp_path: Path) -> N
     assert a.encoder_state.keys() == b.encoder_state.keys()
     assert all(torch.equal(a.encoder_state[k], b.encoder_state[k]) for k in a.encoder_state)
     assert b.provenance.inputs[0].kind == "contrastive_model"
+
+
+def test_a_model_ckpt_is_refused_for_a_spec_of_other_channels_or_size(tmp_path: Path) -> None:
+    """Same number of channels, another order or normalisation: the shapes fit, the input does not."""
+    first = run_import(tmp_path / "first", viscy_config(), channels=CHANNELS)
+    assert read_contrastive_checkpoint(first.checkpoint).input_channels == CHANNELS
+    again = run_import(tmp_path / "again", viscy_config(), first.checkpoint, "dynaclr", channels=CHANNELS)
+    assert read_contrastive_checkpoint(again.checkpoint).input_channels == CHANNELS
+    for channels in (CHANNELS[::-1], ["phase:Phase3D (zscore)", "raw:ViralSensor (zscore)"]):
+        with pytest.raises(
+            ArtifactError, match=r"expected a model trained on the channels of the patch spec"
+        ):
+            run_import(tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", channels=channels)
+    with pytest.raises(ArtifactError, match=r"trained on patches of 64 px .* found 48 px"):
+        run_import(
+            tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", CHANNELS, patch_size_yx_px=64
+        )
+    assert not (tmp_path / "other" / "model.ckpt").exists()
 
 
 def test_files_that_are_not_the_named_format_are_refused(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ def test_a_dataset_whose_spec_gives_another_input_is_not_embedded_by_default() -
     cfg = config()
     cfg["analysis"]["occlusion"] = {"enabled": False}  # it names the demo's model, renamed below
     cfg["datasets"]["demo_15min"]["patches"][0]["patch_size_yx_px"] = 64
+    cfg["analysis"]["classification"]["apply_to"] = None  # demo_15min, embedded by no model, is refused
     workflow = WorkflowConfig.model_validate(
         cfg | {"contrastive_models": {"m": cfg["contrastive_models"]["time_aware_ntxent"]}}
     )

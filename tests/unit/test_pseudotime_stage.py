@@ -242,6 +242,32 @@ def test_stage_reads_ground_truth_and_writes_both_tables(planted, tmp_path):
         )
 
 
+def test_an_explicit_reference_of_another_dataset_is_not_looked_up_in_this_one(planted, tmp_path):
+    """The same FOV name and track id name another cell in another dataset: the reference applies to
+    its own dataset, the others choose theirs automatically (and record that they did)."""
+    truth = planted["truth"]
+    tracks = tmp_path / "tracks.parquet"
+    write_table(truth, tracks, make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
+    identity = {"model": "planted", "dataset": "toy"}
+    embeddings = tmp_path / "toy.zarr"
+    write_embeddings(
+        build_anndata(planted["features"], truth, info=identity),
+        embeddings,
+        make_provenance(ArtifactKind.EMBEDDINGS, identity),
+    )
+    elsewhere = ReferenceTrackConfig(
+        dataset="other", fov_name=str(truth["fov_name"].iloc[0]), track_id=999, t_start=0, t_stop=4, onset_t=2
+    )
+    outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv")
+    inputs = AlignPseudotimeInputs(embeddings=embeddings, tracks=tracks)
+    pseudotime_stage(PseudotimeConfig(reference=elsewhere), inputs, outputs, **identity)
+    _, prov = read_table(outputs.pseudotime, ArtifactKind.PSEUDOTIME)
+    assert prov.config["reference"] is None and prov.config["chosen_reference"]["onset_t"] >= 0
+    here = elsewhere.model_copy(update={"dataset": "toy"})
+    with pytest.raises(ValueError, match=r"reference track 999 .* is not among the embeddings' tracks"):
+        pseudotime_stage(PseudotimeConfig(reference=here), inputs, outputs, **identity)
+
+
 def _dividing_lineages(
     seed: int = 0, n_lineages: int = 12, n_frames: int = 20
 ) -> tuple[np.ndarray, pd.DataFrame]:

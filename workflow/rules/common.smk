@@ -15,6 +15,7 @@ from dynaclr.config import WorkflowConfig
 from dynaclr.config.embeddings import model_kind
 from dynaclr.config.patches import channel_indices
 from dynaclr.config.plate_checks import simulated_layout, workflow_problems
+from dynaclr.config.transfer_checks import transfer_problems
 from dynaclr.convert import find_tiff_files, tiff_layout
 from dynaclr.io import ArtifactError, config_hash
 from dynaclr.io.plate import SAFE_NAME, read_plate_layout
@@ -279,6 +280,7 @@ def imported_input(model):
         "in_stack_depth": depth,
         "patch_size_yx_px": spec.patch_size_yx_px,
         "channel_indices": None if selected is None else channel_indices(spec, selected),
+        "channels": spec.channel_labels(),
     }
 
 
@@ -425,11 +427,13 @@ def patch_fov_inputs(wildcards):
 
 
 # ------------------------------------------------------------------ the config against the plates
-# Channels, tau, backbones and patch windows are checked against the plates' metadata here, so
+# Channels, tau, backbones, patch windows and the sampling of the datasets a model reads
+# (dynaclr.config.transfer_checks) are checked against the plates' metadata here, so
 # `snakemake -n` fails before any job runs. Only the main process checks: a job (a SLURM job parses
 # the Snakefile again) was planned by a run that did.
 if workflow.is_main_process:
-    _PROBLEMS = workflow_problems(CONFIG, {d: plate_layout(d) for d in DATASETS}, RESULTS)
+    _LAYOUTS = {d: plate_layout(d) for d in DATASETS}
+    _PROBLEMS = workflow_problems(CONFIG, _LAYOUTS, RESULTS) + transfer_problems(CONFIG, _LAYOUTS)
     if _PROBLEMS:
         raise WorkflowError(
             "The config does not fit the data (keys are dotted paths from the top):\n" + "\n".join(_PROBLEMS)

@@ -177,6 +177,20 @@ def save_classifiers(
 
 def load_classifiers(path: str | Path) -> dict[str, LinearClassifier]:
     """Read a classifier file written by :func:`save_classifiers`; ``{task: LinearClassifier}``."""
+    document = _classifier_document(path)
+    return {
+        task: LinearClassifier.from_dict(data, f"{path} [{task}]")
+        for task, data in document.get("classifiers", {}).items()
+    }
+
+
+def read_classifiers_provenance(path: str | Path) -> Provenance:
+    """The provenance record of a classifier file written by :func:`save_classifiers` (checked)."""
+    return check_provenance(_classifier_document(path).get("dynaclr"), ArtifactKind.CLASSIFIERS, path)
+
+
+def _classifier_document(path: str | Path) -> dict[str, Any]:
+    """The JSON document of a classifier file, its format and provenance checked."""
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: classifier file not found")
@@ -193,7 +207,4 @@ def load_classifiers(path: str | Path) -> dict[str, LinearClassifier]:
             f"{document.get('format')!r} version {document.get('format_version')!r}; rerun rule 'classify'"
         )
     check_provenance(document.get("dynaclr"), ArtifactKind.CLASSIFIERS, path)
-    return {
-        task: LinearClassifier.from_dict(data, f"{path} [{task}]")
-        for task, data in document.get("classifiers", {}).items()
-    }
+    return dict(document)

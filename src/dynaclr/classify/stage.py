@@ -30,11 +30,17 @@ import pandas as pd
 
 from dynaclr.classify.annotations import read_annotations
 from dynaclr.classify.evaluate import apply_classifiers, classify_cells
-from dynaclr.classify.model import LinearClassifier, load_classifiers, save_classifiers
+from dynaclr.classify.model import (
+    LinearClassifier,
+    load_classifiers,
+    read_classifiers_provenance,
+    save_classifiers,
+)
 from dynaclr.config.analysis import ClassificationConfig
 from dynaclr.embeddings import open_representation, read_cells, read_embeddings_provenance
 from dynaclr.io import (
     ArtifactKind,
+    Provenance,
     StageFiles,
     make_provenance,
     read_table,
@@ -147,9 +153,43 @@ def classify_stage(
     save_classifiers(
         classifiers,
         outputs.classifiers,
-        make_provenance(ArtifactKind.CLASSIFIERS, provenance_config, recorded),
+        make_provenance(
+            ArtifactKind.CLASSIFIERS,
+            {**provenance_config, "embedded_by": embedded_by(embeddings_prov)},
+            recorded,
+        ),
     )
     return metrics
+
+
+def embedded_by(embeddings: Provenance) -> dict[str, str | None]:
+    """What made an embeddings store (its provenance): the model's name and the training-config hash
+    of the checkpoint it encoded with (``None`` for engineered features)."""
+    encoder = [item.config_hash for item in embeddings.inputs if item.kind == ArtifactKind.CONTRASTIVE_MODEL]
+    model = embeddings.config.get("model")
+    return {"model": None if model is None else str(model), "encoder_config_hash": (encoder or [None])[0]}
+
+
+def check_classifiers_fit(path: Path, embeddings_path: Path, embeddings: Provenance) -> None:
+    """Fail when the classifier file ``path`` was fitted on embeddings of another model (or of another
+    checkpoint of it) than the store ``embeddings_path`` (provenance ``embeddings``): its weights
+    would read features that mean something else, even at the same width."""
+    fitted = read_classifiers_provenance(path).config
+    recorded = fitted.get("embedded_by") or {"model": fitted.get("model"), "encoder_config_hash": None}
+    target = embedded_by(embeddings)
+    if recorded.get("model") != target["model"]:
+        raise ValueError(
+            f"{path}: expected classifiers fitted on {target['model']!r}'s embeddings (those of "
+            f"{embeddings_path}), found classifiers fitted on {recorded.get('model')!r}'s: a classifier "
+            "only reads the embeddings of the model it was fitted on"
+        )
+    hashes = (recorded.get("encoder_config_hash"), target["encoder_config_hash"])
+    if None not in hashes and hashes[0] != hashes[1]:
+        raise ValueError(
+            f"{path}: fitted on embeddings of model {target['model']!r} encoded with a checkpoint of "
+            f"training-config hash {hashes[0]}, but {embeddings_path} was encoded with one of hash "
+            f"{hashes[1]}: the model was trained again since; rerun rule 'classify' for the sources"
+        )
 
 
 class TransferClassifiersInputs(StageFiles):
@@ -190,19 +230,22 @@ def transfer_classifiers_stage(
 
     Raises:
         ValueError: ``sources`` and ``inputs.classifiers`` differ in length, or a classifier was
-            fitted on another model's embeddings.
+            fitted on another model's embeddings (its file's provenance names another model or
+            checkpoint, :func:`check_classifiers_fit`, or its width differs).
     """
     if len(sources) != len(inputs.classifiers):
         raise ValueError(
             f"{len(sources)} source datasets {sources} for {len(inputs.classifiers)} classifier files"
         )
-    recorded: list[Any] = [(inputs.embeddings, read_embeddings_provenance(inputs.embeddings))]
+    target = read_embeddings_provenance(inputs.embeddings)
+    recorded: list[Any] = [(inputs.embeddings, target)]
     annotations = None
     if inputs.annotations is not None:
         annotations = read_annotations(inputs.annotations)
         recorded.append((inputs.annotations, read_table_provenance(inputs.annotations, "annotations")))
     applied: list[tuple[str, LinearClassifier]] = []  # (source, classifier), in file and task order
     for source, path in zip(sources, inputs.classifiers, strict=True):
+        check_classifiers_fit(Path(path), inputs.embeddings, target)
         recorded.append(path)
         applied += [(source, c) for task, c in load_classifiers(path).items() if task in config.tasks]
     if not applied:

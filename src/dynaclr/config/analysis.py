@@ -251,6 +251,14 @@ class ClassificationConfig(StrictModel):
 class ReferenceTrackConfig(StrictModel):
     """A reference infection trajectory chosen by a person."""
 
+    dataset: str | None = Field(
+        None,
+        description=(
+            "The dataset the track is of; required when the config has several datasets (the same FOV "
+            "name and track id name another cell in another dataset). The other datasets' alignments "
+            "choose their reference automatically."
+        ),
+    )
     fov_name: str = Field(
         pattern=r"^[^/]+/[^/]+/[^/]+$", description="FOV of the reference, 'row/column/fov'."
     )

@@ -168,6 +168,16 @@ class PatchSpec(StrictModel):
         """Names of the patch channels, ``source:channel``."""
         return [f"{c.source}:{c.channel}" for c in self.channels]
 
+    def channel_labels(self) -> list[str]:
+        """The patch channels as a model records its input: ``source:channel (normalization)``, in order."""
+        return [channel_label(c.model_dump()) for c in self.channels]
+
+
+def channel_label(channel: dict[str, Any]) -> str:
+    """A patch channel (a :class:`PatchChannel`'s fields, as a patch store's ``patch_spec`` attribute
+    holds them) as a model records its input: ``source:channel (normalization)``."""
+    return f"{channel['source']}:{channel['channel']} ({channel['normalization']})"
+
 
 def channel_index(channel_names: list[str], name: str, owner: str) -> int:
     """Position among ``channel_names`` (``source:channel`` each, as :meth:`PatchSpec.channel_names`

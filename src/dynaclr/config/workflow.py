@@ -134,6 +134,12 @@ class ContrastiveModelEntry(StrictModel):
         description="Datasets this model embeds; null: the training datasets and every other dataset whose "
         "patch spec 'training.patch_spec' gives the same input (channels, normalisation, slices, size).",
     )
+    allow_other_scales: bool = Field(
+        False,
+        description="true: train on or embed datasets whose pixel size (or z step, for patches of several "
+        "slices) differs by more than 1 % from the first dataset's; the patch spec is in pixels, so the "
+        "model then sees another physical area. false: such a dataset is refused before any job runs.",
+    )
     training: ContrastiveModelConfig
     processes: int = Field(
         1,
@@ -481,6 +487,8 @@ class WorkflowConfig(StrictModel):
                 "annotations.table or annotations.division_from_lineage) so no classifier can be trained on "
                 "them"
             )
+        self._check_apply_to()
+        self._check_pseudotime_reference()
         classified = set(self.analysis.classification.tasks)
         for name, dataset in self.datasets.items():
             if dataset.is_annotated and not classified & set(dataset.annotations.tasks):
@@ -503,6 +511,61 @@ class WorkflowConfig(StrictModel):
             )
         self._check_distillation()
         return self
+
+    def _check_pseudotime_reference(self) -> None:
+        """An explicit DTW reference names its dataset when there are several: a FOV name and track id
+        name another cell (or none) in each."""
+        reference = self.analysis.pseudotime.reference
+        if reference is None:
+            return
+        key = "analysis.pseudotime.reference.dataset"
+        if reference.dataset is None and len(self.datasets) > 1:
+            raise ValueError(
+                f"{key}: expected the dataset whose track {reference.track_id} of FOV {reference.fov_name!r} "
+                f"is the reference (datasets {sorted(self.datasets)} may each have that FOV and track id, "
+                "another cell in each), found none; the other datasets choose their reference automatically"
+            )
+        if reference.dataset is not None and reference.dataset not in self.datasets:
+            raise ValueError(
+                f"{key}: {reference.dataset!r} is not a dataset; datasets are {sorted(self.datasets)}"
+            )
+        # With an explicit reference the workflow aligns every embedded dataset and gives a plate dataset's
+        # alignment no infection state (workflow/rules/analysis_common.smk: aligned_pairs, pseudotime_input),
+        # so a plate dataset other than the reference's could not choose its own reference.
+        embedded = {d for model in self.contrastive_models for d in self.embedded_datasets(model)}
+        unaligned = sorted(d for d in embedded - {reference.dataset} if not self.datasets[d].is_simulated)
+        if self.analysis.pseudotime.event == "infection" and unaligned:
+            raise ValueError(
+                f"{key}: the reference is a track of {reference.dataset!r}, so datasets {unaligned} need a "
+                "reference of their own, chosen from an infection state they are not given with an explicit "
+                "reference; remove analysis.pseudotime.reference (each dataset then chooses its own, from "
+                "ground truth or its infection classifier) or leave those datasets out of the models"
+            )
+
+    def _check_apply_to(self) -> None:
+        """Every dataset ``apply_to`` names gets predictions: some contrastive model embeds it and a
+        dataset whose annotations train classifiers (``train_on``, else every annotated one)."""
+        classification = self.analysis.classification
+        if not classification.apply_to:
+            return
+        train_on = classification.train_on
+        sources = [
+            name
+            for name, dataset in self.datasets.items()
+            if dataset.is_annotated and (train_on is None or name in train_on)
+        ]
+        embedded = {model: set(self.embedded_datasets(model)) for model in self.contrastive_models}
+        for target in classification.apply_to:
+            if any(target in names and names & (set(sources) - {target}) for names in embedded.values()):
+                continue
+            by = sorted(model for model, names in embedded.items() if target in names)
+            raise ValueError(
+                f"analysis.classification.apply_to: {target!r} would get no predictions: expected a "
+                f"contrastive model that embeds it and one of the datasets classifiers train on "
+                f"{sorted(set(sources) - {target})}, found models embedding it {by} and models embedding "
+                f"those { {m: sorted(n & set(sources)) for m, n in embedded.items()} }; name it in a model's "
+                "embed_datasets (its patch spec must give the model's input) or remove it from apply_to"
+            )
 
     def _check_distillation(self) -> None:
         """The teacher is a contrastive model that embeds the dataset, and the dataset is simulated and

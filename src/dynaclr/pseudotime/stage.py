@@ -839,6 +839,13 @@ def pseudotime_stage(
     Returns:
         The two tables.
     """
+    if config.reference is not None and config.reference.dataset not in (None, dataset):
+        logger.info(
+            "pseudotime.reference is a track of dataset %r: %s chooses its reference automatically",
+            config.reference.dataset,
+            dataset,
+        )
+        config = config.model_copy(update={"reference": None})  # recorded so in the provenance
     recorded: list[Any] = [(inputs.embeddings, read_embeddings_provenance(inputs.embeddings))]
     obs = read_cells(inputs.embeddings)  # the matrix stays on disk: align_store reads it by blocks
     infection_state: np.ndarray | None = None

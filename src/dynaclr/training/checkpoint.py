@@ -42,6 +42,9 @@ class ContrastiveCheckpoint:
         model_name: the model's name in the workflow config (``None``: not recorded).
         channel_indices: the patch channels a pretrained backbone sees (``stem: backbone``,
             ``input_channels``); ``None``: all.
+        input_channels: the patch channels the model learnt from, in order
+            (:meth:`~dynaclr.config.patches.PatchSpec.channel_labels`: ``source:channel
+            (normalization)``); ``None``: not recorded (an older dynaclr, or a VisCy or timm file).
     """
 
     config: ContrastiveModelConfig
@@ -52,6 +55,7 @@ class ContrastiveCheckpoint:
     provenance: Provenance
     model_name: str | None = None
     channel_indices: list[int] | None = None
+    input_channels: list[str] | None = None
 
     def encoder_arguments(self) -> dict[str, Any]:
         """:class:`~dynaclr.contrastive.ContrastiveEncoder` arguments of this architecture."""
@@ -143,21 +147,37 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         provenance=provenance,
         model_name=_recorded_model_name(checkpoint),
         channel_indices=hyper_parameters.get("channel_indices"),
+        input_channels=_recorded_input_channels(checkpoint),
     )
 
 
 def check_trained_on(
     checkpoint: ContrastiveCheckpoint, path: str | Path, patches: Provenance, store: str | Path
 ) -> None:
-    """Fail when ``path`` was trained on a patch store made with another patch spec than ``store``'s
-    (``patches`` is its provenance): its weights would be applied to patches they never saw."""
-    recorded = [item for item in checkpoint.provenance.inputs if item.kind == patches.kind]
+    """Fail when ``path`` was trained on ``store`` (``patches`` is its provenance) as it was made with
+    another patch spec: the store was rebuilt since, so the weights would read patches they never saw.
+
+    A store the model did not train on (another dataset's) is not compared: its spec may differ in
+    storage and focus (``z_range``), and the dry run checked that it gives the model's input
+    (:func:`dynaclr.config.patches.spec_contract`)."""
+    here = Path(store).resolve()
+    recorded = [
+        item
+        for item in checkpoint.provenance.inputs
+        if item.kind == patches.kind and Path(item.path).resolve() == here
+    ]
     if recorded and recorded[0].config_hash != patches.config_hash:
         raise ArtifactError(
             f"{path}: trained on patches made with patch-spec config hash {recorded[0].config_hash} "
             f"({recorded[0].path}), expected {patches.config_hash}, the hash of {store}: the patch store was "
             f"rebuilt with another spec since; {_rerun(Path(path))}"
         )
+
+
+def _recorded_input_channels(checkpoint: dict[str, Any]) -> list[str] | None:
+    summary = checkpoint.get(TRAINING_SUMMARY_KEY)
+    channels = summary.get("input_channels") if isinstance(summary, dict) else None
+    return [str(channel) for channel in channels] if isinstance(channels, list) else None
 
 
 def _recorded_model_name(checkpoint: dict[str, Any]) -> str | None:

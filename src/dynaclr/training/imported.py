@@ -41,7 +41,11 @@ from dynaclr.contrastive.encoder import ContrastiveEncoder
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.io.weights import load_weights_file
-from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, read_contrastive_checkpoint
+from dynaclr.training.checkpoint import (
+    TRAINING_SUMMARY_KEY,
+    ContrastiveCheckpoint,
+    read_contrastive_checkpoint,
+)
 
 __all__ = ["ImportModelInputs", "ImportModelOutputs", "import_model", "viscy_encoder_state"]
 
@@ -135,6 +139,26 @@ def _fit(encoder: ContrastiveEncoder, state: dict[str, torch.Tensor], path: Path
     encoder.load_state_dict(state, strict=True)
 
 
+def _check_dynaclr_input(
+    trained: ContrastiveCheckpoint, path: Path, channels: list[str] | None, patch_size_yx_px: int
+) -> None:
+    """A model.ckpt of this workflow learnt from the channels (in order, with their normalisation)
+    and the patch size the patch spec gives: the shapes alone would let a spec listing the same
+    number of channels in another order, or normalised otherwise, through."""
+    key = "the patch spec named by contrastive_models.<name>.training.patch_spec"
+    if channels is not None and trained.input_channels is not None and channels != trained.input_channels:
+        raise ArtifactError(
+            f"{path}: expected a model trained on the channels of {key}, {channels}, found a model trained "
+            f"on {trained.input_channels}; list the spec's channels in the model's order and normalisation"
+        )
+    if trained.patch_size_yx_px != patch_size_yx_px:
+        raise ArtifactError(
+            f"{path}: expected a model trained on patches of {patch_size_yx_px} px ({key}), found "
+            f"{trained.patch_size_yx_px} px: the network would see cells with another context; set the "
+            f"spec's patch_size_yx_px to {trained.patch_size_yx_px}"
+        )
+
+
 def import_model(
     config: ContrastiveModelConfig,
     checkpoint_format: CheckpointFormat,
@@ -146,6 +170,7 @@ def import_model(
     patch_size_yx_px: int,
     model_name: str,
     channel_indices: list[int] | None = None,
+    channels: list[str] | None = None,
 ) -> dict[str, Any]:
     """Check the file against the configured architecture and write it as this workflow's model.ckpt.
 
@@ -160,6 +185,9 @@ def import_model(
         patch_size_yx_px: the network input size (the spec's final patch size).
         model_name: the model's name in the workflow config (recorded: embedding checks it).
         channel_indices: ``stem: backbone``: the patch channels the network sees (``None``: all).
+        channels: the patch spec's channels, ``source:channel (normalization)`` in order
+            (:meth:`~dynaclr.config.patches.PatchSpec.channel_labels`); a ``dynaclr`` file that
+            records the channels it learnt from must have learnt from these. Recorded in the output.
 
     Returns:
         A summary: source, format, parameters, seconds.
@@ -179,14 +207,8 @@ def import_model(
         trained = read_contrastive_checkpoint(source)
         state = trained.encoder_state
         inputs_recorded = [(source, trained.provenance)]
-        if trained.patch_size_yx_px != patch_size_yx_px:
-            logger.warning(
-                "%s was trained on %d px patches; the patch spec gives %d px: the network sees cells at "
-                "another scale of context than in training",
-                source,
-                trained.patch_size_yx_px,
-                patch_size_yx_px,
-            )
+        _check_dynaclr_input(trained, source, channels, patch_size_yx_px)
+        channels = channels if channels is not None else trained.input_channels
     elif checkpoint_format == "timm":
         try:
             encoder.load_weights(source)
@@ -216,6 +238,7 @@ def import_model(
         "imported_from": str(source),
         "checkpoint_format": checkpoint_format,
         "parameters": sum(p.numel() for p in encoder.parameters()),
+        "input_channels": channels,
     }
     exported = {
         "state_dict": {f"encoder.{key}": tensor for key, tensor in encoder.state_dict().items()},

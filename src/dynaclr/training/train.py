@@ -74,7 +74,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from pydantic import field_validator, model_validator
 
-from dynaclr.config.patches import required_initial_patch_size_px
+from dynaclr.config.patches import channel_label, required_initial_patch_size_px
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.io import ArtifactKind, Provenance, StageFiles, atomic_output, config_hash, make_provenance
@@ -705,6 +705,7 @@ def _train(
         "train_fovs": train_fovs,
         "validation_fovs": validation_fovs,
         "datasets": pooled.datasets,
+        "input_channels": [channel_label(c) for c in store.attributes["patch_spec"]["channels"]],
         "tau_frames": pooled.recorded_tau(),
         "tau_frames_per_dataset": dict(zip(pooled.datasets, pooled.tau_frames, strict=True)),
         "n_patches": pooled.n_patches,

@@ -1,0 +1,126 @@
+"""Checks, made before any job runs, that a model's datasets were imaged alike where it matters.
+
+A patch spec is in pixels and slices (``patch_size_yx_px``, ``z_window_slices``) and ``tau_frames``
+in frames. Two datasets whose specs give the same input (:func:`~dynaclr.config.patches.
+spec_contract`) may still have been acquired with another objective (pixel size), another z step or
+another time interval; the network then sees, from the same number of pixels, another physical area
+or depth than it learnt from, and a pooled ``tau_frames`` another time in each dataset. Nothing in
+the embeddings would show it, so :func:`transfer_problems` refuses such a config when Snakemake
+parses the workflow (``snakemake -n``), one line per problem naming the key, the datasets and both
+values, unless the model's ``allow_other_scales`` says the user means it.
+
+The layouts are those of :func:`dynaclr.config.plate_checks.workflow_problems` (read from the
+plates' metadata, a simulated dataset's from its ``simulate`` config).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from dynaclr.config.plate_checks import source_layouts
+from dynaclr.config.workflow import ContrastiveModelEntry, WorkflowConfig
+from dynaclr.io.plate import PlateLayout
+
+__all__ = ["SCALE_RELATIVE_TOLERANCE", "transfer_problems"]
+
+#: Largest relative difference of pixel size, z step or time interval taken as the same sampling.
+SCALE_RELATIVE_TOLERANCE = 0.01
+
+
+def _differs(found: float, expected: float) -> bool:
+    """Both values are usable sizes and differ by more than :data:`SCALE_RELATIVE_TOLERANCE`."""
+    usable = all(math.isfinite(v) and v > 0 for v in (found, expected))
+    return usable and abs(found - expected) > SCALE_RELATIVE_TOLERANCE * expected
+
+
+def _kept_slices(config: WorkflowConfig, dataset: str, spec_name: str, layout: PlateLayout) -> int | None:
+    """Slices of ``dataset``'s patches of ``spec_name``, from the plates its channels are read from (a
+    2d phase plate has one); ``None``: the spec does not fit the stacks, which
+    :func:`~dynaclr.config.plate_checks.workflow_problems` reports."""
+    spec = config.datasets[dataset].patch_spec(spec_name)
+    plates = source_layouts(dataset, config.datasets[dataset], layout, config.results)
+    depths = {plates[c.source].shape_tczyx[2] for c in spec.channels if c.source in plates}
+    if len(depths) != 1:
+        return None
+    n_z = depths.pop()
+    try:
+        kept = spec.z_slices(n_z)
+    except ValueError:
+        return None
+    return len(range(*kept.indices(n_z)))
+
+
+def _scale_problems(
+    config: WorkflowConfig, model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]
+) -> list[str]:
+    """Every dataset the model trains on or embeds has the reference dataset's pixel size (and z step
+    where its patches hold several slices)."""
+    datasets = list(dict.fromkeys([*entry.train_datasets, *config.embedded_datasets(model)]))
+    if len(datasets) < 2 or entry.allow_other_scales:
+        return []
+    reference, spec_name = datasets[0], entry.training.patch_spec
+    role = "trained on" if entry.train_datasets else "embedded first"
+    expected = layouts[reference]
+    size = config.datasets[reference].patch_spec(spec_name).patch_size_yx_px
+    problems = []
+    for dataset in datasets[1:]:
+        found = layouts[dataset]
+        key = "train_datasets" if dataset in entry.train_datasets else "embed_datasets"
+        differences = []
+        pixel, wanted = found.geometry.pixel_size_um, expected.geometry.pixel_size_um
+        if _differs(pixel, wanted):
+            differences.append(
+                f"pixel size {pixel:g} µm (a {size} px patch spans {size * pixel:.3g} µm), expected "
+                f"{wanted:g} µm ({size * wanted:.3g} µm)"
+            )
+        depths = {_kept_slices(config, d, spec_name, layouts[d]) for d in (reference, dataset)}
+        step, wanted = found.geometry.z_step_um, expected.geometry.z_step_um
+        if all(depth is not None and depth > 1 for depth in depths) and _differs(step, wanted):
+            differences.append(f"z step {step:g} µm, expected {wanted:g} µm")
+        if differences:
+            problems.append(
+                f"contrastive_models.{model}.{key}: dataset {dataset!r} ({found.path}) is sampled "
+                f"otherwise than dataset {reference!r} ({expected.path}, {role}): "
+                + "; ".join(differences)
+                + f"; patch spec {spec_name!r} is in pixels and slices, so the model would see another "
+                "physical area than it learnt from. Leave the dataset out (name embed_datasets), correct "
+                f"the plate's scale metadata, or set contrastive_models.{model}.allow_other_scales: true"
+            )
+    return problems
+
+
+def _tau_problems(model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]) -> list[str]:
+    """A ``tau_frames`` pooled over datasets means one time in every dataset: their intervals agree."""
+    training = entry.training
+    if training.sampling != "time_aware" or training.tau_frames is None or len(entry.train_datasets) < 2:
+        return []
+    reference = entry.train_datasets[0]
+    wanted = layouts[reference].time_interval_minutes
+    other = {
+        d: layouts[d].time_interval_minutes
+        for d in entry.train_datasets[1:]
+        if _differs(layouts[d].time_interval_minutes, wanted)
+    }
+    if not other:
+        return []
+    found = ", ".join(f"{d!r} {v:g} min ({training.tau_frames * v:g} min)" for d, v in other.items())
+    return [
+        f"contrastive_models.{model}.training.tau_frames: expected the time interval of dataset "
+        f"{reference!r} ({wanted:g} min: tau = {training.tau_frames * wanted:g} min) in every training "
+        f"dataset, found {found}; give tau_minutes instead (converted with each dataset's own interval)"
+    ]
+
+
+def transfer_problems(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout]) -> list[str]:
+    """Every model whose datasets are sampled otherwise (module docstring), one line each.
+
+    Args:
+        config: the validated workflow config.
+        raw_layouts: each dataset's raw plate layout (its geometry: pixel size, z step, interval).
+    """
+    problems = []
+    for model, entry in config.contrastive_models.items():
+        problems += _scale_problems(config, model, entry, raw_layouts)
+        problems += _tau_problems(model, entry, raw_layouts)
+    return problems

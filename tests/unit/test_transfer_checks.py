@@ -1,0 +1,160 @@
+"""Trained once, applied elsewhere: a model never reads, without being told, a dataset sampled
+otherwise than the one it learnt from (pixel size, z step; a pooled tau in frames over other time
+intervals); the dry run refuses it naming the key, the datasets and both values."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import REPO_ROOT
+from test_early_checks import refused
+
+from dynaclr.config.plate_checks import simulated_layout
+from dynaclr.config.transfer_checks import transfer_problems
+from dynaclr.config.workflow import WorkflowConfig
+
+DEFAULT = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+
+
+def problems(cfg: dict[str, Any]) -> list[str]:
+    """The transfer problems of ``cfg``, its simulated datasets' layouts from their configs."""
+    workflow = WorkflowConfig.model_validate(cfg)
+    layouts = {
+        name: simulated_layout(dataset.simulate, f"results/{name}/raw.zarr")
+        for name, dataset in workflow.datasets.items()
+        if dataset.simulate is not None
+    }
+    return transfer_problems(workflow, layouts)
+
+
+def demo(**simulate: Any) -> dict[str, Any]:
+    """The demo config with ``demo_15min``'s ``simulate`` keys replaced."""
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"]["demo_15min"]["simulate"].update(simulate)
+    return cfg
+
+
+def test_the_demo_datasets_are_sampled_alike() -> None:
+    assert problems(copy.deepcopy(DEFAULT)) == []
+
+
+def test_a_dataset_of_another_objective_is_refused_naming_both_pixel_sizes() -> None:
+    found = problems(demo(pixel_size_um=0.325))
+    assert len(found) == 2  # both trained models (the imported one embeds demo_15min alone)
+    assert found[0].startswith("contrastive_models.time_aware_ntxent.embed_datasets: dataset 'demo_15min'")
+    assert "pixel size 0.325 µm (a 48 px patch spans 15.6 µm), expected 0.65 µm (31.2 µm)" in found[0]
+    assert "allow_other_scales: true" in found[0]
+    assert not any("z step" in line for line in found)
+
+
+def test_a_different_z_step_matters_only_for_patches_of_several_slices() -> None:
+    cfg = demo(z_step_um=0.5)
+    assert any("z step 0.5 µm, expected 2 µm" in line for line in problems(cfg))
+    for dataset in ("demo", "demo_15min"):
+        cfg["datasets"][dataset]["patches"][0]["z_window_slices"] = 1
+    assert problems(cfg) == []
+    phase_only = {
+        "name": "phase",
+        "channels": [{"source": "phase", "channel": "Phase3D", "normalization": "zscore"}],
+    }
+    for dataset in ("demo", "demo_15min"):  # a 2d phase plate: all its slices are one
+        cfg["datasets"][dataset]["phase"]["mode"] = "2d"
+        cfg["datasets"][dataset]["patches"] = [cfg["datasets"][dataset]["patches"][0], phase_only]
+    cfg["contrastive_models"]["time_aware_ntxent"]["training"]["patch_spec"] = "phase"
+    assert problems(cfg) == []
+
+
+def test_a_difference_within_one_percent_is_the_same_sampling() -> None:
+    assert problems(demo(pixel_size_um=0.65 * 1.005)) == []
+
+
+def test_allow_other_scales_accepts_the_dataset_and_leaving_it_out_too() -> None:
+    cfg = demo(pixel_size_um=0.325)
+    for entry in cfg["contrastive_models"].values():
+        entry["allow_other_scales"] = True
+    assert problems(cfg) == []
+    cfg = demo(pixel_size_um=0.325)
+    for entry in cfg["contrastive_models"].values():
+        entry["embed_datasets"] = ["demo"] if entry.get("train_datasets") else ["demo_15min"]
+    cfg["analysis"]["classification"]["apply_to"] = []  # no model embeds demo and demo_15min now
+    assert problems(cfg) == []
+
+
+def test_pooled_training_on_other_pixel_sizes_is_refused_as_train_datasets() -> None:
+    cfg = demo(pixel_size_um=0.325)
+    cfg["contrastive_models"] = {
+        "m": {**cfg["contrastive_models"]["time_aware_ntxent"], "train_datasets": ["demo", "demo_15min"]}
+    }
+    cfg["analysis"]["occlusion"] = {"enabled": False}
+    cfg["analysis"]["distillation"] = {"enabled": False}
+    (line,) = problems(cfg)
+    assert line.startswith("contrastive_models.m.train_datasets: dataset 'demo_15min'")
+    assert "dataset 'demo' (results/demo/raw.zarr, trained on)" in line
+
+
+def test_a_pooled_tau_in_frames_over_other_intervals_is_refused() -> None:
+    cfg = copy.deepcopy(DEFAULT)
+    training = cfg["contrastive_models"]["time_aware_ntxent"]["training"]
+    cfg["contrastive_models"] = {
+        "m": {
+            **cfg["contrastive_models"]["time_aware_ntxent"],
+            "train_datasets": ["demo", "demo_15min"],
+            "training": {**{k: v for k, v in training.items() if k != "tau_minutes"}, "tau_frames": 1},
+        }
+    }
+    cfg["analysis"]["occlusion"] = {"enabled": False}
+    cfg["analysis"]["distillation"] = {"enabled": False}
+    (line,) = problems(cfg)
+    assert line == (
+        "contrastive_models.m.training.tau_frames: expected the time interval of dataset 'demo' (30 min: "
+        "tau = 30 min) in every training dataset, found 'demo_15min' 15 min (15 min); give tau_minutes "
+        "instead (converted with each dataset's own interval)"
+    )
+    cfg["contrastive_models"]["m"]["training"] = training  # tau_minutes: frames per dataset
+    assert problems(cfg) == []
+
+
+def test_the_dry_run_refuses_a_dataset_of_another_objective(tmp_path: Path) -> None:
+    message = refused(demo(pixel_size_um=0.325), tmp_path)
+    assert message.startswith("The config does not fit the data")
+    assert "contrastive_models.time_aware_ntxent.embed_datasets: dataset 'demo_15min'" in message
+    assert not (tmp_path / "results").exists()
+
+
+def test_apply_to_a_dataset_no_model_embeds_is_refused() -> None:
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"]["demo_15min"]["patches"][0]["patch_size_yx_px"] = 64  # not embedded by default
+    cfg["contrastive_models"].pop("viscy_fixture")
+    cfg["analysis"]["occlusion"] = {"enabled": False}
+    assert cfg["analysis"]["classification"]["apply_to"] == ["demo_15min"]
+    with pytest.raises(
+        ValueError,
+        match=r"apply_to: 'demo_15min' would get no predictions: .*found models "
+        r"embedding it \[\]",
+    ):
+        WorkflowConfig.model_validate(cfg)
+    cfg["analysis"]["classification"]["apply_to"] = ["demo"]  # the dataset the classifiers train on
+    with pytest.raises(ValueError, match=r"apply_to: 'demo' would get no predictions"):
+        WorkflowConfig.model_validate(cfg)
+    cfg["analysis"]["classification"]["apply_to"] = None  # default: every other embedded dataset
+    WorkflowConfig.model_validate(cfg)
+
+
+def test_an_explicit_dtw_reference_names_its_dataset_when_there_are_several() -> None:
+    cfg = copy.deepcopy(DEFAULT)
+    reference = {"fov_name": "B/1/0", "track_id": 3, "t_start": 2, "t_stop": 12, "onset_t": 5}
+    cfg["analysis"]["pseudotime"]["reference"] = reference  # demo and demo_15min both have B/1/0
+    with pytest.raises(ValueError, match=r"pseudotime.reference.dataset: expected the dataset whose track 3"):
+        WorkflowConfig.model_validate(cfg)
+    cfg["analysis"]["pseudotime"]["reference"] = {**reference, "dataset": "nowhere"}
+    with pytest.raises(ValueError, match=r"'nowhere' is not a dataset"):
+        WorkflowConfig.model_validate(cfg)
+    cfg["analysis"]["pseudotime"]["reference"] = {**reference, "dataset": "demo"}
+    WorkflowConfig.model_validate(cfg)  # demo_15min is simulated: its ground truth picks its reference
+    cfg["datasets"]["mine"] = {"plate": "/data/mine.zarr", "patches": cfg["datasets"]["demo"]["patches"]}
+    with pytest.raises(ValueError, match=r"datasets \['mine'\] need a reference of their own"):
+        WorkflowConfig.model_validate(cfg)
