@@ -505,3 +505,33 @@ def test_a_plate_without_scale_is_refused_where_a_stage_needs_it(case: str, tmp_
     for part in expected:
         assert any(part in problem for problem in problems), f"{part!r} not in {problems}"
     assert len(problems) == len([part for part in expected if part.startswith("datasets.")])
+
+
+def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(plate: Path, tmp_path: Path) -> None:
+    """The reference is a track of `mine`: `mine` is aligned to it (no infection state needed); the
+    plate dataset `theirs`, whose table trains an infection classifier, picks its own reference from
+    its predictions; `bare`, with no classifier, is not aligned (as with no explicit reference)."""
+    table = tmp_path / "theirs.csv"
+    table.write_text("fov_name,track_id,t,task,label\nA/1/Pos0,1,0,infection,uninfected\n")
+    config = plate_config(plate)
+    config["datasets"]["theirs"] = {
+        **copy.deepcopy(config["datasets"]["mine"]),
+        "annotations": {"table": str(table), "tasks": ["infection"]},
+    }
+    config["datasets"]["bare"] = copy.deepcopy(config["datasets"]["mine"])
+    config["analysis"]["pseudotime"] = {
+        "reference": {"dataset": "mine", "fov_name": "A/1/Pos0", "track_id": 1, "t_start": 0, "t_stop": 6, "onset_t": 3}
+    }
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    aligned = {
+        (job.wildcards["model"], job.wildcards["dataset"]): sorted(map(str, job.input))
+        for job in planned_jobs(configfile, tmp_path)
+        if job.rule.name == "align_pseudotime"
+    }
+    models = ["engineered_features", "m"]
+    assert sorted(aligned) == [(m, d) for m in models for d in ("mine", "theirs")]
+    for model in models:
+        assert aligned[model, "mine"] == [f"results/embeddings/{model}/mine.zarr"]
+        assert f"results/evaluation/predictions/{model}/theirs.parquet" in aligned[model, "theirs"]

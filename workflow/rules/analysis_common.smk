@@ -6,8 +6,9 @@
 #   rule draw_annotations) or imported from the table a dataset names (annotations.table, any
 #   dataset, rule import_annotations); both write results/{dataset}/annotations.parquet;
 #   DTW pseudo-time: simulated datasets (reference and accuracy from ground truth), datasets with
-#   an imported table whose infection classifier picks the reference, or every dataset when the
-#   config names an explicit reference (analysis.pseudotime.reference). Without ground truth the
+#   an imported table whose infection classifier picks the reference, and the dataset whose track
+#   the config names as explicit reference (analysis.pseudotime.reference; the other datasets pick
+#   theirs as without one), or every dataset when the event is division. Without ground truth the
 #   accuracy table holds aligned onsets only (true onsets and errors NaN);
 #   simulated datasets only: infected-fraction and pseudo-time figures, which plot ground truth.
 
@@ -438,14 +439,26 @@ def infection_predicted(model, dataset):
     return any(infection_classified(source) for source in transfer_sources(model, dataset))
 
 
+def explicit_reference_dataset():
+    """The dataset whose track is the explicit DTW reference (analysis.pseudotime.reference: its
+    ``dataset``, else the config's only dataset), or None without one."""
+    reference = CONFIG.analysis.pseudotime.reference
+    if reference is None:
+        return None
+    return reference.dataset if reference.dataset is not None else DATASETS[0]
+
+
 def aligned_pairs():
+    """(model, dataset) aligned by DTW: simulated datasets (ground truth), those with an infection
+    classifier, the explicit reference's dataset, and every pair when the event is division."""
     # division: the event is read from each dataset's own lineage, so every pair is aligned
     lineage_event = CONFIG.analysis.pseudotime.event == "division"
-    explicit_reference = CONFIG.analysis.pseudotime.reference is not None
+    # an explicit reference is a track of one dataset; the others choose theirs as without one
+    referenced = explicit_reference_dataset()
     return [
         (m, d)
         for m, d in embedding_pairs()
-        if d in SIMULATED or lineage_event or explicit_reference or infection_classified(d)
+        if d in SIMULATED or lineage_event or d == referenced or infection_classified(d)
     ]
 
 
@@ -519,10 +532,10 @@ def annotation_table_input(wildcards):
 
 def pseudotime_input(wildcards):
     """What gives the infection state: ground truth (simulated), else the infection classifier's
-    predictions unless the config names the reference explicitly."""
+    predictions, except on the dataset whose track is the explicit reference (which needs none)."""
     if wildcards.dataset in SIMULATED:
         return ground_truth_input(wildcards)
-    if CONFIG.analysis.pseudotime.reference is None and CONFIG.analysis.pseudotime.event == "infection":
+    if CONFIG.analysis.pseudotime.event == "infection" and wildcards.dataset != explicit_reference_dataset():
         return {"predictions": prediction_file(wildcards.model, wildcards.dataset)}
     return {}
 

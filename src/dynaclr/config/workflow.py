@@ -529,18 +529,6 @@ class WorkflowConfig(StrictModel):
             raise ValueError(
                 f"{key}: {reference.dataset!r} is not a dataset; datasets are {sorted(self.datasets)}"
             )
-        # With an explicit reference the workflow aligns every embedded dataset and gives a plate dataset's
-        # alignment no infection state (workflow/rules/analysis_common.smk: aligned_pairs, pseudotime_input),
-        # so a plate dataset other than the reference's could not choose its own reference.
-        embedded = {d for model in self.contrastive_models for d in self.embedded_datasets(model)}
-        unaligned = sorted(d for d in embedded - {reference.dataset} if not self.datasets[d].is_simulated)
-        if self.analysis.pseudotime.event == "infection" and unaligned:
-            raise ValueError(
-                f"{key}: the reference is a track of {reference.dataset!r}, so datasets {unaligned} need a "
-                "reference of their own, chosen from an infection state they are not given with an explicit "
-                "reference; remove analysis.pseudotime.reference (each dataset then chooses its own, from "
-                "ground truth or its infection classifier) or leave those datasets out of the models"
-            )
 
     def _check_apply_to(self) -> None:
         """Every dataset ``apply_to`` names gets predictions: some contrastive model embeds it and a
