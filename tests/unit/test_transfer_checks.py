@@ -5,6 +5,7 @@ intervals); the dry run refuses it naming the key, the datasets and both values.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,39 @@ def test_an_explicit_dtw_reference_names_its_dataset_when_there_are_several() ->
     # a plate dataset other than the reference's picks its own reference from its infection
     # classifier's predictions, or is not aligned without one (as with no explicit reference)
     WorkflowConfig.model_validate(cfg)
+
+
+def test_baseline_classifiers_do_not_transfer_between_datasets_sampled_otherwise(tmp_path: Path) -> None:
+    """Each trained model embeds one dataset, the baselines both: a baseline's classifiers predict the
+    other dataset only when it has the same pixel size, and the dry run says which transfers it left out."""
+    from integration.workflow_helpers import TINY_TRAINING, snakemake, tiny_workflow_config, write_config
+
+    config = tiny_workflow_config()
+    config["datasets"]["other"] = copy.deepcopy(config["datasets"]["tiny"])
+    config["contrastive_models"] = {
+        f"on_{name}": {
+            "train_datasets": [name],
+            "embed_datasets": [name],
+            "training": {**TINY_TRAINING, "sampling": "classical"},
+        }
+        for name in ("tiny", "other")
+    }
+    config["analysis"].update(interpretation={"enabled": False}, occlusion={"enabled": False})
+
+    def plan() -> tuple[str, int]:
+        write_config(tmp_path, config)
+        result = snakemake(tmp_path, "--dry-run")
+        text = result.stdout + result.stderr
+        found = re.search(r"^transfer_classifiers\s+(\d+)$", text, re.M)
+        return text, int(found.group(1)) if found else 0
+
+    text, transfers = plan()
+    assert transfers == 2 and "Skipped transfer" not in text  # the baseline: tiny -> other, other -> tiny
+    config["datasets"]["other"]["simulate"]["pixel_size_um"] = 0.325
+    text, transfers = plan()
+    assert transfers == 0
+    for source, target in (("tiny", "other"), ("other", "tiny")):
+        assert (
+            f"Skipped transfer: baseline engineered_features: the classifiers of dataset {source!r} do not "
+            f"predict dataset {target!r}, sampled otherwise: pixel size"
+        ) in text

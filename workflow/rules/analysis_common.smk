@@ -376,13 +376,53 @@ def classified_pairs():
     return [(model, dataset) for model, dataset in embedding_pairs() if dataset in classifier_sources()]
 
 
-def transfer_sources(model, dataset):
-    """Datasets whose classifiers (same model) predict ``dataset`` (analysis.classification.apply_to)."""
+@functools.cache
+def baseline_scale_differences(model, source, target):
+    """How ``target`` is sampled otherwise than ``source`` (pixel size, z step where the patches hold
+    several slices; dynaclr.config.transfer_checks.scale_differences) in the patch specs the baseline
+    ``model`` embeds them with; empty when alike."""
+    from dynaclr.config.transfer_checks import scale_differences
+
+    layouts = {d: plate_layout(d) for d in (source, target)}
+    specs = ((source, embedding_spec(model, source)), (target, embedding_spec(model, target)))
+    return scale_differences(CONFIG, layouts, *specs)
+
+
+def _candidate_sources(model, dataset):
+    """Datasets whose classifiers (same model) may predict ``dataset``: the classifier sources the
+    model embeds, if ``dataset`` is one analysis.classification.apply_to names (all when null)."""
     apply_to = CONFIG.analysis.classification.apply_to
     if apply_to is not None and dataset not in apply_to:
         return []
     pairs = set(embedding_pairs())
     return [s for s in classifier_sources() if s != dataset and (model, s) in pairs]
+
+
+def transfer_sources(model, dataset):
+    """Datasets whose classifiers (same model) predict ``dataset`` (analysis.classification.apply_to).
+    A baseline's classifiers predict only datasets sampled as their own (pixel size, z step): a trained
+    model embedding datasets sampled otherwise is refused unless allow_other_scales, and a baseline
+    has no such opt-in; the transfers left out are logged at planning (skipped_baseline_transfers)."""
+    sources = _candidate_sources(model, dataset)
+    if model in BASELINES:
+        sources = [s for s in sources if not baseline_scale_differences(model, s, dataset)]
+    return sources
+
+
+def skipped_baseline_transfers():
+    """One line per baseline transfer left out because the two datasets are sampled otherwise."""
+    lines = []
+    for model, dataset in embedding_pairs():
+        if model not in BASELINES:
+            continue
+        for source in _candidate_sources(model, dataset):
+            differences = baseline_scale_differences(model, source, dataset)
+            if differences:
+                lines.append(
+                    f"baseline {model}: the classifiers of dataset {source!r} do not predict dataset "
+                    f"{dataset!r}, sampled otherwise: " + "; ".join(differences)
+                )
+    return lines
 
 
 def transferred_pairs():
@@ -812,6 +852,12 @@ def findings_files():
 
 
 FINDINGS_FILES, FINDINGS_SOURCES = findings_files()
+
+if workflow.is_main_process:
+    from snakemake.logging import logger
+
+    for _line in skipped_baseline_transfers():
+        logger.warning(f"Skipped transfer: {_line}")
 FINDINGS_RST = f"{RESULTS}/report/findings.rst"
 
 

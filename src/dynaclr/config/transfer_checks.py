@@ -7,7 +7,9 @@ another time interval; the network then sees, from the same number of pixels, an
 or depth than it learnt from, and a pooled ``tau_frames`` another time in each dataset. Nothing in
 the embeddings would show it, so :func:`transfer_problems` refuses such a config when Snakemake
 parses the workflow (``snakemake -n``), one line per problem naming the key, the datasets and both
-values, unless the model's ``allow_other_scales`` says the user means it.
+values, unless the model's ``allow_other_scales`` says the user means it. The baselines' classifiers
+are not transferred between datasets :func:`scale_differences` tells apart (the workflow's
+``transfer_sources``; the dry run logs each transfer left out).
 
 The layouts are those of :func:`dynaclr.config.plate_checks.workflow_problems` (read from the
 plates' metadata, a simulated dataset's from its ``simulate`` config).
@@ -22,7 +24,7 @@ from dynaclr.config.plate_checks import source_layouts
 from dynaclr.config.workflow import ContrastiveModelEntry, WorkflowConfig
 from dynaclr.io.plate import PlateLayout
 
-__all__ = ["SCALE_RELATIVE_TOLERANCE", "transfer_problems"]
+__all__ = ["SCALE_RELATIVE_TOLERANCE", "scale_differences", "transfer_problems"]
 
 #: Largest relative difference of pixel size, z step or time interval taken as the same sampling.
 SCALE_RELATIVE_TOLERANCE = 0.01
@@ -51,6 +53,33 @@ def _kept_slices(config: WorkflowConfig, dataset: str, spec_name: str, layout: P
     return len(range(*kept.indices(n_z)))
 
 
+def scale_differences(
+    config: WorkflowConfig,
+    layouts: Mapping[str, PlateLayout],
+    reference: tuple[str, str],
+    other: tuple[str, str],
+) -> list[str]:
+    """How ``other`` is sampled otherwise than ``reference``, each a ``(dataset, patch spec name)``:
+    its pixel size and, where both datasets' patches hold several slices, its z step, each when it
+    differs by more than :data:`SCALE_RELATIVE_TOLERANCE` (one phrase each; empty: alike, or a size
+    unknown). ``layouts`` holds both datasets' raw plate layouts."""
+    (reference_dataset, reference_spec), (dataset, spec) = reference, other
+    expected, found = layouts[reference_dataset], layouts[dataset]
+    size = config.datasets[reference_dataset].patch_spec(reference_spec).patch_size_yx_px
+    differences = []
+    pixel, wanted = found.geometry.pixel_size_um, expected.geometry.pixel_size_um
+    if _differs(pixel, wanted):
+        differences.append(
+            f"pixel size {pixel:g} µm (a {size} px patch spans {size * pixel:.3g} µm), expected "
+            f"{wanted:g} µm ({size * wanted:.3g} µm)"
+        )
+    depths = {_kept_slices(config, d, n, layouts[d]) for d, n in (reference, other)}
+    step, wanted = found.geometry.z_step_um, expected.geometry.z_step_um
+    if all(depth is not None and depth > 1 for depth in depths) and _differs(step, wanted):
+        differences.append(f"z step {step:g} µm, expected {wanted:g} µm")
+    return differences
+
+
 def _scale_problems(
     config: WorkflowConfig, model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]
 ) -> list[str]:
@@ -61,27 +90,14 @@ def _scale_problems(
         return []
     reference, spec_name = datasets[0], entry.training.patch_spec
     role = "trained on" if entry.train_datasets else "embedded first"
-    expected = layouts[reference]
-    size = config.datasets[reference].patch_spec(spec_name).patch_size_yx_px
     problems = []
     for dataset in datasets[1:]:
-        found = layouts[dataset]
         key = "train_datasets" if dataset in entry.train_datasets else "embed_datasets"
-        differences = []
-        pixel, wanted = found.geometry.pixel_size_um, expected.geometry.pixel_size_um
-        if _differs(pixel, wanted):
-            differences.append(
-                f"pixel size {pixel:g} µm (a {size} px patch spans {size * pixel:.3g} µm), expected "
-                f"{wanted:g} µm ({size * wanted:.3g} µm)"
-            )
-        depths = {_kept_slices(config, d, spec_name, layouts[d]) for d in (reference, dataset)}
-        step, wanted = found.geometry.z_step_um, expected.geometry.z_step_um
-        if all(depth is not None and depth > 1 for depth in depths) and _differs(step, wanted):
-            differences.append(f"z step {step:g} µm, expected {wanted:g} µm")
+        differences = scale_differences(config, layouts, (reference, spec_name), (dataset, spec_name))
         if differences:
             problems.append(
-                f"contrastive_models.{model}.{key}: dataset {dataset!r} ({found.path}) is sampled "
-                f"otherwise than dataset {reference!r} ({expected.path}, {role}): "
+                f"contrastive_models.{model}.{key}: dataset {dataset!r} ({layouts[dataset].path}) is sampled "
+                f"otherwise than dataset {reference!r} ({layouts[reference].path}, {role}): "
                 + "; ".join(differences)
                 + f"; patch spec {spec_name!r} is in pixels and slices, so the model would see another "
                 "physical area than it learnt from. Leave the dataset out (name embed_datasets), correct "
