@@ -507,7 +507,9 @@ def test_a_plate_without_scale_is_refused_where_a_stage_needs_it(case: str, tmp_
     assert len(problems) == len([part for part in expected if part.startswith("datasets.")])
 
 
-def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(plate: Path, tmp_path: Path) -> None:
+def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(
+    plate: Path, tmp_path: Path
+) -> None:
     """The reference is a track of `mine`: `mine` is aligned to it (no infection state needed); the
     plate dataset `theirs`, whose table trains an infection classifier, picks its own reference from
     its predictions; `bare`, with no classifier, is not aligned (as with no explicit reference)."""
@@ -520,7 +522,14 @@ def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(pla
     }
     config["datasets"]["bare"] = copy.deepcopy(config["datasets"]["mine"])
     config["analysis"]["pseudotime"] = {
-        "reference": {"dataset": "mine", "fov_name": "A/1/Pos0", "track_id": 1, "t_start": 0, "t_stop": 6, "onset_t": 3}
+        "reference": {
+            "dataset": "mine",
+            "fov_name": "A/1/Pos0",
+            "track_id": 1,
+            "t_start": 0,
+            "t_stop": 6,
+            "onset_t": 3,
+        }
     }
     (tmp_path / "config").mkdir()
     configfile = tmp_path / "config" / "config.yaml"

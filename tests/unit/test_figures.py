@@ -141,6 +141,7 @@ def test_results_table_merges_the_evaluations(tmp_path):
             "dataset": ["demo", "other", "demo"],
             "distribution": ["in", "out", "untrained"],
             "trained_on": ["demo", "demo", ""],
+            "time_interval_minutes": [30.0, 15.0, 30.0],
         }
     )
     dtw = pd.DataFrame(
@@ -159,6 +160,7 @@ def test_results_table_merges_the_evaluations(tmp_path):
         ("dynaclr", "other"),
     ]
     assert list(table["distribution"]) == ["in", "untrained", "out"]
+    assert list(table["time_interval_minutes"]) == [30.0, 30.0, 15.0]  # the dataset's frame interval
     other = table.iloc[2]
     assert np.isnan(other["f1_infection"]) and other["f1_infection_transferred"] == 0.8
     assert other["f1_infection_transferred_from"] == "demo" and np.isnan(other["smoothness"])

@@ -364,3 +364,24 @@ def test_results_table_stage_compares_the_models(artifacts, tmp_path):
         ),
     )
     assert temporal_only["f1_infection"].isna().all() and temporal_only["dtw_onset_mae_frames"].isna().all()
+
+
+def test_results_table_names_each_row_s_frame_interval(artifacts, tmp_path):
+    """Smoothness and dynamic range compare adjacent frames: each row says how long a frame step is."""
+    _temporal_metrics(artifacts, tmp_path)
+    datasets = pd.read_csv(tmp_path / "temporal.csv")[["model", "dataset"]].drop_duplicates()
+    pairs = [
+        {"model": m, "dataset": d, "distribution": "in", "trained_on": d, "time_interval_minutes": 15.0}
+        for m, d in zip(datasets["model"], datasets["dataset"], strict=True)
+    ]
+    outputs = ResultsTableOutputs(
+        csv=tmp_path / "t.csv", html=tmp_path / "t.html", png=tmp_path / "t.png", svg=tmp_path / "t.svg"
+    )
+    results_table_stage(ResultsTableInputs(temporal_metrics=tmp_path / "temporal.csv"), outputs, pairs=pairs)
+    on_disk = pd.read_csv(outputs.csv)
+    columns = ["model", "dataset", "distribution", "trained_on", "time_interval_minutes"]
+    assert list(on_disk.columns[:5]) == columns
+    assert (on_disk["time_interval_minutes"] == 15.0).all()
+    older = [{k: v for k, v in pair.items() if k != "time_interval_minutes"} for pair in pairs]
+    results_table_stage(ResultsTableInputs(temporal_metrics=tmp_path / "temporal.csv"), outputs, pairs=older)
+    assert pd.read_csv(outputs.csv)["time_interval_minutes"].isna().all()  # not given: NaN

@@ -581,7 +581,8 @@ def pseudotime_input(wildcards):
 
 
 def results_table_pairs():
-    """Per embedded (model, dataset): how the dataset relates to the model's training (results table)."""
+    """Per embedded (model, dataset): how the dataset relates to the model's training, and the
+    dataset's frame interval (smoothness and dynamic range compare adjacent frames) (results table)."""
     rows = []
     for model, dataset in embedding_pairs():
         entry = CONFIG.contrastive_models.get(model)
@@ -591,7 +592,15 @@ def results_table_pairs():
             trained_on = f"file {entry.model_file}"
         else:
             trained_on = ",".join(entry.train_datasets)
-        rows.append({"model": model, "dataset": dataset, "distribution": distribution(model, dataset), "trained_on": trained_on})
+        rows.append(
+            {
+                "model": model,
+                "dataset": dataset,
+                "distribution": distribution(model, dataset),
+                "trained_on": trained_on,
+                "time_interval_minutes": plate_layout(dataset).time_interval_minutes,
+            }
+        )
     return rows
 
 

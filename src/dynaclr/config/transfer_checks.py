@@ -63,7 +63,7 @@ def scale_differences(
     its pixel size and, where both datasets' patches hold several slices, its z step, each when it
     differs by more than :data:`SCALE_RELATIVE_TOLERANCE` (one phrase each; empty: alike, or a size
     unknown). ``layouts`` holds both datasets' raw plate layouts."""
-    (reference_dataset, reference_spec), (dataset, spec) = reference, other
+    (reference_dataset, reference_spec), (dataset, _) = reference, other
     expected, found = layouts[reference_dataset], layouts[dataset]
     size = config.datasets[reference_dataset].patch_spec(reference_spec).patch_size_yx_px
     differences = []

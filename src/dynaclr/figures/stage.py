@@ -66,7 +66,7 @@ from dynaclr.figures.plots import (
     plot_projections,
     plot_pseudotime_accuracy,
 )
-from dynaclr.figures.table import plot_results_table, results_table, results_table_html
+from dynaclr.figures.table import PAIR_COLUMNS, plot_results_table, results_table, results_table_html
 from dynaclr.figures.trajectories import (
     CELL_KEYS,
     aligned_frames,
@@ -357,7 +357,8 @@ def results_table_stage(
 
     The CSV holds the numeric table (columns of :func:`~dynaclr.figures.table.results_table`);
     the classification and DTW columns come from the inputs that are given. ``pairs`` (rule
-    ``params.pairs``): per (model, dataset) its ``distribution`` and ``trained_on``.
+    ``params.pairs``): per (model, dataset) its ``distribution``, ``trained_on`` and the dataset's
+    ``time_interval_minutes`` (frame interval; a key left out is NaN).
 
     Returns:
         The numeric table.
@@ -367,9 +368,7 @@ def results_table_stage(
         temporal_metrics=read_csv(inputs.temporal_metrics, ("model", "dataset")),
         classification=None if classification is None else read_csv(classification, ("task",)),
         dtw_accuracy=None if dtw_accuracy is None else read_csv(dtw_accuracy, DTW_ACCURACY_COLUMNS),
-        pairs=None
-        if pairs is None
-        else pd.DataFrame(pairs, columns=["model", "dataset", "distribution", "trained_on"]),
+        pairs=None if pairs is None else pd.DataFrame(pairs, columns=["model", "dataset", *PAIR_COLUMNS]),
     )
     write_csv(table, outputs.csv)
     with atomic_output(outputs.html) as tmp:

@@ -2,7 +2,9 @@
 
 Columns of :func:`results_table`: ``model, dataset``; ``distribution`` (``in``: the model trained
 on this dataset, ``out``: on others, ``external``: read from a file, ``untrained``: a baseline) and
-``trained_on`` when the workflow gives them; ``smoothness`` and ``dynamic_range`` as the
+``trained_on`` and ``time_interval_minutes`` (the dataset's frame interval: smoothness and
+dynamic range compare adjacent frames, so rows of datasets of other intervals measure other time
+steps) when the workflow gives them; ``smoothness`` and ``dynamic_range`` as the
 paper's tables define them (``temporal_metrics.csv`` rows of definition ``paper``, no CIs);
 ``smoothness_track_pairs`` and ``dynamic_range_track_pairs``, this project's stricter definition,
 with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs, of classifiers
@@ -20,6 +22,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
+
+#: Columns of ``pairs`` that the table carries first (those present), after ``model, dataset``.
+PAIR_COLUMNS = ("distribution", "trained_on", "time_interval_minutes")
 
 _DISPLAY = (
     ("smoothness", "Smoothness (paper) ↓"),
@@ -39,8 +44,8 @@ def results_table(
 ) -> pd.DataFrame:
     """Merge the evaluation tables into one numeric comparison table (columns in module docstring).
 
-    ``pairs`` (``model, dataset, distribution, trained_on``) says how each dataset relates to what
-    its model learnt from; its columns come first.
+    ``pairs`` (``model, dataset`` and :data:`PAIR_COLUMNS`: how each dataset relates to what its
+    model learnt from, and the dataset's frame interval) gives the columns that come first.
     """
     parts: list[pd.DataFrame] = []
     if temporal_metrics is not None and len(temporal_metrics):
@@ -98,9 +103,8 @@ def results_table(
     for part in parts[1:]:
         table = table.merge(part, on=["model", "dataset"], how="outer")
     if pairs is not None:
-        table = pairs[["model", "dataset", "distribution", "trained_on"]].merge(
-            table, on=["model", "dataset"], how="right"
-        )
+        carried = [column for column in PAIR_COLUMNS if column in pairs.columns]
+        table = pairs[["model", "dataset", *carried]].merge(table, on=["model", "dataset"], how="right")
     for name, _ in _DISPLAY:
         if name not in table.columns:
             table[name] = np.nan
