@@ -142,7 +142,7 @@ def test_positions_in_wrong_units_are_refused(planted, tracks, tmp_path):
         _import(path, tracks, out)
     message = str(info.value)
     assert message.startswith(f"{path}: {n_outside} of {len(table)} annotations with y, x")
-    assert "outside the image (y in [0, 256), x in [0, 256) pixels)" in message
+    assert "outside the image (y in [-0.5, 255.5], x in [-0.5, 255.5] pixels)" in message
     assert "not micrometres" in message and "more than 1% outside is refused" in message
     assert not out.exists()
 
@@ -159,6 +159,32 @@ def test_a_stray_position_outside_the_image_is_a_warning_with_its_count(planted,
     assert len(warned) == 1
     assert warned[0].startswith(f"{path}: 1 of {len(table)} annotations with y, x")
     assert "at y -4, x 100 (at row 4)" in warned[0] and "max_match_distance_px" in warned[0]
+
+
+def test_clicks_on_the_border_pixels_are_inside_and_two_strays_in_a_small_table_are_warned(
+    planted, tracks, tmp_path, caplog
+):
+    """napari's pixel-centre coordinates: a click on the first row's top half reads y = -0.3, inside.
+    A table of a few rows with two stray clicks (over 1 %) is kept with a warning; all rows outside
+    is refused."""
+    table = _positioned_table(planted["truth"]).head(40).copy()
+    table.loc[table.index[0], "y"] = -0.3
+    table.loc[table.index[1], "x"] = SHAPE_YX[1] - 0.6
+    path = tmp_path / "mine.csv"
+    table.to_csv(path, index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.classify.annotation_table"):
+        _import(path, tracks, tmp_path / "a.parquet")
+    assert not [r for r in caplog.records if "outside the image" in r.getMessage()]
+    table.loc[table.index[2:4], "y"] = SHAPE_YX[0] + 3.0  # 2 of 40 rows: 5 %, but two strays
+    table.to_csv(path, index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.classify.annotation_table"):
+        written = _import(path, tracks, tmp_path / "b.parquet")
+    assert len(written) == len(table)
+    assert any(r.getMessage().startswith(f"{path}: 2 of 40 annotations") for r in caplog.records)
+    table.loc[table.index[4], "y"] = SHAPE_YX[0] + 3.0  # a third: refused
+    table.to_csv(path, index=False)
+    with pytest.raises(AnnotationTableError, match=r"3 of 40 annotations with y, x \(7\.5 %\)"):
+        _import(path, tracks, tmp_path / "c.parquet")
 
 
 def test_ids_must_lie_below_the_one_largest_id(planted):

@@ -276,21 +276,37 @@ def test_a_plate_without_scale_is_read_with_a_warning_and_says_so(tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    ("axis", "unit"), [(0, "minute"), (2, "nanometer"), (3, "nanometer"), (4, "millimeter"), (3, None)]
+    ("axis", "unit"), [(0, "minute"), (2, "nanometer"), (3, "nanometer"), (4, "millimeter")]
 )
-def test_positions_that_differ_in_axis_units_are_refused(tmp_path: Path, axis: int, unit: str | None) -> None:
+def test_positions_that_differ_in_axis_units_are_refused(tmp_path: Path, axis: int, unit: str) -> None:
     """The same numbers in another unit are another sampling (600 s is not 600 min)."""
     plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1", "B/1/0"], ["Nuclei"], (6, 1, 3, 64, 48))
     with ome_attributes(plate / "B/1/0") as ome:
         ome["multiscales"][0]["axes"][axis]["unit"] = unit
-    name = "tczyx"[axis]
-    kind = "time" if axis == 0 else "space"
     with pytest.raises(
         ArtifactError,
-        match=rf"p\.zarr: positions differ in axes \(name \[type, unit\]\).*{name} \[{kind}, "
-        rf"{unit or 'no unit'}\].* in \['B/1/0'\]",
+        match=r"p\.zarr: positions differ in scale transforms.* in \['B/1/0'\]",
     ):
         read_plate_layout(plate)
+
+
+def test_positions_that_write_one_sampling_in_other_units_are_read(tmp_path: Path) -> None:
+    """650 nm and 0.65 µm, 10 min and 600 s, a unit left out (s / µm): one sampling, one plate."""
+    fovs = ["A/1/0", "A/1/1", "B/1/0"]
+    plate = write_plate(tmp_path / "p.zarr", fovs, ["Nuclei"], (6, 1, 3, 64, 48))
+    edit_position_metadata(plate, "A/1/1", scale=[10.0, 1.0, 2000.0, 650.0, 650.0])
+    with ome_attributes(plate / "A/1/1") as ome:
+        axes = ome["multiscales"][0]["axes"]
+        axes[0]["unit"] = "minute"
+        for axis in axes[2:]:
+            axis["unit"] = "nanometer"
+    with ome_attributes(plate / "B/1/0") as ome:
+        for axis in ome["multiscales"][0]["axes"]:
+            axis.pop("unit", None)
+    layout = read_plate_layout(plate)  # A/1/0 as written: seconds and micrometres
+    assert layout.fov_names == tuple(fovs)
+    assert layout.geometry.time_interval_s == pytest.approx(600.0)
+    assert (layout.geometry.z_step_um, layout.geometry.pixel_size_um) == pytest.approx((2.0, 0.65))
 
 
 def test_time_and_space_units_are_converted_to_seconds_and_micrometres(tmp_path: Path) -> None:
@@ -423,6 +439,11 @@ def test_pixels_of_other_y_and_x_sizes_are_refused_and_units_count(tmp_path: Pat
         ArtifactError,
         match=r"p\.zarr: position A/1/0: expected square pixels .*found y 0\.65 µm and x 0\.325 µm",
     ):
+        read_plate_layout(plate)
+    edit_position_metadata(plate, "A/1/0", scale=[600.0, 1.0, 2.0, 650.0, 0.650065])  # 0.01 %: rounding
+    assert read_plate_layout(plate).geometry.pixel_size_um == pytest.approx(0.65)
+    edit_position_metadata(plate, "A/1/0", scale=[600.0, 1.0, 2.0, 650.0, 0.652])  # 0.3 %
+    with pytest.raises(ArtifactError, match="expected square pixels"):
         read_plate_layout(plate)
 
 

@@ -26,7 +26,7 @@ rows), labels foreign to their task, a task holding a single class or annotated 
 (classifiers are cross-validated by FOV), the same cell and task annotated twice, cells that are
 in no FOV of the tracks or, without ``y, x``, not among the tracks at all, and given ``y, x``
 outside the plate's image in more than :data:`OUTSIDE_IMAGE_SHARE` of the rows that give them
-(fewer: a warning). ``y, x`` of the
+(fewer, or up to :data:`OUTSIDE_IMAGE_STRAY_ROWS` rows: a warning). ``y, x`` of the
 other rows are taken from the tracks (the track's centroid, which is also the patch centre), so
 classifiers match annotations to patches by position as they do for drawn annotations.
 """
@@ -68,6 +68,13 @@ _SHOWN = 5  # rows quoted in an error message
 #: another image size) or another dataset's table. Classifiers match annotations to patches by
 #: position (``match_annotations_on: position``), so such rows would match no cell.
 OUTSIDE_IMAGE_SHARE = 0.01
+#: Rows outside the image that are always only warned about, whatever the share (unless they are all
+#: the positioned rows): one or two stray clicks in a small table are not wrong units.
+OUTSIDE_IMAGE_STRAY_ROWS = 2
+#: Margin (pixels) around the image within which a position counts as inside: in napari's
+#: pixel-centre coordinates a pixel spans its index ± 0.5, so a click on the first row's top half
+#: reads y = -0.3.
+_PIXEL_HALF = 0.5
 
 
 class AnnotationTableError(ValueError):
@@ -328,7 +335,10 @@ def check_positions_in_image(annotations: pd.DataFrame, shape_yx: Sequence[int],
     :data:`OUTSIDE_IMAGE_SHARE` of the positioned rows; warn about fewer, naming them.
 
     Positions are what classifiers match annotations to patches by, and every cell's centre lies
-    in ``[0, Y) x [0, X)``. Rows without ``y, x`` (taken from the tracks) are not counted.
+    in the image: ``[-0.5, Y - 0.5] x [-0.5, X - 0.5]`` in pixel-centre coordinates (napari's).
+    Rows without ``y, x`` (taken from the tracks) are not counted. Up to
+    :data:`OUTSIDE_IMAGE_STRAY_ROWS` rows outside are only warned about in any table, unless they
+    are all its positioned rows.
 
     Raises:
         AnnotationTableError: naming ``source``, the count and share outside, the image size, the
@@ -336,8 +346,8 @@ def check_positions_in_image(annotations: pd.DataFrame, shape_yx: Sequence[int],
     """
     n_y, n_x = (int(size) for size in shape_yx)
     given = annotations["y"].notna() & annotations["x"].notna()
-    inside = annotations["y"].between(0, n_y, inclusive="left") & annotations["x"].between(
-        0, n_x, inclusive="left"
+    inside = annotations["y"].between(-_PIXEL_HALF, n_y - _PIXEL_HALF) & annotations["x"].between(
+        -_PIXEL_HALF, n_x - _PIXEL_HALF
     )
     outside = given & ~inside
     n_outside, n_given = int(outside.sum()), int(given.sum())
@@ -345,7 +355,7 @@ def check_positions_in_image(annotations: pd.DataFrame, shape_yx: Sequence[int],
         return
     what = (
         f"{source}: {n_outside} of {n_given} annotations with y, x ({100.0 * n_outside / n_given:.1f} %) lie "
-        f"outside the image (y in [0, {n_y}), x in [0, {n_x}) pixels): "
+        f"outside the image (y in [-0.5, {n_y - _PIXEL_HALF:g}], x in [-0.5, {n_x - _PIXEL_HALF:g}] pixels): "
         + "; ".join(
             f"{row.fov_name} track {row.track_id} frame {row.t} at y {row.y:g}, x {row.x:g}"
             for row in annotations[outside].head(_SHOWN).itertuples()
@@ -353,7 +363,8 @@ def check_positions_in_image(annotations: pd.DataFrame, shape_yx: Sequence[int],
         + f" (at {_rows(outside)}). Check that y, x are pixels of this dataset's images (not micrometres, "
         "nor (x, y) swapped) and that the table is this dataset's"
     )
-    if n_outside > OUTSIDE_IMAGE_SHARE * n_given:
+    stray = n_outside <= OUTSIDE_IMAGE_STRAY_ROWS and n_outside < n_given
+    if n_outside > OUTSIDE_IMAGE_SHARE * n_given and not stray:
         raise AnnotationTableError(
             f"{what}; more than {OUTSIDE_IMAGE_SHARE:.0%} outside is refused (they would match no patch)"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -74,6 +75,10 @@ EXPECTED_AXES: tuple[tuple[str, str], ...] = (
     ("y", "space"),
     ("x", "space"),
 )
+
+#: Relative difference below which a Y and an X pixel size count as one (square pixels): a
+#: metadata value's rounding, far below what changes a patch (the TIFF reader uses the same).
+SQUARE_PIXEL_TOLERANCE = 1e-3
 
 #: What a row, column or FOV name may hold: it becomes part of file paths and shell commands.
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -238,9 +243,10 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
     position listed in the metadata that cannot be opened; axes other than ``t, c, z, y, x`` in
     that order; a position whose ``coordinateTransformations`` (of its multiscales or its dataset
     ``0``) is missing, not a list, or holds a ``scale`` that is not one number per axis; an axis
-    unit that is not an OME-NGFF unit; pixels whose Y and X sizes differ; positions whose array
-    shapes, channel names, axes (with their units) or scale transforms differ; a channel name given
-    twice; a position without an array ``0``.
+    unit that is not an OME-NGFF unit; pixels whose Y and X sizes differ (beyond
+    :data:`SQUARE_PIXEL_TOLERANCE`); positions whose array shapes, channel names, axes or scale
+    transforms differ (scales compared in seconds and micrometres: 650 nm and 0.65 µm agree, 600 s
+    and 600 min do not); a channel name given twice; a position without an array ``0``.
 
     The geometry is converted to seconds and micrometres from the axes' units (an axis without a
     unit is taken as seconds / micrometres). A plate whose positions carry no ``scale`` at all is
@@ -278,12 +284,15 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
     axes = tuple((name, kind) for name, kind, _ in sampling[names[0]].axes)
     _check_axes(axes, path)
     _check_positions_agree(
-        path, "axes (name [type, unit])", {name: _axes_units_text(s.axes) for name, s in sampling.items()}
+        path, "axes (name [type])", {name: _axes_text(_kinds(s.axes)) for name, s in sampling.items()}
     )
-    _check_units(path, names[0], sampling[names[0]].axes)
+    for name, position_sampling in sampling.items():
+        _check_units(path, name, position_sampling.axes)
     _check_square_pixels(path, names[0], sampling[names[0]])
     _check_positions_agree(
-        path, "scale transforms", {name: _scale_text(s.scale) for name, s in sampling.items()}
+        path,
+        "scale transforms",  # compared in s and µm
+        {name: _scale_text(_physical_scale(s)) for name, s in sampling.items()},
     )
     shapes: dict[str, tuple[int, ...]] = {}
     for name in names:
@@ -458,8 +467,19 @@ def _transformations(
     return [(f"{key}[{index}]", transform) for index, transform in enumerate(transforms)]
 
 
-def _axes_units_text(axes: tuple[tuple[str, str, str | None], ...]) -> str:
-    return "(" + ", ".join(f"{name} [{kind}, {unit or 'no unit'}]" for name, kind, unit in axes) + ")"
+def _kinds(axes: tuple[tuple[str, str, str | None], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, kind) for name, kind, _ in axes)
+
+
+def _physical_scale(sampling: _Sampling) -> tuple[float, ...] | None:
+    """The effective scale in seconds and micrometres (channel axes as written): positions that
+    write one sampling in other units (650 nm, 0.65 µm; an axis without a unit is in s / µm) agree."""
+    if sampling.scale is None:
+        return None
+    return tuple(
+        value * _UNITS[kind][unit or _DEFAULT_UNITS[kind]] if kind in _UNITS else value
+        for value, (_, kind, unit) in zip(sampling.scale, sampling.axes, strict=True)
+    )
 
 
 def _check_units(path: Path, name: str, axes: tuple[tuple[str, str, str | None], ...]) -> None:
@@ -475,14 +495,13 @@ def _check_units(path: Path, name: str, axes: tuple[tuple[str, str, str | None],
 
 
 def _check_square_pixels(path: Path, name: str, sampling: _Sampling) -> None:
-    """The Y and X pixel sizes agree in micrometres (to 6 significant digits): the stages take one
-    pixel size, Y's, for both."""
-    if sampling.scale is None:
+    """The Y and X pixel sizes agree in micrometres (within :data:`SQUARE_PIXEL_TOLERANCE`): the
+    stages take one pixel size, Y's, for both."""
+    scale = _physical_scale(sampling)
+    if scale is None:
         return
-    (_, _, y_unit), (_, _, x_unit) = sampling.axes[3:5]
-    y_um = sampling.scale[3] * _MICROMETRES[y_unit or "micrometer"]
-    x_um = sampling.scale[4] * _MICROMETRES[x_unit or "micrometer"]
-    if f"{y_um:.6g}" != f"{x_um:.6g}":
+    y_um, x_um = scale[3], scale[4]
+    if not math.isclose(y_um, x_um, rel_tol=SQUARE_PIXEL_TOLERANCE):
         raise ArtifactError(
             f"{path}: position {name}: expected square pixels (the scale of axes y and x equal in µm; "
             f"dynaclr takes one pixel size), found y {y_um:g} µm and x {x_um:g} µm; resample the images "
