@@ -5,6 +5,7 @@ intervals); the dry run refuses it naming the key, the datasets and both values.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -17,18 +18,24 @@ from test_early_checks import refused
 from dynaclr.config.plate_checks import simulated_layout
 from dynaclr.config.transfer_checks import transfer_problems
 from dynaclr.config.workflow import WorkflowConfig
+from dynaclr.io.plate import PlateGeometry
 
 DEFAULT = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
 
 
-def problems(cfg: dict[str, Any]) -> list[str]:
-    """The transfer problems of ``cfg``, its simulated datasets' layouts from their configs."""
+def problems(cfg: dict[str, Any], unscaled: tuple[str, ...] = ()) -> list[str]:
+    """The transfer problems of ``cfg``, its simulated datasets' layouts from their configs; those
+    named in ``unscaled`` as a plate without a scale transform (iohub reads 1 s, 1 µm)."""
     workflow = WorkflowConfig.model_validate(cfg)
     layouts = {
         name: simulated_layout(dataset.simulate, f"results/{name}/raw.zarr")
         for name, dataset in workflow.datasets.items()
         if dataset.simulate is not None
     }
+    for name in unscaled:
+        layouts[name] = dataclasses.replace(
+            layouts[name], geometry=PlateGeometry(1.0, 1.0, 1.0), unscaled_position="B/1/0"
+        )
     return transfer_problems(workflow, layouts)
 
 
@@ -69,8 +76,44 @@ def test_a_different_z_step_matters_only_for_patches_of_several_slices() -> None
     assert problems(cfg) == []
 
 
-def test_a_difference_within_one_percent_is_the_same_sampling() -> None:
-    assert problems(demo(pixel_size_um=0.65 * 1.005)) == []
+def test_a_difference_within_five_percent_is_the_same_sampling() -> None:
+    assert problems(demo(pixel_size_um=0.65 * 1.04)) == []  # one magnification, another calibration
+    assert any("pixel size 0.702 µm" in line for line in problems(demo(pixel_size_um=0.65 * 1.08)))
+
+
+def test_the_phase_override_is_the_sampling_of_the_patches_that_read_the_phase_plate() -> None:
+    """The README's fix for wrong metadata: the phase config states the sizes the stages write."""
+    cfg = demo(pixel_size_um=1.0, z_step_um=1.0)  # the plate's metadata, wrong
+    assert any("pixel size 1 µm" in line and "z step 1 µm" in line for line in problems(cfg))
+    cfg["datasets"]["demo_15min"]["phase"].update(yx_pixel_size_um=0.65, z_step_um=2.0)
+    assert problems(cfg) == []
+
+
+def test_a_phase_override_that_changes_the_sampling_is_refused() -> None:
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"]["demo_15min"]["phase"]["yx_pixel_size_um"] = 0.325
+    found = problems(cfg)
+    assert found and all("dataset 'demo_15min'" in line for line in found)
+    assert "pixel size 0.325 µm (a 48 px patch spans 15.6 µm), expected 0.65 µm (31.2 µm)" in found[0]
+    assert not any("z step" in line for line in found)
+
+
+def test_a_size_no_metadata_states_is_not_stated_not_1_um() -> None:
+    found = problems(copy.deepcopy(DEFAULT), unscaled=("demo_15min",))
+    assert found
+    assert "1 µm," not in found[0] and "pixel size 1 µm" not in found[0]
+    assert (
+        "pixel size not stated (no scale transform in the metadata of results/demo_15min/raw.zarr: iohub "
+        "would read 1 µm; set datasets.demo_15min.phase.yx_pixel_size_um or write the plate's scale "
+        "transform), expected 0.65 µm"
+    ) in found[0]
+    assert "z step not stated" in found[0]
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"]["demo_15min"]["phase"].update(yx_pixel_size_um=0.65, z_step_um=2.0)
+    assert problems(cfg, unscaled=("demo_15min",)) == []  # the config states them
+    found = problems(copy.deepcopy(DEFAULT), unscaled=("demo",))  # the reference states none
+    assert found
+    assert "expected not stated (no scale transform in the metadata of results/demo/raw.zarr" in found[0]
 
 
 def test_allow_other_scales_accepts_the_dataset_and_leaving_it_out_too() -> None:

@@ -11,11 +11,15 @@ non-negative 3d reconstruction with background-filled z padding.
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
 from dynaclr.config.base import StrictModel
+
+if TYPE_CHECKING:
+    from dynaclr.io.plate import PlateGeometry
 
 
 class PhaseConfig(StrictModel):
@@ -108,6 +112,16 @@ class PhaseConfig(StrictModel):
     z_step_um: float | None = Field(
         None, gt=0, description="Distance between slices (µm); null reads it from the plate metadata."
     )
+
+    def effective_geometry(self, plate: PlateGeometry) -> PlateGeometry:
+        """The sampling the phase stage uses and writes (its plate, and the virtual-staining plate made
+        from it): ``plate``'s (the raw plate's metadata), with this config's pixel size and z step
+        where set."""
+        return dataclasses.replace(
+            plate,
+            z_step_um=self.z_step_um if self.z_step_um is not None else plate.z_step_um,
+            pixel_size_um=self.yx_pixel_size_um if self.yx_pixel_size_um is not None else plate.pixel_size_um,
+        )
 
     @model_validator(mode="after")
     def _apertures_consistent(self) -> PhaseConfig:

@@ -58,7 +58,9 @@ def source_layouts(
 ) -> dict[str, PlateLayout]:
     """The layout of every plate dataset ``name``'s stages read, by patch source: ``raw``, ``phase``
     (the phase stage's plate under ``results``, or the raw plate with ``phase: null``) and
-    ``virtual_stain``."""
+    ``virtual_stain``. The plates the phase stage writes, and the virtual-staining plate made from
+    the phase plate, have the phase config's pixel size and z step where it sets them
+    (:meth:`~dynaclr.config.phase.PhaseConfig.effective_geometry`)."""
     n_t, _, n_z, n_y, n_x = raw.shape_tczyx
     plates = {"raw": raw, "phase": raw}
     if dataset.phase is not None:
@@ -67,6 +69,7 @@ def source_layouts(
             path=Path(results, name, "phase.zarr"),
             channel_names=(PHASE_CHANNEL,),
             shape_tczyx=(n_t, 1, n_z if dataset.phase.mode == "3d" else 1, n_y, n_x),
+            geometry=dataset.phase.effective_geometry(raw.geometry),
         )
     if dataset.virtual_stain is not None:
         phase = plates["phase"].shape_tczyx
@@ -75,6 +78,7 @@ def source_layouts(
             path=Path(results, name, "virtual_stain.zarr"),
             channel_names=(dataset.virtual_stain.output_channel,),
             shape_tczyx=(phase[0], 1, phase[2], phase[3], phase[4]),
+            geometry=plates["phase"].geometry,
         )
     return plates
 

@@ -12,13 +12,20 @@ are not transferred between datasets :func:`scale_differences` tells apart (the 
 ``transfer_sources``; the dry run logs each transfer left out).
 
 The layouts are those of :func:`dynaclr.config.plate_checks.workflow_problems` (read from the
-plates' metadata, a simulated dataset's from its ``simulate`` config).
+plates' metadata, a simulated dataset's from its ``simulate`` config). A dataset's sampling is that
+of the plates its patch spec reads, as the stages write them
+(:func:`~dynaclr.config.plate_checks.source_layouts`): a spec reading the phase or virtual-staining
+plate has the phase config's ``yx_pixel_size_um`` / ``z_step_um`` where set (the README's fix for a
+plate whose metadata is wrong), else the raw plate's metadata. A size nothing states (a plate without
+a scale transform and no phase override: iohub reads 1 µm) is "not stated", never compared as 1 µm.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 from dynaclr.config.plate_checks import source_layouts
 from dynaclr.config.workflow import ContrastiveModelEntry, WorkflowConfig
@@ -26,8 +33,11 @@ from dynaclr.io.plate import PlateLayout
 
 __all__ = ["SCALE_RELATIVE_TOLERANCE", "scale_differences", "transfer_problems"]
 
-#: Largest relative difference of pixel size, z step or time interval taken as the same sampling.
-SCALE_RELATIVE_TOLERANCE = 0.01
+#: Largest relative difference of pixel size, z step or time interval taken as the same sampling:
+#: calibrated pixel sizes of one nominal magnification differ by 1-3 %, and a trained model has seen
+#: YX zooms of 1 +- ``augmentation.affine_scale_range`` (default 0.2) in training, so 5 % is well
+#: inside what it learnt from while another objective (a factor 1.5 or 2) is not.
+SCALE_RELATIVE_TOLERANCE = 0.05
 
 
 def _differs(found: float, expected: float) -> bool:
@@ -53,6 +63,51 @@ def _kept_slices(config: WorkflowConfig, dataset: str, spec_name: str, layout: P
     return len(range(*kept.indices(n_z)))
 
 
+@dataclass(frozen=True)
+class _Sampling:
+    """A dataset's pixel size and z step (µm) in one patch spec; ``None``: stated by nothing."""
+
+    pixel_size_um: float | None
+    z_step_um: float | None
+    plate: Path
+    source: str
+
+
+def _sampling(config: WorkflowConfig, dataset: str, spec_name: str, raw: PlateLayout) -> _Sampling:
+    """The sampling of ``dataset``'s patches of ``spec_name``: that of the plate its channels read as
+    the stages write it (module docstring). A spec reading the phase stage's plate (or the virtual-
+    staining plate made from it) and raw channels takes the phase plate's: the phase config states
+    the sampling of the whole acquisition where it overrides the metadata."""
+    entry = config.datasets[dataset]
+    plates = source_layouts(dataset, entry, raw, config.results)
+    read = [c.source for c in entry.patch_spec(spec_name).channels if c.source in plates]
+    source = next((s for s in read if s != "raw"), "raw")
+    geometry = plates[source].geometry
+    overrides = entry.phase if source != "raw" else None
+    scaled = raw.unscaled_position is None
+    pixel_stated = scaled or (overrides is not None and overrides.yx_pixel_size_um is not None)
+    z_stated = scaled or (overrides is not None and overrides.z_step_um is not None)
+    return _Sampling(
+        pixel_size_um=geometry.pixel_size_um if pixel_stated else None,
+        z_step_um=geometry.z_step_um if z_stated else None,
+        plate=raw.path,
+        source=source,
+    )
+
+
+def _not_stated(dataset: str, sampling: _Sampling, key: str) -> str:
+    """Why ``dataset``'s size ``key`` (``yx_pixel_size_um`` / ``z_step_um``) is not stated; what to set."""
+    fix = "write the plate's scale transform"
+    if sampling.source != "raw":
+        fix = f"set datasets.{dataset}.phase.{key} or " + fix
+    where = f"no scale transform in the metadata of {sampling.plate}: iohub would read 1 µm"
+    return f"not stated ({where}; {fix})"
+
+
+def _size(value: float | None, dataset: str, sampling: _Sampling, key: str) -> str:
+    return f"{value:g} µm" if value is not None else _not_stated(dataset, sampling, key)
+
+
 def scale_differences(
     config: WorkflowConfig,
     layouts: Mapping[str, PlateLayout],
@@ -61,22 +116,37 @@ def scale_differences(
 ) -> list[str]:
     """How ``other`` is sampled otherwise than ``reference``, each a ``(dataset, patch spec name)``:
     its pixel size and, where both datasets' patches hold several slices, its z step, each when it
-    differs by more than :data:`SCALE_RELATIVE_TOLERANCE` (one phrase each; empty: alike, or a size
-    unknown). ``layouts`` holds both datasets' raw plate layouts."""
-    (reference_dataset, reference_spec), (dataset, _) = reference, other
-    expected, found = layouts[reference_dataset], layouts[dataset]
+    differs by more than :data:`SCALE_RELATIVE_TOLERANCE` or is stated for one dataset only (one
+    phrase each; empty: alike, stated for neither, or not a usable size). ``layouts`` holds both
+    datasets' raw plate layouts; the sampling compared is that of the plates the specs read, phase
+    overrides included (module docstring)."""
+    (reference_dataset, reference_spec), (dataset, other_spec) = reference, other
+    expected = _sampling(config, reference_dataset, reference_spec, layouts[reference_dataset])
+    found = _sampling(config, dataset, other_spec, layouts[dataset])
     size = config.datasets[reference_dataset].patch_spec(reference_spec).patch_size_yx_px
     differences = []
-    pixel, wanted = found.geometry.pixel_size_um, expected.geometry.pixel_size_um
-    if _differs(pixel, wanted):
+    pixel, wanted = found.pixel_size_um, expected.pixel_size_um
+    if pixel is not None and wanted is not None and _differs(pixel, wanted):
         differences.append(
             f"pixel size {pixel:g} µm (a {size} px patch spans {size * pixel:.3g} µm), expected "
             f"{wanted:g} µm ({size * wanted:.3g} µm)"
         )
+    elif (pixel is None) != (wanted is None):
+        differences.append(
+            f"pixel size {_size(pixel, dataset, found, 'yx_pixel_size_um')}, expected "
+            f"{_size(wanted, reference_dataset, expected, 'yx_pixel_size_um')}"
+        )
     depths = {_kept_slices(config, d, n, layouts[d]) for d, n in (reference, other)}
-    step, wanted = found.geometry.z_step_um, expected.geometry.z_step_um
-    if all(depth is not None and depth > 1 for depth in depths) and _differs(step, wanted):
+    if not all(depth is not None and depth > 1 for depth in depths):
+        return differences
+    step, wanted = found.z_step_um, expected.z_step_um
+    if step is not None and wanted is not None and _differs(step, wanted):
         differences.append(f"z step {step:g} µm, expected {wanted:g} µm")
+    elif (step is None) != (wanted is None):
+        differences.append(
+            f"z step {_size(step, dataset, found, 'z_step_um')}, expected "
+            f"{_size(wanted, reference_dataset, expected, 'z_step_um')}"
+        )
     return differences
 
 
@@ -101,7 +171,8 @@ def _scale_problems(
                 + "; ".join(differences)
                 + f"; patch spec {spec_name!r} is in pixels and slices, so the model would see another "
                 "physical area than it learnt from. Leave the dataset out (name embed_datasets), correct "
-                f"the plate's scale metadata, or set contrastive_models.{model}.allow_other_scales: true"
+                "the plate's scale metadata (or the dataset's phase.yx_pixel_size_um / z_step_um), or set "
+                f"contrastive_models.{model}.allow_other_scales: true"
             )
     return problems
 

@@ -101,15 +101,9 @@ class TransferFunction:
 
 
 def effective_geometry(raw_plate_path: str | Path, config: PhaseConfig) -> PlateGeometry:
-    """The plate's time interval (s), z step (µm) and pixel size (µm), with config overrides."""
-    geometry = read_plate_geometry(raw_plate_path)
-    return PlateGeometry(
-        time_interval_s=geometry.time_interval_s,
-        z_step_um=config.z_step_um if config.z_step_um is not None else geometry.z_step_um,
-        pixel_size_um=config.yx_pixel_size_um
-        if config.yx_pixel_size_um is not None
-        else geometry.pixel_size_um,
-    )
+    """The plate's time interval (s), z step (µm) and pixel size (µm), with config overrides
+    (:meth:`PhaseConfig.effective_geometry`)."""
+    return config.effective_geometry(read_plate_geometry(raw_plate_path))
 
 
 def first_position_shape(raw_plate_path: str | Path, config: PhaseConfig) -> tuple[int, int, int, int, int]:
