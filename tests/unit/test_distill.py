@@ -299,10 +299,13 @@ def test_the_workflow_config_checks_teacher_and_dataset(distillation, message):
 TOY_FOVS = ("A/1/0", "A/1/1", "B/1/0", "B/1/1")
 
 
-def _write_toy_artifacts(root, n_tracks: int = 6, n_frames: int = 8, fovs=TOY_FOVS) -> dict:
+def _write_toy_artifacts(
+    root, n_tracks: int = 6, n_frames: int = 8, fovs=TOY_FOVS, classifiers_of: str = "teacher"
+) -> dict:
     """Synthetic artifacts of rule ``distill``: ``fovs`` (mock A/1/*, infected B/1/*), channels
     ``Phase3D`` (a bright centre when infected: phase sees it) and ``ViralSensor`` (the same, brighter);
-    the teacher's features separate the states, annotations cover every third cell."""
+    the teacher's features separate the states, annotations cover every third cell; the classifiers
+    record fitting on ``classifiers_of``'s embeddings."""
     import zarr
 
     from dynaclr.classify import LinearClassifier, build_pipeline, save_classifiers
@@ -364,8 +367,11 @@ def _write_toy_artifacts(root, n_tracks: int = 6, n_frames: int = 8, fovs=TOY_FO
     )
     write_table(predictions, root / "predictions.parquet", make_provenance(ArtifactKind.PREDICTIONS, {}))
     classifier = LinearClassifier("infection", pipeline, ("uninfected", "infected"), "features")
+    fitted_on = {"embedded_by": {"model": classifiers_of, "encoder_config_hash": None}}
     save_classifiers(
-        {"infection": classifier}, root / "classifiers.json", make_provenance(ArtifactKind.CLASSIFIERS, {})
+        {"infection": classifier},
+        root / "classifiers.json",
+        make_provenance(ArtifactKind.CLASSIFIERS, fitted_on),
     )
     truth = cells.loc[:, ["fov_name", "track_id", "t", "y", "x", "infected"]]
     write_table(truth, root / "truth.parquet", make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
@@ -490,6 +496,15 @@ def test_held_out_fovs_without_both_states_fail_naming_the_key(tmp_path):
     bad_channel = DistillationConfig(enabled=True, teacher_model="t", dataset="d", student_channels=["DAPI"])
     with pytest.raises(ValueError, match=r"student_channels: .DAPI. \(no matches\)"):
         distill_stage(bad_channel, inputs, outputs, model="t", dataset="d")
+
+
+def test_a_classifier_fitted_on_another_models_embeddings_is_refused(tmp_path):
+    from dynaclr.distill import distill_stage
+
+    inputs = _write_toy_artifacts(tmp_path, n_tracks=3, n_frames=5, classifiers_of="other")
+    config = DistillationConfig(enabled=True, teacher_model="t", dataset="d")
+    with pytest.raises(ValueError, match=r"expected classifiers fitted on 'teacher'.s embeddings .* 'other'"):
+        distill_stage(config, inputs, _outputs(tmp_path / "out"), model="t", dataset="d")
 
 
 def test_the_workflow_plans_distill_when_enabled_and_its_shim_accepts_the_files(tmp_path):

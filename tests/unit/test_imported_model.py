@@ -125,22 +125,37 @@ def test_a_dynaclr_model_ckpt_imports_with_the_same_weights(tmp_path: Path) -> N
     assert b.provenance.inputs[0].kind == "contrastive_model"
 
 
-def test_a_model_ckpt_is_refused_for_a_spec_of_other_channels_or_size(tmp_path: Path) -> None:
-    """Same number of channels, another order or normalisation: the shapes fit, the input does not."""
+def test_a_model_ckpt_is_refused_for_a_spec_of_other_channels_or_size(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another number of channels, another normalisation at a position, a smaller patch: refused.
+    Other names or sources at a position (a renamed channel): warned, accepted. A larger patch:
+    accepted, the trained size recorded (embedding centre-crops to it)."""
     first = run_import(tmp_path / "first", viscy_config(), channels=CHANNELS)
     assert read_contrastive_checkpoint(first.checkpoint).input_channels == CHANNELS
     again = run_import(tmp_path / "again", viscy_config(), first.checkpoint, "dynaclr", channels=CHANNELS)
     assert read_contrastive_checkpoint(again.checkpoint).input_channels == CHANNELS
+    renamed = ["raw:Phase3D (zscore)", "raw:GFP (median_p99)"]
+    with caplog.at_level("WARNING", logger="dynaclr.training.imported"):
+        kept = run_import(tmp_path / "renamed", viscy_config(), first.checkpoint, "dynaclr", channels=renamed)
+    assert read_contrastive_checkpoint(kept.checkpoint).input_channels == renamed
+    assert any(str(CHANNELS) in r.getMessage() and str(renamed) in r.getMessage() for r in caplog.records)
     for channels in (CHANNELS[::-1], ["phase:Phase3D (zscore)", "raw:ViralSensor (zscore)"]):
-        with pytest.raises(
-            ArtifactError, match=r"expected a model trained on the channels of the patch spec"
-        ):
+        with pytest.raises(ArtifactError, match=r"channel \d is normalised otherwise"):
             run_import(tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", channels=channels)
-    with pytest.raises(ArtifactError, match=r"trained on patches of 64 px .* found 48 px"):
+    with pytest.raises(ArtifactError, match=r"the 3 channels of the patch spec.*found a model trained on 2"):
         run_import(
-            tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", CHANNELS, patch_size_yx_px=64
+            tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", [*CHANNELS, "raw:Other (zscore)"]
+        )
+    with pytest.raises(ArtifactError, match=r"patches of at most 32 px .* found 48 px"):
+        run_import(
+            tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", CHANNELS, patch_size_yx_px=32
         )
     assert not (tmp_path / "other" / "model.ckpt").exists()
+    larger = run_import(
+        tmp_path / "larger", viscy_config(), first.checkpoint, "dynaclr", CHANNELS, patch_size_yx_px=64
+    )
+    assert read_contrastive_checkpoint(larger.checkpoint).patch_size_yx_px == 48
 
 
 def test_files_that_are_not_the_named_format_are_refused(tmp_path: Path) -> None:

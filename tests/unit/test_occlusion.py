@@ -230,7 +230,13 @@ def _embed(store: dict[str, Path], checkpoint: Path, output: Path, model: str) -
 def _classifiers(embeddings: Path, truth_path: Path, output: Path) -> Path:
     """Infection and division classifiers fitted on every cell's ground-truth state."""
     from dynaclr.classify import save_classifiers
-    from dynaclr.embeddings import cell_table, read_embeddings, representation_matrix
+    from dynaclr.classify.stage import embedded_by
+    from dynaclr.embeddings import (
+        cell_table,
+        read_embeddings,
+        read_embeddings_provenance,
+        representation_matrix,
+    )
     from dynaclr.io import ArtifactKind, make_provenance, read_table
 
     adata = read_embeddings(embeddings)
@@ -247,7 +253,8 @@ def _classifiers(embeddings: Path, truth_path: Path, output: Path) -> Path:
         labels[:2] = [0, 1]  # both classes present whatever the tiny plate holds
         pipeline = build_pipeline().fit(matrix, labels)
         classifiers[task] = LinearClassifier(task, pipeline, names, "features")
-    save_classifiers(classifiers, output, make_provenance(ArtifactKind.CLASSIFIERS, {}, [embeddings]))
+    fitted_on = {"embedded_by": embedded_by(read_embeddings_provenance(embeddings))}
+    save_classifiers(classifiers, output, make_provenance(ArtifactKind.CLASSIFIERS, fitted_on, [embeddings]))
     return output
 
 
@@ -290,6 +297,7 @@ def _run_stage(
     files: dict[str, Path],
     out: Path,
     checkpoint: str = "model",
+    classifiers: str = "model",
     config: OcclusionConfig | None = None,
     ground_truth: bool = True,
 ):
@@ -309,7 +317,7 @@ def _run_stage(
         OcclusionInputs(
             checkpoint=files[f"{checkpoint}_checkpoint"],
             embeddings=files["model_embeddings"],
-            classifiers=files["model_classifiers"],
+            classifiers=files[f"{classifiers}_classifiers"],
             patches_zarr=files["zarr"],
             patches_parquet=files["parquet"],
             ground_truth=files["ground_truth"] if ground_truth else None,
@@ -319,6 +327,11 @@ def _run_stage(
         dataset="tiny",
     )
     return summary, outputs
+
+
+def test_classifiers_fitted_on_another_models_embeddings_are_refused(tiny_artifacts, tmp_path):
+    with pytest.raises(ValueError, match=r"expected classifiers fitted on 'model'.s embeddings .* 'other'"):
+        _run_stage(tiny_artifacts, tmp_path, classifiers="other")
 
 
 def test_the_stage_draws_both_events_reproducibly(tiny_artifacts, tmp_path):

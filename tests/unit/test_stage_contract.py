@@ -160,3 +160,30 @@ def test_interpretation_rules_hand_their_stages_the_files_they_expect(tmp_path: 
 
 def test_interpretation_is_off_in_the_demo(demo_jobs: list[Any]) -> None:
     assert not {job.rule.name for job in demo_jobs} & INTERPRETATION_RULES
+
+
+def test_editing_embed_datasets_or_allow_other_scales_retrains_no_model(
+    demo_jobs: list[Any], tmp_path: Path
+) -> None:
+    """Snakemake reruns a job whose params changed: train_contrastive's hold only what decides the
+    weights, so these two keys (which datasets a model embeds, a check) leave them as they were."""
+    config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    for entry in config["contrastive_models"].values():
+        if entry.get("train_datasets"):
+            entry["embed_datasets"] = ["demo", "demo_15min"]  # the default, named
+            entry["allow_other_scales"] = True
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "data").symlink_to(REPO_ROOT / "tests" / "data")
+
+    def training_params(jobs: list[Any]) -> dict[str, Any]:
+        return {
+            job.wildcards["model"]: {key: job.params[key] for key in job.params.keys()}
+            for job in jobs
+            if job.rule.name == "train_contrastive"
+        }
+
+    demo = training_params(demo_jobs)
+    assert len(demo) == 2
+    assert training_params(planned_jobs(configfile, tmp_path)) == demo

@@ -26,7 +26,8 @@ rule train_contrastive:
         checkpoint=f"{RESULTS}/models/{{model}}/model.ckpt",
         config=f"{RESULTS}/models/{{model}}/config.json",
     params:
-        config=lambda w: CONFIG.contrastive_models[w.model].model_dump(mode="json"),
+        # what decides the weights: editing embed_datasets or allow_other_scales retrains nothing
+        config=lambda w: CONFIG.contrastive_models[w.model].training_params(),
         training_json=lambda w: CONFIG.contrastive_models[w.model].training.model_dump_json(),
         processes=lambda w: CONFIG.contrastive_models[w.model].processes,
         datasets=lambda w: CONFIG.contrastive_models[w.model].train_datasets,

@@ -183,6 +183,18 @@ class ContrastiveModelEntry(StrictModel):
             raise ValueError("checkpoint_format is only read with 'checkpoint'; remove it or give the file")
         return self
 
+    def training_params(self) -> dict[str, Any]:
+        """The entry as rule ``train_contrastive``'s ``params.config``: Snakemake retrains the model
+        when it changes, so it holds what decides the weights (datasets, architecture and training,
+        ``processes``: the global batch is ``batch_size`` x ranks on CPU). ``allow_other_scales`` (a
+        check) is left out and ``embed_datasets`` (which datasets the model embeds) held at its
+        default: editing them retrains nothing, and a model trained before ``allow_other_scales``
+        existed is not retrained on upgrade."""
+        dumped = self.model_dump(mode="json")
+        dumped.pop("allow_other_scales")
+        dumped["embed_datasets"] = None
+        return dumped
+
     @property
     def is_loaded(self) -> bool:
         """Whether the model comes from a file (``checkpoint``, ``pretrained_weights``), not training."""

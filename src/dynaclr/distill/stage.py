@@ -56,6 +56,7 @@ from dynaclr.classify import (
     predict_cells,
     read_predictions,
 )
+from dynaclr.classify.stage import check_classifiers_fit
 from dynaclr.config.distillation import DistillationConfig
 from dynaclr.distill.plots import plot_distillation
 from dynaclr.distill.split import FovSplit, split_by_fov
@@ -571,6 +572,10 @@ def distill_stage(
     """
     obs = read_cells(inputs.embeddings)  # the matrix stays on disk (teacher_probability)
     classifiers = load_classifiers(inputs.classifiers)
+    # the teacher reads these embeddings: refuse a classifier fitted on another model's
+    check_classifiers_fit(
+        inputs.classifiers, inputs.embeddings, read_embeddings_provenance(inputs.embeddings)
+    )
     if TASK not in classifiers:
         raise ArtifactError(f"{inputs.classifiers}: no '{TASK}' classifier (found {sorted(classifiers)})")
     teacher_classifier = classifiers[TASK]

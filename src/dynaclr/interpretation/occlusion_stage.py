@@ -37,6 +37,7 @@ import pandas as pd
 import zarr
 
 from dynaclr.classify import LinearClassifier, load_classifiers, predict_cells
+from dynaclr.classify.stage import check_classifiers_fit
 from dynaclr.config.analysis import OcclusionConfig
 from dynaclr.embeddings import MatrixBlocks, attach_ground_truth, open_representation, read_cells
 from dynaclr.embeddings.store import read_embeddings_provenance
@@ -239,6 +240,10 @@ def occlusion_stage(
     from dynaclr.training import read_contrastive_checkpoint  # torch and timm: this rule only
 
     classifiers = load_classifiers(inputs.classifiers)
+    # the heads read this model's features: refuse classifiers fitted on another model's
+    check_classifiers_fit(
+        inputs.classifiers, inputs.embeddings, read_embeddings_provenance(inputs.embeddings)
+    )
     trained = read_contrastive_checkpoint(inputs.checkpoint)
     encoder = trained.encoder()
     crop = _embedding_crop(inputs.embeddings)

@@ -139,24 +139,66 @@ def _fit(encoder: ContrastiveEncoder, state: dict[str, torch.Tensor], path: Path
     encoder.load_state_dict(state, strict=True)
 
 
+def _normalization(label: str) -> str:
+    """The normalisation of a channel label ``source:channel (normalization)``."""
+    return label.rpartition(" (")[2].rstrip(")")
+
+
 def _check_dynaclr_input(
     trained: ContrastiveCheckpoint, path: Path, channels: list[str] | None, patch_size_yx_px: int
-) -> None:
+) -> int:
     """A model.ckpt of this workflow learnt from the channels (in order, with their normalisation)
-    and the patch size the patch spec gives: the shapes alone would let a spec listing the same
-    number of channels in another order, or normalised otherwise, through."""
+    and the patch size it records; returns the network input size to record (the trained one).
+
+    Refused: another number of channels, another normalisation at a position (the shapes fit, the
+    values are silently off), a spec patch smaller than the trained one (the embedding stage
+    centre-crops stored patches to the trained size: a smaller patch holds less context, the crop
+    would not fit). Warned: other channel names or sources at a position (a lab's own names, a
+    ``raw`` channel where this dataset reconstructs ``phase``). A larger spec patch is cropped."""
     key = "the patch spec named by contrastive_models.<name>.training.patch_spec"
     if channels is not None and trained.input_channels is not None and channels != trained.input_channels:
-        raise ArtifactError(
-            f"{path}: expected a model trained on the channels of {key}, {channels}, found a model trained "
-            f"on {trained.input_channels}; list the spec's channels in the model's order and normalisation"
+        learnt = trained.input_channels
+        if len(channels) != len(learnt):
+            raise ArtifactError(
+                f"{path}: expected a model trained on the {len(channels)} channels of {key}, {channels}, "
+                f"found a model trained on {len(learnt)}: {learnt}; list the model's channels in the spec"
+            )
+        other = [
+            i
+            for i, (a, b) in enumerate(zip(channels, learnt, strict=True))
+            if _normalization(a) != _normalization(b)
+        ]
+        if other:
+            raise ArtifactError(
+                f"{path}: expected a model trained on the channels of {key}, {channels}, found a model "
+                f"trained on {learnt}: channel {other[0] + 1} is normalised otherwise, the network would "
+                "see values of another scale; list the spec's channels in the model's order and normalisation"
+            )
+        logger.warning(
+            "%s: the model was trained on the channels %s, %s lists %s: the same number and "
+            "normalisation, other names or sources; check that each position holds the same signal "
+            "(a renamed channel is fine)",
+            path,
+            learnt,
+            key,
+            channels,
         )
-    if trained.patch_size_yx_px != patch_size_yx_px:
+    if patch_size_yx_px < trained.patch_size_yx_px:
         raise ArtifactError(
-            f"{path}: expected a model trained on patches of {patch_size_yx_px} px ({key}), found "
-            f"{trained.patch_size_yx_px} px: the network would see cells with another context; set the "
-            f"spec's patch_size_yx_px to {trained.patch_size_yx_px}"
+            f"{path}: expected a model trained on patches of at most {patch_size_yx_px} px ({key}), found "
+            f"{trained.patch_size_yx_px} px: the embedding stage crops patches to the trained size and "
+            f"these are smaller; set the spec's patch_size_yx_px to at least {trained.patch_size_yx_px}"
         )
+    if patch_size_yx_px > trained.patch_size_yx_px:
+        logger.info(
+            "%s: trained on %d px patches, %s gives %d px: embedding centre-crops them to %d px",
+            path,
+            trained.patch_size_yx_px,
+            key,
+            patch_size_yx_px,
+            trained.patch_size_yx_px,
+        )
+    return trained.patch_size_yx_px
 
 
 def import_model(
@@ -182,12 +224,14 @@ def import_model(
             published (its own 2-D stem, :class:`~dynaclr.contrastive.PretrainedImageInput`).
         inputs, outputs: the rule's files.
         in_channels, in_stack_depth: channels and slices of the patch spec the model embeds.
-        patch_size_yx_px: the network input size (the spec's final patch size).
+        patch_size_yx_px: the network input size (the spec's final patch size); a ``dynaclr`` file
+            records its own, which must not be larger (it is recorded: embedding crops to it).
         model_name: the model's name in the workflow config (recorded: embedding checks it).
         channel_indices: ``stem: backbone``: the patch channels the network sees (``None``: all).
         channels: the patch spec's channels, ``source:channel (normalization)`` in order
             (:meth:`~dynaclr.config.patches.PatchSpec.channel_labels`); a ``dynaclr`` file that
-            records the channels it learnt from must have learnt from these. Recorded in the output.
+            records the channels it learnt from must have learnt as many, normalised alike position
+            by position (other names or sources are warned). Recorded in the output.
 
     Returns:
         A summary: source, format, parameters, seconds.
@@ -207,7 +251,7 @@ def import_model(
         trained = read_contrastive_checkpoint(source)
         state = trained.encoder_state
         inputs_recorded = [(source, trained.provenance)]
-        _check_dynaclr_input(trained, source, channels, patch_size_yx_px)
+        patch_size_yx_px = _check_dynaclr_input(trained, source, channels, patch_size_yx_px)
         channels = channels if channels is not None else trained.input_channels
     elif checkpoint_format == "timm":
         try:
