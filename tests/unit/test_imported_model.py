@@ -140,9 +140,17 @@ def test_a_model_ckpt_is_refused_for_a_spec_of_other_channels_or_size(
         kept = run_import(tmp_path / "renamed", viscy_config(), first.checkpoint, "dynaclr", channels=renamed)
     assert read_contrastive_checkpoint(kept.checkpoint).input_channels == renamed
     assert any(str(CHANNELS) in r.getMessage() and str(renamed) in r.getMessage() for r in caplog.records)
-    for channels in (CHANNELS[::-1], ["phase:Phase3D (zscore)", "raw:ViralSensor (zscore)"]):
-        with pytest.raises(ArtifactError, match=r"channel \d is normalised otherwise"):
-            run_import(tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", channels=channels)
+    with pytest.raises(ArtifactError, match=r"the same channels in another order"):
+        run_import(tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", channels=CHANNELS[::-1])
+    same_normalisation = [label.replace("median_p99", "zscore") for label in CHANNELS]
+    swapped = run_import(tmp_path / "swap", viscy_config(), channels=same_normalisation)
+    with pytest.raises(ArtifactError, match=r"the same channels in another order"):  # normalised alike
+        run_import(
+            tmp_path / "other", viscy_config(), swapped.checkpoint, "dynaclr", same_normalisation[::-1]
+        )
+    with pytest.raises(ArtifactError, match=r"channel \d is normalised otherwise"):
+        channels = ["phase:Phase3D (zscore)", "raw:ViralSensor (zscore)"]
+        run_import(tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", channels=channels)
     with pytest.raises(ArtifactError, match=r"the 3 channels of the patch spec.*found a model trained on 2"):
         run_import(
             tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", [*CHANNELS, "raw:Other (zscore)"]

@@ -144,17 +144,23 @@ def _normalization(label: str) -> str:
     return label.rpartition(" (")[2].rstrip(")")
 
 
+def _channel_name(label: str) -> str:
+    """The channel of a channel label ``source:channel (normalization)``."""
+    return label.rpartition(" (")[0].partition(":")[2]
+
+
 def _check_dynaclr_input(
     trained: ContrastiveCheckpoint, path: Path, channels: list[str] | None, patch_size_yx_px: int
 ) -> int:
     """A model.ckpt of this workflow learnt from the channels (in order, with their normalisation)
     and the patch size it records; returns the network input size to record (the trained one).
 
-    Refused: another number of channels, another normalisation at a position (the shapes fit, the
-    values are silently off), a spec patch smaller than the trained one (the embedding stage
-    centre-crops stored patches to the trained size: a smaller patch holds less context, the crop
-    would not fit). Warned: other channel names or sources at a position (a lab's own names, a
-    ``raw`` channel where this dataset reconstructs ``phase``). A larger spec patch is cropped."""
+    Refused: another number of channels, the same channel names in another order, another
+    normalisation at a position (the shapes fit, the values are silently off), a spec patch smaller
+    than the trained one (the embedding stage centre-crops stored patches to the trained size: a
+    smaller patch holds less context, the crop would not fit). Warned: other channel names or
+    sources at a position (a lab's own names, a ``raw`` channel where this dataset reconstructs
+    ``phase``). A larger spec patch is cropped."""
     key = "the patch spec named by contrastive_models.<name>.training.patch_spec"
     if channels is not None and trained.input_channels is not None and channels != trained.input_channels:
         learnt = trained.input_channels
@@ -162,6 +168,13 @@ def _check_dynaclr_input(
             raise ArtifactError(
                 f"{path}: expected a model trained on the {len(channels)} channels of {key}, {channels}, "
                 f"found a model trained on {len(learnt)}: {learnt}; list the model's channels in the spec"
+            )
+        names, learnt_names = [_channel_name(c) for c in channels], [_channel_name(c) for c in learnt]
+        if names != learnt_names and sorted(names) == sorted(learnt_names):
+            raise ArtifactError(
+                f"{path}: expected a model trained on the channels of {key} in their order, {channels}, "
+                f"found a model trained on the same channels in another order, {learnt}: each position "
+                "would feed another signal; list the spec's channels in the model's order"
             )
         other = [
             i
