@@ -281,7 +281,7 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
         raise ArtifactError(f"{path}: the plate has no positions")
     position_ome = {name: ome for name, ome in position_meta.items() if ome is not None}
     sampling = {name: _position_sampling(path, name, ome) for name, ome in position_ome.items()}
-    axes = tuple((name, kind) for name, kind, _ in sampling[names[0]].axes)
+    axes = _kinds(sampling[names[0]].axes)
     _check_axes(axes, path)
     _check_positions_agree(
         path, "axes (name [type])", {name: _axes_text(_kinds(s.axes)) for name, s in sampling.items()}
