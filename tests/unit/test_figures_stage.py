@@ -385,3 +385,23 @@ def test_results_table_names_each_row_s_frame_interval(artifacts, tmp_path):
     older = [{k: v for k, v in pair.items() if k != "time_interval_minutes"} for pair in pairs]
     results_table_stage(ResultsTableInputs(temporal_metrics=tmp_path / "temporal.csv"), outputs, pairs=older)
     assert pd.read_csv(outputs.csv)["time_interval_minutes"].isna().all()  # not given: NaN
+
+
+def test_results_table_records_the_classifier_transfers_left_out(artifacts, tmp_path):
+    """A transfer the workflow left out (datasets sampled otherwise) is in the artifact, not only in
+    the dry run's log: the pair's ``transfers_skipped`` phrase reaches the CSV, empty elsewhere."""
+    _temporal_metrics(artifacts, tmp_path)
+    datasets = pd.read_csv(tmp_path / "temporal.csv")[["model", "dataset"]].drop_duplicates()
+    skipped = "baseline random_weights: the classifiers of dataset 'b' do not predict dataset 'a'"
+    pairs = [
+        {"model": m, "dataset": d, "transfers_skipped": skipped if i == 0 else ""}
+        for i, (m, d) in enumerate(zip(datasets["model"], datasets["dataset"], strict=True))
+    ]
+    outputs = ResultsTableOutputs(
+        csv=tmp_path / "t.csv", html=tmp_path / "t.html", png=tmp_path / "t.png", svg=tmp_path / "t.svg"
+    )
+    results_table_stage(ResultsTableInputs(temporal_metrics=tmp_path / "temporal.csv"), outputs, pairs=pairs)
+    on_disk = pd.read_csv(outputs.csv, keep_default_na=False).set_index(["model", "dataset"])
+    first = (datasets["model"].iloc[0], datasets["dataset"].iloc[0])
+    assert on_disk.loc[first, "transfers_skipped"] == skipped
+    assert (on_disk.drop(index=[first])["transfers_skipped"] == "").all()

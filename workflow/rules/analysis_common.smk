@@ -409,20 +409,25 @@ def transfer_sources(model, dataset):
     return sources
 
 
+def skipped_transfers(model, dataset):
+    """One line per classifier transfer to ``dataset`` left out because the source dataset is sampled
+    otherwise (baselines only: a trained model's are refused by the dry run instead)."""
+    if model not in BASELINES:
+        return []
+    lines = []
+    for source in _candidate_sources(model, dataset):
+        differences = baseline_scale_differences(model, source, dataset)
+        if differences:
+            lines.append(
+                f"baseline {model}: the classifiers of dataset {source!r} do not predict dataset "
+                f"{dataset!r}, sampled otherwise: " + "; ".join(differences)
+            )
+    return lines
+
+
 def skipped_baseline_transfers():
     """One line per baseline transfer left out because the two datasets are sampled otherwise."""
-    lines = []
-    for model, dataset in embedding_pairs():
-        if model not in BASELINES:
-            continue
-        for source in _candidate_sources(model, dataset):
-            differences = baseline_scale_differences(model, source, dataset)
-            if differences:
-                lines.append(
-                    f"baseline {model}: the classifiers of dataset {source!r} do not predict dataset "
-                    f"{dataset!r}, sampled otherwise: " + "; ".join(differences)
-                )
-    return lines
+    return [line for model, dataset in embedding_pairs() for line in skipped_transfers(model, dataset)]
 
 
 def transferred_pairs():
@@ -581,8 +586,9 @@ def pseudotime_input(wildcards):
 
 
 def results_table_pairs():
-    """Per embedded (model, dataset): how the dataset relates to the model's training, and the
-    dataset's frame interval (smoothness and dynamic range compare adjacent frames) (results table)."""
+    """Per embedded (model, dataset): how the dataset relates to the model's training, the
+    dataset's frame interval (smoothness and dynamic range compare adjacent frames) and the
+    classifier transfers to it left out (skipped_transfers) (results table)."""
     rows = []
     for model, dataset in embedding_pairs():
         entry = CONFIG.contrastive_models.get(model)
@@ -599,6 +605,7 @@ def results_table_pairs():
                 "distribution": distribution(model, dataset),
                 "trained_on": trained_on,
                 "time_interval_minutes": plate_layout(dataset).time_interval_minutes,
+                "transfers_skipped": "; ".join(skipped_transfers(model, dataset)),
             }
         )
     return rows

@@ -357,8 +357,8 @@ def results_table_stage(
 
     The CSV holds the numeric table (columns of :func:`~dynaclr.figures.table.results_table`);
     the classification and DTW columns come from the inputs that are given. ``pairs`` (rule
-    ``params.pairs``): per (model, dataset) its ``distribution``, ``trained_on`` and the dataset's
-    ``time_interval_minutes`` (frame interval; a key left out is NaN).
+    ``params.pairs``): per (model, dataset) its ``distribution``, ``trained_on``, the dataset's
+    ``time_interval_minutes`` (frame interval) and ``transfers_skipped`` (a key left out is NaN).
 
     Returns:
         The numeric table.

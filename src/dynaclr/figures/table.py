@@ -1,17 +1,18 @@
 """The model comparison table (like the paper's Tables 4-5): one row per (model, dataset).
 
-Columns of :func:`results_table`: ``model, dataset``; ``distribution`` (``in``: the model trained
-on this dataset, ``out``: on others, ``external``: read from a file, ``untrained``: a baseline) and
-``trained_on`` and ``time_interval_minutes`` (the dataset's frame interval: smoothness and
-dynamic range compare adjacent frames, so rows of datasets of other intervals measure other time
-steps) when the workflow gives them; ``smoothness`` and ``dynamic_range`` as the
-paper's tables define them (``temporal_metrics.csv`` rows of definition ``paper``, no CIs);
-``smoothness_track_pairs`` and ``dynamic_range_track_pairs``, this project's stricter definition,
-with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs, of classifiers
-cross-validated on the dataset's own annotations; ``f1_infection_transferred`` (and division) with
-CIs and ``_from``, of classifiers fitted on another dataset (``f1_*_from``) and scored here;
-``dtw_onset_mae_frames`` (mean |aligned - true onset| over lineages with an observed onset,
-reference excluded) and ``dtw_n_lineages``. Missing inputs leave NaN.
+Columns of :func:`results_table`: ``model, dataset``; ``distribution`` (``in``: the model trained on
+this dataset, ``out``: on others, ``external``: read from a file, ``untrained``: a baseline) and
+``trained_on``, ``time_interval_minutes`` (the dataset's frame interval: smoothness and dynamic
+range compare adjacent frames, so rows of datasets of other intervals measure other time steps) and
+``transfers_skipped`` (the classifier transfers to the dataset left out because their source dataset
+is sampled otherwise; empty: none) when the workflow gives them; ``smoothness`` and
+``dynamic_range`` as the paper's tables define them (``temporal_metrics.csv`` rows of definition
+``paper``, no CIs); ``smoothness_track_pairs`` and ``dynamic_range_track_pairs``, this project's
+stricter definition, with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs,
+of classifiers cross-validated on the dataset's own annotations; ``f1_infection_transferred`` (and
+division) with CIs and ``_from``, of classifiers fitted on another dataset (``f1_*_from``) and
+scored here; ``dtw_onset_mae_frames`` (mean |aligned - true onset| over lineages with an observed
+onset, reference excluded) and ``dtw_n_lineages``. Missing inputs leave NaN.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
 #: Columns of ``pairs`` that the table carries first (those present), after ``model, dataset``.
-PAIR_COLUMNS = ("distribution", "trained_on", "time_interval_minutes")
+PAIR_COLUMNS = ("distribution", "trained_on", "time_interval_minutes", "transfers_skipped")
 
 _DISPLAY = (
     ("smoothness", "Smoothness (paper) ↓"),
