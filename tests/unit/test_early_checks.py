@@ -430,25 +430,58 @@ def test_snakemake_dry_run_prints_the_problem_and_no_traceback(plate: Path, tmp_
     assert "Traceback" not in output
 
 
+def _set_all(*edits: tuple[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """Several :func:`_set` edits, in order."""
+
+    def edit(config: dict[str, Any]) -> None:
+        for path, value in edits:
+            _set(path, value)(config)
+
+    return edit
+
+
+#: A time-aware training whose tau is given in minutes (counted in the plate's time interval).
+_TAU_MINUTES = {
+    "patch_spec": "sensor",
+    "sampling": "time_aware",
+    "tau_minutes": 10,
+    "backbone": "convnext_atto",
+}
+
 UNSCALED_CASES = {
     # a movie: tau_minutes and the patches' time_minutes are counted in the time interval
     "a movie": (
-        _set(
-            "contrastive_models.m.training",
-            {
-                "patch_spec": "sensor",
-                "sampling": "time_aware",
-                "tau_minutes": 10,
-                "backbone": "convnext_atto",
-            },
-        ),
+        _set("contrastive_models.m.training", _TAU_MINUTES),
         False,
         [
             "datasets.mine.plate: expected a time interval in the metadata of",
             "(6 frames: tau_minutes and the patches' time_minutes are counted in it), found none (no "
             "'scale' in the coordinateTransformations of position A/1/Pos0's dataset '0' or multiscales, "
-            "and no plate attribute time_interval_minutes; iohub would read 1 s)",
+            "and no plate attribute time_interval_minutes; iohub would read 1 s); set "
+            "datasets.mine.acquisition.time_interval_minutes",
         ],
+    ),
+    # tau in frames: the patches' time_minutes still need the interval
+    "a movie, tau in frames": (
+        lambda config: None,
+        False,
+        [
+            "datasets.mine.plate: expected a time interval",
+            "iohub would read 1 s); set datasets.mine.acquisition",
+        ],
+    ),
+    "a movie whose interval the acquisition supplies": (
+        _set("datasets.mine.acquisition", {"time_interval_minutes": 7}),
+        False,
+        [],
+    ),
+    "a movie, tau in minutes, whose interval the acquisition supplies": (
+        _set_all(
+            ("datasets.mine.acquisition", {"time_interval_minutes": 5}),
+            ("contrastive_models.m.training", _TAU_MINUTES),
+        ),
+        False,
+        [],
     ),
     # phase needs the pixel size and z step: the config's keys state them
     "phase": (
@@ -457,7 +490,8 @@ UNSCALED_CASES = {
         [
             "datasets.mine.phase.yx_pixel_size_um: expected a size (µm) from the config or the metadata of",
             "found none (no 'scale' in the coordinateTransformations of position A/1/Pos0's dataset '0' or "
-            "multiscales; iohub would read 1 µm); set phase.yx_pixel_size_um",
+            "multiscales; iohub would read 1 µm); set phase.yx_pixel_size_um or "
+            "datasets.mine.acquisition.pixel_size_um",
             "datasets.mine.phase.z_step_um: expected a size (µm)",
         ],
     ),
@@ -468,14 +502,27 @@ UNSCALED_CASES = {
         True,
         [],
     ),
+    "phase with its sizes from the acquisition": (
+        _set_all(
+            ("datasets.mine.phase", {"brightfield_channel": "Sensor"}),
+            ("datasets.mine.acquisition", {"pixel_size_um": 0.65, "z_step_um": 2}),
+        ),
+        True,
+        [],
+    ),
+    "phase with only the pixel size from the acquisition": (
+        _set_all(
+            ("datasets.mine.phase", {"brightfield_channel": "Sensor"}),
+            ("datasets.mine.acquisition", {"pixel_size_um": 0.65}),
+        ),
+        True,
+        ["datasets.mine.phase.z_step_um: expected a size (µm)"],
+    ),
+    # the acquisition supplies what the metadata does not state: nothing to check it against
     "the acquisition's pixel size": (
         _set("datasets.mine.acquisition", {"pixel_size_um": 1.0, "time_interval_minutes": 10}),
         True,
-        [
-            "datasets.mine.acquisition.pixel_size_um: expected 1 (config), found no value in the metadata of",
-            "(no 'scale' in the coordinateTransformations of position A/1/Pos0's dataset '0' or multiscales, "
-            "so the stages would read 1 µm); write the plate's scale transform",
-        ],
+        [],
     ),
     "nothing that needs it": (lambda config: None, True, []),
 }
@@ -484,7 +531,9 @@ UNSCALED_CASES = {
 @pytest.mark.parametrize("case", list(UNSCALED_CASES))
 def test_a_plate_without_scale_is_refused_where_a_stage_needs_it(case: str, tmp_path: Path) -> None:
     """iohub reads a missing scale transform as 1 s and 1 µm: the dry run refuses the plate where a stage
-    would count in them (unless the config states the value it uses), naming the position and the key."""
+    would count in them (unless the config states the value it uses: the dataset's ``acquisition``
+    supplies it), naming the position and the key. The layout is read as the workflow reads it, with the
+    acquisition's values (and without: the checks supply them too)."""
     from dynaclr.io.plate import read_plate_layout
 
     edit, interval_attribute, expected = UNSCALED_CASES[case]
@@ -497,14 +546,19 @@ def test_a_plate_without_scale_is_refused_where_a_stage_needs_it(case: str, tmp_
             writer.zattrs["time_interval_minutes"] = 10.0
     config = plate_config(plate)
     edit(config)
+    workflow = WorkflowConfig.model_validate(config)
     with pytest.warns(UserWarning, match="has no 'scale'"):
-        layout = read_plate_layout(plate)
-    problems = workflow_problems(WorkflowConfig.model_validate(config), {"mine": layout}, "results")
-    if not expected:
-        assert problems == []
-    for part in expected:
-        assert any(part in problem for problem in problems), f"{part!r} not in {problems}"
-    assert len(problems) == len([part for part in expected if part.startswith("datasets.")])
+        layouts = [
+            read_plate_layout(plate),
+            read_plate_layout(plate, workflow.datasets["mine"].acquisition.sampling()),
+        ]
+    for layout in layouts:
+        problems = workflow_problems(workflow, {"mine": layout}, "results")
+        if not expected:
+            assert problems == []
+        for part in expected:
+            assert any(part in problem for problem in problems), f"{part!r} not in {problems}"
+        assert len(problems) == len([part for part in expected if part.startswith("datasets.")])
 
 
 def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(
@@ -544,3 +598,55 @@ def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(
     for model in models:
         assert aligned[model, "mine"] == [f"results/embeddings/{model}/mine.zarr"]
         assert f"results/evaluation/predictions/{model}/theirs.parquet" in aligned[model, "theirs"]
+
+
+def test_the_acquisition_supplies_what_a_plate_without_scale_does_not_state(tmp_path: Path) -> None:
+    """A movie whose plate has no scale transform: the dry run refuses it naming
+    ``acquisition.time_interval_minutes``; with the acquisition's values it is planned, and the jobs that
+    count in them get the config's values, not iohub's 1 s and 1 µm: the patches (their time_minutes),
+    the phase plate (its time interval) and the phase stage (pixel size, z step), the QC figures."""
+    plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            ome["multiscales"][0]["datasets"][0]["coordinateTransformations"] = []
+    config = plate_config(plate)
+    config["datasets"]["mine"]["phase"] = {"brightfield_channel": "Sensor"}
+    config["datasets"]["mine"]["patches"][0]["channels"].append(
+        {"source": "phase", "channel": "Phase3D", "normalization": "zscore"}
+    )
+    message = refused(config, tmp_path / "without")
+    assert "set datasets.mine.acquisition.time_interval_minutes" in message
+    assert "set phase.yx_pixel_size_um or datasets.mine.acquisition.pixel_size_um" in message
+    config["datasets"]["mine"]["acquisition"] = {
+        "time_interval_minutes": 7,
+        "pixel_size_um": 0.5,
+        "z_step_um": 2,
+    }
+    workdir = tmp_path / "with"
+    (workdir / "config").mkdir(parents=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = planned_jobs(workdir / "config" / "config.yaml", workdir)
+    supplied = {"time_interval_minutes": 7.0, "pixel_size_um": 0.5, "z_step_um": 2.0}
+    by_rule: dict[str, list[Any]] = {}
+    for job in jobs:
+        by_rule.setdefault(job.rule.name, []).append(job)
+    assert by_rule["extract_patches"]
+    for job in by_rule["extract_patches"] + by_rule["phase_plate"]:
+        assert job.params.config["supplied_sampling"] == supplied
+    for job in by_rule["phase_plate"] + by_rule["phase_transfer_function"] + by_rule["reconstruct_phase"]:
+        assert (job.params.config["yx_pixel_size_um"], job.params.config["z_step_um"]) == (0.5, 2.0)
+    for job in by_rule.get("image_qc_figure", []):
+        assert job.params.time_interval_minutes == 7.0
+
+
+def test_a_plate_stating_its_sampling_keeps_its_rules_params(plate: Path, tmp_path: Path) -> None:
+    """The supplied values join a rule's params only where the config supplies one: a plate that states
+    its sampling (checked against ``acquisition``) plans the same params as before, so nothing reruns."""
+    config = plate_config(plate)
+    config["datasets"]["mine"]["acquisition"] = {"time_interval_minutes": 10, "pixel_size_um": 0.65}
+    (tmp_path / "config").mkdir(parents=True)
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = planned_jobs(tmp_path / "config" / "config.yaml", tmp_path)
+    patch_jobs = [job for job in jobs if job.rule.name == "extract_patches"]
+    assert patch_jobs
+    assert all("supplied_sampling" not in job.params.config for job in patch_jobs)

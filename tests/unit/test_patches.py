@@ -206,6 +206,38 @@ def test_external_inputs_lineage_empty_frames_and_exact_crops(tmp_path):
     assert corner["padded_fraction"].to_numpy() == pytest.approx(1 - 18 * 19 / 32**2)
 
 
+def test_the_supplied_time_interval_counts_the_time_of_a_plate_stating_none(tmp_path):
+    """A raw plate without a scale transform (iohub: 1 s) and without the plate attribute: the time
+    interval the dataset's ``acquisition`` supplies counts the patches' time_minutes and the store's
+    interval (tau_minutes is converted with it), and the provenance records it came from the config."""
+    from plate_helpers import ome_attributes
+
+    plate, tracks_path, _ = _synthetic_plate(tmp_path)
+    with ome_attributes(plate / "A/1/0") as ome:
+        ome["multiscales"][0]["datasets"][0]["coordinateTransformations"] = [
+            {"type": "translation", "translation": [0.0] * 5}
+        ]
+    del zarr.open_group(str(plate), mode="r+").attrs["time_interval_minutes"]
+    spec = PatchSpec.model_validate(
+        {
+            "name": "synthetic",
+            "channels": [{"source": "raw", "channel": "ViralSensor", "normalization": "zscore"}],
+            "z_window_slices": 1,
+            "patch_size_yx_px": 16,
+        }
+    )
+    supplied = {"time_interval_minutes": 7.0}
+    inputs = ExtractPatchesInputs(plate_raw=plate, tracks=tracks_path)
+    extract_fov_patches(spec, inputs, _outputs(tmp_path / "p"), fov_name="A/1/0", supplied=supplied)
+    index = pd.read_parquet(tmp_path / "p.parquet")
+    np.testing.assert_allclose(index["time_minutes"], index["t"] * 7.0)
+    _collect([tmp_path / "p"], tmp_path / "all")
+    assert open_patch_store(tmp_path / "all.zarr", tmp_path / "all.parquet").time_interval_minutes == 7.0
+    assert read_zarr_provenance(tmp_path / "p.zarr", "patch_fov").config["supplied_sampling"] == supplied
+    extract_fov_patches(spec, inputs, _outputs(tmp_path / "q"), fov_name="A/1/0")  # nothing supplied
+    assert "supplied_sampling" not in read_zarr_provenance(tmp_path / "q.zarr", "patch_fov").config
+
+
 def test_padded_fraction_is_the_share_of_the_patch_outside_the_image(tmp_path):
     """A cell on the image corner has 3/4 of an even-sized patch outside the image; a central
     cell none. Centroids round half up, so (-0.5, 0.4) is the corner pixel too."""

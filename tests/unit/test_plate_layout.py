@@ -456,3 +456,69 @@ def test_a_first_position_iohub_cannot_parse_is_refused_naming_it(tmp_path: Path
         ArtifactError, match=r"p\.zarr: position A/1/0 cannot be opened as an OME-Zarr image \("
     ):
         read_plate_layout(plate)
+
+
+def _unscaled_plate(tmp_path: Path, fovs: list[str]) -> Path:
+    """A plate (6 frames, 3 slices) whose positions carry no scale transform."""
+    plate = write_plate(tmp_path / "p.zarr", fovs, ["Brightfield", "Nuclei"], (6, 2, 3, 64, 48))
+    for fov in fovs:
+        with ome_attributes(plate / fov) as ome:
+            _set_transforms([])(ome)
+    return plate
+
+
+def test_the_acquisition_supplies_what_the_metadata_does_not_state(tmp_path: Path) -> None:
+    """The values ``supplied`` gives take the place of iohub's 1 s and 1 µm where the metadata states
+    none, are named as the config's in the one warning, and are recorded; a stated value is kept."""
+    plate = _unscaled_plate(tmp_path, ["A/1/0", "B/1/0"])
+    supplied = {"time_interval_minutes": 7.0, "pixel_size_um": 0.5, "z_step_um": None}
+    with pytest.warns(UserWarning) as warned:
+        layout = read_plate_layout(plate, supplied)
+    assert len(warned) == 1
+    message = str(warned[0].message)
+    assert "time interval 7 min from the config (acquisition.time_interval_minutes)" in message
+    assert "pixel size 0.5 µm from the config (acquisition.pixel_size_um)" in message
+    assert "z step not stated (read as 1 µm; set acquisition.z_step_um)" in message
+    assert (layout.time_interval_minutes, layout.geometry.time_interval_s) == (7.0, 420.0)
+    assert layout.geometry.pixel_size_um == 0.5 and layout.geometry.z_step_um == 1.0
+    assert layout.time_interval_stated and layout.pixel_size_stated and not layout.z_step_stated
+    assert layout.supplied_values() == {"time_interval_minutes": 7.0, "pixel_size_um": 0.5}
+    assert layout.supplied_by(supplied) == layout  # applied once
+    with pytest.warns(UserWarning) as warned:  # everything supplied: nothing for the dry run to refuse
+        read_plate_layout(plate, {**supplied, "z_step_um": 2.0})
+    assert "not stated" not in str(warned[0].message) and "refuses" not in str(warned[0].message)
+    scaled = read_plate_layout(write_plate(tmp_path / "s.zarr", ["A/1/0"], ["Nuclei"], (6, 1, 3, 64, 48)))
+    assert scaled.supplied_by(supplied) == scaled  # the metadata states them: checked, not replaced
+
+
+def test_the_phase_plate_carries_the_interval_of_a_plate_without_scale(tmp_path: Path) -> None:
+    """The phase plate's time interval is the raw plate's as every stage reads it: the plate attribute
+    ``time_interval_minutes`` where the scale transform is missing, else the config's supplied value
+    (recorded), never iohub's 1 s; its sizes are the phase config's (the workflow fills them in)."""
+    from dynaclr.phase import PhasePlateInputs, PhasePlateOutputs, create_phase_plate
+
+    plate = _unscaled_plate(tmp_path, ["A/1/0"])
+    supplied = {"time_interval_minutes": 7.0, "pixel_size_um": 0.5, "z_step_um": 2.0}
+    config = PhaseConfig().with_supplied(supplied)
+    assert (config.yx_pixel_size_um, config.z_step_um) == (0.5, 2.0)
+    assert PhaseConfig(z_step_um=3.0).with_supplied(supplied).z_step_um == 3.0  # the phase key first
+    with pytest.warns(UserWarning, match="has no 'scale'"):
+        create_phase_plate(
+            config,
+            PhasePlateInputs(plate=plate),
+            PhasePlateOutputs(phase_plate=tmp_path / "ph.zarr"),
+            supplied,
+        )
+    phase = read_plate_layout(tmp_path / "ph.zarr")
+    assert phase.time_interval_minutes == pytest.approx(7.0)
+    assert phase.geometry.time_interval_s == pytest.approx(420.0)
+    assert (phase.geometry.pixel_size_um, phase.geometry.z_step_um) == (0.5, 2.0)
+    with open_ome_zarr(tmp_path / "ph.zarr", layout="hcs", mode="r") as opened:
+        assert opened.zattrs["supplied_sampling"] == supplied
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:  # dynaclr's attribute states it
+        writer.zattrs["time_interval_minutes"] = 5.0
+    with pytest.warns(UserWarning, match="has no 'scale'"):
+        create_phase_plate(
+            config, PhasePlateInputs(plate=plate), PhasePlateOutputs(phase_plate=tmp_path / "ph2.zarr")
+        )
+    assert read_plate_layout(tmp_path / "ph2.zarr").geometry.time_interval_s == pytest.approx(300.0)

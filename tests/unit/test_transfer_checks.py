@@ -104,8 +104,8 @@ def test_a_size_no_metadata_states_is_not_stated_not_1_um() -> None:
     assert "1 µm," not in found[0] and "pixel size 1 µm" not in found[0]
     assert (
         "pixel size not stated (no scale transform in the metadata of results/demo_15min/raw.zarr: iohub "
-        "would read 1 µm; set datasets.demo_15min.phase.yx_pixel_size_um or write the plate's scale "
-        "transform), expected 0.65 µm"
+        "would read 1 µm; set datasets.demo_15min.acquisition.pixel_size_um (or "
+        "datasets.demo_15min.phase.yx_pixel_size_um) or write the plate's scale transform), expected 0.65 µm"
     ) in found[0]
     assert "z step not stated" in found[0]
     cfg = copy.deepcopy(DEFAULT)
@@ -114,6 +114,18 @@ def test_a_size_no_metadata_states_is_not_stated_not_1_um() -> None:
     found = problems(copy.deepcopy(DEFAULT), unscaled=("demo",))  # the reference states none
     assert found
     assert "expected not stated (no scale transform in the metadata of results/demo/raw.zarr" in found[0]
+
+
+def test_the_acquisition_supplies_the_sizes_a_plate_does_not_state_and_they_are_compared() -> None:
+    """A plate without a scale transform takes its pixel size and z step from the dataset's
+    ``acquisition``: the transfer check compares those (not iohub's 1 µm, nor "not stated")."""
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"]["demo_15min"]["acquisition"] = {"pixel_size_um": 0.65, "z_step_um": 2.0}
+    assert problems(cfg, unscaled=("demo_15min",)) == []
+    cfg["datasets"]["demo_15min"]["acquisition"] = {"pixel_size_um": 0.325, "z_step_um": 2.0}
+    found = problems(cfg, unscaled=("demo_15min",))
+    assert found and "pixel size 0.325 µm (a 48 px patch spans 15.6 µm), expected 0.65 µm" in found[0]
+    assert not any("not stated" in line for line in found)
 
 
 def test_allow_other_scales_accepts_the_dataset_and_leaving_it_out_too() -> None:

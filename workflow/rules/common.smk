@@ -18,7 +18,7 @@ from dynaclr.config.plate_checks import simulated_layout, workflow_problems
 from dynaclr.config.transfer_checks import transfer_problems
 from dynaclr.convert import find_tiff_files, tiff_layout
 from dynaclr.io import ArtifactError, config_hash
-from dynaclr.io.plate import SAFE_NAME, read_plate_layout
+from dynaclr.io.plate import SAFE_NAME, SUPPLIED_KEY, read_plate_layout
 
 
 # The typed models first (their errors name the key path), then the JSON Schema users read.
@@ -65,9 +65,21 @@ wildcard_constraints:
 @functools.cache
 def stage_config(dataset, stage):
     """The rule's own config subtree, defaults filled in (what `params:` compares on rerun); dumped
-    once per process, not once per job (read-only: every job of the stage shares it)."""
+    once per process, not once per job (read-only: every job of the stage shares it). The phase
+    config takes the pixel size and z step the dataset's `acquisition` supplies for a plate whose
+    metadata states none, where it sets none itself."""
     value = getattr(CONFIG.datasets[dataset], stage)
+    if stage == "phase" and value is not None:
+        value = value.with_supplied(plate_layout(dataset).supplied_values())
     return value.model_dump(mode="json")
+
+
+def with_supplied(params_config, dataset):
+    """A rule's params.config with the sampling the dataset's `acquisition` supplies for a raw plate
+    whose metadata states none (dynaclr.io.plate.SUPPLIED_KEY), for the stages that read the raw
+    plate's sampling; unchanged when it supplies none, so those datasets' params stay as they were."""
+    supplied = plate_layout(dataset).supplied_values()
+    return {**params_config, SUPPLIED_KEY: supplied} if supplied else params_config
 
 
 @functools.cache
@@ -105,8 +117,8 @@ def plate_layout(dataset):
             return tiff_layout(spec.tiff, tiff_files(dataset), raw_plate(dataset))
         except ValueError as err:
             raise WorkflowError(f"datasets.{dataset}: {err}") from None
-    try:
-        return read_plate_layout(spec.plate)
+    try:  # with the values `acquisition` supplies where the metadata states none
+        return read_plate_layout(spec.plate, spec.acquisition.sampling())
     except ArtifactError as err:
         raise WorkflowError(f"datasets.{dataset}.plate: {err}") from None
 
@@ -393,8 +405,9 @@ def model_dir(model):
 
 @functools.cache
 def patch_spec_config(dataset, spec):
-    """The patch spec's config subtree (rule extract_patches's params.config), dumped once per process."""
-    return CONFIG.datasets[dataset].patch_spec(spec).model_dump(mode="json")
+    """The patch spec's config subtree (rule extract_patches's params.config), dumped once per process,
+    with the sampling `acquisition` supplies for a plate stating none (with_supplied)."""
+    return with_supplied(CONFIG.datasets[dataset].patch_spec(spec).model_dump(mode="json"), dataset)
 
 
 def patch_fov_inputs(wildcards):

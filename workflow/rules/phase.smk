@@ -31,7 +31,8 @@ rule phase_plate:
     output:
         phase_plate=directory(f"{RESULTS}/{{dataset}}/phase.zarr"),
     params:
-        config=lambda w: stage_config(w.dataset, "phase"),
+        # the phase config, and the time interval `acquisition` supplies for a plate stating none
+        config=lambda w: with_supplied(stage_config(w.dataset, "phase"), w.dataset),
     log:
         f"{RESULTS}/logs/phase_plate/{{dataset}}.log",
     benchmark:

@@ -12,6 +12,7 @@ non-negative 3d reconstruction with background-filled z padding.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
@@ -122,6 +123,16 @@ class PhaseConfig(StrictModel):
             z_step_um=self.z_step_um if self.z_step_um is not None else plate.z_step_um,
             pixel_size_um=self.yx_pixel_size_um if self.yx_pixel_size_um is not None else plate.pixel_size_um,
         )
+
+    def with_supplied(self, supplied: Mapping[str, float]) -> PhaseConfig:
+        """This config with the pixel size and z step the dataset's ``acquisition`` supplies for a plate
+        whose metadata states none (:meth:`~dynaclr.io.plate.PlateLayout.supplied_values`), where it
+        sets none itself: the sampling the phase stage uses and records in its provenance."""
+        fields = (("yx_pixel_size_um", "pixel_size_um"), ("z_step_um", "z_step_um"))
+        update = {
+            field: supplied[key] for field, key in fields if getattr(self, field) is None and key in supplied
+        }
+        return self.model_copy(update=update) if update else self
 
     @model_validator(mode="after")
     def _apertures_consistent(self) -> PhaseConfig:

@@ -26,7 +26,7 @@ from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
 from dynaclr.io.plate import EXPECTED_AXES, PlateGeometry, PlateLayout
 
-__all__ = ["PHASE_CHANNEL", "simulated_layout", "source_layouts", "workflow_problems"]
+__all__ = ["PHASE_CHANNEL", "simulated_layout", "source_layouts", "supplied_layout", "workflow_problems"]
 
 #: The channel of the phase stage's plate (``dynaclr.phase.reconstruct.PHASE_CHANNEL``).
 PHASE_CHANNEL = "Phase3D"
@@ -51,6 +51,12 @@ def simulated_layout(config: SimulateConfig, path: str) -> PlateLayout:
         ),
         time_interval_minutes=config.time_interval_minutes,
     )
+
+
+def supplied_layout(dataset: DatasetConfig, raw: PlateLayout) -> PlateLayout:
+    """``raw`` with the values its metadata does not state supplied by the dataset's ``acquisition``
+    (:meth:`~dynaclr.io.plate.PlateLayout.supplied_by`; a layout already supplied is returned as is)."""
+    return raw.supplied_by(dataset.acquisition.sampling())
 
 
 def source_layouts(
@@ -255,9 +261,8 @@ def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, d
 
 
 def _acquisition_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
-    """The plate's time interval and pixel sizes agree with ``acquisition`` (the keys given); a plate
-    without a scale transform cannot be checked and is refused (its time interval where a stage needs
-    it, by :func:`_geometry_problems`)."""
+    """The plate's time interval and pixel sizes agree with ``acquisition`` (the keys given) where its
+    metadata states them; where it does not, ``raw`` (:func:`supplied_layout`) holds the config's value."""
     acquisition = dataset.acquisition
     found = {
         "time_interval_minutes": raw.time_interval_minutes,
@@ -267,17 +272,8 @@ def _acquisition_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -
     problems = []
     for key, metadata in found.items():
         expected = getattr(acquisition, key)
-        if expected is None:
+        if expected is None or key in raw.supplied:
             continue
-        if raw.unscaled_position is not None and key != "time_interval_minutes":
-            problems.append(
-                f"datasets.{name}.acquisition.{key}: expected {expected:g} (config), found no value in the "
-                f"metadata of {raw.path} ({_NO_SCALE.format(position=raw.unscaled_position)}, so the "
-                "stages would read 1 µm); write the plate's scale transform"
-            )
-            continue
-        if not raw.time_interval_stated and key == "time_interval_minutes":
-            continue  # _geometry_problems names it where a stage needs it
         if abs(metadata - expected) <= acquisition.relative_tolerance * expected:
             continue
         problems.append(
@@ -304,8 +300,8 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
             f"{key}.plate: expected a time interval in the metadata of {raw.path} ({raw.n_frames} frames: "
             "tau_minutes and the patches' time_minutes are counted in it), found none "
             f"({_NO_SCALE.format(position=raw.unscaled_position)}, and no plate attribute "
-            "time_interval_minutes; iohub would read 1 s); write the plate's scale transform or its "
-            "time_interval_minutes attribute (acquisition.time_interval_minutes only checks the metadata)"
+            f"time_interval_minutes; iohub would read 1 s); set {key}.acquisition.time_interval_minutes, or "
+            "write the plate's scale transform or its time_interval_minutes attribute"
         )
     elif raw.n_frames > 1 and not _positive(interval):
         problems.append(
@@ -322,16 +318,17 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
             f"{key}.phase: expected a brightfield z-stack (Z >= 2: phase is read from defocus), found Z = "
             f"{n_z} in {raw.path}; set `phase: null` if the plate holds phase, or acquire a z-stack"
         )
-    for field, metadata in (
-        ("yx_pixel_size_um", raw.geometry.pixel_size_um),
-        ("z_step_um", raw.geometry.z_step_um),
+    for field, acquisition_key, metadata, stated in (
+        ("yx_pixel_size_um", "pixel_size_um", raw.geometry.pixel_size_um, raw.pixel_size_stated),
+        ("z_step_um", "z_step_um", raw.geometry.z_step_um, raw.z_step_stated),
     ):
         configured = getattr(phase, field)
-        if configured is None and raw.unscaled_position is not None:
+        if configured is None and not stated:
             problems.append(
                 f"{key}.phase.{field}: expected a size (µm) from the config or the metadata of {raw.path}, "
                 f"found none ({_NO_SCALE.format(position=raw.unscaled_position)}; iohub would read 1 µm); "
-                f"set phase.{field} or write the plate's scale transform"
+                f"set phase.{field} or {key}.acquisition.{acquisition_key}, or write the plate's scale "
+                "transform"
             )
         elif configured is None and not _positive(metadata):
             problems.append(
@@ -349,11 +346,15 @@ def workflow_problems(
 
     Args:
         config: the validated workflow config.
-        raw_layouts: each dataset's raw plate layout (read from the plate, or :func:`simulated_layout`).
+        raw_layouts: each dataset's raw plate layout (read from the plate, or :func:`simulated_layout`);
+            the values its ``acquisition`` supplies are filled in here (:func:`supplied_layout`).
         results: the results directory (names the plates the workflow will write).
     """
     problems = []
     plates_of = {}
+    raw_layouts = {
+        name: supplied_layout(dataset, raw_layouts[name]) for name, dataset in config.datasets.items()
+    }
     for name, dataset in config.datasets.items():
         plates = plates_of[name] = source_layouts(name, dataset, raw_layouts[name], results)
         problems += _geometry_problems(name, dataset, raw_layouts[name])

@@ -16,8 +16,10 @@ plates' metadata, a simulated dataset's from its ``simulate`` config). A dataset
 of the plates its patch spec reads, as the stages write them
 (:func:`~dynaclr.config.plate_checks.source_layouts`): a spec reading the phase or virtual-staining
 plate has the phase config's ``yx_pixel_size_um`` / ``z_step_um`` where set (the README's fix for a
-plate whose metadata is wrong), else the raw plate's metadata. A size nothing states (a plate without
-a scale transform and no phase override: iohub reads 1 µm) is "not stated", never compared as 1 µm.
+plate whose metadata is wrong), else the raw plate's metadata, or the dataset's ``acquisition``
+where the metadata states none (:func:`~dynaclr.config.plate_checks.supplied_layout`). A size
+nothing states (a plate without a scale transform, no ``acquisition`` value and no phase override:
+iohub reads 1 µm) is "not stated", never compared as 1 µm.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dynaclr.config.plate_checks import source_layouts
+from dynaclr.config.plate_checks import source_layouts, supplied_layout
 from dynaclr.config.workflow import ContrastiveModelEntry, WorkflowConfig
 from dynaclr.io.plate import PlateLayout
 
@@ -79,14 +81,14 @@ def _sampling(config: WorkflowConfig, dataset: str, spec_name: str, raw: PlateLa
     staining plate made from it) and raw channels takes the phase plate's: the phase config states
     the sampling of the whole acquisition where it overrides the metadata."""
     entry = config.datasets[dataset]
+    raw = supplied_layout(entry, raw)
     plates = source_layouts(dataset, entry, raw, config.results)
     read = [c.source for c in entry.patch_spec(spec_name).channels if c.source in plates]
     source = next((s for s in read if s != "raw"), "raw")
     geometry = plates[source].geometry
     overrides = entry.phase if source != "raw" else None
-    scaled = raw.unscaled_position is None
-    pixel_stated = scaled or (overrides is not None and overrides.yx_pixel_size_um is not None)
-    z_stated = scaled or (overrides is not None and overrides.z_step_um is not None)
+    pixel_stated = raw.pixel_size_stated or (overrides is not None and overrides.yx_pixel_size_um is not None)
+    z_stated = raw.z_step_stated or (overrides is not None and overrides.z_step_um is not None)
     return _Sampling(
         pixel_size_um=geometry.pixel_size_um if pixel_stated else None,
         z_step_um=geometry.z_step_um if z_stated else None,
@@ -97,9 +99,11 @@ def _sampling(config: WorkflowConfig, dataset: str, spec_name: str, raw: PlateLa
 
 def _not_stated(dataset: str, sampling: _Sampling, key: str) -> str:
     """Why ``dataset``'s size ``key`` (``yx_pixel_size_um`` / ``z_step_um``) is not stated; what to set."""
-    fix = "write the plate's scale transform"
+    acquisition_key = "pixel_size_um" if key == "yx_pixel_size_um" else key
+    fix = f"set datasets.{dataset}.acquisition.{acquisition_key}"
     if sampling.source != "raw":
-        fix = f"set datasets.{dataset}.phase.{key} or " + fix
+        fix += f" (or datasets.{dataset}.phase.{key})"
+    fix += " or write the plate's scale transform"
     where = f"no scale transform in the metadata of {sampling.plate}: iohub would read 1 µm"
     return f"not stated ({where}; {fix})"
 
@@ -177,11 +181,14 @@ def _scale_problems(
     return problems
 
 
-def _tau_problems(model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]) -> list[str]:
+def _tau_problems(
+    config: WorkflowConfig, model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]
+) -> list[str]:
     """A ``tau_frames`` pooled over datasets means one time in every dataset: their intervals agree."""
     training = entry.training
     if training.sampling != "time_aware" or training.tau_frames is None or len(entry.train_datasets) < 2:
         return []
+    layouts = {d: supplied_layout(config.datasets[d], layouts[d]) for d in entry.train_datasets}
     reference = entry.train_datasets[0]
     wanted = layouts[reference].time_interval_minutes
     other = {
@@ -209,5 +216,5 @@ def transfer_problems(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLay
     problems = []
     for model, entry in config.contrastive_models.items():
         problems += _scale_problems(config, model, entry, raw_layouts)
-        problems += _tau_problems(model, entry, raw_layouts)
+        problems += _tau_problems(config, model, entry, raw_layouts)
     return problems

@@ -40,6 +40,7 @@ from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import ImportedTracksConfig, TrackingConfig, TrackingEvaluationConfig
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.config.virtual_stain import VirtualStainConfig
+from dynaclr.io.plate import SAMPLING_KEYS
 
 PreviewChannel = Literal["Brightfield", "Nuclei", "ViralSensor", "ERMarker"]
 
@@ -80,17 +81,35 @@ class TrackingInputConfig(StrictModel):
 
 
 class AcquisitionConfig(StrictModel):
-    """What you know of the acquisition, checked against the plate's metadata before any job runs:
-    a plate whose metadata says otherwise (a time interval of 1 s from a converter's default, pixel
-    sizes of another objective) is refused instead of silently turning ``tau_minutes`` and
-    micrometre settings into wrong frame and pixel counts."""
+    """What you know of the acquisition. A value the plate's metadata states is checked against it
+    before any job runs: a plate whose metadata says otherwise (a time interval of 1 s from a
+    converter's default, pixel sizes of another objective) is refused instead of silently turning
+    ``tau_minutes`` and micrometre settings into wrong frame and pixel counts. A value the metadata
+    does not state (a plate without a scale transform) is supplied by the config: every stage uses it
+    (:meth:`~dynaclr.io.plate.PlateLayout.supplied_by`)."""
 
-    time_interval_minutes: float | None = Field(None, gt=0, description="Time between frames (minutes).")
-    pixel_size_um: float | None = Field(None, gt=0, description="Pixel size in Y and X (µm).")
-    z_step_um: float | None = Field(None, gt=0, description="Distance between z slices (µm).")
+    time_interval_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="Time between frames (minutes); supplies it where the plate's metadata states none.",
+    )
+    pixel_size_um: float | None = Field(
+        None,
+        gt=0,
+        description="Pixel size in Y and X (µm); supplies it where the plate's metadata states none.",
+    )
+    z_step_um: float | None = Field(
+        None,
+        gt=0,
+        description="Distance between z slices (µm); supplies it where the plate's metadata states none.",
+    )
     relative_tolerance: float = Field(
         0.01, ge=0, lt=1, description="Largest relative difference accepted between config and metadata."
     )
+
+    def sampling(self) -> dict[str, float | None]:
+        """The values given, by key (:data:`~dynaclr.io.plate.SAMPLING_KEYS`; ``None``: not given)."""
+        return {key: getattr(self, key) for key in SAMPLING_KEYS}
 
 
 class ContrastiveModelEntry(StrictModel):
@@ -317,7 +336,8 @@ class DatasetConfig(StrictModel):
     )
     acquisition: AcquisitionConfig = Field(
         default_factory=AcquisitionConfig,
-        description="Time interval and pixel sizes you expect; each one given is checked against the plate.",
+        description="Time interval and pixel sizes: each one given is checked against the plate's metadata, "
+        "or supplies the value where the metadata states none (a plate without a scale transform).",
     )
     summary: SummaryConfig = SummaryConfig()
     qc_figures: QcFiguresConfig = Field(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,8 +181,11 @@ class PlateLayout:
         unscaled_position: the first position whose array ``0`` has no ``scale`` coordinate
             transformation (then none has: positions agree), else None. Its ``geometry`` is then
             iohub's default of 1 (1 s, 1 µm), stated by nothing.
-        time_interval_stated: whether the time interval is stated, by the scale transform or the
-            plate's ``time_interval_minutes`` attribute.
+        time_interval_stated: whether the time interval is stated, by the scale transform, the
+            plate's ``time_interval_minutes`` attribute or the config (``supplied``).
+        supplied: the :data:`SAMPLING_KEYS` whose values the metadata does not state and the
+            dataset's ``acquisition`` supplied (:meth:`supplied_by`); ``geometry`` and
+            ``time_interval_minutes`` hold the supplied values.
     """
 
     path: Path
@@ -192,10 +197,82 @@ class PlateLayout:
     time_interval_minutes: float
     unscaled_position: str | None = None
     time_interval_stated: bool = True
+    supplied: tuple[str, ...] = ()
 
     @property
     def n_frames(self) -> int:
         return self.shape_tczyx[0]
+
+    @property
+    def pixel_size_stated(self) -> bool:
+        """Whether the pixel size is stated, by the scale transform or the config (``supplied``)."""
+        return self.unscaled_position is None or "pixel_size_um" in self.supplied
+
+    @property
+    def z_step_stated(self) -> bool:
+        """Whether the z step is stated, by the scale transform or the config (``supplied``)."""
+        return self.unscaled_position is None or "z_step_um" in self.supplied
+
+    def supplied_values(self) -> dict[str, float]:
+        """The values the config supplied (:attr:`supplied`), by ``acquisition`` key."""
+        values = {
+            "time_interval_minutes": self.time_interval_minutes,
+            "pixel_size_um": self.geometry.pixel_size_um,
+            "z_step_um": self.geometry.z_step_um,
+        }
+        return {key: values[key] for key in self.supplied}
+
+    def supplied_by(self, values: Mapping[str, float | None]) -> PlateLayout:
+        """This layout with each value its metadata does not state taken from ``values`` (the
+        dataset's ``acquisition``, keys :data:`SAMPLING_KEYS`; ``None``: not given) and recorded in
+        :attr:`supplied`. A value the metadata states is kept (the dry run checks ``acquisition``
+        against it); applying the same values twice changes nothing."""
+        stated = {
+            "time_interval_minutes": self.time_interval_stated,
+            "pixel_size_um": self.pixel_size_stated,
+            "z_step_um": self.z_step_stated,
+        }
+        taken = {
+            key: float(value)
+            for key in SAMPLING_KEYS
+            if not stated[key] and (value := values.get(key)) is not None
+        }
+        if not taken:
+            return self
+        interval = taken.get("time_interval_minutes", self.time_interval_minutes)
+        geometry = PlateGeometry(
+            time_interval_s=interval * 60.0
+            if "time_interval_minutes" in taken
+            else self.geometry.time_interval_s,
+            z_step_um=taken.get("z_step_um", self.geometry.z_step_um),
+            pixel_size_um=taken.get("pixel_size_um", self.geometry.pixel_size_um),
+        )
+        return dataclasses.replace(
+            self,
+            geometry=geometry,
+            time_interval_minutes=interval,
+            time_interval_stated=True if "time_interval_minutes" in taken else self.time_interval_stated,
+            supplied=self.supplied + tuple(taken),
+        )
+
+
+#: The keys of a dataset's ``acquisition`` (:class:`~dynaclr.config.workflow.AcquisitionConfig`)
+#: that supply a sampling the plate's metadata does not state (:meth:`PlateLayout.supplied_by`).
+SAMPLING_KEYS = ("time_interval_minutes", "pixel_size_um", "z_step_um")
+
+#: The key under which the workflow adds the supplied values (:meth:`PlateLayout.supplied_values`)
+#: to the ``params.config`` of a rule that reads the raw plate's sampling, only when the config
+#: supplies one: the params of a dataset whose plate states its sampling stay as they were, and a
+#: changed ``acquisition`` value reruns what was made from it.
+SUPPLIED_KEY = "supplied_sampling"
+
+
+def split_supplied(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    """A rule's ``params.config`` split into the stage's own config and the supplied values
+    (:data:`SUPPLIED_KEY`; empty when the plate states its sampling)."""
+    own = dict(config)
+    supplied = own.pop(SUPPLIED_KEY, None) or {}
+    return own, {str(key): float(value) for key, value in supplied.items()}
 
 
 def _ome_attributes(group_path: Path, plate_path: Path, what: str) -> dict[str, Any]:
@@ -235,7 +312,9 @@ def _unsafe_names(names: list[str]) -> list[str]:
     return [name for name in names if not all(SAFE_NAME.fullmatch(part) for part in name.split("/"))]
 
 
-def read_plate_layout(plate_path: str | Path) -> PlateLayout:
+def read_plate_layout(
+    plate_path: str | Path, supplied: Mapping[str, float | None] | None = None
+) -> PlateLayout:
     """FOV names, channels, axes, array shape and sampling of an HCS plate, from its metadata only.
 
     Refuses (:class:`ArtifactError`, naming the plate and what was expected and found): a missing
@@ -250,8 +329,10 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
 
     The geometry is converted to seconds and micrometres from the axes' units (an axis without a
     unit is taken as seconds / micrometres). A plate whose positions carry no ``scale`` at all is
-    read (``unscaled_position`` names one) with a warning: iohub reads 1 s and 1 µm for it, and the
-    dry-run checks (:mod:`dynaclr.config.plate_checks`) refuse it where a stage needs the values.
+    read (``unscaled_position`` names one) with a warning: iohub reads 1 s and 1 µm for it. The
+    values ``supplied`` gives (the dataset's ``acquisition``, :meth:`PlateLayout.supplied_by`) take
+    their place, and the warning says which came from the config; the dry-run checks
+    (:mod:`dynaclr.config.plate_checks`) refuse the plate where a stage needs a value nothing states.
 
     FOVs come in iohub's order (rows, then columns, then FOVs, each sorted as strings), the order every
     stage iterates. Only the first position is opened with iohub (channels, axes, scale); the others'
@@ -321,16 +402,10 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
         ) from err
     _check_unique_channels(path, channel_names)
     unscaled = names[0] if sampling[names[0]].scale is None else None
-    if unscaled is not None:
-        warnings.warn(
-            f"{path}: position {unscaled} (and every other) has no 'scale' in the coordinateTransformations "
-            "of its dataset '0' or its multiscales: its time interval, z step and pixel size are not "
-            "stated and read as 1 s and 1 µm. Write the plate's scale transform; the dry run refuses the "
-            "plate where a stage needs these values",
-            stacklevel=2,
-        )
+    if unscaled is not None and interval is not None:  # the attribute states what iohub reads as 1 s
+        geometry = dataclasses.replace(geometry, time_interval_s=float(interval) * 60.0)
     n_t, n_c, n_z, n_y, n_x = shapes[names[0]]
-    return PlateLayout(
+    layout = PlateLayout(
         path=path,
         fov_names=tuple(names),
         channel_names=channel_names,
@@ -340,6 +415,38 @@ def read_plate_layout(plate_path: str | Path) -> PlateLayout:
         time_interval_minutes=float(interval) if interval is not None else geometry.time_interval_s / 60.0,
         unscaled_position=unscaled,
         time_interval_stated=unscaled is None or interval is not None,
+    ).supplied_by(supplied or {})
+    if unscaled is not None:
+        warnings.warn(_unscaled_warning(layout, interval is not None), stacklevel=2)
+    return layout
+
+
+def _unscaled_warning(layout: PlateLayout, interval_attribute: bool) -> str:
+    """What a plate without a scale transform states, what the config supplied and what iohub reads."""
+    values = layout.supplied_values()
+    parts = []
+    for key, what, unit, iohub in (
+        ("time_interval_minutes", "time interval", "min", "1 s"),
+        ("pixel_size_um", "pixel size", "µm", "1 µm"),
+        ("z_step_um", "z step", "µm", "1 µm"),
+    ):
+        if key in values:
+            parts.append(f"{what} {values[key]:g} {unit} from the config (acquisition.{key})")
+        elif key == "time_interval_minutes" and interval_attribute:
+            parts.append(f"{what} {layout.time_interval_minutes:g} min from the plate attribute {key}")
+        else:
+            parts.append(f"{what} not stated (read as {iohub}; set acquisition.{key})")
+    unstated = len(parts) - len(values) - int(interval_attribute and "time_interval_minutes" not in values)
+    return (
+        f"{layout.path}: position {layout.unscaled_position} (and every other) has no 'scale' in the "
+        "coordinateTransformations of its dataset '0' or its multiscales: "
+        + "; ".join(parts)
+        + (
+            ". Write the plate's scale transform; the dry run refuses the plate where a stage needs a "
+            "value nothing states"
+            if unstated
+            else ""
+        )
     )
 
 

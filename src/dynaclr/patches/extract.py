@@ -35,7 +35,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ from dynaclr.io import (
     write_zarr_provenance,
 )
 from dynaclr.io.chunks import read_block
-from dynaclr.io.plate import check_plate_axes, position_geometry, write_fov_record
+from dynaclr.io.plate import SUPPLIED_KEY, check_plate_axes, position_geometry, write_fov_record
 from dynaclr.numerics.crop import crop_with_padding
 from dynaclr.numerics.missing import fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics, channel_statistics
@@ -462,12 +462,13 @@ def extract_fov_patches(
     *,
     fov_name: str,
     condition: str | None = None,
+    supplied: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Cut a patch around every cell of ``fov_name`` at every time point it is tracked.
 
     The index (:data:`~dynaclr.patches.store.INDEX_COLUMNS`) gives every patch its well's
     ``condition`` and ``time_minutes`` = ``t`` x the source plate's frame interval
-    (:func:`frame_times_minutes`).
+    (:func:`frame_times_minutes`), or the ``time_interval_minutes`` in ``supplied``.
 
     Args:
         spec: the patch spec (rule ``params.config``).
@@ -478,6 +479,10 @@ def extract_fov_patches(
         fov_name: ``row/column/fov``.
         condition: the FOV's well's condition from the dataset's config (rule ``params.condition``);
             ``None`` keeps the tracks table's ``condition`` (missing when it has none).
+        supplied: the sampling the dataset's ``acquisition`` supplies for a raw plate whose metadata
+            states none (:meth:`~dynaclr.io.plate.PlateLayout.supplied_values`, in the rule's
+            ``params.config``): its time interval replaces the plates' (iohub's 1 s), and the
+            provenance's config records it under :data:`~dynaclr.io.plate.SUPPLIED_KEY`.
 
     Returns:
         Metrics: ``fov_name``, ``n_frames``, ``n_patches``, ``n_border_patches`` (any padding),
@@ -501,6 +506,8 @@ def extract_fov_patches(
     cells = with_condition(fov_tracks(tracks, fov_name, inputs.tracks), condition)
     with ExitStack() as stack:
         channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack)
+        if supplied and "time_interval_minutes" in supplied:
+            channels = replace(channels, time_interval_minutes=float(supplied["time_interval_minutes"]))
         check_patch_window(channels, spec)
         z = kept_slices(channels, spec)
         check_track_frames(cells, channels, inputs.tracks)
@@ -508,7 +515,7 @@ def extract_fov_patches(
         cells, dropped, n_removed = cells_outside_dropped_frames(cells, statistics, fov_name)
         provenance = make_provenance(
             ArtifactKind.PATCH_FOV,
-            spec.model_dump(mode="json"),
+            spec.model_dump(mode="json") | ({SUPPLIED_KEY: dict(supplied)} if supplied else {}),
             inputs=[*channels.plates, (inputs.tracks, tracks_provenance)],
         )
         patch_shape = (len(channels.readers), z.stop - z.start, spec.initial_size_px, spec.initial_size_px)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -42,11 +43,13 @@ from dynaclr.io import (
 from dynaclr.io.chunks import read_block
 from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import (
+    SUPPLIED_KEY,
     PlateGeometry,
     check_plate_axes,
     create_empty_plate,
     list_plate_fovs,
     position_geometry,
+    read_plate_layout,
     write_fov_record,
 )
 from dynaclr.numerics.missing import (
@@ -59,7 +62,6 @@ from dynaclr.numerics.missing import (
 )
 from dynaclr.phase.transfer_function import (
     TransferFunction,
-    effective_geometry,
     first_position_shape,
     load_transfer_function,
     read_raw_plate_provenance,
@@ -279,11 +281,19 @@ class ReconstructPhaseOutputs(StageFiles):
     record: Path
 
 
-def create_phase_plate(config: PhaseConfig, inputs: PhasePlateInputs, outputs: PhasePlateOutputs) -> None:
+def create_phase_plate(
+    config: PhaseConfig,
+    inputs: PhasePlateInputs,
+    outputs: PhasePlateOutputs,
+    supplied: Mapping[str, float] | None = None,
+) -> None:
     """Create the empty phase plate: channel ``Phase3D``, float32, the raw plate's positions.
 
-    Time interval and pixel sizes are carried over (with the config's overrides); chunks are one
-    time point ``(1, 1, Z, Y, X)``. Provenance kind ``phase_plate``.
+    Time interval and pixel sizes are carried over (with the config's overrides): the raw plate's
+    (its ``time_interval_minutes`` attribute where it has one), else the values ``supplied`` (the
+    dataset's ``acquisition``, for a raw plate whose metadata states none; recorded in the plate
+    attribute ``supplied_sampling``). Chunks are one time point ``(1, 1, Z, Y, X)``. Provenance kind
+    ``phase_plate``.
     """
     raw_plate_path, phase_plate_path = inputs.plate, outputs.phase_plate
     check_plate_axes(raw_plate_path)
@@ -299,9 +309,13 @@ def create_phase_plate(config: PhaseConfig, inputs: PhasePlateInputs, outputs: P
         channel_names=[PHASE_CHANNEL],
         shape_tczyx=shape,
         dtype=np.float32,
-        geometry=effective_geometry(raw_plate_path, config),
+        geometry=config.effective_geometry(read_plate_layout(raw_plate_path, supplied).geometry),
         provenance=provenance,
-        attributes={"phase_mode": config.mode, "phase_units": PHASE_UNITS[config.mode]},
+        attributes={
+            "phase_mode": config.mode,
+            "phase_units": PHASE_UNITS[config.mode],
+            **({SUPPLIED_KEY: dict(supplied)} if supplied else {}),
+        },
     )
     logger.info("created %s: %d positions of shape %s", phase_plate_path, len(fov_names), shape)
 
