@@ -166,6 +166,42 @@ def test_a_model_ckpt_is_refused_for_a_spec_of_other_channels_or_size(
     assert read_contrastive_checkpoint(larger.checkpoint).patch_size_yx_px == 48
 
 
+def test_channels_a_foreign_file_does_not_state_are_recorded_as_not_verified(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A VisCy file states no channels: the patch spec's are recorded as assumed
+    (``input_channels_verified: false``) with a warning naming them, and stay assumed in a model.ckpt
+    imported from that one; a model trained here states its own and is verified as before."""
+    with caplog.at_level("WARNING", logger="dynaclr.training.imported"):
+        viscy = run_import(tmp_path / "viscy", viscy_config(), channels=CHANNELS)
+    assert any(
+        "does not state the channels" in r.getMessage() and str(CHANNELS) in r.getMessage()
+        for r in caplog.records
+    )
+    model = read_contrastive_checkpoint(viscy.checkpoint)
+    assert (model.input_channels, model.input_channels_verified) == (CHANNELS, False)
+    assert (
+        torch.load(viscy.checkpoint, weights_only=True)["dynaclr_training"]["input_channels_verified"]
+        is False
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dynaclr.training.imported"):
+        again = run_import(tmp_path / "again", viscy_config(), viscy.checkpoint, "dynaclr", channels=CHANNELS)
+    assert read_contrastive_checkpoint(again.checkpoint).input_channels_verified is False
+    assert any("does not state the channels" in r.getMessage() for r in caplog.records)
+    trained = torch.load(viscy.checkpoint, weights_only=True)  # a model trained here states its channels
+    trained["dynaclr_training"] = {"model_name": "reference", "input_channels": CHANNELS}
+    torch.save(trained, tmp_path / "trained.ckpt")
+    assert read_contrastive_checkpoint(tmp_path / "trained.ckpt").input_channels_verified
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dynaclr.training.imported"):
+        kept = run_import(tmp_path / "kept", viscy_config(), tmp_path / "trained.ckpt", "dynaclr", CHANNELS)
+    assert read_contrastive_checkpoint(kept.checkpoint).input_channels_verified
+    assert not any("does not state the channels" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ArtifactError, match=r"the same channels in another order"):  # still checked
+        run_import(tmp_path / "other", viscy_config(), tmp_path / "trained.ckpt", "dynaclr", CHANNELS[::-1])
+
+
 def test_files_that_are_not_the_named_format_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="not a checkpoint of VisCy's ContrastiveModule"):
         torch.save({"state_dict": {"encoder.weight": torch.zeros(1)}}, tmp_path / "other.ckpt")

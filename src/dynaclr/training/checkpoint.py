@@ -45,6 +45,10 @@ class ContrastiveCheckpoint:
         input_channels: the patch channels the model learnt from, in order
             (:meth:`~dynaclr.config.patches.PatchSpec.channel_labels`: ``source:channel
             (normalization)``); ``None``: not recorded (an older dynaclr, or a VisCy or timm file).
+        input_channels_verified: whether ``input_channels`` are the channels the weights learnt from
+            as the file that made them states them (a model trained here); ``False``: the patch spec's
+            channels assumed at import from a file that does not state them (a VisCy or timm file, or
+            a model.ckpt imported from one).
     """
 
     config: ContrastiveModelConfig
@@ -56,6 +60,7 @@ class ContrastiveCheckpoint:
     model_name: str | None = None
     channel_indices: list[int] | None = None
     input_channels: list[str] | None = None
+    input_channels_verified: bool = True
 
     def encoder_arguments(self) -> dict[str, Any]:
         """:class:`~dynaclr.contrastive.ContrastiveEncoder` arguments of this architecture."""
@@ -148,6 +153,7 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         model_name=_recorded_model_name(checkpoint),
         channel_indices=hyper_parameters.get("channel_indices"),
         input_channels=_recorded_input_channels(checkpoint),
+        input_channels_verified=_recorded_input_channels_verified(checkpoint),
     )
 
 
@@ -178,6 +184,17 @@ def _recorded_input_channels(checkpoint: dict[str, Any]) -> list[str] | None:
     summary = checkpoint.get(TRAINING_SUMMARY_KEY)
     channels = summary.get("input_channels") if isinstance(summary, dict) else None
     return [str(channel) for channel in channels] if isinstance(channels, list) else None
+
+
+def _recorded_input_channels_verified(checkpoint: dict[str, Any]) -> bool:
+    """The summary's ``input_channels_verified``; a model.ckpt imported before it was recorded says
+    so by its ``checkpoint_format`` (a VisCy or timm file states no channels)."""
+    summary = checkpoint.get(TRAINING_SUMMARY_KEY)
+    summary = summary if isinstance(summary, dict) else {}
+    verified = summary.get("input_channels_verified")
+    if isinstance(verified, bool):
+        return verified
+    return summary.get("checkpoint_format") not in ("viscy", "timm")
 
 
 def _recorded_model_name(checkpoint: dict[str, Any]) -> str | None:

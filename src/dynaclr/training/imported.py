@@ -244,7 +244,10 @@ def import_model(
         channels: the patch spec's channels, ``source:channel (normalization)`` in order
             (:meth:`~dynaclr.config.patches.PatchSpec.channel_labels`); a ``dynaclr`` file that
             records the channels it learnt from must have learnt as many, normalised alike position
-            by position (other names or sources are warned). Recorded in the output.
+            by position (other names or sources are warned). Recorded in the output as
+            ``input_channels``, with ``input_channels_verified``: ``false`` (and a warning naming the
+            channels assumed) where the file does not state them (a VisCy or timm file, or a
+            model.ckpt imported from one), so nothing could check them.
 
     Returns:
         A summary: source, format, parameters, seconds.
@@ -260,8 +263,10 @@ def import_model(
         **config.encoder_arguments(),
     )
     inputs_recorded: list[Any]
+    verified = False  # the channels are those the file states its weights learnt from
     if checkpoint_format == "dynaclr":
         trained = read_contrastive_checkpoint(source)
+        verified = trained.input_channels is not None and trained.input_channels_verified
         state = trained.encoder_state
         inputs_recorded = [(source, trained.provenance)]
         patch_size_yx_px = _check_dynaclr_input(trained, source, channels, patch_size_yx_px)
@@ -289,6 +294,17 @@ def import_model(
         state = viscy_encoder_state(raw["state_dict"], source)
         inputs_recorded = [source]
     _fit(encoder, state, source, checkpoint_format)
+    if channels is not None and not verified:
+        logger.warning(
+            "%s: the %s file does not state the channels its weights learnt from (a model.ckpt imported from "
+            "a VisCy or timm file holds those assumed then); assumed to be those of "
+            "the patch spec named by contrastive_models.<name>.training.patch_spec, %s, in this order and "
+            "normalisation (recorded as input_channels_verified: false); check them against the model's "
+            "documentation",
+            source,
+            checkpoint_format,
+            channels,
+        )
     config_json = config.model_dump(mode="json")
     summary = {
         "model_name": model_name,
@@ -296,6 +312,7 @@ def import_model(
         "checkpoint_format": checkpoint_format,
         "parameters": sum(p.numel() for p in encoder.parameters()),
         "input_channels": channels,
+        "input_channels_verified": verified,
     }
     exported = {
         "state_dict": {f"encoder.{key}": tensor for key, tensor in encoder.state_dict().items()},
