@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import zarr
 from iohub.ngff import open_ome_zarr
 from plate_helpers import edit_position_metadata, ome_attributes, rename_position, write_plate
 
@@ -522,3 +523,24 @@ def test_the_phase_plate_carries_the_interval_of_a_plate_without_scale(tmp_path:
             config, PhasePlateInputs(plate=plate), PhasePlateOutputs(phase_plate=tmp_path / "ph2.zarr")
         )
     assert read_plate_layout(tmp_path / "ph2.zarr").geometry.time_interval_s == pytest.approx(300.0)
+
+
+def test_the_geometry_is_that_of_array_0_however_the_datasets_are_listed(tmp_path: Path) -> None:
+    """The sampling is read once, from the JSON metadata the positions are compared on: that of array
+    ``0`` (the array every stage reads), not of whichever dataset the multiscales list first (iohub's
+    ``scale``)."""
+    fovs = ["A/1/0", "B/1/0"]
+    plate = write_plate(tmp_path / "p.zarr", fovs, ["Nuclei"], (6, 1, 3, 64, 48))
+    expected = read_plate_layout(plate).geometry
+    for fov in fovs:  # a downsampled level listed before the full-resolution one
+        zarr.open_group(plate / fov, mode="r+").create_array("1", shape=(6, 1, 3, 32, 24), dtype="uint16")
+        with ome_attributes(plate / fov) as ome:
+            datasets = ome["multiscales"][0]["datasets"]
+            halved = [s * f for s, f in zip(_scale(datasets[0]), [1, 1, 1, 2, 2], strict=True)]
+            level = {"path": "1", "coordinateTransformations": [{"type": "scale", "scale": halved}]}
+            ome["multiscales"][0]["datasets"] = [level, *datasets]
+    assert read_plate_layout(plate).geometry == expected
+
+
+def _scale(dataset: dict) -> list[float]:
+    return next(t["scale"] for t in dataset["coordinateTransformations"] if t["type"] == "scale")

@@ -327,17 +327,19 @@ def read_plate_layout(
     transforms differ (scales compared in seconds and micrometres: 650 nm and 0.65 µm agree, 600 s
     and 600 min do not); a channel name given twice; a position without an array ``0``.
 
-    The geometry is converted to seconds and micrometres from the axes' units (an axis without a
-    unit is taken as seconds / micrometres). A plate whose positions carry no ``scale`` at all is
-    read (``unscaled_position`` names one) with a warning: iohub reads 1 s and 1 µm for it. The
-    values ``supplied`` gives (the dataset's ``acquisition``, :meth:`PlateLayout.supplied_by`) take
-    their place, and the warning says which came from the config; the dry-run checks
-    (:mod:`dynaclr.config.plate_checks`) refuse the plate where a stage needs a value nothing states.
+    The geometry is that of array ``0`` (the product of its dataset's and its multiscales' ``scale``
+    transformations, as the positions are compared), converted to seconds and micrometres from the
+    axes' units (an axis without a unit is taken as seconds / micrometres). A plate whose positions
+    carry no ``scale`` at all is read (``unscaled_position`` names one) with a warning: iohub reads
+    1 s and 1 µm for it. The values ``supplied`` gives (the dataset's ``acquisition``,
+    :meth:`PlateLayout.supplied_by`) take their place, and the warning says which came from the
+    config; the dry-run checks (:mod:`dynaclr.config.plate_checks`) refuse the plate where a stage
+    needs a value nothing states.
 
     FOVs come in iohub's order (rows, then columns, then FOVs, each sorted as strings), the order every
-    stage iterates. Only the first position is opened with iohub (channels, axes, scale); the others'
-    group and array metadata are read as JSON, two small files per position: opening 10,000
-    positions with iohub took 18 s, this 2 s (benchmarks/planning.py).
+    stage iterates. Only the first position is opened with iohub (channel names, the plate's
+    attributes); every position's group and array metadata are read as JSON, two small files per
+    position: opening 10,000 positions with iohub took 18 s, this 2 s (benchmarks/planning.py).
     """
     path = Path(plate_path)
     if not path.exists():
@@ -393,7 +395,6 @@ def read_plate_layout(
         with open_ome_zarr(path, layout="hcs", mode="r") as plate:
             first = plate[names[0]]
             channel_names = tuple(first.channel_names)
-            geometry = position_geometry(first)
             interval = plate.zattrs.get("time_interval_minutes")
     except Exception as err:  # iohub's and pydantic's errors for metadata it cannot parse vary
         raise ArtifactError(
@@ -402,6 +403,7 @@ def read_plate_layout(
         ) from err
     _check_unique_channels(path, channel_names)
     unscaled = names[0] if sampling[names[0]].scale is None else None
+    geometry = _sampling_geometry(sampling[names[0]])
     if unscaled is not None and interval is not None:  # the attribute states what iohub reads as 1 s
         geometry = dataclasses.replace(geometry, time_interval_s=float(interval) * 60.0)
     n_t, n_c, n_z, n_y, n_x = shapes[names[0]]
@@ -587,6 +589,14 @@ def _physical_scale(sampling: _Sampling) -> tuple[float, ...] | None:
         value * _UNITS[kind][unit or _DEFAULT_UNITS[kind]] if kind in _UNITS else value
         for value, (_, kind, unit) in zip(sampling.scale, sampling.axes, strict=True)
     )
+
+
+def _sampling_geometry(sampling: _Sampling) -> PlateGeometry:
+    """The time interval (s) and pixel sizes (µm) of array ``0`` (axes ``t, c, z, y, x``), from its
+    :func:`_physical_scale`: the one conversion :func:`read_plate_layout` makes (no ``scale``: iohub's
+    default of 1, which ``unscaled_position`` flags)."""
+    scale = _physical_scale(sampling) or (1.0,) * len(sampling.axes)
+    return PlateGeometry(time_interval_s=scale[0], z_step_um=scale[2], pixel_size_um=scale[3])
 
 
 def _check_units(path: Path, name: str, axes: tuple[tuple[str, str, str | None], ...]) -> None:
