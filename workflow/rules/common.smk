@@ -70,15 +70,25 @@ def stage_config(dataset, stage):
     metadata states none, where it sets none itself."""
     value = getattr(CONFIG.datasets[dataset], stage)
     if stage == "phase" and value is not None:
-        value = value.with_supplied(plate_layout(dataset).supplied_values())
+        value = value.with_supplied(supplied_sampling(dataset))
     return value.model_dump(mode="json")
+
+
+def supplied_sampling(dataset):
+    """The values the dataset's `acquisition` supplies for a raw plate whose metadata states none
+    (PlateLayout.supplied_values). Only a `plate:` dataset with `acquisition` values can have any (a
+    simulated or TIFF dataset's plate states its sampling): the others' jobs read no plate for it."""
+    spec = CONFIG.datasets[dataset]
+    if spec.plate is None or all(value is None for value in spec.acquisition.sampling().values()):
+        return {}
+    return plate_layout(dataset).supplied_values()
 
 
 def with_supplied(params_config, dataset):
     """A rule's params.config with the sampling the dataset's `acquisition` supplies for a raw plate
     whose metadata states none (dynaclr.io.plate.SUPPLIED_KEY), for the stages that read the raw
     plate's sampling; unchanged when it supplies none, so those datasets' params stay as they were."""
-    supplied = plate_layout(dataset).supplied_values()
+    supplied = supplied_sampling(dataset)
     return {**params_config, SUPPLIED_KEY: supplied} if supplied else params_config
 
 
