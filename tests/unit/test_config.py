@@ -216,3 +216,27 @@ def test_stored_patches_too_small_for_the_models_augmentation_are_refused(initia
         f"zooms of ±{scale_range}" in message
         and "contrastive_models.time_aware.training.augmentation" in message
     )
+
+
+@pytest.mark.parametrize("key", ["embeddings", "engineered_features"])
+def test_a_crop_larger_than_the_stored_patches_is_refused_naming_the_key(key):
+    """The tiny spec stores 60 px patches (32 px view): a 64 px crop passed the dry run and failed the
+    embed job ('cannot centre-crop'); it is now refused naming the key, the spec and both sizes. A 60 px
+    crop is accepted; the engineered-features crop is not checked when that baseline is not run."""
+
+    def crop(size, baselines=("engineered_features",)):
+        def edit(config):
+            config["analysis"][key] = {"crop_size_yx_px": [size, size]}
+            config["analysis"]["baselines"] = list(baselines)
+
+        return edit
+
+    with pytest.raises(ValidationError) as info:
+        WorkflowConfig.model_validate(_tiny_with(crop(64)))
+    assert (
+        f"analysis.{key}.crop_size_yx_px: expected a crop within the stored patches of "
+        "datasets.tiny.patches[phase_sensor] (60 x 60 px), found [64, 64] px"
+    ) in str(info.value)
+    WorkflowConfig.model_validate(_tiny_with(crop(60)))
+    if key == "engineered_features":
+        WorkflowConfig.model_validate(_tiny_with(crop(64, baselines=("random_weights",))))

@@ -523,7 +523,51 @@ class WorkflowConfig(StrictModel):
                 f"{sorted(classified)}, so no classifier head exists for them; drop them from occlusion.tasks"
             )
         self._check_distillation()
+        self._check_crops_fit_the_patches()
         return self
+
+    def _check_crops_fit_the_patches(self) -> None:
+        """The embedding crop (encoders) and the engineered-features crop fit the stored patches of
+        every patch spec they are applied to (each model's; each dataset's baseline spec): a larger
+        one failed the embed job."""
+        crops = {
+            "analysis.embeddings.crop_size_yx_px": (
+                self.analysis.embeddings.crop_size_yx_px,
+                [
+                    (d, self.contrastive_models[m].training.patch_spec)
+                    for m in self.contrastive_models
+                    for d in self.embedded_datasets(m)
+                ],  # the baselines embed with one of these
+            ),
+            "analysis.engineered_features.crop_size_yx_px": (
+                self.analysis.engineered_features.crop_size_yx_px,
+                list(self.baseline_patch_specs().items())
+                if "engineered_features" in self.analysis.baselines
+                else [],
+            ),
+        }
+        for key, (crop, uses) in crops.items():
+            if crop is None:
+                continue
+            for dataset, spec_name in uses:
+                stored = self.datasets[dataset].patch_spec(spec_name).initial_size_px
+                if max(crop) > stored:
+                    raise ValueError(
+                        f"{key}: expected a crop within the stored patches of datasets.{dataset}."
+                        f"patches[{spec_name}] ({stored} x {stored} px), found {list(crop)} px; use a "
+                        "smaller crop or raise the spec's initial_patch_size_yx_px"
+                    )
+
+    def baseline_patch_specs(self) -> dict[str, str]:
+        """The patch spec the baselines embed each dataset with: that of the first model (sorted by
+        name) embedding it; every dataset some model embeds, of ``analysis.baseline_datasets`` when
+        given."""
+        specs: dict[str, str] = {}
+        for model in sorted(self.contrastive_models):
+            for dataset in self.embedded_datasets(model):
+                specs.setdefault(dataset, self.contrastive_models[model].training.patch_spec)
+        wanted = self.analysis.baseline_datasets
+        return {d: s for d, s in sorted(specs.items()) if wanted is None or d in wanted}
 
     def _check_pseudotime_reference(self) -> None:
         """An explicit DTW reference names its dataset when there are several: a FOV name and track id
