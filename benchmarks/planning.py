@@ -81,7 +81,12 @@ def config(plate: Path) -> dict:
         "contrastive_models": {
             "time_aware": {
                 "train_datasets": ["big"],
-                "training": {"patch_spec": "phase", "sampling": "time_aware", "tau_frames": 1},
+                "training": {
+                    "patch_spec": "phase",
+                    "sampling": "time_aware",
+                    "tau_frames": 1,
+                    "backbone": "resnet18",
+                },
             }
         },
     }

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBONES, backbone_problem
+from dynaclr.config.backbones import (
+    CONTRASTIVE_BACKBONES,
+    VIRTUAL_STAIN_BACKBONES,
+    backbone_problem,
+    input_size_problem,
+    minimum_input_size_px,
+)
 
 
 def test_every_listed_backbone_is_a_timm_model() -> None:
@@ -52,3 +58,30 @@ def test_lists_are_exactly_the_backbones_the_networks_accept() -> None:
                     pass
     assert contrastive == CONTRASTIVE_BACKBONES
     assert virtual_stain == VIRTUAL_STAIN_BACKBONES
+
+
+@pytest.mark.parametrize("backbone", ["test_convnext", "resnet18"])
+@pytest.mark.parametrize("stem", ["z_fold", "backbone"])
+def test_minimum_input_size_is_the_smallest_patch_the_encoder_takes(backbone: str, stem: str) -> None:
+    """A patch of minimum_input_size_px is encoded; a ConvNeXt refuses one 4 px smaller (its unpadded
+    2x2 downsamplings run out of pixels), which input_size_problem then names."""
+    import torch
+
+    from dynaclr.contrastive import ContrastiveEncoder
+
+    encoder = ContrastiveEncoder(backbone=backbone, in_channels=1, in_stack_depth=1, stem=stem).eval()
+    minimum = minimum_input_size_px(backbone)
+    with torch.no_grad():
+        features, _ = encoder(torch.zeros(2, 1, 1, minimum, minimum))
+        assert features.shape[0] == 2 and torch.isfinite(features).all()
+        if "convnext" in backbone:
+            with pytest.raises(RuntimeError):
+                encoder(torch.zeros(2, 1, 1, minimum - 4, minimum - 4))
+    assert input_size_problem("k", backbone, (minimum, minimum), "here") is None
+    smaller = (minimum - 4, minimum)
+    if "convnext" in backbone:
+        problem = input_size_problem("k", backbone, smaller, "here")
+        assert problem is not None and problem.startswith(
+            f"k: backbone {backbone!r} needs patches of at least"
+        )
+        assert f"found {list(smaller)} px from here" in problem

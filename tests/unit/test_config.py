@@ -144,3 +144,99 @@ def test_figure_settings_left_out_follow_the_analyses_they_draw():
         {"temporal_metrics": {"seed": 7}, "figures": {"distances_seed": 3}}
     ).figures
     assert own.distances_seed == 3  # set by the user: kept
+
+
+def _tiny_with(edit) -> dict:
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    edit(config)
+    return config
+
+
+def test_patches_a_backbone_cannot_encode_are_refused_naming_the_key():
+    """A ConvNeXt shrinks its input 32-fold with unpadded 2x2 downsamplings: a 16 px patch spec (or a
+    24 px embedding crop) failed inside the training or embedding job with a torch error; the config is
+    now refused before any job runs, and a ResNet, which takes such patches, is accepted."""
+    spec = "datasets.tiny.patches[phase_sensor].patch_size_yx_px"
+
+    def small(config):
+        config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 16
+
+    with pytest.raises(ValidationError) as info:
+        WorkflowConfig.model_validate(_tiny_with(small))
+    message = str(info.value)
+    assert (
+        "contrastive_models.time_aware.training.backbone: backbone 'convnext_atto' needs patches of at"
+        in message
+    )
+    assert "least 32 x 32 px" in message and f"found [16, 16] px from {spec}" in message
+
+    def resnet(config):
+        small(config)
+        for entry in config["contrastive_models"].values():
+            entry["training"]["backbone"] = "resnet18"
+
+    WorkflowConfig.model_validate(_tiny_with(resnet))
+
+    def small_crop(config):
+        config["analysis"]["embeddings"] = {"crop_size_yx_px": [24, 32]}
+
+    with pytest.raises(
+        ValidationError, match=r"found \[24, 32\] px from analysis.embeddings.crop_size_yx_px"
+    ):
+        WorkflowConfig.model_validate(_tiny_with(small_crop))
+
+
+@pytest.mark.parametrize(
+    ("initial", "scale_range", "accepted"),
+    [(56, 0.2, False), (60, 0.2, True), (56, 0.1, True), (None, 0.3, False)],
+)
+def test_stored_patches_too_small_for_the_models_augmentation_are_refused(initial, scale_range, accepted):
+    """PatchSpec accepts initial_patch_size_yx_px >= ceil(sqrt(2) x 1.2 x patch) (55 for 32 px), but training
+    needs room for the model's zooms and shears (60 px with the default ±0.2): 56 px patches were extracted
+    and then the training job failed. The config is now refused, naming both keys."""
+
+    def edit(config):
+        config["datasets"]["tiny"]["patches"][0]["initial_patch_size_yx_px"] = initial
+        for entry in config["contrastive_models"].values():
+            entry["training"]["augmentation"] = {"affine_scale_range": scale_range}
+
+    config = _tiny_with(edit)
+    if accepted:
+        WorkflowConfig.model_validate(config)
+        return
+    with pytest.raises(ValidationError) as info:
+        WorkflowConfig.model_validate(config)
+    message = str(info.value)
+    assert (
+        "datasets.tiny.patches[phase_sensor].initial_patch_size_yx_px: model 'time_aware' trains" in message
+    )
+    assert (
+        f"zooms of ±{scale_range}" in message
+        and "contrastive_models.time_aware.training.augmentation" in message
+    )
+
+
+@pytest.mark.parametrize("key", ["embeddings", "engineered_features"])
+def test_a_crop_larger_than_the_stored_patches_is_refused_naming_the_key(key):
+    """The tiny spec stores 60 px patches (32 px view): a 64 px crop passed the dry run and failed the
+    embed job ('cannot centre-crop'); it is now refused naming the key, the spec and both sizes. A 60 px
+    crop is accepted; the engineered-features crop is not checked when that baseline is not run."""
+
+    def crop(size, baselines=("engineered_features",)):
+        def edit(config):
+            config["analysis"][key] = {"crop_size_yx_px": [size, size]}
+            config["analysis"]["baselines"] = list(baselines)
+
+        return edit
+
+    with pytest.raises(ValidationError) as info:
+        WorkflowConfig.model_validate(_tiny_with(crop(64)))
+    assert (
+        f"analysis.{key}.crop_size_yx_px: expected a crop within the stored patches of "
+        "datasets.tiny.patches[phase_sensor] (60 x 60 px), found [64, 64] px"
+    ) in str(info.value)
+    WorkflowConfig.model_validate(_tiny_with(crop(60)))
+    if key == "engineered_features":
+        WorkflowConfig.model_validate(_tiny_with(crop(64, baselines=("random_weights",))))

@@ -47,7 +47,7 @@ def plate_config(plate: Path) -> dict[str, Any]:
                         "name": "sensor",
                         "channels": [{"source": "raw", "channel": "Sensor", "normalization": "median_p99"}],
                         "z_window_slices": 1,
-                        "patch_size_yx_px": 16,
+                        "patch_size_yx_px": 32,
                     }
                 ],
             }

@@ -340,3 +340,19 @@ def test_projection_stage_writes_coordinates_with_its_config(tmp_path):
     expected, diagnostics = project_matrix(features, config)["pca"]
     np.testing.assert_allclose(table[["pca_1", "pca_2", "pca_3"]].to_numpy(), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(explained_variance_ratio(adata), diagnostics["variance_ratio"])
+
+
+@pytest.mark.parametrize("model", ["time_aware", "random_weights"])
+def test_a_store_of_another_depth_is_refused_naming_the_store_and_the_model(
+    store_and_model, tiny_plate, tmp_path, model
+):
+    """Patches of 5 slices for a model trained on 3 (another dataset whose spec keeps all of its
+    slices): refused naming both files (it failed inside the encoder's forward pass naming neither)."""
+    deeper = SPEC.model_copy(update={"z_window_slices": 5})
+    store = build_patch_store({"raw": tiny_plate["plate"]}, tiny_plate["tracks"], deeper, tmp_path / "deep")
+    with pytest.raises(ValueError) as raised:
+        _embed({**store_and_model, **store}, model, tmp_path / "x.zarr", EmbeddingConfig())
+    message = str(raised.value)
+    assert message.startswith(f"{store['zarr']}: expected patches of 2 channel(s) x 3 slice(s), the input of")
+    assert str(store_and_model["checkpoint"]) in message and "found 2 x 5" in message
+    assert not (tmp_path / "x.zarr").exists()

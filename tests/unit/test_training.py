@@ -285,6 +285,26 @@ def test_wrong_patch_spec_or_depth_fails_early(patch_store, tmp_path):
         )
 
 
+def test_patches_smaller_than_the_backbone_takes_fail_before_training(tiny_plate, tmp_path):
+    """16 px patches: a ConvNeXt (which needs 32 px) is refused naming the store, before any step (it
+    failed inside the first forward pass with a torch error); a ResNet trains on them."""
+    spec = SPEC.model_copy(update={"name": "small", "patch_size_yx_px": 16, "z_window_slices": 1})
+    plates = {"raw": tiny_plate["plate"], "phase": tiny_plate["phase"]}
+    store = build_patch_store(plates, tiny_plate["tracks"], spec, tmp_path / "patches")
+    config = {**_config("classical", "ntxent"), "patch_spec": "small"}
+    with pytest.raises(ValueError, match=r"backbone 'convnext_atto' needs patches of at least 32 x 32 px"):
+        train_model(store["zarr"], store["parquet"], config, tmp_path / "convnext", fast_dev_run=True)
+    assert not (tmp_path / "convnext" / "model.ckpt").exists()
+    summary = train_model(
+        store["zarr"],
+        store["parquet"],
+        {**config, "backbone": "resnet18"},
+        tmp_path / "resnet",
+        fast_dev_run=True,
+    )
+    assert summary["global_step"] == 1 and (tmp_path / "resnet" / "model.ckpt").is_file()
+
+
 @pytest.mark.slow  # a torchrun launch of two ranks: about 15 s
 def test_two_process_ddp_with_torchrun(patch_store, tmp_path):
     """2 ranks (gloo on CPU) via torchrun and the CLI; each rank trains on different anchors."""

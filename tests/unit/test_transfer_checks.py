@@ -251,3 +251,28 @@ def test_baseline_classifiers_do_not_transfer_between_datasets_sampled_otherwise
             f"Skipped transfer: baseline engineered_features: the classifiers of dataset {source!r} do not "
             f"predict dataset {target!r}, sampled otherwise: pixel size"
         ) in text
+
+
+def test_a_spec_keeping_every_slice_of_stacks_of_another_depth_is_refused() -> None:
+    """A spec without z_range or z_window_slices gives each dataset the depth of its own stacks; the
+    spec contract (slices: null in both) let a model trained on 10-slice patches embed 8-slice ones,
+    and the embed job failed on the encoder's input check. The dry run now refuses it, whatever
+    allow_other_scales says; stacks of the same depth, or a window, are accepted."""
+    cfg = demo()
+    for dataset in ("demo", "demo_15min"):
+        del cfg["datasets"][dataset]["patches"][0]["z_window_slices"]
+    assert problems(cfg) == []  # both stacks hold 10 slices
+    cfg["datasets"]["demo_15min"]["simulate"]["shape_zyx"] = [8, 192, 192]
+    for entry in cfg["contrastive_models"].values():
+        entry["allow_other_scales"] = True
+    found = problems(cfg)
+    assert len(found) == 2  # the trained models; viscy_fixture embeds demo_15min alone
+    for model, line in zip(("time_aware_ntxent", "classical_ntxent"), found, strict=True):
+        assert line.startswith(
+            f"contrastive_models.{model}.embed_datasets: expected patches of 10 slices in dataset "
+            "'demo_15min' (patch spec 'phase_sensor' of dataset 'demo', which the model trains on), "
+            "found 8 slices (results/demo_15min/raw.zarr)"
+        )
+    for dataset in ("demo", "demo_15min"):
+        cfg["datasets"][dataset]["patches"][0]["z_window_slices"] = 5
+    assert problems(cfg) == []

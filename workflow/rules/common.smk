@@ -253,16 +253,7 @@ def embedding_jobs():
     reference model.
     """
     jobs = [(m, d, model_patch_spec(m)) for m in MODELS for d in CONFIG.embedded_datasets(m)]
-    first_spec = {}
-    for model, dataset, spec in jobs:
-        first_spec.setdefault(dataset, spec)
-    baseline_datasets = CONFIG.analysis.baseline_datasets
-    jobs += [
-        (b, d, s)
-        for d, s in sorted(first_spec.items())
-        if baseline_datasets is None or d in baseline_datasets
-        for b in BASELINES
-    ]
+    jobs += [(b, d, s) for d, s in CONFIG.baseline_patch_specs().items() for b in BASELINES]
     return jobs
 
 

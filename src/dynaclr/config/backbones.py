@@ -105,3 +105,26 @@ def backbone_problem(key: str, name: str, supported: Collection[str], network: s
         f"{key}: expected a timm backbone the {network} can be built from ({examples}, ...; "
         f"dynaclr.config.backbones lists all {len(supported)}), found {name!r}{hint}"
     )
+
+
+def minimum_input_size_px(backbone: str) -> int:
+    """Smallest patch side (Y and X, pixels) the contrastive encoder on ``backbone`` can encode.
+
+    Both stems have stride 4. A ConvNeXt then downsamples three times with unpadded 2x2 stride-2
+    convolutions, each needing at least 2 px: 4 x 2 x 2 x 2 = 32 px. A ResNet's stages pad their
+    convolutions and end in a global pool, so the stem's 4 px suffice.
+    """
+    return 32 if "convnext" in backbone else 4
+
+
+def input_size_problem(key: str, backbone: str, size_yx_px: tuple[int, int], what: str) -> str | None:
+    """One line naming ``key``, the smallest input ``backbone`` takes and ``what`` gives
+    ``size_yx_px``; ``None`` when the encoder can take it."""
+    minimum = minimum_input_size_px(backbone)
+    if min(size_yx_px) >= minimum:
+        return None
+    return (
+        f"{key}: backbone {backbone!r} needs patches of at least {minimum} x {minimum} px (its "
+        f"downsampling would shrink a smaller one to nothing), found {list(size_yx_px)} px from {what}; "
+        f"raise the patch size to {minimum} or more, or choose a ResNet backbone"
+    )

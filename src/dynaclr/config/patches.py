@@ -80,7 +80,8 @@ class PatchSpec(StrictModel):
         48,
         ge=16,
         description="Final (network input) patch size in Y and X after augmentation and centre crop. "
-        "48 px holds a ~15 px radius cell (cytoplasm) with margin at 0.65 µm/px.",
+        "48 px holds a ~15 px radius cell (cytoplasm) with margin at 0.65 µm/px. A ConvNeXt backbone "
+        "needs at least 32 px (a ResNet takes 16).",
     )
     initial_patch_size_yx_px: int | None = Field(
         None,

@@ -7,7 +7,9 @@ another time interval; the network then sees, from the same number of pixels, an
 or depth than it learnt from, and a pooled ``tau_frames`` another time in each dataset. Nothing in
 the embeddings would show it, so :func:`transfer_problems` refuses such a config when Snakemake
 parses the workflow (``snakemake -n``), one line per problem naming the key, the datasets and both
-values, unless the model's ``allow_other_scales`` says the user means it. The baselines' classifiers
+values, unless the model's ``allow_other_scales`` says the user means it. A spec keeping every slice gives
+each dataset the depth of its own stacks: a dataset whose patches would hold another number of slices
+than the model takes is refused whatever ``allow_other_scales`` says. The baselines' classifiers
 are not transferred between datasets :func:`scale_differences` tells apart (the workflow's
 ``transfer_sources``; the dry run logs each transfer left out).
 
@@ -181,6 +183,34 @@ def _scale_problems(
     return problems
 
 
+def _depth_problems(
+    config: WorkflowConfig, model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]
+) -> list[str]:
+    """Every dataset the model trains on or embeds gives its patches as many slices as the reference
+    dataset: a spec keeping all slices (neither ``z_range`` nor ``z_window_slices``) gives each dataset
+    the depth of its own stacks, which :func:`~dynaclr.config.patches.spec_contract` cannot see."""
+    datasets = list(dict.fromkeys([*entry.train_datasets, *config.embedded_datasets(model)]))
+    if len(datasets) < 2:
+        return []
+    spec_name = entry.training.patch_spec
+    reference = datasets[0]
+    wanted = _kept_slices(config, reference, spec_name, layouts[reference])
+    problems = []
+    for dataset in datasets[1:]:
+        found = _kept_slices(config, dataset, spec_name, layouts[dataset])
+        if wanted is None or found is None or found == wanted:
+            continue  # a spec that does not fit the stacks is reported by workflow_problems
+        key = "train_datasets" if dataset in entry.train_datasets else "embed_datasets"
+        problems.append(
+            f"contrastive_models.{model}.{key}: expected patches of {wanted} slices in dataset {dataset!r} "
+            f"(patch spec {spec_name!r} of dataset {reference!r}, which the model "
+            f"{'trains on' if entry.train_datasets else 'embeds first'}), found {found} slices "
+            f"({layouts[dataset].path}); give the spec the same z_window_slices (or a z_range of "
+            f"{wanted} slices) in both datasets, or leave the dataset out (name embed_datasets)"
+        )
+    return problems
+
+
 def _tau_problems(
     config: WorkflowConfig, model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]
 ) -> list[str]:
@@ -217,4 +247,5 @@ def transfer_problems(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLay
     for model, entry in config.contrastive_models.items():
         problems += _scale_problems(config, model, entry, raw_layouts)
         problems += _tau_problems(config, model, entry, raw_layouts)
+        problems += _depth_problems(config, model, entry, raw_layouts)
     return problems

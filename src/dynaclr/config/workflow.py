@@ -24,6 +24,7 @@ from dynaclr.config.analysis import (
     PseudotimeConfig,
     TemporalMetricsConfig,
 )
+from dynaclr.config.backbones import input_size_problem
 from dynaclr.config.base import StrictModel
 from dynaclr.config.convert import TiffSourceConfig
 from dynaclr.config.distillation import DistillationConfig
@@ -34,7 +35,7 @@ from dynaclr.config.embeddings import (
     ProjectionConfig,
 )
 from dynaclr.config.exports import ExportsConfig
-from dynaclr.config.patches import PatchSpec, spec_contract
+from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px, spec_contract
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import ImportedTracksConfig, TrackingConfig, TrackingEvaluationConfig
@@ -542,7 +543,51 @@ class WorkflowConfig(StrictModel):
                 f"{sorted(classified)}, so no classifier head exists for them; drop them from occlusion.tasks"
             )
         self._check_distillation()
+        self._check_crops_fit_the_patches()
         return self
+
+    def _check_crops_fit_the_patches(self) -> None:
+        """The embedding crop (encoders) and the engineered-features crop fit the stored patches of
+        every patch spec they are applied to (each model's; each dataset's baseline spec): a larger
+        one failed the embed job."""
+        crops = {
+            "analysis.embeddings.crop_size_yx_px": (
+                self.analysis.embeddings.crop_size_yx_px,
+                [
+                    (d, self.contrastive_models[m].training.patch_spec)
+                    for m in self.contrastive_models
+                    for d in self.embedded_datasets(m)
+                ],  # the baselines embed with one of these
+            ),
+            "analysis.engineered_features.crop_size_yx_px": (
+                self.analysis.engineered_features.crop_size_yx_px,
+                list(self.baseline_patch_specs().items())
+                if "engineered_features" in self.analysis.baselines
+                else [],
+            ),
+        }
+        for key, (crop, uses) in crops.items():
+            if crop is None:
+                continue
+            for dataset, spec_name in uses:
+                stored = self.datasets[dataset].patch_spec(spec_name).initial_size_px
+                if max(crop) > stored:
+                    raise ValueError(
+                        f"{key}: expected a crop within the stored patches of datasets.{dataset}."
+                        f"patches[{spec_name}] ({stored} x {stored} px), found {list(crop)} px; use a "
+                        "smaller crop or raise the spec's initial_patch_size_yx_px"
+                    )
+
+    def baseline_patch_specs(self) -> dict[str, str]:
+        """The patch spec the baselines embed each dataset with: that of the first model (sorted by
+        name) embedding it; every dataset some model embeds, of ``analysis.baseline_datasets`` when
+        given."""
+        specs: dict[str, str] = {}
+        for model in sorted(self.contrastive_models):
+            for dataset in self.embedded_datasets(model):
+                specs.setdefault(dataset, self.contrastive_models[model].training.patch_spec)
+        wanted = self.analysis.baseline_datasets
+        return {d: s for d, s in sorted(specs.items()) if wanted is None or d in wanted}
 
     def _check_pseudotime_reference(self) -> None:
         """An explicit DTW reference names its dataset when there are several: a FOV name and track id
@@ -703,6 +748,43 @@ class WorkflowConfig(StrictModel):
                         + "; ".join(f"{k} {found[k]!r} vs {expected[k]!r}" for k in differing)
                         + "; make the specs agree or leave the dataset out"
                     )
+        self._check_input_sizes(name, entry, reference)
+
+    def _check_input_sizes(self, name: str, entry: ContrastiveModelEntry, reference: str) -> None:
+        """The backbone can encode the model's patches (and the embedding crop), and every training
+        dataset stores patches large enough for the model's augmentation (rule train_contrastive)."""
+        training = entry.training
+        spec = self.datasets[reference].patch_spec(training.patch_spec)
+        inputs = [
+            (
+                (spec.patch_size_yx_px, spec.patch_size_yx_px),
+                f"datasets.{reference}.patches[{spec.name}].patch_size_yx_px",
+            )
+        ]
+        crop = self.analysis.embeddings.crop_size_yx_px
+        if crop is not None:
+            inputs.append((crop, "analysis.embeddings.crop_size_yx_px"))
+        for size, what in inputs:
+            problem = input_size_problem(
+                f"contrastive_models.{name}.training.backbone", training.backbone, size, what
+            )
+            if problem:
+                raise ValueError(problem)
+        augmentation = training.augmentation
+        for dataset in entry.train_datasets if entry.train else []:
+            spec = self.datasets[dataset].patch_spec(training.patch_spec)
+            needed = required_initial_patch_size_px(
+                spec.patch_size_yx_px, augmentation.affine_scale_range, augmentation.affine_shear_range
+            )
+            if spec.initial_size_px < needed:
+                raise ValueError(
+                    f"datasets.{dataset}.patches[{spec.name}].initial_patch_size_yx_px: model {name!r} "
+                    f"trains with zooms of ±{augmentation.affine_scale_range} and shears of "
+                    f"{augmentation.affine_shear_range} into a {spec.patch_size_yx_px} px view, which need "
+                    f"stored patches of at least {needed} px, found {spec.initial_size_px} px; raise "
+                    "initial_patch_size_yx_px (or leave it null) or lower "
+                    f"contrastive_models.{name}.training.augmentation"
+                )
 
     def _reference_dataset(self, entry: ContrastiveModelEntry) -> str | None:
         """The dataset whose patch spec defines the model's input: its first training dataset, else

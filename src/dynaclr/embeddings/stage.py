@@ -185,6 +185,13 @@ def _encoded(
         check_checkpoint_identity(
             trained, checkpoint, expected_model=expected_model, expected_config_hash=expected_config_hash
         )
+    found = tuple(int(n) for n in store.array.shape[1:3])
+    if found != (trained.in_channels, trained.in_stack_depth):
+        raise ValueError(
+            f"{store.zarr_path}: expected patches of {trained.in_channels} channel(s) x "
+            f"{trained.in_stack_depth} slice(s), the input of {checkpoint}, found {found[0]} x {found[1]}; "
+            "embed a store whose patch spec gives the model's input (the same channels and number of slices)"
+        )
     architecture = trained.config
     if info["kind"] == "random_weights":
         encoder = random_encoder(seed=architecture.seed, **trained.encoder_arguments())

@@ -74,6 +74,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from pydantic import field_validator, model_validator
 
+from dynaclr.config.backbones import input_size_problem
 from dynaclr.config.patches import channel_label, required_initial_patch_size_px
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.augment import BatchAugmentation
@@ -585,6 +586,10 @@ def _check_store(config: ContrastiveModelConfig, store: PatchStore) -> None:
         raise ValueError(
             f"stem_kernel_z={config.stem_kernel_z} must divide the patch depth Z={n_slices} of {where}"
         )
+    size = (store.patch_size_yx_px, store.patch_size_yx_px)
+    problem = input_size_problem("backbone", config.backbone, size, f"the patch spec of {where}")
+    if problem:
+        raise ValueError(problem)
 
 
 def _trainer(
