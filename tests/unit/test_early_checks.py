@@ -275,6 +275,16 @@ CASES = {
         ),
         ["contrastive_models.loaded.checkpoint: expected a model file, found nothing at nowhere/model.ckpt"],
     ),
+    "a virtual-staining checkpoint that is not there": (
+        _set(
+            "datasets.mine.virtual_stain",
+            {"input_channel": "Sensor", "input_depth_slices": 1, "checkpoint": "models/vs_dic.ckpt"},
+        ),
+        [
+            "datasets.mine.virtual_stain.checkpoint: expected a model file, found nothing at "
+            "models/vs_dic.ckpt; fetch it once (README: Images as they are)"
+        ],
+    ),
 }
 
 

@@ -449,7 +449,11 @@ def test_the_stage_refuses_a_checkpoint_that_did_not_make_the_embeddings(tiny_ar
 @pytest.mark.parametrize(
     ("occlusion", "classified", "message"),
     [
-        ({"enabled": True}, ["infection"], r"occlusion.tasks: \['division'\] are not in"),
+        (
+            {"enabled": True, "tasks": ["infection", "division"]},
+            ["infection"],
+            r"occlusion.tasks: \['division'\] are not in",
+        ),
         ({"enabled": True, "models": ["engineered_features"]}, ["infection", "division"], "occlusion.models"),
     ],
 )
@@ -468,6 +472,20 @@ def test_the_workflow_config_refuses_an_occlusion_it_cannot_run(occlusion, class
         WorkflowConfig.model_validate(config)
     config["analysis"]["occlusion"] = {**occlusion, "enabled": False, "models": None}
     WorkflowConfig.model_validate(config)
+
+
+@pytest.mark.parametrize("classified", [["infection"], ["division"], ["division", "infection"]])
+def test_occlusion_tasks_left_out_follow_the_classified_tasks(classified):
+    """The README's `classification: {tasks: [infection]}` on the demo config (occlusion on, its tasks
+    not set) is valid: occlusion draws only the events a classifier is fitted for."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config import WorkflowConfig
+
+    config = tiny_workflow_config()
+    config["analysis"]["occlusion"] = {"enabled": True}
+    config["analysis"]["classification"] = {"tasks": classified}
+    assert list(WorkflowConfig.model_validate(config).analysis.occlusion.tasks) == classified
 
 
 def test_the_caption_states_the_measured_concentration_per_event_role_and_channel():

@@ -475,7 +475,7 @@ class OcclusionConfig(StrictModel):
         ("infection", "division"),
         min_length=1,
         description="Events drawn, each attributed with its own task's classifier: a cell through "
-        "infection onset, and a mother dividing into daughters.",
+        "infection onset, and a mother dividing into daughters. Left out: classification.tasks.",
     )
     window_yx_px: int = Field(
         8, ge=1, le=256, description="Side of the square occluding window, in patch pixels."

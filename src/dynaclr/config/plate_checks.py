@@ -339,6 +339,16 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
     return problems
 
 
+def _model_file_problems(key: str, model_file: str | None, results: str, readme_section: str) -> list[str]:
+    """A weights file the config names that is not there (one under ``results`` is made by a rule)."""
+    if model_file is None or model_file.startswith(f"{results}/") or Path(model_file).is_file():
+        return []
+    return [
+        f"{key}: expected a model file, found nothing at {model_file}; fetch it once "
+        f"(README: {readme_section}) or correct the path"
+    ]
+
+
 def workflow_problems(
     config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout], results: str
 ) -> list[str]:
@@ -378,16 +388,18 @@ def workflow_problems(
                 "virtual-staining UNet",
             )
             problems += [problem] if problem else []
+            problems += _model_file_problems(
+                f"datasets.{name}.virtual_stain.checkpoint",
+                dataset.virtual_stain.checkpoint,
+                results,
+                "Images as they are",
+            )
     for model, entry in config.contrastive_models.items():
         file_key = "checkpoint" if entry.checkpoint is not None else "pretrained_weights"
-        model_file = entry.model_file
-        if model_file is not None and not model_file.startswith(f"{results}/"):
-            if not Path(model_file).is_file():
-                section = "Models from a file" if file_key == "checkpoint" else "Pretrained backbones"
-                problems.append(
-                    f"contrastive_models.{model}.{file_key}: expected a model file, found nothing at "
-                    f"{model_file}; fetch it once (README: {section}) or correct the path"
-                )
+        section = "Models from a file" if file_key == "checkpoint" else "Pretrained backbones"
+        problems += _model_file_problems(
+            f"contrastive_models.{model}.{file_key}", entry.model_file, results, section
+        )
         key = f"contrastive_models.{model}.training"
         if entry.training.input_channels is not None:
             for embedded in config.embedded_datasets(model):

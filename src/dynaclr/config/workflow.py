@@ -279,6 +279,17 @@ class AnalysisConfig(StrictModel):
             object.__setattr__(self, "figures", figures)
         return self
 
+    @model_validator(mode="after")
+    def _occlusion_follows_classification(self) -> AnalysisConfig:
+        """Occlusion draws the events of the tasks classified unless its ``tasks`` are given: a head
+        exists only for a task ``classification`` fits."""
+        if "tasks" not in self.occlusion.model_fields_set:
+            occlusion = OcclusionConfig.model_validate(
+                {**self.occlusion.model_dump(exclude_unset=True), "tasks": self.classification.tasks}
+            )
+            object.__setattr__(self, "occlusion", occlusion)
+        return self
+
 
 #: A well as ``conditions`` names it: ``row/column``, as the plate names them (e.g. ``A/1``, ``B/12``).
 #: A well, ``row/column``, each part what ``dynaclr.io.plate.SAFE_NAME`` allows (not imported: the
