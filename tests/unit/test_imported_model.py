@@ -113,6 +113,7 @@ def test_a_checkpoint_that_does_not_fit_names_the_first_mismatching_key(
     with pytest.raises(ArtifactError, match="first mismatching key") as error:
         run_import(tmp_path, viscy_config(**changes))
     assert first_key in str(error.value)
+    assert "set contrastive_models.reference.training" in str(error.value)  # the model's own key
     assert not (tmp_path / "model.ckpt").exists()
 
 
@@ -151,7 +152,11 @@ def test_a_model_ckpt_is_refused_for_a_spec_of_other_channels_or_size(
     with pytest.raises(ArtifactError, match=r"channel \d is normalised otherwise"):
         channels = ["phase:Phase3D (zscore)", "raw:ViralSensor (zscore)"]
         run_import(tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", channels=channels)
-    with pytest.raises(ArtifactError, match=r"the 3 channels of the patch spec.*found a model trained on 2"):
+    with pytest.raises(
+        ArtifactError,
+        match=r"the 3 channels of the patch spec named by contrastive_models\.reference\..*"
+        r"found a model trained on 2",
+    ):
         run_import(
             tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", [*CHANNELS, "raw:Other (zscore)"]
         )

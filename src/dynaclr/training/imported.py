@@ -113,7 +113,9 @@ def viscy_encoder_state(state_dict: dict[str, Any], path: str | Path) -> dict[st
     return mapped
 
 
-def _fit(encoder: ContrastiveEncoder, state: dict[str, torch.Tensor], path: Path, fmt: str) -> None:
+def _fit(
+    encoder: ContrastiveEncoder, state: dict[str, torch.Tensor], path: Path, fmt: str, model_name: str
+) -> None:
     """Load ``state`` into ``encoder`` strictly; refuse naming the first key that does not fit."""
     expected = encoder.state_dict()
     problem = None
@@ -132,9 +134,9 @@ def _fit(encoder: ContrastiveEncoder, state: dict[str, torch.Tensor], path: Path
     if problem:
         raise ArtifactError(
             f"{path}: the {fmt} checkpoint does not fit the encoder the config describes "
-            f"({encoder._config_text()}): first mismatching key {problem}; set contrastive_models.<name>."
-            "training (backbone, stem_kernel_z, projection_dim, projection_norm) and the patch spec's "
-            "channels and slices to the model's"
+            f"({encoder._config_text()}): first mismatching key {problem}; set "
+            f"contrastive_models.{model_name}.training (backbone, stem_kernel_z, projection_dim, "
+            "projection_norm) and the patch spec's channels and slices to the model's"
         )
     encoder.load_state_dict(state, strict=True)
 
@@ -150,7 +152,11 @@ def _channel_name(label: str) -> str:
 
 
 def _check_dynaclr_input(
-    trained: ContrastiveCheckpoint, path: Path, channels: list[str] | None, patch_size_yx_px: int
+    trained: ContrastiveCheckpoint,
+    path: Path,
+    channels: list[str] | None,
+    patch_size_yx_px: int,
+    model_name: str,
 ) -> int:
     """A model.ckpt of this workflow learnt from the channels (in order, with their normalisation)
     and the patch size it records; returns the network input size to record (the trained one).
@@ -161,7 +167,7 @@ def _check_dynaclr_input(
     smaller patch holds less context, the crop would not fit). Warned: other channel names or
     sources at a position (a lab's own names, a ``raw`` channel where this dataset reconstructs
     ``phase``). A larger spec patch is cropped."""
-    key = "the patch spec named by contrastive_models.<name>.training.patch_spec"
+    key = f"the patch spec named by contrastive_models.{model_name}.training.patch_spec"
     if channels is not None and trained.input_channels is not None and channels != trained.input_channels:
         learnt = trained.input_channels
         if len(channels) != len(learnt):
@@ -269,14 +275,14 @@ def import_model(
         verified = trained.input_channels is not None and trained.input_channels_verified
         state = trained.encoder_state
         inputs_recorded = [(source, trained.provenance)]
-        patch_size_yx_px = _check_dynaclr_input(trained, source, channels, patch_size_yx_px)
+        patch_size_yx_px = _check_dynaclr_input(trained, source, channels, patch_size_yx_px, model_name)
         channels = channels if channels is not None else trained.input_channels
     elif checkpoint_format == "timm":
         try:
             encoder.load_weights(source)
         except ValueError as err:
             raise ArtifactError(
-                f"{err}; set contrastive_models.<name>.training.backbone to the network the file holds"
+                f"{err}; set contrastive_models.{model_name}.training.backbone to the network the file holds"
             ) from None
         state = encoder.state_dict()
         inputs_recorded = [source]
@@ -284,7 +290,7 @@ def import_model(
         raw = load_weights_file(
             source,
             what="VisCy checkpoint",
-            fix="copy the file again or correct contrastive_models.<name>.checkpoint",
+            fix=f"copy the file again or correct contrastive_models.{model_name}.checkpoint",
         )
         if not isinstance(raw, dict) or not isinstance(raw.get("state_dict"), dict):
             raise ArtifactError(
@@ -293,16 +299,17 @@ def import_model(
             )
         state = viscy_encoder_state(raw["state_dict"], source)
         inputs_recorded = [source]
-    _fit(encoder, state, source, checkpoint_format)
+    _fit(encoder, state, source, checkpoint_format, model_name)
     if channels is not None and not verified:
         logger.warning(
             "%s: the %s file does not state the channels its weights learnt from (a model.ckpt imported from "
             "a VisCy or timm file holds those assumed then); assumed to be those of "
-            "the patch spec named by contrastive_models.<name>.training.patch_spec, %s, in this order and "
+            "the patch spec named by contrastive_models.%s.training.patch_spec, %s, in this order and "
             "normalisation (recorded as input_channels_verified: false); check them against the model's "
             "documentation",
             source,
             checkpoint_format,
+            model_name,
             channels,
         )
     config_json = config.model_dump(mode="json")
