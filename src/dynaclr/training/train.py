@@ -75,7 +75,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from pydantic import field_validator, model_validator
 
 from dynaclr.config.patches import channel_label, required_initial_patch_size_px
-from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.config.training import FOV_SEPARATOR, ContrastiveModelConfig
 from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.io import ArtifactKind, Provenance, StageFiles, atomic_output, config_hash, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
@@ -85,7 +85,7 @@ from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, load_checkpoint
 from dynaclr.training.data import PatchBatch, PatchDataModule
 from dynaclr.training.module import ContrastiveModule
 from dynaclr.training.preemption import PreemptionFlag, TrainingPreempted
-from dynaclr.training.sampling import FOV_SEPARATOR, pool_patch_indexes, split_pooled_fovs
+from dynaclr.training.sampling import pool_patch_indexes, split_pooled_fovs
 
 logger = logging.getLogger(__name__)
 
