@@ -542,11 +542,7 @@ def open_training_store(config: ContrastiveModelConfig, inputs: TrainInputs) -> 
         for zarr_path, parquet_path in zip(inputs.patches_zarr, inputs.patches_parquet, strict=True)
     ]
     for store in stores:
-        if store.array.shape[0] == 0:
-            raise ValueError(
-                f"{store.zarr_path}: the patch store holds no patches (its tracks table was empty); "
-                "expected at least one patch per batch; check the tracking output or the tracks table"
-            )
+        store.require_patches("every batch")
     _check_stores_agree(stores)
     for store in stores:
         _check_store(config, store)
