@@ -320,7 +320,7 @@ def test_a_single_fov_dataset_with_the_default_validation_fraction_fails_the_dry
     from integration.workflow_helpers import tiny_workflow_config
 
     config = tiny_workflow_config()
-    config["datasets"]["tiny"]["simulate"]["wells"] = config["datasets"]["tiny"]["simulate"]["wells"][:1]
+    config["datasets"]["tiny"]["simulate"]["wells"] = config["datasets"]["tiny"]["simulate"]["wells"][1:]
     message = refused(config, tmp_path)
     for model in ("time_aware", "classical"):
         assert (
