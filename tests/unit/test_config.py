@@ -118,6 +118,28 @@ def test_a_plate_dataset_may_name_its_annotation_table():
         jsonschema.validate(cfg, SCHEMA)
 
 
+def test_a_simulated_plate_without_infected_cells_trains_no_infection_classifier():
+    """Its drawn infection annotations would all be 'uninfected': refused when the config is read,
+    not by ``classify`` after training."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    cfg = tiny_workflow_config()
+    simulate = cfg["datasets"]["tiny"]["simulate"]
+    for well in simulate["wells"]:
+        well["infected_fraction"] = 0.0
+    with pytest.raises(ValidationError, match=r"every simulate.wells\[\].infected_fraction is 0"):
+        WorkflowConfig.model_validate(cfg)
+    cfg["datasets"]["tiny"]["annotations"] = {"tasks": ["division"]}  # what the message says to do
+    WorkflowConfig.model_validate(cfg)
+    cfg = tiny_workflow_config()
+    cfg["datasets"]["tiny"]["simulate"]["n_frames"] = 2  # onsets at frames 2 to 5: after the movie
+    with pytest.raises(
+        ValidationError,
+        match=r"datasets.tiny.annotations.tasks: .*onset_frames \[2, 5\] start after the movie's 2 frames",
+    ):
+        WorkflowConfig.model_validate(cfg)
+
+
 def test_models_are_frozen_and_round_trip():
     config = load_config(DEFAULT_CONFIG)
     dumped = config.model_dump(mode="json")

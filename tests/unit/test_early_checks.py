@@ -262,6 +262,18 @@ CASES = {
         _set("contrastive_models.m.training.validation_fovs", ["A/1/0"]),
         ["contrastive_models.m.training.validation_fovs: expected FOVs of the plate", "found ['A/1/0']"],
     ),
+    "a validation fraction that leaves no training FOV": (
+        _set("contrastive_models.m.training.validation_fraction", 0.9),
+        [
+            "contrastive_models.m.training.validation_fraction: expected a fraction that leaves a training "
+            "FOV (dataset 'mine' has 3 FOV(s)",
+            "hold out 3 for validation), found 0.9",
+        ],
+    ),
+    "validation FOVs that leave no training FOV": (
+        _set("contrastive_models.m.training.validation_fovs", FOVS),
+        ["contrastive_models.m.training.validation_fovs: expected a list that leaves a FOV for training"],
+    ),
     "conditions of wells the plate lacks": (
         _set("datasets.mine.conditions", {"A/1": "mock", "C/3": "infected"}),
         ["datasets.mine.conditions: wells ['C/3'] are not in", "whose wells are ['A/1', 'B/2']"],
@@ -310,6 +322,24 @@ def test_a_simulated_dataset_is_checked_against_its_simulate_config(tmp_path: Pa
     message = refused(config, tmp_path)
     assert "contrastive_models.time_aware.training.tau_frames: expected a tau of at most 12 frames" in message
     assert "results/tiny/raw.zarr" in message
+
+
+def test_a_single_fov_dataset_with_the_default_validation_fraction_fails_the_dry_run(tmp_path: Path) -> None:
+    """One FOV cannot be split into training and validation: refused before simulating, not after
+    phase, tracking and patches ran."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["wells"] = config["datasets"]["tiny"]["simulate"]["wells"][1:]
+    message = refused(config, tmp_path)
+    for model in ("time_aware", "classical"):
+        assert (
+            f"contrastive_models.{model}.training.validation_fraction: expected a fraction that leaves a "
+            "training FOV (dataset 'tiny' has 1 FOV(s) in results/tiny/raw.zarr"
+        ) in message
+    config["contrastive_models"]["time_aware"]["training"]["validation_fraction"] = 0
+    config["contrastive_models"]["classical"]["training"]["validation_fraction"] = 0
+    assert plan(config, tmp_path)["train_contrastive"] == 2
 
 
 def test_all_problems_are_listed_at_once(plate: Path) -> None:

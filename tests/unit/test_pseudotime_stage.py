@@ -77,6 +77,22 @@ def test_automatic_reference_has_its_onset_well_inside(planted):
         select_reference(series, None, config)
 
 
+@pytest.mark.parametrize("state", [0.0, 1.0], ids=["never infected", "infected throughout"])
+def test_a_series_without_an_observed_onset_is_never_the_automatic_reference(state):
+    """A short movie with a frame or two kept around the onset: a cell whose state never changes
+    fits a one-step onset with a single disagreement, which is no infection event to align on."""
+    constant = [("A/1/0", 1, -1, t) for t in range(4)]
+    onset = [("A/1/0", 2, -1, t) for t in range(4)]  # uninfected at frames 0-1, infected from frame 2
+    series = lineage_series(_obs(constant + onset))
+    infected = np.array([state] * 4 + [0.0, 0.0, 1.0, 1.0])
+    config = PseudotimeConfig(reference_frames_before_onset=1, reference_frames_after_onset=1)
+    reference = select_reference(series, infected, config)
+    assert (reference.series.fov_name, reference.series.query_id) == ("A/1/0", 2)
+    assert reference.onset_t == 2
+    with pytest.raises(ValueError, match="no lineage series with an infection event"):
+        select_reference(series[:1], infected, config)
+
+
 def test_several_references_each_series_keeps_its_nearest(planted):
     truth = planted["truth"]
     state = truth["infected"].to_numpy(dtype=float)

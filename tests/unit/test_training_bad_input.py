@@ -147,7 +147,26 @@ def test_empty_tracks_table_gives_empty_valid_store(tiny_plate, tmp_path, caplog
         train_model(tmp_path / "e.zarr", tmp_path / "e.parquet", _config(), tmp_path / "model")
     message = str(info.value)
     assert str(tmp_path / "e.zarr") in message and "holds no patches" in message
-    assert "tracks table was empty" in message
+    assert "no cell was tracked in any FOV" in message and "check the tracking input" in message
+
+    # embedding refuses it too, an encoder or the engineered features (which wrote 0 rows, and the
+    # classifiers then failed on "no annotation matches a cell")
+    from dynaclr.config.embeddings import EngineeredFeaturesConfig
+    from dynaclr.embeddings.stage import EmbedInputs, EmbedOutputs, embed_stage
+
+    with pytest.raises(ValueError) as info:
+        embed_stage(
+            EngineeredFeaturesConfig(),
+            EmbedInputs(patches_zarr=tmp_path / "e.zarr", patches_parquet=tmp_path / "e.parquet"),
+            EmbedOutputs(embeddings=tmp_path / "x.zarr"),
+            model="engineered_features",
+            dataset="blank",
+            partial_store=tmp_path / "partial",
+        )
+    message = str(info.value)
+    assert str(tmp_path / "e.zarr") in message and "holds no patches" in message
+    assert "embeddings of blank by engineered_features" in message
+    assert not (tmp_path / "x.zarr").exists()
 
 
 def test_corrupt_last_checkpoint_is_moved_aside_and_training_starts_fresh(patch_store, tmp_path, caplog):

@@ -4,7 +4,8 @@ A plate's metadata (FOVs, channels, axes, shape, time interval: :class:`~dynaclr
 is cheap to read, so what would otherwise fail only after every upstream stage ran fails when
 Snakemake parses the workflow (``workflow/rules/common.smk``; ``snakemake -n`` shows it): a channel
 a plate lacks, a ``tau`` longer than the movie, a backbone the networks cannot be built from, a patch
-window larger than the images, a FOV a stage names that the plate does not have. A simulated
+window larger than the images, a FOV a stage names that the plate does not have, a training split
+that leaves no training FOV. A simulated
 dataset's layout comes from its ``simulate`` config (:func:`simulated_layout`).
 
 Each problem is one line: the config key (a dotted path naming the dataset or model), what was
@@ -22,7 +23,7 @@ from pathlib import Path
 from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBONES, backbone_problem
 from dynaclr.config.patches import PatchSpec, channel_indices
 from dynaclr.config.simulate import CHANNEL_NAMES, SimulateConfig
-from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.config.training import FOV_SEPARATOR, ContrastiveModelConfig, validation_fov_count
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
 from dynaclr.io.plate import EXPECTED_AXES, PlateGeometry, PlateLayout
 
@@ -260,6 +261,45 @@ def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, d
     ]
 
 
+def _validation_problems(
+    key: str, training: ContrastiveModelConfig, raws: Mapping[str, PlateLayout]
+) -> list[str]:
+    """The FOV split leaves a training FOV in the plates of the datasets ``raws`` (a model's
+    ``train_datasets``), as :func:`dynaclr.training.sampling.split_pooled_fovs` will need.
+
+    The plates' FOVs are an upper bound of the FOVs with patches, so a split refused here would be
+    refused by training too (after every upstream stage ran)."""
+    if training.validation_fovs is None:
+        fraction = training.validation_fraction
+        problems = []
+        for dataset, raw in raws.items():
+            n_fovs = len(raw.fov_names)
+            held_out = validation_fov_count(n_fovs, fraction)
+            if held_out >= n_fovs:
+                problems.append(
+                    f"{key}.validation_fraction: expected a fraction that leaves a training FOV (dataset "
+                    f"{dataset!r} has {n_fovs} FOV(s) in {raw.path}, of which it would hold out "
+                    f"{held_out} for validation), found {fraction}; lower it, set 0 to train without "
+                    "validation, or list validation_fovs"
+                )
+        return problems
+    single = next(iter(raws)) if len(raws) == 1 else None
+    chosen = set()
+    for entry in training.validation_fovs:
+        dataset, separator, fov = entry.partition(FOV_SEPARATOR)
+        if not separator and single is not None:
+            dataset, fov = single, entry
+        chosen.add((dataset, fov))
+    every = {(dataset, fov) for dataset, raw in raws.items() for fov in raw.fov_names}
+    if not every <= chosen:
+        return []
+    plates = ", ".join(str(raw.path) for raw in raws.values())
+    return [
+        f"{key}.validation_fovs: expected a list that leaves a FOV for training, found every FOV of "
+        f"{plates}; remove one from the list, or set validation_fovs: null and a validation_fraction"
+    ]
+
+
 def _acquisition_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
     """The plate's time interval and pixel sizes agree with ``acquisition`` (the keys given) where its
     metadata states them; where it does not, ``raw`` (:func:`supplied_layout`) holds the config's value."""
@@ -430,4 +470,7 @@ def workflow_problems(
         if len(entry.train_datasets) == 1:  # pooled: validation_fovs are qualified 'dataset:row/col/fov'
             raw = raw_layouts[entry.train_datasets[0]]
             problems += _fov_problem(f"{key}.validation_fovs", entry.training.validation_fovs, raw)
+        problems += _validation_problems(
+            key, entry.training, {name: raw_layouts[name] for name in entry.train_datasets}
+        )
     return problems

@@ -26,6 +26,17 @@ from pydantic import Field, field_validator, model_validator
 
 from dynaclr.config.base import StrictModel
 
+#: Separates the dataset from the FOV in a pooled FOV name (``dataset:A/1/0``).
+FOV_SEPARATOR = ":"
+
+
+def validation_fov_count(n_fovs: int, validation_fraction: float) -> int:
+    """FOVs ``validation_fraction`` holds out of ``n_fovs``: ``round(fraction * n)``, at least one
+    when the fraction is positive (0 for a fraction of 0). Training needs fewer than ``n_fovs``."""
+    if validation_fraction <= 0:
+        return 0
+    return max(1, round(validation_fraction * n_fovs))
+
 
 class AugmentationConfig(StrictModel):
     """Batched augmentations of contrastive training (:class:`dynaclr.contrastive.BatchAugmentation`).

@@ -540,6 +540,7 @@ class WorkflowConfig(StrictModel):
                     f"datasets.{name}.annotations.tasks {list(dataset.annotations.tasks)} share no task "
                     f"with analysis.classification.tasks {sorted(classified)}; nothing could be classified"
                 )
+        self._check_simulated_infection_annotations()
         occlusion = self.analysis.occlusion
         unknown = sorted(set(occlusion.models or []) - set(self.contrastive_models))
         if unknown:
@@ -616,6 +617,35 @@ class WorkflowConfig(StrictModel):
         if reference.dataset is not None and reference.dataset not in self.datasets:
             raise ValueError(
                 f"{key}: {reference.dataset!r} is not a dataset; datasets are {sorted(self.datasets)}"
+            )
+
+    def _check_simulated_infection_annotations(self) -> None:
+        """A simulated dataset whose drawn annotations train infection classifiers has infected cells:
+        otherwise every infection annotation is 'uninfected' and ``classify`` fails after training."""
+        classification = self.analysis.classification
+        if "infection" not in classification.tasks:
+            return
+        for name, dataset in self.datasets.items():
+            simulate = dataset.simulate
+            if simulate is None or dataset.annotations.source != "ground_truth":
+                continue
+            if "infection" not in dataset.annotations.tasks:
+                continue
+            if classification.train_on is not None and name not in classification.train_on:
+                continue  # its annotations only score classifiers trained elsewhere: one class is fine
+            if all(well.infected_fraction == 0 for well in simulate.wells):
+                found = "every simulate.wells[].infected_fraction is 0"
+            elif simulate.infection.onset_frames[0] >= simulate.n_frames:
+                found = (
+                    f"simulate.infection.onset_frames {list(simulate.infection.onset_frames)} start after "
+                    f"the movie's {simulate.n_frames} frames"
+                )
+            else:
+                continue
+            raise ValueError(
+                f"datasets.{name}.annotations.tasks: expected tasks whose drawn annotations hold both "
+                f"classes, found 'infection' with no infected cell ({found}); leave 'infection' out of "
+                f"datasets.{name}.annotations.tasks, or infect a well"
             )
 
     def _check_apply_to(self) -> None:

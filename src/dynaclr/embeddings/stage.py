@@ -92,6 +92,7 @@ def embed_stage(
     """
     kind = model_kind(model)
     store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
+    store.require_patches(f"embeddings of {dataset} by {model}")
     recorded: list[Any] = [
         (inputs.patches_zarr, store.provenance),
         (inputs.patches_parquet, store.index_provenance),

@@ -25,7 +25,8 @@ Bad input fails naming the file: a channel missing from the plate, a Z range out
 tracks outside the plate's frames, a FOV absent from a non-empty tracks table. An *empty* tracks
 table (no cell tracked anywhere) is a documented skip: a warning is logged and the FOV's store and
 index are written with 0 patches (schema-valid, so ``collect_patches`` and ``open_patch_store``
-accept them); training then refuses a store without patches.
+accept them); a FOV without patches leaves the others' patches in the dataset's store, but training
+and embedding refuse a store without any patch (no cell tracked in any FOV of the dataset).
 """
 
 from __future__ import annotations

@@ -348,6 +348,18 @@ class PatchStore:
     def spec_name(self) -> str:
         return str(self.attributes["patch_spec"]["name"])
 
+    def require_patches(self, what: str) -> None:
+        """Fail naming the store unless it holds a patch: ``what`` (e.g. "a batch to train on") needs one.
+
+        A store without patches comes from a dataset in which no cell was tracked in any FOV (each
+        FOV's patch record and the dataset's ``qc.csv`` say ``empty``)."""
+        if self.array.shape[0] == 0:
+            raise ValueError(
+                f"{self.zarr_path}: the patch store holds no patches (no cell was tracked in any FOV: "
+                f"qc.csv lists them as empty); expected at least one patch for {what}; check the "
+                "tracking input (channel, segmentation) or the tracks table, or leave the dataset out"
+            )
+
 
 def open_patch_store(zarr_path: str | Path, parquet_path: str | Path) -> PatchStore:
     """Open a collected patch store and its index, checking provenance and consistency."""

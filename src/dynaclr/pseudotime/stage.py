@@ -17,7 +17,9 @@ Steps of :func:`pseudotime_stage` for one (model, dataset):
    (``min(frames before, frames after)``, then the longest, then the first by name), cut to
    ``reference_frames_before_onset`` frames before and ``reference_frames_after_onset`` from the
    onset. The onset of a series is the step of a one-step fit to its per-frame infection state
-   (ground truth, or the infection classifier's predictions), so noisy predictions work too.
+   (ground truth, or the infection classifier's predictions), so noisy predictions work too; a
+   series qualifies only with an uninfected frame before that step and an infected one from it on
+   (a state that never changes has no event, however few frames are kept around the onset).
    With ``n_references: k`` the ``k`` best-ranked series (one per root lineage) are references
    (:func:`select_references`).
 3. **Alignment**: every series with at least ``min_query_frames`` frames is aligned to the
@@ -313,9 +315,12 @@ def _ranked_references(
     for item in series:
         if len(item.rows) < before + after:
             continue
-        onset, errors = step_onset(infection_state[item.rows])
+        state = infection_state[item.rows]
+        onset, errors = step_onset(state)
         if errors > max(1, round(0.1 * len(item.rows))) or onset < before or len(item.rows) - onset < after:
             continue
+        if not (np.any(state[:onset] < 0.5) and np.any(state[onset:] >= 0.5)):
+            continue  # the state never changes (the fit's one disagreement placed the step): no event
         score = (-min(onset, len(item.rows) - onset), -len(item.rows), item.fov_name, item.query_id)
         ranked.append((score, Reference(item, onset - before, onset + after, onset)))
     if not ranked:

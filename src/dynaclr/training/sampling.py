@@ -44,6 +44,8 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import Sampler
 
+from dynaclr.config.training import FOV_SEPARATOR, validation_fov_count
+
 logger = logging.getLogger(__name__)
 
 SamplingMode = Literal["classical", "cell_aware", "time_aware"]
@@ -86,7 +88,7 @@ def split_fovs(
             raise ValueError(f"validation_fovs {unknown} are not in the patch index; FOVs are {names}")
         validation = sorted(set(validation_fovs))
     elif validation_fraction > 0:
-        n_validation = max(1, round(validation_fraction * len(names)))
+        n_validation = validation_fov_count(len(names), validation_fraction)
         if n_validation >= len(names):
             raise ValueError(
                 f"validation_fraction={validation_fraction} leaves no training FOV among {len(names)} FOV(s) "
@@ -100,10 +102,6 @@ def split_fovs(
     if not training:
         raise ValueError(f"no training FOV left: all of {names} are validation FOVs")
     return training, validation
-
-
-#: Separates the dataset from the FOV in a pooled FOV name (``dataset:A/1/0``).
-FOV_SEPARATOR = ":"
 
 
 def qualified_fov_name(dataset: str, fov_name: str) -> str:

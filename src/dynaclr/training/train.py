@@ -76,7 +76,7 @@ from pydantic import field_validator, model_validator
 
 from dynaclr.config.backbones import input_size_problem
 from dynaclr.config.patches import channel_label, required_initial_patch_size_px
-from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.config.training import FOV_SEPARATOR, ContrastiveModelConfig
 from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.io import ArtifactKind, Provenance, StageFiles, atomic_output, config_hash, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
@@ -86,7 +86,7 @@ from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, load_checkpoint
 from dynaclr.training.data import PatchBatch, PatchDataModule
 from dynaclr.training.module import ContrastiveModule
 from dynaclr.training.preemption import PreemptionFlag, TrainingPreempted
-from dynaclr.training.sampling import FOV_SEPARATOR, pool_patch_indexes, split_pooled_fovs
+from dynaclr.training.sampling import pool_patch_indexes, split_pooled_fovs
 
 logger = logging.getLogger(__name__)
 
@@ -543,11 +543,7 @@ def open_training_store(config: ContrastiveModelConfig, inputs: TrainInputs) -> 
         for zarr_path, parquet_path in zip(inputs.patches_zarr, inputs.patches_parquet, strict=True)
     ]
     for store in stores:
-        if store.array.shape[0] == 0:
-            raise ValueError(
-                f"{store.zarr_path}: the patch store holds no patches (its tracks table was empty); "
-                "expected at least one patch per batch; check the tracking output or the tracks table"
-            )
+        store.require_patches("every batch")
     _check_stores_agree(stores)
     for store in stores:
         _check_store(config, store)
