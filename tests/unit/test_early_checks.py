@@ -325,8 +325,8 @@ def test_a_simulated_dataset_is_checked_against_its_simulate_config(tmp_path: Pa
 
 
 def test_a_single_fov_dataset_with_the_default_validation_fraction_fails_the_dry_run(tmp_path: Path) -> None:
-    """One FOV cannot be split into training and validation: refused before simulating, not after
-    phase, tracking and patches ran."""
+    """One FOV cannot be split into training and validation, nor into the classifiers' folds: refused
+    before simulating, not after phase, tracking, patches (and training) ran."""
     from integration.workflow_helpers import tiny_workflow_config
 
     config = tiny_workflow_config()
@@ -339,7 +339,18 @@ def test_a_single_fov_dataset_with_the_default_validation_fraction_fails_the_dry
         ) in message
     config["contrastive_models"]["time_aware"]["training"]["validation_fraction"] = 0
     config["contrastive_models"]["classical"]["training"]["validation_fraction"] = 0
-    assert plan(config, tmp_path)["train_contrastive"] == 2
+    # nor can one FOV give the classifiers' FOV-grouped folds (classify failed after training)
+    message = refused(config, tmp_path)
+    assert (
+        "analysis.classification.train_on: expected at least 2 FOVs in each dataset whose annotations "
+        "train classifiers (cross-validated on folds grouped by FOV), found 1 in dataset 'tiny' "
+        "(results/tiny/raw.zarr)"
+    ) in message
+    assert "validation_fraction" not in message
+    config["analysis"]["classification"] = {"train_on": [], "apply_to": []}
+    planned = plan(config, tmp_path)
+    assert planned["train_contrastive"] == 2
+    assert "classify" not in planned
 
 
 def test_all_problems_are_listed_at_once(plate: Path) -> None:

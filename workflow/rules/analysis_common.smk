@@ -367,8 +367,7 @@ def embedding_pairs():
 
 def classifier_sources():
     """Datasets whose annotations train classifiers (analysis.classification.train_on; all annotated)."""
-    train_on = CONFIG.analysis.classification.train_on
-    return [d for d in ANNOTATED if train_on is None or d in train_on]
+    return CONFIG.classifier_training_datasets()
 
 
 def classified_pairs():

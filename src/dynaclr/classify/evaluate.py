@@ -226,7 +226,9 @@ def match_task_annotations(
         raise ValueError(f"{task} annotations hold a single class ({matched['label'].iloc[0]!r}); need both")
     if len(np.unique(fovs)) < 2:
         raise ValueError(
-            f"{task}: annotations come from one FOV ({fovs[0]}); FOV-grouped evaluation needs >= 2"
+            f"{task}: expected annotations from at least 2 FOVs (the evaluation's folds are grouped by "
+            f"FOV), found one FOV ({fovs[0]}); annotate cells of another FOV, or leave the dataset out "
+            "of analysis.classification.train_on"
         )
     return MatchedAnnotations(matched, rows, truth, fovs, obs["track_id"].to_numpy()[rows])
 

@@ -402,6 +402,7 @@ def workflow_problems(
     """
     problems = []
     plates_of = {}
+    classifier_datasets = config.classifier_training_datasets()
     raw_layouts = {
         name: supplied_layout(dataset, raw_layouts[name]) for name, dataset in config.datasets.items()
     }
@@ -419,6 +420,14 @@ def workflow_problems(
             problems.append(
                 f"datasets.{name}.conditions: wells {unknown} are not in {raw_layouts[name].path}, "
                 f"whose wells are {sorted(wells)}; correct the well names (row/column)"
+            )
+        if name in classifier_datasets and len(raw_layouts[name].fov_names) < 2:
+            problems.append(
+                f"analysis.classification.train_on: expected at least 2 FOVs in each dataset whose "
+                f"annotations train classifiers (cross-validated on folds grouped by FOV), found "
+                f"{len(raw_layouts[name].fov_names)} in dataset {name!r} ({raw_layouts[name].path}); name "
+                "the datasets that train classifiers without it (null: every annotated dataset; "
+                "train_on: [] with apply_to: [] trains none)"
             )
         if dataset.virtual_stain is not None:
             problem = backbone_problem(

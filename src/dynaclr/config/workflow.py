@@ -648,18 +648,23 @@ class WorkflowConfig(StrictModel):
                 f"datasets.{name}.annotations.tasks, or infect a well"
             )
 
+    def classifier_training_datasets(self) -> list[str]:
+        """The datasets whose annotations train classifiers, sorted: ``analysis.classification.train_on``,
+        else every annotated dataset."""
+        train_on = self.analysis.classification.train_on
+        return sorted(
+            name
+            for name, dataset in self.datasets.items()
+            if dataset.is_annotated and (train_on is None or name in train_on)
+        )
+
     def _check_apply_to(self) -> None:
         """Every dataset ``apply_to`` names gets predictions: some contrastive model embeds it and a
         dataset whose annotations train classifiers (``train_on``, else every annotated one)."""
         classification = self.analysis.classification
         if not classification.apply_to:
             return
-        train_on = classification.train_on
-        sources = [
-            name
-            for name, dataset in self.datasets.items()
-            if dataset.is_annotated and (train_on is None or name in train_on)
-        ]
+        sources = self.classifier_training_datasets()
         embedded = {model: set(self.embedded_datasets(model)) for model in self.contrastive_models}
         for target in classification.apply_to:
             if any(target in names and names & (set(sources) - {target}) for names in embedded.values()):
