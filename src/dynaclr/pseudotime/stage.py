@@ -270,7 +270,7 @@ def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackCon
     if not candidates:
         raise ValueError(
             f"reference track {explicit.track_id} of FOV {explicit.fov_name!r} is not among the "
-            "embeddings' tracks; check pseudotime.reference.fov_name/track_id"
+            "embeddings' tracks; check analysis.pseudotime.reference.fov_name/track_id"
         )
     chosen = min(candidates, key=lambda s: (s.query_id != explicit.track_id, s.query_id))
     inside = np.flatnonzero((chosen.t >= explicit.t_start) & (chosen.t < explicit.t_stop))
@@ -279,7 +279,7 @@ def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackCon
         raise ValueError(
             f"reference {explicit.fov_name} track {explicit.track_id} has frames "
             f"{chosen.t.min()}..{chosen.t.max()}; "
-            f"pseudotime.reference.t_start/t_stop/onset_t ({explicit.t_start}, {explicit.t_stop}, "
+            f"analysis.pseudotime.reference.t_start/t_stop/onset_t ({explicit.t_start}, {explicit.t_stop}, "
             f"{explicit.onset_t}) must select >= 2 of them including the onset"
         )
     return Reference(chosen, int(inside[0]), int(inside[-1]) + 1, int(onset_at[0]))
@@ -308,7 +308,7 @@ def _ranked_references(
     if infection_state is None:
         raise ValueError(
             "automatic reference selection needs an infection state (ground truth or predictions); "
-            "give one, or set pseudotime.reference explicitly"
+            "give one, or set analysis.pseudotime.reference explicitly"
         )
     before, after = config.reference_frames_before_onset, config.reference_frames_after_onset
     ranked: list[tuple[tuple[int, int, str, int], Reference]] = []
@@ -326,8 +326,8 @@ def _ranked_references(
     if not ranked:
         raise ValueError(
             f"no lineage series with an {config.event} event has >= {before} frames before and >= {after} "
-            "frames from it; "
-            "lower pseudotime.reference_frames_before_onset/after_onset or set pseudotime.reference"
+            "frames from it; lower analysis.pseudotime.reference_frames_before_onset/after_onset or set "
+            "analysis.pseudotime.reference"
         )
     return [reference for _, reference in sorted(ranked, key=lambda item: item[0])]
 
@@ -846,7 +846,7 @@ def pseudotime_stage(
     """
     if config.reference is not None and config.reference.dataset not in (None, dataset):
         logger.info(
-            "pseudotime.reference is a track of dataset %r: %s chooses its reference automatically",
+            "analysis.pseudotime.reference is a track of dataset %r: %s chooses its reference automatically",
             config.reference.dataset,
             dataset,
         )
