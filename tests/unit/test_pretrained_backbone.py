@@ -116,7 +116,8 @@ def test_weights_of_another_network_are_refused_naming_the_backbone(tmp_path: Pa
     source = tmp_path / "resnet.pth"
     torch.save(other.state_dict(), source)
     with pytest.raises(
-        ArtifactError, match=r"do not fit this backbone .*set contrastive_models\.imagenet\.training\.backbone"
+        ArtifactError,
+        match=r"do not fit this backbone .*set contrastive_models\.imagenet\.training\.backbone to",
     ):
         import_model(
             pretrained_config(),
