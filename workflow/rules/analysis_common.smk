@@ -461,13 +461,6 @@ def predicted_pairs():
     return classified_pairs() + [pair for pair in transferred_pairs() if pair not in classified_pairs()]
 
 
-def classification_config():
-    """analysis.classification without the keys that only choose which jobs run (the jobs' params)."""
-    return CONFIG.analysis.classification.model_dump(
-        mode="json", exclude=set(CONFIG.analysis.classification.PLANNING_KEYS)
-    )
-
-
 def infection_classified(dataset):
     """True when ``dataset`` gets an infection classifier (annotated, and the task is on both lists)."""
     annotated = CONFIG.datasets[dataset].annotations.tasks
@@ -519,8 +512,15 @@ def figure_files(name, model, dataset):
 
 
 def analysis_config(stage):
-    """The ``analysis.<stage>`` config subtree, defaults filled in (a rule's ``params``)."""
-    return getattr(CONFIG.analysis, stage).model_dump(mode="json")
+    """The ``analysis.<stage>`` config subtree, defaults filled in, without the keys that only choose
+    which jobs run (a rule's ``params``: StrictModel.job_params)."""
+    return getattr(CONFIG.analysis, stage).job_params()
+
+
+def interpretation_config(rule):
+    """The keys of analysis.interpretation that ``rule`` reads (its ``params``: editing a gallery key
+    reruns neither cell_features nor feature_trajectories)."""
+    return CONFIG.analysis.interpretation.rule_params(rule)
 
 
 def reference_checkpoint(dataset):
