@@ -206,18 +206,21 @@ def test_editing_embed_datasets_or_allow_other_scales_retrains_no_model(
     assert training_params(planned_jobs(configfile, tmp_path)) == demo
 
 
-def _params_by_job(jobs: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Each job's params, by (rule, wildcards)."""
+def _params_by_job(jobs: list[Any]) -> dict[tuple[str, str], tuple[dict[str, Any], list[str]]]:
+    """Each job's params and input files (what Snakemake's rerun triggers compare besides mtimes),
+    by (rule, wildcards)."""
     return {
-        (job.rule.name, str(sorted(dict(job.wildcards).items()))): {
-            key: job.params[key] for key in job.params.keys()
-        }
+        (job.rule.name, str(sorted(dict(job.wildcards).items()))): (
+            {key: job.params[key] for key in job.params.keys()},
+            sorted(map(str, job.input)),
+        )
         for job in jobs
     }
 
 
-#: (config edit on the tiny config, the rules whose jobs' params change: Snakemake reruns those and
-#: what follows them, nothing else). Keys that only choose which jobs run change no job's params.
+#: (config edit on the tiny config, the rules whose jobs' params or inputs change: Snakemake reruns
+#: those and what follows them, nothing else). Keys that only choose which jobs run change no job's
+#: params; turning an export off leaves the other exports' jobs as they were.
 CONFIG_EDITS = {
     "planning only": (
         {
@@ -235,11 +238,12 @@ CONFIG_EDITS = {
         {"feature_trajectories"},
     ),
     "qc figures": ({("datasets", "tiny", "qc_figures", "frames"): 2}, {"image_qc_figure"}),
+    "one export off": ({("exports", "viscy_features"): False, ("exports", "h5ad"): False}, set()),
 }
 
 
 @pytest.mark.parametrize("name", list(CONFIG_EDITS))
-def test_a_config_edit_changes_the_params_of_exactly_the_rules_that_read_it(
+def test_a_config_edit_changes_the_params_or_inputs_of_exactly_the_rules_that_read_it(
     name: str, tiny_jobs: list[Any], tmp_path: Path
 ) -> None:
     from integration.workflow_helpers import tiny_workflow_config
@@ -254,6 +258,8 @@ def test_a_config_edit_changes_the_params_of_exactly_the_rules_that_read_it(
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
     edited, before = _params_by_job(planned_jobs(configfile, tmp_path)), _params_by_job(tiny_jobs)
-    assert edited.keys() == before.keys()  # the same jobs are planned
+    # the same jobs are planned, less those of an export turned off
+    dropped = {rule for rule, _ in before.keys() - edited.keys()}
+    assert edited.keys() <= before.keys() and dropped <= {"export_viscy"}
     changed = {job[0] for job, params in edited.items() if params != before[job]}
     assert changed == rerun
