@@ -33,7 +33,7 @@ VIRTUAL_STAIN_JOBS = {"train_virtual_stain": 1, "virtual_stain_plate": 1, "evalu
 
 
 #: Rules of config `exports` (on in the tiny config, off in the demo).
-EXPORT_RULES = {"export_ctc", "export_embeddings"}
+EXPORT_RULES = {"export_ctc", "export_embeddings", "export_viscy"}
 ANALYSIS_RULES = {
     "embed",
     "project_embeddings",

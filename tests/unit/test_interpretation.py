@@ -203,7 +203,9 @@ def test_stages_write_the_table_heatmap_and_gallery(patch_store, tmp_path):
     stored, provenance = read_table(tmp_path / "features.parquet", ArtifactKind.CELL_FEATURES)
     pd.testing.assert_frame_equal(stored, features)
     store = open_patch_store(patch_store["zarr"], patch_store["parquet"])
-    assert len(features) == len(store.index) and provenance.config["n_components"] == 4
+    assert len(features) == len(store.index)
+    # the keys the rule reads (its params), not the gallery's: editing those reruns no cell_features
+    assert provenance.config == config.rule_params("cell_features") and provenance.config["batch_size"] == 16
 
     # planted embeddings: the first dimension is the Nuclei mean, so PC1 tracks it
     index = store.index.drop(columns=["row"])

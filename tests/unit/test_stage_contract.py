@@ -87,6 +87,17 @@ def demo_jobs(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
     return planned_jobs(REPO_ROOT / "config" / "config.yaml", workdir)
 
 
+@pytest.fixture(scope="module")
+def tiny_jobs(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    """The plan of the tiny whole-chain config (interpretation and occlusion on)."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    workdir = tmp_path_factory.mktemp("tiny_plan")
+    configfile = workdir / "config.yaml"
+    configfile.write_text(yaml.safe_dump(tiny_workflow_config(), sort_keys=False))
+    return planned_jobs(configfile, workdir)
+
+
 def test_every_script_rule_hands_its_stage_the_files_it_expects(demo_jobs: list[Any]) -> None:
     checked: set[str] = set()
     for job in demo_jobs:
@@ -113,11 +124,11 @@ def test_every_file_a_rule_writes_is_named(demo_jobs: list[Any]) -> None:
         assert named == len(job.output), f"rule {job.rule.name} has unnamed outputs: {list(job.output)}"
 
 
-def test_report_captions_name_only_params_their_rule_has(demo_jobs: list[Any]) -> None:
+def _check_report_captions(jobs: list[Any]) -> int:
     """A caption (workflow/report/*.rst) reads ``snakemake.params.<key>.<field>``: the rule must pass
     that key, and the field must be in it (an error here otherwise surfaces only in --report)."""
     checked = 0
-    for job in demo_jobs:
+    for job in jobs:
         for path in job.rule.output:
             report = path.flags.get("report") if hasattr(path, "flags") else None
             if not report:
@@ -131,7 +142,13 @@ def test_report_captions_name_only_params_their_rule_has(demo_jobs: list[Any]) -
                         f"{caption.name}: params.{key} of {job.rule.name} lacks {field!r}"
                     )
             checked += 1
-    assert checked > 0
+    return checked
+
+
+def test_report_captions_name_only_params_their_rule_has(demo_jobs: list[Any], tiny_jobs: list[Any]) -> None:
+    """The demo's rules, and the tiny config's (interpretation and occlusion on)."""
+    assert _check_report_captions(demo_jobs) > 0
+    assert _check_report_captions([job for job in tiny_jobs if job.rule.name in INTERPRETATION_RULES]) > 0
 
 
 def test_interpretation_rules_hand_their_stages_the_files_they_expect(tmp_path: Path) -> None:
@@ -187,3 +204,62 @@ def test_editing_embed_datasets_or_allow_other_scales_retrains_no_model(
     demo = training_params(demo_jobs)
     assert len(demo) == 2
     assert training_params(planned_jobs(configfile, tmp_path)) == demo
+
+
+def _params_by_job(jobs: list[Any]) -> dict[tuple[str, str], tuple[dict[str, Any], list[str]]]:
+    """Each job's params and input files (what Snakemake's rerun triggers compare besides mtimes),
+    by (rule, wildcards)."""
+    return {
+        (job.rule.name, str(sorted(dict(job.wildcards).items()))): (
+            {key: job.params[key] for key in job.params.keys()},
+            sorted(map(str, job.input)),
+        )
+        for job in jobs
+    }
+
+
+#: (config edit on the tiny config, the rules whose jobs' params or inputs change: Snakemake reruns
+#: those and what follows them, nothing else). Keys that only choose which jobs run change no job's
+#: params; turning an export off leaves the other exports' jobs as they were.
+CONFIG_EDITS = {
+    "planning only": (
+        {
+            ("datasets", "tiny", "qc_figures", "max_fovs"): 3,  # the plate has 2 FOVs: the same figures
+            ("analysis", "occlusion", "models"): ["classical", "time_aware"],  # the default, named
+            ("analysis", "classification", "train_on"): ["tiny"],
+            ("analysis", "classification", "apply_to"): [],
+        },
+        set(),
+    ),
+    "gallery": ({("analysis", "interpretation", "gallery_cells_per_bin"): 2}, {"interpret_embeddings"}),
+    "cell features": ({("analysis", "interpretation", "radial_rings"): 3}, {"cell_features"}),
+    "trajectories": (
+        {("analysis", "interpretation", "trajectory_features"): ["raw:ViralSensor_mean"]},
+        {"feature_trajectories"},
+    ),
+    "qc figures": ({("datasets", "tiny", "qc_figures", "frames"): 2}, {"image_qc_figure"}),
+    "one export off": ({("exports", "viscy_features"): False, ("exports", "h5ad"): False}, set()),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIG_EDITS))
+def test_a_config_edit_changes_the_params_or_inputs_of_exactly_the_rules_that_read_it(
+    name: str, tiny_jobs: list[Any], tmp_path: Path
+) -> None:
+    from integration.workflow_helpers import tiny_workflow_config
+
+    edits, rerun = CONFIG_EDITS[name]
+    config = tiny_workflow_config()
+    for path, value in edits.items():
+        node = config
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    edited, before = _params_by_job(planned_jobs(configfile, tmp_path)), _params_by_job(tiny_jobs)
+    # the same jobs are planned, less those of an export turned off
+    dropped = {rule for rule, _ in before.keys() - edited.keys()}
+    assert edited.keys() <= before.keys() and dropped <= {"export_viscy"}
+    changed = {job[0] for job, params in edited.items() if params != before[job]}
+    assert changed == rerun

@@ -118,7 +118,7 @@ rule classify:
         predictions=f"{RESULTS}/evaluation/predictions/{{model}}/{{dataset}}.parquet",
         classifiers=f"{RESULTS}/evaluation/classifiers/{{model}}/{{dataset}}.json",
     params:
-        config=classification_config(),
+        config=analysis_config("classification"),
     wildcard_constraints:
         model=EMBEDDED_MODELS,
         dataset=ANNOTATED_DATASETS,
@@ -145,7 +145,7 @@ rule transfer_classifiers:
         metrics=f"{RESULTS}/evaluation/transfer/{{model}}/{{dataset}}.parquet",
         predictions=f"{RESULTS}/evaluation/transfer_predictions/{{model}}/{{dataset}}.parquet",
     params:
-        config=classification_config(),
+        config=analysis_config("classification"),
         sources=lambda w: transfer_sources(w.model, w.dataset),
     wildcard_constraints:
         model=EMBEDDED_MODELS,

@@ -461,13 +461,6 @@ def predicted_pairs():
     return classified_pairs() + [pair for pair in transferred_pairs() if pair not in classified_pairs()]
 
 
-def classification_config():
-    """analysis.classification without the keys that only choose which jobs run (the jobs' params)."""
-    return CONFIG.analysis.classification.model_dump(
-        mode="json", exclude=set(CONFIG.analysis.classification.PLANNING_KEYS)
-    )
-
-
 def infection_classified(dataset):
     """True when ``dataset`` gets an infection classifier (annotated, and the task is on both lists)."""
     annotated = CONFIG.datasets[dataset].annotations.tasks
@@ -519,8 +512,15 @@ def figure_files(name, model, dataset):
 
 
 def analysis_config(stage):
-    """The ``analysis.<stage>`` config subtree, defaults filled in (a rule's ``params``)."""
-    return getattr(CONFIG.analysis, stage).model_dump(mode="json")
+    """The ``analysis.<stage>`` config subtree, defaults filled in, without the keys that only choose
+    which jobs run (a rule's ``params``: StrictModel.job_params)."""
+    return getattr(CONFIG.analysis, stage).job_params()
+
+
+def interpretation_config(rule):
+    """The keys of analysis.interpretation that ``rule`` reads (its ``params``: editing a gallery key
+    reruns neither cell_features nor feature_trajectories)."""
+    return CONFIG.analysis.interpretation.rule_params(rule)
 
 
 def reference_checkpoint(dataset):
@@ -878,25 +878,17 @@ FINDINGS_RST = f"{RESULTS}/report/findings.rst"
 
 # ------------------------------------------------------------------ exports (config `exports`)
 def export_embeddings_outputs():
-    """Rule export_embeddings' outputs: those the config asks for."""
+    """Rule export_embeddings' outputs: the .h5ad and Parquet copies the config asks for (VisCy's store
+    has its own rule, export_viscy: turning it on or off reruns neither)."""
     outputs = {}
     if CONFIG.exports.h5ad:
         outputs["h5ad"] = f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.h5ad"
     if CONFIG.exports.feature_parquet:
         outputs["parquet"] = f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.parquet"
-    if CONFIG.exports.viscy_features:
-        outputs["viscy"] = directory(f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.viscy.zarr")
     return outputs
 
 
-def export_embeddings_inputs(wildcards):
-    """Rule export_embeddings' inputs: the embeddings store; for the VisCy features store also the
-    dataset's tracks table (the tracker's node ids) and the store's projections."""
-    inputs = {"embeddings": f"{RESULTS}/embeddings/{wildcards.model}/{wildcards.dataset}.zarr"}
-    if CONFIG.exports.viscy_features:
-        inputs["tracks"] = f"{RESULTS}/{wildcards.dataset}/tracks.parquet"
-        inputs["projections"] = f"{RESULTS}/embeddings/{wildcards.model}/{wildcards.dataset}.projections.zarr"
-    return inputs
+VISCY_EXPORT = f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.viscy.zarr"
 
 
 def export_outputs():
@@ -905,8 +897,9 @@ def export_outputs():
     if CONFIG.exports.ctc_tracks:
         for dataset in TRACKED:
             targets += per_fov(f"{RESULTS}/{{dataset}}/exports/ctc/{{row}}_{{col}}_{{fov}}", dataset)
+    paths = list(export_embeddings_outputs().values()) + ([VISCY_EXPORT] if CONFIG.exports.viscy_features else [])
     for model, dataset in embedding_pairs():
-        targets += [path.format(model=model, dataset=dataset) for path in export_embeddings_outputs().values()]
+        targets += [path.format(model=model, dataset=dataset) for path in paths]
     return targets
 
 
@@ -925,7 +918,7 @@ EXPORT_EMBEDDINGS_BASE_MB, EXPORT_EMBEDDINGS_BYTES_PER_CELL, EXPORT_EMBEDDINGS_B
 
 
 def export_embeddings_mem_mb(wildcards, input):
-    """export_embeddings: at least 4,000 MB; more from about 2.3 million cells (320 features)."""
+    """export_embeddings and export_viscy: at least 4,000 MB; more from about 2.3 million cells (320 features)."""
     n_cells, n_features = _store_shape(input.embeddings)
     block_bytes = _block_bytes(n_features)
     held = n_cells * EXPORT_EMBEDDINGS_BYTES_PER_CELL + EXPORT_EMBEDDINGS_BLOCK_COPIES * block_bytes

@@ -64,14 +64,15 @@ wildcard_constraints:
 
 @functools.cache
 def stage_config(dataset, stage):
-    """The rule's own config subtree, defaults filled in (what `params:` compares on rerun); dumped
+    """The rule's own config subtree, defaults filled in, without the keys that only choose which jobs
+    run (StrictModel.job_params: what `params:` compares on rerun); dumped
     once per process, not once per job (read-only: every job of the stage shares it). The phase
     config takes the pixel size and z step the dataset's `acquisition` supplies for a plate whose
     metadata states none, where it sets none itself."""
     value = getattr(CONFIG.datasets[dataset], stage)
     if stage == "phase" and value is not None:
         value = value.with_supplied(supplied_sampling(dataset))
-    return value.model_dump(mode="json")
+    return value.job_params()
 
 
 def supplied_sampling(dataset):

@@ -33,10 +33,10 @@ rule export_ctc:
 if export_embeddings_outputs():  # a rule only where the config asks for an export
 
     rule export_embeddings:
-        """An embeddings store as .h5ad, a Parquet feature table and/or VisCy's features store
-        (config exports.h5ad, feature_parquet, viscy_features)."""
+        """An embeddings store as .h5ad and/or a Parquet feature table (config exports.h5ad,
+        feature_parquet)."""
         input:
-            unpack(export_embeddings_inputs),
+            embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
         output:
             **export_embeddings_outputs(),
         log:
@@ -51,3 +51,26 @@ if export_embeddings_outputs():  # a rule only where the config asks for an expo
             "../../envs/dynaclr.yaml"
         script:
             "../scripts/export_embeddings.py"
+
+
+rule export_viscy:
+    """An embeddings store as VisCy's features store (config exports.viscy_features): with the
+    dataset's tracks table (the tracker's node ids) and the store's projections."""
+    input:
+        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+        tracks=f"{RESULTS}/{{dataset}}/tracks.parquet",
+        projections=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.zarr",
+    output:
+        viscy=directory(VISCY_EXPORT),
+    log:
+        f"{RESULTS}/logs/export_viscy/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/export_viscy/{{model}}/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=export_embeddings_mem_mb,
+        runtime=15,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/export_embeddings.py"

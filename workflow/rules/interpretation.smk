@@ -13,7 +13,7 @@ rule cell_features:
     output:
         features=f"{RESULTS}/{{dataset}}/cell_features/{{spec}}.parquet",
     params:
-        config=analysis_config("interpretation"),
+        config=interpretation_config("cell_features"),
     log:
         f"{RESULTS}/logs/cell_features/{{dataset}}/{{spec}}.log",
     benchmark:
@@ -52,7 +52,7 @@ rule interpret_embeddings:
         ),
         gallery_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/pc_gallery.svg",
     params:
-        config=analysis_config("interpretation"),
+        config=interpretation_config("interpret_embeddings"),
     wildcard_constraints:
         model=EMBEDDED_MODELS,
     log:
@@ -86,7 +86,7 @@ rule feature_trajectories:
         ),
         svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/feature_trajectories.svg",
     params:
-        config=analysis_config("interpretation"),
+        config=interpretation_config("feature_trajectories"),
     wildcard_constraints:
         model=EMBEDDED_MODELS,
     log:

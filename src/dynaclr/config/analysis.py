@@ -244,7 +244,6 @@ class ClassificationConfig(StrictModel):
         "are scored on); null: every other dataset the same model embeds. [] : none.",
     )
 
-    #: Keys that choose which jobs run, not what a job computes: left out of the jobs' params.
     PLANNING_KEYS: ClassVar[tuple[str, ...]] = ("train_on", "apply_to")
 
 
@@ -442,6 +441,31 @@ class InterpretationConfig(StrictModel):
         "(e.g. er_condensation, sensor_nuclear_fraction).",
     )
 
+    PLANNING_KEYS: ClassVar[tuple[str, ...]] = ("enabled",)
+    #: The keys each rule of the interpretation reads (its ``params.config``, :meth:`rule_params`):
+    #: editing a gallery key redraws the gallery without reading every patch again (cell_features).
+    #: interpret_embeddings' caption names the features' grey levels (its input, cell_features',
+    #: changes with them anyway).
+    RULE_KEYS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cell_features": ("texture_gray_levels", "radial_rings", "batch_size"),
+        "interpret_embeddings": (
+            "texture_gray_levels",
+            "representation",
+            "n_components",
+            "seed",
+            "gallery_components",
+            "gallery_bins",
+            "gallery_cells_per_bin",
+            "gallery_channel",
+        ),
+        "feature_trajectories": ("trajectory_features", "trajectory_truth_columns", "seed"),
+    }
+
+    def rule_params(self, rule: str) -> dict[str, Any]:
+        """``params.config`` of ``rule`` (:attr:`RULE_KEYS`): only the keys that rule reads, so editing
+        a key reruns only the rules that read it (the others take their defaults when validated)."""
+        return self.model_dump(mode="json", include=set(self.RULE_KEYS[rule]))
+
     @model_validator(mode="after")
     def _gallery_within_components(self) -> InterpretationConfig:
         if self.gallery_components > self.n_components:
@@ -518,6 +542,8 @@ class OcclusionConfig(StrictModel):
     perturbations_per_eval: int = Field(64, ge=1, description="Occluded copies of a patch encoded at a time.")
     device: Literal["auto", "cpu", "cuda"] = Field("cpu", description="Where the encoder runs.")
     seed: int = Field(0, ge=0, description="Seed of the draw among cells that show every time point.")
+
+    PLANNING_KEYS: ClassVar[tuple[str, ...]] = ("enabled", "models")
 
     @model_validator(mode="after")
     def _stride_within_window(self) -> OcclusionConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -69,6 +69,8 @@ class QcFiguresConfig(StrictModel):
     tail_frames: int = Field(
         5, ge=0, description="Frames of each track's tail drawn over the tracked labels."
     )
+
+    PLANNING_KEYS: ClassVar[tuple[str, ...]] = ("max_fovs",)
 
 
 class TrackingInputConfig(StrictModel):

@@ -119,8 +119,9 @@ def _copy_matrix(blocks: MatrixBlocks, file: h5py.File, key: str) -> None:
 
 
 class ExportEmbeddingsInputs(StageFiles):
-    """Rule ``export_embeddings``: one embeddings store; for ``viscy`` also the dataset's tracks
-    table (the tracker's node ids) and, where computed, the store's projections."""
+    """Rules ``export_embeddings`` and ``export_viscy``: one embeddings store; for ``viscy`` (rule
+    ``export_viscy``) also the dataset's tracks table (the tracker's node ids) and the store's
+    projections."""
 
     embeddings: Path
     tracks: Path | None = None
@@ -128,7 +129,8 @@ class ExportEmbeddingsInputs(StageFiles):
 
 
 class ExportEmbeddingsOutputs(StageFiles):
-    """Rule ``export_embeddings``: the exports the config asks for."""
+    """The exports the config asks for: ``h5ad`` and ``parquet`` (rule ``export_embeddings``),
+    ``viscy`` (rule ``export_viscy``, its own rule: turning it on or off reruns no other export)."""
 
     h5ad: Path | None = None
     parquet: Path | None = None
