@@ -202,3 +202,24 @@ def test_each_datasets_best_value_per_column_is_marked_bold():
     assert not best["DTW onset error (frames) ↓"].any()  # a column without values
     html = results_table_html(table)
     assert html.count("<strong>") == 3 and "<td><strong>0.900</strong></td>" in html
+
+
+def test_results_table_carries_the_cells_each_f1_is_scored_on():
+    classification = pd.DataFrame(
+        {
+            "model": ["m", "m"],
+            "dataset": ["plate", "other"],
+            "train_dataset": ["plate", "plate"],
+            "task": ["infection", "infection"],
+            "f1": [np.nan, 0.9],
+            "f1_ci_low": [np.nan, 0.8],
+            "f1_ci_high": [np.nan, 1.0],
+            "n_test": [5, 14],
+            "n_test_positive": [0, 7],
+        }
+    )
+    table = results_table(classification=classification).set_index("dataset")
+    assert table.loc["plate", "f1_infection_n_test"] == 5
+    assert table.loc["plate", "f1_infection_n_test_positive"] == 0
+    assert table.loc["other", "f1_infection_transferred_n_test_positive"] == 7
+    assert formatted_results_table(table.reset_index()).loc[1, "F1 infection ↑"] == "–"

@@ -188,3 +188,64 @@ def test_transferred_classifiers_are_reported_with_the_dataset_they_were_fitted_
     assert found.topic == "infection classifier, transferred"
     assert "fitted on old and applied here" in found.statement
     assert "a classifies infection best, shown better than b" in found.statement
+
+
+def test_a_classifier_scored_on_no_positive_cell_is_said_unscored_and_few_cells_are_flagged():
+    """A plate annotated in a few cells: the held-out FOV holds no infected cell, so F1 is undefined
+    (not 0, not 'best'); where it is computed, the finding names the cells it rests on."""
+    table = pd.DataFrame(
+        {
+            "model": ["a", "b"],
+            "dataset": ["plate", "plate"],
+            "f1_infection": [np.nan, np.nan],
+            "f1_infection_ci_low": [np.nan, np.nan],
+            "f1_infection_ci_high": [np.nan, np.nan],
+            "f1_infection_n_test": [5, 5],
+            "f1_infection_n_test_positive": [0, 0],
+            "f1_infection_transferred": [1.0, 0.92],
+            "f1_infection_transferred_ci_low": [1.0, 0.78],
+            "f1_infection_transferred_ci_high": [1.0, 1.0],
+            "f1_infection_transferred_from": ["other", "other"],
+            "f1_infection_transferred_n_test": [14, 14],
+            "f1_infection_transferred_n_test_positive": [7, 7],
+        }
+    )
+    own, transferred = classifier_findings(table)
+    assert own.topic == "infection classifier"
+    assert "not computed" in own.statement and "best" not in own.statement
+    assert "5 scored annotated cells hold no infected cell" in own.statement
+    assert "0.000" not in own.statement
+    assert "Scored on 14 annotated cells, 7 of them infected" in transferred.statement
+    assert "fewer than 10 infected cells" in transferred.statement
+    many = table.assign(
+        f1_infection_transferred_n_test=[140, 140], f1_infection_transferred_n_test_positive=[70, 70]
+    )
+    assert "fewer than" not in classifier_findings(many)[1].statement
+
+
+def test_a_dataset_aligned_without_true_onsets_gets_a_line_not_silence():
+    rows = [
+        {
+            "model": model,
+            "dataset": "plate",
+            "fov_name": "A/1/0",
+            "query_id": q,
+            "is_reference_series": q == 0,
+            "abs_onset_error_frames": np.nan,
+        }
+        for model in ("a", "b")
+        for q in range(5)
+    ]
+    (found,) = dtw_findings(pd.DataFrame(rows))
+    assert found.dataset == "plate" and found.topic == "pseudo-time"
+    assert "not scored" in found.statement and "aligned 4 lineages" in found.statement
+    assert "best" not in found.statement
+
+
+def test_a_run_without_any_embedding_says_so_on_its_first_page():
+    from dynaclr.figures.findings import run_findings
+
+    found = run_findings({"plate": "HCS plate x.zarr"}, {}, {})
+    assert [f.topic for f in found] == ["dataset", "model"]
+    assert "No model embedded any dataset" in found[1].statement
+    assert not any("No model" in f.statement for f in run_findings({}, {"m": "trained"}, {}))

@@ -112,6 +112,17 @@ def test_baseline_datasets_name_datasets() -> None:
         WorkflowConfig.model_validate(cfg)
 
 
+def test_baseline_datasets_no_model_embeds_are_refused() -> None:
+    """Baselines embed with the patch spec of a model embedding the dataset: a dataset no model embeds
+    (or a config without models) would silently get no baseline row, the run ending 'done'."""
+    cfg = config()
+    cfg["analysis"]["baseline_datasets"] = ["demo"]
+    cfg["contrastive_models"] = {}
+    refused = r"baseline_datasets: \['demo'\] are embedded by no contrastive model"
+    with pytest.raises(ValidationError, match=refused):
+        WorkflowConfig.model_validate(cfg)
+
+
 def test_the_spec_contract_ignores_storage_and_focus_only() -> None:
     spec = PatchSpec.model_validate(
         {

@@ -516,6 +516,16 @@ class WorkflowConfig(StrictModel):
                 f"analysis.baseline_datasets: {unknown} are not datasets; datasets are "
                 f"{sorted(self.datasets)}"
             )
+        embedded = {d for model in self.contrastive_models for d in self.embedded_datasets(model)}
+        unembedded = sorted(set(self.analysis.baseline_datasets or []) - embedded)
+        if unembedded:
+            raise ValueError(
+                f"analysis.baseline_datasets: {unembedded} are embedded by no contrastive model, and a "
+                "baseline embeds a dataset with the patch spec of a model that embeds it, so the baselines "
+                f"would embed nothing there; the models embed {sorted(embedded) or 'no dataset'}: add a "
+                "contrastive model that embeds them (contrastive_models.<model>.embed_datasets) or leave "
+                "them out"
+            )
         classification = self.analysis.classification
         for key, listed in (("train_on", classification.train_on), ("apply_to", classification.apply_to)):
             unknown = sorted(set(listed or []) - set(self.datasets))
