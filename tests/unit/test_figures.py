@@ -108,6 +108,10 @@ def test_pseudotime_accuracy_figure(planted):
     observed = accuracy[accuracy["has_observed_onset"]]
     assert f"mean |error| {observed['abs_onset_error_frames'].mean():.2f} frames" in caption
     assert f"for {len(observed)} lineages" in caption
+    assert "since the infection onset" in caption
+    # aligned on division (analysis.pseudotime.event): the caption names the event the run aligned on
+    _, division = plot_pseudotime_accuracy(pseudotime, accuracy, label="planted", event="division")
+    assert "since the division" in division and "infection" not in division
 
 
 def test_results_table_merges_the_evaluations(tmp_path):

@@ -271,15 +271,16 @@ def plot_infected_fraction(curves: pd.DataFrame, label: str = "") -> tuple[Figur
 
 
 def plot_pseudotime_accuracy(
-    pseudotime: pd.DataFrame, accuracy: pd.DataFrame, label: str = ""
+    pseudotime: pd.DataFrame, accuracy: pd.DataFrame, label: str = "", event: str = "infection onset"
 ) -> tuple[Figure, str]:
-    """DTW pseudo-time vs the true time since infection onset, and the onset errors.
+    """DTW pseudo-time vs the true time since the event (infection onset or division), and the onset errors.
 
     Args:
         pseudotime: per-frame table of :func:`dynaclr.pseudotime.stage.pseudotime_stage`.
         accuracy: its per-query accuracy table (``true_onset_t``, ``onset_error_frames``,
             ``has_observed_onset``).
         label: model/dataset name.
+        event: what the DTW aligned on, as the caption names it (``analysis.pseudotime.event``).
     """
     truth = accuracy[["fov_name", "query_id", "true_onset_t", "has_observed_onset"]]
     frames = pseudotime.merge(truth, on=["fov_name", "query_id"], how="inner")
@@ -313,8 +314,8 @@ def plot_pseudotime_accuracy(
     )
     caption = (
         f"{label + ': ' if label else ''}left, DTW pseudo-time of each matched frame against the true "
-        f"time since infection onset for {frames[['fov_name', 'query_id']].drop_duplicates().shape[0]} "
-        f"lineages whose onset is observed (Pearson r = {correlation:.3f}; dotted: identity); right, "
+        f"time since the {event} for {frames[['fov_name', 'query_id']].drop_duplicates().shape[0]} "
+        f"lineages whose {event} is observed (Pearson r = {correlation:.3f}; dotted: identity); right, "
         f"aligned minus true onset frame (mean |error| {errors.abs().mean():.2f} frames, "
         f"{int((errors.abs() <= 1).sum())} of {len(errors)} within one frame)."
     )

@@ -220,8 +220,9 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
         "the paper's tables define them (z-scored features, random pairs over all cells), and smoothness "
         "with random pairs within a track (a stricter variant, with confidence intervals), "
         "F1 of linear classifiers of infection and division trained on sparse annotations and tested on "
-        "held-out FOVs, and the error of the DTW-aligned infection onset (mean absolute frames; simulated "
-        "data only). Brackets: 95 % bootstrap confidence intervals over tracks. Bold: the dataset's "
-        "best value in the column (not a claim that it differs from the others: compare the intervals)."
+        "held-out FOVs, and the error of the DTW-aligned event, infection onset or division (mean absolute "
+        "frames; simulated data only). Brackets: 95 % bootstrap confidence intervals over tracks. Bold: "
+        "the dataset's best value in the column (not a claim that it differs from the others: compare the "
+        "intervals)."
     )
     return figure, caption
