@@ -62,6 +62,13 @@ def test_projections_coloured_by_time_infection_division(planted, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["figures", "only.svg"]
     with pytest.raises(ValueError, match="coordinates"):
         plot_projections(cells.drop(columns=["pca_1", "pca_2"]))
+    assert "separated infected/mitotic cells" in caption
+    # a movie without annotations or ground truth: coloured by time only, so no infected or mitotic
+    # cells are spoken of
+    _, time_only = plot_projections(cells[["t", "pca_1", "pca_2"]], title="movie")
+    assert "coloured by time." in time_only
+    assert "infected" not in time_only and "mitotic" not in time_only
+    assert "Smooth colour gradients along time indicate that the embedding encodes time." in time_only
 
 
 def test_distance_distributions_mark_the_kde_peaks(planted):

@@ -144,10 +144,29 @@ def plot_projections(
         f"{len(cells)} cell embeddings, coloured by "
         + ", ".join("time" if c == "t" else c.replace("_", " ") for c in panels)
         + (f" ({'; '.join(counts.values())})" if counts else "")
-        + ". Smooth colour gradients along time and separated infected/mitotic cells indicate that "
-        "the embedding encodes these states."
+        + f". {_reading(panels)}"
     )
     return figure, caption
+
+
+def _reading(panels: Sequence[str]) -> str:
+    """How to read the projections, of the colourings drawn only: no infected or mitotic cells are
+    spoken of where no panel colours them (a movie without annotations or ground truth)."""
+    states = [
+        name
+        for name, columns in (
+            ("infected", ("infected", "predicted_infection")),
+            ("mitotic", ("mitosis", "predicted_division")),
+        )
+        if any(c in panels for c in columns)
+    ]
+    signs = (["smooth colour gradients along time"] if "t" in panels else []) + (
+        [f"separated {'/'.join(states)} cells"] if states else []
+    )
+    if not signs:
+        return "Cells of one colour grouped together indicate that the embedding encodes that grouping."
+    what = "these states" if states else "time"
+    return f"{' and '.join(signs).capitalize()} indicate that the embedding encodes {what}."
 
 
 def plot_distance_distributions(
