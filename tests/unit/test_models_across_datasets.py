@@ -135,3 +135,22 @@ def test_the_spec_contract_ignores_storage_and_focus_only() -> None:
     assert spec_contract(spec) == spec_contract(same)
     assert spec_contract(spec) != spec_contract(spec.model_copy(update={"z_range": (0, 4)}))
     assert spec_contract(spec) != spec_contract(spec.model_copy(update={"normalize_per_time_point": True}))
+
+
+def test_the_first_page_describes_where_each_datasets_annotations_come_from() -> None:
+    """A plate without annotations says so on the report's first page, which then holds no classifier
+    score of it (rather than leaving the section out without a word)."""
+    cfg = config()
+    cfg["datasets"]["bare"] = {"plate": "/data/bare.zarr"}
+    cfg["datasets"]["labelled"] = {
+        "plate": "/data/labelled.zarr",
+        "annotations": {"table": "/data/labels.csv", "tasks": ["infection"]},
+    }
+    workflow = WorkflowConfig.model_validate(cfg)
+    bare = workflow.datasets["bare"].description()
+    assert bare.startswith("HCS OME-Zarr plate /data/bare.zarr")
+    assert "no annotations (no classifier is trained or scored on it)" in bare
+    labelled = workflow.datasets["labelled"].description()
+    assert "annotations (infection) from /data/labels.csv" in labelled and "no annotations" not in labelled
+    assert "ground truth known" in workflow.datasets["demo"].description()
+    assert "no annotations" not in workflow.datasets["demo"].description()

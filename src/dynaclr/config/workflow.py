@@ -476,6 +476,29 @@ class DatasetConfig(StrictModel):
         """True when the tracks come from the user's files (``tracks``), not from ultrack."""
         return self.tracks is not None
 
+    def description(self) -> str:
+        """A few words on what the dataset is, for the report's first page: its source, whether its
+        tracks are imported and where its annotations come from; a dataset without annotations says
+        so, since the page then has no classifier score of it."""
+        if self.simulate is not None:
+            interval = self.simulate.time_interval_minutes
+            text = f"simulated plate, one frame every {interval:g} min, ground truth known"
+        elif self.tiff is not None:
+            text = "TIFF files converted to OME-Zarr"
+        else:
+            text = f"HCS OME-Zarr plate {self.plate}"
+        if self.imports_tracks:
+            text += ", tracks imported"
+        source = self.annotations.source
+        tasks = ", ".join(self.annotations.tasks)
+        if source == "table":
+            text += f", annotations ({tasks}) from {self.annotations.table}"
+        elif source == "lineage":
+            text += ", division annotations from the tracks' lineage"
+        elif not self.is_simulated:
+            text += ", no annotations (no classifier is trained or scored on it)"
+        return text
+
 
 class WorkflowConfig(StrictModel):
     """Top level of ``config/config.yaml``."""
