@@ -112,7 +112,9 @@ def test_pseudotime_accuracy_figure(planted):
     )
     figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label="planted")
     _check(figure, caption)
-    observed = accuracy[accuracy["has_observed_onset"]]
+    # the reference, aligned to itself, is left out (as in the results table and the first page)
+    assert accuracy.loc[accuracy["is_reference_series"], "has_observed_onset"].any()
+    observed = accuracy[accuracy["has_observed_onset"] & ~accuracy["is_reference_series"]]
     assert f"mean |error| {observed['abs_onset_error_frames'].mean():.2f} frames" in caption
     assert f"for {len(observed)} lineages" in caption
     assert "since the infection onset" in caption
