@@ -152,5 +152,8 @@ def test_the_first_page_describes_where_each_datasets_annotations_come_from() ->
     assert "no annotations (no classifier is trained or scored on it)" in bare
     labelled = workflow.datasets["labelled"].description()
     assert "annotations (infection) from /data/labels.csv" in labelled and "no annotations" not in labelled
+    assert "one frame every" not in bare  # the interval is the plate's, given by the Snakefile
+    at_7_min = workflow.datasets["bare"].description(7.0)
+    assert "HCS OME-Zarr plate /data/bare.zarr, one frame every 7 min," in at_7_min
     assert "ground truth known" in workflow.datasets["demo"].description()
     assert "no annotations" not in workflow.datasets["demo"].description()

@@ -811,7 +811,7 @@ def distillation_outputs():
 # ------------------------------------------------------------------ the report's first page
 def dataset_description(name):
     """A few words on what a dataset is, for the report's first page (DatasetConfig.description)."""
-    return CONFIG.datasets[name].description()
+    return CONFIG.datasets[name].description(plate_layout(name).time_interval_minutes)
 
 
 def model_description(name):
