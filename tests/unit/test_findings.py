@@ -41,7 +41,7 @@ def _comparison(low: float, high: float) -> pd.DataFrame:
 def test_a_smoothness_difference_is_claimed_only_when_its_interval_excludes_zero():
     (claimed,) = smoothness_findings(_comparison(-0.08, -0.02))
     assert claimed.statement.startswith("time_aware is smoother in time than classical")
-    assert "95 % CI 0.020 to 0.080" in claimed.statement
+    assert "95 % CI 0.020 to 0.080, over 50 tracks" in claimed.statement  # the n it rests on
     (reversed_,) = smoothness_findings(_comparison(0.02, 0.08))
     assert reversed_.statement.startswith("classical is smoother in time than time_aware")
     (unclaimed,) = smoothness_findings(_comparison(-0.05, 0.01))

@@ -170,18 +170,20 @@ def smoothness_findings(comparison: pd.DataFrame, *, max_pairs: int = 6) -> list
             a, b = pair.model_a, pair.model_b
             sa, sb = pair.smoothness_a, pair.smoothness_b
             low, high = pair.difference_ci_low, pair.difference_ci_high
+            n_tracks = getattr(pair, "n_tracks", None)
+            over = f", over {int(n_tracks)} tracks" if n_tracks is not None and pd.notna(n_tracks) else ""
             if high < 0 or low > 0:
                 smoother, rougher = (a, b) if high < 0 else (b, a)
                 s_smooth, s_rough = (sa, sb) if high < 0 else (sb, sa)
                 text = (
                     f"{smoother} is smoother in time than {rougher}: smoothness {s_smooth:.3f} vs "
                     f"{s_rough:.3f} (lower is smoother), difference {abs(pair.difference):.3f} "
-                    f"({_ci(min(abs(low), abs(high)), max(abs(low), abs(high)))})."
+                    f"({_ci(min(abs(low), abs(high)), max(abs(low), abs(high)))}{over})."
                 )
             else:
                 text = (
                     f"{a} and {b} are not told apart in smoothness: {sa:.3f} vs {sb:.3f}, difference "
-                    f"{pair.difference:+.3f} ({_ci(low, high)}, which includes 0)."
+                    f"{pair.difference:+.3f} ({_ci(low, high)}, which includes 0{over})."
                 )
             rows.append(Finding("Embeddings", "smoothness", str(dataset), text))
     return rows
