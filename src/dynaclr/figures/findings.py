@@ -303,7 +303,7 @@ def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 20
     """Per dataset, each model's mean absolute DTW onset error (frames) over lineages with an
     observed onset (reference excluded), with a percentile bootstrap CI over lineages. A dataset
     aligned without any true onset (no ground truth) gets a line saying its pseudo-time is not
-    scored, rather than none."""
+    scored (no ground truth, or no lineage passing through the event), rather than none."""
     queries = accuracy[~accuracy["is_reference_series"].astype(bool)]
     usable = queries.dropna(subset=["abs_onset_error_frames"])
     rows = []
@@ -318,8 +318,9 @@ def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 20
                 str(dataset),
                 f"DTW pseudo-time aligned {n_lineages} lineages to a reference "
                 f"({', '.join(sorted(group['model'].astype(str).unique()))}), not scored: no lineage has a "
-                "known true onset (a dataset without ground truth), so no alignment error is claimed; the "
-                "per-lineage aligned onsets are in dtw_accuracy.csv.",
+                "true event observed inside its frames (a dataset without ground truth, or none of whose "
+                "lineages passes through the event), so no alignment error is claimed; the per-lineage "
+                "aligned onsets are in dtw_accuracy.csv.",
             )
         )
     for dataset, group in usable.groupby("dataset", sort=False):
