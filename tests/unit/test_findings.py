@@ -249,3 +249,16 @@ def test_a_run_without_any_embedding_says_so_on_its_first_page():
     assert [f.topic for f in found] == ["dataset", "model"]
     assert "No model embedded any dataset" in found[1].statement
     assert not any("No model" in f.statement for f in run_findings({}, {"m": "trained"}, {}))
+
+
+def test_without_confidence_intervals_no_difference_is_claimed_and_none_is_said_to_include_zero():
+    """n_bootstrap 0 (or no replicate defining the metric) leaves NaN bounds: the page neither prints
+    'nan' nor says an interval includes 0 or overlaps."""
+    (smooth,) = smoothness_findings(_comparison(np.nan, np.nan).assign(difference=-0.05))
+    assert "not told apart" in smooth.statement and "no confidence interval computed" in smooth.statement
+    assert "nan" not in smooth.statement and "includes 0" not in smooth.statement
+    table = _f1_table((np.nan, np.nan))
+    (f1,) = classifier_findings(table)
+    assert "nan" not in f1.statement
+    assert "not told apart from classical, engineered (no confidence interval to compare)" in f1.statement
+    assert "intervals overlap" not in f1.statement and "intervals apart" not in f1.statement

@@ -56,8 +56,13 @@ def _range(values: pd.Series) -> str:
     return f"{values.mean():.3f} (FOVs {values.min():.3f}–{values.max():.3f})"
 
 
+def _has_ci(low: float, high: float) -> bool:
+    """Whether a confidence interval was computed (NaN bounds: n_bootstrap 0, or no replicate defined it)."""
+    return bool(np.isfinite(low) and np.isfinite(high))
+
+
 def _ci(low: float, high: float) -> str:
-    return f"95 % CI {low:.3f} to {high:.3f}"
+    return f"95 % CI {low:.3f} to {high:.3f}" if _has_ci(low, high) else "no confidence interval computed"
 
 
 def run_findings(
@@ -181,9 +186,10 @@ def smoothness_findings(comparison: pd.DataFrame, *, max_pairs: int = 6) -> list
                     f"({_ci(min(abs(low), abs(high)), max(abs(low), abs(high)))}{over})."
                 )
             else:
+                why = "which includes 0" if _has_ci(low, high) else "so no difference is claimed"
                 text = (
                     f"{a} and {b} are not told apart in smoothness: {sa:.3f} vs {sb:.3f}, difference "
-                    f"{pair.difference:+.3f} ({_ci(low, high)}, which includes 0{over})."
+                    f"{pair.difference:+.3f} ({_ci(low, high)}, {why}{over})."
                 )
             rows.append(Finding("Embeddings", "smoothness", str(dataset), text))
     return rows
@@ -198,12 +204,18 @@ def _ranked(entries: list[tuple[str, float, float, float]], *, lower_is_better: 
     if len(entries) == 1:
         return f"{listing}."
     clear = [m for m, _, lo, hi in entries[1:] if (high < lo if lower_is_better else low > hi)]
-    tied = [m for m, *_ in entries[1:] if m not in clear]
+    blind = [m for m, _, lo, hi in entries[1:] if not (_has_ci(low, high) and _has_ci(lo, hi))]
+    tied = [m for m, *_ in entries[1:] if m not in clear and m not in blind]
     verdict = f"{best} {what} best"
+    parts = []
     if clear:
-        verdict += f", shown better than {', '.join(clear)} (intervals apart)"
+        parts.append(f"shown better than {', '.join(clear)} (intervals apart)")
     if tied:
-        verdict += f"{'; ' if clear else ', '}not told apart from {', '.join(tied)} (intervals overlap)"
+        parts.append(f"not told apart from {', '.join(tied)} (intervals overlap)")
+    if blind:
+        parts.append(f"not told apart from {', '.join(blind)} (no confidence interval to compare)")
+    if parts:
+        verdict += ", " + "; ".join(parts)
     return f"{verdict}. {listing}."
 
 
