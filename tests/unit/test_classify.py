@@ -104,6 +104,10 @@ def test_binary_metrics_of_a_one_class_bootstrap_replicate():
     nothing_positive = binary_metrics(np.zeros(3, dtype=bool), np.array([0.1, 0.2, 0.3]))
     assert np.isnan(nothing_positive["f1"]) and np.isnan(nothing_positive["auroc"])
     assert nothing_positive["balanced_accuracy"] == 1.0
+    # no positive to find, one false call: F1 is undefined, not 0 (a 0 reads as every positive missed)
+    false_call = binary_metrics(np.zeros(3, dtype=bool), np.array([0.1, 0.7, 0.3]))
+    assert np.isnan(false_call["f1"]) and np.isnan(false_call["auroc"])
+    assert false_call["balanced_accuracy"] == pytest.approx(2 / 3)
     assert all(np.isnan(value) for value in binary_metrics(np.zeros(0, bool), np.zeros(0)).values())
 
 

@@ -62,6 +62,13 @@ def test_projections_coloured_by_time_infection_division(planted, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["figures", "only.svg"]
     with pytest.raises(ValueError, match="coordinates"):
         plot_projections(cells.drop(columns=["pca_1", "pca_2"]))
+    assert "separated infected/mitotic cells" in caption
+    # a movie without annotations or ground truth: coloured by time only, so no infected or mitotic
+    # cells are spoken of
+    _, time_only = plot_projections(cells[["t", "pca_1", "pca_2"]], title="movie")
+    assert "coloured by time." in time_only
+    assert "infected" not in time_only and "mitotic" not in time_only
+    assert "Smooth colour gradients along time indicate that the embedding encodes time." in time_only
 
 
 def test_distance_distributions_mark_the_kde_peaks(planted):
@@ -105,9 +112,15 @@ def test_pseudotime_accuracy_figure(planted):
     )
     figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label="planted")
     _check(figure, caption)
-    observed = accuracy[accuracy["has_observed_onset"]]
+    # the reference, aligned to itself, is left out (as in the results table and the first page)
+    assert accuracy.loc[accuracy["is_reference_series"], "has_observed_onset"].any()
+    observed = accuracy[accuracy["has_observed_onset"] & ~accuracy["is_reference_series"]]
     assert f"mean |error| {observed['abs_onset_error_frames'].mean():.2f} frames" in caption
     assert f"for {len(observed)} lineages" in caption
+    assert "since the infection onset" in caption
+    # aligned on division (analysis.pseudotime.event): the caption names the event the run aligned on
+    _, division = plot_pseudotime_accuracy(pseudotime, accuracy, label="planted", event="division")
+    assert "since the division" in division and "infection" not in division
 
 
 def test_results_table_merges_the_evaluations(tmp_path):
@@ -202,3 +215,24 @@ def test_each_datasets_best_value_per_column_is_marked_bold():
     assert not best["DTW onset error (frames) ↓"].any()  # a column without values
     html = results_table_html(table)
     assert html.count("<strong>") == 3 and "<td><strong>0.900</strong></td>" in html
+
+
+def test_results_table_carries_the_cells_each_f1_is_scored_on():
+    classification = pd.DataFrame(
+        {
+            "model": ["m", "m"],
+            "dataset": ["plate", "other"],
+            "train_dataset": ["plate", "plate"],
+            "task": ["infection", "infection"],
+            "f1": [np.nan, 0.9],
+            "f1_ci_low": [np.nan, 0.8],
+            "f1_ci_high": [np.nan, 1.0],
+            "n_test": [5, 14],
+            "n_test_positive": [0, 7],
+        }
+    )
+    table = results_table(classification=classification).set_index("dataset")
+    assert table.loc["plate", "f1_infection_n_test"] == 5
+    assert table.loc["plate", "f1_infection_n_test_positive"] == 0
+    assert table.loc["other", "f1_infection_transferred_n_test_positive"] == 7
+    assert formatted_results_table(table.reset_index()).loc[1, "F1 infection ↑"] == "–"

@@ -41,7 +41,7 @@ def _comparison(low: float, high: float) -> pd.DataFrame:
 def test_a_smoothness_difference_is_claimed_only_when_its_interval_excludes_zero():
     (claimed,) = smoothness_findings(_comparison(-0.08, -0.02))
     assert claimed.statement.startswith("time_aware is smoother in time than classical")
-    assert "95 % CI 0.020 to 0.080" in claimed.statement
+    assert "95 % CI 0.020 to 0.080, over 50 tracks" in claimed.statement  # the n it rests on
     (reversed_,) = smoothness_findings(_comparison(0.02, 0.08))
     assert reversed_.statement.startswith("classical is smoother in time than time_aware")
     (unclaimed,) = smoothness_findings(_comparison(-0.05, 0.01))
@@ -188,3 +188,77 @@ def test_transferred_classifiers_are_reported_with_the_dataset_they_were_fitted_
     assert found.topic == "infection classifier, transferred"
     assert "fitted on old and applied here" in found.statement
     assert "a classifies infection best, shown better than b" in found.statement
+
+
+def test_a_classifier_scored_on_no_positive_cell_is_said_unscored_and_few_cells_are_flagged():
+    """A plate annotated in a few cells: the held-out FOV holds no infected cell, so F1 is undefined
+    (not 0, not 'best'); where it is computed, the finding names the cells it rests on."""
+    table = pd.DataFrame(
+        {
+            "model": ["a", "b"],
+            "dataset": ["plate", "plate"],
+            "f1_infection": [np.nan, np.nan],
+            "f1_infection_ci_low": [np.nan, np.nan],
+            "f1_infection_ci_high": [np.nan, np.nan],
+            "f1_infection_n_test": [5, 5],
+            "f1_infection_n_test_positive": [0, 0],
+            "f1_infection_transferred": [1.0, 0.92],
+            "f1_infection_transferred_ci_low": [1.0, 0.78],
+            "f1_infection_transferred_ci_high": [1.0, 1.0],
+            "f1_infection_transferred_from": ["other", "other"],
+            "f1_infection_transferred_n_test": [14, 14],
+            "f1_infection_transferred_n_test_positive": [7, 7],
+        }
+    )
+    own, transferred = classifier_findings(table)
+    assert own.topic == "infection classifier"
+    assert "not computed" in own.statement and "best" not in own.statement
+    assert "5 scored annotated cells hold no infected cell" in own.statement
+    assert "0.000" not in own.statement
+    assert "Scored on 14 annotated cells, 7 of them infected" in transferred.statement
+    assert "fewer than 10 infected cells" in transferred.statement
+    many = table.assign(
+        f1_infection_transferred_n_test=[140, 140], f1_infection_transferred_n_test_positive=[70, 70]
+    )
+    assert "fewer than" not in classifier_findings(many)[1].statement
+
+
+def test_a_dataset_aligned_without_true_onsets_gets_a_line_not_silence():
+    rows = [
+        {
+            "model": model,
+            "dataset": "plate",
+            "fov_name": "A/1/0",
+            "query_id": q,
+            "is_reference_series": q == 0,
+            "abs_onset_error_frames": np.nan,
+        }
+        for model in ("a", "b")
+        for q in range(5)
+    ]
+    (found,) = dtw_findings(pd.DataFrame(rows))
+    assert found.dataset == "plate" and found.topic == "pseudo-time"
+    assert "not scored" in found.statement and "aligned 4 lineages" in found.statement
+    assert "best" not in found.statement
+
+
+def test_a_run_without_any_embedding_says_so_on_its_first_page():
+    from dynaclr.figures.findings import run_findings
+
+    found = run_findings({"plate": "HCS plate x.zarr"}, {}, {})
+    assert [f.topic for f in found] == ["dataset", "model"]
+    assert "No model embedded any dataset" in found[1].statement
+    assert not any("No model" in f.statement for f in run_findings({}, {"m": "trained"}, {}))
+
+
+def test_without_confidence_intervals_no_difference_is_claimed_and_none_is_said_to_include_zero():
+    """n_bootstrap 0 (or no replicate defining the metric) leaves NaN bounds: the page neither prints
+    'nan' nor says an interval includes 0 or overlaps."""
+    (smooth,) = smoothness_findings(_comparison(np.nan, np.nan).assign(difference=-0.05))
+    assert "not told apart" in smooth.statement and "no confidence interval computed" in smooth.statement
+    assert "nan" not in smooth.statement and "includes 0" not in smooth.statement
+    table = _f1_table((np.nan, np.nan))
+    (f1,) = classifier_findings(table)
+    assert "nan" not in f1.statement
+    assert "not told apart from classical, engineered (no confidence interval to compare)" in f1.statement
+    assert "intervals overlap" not in f1.statement and "intervals apart" not in f1.statement

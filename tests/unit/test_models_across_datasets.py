@@ -112,6 +112,17 @@ def test_baseline_datasets_name_datasets() -> None:
         WorkflowConfig.model_validate(cfg)
 
 
+def test_baseline_datasets_no_model_embeds_are_refused() -> None:
+    """Baselines embed with the patch spec of a model embedding the dataset: a dataset no model embeds
+    (or a config without models) would silently get no baseline row, the run ending 'done'."""
+    cfg = config()
+    cfg["analysis"]["baseline_datasets"] = ["demo"]
+    cfg["contrastive_models"] = {}
+    refused = r"baseline_datasets: \['demo'\] are embedded by no contrastive model"
+    with pytest.raises(ValidationError, match=refused):
+        WorkflowConfig.model_validate(cfg)
+
+
 def test_the_spec_contract_ignores_storage_and_focus_only() -> None:
     spec = PatchSpec.model_validate(
         {
@@ -124,3 +135,25 @@ def test_the_spec_contract_ignores_storage_and_focus_only() -> None:
     assert spec_contract(spec) == spec_contract(same)
     assert spec_contract(spec) != spec_contract(spec.model_copy(update={"z_range": (0, 4)}))
     assert spec_contract(spec) != spec_contract(spec.model_copy(update={"normalize_per_time_point": True}))
+
+
+def test_the_first_page_describes_where_each_datasets_annotations_come_from() -> None:
+    """A plate without annotations says so on the report's first page, which then holds no classifier
+    score of it (rather than leaving the section out without a word)."""
+    cfg = config()
+    cfg["datasets"]["bare"] = {"plate": "/data/bare.zarr"}
+    cfg["datasets"]["labelled"] = {
+        "plate": "/data/labelled.zarr",
+        "annotations": {"table": "/data/labels.csv", "tasks": ["infection"]},
+    }
+    workflow = WorkflowConfig.model_validate(cfg)
+    bare = workflow.datasets["bare"].description()
+    assert bare.startswith("HCS OME-Zarr plate /data/bare.zarr")
+    assert "no annotations (no classifier is trained or scored on it)" in bare
+    labelled = workflow.datasets["labelled"].description()
+    assert "annotations (infection) from /data/labels.csv" in labelled and "no annotations" not in labelled
+    assert "one frame every" not in bare  # the interval is the plate's, given by the Snakefile
+    at_7_min = workflow.datasets["bare"].description(7.0)
+    assert "HCS OME-Zarr plate /data/bare.zarr, one frame every 7 min," in at_7_min
+    assert "ground truth known" in workflow.datasets["demo"].description()
+    assert "no annotations" not in workflow.datasets["demo"].description()

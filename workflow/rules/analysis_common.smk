@@ -810,17 +810,8 @@ def distillation_outputs():
 
 # ------------------------------------------------------------------ the report's first page
 def dataset_description(name):
-    """A few words on what a dataset is, for the report's first page."""
-    spec = CONFIG.datasets[name]
-    if spec.simulate is not None:
-        text = f"simulated plate, one frame every {spec.simulate.time_interval_minutes:g} min, ground truth known"
-    elif spec.tiff is not None:
-        text = "TIFF files converted to OME-Zarr"
-    else:
-        text = f"HCS OME-Zarr plate {spec.plate}"
-    if spec.imports_tracks:
-        text += ", tracks imported"
-    return text
+    """A few words on what a dataset is, for the report's first page (DatasetConfig.description)."""
+    return CONFIG.datasets[name].description(plate_layout(name).time_interval_minutes)
 
 
 def model_description(name):

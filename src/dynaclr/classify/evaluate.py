@@ -63,9 +63,11 @@ PREDICTION_INDEX_COLUMNS: tuple[str, ...] = (
 def binary_metrics(truth: np.ndarray, probability: np.ndarray) -> dict[str, float]:
     """``f1``, ``auroc``, ``balanced_accuracy`` of positive-class ``probability`` (threshold 0.5).
 
-    scikit-learn's metrics of the positive class ``truth == True``. A bootstrap replicate may
-    hold one class only: then AUROC is NaN, balanced accuracy the recall of the class present,
-    and F1 NaN when there is no true and no predicted positive.
+    scikit-learn's metrics of the positive class ``truth == True``. A bootstrap replicate (or the
+    held-out FOVs of a few annotations) may hold one class only: then AUROC is NaN, balanced
+    accuracy the recall of the class present, and F1 NaN when there is no true positive (F1 scores
+    how the positive cells are found: with none to find, a false call would make it 0, a reading of
+    "misses every infected cell" the data cannot support).
     """
     truth = np.asarray(truth, dtype=bool)
     probability = np.asarray(probability, dtype=np.float64)
@@ -78,7 +80,7 @@ def binary_metrics(truth: np.ndarray, probability: np.ndarray) -> dict[str, floa
         warnings.filterwarnings("ignore", message="A single label was found")
         balanced_accuracy = balanced_accuracy_score(truth, predicted)
     return {
-        "f1": float(f1_score(truth, predicted, zero_division=np.nan)),
+        "f1": float(f1_score(truth, predicted, zero_division=np.nan)) if truth.any() else float("nan"),
         "auroc": float(roc_auc_score(truth, probability)) if 0 < truth.sum() < truth.size else float("nan"),
         "balanced_accuracy": float(balanced_accuracy),
     }

@@ -478,6 +478,33 @@ class DatasetConfig(StrictModel):
         """True when the tracks come from the user's files (``tracks``), not from ultrack."""
         return self.tracks is not None
 
+    def description(self, time_interval_minutes: float | None = None) -> str:
+        """A few words on what the dataset is, for the report's first page: its source, its frame
+        interval (``time_interval_minutes``: the plate's, as its metadata or ``acquisition`` gives
+        it; a simulated dataset's from ``simulate``), whether its tracks are imported and where its
+        annotations come from; a dataset without annotations says so, since the page then has no
+        classifier score of it."""
+        if self.simulate is not None:
+            interval = self.simulate.time_interval_minutes
+            text = f"simulated plate, one frame every {interval:g} min, ground truth known"
+        elif self.tiff is not None:
+            text = "TIFF files converted to OME-Zarr"
+        else:
+            text = f"HCS OME-Zarr plate {self.plate}"
+        if self.simulate is None and time_interval_minutes is not None:
+            text += f", one frame every {time_interval_minutes:g} min"
+        if self.imports_tracks:
+            text += ", tracks imported"
+        source = self.annotations.source
+        tasks = ", ".join(self.annotations.tasks)
+        if source == "table":
+            text += f", annotations ({tasks}) from {self.annotations.table}"
+        elif source == "lineage":
+            text += ", division annotations from the tracks' lineage"
+        elif not self.is_simulated:
+            text += ", no annotations (no classifier is trained or scored on it)"
+        return text
+
 
 class WorkflowConfig(StrictModel):
     """Top level of ``config/config.yaml``."""
@@ -517,6 +544,16 @@ class WorkflowConfig(StrictModel):
             raise ValueError(
                 f"analysis.baseline_datasets: {unknown} are not datasets; datasets are "
                 f"{sorted(self.datasets)}"
+            )
+        embedded = {d for model in self.contrastive_models for d in self.embedded_datasets(model)}
+        unembedded = sorted(set(self.analysis.baseline_datasets or []) - embedded)
+        if unembedded:
+            raise ValueError(
+                f"analysis.baseline_datasets: {unembedded} are embedded by no contrastive model, and a "
+                "baseline embeds a dataset with the patch spec of a model that embeds it, so the baselines "
+                f"would embed nothing there; the models embed {sorted(embedded) or 'no dataset'}: add a "
+                "contrastive model that embeds them (contrastive_models.<model>.embed_datasets) or leave "
+                "them out"
             )
         classification = self.analysis.classification
         for key, listed in (("train_on", classification.train_on), ("apply_to", classification.apply_to)):

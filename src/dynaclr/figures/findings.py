@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dynaclr.classify.annotations import task_classes
+
 #: Columns of the findings table (``findings.csv``).
 FINDINGS_COLUMNS: tuple[str, ...] = ("section", "topic", "dataset", "statement")
 
@@ -29,6 +31,9 @@ REPORT_PAGE_STYLE: str = """.. raw:: html
 
    <style>div.h-screen.overflow-auto.items-center { align-items: flex-start; }</style>
 """
+
+#: Below this many positive cells among those an F1 is scored on, the finding says so.
+FEW_POSITIVE_CELLS = 10
 
 #: Sections in the order the first page shows them.
 SECTIONS: tuple[str, ...] = ("What was run", "Image stages", "Embeddings")
@@ -51,14 +56,20 @@ def _range(values: pd.Series) -> str:
     return f"{values.mean():.3f} (FOVs {values.min():.3f}–{values.max():.3f})"
 
 
+def _has_ci(low: float, high: float) -> bool:
+    """Whether a confidence interval was computed (NaN bounds: n_bootstrap 0, or no replicate defined it)."""
+    return bool(np.isfinite(low) and np.isfinite(high))
+
+
 def _ci(low: float, high: float) -> str:
-    return f"95 % CI {low:.3f} to {high:.3f}"
+    return f"95 % CI {low:.3f} to {high:.3f}" if _has_ci(low, high) else "no confidence interval computed"
 
 
 def run_findings(
     datasets: Mapping[str, str], models: Mapping[str, str], qc: Mapping[str, pd.DataFrame]
 ) -> list[Finding]:
-    """What was run on what: one line per dataset (FOVs, frames, what QC dropped) and per model."""
+    """What was run on what: one line per dataset (FOVs, frames, what QC dropped) and per model (a
+    line saying so where no model embedded anything)."""
     rows = []
     for name, description in datasets.items():
         table = qc.get(name)
@@ -81,6 +92,16 @@ def run_findings(
         rows.append(Finding("What was run", "dataset", name, text + "."))
     for name, description in models.items():
         rows.append(Finding("What was run", "model", "", f"{name}: {description}."))
+    if not models:
+        rows.append(
+            Finding(
+                "What was run",
+                "model",
+                "",
+                "No model embedded any dataset (no contrastive model in contrastive_models embeds one, and "
+                "the baselines embed only datasets a model embeds), so this page has no embedding findings.",
+            )
+        )
     return rows
 
 
@@ -154,18 +175,21 @@ def smoothness_findings(comparison: pd.DataFrame, *, max_pairs: int = 6) -> list
             a, b = pair.model_a, pair.model_b
             sa, sb = pair.smoothness_a, pair.smoothness_b
             low, high = pair.difference_ci_low, pair.difference_ci_high
+            n_tracks = getattr(pair, "n_tracks", None)
+            over = f", over {int(n_tracks)} tracks" if n_tracks is not None and pd.notna(n_tracks) else ""
             if high < 0 or low > 0:
                 smoother, rougher = (a, b) if high < 0 else (b, a)
                 s_smooth, s_rough = (sa, sb) if high < 0 else (sb, sa)
                 text = (
                     f"{smoother} is smoother in time than {rougher}: smoothness {s_smooth:.3f} vs "
                     f"{s_rough:.3f} (lower is smoother), difference {abs(pair.difference):.3f} "
-                    f"({_ci(min(abs(low), abs(high)), max(abs(low), abs(high)))})."
+                    f"({_ci(min(abs(low), abs(high)), max(abs(low), abs(high)))}{over})."
                 )
             else:
+                why = "which includes 0" if _has_ci(low, high) else "so no difference is claimed"
                 text = (
                     f"{a} and {b} are not told apart in smoothness: {sa:.3f} vs {sb:.3f}, difference "
-                    f"{pair.difference:+.3f} ({_ci(low, high)}, which includes 0)."
+                    f"{pair.difference:+.3f} ({_ci(low, high)}, {why}{over})."
                 )
             rows.append(Finding("Embeddings", "smoothness", str(dataset), text))
     return rows
@@ -180,26 +204,74 @@ def _ranked(entries: list[tuple[str, float, float, float]], *, lower_is_better: 
     if len(entries) == 1:
         return f"{listing}."
     clear = [m for m, _, lo, hi in entries[1:] if (high < lo if lower_is_better else low > hi)]
-    tied = [m for m, *_ in entries[1:] if m not in clear]
+    blind = [m for m, _, lo, hi in entries[1:] if not (_has_ci(low, high) and _has_ci(lo, hi))]
+    tied = [m for m, *_ in entries[1:] if m not in clear and m not in blind]
     verdict = f"{best} {what} best"
+    parts = []
     if clear:
-        verdict += f", shown better than {', '.join(clear)} (intervals apart)"
+        parts.append(f"shown better than {', '.join(clear)} (intervals apart)")
     if tied:
-        verdict += f"{'; ' if clear else ', '}not told apart from {', '.join(tied)} (intervals overlap)"
+        parts.append(f"not told apart from {', '.join(tied)} (intervals overlap)")
+    if blind:
+        parts.append(f"not told apart from {', '.join(blind)} (no confidence interval to compare)")
+    if parts:
+        verdict += ", " + "; ".join(parts)
     return f"{verdict}. {listing}."
+
+
+def _scored_on(group: pd.DataFrame, column: str, positive: str) -> str:
+    """How many annotated cells the F1 of ``column`` is scored on, and how many are ``positive``
+    (per model where the models differ); empty when the table does not carry the counts."""
+    n_test, n_positive = f"{column}_n_test", f"{column}_n_test_positive"
+    if n_test not in group.columns or n_positive not in group.columns:
+        return ""
+    counts = {
+        str(r["model"]): (int(r[n_test]), int(r[n_positive]))
+        for _, r in group.iterrows()
+        if pd.notna(r[n_test]) and pd.notna(r[n_positive])
+    }
+    if not counts:
+        return ""
+    if len(set(counts.values())) == 1:
+        n, k = next(iter(counts.values()))
+        text = f"{n} annotated cells, {k} of them {positive}"
+    else:
+        text = "; ".join(f"{m}: {n} annotated cells, {k} {positive}" for m, (n, k) in counts.items())
+    fewest = min(k for _, k in counts.values())
+    if fewest < FEW_POSITIVE_CELLS:
+        text += f" (fewer than {FEW_POSITIVE_CELLS} {positive} cells: a value and interval of few cells)"
+    return f" Scored on {text}."
 
 
 def classifier_findings(table: pd.DataFrame) -> list[Finding]:
     """Per dataset and task, the F1 of each model's linear classifier with its CI (cross-validated on
-    the dataset's own labels, and, where classifiers were fitted on another dataset, transferred);
-    the best model is said to beat another only where their intervals do not overlap."""
+    the dataset's own labels, and, where classifiers were fitted on another dataset, transferred)
+    and the annotated cells it is scored on; the best model is said to beat another only where
+    their intervals do not overlap. A model whose F1 could not be computed (no positive among the
+    scored cells, or no cell scored) gets a line saying so instead of being left out."""
     rows = []
     for task in ("infection", "division"):
+        positive = task_classes(task)[1]
         for kind in ("", "_transferred"):
             column = f"f1_{task}{kind}"
             if column not in table.columns:
                 continue
             for dataset, group in table.groupby("dataset", sort=False):
+                topic = f"{task} classifier" + (", transferred" if kind else "")
+                where = "on held-out FOVs"
+                if kind:
+                    sources = sorted(group[f"{column}_from"].dropna().astype(str).unique())
+                    where = f"fitted on {', '.join(sources) or 'another dataset'} and applied here"
+                unscored = _unscored(group, column, positive)
+                if unscored:
+                    rows.append(
+                        Finding(
+                            "Embeddings",
+                            topic,
+                            str(dataset),
+                            f"F1 of a linear classifier {where} not computed: {unscored}.",
+                        )
+                    )
                 group = group.dropna(subset=[column])
                 if group.empty:
                     continue
@@ -207,27 +279,62 @@ def classifier_findings(table: pd.DataFrame) -> list[Finding]:
                     (str(r["model"]), r[column], r[f"{column}_ci_low"], r[f"{column}_ci_high"])
                     for _, r in group.iterrows()
                 ]
-                where = "on held-out FOVs"
-                if kind:
-                    sources = sorted(group[f"{column}_from"].dropna().astype(str).unique())
-                    where = f"fitted on {', '.join(sources) or 'another dataset'} and applied here"
                 rows.append(
                     Finding(
                         "Embeddings",
-                        f"{task} classifier" + (", transferred" if kind else ""),
+                        topic,
                         str(dataset),
                         f"F1 of a linear classifier trained on sparse labels, {where} (1 is perfect): "
-                        + _ranked(entries, lower_is_better=False, what=f"classifies {task}"),
+                        + _ranked(entries, lower_is_better=False, what=f"classifies {task}")
+                        + _scored_on(group, column, positive),
                     )
                 )
     return rows
 
 
+def _unscored(group: pd.DataFrame, column: str, positive: str) -> str:
+    """Why the models of ``group`` with a classification row but a NaN F1 have none (empty: none such)."""
+    n_test, n_positive = f"{column}_n_test", f"{column}_n_test_positive"
+    if n_test not in group.columns or n_positive not in group.columns:
+        return ""
+    missing = group[group[column].isna() & group[n_test].notna()]
+    reasons = []
+    for _, row in missing.iterrows():
+        model, n, k = row["model"], int(row[n_test]), int(row[n_positive])
+        if n == 0:
+            reasons.append(f"{model}, no annotated cell could be scored (see classification.csv)")
+        elif k == 0:
+            reasons.append(
+                f"{model}, its {n} scored annotated cells hold no {positive} cell (F1 needs at least one; "
+                "annotate both classes in several FOVs)"
+            )
+    return "; ".join(reasons)
+
+
 def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 2000) -> list[Finding]:
     """Per dataset, each model's mean absolute DTW onset error (frames) over lineages with an
-    observed onset (reference excluded), with a percentile bootstrap CI over lineages."""
-    usable = accuracy[~accuracy["is_reference_series"].astype(bool)].dropna(subset=["abs_onset_error_frames"])
+    observed onset (reference excluded), with a percentile bootstrap CI over lineages. A dataset
+    aligned without any true onset (no ground truth) gets a line saying its pseudo-time is not
+    scored (no ground truth, or no lineage passing through the event), rather than none."""
+    queries = accuracy[~accuracy["is_reference_series"].astype(bool)]
+    usable = queries.dropna(subset=["abs_onset_error_frames"])
     rows = []
+    for dataset, group in queries.groupby("dataset", sort=False):
+        if dataset in set(usable["dataset"]):
+            continue
+        n_lineages = len(group[["fov_name", "query_id"]].drop_duplicates())
+        rows.append(
+            Finding(
+                "Embeddings",
+                "pseudo-time",
+                str(dataset),
+                f"DTW pseudo-time aligned {n_lineages} lineages to a reference "
+                f"({', '.join(sorted(group['model'].astype(str).unique()))}), not scored: no lineage has a "
+                "true event observed inside its frames (a dataset without ground truth, or none of whose "
+                "lineages passes through the event), so no alignment error is claimed; the per-lineage "
+                "aligned onsets are in dtw_accuracy.csv.",
+            )
+        )
     for dataset, group in usable.groupby("dataset", sort=False):
         entries = []
         for model, errors in group.groupby("model", sort=True)["abs_onset_error_frames"]:

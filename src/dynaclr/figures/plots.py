@@ -144,10 +144,29 @@ def plot_projections(
         f"{len(cells)} cell embeddings, coloured by "
         + ", ".join("time" if c == "t" else c.replace("_", " ") for c in panels)
         + (f" ({'; '.join(counts.values())})" if counts else "")
-        + ". Smooth colour gradients along time and separated infected/mitotic cells indicate that "
-        "the embedding encodes these states."
+        + f". {_reading(panels)}"
     )
     return figure, caption
+
+
+def _reading(panels: Sequence[str]) -> str:
+    """How to read the projections, of the colourings drawn only: no infected or mitotic cells are
+    spoken of where no panel colours them (a movie without annotations or ground truth)."""
+    states = [
+        name
+        for name, columns in (
+            ("infected", ("infected", "predicted_infection")),
+            ("mitotic", ("mitosis", "predicted_division")),
+        )
+        if any(c in panels for c in columns)
+    ]
+    signs = (["smooth colour gradients along time"] if "t" in panels else []) + (
+        [f"separated {'/'.join(states)} cells"] if states else []
+    )
+    if not signs:
+        return "Cells of one colour grouped together indicate that the embedding encodes that grouping."
+    what = "these states" if states else "time"
+    return f"{' and '.join(signs).capitalize()} indicate that the embedding encodes {what}."
 
 
 def plot_distance_distributions(
@@ -271,16 +290,22 @@ def plot_infected_fraction(curves: pd.DataFrame, label: str = "") -> tuple[Figur
 
 
 def plot_pseudotime_accuracy(
-    pseudotime: pd.DataFrame, accuracy: pd.DataFrame, label: str = ""
+    pseudotime: pd.DataFrame, accuracy: pd.DataFrame, label: str = "", event: str = "infection onset"
 ) -> tuple[Figure, str]:
-    """DTW pseudo-time vs the true time since infection onset, and the onset errors.
+    """DTW pseudo-time vs the true time since the event (infection onset or division), and the onset errors.
 
     Args:
         pseudotime: per-frame table of :func:`dynaclr.pseudotime.stage.pseudotime_stage`.
         accuracy: its per-query accuracy table (``true_onset_t``, ``onset_error_frames``,
             ``has_observed_onset``).
         label: model/dataset name.
+        event: what the DTW aligned on, as the caption names it (``analysis.pseudotime.event``).
+
+    The reference lineages (``is_reference_series``), aligned to themselves, are left out, as in
+    the results table and the first page: their error of about 0 says nothing of the alignment.
     """
+    if "is_reference_series" in accuracy.columns:
+        accuracy = accuracy[~accuracy["is_reference_series"].astype(bool)]
     truth = accuracy[["fov_name", "query_id", "true_onset_t", "has_observed_onset"]]
     frames = pseudotime.merge(truth, on=["fov_name", "query_id"], how="inner")
     frames = frames[frames["has_observed_onset"].astype(bool) & frames["in_match"].astype(bool)]
@@ -313,8 +338,9 @@ def plot_pseudotime_accuracy(
     )
     caption = (
         f"{label + ': ' if label else ''}left, DTW pseudo-time of each matched frame against the true "
-        f"time since infection onset for {frames[['fov_name', 'query_id']].drop_duplicates().shape[0]} "
-        f"lineages whose onset is observed (Pearson r = {correlation:.3f}; dotted: identity); right, "
+        f"time since the {event} for {frames[['fov_name', 'query_id']].drop_duplicates().shape[0]} "
+        f"lineages whose {event} is observed, the reference excluded (Pearson r = {correlation:.3f}; "
+        "dotted: identity); right, "
         f"aligned minus true onset frame (mean |error| {errors.abs().mean():.2f} frames, "
         f"{int((errors.abs() <= 1).sum())} of {len(errors)} within one frame)."
     )

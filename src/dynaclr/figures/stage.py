@@ -295,19 +295,19 @@ def infected_fraction_figure(
 def pseudotime_figure(
     inputs: PseudotimeFigureInputs, outputs: PseudotimeFigureOutputs, *, model: str, dataset: str
 ) -> str:
-    """DTW pseudo-time against the true time since infection onset (simulated data).
+    """DTW pseudo-time against the true time since the event it aligned on (simulated data).
 
     Returns:
         The caption.
     """
     pseudotime, provenance = read_table(inputs.pseudotime, ArtifactKind.PSEUDOTIME)
     accuracy = read_csv(inputs.accuracy, DTW_ACCURACY_COLUMNS)
-    figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label=f"{model}, {dataset}")
+    event = {"division": "division"}.get(str(provenance.config.get("event")), "infection onset")
+    figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label=f"{model}, {dataset}", event=event)
     caption = _save(figure, caption, outputs.pseudotime_png, outputs.pseudotime_svg)
     if outputs.trajectories_png is not None and outputs.trajectories_svg is not None:
         if inputs.embeddings is None:
             raise ValueError("the aligned trajectories need the embeddings (input 'embeddings')")
-        event = {"division": "division"}.get(str(provenance.config.get("event")), "infection onset")
         figure, trajectories = _aligned_trajectories(inputs, pseudotime, event, f"{model}, {dataset}")
         _save(figure, trajectories, outputs.trajectories_png, outputs.trajectories_svg)
     return caption

@@ -11,8 +11,9 @@ is sampled otherwise; empty: none) when the workflow gives them; ``smoothness`` 
 stricter definition, with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs,
 of classifiers cross-validated on the dataset's own annotations; ``f1_infection_transferred`` (and
 division) with CIs and ``_from``, of classifiers fitted on another dataset (``f1_*_from``) and
-scored here; ``dtw_onset_mae_frames`` (mean |aligned - true onset| over lineages with an observed
-onset, reference excluded) and ``dtw_n_lineages``. Missing inputs leave NaN.
+scored here, each with the cells it is scored on (``_n_test``, ``_n_test_positive``: F1 is NaN
+when none of them is positive); ``dtw_onset_mae_frames`` (mean |aligned - true onset| over
+lineages with an observed onset, reference excluded) and ``dtw_n_lineages``. Missing inputs leave NaN.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
+
+#: Counts of ``classification.csv`` each F1 column carries (``f1_<task>[_transferred]_<count>``): the
+#: annotated cells an F1 is scored on and the positive ones among them (F1 is NaN without one).
+F1_COUNTS = ("n_test", "n_test_positive")
 
 #: Columns of ``pairs`` that the table carries first (those present), after ``model, dataset``.
 PAIR_COLUMNS = ("distribution", "trained_on", "time_interval_minutes", "transfers_skipped")
@@ -79,12 +84,14 @@ def results_table(
                 if suffix:  # one source per (model, dataset): the first in name order
                     rows = rows.sort_values("train_dataset").drop_duplicates(["model", "dataset"])
                 columns = ["model", "dataset", "f1", "f1_ci_low", "f1_ci_high"]
+                columns += [c for c in F1_COUNTS if c in rows.columns]
                 renamed = rows[columns + (["train_dataset"] if suffix else [])].rename(
                     columns={
                         "f1": f"f1_{task}{suffix}",
                         "f1_ci_low": f"f1_{task}{suffix}_ci_low",
                         "f1_ci_high": f"f1_{task}{suffix}_ci_high",
                         "train_dataset": f"f1_{task}{suffix}_from",
+                        **{count: f"f1_{task}{suffix}_{count}" for count in F1_COUNTS},
                     }
                 )
                 parts.append(renamed)
@@ -213,8 +220,9 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
         "the paper's tables define them (z-scored features, random pairs over all cells), and smoothness "
         "with random pairs within a track (a stricter variant, with confidence intervals), "
         "F1 of linear classifiers of infection and division trained on sparse annotations and tested on "
-        "held-out FOVs, and the error of the DTW-aligned infection onset (mean absolute frames; simulated "
-        "data only). Brackets: 95 % bootstrap confidence intervals over tracks. Bold: the dataset's "
-        "best value in the column (not a claim that it differs from the others: compare the intervals)."
+        "held-out FOVs, and the error of the DTW-aligned event, infection onset or division (mean absolute "
+        "frames; simulated data only). Brackets: 95 % bootstrap confidence intervals over tracks. Bold: "
+        "the dataset's best value in the column (not a claim that it differs from the others: compare the "
+        "intervals)."
     )
     return figure, caption
