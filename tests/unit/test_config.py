@@ -136,8 +136,12 @@ def test_a_simulated_plate_without_infected_cells_trains_no_infection_classifier
     with pytest.raises(
         ValidationError,
         match=r"datasets.tiny.annotations.tasks: .*onset_frames \[2, 5\] start after the movie's 2 frames",
-    ):
+    ) as raised:
         WorkflowConfig.model_validate(cfg)
+    assert "start simulate.infection.onset_frames within simulate.n_frames" in str(raised.value)
+    assert "infect a well" not in str(raised.value)  # the wells are infected: the onsets come too late
+    cfg["contrastive_models"] = {}  # no model embeds the plate: no classifier is fitted on it
+    WorkflowConfig.model_validate(cfg)
 
 
 def test_models_are_frozen_and_round_trip():
@@ -238,6 +242,9 @@ def test_stored_patches_too_small_for_the_models_augmentation_are_refused(initia
         f"zooms of ±{scale_range}" in message
         and "contrastive_models.time_aware.training.augmentation" in message
     )
+    needed = int(message.split("stored patches of at least ")[1].split(" px")[0])
+    assert f"set initial_patch_size_yx_px to at least {needed} or lower" in message  # a size that fits
+    assert ("(null sizes them for the default augmentation)" in message) == (initial is None)
 
 
 @pytest.mark.parametrize("key", ["embeddings", "engineered_features"])

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import REPO_ROOT
 from iohub.ngff import open_ome_zarr
 from plate_helpers import edit_position_metadata, ome_attributes, rename_position, write_plate
 from snakemake_interface_common.exceptions import WorkflowError
@@ -351,6 +352,24 @@ def test_a_single_fov_dataset_with_the_default_validation_fraction_fails_the_dry
     planned = plan(config, tmp_path)
     assert planned["train_contrastive"] == 2
     assert "classify" not in planned
+
+
+def test_a_model_read_from_a_file_is_not_checked_for_a_training_split() -> None:
+    """An imported model trains on nothing: a validation split copied into its training block (from
+    the model it was trained as) is no problem."""
+    from dynaclr.config.plate_checks import simulated_layout
+    from dynaclr.config.workflow import load_config
+
+    config = load_config(REPO_ROOT / "config" / "config.yaml").model_dump(mode="json")
+    config["contrastive_models"]["viscy_fixture"]["training"]["validation_fovs"] = ["A/1/0"]
+    validated = WorkflowConfig.model_validate(config)
+    layouts = {
+        name: simulated_layout(dataset.simulate, f"results/{name}/raw.zarr")
+        for name, dataset in validated.datasets.items()
+        if dataset.simulate is not None
+    }
+    problems = workflow_problems(validated, layouts, "results")
+    assert not [problem for problem in problems if "validation_fovs" in problem], problems
 
 
 def test_all_problems_are_listed_at_once(plate: Path) -> None:

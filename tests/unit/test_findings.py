@@ -242,6 +242,27 @@ def test_a_dataset_aligned_without_true_onsets_gets_a_line_not_silence():
     assert "best" not in found.statement
 
 
+def test_a_dataset_with_one_scored_lineage_per_model_gets_a_line_without_a_ranking():
+    """One lineage with an observed onset per model is too few for an interval: the page gives the
+    errors and says so, rather than nothing."""
+    rows = [
+        {
+            "model": model,
+            "dataset": "plate",
+            "fov_name": "A/1/0",
+            "query_id": q,
+            "is_reference_series": q == 0,
+            "abs_onset_error_frames": {1: error, 2: np.nan}.get(q, np.nan),
+        }
+        for model, error in (("a", 1.0), ("b", 3.0))
+        for q in range(3)
+    ]
+    (found,) = dtw_findings(pd.DataFrame(rows))
+    assert found.dataset == "plate" and found.topic == "pseudo-time"
+    assert "a 1.00, b 3.00" in found.statement and "too few lineages for an interval" in found.statement
+    assert "best" not in found.statement and "not scored" not in found.statement
+
+
 def test_a_run_without_any_embedding_says_so_on_its_first_page():
     from dynaclr.figures.findings import run_findings
 

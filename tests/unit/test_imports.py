@@ -101,6 +101,15 @@ def test_a_job_imports_only_what_it_runs(shim: str) -> None:
     assert result.stdout.strip() == "[]", f"{shim}: its imports load {result.stdout.strip()}"
 
 
+def test_reading_the_config_imports_no_iohub() -> None:
+    """Every job reads its config: dynaclr.config loads neither iohub nor torch (about 1 s each)."""
+    code = (
+        "import sys\nimport dynaclr.config\nprint(sorted(n for n in ('iohub', 'torch') if n in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", f"dynaclr.config loads {result.stdout.strip()}"
+
+
 def test_lazy_exports_resolve_list_and_refuse_unknown_names() -> None:
     assert dynaclr.embeddings.read_embeddings.__module__ == "dynaclr.embeddings.store"
     assert {"read_embeddings", "encode_patches", "projection_stage"} <= set(dir(dynaclr.embeddings))

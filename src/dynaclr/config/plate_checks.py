@@ -402,7 +402,7 @@ def workflow_problems(
     """
     problems = []
     plates_of = {}
-    classifier_datasets = config.classifier_training_datasets()
+    classifier_datasets = config.classified_datasets()
     raw_layouts = {
         name: supplied_layout(dataset, raw_layouts[name]) for name, dataset in config.datasets.items()
     }
@@ -479,7 +479,8 @@ def workflow_problems(
         if len(entry.train_datasets) == 1:  # pooled: validation_fovs are qualified 'dataset:row/col/fov'
             raw = raw_layouts[entry.train_datasets[0]]
             problems += _fov_problem(f"{key}.validation_fovs", entry.training.validation_fovs, raw)
-        problems += _validation_problems(
-            key, entry.training, {name: raw_layouts[name] for name in entry.train_datasets}
-        )
+        if entry.train_datasets:  # a model read from a file is not trained: its split means nothing
+            problems += _validation_problems(
+                key, entry.training, {name: raw_layouts[name] for name in entry.train_datasets}
+            )
     return problems

@@ -41,9 +41,14 @@ from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import ImportedTracksConfig, TrackingConfig, TrackingEvaluationConfig
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.config.virtual_stain import VirtualStainConfig
-from dynaclr.io.plate import SAMPLING_KEYS
 
 PreviewChannel = Literal["Brightfield", "Nuclei", "ViralSensor", "ERMarker"]
+
+
+#: The keys of a dataset's ``acquisition`` that supply a sampling the plate's metadata does not state
+#: (:meth:`dynaclr.io.plate.PlateLayout.supplied_by`). Not imported from dynaclr.io.plate: the config
+#: is read by every job, and that module imports iohub.
+SAMPLING_KEYS = ("time_interval_minutes", "pixel_size_um", "z_step_um")
 
 
 class SummaryConfig(StrictModel):
@@ -111,7 +116,7 @@ class AcquisitionConfig(StrictModel):
     )
 
     def sampling(self) -> dict[str, float | None]:
-        """The values given, by key (:data:`~dynaclr.io.plate.SAMPLING_KEYS`; ``None``: not given)."""
+        """The values given, by key (:data:`SAMPLING_KEYS`; ``None``: not given)."""
         return {key: getattr(self, key) for key in SAMPLING_KEYS}
 
 
@@ -670,21 +675,23 @@ class WorkflowConfig(StrictModel):
                 continue
             if "infection" not in dataset.annotations.tasks:
                 continue
-            if classification.train_on is not None and name not in classification.train_on:
-                continue  # its annotations only score classifiers trained elsewhere: one class is fine
+            if name not in self.classified_datasets():
+                continue  # its annotations train no classifier (they may score others': one class is fine)
             if all(well.infected_fraction == 0 for well in simulate.wells):
                 found = "every simulate.wells[].infected_fraction is 0"
+                fix = "or infect a well"
             elif simulate.infection.onset_frames[0] >= simulate.n_frames:
                 found = (
                     f"simulate.infection.onset_frames {list(simulate.infection.onset_frames)} start after "
                     f"the movie's {simulate.n_frames} frames"
                 )
+                fix = "or start simulate.infection.onset_frames within simulate.n_frames"
             else:
                 continue
             raise ValueError(
                 f"datasets.{name}.annotations.tasks: expected tasks whose drawn annotations hold both "
                 f"classes, found 'infection' with no infected cell ({found}); leave 'infection' out of "
-                f"datasets.{name}.annotations.tasks, or infect a well"
+                f"datasets.{name}.annotations.tasks, {fix}"
             )
 
     def classifier_training_datasets(self) -> list[str]:
@@ -696,6 +703,13 @@ class WorkflowConfig(StrictModel):
             for name, dataset in self.datasets.items()
             if dataset.is_annotated and (train_on is None or name in train_on)
         )
+
+    def classified_datasets(self) -> list[str]:
+        """The datasets classifiers are fitted and cross-validated on: those of
+        :meth:`classifier_training_datasets` that some contrastive model embeds (every classifier
+        reads an embedding)."""
+        embedded = {d for model in self.contrastive_models for d in self.embedded_datasets(model)}
+        return [name for name in self.classifier_training_datasets() if name in embedded]
 
     def _check_apply_to(self) -> None:
         """Every dataset ``apply_to`` names gets predictions: some contrastive model embeds it and a
@@ -866,8 +880,13 @@ class WorkflowConfig(StrictModel):
                     f"datasets.{dataset}.patches[{spec.name}].initial_patch_size_yx_px: model {name!r} "
                     f"trains with zooms of ±{augmentation.affine_scale_range} and shears of "
                     f"{augmentation.affine_shear_range} into a {spec.patch_size_yx_px} px view, which need "
-                    f"stored patches of at least {needed} px, found {spec.initial_size_px} px; raise "
-                    "initial_patch_size_yx_px (or leave it null) or lower "
+                    f"stored patches of at least {needed} px, found {spec.initial_size_px} px"
+                    + (
+                        " (null sizes them for the default augmentation)"
+                        if spec.initial_patch_size_yx_px is None
+                        else ""
+                    )
+                    + f"; set initial_patch_size_yx_px to at least {needed} or lower "
                     f"contrastive_models.{name}.training.augmentation"
                 )
 

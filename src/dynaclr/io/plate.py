@@ -183,9 +183,9 @@ class PlateLayout:
             iohub's default of 1 (1 s, 1 µm), stated by nothing.
         time_interval_stated: whether the time interval is stated, by the scale transform, the
             plate's ``time_interval_minutes`` attribute or the config (``supplied``).
-        supplied: the :data:`SAMPLING_KEYS` whose values the metadata does not state and the
-            dataset's ``acquisition`` supplied (:meth:`supplied_by`); ``geometry`` and
-            ``time_interval_minutes`` hold the supplied values.
+        supplied: the sampling keys (:data:`~dynaclr.config.workflow.SAMPLING_KEYS`) whose values
+            the metadata does not state and the dataset's ``acquisition`` supplied
+            (:meth:`supplied_by`); ``geometry`` and ``time_interval_minutes`` hold the supplied values.
     """
 
     path: Path
@@ -224,18 +224,16 @@ class PlateLayout:
 
     def supplied_by(self, values: Mapping[str, float | None]) -> PlateLayout:
         """This layout with each value its metadata does not state taken from ``values`` (the
-        dataset's ``acquisition``, keys :data:`SAMPLING_KEYS`; ``None``: not given) and recorded in
-        :attr:`supplied`. A value the metadata states is kept (the dry run checks ``acquisition``
-        against it); applying the same values twice changes nothing."""
+        dataset's ``acquisition``, keys :data:`~dynaclr.config.workflow.SAMPLING_KEYS`; ``None``: not
+        given) and recorded in :attr:`supplied`. A value the metadata states is kept (the dry run
+        checks ``acquisition`` against it); applying the same values twice changes nothing."""
         stated = {
             "time_interval_minutes": self.time_interval_stated,
             "pixel_size_um": self.pixel_size_stated,
             "z_step_um": self.z_step_stated,
         }
         taken = {
-            key: float(value)
-            for key in SAMPLING_KEYS
-            if not stated[key] and (value := values.get(key)) is not None
+            key: float(value) for key in stated if not stated[key] and (value := values.get(key)) is not None
         }
         if not taken:
             return self
@@ -255,10 +253,6 @@ class PlateLayout:
             supplied=self.supplied + tuple(taken),
         )
 
-
-#: The keys of a dataset's ``acquisition`` (:class:`~dynaclr.config.workflow.AcquisitionConfig`)
-#: that supply a sampling the plate's metadata does not state (:meth:`PlateLayout.supplied_by`).
-SAMPLING_KEYS = ("time_interval_minutes", "pixel_size_um", "z_step_um")
 
 #: The key under which the workflow adds the supplied values (:meth:`PlateLayout.supplied_values`)
 #: to the ``params.config`` of a rule that reads the raw plate's sampling, only when the config
