@@ -223,7 +223,9 @@ def test_a_classifier_scored_on_no_positive_cell_is_said_unscored_and_few_cells_
     assert "fewer than" not in classifier_findings(many)[1].statement
 
 
-def test_a_dataset_aligned_without_true_onsets_gets_a_line_not_silence():
+def _accuracy(errors: dict[str, list[float]]) -> pd.DataFrame:
+    """A DTW accuracy table of dataset 'plate': per model a reference series (query 0), then one
+    query lineage per error (NaN: no observed onset)."""
     rows = [
         {
             "model": model,
@@ -231,12 +233,16 @@ def test_a_dataset_aligned_without_true_onsets_gets_a_line_not_silence():
             "fov_name": "A/1/0",
             "query_id": q,
             "is_reference_series": q == 0,
-            "abs_onset_error_frames": np.nan,
+            "abs_onset_error_frames": [np.nan, *values][q],
         }
-        for model in ("a", "b")
-        for q in range(5)
+        for model, values in errors.items()
+        for q in range(len(values) + 1)
     ]
-    (found,) = dtw_findings(pd.DataFrame(rows))
+    return pd.DataFrame(rows)
+
+
+def test_a_dataset_aligned_without_true_onsets_gets_a_line_not_silence():
+    (found,) = dtw_findings(_accuracy({"a": [np.nan] * 4, "b": [np.nan] * 4}))
     assert found.dataset == "plate" and found.topic == "pseudo-time"
     assert "not scored" in found.statement and "aligned 4 lineages" in found.statement
     assert "best" not in found.statement
@@ -245,19 +251,7 @@ def test_a_dataset_aligned_without_true_onsets_gets_a_line_not_silence():
 def test_a_dataset_with_one_scored_lineage_per_model_gets_a_line_without_a_ranking():
     """One lineage with an observed onset per model is too few for an interval: the page gives the
     errors and says so, rather than nothing."""
-    rows = [
-        {
-            "model": model,
-            "dataset": "plate",
-            "fov_name": "A/1/0",
-            "query_id": q,
-            "is_reference_series": q == 0,
-            "abs_onset_error_frames": {1: error, 2: np.nan}.get(q, np.nan),
-        }
-        for model, error in (("a", 1.0), ("b", 3.0))
-        for q in range(3)
-    ]
-    (found,) = dtw_findings(pd.DataFrame(rows))
+    (found,) = dtw_findings(_accuracy({"a": [1.0, np.nan], "b": [3.0, np.nan]}))
     assert found.dataset == "plate" and found.topic == "pseudo-time"
     assert "a 1.00, b 3.00" in found.statement and "too few lineages for an interval" in found.statement
     assert "best" not in found.statement and "not scored" not in found.statement

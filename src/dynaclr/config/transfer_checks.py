@@ -156,12 +156,18 @@ def scale_differences(
     return differences
 
 
+def _model_datasets(config: WorkflowConfig, model: str, entry: ContrastiveModelEntry) -> list[str]:
+    """The datasets ``model`` trains on, then those it embeds besides, in that order: the first is the
+    reference its input is compared with."""
+    return list(dict.fromkeys([*entry.train_datasets, *config.embedded_datasets(model)]))
+
+
 def _scale_problems(
     config: WorkflowConfig, model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]
 ) -> list[str]:
     """Every dataset the model trains on or embeds has the reference dataset's pixel size (and z step
     where its patches hold several slices)."""
-    datasets = list(dict.fromkeys([*entry.train_datasets, *config.embedded_datasets(model)]))
+    datasets = _model_datasets(config, model, entry)
     if len(datasets) < 2 or entry.allow_other_scales:
         return []
     reference, spec_name = datasets[0], entry.training.patch_spec
@@ -189,7 +195,7 @@ def _depth_problems(
     """Every dataset the model trains on or embeds gives its patches as many slices as the reference
     dataset: a spec keeping all slices (neither ``z_range`` nor ``z_window_slices``) gives each dataset
     the depth of its own stacks, which :func:`~dynaclr.config.patches.spec_contract` cannot see."""
-    datasets = list(dict.fromkeys([*entry.train_datasets, *config.embedded_datasets(model)]))
+    datasets = _model_datasets(config, model, entry)
     if len(datasets) < 2:
         return []
     spec_name = entry.training.patch_spec
