@@ -261,6 +261,7 @@ def test_a_run_without_any_embedding_says_so_on_its_first_page():
     from dynaclr.figures.findings import run_findings
 
     found = run_findings({"plate": "HCS plate x.zarr"}, {}, {})
+    assert found[0].dataset == "plate" and found[0].statement == "HCS plate x.zarr."  # named once
     assert [f.topic for f in found] == ["dataset", "model"]
     assert "No model embedded any dataset" in found[1].statement
     assert not any("No model" in f.statement for f in run_findings({}, {"m": "trained"}, {}))

@@ -73,7 +73,7 @@ def run_findings(
     rows = []
     for name, description in datasets.items():
         table = qc.get(name)
-        text = f"{name}: {description}"
+        text = description[:1].upper() + description[1:]  # the dataset column names it
         if table is not None and len(table):
             n_fovs = table["fov_name"].nunique()
             n_frames = int(table["n_frames"].max())
