@@ -217,14 +217,11 @@ def _depth_problems(
     return problems
 
 
-def _tau_problems(
-    config: WorkflowConfig, model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]
-) -> list[str]:
+def _tau_problems(model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]) -> list[str]:
     """A ``tau_frames`` pooled over datasets means one time in every dataset: their intervals agree."""
     training = entry.training
     if training.sampling != "time_aware" or training.tau_frames is None or len(entry.train_datasets) < 2:
         return []
-    layouts = {d: supplied_layout(config.datasets[d], layouts[d]) for d in entry.train_datasets}
     reference = entry.train_datasets[0]
     wanted = layouts[reference].time_interval_minutes
     other = {
@@ -249,9 +246,10 @@ def transfer_problems(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLay
         config: the validated workflow config.
         raw_layouts: each dataset's raw plate layout (its geometry: pixel size, z step, interval).
     """
+    raw_layouts = {name: supplied_layout(config.datasets[name], raw) for name, raw in raw_layouts.items()}
     problems = []
     for model, entry in config.contrastive_models.items():
         problems += _scale_problems(config, model, entry, raw_layouts)
-        problems += _tau_problems(config, model, entry, raw_layouts)
+        problems += _tau_problems(model, entry, raw_layouts)
         problems += _depth_problems(config, model, entry, raw_layouts)
     return problems

@@ -550,7 +550,7 @@ class WorkflowConfig(StrictModel):
                 f"analysis.baseline_datasets: {unknown} are not datasets; datasets are "
                 f"{sorted(self.datasets)}"
             )
-        embedded = {d for model in self.contrastive_models for d in self.embedded_datasets(model)}
+        embedded = self.datasets_embedded()
         unembedded = sorted(set(self.analysis.baseline_datasets or []) - embedded)
         if unembedded:
             raise ValueError(
@@ -669,13 +669,14 @@ class WorkflowConfig(StrictModel):
         classification = self.analysis.classification
         if "infection" not in classification.tasks:
             return
+        classified = self.classified_datasets()
         for name, dataset in self.datasets.items():
             simulate = dataset.simulate
             if simulate is None or dataset.annotations.source != "ground_truth":
                 continue
             if "infection" not in dataset.annotations.tasks:
                 continue
-            if name not in self.classified_datasets():
+            if name not in classified:
                 continue  # its annotations train no classifier (they may score others': one class is fine)
             if all(well.infected_fraction == 0 for well in simulate.wells):
                 found = "every simulate.wells[].infected_fraction is 0"
@@ -704,11 +705,15 @@ class WorkflowConfig(StrictModel):
             if dataset.is_annotated and (train_on is None or name in train_on)
         )
 
+    def datasets_embedded(self) -> set[str]:
+        """The datasets some contrastive model embeds (the baselines embed some of them)."""
+        return {d for model in self.contrastive_models for d in self.embedded_datasets(model)}
+
     def classified_datasets(self) -> list[str]:
         """The datasets classifiers are fitted and cross-validated on: those of
         :meth:`classifier_training_datasets` that some contrastive model embeds (every classifier
         reads an embedding)."""
-        embedded = {d for model in self.contrastive_models for d in self.embedded_datasets(model)}
+        embedded = self.datasets_embedded()
         return [name for name in self.classifier_training_datasets() if name in embedded]
 
     def _check_apply_to(self) -> None:

@@ -421,6 +421,7 @@ def _unscaled_warning(layout: PlateLayout, interval_attribute: bool) -> str:
     """What a plate without a scale transform states, what the config supplied and what iohub reads."""
     values = layout.supplied_values()
     parts = []
+    unstated = False
     for key, what, unit, iohub in (
         ("time_interval_minutes", "time interval", "min", "1 s"),
         ("pixel_size_um", "pixel size", "µm", "1 µm"),
@@ -432,7 +433,7 @@ def _unscaled_warning(layout: PlateLayout, interval_attribute: bool) -> str:
             parts.append(f"{what} {layout.time_interval_minutes:g} min from the plate attribute {key}")
         else:
             parts.append(f"{what} not stated (read as {iohub}; set acquisition.{key})")
-    unstated = len(parts) - len(values) - int(interval_attribute and "time_interval_minutes" not in values)
+            unstated = True
     return (
         f"{layout.path}: position {layout.unscaled_position} (and every other) has no 'scale' in the "
         "coordinateTransformations of its dataset '0' or its multiscales: "

@@ -47,7 +47,6 @@ from dynaclr.io.plate import (
     PlateGeometry,
     check_plate_axes,
     create_empty_plate,
-    list_plate_fovs,
     position_geometry,
     read_plate_layout,
     write_fov_record,
@@ -298,18 +297,18 @@ def create_phase_plate(
     raw_plate_path, phase_plate_path = inputs.plate, outputs.phase_plate
     check_plate_axes(raw_plate_path)
     raw_provenance = read_raw_plate_provenance(raw_plate_path)
-    fov_names = list_plate_fovs(raw_plate_path)
+    layout = read_plate_layout(raw_plate_path, supplied)  # array 0's sampling, as the transfer function's
     shape = phase_plate_shape(raw_plate_path, config)
     provenance = make_provenance(
         ArtifactKind.PHASE_PLATE, config.model_dump(mode="json"), inputs=[(raw_plate_path, raw_provenance)]
     )
     create_empty_plate(
         phase_plate_path,
-        fov_names=fov_names,
+        fov_names=list(layout.fov_names),
         channel_names=[PHASE_CHANNEL],
         shape_tczyx=shape,
         dtype=np.float32,
-        geometry=config.effective_geometry(read_plate_layout(raw_plate_path, supplied).geometry),
+        geometry=config.effective_geometry(layout.geometry),
         provenance=provenance,
         attributes={
             "phase_mode": config.mode,
@@ -317,7 +316,7 @@ def create_phase_plate(
             **({SUPPLIED_KEY: dict(supplied)} if supplied else {}),
         },
     )
-    logger.info("created %s: %d positions of shape %s", phase_plate_path, len(fov_names), shape)
+    logger.info("created %s: %d positions of shape %s", phase_plate_path, len(layout.fov_names), shape)
 
 
 def check_same_config(config: PhaseConfig, provenance: Provenance, path: str | Path) -> None:

@@ -33,7 +33,7 @@ from dynaclr.io import (
     read_zarr_provenance,
     write_zarr_provenance,
 )
-from dynaclr.io.plate import PlateGeometry, read_plate_geometry
+from dynaclr.io.plate import PlateGeometry, read_plate_layout
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +101,10 @@ class TransferFunction:
 
 
 def effective_geometry(raw_plate_path: str | Path, config: PhaseConfig) -> PlateGeometry:
-    """The plate's time interval (s), z step (µm) and pixel size (µm), with config overrides
+    """The plate's time interval (s), z step (µm) and pixel size (µm) of array ``0``
+    (:func:`~dynaclr.io.plate.read_plate_layout`), with config overrides
     (:meth:`PhaseConfig.effective_geometry`)."""
-    return config.effective_geometry(read_plate_geometry(raw_plate_path))
+    return config.effective_geometry(read_plate_layout(raw_plate_path).geometry)
 
 
 def first_position_shape(raw_plate_path: str | Path, config: PhaseConfig) -> tuple[int, int, int, int, int]:
@@ -243,8 +244,9 @@ def compute_transfer_function(
 ) -> TransferFunction:
     """Compute the dataset's transfer function from the optics and the first position's shape.
 
-    Pixel sizes come from the plate metadata of ``inputs.plate`` (``read_plate_geometry``) unless
-    the config overrides them. Writes ``outputs.transfer_function``, a zarr store with the arrays of
+    Pixel sizes come from the plate metadata of ``inputs.plate`` (array ``0``'s, as
+    ``read_plate_layout`` reads them for the phase plate) unless the config overrides them. Writes
+    ``outputs.transfer_function``, a zarr store with the arrays of
     :data:`ARRAY_NAMES` and the attributes ``mode``, ``zyx_shape``, ``yx_pixel_size_um``,
     ``z_step_um``, ``z_padding_slices`` (provenance kind ``phase_transfer_function``), and returns it.
     """
