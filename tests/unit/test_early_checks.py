@@ -473,6 +473,8 @@ def test_a_plate_whose_sampling_the_stages_cannot_use_is_refused(case: str, tmp_
     problems = workflow_problems(
         WorkflowConfig.model_validate(config), {"mine": read_plate_layout(plate)}, "results"
     )
+    if case == "time-aware sampling of one frame":  # nor can temporal metrics compare adjacent frames
+        assert problems.pop().startswith("analysis.temporal_metrics: expected movies of at least 2 frames")
     assert len(problems) == 1, problems
     for part in expected:
         assert part in problems[0], problems[0]
@@ -646,6 +648,9 @@ def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(
     }
     config["datasets"]["bare"] = copy.deepcopy(config["datasets"]["mine"])
     config["analysis"]["pseudotime"] = {
+        # `theirs` picks its reference automatically: a window of 2 + 3 frames fits its 6
+        "reference_frames_before_onset": 2,
+        "reference_frames_after_onset": 3,
         "reference": {
             "dataset": "mine",
             "fov_name": "A/1/Pos0",
@@ -653,7 +658,7 @@ def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(
             "t_start": 0,
             "t_stop": 6,
             "onset_t": 3,
-        }
+        },
     }
     (tmp_path / "config").mkdir()
     configfile = tmp_path / "config" / "config.yaml"
@@ -720,3 +725,95 @@ def test_a_plate_stating_its_sampling_keeps_its_rules_params(plate: Path, tmp_pa
     patch_jobs = [job for job in jobs if job.rule.name == "extract_patches"]
     assert patch_jobs
     assert all("supplied_sampling" not in job.params.config for job in patch_jobs)
+
+
+def test_a_dtw_window_longer_than_a_short_movie_fails_the_dry_run(tmp_path: Path) -> None:
+    """A simulated movie of 5 frames cannot hold the default DTW reference window (3 + 4 frames) nor a
+    query of min_query_frames (6): refused before simulating, not by align_pseudotime after tracking,
+    training and embedding; with a window and queries that fit, DTW is planned."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["n_frames"] = 5
+    message = refused(config, tmp_path)
+    assert (
+        "analysis.pseudotime.reference_frames_before_onset/reference_frames_after_onset: expected a "
+        "reference window of at most 5 frames (dataset 'tiny' has 5 frames in results/tiny/raw.zarr"
+    ) in message
+    assert (
+        "found 3 + 4 = 7; lower them so that they add up to at most 5, or set analysis.pseudotime.reference"
+        in message
+    )
+    assert (
+        "analysis.pseudotime.min_query_frames: expected at most 5 frames (dataset 'tiny' has 5 frames in "
+        "results/tiny/raw.zarr: no lineage is longer), found 6"
+    ) in message
+    config["analysis"]["pseudotime"] = {
+        "reference_frames_before_onset": 2,
+        "reference_frames_after_onset": 3,
+        "min_query_frames": 5,
+    }
+    assert plan(config, tmp_path)["align_pseudotime"] == 3  # two models and the baseline
+
+
+def _plate_problems(config: dict[str, Any], plate: Path) -> list[str]:
+    from dynaclr.io.plate import read_plate_layout
+
+    return workflow_problems(
+        WorkflowConfig.model_validate(config), {"mine": read_plate_layout(plate)}, "results"
+    )
+
+
+def test_an_explicit_dtw_reference_outside_the_movie_is_refused(plate: Path) -> None:
+    """The plate has 6 frames (0..5): a reference whose onset is frame 6 selects no onset."""
+    config = plate_config(plate)
+    reference = {"fov_name": "A/1/Pos0", "track_id": 1, "t_start": 2, "t_stop": 9, "onset_t": 6}
+    config["analysis"]["pseudotime"] = {"reference": reference}
+    (problem,) = _plate_problems(config, plate)
+    assert problem.startswith(
+        "analysis.pseudotime.reference: expected t_start, onset_t < t_stop selecting >= 2 frames of the "
+        "movie including the onset (frames 0..5: dataset 'mine' has 6 frames in"
+    )
+    assert "found t_start=2, onset_t=6, t_stop=9" in problem
+    reference["onset_t"] = 5  # frames 2..5 of the movie, the onset among them
+    assert _plate_problems(config, plate) == []
+
+
+def test_dtw_of_divisions_checks_every_embedded_movie(plate: Path) -> None:
+    """With event 'division' every embedded dataset is aligned, a plate without annotations too."""
+    config = plate_config(plate)
+    assert _plate_problems(config, plate) == []  # infection: the plate has no classifier, not aligned
+    config["analysis"]["pseudotime"] = {"event": "division"}
+    problems = _plate_problems(config, plate)
+    assert [problem.split(":")[0] for problem in problems] == [
+        "analysis.pseudotime.reference_frames_before_onset/reference_frames_after_onset"
+    ]
+    assert "around its division event), found 3 + 4 = 7" in problems[0]
+
+
+def test_still_images_fail_the_dry_run_not_temporal_metrics(tmp_path: Path) -> None:
+    """A plate of one frame embedded by a classical model: temporal metrics need adjacent frames."""
+    plate = write_plate(tmp_path / "still.zarr", FOVS, ["Nuclei", "Sensor"], (1, 2, 3, 64, 64))
+    config = plate_config(plate)
+    config["contrastive_models"]["m"]["training"] = {"patch_spec": "sensor", "sampling": "classical"}
+    (problem,) = _plate_problems(config, plate)
+    assert problem.startswith(
+        "analysis.temporal_metrics: expected movies of at least 2 frames in every embedded dataset"
+    )
+    assert f"found 1 frame in dataset 'mine' ({plate})" in problem
+
+
+def test_lineage_division_labels_need_interphase_frames(plate: Path) -> None:
+    """Division labels from the lineage: a frame is 'interphase' at least interphase_margin_frames from
+    its track's last frame; in a movie of 6 frames a margin of 6 leaves the classifier one class."""
+    config = plate_config(plate)
+    config["datasets"]["mine"]["annotations"] = {"division_from_lineage": True, "interphase_margin_frames": 6}
+    config["analysis"]["classification"] = {"tasks": ["division"]}
+    (problem,) = _plate_problems(config, plate)
+    assert problem.startswith(
+        "datasets.mine.annotations.interphase_margin_frames: expected at most 5 frames (dataset 'mine' has 6 "
+        "frames in"
+    )
+    assert problem.endswith("found 6; lower it")
+    config["datasets"]["mine"]["annotations"]["interphase_margin_frames"] = 5
+    assert _plate_problems(config, plate) == []

@@ -16,7 +16,7 @@ from torch import nn
 
 from dynaclr.config.embeddings import EmbeddingConfig
 from dynaclr.config.patches import PatchSpec
-from dynaclr.contrastive import center_crop
+from dynaclr.contrastive import ContrastiveEncoder, center_crop
 from dynaclr.embeddings import (
     RAW_LAYER,
     RAW_STD_COLUMN,
@@ -282,3 +282,30 @@ def test_representation_matrix_reads_x_for_features(tmp_path):
         representation_matrix(stored, "projections")
     with pytest.raises(ValueError, match="raw_mean and raw_std"):
         build_anndata(z, index, raw=raw)
+
+
+def test_the_batch_size_changes_no_embedding_beyond_float32_rounding(tmp_path):
+    """EmbeddingConfig.RUN_KEYS holds batch_size (editing it re-embeds nothing): a ConvNeXt encoder with
+    a BatchNorm head, in eval mode, gives every patch the same features and projections, to float32
+    rounding, whatever the rows per forward pass."""
+    assert {"batch_size", "resume"} <= set(EmbeddingConfig.RUN_KEYS)
+    assert not {"device", "bf16_autocast", "crop_size_yx_px"} & set(EmbeddingConfig.RUN_KEYS)
+    torch.manual_seed(0)
+    encoder = ContrastiveEncoder(
+        "convnext_atto",
+        in_channels=2,
+        in_stack_depth=3,
+        stem_kernel_z=3,
+        projection_dim=16,
+        projection_norm=True,
+    )
+    patches = np.random.default_rng(0).normal(size=(11, 2, 3, 32, 32)).astype(np.float32)
+    index = pd.DataFrame({"fov_name": "A/1/0", "track_id": np.arange(11), "t": 0})
+    encoded = {
+        batch_size: encode(
+            encoder, {"array": patches, "index": index}, tmp_path / str(batch_size), batch_size=batch_size
+        )
+        for batch_size in (3, 7)
+    }
+    for small, large in zip(encoded[3], encoded[7], strict=True):
+        np.testing.assert_allclose(small, large, rtol=1e-5, atol=1e-6)

@@ -206,12 +206,13 @@ def test_editing_embed_datasets_or_allow_other_scales_retrains_no_model(
     assert training_params(planned_jobs(configfile, tmp_path)) == demo
 
 
-def _params_by_job(jobs: list[Any]) -> dict[tuple[str, str], tuple[dict[str, Any], list[str]]]:
+def _params_by_job(jobs: list[Any]) -> dict[tuple[str, str], tuple[list[str], list[str]]]:
     """Each job's params and input files (what Snakemake's rerun triggers compare besides mtimes),
-    by (rule, wildcards)."""
+    by (rule, wildcards). The params are those the params trigger compares: not the ones derived from
+    the job's input, output, threads or resources (``non_derived_params``)."""
     return {
         (job.rule.name, str(sorted(dict(job.wildcards).items()))): (
-            {key: job.params[key] for key in job.params.keys()},
+            sorted(map(repr, job.non_derived_params)),
             sorted(map(str, job.input)),
         )
         for job in jobs
@@ -239,6 +240,13 @@ CONFIG_EDITS = {
     ),
     "qc figures": ({("datasets", "tiny", "qc_figures", "frames"): 2}, {"image_qc_figure"}),
     "one export off": ({("exports", "viscy_features"): False, ("exports", "h5ad"): False}, set()),
+    # how embed jobs run, not what they compute (EmbeddingConfig.RUN_KEYS)
+    "embedding run settings": (
+        {("analysis", "embeddings", "batch_size"): 7, ("analysis", "embeddings", "resume"): False},
+        set(),
+    ),
+    # these change the numbers: every embedding is made again
+    "embedding precision": ({("analysis", "embeddings", "bf16_autocast"): False}, {"embed"}),
 }
 
 
@@ -263,3 +271,25 @@ def test_a_config_edit_changes_the_params_or_inputs_of_exactly_the_rules_that_re
     assert edited.keys() <= before.keys() and dropped <= {"export_viscy"}
     changed = {job[0] for job, params in edited.items() if params != before[job]}
     assert changed == rerun
+
+
+def test_the_embed_job_runs_with_the_run_settings_no_rerun_compares(tmp_path: Path) -> None:
+    """analysis.embeddings.batch_size and resume reach the embed job (params.run, derived from its
+    threads: the params trigger leaves it out), not its compared params.config."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config.embeddings import embedding_stage_config
+
+    config = tiny_workflow_config()
+    config["analysis"]["embeddings"] = {"batch_size": 7, "resume": False}
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    embed_jobs = [job for job in planned_jobs(configfile, tmp_path) if job.rule.name == "embed"]
+    encoders = [job for job in embed_jobs if job.wildcards["model"] != "engineered_features"]
+    assert len(encoders) == 2
+    for job in encoders:
+        assert "batch_size" not in job.params.config and "resume" not in job.params.config
+        assert job.params.config in list(job.non_derived_params)
+        assert job.params.run not in list(job.non_derived_params)
+        stage = embedding_stage_config(job.wildcards["model"], {**job.params.config, **job.params.run})
+        assert (stage.batch_size, stage.resume) == (7, False)

@@ -462,10 +462,8 @@ def predicted_pairs():
 
 
 def infection_classified(dataset):
-    """True when ``dataset`` gets an infection classifier (annotated, and the task is on both lists)."""
-    annotated = CONFIG.datasets[dataset].annotations.tasks
-    classified = CONFIG.analysis.classification.tasks
-    return dataset in ANNOTATED and "infection" in annotated and "infection" in classified
+    """True when ``dataset`` gets an infection classifier (WorkflowConfig.infection_classified)."""
+    return CONFIG.infection_classified(dataset)
 
 
 def infection_predicted(model, dataset):
@@ -477,26 +475,15 @@ def infection_predicted(model, dataset):
 
 
 def explicit_reference_dataset():
-    """The dataset whose track is the explicit DTW reference (analysis.pseudotime.reference: its
-    ``dataset``, else the config's only dataset), or None without one."""
-    reference = CONFIG.analysis.pseudotime.reference
-    if reference is None:
-        return None
-    return reference.dataset if reference.dataset is not None else DATASETS[0]
+    """The dataset whose track is the explicit DTW reference, or None (WorkflowConfig's)."""
+    return CONFIG.explicit_reference_dataset()
 
 
 def aligned_pairs():
-    """(model, dataset) aligned by DTW: simulated datasets (ground truth), those with an infection
-    classifier, the explicit reference's dataset, and every pair when the event is division."""
-    # division: the event is read from each dataset's own lineage, so every pair is aligned
-    lineage_event = CONFIG.analysis.pseudotime.event == "division"
-    # an explicit reference is a track of one dataset; the others choose theirs as without one
-    referenced = explicit_reference_dataset()
-    return [
-        (m, d)
-        for m, d in embedding_pairs()
-        if d in SIMULATED or lineage_event or d == referenced or infection_classified(d)
-    ]
+    """(model, dataset) aligned by DTW: the pairs of the datasets of WorkflowConfig.aligned_datasets
+    (simulated, infection-classified, the explicit reference's, every one when the event is division)."""
+    aligned = set(CONFIG.aligned_datasets())
+    return [(m, d) for m, d in embedding_pairs() if d in aligned]
 
 
 def embeddings_store(model, dataset):
@@ -545,6 +532,16 @@ def embed_config(wildcards):
     if model_kind(wildcards.model) == "engineered_features":
         return analysis_config("engineered_features")
     return analysis_config("embeddings")
+
+
+def embed_run_settings(wildcards, threads):
+    """How the embed job runs, not what it computes (EmbeddingConfig.RUN_KEYS: batch size, resume):
+    a params function of `threads` is one Snakemake's params trigger does not compare (it counts it
+    as derived from the job's resources), so editing these keys re-embeds nothing. Empty for the
+    engineered features."""
+    if model_kind(wildcards.model) == "engineered_features":
+        return {}
+    return CONFIG.analysis.embeddings.run_params()
 
 
 def ground_truth_input(wildcards):

@@ -4,7 +4,9 @@ from dynaclr.jobs import job_context
 
 with job_context(snakemake.log[0], snakemake.threads):
     embed_stage(
-        embedding_stage_config(snakemake.wildcards.model, snakemake.params.config),
+        embedding_stage_config(
+            snakemake.wildcards.model, {**snakemake.params.config, **snakemake.params.run}
+        ),
         EmbedInputs.from_rule(snakemake.input),
         EmbedOutputs.from_rule(snakemake.output),
         model=snakemake.wildcards.model,

@@ -6,7 +6,7 @@ centre-cropped to ``crop_size_yx_px`` (the size the encoder was trained on) and 
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -61,6 +61,12 @@ class EmbeddingConfig(StrictModel):
             "patches, index, encoder weights and batch size are unchanged."
         ),
     )
+
+    #: The encoder is in eval mode and encodes every patch once, so the rows per forward pass change
+    #: float32 rounding only (a batch-size-dependent kernel; tests/unit/test_embeddings.py), and a
+    #: resumed job writes the rows a fresh one would: editing them re-embeds nothing. ``device`` and
+    #: ``bf16_autocast`` change the numbers and stay in the rule's params.
+    RUN_KEYS: ClassVar[tuple[str, ...]] = ("batch_size", "resume")
 
     @field_validator("crop_size_yx_px")
     @classmethod

@@ -5,7 +5,8 @@ is cheap to read, so what would otherwise fail only after every upstream stage r
 Snakemake parses the workflow (``workflow/rules/common.smk``; ``snakemake -n`` shows it): a channel
 a plate lacks, a ``tau`` longer than the movie, a backbone the networks cannot be built from, a patch
 window larger than the images, a FOV a stage names that the plate does not have, a training split
-that leaves no training FOV. A simulated
+that leaves no training FOV, a DTW reference window or an analysis needing more frames than the
+movie has. A simulated
 dataset's layout comes from its ``simulate`` config (:func:`simulated_layout`).
 
 Each problem is one line: the config key (a dotted path naming the dataset or model), what was
@@ -261,6 +262,83 @@ def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, d
     ]
 
 
+def _frames(raw: PlateLayout, dataset: str) -> str:
+    """How many frames dataset ``dataset``'s movie has, and where."""
+    return f"dataset {dataset!r} has {raw.n_frames} frame{'s' if raw.n_frames != 1 else ''} in {raw.path}"
+
+
+def _pseudotime_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayout]) -> list[str]:
+    """DTW (rule ``align_pseudotime``, after tracking, training and embedding) can find its reference
+    and queries in the movie of every dataset it aligns (:meth:`WorkflowConfig.aligned_datasets`).
+
+    A lineage series has at most one frame per time point, so a movie of ``T`` frames cannot hold an
+    automatic reference of ``reference_frames_before_onset + reference_frames_after_onset`` frames, a
+    query of ``min_query_frames`` frames, nor an explicit reference outside its frames."""
+    pseudotime = config.analysis.pseudotime
+    key = "analysis.pseudotime"
+    referenced = config.explicit_reference_dataset()
+    problems = []
+    for name in config.aligned_datasets():
+        raw = raws[name]
+        n_frames = raw.n_frames
+        reference = pseudotime.reference
+        if reference is not None and name == referenced:
+            if reference.onset_t >= n_frames or min(reference.t_stop, n_frames) - reference.t_start < 2:
+                problems.append(
+                    f"{key}.reference: expected t_start, onset_t < t_stop selecting >= 2 frames of the movie "
+                    f"including the onset (frames 0..{n_frames - 1}: {_frames(raw, name)}), found t_start="
+                    f"{reference.t_start}, onset_t={reference.onset_t}, t_stop={reference.t_stop}; choose "
+                    "frames of a track of the movie"
+                )
+        else:
+            before, after = pseudotime.reference_frames_before_onset, pseudotime.reference_frames_after_onset
+            if before + after > n_frames:
+                problems.append(
+                    f"{key}.reference_frames_before_onset/reference_frames_after_onset: expected a reference "
+                    f"window of at most {n_frames} frames ({_frames(raw, name)}; the automatic reference is "
+                    f"a lineage with that many frames around its {pseudotime.event} event), found "
+                    f"{before} + {after} = {before + after}; lower them so that they add up to at most "
+                    f"{n_frames}, or set {key}.reference"
+                )
+        if pseudotime.min_query_frames > n_frames:
+            problems.append(
+                f"{key}.min_query_frames: expected at most {n_frames} frames ({_frames(raw, name)}: no "
+                f"lineage is longer), found {pseudotime.min_query_frames}; lower it to at most {n_frames}"
+            )
+    return problems
+
+
+def _short_movie_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayout]) -> list[str]:
+    """The analyses that compare frames of a track have two frames to compare: temporal metrics (rule
+    ``temporal_metrics``: adjacent frames of every embedded dataset), and the division labels drawn
+    from the lineage where they train classifiers (an interphase frame lies at least
+    ``interphase_margin_frames`` frames before its track's last frame)."""
+    problems = []
+    embedded = config.datasets_embedded()
+    for name in sorted(embedded):
+        raw = raws[name]
+        if raw.n_frames < 2:
+            problems.append(
+                f"analysis.temporal_metrics: expected movies of at least 2 frames in every embedded dataset "
+                "(smoothness and dynamic range compare a cell's adjacent frames), found "
+                f"{raw.n_frames} frame in dataset {name!r} ({raw.path}); the analyses need a movie: "
+                "leave the dataset out of the config"
+            )
+    classified = set(config.classified_datasets())
+    if "division" not in config.analysis.classification.tasks:
+        return problems
+    for name in sorted(classified):
+        annotations, raw = config.datasets[name].annotations, raws[name]
+        if annotations.division_from_lineage and annotations.interphase_margin_frames >= raw.n_frames:
+            problems.append(
+                f"datasets.{name}.annotations.interphase_margin_frames: expected at most {raw.n_frames - 1} "
+                f"frames ({_frames(raw, name)}; a frame that far from its track's last frame is "
+                f"'interphase', the division classifier's other class), found "
+                f"{annotations.interphase_margin_frames}; lower it"
+            )
+    return problems
+
+
 def _validation_problems(
     key: str, training: ContrastiveModelConfig, raws: Mapping[str, PlateLayout]
 ) -> list[str]:
@@ -483,4 +561,6 @@ def workflow_problems(
             problems += _validation_problems(
                 key, entry.training, {name: raw_layouts[name] for name in entry.train_datasets}
             )
+    problems += _pseudotime_problems(config, raw_layouts)
+    problems += _short_movie_problems(config, raw_layouts)
     return problems

@@ -709,6 +709,36 @@ class WorkflowConfig(StrictModel):
         """The datasets some contrastive model embeds (the baselines embed some of them)."""
         return {d for model in self.contrastive_models for d in self.embedded_datasets(model)}
 
+    def explicit_reference_dataset(self) -> str | None:
+        """The dataset whose track is the explicit DTW reference (``analysis.pseudotime.reference``: its
+        ``dataset``, else the config's only dataset), or None without one."""
+        reference = self.analysis.pseudotime.reference
+        if reference is None:
+            return None
+        return reference.dataset if reference.dataset is not None else sorted(self.datasets)[0]
+
+    def infection_classified(self, name: str) -> bool:
+        """True when dataset ``name`` gets an infection classifier: annotated, with the task among its
+        annotations' tasks and ``analysis.classification.tasks``."""
+        dataset = self.datasets[name]
+        tasks = self.analysis.classification.tasks
+        return dataset.is_annotated and "infection" in dataset.annotations.tasks and "infection" in tasks
+
+    def aligned_datasets(self) -> list[str]:
+        """The embedded datasets DTW aligns (rule ``align_pseudotime``), sorted: simulated ones (ground
+        truth), those with an infection classifier, the explicit reference's dataset, and every one when
+        the event is division (read from each dataset's own lineage)."""
+        division = self.analysis.pseudotime.event == "division"
+        referenced = self.explicit_reference_dataset()
+        return sorted(
+            name
+            for name in self.datasets_embedded()
+            if self.datasets[name].is_simulated
+            or division
+            or name == referenced
+            or self.infection_classified(name)
+        )
+
     def classified_datasets(self) -> list[str]:
         """The datasets classifiers are fitted and cross-validated on: those of
         :meth:`classifier_training_datasets` that some contrastive model embeds (every classifier
