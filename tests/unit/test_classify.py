@@ -27,7 +27,13 @@ from dynaclr.classify import (
     load_classifiers,
     read_predictions,
 )
-from dynaclr.classify.evaluate import binary_metrics
+from dynaclr.classify.evaluate import (
+    MAX_UNDEFINED_REPLICATE_SHARE,
+    binary_metrics,
+    bootstrap_interval,
+    bootstrap_metrics,
+    bootstrap_replicates,
+)
 from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig
 from dynaclr.embeddings import (
     attach_ground_truth,
@@ -109,6 +115,43 @@ def test_binary_metrics_of_a_one_class_bootstrap_replicate():
     assert np.isnan(false_call["f1"]) and np.isnan(false_call["auroc"])
     assert false_call["balanced_accuracy"] == pytest.approx(2 / 3)
     assert all(np.isnan(value) for value in binary_metrics(np.zeros(0, bool), np.zeros(0)).values())
+
+
+def test_a_ci_is_withheld_when_too_many_replicates_leave_the_metric_undefined():
+    """Replicates without a positive have no F1: they were dropped silently, and the CI came from the
+    resamples that drew the rare positive track, a biased subset. Now the used count is recorded
+    and, past the limit, the CI is NaN with the reason."""
+    n_tracks = 20
+    clusters = np.repeat(np.arange(n_tracks), 3)
+    truth = clusters == 0  # one positive track of 20: about (19/20)^20 = 36 % of resamples miss it
+    probability = np.where(truth, 0.8, 0.3)
+    probability[3] = 0.6  # a false call, so F1 varies between resamples
+    replicates = bootstrap_replicates(truth, probability, clusters, 200, seed=0)
+    undefined = int(np.isnan(replicates["f1"]).sum())
+    assert undefined > MAX_UNDEFINED_REPLICATE_SHARE * 200
+    out = bootstrap_metrics(truth, probability, clusters, 200, seed=0)
+    assert np.isnan(out["f1_ci_low"]) and np.isnan(out["f1_ci_high"])
+    assert out["f1_bootstrap_used"] == 200 - undefined
+    assert f"undefined in {undefined} of 200 bootstrap replicates" in out["f1_ci_missing"]
+    # balanced accuracy is defined in every replicate: its CI stands, from all of them
+    assert out["balanced_accuracy_bootstrap_used"] == 200 and out["balanced_accuracy_ci_missing"] == ""
+    assert out["balanced_accuracy_ci_low"] <= out["balanced_accuracy_ci_high"]
+
+
+def test_bootstrap_interval_counts_the_replicates_it_rests_on():
+    values = np.linspace(0.0, 1.0, 100)
+    few_undefined = values.copy()
+    few_undefined[:10] = np.nan  # 10 %: at the limit, kept
+    kept = bootstrap_interval(few_undefined, 0.9)
+    assert kept.n_used == 90 and kept.missing == ""
+    assert (kept.low, kept.high) == pytest.approx(tuple(np.quantile(values[10:], [0.05, 0.95])))
+    many_undefined = values.copy()
+    many_undefined[:11] = np.nan
+    withheld = bootstrap_interval(many_undefined, 0.9)
+    assert np.isnan(withheld.low) and np.isnan(withheld.high) and withheld.n_used == 89
+    assert "11 of 100" in withheld.missing
+    assert "n_bootstrap 0" in bootstrap_interval(np.zeros(0), 0.9).missing
+    assert bootstrap_interval(np.full(5, np.nan), 0.9).missing == "undefined in all 5 bootstrap replicates"
 
 
 def test_fit_and_evaluate_learns_and_never_leaks(planted):

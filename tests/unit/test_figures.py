@@ -90,6 +90,8 @@ def test_distance_distributions_mark_the_kde_peaks(planted):
 
 
 def test_infected_fraction_figure(planted):
+    """The caption states the predictions, labelled and ground-truth cells each condition's curves
+    rest on (it gave the fractions alone)."""
     annotations = draw_annotations(planted["truth"], AnnotationConfig(seed=0))
     predictions = fit_and_evaluate(
         planted["adata"], annotations, "infection", ClassificationConfig(n_bootstrap=0)
@@ -99,6 +101,19 @@ def test_infected_fraction_figure(planted):
     _check(figure, caption)
     assert len(figure.axes[0].lines) == 2 * curves["condition"].nunique()
     assert "mock" in caption and "infected" in caption
+    rows = predictions[predictions["task"] == "infection"]
+    annotated = rows[rows["annotated"]]
+    assert curves["n_cells_annotated"].sum() == len(annotated) > 0
+    assert curves["n_cells_annotated_positive"].sum() == (annotated["annotation_label"] == "infected").sum()
+    for condition, group in curves.groupby("condition"):
+        per_frame = group["n_cells_predicted"]
+        expected = (
+            f"{condition}: {per_frame.sum():,} predictions "
+            f"({per_frame.min():,}–{per_frame.max():,} per frame), "
+            f"{group['n_cells_annotated'].sum():,} labelled ({group['n_cells_annotated_positive'].sum():,} "
+            f"infected), {group['n_cells_true'].sum():,} ground-truth cells"
+        )
+        assert expected in caption
 
 
 def test_pseudotime_accuracy_figure(planted):
@@ -123,11 +138,13 @@ def test_pseudotime_accuracy_figure(planted):
     assert "since the division" in division and "infection" not in division
 
 
-def test_results_table_merges_the_evaluations(tmp_path):
-    temporal = pd.DataFrame(
+def _temporal_metrics(models: tuple[str, str], dataset: str, **counts: int) -> pd.DataFrame:
+    """``temporal_metrics`` rows of two models on one dataset, track-pair rows (with CIs) first, the
+    first model smoother; ``counts`` (e.g. ``n_tracks``) are added to every row."""
+    return pd.DataFrame(
         {
-            "model": ["dynaclr", "engineered_features", "dynaclr", "engineered_features"],
-            "dataset": ["demo"] * 4,
+            "model": [*models, *models],
+            "dataset": [dataset] * 4,
             "definition": ["track_pairs", "track_pairs", "paper", "paper"],
             "smoothness": [0.2, 0.6, 0.1, 0.4],
             "smoothness_ci_low": [0.18, 0.55, np.nan, np.nan],
@@ -135,8 +152,13 @@ def test_results_table_merges_the_evaluations(tmp_path):
             "dynamic_range": [0.5, 0.1, 1.2, 0.3],
             "dynamic_range_ci_low": [0.45, 0.05, np.nan, np.nan],
             "dynamic_range_ci_high": [0.55, 0.15, np.nan, np.nan],
+            **{name: [value] * 4 for name, value in counts.items()},
         }
     )
+
+
+def test_results_table_merges_the_evaluations(tmp_path):
+    temporal = _temporal_metrics(("dynaclr", "engineered_features"), "demo")
     classification = pd.DataFrame(
         {
             "model": ["dynaclr", "dynaclr", "dynaclr"],
@@ -235,4 +257,40 @@ def test_results_table_carries_the_cells_each_f1_is_scored_on():
     assert table.loc["plate", "f1_infection_n_test"] == 5
     assert table.loc["plate", "f1_infection_n_test_positive"] == 0
     assert table.loc["other", "f1_infection_transferred_n_test_positive"] == 7
-    assert formatted_results_table(table.reset_index()).loc[1, "F1 infection ↑"] == "–"
+    assert formatted_results_table(table.reset_index()).loc[1, "F1 infection ↑"] == "– (n=5, 0+)"
+
+
+def test_the_html_and_png_tables_show_the_sample_each_value_rests_on():
+    """An F1 of 12 cells and one of 12,000 looked the same in the HTML and PNG tables; the CSV alone
+    had the counts. Each value now carries its n, and the best is still bold."""
+    temporal = _temporal_metrics(("a", "b"), "d", n_tracks=96, n_cells=4812)
+    classification = pd.DataFrame(
+        {
+            "model": ["a", "b"],
+            "dataset": ["d", "d"],
+            "train_dataset": ["d", "d"],
+            "task": ["infection", "infection"],
+            "f1": [0.91, 0.5],
+            "f1_ci_low": [0.88, np.nan],
+            "f1_ci_high": [0.94, np.nan],
+            "f1_bootstrap_used": [200, 120],
+            "f1_ci_missing": ["", "undefined in 80 of 200 bootstrap replicates"],
+            "n_test": [412, 12],
+            "n_test_positive": [57, 2],
+        }
+    )
+    table = results_table(temporal, classification)
+    assert table.loc[1, "f1_infection_bootstrap_used"] == 120
+    assert table.loc[1, "f1_infection_ci_missing"].startswith("undefined in 80")
+    shown = formatted_results_table(table)
+    assert shown.loc[0, "F1 infection ↑"] == "0.910 [0.880, 0.940] (n=412, 57+)"
+    assert shown.loc[1, "F1 infection ↑"] == "0.500 [no CI] (n=12, 2+)"
+    assert shown.loc[0, "Smoothness, track pairs ↓"] == "0.200 [0.180, 0.220] (n=96 tracks)"
+    assert list(shown["Cells (tracks)"]) == ["4,812 (96)", "4,812 (96)"]
+    html = results_table_html(table)
+    assert "<td><strong>0.910 [0.880, 0.940] (n=412, 57+)</strong></td>" in html
+    assert "<th>Cells (tracks)</th>" in html and "<td>0.500 [no CI] (n=12, 2+)</td>" in html
+    figure, caption = plot_results_table(table)
+    texts = [cell.get_text().get_text() for cell in figure.axes[0].tables[0].get_celld().values()]
+    assert "0.910 [0.880, 0.940] (n=412, 57+)" in texts and "4,812 (96)" in texts
+    assert "n=annotated cells scored" in caption and "[no CI]" in caption

@@ -84,13 +84,22 @@ def _f1_table(ci_time_aware: tuple[float, float]) -> pd.DataFrame:
 
 
 def test_the_best_classifier_is_said_to_beat_only_models_whose_interval_it_clears():
+    """A top value whose interval overlaps another's was still called best ("time_aware classifies
+    infection best, not told apart from classical"); it is now "no model is clearly best"."""
     (overlapping,) = classifier_findings(_f1_table((0.92, 0.98)))
-    assert "time_aware classifies infection best" in overlapping.statement
-    assert "shown better than engineered (intervals apart)" in overlapping.statement
-    assert "not told apart from classical (intervals overlap)" in overlapping.statement
+    assert overlapping.statement.count("best") == 1
+    assert "No model is clearly best at classifying infection" in overlapping.statement
+    assert "time_aware's, is not told apart from classical's (intervals overlap)" in overlapping.statement
+    assert "time_aware is shown better than engineered (intervals apart)" in overlapping.statement
+    assert "time_aware 0.950 (95 % CI 0.920 to 0.980); classical 0.900 (95 % CI 0.850 to 0.930)" in (
+        overlapping.statement
+    )
     (separated,) = classifier_findings(_f1_table((0.94, 0.97)))
-    assert "shown better than classical, engineered" in separated.statement
-    assert "not told apart" not in separated.statement
+    assert "time_aware is clearly best at classifying infection: its interval clears those of " in (
+        separated.statement
+    )
+    assert "classical, engineered" in separated.statement
+    assert "not told apart" not in separated.statement and "No model" not in separated.statement
 
 
 def test_dtw_findings_bootstrap_over_lineages_and_exclude_the_reference():
@@ -110,7 +119,7 @@ def test_dtw_findings_bootstrap_over_lineages_and_exclude_the_reference():
     (again,) = dtw_findings(table)
     assert first == again  # seeded bootstrap
     assert "over 40 lineages" in first.statement  # the reference series is left out
-    assert "good aligns best, shown better than bad" in first.statement
+    assert "good is clearly best at aligning: its interval clears those of bad" in first.statement
 
 
 def test_image_findings_read_the_all_row_of_tracking_and_split_held_out_fovs():
@@ -187,7 +196,7 @@ def test_transferred_classifiers_are_reported_with_the_dataset_they_were_fitted_
     (found,) = classifier_findings(table)
     assert found.topic == "infection classifier, transferred"
     assert "fitted on old and applied here" in found.statement
-    assert "a classifies infection best, shown better than b" in found.statement
+    assert "a is clearly best at classifying infection: its interval clears those of b" in found.statement
 
 
 def test_a_classifier_scored_on_no_positive_cell_is_said_unscored_and_few_cells_are_flagged():
@@ -276,5 +285,7 @@ def test_without_confidence_intervals_no_difference_is_claimed_and_none_is_said_
     table = _f1_table((np.nan, np.nan))
     (f1,) = classifier_findings(table)
     assert "nan" not in f1.statement
-    assert "not told apart from classical, engineered (no confidence interval to compare)" in f1.statement
+    verdict = "No model is clearly best at classifying infection: time_aware is not compared with "
+    assert verdict in f1.statement
+    assert "classical, engineered (no confidence interval to compare)" in f1.statement
     assert "intervals overlap" not in f1.statement and "intervals apart" not in f1.statement

@@ -24,11 +24,14 @@ from .annotations import (
     task_classes as task_classes,
 )
 from .evaluate import (
+    MAX_UNDEFINED_REPLICATE_SHARE as MAX_UNDEFINED_REPLICATE_SHARE,
+    BootstrapInterval as BootstrapInterval,
     ClassificationResult as ClassificationResult,
     Fold as Fold,
     apply_and_evaluate as apply_and_evaluate,
     apply_classifiers as apply_classifiers,
     binary_metrics as binary_metrics,
+    bootstrap_interval as bootstrap_interval,
     bootstrap_metrics as bootstrap_metrics,
     bootstrap_replicates as bootstrap_replicates,
     classify_cells as classify_cells,

@@ -12,8 +12,12 @@ Protocol (:func:`fit_and_evaluate`):
 3. Metrics on the pooled out-of-fold predictions (scikit-learn's): F1 of the positive class
    (threshold 0.5), AUROC of the positive-class probability, balanced accuracy. CIs: percentile
    bootstrap that resamples *tracks* (``fov_name, track_id``) with replacement, since observations
-   of one track are correlated; a replicate with one class only has undefined AUROC and is left
-   out of it.
+   of one track are correlated. A replicate without a positive cell has undefined F1 and AUROC, one
+   without a negative undefined AUROC: it is left out of that metric's CI, the count of replicates
+   used is recorded (``{metric}_bootstrap_used``), and where more than
+   :data:`MAX_UNDEFINED_REPLICATE_SHARE` of them are left out no CI is reported (NaN bounds, the
+   reason in ``{metric}_ci_missing``): the replicates left are those that drew more positives
+   (or negatives), a biased subset.
 4. The final classifier is fitted on every matched annotation and predicts every cell.
 
 Only the annotated cells' rows of the matrix are held for fitting; every cell is predicted a block
@@ -107,6 +111,59 @@ def bootstrap_replicates(
     return {name: np.asarray(values[name], dtype=np.float64) for name in names}
 
 
+#: The most bootstrap replicates, as a share of ``n_bootstrap``, that may leave a metric undefined
+#: (a resample without a positive or without a negative cell) before its CI is withheld: the
+#: replicates that define it drew more of the rare class than the data hold, so their interval is
+#: biased. Above it the CI is NaN and ``{metric}_ci_missing`` says why.
+MAX_UNDEFINED_REPLICATE_SHARE = 0.10
+
+
+@dataclass(frozen=True)
+class BootstrapInterval:
+    """A percentile-bootstrap CI and the replicates it rests on.
+
+    Attributes:
+        low, high: the bounds (NaN when withheld: see ``missing``).
+        n_used: replicates that define the metric (the others are left out).
+        missing: why there is no CI (``""`` when there is one).
+    """
+
+    low: float
+    high: float
+    n_used: int
+    missing: str
+
+
+def bootstrap_interval(
+    values: np.ndarray,
+    confidence: float,
+    max_undefined_share: float = MAX_UNDEFINED_REPLICATE_SHARE,
+) -> BootstrapInterval:
+    """:func:`percentile_interval` of the finite ``values`` (one metric's ``(n_bootstrap,)``
+    replicates, NaN where a resample left it undefined), withheld (NaN) when none were drawn or
+    more than ``max_undefined_share`` of them are NaN."""
+    values = np.asarray(values, dtype=np.float64)
+    n_used = int(np.isfinite(values).sum())
+    n_dropped = values.size - n_used
+    if values.size == 0:
+        missing = "no bootstrap replicate drawn (n_bootstrap 0)"
+        return BootstrapInterval(float("nan"), float("nan"), 0, missing)
+    if n_used == 0:
+        return BootstrapInterval(
+            float("nan"), float("nan"), 0, f"undefined in all {values.size} bootstrap replicates"
+        )
+    if n_dropped > max_undefined_share * values.size:
+        return BootstrapInterval(
+            float("nan"),
+            float("nan"),
+            n_used,
+            f"undefined in {n_dropped} of {values.size} bootstrap replicates (resamples without a "
+            f"positive or a negative cell), over the {max_undefined_share:.0%} limit: an interval of the "
+            "others would be biased",
+        )
+    return BootstrapInterval(*percentile_interval(values, confidence), n_used, "")
+
+
 def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     """Central ``confidence`` percentile interval of the finite ``values`` (NaN, NaN when none)."""
     finite = np.asarray(values, dtype=np.float64)
@@ -125,16 +182,21 @@ def bootstrap_metrics(
     n_bootstrap: int,
     seed: int,
     confidence: float = 0.95,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Percentile-bootstrap CIs of :func:`binary_metrics`, resampling ``clusters`` (e.g. tracks).
 
     Returns:
-        ``{metric}_ci_low`` / ``{metric}_ci_high`` for each metric (NaN when ``n_bootstrap == 0``
-        or no replicate defines the metric).
+        For each metric ``{metric}_ci_low`` / ``{metric}_ci_high`` (NaN when ``n_bootstrap == 0``
+        or the metric is undefined in more than :data:`MAX_UNDEFINED_REPLICATE_SHARE` of the
+        replicates), ``{metric}_bootstrap_used`` (the replicates defining it) and
+        ``{metric}_ci_missing`` (why there is no CI; ``""`` when there is one): see
+        :func:`bootstrap_interval`.
     """
-    out = {}
+    out: dict[str, Any] = {}
     for name, values in bootstrap_replicates(truth, probability, clusters, n_bootstrap, seed).items():
-        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = percentile_interval(values, confidence)
+        interval = bootstrap_interval(values, confidence)
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = interval.low, interval.high
+        out[f"{name}_bootstrap_used"], out[f"{name}_ci_missing"] = interval.n_used, interval.missing
     return out
 
 
@@ -293,6 +355,7 @@ def _metrics_row(
         intervals = bootstrap_metrics(
             truth[:0], out_of_fold[:0], clusters[:0], 0, config.seed, config.confidence
         )
+        intervals.update({key: "no cell scored" for key in intervals if key.endswith("_ci_missing")})
     fitted = [fold for fold in folds if fold.pipeline is not None]
     return {
         "task": task,

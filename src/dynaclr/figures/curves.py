@@ -34,8 +34,11 @@ def infected_fraction_over_time(
 
     Returns:
         DataFrame ``condition, t, time_minutes, predicted_fraction, true_fraction,
-        n_cells_predicted, n_cells_true`` sorted by condition and frame (NaN where one side has
-        no cell at that frame).
+        n_cells_predicted, n_cells_true, n_cells_annotated, n_cells_annotated_positive`` sorted by
+        condition and frame (NaN where one side has no cell at that frame). The last two count the
+        predicted cells with an annotation (``annotated``; 0 when the predictions do not say), the
+        labels the classifier was fitted on (its own dataset's) or scored against (transferred),
+        and those labelled ``positive_label`` (``annotation_label``).
     """
     task_rows = predictions[predictions["task"] == task]
     if "train_dataset" in task_rows.columns and task_rows["train_dataset"].nunique() > 1:
@@ -52,9 +55,22 @@ def infected_fraction_over_time(
             f"predictions hold no rows of task {task!r}; tasks found: {sorted(set(predictions['task']))}"
         )
     task_rows = _with_conditions(task_rows, ground_truth)
+    annotated = (
+        task_rows["annotated"].astype(bool)
+        if "annotated" in task_rows.columns
+        else pd.Series(False, index=task_rows.index)
+    )
+    labelled_positive = (
+        annotated & (task_rows["annotation_label"] == positive_label)
+        if "annotation_label" in task_rows.columns
+        else pd.Series(False, index=task_rows.index)
+    )
+    task_rows = task_rows.assign(_annotated=annotated, _annotated_positive=labelled_positive)
     predicted_aggregations: dict[str, Any] = {
         "predicted_fraction": ("_positive", "mean"),
         "n_cells_predicted": ("_positive", "size"),
+        "n_cells_annotated": ("_annotated", "sum"),
+        "n_cells_annotated_positive": ("_annotated_positive", "sum"),
     }
     if ground_truth is None and "time_minutes" in task_rows.columns:
         predicted_aggregations["time_minutes"] = ("time_minutes", "first")
@@ -80,7 +96,8 @@ def infected_fraction_over_time(
         )
     if "time_minutes" not in curves.columns:
         curves["time_minutes"] = float("nan")
-    for column in ("n_cells_predicted", "n_cells_true"):
+    counts = ("n_cells_predicted", "n_cells_true", "n_cells_annotated", "n_cells_annotated_positive")
+    for column in counts:
         curves[column] = curves[column].fillna(0).astype(int)
     return curves[
         [
@@ -89,8 +106,7 @@ def infected_fraction_over_time(
             "time_minutes",
             "predicted_fraction",
             "true_fraction",
-            "n_cells_predicted",
-            "n_cells_true",
+            *counts,
         ]
     ]
 

@@ -5,7 +5,8 @@ statement); :func:`findings_rst` writes them as the reStructuredText that Snakem
 on its landing page. A difference between models is stated only where its confidence interval
 excludes 0 (smoothness: the paired track bootstrap of ``temporal_comparison.csv``) or where the two
 models' intervals do not overlap (classifier F1, DTW onset error); otherwise the statement says the
-models are not told apart.
+models are not told apart, and a model is called best only where its interval clears every other's
+(else: "No model is clearly best at ...").
 """
 
 from __future__ import annotations
@@ -195,9 +196,14 @@ def smoothness_findings(comparison: pd.DataFrame, *, max_pairs: int = 6) -> list
     return rows
 
 
-def _ranked(entries: list[tuple[str, float, float, float]], *, lower_is_better: bool, what: str) -> str:
-    """Models' values with CIs, best first: which of the others the best model is shown to beat
-    (the two intervals do not overlap) and which it is not told apart from."""
+def _ranked(entries: list[tuple[str, float, float, float]], *, lower_is_better: bool, activity: str) -> str:
+    """Models' values with CIs, best first, and a verdict that claims only what the intervals show.
+
+    The top model is called clearly best at ``activity`` (e.g. ``"classifying infection"``) only
+    where its interval clears every other model's; otherwise the verdict says no model is clearly
+    best and why (the intervals that overlap it, the models without an interval), and names the
+    models it is still shown better than (intervals apart).
+    """
     entries = sorted(entries, key=lambda e: e[1], reverse=not lower_is_better)
     listing = "; ".join(f"{m} {v:.3f} ({_ci(lo, hi)})" for m, v, lo, hi in entries)
     best, _, low, high = entries[0]
@@ -206,16 +212,18 @@ def _ranked(entries: list[tuple[str, float, float, float]], *, lower_is_better: 
     clear = [m for m, _, lo, hi in entries[1:] if (high < lo if lower_is_better else low > hi)]
     blind = [m for m, _, lo, hi in entries[1:] if not (_has_ci(low, high) and _has_ci(lo, hi))]
     tied = [m for m, *_ in entries[1:] if m not in clear and m not in blind]
-    verdict = f"{best} {what} best"
-    parts = []
-    if clear:
-        parts.append(f"shown better than {', '.join(clear)} (intervals apart)")
+    if not tied and not blind:
+        cleared = ", ".join(clear)
+        return f"{best} is clearly best at {activity}: its interval clears those of {cleared}. {listing}."
+    reasons = []
     if tied:
-        parts.append(f"not told apart from {', '.join(tied)} (intervals overlap)")
+        overlapping = ", ".join(tied)
+        reasons.append(f"the top value, {best}'s, is not told apart from {overlapping}'s (intervals overlap)")
     if blind:
-        parts.append(f"not told apart from {', '.join(blind)} (no confidence interval to compare)")
-    if parts:
-        verdict += ", " + "; ".join(parts)
+        reasons.append(f"{best} is not compared with {', '.join(blind)} (no confidence interval to compare)")
+    verdict = f"No model is clearly best at {activity}: " + "; ".join(reasons)
+    if clear:
+        verdict += f"; {best} is shown better than {', '.join(clear)} (intervals apart)"
     return f"{verdict}. {listing}."
 
 
@@ -285,7 +293,7 @@ def classifier_findings(table: pd.DataFrame) -> list[Finding]:
                         topic,
                         str(dataset),
                         f"F1 of a linear classifier trained on sparse labels, {where} (1 is perfect): "
-                        + _ranked(entries, lower_is_better=False, what=f"classifies {task}")
+                        + _ranked(entries, lower_is_better=False, activity=f"classifying {task}")
                         + _scored_on(group, column, positive),
                     )
                 )
@@ -366,7 +374,7 @@ def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 20
                 "pseudo-time",
                 str(dataset),
                 f"DTW alignment to a reference lineage, mean |aligned − true onset| in frames over {n} "
-                "lineages (0 is perfect): " + _ranked(entries, lower_is_better=True, what="aligns"),
+                "lineages (0 is perfect): " + _ranked(entries, lower_is_better=True, activity="aligning"),
             )
         )
     return rows

@@ -286,7 +286,31 @@ def plot_infected_fraction(curves: pd.DataFrame, label: str = "") -> tuple[Figur
             "by the linear classifier trained on sparse annotations (no ground truth for this dataset). "
             f"At the last frame: {', '.join(errors)}."
         )
-    return figure, caption
+    return figure, caption + " " + _fraction_counts(curves, has_truth)
+
+
+def _fraction_counts(curves: pd.DataFrame, has_truth: bool) -> str:
+    """The caption's sentence on the cells each condition's curves rest on: classifier predictions
+    (cell-frames, and the fewest and most in a frame), labelled cells, ground-truth cells."""
+    parts = []
+    for condition, group in curves.groupby("condition", sort=True):
+        predicted = group["n_cells_predicted"]
+        text = (
+            f"{condition}: {int(predicted.sum()):,} predictions "
+            f"({int(predicted.min()):,}–{int(predicted.max()):,} per frame)"
+        )
+        if "n_cells_annotated" in group.columns:
+            text += (
+                f", {int(group['n_cells_annotated'].sum()):,} labelled "
+                f"({int(group['n_cells_annotated_positive'].sum()):,} infected)"
+            )
+        if has_truth:
+            text += f", {int(group['n_cells_true'].sum()):,} ground-truth cells"
+        parts.append(text)
+    return (
+        "Cells counted over all frames (cell-frames; labelled: annotated cells the classifier was fitted "
+        f"on or scored against): {'; '.join(parts)}."
+    )
 
 
 def plot_pseudotime_accuracy(

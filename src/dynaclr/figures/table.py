@@ -12,8 +12,16 @@ stricter definition, with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_di
 of classifiers cross-validated on the dataset's own annotations; ``f1_infection_transferred`` (and
 division) with CIs and ``_from``, of classifiers fitted on another dataset (``f1_*_from``) and
 scored here, each with the cells it is scored on (``_n_test``, ``_n_test_positive``: F1 is NaN
-when none of them is positive); ``dtw_onset_mae_frames`` (mean |aligned - true onset| over
-lineages with an observed onset, reference excluded) and ``dtw_n_lineages``. Missing inputs leave NaN.
+when none of them is positive) and its CI's bootstrap replicates (``_bootstrap_used``; ``_ci_missing``:
+why there is no CI, e.g. too many resamples without a positive cell); ``dtw_onset_mae_frames`` (mean
+|aligned - true onset| over lineages with an observed onset, reference excluded) and
+``dtw_n_lineages``; ``n_cells`` and ``n_tracks`` (the cells embedded and the tracks the track-pair
+metrics resample). Missing inputs leave NaN.
+
+The HTML and PNG renderings show each value with its CI and the sample it rests on:
+``0.910 [0.880, 0.940] (n=412, 57+)`` for an F1 (annotated cells scored, positives among them),
+``(n=96 tracks)`` for the track-pair smoothness, ``(n=12 lineages)`` for the DTW error, and a column
+of cells (tracks) per row for the paper's definitions, computed over all cells.
 """
 
 from __future__ import annotations
@@ -25,9 +33,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-#: Counts of ``classification.csv`` each F1 column carries (``f1_<task>[_transferred]_<count>``): the
-#: annotated cells an F1 is scored on and the positive ones among them (F1 is NaN without one).
-F1_COUNTS = ("n_test", "n_test_positive")
+#: Columns of ``classification.csv`` each F1 column carries (``f1_<task>[_transferred]_<count>``, the
+#: ``f1_`` of the last two dropped): the annotated cells an F1 is scored on and the positive ones
+#: among them (F1 is NaN without one), the bootstrap replicates its CI rests on and why it has none.
+F1_COUNTS = ("n_test", "n_test_positive", "f1_bootstrap_used", "f1_ci_missing")
 
 #: Columns of ``pairs`` that the table carries first (those present), after ``model, dataset``.
 PAIR_COLUMNS = ("distribution", "trained_on", "time_interval_minutes", "transfers_skipped")
@@ -74,6 +83,10 @@ def results_table(
                     columns=[c for c in selected.columns if c.endswith(("_ci_low", "_ci_high"))]
                 )
             parts.append(selected)
+        sizes = temporal_metrics[temporal_metrics["definition"] == "track_pairs"]
+        counted = [c for c in ("n_cells", "n_tracks") if c in sizes.columns]
+        if counted:
+            parts.append(sizes[["model", "dataset", *counted]])
     if classification is not None and len(classification):
         own = classification["train_dataset"] == classification["dataset"]
         for task in ("infection", "division"):
@@ -91,7 +104,7 @@ def results_table(
                         "f1_ci_low": f"f1_{task}{suffix}_ci_low",
                         "f1_ci_high": f"f1_{task}{suffix}_ci_high",
                         "train_dataset": f"f1_{task}{suffix}_from",
-                        **{count: f"f1_{task}{suffix}_{count}" for count in F1_COUNTS},
+                        **{count: f"f1_{task}{suffix}_{count.removeprefix('f1_')}" for count in F1_COUNTS},
                     }
                 )
                 parts.append(renamed)
@@ -119,14 +132,49 @@ def results_table(
     return table.sort_values(["dataset", "model"], ignore_index=True)
 
 
+def _count(row: pd.Series, column: str) -> int | None:
+    value = pd.to_numeric(pd.Series([row.get(column, np.nan)]), errors="coerce").iloc[0]
+    return int(value) if pd.notna(value) else None
+
+
+def _sample_size(row: pd.Series, name: str) -> str:
+    """`` (n=412, 57+)`` for an F1 (annotated cells scored, positives among them), `` (n=96 tracks)``,
+    `` (n=12 lineages)``; empty where the table does not carry the count."""
+    if name.startswith("f1_"):
+        n, positive = _count(row, f"{name}_n_test"), _count(row, f"{name}_n_test_positive")
+        if n is None:
+            return ""
+        return f" (n={n:,}, {positive:,}+)" if positive is not None else f" (n={n:,})"
+    counted = {
+        "smoothness_track_pairs": ("n_tracks", "tracks"),
+        "dtw_onset_mae_frames": ("dtw_n_lineages", "lineages"),
+    }
+    if name in counted:
+        column, unit = counted[name]
+        n = _count(row, column)
+        return f" (n={n:,} {unit})" if n is not None else ""
+    return ""
+
+
 def _format(row: pd.Series, name: str) -> str:
     value = row.get(name, np.nan)
+    n = _sample_size(row, name)
     if value is None or not np.isfinite(value):
-        return "–"
+        return "–" + n
     low, high = row.get(f"{name}_ci_low", np.nan), row.get(f"{name}_ci_high", np.nan)
     if low is not None and high is not None and np.isfinite(low) and np.isfinite(high):
-        return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-    return f"{value:.3f}" if name != "dtw_onset_mae_frames" else f"{value:.2f}"
+        return f"{value:.3f} [{low:.3f}, {high:.3f}]{n}"
+    missing = row.get(f"{name}_ci_missing", "")
+    withheld = " [no CI]" if isinstance(missing, str) and missing else ""
+    return (f"{value:.3f}" if name != "dtw_onset_mae_frames" else f"{value:.2f}") + withheld + n
+
+
+def _cells(row: pd.Series) -> str:
+    """``4,812 (96)``: the cells embedded and their tracks (``–`` when not known)."""
+    cells, tracks = _count(row, "n_cells"), _count(row, "n_tracks")
+    if cells is None:
+        return "–"
+    return f"{cells:,} ({tracks:,})" if tracks is not None else f"{cells:,}"
 
 
 def _display_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
@@ -155,7 +203,8 @@ def best_in_dataset(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def formatted_results_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Display strings (value [CI low, CI high], ``–`` when missing) with readable headers."""
+    """Display strings (value [CI low, CI high] (n=...), ``–`` when missing; module docstring) with
+    readable headers."""
     display = _display_columns(table)
     distribution = (
         table["distribution"] if "distribution" in table.columns else pd.Series("", index=table.index)
@@ -165,6 +214,7 @@ def formatted_results_table(table: pd.DataFrame) -> pd.DataFrame:
             "Model": table["model"],
             "Dataset": table["dataset"],
             "Distribution": distribution.fillna(""),
+            "Cells (tracks)": [_cells(row) for _, row in table.iterrows()],
             **{header: [_format(row, name) for _, row in table.iterrows()] for name, header in display},
         }
     )
@@ -197,7 +247,7 @@ def results_table_html(table: pd.DataFrame) -> str:
 def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
     """The comparison table drawn as a figure, and its caption."""
     shown = formatted_results_table(table)
-    figure = Figure(figsize=(min(1.0 + 1.6 * shown.shape[1], 16.0), 0.3 * (len(shown) + 1)))
+    figure = Figure(figsize=(min(1.0 + 2.0 * shown.shape[1], 22.0), 0.3 * (len(shown) + 1)))
     ax = figure.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.axis("off")
     drawn = ax.table(
@@ -221,7 +271,12 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
         "with random pairs within a track (a stricter variant, with confidence intervals), "
         "F1 of linear classifiers of infection and division trained on sparse annotations and tested on "
         "held-out FOVs, and the error of the DTW-aligned event, infection onset or division (mean absolute "
-        "frames; simulated data only). Brackets: 95 % bootstrap confidence intervals over tracks. Bold: "
+        "frames; simulated data only). Brackets: 95 % bootstrap confidence intervals over tracks "
+        "([no CI]: withheld, as too many resamples lacked a positive or a negative cell; the reason is in "
+        "results_table.csv). Parentheses: the sample each value rests on, n=annotated cells scored and "
+        "k+ the positive ones among them for an F1, tracks for the track-pair smoothness, lineages for the "
+        "DTW error; Cells (tracks): the cells embedded and their tracks, over which the paper's "
+        "smoothness and dynamic range are computed. Bold: "
         "the dataset's best value in the column (not a claim that it differs from the others: compare the "
         "intervals)."
     )

@@ -107,7 +107,7 @@ class ArtifactKind(StrEnum):
         "AnnData of every cell's coordinates (obsm X_pca, X_umap, X_phate)",
     )
     ANNOTATIONS = ("annotations", 1, "draw_annotations", "sparse annotations")
-    CLASSIFICATION = ("classification", 2, "classify", "classifier metrics")
+    CLASSIFICATION = ("classification", 3, "classify", "classifier metrics")
     CLASSIFIERS = ("classifiers", 1, "classify", "fitted linear classifiers (JSON numbers)")
     PREDICTIONS = ("predictions", 2, "classify", "per-cell predictions")
     PSEUDOTIME = ("pseudotime", 1, "align_pseudotime", "DTW pseudo-time per query frame")
