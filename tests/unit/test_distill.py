@@ -29,7 +29,7 @@ from dynaclr.distill import (
     train_student,
     validation_target,
 )
-from dynaclr.distill.stage import student_channel_indices
+from dynaclr.distill.stage import _scores, student_channel_indices
 
 FOVS = np.array(["A/1/0", "A/1/0", "A/1/1", "B/1/0", "B/1/1", "B/1/2", "C/1/0"])
 
@@ -257,6 +257,46 @@ def test_the_caption_states_each_methods_f1_and_the_held_out_cells():
     unsure = metrics.assign(f1_minus_probe_ci_low=[0.4, np.nan, -0.05])
     assert "do not differ beyond the interval" in distillation_caption(unsure)
     assert "beats" not in distillation_caption(unsure)
+
+
+def test_a_ci_resting_on_too_few_defined_replicates_is_withheld_with_its_reason():
+    """One infected track of 20: most resamples draw no infected cell, F1 is undefined in them, and a
+    CI of the few that draw it would be biased: withheld, with the reason, and the caption says so."""
+    tracks = np.repeat(np.arange(20), 5)
+    truth = tracks == 0
+    rng = np.random.default_rng(0)
+    noisy = np.clip(truth * 0.8 + rng.uniform(0, 0.3, truth.size), 0, 1)
+    probabilities = dict.fromkeys(METHODS, noisy)
+    config = DistillationConfig(enabled=True, teacher_model="t", dataset="d", n_bootstrap=50)
+    scores = _scores(probabilities, truth, tracks, config)
+    for method in METHODS:
+        row = scores[method]
+        assert np.isfinite(row["f1"])
+        assert np.isnan(row["f1_ci_low"]) and np.isnan(row["f1_ci_high"])
+        assert "bootstrap replicates" in row["f1_ci_missing"]
+    assert scores["probe"]["f1_minus_probe_ci_missing"] == "the probe is the reference"
+    assert "replicates" in scores["student"]["f1_minus_probe_ci_missing"]
+    metrics = pd.DataFrame(
+        [
+            {
+                **scores[method],
+                "teacher_model": "t",
+                "dataset": "d",
+                "n_heldout_cells": truth.size,
+                "n_heldout_positive": int(truth.sum()),
+                "n_heldout_tracks": 20,
+                "heldout_fovs": "A/1/1",
+                "n_pseudo_labelled": 10,
+                "confidence": 0.95,
+            }
+            for method in METHODS
+        ]
+    )
+    caption = distillation_caption(metrics)
+    assert "nan" not in caption.lower()
+    assert "[no CI: undefined in" in caption
+    assert "do not differ beyond the interval" not in caption
+    assert "no interval to tell them apart" in caption
 
 
 def test_enabled_without_teacher_or_dataset_fails_naming_the_keys():

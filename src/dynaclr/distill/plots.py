@@ -62,6 +62,10 @@ def distillation_caption(metrics: pd.DataFrame) -> str:
 
     def f1(method: str) -> str:
         row = by_method.loc[method]
+        if not np.isfinite(row["f1"]):
+            return "undefined (no infected or no predicted-infected held-out cell)"
+        if not (np.isfinite(row["f1_ci_low"]) and np.isfinite(row["f1_ci_high"])):
+            return f"{row['f1']:.2f} [no CI: {_ci_missing(row, 'f1')}]"
         return f"{row['f1']:.2f} [{row['f1_ci_low']:.2f}, {row['f1_ci_high']:.2f}]"
 
     student, teacher, probe = (float(by_method.loc[m, "f1"]) for m in ("student", "teacher", "probe"))
@@ -78,10 +82,15 @@ def distillation_caption(metrics: pd.DataFrame) -> str:
         recovered += "."
     elif np.isfinite(high) and high < 0:
         recovered = f" The student is worse than the probe: F1 {interval}."
-    elif np.isfinite(gain):
+    elif np.isfinite(gain) and np.isfinite(low) and np.isfinite(high):
         recovered = (
             f" Student and probe do not differ beyond the interval (F1 {interval}): distillation adds "
             "nothing measurable here."
+        )
+    elif np.isfinite(gain):
+        recovered = (
+            f" The student's F1 minus the probe's is {gain:+.2f}, with no interval to tell them apart "
+            f"({_ci_missing(by_method.loc['student'], 'f1_minus_probe')})."
         )
     else:
         recovered = ""
@@ -95,6 +104,12 @@ def distillation_caption(metrics: pd.DataFrame) -> str:
         f"{f1('student')}, phase-only linear probe without distillation {f1('probe')} "
         f"(F1 [{level}% percentile-bootstrap CI over tracks]).{recovered}{_validation_sentence(first)}"
     )
+
+
+def _ci_missing(row: pd.Series, metric: str) -> str:
+    """Why ``metric`` has no CI in a ``distillation`` row (tables of schema 2 hold no reason)."""
+    reason = row.get(f"{metric}_ci_missing", "")
+    return str(reason) if isinstance(reason, str) and reason else "not computed"
 
 
 def plot_distillation(metrics: pd.DataFrame) -> tuple[Figure, str]:

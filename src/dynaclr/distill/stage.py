@@ -47,11 +47,12 @@ import pandas as pd
 from sklearn.base import clone
 
 from dynaclr.classify import (
+    BootstrapInterval,
     LinearClassifier,
     binary_metrics,
+    bootstrap_interval,
     bootstrap_replicates,
     load_classifiers,
-    percentile_interval,
     positive_label,
     predict_cells,
     read_predictions,
@@ -112,15 +113,19 @@ DISTILLATION_COLUMNS: tuple[str, ...] = (
     "f1",
     "f1_ci_low",
     "f1_ci_high",
+    "f1_ci_missing",
     "auroc",
     "auroc_ci_low",
     "auroc_ci_high",
+    "auroc_ci_missing",
     "balanced_accuracy",
     "balanced_accuracy_ci_low",
     "balanced_accuracy_ci_high",
+    "balanced_accuracy_ci_missing",
     "f1_minus_probe",
     "f1_minus_probe_ci_low",
     "f1_minus_probe_ci_high",
+    "f1_minus_probe_ci_missing",
     "n_heldout_cells",
     "n_heldout_positive",
     "n_heldout_tracks",
@@ -247,7 +252,9 @@ def _scores(
     probabilities: dict[str, np.ndarray], truth: np.ndarray, tracks: np.ndarray, config: DistillationConfig
 ) -> dict[str, dict[str, Any]]:
     """Per method: F1, AUROC, balanced accuracy with percentile-bootstrap CIs over tracks, and its F1
-    minus the probe's with a *paired* CI (every method is scored on the same resampled tracks)."""
+    minus the probe's with a *paired* CI (every method is scored on the same resampled tracks). A CI
+    resting on too few replicates that define the metric is withheld (NaN) with its reason in
+    ``{metric}_ci_missing`` (:func:`~dynaclr.classify.bootstrap_interval`)."""
     replicates = {
         method: bootstrap_replicates(truth, probabilities[method], tracks, config.n_bootstrap, config.seed)
         for method in METHODS
@@ -257,14 +264,24 @@ def _scores(
     for method in METHODS:
         row: dict[str, Any] = {"method": method, "description": method_descriptions(config)[method]}
         for name, value in point[method].items():
-            low, high = percentile_interval(replicates[method][name], config.confidence)
-            row.update({name: value, f"{name}_ci_low": low, f"{name}_ci_high": high})
-        gain = replicates[method]["f1"] - replicates["probe"]["f1"]
-        low, high = percentile_interval(gain, config.confidence) if method != "probe" else (np.nan, np.nan)
+            interval = bootstrap_interval(replicates[method][name], config.confidence)
+            row.update(
+                {
+                    name: value,
+                    f"{name}_ci_low": interval.low,
+                    f"{name}_ci_high": interval.high,
+                    f"{name}_ci_missing": interval.missing,
+                }
+            )
+        if method == "probe":
+            gain = BootstrapInterval(np.nan, np.nan, 0, "the probe is the reference")
+        else:
+            gain = bootstrap_interval(replicates[method]["f1"] - replicates["probe"]["f1"], config.confidence)
         row.update(
             f1_minus_probe=point[method]["f1"] - point["probe"]["f1"] if method != "probe" else np.nan,
-            f1_minus_probe_ci_low=low,
-            f1_minus_probe_ci_high=high,
+            f1_minus_probe_ci_low=gain.low,
+            f1_minus_probe_ci_high=gain.high,
+            f1_minus_probe_ci_missing=gain.missing,
         )
         scores[method] = row
     return scores
