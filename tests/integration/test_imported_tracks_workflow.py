@@ -65,6 +65,46 @@ def test_imported_tracks_feed_patch_extraction(tiny_plate: dict[str, Path], tmp_
     assert set(annotations[["fov_name", "track_id", "t"]].itertuples(index=False, name=None)) <= cells
 
 
+def test_divisions_on_imported_tracks_are_scored_against_their_lineage(
+    tiny_plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """DTW on the division event of a plate without ground truth but with imported tracks: the
+    alignment job reads the tracks, whose lineage states the true divisions it is scored against."""
+    truth = pd.read_parquet(tiny_plate["tracks"])
+    truth[["fov_name", "track_id", "t", "y", "x", "parent_track_id"]].to_csv(
+        tmp_path / "mine.csv", index=False
+    )
+    config = {
+        "datasets": {
+            "mine": {
+                "plate": str(tiny_plate["plate"]),
+                "phase": None,
+                "tracks": {"format": "table", "path": str(tmp_path / "mine.csv")},
+                "patches": [
+                    {
+                        "name": "sensor",
+                        "channels": [
+                            {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"}
+                        ],
+                        "z_window_slices": 1,
+                        "patch_size_yx_px": 32,
+                    }
+                ],
+            }
+        },
+        "contrastive_models": {
+            "mine_model": {"train_datasets": ["mine"], "training": {"patch_spec": "sensor", "tau_frames": 1}}
+        },
+        "analysis": {"pseudotime": {"event": "division"}},
+    }
+    write_config(tmp_path, config)
+    target = "results/evaluation/dtw_accuracy/mine_model/mine.csv"
+    plan = snakemake(tmp_path, "--dry-run", target).stdout
+    (job,) = [block for block in plan.split("\nrule ")[1:] if block.startswith("align_pseudotime:")]
+    (inputs,) = [line for line in job.splitlines() if line.strip().startswith("input:")]
+    assert "results/mine/tracks.parquet" in inputs, job
+
+
 def test_an_annotation_table_is_imported_and_one_in_wrong_units_is_refused(
     tiny_plate: dict[str, Path], tmp_path: Path
 ) -> None:

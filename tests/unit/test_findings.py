@@ -289,3 +289,15 @@ def test_without_confidence_intervals_no_difference_is_claimed_and_none_is_said_
     assert verdict in f1.statement
     assert "classical, engineered (no confidence interval to compare)" in f1.statement
     assert "intervals overlap" not in f1.statement and "intervals apart" not in f1.statement
+
+
+def test_dtw_findings_name_where_the_true_onsets_come_from():
+    """Divisions scored against an imported lineage (no ground truth) are said to be, not passed off
+    as ground truth; as read back from the CSV, an unscored row's empty source is NaN."""
+    table = _accuracy({"a": [1.0, 2.0, 1.5], "b": [3.0, 4.0, np.nan]})
+    scored = table["abs_onset_error_frames"].notna()
+    table["onset_source"] = np.where(scored, "imported lineage", None)
+    (found,) = dtw_findings(table)
+    assert "(true onsets from the imported lineage)" in found.statement
+    (truth,) = dtw_findings(table.assign(onset_source=np.where(scored, "ground truth", None)))
+    assert "(true onsets from the ground truth)" in truth.statement

@@ -75,3 +75,46 @@ def test_the_distillation_overlay_is_the_demo_with_a_phase_cue_in_its_own_folder
     assert set(overlay.contrastive_models) - set(demo.contrastive_models) == {"time_aware_phase"}
     assert all(overlay.contrastive_models[m] == entry for m, entry in demo.contrastive_models.items())
     assert overlay.analysis.distillation.student_model == "time_aware_phase"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("names", "results", "rule"),
+    [
+        (["paper_infection"], "results_paper_infection", "train_contrastive"),
+        (["config", "distillation"], "results_distillation", "distill"),
+        (["config", "organelle"], "results", "train_contrastive"),
+    ],
+)
+def test_every_shipped_config_plans_from_scratch(tmp_path, names: list[str], results: str, rule: str):
+    """Each shipped config, with the --configfile(s) the README gives it, plans without error (the
+    paper's division grid is planned above), every output under its own results folder."""
+    from test_stage_contract import planned_jobs
+
+    # the demo config names the VisCy fixture by a path relative to the working directory
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "data").symlink_to(REPO_ROOT / "tests" / "data")
+    jobs = planned_jobs([REPO_ROOT / "config" / f"{name}.yaml" for name in names], tmp_path)
+    assert rule in {job.rule.name for job in jobs}
+    assert all(str(path).startswith(f"{results}/") for job in jobs for path in job.output)
+
+
+def test_the_distillation_caption_names_the_students_start():
+    """The report's caption of the distillation figure says where the student starts: the phase-only
+    contrastive model of config/distillation.yaml, not random weights; the demo's random ones."""
+    from types import SimpleNamespace
+
+    import jinja2
+
+    template = jinja2.Template((REPO_ROOT / "workflow" / "report" / "distillation.rst").read_text())
+
+    def caption(*names: str) -> str:
+        config = WorkflowConfig.model_validate(_merged(*names)).analysis.distillation.job_params()
+        wildcards = SimpleNamespace(model="teacher", dataset="demo")
+        return template.render(
+            snakemake=SimpleNamespace(params=SimpleNamespace(config=config), wildcards=wildcards)
+        )
+
+    overlay = caption("config", "distillation")
+    assert "phase-only contrastive model **time_aware_phase**" in overlay and "random initial" not in overlay
+    assert "seeded random initial weights" in caption("config")

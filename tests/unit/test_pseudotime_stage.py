@@ -11,6 +11,8 @@ from dynaclr.embeddings import build_anndata, write_embeddings
 from dynaclr.io import ArtifactKind, make_provenance, read_table, write_table
 from dynaclr.pseudotime.stage import (
     DTW_ACCURACY_COLUMNS,
+    ONSET_FROM_GROUND_TRUTH,
+    ONSET_FROM_LINEAGE,
     AlignPseudotimeInputs,
     AlignPseudotimeOutputs,
     align_embeddings,
@@ -339,11 +341,20 @@ def test_division_state_and_true_first_division_read_the_lineage():
     }
 
 
-def test_division_event_aligns_lineages_on_their_division(tmp_path):
+@pytest.mark.parametrize(
+    ("input_key", "kind", "source"),
+    [
+        ("tracks", ArtifactKind.GROUND_TRUTH_TRACKS, ONSET_FROM_GROUND_TRUTH),
+        # no ground truth, but imported tracks whose parent links state the divisions
+        ("lineage", ArtifactKind.TRACKS, ONSET_FROM_LINEAGE),
+    ],
+)
+def test_division_event_aligns_lineages_on_their_division(tmp_path, input_key, kind, source):
+    """Each daughter's series is scored against its first frame, whether the simulator's ground truth
+    or an imported lineage states it, and the table says which."""
     features, obs = _dividing_lineages()
-    truth = obs.assign(lineage_id=obs["track_id"])
-    tracks = tmp_path / "truth.parquet"
-    write_table(truth, tracks, make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
+    tracks = tmp_path / "tracks.parquet"
+    write_table(obs.assign(lineage_id=obs["track_id"]), tracks, make_provenance(kind, {}))
     embeddings = tmp_path / "toy.zarr"
     identity = {"model": "planted", "dataset": "toy"}
     write_embeddings(
@@ -354,7 +365,7 @@ def test_division_event_aligns_lineages_on_their_division(tmp_path):
     config = PseudotimeConfig(event="division", min_query_frames=6)
     _, accuracy = pseudotime_stage(
         config,
-        AlignPseudotimeInputs(embeddings=embeddings, tracks=tracks),
+        AlignPseudotimeInputs(embeddings=embeddings, **{input_key: tracks}),
         AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv"),
         **identity,
     )
@@ -365,7 +376,12 @@ def test_division_event_aligns_lineages_on_their_division(tmp_path):
         observed["true_onset_t"].to_numpy() == first_daughter_frame.loc[observed["query_id"]].to_numpy()
     ).all()
     assert observed["abs_onset_error_frames"].mean() < 1.0
-    # without ground truth the alignment runs all the same (state from the lineage), errors are NaN
+    written = pd.read_csv(tmp_path / "a.csv")
+    assert list(written.columns) == list(DTW_ACCURACY_COLUMNS)
+    assert set(written.loc[written["has_observed_onset"], "onset_source"]) == {source}
+    _, prov = read_table(tmp_path / "p.parquet", ArtifactKind.PSEUDOTIME)
+    assert str(tracks) in {entry.path for entry in prov.inputs}
+    # with neither the alignment runs all the same (state from the lineage), errors are NaN, no source
     _, blind = pseudotime_stage(
         config,
         AlignPseudotimeInputs(embeddings=embeddings),
@@ -373,6 +389,7 @@ def test_division_event_aligns_lineages_on_their_division(tmp_path):
         **identity,
     )
     assert blind["onset_error_frames"].isna().all() and blind["aligned_onset_t"].notna().any()
+    assert (blind["onset_source"] == "").all()
 
 
 def test_a_lineage_dividing_twice_is_scored_on_its_nearest_division():

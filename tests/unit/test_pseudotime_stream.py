@@ -20,6 +20,7 @@ from dynaclr.embeddings import (
 )
 from dynaclr.io import ArtifactKind, make_provenance, read_table, write_csv, write_table
 from dynaclr.pseudotime.stage import (
+    ONSET_FROM_GROUND_TRUTH,
     Alignment,
     AlignPseudotimeInputs,
     AlignPseudotimeOutputs,
@@ -171,6 +172,9 @@ def test_stage_streams_and_writes_what_memory_did(planted, tmp_path, small_block
     for table in (in_memory.pseudotime, in_memory.accuracy):
         table.insert(0, "dataset", identity["dataset"])
         table.insert(0, "model", identity["model"])
+    # the stage names where each scored lineage's true onset comes from (here the ground truth)
+    scored = in_memory.accuracy["has_observed_onset"].astype(bool)
+    in_memory.accuracy["onset_source"] = np.where(scored, ONSET_FROM_GROUND_TRUTH, "")
     outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "pt.parquet", accuracy=tmp_path / "acc.csv")
     pseudotime_stage(
         config,

@@ -24,8 +24,9 @@ SCRIPTS = REPO_ROOT / "workflow" / "scripts"
 INTERPRETATION_RULES = {"cell_features", "interpret_embeddings"}
 
 
-def planned_jobs(configfile: Path, workdir: Path) -> list[Any]:
-    """Every job Snakemake would run for ``configfile`` from scratch (dry run in ``workdir``)."""
+def planned_jobs(configfile: Path | list[Path], workdir: Path) -> list[Any]:
+    """Every job Snakemake would run for ``configfile`` (or several, merged in order as
+    ``--configfile a b`` merges them) from scratch (dry run in ``workdir``)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -41,7 +42,9 @@ def planned_jobs(configfile: Path, workdir: Path) -> list[Any]:
     with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
         workflow_api = api.workflow(
             resource_settings=ResourceSettings(cores=1),
-            config_settings=ConfigSettings(configfiles=[configfile]),
+            config_settings=ConfigSettings(
+                configfiles=configfile if isinstance(configfile, list) else [configfile]
+            ),
             storage_settings=StorageSettings(),
             workflow_settings=WorkflowSettings(),
             deployment_settings=DeploymentSettings(),

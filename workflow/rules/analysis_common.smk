@@ -573,9 +573,13 @@ def annotation_table_input(wildcards):
 
 def pseudotime_input(wildcards):
     """What gives the infection state: ground truth (simulated), else the infection classifier's
-    predictions, except on the dataset whose track is the explicit reference (which needs none)."""
+    predictions, except on the dataset whose track is the explicit reference (which needs none).
+    With event division, a dataset of imported tracks without ground truth is scored against the
+    divisions its lineage states (its tracks.parquet)."""
     if wildcards.dataset in SIMULATED:
         return ground_truth_input(wildcards)
+    if CONFIG.analysis.pseudotime.event == "division" and wildcards.dataset in TRACKS_IMPORTED:
+        return {"lineage": f"{RESULTS}/{wildcards.dataset}/tracks.parquet"}
     if CONFIG.analysis.pseudotime.event == "infection" and wildcards.dataset != explicit_reference_dataset():
         return {"predictions": prediction_file(wildcards.model, wildcards.dataset)}
     return {}

@@ -319,6 +319,16 @@ def _unscored(group: pd.DataFrame, column: str, positive: str) -> str:
     return "; ".join(reasons)
 
 
+def _onset_source(scored: pd.DataFrame) -> str:
+    """`` (true onsets from ...)`` naming where the scored lineages' true onsets come from
+    (``onset_source`` of dtw_accuracy.csv: the simulator's ground truth or, for divisions on imported
+    tracks, their lineage), or nothing when the table does not say."""
+    if "onset_source" not in scored.columns:
+        return ""
+    sources = sorted(str(s) for s in scored["onset_source"].dropna().unique() if str(s))
+    return f" (true onsets from the {' and '.join(sources)})" if sources else ""
+
+
 def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 2000) -> list[Finding]:
     """Per dataset, each model's mean absolute DTW onset error (frames) over lineages with an
     observed onset (reference excluded), with a percentile bootstrap CI over lineages. A dataset
@@ -338,7 +348,8 @@ def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 20
                 str(dataset),
                 f"DTW pseudo-time aligned {n_lineages} lineages to a reference "
                 f"({', '.join(sorted(group['model'].astype(str).unique()))}), not scored: no lineage has a "
-                "true event observed inside its frames (a dataset without ground truth, or none of whose "
+                "true event observed inside its frames (a dataset without ground truth, nor for divisions "
+                "imported tracks whose lineage states them, or none of whose "
                 "lineages passes through the event), so no alignment error is claimed; the per-lineage "
                 "aligned onsets are in dtw_accuracy.csv.",
             )
@@ -362,7 +373,8 @@ def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 20
                     "pseudo-time",
                     str(dataset),
                     f"DTW alignment to a reference lineage, |aligned − true onset| in frames ({described}) "
-                    "from a single lineage with an observed onset per model: too few lineages for an "
+                    f"from a single lineage with an observed onset{_onset_source(group)} per model: too "
+                    "few lineages for an "
                     "interval, so no model is said to align better.",
                 )
             )
@@ -374,7 +386,8 @@ def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 20
                 "pseudo-time",
                 str(dataset),
                 f"DTW alignment to a reference lineage, mean |aligned − true onset| in frames over {n} "
-                "lineages (0 is perfect): " + _ranked(entries, lower_is_better=True, activity="aligning"),
+                f"lineages{_onset_source(group)} (0 is perfect): "
+                + _ranked(entries, lower_is_better=True, activity="aligning"),
             )
         )
     return rows

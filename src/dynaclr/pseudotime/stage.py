@@ -4,7 +4,9 @@ section 4.5).
 With ``event: division`` the "onset" below is a division: the per-frame state is 1 in daughter
 tracks (read from the tracks' lineage, no classifier needed), so the automatic reference is cut
 around a lineage's first division; as a lineage may divide more than once in a movie, a query's
-aligned division is scored against the nearest true division observed inside it.
+aligned division is scored against the nearest true division observed inside it: the simulator's
+(ground truth), else, on imported tracks (``inputs.lineage``), the divisions their parent links
+state (:func:`true_division_frames`: a daughter's first frame, the frame after a mother's last).
 
 Steps of :func:`pseudotime_stage` for one (model, dataset):
 
@@ -73,9 +75,7 @@ from dynaclr.pseudotime.dtw import align_tracks
 
 logger = logging.getLogger(__name__)
 
-DTW_ACCURACY_COLUMNS: tuple[str, ...] = (
-    "model",
-    "dataset",
+ALIGNMENT_COLUMNS: tuple[str, ...] = (
     "fov_name",
     "query_id",
     "is_reference_series",
@@ -93,6 +93,15 @@ DTW_ACCURACY_COLUMNS: tuple[str, ...] = (
     "skew",
     "reference",
 )
+"""Per aligned query: what :func:`align_store` gives (:data:`DTW_ACCURACY_COLUMNS` without ``model,
+dataset, onset_source``)."""
+
+DTW_ACCURACY_COLUMNS: tuple[str, ...] = ("model", "dataset", *ALIGNMENT_COLUMNS, "onset_source")
+"""``onset_source`` says what ``true_onset_t`` comes from: :data:`ONSET_FROM_GROUND_TRUTH`,
+:data:`ONSET_FROM_LINEAGE` (``event: division`` on imported tracks) or empty (not scored)."""
+
+ONSET_FROM_GROUND_TRUTH = "ground truth"
+ONSET_FROM_LINEAGE = "imported lineage"
 
 
 @dataclass(frozen=True)
@@ -410,7 +419,7 @@ class Alignment(NamedTuple):
         pseudotime: the per-frame table (``align_tracks`` columns with keys ``fov_name, query_id``,
             plus ``track_id``, ``is_reference_series`` and ``reference``, the rank of the reference
             the series was aligned to).
-        accuracy: the per-query table (:data:`DTW_ACCURACY_COLUMNS` without ``model, dataset``).
+        accuracy: the per-query table (:data:`ALIGNMENT_COLUMNS`).
         references: the references, best-ranked first.
         n_too_short: lineage series long enough for ``min_query_frames`` but left out because
             ``method: sliding`` cannot align a series shorter than the reference (0 for subsequence).
@@ -651,9 +660,7 @@ def align_rows(
     chosen = pseudotime.drop_duplicates(["fov_name", "query_id"])[["fov_name", "query_id", "reference"]]
     accuracy = accuracy.merge(chosen, on=["fov_name", "query_id"], how="left", validate="one_to_one")
     per_reference = _reference_summary(references, alone, chosen)
-    return Alignment(
-        pseudotime, accuracy[list(DTW_ACCURACY_COLUMNS[2:])], references, too_short, per_reference
-    )
+    return Alignment(pseudotime, accuracy[list(ALIGNMENT_COLUMNS)], references, too_short, per_reference)
 
 
 def _nearest_reference(tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -712,11 +719,14 @@ def _reference_summary(
 class AlignPseudotimeInputs(StageFiles):
     """Rule ``align_pseudotime``: one embeddings store, and what says which cells are infected:
     the ground truth (simulated data), the infection classifier's predictions, or neither (the
-    config names the reference)."""
+    config names the reference). ``lineage``: with ``event: division``, the dataset's own imported
+    tracks (``results/{dataset}/tracks.parquet``), whose parent links state the true divisions
+    where there is no ground truth."""
 
     embeddings: Path
     tracks: Path | None = None
     predictions: Path | None = None
+    lineage: Path | None = None
 
 
 class AlignPseudotimeOutputs(StageFiles):
@@ -856,6 +866,7 @@ def pseudotime_stage(
     infection_state: np.ndarray | None = None
     true_onset: np.ndarray | None = None
     division_events: list[tuple[int, ...]] | None = None
+    onset_source = ONSET_FROM_GROUND_TRUTH if inputs.tracks is not None else ""
     if config.event == "division":
         infection_state = division_state(obs)
         if inputs.tracks is not None:
@@ -873,6 +884,16 @@ def pseudotime_stage(
                 divisions.get((str(fov), int(track)), ()) if np.isfinite(track) else ()
                 for fov, track in zip(matched["fov_name"], matched["truth_track"], strict=True)
             ]
+        elif inputs.lineage is not None:
+            # the embeddings' cells are the imported tracks' own: their (fov_name, track_id) are the keys
+            lineage, lineage_prov = read_table(inputs.lineage, "tracks")
+            recorded.append((inputs.lineage, lineage_prov))
+            divisions = true_division_frames(lineage)
+            division_events = [
+                divisions.get((str(fov), int(track)), ())
+                for fov, track in zip(obs["fov_name"], obs["track_id"], strict=True)
+            ]
+            onset_source = ONSET_FROM_LINEAGE
     elif inputs.tracks is not None:
         truth, truth_prov = read_table(inputs.tracks, "ground_truth_tracks")
         recorded.append((inputs.tracks, truth_prov))
@@ -883,7 +904,9 @@ def pseudotime_stage(
         infection_state = _predicted_infection(obs, predictions)
     if true_onset is None and division_events is None:
         logger.info(
-            "no ground truth: %s gets each lineage's aligned onset, but true onsets and onset errors are NaN",
+            "no ground truth%s: %s gets each lineage's aligned onset, but true onsets and onset errors "
+            "are NaN",
+            " and no imported lineage" if config.event == "division" else "",
             outputs.accuracy,
         )
     alignment = align_store(
@@ -894,6 +917,7 @@ def pseudotime_stage(
     pseudotime.insert(0, "model", model)
     accuracy.insert(0, "dataset", dataset)
     accuracy.insert(0, "model", model)
+    accuracy["onset_source"] = np.where(accuracy["has_observed_onset"].astype(bool), onset_source, "")
     provenance_config = {
         **config.model_dump(mode="json"),
         "model": model,
