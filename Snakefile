@@ -33,5 +33,7 @@ include: "workflow/rules/exports.smk"
 
 rule all:
     input:
-        all_outputs() + analysis_outputs() + export_outputs() + [FINDINGS_RST],
+        # a function: evaluated when the DAG is built from rule all, not when a job parses this file
+        # (each SLURM job does), so no job lists every plate's FOVs
+        lambda w: all_outputs() + analysis_outputs() + export_outputs() + [FINDINGS_RST],
     default_target: True

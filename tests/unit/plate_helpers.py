@@ -148,3 +148,19 @@ def assert_image_layers_bracket_their_data(position_path: Path) -> list[tuple[np
         assert p95 <= high <= finite.max(), (name, high, p95)
         assert high > low, name
     return layers
+
+
+def record_position_reads(monkeypatch: Any) -> list[Path]:
+    """The positions whose metadata dynaclr reads from now on (``monkeypatch``: pytest's fixture), in
+    the order read: the list grows as they are read."""
+    import dynaclr.io.plate as plate_io
+
+    read: list[Path] = []
+    read_position = plate_io._position_ome
+
+    def recording(position: Path) -> dict[str, Any] | None:
+        read.append(position)
+        return read_position(position)
+
+    monkeypatch.setattr(plate_io, "_position_ome", recording)
+    return read

@@ -17,7 +17,13 @@ import pytest
 import yaml
 from conftest import REPO_ROOT
 from iohub.ngff import open_ome_zarr
-from plate_helpers import edit_position_metadata, ome_attributes, rename_position, write_plate
+from plate_helpers import (
+    edit_position_metadata,
+    ome_attributes,
+    record_position_reads,
+    rename_position,
+    write_plate,
+)
 from snakemake_interface_common.exceptions import WorkflowError
 from test_stage_contract import planned_jobs
 
@@ -675,11 +681,9 @@ def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(
         assert f"results/evaluation/predictions/{model}/theirs.parquet" in aligned[model, "theirs"]
 
 
-def test_the_acquisition_supplies_what_a_plate_without_scale_does_not_state(tmp_path: Path) -> None:
-    """A movie whose plate has no scale transform: the dry run refuses it naming
-    ``acquisition.time_interval_minutes``; with the acquisition's values it is planned, and the jobs that
-    count in them get the config's values, not iohub's 1 s and 1 µm: the patches (their time_minutes),
-    the phase plate (its time interval) and the phase stage (pixel size, z step), the QC figures."""
+def unscaled_phase_config(tmp_path: Path) -> dict[str, Any]:
+    """A dataset on a plate (written in ``tmp_path``) whose positions have no scale transform, with
+    phase reconstructed and patches of the raw Sensor and the phase; no ``acquisition`` values."""
     plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
     for fov in FOVS:
         with ome_attributes(plate / fov) as ome:
@@ -689,6 +693,15 @@ def test_the_acquisition_supplies_what_a_plate_without_scale_does_not_state(tmp_
     config["datasets"]["mine"]["patches"][0]["channels"].append(
         {"source": "phase", "channel": "Phase3D", "normalization": "zscore"}
     )
+    return config
+
+
+def test_the_acquisition_supplies_what_a_plate_without_scale_does_not_state(tmp_path: Path) -> None:
+    """A movie whose plate has no scale transform: the dry run refuses it naming
+    ``acquisition.time_interval_minutes``; with the acquisition's values it is planned, and the jobs that
+    count in them get the config's values, not iohub's 1 s and 1 µm: the patches (their time_minutes),
+    the phase plate (its time interval) and the phase stage (pixel size, z step), the QC figures."""
+    config = unscaled_phase_config(tmp_path)
     message = refused(config, tmp_path / "without")
     assert "set datasets.mine.acquisition.time_interval_minutes" in message
     assert "set phase.yx_pixel_size_um or datasets.mine.acquisition.pixel_size_um" in message
@@ -817,3 +830,34 @@ def test_lineage_division_labels_need_interphase_frames(plate: Path) -> None:
     assert problem.endswith("found 6; lower it")
     config["datasets"]["mine"]["annotations"]["interphase_margin_frames"] = 5
     assert _plate_problems(config, plate) == []
+
+
+#: Per-FOV jobs whose params hold what the plate's sampling gives (the supplied values, the interval).
+PER_FOV_TARGETS = [
+    "extract_patches:dataset=mine,spec=sensor,row=B,col=2,fov=Pos0",
+    "reconstruct_phase:dataset=mine,row=B,col=2,fov=Pos0",
+    "image_qc_figure:dataset=mine,row=B,col=2,fov=Pos0",
+]
+
+
+def test_a_cluster_job_reads_one_position_of_the_plate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every cluster job parses the Snakefile again: a per-FOV job of a plate whose ``acquisition``
+    supplies its sampling reads one position's metadata (not every position's, about 2 s at 10,000
+    FOVs) and plans the params the dry run planned (the supplied values, the time interval)."""
+    config = unscaled_phase_config(tmp_path)
+    supplied = {"time_interval_minutes": 7, "pixel_size_um": 0.5, "z_step_um": 2}
+    config["datasets"]["mine"]["acquisition"] = supplied
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    planned = {(job.rule.name, str(job.wildcards)): job for job in planned_jobs(configfile, tmp_path)}
+    read_positions = record_position_reads(monkeypatch)
+    for target in PER_FOV_TARGETS:
+        read_positions.clear()
+        rule = target.split(":")[0]
+        jobs = [job for job in planned_jobs(configfile, tmp_path, target) if job.rule.name == rule]
+        assert len(jobs) == 1, target
+        assert len(set(read_positions)) <= 1, f"{target} read positions {sorted(set(read_positions))}"
+        assert dict(jobs[0].params) == dict(planned[rule, str(jobs[0].wildcards)].params), target

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import zarr
 from iohub.ngff import open_ome_zarr
-from plate_helpers import edit_position_metadata, ome_attributes, rename_position, write_plate
+from plate_helpers import (
+    edit_position_metadata,
+    ome_attributes,
+    record_position_reads,
+    rename_position,
+    write_plate,
+)
 
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.plate_checks import simulated_layout
@@ -17,7 +24,14 @@ from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import TrackingConfig
 from dynaclr.config.virtual_stain import VirtualStainConfig
 from dynaclr.io import ArtifactError
-from dynaclr.io.plate import EXPECTED_AXES, check_plate_axes, position_geometry, read_plate_layout
+from dynaclr.io.plate import (
+    EXPECTED_AXES,
+    PlateGeometry,
+    check_plate_axes,
+    position_geometry,
+    read_plate_layout,
+    read_plate_sampling,
+)
 
 SHAPE = (6, 2, 3, 64, 48)
 
@@ -525,6 +539,82 @@ def test_the_phase_plate_carries_the_interval_of_a_plate_without_scale(tmp_path:
     assert read_plate_layout(tmp_path / "ph2.zarr").geometry.time_interval_s == pytest.approx(300.0)
 
 
+@pytest.mark.parametrize("interval_attribute", [None, 5.0])
+def test_one_position_gives_the_sampling_the_whole_plate_gives(
+    tmp_path: Path, interval_attribute: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a job needs of the sampling (read_plate_sampling) is what the dry run's read of every
+    position gives, supplied values included, from one position's metadata."""
+    fovs = ["A/1/0", "A/1/1", "B/1/0"]
+    plates = {"scaled": write_plate(tmp_path / "s.zarr", fovs, ["Nuclei"], (6, 1, 3, 64, 48))}
+    plates["unscaled"] = _unscaled_plate(tmp_path, fovs)
+    for plate in plates.values():
+        if interval_attribute is not None:
+            with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:
+                writer.zattrs["time_interval_minutes"] = interval_attribute
+    read_positions = record_position_reads(monkeypatch)
+    for supplied in ({}, {"time_interval_minutes": 7.0, "pixel_size_um": 0.5, "z_step_um": None}):
+        for plate in plates.values():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the unscaled plate's warning: another test's
+                layout = read_plate_layout(plate, supplied)
+            read_positions.clear()
+            sampling = read_plate_sampling(plate, supplied)
+            assert len(read_positions) == 1
+            assert sampling.geometry == layout.geometry
+            assert sampling.time_interval_minutes == layout.time_interval_minutes
+            assert sampling.supplied_values() == layout.supplied_values()
+            assert (sampling.pixel_size_stated, sampling.z_step_stated, sampling.time_interval_stated) == (
+                layout.pixel_size_stated,
+                layout.z_step_stated,
+                layout.time_interval_stated,
+            )
+
+
+def test_the_label_and_prediction_plates_carry_the_supplied_sampling(tmp_path: Path) -> None:
+    """The tracks plate and the virtual-staining plate made from a raw plate without scale carry the
+    sampling the config supplies (recorded in their ``supplied_sampling`` attribute), as the phase plate
+    does, not iohub's 1 s and 1 µm: in napari the labels lie on the raw and phase images."""
+    from dynaclr.tracking.fov import TracksPlateInputs, TracksPlateOutputs, create_tracks_plate
+    from dynaclr.virtual_stain.plates import (
+        VirtualStainPlateInputs,
+        VirtualStainPlateOutputs,
+        create_virtual_stain_plate,
+    )
+
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0"], ["Phase3D", "Nuclei"], (6, 2, 3, 64, 48))
+    with ome_attributes(plate / "A/1/0") as ome:
+        _set_transforms([])(ome)
+    supplied = {"time_interval_minutes": 7.0, "pixel_size_um": 0.5, "z_step_um": 2.0}
+    create_tracks_plate(
+        TrackingConfig(),
+        TracksPlateInputs(plate=plate),
+        TracksPlateOutputs(tracks_plate=tmp_path / "tr.zarr"),
+        channel="Nuclei",
+        supplied=supplied,
+    )
+    create_virtual_stain_plate(
+        VirtualStainConfig(),
+        VirtualStainPlateInputs(phase_plate=plate),
+        VirtualStainPlateOutputs(virtual_stain_plate=tmp_path / "vs.zarr"),
+        supplied,
+    )
+    for name in ("tr.zarr", "vs.zarr"):
+        layout = read_plate_layout(tmp_path / name)
+        assert layout.unscaled_position is None, name
+        assert layout.geometry.time_interval_s == pytest.approx(420.0), name
+        assert layout.time_interval_minutes == pytest.approx(7.0), name
+        assert (layout.geometry.pixel_size_um, layout.geometry.z_step_um) == (0.5, 2.0), name
+        with open_ome_zarr(tmp_path / name, layout="hcs", mode="r") as opened:
+            assert opened.zattrs["supplied_sampling"] == supplied, name
+        if name == "tr.zarr":  # the label image's own scale too
+            with ome_attributes(tmp_path / name / "A/1/0" / "labels") as ome:
+                labels = ome["labels"]
+            with ome_attributes(tmp_path / name / "A/1/0" / "labels" / labels[0]) as ome:
+                scale = ome["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"]
+            assert scale[0] == pytest.approx(420.0) and scale[-1] == 0.5
+
+
 def test_the_geometry_is_that_of_array_0_however_the_datasets_are_listed(tmp_path: Path) -> None:
     """The sampling is read once, from the JSON metadata the positions are compared on: that of array
     ``0`` (the array every stage reads), not of whichever dataset the multiscales list first (iohub's
@@ -532,14 +622,46 @@ def test_the_geometry_is_that_of_array_0_however_the_datasets_are_listed(tmp_pat
     fovs = ["A/1/0", "B/1/0"]
     plate = write_plate(tmp_path / "p.zarr", fovs, ["Nuclei"], (6, 1, 3, 64, 48))
     expected = read_plate_layout(plate).geometry
-    for fov in fovs:  # a downsampled level listed before the full-resolution one
-        zarr.open_group(plate / fov, mode="r+").create_array("1", shape=(6, 1, 3, 32, 24), dtype="uint16")
+    _list_a_downsampled_level_first(plate, fovs, (1, 1, 1, 2, 2))
+    assert read_plate_layout(plate).geometry == expected
+
+
+def test_every_per_fov_reader_takes_the_sampling_of_array_0(tmp_path: Path) -> None:
+    """A position listing a downsampled level (2x in t, z, y, x) before array ``0``: iohub's
+    ``position.scale`` is that level's; the per-FOV readers (the phase job's pixel-size check, the
+    patches' frame interval, read_plate_geometry) take array 0's, as read_plate_layout does."""
+    from contextlib import ExitStack
+
+    from dynaclr.io.plate import read_plate_geometry
+    from dynaclr.patches.extract import _open_source
+
+    fovs = ["A/1/0", "B/1/0"]
+    plate = write_plate(tmp_path / "p.zarr", fovs, ["Nuclei"], (6, 1, 4, 64, 48))
+    _list_a_downsampled_level_first(plate, fovs, (2, 1, 2, 2, 2))
+    expected = read_plate_layout(plate)
+    assert expected.geometry == PlateGeometry(time_interval_s=600.0, z_step_um=2.0, pixel_size_um=0.65)
+    with open_ome_zarr(plate, layout="hcs", mode="r") as reader:
+        position = reader["B/1/0"]
+        assert position.scale[0] == 1200.0  # iohub's first-listed level: what the readers must not take
+        assert position_geometry(position) == expected.geometry
+    assert read_plate_geometry(plate) == expected.geometry
+    with ExitStack() as stack:
+        source = _open_source(plate, "raw", "B/1/0", stack)
+        assert source.time_interval_minutes == pytest.approx(expected.time_interval_minutes)
+
+
+def _list_a_downsampled_level_first(plate: Path, fovs: list[str], factors: tuple[int, ...]) -> None:
+    """Give each position an array ``1`` downsampled by ``factors`` (TCZYX), listed in the multiscales
+    before the full-resolution ``0``."""
+    for fov in fovs:
+        shape = zarr.open_array(plate / fov / "0", mode="r").shape
+        level_shape = tuple(-(-n // f) for n, f in zip(shape, factors, strict=True))
+        zarr.open_group(plate / fov, mode="r+").create_array("1", shape=level_shape, dtype="uint16")
         with ome_attributes(plate / fov) as ome:
             datasets = ome["multiscales"][0]["datasets"]
-            halved = [s * f for s, f in zip(_scale(datasets[0]), [1, 1, 1, 2, 2], strict=True)]
-            level = {"path": "1", "coordinateTransformations": [{"type": "scale", "scale": halved}]}
+            scale = [s * f for s, f in zip(_scale(datasets[0]), factors, strict=True)]
+            level = {"path": "1", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
             ome["multiscales"][0]["datasets"] = [level, *datasets]
-    assert read_plate_layout(plate).geometry == expected
 
 
 def _scale(dataset: dict) -> list[float]:

@@ -24,21 +24,27 @@ SCRIPTS = REPO_ROOT / "workflow" / "scripts"
 INTERPRETATION_RULES = {"cell_features", "interpret_embeddings"}
 
 
-def planned_jobs(configfile: Path | list[Path], workdir: Path) -> list[Any]:
+def planned_jobs(configfile: Path | list[Path], workdir: Path, target_job: str | None = None) -> list[Any]:
     """Every job Snakemake would run for ``configfile`` (or several, merged in order as
-    ``--configfile a b`` merges them) from scratch (dry run in ``workdir``)."""
+    ``--configfile a b`` merges them) from scratch (dry run in ``workdir``); with ``target_job``
+    (``rule:wildcard=value,...``), that job and what it needs, planned as the process a cluster job
+    runs plans it (``--mode remote --target-jobs``: the Snakefile parsed again, the dry run's checks
+    skipped)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
         DAGSettings,
         DeploymentSettings,
+        ExecMode,
         OutputSettings,
         Quietness,
         ResourceSettings,
         StorageSettings,
         WorkflowSettings,
     )
+    from snakemake.target_jobs import parse_target_jobs_cli_args
 
+    in_job = target_job is not None
     with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
         workflow_api = api.workflow(
             resource_settings=ResourceSettings(cores=1),
@@ -46,12 +52,13 @@ def planned_jobs(configfile: Path | list[Path], workdir: Path) -> list[Any]:
                 configfiles=configfile if isinstance(configfile, list) else [configfile]
             ),
             storage_settings=StorageSettings(),
-            workflow_settings=WorkflowSettings(),
+            workflow_settings=WorkflowSettings(exec_mode=ExecMode.REMOTE if in_job else ExecMode.DEFAULT),
             deployment_settings=DeploymentSettings(),
             snakefile=REPO_ROOT / "Snakefile",
             workdir=workdir,
         )
-        dag_api = workflow_api.dag(dag_settings=DAGSettings(forceall=True))
+        targets = parse_target_jobs_cli_args([target_job]) if in_job else frozenset()
+        dag_api = workflow_api.dag(dag_settings=DAGSettings(forceall=True, target_jobs=targets))
         dag_api.execute_workflow(executor="dryrun")
         return [job for job in workflow_api._workflow.dag.jobs if job.rule.name != "all"]
 

@@ -604,7 +604,7 @@ def results_table_pairs():
                 "dataset": dataset,
                 "distribution": distribution(model, dataset),
                 "trained_on": trained_on,
-                "time_interval_minutes": plate_layout(dataset).time_interval_minutes,
+                "time_interval_minutes": plate_sampling(dataset).time_interval_minutes,
                 "transfers_skipped": "; ".join(skipped_transfers(model, dataset)),
             }
         )
@@ -812,7 +812,7 @@ def distillation_outputs():
 # ------------------------------------------------------------------ the report's first page
 def dataset_description(name):
     """A few words on what a dataset is, for the report's first page (DatasetConfig.description)."""
-    return CONFIG.datasets[name].description(plate_layout(name).time_interval_minutes)
+    return CONFIG.datasets[name].description(plate_sampling(name).time_interval_minutes)
 
 
 def model_description(name):

@@ -18,7 +18,7 @@ from dynaclr.config.plate_checks import simulated_layout, workflow_problems
 from dynaclr.config.transfer_checks import transfer_problems
 from dynaclr.convert import find_tiff_files, tiff_layout
 from dynaclr.io import ArtifactError, config_hash
-from dynaclr.io.plate import SAFE_NAME, SUPPLIED_KEY, read_plate_layout
+from dynaclr.io.plate import SAFE_NAME, SUPPLIED_KEY, read_plate_layout, read_plate_sampling
 
 
 # The typed models first (their errors name the key path), then the JSON Schema users read.
@@ -77,12 +77,29 @@ def stage_config(dataset, stage):
 
 def supplied_sampling(dataset):
     """The values the dataset's `acquisition` supplies for a raw plate whose metadata states none
-    (PlateLayout.supplied_values). Only a `plate:` dataset with `acquisition` values can have any (a
+    (PlateSampling.supplied_values). Only a `plate:` dataset with `acquisition` values can have any (a
     simulated or TIFF dataset's plate states its sampling): the others' jobs read no plate for it."""
     spec = CONFIG.datasets[dataset]
     if spec.plate is None or all(value is None for value in spec.acquisition.sampling().values()):
         return {}
-    return plate_layout(dataset).supplied_values()
+    return plate_sampling(dataset).supplied_values()
+
+
+@functools.cache
+def plate_sampling(dataset):
+    """A dataset's raw plate's sampling (dynaclr.io.plate.PlateSampling: time interval, pixel size, z
+    step, with what `acquisition` supplies), for per-job params: a `plate:` dataset's read from one
+    position's metadata (read_plate_sampling), as every job parses this file again and plate_layout
+    reads every position's (about 2 s at 10,000 FOVs); a simulated or TIFF dataset's from plate_layout
+    (its simulate config, its files' headers). The dry run's plate_layout checks that the positions
+    agree in scale, so one position gives the plate's values."""
+    spec = CONFIG.datasets[dataset]
+    if spec.plate is None:
+        return plate_layout(dataset)
+    try:
+        return read_plate_sampling(spec.plate, spec.acquisition.sampling())
+    except ArtifactError as err:
+        raise WorkflowError(f"datasets.{dataset}.plate: {err}") from None
 
 
 def with_supplied(params_config, dataset):

@@ -54,7 +54,7 @@ rule image_qc_figure:
     params:
         config=lambda w: stage_config(w.dataset, "qc_figures"),
         fov_name=FOV_NAME,
-        time_interval_minutes=lambda w: plate_layout(w.dataset).time_interval_minutes,
+        time_interval_minutes=lambda w: plate_sampling(w.dataset).time_interval_minutes,
         tracking_channel=lambda w: CONFIG.datasets[w.dataset].tracking_input.channel,
     log:
         f"{RESULTS}/logs/image_qc_figure/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",

@@ -11,7 +11,9 @@ rule tracks_plate:
     output:
         tracks_plate=directory(f"{RESULTS}/{{dataset}}/tracks.zarr"),
     params:
-        config=lambda w: stage_config(w.dataset, "tracking"),
+        # the tracking config, and the sampling `acquisition` supplies for a raw plate stating none
+        # (the label plate's scale, as the phase plate's)
+        config=lambda w: with_supplied(stage_config(w.dataset, "tracking"), w.dataset),
         channel=lambda w: CONFIG.datasets[w.dataset].tracking_input.channel,
     log:
         f"{RESULTS}/logs/tracks_plate/{{dataset}}.log",

@@ -34,7 +34,9 @@ rule virtual_stain_plate:
     output:
         virtual_stain_plate=directory(f"{RESULTS}/{{dataset}}/virtual_stain.zarr"),
     params:
-        config=lambda w: stage_config(w.dataset, "virtual_stain"),
+        # the config, and the sampling `acquisition` supplies for a raw plate stating none (the
+        # prediction plate's scale when phase is off and the raw plate holds the phase channel)
+        config=lambda w: with_supplied(stage_config(w.dataset, "virtual_stain"), w.dataset),
     log:
         f"{RESULTS}/logs/virtual_stain_plate/{{dataset}}.log",
     benchmark:

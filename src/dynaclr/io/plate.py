@@ -7,10 +7,10 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import zarr
@@ -111,9 +111,12 @@ _DEFAULT_UNITS = {"time": "second", "space": "micrometer"}
 
 
 def position_geometry(position: Any) -> PlateGeometry:
-    """Time interval and pixel sizes of an iohub position, converted from its axes' units (axes
-    ``t, c, z, y, x``: :func:`read_plate_layout` refuses others, and units not in the OME-NGFF list)."""
-    scale = [float(value) for value in position.scale]
+    """Time interval and pixel sizes of an iohub position's array ``0`` (the array every stage reads:
+    the product of its dataset's and its multiscales' ``scale``, as :func:`read_plate_layout` reads it;
+    not iohub's ``position.scale``, which is that of whichever dataset the multiscales list first),
+    converted from its axes' units (axes ``t, c, z, y, x``: :func:`read_plate_layout` refuses others,
+    and units not in the OME-NGFF list)."""
+    scale = [float(value) for value in position.get_effective_scale("0")]
     units = [getattr(axis, "unit", None) for axis in position.axes]
     return PlateGeometry(
         time_interval_s=scale[0] * _SECONDS[units[0] or "second"],
@@ -123,7 +126,9 @@ def position_geometry(position: Any) -> PlateGeometry:
 
 
 def read_plate_geometry(plate_path: str | Path) -> PlateGeometry:
-    """Time interval and pixel sizes of the first position of an HCS plate."""
+    """Time interval and pixel sizes of the first position's array ``0`` of an HCS plate, as its scale
+    states them (iohub's 1 s and 1 µm where it has none: :func:`read_plate_sampling` adds the plate's
+    ``time_interval_minutes`` attribute and the values the config supplies)."""
     with open_ome_zarr(plate_path, layout="hcs", mode="r") as plate:
         _, position = next(iter(plate.positions()))
         return position_geometry(position)
@@ -165,18 +170,14 @@ def check_plate_axes(plate_path: str | Path) -> None:
     _check_axes(axes, plate_path)
 
 
-@dataclass(frozen=True)
-class PlateLayout:
-    """What a plate's metadata says about it (no pixel is read): see :func:`read_plate_layout`.
+@dataclass(frozen=True, kw_only=True)
+class PlateSampling:
+    """A plate's sampling as its metadata states it, with what the config supplies where it states
+    none: see :func:`read_plate_sampling` (one position read) and :class:`PlateLayout` (every position).
 
     Attributes:
-        path: the plate.
-        fov_names: ``row/column/fov`` of every position, in the plate's order.
-        channel_names: channel names of the first position.
-        axes: ``(name, type)`` of the first position's multiscales axes, names lower case.
-        shape_tczyx: array shape ``(T, C, Z, Y, X)`` shared by every position.
-        geometry: time interval (s) and pixel sizes (µm) of the first position, converted from
-            its axes' units.
+        geometry: time interval (s) and pixel sizes (µm) of the first position's array ``0``,
+            converted from its axes' units.
         time_interval_minutes: the plate's ``time_interval_minutes`` attribute, else the time scale.
         unscaled_position: the first position whose array ``0`` has no ``scale`` coordinate
             transformation (then none has: positions agree), else None. Its ``geometry`` is then
@@ -188,20 +189,11 @@ class PlateLayout:
             (:meth:`supplied_by`); ``geometry`` and ``time_interval_minutes`` hold the supplied values.
     """
 
-    path: Path
-    fov_names: tuple[str, ...]
-    channel_names: tuple[str, ...]
-    axes: tuple[tuple[str, str], ...]
-    shape_tczyx: tuple[int, int, int, int, int]
     geometry: PlateGeometry
     time_interval_minutes: float
     unscaled_position: str | None = None
     time_interval_stated: bool = True
     supplied: tuple[str, ...] = ()
-
-    @property
-    def n_frames(self) -> int:
-        return self.shape_tczyx[0]
 
     @property
     def pixel_size_stated(self) -> bool:
@@ -222,8 +214,13 @@ class PlateLayout:
         }
         return {key: values[key] for key in self.supplied}
 
-    def supplied_by(self, values: Mapping[str, float | None]) -> PlateLayout:
-        """This layout with each value its metadata does not state taken from ``values`` (the
+    def supplied_attributes(self) -> dict[str, dict[str, float]]:
+        """The plate attributes recording the supplied values on a plate written with this sampling:
+        ``{SUPPLIED_KEY: supplied_values()}``, none when the metadata states it all."""
+        return {SUPPLIED_KEY: self.supplied_values()} if self.supplied else {}
+
+    def supplied_by(self, values: Mapping[str, float | None]) -> Self:
+        """This sampling with each value its metadata does not state taken from ``values`` (the
         dataset's ``acquisition``, keys :data:`~dynaclr.config.workflow.SAMPLING_KEYS`; ``None``: not
         given) and recorded in :attr:`supplied`. A value the metadata states is kept (the dry run
         checks ``acquisition`` against it); applying the same values twice changes nothing."""
@@ -254,6 +251,30 @@ class PlateLayout:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlateLayout(PlateSampling):
+    """What a plate's metadata says about it (no pixel is read): see :func:`read_plate_layout`; its
+    sampling (:class:`PlateSampling`) is that of the first position.
+
+    Attributes:
+        path: the plate.
+        fov_names: ``row/column/fov`` of every position, in the plate's order.
+        channel_names: channel names of the first position.
+        axes: ``(name, type)`` of the first position's multiscales axes, names lower case.
+        shape_tczyx: array shape ``(T, C, Z, Y, X)`` shared by every position.
+    """
+
+    path: Path
+    fov_names: tuple[str, ...]
+    channel_names: tuple[str, ...]
+    axes: tuple[tuple[str, str], ...]
+    shape_tczyx: tuple[int, int, int, int, int]
+
+    @property
+    def n_frames(self) -> int:
+        return self.shape_tczyx[0]
+
+
 #: The key under which the workflow adds the supplied values (:meth:`PlateLayout.supplied_values`)
 #: to the ``params.config`` of a rule that reads the raw plate's sampling, only when the config
 #: supplies one: the params of a dataset whose plate states its sampling stay as they were, and a
@@ -282,8 +303,9 @@ def _ome_attributes(group_path: Path, plate_path: Path, what: str) -> dict[str, 
     return wrapped if isinstance(wrapped, dict) else attributes
 
 
-def _listed_fov_names(plate_path: Path) -> list[str]:
-    """FOV names as the plate's own metadata lists them (wells, then each well's images).
+def _listed_fov_names(plate_path: Path) -> Iterator[str]:
+    """FOV names as the plate's own metadata lists them (wells, then each well's images), each well's
+    metadata read only when its FOVs are reached (``next()`` reads the plate's and the first well's).
 
     Read with zarr, not iohub: iohub skips (with a warning only) a position it cannot open, such
     as one whose name is not alphanumeric, and a plate would silently lose FOVs.
@@ -293,13 +315,11 @@ def _listed_fov_names(plate_path: Path) -> list[str]:
         raise ArtifactError(
             f"{plate_path}: no OME-Zarr 'plate' metadata; expected an HCS plate (row/column/fov positions)"
         )
-    names = []
     for well in plate_meta.get("wells", []):
         well_path = str(well.get("path", ""))
         well_meta = _ome_attributes(plate_path / well_path, plate_path, f"well {well_path!r}").get("well")
         images = well_meta.get("images", []) if isinstance(well_meta, dict) else []
-        names += [f"{well_path}/{image.get('path', '')}" for image in images]
-    return names
+        yield from (f"{well_path}/{image.get('path', '')}" for image in images)
 
 
 def _unsafe_names(names: list[str]) -> list[str]:
@@ -338,7 +358,7 @@ def read_plate_layout(
     path = Path(plate_path)
     if not path.exists():
         raise ArtifactError(f"{path}: plate not found")
-    listed = _listed_fov_names(path)
+    listed = list(_listed_fov_names(path))
     unsafe = _unsafe_names(listed)
     if unsafe:
         raise ArtifactError(
@@ -396,10 +416,6 @@ def read_plate_layout(
             f"({type(err).__name__}: {err}); repair its metadata"
         ) from err
     _check_unique_channels(path, channel_names)
-    unscaled = names[0] if sampling[names[0]].scale is None else None
-    geometry = _sampling_geometry(sampling[names[0]])
-    if unscaled is not None and interval is not None:  # the attribute states what iohub reads as 1 s
-        geometry = dataclasses.replace(geometry, time_interval_s=float(interval) * 60.0)
     n_t, n_c, n_z, n_y, n_x = shapes[names[0]]
     layout = PlateLayout(
         path=path,
@@ -407,14 +423,62 @@ def read_plate_layout(
         channel_names=channel_names,
         axes=axes,
         shape_tczyx=(n_t, n_c, n_z, n_y, n_x),
+        **vars(_stated_sampling(names[0], sampling[names[0]], interval)),
+    ).supplied_by(supplied or {})
+    unscaled = layout.unscaled_position
+    if unscaled is not None:
+        warnings.warn(_unscaled_warning(layout, interval is not None), stacklevel=2)
+    return layout
+
+
+def _stated_sampling(name: str, sampling: _Sampling, interval: Any) -> PlateSampling:
+    """The sampling position ``name``'s array ``0`` and the plate's ``time_interval_minutes`` attribute
+    (``interval``; None: absent) state: without a ``scale``, iohub's 1 s and 1 µm, flagged
+    (``unscaled_position``), the attribute's interval in place of the 1 s."""
+    unscaled = name if sampling.scale is None else None
+    geometry = _sampling_geometry(sampling)
+    if unscaled is not None and interval is not None:  # the attribute states what iohub reads as 1 s
+        geometry = dataclasses.replace(geometry, time_interval_s=float(interval) * 60.0)
+    return PlateSampling(
         geometry=geometry,
         time_interval_minutes=float(interval) if interval is not None else geometry.time_interval_s / 60.0,
         unscaled_position=unscaled,
         time_interval_stated=unscaled is None or interval is not None,
-    ).supplied_by(supplied or {})
-    if unscaled is not None:
-        warnings.warn(_unscaled_warning(layout, interval is not None), stacklevel=2)
-    return layout
+    )
+
+
+def read_plate_sampling(
+    plate_path: str | Path, supplied: Mapping[str, float | None] | None = None
+) -> PlateSampling:
+    """The sampling :func:`read_plate_layout` gives the plate (geometry, time interval, the values
+    ``supplied`` fills in), read from the plate's attributes and ONE position's metadata: the first
+    the plate's metadata lists (its first well's, that well's metadata only).
+
+    For what a job needs of the sampling (a per-FOV rule's ``params:``, a plate written from another's
+    geometry): reading every position's metadata, as :func:`read_plate_layout` does, costs about 2 s at
+    10,000 FOVs, in every job (a SLURM job parses the Snakefile again). It checks nothing across
+    positions and warns of nothing: the dry run reads the plate with :func:`read_plate_layout`, which
+    refuses a plate whose positions differ in scale (so any position states the plate's sampling) and
+    warns of one without scale. Refuses (:class:`ArtifactError`) a missing or non-HCS store, a plate
+    without positions, and position metadata :func:`read_plate_layout` refuses.
+    """
+    path = Path(plate_path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: plate not found")
+    name = next(_listed_fov_names(path), None)
+    if name is None:
+        raise ArtifactError(f"{path}: the plate has no positions")
+    ome = _position_ome(path / name)
+    if ome is None:
+        raise ArtifactError(
+            f"{path}: position {name} is listed in the plate's metadata but cannot be opened (missing or "
+            "invalid metadata); repair or remove it"
+        )
+    sampling = _position_sampling(path, name, ome)
+    _check_axes(_kinds(sampling.axes), path)
+    _check_units(path, name, sampling.axes)
+    interval = zarr.open_group(path, mode="r").attrs.get("time_interval_minutes")
+    return _stated_sampling(name, sampling, interval).supplied_by(supplied or {})
 
 
 def _unscaled_warning(layout: PlateLayout, interval_attribute: bool) -> str:

@@ -43,7 +43,6 @@ from dynaclr.io import (
 from dynaclr.io.chunks import read_block
 from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import (
-    SUPPLIED_KEY,
     PlateGeometry,
     check_plate_axes,
     create_empty_plate,
@@ -313,7 +312,7 @@ def create_phase_plate(
         attributes={
             "phase_mode": config.mode,
             "phase_units": PHASE_UNITS[config.mode],
-            **({SUPPLIED_KEY: dict(supplied)} if supplied else {}),
+            **layout.supplied_attributes(),
         },
     )
     logger.info("created %s: %d positions of shape %s", phase_plate_path, len(layout.fov_names), shape)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ from dynaclr.io.plate import (
     create_empty_plate,
     list_plate_fovs,
     read_fov_record,
-    read_plate_geometry,
+    read_plate_sampling,
     write_fov_record,
 )
 from dynaclr.numerics.missing import MissingTally
@@ -142,7 +143,12 @@ def _output_z(config: TrackingConfig, input_z: int) -> int:
 
 
 def create_tracks_plate(
-    config: TrackingConfig, inputs: TracksPlateInputs, outputs: TracksPlateOutputs, *, channel: str
+    config: TrackingConfig,
+    inputs: TracksPlateInputs,
+    outputs: TracksPlateOutputs,
+    *,
+    channel: str,
+    supplied: Mapping[str, float] | None = None,
 ) -> list[str]:
     """Create the empty label plate (every position of the input, zeros) for the per-FOV jobs.
 
@@ -176,6 +182,7 @@ def create_tracks_plate(
         raise ArtifactError(f"{input_plate_path}: plate has no positions")
     n_t, _, n_z, n_y, n_x = shape
     z_slices(config.maps, n_z, source=str(input_plate_path))  # fails early on a bad z_slice_range
+    sampling = read_plate_sampling(input_plate_path, supplied)
     provenance = make_provenance(
         "tracks_plate", config.model_dump(mode="json"), inputs=[(input_plate_path, input_provenance)]
     )
@@ -185,9 +192,12 @@ def create_tracks_plate(
         [LABELS_CHANNEL],
         (n_t, 1, _output_z(config, n_z), n_y, n_x),
         LABELS_DTYPE,
-        read_plate_geometry(input_plate_path),
+        sampling.geometry,
         provenance,
-        attributes={"tracking": {"input_plate": str(input_plate_path), "input_channel": channel}},
+        attributes={
+            "tracking": {"input_plate": str(input_plate_path), "input_channel": channel},
+            **sampling.supplied_attributes(),
+        },
         label_image=LABEL_IMAGE,
     )
     logger.info("tracks plate with %d FOVs created at %s", len(fov_names), output_plate_path)

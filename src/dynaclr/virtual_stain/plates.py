@@ -10,6 +10,7 @@ them must hold the channel ``input_channel``. The target is the raw plate's ``ta
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from dynaclr.io.plate import (
     create_empty_plate,
     list_plate_fovs,
     read_fov_record,
-    read_plate_geometry,
+    read_plate_sampling,
 )
 from dynaclr.numerics.normalization import ChannelStatistics, Normalization, channel_statistics, sample_frames
 
@@ -168,7 +169,10 @@ class VirtualStainPlateOutputs(StageFiles):
 
 
 def create_virtual_stain_plate(
-    config: VirtualStainConfig, inputs: VirtualStainPlateInputs, outputs: VirtualStainPlateOutputs
+    config: VirtualStainConfig,
+    inputs: VirtualStainPlateInputs,
+    outputs: VirtualStainPlateOutputs,
+    supplied: Mapping[str, float] | None = None,
 ) -> None:
     """Create the empty prediction plate: the phase plate's positions, one channel
     ``config.output_channel``, ``float32`` ``(T, 1, Z, Y, X)``, chunks ``(1, 1, Z, Y, X)``.
@@ -190,6 +194,7 @@ def create_virtual_stain_plate(
             "one prediction plate needs a single shape"
         )
     n_t, n_z, n_y, n_x = next(iter(shapes))
+    sampling = read_plate_sampling(phase_plate_path, supplied)
     provenance = make_provenance(
         ArtifactKind.VIRTUAL_STAIN_PLATE,
         config.model_dump(mode="json"),
@@ -201,9 +206,9 @@ def create_virtual_stain_plate(
         [config.output_channel],
         (n_t, 1, n_z, n_y, n_x),
         np.float32,
-        read_plate_geometry(phase_plate_path),
+        sampling.geometry,
         provenance,
-        attributes={"virtual_stain_units": OUTPUT_UNITS},
+        attributes={"virtual_stain_units": OUTPUT_UNITS, **sampling.supplied_attributes()},
     )
     logger.info(
         "created %s: %d FOVs of shape %s",
