@@ -402,16 +402,20 @@ def test_infection_annotations_skip_cells_whose_sensor_has_not_yet_moved(planted
         AnnotationConfig(infection_visible_translocation=1.5)
 
 
-def _embeddings_store(path, features, truth, model="planted", dataset="toy", checkpoint=None):
+def _embeddings_store(
+    path, features, truth, model="planted", dataset="toy", checkpoint=None, channel_names=None
+):
     """An embeddings store made by ``model`` (encoded with a checkpoint of training config
-    ``checkpoint`` when given: its provenance lists the checkpoint as the embed rule does)."""
+    ``checkpoint`` when given: its provenance lists the checkpoint as the embed rule does; features
+    of the patch channels ``channel_names`` when given, as the engineered-features rule records)."""
     inputs = []
     if checkpoint is not None:
         inputs = [(path.parent / "model.ckpt", make_provenance(ArtifactKind.CONTRASTIVE_MODEL, checkpoint))]
+    config = {"model": model, "dataset": dataset}
+    if channel_names is not None:
+        config["channel_names"] = channel_names
     write_embeddings(
-        build_anndata(features, truth),
-        path,
-        make_provenance(ArtifactKind.EMBEDDINGS, {"model": model, "dataset": dataset}, inputs),
+        build_anndata(features, truth), path, make_provenance(ArtifactKind.EMBEDDINGS, config, inputs)
     )
     return path
 
@@ -491,6 +495,28 @@ def test_classifiers_of_another_model_of_the_same_width_are_refused(planted, tmp
         ValueError, match=r"encoded with a checkpoint of training-config hash .* trained again"
     ):
         transfer(retrained)
+
+
+def test_feature_classifiers_are_refused_on_features_of_other_channels(planted, tmp_path):
+    """Engineered features have no checkpoint: the channels they were computed from decide what the
+    columns mean. A classifier fitted on a plate's sensor features must not read another plate's
+    nuclear-marker features of the same width (it would, silently, and be scored as a transfer)."""
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    features, truth = planted["features"], planted["truth"]
+    sensor = ["phase:Phase3D", "raw:ViralSensor"]
+    source = _embeddings_store(tmp_path / "source.zarr", features, truth, channel_names=sensor)
+    classifiers = _classifiers_fitted_on(source, truth, config, tmp_path)
+    same = _embeddings_store(tmp_path / "same.zarr", features, truth, dataset="other", channel_names=sensor)
+    _transfer(config, same, classifiers, tmp_path, "t")  # the same channels: applied
+    nuclear = _embeddings_store(
+        tmp_path / "nuclear.zarr",
+        features,
+        truth,
+        dataset="other",
+        channel_names=["phase:Phase3D", "raw:H2B-mCherry"],
+    )
+    with pytest.raises(ValueError, match=r"channels \['phase:Phase3D', 'raw:ViralSensor'\].*H2B-mCherry"):
+        _transfer(config, nuclear, classifiers, tmp_path, "t")
 
 
 def test_classifiers_transfer_to_another_dataset_and_are_scored_on_its_labels(planted, tmp_path):

@@ -82,3 +82,15 @@ def test_the_figure_is_written_as_png_and_svg(stages: ImageQcFigureInputs, tmp_p
     caption = image_qc_figure(QcFiguresConfig(), stages, outputs, FOV, 30.0, "Nuclei")
     assert outputs.png.stat().st_size > 5_000 and outputs.svg.exists()
     assert caption.startswith(FOV)
+
+
+def test_the_figure_waits_for_its_fovs_phase_when_tracking_reads_the_raw_plate(tmp_path: Path):
+    """Tracking on the plate's own nuclear channel does not wait for phase; the figure read the phase
+    plate (created empty by phase_plate) before its FOV was reconstructed and drew a black row."""
+    from integration.workflow_helpers import planned_jobs, tiny_workflow_config, write_config
+
+    config = tiny_workflow_config()
+    assert "tracking_input" not in config["datasets"]["tiny"]  # tracks the raw 'Nuclei' channel
+    write_config(tmp_path, config)
+    jobs = planned_jobs(tmp_path, "results/tiny/figures/qc/A_1_0.png")
+    assert jobs.get("reconstruct_phase") == 1 and jobs["image_qc_figure"] == 1

@@ -219,7 +219,8 @@ def test_an_explicit_dtw_reference_names_its_dataset_when_there_are_several() ->
 
 def test_baseline_classifiers_do_not_transfer_between_datasets_sampled_otherwise(tmp_path: Path) -> None:
     """Each trained model embeds one dataset, the baselines both: a baseline's classifiers predict the
-    other dataset only when it has the same pixel size, and the dry run says which transfers it left out."""
+    other dataset only when its patches hold the same channels and it has the same pixel size, and the
+    dry run says which transfers it left out."""
     from integration.workflow_helpers import TINY_TRAINING, snakemake, tiny_workflow_config, write_config
 
     config = tiny_workflow_config()
@@ -241,16 +242,25 @@ def test_baseline_classifiers_do_not_transfer_between_datasets_sampled_otherwise
         found = re.search(r"^transfer_classifiers\s+(\d+)$", text, re.M)
         return text, int(found.group(1)) if found else 0
 
+    def skipped(why: str) -> str:
+        text, transfers = plan()
+        assert transfers == 0
+        for source, target in (("tiny", "other"), ("other", "tiny")):
+            assert (
+                f"Skipped transfer: baseline engineered_features: the classifiers of dataset {source!r} do "
+                f"not predict dataset {target!r}, whose patches differ: {why}"
+            ) in text
+        return text
+
     text, transfers = plan()
     assert transfers == 2 and "Skipped transfer" not in text  # the baseline: tiny -> other, other -> tiny
+    # the same width, another channel: features of the nuclear marker are not the sensor's
+    other_spec = config["datasets"]["other"]["patches"][0]
+    other_spec["channels"][1]["channel"] = "Nuclei"
+    assert "channels [('phase', 'Phase3D', 'zscore'), ('raw', 'Nuclei', 'median_p99')]" in skipped("channels")
+    other_spec["channels"][1]["channel"] = "ViralSensor"
     config["datasets"]["other"]["simulate"]["pixel_size_um"] = 0.325
-    text, transfers = plan()
-    assert transfers == 0
-    for source, target in (("tiny", "other"), ("other", "tiny")):
-        assert (
-            f"Skipped transfer: baseline engineered_features: the classifiers of dataset {source!r} do not "
-            f"predict dataset {target!r}, sampled otherwise: pixel size"
-        ) in text
+    skipped("pixel size")
 
 
 def test_a_spec_keeping_every_slice_of_stacks_of_another_depth_is_refused() -> None:

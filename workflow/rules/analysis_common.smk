@@ -376,15 +376,16 @@ def classified_pairs():
 
 
 @functools.cache
-def baseline_scale_differences(model, source, target):
-    """How ``target`` is sampled otherwise than ``source`` (pixel size, z step where the patches hold
-    several slices; dynaclr.config.transfer_checks.scale_differences) in the patch specs the baseline
-    ``model`` embeds them with; empty when alike."""
-    from dynaclr.config.transfer_checks import scale_differences
+def baseline_differences(model, source, target):
+    """How the patches the baseline ``model`` embeds ``target`` with differ from ``source``'s: another
+    input (channels, normalisation, slices, size; dynaclr.config.transfer_checks.input_differences),
+    or sampled otherwise (pixel size, z step where the patches hold several slices;
+    dynaclr.config.transfer_checks.scale_differences); empty when alike."""
+    from dynaclr.config.transfer_checks import input_differences, scale_differences
 
     layouts = {d: plate_layout(d) for d in (source, target)}
     specs = ((source, embedding_spec(model, source)), (target, embedding_spec(model, target)))
-    return scale_differences(CONFIG, layouts, *specs)
+    return input_differences(CONFIG, *specs) + scale_differences(CONFIG, layouts, *specs)
 
 
 def _candidate_sources(model, dataset):
@@ -399,33 +400,35 @@ def _candidate_sources(model, dataset):
 
 def transfer_sources(model, dataset):
     """Datasets whose classifiers (same model) predict ``dataset`` (analysis.classification.apply_to).
-    A baseline's classifiers predict only datasets sampled as their own (pixel size, z step): a trained
-    model embedding datasets sampled otherwise is refused unless allow_other_scales, and a baseline
-    has no such opt-in; the transfers left out are logged at planning (skipped_baseline_transfers)."""
+    A baseline's classifiers predict only datasets whose patches give the same input (channels,
+    normalisation, slices, size) sampled as their own (pixel size, z step): a trained model embeds only
+    datasets of its input, and those sampled otherwise only with allow_other_scales, and a baseline has
+    no such opt-in; the transfers left out are logged at planning (skipped_baseline_transfers)."""
     sources = _candidate_sources(model, dataset)
     if model in BASELINES:
-        sources = [s for s in sources if not baseline_scale_differences(model, s, dataset)]
+        sources = [s for s in sources if not baseline_differences(model, s, dataset)]
     return sources
 
 
 def skipped_transfers(model, dataset):
-    """One line per classifier transfer to ``dataset`` left out because the source dataset is sampled
-    otherwise (baselines only: a trained model's are refused by the dry run instead)."""
+    """One line per classifier transfer to ``dataset`` left out because the source dataset's patches
+    give another input or are sampled otherwise (baselines only: a trained model embeds only datasets
+    of its input, and one sampled otherwise is refused by the dry run instead)."""
     if model not in BASELINES:
         return []
     lines = []
     for source in _candidate_sources(model, dataset):
-        differences = baseline_scale_differences(model, source, dataset)
+        differences = baseline_differences(model, source, dataset)
         if differences:
             lines.append(
                 f"baseline {model}: the classifiers of dataset {source!r} do not predict dataset "
-                f"{dataset!r}, sampled otherwise: " + "; ".join(differences)
+                f"{dataset!r}, whose patches differ: " + "; ".join(differences)
             )
     return lines
 
 
 def skipped_baseline_transfers():
-    """One line per baseline transfer left out because the two datasets are sampled otherwise."""
+    """One line per baseline transfer left out because the two datasets' patches differ."""
     return [line for model, dataset in embedding_pairs() for line in skipped_transfers(model, dataset)]
 
 

@@ -349,13 +349,15 @@ def qc_figure_files(dataset):
 
 def image_qc_figure_inputs(wildcards):
     """Rule image_qc_figure's inputs (dynaclr.qc.figure.ImageQcFigureInputs): the plate of every
-    image stage the dataset runs and its tracks (this FOV's CSV, or the imported table)."""
+    image stage the dataset runs, this FOV's records of those stages (the plates exist before
+    their FOVs are written) and its tracks (this FOV's CSV, or the imported table)."""
     dataset, spec = wildcards.dataset, CONFIG.datasets[wildcards.dataset]
-    inputs = {"raw_plate": raw_plate(dataset)}
+    inputs = {"raw_plate": raw_plate(dataset), "records": phase_record(wildcards)}
     if spec.phase is not None:
         inputs["phase_plate"] = f"{RESULTS}/{dataset}/phase.zarr"
     if spec.virtual_stain is not None:
         inputs["virtual_stain_plate"] = f"{RESULTS}/{dataset}/virtual_stain.zarr"
+        inputs["records"] = inputs["records"] + [f"{RESULTS}/{dataset}/records/virtual_stain/{fov_name(wildcards)}.json"]
     if spec.imports_tracks:
         inputs["tracks"] = f"{RESULTS}/{dataset}/tracks.parquet"
     else:

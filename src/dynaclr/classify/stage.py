@@ -168,18 +168,27 @@ def classify_stage(
     return metrics
 
 
-def embedded_by(embeddings: Provenance) -> dict[str, str | None]:
-    """What made an embeddings store (its provenance): the model's name and the training-config hash
-    of the checkpoint it encoded with (``None`` for engineered features)."""
+def embedded_by(embeddings: Provenance) -> dict[str, Any]:
+    """What made an embeddings store (its provenance): the model's name, the training-config hash
+    of the checkpoint it encoded with (``None`` for engineered features) and, where the store
+    records them (engineered features), the patch channels its features were computed from."""
     encoder = [item.config_hash for item in embeddings.inputs if item.kind == ArtifactKind.CONTRASTIVE_MODEL]
     model = embeddings.config.get("model")
-    return {"model": None if model is None else str(model), "encoder_config_hash": (encoder or [None])[0]}
+    made_by: dict[str, Any] = {
+        "model": None if model is None else str(model),
+        "encoder_config_hash": (encoder or [None])[0],
+    }
+    channels = embeddings.config.get("channel_names")
+    if channels is not None:
+        made_by["channel_names"] = [str(name) for name in channels]
+    return made_by
 
 
 def check_classifiers_fit(path: Path, embeddings_path: Path, embeddings: Provenance) -> None:
     """Fail when the classifier file ``path`` was fitted on embeddings of another model (or of another
-    checkpoint of it) than the store ``embeddings_path`` (provenance ``embeddings``): its weights
-    would read features that mean something else, even at the same width."""
+    checkpoint of it, or, for features that record them, of other patch channels) than the store
+    ``embeddings_path`` (provenance ``embeddings``): its weights would read features that mean
+    something else, even at the same width."""
     fitted = read_classifiers_provenance(path).config
     recorded = fitted.get("embedded_by") or {"model": fitted.get("model"), "encoder_config_hash": None}
     target = embedded_by(embeddings)
@@ -195,6 +204,13 @@ def check_classifiers_fit(path: Path, embeddings_path: Path, embeddings: Provena
             f"{path}: fitted on embeddings of model {target['model']!r} encoded with a checkpoint of "
             f"training-config hash {hashes[0]}, but {embeddings_path} was encoded with one of hash "
             f"{hashes[1]}: the model was trained again since; rerun rule 'classify' for the sources"
+        )
+    channels = (recorded.get("channel_names"), target.get("channel_names"))
+    if None not in channels and channels[0] != channels[1]:
+        raise ValueError(
+            f"{path}: fitted on {target['model']!r} features of patch channels {channels[0]}, but "
+            f"{embeddings_path} holds features of channels {channels[1]}: its weights would read one "
+            "channel's features as another's"
         )
 
 

@@ -10,8 +10,10 @@ parses the workflow (``snakemake -n``), one line per problem naming the key, the
 values, unless the model's ``allow_other_scales`` says the user means it. A spec keeping every slice gives
 each dataset the depth of its own stacks: a dataset whose patches would hold another number of slices
 than the model takes is refused whatever ``allow_other_scales`` says. The baselines' classifiers
-are not transferred between datasets :func:`scale_differences` tells apart (the workflow's
-``transfer_sources``; the dry run logs each transfer left out).
+are not transferred between datasets :func:`scale_differences` tells apart, nor between datasets
+whose specs give another input (:func:`input_differences`: another channel is another feature
+column, whatever the width; the workflow's ``transfer_sources``; the dry run logs each transfer left
+out).
 
 The layouts are those of :func:`dynaclr.config.plate_checks.workflow_problems` (read from the
 plates' metadata, a simulated dataset's from its ``simulate`` config). A dataset's sampling is that
@@ -31,11 +33,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynaclr.config.patches import spec_contract
 from dynaclr.config.plate_checks import source_layouts, supplied_layout
 from dynaclr.config.workflow import ContrastiveModelEntry, WorkflowConfig
 from dynaclr.io.plate import PlateLayout
 
-__all__ = ["SCALE_RELATIVE_TOLERANCE", "scale_differences", "transfer_problems"]
+__all__ = ["SCALE_RELATIVE_TOLERANCE", "input_differences", "scale_differences", "transfer_problems"]
 
 #: Largest relative difference of pixel size, z step or time interval taken as the same sampling:
 #: calibrated pixel sizes of one nominal magnification differ by 1-3 %, and a trained model has seen
@@ -112,6 +115,21 @@ def _not_stated(dataset: str, sampling: _Sampling, key: str) -> str:
 
 def _size(value: float | None, dataset: str, sampling: _Sampling, key: str) -> str:
     return f"{value:g} µm" if value is not None else _not_stated(dataset, sampling, key)
+
+
+def input_differences(
+    config: WorkflowConfig, reference: tuple[str, str], other: tuple[str, str]
+) -> list[str]:
+    """How the input ``other`` gives differs from ``reference``'s, each a ``(dataset, patch spec
+    name)``: one phrase per item of :func:`~dynaclr.config.patches.spec_contract` (channels with
+    their source and normalisation, slices, size, per-time-point normalisation) that differs;
+    empty: the same input. A classifier fitted on features of one input reads the other's columns
+    as its own (a sensor's features as a nuclear marker's), so it is not applied across them."""
+    expected, found = (
+        spec_contract(config.datasets[dataset].patch_spec(name)) for dataset, name in (reference, other)
+    )
+    differing = [key for key in expected if found[key] != expected[key]]
+    return [f"{key} {found[key]}, expected {expected[key]}" for key in differing]
 
 
 def scale_differences(

@@ -5,7 +5,7 @@ this dataset, ``out``: on others, ``external``: read from a file, ``untrained``:
 ``trained_on``, ``time_interval_minutes`` (the dataset's frame interval: smoothness and dynamic
 range compare adjacent frames, so rows of datasets of other intervals measure other time steps) and
 ``transfers_skipped`` (the classifier transfers to the dataset left out because their source dataset
-is sampled otherwise; empty: none) when the workflow gives them; ``smoothness`` and
+is sampled otherwise or gives another input; empty: none) when the workflow gives them; ``smoothness`` and
 ``dynamic_range`` as the paper's tables define them (``temporal_metrics.csv`` rows of definition
 ``paper``, no CIs); ``smoothness_track_pairs`` and ``dynamic_range_track_pairs``, this project's
 stricter definition, with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs,

@@ -33,7 +33,9 @@ logger = logging.getLogger(__name__)
 
 class ImageQcFigureInputs(StageFiles):
     """Rule ``image_qc_figure``: the plates of each image stage the dataset runs, and its tracks
-    (the FOV's own CSV from ``track_fov``, or the imported table)."""
+    (the FOV's own CSV from ``track_fov``, or the imported table). ``records``: the FOV's phase and
+    virtual-staining records, which the rule waits for (the plates exist, empty, before the per-FOV
+    jobs fill them; tracking on the plate's own nuclear channel does not wait for them); not read."""
 
     raw_plate: Path
     phase_plate: Path | None = None
@@ -41,6 +43,7 @@ class ImageQcFigureInputs(StageFiles):
     tracks_plate: Path | None = None
     tracks: Path | None = None
     tracking_plate: Path | None = None
+    records: tuple[Path, ...] = ()
 
 
 class ImageQcFigureOutputs(StageFiles):
