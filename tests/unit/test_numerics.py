@@ -124,8 +124,15 @@ def test_a_channel_without_signal_falls_back_or_fails_as_asked(caplog):
     flat = [np.full((2, 8, 8), 3.0)] * 3
     with caplog.at_level(logging.WARNING, logger="dynaclr.numerics.normalization"):
         stats = channel_statistics(flat.__getitem__, range(3), "zscore", where="FOV A/1/0")
-    assert (stats.center, stats.scale, stats.empty_frames) == (0.0, 1.0, [0, 1, 2])
+    # the fallback centre is the constant, so a flat channel (an empty well, a saturated FOV)
+    # normalises to 0 rather than to its raw level
+    assert (stats.center, stats.scale, stats.empty_frames) == (3.0, 1.0, [0, 1, 2])
+    assert np.all(stats.apply(flat[0]) == 0.0)
     assert "every frame is constant" in caplog.text
+    saturated = [np.full((2, 8, 8), 65535, dtype=np.uint16)] * 2
+    for normalization in ("zscore", "median_p99"):
+        stats = channel_statistics(saturated.__getitem__, range(2), normalization, per_time_point=True)
+        assert np.all(stats.apply(saturated[1], 1).astype(np.float16) == 0.0)
     with pytest.raises(ArtifactError, match=r"FOV A/1/0: every frame of \[0, 1, 2\] is constant"):
         channel_statistics(flat.__getitem__, range(3), "zscore", require_signal=True, where="FOV A/1/0")
     # a median_p99 of a mostly flat channel: p99 == median, a zero scale

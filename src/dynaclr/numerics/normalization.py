@@ -21,7 +21,9 @@ WARNING); a FOV whose frames read are mostly missing fails with a
 
 A channel without signal (every frame constant, or a scale below :data:`DEGENERATE_SCALE` times
 ``max(1, |center|)``) either fails (``require_signal=True``, an :class:`~dynaclr.io.ArtifactError`)
-or falls back to ``center`` 0 / ``scale`` 1 with a warning, as its caller chooses.
+or falls back to ``scale`` 1 with a warning, as its caller chooses. When every frame is constant
+the fallback ``center`` is the constant (the mean of the frames' constants), so a flat channel
+(an empty well, a shutter that did not open, a saturated FOV) normalises to 0, whatever its level.
 """
 
 from __future__ import annotations
@@ -145,6 +147,8 @@ class _PooledFrames:
     total_sq: float = 0.0
     count: int = 0
     samples: list[np.ndarray] = field(default_factory=list)
+    constants: list[float] = field(default_factory=list)
+    """The value of each constant frame (not pooled above)."""
 
     def add(self, values: np.ndarray) -> np.ndarray:
         """Pool a float64 frame; returns its float32 subsample (:data:`MAX_SAMPLES_PER_FRAME`)."""
@@ -193,6 +197,8 @@ def _pool_frames(
         if missing is not None:
             values = values[~missing]
         if values.size == 0 or values.min() == values.max():
+            if values.size:
+                pooled.constants.append(float(values.flat[0]))
             empty.append(t)
             per_frame.append(None)
             continue
@@ -204,7 +210,8 @@ def _pool_frames(
 def _pooled_values(
     pooled: _PooledFrames, frames: list[int], where: str, require_signal: bool
 ) -> tuple[float, float, float, float]:
-    """``(mean, std, median, p99)`` of the pool; zeros (or an error) when every frame is constant."""
+    """``(mean, std, median, p99)`` of the pool; when every frame is constant an error, or the
+    frames' constant (their mean; 0 without any finite voxel) as mean, median and p99, std 0."""
     if pooled.count:
         return pooled.mean_std_median_p99()
     if require_signal:
@@ -212,8 +219,15 @@ def _pooled_values(
             f"{where}: every frame of {frames} is constant (no signal); this FOV cannot be normalised "
             "(a FOV without this channel, e.g. without a nuclear marker, cannot be used)"
         )
-    logger.warning("%s: every frame is constant; statistics default to center 0, scale 1", where)
-    return 0.0, 0.0, 0.0, 0.0
+    level = float(np.mean(pooled.constants)) if pooled.constants else 0.0
+    logger.warning(
+        "%s: every frame is constant (%.6g); statistics default to center %.6g, scale 1 (the channel "
+        "normalises to 0)",
+        where,
+        level,
+        level,
+    )
+    return level, 0.0, level, level
 
 
 def channel_statistics(
