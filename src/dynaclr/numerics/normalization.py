@@ -4,7 +4,9 @@ Normalised intensity: ``(x - center) / scale`` in float32, with
 
 * ``zscore``: ``center = mean``, ``scale = std``;
 * ``median_p99``: ``center = median``, ``scale = p99 - median`` (background at 0, the 99th
-  percentile at 1).
+  percentile at 1); where ``p99`` equals the median (sparse signal over a background of one value,
+  more than 99 % of the voxels) and at least :data:`MIN_SIGNAL_SHARE` of the voxels lie above
+  it, ``scale`` is the 99th percentile of the voxels above the median minus the median.
 
 The statistics pool the frames ``(Z, Y, X)`` a caller names: the patches stage every time point
 of the FOV (optionally also each time point on its own), virtual staining a few evenly spaced ones
@@ -41,6 +43,7 @@ from dynaclr.numerics.missing import MissingTally, missing_mask
 __all__ = [
     "DEGENERATE_SCALE",
     "MAX_SAMPLES_PER_FRAME",
+    "MIN_SIGNAL_SHARE",
     "ChannelStatistics",
     "Normalization",
     "channel_statistics",
@@ -54,6 +57,10 @@ Normalization = Literal["zscore", "median_p99"]
 
 #: Voxels per frame (about) used for the median and the 99th percentile (a regular subsample).
 MAX_SAMPLES_PER_FRAME = 1 << 18
+
+#: Share of the (subsampled) voxels that must lie above the median for ``median_p99`` to take its
+#: scale from them when the 99th percentile equals the median: fewer are hot pixels, not signal.
+MIN_SIGNAL_SHARE = 1e-4
 
 #: A scale at or below this times ``max(1, |center|)`` is degenerate (the channel is flat).
 DEGENERATE_SCALE = 1e-9
@@ -111,11 +118,26 @@ def _subsample(values: np.ndarray) -> np.ndarray:
 
 
 def _center_scale(
-    normalization: str, mean: float, std: float, median: float, p99: float
+    normalization: str, mean: float, std: float, median: float, p99: float, sample: np.ndarray
 ) -> tuple[float, float]:
     if normalization == "zscore":
         return mean, std
-    return median, p99 - median
+    return median, _p99_spread(median, p99, sample)
+
+
+def _p99_spread(median: float, p99: float, sample: np.ndarray) -> float:
+    """``p99 - median``; where that is degenerate but at least :data:`MIN_SIGNAL_SHARE` of the sample
+    lies above the median (sparse signal over a background of one value, e.g. cells on fewer than
+    1 % of the pixels of background-subtracted data clipped at 0), the 99th percentile of those
+    voxels minus the median, so the signal still maps to about 1 rather than the scale falling
+    back to 1 (raw units)."""
+    spread = p99 - median
+    if spread > DEGENERATE_SCALE * max(1.0, abs(median)):
+        return spread
+    above = sample[sample > median]
+    if above.size == 0 or above.size < MIN_SIGNAL_SHARE * sample.size:
+        return spread
+    return float(np.percentile(above, 99.0)) - median
 
 
 def _checked_scale(scale: float, center: float, where: str, require_signal: bool) -> float:
@@ -159,18 +181,20 @@ class _PooledFrames:
         self.samples.append(sample)
         return sample
 
-    def mean_std_median_p99(self) -> tuple[float, float, float, float]:
-        """Exact mean and standard deviation; median and 99th percentile of the subsamples."""
+    def mean_std_median_p99(self) -> tuple[float, float, float, float, np.ndarray]:
+        """Exact mean and standard deviation; median and 99th percentile of the subsamples, and the
+        subsamples pooled."""
         mean = self.total / self.count
         std = float(np.sqrt(max(self.total_sq / self.count - mean * mean, 0.0)))
-        median, p99 = (float(v) for v in np.percentile(np.concatenate(self.samples), [50.0, 99.0]))
-        return mean, std, median, p99
+        sample = np.concatenate(self.samples)
+        median, p99 = (float(v) for v in np.percentile(sample, [50.0, 99.0]))
+        return mean, std, median, p99, sample
 
 
 def _frame_center_scale(values: np.ndarray, sample: np.ndarray, normalization: str) -> tuple[float, float]:
     """One frame's ``(center, scale)``: exact mean and std, subsampled median and p99."""
     median, p99 = (float(v) for v in np.percentile(sample, [50.0, 99.0]))
-    return _center_scale(normalization, float(values.mean()), float(values.std()), median, p99)
+    return _center_scale(normalization, float(values.mean()), float(values.std()), median, p99, sample)
 
 
 def _pool_frames(
@@ -209,9 +233,10 @@ def _pool_frames(
 
 def _pooled_values(
     pooled: _PooledFrames, frames: list[int], where: str, require_signal: bool
-) -> tuple[float, float, float, float]:
-    """``(mean, std, median, p99)`` of the pool; when every frame is constant an error, or the
-    frames' constant (their mean; 0 without any finite voxel) as mean, median and p99, std 0."""
+) -> tuple[float, float, float, float, np.ndarray]:
+    """``(mean, std, median, p99, pooled subsample)``; when every frame is constant an error, or
+    the frames' constant (their mean; 0 without any finite voxel) as mean, median and p99, std 0
+    and an empty subsample."""
     if pooled.count:
         return pooled.mean_std_median_p99()
     if require_signal:
@@ -227,7 +252,7 @@ def _pooled_values(
         level,
         level,
     )
-    return level, 0.0, level, level
+    return level, 0.0, level, level, np.empty(0, dtype=np.float32)
 
 
 def channel_statistics(
@@ -264,10 +289,10 @@ def channel_statistics(
     tally = MissingTally(where)
     pooled, per_frame, empty = _pool_frames(read_frame, frames, normalization, per_time_point, tally)
     tally.check_fov()
-    mean, std, median, p99 = _pooled_values(pooled, frames, where, require_signal)
+    mean, std, median, p99, sample = _pooled_values(pooled, frames, where, require_signal)
     if empty:
         logger.info("%s: ignoring %d constant frame(s) %s in the statistics", where, len(empty), empty[:10])
-    center, scale = _center_scale(normalization, mean, std, median, p99)
+    center, scale = _center_scale(normalization, mean, std, median, p99, sample)
     stats = ChannelStatistics(
         channel=channel,
         normalization=normalization,
