@@ -236,3 +236,26 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="'cuda:1' was requested but torch sees no GPU"):
             resolve_device("cuda:1")
+
+
+@pytest.mark.parametrize("per_time_point", [False, True])
+def test_a_hot_pixel_per_frame_does_not_dominate_the_zscore(per_time_point):
+    """One 65535-count pixel per 128 x 128 frame of std 30: in the sums it lifts the std to about
+    500; it lies far beyond OUTLIER_RANGE_FACTOR times the frame's p1-p99 range, so it is left out
+    (counted) and the statistics are those of the clean frames. Clean data lose no voxel."""
+    rng = np.random.default_rng(0)
+    clean = [rng.normal(300.0, 30.0, size=(1, 128, 128)) for _ in range(3)]
+    reference = channel_statistics(clean.__getitem__, range(3), "zscore", per_time_point=per_time_point)
+    assert reference.std == pytest.approx(np.concatenate(clean).std(), rel=1e-9)
+    hot = [frame.copy() for frame in clean]
+    for frame in hot:
+        frame[0, 7, 9] = 65535.0
+    stats = channel_statistics(hot.__getitem__, range(3), "zscore", per_time_point=per_time_point)
+    assert stats.scale == pytest.approx(reference.scale, rel=0.01)
+    assert stats.center == pytest.approx(reference.center, rel=0.001)
+    if per_time_point:
+        np.testing.assert_allclose(stats.scale_per_time, reference.scale_per_time, rtol=0.01)
+    assert (reference.outlier_voxels, stats.outlier_voxels) == (0, 3)
+    normalised = stats.apply(hot[0])
+    assert normalised[0, 7, 9] > 1000.0  # the hot pixel stays in the data, far out
+    assert float(np.delete(normalised.ravel(), 7 * 128 + 9).std()) == pytest.approx(1.0, abs=0.03)

@@ -11,10 +11,11 @@ Normalised intensity: ``(x - center) / scale`` in float32, with
 The statistics pool the frames ``(Z, Y, X)`` a caller names: the patches stage every time point
 of the FOV (optionally also each time point on its own), virtual staining a few evenly spaced ones
 (:func:`sample_frames`). Frames in which the channel is constant (an empty or missing
-acquisition) are ignored. Mean and standard deviation are exact (float64 sums over every voxel);
-the median and the 99th percentile come from a regular subsample of at most about
-:data:`MAX_SAMPLES_PER_FRAME` voxels per frame (every ``max(1, size // MAX_SAMPLES_PER_FRAME)``-th
-voxel).
+acquisition) are ignored. Mean and standard deviation are exact (float64 sums over every voxel
+but outliers: voxels farther from their frame's median than :data:`OUTLIER_RANGE_FACTOR` times its
+1st–99th percentile range, e.g. hot pixels, counted in ``outlier_voxels``); the median and the
+99th percentile come from a regular subsample of at most about :data:`MAX_SAMPLES_PER_FRAME`
+voxels per frame (every ``max(1, size // MAX_SAMPLES_PER_FRAME)``-th voxel).
 
 Missing voxels (NaN, ±inf) follow :mod:`dynaclr.numerics.missing`: the statistics pool the finite
 voxels only; a frame mostly missing is dropped (not pooled, listed in ``dropped_frames``, logged at
@@ -44,6 +45,7 @@ __all__ = [
     "DEGENERATE_SCALE",
     "MAX_SAMPLES_PER_FRAME",
     "MIN_SIGNAL_SHARE",
+    "OUTLIER_RANGE_FACTOR",
     "ChannelStatistics",
     "Normalization",
     "channel_statistics",
@@ -57,6 +59,13 @@ Normalization = Literal["zscore", "median_p99"]
 
 #: Voxels per frame (about) used for the median and the 99th percentile (a regular subsample).
 MAX_SAMPLES_PER_FRAME = 1 << 18
+
+#: A voxel farther from its frame's median than this many times the frame's 1st–99th percentile
+#: range is an outlier (a hot pixel, a cosmic ray): left out of the mean and standard deviation,
+#: which one such voxel per frame would otherwise dominate (a 65535-count hot pixel lifts the std of
+#: a 512 x 512 frame with std 30 to 131). Clean data never reach it (about 230 standard deviations
+#: of a normal distribution).
+OUTLIER_RANGE_FACTOR = 50.0
 
 #: Share of the (subsampled) voxels that must lie above the median for ``median_p99`` to take its
 #: scale from them when the 99th percentile equals the median: fewer are hot pixels, not signal.
@@ -74,7 +83,8 @@ class ChannelStatistics:
     frame, constant frames filled with the FOV values) are set when normalising per time point.
     ``n_frames`` counts the frames read, ``empty_frames`` lists the constant ones and
     ``dropped_frames`` the mostly missing ones (frame indices, :mod:`dynaclr.numerics.missing`);
-    ``missing_voxels`` counts the missing voxels of the frames read (dropped frames included).
+    ``missing_voxels`` counts the missing voxels of the frames read (dropped frames included),
+    ``outlier_voxels`` those left out of ``mean`` and ``std`` (:data:`OUTLIER_RANGE_FACTOR`).
     """
 
     channel: str
@@ -89,6 +99,7 @@ class ChannelStatistics:
     empty_frames: list[int] = field(default_factory=list)
     dropped_frames: list[int] = field(default_factory=list)
     missing_voxels: int = 0
+    outlier_voxels: int = 0
     center_per_time: list[float] | None = None
     scale_per_time: list[float] | None = None
 
@@ -171,15 +182,26 @@ class _PooledFrames:
     samples: list[np.ndarray] = field(default_factory=list)
     constants: list[float] = field(default_factory=list)
     """The value of each constant frame (not pooled above)."""
+    outliers: int = 0
+    """Voxels left out of the sums (:data:`OUTLIER_RANGE_FACTOR`)."""
 
-    def add(self, values: np.ndarray) -> np.ndarray:
-        """Pool a float64 frame; returns its float32 subsample (:data:`MAX_SAMPLES_PER_FRAME`)."""
+    def add(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pool a float64 frame: its voxels without outliers into the sums, its float32 subsample
+        (:data:`MAX_SAMPLES_PER_FRAME`, outliers kept) into the samples. Returns both."""
+        sample = _subsample(values).astype(np.float32)
+        low, median, high = (float(v) for v in np.percentile(sample, [1.0, 50.0, 99.0]))
+        reach = OUTLIER_RANGE_FACTOR * (high - low)
+        if reach > 0:
+            inliers = np.abs(values - median) <= reach
+            n_outliers = values.size - int(np.count_nonzero(inliers))
+            if n_outliers:
+                values = values[inliers]
+                self.outliers += n_outliers
         self.total += float(values.sum())
         self.total_sq += float(np.square(values).sum())
         self.count += values.size
-        sample = _subsample(values).astype(np.float32)
         self.samples.append(sample)
-        return sample
+        return values, sample
 
     def mean_std_median_p99(self) -> tuple[float, float, float, float, np.ndarray]:
         """Exact mean and standard deviation; median and 99th percentile of the subsamples, and the
@@ -192,7 +214,8 @@ class _PooledFrames:
 
 
 def _frame_center_scale(values: np.ndarray, sample: np.ndarray, normalization: str) -> tuple[float, float]:
-    """One frame's ``(center, scale)``: exact mean and std, subsampled median and p99."""
+    """One frame's ``(center, scale)``: exact mean and std (of ``values``, outliers left out),
+    subsampled median and p99."""
     median, p99 = (float(v) for v in np.percentile(sample, [50.0, 99.0]))
     return _center_scale(normalization, float(values.mean()), float(values.std()), median, p99, sample)
 
@@ -226,7 +249,7 @@ def _pool_frames(
             empty.append(t)
             per_frame.append(None)
             continue
-        sample = pooled.add(values)
+        values, sample = pooled.add(values)
         per_frame.append(_frame_center_scale(values, sample, normalization) if per_time_point else None)
     return pooled, per_frame, empty
 
@@ -306,6 +329,7 @@ def channel_statistics(
         empty_frames=empty,
         dropped_frames=list(tally.dropped_frames),
         missing_voxels=tally.missing_voxels,
+        outlier_voxels=pooled.outliers,
     )
     if per_time_point:
         stats.center_per_time = [v[0] if v else stats.center for v in per_frame]
