@@ -386,6 +386,10 @@ def test_qc_rows_say_why_a_fov_is_reduced_empty_or_unknown() -> None:
     many_padded = {**clean, "n_mostly_padded_patches": 12, "mostly_padded_share": 0.3}
     row = qc_row(ArtifactKind.PATCH_FOV, path, many_padded, "patches:sensor")
     assert row["status"] == "reduced" and row["reason"] == "12 patch(es) (30%) more than half padding"
+    clipped = {**clean, "clipped_voxels_per_channel": {"raw:Phase": 0, "raw:ViralSensor": 3}}
+    row = qc_row(ArtifactKind.PATCH_FOV, path, clipped, "patches:sensor")
+    assert row["status"] == "reduced"
+    assert row["reason"] == "normalised voxel(s) clipped to the storage dtype's range: 3 in raw:ViralSensor"
     no_tracks = {
         "fov_name": "A/1/0",
         "n_frames": 12,

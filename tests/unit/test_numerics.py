@@ -12,7 +12,12 @@ from dynaclr.contrastive.augment import center_crop as torch_center_crop
 from dynaclr.io import ArtifactError
 from dynaclr.numerics.crop import center_crop, crop_window, crop_with_padding, nearest_pixel
 from dynaclr.numerics.device import resolve_device
-from dynaclr.numerics.normalization import ChannelStatistics, channel_statistics, sample_frames
+from dynaclr.numerics.normalization import (
+    MIN_SIGNAL_SHARE,
+    ChannelStatistics,
+    channel_statistics,
+    sample_frames,
+)
 from dynaclr.numerics.pearson import PearsonAccumulator
 
 # --- Pearson r ----------------------------------------------------------------------------------
@@ -124,16 +129,43 @@ def test_a_channel_without_signal_falls_back_or_fails_as_asked(caplog):
     flat = [np.full((2, 8, 8), 3.0)] * 3
     with caplog.at_level(logging.WARNING, logger="dynaclr.numerics.normalization"):
         stats = channel_statistics(flat.__getitem__, range(3), "zscore", where="FOV A/1/0")
-    assert (stats.center, stats.scale, stats.empty_frames) == (0.0, 1.0, [0, 1, 2])
+    # the fallback centre is the constant, so a flat channel (an empty well, a saturated FOV)
+    # normalises to 0 rather than to its raw level
+    assert (stats.center, stats.scale, stats.empty_frames) == (3.0, 1.0, [0, 1, 2])
+    assert np.all(stats.apply(flat[0]) == 0.0)
     assert "every frame is constant" in caplog.text
+    saturated = [np.full((2, 8, 8), 65535, dtype=np.uint16)] * 2
+    for normalization in ("zscore", "median_p99"):
+        stats = channel_statistics(saturated.__getitem__, range(2), normalization, per_time_point=True)
+        assert np.all(stats.apply(saturated[1], 1).astype(np.float16) == 0.0)
     with pytest.raises(ArtifactError, match=r"FOV A/1/0: every frame of \[0, 1, 2\] is constant"):
         channel_statistics(flat.__getitem__, range(3), "zscore", require_signal=True, where="FOV A/1/0")
-    # a median_p99 of a mostly flat channel: p99 == median, a zero scale
-    sparse = np.zeros((2, 20, 20))
-    sparse[0, 0, 0] = 1.0
+    # a median_p99 of a flat channel with one hot voxel (fewer than MIN_SIGNAL_SHARE above the
+    # median): p99 == median, a zero scale
+    sparse = np.zeros((2, 100, 100))
+    sparse[0, 0, 0] = 1000.0
+    assert 1 < MIN_SIGNAL_SHARE * sparse.size
     with pytest.raises(ArtifactError, match="zero or invalid scale"):
         channel_statistics([sparse].__getitem__, [0], "median_p99", require_signal=True)
     assert channel_statistics([sparse].__getitem__, [0], "median_p99").scale == 1.0
+
+
+@pytest.mark.parametrize("per_time_point", [False, True])
+def test_median_p99_of_sparse_signal_over_a_flat_background_maps_the_signal_to_about_1(per_time_point):
+    """Background-subtracted uint8 data clipped at 0 with cells on 0.2 % of the pixels: the 99th
+    percentile is the background, so p99 - median is 0. The scale comes from the voxels above the
+    median (their 99th percentile), not the fallback 1 that left the patches in raw counts."""
+    rng = np.random.default_rng(0)
+    frames = [np.zeros((1, 128, 128), dtype=np.uint8) for _ in range(3)]
+    for frame in frames:
+        frame[0, 60:66, 60:66] = rng.integers(150, 250, size=(6, 6))  # 36 of 16384 pixels
+    stats = channel_statistics(frames.__getitem__, range(3), "median_p99", per_time_point=per_time_point)
+    signal = np.concatenate([frame[frame > 0] for frame in frames]).astype(np.float64)
+    assert stats.median == 0.0 and stats.p99 == 0.0 and stats.center == 0.0
+    assert stats.scale == pytest.approx(np.percentile(signal, 99.0))
+    for t, frame in enumerate(frames):
+        normalised = stats.apply(frame, t)
+        assert normalised.min() == 0.0 and 0.5 < normalised.max() <= 1.1
 
 
 def test_sample_frames_are_evenly_spaced():
@@ -204,3 +236,26 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="'cuda:1' was requested but torch sees no GPU"):
             resolve_device("cuda:1")
+
+
+@pytest.mark.parametrize("per_time_point", [False, True])
+def test_a_hot_pixel_per_frame_does_not_dominate_the_zscore(per_time_point):
+    """One 65535-count pixel per 128 x 128 frame of std 30: in the sums it lifts the std to about
+    500; it lies far beyond OUTLIER_RANGE_FACTOR times the frame's p1-p99 range, so it is left out
+    (counted) and the statistics are those of the clean frames. Clean data lose no voxel."""
+    rng = np.random.default_rng(0)
+    clean = [rng.normal(300.0, 30.0, size=(1, 128, 128)) for _ in range(3)]
+    reference = channel_statistics(clean.__getitem__, range(3), "zscore", per_time_point=per_time_point)
+    assert reference.std == pytest.approx(np.concatenate(clean).std(), rel=1e-9)
+    hot = [frame.copy() for frame in clean]
+    for frame in hot:
+        frame[0, 7, 9] = 65535.0
+    stats = channel_statistics(hot.__getitem__, range(3), "zscore", per_time_point=per_time_point)
+    assert stats.scale == pytest.approx(reference.scale, rel=0.01)
+    assert stats.center == pytest.approx(reference.center, rel=0.001)
+    if per_time_point:
+        np.testing.assert_allclose(stats.scale_per_time, reference.scale_per_time, rtol=0.01)
+    assert (reference.outlier_voxels, stats.outlier_voxels) == (0, 3)
+    normalised = stats.apply(hot[0])
+    assert normalised[0, 7, 9] > 1000.0  # the hot pixel stays in the data, far out
+    assert float(np.delete(normalised.ravel(), 7 * 128 + 9).std()) == pytest.approx(1.0, abs=0.03)

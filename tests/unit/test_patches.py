@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -646,3 +647,79 @@ def test_a_fovs_own_tracks_csv_gives_the_same_patches_as_the_dataset_table(
     )
     with pytest.raises(ArtifactError, match=r"records FOV 'B/1/0'.*expected FOV 'A/1/0'"):
         extract_fov_patches(TINY_SPEC, inputs, _outputs(tmp_path / "other"), fov_name="A/1/0")
+
+
+def _one_channel_plate(root: Path, data: np.ndarray) -> tuple[Path, Path]:
+    """A 1-FOV plate whose only channel ``ViralSensor`` is ``data`` ``(T, Z, Y, X)`` (its dtype), and
+    a tracks table with one cell at the centre of every frame."""
+    plate = root / "plate.zarr"
+    shape = (data.shape[0], 1, *data.shape[1:])
+    create_empty_plate(
+        plate,
+        ["A/1/0"],
+        ["ViralSensor"],
+        shape,
+        data.dtype,
+        PlateGeometry(time_interval_s=600.0, z_step_um=1.0, pixel_size_um=0.5),
+        make_provenance("raw_plate", {"synthetic": True}),
+    )
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as opened:
+        opened["A/1/0"]["0"][:] = data.reshape(shape)
+    rows = [(1, -1, t, data.shape[2] / 2, data.shape[3] / 2) for t in range(data.shape[0])]
+    tracks = pd.DataFrame(rows, columns=["track_id", "parent_track_id", "t", "y", "x"]).assign(
+        fov_name="A/1/0"
+    )
+    tracks.to_parquet(root / "tracks.parquet")
+    return plate, root / "tracks.parquet"
+
+
+def _sensor_spec(normalization: str, storage_dtype: str = "float16") -> PatchSpec:
+    return PatchSpec.model_validate(
+        {
+            "name": "sensor",
+            "channels": [{"source": "raw", "channel": "ViralSensor", "normalization": normalization}],
+            "patch_size_yx_px": 16,
+            "storage_dtype": storage_dtype,
+        }
+    )
+
+
+@pytest.mark.parametrize("normalization", ["zscore", "median_p99"])
+def test_a_saturated_fov_is_stored_as_zeros_not_float16_infinities(tmp_path, normalization):
+    """A channel at the camera's maximum in every voxel (no signal) normalises to 0: its raw level,
+    65535, lies beyond float16's range and would be stored as inf."""
+    plate, tracks = _one_channel_plate(tmp_path, np.full((3, 2, 40, 40), 65535, dtype=np.uint16))
+    metrics = extract_fov_patches(
+        _sensor_spec(normalization),
+        ExtractPatchesInputs(plate_raw=plate, tracks=tracks),
+        _outputs(tmp_path / "p"),
+        fov_name="A/1/0",
+    )
+    patches = np.asarray(zarr.open_group(str(tmp_path / "p.zarr"), mode="r")["patches"][:])
+    assert metrics["empty_frames"] == {"raw:ViralSensor": [0, 1, 2]}
+    assert np.all(patches == 0.0)
+
+
+def test_hot_pixels_beyond_float16_are_clipped_counted_and_reported(tmp_path, caplog):
+    """Background-subtracted float data with a tiny spread and a hot pixel per frame: median_p99's
+    scale is small, so the hot pixel normalises beyond float16's range. It is stored as the largest
+    float16 (not inf), counted in the record and named in a warning; float32 storage keeps it."""
+    rng = np.random.default_rng(0)
+    data = rng.normal(0.0, 0.01, size=(3, 2, 40, 40)).astype(np.float32)
+    data[:, 1, 20, 20] = 1e4  # hot pixel at the cell's centre, every frame
+    plate, tracks = _one_channel_plate(tmp_path, data)
+    inputs = ExtractPatchesInputs(plate_raw=plate, tracks=tracks)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.patches.extract"):
+        metrics = extract_fov_patches(
+            _sensor_spec("median_p99"), inputs, _outputs(tmp_path / "h"), fov_name="A/1/0"
+        )
+    patches = np.asarray(zarr.open_group(str(tmp_path / "h.zarr"), mode="r")["patches"][:])
+    limit = float(np.finfo(np.float16).max)
+    assert np.isfinite(patches).all() and patches.max() == limit
+    assert metrics["clipped_voxels_per_channel"] == {"raw:ViralSensor": 3}
+    assert "channel 'raw:ViralSensor': 3 normalised voxel(s) at frame(s) [0, 1, 2]" in caplog.text
+    metrics = extract_fov_patches(
+        _sensor_spec("median_p99", "float32"), inputs, _outputs(tmp_path / "f"), fov_name="A/1/0"
+    )
+    kept = np.asarray(zarr.open_group(str(tmp_path / "f.zarr"), mode="r")["patches"][:])
+    assert metrics["clipped_voxels_per_channel"] == {"raw:ViralSensor": 0} and kept.max() > limit

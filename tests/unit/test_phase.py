@@ -706,3 +706,27 @@ def test_inverted_phase_contrast_reconstructs_a_stack_whose_z_axis_points_the_ot
     unflagged = correlation(phase(reversed_counts, base), upright)
     assert flagged > 0.7  # 3d: 0.76 (the non-negativity constraint acts on a mirrored problem); 2d: ~1
     assert unflagged < flagged - 0.5
+
+
+@pytest.mark.parametrize("blank", ["shutter_closed", "background_subtracted"])
+def test_a_stack_without_brightfield_intensity_is_refused_naming_fov_and_frame(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], blank: str
+):
+    """A frame without light (all zeros) or background-subtracted data (about half the voxels
+    negative, a small positive mean) is no brightfield intensity: refused naming the FOV, the frame
+    and what was found, never reconstructed into a phase of arbitrary size."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    brightfield = _first_frames(tiny_plate["plate"])
+    config = PhaseConfig()
+    if blank == "shutter_closed":
+        brightfield[1, 0] = 0.0
+        frame, share = 1, "100.0%"
+    else:
+        brightfield[:, 0] -= np.median(brightfield[:, 0]) - 1.0  # mean above 0 counts
+        config, frame, share = PhaseConfig(camera_offset_counts=0.0), 0, ""
+    output = np.zeros((3, 1, *brightfield.shape[2:]), np.float32)
+    with pytest.raises(
+        ValueError, match=rf"FOV A/1/0 channel 'BF' frame t={frame}: brightfield stack: "
+    ) as error:
+        reconstruct_frames(brightfield, 0, output, transfer_function, config, where="FOV A/1/0 channel 'BF'")
+    assert f"{share}" in str(error.value) and "of its voxels are at or below 0 counts" in str(error.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -463,3 +464,49 @@ def test_a_solver_that_cannot_be_loaded_fails_the_job_instead_of_falling_back_to
     monkeypatch.setattr(mip, "Model", not_installed)  # mip's error when Gurobi is absent
     with pytest.raises(RuntimeError, match=r"solver_name 'GUROBI'.*Gurobi not found.*'CBC'"):
         check_solver("GUROBI")
+
+
+def _nucleus_centres_are_foreground(foreground: np.ndarray, frames: list[int]) -> bool:
+    """Both nuclei of :func:`_nuclei_counts` are foreground at their centres in ``frames``."""
+    t = np.asarray(frames)
+    return bool(foreground[t, 20, 20 + 3 * t].all() and foreground[t, 44, 40].all())
+
+
+def _nuclei_counts(n_t: int = 4) -> np.ndarray:
+    """(T, 64, 64) camera counts: two nuclei (radius 6 px) at 120 + 400 counts over a 120-count
+    background with a little noise."""
+    cells = [(t, 20, 20 + 3 * t, 6) for t in range(n_t)] + [(t, 44, 40, 6) for t in range(n_t)]
+    noise = np.random.default_rng(0).normal(0.0, 5.0, size=(n_t, 64, 64))
+    return (120 + 400 * disk_movie(cells, n_t) + noise).astype(np.float32)
+
+
+def test_a_hot_pixel_per_frame_does_not_raise_otsus_threshold_above_the_nuclei() -> None:
+    """One pixel at the camera's maximum per frame: Otsu's threshold of the unclipped values split
+    it from everything else and lost every nucleus; of the values clipped to [0, 1] it is unchanged."""
+    counts = _nuclei_counts()
+    clean = tracking_maps(counts, TrackingMapsConfig())
+    hot = counts.copy()
+    hot[:, 5, 58] = 65535.0
+    maps = tracking_maps(hot, TrackingMapsConfig())
+    assert maps.threshold == pytest.approx(clean.threshold, abs=0.02) and maps.threshold <= 1.0
+    assert (maps.foreground[:, 20:40, :] == clean.foreground[:, 20:40, :]).all()  # the nuclei stay
+    assert _nucleus_centres_are_foreground(maps.foreground, [0, 1, 2, 3])
+
+
+@pytest.mark.parametrize("level", [0.0, 65535.0])
+def test_a_constant_frame_has_no_nuclei_and_leaves_the_others_alone(level: float, caplog) -> None:
+    """A frame without signal (a shutter that did not open: zeros; a frame saturated everywhere) has
+    no foreground and does not enter the FOV's percentiles, so the other frames keep their nuclei."""
+    counts = _nuclei_counts()
+    clean = tracking_maps(counts, TrackingMapsConfig())
+    blank = counts.copy()
+    blank[1] = level
+    with caplog.at_level(logging.WARNING, logger="dynaclr.tracking.maps"):
+        maps = tracking_maps(blank, TrackingMapsConfig(), where="raw.zarr FOV A/1/0 channel 'Nuclei'")
+    warning = "raw.zarr FOV A/1/0 channel 'Nuclei': frame(s) [1] of the nuclear image are constant"
+    assert maps.empty_frames == (1,) and warning in caplog.text
+    assert not maps.foreground[1].any()
+    assert maps.normalization_range == pytest.approx(clean.normalization_range, rel=0.02)
+    assert _nucleus_centres_are_foreground(maps.foreground, [0, 2, 3])
+    changed = np.count_nonzero(maps.foreground[[0, 2, 3]] != clean.foreground[[0, 2, 3]])
+    assert changed <= 0.05 * np.count_nonzero(clean.foreground[[0, 2, 3]])

@@ -4,15 +4,18 @@ Normalised intensity: ``(x - center) / scale`` in float32, with
 
 * ``zscore``: ``center = mean``, ``scale = std``;
 * ``median_p99``: ``center = median``, ``scale = p99 - median`` (background at 0, the 99th
-  percentile at 1).
+  percentile at 1); where ``p99`` equals the median (sparse signal over a background of one value,
+  more than 99 % of the voxels) and at least :data:`MIN_SIGNAL_SHARE` of the voxels lie above
+  it, ``scale`` is the 99th percentile of the voxels above the median minus the median.
 
 The statistics pool the frames ``(Z, Y, X)`` a caller names: the patches stage every time point
 of the FOV (optionally also each time point on its own), virtual staining a few evenly spaced ones
 (:func:`sample_frames`). Frames in which the channel is constant (an empty or missing
-acquisition) are ignored. Mean and standard deviation are exact (float64 sums over every voxel);
-the median and the 99th percentile come from a regular subsample of at most about
-:data:`MAX_SAMPLES_PER_FRAME` voxels per frame (every ``max(1, size // MAX_SAMPLES_PER_FRAME)``-th
-voxel).
+acquisition) are ignored. Mean and standard deviation are exact (float64 sums over every voxel
+but outliers: voxels farther from their frame's median than :data:`OUTLIER_RANGE_FACTOR` times its
+1st–99th percentile range, e.g. hot pixels, counted in ``outlier_voxels``); the median and the
+99th percentile come from a regular subsample of at most about :data:`MAX_SAMPLES_PER_FRAME`
+voxels per frame (every ``max(1, size // MAX_SAMPLES_PER_FRAME)``-th voxel).
 
 Missing voxels (NaN, ±inf) follow :mod:`dynaclr.numerics.missing`: the statistics pool the finite
 voxels only; a frame mostly missing is dropped (not pooled, listed in ``dropped_frames``, logged at
@@ -21,7 +24,9 @@ WARNING); a FOV whose frames read are mostly missing fails with a
 
 A channel without signal (every frame constant, or a scale below :data:`DEGENERATE_SCALE` times
 ``max(1, |center|)``) either fails (``require_signal=True``, an :class:`~dynaclr.io.ArtifactError`)
-or falls back to ``center`` 0 / ``scale`` 1 with a warning, as its caller chooses.
+or falls back to ``scale`` 1 with a warning, as its caller chooses. When every frame is constant
+the fallback ``center`` is the constant (the mean of the frames' constants), so a flat channel
+(an empty well, a shutter that did not open, a saturated FOV) normalises to 0, whatever its level.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from dynaclr.numerics.missing import MissingTally, missing_mask
 __all__ = [
     "DEGENERATE_SCALE",
     "MAX_SAMPLES_PER_FRAME",
+    "MIN_SIGNAL_SHARE",
+    "OUTLIER_RANGE_FACTOR",
     "ChannelStatistics",
     "Normalization",
     "channel_statistics",
@@ -53,6 +60,17 @@ Normalization = Literal["zscore", "median_p99"]
 #: Voxels per frame (about) used for the median and the 99th percentile (a regular subsample).
 MAX_SAMPLES_PER_FRAME = 1 << 18
 
+#: A voxel farther from its frame's median than this many times the frame's 1st–99th percentile
+#: range is an outlier (a hot pixel, a cosmic ray): left out of the mean and standard deviation,
+#: which one such voxel per frame would otherwise dominate (a 65535-count hot pixel lifts the std of
+#: a 512 x 512 frame with std 30 to 131). Clean data never reach it (about 230 standard deviations
+#: of a normal distribution).
+OUTLIER_RANGE_FACTOR = 50.0
+
+#: Share of the (subsampled) voxels that must lie above the median for ``median_p99`` to take its
+#: scale from them when the 99th percentile equals the median: fewer are hot pixels, not signal.
+MIN_SIGNAL_SHARE = 1e-4
+
 #: A scale at or below this times ``max(1, |center|)`` is degenerate (the channel is flat).
 DEGENERATE_SCALE = 1e-9
 
@@ -65,7 +83,8 @@ class ChannelStatistics:
     frame, constant frames filled with the FOV values) are set when normalising per time point.
     ``n_frames`` counts the frames read, ``empty_frames`` lists the constant ones and
     ``dropped_frames`` the mostly missing ones (frame indices, :mod:`dynaclr.numerics.missing`);
-    ``missing_voxels`` counts the missing voxels of the frames read (dropped frames included).
+    ``missing_voxels`` counts the missing voxels of the frames read (dropped frames included),
+    ``outlier_voxels`` those left out of ``mean`` and ``std`` (:data:`OUTLIER_RANGE_FACTOR`).
     """
 
     channel: str
@@ -80,6 +99,7 @@ class ChannelStatistics:
     empty_frames: list[int] = field(default_factory=list)
     dropped_frames: list[int] = field(default_factory=list)
     missing_voxels: int = 0
+    outlier_voxels: int = 0
     center_per_time: list[float] | None = None
     scale_per_time: list[float] | None = None
 
@@ -109,11 +129,26 @@ def _subsample(values: np.ndarray) -> np.ndarray:
 
 
 def _center_scale(
-    normalization: str, mean: float, std: float, median: float, p99: float
+    normalization: str, mean: float, std: float, median: float, p99: float, sample: np.ndarray
 ) -> tuple[float, float]:
     if normalization == "zscore":
         return mean, std
-    return median, p99 - median
+    return median, _p99_spread(median, p99, sample)
+
+
+def _p99_spread(median: float, p99: float, sample: np.ndarray) -> float:
+    """``p99 - median``; where that is degenerate but at least :data:`MIN_SIGNAL_SHARE` of the sample
+    lies above the median (sparse signal over a background of one value, e.g. cells on fewer than
+    1 % of the pixels of background-subtracted data clipped at 0), the 99th percentile of those
+    voxels minus the median, so the signal still maps to about 1 rather than the scale falling
+    back to 1 (raw units)."""
+    spread = p99 - median
+    if spread > DEGENERATE_SCALE * max(1.0, abs(median)):
+        return spread
+    above = sample[sample > median]
+    if above.size == 0 or above.size < MIN_SIGNAL_SHARE * sample.size:
+        return spread
+    return float(np.percentile(above, 99.0)) - median
 
 
 def _checked_scale(scale: float, center: float, where: str, require_signal: bool) -> float:
@@ -145,28 +180,44 @@ class _PooledFrames:
     total_sq: float = 0.0
     count: int = 0
     samples: list[np.ndarray] = field(default_factory=list)
+    constants: list[float] = field(default_factory=list)
+    """The value of each constant frame (not pooled above)."""
+    outliers: int = 0
+    """Voxels left out of the sums (:data:`OUTLIER_RANGE_FACTOR`)."""
 
-    def add(self, values: np.ndarray) -> np.ndarray:
-        """Pool a float64 frame; returns its float32 subsample (:data:`MAX_SAMPLES_PER_FRAME`)."""
+    def add(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pool a float64 frame: its voxels without outliers into the sums, its float32 subsample
+        (:data:`MAX_SAMPLES_PER_FRAME`, outliers kept) into the samples. Returns both."""
+        sample = _subsample(values).astype(np.float32)
+        low, median, high = (float(v) for v in np.percentile(sample, [1.0, 50.0, 99.0]))
+        reach = OUTLIER_RANGE_FACTOR * (high - low)
+        if reach > 0:
+            inliers = np.abs(values - median) <= reach
+            n_outliers = values.size - int(np.count_nonzero(inliers))
+            if n_outliers:
+                values = values[inliers]
+                self.outliers += n_outliers
         self.total += float(values.sum())
         self.total_sq += float(np.square(values).sum())
         self.count += values.size
-        sample = _subsample(values).astype(np.float32)
         self.samples.append(sample)
-        return sample
+        return values, sample
 
-    def mean_std_median_p99(self) -> tuple[float, float, float, float]:
-        """Exact mean and standard deviation; median and 99th percentile of the subsamples."""
+    def mean_std_median_p99(self) -> tuple[float, float, float, float, np.ndarray]:
+        """Exact mean and standard deviation; median and 99th percentile of the subsamples, and the
+        subsamples pooled."""
         mean = self.total / self.count
         std = float(np.sqrt(max(self.total_sq / self.count - mean * mean, 0.0)))
-        median, p99 = (float(v) for v in np.percentile(np.concatenate(self.samples), [50.0, 99.0]))
-        return mean, std, median, p99
+        sample = np.concatenate(self.samples)
+        median, p99 = (float(v) for v in np.percentile(sample, [50.0, 99.0]))
+        return mean, std, median, p99, sample
 
 
 def _frame_center_scale(values: np.ndarray, sample: np.ndarray, normalization: str) -> tuple[float, float]:
-    """One frame's ``(center, scale)``: exact mean and std, subsampled median and p99."""
+    """One frame's ``(center, scale)``: exact mean and std (of ``values``, outliers left out),
+    subsampled median and p99."""
     median, p99 = (float(v) for v in np.percentile(sample, [50.0, 99.0]))
-    return _center_scale(normalization, float(values.mean()), float(values.std()), median, p99)
+    return _center_scale(normalization, float(values.mean()), float(values.std()), median, p99, sample)
 
 
 def _pool_frames(
@@ -193,18 +244,22 @@ def _pool_frames(
         if missing is not None:
             values = values[~missing]
         if values.size == 0 or values.min() == values.max():
+            if values.size:
+                pooled.constants.append(float(values.flat[0]))
             empty.append(t)
             per_frame.append(None)
             continue
-        sample = pooled.add(values)
+        values, sample = pooled.add(values)
         per_frame.append(_frame_center_scale(values, sample, normalization) if per_time_point else None)
     return pooled, per_frame, empty
 
 
 def _pooled_values(
     pooled: _PooledFrames, frames: list[int], where: str, require_signal: bool
-) -> tuple[float, float, float, float]:
-    """``(mean, std, median, p99)`` of the pool; zeros (or an error) when every frame is constant."""
+) -> tuple[float, float, float, float, np.ndarray]:
+    """``(mean, std, median, p99, pooled subsample)``; when every frame is constant an error, or
+    the frames' constant (their mean; 0 without any finite voxel) as mean, median and p99, std 0
+    and an empty subsample."""
     if pooled.count:
         return pooled.mean_std_median_p99()
     if require_signal:
@@ -212,8 +267,15 @@ def _pooled_values(
             f"{where}: every frame of {frames} is constant (no signal); this FOV cannot be normalised "
             "(a FOV without this channel, e.g. without a nuclear marker, cannot be used)"
         )
-    logger.warning("%s: every frame is constant; statistics default to center 0, scale 1", where)
-    return 0.0, 0.0, 0.0, 0.0
+    level = float(np.mean(pooled.constants)) if pooled.constants else 0.0
+    logger.warning(
+        "%s: every frame is constant (%.6g); statistics default to center %.6g, scale 1 (the channel "
+        "normalises to 0)",
+        where,
+        level,
+        level,
+    )
+    return level, 0.0, level, level, np.empty(0, dtype=np.float32)
 
 
 def channel_statistics(
@@ -250,10 +312,10 @@ def channel_statistics(
     tally = MissingTally(where)
     pooled, per_frame, empty = _pool_frames(read_frame, frames, normalization, per_time_point, tally)
     tally.check_fov()
-    mean, std, median, p99 = _pooled_values(pooled, frames, where, require_signal)
+    mean, std, median, p99, sample = _pooled_values(pooled, frames, where, require_signal)
     if empty:
         logger.info("%s: ignoring %d constant frame(s) %s in the statistics", where, len(empty), empty[:10])
-    center, scale = _center_scale(normalization, mean, std, median, p99)
+    center, scale = _center_scale(normalization, mean, std, median, p99, sample)
     stats = ChannelStatistics(
         channel=channel,
         normalization=normalization,
@@ -267,6 +329,7 @@ def channel_statistics(
         empty_frames=empty,
         dropped_frames=list(tally.dropped_frames),
         missing_voxels=tally.missing_voxels,
+        outlier_voxels=pooled.outliers,
     )
     if per_time_point:
         stats.center_per_time = [v[0] if v else stats.center for v in per_frame]

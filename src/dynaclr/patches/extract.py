@@ -21,6 +21,11 @@ frame mostly missing in any channel is dropped (no patches at that frame, logged
 listed in the record's ``dropped_frames``), missing voxels of the other frames are 0 after
 normalisation (the FOV's centre), and a FOV mostly missing fails.
 
+Normalised values beyond the finite range of ``storage_dtype`` (float16: ±65504; e.g. a hot pixel
+over a nearly flat background, whose scale is tiny) would be stored as ±inf: they are clipped to
+that range, counted per channel in the record (``clipped_voxels_per_channel``) and logged at
+WARNING naming the plate, FOV, channel and frames (``storage_dtype: float32`` keeps them).
+
 Bad input fails naming the file: a channel missing from the plate, a Z range outside the stack,
 tracks outside the plate's frames, a FOV absent from a non-empty tracks table. An *empty* tracks
 table (no cell tracked anywhere) is a documented skip: a warning is logged and the FOV's store and
@@ -316,6 +321,59 @@ def patch_store_attributes(
     return json.loads(json.dumps(attributes))  # type: ignore[no-any-return]
 
 
+@dataclass
+class StorageClipper:
+    """Normalised frames clipped to the finite range of the store's dtype, and what was clipped.
+
+    Called as ``frame_at``: frame ``t`` → the normalised ``(C, Z, Y, X)`` frame of ``normalised``,
+    with values beyond ``±limit`` (float16: 65504, stored as ±inf otherwise) set to ``±limit``;
+    ``clipped[c]`` counts the voxels clipped in channel ``c``, ``frames[c]`` lists their frames and
+    ``largest[c]`` is the largest ``|value|`` clipped.
+    """
+
+    normalised: Callable[[int], np.ndarray]
+    limit: float
+    clipped: list[int]
+    frames: list[list[int]]
+    largest: list[float]
+
+    @classmethod
+    def for_dtype(
+        cls, normalised: Callable[[int], np.ndarray], dtype: str, n_channels: int
+    ) -> StorageClipper:
+        limit = float(np.finfo(np.dtype(dtype)).max)
+        return cls(normalised, limit, [0] * n_channels, [[] for _ in range(n_channels)], [0.0] * n_channels)
+
+    def __call__(self, t: int) -> np.ndarray:
+        frame = self.normalised(t)
+        magnitude = np.abs(frame).reshape(len(frame), -1).max(axis=1)  # (C,)
+        for c in np.flatnonzero(magnitude > self.limit):
+            beyond = int(np.count_nonzero(np.abs(frame[c]) > self.limit))
+            np.clip(frame[c], -self.limit, self.limit, out=frame[c])
+            self.clipped[c] += beyond
+            self.frames[c].append(t)
+            self.largest[c] = max(self.largest[c], float(magnitude[c]))
+        return frame
+
+    def warn(self, channels: FovChannels, dtype: str) -> None:
+        """Log a WARNING for every channel with clipped voxels."""
+        for reader, n_clipped, frames, largest in zip(
+            channels.readers, self.clipped, self.frames, self.largest, strict=True
+        ):
+            if n_clipped:
+                logger.warning(
+                    "%s: %d normalised voxel(s) at frame(s) %s lie beyond the %s range (largest |value| "
+                    "%.3g, e.g. hot pixels over a nearly flat background); stored as ±%.6g. Set the patch "
+                    "spec's storage_dtype: float32 to keep them",
+                    reader.where(),
+                    n_clipped,
+                    frames[:10],
+                    dtype,
+                    largest,
+                    self.limit,
+                )
+
+
 def cut_patches(
     frame_at: Callable[[int], np.ndarray],
     cells: pd.DataFrame,
@@ -491,6 +549,7 @@ def extract_fov_patches(
         :data:`MOSTLY_PADDED_FRACTION` padding), ``empty_frames`` per channel, ``dropped_frames``
         (mostly missing in any channel: no patches there) and ``n_cells_at_dropped_frames``,
         ``missing_voxels`` (all channels; ``missing_voxels_per_channel``), ``missing_share``,
+        ``clipped_voxels_per_channel`` (beyond the ``storage_dtype`` range, module docstring),
         ``seconds``.
 
     Raises:
@@ -520,15 +579,19 @@ def extract_fov_patches(
             inputs=[*channels.plates, (inputs.tracks, tracks_provenance)],
         )
         patch_shape = (len(channels.readers), z.stop - z.start, spec.initial_size_px, spec.initial_size_px)
+        clipper = StorageClipper.for_dtype(
+            partial(channels.normalised_frame, statistics, z), spec.storage_dtype, len(channels.readers)
+        )
         padded_fraction = _write_fov_store(
             outputs.zarr,
             spec,
             patch_store_attributes(spec, channels, z, statistics),
             provenance,
-            partial(channels.normalised_frame, statistics, z),
+            clipper,
             cells,
             patch_shape,
         )
+        clipper.warn(channels, spec.storage_dtype)
     index = cells.assign(
         row=np.arange(len(cells), dtype=np.int64),
         time_minutes=frame_times_minutes(cells["t"].to_numpy(), channels.time_interval_minutes),
@@ -537,6 +600,9 @@ def extract_fov_patches(
     write_table(index[list(INDEX_COLUMNS)], outputs.parquet, provenance)
     metrics = {
         **patch_metrics(cells, padded_fraction, statistics, channels, z, (dropped, n_removed)),
+        "clipped_voxels_per_channel": {
+            reader.name: n for reader, n in zip(channels.readers, clipper.clipped, strict=True)
+        },
         "seconds": time.perf_counter() - started,
     }
     write_fov_record(outputs.record, provenance, metrics)

@@ -81,12 +81,21 @@ PHASE_UNITS = {
 }
 
 
+#: Largest share of a brightfield stack's voxels that may lie at or below 0 counts once the camera
+#: offset is subtracted (camera noise on a dim edge); more means the stack is no brightfield
+#: intensity: a frame without light (a shutter that did not open, all zeros), background-subtracted
+#: data (about half the voxels negative) or an offset above the dark level.
+MAX_NON_POSITIVE_SHARE = 0.01
+
+
 def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.Tensor:
     """Camera counts ``(Z, Y, X)`` → float32 intensity with the offset removed and a flat field.
 
     With ``flat_field='z_mean'`` every slice is divided by the stack's per-pixel mean over z, so
     the result is ~1 everywhere and uneven illumination (constant along z) cancels out. The stack
-    must be finite (:func:`fill_missing_brightfield` fills missing voxels first).
+    must be finite (:func:`fill_missing_brightfield` fills missing voxels first) and positive after
+    the offset (at most :data:`MAX_NON_POSITIVE_SHARE` of its voxels at or below 0), else a
+    ValueError says what was found.
     """
     counts = np.asarray(zyx_counts, dtype=np.float32)
     n_missing = int((~np.isfinite(counts)).sum())
@@ -97,11 +106,15 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
         )
     data = torch.from_numpy(counts - np.float32(config.camera_offset_counts))
     mean = float(data.mean())
-    if not mean > 0:
+    non_positive = float((data <= 0).float().mean())
+    if not mean > 0 or non_positive > MAX_NON_POSITIVE_SHARE:
         raise ValueError(
-            f"brightfield stack has mean {mean:.4g} counts after subtracting phase.camera_offset_counts = "
-            f"{config.camera_offset_counts} (its counts range from {float(counts.min()):.6g} to "
-            f"{float(counts.max()):.6g}); set phase.camera_offset_counts below the camera's dark level, "
+            f"brightfield stack: {100.0 * non_positive:.1f}% of its voxels are at or below 0 counts "
+            f"(at most {100.0 * MAX_NON_POSITIVE_SHARE:g}% may be) and its mean is {mean:.4g} counts "
+            f"after subtracting phase.camera_offset_counts = {config.camera_offset_counts} (its counts "
+            f"range from {float(counts.min()):.6g} to {float(counts.max()):.6g}); phase needs brightfield "
+            "intensities above the camera's dark level, not a frame without light or background-subtracted "
+            "data: set phase.camera_offset_counts below the camera's dark level, "
             "or check that phase.brightfield_channel names a brightfield channel"
         )
     if config.flat_field == "z_mean":
@@ -429,7 +442,10 @@ def reconstruct_frames(
             output[t, 0] = np.full(tuple(output.shape[2:]), np.nan, dtype=np.float32)
             totals.seconds_writing += perf_counter() - toc
             continue
-        phase = reconstruct_stack(counts, transfer_function, config)
+        try:
+            phase = reconstruct_stack(counts, transfer_function, config)
+        except ValueError as err:
+            raise ValueError(f"{where} frame t={t}: {err}") from err
         tac = perf_counter()
         output[t, 0] = phase
         totals.seconds_reading += toc - tic

@@ -110,6 +110,12 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
         reasons.append(
             f"{metrics['n_cells_at_dropped_frames']} cell observation(s) at dropped frames got no patch"
         )
+    clipped = {name: n for name, n in (metrics.get("clipped_voxels_per_channel") or {}).items() if n}
+    if clipped:
+        reasons.append(
+            "normalised voxel(s) clipped to the storage dtype's range: "
+            + ", ".join(f"{n} in {name}" for name, n in clipped.items())
+        )
     share = float(metrics.get("mostly_padded_share", 0.0) or 0.0)
     if share > MOSTLY_PADDED_WARNING_SHARE:
         reasons.append(

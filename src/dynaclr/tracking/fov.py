@@ -368,7 +368,7 @@ def track_fov(
     timings = {"start": started}
     reduced, missing = read_reduced_nuclei(inputs.plate, channel, fov_name, config)
     timings["read"] = time.perf_counter()
-    maps = tracking_maps(reduced, config.maps)
+    maps = tracking_maps(reduced, config.maps, where=f"{inputs.plate} FOV {fov_name} channel {channel!r}")
     timings["maps"] = time.perf_counter()
     z_offset = config.maps.z_slice_range[0] if is_3d and config.maps.z_slice_range else 0
     with open_ome_zarr(tracks_plate_path, layout="hcs", mode="r+") as plate:
@@ -504,6 +504,7 @@ def _track_metrics(
         "mean_track_length_frames": float(table.groupby("track_id").size().mean()) if len(table) else 0.0,
         "foreground_threshold": maps.threshold,
         "normalization_range": list(maps.normalization_range),
+        "empty_frames": list(maps.empty_frames),
         "seconds_read": timings["read"] - timings["start"],
         "seconds_maps": timings["maps"] - timings["read"],
         "seconds_ultrack": timings["tracked"] - timings["maps"],

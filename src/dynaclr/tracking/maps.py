@@ -9,8 +9,8 @@ a per-FOV percentile normalisation, so the thresholds below are in normalised un
 2. normalise: ``(image - p_low) / (p_high - p_low)`` with the FOV's percentiles over all
    frames (a FOV whose image is constant becomes all zeros: no nuclei);
 3. smooth each frame with a Gaussian of ``smoothing_sigma_px`` (never along time);
-4. foreground = smoothed >= threshold (fixed, or Otsu's threshold of the FOV bounded below by
-   ``minimum_otsu_threshold``), a 0/1 float32 map;
+4. foreground = smoothed >= threshold (fixed, or Otsu's threshold of the FOV's smoothed values
+   clipped to [0, 1], bounded below by ``minimum_otsu_threshold``), a 0/1 float32 map;
 5. contours in [0, 1], high on nuclear boundaries: ``1 - smoothed`` (inverted intensity),
    the Sobel gradient magnitude, or ``1 - distance to background / its maximum``.
 
@@ -18,6 +18,11 @@ Missing voxels (NaN, ±inf; :mod:`dynaclr.numerics.missing`): the Z reduction sk
 is missing only when its whole column is), the percentiles and Otsu's threshold ignore them, and a
 missing pixel is background (0 after normalisation) and never foreground. A dropped frame (all NaN,
 see :func:`dynaclr.tracking.fov.read_reduced_nuclei`) is thus an empty frame: no detections.
+
+A frame whose image is constant (no signal: a shutter that did not open, a frame saturated
+everywhere) is treated like a missing one: left out of the percentiles and Otsu's threshold, no
+detections (listed in ``empty_frames``, logged at WARNING). Otherwise a saturated frame would be
+one FOV-wide nucleus and would lift the high percentile above every nucleus of the other frames.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class TrackingMaps:
     """Foreground threshold used (normalised intensity units)."""
     normalization_range: tuple[float, float]
     """Input intensities mapped to 0 and 1 (the FOV's percentiles, input units)."""
+    empty_frames: tuple[int, ...] = ()
+    """Frames whose image is constant (no signal): no foreground there."""
 
 
 def z_slices(config: TrackingMapsConfig, n_z: int, source: str = "input") -> slice:
@@ -116,17 +123,33 @@ def smooth_frames(stack: NDArray[np.float32], sigma_px: float) -> NDArray[np.flo
     return ndimage.gaussian_filter(stack, sigma=sigma).astype(np.float32)
 
 
+def constant_frames(stack: NDArray) -> list[int]:
+    """Frames of ``stack`` ``(T, ...)`` whose finite voxels all hold one value (a frame without any
+    finite voxel is missing, not constant)."""
+    flat = stack.reshape(len(stack), -1)
+    finite = np.isfinite(flat)
+    low = np.where(finite, flat, np.inf).min(axis=1, initial=np.inf)
+    high = np.where(finite, flat, -np.inf).max(axis=1, initial=-np.inf)
+    return [int(t) for t in np.flatnonzero(low == high)]
+
+
 def foreground_threshold(
     smoothed: NDArray[np.float32], config: TrackingMapsConfig, missing: NDArray[np.bool_] | None = None
 ) -> float:
     """The threshold in normalised units: fixed, or Otsu's bounded below (over the voxels not
-    ``missing``)."""
+    ``missing``).
+
+    Otsu's threshold is taken of the values clipped to [0, 1], the range the normalisation maps
+    the FOV's percentiles to: a few hot or saturated pixels far above 1 would otherwise stretch its
+    histogram so that every nucleus falls into its lowest bins and below the threshold.
+    """
     if not isinstance(config.foreground_threshold, str):
         return float(config.foreground_threshold)
     step = 2 if smoothed.shape[0] > 8 else 1
     values = smoothed[::step, ...].ravel()
     if missing is not None:
         values = values[~missing[::step, ...].ravel()]
+    values = np.clip(values, 0.0, 1.0)
     if values.size == 0 or float(values.max()) <= float(values.min()):
         return max(config.minimum_otsu_threshold, 0.5)
     return max(float(threshold_otsu(values)), config.minimum_otsu_threshold)
@@ -155,11 +178,24 @@ def contour_map(
     return contours.astype(np.float32)
 
 
-def tracking_maps(reduced: NDArray[np.float32], config: TrackingMapsConfig) -> TrackingMaps:
+def tracking_maps(
+    reduced: NDArray[np.float32], config: TrackingMapsConfig, where: str = "input"
+) -> TrackingMaps:
     """Foreground and contours from the Z-reduced nuclear stack (T, Y, X) or (T, Z', Y, X).
 
-    Missing voxels (NaN, ±inf) are background and never foreground (module docstring).
+    Missing voxels (NaN, ±inf) are background and never foreground, and so are constant frames
+    (module docstring); ``where`` names the plate, FOV and channel in warnings.
     """
+    empty = constant_frames(reduced)
+    if empty:
+        logger.warning(
+            "%s: frame(s) %s of the nuclear image are constant (no signal: a shutter that did not open, "
+            "a saturated frame); no nuclei there",
+            where,
+            empty[:10],
+        )
+        reduced = reduced.copy()
+        reduced[empty] = np.nan  # treated as missing: out of the statistics, background
     missing = missing_mask(reduced)
     normalised, value_range = normalize_percentiles(reduced, config.normalization_percentiles)
     smoothed = smooth_frames(normalised, config.smoothing_sigma_px)
@@ -179,4 +215,5 @@ def tracking_maps(reduced: NDArray[np.float32], config: TrackingMapsConfig) -> T
         contours=contours,
         threshold=threshold,
         normalization_range=value_range,
+        empty_frames=tuple(empty),
     )
