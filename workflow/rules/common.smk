@@ -202,7 +202,7 @@ def all_outputs():
         targets.append(f"{RESULTS}/{dataset}/tracks.parquet")
         targets.append(f"{RESULTS}/{dataset}/qc.csv")
         targets += qc_figure_files(dataset)
-        if spec.is_simulated and not spec.imports_tracks:
+        if spec.is_simulated:  # ultrack's tracks or imported ones
             targets.append(f"{RESULTS}/{dataset}/evaluation/tracking.csv")
     for dataset, spec_name in patch_jobs():
         targets += list(patch_store(dataset, spec_name).values())
@@ -354,6 +354,14 @@ def track_records(dataset):
     if CONFIG.datasets[dataset].imports_tracks:
         return []
     return per_fov(f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json", dataset)
+
+
+def tracked_labels(wildcards):
+    """Rule evaluate_tracking's label images of the tracks: ultrack's tracks plate; none for imported
+    tracks, which are matched to the ground truth by position (dynaclr.tracking.evaluate)."""
+    if CONFIG.datasets[wildcards.dataset].imports_tracks:
+        return {}
+    return {"tracks_plate": f"{RESULTS}/{wildcards.dataset}/tracks.zarr"}
 
 
 def imported_tracks_files(wildcards):

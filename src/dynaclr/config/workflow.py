@@ -9,6 +9,7 @@ rule's own subtree (its ``params``) again with that stage's model.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
@@ -724,19 +725,35 @@ class WorkflowConfig(StrictModel):
         tasks = self.analysis.classification.tasks
         return dataset.is_annotated and "infection" in dataset.annotations.tasks and "infection" in tasks
 
-    def aligned_datasets(self) -> list[str]:
+    def still_datasets(self, n_frames: Mapping[str, int]) -> list[str]:
+        """The embedded datasets of one time point (still images, e.g. fixed cells), sorted; ``n_frames``
+        gives each dataset's frames (its raw plate's). The analyses that follow a cell over time are
+        not planned for them (:meth:`time_lapse_datasets`): temporal metrics compare a cell's adjacent
+        frames, DTW aligns lineages over time; the report says "not computed: one time point"."""
+        return sorted(name for name in self.datasets_embedded() if n_frames[name] < 2)
+
+    def time_lapse_datasets(self, n_frames: Mapping[str, int]) -> list[str]:
+        """The embedded datasets of at least two frames (the temporal metrics' datasets), sorted."""
+        still = set(self.still_datasets(n_frames))
+        return sorted(self.datasets_embedded() - still)
+
+    def aligned_datasets(self, n_frames: Mapping[str, int]) -> list[str]:
         """The embedded datasets DTW aligns (rule ``align_pseudotime``), sorted: simulated ones (ground
         truth), those with an infection classifier, the explicit reference's dataset, and every one when
-        the event is division (read from each dataset's own lineage)."""
+        the event is division (read from each dataset's own lineage); of these, a dataset of one time
+        point (:meth:`still_datasets`) only as the explicit reference's dataset, which the dry run
+        refuses (a reference needs two frames)."""
         division = self.analysis.pseudotime.event == "division"
         referenced = self.explicit_reference_dataset()
+        time_lapse = set(self.time_lapse_datasets(n_frames))
         return sorted(
             name
             for name in self.datasets_embedded()
-            if self.datasets[name].is_simulated
-            or division
-            or name == referenced
-            or self.infection_classified(name)
+            if name == referenced
+            or (
+                name in time_lapse
+                and (self.datasets[name].is_simulated or division or self.infection_classified(name))
+            )
         )
 
     def classified_datasets(self) -> list[str]:
