@@ -840,7 +840,8 @@ def distillation_outputs():
 # ------------------------------------------------------------------ the report's first page
 def dataset_description(name):
     """A few words on what a dataset is, for the report's first page (DatasetConfig.description)."""
-    return CONFIG.datasets[name].description(plate_layout(name).time_interval_minutes)
+    layout = plate_layout(name)
+    return CONFIG.datasets[name].description(layout.time_interval_minutes, layout.n_frames)
 
 
 def model_description(name):

@@ -484,12 +484,13 @@ class DatasetConfig(StrictModel):
         """True when the tracks come from the user's files (``tracks``), not from ultrack."""
         return self.tracks is not None
 
-    def description(self, time_interval_minutes: float | None = None) -> str:
+    def description(self, time_interval_minutes: float | None = None, n_frames: int | None = None) -> str:
         """A few words on what the dataset is, for the report's first page: its source, its frame
         interval (``time_interval_minutes``: the plate's, as its metadata or ``acquisition`` gives
-        it; a simulated dataset's from ``simulate``), whether its tracks are imported and where its
-        annotations come from; a dataset without annotations says so, since the page then has no
-        classifier score of it."""
+        it; a simulated dataset's from ``simulate``) or, for a plate of one frame (``n_frames``),
+        that it holds still images, whether its tracks are imported and where its annotations come
+        from; a dataset without annotations says so, since the page then has no classifier score of
+        it."""
         if self.simulate is not None:
             interval = self.simulate.time_interval_minutes
             text = f"simulated plate, one frame every {interval:g} min, ground truth known"
@@ -497,7 +498,9 @@ class DatasetConfig(StrictModel):
             text = "TIFF files converted to OME-Zarr"
         else:
             text = f"HCS OME-Zarr plate {self.plate}"
-        if self.simulate is None and time_interval_minutes is not None:
+        if n_frames == 1:
+            text += ", still images (one time point)"
+        elif self.simulate is None and time_interval_minutes is not None:
             text += f", one frame every {time_interval_minutes:g} min"
         if self.imports_tracks:
             text += ", tracks imported"
