@@ -29,6 +29,7 @@ from test_stage_contract import planned_jobs
 
 from dynaclr.config.plate_checks import workflow_problems
 from dynaclr.config.workflow import WorkflowConfig
+from dynaclr.io.plate import read_plate_layout
 
 #: (T, C, Z, Y, X) of the test plate: 6 frames at 10 min, 3 slices of 64 x 64 px.
 SHAPE = (6, 2, 3, 64, 64)
@@ -479,8 +480,6 @@ def test_a_plate_whose_sampling_the_stages_cannot_use_is_refused(case: str, tmp_
     problems = workflow_problems(
         WorkflowConfig.model_validate(config), {"mine": read_plate_layout(plate)}, "results"
     )
-    if case == "time-aware sampling of one frame":  # nor can temporal metrics compare adjacent frames
-        assert problems.pop().startswith("analysis.temporal_metrics: expected movies of at least 2 frames")
     assert len(problems) == 1, problems
     for part in expected:
         assert part in problems[0], problems[0]
@@ -804,16 +803,111 @@ def test_dtw_of_divisions_checks_every_embedded_movie(plate: Path) -> None:
     assert "around its division event), found 3 + 4 = 7" in problems[0]
 
 
-def test_still_images_fail_the_dry_run_not_temporal_metrics(tmp_path: Path) -> None:
-    """A plate of one frame embedded by a classical model: temporal metrics need adjacent frames."""
-    plate = write_plate(tmp_path / "still.zarr", FOVS, ["Nuclei", "Sensor"], (1, 2, 3, 64, 64))
-    config = plate_config(plate)
-    config["contrastive_models"]["m"]["training"] = {"patch_spec": "sensor", "sampling": "classical"}
-    (problem,) = _plate_problems(config, plate)
-    assert problem.startswith(
-        "analysis.temporal_metrics: expected movies of at least 2 frames in every embedded dataset"
+def _still_and_movie_config(tmp_path: Path) -> dict[str, Any]:
+    """A plate of one frame (``still``, fixed cells) trained on by a classical model, and a movie
+    (``mine``, 6 frames) it embeds too; DTW of divisions (every embedded dataset) with a window that
+    fits the movie."""
+    still = write_plate(tmp_path / "still.zarr", FOVS, ["Nuclei", "Sensor"], (1, 2, 3, 64, 64))
+    movie = write_plate(tmp_path / "movie.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    config = plate_config(movie)
+    config["datasets"]["still"] = {**copy.deepcopy(config["datasets"]["mine"]), "plate": str(still)}
+    config["contrastive_models"]["m"] = {
+        "train_datasets": ["still"],
+        "training": {"patch_spec": "sensor", "sampling": "classical", "backbone": "convnext_atto"},
+    }
+    config["analysis"]["pseudotime"] = {
+        "event": "division",
+        "reference_frames_before_onset": 2,
+        "reference_frames_after_onset": 3,
+    }
+    return config
+
+
+def test_still_images_are_embedded_without_the_analyses_over_time(tmp_path: Path) -> None:
+    """Still images (one frame) embedded by a classical model: embedding, projections and figures are
+    planned for them, temporal metrics and DTW only for the movie beside them; the results table and
+    the first page are told which datasets have one time point."""
+    config = _still_and_movie_config(tmp_path)
+    assert WorkflowConfig.model_validate(config).still_datasets({"still": 1, "mine": 6}) == ["still"]
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = planned_jobs(configfile, tmp_path)
+    by_rule: dict[str, list[Any]] = {}
+    for job in jobs:
+        by_rule.setdefault(job.rule.name, []).append(job)
+    embedded = {(job.wildcards.model, job.wildcards.dataset) for job in by_rule["embed"]}
+    assert embedded == {(m, d) for m in ("m", "engineered_features") for d in ("mine", "still")}
+    drawn = {job.wildcards.dataset for job in by_rule["embedding_figures"]}
+    assert drawn == {"mine", "still"}
+    assert {job.wildcards.dataset for job in by_rule["project_embeddings"]} == {"mine", "still"}
+    (temporal,) = by_rule["temporal_metrics"]
+    assert sorted(temporal.input) == sorted(
+        f"results/embeddings/{m}/mine.zarr" for m in ("m", "engineered_features")
     )
-    assert f"found 1 frame in dataset 'mine' ({plate})" in problem
+    assert {job.wildcards.dataset for job in by_rule["align_pseudotime"]} == {"mine"}
+    (table,) = by_rule["results_table"]
+    reasons = {(pair["model"], pair["dataset"]): pair["temporal_not_computed"] for pair in table.params.pairs}
+    assert reasons == {
+        ("m", "still"): "one time point",
+        ("engineered_features", "still"): "one time point",
+        ("m", "mine"): "",
+        ("engineered_features", "mine"): "",
+    }
+    (findings,) = by_rule["findings"]
+    assert findings.params.still == ["still"]
+
+
+def test_still_images_alone_plan_no_temporal_metrics(tmp_path: Path) -> None:
+    """Only still images: no temporal metrics job at all; the results table and the first page read
+    no temporal table (they say "not computed: one time point")."""
+    config = _still_and_movie_config(tmp_path)
+    del config["datasets"]["mine"]
+    jobs = plan(config, tmp_path)
+    assert jobs["embed"] == 2 and jobs["embedding_figures"] == 2 and jobs["results_table"] == 1
+    assert "temporal_metrics" not in jobs and "align_pseudotime" not in jobs
+    assert jobs["findings"] == 1
+
+
+def test_time_and_cell_aware_sampling_and_a_dtw_reference_on_still_images_are_refused(tmp_path: Path) -> None:
+    """Time-aware and cell-aware sampling follow cells over time, and a DTW reference is a stretch of a
+    track: on one frame they are refused by the dry run (classical sampling is not)."""
+    config = _still_and_movie_config(tmp_path)
+    still = Path(config["datasets"]["still"]["plate"])
+    layouts = {
+        "still": read_plate_layout(still),
+        "mine": read_plate_layout(Path(config["datasets"]["mine"]["plate"])),
+    }
+
+    def problems(edited: dict[str, Any]) -> list[str]:
+        return workflow_problems(WorkflowConfig.model_validate(edited), layouts, "results")
+
+    assert problems(config) == []
+    for sampling in ("cell_aware", "time_aware"):
+        edited = copy.deepcopy(config)
+        edited["contrastive_models"]["m"]["training"].update(sampling=sampling, tau_frames=1)
+        if sampling == "cell_aware":
+            del edited["contrastive_models"]["m"]["training"]["tau_frames"]
+        (problem,) = problems(edited)
+        assert (
+            f"expected a movie of at least 2 frames for sampling '{sampling}' (dataset 'still' has 1 frame"
+            in problem
+        )
+        assert problem.endswith("use sampling 'classical' for still images")
+    edited = copy.deepcopy(config)
+    edited["analysis"]["pseudotime"]["reference"] = {
+        "dataset": "still",
+        "fov_name": "A/1/Pos0",
+        "track_id": 1,
+        "t_start": 0,
+        "t_stop": 1,
+        "onset_t": 0,
+    }
+    (problem,) = problems(edited)
+    assert problem.startswith(
+        "analysis.pseudotime.reference: expected t_start, onset_t < t_stop selecting >= 2"
+    )
+    assert "dataset 'still' has 1 frame in" in problem
 
 
 def test_lineage_division_labels_need_interphase_frames(plate: Path) -> None:
@@ -861,3 +955,38 @@ def test_a_cluster_job_reads_one_position_of_the_plate(
         assert len(jobs) == 1, target
         assert len(set(read_positions)) <= 1, f"{target} read positions {sorted(set(read_positions))}"
         assert dict(jobs[0].params) == dict(planned[rule, str(jobs[0].wildcards)].params), target
+
+
+def test_imported_tracks_of_a_simulated_plate_are_scored_against_its_ground_truth(tmp_path: Path) -> None:
+    """A simulated dataset whose tracks are imported (tracks:) has ground truth: evaluate_tracking is
+    planned for it like for ultrack's tracks, reading the imported table and no tracks plate, and the
+    first page reads its scores; a plate of one's own with imported tracks gets none, its page says
+    it is not scored."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    table = tmp_path / "tracks.csv"
+    table.write_text("fov_name,track_id,t,y,x,parent_track_id\nA/1/0,1,0,10,10,-1\n")
+    config = tiny_workflow_config()
+    config["contrastive_models"] = {}
+    config["analysis"] = {"baselines": []}
+    config["datasets"]["tiny"]["tracks"] = {"format": "table", "path": str(table)}
+    own = write_plate(tmp_path / "own.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    config["datasets"]["own"] = {
+        "plate": str(own),
+        "phase": None,
+        "tracks": {"format": "table", "path": str(table)},
+    }
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = planned_jobs(configfile, tmp_path)
+    rules = Counter(job.rule.name for job in jobs)
+    assert rules["import_tracks"] == 2 and not {"tracks_plate", "track_fov", "collect_tracks"} & set(rules)
+    (evaluation,) = [job for job in jobs if job.rule.name == "evaluate_tracking"]
+    assert evaluation.wildcards.dataset == "tiny"
+    assert sorted(evaluation.input.keys()) == ["labels", "tracks", "truth"]
+    assert evaluation.input.tracks == "results/tiny/tracks.parquet"
+    (findings,) = [job for job in jobs if job.rule.name == "findings"]
+    assert "results/tiny/evaluation/tracking.csv" in findings.input
+    assert findings.params.sources["tracking"] == ["tiny"]
+    assert findings.params.unscored_tracks == ["own"]

@@ -294,3 +294,48 @@ def test_the_html_and_png_tables_show_the_sample_each_value_rests_on():
     texts = [cell.get_text().get_text() for cell in figure.axes[0].tables[0].get_celld().values()]
     assert "0.910 [0.880, 0.940] (n=412, 57+)" in texts and "4,812 (96)" in texts
     assert "n=annotated cells scored" in caption and "[no CI]" in caption
+
+
+def test_results_table_says_the_analyses_over_time_are_not_computed_on_still_images():
+    """A pair of still images (one time point) has no temporal metrics nor DTW row and, without
+    annotations, no classifier row either: it still gets its row, its temporal cells NaN in the CSV
+    and "not computed: one time point" in the HTML (never a number); the movie's row is unchanged."""
+    from dynaclr.figures.table import ONE_TIME_POINT, formatted_results_table
+
+    temporal = _temporal_metrics(("dynaclr", "engineered_features"), "movie")
+    pairs = pd.DataFrame(
+        {
+            "model": ["dynaclr", "engineered_features", "dynaclr", "engineered_features"],
+            "dataset": ["movie", "movie", "fixed", "fixed"],
+            "temporal_not_computed": ["", "", ONE_TIME_POINT, ONE_TIME_POINT],
+        }
+    )
+    table = results_table(temporal_metrics=temporal, pairs=pairs)
+    assert sorted(zip(table["model"], table["dataset"], strict=True)) == sorted(
+        zip(pairs["model"], pairs["dataset"], strict=True)
+    )
+    fixed = table[table["dataset"] == "fixed"]
+    assert (
+        fixed[["smoothness", "dynamic_range", "smoothness_track_pairs", "dtw_onset_mae_frames"]]
+        .isna()
+        .all()
+        .all()
+    )
+    shown = formatted_results_table(table).set_index(["Model", "Dataset"])
+    for model in ("dynaclr", "engineered_features"):
+        row = shown.loc[(model, "fixed")]
+        assert row["Smoothness (paper) ↓"] == "not computed: one time point"
+        assert row["DTW onset error (frames) ↓"] == "not computed: one time point"
+        assert row["F1 infection ↑"] == "–"  # no annotations: missing, not "not computed"
+        assert shown.loc[(model, "movie"), "Smoothness (paper) ↓"][0].isdigit()
+    alone = results_table(pairs=pairs[pairs["dataset"] == "fixed"])  # only still images: no input table
+    assert len(alone) == 2 and alone["smoothness"].isna().all()
+
+
+def test_the_distance_figure_of_still_images_says_it_is_not_computed():
+    """One time point: no adjacent frames to compare, so no histogram (nor a crash on no pairs)."""
+    index = pd.DataFrame({"fov_name": ["A/1/0"] * 4, "track_id": [1, 2, 3, 4], "t": [0] * 4})
+    embeddings = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
+    figure, caption = plot_distance_distributions(embeddings, index, label="m, fixed")
+    assert isinstance(figure, Figure)
+    assert "not computed: one time point" in caption

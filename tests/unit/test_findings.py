@@ -301,3 +301,34 @@ def test_dtw_findings_name_where_the_true_onsets_come_from():
     assert "(true onsets from the imported lineage)" in found.statement
     (truth,) = dtw_findings(table.assign(onset_source=np.where(scored, "ground truth", None)))
     assert "(true onsets from the ground truth)" in truth.statement
+
+
+def test_still_images_and_unscored_imported_tracks_get_a_line_not_a_number(tmp_path):
+    """A dataset of one time point has no smoothness nor DTW line but one saying they are not computed;
+    imported tracks without ground truth get a tracking line saying they are not scored."""
+    qc = tmp_path / "qc.csv"
+    pd.DataFrame(
+        {
+            "fov_name": ["A/1/0"],
+            "stage": ["patches"],
+            "n_frames": [1],
+            "n_dropped_frames": [0],
+            "status": ["ok"],
+        }
+    ).to_csv(qc, index=False)
+    outputs = FindingsOutputs(rst=tmp_path / "report" / "findings.rst", csv=tmp_path / "findings.csv")
+    table = findings_stage(
+        FindingsInputs(qc=(qc,)),
+        outputs,
+        datasets={"fixed": "HCS plate fixed.zarr, tracks imported"},
+        models={"classical": "classical sampling"},
+        sources={"qc": ["fixed"]},
+        still=["fixed"],
+        unscored_tracks=["fixed"],
+    )
+    statements = dict(zip(table["topic"], table["statement"], strict=False))
+    assert "not computed: one time point" in statements["smoothness"]
+    assert "not scored: no ground truth" in statements["tracking"]
+    assert not any(char.isdigit() for char in statements["smoothness"] + statements["tracking"])
+    page = outputs.rst.read_text()
+    assert "not computed: one time point" in page and "not scored: no ground truth" in page

@@ -155,5 +155,8 @@ def test_the_first_page_describes_where_each_datasets_annotations_come_from() ->
     assert "one frame every" not in bare  # the interval is the plate's, given by the Snakefile
     at_7_min = workflow.datasets["bare"].description(7.0)
     assert "HCS OME-Zarr plate /data/bare.zarr, one frame every 7 min," in at_7_min
+    still = workflow.datasets["bare"].description(7.0, n_frames=1)  # no interval between frames
+    assert "HCS OME-Zarr plate /data/bare.zarr, still images (one time point)," in still
+    assert "one frame every" not in still
     assert "ground truth known" in workflow.datasets["demo"].description()
     assert "no annotations" not in workflow.datasets["demo"].description()

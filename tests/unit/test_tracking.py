@@ -510,3 +510,52 @@ def test_a_constant_frame_has_no_nuclei_and_leaves_the_others_alone(level: float
     assert _nucleus_centres_are_foreground(maps.foreground, [0, 2, 3])
     changed = np.count_nonzero(maps.foreground[[0, 2, 3]] != clean.foreground[[0, 2, 3]])
     assert changed <= 0.05 * np.count_nonzero(clean.foreground[[0, 2, 3]])
+
+
+def test_a_still_image_is_segmented_each_cell_its_own_track(tmp_path: Path) -> None:
+    """One frame (fixed cells): ultrack rewards links only, so on its own a frame selects no segment;
+    each of the three disks is a track of one detection, without parent, at frame 0."""
+    from dynaclr.tracking.engine import run_ultrack
+
+    cells = [(0, 16, 16, 6), (0, 40, 20, 6), (0, 30, 46, 7)]
+    maps = tracking_maps(disk_movie(cells, 1), TrackingMapsConfig())
+    tracks, _ = run_ultrack(maps.foreground, maps.contours, TrackingConfig(), tmp_path / "ultrack")
+    assert len(tracks) == 3 and (tracks["t"] == 0).all() and (tracks["parent_track_id"] == -1).all()
+    assert sorted(zip(tracks["y"].round(), tracks["x"].round(), strict=True)) == [
+        (16, 16),
+        (30, 46),
+        (40, 20),
+    ]
+    assert tracks["track_id"].nunique() == 3
+
+
+def test_imported_tracks_are_scored_by_position_against_the_ground_truth(
+    tiny_plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """Imported tracks have positions, no label image: each detection matches the true cell holding
+    it. The ground truth's own positions and lineage, imported, score DET and TRA 1 and find every
+    true division; leaving one detection out is one missed cell (DET lowered by 1 / N)."""
+    from dynaclr.io import make_provenance, write_table
+
+    truth = pd.read_parquet(tiny_plate["tracks"])
+    columns = ["fov_name", "track_id", "t", "y", "x", "parent_track_id"]
+
+    def scored(table: pd.DataFrame, name: str) -> pd.Series:
+        path = tmp_path / f"{name}.parquet"
+        write_table(table[columns].reset_index(drop=True), path, make_provenance("tracks", {}))
+        csv = tmp_path / name / "tracking.csv"
+        evaluated = evaluate_tracking(
+            TrackingEvaluationConfig(),
+            EvaluateTrackingInputs(tracks=path, labels=tiny_plate["labels"], truth=tiny_plate["tracks"]),
+            EvaluateTrackingOutputs(table=csv, record=csv.with_suffix(".json")),
+        )
+        assert list(evaluated["fov_name"])[-1] == "all"
+        return evaluated.iloc[-1]
+
+    perfect = scored(truth, "perfect")
+    assert perfect["det"] == 1.0 and perfect["tra"] == 1.0
+    assert perfect["n_reference_divisions"] > 0 and perfect["division_recall"] == 1.0
+    assert perfect["division_precision"] == 1.0
+    missing = scored(truth.drop(index=truth.index[len(truth) // 2]), "missing")
+    assert missing["false_negative_vertices"] == 1
+    assert missing["det"] == pytest.approx(1 - 1 / perfect["n_reference_vertices"])

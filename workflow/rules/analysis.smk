@@ -5,9 +5,10 @@
 
 
 rule temporal_metrics:
-    """Smoothness and dynamic range of every embeddings store, with track-bootstrap CIs (appendix C)."""
+    """Smoothness and dynamic range of every embeddings store of a movie (not of still images: one
+    time point), with track-bootstrap CIs (appendix C)."""
     input:
-        embeddings=[embeddings_store(model, dataset) for model, dataset in embedding_pairs()],
+        embeddings=[embeddings_store(model, dataset) for model, dataset in time_lapse_pairs()],
     output:
         metrics=report(
             f"{RESULTS}/evaluation/temporal_metrics.csv",

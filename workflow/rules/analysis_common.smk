@@ -10,7 +10,9 @@
 #   the config names as explicit reference (analysis.pseudotime.reference; the other datasets pick
 #   theirs as without one), or every dataset when the event is division. Without ground truth the
 #   accuracy table holds aligned onsets only (true onsets and errors NaN);
-#   simulated datasets only: infected-fraction and pseudo-time figures, which plot ground truth.
+#   simulated datasets only: infected-fraction and pseudo-time figures, which plot ground truth;
+#   datasets of one time point (still images, WorkflowConfig.still_datasets): no temporal metrics,
+#   no DTW (nor what reads it); the results table and first page say "not computed: one time point".
 
 
 #: Datasets whose annotations are drawn from ground truth, those that import a table, and those
@@ -482,10 +484,30 @@ def explicit_reference_dataset():
     return CONFIG.explicit_reference_dataset()
 
 
+@functools.cache
+def frame_counts():
+    """Each dataset's frames (its raw plate's metadata, plate_frames), as WorkflowConfig.still_datasets
+    takes them."""
+    return {dataset: plate_frames(dataset) for dataset in DATASETS}
+
+
+def still_datasets():
+    """The embedded datasets of one time point (WorkflowConfig.still_datasets): no temporal metrics,
+    no DTW; the report says "not computed: one time point"."""
+    return CONFIG.still_datasets(frame_counts())
+
+
+def time_lapse_pairs():
+    """(model, dataset) of the embedded datasets of at least two frames (rule temporal_metrics)."""
+    time_lapse = set(CONFIG.time_lapse_datasets(frame_counts()))
+    return [(m, d) for m, d in embedding_pairs() if d in time_lapse]
+
+
 def aligned_pairs():
     """(model, dataset) aligned by DTW: the pairs of the datasets of WorkflowConfig.aligned_datasets
-    (simulated, infection-classified, the explicit reference's, every one when the event is division)."""
-    aligned = set(CONFIG.aligned_datasets())
+    (simulated, infection-classified, the explicit reference's, every one when the event is division;
+    never a dataset of one time point)."""
+    aligned = set(CONFIG.aligned_datasets(frame_counts()))
     return [(m, d) for m, d in embedding_pairs() if d in aligned]
 
 
@@ -590,8 +612,11 @@ def pseudotime_input(wildcards):
 
 def results_table_pairs():
     """Per embedded (model, dataset): how the dataset relates to the model's training, the
-    dataset's frame interval (smoothness and dynamic range compare adjacent frames) and the
-    classifier transfers to it left out (skipped_transfers) (results table)."""
+    dataset's frame interval (smoothness and dynamic range compare adjacent frames), the
+    classifier transfers to it left out (skipped_transfers) and why the analyses over time are not
+    computed on it (a dataset of one time point) (results table)."""
+    from dynaclr.figures.table import ONE_TIME_POINT
+
     rows = []
     for model, dataset in embedding_pairs():
         entry = CONFIG.contrastive_models.get(model)
@@ -609,13 +634,16 @@ def results_table_pairs():
                 "trained_on": trained_on,
                 "time_interval_minutes": plate_sampling(dataset).time_interval_minutes,
                 "transfers_skipped": "; ".join(skipped_transfers(model, dataset)),
+                "temporal_not_computed": ONE_TIME_POINT if dataset in still_datasets() else "",
             }
         )
     return rows
 
 
 def results_table_inputs(wildcards):
-    inputs = {"temporal_metrics": f"{RESULTS}/evaluation/temporal_metrics.csv"}
+    inputs = {}
+    if time_lapse_pairs():
+        inputs["temporal_metrics"] = f"{RESULTS}/evaluation/temporal_metrics.csv"
     if classified_pairs() or transferred_pairs():
         inputs["classification"] = f"{RESULTS}/evaluation/classification.csv"
     if aligned_pairs():
@@ -628,9 +656,10 @@ def analysis_outputs():
     pairs = embedding_pairs()
     if not pairs:
         return []
-    targets = [
-        f"{RESULTS}/evaluation/temporal_metrics.csv",
-        f"{RESULTS}/evaluation/temporal_comparison.csv",
+    targets = []
+    if time_lapse_pairs():
+        targets += [f"{RESULTS}/evaluation/temporal_metrics.csv", f"{RESULTS}/evaluation/temporal_comparison.csv"]
+    targets += [
         f"{RESULTS}/evaluation/results_table.csv",
         f"{RESULTS}/evaluation/results_table.html",
     ]
@@ -815,7 +844,7 @@ def distillation_outputs():
 # ------------------------------------------------------------------ the report's first page
 def dataset_description(name):
     """A few words on what a dataset is, for the report's first page (DatasetConfig.description)."""
-    return CONFIG.datasets[name].description(plate_sampling(name).time_interval_minutes)
+    return CONFIG.datasets[name].description(plate_sampling(name).time_interval_minutes, plate_frames(name))
 
 
 def model_description(name):
@@ -851,10 +880,11 @@ def findings_files():
             add("phase", dataset, f"{RESULTS}/{dataset}/evaluation/phase.csv")
         if spec.is_simulated and spec.virtual_stain is not None:
             add("virtual_stain", dataset, f"{RESULTS}/{dataset}/evaluation/virtual_stain.csv")
-        if spec.is_simulated and not spec.imports_tracks:
+        if spec.is_simulated:  # ultrack's tracks or imported ones
             add("tracking", dataset, f"{RESULTS}/{dataset}/evaluation/tracking.csv")
     if embedding_pairs():
         files["results_table"] = f"{RESULTS}/evaluation/results_table.csv"
+    if time_lapse_pairs():
         files["temporal_comparison"] = f"{RESULTS}/evaluation/temporal_comparison.csv"
     if aligned_pairs():
         files["dtw_accuracy"] = f"{RESULTS}/evaluation/dtw_accuracy.csv"

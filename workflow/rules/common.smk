@@ -18,7 +18,7 @@ from dynaclr.config.plate_checks import simulated_layout, workflow_problems
 from dynaclr.config.transfer_checks import transfer_problems
 from dynaclr.convert import find_tiff_files, tiff_layout
 from dynaclr.io import ArtifactError, config_hash
-from dynaclr.io.plate import SAFE_NAME, SUPPLIED_KEY, read_plate_layout, read_plate_sampling
+from dynaclr.io.plate import SAFE_NAME, SUPPLIED_KEY, read_plate_frames, read_plate_layout, read_plate_sampling
 
 
 # The typed models first (their errors name the key path), then the JSON Schema users read.
@@ -98,6 +98,20 @@ def plate_sampling(dataset):
         return plate_layout(dataset)
     try:
         return read_plate_sampling(spec.plate, spec.acquisition.sampling())
+    except ArtifactError as err:
+        raise WorkflowError(f"datasets.{dataset}.plate: {err}") from None
+
+
+@functools.cache
+def plate_frames(dataset):
+    """A dataset's time points: a `plate:` dataset's from one position's metadata (read_plate_frames;
+    the report's params and the analyses' inputs need it in every job, see plate_sampling), the
+    others' from plate_layout (their simulate config, their files' headers)."""
+    spec = CONFIG.datasets[dataset]
+    if spec.plate is None:
+        return plate_layout(dataset).n_frames
+    try:
+        return read_plate_frames(spec.plate)
     except ArtifactError as err:
         raise WorkflowError(f"datasets.{dataset}.plate: {err}") from None
 
@@ -219,7 +233,7 @@ def all_outputs():
         targets.append(f"{RESULTS}/{dataset}/tracks.parquet")
         targets.append(f"{RESULTS}/{dataset}/qc.csv")
         targets += qc_figure_files(dataset)
-        if spec.is_simulated and not spec.imports_tracks:
+        if spec.is_simulated:  # ultrack's tracks or imported ones
             targets.append(f"{RESULTS}/{dataset}/evaluation/tracking.csv")
     for dataset, spec_name in patch_jobs():
         targets += list(patch_store(dataset, spec_name).values())
@@ -373,6 +387,14 @@ def track_records(dataset):
     if CONFIG.datasets[dataset].imports_tracks:
         return []
     return per_fov(f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json", dataset)
+
+
+def tracked_labels(wildcards):
+    """Rule evaluate_tracking's label images of the tracks: ultrack's tracks plate; none for imported
+    tracks, which are matched to the ground truth by position (dynaclr.tracking.evaluate)."""
+    if CONFIG.datasets[wildcards.dataset].imports_tracks:
+        return {}
+    return {"tracks_plate": f"{RESULTS}/{wildcards.dataset}/tracks.zarr"}
 
 
 def imported_tracks_files(wildcards):

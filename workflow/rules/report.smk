@@ -187,6 +187,8 @@ rule findings:
         datasets={name: dataset_description(name) for name in DATASETS},
         models={name: model_description(name) for name in sorted({m for m, _ in embedding_pairs()})},
         sources=FINDINGS_SOURCES,
+        still=still_datasets(),
+        unscored_tracks=[name for name in TRACKS_IMPORTED if name not in SIMULATED],
     log:
         f"{RESULTS}/logs/findings.log",
     benchmark:

@@ -86,11 +86,12 @@ rule collect_tracks:
 
 
 rule evaluate_tracking:
-    """Cell Tracking Challenge DET and TRA, division precision/recall vs ground truth."""
+    """Cell Tracking Challenge DET and TRA, division precision/recall vs ground truth, of ultrack's
+    tracks (their label images) or of imported tracks (their positions)."""
     wildcard_constraints:
-        dataset=wildcard_choice(TRACKED),
+        dataset=wildcard_choice(SIMULATED),
     input:
-        tracks_plate=f"{RESULTS}/{{dataset}}/tracks.zarr",
+        unpack(tracked_labels),
         tracks=f"{RESULTS}/{{dataset}}/tracks.parquet",
         labels=f"{RESULTS}/{{dataset}}/ground_truth/labels.zarr",
         truth=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",

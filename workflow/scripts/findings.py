@@ -8,4 +8,6 @@ with job_context(snakemake.log[0], snakemake.threads):
         datasets=dict(snakemake.params.datasets),
         models=dict(snakemake.params.models),
         sources={kind: list(names) for kind, names in snakemake.params.sources.items()},
+        still=list(snakemake.params.still),
+        unscored_tracks=list(snakemake.params.unscored_tracks),
     )

@@ -229,7 +229,14 @@ def _patch_window_problems(name: str, spec: PatchSpec, plates: Mapping[str, Plat
 
 
 def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, dataset: str) -> list[str]:
-    """A time-aware ``tau`` leaves at least one pair of frames ``(t, t + tau')`` in the movie."""
+    """A time-aware ``tau`` leaves at least one pair of frames ``(t, t + tau')`` in the movie; cell-aware
+    sampling (tracking defines identity over time) has a movie to follow cells in."""
+    if training.sampling == "cell_aware" and raw.n_frames < 2:
+        return [
+            f"{key}.sampling: expected a movie of at least 2 frames for sampling 'cell_aware' (dataset "
+            f"{dataset!r} has {raw.n_frames} frame in {raw.path}: each track is one patch), found "
+            "'cell_aware'; use sampling 'classical' for still images"
+        ]
     if training.sampling != "time_aware":
         return []
     n_frames, interval = raw.n_frames, raw.time_interval_minutes
@@ -278,7 +285,7 @@ def _pseudotime_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayout]
     key = "analysis.pseudotime"
     referenced = config.explicit_reference_dataset()
     problems = []
-    for name in config.aligned_datasets():
+    for name in config.aligned_datasets(frame_counts(raws)):
         raw = raws[name]
         n_frames = raw.n_frames
         reference = pseudotime.reference
@@ -300,7 +307,7 @@ def _pseudotime_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayout]
                     f"{before} + {after} = {before + after}; lower them so that they add up to at most "
                     f"{n_frames}, or set {key}.reference"
                 )
-        if pseudotime.min_query_frames > n_frames:
+        if pseudotime.min_query_frames > n_frames > 1:  # one frame: the reference's problem says it all
             problems.append(
                 f"{key}.min_query_frames: expected at most {n_frames} frames ({_frames(raw, name)}: no "
                 f"lineage is longer), found {pseudotime.min_query_frames}; lower it to at most {n_frames}"
@@ -308,22 +315,16 @@ def _pseudotime_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayout]
     return problems
 
 
-def _short_movie_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayout]) -> list[str]:
-    """The analyses that compare frames of a track have two frames to compare: temporal metrics (rule
-    ``temporal_metrics``: adjacent frames of every embedded dataset), and the division labels drawn
-    from the lineage where they train classifiers (an interphase frame lies at least
-    ``interphase_margin_frames`` frames before its track's last frame)."""
-    problems = []
-    embedded = config.datasets_embedded()
-    for name in sorted(embedded):
-        raw = raws[name]
-        if raw.n_frames < 2:
-            problems.append(
-                f"analysis.temporal_metrics: expected movies of at least 2 frames in every embedded dataset "
-                "(smoothness and dynamic range compare a cell's adjacent frames), found "
-                f"{raw.n_frames} frame in dataset {name!r} ({raw.path}); the analyses need a movie: "
-                "leave the dataset out of the config"
-            )
+def frame_counts(raws: Mapping[str, PlateLayout]) -> dict[str, int]:
+    """Each dataset's frames, as :meth:`WorkflowConfig.still_datasets` takes them."""
+    return {name: raw.n_frames for name, raw in raws.items()}
+
+
+def _lineage_label_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayout]) -> list[str]:
+    """The division labels drawn from the lineage where they train classifiers have two classes (an
+    interphase frame lies at least ``interphase_margin_frames`` frames before its track's last frame).
+    (The analyses over time are not planned for still images: :meth:`WorkflowConfig.still_datasets`.)"""
+    problems: list[str] = []
     classified = set(config.classified_datasets())
     if "division" not in config.analysis.classification.tasks:
         return problems
@@ -562,5 +563,5 @@ def workflow_problems(
                 key, entry.training, {name: raw_layouts[name] for name in entry.train_datasets}
             )
     problems += _pseudotime_problems(config, raw_layouts)
-    problems += _short_movie_problems(config, raw_layouts)
+    problems += _lineage_label_problems(config, raw_layouts)
     return problems

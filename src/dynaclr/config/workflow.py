@@ -9,6 +9,7 @@ rule's own subtree (its ``params``) again with that stage's model.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
@@ -483,12 +484,13 @@ class DatasetConfig(StrictModel):
         """True when the tracks come from the user's files (``tracks``), not from ultrack."""
         return self.tracks is not None
 
-    def description(self, time_interval_minutes: float | None = None) -> str:
+    def description(self, time_interval_minutes: float | None = None, n_frames: int | None = None) -> str:
         """A few words on what the dataset is, for the report's first page: its source, its frame
         interval (``time_interval_minutes``: the plate's, as its metadata or ``acquisition`` gives
-        it; a simulated dataset's from ``simulate``), whether its tracks are imported and where its
-        annotations come from; a dataset without annotations says so, since the page then has no
-        classifier score of it."""
+        it; a simulated dataset's from ``simulate``) or, for a plate of one frame (``n_frames``),
+        that it holds still images, whether its tracks are imported and where its annotations come
+        from; a dataset without annotations says so, since the page then has no classifier score of
+        it."""
         if self.simulate is not None:
             interval = self.simulate.time_interval_minutes
             text = f"simulated plate, one frame every {interval:g} min, ground truth known"
@@ -496,7 +498,9 @@ class DatasetConfig(StrictModel):
             text = "TIFF files converted to OME-Zarr"
         else:
             text = f"HCS OME-Zarr plate {self.plate}"
-        if self.simulate is None and time_interval_minutes is not None:
+        if n_frames == 1:
+            text += ", still images (one time point)"
+        elif self.simulate is None and time_interval_minutes is not None:
             text += f", one frame every {time_interval_minutes:g} min"
         if self.imports_tracks:
             text += ", tracks imported"
@@ -724,19 +728,35 @@ class WorkflowConfig(StrictModel):
         tasks = self.analysis.classification.tasks
         return dataset.is_annotated and "infection" in dataset.annotations.tasks and "infection" in tasks
 
-    def aligned_datasets(self) -> list[str]:
+    def still_datasets(self, n_frames: Mapping[str, int]) -> list[str]:
+        """The embedded datasets of one time point (still images, e.g. fixed cells), sorted; ``n_frames``
+        gives each dataset's frames (its raw plate's). The analyses that follow a cell over time are
+        not planned for them (:meth:`time_lapse_datasets`): temporal metrics compare a cell's adjacent
+        frames, DTW aligns lineages over time; the report says "not computed: one time point"."""
+        return sorted(name for name in self.datasets_embedded() if n_frames[name] < 2)
+
+    def time_lapse_datasets(self, n_frames: Mapping[str, int]) -> list[str]:
+        """The embedded datasets of at least two frames (the temporal metrics' datasets), sorted."""
+        still = set(self.still_datasets(n_frames))
+        return sorted(self.datasets_embedded() - still)
+
+    def aligned_datasets(self, n_frames: Mapping[str, int]) -> list[str]:
         """The embedded datasets DTW aligns (rule ``align_pseudotime``), sorted: simulated ones (ground
         truth), those with an infection classifier, the explicit reference's dataset, and every one when
-        the event is division (read from each dataset's own lineage)."""
+        the event is division (read from each dataset's own lineage); of these, a dataset of one time
+        point (:meth:`still_datasets`) only as the explicit reference's dataset, which the dry run
+        refuses (a reference needs two frames)."""
         division = self.analysis.pseudotime.event == "division"
         referenced = self.explicit_reference_dataset()
+        time_lapse = set(self.time_lapse_datasets(n_frames))
         return sorted(
             name
             for name in self.datasets_embedded()
-            if self.datasets[name].is_simulated
-            or division
-            or name == referenced
-            or self.infection_classified(name)
+            if name == referenced
+            or (
+                name in time_lapse
+                and (self.datasets[name].is_simulated or division or self.infection_classified(name))
+            )
         )
 
     def classified_datasets(self) -> list[str]:

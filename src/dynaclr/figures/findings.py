@@ -110,8 +110,12 @@ def image_findings(
     phase: Mapping[str, pd.DataFrame],
     virtual_stain: Mapping[str, pd.DataFrame],
     tracking: Mapping[str, pd.DataFrame],
+    *,
+    unscored_tracks: Sequence[str] = (),
 ) -> list[Finding]:
-    """Phase, virtual staining and tracking against the simulated ground truth."""
+    """Phase, virtual staining and tracking (ultrack's or imported tracks) against the simulated
+    ground truth; a line for each dataset of ``unscored_tracks`` (imported tracks without ground
+    truth) saying its tracks are not scored."""
     rows = []
     for dataset, table in phase.items():
         rows.append(
@@ -152,7 +156,32 @@ def image_findings(
                 f"{int(row['n_reference_divisions'])} true divisions.",
             )
         )
+    for dataset in unscored_tracks:
+        rows.append(
+            Finding(
+                "Image stages",
+                "tracking",
+                dataset,
+                "Tracks imported, not scored: no ground truth (detection, linking and divisions are "
+                "scored only on a simulated dataset).",
+            )
+        )
     return rows
+
+
+def still_image_findings(datasets: Sequence[str]) -> list[Finding]:
+    """A line per dataset of one time point (still images): no smoothness, dynamic range nor DTW
+    pseudo-time, each of which compares or aligns a cell's frames."""
+    return [
+        Finding(
+            "Embeddings",
+            "smoothness",
+            dataset,
+            "Smoothness, dynamic range and DTW pseudo-time not computed: one time point (still images; "
+            "they compare or align a cell's frames over time).",
+        )
+        for dataset in datasets
+    ]
 
 
 def smoothness_findings(comparison: pd.DataFrame, *, max_pairs: int = 6) -> list[Finding]:

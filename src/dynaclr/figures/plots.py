@@ -183,7 +183,20 @@ def plot_distance_distributions(
             read a block of rows at a time, never whole); either draws the same distances.
         seed: seed of the random pairs.
         label: the model/dataset name for the title and caption.
+
+    Still images (one time point) have no pairs of frames: the figure and caption say "not computed:
+    one time point" instead.
     """
+    if index["t"].nunique() < 2:
+        figure = new_figure(5.0, 3.4)
+        ax = figure.subplots()
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{label}\nnot computed: one time point", ha="center", va="center", fontsize=9)
+        caption = (
+            f"{label + ': ' if label else ''}cosine distances between a cell's frames not computed: one "
+            "time point (still images)."
+        )
+        return figure, caption
     adjacent = adjacent_distances(embeddings, index)["distance"].to_numpy()
     random = random_distances(embeddings, index, rng=seed)["distance"].to_numpy()
     grid = kde_grid()

@@ -59,6 +59,7 @@ from dynaclr.figures.findings import (
     image_findings,
     run_findings,
     smoothness_findings,
+    still_image_findings,
 )
 from dynaclr.figures.plots import (
     plot_distance_distributions,
@@ -141,7 +142,7 @@ class PseudotimeFigureOutputs(StageFiles):
 class ResultsTableInputs(StageFiles):
     """Rule ``results_table``: the summary tables it merges (classification and DTW when run)."""
 
-    temporal_metrics: Path
+    temporal_metrics: Path | None = None
     classification: Path | None = None
     dtw_accuracy: Path | None = None
 
@@ -358,14 +359,21 @@ def results_table_stage(
     The CSV holds the numeric table (columns of :func:`~dynaclr.figures.table.results_table`);
     the classification and DTW columns come from the inputs that are given. ``pairs`` (rule
     ``params.pairs``): per (model, dataset) its ``distribution``, ``trained_on``, the dataset's
-    ``time_interval_minutes`` (frame interval) and ``transfers_skipped`` (a key left out is NaN).
+    ``time_interval_minutes`` (frame interval), ``transfers_skipped`` and ``temporal_not_computed``
+    (``one time point`` for still images, which have no temporal metrics input; a key left out is NaN).
 
     Returns:
         The numeric table.
     """
-    classification, dtw_accuracy = inputs.classification, inputs.dtw_accuracy
+    temporal_metrics, classification, dtw_accuracy = (
+        inputs.temporal_metrics,
+        inputs.classification,
+        inputs.dtw_accuracy,
+    )
     table = results_table(
-        temporal_metrics=read_csv(inputs.temporal_metrics, ("model", "dataset")),
+        temporal_metrics=None
+        if temporal_metrics is None
+        else read_csv(temporal_metrics, ("model", "dataset")),
         classification=None if classification is None else read_csv(classification, ("task",)),
         dtw_accuracy=None if dtw_accuracy is None else read_csv(dtw_accuracy, DTW_ACCURACY_COLUMNS),
         pairs=None if pairs is None else pd.DataFrame(pairs, columns=["model", "dataset", *PAIR_COLUMNS]),
@@ -413,6 +421,8 @@ def findings_stage(
     datasets: dict[str, str],
     models: dict[str, str],
     sources: dict[str, list[str]],
+    still: list[str] | None = None,
+    unscored_tracks: list[str] | None = None,
 ) -> pd.DataFrame:
     """The report's first page: what was run on what and the key numbers, each with a finding.
 
@@ -421,6 +431,8 @@ def findings_stage(
         models: per model, a few words on how it was made.
         sources: per per-dataset input (``qc``, ``phase``, ``virtual_stain``, ``tracking``), the
             dataset of each of its files, in order.
+        still: the embedded datasets of one time point (no temporal metrics nor DTW: "not computed").
+        unscored_tracks: the datasets of imported tracks without ground truth ("not scored").
 
     Returns:
         The findings table (:data:`~dynaclr.figures.findings.FINDINGS_COLUMNS`).
@@ -435,7 +447,13 @@ def findings_stage(
             )
         per_dataset[kind] = {name: read_csv(path, columns) for name, path in zip(names, paths, strict=True)}
     rows = run_findings(datasets, models, per_dataset["qc"])
-    rows += image_findings(per_dataset["phase"], per_dataset["virtual_stain"], per_dataset["tracking"])
+    rows += image_findings(
+        per_dataset["phase"],
+        per_dataset["virtual_stain"],
+        per_dataset["tracking"],
+        unscored_tracks=unscored_tracks or [],
+    )
+    rows += still_image_findings(still or [])
     if inputs.temporal_comparison is not None:
         comparison = read_csv(inputs.temporal_comparison, TEMPORAL_COMPARISON_COLUMNS)
         rows += smoothness_findings(comparison)

@@ -5,7 +5,9 @@ this dataset, ``out``: on others, ``external``: read from a file, ``untrained``:
 ``trained_on``, ``time_interval_minutes`` (the dataset's frame interval: smoothness and dynamic
 range compare adjacent frames, so rows of datasets of other intervals measure other time steps) and
 ``transfers_skipped`` (the classifier transfers to the dataset left out because their source dataset
-is sampled otherwise or gives another input; empty: none) when the workflow gives them; ``smoothness`` and
+is sampled otherwise or gives another input; empty: none) and ``temporal_not_computed`` (why the
+dataset has no smoothness, dynamic range nor DTW error: ``one time point`` for still images; empty:
+computed where configured) when the workflow gives them; ``smoothness`` and
 ``dynamic_range`` as the paper's tables define them (``temporal_metrics.csv`` rows of definition
 ``paper``, no CIs); ``smoothness_track_pairs`` and ``dynamic_range_track_pairs``, this project's
 stricter definition, with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs,
@@ -39,7 +41,20 @@ from matplotlib.transforms import Bbox
 F1_COUNTS = ("n_test", "n_test_positive", "f1_bootstrap_used", "f1_ci_missing")
 
 #: Columns of ``pairs`` that the table carries first (those present), after ``model, dataset``.
-PAIR_COLUMNS = ("distribution", "trained_on", "time_interval_minutes", "transfers_skipped")
+PAIR_COLUMNS = (
+    "distribution",
+    "trained_on",
+    "time_interval_minutes",
+    "transfers_skipped",
+    "temporal_not_computed",
+)
+
+#: ``temporal_not_computed`` of a dataset of one time point (still images): the reason it has no
+#: smoothness, dynamic range nor DTW error (each compares or aligns a cell's frames).
+ONE_TIME_POINT = "one time point"
+
+#: The display columns that follow cells over time (``not computed: <reason>`` where the pair says why).
+_TEMPORAL_COLUMNS = ("smoothness", "dynamic_range", "smoothness_track_pairs", "dtw_onset_mae_frames")
 
 _DISPLAY = (
     ("smoothness", "Smoothness (paper) ↓"),
@@ -118,14 +133,22 @@ def results_table(
             dtw_n_lineages=("abs_onset_error_frames", "size"),
         )
         parts.append(summary)
-    if not parts:
+    if not parts and pairs is None:
         raise ValueError("results_table needs at least one non-empty input table")
-    table = parts[0]
+    table = parts[0] if parts else pd.DataFrame(columns=["model", "dataset"])
     for part in parts[1:]:
         table = table.merge(part, on=["model", "dataset"], how="outer")
     if pairs is not None:
         carried = [column for column in PAIR_COLUMNS if column in pairs.columns]
         table = pairs[["model", "dataset", *carried]].merge(table, on=["model", "dataset"], how="right")
+        if "temporal_not_computed" in pairs.columns:  # still images: a row even without a classifier
+            known = set(zip(table["model"], table["dataset"], strict=True))
+            still = pairs[pairs["temporal_not_computed"].fillna("").astype(bool)]
+            rows = [
+                (model, dataset) not in known
+                for model, dataset in zip(still["model"], still["dataset"], strict=True)
+            ]
+            table = pd.concat([table, still.loc[rows, ["model", "dataset", *carried]]], ignore_index=True)
     for name, _ in _DISPLAY:
         if name not in table.columns:
             table[name] = np.nan
@@ -160,6 +183,9 @@ def _format(row: pd.Series, name: str) -> str:
     value = row.get(name, np.nan)
     n = _sample_size(row, name)
     if value is None or not np.isfinite(value):
+        reason = row.get("temporal_not_computed", "")
+        if name in _TEMPORAL_COLUMNS and isinstance(reason, str) and reason:
+            return f"not computed: {reason}"
         return "–" + n
     low, high = row.get(f"{name}_ci_low", np.nan), row.get(f"{name}_ci_high", np.nan)
     if low is not None and high is not None and np.isfinite(low) and np.isfinite(high):

@@ -481,6 +481,23 @@ def read_plate_sampling(
     return _stated_sampling(name, sampling, interval).supplied_by(supplied or {})
 
 
+def read_plate_frames(plate_path: str | Path) -> int:
+    """The time points of a plate, from ONE position's array ``0`` metadata (the first the plate's
+    metadata lists): what a job needs to know whether a dataset is a movie, without reading every
+    position as :func:`read_plate_layout` does (which refuses positions whose shapes differ, so any
+    position gives the plate's)."""
+    path = Path(plate_path)
+    name = next(_listed_fov_names(path), None) if path.exists() else None
+    if name is None:
+        raise ArtifactError(f"{path}: plate not found or without positions")
+    shape = _stored_array_shape(path / name / "0")
+    if shape is None:
+        raise ArtifactError(
+            f"{path}: position {name} has no array '0'; dynaclr reads the full-resolution array '0'"
+        )
+    return int(shape[0])
+
+
 def _unscaled_warning(layout: PlateLayout, interval_attribute: bool) -> str:
     """What a plate without a scale transform states, what the config supplied and what iohub reads."""
     values = layout.supplied_values()

@@ -127,6 +127,12 @@ def run_ultrack(
     check_solver(config.solver.solver_name)
 
     is_3d = foreground.ndim == 4
+    still = foreground.shape[0] == 1
+    if still:
+        # ultrack's objective rewards links only (appearing, disappearing and dividing cost): on one
+        # frame its optimum selects no segment. Given the frame twice, each segment links to its own
+        # copy, so the solver picks the best non-overlapping segmentation; the copy is dropped below.
+        foreground, contours = np.repeat(foreground, 2, axis=0), np.repeat(contours, 2, axis=0)
     working_dir = Path(working_dir)
     working_dir.mkdir(parents=True, exist_ok=True)
     main = ultrack_config(config, working_dir, is_3d)
@@ -135,15 +141,25 @@ def run_ultrack(
         logger.info("ultrack selected no segment")
         return empty_tracks_table(is_3d), main
     tracks, _ = to_tracks_layer(main)
+    if still:  # a track starting at frame 0 has no parent
+        tracks = tracks[tracks["t"] == 0]
     return tracks, main
 
 
-def export_label_frames(main, tracks: pd.DataFrame, write_frame: Callable[[int, NDArray], None]) -> None:
-    """Paint each frame's selected segments with their ``track_id`` and hand it to ``write_frame``.
+def export_label_frames(
+    main, tracks: pd.DataFrame, write_frame: Callable[[int, NDArray], None], n_frames: int
+) -> None:
+    """Paint each of the movie's ``n_frames`` frames' selected segments with their ``track_id`` and
+    hand it to ``write_frame``.
 
     ``tracks`` must be indexed by ultrack node id (as returned by :func:`run_ultrack`);
-    ``write_frame(t, labels)`` receives (Y, X) or (Z, Y, X) integer labels, one frame at a time.
+    ``write_frame(t, labels)`` receives (Y, X) or (Z, Y, X) integer labels, one frame at a time
+    (ultrack's copy of a still image's frame, :func:`run_ultrack`, is not handed on).
     """
     from ultrack.core.export.utils import export_segmentation_generic
 
-    export_segmentation_generic(main.data_config, tracks, write_frame)
+    def write_movie_frame(t: int, labels: NDArray) -> None:
+        if t < n_frames:
+            write_frame(t, labels)
+
+    export_segmentation_generic(main.data_config, tracks, write_movie_frame)

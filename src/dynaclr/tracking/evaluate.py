@@ -4,6 +4,13 @@ Definitions in :mod:`dynaclr.tracking.ctc`. Label images are read one frame at a
 the predicted labels are 2D (``Z = 1``, projection tracking) and the ground truth is 3D, each
 ground-truth frame is projected to 2D with :func:`project_labels_to_2d`.
 
+Imported tracks (``tracks:``, rule ``import_tracks``) have positions, not label images: a detection
+matches the true cell whose mask holds its position (:func:`point_overlaps`; the ground truth
+projected to 2D unless the tracks give ``z``), then the same graph errors and scores follow. A
+point covers no area, so a detection never matches two true cells (no split is ever needed), and
+where several detections fall in one true cell the first by track id matches it and the others are
+false positives, as a second label covering less than half of a cell would be.
+
 Output: a CSV (``results/{dataset}/evaluation/tracking.csv``) with one row per FOV and a last
 row ``fov_name = "all"`` whose scores come from the error counts summed over FOVs; columns
 ``fov_name, det, tra, division_precision, division_recall, aogm_detection, aogm`` followed by
@@ -15,6 +22,7 @@ names beside it (``tracking.json``; read both with :func:`read_tracking_evaluati
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -63,9 +71,10 @@ def project_labels_to_2d(labels_zyx: NDArray) -> NDArray:
 
 
 class EvaluateTrackingInputs(StageFiles):
-    """Rule ``evaluate_tracking``: the tracked labels and table, and the simulator's ground truth."""
+    """Rule ``evaluate_tracking``: the tracked labels (none for imported tracks) and table, and the
+    simulator's ground truth."""
 
-    tracks_plate: Path
+    tracks_plate: Path | None = None
     tracks: Path
     labels: Path
     truth: Path
@@ -87,37 +96,72 @@ def read_tracking_evaluation(csv_path: str | Path, json_path: str | Path) -> tup
     return pd.read_csv(csv_path), provenance
 
 
+def point_overlaps(true_frame_zyx: NDArray, points: pd.DataFrame) -> dict[int, int]:
+    """Match one frame's detections to the true cells: ``{true label: track id}`` for the true cell
+    whose mask holds the detection's position (``y, x`` and, for a (Z, Y, X) frame of more than one
+    slice, ``z``; rounded to the nearest pixel); the first detection by track id where several fall
+    in one cell."""
+    frame = np.asarray(true_frame_zyx)
+    rows = points.sort_values("track_id")
+
+    def pixel(column: str, axis: int) -> NDArray:
+        return np.clip(np.rint(rows[column].to_numpy(dtype=float)).astype(int), 0, frame.shape[axis] - 1)
+
+    z = pixel("z", 0) if frame.shape[0] > 1 else 0
+    labels = frame[z, pixel("y", 1), pixel("x", 2)]
+    matches: dict[int, int] = {}
+    for label, track_id in zip(labels.tolist(), rows["track_id"].tolist(), strict=True):
+        if label and int(label) not in matches:
+            matches[int(label)] = int(track_id)
+    return matches
+
+
 def score_fov(
-    tracks_plate_path: str | Path,
+    tracks_plate_path: str | Path | None,
     ground_truth_labels_path: str | Path,
     fov_name: str,
     tracks: pd.DataFrame,
     ground_truth: pd.DataFrame,
     division_tolerance_frames: int,
 ) -> TrackingScores:
-    """Scores of one FOV; label images read frame by frame (GT projected to 2D when needed)."""
-    with (
-        open_ome_zarr(tracks_plate_path, layout="hcs", mode="r") as predicted_plate,
-        open_ome_zarr(ground_truth_labels_path, layout="hcs", mode="r") as truth_plate,
-    ):
-        predicted, truth = predicted_plate[fov_name]["0"], truth_plate[fov_name]["0"]
-        n_t, _, z_pred, y_pred, x_pred = predicted.shape
-        _, _, z_true, y_true, x_true = truth.shape
-        if (n_t, y_pred, x_pred) != (truth.shape[0], y_true, x_true) or z_pred not in (1, z_true):
-            raise ArtifactError(
-                f"{fov_name}: predicted labels {predicted.shape} (T, 1, Z, Y, X) in {tracks_plate_path} "
-                f"do not fit the ground truth {truth.shape} in {ground_truth_labels_path}: T, Y, X must "
-                "agree and Z be 1 or the same"
-            )
+    """Scores of one FOV; label images read frame by frame (GT projected to 2D when the predicted
+    labels are 2D, or imported tracks have no ``z``). Without a tracks plate (imported tracks) each
+    detection is matched to the true cell holding its position (:func:`point_overlaps`)."""
+    with ExitStack() as stack:
+        truth = stack.enter_context(open_ome_zarr(ground_truth_labels_path, layout="hcs", mode="r"))[
+            fov_name
+        ]["0"]
+        n_t, _, z_true, y_true, x_true = truth.shape
+        if tracks_plate_path is None:
+            predicted = None
+            project = z_true > 1 and not ("z" in tracks.columns and tracks["z"].notna().all())
+            by_frame = dict(tuple(tracks.groupby("t")))
+        else:
+            predicted = stack.enter_context(open_ome_zarr(tracks_plate_path, layout="hcs", mode="r"))[
+                fov_name
+            ]["0"]
+            _, _, z_pred, y_pred, x_pred = predicted.shape
+            if (predicted.shape[0], y_pred, x_pred) != (n_t, y_true, x_true) or z_pred not in (1, z_true):
+                raise ArtifactError(
+                    f"{fov_name}: predicted labels {predicted.shape} (T, 1, Z, Y, X) in {tracks_plate_path} "
+                    f"do not fit the ground truth {truth.shape} in {ground_truth_labels_path}: T, Y, X must "
+                    "agree and Z be 1 or the same"
+                )
+            project = z_pred == 1 and z_true > 1
         overlaps, true_present, predicted_present = {}, {}, {}
         for t in tqdm(range(n_t), desc=f"evaluate {fov_name}", mininterval=2, leave=False):
             true_frame = read_block(truth, (t, 0), store=ground_truth_labels_path, fov_name=fov_name)
-            if z_pred == 1 and z_true > 1:
+            if project:
                 true_frame = project_labels_to_2d(true_frame)[None]
-            predicted_frame = read_block(predicted, (t, 0), store=tracks_plate_path, fov_name=fov_name)
-            overlaps[t], _ = frame_overlaps(true_frame, predicted_frame)
+            if predicted is None or tracks_plate_path is None:
+                points = by_frame.get(t, tracks.iloc[:0])
+                overlaps[t] = point_overlaps(true_frame, points)
+                predicted_present[t] = {int(track_id) for track_id in points["track_id"]}
+            else:
+                predicted_frame = read_block(predicted, (t, 0), store=tracks_plate_path, fov_name=fov_name)
+                overlaps[t], _ = frame_overlaps(true_frame, predicted_frame)
+                predicted_present[t] = present_labels(predicted_frame)
             true_present[t] = present_labels(true_frame)
-            predicted_present[t] = present_labels(predicted_frame)
     return ctc_scores(
         track_graph(ground_truth, true_present),
         track_graph(tracks, predicted_present),
@@ -131,17 +175,22 @@ def evaluate_tracking(
 ) -> pd.DataFrame:
     """CTC DET, TRA and division precision/recall per FOV and overall; written as CSV and record.
 
-    Reads the tracked label plate (kind ``tracks_plate``), the collected tracks (``tracks``),
-    the ground-truth labels (``ground_truth_labels``) and table (``ground_truth_tracks``); scores
-    every FOV of the tracks plate. Returns the table written (one row per FOV, then
-    ``fov_name = "all"``).
+    Reads the tracked label plate (kind ``tracks_plate``; none for imported tracks, matched by
+    position: module docstring), the collected or imported tracks (``tracks``), the ground-truth
+    labels (``ground_truth_labels``) and table (``ground_truth_tracks``); scores every FOV of the
+    tracks plate (of the ground truth for imported tracks). Returns the table written (one row per
+    FOV, then ``fov_name = "all"``).
     """
     tracks_plate_path, ground_truth_labels_path = inputs.tracks_plate, inputs.labels
-    plate_provenance = read_zarr_provenance(tracks_plate_path, "tracks_plate")
     tracks, tracks_provenance = read_table(inputs.tracks, "tracks", TRACKS_COLUMNS)
     labels_provenance = read_zarr_provenance(ground_truth_labels_path, "ground_truth_labels")
     truth, truth_provenance = read_table(inputs.truth, "ground_truth_tracks", GROUND_TRUTH_COLUMNS)
-    fov_names = list_plate_fovs(tracks_plate_path)
+    read_inputs: list[tuple[Path, Provenance]] = []
+    if tracks_plate_path is not None:
+        read_inputs.append((tracks_plate_path, read_zarr_provenance(tracks_plate_path, "tracks_plate")))
+    fov_names = list_plate_fovs(
+        tracks_plate_path if tracks_plate_path is not None else ground_truth_labels_path
+    )
     rows = []
     total: TrackingScores | None = None
     for fov_name in fov_names:
@@ -170,7 +219,7 @@ def evaluate_tracking(
         "tracking_evaluation",
         config.model_dump(mode="json"),
         inputs=[
-            (tracks_plate_path, plate_provenance),
+            *read_inputs,
             (inputs.tracks, tracks_provenance),
             (ground_truth_labels_path, labels_provenance),
             (inputs.truth, truth_provenance),

@@ -484,7 +484,7 @@ def segment_and_track(
             raw_tracks, ultrack_config, config.divisions.max_fragment_gap_px
         )
     if len(raw_tracks):
-        export_label_frames(ultrack_config, raw_tracks, writer)
+        export_label_frames(ultrack_config, raw_tracks, writer, n_frames=maps.foreground.shape[0])
     else:
         logger.warning("%s: ultrack selected no segment: 0 tracks", fov_name)
         writer.write_empty_frames()
