@@ -248,6 +248,14 @@ CONFIG_EDITS = {
         {("analysis", "embeddings", "batch_size"): 7, ("analysis", "embeddings", "resume"): False},
         set(),
     ),
+    # the patches read at a time by the engineered features and the cell features (their RUN_KEYS)
+    "feature batch sizes": (
+        {
+            ("analysis", "engineered_features", "batch_size"): 5,
+            ("analysis", "interpretation", "batch_size"): 5,
+        },
+        set(),
+    ),
     # these change the numbers: every embedding is made again
     "embedding precision": ({("analysis", "embeddings", "bf16_autocast"): False}, {"embed"}),
 }
