@@ -248,11 +248,13 @@ CONFIG_EDITS = {
         {("analysis", "embeddings", "batch_size"): 7, ("analysis", "embeddings", "resume"): False},
         set(),
     ),
-    # the patches read at a time by the engineered features and the cell features (their RUN_KEYS)
-    "feature batch sizes": (
+    # the patches read or encoded at a time by the engineered features, the cell features and the
+    # occlusion maps (their RUN_KEYS)
+    "batch sizes": (
         {
             ("analysis", "engineered_features", "batch_size"): 5,
             ("analysis", "interpretation", "batch_size"): 5,
+            ("analysis", "occlusion", "perturbations_per_eval"): 5,
         },
         set(),
     ),

@@ -120,6 +120,7 @@ rule occlusion_attribution:
         figure_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/occlusion.svg",
     params:
         config=analysis_config("occlusion"),
+        run=run_settings(lambda w: CONFIG.analysis.occlusion),  # perturbations_per_eval: reruns nothing
     wildcard_constraints:
         model=ENCODER_MODELS,
     log:

@@ -548,6 +548,10 @@ class OcclusionConfig(StrictModel):
     seed: int = Field(0, ge=0, description="Seed of the draw among cells that show every time point.")
 
     PLANNING_KEYS: ClassVar[tuple[str, ...]] = ("enabled", "models")
+    #: Captum evaluates every occluded copy on its own (the encoder in eval mode), so the copies per
+    #: forward pass change float32 rounding only (tests/unit/test_occlusion.py): editing it reruns no
+    #: occlusion_attribution job.
+    RUN_KEYS: ClassVar[tuple[str, ...]] = ("perturbations_per_eval",)
 
     @model_validator(mode="after")
     def _stride_within_window(self) -> OcclusionConfig:
