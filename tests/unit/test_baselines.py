@@ -96,6 +96,19 @@ def test_random_encoder_runs_through_encode_patches(patch_store, tmp_path):
     assert np.isfinite(features).all() and features.std(axis=0).max() > 0
 
 
+def test_the_batch_size_changes_no_engineered_feature():
+    """EngineeredFeaturesConfig.RUN_KEYS holds batch_size (editing it re-embeds nothing): every batch
+    size gives the same features, bit for bit."""
+    assert EngineeredFeaturesConfig.RUN_KEYS == ("batch_size",)
+    patches = np.random.default_rng(4).normal(size=(9, 2, 3, 20, 20)).astype(np.float32)
+    features = [
+        engineered_features(patches, EngineeredFeaturesConfig(batch_size=size), show_progress=False)
+        for size in (1, 4, 64)
+    ]
+    for other in features[1:]:
+        np.testing.assert_array_equal(other, features[0])
+
+
 def _disk_patch(radius: float, size: int = 32, depth: int = 3) -> np.ndarray:
     y, x = np.mgrid[:size, :size]
     disk = (np.hypot(y - (size - 1) / 2, x - (size - 1) / 2) < radius).astype(np.float32)

@@ -15,7 +15,7 @@ import yaml
 from conftest import REPO_ROOT
 from pydantic import ValidationError
 
-from dynaclr.config.distillation import DistillationConfig
+from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
 from dynaclr.config.workflow import WorkflowConfig
 from dynaclr.distill import (
     METHODS,
@@ -257,6 +257,66 @@ def test_the_caption_states_each_methods_f1_and_the_held_out_cells():
     unsure = metrics.assign(f1_minus_probe_ci_low=[0.4, np.nan, -0.05])
     assert "do not differ beyond the interval" in distillation_caption(unsure)
     assert "beats" not in distillation_caption(unsure)
+    # whether the contrastive encoders saw the held-out FOVs (a table of schema 3 says nothing)
+    assert "trained on" not in caption
+    unseen = distillation_caption(metrics.assign(encoder_saw_heldout="no"))
+    assert "No contrastive encoder was trained on the held-out FOVs" in unseen
+    seen = distillation_caption(metrics.assign(encoder_saw_heldout=["yes", "unknown", "unknown"]))
+    assert "The teacher's contrastive encoder was trained on them" in seen
+    assert "starting encoder may have been trained on them (read from a file)" in seen
+    assert "unseen by labels only" in seen
+
+
+def test_each_method_says_whether_its_encoder_was_trained_on_the_held_out_fovs():
+    """DistillationEncoder.saw: a model trained on the dataset saw the held-out FOVs its excluded_fovs
+    do not list; one trained on other datasets saw none; one read from a file is unknown. The warning
+    names the key that keeps them unseen."""
+    from dynaclr.config.distillation import DistillationEncoder
+    from dynaclr.distill.stage import _encoders_saw_heldout
+
+    heldout = ["A/1/1", "B/1/1"]
+    trained = DistillationEncoder(model="m", read_from_file=False, trains_on_dataset=True)
+    assert trained.saw(heldout) == "yes"
+    warning = trained.heldout_warning("teacher", heldout)
+    assert warning is not None and "['A/1/1', 'B/1/1']" in warning
+    assert "contrastive_models.m.training.excluded_fovs" in warning
+    partly = trained.model_copy(update={"excluded_fovs": ["A/1/1"]})
+    assert partly.saw(heldout) == "yes" and "['B/1/1']" in str(partly.heldout_warning("teacher", heldout))
+    excluding = trained.model_copy(update={"excluded_fovs": [*heldout, "C/1/0"]})
+    assert excluding.saw(heldout) == "no" and excluding.heldout_warning("teacher", heldout) is None
+    assert trained.model_copy(update={"trains_on_dataset": False}).saw(heldout) == "no"
+    loaded = trained.model_copy(update={"read_from_file": True, "excluded_fovs": heldout})
+    assert loaded.saw(heldout) == "unknown" and "not known" in str(loaded.heldout_warning("student", heldout))
+    config = DistillationConfig(enabled=True, teacher_model="t", dataset="d", student_model="s")
+    assert _encoders_saw_heldout(config, {"teacher": excluding, "student": trained}, heldout) == {
+        "teacher": "no",
+        "probe": "yes",
+        "student": "yes",
+    }
+    random_start = config.model_copy(update={"student_model": None})
+    assert _encoders_saw_heldout(random_start, None, heldout) == {
+        "teacher": "unknown",
+        "probe": "no",
+        "student": "no",
+    }
+
+
+def test_the_workflow_config_names_each_encoder_and_its_excluded_fovs_of_the_distilled_dataset():
+    """WorkflowConfig.distillation_encoders: the teacher's and the student's models with the FOVs of
+    the distilled dataset their training leaves out (qualified entries of other datasets ignored)."""
+    raw = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    model = raw["contrastive_models"]["time_aware_ntxent"]
+    model["training"]["excluded_fovs"] = ["A/1/1"]
+    raw["analysis"]["distillation"] = dict(enabled=True, teacher_model="time_aware_ntxent", dataset="demo")
+    encoders = WorkflowConfig.model_validate(raw).distillation_encoders()
+    assert list(encoders) == ["teacher"]
+    teacher = encoders["teacher"]
+    assert teacher.model == "time_aware_ntxent" and teacher.trains_on_dataset and not teacher.read_from_file
+    assert teacher.excluded_fovs == ["A/1/1"] and teacher.saw(["A/1/1", "B/1/1"]) == "yes"
+    model["train_datasets"] = ["demo", "demo_15min"]
+    model["training"]["excluded_fovs"] = ["demo:A/1/1", "demo_15min:A/1/0"]
+    pooled = WorkflowConfig.model_validate(raw).distillation_encoders()["teacher"]
+    assert pooled.excluded_fovs == ["A/1/1"]
 
 
 def test_a_ci_resting_on_too_few_defined_replicates_is_withheld_with_its_reason():
@@ -445,8 +505,15 @@ def test_the_stage_scores_teacher_student_and_probe_on_held_out_fovs(tmp_path, o
     config = DistillationConfig(
         enabled=True, teacher_model="teacher", dataset="toy", max_steps=20, batch_size=16, n_bootstrap=20
     )
-    metrics = distill_stage(config, inputs, outputs, model="teacher", dataset="toy")
+    # the teacher's encoder left the held-out FOVs out of its training; the student starts at random
+    encoders = {
+        "teacher": DistillationEncoder(
+            model="teacher", read_from_file=False, trains_on_dataset=True, excluded_fovs=["A/1/1", "B/1/1"]
+        )
+    }
+    metrics = distill_stage(config, inputs, outputs, model="teacher", dataset="toy", encoders=encoders)
     assert list(metrics.columns) == list(DISTILLATION_COLUMNS)
+    assert set(metrics["encoder_saw_heldout"]) == {"no"}
     assert list(metrics["method"]) == list(METHODS)
     by_method = metrics.set_index("method")
     assert by_method.loc["teacher", "f1"] > 0.9
@@ -466,7 +533,7 @@ def test_the_stage_scores_teacher_student_and_probe_on_held_out_fovs(tmp_path, o
     assert provenance.config["seed"] == 0 and outputs.figure_png.stat().st_size > 0
     stored, _ = read_table(outputs.metrics, ArtifactKind.DISTILLATION)
     pd.testing.assert_frame_equal(stored, metrics)
-    again = distill_stage(config, inputs, outputs, model="teacher", dataset="toy")
+    again = distill_stage(config, inputs, outputs, model="teacher", dataset="toy", encoders=encoders)
     pd.testing.assert_frame_equal(again, metrics)  # same seed, same result on the CPU
 
 

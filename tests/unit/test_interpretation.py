@@ -104,6 +104,23 @@ def test_cell_features_stream_in_batches_and_match_the_block_computation():
         cell_features(patches, index, ["Phase3D"], CONFIG)
 
 
+def test_the_batch_size_changes_no_cell_feature():
+    """InterpretationConfig.RUN_KEYS holds batch_size (editing it reruns no cell_features job): every
+    batch size gives the same table, bit for bit."""
+    assert InterpretationConfig.RUN_KEYS == ("batch_size",)
+    rng = np.random.default_rng(3)
+    patches = rng.normal(size=(13, 2, 3, 16, 16)).astype(np.float32)
+    index = pd.DataFrame({"fov_name": "A/1/0", "track_id": np.arange(13), "t": 0})
+    tables = [
+        cell_features(
+            patches, index, ["Phase3D", "Nuclei"], InterpretationConfig(batch_size=size), show_progress=False
+        )
+        for size in (1, 5, 64)
+    ]
+    for table in tables[1:]:
+        pd.testing.assert_frame_equal(table, tables[0], check_exact=True)
+
+
 def test_a_component_built_to_track_a_feature_has_rho_near_one():
     rng = np.random.default_rng(1)
     n = 300
@@ -205,7 +222,7 @@ def test_stages_write_the_table_heatmap_and_gallery(patch_store, tmp_path):
     store = open_patch_store(patch_store["zarr"], patch_store["parquet"])
     assert len(features) == len(store.index)
     # the keys the rule reads (its params), not the gallery's: editing those reruns no cell_features
-    assert provenance.config == config.rule_params("cell_features") and provenance.config["batch_size"] == 16
+    assert provenance.config == {**config.rule_params("cell_features"), "batch_size": 16}
 
     # planted embeddings: the first dimension is the Nuclei mean, so PC1 tracks it
     index = store.index.drop(columns=["row"])

@@ -89,6 +89,9 @@ def test_occlusion_puts_the_attribution_where_the_encoder_looks():
 
 
 def test_occlusion_maps_of_a_real_encoder_are_reproducible_on_the_cpu():
+    """Reproducible, and the same to float32 rounding whatever the occluded copies per forward pass
+    (OcclusionConfig.RUN_KEYS: editing perturbations_per_eval reruns no occlusion_attribution job)."""
+    assert OcclusionConfig.RUN_KEYS == ("perturbations_per_eval",)
     encoder = random_encoder(
         seed=0, backbone="convnext_atto", in_channels=2, in_stack_depth=3, stem_kernel_z=3, projection_dim=8
     )

@@ -71,10 +71,35 @@ def test_the_distillation_overlay_is_the_demo_with_a_phase_cue_in_its_own_folder
         changed = simulated.model_copy(update={"infection": original.infection})
         assert changed == original
         assert dataset.patches[0] == demo.datasets[name].patches[0]  # the demo's spec, unchanged
-    # the demo's models as they are, and a phase-only one that the student starts from
+    # the demo's models as they are, and a phase-only one that the student starts from; the teacher's
+    # model leaves the held-out FOVs out of its training (and so trains on every FOV left)
     assert set(overlay.contrastive_models) - set(demo.contrastive_models) == {"time_aware_phase"}
-    assert all(overlay.contrastive_models[m] == entry for m, entry in demo.contrastive_models.items())
+    teacher = overlay.analysis.distillation.teacher_model
+    for name, entry in demo.contrastive_models.items():
+        unseen = {"excluded_fovs": None, "validation_fraction": entry.training.validation_fraction}
+        training = overlay.contrastive_models[name].training
+        assert training.model_copy(update=unseen) == entry.training
+        assert (training != entry.training) == (name == teacher)
     assert overlay.analysis.distillation.student_model == "time_aware_phase"
+
+
+def test_the_distillation_overlays_encoders_never_saw_its_heldout_fovs():
+    """Both contrastive encoders config/distillation.yaml distils from (the teacher's model, the
+    student's start) leave its held-out FOVs out of their self-supervised training; the demo's own
+    config excludes none (its models train on every FOV)."""
+    overlay = WorkflowConfig.model_validate(_merged("config", "distillation"))
+    heldout = overlay.analysis.distillation.heldout_fovs
+    assert heldout == ["A/1/1", "B/1/1"]
+    encoders = overlay.distillation_encoders()
+    assert set(encoders) == {"teacher", "student"}
+    for role, encoder in encoders.items():
+        assert encoder.trains_on_dataset and not encoder.read_from_file
+        assert encoder.saw(heldout) == "no" and encoder.heldout_warning(role, heldout) is None
+        training = overlay.contrastive_models[encoder.model].training
+        assert training.validation_fraction == 0 and training.excluded_fovs == heldout
+    demo = WorkflowConfig.model_validate(_merged("config"))
+    assert demo.distillation_encoders() == {}
+    assert all(entry.training.excluded_fovs is None for entry in demo.contrastive_models.values())
 
 
 @pytest.mark.slow

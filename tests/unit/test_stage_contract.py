@@ -255,6 +255,16 @@ CONFIG_EDITS = {
         {("analysis", "embeddings", "batch_size"): 7, ("analysis", "embeddings", "resume"): False},
         set(),
     ),
+    # the patches read or encoded at a time by the engineered features, the cell features and the
+    # occlusion maps (their RUN_KEYS)
+    "batch sizes": (
+        {
+            ("analysis", "engineered_features", "batch_size"): 5,
+            ("analysis", "interpretation", "batch_size"): 5,
+            ("analysis", "occlusion", "perturbations_per_eval"): 5,
+        },
+        set(),
+    ),
     # these change the numbers: every embedding is made again
     "embedding precision": ({("analysis", "embeddings", "bf16_autocast"): False}, {"embed"}),
 }

@@ -22,7 +22,13 @@ from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.patches.store import ShardedRowWriter, create_patch_array, open_patch_store
 from dynaclr.training import __main__ as cli, train as train_module
 from dynaclr.training.data import PatchDataset
-from dynaclr.training.sampling import PairPlanner, pool_patch_indexes, split_fovs, split_pooled_fovs
+from dynaclr.training.sampling import (
+    PairPlanner,
+    pool_patch_indexes,
+    split_fovs,
+    split_pooled_fovs,
+    without_excluded_fovs,
+)
 from dynaclr.training.train import (
     RESUME_KEY,
     TrainInputs,
@@ -410,6 +416,27 @@ def test_two_stores_of_different_intervals_train_together(stores, tmp_path):
     assert resume_identity(config_json, [a], ["a"]) == resume_identity(config_json, a)  # one store: as before
 
 
+def test_training_never_reads_a_patch_of_an_excluded_fov(stores, tmp_path):
+    """training.excluded_fovs: no anchor, positive or negative of any batch comes from them, and they
+    are not validation FOVs either (a distillation's held-out FOVs stay unseen by the encoder)."""
+    config = _config(
+        epochs=1,
+        max_batches_per_epoch=2,
+        validation_fraction=0.0,
+        record_sample_rows=True,
+        excluded_fovs=["a:B/1/0", "b:A/1/0"],
+    )
+    inputs = _inputs(stores["a"], stores["b"], names=("a", "b"))
+    outputs = TrainOutputs(checkpoint=tmp_path / "model.ckpt", config=tmp_path / "config.json")
+    summary = train_contrastive(config, inputs, outputs, work_dir=tmp_path)
+    assert summary["train_fovs"] == ["a:A/1/0", "b:B/1/0"] and summary["validation_fovs"] == []
+    a, b = (open_patch_store(s["zarr"], s["parquet"]) for s in (stores["a"], stores["b"]))
+    fovs = np.concatenate([("a:" + a.index["fov_name"]).to_numpy(), ("b:" + b.index["fov_name"]).to_numpy()])
+    rows = pd.read_parquet(tmp_path / "logs" / "sample_rows_rank0.parquet")
+    read = np.concatenate([rows[c].dropna().to_numpy(dtype=np.int64) for c in rows if c.endswith("_row")])
+    assert len(read) and set(fovs[read]) <= {"a:A/1/0", "b:B/1/0"}
+
+
 def test_pooled_training_gives_the_same_weights_for_the_same_seed(stores, tmp_path):
     """Twice: batches augmented on the device in the main process, then in a data-loader worker
     (each worker opens both stores itself)."""
@@ -427,3 +454,34 @@ def test_pooled_training_gives_the_same_weights_for_the_same_seed(stores, tmp_pa
         states.append(torch.load(out / "model.ckpt", weights_only=True)["state_dict"])
     assert states[0].keys() == states[1].keys()
     assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+
+
+def test_excluded_fovs_are_neither_trained_nor_validated_on():
+    """training.excluded_fovs (e.g. a distillation's held-out FOVs) leave the split: with one store as
+    named, with several qualified; unknown names and an exclusion of every FOV are errors."""
+    fovs = ["A/1/0", "A/1/1", "B/1/0", "B/1/1"]
+    kept = without_excluded_fovs({"a": fovs}, ["A/1/1", "B/1/1"])
+    assert kept == {"a": ["A/1/0", "B/1/0"]}
+    training, validation = split_pooled_fovs(kept, 0.0, 7)
+    assert training == ["A/1/0", "B/1/0"] and validation == []
+    assert without_excluded_fovs({"a": fovs}, None) == {"a": fovs}
+    pooled = without_excluded_fovs({"a": fovs, "b": fovs[:2]}, ["a:A/1/1", "b:A/1/0", "b:A/1/1"])
+    assert pooled == {"a": ["A/1/0", "B/1/0", "B/1/1"], "b": []}  # b kept: the pooled names stay qualified
+    training, _ = split_pooled_fovs(pooled, 0.0, 7)
+    assert training == ["a:A/1/0", "a:B/1/0", "a:B/1/1"]
+    with pytest.raises(ValueError, match=r"excluded_fovs \['Z/9/9'\] name no FOV"):
+        without_excluded_fovs({"a": fovs}, ["Z/9/9"])
+    with pytest.raises(ValueError, match=r"excluded_fovs \['A/1/0'\] name no FOV.*'dataset:A/1/0'"):
+        without_excluded_fovs({"a": fovs, "b": fovs}, ["A/1/0"])
+    with pytest.raises(ValueError, match="leave no FOV"):
+        without_excluded_fovs({"a": fovs[:1]}, ["A/1/0"])
+
+
+def test_an_unset_exclusion_leaves_the_training_config_as_it_was():
+    """excluded_fovs: null is left out of the dump, so the model's params and its checkpoint's config
+    hash stay those of a config written before the key existed (nothing retrains on upgrade)."""
+    config = ContrastiveModelConfig(patch_spec="p", sampling="classical")
+    assert "excluded_fovs" not in config.model_dump(mode="json")
+    assert ContrastiveModelConfig.model_validate(config.model_dump(mode="json")) == config
+    excluding = config.model_copy(update={"excluded_fovs": ["A/1/1"]})
+    assert excluding.model_dump(mode="json")["excluded_fovs"] == ["A/1/1"]

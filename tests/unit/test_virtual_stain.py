@@ -23,8 +23,9 @@ import yaml
 from iohub.ngff import open_ome_zarr
 from plate_helpers import assert_image_layers_bracket_their_data
 from pydantic import ValidationError
-from test_stage_contract import SCRIPTS, planned_jobs, shim_classes
+from test_stage_contract import SCRIPTS, _params_by_job, planned_jobs, shim_classes
 
+from dynaclr.config.base import with_run_params
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.virtual_stain import VirtualStainConfig
 from dynaclr.io import ArtifactError, make_provenance, read_zarr_provenance, write_zarr_provenance
@@ -206,6 +207,37 @@ def test_network_output_has_input_resolution(depth: int, size_yx: tuple[int, int
     assert output.shape == (2, 1, *size_yx)
     assert torch.isfinite(output).all()
     assert network.stem.in_channels == depth
+
+
+@pytest.mark.parametrize("tile_size_px", [None, 32])
+def test_the_tiles_and_slices_per_batch_change_no_prediction_beyond_float32_rounding(
+    tile_size_px: int | None,
+) -> None:
+    """VirtualStainConfig.RUN_KEYS holds predict.tiles_per_batch and slices_per_batch (editing them
+    predicts nothing again): in eval mode every slab and tile is predicted on its own, so whole-image
+    and tiled (Gaussian-blended) predictions agree, to float32 rounding, whatever the batch sizes."""
+    from dynaclr.virtual_stain.predict import predict_stack
+
+    assert set(VirtualStainConfig.RUN_KEYS) == {"predict.tiles_per_batch", "predict.slices_per_batch"}
+    config = VirtualStainConfig.model_validate({"input_depth_slices": 3})
+    assert "tiles_per_batch" not in config.job_params()["predict"]
+    assert config.run_params() == {"predict": {"tiles_per_batch": 8, "slices_per_batch": 16}}
+    torch.manual_seed(0)
+    network = VirtualStainUNet("convnext_atto", input_depth_slices=3, full_resolution_channels=8)
+    stack = np.random.default_rng(0).normal(size=(5, 64, 64)).astype(np.float32)
+    predictions = [
+        predict_stack(
+            network,
+            stack,
+            config.predict.model_copy(
+                update={"tile_size_px": tile_size_px, "tiles_per_batch": tiles, "slices_per_batch": slices}
+            ),
+            torch.device("cpu"),
+        )
+        for tiles, slices in [(1, 1), (3, 2), (16, 16)]
+    ]
+    for other in predictions[1:]:
+        np.testing.assert_allclose(other, predictions[0], rtol=1e-5, atol=1e-5)
 
 
 def test_network_refuses_wrong_slab_depth() -> None:
@@ -774,6 +806,18 @@ def test_workflow_plans_virtual_staining_of_a_plate_that_holds_its_phase(
             assert str(job.input.phase_plate) == str(own_plate)
             for side, cls in shim_classes(SCRIPTS / f"{job.rule.name}.py").items():
                 cls.from_rule(getattr(job, side))
+    # the tiles and slices per batch reach predict_virtual_stain as params.run, which the params
+    # trigger does not compare: editing them changes no job's compared params (VirtualStainConfig.RUN_KEYS)
+    config["datasets"]["own"]["virtual_stain"]["predict"] = {"tiles_per_batch": 3, "slices_per_batch": 2}
+    (tmp_path / "edited").mkdir()
+    (tmp_path / "edited" / "config.yaml").write_text(yaml.safe_dump(config))
+    edited = planned_jobs(tmp_path / "edited" / "config.yaml", tmp_path / "edited")
+
+    assert _params_by_job(edited) == _params_by_job(jobs)
+    for job in edited:
+        if job.rule.name == "predict_virtual_stain":
+            merged = VirtualStainConfig.model_validate(with_run_params(job.params.config, job.params.run))
+            assert (merged.predict.tiles_per_batch, merged.predict.slices_per_batch) == (3, 2)
 
 
 class _TileColumn(torch.nn.Module):

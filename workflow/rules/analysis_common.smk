@@ -554,19 +554,14 @@ def embed_inputs(wildcards):
 
 def embed_config(wildcards):
     """The embed job's own subtree: analysis.engineered_features or analysis.embeddings."""
-    if model_kind(wildcards.model) == "engineered_features":
-        return analysis_config("engineered_features")
-    return analysis_config("embeddings")
+    return embed_stage_model(wildcards).job_params()
 
 
-def embed_run_settings(wildcards, threads):
-    """How the embed job runs, not what it computes (EmbeddingConfig.RUN_KEYS: batch size, resume):
-    a params function of `threads` is one Snakemake's params trigger does not compare (it counts it
-    as derived from the job's resources), so editing these keys re-embeds nothing. Empty for the
-    engineered features."""
+def embed_stage_model(wildcards):
+    """The embed job's config model: analysis.engineered_features or analysis.embeddings."""
     if model_kind(wildcards.model) == "engineered_features":
-        return {}
-    return CONFIG.analysis.embeddings.run_params()
+        return CONFIG.analysis.engineered_features
+    return CONFIG.analysis.embeddings
 
 
 def ground_truth_input(wildcards):
@@ -829,6 +824,20 @@ def distillation_inputs(wildcards):
     }
 
 
+def distillation_heldout_warnings():
+    """One line per contrastive encoder the distillation reads that is trained on its held-out FOVs
+    (analysis.distillation.heldout_fovs, else every second FOV of each well of the plate), or may be."""
+    encoders = CONFIG.distillation_encoders()
+    if not encoders:
+        return []
+    from dynaclr.distill.split import default_heldout_fovs
+
+    distillation = CONFIG.analysis.distillation
+    heldout = distillation.heldout_fovs or default_heldout_fovs(plate_layout(distillation.dataset).fov_names)
+    lines = [encoder.heldout_warning(role, heldout) for role, encoder in encoders.items()]
+    return [line for line in lines if line is not None]
+
+
 def distillation_outputs():
     """Targets of distillation.smk: per distilled (model, dataset) the metrics, predictions, figure."""
     targets = []
@@ -898,6 +907,8 @@ if workflow.is_main_process:
 
     for _line in skipped_baseline_transfers():
         logger.warning(f"Skipped transfer: {_line}")
+    for _line in distillation_heldout_warnings():
+        logger.warning(_line)
 FINDINGS_RST = f"{RESULTS}/report/findings.rst"
 
 

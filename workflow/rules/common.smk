@@ -75,6 +75,15 @@ def stage_config(dataset, stage):
     return value.job_params()
 
 
+def run_settings(config_of):
+    """A rule's ``params.run``: the RUN_KEYS (StrictModel.run_params: how the job runs, not what it
+    computes) of the config ``config_of(wildcards)`` returns. It is a params function of `threads`,
+    which Snakemake's params trigger does not compare (it counts it as derived from the job's
+    resources): editing these keys reruns no job. Scripts merge it into ``params.config``
+    (dynaclr.config.base.with_run_params)."""
+    return lambda wildcards, threads: config_of(wildcards).run_params()
+
+
 def supplied_sampling(dataset):
     """The values the dataset's `acquisition` supplies for a raw plate whose metadata states none
     (PlateSampling.supplied_values). Only a `plate:` dataset with `acquisition` values can have any (a

@@ -22,6 +22,8 @@ rule distill:
         figure_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/distillation.svg",
     params:
         config=analysis_config("distillation"),
+        # how the teacher's and the student's encoders were trained (their held-out FOVs)
+        encoders=lambda w: {role: e.model_dump(mode="json") for role, e in CONFIG.distillation_encoders().items()},
     wildcard_constraints:
         model=EMBEDDED_MODELS,
         dataset=SIMULATED_DATASETS,

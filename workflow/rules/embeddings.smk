@@ -17,7 +17,7 @@ rule embed:
         embeddings=directory(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
     params:
         config=embed_config,
-        run=embed_run_settings,
+        run=run_settings(embed_stage_model),  # batch sizes, resume: rerun nothing
         partial_store=lambda w: f"{RESULTS}/embeddings/{w.model}/.{w.dataset}.zarr.partial",
         checkpoint_model=lambda w: embedded_checkpoint(w.model, w.dataset)[0],
         checkpoint_config_hash=lambda w: embedded_checkpoint(w.model, w.dataset)[1],

@@ -14,6 +14,7 @@ rule cell_features:
         features=f"{RESULTS}/{{dataset}}/cell_features/{{spec}}.parquet",
     params:
         config=interpretation_config("cell_features"),
+        run=run_settings(lambda w: CONFIG.analysis.interpretation),  # batch_size: reruns nothing
     log:
         f"{RESULTS}/logs/cell_features/{{dataset}}/{{spec}}.log",
     benchmark:
@@ -119,6 +120,7 @@ rule occlusion_attribution:
         figure_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/occlusion.svg",
     params:
         config=analysis_config("occlusion"),
+        run=run_settings(lambda w: CONFIG.analysis.occlusion),  # perturbations_per_eval: reruns nothing
     wildcard_constraints:
         model=ENCODER_MODELS,
     log:

@@ -61,6 +61,7 @@ rule predict_virtual_stain:
         record=f"{RESULTS}/{{dataset}}/records/virtual_stain/{{row}}/{{col}}/{{fov}}.json",
     params:
         config=lambda w: stage_config(w.dataset, "virtual_stain"),
+        run=run_settings(lambda w: CONFIG.datasets[w.dataset].virtual_stain),  # tiles, slices per batch
         fov_name=FOV_NAME,
     log:
         f"{RESULTS}/logs/predict_virtual_stain/{{dataset}}/{{row}}_{{col}}_{{fov}}.log",

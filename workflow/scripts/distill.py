@@ -1,4 +1,4 @@
-from dynaclr.config.distillation import DistillationConfig
+from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
 from dynaclr.distill import DistillInputs, DistillOutputs, distill_stage
 from dynaclr.jobs import job_context
 
@@ -9,4 +9,7 @@ with job_context(snakemake.log[0], snakemake.threads):
         DistillOutputs.from_rule(snakemake.output),
         model=snakemake.wildcards.model,
         dataset=snakemake.wildcards.dataset,
+        encoders={
+            role: DistillationEncoder.model_validate(raw) for role, raw in snakemake.params.encoders.items()
+        },
     )

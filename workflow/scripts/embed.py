@@ -1,3 +1,4 @@
+from dynaclr.config.base import with_run_params
 from dynaclr.config.embeddings import embedding_stage_config
 from dynaclr.embeddings import EmbedInputs, EmbedOutputs, embed_stage
 from dynaclr.jobs import job_context
@@ -5,7 +6,7 @@ from dynaclr.jobs import job_context
 with job_context(snakemake.log[0], snakemake.threads):
     embed_stage(
         embedding_stage_config(
-            snakemake.wildcards.model, {**snakemake.params.config, **snakemake.params.run}
+            snakemake.wildcards.model, with_run_params(snakemake.params.config, snakemake.params.run)
         ),
         EmbedInputs.from_rule(snakemake.input),
         EmbedOutputs.from_rule(snakemake.output),

@@ -442,12 +442,15 @@ class InterpretationConfig(StrictModel):
     )
 
     PLANNING_KEYS: ClassVar[tuple[str, ...]] = ("enabled",)
+    #: Every cell's features are measured on its patch alone: the patches read at a time change no
+    #: value (tests/unit/test_interpretation.py), so editing batch_size reruns no cell_features job.
+    RUN_KEYS: ClassVar[tuple[str, ...]] = ("batch_size",)
     #: The keys each rule of the interpretation reads (its ``params.config``, :meth:`rule_params`):
     #: editing a gallery key redraws the gallery without reading every patch again (cell_features).
     #: interpret_embeddings' caption names the features' grey levels (its input, cell_features',
     #: changes with them anyway).
     RULE_KEYS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "cell_features": ("texture_gray_levels", "radial_rings", "batch_size"),
+        "cell_features": ("texture_gray_levels", "radial_rings"),
         "interpret_embeddings": (
             "texture_gray_levels",
             "representation",
@@ -463,7 +466,8 @@ class InterpretationConfig(StrictModel):
 
     def rule_params(self, rule: str) -> dict[str, Any]:
         """``params.config`` of ``rule`` (:attr:`RULE_KEYS`): only the keys that rule reads, so editing
-        a key reruns only the rules that read it (the others take their defaults when validated)."""
+        a key reruns only the rules that read it (the others take their defaults when validated); the
+        :attr:`RUN_KEYS` cell_features reads come as its ``params.run`` (:meth:`run_params`)."""
         return self.model_dump(mode="json", include=set(self.RULE_KEYS[rule]))
 
     @model_validator(mode="after")
@@ -544,6 +548,10 @@ class OcclusionConfig(StrictModel):
     seed: int = Field(0, ge=0, description="Seed of the draw among cells that show every time point.")
 
     PLANNING_KEYS: ClassVar[tuple[str, ...]] = ("enabled", "models")
+    #: Captum evaluates every occluded copy on its own (the encoder in eval mode), so the copies per
+    #: forward pass change float32 rounding only (tests/unit/test_occlusion.py): editing it reruns no
+    #: occlusion_attribution job.
+    RUN_KEYS: ClassVar[tuple[str, ...]] = ("perturbations_per_eval",)
 
     @model_validator(mode="after")
     def _stride_within_window(self) -> OcclusionConfig:

@@ -21,6 +21,7 @@ Units are in the field names: ``_px`` pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -153,3 +154,48 @@ class DistillationConfig(StrictModel):
                 "the simulated dataset it classifies"
             )
         return self
+
+
+class DistillationEncoder(StrictModel):
+    """How a contrastive encoder the distillation reads was made, as far as its held-out FOVs go
+    (:meth:`~dynaclr.config.workflow.WorkflowConfig.distillation_encoders`): the teacher's model, or the
+    student's starting model (``student_model``)."""
+
+    model: str = Field(min_length=1, description="Name of the model in contrastive_models.")
+    read_from_file: bool = Field(
+        description="The model is read from a file (checkpoint or pretrained_weights): the FOVs it was "
+        "trained on are not known."
+    )
+    trains_on_dataset: bool = Field(description="The distilled dataset is among its train_datasets.")
+    excluded_fovs: list[str] = Field(
+        default_factory=list,
+        description="FOVs of the distilled dataset its training leaves out (training.excluded_fovs).",
+    )
+
+    def saw(self, heldout_fovs: Sequence[str]) -> Literal["yes", "no", "unknown"]:
+        """Whether its self-supervised training read some of ``heldout_fovs`` (``unknown`` for a model
+        read from a file)."""
+        if self.read_from_file:
+            return "unknown"
+        if not self.trains_on_dataset:
+            return "no"
+        return "yes" if set(heldout_fovs) - set(self.excluded_fovs) else "no"
+
+    def heldout_warning(self, role: str, heldout_fovs: Sequence[str]) -> str | None:
+        """A line for the planning log when the encoder's training reads ``heldout_fovs`` (or may), with
+        the key that keeps them unseen; None when it does not."""
+        saw = self.saw(heldout_fovs)
+        if saw == "no":
+            return None
+        if saw == "unknown":
+            return (
+                f"analysis.distillation: the {role}'s model {self.model!r} is read from a file, so whether "
+                f"it was trained on the held-out FOVs {sorted(heldout_fovs)} is not known; the "
+                "distillation table and caption say so"
+            )
+        seen = sorted(set(heldout_fovs) - set(self.excluded_fovs))
+        return (
+            f"analysis.distillation: the {role}'s model {self.model!r} is trained (self-supervised) on "
+            f"the held-out FOVs {seen}; list them in contrastive_models.{self.model}.training.excluded_fovs "
+            "to keep them unseen (the distillation table and caption say they were seen)"
+        )

@@ -203,6 +203,10 @@ class EngineeredFeaturesConfig(StrictModel):
     )
     batch_size: int = Field(256, ge=1, description="Patches read from the store at a time.")
 
+    #: Every patch's features are measured on that patch alone: the patches read at a time change no
+    #: value (tests/unit/test_baselines.py), so editing batch_size re-embeds nothing.
+    RUN_KEYS: ClassVar[tuple[str, ...]] = ("batch_size",)
+
     @field_validator("intensity_percentiles")
     @classmethod
     def _percentiles_in_range(cls, value: tuple[float, ...]) -> tuple[float, ...]:

@@ -558,6 +558,7 @@ def workflow_problems(
         if len(entry.train_datasets) == 1:  # pooled: validation_fovs are qualified 'dataset:row/col/fov'
             raw = raw_layouts[entry.train_datasets[0]]
             problems += _fov_problem(f"{key}.validation_fovs", entry.training.validation_fovs, raw)
+            problems += _fov_problem(f"{key}.excluded_fovs", entry.training.excluded_fovs, raw)
         if entry.train_datasets:  # a model read from a file is not trained: its split means nothing
             problems += _validation_problems(
                 key, entry.training, {name: raw_layouts[name] for name in entry.train_datasets}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from dynaclr.config.base import StrictModel
 
@@ -170,6 +170,13 @@ class ContrastiveModelConfig(StrictModel):
     validation_fovs: list[str] | None = Field(
         None, description="Explicit validation FOVs ('A/1/0', ...); overrides validation_fraction."
     )
+    excluded_fovs: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="FOVs neither trained nor validated on ('A/1/0', ...; 'dataset:A/1/0' with several "
+        "train_datasets), e.g. the held-out FOVs of analysis.distillation, which then stay unseen by the "
+        "encoder; the split into training and validation FOVs is made among the others. Null: none.",
+    )
     seed: int = Field(0, ge=0, description="Seed of the split, sampling, augmentation and initialisation.")
     max_minutes: float | None = Field(
         None, gt=0, description="Wall-clock budget; training stops (and checkpoints) when reached."
@@ -203,6 +210,16 @@ class ContrastiveModelConfig(StrictModel):
     record_sample_rows: bool = Field(
         False, description="Write the patch rows every rank trained on to logs/ (for auditing)."
     )
+
+    @model_serializer(mode="wrap")
+    def _without_unset_exclusion(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The dump leaves ``excluded_fovs`` out when null: a model's params, its checkpoint's config
+        hash and its config.json stay those of a config written before the key existed (no retraining
+        or re-embedding on upgrade)."""
+        dumped: dict[str, Any] = handler(self)
+        if self.excluded_fovs is None:
+            dumped.pop("excluded_fovs", None)
+        return dumped
 
     @model_validator(mode="after")
     def _check_input(self) -> ContrastiveModelConfig:

@@ -13,7 +13,7 @@ nuclei of about 7.7 px radius).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -138,6 +138,11 @@ class VirtualStainPredictConfig(StrictModel):
 
 class VirtualStainConfig(StrictModel):
     """Virtual staining of nuclei from phase: network, and either training or a checkpoint."""
+
+    #: The network is in eval mode and predicts every tile and slab on its own (per-sample layers
+    #: only), so the tiles and slices per forward pass change float32 rounding only
+    #: (tests/unit/test_virtual_stain.py): editing them predicts nothing again.
+    RUN_KEYS: ClassVar[tuple[str, ...]] = ("predict.tiles_per_batch", "predict.slices_per_batch")
 
     input_channel: str = Field(
         "Phase3D", min_length=1, description="Channel of the phase plate read as input."

@@ -28,7 +28,7 @@ from dynaclr.config.analysis import (
 from dynaclr.config.backbones import input_size_problem
 from dynaclr.config.base import StrictModel
 from dynaclr.config.convert import TiffSourceConfig
-from dynaclr.config.distillation import DistillationConfig
+from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
 from dynaclr.config.embeddings import (
     BaselineName,
     EmbeddingConfig,
@@ -40,7 +40,7 @@ from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px, sp
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import ImportedTracksConfig, TrackingConfig, TrackingEvaluationConfig
-from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.config.training import FOV_SEPARATOR, ContrastiveModelConfig
 from dynaclr.config.virtual_stain import VirtualStainConfig
 
 PreviewChannel = Literal["Brightfield", "Nuclei", "ViralSensor", "ERMarker"]
@@ -785,6 +785,36 @@ class WorkflowConfig(StrictModel):
                 f"those { {m: sorted(n & set(sources)) for m, n in embedded.items()} }; name it in a model's "
                 "embed_datasets (its patch spec must give the model's input) or remove it from apply_to"
             )
+
+    def distillation_encoders(self) -> dict[str, DistillationEncoder]:
+        """The contrastive encoders analysis.distillation reads, by role: ``teacher`` (teacher_model)
+        and, with a student_model, ``student`` (the student's start and the probe's features), each
+        with the FOVs of the distilled dataset its training leaves out. Empty when it is off."""
+        distillation = self.analysis.distillation
+        if not distillation.enabled:
+            return {}
+        dataset = str(distillation.dataset)
+        roles = {"teacher": distillation.teacher_model, "student": distillation.student_model}
+        encoders = {}
+        for role, name in roles.items():
+            if name is None:
+                continue
+            entry = self.contrastive_models[name]
+            single = len(entry.train_datasets) == 1
+            excluded = []
+            for fov in entry.training.excluded_fovs or []:
+                owner, separator, fov_name = fov.partition(FOV_SEPARATOR)
+                if separator and owner == dataset:
+                    excluded.append(fov_name)
+                elif not separator and single:
+                    excluded.append(fov)
+            encoders[role] = DistillationEncoder(
+                model=name,
+                read_from_file=entry.is_loaded,
+                trains_on_dataset=dataset in entry.train_datasets,
+                excluded_fovs=excluded,
+            )
+        return encoders
 
     def _check_distillation(self) -> None:
         """The teacher is a contrastive model that embeds the dataset, and the dataset is simulated and

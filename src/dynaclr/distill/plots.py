@@ -103,6 +103,31 @@ def distillation_caption(metrics: pd.DataFrame) -> str:
         f"phase-only student distilled from {int(first['n_pseudo_labelled'])} pseudo-labelled cells "
         f"{f1('student')}, phase-only linear probe without distillation {f1('probe')} "
         f"(F1 [{level}% percentile-bootstrap CI over tracks]).{recovered}{_validation_sentence(first)}"
+        f"{_encoder_sentence(by_method)}"
+    )
+
+
+#: How an ``encoder_saw_heldout`` value reads in the caption.
+_SAW_WORDS = {
+    "no": "was not trained on them",
+    "yes": "was trained on them (self-supervised, no labels)",
+    "unknown": "may have been trained on them (read from a file)",
+}
+
+
+def _encoder_sentence(by_method: pd.DataFrame) -> str:
+    """Whether the contrastive encoders saw the held-out FOVs (column ``encoder_saw_heldout``; tables
+    of schema 3 hold none: no sentence)."""
+    if "encoder_saw_heldout" not in by_method.columns:
+        return ""
+    saw = by_method["encoder_saw_heldout"].astype(str)
+    teacher, student = saw["teacher"], saw["student"]
+    if teacher == student == "no":
+        return " No contrastive encoder was trained on the held-out FOVs: they are unseen by every method."
+    return (
+        f" The teacher's contrastive encoder {_SAW_WORDS.get(teacher, teacher)}; the student's and the "
+        f"probe's starting encoder {_SAW_WORDS.get(student, student)}: the held-out FOVs are unseen by "
+        "labels only."
     )
 
 

@@ -38,6 +38,7 @@ each method's probability), and the figure (PNG, SVG).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,7 +59,7 @@ from dynaclr.classify import (
     read_predictions,
 )
 from dynaclr.classify.stage import check_classifiers_fit
-from dynaclr.config.distillation import DistillationConfig
+from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
 from dynaclr.distill.plots import plot_distillation
 from dynaclr.distill.split import FovSplit, split_by_fov
 from dynaclr.distill.student import (
@@ -110,6 +111,7 @@ DISTILLATION_COLUMNS: tuple[str, ...] = (
     "method",
     "description",
     "input_channels",
+    "encoder_saw_heldout",
     "f1",
     "f1_ci_low",
     "f1_ci_high",
@@ -525,6 +527,7 @@ def _metrics_table(
     The validation curve is two comma-separated strings (steps; scores as Python writes floats, so
     they read back exactly)."""
     channels = identity.pop("input_channels")
+    saw_heldout = identity.pop("encoder_saw_heldout")
     scores = dict(zip(training.validation_steps, training.validation_scores, strict=True))
     common = {
         **identity,
@@ -552,6 +555,7 @@ def _metrics_table(
             **common,
             **held_out_scores[method],
             "input_channels": channels[method],
+            "encoder_saw_heldout": saw_heldout[method],
             "agreement_with_teacher": float(np.mean((probabilities[method] >= 0.5) == teacher_call)),
         }
         for method in METHODS
@@ -568,6 +572,23 @@ def _metrics_table(
     return pd.DataFrame(rows)[list(DISTILLATION_COLUMNS)]
 
 
+def _encoders_saw_heldout(
+    config: DistillationConfig,
+    encoders: Mapping[str, DistillationEncoder] | None,
+    heldout_fovs: Sequence[str],
+) -> dict[str, str]:
+    """Per method, whether the contrastive encoder it reads was trained on some of ``heldout_fovs``:
+    the teacher's model for ``teacher``, the student's starting model for ``probe`` and ``student``
+    (``no`` when they start from random weights); ``unknown`` where ``encoders`` does not say."""
+    known = encoders or {}
+    teacher = known["teacher"].saw(heldout_fovs) if "teacher" in known else "unknown"
+    if config.student_model is None:
+        student = "no"
+    else:
+        student = known["student"].saw(heldout_fovs) if "student" in known else "unknown"
+    return {"teacher": teacher, "probe": student, "student": student}
+
+
 def distill_stage(
     config: DistillationConfig,
     inputs: DistillInputs,
@@ -575,8 +596,14 @@ def distill_stage(
     *,
     model: str,
     dataset: str,
+    encoders: Mapping[str, DistillationEncoder] | None = None,
 ) -> pd.DataFrame:
     """Distil ``model``'s infection classifier into a phase-only student on ``dataset`` (module docstring).
+
+    ``encoders`` (:meth:`~dynaclr.config.workflow.WorkflowConfig.distillation_encoders`) tell how the
+    teacher's and the student's contrastive encoders were trained: each row's ``encoder_saw_heldout``
+    says whether its encoder's self-supervised training read held-out FOVs (``unknown`` when not told,
+    or for a model read from a file; ``no`` for a student started from random weights).
 
     Returns:
         The metrics table (one row per method of :data:`METHODS`), also written to ``outputs.metrics``.
@@ -651,6 +678,7 @@ def distill_stage(
         start=student_start.encoder() if student_start is not None else None,
     )
     probabilities = {"teacher": teacher[scored], **phase_only}
+    saw_heldout = _encoders_saw_heldout(config, encoders, split.heldout_fovs)
     student_channels = "+".join(config.student_channels)
     metrics = _metrics_table(
         config,
@@ -662,6 +690,7 @@ def distill_stage(
             "teacher_model": model,
             "dataset": dataset,
             "pseudo_label_positive_fraction": float(np.mean(pseudo_probability >= 0.5)),
+            "encoder_saw_heldout": saw_heldout,
             "input_channels": {
                 "teacher": "+".join(store.channel_names),
                 "probe": student_channels,

@@ -361,7 +361,13 @@ def occlusion_stage(
     summary = pd.DataFrame(records, columns=list(OCCLUSION_COLUMNS))
     provenance = make_provenance(
         ArtifactKind.OCCLUSION_MAPS,
-        {**config.job_params(), "model": model, "dataset": dataset, "crop_size_yx_px": list(crop)},
+        {
+            **config.job_params(),
+            **config.run_params(),
+            "model": model,
+            "dataset": dataset,
+            "crop_size_yx_px": list(crop),
+        },
         [
             (inputs.checkpoint, trained.provenance),
             (inputs.embeddings, read_embeddings_provenance(inputs.embeddings)),

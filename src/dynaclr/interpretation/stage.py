@@ -90,7 +90,7 @@ def cell_features_stage(
     table = cell_features(store.array, store.index, store.channel_names, config)
     provenance = make_provenance(
         ArtifactKind.CELL_FEATURES,
-        config.rule_params("cell_features"),
+        {**config.rule_params("cell_features"), **config.run_params()},
         [(inputs.patches_zarr, store.provenance), (inputs.patches_parquet, store.index_provenance)],
     )
     write_table(table, outputs.features, provenance)

@@ -120,7 +120,7 @@ class ArtifactKind(StrEnum):
     )
     DISTILLATION = (
         "distillation",
-        3,
+        4,
         "distill",
         "held-out infection F1 of a phase + sensor teacher, a phase-only student and probe",
     )

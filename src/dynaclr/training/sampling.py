@@ -181,6 +181,8 @@ def split_pooled_fovs(
     validation: list[str] = []
     for dataset in datasets:
         names = sorted(set(fovs_per_dataset[dataset]))
+        if not names and chosen is None:  # every FOV excluded (without_excluded_fovs)
+            continue
         if chosen is not None:
             unknown = sorted(set(chosen[dataset]) - set(names))
             if unknown:
@@ -200,6 +202,36 @@ def split_pooled_fovs(
     if not training:
         raise ValueError(f"no training FOV left: all FOVs of datasets {datasets} are validation FOVs")
     return sorted(training), sorted(validation)
+
+
+def without_excluded_fovs(
+    fovs_per_dataset: Mapping[str, Sequence[str]], excluded_fovs: Sequence[str] | None
+) -> dict[str, list[str]]:
+    """Each dataset's FOVs less ``excluded_fovs`` (``excluded_fovs`` of the training config: FOVs
+    neither trained nor validated on), named as ``validation_fovs`` are (``dataset:A/1/0``, or
+    unqualified with a single dataset). An entry naming no FOV of the stores is an error, as is an
+    exclusion that leaves no FOV."""
+    datasets = list(fovs_per_dataset)
+    remaining = {dataset: sorted(set(fovs_per_dataset[dataset])) for dataset in datasets}
+    unknown = []
+    for entry in excluded_fovs or ():
+        dataset, separator, fov = entry.partition(FOV_SEPARATOR)
+        if not separator and len(datasets) == 1:
+            dataset, fov = datasets[0], entry
+        if dataset not in remaining or fov not in fovs_per_dataset[dataset]:
+            unknown.append(entry)
+        else:
+            remaining[dataset] = [name for name in remaining[dataset] if name != fov]
+    if unknown:
+        names = [qualified_fov_name(d, f) if len(datasets) > 1 else f for d in datasets for f in remaining[d]]
+        raise ValueError(
+            f"excluded_fovs {unknown} name no FOV of the patch index (qualify a FOV by its dataset, "
+            f"'dataset:A/1/0', with several datasets); FOVs left are {names}"
+        )
+    if not any(remaining.values()):
+        excluded = list(excluded_fovs or ())
+        raise ValueError(f"excluded_fovs {excluded} leave no FOV of datasets {datasets} to train on")
+    return remaining  # every dataset kept: the pooled index's FOV names depend on their number
 
 
 def _codes(*columns: pd.Series) -> np.ndarray:

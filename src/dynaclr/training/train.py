@@ -86,7 +86,7 @@ from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, load_checkpoint
 from dynaclr.training.data import PatchBatch, PatchDataModule
 from dynaclr.training.module import ContrastiveModule
 from dynaclr.training.preemption import PreemptionFlag, TrainingPreempted
-from dynaclr.training.sampling import pool_patch_indexes, split_pooled_fovs
+from dynaclr.training.sampling import pool_patch_indexes, split_pooled_fovs, without_excluded_fovs
 
 logger = logging.getLogger(__name__)
 
@@ -631,7 +631,7 @@ def _train(
     pooled = open_training_store(config, inputs)
     store = pooled.stores[0]  # all stores agree on the patches' shape and spec
     train_fovs, validation_fovs = split_pooled_fovs(
-        pooled.fovs_per_dataset(),
+        without_excluded_fovs(pooled.fovs_per_dataset(), config.excluded_fovs),
         config.validation_fraction,
         config.seed,
         config.validation_fovs,
