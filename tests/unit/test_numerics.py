@@ -259,3 +259,31 @@ def test_a_hot_pixel_per_frame_does_not_dominate_the_zscore(per_time_point):
     normalised = stats.apply(hot[0])
     assert normalised[0, 7, 9] > 1000.0  # the hot pixel stays in the data, far out
     assert float(np.delete(normalised.ravel(), 7 * 128 + 9).std()) == pytest.approx(1.0, abs=0.03)
+
+
+@pytest.mark.parametrize("normalization", ["zscore", "median_p99"])
+@pytest.mark.parametrize("flat", ["nearly_constant", "one_hot_pixel"])
+def test_a_flat_frame_normalised_per_time_point_takes_the_fov_statistics(normalization, flat, caplog):
+    """Per time point, a frame without a scale of its own (noise 1e-9 of its level, or a constant
+    frame but for one hot pixel, whose p1-p99 range is 0 so nothing is an outlier) takes the FOV's
+    centre and scale, is listed and warned about; it is neither left in raw units (scale 1) nor
+    scaled by its hot pixel. The other frames keep their own statistics."""
+    rng = np.random.default_rng(0)
+    frames = [rng.normal(300.0, 30.0, size=(1, 64, 64)) for _ in range(3)]
+    if flat == "nearly_constant":
+        frames[1] = 300.0 + 1e-9 * rng.normal(size=(1, 64, 64))
+    else:
+        frames[1] = np.full((1, 64, 64), 300.0)
+        frames[1][0, 5, 5] = 65535.0
+    with caplog.at_level(logging.WARNING, logger="dynaclr.numerics.normalization"):
+        stats = channel_statistics(
+            frames.__getitem__, range(3), normalization, per_time_point=True, where="FOV A/1/0"
+        )
+    own = channel_statistics([frames[0]].__getitem__, [0], normalization)
+    assert stats.degenerate_frames == [1] and stats.empty_frames == []
+    assert stats.center_scale(1) == (stats.center, stats.scale)
+    assert stats.center_scale(0) == pytest.approx((own.center, own.scale))
+    assert 20.0 < stats.scale < 200.0  # the FOV's spread of the two noisy frames, in counts
+    assert "FOV A/1/0: 1 frame(s) [1] flat" in caplog.text
+    normalised = stats.apply(frames[1], 1)
+    assert np.abs(np.delete(normalised.ravel(), 5 * 64 + 5)).max() < 5.0

@@ -27,7 +27,7 @@ from waveorder.models import phase_thick_3d
 
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
-from dynaclr.io import ArtifactError, read_zarr_provenance
+from dynaclr.io import ArtifactError, ArtifactKind, read_zarr_provenance
 from dynaclr.io.chunks import CorruptChunkError
 from dynaclr.io.plate import (
     OME_ZARR_VERSION,
@@ -50,6 +50,7 @@ from dynaclr.phase import (
     PhaseTransferFunctionOutputs,
     ReconstructPhaseInputs,
     ReconstructPhaseOutputs,
+    TransferFunction,
     calculate_transfer_function,
     compute_transfer_function,
     create_phase_plate,
@@ -67,12 +68,15 @@ from dynaclr.phase.evaluate import (
     nuclei_z_range,
 )
 from dynaclr.phase.reconstruct import (
+    ReconstructionTotals,
     non_negative_tikhonov,
     normalise_brightfield,
     pad_modulation_along_z,
     reconstruct_frames,
     reconstruct_stack,
 )
+from dynaclr.qc import qc_row
+from dynaclr.virtual_stain.plates import fov_normalization
 
 IDEAL_PHOTONS = 20000.0
 IDEAL_CONTRAST = 0.05  # std of the relative brightfield modulation inside cells, as in the simulator
@@ -570,6 +574,20 @@ def _first_frames(plate: Path, n_frames: int = 3) -> np.ndarray:
         return np.asarray(raw["A/1/0"]["0"][:n_frames], dtype=np.float32)
 
 
+def _reconstruct_logged(
+    brightfield: np.ndarray, transfer_function: TransferFunction, caplog, logger: str
+) -> tuple[np.ndarray, ReconstructionTotals]:
+    """Reconstruct the three frames of ``brightfield`` (frame 1 damaged: checked to be dropped as NaN,
+    the others finite) with ``logger``'s warnings captured; returns the phase and the totals."""
+    output = np.zeros((3, 1, *brightfield.shape[2:]), np.float32)
+    with caplog.at_level(logging.WARNING, logger=logger):
+        totals = reconstruct_frames(
+            brightfield, 0, output, transfer_function, PhaseConfig(), where="raw.zarr FOV A/1/0 channel 'BF'"
+        )
+    assert np.isnan(output[1]).all() and np.isfinite(output[[0, 2]]).all()
+    return output, totals
+
+
 def test_a_stack_with_a_few_nan_voxels_gives_a_finite_phase(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]
 ):
@@ -605,12 +623,7 @@ def test_a_mostly_missing_frame_is_dropped_as_nan_and_recorded(
     brightfield = _first_frames(tiny_plate["plate"])
     brightfield[1, 0, :, :70] = np.nan  # 73 % of frame 1's brightfield
     brightfield[2, 0, 0, 0, :4] = np.nan  # 4 voxels of frame 2
-    output = np.zeros((3, 1, *brightfield.shape[2:]), np.float32)
-    with caplog.at_level(logging.WARNING, logger="dynaclr.numerics.missing"):
-        totals = reconstruct_frames(
-            brightfield, 0, output, transfer_function, PhaseConfig(), where="raw.zarr FOV A/1/0 channel 'BF'"
-        )
-    assert np.isnan(output[1]).all() and np.isfinite(output[[0, 2]]).all()
+    output, totals = _reconstruct_logged(brightfield, transfer_function, caplog, "dynaclr.numerics.missing")
     assert "raw.zarr FOV A/1/0 channel 'BF': frame t=1 dropped: 72.9%" in caplog.text
     metrics = totals.metrics("A/1/0", "3d", seconds_total=1.0)
     assert metrics["dropped_frames"] == [1] and metrics["filled_voxels"] == 4
@@ -708,18 +721,41 @@ def test_inverted_phase_contrast_reconstructs_a_stack_whose_z_axis_points_the_ot
     assert unflagged < flagged - 0.5
 
 
-@pytest.mark.parametrize("blank", ["shutter_closed", "background_subtracted"])
-def test_a_stack_without_brightfield_intensity_is_refused_naming_fov_and_frame(
+def test_a_frame_without_brightfield_intensity_is_dropped_as_nan_recorded_and_warned(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog
+):
+    """One frame of zeros (a shutter that did not open) in a movie is a dropped frame, like a mostly
+    missing one: NaN in the phase, listed in the record with its reason, a WARNING naming the FOV
+    and the frame; the other frames are reconstructed and the next stage drops the frame."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    brightfield = _first_frames(tiny_plate["plate"])
+    brightfield[1, 0] = 0.0
+    output, totals = _reconstruct_logged(brightfield, transfer_function, caplog, "dynaclr.phase.reconstruct")
+    assert "raw.zarr FOV A/1/0 channel 'BF': frame t=1 dropped: no brightfield intensity" in caplog.text
+    assert "100.0% of its voxels are at or below 0 counts" in caplog.text
+    metrics = totals.metrics("A/1/0", "3d", seconds_total=1.0)
+    assert metrics["dropped_frames"] == [1] and metrics["frames_without_brightfield"] == [1]
+    assert metrics["missing_voxels"] == 0 and np.isfinite(metrics["phase_mean"])
+    row = qc_row(ArtifactKind.PHASE_FOV, Path("r/A/1/0.json"), {**metrics, "n_frames": 3}, "phase")
+    assert row["status"] == "reduced" and row["dropped_frames"] == "1"
+    assert row["reason"] == "frames [1] dropped (no brightfield intensity)"
+    statistics = fov_normalization(output, 0, "zscore", 3, "phase.zarr FOV A/1/0 channel 'Phase3D'")
+    assert statistics.dropped_frames == [1] and np.isfinite(statistics.center)
+
+
+@pytest.mark.parametrize("blank", ["shutters_closed", "background_subtracted"])
+def test_a_fov_mostly_without_brightfield_intensity_is_refused_naming_fov_and_frame(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], blank: str
 ):
-    """A frame without light (all zeros) or background-subtracted data (about half the voxels
-    negative, a small positive mean) is no brightfield intensity: refused naming the FOV, the frame
-    and what was found, never reconstructed into a phase of arbitrary size."""
+    """Most frames without light (zeros) or background-subtracted data (about half the voxels
+    negative, a small positive mean, in every frame) is no brightfield intensity: the FOV is refused
+    naming the first such frame and what was found, never reconstructed into a phase of arbitrary
+    size."""
     transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
     brightfield = _first_frames(tiny_plate["plate"])
     config = PhaseConfig()
-    if blank == "shutter_closed":
-        brightfield[1, 0] = 0.0
+    if blank == "shutters_closed":
+        brightfield[1:, 0] = 0.0
         frame, share = 1, "100.0%"
     else:
         brightfield[:, 0] -= np.median(brightfield[:, 0]) - 1.0  # mean above 0 counts
@@ -730,3 +766,17 @@ def test_a_stack_without_brightfield_intensity_is_refused_naming_fov_and_frame(
     ) as error:
         reconstruct_frames(brightfield, 0, output, transfer_function, config, where="FOV A/1/0 channel 'BF'")
     assert f"{share}" in str(error.value) and "of its voxels are at or below 0 counts" in str(error.value)
+    assert "2 of the FOV's 3 frames have no brightfield intensity" in str(error.value)
+
+
+def test_frames_without_intensity_and_mostly_missing_frames_together_refuse_a_fov(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]
+):
+    """One frame of zeros and one mostly missing frame of three: most frames would be dropped."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    brightfield = _first_frames(tiny_plate["plate"])
+    brightfield[0, 0] = 0.0
+    brightfield[2, 0, :, :70] = np.nan
+    output = np.zeros((3, 1, *brightfield.shape[2:]), np.float32)
+    with pytest.raises(ValueError, match=r"1 of the FOV's 3 frames have no brightfield intensity and 1 more"):
+        reconstruct_frames(brightfield, 0, output, transfer_function, PhaseConfig(), where="FOV A/1/0")

@@ -269,7 +269,7 @@ def test_maps_do_not_depend_on_the_intensity_scale() -> None:
     agreement = (from_stain.foreground == from_counts.foreground).mean()
     assert agreement > 0.99
     assert from_stain.foreground[:, 20, 20].all() and not from_stain.foreground[:, 5, 60].any()
-    normalised, value_range = normalize_percentiles(np.full((2, 8, 8), 7.0, dtype=np.float32), (1, 99))
+    normalised, value_range, _ = normalize_percentiles(np.full((2, 8, 8), 7.0, dtype=np.float32), (1, 99))
     assert value_range == (7.0, 7.0) and not normalised.any()  # no contrast: no nuclei
 
 
@@ -510,6 +510,26 @@ def test_a_constant_frame_has_no_nuclei_and_leaves_the_others_alone(level: float
     assert _nucleus_centres_are_foreground(maps.foreground, [0, 2, 3])
     changed = np.count_nonzero(maps.foreground[[0, 2, 3]] != clean.foreground[[0, 2, 3]])
     assert changed <= 0.05 * np.count_nonzero(clean.foreground[[0, 2, 3]])
+
+
+def test_a_third_of_a_frame_saturated_does_not_lose_the_nuclei_elsewhere(caplog) -> None:
+    """Frame 1 with its top 20 rows (31 %) at the camera's maximum: 8 % of the FOV's pixels, so the
+    99.8th percentile was 65535 and every nucleus normalised to about 0.006. The saturated pixels
+    are left out of the percentiles (counted, warned about), so the nuclei of every frame stay."""
+    counts = _nuclei_counts()
+    clean = tracking_maps(counts, TrackingMapsConfig())
+    bright = counts.copy()
+    bright[1, :20] = 65535.0  # above both nuclei (rows 14-26 and 38-50 hold them)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.tracking.maps"):
+        maps = tracking_maps(bright, TrackingMapsConfig(), where="raw.zarr FOV A/1/0 channel 'Nuclei'")
+    assert maps.saturated_voxels == 20 * 64
+    assert "raw.zarr FOV A/1/0 channel 'Nuclei': 1280 voxel(s) (7.8%) saturated at 65535" in caplog.text
+    assert maps.normalization_range == pytest.approx(clean.normalization_range, rel=0.02)
+    assert _nucleus_centres_are_foreground(maps.foreground, [0, 1, 2, 3])
+    for region in (np.s_[[0, 2, 3]], np.s_[1, 23:]):  # rows 20-22 of frame 1: the smoothed edge
+        changed = np.count_nonzero(maps.foreground[region] != clean.foreground[region])
+        assert changed <= 0.05 * np.count_nonzero(clean.foreground[region])
+    assert clean.saturated_voxels == 0
 
 
 def test_a_still_image_is_segmented_each_cell_its_own_track(tmp_path: Path) -> None:

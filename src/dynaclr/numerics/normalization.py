@@ -22,6 +22,11 @@ voxels only; a frame mostly missing is dropped (not pooled, listed in ``dropped_
 WARNING); a FOV whose frames read are mostly missing fails with a
 :class:`~dynaclr.numerics.missing.MissingDataError` (whatever ``require_signal``).
 
+With ``per_time_point``, a frame whose own scale is degenerate (a flat frame: a scale below
+:data:`DEGENERATE_SCALE` times ``max(1, |center|)``, or flat except for fewer than
+:data:`MIN_SIGNAL_VOXELS` hot voxels) takes the FOV-level centre and scale, like a constant frame,
+and is listed in ``degenerate_frames`` (logged at WARNING).
+
 A channel without signal (every frame constant, or a scale below :data:`DEGENERATE_SCALE` times
 ``max(1, |center|)``) either fails (``require_signal=True``, an :class:`~dynaclr.io.ArtifactError`)
 or falls back to ``scale`` 1 with a warning, as its caller chooses. When every frame is constant
@@ -45,6 +50,7 @@ __all__ = [
     "DEGENERATE_SCALE",
     "MAX_SAMPLES_PER_FRAME",
     "MIN_SIGNAL_SHARE",
+    "MIN_SIGNAL_VOXELS",
     "OUTLIER_RANGE_FACTOR",
     "ChannelStatistics",
     "Normalization",
@@ -71,6 +77,12 @@ OUTLIER_RANGE_FACTOR = 50.0
 #: scale from them when the 99th percentile equals the median: fewer are hot pixels, not signal.
 MIN_SIGNAL_SHARE = 1e-4
 
+#: Fewest voxels off a flat background (a frame whose 1st and 99th percentiles are equal) that are
+#: signal rather than hot pixels or cosmic rays (a nucleus covers hundreds of pixels): with fewer,
+#: and fewer than :data:`MIN_SIGNAL_SHARE` of the voxels, they are outliers (left out of the mean
+#: and standard deviation) and give ``median_p99`` no scale, so the frame is flat.
+MIN_SIGNAL_VOXELS = 10
+
 #: A scale at or below this times ``max(1, |center|)`` is degenerate (the channel is flat).
 DEGENERATE_SCALE = 1e-9
 
@@ -82,7 +94,9 @@ class ChannelStatistics:
     ``center``/``scale`` are the FOV-level values; ``center_per_time``/``scale_per_time`` (one per
     frame, constant frames filled with the FOV values) are set when normalising per time point.
     ``n_frames`` counts the frames read, ``empty_frames`` lists the constant ones and
-    ``dropped_frames`` the mostly missing ones (frame indices, :mod:`dynaclr.numerics.missing`);
+    ``dropped_frames`` the mostly missing ones (frame indices, :mod:`dynaclr.numerics.missing`),
+    ``degenerate_frames`` those whose own scale is degenerate (per time point only: they use the
+    FOV values);
     ``missing_voxels`` counts the missing voxels of the frames read (dropped frames included),
     ``outlier_voxels`` those left out of ``mean`` and ``std`` (:data:`OUTLIER_RANGE_FACTOR`).
     """
@@ -98,6 +112,7 @@ class ChannelStatistics:
     n_frames: int
     empty_frames: list[int] = field(default_factory=list)
     dropped_frames: list[int] = field(default_factory=list)
+    degenerate_frames: list[int] = field(default_factory=list)
     missing_voxels: int = 0
     outlier_voxels: int = 0
     center_per_time: list[float] | None = None
@@ -146,13 +161,23 @@ def _p99_spread(median: float, p99: float, sample: np.ndarray) -> float:
     if spread > DEGENERATE_SCALE * max(1.0, abs(median)):
         return spread
     above = sample[sample > median]
-    if above.size == 0 or above.size < MIN_SIGNAL_SHARE * sample.size:
+    if above.size == 0 or _too_few_for_signal(above.size, sample.size):
         return spread
     return float(np.percentile(above, 99.0)) - median
 
 
+def _too_few_for_signal(n_off_background: int, n_voxels: int) -> bool:
+    """Whether ``n_off_background`` voxels off a flat background of ``n_voxels`` are too few to be
+    signal (:data:`MIN_SIGNAL_SHARE`, :data:`MIN_SIGNAL_VOXELS`): hot pixels."""
+    return n_off_background < max(MIN_SIGNAL_SHARE * n_voxels, MIN_SIGNAL_VOXELS)
+
+
+def _is_degenerate(scale: float, center: float) -> bool:
+    return not (np.isfinite(scale) and scale > DEGENERATE_SCALE * max(1.0, abs(center)))
+
+
 def _checked_scale(scale: float, center: float, where: str, require_signal: bool) -> float:
-    if np.isfinite(scale) and scale > DEGENERATE_SCALE * max(1.0, abs(center)):
+    if not _is_degenerate(scale, center):
         return float(scale)
     if require_signal:
         raise ArtifactError(
@@ -190,13 +215,11 @@ class _PooledFrames:
         (:data:`MAX_SAMPLES_PER_FRAME`, outliers kept) into the samples. Returns both."""
         sample = _subsample(values).astype(np.float32)
         low, median, high = (float(v) for v in np.percentile(sample, [1.0, 50.0, 99.0]))
-        reach = OUTLIER_RANGE_FACTOR * (high - low)
-        if reach > 0:
-            inliers = np.abs(values - median) <= reach
-            n_outliers = values.size - int(np.count_nonzero(inliers))
-            if n_outliers:
-                values = values[inliers]
-                self.outliers += n_outliers
+        inliers = np.abs(values - median) <= OUTLIER_RANGE_FACTOR * (high - low)
+        n_outliers = values.size - int(np.count_nonzero(inliers))
+        if n_outliers and (high > low or _too_few_for_signal(n_outliers, values.size)):
+            values = values[inliers]
+            self.outliers += n_outliers
         self.total += float(values.sum())
         self.total_sq += float(np.square(values).sum())
         self.count += values.size
@@ -332,9 +355,24 @@ def channel_statistics(
         outlier_voxels=pooled.outliers,
     )
     if per_time_point:
-        stats.center_per_time = [v[0] if v else stats.center for v in per_frame]
-        stats.scale_per_time = [
-            _checked_scale(v[1], v[0], f"{where} t={t}", require_signal) if v else stats.scale
-            for t, v in enumerate(per_frame)
-        ]
+        _set_per_time(stats, per_frame, where)
     return stats
+
+
+def _set_per_time(stats: ChannelStatistics, per_frame: list[tuple[float, float] | None], where: str) -> None:
+    """Each frame's centre and scale: its own, or the FOV's for a constant, dropped or degenerate
+    frame (the degenerate ones listed in ``stats.degenerate_frames`` and logged at WARNING)."""
+    stats.degenerate_frames = [t for t, v in enumerate(per_frame) if v and _is_degenerate(v[1], v[0])]
+    own = [None if v is None or t in stats.degenerate_frames else v for t, v in enumerate(per_frame)]
+    stats.center_per_time = [v[0] if v else stats.center for v in own]
+    stats.scale_per_time = [v[1] if v else stats.scale for v in own]
+    if stats.degenerate_frames:
+        logger.warning(
+            "%s: %d frame(s) %s flat (a degenerate scale of their own): normalised with the FOV's "
+            "centre %.6g and scale %.6g",
+            where,
+            len(stats.degenerate_frames),
+            stats.degenerate_frames[:10],
+            stats.center,
+            stats.scale,
+        )

@@ -506,6 +506,7 @@ def patch_metrics(
         "n_mostly_padded_patches": mostly_padded,
         "mostly_padded_share": share,
         "empty_frames": {stats.channel: stats.empty_frames for stats in statistics},
+        "degenerate_frames": {stats.channel: stats.degenerate_frames for stats in statistics},
         "dropped_frames": dropped[0],
         "n_cells_at_dropped_frames": dropped[1],
         "missing_voxels": int(sum(missing.values())),

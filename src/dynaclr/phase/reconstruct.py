@@ -8,7 +8,9 @@ completion.
 Missing brightfield voxels (NaN, ±inf) follow :mod:`dynaclr.numerics.missing`: a stack mostly
 missing is a dropped frame (not reconstructed, written as NaN); below that, the missing voxels take
 the stack's median brightfield before normalisation (their modulation is 0); a FOV mostly missing
-fails.
+fails. A stack without brightfield intensity (a shutter that did not open:
+:class:`NoBrightfieldIntensityError`) is dropped the same way; a FOV whose frames are mostly dropped
+with at least one of them without intensity (background-subtracted data: every frame) is refused.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -52,6 +54,7 @@ from dynaclr.io.plate import (
 )
 from dynaclr.numerics.missing import (
     DROP_FRAME_SHARE,
+    FAIL_FOV_SHARE,
     MissingDataError,
     MissingTally,
     fill_missing,
@@ -88,6 +91,18 @@ PHASE_UNITS = {
 MAX_NON_POSITIVE_SHARE = 0.01
 
 
+class NoBrightfieldIntensityError(ValueError):
+    """A brightfield stack has no brightfield intensity: more than :data:`MAX_NON_POSITIVE_SHARE` of
+    its voxels (or its mean) at or below 0 counts after the camera offset.
+
+    ``found`` states the share, the mean and the range of the counts (the message without the fix).
+    """
+
+    def __init__(self, message: str, found: str) -> None:
+        super().__init__(message)
+        self.found = found
+
+
 def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.Tensor:
     """Camera counts ``(Z, Y, X)`` → float32 intensity with the offset removed and a flat field.
 
@@ -95,7 +110,7 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
     the result is ~1 everywhere and uneven illumination (constant along z) cancels out. The stack
     must be finite (:func:`fill_missing_brightfield` fills missing voxels first) and positive after
     the offset (at most :data:`MAX_NON_POSITIVE_SHARE` of its voxels at or below 0), else a
-    ValueError says what was found.
+    :class:`NoBrightfieldIntensityError` says what was found.
     """
     counts = np.asarray(zyx_counts, dtype=np.float32)
     n_missing = int((~np.isfinite(counts)).sum())
@@ -108,14 +123,18 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
     mean = float(data.mean())
     non_positive = float((data <= 0).float().mean())
     if not mean > 0 or non_positive > MAX_NON_POSITIVE_SHARE:
-        raise ValueError(
-            f"brightfield stack: {100.0 * non_positive:.1f}% of its voxels are at or below 0 counts "
+        found = (
+            f"{100.0 * non_positive:.1f}% of its voxels are at or below 0 counts "
             f"(at most {100.0 * MAX_NON_POSITIVE_SHARE:g}% may be) and its mean is {mean:.4g} counts "
             f"after subtracting phase.camera_offset_counts = {config.camera_offset_counts} (its counts "
-            f"range from {float(counts.min()):.6g} to {float(counts.max()):.6g}); phase needs brightfield "
-            "intensities above the camera's dark level, not a frame without light or background-subtracted "
-            "data: set phase.camera_offset_counts below the camera's dark level, "
-            "or check that phase.brightfield_channel names a brightfield channel"
+            f"range from {float(counts.min()):.6g} to {float(counts.max()):.6g})"
+        )
+        raise NoBrightfieldIntensityError(
+            f"brightfield stack: {found}; phase needs brightfield intensities above the camera's dark "
+            "level, not a frame without light or background-subtracted data: set "
+            "phase.camera_offset_counts below the camera's dark level, or check that "
+            "phase.brightfield_channel names a brightfield channel",
+            found,
         )
     if config.flat_field == "z_mean":
         data = data / torch.clamp(data.mean(dim=0, keepdim=True), min=1e-3 * mean)
@@ -379,10 +398,14 @@ def check_stack_geometry(
 @dataclass
 class ReconstructionTotals:
     """Running totals of one FOV's reconstruction: wall times (s), sums of the phase values of the
-    reconstructed frames, and the brightfield's missing voxels (:mod:`dynaclr.numerics.missing`)."""
+    reconstructed frames, the brightfield's missing voxels (:mod:`dynaclr.numerics.missing`) and the
+    frames dropped for having no brightfield intensity (``frames_without_intensity``, with the first
+    one's error: the FOV's refusal quotes it)."""
 
     missing: MissingTally
     n_frames: int = 0
+    frames_without_intensity: list[int] = field(default_factory=list)
+    first_without_intensity: str = ""
     seconds_reading: float = 0.0
     seconds_reconstructing: float = 0.0
     seconds_writing: float = 0.0
@@ -406,7 +429,43 @@ class ReconstructionTotals:
             "phase_mean": mean,
             "phase_std": math.sqrt(max(self.sum_squares / max(self.n_values, 1) - mean**2, 0.0)),
             **self.missing.metrics(),
+            "dropped_frames": self.dropped_frames(),
+            "frames_without_brightfield": list(self.frames_without_intensity),
         }
+
+    def dropped_frames(self) -> list[int]:
+        """Every dropped frame: mostly missing or without brightfield intensity, in order."""
+        return sorted({*self.missing.dropped_frames, *self.frames_without_intensity})
+
+    def drop_without_intensity(self, t: int, error: NoBrightfieldIntensityError, where: str) -> None:
+        """Drop frame ``t`` (no brightfield intensity: ``error``), logged at WARNING naming ``where``."""
+        if not self.frames_without_intensity:
+            self.first_without_intensity = f"{where} frame t={t}: {error}"
+        self.frames_without_intensity.append(int(t))
+        logger.warning(
+            "%s: frame t=%d dropped: no brightfield intensity (a shutter that did not open?): %s",
+            where,
+            t,
+            error.found,
+        )
+
+    def check_frames_left(self) -> None:
+        """Refuse the FOV when more than :data:`~dynaclr.numerics.missing.FAIL_FOV_SHARE` of its
+        frames are dropped and at least one has no brightfield intensity (background-subtracted data,
+        an offset above the dark level: every frame); mostly missing voxels alone fail in
+        :class:`MissingTally`."""
+        dropped = self.dropped_frames()
+        if not self.frames_without_intensity or len(dropped) <= FAIL_FOV_SHARE * self.n_frames:
+            return
+        n_missing = len(dropped) - len(self.frames_without_intensity)
+        raise NoBrightfieldIntensityError(
+            f"{self.first_without_intensity}. {len(self.frames_without_intensity)} of the FOV's "
+            f"{self.n_frames} frames have no brightfield intensity"
+            + (f" and {n_missing} more are mostly missing" if n_missing else "")
+            + f": more than {100.0 * FAIL_FOV_SHARE:.0f}% of its frames would be dropped, so the FOV is "
+            "refused",
+            self.first_without_intensity,
+        )
 
 
 def reconstruct_frames(
@@ -427,8 +486,10 @@ def reconstruct_frames(
     ``(T, 1, Z', Y, X)`` array (``Z' = Z`` in 3d mode, 1 in 2d mode): zarr arrays, read and written
     one time point at a time, or numpy arrays. ``description`` labels the progress bar; ``store``
     and ``fov_name`` name the array in a corrupt-chunk error, ``where`` (plate, FOV, channel) in
-    missing-data messages. A mostly missing stack is a dropped frame, written as NaN; a FOV mostly
-    missing fails (:mod:`dynaclr.numerics.missing`). Returns the totals of
+    missing-data messages. A mostly missing stack or one without brightfield intensity
+    (:class:`NoBrightfieldIntensityError`) is a dropped frame, written as NaN; a FOV mostly missing
+    fails (:mod:`dynaclr.numerics.missing`), and so does one whose frames are mostly dropped with any
+    of them without intensity (:meth:`ReconstructionTotals.check_frames_left`). Returns the totals of
     :class:`ReconstructionTotals`.
     """
     n_frames = int(brightfield.shape[0])
@@ -438,14 +499,20 @@ def reconstruct_frames(
         tic = perf_counter()
         counts = read_block(brightfield, (t, channel), store=store, fov_name=fov_name)
         toc = perf_counter()
-        if totals.missing.add(t, counts):
+        dropped = totals.missing.add(t, counts)
+        if not dropped:
+            try:
+                phase = reconstruct_stack(counts, transfer_function, config)
+            except NoBrightfieldIntensityError as err:
+                totals.drop_without_intensity(t, err, where)
+                dropped = True
+            except ValueError as err:
+                raise ValueError(f"{where} frame t={t}: {err}") from err
+        if dropped:
+            totals.check_frames_left()
             output[t, 0] = np.full(tuple(output.shape[2:]), np.nan, dtype=np.float32)
             totals.seconds_writing += perf_counter() - toc
             continue
-        try:
-            phase = reconstruct_stack(counts, transfer_function, config)
-        except ValueError as err:
-            raise ValueError(f"{where} frame t={t}: {err}") from err
         tac = perf_counter()
         output[t, 0] = phase
         totals.seconds_reading += toc - tic

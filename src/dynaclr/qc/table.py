@@ -99,8 +99,12 @@ def _fov_name_of(path: Path, metrics: dict[str, Any]) -> str:
 def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[str, list[str]]:
     """The status and the reasons of one record's metrics (already known to hold the missing-data ones)."""
     reasons = []
-    if dropped:
-        reasons.append(f"frames {dropped} dropped (more than half their voxels missing)")
+    without_light = sorted(int(t) for t in metrics.get("frames_without_brightfield") or ())
+    mostly_missing = [t for t in dropped if t not in without_light]
+    if mostly_missing:
+        reasons.append(f"frames {mostly_missing} dropped (more than half their voxels missing)")
+    if without_light:
+        reasons.append(f"frames {without_light} dropped (no brightfield intensity)")
     filled = int(metrics.get("filled_voxels", 0) or 0)
     if filled:
         reasons.append(f"{filled} missing voxel(s) filled")

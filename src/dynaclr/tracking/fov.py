@@ -505,6 +505,7 @@ def _track_metrics(
         "foreground_threshold": maps.threshold,
         "normalization_range": list(maps.normalization_range),
         "empty_frames": list(maps.empty_frames),
+        "saturated_voxels": maps.saturated_voxels,
         "seconds_read": timings["read"] - timings["start"],
         "seconds_maps": timings["maps"] - timings["read"],
         "seconds_ultrack": timings["tracked"] - timings["maps"],

@@ -19,6 +19,13 @@ is missing only when its whole column is), the percentiles and Otsu's threshold 
 missing pixel is background (0 after normalisation) and never foreground. A dropped frame (all NaN,
 see :func:`dynaclr.tracking.fov.read_reduced_nuclei`) is thus an empty frame: no detections.
 
+Saturated voxels (a plateau at a camera's full scale, :data:`CAMERA_FULL_SCALES`, that is the
+image's maximum and holds more voxels than the high percentile leaves above it, e.g. a bright
+artefact covering a third of a frame) are left out of the percentiles, counted
+(``saturated_voxels``) and logged at WARNING: otherwise the high percentile would be the saturation
+value and every nucleus elsewhere would normalise to about 0. They stay in the image (above 1
+after normalisation).
+
 A frame whose image is constant (no signal: a shutter that did not open, a frame saturated
 everywhere) is treated like a missing one: left out of the percentiles and Otsu's threshold, no
 detections (listed in ``empty_frames``, logged at WARNING). Otherwise a saturated frame would be
@@ -41,6 +48,10 @@ from dynaclr.numerics.missing import fill_missing, missing_mask
 
 logger = logging.getLogger(__name__)
 
+#: Full-scale values of 8- to 16-bit cameras (``2**bits - 1`` counts): the level saturated pixels
+#: take in raw counts. A virtual stain (float) or a binary image never sits at one of them.
+CAMERA_FULL_SCALES = frozenset(float(2**bits - 1) for bits in range(8, 17))
+
 
 @dataclass(frozen=True)
 class TrackingMaps:
@@ -54,6 +65,8 @@ class TrackingMaps:
     """Input intensities mapped to 0 and 1 (the FOV's percentiles, input units)."""
     empty_frames: tuple[int, ...] = ()
     """Frames whose image is constant (no signal): no foreground there."""
+    saturated_voxels: int = 0
+    """Voxels at the saturation plateau left out of the percentiles (:func:`normalize_percentiles`)."""
 
 
 def z_slices(config: TrackingMapsConfig, n_z: int, source: str = "input") -> slice:
@@ -93,26 +106,57 @@ def reduce_z(volume_zyx: NDArray, config: TrackingMapsConfig, source: str = "inp
         return np.nanmean(finite, axis=0, dtype=np.float32)
 
 
+def saturated_voxels(finite: NDArray, high_percentile: float) -> NDArray[np.bool_] | None:
+    """Mask of the voxels of ``finite`` (finite values, any shape) at their maximum when they are a
+    saturation plateau: the maximum is a camera's full scale (:data:`CAMERA_FULL_SCALES`), at least
+    two voxels hold it, more than the ``100 - high_percentile`` % the high percentile leaves above
+    it (so that percentile is the saturation value), and not every voxel. ``None`` otherwise, and
+    when ``high_percentile`` is 100 (the maximum was asked for)."""
+    if high_percentile >= 100.0 or finite.size == 0 or float(finite.max()) not in CAMERA_FULL_SCALES:
+        return None
+    at_max = finite == finite.max()
+    n_at_max = int(np.count_nonzero(at_max))
+    if n_at_max < 2 or n_at_max == finite.size or n_at_max <= (100.0 - high_percentile) / 100.0 * finite.size:
+        return None
+    return at_max
+
+
 def normalize_percentiles(
-    stack: NDArray[np.float32], percentiles: tuple[float, float]
-) -> tuple[NDArray[np.float32], tuple[float, float]]:
+    stack: NDArray[np.float32], percentiles: tuple[float, float], where: str = "input"
+) -> tuple[NDArray[np.float32], tuple[float, float], int]:
     """Map the ``percentiles`` of ``stack`` (any shape) to 0 and 1; not clipped.
 
-    Returns the normalised stack and the two input values used. The percentiles are those of the
-    finite voxels; missing voxels (NaN, ±inf) become 0 (background). A stack with no contrast
-    (high percentile == low percentile, or nothing finite) becomes all zeros.
+    Returns the normalised stack, the two input values used and the number of saturated voxels
+    left out of the percentiles (:func:`saturated_voxels`; logged at WARNING naming ``where``). The
+    percentiles are those of the finite, unsaturated voxels; missing voxels (NaN, ±inf) become 0
+    (background). A stack with no contrast (high percentile == low percentile, or nothing finite)
+    becomes all zeros.
     """
     missing = missing_mask(stack)
     finite = stack if missing is None else stack[~missing]
     if finite.size == 0:
-        logger.warning("image has no finite voxel: no nuclei")
-        return np.zeros_like(stack, dtype=np.float32), (float("nan"), float("nan"))
+        logger.warning("%s: image has no finite voxel: no nuclei", where)
+        return np.zeros_like(stack, dtype=np.float32), (float("nan"), float("nan")), 0
+    saturated = saturated_voxels(finite, percentiles[1])
+    n_saturated = 0 if saturated is None else int(np.count_nonzero(saturated))
+    if saturated is not None:
+        logger.warning(
+            "%s: %d voxel(s) (%.1f%%) saturated at %.6g are left out of the normalisation percentiles "
+            "(else nuclei elsewhere would normalise to about 0)",
+            where,
+            n_saturated,
+            100.0 * n_saturated / finite.size,
+            float(finite.max()),
+        )
+        finite = finite[~saturated]
     low, high = (float(v) for v in np.percentile(finite, percentiles))
     if not high > low:
-        logger.warning("image has no contrast (percentiles %s both %.4g): no nuclei", percentiles, low)
-        return np.zeros_like(stack, dtype=np.float32), (low, high)
+        logger.warning(
+            "%s: image has no contrast (percentiles %s both %.4g): no nuclei", where, percentiles, low
+        )
+        return np.zeros_like(stack, dtype=np.float32), (low, high), n_saturated
     normalised = ((stack - low) / (high - low)).astype(np.float32)
-    return fill_missing(normalised, 0.0), (low, high)
+    return fill_missing(normalised, 0.0), (low, high), n_saturated
 
 
 def smooth_frames(stack: NDArray[np.float32], sigma_px: float) -> NDArray[np.float32]:
@@ -197,7 +241,8 @@ def tracking_maps(
         reduced = reduced.copy()
         reduced[empty] = np.nan  # treated as missing: out of the statistics, background
     missing = missing_mask(reduced)
-    normalised, value_range = normalize_percentiles(reduced, config.normalization_percentiles)
+    percentiles = config.normalization_percentiles
+    normalised, value_range, n_saturated = normalize_percentiles(reduced, percentiles, where)
     smoothed = smooth_frames(normalised, config.smoothing_sigma_px)
     threshold = foreground_threshold(smoothed, config, missing)
     foreground = smoothed >= threshold
@@ -216,4 +261,5 @@ def tracking_maps(
         threshold=threshold,
         normalization_range=value_range,
         empty_frames=tuple(empty),
+        saturated_voxels=n_saturated,
     )
