@@ -261,6 +261,24 @@ def test_a_hot_pixel_per_frame_does_not_dominate_the_zscore(per_time_point):
     assert float(np.delete(normalised.ravel(), 7 * 128 + 9).std()) == pytest.approx(1.0, abs=0.03)
 
 
+def test_sparse_bright_nuclei_stay_in_the_zscore():
+    """Nuclei on 0.6 % of a frame, 630 standard deviations above a quiet background, lie beyond
+    OUTLIER_RANGE_FACTOR times the frame's p1-p99 range (which only spans the background), but they
+    are thousands of voxels: signal, not hot pixels. They stay in the mean and std (the plain
+    statistics of the frame), so a nucleus normalises to about 13, not 630."""
+    rng = np.random.default_rng(0)
+    frame = rng.normal(100.0, 3.0, size=(1, 512, 512))
+    yy, xx = np.mgrid[:512, :512]
+    for cy, cx in rng.uniform(20, 492, size=(8, 2)):
+        frame[0, np.hypot(yy - cy, xx - cx) <= 9] += 1900.0
+    share = float((frame > 1000).mean())
+    assert 0.003 < share < 0.01
+    stats = channel_statistics([frame].__getitem__, range(1), "zscore")
+    assert stats.outlier_voxels == 0
+    assert stats.center == pytest.approx(frame.mean(), rel=1e-9)
+    assert stats.scale == pytest.approx(frame.std(), rel=1e-6)
+
+
 @pytest.mark.parametrize("normalization", ["zscore", "median_p99"])
 @pytest.mark.parametrize("flat", ["nearly_constant", "one_hot_pixel"])
 def test_a_flat_frame_normalised_per_time_point_takes_the_fov_statistics(normalization, flat, caplog):

@@ -616,6 +616,23 @@ def test_missing_brightfield_is_named_as_such_not_as_a_camera_offset():
         normalise_brightfield(dark, PhaseConfig())
 
 
+def test_brightfield_with_a_dark_border_is_brightfield():
+    """Pixels without light (a vignetted corner, a well edge) sit at the camera's dark level, about
+    half of them at or below 0 counts after the offset: a dark border of 6 % of the field (3 % of the
+    voxels at or below 0) is ordinary brightfield, normalised, not refused; zeros in a quarter of the
+    field and more is no brightfield."""
+    rng = np.random.default_rng(0)
+    counts = 100.0 + rng.poisson(1000.0, size=(5, 256, 256)) + rng.normal(0.0, 2.0, size=(5, 256, 256))
+    yy, xx = np.mgrid[:256, :256]
+    dark = np.hypot(yy - 127.5, xx - 127.5) > 150
+    counts[:, dark] = 100.0 + rng.normal(0.0, 2.0, size=(5, int(dark.sum())))
+    intensity = normalise_brightfield(counts.astype(np.float32), PhaseConfig()).numpy()
+    assert np.isfinite(intensity).all()
+    counts[:, :, :80] = 0.0  # 31 % of the voxels without light
+    with pytest.raises(ValueError, match=r"of its voxels are at or below 0 counts \(at most 25% may be\)"):
+        normalise_brightfield(counts.astype(np.float32), PhaseConfig())
+
+
 def test_a_mostly_missing_frame_is_dropped_as_nan_and_recorded(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog
 ):

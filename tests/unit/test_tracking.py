@@ -532,6 +532,25 @@ def test_a_third_of_a_frame_saturated_does_not_lose_the_nuclei_elsewhere(caplog)
     assert clean.saturated_voxels == 0
 
 
+@pytest.mark.parametrize("image", ["saturated_8bit_nuclei", "binary_mask"])
+def test_saturated_nuclei_and_binary_masks_keep_their_plateau(image: str) -> None:
+    """Nuclei at an 8-bit camera's 255 over a background of 10 counts, or a 0/255 mask (ImageJ's
+    binary): the plateau at the full scale is the signal, a few % of each frame, not an artefact.
+    It stays in the percentiles (no saturated voxel counted): the nuclei normalise to 1 and the
+    foreground is the nuclei, not smoothed noise."""
+    cells = [(t, 20, 20 + 3 * t, 6) for t in range(3)] + [(t, 44, 40, 6) for t in range(3)]
+    nuclei = disk_movie(cells, 3) > 0
+    background = 0.0
+    if image == "saturated_8bit_nuclei":
+        background = 10.0 + np.random.default_rng(0).normal(0.0, 2.0, size=nuclei.shape)
+    counts = np.where(nuclei, 255.0, background).astype(np.float32)
+    maps = tracking_maps(counts, TrackingMapsConfig())
+    assert maps.saturated_voxels == 0
+    assert maps.normalization_range[1] == pytest.approx(255.0)
+    assert _nucleus_centres_are_foreground(maps.foreground, [0, 1, 2])
+    assert abs(int(maps.foreground.sum()) - int(nuclei.sum())) <= 0.25 * nuclei.sum()
+
+
 def test_a_still_image_is_segmented_each_cell_its_own_track(tmp_path: Path) -> None:
     """One frame (fixed cells): ultrack rewards links only, so on its own a frame selects no segment;
     each of the three disks is a track of one detection, without parent, at frame 0."""

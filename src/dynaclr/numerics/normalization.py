@@ -67,10 +67,11 @@ Normalization = Literal["zscore", "median_p99"]
 MAX_SAMPLES_PER_FRAME = 1 << 18
 
 #: A voxel farther from its frame's median than this many times the frame's 1st–99th percentile
-#: range is an outlier (a hot pixel, a cosmic ray): left out of the mean and standard deviation,
-#: which one such voxel per frame would otherwise dominate (a 65535-count hot pixel lifts the std of
-#: a 512 x 512 frame with std 30 to 131). Clean data never reach it (about 230 standard deviations
-#: of a normal distribution).
+#: range is an outlier candidate (a hot pixel, a cosmic ray); the candidates are left out of the mean
+#: and standard deviation, which one such voxel per frame would otherwise dominate (a 65535-count hot
+#: pixel lifts the std of a 512 x 512 frame with std 30 to 131), only when they are few
+#: (:data:`MIN_SIGNAL_VOXELS`, :data:`MIN_SIGNAL_SHARE`): sparse bright signal (nuclei on under 1 %
+#: of the pixels, far above a quiet background) reaches it too, and stays in.
 OUTLIER_RANGE_FACTOR = 50.0
 
 #: Share of the (subsampled) voxels that must lie above the median for ``median_p99`` to take its
@@ -217,7 +218,7 @@ class _PooledFrames:
         low, median, high = (float(v) for v in np.percentile(sample, [1.0, 50.0, 99.0]))
         inliers = np.abs(values - median) <= OUTLIER_RANGE_FACTOR * (high - low)
         n_outliers = values.size - int(np.count_nonzero(inliers))
-        if n_outliers and (high > low or _too_few_for_signal(n_outliers, values.size)):
+        if n_outliers and _too_few_for_signal(n_outliers, values.size):  # many: sparse signal, kept
             values = values[inliers]
             self.outliers += n_outliers
         self.total += float(values.sum())

@@ -85,10 +85,12 @@ PHASE_UNITS = {
 
 
 #: Largest share of a brightfield stack's voxels that may lie at or below 0 counts once the camera
-#: offset is subtracted (camera noise on a dim edge); more means the stack is no brightfield
-#: intensity: a frame without light (a shutter that did not open, all zeros), background-subtracted
-#: data (about half the voxels negative) or an offset above the dark level.
-MAX_NON_POSITIVE_SHARE = 0.01
+#: offset is subtracted: pixels without light (a vignetted corner, a well edge, an opaque region) sit
+#: at the dark level, about half of them at or below 0, so a dark area of up to half the field is
+#: allowed; more means the stack is no brightfield intensity: a frame without light (a shutter that
+#: did not open: all of it), background-subtracted data (about half the voxels, and the other
+#: half near 0) or an offset above the dark level.
+MAX_NON_POSITIVE_SHARE = 0.25
 
 
 class NoBrightfieldIntensityError(ValueError):

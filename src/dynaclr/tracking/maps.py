@@ -20,8 +20,9 @@ missing pixel is background (0 after normalisation) and never foreground. A drop
 see :func:`dynaclr.tracking.fov.read_reduced_nuclei`) is thus an empty frame: no detections.
 
 Saturated voxels (a plateau at a camera's full scale, :data:`CAMERA_FULL_SCALES`, that is the
-image's maximum and holds more voxels than the high percentile leaves above it, e.g. a bright
-artefact covering a third of a frame) are left out of the percentiles, counted
+image's maximum, holds more voxels than the high percentile leaves above it and covers at least
+:data:`MIN_SATURATED_FRAME_SHARE` of a frame, e.g. a bright artefact over a third of a frame; not
+saturated nuclei nor a 0/255 mask, whose plateau is the signal) are left out of the percentiles, counted
 (``saturated_voxels``) and logged at WARNING: otherwise the high percentile would be the saturation
 value and every nucleus elsewhere would normalise to about 0. They stay in the image (above 1
 after normalisation).
@@ -106,17 +107,33 @@ def reduce_z(volume_zyx: NDArray, config: TrackingMapsConfig, source: str = "inp
         return np.nanmean(finite, axis=0, dtype=np.float32)
 
 
-def saturated_voxels(finite: NDArray, high_percentile: float) -> NDArray[np.bool_] | None:
-    """Mask of the voxels of ``finite`` (finite values, any shape) at their maximum when they are a
-    saturation plateau: the maximum is a camera's full scale (:data:`CAMERA_FULL_SCALES`), at least
-    two voxels hold it, more than the ``100 - high_percentile`` % the high percentile leaves above
-    it (so that percentile is the saturation value), and not every voxel. ``None`` otherwise, and
-    when ``high_percentile`` is 100 (the maximum was asked for)."""
-    if high_percentile >= 100.0 or finite.size == 0 or float(finite.max()) not in CAMERA_FULL_SCALES:
+#: Smallest share of one frame a saturation plateau must cover to be left out of the percentiles: a
+#: bright artefact over a large part of a frame (a third, in the test), not saturated nuclei (an
+#: over-exposed 8-bit nuclear channel, a 0/255 binary mask: the plateau IS the signal then, a few %).
+MIN_SATURATED_FRAME_SHARE = 0.2
+
+
+def saturated_voxels(stack: NDArray, high_percentile: float) -> NDArray[np.bool_] | None:
+    """Mask of the voxels of ``stack`` (``(T, ...)``; missing voxels never count) at its finite
+    maximum when they are a saturation plateau: the maximum is a camera's full scale
+    (:data:`CAMERA_FULL_SCALES`), it holds more voxels than the ``100 - high_percentile`` % the
+    high percentile leaves above it (so that percentile is the saturation value), it covers at least
+    :data:`MIN_SATURATED_FRAME_SHARE` of some frame (an artefact, not saturated nuclei), and not
+    every finite voxel. ``None`` otherwise, and when ``high_percentile`` is 100 (the maximum was
+    asked for)."""
+    finite = np.isfinite(stack)
+    if high_percentile >= 100.0 or not finite.any():
         return None
-    at_max = finite == finite.max()
+    top = float(stack[finite].max())
+    if top not in CAMERA_FULL_SCALES:
+        return None
+    at_max = finite & (stack == top)
     n_at_max = int(np.count_nonzero(at_max))
-    if n_at_max < 2 or n_at_max == finite.size or n_at_max <= (100.0 - high_percentile) / 100.0 * finite.size:
+    n_finite = int(np.count_nonzero(finite))
+    if n_at_max == n_finite or n_at_max <= (100.0 - high_percentile) / 100.0 * n_finite:
+        return None
+    per_frame = at_max.reshape(len(stack), -1).mean(axis=1)
+    if float(per_frame.max()) < MIN_SATURATED_FRAME_SHARE:
         return None
     return at_max
 
@@ -137,18 +154,22 @@ def normalize_percentiles(
     if finite.size == 0:
         logger.warning("%s: image has no finite voxel: no nuclei", where)
         return np.zeros_like(stack, dtype=np.float32), (float("nan"), float("nan")), 0
-    saturated = saturated_voxels(finite, percentiles[1])
-    n_saturated = 0 if saturated is None else int(np.count_nonzero(saturated))
+    saturated = saturated_voxels(stack, percentiles[1])
+    n_saturated = 0
     if saturated is not None:
-        logger.warning(
-            "%s: %d voxel(s) (%.1f%%) saturated at %.6g are left out of the normalisation percentiles "
-            "(else nuclei elsewhere would normalise to about 0)",
-            where,
-            n_saturated,
-            100.0 * n_saturated / finite.size,
-            float(finite.max()),
-        )
-        finite = finite[~saturated]
+        unsaturated = stack[~saturated & np.isfinite(stack)]
+        low, high = (float(v) for v in np.percentile(unsaturated, percentiles))
+        if high > low:  # else the plateau is the only contrast: it is the signal, keep it
+            n_saturated = int(np.count_nonzero(saturated))
+            logger.warning(
+                "%s: %d voxel(s) (%.1f%%) saturated at %.6g are left out of the normalisation "
+                "percentiles (else nuclei elsewhere would normalise to about 0)",
+                where,
+                n_saturated,
+                100.0 * n_saturated / finite.size,
+                float(finite.max()),
+            )
+            finite = unsaturated
     low, high = (float(v) for v in np.percentile(finite, percentiles))
     if not high > low:
         logger.warning(
