@@ -524,6 +524,28 @@ def test_prediction_writes_the_plate_and_the_records(
         ]
 
 
+def test_a_prediction_with_other_batch_sizes_fills_the_plate_it_was_planned_for(
+    predicted: dict[str, Any], trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """predict.tiles_per_batch / slices_per_batch are RUN_KEYS: the plate job never sees them (its
+    config has the defaults), the FOV job gets the user's. The record still carries the plate's
+    config hash, so evaluate_virtual_stain's check of the records against the plate passes."""
+    from dynaclr.io import ArtifactKind
+    from dynaclr.virtual_stain.plates import check_fov_records
+
+    config = trained["config"]
+    smaller = config.model_copy(
+        update={"predict": config.predict.model_copy(update={"tiles_per_batch": 1, "slices_per_batch": 2})}
+    )
+    output = tmp_path / "virtual_stain.zarr"
+    shutil.copytree(predicted["plate"], output)
+    record = fov_record_path(tmp_path / "records", FOVS[0])
+    predict(smaller, plate["phase"], trained["checkpoint"], output, record, FOVS[0])
+    check_fov_records(
+        (record,), ArtifactKind.VIRTUAL_STAIN_FOV, read_zarr_provenance(output, "virtual_stain_plate")
+    )
+
+
 def test_prediction_opens_in_napari_magenta_with_a_window_on_the_data(predicted: dict[str, Any]) -> None:
     for fov_name in FOVS:
         layers = assert_image_layers_bracket_their_data(predicted["plate"] / fov_name)

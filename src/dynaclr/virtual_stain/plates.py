@@ -197,7 +197,7 @@ def create_virtual_stain_plate(
     sampling = read_plate_sampling(phase_plate_path, supplied)
     provenance = make_provenance(
         ArtifactKind.VIRTUAL_STAIN_PLATE,
-        config.model_dump(mode="json"),
+        config.job_params(),  # without RUN_KEYS: the plate job never sees them; the FOV records match it
         inputs=[(phase_plate_path, phase_provenance)],
     )
     create_empty_plate(

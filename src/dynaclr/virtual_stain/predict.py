@@ -231,7 +231,7 @@ def predict_fov(
     }
     provenance = make_provenance(
         ArtifactKind.VIRTUAL_STAIN_FOV,
-        config.model_dump(mode="json"),
+        config.job_params(),  # without the batch sizes (RUN_KEYS): the plate's config, whatever they are
         inputs=[
             (phase_path, phase_provenance),
             (inputs.checkpoint, model_provenance),
