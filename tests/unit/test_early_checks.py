@@ -869,9 +869,10 @@ def test_still_images_alone_plan_no_temporal_metrics(tmp_path: Path) -> None:
     assert jobs["findings"] == 1
 
 
-def test_time_and_cell_aware_sampling_and_a_dtw_reference_on_still_images_are_refused(tmp_path: Path) -> None:
-    """Time-aware and cell-aware sampling follow cells over time, and a DTW reference is a stretch of a
-    track: on one frame they are refused by the dry run (classical sampling is not)."""
+def test_time_aware_sampling_and_a_dtw_reference_on_still_images_are_refused(tmp_path: Path) -> None:
+    """Time-aware sampling pairs a cell with itself later, and a DTW reference is a stretch of a
+    track: on one frame they are refused by the dry run. Classical and cell-aware sampling (positive:
+    the anchor's own patch; negatives: other cells) need no second frame."""
     config = _still_and_movie_config(tmp_path)
     still = Path(config["datasets"]["still"]["plate"])
     layouts = {
@@ -883,17 +884,16 @@ def test_time_and_cell_aware_sampling_and_a_dtw_reference_on_still_images_are_re
         return workflow_problems(WorkflowConfig.model_validate(edited), layouts, "results")
 
     assert problems(config) == []
-    for sampling in ("cell_aware", "time_aware"):
-        edited = copy.deepcopy(config)
-        edited["contrastive_models"]["m"]["training"].update(sampling=sampling, tau_frames=1)
-        if sampling == "cell_aware":
-            del edited["contrastive_models"]["m"]["training"]["tau_frames"]
-        (problem,) = problems(edited)
-        assert (
-            f"expected a movie of at least 2 frames for sampling '{sampling}' (dataset 'still' has 1 frame"
-            in problem
-        )
-        assert problem.endswith("use sampling 'classical' for still images")
+    edited = copy.deepcopy(config)
+    edited["contrastive_models"]["m"]["training"].update(sampling="cell_aware")
+    assert problems(edited) == []
+    edited["contrastive_models"]["m"]["training"].update(sampling="time_aware", tau_frames=1)
+    (problem,) = problems(edited)
+    assert (
+        "expected a movie of at least 2 frames for sampling 'time_aware' (dataset 'still' has 1 frame"
+        in problem
+    )
+    assert problem.endswith("use sampling 'classical' for still images")
     edited = copy.deepcopy(config)
     edited["analysis"]["pseudotime"]["reference"] = {
         "dataset": "still",
@@ -990,3 +990,44 @@ def test_imported_tracks_of_a_simulated_plate_are_scored_against_its_ground_trut
     assert "results/tiny/evaluation/tracking.csv" in findings.input
     assert findings.params.sources["tracking"] == ["tiny"]
     assert findings.params.unscored_tracks == ["own"]
+
+
+@pytest.mark.parametrize(
+    ("training", "message"),
+    [
+        (
+            {"excluded_fovs": ["A/1/Pos0", "A/1/Pos1"], "validation_fraction": 0.25},
+            "contrastive_models.m.training.validation_fraction: expected a fraction that leaves a "
+            "training FOV (dataset 'mine' has 1 FOV(s) left by "
+            "contrastive_models.m.training.excluded_fovs in",
+        ),
+        (
+            {"excluded_fovs": ["A/1/Pos0"], "validation_fovs": ["A/1/Pos1", "B/2/Pos0"]},
+            "contrastive_models.m.training.validation_fovs: expected a list that leaves a FOV for "
+            "training, found every FOV not excluded of",
+        ),
+        (
+            {"excluded_fovs": ["A/1/Pos0"], "validation_fovs": ["A/1/Pos0"]},
+            "contrastive_models.m.training.validation_fovs: expected FOVs that are not also in "
+            "contrastive_models.m.training.excluded_fovs",
+        ),
+        (
+            {"excluded_fovs": FOVS},
+            "contrastive_models.m.training.excluded_fovs: expected a list that leaves a FOV to train on",
+        ),
+    ],
+)
+def test_the_training_split_is_checked_without_the_excluded_fovs(
+    plate: Path, training: dict[str, Any], message: str
+) -> None:
+    """excluded_fovs are neither trained nor validated on: a split that only works with them counted,
+    or names a FOV in both lists, fails the dry run (not train_contrastive after every upstream
+    stage ran, with a message blaming the wrong key)."""
+    config = plate_config(plate)
+    config["contrastive_models"]["m"]["training"].update(training)
+    problems = _plate_problems(config, plate)
+    assert any(problem.startswith(message) for problem in problems), problems
+    config["contrastive_models"]["m"]["training"].update({"excluded_fovs": ["A/1/Pos0"]})
+    config["contrastive_models"]["m"]["training"].pop("validation_fovs", None)
+    config["contrastive_models"]["m"]["training"]["validation_fraction"] = 0.25
+    assert _plate_problems(config, plate) == []

@@ -20,6 +20,7 @@ from dynaclr.pseudotime.stage import (
     division_state,
     lineage_series,
     pseudotime_stage,
+    read_dtw_accuracy,
     select_reference,
     select_references,
     step_onset,
@@ -402,3 +403,19 @@ def test_a_lineage_dividing_twice_is_scored_on_its_nearest_division():
     assert scored["true_onset_t"].tolist() == [10.0] and scored["onset_error_frames"].tolist() == [-1.0]
     outside = division_accuracy(accuracy.copy(), series, [(0, 15)] * 12)  # at t_first or after t_last
     assert not outside["has_observed_onset"].any() and outside["onset_error_frames"].isna().all()
+
+
+def test_a_dtw_accuracy_table_older_than_its_onset_source_column_is_read(tmp_path):
+    """A results folder made before ``onset_source`` existed: align_pseudotime does not rerun for the
+    new column, so the readers (collect, results table, findings) take the old CSV; its scored rows
+    were scored against the ground truth (the only reference then), the others are not scored."""
+    columns = [c for c in DTW_ACCURACY_COLUMNS if c != "onset_source"]
+    old = pd.DataFrame([dict.fromkeys(columns, 0), dict.fromkeys(columns, 0)])
+    old["abs_onset_error_frames"] = [1.5, np.nan]
+    path = tmp_path / "dtw_accuracy.csv"
+    old.to_csv(path, index=False)
+    table = read_dtw_accuracy(path)
+    assert list(table["onset_source"]) == [ONSET_FROM_GROUND_TRUTH, ""]
+    (tmp_path / "broken.csv").write_text("model,dataset\nm,d\n")
+    with pytest.raises(Exception, match="missing columns"):
+        read_dtw_accuracy(tmp_path / "broken.csv")

@@ -8,7 +8,7 @@ rule temporal_metrics:
     """Smoothness and dynamic range of every embeddings store of a movie (not of still images: one
     time point), with track-bootstrap CIs (appendix C)."""
     input:
-        embeddings=[embeddings_store(model, dataset) for model, dataset in time_lapse_pairs()],
+        embeddings=lambda w: [embeddings_store(model, dataset) for model, dataset in time_lapse_pairs()],
     output:
         metrics=report(
             f"{RESULTS}/evaluation/temporal_metrics.csv",
@@ -167,7 +167,7 @@ rule transfer_classifiers:
 rule collect_classification:
     """One table of classifier metrics over all models and datasets, in-dataset and transferred."""
     input:
-        metrics=[
+        metrics=lambda w: [
             f"{RESULTS}/evaluation/classification/{model}/{dataset}.parquet"
             for model, dataset in classified_pairs()
         ]
@@ -222,10 +222,10 @@ rule align_pseudotime:
 rule collect_pseudotime:
     """One pseudo-time table and one DTW accuracy table over all models and datasets."""
     input:
-        pseudotime=[
+        pseudotime=lambda w: [
             f"{RESULTS}/evaluation/pseudotime/{model}/{dataset}.parquet" for model, dataset in aligned_pairs()
         ],
-        accuracy=[
+        accuracy=lambda w: [
             f"{RESULTS}/evaluation/dtw_accuracy/{model}/{dataset}.csv" for model, dataset in aligned_pairs()
         ],
     output:

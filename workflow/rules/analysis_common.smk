@@ -873,6 +873,7 @@ def model_description(name):
     )
 
 
+@functools.cache
 def findings_files():
     """Rule findings' inputs and, per per-dataset input, the dataset of each file."""
     files = {"qc": [], "phase": [], "virtual_stain": [], "tracking": []}
@@ -899,8 +900,6 @@ def findings_files():
         files["dtw_accuracy"] = f"{RESULTS}/evaluation/dtw_accuracy.csv"
     return files, sources
 
-
-FINDINGS_FILES, FINDINGS_SOURCES = findings_files()
 
 if workflow.is_main_process:
     from snakemake.logging import logger

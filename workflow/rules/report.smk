@@ -158,7 +158,7 @@ rule results_table:
         ),
         svg=f"{RESULTS}/figures/results_table.svg",
     params:
-        pairs=results_table_pairs(),
+        pairs=lambda w: results_table_pairs(),  # planned with this job, not in every job
     log:
         f"{RESULTS}/logs/results_table.log",
     benchmark:
@@ -179,15 +179,16 @@ rule findings:
     tracking DET/TRA and divisions, smoothness, classifier F1, DTW error), each with a one-line
     finding; a difference is claimed only where its confidence interval excludes zero."""
     input:
-        **FINDINGS_FILES,
+        unpack(lambda w: findings_files()[0]),
     output:
         rst=FINDINGS_RST,
         csv=f"{RESULTS}/evaluation/findings.csv",
     params:
-        datasets={name: dataset_description(name) for name in DATASETS},
-        models={name: model_description(name) for name in sorted({m for m, _ in embedding_pairs()})},
-        sources=FINDINGS_SOURCES,
-        still=still_datasets(),
+        # functions, evaluated when this job is planned, not when a cluster job parses the Snakefile
+        datasets=lambda w: {name: dataset_description(name) for name in DATASETS},
+        models=lambda w: {name: model_description(name) for name in sorted({m for m, _ in embedding_pairs()})},
+        sources=lambda w: findings_files()[1],
+        still=lambda w: still_datasets(),
         unscored_tracks=[name for name in TRACKS_IMPORTED if name not in SIMULATED],
     log:
         f"{RESULTS}/logs/findings.log",

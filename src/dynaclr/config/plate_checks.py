@@ -229,14 +229,9 @@ def _patch_window_problems(name: str, spec: PatchSpec, plates: Mapping[str, Plat
 
 
 def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, dataset: str) -> list[str]:
-    """A time-aware ``tau`` leaves at least one pair of frames ``(t, t + tau')`` in the movie; cell-aware
-    sampling (tracking defines identity over time) has a movie to follow cells in."""
-    if training.sampling == "cell_aware" and raw.n_frames < 2:
-        return [
-            f"{key}.sampling: expected a movie of at least 2 frames for sampling 'cell_aware' (dataset "
-            f"{dataset!r} has {raw.n_frames} frame in {raw.path}: each track is one patch), found "
-            "'cell_aware'; use sampling 'classical' for still images"
-        ]
+    """A time-aware ``tau`` leaves at least one pair of frames ``(t, t + tau')`` in the movie
+    (cell-aware sampling needs no second frame: its positive is the anchor's own patch, its negatives
+    other lineages, so it trains on still images as classical sampling does)."""
     if training.sampling != "time_aware":
         return []
     n_frames, interval = raw.n_frames, raw.time_interval_minutes
@@ -340,41 +335,71 @@ def _lineage_label_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayo
     return problems
 
 
-def _validation_problems(
-    key: str, training: ContrastiveModelConfig, raws: Mapping[str, PlateLayout]
-) -> list[str]:
-    """The FOV split leaves a training FOV in the plates of the datasets ``raws`` (a model's
-    ``train_datasets``), as :func:`dynaclr.training.sampling.split_pooled_fovs` will need.
-
-    The plates' FOVs are an upper bound of the FOVs with patches, so a split refused here would be
-    refused by training too (after every upstream stage ran)."""
-    if training.validation_fovs is None:
-        fraction = training.validation_fraction
-        problems = []
-        for dataset, raw in raws.items():
-            n_fovs = len(raw.fov_names)
-            held_out = validation_fov_count(n_fovs, fraction)
-            if held_out >= n_fovs:
-                problems.append(
-                    f"{key}.validation_fraction: expected a fraction that leaves a training FOV (dataset "
-                    f"{dataset!r} has {n_fovs} FOV(s) in {raw.path}, of which it would hold out "
-                    f"{held_out} for validation), found {fraction}; lower it, set 0 to train without "
-                    "validation, or list validation_fovs"
-                )
-        return problems
-    single = next(iter(raws)) if len(raws) == 1 else None
+def _qualified_fovs(entries: list[str] | None, datasets: list[str]) -> set[tuple[str, str]]:
+    """``(dataset, fov)`` of FOV names as a model's ``validation_fovs`` / ``excluded_fovs`` give them:
+    ``dataset:row/col/fov``, or plain ``row/col/fov`` for a model trained on one dataset."""
+    single = datasets[0] if len(datasets) == 1 else None
     chosen = set()
-    for entry in training.validation_fovs:
+    for entry in entries or []:
         dataset, separator, fov = entry.partition(FOV_SEPARATOR)
         if not separator and single is not None:
             dataset, fov = single, entry
         chosen.add((dataset, fov))
-    every = {(dataset, fov) for dataset, raw in raws.items() for fov in raw.fov_names}
+    return chosen
+
+
+def _validation_problems(
+    key: str, training: ContrastiveModelConfig, raws: Mapping[str, PlateLayout]
+) -> list[str]:
+    """The FOV split leaves a training FOV in the plates of the datasets ``raws`` (a model's
+    ``train_datasets``) once ``excluded_fovs`` are left out, as
+    :func:`dynaclr.training.sampling.split_pooled_fovs` will need; no FOV is both excluded and a
+    validation FOV.
+
+    The plates' FOVs are an upper bound of the FOVs with patches, so a split refused here would be
+    refused by training too (after every upstream stage ran)."""
+    datasets = list(raws)
+    excluded = _qualified_fovs(training.excluded_fovs, datasets)
+    left = {
+        dataset: [fov for fov in raw.fov_names if (dataset, fov) not in excluded]
+        for dataset, raw in raws.items()
+    }
+    plates = ", ".join(str(raw.path) for raw in raws.values())
+    if excluded and not any(left.values()):
+        return [
+            f"{key}.excluded_fovs: expected a list that leaves a FOV to train on, found every FOV of "
+            f"{plates}; remove some from the list"
+        ]
+    if training.validation_fovs is None:
+        fraction = training.validation_fraction
+        problems = []
+        for dataset, raw in raws.items():
+            n_fovs = len(left[dataset])
+            if not n_fovs:
+                continue
+            held_out = validation_fov_count(n_fovs, fraction)
+            if held_out >= n_fovs:
+                kept = f" left by {key}.excluded_fovs" if len(raw.fov_names) > n_fovs else ""
+                problems.append(
+                    f"{key}.validation_fraction: expected a fraction that leaves a training FOV (dataset "
+                    f"{dataset!r} has {n_fovs} FOV(s){kept} in {raw.path}, of which it would hold out "
+                    f"{held_out} for validation), found {fraction}; lower it, set 0 to train without "
+                    "validation, or list validation_fovs"
+                )
+        return problems
+    chosen = _qualified_fovs(training.validation_fovs, datasets)
+    both = sorted(f"{d}{FOV_SEPARATOR}{f}" if len(datasets) > 1 else f for d, f in chosen & excluded)
+    if both:
+        return [
+            f"{key}.validation_fovs: expected FOVs that are not also in {key}.excluded_fovs (an excluded "
+            f"FOV is neither trained nor validated on), found {both} in both; remove them from one list"
+        ]
+    every = {(dataset, fov) for dataset, fovs in left.items() for fov in fovs}
     if not every <= chosen:
         return []
-    plates = ", ".join(str(raw.path) for raw in raws.values())
+    what = "every FOV not excluded" if excluded else "every FOV"
     return [
-        f"{key}.validation_fovs: expected a list that leaves a FOV for training, found every FOV of "
+        f"{key}.validation_fovs: expected a list that leaves a FOV for training, found {what} of "
         f"{plates}; remove one from the list, or set validation_fovs: null and a validation_fraction"
     ]
 

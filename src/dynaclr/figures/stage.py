@@ -76,7 +76,7 @@ from dynaclr.figures.trajectories import (
 from dynaclr.io import ArtifactKind, StageFiles, atomic_output, read_csv, read_table, write_csv
 from dynaclr.io.figures import save_figure
 from dynaclr.patches.store import PatchRowReader, open_patch_store
-from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
+from dynaclr.pseudotime.stage import read_dtw_accuracy
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +302,7 @@ def pseudotime_figure(
         The caption.
     """
     pseudotime, provenance = read_table(inputs.pseudotime, ArtifactKind.PSEUDOTIME)
-    accuracy = read_csv(inputs.accuracy, DTW_ACCURACY_COLUMNS)
+    accuracy = read_dtw_accuracy(inputs.accuracy)
     event = {"division": "division"}.get(str(provenance.config.get("event")), "infection onset")
     figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label=f"{model}, {dataset}", event=event)
     caption = _save(figure, caption, outputs.pseudotime_png, outputs.pseudotime_svg)
@@ -375,7 +375,7 @@ def results_table_stage(
         if temporal_metrics is None
         else read_csv(temporal_metrics, ("model", "dataset")),
         classification=None if classification is None else read_csv(classification, ("task",)),
-        dtw_accuracy=None if dtw_accuracy is None else read_csv(dtw_accuracy, DTW_ACCURACY_COLUMNS),
+        dtw_accuracy=None if dtw_accuracy is None else read_dtw_accuracy(dtw_accuracy),
         pairs=None if pairs is None else pd.DataFrame(pairs, columns=["model", "dataset", *PAIR_COLUMNS]),
     )
     write_csv(table, outputs.csv)
@@ -460,7 +460,7 @@ def findings_stage(
     if inputs.results_table is not None:
         rows += classifier_findings(read_csv(inputs.results_table, ("model", "dataset")))
     if inputs.dtw_accuracy is not None:
-        rows += dtw_findings(read_csv(inputs.dtw_accuracy, DTW_ACCURACY_COLUMNS))
+        rows += dtw_findings(read_dtw_accuracy(inputs.dtw_accuracy))
     table = findings_table(rows)
     write_csv(table[list(FINDINGS_COLUMNS)], outputs.csv)
     with atomic_output(outputs.rst) as tmp:

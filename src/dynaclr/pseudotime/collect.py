@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_csv, read_table, write_csv, write_table
-from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
+from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table, write_csv, write_table
+from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS, read_dtw_accuracy
 
 
 class CollectPseudotimeInputs(StageFiles):
@@ -53,7 +53,7 @@ def collect_pseudotime(
     pseudotime = pd.concat(tables, ignore_index=True).sort_values(
         ["model", "dataset"], kind="stable", ignore_index=True
     )
-    accuracy = pd.concat([read_csv(p, DTW_ACCURACY_COLUMNS) for p in accuracy_paths], ignore_index=True)
+    accuracy = pd.concat([read_dtw_accuracy(p) for p in accuracy_paths], ignore_index=True)
     accuracy = accuracy[list(DTW_ACCURACY_COLUMNS)].sort_values(
         ["model", "dataset", "fov_name", "query_id"], ignore_index=True
     )

@@ -70,7 +70,7 @@ from dynaclr.embeddings import (
     representation_matrix,
     streamed_principal_components,
 )
-from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table, write_csv, write_table
+from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_csv, read_table, write_csv, write_table
 from dynaclr.pseudotime.dtw import align_tracks
 
 logger = logging.getLogger(__name__)
@@ -410,6 +410,20 @@ def onset_accuracy(
         (f, q) in keys for f, q in zip(accuracy["fov_name"], accuracy["query_id"], strict=True)
     ]
     return accuracy
+
+
+def read_dtw_accuracy(path: str | Path) -> pd.DataFrame:
+    """A DTW accuracy CSV (:data:`DTW_ACCURACY_COLUMNS`). One written before ``onset_source`` existed
+    (a results folder older than the column: ``align_pseudotime`` does not rerun for it) scored its
+    onsets against the simulator's ground truth only: its rows with an error get
+    :data:`ONSET_FROM_GROUND_TRUTH`, the others ``""`` (not scored)."""
+    required = [column for column in DTW_ACCURACY_COLUMNS if column != "onset_source"]
+    table = read_csv(path, required)
+    if "onset_source" not in table.columns:
+        scored = np.isfinite(table["abs_onset_error_frames"].to_numpy(dtype=float))
+        table["onset_source"] = np.where(scored, ONSET_FROM_GROUND_TRUTH, "")
+    table["onset_source"] = table["onset_source"].fillna("").astype(str)
+    return table
 
 
 class Alignment(NamedTuple):
