@@ -1031,3 +1031,28 @@ def test_the_training_split_is_checked_without_the_excluded_fovs(
     config["contrastive_models"]["m"]["training"].pop("validation_fovs", None)
     config["contrastive_models"]["m"]["training"]["validation_fraction"] = 0.25
     assert _plate_problems(config, plate) == []
+
+
+def test_a_cluster_job_of_a_plate_with_baseline_transfers_reads_one_position(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A simulated dataset beside a plate of one's own, each with a model, and the engineered-features
+    baseline whose classifiers may transfer between them (apply_to null): what decides the transfers
+    (the plates' sampling and depth) and the report's tables is planned with the report's jobs, not
+    while a cluster job of one FOV parses the Snakefile, which reads one position of the plate."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    own = plate_config(write_plate(tmp_path / "own.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE))
+    config["datasets"]["own"] = own["datasets"]["mine"]
+    config["contrastive_models"]["own_model"] = {**own["contrastive_models"]["m"], "train_datasets": ["own"]}
+    config["analysis"]["baselines"] = ["engineered_features"]
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    planned_jobs(configfile, tmp_path)  # the whole plan is sound
+    read_positions = record_position_reads(monkeypatch)
+    target = "extract_patches:dataset=own,spec=sensor,row=B,col=2,fov=Pos0"
+    jobs = [job for job in planned_jobs(configfile, tmp_path, target) if job.rule.name == "extract_patches"]
+    assert len(jobs) == 1
+    assert len(set(read_positions)) <= 1, sorted(set(read_positions))
