@@ -339,3 +339,21 @@ def test_the_distance_figure_of_still_images_says_it_is_not_computed():
     figure, caption = plot_distance_distributions(embeddings, index, label="m, fixed")
     assert isinstance(figure, Figure)
     assert "not computed: one time point" in caption
+
+
+@pytest.mark.parametrize(
+    ("track_id", "t", "reason"),
+    [
+        ([1, 2, 3, 4, 5, 6], [0, 1, 2, 0, 1, 2], "no track spans two frames"),  # tracks of one detection
+        ([1, 1, 2, 2, 3, 3], [0, 2, 0, 2, 1, 3], "no track spans two adjacent frames"),  # gaps only
+    ],
+)
+def test_the_distance_figure_of_a_movie_without_adjacent_frames_says_why(track_id, t, reason):
+    """A movie (several frames) whose tracks never hold two consecutive frames: no adjacent pair, so
+    the figure says "not computed" and why (no crash on an empty KDE)."""
+    index = pd.DataFrame({"fov_name": ["A/1/0"] * 6, "track_id": track_id, "t": t})
+    embeddings = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32)
+    figure, caption = plot_distance_distributions(embeddings, index, label="m, unlinked")
+    assert isinstance(figure, Figure)
+    assert f"not computed: {reason}" in caption
+    assert any(f"not computed: {reason}" in text.get_text() for text in figure.axes[0].texts)
