@@ -332,3 +332,24 @@ def test_still_images_and_unscored_imported_tracks_get_a_line_not_a_number(tmp_p
     assert not any(char.isdigit() for char in statements["smoothness"] + statements["tracking"])
     page = outputs.rst.read_text()
     assert "not computed: one time point" in page and "not scored: no ground truth" in page
+
+
+def test_a_withheld_classifier_interval_is_quoted_with_its_reason():
+    """Where the classification table says why a CI is withheld (``f1_*_ci_missing``), the line quotes
+    the reason, shortened, instead of a bare "no confidence interval computed"."""
+    from dynaclr.classify.evaluate import bootstrap_interval
+
+    replicates = np.r_[np.full(36, np.nan), np.linspace(0.8, 0.9, 164)]
+    withheld = bootstrap_interval(replicates, 0.95)
+    assert np.isnan(withheld.low) and withheld.missing.startswith("undefined in 36 of 200")
+    table = _f1_table((np.nan, np.nan)).assign(f1_infection_ci_missing=[withheld.missing, "", ""])
+    (f1,) = classifier_findings(table)
+    assert "time_aware 0.950 (no confidence interval: undefined in 36 of 200 bootstrap replicates)" in (
+        f1.statement
+    )
+    assert "over the" not in f1.statement and "resamples without" not in f1.statement
+    unexplained = classifier_findings(_f1_table((np.nan, np.nan)))[0].statement
+    assert "time_aware 0.950 (no confidence interval computed)" in unexplained
+    none_drawn = bootstrap_interval(np.array([]), 0.95).missing
+    (zero,) = classifier_findings(table.assign(f1_infection_ci_missing=[none_drawn, "", ""]))
+    assert "(no confidence interval: no bootstrap replicate drawn (n_bootstrap 0))" in zero.statement

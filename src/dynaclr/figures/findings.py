@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+import re
 
 import numpy as np
 import pandas as pd
@@ -62,8 +63,23 @@ def _has_ci(low: float, high: float) -> bool:
     return bool(np.isfinite(low) and np.isfinite(high))
 
 
-def _ci(low: float, high: float) -> str:
-    return f"95 % CI {low:.3f} to {high:.3f}" if _has_ci(low, high) else "no confidence interval computed"
+def _ci(low: float, high: float, missing: object = "") -> str:
+    """``95 % CI low to high``; where it was withheld, why (``missing``, a table's ``{metric}_ci_missing``,
+    shortened: :func:`_short_reason`) or, without a reason, ``no confidence interval computed``."""
+    if _has_ci(low, high):
+        return f"95 % CI {low:.3f} to {high:.3f}"
+    reason = _short_reason(missing)
+    return f"no confidence interval: {reason}" if reason else "no confidence interval computed"
+
+
+def _short_reason(missing: object) -> str:
+    """The first clause of a ``{metric}_ci_missing`` reason without its long asides:
+    ``undefined in 36 of 200 bootstrap replicates (resamples without a positive or a negative cell),
+    over the 20% limit: ...`` reads ``undefined in 36 of 200 bootstrap replicates``; ``""`` for none."""
+    if not isinstance(missing, str) or not missing.strip():
+        return ""
+    first = re.split(r"[,:;]\s", missing.strip(), maxsplit=1)[0]
+    return re.sub(r"\s*\([^)]{25,}\)", "", first).strip()
 
 
 def run_findings(
@@ -225,16 +241,24 @@ def smoothness_findings(comparison: pd.DataFrame, *, max_pairs: int = 6) -> list
     return rows
 
 
-def _ranked(entries: list[tuple[str, float, float, float]], *, lower_is_better: bool, activity: str) -> str:
+def _ranked(
+    entries: list[tuple[str, float, float, float]],
+    *,
+    lower_is_better: bool,
+    activity: str,
+    missing: Mapping[str, object] | None = None,
+) -> str:
     """Models' values with CIs, best first, and a verdict that claims only what the intervals show.
 
     The top model is called clearly best at ``activity`` (e.g. ``"classifying infection"``) only
     where its interval clears every other model's; otherwise the verdict says no model is clearly
     best and why (the intervals that overlap it, the models without an interval), and names the
-    models it is still shown better than (intervals apart).
+    models it is still shown better than (intervals apart). ``missing``: per model, why its interval
+    was withheld (quoted, shortened, where it has none).
     """
+    missing = missing or {}
     entries = sorted(entries, key=lambda e: e[1], reverse=not lower_is_better)
-    listing = "; ".join(f"{m} {v:.3f} ({_ci(lo, hi)})" for m, v, lo, hi in entries)
+    listing = "; ".join(f"{m} {v:.3f} ({_ci(lo, hi, missing.get(m, ''))})" for m, v, lo, hi in entries)
     best, _, low, high = entries[0]
     if len(entries) == 1:
         return f"{listing}."
@@ -322,7 +346,15 @@ def classifier_findings(table: pd.DataFrame) -> list[Finding]:
                         topic,
                         str(dataset),
                         f"F1 of a linear classifier trained on sparse labels, {where} (1 is perfect): "
-                        + _ranked(entries, lower_is_better=False, activity=f"classifying {task}")
+                        + _ranked(
+                            entries,
+                            lower_is_better=False,
+                            activity=f"classifying {task}",
+                            missing={
+                                str(r["model"]): r.get(f"{column}_ci_missing", "")
+                                for _, r in group.iterrows()
+                            },
+                        )
                         + _scored_on(group, column, positive),
                     )
                 )
