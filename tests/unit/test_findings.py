@@ -199,6 +199,31 @@ def test_transferred_classifiers_are_reported_with_the_dataset_they_were_fitted_
     assert "a is clearly best at classifying infection: its interval clears those of b" in found.statement
 
 
+def test_classifiers_transferred_from_two_datasets_get_a_line_per_source():
+    """The results table's row per source (``f1_*_transferred_from``): a model transferred from two
+    datasets is ranked once per source, never against itself."""
+    from dynaclr.figures.table import results_table
+
+    classification = pd.DataFrame(
+        {
+            "model": ["a", "a", "b", "b"],
+            "dataset": ["new"] * 4,
+            "train_dataset": ["old", "older", "old", "older"],
+            "task": ["infection"] * 4,
+            "f1": [0.9, 0.55, 0.5, 0.8],
+            "f1_ci_low": [0.85, 0.5, 0.4, 0.75],
+            "f1_ci_high": [0.95, 0.6, 0.6, 0.85],
+        }
+    )
+    found = classifier_findings(results_table(classification=classification))
+    assert [f.topic for f in found] == ["infection classifier, transferred"] * 2
+    old, older = sorted(found, key=lambda f: "fitted on older" in f.statement)
+    assert "fitted on old and applied here" in old.statement
+    assert "a is clearly best at classifying infection: its interval clears those of b" in old.statement
+    assert "fitted on older and applied here" in older.statement
+    assert "b is clearly best at classifying infection: its interval clears those of a" in older.statement
+
+
 def test_a_classifier_scored_on_no_positive_cell_is_said_unscored_and_few_cells_are_flagged():
     """A plate annotated in a few cells: the held-out FOV holds no infected cell, so F1 is undefined
     (not 0, not 'best'); where it is computed, the finding names the cells it rests on."""

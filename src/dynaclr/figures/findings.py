@@ -11,9 +11,9 @@ models are not told apart, and a model is called best only where its interval cl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-import re
 
 import numpy as np
 import pandas as pd
@@ -317,7 +317,7 @@ def classifier_findings(table: pd.DataFrame) -> list[Finding]:
             column = f"f1_{task}{kind}"
             if column not in table.columns:
                 continue
-            for dataset, group in table.groupby("dataset", sort=False):
+            for dataset, group in _by_source(table, column, kind):
                 topic = f"{task} classifier" + (", transferred" if kind else "")
                 where = "on held-out FOVs"
                 if kind:
@@ -359,6 +359,19 @@ def classifier_findings(table: pd.DataFrame) -> list[Finding]:
                     )
                 )
     return rows
+
+
+def _by_source(table: pd.DataFrame, column: str, kind: str) -> list[tuple[object, pd.DataFrame]]:
+    """The rows of each dataset, and for a transferred F1 (``kind``), of each dataset it was fitted on
+    (the results table has a row per source: a model's F1s from two sources are two lines, each
+    ranking the models transferred from that source)."""
+    if not kind or f"{column}_from" not in table.columns:
+        return list(table.groupby("dataset", sort=False))
+    rows = table.dropna(subset=[column, f"{column}_from"], how="all")
+    return [
+        (dataset, group)
+        for (dataset, _), group in rows.groupby(["dataset", rows[f"{column}_from"].fillna("")], sort=False)
+    ]
 
 
 def _unscored(group: pd.DataFrame, column: str, positive: str) -> str:
