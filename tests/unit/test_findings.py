@@ -139,6 +139,27 @@ def test_image_findings_read_the_all_row_of_tracking_and_split_held_out_fovs():
     assert "DET 0.990" in text and "TRA 0.980" in text
     assert "91% are real" in text and "93% of the real ones" in text
     assert "held out of its training r 0.800" in text and "training FOVs r 0.900" in text
+    assert "Cells detected (DET 0.990)" in text and "imported" not in text
+
+
+def test_the_tracking_line_of_imported_tracks_says_they_were_imported_not_tracked():
+    """Imported tracks scored against a simulated plate's truth (test_alfi_like's first page read "Cells
+    detected ... of the divisions found", as if the workflow had segmented and tracked them)."""
+    tracking = pd.DataFrame(
+        {
+            "fov_name": ["all"],
+            "det": [1.0],
+            "tra": [0.97],
+            "division_precision": [1.0],
+            "division_recall": [0.8],
+            "n_reference_divisions": [25],
+        }
+    )
+    (found,) = image_findings({}, {}, {"alfi": tracking}, imported_tracks=["alfi"])
+    assert found.statement.startswith("Detections (DET 1.000) and links (TRA 0.970) of the imported tracks")
+    assert "matched to the true cell at its position" in found.statement
+    assert "detected" not in found.statement and "divisions found" not in found.statement
+    assert "of their divisions 100% are real (precision) and 80% of the real ones" in found.statement
 
 
 def test_the_page_is_valid_restructuredtext_with_names_kept_literal():

@@ -189,6 +189,7 @@ rule findings:
         sources=FINDINGS_SOURCES,
         still=still_datasets(),
         unscored_tracks=[name for name in TRACKS_IMPORTED if name not in SIMULATED],
+        imported_tracks=sorted(TRACKS_IMPORTED),
     log:
         f"{RESULTS}/logs/findings.log",
     benchmark:

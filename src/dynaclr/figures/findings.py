@@ -128,10 +128,12 @@ def image_findings(
     tracking: Mapping[str, pd.DataFrame],
     *,
     unscored_tracks: Sequence[str] = (),
+    imported_tracks: Sequence[str] = (),
 ) -> list[Finding]:
     """Phase, virtual staining and tracking (ultrack's or imported tracks) against the simulated
     ground truth; a line for each dataset of ``unscored_tracks`` (imported tracks without ground
-    truth) saying its tracks are not scored."""
+    truth) saying its tracks are not scored. The tracking line of a dataset of ``imported_tracks``
+    says the imported tracks were scored (nothing was segmented nor tracked by the workflow)."""
     rows = []
     for dataset, table in phase.items():
         rows.append(
@@ -161,13 +163,20 @@ def image_findings(
     for dataset, table in tracking.items():
         row = table[table["fov_name"] == "all"]
         row = (table if row.empty else row).iloc[-1]
+        scored = (
+            f"detections (DET {row['det']:.3f}) and links (TRA {row['tra']:.3f}) of the imported tracks "
+            "against the true tracks, each detection matched to the true cell at its position (1 is "
+            "perfect); of their divisions"
+            if dataset in imported_tracks
+            else f"Cells detected (DET {row['det']:.3f}) and linked (TRA {row['tra']:.3f}) against the true "
+            "tracks (1 is perfect); of the divisions found"
+        )
         rows.append(
             Finding(
                 "Image stages",
                 "tracking",
                 dataset,
-                f"Cells detected (DET {row['det']:.3f}) and linked (TRA {row['tra']:.3f}) against the true "
-                f"tracks (1 is perfect); of the divisions found {row['division_precision']:.0%} are real "
+                f"{scored[0].upper()}{scored[1:]} {row['division_precision']:.0%} are real "
                 f"(precision) and {row['division_recall']:.0%} of the real ones are found (recall), "
                 f"{int(row['n_reference_divisions'])} true divisions.",
             )
