@@ -199,7 +199,10 @@ def test_results_table_merges_the_evaluations(tmp_path):
     other = table.iloc[2]
     assert np.isnan(other["f1_infection"]) and other["f1_infection_transferred"] == 0.8
     assert other["f1_infection_transferred_from"] == "demo" and np.isnan(other["smoothness"])
-    assert formatted_results_table(table).loc[2, "F1 infection, transferred ↑"] == "0.800 [0.700, 0.850]"
+    assert (
+        formatted_results_table(table).loc[2, "F1 infection, transferred ↑"]
+        == "0.800 [0.700, 0.850] from demo"
+    )
     table = table.iloc[:2].reset_index(drop=True)
     row = table.iloc[0]
     assert row["f1_infection"] == 0.95 and row["f1_division"] == 0.7
@@ -237,6 +240,38 @@ def test_each_datasets_best_value_per_column_is_marked_bold():
     assert not best["DTW onset error (frames) ↓"].any()  # a column without values
     html = results_table_html(table)
     assert html.count("<strong>") == 3 and "<td><strong>0.900</strong></td>" in html
+
+
+def test_results_table_shows_each_source_of_a_transferred_classifier():
+    """Classifiers of one model transferred into ``target`` from two datasets: the table had one
+    ``f1_infection_transferred_from`` (the first source); now the (model, dataset) row holds the first
+    source and a row below it the second, with nothing else repeated, and the display names each."""
+    temporal = _temporal_metrics(("dynaclr", "other"), "target").query("model == 'dynaclr'")
+    classification = pd.DataFrame(
+        {
+            "model": ["dynaclr"] * 4,
+            "dataset": ["target"] * 4,
+            "train_dataset": ["source_b", "source_a", "source_b", "target"],
+            "task": ["infection", "infection", "division", "infection"],
+            "f1": [0.7, 0.8, 0.6, 0.9],
+            "f1_ci_low": [0.6, 0.7, 0.5, 0.85],
+            "f1_ci_high": [0.75, 0.9, 0.7, 0.95],
+        }
+    )
+    pairs = pd.DataFrame({"model": ["dynaclr"], "dataset": ["target"], "distribution": ["in"]})
+    table = results_table(temporal, classification, pairs=pairs)
+    assert list(zip(table["model"], table["dataset"], strict=True)) == [("dynaclr", "target")] * 2
+    first, second = table.iloc[0], table.iloc[1]
+    assert first["f1_infection"] == 0.9 and np.isfinite(first["smoothness"])
+    assert (first["f1_infection_transferred_from"], first["f1_infection_transferred"]) == ("source_a", 0.8)
+    assert (first["f1_division_transferred_from"], first["f1_division_transferred"]) == ("source_b", 0.6)
+    assert (second["f1_infection_transferred_from"], second["f1_infection_transferred"]) == ("source_b", 0.7)
+    assert pd.isna(second["f1_division_transferred"]) and pd.isna(second["f1_division_transferred_from"])
+    assert np.isnan(second["smoothness"]) and np.isnan(second["f1_infection"])  # not repeated
+    assert second["distribution"] == "in"
+    shown = formatted_results_table(table)["F1 infection, transferred ↑"]
+    assert list(shown) == ["0.800 [0.700, 0.900] from source_a", "0.700 [0.600, 0.750] from source_b"]
+    assert results_table_html(table).count("from source_") == 2
 
 
 def test_results_table_carries_the_cells_each_f1_is_scored_on():
@@ -339,3 +374,21 @@ def test_the_distance_figure_of_still_images_says_it_is_not_computed():
     figure, caption = plot_distance_distributions(embeddings, index, label="m, fixed")
     assert isinstance(figure, Figure)
     assert "not computed: one time point" in caption
+
+
+@pytest.mark.parametrize(
+    ("track_id", "t", "reason"),
+    [
+        ([1, 2, 3, 4, 5, 6], [0, 1, 2, 0, 1, 2], "no track spans two frames"),  # tracks of one detection
+        ([1, 1, 2, 2, 3, 3], [0, 2, 0, 2, 1, 3], "no track spans two adjacent frames"),  # gaps only
+    ],
+)
+def test_the_distance_figure_of_a_movie_without_adjacent_frames_says_why(track_id, t, reason):
+    """A movie (several frames) whose tracks never hold two consecutive frames: no adjacent pair, so
+    the figure says "not computed" and why (no crash on an empty KDE)."""
+    index = pd.DataFrame({"fov_name": ["A/1/0"] * 6, "track_id": track_id, "t": t})
+    embeddings = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32)
+    figure, caption = plot_distance_distributions(embeddings, index, label="m, unlinked")
+    assert isinstance(figure, Figure)
+    assert f"not computed: {reason}" in caption
+    assert any(f"not computed: {reason}" in text.get_text() for text in figure.axes[0].texts)

@@ -139,6 +139,27 @@ def test_image_findings_read_the_all_row_of_tracking_and_split_held_out_fovs():
     assert "DET 0.990" in text and "TRA 0.980" in text
     assert "91% are real" in text and "93% of the real ones" in text
     assert "held out of its training r 0.800" in text and "training FOVs r 0.900" in text
+    assert "Cells detected (DET 0.990)" in text and "imported" not in text
+
+
+def test_the_tracking_line_of_imported_tracks_says_they_were_imported_not_tracked():
+    """Imported tracks scored against a simulated plate's truth (test_alfi_like's first page read "Cells
+    detected ... of the divisions found", as if the workflow had segmented and tracked them)."""
+    tracking = pd.DataFrame(
+        {
+            "fov_name": ["all"],
+            "det": [1.0],
+            "tra": [0.97],
+            "division_precision": [1.0],
+            "division_recall": [0.8],
+            "n_reference_divisions": [25],
+        }
+    )
+    (found,) = image_findings({}, {}, {"alfi": tracking}, imported_tracks=["alfi"])
+    assert found.statement.startswith("Detections (DET 1.000) and links (TRA 0.970) of the imported tracks")
+    assert "matched to the true cell at its position" in found.statement
+    assert "detected" not in found.statement and "divisions found" not in found.statement
+    assert "of their divisions 100% are real (precision) and 80% of the real ones" in found.statement
 
 
 def test_the_page_is_valid_restructuredtext_with_names_kept_literal():
@@ -197,6 +218,31 @@ def test_transferred_classifiers_are_reported_with_the_dataset_they_were_fitted_
     assert found.topic == "infection classifier, transferred"
     assert "fitted on old and applied here" in found.statement
     assert "a is clearly best at classifying infection: its interval clears those of b" in found.statement
+
+
+def test_classifiers_transferred_from_two_datasets_get_a_line_per_source():
+    """The results table's row per source (``f1_*_transferred_from``): a model transferred from two
+    datasets is ranked once per source, never against itself."""
+    from dynaclr.figures.table import results_table
+
+    classification = pd.DataFrame(
+        {
+            "model": ["a", "a", "b", "b"],
+            "dataset": ["new"] * 4,
+            "train_dataset": ["old", "older", "old", "older"],
+            "task": ["infection"] * 4,
+            "f1": [0.9, 0.55, 0.5, 0.8],
+            "f1_ci_low": [0.85, 0.5, 0.4, 0.75],
+            "f1_ci_high": [0.95, 0.6, 0.6, 0.85],
+        }
+    )
+    found = classifier_findings(results_table(classification=classification))
+    assert [f.topic for f in found] == ["infection classifier, transferred"] * 2
+    old, older = sorted(found, key=lambda f: "fitted on older" in f.statement)
+    assert "fitted on old and applied here" in old.statement
+    assert "a is clearly best at classifying infection: its interval clears those of b" in old.statement
+    assert "fitted on older and applied here" in older.statement
+    assert "b is clearly best at classifying infection: its interval clears those of a" in older.statement
 
 
 def test_a_classifier_scored_on_no_positive_cell_is_said_unscored_and_few_cells_are_flagged():
@@ -332,3 +378,24 @@ def test_still_images_and_unscored_imported_tracks_get_a_line_not_a_number(tmp_p
     assert not any(char.isdigit() for char in statements["smoothness"] + statements["tracking"])
     page = outputs.rst.read_text()
     assert "not computed: one time point" in page and "not scored: no ground truth" in page
+
+
+def test_a_withheld_classifier_interval_is_quoted_with_its_reason():
+    """Where the classification table says why a CI is withheld (``f1_*_ci_missing``), the line quotes
+    the reason, shortened, instead of a bare "no confidence interval computed"."""
+    from dynaclr.classify.evaluate import bootstrap_interval
+
+    replicates = np.r_[np.full(36, np.nan), np.linspace(0.8, 0.9, 164)]
+    withheld = bootstrap_interval(replicates, 0.95)
+    assert np.isnan(withheld.low) and withheld.missing.startswith("undefined in 36 of 200")
+    table = _f1_table((np.nan, np.nan)).assign(f1_infection_ci_missing=[withheld.missing, "", ""])
+    (f1,) = classifier_findings(table)
+    assert "time_aware 0.950 (no confidence interval: undefined in 36 of 200 bootstrap replicates)" in (
+        f1.statement
+    )
+    assert "over the" not in f1.statement and "resamples without" not in f1.statement
+    unexplained = classifier_findings(_f1_table((np.nan, np.nan)))[0].statement
+    assert "time_aware 0.950 (no confidence interval computed)" in unexplained
+    none_drawn = bootstrap_interval(np.array([]), 0.95).missing
+    (zero,) = classifier_findings(table.assign(f1_infection_ci_missing=[none_drawn, "", ""]))
+    assert "(no confidence interval: no bootstrap replicate drawn (n_bootstrap 0))" in zero.statement

@@ -112,6 +112,17 @@ def test_empty_input_is_refused(tmp_path):
         _run([], tmp_path)
 
 
+def test_a_movie_whose_tracks_are_single_frames_is_refused_naming_the_dataset(stores, tmp_path):
+    """Tracks of one detection each (a tracker that never links) on a multi-frame movie: no adjacent
+    pair, so no smoothness: a refusal naming the dataset, its store and why (never a 0 or a NaN row)."""
+    index = stores["index"].copy()
+    index["track_id"] = np.arange(len(index))  # every detection its own track
+    unlinked = _write_store(tmp_path / "unlinked.zarr", stores["features"], index, "planted", "unlinked")
+    with pytest.raises(ValueError, match=r"dataset 'unlinked'.*unlinked\.zarr.*no track spans two frames"):
+        _run([stores["paths"][("planted", "toy")], unlinked], tmp_path, n_bootstrap=5)
+    assert not (tmp_path / "metrics.csv").exists()
+
+
 def test_stores_name_their_model_and_dataset(stores, tmp_path):
     index = stores["index"]
     anonymous = tmp_path / "anonymous.zarr"

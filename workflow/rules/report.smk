@@ -190,6 +190,7 @@ rule findings:
         sources=lambda w: findings_files()[1],
         still=lambda w: still_datasets(),
         unscored_tracks=[name for name in TRACKS_IMPORTED if name not in SIMULATED],
+        imported_tracks=sorted(TRACKS_IMPORTED),
     log:
         f"{RESULTS}/logs/findings.log",
     benchmark:

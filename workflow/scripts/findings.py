@@ -10,4 +10,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         sources={kind: list(names) for kind, names in snakemake.params.sources.items()},
         still=list(snakemake.params.still),
         unscored_tracks=list(snakemake.params.unscored_tracks),
+        imported_tracks=list(snakemake.params.imported_tracks),
     )

@@ -47,6 +47,7 @@ from dynaclr.embeddings import MatrixBlocks, embeddings_identity, open_represent
 from dynaclr.evaluation.paper import paper_temporal_metrics
 from dynaclr.evaluation.temporal import (
     INDEX_COLUMNS,
+    no_adjacent_pairs_reason,
     paired_smoothness_difference,
     temporal_metrics_with_replicates,
 )
@@ -133,6 +134,15 @@ def temporal_metrics_stage(
     for (model, dataset), path in tqdm(sorted(stores.items()), desc="temporal metrics", mininterval=2):
         matrix = open_representation(path, representation)  # read a block of rows at a time
         cells = read_cells(path, INDEX_COLUMNS)
+        reason = no_adjacent_pairs_reason(cells)
+        if reason is not None:
+            raise ValueError(
+                f"temporal metrics of dataset {dataset!r} (model {model!r}, embeddings {path}): not "
+                f"computed: {reason} ({cells['t'].nunique()} frames, {len(cells)} cells in "
+                f"{cells.groupby(['fov_name', 'track_id']).ngroups} tracks); smoothness and dynamic range "
+                "compare a cell's adjacent frames: check the dataset's tracks (a tracker that links no "
+                "detections gives tracks of one frame)"
+            )
         metrics, smooth_replicates = temporal_metrics_with_replicates(
             matrix, cells, n_bootstrap=n_bootstrap, seed=config.seed, confidence=confidence
         )

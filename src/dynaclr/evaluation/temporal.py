@@ -160,6 +160,24 @@ def _cosine_distances(
     return np.split(dist, np.cumsum([a.size for a, _ in pairs])[:-1])
 
 
+def no_adjacent_pairs_reason(index: pd.DataFrame) -> str | None:
+    """Why ``index`` (``fov_name, track_id, t``) has no adjacent pair, or ``None`` where it has one.
+
+    ``one time point`` (still images), ``no track spans two frames`` (every track one detection:
+    e.g. a tracker that never links) or ``no track spans two adjacent frames`` (tracks only across
+    frame gaps). Smoothness, dynamic range and the distance figure compare adjacent frames: they are
+    not computed where this gives a reason.
+    """
+    tracks = _group_tracks(index)
+    if _adjacent_pairs(tracks)[0].size:
+        return None
+    if np.unique(tracks.t).size < 2:
+        return "one time point"
+    if int(tracks.lengths.max()) < 2:
+        return "no track spans two frames"
+    return "no track spans two adjacent frames"
+
+
 def _adjacent_pairs(tracks: _Tracks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sorted positions ``(a, b)`` of adjacent pairs and their track codes."""
     code, t = tracks.track_code, tracks.t

@@ -11,6 +11,7 @@ models are not told apart, and a model is called best only where its interval cl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -62,8 +63,23 @@ def _has_ci(low: float, high: float) -> bool:
     return bool(np.isfinite(low) and np.isfinite(high))
 
 
-def _ci(low: float, high: float) -> str:
-    return f"95 % CI {low:.3f} to {high:.3f}" if _has_ci(low, high) else "no confidence interval computed"
+def _ci(low: float, high: float, missing: object = "") -> str:
+    """``95 % CI low to high``; where it was withheld, why (``missing``, a table's ``{metric}_ci_missing``,
+    shortened: :func:`_short_reason`) or, without a reason, ``no confidence interval computed``."""
+    if _has_ci(low, high):
+        return f"95 % CI {low:.3f} to {high:.3f}"
+    reason = _short_reason(missing)
+    return f"no confidence interval: {reason}" if reason else "no confidence interval computed"
+
+
+def _short_reason(missing: object) -> str:
+    """The first clause of a ``{metric}_ci_missing`` reason without its long asides:
+    ``undefined in 36 of 200 bootstrap replicates (resamples without a positive or a negative cell),
+    over the 20% limit: ...`` reads ``undefined in 36 of 200 bootstrap replicates``; ``""`` for none."""
+    if not isinstance(missing, str) or not missing.strip():
+        return ""
+    first = re.split(r"[,:;]\s", missing.strip(), maxsplit=1)[0]
+    return re.sub(r"\s*\([^)]{25,}\)", "", first).strip()
 
 
 def run_findings(
@@ -112,10 +128,12 @@ def image_findings(
     tracking: Mapping[str, pd.DataFrame],
     *,
     unscored_tracks: Sequence[str] = (),
+    imported_tracks: Sequence[str] = (),
 ) -> list[Finding]:
     """Phase, virtual staining and tracking (ultrack's or imported tracks) against the simulated
     ground truth; a line for each dataset of ``unscored_tracks`` (imported tracks without ground
-    truth) saying its tracks are not scored."""
+    truth) saying its tracks are not scored. The tracking line of a dataset of ``imported_tracks``
+    says the imported tracks were scored (nothing was segmented nor tracked by the workflow)."""
     rows = []
     for dataset, table in phase.items():
         rows.append(
@@ -145,13 +163,20 @@ def image_findings(
     for dataset, table in tracking.items():
         row = table[table["fov_name"] == "all"]
         row = (table if row.empty else row).iloc[-1]
+        scored = (
+            f"detections (DET {row['det']:.3f}) and links (TRA {row['tra']:.3f}) of the imported tracks "
+            "against the true tracks, each detection matched to the true cell at its position (1 is "
+            "perfect); of their divisions"
+            if dataset in imported_tracks
+            else f"Cells detected (DET {row['det']:.3f}) and linked (TRA {row['tra']:.3f}) against the true "
+            "tracks (1 is perfect); of the divisions found"
+        )
         rows.append(
             Finding(
                 "Image stages",
                 "tracking",
                 dataset,
-                f"Cells detected (DET {row['det']:.3f}) and linked (TRA {row['tra']:.3f}) against the true "
-                f"tracks (1 is perfect); of the divisions found {row['division_precision']:.0%} are real "
+                f"{scored[0].upper()}{scored[1:]} {row['division_precision']:.0%} are real "
                 f"(precision) and {row['division_recall']:.0%} of the real ones are found (recall), "
                 f"{int(row['n_reference_divisions'])} true divisions.",
             )
@@ -225,16 +250,24 @@ def smoothness_findings(comparison: pd.DataFrame, *, max_pairs: int = 6) -> list
     return rows
 
 
-def _ranked(entries: list[tuple[str, float, float, float]], *, lower_is_better: bool, activity: str) -> str:
+def _ranked(
+    entries: list[tuple[str, float, float, float]],
+    *,
+    lower_is_better: bool,
+    activity: str,
+    missing: Mapping[str, object] | None = None,
+) -> str:
     """Models' values with CIs, best first, and a verdict that claims only what the intervals show.
 
     The top model is called clearly best at ``activity`` (e.g. ``"classifying infection"``) only
     where its interval clears every other model's; otherwise the verdict says no model is clearly
     best and why (the intervals that overlap it, the models without an interval), and names the
-    models it is still shown better than (intervals apart).
+    models it is still shown better than (intervals apart). ``missing``: per model, why its interval
+    was withheld (quoted, shortened, where it has none).
     """
+    missing = missing or {}
     entries = sorted(entries, key=lambda e: e[1], reverse=not lower_is_better)
-    listing = "; ".join(f"{m} {v:.3f} ({_ci(lo, hi)})" for m, v, lo, hi in entries)
+    listing = "; ".join(f"{m} {v:.3f} ({_ci(lo, hi, missing.get(m, ''))})" for m, v, lo, hi in entries)
     best, _, low, high = entries[0]
     if len(entries) == 1:
         return f"{listing}."
@@ -293,7 +326,7 @@ def classifier_findings(table: pd.DataFrame) -> list[Finding]:
             column = f"f1_{task}{kind}"
             if column not in table.columns:
                 continue
-            for dataset, group in table.groupby("dataset", sort=False):
+            for dataset, group in _by_source(table, column, kind):
                 topic = f"{task} classifier" + (", transferred" if kind else "")
                 where = "on held-out FOVs"
                 if kind:
@@ -322,11 +355,32 @@ def classifier_findings(table: pd.DataFrame) -> list[Finding]:
                         topic,
                         str(dataset),
                         f"F1 of a linear classifier trained on sparse labels, {where} (1 is perfect): "
-                        + _ranked(entries, lower_is_better=False, activity=f"classifying {task}")
+                        + _ranked(
+                            entries,
+                            lower_is_better=False,
+                            activity=f"classifying {task}",
+                            missing={
+                                str(r["model"]): r.get(f"{column}_ci_missing", "")
+                                for _, r in group.iterrows()
+                            },
+                        )
                         + _scored_on(group, column, positive),
                     )
                 )
     return rows
+
+
+def _by_source(table: pd.DataFrame, column: str, kind: str) -> list[tuple[object, pd.DataFrame]]:
+    """The rows of each dataset, and for a transferred F1 (``kind``), of each dataset it was fitted on
+    (the results table has a row per source: a model's F1s from two sources are two lines, each
+    ranking the models transferred from that source)."""
+    if not kind or f"{column}_from" not in table.columns:
+        return list(table.groupby("dataset", sort=False))
+    rows = table.dropna(subset=[column, f"{column}_from"], how="all")
+    return [
+        (dataset, group)
+        for (dataset, _), group in rows.groupby(["dataset", rows[f"{column}_from"].fillna("")], sort=False)
+    ]
 
 
 def _unscored(group: pd.DataFrame, column: str, positive: str) -> str:

@@ -18,6 +18,7 @@ from dynaclr.evaluation.temporal import (
     adjacent_distances,
     kde_grid,
     kde_peak,
+    no_adjacent_pairs_reason,
     random_distances,
     smoothness,
 )
@@ -184,17 +185,23 @@ def plot_distance_distributions(
         seed: seed of the random pairs.
         label: the model/dataset name for the title and caption.
 
-    Still images (one time point) have no pairs of frames: the figure and caption say "not computed:
-    one time point" instead.
+    Cells without adjacent frames have no pairs to compare: the figure and caption say "not computed"
+    and why (:func:`~dynaclr.evaluation.temporal.no_adjacent_pairs_reason`: ``one time point`` for
+    still images, ``no track spans two frames`` for tracks of one detection each).
     """
-    if index["t"].nunique() < 2:
+    reason = no_adjacent_pairs_reason(index)
+    if reason is not None:
         figure = new_figure(5.0, 3.4)
         ax = figure.subplots()
         ax.axis("off")
-        ax.text(0.5, 0.5, f"{label}\nnot computed: one time point", ha="center", va="center", fontsize=9)
+        ax.text(0.5, 0.5, f"{label}\nnot computed: {reason}", ha="center", va="center", fontsize=9)
         caption = (
-            f"{label + ': ' if label else ''}cosine distances between a cell's frames not computed: one "
-            "time point (still images)."
+            f"{label + ': ' if label else ''}cosine distances between a cell's frames not computed: "
+            + (
+                "one time point (still images)."
+                if reason == "one time point"
+                else f"{reason} ({index['t'].nunique()} frames, {len(index)} cells)."
+            )
         )
         return figure, caption
     adjacent = adjacent_distances(embeddings, index)["distance"].to_numpy()

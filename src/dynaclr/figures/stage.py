@@ -423,6 +423,7 @@ def findings_stage(
     sources: dict[str, list[str]],
     still: list[str] | None = None,
     unscored_tracks: list[str] | None = None,
+    imported_tracks: list[str] | None = None,
 ) -> pd.DataFrame:
     """The report's first page: what was run on what and the key numbers, each with a finding.
 
@@ -433,6 +434,7 @@ def findings_stage(
             dataset of each of its files, in order.
         still: the embedded datasets of one time point (no temporal metrics nor DTW: "not computed").
         unscored_tracks: the datasets of imported tracks without ground truth ("not scored").
+        imported_tracks: the datasets of imported tracks (those scored say so on their tracking line).
 
     Returns:
         The findings table (:data:`~dynaclr.figures.findings.FINDINGS_COLUMNS`).
@@ -452,6 +454,7 @@ def findings_stage(
         per_dataset["virtual_stain"],
         per_dataset["tracking"],
         unscored_tracks=unscored_tracks or [],
+        imported_tracks=imported_tracks or [],
     )
     rows += still_image_findings(still or [])
     if inputs.temporal_comparison is not None:

@@ -1,4 +1,6 @@
-"""The model comparison table (like the paper's Tables 4-5): one row per (model, dataset).
+"""The model comparison table (like the paper's Tables 4-5): one row per (model, dataset), and one
+more for each further dataset a model's classifiers were transferred from into that dataset (holding
+that source's ``f1_*_transferred`` columns only; the first source in name order is on the first row).
 
 Columns of :func:`results_table`: ``model, dataset``; ``distribution`` (``in``: the model trained on
 this dataset, ``out``: on others, ``external``: read from a file, ``untrained``: a baseline) and
@@ -21,7 +23,8 @@ why there is no CI, e.g. too many resamples without a positive cell); ``dtw_onse
 metrics resample). Missing inputs leave NaN.
 
 The HTML and PNG renderings show each value with its CI and the sample it rests on:
-``0.910 [0.880, 0.940] (n=412, 57+)`` for an F1 (annotated cells scored, positives among them),
+``0.910 [0.880, 0.940] (n=412, 57+)`` for an F1 (annotated cells scored, positives among them;
+a transferred one followed by ``from <source dataset>``),
 ``(n=96 tracks)`` for the track-pair smoothness, ``(n=12 lineages)`` for the DTW error, and a column
 of cells (tracks) per row for the paper's definitions, computed over all cells.
 """
@@ -102,6 +105,9 @@ def results_table(
         counted = [c for c in ("n_cells", "n_tracks") if c in sizes.columns]
         if counted:
             parts.append(sizes[["model", "dataset", *counted]])
+    # the transferred F1s of a (model, dataset)'s second, third, ... source (in name order), one row
+    # each after the (model, dataset)'s own row (which holds the first source's): rank -> task -> rows
+    more_sources: list[pd.DataFrame] = []
     if classification is not None and len(classification):
         own = classification["train_dataset"] == classification["dataset"]
         for task in ("infection", "division"):
@@ -109,8 +115,10 @@ def results_table(
                 rows = rows[rows["task"] == task]
                 if suffix and not len(rows):
                     continue
-                if suffix:  # one source per (model, dataset): the first in name order
-                    rows = rows.sort_values("train_dataset").drop_duplicates(["model", "dataset"])
+                rank = None
+                if suffix:  # the first source in name order on the (model, dataset)'s row, others below
+                    rows = rows.sort_values(["model", "dataset", "train_dataset"], kind="stable")
+                    rank = rows.groupby(["model", "dataset"], sort=False).cumcount()
                 columns = ["model", "dataset", "f1", "f1_ci_low", "f1_ci_high"]
                 columns += [c for c in F1_COUNTS if c in rows.columns]
                 renamed = rows[columns + (["train_dataset"] if suffix else [])].rename(
@@ -122,7 +130,11 @@ def results_table(
                         **{count: f"f1_{task}{suffix}_{count.removeprefix('f1_')}" for count in F1_COUNTS},
                     }
                 )
-                parts.append(renamed)
+                if rank is None:
+                    parts.append(renamed)
+                else:
+                    parts.append(renamed[(rank == 0).to_numpy()])
+                    more_sources.append(renamed[(rank > 0).to_numpy()].assign(_source_rank=rank[rank > 0]))
     if dtw_accuracy is not None and len(dtw_accuracy):
         usable = dtw_accuracy[
             dtw_accuracy["has_observed_onset"].astype(bool)
@@ -149,10 +161,30 @@ def results_table(
                 for model, dataset in zip(still["model"], still["dataset"], strict=True)
             ]
             table = pd.concat([table, still.loc[rows, ["model", "dataset", *carried]]], ignore_index=True)
+    extra = _more_sources(more_sources)
+    if len(extra):
+        if pairs is not None:
+            extra = extra.merge(pairs[["model", "dataset", *carried]], on=["model", "dataset"], how="left")
+        table = pd.concat([table.assign(_source_rank=0), extra], ignore_index=True)
+        table = table.sort_values(["dataset", "model", "_source_rank"], kind="stable", ignore_index=True)
+        table = table.drop(columns="_source_rank")
     for name, _ in _DISPLAY:
         if name not in table.columns:
             table[name] = np.nan
-    return table.sort_values(["dataset", "model"], ignore_index=True)
+    return table.sort_values(["dataset", "model"], kind="stable", ignore_index=True)
+
+
+def _more_sources(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of the transferred F1s beyond each (model, dataset)'s first source: the ``k``-th
+    source of infection and of division share a row (each names its own in ``f1_*_transferred_from``),
+    which holds nothing else (the (model, dataset)'s other values are on its first row)."""
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return pd.DataFrame()
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.merge(part, on=["model", "dataset", "_source_rank"], how="outer")
+    return merged
 
 
 def _count(row: pd.Series, column: str) -> int | None:
@@ -180,6 +212,13 @@ def _sample_size(row: pd.Series, name: str) -> str:
 
 
 def _format(row: pd.Series, name: str) -> str:
+    """A value with its CI and sample; a transferred F1 also names the dataset it was fitted on."""
+    source = row.get(f"{name}_from", "")
+    text = _format_value(row, name)
+    return f"{text} from {source}" if isinstance(source, str) and source else text
+
+
+def _format_value(row: pd.Series, name: str) -> str:
     value = row.get(name, np.nan)
     n = _sample_size(row, name)
     if value is None or not np.isfinite(value):
