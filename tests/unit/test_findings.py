@@ -89,7 +89,9 @@ def test_the_best_classifier_is_said_to_beat_only_models_whose_interval_it_clear
     (overlapping,) = classifier_findings(_f1_table((0.92, 0.98)))
     assert overlapping.statement.count("best") == 1
     assert "No model is clearly best at classifying infection" in overlapping.statement
-    assert "time_aware's, is not told apart from classical's (intervals overlap)" in overlapping.statement
+    assert "time_aware, the top value, is not told apart from classical (intervals overlap)" in (
+        overlapping.statement
+    )
     assert "time_aware is shown better than engineered (intervals apart)" in overlapping.statement
     assert "time_aware 0.950 (95 % CI 0.920 to 0.980); classical 0.900 (95 % CI 0.850 to 0.930)" in (
         overlapping.statement
@@ -98,8 +100,29 @@ def test_the_best_classifier_is_said_to_beat_only_models_whose_interval_it_clear
     assert "time_aware is clearly best at classifying infection: its interval clears those of " in (
         separated.statement
     )
-    assert "classical, engineered" in separated.statement
+    assert "those of classical and engineered." in separated.statement
     assert "not told apart" not in separated.statement and "No model" not in separated.statement
+
+
+def test_models_not_told_apart_from_the_top_one_read_as_a_list():
+    """Several models overlapping the top one read "not told apart from classical or engineered", not
+    the possessive list "from classical, engineered's"; the models it beats read "a and b"."""
+    four = pd.DataFrame(
+        {
+            "model": ["time_aware", "classical", "engineered", "m3", "m4"],
+            "dataset": ["d"] * 5,
+            "f1_infection": [0.95, 0.90, 0.88, 0.30, 0.20],
+            "f1_infection_ci_low": [0.85, 0.84, 0.80, 0.20, 0.10],
+            "f1_infection_ci_high": [0.99, 0.94, 0.93, 0.40, 0.30],
+        }
+    )
+    (found,) = classifier_findings(four)
+    assert (
+        "No model is clearly best at classifying infection: time_aware, the top value, is not told apart "
+        "from classical or engineered (intervals overlap); time_aware is shown better than m3 and m4 "
+        "(intervals apart)."
+    ) in found.statement
+    assert "'s" not in found.statement
 
 
 def test_dtw_findings_bootstrap_over_lineages_and_exclude_the_reference():
@@ -119,7 +142,7 @@ def test_dtw_findings_bootstrap_over_lineages_and_exclude_the_reference():
     (again,) = dtw_findings(table)
     assert first == again  # seeded bootstrap
     assert "over 40 lineages" in first.statement  # the reference series is left out
-    assert "good is clearly best at aligning: its interval clears those of bad" in first.statement
+    assert "good is clearly best at aligning: its interval clears that of bad" in first.statement
 
 
 def test_image_findings_read_the_all_row_of_tracking_and_split_held_out_fovs():
@@ -217,7 +240,7 @@ def test_transferred_classifiers_are_reported_with_the_dataset_they_were_fitted_
     (found,) = classifier_findings(table)
     assert found.topic == "infection classifier, transferred"
     assert "fitted on old and applied here" in found.statement
-    assert "a is clearly best at classifying infection: its interval clears those of b" in found.statement
+    assert "a is clearly best at classifying infection: its interval clears that of b" in found.statement
 
 
 def test_classifiers_transferred_from_two_datasets_get_a_line_per_source():
@@ -240,9 +263,9 @@ def test_classifiers_transferred_from_two_datasets_get_a_line_per_source():
     assert [f.topic for f in found] == ["infection classifier, transferred"] * 2
     old, older = sorted(found, key=lambda f: "fitted on older" in f.statement)
     assert "fitted on old and applied here" in old.statement
-    assert "a is clearly best at classifying infection: its interval clears those of b" in old.statement
+    assert "a is clearly best at classifying infection: its interval clears that of b" in old.statement
     assert "fitted on older and applied here" in older.statement
-    assert "b is clearly best at classifying infection: its interval clears those of a" in older.statement
+    assert "b is clearly best at classifying infection: its interval clears that of a" in older.statement
 
 
 def test_a_classifier_scored_on_no_positive_cell_is_said_unscored_and_few_cells_are_flagged():
@@ -333,7 +356,7 @@ def test_without_confidence_intervals_no_difference_is_claimed_and_none_is_said_
     assert "nan" not in f1.statement
     verdict = "No model is clearly best at classifying infection: time_aware is not compared with "
     assert verdict in f1.statement
-    assert "classical, engineered (no confidence interval to compare)" in f1.statement
+    assert "classical or engineered (no confidence interval to compare)" in f1.statement
     assert "intervals overlap" not in f1.statement and "intervals apart" not in f1.statement
 
 

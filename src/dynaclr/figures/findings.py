@@ -250,6 +250,14 @@ def smoothness_findings(comparison: pd.DataFrame, *, max_pairs: int = 6) -> list
     return rows
 
 
+def _listed(items: Sequence[str], conjunction: str = "and") -> str:
+    """``a``, ``a and b``, ``a, b and c`` (or with ``conjunction`` ``"or"``)."""
+    items = list(items)
+    if len(items) < 2:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
+
+
 def _ranked(
     entries: list[tuple[str, float, float, float]],
     *,
@@ -261,9 +269,9 @@ def _ranked(
 
     The top model is called clearly best at ``activity`` (e.g. ``"classifying infection"``) only
     where its interval clears every other model's; otherwise the verdict says no model is clearly
-    best and why (the intervals that overlap it, the models without an interval), and names the
-    models it is still shown better than (intervals apart). ``missing``: per model, why its interval
-    was withheld (quoted, shortened, where it has none).
+    best and why (the models whose intervals overlap the top one's, the models without an interval),
+    and names the models it is still shown better than (intervals apart). ``missing``: per model, why
+    its interval was withheld (quoted, shortened, where it has none).
     """
     missing = missing or {}
     entries = sorted(entries, key=lambda e: e[1], reverse=not lower_is_better)
@@ -275,17 +283,23 @@ def _ranked(
     blind = [m for m, _, lo, hi in entries[1:] if not (_has_ci(low, high) and _has_ci(lo, hi))]
     tied = [m for m, *_ in entries[1:] if m not in clear and m not in blind]
     if not tied and not blind:
-        cleared = ", ".join(clear)
-        return f"{best} is clearly best at {activity}: its interval clears those of {cleared}. {listing}."
+        whose = "that" if len(clear) == 1 else "those"
+        return (
+            f"{best} is clearly best at {activity}: its interval clears {whose} of {_listed(clear)}. "
+            f"{listing}."
+        )
     reasons = []
     if tied:
-        overlapping = ", ".join(tied)
-        reasons.append(f"the top value, {best}'s, is not told apart from {overlapping}'s (intervals overlap)")
+        reasons.append(
+            f"{best}, the top value, is not told apart from {_listed(tied, 'or')} (intervals overlap)"
+        )
     if blind:
-        reasons.append(f"{best} is not compared with {', '.join(blind)} (no confidence interval to compare)")
+        reasons.append(
+            f"{best} is not compared with {_listed(blind, 'or')} (no confidence interval to compare)"
+        )
     verdict = f"No model is clearly best at {activity}: " + "; ".join(reasons)
     if clear:
-        verdict += f"; {best} is shown better than {', '.join(clear)} (intervals apart)"
+        verdict += f"; {best} is shown better than {_listed(clear)} (intervals apart)"
     return f"{verdict}. {listing}."
 
 
@@ -409,7 +423,7 @@ def _onset_source(scored: pd.DataFrame) -> str:
     if "onset_source" not in scored.columns:
         return ""
     sources = sorted(str(s) for s in scored["onset_source"].dropna().unique() if str(s))
-    return f" (true onsets from the {' and '.join(sources)})" if sources else ""
+    return f" (true onsets from the {_listed(sources)})" if sources else ""
 
 
 def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 2000) -> list[Finding]:
