@@ -271,7 +271,20 @@ def test_results_table_shows_each_source_of_a_transferred_classifier():
     assert second["distribution"] == "in"
     shown = formatted_results_table(table)["F1 infection, transferred ↑"]
     assert list(shown) == ["0.800 [0.700, 0.900] from source_a", "0.700 [0.600, 0.750] from source_b"]
-    assert results_table_html(table).count("from source_") == 2
+    assert results_table_html(table).count("from source_") == 3
+    # the transferred division F1 is shown as the infection one is (it was in the CSV only)
+    shown = formatted_results_table(table)
+    assert list(shown.columns[-3:]) == [
+        "F1 division ↑",
+        "F1 division, transferred ↑",
+        "DTW onset error (frames) ↓",
+    ]
+    assert list(shown["F1 division, transferred ↑"]) == ["0.600 [0.500, 0.700] from source_b", "–"]
+    figure, caption = plot_results_table(table)
+    assert "F1 division, transferred ↑" in [
+        cell.get_text().get_text() for cell in figure.axes[0].tables[0].get_celld().values()
+    ]
+    assert "transferred: fitted on the dataset named after 'from'" in caption
 
 
 def test_results_table_carries_the_cells_each_f1_is_scored_on():

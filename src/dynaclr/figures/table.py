@@ -243,12 +243,12 @@ def _cells(row: pd.Series) -> str:
 
 
 def _display_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
-    display = list(_DISPLAY)
-    if "f1_infection_transferred" in table.columns:
-        display.insert(
-            display.index(("f1_division", "F1 division ↑")),
-            ("f1_infection_transferred", "F1 infection, transferred ↑"),
-        )
+    """:data:`_DISPLAY`, each task's transferred F1 (where the table has one) after its own F1."""
+    display = []
+    for name, header in _DISPLAY:
+        display.append((name, header))
+        if name.startswith("f1_") and f"{name}_transferred" in table.columns:
+            display.append((f"{name}_transferred", header.replace(" ↑", ", transferred ↑")))
     return display
 
 
@@ -335,7 +335,8 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
         "the paper's tables define them (z-scored features, random pairs over all cells), and smoothness "
         "with random pairs within a track (a stricter variant, with confidence intervals), "
         "F1 of linear classifiers of infection and division trained on sparse annotations and tested on "
-        "held-out FOVs, and the error of the DTW-aligned event, infection onset or division (mean absolute "
+        "held-out FOVs (transferred: fitted on the dataset named after 'from' and tested on this one), "
+        "and the error of the DTW-aligned event, infection onset or division (mean absolute "
         "frames; simulated data only). Brackets: 95 % bootstrap confidence intervals over tracks "
         "([no CI]: none, as n_bootstrap is 0 or too many resamples lacked a positive or a negative cell; "
         "the reason is in results_table.csv). Parentheses: the sample each value rests on, n=annotated "
