@@ -21,6 +21,7 @@ from dynaclr.convert import (
     ConvertTiffOutputs,
     convert_tiff,
     find_tiff_files,
+    read_tiff_sampling,
     tiff_layout,
     to_tczyx,
 )
@@ -183,6 +184,105 @@ def test_default_fov_names_are_well_a1_and_sorted_naturally(tmp_path: Path, monk
     layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
     assert layout.fov_names == ("A/1/Pos0", "A/1/Pos2", "A/1/Pos10")
     assert layout.shape_tczyx == (3, 1, 1, 8, 8)
+
+
+def write_ome_file(path: Path, shape_tczyx: tuple[int, ...], pixel_size_um: float | None) -> None:
+    """An OME-TIFF of zeros with channel GFP, a 2 µm z step, 5 min between frames and
+    ``pixel_size_um`` (none stated when None)."""
+    sizes = {"PhysicalSizeX": pixel_size_um, "PhysicalSizeY": pixel_size_um} if pixel_size_um else {}
+    tifffile.imwrite(
+        path,
+        np.zeros(shape_tczyx, np.uint16),
+        metadata={
+            "axes": "TCZYX",
+            "Channel": {"Name": ["GFP"]},
+            "PhysicalSizeZ": 2.0,
+            "TimeIncrement": 5.0,
+            "TimeIncrementUnit": "min",
+            **sizes,
+        },
+    )
+
+
+def record_header_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files whose header dynaclr reads from now on."""
+    import dynaclr.convert.tiff as tiff_module
+
+    read: list[Path] = []
+    read_header = tiff_module.read_tiff_header
+
+    def recording(path: str | Path, *args: Any) -> Any:
+        read.append(Path(path))
+        return read_header(path, *args)
+
+    monkeypatch.setattr(tiff_module, "read_tiff_header", recording)
+    return read
+
+
+def assert_sampling_of_the_layout(config: TiffSourceConfig, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """read_tiff_sampling gives what tiff_layout gives, from one header; returns the file read."""
+    layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    read = record_header_reads(monkeypatch)
+    sampling = read_tiff_sampling(config)
+    assert len(read) == 1, read
+    assert sampling.geometry == layout.geometry
+    assert sampling.time_interval_minutes == layout.time_interval_minutes
+    assert sampling.n_frames == layout.n_frames
+    assert (sampling.unscaled_position, sampling.time_interval_stated, sampling.supplied) == (
+        layout.unscaled_position,
+        layout.time_interval_stated,
+        layout.supplied,
+    )
+    return read[0]
+
+
+def test_one_header_gives_the_layouts_sampling_and_frames(tmp_path: Path, monkeypatch) -> None:
+    """What a job needs of a TIFF dataset (sampling, time points) comes from the first FOV's first
+    file (the plate's order: natural, by FOV name), with tiff_layout's values: per position or per time
+    point, from metadata within the tolerance of the other files' or from the config."""
+    monkeypatch.chdir(tmp_path)
+    # one OME-TIFF per position; Pos2 is the first FOV (natural order), its pixel size rounded otherwise
+    for name, pixel in (("Pos10", 0.65), ("Pos2", 0.65 * (1 + 1e-4)), ("Pos0x", 0.65)):
+        write_ome_file(tmp_path / f"{name}.ome.tif", (4, 1, 2, 8, 8), pixel)
+    per_position = TiffSourceConfig(
+        files="{position}.ome.tif", positions={"Pos10": "B/1/0", "Pos2": "A/1/0", "Pos0x": "C/1/0"}
+    )
+    assert assert_sampling_of_the_layout(per_position, monkeypatch) == Path("Pos2.ome.tif")
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    # plain TIFFs of one time point each, unpadded t (t10 after t9); sampling from the config
+    for position in ("Pos1", "Pos0"):
+        (tmp_path / position).mkdir()
+        for t in range(11):
+            tifffile.imwrite(tmp_path / position / f"t{t}.tif", np.zeros((2, 8, 8), np.uint8), metadata=None)
+    per_time_point = TiffSourceConfig(
+        files="{position}/t{t}.tif",
+        axes="ZYX",
+        channel_names=["GFP"],
+        time_interval_minutes=3,
+        pixel_size_um=1,
+        z_step_um=2,
+    )
+    assert assert_sampling_of_the_layout(per_time_point, monkeypatch) == Path("Pos0/t0.tif")
+
+
+def test_a_file_stating_a_sampling_the_first_file_does_not_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """A later file whose metadata states a value that the first file and the config do not: the files
+    disagree (and a job, which reads only the first file's header, would not find it); refused naming
+    both files and the key; with the key in the config, the files' values are checked against it."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_file(tmp_path / "Pos0.ome.tif", (2, 1, 2, 8, 8), None)
+    write_ome_file(tmp_path / "Pos1.ome.tif", (2, 1, 2, 8, 8), 0.5)
+    config = TiffSourceConfig(files="{position}.ome.tif")
+    with pytest.raises(
+        ValueError,
+        match=r"Pos1\.ome\.tif: its metadata gives pixel_size_um = 0\.5, the first file Pos0\.ome\.tif none;"
+        r".*give tiff\.pixel_size_um",
+    ):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    given = config.model_copy(update={"pixel_size_um": 0.5})
+    assert tiff_layout(given, find_tiff_files(given), "raw.zarr").geometry.pixel_size_um == 0.5
+    assert read_tiff_sampling(given).geometry.pixel_size_um == 0.5
 
 
 @pytest.mark.parametrize(

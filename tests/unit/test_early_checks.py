@@ -957,6 +957,72 @@ def test_a_cluster_job_reads_one_position_of_the_plate(
         assert dict(jobs[0].params) == dict(planned[rule, str(jobs[0].wildcards)].params), target
 
 
+def tiff_config(tmp_path: Path) -> dict[str, Any]:
+    """plate_config's dataset given as plain TIFFs (written in ``tmp_path``) of one time point each:
+    the plate's 3 positions, 6 frames, 2 channels and 3 slices, sampling from the config."""
+    import numpy as np
+    import tifffile
+
+    for position in ("Pos0", "Pos1", "Pos2"):
+        (tmp_path / "tiffs" / position).mkdir(parents=True)
+        for t in range(SHAPE[0]):
+            tifffile.imwrite(
+                tmp_path / "tiffs" / position / f"t{t}.tif",
+                np.zeros(SHAPE[1:], np.uint16),
+                photometric="minisblack",
+                metadata=None,
+            )
+    config = plate_config(tmp_path / "unused.zarr")
+    dataset = config["datasets"]["mine"]
+    del dataset["plate"]
+    dataset["tiff"] = {
+        "files": "tiffs/{position}/t{t}.tif",
+        "axes": "CZYX",
+        "channel_names": ["Nuclei", "Sensor"],
+        "time_interval_minutes": 7,
+        "pixel_size_um": 0.5,
+        "z_step_um": 2,
+    }
+    return config
+
+
+def test_a_cluster_job_of_a_tiff_dataset_reads_one_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A per-FOV job of a dataset given as TIFF files of one time point each (10^4-10^5 files) reads
+    one file's header for the sampling its params hold (the QC figure's time interval) and whether
+    the dataset is a movie, not every file's, and does not sort every file (rule convert_tiff's
+    input, tiff_files); it plans the params the dry run planned."""
+    import dynaclr.convert as convert
+    import dynaclr.convert.tiff as tiff_module
+
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(tiff_config(tmp_path), sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    planned = {(job.rule.name, str(job.wildcards)): job for job in planned_jobs(configfile, tmp_path)}
+    qc_figures = [job for (rule, _), job in planned.items() if rule == "image_qc_figure"]
+    assert {job.params.time_interval_minutes for job in qc_figures} == {7}, [
+        str(j.wildcards) for j in qc_figures
+    ]
+    read: list[Any] = []
+    read_header, find_files = tiff_module.read_tiff_header, convert.find_tiff_files
+    monkeypatch.setattr(
+        tiff_module, "read_tiff_header", lambda *args: read.append(args) or read_header(*args)
+    )
+    monkeypatch.setattr(convert, "find_tiff_files", lambda *args: read.append("find") or find_files(*args))
+    for target in (
+        "image_qc_figure:dataset=mine,row=A,col=1,fov=Pos2",
+        "extract_patches:dataset=mine,spec=sensor,row=A,col=1,fov=Pos2",
+    ):
+        read.clear()
+        rule = target.split(":")[0]
+        jobs = planned_jobs(configfile, tmp_path, target, allowed_rules={rule})
+        assert [job.rule.name for job in jobs] == [rule]
+        assert len(read) <= 1 and "find" not in read, f"{target}: {read}"
+        assert dict(jobs[0].params) == dict(planned[rule, str(jobs[0].wildcards)].params), target
+
+
 def test_imported_tracks_of_a_simulated_plate_are_scored_against_its_ground_truth(tmp_path: Path) -> None:
     """A simulated dataset whose tracks are imported (tracks:) has ground truth: evaluate_tracking is
     planned for it like for ultrack's tracks, reading the imported table and no tracks plate, and the
@@ -1056,3 +1122,46 @@ def test_a_cluster_job_of_a_plate_with_baseline_transfers_reads_one_position(
     jobs = [job for job in planned_jobs(configfile, tmp_path, target) if job.rule.name == "extract_patches"]
     assert len(jobs) == 1
     assert len(set(read_positions)) <= 1, sorted(set(read_positions))
+
+
+@pytest.mark.parametrize("key", ["excluded_fovs", "validation_fovs"])
+def test_the_fovs_of_a_model_trained_on_several_datasets_are_checked_at_the_dry_run(
+    plate: Path, key: str
+) -> None:
+    """A model trained on two datasets names FOVs 'dataset:row/col/fov': a name without its dataset, of a
+    dataset the model does not train on, or of no FOV of its dataset's plate fails the dry run, naming
+    the key, the entry and what exists (not train_contrastive after every upstream stage ran); names
+    of the model's datasets' FOVs pass."""
+    config = plate_config(plate)
+    config["datasets"]["yours"] = copy.deepcopy(config["datasets"]["mine"])
+    config["contrastive_models"]["m"]["train_datasets"] = ["mine", "yours"]
+    training = config["contrastive_models"]["m"]["training"]
+    training[key] = ["A/1/Pos0", "theirs:A/1/Pos0", "yours:A/1/Pos9", "mine:B/2/Pos0"]
+    layouts = {name: read_plate_layout(plate) for name in ("mine", "yours")}
+    problems = workflow_problems(WorkflowConfig.model_validate(config), layouts, "results")
+    full_key = f"contrastive_models.m.training.{key}"
+    assert sorted(problem for problem in problems if problem.startswith(f"{full_key}: ")) == sorted(
+        [
+            f"{full_key}: expected FOVs qualified by their dataset ('dataset:row/col/fov'; the model trains "
+            "on ['mine', 'yours']), found ['A/1/Pos0']; e.g. mine:A/1/Pos0",
+            f"{full_key}: expected FOVs of the datasets the model trains on (train_datasets ['mine', "
+            "'yours']), found ['theirs:A/1/Pos0']",
+            f"{full_key}: expected FOVs of the plate {plate} (dataset 'yours') {FOVS}, "
+            "found ['yours:A/1/Pos9']",
+        ]
+    ), problems
+    training[key] = ["mine:B/2/Pos0", "yours:A/1/Pos1"]
+    assert workflow_problems(WorkflowConfig.model_validate(config), layouts, "results") == []
+
+
+def test_a_model_trained_on_one_dataset_may_qualify_its_fovs(plate: Path) -> None:
+    """Training reads 'dataset:row/col/fov' with one dataset too (split_pooled_fovs, without_excluded_fovs):
+    the dry run accepts it for that dataset and refuses another dataset's name."""
+    config = plate_config(plate)
+    config["contrastive_models"]["m"]["training"]["excluded_fovs"] = ["mine:A/1/Pos0"]
+    assert _plate_problems(config, plate) == []
+    config["contrastive_models"]["m"]["training"]["excluded_fovs"] = ["yours:A/1/Pos0"]
+    assert _plate_problems(config, plate) == [
+        "contrastive_models.m.training.excluded_fovs: expected FOVs of the datasets the model trains on "
+        "(train_datasets ['mine']), found ['yours:A/1/Pos0']"
+    ]

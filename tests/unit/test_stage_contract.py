@@ -24,12 +24,18 @@ SCRIPTS = REPO_ROOT / "workflow" / "scripts"
 INTERPRETATION_RULES = {"cell_features", "interpret_embeddings"}
 
 
-def planned_jobs(configfile: Path | list[Path], workdir: Path, target_job: str | None = None) -> list[Any]:
+def planned_jobs(
+    configfile: Path | list[Path],
+    workdir: Path,
+    target_job: str | None = None,
+    allowed_rules: set[str] | None = None,
+) -> list[Any]:
     """Every job Snakemake would run for ``configfile`` (or several, merged in order as
     ``--configfile a b`` merges them) from scratch (dry run in ``workdir``); with ``target_job``
     (``rule:wildcard=value,...``), that job and what it needs, planned as the process a cluster job
     runs plans it (``--mode remote --target-jobs``: the Snakefile parsed again, the dry run's checks
-    skipped)."""
+    skipped); with ``allowed_rules`` (``--allowed-rules``, as a cluster job is also started) only jobs
+    of those rules, so no input function of the rules upstream is called."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -58,7 +64,9 @@ def planned_jobs(configfile: Path | list[Path], workdir: Path, target_job: str |
             workdir=workdir,
         )
         targets = parse_target_jobs_cli_args([target_job]) if in_job else frozenset()
-        dag_api = workflow_api.dag(dag_settings=DAGSettings(forceall=True, target_jobs=targets))
+        dag_api = workflow_api.dag(
+            dag_settings=DAGSettings(forceall=True, target_jobs=targets, allowed_rules=allowed_rules or set())
+        )
         dag_api.execute_workflow(executor="dryrun")
         return [job for job in workflow_api._workflow.dag.jobs if job.rule.name != "all"]
 

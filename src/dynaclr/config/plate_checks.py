@@ -102,10 +102,54 @@ def _channel_problem(key: str, channel: str, plate: PlateLayout, what: str, fix:
 
 def _fov_problem(key: str, names: list[str] | None, plate: PlateLayout) -> list[str]:
     unknown = [name for name in names or [] if name not in plate.fov_names]
-    if not unknown:
-        return []
+    return [_unknown_fovs(key, plate, unknown)] if unknown else []
+
+
+def _unknown_fovs(key: str, plate: PlateLayout, unknown: list[str], dataset: str | None = None) -> str:
+    """``unknown`` (the entries as the config gives them) are no FOVs of ``plate``."""
     shown = list(plate.fov_names[:6]) + (["..."] if len(plate.fov_names) > 6 else [])
-    return [f"{key}: expected FOVs of the plate {plate.path} {shown}, found {unknown}"]
+    of = f" (dataset {dataset!r})" if dataset is not None else ""
+    return f"{key}: expected FOVs of the plate {plate.path}{of} {shown}, found {unknown}"
+
+
+def _training_fov_problems(key: str, entries: list[str] | None, raws: Mapping[str, PlateLayout]) -> list[str]:
+    """A model's ``validation_fovs`` / ``excluded_fovs`` (``key``) name FOVs of the plates ``raws`` of its
+    ``train_datasets``: ``dataset:row/col/fov`` (:data:`FOV_SEPARATOR`), where ``dataset`` is one of
+    them, or plain ``row/col/fov`` for a model trained on one dataset, as
+    :func:`dynaclr.training.sampling.split_pooled_fovs` and ``without_excluded_fovs`` read them (an
+    entry they do not find fails training after every upstream stage ran)."""
+    datasets = list(raws)
+    unqualified, other_datasets = [], []
+    unknown: dict[str, list[str]] = {}
+    for entry in entries or []:
+        dataset, separator, fov = entry.partition(FOV_SEPARATOR)
+        if not separator:
+            if len(datasets) > 1:
+                unqualified.append(entry)
+                continue
+            dataset, fov = datasets[0], entry
+        if dataset not in raws:
+            other_datasets.append(entry)
+        elif fov not in raws[dataset].fov_names:
+            unknown.setdefault(dataset, []).append(entry)
+    problems = []
+    if unqualified:
+        problems.append(
+            f"{key}: expected FOVs qualified by their dataset ('dataset{FOV_SEPARATOR}row/col/fov'; the "
+            f"model trains on {datasets}), found {unqualified}; e.g. "
+            f"{datasets[0]}{FOV_SEPARATOR}{unqualified[0]}"
+        )
+    if other_datasets:
+        problems.append(
+            f"{key}: expected FOVs of the datasets the model trains on (train_datasets {datasets}), found "
+            f"{other_datasets}"
+        )
+    single = len(datasets) == 1
+    problems += [
+        _unknown_fovs(key, raws[dataset], names, None if single else dataset)
+        for dataset, names in unknown.items()
+    ]
+    return problems
 
 
 def _channel_problems(name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]) -> list[str]:
@@ -580,14 +624,11 @@ def workflow_problems(
         problems += [problem] if problem else []
         for trained_on in entry.train_datasets:
             problems += _tau_problem(key, entry.training, raw_layouts[trained_on], trained_on)
-        if len(entry.train_datasets) == 1:  # pooled: validation_fovs are qualified 'dataset:row/col/fov'
-            raw = raw_layouts[entry.train_datasets[0]]
-            problems += _fov_problem(f"{key}.validation_fovs", entry.training.validation_fovs, raw)
-            problems += _fov_problem(f"{key}.excluded_fovs", entry.training.excluded_fovs, raw)
         if entry.train_datasets:  # a model read from a file is not trained: its split means nothing
-            problems += _validation_problems(
-                key, entry.training, {name: raw_layouts[name] for name in entry.train_datasets}
-            )
+            raws = {name: raw_layouts[name] for name in entry.train_datasets}
+            problems += _training_fov_problems(f"{key}.validation_fovs", entry.training.validation_fovs, raws)
+            problems += _training_fov_problems(f"{key}.excluded_fovs", entry.training.excluded_fovs, raws)
+            problems += _validation_problems(key, entry.training, raws)
     problems += _pseudotime_problems(config, raw_layouts)
     problems += _lineage_label_problems(config, raw_layouts)
     return problems

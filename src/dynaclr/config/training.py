@@ -168,7 +168,9 @@ class ContrastiveModelConfig(StrictModel):
         0.25, ge=0, lt=1, description="Fraction of FOVs held out for validation (at least one if > 0)."
     )
     validation_fovs: list[str] | None = Field(
-        None, description="Explicit validation FOVs ('A/1/0', ...); overrides validation_fraction."
+        None,
+        description="Explicit validation FOVs ('A/1/0', ...; 'dataset:A/1/0' with several train_datasets); "
+        "overrides validation_fraction.",
     )
     excluded_fovs: list[str] | None = Field(
         None,

@@ -6,9 +6,12 @@ from dynaclr.convert.stage import ConvertTiffInputs, ConvertTiffOutputs, convert
 from dynaclr.convert.tiff import (
     TiffFiles,
     TiffHeader,
+    TiffSampling,
     find_tiff_files,
+    first_fov_files,
     index_tiff_files,
     read_tiff_header,
+    read_tiff_sampling,
     tiff_layout,
 )
 
@@ -17,10 +20,13 @@ __all__ = [
     "ConvertTiffOutputs",
     "TiffFiles",
     "TiffHeader",
+    "TiffSampling",
     "convert_tiff",
     "find_tiff_files",
+    "first_fov_files",
     "index_tiff_files",
     "read_tiff_header",
+    "read_tiff_sampling",
     "tiff_layout",
     "to_tczyx",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import logging
 import math
+import os
 import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Sequence
@@ -21,7 +22,7 @@ import numpy as np
 import tifffile
 
 from dynaclr.config.convert import POSITION_PLACEHOLDER, TIME_PLACEHOLDER, TiffSourceConfig
-from dynaclr.io.plate import EXPECTED_AXES, SAFE_NAME, PlateGeometry, PlateLayout
+from dynaclr.io.plate import EXPECTED_AXES, SAFE_NAME, PlateGeometry, PlateLayout, PlateSampling
 
 logger = logging.getLogger(__name__)
 
@@ -93,17 +94,29 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(groups.get(part, re.escape(part)) for part in _pattern_parts(pattern)))
 
 
-def find_tiff_files(config: TiffSourceConfig) -> list[Path]:
-    """The files matching ``config.files`` (relative to the working directory), sorted.
-
-    Raises ``ValueError`` when none does.
-    """
+def _matching_paths(config: TiffSourceConfig) -> dict[str, re.Match[str]]:
+    """The paths matching ``config.files``, unsorted, each with its match of the pattern (what
+    ``{position}`` and ``{t}`` matched): one listing of their folders, no file opened."""
     placeholders = (POSITION_PLACEHOLDER, TIME_PLACEHOLDER)
     wildcard = "".join(
         "*" if part in placeholders else glob.escape(part) for part in _pattern_parts(config.files)
     )
     regex = _pattern_regex(config.files)
-    found = sorted(Path(path) for path in glob.glob(wildcard) if regex.fullmatch(Path(path).as_posix()))
+    found = {}
+    for path in glob.glob(wildcard):
+        # glob joins the normalised wildcard's parts: POSIX paths already, except on Windows
+        match = regex.fullmatch(path if os.sep == "/" else Path(path).as_posix())
+        if match is not None:
+            found[path] = match
+    return found
+
+
+def find_tiff_files(config: TiffSourceConfig) -> list[Path]:
+    """The files matching ``config.files`` (relative to the working directory), sorted.
+
+    Raises ``ValueError`` when none does.
+    """
+    found = sorted(map(Path, _matching_paths(config)))
     if not found:
         raise ValueError(f"tiff.files: no file matches {config.files!r} (in {Path.cwd()})")
     return found
@@ -122,6 +135,43 @@ def index_tiff_files(config: TiffSourceConfig, paths: Iterable[str | Path]) -> T
     name or names but has no file, a time point given twice, and time points missing (every position
     must have every time point from the first to the last found).
     """
+    by_position = _by_position(config, paths)
+    fov_of = _fov_names(config, sorted(by_position, key=_natural_key))
+    if config.per_time_point:
+        _check_time_points(by_position)
+    files = {
+        fov_of[position]: _in_time_order(by_position[position])
+        for position in sorted(by_position, key=lambda name: _natural_key(fov_of[name]))
+    }
+    return TiffFiles(files=files, per_time_point=config.per_time_point)
+
+
+def first_fov_files(config: TiffSourceConfig) -> TiffFiles:
+    """The files of the plate's first FOV (in plate order, as :func:`index_tiff_files` orders them),
+    from the names of the files ``config.files`` matches, unsorted.
+
+    For what a job needs of the plate (see :func:`read_tiff_sampling`): sorting and indexing every
+    file, as :func:`find_tiff_files` and :func:`index_tiff_files` do, costs seconds at 10^5 files, in
+    every job (a SLURM job parses the Snakefile again). Checks only what naming the FOVs needs (the
+    dry run's :func:`tiff_layout` checks the rest); ``ValueError`` when no file matches.
+    """
+    matches = _matching_paths(config)
+    if not matches:
+        raise ValueError(f"tiff.files: no file matches {config.files!r} (in {Path.cwd()})")
+    paths_of: dict[str, list[str]] = {}
+    for path, match in matches.items():
+        paths_of.setdefault(match["position"], []).append(path)
+    fov_of = _fov_names(config, sorted(paths_of, key=_natural_key))
+    first = min(paths_of, key=lambda name: _natural_key(fov_of[name]))
+    return TiffFiles(
+        files={fov_of[first]: _in_time_order(_by_position(config, paths_of[first])[first])},
+        per_time_point=config.per_time_point,
+    )
+
+
+def _by_position(config: TiffSourceConfig, paths: Iterable[str | Path]) -> dict[str, dict[int | None, Path]]:
+    """``{position: {t: path}}`` of ``paths``, from their names; ``ValueError`` for a path the pattern
+    does not match and a time point given twice."""
     regex = _pattern_regex(config.files)
     by_position: dict[str, dict[int | None, Path]] = {}
     for path in map(Path, paths):
@@ -136,14 +186,11 @@ def index_tiff_files(config: TiffSourceConfig, paths: Iterable[str | Path]) -> T
                 f"tiff.files: time point {t} of position {position!r} is both {by_time[t]} and {path}"
             )
         by_time[t] = path
-    fov_of = _fov_names(config, sorted(by_position, key=_natural_key))
-    if config.per_time_point:
-        _check_time_points(by_position)
-    files = {
-        fov_of[position]: dict(sorted(by_position[position].items(), key=lambda item: item[0] or 0))
-        for position in sorted(by_position, key=lambda name: _natural_key(fov_of[name]))
-    }
-    return TiffFiles(files=files, per_time_point=config.per_time_point)
+    return by_position
+
+
+def _in_time_order(by_time: dict[int | None, Path]) -> dict[int | None, Path]:
+    return dict(sorted(by_time.items(), key=lambda item: item[0] or 0))
 
 
 def _fov_names(config: TiffSourceConfig, positions: Sequence[str]) -> dict[str, str]:
@@ -385,9 +432,13 @@ def _check_same_images(headers: dict[Path, TiffHeader], per_time_point: bool) ->
 def _sampling_value(
     key: str, from_config: float | None, headers: dict[Path, TiffHeader], attribute: str, scale: float
 ) -> float | None:
-    """The value of ``attribute`` in config units (``key``): the metadata's where the files give it (every
-    file's value must agree with the config's and with each other), else the config's."""
-    value = None
+    """The value of ``attribute`` in config units (``key``): the first file's metadata's where it gives
+    one, else the config's. Every file's value must agree with it and with the config's, and a file
+    may not give one where the first file and the config give none; so the first file's header gives
+    the plate's value (:func:`read_tiff_sampling` reads only that one)."""
+    first_path, first = next(iter(headers.items()))
+    stated = getattr(first, attribute)
+    value = stated / scale if stated is not None else from_config
     for path, header in headers.items():
         found = getattr(header, attribute)
         if found is None:
@@ -399,13 +450,17 @@ def _sampling_value(
                 f"they must agree (within {RELATIVE_TOLERANCE:g}): correct tiff.{key}, or remove it to use "
                 "the metadata"
             )
-        if value is not None and not _agree(found, value):
+        if value is None:
+            raise ValueError(
+                f"{path}: its metadata gives {key} = {found:g}, the first file {first_path} none; every "
+                f"file of a dataset must state the same sampling: give tiff.{key}"
+            )
+        if not _agree(found, value):
             raise ValueError(
                 f"{path}: its metadata gives {key} = {found:g}, the files before it {value:g}; every file "
                 "of a dataset must have the same sampling"
             )
-        value = found if value is None else value
-    return value if value is not None else from_config
+    return value
 
 
 def _channel_names(
@@ -436,21 +491,34 @@ def _channel_names(
     return names
 
 
+def _read_header(config: TiffSourceConfig, path: Path) -> TiffHeader:
+    n_channels = len(config.channel_names) if config.channel_names is not None else None
+    return read_tiff_header(path, config.axes, n_channels)
+
+
 def read_tiff_headers(config: TiffSourceConfig, files: TiffFiles) -> dict[Path, TiffHeader]:
     """Every file's header, in plate order."""
-    n_channels = len(config.channel_names) if config.channel_names is not None else None
-    return {path: read_tiff_header(path, config.axes, n_channels) for path in files.paths}
+    return {path: _read_header(config, path) for path in files.paths}
 
 
-def layout_from_headers(
-    config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader], plate_path: str | Path
-) -> PlateLayout:
-    """The plate :func:`convert_tiff <dynaclr.convert.convert_tiff>` writes from these files."""
-    _check_same_images(headers, files.per_time_point)
-    first = next(iter(headers.values()))
-    sizes = first.sizes()
+@dataclass(frozen=True, kw_only=True)
+class TiffSampling(PlateSampling):
+    """The sampling (:class:`~dynaclr.io.plate.PlateSampling`) and time points of the plate a
+    dataset's files make: what :func:`tiff_layout` gives, from one header (:func:`read_tiff_sampling`).
+
+    Attributes:
+        n_frames: the plate's time points.
+    """
+
+    n_frames: int
+
+
+def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader]) -> TiffSampling:
+    """The plate's sampling and time points: the config's values and the first file's metadata (see
+    :func:`_sampling_value`; ``headers`` holds the first file's, in plate order, or every file's), the
+    time points of the first FOV."""
+    sizes = next(iter(headers.values())).sizes()
     n_t = len(next(iter(files.files.values()))) if files.per_time_point else sizes["T"]
-    names = _channel_names(config, headers, sizes["C"])
     interval = _sampling_value(
         "time_interval_minutes", config.time_interval_minutes, headers, "time_interval_s", 60.0
     )
@@ -473,15 +541,46 @@ def layout_from_headers(
             + ", ".join(f"tiff.{key}" for key in missing)
         )
     assert interval is not None and pixel is not None and z_step is not None
+    return TiffSampling(
+        geometry=PlateGeometry(time_interval_s=interval * 60.0, z_step_um=z_step, pixel_size_um=pixel),
+        time_interval_minutes=interval,
+        n_frames=n_t,
+    )
+
+
+def layout_from_headers(
+    config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader], plate_path: str | Path
+) -> PlateLayout:
+    """The plate :func:`convert_tiff <dynaclr.convert.convert_tiff>` writes from these files."""
+    _check_same_images(headers, files.per_time_point)
+    sizes = next(iter(headers.values())).sizes()
+    names = _channel_names(config, headers, sizes["C"])
+    sampling = _sampling(config, files, headers)
     return PlateLayout(
         path=Path(plate_path),
         fov_names=files.fov_names,
         channel_names=names,
         axes=EXPECTED_AXES,
-        shape_tczyx=(n_t, sizes["C"], sizes["Z"], sizes["Y"], sizes["X"]),
-        geometry=PlateGeometry(time_interval_s=interval * 60.0, z_step_um=z_step, pixel_size_um=pixel),
-        time_interval_minutes=interval,
+        shape_tczyx=(sampling.n_frames, sizes["C"], sizes["Z"], sizes["Y"], sizes["X"]),
+        geometry=sampling.geometry,
+        time_interval_minutes=sampling.time_interval_minutes,
     )
+
+
+def read_tiff_sampling(config: TiffSourceConfig) -> TiffSampling:
+    """The sampling and time points :func:`tiff_layout` gives the plate, from the file names and ONE
+    header: the first file's of the first FOV (:func:`first_fov_files`).
+
+    For what a job needs of the plate (a per-FOV rule's ``params:``, whether a dataset is a movie):
+    :func:`tiff_layout` reads every file's header (10^4-10^5 files of one time point each), in every job
+    (a SLURM job parses the Snakefile again). It checks nothing across files: the dry run's
+    :func:`tiff_layout` refuses files that differ in shape or sampling, or state a sampling value the
+    first file does not (so the first file's header states the plate's), and positions that miss a
+    time point. ``ValueError`` naming the file and the key for what the header or config lack.
+    """
+    files = first_fov_files(config)
+    first = files.paths[0]
+    return _sampling(config, files, {first: _read_header(config, first)})
 
 
 def tiff_layout(config: TiffSourceConfig, paths: Iterable[str | Path], plate_path: str | Path) -> PlateLayout:
