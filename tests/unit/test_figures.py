@@ -348,7 +348,8 @@ def test_results_table_says_the_analyses_over_time_are_not_computed_on_still_ima
     """A pair of still images (one time point) has no temporal metrics nor DTW row and, without
     annotations, no classifier row either: it still gets its row, its temporal cells NaN in the CSV
     and "not computed: one time point" in the HTML (never a number); the movie's row is unchanged."""
-    from dynaclr.figures.table import ONE_TIME_POINT, formatted_results_table
+    from dynaclr.evaluation.temporal import ONE_TIME_POINT
+    from dynaclr.figures.table import formatted_results_table
 
     temporal = _temporal_metrics(("dynaclr", "engineered_features"), "movie")
     pairs = pd.DataFrame(

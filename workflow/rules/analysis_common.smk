@@ -610,8 +610,9 @@ def results_table_pairs():
     dataset's frame interval (smoothness and dynamic range compare adjacent frames), the
     classifier transfers to it left out (skipped_transfers) and why the analyses over time are not
     computed on it (a dataset of one time point) (results table)."""
-    from dynaclr.figures.table import ONE_TIME_POINT
+    from dynaclr.evaluation.temporal import ONE_TIME_POINT
 
+    still = set(still_datasets())
     rows = []
     for model, dataset in embedding_pairs():
         entry = CONFIG.contrastive_models.get(model)
@@ -629,7 +630,7 @@ def results_table_pairs():
                 "trained_on": trained_on,
                 "time_interval_minutes": plate_sampling(dataset).time_interval_minutes,
                 "transfers_skipped": "; ".join(skipped_transfers(model, dataset)),
-                "temporal_not_computed": ONE_TIME_POINT if dataset in still_datasets() else "",
+                "temporal_not_computed": ONE_TIME_POINT if dataset in still else "",
             }
         )
     return rows

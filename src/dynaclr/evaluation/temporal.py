@@ -160,6 +160,12 @@ def _cosine_distances(
     return np.split(dist, np.cumsum([a.size for a, _ in pairs])[:-1])
 
 
+#: The reason a dataset of one time point (still images) has no smoothness, dynamic range, DTW error
+#: nor distance figure (each compares or aligns a cell's frames): :func:`no_adjacent_pairs_reason`,
+#: the results table's ``temporal_not_computed``.
+ONE_TIME_POINT = "one time point"
+
+
 def no_adjacent_pairs_reason(index: pd.DataFrame) -> str | None:
     """Why ``index`` (``fov_name, track_id, t``) has no adjacent pair, or ``None`` where it has one.
 
@@ -172,7 +178,7 @@ def no_adjacent_pairs_reason(index: pd.DataFrame) -> str | None:
     if _adjacent_pairs(tracks)[0].size:
         return None
     if np.unique(tracks.t).size < 2:
-        return "one time point"
+        return ONE_TIME_POINT
     if int(tracks.lengths.max()) < 2:
         return "no track spans two frames"
     return "no track spans two adjacent frames"

@@ -75,7 +75,7 @@ def _ci(low: float, high: float, missing: object = "") -> str:
 def _short_reason(missing: object) -> str:
     """The first clause of a ``{metric}_ci_missing`` reason without its long asides:
     ``undefined in 36 of 200 bootstrap replicates (resamples without a positive or a negative cell),
-    over the 20% limit: ...`` reads ``undefined in 36 of 200 bootstrap replicates``; ``""`` for none."""
+    over the 10% limit: ...`` reads ``undefined in 36 of 200 bootstrap replicates``; ``""`` for none."""
     if not isinstance(missing, str) or not missing.strip():
         return ""
     first = re.split(r"[,:;]\s", missing.strip(), maxsplit=1)[0]

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from scipy.stats import gaussian_kde
 
 from dynaclr.evaluation.temporal import (
+    ONE_TIME_POINT,
     Embeddings,
     adjacent_distances,
     kde_grid,
@@ -199,7 +200,7 @@ def plot_distance_distributions(
             f"{label + ': ' if label else ''}cosine distances between a cell's frames not computed: "
             + (
                 "one time point (still images)."
-                if reason == "one time point"
+                if reason == ONE_TIME_POINT
                 else f"{reason} ({index['t'].nunique()} frames, {len(index)} cells)."
             )
         )

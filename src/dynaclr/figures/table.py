@@ -52,9 +52,6 @@ PAIR_COLUMNS = (
     "temporal_not_computed",
 )
 
-#: ``temporal_not_computed`` of a dataset of one time point (still images): the reason it has no
-#: smoothness, dynamic range nor DTW error (each compares or aligns a cell's frames).
-ONE_TIME_POINT = "one time point"
 
 #: The display columns that follow cells over time (``not computed: <reason>`` where the pair says why).
 _TEMPORAL_COLUMNS = ("smoothness", "dynamic_range", "smoothness_track_pairs", "dtw_onset_mae_frames")

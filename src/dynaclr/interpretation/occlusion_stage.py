@@ -39,6 +39,7 @@ import zarr
 from dynaclr.classify import LinearClassifier, load_classifiers, predict_cells
 from dynaclr.classify.stage import check_classifiers_fit
 from dynaclr.config.analysis import OcclusionConfig
+from dynaclr.config.base import with_run_params
 from dynaclr.embeddings import MatrixBlocks, attach_ground_truth, open_representation, read_cells
 from dynaclr.embeddings.store import read_embeddings_provenance
 from dynaclr.interpretation.features import central_cell_mask
@@ -362,8 +363,7 @@ def occlusion_stage(
     provenance = make_provenance(
         ArtifactKind.OCCLUSION_MAPS,
         {
-            **config.job_params(),
-            **config.run_params(),
+            **with_run_params(config.job_params(), config.run_params()),
             "model": model,
             "dataset": dataset,
             "crop_size_yx_px": list(crop),

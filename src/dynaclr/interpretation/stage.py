@@ -22,6 +22,7 @@ import pandas as pd
 
 from dynaclr.classify import read_predictions
 from dynaclr.config.analysis import InterpretationConfig
+from dynaclr.config.base import with_run_params
 from dynaclr.embeddings import open_representation, read_cells, streamed_principal_components
 from dynaclr.interpretation.components import (
     CORRELATION_COLUMNS,
@@ -90,7 +91,7 @@ def cell_features_stage(
     table = cell_features(store.array, store.index, store.channel_names, config)
     provenance = make_provenance(
         ArtifactKind.CELL_FEATURES,
-        {**config.rule_params("cell_features"), **config.run_params()},
+        with_run_params(config.rule_params("cell_features"), config.run_params()),
         [(inputs.patches_zarr, store.provenance), (inputs.patches_parquet, store.index_provenance)],
     )
     write_table(table, outputs.features, provenance)

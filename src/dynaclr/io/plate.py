@@ -463,11 +463,7 @@ def read_plate_sampling(
     without positions, and position metadata :func:`read_plate_layout` refuses.
     """
     path = Path(plate_path)
-    if not path.exists():
-        raise ArtifactError(f"{path}: plate not found")
-    name = next(_listed_fov_names(path), None)
-    if name is None:
-        raise ArtifactError(f"{path}: the plate has no positions")
+    name = _first_listed_position(path)
     ome = _position_ome(path / name)
     if ome is None:
         raise ArtifactError(
@@ -481,15 +477,24 @@ def read_plate_sampling(
     return _stated_sampling(name, sampling, interval).supplied_by(supplied or {})
 
 
+def _first_listed_position(path: Path) -> str:
+    """The first position the plate's metadata lists (``row/column/fov``); refuses a missing plate
+    or one without positions."""
+    if not path.exists():
+        raise ArtifactError(f"{path}: plate not found")
+    name = next(_listed_fov_names(path), None)
+    if name is None:
+        raise ArtifactError(f"{path}: the plate has no positions")
+    return name
+
+
 def read_plate_frames(plate_path: str | Path) -> int:
     """The time points of a plate, from ONE position's array ``0`` metadata (the first the plate's
     metadata lists): what a job needs to know whether a dataset is a movie, without reading every
     position as :func:`read_plate_layout` does (which refuses positions whose shapes differ, so any
     position gives the plate's)."""
     path = Path(plate_path)
-    name = next(_listed_fov_names(path), None) if path.exists() else None
-    if name is None:
-        raise ArtifactError(f"{path}: plate not found or without positions")
+    name = _first_listed_position(path)
     shape = _stored_array_shape(path / name / "0")
     if shape is None:
         raise ArtifactError(

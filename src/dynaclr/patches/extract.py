@@ -346,7 +346,8 @@ class StorageClipper:
 
     def __call__(self, t: int) -> np.ndarray:
         frame = self.normalised(t)
-        magnitude = np.abs(frame).reshape(len(frame), -1).max(axis=1)  # (C,)
+        flat = frame.reshape(len(frame), -1)
+        magnitude = np.maximum(flat.max(axis=1), -flat.min(axis=1))  # (C,) largest |value|, no copy
         for c in np.flatnonzero(magnitude > self.limit):
             beyond = int(np.count_nonzero(np.abs(frame[c]) > self.limit))
             np.clip(frame[c], -self.limit, self.limit, out=frame[c])

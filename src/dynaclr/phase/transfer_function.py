@@ -33,7 +33,7 @@ from dynaclr.io import (
     read_zarr_provenance,
     write_zarr_provenance,
 )
-from dynaclr.io.plate import PlateGeometry, read_plate_layout
+from dynaclr.io.plate import PlateGeometry, read_plate_sampling
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +102,9 @@ class TransferFunction:
 
 def effective_geometry(raw_plate_path: str | Path, config: PhaseConfig) -> PlateGeometry:
     """The plate's time interval (s), z step (µm) and pixel size (µm) of array ``0``
-    (:func:`~dynaclr.io.plate.read_plate_layout`), with config overrides
+    (:func:`~dynaclr.io.plate.read_plate_sampling`: one position's metadata), with config overrides
     (:meth:`PhaseConfig.effective_geometry`)."""
-    return config.effective_geometry(read_plate_layout(raw_plate_path).geometry)
+    return config.effective_geometry(read_plate_sampling(raw_plate_path).geometry)
 
 
 def first_position_shape(raw_plate_path: str | Path, config: PhaseConfig) -> tuple[int, int, int, int, int]:

@@ -156,6 +156,7 @@ def normalize_percentiles(
         return np.zeros_like(stack, dtype=np.float32), (float("nan"), float("nan")), 0
     saturated = saturated_voxels(stack, percentiles[1])
     n_saturated = 0
+    low, high = float("nan"), float("nan")
     if saturated is not None:
         unsaturated = stack[~saturated & np.isfinite(stack)]
         low, high = (float(v) for v in np.percentile(unsaturated, percentiles))
@@ -169,8 +170,8 @@ def normalize_percentiles(
                 100.0 * n_saturated / finite.size,
                 float(finite.max()),
             )
-            finite = unsaturated
-    low, high = (float(v) for v in np.percentile(finite, percentiles))
+    if not n_saturated:
+        low, high = (float(v) for v in np.percentile(finite, percentiles))
     if not high > low:
         logger.warning(
             "%s: image has no contrast (percentiles %s both %.4g): no nuclei", where, percentiles, low
