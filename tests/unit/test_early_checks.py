@@ -1165,3 +1165,43 @@ def test_a_model_trained_on_one_dataset_may_qualify_its_fovs(plate: Path) -> Non
         "contrastive_models.m.training.excluded_fovs: expected FOVs of the datasets the model trains on "
         "(train_datasets ['mine']), found ['yours:A/1/Pos0']"
     ]
+
+
+def test_an_analysis_matrix_some_embedded_model_does_not_store_is_refused(
+    plate: Path, tmp_path: Path
+) -> None:
+    """Every analysis reads its ``representation`` from the embeddings of every model embedding the
+    datasets it analyses: the engineered-features baseline stores no projections, and only it stores
+    'standardized'. Such a config planned, embedded everything and failed in temporal_metrics,
+    project_embeddings, embedding_figures (KeyError in open_representation); the dry run refuses it,
+    naming the key, the matrix and the models without it."""
+    config = plate_config(plate)  # model m and the engineered_features baseline embed dataset 'mine'
+    config["analysis"]["temporal_metrics"] = {"representation": "projections"}
+    message = refused(config, tmp_path)
+    assert (
+        "analysis.temporal_metrics.representation: expected a matrix every model embedding dataset 'mine' "
+        "stores, found 'projections', which ['engineered_features'] do not store" in message
+    ), message
+    assert "analysis.figures.distances_representation: expected a matrix" in message  # follows it
+    config["analysis"]["temporal_metrics"] = {}
+    config["analysis"]["projections"] = {"representation": "standardized"}
+    config["analysis"]["baselines"] = ["engineered_features", "random_weights"]
+    assert _plate_problems(config, plate) == [
+        "analysis.projections.representation: expected a matrix every model embedding dataset 'mine' stores, "
+        "found 'standardized', which ['m', 'random_weights'] do not store ('standardized' is the "
+        "engineered-features baseline's z-scored X only); use 'features'"
+    ]
+    # the matrix every embedding model stores is accepted: projections without engineered features
+    config["analysis"]["projections"] = {"representation": "projections"}
+    config["analysis"]["interpretation"] = {"enabled": True, "representation": "projections"}
+    config["analysis"]["baselines"] = ["random_weights"]
+    assert _plate_problems(config, plate) == []
+    # ... and interpretation's matrix is read only when it is enabled
+    config["analysis"]["baselines"] = ["engineered_features"]
+    config["analysis"]["projections"] = {}
+    config["analysis"]["interpretation"] = {"enabled": False, "representation": "projections"}
+    assert _plate_problems(config, plate) == []
+    config["analysis"]["interpretation"]["enabled"] = True
+    assert [problem.split(":")[0] for problem in _plate_problems(config, plate)] == [
+        "analysis.interpretation.representation"
+    ]

@@ -354,6 +354,72 @@ def _pseudotime_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayout]
     return problems
 
 
+#: What a ``representation`` needs of the embeddings, and which models lack it (by name).
+_MATRIX_NEEDS: dict[str, tuple[str, str]] = {
+    "projections": (
+        "engineered_features",
+        "the engineered-features baseline has no projection head); use 'features' or leave "
+        "engineered_features out of analysis.baselines",
+    ),
+    "standardized": (
+        "encoders",
+        "'standardized' is the engineered-features baseline's z-scored X only); use 'features'",
+    ),
+}
+
+
+def _representation_problems(config: WorkflowConfig, n_frames: Mapping[str, int]) -> list[str]:
+    """Every analysis reads its ``representation`` from the embeddings of every model embedding a
+    dataset it analyses (:meth:`WorkflowConfig.models_embedding`): the engineered-features baseline
+    stores no projections, and only it stores 'standardized' (:func:`dynaclr.embeddings.open_representation`
+    raised a KeyError in the job, after everything was embedded)."""
+    analysis = config.analysis
+    embedded = sorted(config.datasets_embedded())
+    readers = {
+        "analysis.temporal_metrics.representation": (
+            analysis.temporal_metrics.representation,
+            config.time_lapse_datasets(n_frames),
+        ),
+        "analysis.projections.representation": (analysis.projections.representation, embedded),
+        "analysis.figures.distances_representation": (analysis.figures.distances_representation, embedded),
+        "analysis.classification.representation": (
+            analysis.classification.representation,
+            config.classified_datasets(),
+        ),
+        "analysis.pseudotime.representation": (
+            analysis.pseudotime.representation,
+            config.aligned_datasets(n_frames),
+        ),
+        "analysis.interpretation.representation": (
+            analysis.interpretation.representation,
+            embedded if analysis.interpretation.enabled else [],
+        ),
+    }
+    problems = []
+    for key, (representation, datasets) in readers.items():
+        if representation not in _MATRIX_NEEDS:
+            continue
+        lacking_kind, reason = _MATRIX_NEEDS[representation]
+        lacking: dict[str, None] = {}
+        where: list[str] = []
+        for dataset in datasets:
+            models = [
+                model
+                for model in config.models_embedding(dataset)
+                if (model == "engineered_features") == (lacking_kind == "engineered_features")
+            ]
+            if models:
+                lacking.update(dict.fromkeys(models))
+                where.append(dataset)
+        if lacking:
+            named = f"dataset {where[0]!r}" if len(where) == 1 else f"datasets {where}"
+            problems.append(
+                f"{key}: expected a matrix every model embedding {named} stores, found {representation!r}, "
+                f"which {sorted(lacking)} do not store ({reason}"
+            )
+    return problems
+
+
 def frame_counts(raws: Mapping[str, PlateLayout]) -> dict[str, int]:
     """Each dataset's frames, as :meth:`WorkflowConfig.still_datasets` takes them."""
     return {name: raw.n_frames for name, raw in raws.items()}
@@ -631,4 +697,5 @@ def workflow_problems(
             problems += _validation_problems(key, entry.training, raws)
     problems += _pseudotime_problems(config, raw_layouts)
     problems += _lineage_label_problems(config, raw_layouts)
+    problems += _representation_problems(config, frame_counts(raw_layouts))
     return problems

@@ -649,6 +649,15 @@ class WorkflowConfig(StrictModel):
         wanted = self.analysis.baseline_datasets
         return {d: s for d, s in sorted(specs.items()) if wanted is None or d in wanted}
 
+    def models_embedding(self, dataset: str) -> list[str]:
+        """The models whose embeddings of ``dataset`` are computed, the analyses reading each of them:
+        the contrastive models embedding it (:meth:`embedded_datasets`), then the baselines when they
+        embed it (:meth:`baseline_patch_specs`)."""
+        models = [model for model in self.contrastive_models if dataset in self.embedded_datasets(model)]
+        if dataset in self.baseline_patch_specs():
+            models += list(self.analysis.baselines)
+        return models
+
     def _check_pseudotime_reference(self) -> None:
         """An explicit DTW reference names its dataset when there are several: a FOV name and track id
         name another cell (or none) in each."""
