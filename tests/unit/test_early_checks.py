@@ -1205,3 +1205,46 @@ def test_an_analysis_matrix_some_embedded_model_does_not_store_is_refused(
     assert [problem.split(":")[0] for problem in _plate_problems(config, plate)] == [
         "analysis.interpretation.representation"
     ]
+
+
+def _simulated_problems(config: dict[str, Any]) -> list[str]:
+    """The dry run's problems of a config whose datasets are all simulated."""
+    from dynaclr.config.plate_checks import simulated_layout
+
+    validated = WorkflowConfig.model_validate(config)
+    layouts = {
+        name: simulated_layout(dataset.simulate, f"results/{name}/raw.zarr")
+        for name, dataset in validated.datasets.items()
+        if dataset.simulate is not None
+    }
+    return workflow_problems(validated, layouts, "results")
+
+
+def test_matching_ground_truth_on_track_ids_of_ultrack_tracks_is_refused(tmp_path: Path) -> None:
+    """A simulated dataset's ground truth, and the annotations drawn from it, carry the simulator's track
+    ids; its tracks are ultrack's, numbered on their own. Matching them on 'track' (same fov, track_id,
+    t) paired unrelated cells: classifiers trained on, and DTW, figures and distillation scored against,
+    other cells' labels, every job exiting 0. The dry run refuses it, naming the key and the dataset."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    assert _simulated_problems(config) == []
+    config["analysis"]["classification"] = {"match_annotations_on": "track"}
+    config["analysis"]["pseudotime"] = {"match_truth_on": "track"}  # figures.match_truth_on follows it
+    problems = _simulated_problems(config)
+    assert [problem.split(":")[0] for problem in problems] == [
+        "analysis.classification.match_annotations_on",
+        "analysis.pseudotime.match_truth_on",
+        "analysis.figures.match_truth_on",
+    ], problems
+    assert problems[0] == (
+        "analysis.classification.match_annotations_on: expected 'position' for dataset 'tiny', found "
+        "'track': its annotations are drawn from the simulator's ground truth, whose track ids are not "
+        "those of its tracks (ultrack's), so matching on track ids pairs unrelated cells; use 'position'"
+    )
+    message = refused(config, tmp_path)
+    assert "analysis.pseudotime.match_truth_on: expected 'position' for dataset 'tiny'" in message
+    # tracks of one's own (e.g. the ground truth's) may be matched on their ids
+    (tmp_path / "tracks.csv").write_text("fov_name,track_id,t,y,x\nA/1/0,1,0,10,10\n")
+    config["datasets"]["tiny"]["tracks"] = {"format": "table", "path": str(tmp_path / "tracks.csv")}
+    assert _simulated_problems(config) == []

@@ -420,6 +420,63 @@ def _representation_problems(config: WorkflowConfig, n_frames: Mapping[str, int]
     return problems
 
 
+def _track_matching_problems(config: WorkflowConfig, n_frames: Mapping[str, int]) -> list[str]:
+    """Matching on 'track' (same ``fov_name, track_id, t``,
+    :func:`dynaclr.embeddings.match_observations_to_cells`) of a simulated dataset tracked by ultrack:
+    its ground truth, and the annotations drawn from it, carry the simulator's track ids, its tracks
+    ultrack's, so the match paired unrelated cells and every job exited 0. Tracks of one's own
+    (``tracks``) may be the ground truth's: not refused."""
+    analysis = config.analysis
+    ultrack_simulated = {
+        name
+        for name, dataset in config.datasets.items()
+        if dataset.is_simulated and not dataset.imports_tracks
+    }
+    embedded = config.datasets_embedded()
+    distillation = analysis.distillation
+    classified = set(config.classified_datasets())
+    apply_to = analysis.classification.apply_to
+    # annotations of the datasets classifiers train on, and of those they predict (scored where labelled)
+    classifiers_read = (
+        (classified | (embedded if apply_to is None else set(apply_to))) if classified else set()
+    )
+    uses = {
+        "analysis.classification.match_annotations_on": (
+            analysis.classification.match_annotations_on,
+            sorted(
+                name
+                for name in classifiers_read
+                if config.datasets[name].annotations.source == "ground_truth"
+            ),
+            "annotations are drawn from",
+        ),
+        "analysis.pseudotime.match_truth_on": (
+            analysis.pseudotime.match_truth_on,
+            config.aligned_datasets(n_frames),
+            "DTW pseudo-time is scored against",
+        ),
+        "analysis.figures.match_truth_on": (
+            analysis.figures.match_truth_on,
+            sorted(embedded),
+            "figures are coloured by",
+        ),
+        "analysis.distillation.match_truth_on": (
+            distillation.match_truth_on,
+            [distillation.dataset] if distillation.enabled and distillation.dataset else [],
+            "distilled student is scored against",
+        ),
+    }
+    return [
+        f"{key}: expected 'position' for dataset {name!r}, found 'track': its {what} the simulator's ground "
+        "truth, whose track ids are not those of its tracks (ultrack's), so matching on track ids pairs "
+        "unrelated cells; use 'position'"
+        for key, (on, datasets, what) in uses.items()
+        if on == "track"
+        for name in datasets
+        if name in ultrack_simulated
+    ]
+
+
 def frame_counts(raws: Mapping[str, PlateLayout]) -> dict[str, int]:
     """Each dataset's frames, as :meth:`WorkflowConfig.still_datasets` takes them."""
     return {name: raw.n_frames for name, raw in raws.items()}
@@ -698,4 +755,5 @@ def workflow_problems(
     problems += _pseudotime_problems(config, raw_layouts)
     problems += _lineage_label_problems(config, raw_layouts)
     problems += _representation_problems(config, frame_counts(raw_layouts))
+    problems += _track_matching_problems(config, frame_counts(raw_layouts))
     return problems
