@@ -317,6 +317,11 @@ def test_the_workflow_config_names_each_encoder_and_its_excluded_fovs_of_the_dis
     model["training"]["excluded_fovs"] = ["demo:A/1/1", "demo_15min:A/1/0"]
     pooled = WorkflowConfig.model_validate(raw).distillation_encoders()["teacher"]
     assert pooled.excluded_fovs == ["A/1/1"]
+    # trained on one other dataset: its plain names are that dataset's FOVs, not the distilled one's
+    model["train_datasets"], model["embed_datasets"] = ["demo_15min"], ["demo_15min", "demo"]
+    model["training"]["excluded_fovs"] = ["A/1/1"]
+    other = WorkflowConfig.model_validate(raw).distillation_encoders()["teacher"]
+    assert not other.trains_on_dataset and other.excluded_fovs == []
 
 
 def test_a_ci_resting_on_too_few_defined_replicates_is_withheld_with_its_reason():

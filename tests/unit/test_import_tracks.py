@@ -396,6 +396,7 @@ def _plate_layout(path: str, channels: tuple[str, ...]):
         shape_tczyx=(12, len(channels), 5, 96, 96),
         geometry=PlateGeometry(time_interval_s=600.0, z_step_um=2.0, pixel_size_um=0.65),
         time_interval_minutes=10.0,
+        n_frames=12,
     )
 
 

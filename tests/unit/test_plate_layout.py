@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import shutil
 import warnings
 from collections.abc import Callable
@@ -563,12 +565,33 @@ def test_one_position_gives_the_sampling_the_whole_plate_gives(
             assert len(read_positions) == 1
             assert sampling.geometry == layout.geometry
             assert sampling.time_interval_minutes == layout.time_interval_minutes
+            assert sampling.n_frames == layout.n_frames == 6
             assert sampling.supplied_values() == layout.supplied_values()
             assert (sampling.pixel_size_stated, sampling.z_step_stated, sampling.time_interval_stated) == (
                 layout.pixel_size_stated,
                 layout.z_step_stated,
                 layout.time_interval_stated,
             )
+
+
+def test_one_position_without_its_array_is_refused_naming_the_plate_and_position(tmp_path: Path) -> None:
+    """read_plate_sampling gives the time points of the first position's array '0': a position without
+    one fails naming the plate, the position and what it holds, as read_plate_layout does."""
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1"], ["Nuclei"], (6, 1, 3, 64, 48))
+    shutil.rmtree(plate / "A/1/0/0")
+    expected = rf"{re.escape(str(plate))}: position A/1/0 has no array '0' \(found \[\]\)"
+    with pytest.raises(ArtifactError, match=expected):
+        read_plate_sampling(plate)
+    with pytest.raises(ArtifactError, match=expected):
+        read_plate_layout(plate)
+
+
+def test_a_layout_whose_time_points_disagree_with_its_shape_is_refused(tmp_path: Path) -> None:
+    """PlateLayout.n_frames (PlateSampling's) is the T of shape_tczyx: a layout made otherwise fails."""
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0"], ["Nuclei"], (6, 1, 3, 64, 48))
+    layout = read_plate_layout(plate)
+    with pytest.raises(ValueError, match=r"n_frames 5 differs from the time points of shape_tczyx \(6, "):
+        dataclasses.replace(layout, n_frames=5)
 
 
 def test_the_label_and_prediction_plates_carry_the_supplied_sampling(tmp_path: Path) -> None:

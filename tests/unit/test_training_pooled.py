@@ -321,10 +321,16 @@ def test_split_applies_to_each_stores_fovs():
         ["a:B/1/1", "b:A/1/0"],
     )
     with pytest.raises(
-        ValueError, match=r"'A/1/0' is ambiguous with several datasets \['a', 'b'\].*'a:A/1/0'"
+        ValueError,
+        match=r"^validation_fovs: expected FOVs qualified by their dataset .*\['a', 'b'\]\), "
+        r"found \['A/1/0'\]; e.g. a:A/1/0$",
     ):
         split_pooled_fovs({"a": fovs, "b": fovs}, 0.0, 7, ["A/1/0"])
-    with pytest.raises(ValueError, match="names dataset 'c', which is not trained on"):
+    with pytest.raises(
+        ValueError,
+        match=r"^validation_fovs: expected FOVs of the datasets the model trains on \(train_datasets "
+        r"\['a', 'b'\]\), found \['c:A/1/0'\]$",
+    ):
         split_pooled_fovs({"a": fovs, "b": fovs}, 0.0, 7, ["c:A/1/0"])
     with pytest.raises(ValueError, match=r"\['b:Z/9/9'\] are not in the patch index of dataset 'b'"):
         split_pooled_fovs({"a": fovs, "b": fovs}, 0.0, 7, ["b:Z/9/9"])
@@ -471,8 +477,10 @@ def test_excluded_fovs_are_neither_trained_nor_validated_on():
     assert training == ["a:A/1/0", "a:B/1/0", "a:B/1/1"]
     with pytest.raises(ValueError, match=r"excluded_fovs \['Z/9/9'\] name no FOV"):
         without_excluded_fovs({"a": fovs}, ["Z/9/9"])
-    with pytest.raises(ValueError, match=r"excluded_fovs \['A/1/0'\] name no FOV.*'dataset:A/1/0'"):
+    with pytest.raises(ValueError, match=r"^excluded_fovs: expected FOVs qualified .*found \['A/1/0'\]"):
         without_excluded_fovs({"a": fovs, "b": fovs}, ["A/1/0"])
+    with pytest.raises(ValueError, match=r"^excluded_fovs: expected FOVs of the datasets .*\['c:A/1/0'\]"):
+        without_excluded_fovs({"a": fovs, "b": fovs}, ["c:A/1/0"])
     with pytest.raises(ValueError, match="leave no FOV"):
         without_excluded_fovs({"a": fovs[:1]}, ["A/1/0"])
 

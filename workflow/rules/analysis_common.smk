@@ -486,9 +486,9 @@ def explicit_reference_dataset():
 
 @functools.cache
 def frame_counts():
-    """Each dataset's frames (its raw plate's metadata, plate_frames), as WorkflowConfig.still_datasets
+    """Each dataset's frames (its raw plate's metadata, plate_sampling), as WorkflowConfig.still_datasets
     takes them."""
-    return {dataset: plate_frames(dataset) for dataset in DATASETS}
+    return {dataset: plate_sampling(dataset).n_frames for dataset in DATASETS}
 
 
 def still_datasets():
@@ -854,7 +854,8 @@ def distillation_outputs():
 # ------------------------------------------------------------------ the report's first page
 def dataset_description(name):
     """A few words on what a dataset is, for the report's first page (DatasetConfig.description)."""
-    return CONFIG.datasets[name].description(plate_sampling(name).time_interval_minutes, plate_frames(name))
+    sampling = plate_sampling(name)
+    return CONFIG.datasets[name].description(sampling.time_interval_minutes, sampling.n_frames)
 
 
 def model_description(name):

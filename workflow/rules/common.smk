@@ -18,7 +18,7 @@ from dynaclr.config.plate_checks import simulated_layout, workflow_problems
 from dynaclr.config.transfer_checks import transfer_problems
 from dynaclr.convert import find_tiff_files, read_tiff_sampling, tiff_layout
 from dynaclr.io import ArtifactError, config_hash
-from dynaclr.io.plate import SAFE_NAME, SUPPLIED_KEY, read_plate_frames, read_plate_layout, read_plate_sampling
+from dynaclr.io.plate import SAFE_NAME, SUPPLIED_KEY, read_plate_layout, read_plate_sampling
 
 
 # The typed models first (their errors name the key path), then the JSON Schema users read.
@@ -97,7 +97,8 @@ def supplied_sampling(dataset):
 @functools.cache
 def plate_sampling(dataset):
     """A dataset's raw plate's sampling (dynaclr.io.plate.PlateSampling: time interval, pixel size, z
-    step, with what `acquisition` supplies), for per-job params: a `plate:` dataset's read from one
+    step, with what `acquisition` supplies, and time points), for per-job params and the analyses'
+    inputs (whether a dataset is a movie, frame_counts): a `plate:` dataset's read from one
     position's metadata (read_plate_sampling), as every job parses this file again and plate_layout
     reads every position's (about 2 s at 10,000 FOVs); a `tiff:` dataset's from one file's header
     (tiff_sampling); a simulated dataset's from its simulate config (plate_layout). The dry run's
@@ -114,25 +115,8 @@ def plate_sampling(dataset):
 
 
 @functools.cache
-def plate_frames(dataset):
-    """A dataset's time points: a `plate:` dataset's from one position's metadata (read_plate_frames;
-    the report's params and the analyses' inputs need it in every job, see plate_sampling), a `tiff:`
-    dataset's from its first FOV's file names and one header (tiff_sampling), a simulated one's from
-    its simulate config."""
-    spec = CONFIG.datasets[dataset]
-    if spec.tiff is not None:
-        return tiff_sampling(dataset).n_frames
-    if spec.plate is None:
-        return plate_layout(dataset).n_frames
-    try:
-        return read_plate_frames(spec.plate)
-    except ArtifactError as err:
-        raise WorkflowError(f"datasets.{dataset}.plate: {err}") from None
-
-
-@functools.cache
 def tiff_sampling(dataset):
-    """A `tiff:` dataset's sampling and time points (dynaclr.convert.TiffSampling) from its first FOV's
+    """A `tiff:` dataset's sampling and time points (dynaclr.io.plate.PlateSampling) from its first FOV's
     file names and first file's header (read_tiff_sampling), not from every file's header and the
     sorted list of every file (plate_layout, tiff_files: seconds at 10^5 files, in every job). The
     values are plate_layout's: the dry run's tiff_layout refuses files that disagree with the first."""

@@ -24,7 +24,12 @@ from pathlib import Path
 from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBONES, backbone_problem
 from dynaclr.config.patches import PatchSpec, channel_indices
 from dynaclr.config.simulate import CHANNEL_NAMES, SimulateConfig
-from dynaclr.config.training import FOV_SEPARATOR, ContrastiveModelConfig, validation_fov_count
+from dynaclr.config.training import (
+    ContrastiveModelConfig,
+    qualified_fov_name,
+    resolve_fov_entries,
+    validation_fov_count,
+)
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
 from dynaclr.io.plate import EXPECTED_AXES, PlateGeometry, PlateLayout
 
@@ -52,6 +57,7 @@ def simulated_layout(config: SimulateConfig, path: str) -> PlateLayout:
             pixel_size_um=config.pixel_size_um,
         ),
         time_interval_minutes=config.time_interval_minutes,
+        n_frames=config.n_frames,
     )
 
 
@@ -114,37 +120,15 @@ def _unknown_fovs(key: str, plate: PlateLayout, unknown: list[str], dataset: str
 
 def _training_fov_problems(key: str, entries: list[str] | None, raws: Mapping[str, PlateLayout]) -> list[str]:
     """A model's ``validation_fovs`` / ``excluded_fovs`` (``key``) name FOVs of the plates ``raws`` of its
-    ``train_datasets``: ``dataset:row/col/fov`` (:data:`FOV_SEPARATOR`), where ``dataset`` is one of
-    them, or plain ``row/col/fov`` for a model trained on one dataset, as
+    ``train_datasets`` (:func:`~dynaclr.config.training.resolve_fov_entries`), as
     :func:`dynaclr.training.sampling.split_pooled_fovs` and ``without_excluded_fovs`` read them (an
     entry they do not find fails training after every upstream stage ran)."""
-    datasets = list(raws)
-    unqualified, other_datasets = [], []
+    resolved, problems = resolve_fov_entries(key, entries, list(raws))
     unknown: dict[str, list[str]] = {}
-    for entry in entries or []:
-        dataset, separator, fov = entry.partition(FOV_SEPARATOR)
-        if not separator:
-            if len(datasets) > 1:
-                unqualified.append(entry)
-                continue
-            dataset, fov = datasets[0], entry
-        if dataset not in raws:
-            other_datasets.append(entry)
-        elif fov not in raws[dataset].fov_names:
-            unknown.setdefault(dataset, []).append(entry)
-    problems = []
-    if unqualified:
-        problems.append(
-            f"{key}: expected FOVs qualified by their dataset ('dataset{FOV_SEPARATOR}row/col/fov'; the "
-            f"model trains on {datasets}), found {unqualified}; e.g. "
-            f"{datasets[0]}{FOV_SEPARATOR}{unqualified[0]}"
-        )
-    if other_datasets:
-        problems.append(
-            f"{key}: expected FOVs of the datasets the model trains on (train_datasets {datasets}), found "
-            f"{other_datasets}"
-        )
-    single = len(datasets) == 1
+    for named in resolved:
+        if named.fov not in raws[named.dataset].fov_names:
+            unknown.setdefault(named.dataset, []).append(named.entry)
+    single = len(raws) == 1
     problems += [
         _unknown_fovs(key, raws[dataset], names, None if single else dataset)
         for dataset, names in unknown.items()
@@ -503,16 +487,10 @@ def _lineage_label_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayo
 
 
 def _qualified_fovs(entries: list[str] | None, datasets: list[str]) -> set[tuple[str, str]]:
-    """``(dataset, fov)`` of FOV names as a model's ``validation_fovs`` / ``excluded_fovs`` give them:
-    ``dataset:row/col/fov``, or plain ``row/col/fov`` for a model trained on one dataset."""
-    single = datasets[0] if len(datasets) == 1 else None
-    chosen = set()
-    for entry in entries or []:
-        dataset, separator, fov = entry.partition(FOV_SEPARATOR)
-        if not separator and single is not None:
-            dataset, fov = single, entry
-        chosen.add((dataset, fov))
-    return chosen
+    """``(dataset, fov)`` of the FOVs a model's ``validation_fovs`` / ``excluded_fovs`` name
+    (:func:`~dynaclr.config.training.resolve_fov_entries`; an entry naming none is reported by
+    :func:`_training_fov_problems`)."""
+    return {(named.dataset, named.fov) for named in resolve_fov_entries("", entries, datasets)[0]}
 
 
 def _validation_problems(
@@ -555,7 +533,7 @@ def _validation_problems(
                 )
         return problems
     chosen = _qualified_fovs(training.validation_fovs, datasets)
-    both = sorted(f"{d}{FOV_SEPARATOR}{f}" if len(datasets) > 1 else f for d, f in chosen & excluded)
+    both = sorted(qualified_fov_name(d, f) if len(datasets) > 1 else f for d, f in chosen & excluded)
     if both:
         return [
             f"{key}.validation_fovs: expected FOVs that are not also in {key}.excluded_fovs (an excluded "

@@ -20,7 +20,8 @@ mother and its daughters are never each other's negatives.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
@@ -28,6 +29,69 @@ from dynaclr.config.base import StrictModel
 
 #: Separates the dataset from the FOV in a pooled FOV name (``dataset:A/1/0``).
 FOV_SEPARATOR = ":"
+
+
+def qualified_fov_name(dataset: str, fov_name: str) -> str:
+    """The FOV ``fov_name`` of ``dataset`` named across datasets, ``dataset:row/col/fov``
+    (:data:`FOV_SEPARATOR`): as a pooled patch index holds it and a model's FOV lists give it."""
+    return f"{dataset}{FOV_SEPARATOR}{fov_name}"
+
+
+class FovEntry(NamedTuple):
+    """An entry of a model's FOV list (:func:`resolve_fov_entries`) and the FOV it names."""
+
+    entry: str  # as the config gives it
+    dataset: str
+    fov: str  # row/col/fov
+
+
+def resolve_fov_entries(
+    key: str, entries: Sequence[str] | None, datasets: Sequence[str]
+) -> tuple[list[FovEntry], list[str]]:
+    """The FOVs the entries of a model's FOV list ``key`` (``validation_fovs``, ``excluded_fovs``) name,
+    in order, among the ``datasets`` it trains on, and the problems of the entries that name none of
+    them (left out of the FOVs).
+
+    An entry is ``dataset:row/col/fov`` (:func:`qualified_fov_name`) with ``dataset`` one of
+    ``datasets``, or plain ``row/col/fov`` when there is one dataset. Each problem names ``key``, what
+    was expected and the entries found. Whether the FOV exists is for the caller to check."""
+    single = datasets[0] if len(datasets) == 1 else None
+    resolved: list[FovEntry] = []
+    unqualified: list[str] = []
+    other_datasets: list[str] = []
+    for entry in entries or ():
+        dataset, separator, fov = entry.partition(FOV_SEPARATOR)
+        if not separator:
+            if single is None:
+                unqualified.append(entry)
+                continue
+            dataset, fov = single, entry
+        if dataset in datasets:
+            resolved.append(FovEntry(entry, dataset, fov))
+        else:
+            other_datasets.append(entry)
+    problems = []
+    if unqualified:
+        example = f"; e.g. {qualified_fov_name(datasets[0], unqualified[0])}" if datasets else ""
+        problems.append(
+            f"{key}: expected FOVs qualified by their dataset ('dataset{FOV_SEPARATOR}row/col/fov'; the "
+            f"model trains on {list(datasets)}), found {unqualified}{example}"
+        )
+    if other_datasets:
+        problems.append(
+            f"{key}: expected FOVs of the datasets the model trains on (train_datasets {list(datasets)}), "
+            f"found {other_datasets}"
+        )
+    return resolved, problems
+
+
+def fov_entries(key: str, entries: Sequence[str] | None, datasets: Sequence[str]) -> list[FovEntry]:
+    """The FOVs of :func:`resolve_fov_entries`; ``ValueError`` with its problems when an entry names
+    none of ``datasets``."""
+    resolved, problems = resolve_fov_entries(key, entries, datasets)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return resolved
 
 
 def validation_fov_count(n_fovs: int, validation_fraction: float) -> int:

@@ -40,7 +40,7 @@ from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px, sp
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import ImportedTracksConfig, TrackingConfig, TrackingEvaluationConfig
-from dynaclr.config.training import FOV_SEPARATOR, ContrastiveModelConfig
+from dynaclr.config.training import ContrastiveModelConfig, resolve_fov_entries
 from dynaclr.config.virtual_stain import VirtualStainConfig
 
 PreviewChannel = Literal["Brightfield", "Nuclei", "ViralSensor", "ERMarker"]
@@ -809,19 +809,16 @@ class WorkflowConfig(StrictModel):
             if name is None:
                 continue
             entry = self.contrastive_models[name]
-            single = len(entry.train_datasets) == 1
-            excluded = []
-            for fov in entry.training.excluded_fovs or []:
-                owner, separator, fov_name = fov.partition(FOV_SEPARATOR)
-                if separator and owner == dataset:
-                    excluded.append(fov_name)
-                elif not separator and single:
-                    excluded.append(fov)
+            resolved, _ = resolve_fov_entries(  # an entry naming none: the dry run's problem
+                f"contrastive_models.{name}.training.excluded_fovs",
+                entry.training.excluded_fovs,
+                entry.train_datasets,
+            )
             encoders[role] = DistillationEncoder(
                 model=name,
                 read_from_file=entry.is_loaded,
                 trains_on_dataset=dataset in entry.train_datasets,
-                excluded_fovs=excluded,
+                excluded_fovs=[named.fov for named in resolved if named.dataset == dataset],
             )
         return encoders
 

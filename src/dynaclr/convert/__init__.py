@@ -6,7 +6,6 @@ from dynaclr.convert.stage import ConvertTiffInputs, ConvertTiffOutputs, convert
 from dynaclr.convert.tiff import (
     TiffFiles,
     TiffHeader,
-    TiffSampling,
     find_tiff_files,
     first_fov_files,
     index_tiff_files,
@@ -20,7 +19,6 @@ __all__ = [
     "ConvertTiffOutputs",
     "TiffFiles",
     "TiffHeader",
-    "TiffSampling",
     "convert_tiff",
     "find_tiff_files",
     "first_fov_files",

@@ -501,19 +501,7 @@ def read_tiff_headers(config: TiffSourceConfig, files: TiffFiles) -> dict[Path, 
     return {path: _read_header(config, path) for path in files.paths}
 
 
-@dataclass(frozen=True, kw_only=True)
-class TiffSampling(PlateSampling):
-    """The sampling (:class:`~dynaclr.io.plate.PlateSampling`) and time points of the plate a
-    dataset's files make: what :func:`tiff_layout` gives, from one header (:func:`read_tiff_sampling`).
-
-    Attributes:
-        n_frames: the plate's time points.
-    """
-
-    n_frames: int
-
-
-def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader]) -> TiffSampling:
+def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader]) -> PlateSampling:
     """The plate's sampling and time points: the config's values and the first file's metadata (see
     :func:`_sampling_value`; ``headers`` holds the first file's, in plate order, or every file's), the
     time points of the first FOV."""
@@ -541,7 +529,7 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
             + ", ".join(f"tiff.{key}" for key in missing)
         )
     assert interval is not None and pixel is not None and z_step is not None
-    return TiffSampling(
+    return PlateSampling(
         geometry=PlateGeometry(time_interval_s=interval * 60.0, z_step_um=z_step, pixel_size_um=pixel),
         time_interval_minutes=interval,
         n_frames=n_t,
@@ -562,12 +550,11 @@ def layout_from_headers(
         channel_names=names,
         axes=EXPECTED_AXES,
         shape_tczyx=(sampling.n_frames, sizes["C"], sizes["Z"], sizes["Y"], sizes["X"]),
-        geometry=sampling.geometry,
-        time_interval_minutes=sampling.time_interval_minutes,
+        **vars(sampling),
     )
 
 
-def read_tiff_sampling(config: TiffSourceConfig) -> TiffSampling:
+def read_tiff_sampling(config: TiffSourceConfig) -> PlateSampling:
     """The sampling and time points :func:`tiff_layout` gives the plate, from the file names and ONE
     header: the first file's of the first FOV (:func:`first_fov_files`).
 

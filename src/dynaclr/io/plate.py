@@ -187,10 +187,12 @@ class PlateSampling:
         supplied: the sampling keys (:data:`~dynaclr.config.workflow.SAMPLING_KEYS`) whose values
             the metadata does not state and the dataset's ``acquisition`` supplied
             (:meth:`supplied_by`); ``geometry`` and ``time_interval_minutes`` hold the supplied values.
+        n_frames: the time points (T) of the first position's array ``0``.
     """
 
     geometry: PlateGeometry
     time_interval_minutes: float
+    n_frames: int
     unscaled_position: str | None = None
     time_interval_stated: bool = True
     supplied: tuple[str, ...] = ()
@@ -261,7 +263,7 @@ class PlateLayout(PlateSampling):
         fov_names: ``row/column/fov`` of every position, in the plate's order.
         channel_names: channel names of the first position.
         axes: ``(name, type)`` of the first position's multiscales axes, names lower case.
-        shape_tczyx: array shape ``(T, C, Z, Y, X)`` shared by every position.
+        shape_tczyx: array shape ``(T, C, Z, Y, X)`` shared by every position (T: ``n_frames``).
     """
 
     path: Path
@@ -270,9 +272,12 @@ class PlateLayout(PlateSampling):
     axes: tuple[tuple[str, str], ...]
     shape_tczyx: tuple[int, int, int, int, int]
 
-    @property
-    def n_frames(self) -> int:
-        return self.shape_tczyx[0]
+    def __post_init__(self) -> None:
+        if self.n_frames != self.shape_tczyx[0]:
+            raise ValueError(
+                f"{self.path}: n_frames {self.n_frames} differs from the time points of shape_tczyx "
+                f"{self.shape_tczyx}"
+            )
 
 
 #: The key under which the workflow adds the supplied values (:meth:`PlateLayout.supplied_values`)
@@ -391,16 +396,7 @@ def read_plate_layout(
         "scale transforms",  # compared in s and µm
         {name: _scale_text(_physical_scale(s)) for name, s in sampling.items()},
     )
-    shapes: dict[str, tuple[int, ...]] = {}
-    for name in names:
-        shape = _stored_array_shape(path / name / "0")
-        if shape is None:
-            found = sorted(child.name for child in (path / name).iterdir() if child.is_dir())
-            raise ArtifactError(
-                f"{path}: position {name} has no array '0' (found {found}); "
-                "dynaclr reads the full-resolution array '0'"
-            )
-        shapes[name] = shape
+    shapes = {name: _array_shape(path, name) for name in names}
     _check_positions_agree(path, "array shape (T, C, Z, Y, X)", shapes)
     _check_positions_agree(
         path, "channel names", {name: _channel_labels(ome) for name, ome in position_ome.items()}
@@ -423,7 +419,7 @@ def read_plate_layout(
         channel_names=channel_names,
         axes=axes,
         shape_tczyx=(n_t, n_c, n_z, n_y, n_x),
-        **vars(_stated_sampling(names[0], sampling[names[0]], interval)),
+        **vars(_stated_sampling(names[0], sampling[names[0]], interval, n_t)),
     ).supplied_by(supplied or {})
     unscaled = layout.unscaled_position
     if unscaled is not None:
@@ -431,10 +427,10 @@ def read_plate_layout(
     return layout
 
 
-def _stated_sampling(name: str, sampling: _Sampling, interval: Any) -> PlateSampling:
-    """The sampling position ``name``'s array ``0`` and the plate's ``time_interval_minutes`` attribute
-    (``interval``; None: absent) state: without a ``scale``, iohub's 1 s and 1 µm, flagged
-    (``unscaled_position``), the attribute's interval in place of the 1 s."""
+def _stated_sampling(name: str, sampling: _Sampling, interval: Any, n_frames: int) -> PlateSampling:
+    """The sampling position ``name``'s array ``0`` (of ``n_frames`` time points) and the plate's
+    ``time_interval_minutes`` attribute (``interval``; None: absent) state: without a ``scale``, iohub's
+    1 s and 1 µm, flagged (``unscaled_position``), the attribute's interval in place of the 1 s."""
     unscaled = name if sampling.scale is None else None
     geometry = _sampling_geometry(sampling)
     if unscaled is not None and interval is not None:  # the attribute states what iohub reads as 1 s
@@ -444,6 +440,7 @@ def _stated_sampling(name: str, sampling: _Sampling, interval: Any) -> PlateSamp
         time_interval_minutes=float(interval) if interval is not None else geometry.time_interval_s / 60.0,
         unscaled_position=unscaled,
         time_interval_stated=unscaled is None or interval is not None,
+        n_frames=n_frames,
     )
 
 
@@ -451,16 +448,18 @@ def read_plate_sampling(
     plate_path: str | Path, supplied: Mapping[str, float | None] | None = None
 ) -> PlateSampling:
     """The sampling :func:`read_plate_layout` gives the plate (geometry, time interval, the values
-    ``supplied`` fills in), read from the plate's attributes and ONE position's metadata: the first
-    the plate's metadata lists (its first well's, that well's metadata only).
+    ``supplied`` fills in, time points), read from the plate's attributes and ONE position's metadata:
+    the first the plate's metadata lists (its first well's, that well's metadata only).
 
     For what a job needs of the sampling (a per-FOV rule's ``params:``, a plate written from another's
-    geometry): reading every position's metadata, as :func:`read_plate_layout` does, costs about 2 s at
-    10,000 FOVs, in every job (a SLURM job parses the Snakefile again). It checks nothing across
+    geometry, whether a dataset is a movie): reading every position's metadata, as
+    :func:`read_plate_layout` does, costs about 2 s at 10,000 FOVs, in every job (a SLURM job parses
+    the Snakefile again). It checks nothing across
     positions and warns of nothing: the dry run reads the plate with :func:`read_plate_layout`, which
-    refuses a plate whose positions differ in scale (so any position states the plate's sampling) and
-    warns of one without scale. Refuses (:class:`ArtifactError`) a missing or non-HCS store, a plate
-    without positions, and position metadata :func:`read_plate_layout` refuses.
+    refuses a plate whose positions differ in scale or shape (so any position states the plate's
+    sampling and time points) and warns of one without scale. Refuses (:class:`ArtifactError`) a
+    missing or non-HCS store, a plate without positions, and position metadata (or a position without
+    array ``0``) :func:`read_plate_layout` refuses.
     """
     path = Path(plate_path)
     name = _first_listed_position(path)
@@ -473,8 +472,9 @@ def read_plate_sampling(
     sampling = _position_sampling(path, name, ome)
     _check_axes(_kinds(sampling.axes), path)
     _check_units(path, name, sampling.axes)
+    n_frames = _array_shape(path, name)[0]
     interval = zarr.open_group(path, mode="r").attrs.get("time_interval_minutes")
-    return _stated_sampling(name, sampling, interval).supplied_by(supplied or {})
+    return _stated_sampling(name, sampling, interval, n_frames).supplied_by(supplied or {})
 
 
 def _first_listed_position(path: Path) -> str:
@@ -488,19 +488,16 @@ def _first_listed_position(path: Path) -> str:
     return name
 
 
-def read_plate_frames(plate_path: str | Path) -> int:
-    """The time points of a plate, from ONE position's array ``0`` metadata (the first the plate's
-    metadata lists): what a job needs to know whether a dataset is a movie, without reading every
-    position as :func:`read_plate_layout` does (which refuses positions whose shapes differ, so any
-    position gives the plate's)."""
-    path = Path(plate_path)
-    name = _first_listed_position(path)
+def _array_shape(path: Path, name: str) -> tuple[int, ...]:
+    """The shape of position ``name``'s array ``0`` from its metadata; refuses a position without one."""
     shape = _stored_array_shape(path / name / "0")
     if shape is None:
+        found = sorted(child.name for child in (path / name).iterdir() if child.is_dir())
         raise ArtifactError(
-            f"{path}: position {name} has no array '0'; dynaclr reads the full-resolution array '0'"
+            f"{path}: position {name} has no array '0' (found {found}); "
+            "dynaclr reads the full-resolution array '0'"
         )
-    return int(shape[0])
+    return shape
 
 
 def _unscaled_warning(layout: PlateLayout, interval_attribute: bool) -> str:

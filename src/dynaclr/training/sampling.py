@@ -18,10 +18,11 @@ not depend on the number of data-loader workers and every rank computes the same
 
 Several patch stores (one per dataset) are pooled into one index by :func:`pool_patch_indexes`:
 rows are numbered across the stores, and FOV names are qualified by the dataset
-(``dataset:A/1/0``, :func:`qualified_fov_name`), so tracks and lineages, which are keyed by FOV,
-never join two stores' cells: time-aware positives stay in the anchor's store and lineage. ``tau``
-may then differ per row (each store's ``tau_minutes`` in its own frames), and "the same time
-point" of a negative means the same frame of the same store (the index's ``store`` column).
+(``dataset:A/1/0``, :func:`~dynaclr.config.training.qualified_fov_name`), so tracks and lineages,
+which are keyed by FOV, never join two stores' cells: time-aware positives stay in the anchor's
+store and lineage. ``tau`` may then differ per row (each store's ``tau_minutes`` in its own
+frames), and "the same time point" of a negative means the same frame of the same store (the
+index's ``store`` column).
 
 Lineages are ``(fov_name, lineage_id)`` pairs. :class:`ContrastiveBatchSampler` forms *global*
 batches of ``batch_size * world_size`` anchors (optionally one per lineage, so NT-Xent never
@@ -44,7 +45,7 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import Sampler
 
-from dynaclr.config.training import FOV_SEPARATOR, validation_fov_count
+from dynaclr.config.training import fov_entries, qualified_fov_name, validation_fov_count
 
 logger = logging.getLogger(__name__)
 
@@ -104,19 +105,14 @@ def split_fovs(
     return training, validation
 
 
-def qualified_fov_name(dataset: str, fov_name: str) -> str:
-    """The FOV name of ``fov_name`` of ``dataset`` in a pooled index: ``dataset:fov_name``."""
-    return f"{dataset}{FOV_SEPARATOR}{fov_name}"
-
-
 def pool_patch_indexes(indexes: Sequence[pd.DataFrame], datasets: Sequence[str]) -> pd.DataFrame:
     """One patch index over several stores' indexes (store ``i`` of ``datasets[i]``), in order.
 
     ``row`` numbers the rows across the stores (store ``i``'s rows follow store ``i - 1``'s),
     ``store`` is the store's number and ``store_row`` the row in it. With several stores
-    ``fov_name`` is qualified by the dataset (:func:`qualified_fov_name`), so that FOVs, tracks
-    and lineages of two stores never share a key; a single store keeps its FOV names (its pooled
-    index is its own index plus ``store`` = 0 and ``store_row`` = ``row``).
+    ``fov_name`` is qualified by the dataset (:func:`~dynaclr.config.training.qualified_fov_name`), so
+    that FOVs, tracks and lineages of two stores never share a key; a single store keeps its FOV
+    names (its pooled index is its own index plus ``store`` = 0 and ``store_row`` = ``row``).
     """
     if len(indexes) != len(datasets) or not indexes:
         raise ValueError(f"expected one dataset name per index, got {len(datasets)} for {len(indexes)}")
@@ -154,21 +150,8 @@ def split_pooled_fovs(
     chosen: dict[str, list[str]] | None = None
     if validation_fovs is not None:
         chosen = {dataset: [] for dataset in datasets}
-        for entry in validation_fovs:
-            dataset, separator, fov = entry.partition(FOV_SEPARATOR)
-            if not separator:
-                if not single:
-                    raise ValueError(
-                        f"validation_fovs entry {entry!r} is ambiguous with several datasets {datasets}; "
-                        f"qualify it by its dataset, e.g. {qualified_fov_name(datasets[0], entry)!r}"
-                    )
-                dataset, fov = datasets[0], entry
-            if dataset not in chosen:
-                raise ValueError(
-                    f"validation_fovs entry {entry!r} names dataset {dataset!r}, which is not trained on; "
-                    f"datasets are {datasets}"
-                )
-            chosen[dataset].append(fov)
+        for named in fov_entries("validation_fovs", validation_fovs, datasets):
+            chosen[named.dataset].append(named.fov)
     if single:
         dataset = datasets[0]
         return split_fovs(
@@ -214,20 +197,14 @@ def without_excluded_fovs(
     datasets = list(fovs_per_dataset)
     remaining = {dataset: sorted(set(fovs_per_dataset[dataset])) for dataset in datasets}
     unknown = []
-    for entry in excluded_fovs or ():
-        dataset, separator, fov = entry.partition(FOV_SEPARATOR)
-        if not separator and len(datasets) == 1:
-            dataset, fov = datasets[0], entry
-        if dataset not in remaining or fov not in fovs_per_dataset[dataset]:
-            unknown.append(entry)
+    for named in fov_entries("excluded_fovs", excluded_fovs, datasets):
+        if named.fov not in fovs_per_dataset[named.dataset]:
+            unknown.append(named.entry)
         else:
-            remaining[dataset] = [name for name in remaining[dataset] if name != fov]
+            remaining[named.dataset] = [name for name in remaining[named.dataset] if name != named.fov]
     if unknown:
         names = [qualified_fov_name(d, f) if len(datasets) > 1 else f for d in datasets for f in remaining[d]]
-        raise ValueError(
-            f"excluded_fovs {unknown} name no FOV of the patch index (qualify a FOV by its dataset, "
-            f"'dataset:A/1/0', with several datasets); FOVs left are {names}"
-        )
+        raise ValueError(f"excluded_fovs {unknown} name no FOV of the patch index; FOVs left are {names}")
     if not any(remaining.values()):
         excluded = list(excluded_fovs or ())
         raise ValueError(f"excluded_fovs {excluded} leave no FOV of datasets {datasets} to train on")
