@@ -4,6 +4,7 @@ channels, FOVs and sampling; and what cannot be converted is refused naming the 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,19 @@ from dynaclr.convert import (
     ConvertTiffOutputs,
     convert_tiff,
     find_tiff_files,
+    first_fov_files,
+    index_tiff_files,
+    layout_from_headers,
+    read_first_tiff_header,
     read_tiff_sampling,
     tiff_layout,
     to_tczyx,
 )
 from dynaclr.io import read_zarr_provenance
-from dynaclr.io.plate import read_plate_layout
+from dynaclr.io.plate import PlateSampling, read_plate_layout
 
+#: What a PlateSampling holds (a PlateLayout holds it too).
+SAMPLING_FIELDS = [field.name for field in dataclasses.fields(PlateSampling)]
 #: What '{position}' matches for each FOV of the tiny plate, and back.
 POSITION_OF = {"A/1/0": "A1-site0", "B/1/0": "B1-site0"}
 POSITIONS = {position: fov for fov, position in POSITION_OF.items()}
@@ -264,6 +271,71 @@ def test_one_header_gives_the_layouts_sampling_and_frames(tmp_path: Path, monkey
         z_step_um=2,
     )
     assert assert_sampling_of_the_layout(per_time_point, monkeypatch) == Path("Pos0/t0.tif")
+
+
+@pytest.mark.parametrize(
+    ("files", "positions"),
+    [
+        ("{position}/t{t}.tif", None),  # a folder per position
+        ("{position}/t{t}.tif", {"Pos1": "B/1/0", "Pos2": "A/1/0", "Pos10": "C/1/0"}),  # Pos2 first
+        ("{position}_t{t}.tif", None),  # positions in the file names: every file listed
+    ],
+)
+def test_a_job_reads_the_first_fov_as_the_whole_plate_orders_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: str, positions: dict[str, str] | None
+) -> None:
+    """first_fov_files gives the files index_tiff_files puts first; where '{position}' names folders it
+    lists the folders and then the first FOV's files only, passing over a folder without files that
+    sorts first, a folder no FOV is named after and one of unrelated files. The layout from the first
+    header (a job's) is the layout from every header (the dry run's), and so is its sampling."""
+    import glob
+
+    import dynaclr.convert.tiff as tiff_module
+
+    monkeypatch.chdir(tmp_path)
+    for position in ("Pos10", "Pos2", "Pos1"):
+        for t in range(3):
+            path = tmp_path / files.format(position=position, t=t)
+            path.parent.mkdir(exist_ok=True)
+            tifffile.imwrite(path, np.zeros((2, 8, 8), np.uint8), metadata=None)
+    (tmp_path / "Pos0").mkdir(exist_ok=True)  # first in plate order, but no file
+    (tmp_path / "not a position").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("unrelated")
+    config = TiffSourceConfig(
+        files=files,
+        positions=positions,
+        axes="ZYX",
+        channel_names=["GFP"],
+        time_interval_minutes=3,
+        pixel_size_um=1,
+        z_step_um=2,
+    )
+    index = index_tiff_files(config, find_tiff_files(config))
+    first = index.fov_names[0]
+    listed: list[str] = []
+
+    def listing(pattern: str) -> list[str]:
+        found = glob.glob(pattern)
+        listed.extend(path for path in found if Path(path).is_file())
+        return found
+
+    monkeypatch.setattr(tiff_module, "glob", type("Glob", (), {"glob": listing, "escape": glob.escape}))
+    assert first_fov_files(config).files == {first: index.files[first]}
+    if "/" in files:
+        assert sorted(map(Path, listed)) == sorted(index.files[first].values())
+    else:
+        assert len(listed) == len(index.paths)
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    read = record_header_reads(monkeypatch)
+    assert layout_from_headers(config, index, read_first_tiff_header(config, index), "raw.zarr") == layout
+    assert read == [next(iter(index.files[first].values()))]
+    sampling = read_tiff_sampling(config)
+    assert {key: getattr(sampling, key) for key in SAMPLING_FIELDS} == {
+        key: getattr(layout, key) for key in SAMPLING_FIELDS
+    }
 
 
 def test_a_file_stating_a_sampling_the_first_file_does_not_is_refused(tmp_path: Path, monkeypatch) -> None:

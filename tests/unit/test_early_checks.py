@@ -957,6 +957,10 @@ def test_a_cluster_job_reads_one_position_of_the_plate(
         assert dict(jobs[0].params) == dict(planned[rule, str(jobs[0].wildcards)].params), target
 
 
+#: The FOV names of tiff_config's files.
+FOVS_OF_TIFFS = ["A/1/Pos0", "A/1/Pos1", "A/1/Pos2"]
+
+
 def tiff_config(tmp_path: Path) -> dict[str, Any]:
     """plate_config's dataset given as plain TIFFs (written in ``tmp_path``) of one time point each:
     the plate's 3 positions, 6 frames, 2 channels and 3 slices, sampling from the config."""
@@ -1021,6 +1025,116 @@ def test_a_cluster_job_of_a_tiff_dataset_reads_one_header(
         assert [job.rule.name for job in jobs] == [rule]
         assert len(read) <= 1 and "find" not in read, f"{target}: {read}"
         assert dict(jobs[0].params) == dict(planned[rule, str(jobs[0].wildcards)].params), target
+
+
+def record_tiff_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, what dynaclr reads of TIFF files: ``header <path>`` per header read and
+    ``listed <path>`` per file (not folder) a listing of the files returns."""
+    import glob
+    from types import SimpleNamespace
+
+    import dynaclr.convert.tiff as tiff_module
+
+    read: list[str] = []
+    read_header = tiff_module.read_tiff_header
+
+    def listing(pattern: str) -> list[str]:
+        found = glob.glob(pattern)
+        read.extend(f"listed {Path(path).as_posix()}" for path in found if Path(path).is_file())
+        return found
+
+    def reading(path: str | Path, *rest: Any) -> Any:
+        read.append(f"header {path}")
+        return read_header(path, *rest)
+
+    monkeypatch.setattr(tiff_module, "read_tiff_header", reading)
+    monkeypatch.setattr(tiff_module, "glob", SimpleNamespace(glob=listing, escape=glob.escape))
+    return read
+
+
+def _tiff_configfile(tmp_path: Path, config: dict[str, Any]) -> Path:
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    return configfile
+
+
+def _job_reads(configfile: Path, tmp_path: Path, target: str, read: list[str], planned: dict) -> list[str]:
+    """What the cluster job ``target`` (``rule:wildcards``) reads of the TIFF files while it parses the
+    Snakefile; checks that it plans the params the dry run planned."""
+    read.clear()
+    rule = target.split(":")[0]
+    jobs = planned_jobs(configfile, tmp_path, target, allowed_rules={rule})
+    assert [job.rule.name for job in jobs] == [rule]
+    assert dict(jobs[0].params) == dict(planned[rule, str(jobs[0].wildcards)].params), target
+    return list(read)
+
+
+def _planned_tiff_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict, list[str]]:
+    """tiff_config's plan (the dry run, in ``tmp_path``) by (rule, wildcards), and what it read of the
+    TIFF files (record_tiff_reads, recording on)."""
+    configfile = _tiff_configfile(tmp_path, tiff_config(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    read = record_tiff_reads(monkeypatch)
+    planned = {(job.rule.name, str(job.wildcards)): job for job in planned_jobs(configfile, tmp_path)}
+    return configfile, planned, read
+
+
+def test_planning_reads_each_tiff_header_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dry run reads every TIFF file's header once: the checks of every file, and the sampling
+    from the first, which it takes from those headers without reading the first again."""
+    _, _, read = _planned_tiff_jobs(tmp_path, monkeypatch)
+    headers = Counter(line for line in read if line.startswith("header "))
+    assert len(headers) == 3 * SHAPE[0] and set(headers.values()) == {1}, headers
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["collect_tracks:dataset=mine", "collect_patches:dataset=mine,spec=sensor", "qc_table:dataset=mine"],
+)
+def test_a_cluster_job_listing_the_fovs_of_a_tiff_dataset_reads_no_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    """A per-dataset job that needs the FOV names (collect_tracks, collect_patches, qc_table: every
+    FOV's files as inputs) takes them from the file names, reading no header, and plans the params the
+    dry run planned."""
+    configfile, planned, read = _planned_tiff_jobs(tmp_path, monkeypatch)
+    reads = _job_reads(configfile, tmp_path, target, read, planned)
+    assert not [line for line in reads if line.startswith("header ")], reads
+    assert any(line.startswith("listed ") for line in reads), reads
+
+
+def test_a_per_fov_job_of_a_tiff_dataset_lists_the_first_fovs_files_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A per-FOV job that needs the sampling (image_qc_figure's time interval) reads the first file's
+    header and lists the files of the first FOV's folder only, not every FOV's."""
+    configfile, planned, read = _planned_tiff_jobs(tmp_path, monkeypatch)
+    target = "image_qc_figure:dataset=mine,row=A,col=1,fov=Pos2"
+    reads = _job_reads(configfile, tmp_path, target, read, planned)
+    assert [line for line in reads if line.startswith("header ")] == ["header tiffs/Pos0/t0.tif"], reads
+    listed = [line for line in reads if line.startswith("listed ")]
+    assert sorted(listed) == sorted(f"listed tiffs/Pos0/t{t}.tif" for t in range(SHAPE[0])), reads
+
+
+def test_a_cluster_job_needing_the_shape_of_a_tiff_dataset_reads_one_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """import_tracks of a TIFF dataset (its FOV names and the plate's shape in its params) reads the
+    first file's header only, not every file's, and plans the params the dry run planned."""
+    table = tmp_path / "tracks.csv"
+    table.write_text("fov_name,track_id,t,y,x,parent_track_id\nA/1/Pos0,1,0,10,10,-1\n")
+    config = tiff_config(tmp_path)
+    config["datasets"]["mine"]["tracks"] = {"format": "table", "path": str(table)}
+    del config["datasets"]["mine"]["tracking_input"]
+    configfile = _tiff_configfile(tmp_path, config)
+    monkeypatch.chdir(tmp_path)
+    planned = {(job.rule.name, str(job.wildcards)): job for job in planned_jobs(configfile, tmp_path)}
+    (job,) = [job for (rule, _), job in planned.items() if rule == "import_tracks"]
+    assert job.params.shape_tzyx == [SHAPE[0], *SHAPE[2:]] and job.params.fov_names == FOVS_OF_TIFFS
+    read = record_tiff_reads(monkeypatch)
+    reads = _job_reads(configfile, tmp_path, "import_tracks:dataset=mine", read, planned)
+    assert [line for line in reads if line.startswith("header ")] == ["header tiffs/Pos0/t0.tif"], reads
 
 
 def test_imported_tracks_of_a_simulated_plate_are_scored_against_its_ground_truth(tmp_path: Path) -> None:

@@ -16,7 +16,14 @@ from dynaclr.config.embeddings import model_kind
 from dynaclr.config.patches import channel_indices
 from dynaclr.config.plate_checks import simulated_layout, workflow_problems
 from dynaclr.config.transfer_checks import transfer_problems
-from dynaclr.convert import find_tiff_files, read_tiff_sampling, tiff_layout
+from dynaclr.convert import (
+    find_tiff_files,
+    index_tiff_files,
+    layout_from_headers,
+    read_first_tiff_header,
+    read_tiff_headers,
+    read_tiff_sampling,
+)
 from dynaclr.io import ArtifactError, config_hash
 from dynaclr.io.plate import SAFE_NAME, SUPPLIED_KEY, read_plate_layout, read_plate_sampling
 
@@ -116,10 +123,13 @@ def plate_sampling(dataset):
 
 @functools.cache
 def tiff_sampling(dataset):
-    """A `tiff:` dataset's sampling and time points (dynaclr.io.plate.PlateSampling) from its first FOV's
-    file names and first file's header (read_tiff_sampling), not from every file's header and the
-    sorted list of every file (plate_layout, tiff_files: seconds at 10^5 files, in every job). The
-    values are plate_layout's: the dry run's tiff_layout refuses files that disagree with the first."""
+    """A `tiff:` dataset's sampling and time points (dynaclr.io.plate.PlateSampling): in a job, from its
+    first FOV's file names and first file's header (read_tiff_sampling), not from every file's header
+    and the sorted list of every file (seconds at 10^5 files, in every job); at planning, the layout
+    plate_layout read from every header (a PlateSampling; so no header is read twice). The values
+    are plate_layout's: the dry run refuses files that disagree with the first."""
+    if workflow.is_main_process:
+        return plate_layout(dataset)
     try:
         return read_tiff_sampling(CONFIG.datasets[dataset].tiff)
     except ValueError as err:
@@ -157,16 +167,30 @@ def tiff_files(dataset):
 
 
 @functools.cache
+def tiff_index(dataset):
+    """Which file of a `tiff:` dataset holds which FOV and time point (dynaclr.convert.TiffFiles), from
+    the file names alone (no header read), once per process."""
+    try:
+        return index_tiff_files(CONFIG.datasets[dataset].tiff, tiff_files(dataset))
+    except ValueError as err:
+        raise WorkflowError(f"datasets.{dataset}: {err}") from None
+
+
+@functools.cache
 def plate_layout(dataset):
     """A dataset's raw plate as its metadata describes it (FOVs, channels, shape, time interval),
     read once per Snakemake process; a simulated dataset's from its simulate config, a `tiff:`
-    dataset's from its files' headers."""
+    dataset's from its file names (tiff_index) and headers: at planning every file's, which the dry
+    run checks agree (tiff_layout's checks), in a job the first file's only (read_first_tiff_header:
+    a SLURM job parses this file again, and the files were checked by the run that planned it)."""
     spec = CONFIG.datasets[dataset]
     if spec.is_simulated:
         return simulated_layout(spec.simulate, raw_plate(dataset))
     if spec.tiff is not None:
+        read_headers = read_tiff_headers if workflow.is_main_process else read_first_tiff_header
+        files = tiff_index(dataset)
         try:
-            return tiff_layout(spec.tiff, tiff_files(dataset), raw_plate(dataset))
+            return layout_from_headers(spec.tiff, files, read_headers(spec.tiff, files), raw_plate(dataset))
         except ValueError as err:
             raise WorkflowError(f"datasets.{dataset}: {err}") from None
     try:  # with the values `acquisition` supplies where the metadata states none
@@ -176,7 +200,10 @@ def plate_layout(dataset):
 
 
 def fovs(dataset):
-    """FOV names (row/column/fov) of a dataset, from config or from the plate's metadata."""
+    """FOV names (row/column/fov) of a dataset, from config or from the plate's metadata; a `tiff:`
+    dataset's from its file names (tiff_index): a job listing a dataset's FOVs reads no header."""
+    if CONFIG.datasets[dataset].tiff is not None:
+        return list(tiff_index(dataset).fov_names)
     return list(plate_layout(dataset).fov_names)
 
 

@@ -94,21 +94,50 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(groups.get(part, re.escape(part)) for part in _pattern_parts(pattern)))
 
 
-def _matching_paths(config: TiffSourceConfig) -> dict[str, re.Match[str]]:
-    """The paths matching ``config.files``, unsorted, each with its match of the pattern (what
-    ``{position}`` and ``{t}`` matched): one listing of their folders, no file opened."""
+def _globbed(pattern: str, position: str | None = None, folders: bool = False) -> dict[str, re.Match[str]]:
+    """The paths matching ``pattern`` (``{position}`` and ``{t}`` placeholders), unsorted, each with its
+    match (what the placeholders matched): one listing of their folders, no file opened. With
+    ``position``, only the paths of that position (``{position}`` taken literally); with ``folders``,
+    only folders."""
     placeholders = (POSITION_PLACEHOLDER, TIME_PLACEHOLDER)
-    wildcard = "".join(
-        "*" if part in placeholders else glob.escape(part) for part in _pattern_parts(config.files)
-    )
-    regex = _pattern_regex(config.files)
+
+    def wildcard_part(part: str) -> str:
+        if part == POSITION_PLACEHOLDER and position is not None:
+            return glob.escape(position)
+        return "*" if part in placeholders else glob.escape(part)
+
+    wildcard = "".join(map(wildcard_part, _pattern_parts(pattern))) + ("/" if folders else "")
+    regex = _pattern_regex(pattern)
     found = {}
     for path in glob.glob(wildcard):
+        path = path.rstrip("/") if folders else path  # glob keeps the "/" that makes it list folders only
         # glob joins the normalised wildcard's parts: POSIX paths already, except on Windows
         match = regex.fullmatch(path if os.sep == "/" else Path(path).as_posix())
         if match is not None:
             found[path] = match
     return found
+
+
+def _matching_paths(config: TiffSourceConfig, position: str | None = None) -> dict[str, re.Match[str]]:
+    """The paths matching ``config.files`` (with ``position``, that position's only): see :func:`_globbed`."""
+    return _globbed(config.files, position)
+
+
+def _position_folders(config: TiffSourceConfig) -> list[str] | None:
+    """The names ``{position}`` takes where it names a folder (``Pos0/t{t}.tif``: a part of the path
+    before the file name, with no ``{t}`` before it), from one listing of the folders (no file listed
+    within them), in plate order; folders no FOV can be named after left out (see :func:`_fov_names`).
+    ``None`` where ``{position}`` is part of the file names."""
+    segments = Path(config.files).as_posix().split("/")
+    index = next(i for i, segment in enumerate(segments) if POSITION_PLACEHOLDER in segment)
+    if index == len(segments) - 1 or TIME_PLACEHOLDER in "/".join(segments[: index + 1]):
+        return None
+    names = {match["position"] for match in _globbed("/".join(segments[: index + 1]), folders=True).values()}
+    if config.positions is None:
+        nameable = [name for name in names if SAFE_NAME.fullmatch(name)]
+    else:
+        nameable = [name for name in names if name in config.positions]
+    return sorted(nameable, key=lambda name: _natural_key(_fov_name(config, name)))
 
 
 def find_tiff_files(config: TiffSourceConfig) -> list[Path]:
@@ -148,13 +177,23 @@ def index_tiff_files(config: TiffSourceConfig, paths: Iterable[str | Path]) -> T
 
 def first_fov_files(config: TiffSourceConfig) -> TiffFiles:
     """The files of the plate's first FOV (in plate order, as :func:`index_tiff_files` orders them),
-    from the names of the files ``config.files`` matches, unsorted.
+    from file names: where ``{position}`` names folders (``{position}/t{t}.tif``), the folders' names
+    and the files of the first folder (in plate order) holding any, no other FOV's file listed; else
+    the names of every file ``config.files`` matches, unsorted.
 
-    For what a job needs of the plate (see :func:`read_tiff_sampling`): sorting and indexing every
-    file, as :func:`find_tiff_files` and :func:`index_tiff_files` do, costs seconds at 10^5 files, in
-    every job (a SLURM job parses the Snakefile again). Checks only what naming the FOVs needs (the
-    dry run's :func:`tiff_layout` checks the rest); ``ValueError`` when no file matches.
+    For what a job needs of the plate (see :func:`read_tiff_sampling`): listing, sorting and indexing
+    every file, as :func:`find_tiff_files` and :func:`index_tiff_files` do, costs seconds at 10^5
+    files, in every job (a SLURM job parses the Snakefile again). Checks only what naming the FOVs
+    needs (the dry run's :func:`tiff_layout` checks the rest); ``ValueError`` when no file matches.
     """
+    for position in _position_folders(config) or []:
+        # {position} names folders: the first (plate order) holding files is the first FOV
+        paths = list(_matching_paths(config, position))
+        if paths:
+            return TiffFiles(
+                files={_fov_name(config, position): _in_time_order(_by_position(config, paths)[position])},
+                per_time_point=config.per_time_point,
+            )
     matches = _matching_paths(config)
     if not matches:
         raise ValueError(f"tiff.files: no file matches {config.files!r} (in {Path.cwd()})")
@@ -204,7 +243,7 @@ def _fov_names(config: TiffSourceConfig, positions: Sequence[str]) -> dict[str, 
                 + f"{unsafe[0]!r}: A/1/0"
                 + "})"
             )
-        return {name: f"A/1/{name}" for name in positions}
+        return {name: _fov_name(config, name) for name in positions}
     unnamed = [name for name in positions if name not in config.positions]
     absent = [name for name in config.positions if name not in positions]
     if unnamed or absent:
@@ -219,7 +258,12 @@ def _fov_names(config: TiffSourceConfig, positions: Sequence[str]) -> dict[str, 
                 if text
             )
         )
-    return {name: config.positions[name] for name in positions}
+    return {name: _fov_name(config, name) for name in positions}
+
+
+def _fov_name(config: TiffSourceConfig, position: str) -> str:
+    """The FOV name of a position: ``positions`` maps it, else it is FOV ``A/1/<position>``."""
+    return f"A/1/{position}" if config.positions is None else config.positions[position]
 
 
 def _check_time_points(by_position: dict[str, dict[int | None, Path]]) -> None:
@@ -499,6 +543,18 @@ def _read_header(config: TiffSourceConfig, path: Path) -> TiffHeader:
 def read_tiff_headers(config: TiffSourceConfig, files: TiffFiles) -> dict[Path, TiffHeader]:
     """Every file's header, in plate order."""
     return {path: _read_header(config, path) for path in files.paths}
+
+
+def read_first_tiff_header(config: TiffSourceConfig, files: TiffFiles) -> dict[Path, TiffHeader]:
+    """The first file's header (of the first FOV, in plate order), as :func:`read_tiff_headers` gives it.
+
+    For what a job needs of the plate beyond its FOV names (its shape, channels, sampling):
+    :func:`layout_from_headers` with this header gives the values it gives with every file's, as the
+    dry run's :func:`tiff_layout` refuses files that differ from the first (shape, axes, type) or state
+    a sampling it does not; it checks nothing across files itself.
+    """
+    first = files.paths[0]
+    return {first: _read_header(config, first)}
 
 
 def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader]) -> PlateSampling:
