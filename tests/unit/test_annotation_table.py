@@ -298,7 +298,11 @@ def _break_lone_position(table):
     ],
 )
 def test_bad_tables_are_refused_naming_file_column_expected_and_found(planted, tracks, tmp_path, break_table):
-    table, message = break_table(_user_table(planted["truth"]))
+    _assert_refused(*break_table(_user_table(planted["truth"])), tracks, tmp_path)
+
+
+def _assert_refused(table: pd.DataFrame, message: str, tracks: Path, tmp_path: Path) -> str:
+    """Import ``table`` (as a CSV): refused with ``message``, naming the file first, writing nothing."""
     path = tmp_path / "mine.csv"
     table.to_csv(path, index=False)
     out = tmp_path / "annotations.parquet"
@@ -306,6 +310,7 @@ def test_bad_tables_are_refused_naming_file_column_expected_and_found(planted, t
         _import(path, tracks, out)
     assert str(info.value).startswith(f"{path}: ")
     assert not out.exists()
+    return str(info.value)
 
 
 _HEADER = b"fov_name,t,track_id,task,label\n"
@@ -407,3 +412,203 @@ def test_classifier_and_pseudotime_on_a_dataset_without_ground_truth(planted, tr
     assert observed.sum() >= 10
     errors = np.abs(infected["aligned_onset_t"].to_numpy()[observed] - true[observed])
     assert np.median(errors) <= 1.0
+
+
+# --- The wide layout: napari-iohub's Cell State Annotator and VisCy's annotation CSVs ---------------
+
+_STATE_COLUMNS = {"infection": "infection_state", "division": "cell_division_state"}
+
+
+def _wide_table(truth: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
+    """The annotations of ``long`` as the Cell State Annotator writes them: one row per tracked cell
+    in ultrack's index layout, one column per task (empty where a cell is not annotated), the
+    annotator's other states and its metadata."""
+    cells = truth[["fov_name", "track_id", "t", "parent_track_id", "y", "x"]].reset_index(drop=True)
+    cells.insert(3, "id", np.arange(1, len(cells) + 1))
+    cells.insert(5, "parent_id", -1)
+    cells.insert(6, "z", 0)
+    states = long.pivot(index=["fov_name", "track_id", "t"], columns="task", values="label")
+    states = states.rename(columns=_STATE_COLUMNS).reset_index()
+    states.columns.name = None
+    wide = cells.merge(states, on=["fov_name", "track_id", "t"], how="left", validate="one_to_one")
+    return wide.assign(
+        organelle_state="noremodel",
+        cell_death_state=None,
+        annotator="me",
+        annotation_date="2026-11-30T10:00:00",
+        annotation_version="1.0",
+    )
+
+
+def test_a_wide_cell_state_annotator_table_imports_to_the_long_tables_artifact(
+    planted, tracks, tmp_path, caplog
+):
+    """napari-iohub's export (every tracked cell a row, a column per task, organelle and death states,
+    y, x the tracks' own): the same artifact as the long table of the same annotations."""
+    truth = planted["truth"]
+    long_path = tmp_path / "long.csv"
+    _user_table(truth).to_csv(long_path, index=False)
+    from_long = _import(long_path, tracks, tmp_path / "from_long.parquet")
+    wide = _wide_table(truth, _user_table(truth))
+    assert len(wide) > len(from_long)  # cells annotated for no task are rows too
+    wide_path = tmp_path / "A_1_0.csv"
+    wide.to_csv(wide_path, index=False)
+    with caplog.at_level("INFO", logger="dynaclr.classify.annotation_table"):
+        from_wide = _import(wide_path, tracks, tmp_path / "from_wide.parquet")
+    pd.testing.assert_frame_equal(from_wide, from_long)
+    pd.testing.assert_frame_equal(read_annotations(tmp_path / "from_wide.parquet"), _drawn(truth))
+    assert (
+        read_table_provenance(tmp_path / "from_wide.parquet", "annotations").config["table_layout"] == "wide"
+    )
+    assert (
+        read_table_provenance(tmp_path / "from_long.parquet", "annotations").config["table_layout"] == "long"
+    )
+    ignored = [r.getMessage() for r in caplog.records if "ignoring columns" in r.getMessage()]
+    assert ignored == [
+        f"{wide_path}: wide annotation table: ignoring columns ['organelle_state', 'cell_death_state'] "
+        "(no task of annotations.tasks ['infection', 'division'] reads them)"
+    ]
+    # annotations.tasks still selects: the division column is then ignored, and named
+    caplog.clear()
+    with caplog.at_level("INFO", logger="dynaclr.classify.annotation_table"):
+        infection = _import(wide_path, tracks, tmp_path / "infection.parquet", tasks=("infection",))
+    pd.testing.assert_frame_equal(infection, _drawn(truth, tasks=("infection",)))
+    assert any(
+        "['cell_division_state', 'organelle_state', 'cell_death_state']" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_viscy_numeric_infection_codes_and_slashed_fov_names_import(planted, tracks, tmp_path):
+    """An older VisCy table: ``/A/1/0`` FOV names, infection 1.0 uninfected, 2.0 infected, 0.0 and
+    empty not annotated; the same artifact as the long table (whose slashes are dropped too)."""
+    truth = planted["truth"]
+    long = _user_table(truth, tasks=("infection",))
+    expected = _drawn(truth, tasks=("infection",))
+    wide = _wide_table(truth, long).drop(columns=["organelle_state", "cell_death_state"])
+    codes = wide["infection_state"].map({"uninfected": 1.0, "infected": 2.0})
+    codes[codes.isna() & (wide["t"] % 2 == 0)] = 0.0  # background, as VisCy wrote it
+    wide["infection_state"] = codes
+    wide["fov_name"] = "/" + wide["fov_name"]
+    path = tmp_path / "tracking_v1_infection.csv"
+    wide.to_csv(path, index=False)
+    assert pd.read_csv(path)["infection_state"].dtype == np.float64
+    written = _import(path, tracks, tmp_path / "wide.parquet", tasks=("infection",))
+    pd.testing.assert_frame_equal(written, expected)
+    slashed = tmp_path / "slashed.csv"
+    long.assign(fov_name="/" + long["fov_name"]).to_csv(slashed, index=False)
+    pd.testing.assert_frame_equal(
+        _import(slashed, tracks, tmp_path / "long.parquet", tasks=("infection",)), expected
+    )
+
+
+def test_numeric_division_codes_are_refused_saying_how_to_map_them(planted, tracks, tmp_path):
+    """Division files used several numeric schemes (0/2, 0/1): the import does not guess one. Left
+    out of annotations.tasks, the column is ignored."""
+    truth = planted["truth"]
+    wide = _wide_table(truth, _user_table(truth))
+    wide["cell_division_state"] = wide["cell_division_state"].map({"mitosis": 2.0, "interphase": 0.0})
+    message = _assert_refused(
+        wide,
+        r"column 'cell_division_state' holds labels \['interphase', 'mitosis'\] \(empty: not annotated\); "
+        r"found numeric codes 0\.0, 2\.0 at rows \d+",
+        tracks,
+        tmp_path,
+    )
+    assert "not guessed" in message
+    assert (
+        "table['cell_division_state'] = table['cell_division_state']"
+        ".map({MITOSIS_CODE: 'mitosis', INTERPHASE_CODE: 'interphase'})" in message
+    )
+    assert "or leave 'division' out of annotations.tasks" in message
+    written = _import(tmp_path / "mine.csv", tracks, tmp_path / "infection.parquet", tasks=("infection",))
+    pd.testing.assert_frame_equal(written, _drawn(truth, tasks=("infection",)))
+
+
+def test_a_table_with_both_layouts_columns_is_refused_as_ambiguous(planted, tracks, tmp_path):
+    table = _user_table(planted["truth"]).assign(infection_state="infected")
+    path = tmp_path / "mine.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(
+        AnnotationTableError,
+        match=rf"^{re.escape(str(path))}: annotation table has both the long layout's columns "
+        r"\['task', 'label'\] and the wide layout's state columns \['infection_state'\]; expected one layout",
+    ):
+        _import(path, tracks, tmp_path / "annotations.parquet")
+
+
+def _wide_break_label(wide):
+    row = wide.index[wide["infection_state"].notna()][3]
+    wide.loc[row, "infection_state"] = "yes"
+    return wide, (
+        r"column 'infection_state' holds labels \['uninfected', 'infected'\], "
+        r"VisCy's codes 0 \(not annotated\), 1 \(uninfected\), 2 \(infected\), or empty \(not annotated\); "
+        rf"found 'yes' at row {row + 1}$"
+    )
+
+
+def _wide_break_code(wide):
+    wide["infection_state"] = wide["infection_state"].map({"uninfected": 1.0, "infected": 3.0})
+    return wide, r"column 'infection_state' holds labels .*; found 3\.0 at rows \d+"
+
+
+def _wide_break_zero_one_codes(wide):
+    wide["infection_state"] = wide["infection_state"].map({"uninfected": 0.0, "infected": 1.0})
+    return (
+        wide,
+        r"holds numeric codes 0\.0, 1\.0 and no 2: .* If your file means 0 = uninfected, 1 = infected",
+    )
+
+
+def _wide_break_missing_task_column(wide):
+    return wide.drop(columns=["cell_division_state"]), (
+        r"annotations.tasks lists \['division'\] but the wide annotation table has no column "
+        r"\['cell_division_state'\]"
+    )
+
+
+def _wide_break_missing_index_column(wide):
+    return wide.drop(columns=["t"]), r"wide annotation table \(one column per task\) lacks columns \['t'\]"
+
+
+def _wide_break_empty_track(wide):
+    row = wide.index[wide["infection_state"].notna()][2]
+    wide["track_id"] = wide["track_id"].astype(float)
+    wide.loc[row, "track_id"] = np.nan
+    return wide, rf"column 'track_id' is empty at row {row + 1}$"
+
+
+def _wide_break_duplicate(wide):
+    row = wide.index[wide["infection_state"].notna() & wide["cell_division_state"].notna()][0]
+    wide = pd.concat([wide, wide.loc[[row]]], ignore_index=True)
+    return wide, rf"4 rows annotate a cell and task more than once .* at rows {row + 1}, {len(wide)} \(all '"
+
+
+def _wide_break_nothing_annotated(wide):
+    wide["infection_state"] = np.nan
+    wide["cell_division_state"] = np.nan
+    return (
+        wide,
+        r"wide annotation table has no annotated cell: columns \['infection_state', 'cell_division_state'\]",
+    )
+
+
+@pytest.mark.parametrize(
+    "break_wide",
+    [
+        _wide_break_label,
+        _wide_break_code,
+        _wide_break_zero_one_codes,
+        _wide_break_missing_task_column,
+        _wide_break_missing_index_column,
+        _wide_break_empty_track,
+        _wide_break_duplicate,
+        _wide_break_nothing_annotated,
+    ],
+)
+def test_bad_wide_tables_are_refused_naming_the_wide_files_column_and_row(
+    planted, tracks, tmp_path, break_wide
+):
+    """Messages name the wide file's own columns and data rows (1 = first row under the header)."""
+    truth = planted["truth"]
+    _assert_refused(*break_wide(_wide_table(truth, _user_table(truth))), tracks, tmp_path)

@@ -29,6 +29,20 @@ outside the plate's image in more than :data:`OUTSIDE_IMAGE_SHARE` of the rows t
 (fewer, or up to :data:`OUTSIDE_IMAGE_STRAY_ROWS` rows: a warning). ``y, x`` of the
 other rows are taken from the tracks (the track's centroid, which is also the patch centre), so
 classifiers match annotations to patches by position as they do for drawn annotations.
+
+The *wide* layout, one row per cell observation and one column per task, is read too: the CSVs
+napari-iohub's "Cell State Annotator" writes (ultrack's index ``fov_name, track_id, t, id,
+parent_track_id, parent_id, (z,) y, x`` then ``infection_state``, ``cell_division_state``,
+``organelle_state``, ``cell_death_state``) and the older VisCy annotation tables. A table is wide
+when it has no ``task``/``label`` column and at least one of :data:`WIDE_STATE_COLUMNS`; one with
+both layouts' columns is refused. :data:`WIDE_TASK_COLUMNS` maps its columns to tasks (columns of
+tasks ``annotations.tasks`` does not list, and the other state columns, are ignored with an INFO
+line naming them); each annotated cell of a column becomes one long row, an empty cell is not
+annotated. Values: the task's labels as text, or for infection VisCy's numeric codes
+(:data:`VISCY_INFECTION_CODES`: 1 uninfected, 2 infected, 0 not annotated). Numeric division codes
+differ between files and are refused rather than guessed. The long rows are then checked as a long
+table is, with the wide file's data-row numbers in the messages. In either layout a leading ``/``
+of ``fov_name`` (VisCy writes ``/A/3/0``) is dropped.
 """
 
 from __future__ import annotations
@@ -60,6 +74,15 @@ REQUIRED_TABLE_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "t", "task", 
 POSITION_COLUMNS: tuple[str, ...] = ("y", "x")
 #: Rule that imports a table (the ``stage`` of its provenance record).
 IMPORT_RULE = "import_annotations"
+#: Wide layout: the column of each task (napari-iohub's Cell State Annotator, VisCy).
+WIDE_TASK_COLUMNS: dict[str, str] = {"infection_state": "infection", "cell_division_state": "division"}
+#: Columns that make a table wide: those of :data:`WIDE_TASK_COLUMNS` and the annotator's states no
+#: task of the workflow reads (ignored).
+WIDE_STATE_COLUMNS: tuple[str, ...] = (*WIDE_TASK_COLUMNS, "organelle_state", "cell_death_state")
+#: Columns a wide table must have besides its state columns.
+WIDE_INDEX_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "t")
+#: Older VisCy infection tables' numeric codes: label, or ``None`` for not annotated (0, background).
+VISCY_INFECTION_CODES: dict[int, str | None] = {0: None, 1: "uninfected", 2: "infected"}
 _FOV_PATTERN = re.compile(r"^[^/]+/[^/]+/[^/]+$")
 _KEY = ["fov_name", "track_id", "t", "task"]
 _SHOWN = 5  # rows quoted in an error message
@@ -110,8 +133,15 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
 
 
 def _rows(mask: np.ndarray | pd.Series) -> str:
-    """Data-row numbers (1 = first row under the header) where ``mask`` holds, the first few."""
-    positions = np.flatnonzero(np.asarray(mask, dtype=bool)) + 1
+    """Data-row numbers (1 = first row under the header) where ``mask`` holds, the first few.
+
+    A Series' index is the file's data row (0-based) each row comes from: the row's position in a
+    long table, the wide row it was made from in a wide one (:func:`validate_annotation_table`).
+    """
+    if isinstance(mask, pd.Series) and pd.api.types.is_integer_dtype(mask.index):
+        positions = np.unique(mask.index[mask.to_numpy(dtype=bool)].to_numpy(dtype=np.int64)) + 1
+    else:
+        positions = np.flatnonzero(np.asarray(mask, dtype=bool)) + 1
     shown = ", ".join(map(str, positions[:_SHOWN]))
     more = f" and {positions.size - _SHOWN} more" if positions.size > _SHOWN else ""
     return f"row{'s' if positions.size > 1 else ''} {shown}{more}"
@@ -146,6 +176,148 @@ def _position_column(table: pd.DataFrame, column: str, source: str) -> pd.Series
     return values
 
 
+def annotation_layout(table: pd.DataFrame, source: str = "annotations") -> str:
+    """``"long"`` (columns ``task, label``) or ``"wide"`` (a column per task, module docstring).
+
+    Raises:
+        AnnotationTableError: the table has columns of both layouts, naming them.
+    """
+    state = [str(column) for column in table.columns if column in WIDE_STATE_COLUMNS]
+    long = [column for column in ("task", "label") if column in table.columns]
+    if state and long:
+        raise AnnotationTableError(
+            f"{source}: annotation table has both the long layout's columns {long} and the wide layout's "
+            f"state columns {state}; expected one layout: either {list(REQUIRED_TABLE_COLUMNS)} (one row "
+            f"per cell and task) or {list(WIDE_INDEX_COLUMNS)} plus one column per task "
+            f"({', '.join(f'{column} for {task}' for column, task in WIDE_TASK_COLUMNS.items())}); "
+            "drop the columns of the other layout"
+        )
+    return "wide" if state else "long"
+
+
+def wide_to_long(table: pd.DataFrame, tasks: Sequence[str], source: str = "annotations") -> pd.DataFrame:
+    """The long rows ``fov_name, track_id, t, [y, x,] task, label`` of a wide table's annotated cells.
+
+    Columns of :data:`WIDE_TASK_COLUMNS` whose task ``tasks`` lists are read (values: module
+    docstring); the other state columns are ignored with an INFO line naming them. The index of the
+    result is the wide data row (0-based) each long row comes from, rows in file order.
+
+    Raises:
+        AnnotationTableError: a missing index column; a listed task without its column; a value
+            that is neither a label of the column's task, nor empty, nor (infection) a VisCy code;
+            numeric division codes; no annotated cell at all.
+    """
+    found = [str(column) for column in table.columns]
+    missing = [column for column in WIDE_INDEX_COLUMNS if column not in table.columns]
+    if missing:
+        raise AnnotationTableError(
+            f"{source}: wide annotation table (one column per task) lacks columns {missing}; expected "
+            f"{list(WIDE_INDEX_COLUMNS)} plus task columns {list(WIDE_TASK_COLUMNS)}; found {found}"
+        )
+    read = {
+        column: task
+        for column, task in WIDE_TASK_COLUMNS.items()
+        if column in table.columns and task in tasks
+    }
+    absent = [task for task in tasks if task not in read.values()]
+    if absent:
+        columns = [column for column, task in WIDE_TASK_COLUMNS.items() if task in absent]
+        raise AnnotationTableError(
+            f"{source}: annotations.tasks lists {absent} but the wide annotation table has no column "
+            f"{columns}; found {found}; add the column or remove the task from annotations.tasks"
+        )
+    ignored = [str(column) for column in table.columns if column in WIDE_STATE_COLUMNS and column not in read]
+    if ignored:
+        logger.info(
+            "%s: wide annotation table: ignoring columns %s (no task of annotations.tasks %s reads them)",
+            source,
+            ignored,
+            list(tasks),
+        )
+    table = table.reset_index(drop=True)
+    kept = [column for column in (*WIDE_INDEX_COLUMNS, *POSITION_COLUMNS) if column in table.columns]
+    parts = []
+    for column, task in read.items():
+        labels = _wide_labels(table[column], column, task, source)
+        annotated = labels.notna()
+        parts.append(table.loc[annotated, kept].assign(task=task, label=labels[annotated]))
+    long = pd.concat(parts).sort_index(kind="stable")
+    if long.empty:
+        raise AnnotationTableError(
+            f"{source}: wide annotation table has no annotated cell: columns {list(read)} are empty (or 0, "
+            f"not annotated) in all {len(table)} rows"
+        )
+    logger.info(
+        "%s: wide annotation table: %d rows give %d annotations (%s)",
+        source,
+        len(table),
+        len(long),
+        ", ".join(f"{column} -> {task}" for column, task in read.items()),
+    )
+    return long
+
+
+def _wide_labels(values: pd.Series, column: str, task: str, source: str) -> pd.Series:
+    """Labels of a wide table's task column: text labels, VisCy codes (infection); NaN: not annotated."""
+    negative, positive = task_classes(task)
+    raw = values.astype(object)
+    empty = raw.isna() | raw.map(lambda value: isinstance(value, str) and not value.strip())
+    text = ~empty & raw.map(lambda value: isinstance(value, str))
+    codes = pd.to_numeric(raw.where(~empty & ~text), errors="coerce")
+    boolean = raw.map(lambda value: isinstance(value, (bool, np.bool_)))
+    number = ~empty & ~text & ~boolean & codes.notna() & np.isfinite(codes)
+    if task != "infection" and number.any():
+        raise AnnotationTableError(
+            f"{source}: column {column!r} holds labels {[negative, positive]} (empty: not annotated); found "
+            f"numeric codes {_values(raw, number)} at {_rows(number)}. Numeric {task} codes differ between "
+            "annotation files, so they are not guessed: write the labels into the column with your file's "
+            f"own codes, e.g. table[{column!r}] = table[{column!r}].map("
+            f"{{{positive.upper()}_CODE: {positive!r}, {negative.upper()}_CODE: {negative!r}}}) (codes left "
+            "out become empty: not annotated), "
+            f"or leave {task!r} out of annotations.tasks"
+        )
+    by_code = {float(code): label for code, label in VISCY_INFECTION_CODES.items()}
+    scheme = ", ".join(
+        f"{code} ({label or 'not annotated'})" for code, label in VISCY_INFECTION_CODES.items()
+    )
+    bad = (
+        (text & ~raw.isin([negative, positive]))
+        | (number & ~codes.isin(list(by_code)))
+        | (~empty & ~text & ~number)
+    )
+    if bad.any():
+        raise AnnotationTableError(
+            f"{source}: column {column!r} holds labels {[negative, positive]}, VisCy's codes {scheme}, or "
+            f"empty (not annotated); found {_values(raw, bad)} at {_rows(bad)}"
+        )
+    labels = raw.where(text)
+    labels[number] = codes[number].map(by_code)
+    if number.any() and not (labels == positive).any():
+        raise AnnotationTableError(
+            f"{source}: column {column!r} holds numeric codes {_values(raw, number)} and no 2: read as "
+            f"VisCy's {scheme}, no cell is {positive!r}. If your file means 0 = {negative}, "
+            f"1 = {positive}, write the labels {[negative, positive]} into the column instead"
+        )
+    return labels
+
+
+def _without_leading_slash(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """``fov_name`` without the leading ``/`` VisCy writes (``/A/3/0`` -> ``A/3/0``)."""
+    if "fov_name" not in table.columns:
+        return table
+    slashed = table["fov_name"].map(lambda value: isinstance(value, str) and value.startswith("/"))
+    if not slashed.any():
+        return table
+    logger.info(
+        "%s: dropped the leading '/' of fov_name in %d rows (VisCy's spelling)", source, int(slashed.sum())
+    )
+    table = table.copy()
+    table["fov_name"] = [
+        value[1:] if strip else value for value, strip in zip(table["fov_name"], slashed, strict=True)
+    ]
+    return table
+
+
 def validate_annotation_table(
     table: pd.DataFrame, tasks: Sequence[str] = ("infection", "division"), source: str = "annotations"
 ) -> pd.DataFrame:
@@ -157,14 +329,24 @@ def validate_annotation_table(
             other task does.
         source: what to call the table in error messages (its path).
 
+    The table is in the long or the wide layout (module docstring; :func:`annotation_layout`);
+    a wide one is first turned into long rows (:func:`wide_to_long`).
+
     Returns:
         ``fov_name, track_id, t, y, x, task, label`` (``y, x`` NaN where the table gives none),
-        int64 ``track_id, t``, float64 ``y, x``, in the table's row order.
+        int64 ``track_id, t``, float64 ``y, x``, in the table's row order; the index is the
+        table's data row (0-based) each row comes from (a wide row gives one row per task it
+        annotates).
 
     Raises:
         AnnotationTableError: the first problem found, naming ``source``, the column, what was
             expected and what was found (with data-row numbers, 1 = first row under the header).
     """
+    if annotation_layout(table, source) == "wide":
+        table = wide_to_long(table, tasks, source)
+    else:
+        table = table.reset_index(drop=True)
+    table = _without_leading_slash(table, source)
     table = _checked_columns(table, source)
     out = pd.DataFrame(
         {
@@ -184,7 +366,7 @@ def validate_annotation_table(
 
 
 def _checked_columns(table: pd.DataFrame, source: str) -> pd.DataFrame:
-    """The table (fresh index) once its columns are present, filled and of the right kind of value."""
+    """The table once its columns are present, filled and of the right kind of value."""
     missing = [column for column in REQUIRED_TABLE_COLUMNS if column not in table.columns]
     if missing:
         raise AnnotationTableError(
@@ -199,7 +381,6 @@ def _checked_columns(table: pd.DataFrame, source: str) -> pd.DataFrame:
         )
     if table.empty:
         raise AnnotationTableError(f"{source}: annotation table has no rows")
-    table = table.reset_index(drop=True)
     for column in REQUIRED_TABLE_COLUMNS:
         empty = table[column].isna()
         if empty.any():
@@ -314,6 +495,7 @@ def locate_annotations(
     merged = annotations.merge(
         cells, on=["fov_name", "track_id", "t"], how="left", suffixes=("", "_tracked"), validate="many_to_one"
     )
+    merged.index = annotations.index  # a left merge keeps the rows in order: the file's row numbers
     unplaced = (merged["y"].isna() | merged["x"].isna()) & merged["y_tracked"].isna()
     if unplaced.any():
         examples = "; ".join(
@@ -404,21 +586,28 @@ def import_annotations_stage(
     Parquet table (kind ``annotations``, stage ``import_annotations``): columns ``fov_name,
     track_id, t, y, x, task, label`` sorted by task, FOV, track, frame, the layout
     :func:`~dynaclr.classify.annotations.draw_annotations_stage` writes. The table must hold rows
-    of every task of ``config.tasks``; the record holds ``config`` and the table's content hash
-    (``table_sha256``). ``shape_yx`` is the plate's ``(Y, X)``: the table's own ``y, x`` must lie
-    in the image (:func:`check_positions_in_image`).
+    of every task of ``config.tasks``; the record holds ``config``, the table's content hash
+    (``table_sha256``) and its layout (``table_layout``: ``long`` or ``wide``). ``shape_yx`` is
+    the plate's ``(Y, X)``: the table's own ``y, x`` must lie in the image
+    (:func:`check_positions_in_image`).
 
     Returns:
         The written table.
     """
     table_path, tracks_path, tasks = inputs.table, inputs.tracks, config.tasks
     source = str(table_path)
-    annotations = validate_annotation_table(read_annotation_table(table_path), tasks, source)
+    table = read_annotation_table(table_path)
+    layout = annotation_layout(table, source)
+    annotations = validate_annotation_table(table, tasks, source)
     check_positions_in_image(annotations, shape_yx, source)
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
     annotations = locate_annotations(annotations, tracks, source, str(tracks_path))
     annotations = annotations.sort_values(["task", "fov_name", "track_id", "t"], ignore_index=True)
-    recorded_config = {**config.model_dump(mode="json"), "table_sha256": _sha256(table_path)}
+    recorded_config = {
+        **config.model_dump(mode="json"),
+        "table_sha256": _sha256(table_path),
+        "table_layout": layout,
+    }
     provenance = make_provenance(
         ArtifactKind.ANNOTATIONS, recorded_config, [(table_path, None), (tracks_path, tracks_prov)]
     )
