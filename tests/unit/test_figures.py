@@ -381,6 +381,42 @@ def test_results_table_says_the_analyses_over_time_are_not_computed_on_still_ima
     assert len(alone) == 2 and alone["smoothness"].isna().all()
 
 
+def test_results_table_says_why_a_movie_without_adjacent_frames_has_no_temporal_metrics():
+    """A movie whose tracks never hold two adjacent frames is known at run time only: its
+    ``temporal_metrics.csv`` rows are NaN with ``not_computed`` saying why. The results table carries
+    that reason into ``temporal_not_computed`` (the plan's ``one time point`` keeps precedence) and the
+    HTML shows it in place of the smoothness, dynamic range and DTW error, never a number; the
+    measured movie's row is unchanged."""
+    from dynaclr.figures.table import formatted_results_table
+
+    reason = "no track spans two frames (96 tracks, 96 cells, 12 frames)"
+    measured = _temporal_metrics(("dynaclr", "engineered_features"), "movie").assign(not_computed=np.nan)
+    unlinked = _temporal_metrics(("dynaclr", "engineered_features"), "unlinked", n_cells=96, n_tracks=0)
+    unlinked = unlinked.assign(not_computed=reason)
+    unlinked.loc[:, ["smoothness", "smoothness_ci_low", "smoothness_ci_high", "dynamic_range"]] = np.nan
+    unlinked.loc[:, ["dynamic_range_ci_low", "dynamic_range_ci_high"]] = np.nan
+    pairs = pd.DataFrame(
+        {
+            "model": ["dynaclr", "engineered_features"] * 2,
+            "dataset": ["movie", "movie", "unlinked", "unlinked"],
+            "temporal_not_computed": [""] * 4,
+        }
+    )
+    table = results_table(temporal_metrics=pd.concat([measured, unlinked], ignore_index=True), pairs=pairs)
+    assert "not_computed" not in table.columns and "_run_not_computed" not in table.columns
+    by_pair = table.set_index(["model", "dataset"])["temporal_not_computed"].fillna("")
+    assert by_pair[("dynaclr", "unlinked")] == reason and by_pair[("dynaclr", "movie")] == ""
+    shown = formatted_results_table(table).set_index(["Model", "Dataset"])
+    for model in ("dynaclr", "engineered_features"):
+        row = shown.loc[(model, "unlinked")]
+        for header in ("Smoothness (paper) ↓", "Smoothness, track pairs ↓", "DTW onset error (frames) ↓"):
+            assert row[header] == f"not computed: {reason}", header
+        assert shown.loc[(model, "movie"), "Smoothness (paper) ↓"][0].isdigit()
+        assert shown.loc[(model, "unlinked"), "Cells (tracks)"] == "96"  # not "96 (0)": none resampled
+    without_pairs = results_table(temporal_metrics=unlinked)  # no plan given: the run's reason alone
+    assert (without_pairs["temporal_not_computed"] == reason).all()
+
+
 def test_the_distance_figure_of_still_images_says_it_is_not_computed():
     """One time point: no adjacent frames to compare, so no histogram (nor a crash on no pairs)."""
     index = pd.DataFrame({"fov_name": ["A/1/0"] * 4, "track_id": [1, 2, 3, 4], "t": [0] * 4})

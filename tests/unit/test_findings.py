@@ -422,3 +422,44 @@ def test_a_withheld_classifier_interval_is_quoted_with_its_reason():
     none_drawn = bootstrap_interval(np.array([]), 0.95).missing
     (zero,) = classifier_findings(table.assign(f1_infection_ci_missing=[none_drawn, "", ""]))
     assert "(no confidence interval: no bootstrap replicate drawn (n_bootstrap 0))" in zero.statement
+
+
+def test_a_movie_without_adjacent_frames_gets_a_line_saying_why_and_what_to_check(tmp_path):
+    """The results table says (temporal_not_computed, from the run's temporal_metrics.csv) that a movie's
+    tracks never hold two adjacent frames: the first page gets one line for that dataset naming the
+    reason with its counts and what to check, and none for the still dataset beyond its own line."""
+    qc = tmp_path / "qc.csv"
+    pd.DataFrame(
+        {
+            "fov_name": ["A/1/0"],
+            "stage": ["patches"],
+            "n_frames": [12],
+            "n_dropped_frames": [0],
+            "status": ["ok"],
+        }
+    ).to_csv(qc, index=False)
+    reason = "no track spans two frames (96 tracks, 96 cells, 12 frames)"
+    results = tmp_path / "results_table.csv"
+    pd.DataFrame(
+        {
+            "model": ["classical", "engineered_features", "classical"],
+            "dataset": ["unlinked", "unlinked", "fixed"],
+            "temporal_not_computed": [reason, reason, "one time point"],
+            "smoothness": [np.nan] * 3,
+        }
+    ).to_csv(results, index=False)
+    outputs = FindingsOutputs(rst=tmp_path / "report" / "findings.rst", csv=tmp_path / "findings.csv")
+    table = findings_stage(
+        FindingsInputs(qc=(qc,), results_table=results),
+        outputs,
+        datasets={"unlinked": "HCS plate unlinked.zarr", "fixed": "HCS plate fixed.zarr"},
+        models={"classical": "classical sampling"},
+        sources={"qc": ["unlinked"]},
+        still=["fixed"],
+    )
+    lines = table[table["topic"] == "smoothness"].set_index("dataset")["statement"]
+    assert sorted(lines.index) == ["fixed", "unlinked"]
+    assert f"not computed: {reason}" in lines["unlinked"]
+    assert "linking" in lines["unlinked"] and "frame interval" in lines["unlinked"]
+    assert "not computed: one time point" in lines["fixed"]
+    assert f"not computed: {reason}" in outputs.rst.read_text()

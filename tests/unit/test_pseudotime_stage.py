@@ -13,6 +13,7 @@ from dynaclr.pseudotime.stage import (
     DTW_ACCURACY_COLUMNS,
     ONSET_FROM_GROUND_TRUTH,
     ONSET_FROM_LINEAGE,
+    PSEUDOTIME_COLUMNS,
     AlignPseudotimeInputs,
     AlignPseudotimeOutputs,
     align_embeddings,
@@ -245,9 +246,7 @@ def test_stage_reads_ground_truth_and_writes_both_tables(planted, tmp_path):
     stored, prov = read_table(tmp_path / "evaluation" / "pseudotime.parquet", ArtifactKind.PSEUDOTIME)
     assert prov.config["chosen_reference"]["onset_t"] >= 0
     assert prov.config["n_series_shorter_than_reference"] == 0  # subsequence aligns every length
-    assert {"model", "dataset", "fov_name", "query_id", "track_id", "t", "pseudotime", "skew"} <= set(
-        stored.columns
-    )
+    assert list(stored.columns) == list(PSEUDOTIME_COLUMNS)
     written = pd.read_csv(tmp_path / "evaluation" / "dtw_accuracy.csv")
     assert list(written.columns) == list(DTW_ACCURACY_COLUMNS)
     assert (written["query_id"] >= 100).all()
@@ -419,3 +418,80 @@ def test_a_dtw_accuracy_table_older_than_its_onset_source_column_is_read(tmp_pat
     (tmp_path / "broken.csv").write_text("model,dataset\nm,d\n")
     with pytest.raises(Exception, match="missing columns"):
         read_dtw_accuracy(tmp_path / "broken.csv")
+
+
+def test_a_movie_whose_tracks_are_single_frames_is_reported_not_aligned(planted, tmp_path, caplog):
+    """Tracks of one detection each (a tracker that links nothing): no lineage has two frames to align.
+    Known only at run time, so the job does not fail (the report would be lost): both tables are
+    written empty, the provenance's ``not_aligned`` says why with the counts, a WARNING names the
+    dataset and what to check; collecting it with an aligned store keeps the other's rows, and its
+    figure says "not computed"."""
+    from dynaclr.figures.stage import PseudotimeFigureInputs, PseudotimeFigureOutputs, pseudotime_figure
+    from dynaclr.pseudotime.collect import (
+        CollectPseudotimeInputs,
+        CollectPseudotimeOutputs,
+        collect_pseudotime,
+    )
+
+    truth = planted["truth"]
+    tracks = tmp_path / "tracks.parquet"
+    write_table(truth, tracks, make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
+    unlinked = truth.assign(track_id=np.arange(len(truth)), parent_track_id=-1)  # every detection its own
+    outputs = {}
+    for dataset, cells in (("toy", truth), ("unlinked", unlinked)):
+        identity = {"model": "planted", "dataset": dataset}
+        store = tmp_path / f"{dataset}.zarr"
+        write_embeddings(
+            build_anndata(planted["features"], cells, info=identity),
+            store,
+            make_provenance(ArtifactKind.EMBEDDINGS, identity),
+        )
+        outputs[dataset] = AlignPseudotimeOutputs(
+            pseudotime=tmp_path / dataset / "pseudotime.parquet", accuracy=tmp_path / dataset / "accuracy.csv"
+        )
+        with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
+            pseudotime_stage(
+                PseudotimeConfig(),
+                AlignPseudotimeInputs(embeddings=store, tracks=tracks),
+                outputs[dataset],
+                **identity,
+            )
+    counts = f"{len(truth):,} tracks, {len(truth):,} cells, {truth['t'].nunique()} frames"
+    reason = f"no track spans two frames ({counts})"
+    stored, prov = read_table(outputs["unlinked"].pseudotime, ArtifactKind.PSEUDOTIME)
+    assert stored.empty and list(stored.columns) == list(PSEUDOTIME_COLUMNS)
+    assert prov.config["not_aligned"] == reason
+    accuracy = read_dtw_accuracy(outputs["unlinked"].accuracy)
+    assert accuracy.empty and list(accuracy.columns) == list(DTW_ACCURACY_COLUMNS)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert (
+        "'unlinked'" in warning and reason in warning and "linking" in warning and "frame interval" in warning
+    )
+
+    pseudotime, collected = collect_pseudotime(
+        CollectPseudotimeInputs(
+            pseudotime=[outputs[d].pseudotime for d in ("toy", "unlinked")],
+            accuracy=[outputs[d].accuracy for d in ("toy", "unlinked")],
+        ),
+        CollectPseudotimeOutputs(pseudotime=tmp_path / "all.parquet", accuracy=tmp_path / "all.csv"),
+    )
+    assert set(collected["dataset"]) == {"toy"} and len(pseudotime) == len(truth)
+    alone = read_table(outputs["toy"].pseudotime, ArtifactKind.PSEUDOTIME)[0]
+    assert dict(pseudotime.dtypes) == dict(alone.dtypes)  # the empty table changes no column type
+
+    figures = PseudotimeFigureOutputs(
+        pseudotime_png=tmp_path / "f.png",
+        pseudotime_svg=tmp_path / "f.svg",
+        trajectories_png=tmp_path / "t.png",
+        trajectories_svg=tmp_path / "t.svg",
+    )
+    caption = pseudotime_figure(
+        PseudotimeFigureInputs(
+            pseudotime=outputs["unlinked"].pseudotime, accuracy=outputs["unlinked"].accuracy
+        ),
+        figures,
+        model="planted",
+        dataset="unlinked",
+    )
+    assert f"not computed: {reason}" in caption
+    assert all(path.exists() for path in (figures.pseudotime_png, figures.trajectories_svg))

@@ -69,6 +69,8 @@ def test_one_row_per_model_with_the_documented_columns(stores, tmp_path):
     assert list(written["model"]) == ["planted", "planted", "shuffled", "shuffled"]
     assert list(written["definition"]) == ["paper", "track_pairs"] * 2
     assert (written["representation"] == "features").all()
+    assert (table["not_computed"] == "").all()  # computed: the CSV's empty cells
+    written["not_computed"] = written["not_computed"].fillna("")
     pd.testing.assert_frame_equal(written, table, check_dtype=False)
     for definition in ("paper", "track_pairs"):  # either definition tells the two apart
         rows = written[written["definition"] == definition].set_index("model")
@@ -112,15 +114,35 @@ def test_empty_input_is_refused(tmp_path):
         _run([], tmp_path)
 
 
-def test_a_movie_whose_tracks_are_single_frames_is_refused_naming_the_dataset(stores, tmp_path):
+def test_a_movie_whose_tracks_are_single_frames_is_recorded_not_computed_and_the_rest_measured(
+    stores, tmp_path, caplog
+):
     """Tracks of one detection each (a tracker that never links) on a multi-frame movie: no adjacent
-    pair, so no smoothness: a refusal naming the dataset, its store and why (never a 0 or a NaN row)."""
+    pair, so no smoothness. Known only once the tracks exist, so the job does not fail (the report
+    would be lost): the dataset's rows say "not computed" and why with the counts (never a 0), a
+    WARNING names the dataset, its store and what to check, and the other datasets are measured."""
     index = stores["index"].copy()
     index["track_id"] = np.arange(len(index))  # every detection its own track
     unlinked = _write_store(tmp_path / "unlinked.zarr", stores["features"], index, "planted", "unlinked")
-    with pytest.raises(ValueError, match=r"dataset 'unlinked'.*unlinked\.zarr.*no track spans two frames"):
-        _run([stores["paths"][("planted", "toy")], unlinked], tmp_path, n_bootstrap=5)
-    assert not (tmp_path / "metrics.csv").exists()
+    with caplog.at_level("WARNING", logger="dynaclr.evaluation.stage"):
+        table = _run([stores["paths"][("planted", "toy")], unlinked], tmp_path, n_bootstrap=5)
+    written = pd.read_csv(tmp_path / "metrics.csv")
+    assert list(written.columns) == list(TEMPORAL_METRICS_COLUMNS)
+    rows = written[written["dataset"] == "unlinked"]
+    assert list(rows["definition"]) == ["paper", "track_pairs"]
+    n_frames = index["t"].nunique()
+    expected = f"no track spans two frames ({len(index):,} tracks, {len(index):,} cells, {n_frames} frames)"
+    assert (rows["not_computed"] == expected).all()
+    for column in ("smoothness", "smoothness_ci_low", "dynamic_range", "mean_adjacent", "mean_random"):
+        assert rows[column].isna().all(), column
+    assert (rows["n_pairs"] == 0).all() and (rows["n_cells"] == len(index)).all()
+    measured = written[written["dataset"] == "toy"]
+    assert measured["smoothness"].notna().all() and measured["not_computed"].isna().all()
+    assert len(table) == 4
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "'unlinked'" in warning and "unlinked.zarr" in warning and "no track spans two frames" in warning
+    assert "linking" in warning and "frame interval" in warning
+    assert pd.read_csv(tmp_path / "comparison.csv").empty  # one measured model: nothing to pair
 
 
 def test_stores_name_their_model_and_dataset(stores, tmp_path):

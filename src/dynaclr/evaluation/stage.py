@@ -11,8 +11,14 @@ features, which every downstream analysis reads) unless another representation i
 
 Columns: ``model, dataset, representation, definition, smoothness, smoothness_ci_low,
 smoothness_ci_high, dynamic_range, dynamic_range_ci_low, dynamic_range_ci_high, mean_adjacent,
-mean_random, n_tracks, n_pairs, n_random_pairs, n_bootstrap, confidence, n_cells`` (distances in
-cosine-distance units, ``[0, 2]``; CIs NaN where a definition has none).
+mean_random, n_tracks, n_pairs, n_random_pairs, n_bootstrap, confidence, n_cells, not_computed``
+(distances in cosine-distance units, ``[0, 2]``; CIs NaN where a definition has none).
+``not_computed`` is empty where measured. A movie whose tracks never hold two adjacent frames
+(tracks of one detection: a tracker that linked nothing, imported tracks without links) is known
+only once its tracks exist, after training and embedding: its rows are written with every metric
+NaN, ``n_tracks`` and ``n_pairs`` 0 and ``not_computed`` saying why with the counts
+(:func:`~dynaclr.evaluation.temporal.no_adjacent_pairs_reason`), and a WARNING names the dataset,
+its store and what to check, so that the rest of the report is produced and says so.
 
 It also writes ``results/evaluation/temporal_comparison.csv``: every two
 models embedded on the same cells of a dataset, the smoother one first (``model_a``), with the
@@ -77,6 +83,7 @@ TEMPORAL_METRICS_COLUMNS: tuple[str, ...] = (
     "n_bootstrap",
     "confidence",
     "n_cells",
+    "not_computed",
 )
 
 TEMPORAL_COMPARISON_COLUMNS: tuple[str, ...] = (
@@ -135,23 +142,26 @@ def temporal_metrics_stage(
         matrix = open_representation(path, representation)  # read a block of rows at a time
         cells = read_cells(path, INDEX_COLUMNS)
         reason = no_adjacent_pairs_reason(cells)
+        identity = {"model": model, "dataset": dataset, "representation": representation}
         if reason is not None:
-            raise ValueError(
-                f"temporal metrics of dataset {dataset!r} (model {model!r}, embeddings {path}): not "
-                f"computed: {reason} ({cells['t'].nunique()} frames, {len(cells)} cells in "
-                f"{cells.groupby(['fov_name', 'track_id']).ngroups} tracks); smoothness and dynamic range "
-                "compare a cell's adjacent frames: check the dataset's tracks (a tracker that links no "
-                "detections gives tracks of one frame)"
-            )
+            rows += _not_computed_rows(identity, cells, reason, path)
+            continue
         metrics, smooth_replicates = temporal_metrics_with_replicates(
             matrix, cells, n_bootstrap=n_bootstrap, seed=config.seed, confidence=confidence
         )
         replicates.setdefault(dataset, []).append((model, cells_fingerprint(cells), smooth_replicates))
-        identity = {"model": model, "dataset": dataset, "representation": representation}
         rows.append(
-            {**identity, "definition": "paper", **_paper_row(matrix, cells), "n_cells": matrix.n_rows}
+            {
+                **identity,
+                "definition": "paper",
+                **_paper_row(matrix, cells),
+                "n_cells": matrix.n_rows,
+                "not_computed": "",
+            }
         )
-        rows.append({**identity, "definition": "track_pairs", **metrics, "n_cells": matrix.n_rows})
+        rows.append(
+            {**identity, "definition": "track_pairs", **metrics, "n_cells": matrix.n_rows, "not_computed": ""}
+        )
         del cells
         logger.info(
             "%s / %s: smoothness %.3f, dynamic range %.3f over %d tracks",
@@ -171,6 +181,32 @@ def temporal_metrics_stage(
     )
     write_csv(table, outputs.metrics)
     return table
+
+
+def _not_computed_rows(
+    identity: dict[str, str], cells: pd.DataFrame, reason: str, path: Path
+) -> list[dict[str, Any]]:
+    """The two definitions' rows of a store without an adjacent pair: every value NaN, ``n_pairs`` 0
+    and ``not_computed`` saying why with the counts it rests on; a WARNING names the dataset, its
+    store and what to check."""
+    n_tracks = cells.groupby(["fov_name", "track_id"]).ngroups
+    n_frames = cells["t"].nunique()
+    not_computed = f"{reason} ({n_tracks:,} tracks, {len(cells):,} cells, {n_frames} frames)"
+    logger.warning(
+        "temporal metrics of dataset %r (model %r, embeddings %s) not computed: %s; smoothness and "
+        "dynamic range compare a cell's adjacent frames: check the tracking's linking (its parameters, or "
+        "the links of imported tracks) and the frame interval",
+        identity["dataset"],
+        identity["model"],
+        path,
+        not_computed,
+    )
+    values: dict[str, Any] = {
+        column: float("nan") for column in TEMPORAL_METRICS_COLUMNS if column not in identity
+    }
+    values |= {"n_tracks": 0, "n_pairs": 0, "n_random_pairs": 0, "n_bootstrap": 0, "n_cells": len(cells)}
+    values["not_computed"] = not_computed
+    return [{**identity, **values, "definition": definition} for definition in DEFINITIONS]
 
 
 def cells_fingerprint(cells: pd.DataFrame) -> str:

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from dynaclr.classify.annotations import task_classes
+from dynaclr.evaluation.temporal import ONE_TIME_POINT
 
 #: Columns of the findings table (``findings.csv``).
 FINDINGS_COLUMNS: tuple[str, ...] = ("section", "topic", "dataset", "statement")
@@ -206,6 +207,27 @@ def still_image_findings(datasets: Sequence[str]) -> list[Finding]:
             "they compare or align a cell's frames over time).",
         )
         for dataset in datasets
+    ]
+
+
+def unlinked_movie_findings(table: pd.DataFrame) -> list[Finding]:
+    """A line per movie whose tracks never hold two adjacent frames (the results table's
+    ``temporal_not_computed`` other than ``one time point``, known at run time from
+    ``temporal_metrics.csv``): no smoothness, dynamic range nor DTW pseudo-time, and what to check."""
+    if "temporal_not_computed" not in table.columns:
+        return []
+    reasons = table.assign(reason=table["temporal_not_computed"].fillna("").astype(str))
+    reasons = reasons[(reasons["reason"] != "") & (reasons["reason"] != ONE_TIME_POINT)]
+    return [
+        Finding(
+            "Embeddings",
+            "smoothness",
+            str(dataset),
+            f"Smoothness, dynamic range and DTW pseudo-time not computed: {rows['reason'].iloc[0]}: "
+            "no cell is followed from one frame to the next; check the tracking's linking (its parameters, "
+            "or the links of imported tracks) and the frame interval.",
+        )
+        for dataset, rows in reasons.groupby("dataset", sort=True)
     ]
 
 

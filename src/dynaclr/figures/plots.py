@@ -171,6 +171,15 @@ def _reading(panels: Sequence[str]) -> str:
     return f"{' and '.join(signs).capitalize()} indicate that the embedding encodes {what}."
 
 
+def not_computed_figure(label: str, reason: str) -> Figure:
+    """A figure that says, in place of a plot, that ``label``'s plot was not computed and why."""
+    figure = new_figure(5.0, 3.4)
+    ax = figure.subplots()
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"{label}\nnot computed: {reason}", ha="center", va="center", fontsize=9, wrap=True)
+    return figure
+
+
 def plot_distance_distributions(
     embeddings: Embeddings, index: pd.DataFrame, seed: int = 0, label: str = ""
 ) -> tuple[Figure, str]:
@@ -192,10 +201,7 @@ def plot_distance_distributions(
     """
     reason = no_adjacent_pairs_reason(index)
     if reason is not None:
-        figure = new_figure(5.0, 3.4)
-        ax = figure.subplots()
-        ax.axis("off")
-        ax.text(0.5, 0.5, f"{label}\nnot computed: {reason}", ha="center", va="center", fontsize=9)
+        figure = not_computed_figure(label, reason)
         caption = (
             f"{label + ': ' if label else ''}cosine distances between a cell's frames not computed: "
             + (

@@ -60,8 +60,10 @@ from dynaclr.figures.findings import (
     run_findings,
     smoothness_findings,
     still_image_findings,
+    unlinked_movie_findings,
 )
 from dynaclr.figures.plots import (
+    not_computed_figure,
     plot_distance_distributions,
     plot_infected_fraction,
     plot_projections,
@@ -304,6 +306,18 @@ def pseudotime_figure(
     pseudotime, provenance = read_table(inputs.pseudotime, ArtifactKind.PSEUDOTIME)
     accuracy = read_dtw_accuracy(inputs.accuracy)
     event = {"division": "division"}.get(str(provenance.config.get("event")), "infection onset")
+    not_aligned = provenance.config.get("not_aligned")
+    if not_aligned:  # nothing aligned (align_pseudotime logged why at WARNING): the figures say so
+        label = f"{model}, {dataset}"
+        caption = f"{label}: DTW pseudo-time not computed: {not_aligned}."
+        outputs_of: list[tuple[Path | None, Path | None]] = [
+            (outputs.pseudotime_png, outputs.pseudotime_svg),
+            (outputs.trajectories_png, outputs.trajectories_svg),
+        ]
+        for png, svg in outputs_of:
+            if png is not None and svg is not None:
+                _save(not_computed_figure(label, not_aligned), caption, png, svg)
+        return caption
     figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label=f"{model}, {dataset}", event=event)
     caption = _save(figure, caption, outputs.pseudotime_png, outputs.pseudotime_svg)
     if outputs.trajectories_png is not None and outputs.trajectories_svg is not None:
@@ -360,7 +374,8 @@ def results_table_stage(
     the classification and DTW columns come from the inputs that are given. ``pairs`` (rule
     ``params.pairs``): per (model, dataset) its ``distribution``, ``trained_on``, the dataset's
     ``time_interval_minutes`` (frame interval), ``transfers_skipped`` and ``temporal_not_computed``
-    (``one time point`` for still images, which have no temporal metrics input; a key left out is NaN).
+    (``one time point`` for still images, which have no temporal metrics input; a key left out is NaN;
+    a movie without adjacent frames gets its reason from ``temporal_metrics.csv``'s ``not_computed``).
 
     Returns:
         The numeric table.
@@ -461,7 +476,9 @@ def findings_stage(
         comparison = read_csv(inputs.temporal_comparison, TEMPORAL_COMPARISON_COLUMNS)
         rows += smoothness_findings(comparison)
     if inputs.results_table is not None:
-        rows += classifier_findings(read_csv(inputs.results_table, ("model", "dataset")))
+        results = read_csv(inputs.results_table, ("model", "dataset"))
+        rows += unlinked_movie_findings(results)
+        rows += classifier_findings(results)
     if inputs.dtw_accuracy is not None:
         rows += dtw_findings(read_dtw_accuracy(inputs.dtw_accuracy))
     table = findings_table(rows)

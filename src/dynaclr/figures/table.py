@@ -8,8 +8,10 @@ this dataset, ``out``: on others, ``external``: read from a file, ``untrained``:
 range compare adjacent frames, so rows of datasets of other intervals measure other time steps) and
 ``transfers_skipped`` (the classifier transfers to the dataset left out because their source dataset
 is sampled otherwise or gives another input; empty: none) and ``temporal_not_computed`` (why the
-dataset has no smoothness, dynamic range nor DTW error: ``one time point`` for still images; empty:
-computed where configured) when the workflow gives them; ``smoothness`` and
+dataset has no smoothness, dynamic range nor DTW error: ``one time point`` for still images, from
+the workflow's plan; ``no track spans two frames (...)`` or ``no track spans two adjacent frames
+(...)`` for a movie whose tracks never hold two adjacent frames, from ``temporal_metrics.csv``'s
+``not_computed``; empty: computed where configured); ``smoothness`` and
 ``dynamic_range`` as the paper's tables define them (``temporal_metrics.csv`` rows of definition
 ``paper``, no CIs); ``smoothness_track_pairs`` and ``dynamic_range_track_pairs``, this project's
 stricter definition, with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs,
@@ -102,6 +104,9 @@ def results_table(
         counted = [c for c in ("n_cells", "n_tracks") if c in sizes.columns]
         if counted:
             parts.append(sizes[["model", "dataset", *counted]])
+        if "not_computed" in sizes.columns:  # a movie without an adjacent pair (known at run time only)
+            reasons = sizes["not_computed"].fillna("").astype(str)
+            parts.append(sizes[["model", "dataset"]].assign(_run_not_computed=reasons))
     # the transferred F1s of a (model, dataset)'s second, third, ... source (in name order), one row
     # each after the (model, dataset)'s own row (which holds the first source's): rank -> task -> rows
     more_sources: list[pd.DataFrame] = []
@@ -158,6 +163,10 @@ def results_table(
                 for model, dataset in zip(still["model"], still["dataset"], strict=True)
             ]
             table = pd.concat([table, still.loc[rows, ["model", "dataset", *carried]]], ignore_index=True)
+    if "_run_not_computed" in table.columns:  # the plan's reason (one time point) first, else the run's
+        planned = table.get("temporal_not_computed", pd.Series("", index=table.index)).fillna("").astype(str)
+        run = table.pop("_run_not_computed").fillna("").astype(str)
+        table["temporal_not_computed"] = planned.where(planned != "", run)
     extra = _more_sources(more_sources)
     if len(extra):
         if pairs is not None:
@@ -232,11 +241,12 @@ def _format_value(row: pd.Series, name: str) -> str:
 
 
 def _cells(row: pd.Series) -> str:
-    """``4,812 (96)``: the cells embedded and their tracks (``–`` when not known)."""
+    """``4,812 (96)``: the cells embedded and their tracks (``–`` when not known; the cells alone where
+    no track was resampled: a movie without adjacent frames, whose reason gives its tracks)."""
     cells, tracks = _count(row, "n_cells"), _count(row, "n_tracks")
     if cells is None:
         return "–"
-    return f"{cells:,} ({tracks:,})" if tracks is not None else f"{cells:,}"
+    return f"{cells:,} ({tracks:,})" if tracks else f"{cells:,}"
 
 
 def _display_columns(table: pd.DataFrame) -> list[tuple[str, str]]:

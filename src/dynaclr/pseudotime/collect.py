@@ -50,10 +50,8 @@ def collect_pseudotime(
         table, provenance = read_table(path, ArtifactKind.PSEUDOTIME, ("model", "dataset"))
         tables.append(table)
         recorded.append((path, provenance))
-    pseudotime = pd.concat(tables, ignore_index=True).sort_values(
-        ["model", "dataset"], kind="stable", ignore_index=True
-    )
-    accuracy = pd.concat([read_dtw_accuracy(p) for p in accuracy_paths], ignore_index=True)
+    pseudotime = _concat(tables).sort_values(["model", "dataset"], kind="stable", ignore_index=True)
+    accuracy = _concat([read_dtw_accuracy(p) for p in accuracy_paths])
     accuracy = accuracy[list(DTW_ACCURACY_COLUMNS)].sort_values(
         ["model", "dataset", "fov_name", "query_id"], ignore_index=True
     )
@@ -65,3 +63,10 @@ def collect_pseudotime(
     )
     write_csv(accuracy, outputs.accuracy)
     return pseudotime, accuracy
+
+
+def _concat(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """``tables`` one after the other; the empty ones (a store with nothing to align, written with
+    its columns only) are left out where another has rows, so that they change no column's type."""
+    rows = [table for table in tables if len(table)]
+    return pd.concat(rows or tables[:1], ignore_index=True)

@@ -70,6 +70,7 @@ from dynaclr.embeddings import (
     representation_matrix,
     streamed_principal_components,
 )
+from dynaclr.evaluation.temporal import no_adjacent_pairs_reason
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_csv, read_table, write_csv, write_table
 from dynaclr.pseudotime.dtw import align_tracks
 
@@ -846,6 +847,69 @@ def division_accuracy(
     return accuracy
 
 
+#: The per-frame columns of the pseudo-time table (``model, dataset`` first; :func:`pseudotime_stage`).
+PSEUDOTIME_COLUMNS: tuple[str, ...] = (
+    "model",
+    "dataset",
+    "fov_name",
+    "query_id",
+    "t",
+    "frame",
+    "pseudotime",
+    "in_match",
+    "match_start",
+    "match_end",
+    "normalized_cost",
+    "cost",
+    "skew",
+    "track_id",
+    "is_reference_series",
+    "reference",
+)
+
+
+def not_aligned_reason(obs: pd.DataFrame) -> str | None:
+    """Why no lineage of ``obs`` (``fov_name, track_id, t``, optionally ``parent_track_id``) can be
+    aligned, or ``None``: every lineage series one frame long (a movie whose tracks are single
+    detections: a tracker that links nothing, imported tracks without links) has nothing to align.
+    The reason is :func:`~dynaclr.evaluation.temporal.no_adjacent_pairs_reason`'s, with the counts."""
+    if max((len(s.rows) for s in lineage_series(obs, min_frames=1)), default=0) >= 2:
+        return None
+    reason = no_adjacent_pairs_reason(obs) or "no lineage spans two frames"
+    n_tracks = obs.groupby(["fov_name", "track_id"]).ngroups
+    return f"{reason} ({n_tracks:,} tracks, {len(obs):,} cells, {obs['t'].nunique()} frames)"
+
+
+def _write_not_aligned(
+    config: PseudotimeConfig,
+    outputs: AlignPseudotimeOutputs,
+    recorded: list[Any],
+    reason: str,
+    *,
+    model: str,
+    dataset: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Empty pseudo-time and accuracy tables for a store with nothing to align; the provenance's
+    ``not_aligned`` and a WARNING say why (the results table and first page say so too)."""
+    logger.warning(
+        "DTW pseudo-time of dataset %r (model %r) not computed: %s; it aligns a lineage's frames over "
+        "time: check the tracking's linking (its parameters, or the links of imported tracks) and the "
+        "frame interval",
+        dataset,
+        model,
+        reason,
+    )
+    pseudotime = pd.DataFrame(columns=list(PSEUDOTIME_COLUMNS))
+    accuracy = pd.DataFrame(columns=list(DTW_ACCURACY_COLUMNS))
+    provenance_config = {**config.model_dump(mode="json"), "model": model, "dataset": dataset}
+    provenance_config["not_aligned"] = reason
+    write_table(
+        pseudotime, outputs.pseudotime, make_provenance(ArtifactKind.PSEUDOTIME, provenance_config, recorded)
+    )
+    write_csv(accuracy, outputs.accuracy)
+    return pseudotime, accuracy
+
+
 def pseudotime_stage(
     config: PseudotimeConfig,
     inputs: AlignPseudotimeInputs,
@@ -877,6 +941,9 @@ def pseudotime_stage(
         config = config.model_copy(update={"reference": None})  # recorded so in the provenance
     recorded: list[Any] = [(inputs.embeddings, read_embeddings_provenance(inputs.embeddings))]
     obs = read_cells(inputs.embeddings)  # the matrix stays on disk: align_store reads it by blocks
+    not_aligned = not_aligned_reason(obs)
+    if not_aligned is not None:
+        return _write_not_aligned(config, outputs, recorded, not_aligned, model=model, dataset=dataset)
     infection_state: np.ndarray | None = None
     true_onset: np.ndarray | None = None
     division_events: list[tuple[int, ...]] | None = None
