@@ -222,7 +222,7 @@ def test_embed_stage_errors_name_the_fix(store_and_model, tmp_path):
 def test_embedding_refuses_a_checkpoint_of_another_model_or_config(store_and_model, tmp_path):
     """model.ckpt records the model's name; the rule says which model (and config) it expects."""
     config = EmbeddingConfig(batch_size=64)
-    trained_hash = config_hash(ContrastiveModelConfig.model_validate(MODEL_CONFIG).model_dump(mode="json"))
+    trained_hash = config_hash(ContrastiveModelConfig.model_validate(MODEL_CONFIG).job_params())
     checkpoint = store_and_model["checkpoint"]
     with pytest.raises(ArtifactError) as raised:
         _embed(store_and_model, "classical", tmp_path / "c.zarr", config, checkpoint_model="classical")

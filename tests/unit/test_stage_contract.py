@@ -275,6 +275,22 @@ CONFIG_EDITS = {
     ),
     # these change the numbers: every embedding is made again
     "embedding precision": ({("analysis", "embeddings", "bf16_autocast"): False}, {"embed"}),
+    # how a model trains, not the weights it trains (ContrastiveModelConfig.RUN_KEYS): no model is
+    # trained again, so no embedding either (the checkpoint's config hash they check is the same)
+    "training run settings": (
+        {
+            ("contrastive_models", model, "training", key): value
+            for model in ("time_aware", "classical")
+            for key, value in {"num_workers": 2, "log_every_n_steps": 1, "record_sample_rows": True}.items()
+        },
+        set(),
+    ),
+    # the weights change: the model is trained again, and its embeddings made again (the config
+    # hash they check changes)
+    "training seed": (
+        {("contrastive_models", "time_aware", "training", "seed"): 1},
+        {"train_contrastive", "embed"},
+    ),
 }
 
 
@@ -299,6 +315,33 @@ def test_a_config_edit_changes_the_params_or_inputs_of_exactly_the_rules_that_re
     assert edited.keys() <= before.keys() and dropped <= {"export_viscy"}
     changed = {job[0] for job, params in edited.items() if params != before[job]}
     assert changed == rerun
+
+
+def test_the_training_job_runs_with_the_run_settings_no_rerun_compares(tmp_path: Path) -> None:
+    """contrastive_models.<name>.training's RUN_KEYS reach the train_contrastive job (the config it
+    writes for its command line, a params function of its threads: the params trigger leaves it out),
+    not its compared params.config, which holds them at their defaults."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config.training import ContrastiveModelConfig
+
+    config = tiny_workflow_config()
+    run = {"num_workers": 3, "log_every_n_steps": 1, "record_sample_rows": True}
+    config["contrastive_models"]["time_aware"]["training"].update(run)
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    (job,) = [
+        job
+        for job in planned_jobs(configfile, tmp_path)
+        if job.rule.name == "train_contrastive" and job.wildcards["model"] == "time_aware"
+    ]
+    assert job.params.training_json not in list(job.non_derived_params)
+    requested = ContrastiveModelConfig.model_validate_json(job.params.training_json)
+    assert {key: getattr(requested, key) for key in run} == run
+    assert {key: job.params.config["training"][key] for key in run} == {
+        key: ContrastiveModelConfig.model_fields[key].default for key in run
+    }
+    assert job.params.config["training"] == requested.job_params()
 
 
 def test_the_embed_job_runs_with_the_run_settings_no_rerun_compares(tmp_path: Path) -> None:

@@ -104,6 +104,75 @@ def test_same_seed_same_weights_wherever_batches_are_augmented(patch_store, tmp_
         assert all(torch.equal(states["a"][key], states[run][key]) for key in states["a"]), run
 
 
+def test_the_run_keys_train_the_same_weights_into_the_same_model_and_resume_each_other(patch_store, tmp_path):
+    """ContrastiveModelConfig.RUN_KEYS (num_workers, and so where augment_in: auto augments; the
+    logging interval; the audit of the rows trained on) train bitwise the same weights over several
+    steps and epochs, and make the same model: the same config.json and checkpoint config hash (that
+    of the config with the keys at their defaults, the hash the embed jobs expect), so a run with
+    other values of them resumes the last one's checkpoint."""
+    from dynaclr.config.training import ContrastiveModelConfig
+    from dynaclr.io import config_hash
+
+    steps = {"epochs": 2, "max_batches_per_epoch": 2, "max_validation_batches": 1, "warmup_epochs": 0.5}
+    runs = {
+        "defaults_but_in_process": {"num_workers": 0},  # auto: augmented on the device (the CPU)
+        "workers_every_step_audited": {"num_workers": 2, "log_every_n_steps": 1, "record_sample_rows": True},
+    }
+    states, hashes, configs, recorded = {}, {}, {}, {}
+    for run, keys in runs.items():
+        summary = train_model(
+            patch_store["zarr"],
+            patch_store["parquet"],
+            _config("time_aware", "ntxent", **steps, **keys),
+            tmp_path / run,
+        )
+        recorded[run] = summary.get("run")
+        states[run] = torch.load(tmp_path / run / "model.ckpt", weights_only=True)["state_dict"]
+        hashes[run] = load_contrastive_model(tmp_path / run / "model.ckpt")[1].config_hash
+        configs[run] = json.loads((tmp_path / run / "config.json").read_text())
+    assert summary["augment_in"] == "workers" and summary["global_step"] == 4
+    assert (tmp_path / "workers_every_step_audited" / "logs" / "sample_rows_rank0.parquet").exists()
+    first, second = states.values()
+    assert first.keys() == second.keys() and all(torch.equal(first[key], second[key]) for key in first)
+    at_defaults = ContrastiveModelConfig.model_validate(
+        _config("time_aware", "ntxent", **steps, num_workers=2)
+    )
+    assert set(hashes.values()) == {config_hash(at_defaults.model_dump(mode="json"))}
+    assert configs["defaults_but_in_process"] == configs["workers_every_step_audited"]
+    assert configs["defaults_but_in_process"]["num_workers"] == 2  # held at the default
+    # the values the runs had are in their training summaries (the checkpoint records it)
+    assert set(runs["workers_every_step_audited"]) == set(ContrastiveModelConfig.RUN_KEYS)
+    assert recorded == {
+        run: ContrastiveModelConfig.model_validate(_config("time_aware", "ntxent", **keys)).run_params()
+        for run, keys in runs.items()
+    }
+
+    # preempted with some run settings, resumed with others: the same run goes on
+    work = tmp_path / "workers_every_step_audited"
+    (work / "model.ckpt").unlink()
+    again = train_model(
+        patch_store["zarr"], patch_store["parquet"], _config("time_aware", "ntxent", **steps), work
+    )
+    assert again["resumed_from"] == str(work / "checkpoints" / "last.ckpt") and again["global_step"] == 4
+
+
+def test_a_model_config_setting_no_run_key_keeps_its_params_and_hash():
+    """ContrastiveModelConfig.job_params (train_contrastive's params, the checkpoint's config hash)
+    holds the RUN_KEYS at their defaults: a config that does not set them dumps as it always did (the
+    models trained before they were run keys are not trained again), one that sets them dumps the
+    same, and the run params give its values back."""
+    from dynaclr.config.base import with_run_params
+    from dynaclr.config.training import ContrastiveModelConfig
+
+    plain = {"patch_spec": "tiny", "sampling": "classical", "seed": 3}
+    unset = ContrastiveModelConfig.model_validate(plain)
+    assert list(unset.job_params().items()) == list(unset.model_dump(mode="json").items())
+    run = {"num_workers": 0, "log_every_n_steps": 1, "record_sample_rows": True}
+    edited = ContrastiveModelConfig.model_validate({**plain, **run})
+    assert edited.job_params() == unset.job_params() and edited.run_params() == run
+    assert with_run_params(edited.job_params(), edited.run_params()) == edited.model_dump(mode="json")
+
+
 def test_a_compiled_encoder_trains_and_computes_what_the_eager_one_does(patch_store, tmp_path, caplog):
     """training.compile: the run compiles the encoder in place (checkpoint keys unchanged, no
     ``_orig_mod``), and the compiled encoder's outputs and gradients are the eager ones up to the

@@ -413,7 +413,7 @@ def test_two_stores_of_different_intervals_train_together(stores, tmp_path):
 
     # the checkpoint's resume identity covers both stores: another list of stores never resumes it
     last = tmp_path / "checkpoints" / "last.ckpt"
-    config_json = config.model_dump(mode="json")
+    config_json = config.job_params()  # run keys at their defaults
     both = resume_identity(config_json, [a, b], ["a", "b"])
     assert torch.load(last, weights_only=True)[RESUME_KEY] == both
     assert resumable_checkpoint(last, both) == last

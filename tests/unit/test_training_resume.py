@@ -151,7 +151,7 @@ def test_the_same_store_and_config_resume_and_end_as_an_uninterrupted_run(
     saved = torch.load(last, map_location="cpu", weights_only=True)
     assert saved["global_step"] == stop_step and not (work_dir / "model.ckpt").exists()
     expected = train_module.resume_identity(
-        ContrastiveModelConfig.model_validate(CONFIG).model_dump(mode="json"),
+        ContrastiveModelConfig.model_validate(CONFIG).job_params(),  # run keys at their defaults
         open_patch_store(store["zarr"], store["parquet"]),
     )
     assert saved[train_module.RESUME_KEY] == expected

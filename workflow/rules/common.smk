@@ -305,12 +305,14 @@ def reference_model(dataset):
 
 def embedded_checkpoint(model, dataset):
     """The model whose model.ckpt the embed job of (model, dataset) reads, and the hash of its
-    training config (what the job checks the checkpoint against); (None, None) without one."""
+    training config as training and import_model hash it, run keys held at their defaults
+    (ContrastiveModelConfig.job_params: what the job checks the checkpoint against); (None, None)
+    without one."""
     kind = model_kind(model)
     if kind == "engineered_features":
         return None, None
     owner = reference_model(dataset) if kind == "random_weights" else model
-    return owner, config_hash(CONFIG.contrastive_models[owner].training.model_dump(mode="json"))
+    return owner, config_hash(CONFIG.contrastive_models[owner].training.job_params())
 
 
 def embedding_jobs():

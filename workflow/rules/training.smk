@@ -26,9 +26,13 @@ rule train_contrastive:
         checkpoint=f"{RESULTS}/models/{{model}}/model.ckpt",
         config=f"{RESULTS}/models/{{model}}/config.json",
     params:
-        # what decides the weights: editing embed_datasets or allow_other_scales retrains nothing
+        # what decides the weights: editing embed_datasets, allow_other_scales or the training's
+        # RUN_KEYS (num_workers, log_every_n_steps, record_sample_rows) retrains nothing
         config=lambda w: CONFIG.contrastive_models[w.model].training_params(),
-        training_json=lambda w: CONFIG.contrastive_models[w.model].training.model_dump_json(),
+        # the whole training config the job runs with, run keys included: a params function of
+        # `threads`, which the params trigger does not compare (as run_settings); params.config
+        # holds the rest of it
+        training_json=lambda w, threads: CONFIG.contrastive_models[w.model].training.model_dump_json(),
         processes=lambda w: CONFIG.contrastive_models[w.model].processes,
         datasets=lambda w: CONFIG.contrastive_models[w.model].train_datasets,
         output_dir=lambda w: model_dir(w.model),
@@ -71,7 +75,7 @@ rule import_model:
         checkpoint=f"{RESULTS}/models/{{model}}/model.ckpt",
         config=f"{RESULTS}/models/{{model}}/config.json",
     params:
-        config=lambda w: CONFIG.contrastive_models[w.model].training.model_dump(mode="json"),
+        config=lambda w: CONFIG.contrastive_models[w.model].training.job_params(),  # hashed as training's
         checkpoint_format=lambda w: CONFIG.contrastive_models[w.model].import_format,
         input_shape=lambda w: imported_input(w.model),
     wildcard_constraints:

@@ -216,11 +216,13 @@ class ContrastiveModelEntry(StrictModel):
         when it changes, so it holds what decides the weights (datasets, architecture and training,
         ``processes``: the global batch is ``batch_size`` x ranks on CPU). ``allow_other_scales`` (a
         check) is left out and ``embed_datasets`` (which datasets the model embeds) held at its
-        default: editing them retrains nothing, and a model trained before ``allow_other_scales``
-        existed is not retrained on upgrade."""
+        default, as the training's run keys are (:meth:`ContrastiveModelConfig.job_params`): editing
+        them retrains nothing, and a model trained before ``allow_other_scales`` existed is not
+        retrained on upgrade."""
         dumped = self.model_dump(mode="json")
         dumped.pop("allow_other_scales")
         dumped["embed_datasets"] = None
+        dumped["training"] = self.training.job_params()
         return dumped
 
     @property

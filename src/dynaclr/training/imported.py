@@ -312,7 +312,7 @@ def import_model(
             model_name,
             channels,
         )
-    config_json = config.model_dump(mode="json")
+    config_json = config.job_params()  # hashed as training hashes it (the embed jobs check it)
     summary = {
         "model_name": model_name,
         "imported_from": str(source),

@@ -636,7 +636,9 @@ def _train(
         config.seed,
         config.validation_fovs,
     )
-    config_json = config.model_dump(mode="json")
+    # the run keys (workers, logging, row audit) held at their defaults: the config.json, checkpoint
+    # hash and resume identity of any values of them are those of the weights they all train
+    config_json = config.job_params()
     settings = _launch_settings(config)
     if int(os.environ.get("RANK", "0")) == 0:
         with atomic_output(outputs.config) as tmp:
@@ -718,6 +720,7 @@ def _train(
         "accelerator": settings["accelerator"],
         "precision": settings["precision"],
         "augment_in": augment_in,
+        "run": config.run_params(),  # what the hashed config holds at its defaults
     }
     source = Path(best) if best else work_dir / CHECKPOINT_DIR / "final.ckpt"
     if not best:
