@@ -254,6 +254,22 @@ def test_batches_carry_augmentation_seeds_per_epoch_batch_and_rank():
     assert all(0 <= seed < 2**63 for seed in first)
 
 
+def test_no_anchor_says_whether_tau_or_the_linking_is_at_fault():
+    """A tau longer than every lineage asks for a smaller tau; single-frame tracks (never linked) name
+    the linking, since no tau would help."""
+    longest = r"longest lineage spans 9 frames \(20 lineages\); use a smaller tau"
+    with pytest.raises(ValueError, match=longest):
+        PairPlanner(INDEX, ALL_ROWS, "time_aware", tau_frames=12)
+    unlinked = INDEX.copy()
+    unlinked["track_id"] = np.arange(len(unlinked))
+    unlinked["parent_track_id"] = -1
+    unlinked["lineage_id"] = unlinked["track_id"]
+    never_linked = r"no lineage spans two frames .*check the tracking's linking"
+    with pytest.raises(ValueError, match=never_linked) as error:
+        PairPlanner(unlinked, ALL_ROWS, "time_aware", tau_frames=1)
+    assert "smaller tau" not in str(error.value)
+
+
 def test_too_few_lineages_for_a_batch_says_what_to_do():
     planner = PairPlanner(INDEX, INDEX.loc[INDEX["fov_name"] == "A/1/1", "row"].to_numpy(), "cell_aware")
     with pytest.raises(ValueError, match=r"needs 12 lineages.*has 10; lower batch_size"):

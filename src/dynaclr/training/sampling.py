@@ -317,8 +317,24 @@ class PairPlanner:
                     if sampling == "time_aware"
                     else ""
                 )
-                + "; use a smaller tau or more frames"
+                + self._lineage_span_advice()
             )
+
+    def _lineage_span_advice(self) -> str:
+        """Why no anchor has a positive, from how many frames the lineages of the rows span: with
+        every lineage a single frame, no tau helps (the cells are never linked); else the tau."""
+        spans = pd.Series(self.t[self.rows]).groupby(self.lineage[self.rows]).agg(lambda t: t.max() - t.min())
+        longest = int(spans.max()) if len(spans) else 0
+        if longest == 0:
+            return (
+                f"; no lineage spans two frames ({len(spans)} lineages, each seen in one frame only): the "
+                "cells are never linked from one frame to the next; check the tracking's linking "
+                "(its parameters, or the links of imported tracks) and the frame interval"
+            )
+        return (
+            f"; the longest lineage spans {longest} frames ({len(spans)} lineages); use a smaller tau or "
+            "more frames"
+        )
 
     def _time_aware_candidates(self, subset: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Anchors with a positive, and their candidate positive rows (CSR: starts, rows)."""
