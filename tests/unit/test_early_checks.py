@@ -356,6 +356,7 @@ def test_a_single_fov_dataset_with_the_default_validation_fraction_fails_the_dry
     ) in message
     assert "validation_fraction" not in message
     config["analysis"]["classification"] = {"train_on": [], "apply_to": []}
+    config["analysis"]["occlusion"] = {"enabled": False}  # no classifier to attribute: refused when on
     planned = plan(config, tmp_path)
     assert planned["train_contrastive"] == 2
     assert "classify" not in planned
@@ -1149,6 +1150,7 @@ def test_imported_tracks_of_a_simulated_plate_are_scored_against_its_ground_trut
     config = tiny_workflow_config()
     config["contrastive_models"] = {}
     config["analysis"] = {"baselines": []}
+    config["exports"] = {}  # the CTC export reads label images: refused when every dataset imports tracks
     config["datasets"]["tiny"]["tracks"] = {"format": "table", "path": str(table)}
     own = write_plate(tmp_path / "own.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
     config["datasets"]["own"] = {
@@ -1361,4 +1363,39 @@ def test_matching_ground_truth_on_track_ids_of_ultrack_tracks_is_refused(tmp_pat
     # tracks of one's own (e.g. the ground truth's) may be matched on their ids
     (tmp_path / "tracks.csv").write_text("fov_name,track_id,t,y,x\nA/1/0,1,0,10,10\n")
     config["datasets"]["tiny"]["tracks"] = {"format": "table", "path": str(tmp_path / "tracks.csv")}
+    config["exports"]["ctc_tracks"] = False  # imported tracks have no label images to export
     assert _simulated_problems(config) == []
+
+
+def test_occlusion_with_no_classified_dataset_of_its_models_is_refused(plate: Path, tmp_path: Path) -> None:
+    """analysis.occlusion.enabled attributes a model on a dataset whose own annotations fitted its
+    classifiers. A plate dataset without annotations (an imported checkpoint's model, say) planned no
+    occlusion_attribution job and the run exited 0 without it; the dry run refuses it, naming the key.
+    On a simulated dataset (annotated from ground truth) the same setting plans its jobs."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = plate_config(plate)
+    config["analysis"]["occlusion"] = {"enabled": True}
+    message = refused(config, tmp_path)
+    assert "analysis.occlusion.enabled: expected a model of analysis.occlusion.models" in message
+    assert "found the models embedding {'m': ['mine']} and classifiers trained on no dataset" in message
+    simulated = tiny_workflow_config()
+    simulated["analysis"]["occlusion"] = {"enabled": True}
+    assert WorkflowConfig.model_validate(simulated).analysis.occlusion.enabled
+    simulated["analysis"]["classification"] = {"train_on": []}
+    with pytest.raises(ValueError, match="classifiers trained on no dataset"):
+        WorkflowConfig.model_validate(simulated)
+
+
+def test_ctc_export_of_datasets_that_all_import_their_tracks_is_refused(plate: Path) -> None:
+    """exports.ctc_tracks exports the label images of the datasets the workflow tracks; a dataset whose
+    tracks are imported has none and is skipped. With every dataset's tracks imported, the run exited 0
+    with no CTC folder; the config is refused, naming the key. One tracked dataset beside is enough."""
+    config = plate_config(plate)
+    del config["datasets"]["mine"]["tracking_input"]
+    config["datasets"]["mine"]["tracks"] = {"format": "table", "path": "tracks.csv"}
+    config["exports"] = {"ctc_tracks": True}
+    with pytest.raises(ValueError, match=r"exports.ctc_tracks: expected a dataset tracked by the workflow"):
+        WorkflowConfig.model_validate(config)
+    config["datasets"]["tracked"] = plate_config(plate)["datasets"]["mine"]
+    assert WorkflowConfig.model_validate(config).exports.ctc_tracks

@@ -138,6 +138,28 @@ def test_embeddings_export_as_h5ad_and_parquet(tmp_path: Path):
     assert provenance.inputs[0].kind == "embeddings"
 
 
+@pytest.mark.parametrize("asked", ["h5ad", "parquet"])
+def test_each_embeddings_export_is_written_alone(asked: str, tmp_path: Path):
+    """exports.h5ad and exports.feature_parquet each on its own: the rule's only output is written, the
+    other is not."""
+    from dynaclr.embeddings.store import write_embeddings
+
+    obs = pd.DataFrame({"fov_name": ["A/1/0"] * 2, "track_id": [1, 2], "t": [0, 0]})
+    features = np.arange(6, dtype=np.float32).reshape(2, 3)
+    store = tmp_path / "m" / "d.zarr"
+    adata = ad.AnnData(X=features, obs=obs.set_axis(["0", "1"]))
+    write_embeddings(adata, store, make_provenance(ArtifactKind.EMBEDDINGS, {"model": "m"}))
+    paths = {"h5ad": tmp_path / "d.h5ad", "parquet": tmp_path / "d.parquet"}
+    outputs = ExportEmbeddingsOutputs(**{asked: paths[asked]})
+    export_embeddings(ExportEmbeddingsInputs(embeddings=store), outputs)
+    assert sorted(name for name, path in paths.items() if path.exists()) == [asked]
+    if asked == "parquet":
+        table, _ = read_table(paths["parquet"], ArtifactKind.EMBEDDINGS_TABLE)
+        np.testing.assert_array_equal(table[["feature_0", "feature_1", "feature_2"]].to_numpy(), features)
+    else:
+        np.testing.assert_array_equal(ad.read_h5ad(paths["h5ad"]).X, features)
+
+
 def test_feature_columns_never_overwrite_the_cell_index():
     with pytest.raises(ArtifactError, match="feature_0"):
         feature_table(pd.DataFrame({"feature_0": [1.0]}), np.zeros((1, 2)))

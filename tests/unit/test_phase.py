@@ -797,3 +797,24 @@ def test_frames_without_intensity_and_mostly_missing_frames_together_refuse_a_fo
     output = np.zeros((3, 1, *brightfield.shape[2:]), np.float32)
     with pytest.raises(ValueError, match=r"1 of the FOV's 3 frames have no brightfield intensity and 1 more"):
         reconstruct_frames(brightfield, 0, output, transfer_function, PhaseConfig(), where="FOV A/1/0")
+
+
+@pytest.mark.parametrize("focus_slice", [2, 6])
+def test_2d_mode_reconstructs_a_thin_object_at_the_focus_offset_it_is_told(focus_slice: int):
+    """phase.focus_offset_slices (2d mode): a thin object in focus at slice 2 or 6 of 9 (not Z // 2 = 4)
+    is recovered with focus_offset_slices = slice - 4, and not with the default 0."""
+    shape = (9, 32, 32)
+    truth = torch.zeros(shape)
+    truth[focus_slice, 10:22, 8:20] = 1.0  # a thin block of phase, asymmetric in Y and X
+    forward = calculate_transfer_function(shape, 0.65, 2.5, PhaseConfig(z_padding_slices=0))
+    modulation = _convolve(truth, forward.arrays["real_potential_transfer_function"])
+    counts = (1000.0 * (1.0 + 0.05 * modulation / modulation.abs().max()) + 100.0).numpy()
+
+    def correlation(offset: float) -> float:
+        config = PhaseConfig(mode="2d", focus_offset_slices=offset)
+        phase = reconstruct_stack(counts, calculate_transfer_function(shape, 0.65, 2.5, config), config)
+        return float(np.corrcoef(np.asarray(phase).ravel(), truth[focus_slice].numpy().ravel())[0, 1])
+
+    told, default = correlation(focus_slice - shape[0] // 2), correlation(0.0)
+    assert told > 0.5  # 0.69 (slice 2), 0.56 (slice 6)
+    assert told > default + 0.3  # 0.22, -0.12

@@ -388,6 +388,32 @@ def test_division_into_touching_daughters_is_one_nucleus_cut_in_two(second_x: in
         pd.testing.assert_frame_equal(fixed, tracks)
 
 
+@pytest.mark.parametrize("ids", [(2, 3, 5, 6), (7, 8, 2, 3)])  # outer division listed first, or inner
+def test_a_fragment_division_of_the_daughter_that_continues_her_mother_is_undone_too(
+    ids: tuple[int, int, int, int],
+) -> None:
+    """Mother 1 (frames 0-1) splits at frame 2 into touching fragments a (kept: nearer) and b; a splits
+    again at frame 4 into touching fragments c (kept) and d. Undoing the first renamed a to 1; the
+    second, found under mother a, was then skipped (no rows of track a left) and track 1 kept a false
+    division. Both are undone, in either order: 1 runs frames 0-5, b and d lose their parent."""
+    from dynaclr.tracking.divisions import undo_fragment_divisions
+
+    a, b, c, d = ids
+    rows = [(1, 0, 20.0, 11.0, 100, -1, -1), (1, 1, 20.0, 12.0, 101, -1, 100)]
+    rows += [(a, 2, 20.0, 12.5, 102, 1, 101), (a, 3, 20.0, 13.0, 103, -1, 102)]
+    rows += [(b, 2, 20.0, 18.5, 104, 1, 101)]
+    rows += [(c, 4, 20.0, 13.5, 105, a, 103), (c, 5, 20.0, 14.0, 106, -1, 105)]
+    rows += [(d, 4, 20.0, 19.5, 107, a, 103)]
+    tracks = pd.DataFrame(rows, columns=CSV_COLUMNS_2D).set_index("id", drop=False)
+    masks = {102: square_mask(17, 10), 104: square_mask(17, 16)}  # touching: gap 1 px
+    masks |= {105: square_mask(17, 11), 107: square_mask(17, 17)}
+    fixed, n_undone = undo_fragment_divisions(tracks, masks, max_gap_px=1.5)
+    assert n_undone == 2
+    assert fixed.loc[[100, 101, 102, 103, 105, 106], "track_id"].tolist() == [1] * 6
+    assert (fixed["parent_track_id"] == -1).all()
+    assert (fixed.loc[107, "track_id"], fixed.loc[107, "parent_id"]) == (d, -1)
+
+
 def test_each_contour_method_is_its_reference_map() -> None:
     """tracking.maps.contour_method: 'inverted_intensity' = 1 - smoothed intensity, 'gradient' = the
     Sobel magnitude (scaled by its 99.9th percentile), 'distance' = 1 - the normalised distance to the

@@ -493,7 +493,7 @@ class OcclusionConfig(StrictModel):
     enabled: bool = Field(
         False,
         description="Run rule occlusion_attribution for every trained model and dataset with its own "
-        "classifiers.",
+        "classifiers (refused when there is no such pair: no model of 'models' embeds an annotated dataset).",
     )
     models: list[str] | None = Field(
         None,

@@ -15,7 +15,7 @@ class ExportsConfig(StrictModel):
         description="Write each tracked FOV as a Cell Tracking Challenge result folder "
         "(results/{dataset}/exports/ctc/{row}_{col}_{fov}/: mask<t>.tif and res_track.txt), for the CTC "
         "evaluation software, traccuracy or another tracker's tools. Datasets whose tracks are imported "
-        "have no label images and are skipped.",
+        "have no label images and are skipped (refused when every dataset imports its tracks).",
     )
     h5ad: bool = Field(
         False,

@@ -604,9 +604,39 @@ class WorkflowConfig(StrictModel):
                 f"analysis.occlusion.tasks: {unclassified} are not in analysis.classification.tasks "
                 f"{sorted(classified)}, so no classifier head exists for them; drop them from occlusion.tasks"
             )
+        self._check_occlusion_has_pairs()
+        imported = [d.imports_tracks for d in self.datasets.values()]
+        if self.exports.ctc_tracks and imported and all(imported):
+            raise ValueError(
+                "exports.ctc_tracks: expected a dataset tracked by the workflow (its label images are "
+                f"exported), found only datasets whose tracks are imported ({sorted(self.datasets)}: "
+                "datasets.<name>.tracks), which have no label images, so nothing would be exported: "
+                "set exports.ctc_tracks to false"
+            )
         self._check_distillation()
         self._check_crops_fit_the_patches()
         return self
+
+    def _check_occlusion_has_pairs(self) -> None:
+        """analysis.occlusion.enabled attributes a model on a dataset whose own annotations fitted its
+        classifiers (rule occlusion_attribution, ``occlusion_pairs``): with no such (model, dataset) it
+        planned no job and the run exited 0 without the attribution it was asked for."""
+        occlusion = self.analysis.occlusion
+        if not occlusion.enabled:
+            return
+        models = occlusion.models or sorted(self.contrastive_models)
+        sources = set(self.classifier_training_datasets())
+        if any(sources & set(self.embedded_datasets(model)) for model in models):
+            return
+        embedded = {model: self.embedded_datasets(model) for model in models}
+        raise ValueError(
+            "analysis.occlusion.enabled: expected a model of analysis.occlusion.models (null: every "
+            "contrastive model) embedding a dataset whose annotations train classifiers, found the "
+            f"models embedding {embedded} and classifiers trained on {sorted(sources) or 'no dataset'} "
+            "(a plate dataset needs annotations.table or annotations.division_from_lineage; see "
+            "analysis.classification.train_on), so occlusion attribution would run on nothing: annotate "
+            "a dataset these models embed, or set analysis.occlusion.enabled to false"
+        )
 
     def _check_crops_fit_the_patches(self) -> None:
         """The embedding crop (encoders) and the engineered-features crop fit the stored patches of

@@ -78,12 +78,17 @@ def undo_fragment_divisions(
     ``masks``: node id → mask of at least every daughter's first node. The daughter whose first
     centroid is nearest the mother's last continues the mother's track (her rows and her own
     daughters take the mother's id); the other loses her parent. Returns the new table and the
-    number of divisions undone.
+    number of divisions undone. A kept daughter's own divisions are checked under the mother's id she
+    took (a nucleus cut in two in consecutive divisions becomes one track).
     """
     tracks = tracks.copy()
     undone = 0
     position = [c for c in ("z", "y", "x") if c in tracks.columns]
-    for mother, daughters in daughters_of_divisions(tracks).items():
+    renamed: dict[int, int] = {}  # kept daughter -> the mother's id she continues
+    for listed_mother, daughters in daughters_of_divisions(tracks).items():
+        mother = listed_mother
+        while mother in renamed:  # her mother's division may have been undone in turn
+            mother = renamed[mother]
         if len(daughters) != 2:
             continue
         firsts = [tracks[tracks["track_id"] == d].sort_values("t").iloc[0] for d in daughters]
@@ -106,6 +111,7 @@ def undo_fragment_divisions(
         # the kept daughter's first node already has the mother's last node as parent_id
         kept_rows = tracks["track_id"] == kept
         tracks.loc[kept_rows, "track_id"] = mother
+        renamed[kept] = mother
         tracks.loc[kept_rows, "parent_track_id"] = int(last["parent_track_id"])
         tracks.loc[tracks["parent_track_id"] == kept, "parent_track_id"] = mother
         freed_rows = tracks["track_id"] == freed
