@@ -346,6 +346,9 @@ def test_axes_without_a_unit_are_read_in_seconds_and_micrometres_with_a_warning(
     ):
         layout = read_plate_layout(plate)
     assert layout.geometry == PlateGeometry(30.0, 2.0, 0.65)
+    assert [message.split(": ")[2] for message in layout.warnings] == [
+        "axes without a unit (multiscales[0].axes[].unit), their scale read in seconds and micrometres"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -262,6 +262,8 @@ class PlateLayout(PlateSampling):
         channel_names: channel names of the first position.
         axes: ``(name, type)`` of the first position's multiscales axes, names lower case.
         shape_tczyx: array shape ``(T, C, Z, Y, X)`` shared by every position.
+        warnings: what :func:`read_plate_layout` warned of (no scale, axes without units), for a
+            caller that shows no Python warning (Snakemake while it parses the workflow).
     """
 
     path: Path
@@ -269,6 +271,7 @@ class PlateLayout(PlateSampling):
     channel_names: tuple[str, ...]
     axes: tuple[tuple[str, str], ...]
     shape_tczyx: tuple[int, int, int, int, int]
+    warnings: tuple[str, ...] = ()
 
     @property
     def n_frames(self) -> int:
@@ -426,12 +429,15 @@ def read_plate_layout(
         shape_tczyx=(n_t, n_c, n_z, n_y, n_x),
         **vars(_stated_sampling(names[0], sampling[names[0]], interval)),
     ).supplied_by(supplied or {})
-    unscaled = layout.unscaled_position
-    if unscaled is not None:
-        warnings.warn(_unscaled_warning(layout, interval is not None), stacklevel=2)
-    elif unitless := _unitless_warning(path, names[0], sampling[names[0]]):
-        warnings.warn(unitless, stacklevel=2)
-    return layout
+    message = (
+        _unscaled_warning(layout, interval is not None)
+        if layout.unscaled_position is not None
+        else _unitless_warning(path, names[0], sampling[names[0]])
+    )
+    if message is None:
+        return layout
+    warnings.warn(message, stacklevel=2)
+    return dataclasses.replace(layout, warnings=(message,))
 
 
 def _unitless_warning(path: Path, name: str, sampling: _Sampling) -> str | None:
