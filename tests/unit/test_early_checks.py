@@ -508,6 +508,22 @@ def test_snakemake_dry_run_prints_the_problem_and_no_traceback(plate: Path, tmp_
     assert "Traceback" not in output
 
 
+def test_snakemake_dry_run_shows_what_the_plate_is_read_with(tmp_path: Path) -> None:
+    """Snakemake shows no Python warning issued while it parses the workflow: the warnings of a plate
+    read with an assumption (axes without units read in s and µm) reach its output."""
+    from integration.workflow_helpers import snakemake, write_config
+
+    plate = write_plate(tmp_path / "own.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            ome["multiscales"][0]["axes"][0].pop("unit")
+    write_config(tmp_path, plate_config(plate))
+    result = snakemake(tmp_path, "--dry-run")
+    assert "WARNING datasets.mine.plate: " + str(plate) + ": position A/1/Pos0: axes without a unit" in (
+        result.stdout + result.stderr
+    )
+
+
 def _set_all(*edits: tuple[str, Any]) -> Callable[[dict[str, Any]], None]:
     """Several :func:`_set` edits, in order."""
 

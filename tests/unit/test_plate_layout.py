@@ -216,6 +216,42 @@ def test_a_channel_name_given_twice_is_refused(tmp_path: Path) -> None:
         read_plate_layout(plate)
 
 
+def _drop_omero(ome: dict) -> None:
+    del ome["omero"]
+
+
+def _channel_labels(labels: list[str]) -> Callable[[dict], None]:
+    def edit(ome: dict) -> None:
+        ome["omero"]["channels"] = [{**ome["omero"]["channels"][0], "label": label} for label in labels]
+
+    return edit
+
+
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
+@pytest.mark.parametrize(
+    ("edit", "found"),
+    [
+        (_drop_omero, r"found no 'omero' metadata"),  # iohub then names the channels 0, 1 (integers)
+        (_channel_labels(["Nuclei"]), r"found 1: \['Nuclei'\]"),  # the second channel unnamed
+        (_channel_labels(["Nuclei", "GFP", "RFP"]), r"found 3: \['Nuclei', 'GFP', 'RFP'\]"),  # RFP: no array
+    ],
+    ids=["no omero", "fewer labels", "more labels"],
+)
+def test_channel_labels_that_do_not_name_each_channel_of_the_array_are_refused(
+    tmp_path: Path, version: str, edit: Callable[[dict], None], found: str
+) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1"], ["Nuclei", "GFP"], SHAPE, version=version)
+    for fov in ("A/1/0", "A/1/1"):
+        with ome_attributes(plate / fov) as ome:
+            edit(ome)
+    with pytest.raises(
+        ArtifactError,
+        match=r"p\.zarr: position A/1/0: expected one channel label per channel of array '0' "
+        r"\(omero\.channels\[\]\.label; C = 2\), " + found,
+    ):
+        read_plate_layout(plate)
+
+
 def _set_transforms(value: object, level: str = "dataset") -> Callable[[dict], None]:
     def edit(ome: dict) -> None:
         node = ome["multiscales"][0]
@@ -290,6 +326,31 @@ def test_a_plate_without_scale_is_read_with_a_warning_and_says_so(tmp_path: Path
         layout = read_plate_layout(plate)
     assert (layout.unscaled_position, layout.time_interval_stated) == ("A/1/0", True)
     assert layout.time_interval_minutes == 7.0
+
+
+def test_axes_without_a_unit_are_read_in_seconds_and_micrometres_with_a_warning(tmp_path: Path) -> None:
+    """A scale without a unit is read in s and µm, as a plate in minutes or nanometres that lost its
+    units would be read too: the layout says so instead of passing the assumption off as the plate's."""
+    fovs = ["A/1/0", "A/1/1"]
+    plate = write_plate(tmp_path / "p.zarr", fovs, ["Nuclei", "GFP"], SHAPE, time_interval_s=30.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        read_plate_layout(plate)  # every unit stated: no warning
+    for fov in fovs:
+        with ome_attributes(plate / fov) as ome:
+            for axis in ome["multiscales"][0]["axes"]:
+                if axis["name"].lower() in "tx":
+                    del axis["unit"]
+    with pytest.warns(
+        UserWarning,
+        match=r"p\.zarr: position A/1/0: axes without a unit \(multiscales\[0\]\.axes\[\]\.unit\), "
+        r"their scale read in seconds and micrometres: t 30 s, x 0\.65 µm\. Write each axis's OME-NGFF unit",
+    ):
+        layout = read_plate_layout(plate)
+    assert layout.geometry == PlateGeometry(30.0, 2.0, 0.65)
+    assert [message.split(": ")[2] for message in layout.warnings] == [
+        "axes without a unit (multiscales[0].axes[].unit), their scale read in seconds and micrometres"
+    ]
 
 
 @pytest.mark.parametrize(

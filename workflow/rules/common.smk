@@ -8,6 +8,7 @@ import sys
 
 from pydantic import ValidationError
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
@@ -194,9 +195,14 @@ def plate_layout(dataset):
         except ValueError as err:
             raise WorkflowError(f"datasets.{dataset}: {err}") from None
     try:  # with the values `acquisition` supplies where the metadata states none
-        return read_plate_layout(spec.plate, spec.acquisition.sampling())
+        layout = read_plate_layout(spec.plate, spec.acquisition.sampling())
     except ArtifactError as err:
         raise WorkflowError(f"datasets.{dataset}.plate: {err}") from None
+    # Snakemake shows no Python warning issued while it parses the workflow: a plate read with an
+    # assumption (no scale, axes without units) would go unseen. Its log shows them.
+    for message in layout.warnings:
+        logger.warning(f"WARNING datasets.{dataset}.plate: {message}")
+    return layout
 
 
 def fovs(dataset):

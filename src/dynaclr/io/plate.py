@@ -264,6 +264,8 @@ class PlateLayout(PlateSampling):
         channel_names: channel names of the first position.
         axes: ``(name, type)`` of the first position's multiscales axes, names lower case.
         shape_tczyx: array shape ``(T, C, Z, Y, X)`` shared by every position (T: ``n_frames``).
+        warnings: what :func:`read_plate_layout` warned of (no scale, axes without units), for a
+            caller that shows no Python warning (Snakemake while it parses the workflow).
     """
 
     path: Path
@@ -271,6 +273,7 @@ class PlateLayout(PlateSampling):
     channel_names: tuple[str, ...]
     axes: tuple[tuple[str, str], ...]
     shape_tczyx: tuple[int, int, int, int, int]
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.n_frames != self.shape_tczyx[0]:
@@ -401,6 +404,7 @@ def read_plate_layout(
     _check_positions_agree(
         path, "channel names", {name: _channel_labels(ome) for name, ome in position_ome.items()}
     )
+    _check_channel_labels(path, names[0], position_ome[names[0]], shapes[names[0]])
     try:
         with open_ome_zarr(path, layout="hcs", mode="r") as plate:
             first = plate[names[0]]
@@ -421,10 +425,35 @@ def read_plate_layout(
         shape_tczyx=(n_t, n_c, n_z, n_y, n_x),
         **vars(_stated_sampling(names[0], sampling[names[0]], interval, n_t)),
     ).supplied_by(supplied or {})
-    unscaled = layout.unscaled_position
-    if unscaled is not None:
-        warnings.warn(_unscaled_warning(layout, interval is not None), stacklevel=2)
-    return layout
+    message = (
+        _unscaled_warning(layout, interval is not None)
+        if layout.unscaled_position is not None
+        else _unitless_warning(path, names[0], sampling[names[0]])
+    )
+    if message is None:
+        return layout
+    warnings.warn(message, stacklevel=2)
+    return dataclasses.replace(layout, warnings=(message,))
+
+
+def _unitless_warning(path: Path, name: str, sampling: _Sampling) -> str | None:
+    """What a position whose time or space axes carry a scale but no unit is read as (seconds and
+    micrometres: a plate written in minutes or nanometres without its units would be read 60 or 1000
+    times off), or None when every such axis states its unit."""
+    if sampling.scale is None:
+        return None
+    unitless = [
+        f"{axis} {value:g} {'s' if kind == 'time' else 'µm'}"
+        for value, (axis, kind, unit) in zip(sampling.scale, sampling.axes, strict=True)
+        if kind in _UNITS and unit is None
+    ]
+    if not unitless:
+        return None
+    return (
+        f"{path}: position {name}: axes without a unit (multiscales[0].axes[].unit), their scale read in "
+        f"seconds and micrometres: {', '.join(unitless)}. Write each axis's OME-NGFF unit, or state the "
+        "sampling in the dataset's acquisition (the dry run checks it against the plate)"
+    )
 
 
 def _stated_sampling(name: str, sampling: _Sampling, interval: Any, n_frames: int) -> PlateSampling:
@@ -564,6 +593,26 @@ def _channel_labels(ome: dict[str, Any]) -> tuple[str, ...]:
     omero = ome.get("omero")
     channels = omero.get("channels", []) if isinstance(omero, dict) else []
     return tuple(str(channel.get("label")) for channel in channels if isinstance(channel, dict))
+
+
+def _check_channel_labels(path: Path, name: str, ome: dict[str, Any], shape: tuple[int, ...]) -> None:
+    """The position's ``omero`` metadata names each channel of its array ``0``, once each (positions
+    agree in both, so the first stands for all). Without ``omero`` iohub names the channels 0, 1, ...
+    (integers no config key can name); with fewer labels a channel has no name, with more a name reads
+    past the array's last channel when a job runs."""
+    omero = ome.get("omero")
+    if isinstance(omero, dict) and not isinstance(omero.get("channels"), list):
+        return  # malformed: iohub's error names it when the position is opened
+    labels = _channel_labels(ome)
+    n_channels = shape[1] if len(shape) == len(EXPECTED_AXES) else None
+    if n_channels is None or len(labels) == n_channels:
+        return
+    found = "no 'omero' metadata" if not isinstance(omero, dict) else f"{len(labels)}: {list(labels)}"
+    raise ArtifactError(
+        f"{path}: position {name}: expected one channel label per channel of array '0' "
+        f"(omero.channels[].label; C = {n_channels}), found {found}. Write the position's omero channels, "
+        "one labelled entry per channel, in the array's order"
+    )
 
 
 @dataclass(frozen=True)
