@@ -1362,3 +1362,24 @@ def test_matching_ground_truth_on_track_ids_of_ultrack_tracks_is_refused(tmp_pat
     (tmp_path / "tracks.csv").write_text("fov_name,track_id,t,y,x\nA/1/0,1,0,10,10\n")
     config["datasets"]["tiny"]["tracks"] = {"format": "table", "path": str(tmp_path / "tracks.csv")}
     assert _simulated_problems(config) == []
+
+
+def test_a_plate_naming_the_sensor_otherwise_is_embedded_once_its_channel_is_named(
+    plate: Path, tmp_path: Path
+) -> None:
+    """Another lab's plate calls the nuclei 'H2B' and the sensor 'mCherry'. Its patch channel reading
+    'mCherry' gives the model's input only when named 'Sensor': then the model trained on 'mine'
+    embeds it (and its patches read the plate's 'mCherry'); unnamed, it is not embedded, and naming
+    it in embed_datasets is refused with the way out."""
+    other = write_plate(tmp_path / "other.zarr", FOVS, ["H2B", "mCherry"], SHAPE)
+    config = plate_config(plate)
+    theirs = copy.deepcopy(config["datasets"]["mine"])
+    theirs["plate"] = str(other)
+    theirs["tracking_input"]["channel"] = "H2B"
+    theirs["patches"][0]["channels"][0]["channel"] = "mCherry"
+    config["datasets"]["theirs"] = theirs
+    assert plan(config, tmp_path / "unnamed")["embed"] == 2  # the model and the baseline, on 'mine'
+    config["contrastive_models"]["m"]["embed_datasets"] = ["mine", "theirs"]
+    assert "give it name: Sensor" in refused(config, tmp_path / "refused")
+    theirs["patches"][0]["channels"][0]["name"] = "Sensor"
+    assert plan(config, tmp_path / "named")["embed"] == 4  # the model's and the baseline's, on each
