@@ -173,17 +173,22 @@ def test_standardize_columns_zero_mean_unit_variance():
     assert std[1] == 0 and np.all(again[:, 1] == 0)  # a constant column becomes 0
 
 
-def test_engineered_features_in_the_embeddings_layout(patch_store, tmp_path):
-    output = tmp_path / "engineered_features" / "demo.zarr"
-    config = EngineeredFeaturesConfig(crop_size_yx_px=(24, 24))
-    adata = embed_stage(
+def _engineered_features(config: EngineeredFeaturesConfig, store: dict, output: Path, tmp_path: Path):
+    """Rule embed's engineered features of the patch store ``store`` (``zarr``, ``parquet``)."""
+    return embed_stage(
         config,
-        EmbedInputs(patches_zarr=patch_store["zarr"], patches_parquet=patch_store["parquet"]),
+        EmbedInputs(patches_zarr=store["zarr"], patches_parquet=store["parquet"]),
         EmbedOutputs(embeddings=output),
         model="engineered_features",
         dataset="demo",
         partial_store=tmp_path / "partial",
     )
+
+
+def test_engineered_features_in_the_embeddings_layout(patch_store, tmp_path):
+    output = tmp_path / "engineered_features" / "demo.zarr"
+    config = EngineeredFeaturesConfig(crop_size_yx_px=(24, 24))
+    adata = _engineered_features(config, patch_store, output, tmp_path)
     stored = read_embeddings(output)
     channels = [f"raw:{name}" for name in CHANNELS]  # the patch store's names: source and channel
     assert stored.X.shape == (len(patch_store["index"]), len(feature_names(channels, config)))
@@ -218,3 +223,24 @@ def test_engineered_features_in_the_embeddings_layout(patch_store, tmp_path):
     assert 0 < metrics["smoothness"] < 1
     with pytest.raises(ValueError, match="N, C, Z, Y, X"):
         engineered_features(np.zeros((2, 3, 4)), config)
+
+
+def test_engineered_features_of_a_named_channel_carry_its_name(tiny_plate, tmp_path):
+    """A plate's 'Nuclei' read under the name another plate gives the marker ('H2B'): the features,
+    and the channels their classifiers check before transferring, are named 'raw:H2B', so classifiers
+    fitted on the other plate's H2B features apply here."""
+    spec = PatchSpec.model_validate(
+        {
+            "name": "named",
+            "channels": [
+                {"source": "raw", "channel": "Nuclei", "name": "H2B", "normalization": "median_p99"}
+            ],
+            "patch_size_yx_px": 32,
+        }
+    )
+    paths = build_patch_store({"raw": tiny_plate["plate"]}, tiny_plate["tracks"], spec, tmp_path / "patches")
+    config = EngineeredFeaturesConfig(crop_size_yx_px=(24, 24))
+    output = tmp_path / "features.zarr"
+    _engineered_features(config, paths, output, tmp_path)
+    assert read_embeddings_provenance(output).config["channel_names"] == ["raw:H2B"]
+    assert list(read_embeddings(output).var_names) == feature_names(["raw:H2B"], config)

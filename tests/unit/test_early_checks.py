@@ -1415,3 +1415,24 @@ def test_ctc_export_of_datasets_that_all_import_their_tracks_is_refused(plate: P
         WorkflowConfig.model_validate(config)
     config["datasets"]["tracked"] = plate_config(plate)["datasets"]["mine"]
     assert WorkflowConfig.model_validate(config).exports.ctc_tracks
+
+
+def test_a_plate_naming_the_sensor_otherwise_is_embedded_once_its_channel_is_named(
+    plate: Path, tmp_path: Path
+) -> None:
+    """Another lab's plate calls the nuclei 'H2B' and the sensor 'mCherry'. Its patch channel reading
+    'mCherry' gives the model's input only when named 'Sensor': then the model trained on 'mine'
+    embeds it (and its patches read the plate's 'mCherry'); unnamed, it is not embedded, and naming
+    it in embed_datasets is refused with the way out."""
+    other = write_plate(tmp_path / "other.zarr", FOVS, ["H2B", "mCherry"], SHAPE)
+    config = plate_config(plate)
+    theirs = copy.deepcopy(config["datasets"]["mine"])
+    theirs["plate"] = str(other)
+    theirs["tracking_input"]["channel"] = "H2B"
+    theirs["patches"][0]["channels"][0]["channel"] = "mCherry"
+    config["datasets"]["theirs"] = theirs
+    assert plan(config, tmp_path / "unnamed")["embed"] == 2  # the model and the baseline, on 'mine'
+    config["contrastive_models"]["m"]["embed_datasets"] = ["mine", "theirs"]
+    assert "give it name: Sensor" in refused(config, tmp_path / "refused")
+    theirs["patches"][0]["channels"][0]["name"] = "Sensor"
+    assert plan(config, tmp_path / "named")["embed"] == 4  # the model's and the baseline's, on each

@@ -70,6 +70,62 @@ def test_pooled_training_needs_the_same_input_in_every_dataset() -> None:
         WorkflowConfig.model_validate(cfg)
 
 
+def _sensor_named(cfg: dict, channel: str, name: str | None) -> None:
+    """demo_15min's sensor read from the plate's channel ``channel``, named ``name`` in its patches."""
+    entry = cfg["datasets"]["demo_15min"]["patches"][0]["channels"][1]
+    entry["channel"] = channel
+    entry.pop("name", None)
+    if name is not None:
+        entry["name"] = name
+
+
+def test_a_sensor_the_other_plate_names_otherwise_is_embedded_under_the_models_name() -> None:
+    """The second plate calls the sensor 'mCherry': unnamed, its spec gives another input (the model
+    is refused, with the way out in the message); named 'ViralSensor', the model embeds it, by default
+    and when named in embed_datasets, and the classifiers trained on the demo apply to it."""
+    cfg = config()
+    _sensor_named(cfg, "mCherry", None)
+    cfg["contrastive_models"]["time_aware_ntxent"]["embed_datasets"] = ["demo", "demo_15min"]
+    hint = r"channel 'mCherry' is the signal .* give it name: ViralSensor"
+    with pytest.raises(ValidationError, match=hint):
+        WorkflowConfig.model_validate(cfg)
+    _sensor_named(cfg, "mCherry", "ViralSensor")
+    workflow = WorkflowConfig.model_validate(cfg)
+    assert workflow.embedded_datasets("time_aware_ntxent") == ["demo", "demo_15min"]
+    spec = workflow.datasets["demo_15min"].patch_spec("phase_sensor")
+    assert spec.channel_names() == ["phase:Phase3D", "raw:ViralSensor"]
+    assert spec.channel_labels() == workflow.datasets["demo"].patch_spec("phase_sensor").channel_labels()
+    cfg = config()
+    _sensor_named(cfg, "mCherry", "ViralSensor")  # by default too, and apply_to: [demo_15min] is served
+    assert WorkflowConfig.model_validate(cfg).embedded_datasets("time_aware_ntxent") == ["demo", "demo_15min"]
+
+
+def test_a_name_that_is_not_the_models_channel_is_still_refused() -> None:
+    cfg = config()
+    _sensor_named(cfg, "mCherry", "RFP")
+    cfg["contrastive_models"]["time_aware_ntxent"]["embed_datasets"] = ["demo", "demo_15min"]
+    with pytest.raises(ValidationError, match=r"channels .*'RFP'.* vs .*'ViralSensor'"):
+        WorkflowConfig.model_validate(cfg)
+    _sensor_named(cfg, "ViralSensor", "RFP")  # the plate's channel is the model's, its name is not
+    with pytest.raises(ValidationError, match=r"channels .*'RFP'.* vs .*'ViralSensor'"):
+        WorkflowConfig.model_validate(cfg)
+
+
+def test_phase_read_from_the_raw_plate_is_pointed_to_the_phase_source() -> None:
+    """A plate that already holds phase (phase: null): its Phase3D read as source 'raw' is another
+    input than a model's reconstructed phase (refused, pointing to source 'phase'); as source 'phase',
+    which such a dataset reads from its raw plate, the model embeds it."""
+    cfg = config()
+    cfg["datasets"]["demo_15min"]["phase"] = None
+    cfg["contrastive_models"]["time_aware_ntxent"]["embed_datasets"] = ["demo", "demo_15min"]
+    channels = cfg["datasets"]["demo_15min"]["patches"][0]["channels"]
+    channels[0]["source"] = "raw"
+    with pytest.raises(ValidationError, match=r"phase: null reads source 'phase' from its raw plate"):
+        WorkflowConfig.model_validate(cfg)
+    channels[0]["source"] = "phase"
+    assert WorkflowConfig.model_validate(cfg).embedded_datasets("time_aware_ntxent") == ["demo", "demo_15min"]
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [

@@ -723,3 +723,52 @@ def test_hot_pixels_beyond_float16_are_clipped_counted_and_reported(tmp_path, ca
     )
     kept = np.asarray(zarr.open_group(str(tmp_path / "f.zarr"), mode="r")["patches"][:])
     assert metrics["clipped_voxels_per_channel"] == {"raw:ViralSensor": 0} and kept.max() > limit
+
+
+def test_a_named_channel_reads_the_plates_channel_and_stores_its_name(tmp_path):
+    """A spec channel reading the plate's 'ViralSensor' under the name 'RFP' (another plate's name for
+    the same sensor): the pixels are those of the plate's channel, the store (per FOV and collected)
+    knows the channel only by its name, and a spec without names records what it always did."""
+    rng = np.random.default_rng(1)
+    data = rng.normal(100.0, 5.0, size=(3, 2, 40, 40)).astype(np.float32)
+    plate, tracks = _one_channel_plate(tmp_path, data)
+    inputs = ExtractPatchesInputs(plate_raw=plate, tracks=tracks)
+    plain = _sensor_spec("median_p99")
+    named = PatchSpec.model_validate(
+        plain.model_dump() | {"channels": [plain.channels[0].model_dump() | {"name": "RFP"}]}
+    )
+    assert "name" not in plain.model_dump()["channels"][0]  # an unnamed spec dumps (and hashes) as before
+    extract_fov_patches(plain, inputs, _outputs(tmp_path / "plain"), fov_name="A/1/0")
+    metrics = extract_fov_patches(named, inputs, _outputs(tmp_path / "named"), fov_name="A/1/0")
+    _collect([tmp_path / "named"], tmp_path / "collected")
+    store = open_patch_store(tmp_path / "collected.zarr", tmp_path / "collected.parquet")
+    assert store.channel_names == ["raw:RFP"]
+    assert list(store.attributes["normalization"]["A/1/0"]) == ["raw:RFP"]
+    assert store.attributes["patch_spec"]["channels"][0] == {
+        "source": "raw",
+        "channel": "ViralSensor",
+        "normalization": "median_p99",
+        "name": "RFP",
+    }
+    assert metrics["clipped_voxels_per_channel"] == {"raw:RFP": 0}
+    read = zarr.open_group(str(tmp_path / "plain.zarr"), mode="r")
+    assert read.attrs["channel_names"] == ["raw:ViralSensor"]
+    assert "name" not in read.attrs["patch_spec"]["channels"][0]
+    np.testing.assert_array_equal(np.asarray(store.array[:]), np.asarray(read["patches"][:]))
+
+
+def test_patch_channel_names_are_unique_and_carry_no_colon():
+    channels = [
+        {"source": "raw", "channel": "mCherry", "normalization": "median_p99", "name": "Sensor"},
+        {"source": "raw", "channel": "Sensor", "normalization": "median_p99"},
+    ]
+    with pytest.raises(ValidationError, match=r"patch channel name .* repeated: \['raw:Sensor'\]"):
+        PatchSpec.model_validate({"name": "s", "channels": channels})
+    channels[1]["name"] = "raw:RFP"
+    with pytest.raises(ValidationError, match=r"channels\.1\.name"):
+        PatchSpec.model_validate({"name": "s", "channels": channels})
+    channels[1]["name"] = "Other"
+    assert PatchSpec.model_validate({"name": "s", "channels": channels}).channel_names() == [
+        "raw:Sensor",
+        "raw:Other",
+    ]

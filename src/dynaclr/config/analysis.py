@@ -389,7 +389,7 @@ class FiguresConfig(StrictModel):
     explorer_channel: str | None = Field(
         None,
         min_length=1,
-        description="Patch channel of the explorer's thumbnails, its name or 'source:channel' (default: the "
+        description="Patch channel of the explorer's thumbnails, its name or 'source:name' (default: the "
         "patch store's first); checked against every embedded patch spec before any job runs.",
     )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from dynaclr.config.base import StrictModel
 
@@ -58,6 +58,28 @@ class PatchChannel(StrictModel):
         description="'zscore' (zero mean, unit std per FOV; for phase) or 'median_p99' (median to 0, "
         "99th percentile to 1 per FOV; for fluorescence)."
     )
+    name: str | None = Field(
+        None,
+        pattern=r"^[^:]+$",
+        description="The name this channel has in the patches, and so for models, classifiers, features "
+        "and figures; null: `channel`. Give the name another dataset's plate uses for the same signal "
+        "(e.g. channel 'mCherry' named 'ViralSensor') so that a model or classifier trained there "
+        "applies here. No ':'.",
+    )
+
+    @property
+    def patch_name(self) -> str:
+        """The channel's name in the patches: ``name``, else the plate's ``channel``."""
+        return self.name if self.name is not None else self.channel
+
+    @model_serializer(mode="wrap")
+    def _omit_unnamed(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``name`` out of the dump when it is not given, so that a spec without names dumps (and
+        hashes, and records in its patch stores) as it did before names existed."""
+        data: dict[str, Any] = handler(self)
+        if data.get("name") is None:
+            data.pop("name", None)
+        return data
 
 
 class PatchSpec(StrictModel):
@@ -136,6 +158,13 @@ class PatchSpec(StrictModel):
         repeated = sorted({k for k in keys if keys.count(k) > 1})
         if repeated:
             raise ValueError(f"channels: each (source, channel) may appear once; repeated: {repeated}")
+        names = self.channel_names()
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(
+                f"channels: each patch channel name (source:name, the name defaulting to the channel) "
+                f"may appear once; repeated: {repeated}; give the channels distinct 'name's"
+            )
         return self
 
     @property
@@ -166,18 +195,20 @@ class PatchSpec(StrictModel):
         return slice(0, n_slices)
 
     def channel_names(self) -> list[str]:
-        """Names of the patch channels, ``source:channel``."""
-        return [f"{c.source}:{c.channel}" for c in self.channels]
+        """Names of the patch channels, ``source:name`` (:attr:`PatchChannel.patch_name`)."""
+        return [f"{c.source}:{c.patch_name}" for c in self.channels]
 
     def channel_labels(self) -> list[str]:
-        """The patch channels as a model records its input: ``source:channel (normalization)``, in order."""
+        """The patch channels as a model records its input: ``source:name (normalization)``, in order."""
         return [channel_label(c.model_dump()) for c in self.channels]
 
 
 def channel_label(channel: dict[str, Any]) -> str:
     """A patch channel (a :class:`PatchChannel`'s fields, as a patch store's ``patch_spec`` attribute
-    holds them) as a model records its input: ``source:channel (normalization)``."""
-    return f"{channel['source']}:{channel['channel']} ({channel['normalization']})"
+    holds them) as a model records its input: ``source:name (normalization)``, the name defaulting to
+    the plate's channel (a store written before names existed records none)."""
+    name = channel.get("name") or channel["channel"]
+    return f"{channel['source']}:{name} ({channel['normalization']})"
 
 
 def channel_index(channel_names: list[str], name: str, owner: str) -> int:
@@ -208,16 +239,17 @@ def channel_indices(spec: PatchSpec, names: list[str]) -> list[int]:
 
 
 def spec_contract(spec: PatchSpec) -> dict[str, Any]:
-    """What a network trained on patches of ``spec`` sees: channels (source, name, normalisation, in
-    order), slices, final size and per-time-point normalisation. Two datasets whose specs give the
+    """What a network trained on patches of ``spec`` sees: channels (source, patch name, normalisation,
+    in order), slices, final size and per-time-point normalisation. Two datasets whose specs give the
     same contract can be embedded by the same model; storage dtype, shard size, the stored
-    (initial) size and which slices are kept (``z_range``, a dataset's own focus) may differ.
+    (initial) size, which slices are kept (``z_range``, a dataset's own focus) and the plate channel a
+    patch channel reads (its ``name`` says what it is) may differ.
     """
     depth = spec.z_window_slices if spec.z_window_slices is not None else None
     if spec.z_range is not None:
         depth = spec.z_range[1] - spec.z_range[0]
     return {
-        "channels": [(c.source, c.channel, c.normalization) for c in spec.channels],
+        "channels": [(c.source, c.patch_name, c.normalization) for c in spec.channels],
         "slices": depth,
         "patch_size_yx_px": spec.patch_size_yx_px,
         "normalize_per_time_point": spec.normalize_per_time_point,

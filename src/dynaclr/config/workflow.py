@@ -912,11 +912,11 @@ class WorkflowConfig(StrictModel):
         student_spec = specs[student_spec_name]
 
         def named(channel: Any) -> str:
-            return f"{channel.source}:{channel.channel}"
+            return f"{channel.source}:{channel.patch_name}"
 
         wanted = []
         for name in distillation.student_channels:
-            found = [c for c in teacher_spec.channels if name in (named(c), c.channel)]
+            found = [c for c in teacher_spec.channels if name in (named(c), c.patch_name)]
             wanted += found[:1]
         expected = [(named(c), c.normalization) for c in wanted]
         found_channels = [(named(c), c.normalization) for c in student_spec.channels]
@@ -969,6 +969,7 @@ class WorkflowConfig(StrictModel):
                         f"gives another input than dataset {reference!r}'s: "
                         + "; ".join(f"{k} {found[k]!r} vs {expected[k]!r}" for k in differing)
                         + "; make the specs agree or leave the dataset out"
+                        + _channel_hint(found["channels"], expected["channels"], self.datasets[dataset])
                     )
         self._check_input_sizes(name, entry, reference)
 
@@ -1048,6 +1049,31 @@ class WorkflowConfig(StrictModel):
             ]
         first = [d for d in entry.train_datasets if d in named]
         return first + [d for d in named if d not in first]
+
+
+def _channel_hint(
+    found: list[tuple[str, str, str]], expected: list[tuple[str, str, str]], dataset: DatasetConfig
+) -> str:
+    """How to make the first differing patch channel of ``dataset`` the model's, where it may be the
+    same signal: named otherwise (``name``), or read from the raw plate where the model's reads the
+    phase source, which a dataset with ``phase: null`` reads from its raw plate."""
+    for (source, name, normalization), (want_source, want_name, want_normalization) in zip(
+        found, expected, strict=False
+    ):
+        if (source, name, normalization) == (want_source, want_name, want_normalization):
+            continue
+        if source == "raw" and want_source == "phase" and dataset.phase is None:
+            return (
+                f" (a dataset with phase: null reads source 'phase' from its raw plate: give channel "
+                f"{name!r} source: phase, as the model's reads it)"
+            )
+        if source == want_source and name != want_name:
+            return (
+                f" (if channel {name!r} is the signal the model knows as {want_name!r}, give it "
+                f"name: {want_name}: the patches then call it so, whatever the plate does)"
+            )
+        return ""
+    return ""
 
 
 def load_config(path: str | Path) -> WorkflowConfig:

@@ -119,13 +119,15 @@ class ExtractPatchesOutputs(StageFiles):
 
 @dataclass
 class _ChannelReader:
-    """One patch channel's image array ``(T, C, Z, Y, X)`` in its source plate."""
+    """One patch channel's image array ``(T, C, Z, Y, X)`` in its source plate: ``name`` is the patch
+    channel's (``source:name``), ``plate_channel`` the channel it reads in the plate."""
 
     name: str
     plate_path: Path
     image: Any  # iohub ImageArray (a zarr array)
     channel_index: int
     fov_name: str
+    plate_channel: str
 
     def read(self, t: int, z: slice) -> np.ndarray:
         """``(Z, Y, X)`` float32 volume of the kept slices at frame ``t`` (missing voxels kept as read)."""
@@ -135,7 +137,9 @@ class _ChannelReader:
 
     def where(self) -> str:
         """The plate, FOV and channel, for messages."""
-        return f"{self.plate_path} FOV {self.fov_name} channel {self.name!r}"
+        named = self.name.split(":", 1)[1] != self.plate_channel
+        read = f" (the plate's channel {self.plate_channel!r})" if named else ""
+        return f"{self.plate_path} FOV {self.fov_name} channel {self.name!r}{read}"
 
 
 @dataclass(frozen=True)
@@ -196,11 +200,12 @@ def _channel_reader(
             f"(patch spec {spec.name!r}); channels are {list(position.channel_names)}"
         )
     return _ChannelReader(
-        name=f"{channel.source}:{channel.channel}",
+        name=f"{channel.source}:{channel.patch_name}",  # the plate's channel under its patch name
         plate_path=source.path,
         image=position["0"],
         channel_index=position.get_channel_index(channel.channel),
         fov_name=fov_name,
+        plate_channel=channel.channel,
     )
 
 
