@@ -105,27 +105,36 @@ def test_divisions_on_imported_tracks_are_scored_against_their_lineage(
     assert "results/mine/tracks.parquet" in inputs, job
 
 
+def _infection_table(tracks: Path) -> pd.DataFrame:
+    """Infection annotations of the first 4 cells of each FOV (cross-validation by FOV needs >= 2),
+    both labels, placed by the tracks' y, x."""
+    rows = pd.read_parquet(tracks).groupby("fov_name").head(4)
+    labels = ["infected", "uninfected"] * (len(rows) // 2) + ["infected"] * (len(rows) % 2)
+    return rows[["fov_name", "track_id", "t", "y", "x"]].assign(task="infection", label=labels)
+
+
+def _annotated_plate_config(plate: Path, table: Path) -> dict:
+    """Dataset `mine` on ``plate`` (no phase) whose infection annotations are ``table``."""
+    return {
+        "datasets": {
+            "mine": {
+                "plate": str(plate),
+                "phase": None,
+                "annotations": {"table": str(table), "tasks": ["infection"]},
+            }
+        },
+    }
+
+
 def test_an_annotation_table_is_imported_and_one_in_wrong_units_is_refused(
     tiny_plate: dict[str, Path], tmp_path: Path
 ) -> None:
     """Rule `import_annotations` runs on a user's table: rows placed by (y, x) inside the plate's
     image are written; the same table in micrometres of a far larger image fails the job, naming
     the table."""
-    truth = pd.read_parquet(tiny_plate["tracks"])
-    rows = truth.groupby("fov_name").head(4)  # cross-validation by FOV needs annotations in >= 2
-    labels = ["infected", "uninfected"] * (len(rows) // 2) + ["infected"] * (len(rows) % 2)
-    table = rows[["fov_name", "track_id", "t", "y", "x"]].assign(task="infection", label=labels)
+    table = _infection_table(tiny_plate["tracks"])
     table.to_csv(tmp_path / "mine.csv", index=False)
-    config = {
-        "datasets": {
-            "mine": {
-                "plate": str(tiny_plate["plate"]),
-                "phase": None,
-                "annotations": {"table": str(tmp_path / "mine.csv"), "tasks": ["infection"]},
-            }
-        },
-    }
-    write_config(tmp_path, config)
+    write_config(tmp_path, _annotated_plate_config(tiny_plate["plate"], tmp_path / "mine.csv"))
     target = "results/mine/annotations.parquet"
     snakemake(tmp_path, "--cores", "1", target, timeout=300)
     written = pd.read_parquet(tmp_path / target)
@@ -138,3 +147,30 @@ def test_an_annotation_table_is_imported_and_one_in_wrong_units_is_refused(
     assert result.returncode != 0
     log = (tmp_path / "results" / "logs" / "import_annotations" / "mine.log").read_text()
     assert "mine.csv" in log and "outside" in log
+
+
+def test_a_table_per_fov_is_imported_and_its_files_are_the_imports_inputs(
+    tiny_plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """`annotations.table` a pattern (napari-iohub's one CSV per FOV, here one without fov_name): the
+    job reads every FOV's file, each row given its file's FOV; the files are the import's inputs, so
+    removing one makes the import due again (as adding one does)."""
+    table = _infection_table(tiny_plate["tracks"])
+    fovs = sorted(table["fov_name"].unique())
+    folder = tmp_path / "annotations"
+    folder.mkdir()
+    files = [folder / f"{fov.replace('/', '_')}.csv" for fov in fovs]
+    table[table["fov_name"] == fovs[0]].drop(columns=["fov_name"]).to_csv(files[0], index=False)
+    for fov, file in zip(fovs[1:], files[1:], strict=True):
+        table[table["fov_name"] == fov].to_csv(file, index=False)
+    write_config(tmp_path, _annotated_plate_config(tiny_plate["plate"], folder / "{row}_{col}_{fov}.csv"))
+    target = "results/mine/annotations.parquet"
+    snakemake(tmp_path, "--cores", "1", target, timeout=300)
+    written = pd.read_parquet(tmp_path / target)
+    cells = ["fov_name", "track_id", "t", "label"]
+    assert sorted(written[cells].itertuples(index=False, name=None)) == sorted(
+        table[cells].itertuples(index=False, name=None)
+    )
+    assert "import_annotations" not in snakemake(tmp_path, "--dry-run", target).stdout
+    files[-1].unlink()
+    assert "import_annotations" in snakemake(tmp_path, "--dry-run", target).stdout

@@ -27,6 +27,7 @@ from dynaclr.classify import (
 )
 from dynaclr.classify.annotation_table import validate_annotation_table
 from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig, PseudotimeConfig
+from dynaclr.config.base import fill_fov_pattern
 from dynaclr.embeddings import build_anndata, write_embeddings
 from dynaclr.io import (
     LARGEST_ID,
@@ -73,7 +74,7 @@ def _import(
     """Rule ``import_annotations`` as the workflow runs it: the config names the table it reads."""
     return import_annotations_stage(
         AnnotationConfig(table=str(table), tasks=tuple(tasks)),
-        ImportAnnotationsInputs(table=table, tracks=tracks),
+        ImportAnnotationsInputs(table=(table,), tracks=tracks),
         AnnotationsOutputs(annotations=out),
         shape_yx=SHAPE_YX,
     )
@@ -357,7 +358,7 @@ def test_tasks_must_match_the_config(planted, tracks, tmp_path):
     with pytest.raises(AnnotationTableError, match=r"\.csv or \.parquet"):
         import_annotations_stage(
             AnnotationConfig(),
-            ImportAnnotationsInputs(table=tmp_path / "mine.xlsx", tracks=tracks),
+            ImportAnnotationsInputs(table=(tmp_path / "mine.xlsx",), tracks=tracks),
             AnnotationsOutputs(annotations=tmp_path / "a.parquet"),
             shape_yx=SHAPE_YX,
         )
@@ -612,3 +613,210 @@ def test_bad_wide_tables_are_refused_naming_the_wide_files_column_and_row(
     """Messages name the wide file's own columns and data rows (1 = first row under the header)."""
     truth = planted["truth"]
     _assert_refused(*break_wide(_wide_table(truth, _user_table(truth))), tracks, tmp_path)
+
+
+# --- A table per FOV (napari-iohub's annotator writes one CSV per FOV) --------------------------------
+
+#: The plate's FOVs: the planted cells' six, and one without cells or an annotation file.
+PLATE_FOVS = ("A/1/0", "A/2/0", "A/3/0", "B/1/0", "B/2/0", "B/3/0", "C/1/0")
+
+
+def _import_per_fov(
+    pattern: str, tracks: Path, out: Path, tasks: Sequence[str] = ("infection", "division")
+) -> pd.DataFrame:
+    """Rule ``import_annotations`` with ``annotations.table`` a pattern: the files that exist, in the
+    plate's FOV order (what the rule lists)."""
+    paths = (Path(fill_fov_pattern(pattern, fov)) for fov in PLATE_FOVS)
+    return import_annotations_stage(
+        AnnotationConfig(table=pattern, tasks=tuple(tasks)),
+        ImportAnnotationsInputs(table=tuple(path for path in paths if path.is_file()), tracks=tracks),
+        AnnotationsOutputs(annotations=out),
+        shape_yx=SHAPE_YX,
+        fov_names=PLATE_FOVS,
+    )
+
+
+def _write_per_fov(
+    table: pd.DataFrame, folder: Path, fovs: Sequence[str], without_fov_name: bool = False
+) -> dict[str, Path]:
+    """``table``'s rows of each FOV of ``fovs`` in the FOV's file ``{row}_{col}_{fov}.csv``."""
+    folder.mkdir(exist_ok=True)
+    paths = {}
+    for fov in fovs:
+        paths[fov] = folder / f"{fov.replace('/', '_')}.csv"
+        rows = table[table["fov_name"] == fov]
+        (rows.drop(columns=["fov_name"]) if without_fov_name else rows).to_csv(paths[fov], index=False)
+    return paths
+
+
+def test_a_table_per_fov_imports_as_the_one_table_of_its_files(planted, tracks, tmp_path, caplog):
+    """One file per FOV: files without fov_name get it from their path, a slashed or matching one is
+    kept; the FOVs without a file have no annotations (named at INFO); the artifact equals the one
+    table of the same rows, its record holds each file's hash."""
+    truth = planted["truth"]
+    user = _user_table(truth)
+    annotated = ["A/1/0", "A/2/0", "B/1/0", "B/3/0"]
+    paths = _write_per_fov(user, tmp_path / "ann", annotated)
+    pd.read_csv(paths["A/1/0"]).drop(columns=["fov_name"]).to_csv(paths["A/1/0"], index=False)
+    slashed = pd.read_csv(paths["B/1/0"])
+    slashed.assign(fov_name="/" + slashed["fov_name"]).to_csv(paths["B/1/0"], index=False)
+    one = tmp_path / "one.csv"
+    user[user["fov_name"].isin(annotated)].to_csv(one, index=False)
+    expected = _import(one, tracks, tmp_path / "one.parquet")
+    pattern = str(tmp_path / "ann" / "{row}_{col}_{fov}.csv")
+    out = tmp_path / "per_fov.parquet"
+    with caplog.at_level("INFO", logger="dynaclr.classify.annotation_table"):
+        written = _import_per_fov(pattern, tracks, out)
+    pd.testing.assert_frame_equal(written, expected)
+    pd.testing.assert_frame_equal(read_annotations(out), expected)
+    prov = read_table_provenance(out, "annotations")
+    files = [str(paths[fov]) for fov in annotated]
+    assert prov.config["table"] == pattern and "table_sha256" not in prov.config
+    assert sorted(prov.config["table_files"]) == sorted(files)
+    assert all(len(digest) == 64 for digest in prov.config["table_files"].values())
+    assert [record.path for record in prov.inputs] == [*files, str(tracks)]
+    without = [r.getMessage() for r in caplog.records if "have no file" in r.getMessage()]
+    assert without == [
+        f"annotations.table {pattern}: 3 of 7 FOVs have no file, so no annotations: "
+        "['A/3/0', 'B/2/0', 'C/1/0']"
+    ]
+    # the wide layout per FOV too (the annotator's own files)
+    wide = _wide_table(truth, user)
+    _write_per_fov(wide, tmp_path / "wide", annotated, without_fov_name=True)
+    from_wide = _import_per_fov(
+        str(tmp_path / "wide" / "{row}_{col}_{fov}.csv"), tracks, tmp_path / "w.parquet"
+    )
+    pd.testing.assert_frame_equal(from_wide, expected)
+
+
+def _per_fov_no_file(user, folder):
+    return (
+        r"^annotations\.table '.*': expected an annotation file for at least one of the plate's 7 FOVs, "
+        "found none"
+    )
+
+
+def _per_fov_other_fov(user, folder):
+    paths = _write_per_fov(user, folder, ["A/1/0", "A/2/0"])
+    table = pd.read_csv(paths["A/2/0"])
+    table.loc[[1, 4], "fov_name"] = "A/1/0"
+    table.to_csv(paths["A/2/0"], index=False)
+    return (
+        rf"^{re.escape(str(paths['A/2/0']))}: column 'fov_name' names the FOV the file's path names \(A/2/0, "
+        r"annotations\.table '.*'\) or is empty; found 'A/1/0' at rows 2, 5; correct the column"
+    )
+
+
+def _per_fov_bad_value(user, folder):
+    paths = _write_per_fov(user, folder, ["A/1/0", "A/2/0", "B/1/0"])
+    for fov, rows in (("A/2/0", [2]), ("B/1/0", [0, 3])):
+        table = pd.read_csv(paths[fov])
+        table.loc[rows, "t"] = -1
+        table.to_csv(paths[fov], index=False)
+    return (
+        r"^/.*/\{row\}_\{col\}_\{fov\}\.csv: column 't' holds frames .*; found -1 at "
+        rf"{re.escape(str(paths['A/2/0']))} row 3; {re.escape(str(paths['B/1/0']))} rows 1, 4$"
+    )
+
+
+def _per_fov_mixed_layouts(user, folder):
+    paths = _write_per_fov(user, folder, ["A/1/0", "A/2/0"])
+    wide = pd.DataFrame({"fov_name": ["A/2/0"], "track_id": [1], "t": [0], "infection_state": ["infected"]})
+    wide.to_csv(paths["A/2/0"], index=False)
+    return (
+        r"expected every FOV's file in one layout .*, found both \(long: .*A_1_0\.csv; wide: .*A_2_0\.csv\)"
+    )
+
+
+def _per_fov_foreign_label(user, folder):
+    paths = _write_per_fov(user, folder, ["A/1/0", "A/2/0"])
+    table = pd.read_csv(paths["A/2/0"])
+    table.loc[table["task"] == "division", "label"] = "Mitose"
+    table.to_csv(paths["A/2/0"], index=False)
+    where = re.escape(str(paths["A/2/0"]))
+    return rf"column 'label' of task 'division' holds .*; found 'Mitose' at {where} rows"
+
+
+@pytest.mark.parametrize(
+    "break_files",
+    [
+        _per_fov_no_file,
+        _per_fov_other_fov,
+        _per_fov_bad_value,
+        _per_fov_mixed_layouts,
+        _per_fov_foreign_label,
+    ],
+)
+def test_bad_tables_per_fov_are_refused_naming_the_file_and_its_rows(planted, tracks, tmp_path, break_files):
+    folder = tmp_path / "ann"
+    folder.mkdir()
+    message = break_files(_user_table(planted["truth"]), folder)
+    out = tmp_path / "annotations.parquet"
+    with pytest.raises(AnnotationTableError, match=message):
+        _import_per_fov(str(folder / "{row}_{col}_{fov}.csv"), tracks, out)
+    assert not out.exists()
+
+
+def test_two_fovs_naming_one_file_are_refused(tracks, tmp_path):
+    (tmp_path / "A110.csv").write_text("fov_name,track_id,t,task,label\n")
+    with pytest.raises(
+        AnnotationTableError,
+        match=r"expected one file per FOV, found FOVs A/1/10 and A/11/0 naming the same file .*A110\.csv",
+    ):
+        import_annotations_stage(
+            AnnotationConfig(table=str(tmp_path / "{row}{col}{fov}.csv")),
+            ImportAnnotationsInputs(table=(tmp_path / "A110.csv",), tracks=tracks),
+            AnnotationsOutputs(annotations=tmp_path / "a.parquet"),
+            shape_yx=SHAPE_YX,
+            fov_names=["A/1/10", "A/11/0"],
+        )
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            "ann/{row}_{fov}.csv",
+            r"annotations\.table: .*expected a pattern with \{row\} \{col\} \{fov\}, "
+            r"found 'ann/\{row\}_\{fov\}\.csv' \(lacks \['\{col\}'\]\)",
+        ),
+        ("ann/{dataset}/{row}_{col}_{fov}.csv", r"annotations\.table: .* holds a placeholder other than"),
+    ],
+)
+def test_an_incomplete_pattern_of_tables_per_fov_is_refused(table, message):
+    with pytest.raises(ValidationError, match=message):
+        AnnotationConfig(table=table)
+    assert AnnotationConfig(table="ann/{row}_{col}_{fov}.csv").table_is_pattern
+    assert not AnnotationConfig(table="ann/all.csv").table_is_pattern
+
+
+# --- Spelling variants of the labels ------------------------------------------------------------------
+
+
+def test_labels_in_another_case_or_with_spaces_are_normalised_and_counted(planted, tracks, tmp_path, caplog):
+    truth = planted["truth"]
+    user = _user_table(truth)
+    variant = user.copy()
+    variant.loc[[0, 3], "label"] = variant.loc[[0, 3], "label"].str.capitalize()
+    variant.loc[[5], "label"] = " " + variant.loc[[5], "label"] + "  "
+    variant.loc[[7], "label"] = variant.loc[[7], "label"].str.upper()
+    path = tmp_path / "variant.csv"
+    variant.to_csv(path, index=False)
+    with caplog.at_level("INFO", logger="dynaclr.classify.annotation_table"):
+        written = _import(path, tracks, tmp_path / "variant.parquet")
+    pd.testing.assert_frame_equal(written, _drawn(truth))
+    normalised = [r.getMessage() for r in caplog.records if "normalised" in r.getMessage()]
+    assert len(normalised) == 1 and normalised[0].startswith(
+        f"{path}: normalised 4 labels written in another case or with surrounding spaces ("
+    )
+    # the wide layout's text labels too
+    wide = _wide_table(truth, user)
+    wide["infection_state"] = wide["infection_state"].str.upper()
+    wide_path = tmp_path / "wide.csv"
+    wide.to_csv(wide_path, index=False)
+    pd.testing.assert_frame_equal(_import(wide_path, tracks, tmp_path / "wide.parquet"), _drawn(truth))
+    # an unknown label is still refused, as written
+    variant.loc[[2], "label"] = " Infectd"
+    variant.to_csv(path, index=False)
+    with pytest.raises(AnnotationTableError, match=r"found ' Infectd' at row 3"):
+        _import(path, tracks, tmp_path / "refused.parquet")

@@ -1436,3 +1436,39 @@ def test_a_plate_naming_the_sensor_otherwise_is_embedded_once_its_channel_is_nam
     assert "give it name: Sensor" in refused(config, tmp_path / "refused")
     theirs["patches"][0]["channels"][0]["name"] = "Sensor"
     assert plan(config, tmp_path / "named")["embed"] == 4  # the model's and the baseline's, on each
+
+
+def test_a_table_per_fov_lists_the_files_that_exist_as_the_imports_inputs(
+    plate: Path, tmp_path: Path
+) -> None:
+    """annotations.table a pattern: the import's inputs are the FOVs' files that exist, in the plate's
+    order (editing or adding one reruns it), in the dry run and as a cluster job plans it; the FOV
+    names it is given are not a compared param (they rerun no import); with no file at all the dry
+    run refuses the config, naming the key and the pattern."""
+    folder = tmp_path / "annotations"
+    folder.mkdir()
+    pattern = str(folder / "{row}_{col}_{fov}.csv")
+    config = plate_config(plate)
+    config["datasets"]["mine"]["annotations"] = {"table": pattern, "tasks": ["infection"]}
+    # the automatic DTW reference's window fits the plate's 6 frames
+    config["analysis"]["pseudotime"] = {"reference_frames_before_onset": 2, "reference_frames_after_onset": 3}
+    message = refused(config, tmp_path / "none")
+    assert (
+        f"datasets.mine.annotations.table: expected an annotation file for at least one FOV of {plate} "
+        f"({pattern!r}), found none of the 3 (FOV A/1/Pos0: {folder}/A_1_Pos0.csv;"
+    ) in message
+    files = [folder / "A_1_Pos0.csv", folder / "B_2_Pos0.csv"]
+    for file in files:
+        file.write_text("fov_name,track_id,t,task,label\n")
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    for target in (None, "import_annotations:dataset=mine"):
+        (job,) = [
+            job
+            for job in planned_jobs(configfile, tmp_path, target_job=target)
+            if job.rule.name == "import_annotations"
+        ]
+        assert list(job.input.table) == [str(file) for file in files]
+        assert job.params.fov_names == FOVS
+        assert FOVS not in list(job.non_derived_params)

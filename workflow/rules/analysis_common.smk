@@ -583,10 +583,22 @@ def embedding_figures_input(wildcards):
     return inputs
 
 
+@functools.cache
+def annotation_table_files(dataset):
+    """The files of a dataset's annotations.table: the one table, or (a pattern with {row}, {col},
+    {fov}: a file per FOV) the FOVs' files that exist, in the plate's FOV order. Listed once per
+    process: the dry run and a job's own parse each stat the FOVs' files once."""
+    annotations = CONFIG.datasets[dataset].annotations
+    if not annotations.table_is_pattern:
+        return [annotations.table]
+    return [path for path in per_fov(annotations.table, dataset) if os.path.isfile(path)]
+
+
 def annotation_table_input(wildcards):
-    """The user's annotation table (annotations.table) and the tracks its track ids refer to."""
+    """The user's annotation table (annotations.table: its file, or the files of a table per FOV,
+    so editing or adding one reruns the import) and the tracks its track ids refer to."""
     return {
-        "table": CONFIG.datasets[wildcards.dataset].annotations.table,
+        "table": annotation_table_files(wildcards.dataset),
         "tracks": f"{RESULTS}/{wildcards.dataset}/tracks.parquet",
     }
 

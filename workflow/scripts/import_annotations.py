@@ -8,4 +8,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         ImportAnnotationsInputs.from_rule(snakemake.input),
         AnnotationsOutputs.from_rule(snakemake.output),
         shape_yx=snakemake.params.shape_yx,
+        fov_names=snakemake.params.fov_names,
     )

@@ -42,13 +42,20 @@ annotated. Values: the task's labels as text, or for infection VisCy's numeric c
 (:data:`VISCY_INFECTION_CODES`: 1 uninfected, 2 infected, 0 not annotated). Numeric division codes
 differ between files and are refused rather than guessed. The long rows are then checked as a long
 table is, with the wide file's data-row numbers in the messages. In either layout a leading ``/``
-of ``fov_name`` (VisCy writes ``/A/3/0``) is dropped.
+of ``fov_name`` (VisCy writes ``/A/3/0``) is dropped, and labels in another case or with surrounding
+spaces (``Infected``, `` mitosis ``) are spelt as the task spells them (one INFO line counts them).
+
+napari-iohub's annotator writes one CSV per FOV: ``annotations.table`` may then be a pattern with
+``{row}``, ``{col}``, ``{fov}`` (as a per-FOV ``tracks.path``). The rule lists the files of the
+plate's FOVs that exist; :func:`read_fov_tables` reads them as one table, ``fov_name`` taken from
+each file's path, and messages name each row's file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -64,6 +71,7 @@ from dynaclr.classify.annotations import (
     task_classes,
 )
 from dynaclr.config.analysis import AnnotationConfig
+from dynaclr.config.base import fov_pattern_paths
 from dynaclr.io import LARGEST_ID, ArtifactKind, StageFiles, make_provenance, read_table, write_table
 
 logger = logging.getLogger(__name__)
@@ -132,12 +140,113 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
         ) from err
 
 
+def read_fov_tables(pattern: str, files: Sequence[str | Path], fov_names: Sequence[str]) -> pd.DataFrame:
+    """The tables of ``annotations.table`` when it names one file per FOV, as one table.
+
+    Args:
+        pattern: ``annotations.table``, with ``{row}``, ``{col}``, ``{fov}``.
+        files: the files of the pattern that exist (the rule lists them), in the plate's FOV order.
+        fov_names: the plate's FOVs: the FOV of each file is the one whose filled pattern it is.
+
+    Each file is read as it is (:func:`read_annotation_table`); its ``fov_name`` is the FOV its path
+    names: a file without the column gets it, empty cells are filled, a cell naming another FOV
+    (a leading ``/`` aside) is refused. The FOVs without a file have no annotations (an INFO line
+    names them). All files are in one layout (long or wide).
+
+    Returns:
+        The files' rows concatenated, indexed by ``(file, row)`` (row: the file's data row,
+        0-based), so messages name the file and row of each problem (:func:`_rows`).
+
+    Raises:
+        AnnotationTableError: no file; two FOVs naming the same file; a file the pattern names for
+            no FOV; a ``fov_name`` the path disagrees with; files of both layouts.
+    """
+    try:
+        by_path = fov_pattern_paths(pattern, fov_names)
+    except ValueError as err:
+        raise AnnotationTableError(f"annotations.table: {err}") from None
+    if not files:
+        expected = ", ".join(list(by_path)[:3]) + (" ..." if len(by_path) > 3 else "")
+        raise AnnotationTableError(
+            f"annotations.table {pattern!r}: expected an annotation file for at least one of the plate's "
+            f"{len(by_path)} FOVs, found none ({expected})"
+        )
+    tables, layouts = {}, {}
+    for file in files:
+        path = os.path.normpath(str(file))
+        if path not in by_path:
+            raise AnnotationTableError(
+                f"{file}: annotations.table {pattern!r} names this file for no FOV of the plate "
+                f"({', '.join(list(by_path)[:3])} ...)"
+            )
+        table = _with_fov_of_path(read_annotation_table(file), by_path[path], str(file), pattern)
+        layouts[str(file)] = annotation_layout(table, str(file))
+        tables[str(file)] = table
+    if len(set(layouts.values())) > 1:
+        shown = "; ".join(
+            f"{layout}: " + ", ".join([file for file, of in layouts.items() if of == layout][:3])
+            for layout in sorted(set(layouts.values()))
+        )
+        raise AnnotationTableError(
+            f"annotations.table {pattern!r}: expected every FOV's file in one layout (long: task, label "
+            f"columns; wide: a column per task), found both ({shown})"
+        )
+    read = {by_path[os.path.normpath(str(file))] for file in files}
+    without = [fov_name for fov_name in fov_names if fov_name not in read]
+    if without:
+        logger.info(
+            "annotations.table %s: %d of %d FOVs have no file, so no annotations: %s%s",
+            pattern,
+            len(without),
+            len(by_path),
+            without[:_SHOWN],
+            " ..." if len(without) > _SHOWN else "",
+        )
+    return pd.concat(list(tables.values()), keys=list(tables), names=["file", "row"])
+
+
+def _with_fov_of_path(table: pd.DataFrame, fov_name: str, file: str, pattern: str) -> pd.DataFrame:
+    """``table`` (a file of a table per FOV) with ``fov_name`` the FOV its path names."""
+    if "fov_name" in table.columns:
+        given = table["fov_name"].notna()
+        spelled = table["fov_name"].map(
+            lambda value: value[1:] if isinstance(value, str) and value.startswith("/") else value
+        )
+        other = given & (spelled != fov_name)
+        if other.any():
+            raise AnnotationTableError(
+                f"{file}: column 'fov_name' names the FOV the file's path names ({fov_name}, "
+                f"annotations.table {pattern!r}) or is empty; found {_values(table['fov_name'], other)} at "
+                f"{_rows(other)}; "
+                "correct the column or move the rows to their FOV's file"
+            )
+    return table.assign(fov_name=fov_name)
+
+
 def _rows(mask: np.ndarray | pd.Series) -> str:
     """Data-row numbers (1 = first row under the header) where ``mask`` holds, the first few.
 
     A Series' index is the file's data row (0-based) each row comes from: the row's position in a
-    long table, the wide row it was made from in a wide one (:func:`validate_annotation_table`).
+    long table, the wide row it was made from in a wide one (:func:`validate_annotation_table`);
+    for a table per FOV (:func:`read_fov_tables`) it is ``(file, row)``, and the rows are named by
+    file (``a.csv rows 3, 4; b.csv row 1``).
     """
+    if isinstance(mask, pd.Series) and isinstance(mask.index, pd.MultiIndex):
+        chosen = mask.index[mask.to_numpy(dtype=bool)]
+        by_file: dict[str, list[int]] = {}
+        for file, row in chosen:
+            by_file.setdefault(str(file), []).append(int(row) + 1)
+        parts, shown_rows = [], 0
+        for file, rows in by_file.items():
+            unique = sorted(set(rows))
+            if shown_rows >= _SHOWN:
+                break
+            part = unique[: _SHOWN - shown_rows]
+            shown_rows += len(part)
+            parts.append(f"{file} row{'s' if len(unique) > 1 else ''} {', '.join(map(str, part))}")
+        n_rows = sum(len(set(rows)) for rows in by_file.values())
+        more = f" and {n_rows - shown_rows} more" if n_rows > shown_rows else ""
+        return "; ".join(parts) + more
     if isinstance(mask, pd.Series) and pd.api.types.is_integer_dtype(mask.index):
         positions = np.unique(mask.index[mask.to_numpy(dtype=bool)].to_numpy(dtype=np.int64)) + 1
     else:
@@ -234,7 +343,7 @@ def wide_to_long(table: pd.DataFrame, tasks: Sequence[str], source: str = "annot
             ignored,
             list(tasks),
         )
-    table = table.reset_index(drop=True)
+    table = _by_data_row(table)
     kept = [column for column in (*WIDE_INDEX_COLUMNS, *POSITION_COLUMNS) if column in table.columns]
     parts = []
     for column, task in read.items():
@@ -281,7 +390,7 @@ def _wide_labels(values: pd.Series, column: str, task: str, source: str) -> pd.S
         f"{code} ({label or 'not annotated'})" for code, label in VISCY_INFECTION_CODES.items()
     )
     bad = (
-        (text & ~raw.isin([negative, positive]))
+        (text & ~raw.map(_label_spelling).isin([negative, positive]))
         | (number & ~codes.isin(list(by_code)))
         | (~empty & ~text & ~number)
     )
@@ -292,13 +401,51 @@ def _wide_labels(values: pd.Series, column: str, task: str, source: str) -> pd.S
         )
     labels = raw.where(text)
     labels[number] = codes[number].map(by_code)
-    if number.any() and not (labels == positive).any():
+    if number.any() and not (labels.map(_label_spelling) == positive).any():
         raise AnnotationTableError(
             f"{source}: column {column!r} holds numeric codes {_values(raw, number)} and no 2: read as "
             f"VisCy's {scheme}, no cell is {positive!r}. If your file means 0 = {negative}, "
             f"1 = {positive}, write the labels {[negative, positive]} into the column instead"
         )
     return labels
+
+
+def _label_spelling(value: object) -> object:
+    """A text label as the tasks spell theirs (lower case, no surrounding spaces); others as they are."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _normalised_labels(labels: pd.Series, tasks: pd.Series, source: str) -> pd.Series:
+    """``labels`` with variants of their task's labels (``Infected``, `` infected ``) spelt as the
+    task spells them, counted in one INFO line; other labels as they are (refused later)."""
+    spelled = labels.map(_label_spelling)
+    known = pd.Series(
+        [
+            task in TASK_LABELS and label in task_classes(task)
+            for task, label in zip(tasks, spelled, strict=True)
+        ],
+        index=labels.index,
+        dtype=bool,
+    )
+    changed = known & (spelled != labels)
+    if changed.any():
+        variants = sorted(
+            {f"{old!r} -> {new!r}" for old, new in zip(labels[changed], spelled[changed], strict=True)}
+        )
+        logger.info(
+            "%s: normalised %d labels written in another case or with surrounding spaces (%s%s)",
+            source,
+            int(changed.sum()),
+            ", ".join(variants[:_SHOWN]),
+            " ..." if len(variants) > _SHOWN else "",
+        )
+    return labels.where(~changed, spelled)
+
+
+def _by_data_row(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` indexed by the data row (0-based) each row is: its position, or the ``(file,
+    row)`` index a table per FOV has (:func:`read_fov_tables`), kept."""
+    return table if isinstance(table.index, pd.MultiIndex) else table.reset_index(drop=True)
 
 
 def _without_leading_slash(table: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -345,7 +492,7 @@ def validate_annotation_table(
     if annotation_layout(table, source) == "wide":
         table = wide_to_long(table, tasks, source)
     else:
-        table = table.reset_index(drop=True)
+        table = _by_data_row(table)
     table = _without_leading_slash(table, source)
     table = _checked_columns(table, source)
     out = pd.DataFrame(
@@ -359,7 +506,7 @@ def validate_annotation_table(
     for column in POSITION_COLUMNS:
         out[column] = _position_column(table, column, source) if given_positions else np.nan
     out["task"] = table["task"].astype(str)
-    out["label"] = table["label"].astype(str)
+    out["label"] = _normalised_labels(table["label"].astype(str), out["task"], source)
     _check_tasks(out, tasks, source)
     _check_unique_cells(out, source)
     return out[list(ANNOTATION_COLUMNS)]
@@ -566,9 +713,10 @@ def _sha256(path: Path) -> str:
 
 
 class ImportAnnotationsInputs(StageFiles):
-    """Rule ``import_annotations``: your table, and the tracks its cells refer to."""
+    """Rule ``import_annotations``: your table (one file, or the files of a table per FOV that
+    exist, in the plate's FOV order), and the tracks its cells refer to."""
 
-    table: Path
+    table: tuple[Path, ...]
     tracks: Path
 
 
@@ -578,6 +726,7 @@ def import_annotations_stage(
     outputs: AnnotationsOutputs,
     *,
     shape_yx: Sequence[int],
+    fov_names: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Validate a user's annotation table and write it as an ``annotations`` artifact.
 
@@ -591,25 +740,38 @@ def import_annotations_stage(
     the plate's ``(Y, X)``: the table's own ``y, x`` must lie in the image
     (:func:`check_positions_in_image`).
 
+    With ``config.table`` a pattern (``{row}``, ``{col}``, ``{fov}``: a file per FOV),
+    ``inputs.table`` are the files of it that exist and ``fov_names`` the plate's FOVs; the files
+    are read as one table (:func:`read_fov_tables`), messages name the pattern and each row's file,
+    and the record holds each file's hash (``table_files``) instead of ``table_sha256``.
+
     Returns:
         The written table.
     """
-    table_path, tracks_path, tasks = inputs.table, inputs.tracks, config.tasks
-    source = str(table_path)
-    table = read_annotation_table(table_path)
+    tracks_path, tasks = inputs.tracks, config.tasks
+    if config.table_is_pattern:
+        source = str(config.table)
+        table = read_fov_tables(source, inputs.table, fov_names)
+        hashes: dict[str, object] = {"table_files": {str(path): _sha256(path) for path in inputs.table}}
+    else:
+        if len(inputs.table) != 1:
+            raise ValueError(
+                f"annotations.table {config.table!r} is one file; the rule gives {len(inputs.table)}"
+            )
+        source = str(inputs.table[0])
+        table = read_annotation_table(inputs.table[0])
+        hashes = {"table_sha256": _sha256(inputs.table[0])}
     layout = annotation_layout(table, source)
     annotations = validate_annotation_table(table, tasks, source)
     check_positions_in_image(annotations, shape_yx, source)
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
     annotations = locate_annotations(annotations, tracks, source, str(tracks_path))
     annotations = annotations.sort_values(["task", "fov_name", "track_id", "t"], ignore_index=True)
-    recorded_config = {
-        **config.model_dump(mode="json"),
-        "table_sha256": _sha256(table_path),
-        "table_layout": layout,
-    }
+    recorded_config = {**config.model_dump(mode="json"), **hashes, "table_layout": layout}
     provenance = make_provenance(
-        ArtifactKind.ANNOTATIONS, recorded_config, [(table_path, None), (tracks_path, tracks_prov)]
+        ArtifactKind.ANNOTATIONS,
+        recorded_config,
+        [*((path, None) for path in inputs.table), (tracks_path, tracks_prov)],
     )
     write_table(annotations, outputs.annotations, provenance.model_copy(update={"stage": IMPORT_RULE}))
     for task, rows in annotations.groupby("task", sort=True):

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from dynaclr.config.base import StrictModel
+from dynaclr.config.base import StrictModel, check_fov_pattern, fov_placeholders
 
 Representation = Literal["features", "projections", "standardized"]
 ClassificationTask = Literal["infection", "division"]
@@ -56,7 +56,12 @@ class AnnotationConfig(StrictModel):
             "Your annotations: a CSV or Parquet file with columns fov_name ('row/column/fov'), "
             "track_id and t (a cell of the workflow's tracks, results/<dataset>/tracks.parquet), task "
             "('infection' or 'division') and label (infection: 'infected'/'uninfected'; division: "
-            "'mitosis'/'interphase'); optional y, x (pixels) locate cells not in the tracks. "
+            "'mitosis'/'interphase'; case and surrounding spaces are normalised); optional y, x (pixels) "
+            "locate cells not in the tracks. Or the wide layout of napari-iohub's Cell State Annotator / "
+            "VisCy (columns infection_state, cell_division_state). Or one file per FOV: a pattern with "
+            "{row}, {col} and {fov} (e.g. annotations/{row}_{col}_{fov}.csv), expanded over the plate's "
+            "FOVs; the files that exist are read (a FOV without one has no annotations), fov_name is "
+            "taken from the path where a file lacks it. Relative to the working directory. "
             "Omit to draw annotations from the ground truth (simulated datasets)."
         ),
     )
@@ -167,6 +172,8 @@ class AnnotationConfig(StrictModel):
                 f"annotations.table must be a {' or '.join(ANNOTATION_TABLE_SUFFIXES)} file; "
                 f"got {self.table!r}"
             )
+        if fov_placeholders(self.table):
+            check_fov_pattern("annotations.table", self.table, "a table per FOV is named by a pattern")
         drawing = [
             f"{name}={getattr(self, name)!r}"
             for name in DRAWING_KEYS
@@ -183,6 +190,11 @@ class AnnotationConfig(StrictModel):
     def is_imported(self) -> bool:
         """True when the annotations come from the user's ``table`` rather than ground truth."""
         return self.table is not None
+
+    @property
+    def table_is_pattern(self) -> bool:
+        """True when ``table`` names one file per FOV (a pattern with {row}, {col}, {fov})."""
+        return self.table is not None and bool(fov_placeholders(self.table))
 
     @property
     def source(self) -> Literal["ground_truth", "table", "lineage"]:

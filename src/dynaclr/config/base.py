@@ -1,5 +1,6 @@
 """Base model shared by every stage config."""
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -54,3 +55,62 @@ class StrictModel(BaseModel):
         """The :attr:`RUN_KEYS` the job needs besides :meth:`job_params` (JSON-ready, nested as the
         config; :func:`with_run_params` merges them back)."""
         return self.model_dump(mode="json", include=_key_tree(self.RUN_KEYS))
+
+
+#: Placeholders of a per-FOV path pattern (a FOV is named ``row/col/fov``): ``tracks.path`` of the
+#: per-FOV formats, ``annotations.table`` of a file per FOV.
+FOV_PLACEHOLDERS: tuple[str, ...] = ("{row}", "{col}", "{fov}")
+
+
+def fov_placeholders(pattern: str) -> list[str]:
+    """The :data:`FOV_PLACEHOLDERS` that ``pattern`` holds, in their order."""
+    return [name for name in FOV_PLACEHOLDERS if name in pattern]
+
+
+def fill_fov_pattern(pattern: str, fov_name: str) -> str:
+    """The path of FOV ``row/col/fov``: ``pattern`` with its placeholders filled."""
+    row, col, fov = fov_name.split("/")
+    return pattern.format(row=row, col=col, fov=fov)
+
+
+def check_fov_pattern(key: str, pattern: str, what: str) -> None:
+    """Refuse a per-FOV ``pattern`` that lacks one of :data:`FOV_PLACEHOLDERS` or holds another
+    placeholder (``what`` says why the key is a pattern).
+
+    Raises:
+        ValueError: naming ``key``, what was expected and ``pattern``.
+    """
+    held = fov_placeholders(pattern)
+    if len(held) != len(FOV_PLACEHOLDERS):
+        missing = [name for name in FOV_PLACEHOLDERS if name not in held]
+        raise ValueError(
+            f"{key}: {what}; expected a pattern with {' '.join(FOV_PLACEHOLDERS)}, found {pattern!r} "
+            f"(lacks {missing})"
+        )
+    try:
+        fill_fov_pattern(pattern, "A/1/0")
+    except (KeyError, IndexError, ValueError) as err:
+        raise ValueError(
+            f"{key}: {pattern!r} holds a placeholder other than {' '.join(FOV_PLACEHOLDERS)} "
+            f"({err!r}); write a literal brace as {{{{ or }}}}"
+        ) from None
+
+
+def fov_pattern_paths(pattern: str, fov_names: Iterable[str]) -> dict[str, str]:
+    """``{path: FOV}`` of a per-FOV ``pattern`` over ``fov_names``, in their order (paths normalised:
+    ``./a/b.csv`` is ``a/b.csv``).
+
+    Raises:
+        ValueError: two FOVs fill the pattern to the same path (e.g. ``{row}{col}{fov}`` with FOVs
+            ``A/1/10`` and ``A/11/0``), naming both and the path.
+    """
+    paths: dict[str, str] = {}
+    for fov_name in fov_names:
+        path = os.path.normpath(fill_fov_pattern(pattern, fov_name))
+        if path in paths:
+            raise ValueError(
+                f"expected one file per FOV, found FOVs {paths[path]} and {fov_name} naming the same file "
+                f"{path} ({pattern!r}); separate the placeholders (e.g. {{row}}_{{col}}_{{fov}})"
+            )
+        paths[path] = fov_name
+    return paths

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBONES, backbone_problem
+from dynaclr.config.base import fov_pattern_paths
 from dynaclr.config.patches import PatchSpec, channel_indices
 from dynaclr.config.simulate import CHANNEL_NAMES, SimulateConfig
 from dynaclr.config.training import (
@@ -219,6 +220,27 @@ def _imported_tracks_problems(name: str, dataset: DatasetConfig, raw: PlateLayou
     return [
         f"{key}: expected a {wanted} per FOV of {raw.path} ({tracks.path!r}), found none for "
         f"{len(missing)} of {len(raw.fov_names)} FOVs ({shown})"
+    ]
+
+
+def _annotation_table_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
+    """A table per FOV (``annotations.table`` a pattern) has a file for some FOV, and a file per FOV."""
+    table = dataset.annotations.table
+    if table is None or not dataset.annotations.table_is_pattern:
+        return []
+    key = f"datasets.{name}.annotations.table"
+    try:
+        paths = fov_pattern_paths(table, raw.fov_names)
+    except ValueError as err:
+        return [f"{key}: {err}"]
+    if any(Path(path).is_file() for path in paths):
+        return []
+    shown = "; ".join(f"FOV {fov}: {path}" for path, fov in list(paths.items())[:3]) + (
+        "; ..." if len(paths) > 3 else ""
+    )
+    return [
+        f"{key}: expected an annotation file for at least one FOV of {raw.path} ({table!r}), found none "
+        f"of the {len(paths)} ({shown})"
     ]
 
 
@@ -661,6 +683,7 @@ def workflow_problems(
         problems += _acquisition_problems(name, dataset, raw_layouts[name])
         problems += _channel_problems(name, dataset, plates)
         problems += _imported_tracks_problems(name, dataset, raw_layouts[name])
+        problems += _annotation_table_problems(name, dataset, raw_layouts[name])
         for spec in dataset.patches:
             problems += _patch_window_problems(name, spec, plates)
         wells = {fov.rsplit("/", 1)[0] for fov in raw_layouts[name].fov_names}

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dynaclr.config.base import StrictModel
+from dynaclr.config.base import StrictModel, check_fov_pattern, fill_fov_pattern, fov_placeholders
 
 
 class TrackingMapsConfig(StrictModel):
@@ -261,8 +261,6 @@ class TrackingEvaluationConfig(StrictModel):
 
 #: File name endings of a ``tracks: {format: table}`` file.
 TRACKS_TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
-#: Placeholders a per-FOV ``tracks.path`` pattern must hold (a FOV is named ``row/col/fov``).
-FOV_PLACEHOLDERS: tuple[str, ...] = ("{row}", "{col}", "{fov}")
 
 
 class ImportedTracksConfig(StrictModel):
@@ -290,7 +288,7 @@ class ImportedTracksConfig(StrictModel):
 
     @model_validator(mode="after")
     def _path_fits_format(self) -> ImportedTracksConfig:
-        held = [name for name in FOV_PLACEHOLDERS if name in self.path]
+        held = fov_placeholders(self.path)
         if self.format == "table":
             if held:
                 raise ValueError(
@@ -304,24 +302,11 @@ class ImportedTracksConfig(StrictModel):
                     f"found {self.path!r}"
                 )
             return self
-        if len(held) != len(FOV_PLACEHOLDERS):
-            missing = [name for name in FOV_PLACEHOLDERS if name not in held]
-            raise ValueError(
-                f"tracks.path: format {self.format!r} is one file or folder per FOV; expected a pattern "
-                f"with {' '.join(FOV_PLACEHOLDERS)}, found {self.path!r} (lacks {missing})"
-            )
-        try:
-            self.fov_path("A/1/0")
-        except (KeyError, IndexError, ValueError) as err:
-            raise ValueError(
-                f"tracks.path: {self.path!r} holds a placeholder other than {' '.join(FOV_PLACEHOLDERS)} "
-                f"({err!r}); write a literal brace as {{{{ or }}}}"
-            ) from None
+        check_fov_pattern("tracks.path", self.path, f"format {self.format!r} is one file or folder per FOV")
         if self.format == "ultrack" and not self.path.lower().endswith(".csv"):
             raise ValueError(f"tracks.path: format 'ultrack' expects CSV files, found {self.path!r}")
         return self
 
     def fov_path(self, fov_name: str) -> str:
         """The file (ultrack) or folder (ctc) of FOV ``row/col/fov``: ``path``, placeholders filled."""
-        row, col, fov = fov_name.split("/")
-        return self.path.format(row=row, col=col, fov=fov)
+        return fill_fov_pattern(self.path, fov_name)
