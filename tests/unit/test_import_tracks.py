@@ -37,7 +37,12 @@ def truth(tiny_plate: dict[str, Path]) -> pd.DataFrame:
 
 
 def run_import(
-    format: str, path: str, files: list[Path], out: Path, ctc_lineage: tuple[Path, ...] = ()
+    format: str,
+    path: str,
+    files: list[Path],
+    out: Path,
+    ctc_lineage: tuple[Path, ...] = (),
+    **sampling_um: float | None,
 ) -> pd.DataFrame:
     return import_tracks(
         ImportedTracksConfig(format=format, path=path),  # type: ignore[arg-type]
@@ -45,6 +50,7 @@ def run_import(
         ImportTracksOutputs(tracks=out / "tracks.parquet"),
         fov_names=FOVS,
         shape_tzyx=SHAPE_TZYX,
+        **sampling_um,
     )
 
 
@@ -371,6 +377,11 @@ def test_a_ctc_label_missing_from_res_track_is_named(
         ({"format": "ultrack", "path": "tracks/{row}/{fov}.csv"}, "lacks ['{col}']"),
         ({"format": "ctc", "path": "ctc/{row}/{col}/{fov}/{well}"}, "placeholder other than"),
         ({"format": "napari", "path": "x.csv"}, "format"),
+        ({"format": "trackmate", "path": "tm/{row}_{col}.xml"}, "lacks ['{fov}']"),
+        (
+            {"format": "trackmate", "path": "tm/{row}_{col}_{fov}.csv"},
+            "format 'trackmate' expects TrackMate XML",
+        ),
     ],
 )
 def test_a_tracks_path_that_does_not_fit_its_format_is_refused(tracks: dict, message: str) -> None:
@@ -515,3 +526,205 @@ def test_lineage_annotation_keys_are_checked(annotations: dict, message: str) ->
 
     with pytest.raises(ValidationError, match=re.escape(message)):
         AnnotationConfig.model_validate(annotations)
+
+
+# ------------------------------------------------------------------ TrackMate XML
+#: Spots of the hand-written TrackMate file: ID -> (FRAME, x px, y px). Track 0 (kept): 1 -> 2 -> 3 divides
+#: into 4 and 5; 4 -> 6 skips frame 4 (gap closing); 5 -> 8. Track 1 (10 -> 11) is not in FilteredTracks;
+#: spot 20 is in no track.
+TM_SPOTS = {
+    1: (0, 40.0, 30.0), 2: (1, 41.0, 31.0), 3: (2, 42.0, 32.0),
+    4: (3, 35.0, 32.5), 5: (3, 49.0, 33.5), 6: (5, 33.0, 34.0), 7: (6, 32.0, 35.0), 8: (4, 50.0, 34.0),
+    10: (0, 80.0, 80.0), 11: (1, 81.0, 80.0), 20: (0, 10.0, 60.0),
+}  # fmt: skip
+#: Edges per TRACK_ID; (6, 4) is written later spot first (TrackMate's edges need not point forward).
+TM_TRACKS = {0: [(1, 2), (2, 3), (3, 4), (3, 5), (6, 4), (6, 7), (5, 8)], 1: [(10, 11)]}
+
+
+def write_trackmate(
+    path: Path,
+    spots: dict[int, tuple[int, float, float]] = TM_SPOTS,
+    tracks: dict[int, list[tuple[int, int]]] = TM_TRACKS,
+    kept: tuple[int, ...] = (0,),
+    *,
+    units: str = "micron",
+    pixel_size: float = 0.65,
+) -> Path:
+    """A TrackMate XML file as TrackMate saves it: positions in ``units``, ``pixel_size`` per pixel."""
+    frames: dict[int, list[str]] = {}
+    for spot_id, (frame, x, y) in spots.items():
+        frames.setdefault(frame, []).append(
+            f'<Spot ID="{spot_id}" name="ID{spot_id}" FRAME="{frame}" POSITION_X="{x * pixel_size!r}" '
+            f'POSITION_Y="{y * pixel_size!r}" POSITION_Z="0.0" POSITION_T="{frame * 10.0}" RADIUS="3.0" '
+            'QUALITY="1.0" VISIBILITY="1" />'
+        )
+    all_spots = "".join(
+        f'<SpotsInFrame frame="{f}">{"".join(s)}</SpotsInFrame>' for f, s in sorted(frames.items())
+    )
+    all_tracks = "".join(
+        f'<Track name="Track_{track}" TRACK_ID="{track}">'
+        + "".join(f'<Edge SPOT_SOURCE_ID="{a}" SPOT_TARGET_ID="{b}" LINK_COST="1.0" />' for a, b in edges)
+        + "</Track>"
+        for track, edges in tracks.items()
+    )
+    filtered = "".join(f'<TrackID TRACK_ID="{track}" />' for track in kept)
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<TrackMate version="7.11.1">'
+        f'<Model spatialunits="{units}" timeunits="min"><FeatureDeclarations />'
+        f'<AllSpots nspots="{len(spots)}">{all_spots}</AllSpots><AllTracks>{all_tracks}</AllTracks>'
+        f"<FilteredTracks>{filtered}</FilteredTracks></Model>"
+        f'<Settings><ImageData filename="a.tif" folder="" width="96" height="96" nslices="1" nframes="12" '
+        f'pixelwidth="{pixel_size!r}" pixelheight="{pixel_size!r}" voxeldepth="1.0" timeinterval="10.0" />'
+        "</Settings></TrackMate>",
+        encoding="utf-8",
+    )
+    return path
+
+
+def trackmate_files(tmp_path: Path, **kwargs: Any) -> list[Path]:
+    """The hand-written file for FOV A/1/0, a file with the filtered-out track only for B/1/0."""
+    return [
+        write_trackmate(tmp_path / "A_1_0.xml", **kwargs),
+        write_trackmate(tmp_path / "B_1_0.xml", kept=(), **kwargs),
+    ]
+
+
+@pytest.mark.parametrize(("units", "pixel_size"), [("micron", 0.65), ("µm", 0.65), ("nm", 650.0)])
+def test_a_trackmate_file_becomes_segments_in_pixels(units: str, pixel_size: float, tmp_path: Path) -> None:
+    """A division starts two daughters whose parent is the mother's segment, gap closing continues a
+    segment, the filtered-out track and the untracked spot are dropped and counted in the record, and
+    the physical positions come back in pixels."""
+    files = trackmate_files(tmp_path, units=units, pixel_size=pixel_size)
+    imported = run_import(
+        "trackmate",
+        f"{tmp_path}/{{row}}_{{col}}_{{fov}}.xml",
+        files,
+        tmp_path,
+        pixel_size_um=0.65,
+        z_step_um=2.0,
+    )
+    segments = {1: [1, 2, 3], 2: [4, 6, 7], 3: [5, 8]}  # by first frame, then spot ID
+    parents = {1: -1, 2: 1, 3: 1}
+    previous = {1: -1, 2: 1, 3: 2, 4: 3, 5: 3, 6: 4, 7: 6, 8: 5}
+    expected = pd.DataFrame(
+        [
+            (
+                "A/1/0",
+                track,
+                TM_SPOTS[spot][0],
+                TM_SPOTS[spot][2],
+                TM_SPOTS[spot][1],
+                spot,
+                parents[track],
+                previous[spot],
+            )
+            for track, spots in segments.items()
+            for spot in spots
+        ],
+        columns=["fov_name", "track_id", "t", "y", "x", "id", "parent_track_id", "parent_id"],
+    )
+    pd.testing.assert_frame_equal(
+        imported[expected.columns], expected, check_dtype=False, check_exact=False, atol=1e-9
+    )
+    assert_tracks_artifact(imported, tmp_path, is_3d=False)
+    _, provenance = read_table(tmp_path / "tracks.parquet", "tracks")
+    assert provenance.config["untracked_fovs"] == ["B/1/0"]
+    assert provenance.config["trackmate_spots"]["A/1/0"] == {
+        "spots": 11,
+        "kept_spots": 8,
+        "kept_tracks": 1,
+        "spots_of_filtered_out_tracks": 2,
+        "filtered_out_tracks": 1,
+        "untracked_spots": 1,
+    }
+    assert provenance.config["trackmate_spots"]["B/1/0"]["kept_spots"] == 0
+
+
+def test_a_trackmate_calibration_other_than_the_plates_is_refused(tmp_path: Path) -> None:
+    files = trackmate_files(tmp_path, pixel_size=0.5)
+    with pytest.raises(ArtifactError) as raised:
+        run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, pixel_size_um=0.65, z_step_um=2.0)
+    assert str(raised.value).startswith(
+        f"{files[0]}: <ImageData pixelwidth>: expected the plate's pixel size 0.65 µm"
+    )
+    assert "found 0.5 micron = 0.5 µm" in str(raised.value)
+    assert not (tmp_path / "tracks.parquet").exists()
+    # within the tolerance (1e-3 relative) the file is read, converted with its own calibration
+    files = trackmate_files(tmp_path, pixel_size=0.6503)
+    imported = run_import(
+        "trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, pixel_size_um=0.65, z_step_um=2.0
+    )
+    assert imported.loc[imported["id"] == 1, "x"].item() == pytest.approx(40.0)
+
+
+def test_a_trackmate_merge_is_refused_naming_the_spots(tmp_path: Path) -> None:
+    """Two cells linked into one (TrackMate's track merging) cannot have two mothers: refused, naming them."""
+    spots = {1: (0, 20.0, 20.0), 2: (0, 30.0, 20.0), 3: (1, 25.0, 20.0), 4: (2, 25.0, 21.0)}
+    files = [
+        write_trackmate(tmp_path / "A_1_0.xml", spots, {7: [(1, 3), (2, 3), (3, 4)]}, (7,)),
+        write_trackmate(tmp_path / "B_1_0.xml"),
+    ]
+    with pytest.raises(
+        ArtifactError, match=re.escape(f"{files[0]}: expected each spot linked from at most one")
+    ) as raised:
+        run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, pixel_size_um=0.65)
+    assert "found 1 merge(s): spot 3 from spots [1, 2]; remove one edge" in str(raised.value)
+
+
+def test_the_plan_imports_trackmate_files_with_the_plates_pixel_size(tmp_path: Path) -> None:
+    from plate_helpers import write_plate
+    from test_early_checks import plan, plate_config, refused
+    from test_stage_contract import planned_jobs
+
+    plate = write_plate(tmp_path / "own.zarr", FOVS, ["Brightfield", "Sensor"], (6, 2, 3, 96, 96))
+    config = plate_config(plate)
+    dataset = config["datasets"]["mine"]
+    del dataset["tracking_input"]
+    write_trackmate(tmp_path / "A_1_0.xml")
+    dataset["tracks"] = {"format": "trackmate", "path": f"{tmp_path}/{{row}}_{{col}}_{{fov}}.xml"}
+    message = refused(config, tmp_path / "work")
+    assert (
+        f"datasets.mine.tracks.path: expected a TrackMate XML file per FOV of {plate}" in message
+        and f"FOV B/1/0: {tmp_path}/B_1_0.xml" in message
+    )
+    write_trackmate(tmp_path / "B_1_0.xml")
+    jobs = plan(config, tmp_path / "work")
+    assert jobs["import_tracks"] == 1 and jobs["extract_patches"] == 2
+    assert not {"tracks_plate", "track_fov", "collect_tracks"} & set(jobs)
+    # the job checks the files' calibration against the plate's pixel size and z step (its scale)
+    (job,) = [
+        job
+        for job in planned_jobs(tmp_path / "work" / "config" / "config.yaml", tmp_path / "work")
+        if job.rule.name == "import_tracks"
+    ]
+    assert job.params.sampling_um == {"pixel_size_um": 0.65, "z_step_um": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('spatialunits="micron"', 'spatialunits="furlong"', "<Model spatialunits>: expected one of"),
+        ('<FilteredTracks><TrackID TRACK_ID="0" /></FilteredTracks>', "", "expected <FilteredTracks>"),
+        (
+            "<Settings><ImageData",
+            "<Settings><Other",
+            "expected <Settings><ImageData> (TrackMate's calibration)",
+        ),
+        ('SPOT_TARGET_ID="2"', 'SPOT_TARGET_ID="99"', "found no spot with ID [99]"),
+        ('ID="5" name="ID5" FRAME="3"', 'ID="5" name="ID5" FRAME="2"', "found both at FRAME 2"),
+        (
+            'FRAME="1" POSITION_X',
+            'FRAME="one" POSITION_X',
+            "attribute 'FRAME': expected an integer, found 'one'",
+        ),
+        ("</AllTracks>", "", "cannot read the TrackMate XML file: mismatched tag"),
+    ],
+)
+def test_a_damaged_trackmate_file_is_named(old: str, new: str, message: str, tmp_path: Path) -> None:
+    files = trackmate_files(tmp_path)
+    text = files[0].read_text(encoding="utf-8")
+    assert old in text
+    files[0].write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ArtifactError, match=re.escape(f"{files[0]}: ")) as raised:
+        run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, pixel_size_um=0.65)
+    assert message in str(raised.value)

@@ -444,7 +444,7 @@ def tracked_labels(wildcards):
 
 def imported_tracks_files(wildcards):
     """Rule import_tracks's inputs (dynaclr.tracking.ImportTracksInputs): the table, or every FOV's
-    ultrack CSV or CTC folder (and its res_track.txt), in the plate's FOV order."""
+    ultrack CSV, CTC folder (and its res_track.txt) or TrackMate XML file, in the plate's FOV order."""
     tracks = CONFIG.datasets[wildcards.dataset].tracks
     if tracks.format == "table":
         return {"files": [tracks.path]}
@@ -458,6 +458,16 @@ def plate_shape_tzyx(dataset):
     """(T, Z, Y, X) of a dataset's raw plate: the frames and pixels imported tracks must lie within."""
     n_t, _, n_z, n_y, n_x = plate_layout(dataset).shape_tczyx
     return [n_t, n_z, n_y, n_x]
+
+
+def plate_stated_sizes_um(dataset):
+    """The raw plate's pixel size and z step (µm) where its metadata or `acquisition` states them, else
+    None: a TrackMate file's calibration is checked against them (rule import_tracks)."""
+    layout = plate_layout(dataset)
+    return {
+        "pixel_size_um": layout.geometry.pixel_size_um if layout.pixel_size_stated else None,
+        "z_step_um": layout.geometry.z_step_um if layout.z_step_stated else None,
+    }
 
 
 def tracking_input_plate(dataset):

@@ -114,8 +114,8 @@ rule evaluate_tracking:
 
 
 rule import_tracks:
-    """The tracks a dataset names (tracks: a table, ultrack CSVs or CTC results), checked against
-    the plate and written as the same table collect_tracks writes."""
+    """The tracks a dataset names (tracks: a table, ultrack CSVs, CTC results or TrackMate XML files),
+    checked against the plate and written as the same table collect_tracks writes."""
     wildcard_constraints:
         dataset=wildcard_choice(TRACKS_IMPORTED),
     input:
@@ -126,6 +126,7 @@ rule import_tracks:
         config=lambda w: stage_config(w.dataset, "tracks"),
         fov_names=lambda w: fovs(w.dataset),
         shape_tzyx=lambda w: plate_shape_tzyx(w.dataset),
+        sampling_um=lambda w: plate_stated_sizes_um(w.dataset),
     log:
         f"{RESULTS}/logs/import_tracks/{{dataset}}.log",
     benchmark:

@@ -9,4 +9,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         ImportTracksOutputs.from_rule(snakemake.output),
         fov_names=snakemake.params.fov_names,
         shape_tzyx=snakemake.params.shape_tzyx,
+        **snakemake.params.sampling_um,
     )

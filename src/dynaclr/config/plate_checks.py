@@ -199,7 +199,8 @@ def _channel_problems(name: str, dataset: DatasetConfig, plates: Mapping[str, Pl
 
 
 def _imported_tracks_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
-    """The files ``tracks`` names exist: the table, or every FOV's CSV (ultrack) or folder (ctc)."""
+    """The files ``tracks`` names exist: the table, or every FOV's CSV (ultrack), folder (ctc) or XML file
+    (trackmate)."""
     if dataset.tracks is None:
         return []
     key = f"datasets.{name}.tracks.path"
@@ -208,9 +209,11 @@ def _imported_tracks_problems(name: str, dataset: DatasetConfig, raw: PlateLayou
         if Path(tracks.path).is_file():
             return []
         return [f"{key}: expected a tracks table, found nothing at {tracks.path}"]
-    wanted, exists = (
-        ("CSV", Path.is_file) if tracks.format == "ultrack" else ("CTC result folder", Path.is_dir)
-    )
+    wanted, exists = {
+        "ultrack": ("CSV", Path.is_file),
+        "ctc": ("CTC result folder", Path.is_dir),
+        "trackmate": ("TrackMate XML file", Path.is_file),
+    }[tracks.format]
     missing = [(fov, tracks.fov_path(fov)) for fov in raw.fov_names if not exists(Path(tracks.fov_path(fov)))]
     if not missing:
         return []

@@ -270,19 +270,24 @@ class ImportedTracksConfig(StrictModel):
     ``parent_track_id``, ``z``, ``id``, ``parent_id``; other columns are ignored). ``ultrack``: one
     CSV per FOV as ultrack's ``to_tracks_layer`` writes it (``track_id, t, [z,] y, x, id,
     parent_track_id, parent_id``). ``ctc``: one Cell Tracking Challenge result folder per FOV
-    (``res_track.txt`` and ``mask###.tif``). Units: ``t`` frames of the plate, centroids pixels
-    (``z`` slices).
+    (``res_track.txt`` and ``mask###.tif``). ``trackmate``: one Fiji TrackMate XML file per FOV
+    (``File > Save``; positions in its calibrated units, converted with its own pixel size, which
+    must agree with the plate's). Units: ``t`` frames of the plate, centroids pixels (``z`` slices).
     """
 
-    format: Literal["table", "ultrack", "ctc"] = Field(
-        description="'table' (one file, all FOVs), 'ultrack' (a CSV per FOV) or 'ctc' (a CTC folder per FOV)."
+    format: Literal["table", "ultrack", "ctc", "trackmate"] = Field(
+        description=(
+            "'table' (one file, all FOVs), 'ultrack' (a CSV per FOV), 'ctc' (a CTC folder per FOV) or "
+            "'trackmate' (a TrackMate XML file per FOV)."
+        )
     )
     path: str = Field(
         min_length=1,
         description=(
-            "table: the CSV or Parquet file; ultrack and ctc: a pattern with {row}, {col} and {fov} "
-            "(e.g. tracks/{row}/{col}/{fov}/tracks.csv, ctc/{row}_{col}_{fov}_RES), expanded over "
-            "the plate's FOVs. Relative to the working directory."
+            "table: the CSV or Parquet file; ultrack, ctc and trackmate: a pattern with {row}, {col} "
+            "and {fov} (e.g. tracks/{row}/{col}/{fov}/tracks.csv, ctc/{row}_{col}_{fov}_RES, "
+            "trackmate/{row}_{col}_{fov}.xml), expanded over the plate's FOVs. Relative to the "
+            "working directory."
         ),
     )
 
@@ -293,8 +298,8 @@ class ImportedTracksConfig(StrictModel):
             if held:
                 raise ValueError(
                     f"tracks.path: format 'table' reads one file for all FOVs (column fov_name); found "
-                    f"placeholders {held} in {self.path!r}; use format 'ultrack' or 'ctc' for one file "
-                    "or folder per FOV"
+                    f"placeholders {held} in {self.path!r}; use format 'ultrack', 'ctc' or 'trackmate' "
+                    "for one file or folder per FOV"
                 )
             if not self.path.lower().endswith(TRACKS_TABLE_SUFFIXES):
                 raise ValueError(
@@ -305,8 +310,13 @@ class ImportedTracksConfig(StrictModel):
         check_fov_pattern("tracks.path", self.path, f"format {self.format!r} is one file or folder per FOV")
         if self.format == "ultrack" and not self.path.lower().endswith(".csv"):
             raise ValueError(f"tracks.path: format 'ultrack' expects CSV files, found {self.path!r}")
+        if self.format == "trackmate" and not self.path.lower().endswith(".xml"):
+            raise ValueError(
+                f"tracks.path: format 'trackmate' expects TrackMate XML files (.xml), found {self.path!r}"
+            )
         return self
 
     def fov_path(self, fov_name: str) -> str:
-        """The file (ultrack) or folder (ctc) of FOV ``row/col/fov``: ``path``, placeholders filled."""
+        """The file (ultrack, trackmate) or folder (ctc) of FOV ``row/col/fov``: ``path``, placeholders
+        filled."""
         return fill_fov_pattern(self.path, fov_name)

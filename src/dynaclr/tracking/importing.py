@@ -1,6 +1,6 @@
 """Tracks you already have, instead of segmentation and tracking (rule ``import_tracks``).
 
-Three forms are read (``tracks.format``, :class:`~dynaclr.config.tracking.ImportedTracksConfig`):
+Four forms are read (``tracks.format``, :class:`~dynaclr.config.tracking.ImportedTracksConfig`):
 
 * ``table``: one CSV or Parquet file, every FOV, columns ``fov_name, track_id, t, y, x`` and
   optionally ``z``, ``parent_track_id`` (-1 or empty: none), ``id`` and ``parent_id``; other
@@ -9,7 +9,10 @@ Three forms are read (``tracks.format``, :class:`~dynaclr.config.tracking.Import
   ``track_id, t, [z,] y, x, id, parent_track_id, parent_id``;
 * ``ctc``: one Cell Tracking Challenge result folder per FOV: ``mask<t>.tif`` label images
   (label = track id, 0 = background; (Y, X) or (Z, Y, X)) and ``res_track.txt`` (one ``L B E P``
-  line per track, ``P = 0`` for none). Centroids are the mean coordinates of each label's pixels.
+  line per track, ``P = 0`` for none). Centroids are the mean coordinates of each label's pixels;
+* ``trackmate``: one Fiji TrackMate XML file per FOV (:mod:`dynaclr.tracking.trackmate`): the spots of
+  the tracks TrackMate keeps, in pixels by the file's calibration (checked against the plate's), the
+  spot graph cut into segments at divisions (``id`` the spot ID); merges are refused.
 
 Units: ``t`` in frames of the plate, centroids in pixels (``z`` in slices). Every row is checked
 against the plate (:func:`imported_tracks_problems`); all problems are reported at once, one
@@ -38,6 +41,7 @@ from tqdm import tqdm
 from dynaclr.config.tracking import ImportedTracksConfig
 from dynaclr.io import LARGEST_ID, ArtifactError, StageFiles, make_provenance, write_table
 from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table, empty_tracks_table, track_columns
+from dynaclr.tracking.trackmate import read_trackmate_xml
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +56,15 @@ SHOWN_ROWS = 3
 #: Key of the record's ``config`` listing the plate's FOVs the imported tracks have no detection in
 #: (in plate order; empty when every FOV has one): those FOVs get no patches.
 UNTRACKED_FOVS = "untracked_fovs"
+#: Key of the record's ``config`` (format ``trackmate``) giving, per FOV, the spots read, kept and dropped
+#: (:class:`~dynaclr.tracking.trackmate.TrackMateCounts`).
+TRACKMATE_SPOTS = "trackmate_spots"
 
 
 class ImportTracksInputs(StageFiles):
     """Rule ``import_tracks``: the user's files, in the plate's FOV order for the per-FOV forms:
-    the table (``table``), one CSV per FOV (``ultrack``) or one result folder per FOV (``ctc``,
-    with each FOV's ``res_track.txt`` in ``ctc_lineage``)."""
+    the table (``table``), one CSV per FOV (``ultrack``), one result folder per FOV (``ctc``,
+    with each FOV's ``res_track.txt`` in ``ctc_lineage``) or one XML file per FOV (``trackmate``)."""
 
     files: tuple[Path, ...]
     ctc_lineage: tuple[Path, ...] = ()
@@ -76,6 +83,8 @@ def import_tracks(
     *,
     fov_names: Sequence[str],
     shape_tzyx: Sequence[int],
+    pixel_size_um: float | None = None,
+    z_step_um: float | None = None,
 ) -> pd.DataFrame:
     """Read the user's tracks, check them against the plate, write the ``tracks`` artifact.
 
@@ -85,13 +94,18 @@ def import_tracks(
         outputs: where the tracks table goes.
         fov_names: the plate's FOVs (``row/col/fov``), in its order; the per-FOV files are in this order.
         shape_tzyx: the plate's (T, Z, Y, X): frames, slices and pixels a cell must lie within.
+        pixel_size_um: the plate's pixel size, None where its metadata states none; a TrackMate
+            file's calibration must agree with it (format ``trackmate``).
+        z_step_um: the plate's z step, likewise (a 3D TrackMate file's voxel depth).
 
     Raises:
         ArtifactError: a file is missing or unreadable, no FOV has a detection, or the tracks do not
             fit the plate; the message lists every problem found, one line each.
     """
     fov_names = list(fov_names)
-    table = read_imported_tracks(config, inputs, fov_names, tuple(shape_tzyx))
+    table, notes = read_imported_tracks(
+        config, inputs, fov_names, tuple(shape_tzyx), pixel_size_um=pixel_size_um, z_step_um=z_step_um
+    )
     if table.empty:  # every later stage would run on no cell and succeed
         shown = ", ".join(str(path) for path in inputs.files[:3]) + (" ..." if len(inputs.files) > 3 else "")
         raise ArtifactError(
@@ -117,7 +131,7 @@ def import_tracks(
             " ..." if len(untracked) > 6 else "",
         )
     # the record keeps the FOVs without tracks, so a reader of the artifact sees them (not only the log)
-    recorded_config = {**config.model_dump(mode="json"), UNTRACKED_FOVS: untracked}
+    recorded_config = {**config.model_dump(mode="json"), UNTRACKED_FOVS: untracked, **notes}
     write_table(
         tracks,
         outputs.tracks,
@@ -133,18 +147,23 @@ def import_tracks(
     return tracks
 
 
-# ------------------------------------------------------------------ reading the three forms
+# ------------------------------------------------------------------ reading the four forms
 def read_imported_tracks(
     config: ImportedTracksConfig,
     inputs: ImportTracksInputs,
     fov_names: list[str],
     shape_tzyx: tuple[int, ...],
-) -> pd.DataFrame:
-    """The user's tracks as one raw table (values as read, plus :data:`WHERE`); not yet checked."""
+    *,
+    pixel_size_um: float | None = None,
+    z_step_um: float | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The user's tracks as one raw table (values as read, plus :data:`WHERE`), not yet checked, and
+    what the record adds about the reading (``trackmate``: :data:`TRACKMATE_SPOTS`).
+    ``pixel_size_um``, ``z_step_um``: the plate's (None: not stated; see :func:`import_tracks`)."""
     if config.format == "table":
         if len(inputs.files) != 1:
             raise ValueError(f"format 'table' reads one file; the rule gives {len(inputs.files)}")
-        return read_tracks_table(inputs.files[0])
+        return read_tracks_table(inputs.files[0]), {}
     if len(inputs.files) != len(fov_names):
         raise ValueError(
             f"format {config.format!r} reads one file or folder per FOV: {len(fov_names)} FOVs, "
@@ -156,9 +175,17 @@ def read_imported_tracks(
             f"{len(inputs.ctc_lineage)} given"
         )
     tables = []
+    spots: dict[str, dict[str, int]] = {}
     for index, fov_name in enumerate(tqdm(fov_names, desc=f"read {config.format} tracks", mininterval=2)):
         if config.format == "ultrack":
             tables.append(read_ultrack_csv(inputs.files[index], fov_name))
+        elif config.format == "trackmate":
+            path = Path(inputs.files[index])
+            table, counts = read_trackmate_xml(
+                path, fov_name, shape_zyx=shape_tzyx[1:], pixel_size_um=pixel_size_um, z_step_um=z_step_um
+            )
+            tables.append(table.assign(**{WHERE: [f"{path} spot ID {spot}" for spot in table["id"]]}))
+            spots[fov_name] = counts.as_dict()
         else:
             tables.append(
                 read_ctc_folder(inputs.files[index], inputs.ctc_lineage[index], fov_name, shape_tzyx[1:])
@@ -171,9 +198,11 @@ def read_imported_tracks(
             f"tracks ({config.path}): expected every FOV in 2D (y, x) or every FOV in 3D (z, y, x), found "
             f"z in {with_z[:SHOWN_ROWS]} and none in {without[:SHOWN_ROWS]}"
         )
-    return (
+    notes: dict[str, Any] = {TRACKMATE_SPOTS: spots} if config.format == "trackmate" else {}
+    combined = (
         pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*REQUIRED_COLUMNS, WHERE])
     )
+    return combined, notes
 
 
 def _check_columns(table: pd.DataFrame, path: Path, required: Sequence[str]) -> None:

@@ -1,0 +1,345 @@
+"""Fiji TrackMate's XML file (one per FOV) as a raw imported tracks table (``tracks.format: trackmate``).
+
+What is read (TrackMate's own file, ``File > Save`` in its GUI)::
+
+    <TrackMate>
+      <Model spatialunits="micron" timeunits="min">
+        <AllSpots> <SpotsInFrame frame="0"> <Spot ID=".." FRAME=".." POSITION_X=".." POSITION_Y=".."
+                                                   POSITION_Z=".." .../> ...
+        <AllTracks> <Track TRACK_ID=".."> <Edge SPOT_SOURCE_ID=".." SPOT_TARGET_ID=".." .../> ...
+        <FilteredTracks> <TrackID TRACK_ID=".."/> ...
+      </Model>
+      <Settings> <ImageData width= height= nslices= pixelwidth= pixelheight= voxeldepth= .../> ...
+
+Positions are in the file's spatial units; they become pixels with the file's own calibration
+(``POSITION_X / pixelwidth``, ``POSITION_Y / pixelheight``, ``POSITION_Z / voxeldepth``; TrackMate puts
+a pixel's centre at its index times the pixel size, as the workflow's centroids). The calibration
+must agree with the plate's (within :data:`CALIBRATION_TOLERANCE`, relative) and the image with the
+plate's width and height: a file made on another image (another binning, a crop) would put every
+cell in the wrong place. ``FRAME`` is the frame ``t``. A file whose image has one slice gives 2D
+tracks (no ``z``).
+
+Only the tracks listed in ``FilteredTracks`` are kept (those TrackMate shows and exports); spots of
+the other tracks and spots in no track are dropped and counted (:class:`TrackMateCounts`).
+
+The spot graph of each kept track becomes track segments, as ultrack's tracks are: a segment
+follows single links (an edge skipping frames, TrackMate's gap closing, continues the segment); a
+spot with two or more links to later frames (a division) ends its segment, and each link starts a
+daughter segment whose ``parent_track_id`` is the mother's segment. A spot with two links from
+earlier frames (a merge, TrackMate's "allow track merging") is refused, naming the file and the
+spots: a cell has one mother in the workflow's tables, and which of the merged cells continues is a
+tracking decision to make in TrackMate (delete one of the edges), not one to guess here. Segments
+are numbered 1, 2, ... by (first frame, first spot ID); ``id`` is the spot's TrackMate ``ID`` and
+``parent_id`` the ``ID`` of the spot linked before it (-1 for none).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dynaclr.io import ArtifactError
+from dynaclr.tracking.engine import NO_PARENT
+
+logger = logging.getLogger(__name__)
+
+#: Largest relative difference between the file's pixel size (or z step) and the plate's.
+CALIBRATION_TOLERANCE = 1e-3
+#: Micrometres per unit of TrackMate's ``spatialunits``; None: uncalibrated (positions in pixels).
+SPATIAL_UNITS_UM: dict[str, float | None] = {
+    **dict.fromkeys(("micron", "microns", "µm", "μm", "um", "micrometer", "micrometre", "micrometers"), 1.0),
+    **dict.fromkeys(("nm", "nanometer", "nanometre", "nanometers"), 1e-3),
+    **dict.fromkeys(("mm", "millimeter", "millimetre", "millimeters"), 1e3),
+    **dict.fromkeys(("pixel", "pixels", "px"), None),
+}
+#: Spots named per problem before "... and N more".
+SHOWN_SPOTS = 5
+
+
+@dataclass
+class TrackMateCounts:
+    """What one file held and what was kept: spots in kept tracks; spots dropped because their track is
+    not in ``FilteredTracks``; spots in no track."""
+
+    spots: int
+    kept_spots: int
+    kept_tracks: int
+    spots_of_filtered_out_tracks: int
+    filtered_out_tracks: int
+    untracked_spots: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class _Parsed:
+    """The parts of a TrackMate file the import needs."""
+
+    spatial_units: str | None = None
+    spots: dict[int, tuple[int, float, float, float]] = field(default_factory=dict)  # ID: frame, x, y, z
+    tracks: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # TRACK_ID: edges
+    filtered: set[int] | None = None
+    image: dict[str, str] | None = None
+
+
+def _number(path: Path, element: str, attributes: dict[str, str], name: str, kind: type = float) -> Any:
+    """Attribute ``name`` as ``kind`` (int, or a finite float); fails naming the file, element, attribute."""
+    value = attributes.get(name)
+    number: float | int | None
+    try:
+        number = int(str(value)) if kind is int else float(str(value))
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number):
+        shown = attributes.get("ID", attributes.get("TRACK_ID", ""))
+        raise ArtifactError(
+            f"{path}: <{element}{' ID=' + shown if shown else ''}> attribute {name!r}: expected "
+            f"{'an integer' if kind is int else 'a finite number'}, found {value!r}"
+        )
+    return number
+
+
+def _elements(path: Path) -> Iterator[tuple[str, ET.Element]]:
+    try:
+        yield from ET.iterparse(path, events=("start", "end"))
+    except ET.ParseError as err:
+        raise ArtifactError(f"{path}: cannot read the TrackMate XML file: {err}") from err
+
+
+def _parse(path: Path) -> _Parsed:
+    """One pass over the file (:func:`xml.etree.ElementTree.iterparse`), spots and edges cleared as read."""
+    parsed = _Parsed()
+    track: list[tuple[int, int]] | None = None
+    root_seen = False
+    for event, element in _elements(path):
+        tag = element.tag
+        if event == "start":
+            if not root_seen:
+                root_seen = True
+                if tag != "TrackMate":
+                    raise ArtifactError(
+                        f"{path}: expected a TrackMate XML file (root element <TrackMate>), found <{tag}>"
+                    )
+            elif tag == "Model":
+                parsed.spatial_units = element.get("spatialunits")
+            elif tag == "Track":
+                track = parsed.tracks.setdefault(_number(path, tag, element.attrib, "TRACK_ID", int), [])
+            elif tag == "FilteredTracks" and parsed.filtered is None:
+                parsed.filtered = set()
+            continue
+        if tag == "Spot":
+            spot_id = _number(path, tag, element.attrib, "ID", int)
+            parsed.spots[spot_id] = (
+                _number(path, tag, element.attrib, "FRAME", int),
+                _number(path, tag, element.attrib, "POSITION_X"),
+                _number(path, tag, element.attrib, "POSITION_Y"),
+                float(element.get("POSITION_Z", "0") or 0.0),
+            )
+            element.clear()
+        elif tag == "Edge" and track is not None:
+            source = _number(path, tag, element.attrib, "SPOT_SOURCE_ID", int)
+            track.append((source, _number(path, tag, element.attrib, "SPOT_TARGET_ID", int)))
+            element.clear()
+        elif tag == "Track":
+            track = None
+        elif tag == "TrackID" and parsed.filtered is not None:
+            parsed.filtered.add(_number(path, tag, element.attrib, "TRACK_ID", int))
+        elif tag == "ImageData":
+            parsed.image = dict(element.attrib)
+    return parsed
+
+
+def _pixel_sizes(
+    path: Path,
+    parsed: _Parsed,
+    *,
+    shape_zyx: tuple[int, ...],
+    pixel_size_um: float | None,
+    z_step_um: float | None,
+) -> tuple[dict[str, float], bool]:
+    """``{axis: size in the file's units}`` of the axes read, checked against the plate; whether 3D."""
+    image = parsed.image
+    if parsed.spatial_units is None or image is None:
+        missing = "<Model spatialunits=...>" if parsed.spatial_units is None else "<Settings><ImageData>"
+        raise ArtifactError(
+            f"{path}: expected {missing} (TrackMate's calibration), found none; save the file from "
+            "TrackMate (File > Save), not an export of the tracks"
+        )
+    units = parsed.spatial_units.strip()
+    if units.lower() not in SPATIAL_UNITS_UM and units not in SPATIAL_UNITS_UM:
+        raise ArtifactError(
+            f"{path}: <Model spatialunits>: expected one of {sorted(SPATIAL_UNITS_UM)}, found {units!r}"
+        )
+    um_per_unit = SPATIAL_UNITS_UM.get(units, SPATIAL_UNITS_UM.get(units.lower()))
+    is_3d = _number(path, "ImageData", image, "nslices", int) > 1
+    _, n_y, n_x = shape_zyx
+    for name, plate_size in (("width", n_x), ("height", n_y)):
+        size = _number(path, "ImageData", image, name, int)
+        if size != plate_size:
+            raise ArtifactError(
+                f"{path}: <ImageData {name}>: expected the plate's image {name} {plate_size} px, found "
+                f"{size} px; track the plate's images (not a binned or cropped copy)"
+            )
+    sizes = {"x": "pixelwidth", "y": "pixelheight"} | ({"z": "voxeldepth"} if is_3d else {})
+    found = {axis: _number(path, "ImageData", image, name) for axis, name in sizes.items()}
+    for axis, size in found.items():
+        if size <= 0:
+            raise ArtifactError(
+                f"{path}: <ImageData {sizes[axis]}>: expected a positive size, found {size:g}"
+            )
+        plate = z_step_um if axis == "z" else pixel_size_um
+        if um_per_unit is None or plate is None:
+            continue
+        size_um = size * um_per_unit
+        if abs(size_um - plate) > CALIBRATION_TOLERANCE * plate:
+            what = "z step" if axis == "z" else "pixel size"
+            raise ArtifactError(
+                f"{path}: <ImageData {sizes[axis]}>: expected the plate's {what} {plate:g} µm (within "
+                f"{CALIBRATION_TOLERANCE:g} relative), found {size:g} {units} = {size_um:g} µm; track the "
+                "plate's images, or correct the calibration in Fiji (Image > Properties) or the plate's "
+                "metadata"
+            )
+    if um_per_unit is None:
+        logger.warning(
+            "%s: TrackMate positions are in pixels (uncalibrated image): no pixel size to check", path
+        )
+    elif pixel_size_um is None:
+        logger.warning("%s: the plate states no pixel size: the file's calibration is not checked", path)
+    return found, is_3d
+
+
+def _oriented_edges(path: Path, parsed: _Parsed, kept: list[int]) -> list[tuple[int, int, int]]:
+    """``(source, target, track)`` of the kept tracks' edges, the earlier spot first; fails on an unknown
+    spot or a link within one frame."""
+    edges = []
+    for track_id in kept:
+        for source, target in parsed.tracks[track_id]:
+            edge = f"<Track TRACK_ID={track_id}> <Edge SPOT_SOURCE_ID={source} SPOT_TARGET_ID={target}>"
+            unknown = [spot for spot in (source, target) if spot not in parsed.spots]
+            if unknown:
+                raise ArtifactError(
+                    f"{path}: {edge}: expected spots of <AllSpots>, found no spot with ID {unknown}"
+                )
+            frame_source, frame_target = parsed.spots[source][0], parsed.spots[target][0]
+            if frame_source == frame_target:
+                raise ArtifactError(
+                    f"{path}: {edge}: expected a link between frames, found both at FRAME {frame_source}"
+                )
+            edges.append(
+                (source, target, track_id) if frame_source < frame_target else (target, source, track_id)
+            )
+    return edges
+
+
+def _segments(path: Path, parsed: _Parsed, kept: list[int]) -> pd.DataFrame:
+    """The kept tracks' spots as segments: ``track_id, parent_track_id, id, parent_id`` per spot."""
+    successors: dict[int, list[int]] = {}
+    predecessors: dict[int, list[int]] = {}
+    for source, target, _ in _oriented_edges(path, parsed, kept):
+        successors.setdefault(source, []).append(target)
+        predecessors.setdefault(target, []).append(source)
+        successors.setdefault(target, [])
+        predecessors.setdefault(source, [])
+    merges = sorted((spot, sorted(before)) for spot, before in predecessors.items() if len(before) > 1)
+    if merges:
+        shown = "; ".join(f"spot {spot} from spots {before}" for spot, before in merges[:SHOWN_SPOTS])
+        raise ArtifactError(
+            f"{path}: expected each spot linked from at most one earlier spot (a cell has one mother), found "
+            f"{len(merges)} merge(s): {shown}{' ...' if len(merges) > SHOWN_SPOTS else ''}; remove one edge "
+            "of each merge in TrackMate (or track without 'allow track merging') and save again"
+        )
+    frame = {spot: parsed.spots[spot][0] for spot in successors}
+    starts = sorted(
+        (spot for spot, before in predecessors.items() if not before or len(successors[before[0]]) > 1),
+        key=lambda spot: (frame[spot], spot),
+    )
+    segment_of: dict[int, int] = {}
+    rows = []
+    for number, start in enumerate(starts, start=1):
+        spot = start
+        while True:
+            segment_of[spot] = number
+            rows.append((number, spot))
+            after = successors[spot]
+            if len(after) != 1:
+                break
+            spot = after[0]
+    table = pd.DataFrame(rows, columns=["track_id", "id"])
+    before = table["id"].map(lambda spot: predecessors[spot][0] if predecessors[spot] else NO_PARENT)
+    table["parent_id"] = before.astype("int64")
+    first = table.drop_duplicates("track_id").set_index("track_id")["parent_id"]
+    parent_segment = first.map(lambda spot: segment_of.get(spot, NO_PARENT)).astype("int64")
+    table["parent_track_id"] = table["track_id"].map(parent_segment)
+    return table
+
+
+def read_trackmate_xml(
+    path: str | Path,
+    fov_name: str,
+    *,
+    shape_zyx: tuple[int, ...],
+    pixel_size_um: float | None,
+    z_step_um: float | None,
+) -> tuple[pd.DataFrame, TrackMateCounts]:
+    """One FOV's TrackMate XML as a raw tracks table (``fov_name, track_id, t, [z,] y, x, id, parent_id,
+    parent_track_id``) and the spot counts (see module docstring).
+
+    ``shape_zyx`` is the plate's (Z, Y, X); ``pixel_size_um`` and ``z_step_um`` the plate's (None: the
+    plate states none, the file's calibration is then not checked).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(
+            f"{path}: TrackMate XML file of FOV {fov_name} not found (datasets.<name>.tracks.path)"
+        )
+    parsed = _parse(path)
+    sizes, is_3d = _pixel_sizes(
+        path, parsed, shape_zyx=shape_zyx, pixel_size_um=pixel_size_um, z_step_um=z_step_um
+    )
+    if parsed.filtered is None:
+        raise ArtifactError(
+            f"{path}: expected <FilteredTracks> (the tracks TrackMate keeps), found none; save the file "
+            "from TrackMate (File > Save)"
+        )
+    kept = sorted(track for track in parsed.tracks if track in parsed.filtered)
+    table = _segments(path, parsed, kept)
+    spots = table["id"].map(parsed.spots)
+    table.insert(1, "t", spots.map(lambda spot: spot[0]).astype("int64"))
+    axes = {"x": 1, "y": 2, "z": 3}
+    for axis in ("x", "y", "z") if is_3d else ("x", "y"):  # each inserted after t: z, y, x
+        table.insert(2, axis, spots.map(lambda spot, i=axes[axis]: spot[i]).astype("float64") / sizes[axis])
+    table.insert(0, "fov_name", fov_name)
+    in_tracks = {spot for edges in parsed.tracks.values() for edge in edges for spot in edge} & set(
+        parsed.spots
+    )
+    kept_spots = set(table["id"].tolist())
+    counts = TrackMateCounts(
+        spots=len(parsed.spots),
+        kept_spots=len(kept_spots),
+        kept_tracks=len(kept),
+        spots_of_filtered_out_tracks=len(in_tracks - kept_spots),
+        filtered_out_tracks=len(parsed.tracks) - len(kept),
+        untracked_spots=len(set(parsed.spots) - in_tracks),
+    )
+    logger.info(
+        "%s (FOV %s): %d of %d spots kept, in %d tracks (%d segments); dropped %d spots of %d tracks not in "
+        "FilteredTracks and %d spots in no track",
+        path,
+        fov_name,
+        counts.kept_spots,
+        counts.spots,
+        counts.kept_tracks,
+        table["track_id"].nunique(),
+        counts.spots_of_filtered_out_tracks,
+        counts.filtered_out_tracks,
+        counts.untracked_spots,
+    )
+    return table, counts
