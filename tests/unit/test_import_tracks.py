@@ -437,6 +437,7 @@ def test_missing_tracks_files_fail_before_any_job(tmp_path: Path) -> None:
 def test_the_plan_imports_instead_of_tracking(tmp_path: Path) -> None:
     from plate_helpers import write_plate
     from test_early_checks import plan, plate_config
+    from test_stage_contract import planned_jobs
 
     plate = write_plate(
         tmp_path / "own.zarr", ["A/1/0", "B/1/0"], ["Brightfield", "Sensor"], (6, 2, 3, 64, 64)
@@ -453,6 +454,13 @@ def test_the_plan_imports_instead_of_tracking(tmp_path: Path) -> None:
     assert not {"tracks_plate", "track_fov", "collect_tracks", "evaluate_tracking"} & set(jobs)
     assert jobs["annotate_divisions_from_lineage"] == 1
     assert jobs["classify"] >= 1  # the division classifiers learn from the lineage's labels
+    # a table is not checked against the plate's frame interval: its params (and job) stay as they were
+    (job,) = [
+        job
+        for job in planned_jobs(tmp_path / "work" / "config" / "config.yaml", tmp_path / "work")
+        if job.rule.name == "import_tracks"
+    ]
+    assert job.params.sampling_um == {"pixel_size_um": 0.65, "z_step_um": 2.0}
 
 
 # ------------------------------------------------------------------ division labels from the lineage
@@ -549,13 +557,20 @@ def write_trackmate(
     *,
     units: str = "micron",
     pixel_size: float = 0.65,
+    time_interval: str = "10.0",
+    time_units: str = "min",
+    z_slices: dict[int, float] | None = None,
+    voxel_depth: float = 1.0,
 ) -> Path:
-    """A TrackMate XML file as TrackMate saves it: positions in ``units``, ``pixel_size`` per pixel."""
+    """A TrackMate XML file as TrackMate saves it: positions in ``units``, ``pixel_size`` per pixel,
+    frames ``time_interval`` ``time_units`` apart; with ``z_slices`` (slice per spot ID) an image of
+    5 slices ``voxel_depth`` apart."""
     frames: dict[int, list[str]] = {}
     for spot_id, (frame, x, y) in spots.items():
+        z = (z_slices or {}).get(spot_id, 0.0) * voxel_depth
         frames.setdefault(frame, []).append(
             f'<Spot ID="{spot_id}" name="ID{spot_id}" FRAME="{frame}" POSITION_X="{x * pixel_size!r}" '
-            f'POSITION_Y="{y * pixel_size!r}" POSITION_Z="0.0" POSITION_T="{frame * 10.0}" RADIUS="3.0" '
+            f'POSITION_Y="{y * pixel_size!r}" POSITION_Z="{z!r}" POSITION_T="{frame * 10.0}" RADIUS="3.0" '
             'QUALITY="1.0" VISIBILITY="1" />'
         )
     all_spots = "".join(
@@ -570,11 +585,12 @@ def write_trackmate(
     filtered = "".join(f'<TrackID TRACK_ID="{track}" />' for track in kept)
     path.write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n<TrackMate version="7.11.1">'
-        f'<Model spatialunits="{units}" timeunits="min"><FeatureDeclarations />'
+        f'<Model spatialunits="{units}" timeunits="{time_units}"><FeatureDeclarations />'
         f'<AllSpots nspots="{len(spots)}">{all_spots}</AllSpots><AllTracks>{all_tracks}</AllTracks>'
         f"<FilteredTracks>{filtered}</FilteredTracks></Model>"
-        f'<Settings><ImageData filename="a.tif" folder="" width="96" height="96" nslices="1" nframes="12" '
-        f'pixelwidth="{pixel_size!r}" pixelheight="{pixel_size!r}" voxeldepth="1.0" timeinterval="10.0" />'
+        f'<Settings><ImageData filename="a.tif" folder="" width="96" height="96" '
+        f'nslices="{1 if z_slices is None else 5}" nframes="12" pixelwidth="{pixel_size!r}" '
+        f'pixelheight="{pixel_size!r}" voxeldepth="{voxel_depth!r}" timeinterval="{time_interval}" />'
         "</Settings></TrackMate>",
         encoding="utf-8",
     )
@@ -657,6 +673,74 @@ def test_a_trackmate_calibration_other_than_the_plates_is_refused(tmp_path: Path
     assert imported.loc[imported["id"] == 1, "x"].item() == pytest.approx(40.0)
 
 
+def test_a_trackmate_frame_interval_other_than_the_plates_is_refused(tmp_path: Path) -> None:
+    """A file made on every other frame (20 min apart) of a 10-min plate: FRAME would be another time
+    point of the plate; refused naming the file, both intervals and units."""
+    files = trackmate_files(tmp_path, time_interval="20.0")
+    with pytest.raises(ArtifactError) as raised:
+        run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, frame_interval_minutes=10.0)
+    assert str(raised.value).startswith(
+        f"{files[0]}: <ImageData timeinterval>: expected the plate's frame interval 10 min (within 0.001 "
+        "relative), found 20 min = 20 min"
+    )
+    assert not (tmp_path / "tracks.parquet").exists()
+    # Fiji without a frame interval: TrackMate saves 1 sec, refused as well
+    files = trackmate_files(tmp_path, time_interval="1.0", time_units="sec")
+    with pytest.raises(ArtifactError, match=re.escape("found 1 sec = 0.0166667 min")):
+        run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, frame_interval_minutes=10.0)
+    # other units, within the tolerance: read
+    files = trackmate_files(tmp_path, time_interval="600.3", time_units="sec")
+    imported = run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, frame_interval_minutes=10.0)
+    assert imported.set_index("id")["t"].to_dict() == {spot: TM_SPOTS[spot][0] for spot in range(1, 9)}
+
+
+@pytest.mark.parametrize(
+    ("time_interval", "time_units", "plate_minutes", "logged"),
+    [
+        ("1.0", "frame", 10.0, "time in frames"),
+        ("20.0", "min", None, "the plate states no time interval"),
+    ],
+)
+def test_a_trackmate_frame_interval_is_not_checked_without_one_side(
+    time_interval: str,
+    time_units: str,
+    plate_minutes: float | None,
+    logged: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    files = trackmate_files(tmp_path, time_interval=time_interval, time_units=time_units)
+    with caplog.at_level("INFO", logger="dynaclr.tracking.trackmate"):
+        run_import(
+            "trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, frame_interval_minutes=plate_minutes
+        )
+    assert f"{files[0]}: {logged}: the file's frame interval is not checked" in caplog.text
+
+
+def test_a_trackmate_file_of_several_slices_gives_z_in_slices(tmp_path: Path) -> None:
+    """voxeldepth converts POSITION_Z to slices (3D tracks); a voxel depth other than the plate's z
+    step is refused as the pixel size is."""
+    z_slices = {spot: (spot % 5) * 0.9 for spot in TM_SPOTS}
+    files = trackmate_files(tmp_path, z_slices=z_slices, voxel_depth=2.0)
+    imported = run_import(
+        "trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, pixel_size_um=0.65, z_step_um=2.0
+    )
+    assert_tracks_artifact(imported, tmp_path, is_3d=True)
+    np.testing.assert_allclose(
+        imported["z"].to_numpy(), [z_slices[spot] for spot in imported["id"]], rtol=0, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        imported["x"].to_numpy(), [TM_SPOTS[spot][1] for spot in imported["id"]], rtol=0, atol=1e-9
+    )
+    files = trackmate_files(tmp_path, z_slices=z_slices, voxel_depth=1.0)
+    with pytest.raises(ArtifactError) as raised:
+        run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, pixel_size_um=0.65, z_step_um=2.0)
+    assert str(raised.value).startswith(
+        f"{files[0]}: <ImageData voxeldepth>: expected the plate's z step 2 µm (within 0.001 relative), "
+        "found 1 micron = 1 µm"
+    )
+
+
 def test_a_trackmate_merge_is_refused_naming_the_spots(tmp_path: Path) -> None:
     """Two cells linked into one (TrackMate's track merging) cannot have two mothers: refused, naming them."""
     spots = {1: (0, 20.0, 20.0), 2: (0, 30.0, 20.0), 3: (1, 25.0, 20.0), 4: (2, 25.0, 21.0)}
@@ -691,19 +775,21 @@ def test_the_plan_imports_trackmate_files_with_the_plates_pixel_size(tmp_path: P
     jobs = plan(config, tmp_path / "work")
     assert jobs["import_tracks"] == 1 and jobs["extract_patches"] == 2
     assert not {"tracks_plate", "track_fov", "collect_tracks"} & set(jobs)
-    # the job checks the files' calibration against the plate's pixel size and z step (its scale)
+    # the job checks the files' calibration and frame interval against the plate's (its scale)
     (job,) = [
         job
         for job in planned_jobs(tmp_path / "work" / "config" / "config.yaml", tmp_path / "work")
         if job.rule.name == "import_tracks"
     ]
-    assert job.params.sampling_um == {"pixel_size_um": 0.65, "z_step_um": 2.0}
+    assert job.params.sampling_um == {"pixel_size_um": 0.65, "z_step_um": 2.0, "frame_interval_minutes": 10.0}
 
 
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
         ('spatialunits="micron"', 'spatialunits="furlong"', "<Model spatialunits>: expected one of"),
+        ('timeunits="min"', 'timeunits="fortnight"', "<Model timeunits>: expected one of"),
+        ('timeinterval="10.0"', 'timeinterval="0.0"', "<ImageData timeinterval>: expected a positive"),
         ('<FilteredTracks><TrackID TRACK_ID="0" /></FilteredTracks>', "", "expected <FilteredTracks>"),
         (
             "<Settings><ImageData",

@@ -460,14 +460,21 @@ def plate_shape_tzyx(dataset):
     return [n_t, n_z, n_y, n_x]
 
 
-def plate_stated_sizes_um(dataset):
+def plate_stated_sampling(dataset):
     """The raw plate's pixel size and z step (µm) where its metadata or `acquisition` states them, else
-    None: a TrackMate file's calibration is checked against them (rule import_tracks)."""
+    None, and for format trackmate its stated time interval (`frame_interval_minutes`): a TrackMate
+    file's calibration and frame interval are checked against them (rule import_tracks). The interval
+    is added only where a TrackMate file is checked against it, so the params (and the jobs) of the
+    other formats' imports stay as they were."""
     layout = plate_layout(dataset)
-    return {
+    sampling = {
         "pixel_size_um": layout.geometry.pixel_size_um if layout.pixel_size_stated else None,
         "z_step_um": layout.geometry.z_step_um if layout.z_step_stated else None,
     }
+    tracks = CONFIG.datasets[dataset].tracks
+    if tracks is not None and tracks.format == "trackmate" and layout.time_interval_stated:
+        sampling["frame_interval_minutes"] = layout.time_interval_minutes
+    return sampling
 
 
 def tracking_input_plate(dataset):

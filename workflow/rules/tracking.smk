@@ -126,7 +126,7 @@ rule import_tracks:
         config=lambda w: stage_config(w.dataset, "tracks"),
         fov_names=lambda w: fovs(w.dataset),
         shape_tzyx=lambda w: plate_shape_tzyx(w.dataset),
-        sampling_um=lambda w: plate_stated_sizes_um(w.dataset),
+        sampling_um=lambda w: plate_stated_sampling(w.dataset),
     log:
         f"{RESULTS}/logs/import_tracks/{{dataset}}.log",
     benchmark:

@@ -85,6 +85,7 @@ def import_tracks(
     shape_tzyx: Sequence[int],
     pixel_size_um: float | None = None,
     z_step_um: float | None = None,
+    frame_interval_minutes: float | None = None,
 ) -> pd.DataFrame:
     """Read the user's tracks, check them against the plate, write the ``tracks`` artifact.
 
@@ -97,6 +98,8 @@ def import_tracks(
         pixel_size_um: the plate's pixel size, None where its metadata states none; a TrackMate
             file's calibration must agree with it (format ``trackmate``).
         z_step_um: the plate's z step, likewise (a 3D TrackMate file's voxel depth).
+        frame_interval_minutes: the plate's time interval, likewise (a TrackMate file's
+            ``timeinterval``).
 
     Raises:
         ArtifactError: a file is missing or unreadable, no FOV has a detection, or the tracks do not
@@ -104,7 +107,13 @@ def import_tracks(
     """
     fov_names = list(fov_names)
     table, notes = read_imported_tracks(
-        config, inputs, fov_names, tuple(shape_tzyx), pixel_size_um=pixel_size_um, z_step_um=z_step_um
+        config,
+        inputs,
+        fov_names,
+        tuple(shape_tzyx),
+        pixel_size_um=pixel_size_um,
+        z_step_um=z_step_um,
+        frame_interval_minutes=frame_interval_minutes,
     )
     if table.empty:  # every later stage would run on no cell and succeed
         shown = ", ".join(str(path) for path in inputs.files[:3]) + (" ..." if len(inputs.files) > 3 else "")
@@ -156,10 +165,12 @@ def read_imported_tracks(
     *,
     pixel_size_um: float | None = None,
     z_step_um: float | None = None,
+    frame_interval_minutes: float | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The user's tracks as one raw table (values as read, plus :data:`WHERE`), not yet checked, and
     what the record adds about the reading (``trackmate``: :data:`TRACKMATE_SPOTS`).
-    ``pixel_size_um``, ``z_step_um``: the plate's (None: not stated; see :func:`import_tracks`)."""
+    ``pixel_size_um``, ``z_step_um``, ``frame_interval_minutes``: the plate's (None: not stated; see
+    :func:`import_tracks`)."""
     if config.format == "table":
         if len(inputs.files) != 1:
             raise ValueError(f"format 'table' reads one file; the rule gives {len(inputs.files)}")
@@ -182,7 +193,12 @@ def read_imported_tracks(
         elif config.format == "trackmate":
             path = Path(inputs.files[index])
             table, counts = read_trackmate_xml(
-                path, fov_name, shape_zyx=shape_tzyx[1:], pixel_size_um=pixel_size_um, z_step_um=z_step_um
+                path,
+                fov_name,
+                shape_zyx=shape_tzyx[1:],
+                pixel_size_um=pixel_size_um,
+                z_step_um=z_step_um,
+                frame_interval_minutes=frame_interval_minutes,
             )
             tables.append(table.assign(**{WHERE: [f"{path} spot ID {spot}" for spot in table["id"]]}))
             spots[fov_name] = counts.as_dict()

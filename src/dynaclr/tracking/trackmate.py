@@ -16,8 +16,11 @@ Positions are in the file's spatial units; they become pixels with the file's ow
 a pixel's centre at its index times the pixel size, as the workflow's centroids). The calibration
 must agree with the plate's (within :data:`CALIBRATION_TOLERANCE`, relative) and the image with the
 plate's width and height: a file made on another image (another binning, a crop) would put every
-cell in the wrong place. ``FRAME`` is the frame ``t``. A file whose image has one slice gives 2D
-tracks (no ``z``).
+cell in the wrong place. ``FRAME`` is the frame ``t``: the file's frame interval (``ImageData
+timeinterval`` in the Model's ``timeunits``) must agree with the plate's (within
+:data:`CALIBRATION_TOLERANCE`, relative), else each frame would be another time point of the plate;
+it is not checked (a log line says so) where either states none, or the file counts time in frames.
+A file whose image has one slice gives 2D tracks (no ``z``).
 
 Only the tracks listed in ``FilteredTracks`` are kept (those TrackMate shows and exports); spots of
 the other tracks and spots in no track are dropped and counted (:class:`TrackMateCounts`).
@@ -59,6 +62,14 @@ SPATIAL_UNITS_UM: dict[str, float | None] = {
     **dict.fromkeys(("mm", "millimeter", "millimetre", "millimeters"), 1e3),
     **dict.fromkeys(("pixel", "pixels", "px"), None),
 }
+#: Seconds per unit of TrackMate's ``timeunits``; None: frames (no interval to check).
+TIME_UNITS_S: dict[str, float | None] = {
+    **dict.fromkeys(("ms", "msec", "millisecond", "milliseconds"), 1e-3),
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), 60.0),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600.0),
+    **dict.fromkeys(("frame", "frames"), None),
+}
 #: Spots named per problem before "... and N more".
 SHOWN_SPOTS = 5
 
@@ -84,6 +95,7 @@ class _Parsed:
     """The parts of a TrackMate file the import needs."""
 
     spatial_units: str | None = None
+    time_units: str | None = None
     spots: dict[int, tuple[int, float, float, float]] = field(default_factory=dict)  # ID: frame, x, y, z
     tracks: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # TRACK_ID: edges
     filtered: set[int] | None = None
@@ -130,6 +142,7 @@ def _parse(path: Path) -> _Parsed:
                     )
             elif tag == "Model":
                 parsed.spatial_units = element.get("spatialunits")
+                parsed.time_units = element.get("timeunits")
             elif tag == "Track":
                 track = parsed.tracks.setdefault(_number(path, tag, element.attrib, "TRACK_ID", int), [])
             elif tag == "FilteredTracks" and parsed.filtered is None:
@@ -216,6 +229,45 @@ def _pixel_sizes(
     return found, is_3d
 
 
+def _check_frame_interval(path: Path, parsed: _Parsed, frame_interval_minutes: float | None) -> None:
+    """Refuse a file whose frame interval (``ImageData timeinterval``, in ``timeunits``) differs from
+    the plate's ``frame_interval_minutes`` beyond :data:`CALIBRATION_TOLERANCE` (relative); log and
+    skip where either states none or the file counts time in frames."""
+    image = parsed.image or {}
+    units = (parsed.time_units or "").strip()
+    if "timeinterval" not in image or not units:
+        missing = "<ImageData timeinterval>" if "timeinterval" not in image else "<Model timeunits>"
+        logger.info("%s: no %s: the file's frame interval is not checked against the plate's", path, missing)
+        return
+    if units.lower() not in TIME_UNITS_S:
+        raise ArtifactError(
+            f"{path}: <Model timeunits>: expected one of {sorted(TIME_UNITS_S)}, found {units!r}"
+        )
+    interval = _number(path, "ImageData", image, "timeinterval")
+    if interval <= 0:
+        raise ArtifactError(
+            f"{path}: <ImageData timeinterval>: expected a positive frame interval, found "
+            f"{interval:g} {units}"
+        )
+    seconds_per_unit = TIME_UNITS_S[units.lower()]
+    if seconds_per_unit is None or frame_interval_minutes is None:
+        logger.info(
+            "%s: %s: the file's frame interval is not checked against the plate's",
+            path,
+            "time in frames" if seconds_per_unit is None else "the plate states no time interval",
+        )
+        return
+    interval_minutes = interval * seconds_per_unit / 60.0
+    if abs(interval_minutes - frame_interval_minutes) > CALIBRATION_TOLERANCE * frame_interval_minutes:
+        raise ArtifactError(
+            f"{path}: <ImageData timeinterval>: expected the plate's frame interval "
+            f"{frame_interval_minutes:g} min (within {CALIBRATION_TOLERANCE:g} relative), found "
+            f"{interval:g} {units} = {interval_minutes:g} min; FRAME would be another time point of the "
+            "plate: track the plate's frames (not a subsampled copy), or set the frame interval in Fiji "
+            "(Image > Properties; without one TrackMate saves 1 sec) or the plate's metadata"
+        )
+
+
 def _oriented_edges(path: Path, parsed: _Parsed, kept: list[int]) -> list[tuple[int, int, int]]:
     """``(source, target, track)`` of the kept tracks' edges, the earlier spot first; fails on an unknown
     spot or a link within one frame."""
@@ -288,12 +340,13 @@ def read_trackmate_xml(
     shape_zyx: tuple[int, ...],
     pixel_size_um: float | None,
     z_step_um: float | None,
+    frame_interval_minutes: float | None = None,
 ) -> tuple[pd.DataFrame, TrackMateCounts]:
     """One FOV's TrackMate XML as a raw tracks table (``fov_name, track_id, t, [z,] y, x, id, parent_id,
     parent_track_id``) and the spot counts (see module docstring).
 
-    ``shape_zyx`` is the plate's (Z, Y, X); ``pixel_size_um`` and ``z_step_um`` the plate's (None: the
-    plate states none, the file's calibration is then not checked).
+    ``shape_zyx`` is the plate's (Z, Y, X); ``pixel_size_um``, ``z_step_um`` and
+    ``frame_interval_minutes`` the plate's (None: the plate states none, the file's is then not checked).
     """
     path = Path(path)
     if not path.is_file():
@@ -304,6 +357,7 @@ def read_trackmate_xml(
     sizes, is_3d = _pixel_sizes(
         path, parsed, shape_zyx=shape_zyx, pixel_size_um=pixel_size_um, z_step_um=z_step_um
     )
+    _check_frame_interval(path, parsed, frame_interval_minutes)
     if parsed.filtered is None:
         raise ArtifactError(
             f"{path}: expected <FilteredTracks> (the tracks TrackMate keeps), found none; save the file "
