@@ -328,6 +328,42 @@ def test_a_plate_without_scale_is_read_with_a_warning_and_says_so(tmp_path: Path
     assert layout.time_interval_minutes == 7.0
 
 
+def test_a_time_interval_attribute_other_than_the_scale_is_refused(tmp_path: Path) -> None:
+    """The plate's time_interval_minutes attribute (read by minute-based settings) and its positions'
+    time scale (read elsewhere) must state one interval: a disagreement is refused naming the plate and
+    both values, by the layout and by the one-position read; within 1e-3 relative, or without a scale
+    (the attribute then supplies iohub's 1 s), the plate is read."""
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "B/1/0"], ["Nuclei"], (6, 1, 3, 64, 48))
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:
+        writer.zattrs["time_interval_minutes"] = 5.0  # the scale says 600 s
+    message = (
+        f"{plate}: plate attribute time_interval_minutes 5 min disagrees with the time scale of position "
+        "A/1/0 (10 min = 600 s, within 0.001 relative)"
+    )
+    for read in (read_plate_layout, read_plate_sampling):
+        with pytest.raises(ArtifactError, match=re.escape(message)):
+            read(plate)
+    for bad in ("ten", -1.0, True):
+        with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:
+            writer.zattrs["time_interval_minutes"] = bad
+        with pytest.raises(
+            ArtifactError, match="time_interval_minutes: expected a positive number of minutes"
+        ):
+            read_plate_layout(plate)
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:
+        writer.zattrs["time_interval_minutes"] = 10.005
+    layout = read_plate_layout(plate)
+    assert (layout.geometry.time_interval_s, layout.time_interval_minutes) == (600.0, 10.005)
+    for fov in ("A/1/0", "B/1/0"):
+        with ome_attributes(plate / fov) as ome:
+            _set_transforms([])(ome)
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:
+        writer.zattrs["time_interval_minutes"] = 5.0
+    with pytest.warns(UserWarning, match="has no 'scale'"):
+        layout = read_plate_layout(plate)
+    assert (layout.geometry.time_interval_s, layout.time_interval_minutes) == (300.0, 5.0)
+
+
 def test_axes_without_a_unit_are_read_in_seconds_and_micrometres_with_a_warning(tmp_path: Path) -> None:
     """A scale without a unit is read in s and µm, as a plate in minutes or nanometres that lost its
     units would be read too: the layout says so instead of passing the assumption off as the plate's."""
@@ -611,10 +647,10 @@ def test_one_position_gives_the_sampling_the_whole_plate_gives(
     fovs = ["A/1/0", "A/1/1", "B/1/0"]
     plates = {"scaled": write_plate(tmp_path / "s.zarr", fovs, ["Nuclei"], (6, 1, 3, 64, 48))}
     plates["unscaled"] = _unscaled_plate(tmp_path, fovs)
-    for plate in plates.values():
-        if interval_attribute is not None:
+    for name, plate in plates.items():
+        if interval_attribute is not None:  # on the scaled plate, the interval its scale states (600 s)
             with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:
-                writer.zattrs["time_interval_minutes"] = interval_attribute
+                writer.zattrs["time_interval_minutes"] = interval_attribute if name == "unscaled" else 10.0
     read_positions = record_position_reads(monkeypatch)
     for supplied in ({}, {"time_interval_minutes": 7.0, "pixel_size_um": 0.5, "z_step_um": None}):
         for plate in plates.values():

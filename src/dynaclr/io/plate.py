@@ -82,6 +82,10 @@ EXPECTED_AXES: tuple[tuple[str, str], ...] = (
 #: metadata value's rounding, far below what changes a patch (the TIFF reader uses the same).
 SQUARE_PIXEL_TOLERANCE = 1e-3
 
+#: Largest relative difference between a plate's ``time_interval_minutes`` attribute and the time
+#: scale of its positions: the rounding of a value written twice, far below a frame's worth.
+TIME_INTERVAL_TOLERANCE = 1e-3
+
 #: What a row, column or FOV name may hold: it becomes part of file paths and shell commands.
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -347,7 +351,10 @@ def read_plate_layout(
     unit that is not an OME-NGFF unit; pixels whose Y and X sizes differ (beyond
     :data:`SQUARE_PIXEL_TOLERANCE`); positions whose array shapes, channel names, axes or scale
     transforms differ (scales compared in seconds and micrometres: 650 nm and 0.65 µm agree, 600 s
-    and 600 min do not); a channel name given twice; a position without an array ``0``.
+    and 600 min do not); a channel name given twice; a position without an array ``0``; a plate
+    ``time_interval_minutes`` attribute that is not a positive number, or that disagrees with the
+    positions' time scale (beyond :data:`TIME_INTERVAL_TOLERANCE`, relative; without a scale the
+    attribute states the interval).
 
     The geometry is that of array ``0`` (the product of its dataset's and its multiscales' ``scale``
     transformations, as the positions are compared), converted to seconds and micrometres from the
@@ -423,7 +430,7 @@ def read_plate_layout(
         channel_names=channel_names,
         axes=axes,
         shape_tczyx=(n_t, n_c, n_z, n_y, n_x),
-        **vars(_stated_sampling(names[0], sampling[names[0]], interval, n_t)),
+        **vars(_stated_sampling(path, names[0], sampling[names[0]], interval, n_t)),
     ).supplied_by(supplied or {})
     message = (
         _unscaled_warning(layout, interval is not None)
@@ -456,12 +463,34 @@ def _unitless_warning(path: Path, name: str, sampling: _Sampling) -> str | None:
     )
 
 
-def _stated_sampling(name: str, sampling: _Sampling, interval: Any, n_frames: int) -> PlateSampling:
+def _stated_sampling(
+    path: Path, name: str, sampling: _Sampling, interval: Any, n_frames: int
+) -> PlateSampling:
     """The sampling position ``name``'s array ``0`` (of ``n_frames`` time points) and the plate's
     ``time_interval_minutes`` attribute (``interval``; None: absent) state: without a ``scale``, iohub's
-    1 s and 1 µm, flagged (``unscaled_position``), the attribute's interval in place of the 1 s."""
+    1 s and 1 µm, flagged (``unscaled_position``), the attribute's interval in place of the 1 s.
+
+    Refuses (:class:`ArtifactError`, naming the plate and both values) an attribute that is not a
+    positive number, or one that differs from a stated time scale beyond :data:`TIME_INTERVAL_TOLERANCE`
+    (relative): stages reading the attribute (minute-based settings) and those reading the scale
+    would use two intervals."""
     unscaled = name if sampling.scale is None else None
     geometry = _sampling_geometry(sampling)
+    if interval is not None:
+        number = isinstance(interval, int | float) and not isinstance(interval, bool)
+        if not number or not math.isfinite(interval) or interval <= 0:
+            raise ArtifactError(
+                f"{path}: plate attribute time_interval_minutes: expected a positive number of minutes, "
+                f"found {interval!r}"
+            )
+        scale_minutes = geometry.time_interval_s / 60.0
+        if unscaled is None and abs(scale_minutes - interval) > TIME_INTERVAL_TOLERANCE * interval:
+            raise ArtifactError(
+                f"{path}: plate attribute time_interval_minutes {interval:g} min disagrees with the time "
+                f"scale of position {name} ({scale_minutes:g} min = {geometry.time_interval_s:g} s, within "
+                f"{TIME_INTERVAL_TOLERANCE:g} relative); correct one of them (the scale in its axis's unit, "
+                "or the attribute in minutes) or delete the attribute"
+            )
     if unscaled is not None and interval is not None:  # the attribute states what iohub reads as 1 s
         geometry = dataclasses.replace(geometry, time_interval_s=float(interval) * 60.0)
     return PlateSampling(
@@ -503,7 +532,7 @@ def read_plate_sampling(
     _check_units(path, name, sampling.axes)
     n_frames = _array_shape(path, name)[0]
     interval = zarr.open_group(path, mode="r").attrs.get("time_interval_minutes")
-    return _stated_sampling(name, sampling, interval, n_frames).supplied_by(supplied or {})
+    return _stated_sampling(path, name, sampling, interval, n_frames).supplied_by(supplied or {})
 
 
 def _first_listed_position(path: Path) -> str:
