@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from iohub.ngff import open_ome_zarr
 from iohub.ngff.models import ChannelAxisMeta, SpaceAxisMeta, TimeAxisMeta
 
@@ -25,12 +26,13 @@ def write_plate(
     channel_first: bool = False,
     time_interval_s: float = 600.0,
     version: str = OME_ZARR_VERSION,
+    dtype: npt.DTypeLike = np.float32,
 ) -> Path:
     """An HCS plate of zeros (lazily allocated) with ``fov_names`` and ``channels``, OME-Zarr
     ``version`` 0.5 (Zarr v3, dynaclr's own) or 0.4 (Zarr v2, as older tools write it).
 
     ``channel_first`` stores the arrays as ``(C, T, Z, Y, X)``, axes ``c, t, z, y, x``: valid
-    OME-Zarr, but not the order the workflow reads.
+    OME-Zarr, but not the order the workflow reads. ``dtype``: the arrays' pixel type.
     """
     axes = None
     shape = shape_tczyx
@@ -49,7 +51,7 @@ def write_plate(
             scale = scale_transform(time_interval_s, 2.0, 0.65)
             if channel_first:
                 scale[0].scale = [1.0, time_interval_s, 2.0, 0.65, 0.65]
-            position.create_zeros("0", shape=shape, dtype=np.float32, transform=scale)
+            position.create_zeros("0", shape=shape, dtype=dtype, transform=scale)
     return path
 
 

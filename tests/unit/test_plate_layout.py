@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import zarr
 from iohub.ngff import open_ome_zarr
@@ -326,6 +327,44 @@ def test_a_plate_without_scale_is_read_with_a_warning_and_says_so(tmp_path: Path
         layout = read_plate_layout(plate)
     assert (layout.unscaled_position, layout.time_interval_stated) == ("A/1/0", True)
     assert layout.time_interval_minutes == 7.0
+
+
+@pytest.mark.parametrize(
+    ("version", "dtype", "shown"),
+    [
+        ("0.5", "complex64", "complex64"),
+        ("0.4", "complex128", "complex128"),
+        ("0.5", "bool", "bool"),
+        ("0.4", "str", "object"),
+        ("0.5", "<U4", "fixed_length_utf32"),
+    ],
+)
+def test_pixels_other_than_integers_or_real_floats_are_refused(
+    version: str, dtype: str, shown: str, tmp_path: Path
+) -> None:
+    """Every stage reads pixels as float32: a complex plate would lose its imaginary part with exit 0,
+    a boolean, string or object one is no image. Refused when the plate is read, naming the plate,
+    each position and its type."""
+    plate = write_plate(
+        tmp_path / "p.zarr",
+        ["A/1/0", "B/1/0"],
+        ["X"],
+        (2, 1, 1, 8, 8),
+        version=version,
+        dtype=np.dtype(dtype),
+    )
+    with pytest.raises(ArtifactError) as raised:
+        read_plate_layout(plate)
+    assert str(raised.value).startswith(
+        f"{plate}: expected array '0' of every position to hold integer or real floating-point pixels "
+        f"(uint8 ... float64), found A/1/0: {shown}, B/1/0: {shown} (2 of 2 positions)"
+    )
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "int32", "float16", "float64"])
+def test_integer_and_real_float_pixels_are_read(dtype: str, tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0"], ["X"], (2, 1, 1, 8, 8), dtype=np.dtype(dtype))
+    assert read_plate_layout(plate).shape_tczyx == (2, 1, 1, 8, 8)
 
 
 def test_a_time_interval_attribute_other_than_the_scale_is_refused(tmp_path: Path) -> None:

@@ -22,7 +22,14 @@ import numpy as np
 import tifffile
 
 from dynaclr.config.convert import POSITION_PLACEHOLDER, TIME_PLACEHOLDER, TiffSourceConfig
-from dynaclr.io.plate import EXPECTED_AXES, SAFE_NAME, PlateGeometry, PlateLayout, PlateSampling
+from dynaclr.io.plate import (
+    EXPECTED_AXES,
+    PIXEL_DTYPE_KINDS,
+    SAFE_NAME,
+    PlateGeometry,
+    PlateLayout,
+    PlateSampling,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -469,7 +476,7 @@ def _check_same_images(headers: dict[Path, TiffHeader], per_time_point: bool) ->
             f"{first_path}: holds {first.sizes()['T']} time points (axes {first.axes!r}), but files "
             "'{t}' hold one each; remove '{t}' from tiff.files or export one time point per file"
         )
-    if first.dtype.kind not in "uif":
+    if first.dtype.kind not in PIXEL_DTYPE_KINDS:
         raise ValueError(f"{first_path}: pixels of type {first.dtype} are not supported (integers or floats)")
 
 

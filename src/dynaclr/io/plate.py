@@ -86,6 +86,10 @@ SQUARE_PIXEL_TOLERANCE = 1e-3
 #: scale of its positions: the rounding of a value written twice, far below a frame's worth.
 TIME_INTERVAL_TOLERANCE = 1e-3
 
+#: NumPy dtype kinds of the pixels the stages read (as float32): unsigned and signed integers, real
+#: floats. A complex array would lose its imaginary part, a boolean, string or object array is no image.
+PIXEL_DTYPE_KINDS = "uif"
+
 #: What a row, column or FOV name may hold: it becomes part of file paths and shell commands.
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -406,7 +410,9 @@ def read_plate_layout(
         "scale transforms",  # compared in s and µm
         {name: _scale_text(_physical_scale(s)) for name, s in sampling.items()},
     )
-    shapes = {name: _array_shape(path, name) for name in names}
+    arrays = {name: _array_metadata(path, name) for name in names}
+    shapes = {name: shape for name, (shape, _) in arrays.items()}
+    _check_pixel_types(path, {name: data_type for name, (_, data_type) in arrays.items()})
     _check_positions_agree(path, "array shape (T, C, Z, Y, X)", shapes)
     _check_positions_agree(
         path, "channel names", {name: _channel_labels(ome) for name, ome in position_ome.items()}
@@ -548,14 +554,51 @@ def _first_listed_position(path: Path) -> str:
 
 def _array_shape(path: Path, name: str) -> tuple[int, ...]:
     """The shape of position ``name``'s array ``0`` from its metadata; refuses a position without one."""
-    shape = _stored_array_shape(path / name / "0")
-    if shape is None:
+    return _array_metadata(path, name)[0]
+
+
+def _array_metadata(path: Path, name: str) -> tuple[tuple[int, ...], Any]:
+    """The shape and data type (as the zarr metadata writes it: v3 ``data_type``, v2 ``dtype``) of
+    position ``name``'s array ``0``, from one read of its metadata; refuses a position without one."""
+    metadata = _zarr_metadata(path / name / "0")
+    shape = _metadata_shape(metadata)
+    if metadata is None or shape is None:
         found = sorted(child.name for child in (path / name).iterdir() if child.is_dir())
         raise ArtifactError(
             f"{path}: position {name} has no array '0' (found {found}); "
             "dynaclr reads the full-resolution array '0'"
         )
-    return shape
+    return shape, metadata.get("data_type", metadata.get("dtype"))
+
+
+def _pixel_type(data_type: Any) -> tuple[str, str | None]:
+    """A zarr metadata data type (v3 ``data_type``, v2 ``dtype``) as its NumPy name and kind; kind
+    None where it is no NumPy dtype (v3's ``string``, an extension type: named by its ``name``)."""
+    try:
+        found = np.dtype(data_type) if isinstance(data_type, str) else None
+    except (TypeError, ValueError):
+        found = None
+    if found is not None:
+        return found.name, found.kind
+    return str(data_type.get("name", data_type) if isinstance(data_type, dict) else data_type), None
+
+
+def _check_pixel_types(path: Path, data_types: dict[str, Any]) -> None:
+    """Refuse positions whose array ``0`` holds pixels other than integers or real floats
+    (:data:`PIXEL_DTYPE_KINDS`), naming the plate, the positions and their types."""
+    types = {name: _pixel_type(data_type) for name, data_type in data_types.items()}
+    refused = {
+        name: shown for name, (shown, kind) in types.items() if kind is None or kind not in PIXEL_DTYPE_KINDS
+    }
+    if refused:
+        shown = ", ".join(f"{name}: {data_type}" for name, data_type in list(refused.items())[:5])
+        raise ArtifactError(
+            f"{path}: expected array '0' of every position to hold integer or real floating-point pixels "
+            f"(uint8 ... float64), found {shown}{' ...' if len(refused) > 5 else ''} "
+            f"({len(refused)} of {len(data_types)} positions); a complex array would lose its imaginary "
+            "part, a boolean, string or object array is no image: convert the pixels (e.g. the complex "
+            "field's amplitude or phase) and write the plate again"
+        )
 
 
 def _unscaled_warning(layout: PlateLayout, interval_attribute: bool) -> str:
@@ -816,9 +859,8 @@ def _check_unique_channels(path: Path, channels: tuple[str, ...]) -> None:
         )
 
 
-def _stored_array_shape(array: Path) -> tuple[int, ...] | None:
-    """The shape in an array's zarr metadata (None: no array there)."""
-    metadata = _zarr_metadata(array)
+def _metadata_shape(metadata: dict[str, Any] | None) -> tuple[int, ...] | None:
+    """The shape in an array's zarr metadata (None: no metadata, or no array there)."""
     shape = metadata.get("shape") if metadata is not None else None
     return tuple(int(n) for n in shape) if isinstance(shape, list) else None
 
