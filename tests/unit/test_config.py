@@ -142,6 +142,7 @@ def test_a_simulated_plate_without_infected_cells_trains_no_infection_classifier
     assert "infect a well" not in str(raised.value)  # the wells are infected: the onsets come too late
     cfg["contrastive_models"] = {}  # no model embeds the plate: no classifier is fitted on it
     cfg["analysis"]["occlusion"] = {"enabled": False}  # nor attributed (refused when enabled)
+    cfg["exports"] = {}  # nor exported (the embeddings exports are refused with nothing embedded)
     WorkflowConfig.model_validate(cfg)
 
 

@@ -1417,6 +1417,25 @@ def test_ctc_export_of_datasets_that_all_import_their_tracks_is_refused(plate: P
     assert WorkflowConfig.model_validate(config).exports.ctc_tracks
 
 
+@pytest.mark.parametrize("key", ["h5ad", "feature_parquet", "viscy_features"])
+def test_embedding_exports_with_nothing_embedded_are_refused(plate: Path, key: str) -> None:
+    """exports.h5ad, feature_parquet and viscy_features copy each embeddings store; with no contrastive
+    model (the baselines embed only the datasets a model embeds) the run exited 0 with no export; the
+    config is refused, naming the key. With a model embedding the plate it is accepted."""
+    config = plate_config(plate)
+    models = config.pop("contrastive_models")
+    config["exports"] = {key: True}
+    with pytest.raises(ValueError) as raised:
+        WorkflowConfig.model_validate(config)
+    assert (
+        f"exports.{key}: expected an embeddings store to export, found no contrastive model, and the "
+        "baselines"
+    ) in str(raised.value)
+    assert f"or set exports.{key} to false" in str(raised.value)
+    config["contrastive_models"] = models
+    assert getattr(WorkflowConfig.model_validate(config).exports, key)
+
+
 def test_a_plate_naming_the_sensor_otherwise_is_embedded_once_its_channel_is_named(
     plate: Path, tmp_path: Path
 ) -> None:

@@ -20,13 +20,14 @@ class ExportsConfig(StrictModel):
     h5ad: bool = Field(
         False,
         description="Write every embeddings store also as results/exports/embeddings/{model}/{dataset}.h5ad "
-        "(for tools without zarr-3 AnnData support).",
+        "(for tools without zarr-3 AnnData support). Refused when no contrastive model embeds a dataset "
+        "(no store to export).",
     )
     feature_parquet: bool = Field(
         False,
         description="Write every embeddings store also as one Parquet table "
         "results/exports/embeddings/{model}/{dataset}.parquet: the cell index, then "
-        "feature_0 … feature_{D-1}.",
+        "feature_0 … feature_{D-1}. Refused when no contrastive model embeds a dataset.",
     )
     viscy_features: bool = Field(
         False,
@@ -36,5 +37,5 @@ class ExportsConfig(StrictModel):
         "the sample index fov_name, track_id, t, id, parent_track_id, parent_id, [z,] y, x, and the "
         "PCA/UMAP/PHATE components), which viscy's read_embedding_dataset and napari-iohub's "
         "'Single-cell features' widget open. id and parent_id are the tracker's node ids from "
-        "results/{dataset}/tracks.parquet.",
+        "results/{dataset}/tracks.parquet. Refused when no contrastive model embeds a dataset.",
     )

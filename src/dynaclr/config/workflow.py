@@ -613,9 +613,26 @@ class WorkflowConfig(StrictModel):
                 "datasets.<name>.tracks), which have no label images, so nothing would be exported: "
                 "set exports.ctc_tracks to false"
             )
+        self._check_embedding_exports()
         self._check_distillation()
         self._check_crops_fit_the_patches()
         return self
+
+    def _check_embedding_exports(self) -> None:
+        """exports.h5ad, feature_parquet and viscy_features copy each embeddings store; with no
+        contrastive model embedding a dataset (the baselines embed only where one does) there is no
+        store, and the run exited 0 without the exports it was asked for."""
+        asked = [key for key in ("h5ad", "feature_parquet", "viscy_features") if getattr(self.exports, key)]
+        if not asked or any(self.embedded_datasets(model) for model in self.contrastive_models):
+            return
+        models = sorted(self.contrastive_models)
+        found = f"contrastive_models {models} embedding no dataset" if models else "no contrastive model"
+        keys = ", ".join(f"exports.{key}" for key in asked)
+        raise ValueError(
+            f"exports.{asked[0]}: expected an embeddings store to export, found {found}, and the "
+            f"baselines {list(self.analysis.baselines)} embed only the datasets a model embeds, so nothing "
+            f"would be exported: add a contrastive model that embeds a dataset, or set {keys} to false"
+        )
 
     def _check_occlusion_has_pairs(self) -> None:
         """analysis.occlusion.enabled attributes a model on a dataset whose own annotations fitted its
