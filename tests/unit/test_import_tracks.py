@@ -454,13 +454,17 @@ def test_the_plan_imports_instead_of_tracking(tmp_path: Path) -> None:
     assert not {"tracks_plate", "track_fov", "collect_tracks", "evaluate_tracking"} & set(jobs)
     assert jobs["annotate_divisions_from_lineage"] == 1
     assert jobs["classify"] >= 1  # the division classifiers learn from the lineage's labels
-    # a table is not checked against the plate's frame interval: its params (and job) stay as they were
+    # a table is not checked against the plate's frame interval; the plate's sampling only feeds the
+    # checks of a TrackMate file's calibration, so it is a param Snakemake does not compare: adding it
+    # (or the plate's acquisition supplying a value) reruns no import and nothing after it
     (job,) = [
         job
         for job in planned_jobs(tmp_path / "work" / "config" / "config.yaml", tmp_path / "work")
         if job.rule.name == "import_tracks"
     ]
     assert job.params.sampling_um == {"pixel_size_um": 0.65, "z_step_um": 2.0}
+    assert job.params.sampling_um not in list(job.non_derived_params)
+    assert job.params.config in list(job.non_derived_params)
 
 
 # ------------------------------------------------------------------ division labels from the lineage
@@ -732,6 +736,10 @@ def test_a_trackmate_file_of_several_slices_gives_z_in_slices(tmp_path: Path) ->
     np.testing.assert_allclose(
         imported["x"].to_numpy(), [TM_SPOTS[spot][1] for spot in imported["id"]], rtol=0, atol=1e-9
     )
+    substack = files[0].read_text(encoding="utf-8").replace('nslices="5"', 'nslices="3"')
+    files[0].write_text(substack, encoding="utf-8")
+    with pytest.raises(ArtifactError, match=r"<ImageData nslices>: expected the plate's slices 5, found 3"):
+        run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, pixel_size_um=0.65, z_step_um=2.0)
     files = trackmate_files(tmp_path, z_slices=z_slices, voxel_depth=1.0)
     with pytest.raises(ArtifactError) as raised:
         run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, pixel_size_um=0.65, z_step_um=2.0)
@@ -753,6 +761,20 @@ def test_a_trackmate_merge_is_refused_naming_the_spots(tmp_path: Path) -> None:
     ) as raised:
         run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, pixel_size_um=0.65)
     assert "found 1 merge(s): spot 3 from spots [1, 2]; remove one edge" in str(raised.value)
+
+
+def test_an_edge_a_trackmate_file_lists_twice_is_one_link(tmp_path: Path) -> None:
+    """The same link written twice (in one track or two) is neither a merge nor a division: one cell
+    followed over three frames, one segment."""
+    spots = {1: (0, 20.0, 20.0), 2: (1, 21.0, 20.0), 3: (2, 22.0, 20.0)}
+    files = [
+        write_trackmate(tmp_path / "A_1_0.xml", spots, {7: [(1, 2), (1, 2), (2, 3)], 8: [(2, 1)]}, (7, 8)),
+        write_trackmate(tmp_path / "B_1_0.xml"),
+    ]
+    imported = run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, pixel_size_um=0.65)
+    one = imported[imported["fov_name"] == "A/1/0"]
+    assert one["track_id"].nunique() == 1 and (one["parent_track_id"] == -1).all()
+    assert one["t"].tolist() == [0, 1, 2]
 
 
 def test_the_plan_imports_trackmate_files_with_the_plates_pixel_size(tmp_path: Path) -> None:
@@ -797,6 +819,9 @@ def test_the_plan_imports_trackmate_files_with_the_plates_pixel_size(tmp_path: P
             "expected <Settings><ImageData> (TrackMate's calibration)",
         ),
         ('SPOT_TARGET_ID="2"', 'SPOT_TARGET_ID="99"', "found no spot with ID [99]"),
+        # a substack in time: TrackMate numbers its frames from 0, so its tracks would be shifted
+        ('nframes="12"', 'nframes="10"', "<ImageData nframes>: expected the plate's frames 12, found 10"),
+        ('width="96"', 'width="48"', "<ImageData width>: expected the plate's image width 96, found 48"),
         ('ID="5" name="ID5" FRAME="3"', 'ID="5" name="ID5" FRAME="2"', "found both at FRAME 2"),
         (
             'FRAME="1" POSITION_X',

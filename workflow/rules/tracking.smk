@@ -126,7 +126,9 @@ rule import_tracks:
         config=lambda w: stage_config(w.dataset, "tracks"),
         fov_names=lambda w: fovs(w.dataset),
         shape_tzyx=lambda w: plate_shape_tzyx(w.dataset),
-        sampling_um=lambda w: plate_stated_sampling(w.dataset),
+        # only checked against (a TrackMate file's calibration): a function of input, which Snakemake's
+        # params trigger does not compare, so it reruns no import (nor what follows) when it appears
+        sampling_um=lambda w, input: plate_stated_sampling(w.dataset),
     log:
         f"{RESULTS}/logs/import_tracks/{{dataset}}.log",
     benchmark:

@@ -195,7 +195,7 @@ def read_imported_tracks(
             table, counts = read_trackmate_xml(
                 path,
                 fov_name,
-                shape_zyx=shape_tzyx[1:],
+                shape_tzyx=shape_tzyx,
                 pixel_size_um=pixel_size_um,
                 z_step_um=z_step_um,
                 frame_interval_minutes=frame_interval_minutes,

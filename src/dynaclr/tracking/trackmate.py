@@ -174,7 +174,7 @@ def _pixel_sizes(
     path: Path,
     parsed: _Parsed,
     *,
-    shape_zyx: tuple[int, ...],
+    shape_tzyx: tuple[int, ...],
     pixel_size_um: float | None,
     z_step_um: float | None,
 ) -> tuple[dict[str, float], bool]:
@@ -192,14 +192,22 @@ def _pixel_sizes(
             f"{path}: <Model spatialunits>: expected one of {sorted(SPATIAL_UNITS_UM)}, found {units!r}"
         )
     um_per_unit = SPATIAL_UNITS_UM.get(units, SPATIAL_UNITS_UM.get(units.lower()))
-    is_3d = _number(path, "ImageData", image, "nslices", int) > 1
-    _, n_y, n_x = shape_zyx
-    for name, plate_size in (("width", n_x), ("height", n_y)):
+    n_slices = _number(path, "ImageData", image, "nslices", int)
+    is_3d = n_slices > 1
+    n_t, n_z, n_y, n_x = shape_tzyx
+    # frames and slices of a substack are numbered from 0 in TrackMate: tracks made on one would be
+    # shifted in time or depth, within the plate, without a word; a 2D file of a 3D plate (tracked on a
+    # projection) has one slice
+    checked = [("width", n_x, "image width"), ("height", n_y, "image height"), ("nframes", n_t, "frames")]
+    if is_3d:
+        checked.append(("nslices", n_z, "slices"))
+    for name, plate_size, what in checked:
         size = _number(path, "ImageData", image, name, int)
         if size != plate_size:
             raise ArtifactError(
-                f"{path}: <ImageData {name}>: expected the plate's image {name} {plate_size} px, found "
-                f"{size} px; track the plate's images (not a binned or cropped copy)"
+                f"{path}: <ImageData {name}>: expected the plate's {what} {plate_size}, found {size}; track "
+                "the plate's whole images and movie (not a binned or cropped copy, nor a substack in time "
+                "or depth, whose frames and slices TrackMate numbers from 0)"
             )
     sizes = {"x": "pixelwidth", "y": "pixelheight"} | ({"z": "voxeldepth"} if is_3d else {})
     found = {axis: _number(path, "ImageData", image, name) for axis, name in sizes.items()}
@@ -295,7 +303,9 @@ def _segments(path: Path, parsed: _Parsed, kept: list[int]) -> pd.DataFrame:
     """The kept tracks' spots as segments: ``track_id, parent_track_id, id, parent_id`` per spot."""
     successors: dict[int, list[int]] = {}
     predecessors: dict[int, list[int]] = {}
-    for source, target, _ in _oriented_edges(path, parsed, kept):
+    for source, target in dict.fromkeys(
+        (source, target) for source, target, _ in _oriented_edges(path, parsed, kept)
+    ):
         successors.setdefault(source, []).append(target)
         predecessors.setdefault(target, []).append(source)
         successors.setdefault(target, [])
@@ -337,7 +347,7 @@ def read_trackmate_xml(
     path: str | Path,
     fov_name: str,
     *,
-    shape_zyx: tuple[int, ...],
+    shape_tzyx: tuple[int, ...],
     pixel_size_um: float | None,
     z_step_um: float | None,
     frame_interval_minutes: float | None = None,
@@ -345,7 +355,7 @@ def read_trackmate_xml(
     """One FOV's TrackMate XML as a raw tracks table (``fov_name, track_id, t, [z,] y, x, id, parent_id,
     parent_track_id``) and the spot counts (see module docstring).
 
-    ``shape_zyx`` is the plate's (Z, Y, X); ``pixel_size_um``, ``z_step_um`` and
+    ``shape_tzyx`` is the plate's (T, Z, Y, X); ``pixel_size_um``, ``z_step_um`` and
     ``frame_interval_minutes`` the plate's (None: the plate states none, the file's is then not checked).
     """
     path = Path(path)
@@ -355,7 +365,7 @@ def read_trackmate_xml(
         )
     parsed = _parse(path)
     sizes, is_3d = _pixel_sizes(
-        path, parsed, shape_zyx=shape_zyx, pixel_size_um=pixel_size_um, z_step_um=z_step_um
+        path, parsed, shape_tzyx=shape_tzyx, pixel_size_um=pixel_size_um, z_step_um=z_step_um
     )
     _check_frame_interval(path, parsed, frame_interval_minutes)
     if parsed.filtered is None:
