@@ -655,6 +655,26 @@ def test_a_plate_without_scale_is_refused_where_a_stage_needs_it(case: str, tmp_
         assert len(problems) == len([part for part in expected if part.startswith("datasets.")])
 
 
+def test_the_acquisition_the_unit_less_warning_advises_is_accepted(tmp_path: Path) -> None:
+    """A plate in minutes that lost its units (t scale 5, no unit) is read as 5 s; the warning advises
+    stating the interval in ``acquisition``: the dry run takes it in the scale's place rather than
+    refusing it as contradicting the misread 0.0833 min. A scale with its unit is still checked."""
+    plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE, time_interval_s=5.0)
+    config = plate_config(plate)
+    config["datasets"]["mine"]["acquisition"] = {"time_interval_minutes": 5, "pixel_size_um": 0.65}
+    workflow = WorkflowConfig.model_validate(config)
+    stated = read_plate_layout(plate, workflow.datasets["mine"].acquisition.sampling())
+    (problem,) = workflow_problems(workflow, {"mine": stated}, "results")  # in seconds: a contradiction
+    assert "acquisition.time_interval_minutes: expected 5 (config), found 0.0833" in problem
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            ome["multiscales"][0]["axes"][0].pop("unit")
+    with pytest.warns(UserWarning, match="acquisition.time_interval_minutes 5 min in its place"):
+        layout = read_plate_layout(plate, workflow.datasets["mine"].acquisition.sampling())
+    assert workflow_problems(workflow, {"mine": layout}, "results") == []
+    assert layout.time_interval_minutes == 5.0 and layout.supplied == ("time_interval_minutes",)
+
+
 def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(
     plate: Path, tmp_path: Path
 ) -> None:

@@ -101,3 +101,47 @@ def test_lineages_seen_on_one_side_only_give_no_change():
         summary,
     )
     assert "no lineage is aligned on both sides" in caption
+
+
+def test_a_movie_whose_pseudotime_was_not_aligned_gets_not_computed_outputs(tmp_path, caplog):
+    """align_pseudotime wrote an empty table marked ``not_aligned`` (tracks never linked; known only at
+    run time, so the job is planned): the stage writes its tables empty with their columns and a
+    figure saying "not computed" and why, with a WARNING naming the dataset and the reason, rather
+    than failing the run with a false "rerun cell_features"."""
+    from dynaclr.config.analysis import PseudotimeConfig
+    from dynaclr.figures.stage import (
+        FeatureTrajectoriesInputs,
+        FeatureTrajectoriesOutputs,
+        feature_trajectories_stage,
+    )
+    from dynaclr.io import ArtifactKind, make_provenance, read_csv, write_table
+    from dynaclr.pseudotime.stage import AlignPseudotimeOutputs, _write_not_aligned
+
+    reason = "no track spans two frames (120 tracks, 120 cells, 10 frames)"
+    aligned = AlignPseudotimeOutputs(pseudotime=tmp_path / "pt.parquet", accuracy=tmp_path / "acc.csv")
+    _write_not_aligned(PseudotimeConfig(), aligned, [], reason, model="m", dataset="unlinked")
+    features = tmp_path / "features.parquet"
+    write_table(_cells(_pseudotime()), features, make_provenance(ArtifactKind.CELL_FEATURES, {}))
+    outputs = FeatureTrajectoriesOutputs(
+        trajectory=tmp_path / "t.csv",
+        summary=tmp_path / "s.csv",
+        png=tmp_path / "f.png",
+        svg=tmp_path / "f.svg",
+    )
+    inputs = FeatureTrajectoriesInputs(
+        pseudotime=aligned.pseudotime, features=features, patches_parquet=tmp_path / "unread.parquet"
+    )
+    with caplog.at_level("WARNING", logger="dynaclr.figures.stage"):
+        summary = feature_trajectories_stage(
+            inputs, outputs, features=["ER_radial_slope"], truth_columns=[], model="m", dataset="unlinked"
+        )
+    assert summary.empty
+    assert list(read_csv(outputs.trajectory).columns) == list(TRAJECTORY_COLUMNS)
+    assert list(read_csv(outputs.summary).columns) == list(SUMMARY_COLUMNS)
+    assert read_csv(outputs.summary).empty and outputs.png.exists() and outputs.svg.exists()
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "dynaclr.figures.stage"]
+    assert "'unlinked'" in warning and reason in warning and "cell_features" not in warning
+    with pytest.raises(ValueError, match="none of the features"):  # a config error is still refused
+        feature_trajectories_stage(
+            inputs, outputs, features=["GFP_mean"], truth_columns=[], model="m", dataset="unlinked"
+        )

@@ -405,7 +405,9 @@ def test_a_time_interval_attribute_other_than_the_scale_is_refused(tmp_path: Pat
 
 def test_axes_without_a_unit_are_read_in_seconds_and_micrometres_with_a_warning(tmp_path: Path) -> None:
     """A scale without a unit is read in s and µm, as a plate in minutes or nanometres that lost its
-    units would be read too: the layout says so instead of passing the assumption off as the plate's."""
+    units would be read too: the layout says so instead of passing the assumption off as the plate's,
+    and names the acquisition key that would take the scale's place (the time interval's: X alone
+    without a unit is stated by Y's)."""
     fovs = ["A/1/0", "A/1/1"]
     plate = write_plate(tmp_path / "p.zarr", fovs, ["Nuclei", "GFP"], SHAPE, time_interval_s=30.0)
     with warnings.catch_warnings():
@@ -418,14 +420,70 @@ def test_axes_without_a_unit_are_read_in_seconds_and_micrometres_with_a_warning(
                     del axis["unit"]
     with pytest.warns(
         UserWarning,
-        match=r"p\.zarr: position A/1/0: axes without a unit \(multiscales\[0\]\.axes\[\]\.unit\), "
-        r"their scale read in seconds and micrometres: t 30 s, x 0\.65 µm\. Write each axis's OME-NGFF unit",
+        match=r"p\.zarr: position A/1/0: axes without a unit \(multiscales\[0\]\.axes\[\]\.unit\): "
+        r"t 30 read in seconds; x 0\.65 read in micrometres\. Write each axis's OME-NGFF unit, or set the "
+        r"dataset's acquisition\.time_interval_minutes \(the config's value then takes the scale's place\)$",
     ):
         layout = read_plate_layout(plate)
     assert layout.geometry == PlateGeometry(30.0, 2.0, 0.65)
-    assert [message.split(": ")[2] for message in layout.warnings] == [
-        "axes without a unit (multiscales[0].axes[].unit), their scale read in seconds and micrometres"
-    ]
+    assert layout.unitless == ("time_interval_minutes",) and layout.time_interval_minutes == 0.5
+
+
+def test_the_acquisition_takes_the_place_of_a_scale_without_a_unit(tmp_path: Path) -> None:
+    """A plate written in minutes and nanometres that lost its units (t 5, z 2000, y/x 650): its scale
+    read in s and µm is 60 and 1000 times off; the dataset's ``acquisition``, as the warning advises,
+    supplies the values (recorded as supplied, so the dry run does not check it against the misread
+    scale), the job's one-position read gives the same, and the warning says which value replaced which."""
+    fovs = ["A/1/0"]
+    plate = write_plate(tmp_path / "p.zarr", fovs, ["Nuclei"], (6, 1, 3, 64, 64), time_interval_s=5.0)
+    with ome_attributes(plate / "A/1/0") as ome:
+        for axis in ome["multiscales"][0]["axes"]:
+            axis.pop("unit", None)
+        transforms = ome["multiscales"][0]["datasets"][0]["coordinateTransformations"]
+        transforms[0]["scale"] = [5.0, 1.0, 2000.0, 650.0, 650.0]
+    acquisition = {"time_interval_minutes": 5.0, "pixel_size_um": 0.65, "z_step_um": None}
+    with pytest.warns(UserWarning) as caught:
+        layout = read_plate_layout(plate, acquisition)
+    (message,) = [str(w.message) for w in caught if "axes without a unit" in str(w.message)]
+    assert (layout.time_interval_minutes, layout.geometry) == (5.0, PlateGeometry(300.0, 2000.0, 0.65))
+    assert set(layout.supplied) == {"time_interval_minutes", "pixel_size_um"}
+    assert layout.unitless == ("z_step_um",)
+    assert "t 5 not used: acquisition.time_interval_minutes 5 min in its place" in message
+    assert "y 650 not used: acquisition.pixel_size_um 0.65 µm in its place" in message
+    assert "z 2000 read in micrometres" in message
+    assert message.endswith(
+        "or set the dataset's acquisition.z_step_um (the config's value then takes the scale's place)"
+    )
+    sampling = read_plate_sampling(plate, acquisition)  # what a job reads: the same values
+    assert sampling.supplied_values() == layout.supplied_values()
+    assert sampling.geometry == layout.geometry
+    again = layout.supplied_by(acquisition)  # applying the same values twice changes nothing
+    assert again == layout
+    with pytest.warns(UserWarning, match="axes without a unit") as caught:
+        every = read_plate_layout(plate, {**acquisition, "z_step_um": 2.0})
+    (message,) = [str(w.message) for w in caught]
+    assert every.unitless == () and message.endswith(
+        "Write each axis's OME-NGFF unit to state the sampling in the plate"
+    )
+
+
+def test_a_time_axis_without_a_unit_is_not_said_read_in_seconds_when_the_attribute_states_it(
+    tmp_path: Path,
+) -> None:
+    """The plate's ``time_interval_minutes`` attribute states the interval: the time axis's scale
+    without a unit is not what the interval is read from, so the warning leaves it out (none left: no
+    warning) and the interval is stated, not replaced by ``acquisition``."""
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0"], ["Nuclei", "GFP"], SHAPE, time_interval_s=5.0)
+    with ome_attributes(plate / "A/1/0") as ome:
+        ome["multiscales"][0]["axes"][0].pop("unit")
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:
+        writer.zattrs["time_interval_minutes"] = 5.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        layout = read_plate_layout(plate, {"time_interval_minutes": 7.0})
+    assert (layout.time_interval_minutes, layout.supplied, layout.unitless) == (5.0, (), ())
+    # the scale's 5 (no unit: not 5 s) is neither compared with the attribute nor kept in the geometry
+    assert layout.geometry.time_interval_s == 300.0
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,8 @@ from dynaclr.evaluation.temporal import INDEX_COLUMNS
 from dynaclr.figures.curves import infected_fraction_over_time
 from dynaclr.figures.explorer import explorer_data, explorer_html, select_tracks
 from dynaclr.figures.feature_trajectories import (
+    SUMMARY_COLUMNS,
+    TRAJECTORY_COLUMNS,
     feature_frames,
     feature_trajectories,
     plot_feature_trajectories,
@@ -540,6 +542,26 @@ def feature_trajectories_stage(
         )
     if absent:
         logger.warning("%s: no columns %s (other channels); following %s", inputs.features, absent, present)
+    not_aligned = provenance.config.get("not_aligned")
+    if not_aligned:  # align_pseudotime aligned nothing (known at run time): the outputs say so
+        logger.warning(
+            "Feature trajectories of dataset %r (model %r) not computed: DTW pseudo-time not computed: %s",
+            dataset,
+            model,
+            not_aligned,
+        )
+        label = f"{model}, {dataset}"
+        reason = f"DTW pseudo-time not computed: {not_aligned}"
+        write_csv(pd.DataFrame(columns=list(TRAJECTORY_COLUMNS)), outputs.trajectory)
+        summary = pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+        write_csv(summary, outputs.summary)
+        _save(
+            not_computed_figure(label, reason),
+            f"{label}: feature trajectories not computed: {reason}.",
+            outputs.png,
+            outputs.svg,
+        )
+        return summary
     cells = table.loc[:, [*CELL_KEYS, *present]]
     sources = dict.fromkeys(present, "cell features")
     if inputs.tracks is not None and truth_columns:

@@ -116,6 +116,8 @@ _MICROMETRES = {f"{prefix}meter": 10.0 ** (exponent + 6) for prefix, exponent in
 }
 _UNITS = {"time": _SECONDS, "space": _MICROMETRES}
 _DEFAULT_UNITS = {"time": "second", "space": "micrometer"}
+#: The sampling key (:data:`~dynaclr.config.workflow.SAMPLING_KEYS`) each axis of ``t, c, z, y, x`` states.
+_SAMPLING_KEY_OF_AXIS = {0: "time_interval_minutes", 2: "z_step_um", 3: "pixel_size_um", 4: "pixel_size_um"}
 
 
 def position_geometry(position: Any) -> PlateGeometry:
@@ -196,6 +198,10 @@ class PlateSampling:
             the metadata does not state and the dataset's ``acquisition`` supplied
             (:meth:`supplied_by`); ``geometry`` and ``time_interval_minutes`` hold the supplied values.
         n_frames: the time points (T) of the first position's array ``0``.
+        unitless: the sampling keys whose value is read from a scale whose axis has no unit (as
+            seconds / micrometres: ``time_interval_minutes`` when no plate attribute states the
+            interval, ``z_step_um``, ``pixel_size_um`` when both Y and X lack one): stated, but in a
+            unit nothing names, so a value the config supplies takes their place (:meth:`supplied_by`).
     """
 
     geometry: PlateGeometry
@@ -204,6 +210,7 @@ class PlateSampling:
     unscaled_position: str | None = None
     time_interval_stated: bool = True
     supplied: tuple[str, ...] = ()
+    unitless: tuple[str, ...] = ()
 
     @property
     def pixel_size_stated(self) -> bool:
@@ -232,13 +239,16 @@ class PlateSampling:
     def supplied_by(self, values: Mapping[str, float | None]) -> Self:
         """This sampling with each value its metadata does not state taken from ``values`` (the
         dataset's ``acquisition``, keys :data:`~dynaclr.config.workflow.SAMPLING_KEYS`; ``None``: not
-        given) and recorded in :attr:`supplied`. A value the metadata states is kept (the dry run
-        checks ``acquisition`` against it); applying the same values twice changes nothing."""
+        given) and recorded in :attr:`supplied`; so is a value read from a scale without a unit
+        (:attr:`unitless`: the config names the unit the metadata does not). A value the metadata
+        states with its unit is kept (the dry run checks ``acquisition`` against it); applying the
+        same values twice changes nothing."""
         stated = {
             "time_interval_minutes": self.time_interval_stated,
             "pixel_size_um": self.pixel_size_stated,
             "z_step_um": self.z_step_stated,
         }
+        stated = {key: known and key not in self.unitless for key, known in stated.items()}
         taken = {
             key: float(value) for key in stated if not stated[key] and (value := values.get(key)) is not None
         }
@@ -258,6 +268,7 @@ class PlateSampling:
             time_interval_minutes=interval,
             time_interval_stated=True if "time_interval_minutes" in taken else self.time_interval_stated,
             supplied=self.supplied + tuple(taken),
+            unitless=tuple(key for key in self.unitless if key not in taken),
         )
 
 
@@ -362,7 +373,8 @@ def read_plate_layout(
 
     The geometry is that of array ``0`` (the product of its dataset's and its multiscales' ``scale``
     transformations, as the positions are compared), converted to seconds and micrometres from the
-    axes' units (an axis without a unit is taken as seconds / micrometres). A plate whose positions
+    axes' units (an axis without a unit is taken as seconds / micrometres, with a warning, unless
+    ``supplied`` gives its value: :attr:`PlateSampling.unitless`). A plate whose positions
     carry no ``scale`` at all is read (``unscaled_position`` names one) with a warning: iohub reads
     1 s and 1 µm for it. The values ``supplied`` gives (the dataset's ``acquisition``,
     :meth:`PlateLayout.supplied_by`) take their place, and the warning says which came from the
@@ -441,7 +453,7 @@ def read_plate_layout(
     message = (
         _unscaled_warning(layout, interval is not None)
         if layout.unscaled_position is not None
-        else _unitless_warning(path, names[0], sampling[names[0]])
+        else _unitless_warning(layout, sampling[names[0]], interval is not None)
     )
     if message is None:
         return layout
@@ -449,23 +461,40 @@ def read_plate_layout(
     return dataclasses.replace(layout, warnings=(message,))
 
 
-def _unitless_warning(path: Path, name: str, sampling: _Sampling) -> str | None:
+def _unitless_warning(layout: PlateLayout, sampling: _Sampling, interval_attribute: bool) -> str | None:
     """What a position whose time or space axes carry a scale but no unit is read as (seconds and
     micrometres: a plate written in minutes or nanometres without its units would be read 60 or 1000
-    times off), or None when every such axis states its unit."""
+    times off) or what the config supplied in its place (:attr:`PlateSampling.unitless`), or None
+    when every such axis states its unit. A time axis is left out where the plate's
+    ``time_interval_minutes`` attribute (``interval_attribute``) states the interval."""
     if sampling.scale is None:
         return None
-    unitless = [
-        f"{axis} {value:g} {'s' if kind == 'time' else 'µm'}"
-        for value, (axis, kind, unit) in zip(sampling.scale, sampling.axes, strict=True)
-        if kind in _UNITS and unit is None
-    ]
-    if not unitless:
+    supplied = layout.supplied_values()
+    parts = []
+    read = False  # an axis read in seconds or micrometres (not replaced by the config)
+    for index, (value, (axis, kind, unit)) in enumerate(zip(sampling.scale, sampling.axes, strict=True)):
+        if kind not in _UNITS or unit is not None or (kind == "time" and interval_attribute):
+            continue
+        key = _SAMPLING_KEY_OF_AXIS[index]
+        if key in supplied:
+            what = "min" if kind == "time" else "µm"
+            parts.append(
+                f"{axis} {value:g} not used: acquisition.{key} {supplied[key]:g} {what} in its place"
+            )
+        else:
+            parts.append(f"{axis} {value:g} read in {'seconds' if kind == 'time' else 'micrometres'}")
+            read = True
+    if not parts:
         return None
+    advice = "Write each axis's OME-NGFF unit"
+    if not read:
+        advice += " to state the sampling in the plate"
+    elif layout.unitless:
+        keys = ", ".join(f"acquisition.{key}" for key in layout.unitless)
+        advice += f", or set the dataset's {keys} (the config's value then takes the scale's place)"
     return (
-        f"{path}: position {name}: axes without a unit (multiscales[0].axes[].unit), their scale read in "
-        f"seconds and micrometres: {', '.join(unitless)}. Write each axis's OME-NGFF unit, or state the "
-        "sampling in the dataset's acquisition (the dry run checks it against the plate)"
+        f"{layout.path}: position {layout.fov_names[0]}: axes without a unit (multiscales[0].axes[].unit): "
+        f"{'; '.join(parts)}. {advice}"
     )
 
 
@@ -482,6 +511,19 @@ def _stated_sampling(
     would use two intervals."""
     unscaled = name if sampling.scale is None else None
     geometry = _sampling_geometry(sampling)
+    # a key is read without a unit where every axis stating it has none (Y and X: the pixel size)
+    has_unit = dict.fromkeys(_SAMPLING_KEY_OF_AXIS.values(), False)
+    for index, key in _SAMPLING_KEY_OF_AXIS.items():
+        has_unit[key] = has_unit[key] or sampling.axes[index][2] is not None
+    unitless = tuple(
+        key
+        for key, stated_unit in has_unit.items()
+        if unscaled is None
+        and not stated_unit
+        and not (key == "time_interval_minutes" and interval is not None)
+    )
+    # a time scale without its unit is not compared: the attribute states the interval in its place
+    time_scale_has_unit = unscaled is None and has_unit["time_interval_minutes"]
     if interval is not None:
         number = isinstance(interval, int | float) and not isinstance(interval, bool)
         if not number or not math.isfinite(interval) or interval <= 0:
@@ -490,14 +532,14 @@ def _stated_sampling(
                 f"found {interval!r}"
             )
         scale_minutes = geometry.time_interval_s / 60.0
-        if unscaled is None and abs(scale_minutes - interval) > TIME_INTERVAL_TOLERANCE * interval:
+        if time_scale_has_unit and abs(scale_minutes - interval) > TIME_INTERVAL_TOLERANCE * interval:
             raise ArtifactError(
                 f"{path}: plate attribute time_interval_minutes {interval:g} min disagrees with the time "
                 f"scale of position {name} ({scale_minutes:g} min = {geometry.time_interval_s:g} s, within "
                 f"{TIME_INTERVAL_TOLERANCE:g} relative); correct one of them (the scale in its axis's unit, "
                 "or the attribute in minutes) or delete the attribute"
             )
-    if unscaled is not None and interval is not None:  # the attribute states what iohub reads as 1 s
+    if not time_scale_has_unit and interval is not None:  # the attribute states what iohub reads as 1 s
         geometry = dataclasses.replace(geometry, time_interval_s=float(interval) * 60.0)
     return PlateSampling(
         geometry=geometry,
@@ -505,6 +547,7 @@ def _stated_sampling(
         unscaled_position=unscaled,
         time_interval_stated=unscaled is None or interval is not None,
         n_frames=n_frames,
+        unitless=unitless,
     )
 
 
