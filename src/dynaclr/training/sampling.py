@@ -317,7 +317,11 @@ class PairPlanner:
                     if sampling == "time_aware"
                     else ""
                 )
-                + self._lineage_span_advice()
+                + (
+                    self._lineage_span_advice()
+                    if sampling == "time_aware"
+                    else "; no patches to draw from (check the FOV split and the patch index)"
+                )
             )
 
     def _lineage_span_advice(self) -> str:
