@@ -188,6 +188,10 @@ CASES = {
         [
             "datasets.mine.acquisition.time_interval_minutes: expected 7 (config), found 10 in the metadata",
             "datasets.mine.acquisition.z_step_um: expected 1 (config), found 2 in the metadata",
+            # the interval is the attribute's where the plate has one: correcting the scale alone is refused
+            "correct the plate's metadata (its time scale, and its time_interval_minutes attribute where it "
+            "has one: the two must agree) or the config",
+            "correct the plate's metadata (its scale transform) or the config",
         ],
     ),
     "virtual staining channels": (

@@ -23,6 +23,7 @@ from dynaclr.patches.inputs import read_tracks
 from dynaclr.tracking import ImportTracksInputs, ImportTracksOutputs, import_tracks
 from dynaclr.tracking.engine import track_columns
 from dynaclr.tracking.importing import WHERE, imported_tracks_problems
+from dynaclr.tracking.trackmate import read_trackmate_xml
 
 FOVS = ["A/1/0", "B/1/0"]
 #: The tiny plate's (T, Z, Y, X).
@@ -656,6 +657,7 @@ def test_a_trackmate_file_becomes_segments_in_pixels(units: str, pixel_size: flo
         "spots_of_filtered_out_tracks": 2,
         "filtered_out_tracks": 1,
         "untracked_spots": 1,
+        "frame_interval_warning": None,
     }
     assert provenance.config["trackmate_spots"]["B/1/0"]["kept_spots"] == 0
 
@@ -677,25 +679,68 @@ def test_a_trackmate_calibration_other_than_the_plates_is_refused(tmp_path: Path
     assert imported.loc[imported["id"] == 1, "x"].item() == pytest.approx(40.0)
 
 
-def test_a_trackmate_frame_interval_other_than_the_plates_is_refused(tmp_path: Path) -> None:
-    """A file made on every other frame (20 min apart) of a 10-min plate: FRAME would be another time
-    point of the plate; refused naming the file, both intervals and units."""
-    files = trackmate_files(tmp_path, time_interval="20.0")
-    with pytest.raises(ArtifactError) as raised:
-        run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, frame_interval_minutes=10.0)
-    assert str(raised.value).startswith(
-        f"{files[0]}: <ImageData timeinterval>: expected the plate's frame interval 10 min (within 0.001 "
-        "relative), found 20 min = 20 min"
-    )
-    assert not (tmp_path / "tracks.parquet").exists()
-    # Fiji without a frame interval: TrackMate saves 1 sec, refused as well
-    files = trackmate_files(tmp_path, time_interval="1.0", time_units="sec")
-    with pytest.raises(ArtifactError, match=re.escape("found 1 sec = 0.0166667 min")):
-        run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, frame_interval_minutes=10.0)
-    # other units, within the tolerance: read
+def test_a_trackmate_frame_interval_other_than_the_plates_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FRAME indexes the plate's frames (the file's nframes must equal the plate's T): a file whose
+    frame interval differs (a Fiji image without one: TrackMate saves 1 sec) holds correct tracks. It
+    is imported, FRAME as t, with a WARNING naming the file and both intervals, recorded per FOV."""
+    for interval, units, found in (
+        ("20.0", "min", "20 min = 20 min"),
+        ("1.0", "sec", "1 sec = 0.0166667 min"),
+    ):
+        files = trackmate_files(tmp_path, time_interval=interval, time_units=units)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="dynaclr.tracking.trackmate"):
+            imported = run_import(
+                "trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, frame_interval_minutes=10.0
+            )
+        assert imported.set_index("id")["t"].to_dict() == {spot: TM_SPOTS[spot][0] for spot in range(1, 9)}
+        message = (
+            f"{files[0]}: <ImageData timeinterval> {found} differs from the plate's frame interval 10 min "
+            "(beyond 0.001 relative); read anyway"
+        )
+        assert message in caplog.text
+        _, provenance = read_table(tmp_path / "tracks.parquet", "tracks")
+        assert provenance.config["trackmate_spots"]["A/1/0"]["frame_interval_warning"].startswith(message)
+    # other units, within the tolerance: no warning
     files = trackmate_files(tmp_path, time_interval="600.3", time_units="sec")
-    imported = run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, frame_interval_minutes=10.0)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.trackmate"):
+        imported = run_import(
+            "trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, frame_interval_minutes=10.0
+        )
     assert imported.set_index("id")["t"].to_dict() == {spot: TM_SPOTS[spot][0] for spot in range(1, 9)}
+    assert "differs from the plate's frame interval" not in caplog.text
+    _, provenance = read_table(tmp_path / "tracks.parquet", "tracks")
+    assert provenance.config["trackmate_spots"]["A/1/0"]["frame_interval_warning"] is None
+
+
+def test_the_frame_interval_of_a_single_frame_trackmate_file_is_not_compared(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A still image has no interval to compare: nothing is warned of."""
+    path = write_trackmate(
+        tmp_path / "still.xml",
+        spots={1: (0, 10.0, 20.0)},
+        tracks={},
+        kept=(),
+        time_interval="1.0",
+        time_units="sec",
+    )
+    path.write_text(path.read_text().replace('nframes="12"', 'nframes="1"'))
+    with caplog.at_level("INFO", logger="dynaclr.tracking.trackmate"):
+        _, counts = read_trackmate_xml(
+            path,
+            "A/1/0",
+            shape_tzyx=(1, 5, 96, 96),
+            pixel_size_um=0.65,
+            z_step_um=None,
+            frame_interval_minutes=10.0,
+        )
+    assert counts.frame_interval_warning is None
+    assert f"{path}: one frame: the file's frame interval is not checked" in caplog.text
+    assert "differs from the plate's frame interval" not in caplog.text
 
 
 @pytest.mark.parametrize(

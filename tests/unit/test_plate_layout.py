@@ -30,11 +30,15 @@ from dynaclr.io import ArtifactError
 from dynaclr.io.plate import (
     EXPECTED_AXES,
     PlateGeometry,
+    PlateLayout,
     check_plate_axes,
+    create_empty_plate,
     position_geometry,
     read_plate_layout,
     read_plate_sampling,
+    scale_transform,
 )
+from dynaclr.io.provenance import make_provenance
 
 SHAPE = (6, 2, 3, 64, 48)
 
@@ -357,7 +361,8 @@ def test_pixels_other_than_integers_or_real_floats_are_refused(
         read_plate_layout(plate)
     assert str(raised.value).startswith(
         f"{plate}: expected array '0' of every position to hold integer or real floating-point pixels "
-        f"(uint8 ... float64), found A/1/0: {shown}, B/1/0: {shown} (2 of 2 positions)"
+        "(of any width: int8 to uint64, float16 to float64), found "
+        f"A/1/0: {shown}, B/1/0: {shown} (2 of 2 positions)"
     )
 
 
@@ -377,11 +382,13 @@ def test_a_time_interval_attribute_other_than_the_scale_is_refused(tmp_path: Pat
         writer.zattrs["time_interval_minutes"] = 5.0  # the scale says 600 s
     message = (
         f"{plate}: plate attribute time_interval_minutes 5 min disagrees with the time scale of position "
-        "A/1/0 (10 min = 600 s, within 0.001 relative)"
+        "A/1/0 (10 min = 600 s, within 0.001 relative); write the time scale the plate was acquired at in "
+        "its axis's unit, or correct the attribute (minutes)"
     )
     for read in (read_plate_layout, read_plate_sampling):
-        with pytest.raises(ArtifactError, match=re.escape(message)):
+        with pytest.raises(ArtifactError) as raised:
             read(plate)
+        assert str(raised.value) == message  # never "delete the attribute": the scale would then state it
     for bad in ("ten", -1.0, True):
         with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:
             writer.zattrs["time_interval_minutes"] = bad
@@ -401,6 +408,97 @@ def test_a_time_interval_attribute_other_than_the_scale_is_refused(tmp_path: Pat
     with pytest.warns(UserWarning, match="has no 'scale'"):
         layout = read_plate_layout(plate)
     assert (layout.geometry.time_interval_s, layout.time_interval_minutes) == (300.0, 5.0)
+
+
+def _plate_with_time_scale(path: Path, n_frames: int, scale_s: float | None, attribute: object) -> Path:
+    """A one-position plate of ``n_frames`` written by iohub with time scale ``scale_s`` (None: no
+    transform, for which iohub writes its explicit all-ones scale) and ``time_interval_minutes``."""
+    with open_ome_zarr(path, layout="hcs", mode="w", channel_names=["Nuclei"]) as writer:
+        position = writer.create_position("A", "1", "0")
+        transform = None if scale_s is None else scale_transform(scale_s, 1.0, 0.65)
+        position.create_zeros("0", shape=(n_frames, 1, 1, 16, 16), dtype=np.uint16, transform=transform)
+        writer.zattrs["time_interval_minutes"] = attribute
+    return path
+
+
+def _write_derived_plate(path: Path, layout: PlateLayout) -> None:
+    """A plate written from ``layout``'s geometry as the phase / virtual-staining stages write theirs."""
+    provenance = make_provenance("phase_plate", {})
+    create_empty_plate(
+        path, list(layout.fov_names), ["X"], layout.shape_tczyx, np.float32, layout.geometry, provenance
+    )
+
+
+def test_iohubs_default_time_scale_beside_the_attribute_gives_the_attributes_interval(tmp_path: Path) -> None:
+    """iohub writes an explicit 1 s time scale for an array created without a transform: beside the
+    plate attribute (which stated the interval before the scale was compared) the attribute gives the
+    interval and the geometry, with a warning naming both values that the layout carries for
+    Snakemake; the one-position read of a job gives the same sampling."""
+    plate = _plate_with_time_scale(tmp_path / "p.zarr", 4, None, 5)
+    with ome_attributes(plate / "A/1/0") as ome:  # iohub's own default, with unit second
+        assert ome["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"][0] == 1.0
+        assert ome["multiscales"][0]["axes"][0]["unit"] == "second"
+    with pytest.warns(UserWarning, match="iohub's default"):
+        layout = read_plate_layout(plate)
+    assert (layout.geometry.time_interval_s, layout.time_interval_minutes) == (300.0, 5.0)
+    assert layout.warnings == (
+        f"{plate}: position A/1/0: time scale 1 s (iohub's default, written for an array created without "
+        "a scale) ignored: the plate attribute time_interval_minutes 5 min states the time interval. Write "
+        "the time scale in its axis's unit to state it there",
+    )
+    sampling = read_plate_sampling(plate)
+    assert (sampling.geometry, sampling.time_interval_minutes) == (layout.geometry, 5.0)
+    # a plate written from it states the attribute's interval in both places, and reads without warning
+    copy = tmp_path / "copy.zarr"
+    _write_derived_plate(copy, layout)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert read_plate_layout(copy).geometry.time_interval_s == 300.0
+    # a 1 s scale that agrees with the attribute is no default ignored
+    plate = _plate_with_time_scale(tmp_path / "s.zarr", 4, None, 1 / 60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert read_plate_layout(plate).geometry.time_interval_s == pytest.approx(1.0)
+
+
+def test_the_time_interval_of_a_single_frame_is_not_checked(tmp_path: Path) -> None:
+    """A still image (T = 1): no stage reads its interval, so neither a disagreement of attribute and
+    scale nor a zero (or otherwise unusable) attribute is refused; a zero scale stays the scale of the
+    phase / virtual-staining plates written from it, which read back (no attribute written that their
+    reader would refuse)."""
+    for name, scale_s, attribute in (("a", 7.0, 5.0), ("b", None, 5.0), ("c", 0.0, 0), ("d", 1.0, "ten")):
+        plate = _plate_with_time_scale(tmp_path / f"{name}.zarr", 1, scale_s, attribute)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            layout = read_plate_layout(plate)
+        read_plate_sampling(plate)
+        assert layout.n_frames == 1
+    assert layout.geometry.time_interval_s == 1.0  # "ten" is not read
+    still = _plate_with_time_scale(tmp_path / "still.zarr", 1, 0.0, 0.0)
+    layout = read_plate_layout(still)
+    derived = tmp_path / "derived.zarr"
+    _write_derived_plate(derived, layout)
+    assert "time_interval_minutes" not in zarr.open_group(derived, mode="r").attrs
+    for read in (read_plate_layout, read_plate_sampling):
+        assert read(derived).geometry.time_interval_s == 0.0
+    # with two frames, the zero attribute is refused
+    movie = _plate_with_time_scale(tmp_path / "movie.zarr", 2, 0.0, 0)
+    with pytest.raises(
+        ArtifactError, match=re.escape("expected a positive number of minutes (a JSON number")
+    ):
+        read_plate_layout(movie)
+
+
+@pytest.mark.parametrize("scale_s", [float("nan"), float("inf")])
+def test_a_non_finite_time_scale_beside_the_attribute_is_refused(scale_s: float, tmp_path: Path) -> None:
+    """A NaN compares as agreeing with nothing: a movie whose time scale is NaN (or inf) beside the
+    attribute would be read with two intervals (the scale's NaN, the attribute's minutes)."""
+    plate = _plate_with_time_scale(tmp_path / "p.zarr", 4, 600.0, 5.0)
+    with ome_attributes(plate / "A/1/0") as ome:
+        ome["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"][0] = scale_s
+    for read in (read_plate_layout, read_plate_sampling):
+        with pytest.raises(ArtifactError, match="time_interval_minutes 5 min disagrees with the time scale"):
+            read(plate)
 
 
 def test_axes_without_a_unit_are_read_in_seconds_and_micrometres_with_a_warning(tmp_path: Path) -> None:

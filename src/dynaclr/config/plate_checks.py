@@ -590,9 +590,14 @@ def _acquisition_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -
             continue
         if abs(metadata - expected) <= acquisition.relative_tolerance * expected:
             continue
+        source = (
+            "its time scale, and its time_interval_minutes attribute where it has one: the two must agree"
+            if key == "time_interval_minutes"
+            else "its scale transform"
+        )
         problems.append(
             f"datasets.{name}.acquisition.{key}: expected {expected:g} (config), found {metadata:g} in the "
-            f"metadata of {raw.path}; correct the plate's metadata (its scale transform) or the config"
+            f"metadata of {raw.path}; correct the plate's metadata ({source}) or the config"
         )
     return problems
 

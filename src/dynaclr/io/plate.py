@@ -86,6 +86,11 @@ SQUARE_PIXEL_TOLERANCE = 1e-3
 #: scale of its positions: the rounding of a value written twice, far below a frame's worth.
 TIME_INTERVAL_TOLERANCE = 1e-3
 
+#: The time scale iohub writes for an array created without a transform (an explicit scale of ones,
+#: unit ``second``): beside the plate attribute ``time_interval_minutes`` it states nothing, and the
+#: attribute gives the interval (with a warning).
+IOHUB_DEFAULT_TIME_SCALE_S = 1.0
+
 #: NumPy dtype kinds of the pixels the stages read (as float32): unsigned and signed integers, real
 #: floats. A complex array would lose its imaginary part, a boolean, string or object array is no image.
 PIXEL_DTYPE_KINDS = "uif"
@@ -366,10 +371,11 @@ def read_plate_layout(
     unit that is not an OME-NGFF unit; pixels whose Y and X sizes differ (beyond
     :data:`SQUARE_PIXEL_TOLERANCE`); positions whose array shapes, channel names, axes or scale
     transforms differ (scales compared in seconds and micrometres: 650 nm and 0.65 µm agree, 600 s
-    and 600 min do not); a channel name given twice; a position without an array ``0``; a plate
-    ``time_interval_minutes`` attribute that is not a positive number, or that disagrees with the
-    positions' time scale (beyond :data:`TIME_INTERVAL_TOLERANCE`, relative; without a scale the
-    attribute states the interval).
+    and 600 min do not); a channel name given twice; a position without an array ``0``; in a plate
+    of more than one frame, a ``time_interval_minutes`` attribute that is not a positive number, or
+    that disagrees with the positions' time scale (beyond :data:`TIME_INTERVAL_TOLERANCE`, relative;
+    without a scale or a time unit, and where the scale is iohub's default of 1 s, with a warning, the
+    attribute states the interval: :func:`_stated_sampling`).
 
     The geometry is that of array ``0`` (the product of its dataset's and its multiscales' ``scale``
     transformations, as the positions are compared), converted to seconds and micrometres from the
@@ -434,7 +440,7 @@ def read_plate_layout(
         with open_ome_zarr(path, layout="hcs", mode="r") as plate:
             first = plate[names[0]]
             channel_names = tuple(first.channel_names)
-            interval = plate.zattrs.get("time_interval_minutes")
+            attribute = plate.zattrs.get("time_interval_minutes")
     except Exception as err:  # iohub's and pydantic's errors for metadata it cannot parse vary
         raise ArtifactError(
             f"{path}: position {names[0]} cannot be opened as an OME-Zarr image "
@@ -442,23 +448,25 @@ def read_plate_layout(
         ) from err
     _check_unique_channels(path, channel_names)
     n_t, n_c, n_z, n_y, n_x = shapes[names[0]]
+    interval = _interval_attribute(path, attribute, n_t)
+    stated, default_scale_warning = _stated_sampling(path, names[0], sampling[names[0]], interval, n_t)
     layout = PlateLayout(
         path=path,
         fov_names=tuple(names),
         channel_names=channel_names,
         axes=axes,
         shape_tczyx=(n_t, n_c, n_z, n_y, n_x),
-        **vars(_stated_sampling(path, names[0], sampling[names[0]], interval, n_t)),
+        **vars(stated),
     ).supplied_by(supplied or {})
     message = (
         _unscaled_warning(layout, interval is not None)
         if layout.unscaled_position is not None
         else _unitless_warning(layout, sampling[names[0]], interval is not None)
     )
-    if message is None:
-        return layout
-    warnings.warn(message, stacklevel=2)
-    return dataclasses.replace(layout, warnings=(message,))
+    messages = tuple(text for text in (default_scale_warning, message) if text is not None)
+    for text in messages:
+        warnings.warn(text, stacklevel=2)
+    return dataclasses.replace(layout, warnings=messages) if messages else layout
 
 
 def _unitless_warning(layout: PlateLayout, sampling: _Sampling, interval_attribute: bool) -> str | None:
@@ -498,17 +506,43 @@ def _unitless_warning(layout: PlateLayout, sampling: _Sampling, interval_attribu
     )
 
 
-def _stated_sampling(
-    path: Path, name: str, sampling: _Sampling, interval: Any, n_frames: int
-) -> PlateSampling:
-    """The sampling position ``name``'s array ``0`` (of ``n_frames`` time points) and the plate's
-    ``time_interval_minutes`` attribute (``interval``; None: absent) state: without a ``scale``, iohub's
-    1 s and 1 µm, flagged (``unscaled_position``), the attribute's interval in place of the 1 s.
+def _interval_attribute(path: Path, attribute: Any, n_frames: int) -> float | None:
+    """The plate attribute ``time_interval_minutes`` (``attribute``; None: absent) as the interval it
+    states, in minutes. Refuses (:class:`ArtifactError`, naming the plate, the key and the value) one that
+    is not a positive, finite JSON number where the plate has more than one frame; with one frame no
+    stage reads the interval, and such an attribute is not read (None).
 
-    Refuses (:class:`ArtifactError`, naming the plate and both values) an attribute that is not a
-    positive number, or one that differs from a stated time scale beyond :data:`TIME_INTERVAL_TOLERANCE`
-    (relative): stages reading the attribute (minute-based settings) and those reading the scale
-    would use two intervals."""
+    A number written as a string (``"5"``) is refused, not parsed: every writer (iohub, dynaclr)
+    writes a number, and a string may carry a unit (``"5 s"``) the parse would drop."""
+    if attribute is None:
+        return None
+    number = isinstance(attribute, int | float) and not isinstance(attribute, bool)
+    if number and math.isfinite(attribute) and attribute > 0:
+        return float(attribute)
+    if n_frames == 1:
+        return None
+    raise ArtifactError(
+        f"{path}: plate attribute time_interval_minutes: expected a positive number of minutes (a JSON "
+        f"number; {n_frames} frames), found {attribute!r}"
+    )
+
+
+def _stated_sampling(
+    path: Path, name: str, sampling: _Sampling, interval: float | None, n_frames: int
+) -> tuple[PlateSampling, str | None]:
+    """The sampling position ``name``'s array ``0`` (of ``n_frames`` time points) and the plate's
+    ``time_interval_minutes`` attribute (``interval``, :func:`_interval_attribute`; None: absent) state,
+    and a warning (None: nothing to warn of). Without a ``scale``: iohub's 1 s and 1 µm, flagged
+    (``unscaled_position``), the attribute's interval in place of the 1 s.
+
+    The attribute states the interval (and the geometry's) where the time axis has no ``scale`` or no
+    unit, and where its scale is iohub's default of 1 s (:data:`IOHUB_DEFAULT_TIME_SCALE_S`, written
+    for an array created without a transform) while the attribute says otherwise: then with a warning
+    naming both values. With more than one frame, refuses (:class:`ArtifactError`, naming the plate,
+    the position and both values) an attribute that differs from any other stated time scale beyond
+    :data:`TIME_INTERVAL_TOLERANCE` (relative), a non-finite scale included: stages reading the
+    attribute (minute-based settings) and those reading the scale would use two intervals. With one
+    frame nothing is compared: no stage reads the interval."""
     unscaled = name if sampling.scale is None else None
     geometry = _sampling_geometry(sampling)
     # a key is read without a unit where every axis stating it has none (Y and X: the pixel size)
@@ -524,31 +558,41 @@ def _stated_sampling(
     )
     # a time scale without its unit is not compared: the attribute states the interval in its place
     time_scale_has_unit = unscaled is None and has_unit["time_interval_minutes"]
-    if interval is not None:
-        number = isinstance(interval, int | float) and not isinstance(interval, bool)
-        if not number or not math.isfinite(interval) or interval <= 0:
-            raise ArtifactError(
-                f"{path}: plate attribute time_interval_minutes: expected a positive number of minutes, "
-                f"found {interval!r}"
+    attribute_states = interval is not None and not time_scale_has_unit
+    warning = None
+    scale_s = geometry.time_interval_s
+    # written so that a NaN scale disagrees
+    if (
+        interval is not None
+        and time_scale_has_unit
+        and not abs(scale_s / 60.0 - interval) <= (TIME_INTERVAL_TOLERANCE * interval)
+    ):
+        attribute_states = scale_s == IOHUB_DEFAULT_TIME_SCALE_S
+        if attribute_states and n_frames > 1:
+            warning = (
+                f"{path}: position {name}: time scale {scale_s:g} s (iohub's default, written for an array "
+                f"created without a scale) ignored: the plate attribute time_interval_minutes {interval:g} "
+                "min states the time interval. Write the time scale in its axis's unit to state it there"
             )
-        scale_minutes = geometry.time_interval_s / 60.0
-        if time_scale_has_unit and abs(scale_minutes - interval) > TIME_INTERVAL_TOLERANCE * interval:
+        elif not attribute_states and n_frames > 1:
             raise ArtifactError(
                 f"{path}: plate attribute time_interval_minutes {interval:g} min disagrees with the time "
-                f"scale of position {name} ({scale_minutes:g} min = {geometry.time_interval_s:g} s, within "
-                f"{TIME_INTERVAL_TOLERANCE:g} relative); correct one of them (the scale in its axis's unit, "
-                "or the attribute in minutes) or delete the attribute"
+                f"scale of position {name} ({scale_s / 60.0:g} min = {scale_s:g} s, within "
+                f"{TIME_INTERVAL_TOLERANCE:g} relative); write the time scale the plate was acquired at in "
+                "its axis's unit, or correct the attribute (minutes)"
             )
-    if not time_scale_has_unit and interval is not None:  # the attribute states what iohub reads as 1 s
-        geometry = dataclasses.replace(geometry, time_interval_s=float(interval) * 60.0)
-    return PlateSampling(
+    if attribute_states:  # what iohub reads as the scale (1 s without one) is the attribute's interval
+        assert interval is not None
+        geometry = dataclasses.replace(geometry, time_interval_s=interval * 60.0)
+    stated = PlateSampling(
         geometry=geometry,
-        time_interval_minutes=float(interval) if interval is not None else geometry.time_interval_s / 60.0,
+        time_interval_minutes=interval if interval is not None else geometry.time_interval_s / 60.0,
         unscaled_position=unscaled,
         time_interval_stated=unscaled is None or interval is not None,
         n_frames=n_frames,
         unitless=unitless,
     )
+    return stated, warning
 
 
 def read_plate_sampling(
@@ -580,8 +624,11 @@ def read_plate_sampling(
     _check_axes(_kinds(sampling.axes), path)
     _check_units(path, name, sampling.axes)
     n_frames = _array_shape(path, name)[0]
-    interval = zarr.open_group(path, mode="r").attrs.get("time_interval_minutes")
-    return _stated_sampling(path, name, sampling, interval, n_frames).supplied_by(supplied or {})
+    interval = _interval_attribute(
+        path, zarr.open_group(path, mode="r").attrs.get("time_interval_minutes"), n_frames
+    )
+    stated, _ = _stated_sampling(path, name, sampling, interval, n_frames)  # read_plate_layout warns
+    return stated.supplied_by(supplied or {})
 
 
 def _first_listed_position(path: Path) -> str:
@@ -637,7 +684,8 @@ def _check_pixel_types(path: Path, data_types: dict[str, Any]) -> None:
         shown = ", ".join(f"{name}: {data_type}" for name, data_type in list(refused.items())[:5])
         raise ArtifactError(
             f"{path}: expected array '0' of every position to hold integer or real floating-point pixels "
-            f"(uint8 ... float64), found {shown}{' ...' if len(refused) > 5 else ''} "
+            "(of any width: int8 to uint64, float16 to float64), found "
+            f"{shown}{' ...' if len(refused) > 5 else ''} "
             f"({len(refused)} of {len(data_types)} positions); a complex array would lose its imaginary "
             "part, a boolean, string or object array is no image: convert the pixels (e.g. the complex "
             "field's amplitude or phase) and write the plate again"
@@ -945,7 +993,9 @@ def create_empty_plate(
                 if label_image is not None:
                     shape_tzyx = (shape_tczyx[0], n_z, n_y, n_x)
                     create_label_image(position, label_image, shape_tzyx, dtype, geometry.transform())
-            plate.zattrs["time_interval_minutes"] = geometry.time_interval_s / 60.0
+            interval_minutes = geometry.time_interval_s / 60.0
+            if math.isfinite(interval_minutes) and interval_minutes > 0:  # else what the reader refuses
+                plate.zattrs["time_interval_minutes"] = interval_minutes
             for key, value in (attributes or {}).items():
                 plate.zattrs[key] = value
         write_zarr_provenance(tmp, provenance)

@@ -186,7 +186,7 @@ def read_imported_tracks(
             f"{len(inputs.ctc_lineage)} given"
         )
     tables = []
-    spots: dict[str, dict[str, int]] = {}
+    spots: dict[str, dict[str, int | str | None]] = {}
     for index, fov_name in enumerate(tqdm(fov_names, desc=f"read {config.format} tracks", mininterval=2)):
         if config.format == "ultrack":
             tables.append(read_ultrack_csv(inputs.files[index], fov_name))

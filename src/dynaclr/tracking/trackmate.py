@@ -16,10 +16,13 @@ Positions are in the file's spatial units; they become pixels with the file's ow
 a pixel's centre at its index times the pixel size, as the workflow's centroids). The calibration
 must agree with the plate's (within :data:`CALIBRATION_TOLERANCE`, relative) and the image with the
 plate's width and height: a file made on another image (another binning, a crop) would put every
-cell in the wrong place. ``FRAME`` is the frame ``t``: the file's frame interval (``ImageData
-timeinterval`` in the Model's ``timeunits``) must agree with the plate's (within
-:data:`CALIBRATION_TOLERANCE`, relative), else each frame would be another time point of the plate;
-it is not checked (a log line says so) where either states none, or the file counts time in frames.
+cell in the wrong place. ``FRAME`` is the frame ``t``, an index of the plate's frames (the file's
+``nframes`` must equal the plate's T, so a subsampled copy or a substack in time is refused): a
+file's frame interval (``ImageData timeinterval`` in the Model's ``timeunits``) other than the
+plate's (beyond :data:`CALIBRATION_TOLERANCE`, relative) is logged as a WARNING and recorded
+(:attr:`TrackMateCounts.frame_interval_warning`), not refused: a file made in Fiji on an image
+without a frame interval says 1 sec and holds correct tracks. It is not compared (a log line says
+so) where either states none, the file counts time in frames, or the plate has one frame.
 A file whose image has one slice gives 2D tracks (no ``z``).
 
 Only the tracks listed in ``FilteredTracks`` are kept (those TrackMate shows and exports); spots of
@@ -85,8 +88,11 @@ class TrackMateCounts:
     spots_of_filtered_out_tracks: int
     filtered_out_tracks: int
     untracked_spots: int
+    #: the WARNING logged where the file's frame interval differs from the plate's (None: it agrees
+    #: or is not compared)
+    frame_interval_warning: str | None = None
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | str | None]:
         return asdict(self)
 
 
@@ -237,16 +243,24 @@ def _pixel_sizes(
     return found, is_3d
 
 
-def _check_frame_interval(path: Path, parsed: _Parsed, frame_interval_minutes: float | None) -> None:
-    """Refuse a file whose frame interval (``ImageData timeinterval``, in ``timeunits``) differs from
-    the plate's ``frame_interval_minutes`` beyond :data:`CALIBRATION_TOLERANCE` (relative); log and
-    skip where either states none or the file counts time in frames."""
+def _check_frame_interval(
+    path: Path, parsed: _Parsed, frame_interval_minutes: float | None, n_frames: int
+) -> str | None:
+    """A WARNING (logged, and returned) where the file's frame interval (``ImageData timeinterval``, in
+    ``timeunits``) differs from the plate's ``frame_interval_minutes`` beyond
+    :data:`CALIBRATION_TOLERANCE` (relative), else None: ``FRAME`` indexes the plate's ``n_frames``
+    frames whatever the file's interval (the frame counts agree); log and skip where either states
+    none, the file counts time in frames, or the plate has one frame. Refuses a malformed interval
+    (unknown unit, not positive)."""
+    if n_frames == 1:
+        logger.info("%s: one frame: the file's frame interval is not checked against the plate's", path)
+        return None
     image = parsed.image or {}
     units = (parsed.time_units or "").strip()
     if "timeinterval" not in image or not units:
         missing = "<ImageData timeinterval>" if "timeinterval" not in image else "<Model timeunits>"
         logger.info("%s: no %s: the file's frame interval is not checked against the plate's", path, missing)
-        return
+        return None
     if units.lower() not in TIME_UNITS_S:
         raise ArtifactError(
             f"{path}: <Model timeunits>: expected one of {sorted(TIME_UNITS_S)}, found {units!r}"
@@ -264,16 +278,18 @@ def _check_frame_interval(path: Path, parsed: _Parsed, frame_interval_minutes: f
             path,
             "time in frames" if seconds_per_unit is None else "the plate states no time interval",
         )
-        return
+        return None
     interval_minutes = interval * seconds_per_unit / 60.0
-    if abs(interval_minutes - frame_interval_minutes) > CALIBRATION_TOLERANCE * frame_interval_minutes:
-        raise ArtifactError(
-            f"{path}: <ImageData timeinterval>: expected the plate's frame interval "
-            f"{frame_interval_minutes:g} min (within {CALIBRATION_TOLERANCE:g} relative), found "
-            f"{interval:g} {units} = {interval_minutes:g} min; FRAME would be another time point of the "
-            "plate: track the plate's frames (not a subsampled copy), or set the frame interval in Fiji "
-            "(Image > Properties; without one TrackMate saves 1 sec) or the plate's metadata"
-        )
+    if abs(interval_minutes - frame_interval_minutes) <= CALIBRATION_TOLERANCE * frame_interval_minutes:
+        return None
+    warning = (
+        f"{path}: <ImageData timeinterval> {interval:g} {units} = {interval_minutes:g} min differs from the "
+        f"plate's frame interval {frame_interval_minutes:g} min (beyond {CALIBRATION_TOLERANCE:g} relative); "
+        "read anyway: FRAME indexes the plate's frames (their number agrees), the plate's interval is used. "
+        "Without a frame interval in Fiji (Image > Properties) TrackMate saves 1 sec"
+    )
+    logger.warning(warning)
+    return warning
 
 
 def _oriented_edges(path: Path, parsed: _Parsed, kept: list[int]) -> list[tuple[int, int, int]]:
@@ -367,7 +383,7 @@ def read_trackmate_xml(
     sizes, is_3d = _pixel_sizes(
         path, parsed, shape_tzyx=shape_tzyx, pixel_size_um=pixel_size_um, z_step_um=z_step_um
     )
-    _check_frame_interval(path, parsed, frame_interval_minutes)
+    frame_interval_warning = _check_frame_interval(path, parsed, frame_interval_minutes, shape_tzyx[0])
     if parsed.filtered is None:
         raise ArtifactError(
             f"{path}: expected <FilteredTracks> (the tracks TrackMate keeps), found none; save the file "
@@ -392,6 +408,7 @@ def read_trackmate_xml(
         spots_of_filtered_out_tracks=len(in_tracks - kept_spots),
         filtered_out_tracks=len(parsed.tracks) - len(kept),
         untracked_spots=len(set(parsed.spots) - in_tracks),
+        frame_interval_warning=frame_interval_warning,
     )
     logger.info(
         "%s (FOV %s): %d of %d spots kept, in %d tracks (%d segments); dropped %d spots of %d tracks not in "
