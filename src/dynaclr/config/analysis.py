@@ -6,8 +6,10 @@ Units are in the field names: ``_frames`` time points, ``_px`` pixels. Every ana
 which matrix of the embeddings it reads (``representation``): ``features`` (AnnData ``X``, the
 backbone's pooled features; the engineered-features baseline stores its features z-scored there,
 raw values in ``layers['raw']``, so that no feature dominates by its unit), ``projections``
-(``obsm['X_projections']``, the projection head's output) or ``standardized`` (``X`` as well,
-accepted only for the engineered-features baseline, whose ``X`` is standardised).
+(``obsm['X_projections']``, the projection head's output) or ``standardized`` (``X`` as well: only the
+engineered-features baseline's ``X`` is standardised, so the library reads it for that baseline alone;
+a workflow config asking for it is refused at the dry run, since every dataset it analyses is also
+embedded by an encoder that stores no such matrix).
 """
 
 from __future__ import annotations

@@ -212,9 +212,9 @@ def channel_label(channel: dict[str, Any]) -> str:
 
 
 def channel_index(channel_names: list[str], name: str, owner: str) -> int:
-    """Position among ``channel_names`` (``source:channel`` each, as :meth:`PatchSpec.channel_names`
+    """Position among ``channel_names`` (``source:name`` each, as :meth:`PatchSpec.channel_names`
     and a patch store give them) of the channel ``name``: a channel's name (``ViralSensor``) or, where
-    two sources give that name, ``source:channel``.
+    two sources give that name, ``source:name``.
 
     Raises:
         ValueError: ``name`` is not one of ``owner``'s channels, or is ambiguous.
@@ -224,7 +224,7 @@ def channel_index(channel_names: list[str], name: str, owner: str) -> int:
         reason = "is not one of" if not found else "names several of"
         raise ValueError(
             f"channel {name!r} {reason} {owner}'s channels {channel_names}; give a channel name, or "
-            "'source:channel'"
+            "'source:name'"
         )
     return found[0]
 

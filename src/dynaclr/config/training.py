@@ -259,7 +259,9 @@ class ContrastiveModelConfig(StrictModel):
     augment_in: Literal["auto", "device", "workers"] = Field(
         "auto",
         description="Where batches are augmented (always whole batches, each with a generator seeded by "
-        "its epoch, batch and rank, so the choice does not change the draws): 'device' on the training "
+        "its epoch, batch and rank: on CPU the choice does not change the draws; on a GPU 'device' draws "
+        "from a CUDA generator and 'workers' from a CPU one, other augmentations, so editing it retrains): "
+        "'device' on the training "
         "device after the transfer (the GPU's work); 'workers' in the data-loader worker that read the batch "
         "(on CPU, in parallel across workers and overlapping the training step; in the main process "
         "when num_workers is 0); 'auto' = 'workers' when training on CPU with num_workers > 0, else "

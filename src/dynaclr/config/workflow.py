@@ -94,23 +94,27 @@ class AcquisitionConfig(StrictModel):
     before any job runs: a plate whose metadata says otherwise (a time interval of 1 s from a
     converter's default, pixel sizes of another objective) is refused instead of silently turning
     ``tau_minutes`` and micrometre settings into wrong frame and pixel counts. A value the metadata
-    does not state (a plate without a scale transform) is supplied by the config: every stage uses it
+    does not state (a plate without a scale transform), or states on an axis without a unit, is supplied
+    by the config (in place of the unit-less scale, with a warning): every stage uses it
     (:meth:`~dynaclr.io.plate.PlateLayout.supplied_by`)."""
 
     time_interval_minutes: float | None = Field(
         None,
         gt=0,
-        description="Time between frames (minutes); supplies it where the plate's metadata states none.",
+        description="Time between frames (minutes); supplies it where the plate's metadata states none, or "
+        "states it on an axis without a unit (the config's value then replaces the scale's).",
     )
     pixel_size_um: float | None = Field(
         None,
         gt=0,
-        description="Pixel size in Y and X (µm); supplies it where the plate's metadata states none.",
+        description="Pixel size in Y and X (µm); supplies it where the plate's metadata states none, or "
+        "states it on an axis without a unit (the config's value then replaces the scale's).",
     )
     z_step_um: float | None = Field(
         None,
         gt=0,
-        description="Distance between z slices (µm); supplies it where the plate's metadata states none.",
+        description="Distance between z slices (µm); supplies it where the plate's metadata states none, or "
+        "states it on an axis without a unit (the config's value then replaces the scale's).",
     )
     relative_tolerance: float = Field(
         0.01, ge=0, lt=1, description="Largest relative difference accepted between config and metadata."
@@ -376,7 +380,8 @@ class DatasetConfig(StrictModel):
     tracks: ImportedTracksConfig | None = Field(
         None,
         description=(
-            "Tracks you already have (a table, ultrack CSVs or CTC results) instead of segmentation and "
+            "Tracks you already have (a table, ultrack CSVs, CTC results or TrackMate XML files) instead of "
+            "segmentation and "
             "tracking: rule import_tracks writes them as results/<dataset>/tracks.parquet; 'tracking_input', "
             "'tracking' and 'tracking_evaluation' then do not apply."
         ),
