@@ -611,18 +611,27 @@ def trackmate_files(tmp_path: Path, **kwargs: Any) -> list[Path]:
 
 
 @pytest.mark.parametrize(("units", "pixel_size"), [("micron", 0.65), ("µm", 0.65), ("nm", 650.0)])
-def test_a_trackmate_file_becomes_segments_in_pixels(units: str, pixel_size: float, tmp_path: Path) -> None:
+def test_a_trackmate_file_becomes_segments_in_pixels(
+    units: str, pixel_size: float, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A division starts two daughters whose parent is the mother's segment, gap closing continues a
-    segment, the filtered-out track and the untracked spot are dropped and counted in the record, and
-    the physical positions come back in pixels."""
+    segment, the filtered-out track and the untracked spot are dropped, said at WARNING and counted in
+    the record, and the physical positions come back in pixels."""
     files = trackmate_files(tmp_path, units=units, pixel_size=pixel_size)
-    imported = run_import(
-        "trackmate",
-        f"{tmp_path}/{{row}}_{{col}}_{{fov}}.xml",
-        files,
-        tmp_path,
-        pixel_size_um=0.65,
-        z_step_um=2.0,
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.trackmate"):
+        imported = run_import(
+            "trackmate",
+            f"{tmp_path}/{{row}}_{{col}}_{{fov}}.xml",
+            files,
+            tmp_path,
+            pixel_size_um=0.65,
+            z_step_um=2.0,
+        )
+    assert any(
+        record.levelname == "WARNING"
+        and "spots of" in record.getMessage()
+        and "not in FilteredTracks" in record.getMessage()
+        for record in caplog.records
     )
     segments = {1: [1, 2, 3], 2: [4, 6, 7], 3: [5, 8]}  # by first frame, then spot ID
     parents = {1: -1, 2: 1, 3: 1}

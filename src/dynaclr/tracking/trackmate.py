@@ -410,7 +410,10 @@ def read_trackmate_xml(
         untracked_spots=len(set(parsed.spots) - in_tracks),
         frame_interval_warning=frame_interval_warning,
     )
-    logger.info(
+    dropped = counts.spots_of_filtered_out_tracks + counts.untracked_spots
+    # spots left out of the tracks are cells the chain will not see: said at WARNING (and in the record)
+    logger.log(
+        logging.WARNING if dropped else logging.INFO,
         "%s (FOV %s): %d of %d spots kept, in %d tracks (%d segments); dropped %d spots of %d tracks not in "
         "FilteredTracks and %d spots in no track",
         path,
