@@ -110,12 +110,13 @@ def plate_sampling(dataset):
     position's metadata (read_plate_sampling), as every job parses this file again and plate_layout
     reads every position's (about 2 s at 10,000 FOVs); a `tiff:` dataset's from one file's header
     (tiff_sampling); a simulated dataset's from its simulate config (plate_layout). The dry run's
-    plate_layout checks that the positions (files) agree, so one gives the plate's values."""
+    plate_layout checks that the positions (files) agree, so one gives the plate's values. At planning,
+    where plate_layout has read (and checked) the whole plate anyway, its layout (a PlateSampling)."""
     spec = CONFIG.datasets[dataset]
+    if workflow.is_main_process or spec.is_simulated:
+        return plate_layout(dataset)
     if spec.tiff is not None:
         return tiff_sampling(dataset)
-    if spec.plate is None:
-        return plate_layout(dataset)
     try:
         return read_plate_sampling(spec.plate, spec.acquisition.sampling())
     except ArtifactError as err:
@@ -126,11 +127,9 @@ def plate_sampling(dataset):
 def tiff_sampling(dataset):
     """A `tiff:` dataset's sampling and time points (dynaclr.io.plate.PlateSampling): in a job, from its
     first FOV's file names and first file's header (read_tiff_sampling), not from every file's header
-    and the sorted list of every file (seconds at 10^5 files, in every job); at planning, the layout
-    plate_layout read from every header (a PlateSampling; so no header is read twice). The values
+    and the sorted list of every file (seconds at 10^5 files, in every job); at planning plate_sampling
+    takes plate_layout's instead (every header read once). The values
     are plate_layout's: the dry run refuses files that disagree with the first."""
-    if workflow.is_main_process:
-        return plate_layout(dataset)
     try:
         return read_tiff_sampling(CONFIG.datasets[dataset].tiff)
     except ValueError as err:

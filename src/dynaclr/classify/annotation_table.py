@@ -209,9 +209,7 @@ def _with_fov_of_path(table: pd.DataFrame, fov_name: str, file: str, pattern: st
     """``table`` (a file of a table per FOV) with ``fov_name`` the FOV its path names."""
     if "fov_name" in table.columns:
         given = table["fov_name"].notna()
-        spelled = table["fov_name"].map(
-            lambda value: value[1:] if isinstance(value, str) and value.startswith("/") else value
-        )
+        spelled = _without_leading_slash(table, file)["fov_name"]
         other = given & (spelled != fov_name)
         if other.any():
             raise AnnotationTableError(

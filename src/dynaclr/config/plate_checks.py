@@ -763,6 +763,7 @@ def workflow_problems(
             problems += _validation_problems(key, entry.training, raws)
     problems += _pseudotime_problems(config, raw_layouts)
     problems += _lineage_label_problems(config, raw_layouts)
-    problems += _representation_problems(config, frame_counts(raw_layouts))
-    problems += _track_matching_problems(config, frame_counts(raw_layouts))
+    frames = frame_counts(raw_layouts)
+    problems += _representation_problems(config, frames)
+    problems += _track_matching_problems(config, frames)
     return problems

@@ -873,11 +873,14 @@ def not_aligned_reason(obs: pd.DataFrame) -> str | None:
     aligned, or ``None``: every lineage series one frame long (a movie whose tracks are single
     detections: a tracker that links nothing, imported tracks without links) has nothing to align.
     The reason is :func:`~dynaclr.evaluation.temporal.no_adjacent_pairs_reason`'s, with the counts."""
+    track_sizes = obs.groupby(["fov_name", "track_id"]).size()
+    if len(track_sizes) and track_sizes.max() >= 2:  # a track of two frames: a series to align
+        return None
+    # single-detection tracks may still be linked into longer series by their parents
     if max((len(s.rows) for s in lineage_series(obs, min_frames=1)), default=0) >= 2:
         return None
     reason = no_adjacent_pairs_reason(obs) or "no lineage spans two frames"
-    n_tracks = obs.groupby(["fov_name", "track_id"]).ngroups
-    return f"{reason} ({n_tracks:,} tracks, {len(obs):,} cells, {obs['t'].nunique()} frames)"
+    return f"{reason} ({len(track_sizes):,} tracks, {len(obs):,} cells, {obs['t'].nunique()} frames)"
 
 
 def _write_not_aligned(

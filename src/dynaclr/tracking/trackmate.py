@@ -193,11 +193,11 @@ def _pixel_sizes(
             "TrackMate (File > Save), not an export of the tracks"
         )
     units = parsed.spatial_units.strip()
-    if units.lower() not in SPATIAL_UNITS_UM and units not in SPATIAL_UNITS_UM:
+    if units.lower() not in SPATIAL_UNITS_UM:
         raise ArtifactError(
             f"{path}: <Model spatialunits>: expected one of {sorted(SPATIAL_UNITS_UM)}, found {units!r}"
         )
-    um_per_unit = SPATIAL_UNITS_UM.get(units, SPATIAL_UNITS_UM.get(units.lower()))
+    um_per_unit = SPATIAL_UNITS_UM[units.lower()]
     n_slices = _number(path, "ImageData", image, "nslices", int)
     is_3d = n_slices > 1
     n_t, n_z, n_y, n_x = shape_tzyx
