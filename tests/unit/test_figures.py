@@ -427,18 +427,26 @@ def test_the_distance_figure_of_still_images_says_it_is_not_computed():
 
 
 @pytest.mark.parametrize(
-    ("track_id", "t", "reason"),
+    ("track_id", "t", "reason", "counts"),
     [
-        ([1, 2, 3, 4, 5, 6], [0, 1, 2, 0, 1, 2], "no track spans two frames"),  # tracks of one detection
-        ([1, 1, 2, 2, 3, 3], [0, 2, 0, 2, 1, 3], "no track spans two adjacent frames"),  # gaps only
+        # tracks of one detection
+        ([1, 2, 3, 4, 5, 6], [0, 1, 2, 0, 1, 2], "no track spans two frames", "6 tracks, 6 cells, 3 frames"),
+        # gaps only
+        (
+            [1, 1, 2, 2, 3, 3],
+            [0, 2, 0, 2, 1, 3],
+            "no track spans two adjacent frames",
+            "3 tracks, 6 cells, 4 frames",
+        ),
     ],
 )
-def test_the_distance_figure_of_a_movie_without_adjacent_frames_says_why(track_id, t, reason):
+def test_the_distance_figure_of_a_movie_without_adjacent_frames_says_why(track_id, t, reason, counts):
     """A movie (several frames) whose tracks never hold two consecutive frames: no adjacent pair, so
-    the figure says "not computed" and why (no crash on an empty KDE)."""
+    the figure says "not computed" and why (no crash on an empty KDE); the caption gives the counts
+    in the words of the temporal metrics' ``not_computed`` and the pseudo-time's ``not_aligned``."""
     index = pd.DataFrame({"fov_name": ["A/1/0"] * 6, "track_id": track_id, "t": t})
     embeddings = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32)
     figure, caption = plot_distance_distributions(embeddings, index, label="m, unlinked")
     assert isinstance(figure, Figure)
-    assert f"not computed: {reason}" in caption
+    assert f"not computed: {reason} ({counts})." in caption
     assert any(f"not computed: {reason}" in text.get_text() for text in figure.axes[0].texts)

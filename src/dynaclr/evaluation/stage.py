@@ -53,9 +53,11 @@ from dynaclr.embeddings import MatrixBlocks, embeddings_identity, open_represent
 from dynaclr.evaluation.paper import paper_temporal_metrics
 from dynaclr.evaluation.temporal import (
     INDEX_COLUMNS,
+    counted_reason,
     no_adjacent_pairs_reason,
     paired_smoothness_difference,
     temporal_metrics_with_replicates,
+    warn_unlinked,
 )
 from dynaclr.io import StageFiles, write_csv
 
@@ -189,17 +191,15 @@ def _not_computed_rows(
     """The two definitions' rows of a store without an adjacent pair: every value NaN, ``n_pairs`` 0
     and ``not_computed`` saying why with the counts it rests on; a WARNING names the dataset, its
     store and what to check."""
-    n_tracks = cells.groupby(["fov_name", "track_id"]).ngroups
-    n_frames = cells["t"].nunique()
-    not_computed = f"{reason} ({n_tracks:,} tracks, {len(cells):,} cells, {n_frames} frames)"
-    logger.warning(
-        "temporal metrics of dataset %r (model %r, embeddings %s) not computed: %s; smoothness and "
-        "dynamic range compare a cell's adjacent frames: check the tracking's linking (its parameters, or "
-        "the links of imported tracks) and the frame interval",
-        identity["dataset"],
-        identity["model"],
-        path,
+    not_computed = counted_reason(reason, cells)
+    warn_unlinked(
+        logger,
+        "temporal metrics",
+        "smoothness and dynamic range compare a cell's adjacent frames",
         not_computed,
+        model=identity["model"],
+        dataset=identity["dataset"],
+        store=path,
     )
     values: dict[str, Any] = {
         column: float("nan") for column in TEMPORAL_METRICS_COLUMNS if column not in identity

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -182,6 +183,47 @@ def no_adjacent_pairs_reason(index: pd.DataFrame) -> str | None:
     if int(tracks.lengths.max()) < 2:
         return "no track spans two frames"
     return "no track spans two adjacent frames"
+
+
+#: What to check where a movie's cells are never followed from one frame to the next (a reason of
+#: :func:`no_adjacent_pairs_reason` other than :data:`ONE_TIME_POINT`): said by every stage and page
+#: that has nothing to compare or align for that reason (:func:`warn_unlinked`, the report's findings).
+CHECK_LINKING = (
+    "check the tracking's linking (its parameters, or the links of imported tracks) and the frame interval"
+)
+
+
+def counted_reason(reason: str, index: pd.DataFrame) -> str:
+    """``reason`` with the counts it rests on: ``<reason> (N tracks, N cells, N frames)`` of ``index``
+    (``fov_name, track_id, t``): the ``not_computed`` of the temporal metrics and the ``not_aligned``
+    of the pseudo-time, the same words for the same movie."""
+    n_tracks = index.groupby(["fov_name", "track_id"]).ngroups
+    return f"{reason} ({n_tracks:,} tracks, {len(index):,} cells, {index['t'].nunique()} frames)"
+
+
+def warn_unlinked(
+    log: logging.Logger,
+    what: str,
+    needs: str,
+    reason: str,
+    *,
+    model: str,
+    dataset: str,
+    store: Path | None = None,
+) -> None:
+    """The WARNING of a stage that computes nothing for a movie whose cells are never followed over
+    time: ``<what> of dataset 'd' (model 'm'[, embeddings <store>]) not computed: <reason>; <needs>:``
+    and :data:`CHECK_LINKING` (``needs``: what the stage compares or aligns), on the stage's logger."""
+    log.warning(
+        "%s of dataset %r (model %r%s) not computed: %s; %s: %s",
+        what,
+        dataset,
+        model,
+        "" if store is None else f", embeddings {store}",
+        reason,
+        needs,
+        CHECK_LINKING,
+    )
 
 
 def _adjacent_pairs(tracks: _Tracks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from dynaclr.classify.annotations import task_classes
-from dynaclr.evaluation.temporal import ONE_TIME_POINT
+from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
 
 #: Columns of the findings table (``findings.csv``).
 FINDINGS_COLUMNS: tuple[str, ...] = ("section", "topic", "dataset", "statement")
@@ -224,8 +224,7 @@ def unlinked_movie_findings(table: pd.DataFrame) -> list[Finding]:
             "smoothness",
             str(dataset),
             f"Smoothness, dynamic range and DTW pseudo-time not computed: {rows['reason'].iloc[0]}: "
-            "no cell is followed from one frame to the next; check the tracking's linking (its parameters, "
-            "or the links of imported tracks) and the frame interval.",
+            f"no cell is followed from one frame to the next; {CHECK_LINKING}.",
         )
         for dataset, rows in reasons.groupby("dataset", sort=True)
     ]

@@ -17,6 +17,7 @@ from dynaclr.evaluation.temporal import (
     ONE_TIME_POINT,
     Embeddings,
     adjacent_distances,
+    counted_reason,
     kde_grid,
     kde_peak,
     no_adjacent_pairs_reason,
@@ -207,7 +208,7 @@ def plot_distance_distributions(
             + (
                 "one time point (still images)."
                 if reason == ONE_TIME_POINT
-                else f"{reason} ({index['t'].nunique()} frames, {len(index)} cells)."
+                else f"{counted_reason(reason, index)}."
             )
         )
         return figure, caption

@@ -22,7 +22,9 @@ Each figure is drawn by :mod:`dynaclr.figures.plots`, whose caption is logged.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import anndata as ad
 import numpy as np
@@ -166,6 +168,23 @@ def _save(figure: Figure, caption: str, *paths: Path) -> str:
     return caption
 
 
+def _save_not_computed(label: str, what: str, reason: str, *figures: tuple[Path | None, Path | None]) -> str:
+    """Save, for each ``(png, svg)`` of ``figures`` the rule writes, a figure saying in place of a plot
+    that ``label``'s ``what`` was not computed and why; returns their caption
+    ``<label>: <what> not computed: <reason>.``"""
+    caption = f"{label}: {what} not computed: {reason}."
+    for png, svg in figures:
+        if png is not None and svg is not None:
+            _save(not_computed_figure(label, reason), caption, png, svg)
+    return caption
+
+
+def _aligned_event(config: Mapping[str, Any]) -> str:
+    """The event a pseudo-time table's record (``config``) says it aligned on, as the figures name
+    it: ``division``, else ``infection onset``."""
+    return {"division": "division"}.get(str(config.get("event")), "infection onset")
+
+
 def _with_predicted_labels(cells: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
     """``cells`` with one column ``predicted_{task}`` (the predicted label, missing where a cell has
     none) per task of ``predictions``, joined on ``fov_name, track_id, t``."""
@@ -307,19 +326,16 @@ def pseudotime_figure(
     """
     pseudotime, provenance = read_table(inputs.pseudotime, ArtifactKind.PSEUDOTIME)
     accuracy = read_dtw_accuracy(inputs.accuracy)
-    event = {"division": "division"}.get(str(provenance.config.get("event")), "infection onset")
+    event = _aligned_event(provenance.config)
     not_aligned = provenance.config.get("not_aligned")
     if not_aligned:  # nothing aligned (align_pseudotime logged why at WARNING): the figures say so
-        label = f"{model}, {dataset}"
-        caption = f"{label}: DTW pseudo-time not computed: {not_aligned}."
-        outputs_of: list[tuple[Path | None, Path | None]] = [
+        return _save_not_computed(
+            f"{model}, {dataset}",
+            "DTW pseudo-time",
+            not_aligned,
             (outputs.pseudotime_png, outputs.pseudotime_svg),
             (outputs.trajectories_png, outputs.trajectories_svg),
-        ]
-        for png, svg in outputs_of:
-            if png is not None and svg is not None:
-                _save(not_computed_figure(label, not_aligned), caption, png, svg)
-        return caption
+        )
     figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label=f"{model}, {dataset}", event=event)
     caption = _save(figure, caption, outputs.pseudotime_png, outputs.pseudotime_svg)
     if outputs.trajectories_png is not None and outputs.trajectories_svg is not None:
@@ -550,16 +566,14 @@ def feature_trajectories_stage(
             model,
             not_aligned,
         )
-        label = f"{model}, {dataset}"
-        reason = f"DTW pseudo-time not computed: {not_aligned}"
         write_csv(pd.DataFrame(columns=list(TRAJECTORY_COLUMNS)), outputs.trajectory)
         summary = pd.DataFrame(columns=list(SUMMARY_COLUMNS))
         write_csv(summary, outputs.summary)
-        _save(
-            not_computed_figure(label, reason),
-            f"{label}: feature trajectories not computed: {reason}.",
-            outputs.png,
-            outputs.svg,
+        _save_not_computed(
+            f"{model}, {dataset}",
+            "feature trajectories",
+            f"DTW pseudo-time not computed: {not_aligned}",
+            (outputs.png, outputs.svg),
         )
         return summary
     cells = table.loc[:, [*CELL_KEYS, *present]]
@@ -582,7 +596,7 @@ def feature_trajectories_stage(
     )
     write_csv(trajectory, outputs.trajectory)
     write_csv(summary, outputs.summary)
-    event = {"division": "division"}.get(str(provenance.config.get("event")), "infection onset")
+    event = _aligned_event(provenance.config)
     figure, caption = plot_feature_trajectories(trajectory, summary, event=event, label=f"{model}, {dataset}")
     _save(figure, caption, outputs.png, outputs.svg)
     return summary

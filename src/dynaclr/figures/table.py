@@ -149,9 +149,7 @@ def results_table(
         parts.append(summary)
     if not parts and pairs is None:
         raise ValueError("results_table needs at least one non-empty input table")
-    table = parts[0] if parts else pd.DataFrame(columns=["model", "dataset"])
-    for part in parts[1:]:
-        table = table.merge(part, on=["model", "dataset"], how="outer")
+    table = _outer_merged(parts, ["model", "dataset"])
     if pairs is not None:
         carried = [column for column in PAIR_COLUMNS if column in pairs.columns]
         table = pairs[["model", "dataset", *carried]].merge(table, on=["model", "dataset"], how="right")
@@ -184,12 +182,17 @@ def _more_sources(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """The rows of the transferred F1s beyond each (model, dataset)'s first source: the ``k``-th
     source of infection and of division share a row (each names its own in ``f1_*_transferred_from``),
     which holds nothing else (the (model, dataset)'s other values are on its first row)."""
-    parts = [part for part in parts if len(part)]
+    return _outer_merged([part for part in parts if len(part)], ["model", "dataset", "_source_rank"])
+
+
+def _outer_merged(parts: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """``parts`` outer-merged on ``keys``, in order (a row per key any part holds); no part: no row,
+    the keys' columns."""
     if not parts:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=keys)
     merged = parts[0]
     for part in parts[1:]:
-        merged = merged.merge(part, on=["model", "dataset", "_source_rank"], how="outer")
+        merged = merged.merge(part, on=keys, how="outer")
     return merged
 
 

@@ -623,7 +623,8 @@ def read_plate_sampling(
     sampling = _position_sampling(path, name, ome)
     _check_axes(_kinds(sampling.axes), path)
     _check_units(path, name, sampling.axes)
-    n_frames = _array_shape(path, name)[0]
+    shape, _ = _array_metadata(path, name)
+    n_frames = shape[0]
     interval = _interval_attribute(
         path, zarr.open_group(path, mode="r").attrs.get("time_interval_minutes"), n_frames
     )
@@ -640,11 +641,6 @@ def _first_listed_position(path: Path) -> str:
     if name is None:
         raise ArtifactError(f"{path}: the plate has no positions")
     return name
-
-
-def _array_shape(path: Path, name: str) -> tuple[int, ...]:
-    """The shape of position ``name``'s array ``0`` from its metadata; refuses a position without one."""
-    return _array_metadata(path, name)[0]
 
 
 def _array_metadata(path: Path, name: str) -> tuple[tuple[int, ...], Any]:

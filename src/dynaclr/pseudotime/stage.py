@@ -70,7 +70,7 @@ from dynaclr.embeddings import (
     representation_matrix,
     streamed_principal_components,
 )
-from dynaclr.evaluation.temporal import no_adjacent_pairs_reason
+from dynaclr.evaluation.temporal import counted_reason, no_adjacent_pairs_reason, warn_unlinked
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_csv, read_table, write_csv, write_table
 from dynaclr.pseudotime.dtw import align_tracks
 
@@ -879,8 +879,7 @@ def not_aligned_reason(obs: pd.DataFrame) -> str | None:
     # single-detection tracks may still be linked into longer series by their parents
     if max((len(s.rows) for s in lineage_series(obs, min_frames=1)), default=0) >= 2:
         return None
-    reason = no_adjacent_pairs_reason(obs) or "no lineage spans two frames"
-    return f"{reason} ({len(track_sizes):,} tracks, {len(obs):,} cells, {obs['t'].nunique()} frames)"
+    return counted_reason(no_adjacent_pairs_reason(obs) or "no lineage spans two frames", obs)
 
 
 def _write_not_aligned(
@@ -894,13 +893,13 @@ def _write_not_aligned(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Empty pseudo-time and accuracy tables for a store with nothing to align; the provenance's
     ``not_aligned`` and a WARNING say why (the results table and first page say so too)."""
-    logger.warning(
-        "DTW pseudo-time of dataset %r (model %r) not computed: %s; it aligns a lineage's frames over "
-        "time: check the tracking's linking (its parameters, or the links of imported tracks) and the "
-        "frame interval",
-        dataset,
-        model,
+    warn_unlinked(
+        logger,
+        "DTW pseudo-time",
+        "it aligns a lineage's frames over time",
         reason,
+        model=model,
+        dataset=dataset,
     )
     pseudotime = pd.DataFrame(columns=list(PSEUDOTIME_COLUMNS))
     accuracy = pd.DataFrame(columns=list(DTW_ACCURACY_COLUMNS))
