@@ -13,12 +13,15 @@ from plate_helpers import assert_image_layers_bracket_their_data, napari_layers
 
 from dynaclr.io import make_provenance
 from dynaclr.io.display import (
+    BLUE,
     CYAN,
     GREEN,
     GREY,
     MAGENTA,
+    UNKNOWN_CHANNEL_COLOURS,
     WINDOW_PERCENTILES,
-    channel_color,
+    YELLOW,
+    channel_colors,
     display_window,
     sample_channel,
     write_display_metadata,
@@ -71,6 +74,27 @@ def test_sparse_labels_widen_to_their_range_and_constant_images_get_a_unit_windo
     assert (empty.start, empty.end) == (0.0, 1.0)
 
 
+@pytest.mark.parametrize(
+    ("value", "dtype"),
+    [
+        (0, np.uint16),  # an all-zero channel (an empty virtual stain, a blank camera)
+        (0.0, np.float32),
+        (-2.5, np.float32),
+        (255, np.uint8),  # saturated at the top of its type: the window lies below
+        (127, np.int8),
+        (1e20, np.float32),  # one unit above is lost to rounding
+        (float(np.finfo(np.float64).max), np.float64),
+    ],
+)
+def test_constant_channel_gets_a_window_that_ends_above_its_start(value: float, dtype: type) -> None:
+    samples = np.full((3, 8, 8), value, dtype=dtype)
+    window = display_window(samples, dtype)
+    assert window.start < window.end
+    assert window.start <= float(samples.flat[0]) <= window.end
+    assert window.min <= window.start and window.end <= window.max
+    assert np.isfinite([window.start, window.end, window.min, window.max]).all()
+
+
 def test_sample_reads_first_and_last_frames_and_caps_the_voxels() -> None:
     array = np.arange(20 * 2 * 3 * 64 * 64, dtype=np.float32).reshape(20, 2, 3, 64, 64)
     sample = sample_channel(array, 1, max_voxels=4000, max_frames=5)
@@ -81,20 +105,91 @@ def test_sample_reads_first_and_last_frames_and_caps_the_voxels() -> None:
 @pytest.mark.parametrize(
     ("name", "colour"),
     [
-        ("Nuclei", MAGENTA),
-        ("nuclei_prediction", MAGENTA),
-        ("Hoechst", MAGENTA),
+        # nuclear markers and virtual stains of nuclei
+        ("Nuclei", BLUE),
+        ("nuclei_prediction", BLUE),
+        ("VS_Nucleus", BLUE),
+        ("Hoechst", BLUE),
+        ("Hoechst 33342", BLUE),
+        ("DAPI", BLUE),
+        ("dapi", BLUE),
+        ("H2B-mCherry", BLUE),
+        ("nuc", BLUE),
+        # membranes and their virtual stains
+        ("membrane_prediction", YELLOW),
+        ("Membrane", YELLOW),
+        ("CellMask", YELLOW),
+        # green
         ("ViralSensor", GREEN),
+        ("GFP", GREEN),
+        ("EGFP", GREEN),
+        ("gfp_labelled", GREEN),
+        ("FITC", GREEN),
+        ("mNeonGreen", GREEN),
+        ("Alexa 488", GREEN),
+        ("AF488", GREEN),
+        ("488nm", GREEN),
+        ("GFP-Sec61", GREEN),
+        # red
+        ("mCherry", MAGENTA),
+        ("RFP", MAGENTA),
+        ("TRITC", MAGENTA),
+        ("mScarlet-I", MAGENTA),
+        ("tdTomato", MAGENTA),
+        ("561", MAGENTA),
+        ("Laser_568", MAGENTA),
+        ("Texas Red", MAGENTA),
+        # far red
+        ("Cy5", CYAN),
+        ("CY5", CYAN),
+        ("640nm", CYAN),
+        ("Alexa Fluor 647", CYAN),
+        ("far-red", CYAN),
+        ("FarRed", CYAN),
+        ("iRFP", CYAN),
+        # ER markers
         ("ERMarker", CYAN),
+        ("Sec61", CYAN),
+        # label-free channels and label images
         ("Phase3D", GREY),
+        ("phase", GREY),
         ("Brightfield", GREY),
+        ("BF", GREY),
+        ("DIC", GREY),
+        ("Retardance", GREY),
         ("nuclei_labels", GREY),
         ("labels", GREY),
-        ("Retardance", GREY),
     ],
 )
-def test_channel_colours(name: str, colour: str) -> None:
-    assert channel_color(name) == colour
+def test_channel_colours_by_name(name: str, colour: str) -> None:
+    assert channel_colors([name]) == {name: colour}
+
+
+@pytest.mark.parametrize(
+    "name",
+    # not label-free (dic of prediction), not green (488 inside a number), not
+    # red (red of predicted), not ER (er of Intensity_over)
+    ["prediction", "14880", "predicted", "Intensity_over", "Channel0"],
+)
+def test_fragments_inside_other_words_do_not_choose_a_colour(name: str) -> None:
+    assert channel_colors([name])[name] == UNKNOWN_CHANNEL_COLOURS[0]
+
+
+def test_unknown_channels_get_distinct_colours_apart_from_the_known_ones() -> None:
+    colours = channel_colors(["Phase3D", "ChannelA", "Nuclei", "ChannelB", "ChannelC"])
+    assert (colours["Phase3D"], colours["Nuclei"]) == (GREY, BLUE)
+    unknown = [colours[name] for name in ("ChannelA", "ChannelB", "ChannelC")]
+    assert len(set(unknown)) == 3 and GREY not in unknown and BLUE not in unknown
+    # the same names in the same order take the same colours in every store
+    assert channel_colors(["Phase3D", "ChannelA", "Nuclei", "ChannelB", "ChannelC"]) == colours
+
+
+def test_unknown_channels_stay_distinct_when_the_known_ones_use_every_colour() -> None:
+    known = ["DAPI", "GFP", "mCherry", "Cy5", "Membrane"]
+    unknown = [f"Channel{i}" for i in range(len(UNKNOWN_CHANNEL_COLOURS))]
+    colours = channel_colors(known + unknown)
+    assert len({colours[name] for name in unknown}) == len(UNKNOWN_CHANNEL_COLOURS)
+    assert colours[unknown[0]] not in {colours[name] for name in known}
 
 
 def test_write_display_metadata_sets_each_channels_window_and_colour(tmp_path: Path) -> None:
@@ -119,7 +214,39 @@ def test_write_display_metadata_sets_each_channels_window_and_colour(tmp_path: P
         low, high = np.percentile(data[:, c], WINDOW_PERCENTILES)
         assert stored[name]["window"]["start"] == pytest.approx(low, rel=1e-5) == windows[name].start
         assert stored[name]["window"]["end"] == pytest.approx(high, rel=1e-5) == windows[name].end
-    assert (stored["Nuclei"]["color"], stored["Phase3D"]["color"]) == (MAGENTA, GREY)
+    assert (stored["Nuclei"]["color"], stored["Phase3D"]["color"]) == (BLUE, GREY)
+
+
+def test_store_with_unknown_and_constant_channels_opens_in_distinct_colours_with_valid_limits(
+    tmp_path: Path,
+) -> None:
+    names = ["Phase3D", "ChannelA", "ChannelB", "Empty"]
+    plate = tmp_path / "plate.zarr"
+    create_empty_plate(
+        plate,
+        ["A/1/0"],
+        names,
+        (2, 4, 2, 16, 16),
+        np.uint16,
+        PlateGeometry(60.0, 2.0, 0.5),
+        make_provenance("raw_plate", {}),
+    )
+    data = RNG.poisson(100, (2, 4, 2, 16, 16)).astype(np.uint16)
+    data[:, 3] = 0  # an all-zero channel
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as opened:
+        opened["A/1/0"]["0"][:] = data
+        write_display_metadata(opened["A/1/0"])
+    layers = {props["name"].split(": ")[-1]: props for _, props, kind in napari_layers(plate / "A/1/0")}
+    assert set(layers) == set(names)
+    colourmaps = {name: props["colormap"] for name, props in layers.items()}
+    assert colourmaps["Phase3D"].name == "gray"
+    unknown = [tuple(colourmaps[name].colors[-1]) for name in ("ChannelA", "ChannelB", "Empty")]
+    assert len(set(unknown)) == 3  # told apart from one another
+    assert all(colourmaps[name].name != "gray" for name in ("ChannelA", "ChannelB", "Empty"))
+    for name, props in layers.items():
+        low, high = props["contrast_limits"]
+        assert high > low, name
+    assert tuple(layers["Empty"]["contrast_limits"]) == (0.0, 1.0)
 
 
 def test_empty_plate_with_a_label_image_opens_as_a_labels_layer(tmp_path: Path) -> None:
@@ -164,7 +291,7 @@ def assert_shown_in_colour(data: np.ndarray, props: dict) -> None:
 def test_simulated_plates_open_with_windows_on_the_data(tiny_plate: dict[str, Path]) -> None:
     raw = assert_image_layers_bracket_their_data(tiny_plate["plate"] / "B/1/0")
     colours = {props["name"].split(": ")[-1]: props["colormap"].name for _, props, _ in raw}
-    assert colours == {"Brightfield": "gray", "Nuclei": "magenta", "ViralSensor": "green", "ERMarker": "cyan"}
+    assert colours == {"Brightfield": "gray", "Nuclei": "blue", "ViralSensor": "green", "ERMarker": "cyan"}
     assert_image_layers_bracket_their_data(tiny_plate["phase"] / "B/1/0")
     layers = assert_image_layers_bracket_their_data(tiny_plate["labels"] / "B/1/0")
     label_layers = [(data, props) for data, props, kind in layers if kind == "labels"]

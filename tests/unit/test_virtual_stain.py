@@ -546,10 +546,10 @@ def test_a_prediction_with_other_batch_sizes_fills_the_plate_it_was_planned_for(
     )
 
 
-def test_prediction_opens_in_napari_magenta_with_a_window_on_the_data(predicted: dict[str, Any]) -> None:
+def test_prediction_opens_in_napari_blue_with_a_window_on_the_data(predicted: dict[str, Any]) -> None:
     for fov_name in FOVS:
         layers = assert_image_layers_bracket_their_data(predicted["plate"] / fov_name)
-        assert [props["colormap"].name for _, props, _ in layers] == ["magenta"]
+        assert [props["colormap"].name for _, props, _ in layers] == ["blue"]
 
 
 def test_tiled_prediction_matches_whole_image_prediction(

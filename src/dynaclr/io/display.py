@@ -38,49 +38,138 @@ SAMPLE_VOXELS = 2_000_000
 #: Frames read at most per channel (evenly spaced, first and last included).
 SAMPLE_FRAMES = 8
 
-#: Hex colours (``RRGGBB``) by what a channel shows: nuclei magenta, sensors and GFP green, other
-#: fluorescence (ER, membrane markers) cyan, label-free channels (phase, brightfield) and label
-#: images grey.
-MAGENTA, GREEN, CYAN, GREY = "FF00FF", "00FF00", "00FFFF", "FFFFFF"
+#: Hex colours (``RRGGBB``), each one of napari's named colour maps.
+BLUE, GREEN, MAGENTA, CYAN = "0000FF", "00FF00", "FF00FF", "00FFFF"
+YELLOW, RED, GREY = "FFFF00", "FF0000", "FFFFFF"
 
-#: Lower-case name fragments → colour, in order: the first found in the channel name wins (so
-#: ``nuclei_labels`` is a label image, grey). Fragments are looked for anywhere in the name, except
-#: those of :data:`_WHOLE_WORDS`, which must be a word of it (``ER`` in ``ERMarker``, not the ``er``
-#: of ``Intensity_over``; ``DIC``, not the ``dic`` of ``nuclei_prediction``).
+#: Colours of channels whose name :data:`_COLOUR_BY_FRAGMENT` does not know, in the order they are
+#: handed out: magenta and green first (as napari colours two channels itself), blue last (dark on
+#: black).
+UNKNOWN_CHANNEL_COLOURS: tuple[str, ...] = (MAGENTA, GREEN, CYAN, YELLOW, RED, BLUE)
+
+#: Lower-case name fragments → colour, by what a channel shows: label images and label-free
+#: channels grey, nuclei blue, membranes yellow, then by fluorophore or excitation wavelength (green,
+#: red → magenta, far-red → cyan), then ER markers cyan. In order: the first found in the channel
+#: name wins, so ``nuclei_labels`` is a label image (grey), ``H2B-mCherry`` a nucleus (blue) and
+#: ``GFP-Sec61`` green. Fragments are looked for in the name with its separators dropped
+#: (``far-red``, ``Texas Red``), except those of :data:`_WHOLE_WORDS`, which must be a word of it
+#: (``ER`` in ``ERMarker``, not the ``er`` of ``Intensity_over``; ``DIC``, not the ``dic`` of
+#: ``nuclei_prediction``; ``488`` in ``GFP_488nm``, not in ``14880``; ``labels`` in
+#: ``nuclei_labels``, not in ``GFP_labelled``).
 _COLOUR_BY_FRAGMENT: tuple[tuple[str, str], ...] = (
+    # label images
     ("label", GREY),
+    ("labels", GREY),
+    ("segment", GREY),
+    # label-free
     ("phase", GREY),
     ("brightfield", GREY),
     ("bf", GREY),
     ("dic", GREY),
-    ("nucle", MAGENTA),
-    ("hoechst", MAGENTA),
-    ("dapi", MAGENTA),
-    ("h2b", MAGENTA),
+    ("retardance", GREY),
+    ("orientation", GREY),
+    ("birefringence", GREY),
+    ("transmi", GREY),
+    # what a channel shows (a virtual stain shows it too: nuclei_prediction, membrane_prediction)
+    ("nucle", BLUE),
+    ("nuc", BLUE),
+    ("hoechst", BLUE),
+    ("dapi", BLUE),
+    ("h2b", BLUE),
+    ("membrane", YELLOW),
+    ("mem", YELLOW),
+    ("cellmask", YELLOW),
+    ("caax", YELLOW),
     ("sensor", GREEN),
     ("viral", GREEN),
     ("virus", GREEN),
+    # fluorophores, far-red before red
+    ("farred", CYAN),
+    ("cy5", CYAN),
+    ("cy7", CYAN),
+    ("irfp", CYAN),
+    ("bfp", BLUE),
+    ("yfp", YELLOW),
+    ("venus", YELLOW),
+    ("citrine", YELLOW),
+    ("cfp", CYAN),
     ("gfp", GREEN),
+    ("fitc", GREEN),
+    ("neongreen", GREEN),
+    ("mclover", GREEN),
+    ("mcherry", MAGENTA),
+    ("rfp", MAGENTA),
+    ("tritc", MAGENTA),
+    ("mscarlet", MAGENTA),
+    ("tdtomato", MAGENTA),
+    ("dsred", MAGENTA),
+    ("mruby", MAGENTA),
+    ("mkate", MAGENTA),
+    ("cy3", MAGENTA),
+    ("texasred", MAGENTA),
+    # excitation wavelengths (nm)
+    ("405", BLUE),
+    ("488", GREEN),
+    ("514", YELLOW),
+    ("543", MAGENTA),
+    ("546", MAGENTA),
+    ("555", MAGENTA),
+    ("561", MAGENTA),
+    ("568", MAGENTA),
+    ("594", MAGENTA),
+    ("633", CYAN),
+    ("635", CYAN),
+    ("637", CYAN),
+    ("640", CYAN),
+    ("647", CYAN),
+    ("650", CYAN),
+    ("680", CYAN),
+    # colour words
+    ("blue", BLUE),
+    ("green", GREEN),
+    ("red", MAGENTA),
+    # organelles
     ("er", CYAN),
     ("sec61", CYAN),
 )
 
-_WHOLE_WORDS = frozenset({"bf", "dic", "er"})
+_WHOLE_WORDS = frozenset(
+    {"label", "labels", "bf", "dic", "nuc", "mem", "er", "red"}
+    | {fragment for fragment, _ in _COLOUR_BY_FRAGMENT if fragment.isdigit()}
+)
 
 #: Words of a channel name: upper-case runs (``ER`` of ``ERMarker``), capitalised or lower-case
 #: words, digit runs.
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
-def channel_color(channel_name: str) -> str:
-    """Display colour ``RRGGBB`` of a channel, chosen from its name (:data:`_COLOUR_BY_FRAGMENT`);
-    a name without a known fragment is shown grey."""
-    lowered = channel_name.lower()
+def channel_colors(channel_names: Sequence[str]) -> dict[str, str]:
+    """Display colour ``RRGGBB`` of each channel of a store, by channel name.
+
+    A name :data:`_COLOUR_BY_FRAGMENT` knows (case-insensitively) takes its colour. The others take
+    :data:`UNKNOWN_CHANNEL_COLOURS` in channel order, first those no known channel of the store
+    shows, then the others: two unknown channels differ (up to six of them), and an unknown channel
+    differs from the known ones while a colour is left. Never grey: grey stands for label-free
+    channels and label images.
+    """
+    known = {name: _named_colour(name) for name in channel_names}
+    unknown = [name for name, colour in known.items() if colour is None]
+    taken = {colour for colour in known.values() if colour is not None}
+    cycle = sorted(UNKNOWN_CHANNEL_COLOURS, key=lambda colour: colour in taken)  # stable: free first
+    handed_out = {name: cycle[i % len(cycle)] for i, name in enumerate(unknown)}
+    if unknown:
+        logger.info("channels %s have no colour by name; shown in %s", unknown, list(handed_out.values()))
+    return {name: colour if colour is not None else handed_out[name] for name, colour in known.items()}
+
+
+def _named_colour(channel_name: str) -> str | None:
+    """Colour of the first fragment of :data:`_COLOUR_BY_FRAGMENT` found in ``channel_name``, if any."""
+    compact = re.sub(r"[^a-z0-9]", "", channel_name.lower())
     words = {word.lower() for word in _WORDS.findall(channel_name)}
     for fragment, colour in _COLOUR_BY_FRAGMENT:
-        if fragment in words or (fragment not in _WHOLE_WORDS and fragment in lowered):
+        if fragment in words or (fragment not in _WHOLE_WORDS and fragment in compact):
             return colour
-    return GREY
+    return None
 
 
 @dataclass(frozen=True)
@@ -107,8 +196,9 @@ def display_window(
     """Window of a channel from a sample of its voxels (any shape; NaN and ±inf are left out).
 
     ``start``/``end`` are ``percentiles`` of the finite samples. When those coincide (a sparse or
-    constant image) the window widens to the samples' range, and to one unit above it when the
-    image is constant; an image with no finite voxel gets ``0 … 1``.
+    constant image) the window widens to the samples' range, and when the image is constant (all
+    zero, say) to a window that ends above where it starts, so a viewer can use it as contrast
+    limits (:func:`_constant_window`); an image with no finite voxel gets ``0 … 1``.
     """
     values = np.asarray(samples, dtype=np.float64).ravel()
     values = values[np.isfinite(values)]
@@ -119,13 +209,25 @@ def display_window(
         data_min, data_max = float(values.min()), float(values.max())
     if not high > low:
         low, high = data_min, data_max
-    if not high > low:
-        high = low + 1.0
     kind = np.dtype(dtype)
-    if np.issubdtype(kind, np.integer):
+    integer = np.issubdtype(kind, np.integer)
+    if not high > low:
+        ceiling = float(np.iinfo(kind).max) if integer else float(np.finfo(np.float64).max)
+        low, high = _constant_window(low, ceiling)
+    if integer:
         info = np.iinfo(kind)
         return DisplayWindow(low, high, float(info.min), float(info.max))
     return DisplayWindow(low, high, min(data_min, low), max(data_max, high))
+
+
+def _constant_window(value: float, ceiling: float) -> tuple[float, float]:
+    """Window ``(start, end)`` with ``start < end`` on an image of one value: one unit above it (or
+    a millionth of it, for values where one unit is lost to rounding), below it when the value is
+    at ``ceiling`` (the top of an integer type, the largest float)."""
+    step = max(1.0, abs(value) * 1e-6)
+    if value + step <= ceiling and value + step > value:
+        return value, value + step
+    return value - step, value
 
 
 def sample_channel(
@@ -145,7 +247,7 @@ def write_display_metadata(position: Any, image: str = "0") -> dict[str, Display
     """Set the OMERO window and colour of every channel of an open iohub position from its data.
 
     Reads a sample of image ``image`` per channel (:func:`sample_channel`), sets the window
-    (:func:`display_window`) and the colour (:func:`channel_color`), and writes the position's
+    (:func:`display_window`) and the colour (:func:`channel_colors`), and writes the position's
     metadata once. Returns the windows by channel name.
     """
     array = position[image]
@@ -156,11 +258,12 @@ def write_display_metadata(position: Any, image: str = "0") -> dict[str, Display
     if omero is None or omero.channels is None:
         logger.warning("position %s has no OMERO metadata; display settings not written", position.zgroup)
         return windows
+    colours = channel_colors(list(windows))
     for channel in omero.channels:
         label = str(channel.label)
         if label in windows:
             channel.window = windows[label].as_window()
-            channel.color = channel_color(label)
+            channel.color = colours[label]
     position.dump_meta()
     return windows
 
