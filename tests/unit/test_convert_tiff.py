@@ -181,6 +181,30 @@ def test_2d_movies_convert_as_one_slice(
         assert converted.geometry.pixel_size_um == pytest.approx(pixel, rel=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("tunit", "minutes"), [(None, 5 / 60), ("sec", 5 / 60), ("min", 5.0), ("hr", 300.0), ("frame", None)]
+)
+def test_an_imagej_frame_interval_is_read_in_its_time_unit(
+    tunit: str | None, minutes: float | None, tmp_path: Path, monkeypatch
+) -> None:
+    """ImageJ writes ``finterval`` in its time unit ``tunit`` (none where it is seconds): an interval of
+    5 min is not 5 s, so a config stating 5 min is not refused against a misread header. An interval in
+    a unit not listed is not read (the config's, or none)."""
+    monkeypatch.chdir(tmp_path)
+    metadata = {"axes": "TYX", "finterval": 5.0, "unit": "um"} | ({"tunit": tunit} if tunit else {})
+    tifffile.imwrite(tmp_path / "Pos0.tif", np.zeros((3, 8, 8), np.uint8), imagej=True, metadata=metadata)
+    config = TiffSourceConfig(files="{position}.tif", channel_names=["GFP"], pixel_size_um=1)
+    if minutes is None:
+        with pytest.raises(ValueError, match="its metadata gives no time_interval_minutes"):
+            read_tiff_sampling(config)
+        minutes = 7.0  # the config's, compared with nothing
+    else:
+        assert read_tiff_sampling(config).time_interval_minutes == pytest.approx(minutes)
+    stated = config.model_copy(update={"time_interval_minutes": minutes})
+    layout = tiff_layout(stated, find_tiff_files(stated), "raw.zarr")
+    assert layout.time_interval_minutes == pytest.approx(minutes)
+
+
 def test_default_fov_names_are_well_a1_and_sorted_naturally(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     for name in ("Pos10", "Pos2", "Pos0"):

@@ -667,6 +667,7 @@ def test_a_trackmate_file_becomes_segments_in_pixels(
         "filtered_out_tracks": 1,
         "untracked_spots": 1,
         "frame_interval_warning": None,
+        "calibration_not_checked": [],
     }
     assert provenance.config["trackmate_spots"]["B/1/0"]["kept_spots"] == 0
 
@@ -775,6 +776,96 @@ def test_a_trackmate_frame_interval_is_not_checked_without_one_side(
     assert f"{files[0]}: {logged}: the file's frame interval is not checked" in caplog.text
 
 
+@pytest.mark.parametrize("pixel_size", [0.65, 0.5])
+def test_a_trackmate_file_is_not_checked_against_the_plates_unit_less_guesses(
+    pixel_size: float, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plate whose axes have no unit states its values in no unit: read in µm and s they are a guess.
+    A TrackMate file whose pixel size, z step or interval differs from the guess may be right (the plate
+    written in nm and min), one that agrees may be wrong: neither is refused nor passed on the guess.
+    Each check skipped is said at WARNING, naming the file's and the plate's value, and recorded."""
+    z_slices = {spot: (spot % 5) * 0.9 for spot in TM_SPOTS}
+    files = trackmate_files(tmp_path, pixel_size=pixel_size, z_slices=z_slices, voxel_depth=2.0)
+    guesses = {"time_interval_minutes": 10.0, "pixel_size_um": 650.0, "z_step_um": 2000.0}
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.trackmate"):
+        imported = run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, unitless=guesses)
+    np.testing.assert_allclose(  # placed with the file's own calibration
+        imported["x"].to_numpy(), [TM_SPOTS[spot][1] for spot in imported["id"]], rtol=0, atol=1e-9
+    )
+    expected = [
+        f"{files[0]}: <ImageData pixelwidth> {pixel_size:g} micron = {pixel_size:g} µm not checked against "
+        "the plate's pixel size: the plate's 650 is read from an axis without a unit (micrometres assumed, a "
+        "guess). Write the plate's axis units (multiscales[0].axes[].unit) or set the dataset's "
+        "acquisition.pixel_size_um to check it",
+        f"{files[0]}: <ImageData voxeldepth> 2 micron = 2 µm not checked against the plate's z step: the "
+        "plate's 2000 is read from an axis without a unit (micrometres assumed, a guess). Write the plate's "
+        "axis units (multiscales[0].axes[].unit) or set the dataset's acquisition.z_step_um to check it",
+        f"{files[0]}: <ImageData timeinterval> 10 min = 10 min not checked against the plate's frame "
+        "interval: the plate's 10 min is read from a time axis without a unit (seconds assumed, a guess). "
+        "Write the plate's time unit (multiscales[0].axes[].unit) or set the dataset's "
+        "acquisition.time_interval_minutes to check it",
+    ]
+    warned = [
+        r.getMessage() for r in caplog.records if r.levelname == "WARNING" and str(files[0]) in r.getMessage()
+    ]
+    assert [message for message in warned if "not checked" in message] == expected
+    _, provenance = read_table(tmp_path / "tracks.parquet", "tracks")
+    record = provenance.config["trackmate_spots"]["A/1/0"]
+    assert record["calibration_not_checked"] == expected and record["frame_interval_warning"] is None
+
+
+def test_a_trackmate_file_is_checked_against_the_values_acquisition_gives_a_unit_less_plate(
+    tmp_path: Path,
+) -> None:
+    """The plate's axes have no unit (t 10, y/x 650: written in min and nm) and the dataset's
+    ``acquisition`` states 10 min and 0.65 µm in their place: the values the import is given are the
+    stated ones, the guesses only where nothing states them, and a file made on another image is
+    refused against the stated pixel size."""
+    from plate_helpers import ome_attributes, write_plate
+
+    from dynaclr.io.plate import read_plate_layout
+
+    plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei"], (12, 1, 5, 96, 96))
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            for axis in ome["multiscales"][0]["axes"]:
+                axis.pop("unit", None)
+            ome["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"] = [
+                10.0,
+                1.0,
+                2.0,
+                650.0,
+                650.0,
+            ]
+    with pytest.warns(UserWarning, match="axes without a unit"):
+        guessed = read_plate_layout(plate)
+        supplied = read_plate_layout(plate, {"time_interval_minutes": 10.0, "pixel_size_um": 0.65})
+    assert guessed.stated_values() == dict.fromkeys(("time_interval_minutes", "pixel_size_um", "z_step_um"))
+    assert guessed.unitless_values() == {
+        "time_interval_minutes": 10.0 / 60.0,
+        "pixel_size_um": 650.0,
+        "z_step_um": 2.0,
+    }
+    assert supplied.stated_values() == {
+        "time_interval_minutes": 10.0,
+        "pixel_size_um": 0.65,
+        "z_step_um": None,
+    }
+    assert supplied.unitless_values() == {"z_step_um": 2.0}
+    files = trackmate_files(tmp_path, pixel_size=0.5)
+    stated = supplied.stated_values()
+    with pytest.raises(ArtifactError, match=r"expected the plate's pixel size 0\.65 µm"):
+        run_import(
+            "trackmate",
+            "{row}_{col}_{fov}.xml",
+            files,
+            tmp_path,
+            pixel_size_um=stated["pixel_size_um"],
+            frame_interval_minutes=stated["time_interval_minutes"],
+            unitless=supplied.unitless_values(),
+        )
+
+
 def test_a_trackmate_file_of_several_slices_gives_z_in_slices(tmp_path: Path) -> None:
     """voxeldepth converts POSITION_Z to slices (3D tracks); a voxel depth other than the plate's z
     step is refused as the pixel size is."""
@@ -858,6 +949,23 @@ def test_the_plan_imports_trackmate_files_with_the_plates_pixel_size(tmp_path: P
         if job.rule.name == "import_tracks"
     ]
     assert job.params.sampling_um == {"pixel_size_um": 0.65, "z_step_um": 2.0, "frame_interval_minutes": 10.0}
+    # axes without units: their values are guesses, given as such (never as the plate's to check against)
+    from plate_helpers import ome_attributes
+
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            for axis in ome["multiscales"][0]["axes"]:
+                axis.pop("unit", None)
+    (job,) = [
+        job
+        for job in planned_jobs(tmp_path / "work" / "config" / "config.yaml", tmp_path / "work")
+        if job.rule.name == "import_tracks"
+    ]
+    assert job.params.sampling_um == {
+        "pixel_size_um": None,
+        "z_step_um": None,
+        "unitless": {"time_interval_minutes": 10.0, "pixel_size_um": 0.65, "z_step_um": 2.0},
+    }
 
 
 @pytest.mark.parametrize(

@@ -584,6 +584,49 @@ def test_a_time_axis_without_a_unit_is_not_said_read_in_seconds_when_the_attribu
     assert layout.geometry.time_interval_s == 300.0
 
 
+@pytest.mark.parametrize(("scale", "n_frames"), [(600.0, 4), (10.0, 4), (1 / 6, 4), (5.0, 1)])
+def test_a_time_axis_without_a_unit_that_is_the_attribute_in_some_unit_is_not_said(
+    tmp_path: Path, scale: float, n_frames: int
+) -> None:
+    """Beside a 10 min attribute, a unit-less time scale of 600 (seconds), 10 (minutes) or 1/6 (hours)
+    is the interval written in a unit nothing names: nothing to say. With one frame no stage reads the
+    interval, so a scale that agrees in no unit is not said either."""
+    plate = _plate_with_time_scale(tmp_path / "p.zarr", n_frames, scale, 10.0)
+    with ome_attributes(plate / "A/1/0") as ome:
+        ome["multiscales"][0]["axes"][0].pop("unit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        layout = read_plate_layout(plate)
+    assert (layout.time_interval_minutes, layout.warnings) == (10.0, ())
+
+
+def test_a_time_axis_without_a_unit_that_disagrees_with_the_attribute_is_said(tmp_path: Path) -> None:
+    """A unit-less time scale of 5 beside a 10 min attribute is 10 min in no unit (5 ms, 5 s, 5 min,
+    5 h): one of the two is wrong. The attribute's interval is used, as before, but the warning names
+    the plate, both values, the one used and how to silence it (and the layout keeps it for the
+    workflow's log)."""
+    plate = _plate_with_time_scale(tmp_path / "p.zarr", 4, 5.0, 10.0)
+    with ome_attributes(plate / "A/1/0") as ome:
+        ome["multiscales"][0]["axes"][0].pop("unit")
+    with pytest.warns(UserWarning) as caught:
+        layout = read_plate_layout(plate)
+    (message,) = [str(w.message) for w in caught]
+    assert message == (
+        f"{plate}: position A/1/0: axes without a unit (multiscales[0].axes[].unit): t 5 not used: it is not "
+        "the plate attribute time_interval_minutes 10 min in milliseconds, seconds, minutes, hours (within "
+        "0.001 relative), and the attribute's 10 min is used. Write each axis's OME-NGFF unit to state the "
+        "sampling in the plate; to silence the time axis's, write its scale as the interval the plate was "
+        "acquired at, in its unit (it must then agree with the attribute), or correct the attribute (minutes)"
+    )
+    assert layout.warnings == (message,)
+    assert (layout.time_interval_minutes, layout.geometry.time_interval_s, layout.unitless) == (
+        10.0,
+        600.0,
+        (),
+    )
+    assert read_plate_sampling(plate).time_interval_minutes == 10.0  # the job's read: the same interval
+
+
 @pytest.mark.parametrize(
     ("axis", "unit"), [(0, "minute"), (2, "nanometer"), (3, "nanometer"), (4, "millimeter")]
 )

@@ -460,19 +460,23 @@ def plate_shape_tzyx(dataset):
 
 
 def plate_stated_sampling(dataset):
-    """The raw plate's pixel size and z step (µm) where its metadata or `acquisition` states them, else
-    None, and for format trackmate its stated time interval (`frame_interval_minutes`): a TrackMate
-    file's calibration and frame interval are checked against them (rule import_tracks). The interval
-    is added only where a TrackMate file is checked against it, so the params (and the jobs) of the
+    """The raw plate's pixel size and z step (µm) where its metadata states them with their units or
+    `acquisition` supplies them, else None (PlateSampling.stated_values: a value read from an axis
+    without a unit is a guess, never checked against), and for format trackmate its stated time
+    interval (`frame_interval_minutes`) and the guesses (`unitless`, by acquisition key, only where
+    there are some): a TrackMate file's calibration and frame interval are checked against the stated
+    values, and a check skipped on a guess is said at WARNING (rule import_tracks). The interval and
+    the guesses are added only where a TrackMate file is checked, so the params (and the jobs) of the
     other formats' imports stay as they were."""
     layout = plate_layout(dataset)
-    sampling = {
-        "pixel_size_um": layout.geometry.pixel_size_um if layout.pixel_size_stated else None,
-        "z_step_um": layout.geometry.z_step_um if layout.z_step_stated else None,
-    }
+    stated = layout.stated_values()
+    sampling = {"pixel_size_um": stated["pixel_size_um"], "z_step_um": stated["z_step_um"]}
     tracks = CONFIG.datasets[dataset].tracks
-    if tracks is not None and tracks.format == "trackmate" and layout.time_interval_stated:
-        sampling["frame_interval_minutes"] = layout.time_interval_minutes
+    if tracks is not None and tracks.format == "trackmate":
+        if stated["time_interval_minutes"] is not None:
+            sampling["frame_interval_minutes"] = stated["time_interval_minutes"]
+        if layout.unitless:
+            sampling["unitless"] = layout.unitless_values()
     return sampling
 
 

@@ -42,7 +42,14 @@ SINGLE_SLICE_Z_STEP_UM = 1.0
 
 #: Micrometres per OME / ImageJ length unit, seconds per time unit.
 _MICROMETRES = {"nm": 1e-3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "mm": 1e3, "\\u00B5m": 1.0}
-_SECONDS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
+#: Seconds per time unit of OME-XML (``TimeIncrementUnit``) and ImageJ (``tunit``: free text in
+#: Image > Properties, "sec" where it writes none); an interval in another unit is not read.
+_SECONDS = {
+    **dict.fromkeys(("ms", "msec"), 1e-3),
+    **dict.fromkeys(("s", "sec", "second", "seconds"), 1.0),
+    **dict.fromkeys(("min", "minute", "minutes"), 60.0),
+    **dict.fromkeys(("h", "hr", "hour", "hours"), 3600.0),
+}
 
 
 @dataclass(frozen=True)
@@ -331,11 +338,14 @@ def _ome_values(ome_xml: str) -> dict[str, Any]:
 
 
 def _imagej_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
-    """Sampling of an ImageJ hyperstack: spacing, finterval (s) and XResolution (pixels per unit)."""
+    """Sampling of an ImageJ hyperstack: spacing, finterval (in ``tunit``, seconds where ImageJ writes
+    none; not read in a unit :data:`_SECONDS` does not list) and XResolution (pixels per unit)."""
     metadata = tiff.imagej_metadata or {}
     unit = str(metadata.get("unit", "")).strip()
     scale = _MICROMETRES.get(unit)
-    values: dict[str, Any] = {"time_interval_s": _float(metadata.get("finterval"))}
+    interval = _float(metadata.get("finterval"))
+    seconds = _SECONDS.get(str(metadata.get("tunit", "sec")).strip())
+    values: dict[str, Any] = {"time_interval_s": interval * seconds if interval and seconds else None}
     if scale is not None:
         values["z_step_um"] = _float(metadata.get("spacing"))
         values["z_step_um"] = values["z_step_um"] * scale if values["z_step_um"] else None

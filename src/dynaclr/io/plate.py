@@ -86,6 +86,11 @@ SQUARE_PIXEL_TOLERANCE = 1e-3
 #: scale of its positions: the rounding of a value written twice, far below a frame's worth.
 TIME_INTERVAL_TOLERANCE = 1e-3
 
+#: The units a time scale without one may plausibly be in (the intervals of live imaging): beside
+#: the plate's ``time_interval_minutes`` attribute, a unit-less scale that agrees with it read in one
+#: of them is a copy of it in that unit; one that agrees in none is said (:func:`_unitless_warning`).
+PLAUSIBLE_TIME_UNITS = ("millisecond", "second", "minute", "hour")
+
 #: The time scale iohub writes for an array created without a transform (an explicit scale of ones,
 #: unit ``second``): beside the plate attribute ``time_interval_minutes`` it states nothing, and the
 #: attribute gives the interval (with a warning).
@@ -227,13 +232,38 @@ class PlateSampling:
         """Whether the z step is stated, by the scale transform or the config (``supplied``)."""
         return self.unscaled_position is None or "z_step_um" in self.supplied
 
-    def supplied_values(self) -> dict[str, float]:
-        """The values the config supplied (:attr:`supplied`), by ``acquisition`` key."""
-        values = {
+    def _values(self) -> dict[str, float]:
+        """Every sampling value, by ``acquisition`` key (:data:`~dynaclr.config.workflow.SAMPLING_KEYS`)."""
+        return {
             "time_interval_minutes": self.time_interval_minutes,
             "pixel_size_um": self.geometry.pixel_size_um,
             "z_step_um": self.geometry.z_step_um,
         }
+
+    def stated_values(self) -> dict[str, float | None]:
+        """The values a check against the plate may use, by ``acquisition`` key: those the metadata
+        states in a unit it names, or the config supplied; None for one stated by nothing (no scale)
+        or read from a scale without a unit (:attr:`unitless`: seconds / micrometres assumed, a
+        guess a file's correct calibration may disagree with)."""
+        stated = {
+            "time_interval_minutes": self.time_interval_stated,
+            "pixel_size_um": self.pixel_size_stated,
+            "z_step_um": self.z_step_stated,
+        }
+        return {
+            key: value if stated[key] and key not in self.unitless else None
+            for key, value in self._values().items()
+        }
+
+    def unitless_values(self) -> dict[str, float]:
+        """The values read from a scale without a unit (:attr:`unitless`), by ``acquisition`` key, as
+        read (in seconds / micrometres, the interval in minutes)."""
+        values = self._values()
+        return {key: values[key] for key in self.unitless}
+
+    def supplied_values(self) -> dict[str, float]:
+        """The values the config supplied (:attr:`supplied`), by ``acquisition`` key."""
+        values = self._values()
         return {key: values[key] for key in self.supplied}
 
     def supplied_attributes(self) -> dict[str, dict[str, float]]:
@@ -461,7 +491,7 @@ def read_plate_layout(
     message = (
         _unscaled_warning(layout, interval is not None)
         if layout.unscaled_position is not None
-        else _unitless_warning(layout, sampling[names[0]], interval is not None)
+        else _unitless_warning(layout, sampling[names[0]], interval)
     )
     messages = tuple(text for text in (default_scale_warning, message) if text is not None)
     for text in messages:
@@ -469,19 +499,32 @@ def read_plate_layout(
     return dataclasses.replace(layout, warnings=messages) if messages else layout
 
 
-def _unitless_warning(layout: PlateLayout, sampling: _Sampling, interval_attribute: bool) -> str | None:
+def _unitless_warning(layout: PlateLayout, sampling: _Sampling, interval: float | None) -> str | None:
     """What a position whose time or space axes carry a scale but no unit is read as (seconds and
     micrometres: a plate written in minutes or nanometres without its units would be read 60 or 1000
     times off) or what the config supplied in its place (:attr:`PlateSampling.unitless`), or None
-    when every such axis states its unit. A time axis is left out where the plate's
-    ``time_interval_minutes`` attribute (``interval_attribute``) states the interval."""
+    when every such axis states its unit. Where the plate's ``time_interval_minutes`` attribute
+    (``interval``; None: absent) states the interval, the time axis's scale is not used: it is said
+    only where it disagrees with the attribute read in every unit of :data:`PLAUSIBLE_TIME_UNITS`
+    (a scale of 600 beside 10 min is the interval in seconds; 5 beside 10 min is no reading of it)
+    in a plate of more than one frame (with one, no stage reads the interval)."""
     if sampling.scale is None:
         return None
     supplied = layout.supplied_values()
     parts = []
     read = False  # an axis read in seconds or micrometres (not replaced by the config)
+    disagrees = False  # a time scale that no plausible unit reconciles with the attribute
     for index, (value, (axis, kind, unit)) in enumerate(zip(sampling.scale, sampling.axes, strict=True)):
-        if kind not in _UNITS or unit is not None or (kind == "time" and interval_attribute):
+        if kind not in _UNITS or unit is not None:
+            continue
+        if kind == "time" and interval is not None:
+            if layout.n_frames > 1 and not _agrees_in_a_plausible_unit(value, interval):
+                parts.append(
+                    f"{axis} {value:g} not used: it is not the plate attribute time_interval_minutes "
+                    f"{interval:g} min in {', '.join(f'{name}s' for name in PLAUSIBLE_TIME_UNITS)} (within "
+                    f"{TIME_INTERVAL_TOLERANCE:g} relative), and the attribute's {interval:g} min is used"
+                )
+                disagrees = True
             continue
         key = _SAMPLING_KEY_OF_AXIS[index]
         if key in supplied:
@@ -500,9 +543,25 @@ def _unitless_warning(layout: PlateLayout, sampling: _Sampling, interval_attribu
     elif layout.unitless:
         keys = ", ".join(f"acquisition.{key}" for key in layout.unitless)
         advice += f", or set the dataset's {keys} (the config's value then takes the scale's place)"
+    if disagrees:
+        advice += (
+            "; to silence the time axis's, write its scale as the interval the plate was acquired at, in "
+            "its unit (it must then agree with the attribute), or correct the attribute (minutes)"
+        )
     return (
         f"{layout.path}: position {layout.fov_names[0]}: axes without a unit (multiscales[0].axes[].unit): "
         f"{'; '.join(parts)}. {advice}"
+    )
+
+
+def _agrees_in_a_plausible_unit(scale: float, interval_minutes: float) -> bool:
+    """Whether a time scale without a unit is ``interval_minutes`` read in one of
+    :data:`PLAUSIBLE_TIME_UNITS` (within :data:`TIME_INTERVAL_TOLERANCE`, relative; a NaN agrees with
+    nothing)."""
+    interval_s = interval_minutes * 60.0
+    return any(
+        abs(scale * _SECONDS[unit] - interval_s) <= TIME_INTERVAL_TOLERANCE * interval_s
+        for unit in PLAUSIBLE_TIME_UNITS
     )
 
 

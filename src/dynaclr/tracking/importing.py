@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,7 @@ def import_tracks(
     pixel_size_um: float | None = None,
     z_step_um: float | None = None,
     frame_interval_minutes: float | None = None,
+    unitless: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Read the user's tracks, check them against the plate, write the ``tracks`` artifact.
 
@@ -100,6 +101,9 @@ def import_tracks(
         z_step_um: the plate's z step, likewise (a 3D TrackMate file's voxel depth).
         frame_interval_minutes: the plate's time interval, likewise (a TrackMate file's
             ``timeinterval``).
+        unitless: the plate's values read from axes without a unit, by ``acquisition`` key
+            (:meth:`~dynaclr.io.plate.PlateSampling.unitless_values`; the three above are then None):
+            a guess a TrackMate file is not checked against, said at WARNING.
 
     Raises:
         ArtifactError: a file is missing or unreadable, no FOV has a detection, or the tracks do not
@@ -114,6 +118,7 @@ def import_tracks(
         pixel_size_um=pixel_size_um,
         z_step_um=z_step_um,
         frame_interval_minutes=frame_interval_minutes,
+        unitless=unitless,
     )
     if table.empty:  # every later stage would run on no cell and succeed
         shown = ", ".join(str(path) for path in inputs.files[:3]) + (" ..." if len(inputs.files) > 3 else "")
@@ -166,11 +171,12 @@ def read_imported_tracks(
     pixel_size_um: float | None = None,
     z_step_um: float | None = None,
     frame_interval_minutes: float | None = None,
+    unitless: Mapping[str, float] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The user's tracks as one raw table (values as read, plus :data:`WHERE`), not yet checked, and
     what the record adds about the reading (``trackmate``: :data:`TRACKMATE_SPOTS`).
-    ``pixel_size_um``, ``z_step_um``, ``frame_interval_minutes``: the plate's (None: not stated; see
-    :func:`import_tracks`)."""
+    ``pixel_size_um``, ``z_step_um``, ``frame_interval_minutes``, ``unitless``: the plate's (None: not
+    stated; see :func:`import_tracks`)."""
     if config.format == "table":
         if len(inputs.files) != 1:
             raise ValueError(f"format 'table' reads one file; the rule gives {len(inputs.files)}")
@@ -199,6 +205,7 @@ def read_imported_tracks(
                 pixel_size_um=pixel_size_um,
                 z_step_um=z_step_um,
                 frame_interval_minutes=frame_interval_minutes,
+                unitless=unitless,
             )
             tables.append(table.assign(**{WHERE: [f"{path} spot ID {spot}" for spot in table["id"]]}))
             spots[fov_name] = counts.as_dict()

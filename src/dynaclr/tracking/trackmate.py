@@ -25,6 +25,14 @@ without a frame interval says 1 sec and holds correct tracks. It is not compared
 so) where either states none, the file counts time in frames, or the plate has one frame.
 A file whose image has one slice gives 2D tracks (no ``z``).
 
+The plate's values are those its metadata states in a unit it names, or the dataset's
+``acquisition`` supplies (:meth:`~dynaclr.io.plate.PlateSampling.stated_values`). A value read from
+an axis without a unit (``unitless``: seconds / micrometres assumed) is a guess: the file's
+calibration is not compared with it, neither to refuse a correct file nor to pass a wrong one; a
+WARNING names both values and how to state the plate's, and the record keeps it
+(:attr:`TrackMateCounts.calibration_not_checked`, with the other checks skipped: an uncalibrated
+file, a plate that states no pixel size).
+
 Only the tracks listed in ``FilteredTracks`` are kept (those TrackMate shows and exports); spots of
 the other tracks and spots in no track are dropped and counted (:class:`TrackMateCounts`).
 
@@ -44,7 +52,7 @@ from __future__ import annotations
 import logging
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +99,9 @@ class TrackMateCounts:
     #: the WARNING logged where the file's frame interval differs from the plate's (None: it agrees
     #: or is not compared)
     frame_interval_warning: str | None = None
+    #: the WARNINGs logged where the file's calibration or frame interval is not checked: positions
+    #: in pixels, a plate stating no pixel size, a plate value read from an axis without a unit
+    calibration_not_checked: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int | str | None]:
         return asdict(self)
@@ -183,8 +194,12 @@ def _pixel_sizes(
     shape_tzyx: tuple[int, ...],
     pixel_size_um: float | None,
     z_step_um: float | None,
+    unitless: Mapping[str, float],
+    not_checked: list[str],
 ) -> tuple[dict[str, float], bool]:
-    """``{axis: size in the file's units}`` of the axes read, checked against the plate; whether 3D."""
+    """``{axis: size in the file's units}`` of the axes read, checked against the plate (``unitless``:
+    its guesses, by ``acquisition`` key, not checked against); whether 3D. What is not checked is
+    logged at WARNING and added to ``not_checked``."""
     image = parsed.image
     if parsed.spatial_units is None or image is None:
         missing = "<Model spatialunits=...>" if parsed.spatial_units is None else "<Settings><ImageData>"
@@ -235,22 +250,49 @@ def _pixel_sizes(
                 "metadata"
             )
     if um_per_unit is None:
-        logger.warning(
-            "%s: TrackMate positions are in pixels (uncalibrated image): no pixel size to check", path
+        _not_checked(
+            not_checked,
+            f"{path}: TrackMate positions are in pixels (uncalibrated image): no pixel size to check",
         )
-    elif pixel_size_um is None:
-        logger.warning("%s: the plate states no pixel size: the file's calibration is not checked", path)
+        return found, is_3d
+    for axis, key, what in (("x", "pixel_size_um", "pixel size"), ("z", "z_step_um", "z step")):
+        if axis in found and key in unitless:
+            _not_checked(
+                not_checked,
+                f"{path}: <ImageData {sizes[axis]}> {found[axis]:g} {units} = "
+                f"{found[axis] * um_per_unit:g} µm "
+                f"not checked against the plate's {what}: the plate's {unitless[key]:g} is read from an axis "
+                "without a unit (micrometres assumed, a guess). Write the plate's axis units "
+                f"(multiscales[0].axes[].unit) or set the dataset's acquisition.{key} to check it",
+            )
+    if pixel_size_um is None and "pixel_size_um" not in unitless:
+        _not_checked(
+            not_checked, f"{path}: the plate states no pixel size: the file's calibration is not checked"
+        )
     return found, is_3d
 
 
+def _not_checked(not_checked: list[str], message: str) -> None:
+    """Log at WARNING a check of the file against the plate that is not made, and keep it for the record."""
+    logger.warning(message)
+    not_checked.append(message)
+
+
 def _check_frame_interval(
-    path: Path, parsed: _Parsed, frame_interval_minutes: float | None, n_frames: int
+    path: Path,
+    parsed: _Parsed,
+    frame_interval_minutes: float | None,
+    n_frames: int,
+    unitless: Mapping[str, float],
+    not_checked: list[str],
 ) -> str | None:
     """A WARNING (logged, and returned) where the file's frame interval (``ImageData timeinterval``, in
     ``timeunits``) differs from the plate's ``frame_interval_minutes`` beyond
     :data:`CALIBRATION_TOLERANCE` (relative), else None: ``FRAME`` indexes the plate's ``n_frames``
     frames whatever the file's interval (the frame counts agree); log and skip where either states
-    none, the file counts time in frames, or the plate has one frame. Refuses a malformed interval
+    none, the file counts time in frames, or the plate has one frame; skip at WARNING (added to
+    ``not_checked``) where the plate's interval is read from a time axis without a unit
+    (``unitless["time_interval_minutes"]``, seconds assumed: a guess). Refuses a malformed interval
     (unknown unit, not positive)."""
     if n_frames == 1:
         logger.info("%s: one frame: the file's frame interval is not checked against the plate's", path)
@@ -272,6 +314,17 @@ def _check_frame_interval(
             f"{interval:g} {units}"
         )
     seconds_per_unit = TIME_UNITS_S[units.lower()]
+    guess = unitless.get("time_interval_minutes")
+    if seconds_per_unit is not None and frame_interval_minutes is None and guess is not None:
+        _not_checked(
+            not_checked,
+            f"{path}: <ImageData timeinterval> {interval:g} {units} = "
+            f"{interval * seconds_per_unit / 60.0:g} min "
+            f"not checked against the plate's frame interval: the plate's {guess:g} min is read from a time "
+            "axis without a unit (seconds assumed, a guess). Write the plate's time unit "
+            "(multiscales[0].axes[].unit) or set the dataset's acquisition.time_interval_minutes to check it",
+        )
+        return None
     if seconds_per_unit is None or frame_interval_minutes is None:
         logger.info(
             "%s: %s: the file's frame interval is not checked against the plate's",
@@ -367,12 +420,16 @@ def read_trackmate_xml(
     pixel_size_um: float | None,
     z_step_um: float | None,
     frame_interval_minutes: float | None = None,
+    unitless: Mapping[str, float] | None = None,
 ) -> tuple[pd.DataFrame, TrackMateCounts]:
     """One FOV's TrackMate XML as a raw tracks table (``fov_name, track_id, t, [z,] y, x, id, parent_id,
     parent_track_id``) and the spot counts (see module docstring).
 
     ``shape_tzyx`` is the plate's (T, Z, Y, X); ``pixel_size_um``, ``z_step_um`` and
-    ``frame_interval_minutes`` the plate's (None: the plate states none, the file's is then not checked).
+    ``frame_interval_minutes`` the plate's stated values (None: the plate states none, the file's is
+    then not checked); ``unitless`` the plate's values read from axes without a unit, by
+    ``acquisition`` key (:meth:`~dynaclr.io.plate.PlateSampling.unitless_values`): not checked
+    against, said at WARNING.
     """
     path = Path(path)
     if not path.is_file():
@@ -380,10 +437,20 @@ def read_trackmate_xml(
             f"{path}: TrackMate XML file of FOV {fov_name} not found (datasets.<name>.tracks.path)"
         )
     parsed = _parse(path)
+    guesses = dict(unitless or {})
+    not_checked: list[str] = []
     sizes, is_3d = _pixel_sizes(
-        path, parsed, shape_tzyx=shape_tzyx, pixel_size_um=pixel_size_um, z_step_um=z_step_um
+        path,
+        parsed,
+        shape_tzyx=shape_tzyx,
+        pixel_size_um=pixel_size_um,
+        z_step_um=z_step_um,
+        unitless=guesses,
+        not_checked=not_checked,
     )
-    frame_interval_warning = _check_frame_interval(path, parsed, frame_interval_minutes, shape_tzyx[0])
+    frame_interval_warning = _check_frame_interval(
+        path, parsed, frame_interval_minutes, shape_tzyx[0], guesses, not_checked
+    )
     if parsed.filtered is None:
         raise ArtifactError(
             f"{path}: expected <FilteredTracks> (the tracks TrackMate keeps), found none; save the file "
@@ -409,6 +476,7 @@ def read_trackmate_xml(
         filtered_out_tracks=len(parsed.tracks) - len(kept),
         untracked_spots=len(set(parsed.spots) - in_tracks),
         frame_interval_warning=frame_interval_warning,
+        calibration_not_checked=not_checked,
     )
     dropped = counts.spots_of_filtered_out_tracks + counts.untracked_spots
     # spots left out of the tracks are cells the chain will not see: said at WARNING (and in the record)
