@@ -303,6 +303,8 @@ def test_one_header_gives_the_layouts_sampling_and_frames(tmp_path: Path, monkey
         ("{position}/t{t}.tif", None),  # a folder per position
         ("{position}/t{t}.tif", {"Pos1": "B/1/0", "Pos2": "A/1/0", "Pos10": "C/1/0"}),  # Pos2 first
         ("{position}_t{t}.tif", None),  # positions in the file names: every file listed
+        ("{position}_t{t}.tif", {"Pos1": "B/1/0", "Pos2": "A/1/0", "Pos10": "C/1/0"}),  # named: Pos2's
+        ("{position}.tif", {"Pos1": "B/1/0", "Pos2": "A/1/0", "Pos10": "C/1/0"}),  # named: no listing
     ],
 )
 def test_a_job_reads_the_first_fov_as_the_whole_plate_orders_it(
@@ -346,7 +348,7 @@ def test_a_job_reads_the_first_fov_as_the_whole_plate_orders_it(
 
     monkeypatch.setattr(tiff_module, "glob", type("Glob", (), {"glob": listing, "escape": glob.escape}))
     assert first_fov_files(config).files == {first: index.files[first]}
-    if "/" in files:
+    if "/" in files or positions is not None:
         assert sorted(map(Path, listed)) == sorted(index.files[first].values())
     else:
         assert len(listed) == len(index.paths)
@@ -360,6 +362,24 @@ def test_a_job_reads_the_first_fov_as_the_whole_plate_orders_it(
     assert {key: getattr(sampling, key) for key in SAMPLING_FIELDS} == {
         key: getattr(layout, key) for key in SAMPLING_FIELDS
     }
+
+
+def test_a_job_refuses_a_first_named_position_without_files(tmp_path: Path, monkeypatch) -> None:
+    """With ``positions``, a job takes the first FOV's position from the config: where no file is that
+    position's (only another's, which an ambiguous pattern lets through its glob) it is refused naming
+    the position, its FOV and the pattern, not read as another position's files."""
+    monkeypatch.chdir(tmp_path)
+    tifffile.imwrite(tmp_path / "Pos1_t2_t0.tif", np.zeros((8, 8), np.uint8), metadata=None)
+    config = TiffSourceConfig(
+        files="{position}_t{t}.tif",
+        positions={"Pos1": "A/1/0", "Pos1_t2": "A/1/1"},
+        axes="YX",
+        channel_names=["GFP"],
+        time_interval_minutes=3,
+        pixel_size_um=1,
+    )
+    with pytest.raises(ValueError, match=r"position 'Pos1' \(FOV A/1/0.*no file matches '\{position\}_t"):
+        first_fov_files(config)
 
 
 def test_a_file_stating_a_sampling_the_first_file_does_not_is_refused(tmp_path: Path, monkeypatch) -> None:

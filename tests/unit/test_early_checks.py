@@ -1002,26 +1002,23 @@ def test_a_cluster_job_reads_one_position_of_the_plate(
 FOVS_OF_TIFFS = ["A/1/Pos0", "A/1/Pos1", "A/1/Pos2"]
 
 
-def tiff_config(tmp_path: Path) -> dict[str, Any]:
-    """plate_config's dataset given as plain TIFFs (written in ``tmp_path``) of one time point each:
-    the plate's 3 positions, 6 frames, 2 channels and 3 slices, sampling from the config."""
+def tiff_config(tmp_path: Path, files: str = "tiffs/{position}/t{t}.tif") -> dict[str, Any]:
+    """plate_config's dataset given as plain TIFFs (written in ``tmp_path``, named after ``files``) of
+    one time point each: the plate's 3 positions, 6 frames, 2 channels and 3 slices, sampling from the
+    config."""
     import numpy as np
     import tifffile
 
     for position in ("Pos0", "Pos1", "Pos2"):
-        (tmp_path / "tiffs" / position).mkdir(parents=True)
         for t in range(SHAPE[0]):
-            tifffile.imwrite(
-                tmp_path / "tiffs" / position / f"t{t}.tif",
-                np.zeros(SHAPE[1:], np.uint16),
-                photometric="minisblack",
-                metadata=None,
-            )
+            path = tmp_path / files.format(position=position, t=t)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tifffile.imwrite(path, np.zeros(SHAPE[1:], np.uint16), photometric="minisblack", metadata=None)
     config = plate_config(tmp_path / "unused.zarr")
     dataset = config["datasets"]["mine"]
     del dataset["plate"]
     dataset["tiff"] = {
-        "files": "tiffs/{position}/t{t}.tif",
+        "files": files,
         "axes": "CZYX",
         "channel_names": ["Nuclei", "Sensor"],
         "time_interval_minutes": 7,
@@ -1111,10 +1108,12 @@ def _job_reads(configfile: Path, tmp_path: Path, target: str, read: list[str], p
     return list(read)
 
 
-def _planned_tiff_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict, list[str]]:
-    """tiff_config's plan (the dry run, in ``tmp_path``) by (rule, wildcards), and what it read of the
-    TIFF files (record_tiff_reads, recording on)."""
-    configfile = _tiff_configfile(tmp_path, tiff_config(tmp_path))
+def _planned_tiff_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: dict[str, Any] | None = None
+) -> tuple[Path, dict, list[str]]:
+    """The plan of ``config`` (default: tiff_config's; the dry run, in ``tmp_path``) by (rule,
+    wildcards), and what it read of the TIFF files (record_tiff_reads, recording on)."""
+    configfile = _tiff_configfile(tmp_path, tiff_config(tmp_path) if config is None else config)
     monkeypatch.chdir(tmp_path)
     read = record_tiff_reads(monkeypatch)
     planned = {(job.rule.name, str(job.wildcards)): job for job in planned_jobs(configfile, tmp_path)}
@@ -1145,17 +1144,32 @@ def test_a_cluster_job_listing_the_fovs_of_a_tiff_dataset_reads_no_header(
     assert any(line.startswith("listed ") for line in reads), reads
 
 
+@pytest.mark.parametrize(
+    ("files", "named"),
+    [
+        ("tiffs/{position}/t{t}.tif", False),  # a folder per position
+        ("tiffs/{position}_t{t}.tif", True),  # every position's files in one folder, positions named
+    ],
+)
 def test_a_per_fov_job_of_a_tiff_dataset_lists_the_first_fovs_files_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: str, named: bool
 ) -> None:
     """A per-FOV job that needs the sampling (image_qc_figure's time interval) reads the first file's
-    header and lists the files of the first FOV's folder only, not every FOV's."""
-    configfile, planned, read = _planned_tiff_jobs(tmp_path, monkeypatch)
+    header and lists the first FOV's files only, not every FOV's: where '{position}' names folders,
+    the first FOV's folder; where every position's files share one folder and the config names the
+    positions, the first named position's files."""
+    config = tiff_config(tmp_path, files)
+    if named:
+        config["datasets"]["mine"]["tiff"]["positions"] = {
+            fov.rsplit("/", 1)[1]: fov for fov in FOVS_OF_TIFFS
+        }
+    configfile, planned, read = _planned_tiff_jobs(tmp_path, monkeypatch, config)
     target = "image_qc_figure:dataset=mine,row=A,col=1,fov=Pos2"
     reads = _job_reads(configfile, tmp_path, target, read, planned)
-    assert [line for line in reads if line.startswith("header ")] == ["header tiffs/Pos0/t0.tif"], reads
+    first_fov = [files.format(position="Pos0", t=t) for t in range(SHAPE[0])]
+    assert [line for line in reads if line.startswith("header ")] == [f"header {first_fov[0]}"], reads
     listed = [line for line in reads if line.startswith("listed ")]
-    assert sorted(listed) == sorted(f"listed tiffs/Pos0/t{t}.tif" for t in range(SHAPE[0])), reads
+    assert sorted(listed) == sorted(f"listed {path}" for path in first_fov), reads
 
 
 def test_a_cluster_job_needing_the_shape_of_a_tiff_dataset_reads_one_header(

@@ -111,8 +111,9 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
 def _globbed(pattern: str, position: str | None = None, folders: bool = False) -> dict[str, re.Match[str]]:
     """The paths matching ``pattern`` (``{position}`` and ``{t}`` placeholders), unsorted, each with its
     match (what the placeholders matched): one listing of their folders, no file opened. With
-    ``position``, only the paths of that position (``{position}`` taken literally); with ``folders``,
-    only folders."""
+    ``position``, the paths of that position only (``{position}`` taken literally; where the pattern is
+    ambiguous, e.g. ``{position}_t{t}.tif`` with positions ``Pos1`` and ``Pos1_t2``, the match names
+    another's); with ``folders``, only folders."""
     placeholders = (POSITION_PLACEHOLDER, TIME_PLACEHOLDER)
 
     def wildcard_part(part: str) -> str:
@@ -132,26 +133,18 @@ def _globbed(pattern: str, position: str | None = None, folders: bool = False) -
     return found
 
 
-def _matching_paths(config: TiffSourceConfig, position: str | None = None) -> dict[str, re.Match[str]]:
-    """The paths matching ``config.files`` (with ``position``, that position's only): see :func:`_globbed`."""
-    return _globbed(config.files, position)
-
-
 def _position_folders(config: TiffSourceConfig) -> list[str] | None:
     """The names ``{position}`` takes where it names a folder (``Pos0/t{t}.tif``: a part of the path
     before the file name, with no ``{t}`` before it), from one listing of the folders (no file listed
     within them), in plate order; folders no FOV can be named after left out (see :func:`_fov_names`).
+    For a config without ``positions`` (with them, :func:`first_fov_files` lists no folder).
     ``None`` where ``{position}`` is part of the file names."""
     segments = Path(config.files).as_posix().split("/")
     index = next(i for i, segment in enumerate(segments) if POSITION_PLACEHOLDER in segment)
     if index == len(segments) - 1 or TIME_PLACEHOLDER in "/".join(segments[: index + 1]):
         return None
     names = {match["position"] for match in _globbed("/".join(segments[: index + 1]), folders=True).values()}
-    if config.positions is None:
-        nameable = [name for name in names if SAFE_NAME.fullmatch(name)]
-    else:
-        nameable = [name for name in names if name in config.positions]
-    return sorted(nameable, key=lambda name: _natural_key(_fov_name(config, name)))
+    return sorted((name for name in names if SAFE_NAME.fullmatch(name)), key=_natural_key)
 
 
 def find_tiff_files(config: TiffSourceConfig) -> list[Path]:
@@ -159,7 +152,7 @@ def find_tiff_files(config: TiffSourceConfig) -> list[Path]:
 
     Raises ``ValueError`` when none does.
     """
-    found = sorted(map(Path, _matching_paths(config)))
+    found = sorted(map(Path, _globbed(config.files)))
     if not found:
         raise ValueError(f"tiff.files: no file matches {config.files!r} (in {Path.cwd()})")
     return found
@@ -191,24 +184,36 @@ def index_tiff_files(config: TiffSourceConfig, paths: Iterable[str | Path]) -> T
 
 def first_fov_files(config: TiffSourceConfig) -> TiffFiles:
     """The files of the plate's first FOV (in plate order, as :func:`index_tiff_files` orders them),
-    from file names: where ``{position}`` names folders (``{position}/t{t}.tif``), the folders' names
-    and the files of the first folder (in plate order) holding any, no other FOV's file listed; else
-    the names of every file ``config.files`` matches, unsorted.
+    from file names, no other FOV's file listed where the first FOV's position is known without
+    listing the files: with ``positions`` (the config names the FOVs; the first is the first of its
+    FOV names), its files only, wherever ``{position}`` stands (``{position}_t{t}.tif``: one listing of
+    the folder, returning that position's files; ``{position}.tif``: no listing); where ``{position}``
+    names folders (``{position}/t{t}.tif``), the folders' names and the files of the first folder (in
+    plate order) holding any. Else (``{position}`` in the file names, no ``positions``) the names of
+    every file ``config.files`` matches, unsorted: the first FOV is the first of every position's.
 
     For what a job needs of the plate (see :func:`read_tiff_sampling`): listing, sorting and indexing
     every file, as :func:`find_tiff_files` and :func:`index_tiff_files` do, costs seconds at 10^5
     files, in every job (a SLURM job parses the Snakefile again). Checks only what naming the FOVs
     needs (the dry run's :func:`tiff_layout` checks the rest); ``ValueError`` when no file matches.
     """
+    positions = config.positions
+    if positions is not None:
+        first = min(positions, key=lambda name: _natural_key(positions[name]))
+        # an ambiguous pattern may let another position's files through the glob: by name, as indexed
+        by_time = _by_position(config, _globbed(config.files, first)).get(first)
+        if not by_time:
+            raise ValueError(
+                f"tiff.positions: position {first!r} (FOV {positions[first]}, the plate's first) is "
+                f"named but no file matches {config.files!r} (in {Path.cwd()})"
+            )
+        return _files_of(config, first, by_time)
     for position in _position_folders(config) or []:
         # {position} names folders: the first (plate order) holding files is the first FOV
-        paths = list(_matching_paths(config, position))
+        paths = list(_globbed(config.files, position))
         if paths:
-            return TiffFiles(
-                files={_fov_name(config, position): _in_time_order(_by_position(config, paths)[position])},
-                per_time_point=config.per_time_point,
-            )
-    matches = _matching_paths(config)
+            return _files_of(config, position, _by_position(config, paths)[position])
+    matches = _globbed(config.files)
     if not matches:
         raise ValueError(f"tiff.files: no file matches {config.files!r} (in {Path.cwd()})")
     paths_of: dict[str, list[str]] = {}
@@ -216,9 +221,13 @@ def first_fov_files(config: TiffSourceConfig) -> TiffFiles:
         paths_of.setdefault(match["position"], []).append(path)
     fov_of = _fov_names(config, sorted(paths_of, key=_natural_key))
     first = min(paths_of, key=lambda name: _natural_key(fov_of[name]))
+    return _files_of(config, first, _by_position(config, paths_of[first])[first])
+
+
+def _files_of(config: TiffSourceConfig, position: str, by_time: dict[int | None, Path]) -> TiffFiles:
+    """The files of one position (``{t: path}``), as its FOV's only files."""
     return TiffFiles(
-        files={fov_of[first]: _in_time_order(_by_position(config, paths_of[first])[first])},
-        per_time_point=config.per_time_point,
+        files={_fov_name(config, position): _in_time_order(by_time)}, per_time_point=config.per_time_point
     )
 
 
@@ -259,7 +268,8 @@ def _fov_names(config: TiffSourceConfig, positions: Sequence[str]) -> dict[str, 
             )
         return {name: _fov_name(config, name) for name in positions}
     unnamed = [name for name in positions if name not in config.positions]
-    absent = [name for name in config.positions if name not in positions]
+    found = set(positions)  # a set: a list would make this quadratic (10^8 look-ups at 10^4 positions)
+    absent = [name for name in config.positions if name not in found]
     if unnamed or absent:
         raise ValueError(
             "tiff.positions: "
