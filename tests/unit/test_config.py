@@ -271,3 +271,62 @@ def test_a_crop_larger_than_the_stored_patches_is_refused_naming_the_key(key):
     WorkflowConfig.model_validate(_tiny_with(crop(60)))
     if key == "engineered_features":
         WorkflowConfig.model_validate(_tiny_with(crop(64, baselines=("random_weights",))))
+
+
+ATTRIBUTION_INDICES = {
+    # the tiny spec has 2 channels (phase, sensor) seen as 32 px patches; occlusion is enabled
+    "gallery channel past the spec's": (
+        ("interpretation", "gallery_channel", 2),
+        "analysis.interpretation.gallery_channel: expected the index of a channel of "
+        "datasets.tiny.patches[phase_sensor] (model time_aware), 0..1 of ['phase:Phase3D', "
+        "'raw:ViralSensor'], found 2",
+    ),
+    "region channel past the spec's": (
+        ("occlusion", "region_channel", -3),
+        "analysis.occlusion.region_channel: expected the index of a channel of datasets.tiny.patches"
+        "[phase_sensor] (model time_aware), 0..1 of ['phase:Phase3D', 'raw:ViralSensor'] (or -1..-2 from the "
+        "end), found -3",
+    ),
+    "occluding window larger than the patch": (
+        ("occlusion", "window_yx_px", 40),
+        "analysis.occlusion.window_yx_px: expected a window within the 32 px patch the encoder sees "
+        "(datasets.tiny.patches[phase_sensor].patch_size_yx_px, model time_aware), found 40; use at most 32",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ATTRIBUTION_INDICES))
+def test_attribution_settings_beyond_the_patches_are_refused_naming_the_key(case):
+    """The gallery showed the spec's last channel in place of one past it (its caption naming the index
+    asked for), and the occlusion job, the workflow's last, failed after every other job had run. The
+    last channel and a window of the patch's size are accepted; with the analysis off nothing is checked."""
+    (section, key, value), expected = ATTRIBUTION_INDICES[case]
+
+    def setting(value, enabled=True):
+        def edit(config):
+            config["analysis"][section].update({key: value, "enabled": enabled})
+
+        return edit
+
+    with pytest.raises(ValidationError) as info:
+        WorkflowConfig.model_validate(_tiny_with(setting(value)))
+    assert expected in str(info.value)
+    WorkflowConfig.model_validate(
+        _tiny_with(setting({"gallery_channel": 1, "region_channel": -2}.get(key, 32)))
+    )
+    WorkflowConfig.model_validate(_tiny_with(setting(value, enabled=False)))
+
+
+def test_a_dtw_match_longer_than_the_shortest_query_is_refused_when_the_config_is_read():
+    """It failed the align_pseudotime job, after tracking, training and embedding."""
+    with pytest.raises(ValidationError) as info:
+        WorkflowConfig.model_validate(
+            _tiny_with(lambda c: c["analysis"].update(pseudotime={"min_match_frames": 7}))
+        )
+    assert "analysis.pseudotime" in str(info.value)
+    assert "min_match_frames: expected at most min_query_frames (6: a query that short must still be" in str(
+        info.value
+    )
+    WorkflowConfig.model_validate(
+        _tiny_with(lambda c: c["analysis"].update(pseudotime={"min_match_frames": 6}))
+    )

@@ -270,6 +270,21 @@ CASES = {
             "64 x 64 px), found 88 px",
         ],
     ),
+    "tracking slices beyond the stack": (
+        _set("datasets.mine.tracking", {"maps": {"z_slice_range": [1, 5]}}),
+        [
+            "datasets.mine.tracking.maps.z_slice_range: expected a range within the 3 slice(s) of the "
+            "tracking input",
+            "found [1, 5]; use a stop <= 3",
+        ],
+    ),
+    "a stem kernel that does not divide the patch depth": (
+        lambda config: config["contrastive_models"]["m"]["training"].update(stem_kernel_z=2),
+        [
+            "contrastive_models.m.training.stem_kernel_z: expected a kernel that divides the depth of the "
+            "patches of datasets.mine.patches[sensor] (1 slice(s)), found 2",
+        ],
+    ),
     "validation FOVs": (
         _set("contrastive_models.m.training.validation_fovs", ["A/1/0"]),
         ["contrastive_models.m.training.validation_fovs: expected FOVs of the plate", "found ['A/1/0']"],
@@ -382,6 +397,37 @@ def test_a_model_read_from_a_file_is_not_checked_for_a_training_split() -> None:
     }
     problems = workflow_problems(validated, layouts, "results")
     assert not [problem for problem in problems if "validation_fovs" in problem], problems
+
+
+@pytest.mark.parametrize(("phase_mode", "refused"), [("2d", True), ("3d", False)])
+def test_the_tracking_slice_range_is_checked_against_the_virtual_stain_of_a_2d_phase(
+    phase_mode: str, refused: bool
+) -> None:
+    """Tracking the virtual stain of a 2d phase plate reads one slice: a z_slice_range the raw stacks
+    hold failed the track job, after phase and virtual staining had run."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config.plate_checks import simulated_layout
+
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"].update(
+        phase={"mode": phase_mode},
+        virtual_stain={"train": {"train_fovs": ["A/1/0"]}},
+        tracking={"maps": {"z_slice_range": [0, 3]}},
+    )
+    validated = WorkflowConfig.model_validate(config)
+    layout = simulated_layout(validated.datasets["tiny"].simulate, "results/tiny/raw.zarr")
+    problems = [
+        problem
+        for problem in workflow_problems(validated, {"tiny": layout}, "results")
+        if "z_slice_range" in problem
+    ]
+    expected = (
+        "datasets.tiny.tracking.maps.z_slice_range: expected a range within the 1 slice(s) of the tracking "
+        "input results/tiny/virtual_stain.zarr (a 2d phase plate, and the virtual stain predicted from it, "
+        "has one slice), found [0, 3]"
+    )
+    assert [problem.split(";")[0] for problem in problems] == ([expected] if refused else [])
 
 
 def test_all_problems_are_listed_at_once(plate: Path) -> None:

@@ -255,3 +255,20 @@ def test_stages_write_the_table_heatmap_and_gallery(patch_store, tmp_path):
     assert abs(pc1.loc["raw:Nuclei_mean", "rho"]) > 0.99
     for path in outputs.model_dump().values():
         assert Path(path).stat().st_size > 0
+
+    # a gallery channel past the store's is refused before anything is written (the last was shown)
+    refused = _outputs(tmp_path / "refused")
+    with pytest.raises(ValueError, match=r"gallery_channel: expected the index of a channel of .*found 2;"):
+        interpret_embeddings_stage(
+            config.model_copy(update={"gallery_channel": len(store.channel_names)}),
+            InterpretInputs(
+                embeddings=embeddings,
+                features=tmp_path / "features.parquet",
+                patches_zarr=patch_store["zarr"],
+                patches_parquet=patch_store["parquet"],
+            ),
+            refused,
+            model="planted",
+            dataset="tiny",
+        )
+    assert not any(Path(path).exists() for path in refused.model_dump().values())

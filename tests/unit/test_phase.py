@@ -271,6 +271,15 @@ def test_demo_config_is_the_default_phase_config():
         ({"regularization_strength": 0.0}, "greater than 0"),
         ({"z_padding_fill": "reflect"}, "'background' or 'mirror'"),
         ({"non_negativity_iterations": -1}, "greater than or equal to 0"),
+        # in nanometres the passband lies below the images' lowest frequency: a blur with exit 0
+        (
+            {"wavelength_illumination_um": 532},
+            "between 0.2 and 2, found 532; that is nanometres: write 0.532",
+        ),
+        (
+            {"wavelength_illumination_um": 5.32},
+            r"expected a wavelength in µm between 0.2 and 2, found 5.32 \[type",
+        ),
     ],
 )
 def test_config_rejects_bad_values_with_a_fix(overrides: dict[str, object], message: str):

@@ -34,7 +34,7 @@ from dynaclr.tracking import (
     track_fov,
 )
 from dynaclr.tracking.fov import LABEL_IMAGE
-from dynaclr.tracking.maps import normalize_percentiles, reduce_z, tracking_maps
+from dynaclr.tracking.maps import normalize_percentiles, reduce_z, tracking_maps, z_slices
 
 #: Like the shared tiny plate (tests/conftest.py), with an FOV imaged without the nuclear marker
 #: (its Nuclei channel is constant: an FOV without nuclei) and a few more cells.
@@ -351,6 +351,16 @@ def test_daughters_in_the_last_frame_are_linked_as_a_division(
 def test_config_errors_say_how_to_fix(raw: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         TrackingConfig.model_validate(raw)
+
+
+def test_a_slice_range_past_the_stack_names_the_input_the_key_and_the_depth() -> None:
+    """The track job's refusal names the key to change (the dry run refuses it first: test_early_checks)."""
+    maps = TrackingMapsConfig(z_slice_range=(2, 8))
+    with pytest.raises(
+        ValueError, match=r"^in.zarr: tracking.maps.z_slice_range \[2, 8\] needs 8 slices, the stack has 5;"
+    ):
+        z_slices(maps, 5, source="in.zarr")
+    assert z_slices(maps, 8) == slice(2, 8) and z_slices(TrackingMapsConfig(), 5) == slice(0, 5)
 
 
 def test_config_round_trips_through_json() -> None:

@@ -367,6 +367,12 @@ class PseudotimeConfig(StrictModel):
                 f"n_references: {self.n_references} needs automatic references; with an explicit "
                 "reference set n_references: 1 (or remove reference)"
             )
+        if self.min_match_frames > self.min_query_frames:
+            raise ValueError(
+                f"min_match_frames: expected at most min_query_frames ({self.min_query_frames}: a query that "
+                f"short must still be able to match), found {self.min_match_frames}; lower min_match_frames "
+                "or raise min_query_frames"
+            )
         return self
 
 

@@ -114,3 +114,16 @@ def fov_pattern_paths(pattern: str, fov_names: Iterable[str]) -> dict[str, str]:
             )
         paths[path] = fov_name
     return paths
+
+
+def slices_within(first: int, stop: int, n_slices: int, key: str) -> slice:
+    """Slices ``[first, stop)`` (the range config key ``key`` gives) of a stack of ``n_slices``.
+
+    Raises:
+        ValueError: the range ends past the stack, naming ``key``, the range and ``n_slices``.
+    """
+    if stop > n_slices:
+        raise ValueError(
+            f"{key} [{first}, {stop}] needs {stop} slices, the stack has {n_slices}; use a stop <= {n_slices}"
+        )
+    return slice(first, stop)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
-from dynaclr.config.base import StrictModel
+from dynaclr.config.base import StrictModel, slices_within
 
 #: Plates a patch channel can be read from; the workflow maps each to a plate path.
 PatchSource = Literal["raw", "phase", "virtual_stain"]
@@ -177,13 +177,7 @@ class PatchSpec(StrictModel):
     def z_slices(self, n_slices: int) -> slice:
         """Slices kept from a stack of ``n_slices``; raises ``ValueError`` naming the problem."""
         if self.z_range is not None:
-            start, stop = self.z_range
-            if stop > n_slices:
-                raise ValueError(
-                    f"patch spec {self.name!r}: z_range {list(self.z_range)} needs {stop} slices, the "
-                    f"stack has {n_slices}; use a stop <= {n_slices}"
-                )
-            return slice(start, stop)
+            return slices_within(*self.z_range, n_slices, f"patch spec {self.name!r}: z_range")
         if self.z_window_slices is not None:
             if self.z_window_slices > n_slices:
                 raise ValueError(

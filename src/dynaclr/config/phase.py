@@ -15,12 +15,16 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dynaclr.config.base import StrictModel
 
 if TYPE_CHECKING:
     from dynaclr.io.plate import PlateGeometry
+
+
+#: Illumination wavelengths of light microscopy (µm): ultraviolet to near infrared.
+WAVELENGTH_RANGE_UM = (0.2, 2.0)
 
 
 class PhaseConfig(StrictModel):
@@ -38,7 +42,9 @@ class PhaseConfig(StrictModel):
         "Brightfield", min_length=1, description="Name of the brightfield channel in the raw plate."
     )
     wavelength_illumination_um: float = Field(
-        0.532, gt=0, description="Illumination wavelength in vacuum (µm)."
+        0.532,
+        gt=0,
+        description="Illumination wavelength in vacuum (µm), between 0.2 and 2.0 (light microscopy).",
     )
     numerical_aperture_detection: float = Field(
         0.55, gt=0, le=1.5, description="Numerical aperture of the objective (detection)."
@@ -133,6 +139,21 @@ class PhaseConfig(StrictModel):
             field: supplied[key] for field, key in fields if getattr(self, field) is None and key in supplied
         }
         return self.model_copy(update=update) if update else self
+
+    @field_validator("wavelength_illumination_um")
+    @classmethod
+    def _light_microscopy_wavelength(cls, value: float) -> float:
+        """A wavelength in nanometres (532 for 0.532 µm, as microscope metadata writes it) leaves the
+        optics' passband below the images' lowest spatial frequency: the transfer function vanishes
+        but at a few frequencies next to zero, and the phase is a blur, with exit 0."""
+        if not WAVELENGTH_RANGE_UM[0] <= value <= WAVELENGTH_RANGE_UM[1]:
+            low, high = WAVELENGTH_RANGE_UM
+            in_nm = 1000 * low <= value <= 1000 * high
+            raise ValueError(
+                f"wavelength_illumination_um: expected a wavelength in µm between {low:g} and {high:g}, "
+                f"found {value:g}" + (f"; that is nanometres: write {value / 1000:g}" if in_nm else "")
+            )
+        return value
 
     @model_validator(mode="after")
     def _apertures_consistent(self) -> PhaseConfig:

@@ -4,7 +4,8 @@ A plate's metadata (FOVs, channels, axes, shape, time interval: :class:`~dynaclr
 is cheap to read, so what would otherwise fail only after every upstream stage ran fails when
 Snakemake parses the workflow (``workflow/rules/common.smk``; ``snakemake -n`` shows it): a channel
 a plate lacks, a ``tau`` longer than the movie, a backbone the networks cannot be built from, a patch
-window larger than the images, a FOV a stage names that the plate does not have, a training split
+window larger than the images, a tracking slice range past the stacks tracking reads, a stem kernel that
+does not divide the patches' depth, a FOV a stage names that the plate does not have, a training split
 that leaves no training FOV, a DTW reference window or an analysis needing more frames than the
 movie has. A simulated
 dataset's layout comes from its ``simulate`` config (:func:`simulated_layout`).
@@ -279,6 +280,63 @@ def _patch_window_problems(name: str, spec: PatchSpec, plates: Mapping[str, Plat
         except ValueError as err:
             problems.append(f"{key}: {err}")
     return problems
+
+
+def _tracking_slice_problems(
+    name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]
+) -> list[str]:
+    """``tracking.maps.z_slice_range`` lies within the stacks of the plate tracking reads (the raw plate,
+    or the virtual-staining plate, which has the phase plate's depth: one slice for 2d phase); the track
+    job refused it only after phase and virtual staining had run."""
+    maps = dataset.tracking.maps
+    plate = plates.get(dataset.tracking_input.source)
+    if dataset.tracks is not None or maps.z_slice_range is None or plate is None:
+        return []
+    n_z = plate.shape_tczyx[2]
+    try:
+        maps.z_slices(n_z)
+    except ValueError:
+        one = (
+            " (a 2d phase plate, and the virtual stain predicted from it, has one slice)"
+            if dataset.phase is not None and dataset.phase.mode == "2d" and plate is not plates["raw"]
+            else ""
+        )
+        return [
+            f"datasets.{name}.tracking.maps.z_slice_range: expected a range within the {n_z} slice(s) of the "
+            f"tracking input {plate.path}{one}, found {list(maps.z_slice_range)}; use a stop <= {n_z}, or "
+            "null for every slice"
+        ]
+    return []
+
+
+def _stem_problems(
+    key: str,
+    training: ContrastiveModelConfig,
+    dataset: str,
+    spec: PatchSpec,
+    plates: Mapping[str, PlateLayout],
+) -> list[str]:
+    """A z-fold stem's ``stem_kernel_z`` divides the depth of the patches (``spec``) the model reads of
+    ``dataset``, the slices the spec keeps of its source plates: training (or, for a model from a file,
+    embedding) refused it only after phase, virtual staining, tracking and patch extraction had run."""
+    if training.stem != "z_fold" or training.stem_kernel_z == 1:
+        return []
+    depths = {plates[channel.source].shape_tczyx[2] for channel in spec.channels if channel.source in plates}
+    if len(depths) != 1:
+        return []  # sources of several depths: _patch_window_problems names it
+    try:
+        kept = spec.z_slices(depths.pop())
+    except ValueError:
+        return []  # _patch_window_problems names it
+    depth = kept.stop - kept.start
+    if depth % training.stem_kernel_z == 0:
+        return []
+    return [
+        f"{key}.stem_kernel_z: expected a kernel that divides the depth of the patches of datasets.{dataset}"
+        f".patches[{spec.name}] "
+        f"({depth} slice(s)), found {training.stem_kernel_z}; use a divisor of {depth} (1 always fits), or "
+        "keep another number of slices (z_window_slices, z_range)"
+    ]
 
 
 def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, dataset: str) -> list[str]:
@@ -692,6 +750,7 @@ def workflow_problems(
         problems += _channel_problems(name, dataset, plates)
         problems += _imported_tracks_problems(name, dataset, raw_layouts[name])
         problems += _annotation_table_problems(name, dataset, raw_layouts[name])
+        problems += _tracking_slice_problems(name, dataset, plates)
         for spec in dataset.patches:
             problems += _patch_window_problems(name, spec, plates)
         wells = {fov.rsplit("/", 1)[0] for fov in raw_layouts[name].fov_names}
@@ -756,6 +815,9 @@ def workflow_problems(
         problems += [problem] if problem else []
         for trained_on in entry.train_datasets:
             problems += _tau_problem(key, entry.training, raw_layouts[trained_on], trained_on)
+        for embedded in config.embedded_datasets(model):
+            spec = config.datasets[embedded].patch_spec(entry.training.patch_spec)
+            problems += _stem_problems(key, entry.training, embedded, spec, plates_of[embedded])
         if entry.train_datasets:  # a model read from a file is not trained: its split means nothing
             raws = {name: raw_layouts[name] for name in entry.train_datasets}
             problems += _training_fov_problems(f"{key}.validation_fovs", entry.training.validation_fovs, raws)

@@ -17,7 +17,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dynaclr.config.base import StrictModel, check_fov_pattern, fill_fov_pattern, fov_placeholders
+from dynaclr.config.base import (
+    StrictModel,
+    check_fov_pattern,
+    fill_fov_pattern,
+    fov_placeholders,
+    slices_within,
+)
 
 
 class TrackingMapsConfig(StrictModel):
@@ -89,6 +95,16 @@ class TrackingMapsConfig(StrictModel):
                 f"z_slice_range: need 0 <= first < stop, got {list(value)}; e.g. [2, 8], or null for all"
             )
         return value
+
+    def z_slices(self, n_z: int) -> slice:
+        """Slices of a stack of ``n_z`` slices that ``z_slice_range`` selects (every slice when null).
+
+        Raises:
+            ValueError: the range ends past the stack, naming the key, the range and ``n_z``.
+        """
+        if self.z_slice_range is None:
+            return slice(0, n_z)
+        return slices_within(*self.z_slice_range, n_z, "tracking.maps.z_slice_range")
 
     @field_validator("foreground_threshold")
     @classmethod

@@ -621,6 +621,7 @@ class WorkflowConfig(StrictModel):
         self._check_embedding_exports()
         self._check_distillation()
         self._check_crops_fit_the_patches()
+        self._check_attribution_fits_the_patches()
         return self
 
     def _check_embedding_exports(self) -> None:
@@ -690,6 +691,49 @@ class WorkflowConfig(StrictModel):
                         f"{key}: expected a crop within the stored patches of datasets.{dataset}."
                         f"patches[{spec_name}] ({stored} x {stored} px), found {list(crop)} px; use a "
                         "smaller crop or raise the spec's initial_patch_size_yx_px"
+                    )
+
+    def _check_attribution_fits_the_patches(self) -> None:
+        """``analysis.interpretation.gallery_channel`` and ``analysis.occlusion.region_channel`` index a
+        channel of every patch spec they read, and the occluding window fits the patch the encoder sees
+        (``analysis.embeddings.crop_size_yx_px``, else the spec's ``patch_size_yx_px``). The gallery
+        showed the spec's last channel in place of one past it (its caption naming the index asked for),
+        and the occlusion job, the workflow's last, failed after every other job had run."""
+        interpretation, occlusion = self.analysis.interpretation, self.analysis.occlusion
+        classified = set(self.classifier_training_datasets())
+        attributed = set(occlusion.models or self.contrastive_models) if occlusion.enabled else set()
+        crop = self.analysis.embeddings.crop_size_yx_px
+        for model, entry in self.contrastive_models.items():
+            spec_name = entry.training.patch_spec
+            for dataset in self.embedded_datasets(model):
+                spec = self.datasets[dataset].patch_spec(spec_name)
+                spec_key = f"datasets.{dataset}.patches[{spec_name}]"
+                where = f"{spec_key} (model {model})"
+                channels = spec.channel_names()
+                if interpretation.enabled and interpretation.gallery_channel >= len(channels):
+                    raise ValueError(
+                        f"analysis.interpretation.gallery_channel: expected the index of a channel of "
+                        f"{where}, 0..{len(channels) - 1} of {channels}, found "
+                        f"{interpretation.gallery_channel}; choose one of them"
+                    )
+                if model not in attributed or dataset not in classified:
+                    continue
+                if not -len(channels) <= occlusion.region_channel < len(channels):
+                    raise ValueError(
+                        f"analysis.occlusion.region_channel: expected the index of a channel of {where}, "
+                        f"0..{len(channels) - 1} of {channels} (or -1..-{len(channels)} from the end), "
+                        f"found {occlusion.region_channel}; choose one of them"
+                    )
+                side = min(crop) if crop is not None else spec.patch_size_yx_px
+                if occlusion.window_yx_px > side:
+                    source = (
+                        "analysis.embeddings.crop_size_yx_px"
+                        if crop is not None
+                        else f"{spec_key}.patch_size_yx_px, model {model}"
+                    )
+                    raise ValueError(
+                        f"analysis.occlusion.window_yx_px: expected a window within the {side} px patch the "
+                        f"encoder sees ({source}), found {occlusion.window_yx_px}; use at most {side}"
                     )
 
     def baseline_patch_specs(self) -> dict[str, str]:

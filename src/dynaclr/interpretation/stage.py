@@ -214,6 +214,14 @@ def interpret_scores(
         scores, explained: ``(N, K)`` component scores and their ``(K,)`` explained variance ratio.
         config, inputs, outputs, model, dataset: as :func:`interpret_embeddings_stage`.
     """
+    store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
+    channel = config.gallery_channel
+    if channel >= len(store.channel_names):  # the config check refuses it for the workflow's stores
+        raise ValueError(
+            f"analysis.interpretation.gallery_channel: expected the index of a channel of "
+            f"{inputs.patches_zarr}, 0..{len(store.channel_names) - 1} of {store.channel_names}, found "
+            f"{channel}; choose one of them"
+        )
     label = f"{model}, {dataset}"
     correlation = component_feature_correlation(scores, explained, features)
     correlation.insert(0, "dataset", dataset)
@@ -224,7 +232,6 @@ def interpret_scores(
     save_figure(figure, outputs.heatmap_png, outputs.heatmap_svg)
     logger.info("Wrote %s: %s", outputs.heatmap_png, caption)
 
-    store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
     rows = cells.loc[:, list(KEY_COLUMNS)].merge(
         store.index.loc[:, [*KEY_COLUMNS, "row"]], on=list(KEY_COLUMNS), how="left", validate="one_to_one"
     )["row"]
@@ -233,7 +240,6 @@ def interpret_scores(
             f"{inputs.embeddings}: {int(rows.isna().sum())} cells are not in {inputs.patches_parquet}; rerun "
             "`snakemake --forcerun embed`"
         )
-    channel = min(config.gallery_channel, len(store.channel_names) - 1)
     rng = np.random.default_rng(config.seed)
     groups: list[GalleryGroup] = []
     for k in range(min(config.gallery_components, scores.shape[1])):

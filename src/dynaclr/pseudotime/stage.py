@@ -488,7 +488,6 @@ def align_embeddings(
         division_events: with ``event: division``, per cell the true division frames its lineage
             sees (:func:`true_division_frames`); the accuracy then scores :func:`division_accuracy`.
     """
-    _check_match_frames(config)
     matrix = representation_matrix(adata, config.representation)
     if config.pca_components is not None:
         n_components = min(config.pca_components, *matrix.shape)
@@ -531,7 +530,6 @@ def align_store(
         block_rows: rows per block (default: :class:`~dynaclr.embeddings.MatrixBlocks`'s).
         config, infection_state, true_onset, show_progress, division_events: as :func:`align_embeddings`.
     """
-    _check_match_frames(config)
     blocks = open_representation(path, config.representation, block_rows)
     if config.pca_components is not None:
         n_components = min(config.pca_components, *blocks.shape)
@@ -546,14 +544,6 @@ def align_store(
         show_progress=show_progress,
         division_events=division_events,
     )
-
-
-def _check_match_frames(config: PseudotimeConfig) -> None:
-    if config.min_match_frames > config.min_query_frames:
-        raise ValueError(
-            f"min_match_frames ({config.min_match_frames}) must not exceed "
-            f"min_query_frames ({config.min_query_frames})"
-        )
 
 
 def query_batches(queries: Sequence[LineageSeries], max_rows: int) -> list[list[LineageSeries]]:
@@ -593,7 +583,6 @@ def align_rows(
         cells: ``N`` rows (``fov_name, track_id, t``; ``parent_track_id`` to follow divisions).
         config, infection_state, true_onset, show_progress, division_events: as :func:`align_embeddings`.
     """
-    _check_match_frames(config)
     all_series = lineage_series(cells, min_frames=1)
     references = select_references(all_series, infection_state, config)
     shortest = config.min_query_frames

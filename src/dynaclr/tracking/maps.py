@@ -73,17 +73,14 @@ class TrackingMaps:
 def z_slices(config: TrackingMapsConfig, n_z: int, source: str = "input") -> slice:
     """Slices of a stack of ``n_z`` slices that ``config.z_slice_range`` selects.
 
-    Raises ValueError naming ``source`` when the range lies outside the stack.
+    Raises ValueError naming ``source`` when the range lies outside the stack
+    (:meth:`~dynaclr.config.tracking.TrackingMapsConfig.z_slices`; the dry run checks it against the
+    tracking input's plate, ``dynaclr.config.plate_checks``).
     """
-    if config.z_slice_range is None:
-        return slice(0, n_z)
-    first, stop = config.z_slice_range
-    if stop > n_z:
-        raise ValueError(
-            f"{source}: z_slice_range {[first, stop]} exceeds the {n_z} slices of the image; "
-            f"use a range within [0, {n_z}]"
-        )
-    return slice(first, stop)
+    try:
+        return config.z_slices(n_z)
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
 
 
 def reduce_z(volume_zyx: NDArray, config: TrackingMapsConfig, source: str = "input") -> NDArray[np.float32]:
