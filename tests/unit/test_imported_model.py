@@ -216,3 +216,69 @@ def test_files_that_are_not_the_named_format_are_refused(tmp_path: Path) -> None
         run_import(tmp_path, viscy_config(), source=tmp_path / "viscy.ckpt", fmt="dynaclr")
     with pytest.raises(ArtifactError, match="not found"):
         run_import(tmp_path, viscy_config(), source=tmp_path / "missing.ckpt")
+
+
+def _encoder_alone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """VisCy's ContrastiveEncoder state dict: the module's keys without ``model.``."""
+    return {key.removeprefix("model."): tensor for key, tensor in state.items()}
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda state: state,  # torch.save(module.state_dict())
+        _encoder_alone,  # torch.save(module.model.state_dict())
+        lambda state: {"state_dict": _encoder_alone(state)},
+    ],
+    ids=["module_state_dict_bare", "encoder_state_dict_bare", "encoder_state_dict_in_checkpoint"],
+)
+def test_a_viscy_state_dict_saved_without_lightning_embeds_as_viscy_does(tmp_path: Path, layout) -> None:
+    """A VisCy model saved as a state dict (of the module or of its encoder alone) is the same model
+    as the Lightning checkpoint; both were refused, the bare one with a message listing every key."""
+    state = torch.load(CHECKPOINT, weights_only=True)["state_dict"]
+    torch.save(layout(state), tmp_path / "weights.pt")
+    outputs = run_import(tmp_path, viscy_config(), source=tmp_path / "weights.pt")
+    reference = np.load(FIXTURE / "reference.npz")
+    with torch.no_grad():
+        features, projections = read_contrastive_checkpoint(outputs.checkpoint).encoder()(patches())
+    np.testing.assert_allclose(features.numpy(), reference["features"], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(projections.numpy(), reference["projections"], atol=1e-5, rtol=0)
+
+
+def test_a_file_without_a_state_dict_is_refused_naming_a_few_of_its_keys(tmp_path: Path) -> None:
+    torch.save({f"entry_{i}": [i] for i in range(50)}, tmp_path / "other.ckpt")
+    with pytest.raises(
+        ArtifactError, match=r"expected a Lightning checkpoint .* found \[.*\.\.\. \(50 keys\)"
+    ):
+        run_import(tmp_path, viscy_config(), source=tmp_path / "other.ckpt")
+
+
+@pytest.mark.parametrize("fmt", ["viscy", "dynaclr"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_weights_that_are_not_finite_are_refused_naming_the_tensor(
+    tmp_path: Path, fmt: str, value: float
+) -> None:
+    """A diverged model (NaN weights) or one saved in float16 beyond its range (inf) gave NaN
+    embeddings with exit 0, found only by the analyses after every dataset was embedded."""
+    key = "model.encoder.stages.0.blocks.0.conv_dw.weight"
+    raw = torch.load(CHECKPOINT, weights_only=True)
+    raw["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in raw["state_dict"].items()}
+    half = tmp_path / "half.ckpt"
+    torch.save(raw, half)
+    source = run_import(tmp_path / "finite", viscy_config(), source=half).checkpoint  # float16 in range: read
+    with torch.no_grad():
+        features, _ = read_contrastive_checkpoint(source).encoder()(patches())
+    np.testing.assert_allclose(features.numpy(), np.load(FIXTURE / "reference.npz")["features"], atol=1e-4)
+    if fmt == "viscy":
+        raw["state_dict"][key][0, 0, 0, 0] = value
+    else:
+        raw = torch.load(source, weights_only=True)
+        raw["state_dict"]["encoder.backbone.stages.0.blocks.0.conv_dw.weight"][0, 0, 0, 0] = value
+    torch.save(raw, tmp_path / "bad.ckpt")
+    with pytest.raises(
+        ArtifactError, match=r"expected finite weights, found 1 NaN or infinite values"
+    ) as error:
+        run_import(tmp_path / "bad", viscy_config(), source=tmp_path / "bad.ckpt", fmt=fmt)
+    assert "'backbone.stages.0.blocks.0.conv_dw.weight'" in str(error.value)
+    assert str(tmp_path / "bad.ckpt") in str(error.value)
+    assert not (tmp_path / "bad" / "model.ckpt").exists()

@@ -80,23 +80,32 @@ def test_the_input_adapter_reduces_scales_repeats_and_normalises() -> None:
         PretrainedImageInput(2, None, "middle", MEAN, STD)
 
 
-def test_imported_pretrained_backbone_computes_what_the_timm_network_computes(tmp_path: Path) -> None:
-    network = pretrained_network()
-    source = weights_file(tmp_path, network)
-    outputs = ImportModelOutputs(checkpoint=tmp_path / "model.ckpt", config=tmp_path / "config.json")
+def import_pretrained(
+    directory: Path, config: ContrastiveModelConfig, fmt: str, source: Path, channel_indices: list[int]
+) -> tuple[Path, dict]:
+    """Rule import_model on ``source`` into ``directory`` (2 channels, 5 slices, 32 px): the
+    model.ckpt written and the summary."""
+    outputs = ImportModelOutputs(checkpoint=directory / "model.ckpt", config=directory / "config.json")
     summary = import_model(
-        pretrained_config(),
-        "timm",
+        config,
+        fmt,  # type: ignore[arg-type]
         ImportModelInputs(checkpoint=source),
         outputs,
         in_channels=2,
         in_stack_depth=5,
         patch_size_yx_px=32,
         model_name="imagenet",
-        channel_indices=[1],
+        channel_indices=channel_indices,
     )
+    return outputs.checkpoint, summary
+
+
+def test_imported_pretrained_backbone_computes_what_the_timm_network_computes(tmp_path: Path) -> None:
+    network = pretrained_network()
+    source = weights_file(tmp_path, network)
+    checkpoint, summary = import_pretrained(tmp_path, pretrained_config(), "timm", source, [1])
     assert summary["checkpoint_format"] == "timm"
-    model = read_contrastive_checkpoint(outputs.checkpoint)
+    model = read_contrastive_checkpoint(checkpoint)
     assert model.channel_indices == [1] and model.model_name == "imagenet"
     encoder = model.encoder()
     x = patches()
@@ -201,3 +210,43 @@ def test_a_trained_model_cannot_take_the_backbone_stem() -> None:
     entry["training"]["stem"] = "backbone"
     with pytest.raises(ValidationError, match="a trained model uses stem z_fold"):
         WorkflowConfig.model_validate(with_model(entry))
+
+
+@pytest.mark.parametrize(
+    ("changes", "channel_indices", "message"),
+    [
+        ({"z_reduction": "middle"}, [1], r"z_reduction: 'max' in the file, 'middle' in the config"),
+        (
+            {"input_channels": ["Phase3D"]},
+            [0],
+            r"input_channels: \['ViralSensor'\] in the file, \['Phase3D'\] in the config \(patch channels "
+            r"\[1\] in the file, \[0\] here\)",
+        ),
+    ],
+    ids=["z_reduction", "input_channels"],
+)
+def test_a_model_ckpt_built_otherwise_than_the_config_says_is_refused(
+    tmp_path: Path, changes: dict, channel_indices: list[int], message: str
+) -> None:
+    """A model.ckpt (here of a pretrained backbone) imported with a config that reduces the patch
+    otherwise or shows the network another channel: the shapes fit, so it loaded and embedded
+    otherwise than the file's model (features off by ~4), with exit 0."""
+    source = weights_file(tmp_path, pretrained_network())
+    first, _ = import_pretrained(tmp_path / "first", pretrained_config(), "timm", source, [1])
+    again, _ = import_pretrained(tmp_path / "again", pretrained_config(), "dynaclr", first, [1])  # as built
+    assert read_contrastive_checkpoint(again).channel_indices == [1]
+    with pytest.raises(ArtifactError, match=message) as error:
+        import_pretrained(tmp_path / "other", pretrained_config(**changes), "dynaclr", first, channel_indices)
+    assert str(first) in str(error.value) and "contrastive_models.imagenet.training." in str(error.value)
+    assert not (tmp_path / "other" / "model.ckpt").exists()
+
+
+def test_pretrained_weights_that_are_not_finite_are_refused(tmp_path: Path) -> None:
+    network = pretrained_network()
+    with torch.no_grad():
+        network.stages[0].blocks[0].conv_dw.weight[0, 0, 0, 0] = float("nan")
+    with pytest.raises(
+        ArtifactError, match=r"found 1 NaN or infinite values in 'backbone\.stages\.0\.blocks\.0\."
+    ):
+        import_pretrained(tmp_path, pretrained_config(), "timm", weights_file(tmp_path, network), [1])
+    assert not (tmp_path / "model.ckpt").exists()

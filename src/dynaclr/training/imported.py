@@ -22,9 +22,18 @@ VisCy                      dynaclr              note
                                                 (``projection_norm: true`` gives the last one)
 =========================  ===================  ====================================================
 
-Keys outside ``model.`` (none in VisCy 0.4.1's checkpoints) are ignored. A file that does not fit
-is refused with the first mismatching key. The file is read with ``weights_only=True``: a
-checkpoint holding Python objects is refused, never executed.
+Keys outside ``model.`` (none in VisCy 0.4.1's checkpoints) are ignored. The module's state dict
+saved bare (``torch.save(module.state_dict())``) reads as the checkpoint's, and the state dict of
+VisCy's ``ContrastiveEncoder`` alone (keys ``stem.conv.*``, ``encoder.*``, ``projection.*``, bare or
+under ``state_dict``) as the same keys under ``model.``. A file that does not fit is refused with
+the first mismatching key. The file is read with ``weights_only=True``: a checkpoint holding Python
+objects is refused, never executed. A weight that is NaN or infinite (a diverged run, float16
+overflow) is refused naming the tensor: every embedding would be NaN.
+
+A ``model.ckpt`` of this workflow records the architecture it was built with (its training config):
+what the shapes cannot tell (``stem``; with ``stem: backbone`` the ``z_reduction`` and the patch
+channels the network sees) must equal the config's, and so must ``backbone``, ``stem_kernel_z``,
+``projection_dim`` and ``projection_norm``: the file's value and the config's are named.
 """
 
 from __future__ import annotations
@@ -47,7 +56,13 @@ from dynaclr.training.checkpoint import (
     read_contrastive_checkpoint,
 )
 
-__all__ = ["ImportModelInputs", "ImportModelOutputs", "import_model", "viscy_encoder_state"]
+__all__ = [
+    "ImportModelInputs",
+    "ImportModelOutputs",
+    "import_model",
+    "viscy_encoder_state",
+    "viscy_state_dict",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +89,44 @@ class ImportModelOutputs(StageFiles):
     config: Path
 
 
+#: VisCy ``ContrastiveEncoder`` keys (its state dict saved alone), under ``model.`` in the module's.
+_VISCY_ENCODER_KEY = "stem.conv.weight"
+
+
+def _some_keys(keys: Any) -> str:
+    """At most five of ``keys``, sorted, and how many there are (a message stays short)."""
+    names = sorted(str(key) for key in keys)
+    return f"{names[:5]}{f' ... ({len(names)} keys)' if len(names) > 5 else ''}"
+
+
+def viscy_state_dict(raw: Any, path: str | Path) -> dict[str, Any]:
+    """The ``ContrastiveModule`` state dict of a VisCy file (module docstring): a Lightning
+    checkpoint's ``state_dict``, a state dict saved bare, or the ``ContrastiveEncoder``'s alone (its
+    keys put under ``model.``).
+
+    Raises:
+        ArtifactError: the file holds no state dict (naming what it holds).
+    """
+    state = raw.get("state_dict") if isinstance(raw, dict) else None
+    if (
+        state is None
+        and isinstance(raw, dict)
+        and raw
+        and all(isinstance(v, torch.Tensor) for v in raw.values())
+    ):
+        state = raw  # torch.save(module.state_dict())
+    if not isinstance(state, dict):
+        found = _some_keys(raw) if isinstance(raw, dict) else type(raw).__name__
+        raise ArtifactError(
+            f"{path}: expected a Lightning checkpoint with a 'state_dict' (or a state dict of tensors), "
+            f"found {found}"
+        )
+    if _VISCY_ENCODER_KEY in state and not any(str(key).startswith("model.") for key in state):
+        logger.info("%s: the state dict of VisCy's ContrastiveEncoder alone; read as the module's", path)
+        return {f"model.{key}": tensor for key, tensor in state.items()}
+    return state
+
+
 def viscy_encoder_state(state_dict: dict[str, Any], path: str | Path) -> dict[str, torch.Tensor]:
     """VisCy ``ContrastiveModule`` state dict → :class:`ContrastiveEncoder` state dict (module docstring).
 
@@ -98,7 +151,7 @@ def viscy_encoder_state(state_dict: dict[str, Any], path: str | Path) -> dict[st
             )
     if not mapped:
         raise ArtifactError(
-            f"{path}: no 'model.' keys in its state_dict (found {sorted(state_dict)[:5]}): not a checkpoint "
+            f"{path}: no 'model.' keys in its state_dict (found {_some_keys(state_dict)}): not a checkpoint "
             "of VisCy's ContrastiveModule; use checkpoint_format: dynaclr for a dynaclr model.ckpt"
         )
     if ignored:
@@ -139,6 +192,62 @@ def _fit(
             "projection_norm) and the patch spec's channels and slices to the model's"
         )
     encoder.load_state_dict(state, strict=True)
+
+
+def _check_finite(encoder: ContrastiveEncoder, path: Path, fmt: str) -> None:
+    """Refuse weights holding NaN or infinite values (a diverged run, float16 overflow): every
+    embedding would be NaN, found only by the analyses after every dataset is embedded."""
+    bad = {
+        key: int((~torch.isfinite(tensor)).sum())
+        for key, tensor in encoder.state_dict().items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    }
+    if bad:
+        key, count = next(iter(bad.items()))
+        raise ArtifactError(
+            f"{path}: expected finite weights, found {count} NaN or infinite values in {key!r} of the "
+            f"{fmt} checkpoint (the encoder's name for it; {len(bad)} tensors hold such values, "
+            f"{sum(bad.values())} values in all): the model diverged or was saved in float16 beyond its "
+            "range, and every embedding would be NaN; import a checkpoint from before the divergence"
+        )
+
+
+def _check_dynaclr_architecture(
+    trained: ContrastiveCheckpoint,
+    config: ContrastiveModelConfig,
+    channel_indices: list[int] | None,
+    path: Path,
+    model_name: str,
+) -> None:
+    """A model.ckpt records the architecture it was built with: the config must describe the same.
+    The shapes tell most keys apart, not ``stem``'s reduction of a patch to the plane a pretrained
+    backbone sees (``z_reduction``) nor which patch channels it sees (``input_channels``): the weights
+    would load and embed something else than the file's model does."""
+    found, expected = trained.config.encoder_arguments(), config.encoder_arguments()
+    keys = ["backbone", "stem", "stem_kernel_z", "projection_dim", "projection_norm"]
+    if expected["stem"] == "backbone":
+        keys.append("z_reduction")
+    differing = [key for key in keys if found[key] != expected[key]]
+    if expected["stem"] == "backbone" and trained.channel_indices != channel_indices:
+        differing.append("input_channels")
+    if not differing:
+        return
+    values = {**found, "input_channels": trained.config.input_channels}
+    wanted = {**expected, "input_channels": config.input_channels}
+    detail = "; ".join(
+        f"{key}: {values[key]!r} in the file, {wanted[key]!r} in the config"
+        + (
+            f" (patch channels {trained.channel_indices} in the file, {channel_indices} here)"
+            if key == "input_channels"
+            else ""
+        )
+        for key in differing
+    )
+    raise ArtifactError(
+        f"{path}: expected a model built as contrastive_models.{model_name}.training describes, found a "
+        f"model.ckpt built otherwise: {detail}; the weights would embed otherwise than the file's model "
+        f"does: set contrastive_models.{model_name}.training.{differing[0]} to the file's value"
+    )
 
 
 def _normalization(label: str) -> str:
@@ -275,6 +384,7 @@ def import_model(
         verified = trained.input_channels is not None and trained.input_channels_verified
         state = trained.encoder_state
         inputs_recorded = [(source, trained.provenance)]
+        _check_dynaclr_architecture(trained, config, channel_indices, source, model_name)
         patch_size_yx_px = _check_dynaclr_input(trained, source, channels, patch_size_yx_px, model_name)
         channels = channels if channels is not None else trained.input_channels
     elif checkpoint_format == "timm":
@@ -292,14 +402,10 @@ def import_model(
             what="VisCy checkpoint",
             fix=f"copy the file again or correct contrastive_models.{model_name}.checkpoint",
         )
-        if not isinstance(raw, dict) or not isinstance(raw.get("state_dict"), dict):
-            raise ArtifactError(
-                f"{source}: expected a Lightning checkpoint with a 'state_dict', found "
-                f"{sorted(raw) if isinstance(raw, dict) else type(raw).__name__}"
-            )
-        state = viscy_encoder_state(raw["state_dict"], source)
+        state = viscy_encoder_state(viscy_state_dict(raw, source), source)
         inputs_recorded = [source]
     _fit(encoder, state, source, checkpoint_format, model_name)
+    _check_finite(encoder, source, checkpoint_format)
     if channels is not None and not verified:
         logger.warning(
             "%s: the %s file does not state the channels its weights learnt from (a model.ckpt imported from "
