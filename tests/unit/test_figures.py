@@ -438,6 +438,13 @@ def test_the_distance_figure_of_still_images_says_it_is_not_computed():
             "no track spans two adjacent frames",
             "3 tracks, 6 cells, 4 frames",
         ),
+        # two frames: every random pair within a track is the adjacent one (it drew smoothness 1)
+        (
+            [1, 1, 2, 2, 3, 3],
+            [0, 1, 0, 1, 1, 2],
+            "no track spans three frames: every random pair within a track is an adjacent pair",
+            "3 tracks, 6 cells, 3 frames",
+        ),
     ],
 )
 def test_the_distance_figure_of_a_movie_without_adjacent_frames_says_why(track_id, t, reason, counts):

@@ -642,6 +642,73 @@ def test_brightfield_with_a_dark_border_is_brightfield():
         normalise_brightfield(counts.astype(np.float32), PhaseConfig())
 
 
+def _as_8_bit(brightfield: np.ndarray, mean_counts: float, dark_level: float) -> np.ndarray:
+    """The simulator's brightfield (offset 100) as an 8-bit camera's counts: its dark level at
+    ``dark_level``, its mean at ``mean_counts``."""
+    signal = brightfield - 100.0
+    return np.clip(np.rint(dark_level + signal * (mean_counts / signal.mean())), 0, 255).astype(np.uint8)
+
+
+def _refused_by_default_offset(
+    counts: np.ndarray, transfer_function: TransferFunction, match: str, dark_level: float
+) -> np.ndarray:
+    """Check that ``counts`` ``(T, 1, Z, Y, X)`` are refused under the default camera offset with an
+    error matching ``match`` and nothing written; returns their phase with the offset ``dark_level``."""
+    output = np.zeros((counts.shape[0], 1, *counts.shape[2:]), np.float32)
+    with pytest.raises(ValueError, match=match):
+        reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig(), where="FOV A/1/0")
+    assert not output.any()  # nothing reconstructed
+    reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig(camera_offset_counts=dark_level))
+    assert np.isfinite(output).all()
+    return output
+
+
+def test_the_default_camera_offset_is_refused_on_8_bit_pixels(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]
+):
+    """A 16-bit camera's offset (the default 100) on 8-bit pixels (dark level 5, brightfield about 120
+    counts: the darkest voxel at 83, so only a few voxels go below 0) made a phase 4.9 times too
+    large, with exit 0; it is refused before any pixel is read, naming the key, the pixel type and
+    the limit. With the camera's dark level the 8-bit phase is the 16-bit one."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    brightfield = _first_frames(tiny_plate["plate"], 2)[:, :1]
+    output = _refused_by_default_offset(
+        _as_8_bit(brightfield, 120.0, 5.0),
+        transfer_function,
+        r"FOV A/1/0: phase.camera_offset_counts = 100 counts is 39% of the uint8 pixels' full scale "
+        r"255; expected a camera dark level of at most 12.5% of it \(31.875 counts\)",
+        5.0,
+    )
+    reference = np.stack(
+        [reconstruct_stack(stack, transfer_function, PhaseConfig()) for stack in brightfield[:, 0]]
+    )
+    assert np.corrcoef(output[:, 0].ravel(), reference.ravel())[0, 1] > 0.99
+    assert output.std() == pytest.approx(reference.std(), rel=0.05)
+
+
+def test_an_offset_above_the_dark_level_is_refused_by_the_darkest_voxels(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]
+):
+    """16-bit brightfield whose camera offset was subtracted at export, with a vignetted border at 0
+    counts (5 % of the field: below the share that makes a stack no brightfield): read with the default
+    offset 100 its phase came out scaled, with exit 0; the darkest voxels below half the offset refuse
+    the stack naming the frame and the key. Offset 0 reconstructs it."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    brightfield = _first_frames(tiny_plate["plate"], 1)[:, :1] - 100.0
+    n_y, n_x = brightfield.shape[-2:]
+    yy, xx = np.mgrid[:n_y, :n_x]
+    border = np.hypot(yy - (n_y - 1) / 2, xx - (n_x - 1) / 2) > 0.6 * n_y
+    brightfield[..., border] = 0.0
+    assert 0.04 < border.mean() < 0.1
+    _refused_by_default_offset(
+        brightfield,
+        transfer_function,
+        r"FOV A/1/0 frame t=0: brightfield stack: its darkest 0.1% of voxels are at or below 0 counts, "
+        r"less than half of phase.camera_offset_counts = 100",
+        0.0,
+    )
+
+
 def test_a_mostly_missing_frame_is_dropped_as_nan_and_recorded(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog
 ):

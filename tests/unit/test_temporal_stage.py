@@ -145,6 +145,36 @@ def test_a_movie_whose_tracks_are_single_frames_is_recorded_not_computed_and_the
     assert pd.read_csv(tmp_path / "comparison.csv").empty  # one measured model: nothing to pair
 
 
+def test_a_movie_of_two_frames_has_no_track_pairs_smoothness_but_the_papers(tmp_path, caplog):
+    """In a movie of two frames every random pair of distinct frames within a track is its adjacent
+    pair: the track-pairs smoothness was 1.000 with an interval [1.000, 1.000] (dynamic range 0) for
+    the planted embedding and for the same values shuffled alike, and the two were paired as equally
+    smooth. Its row now says not computed and why; the paper's definition (random pairs over all cells)
+    is measured and still tells the planted embedding from the shuffled one."""
+    features, index = planted_infection_embeddings(n_fovs=2, tracks_per_fov=8, n_frames=2, seed=4)
+    shuffled = features[np.random.default_rng(1).permutation(len(features))]
+    paths = [
+        _write_store(tmp_path / f"{model}.zarr", matrix, index, model, "two_frames")
+        for model, matrix in (("planted", features), ("shuffled", shuffled))
+    ]
+    with caplog.at_level("WARNING", logger="dynaclr.evaluation.stage"):
+        _run(paths, tmp_path, n_bootstrap=5)
+    written = pd.read_csv(tmp_path / "metrics.csv").set_index(["model", "definition"])
+    pairs = written.xs("track_pairs", level="definition")
+    expected = (
+        "no track spans three frames: every random pair within a track is an adjacent pair "
+        f"(16 tracks, {len(index)} cells, 2 frames)"
+    )
+    assert (pairs["not_computed"] == expected).all()
+    assert pairs[["smoothness", "smoothness_ci_low", "dynamic_range"]].isna().all().all()
+    paper = written.xs("paper", level="definition")
+    assert paper["not_computed"].isna().all()
+    assert paper.loc["planted", "smoothness"] < 0.8 < paper.loc["shuffled", "smoothness"]
+    assert pd.read_csv(tmp_path / "comparison.csv").empty  # nothing measured to pair
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2 and all("(track_pairs)" in w and "paper's definition" in w for w in warnings)
+
+
 def test_stores_name_their_model_and_dataset(stores, tmp_path):
     index = stores["index"]
     anonymous = tmp_path / "anonymous.zarr"

@@ -104,7 +104,13 @@ class PhaseConfig(StrictModel):
     camera_offset_counts: float = Field(
         100.0,
         ge=0,
-        description="Camera offset subtracted from the brightfield counts before normalisation.",
+        description=(
+            "Camera offset (dark level, counts) subtracted from the brightfield counts before "
+            "normalisation: the counts of a frame taken with the shutter closed. The default is a 16-bit "
+            "camera's; set it for 8-bit cameras (often 0 to 16) and to 0 for data whose offset was "
+            "subtracted. Refused above 1/8 of an integer pixel type's full scale, and where a stack's "
+            "darkest 0.1 % of voxels lie below half of it."
+        ),
     )
     flat_field: Literal["z_mean", "none"] = Field(
         "z_mean",

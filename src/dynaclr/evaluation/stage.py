@@ -55,6 +55,7 @@ from dynaclr.evaluation.temporal import (
     INDEX_COLUMNS,
     counted_reason,
     no_adjacent_pairs_reason,
+    no_random_pairs_reason,
     paired_smoothness_difference,
     temporal_metrics_with_replicates,
     warn_unlinked,
@@ -146,12 +147,8 @@ def temporal_metrics_stage(
         reason = no_adjacent_pairs_reason(cells)
         identity = {"model": model, "dataset": dataset, "representation": representation}
         if reason is not None:
-            rows += _not_computed_rows(identity, cells, reason, path)
+            rows += _not_computed_rows(identity, cells, reason, path, DEFINITIONS)
             continue
-        metrics, smooth_replicates = temporal_metrics_with_replicates(
-            matrix, cells, n_bootstrap=n_bootstrap, seed=config.seed, confidence=confidence
-        )
-        replicates.setdefault(dataset, []).append((model, cells_fingerprint(cells), smooth_replicates))
         rows.append(
             {
                 **identity,
@@ -161,6 +158,14 @@ def temporal_metrics_stage(
                 "not_computed": "",
             }
         )
+        within_tracks = no_random_pairs_reason(cells)
+        if within_tracks is not None:  # random pairs within a track are the adjacent pairs
+            rows += _not_computed_rows(identity, cells, within_tracks, path, ("track_pairs",))
+            continue
+        metrics, smooth_replicates = temporal_metrics_with_replicates(
+            matrix, cells, n_bootstrap=n_bootstrap, seed=config.seed, confidence=confidence
+        )
+        replicates.setdefault(dataset, []).append((model, cells_fingerprint(cells), smooth_replicates))
         rows.append(
             {**identity, "definition": "track_pairs", **metrics, "n_cells": matrix.n_rows, "not_computed": ""}
         )
@@ -186,27 +191,40 @@ def temporal_metrics_stage(
 
 
 def _not_computed_rows(
-    identity: dict[str, str], cells: pd.DataFrame, reason: str, path: Path
+    identity: dict[str, str], cells: pd.DataFrame, reason: str, path: Path, definitions: tuple[str, ...]
 ) -> list[dict[str, Any]]:
-    """The two definitions' rows of a store without an adjacent pair: every value NaN, ``n_pairs`` 0
-    and ``not_computed`` saying why with the counts it rests on; a WARNING names the dataset, its
-    store and what to check."""
+    """The rows of ``definitions`` of a store on which they measure nothing (every definition: no
+    adjacent pair; ``track_pairs``: no random pair within a track other than the adjacent one): every
+    value NaN, ``n_pairs`` 0 and ``not_computed`` saying why with the counts it rests on; a WARNING
+    names the dataset, its store and what to check."""
     not_computed = counted_reason(reason, cells)
-    warn_unlinked(
-        logger,
-        "temporal metrics",
-        "smoothness and dynamic range compare a cell's adjacent frames",
-        not_computed,
-        model=identity["model"],
-        dataset=identity["dataset"],
-        store=path,
-    )
+    if definitions == DEFINITIONS:
+        warn_unlinked(
+            logger,
+            "temporal metrics",
+            "smoothness and dynamic range compare a cell's adjacent frames",
+            not_computed,
+            model=identity["model"],
+            dataset=identity["dataset"],
+            store=path,
+        )
+    else:
+        logger.warning(
+            "temporal metrics (%s) of dataset %r (model %r, embeddings %s) not computed: %s; its random "
+            "pairs are drawn within a track, so it would be 1 for any embedding; the paper's definition "
+            "(random pairs over all cells) is measured",
+            ", ".join(definitions),
+            identity["dataset"],
+            identity["model"],
+            path,
+            not_computed,
+        )
     values: dict[str, Any] = {
         column: float("nan") for column in TEMPORAL_METRICS_COLUMNS if column not in identity
     }
     values |= {"n_tracks": 0, "n_pairs": 0, "n_random_pairs": 0, "n_bootstrap": 0, "n_cells": len(cells)}
     values["not_computed"] = not_computed
-    return [{**identity, **values, "definition": definition} for definition in DEFINITIONS]
+    return [{**identity, **values, "definition": definition} for definition in definitions]
 
 
 def cells_fingerprint(cells: pd.DataFrame) -> str:

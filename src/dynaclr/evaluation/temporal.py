@@ -226,6 +226,31 @@ def warn_unlinked(
     )
 
 
+#: Why within-track random pairs tell nothing where adjacent pairs exist: every track's frames lie
+#: within two consecutive frames (a movie of two frames), so each random pair of distinct frames of a
+#: track is its adjacent pair, and the ``track_pairs`` smoothness is 1 and its dynamic range 0 for
+#: any embedding (a shuffled one included), with an interval of zero width.
+NO_TRACK_SPANS_THREE_FRAMES = (
+    "no track spans three frames: every random pair within a track is an adjacent pair"
+)
+
+
+def no_random_pairs_reason(index: pd.DataFrame) -> str | None:
+    """Why ``index`` (``fov_name, track_id, t``) has no within-track random pair other than an adjacent
+    pair, or ``None`` where it has one: :func:`no_adjacent_pairs_reason`'s reason, else
+    :data:`NO_TRACK_SPANS_THREE_FRAMES` where no track holds two frames at least 2 apart. The
+    ``track_pairs`` metrics and the distance figure (random pairs within a track) are not computed
+    where this gives a reason; the paper's definition (random pairs over all cells) still is."""
+    reason = no_adjacent_pairs_reason(index)
+    if reason is not None:
+        return reason
+    tracks = _group_tracks(index)
+    ends = tracks.starts + tracks.lengths - 1
+    if int((tracks.t[ends] - tracks.t[tracks.starts]).max()) < 2:
+        return NO_TRACK_SPANS_THREE_FRAMES
+    return None
+
+
 def _adjacent_pairs(tracks: _Tracks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sorted positions ``(a, b)`` of adjacent pairs and their track codes."""
     code, t = tracks.track_code, tracks.t

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from dynaclr.classify.annotations import task_classes
-from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
+from dynaclr.evaluation.temporal import CHECK_LINKING, NO_TRACK_SPANS_THREE_FRAMES, ONE_TIME_POINT
 
 #: Columns of the findings table (``findings.csv``).
 FINDINGS_COLUMNS: tuple[str, ...] = ("section", "topic", "dataset", "statement")
@@ -223,7 +223,10 @@ def unlinked_movie_findings(table: pd.DataFrame) -> list[Finding]:
             "Embeddings",
             "smoothness",
             str(dataset),
-            f"Smoothness, dynamic range and DTW pseudo-time not computed: {rows['reason'].iloc[0]}: "
+            f"Smoothness and dynamic range of track pairs not computed: {rows['reason'].iloc[0]}; the "
+            "paper's definition (random pairs over all cells) is measured."
+            if rows["reason"].iloc[0].startswith(NO_TRACK_SPANS_THREE_FRAMES)
+            else f"Smoothness, dynamic range and DTW pseudo-time not computed: {rows['reason'].iloc[0]}: "
             f"no cell is followed from one frame to the next; {CHECK_LINKING}.",
         )
         for dataset, rows in reasons.groupby("dataset", sort=True)

@@ -20,7 +20,7 @@ from dynaclr.evaluation.temporal import (
     counted_reason,
     kde_grid,
     kde_peak,
-    no_adjacent_pairs_reason,
+    no_random_pairs_reason,
     random_distances,
     smoothness,
 )
@@ -196,11 +196,12 @@ def plot_distance_distributions(
         seed: seed of the random pairs.
         label: the model/dataset name for the title and caption.
 
-    Cells without adjacent frames have no pairs to compare: the figure and caption say "not computed"
-    and why (:func:`~dynaclr.evaluation.temporal.no_adjacent_pairs_reason`: ``one time point`` for
-    still images, ``no track spans two frames`` for tracks of one detection each).
+    Cells without adjacent frames, or whose random frames within a track are their adjacent ones (a
+    movie of two frames), have no pairs to compare: the figure and caption say "not computed" and why
+    (:func:`~dynaclr.evaluation.temporal.no_random_pairs_reason`: ``one time point`` for still images,
+    ``no track spans two frames`` for tracks of one detection each, ``no track spans three frames``).
     """
-    reason = no_adjacent_pairs_reason(index)
+    reason = no_random_pairs_reason(index)
     if reason is not None:
         figure = not_computed_figure(label, reason)
         caption = (

@@ -92,6 +92,54 @@ PHASE_UNITS = {
 #: half near 0) or an offset above the dark level.
 MAX_NON_POSITIVE_SHARE = 0.25
 
+#: Largest camera offset, as a share of an integer pixel type's full scale, that phase takes: a
+#: camera's dark level is a small part of its range (100 of a 16-bit camera's 65535; 0 to 16 of an
+#: 8-bit camera's 255), so an offset above an eighth of the range (the default 100 on uint8 data: 39 %)
+#: was set for another camera, and would take most of the signal (a 4.9 times larger phase at a
+#: brightfield of 120 counts, measured).
+MAX_OFFSET_FULL_SCALE_SHARE = 1 / 8
+
+#: Percentile of a stack's counts taken as its darkest voxels: with the offset at the camera's dark
+#: level they lie at about the offset (read noise below it); below half the offset, the offset lies
+#: above the dark level (an offset already subtracted, 8-bit data) or the stack holds fill values.
+DARKEST_PERCENTILE = 0.1
+
+
+def check_offset_fits_pixel_type(dtype: Any, config: PhaseConfig, where: str) -> None:
+    """Refuse a ``phase.camera_offset_counts`` above :data:`MAX_OFFSET_FULL_SCALE_SHARE` of the full
+    scale of the integer pixel type ``dtype`` (floats have no full scale: the per-stack check of
+    :func:`normalise_brightfield` alone applies), naming ``where``, the key, the limit and the value."""
+    pixel_type = np.dtype(dtype)
+    if pixel_type.kind not in "ui":
+        return
+    full_scale = float(np.iinfo(pixel_type).max)
+    limit = MAX_OFFSET_FULL_SCALE_SHARE * full_scale
+    if config.camera_offset_counts > limit:
+        raise ValueError(
+            f"{where}: phase.camera_offset_counts = {config.camera_offset_counts:g} counts is "
+            f"{100.0 * config.camera_offset_counts / full_scale:.0f}% of the {pixel_type.name} pixels' full "
+            f"scale {full_scale:g}; expected a camera dark level of at most "
+            f"{100.0 * MAX_OFFSET_FULL_SCALE_SHARE:.1f}% of it ({limit:g} counts). The default 100 is a "
+            "16-bit camera's: set phase.camera_offset_counts to this camera's dark level (the counts of "
+            "a frame taken with the shutter closed; 0 where the offset was subtracted already)"
+        )
+
+
+def _check_offset_below_darkest_voxels(counts: np.ndarray, offset: float) -> None:
+    """Refuse a stack whose darkest voxels (:data:`DARKEST_PERCENTILE`) lie below half ``offset``."""
+    if offset <= 0 or float(counts.min()) >= offset / 2:
+        return
+    darkest = float(np.percentile(counts, DARKEST_PERCENTILE))
+    if darkest < offset / 2:
+        raise ValueError(
+            f"brightfield stack: its darkest {DARKEST_PERCENTILE:g}% of voxels are at or below "
+            f"{darkest:.6g} counts, less than half of phase.camera_offset_counts = {offset:g}; expected "
+            "the offset at or below the camera's dark level (no voxel far below it). Set "
+            "phase.camera_offset_counts to the camera's dark level (0 where the offset was subtracted "
+            "already, e.g. 8-bit or background-corrected exports); voxels that stand for no data (0 in "
+            "a stitching gap) must be written as NaN, which phase fills"
+        )
+
 
 class NoBrightfieldIntensityError(ValueError):
     """A brightfield stack has no brightfield intensity: more than :data:`MAX_NON_POSITIVE_SHARE` of
@@ -112,7 +160,9 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
     the result is ~1 everywhere and uneven illumination (constant along z) cancels out. The stack
     must be finite (:func:`fill_missing_brightfield` fills missing voxels first) and positive after
     the offset (at most :data:`MAX_NON_POSITIVE_SHARE` of its voxels at or below 0), else a
-    :class:`NoBrightfieldIntensityError` says what was found.
+    :class:`NoBrightfieldIntensityError` says what was found; its darkest voxels
+    (:data:`DARKEST_PERCENTILE`) must not lie below half the offset (an offset above the camera's dark
+    level), else a ``ValueError`` names ``phase.camera_offset_counts``.
     """
     counts = np.asarray(zyx_counts, dtype=np.float32)
     n_missing = int((~np.isfinite(counts)).sum())
@@ -138,6 +188,7 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
             "phase.brightfield_channel names a brightfield channel",
             found,
         )
+    _check_offset_below_darkest_voxels(counts, float(config.camera_offset_counts))
     if config.flat_field == "z_mean":
         data = data / torch.clamp(data.mean(dim=0, keepdim=True), min=1e-3 * mean)
     return data
@@ -491,9 +542,11 @@ def reconstruct_frames(
     missing-data messages. A mostly missing stack or one without brightfield intensity
     (:class:`NoBrightfieldIntensityError`) is a dropped frame, written as NaN; a FOV mostly missing
     fails (:mod:`dynaclr.numerics.missing`), and so does one whose frames are mostly dropped with any
-    of them without intensity (:meth:`ReconstructionTotals.check_frames_left`). Returns the totals of
-    :class:`ReconstructionTotals`.
+    of them without intensity (:meth:`ReconstructionTotals.check_frames_left`). An offset too large
+    for ``brightfield``'s integer pixel type is refused before any pixel is read
+    (:func:`check_offset_fits_pixel_type`). Returns the totals of :class:`ReconstructionTotals`.
     """
+    check_offset_fits_pixel_type(brightfield.dtype, config, where)
     n_frames = int(brightfield.shape[0])
     stack_voxels = int(np.prod(brightfield.shape[2:]))
     totals = ReconstructionTotals(MissingTally(where, expected_voxels=n_frames * stack_voxels), n_frames)
