@@ -82,6 +82,9 @@ def test_distance_distributions_mark_the_kde_peaks(planted):
     random = random_distances(planted["features"], planted["truth"], rng=0)["distance"]
     assert peaks == pytest.approx(sorted([kde_peak(adjacent), kde_peak(random)]))
     assert f"{dynamic_range(adjacent, random):.3f}" in caption
+    # the title's values are the track-pair variant, not those of the results table's "(paper)" columns
+    assert figure.axes[0].get_title().startswith("planted: track-pair smoothness ")
+    assert "'Smoothness, track pairs'), not the paper's smoothness and dynamic range" in caption
     upper = figure.axes[0].get_xlim()[1]
     both = np.concatenate([adjacent, random])
     assert upper <= np.quantile(both, 0.995) * 1.05 * 1.1  # the axis ends near the 99.5th percentile
@@ -340,8 +343,8 @@ def test_the_html_and_png_tables_show_the_sample_each_value_rests_on():
     assert "<th>Cells (tracks)</th>" in html and "<td>0.500 [no CI] (n=12, 2+)</td>" in html
     figure, caption = plot_results_table(table)
     texts = [cell.get_text().get_text() for cell in figure.axes[0].tables[0].get_celld().values()]
-    assert "0.910 [0.880, 0.940] (n=412, 57+)" in texts and "4,812 (96)" in texts
-    assert "n=annotated cells scored" in caption and "[no CI]" in caption
+    assert "0.910 [0.880, 0.940]\n(n=412, 57+)" in texts and "4,812 (96)" in texts
+    assert "n=annotated observations scored (a cell at one frame" in caption and "[no CI]" in caption
 
 
 def test_results_table_says_the_analyses_over_time_are_not_computed_on_still_images():
@@ -457,3 +460,45 @@ def test_the_distance_figure_of_a_movie_without_adjacent_frames_says_why(track_i
     assert isinstance(figure, Figure)
     assert f"not computed: {reason} ({counts})." in caption
     assert any(f"not computed: {reason}" in text.get_text() for text in figure.axes[0].texts)
+
+
+def test_every_value_of_the_drawn_results_table_fits_its_cell():
+    """The drawn table gave every column the same width: "0.264 [0.243, 0.291] (n=206 tracks)" ran into
+    its neighbours, cut on both sides. Each value's sample and source now have lines of their own and
+    each column is as wide as its longest line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    row = {
+        "model": "classical_ntxent",
+        "dataset": "demo_15min",
+        "distribution": "out",
+        "n_cells": 782,
+        "n_tracks": 48,
+        "smoothness": 0.059,
+        "dynamic_range": 1.251,
+        "smoothness_track_pairs": 0.185,
+        "smoothness_track_pairs_ci_low": 0.150,
+        "smoothness_track_pairs_ci_high": 0.250,
+        "f1_infection_transferred": 0.987,
+        "f1_infection_transferred_ci_low": 0.955,
+        "f1_infection_transferred_ci_high": 1.0,
+        "f1_infection_transferred_n_test": 78,
+        "f1_infection_transferred_n_test_positive": 39,
+        "f1_infection_transferred_from": "a_long_source_dataset_name",
+        "f1_infection": np.nan,
+        "f1_division": 0.948,
+        "f1_division_ci_low": 0.904,
+        "f1_division_ci_high": 0.977,
+        "f1_division_n_test": 287,
+        "f1_division_n_test_positive": 116,
+        "dtw_onset_mae_frames": 1.84,
+        "dtw_n_lineages": 44,
+    }
+    table = pd.DataFrame([row, {**row, "model": "time_aware_ntxent"}])
+    figure, _ = plot_results_table(table)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for cell in figure.axes[0].tables[0].get_celld().values():
+        text, box = cell.get_text().get_window_extent(renderer), cell.get_window_extent(renderer)
+        assert text.width <= box.width and text.height <= box.height, cell.get_text().get_text()

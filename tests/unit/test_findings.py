@@ -16,6 +16,7 @@ from dynaclr.figures.findings import (
     smoothness_findings,
 )
 from dynaclr.figures.stage import FindingsInputs, FindingsOutputs, findings_stage
+from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
 
 
 def _comparison(low: float, high: float) -> pd.DataFrame:
@@ -142,7 +143,9 @@ def test_dtw_findings_bootstrap_over_lineages_and_exclude_the_reference():
     (again,) = dtw_findings(table)
     assert first == again  # seeded bootstrap
     assert "over 40 lineages" in first.statement  # the reference series is left out
-    assert "good is clearly best at aligning: its interval clears that of bad" in first.statement
+    assert "good is clearly best at placing the infection onset: its interval clears that of bad" in (
+        first.statement
+    )
 
 
 def test_image_findings_read_the_all_row_of_tracking_and_split_held_out_fovs():
@@ -161,7 +164,7 @@ def test_image_findings_read_the_all_row_of_tracking_and_split_held_out_fovs():
     text = " ".join(f.statement for f in found)
     assert "DET 0.990" in text and "TRA 0.980" in text
     assert "91% are real" in text and "93% of the real ones" in text
-    assert "held out of its training r 0.800" in text and "training FOVs r 0.900" in text
+    assert "held out of its training 0.800 (1 FOV)" in text and "training FOVs 0.900 (1 FOV)" in text
     assert "Cells detected (DET 0.990)" in text and "imported" not in text
 
 
@@ -291,10 +294,10 @@ def test_a_classifier_scored_on_no_positive_cell_is_said_unscored_and_few_cells_
     own, transferred = classifier_findings(table)
     assert own.topic == "infection classifier"
     assert "not computed" in own.statement and "best" not in own.statement
-    assert "5 scored annotated cells hold no infected cell" in own.statement
+    assert "5 scored annotated observations hold no infected one" in own.statement
     assert "0.000" not in own.statement
-    assert "Scored on 14 annotated cells, 7 of them infected" in transferred.statement
-    assert "fewer than 10 infected cells" in transferred.statement
+    assert "Scored on 14 annotated observations, 7 of them infected" in transferred.statement
+    assert "fewer than 10 infected: a value and interval of few observations" in transferred.statement
     many = table.assign(
         f1_infection_transferred_n_test=[140, 140], f1_infection_transferred_n_test_positive=[70, 70]
     )
@@ -463,3 +466,89 @@ def test_a_movie_without_adjacent_frames_gets_a_line_saying_why_and_what_to_chec
     assert "linking" in lines["unlinked"] and "frame interval" in lines["unlinked"]
     assert "not computed: one time point" in lines["fixed"]
     assert f"not computed: {reason}" in outputs.rst.read_text()
+
+
+def test_a_phase_tables_pooled_row_is_not_counted_as_a_fov():
+    """phase.csv ends with a row ``all`` pooling every voxel: it was averaged in with the FOVs and counted
+    in their range (one FOV read "0.800 (FOVs 0.800–0.800)", as if several FOVs agreed)."""
+    one = pd.DataFrame({"fov_name": ["A/1/0", "all"], "pearson_r": [0.8, 0.8]})
+    two = pd.DataFrame({"fov_name": ["A/1/0", "A/1/1", "all"], "pearson_r": [0.8, 0.9, 0.82]})
+    (single,) = image_findings({"d": one}, {}, {})
+    assert single.statement.endswith("Pearson r (1 is perfect): 0.800 (1 FOV).")
+    (pooled,) = image_findings({"d": two}, {}, {})
+    # the pooled value (not 0.840, the mean of the FOVs and the pooled row) and the FOVs' own range
+    assert "Pearson r (1 is perfect): 0.820, 2 FOVs pooled (per FOV 0.800 to 0.900)." in pooled.statement
+
+
+def test_intervals_are_stated_at_the_level_they_were_computed_at():
+    """A run with confidence 0.9 had its intervals called "95 % CI" on the first page."""
+    comparison = _comparison(-0.08, -0.02).assign(confidence=0.9)
+    (smooth,) = smoothness_findings(comparison)
+    assert "90 % CI 0.020 to 0.080" in smooth.statement and "95 %" not in smooth.statement
+    (f1,) = classifier_findings(_f1_table((0.92, 0.98)), confidence=0.9)
+    assert "time_aware 0.950 (90 % CI 0.920 to 0.980)" in f1.statement and "95 %" not in f1.statement
+    page = findings_rst(findings_table([smooth, f1]))
+    assert "95 %" not in page  # the page's header no longer states a level of its own
+
+
+def test_the_smoothness_compared_is_named_as_the_results_tables_track_pair_column():
+    """The first page's "smoothness 0.264" is the track-pair variant, while the results table's
+    "Smoothness (paper)" column beside it read 0.084 for the same model: the page names the variant and
+    defines it, with the other terms a reader needs, at its top."""
+    (found,) = smoothness_findings(_comparison(-0.08, -0.02))
+    assert "track-pair smoothness 0.200 vs 0.250 (lower is smoother)" in found.statement
+    page = findings_rst(findings_table([found]))
+    html = publish_parts(page, writer="html", settings_overrides={"report_level": 2, "halt_level": 2})[
+        "html_body"
+    ]
+    for term in ("FOV", "track-pair smoothness", "F1", "pseudo-time", "observation"):
+        assert f"<em>{term}</em>: " in html
+    assert "Smoothness, track pairs" in html
+
+
+def test_the_dtw_error_names_its_event_and_is_given_in_hours_where_the_interval_is_known():
+    """The DTW error was given in frames only, "|aligned − true onset|" of an unnamed event: 3.3 frames
+    on a 15-min plate (0.82 h) read beside 0.34 frames on a 30-min one as if in the same unit."""
+    table = _accuracy({"a": [1.0, 2.0, 3.0], "b": [5.0, 6.0, 7.0]})
+    (division,) = dtw_findings(table, event="division", intervals_minutes={"plate": 15.0})
+    assert "mean error of the division it places, |aligned − true| in frames of 15 min" in division.statement
+    assert "a 2.000 frames = 0.50 h (95 % CI" in division.statement
+    assert "clearly best at placing the division" in division.statement
+    (unknown,) = dtw_findings(table, intervals_minutes={"plate": None})
+    assert "infection onset" in unknown.statement and "frame interval not recorded" in unknown.statement
+    assert " h " not in unknown.statement
+
+
+def test_the_stage_reads_the_frame_interval_of_the_dtw_error_from_the_results_table(tmp_path):
+    qc = tmp_path / "qc.csv"
+    pd.DataFrame(
+        {
+            "fov_name": ["A/1/0"],
+            "stage": ["phase"],
+            "n_frames": [10],
+            "n_dropped_frames": [0],
+            "status": ["ok"],
+        }
+    ).to_csv(qc, index=False)
+    results = tmp_path / "results_table.csv"
+    pd.DataFrame(
+        {"model": ["a", "b"], "dataset": ["plate", "plate"], "time_interval_minutes": [30.0, 30.0]}
+    ).to_csv(results, index=False)
+    accuracy = tmp_path / "dtw_accuracy.csv"
+    accuracy_table = _accuracy({"a": [1.0, 2.0, 3.0], "b": [5.0, 6.0, 7.0]})
+    unread = [c for c in DTW_ACCURACY_COLUMNS if c not in accuracy_table.columns]  # not read by the page
+    accuracy_table.assign(**dict.fromkeys(unread, 0)).to_csv(accuracy, index=False)
+    outputs = FindingsOutputs(rst=tmp_path / "findings.rst", csv=tmp_path / "findings.csv")
+    table = findings_stage(
+        FindingsInputs(qc=(qc,), results_table=results, dtw_accuracy=accuracy),
+        outputs,
+        datasets={"plate": "a plate"},
+        models={"a": "x", "b": "y"},
+        sources={"qc": ["plate"]},
+        event="division",
+    )
+    (dtw,) = table.loc[table["topic"] == "pseudo-time", "statement"]
+    assert (
+        "the division it places, |aligned − true| in frames of 30 min" in dtw
+        and "a 2.000 frames = 1.00 h" in dtw
+    )

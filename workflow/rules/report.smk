@@ -191,6 +191,8 @@ rule findings:
         still=lambda w: still_datasets(),
         unscored_tracks=[name for name in TRACKS_IMPORTED if name not in SIMULATED],
         imported_tracks=sorted(TRACKS_IMPORTED),
+        classification_confidence=CONFIG.analysis.classification.confidence,
+        event=CONFIG.analysis.pseudotime.event,
     log:
         f"{RESULTS}/logs/findings.log",
     benchmark:

@@ -11,4 +11,6 @@ with job_context(snakemake.log[0], snakemake.threads):
         still=list(snakemake.params.still),
         unscored_tracks=list(snakemake.params.unscored_tracks),
         imported_tracks=list(snakemake.params.imported_tracks),
+        classification_confidence=float(snakemake.params.classification_confidence),
+        event=str(snakemake.params.event),
     )

@@ -38,6 +38,38 @@ REPORT_PAGE_STYLE: str = """.. raw:: html
 #: Below this many positive cells among those an F1 is scored on, the finding says so.
 FEW_POSITIVE_CELLS = 10
 
+#: What the first page calls the smoothness it compares (temporal_comparison.csv's, the results
+#: table's "Smoothness, track pairs" column), not the paper's smoothness the table shows beside it.
+SMOOTHNESS_NAME = "track-pair smoothness"
+
+#: The terms the first page uses, defined once at its top for a reader who is not a specialist.
+TERMS: tuple[tuple[str, str], ...] = (
+    ("FOV", "field of view, one imaged position of the plate"),
+    (
+        "track",
+        "one cell followed from frame to frame (a lineage: a cell's track with those of its ancestors)",
+    ),
+    (
+        SMOOTHNESS_NAME,
+        "how much a cell's embedding changes between adjacent frames relative to between two random "
+        "frames of the same cell (mean cosine distance of the first over that of the second, lower is "
+        "smoother: the results table's 'Smoothness, track pairs' column, not its paper columns, whose "
+        "random pairs are of different cells)",
+    ),
+    ("observation", "a cell at one frame (a cell annotated at several frames counts once at each)"),
+    ("F1", "the harmonic mean of a classifier's precision and recall on the positive class, 0 to 1"),
+    (
+        "pseudo-time",
+        "each lineage aligned to a reference lineage by dynamic time warping (DTW), whose error is the "
+        "frame the alignment puts the event at minus the true one",
+    ),
+    ("CI", "bootstrap confidence interval, at the level given with it"),
+)
+
+#: What a classifier is scored on: a cell at one frame (one patch), not a distinct cell (a cell
+#: annotated at several frames counts at each; :data:`TERMS` says so).
+OBSERVATIONS = "observations"
+
 #: Sections in the order the first page shows them.
 SECTIONS: tuple[str, ...] = ("What was run", "Image stages", "Embeddings")
 
@@ -52,11 +84,18 @@ class Finding:
     statement: str
 
 
-def _range(values: pd.Series) -> str:
-    values = values.dropna()
-    if len(values) == 1:
-        return f"{values.iloc[0]:.3f}"
-    return f"{values.mean():.3f} (FOVs {values.min():.3f}–{values.max():.3f})"
+def _r_summary(table: pd.DataFrame, column: str = "pearson_r") -> str:
+    """A correlation over a dataset's FOVs: the pooled value of the table's ``all`` row where it has one
+    (else the mean of the FOVs), with the FOVs' range; the pooled row is never counted as a FOV."""
+    pooled = table.loc[table["fov_name"].astype(str) == "all", column].dropna()
+    values = table.loc[table["fov_name"].astype(str) != "all", column].dropna()
+    n = len(values)
+    if n == 1:
+        return f"{values.iloc[0]:.3f} (1 FOV)"
+    head = (
+        f"{pooled.iloc[0]:.3f}, {n} FOVs pooled" if len(pooled) else f"{values.mean():.3f}, mean of {n} FOVs"
+    )
+    return f"{head} (per FOV {values.min():.3f} to {values.max():.3f})"
 
 
 def _has_ci(low: float, high: float) -> bool:
@@ -64,11 +103,18 @@ def _has_ci(low: float, high: float) -> bool:
     return bool(np.isfinite(low) and np.isfinite(high))
 
 
-def _ci(low: float, high: float, missing: object = "") -> str:
-    """``95 % CI low to high``; where it was withheld, why (``missing``, a table's ``{metric}_ci_missing``,
-    shortened: :func:`_short_reason`) or, without a reason, ``no confidence interval computed``."""
+def _level(confidence: object) -> str:
+    """``95 %`` for a coverage of 0.95 (the level a table or the config states; 95 % where it states none)."""
+    value = pd.to_numeric(pd.Series([confidence]), errors="coerce").iloc[0]
+    return f"{100 * (value if pd.notna(value) else 0.95):g} %"
+
+
+def _ci(low: float, high: float, missing: object = "", confidence: object = 0.95) -> str:
+    """``95 % CI low to high`` (at the level ``confidence`` the interval was computed at); where it was
+    withheld, why (``missing``, a table's ``{metric}_ci_missing``, shortened: :func:`_short_reason`) or,
+    without a reason, ``no confidence interval computed``."""
     if _has_ci(low, high):
-        return f"95 % CI {low:.3f} to {high:.3f}"
+        return f"{_level(confidence)} CI {low:.3f} to {high:.3f}"
     reason = _short_reason(missing)
     return f"no confidence interval: {reason}" if reason else "no confidence interval computed"
 
@@ -142,7 +188,7 @@ def image_findings(
                 "Image stages",
                 "phase",
                 dataset,
-                f"Reconstructed phase vs the simulated phase: Pearson r {_range(table['pearson_r'])}.",
+                f"Reconstructed phase vs the simulated phase, Pearson r (1 is perfect): {_r_summary(table)}.",
             )
         )
     for dataset, table in virtual_stain.items():
@@ -150,15 +196,15 @@ def image_findings(
         seen = table[~table["held_out"].astype(bool)]
         parts = []
         if len(held):
-            parts.append(f"FOVs held out of its training r {_range(held['pearson_r'])}")
+            parts.append(f"FOVs held out of its training {_r_summary(held)}")
         if len(seen):
-            parts.append(f"training FOVs r {_range(seen['pearson_r'])}")
+            parts.append(f"training FOVs {_r_summary(seen)}")
         rows.append(
             Finding(
                 "Image stages",
                 "virtual staining",
                 dataset,
-                "Virtual nuclei vs the true nuclei: " + "; ".join(parts) + ".",
+                "Virtual nuclei vs the true nuclei, Pearson r (1 is perfect): " + "; ".join(parts) + ".",
             )
         )
     for dataset, table in tracking.items():
@@ -256,19 +302,21 @@ def smoothness_findings(comparison: pd.DataFrame, *, max_pairs: int = 6) -> list
             low, high = pair.difference_ci_low, pair.difference_ci_high
             n_tracks = getattr(pair, "n_tracks", None)
             over = f", over {int(n_tracks)} tracks" if n_tracks is not None and pd.notna(n_tracks) else ""
+            level = getattr(pair, "confidence", 0.95)
             if high < 0 or low > 0:
                 smoother, rougher = (a, b) if high < 0 else (b, a)
                 s_smooth, s_rough = (sa, sb) if high < 0 else (sb, sa)
+                bounds = min(abs(low), abs(high)), max(abs(low), abs(high))
                 text = (
-                    f"{smoother} is smoother in time than {rougher}: smoothness {s_smooth:.3f} vs "
+                    f"{smoother} is smoother in time than {rougher}: {SMOOTHNESS_NAME} {s_smooth:.3f} vs "
                     f"{s_rough:.3f} (lower is smoother), difference {abs(pair.difference):.3f} "
-                    f"({_ci(min(abs(low), abs(high)), max(abs(low), abs(high)))}{over})."
+                    f"({_ci(*bounds, confidence=level)}{over})."
                 )
             else:
                 why = "which includes 0" if _has_ci(low, high) else "so no difference is claimed"
                 text = (
-                    f"{a} and {b} are not told apart in smoothness: {sa:.3f} vs {sb:.3f}, difference "
-                    f"{pair.difference:+.3f} ({_ci(low, high)}, {why}{over})."
+                    f"{a} and {b} are not told apart in {SMOOTHNESS_NAME}: {sa:.3f} vs {sb:.3f}, difference "
+                    f"{pair.difference:+.3f} ({_ci(low, high, confidence=level)}, {why}{over})."
                 )
             rows.append(Finding("Embeddings", "smoothness", str(dataset), text))
     return rows
@@ -288,6 +336,9 @@ def _ranked(
     lower_is_better: bool,
     activity: str,
     missing: Mapping[str, object] | None = None,
+    confidence: float = 0.95,
+    unit: str = "",
+    hours_per_unit: float | None = None,
 ) -> str:
     """Models' values with CIs, best first, and a verdict that claims only what the intervals show.
 
@@ -295,11 +346,20 @@ def _ranked(
     where its interval clears every other model's; otherwise the verdict says no model is clearly
     best and why (the models whose intervals overlap the top one's, the models without an interval),
     and names the models it is still shown better than (intervals apart). ``missing``: per model, why
-    its interval was withheld (quoted, shortened, where it has none).
+    its interval was withheld (quoted, shortened, where it has none). ``confidence``: the level the
+    intervals were computed at. ``unit`` follows each value (e.g. ``frames``) and, with
+    ``hours_per_unit``, the value in hours.
     """
     missing = missing or {}
     entries = sorted(entries, key=lambda e: e[1], reverse=not lower_is_better)
-    listing = "; ".join(f"{m} {v:.3f} ({_ci(lo, hi, missing.get(m, ''))})" for m, v, lo, hi in entries)
+
+    def value(v: float) -> str:
+        text = f"{v:.3f}" + (f" {unit}" if unit else "")
+        return text + (f" = {v * hours_per_unit:.2f} h" if hours_per_unit is not None else "")
+
+    listing = "; ".join(
+        f"{m} {value(v)} ({_ci(lo, hi, missing.get(m, ''), confidence)})" for m, v, lo, hi in entries
+    )
     best, _, low, high = entries[0]
     if len(entries) == 1:
         return f"{listing}."
@@ -342,21 +402,22 @@ def _scored_on(group: pd.DataFrame, column: str, positive: str) -> str:
         return ""
     if len(set(counts.values())) == 1:
         n, k = next(iter(counts.values()))
-        text = f"{n} annotated cells, {k} of them {positive}"
+        text = f"{n} annotated {OBSERVATIONS}, {k} of them {positive}"
     else:
-        text = "; ".join(f"{m}: {n} annotated cells, {k} {positive}" for m, (n, k) in counts.items())
+        text = "; ".join(f"{m}: {n} annotated {OBSERVATIONS}, {k} {positive}" for m, (n, k) in counts.items())
     fewest = min(k for _, k in counts.values())
     if fewest < FEW_POSITIVE_CELLS:
-        text += f" (fewer than {FEW_POSITIVE_CELLS} {positive} cells: a value and interval of few cells)"
+        text += f" (fewer than {FEW_POSITIVE_CELLS} {positive}: a value and interval of few observations)"
     return f" Scored on {text}."
 
 
-def classifier_findings(table: pd.DataFrame) -> list[Finding]:
+def classifier_findings(table: pd.DataFrame, *, confidence: float = 0.95) -> list[Finding]:
     """Per dataset and task, the F1 of each model's linear classifier with its CI (cross-validated on
     the dataset's own labels, and, where classifiers were fitted on another dataset, transferred)
     and the annotated cells it is scored on; the best model is said to beat another only where
     their intervals do not overlap. A model whose F1 could not be computed (no positive among the
-    scored cells, or no cell scored) gets a line saying so instead of being left out."""
+    scored cells, or no cell scored) gets a line saying so instead of being left out. ``confidence``:
+    the level of the F1 intervals (``analysis.classification.confidence``)."""
     rows = []
     for task in ("infection", "division"):
         positive = task_classes(task)[1]
@@ -397,6 +458,7 @@ def classifier_findings(table: pd.DataFrame) -> list[Finding]:
                             entries,
                             lower_is_better=False,
                             activity=f"classifying {task}",
+                            confidence=confidence,
                             missing={
                                 str(r["model"]): r.get(f"{column}_ci_missing", "")
                                 for _, r in group.iterrows()
@@ -434,8 +496,8 @@ def _unscored(group: pd.DataFrame, column: str, positive: str) -> str:
             reasons.append(f"{model}, no annotated cell could be scored (see classification.csv)")
         elif k == 0:
             reasons.append(
-                f"{model}, its {n} scored annotated cells hold no {positive} cell (F1 needs at least one; "
-                "annotate both classes in several FOVs)"
+                f"{model}, its {n} scored annotated {OBSERVATIONS} hold no {positive} one (F1 needs at "
+                "least one; annotate both classes in several FOVs)"
             )
     return "; ".join(reasons)
 
@@ -450,11 +512,22 @@ def _onset_source(scored: pd.DataFrame) -> str:
     return f" (true onsets from the {_listed(sources)})" if sources else ""
 
 
-def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 2000) -> list[Finding]:
-    """Per dataset, each model's mean absolute DTW onset error (frames) over lineages with an
-    observed onset (reference excluded), with a percentile bootstrap CI over lineages. A dataset
+def dtw_findings(
+    accuracy: pd.DataFrame,
+    *,
+    seed: int = 0,
+    n_resamples: int = 2000,
+    event: str = "infection",
+    intervals_minutes: Mapping[str, float | None] | None = None,
+) -> list[Finding]:
+    """Per dataset, each model's mean absolute DTW onset error (frames, and hours where
+    ``intervals_minutes`` gives the dataset's frame interval) over lineages with an observed onset
+    (reference excluded), with a 95 % percentile bootstrap CI over lineages. ``event``: what the
+    lineages were aligned on (``analysis.pseudotime.event``), named in the statement. A dataset
     aligned without any true onset (no ground truth) gets a line saying its pseudo-time is not
     scored (no ground truth, or no lineage passing through the event), rather than none."""
+    what = "infection onset" if event == "infection" else "division"
+    intervals_minutes = intervals_minutes or {}
     queries = accuracy[~accuracy["is_reference_series"].astype(bool)]
     usable = queries.dropna(subset=["abs_onset_error_frames"])
     rows = []
@@ -493,7 +566,7 @@ def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 20
                     "Embeddings",
                     "pseudo-time",
                     str(dataset),
-                    f"DTW alignment to a reference lineage, |aligned − true onset| in frames ({described}) "
+                    f"DTW alignment to a reference lineage, |aligned − true {what}| in frames ({described}) "
                     f"from a single lineage with an observed onset{_onset_source(group)} per model: too "
                     "few lineages for an "
                     "interval, so no model is said to align better.",
@@ -501,14 +574,23 @@ def dtw_findings(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: int = 20
             )
             continue
         n = group["model"].value_counts().max()
+        minutes = pd.to_numeric(pd.Series([intervals_minutes.get(str(dataset))]), errors="coerce").iloc[0]
+        known = bool(np.isfinite(minutes) and minutes > 0)
+        frame = f"frames of {minutes:g} min" if known else "frames (frame interval not recorded)"
         rows.append(
             Finding(
                 "Embeddings",
                 "pseudo-time",
                 str(dataset),
-                f"DTW alignment to a reference lineage, mean |aligned − true onset| in frames over {n} "
-                f"lineages{_onset_source(group)} (0 is perfect): "
-                + _ranked(entries, lower_is_better=True, activity="aligning"),
+                f"Pseudo-time (DTW alignment to a reference lineage): mean error of the {what} it places, "
+                f"|aligned − true| in {frame}, over {n} lineages{_onset_source(group)} (0 is perfect): "
+                + _ranked(
+                    entries,
+                    lower_is_better=True,
+                    activity=f"placing the {what}",
+                    unit="frames",
+                    hours_per_unit=minutes / 60 if known else None,
+                ),
             )
         )
     return rows
@@ -542,8 +624,11 @@ def findings_rst(table: pd.DataFrame, *, title: str = "What this run found") -> 
     lines = [title, "=" * len(title), "", REPORT_PAGE_STYLE]
     lines += [
         "The key numbers of this run, each with what it means. A difference between models is claimed "
-        "only where its 95 % confidence interval excludes zero (or the two models' intervals do not "
-        "overlap); the figures and tables below hold the details.",
+        "only where the confidence interval of the difference excludes zero (or the two models' intervals "
+        "do not overlap), at the level stated beside each interval; the figures and tables below hold the "
+        "details.",
+        "",
+        "Terms: " + "; ".join(f"*{_escape(term)}*: {_escape(meaning)}" for term, meaning in TERMS) + ".",
         "",
     ]
     for section in SECTIONS:

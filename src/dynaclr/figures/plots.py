@@ -243,7 +243,7 @@ def plot_distance_distributions(
     smooth = smoothness(adjacent, random)
     ax.set_xlabel("cosine distance")
     ax.set_ylabel("density")
-    ax.set_title(f"{label}: smoothness {smooth:.3f}, dynamic range {dynamic:.3f}", fontsize=9)
+    ax.set_title(f"{label}: track-pair smoothness {smooth:.3f}, dynamic range {dynamic:.3f}", fontsize=9)
     ax.legend(fontsize=8)
     caption = (
         f"{label + ': ' if label else ''}cosine distances between embeddings of the same cell at "
@@ -251,7 +251,10 @@ def plot_distance_distributions(
         f"histograms with Gaussian KDEs; dashed lines mark the KDE peaks (adjacent "
         f"{peaks['adjacent']:.3f}, random {peaks['random']:.3f}). Dynamic range (peak difference) "
         f"{dynamic:.3f}, smoothness (mean adjacent / mean random) {smooth:.3f}: lower smoothness and "
-        "larger dynamic range mean a trajectory that changes little frame to frame yet spans a wide range."
+        "larger dynamic range mean a trajectory that changes little frame to frame yet spans a wide range. "
+        "These are the track-pair variant (random pairs within a cell's track: the results table's "
+        "'Smoothness, track pairs'), not the paper's smoothness and dynamic range of its '(paper)' columns, "
+        "whose random pairs are of different cells."
         + (
             f" {beyond} pairs beyond {bins[-1]:.3f} (the 99.5th percentile) are not drawn; every pair counts "
             "in the peaks and means."

@@ -457,6 +457,8 @@ def findings_stage(
     still: list[str] | None = None,
     unscored_tracks: list[str] | None = None,
     imported_tracks: list[str] | None = None,
+    classification_confidence: float = 0.95,
+    event: str = "infection",
 ) -> pd.DataFrame:
     """The report's first page: what was run on what and the key numbers, each with a finding.
 
@@ -468,6 +470,9 @@ def findings_stage(
         still: the embedded datasets of one time point (no temporal metrics nor DTW: "not computed").
         unscored_tracks: the datasets of imported tracks without ground truth ("not scored").
         imported_tracks: the datasets of imported tracks (those scored say so on their tracking line).
+        classification_confidence: the level of the classifiers' F1 intervals
+            (``analysis.classification.confidence``; the smoothness intervals carry theirs).
+        event: what the DTW pseudo-time aligns lineages on (``analysis.pseudotime.event``).
 
     Returns:
         The findings table (:data:`~dynaclr.figures.findings.FINDINGS_COLUMNS`).
@@ -493,12 +498,15 @@ def findings_stage(
     if inputs.temporal_comparison is not None:
         comparison = read_csv(inputs.temporal_comparison, TEMPORAL_COMPARISON_COLUMNS)
         rows += smoothness_findings(comparison)
+    intervals: dict[str, float | None] = {}
     if inputs.results_table is not None:
         results = read_csv(inputs.results_table, ("model", "dataset"))
         rows += unlinked_movie_findings(results)
-        rows += classifier_findings(results)
+        rows += classifier_findings(results, confidence=classification_confidence)
+        if "time_interval_minutes" in results.columns:
+            intervals = results.groupby("dataset", sort=False)["time_interval_minutes"].first().to_dict()
     if inputs.dtw_accuracy is not None:
-        rows += dtw_findings(read_dtw_accuracy(inputs.dtw_accuracy))
+        rows += dtw_findings(read_dtw_accuracy(inputs.dtw_accuracy), event=event, intervals_minutes=intervals)
     table = findings_table(rows)
     write_csv(table[list(FINDINGS_COLUMNS)], outputs.csv)
     with atomic_output(outputs.rst) as tmp:
