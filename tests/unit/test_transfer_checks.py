@@ -23,9 +23,16 @@ from dynaclr.io.plate import PlateGeometry
 DEFAULT = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
 
 
-def problems(cfg: dict[str, Any], unscaled: tuple[str, ...] = ()) -> list[str]:
+#: The sampling keys a plate of :func:`problems`' ``unitless`` reads from axes without a unit.
+UNITLESS = ("time_interval_minutes", "pixel_size_um", "z_step_um")
+
+
+def problems(
+    cfg: dict[str, Any], unscaled: tuple[str, ...] = (), unitless: dict[str, PlateGeometry] | None = None
+) -> list[str]:
     """The transfer problems of ``cfg``, its simulated datasets' layouts from their configs; those
-    named in ``unscaled`` as a plate without a scale transform (iohub reads 1 s, 1 µm)."""
+    named in ``unscaled`` as a plate without a scale transform (iohub reads 1 s, 1 µm), those in
+    ``unitless`` as a plate whose time and space axes have a scale (the geometry given) but no unit."""
     workflow = WorkflowConfig.model_validate(cfg)
     layouts = {
         name: simulated_layout(dataset.simulate, f"results/{name}/raw.zarr")
@@ -36,6 +43,13 @@ def problems(cfg: dict[str, Any], unscaled: tuple[str, ...] = ()) -> list[str]:
         layouts[name] = dataclasses.replace(
             layouts[name], geometry=PlateGeometry(1.0, 1.0, 1.0), unscaled_position="B/1/0"
         )
+    for name, geometry in (unitless or {}).items():
+        layouts[name] = dataclasses.replace(
+            layouts[name],
+            geometry=geometry,
+            time_interval_minutes=geometry.time_interval_s / 60.0,
+            unitless=UNITLESS,
+        )
     return transfer_problems(workflow, layouts)
 
 
@@ -44,6 +58,23 @@ def demo(**simulate: Any) -> dict[str, Any]:
     cfg = copy.deepcopy(DEFAULT)
     cfg["datasets"]["demo_15min"]["simulate"].update(simulate)
     return cfg
+
+
+def pooled_tau_frames() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The demo config with one model ``m`` trained on both datasets with ``tau_frames: 1``, and the
+    demo model's training section (``tau_minutes``)."""
+    cfg = copy.deepcopy(DEFAULT)
+    training = cfg["contrastive_models"]["time_aware_ntxent"]["training"]
+    cfg["contrastive_models"] = {
+        "m": {
+            **cfg["contrastive_models"]["time_aware_ntxent"],
+            "train_datasets": ["demo", "demo_15min"],
+            "training": {**{k: v for k, v in training.items() if k != "tau_minutes"}, "tau_frames": 1},
+        }
+    }
+    cfg["analysis"]["occlusion"] = {"enabled": False}
+    cfg["analysis"]["distillation"] = {"enabled": False}
+    return cfg, training
 
 
 def test_the_demo_datasets_are_sampled_alike() -> None:
@@ -128,6 +159,85 @@ def test_the_acquisition_supplies_the_sizes_a_plate_does_not_state_and_they_are_
     assert not any("not stated" in line for line in found)
 
 
+def test_a_size_read_from_an_axis_without_a_unit_is_not_stated_not_compared() -> None:
+    """A plate whose axes have a scale but no unit is read in micrometres, a guess: one written in nm
+    (650 for 0.65 µm) was refused as 1000 times the training pixel size, and two such plates were
+    compared on their guesses. The guess is not compared: the size is "not stated", saying so and
+    naming the acquisition key to set; the values ``acquisition`` gives are compared."""
+    in_nm = PlateGeometry(time_interval_s=15 * 60.0, z_step_um=2000.0, pixel_size_um=650.0)
+    found = problems(copy.deepcopy(DEFAULT), unitless={"demo_15min": in_nm})
+    assert len(found) == 2  # the trained models; viscy_fixture embeds demo_15min alone
+    assert "pixel size 650 µm" not in found[0] and "z step 2000 µm" not in found[0]
+    assert (
+        "pixel size not stated (axes y and x of results/demo_15min/raw.zarr have a scale (650) but no "
+        "unit: 650 µm only if it is in micrometres, a guess not compared; set "
+        "datasets.demo_15min.acquisition.pixel_size_um (or datasets.demo_15min.phase.yx_pixel_size_um) or "
+        "write the axes' units), expected 0.65 µm"
+    ) in found[0]
+    assert (
+        "z step not stated (axis z of results/demo_15min/raw.zarr has a scale (2000) but no unit"
+        in (found[0])
+    )
+    assert "no scale transform" not in found[0]
+    assert "is not known to be sampled as dataset 'demo'" in found[0]
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"]["demo_15min"]["acquisition"] = {"pixel_size_um": 0.65, "z_step_um": 2.0}
+    assert problems(cfg, unitless={"demo_15min": in_nm}) == []  # the config states them
+    cfg["datasets"]["demo_15min"]["acquisition"] = {"pixel_size_um": 0.325, "z_step_um": 2.0}
+    (line, _) = problems(cfg, unitless={"demo_15min": in_nm})
+    assert "pixel size 0.325 µm (a 48 px patch spans 15.6 µm), expected 0.65 µm" in line
+    assert "not stated" not in line
+    assert "is sampled otherwise than dataset 'demo'" in line
+
+
+def test_sizes_stated_for_neither_dataset_are_not_taken_as_alike() -> None:
+    """Two plates whose sizes nothing states (axes without a unit whose guesses agree, or no scale
+    transform: iohub's 1 µm in both) passed as sampled alike; the check cannot claim it, so both are
+    said not stated (the reference's with it)."""
+    in_um = PlateGeometry(time_interval_s=15 * 60.0, z_step_um=2.0, pixel_size_um=0.65)
+    guesses = {"demo": in_um, "demo_15min": in_um}
+    for found in (
+        problems(copy.deepcopy(DEFAULT), unitless=guesses),
+        problems(copy.deepcopy(DEFAULT), unscaled=("demo", "demo_15min")),
+    ):
+        assert len(found) == 2
+        assert (
+            "dataset 'demo_15min' (results/demo_15min/raw.zarr) is not known to be sampled as dataset"
+            in (found[0])
+        )
+        assert "so the model may see another physical area" in found[0]
+        assert "pixel size not stated (" in found[0]
+        assert "expected not stated (" in found[0]
+        assert "results/demo/raw.zarr" in found[0].split("expected not stated")[1]
+    cfg = copy.deepcopy(DEFAULT)
+    for dataset in ("demo", "demo_15min"):
+        cfg["datasets"][dataset]["acquisition"] = {"pixel_size_um": 0.65, "z_step_um": 2.0}
+    assert problems(cfg, unitless=guesses) == []
+
+
+def test_a_pooled_tau_in_frames_is_not_compared_with_an_interval_read_without_a_unit() -> None:
+    """A time axis with a scale but no unit (and no time_interval_minutes attribute) is read in
+    seconds: a movie of 30 min frames written in minutes read 30 s and refused a pooled tau_frames,
+    advising tau_minutes, which would count in the guess. The interval is not stated: the line names
+    the dataset and the acquisition key; with the acquisition's interval the intervals are compared."""
+    cfg, _ = pooled_tau_frames()
+    in_minutes = PlateGeometry(time_interval_s=30.0, z_step_um=2.0, pixel_size_um=0.65)  # 30 read as s
+    cfg["datasets"]["demo_15min"]["acquisition"] = {"pixel_size_um": 0.65, "z_step_um": 2.0}
+    (line,) = problems(cfg, unitless={"demo_15min": in_minutes})
+    assert line == (
+        "contrastive_models.m.training.tau_frames: expected the time interval of every training dataset "
+        "stated (tau_frames 1 is one time in all only where their intervals agree), found 'demo_15min' "
+        "not stated (axis t of results/demo_15min/raw.zarr has a scale (30) but no unit: 30 s only if "
+        "it is in seconds, a guess not compared; set datasets.demo_15min.acquisition.time_interval_minutes "
+        "or write the axis's unit)"
+    )
+    cfg["datasets"]["demo_15min"]["acquisition"]["time_interval_minutes"] = 30
+    assert problems(cfg, unitless={"demo_15min": in_minutes}) == []
+    cfg["datasets"]["demo_15min"]["acquisition"]["time_interval_minutes"] = 15
+    (line,) = problems(cfg, unitless={"demo_15min": in_minutes})
+    assert "found 'demo_15min' 15 min (15 min); give tau_minutes instead" in line
+
+
 def test_allow_other_scales_accepts_the_dataset_and_leaving_it_out_too() -> None:
     cfg = demo(pixel_size_um=0.325)
     for entry in cfg["contrastive_models"].values():
@@ -153,17 +263,7 @@ def test_pooled_training_on_other_pixel_sizes_is_refused_as_train_datasets() -> 
 
 
 def test_a_pooled_tau_in_frames_over_other_intervals_is_refused() -> None:
-    cfg = copy.deepcopy(DEFAULT)
-    training = cfg["contrastive_models"]["time_aware_ntxent"]["training"]
-    cfg["contrastive_models"] = {
-        "m": {
-            **cfg["contrastive_models"]["time_aware_ntxent"],
-            "train_datasets": ["demo", "demo_15min"],
-            "training": {**{k: v for k, v in training.items() if k != "tau_minutes"}, "tau_frames": 1},
-        }
-    }
-    cfg["analysis"]["occlusion"] = {"enabled": False}
-    cfg["analysis"]["distillation"] = {"enabled": False}
+    cfg, training = pooled_tau_frames()
     (line,) = problems(cfg)
     assert line == (
         "contrastive_models.m.training.tau_frames: expected the time interval of dataset 'demo' (30 min: "

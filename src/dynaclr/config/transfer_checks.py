@@ -22,8 +22,12 @@ of the plates its patch spec reads, as the stages write them
 plate has the phase config's ``yx_pixel_size_um`` / ``z_step_um`` where set (the README's fix for a
 plate whose metadata is wrong), else the raw plate's metadata, or the dataset's ``acquisition``
 where the metadata states none (:func:`~dynaclr.config.plate_checks.supplied_layout`). A size
-nothing states (a plate without a scale transform, no ``acquisition`` value and no phase override:
-iohub reads 1 µm) is "not stated", never compared as 1 µm.
+(or time interval) nothing states is "not stated", never compared: a plate without a scale transform
+(iohub reads 1 µm), or whose axis has a scale but no unit (read in micrometres / seconds, a guess:
+:meth:`~dynaclr.io.plate.PlateSampling.stated_values`), with no ``acquisition`` value and no phase
+override. A size not stated for either dataset is a difference, for both datasets as for one: the
+check cannot tell the datasets were sampled alike (two plates without units whose guesses agree
+passed as alike, and one in nm without its unit was refused as 1000 times the other's pixel size).
 """
 
 from __future__ import annotations
@@ -72,12 +76,15 @@ def _kept_slices(config: WorkflowConfig, dataset: str, spec_name: str, layout: P
 
 @dataclass(frozen=True)
 class _Sampling:
-    """A dataset's pixel size and z step (µm) in one patch spec; ``None``: stated by nothing."""
+    """A dataset's pixel size and z step (µm) in one patch spec; ``None``: stated by nothing.
+    ``unitless``: the raw plate's values read from axes without a unit, by ``acquisition`` key
+    (:meth:`~dynaclr.io.plate.PlateSampling.unitless_values`)."""
 
     pixel_size_um: float | None
     z_step_um: float | None
     plate: Path
     source: str
+    unitless: Mapping[str, float]
 
 
 def _sampling(config: WorkflowConfig, dataset: str, spec_name: str, raw: PlateLayout) -> _Sampling:
@@ -92,14 +99,43 @@ def _sampling(config: WorkflowConfig, dataset: str, spec_name: str, raw: PlateLa
     source = next((s for s in read if s != "raw"), "raw")
     geometry = plates[source].geometry
     overrides = entry.phase if source != "raw" else None
-    pixel_stated = raw.pixel_size_stated or (overrides is not None and overrides.yx_pixel_size_um is not None)
-    z_stated = raw.z_step_stated or (overrides is not None and overrides.z_step_um is not None)
+    stated = raw.stated_values()  # a value read from an axis without a unit is a guess: not stated
+    pixel_stated = stated["pixel_size_um"] is not None or (
+        overrides is not None and overrides.yx_pixel_size_um is not None
+    )
+    z_stated = stated["z_step_um"] is not None or (overrides is not None and overrides.z_step_um is not None)
     return _Sampling(
         pixel_size_um=geometry.pixel_size_um if pixel_stated else None,
         z_step_um=geometry.z_step_um if z_stated else None,
         plate=raw.path,
         source=source,
+        unitless=raw.unitless_values(),
     )
+
+
+#: The axes a sampling key (``acquisition`` key) is read from, and the unit assumed without one.
+_AXES_OF_KEY = {
+    "pixel_size_um": ("y and x", "µm"),
+    "z_step_um": ("z", "µm"),
+    "time_interval_minutes": ("t", "s"),
+}
+
+
+def _guess(plate: Path, key: str, value: float) -> str:
+    """Why ``key`` (an ``acquisition`` key) of ``plate``, read as ``value`` (µm; minutes for the
+    interval) from axes with a scale but no unit, is not stated."""
+    axes, unit = _AXES_OF_KEY[key]
+    read = value * 60.0 if key == "time_interval_minutes" else value
+    several = " " in axes
+    return (
+        f"ax{'es' if several else 'is'} {axes} of {plate} ha{'ve' if several else 's'} a scale ({read:g}) "
+        f"but no unit: {read:g} {unit} only if it is in {'seconds' if unit == 's' else 'micrometres'}, a "
+        "guess not compared"
+    )
+
+
+#: How a size nothing states is named in a difference (:func:`_not_stated`).
+_NOT_STATED = "not stated"
 
 
 def _not_stated(dataset: str, sampling: _Sampling, key: str) -> str:
@@ -108,9 +144,13 @@ def _not_stated(dataset: str, sampling: _Sampling, key: str) -> str:
     fix = f"set datasets.{dataset}.acquisition.{acquisition_key}"
     if sampling.source != "raw":
         fix += f" (or datasets.{dataset}.phase.{key})"
-    fix += " or write the plate's scale transform"
-    where = f"no scale transform in the metadata of {sampling.plate}: iohub would read 1 µm"
-    return f"not stated ({where}; {fix})"
+    if acquisition_key in sampling.unitless:
+        where = _guess(sampling.plate, acquisition_key, sampling.unitless[acquisition_key])
+        fix += " or write the axes' units" if key == "yx_pixel_size_um" else " or write the axis's unit"
+    else:
+        where = f"no scale transform in the metadata of {sampling.plate}: iohub would read 1 µm"
+        fix += " or write the plate's scale transform"
+    return f"{_NOT_STATED} ({where}; {fix})"
 
 
 def _size(value: float | None, dataset: str, sampling: _Sampling, key: str) -> str:
@@ -140,10 +180,10 @@ def scale_differences(
 ) -> list[str]:
     """How ``other`` is sampled otherwise than ``reference``, each a ``(dataset, patch spec name)``:
     its pixel size and, where both datasets' patches hold several slices, its z step, each when it
-    differs by more than :data:`SCALE_RELATIVE_TOLERANCE` or is stated for one dataset only (one
-    phrase each; empty: alike, stated for neither, or not a usable size). ``layouts`` holds both
-    datasets' raw plate layouts; the sampling compared is that of the plates the specs read, phase
-    overrides included (module docstring)."""
+    differs by more than :data:`SCALE_RELATIVE_TOLERANCE` or is not stated for either dataset, or
+    both (one phrase each, saying why each is not stated; empty: alike or not a usable size).
+    ``layouts`` holds both datasets' raw plate layouts; the sampling compared is that of the plates
+    the specs read, phase overrides included (module docstring)."""
     (reference_dataset, reference_spec), (dataset, other_spec) = reference, other
     expected = _sampling(config, reference_dataset, reference_spec, layouts[reference_dataset])
     found = _sampling(config, dataset, other_spec, layouts[dataset])
@@ -155,7 +195,7 @@ def scale_differences(
             f"pixel size {pixel:g} µm (a {size} px patch spans {size * pixel:.3g} µm), expected "
             f"{wanted:g} µm ({size * wanted:.3g} µm)"
         )
-    elif (pixel is None) != (wanted is None):
+    elif pixel is None or wanted is None:
         differences.append(
             f"pixel size {_size(pixel, dataset, found, 'yx_pixel_size_um')}, expected "
             f"{_size(wanted, reference_dataset, expected, 'yx_pixel_size_um')}"
@@ -166,7 +206,7 @@ def scale_differences(
     step, wanted = found.z_step_um, expected.z_step_um
     if step is not None and wanted is not None and _differs(step, wanted):
         differences.append(f"z step {step:g} µm, expected {wanted:g} µm")
-    elif (step is None) != (wanted is None):
+    elif step is None or wanted is None:
         differences.append(
             f"z step {_size(step, dataset, found, 'z_step_um')}, expected "
             f"{_size(wanted, reference_dataset, expected, 'z_step_um')}"
@@ -195,12 +235,17 @@ def _scale_problems(
         key = "train_datasets" if dataset in entry.train_datasets else "embed_datasets"
         differences = scale_differences(config, layouts, (reference, spec_name), (dataset, spec_name))
         if differences:
+            # a size not stated (_not_stated) is no known difference: the check cannot tell
+            unknown = any(_NOT_STATED in difference for difference in differences)
             problems.append(
-                f"contrastive_models.{model}.{key}: dataset {dataset!r} ({layouts[dataset].path}) is sampled "
-                f"otherwise than dataset {reference!r} ({layouts[reference].path}, {role}): "
+                f"contrastive_models.{model}.{key}: dataset {dataset!r} ({layouts[dataset].path}) is "
+                + ("not known to be sampled as" if unknown else "sampled otherwise than")
+                + f" dataset {reference!r} ({layouts[reference].path}, {role}): "
                 + "; ".join(differences)
-                + f"; patch spec {spec_name!r} is in pixels and slices, so the model would see another "
-                "physical area than it learnt from. Leave the dataset out (name embed_datasets), correct "
+                + f"; patch spec {spec_name!r} is in pixels and slices, so the model "
+                + ("may" if unknown else "would")
+                + " see another physical area than it learnt from. Leave the dataset out (name "
+                "embed_datasets), correct "
                 "the plate's scale metadata (or the dataset's phase.yx_pixel_size_um / z_step_um), or set "
                 f"contrastive_models.{model}.allow_other_scales: true"
             )
@@ -236,24 +281,47 @@ def _depth_problems(
 
 
 def _tau_problems(model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]) -> list[str]:
-    """A ``tau_frames`` pooled over datasets means one time in every dataset: their intervals agree."""
+    """A ``tau_frames`` pooled over datasets means one time in every dataset: their intervals are
+    stated and agree. An interval read from a time axis without a unit (seconds assumed) is a guess:
+    not compared, said not stated (a movie stating none at all is refused by
+    :func:`~dynaclr.config.plate_checks.workflow_problems`)."""
     training = entry.training
     if training.sampling != "time_aware" or training.tau_frames is None or len(entry.train_datasets) < 2:
         return []
+    key = f"contrastive_models.{model}.training.tau_frames"
+    guessed = {
+        d: layouts[d].unitless_values()["time_interval_minutes"]
+        for d in entry.train_datasets
+        if "time_interval_minutes" in layouts[d].unitless
+    }
+    problems = []
+    if guessed:
+        found = ", ".join(
+            f"{d!r} not stated ({_guess(layouts[d].path, 'time_interval_minutes', v)}; set "
+            f"datasets.{d}.acquisition.time_interval_minutes or write the axis's unit)"
+            for d, v in guessed.items()
+        )
+        problems.append(
+            f"{key}: expected the time interval of every training dataset stated (tau_frames "
+            f"{training.tau_frames} is one time in all only where their intervals agree), found {found}"
+        )
     reference = entry.train_datasets[0]
+    if reference in guessed:
+        return problems
     wanted = layouts[reference].time_interval_minutes
     other = {
         d: layouts[d].time_interval_minutes
         for d in entry.train_datasets[1:]
-        if _differs(layouts[d].time_interval_minutes, wanted)
+        if d not in guessed and _differs(layouts[d].time_interval_minutes, wanted)
     }
     if not other:
-        return []
+        return problems
     found = ", ".join(f"{d!r} {v:g} min ({training.tau_frames * v:g} min)" for d, v in other.items())
     return [
-        f"contrastive_models.{model}.training.tau_frames: expected the time interval of dataset "
+        *problems,
+        f"{key}: expected the time interval of dataset "
         f"{reference!r} ({wanted:g} min: tau = {training.tau_frames * wanted:g} min) in every training "
-        f"dataset, found {found}; give tau_minutes instead (converted with each dataset's own interval)"
+        f"dataset, found {found}; give tau_minutes instead (converted with each dataset's own interval)",
     ]
 
 
