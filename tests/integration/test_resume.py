@@ -19,8 +19,11 @@ from integration.workflow_helpers import tiny_workflow_config, write_config
 
 def test_make_resume_unlocks_then_reruns_the_incomplete_jobs(tmp_path):
     write_config(tmp_path, tiny_workflow_config())
-    interrupted = "results/tiny/raw.zarr"  # the simulate job was running when Snakemake was killed
-    (tmp_path / interrupted).mkdir(parents=True)
+    # the simulate job was running when Snakemake was killed, one of its outputs on disk (its stores,
+    # named by their root zarr.json, appear only complete: dynaclr.io.atomic_output)
+    interrupted = "results/tiny/ground_truth/tracks.parquet"
+    (tmp_path / interrupted).parent.mkdir(parents=True)
+    (tmp_path / interrupted).touch()
     locks, incomplete = tmp_path / ".snakemake" / "locks", tmp_path / ".snakemake" / "incomplete"
     locks.mkdir(parents=True)
     incomplete.mkdir(parents=True)

@@ -7,8 +7,10 @@ import copy
 import json
 import re
 import time
+import warnings
 
 import pytest
+import zarr
 from conftest import REPO_ROOT, screenshots
 
 from dynaclr.io import read_table
@@ -266,6 +268,32 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
     assert len(summary) == 2 and (summary["n_tracks"] > 0).all()
     assert prov.inputs[0].kind == "ground_truth_tracks"
     assert (workdir / "results/tiny/figures/ground_truth_preview.png").stat().st_size > 10_000
+
+
+def test_no_store_holds_snakemakes_marker(finished_tiny_run):
+    """Rules name the zarr stores they write by the root metadata file, not as directory() outputs:
+    no store holds Snakemake's .snakemake_timestamp, and zarr lists every root without a warning."""
+    workdir, _ = finished_tiny_run
+    results = workdir / "results"
+    stores = sorted(path for path in results.rglob("*.zarr") if path.is_dir())
+    names = {str(path.relative_to(results)) for path in stores}
+    assert {
+        "tiny/raw.zarr",
+        "tiny/ground_truth/labels.zarr",
+        "tiny/phase.zarr",
+        "tiny/phase_transfer_function.zarr",
+        "tiny/tracks.zarr",
+        "tiny/patches/phase_sensor.zarr",
+        "embeddings/time_aware/tiny.zarr",
+        "embeddings/time_aware/tiny.projections.zarr",
+        "evaluation/occlusion/classical/tiny.zarr",
+        "exports/embeddings/time_aware/tiny.viscy.zarr",
+    } <= names
+    assert [path for path in stores if (path / ".snakemake_timestamp").exists()] == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for path in stores:
+            list(zarr.open_group(path, mode="r").keys())
 
 
 FIGURE_CAPTIONS = {  # figure -> (rule drawing it, words of its caption in workflow/report/)

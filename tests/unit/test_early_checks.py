@@ -763,7 +763,7 @@ def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(
     models = ["engineered_features", "m"]
     assert sorted(aligned) == [(m, d) for m in models for d in ("mine", "theirs")]
     for model in models:
-        assert aligned[model, "mine"] == [f"results/embeddings/{model}/mine.zarr"]
+        assert aligned[model, "mine"] == [f"results/embeddings/{model}/mine.zarr/zarr.json"]
         assert f"results/evaluation/predictions/{model}/theirs.parquet" in aligned[model, "theirs"]
 
 
@@ -930,7 +930,7 @@ def test_still_images_are_embedded_without_the_analyses_over_time(tmp_path: Path
     assert {job.wildcards.dataset for job in by_rule["project_embeddings"]} == {"mine", "still"}
     (temporal,) = by_rule["temporal_metrics"]
     assert sorted(temporal.input) == sorted(
-        f"results/embeddings/{m}/mine.zarr" for m in ("m", "engineered_features")
+        f"results/embeddings/{m}/mine.zarr/zarr.json" for m in ("m", "engineered_features")
     )
     assert {job.wildcards.dataset for job in by_rule["align_pseudotime"]} == {"mine"}
     (table,) = by_rule["results_table"]

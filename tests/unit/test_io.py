@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import pandas as pd
 import pytest
@@ -91,6 +93,31 @@ def test_atomic_output_leaves_nothing_when_interrupted(tmp_path):
         raise RuntimeError("killed")
     assert not final.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("left", ["stale store", "empty folder"])
+def test_a_store_named_by_its_root_file_is_complete_only_with_it(tmp_path, left):
+    """Before a job whose output is ``phase.zarr/zarr.json`` Snakemake deletes only that file and
+    makes its folder: a stale store without its root file, or an empty folder, is left. An
+    interrupted write leaves no root file (the store does not look complete); a finished one
+    replaces the folder whole, with a new root file (newer than the last: the rerun trigger)."""
+    store = tmp_path / "phase.zarr"
+    zarr.open_group(store, mode="w").create_group("stale")
+    os.utime(store / "zarr.json", (1_000_000_000, 1_000_000_000))  # made by an earlier run
+    if left == "empty folder":
+        shutil.rmtree(store)
+        store.mkdir()
+    else:
+        (store / "zarr.json").unlink()
+    with pytest.raises(RuntimeError), atomic_output(store) as tmp:
+        zarr.open_group(tmp, mode="w").create_group("new")
+        raise RuntimeError("killed")
+    assert not (store / "zarr.json").exists()
+    with atomic_output(store) as tmp:
+        zarr.open_group(tmp, mode="w").create_group("new")
+    assert sorted(path.name for path in store.iterdir()) == ["new", "zarr.json"]
+    assert (store / "zarr.json").stat().st_mtime > 1_000_000_000
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["phase.zarr"]
 
 
 def test_atomic_output_replaces_previous_result(tmp_path):

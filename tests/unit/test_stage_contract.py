@@ -136,6 +136,54 @@ def test_every_script_rule_hands_its_stage_the_files_it_expects(demo_jobs: list[
     assert {"simulate", "track_fov", "collect_tracks", "evaluate_tracking"} <= checked
 
 
+#: The rules that write a zarr store whole (dynaclr.io.atomic_output), each named by its root file.
+STORE_WRITERS = {
+    "simulate",
+    "phase_transfer_function",
+    "phase_plate",
+    "virtual_stain_plate",
+    "tracks_plate",
+    "extract_patches",
+    "collect_patches",
+    "embed",
+    "project_embeddings",
+    "occlusion_attribution",
+    "export_viscy",
+}
+
+
+def test_stores_are_named_by_their_root_file_and_handed_to_stages_as_stores(
+    demo_jobs: list[Any], tiny_jobs: list[Any]
+) -> None:
+    """No rule declares a zarr store as a directory() output (Snakemake would write its
+    .snakemake_timestamp into the store): it names the store's root metadata file, and the stage
+    gets the store itself, as do the jobs that read it."""
+    from dynaclr.io import STORE_ROOT_FILES
+
+    writers: set[str] = set()
+    for job in demo_jobs + tiny_jobs:
+        directories = [str(path) for path in job.output if path.is_directory and ".zarr" in str(path)]
+        assert directories == [], f"rule {job.rule.name} writes zarr stores as directory(): {directories}"
+        if job.rule.script is None:
+            continue
+        classes = shim_classes(SCRIPTS / Path(job.rule.script).name)
+        for side in ("input", "output"):
+            named = getattr(job, side)
+            roots = {
+                name: str(value)
+                for name, value in named.items()
+                if isinstance(value, str) and Path(value).name in STORE_ROOT_FILES
+            }
+            if not roots:
+                continue
+            files = classes[side].from_rule(named)
+            for name, root in roots.items():
+                assert getattr(files, name) == Path(root).parent, (job.rule.name, side, name)
+            if side == "output":
+                writers.add(job.rule.name)
+    assert writers == STORE_WRITERS
+
+
 def test_every_file_a_rule_writes_is_named(demo_jobs: list[Any]) -> None:
     for job in demo_jobs:
         named = sum(len(v) if isinstance(v, list) else 1 for _, v in job.output.items())

@@ -115,7 +115,7 @@ rule annotate_divisions_from_lineage:
 rule classify:
     """Linear classifiers of every task on one embeddings store, FOV-grouped cross-validation."""
     input:
-        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+        embeddings=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
         annotations=f"{RESULTS}/{{dataset}}/annotations.parquet",
     output:
         metrics=f"{RESULTS}/evaluation/classification/{{model}}/{{dataset}}.parquet",
@@ -200,7 +200,7 @@ rule align_pseudotime:
     (from ground truth, the infection classifier's predictions, or the config)."""
     input:
         unpack(pseudotime_input),
-        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+        embeddings=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
     output:
         pseudotime=f"{RESULTS}/evaluation/pseudotime/{{model}}/{{dataset}}.parquet",
         accuracy=f"{RESULTS}/evaluation/dtw_accuracy/{{model}}/{{dataset}}.csv",

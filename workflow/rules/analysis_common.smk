@@ -58,7 +58,7 @@ def _store_shape(path):
     """(cells, features) of the embeddings store ``path``, from its metadata (see _made)."""
     from dynaclr.embeddings.store import embeddings_shape
 
-    return embeddings_shape(_made(path))
+    return embeddings_shape(store_directory(_made(path)))
 
 
 def _block_bytes(n_features):
@@ -512,7 +512,7 @@ def aligned_pairs():
 
 
 def embeddings_store(model, dataset):
-    return f"{RESULTS}/embeddings/{model}/{dataset}.zarr"
+    return store_file(f"{RESULTS}/embeddings/{model}/{dataset}.zarr")
 
 
 def ground_truth_tracks(dataset):
@@ -937,7 +937,8 @@ def export_embeddings_outputs():
     return outputs
 
 
-VISCY_EXPORT = f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.viscy.zarr"
+#: VisCy's features store (zarr format 2, xarray's layout), by its root file (store_file).
+VISCY_EXPORT = store_file(f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.viscy.zarr", ".zgroup")
 
 
 def export_outputs():

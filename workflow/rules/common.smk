@@ -25,7 +25,7 @@ from dynaclr.convert import (
     read_tiff_headers,
     read_tiff_sampling,
 )
-from dynaclr.io import ArtifactError, config_hash
+from dynaclr.io import ArtifactError, config_hash, store_directory
 from dynaclr.io.plate import SAFE_NAME, SUPPLIED_KEY, read_plate_layout, read_plate_sampling
 
 
@@ -150,11 +150,22 @@ def well_conditions(dataset):
     return CONFIG.datasets[dataset].well_conditions()
 
 
+def store_file(path, root_file="zarr.json"):
+    """How rules name a zarr store that one job writes whole (output) or reads (input): by its
+    root metadata file (``root_file``: ``zarr.json`` for zarr format 3, ``.zgroup`` for format 2),
+    not as a directory() output, so Snakemake keeps its ``.snakemake_timestamp`` out of the store.
+    The writers move the whole store into place at once (dynaclr.io.atomic_output), so the root
+    file exists only for a complete store, and is new at each rewrite (the rerun trigger of what
+    reads it); Snakemake deletes only it before the job, and the writer replaces what is left.
+    Stages get the store itself (dynaclr.io.StageFiles)."""
+    return f"{path}/{root_file}"
+
+
 def raw_plate(dataset):
-    """Path of a dataset's raw plate: the path the config names, else written under results/
-    (simulated, or converted from TIFF files)."""
+    """A dataset's raw plate: the path the config names (a directory), else the store written under
+    results/ (simulated, or converted from TIFF files), by its root file (store_file)."""
     spec = CONFIG.datasets[dataset]
-    return spec.plate if spec.plate is not None else f"{RESULTS}/{dataset}/raw.zarr"
+    return spec.plate if spec.plate is not None else store_file(f"{RESULTS}/{dataset}/raw.zarr")
 
 
 @functools.cache
@@ -185,12 +196,13 @@ def plate_layout(dataset):
     a SLURM job parses this file again, and the files were checked by the run that planned it)."""
     spec = CONFIG.datasets[dataset]
     if spec.is_simulated:
-        return simulated_layout(spec.simulate, raw_plate(dataset))
+        return simulated_layout(spec.simulate, store_directory(raw_plate(dataset)))
     if spec.tiff is not None:
         read_headers = read_tiff_headers if workflow.is_main_process else read_first_tiff_header
         files = tiff_index(dataset)
         try:
-            return layout_from_headers(spec.tiff, files, read_headers(spec.tiff, files), raw_plate(dataset))
+            headers = read_headers(spec.tiff, files)
+            return layout_from_headers(spec.tiff, files, headers, store_directory(raw_plate(dataset)))
         except ValueError as err:
             raise WorkflowError(f"datasets.{dataset}: {err}") from None
     try:  # with the values `acquisition` supplies where the metadata states none
@@ -238,7 +250,7 @@ def phase_plate(dataset):
     """The plate holding Phase3D: reconstructed, or the raw plate when phase is switched off."""
     if CONFIG.datasets[dataset].phase is None:
         return raw_plate(dataset)
-    return f"{RESULTS}/{dataset}/phase.zarr"
+    return store_file(f"{RESULTS}/{dataset}/phase.zarr")
 
 
 def phase_ready(dataset):
@@ -376,7 +388,7 @@ def imported_input(model):
 def patch_store(dataset, spec):
     """The collected patch store of a dataset and spec: rule collect_patches's outputs, by name."""
     return {
-        "zarr": f"{RESULTS}/{dataset}/patches/{spec}.zarr",
+        "zarr": store_file(f"{RESULTS}/{dataset}/patches/{spec}.zarr"),
         "parquet": f"{RESULTS}/{dataset}/patches/{spec}.parquet",
     }
 
@@ -412,15 +424,15 @@ def image_qc_figure_inputs(wildcards):
     dataset, spec = wildcards.dataset, CONFIG.datasets[wildcards.dataset]
     inputs = {"raw_plate": raw_plate(dataset), "records": phase_record(wildcards)}
     if spec.phase is not None:
-        inputs["phase_plate"] = f"{RESULTS}/{dataset}/phase.zarr"
+        inputs["phase_plate"] = store_file(f"{RESULTS}/{dataset}/phase.zarr")
     if spec.virtual_stain is not None:
-        inputs["virtual_stain_plate"] = f"{RESULTS}/{dataset}/virtual_stain.zarr"
+        inputs["virtual_stain_plate"] = store_file(f"{RESULTS}/{dataset}/virtual_stain.zarr")
         inputs["records"] = inputs["records"] + [f"{RESULTS}/{dataset}/records/virtual_stain/{fov_name(wildcards)}.json"]
     if spec.imports_tracks:
         inputs["tracks"] = f"{RESULTS}/{dataset}/tracks.parquet"
     else:
         row, col, fov = wildcards.row, wildcards.col, wildcards.fov
-        inputs["tracks_plate"] = f"{RESULTS}/{dataset}/tracks.zarr"
+        inputs["tracks_plate"] = store_file(f"{RESULTS}/{dataset}/tracks.zarr")
         inputs["tracks"] = f"{RESULTS}/{dataset}/tracks/{row}/{col}/{fov}/tracks_{row}_{col}_{fov}.csv"
         inputs["tracking_plate"] = tracking_input_plate(dataset)
     return inputs
@@ -438,7 +450,7 @@ def tracked_labels(wildcards):
     tracks, which are matched to the ground truth by position (dynaclr.tracking.evaluate)."""
     if CONFIG.datasets[wildcards.dataset].imports_tracks:
         return {}
-    return {"tracks_plate": f"{RESULTS}/{wildcards.dataset}/tracks.zarr"}
+    return {"tracks_plate": store_file(f"{RESULTS}/{wildcards.dataset}/tracks.zarr")}
 
 
 def imported_tracks_files(wildcards):
@@ -483,7 +495,7 @@ def plate_stated_sampling(dataset):
 def tracking_input_plate(dataset):
     spec = CONFIG.datasets[dataset]
     if spec.tracking_input.source == "virtual_stain":
-        return f"{RESULTS}/{dataset}/virtual_stain.zarr"
+        return store_file(f"{RESULTS}/{dataset}/virtual_stain.zarr")
     return raw_plate(dataset)
 
 
@@ -535,7 +547,7 @@ def patch_fov_inputs(wildcards):
             if CONFIG.datasets[dataset].phase is not None:
                 records.append(f"{RESULTS}/{dataset}/records/phase/{fov}.json")
         else:
-            inputs["plate_virtual_stain"] = f"{RESULTS}/{dataset}/virtual_stain.zarr"
+            inputs["plate_virtual_stain"] = store_file(f"{RESULTS}/{dataset}/virtual_stain.zarr")
             records.append(f"{RESULTS}/{dataset}/records/virtual_stain/{fov}.json")
     inputs["records"] = sorted(set(records))
     if CONFIG.datasets[dataset].imports_tracks:

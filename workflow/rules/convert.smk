@@ -6,7 +6,7 @@ rule convert_tiff:
     input:
         tiffs=lambda w: tiff_files(w.dataset),
     output:
-        plate=directory(f"{RESULTS}/{{dataset}}/raw.zarr"),
+        plate=store_file(f"{RESULTS}/{{dataset}}/raw.zarr"),
     params:
         config=lambda w: stage_config(w.dataset, "tiff"),
     log:

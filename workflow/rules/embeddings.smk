@@ -14,7 +14,7 @@ rule embed:
     input:
         unpack(embed_inputs),
     output:
-        embeddings=directory(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
+        embeddings=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
     params:
         config=embed_config,
         run=run_settings(embed_stage_model),  # batch sizes, resume: rerun nothing
@@ -43,9 +43,9 @@ rule project_embeddings:
     reads the store a block of rows at a time; UMAP or PHATE need (and read) the whole matrix, unless
     analysis.projections.neighbor_pca_components is set: they then run on streamed principal components."""
     input:
-        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+        embeddings=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
     output:
-        projections=directory(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.zarr"),
+        projections=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.zarr"),
     params:
         config=analysis_config("projections"),
     wildcard_constraints:

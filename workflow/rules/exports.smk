@@ -10,7 +10,7 @@ rule export_ctc:
     wildcard_constraints:
         dataset=wildcard_choice(TRACKED),
     input:
-        tracks_plate=f"{RESULTS}/{{dataset}}/tracks.zarr",
+        tracks_plate=store_file(f"{RESULTS}/{{dataset}}/tracks.zarr"),
         tracks_csv=f"{RESULTS}/{{dataset}}/tracks/{{row}}/{{col}}/{{fov}}/tracks_{{row}}_{{col}}_{{fov}}.csv",
     output:
         folder=directory(f"{RESULTS}/{{dataset}}/exports/ctc/{{row}}_{{col}}_{{fov}}"),
@@ -36,7 +36,7 @@ if export_embeddings_outputs():  # a rule only where the config asks for an expo
         """An embeddings store as .h5ad and/or a Parquet feature table (config exports.h5ad,
         feature_parquet)."""
         input:
-            embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+            embeddings=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
         output:
             **export_embeddings_outputs(),
         log:
@@ -57,11 +57,11 @@ rule export_viscy:
     """An embeddings store as VisCy's features store (config exports.viscy_features): with the
     dataset's tracks table (the tracker's node ids) and the store's projections."""
     input:
-        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+        embeddings=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
         tracks=f"{RESULTS}/{{dataset}}/tracks.parquet",
-        projections=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.zarr",
+        projections=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.zarr"),
     output:
-        viscy=directory(VISCY_EXPORT),
+        viscy=VISCY_EXPORT,
     log:
         f"{RESULTS}/logs/export_viscy/{{model}}/{{dataset}}.log",
     benchmark:

@@ -8,7 +8,7 @@
 rule cell_features:
     """Shape of the central cell, intensity, entropy, radial profile and texture of every patch."""
     input:
-        patches_zarr=f"{RESULTS}/{{dataset}}/patches/{{spec}}.zarr",
+        patches_zarr=store_file(f"{RESULTS}/{{dataset}}/patches/{{spec}}.zarr"),
         patches_parquet=f"{RESULTS}/{{dataset}}/patches/{{spec}}.parquet",
     output:
         features=f"{RESULTS}/{{dataset}}/cell_features/{{spec}}.parquet",
@@ -108,7 +108,7 @@ rule occlusion_attribution:
     input:
         unpack(occlusion_inputs),
     output:
-        maps=directory(f"{RESULTS}/evaluation/occlusion/{{model}}/{{dataset}}.zarr"),
+        maps=store_file(f"{RESULTS}/evaluation/occlusion/{{model}}/{{dataset}}.zarr"),
         summary=f"{RESULTS}/evaluation/occlusion/{{model}}/{{dataset}}.csv",
         figure_png=report(
             f"{RESULTS}/figures/{{dataset}}/{{model}}/occlusion.png",

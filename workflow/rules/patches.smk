@@ -8,7 +8,7 @@ rule extract_patches:
         # its tracks (track_fov's CSV and record, or the imported table)
         unpack(patch_fov_inputs),
     output:
-        zarr=directory(f"{RESULTS}/{{dataset}}/patches/{{spec}}/fovs/{{row}}/{{col}}/{{fov}}.zarr"),
+        zarr=store_file(f"{RESULTS}/{{dataset}}/patches/{{spec}}/fovs/{{row}}/{{col}}/{{fov}}.zarr"),
         parquet=f"{RESULTS}/{{dataset}}/patches/{{spec}}/fovs/{{row}}/{{col}}/{{fov}}.parquet",
         record=f"{RESULTS}/{{dataset}}/records/patches/{{spec}}/{{row}}/{{col}}/{{fov}}.json",
     params:
@@ -35,12 +35,14 @@ rule extract_patches:
 rule collect_patches:
     """One patch store (N, C, Z, Y, X) and its index per dataset and patch spec."""
     input:
-        zarrs=lambda w: per_fov(f"{RESULTS}/{{dataset}}/patches/{w.spec}/fovs/{{row}}/{{col}}/{{fov}}.zarr", w.dataset),
+        zarrs=lambda w: per_fov(
+            store_file(f"{RESULTS}/{{dataset}}/patches/{w.spec}/fovs/{{row}}/{{col}}/{{fov}}.zarr"), w.dataset
+        ),
         parquets=lambda w: per_fov(
             f"{RESULTS}/{{dataset}}/patches/{w.spec}/fovs/{{row}}/{{col}}/{{fov}}.parquet", w.dataset
         ),
     output:
-        zarr=directory(f"{RESULTS}/{{dataset}}/patches/{{spec}}.zarr"),
+        zarr=store_file(f"{RESULTS}/{{dataset}}/patches/{{spec}}.zarr"),
         parquet=f"{RESULTS}/{{dataset}}/patches/{{spec}}.parquet",
     log:
         f"{RESULTS}/logs/collect_patches/{{dataset}}/{{spec}}.log",

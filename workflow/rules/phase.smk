@@ -6,7 +6,7 @@ rule phase_transfer_function:
     input:
         plate=lambda w: raw_plate(w.dataset),
     output:
-        transfer_function=directory(f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr"),
+        transfer_function=store_file(f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr"),
     params:
         config=lambda w: stage_config(w.dataset, "phase"),
     log:
@@ -29,7 +29,7 @@ rule phase_plate:
     input:
         plate=lambda w: raw_plate(w.dataset),
     output:
-        phase_plate=directory(f"{RESULTS}/{{dataset}}/phase.zarr"),
+        phase_plate=store_file(f"{RESULTS}/{{dataset}}/phase.zarr"),
     params:
         # the phase config, and the time interval `acquisition` supplies for a plate stating none
         config=lambda w: with_supplied(stage_config(w.dataset, "phase"), w.dataset),
@@ -50,8 +50,8 @@ rule reconstruct_phase:
     """Phase of every time point of one FOV, written into its position of phase.zarr."""
     input:
         plate=lambda w: raw_plate(w.dataset),
-        transfer_function=f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr",
-        phase_plate=f"{RESULTS}/{{dataset}}/phase.zarr",
+        transfer_function=store_file(f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr"),
+        phase_plate=store_file(f"{RESULTS}/{{dataset}}/phase.zarr"),
     output:
         record=f"{RESULTS}/{{dataset}}/records/phase/{{row}}/{{col}}/{{fov}}.json",
     params:
@@ -76,10 +76,10 @@ rule reconstruct_phase:
 rule evaluate_phase:
     """Pearson r of reconstructed vs simulated phase inside the cells' z-range (simulated data)."""
     input:
-        phase_plate=f"{RESULTS}/{{dataset}}/phase.zarr",
+        phase_plate=store_file(f"{RESULTS}/{{dataset}}/phase.zarr"),
         records=lambda w: phase_ready(w.dataset),
-        transfer_function=f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr",
-        truth=f"{RESULTS}/{{dataset}}/ground_truth/phase.zarr",
+        transfer_function=store_file(f"{RESULTS}/{{dataset}}/phase_transfer_function.zarr"),
+        truth=store_file(f"{RESULTS}/{{dataset}}/ground_truth/phase.zarr"),
         tracks=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",
     output:
         table=f"{RESULTS}/{{dataset}}/evaluation/phase.csv",

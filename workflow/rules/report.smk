@@ -13,8 +13,8 @@ rule embedding_figures:
     rows at a time (the distances), never whole."""
     input:
         unpack(embedding_figures_input),
-        projections=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.zarr",
-        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+        projections=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.projections.zarr"),
+        embeddings=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
     output:
         projections_png=report(
             f"{RESULTS}/figures/{{dataset}}/{{model}}/projections.png",
@@ -96,7 +96,7 @@ rule pseudotime_figure:
     input:
         pseudotime=f"{RESULTS}/evaluation/pseudotime/{{model}}/{{dataset}}.parquet",
         accuracy=f"{RESULTS}/evaluation/dtw_accuracy/{{model}}/{{dataset}}.csv",
-        embeddings=f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr",
+        embeddings=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
         patches_zarr=lambda w: patch_store(w.dataset, embedding_spec(w.model, w.dataset))["zarr"],
         patches_parquet=lambda w: patch_store(w.dataset, embedding_spec(w.model, w.dataset))["parquet"],
     output:

@@ -1,10 +1,10 @@
 rule simulate:
     """Simulate a live-cell infection plate and its ground truth (simulated datasets only)."""
     output:
-        plate=directory(f"{RESULTS}/{{dataset}}/raw.zarr"),
+        plate=store_file(f"{RESULTS}/{{dataset}}/raw.zarr"),
         tracks=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",
-        labels=directory(f"{RESULTS}/{{dataset}}/ground_truth/labels.zarr"),
-        phase=directory(f"{RESULTS}/{{dataset}}/ground_truth/phase.zarr"),
+        labels=store_file(f"{RESULTS}/{{dataset}}/ground_truth/labels.zarr"),
+        phase=store_file(f"{RESULTS}/{{dataset}}/ground_truth/phase.zarr"),
     params:
         config=lambda wildcards: stage_config(wildcards.dataset, "simulate"),
     log:

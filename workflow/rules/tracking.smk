@@ -9,7 +9,7 @@ rule tracks_plate:
     input:
         plate=lambda w: tracking_input_plate(w.dataset),
     output:
-        tracks_plate=directory(f"{RESULTS}/{{dataset}}/tracks.zarr"),
+        tracks_plate=store_file(f"{RESULTS}/{{dataset}}/tracks.zarr"),
     params:
         # the tracking config, and the sampling `acquisition` supplies for a raw plate stating none
         # (the label plate's scale, as the phase plate's)
@@ -35,7 +35,7 @@ rule track_fov:
     input:
         plate=lambda w: tracking_input_plate(w.dataset),
         input_record=tracking_input_records,
-        tracks_plate=f"{RESULTS}/{{dataset}}/tracks.zarr",
+        tracks_plate=store_file(f"{RESULTS}/{{dataset}}/tracks.zarr"),
     output:
         tracks_csv=f"{RESULTS}/{{dataset}}/tracks/{{row}}/{{col}}/{{fov}}/tracks_{{row}}_{{col}}_{{fov}}.csv",
         record=f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json",
@@ -65,7 +65,7 @@ rule collect_tracks:
     wildcard_constraints:
         dataset=wildcard_choice(TRACKED),
     input:
-        tracks_plate=f"{RESULTS}/{{dataset}}/tracks.zarr",
+        tracks_plate=store_file(f"{RESULTS}/{{dataset}}/tracks.zarr"),
         records=lambda w: track_records(w.dataset),
         tracks_csvs=lambda w: per_fov(
             f"{RESULTS}/{{dataset}}/tracks/{{row}}/{{col}}/{{fov}}/tracks_{{row}}_{{col}}_{{fov}}.csv", w.dataset
@@ -93,7 +93,7 @@ rule evaluate_tracking:
     input:
         unpack(tracked_labels),
         tracks=f"{RESULTS}/{{dataset}}/tracks.parquet",
-        labels=f"{RESULTS}/{{dataset}}/ground_truth/labels.zarr",
+        labels=store_file(f"{RESULTS}/{{dataset}}/ground_truth/labels.zarr"),
         truth=f"{RESULTS}/{{dataset}}/ground_truth/tracks.parquet",
     output:
         table=f"{RESULTS}/{{dataset}}/evaluation/tracking.csv",

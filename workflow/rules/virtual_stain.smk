@@ -32,7 +32,7 @@ rule virtual_stain_plate:
     input:
         phase_plate=lambda w: phase_plate(w.dataset),
     output:
-        virtual_stain_plate=directory(f"{RESULTS}/{{dataset}}/virtual_stain.zarr"),
+        virtual_stain_plate=store_file(f"{RESULTS}/{{dataset}}/virtual_stain.zarr"),
     params:
         # the config, and the sampling `acquisition` supplies for a raw plate stating none (the
         # prediction plate's scale when phase is off and the raw plate holds the phase channel)
@@ -56,7 +56,7 @@ rule predict_virtual_stain:
         phase_plate=lambda w: phase_plate(w.dataset),
         phase_record=phase_record,
         checkpoint=lambda w: vs_checkpoint(w.dataset),
-        virtual_stain_plate=f"{RESULTS}/{{dataset}}/virtual_stain.zarr",
+        virtual_stain_plate=store_file(f"{RESULTS}/{{dataset}}/virtual_stain.zarr"),
     output:
         record=f"{RESULTS}/{{dataset}}/records/virtual_stain/{{row}}/{{col}}/{{fov}}.json",
     params:
@@ -82,7 +82,7 @@ rule predict_virtual_stain:
 rule evaluate_virtual_stain:
     """Pearson r of prediction vs the measured nuclear channel, held-out FOVs marked."""
     input:
-        virtual_stain_plate=f"{RESULTS}/{{dataset}}/virtual_stain.zarr",
+        virtual_stain_plate=store_file(f"{RESULTS}/{{dataset}}/virtual_stain.zarr"),
         records=lambda w: vs_ready(w.dataset),
         plate=lambda w: raw_plate(w.dataset),
     output:

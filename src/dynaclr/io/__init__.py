@@ -16,12 +16,13 @@ from dynaclr.io.provenance import (
     make_provenance,
     unreadable_artifact,
 )
-from dynaclr.io.stage_files import StageFiles
+from dynaclr.io.stage_files import STORE_ROOT_FILES, StageFiles, store_directory
 from dynaclr.io.tables import LARGEST_ID, read_csv, read_table, read_table_provenance, write_csv, write_table
 from dynaclr.io.zarr_store import read_plate_provenance, read_zarr_provenance, write_zarr_provenance
 
 __all__ = [
     "LARGEST_ID",
+    "STORE_ROOT_FILES",
     "ArtifactError",
     "ArtifactKind",
     "Provenance",
@@ -35,6 +36,7 @@ __all__ = [
     "read_table",
     "read_table_provenance",
     "read_zarr_provenance",
+    "store_directory",
     "unreadable_artifact",
     "write_csv",
     "write_table",

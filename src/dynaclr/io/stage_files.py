@@ -13,13 +13,32 @@ every path, outputs and scratch locations included: no stage derives one path fr
 A rule and its stage that disagree on a name fail when the job starts, naming both sides
 (and ``tests/unit/test_stage_contract.py`` checks every job of the workflow's DAG against its
 stage's classes before any job runs).
+
+A rule names a zarr store that one job writes whole by the store's root metadata file
+(:data:`STORE_ROOT_FILES`, e.g. ``phase.zarr/zarr.json``), not by the directory: Snakemake then
+keeps its ``.snakemake_timestamp`` marker out of the store, and the root file (moved into place
+with the rest of the store by :func:`~dynaclr.io.atomic_output`) is what proves the store
+complete. Its stage gets the store itself: :class:`StageFiles` reads such a path as its directory.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+#: The root metadata files by which rules name the zarr stores their jobs write whole: a zarr
+#: format 3 group's ``zarr.json`` (the OME-Zarr plates, patches, embeddings, transfer function,
+#: occlusion maps), a format 2 group's ``.zgroup`` (VisCy's feature store).
+STORE_ROOT_FILES = ("zarr.json", ".zgroup")
+
+
+def store_directory(path: str | Path) -> Path:
+    """The store a rule's file names: the parent of a root metadata file (:data:`STORE_ROOT_FILES`),
+    else ``path`` itself (a store named by its directory, e.g. a plate the config names)."""
+    path = Path(path)
+    return path.parent if path.name in STORE_ROOT_FILES else path
 
 
 class StageFiles(BaseModel):
@@ -30,6 +49,14 @@ class StageFiles(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stores_as_directories(cls, values: Any) -> Any:
+        """A store named by its root metadata file (``X.zarr/zarr.json``) as the store (``X.zarr``)."""
+        if not isinstance(values, dict):
+            return values
+        return {key: _store_directories(value) for key, value in values.items()}
 
     @classmethod
     def from_rule(cls, named: Any) -> Self:
@@ -53,6 +80,16 @@ class StageFiles(BaseModel):
                 f"{cls.__name__}: the rule's files {sorted(values)} do not fit the stage, which expects "
                 f"{_describe(cls)}:\n{err}"
             ) from None
+
+
+def _store_directories(value: Any) -> Any:
+    """``value`` with every path that names a store by its root file replaced by the store; other
+    values (paths, names, None) as they are."""
+    if isinstance(value, list | tuple):
+        return type(value)(_store_directories(item) for item in value)
+    if isinstance(value, str | Path) and Path(value).name in STORE_ROOT_FILES:
+        return store_directory(value)
+    return value
 
 
 def _plain(value: Any) -> Any:
