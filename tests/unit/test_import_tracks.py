@@ -5,6 +5,7 @@ file, the row, the column, what was expected and what was found."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -566,10 +567,11 @@ def write_trackmate(
     time_units: str = "min",
     z_slices: dict[int, float] | None = None,
     voxel_depth: float = 1.0,
+    shape_tyx: tuple[int, int, int] = (12, 96, 96),
 ) -> Path:
     """A TrackMate XML file as TrackMate saves it: positions in ``units``, ``pixel_size`` per pixel,
-    frames ``time_interval`` ``time_units`` apart; with ``z_slices`` (slice per spot ID) an image of
-    5 slices ``voxel_depth`` apart."""
+    frames ``time_interval`` ``time_units`` apart, of an image of ``shape_tyx`` (frames, height,
+    width); with ``z_slices`` (slice per spot ID) an image of 5 slices ``voxel_depth`` apart."""
     frames: dict[int, list[str]] = {}
     for spot_id, (frame, x, y) in spots.items():
         z = (z_slices or {}).get(spot_id, 0.0) * voxel_depth
@@ -593,8 +595,8 @@ def write_trackmate(
         f'<Model spatialunits="{units}" timeunits="{time_units}"><FeatureDeclarations />'
         f'<AllSpots nspots="{len(spots)}">{all_spots}</AllSpots><AllTracks>{all_tracks}</AllTracks>'
         f"<FilteredTracks>{filtered}</FilteredTracks></Model>"
-        f'<Settings><ImageData filename="a.tif" folder="" width="96" height="96" '
-        f'nslices="{1 if z_slices is None else 5}" nframes="12" pixelwidth="{pixel_size!r}" '
+        f'<Settings><ImageData filename="a.tif" folder="" width="{shape_tyx[2]}" height="{shape_tyx[1]}" '
+        f'nslices="{1 if z_slices is None else 5}" nframes="{shape_tyx[0]}" pixelwidth="{pixel_size!r}" '
         f'pixelheight="{pixel_size!r}" voxeldepth="{voxel_depth!r}" timeinterval="{time_interval}" />'
         "</Settings></TrackMate>",
         encoding="utf-8",
@@ -608,6 +610,37 @@ def trackmate_files(tmp_path: Path, **kwargs: Any) -> list[Path]:
         write_trackmate(tmp_path / "A_1_0.xml", **kwargs),
         write_trackmate(tmp_path / "B_1_0.xml", kept=(), **kwargs),
     ]
+
+
+def trackmate_of_tracks(
+    fov_tracks: pd.DataFrame, gaps: tuple[int, ...] = ()
+) -> tuple[dict[int, tuple[int, float, float]], dict[int, list[tuple[int, int]]]]:
+    """One FOV's tracks (``track_id, t, y, x, parent_track_id``) as the spots and edges of a TrackMate
+    file: spot IDs from 1000 in (t, track_id) order (unrelated to the track ids), one TrackMate track
+    per lineage (its root's ``track_id``), a division as two edges from the mother's last spot. The
+    tracks in ``gaps`` lose their second detection (3 or more detections): their edge skips that frame,
+    as TrackMate's gap closing links."""
+    rows = fov_tracks.sort_values(["t", "track_id"]).reset_index(drop=True)
+    second = rows.groupby("track_id").cumcount() == 1
+    long = rows.groupby("track_id")["t"].transform("size") >= 3
+    rows = rows[~(second & long & rows["track_id"].isin(gaps))]
+    spot_ids = dict(zip(rows.index, range(1000, 1000 + len(rows)), strict=True))
+    spots = {spot_ids[i]: (int(row.t), float(row.x), float(row.y)) for i, row in rows.iterrows()}
+    parent = rows.groupby("track_id")["parent_track_id"].first().astype(int).to_dict()
+    spots_of = {track: [spot_ids[i] for i in group.index] for track, group in rows.groupby("track_id")}
+
+    def root(track: int) -> int:
+        while parent[track] in parent:
+            track = parent[track]
+        return track
+
+    edges: dict[int, list[tuple[int, int]]] = {}
+    for track, ids in spots_of.items():
+        links = list(itertools.pairwise(ids))
+        if parent[track] in spots_of:
+            links.insert(0, (spots_of[parent[track]][-1], ids[0]))
+        edges.setdefault(root(track), []).extend(links)
+    return spots, edges
 
 
 @pytest.mark.parametrize(("units", "pixel_size"), [("micron", 0.65), ("µm", 0.65), ("nm", 650.0)])
@@ -670,6 +703,80 @@ def test_a_trackmate_file_becomes_segments_in_pixels(
         "calibration_not_checked": [],
     }
     assert provenance.config["trackmate_spots"]["B/1/0"]["kept_spots"] == 0
+
+
+def one_daughter_continues(tracks: pd.DataFrame) -> pd.DataFrame:
+    """``tracks`` with each daughter that is her mother's only one in the table (the other left the
+    field) made part of her mother's track, as a TrackMate graph has them: one link from the mother's
+    last spot, which continues the track (only a spot with two later links is a division)."""
+    tracks = tracks.copy()
+    while True:
+        daughters = tracks[tracks["parent_track_id"] >= 0].drop_duplicates(["fov_name", "track_id"])
+        counts = daughters.groupby(["fov_name", "parent_track_id"])["track_id"].transform("size")
+        lone = daughters[counts == 1]
+        if lone.empty:
+            return tracks
+        fov, daughter, mother = lone.iloc[0][["fov_name", "track_id", "parent_track_id"]]
+        in_fov = tracks["fov_name"] == fov
+        grandmother = tracks.loc[in_fov & (tracks["track_id"] == mother), "parent_track_id"].iloc[0]
+        is_daughter = in_fov & (tracks["track_id"] == daughter)
+        tracks.loc[is_daughter, ["track_id", "parent_track_id"]] = [mother, grandmother]
+        tracks.loc[in_fov & (tracks["parent_track_id"] == daughter), "parent_track_id"] = mother
+
+
+def test_trackmate_files_of_the_ground_truth_give_its_cells_lineage_and_mitoses(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The tiny plate's ground truth saved as TrackMate would save it (divisions as split edges, every
+    third track's second detection left out, its edge skipping the frame as gap closing links; spot IDs
+    and TRACK_IDs unrelated to the true track ids): each imported track is one true track (a mother
+    with one daughter in the field and that daughter one track: one link, no split), its parent the
+    true mother's track, a gap continues the track, and the lineage's division labels (what the
+    division classifier learns from a plate without ground truth) are the truth's."""
+    from dynaclr.classify import lineage_division_states
+    from dynaclr.config.analysis import AnnotationConfig
+
+    files, kept = [], []
+    for fov in FOVS:
+        rows = truth[truth["fov_name"] == fov]
+        gaps = tuple(sorted(rows["track_id"].unique())[::3])
+        spots, edges = trackmate_of_tracks(rows, gaps)
+        files.append(write_trackmate(tmp_path / f"{fov.replace('/', '_')}.xml", spots, edges, tuple(edges)))
+        linked = {spot for links in edges.values() for link in links for spot in link}
+        kept += [(fov, spots[spot][0]) for spot in linked]
+    imported = run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, pixel_size_um=0.65)
+    assert_tracks_artifact(imported, tmp_path, is_3d=False)
+    place = ["fov_name", "t", "y", "x"]  # positions back in pixels to 1e-6 (µm and back)
+    true_rows = one_daughter_continues(truth).assign(
+        y=truth["y"].astype("float64").round(6), x=truth["x"].astype("float64").round(6)
+    )
+    imported = imported.assign(y=imported["y"].round(6), x=imported["x"].round(6))
+    merged = imported.merge(true_rows, on=place, how="left", suffixes=("", "_truth"), validate="1:1")
+    assert merged["track_id_truth"].notna().all()
+    # one true track per imported track and back; mothers map to mothers
+    pairs = merged[["fov_name", "track_id", "track_id_truth"]].drop_duplicates()
+    assert not pairs.duplicated(["fov_name", "track_id"]).any()
+    assert not pairs.duplicated(["fov_name", "track_id_truth"]).any()
+    keys = zip(pairs["fov_name"], pairs["track_id"], strict=True)
+    true_of = dict(zip(keys, pairs["track_id_truth"], strict=True))
+    parents = merged.drop_duplicates(["fov_name", "track_id"])
+    mapped = [
+        true_of.get((fov, parent), -1)
+        for fov, parent in zip(parents["fov_name"], parents["parent_track_id"], strict=True)
+    ]
+    np.testing.assert_array_equal(mapped, parents["parent_track_id_truth"].astype(int))
+    assert (parents["parent_track_id"] >= 0).sum() >= 8  # the tiny plate's divisions came through
+    # the tracks with a gap are one track across it; every kept spot of a lineage with a link came back
+    steps = merged.sort_values(["fov_name", "track_id", "t"]).groupby(["fov_name", "track_id"])["t"].diff()
+    assert (steps == 2).sum() >= 4 and set(steps.dropna()) == {1.0, 2.0}
+    assert sorted(imported[["fov_name", "t"]].itertuples(index=False, name=None)) == sorted(kept)
+    # the division labels the lineage gives are the truth lineage's, frame for frame
+    config = AnnotationConfig(division_from_lineage=True, mitosis_frames=2, interphase_margin_frames=2)
+    states = lineage_division_states(imported, config).merge(
+        lineage_division_states(true_rows, config), on=place, suffixes=("", "_truth"), validate="1:1"
+    )
+    assert len(states) == len(imported) and states["mitosis"].sum() >= 8
+    np.testing.assert_array_equal(states["mitosis"], states["mitosis_truth"])
 
 
 def test_a_trackmate_calibration_other_than_the_plates_is_refused(tmp_path: Path) -> None:

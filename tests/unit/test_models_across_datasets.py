@@ -216,3 +216,24 @@ def test_the_first_page_describes_where_each_datasets_annotations_come_from() ->
     assert "one frame every" not in still
     assert "ground truth known" in workflow.datasets["demo"].description()
     assert "no annotations" not in workflow.datasets["demo"].description()
+
+
+def test_the_first_page_names_the_format_and_files_imported_tracks_come_from() -> None:
+    """Imported tracks are named on the report's first page by their format and path (the pattern of a
+    file per FOV), as annotations from a table are: "tracks imported" alone left a reader of the report
+    unable to tell TrackMate's tracks from a table's."""
+    cfg = config()
+    cfg["datasets"]["fiji"] = {
+        "plate": "/data/fiji.zarr",
+        "tracks": {"format": "trackmate", "path": "/data/tm/{row}_{col}_{fov}.xml"},
+    }
+    cfg["datasets"]["table"] = {
+        "plate": "/data/table.zarr",
+        "tracks": {"format": "table", "path": "/data/tracks.csv"},
+    }
+    workflow = WorkflowConfig.model_validate(cfg)
+    assert ", tracks imported from TrackMate XML files /data/tm/{row}_{col}_{fov}.xml," in (
+        workflow.datasets["fiji"].description(7.0)
+    )
+    assert ", tracks imported from table /data/tracks.csv," in workflow.datasets["table"].description()
+    assert "tracks imported" not in workflow.datasets["demo"].description()

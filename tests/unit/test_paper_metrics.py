@@ -62,3 +62,19 @@ def test_needs_a_track_of_two_frames():
     single = obs.drop_duplicates(["fov_name", "track_id"])
     with pytest.raises(ValueError, match="no track has two frames"):
         paper_temporal_metrics(features[single.index.to_numpy()], single)
+
+
+def test_a_frame_gap_is_paired_across_as_the_reference_pairs_a_tracks_successive_rows():
+    """The reference pairs each track's successive rows (its distance matrix's first off-diagonal), so a
+    track with a frame gap (imported tracks: TrackMate's gap closing) is paired across it here too:
+    track 1's frames 2 and 5 are a pair of the ``paper`` definition, not of ``track_pairs``
+    (dynaclr.evaluation.temporal), whose ``n_pairs`` in temporal_metrics.csv is smaller by the gaps."""
+    import pandas as pd
+
+    from dynaclr.evaluation.temporal import temporal_metrics
+
+    t = [0, 1, 2, 5, 6, 0, 1, 3]
+    index = pd.DataFrame({"fov_name": "C/2/0", "track_id": [1, 1, 1, 1, 1, 2, 2, 3], "t": t})
+    features = np.random.default_rng(2).normal(size=(len(t), 4))
+    assert paper_temporal_metrics(features, index)["n_pairs"] == 5  # 0-1, 1-2, 2-5, 5-6 and 0-1
+    assert temporal_metrics(features, index, n_bootstrap=10, seed=0)["n_pairs"] == 4  # not 2-5

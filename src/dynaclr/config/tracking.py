@@ -275,6 +275,13 @@ class TrackingEvaluationConfig(StrictModel):
     )
 
 
+#: What each ``tracks.format`` reads, in words (the report's first page names it with the path).
+TRACKS_FORMAT_NAMES: dict[str, str] = {
+    "table": "table",
+    "ultrack": "ultrack CSV files",
+    "ctc": "Cell Tracking Challenge folders",
+    "trackmate": "TrackMate XML files",
+}
 #: File name endings of a ``tracks: {format: table}`` file.
 TRACKS_TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 
@@ -306,6 +313,11 @@ class ImportedTracksConfig(StrictModel):
             "working directory."
         ),
     )
+
+    def description(self) -> str:
+        """What the tracks are read from, for the report's first page: the format's name and the path
+        (its pattern, for a file or folder per FOV)."""
+        return f"{TRACKS_FORMAT_NAMES[self.format]} {self.path}"
 
     @model_validator(mode="after")
     def _path_fits_format(self) -> ImportedTracksConfig:

@@ -495,9 +495,9 @@ class DatasetConfig(StrictModel):
         """A few words on what the dataset is, for the report's first page: its source, its frame
         interval (``time_interval_minutes``: the plate's, as its metadata or ``acquisition`` gives
         it; a simulated dataset's from ``simulate``) or, for a plate of one frame (``n_frames``),
-        that it holds still images, whether its tracks are imported and where its annotations come
-        from; a dataset without annotations says so, since the page then has no classifier score of
-        it."""
+        that it holds still images, where its tracks are imported from (format and path) and where
+        its annotations come from; a dataset without annotations says so, since the page then has no
+        classifier score of it."""
         if self.simulate is not None:
             interval = self.simulate.time_interval_minutes
             text = f"simulated plate, one frame every {interval:g} min, ground truth known"
@@ -509,8 +509,8 @@ class DatasetConfig(StrictModel):
             text += ", still images (one time point)"
         elif self.simulate is None and time_interval_minutes is not None:
             text += f", one frame every {time_interval_minutes:g} min"
-        if self.imports_tracks:
-            text += ", tracks imported"
+        if self.tracks is not None:
+            text += f", tracks imported from {self.tracks.description()}"
         source = self.annotations.source
         tasks = ", ".join(self.annotations.tasks)
         if source == "table":

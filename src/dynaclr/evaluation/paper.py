@@ -5,8 +5,10 @@ compute_embeddings_smoothness``) computes, and this module reproduces without it
 distance matrix:
 
 1. the features z-scored per dimension over all cells (scikit-learn's ``StandardScaler``);
-2. *adjacent* distances: the cosine distance between consecutive frames of every track
-   (``fov_name, track_id``) with two or more frames;
+2. *adjacent* distances: the cosine distance between successive frames of every track
+   (``fov_name, track_id``) with two or more frames, in ``t`` order: as the reference pairs a track's
+   successive rows, a frame gap (imported tracks: gap closing) is paired across (frames 2 and 5 of a
+   track missing 3 and 4), where :mod:`dynaclr.evaluation.temporal` pairs only ``t`` and ``t + 1``;
 3. *random* distances: as many pairs of cells as adjacent distances, drawn over **all** cells
    (any track, any frame; never a cell with itself) with numpy's legacy generator seeded 42,
    exactly as the reference draws them;
@@ -114,7 +116,8 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
 
 
 def _adjacent_pairs(index: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
-    """Row pairs of consecutive frames of every track (tracks in sorted order, frames by ``t``)."""
+    """Row pairs of successive frames of every track, across a frame gap (tracks in sorted order, frames
+    by ``t``)."""
     order = index.reset_index(drop=True).assign(_row=np.arange(len(index)))
     order = order.sort_values(["fov_name", "track_id", "t"], kind="stable")
     rows = order["_row"].to_numpy()
