@@ -560,13 +560,14 @@ def test_snakemake_dry_run_prints_the_problem_and_no_traceback(plate: Path, tmp_
 
 def test_snakemake_dry_run_shows_what_the_plate_is_read_with(tmp_path: Path) -> None:
     """Snakemake shows no Python warning issued while it parses the workflow: the warnings of a plate
-    read with an assumption (axes without units read in s and µm) reach its output."""
+    read with an assumption (axes without units read in s and µm) reach its output. (The z axis: no
+    stage of this config computes in the z step; a time axis without a unit is refused in a movie.)"""
     from integration.workflow_helpers import snakemake, write_config
 
     plate = write_plate(tmp_path / "own.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
     for fov in FOVS:
         with ome_attributes(plate / fov) as ome:
-            ome["multiscales"][0]["axes"][0].pop("unit")
+            ome["multiscales"][0]["axes"][2].pop("unit")
     write_config(tmp_path, plate_config(plate))
     result = snakemake(tmp_path, "--dry-run")
     assert "WARNING datasets.mine.plate: " + str(plate) + ": position A/1/Pos0: axes without a unit" in (
@@ -672,26 +673,17 @@ UNSCALED_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(UNSCALED_CASES))
-def test_a_plate_without_scale_is_refused_where_a_stage_needs_it(case: str, tmp_path: Path) -> None:
-    """iohub reads a missing scale transform as 1 s and 1 µm: the dry run refuses the plate where a stage
-    would count in them (unless the config states the value it uses: the dataset's ``acquisition``
-    supplies it), naming the position and the key. The layout is read as the workflow reads it, with the
-    acquisition's values (and without: the checks supply them too)."""
-    from dynaclr.io.plate import read_plate_layout
-
-    edit, interval_attribute, expected = UNSCALED_CASES[case]
-    plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
-    for fov in FOVS:
-        with ome_attributes(plate / fov) as ome:
-            ome["multiscales"][0]["datasets"][0]["coordinateTransformations"] = []
-    if interval_attribute:  # dynaclr's plate attribute states the time interval
-        with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:
-            writer.zattrs["time_interval_minutes"] = 10.0
+def assert_sampling_problems(
+    plate: Path, edit: Callable[[dict[str, Any]], None], warning: str, expected: list[str]
+) -> None:
+    """The problems of :func:`plate_config` on ``plate`` edited by ``edit`` hold each of ``expected``
+    (one problem per part starting with ``datasets.``; none where it is empty), the layout read as
+    the workflow reads it, with the acquisition's values (and without: the checks supply them too),
+    with a warning matching ``warning``."""
     config = plate_config(plate)
     edit(config)
     workflow = WorkflowConfig.model_validate(config)
-    with pytest.warns(UserWarning, match="has no 'scale'"):
+    with pytest.warns(UserWarning, match=warning):
         layouts = [
             read_plate_layout(plate),
             read_plate_layout(plate, workflow.datasets["mine"].acquisition.sampling()),
@@ -703,6 +695,108 @@ def test_a_plate_without_scale_is_refused_where_a_stage_needs_it(case: str, tmp_
         for part in expected:
             assert any(part in problem for problem in problems), f"{part!r} not in {problems}"
         assert len(problems) == len([part for part in expected if part.startswith("datasets.")])
+
+
+@pytest.mark.parametrize("case", list(UNSCALED_CASES))
+def test_a_plate_without_scale_is_refused_where_a_stage_needs_it(case: str, tmp_path: Path) -> None:
+    """iohub reads a missing scale transform as 1 s and 1 µm: the dry run refuses the plate where a stage
+    would count in them (unless the config states the value it uses: the dataset's ``acquisition``
+    supplies it), naming the position and the key. The layout is read as the workflow reads it, with the
+    acquisition's values (and without: the checks supply them too)."""
+    edit, interval_attribute, expected = UNSCALED_CASES[case]
+    plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            ome["multiscales"][0]["datasets"][0]["coordinateTransformations"] = []
+    if interval_attribute:  # dynaclr's plate attribute states the time interval
+        with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:
+            writer.zattrs["time_interval_minutes"] = 10.0
+    assert_sampling_problems(plate, edit, "has no 'scale'", expected)
+
+
+#: A plate written in nanometres and seconds that lost its axes' units (read as µm and s: a guess).
+_NM_SCALE = [600.0, 1.0, 2000.0, 650.0, 650.0]
+
+UNITLESS_CASES = {
+    # phase computes its transfer function in the pixel size and z step: 650 µm pixels, exit 0
+    "phase": (
+        _set_all(
+            ("datasets.mine.phase", {"brightfield_channel": "Sensor"}),
+            ("datasets.mine.acquisition", {"time_interval_minutes": 10}),
+        ),
+        [
+            "datasets.mine.phase.yx_pixel_size_um: expected a size (µm) from the config or stated in a unit "
+            "the metadata of",
+            "found none (axes y and x of",
+            "have a scale (650) but no unit: 650 µm only if it is in micrometres, a guess); set "
+            "phase.yx_pixel_size_um or datasets.mine.acquisition.pixel_size_um, or write the axes' units",
+            "datasets.mine.phase.z_step_um: expected a size (µm)",
+            "has a scale (2000) but no unit: 2000 µm only if it is in micrometres, a guess); set "
+            "phase.z_step_um or datasets.mine.acquisition.z_step_um, or write the axis's unit",
+        ],
+    ),
+    "phase with its sizes in the config": (
+        _set_all(
+            (
+                "datasets.mine.phase",
+                {"brightfield_channel": "Sensor", "yx_pixel_size_um": 0.65, "z_step_um": 2},
+            ),
+            ("datasets.mine.acquisition", {"time_interval_minutes": 10}),
+        ),
+        [],
+    ),
+    "phase with its sizes from the acquisition": (
+        _set_all(
+            ("datasets.mine.phase", {"brightfield_channel": "Sensor"}),
+            (
+                "datasets.mine.acquisition",
+                {"time_interval_minutes": 10, "pixel_size_um": 0.65, "z_step_um": 2},
+            ),
+        ),
+        [],
+    ),
+    # tau_minutes and the patches' time_minutes are counted in the interval: 600 read as 600 s
+    "a movie, tau in minutes": (
+        _set("contrastive_models.m.training", _TAU_MINUTES),
+        [
+            "datasets.mine.plate: expected a time interval the metadata of",
+            "states in a unit it names (6 frames: tau_minutes and the patches' time_minutes are counted in "
+            "it), found none (axis t of",
+            "has a scale (600) but no unit: 600 s only if it is in seconds, a guess); set "
+            "datasets.mine.acquisition.time_interval_minutes, or write the time axis's unit",
+        ],
+    ),
+    "a movie, tau in frames": (
+        lambda config: None,
+        ["datasets.mine.plate: expected a time interval the metadata of"],
+    ),
+    "a movie whose interval the acquisition supplies": (
+        _set_all(
+            ("datasets.mine.acquisition", {"time_interval_minutes": 10}),
+            ("contrastive_models.m.training", _TAU_MINUTES),
+        ),
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNITLESS_CASES))
+def test_a_size_read_from_an_axis_without_a_unit_is_refused_where_a_stage_needs_it(
+    case: str, tmp_path: Path
+) -> None:
+    """Axes with a scale but no unit are read in seconds and micrometres, a guess (the plate reader
+    warns): a plate written in nanometres was reconstructed with 650 µm pixels and exit 0. The dry run
+    refuses the guess where a stage computes in it, as it refuses a plate without a scale, naming the
+    dataset, the plate, the axes and the keys to set; the config's values are accepted in its place.
+    Tracking and patches (pixels, frames) do not need the sizes: no phase, no refusal of them."""
+    edit, expected = UNITLESS_CASES[case]
+    plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    for fov in FOVS:
+        edit_position_metadata(plate, fov, scale=_NM_SCALE)
+        with ome_attributes(plate / fov) as ome:
+            for axis in ome["multiscales"][0]["axes"]:
+                axis.pop("unit", None)
+    assert_sampling_problems(plate, edit, "axes without a unit", expected)
 
 
 def test_the_acquisition_the_unit_less_warning_advises_is_accepted(tmp_path: Path) -> None:

@@ -1056,13 +1056,15 @@ def test_the_plan_imports_trackmate_files_with_the_plates_pixel_size(tmp_path: P
         if job.rule.name == "import_tracks"
     ]
     assert job.params.sampling_um == {"pixel_size_um": 0.65, "z_step_um": 2.0, "frame_interval_minutes": 10.0}
-    # axes without units: their values are guesses, given as such (never as the plate's to check against)
+    # space axes without units: their values are guesses, given as such (never as the plate's to check
+    # against); a time axis without its unit is refused in a movie (test_early_checks)
     from plate_helpers import ome_attributes
 
     for fov in FOVS:
         with ome_attributes(plate / fov) as ome:
             for axis in ome["multiscales"][0]["axes"]:
-                axis.pop("unit", None)
+                if axis.get("type") == "space":
+                    axis.pop("unit", None)
     (job,) = [
         job
         for job in planned_jobs(tmp_path / "work" / "config" / "config.yaml", tmp_path / "work")
@@ -1071,7 +1073,8 @@ def test_the_plan_imports_trackmate_files_with_the_plates_pixel_size(tmp_path: P
     assert job.params.sampling_um == {
         "pixel_size_um": None,
         "z_step_um": None,
-        "unitless": {"time_interval_minutes": 10.0, "pixel_size_um": 0.65, "z_step_um": 2.0},
+        "frame_interval_minutes": 10.0,
+        "unitless": {"pixel_size_um": 0.65, "z_step_um": 2.0},
     }
 
 

@@ -35,13 +35,42 @@ from dynaclr.config.training import (
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
 from dynaclr.io.plate import EXPECTED_AXES, PlateGeometry, PlateLayout
 
-__all__ = ["PHASE_CHANNEL", "simulated_layout", "source_layouts", "supplied_layout", "workflow_problems"]
+__all__ = [
+    "PHASE_CHANNEL",
+    "simulated_layout",
+    "source_layouts",
+    "supplied_layout",
+    "unitless_guess",
+    "workflow_problems",
+]
 
 #: The channel of the phase stage's plate (``dynaclr.phase.reconstruct.PHASE_CHANNEL``).
 PHASE_CHANNEL = "Phase3D"
 
 #: What a plate without a scale transform lacks (:attr:`PlateLayout.unscaled_position`).
 _NO_SCALE = "no 'scale' in the coordinateTransformations of position {position}'s dataset '0' or multiscales"
+
+
+#: The axes a sampling key (``acquisition`` key) is read from, and the unit assumed without one.
+_AXES_OF_KEY = {
+    "pixel_size_um": ("y and x", "µm"),
+    "z_step_um": ("z", "µm"),
+    "time_interval_minutes": ("t", "s"),
+}
+
+
+def unitless_guess(plate: Path, key: str, value: float) -> str:
+    """Why ``key`` (an ``acquisition`` key) of ``plate``, read as ``value`` (µm; minutes for the
+    interval) from axes with a scale but no unit (:attr:`~dynaclr.io.plate.PlateSampling.unitless`),
+    is a guess: the axes, the scale and what it is only if read in seconds / micrometres."""
+    axes, unit = _AXES_OF_KEY[key]
+    read = value * 60.0 if key == "time_interval_minutes" else value
+    several = " " in axes
+    return (
+        f"ax{'es' if several else 'is'} {axes} of {plate} ha{'ve' if several else 's'} a scale ({read:g}) "
+        f"but no unit: {read:g} {unit} only if it is in {'seconds' if unit == 's' else 'micrometres'}, a "
+        "guess"
+    )
 
 
 def simulated_layout(config: SimulateConfig, path: str) -> PlateLayout:
@@ -350,8 +379,8 @@ def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, d
         tau, given, key = training.tau_frames, f"{training.tau_frames} frames", f"{key}.tau_frames"
     else:
         assert training.tau_minutes is not None
-        if not raw.time_interval_stated and n_frames > 1:
-            return []  # no interval to count tau_minutes in: _geometry_problems names it
+        if raw.stated_values()["time_interval_minutes"] is None and n_frames > 1:
+            return []  # no interval (or a guess) to count tau_minutes in: _geometry_problems names it
         tau = round(training.tau_minutes / interval) if interval > 0 else 0
         given = f"{training.tau_minutes} min = {tau} frames at the plate's {interval:g} min interval"
         key = f"{key}.tau_minutes"
@@ -667,11 +696,28 @@ def _positive(value: float) -> bool:
 def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
     """The sampling the stages use is physical: a stated, positive time interval for a movie; for phase,
     a brightfield z-stack (Z >= 2) and positive pixel size and z step (the config's, else the plate's:
-    a plate without a scale transform states none)."""
+    a plate without a scale transform states none).
+
+    A value read from axes with a scale but no unit (:attr:`~dynaclr.io.plate.PlateSampling.unitless`,
+    seconds / micrometres assumed) is not stated (:meth:`~dynaclr.io.plate.PlateSampling.stated_values`):
+    a plate written in nanometres without its units was reconstructed with 650 µm pixels (a
+    meaningless transfer function, exit 0), one written in minutes counted tau_minutes and the
+    patches' time_minutes in seconds. It is refused as one no scale states, naming the axes and the
+    value guessed. Tracking, patches and virtual staining count in pixels and frames: they only copy
+    the sizes into the plates they write, where a guess does no harm."""
     key = f"datasets.{name}"
     problems = []
     interval = raw.time_interval_minutes
-    if raw.n_frames > 1 and not raw.time_interval_stated:
+    guesses = raw.unitless_values()
+    if raw.n_frames > 1 and "time_interval_minutes" in guesses:
+        problems.append(
+            f"{key}.plate: expected a time interval the metadata of {raw.path} states in a unit it names "
+            f"({raw.n_frames} frames: tau_minutes and the patches' time_minutes are counted in it), found "
+            f"none ({unitless_guess(raw.path, 'time_interval_minutes', guesses['time_interval_minutes'])}); "
+            f"set {key}.acquisition.time_interval_minutes, or write the time axis's unit "
+            "(multiscales[0].axes[].unit) or the plate's time_interval_minutes attribute"
+        )
+    elif raw.n_frames > 1 and not raw.time_interval_stated:
         assert raw.unscaled_position is not None
         problems.append(
             f"{key}.plate: expected a time interval in the metadata of {raw.path} ({raw.n_frames} frames: "
@@ -700,7 +746,15 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
         ("z_step_um", "z_step_um", raw.geometry.z_step_um, raw.z_step_stated),
     ):
         configured = getattr(phase, field)
-        if configured is None and not stated:
+        if configured is None and acquisition_key in guesses:
+            units = "axes' units" if acquisition_key == "pixel_size_um" else "axis's unit"
+            problems.append(
+                f"{key}.phase.{field}: expected a size (µm) from the config or stated in a unit the metadata "
+                f"of {raw.path} names (the transfer function is computed in it), found none "
+                f"({unitless_guess(raw.path, acquisition_key, metadata)}); set phase.{field} "
+                f"or {key}.acquisition.{acquisition_key}, or write the {units} (multiscales[0].axes[].unit)"
+            )
+        elif configured is None and not stated:
             problems.append(
                 f"{key}.phase.{field}: expected a size (µm) from the config or the metadata of {raw.path}, "
                 f"found none ({_NO_SCALE.format(position=raw.unscaled_position)}; iohub would read 1 µm); "

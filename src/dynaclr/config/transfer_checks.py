@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dynaclr.config.patches import spec_contract
-from dynaclr.config.plate_checks import source_layouts, supplied_layout
+from dynaclr.config.plate_checks import source_layouts, supplied_layout, unitless_guess
 from dynaclr.config.workflow import ContrastiveModelEntry, WorkflowConfig
 from dynaclr.io.plate import PlateLayout
 
@@ -113,27 +113,6 @@ def _sampling(config: WorkflowConfig, dataset: str, spec_name: str, raw: PlateLa
     )
 
 
-#: The axes a sampling key (``acquisition`` key) is read from, and the unit assumed without one.
-_AXES_OF_KEY = {
-    "pixel_size_um": ("y and x", "µm"),
-    "z_step_um": ("z", "µm"),
-    "time_interval_minutes": ("t", "s"),
-}
-
-
-def _guess(plate: Path, key: str, value: float) -> str:
-    """Why ``key`` (an ``acquisition`` key) of ``plate``, read as ``value`` (µm; minutes for the
-    interval) from axes with a scale but no unit, is not stated."""
-    axes, unit = _AXES_OF_KEY[key]
-    read = value * 60.0 if key == "time_interval_minutes" else value
-    several = " " in axes
-    return (
-        f"ax{'es' if several else 'is'} {axes} of {plate} ha{'ve' if several else 's'} a scale ({read:g}) "
-        f"but no unit: {read:g} {unit} only if it is in {'seconds' if unit == 's' else 'micrometres'}, a "
-        "guess not compared"
-    )
-
-
 #: How a size nothing states is named in a difference (:func:`_not_stated`).
 _NOT_STATED = "not stated"
 
@@ -145,7 +124,8 @@ def _not_stated(dataset: str, sampling: _Sampling, key: str) -> str:
     if sampling.source != "raw":
         fix += f" (or datasets.{dataset}.phase.{key})"
     if acquisition_key in sampling.unitless:
-        where = _guess(sampling.plate, acquisition_key, sampling.unitless[acquisition_key])
+        where = unitless_guess(sampling.plate, acquisition_key, sampling.unitless[acquisition_key])
+        where += " not compared"
         fix += " or write the axes' units" if key == "yx_pixel_size_um" else " or write the axis's unit"
     else:
         where = f"no scale transform in the metadata of {sampling.plate}: iohub would read 1 µm"
@@ -297,8 +277,8 @@ def _tau_problems(model: str, entry: ContrastiveModelEntry, layouts: Mapping[str
     problems = []
     if guessed:
         found = ", ".join(
-            f"{d!r} not stated ({_guess(layouts[d].path, 'time_interval_minutes', v)}; set "
-            f"datasets.{d}.acquisition.time_interval_minutes or write the axis's unit)"
+            f"{d!r} not stated ({unitless_guess(layouts[d].path, 'time_interval_minutes', v)} not "
+            f"compared; set datasets.{d}.acquisition.time_interval_minutes or write the axis's unit)"
             for d, v in guessed.items()
         )
         problems.append(
