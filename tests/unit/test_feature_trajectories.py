@@ -145,3 +145,24 @@ def test_a_movie_whose_pseudotime_was_not_aligned_gets_not_computed_outputs(tmp_
         feature_trajectories_stage(
             inputs, outputs, features=["GFP_mean"], truth_columns=[], model="m", dataset="unlinked"
         )
+
+
+def test_pseudo_time_is_drawn_in_hours_where_the_frame_interval_is_known():
+    """The panels' pseudo-time was in frames only: where the dataset's frame interval is known it is
+    drawn in hours (a bin of one frame at 0.5 h), and the axis and caption say which unit."""
+    from dynaclr.figures.timescale import FrameClock
+
+    pseudotime = _pseudotime()
+    frames = feature_frames(pseudotime, _cells(pseudotime), ["ER_radial_slope"])
+    trajectory, summary = feature_trajectories(
+        frames, ["ER_radial_slope"], {"ER_radial_slope": "cell features"}, model="m", dataset="d"
+    )
+    figure, caption = plot_feature_trajectories(trajectory, summary, label="m, d", clock=FrameClock.of(30.0))
+    (axis,) = figure.axes
+    assert axis.get_xlabel() == "pseudo-time (h; 0: infection onset)"
+    (line,) = axis.get_lines()[:1]
+    assert list(line.get_xdata()) == list(0.5 * trajectory["pseudotime"].to_numpy())
+    assert "pseudo-time in hours (one frame = 30 min)" in caption
+    figure, caption = plot_feature_trajectories(trajectory, summary, label="m, d", clock=FrameClock.of(None))
+    assert figure.axes[0].get_xlabel() == "pseudo-time (frames; 0: infection onset)"
+    assert "pseudo-time in frames (the frame interval is not recorded)" in caption

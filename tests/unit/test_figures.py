@@ -233,16 +233,50 @@ def test_each_datasets_best_value_per_column_is_marked_bold():
         {
             "model": ["a", "b", "c", "a"],
             "dataset": ["d1", "d1", "d1", "d2"],
-            "smoothness": [0.3, 0.1, 0.1, 0.2],  # lower is better: b and c tie
+            "smoothness_track_pairs": [0.3, 0.1, 0.1, 0.2],  # lower is better: b and c tie
+            "smoothness_track_pairs_ci_low": [0.25, 0.05, 0.05, 0.1],
+            "smoothness_track_pairs_ci_high": [0.35, 0.15, 0.15, 0.3],
             "f1_infection": [0.9, 0.8, np.nan, 0.7],  # higher is better; d2 has one value: none marked
+            "f1_infection_ci_low": [0.85, 0.7, np.nan, 0.6],
+            "f1_infection_ci_high": [0.95, 0.9, np.nan, 0.8],
         }
     )
     best = best_in_dataset(table)
-    assert list(best["Smoothness (paper) ↓"]) == [False, True, True, False]
+    assert list(best["Smoothness, track pairs ↓"]) == [False, True, True, False]
     assert list(best["F1 infection ↑"]) == [True, False, False, False]
     assert not best["DTW onset error (frames) ↓"].any()  # a column without values
     html = results_table_html(table)
-    assert html.count("<strong>") == 3 and "<td><strong>0.900</strong></td>" in html
+    assert html.count("<strong>") == 3 and "<td><strong>0.900 [0.850, 0.950]</strong></td>" in html
+
+
+def test_a_value_without_an_interval_is_never_bold():
+    """The paper's columns carry no interval yet their best value was bold, beside a caption telling
+    the reader to compare the intervals: a value is bold only where it carries one."""
+    from dynaclr.figures.table import best_in_dataset
+
+    table = pd.DataFrame(
+        {
+            "model": ["a", "b", "a", "b"],
+            "dataset": ["d1", "d1", "d2", "d2"],
+            "smoothness": [0.3, 0.1, 0.2, 0.4],  # the paper's: no interval
+            "dynamic_range": [1.0, 2.0, 1.5, 1.2],
+            "f1_infection": [0.9, 0.8, 0.7, 0.6],
+            "f1_infection_ci_low": [np.nan, 0.7, 0.6, 0.5],  # d1's best withheld its interval
+            "f1_infection_ci_high": [np.nan, 0.9, 0.8, 0.7],
+        }
+    )
+    best = best_in_dataset(table)
+    assert not best["Smoothness (paper) ↓"].any() and not best["Dynamic range (paper) ↑"].any()
+    assert list(best["F1 infection ↑"]) == [False, False, True, False]
+    assert results_table_html(table).count("<strong>") == 1
+    figure, caption = plot_results_table(table)
+    bold = [
+        cell.get_text().get_text()
+        for cell in figure.axes[0].tables[0].get_celld().values()
+        if cell.get_text().get_fontweight() == "bold"
+    ]
+    assert bold == ["0.700 [0.600, 0.800]"]
+    assert "where it carries an interval (the paper's columns, which have none, are never bold)" in caption
 
 
 def test_results_table_shows_each_source_of_a_transferred_classifier():

@@ -167,15 +167,33 @@ def _infected_fraction(artifacts: dict[str, Path], out: Path, model: str = "plan
     return infected_fraction_figure(inputs, outputs, model=model, dataset="demo"), outputs
 
 
-def _pseudotime(artifacts: dict[str, Path], out: Path, model: str = "planted"):
-    """Rule ``pseudotime_figure`` of ``model`` on the demo dataset, files under ``out``."""
+def _pseudotime(
+    artifacts: dict[str, Path],
+    out: Path,
+    model: str = "planted",
+    trajectories: bool = False,
+    time_interval_minutes: float | None = None,
+):
+    """Rule ``pseudotime_figure`` of ``model`` on the demo dataset, files under ``out``; with
+    ``trajectories``, the aligned trajectories too."""
+    drawn = {
+        "trajectories_png": out / "aligned_trajectories.png",
+        "trajectories_svg": out / "aligned_trajectories.svg",
+    }
     outputs = PseudotimeFigureOutputs(
-        pseudotime_png=out / "pseudotime.png", pseudotime_svg=out / "pseudotime.svg"
+        pseudotime_png=out / "pseudotime.png",
+        pseudotime_svg=out / "pseudotime.svg",
+        **(drawn if trajectories else {}),
     )
     inputs = PseudotimeFigureInputs(
-        pseudotime=artifacts[f"{model}/pseudotime"], accuracy=artifacts[f"{model}/accuracy"]
+        pseudotime=artifacts[f"{model}/pseudotime"],
+        accuracy=artifacts[f"{model}/accuracy"],
+        embeddings=artifacts[f"{model}/embeddings"] if trajectories else None,
     )
-    return pseudotime_figure(inputs, outputs, model=model, dataset="demo"), outputs
+    caption = pseudotime_figure(
+        inputs, outputs, model=model, dataset="demo", time_interval_minutes=time_interval_minutes
+    )
+    return caption, outputs
 
 
 def _temporal_metrics(artifacts: dict[str, Path], out: Path, models=MODELS) -> pd.DataFrame:
@@ -265,19 +283,47 @@ def test_pseudotime_figure(artifacts, tmp_path):
     assert f"mean |error| {observed['abs_onset_error_frames'].mean():.2f} frames" in caption
 
 
+def test_the_dtw_figures_give_times_in_hours_where_the_frame_interval_is_known(artifacts, tmp_path):
+    """The pseudo-time figures' axes and captions were in frames only: with the dataset's frame
+    interval (rule param time_interval_minutes) they are in hours and say so; without, in frames,
+    saying the interval is not recorded."""
+    from dynaclr.figures.plots import plot_pseudotime_accuracy
+    from dynaclr.figures.timescale import FrameClock
+
+    pseudotime = pd.read_parquet(artifacts["planted/pseudotime"])
+    accuracy = pd.read_csv(artifacts["planted/accuracy"])
+    hours, caption = plot_pseudotime_accuracy(pseudotime, accuracy, clock=FrameClock.of(30.0))
+    frames, in_frames = plot_pseudotime_accuracy(pseudotime, accuracy)
+    left, right = hours.axes
+    assert (left.get_xlabel(), left.get_ylabel()) == (
+        "true time since infection onset (h)",
+        "DTW pseudo-time (h)",
+    )
+    assert right.get_xlabel() == "aligned - true onset (h)"
+    assert frames.axes[0].get_ylabel() == "DTW pseudo-time (frames)"
+    for drawn_in_hours, drawn_in_frames in zip(left.get_lines(), frames.axes[0].get_lines(), strict=True):
+        np.testing.assert_allclose(drawn_in_hours.get_xydata(), 0.5 * drawn_in_frames.get_xydata())
+    observed = accuracy[accuracy["has_observed_onset"] & ~accuracy["is_reference_series"]]
+    error = observed["abs_onset_error_frames"].mean()
+    assert caption.startswith("times in hours (one frame = 30 min). Left,")
+    assert f"mean |error| {error:.2f} frames = {error / 2:.2f} h" in caption
+    assert in_frames.startswith("times in frames (the frame interval is not recorded). Left,")
+
+    caption, _ = _pseudotime(artifacts, tmp_path, trajectories=True, time_interval_minutes=15)
+    assert "times in hours (one frame = 15 min)" in caption
+    cells = cell_table(read_embeddings(artifacts["planted/embeddings"]))[["fov_name", "track_id", "t"]]
+    components, variance = principal_components(read_embeddings(artifacts["planted/embeddings"]).X, 2)
+    frames_table = aligned_frames(pseudotime, cells.assign(pc1=components[:, 0], pc2=components[:, 1]))
+    figure, trajectories = plot_aligned_trajectories(frames_table, variance, clock=FrameClock.of(15))
+    assert {axis.get_xlabel() for axis in figure.axes} == {"pseudo-time (h)"}
+    assert "in hours (one frame = 15 min)" in trajectories
+    figure, trajectories = plot_aligned_trajectories(frames_table, variance)
+    assert {axis.get_xlabel() for axis in figure.axes} == {"pseudo-time (frames)"}
+    assert "in frames (the frame interval is not recorded)" in trajectories
+
+
 def test_aligned_trajectories_follow_the_planted_state(artifacts, tmp_path):
-    outputs = PseudotimeFigureOutputs(
-        pseudotime_png=tmp_path / "pseudotime.png",
-        pseudotime_svg=tmp_path / "pseudotime.svg",
-        trajectories_png=tmp_path / "aligned_trajectories.png",
-        trajectories_svg=tmp_path / "aligned_trajectories.svg",
-    )
-    inputs = PseudotimeFigureInputs(
-        pseudotime=artifacts["planted/pseudotime"],
-        accuracy=artifacts["planted/accuracy"],
-        embeddings=artifacts["planted/embeddings"],
-    )
-    pseudotime_figure(inputs, outputs, model="planted", dataset="demo")
+    _, outputs = _pseudotime(artifacts, tmp_path, trajectories=True)
     _written(outputs.trajectories_png, outputs.trajectories_svg)
     # the planted state turns by 90 degrees at the onset: a PC separates frames before and after it,
     # more than the PCs of noise embeddings aligned the same way (DTW's choice of matching windows

@@ -552,3 +552,100 @@ def test_the_stage_reads_the_frame_interval_of_the_dtw_error_from_the_results_ta
         "the division it places, |aligned − true| in frames of 30 min" in dtw
         and "a 2.000 frames = 1.00 h" in dtw
     )
+
+
+def test_an_interval_of_one_value_is_said_to_show_no_uncertainty():
+    """A transferred infection F1 read "1.000 (95 % CI 1.000 to 1.000)" on 78 observations, as if the
+    value were known exactly: an interval of one value now says so, with the sample it rests on."""
+    table = pd.DataFrame(
+        {
+            "model": ["time_aware", "classical"],
+            "dataset": ["d", "d"],
+            "f1_infection": [1.0, 0.987],
+            "f1_infection_ci_low": [1.0, 0.955],
+            "f1_infection_ci_high": [1.0, 1.0],
+            "f1_infection_n_test": [78, 78],
+            "f1_infection_n_test_positive": [39, 39],
+        }
+    )
+    (found,) = classifier_findings(table)
+    assert (
+        "time_aware 1.000 (95 % CI 1.000 to 1.000: every resample inside it gave 1.000; n = 78 "
+        "observations: the interval cannot show the uncertainty)"
+    ) in found.statement
+    assert "classical 0.987 (95 % CI 0.955 to 1.000)." in found.statement  # an interval of two values
+    assert found.statement.count("cannot show the uncertainty") == 1
+    # the DTW error's, of lineages that all have the same error
+    (dtw,) = dtw_findings(_accuracy({"a": [2.0, 2.0, 2.0], "b": [5.0, 6.0, 7.0]}))
+    assert "every resample inside it gave 2.000; n = 3 lineages: the interval cannot show" in dtw.statement
+
+
+def test_the_dtw_error_and_its_interval_are_the_results_tables():
+    """The first page gave the DTW error an interval the results table did not show: the table now
+    carries the same interval (one computation, dynaclr.pseudotime.stage.onset_error_summary) and
+    shows it as its other columns do."""
+    from dynaclr.figures.table import formatted_results_table, results_table
+
+    accuracy = _accuracy({"a": [1.0, 2.0, 4.0, 3.0], "b": [5.0, 6.0, 9.0, 7.0]}).assign(
+        has_observed_onset=lambda t: t["abs_onset_error_frames"].notna()
+    )
+    table = results_table(dtw_accuracy=accuracy).set_index("model")
+    (found,) = dtw_findings(accuracy)
+    for model in ("a", "b"):
+        row = table.loc[model]
+        assert row["dtw_n_lineages"] == 4  # the reference left out
+        low, high = row["dtw_onset_mae_frames_ci_low"], row["dtw_onset_mae_frames_ci_high"]
+        assert low < row["dtw_onset_mae_frames"] < high
+        assert (
+            f"{model} {row['dtw_onset_mae_frames']:.3f} frames (95 % CI {low:.3f} to {high:.3f})"
+            in found.statement
+        )
+    shown = formatted_results_table(table.reset_index()).set_index("Model")["DTW onset error (frames) ↓"]
+    row = table.loc["a"]
+    assert shown["a"] == (
+        f"2.500 [{row['dtw_onset_mae_frames_ci_low']:.3f}, {row['dtw_onset_mae_frames_ci_high']:.3f}] "
+        "(n=4 lineages)"
+    )
+
+
+def test_models_are_described_in_plain_words():
+    """The first page listed a model as "classical sampling, ntxent loss, convnext_atto, ..." and a
+    test fixture as "contrastive model read from tests/data/viscy/contrastive_test_convnext.ckpt
+    (viscy checkpoint)", as a real model: a trained model now reads in plain words, an imported one
+    names its file and format."""
+    from dynaclr.config.backbones import backbone_label
+    from dynaclr.config.workflow import ContrastiveModelEntry
+
+    def entry(**fields: object) -> ContrastiveModelEntry:
+        training = {"patch_spec": "p", "sampling": "classical", **fields.pop("training", {})}  # type: ignore[dict-item]
+        return ContrastiveModelEntry.model_validate({**fields, "training": training})
+
+    trained = entry(
+        train_datasets=["demo"],
+        training={"sampling": "time_aware", "tau_frames": 1, "backbone": "convnext_atto", "epochs": 2},
+    )
+    assert trained.description() == (
+        "contrastive model, time-aware sampling, NT-Xent loss, ConvNeXt-atto encoder, up to 2 epochs, "
+        "trained on demo"
+    )
+    imported = entry(
+        checkpoint="tests/data/viscy/contrastive_test_convnext.ckpt",
+        checkpoint_format="viscy",
+        training={"backbone": "test_convnext"},
+    )
+    assert imported.description() == (
+        "contrastive model, test_convnext encoder, imported from contrastive_test_convnext.ckpt "
+        "(VisCy checkpoint)"
+    )
+    pretrained = entry(
+        train=False, pretrained_weights="/w/model.safetensors", training={"backbone": "resnet50"}
+    )
+    assert pretrained.description() == (
+        "pretrained ResNet-50 encoder used as is (no contrastive training), imported from "
+        "model.safetensors (timm weights)"
+    )
+    assert [backbone_label(name) for name in ("convnextv2_tiny", "resnet50_gn", "test_convnext")] == [
+        "ConvNeXtV2-tiny",
+        "ResNet-50-gn",
+        "test_convnext",
+    ]

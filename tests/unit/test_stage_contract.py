@@ -214,7 +214,30 @@ def _check_report_captions(jobs: list[Any]) -> int:
 def test_report_captions_name_only_params_their_rule_has(demo_jobs: list[Any], tiny_jobs: list[Any]) -> None:
     """The demo's rules, and the tiny config's (interpretation and occlusion on)."""
     assert _check_report_captions(demo_jobs) > 0
-    assert _check_report_captions([job for job in tiny_jobs if job.rule.name in INTERPRETATION_RULES]) > 0
+    interpretation = INTERPRETATION_RULES | {"feature_trajectories"}
+    assert _check_report_captions([job for job in tiny_jobs if job.rule.name in interpretation]) > 0
+
+
+def test_the_dtw_figures_get_the_frame_interval_and_the_first_page_plain_model_descriptions(
+    demo_jobs: list[Any],
+) -> None:
+    """The pseudo-time figures draw hours from the dataset's frame interval (the plate's, as the
+    results table gives it); the first page describes each model in plain words, from its config."""
+    intervals = {
+        job.wildcards["dataset"]: job.params.time_interval_minutes
+        for job in demo_jobs
+        if job.rule.name == "pseudotime_figure"
+    }
+    assert intervals == {"demo": 30.0, "demo_15min": 15.0}
+    (findings,) = [job for job in demo_jobs if job.rule.name == "findings"]
+    models = findings.params.models
+    assert models["viscy_fixture"] == (
+        "contrastive model, test_convnext encoder, imported from contrastive_test_convnext.ckpt "
+        "(VisCy checkpoint)"
+    )
+    assert models["time_aware_ntxent"].startswith(
+        "contrastive model, time-aware sampling, NT-Xent loss, ConvNeXt-atto encoder, up to "
+    )
 
 
 def test_interpretation_rules_hand_their_stages_the_files_they_expect(tmp_path: Path) -> None:

@@ -876,15 +876,7 @@ def model_description(name):
     if entry is None:
         return {"engineered_features": "baseline, hand-crafted per-cell features",
                 "random_weights": "baseline, the encoder with untrained weights"}.get(name, "baseline")
-    training = entry.training
-    if not entry.train:
-        return f"pretrained {training.backbone} backbone used as is, read from {entry.pretrained_weights}"
-    if entry.checkpoint is not None:
-        return f"contrastive model read from {entry.checkpoint} ({entry.checkpoint_format} checkpoint)"
-    return (
-        f"{training.sampling.replace('_', '-')} sampling, {training.loss} loss, {training.backbone}, "
-        f"up to {training.epochs} epochs, trained on {', '.join(entry.train_datasets)}"
-    )
+    return entry.description()
 
 
 @functools.cache

@@ -88,6 +88,8 @@ rule feature_trajectories:
         svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/feature_trajectories.svg",
     params:
         config=interpretation_config("feature_trajectories"),
+        # the plate's frame interval (the results table's time_interval_minutes): hours, else frames
+        time_interval_minutes=lambda w: plate_sampling(w.dataset).time_interval_minutes,
     wildcard_constraints:
         model=EMBEDDED_MODELS,
     log:

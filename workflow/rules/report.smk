@@ -116,6 +116,9 @@ rule pseudotime_figure:
             labels={"model": "{model}", "figure": "aligned trajectories"},
         ),
         trajectories_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/aligned_trajectories.svg",
+    params:
+        # the plate's frame interval (the results table's time_interval_minutes): hours, else frames
+        time_interval_minutes=lambda w: plate_sampling(w.dataset).time_interval_minutes,
     wildcard_constraints:
         model=EMBEDDED_MODELS,
         dataset=SIMULATED_DATASETS,

@@ -16,4 +16,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         model=snakemake.wildcards.model,
         dataset=snakemake.wildcards.dataset,
         seed=config.seed,
+        time_interval_minutes=snakemake.params.time_interval_minutes,
     )

@@ -94,6 +94,24 @@ VIRTUAL_STAIN_BACKBONES: frozenset[str] = frozenset(
 )
 
 
+#: How :func:`backbone_label` names each family of timm backbones (longest prefix first).
+_FAMILY_LABELS: tuple[tuple[str, str], ...] = (
+    ("convnextv2", "ConvNeXtV2"),
+    ("convnext", "ConvNeXt"),
+    ("resnet", "ResNet"),
+)
+
+
+def backbone_label(name: str) -> str:
+    """A timm backbone as a reader names it: ``convnext_atto`` reads ``ConvNeXt-atto``,
+    ``convnextv2_tiny`` ``ConvNeXtV2-tiny``, ``resnet50_gn`` ``ResNet-50-gn``; a name of another
+    family (``test_convnext``) is returned as timm spells it."""
+    for prefix, label in _FAMILY_LABELS:
+        if name.startswith(prefix):
+            return label + "".join(f"-{part}" for part in name[len(prefix) :].split("_") if part)
+    return name
+
+
 def backbone_problem(key: str, name: str, supported: Collection[str], network: str) -> str | None:
     """One line naming ``key``, the backbones ``network`` accepts and ``name``; ``None`` when supported."""
     if name in supported:

@@ -25,7 +25,7 @@ from dynaclr.config.analysis import (
     PseudotimeConfig,
     TemporalMetricsConfig,
 )
-from dynaclr.config.backbones import input_size_problem
+from dynaclr.config.backbones import backbone_label, input_size_problem
 from dynaclr.config.base import StrictModel
 from dynaclr.config.convert import TiffSourceConfig
 from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
@@ -123,6 +123,12 @@ class AcquisitionConfig(StrictModel):
     def sampling(self) -> dict[str, float | None]:
         """The values given, by key (:data:`SAMPLING_KEYS`; ``None``: not given)."""
         return {key: getattr(self, key) for key in SAMPLING_KEYS}
+
+
+#: How :meth:`ContrastiveModelEntry.description` names a model file's format, a sampling and a loss.
+_IMPORT_FORMATS = {"dynaclr": "dynaclr checkpoint", "viscy": "VisCy checkpoint", "timm": "timm weights"}
+_SAMPLING_LABELS = {"classical": "classical", "cell_aware": "cell-aware", "time_aware": "time-aware"}
+_LOSS_LABELS = {"ntxent": "NT-Xent", "triplet": "triplet"}
 
 
 class ContrastiveModelEntry(StrictModel):
@@ -243,6 +249,24 @@ class ContrastiveModelEntry(StrictModel):
     def import_format(self) -> Literal["dynaclr", "viscy", "timm"]:
         """How rule ``import_model`` reads :attr:`model_file`."""
         return "timm" if self.pretrained_weights is not None else self.checkpoint_format
+
+    def description(self) -> str:
+        """How the model was made, in plain words, for the report's first page: a trained one's
+        sampling, loss, encoder, epochs and training datasets (``contrastive model, time-aware
+        sampling, NT-Xent loss, ConvNeXt-atto encoder, up to 50 epochs, trained on demo``); one read
+        from a file, its file's name and format (``imported from model.ckpt (VisCy checkpoint)``)."""
+        training = self.training
+        encoder = f"{backbone_label(training.backbone)} encoder"
+        if self.model_file is not None:
+            source = f"imported from {Path(self.model_file).name} ({_IMPORT_FORMATS[self.import_format]})"
+            if self.checkpoint is None:
+                return f"pretrained {encoder} used as is (no contrastive training), {source}"
+            return f"contrastive model, {encoder}, {source}"
+        return (
+            f"contrastive model, {_SAMPLING_LABELS[training.sampling]} sampling, "
+            f"{_LOSS_LABELS[training.loss]} loss, {encoder}, up to {training.epochs} epochs, trained on "
+            f"{', '.join(self.train_datasets)}"
+        )
 
 
 class AnalysisConfig(StrictModel):

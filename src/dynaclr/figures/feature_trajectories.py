@@ -25,6 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
+from dynaclr.figures.timescale import FrameClock
 from dynaclr.figures.trajectories import aligned_frames
 from dynaclr.io.figures import new_figure
 
@@ -176,9 +177,16 @@ def _finding(row: pd.Series) -> str:
 
 
 def plot_feature_trajectories(
-    trajectory: pd.DataFrame, summary: pd.DataFrame, event: str = "infection onset", label: str = ""
+    trajectory: pd.DataFrame,
+    summary: pd.DataFrame,
+    event: str = "infection onset",
+    label: str = "",
+    clock: FrameClock | None = None,
 ) -> tuple[Figure, str]:
-    """One panel per feature: mean ± SD per pseudo-time bin, the event at 0; and the caption."""
+    """One panel per feature: mean ± SD per pseudo-time bin, the event at 0; and the caption.
+    ``clock``: the dataset's frame interval: pseudo-time in hours where it is known, else in frames
+    (the axes and the caption say which)."""
+    clock = clock or FrameClock()
     features = list(dict.fromkeys(summary["feature"]))
     n = max(len(features), 1)
     columns = min(n, 3)
@@ -190,13 +198,13 @@ def plot_feature_trajectories(
         part = trajectory[trajectory["feature"] == feature].sort_values("pseudotime")
         source = str(part["source"].iloc[0]) if len(part) else ""
         colour = "#55a868" if source == "ground truth" else "#4c72b0"
-        x = part["pseudotime"].to_numpy(dtype=np.float64)
+        x = clock(part["pseudotime"].to_numpy(dtype=np.float64))
         mean = part["mean"].to_numpy(dtype=np.float64)
         spread = np.nan_to_num(part["sd"].to_numpy(dtype=np.float64))
         axis.fill_between(x, mean - spread, mean + spread, color=colour, alpha=0.25, lw=0)
         axis.plot(x, mean, color=colour, lw=1.5)
         axis.axvline(0, color="#dd8452", lw=1, ls=":")
-        axis.set_xlabel(f"pseudo-time (frames; 0: {event})")
+        axis.set_xlabel(f"pseudo-time ({clock.unit}; 0: {event})")
         axis.set_title(f"{feature}\n({source})", fontsize=8)
     if label:
         figure.suptitle(f"{label}: features along pseudo-time")
@@ -207,7 +215,7 @@ def plot_feature_trajectories(
     )
     caption = (
         f"{label + ': ' if label else ''}engineered cell features along DTW pseudo-time (mean ± SD per "
-        f"frame of pseudo-time, each matched cell observation once; 0 = the reference's {event}). "
-        + " ".join(findings)
+        f"frame of pseudo-time, each matched cell observation once; 0 = the reference's {event}; "
+        f"pseudo-time in {clock.stated}). " + " ".join(findings)
     )
     return figure, caption

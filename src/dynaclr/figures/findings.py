@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from dynaclr.classify.annotations import task_classes
 from dynaclr.evaluation.temporal import CHECK_LINKING, NO_TRACK_SPANS_THREE_FRAMES, ONE_TIME_POINT
+from dynaclr.figures.timescale import FrameClock
+from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
 
 #: Columns of the findings table (``findings.csv``).
 FINDINGS_COLUMNS: tuple[str, ...] = ("section", "topic", "dataset", "statement")
@@ -109,12 +110,22 @@ def _level(confidence: object) -> str:
     return f"{100 * (value if pd.notna(value) else 0.95):g} %"
 
 
-def _ci(low: float, high: float, missing: object = "", confidence: object = 0.95) -> str:
+def _ci(low: float, high: float, missing: object = "", confidence: object = 0.95, n: str = "") -> str:
     """``95 % CI low to high`` (at the level ``confidence`` the interval was computed at); where it was
     withheld, why (``missing``, a table's ``{metric}_ci_missing``, shortened: :func:`_short_reason`) or,
-    without a reason, ``no confidence interval computed``."""
+    without a reason, ``no confidence interval computed``. An interval of one value (its bounds the
+    same to the digits shown: every resample inside it gave that value, e.g. an F1 of 1 on a few
+    dozen observations) says so, with the sample ``n`` it rests on (e.g. ``78 observations``), as
+    it cannot show the uncertainty."""
     if _has_ci(low, high):
-        return f"{_level(confidence)} CI {low:.3f} to {high:.3f}"
+        text = f"{_level(confidence)} CI {low:.3f} to {high:.3f}"
+        if f"{low:.3f}" != f"{high:.3f}":
+            return text
+        sample = f"; n = {n}" if n else ""
+        return (
+            f"{text}: every resample inside it gave {low:.3f}{sample}: the interval cannot show the "
+            "uncertainty"
+        )
     reason = _short_reason(missing)
     return f"no confidence interval: {reason}" if reason else "no confidence interval computed"
 
@@ -339,6 +350,7 @@ def _ranked(
     confidence: float = 0.95,
     unit: str = "",
     hours_per_unit: float | None = None,
+    samples: Mapping[str, str] | None = None,
 ) -> str:
     """Models' values with CIs, best first, and a verdict that claims only what the intervals show.
 
@@ -348,9 +360,11 @@ def _ranked(
     and names the models it is still shown better than (intervals apart). ``missing``: per model, why
     its interval was withheld (quoted, shortened, where it has none). ``confidence``: the level the
     intervals were computed at. ``unit`` follows each value (e.g. ``frames``) and, with
-    ``hours_per_unit``, the value in hours.
+    ``hours_per_unit``, the value in hours. ``samples``: per model, what its interval rests on
+    (``78 observations``), stated where the interval is of one value (:func:`_ci`).
     """
     missing = missing or {}
+    samples = samples or {}
     entries = sorted(entries, key=lambda e: e[1], reverse=not lower_is_better)
 
     def value(v: float) -> str:
@@ -358,7 +372,8 @@ def _ranked(
         return text + (f" = {v * hours_per_unit:.2f} h" if hours_per_unit is not None else "")
 
     listing = "; ".join(
-        f"{m} {value(v)} ({_ci(lo, hi, missing.get(m, ''), confidence)})" for m, v, lo, hi in entries
+        f"{m} {value(v)} ({_ci(lo, hi, missing.get(m, ''), confidence, samples.get(m, ''))})"
+        for m, v, lo, hi in entries
     )
     best, _, low, high = entries[0]
     if len(entries) == 1:
@@ -463,11 +478,21 @@ def classifier_findings(table: pd.DataFrame, *, confidence: float = 0.95) -> lis
                                 str(r["model"]): r.get(f"{column}_ci_missing", "")
                                 for _, r in group.iterrows()
                             },
+                            samples=_observations(group, column),
                         )
                         + _scored_on(group, column, positive),
                     )
                 )
     return rows
+
+
+def _observations(group: pd.DataFrame, column: str) -> dict[str, str]:
+    """Per model, the annotated observations its F1 of ``column`` is scored on (``78 observations``;
+    none where the table does not carry the count)."""
+    if f"{column}_n_test" not in group.columns:
+        return {}
+    counts = group[["model", f"{column}_n_test"]].dropna()
+    return {str(model): f"{int(n)} {OBSERVATIONS}" for model, n in counts.itertuples(index=False)}
 
 
 def _by_source(table: pd.DataFrame, column: str, kind: str) -> list[tuple[object, pd.DataFrame]]:
@@ -522,7 +547,8 @@ def dtw_findings(
 ) -> list[Finding]:
     """Per dataset, each model's mean absolute DTW onset error (frames, and hours where
     ``intervals_minutes`` gives the dataset's frame interval) over lineages with an observed onset
-    (reference excluded), with a 95 % percentile bootstrap CI over lineages. ``event``: what the
+    (reference excluded), with its percentile bootstrap CI over lineages
+    (:func:`~dynaclr.pseudotime.stage.onset_error_summary`, the results table's). ``event``: what the
     lineages were aligned on (``analysis.pseudotime.event``), named in the statement. A dataset
     aligned without any true onset (no ground truth) gets a line saying its pseudo-time is not
     scored (no ground truth, or no lineage passing through the event), rather than none."""
@@ -548,16 +574,18 @@ def dtw_findings(
                 "aligned onsets are in dtw_accuracy.csv.",
             )
         )
+    summary = onset_error_summary(usable, seed=seed, n_resamples=n_resamples)
     for dataset, group in usable.groupby("dataset", sort=False):
-        entries = []
-        for model, errors in group.groupby("model", sort=True)["abs_onset_error_frames"]:
-            values = errors.to_numpy(dtype=float)
-            if len(values) < 2:
-                continue
-            ci = stats.bootstrap(
-                (values,), np.mean, n_resamples=n_resamples, method="percentile", random_state=seed
-            ).confidence_interval
-            entries.append((str(model), float(values.mean()), float(ci.low), float(ci.high)))
+        scored = summary[(summary["dataset"] == dataset) & (summary["dtw_n_lineages"] >= 2)]
+        entries = [
+            (
+                str(r.model),
+                r.dtw_onset_mae_frames,
+                r.dtw_onset_mae_frames_ci_low,
+                r.dtw_onset_mae_frames_ci_high,
+            )
+            for r in scored.itertuples(index=False)
+        ]
         if not entries:
             errors_by_model = group.groupby("model", sort=True)["abs_onset_error_frames"]
             described = ", ".join(f"{model} {errors.mean():.2f}" for model, errors in errors_by_model)
@@ -574,9 +602,12 @@ def dtw_findings(
             )
             continue
         n = group["model"].value_counts().max()
-        minutes = pd.to_numeric(pd.Series([intervals_minutes.get(str(dataset))]), errors="coerce").iloc[0]
-        known = bool(np.isfinite(minutes) and minutes > 0)
-        frame = f"frames of {minutes:g} min" if known else "frames (frame interval not recorded)"
+        clock = FrameClock.of(intervals_minutes.get(str(dataset)))
+        frame = (
+            f"frames of {clock.minutes_per_frame:g} min"
+            if clock.known
+            else "frames (frame interval not recorded)"
+        )
         rows.append(
             Finding(
                 "Embeddings",
@@ -588,8 +619,10 @@ def dtw_findings(
                     entries,
                     lower_is_better=True,
                     activity=f"placing the {what}",
+                    confidence=ONSET_ERROR_CONFIDENCE,
                     unit="frames",
-                    hours_per_unit=minutes / 60 if known else None,
+                    hours_per_unit=clock.per_frame if clock.known else None,
+                    samples={str(r.model): f"{int(r.dtw_n_lineages)} lineages" for r in scored.itertuples()},
                 ),
             )
         )

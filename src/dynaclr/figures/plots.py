@@ -24,6 +24,7 @@ from dynaclr.evaluation.temporal import (
     random_distances,
     smoothness,
 )
+from dynaclr.figures.timescale import FrameClock
 from dynaclr.io.figures import new_figure
 
 _STATE_COLORS = {0.0: "#4c72b0", 1.0: "#dd8452"}
@@ -346,7 +347,11 @@ def _fraction_counts(curves: pd.DataFrame, has_truth: bool) -> str:
 
 
 def plot_pseudotime_accuracy(
-    pseudotime: pd.DataFrame, accuracy: pd.DataFrame, label: str = "", event: str = "infection onset"
+    pseudotime: pd.DataFrame,
+    accuracy: pd.DataFrame,
+    label: str = "",
+    event: str = "infection onset",
+    clock: FrameClock | None = None,
 ) -> tuple[Figure, str]:
     """DTW pseudo-time vs the true time since the event (infection onset or division), and the onset errors.
 
@@ -356,34 +361,41 @@ def plot_pseudotime_accuracy(
             ``has_observed_onset``).
         label: model/dataset name.
         event: what the DTW aligned on, as the caption names it (``analysis.pseudotime.event``).
+        clock: the dataset's frame interval: times in hours where it is known, else in frames (the
+            axes and the caption say which).
 
     The reference lineages (``is_reference_series``), aligned to themselves, are left out, as in
     the results table and the first page: their error of about 0 says nothing of the alignment.
     """
+    clock = clock or FrameClock()
     if "is_reference_series" in accuracy.columns:
         accuracy = accuracy[~accuracy["is_reference_series"].astype(bool)]
     truth = accuracy[["fov_name", "query_id", "true_onset_t", "has_observed_onset"]]
     frames = pseudotime.merge(truth, on=["fov_name", "query_id"], how="inner")
     frames = frames[frames["has_observed_onset"].astype(bool) & frames["in_match"].astype(bool)]
-    true_since_onset = (frames["t"] - frames["true_onset_t"]).to_numpy(dtype=np.float64)
-    estimated = frames["pseudotime"].to_numpy(dtype=np.float64)
+    true_since_onset = clock((frames["t"] - frames["true_onset_t"]).to_numpy(dtype=np.float64))
+    estimated = clock(frames["pseudotime"].to_numpy(dtype=np.float64))
     errors = accuracy.loc[accuracy["has_observed_onset"].astype(bool), "onset_error_frames"].dropna()
     figure = new_figure(8.0, 3.4)
     left, right = figure.subplots(1, 2)
     for k, (_, group) in enumerate(frames.groupby(["fov_name", "query_id"], sort=True)):
         left.plot(
-            group["t"] - group["true_onset_t"], group["pseudotime"], color=f"C{k % 10}", alpha=0.6, lw=1
+            clock(group["t"] - group["true_onset_t"]),
+            clock(group["pseudotime"]),
+            color=f"C{k % 10}",
+            alpha=0.6,
+            lw=1,
         )
     if true_since_onset.size:
         low, high = float(np.nanmin(true_since_onset)), float(np.nanmax(true_since_onset))
         left.plot([low, high], [low, high], color="k", linestyle=":", lw=1, label="identity")
         left.legend(fontsize=7)
-    left.set_xlabel("true time since onset (frames)")
-    left.set_ylabel("DTW pseudo-time (frames)")
+    left.set_xlabel(f"true time since {event} ({clock.unit})")
+    left.set_ylabel(f"DTW pseudo-time ({clock.unit})")
     if len(errors):
         span = max(1, int(np.ceil(errors.abs().max())))
-        right.hist(errors, bins=np.arange(-span - 0.5, span + 1.5, 1.0), color="#4c72b0")
-    right.set_xlabel("aligned - true onset (frames)")
+        right.hist(clock(errors), bins=clock(np.arange(-span - 0.5, span + 1.5, 1.0)), color="#4c72b0")
+    right.set_xlabel(f"aligned - true onset ({clock.unit})")
     right.set_ylabel("lineages")
     if label:
         figure.suptitle(label)
@@ -392,12 +404,15 @@ def plot_pseudotime_accuracy(
         if true_since_onset.size > 2 and np.ptp(estimated) > 0
         else float("nan")
     )
+    mean_error = errors.abs().mean()
+    in_hours = f" = {mean_error * clock.per_frame:.2f} h" if clock.known else ""
     caption = (
-        f"{label + ': ' if label else ''}left, DTW pseudo-time of each matched frame against the true "
-        f"time since the {event} for {frames[['fov_name', 'query_id']].drop_duplicates().shape[0]} "
+        f"{label + ': ' if label else ''}times in {clock.stated}. Left, DTW pseudo-time of each matched "
+        f"frame against the true time since the {event} for "
+        f"{frames[['fov_name', 'query_id']].drop_duplicates().shape[0]} "
         f"lineages whose {event} is observed, the reference excluded (Pearson r = {correlation:.3f}; "
         "dotted: identity); right, "
-        f"aligned minus true onset frame (mean |error| {errors.abs().mean():.2f} frames, "
+        f"aligned minus true onset (mean |error| {mean_error:.2f} frames{in_hours}, "
         f"{int((errors.abs() <= 1).sum())} of {len(errors)} within one frame)."
     )
     return figure, caption

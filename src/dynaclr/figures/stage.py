@@ -74,6 +74,7 @@ from dynaclr.figures.plots import (
     plot_pseudotime_accuracy,
 )
 from dynaclr.figures.table import PAIR_COLUMNS, plot_results_table, results_table, results_table_html
+from dynaclr.figures.timescale import FrameClock
 from dynaclr.figures.trajectories import (
     CELL_KEYS,
     aligned_frames,
@@ -317,9 +318,18 @@ def infected_fraction_figure(
 
 
 def pseudotime_figure(
-    inputs: PseudotimeFigureInputs, outputs: PseudotimeFigureOutputs, *, model: str, dataset: str
+    inputs: PseudotimeFigureInputs,
+    outputs: PseudotimeFigureOutputs,
+    *,
+    model: str,
+    dataset: str,
+    time_interval_minutes: float | None = None,
 ) -> str:
     """DTW pseudo-time against the true time since the event it aligned on (simulated data).
+
+    ``time_interval_minutes``: the dataset's frame interval (rule ``params.time_interval_minutes``,
+    the plate's, as the results table carries it): the figures give times in hours where it is
+    known, else in frames, and say which.
 
     Returns:
         The caption.
@@ -336,18 +346,21 @@ def pseudotime_figure(
             (outputs.pseudotime_png, outputs.pseudotime_svg),
             (outputs.trajectories_png, outputs.trajectories_svg),
         )
-    figure, caption = plot_pseudotime_accuracy(pseudotime, accuracy, label=f"{model}, {dataset}", event=event)
+    clock = FrameClock.of(time_interval_minutes)
+    figure, caption = plot_pseudotime_accuracy(
+        pseudotime, accuracy, label=f"{model}, {dataset}", event=event, clock=clock
+    )
     caption = _save(figure, caption, outputs.pseudotime_png, outputs.pseudotime_svg)
     if outputs.trajectories_png is not None and outputs.trajectories_svg is not None:
         if inputs.embeddings is None:
             raise ValueError("the aligned trajectories need the embeddings (input 'embeddings')")
-        figure, trajectories = _aligned_trajectories(inputs, pseudotime, event, f"{model}, {dataset}")
+        figure, trajectories = _aligned_trajectories(inputs, pseudotime, event, f"{model}, {dataset}", clock)
         _save(figure, trajectories, outputs.trajectories_png, outputs.trajectories_svg)
     return caption
 
 
 def _aligned_trajectories(
-    inputs: PseudotimeFigureInputs, pseudotime: pd.DataFrame, event: str, label: str
+    inputs: PseudotimeFigureInputs, pseudotime: pd.DataFrame, event: str, label: str, clock: FrameClock
 ) -> tuple[Figure, str]:
     """PCs of the embeddings along pseudo-time, with a gallery from the patch store when given.
 
@@ -380,7 +393,7 @@ def _aligned_trajectories(
             images = np.asarray(store.array.get_orthogonal_selection((rows[order], slice(None), middle)))
             return images[np.argsort(order)]
 
-    return plot_aligned_trajectories(frames, variance, thumbnails, event=event, label=label)
+    return plot_aligned_trajectories(frames, variance, thumbnails, event=event, label=label, clock=clock)
 
 
 def results_table_stage(
@@ -543,6 +556,7 @@ def feature_trajectories_stage(
     model: str,
     dataset: str,
     seed: int = 0,
+    time_interval_minutes: float | None = None,
 ) -> pd.DataFrame:
     """Engineered features (and ground-truth columns) along pseudo-time (paper Fig. 5), drawn and
     summarised (:mod:`dynaclr.figures.feature_trajectories`).
@@ -551,6 +565,8 @@ def feature_trajectories_stage(
         features: cell-feature columns to follow; those the features table lacks (another patch
             spec's channels) are left out with a WARNING, and none present is an error.
         truth_columns: ground-truth columns drawn beside them (with ``inputs.tracks``).
+        time_interval_minutes: the dataset's frame interval (as :func:`pseudotime_figure`): the
+            figure's pseudo-time in hours where it is known, else in frames.
 
     Returns:
         The summary (:data:`~dynaclr.figures.feature_trajectories.SUMMARY_COLUMNS`).
@@ -605,6 +621,12 @@ def feature_trajectories_stage(
     write_csv(trajectory, outputs.trajectory)
     write_csv(summary, outputs.summary)
     event = _aligned_event(provenance.config)
-    figure, caption = plot_feature_trajectories(trajectory, summary, event=event, label=f"{model}, {dataset}")
+    figure, caption = plot_feature_trajectories(
+        trajectory,
+        summary,
+        event=event,
+        label=f"{model}, {dataset}",
+        clock=FrameClock.of(time_interval_minutes),
+    )
     _save(figure, caption, outputs.png, outputs.svg)
     return summary

@@ -20,14 +20,17 @@ division) with CIs and ``_from``, of classifiers fitted on another dataset (``f1
 scored here, each with the cells it is scored on (``_n_test``, ``_n_test_positive``: F1 is NaN
 when none of them is positive) and its CI's bootstrap replicates (``_bootstrap_used``; ``_ci_missing``:
 why there is no CI, e.g. too many resamples without a positive cell); ``dtw_onset_mae_frames`` (mean
-|aligned - true onset| over lineages with an observed onset, reference excluded) and
-``dtw_n_lineages``; ``n_cells`` and ``n_tracks`` (the cells embedded and the tracks the track-pair
-metrics resample). Missing inputs leave NaN.
+|aligned - true onset| over lineages with an observed onset, reference excluded) with
+``_ci_low``/``_ci_high`` (a percentile bootstrap over lineages,
+:func:`dynaclr.pseudotime.stage.onset_error_summary`: the first page's) and ``dtw_n_lineages``;
+``n_cells`` and ``n_tracks`` (the cells embedded and the tracks the track-pair metrics resample).
+Missing inputs leave NaN.
 
 The HTML and PNG renderings show each value with its CI and the sample it rests on:
 ``0.910 [0.880, 0.940] (n=412, 57+)`` for an F1 (annotated cells scored, positives among them;
 a transferred one followed by ``from <source dataset>``),
-``(n=96 tracks)`` for the track-pair smoothness, ``(n=12 lineages)`` for the DTW error, and a column
+``(n=96 tracks)`` for the track-pair smoothness, ``1.841 [0.932, 2.932] (n=44 lineages)`` for the DTW
+error, and a column
 of cells (tracks) per row for the paper's definitions, computed over all cells.
 """
 
@@ -39,6 +42,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
+
+from dynaclr.pseudotime.stage import onset_error_summary
 
 #: Columns of ``classification.csv`` each F1 column carries (``f1_<task>[_transferred]_<count>``, the
 #: ``f1_`` of the last two dropped): the annotated cells an F1 is scored on and the positive ones
@@ -138,15 +143,7 @@ def results_table(
                     parts.append(renamed[(rank == 0).to_numpy()])
                     more_sources.append(renamed[(rank > 0).to_numpy()].assign(_source_rank=rank[rank > 0]))
     if dtw_accuracy is not None and len(dtw_accuracy):
-        usable = dtw_accuracy[
-            dtw_accuracy["has_observed_onset"].astype(bool)
-            & ~dtw_accuracy["is_reference_series"].astype(bool)
-        ]
-        summary = usable.groupby(["model", "dataset"], as_index=False).agg(
-            dtw_onset_mae_frames=("abs_onset_error_frames", "mean"),
-            dtw_n_lineages=("abs_onset_error_frames", "size"),
-        )
-        parts.append(summary)
+        parts.append(onset_error_summary(dtw_accuracy))
     if not parts and pairs is None:
         raise ValueError("results_table needs at least one non-empty input table")
     table = _outer_merged(parts, ["model", "dataset"])
@@ -240,7 +237,7 @@ def _format_value(row: pd.Series, name: str) -> str:
         return f"{value:.3f} [{low:.3f}, {high:.3f}]{n}"
     missing = row.get(f"{name}_ci_missing", "")
     withheld = " [no CI]" if isinstance(missing, str) and missing else ""
-    return (f"{value:.3f}" if name != "dtw_onset_mae_frames" else f"{value:.2f}") + withheld + n
+    return f"{value:.3f}{withheld}{n}"
 
 
 def _cells(row: pd.Series) -> str:
@@ -262,18 +259,26 @@ def _display_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
     return display
 
 
+def _numeric(table: pd.DataFrame, column: str) -> pd.Series:
+    """``column`` as numbers (NaN where the table lacks it)."""
+    if column not in table:
+        return pd.Series(np.nan, index=table.index)
+    return pd.to_numeric(table[column], errors="coerce")
+
+
 def best_in_dataset(table: pd.DataFrame) -> pd.DataFrame:
     """Per display header, whether the row holds its dataset's best value (highest for ↑, lowest
-    for ↓; ties all marked; a dataset with one finite value marks none)."""
+    for ↓; ties all marked; a dataset with one finite value marks none) and that value carries a
+    confidence interval: a value without one (the paper's columns, which never have one; n_bootstrap
+    0; a CI withheld) is never marked, as nothing shown beside it can be compared with the others."""
     marks = {}
     for name, header in _display_columns(table):
-        values = (
-            pd.to_numeric(table[name], errors="coerce") if name in table else pd.Series(np.nan, table.index)
-        )
+        values = _numeric(table, name)
+        bounded = _numeric(table, f"{name}_ci_low").notna() & _numeric(table, f"{name}_ci_high").notna()
         higher = header.endswith("↑")
         best = values.groupby(table["dataset"]).transform("max" if higher else "min")
         counts = values.groupby(table["dataset"]).transform("count")
-        marks[header] = (values == best) & (counts > 1) & values.notna()
+        marks[header] = (values == best) & (counts > 1) & values.notna() & bounded
     return pd.DataFrame(marks, index=table.index)
 
 
@@ -367,7 +372,8 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
         "F1 of linear classifiers of infection and division trained on sparse annotations and tested on "
         "held-out FOVs (transferred: fitted on the dataset named after 'from' and tested on this one), "
         "and the error of the DTW-aligned event, infection onset or division (mean absolute "
-        "frames; simulated data only). Brackets: 95 % bootstrap confidence intervals over tracks "
+        "frames; simulated data only). Brackets: 95 % bootstrap confidence intervals (over tracks; over "
+        "lineages for the DTW error) "
         "([no CI]: none, as n_bootstrap is 0 or too many resamples lacked a positive or a negative cell; "
         "the reason is in results_table.csv). Parentheses: the sample each value rests on, n=annotated "
         "observations scored (a cell at one frame: a cell annotated at several frames counts at each) and "
@@ -375,7 +381,7 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
         "smoothness, lineages for the "
         "DTW error; Cells (tracks): the cells embedded and their tracks, over which the paper's "
         "smoothness and dynamic range are computed. Bold: "
-        "the dataset's best value in the column (not a claim that it differs from the others: compare the "
-        "intervals)."
+        "the dataset's best value in the column where it carries an interval (the paper's columns, which "
+        "have none, are never bold): not a claim that it differs from the others; compare the intervals."
     )
     return figure, caption

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
+from dynaclr.figures.timescale import FrameClock
 from dynaclr.io.figures import new_figure
 
 #: Columns naming one observation of a cell (a frame of a track).
@@ -88,6 +89,7 @@ def plot_aligned_trajectories(
     label: str = "",
     n_points: int = 5,
     per_point: int = 4,
+    clock: FrameClock | None = None,
 ) -> tuple[Figure, str]:
     """Mean ± SD of the first PCs along pseudo-time, and a gallery of best-aligned cells.
 
@@ -98,7 +100,10 @@ def plot_aligned_trajectories(
         event: what pseudo-time 0 is (``infection onset``, ``division``).
         label: model/dataset name.
         n_points, per_point: gallery columns (pseudo-times) and cells per column.
+        clock: the dataset's frame interval: pseudo-time in hours where it is known, else in frames
+            (the axes, gallery titles and caption say which).
     """
+    clock = clock or FrameClock()
     pcs = [c for c in frames.columns if c.startswith("pc") and c[2:].isdigit()]
     picks = gallery_picks(frames, n_points, per_point) if thumbnails is not None else {}
     n_rows_gallery = max((len(p) for p in picks.values()), default=0)
@@ -111,16 +116,18 @@ def plot_aligned_trajectories(
     width = max(len(pcs), len(picks), 1)
     for k, pc in enumerate(pcs):
         axis = figure.add_subplot(grid[0, k * width // len(pcs) : (k + 1) * width // len(pcs)])
-        x = summary.index.to_numpy(dtype=np.float64)
+        x = clock(summary.index.to_numpy(dtype=np.float64))
         mean = summary[(pc, "mean")].to_numpy()
         spread = np.nan_to_num(summary[(pc, "std")].to_numpy())
         axis.fill_between(x, mean - spread, mean + spread, color="#4c72b0", alpha=0.25, lw=0)
         axis.plot(x, mean, color="#4c72b0", lw=1.5, label="mean ± SD")
         reference = frames[frames["is_reference_series"].astype(bool)].sort_values("pseudotime")
         if len(reference):
-            axis.plot(reference["pseudotime"], reference[pc], color="k", lw=1, ls="--", label="reference")
+            axis.plot(
+                clock(reference["pseudotime"]), reference[pc], color="k", lw=1, ls="--", label="reference"
+            )
         axis.axvline(0, color="#dd8452", lw=1, ls=":")
-        axis.set_xlabel("pseudo-time (frames)")
+        axis.set_xlabel(f"pseudo-time ({clock.unit})")
         axis.set_title(f"PC{k + 1} along pseudo-time (0: {event})", fontsize=8)
         axis.set_ylabel(f"PC{k + 1} ({100 * variance[k]:.0f} % var.)")
         if k == 0:
@@ -135,13 +142,15 @@ def plot_aligned_trajectories(
             axis.set_xticks([])
             axis.set_yticks([])
             if row == 0:
-                axis.set_title(f"pseudo-time {value:+.0f}", fontsize=8)
+                shown = f"{value * clock.per_frame:+.1f} h" if clock.known else f"{value:+.0f} frames"
+                axis.set_title(f"pseudo-time {shown}", fontsize=8)
     if label:
         figure.suptitle(label)
     n_lineages = frames[["fov_name", "query_id"]].drop_duplicates().shape[0]
     caption = (
         f"{label + ': ' if label else ''}the first {len(pcs)} principal components of the embeddings "
-        f"along DTW pseudo-time (frames since the reference's {event}; dotted line), mean ± SD over "
+        f"along DTW pseudo-time (time since the reference's {event}, in {clock.stated}; dotted line: "
+        "0), mean ± SD over "
         f"{len(frames)} matched observations of {n_lineages} aligned lineages (dashed: the reference); "
         + (
             f"below, at {len(picks)} pseudo-times, the patches aligned there at the lowest cost (middle "
