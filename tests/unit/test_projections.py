@@ -103,7 +103,7 @@ def test_tiny_inputs_fail_naming_the_key(update, key):
 def test_the_job_refuses_more_coordinates_than_columns_naming_the_model_and_width(
     projected, tmp_path, methods
 ):
-    """Where the config cannot know the matrix (the cells, a checkpoint's head), the projection job
+    """Where the config cannot know the matrix (its cells), the projection job
     refuses it before reading it, naming the key, the model, the store and its cells and columns; the
     message named neither the model nor the store."""
     config = ProjectionConfig(methods=methods, n_components=20)

@@ -348,7 +348,7 @@ def projection_stage(
 
     def check(shape: tuple[int, int]) -> None:
         """Before the PCA: the config check knows the width of a projection head and of the engineered
-        features, not the cells (or a checkpoint's head); the message names the model and the store."""
+        features, not the cells; the message names the model and the store."""
         matrix = f"'{config.representation}' of model {model!r} in {inputs.embeddings}"
         _check_components(shape, config.n_components, f" ({matrix}: {shape[0]} cells x {shape[1]} columns)")
 
