@@ -330,3 +330,95 @@ def test_a_dtw_match_longer_than_the_shortest_query_is_refused_when_the_config_i
     WorkflowConfig.model_validate(
         _tiny_with(lambda c: c["analysis"].update(pseudotime={"min_match_frames": 6}))
     )
+
+
+PROJECTION_WIDTHS = {
+    # the tiny config: models time_aware and classical (projection_dim 32), the engineered-features baseline
+    # on its 2-channel spec (20 features per channel with the default settings)
+    "wider than a projection head": (
+        {"representation": "projections"},
+        {"time_aware": 16},
+        20,
+        16,
+        "analysis.projections.n_components: expected at most the 16 columns of the 'projections' matrix it "
+        "projects (model 'time_aware': contrastive_models.time_aware.training.projection_dim), found 20; "
+        "lower it to 16 or less",
+    ),
+    "wider than the engineered features": (
+        {"representation": "features"},
+        {},
+        41,
+        40,
+        "analysis.projections.n_components: expected at most the 40 columns of the 'features' matrix it "
+        "projects (model 'engineered_features' on dataset 'tiny': analysis.engineered_features' 20 "
+        "features per channel x 2 channels ['phase:Phase3D', 'raw:ViralSensor'] of "
+        "datasets.tiny.patches[phase_sensor]), found 41; lower it to 40 or less",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PROJECTION_WIDTHS))
+def test_projections_wider_than_the_embeddings_are_refused_naming_the_key_width_and_model(case):
+    """The config states the width of a projection head and of the engineered features: more
+    coordinates than it failed the project_embeddings job after training and embedding. As many as
+    the width are accepted; the engineered features' width does not bound a config without them."""
+    projections, heads, asked, width, expected = PROJECTION_WIDTHS[case]
+
+    def edit(n_components, baselines=("engineered_features",)):
+        def apply(config):
+            config["analysis"]["projections"] = {**projections, "n_components": n_components}
+            config["analysis"]["baselines"] = list(baselines)
+            for model, head in heads.items():
+                config["contrastive_models"][model]["training"]["projection_dim"] = head
+
+        return apply
+
+    with pytest.raises(ValidationError) as info:
+        WorkflowConfig.model_validate(_tiny_with(edit(asked)))
+    assert expected in str(info.value)
+    WorkflowConfig.model_validate(_tiny_with(edit(width)))
+    if not heads:
+        WorkflowConfig.model_validate(_tiny_with(edit(asked, baselines=("random_weights",))))
+
+
+def _sampling_models():
+    from dynaclr.config.convert import TiffSourceConfig
+    from dynaclr.config.phase import PhaseConfig
+    from dynaclr.config.simulate import OpticsConfig, SimulateConfig
+    from dynaclr.config.workflow import AcquisitionConfig
+
+    tiff = {"files": "tiffs/{position}.tif"}
+    return {
+        "phase.yx_pixel_size_um": (PhaseConfig, {}, "yx_pixel_size_um", "a pixel size"),
+        "phase.z_step_um": (PhaseConfig, {}, "z_step_um", "a z step"),
+        "acquisition.pixel_size_um": (AcquisitionConfig, {}, "pixel_size_um", "a pixel size"),
+        "acquisition.z_step_um": (AcquisitionConfig, {}, "z_step_um", "a z step"),
+        "tiff.pixel_size_um": (TiffSourceConfig, tiff, "pixel_size_um", "a pixel size"),
+        "tiff.z_step_um": (TiffSourceConfig, tiff, "z_step_um", "a z step"),
+        "simulate.pixel_size_um": (SimulateConfig, {}, "pixel_size_um", "a pixel size"),
+        "simulate.z_step_um": (SimulateConfig, {}, "z_step_um", "a z step"),
+        "simulate.optics.wavelength_um": (OpticsConfig, {}, "wavelength_um", "a wavelength"),
+    }
+
+
+@pytest.mark.parametrize("key", list(_sampling_models()))
+def test_sizes_in_nanometres_are_refused_saying_what_to_write(key):
+    """A pixel size, z step or wavelength written in nanometres (650 for 0.65 µm, as microscope
+    metadata gives it) was taken as micrometres, with exit 0. Every real size is accepted: pixels and z
+    steps of 0.01 to 99.9 µm (a slide scanner's 10-20 µm pixels included), wavelengths of 0.2 to 2 µm;
+    a value whose thousandth is no size either is refused without the hint."""
+    model, required, field, what = _sampling_models()[key]
+    wavelength = field == "wavelength_um"
+    nanometres, written = (532, "0.532") if wavelength else (650, "0.65")
+    with pytest.raises(ValidationError) as info:
+        model.model_validate({**required, field: nanometres})
+    expected = "between 0.2 and 2" if wavelength else "below 100"
+    assert f"{field}: expected {what} in µm {expected}, found {nanometres:g}; that is nanometres: " in str(
+        info.value
+    )
+    assert f"write {written} [type=value_error" in str(info.value)
+    with pytest.raises(ValidationError) as info:
+        model.model_validate({**required, field: 3e6})
+    assert "found 3e+06 [type=value_error" in str(info.value)
+    for real in (0.25, 2.0) if wavelength else (0.01, 0.65, 20.0, 50.0, 99.9):
+        assert getattr(model.model_validate({**required, field: real}), field) == real

@@ -214,3 +214,32 @@ def test_where_scikit_learn_is_randomized_the_exact_components_agree_to_toleranc
         np.testing.assert_allclose(
             scores[:, j], expected[:, j], rtol=0, atol=1e-5 * np.abs(expected[:, j]).max()
         )
+
+
+def test_components_past_the_matrix_are_logged_with_the_number_used(planted, tmp_path, monkeypatch, caplog):
+    """n_components past the 4 columns of the projections was capped silently: a WARNING names the key,
+    asked and used; the table's components, the heatmap's and the gallery's captions count those used."""
+    record = _recording(monkeypatch)
+    config = InterpretationConfig(representation="projections", n_components=8, gallery_components=8)
+    with caplog.at_level("WARNING"):
+        table = interpret_embeddings_stage(
+            config, planted["inputs"], _outputs(tmp_path), model="planted", dataset="tiny"
+        )
+    warned = [r.getMessage() for r in caplog.records if "n_components" in r.getMessage()]
+    assert warned == [
+        "analysis.interpretation.n_components: 8 principal components asked, 4 used: min(N, D) of the "
+        f"{planted['n_cells']} cells x 4 columns"
+    ]
+    assert sorted(table["pc"].unique()) == [1, 2, 3, 4]
+    (_, _, _, caption) = record["galleries"][0]
+    assert "cells along the first 4 principal components" in caption
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        interpret_embeddings_stage(
+            config.model_copy(update={"n_components": 4, "gallery_components": 4}),
+            planted["inputs"],
+            _outputs(tmp_path / "as_many"),
+            model="planted",
+            dataset="tiny",
+        )
+    assert not [r for r in caplog.records if "n_components" in r.getMessage()]

@@ -43,7 +43,7 @@ def projected(tmp_path_factory: pytest.TempPathFactory) -> dict:
     projection_stage(
         ALL_METHODS, ProjectionInputs(embeddings=embeddings), ProjectionOutputs(projections=output)
     )
-    return {"features": features, "output": output}
+    return {"features": features, "output": output, "embeddings": embeddings}
 
 
 def test_methods_are_installed_and_the_config_offers_only_them():
@@ -97,6 +97,28 @@ def test_tiny_inputs_fail_naming_the_key(update, key):
     matrix = np.random.default_rng(0).normal(size=(12, 8))
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
         project_matrix(matrix, config)
+
+
+@pytest.mark.parametrize("methods", [("pca",), ("pca", "umap")])
+def test_the_job_refuses_more_coordinates_than_columns_naming_the_model_and_width(
+    projected, tmp_path, methods
+):
+    """Where the config cannot know the matrix (its cells), the projection job
+    refuses it before reading it, naming the key, the model, the store and its cells and columns; the
+    message named neither the model nor the store."""
+    config = ProjectionConfig(methods=methods, n_components=20)
+    output = tmp_path / "wide.projections.zarr"
+    with pytest.raises(ValueError) as info:
+        projection_stage(
+            config,
+            ProjectionInputs(embeddings=projected["embeddings"]),
+            ProjectionOutputs(projections=output),
+        )
+    assert str(info.value) == (
+        "analysis.projections.n_components=20 exceeds min(N, D)=16 of the (48, 16) matrix ('features' of "
+        f"model 'planted' in {projected['embeddings']}: 48 cells x 16 columns): lower it to 16 or less"
+    )
+    assert not output.exists()
 
 
 def test_figure_draws_every_method_with_pca_variance(projected):

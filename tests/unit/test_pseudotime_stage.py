@@ -209,9 +209,8 @@ def test_sliding_method_leaves_out_series_shorter_than_the_reference(planted, ca
     onset = kept["infection_onset_t"].to_numpy(dtype=float)
     config = {"min_query_frames": 6, "reference_frames_before_onset": 3, "reference_frames_after_onset": 4}
     with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
-        _, sliding, (reference, *_), too_short, _ = align_embeddings(
-            adata, PseudotimeConfig(method="sliding", **config), state, onset, False
-        )
+        alignment = align_embeddings(adata, PseudotimeConfig(method="sliding", **config), state, onset, False)
+    sliding, reference, too_short = alignment.accuracy, alignment.reference, alignment.n_too_short
     assert "2 lineage series shorter than the reference (7 frames) are not aligned" in caplog.text
     assert too_short == 2
     _, subsequence, *_ = align_embeddings(adata, PseudotimeConfig(**config), state, onset, False)
@@ -258,6 +257,45 @@ def test_stage_reads_ground_truth_and_writes_both_tables(planted, tmp_path):
             AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv"),
             **identity,
         )
+
+
+@pytest.mark.parametrize(("asked", "used"), [(40, 16), (4, 4), (None, None)])
+def test_the_principal_components_used_are_recorded_and_fewer_than_asked_logged(
+    planted, tmp_path, caplog, asked, used
+):
+    """pca_components past the 16 columns of the embeddings was capped silently, the provenance
+    recording the number asked for: it records the number used, and a WARNING names the key, asked and
+    used."""
+    truth = planted["truth"]
+    tracks = tmp_path / "tracks.parquet"
+    write_table(truth, tracks, make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
+    embeddings = tmp_path / "toy.zarr"
+    identity = {"model": "planted", "dataset": "toy"}
+    write_embeddings(
+        build_anndata(planted["features"], truth, info=identity),
+        embeddings,
+        make_provenance(ArtifactKind.EMBEDDINGS, identity),
+    )
+    outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv")
+    with caplog.at_level("WARNING"):
+        pseudotime_stage(
+            PseudotimeConfig(pca_components=asked),
+            AlignPseudotimeInputs(embeddings=embeddings, tracks=tracks),
+            outputs,
+            **identity,
+        )
+    _, prov = read_table(outputs.pseudotime, ArtifactKind.PSEUDOTIME)
+    assert (prov.config["pca_components"], prov.config["pca_components_used"]) == (asked, used)
+    warned = [r.getMessage() for r in caplog.records if "pca_components" in r.getMessage()]
+    expected = (
+        [
+            "analysis.pseudotime.pca_components: 40 principal components asked, 16 used: min(N, D) of the "
+            f"{len(truth)} cells x 16 columns"
+        ]
+        if asked == 40
+        else []
+    )
+    assert warned == expected
 
 
 def test_an_explicit_reference_of_another_dataset_is_not_looked_up_in_this_one(planted, tmp_path):

@@ -22,7 +22,6 @@ dominates a cosine distance (temporal metrics, DTW) by its unit.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import zarr
@@ -30,25 +29,14 @@ from skimage.feature import graycomatrix
 from skimage.filters import threshold_otsu
 from tqdm import tqdm
 
-from dynaclr.config.embeddings import EngineeredFeaturesConfig
+from dynaclr.config.embeddings import (
+    GLCM_PROPERTIES as GLCM_PROPERTIES,
+    EngineeredFeaturesConfig,
+    feature_names,
+)
 from dynaclr.numerics.crop import center_crop
 
-GLCM_PROPERTIES: tuple[str, ...] = ("contrast", "homogeneity", "energy", "correlation")
 _GLCM_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
-
-
-def feature_names(channel_names: Sequence[str], config: EngineeredFeaturesConfig) -> list[str]:
-    """Names of the features, in column order (module docstring)."""
-    names: list[str] = []
-    for channel in channel_names:
-        names.append(f"{channel}_area_px")
-        names += [f"{channel}_mean", f"{channel}_std"]
-        names += [f"{channel}_p{q:g}" for q in config.intensity_percentiles]
-        names += [
-            f"{channel}_glcm_{prop}_d{d}" for d in config.texture_distances_px for prop in GLCM_PROPERTIES
-        ]
-        names += [f"{channel}_ring{k}" for k in range(config.radial_rings)]
-    return names
 
 
 def _ring_labels(height: int, width: int, n_rings: int) -> np.ndarray:

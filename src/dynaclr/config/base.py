@@ -127,3 +127,39 @@ def slices_within(first: int, stop: int, n_slices: int, key: str) -> slice:
             f"{key} [{first}, {stop}] needs {stop} slices, the stack has {n_slices}; use a stop <= {n_slices}"
         )
     return slice(first, stop)
+
+
+#: Illumination wavelengths of light microscopy (µm): ultraviolet to near infrared.
+WAVELENGTH_RANGE_UM = (0.2, 2.0)
+#: The smallest pixel size or z step (µm) refused as not a microscope's: sizes of 0.01-50 µm are real
+#: (a 100x objective's 0.065 µm pixels to a slide scanner's 10-20 µm ones, z steps of tens of µm);
+#: from 100 up the value reads as nanometres (650 for 0.65 µm, as microscope metadata writes it).
+SAMPLING_LIMIT_UM = 100.0
+
+
+def micrometres(value: float, key: str, what: str, low: float, high: float, *, below: bool = False) -> float:
+    """``value`` of config key ``key``, a length in µm of ``what`` ("a wavelength"): in ``[low, high]``,
+    or ``[low, high)`` when ``below`` (a bound of a size, any positive size above 0 when ``low`` is 0).
+
+    Raises:
+        ValueError: outside, naming ``key``, the range and ``value``; one whose thousandth lies in the
+            range is told it is nanometres and what to write (a wavelength of 532, a pixel size of 650).
+    """
+
+    def accepted(length: float) -> bool:
+        return low <= length < high if below else low <= length <= high
+
+    if accepted(value):
+        return value
+    expected = f"below {high:g}" if below and low == 0 else f"between {low:g} and {high:g}"
+    hint = f"; that is nanometres: write {value / 1000:g}" if accepted(value / 1000) else ""
+    raise ValueError(f"{key}: expected {what} in µm {expected}, found {value:g}{hint}")
+
+
+def sampling_micrometres(value: float | None, key: str) -> float | None:
+    """``value`` of the pixel size or z step ``key`` (None: not given), refused from
+    :data:`SAMPLING_LIMIT_UM` up (:func:`micrometres`)."""
+    if value is None:
+        return None
+    what = "a z step" if "z_step" in key else "a pixel size"
+    return micrometres(value, key, what, 0.0, SAMPLING_LIMIT_UM, below=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dynaclr.config.base import StrictModel
+from dynaclr.config.base import StrictModel, sampling_micrometres
 
 #: Placeholders of ``files``: the position (required) and the time point (optional).
 POSITION_PLACEHOLDER = "{position}"
@@ -69,13 +69,23 @@ class TiffSourceConfig(StrictModel):
         None, gt=0, description="Time between frames (min); required without OME/ImageJ metadata."
     )
     pixel_size_um: float | None = Field(
-        None, gt=0, description="Pixel size in Y and X (µm); required without OME/ImageJ metadata."
+        None,
+        gt=0,
+        description="Pixel size in Y and X (µm), below 100 (from 100 up it reads as nanometres); required "
+        "without OME/ImageJ metadata.",
     )
     z_step_um: float | None = Field(
         None,
         gt=0,
-        description="Distance between slices (µm); required without metadata unless there is one slice.",
+        description="Distance between slices (µm), below 100 (from 100 up it reads as nanometres); required "
+        "without metadata unless there is one slice.",
     )
+
+    @field_validator("pixel_size_um", "z_step_um")
+    @classmethod
+    def _sampling_in_micrometres(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """A size in nanometres (650 for 0.65 µm) would be written into the converted plate's scale."""
+        return sampling_micrometres(value, str(info.field_name))
 
     @field_validator("files")
     @classmethod

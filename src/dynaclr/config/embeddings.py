@@ -6,6 +6,7 @@ centre-cropped to ``crop_size_yx_px`` (the size the encoder was trained on) and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
@@ -220,6 +221,26 @@ class EngineeredFeaturesConfig(StrictModel):
         if not value or min(value) < 1:
             raise ValueError(f"texture_distances_px must be positive pixel offsets, e.g. [1, 2]; got {value}")
         return value
+
+
+#: The grey-level co-occurrence statistics of each channel of the engineered features.
+GLCM_PROPERTIES: tuple[str, ...] = ("contrast", "homogeneity", "energy", "correlation")
+
+
+def feature_names(channel_names: Sequence[str], config: EngineeredFeaturesConfig) -> list[str]:
+    """Names of the engineered features of patches of ``channel_names``, in column order
+    (:mod:`dynaclr.baselines.engineered`); here so that the config knows their number without
+    importing what computes them."""
+    names: list[str] = []
+    for channel in channel_names:
+        names.append(f"{channel}_area_px")
+        names += [f"{channel}_mean", f"{channel}_std"]
+        names += [f"{channel}_p{q:g}" for q in config.intensity_percentiles]
+        names += [
+            f"{channel}_glcm_{prop}_d{d}" for d in config.texture_distances_px for prop in GLCM_PROPERTIES
+        ]
+        names += [f"{channel}_ring{k}" for k in range(config.radial_rings)]
+    return names
 
 
 def embedding_stage_config(model: str, raw: dict[str, Any]) -> EmbeddingConfig | EngineeredFeaturesConfig:

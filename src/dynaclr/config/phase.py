@@ -15,16 +15,12 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dynaclr.config.base import StrictModel
+from dynaclr.config.base import WAVELENGTH_RANGE_UM, StrictModel, micrometres, sampling_micrometres
 
 if TYPE_CHECKING:
     from dynaclr.io.plate import PlateGeometry
-
-
-#: Illumination wavelengths of light microscopy (µm): ultraviolet to near infrared.
-WAVELENGTH_RANGE_UM = (0.2, 2.0)
 
 
 class PhaseConfig(StrictModel):
@@ -120,10 +116,16 @@ class PhaseConfig(StrictModel):
         ),
     )
     yx_pixel_size_um: float | None = Field(
-        None, gt=0, description="Pixel size at the sample (µm); null reads it from the plate metadata."
+        None,
+        gt=0,
+        description="Pixel size at the sample (µm), below 100 (from 100 up it reads as nanometres); null "
+        "reads it from the plate metadata.",
     )
     z_step_um: float | None = Field(
-        None, gt=0, description="Distance between slices (µm); null reads it from the plate metadata."
+        None,
+        gt=0,
+        description="Distance between slices (µm), below 100 (from 100 up it reads as nanometres); null "
+        "reads it from the plate metadata.",
     )
 
     def effective_geometry(self, plate: PlateGeometry) -> PlateGeometry:
@@ -152,14 +154,14 @@ class PhaseConfig(StrictModel):
         """A wavelength in nanometres (532 for 0.532 µm, as microscope metadata writes it) leaves the
         optics' passband below the images' lowest spatial frequency: the transfer function vanishes
         but at a few frequencies next to zero, and the phase is a blur, with exit 0."""
-        if not WAVELENGTH_RANGE_UM[0] <= value <= WAVELENGTH_RANGE_UM[1]:
-            low, high = WAVELENGTH_RANGE_UM
-            in_nm = 1000 * low <= value <= 1000 * high
-            raise ValueError(
-                f"wavelength_illumination_um: expected a wavelength in µm between {low:g} and {high:g}, "
-                f"found {value:g}" + (f"; that is nanometres: write {value / 1000:g}" if in_nm else "")
-            )
-        return value
+        return micrometres(value, "wavelength_illumination_um", "a wavelength", *WAVELENGTH_RANGE_UM)
+
+    @field_validator("yx_pixel_size_um", "z_step_um")
+    @classmethod
+    def _sampling_in_micrometres(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """A pixel size or z step in nanometres (650 for 0.65 µm) gives the optics' model pixels a
+        thousand times too large, with exit 0."""
+        return sampling_micrometres(value, str(info.field_name))
 
     @model_validator(mode="after")
     def _apertures_consistent(self) -> PhaseConfig:

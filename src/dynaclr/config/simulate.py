@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dynaclr.config.base import StrictModel
+from dynaclr.config.base import WAVELENGTH_RANGE_UM, StrictModel, micrometres, sampling_micrometres
 
 
 class WellSpec(StrictModel):
@@ -28,11 +28,21 @@ class WellSpec(StrictModel):
 class OpticsConfig(StrictModel):
     """Optics of the simulated brightfield microscope (waveorder's thick-phase forward model)."""
 
-    wavelength_um: float = Field(0.532, gt=0, description="Illumination wavelength in vacuum (µm).")
+    wavelength_um: float = Field(
+        0.532,
+        gt=0,
+        description="Illumination wavelength in vacuum (µm), between 0.2 and 2.0 (light microscopy).",
+    )
     numerical_aperture_detection: float = Field(0.55, gt=0, le=1.5)
     numerical_aperture_illumination: float = Field(0.4, gt=0, le=1.5)
     index_of_refraction_media: float = Field(1.34, ge=1.0)
     z_padding: int = Field(3, ge=0, description="Slices of padding used by the forward model.")
+
+    @field_validator("wavelength_um")
+    @classmethod
+    def _light_microscopy_wavelength(cls, value: float) -> float:
+        """As the phase stage's (:class:`~dynaclr.config.phase.PhaseConfig`): 532 is nanometres."""
+        return micrometres(value, "wavelength_um", "a wavelength", *WAVELENGTH_RANGE_UM)
 
 
 class CellsConfig(StrictModel):
@@ -172,8 +182,12 @@ class SimulateConfig(StrictModel):
     n_frames: int = Field(30, ge=2)
     time_interval_minutes: float = Field(30.0, gt=0)
     shape_zyx: tuple[int, int, int] = Field((10, 256, 256), description="Slices, rows, columns.")
-    pixel_size_um: float = Field(0.65, gt=0, description="Pixel size in YX at the sample (µm).")
-    z_step_um: float = Field(2.0, gt=0, description="Distance between slices (µm).")
+    pixel_size_um: float = Field(
+        0.65, gt=0, description="Pixel size in YX at the sample (µm), below 100 (from 100 up it reads as nm)."
+    )
+    z_step_um: float = Field(
+        2.0, gt=0, description="Distance between slices (µm), below 100 (from 100 up it reads as nm)."
+    )
     nuclear_marker_fovs: Literal["all"] | list[str] = Field(
         "all",
         description="FOVs ('A/1/0', ...) imaged with the nuclear marker; others get an empty channel.",
@@ -183,6 +197,13 @@ class SimulateConfig(StrictModel):
     division: DivisionConfig = DivisionConfig()
     infection: InfectionConfig = InfectionConfig()
     imaging: ImagingConfig = ImagingConfig()
+
+    @field_validator("pixel_size_um", "z_step_um")
+    @classmethod
+    def _sampling_in_micrometres(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """A size in nanometres (650 for 0.65 µm) would simulate cells a thousand times smaller than a
+        pixel."""
+        return sampling_micrometres(value, str(info.field_name))
 
     @model_validator(mode="after")
     def _check_layout(self) -> SimulateConfig:

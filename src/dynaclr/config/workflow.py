@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from dynaclr.config.analysis import (
     AnnotationConfig,
@@ -26,7 +26,7 @@ from dynaclr.config.analysis import (
     TemporalMetricsConfig,
 )
 from dynaclr.config.backbones import backbone_label, input_size_problem
-from dynaclr.config.base import StrictModel
+from dynaclr.config.base import StrictModel, sampling_micrometres
 from dynaclr.config.convert import TiffSourceConfig
 from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
 from dynaclr.config.embeddings import (
@@ -34,6 +34,7 @@ from dynaclr.config.embeddings import (
     EmbeddingConfig,
     EngineeredFeaturesConfig,
     ProjectionConfig,
+    feature_names,
 )
 from dynaclr.config.exports import ExportsConfig
 from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px, spec_contract
@@ -107,13 +108,15 @@ class AcquisitionConfig(StrictModel):
     pixel_size_um: float | None = Field(
         None,
         gt=0,
-        description="Pixel size in Y and X (µm); supplies it where the plate's metadata states none, or "
+        description="Pixel size in Y and X (µm), below 100 (from 100 up it reads as nanometres); supplies it "
+        "where the plate's metadata states none, or "
         "states it on an axis without a unit (the config's value then replaces the scale's).",
     )
     z_step_um: float | None = Field(
         None,
         gt=0,
-        description="Distance between z slices (µm); supplies it where the plate's metadata states none, or "
+        description="Distance between z slices (µm), below 100 (from 100 up it reads as nanometres); "
+        "supplies it where the plate's metadata states none, or "
         "states it on an axis without a unit (the config's value then replaces the scale's).",
     )
     relative_tolerance: float = Field(
@@ -123,6 +126,14 @@ class AcquisitionConfig(StrictModel):
     def sampling(self) -> dict[str, float | None]:
         """The values given, by key (:data:`SAMPLING_KEYS`; ``None``: not given)."""
         return {key: getattr(self, key) for key in SAMPLING_KEYS}
+
+    @field_validator("pixel_size_um", "z_step_um")
+    @classmethod
+    def _sampling_in_micrometres(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """A size in nanometres (650 for 0.65 µm) is refused as such: beside metadata that states the
+        size it was refused as a disagreement, and where the metadata states none it was supplied to every
+        stage, each µm setting then a thousandth of the pixels it should be."""
+        return sampling_micrometres(value, str(info.field_name))
 
 
 #: How :meth:`ContrastiveModelEntry.description` names a model file's format, a sampling and a loss.
@@ -646,6 +657,7 @@ class WorkflowConfig(StrictModel):
         self._check_distillation()
         self._check_crops_fit_the_patches()
         self._check_attribution_fits_the_patches()
+        self._check_projections_fit_the_embeddings()
         return self
 
     def _check_embedding_exports(self) -> None:
@@ -759,6 +771,44 @@ class WorkflowConfig(StrictModel):
                         f"analysis.occlusion.window_yx_px: expected a window within the {side} px patch the "
                         f"encoder sees ({source}), found {occlusion.window_yx_px}; use at most {side}"
                     )
+
+    def _check_projections_fit_the_embeddings(self) -> None:
+        """``analysis.projections.n_components`` coordinates need as many columns of the matrix every
+        embedding's projection job reads: a model's projection head (``training.projection_dim``, with
+        ``representation: projections``), the engineered features (their number per channel times the
+        channels of the baselines' patch spec). The projection job failed after training and
+        embedding. Not checked here: an encoder's features (every backbone gives at least 64, above
+        n_components' bound of 50), the random-weights baseline (the head of a model checked here)
+        and the cells (the projection job refuses fewer cells than coordinates)."""
+        projections = self.analysis.projections
+        wanted = projections.n_components
+        widths: list[tuple[int, str]] = []
+        if projections.representation == "projections":
+            for model, entry in sorted(self.contrastive_models.items()):
+                head = entry.training.projection_dim
+                if head and self.embedded_datasets(model):
+                    widths.append(
+                        (head, f"model {model!r}: contrastive_models.{model}.training.projection_dim")
+                    )
+        elif "engineered_features" in self.analysis.baselines:
+            for dataset, spec_name in sorted(self.baseline_patch_specs().items()):
+                channels = self.datasets[dataset].patch_spec(spec_name).channel_names()
+                width = len(feature_names(channels, self.analysis.engineered_features))
+                widths.append(
+                    (
+                        width,
+                        f"model 'engineered_features' on dataset {dataset!r}: analysis.engineered_features' "
+                        f"{width // len(channels)} features per channel x {len(channels)} channels "
+                        f"{channels} of datasets.{dataset}.patches[{spec_name}]",
+                    )
+                )
+        for width, source in widths:
+            if wanted > width:
+                raise ValueError(
+                    f"analysis.projections.n_components: expected at most the {width} columns of the "
+                    f"'{projections.representation}' matrix it projects ({source}), found {wanted}; "
+                    f"lower it to {width} or less"
+                )
 
     def baseline_patch_specs(self) -> dict[str, str]:
         """The patch spec the baselines embed each dataset with: that of the first model (sorted by

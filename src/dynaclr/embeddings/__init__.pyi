@@ -3,6 +3,7 @@
 from .blocks import (
     BLOCK_BYTES as BLOCK_BYTES,
     MatrixBlocks as MatrixBlocks,
+    kept_components as kept_components,
     standard_scaler_statistics as standard_scaler_statistics,
     streamed_principal_components as streamed_principal_components,
 )

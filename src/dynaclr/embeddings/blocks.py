@@ -16,6 +16,7 @@ the column statistics scikit-learn's ``StandardScaler`` would fit on the whole m
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,8 @@ import numpy as np
 
 #: Target size of one float64 block of a chunked (zarr) matrix: 128 MiB, at least one row chunk.
 BLOCK_BYTES = 128 * 2**20
+
+logger = logging.getLogger(__name__)
 
 
 class MatrixBlocks:
@@ -155,6 +158,22 @@ def standard_scaler_statistics(blocks: MatrixBlocks) -> tuple[np.ndarray, np.nda
     scale = np.sqrt(variance)
     scale[constant] = 1.0
     return mean, scale
+
+
+def kept_components(asked: int, shape: tuple[int, int], key: str) -> int:
+    """The principal components a PCA of an ``(N, D)`` matrix of ``shape`` gives when config key ``key``
+    asks for ``asked``: ``min(asked, N, D)``, a WARNING naming the key, asked and used when fewer
+    (the stage records the number used)."""
+    kept = min(asked, *shape)
+    if kept < asked:
+        logger.warning(
+            "%s: %d principal components asked, %d used: min(N, D) of the %d cells x %d columns",
+            key,
+            asked,
+            kept,
+            *shape,
+        )
+    return kept
 
 
 def streamed_principal_components(

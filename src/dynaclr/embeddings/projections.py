@@ -85,10 +85,13 @@ def _check_neighbours(n_cells: int, n_neighbours: int, key: str) -> None:
         )
 
 
-def _check_components(shape: tuple[int, int], n_components: int) -> None:
+def _check_components(shape: tuple[int, int], n_components: int, where: str = "") -> None:
+    """``n_components`` coordinates need at least as many cells and columns; ``where`` names the
+    matrix (its model, representation and store) in the message."""
     if n_components > min(shape):
         raise ValueError(
             f"{_CONFIG_KEY}.n_components={n_components} exceeds min(N, D)={min(shape)} of the {shape} matrix"
+            f"{where}: lower it to {min(shape)} or less"
         )
 
 
@@ -341,26 +344,36 @@ def projection_stage(
         The AnnData written.
     """
     source = read_embeddings_provenance(inputs.embeddings)
+    model = source.config.get("model")
+
+    def check(shape: tuple[int, int]) -> None:
+        """Before the PCA: the config check knows the width of a projection head and of the engineered
+        features, not the cells; the message names the model and the store."""
+        matrix = f"'{config.representation}' of model {model!r} in {inputs.embeddings}"
+        _check_components(shape, config.n_components, f" ({matrix}: {shape[0]} cells x {shape[1]} columns)")
+
     projected: dict[str, tuple[np.ndarray, dict[str, Any]]]
-    if tuple(config.methods) == ("pca",):
+    if tuple(config.methods) == ("pca",) or config.neighbor_pca_components is not None:
         cells = read_cells(inputs.embeddings)
         blocks = open_representation(inputs.embeddings, config.representation)
-        logger.info("PCA of %s streamed: %s", inputs.embeddings, blocks)
-        projected = {"pca": streamed_pca(blocks, config)}
-    elif config.neighbor_pca_components is not None:
-        cells = read_cells(inputs.embeddings)
-        blocks = open_representation(inputs.embeddings, config.representation)
-        logger.info(
-            "PCA of %s streamed (%d components for UMAP and PHATE): %s",
-            inputs.embeddings,
-            config.neighbor_pca_components,
-            blocks,
-        )
-        projected = streamed_projections(blocks, config)
+        check(blocks.shape)
+        if tuple(config.methods) == ("pca",):
+            logger.info("PCA of %s streamed: %s", inputs.embeddings, blocks)
+            projected = {"pca": streamed_pca(blocks, config)}
+        else:
+            logger.info(
+                "PCA of %s streamed (%d components for UMAP and PHATE): %s",
+                inputs.embeddings,
+                config.neighbor_pca_components,
+                blocks,
+            )
+            projected = streamed_projections(blocks, config)
     else:
         adata = read_embeddings(inputs.embeddings)
         cells = cell_table(adata)
-        projected = project_matrix(representation_matrix(adata, config.representation), config)
+        matrix = representation_matrix(adata, config.representation)
+        check(matrix.shape)
+        projected = project_matrix(matrix, config)
         del adata
     for method, (_, diagnostics) in projected.items():
         if diagnostics:

@@ -8,6 +8,11 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.decomposition import PCA
 
+from dynaclr.embeddings import kept_components
+
+#: The config key of the number of principal components read against the features (logged where capped).
+N_COMPONENTS_KEY = "analysis.interpretation.n_components"
+
 #: Columns of the correlation table (one row per principal component and feature).
 CORRELATION_COLUMNS: tuple[str, ...] = (
     "model",
@@ -25,14 +30,15 @@ def principal_components(
     matrix: np.ndarray, n_components: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """PCA scores ``(N, K)`` of ``matrix`` ``(N, D)`` and each component's explained variance ratio
-    ``(K,)``; ``K = min(n_components, N, D)``, the solver seeded by ``seed``.
+    ``(K,)``; ``K = min(n_components, N, D)`` (fewer than asked logged at WARNING), the solver seeded
+    by ``seed``.
 
     scikit-learn's ``PCA`` of a matrix in memory. Rule ``interpret_embeddings`` never holds its
     matrix: it takes the exact PCA over blocks of rows
     (:func:`dynaclr.interpretation.stage.store_principal_components`), equal to this to rounding
     where scikit-learn's solver is exact, the components this approximates where it is randomized."""
     matrix = np.asarray(matrix, dtype=np.float64)
-    n_kept = min(n_components, *matrix.shape)
+    n_kept = kept_components(n_components, matrix.shape, N_COMPONENTS_KEY)
     pca = PCA(n_components=n_kept, random_state=seed)
     return pca.fit_transform(matrix), np.asarray(pca.explained_variance_ratio_)
 

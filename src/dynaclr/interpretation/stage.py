@@ -23,9 +23,10 @@ import pandas as pd
 from dynaclr.classify import read_predictions
 from dynaclr.config.analysis import InterpretationConfig
 from dynaclr.config.base import with_run_params
-from dynaclr.embeddings import open_representation, read_cells, streamed_principal_components
+from dynaclr.embeddings import kept_components, open_representation, read_cells, streamed_principal_components
 from dynaclr.interpretation.components import (
     CORRELATION_COLUMNS,
+    N_COMPONENTS_KEY,
     component_feature_correlation,
     quantile_bin_draw,
 )
@@ -141,7 +142,8 @@ def store_principal_components(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores ``(N, K)`` of the first ``K = min(n_components, N, D)`` principal components of the
     ``representation`` matrix of the embeddings store ``path``, and their explained variance ratio
-    ``(K,)``, the matrix read a block of rows at a time (``block_rows``; default
+    ``(K,)`` (fewer than ``n_components`` logged at WARNING; the table's ``pc`` rows are the ``K`` used),
+    the matrix read a block of rows at a time (``block_rows``; default
     :class:`~dynaclr.embeddings.MatrixBlocks`'s).
 
     The exact PCA of the centred (not standardised) matrix over blocks
@@ -155,7 +157,7 @@ def store_principal_components(
     scores and a few blocks.
     """
     blocks = open_representation(path, representation, block_rows)
-    n_kept = min(n_components, *blocks.shape)
+    n_kept = kept_components(n_components, blocks.shape, N_COMPONENTS_KEY)
     return streamed_principal_components(blocks, n_kept, standardize=False)
 
 

@@ -65,6 +65,7 @@ from dynaclr.embeddings import (
     MatrixBlocks,
     attach_ground_truth,
     cell_table,
+    kept_components,
     open_representation,
     read_cells,
     read_embeddings_provenance,
@@ -481,6 +482,8 @@ class Alignment(NamedTuple):
             ``method: sliding`` cannot align a series shorter than the reference (0 for subsequence).
         per_reference: one row per reference (:data:`REFERENCE_COLUMNS`): where it is, how many
             series chose it, and the onset error of aligning every series to it alone.
+        pca_components: the principal components the series were made of (``pca_components``, fewer
+            where the matrix has fewer cells or columns), ``None`` without PCA.
     """
 
     pseudotime: pd.DataFrame
@@ -488,6 +491,7 @@ class Alignment(NamedTuple):
     references: list[Reference]
     n_too_short: int
     per_reference: pd.DataFrame
+    pca_components: int | None = None
 
     @property
     def reference(self) -> Reference:
@@ -507,6 +511,10 @@ REFERENCE_COLUMNS: tuple[str, ...] = (
     "n_scored_alone",
     "median_abs_onset_error_alone",
 )
+
+
+#: The config key of the principal components the series are made of (logged where capped).
+PCA_COMPONENTS_KEY = "analysis.pseudotime.pca_components"
 
 
 def align_embeddings(
@@ -530,12 +538,13 @@ def align_embeddings(
             sees (:func:`true_division_frames`); the accuracy then scores :func:`division_accuracy`.
     """
     matrix = representation_matrix(adata, config.representation)
+    n_components = None
     if config.pca_components is not None:
-        n_components = min(config.pca_components, *matrix.shape)
+        n_components = kept_components(config.pca_components, matrix.shape, PCA_COMPONENTS_KEY)
         matrix = PCA(n_components=n_components, svd_solver="full", random_state=config.seed).fit_transform(
             matrix
         )
-    return align_rows(
+    alignment = align_rows(
         MatrixBlocks(matrix),
         cell_table(adata),
         config,
@@ -544,6 +553,7 @@ def align_embeddings(
         show_progress=show_progress,
         division_events=division_events,
     )
+    return alignment._replace(pca_components=n_components)
 
 
 def align_store(
@@ -572,11 +582,12 @@ def align_store(
         config, infection_state, true_onset, show_progress, division_events: as :func:`align_embeddings`.
     """
     blocks = open_representation(path, config.representation, block_rows)
+    n_components = None
     if config.pca_components is not None:
-        n_components = min(config.pca_components, *blocks.shape)
+        n_components = kept_components(config.pca_components, blocks.shape, PCA_COMPONENTS_KEY)
         coordinates, _ = streamed_principal_components(blocks, n_components, standardize=False)
         blocks = MatrixBlocks(coordinates, blocks.block_rows)  # gathered a batch at a time as well
-    return align_rows(
+    alignment = align_rows(
         blocks,
         cells,
         config,
@@ -585,6 +596,7 @@ def align_store(
         show_progress=show_progress,
         division_events=division_events,
     )
+    return alignment._replace(pca_components=n_components)
 
 
 def query_batches(queries: Sequence[LineageSeries], max_rows: int) -> list[list[LineageSeries]]:
@@ -1046,6 +1058,8 @@ def pseudotime_stage(
         "n_series_shorter_than_reference": alignment.n_too_short,
         # every reference (n_references), with the error of aligning everything to it alone
         "references": json.loads(alignment.per_reference.to_json(orient="records")),
+        # pca_components is what the config asks; fewer where the matrix has fewer cells or columns
+        "pca_components_used": alignment.pca_components,
     }
     write_table(
         pseudotime, outputs.pseudotime, make_provenance(ArtifactKind.PSEUDOTIME, provenance_config, recorded)
