@@ -83,6 +83,23 @@ def test_cross_field_checks():
         WorkflowConfig.model_validate(cfg)
 
 
+def test_dataset_and_model_names_must_be_text_valid_in_paths():
+    """YAML reads an unquoted ``01:`` as the number 1: the name the user wrote is lost, so it is
+    refused saying to quote it; a quoted '01' is a name like any other. A name with a slash or a
+    space (not a single path segment or wildcard value) is refused."""
+    config = WorkflowConfig.model_validate(yaml.safe_load("datasets:\n  '01': {plate: /data/p.zarr}\n"))
+    assert list(config.datasets) == ["01"]
+    unquoted = yaml.safe_load("datasets:\n  01: {plate: /data/p.zarr}\n")
+    with pytest.raises(ValidationError, match=r"datasets: names are text; found 1 \(int\).*quote the name"):
+        WorkflowConfig.model_validate(unquoted)
+    for name in ("a/b", "a b"):
+        with pytest.raises(ValidationError, match=r"datasets: names may hold letters, digits"):
+            WorkflowConfig.model_validate({"datasets": {name: {"plate": "/data/p.zarr"}}})
+    models = {True: {"checkpoint": "m.ckpt"}}
+    with pytest.raises(ValidationError, match=r"contrastive_models: names are text; found True \(bool\)"):
+        WorkflowConfig.model_validate({"datasets": {"a": {"plate": "/p.zarr"}}, "contrastive_models": models})
+
+
 def test_real_dataset_needs_only_a_plate_path():
     config = WorkflowConfig.model_validate({"datasets": {"real": {"plate": "/data/plate.zarr"}}})
     assert not config.datasets["real"].is_simulated

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from docutils.core import publish_parts
 
+from dynaclr.evaluation.stage import TEMPORAL_METRICS_COLUMNS
 from dynaclr.figures.findings import (
     classifier_findings,
     dtw_findings,
@@ -15,7 +16,15 @@ from dynaclr.figures.findings import (
     image_findings,
     smoothness_findings,
 )
-from dynaclr.figures.stage import FindingsInputs, FindingsOutputs, findings_stage
+from dynaclr.figures.stage import (
+    FindingsInputs,
+    FindingsOutputs,
+    ResultsTableInputs,
+    ResultsTableOutputs,
+    findings_stage,
+    results_table_stage,
+)
+from dynaclr.io import write_csv
 from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
 
 
@@ -649,3 +658,44 @@ def test_models_are_described_in_plain_words():
         "ResNet-50-gn",
         "test_convnext",
     ]
+
+
+def test_names_that_look_like_numbers_or_missing_values_survive_the_csvs(tmp_path):
+    """A dataset '01' and models '007' and 'NA' (names the config allows) go through
+    temporal_metrics.csv, the results table and the first page as written: pandas would read them
+    back as 1, 7 and missing, and the results table's join with the plan's pairs then failed."""
+    reason = "no track spans two frames (4 tracks, 4 cells, 2 frames)"
+    rows = []
+    for model in ("007", "NA"):
+        for definition in ("paper", "track_pairs"):
+            row = dict.fromkeys(TEMPORAL_METRICS_COLUMNS, np.nan)
+            computed = definition == "paper"
+            row.update(model=model, dataset="01", representation="embedding", definition=definition)
+            row.update(smoothness=0.4 if computed else np.nan, not_computed="" if computed else reason)
+            rows.append(row)
+    write_csv(pd.DataFrame(rows), tmp_path / "temporal.csv")
+    pairs = [
+        {"model": m, "dataset": "01", "distribution": "in", "trained_on": "01", "time_interval_minutes": 15.0}
+        for m in ("007", "NA")
+    ]
+    names = ("csv", "html", "png", "svg")
+    outputs = ResultsTableOutputs(**{n: tmp_path / f"results_table.{n}" for n in names})
+    inputs = ResultsTableInputs(temporal_metrics=tmp_path / "temporal.csv")
+    table = results_table_stage(inputs, outputs, pairs=pairs)
+    expected = [["007", "01", "01"], ["NA", "01", "01"]]
+    assert table[["model", "dataset", "trained_on"]].values.tolist() == expected
+    assert (table["time_interval_minutes"] == 15.0).all()
+    assert (table["temporal_not_computed"] == reason).all()
+    qc = tmp_path / "qc.csv"
+    qc_row = {"fov_name": "B/03/000", "stage": "phase", "n_frames": 2, "n_dropped_frames": 0, "status": "ok"}
+    write_csv(pd.DataFrame([qc_row]), qc)
+    findings = findings_stage(
+        FindingsInputs(qc=(qc,), results_table=outputs.csv),
+        FindingsOutputs(rst=tmp_path / "findings.rst", csv=tmp_path / "findings.csv"),
+        datasets={"01": "HCS plate 01.zarr"},
+        models={"007": "time-aware sampling", "NA": "classical sampling"},
+        sources={"qc": ["01"]},
+    )
+    smoothness = findings[findings["topic"] == "smoothness"]
+    assert smoothness["dataset"].tolist() == ["01"]
+    assert f"not computed: {reason}" in smoothness["statement"].iloc[0]

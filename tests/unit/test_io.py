@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import zarr
@@ -15,8 +16,10 @@ from dynaclr.io import (
     atomic_output,
     config_hash,
     make_provenance,
+    read_csv,
     read_table,
     read_zarr_provenance,
+    write_csv,
     write_table,
     write_zarr_provenance,
 )
@@ -26,6 +29,39 @@ from dynaclr.io.provenance import PROVENANCE_KEY, ArtifactKind
 def test_config_hash_ignores_key_order_and_sees_values():
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_csv_names_are_read_back_as_written(tmp_path):
+    """A CSV has no types: pandas would read a dataset '01' as 1, a model '007' as 7, 'NA', 'None' or
+    'nan' as missing and 'true' as a boolean. The name columns come back as written (an empty cell
+    is missing), the other columns as numbers."""
+    table = pd.DataFrame(
+        {
+            "model": ["007", "NA", "None"],
+            "dataset": ["01", "nan", "true"],
+            "fov_name": ["B/03/000", "B/03/001", "B/03/001"],
+            "f1_infection_transferred_from": ["01", None, "1e5"],
+            "not_computed": [None, "000", None],
+            "smoothness": [0.5, np.nan, 1.0],
+            "n_tracks": [3, 4, 5],
+        }
+    )
+    path = tmp_path / "table.csv"
+    write_csv(table, path)
+    back = read_csv(path, ["model", "dataset"])
+    for column in ("model", "dataset", "fov_name"):
+        assert back[column].tolist() == table[column].tolist(), column
+    assert back["f1_infection_transferred_from"].fillna("-").tolist() == ["01", "-", "1e5"]
+    assert back["not_computed"].fillna("-").tolist() == ["-", "000", "-"]
+    assert back["smoothness"].dtype == np.float64 and np.isnan(back["smoothness"][1])
+    assert back["n_tracks"].tolist() == [3, 4, 5] and back["n_tracks"].dtype == np.int64
+
+
+def test_parquet_keeps_names_as_text(tmp_path):
+    df = pd.DataFrame({"dataset": ["01", "NA"], "fov_name": ["B/03/000", "B/03/001"], "t": [0, 1]})
+    write_table(df, tmp_path / "t.parquet", make_provenance("tracks", {}, []))
+    back, _ = read_table(tmp_path / "t.parquet", "tracks")
+    assert back["dataset"].tolist() == ["01", "NA"] and back["fov_name"].tolist() == ["B/03/000", "B/03/001"]
 
 
 def test_table_round_trip_with_provenance(tmp_path):

@@ -577,6 +577,26 @@ class WorkflowConfig(StrictModel):
         description="Copies for other tools: CTC tracking results, .h5ad and Parquet embeddings.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _names_are_text(cls, data: Any) -> Any:
+        """Refuse a dataset or model name YAML read as a number, boolean or null (``01:`` is 1)."""
+        if not isinstance(data, dict):
+            return data
+        for section in ("datasets", "contrastive_models"):
+            entries = data.get(section)
+            if not isinstance(entries, dict):
+                continue
+            bad = [name for name in entries if not isinstance(name, str)]
+            if bad:
+                found = ", ".join(f"{name!r} ({type(name).__name__})" for name in bad)
+                raise ValueError(
+                    f"{section}: names are text; found {found}: YAML reads an unquoted name of digits "
+                    "as a number (01 as 1), and true, false, yes, no or null as a boolean or null; "
+                    "quote the name in the config, e.g. '01':"
+                )
+        return data
+
     @model_validator(mode="after")
     def _names_and_references(self) -> WorkflowConfig:
         import re

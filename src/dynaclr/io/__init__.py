@@ -17,7 +17,15 @@ from dynaclr.io.provenance import (
     unreadable_artifact,
 )
 from dynaclr.io.stage_files import STORE_ROOT_FILES, StageFiles, store_directory
-from dynaclr.io.tables import LARGEST_ID, read_csv, read_table, read_table_provenance, write_csv, write_table
+from dynaclr.io.tables import (
+    LARGEST_ID,
+    parse_csv,
+    read_csv,
+    read_table,
+    read_table_provenance,
+    write_csv,
+    write_table,
+)
 from dynaclr.io.zarr_store import read_plate_provenance, read_zarr_provenance, write_zarr_provenance
 
 __all__ = [
@@ -31,6 +39,7 @@ __all__ = [
     "check_provenance",
     "config_hash",
     "make_provenance",
+    "parse_csv",
     "read_csv",
     "read_plate_provenance",
     "read_table",

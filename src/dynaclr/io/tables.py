@@ -2,7 +2,9 @@
 
 Summary CSVs (``results/evaluation/*.csv``) are for people and for the report; the per-job
 artifacts they summarise carry the provenance. A CSV has no metadata block, so its columns are
-the contract (documented by the functions that build them).
+the contract (documented by the functions that build them). A CSV has no types either: every CSV
+is read with :func:`read_csv` (or :func:`parse_csv`), which reads the columns that name things
+(:func:`is_text_column`) as text, so a dataset ``01`` or a model ``NA`` is read back as written.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pandas.io.parsers.readers import STR_NA_VALUES
 
 from dynaclr.io.atomic import atomic_output
 from dynaclr.io.provenance import (
@@ -107,8 +110,78 @@ def write_csv(table: pd.DataFrame, path: str | Path) -> None:
         table.to_csv(tmp, index=False)
 
 
+#: Columns of the workflow's CSVs (and of the tables users give as CSV) that name things: datasets,
+#: models, FOVs, tasks, labels, stages, reasons. Read by :func:`parse_csv` as text.
+TEXT_COLUMNS = frozenset(
+    {
+        "model",
+        "dataset",
+        "train_dataset",
+        "model_a",
+        "model_b",
+        "trained_on",
+        "distribution",
+        "transfers_skipped",
+        "fov_name",
+        "well",
+        "condition",
+        "task",
+        "label",
+        "positive_class",
+        "predicted_label",
+        "representation",
+        "definition",
+        "stage",
+        "status",
+        "reason",
+        "mode",
+        "onset_source",
+        "event",
+        "role",
+        "channel",
+        "feature",
+        "source",
+        "section",
+        "topic",
+        "statement",
+        "kind",
+    }
+)
+
+#: Endings of text columns named after another column: ``f1_infection_from`` (the source dataset),
+#: ``f1_ci_missing`` (why a CI is missing), ``temporal_not_computed``, ``not_computed`` (why a value is).
+TEXT_COLUMN_SUFFIXES = ("_from", "_ci_missing", "not_computed")
+
+
+def is_text_column(name: str) -> bool:
+    """Whether :func:`parse_csv` reads column ``name`` as text (:data:`TEXT_COLUMNS` and the
+    columns ending in one of :data:`TEXT_COLUMN_SUFFIXES`)."""
+    return name in TEXT_COLUMNS or name.endswith(TEXT_COLUMN_SUFFIXES)
+
+
+def parse_csv(path: str | Path, **options: object) -> pd.DataFrame:
+    """Read the CSV at ``path`` with its name columns (:func:`is_text_column`) as text.
+
+    pandas infers each column's type from its cells, so a dataset ``01`` or a FOV part ``000``
+    would be read as the number 1 or 0, and a model ``NA``, ``None`` or ``null`` as missing: joins
+    and look-ups by name then fail or match nothing. Here a name column is read as written (an empty
+    cell is missing); the other columns as pandas infers them. ``options`` go to ``pandas.read_csv``
+    (e.g. ``index_col=False``). The caller checks that the file exists and its columns.
+    """
+    header = pd.read_csv(path, nrows=0, **options).columns  # type: ignore[call-overload]
+    text = [str(column) for column in header if is_text_column(str(column))]
+    missing_values = {column: ([""] if column in text else sorted(STR_NA_VALUES)) for column in header}
+    return pd.read_csv(  # type: ignore[call-overload, no-any-return]
+        path,
+        dtype=dict.fromkeys(text, str),
+        keep_default_na=False,
+        na_values=missing_values,
+        **options,
+    )
+
+
 def read_csv(path: str | Path, required_columns: Sequence[str] = ()) -> pd.DataFrame:
-    """Read a summary CSV and check that ``required_columns`` are present.
+    """Read a summary CSV (:func:`parse_csv`) and check that ``required_columns`` are present.
 
     Raises:
         ArtifactError: the file is missing or lacks a column (the message names the file).
@@ -116,7 +189,7 @@ def read_csv(path: str | Path, required_columns: Sequence[str] = ()) -> pd.DataF
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: table not found")
-    table = pd.read_csv(path)
+    table = parse_csv(path)
     missing = [c for c in required_columns if c not in table.columns]
     if missing:
         raise ArtifactError(f"{path}: missing columns {missing}; found {list(table.columns)}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from dynaclr.io import ArtifactError, ArtifactKind, Provenance, read_plate_provenance
+from dynaclr.io import ArtifactError, ArtifactKind, Provenance, parse_csv, read_plate_provenance
 from dynaclr.io.plate import read_fov_record, split_fov_name
 from dynaclr.io.tables import read_optional_table_provenance
 
@@ -115,7 +115,7 @@ def read_fov_tracks(csv: str | Path, record: str | Path, fov_name: str) -> tuple
             f"{metrics.get('tracks_csv')!r}, expected FOV {fov_name!r} and {csv}; rerun "
             "`snakemake --forcerun track_fov`"
         )
-    table = pd.read_csv(csv)
+    table = parse_csv(csv)
     table.insert(0, "fov_name", fov_name)
     return conform_tracks(table, where=str(csv)), provenance
 

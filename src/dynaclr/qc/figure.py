@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from skimage.segmentation import find_boundaries
 
 from dynaclr.config.workflow import QcFiguresConfig
-from dynaclr.io import ArtifactError, StageFiles, read_table
+from dynaclr.io import ArtifactError, StageFiles, parse_csv, read_table
 from dynaclr.io.chunks import read_block
 from dynaclr.io.figures import new_figure, save_figure
 
@@ -87,7 +87,7 @@ def read_fov_tracks_for_figure(path: Path, fov_name: str) -> pd.DataFrame:
         table, _ = read_table(path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
         table = table[table["fov_name"] == fov_name]
     else:
-        table = pd.read_csv(path)
+        table = parse_csv(path)
         missing = [c for c in ("track_id", "t", "y", "x") if c not in table.columns]
         if missing:
             raise ArtifactError(f"{path}: tracks CSV lacks columns {missing}; found {list(table.columns)}")

@@ -37,6 +37,7 @@ from dynaclr.io import (
     Provenance,
     StageFiles,
     make_provenance,
+    parse_csv,
     read_table,
     read_zarr_provenance,
     write_csv,
@@ -93,7 +94,7 @@ def read_tracking_evaluation(csv_path: str | Path, json_path: str | Path) -> tup
     csv_path = Path(csv_path)
     if not csv_path.exists():
         raise ArtifactError(f"{csv_path}: evaluation CSV not found; rerun evaluate_tracking")
-    return pd.read_csv(csv_path), provenance
+    return parse_csv(csv_path), provenance
 
 
 def point_overlaps(true_frame_zyx: NDArray, points: pd.DataFrame) -> dict[int, int]:

@@ -53,6 +53,7 @@ from dynaclr.io import (
     StageFiles,
     atomic_output,
     make_provenance,
+    parse_csv,
     read_plate_provenance,
     read_zarr_provenance,
     write_table,
@@ -520,7 +521,7 @@ def read_tracks_csv(path: str | Path, is_3d: bool | None = None) -> pd.DataFrame
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: tracks CSV not found: the FOV was not tracked (rerun rule track_fov)")
-    table = pd.read_csv(path)
+    table = parse_csv(path)
     if is_3d is None:
         is_3d = "z" in table.columns
     expected = list(track_columns(is_3d))

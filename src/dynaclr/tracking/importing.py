@@ -39,7 +39,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from dynaclr.config.tracking import ImportedTracksConfig
-from dynaclr.io import LARGEST_ID, ArtifactError, StageFiles, make_provenance, write_table
+from dynaclr.io import LARGEST_ID, ArtifactError, StageFiles, make_provenance, parse_csv, write_table
 from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table, empty_tracks_table, track_columns
 from dynaclr.tracking.trackmate import read_trackmate_xml
 
@@ -252,7 +252,7 @@ def read_tracks_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise ArtifactError(f"{path}: tracks table not found (datasets.<name>.tracks.path)")
     try:
-        table = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+        table = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else parse_csv(path)
     except Exception as err:  # pandas and pyarrow raise many error types for an unreadable file
         raise ArtifactError(f"{path}: cannot read the tracks table: {err}") from err
     _check_columns(table, path, REQUIRED_COLUMNS)
@@ -265,7 +265,7 @@ def read_ultrack_csv(path: str | Path, fov_name: str) -> pd.DataFrame:
     if not path.is_file():
         raise ArtifactError(f"{path}: tracks CSV of FOV {fov_name} not found (datasets.<name>.tracks.path)")
     try:
-        table = pd.read_csv(path)
+        table = parse_csv(path)
     except Exception as err:  # pandas raises several error types for an unreadable file
         raise ArtifactError(f"{path}: cannot read the tracks CSV of FOV {fov_name}: {err}") from err
     _check_columns(table, path, REQUIRED_COLUMNS[1:])
