@@ -113,8 +113,21 @@ def test_sample_reads_first_and_last_frames_and_caps_the_voxels() -> None:
         ("Hoechst 33342", BLUE),
         ("DAPI", BLUE),
         ("dapi", BLUE),
-        ("H2B-mCherry", BLUE),
         ("nuc", BLUE),
+        ("NucleiMarker", BLUE),
+        ("nuclear_stain", BLUE),
+        ("NUCLEI", BLUE),
+        ("H2B", BLUE),
+        # a fluorophore in the name wins over what the channel marks
+        ("H2B-mCherry", MAGENTA),
+        ("GFP-H2B", GREEN),
+        ("Nuclei_GFP", GREEN),
+        ("Membrane-mScarlet", MAGENTA),
+        ("ViralSensor-mCherry", MAGENTA),
+        ("CellMask Deep Red", CYAN),
+        # a viral nucleocapsid (N) reporter is not a nucleus
+        ("Nucleocapsid-mNeonGreen", GREEN),
+        ("N-mNeonGreen", GREEN),
         # membranes and their virtual stains
         ("membrane_prediction", YELLOW),
         ("Membrane", YELLOW),
@@ -147,6 +160,9 @@ def test_sample_reads_first_and_last_frames_and_caps_the_voxels() -> None:
         ("far-red", CYAN),
         ("FarRed", CYAN),
         ("iRFP", CYAN),
+        ("MitoTracker Deep Red", CYAN),
+        ("deep_red", CYAN),
+        ("Far Red", CYAN),
         # ER markers
         ("ERMarker", CYAN),
         ("Sec61", CYAN),
@@ -168,8 +184,9 @@ def test_channel_colours_by_name(name: str, colour: str) -> None:
 @pytest.mark.parametrize(
     "name",
     # not label-free (dic of prediction), not green (488 inside a number), not
-    # red (red of predicted), not ER (er of Intensity_over)
-    ["prediction", "14880", "predicted", "Intensity_over", "Channel0"],
+    # red (red of predicted), not ER (er of Intensity_over), not nuclei (a viral nucleocapsid, a
+    # nucleolar protein)
+    ["prediction", "14880", "predicted", "Intensity_over", "Channel0", "Nucleocapsid", "nucleolin"],
 )
 def test_fragments_inside_other_words_do_not_choose_a_colour(name: str) -> None:
     assert channel_colors([name])[name] == UNKNOWN_CHANNEL_COLOURS[0]

@@ -345,24 +345,27 @@ def test_results_table_carries_the_cells_each_f1_is_scored_on():
     assert formatted_results_table(table.reset_index()).loc[1, "F1 infection ↑"] == "– (n=5, 0+)"
 
 
+def _infection_f1s(**columns: list[object]) -> pd.DataFrame:
+    """``classification.csv`` rows of models ``a`` and ``b``'s infection classifiers cross-validated
+    on dataset ``d``, with ``columns`` (``f1``, its CI, counts, ...)."""
+    return pd.DataFrame(
+        {"model": ["a", "b"], "dataset": ["d", "d"], "train_dataset": ["d", "d"], "task": ["infection"] * 2}
+        | columns
+    )
+
+
 def test_the_html_and_png_tables_show_the_sample_each_value_rests_on():
     """An F1 of 12 cells and one of 12,000 looked the same in the HTML and PNG tables; the CSV alone
     had the counts. Each value now carries its n, and the best is still bold."""
     temporal = _temporal_metrics(("a", "b"), "d", n_tracks=96, n_cells=4812)
-    classification = pd.DataFrame(
-        {
-            "model": ["a", "b"],
-            "dataset": ["d", "d"],
-            "train_dataset": ["d", "d"],
-            "task": ["infection", "infection"],
-            "f1": [0.91, 0.5],
-            "f1_ci_low": [0.88, np.nan],
-            "f1_ci_high": [0.94, np.nan],
-            "f1_bootstrap_used": [200, 120],
-            "f1_ci_missing": ["", "undefined in 80 of 200 bootstrap replicates"],
-            "n_test": [412, 12],
-            "n_test_positive": [57, 2],
-        }
+    classification = _infection_f1s(
+        f1=[0.91, 0.5],
+        f1_ci_low=[0.88, np.nan],
+        f1_ci_high=[0.94, np.nan],
+        f1_bootstrap_used=[200, 120],
+        f1_ci_missing=["", "undefined in 80 of 200 bootstrap replicates"],
+        n_test=[412, 12],
+        n_test_positive=[57, 2],
     )
     table = results_table(temporal, classification)
     assert table.loc[1, "f1_infection_bootstrap_used"] == 120
@@ -379,6 +382,37 @@ def test_the_html_and_png_tables_show_the_sample_each_value_rests_on():
     texts = [cell.get_text().get_text() for cell in figure.axes[0].tables[0].get_celld().values()]
     assert "0.910 [0.880, 0.940]\n(n=412, 57+)" in texts and "4,812 (96)" in texts
     assert "n=annotated observations scored (a cell at one frame" in caption and "[no CI]" in caption
+
+
+def test_the_tables_state_the_levels_their_intervals_are_computed_at():
+    """The drawn table's caption said "95 % bootstrap confidence intervals" whatever level the
+    smoothness (analysis.temporal_metrics.confidence) and the F1s (analysis.classification.confidence)
+    were computed at, and the HTML table stated none: both state the levels the tables record."""
+    temporal = _temporal_metrics(("a", "b"), "d", n_tracks=96, n_cells=4812).assign(confidence=0.9)
+    classification = _infection_f1s(
+        f1=[0.91, 0.5], f1_ci_low=[0.88, 0.4], f1_ci_high=[0.94, 0.6], confidence=[0.8, 0.8]
+    )
+    dtw = pd.DataFrame(
+        {
+            "model": ["a"] * 3,
+            "dataset": ["d"] * 3,
+            "is_reference_series": [False] * 3,
+            "abs_onset_error_frames": [1.0, 2.0, 4.0],
+        }
+    )
+    table = results_table(temporal, classification, dtw)
+    assert list(table["track_pairs_confidence"]) == [0.9, 0.9]
+    assert list(table["f1_infection_confidence"]) == [0.8, 0.8]
+    _, caption = plot_results_table(table)
+    html = results_table_html(table)
+    for text in (caption, html):
+        assert "95 % bootstrap" not in text
+        assert "90 % for Smoothness, track pairs" in text and "80 % for F1 infection" in text
+        assert "95 % for DTW onset error (frames)" in text
+    same = results_table(temporal.assign(confidence=0.95), classification.assign(confidence=0.95), dtw)
+    _, caption = plot_results_table(same)
+    assert "Brackets: 95 % bootstrap confidence intervals (over tracks; over lineages" in caption
+    assert "<caption>Brackets: 95 % bootstrap" in results_table_html(same)
 
 
 def test_results_table_says_the_analyses_over_time_are_not_computed_on_still_images():
@@ -421,8 +455,9 @@ def test_results_table_says_the_analyses_over_time_are_not_computed_on_still_ima
 def test_results_table_says_why_a_movie_without_adjacent_frames_has_no_temporal_metrics():
     """A movie whose tracks never hold two adjacent frames is known at run time only: its
     ``temporal_metrics.csv`` rows are NaN with ``not_computed`` saying why. The results table carries
-    that reason into ``temporal_not_computed`` (the plan's ``one time point`` keeps precedence) and the
-    HTML shows it in place of the smoothness, dynamic range and DTW error, never a number; the
+    that reason into ``temporal_not_computed`` and ``track_pairs_not_computed`` (the plan's ``one time
+    point`` keeps precedence) and the HTML shows it in place of the smoothness of both definitions,
+    never a number; the DTW error, whose alignment these reasons do not speak for, is a dash; the
     measured movie's row is unchanged."""
     from dynaclr.figures.table import formatted_results_table
 
@@ -446,12 +481,49 @@ def test_results_table_says_why_a_movie_without_adjacent_frames_has_no_temporal_
     shown = formatted_results_table(table).set_index(["Model", "Dataset"])
     for model in ("dynaclr", "engineered_features"):
         row = shown.loc[(model, "unlinked")]
-        for header in ("Smoothness (paper) ↓", "Smoothness, track pairs ↓", "DTW onset error (frames) ↓"):
+        for header in ("Smoothness (paper) ↓", "Smoothness, track pairs ↓"):
             assert row[header] == f"not computed: {reason}", header
+        assert row["DTW onset error (frames) ↓"] == "–"
         assert shown.loc[(model, "movie"), "Smoothness (paper) ↓"][0].isdigit()
         assert shown.loc[(model, "unlinked"), "Cells (tracks)"] == "96"  # not "96 (0)": none resampled
     without_pairs = results_table(temporal_metrics=unlinked)  # no plan given: the run's reason alone
     assert (without_pairs["temporal_not_computed"] == reason).all()
+    assert (without_pairs["track_pairs_not_computed"] == reason).all()
+    assert (without_pairs["dtw_not_computed"] == "").all()
+
+
+def test_a_reason_not_to_compute_shows_only_in_the_columns_it_concerns():
+    """A movie of two frames: the track-pair smoothness is not computed (no track spans three frames)
+    while the paper's is measured; its DTW error, NaN where the dataset was not aligned, is a dash, not
+    the track pairs' reason (which said "no track spans three frames" there too). Still images: the
+    plan's ``one time point`` in every column over time, the DTW error's included."""
+    from dynaclr.evaluation.temporal import NO_TRACK_SPANS_THREE_FRAMES, ONE_TIME_POINT
+    from dynaclr.figures.table import formatted_results_table
+
+    reason = f"{NO_TRACK_SPANS_THREE_FRAMES} (40 tracks, 80 cells, 2 frames)"
+    temporal = _temporal_metrics(("dynaclr", "engineered_features"), "two_frames").assign(not_computed="")
+    track_pairs = temporal["definition"] == "track_pairs"
+    temporal.loc[track_pairs, ["smoothness", "smoothness_ci_low", "smoothness_ci_high"]] = np.nan
+    temporal.loc[track_pairs, "not_computed"] = reason
+    pairs = pd.DataFrame(
+        {
+            "model": ["dynaclr", "engineered_features"] * 2,
+            "dataset": ["two_frames", "two_frames", "fixed", "fixed"],
+            "temporal_not_computed": ["", "", ONE_TIME_POINT, ONE_TIME_POINT],
+        }
+    )
+    table = results_table(temporal_metrics=temporal, pairs=pairs)
+    by_pair = table.set_index(["model", "dataset"])
+    assert by_pair.loc[("dynaclr", "two_frames"), "temporal_not_computed"] == ""
+    assert by_pair.loc[("dynaclr", "two_frames"), "track_pairs_not_computed"] == reason
+    assert by_pair.loc[("dynaclr", "fixed"), "dtw_not_computed"] == ONE_TIME_POINT
+    shown = formatted_results_table(table).set_index(["Model", "Dataset"])
+    two_frames, fixed = shown.loc[("dynaclr", "two_frames")], shown.loc[("dynaclr", "fixed")]
+    assert two_frames["Smoothness (paper) ↓"] == "0.100"
+    assert two_frames["Smoothness, track pairs ↓"] == f"not computed: {reason}"
+    assert two_frames["DTW onset error (frames) ↓"] == "–"
+    assert fixed["DTW onset error (frames) ↓"] == f"not computed: {ONE_TIME_POINT}"
+    assert fixed["Smoothness, track pairs ↓"] == f"not computed: {ONE_TIME_POINT}"
 
 
 def test_the_distance_figure_of_still_images_says_it_is_not_computed():

@@ -477,6 +477,69 @@ def test_a_movie_without_adjacent_frames_gets_a_line_saying_why_and_what_to_chec
     assert f"not computed: {reason}" in outputs.rst.read_text()
 
 
+def test_a_reason_not_to_compute_is_said_only_of_what_it_concerns():
+    """A two-frame movie's "no track spans three frames" concerns the track-pair smoothness (the
+    paper's is measured); a movie without adjacent frames, the smoothness and dynamic range of both
+    definitions. Neither speaks for the DTW pseudo-time (planned or not on the dataset, aligned or not)."""
+    from dynaclr.evaluation.temporal import NO_TRACK_SPANS_THREE_FRAMES
+    from dynaclr.figures.findings import unlinked_movie_findings
+
+    three = f"{NO_TRACK_SPANS_THREE_FRAMES} (40 tracks, 80 cells, 2 frames)"
+    adjacent = "no track spans two frames (96 tracks, 96 cells, 12 frames)"
+    table = pd.DataFrame(
+        {
+            "model": ["m", "m", "m"],
+            "dataset": ["two_frames", "unlinked", "fixed"],
+            "temporal_not_computed": ["", adjacent, "one time point"],
+            "track_pairs_not_computed": [three, adjacent, "one time point"],
+        }
+    )
+    lines = {f.dataset: f.statement for f in unlinked_movie_findings(table)}
+    assert sorted(lines) == ["two_frames", "unlinked"]
+    assert lines["two_frames"].startswith(
+        f"Smoothness and dynamic range of track pairs not computed: {three}"
+    )
+    assert "paper's definition (random pairs over all cells) is measured" in lines["two_frames"]
+    assert lines["unlinked"].startswith(f"Smoothness and dynamic range not computed: {adjacent}")
+    assert not any("DTW" in line for line in lines.values())
+
+
+def test_the_dtw_error_is_defined_as_the_absolute_error_the_statements_report():
+    """TERMS defined the DTW error as signed ("minus the true one") while every statement reports
+    mean |aligned − true|."""
+    from dynaclr.figures.findings import TERMS
+
+    meaning = dict(TERMS)["pseudo-time"]
+    assert "minus" not in meaning and "|aligned − true|" in meaning
+
+
+@pytest.mark.parametrize(
+    ("fovs", "r", "expected"),
+    [
+        # one FOV without r (a constant image): the pooled value kept, the FOV counted and said
+        (
+            ["A/1/0", "A/1/1", "all"],
+            [np.nan, 0.8, 0.9],
+            "0.900, 2 FOVs pooled (1 FOV with r, 0.800; 1 FOV without r)",
+        ),
+        # every FOV without r: the pooled value, no range of NaNs
+        (["A/1/0", "A/1/1", "all"], [np.nan, np.nan, 0.9], "0.900, 2 FOVs pooled (2 FOVs without r)"),
+        # no pooled row: the mean of the FOVs with r, the others counted
+        (
+            ["A/1/0", "A/1/1", "A/1/2"],
+            [0.7, np.nan, 0.9],
+            "0.800, mean of 2 FOVs (per FOV 0.700 to 0.900; 1 FOV without r)",
+        ),
+        (["A/1/0", "A/1/1"], [np.nan, np.nan], "not computed (2 FOVs without r)"),
+    ],
+)
+def test_fovs_without_r_are_counted_and_the_pooled_value_kept(fovs, r, expected):
+    """One FOV's r NaN beside a pooled row read "0.800 (1 FOV)", the pooled 0.9 dropped; every FOV's NaN
+    read "0.900, 0 FOVs pooled (per FOV nan to nan)"."""
+    (finding,) = image_findings({"d": pd.DataFrame({"fov_name": fovs, "pearson_r": r})}, {}, {})
+    assert finding.statement.endswith(f"Pearson r (1 is perfect): {expected}.")
+
+
 def test_a_phase_tables_pooled_row_is_not_counted_as_a_fov():
     """phase.csv ends with a row ``all`` pooling every voxel: it was averaged in with the FOVs and counted
     in their range (one FOV read "0.800 (FOVs 0.800–0.800)", as if several FOVs agreed)."""

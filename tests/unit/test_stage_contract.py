@@ -218,6 +218,33 @@ def test_report_captions_name_only_params_their_rule_has(demo_jobs: list[Any], t
     assert _check_report_captions([job for job in tiny_jobs if job.rule.name in interpretation]) > 0
 
 
+def test_the_results_table_caption_states_the_levels_its_intervals_are_computed_at(
+    demo_jobs: list[Any],
+) -> None:
+    """The caption said "95 %" whatever analysis.temporal_metrics.confidence and
+    analysis.classification.confidence were; it states each level from the rule's params."""
+    import jinja2
+
+    from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE
+
+    (job,) = [job for job in demo_jobs if job.rule.name == "results_table"]
+    config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    analysis = config.get("analysis") or {}
+    expected = {
+        "track_pairs": (analysis.get("temporal_metrics") or {}).get("confidence", 0.95),
+        "f1": (analysis.get("classification") or {}).get("confidence", 0.95),
+        "dtw": ONSET_ERROR_CONFIDENCE,
+    }
+    assert dict(job.params.confidence) == expected
+    caption = (REPO_ROOT / "workflow" / "report" / "results_table.rst").read_text()
+    levels = {"track_pairs": 0.9, "f1": 0.8, "dtw": 0.95}
+    text = " ".join(
+        jinja2.Template(caption).render(snakemake=type("Job", (), {"params": {"confidence": levels}})).split()
+    )
+    assert "90 % over tracks for the track-pair smoothness" in text and "80 % over tracks for the F1s" in text
+    assert "95 % over lineages for the DTW error" in text
+
+
 def test_the_dtw_figures_get_the_frame_interval_and_the_first_page_plain_model_descriptions(
     demo_jobs: list[Any],
 ) -> None:

@@ -648,6 +648,19 @@ def results_table_pairs():
     return rows
 
 
+def results_table_levels():
+    """The levels of the results table's intervals, by what they bound (its caption states them; the
+    table's CSV records each value's: track_pairs_confidence, f1_*_confidence,
+    dtw_onset_mae_frames_confidence)."""
+    from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE
+
+    return {
+        "track_pairs": CONFIG.analysis.temporal_metrics.confidence,
+        "f1": CONFIG.analysis.classification.confidence,
+        "dtw": ONSET_ERROR_CONFIDENCE,
+    }
+
+
 def results_table_inputs(wildcards):
     inputs = {}
     if time_lapse_pairs():

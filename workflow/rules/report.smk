@@ -162,6 +162,7 @@ rule results_table:
         svg=f"{RESULTS}/figures/results_table.svg",
     params:
         pairs=lambda w: results_table_pairs(),  # planned with this job, not in every job
+        confidence=lambda w: results_table_levels(),  # the intervals' levels, which the caption states
     log:
         f"{RESULTS}/logs/results_table.log",
     benchmark:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from dynaclr.classify.annotations import task_classes
-from dynaclr.evaluation.temporal import CHECK_LINKING, NO_TRACK_SPANS_THREE_FRAMES, ONE_TIME_POINT
+from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
+from dynaclr.figures.table import percent
 from dynaclr.figures.timescale import FrameClock
 from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
 
@@ -61,8 +62,9 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("F1", "the harmonic mean of a classifier's precision and recall on the positive class, 0 to 1"),
     (
         "pseudo-time",
-        "each lineage aligned to a reference lineage by dynamic time warping (DTW), whose error is the "
-        "frame the alignment puts the event at minus the true one",
+        "each lineage aligned to a reference lineage by dynamic time warping (DTW), whose error is how "
+        "many frames the alignment puts the event away from the true one, early or late alike "
+        "(|aligned − true|)",
     ),
     ("CI", "bootstrap confidence interval, at the level given with it"),
 )
@@ -85,18 +87,34 @@ class Finding:
     statement: str
 
 
+def _fovs(n: int) -> str:
+    return f"{n} FOV" + ("" if n == 1 else "s")
+
+
 def _r_summary(table: pd.DataFrame, column: str = "pearson_r") -> str:
-    """A correlation over a dataset's FOVs: the pooled value of the table's ``all`` row where it has one
-    (else the mean of the FOVs), with the FOVs' range; the pooled row is never counted as a FOV."""
+    """A correlation over a dataset's FOVs: the pooled value of the table's ``all`` row whenever it has
+    one (else the mean of the FOVs with a value), the FOVs' range, and how many FOVs have no value
+    (NaN: e.g. a constant image); the pooled row is never counted as a FOV."""
     pooled = table.loc[table["fov_name"].astype(str) == "all", column].dropna()
-    values = table.loc[table["fov_name"].astype(str) != "all", column].dropna()
-    n = len(values)
-    if n == 1:
+    fovs = table.loc[table["fov_name"].astype(str) != "all", column]
+    values = fovs.dropna()
+    n, missing = len(values), len(fovs) - len(values)
+    if len(fovs) == 1 and n == 1:
         return f"{values.iloc[0]:.3f} (1 FOV)"
-    head = (
-        f"{pooled.iloc[0]:.3f}, {n} FOVs pooled" if len(pooled) else f"{values.mean():.3f}, mean of {n} FOVs"
-    )
-    return f"{head} (per FOV {values.min():.3f} to {values.max():.3f})"
+    if len(pooled):
+        head = f"{pooled.iloc[0]:.3f}, {_fovs(len(fovs))} pooled"
+    elif n:
+        head = f"{values.mean():.3f}, mean of {_fovs(n)}" if n > 1 else f"{values.iloc[0]:.3f} from 1 FOV"
+    else:
+        return f"not computed ({_fovs(missing)} without r)"
+    details = []
+    if n > 1:
+        details.append(f"per FOV {values.min():.3f} to {values.max():.3f}")
+    elif n == 1 and len(pooled):
+        details.append(f"1 FOV with r, {values.iloc[0]:.3f}")
+    if missing:
+        details.append(f"{_fovs(missing)} without r")
+    return f"{head} ({'; '.join(details)})" if details else head
 
 
 def _has_ci(low: float, high: float) -> bool:
@@ -107,7 +125,7 @@ def _has_ci(low: float, high: float) -> bool:
 def _level(confidence: object) -> str:
     """``95 %`` for a coverage of 0.95 (the level a table or the config states; 95 % where it states none)."""
     value = pd.to_numeric(pd.Series([confidence]), errors="coerce").iloc[0]
-    return f"{100 * (value if pd.notna(value) else 0.95):g} %"
+    return percent(value if pd.notna(value) else 0.95)
 
 
 def _ci(low: float, high: float, missing: object = "", confidence: object = 0.95, n: str = "") -> str:
@@ -268,26 +286,40 @@ def still_image_findings(datasets: Sequence[str]) -> list[Finding]:
 
 
 def unlinked_movie_findings(table: pd.DataFrame) -> list[Finding]:
-    """A line per movie whose tracks never hold two adjacent frames (the results table's
-    ``temporal_not_computed`` other than ``one time point``, known at run time from
-    ``temporal_metrics.csv``): no smoothness, dynamic range nor DTW pseudo-time, and what to check."""
-    if "temporal_not_computed" not in table.columns:
-        return []
-    reasons = table.assign(reason=table["temporal_not_computed"].fillna("").astype(str))
-    reasons = reasons[(reasons["reason"] != "") & (reasons["reason"] != ONE_TIME_POINT)]
-    return [
-        Finding(
-            "Embeddings",
-            "smoothness",
-            str(dataset),
-            f"Smoothness and dynamic range of track pairs not computed: {rows['reason'].iloc[0]}; the "
-            "paper's definition (random pairs over all cells) is measured."
-            if rows["reason"].iloc[0].startswith(NO_TRACK_SPANS_THREE_FRAMES)
-            else f"Smoothness, dynamic range and DTW pseudo-time not computed: {rows['reason'].iloc[0]}: "
-            f"no cell is followed from one frame to the next; {CHECK_LINKING}.",
+    """A line per movie whose smoothness and dynamic range were not computed at run time (the results
+    table's ``temporal_not_computed`` and ``track_pairs_not_computed`` other than the plan's ``one time
+    point``, from ``temporal_metrics.csv``): tracks that never hold two adjacent frames (neither
+    definition, and what to check), or none spanning three frames (the track pairs' only; the paper's
+    definition is measured). The DTW pseudo-time is not spoken for: these reasons do not say whether
+    it was planned on the dataset nor whether it aligned its lineages."""
+    lines = []
+    for dataset, rows in table.groupby("dataset", sort=True):
+        both, track_pairs = (
+            _run_reason(rows, column) for column in ("temporal_not_computed", "track_pairs_not_computed")
         )
-        for dataset, rows in reasons.groupby("dataset", sort=True)
-    ]
+        if both:
+            statement = (
+                f"Smoothness and dynamic range not computed: {both}: no cell is followed from one frame to "
+                f"the next; {CHECK_LINKING}."
+            )
+        elif track_pairs:
+            statement = (
+                f"Smoothness and dynamic range of track pairs not computed: {track_pairs}; the paper's "
+                "definition (random pairs over all cells) is measured."
+            )
+        else:
+            continue
+        lines.append(Finding("Embeddings", "smoothness", str(dataset), statement))
+    return lines
+
+
+def _run_reason(rows: pd.DataFrame, column: str) -> str:
+    """The first reason of ``column`` among a dataset's ``rows`` other than the plan's ``one time
+    point`` (empty: none)."""
+    if column not in rows.columns:
+        return ""
+    reasons = [r for r in rows[column].fillna("").astype(str) if r and r != ONE_TIME_POINT]
+    return reasons[0] if reasons else ""
 
 
 def smoothness_findings(comparison: pd.DataFrame, *, max_pairs: int = 6) -> list[Finding]:

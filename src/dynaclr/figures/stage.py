@@ -405,8 +405,9 @@ def results_table_stage(
     the classification and DTW columns come from the inputs that are given. ``pairs`` (rule
     ``params.pairs``): per (model, dataset) its ``distribution``, ``trained_on``, the dataset's
     ``time_interval_minutes`` (frame interval), ``transfers_skipped`` and ``temporal_not_computed``
-    (``one time point`` for still images, which have no temporal metrics input; a key left out is NaN;
-    a movie without adjacent frames gets its reason from ``temporal_metrics.csv``'s ``not_computed``).
+    (``one time point`` for still images, which have no temporal metrics input: the reason of every
+    column over time; a key left out is NaN; a movie's reasons found at run time come from
+    ``temporal_metrics.csv``'s ``not_computed``, each in the columns of its definition).
 
     Returns:
         The numeric table.

@@ -7,11 +7,15 @@ this dataset, ``out``: on others, ``external``: read from a file, ``untrained``:
 ``trained_on``, ``time_interval_minutes`` (the dataset's frame interval: smoothness and dynamic
 range compare adjacent frames, so rows of datasets of other intervals measure other time steps) and
 ``transfers_skipped`` (the classifier transfers to the dataset left out because their source dataset
-is sampled otherwise or gives another input; empty: none) and ``temporal_not_computed`` (why the
-dataset has no smoothness, dynamic range nor DTW error: ``one time point`` for still images, from
-the workflow's plan; ``no track spans two frames (...)`` or ``no track spans two adjacent frames
-(...)`` for a movie whose tracks never hold two adjacent frames, from ``temporal_metrics.csv``'s
-``not_computed``; empty: computed where configured); ``smoothness`` and
+is sampled otherwise or gives another input; empty: none); why a column over time is not computed
+on the row, each reason in the columns it concerns (:data:`NOT_COMPUTED_COLUMNS`; empty: computed
+where configured): ``temporal_not_computed`` (the paper's smoothness and dynamic range),
+``track_pairs_not_computed`` (the track pairs') and ``dtw_not_computed`` (the DTW error), each
+``one time point`` for still images, from the workflow's plan, else, for the first two, their
+definition's ``not_computed`` in ``temporal_metrics.csv``: ``no track spans two frames (...)`` or
+``no track spans two adjacent frames (...)`` for a movie whose tracks never hold two adjacent frames
+(both), ``no track spans three frames: ...`` for one whose tracks never span three frames (the track
+pairs' only: the paper's definition is measured); ``smoothness`` and
 ``dynamic_range`` as the paper's tables define them (``temporal_metrics.csv`` rows of definition
 ``paper``, no CIs); ``smoothness_track_pairs`` and ``dynamic_range_track_pairs``, this project's
 stricter definition, with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs,
@@ -23,15 +27,19 @@ why there is no CI, e.g. too many resamples without a positive cell); ``dtw_onse
 |aligned - true onset| over lineages with an observed onset, reference excluded) with
 ``_ci_low``/``_ci_high`` (a percentile bootstrap over lineages,
 :func:`dynaclr.pseudotime.stage.onset_error_summary`: the first page's) and ``dtw_n_lineages``;
-``n_cells`` and ``n_tracks`` (the cells embedded and the tracks the track-pair metrics resample).
-Missing inputs leave NaN.
+``n_cells`` and ``n_tracks`` (the cells embedded and the tracks the track-pair metrics resample);
+the level of each interval: ``track_pairs_confidence`` (``temporal_metrics.csv``'s ``confidence``),
+``f1_<task>[_transferred]_confidence`` (``classification.csv``'s) and
+``dtw_onset_mae_frames_confidence``. Missing inputs leave NaN.
 
 The HTML and PNG renderings show each value with its CI and the sample it rests on:
 ``0.910 [0.880, 0.940] (n=412, 57+)`` for an F1 (annotated cells scored, positives among them;
 a transferred one followed by ``from <source dataset>``),
 ``(n=96 tracks)`` for the track-pair smoothness, ``1.841 [0.932, 2.932] (n=44 lineages)`` for the DTW
 error, and a column
-of cells (tracks) per row for the paper's definitions, computed over all cells.
+of cells (tracks) per row for the paper's definitions, computed over all cells; the HTML table's
+``<caption>`` and the drawn table's caption state the intervals' levels the table records
+(:func:`intervals_caption`).
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from dynaclr.pseudotime.stage import onset_error_summary
+from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
 
 #: Columns of ``classification.csv`` each F1 column carries (``f1_<task>[_transferred]_<count>``, the
 #: ``f1_`` of the last two dropped): the annotated cells an F1 is scored on and the positive ones
@@ -60,8 +68,27 @@ PAIR_COLUMNS = (
 )
 
 
-#: The display columns that follow cells over time (``not computed: <reason>`` where the pair says why).
-_TEMPORAL_COLUMNS = ("smoothness", "dynamic_range", "smoothness_track_pairs", "dtw_onset_mae_frames")
+#: Per display column that follows cells over time, the column of why it was not computed on a row
+#: (shown as ``not computed: <reason>`` in place of its NaN): the plan's ``one time point`` for each
+#: (still images), and the run's ``temporal_metrics.csv`` ``not_computed`` of the definition it
+#: concerns: the paper's row (no adjacent pair) for the paper's columns, the ``track_pairs`` row (no
+#: adjacent pair, or no track spanning three frames while the paper's definition is measured) for the
+#: track pairs'. The DTW error's has the plan's reason only: the run's reasons of the temporal metrics
+#: do not say whether DTW was planned on the dataset nor whether it aligned its lineages.
+NOT_COMPUTED_COLUMNS: dict[str, str] = {
+    "smoothness": "temporal_not_computed",
+    "dynamic_range": "temporal_not_computed",
+    "smoothness_track_pairs": "track_pairs_not_computed",
+    "dtw_onset_mae_frames": "dtw_not_computed",
+}
+
+#: The ``definition`` of ``temporal_metrics.csv`` whose ``not_computed`` gives each reason column.
+_RUN_REASONS: dict[str, str] = {"paper": "temporal_not_computed", "track_pairs": "track_pairs_not_computed"}
+
+#: The column of the track-pair metrics' CI level (``temporal_metrics.csv``'s ``confidence``); each F1
+#: has ``f1_<task>[_transferred]_confidence`` (``classification.csv``'s) and the DTW error
+#: ``dtw_onset_mae_frames_confidence``.
+TRACK_PAIRS_LEVEL = "track_pairs_confidence"
 
 _DISPLAY = (
     ("smoothness", "Smoothness (paper) ↓"),
@@ -107,11 +134,16 @@ def results_table(
             parts.append(selected)
         sizes = temporal_metrics[temporal_metrics["definition"] == "track_pairs"]
         counted = [c for c in ("n_cells", "n_tracks") if c in sizes.columns]
+        counted += [c for c in ("confidence",) if c in sizes.columns]
         if counted:
-            parts.append(sizes[["model", "dataset", *counted]])
-        if "not_computed" in sizes.columns:  # a movie without an adjacent pair (known at run time only)
-            reasons = sizes["not_computed"].fillna("").astype(str)
-            parts.append(sizes[["model", "dataset"]].assign(_run_not_computed=reasons))
+            parts.append(
+                sizes[["model", "dataset", *counted]].rename(columns={"confidence": TRACK_PAIRS_LEVEL})
+            )
+        if "not_computed" in temporal_metrics.columns:  # why a definition measured nothing (run time)
+            for definition, column in _RUN_REASONS.items():
+                rows = temporal_metrics[temporal_metrics["definition"] == definition]
+                reasons = rows["not_computed"].fillna("").astype(str)
+                parts.append(rows[["model", "dataset"]].assign(**{f"_run_{column}": reasons}))
     # the transferred F1s of a (model, dataset)'s second, third, ... source (in name order), one row
     # each after the (model, dataset)'s own row (which holds the first source's): rank -> task -> rows
     more_sources: list[pd.DataFrame] = []
@@ -127,13 +159,14 @@ def results_table(
                     rows = rows.sort_values(["model", "dataset", "train_dataset"], kind="stable")
                     rank = rows.groupby(["model", "dataset"], sort=False).cumcount()
                 columns = ["model", "dataset", "f1", "f1_ci_low", "f1_ci_high"]
-                columns += [c for c in F1_COUNTS if c in rows.columns]
+                columns += [c for c in (*F1_COUNTS, "confidence") if c in rows.columns]
                 renamed = rows[columns + (["train_dataset"] if suffix else [])].rename(
                     columns={
                         "f1": f"f1_{task}{suffix}",
                         "f1_ci_low": f"f1_{task}{suffix}_ci_low",
                         "f1_ci_high": f"f1_{task}{suffix}_ci_high",
                         "train_dataset": f"f1_{task}{suffix}_from",
+                        "confidence": f"f1_{task}{suffix}_confidence",
                         **{count: f"f1_{task}{suffix}_{count.removeprefix('f1_')}" for count in F1_COUNTS},
                     }
                 )
@@ -143,7 +176,8 @@ def results_table(
                     parts.append(renamed[(rank == 0).to_numpy()])
                     more_sources.append(renamed[(rank > 0).to_numpy()].assign(_source_rank=rank[rank > 0]))
     if dtw_accuracy is not None and len(dtw_accuracy):
-        parts.append(onset_error_summary(dtw_accuracy))
+        summary = onset_error_summary(dtw_accuracy)
+        parts.append(summary.assign(dtw_onset_mae_frames_confidence=ONSET_ERROR_CONFIDENCE))
     if not parts and pairs is None:
         raise ValueError("results_table needs at least one non-empty input table")
     table = _outer_merged(parts, ["model", "dataset"])
@@ -158,10 +192,6 @@ def results_table(
                 for model, dataset in zip(still["model"], still["dataset"], strict=True)
             ]
             table = pd.concat([table, still.loc[rows, ["model", "dataset", *carried]]], ignore_index=True)
-    if "_run_not_computed" in table.columns:  # the plan's reason (one time point) first, else the run's
-        planned = table.get("temporal_not_computed", pd.Series("", index=table.index)).fillna("").astype(str)
-        run = table.pop("_run_not_computed").fillna("").astype(str)
-        table["temporal_not_computed"] = planned.where(planned != "", run)
     extra = _more_sources(more_sources)
     if len(extra):
         if pairs is not None:
@@ -169,10 +199,28 @@ def results_table(
         table = pd.concat([table.assign(_source_rank=0), extra], ignore_index=True)
         table = table.sort_values(["dataset", "model", "_source_rank"], kind="stable", ignore_index=True)
         table = table.drop(columns="_source_rank")
+    table = _with_reasons(table)
     for name, _ in _DISPLAY:
         if name not in table.columns:
             table[name] = np.nan
     return table.sort_values(["dataset", "model"], kind="stable", ignore_index=True)
+
+
+def _with_reasons(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with each of :data:`NOT_COMPUTED_COLUMNS`: the plan's ``temporal_not_computed``
+    (``one time point``: nothing over time is planned) where it gives one, else the run's reason of
+    the definition the column concerns (:data:`_RUN_REASONS`; none for the DTW error); empty:
+    computed where configured."""
+    empty = pd.Series("", index=table.index)
+    planned = table.get("temporal_not_computed", empty).fillna("").astype(str)
+    run = {
+        column: table.pop(f"_run_{column}").fillna("").astype(str)
+        for column in _RUN_REASONS.values()
+        if f"_run_{column}" in table.columns
+    }
+    for column in NOT_COMPUTED_COLUMNS.values():
+        table[column] = planned.where(planned != "", run.get(column, empty))
+    return table
 
 
 def _more_sources(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -228,8 +276,8 @@ def _format_value(row: pd.Series, name: str) -> str:
     value = row.get(name, np.nan)
     n = _sample_size(row, name)
     if value is None or not np.isfinite(value):
-        reason = row.get("temporal_not_computed", "")
-        if name in _TEMPORAL_COLUMNS and isinstance(reason, str) and reason:
+        reason = row.get(NOT_COMPUTED_COLUMNS[name], "") if name in NOT_COMPUTED_COLUMNS else ""
+        if isinstance(reason, str) and reason:
             return f"not computed: {reason}"
         return "–" + n
     low, high = row.get(f"{name}_ci_low", np.nan), row.get(f"{name}_ci_high", np.nan)
@@ -249,6 +297,25 @@ def _cells(row: pd.Series) -> str:
     return f"{cells:,} ({tracks:,})" if tracks else f"{cells:,}"
 
 
+def percent(confidence: float) -> str:
+    """``95 %`` for a coverage of 0.95: the level an interval was computed at (a table's or the
+    config's ``confidence``)."""
+    return f"{100 * float(confidence):g} %"
+
+
+def _level_column(name: str) -> str:
+    """The column of the CI level of display column ``name`` (:data:`TRACK_PAIRS_LEVEL` for the
+    track-pair smoothness, else ``<name>_confidence``)."""
+    return TRACK_PAIRS_LEVEL if name.endswith("_track_pairs") else f"{name}_confidence"
+
+
+def _levels(table: pd.DataFrame, name: str) -> list[float]:
+    """The CI levels of column ``name``'s values that carry a CI (none where the table does not record
+    the level, or no value has a CI)."""
+    bounded = _numeric(table, f"{name}_ci_low").notna() & _numeric(table, f"{name}_ci_high").notna()
+    return sorted(set(_numeric(table, _level_column(name))[bounded].dropna()))
+
+
 def _display_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
     """:data:`_DISPLAY`, each task's transferred F1 (where the table has one) after its own F1."""
     display = []
@@ -257,6 +324,27 @@ def _display_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
         if name.startswith("f1_") and f"{name}_transferred" in table.columns:
             display.append((f"{name}_transferred", header.replace(" ↑", ", transferred ↑")))
     return display
+
+
+def intervals_caption(table: pd.DataFrame) -> str:
+    """What the brackets of the HTML and drawn tables are, at the levels the table records
+    (:func:`_levels`): ``Brackets: 95 % bootstrap confidence intervals (over tracks; over lineages
+    for the DTW error)`` where every column's is the same, else each column's level
+    (``analysis.temporal_metrics.confidence`` and ``analysis.classification.confidence`` may differ);
+    no level where the table records none."""
+    levels = {
+        header.rstrip(" ↑↓"): _levels(table, name)
+        for name, header in _display_columns(table)
+        if _levels(table, name)
+    }
+    over = "over tracks; over lineages for the DTW error"
+    shared = {tuple(value) for value in levels.values()}
+    if len(shared) != 1:
+        each = "; ".join(
+            f"{' / '.join(map(percent, value))} for {header}" for header, value in levels.items()
+        )
+        return f"Brackets: bootstrap confidence intervals ({over}){': ' + each if each else ''}"
+    return f"Brackets: {' / '.join(map(percent, shared.pop()))} bootstrap confidence intervals ({over})"
 
 
 def _numeric(table: pd.DataFrame, column: str) -> pd.Series:
@@ -302,7 +390,8 @@ def formatted_results_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def results_table_html(table: pd.DataFrame) -> str:
     """An HTML ``<table>`` of :func:`formatted_results_table` (escaped); each dataset's best value
-    per column in bold (:func:`best_in_dataset`)."""
+    per column in bold (:func:`best_in_dataset`); its ``<caption>`` the intervals' levels
+    (:func:`intervals_caption`)."""
     shown = formatted_results_table(table)
     best = best_in_dataset(table)
     header = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
@@ -319,8 +408,10 @@ def results_table_html(table: pd.DataFrame) -> str:
         "<tr>" + "".join(cell(column, i, shown.at[i, column]) for column in shown.columns) + "</tr>"
         for i in shown.index
     )
+    caption = f"<caption>{html.escape(intervals_caption(table))}.</caption>"
     return (
-        f'<table class="dynaclr-results">\n<thead><tr>{header}</tr></thead>\n<tbody>{body}</tbody>\n</table>'
+        f'<table class="dynaclr-results">\n{caption}\n<thead><tr>{header}</tr></thead>\n'
+        f"<tbody>{body}</tbody>\n</table>"
     )
 
 
@@ -372,8 +463,7 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
         "F1 of linear classifiers of infection and division trained on sparse annotations and tested on "
         "held-out FOVs (transferred: fitted on the dataset named after 'from' and tested on this one), "
         "and the error of the DTW-aligned event, infection onset or division (mean absolute "
-        "frames; simulated data only). Brackets: 95 % bootstrap confidence intervals (over tracks; over "
-        "lineages for the DTW error) "
+        f"frames; simulated data only). {intervals_caption(table)} "
         "([no CI]: none, as n_bootstrap is 0 or too many resamples lacked a positive or a negative cell; "
         "the reason is in results_table.csv). Parentheses: the sample each value rests on, n=annotated "
         "observations scored (a cell at one frame: a cell annotated at several frames counts at each) and "

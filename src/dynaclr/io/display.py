@@ -47,15 +47,21 @@ YELLOW, RED, GREY = "FFFF00", "FF0000", "FFFFFF"
 #: black).
 UNKNOWN_CHANNEL_COLOURS: tuple[str, ...] = (MAGENTA, GREEN, CYAN, YELLOW, RED, BLUE)
 
-#: Lower-case name fragments → colour, by what a channel shows: label images and label-free
-#: channels grey, nuclei blue, membranes yellow, then by fluorophore or excitation wavelength (green,
-#: red → magenta, far-red → cyan), then ER markers cyan. In order: the first found in the channel
-#: name wins, so ``nuclei_labels`` is a label image (grey), ``H2B-mCherry`` a nucleus (blue) and
-#: ``GFP-Sec61`` green. Fragments are looked for in the name with its separators dropped
-#: (``far-red``, ``Texas Red``), except those of :data:`_WHOLE_WORDS`, which must be a word of it
-#: (``ER`` in ``ERMarker``, not the ``er`` of ``Intensity_over``; ``DIC``, not the ``dic`` of
-#: ``nuclei_prediction``; ``488`` in ``GFP_488nm``, not in ``14880``; ``labels`` in
-#: ``nuclei_labels``, not in ``GFP_labelled``).
+#: Lower-case name fragments → colour, in order of precedence (the first found in the channel name
+#: wins): label images and label-free channels grey; then what states the colour the microscope
+#: recorded: a fluorophore or dye, an excitation wavelength, a colour word (green, red → magenta,
+#: far-red and deep red → cyan, far-red before red); then, for a channel named without any of those
+#: (a virtual stain, ``Nuclei``, ``Membrane``), what it shows: nuclei blue, membranes yellow, a viral
+#: sensor green, ER markers cyan. A fluorophore wins over a structure word because it is what the
+#: channel holds, not a guess from what it marks, and keeps two reporters of one structure apart
+#: (``H2B-mCherry`` magenta beside ``Hoechst`` blue, ``Nucleocapsid-mNeonGreen`` green). So
+#: ``nuclei_labels`` is a label image (grey), ``GFP-Sec61`` green and ``MitoTracker Deep Red`` cyan.
+#: Fragments are looked for in the name with its separators dropped (``far-red``, ``Texas Red``),
+#: except those of :data:`_WHOLE_WORDS`, which must be a word of it (``ER`` in ``ERMarker``, not the
+#: ``er`` of ``Intensity_over``; ``DIC``, not the ``dic`` of ``nuclei_prediction``; ``488`` in
+#: ``GFP_488nm``, not in ``14880``; ``labels`` in ``nuclei_labels``, not in ``GFP_labelled``), and
+#: those of :data:`_WORD_PREFIXES`, which must begin a word (``Nuclei``, ``nuclear_stain``,
+#: ``VS_Nucleus``, not ``Nucleocapsid``).
 _COLOUR_BY_FRAGMENT: tuple[tuple[str, str], ...] = (
     # label images
     ("label", GREY),
@@ -70,24 +76,14 @@ _COLOUR_BY_FRAGMENT: tuple[tuple[str, str], ...] = (
     ("orientation", GREY),
     ("birefringence", GREY),
     ("transmi", GREY),
-    # what a channel shows (a virtual stain shows it too: nuclei_prediction, membrane_prediction)
-    ("nucle", BLUE),
-    ("nuc", BLUE),
-    ("hoechst", BLUE),
-    ("dapi", BLUE),
-    ("h2b", BLUE),
-    ("membrane", YELLOW),
-    ("mem", YELLOW),
-    ("cellmask", YELLOW),
-    ("caax", YELLOW),
-    ("sensor", GREEN),
-    ("viral", GREEN),
-    ("virus", GREEN),
-    # fluorophores, far-red before red
+    # fluorophores and dyes, far-red before red
     ("farred", CYAN),
+    ("deepred", CYAN),
     ("cy5", CYAN),
     ("cy7", CYAN),
     ("irfp", CYAN),
+    ("hoechst", BLUE),
+    ("dapi", BLUE),
     ("bfp", BLUE),
     ("yfp", YELLOW),
     ("venus", YELLOW),
@@ -128,10 +124,26 @@ _COLOUR_BY_FRAGMENT: tuple[tuple[str, str], ...] = (
     ("blue", BLUE),
     ("green", GREEN),
     ("red", MAGENTA),
+    # what a channel shows (a virtual stain shows it too: nuclei_prediction, membrane_prediction)
+    ("nuclei", BLUE),
+    ("nuclear", BLUE),
+    ("nucleus", BLUE),
+    ("nuc", BLUE),
+    ("h2b", BLUE),
+    ("membrane", YELLOW),
+    ("mem", YELLOW),
+    ("cellmask", YELLOW),
+    ("caax", YELLOW),
+    ("sensor", GREEN),
+    ("viral", GREEN),
+    ("virus", GREEN),
     # organelles
     ("er", CYAN),
     ("sec61", CYAN),
 )
+
+#: Fragments of :data:`_COLOUR_BY_FRAGMENT` that must begin a word of the channel name.
+_WORD_PREFIXES = frozenset({"nuclei", "nuclear", "nucleus"})
 
 _WHOLE_WORDS = frozenset(
     {"label", "labels", "bf", "dic", "nuc", "mem", "er", "red"}
@@ -167,7 +179,11 @@ def _named_colour(channel_name: str) -> str | None:
     compact = re.sub(r"[^a-z0-9]", "", channel_name.lower())
     words = {word.lower() for word in _WORDS.findall(channel_name)}
     for fragment, colour in _COLOUR_BY_FRAGMENT:
-        if fragment in words or (fragment not in _WHOLE_WORDS and fragment in compact):
+        if fragment in _WORD_PREFIXES:
+            found = any(word.startswith(fragment) for word in words)
+        else:
+            found = fragment in words or (fragment not in _WHOLE_WORDS and fragment in compact)
+        if found:
             return colour
     return None
 
