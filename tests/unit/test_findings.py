@@ -748,7 +748,7 @@ def test_names_that_look_like_numbers_or_missing_values_survive_the_csvs(tmp_pat
     expected = [["007", "01", "01"], ["NA", "01", "01"]]
     assert table[["model", "dataset", "trained_on"]].values.tolist() == expected
     assert (table["time_interval_minutes"] == 15.0).all()
-    assert (table["temporal_not_computed"] == reason).all()
+    assert (table["track_pairs_not_computed"] == reason).all()
     qc = tmp_path / "qc.csv"
     qc_row = {"fov_name": "B/03/000", "stage": "phase", "n_frames": 2, "n_dropped_frames": 0, "status": "ok"}
     write_csv(pd.DataFrame([qc_row]), qc)
