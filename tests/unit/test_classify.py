@@ -543,6 +543,11 @@ def test_classifiers_transfer_to_another_dataset_and_are_scored_on_its_labels(pl
     assert row["f1"] > 0.8 and row["f1_ci_low"] <= row["f1"] <= row["f1_ci_high"]
     predictions = read_predictions(tmp_path / "tp.parquet")
     assert len(predictions) == 2 * len(target_truth) and set(predictions["train_dataset"]) == {"toy"}
+    stages = {
+        read_table(tmp_path / f"{n}.parquet", k)[1].stage
+        for n, k in (("t", "classification"), ("tp", "predictions"))
+    }
+    assert stages == {"transfer_classifiers"}
     scored = predictions[predictions["annotated"]]
     assert len(scored) == row["n_test"] and scored["out_of_fold_probability"].notna().all()
 

@@ -114,7 +114,8 @@ def assert_same_plate(converted: Path, expected: dict[str, np.ndarray], referenc
     assert got.channel_names == want.channel_names
     assert got.geometry == want.geometry
     assert got.time_interval_minutes == want.time_interval_minutes
-    assert read_zarr_provenance(converted, "raw_plate").kind == "raw_plate"
+    provenance = read_zarr_provenance(converted, "raw_plate")
+    assert (provenance.kind, provenance.stage) == ("raw_plate", "convert_tiff")
 
 
 def test_one_ome_tiff_per_position_converts_to_the_same_plate(

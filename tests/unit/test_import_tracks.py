@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from dynaclr.config.plate_checks import workflow_problems
 from dynaclr.config.tracking import ImportedTracksConfig
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
-from dynaclr.io import LARGEST_ID, ArtifactError, read_table
+from dynaclr.io import LARGEST_ID, ArtifactError, read_table, write_table
 from dynaclr.patches.inputs import read_tracks
 from dynaclr.tracking import ImportTracksInputs, ImportTracksOutputs, import_tracks
 from dynaclr.tracking.engine import track_columns
@@ -187,6 +187,21 @@ def test_fovs_without_tracks_are_in_the_record(truth: pd.DataFrame, tmp_path: Pa
     truth[["fov_name", "track_id", "t", "y", "x"]].to_csv(tmp_path / "mine.csv", index=False)
     run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
     assert read_table(tmp_path / "tracks.parquet", "tracks")[1].config["untracked_fovs"] == []
+
+
+def test_the_record_of_imported_tracks_names_the_import_and_an_old_one_says_to_rerun_it(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Imported tracks are of kind ``tracks`` like collected ones, but their record says the rule that
+    wrote them, and a table of an older schema names that rule to rerun, not collect_tracks."""
+    truth[["fov_name", "track_id", "t", "y", "x"]].to_csv(tmp_path / "mine.csv", index=False)
+    imported = run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    _, provenance = read_table(tmp_path / "tracks.parquet", "tracks")
+    assert (provenance.kind, provenance.stage) == ("tracks", "import_tracks")
+    write_table(imported, tmp_path / "old.parquet", provenance.model_copy(update={"schema_version": 0}))
+    with pytest.raises(ArtifactError, match=r"schema version 0 .*--forcerun import_tracks`") as caught:
+        read_table(tmp_path / "old.parquet", "tracks")
+    assert "collect_tracks" not in str(caught.value)
 
 
 def test_ids_from_the_largest_id_on_are_named(truth: pd.DataFrame) -> None:
@@ -520,6 +535,8 @@ def test_lineage_annotations_are_sparse_and_written_for_the_classifiers(
         AnnotationsOutputs(annotations=tmp_path / "annotations.parquet"),
     )
     pd.testing.assert_frame_equal(read_annotations(tmp_path / "annotations.parquet"), written)
+    provenance = read_table(tmp_path / "annotations.parquet", "annotations")[1]
+    assert provenance.stage == "annotate_divisions_from_lineage"
     assert list(written.columns) == list(ANNOTATION_COLUMNS)
     assert len(written) == round(0.10 * len(truth))
     assert set(written["label"]) == {"mitosis", "interphase"} and set(written["task"]) == {"division"}

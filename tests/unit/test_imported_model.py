@@ -80,6 +80,7 @@ def test_a_viscy_checkpoint_embeds_as_viscy_does(tmp_path: Path) -> None:
     np.testing.assert_allclose(features.numpy(), reference["features"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(projections.numpy(), reference["projections"], atol=1e-5, rtol=0)
     assert model.provenance.inputs[0].path == str(CHECKPOINT)
+    assert model.provenance.stage == "import_model"
     assert outputs.config.exists()
 
 

@@ -121,6 +121,13 @@ def test_unknown_kind_is_an_error():
         make_provenance("no_such_kind", {})
 
 
+def test_the_record_names_the_rule_that_wrote_it_one_of_the_kinds_writers():
+    assert make_provenance("tracks", {}).stage == "collect_tracks"
+    assert make_provenance("tracks", {}, stage="import_tracks").stage == "import_tracks"
+    with pytest.raises(ValueError, match=r"rule 'collect_tracks' does not write kind 'raw_plate'"):
+        make_provenance("raw_plate", {}, stage="collect_tracks")
+
+
 def test_atomic_output_leaves_nothing_when_interrupted(tmp_path):
     final = tmp_path / "out.zarr"
     with pytest.raises(RuntimeError), atomic_output(final) as tmp:

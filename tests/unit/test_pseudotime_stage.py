@@ -514,6 +514,7 @@ def test_a_movie_whose_tracks_are_single_frames_is_reported_not_aligned(planted,
         CollectPseudotimeOutputs(pseudotime=tmp_path / "all.parquet", accuracy=tmp_path / "all.csv"),
     )
     assert set(collected["dataset"]) == {"toy"} and len(pseudotime) == len(truth)
+    assert read_table(tmp_path / "all.parquet", ArtifactKind.PSEUDOTIME)[1].stage == "collect_pseudotime"
     alone = read_table(outputs["toy"].pseudotime, ArtifactKind.PSEUDOTIME)[0]
     assert dict(pseudotime.dtypes) == dict(alone.dtypes)  # the empty table changes no column type
 

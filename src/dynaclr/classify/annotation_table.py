@@ -80,8 +80,6 @@ logger = logging.getLogger(__name__)
 REQUIRED_TABLE_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "t", "task", "label")
 #: Columns it may have (both or neither).
 POSITION_COLUMNS: tuple[str, ...] = ("y", "x")
-#: Rule that imports a table (the ``stage`` of its provenance record).
-IMPORT_RULE = "import_annotations"
 #: Wide layout: the column of each task (napari-iohub's Cell State Annotator, VisCy).
 WIDE_TASK_COLUMNS: dict[str, str] = {"infection_state": "infection", "cell_division_state": "division"}
 #: Columns that make a table wide: those of :data:`WIDE_TASK_COLUMNS` and the annotator's states no
@@ -770,8 +768,9 @@ def import_annotations_stage(
         ArtifactKind.ANNOTATIONS,
         recorded_config,
         [*((path, None) for path in inputs.table), (tracks_path, tracks_prov)],
+        stage="import_annotations",
     )
-    write_table(annotations, outputs.annotations, provenance.model_copy(update={"stage": IMPORT_RULE}))
+    write_table(annotations, outputs.annotations, provenance)
     for task, rows in annotations.groupby("task", sort=True):
         counts = rows["label"].value_counts().to_dict()
         logger.info(

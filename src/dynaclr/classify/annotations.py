@@ -249,7 +249,8 @@ def draw_annotations_stage(
 ) -> pd.DataFrame:
     """Read ground-truth tracks, draw annotations, write them (kind ``annotations``)."""
     truth, truth_prov = read_table(inputs.tracks, "ground_truth_tracks")
-    return _write_drawn(draw_annotations(truth, config), config, (inputs.tracks, truth_prov), outputs)
+    drawn = draw_annotations(truth, config)
+    return _write_drawn(drawn, config, (inputs.tracks, truth_prov), outputs, "draw_annotations")
 
 
 def _write_drawn(
@@ -257,10 +258,12 @@ def _write_drawn(
     config: AnnotationConfig,
     source: tuple[Path, Provenance | None],
     outputs: AnnotationsOutputs,
+    stage: str,
 ) -> pd.DataFrame:
-    """Write drawn annotations (kind ``annotations``; provenance: the drawing config and ``source``)."""
+    """Write drawn annotations (kind ``annotations``; provenance: the drawing config and ``source``,
+    stage the rule ``stage`` that drew them)."""
     provenance = make_provenance(
-        ArtifactKind.ANNOTATIONS, config.model_dump(mode="json", exclude={"table"}), [source]
+        ArtifactKind.ANNOTATIONS, config.model_dump(mode="json", exclude={"table"}), [source], stage=stage
     )
     write_table(annotations, outputs.annotations, provenance)
     return annotations
@@ -281,7 +284,9 @@ def lineage_annotations_stage(
         inputs.tracks, ArtifactKind.TRACKS, ["fov_name", "track_id", "t", "y", "x", "parent_track_id"]
     )
     annotations = draw_lineage_annotations(tracks, config)
-    return _write_drawn(annotations, config, (inputs.tracks, tracks_prov), outputs)
+    return _write_drawn(
+        annotations, config, (inputs.tracks, tracks_prov), outputs, "annotate_divisions_from_lineage"
+    )
 
 
 def read_annotations(path: str | Path) -> pd.DataFrame:

@@ -309,12 +309,14 @@ def transfer_classifiers_stage(
     write_table(
         metrics_table,
         outputs.metrics,
-        make_provenance(ArtifactKind.CLASSIFICATION, provenance_config, recorded),
+        make_provenance(
+            ArtifactKind.CLASSIFICATION, provenance_config, recorded, stage="transfer_classifiers"
+        ),
     )
     write_table(
         pd.concat(predictions, ignore_index=True),
         outputs.predictions,
-        make_provenance(ArtifactKind.PREDICTIONS, provenance_config, recorded),
+        make_provenance(ArtifactKind.PREDICTIONS, provenance_config, recorded, stage="transfer_classifiers"),
     )
     return metrics_table
 

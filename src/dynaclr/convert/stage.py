@@ -102,7 +102,7 @@ def convert_tiff(config: TiffSourceConfig, inputs: ConvertTiffInputs, outputs: C
                     write_display_metadata(position)
             plate.zattrs["time_interval_minutes"] = layout.time_interval_minutes
         provenance = make_provenance(
-            ArtifactKind.RAW_PLATE, config.model_dump(mode="json"), list(files.paths)
+            ArtifactKind.RAW_PLATE, config.model_dump(mode="json"), list(files.paths), stage="convert_tiff"
         )
         write_zarr_provenance(tmp, provenance)
     logger.info(

@@ -26,22 +26,28 @@ class ArtifactError(RuntimeError):
 
 
 class ArtifactKind(StrEnum):
-    """Every kind of artifact the workflow writes, with its schema version and producing rule.
+    """Every kind of artifact the workflow writes, with its schema version and producing rules.
 
     A member is its name as a string (``ArtifactKind.EMBEDDINGS == "embeddings"``, stored in every
     provenance record) and carries ``schema_version`` (bump it when the artifact's layout changes:
-    readers then refuse older files and say which rule to rerun), ``rule`` and ``description``.
+    readers then refuse older files and say which rule to rerun), ``rule`` (the usual writer),
+    ``writers`` (``rule`` then the other rules that write the same kind, e.g. ``import_tracks``:
+    readers check the kind, never the writer) and ``description``.
     """
 
     schema_version: int
     rule: str
+    writers: tuple[str, ...]
     description: str
 
-    def __new__(cls, value: str, schema_version: int, rule: str, description: str) -> ArtifactKind:
+    def __new__(
+        cls, value: str, schema_version: int, rule: str, description: str, other_writers: tuple[str, ...] = ()
+    ) -> ArtifactKind:
         member = str.__new__(cls, value)
         member._value_ = value
         member.schema_version = schema_version
         member.rule = rule
+        member.writers = (rule, *other_writers)
         member.description = description
         return member
 
@@ -54,7 +60,7 @@ class ArtifactKind(StrEnum):
         raise ValueError(f"unknown artifact kind {name!r}; known kinds: {sorted(map(str, cls))}")
 
     # simulated data and its ground truth
-    RAW_PLATE = ("raw_plate", 1, "simulate", "HCS OME-Zarr plate of raw TCZYX images")
+    RAW_PLATE = ("raw_plate", 1, "simulate", "HCS OME-Zarr plate of raw TCZYX images", ("convert_tiff",))
     GROUND_TRUTH_TRACKS = ("ground_truth_tracks", 1, "simulate", "per cell per frame ground truth (Parquet)")
     GROUND_TRUTH_LABELS = (
         "ground_truth_labels",
@@ -90,14 +96,20 @@ class ArtifactKind(StrEnum):
     )
     TRACKS_PLATE = ("tracks_plate", 2, "tracks_plate", "HCS plate of tracked label images")
     TRACKS_FOV = ("tracks_fov", 2, "track_fov", "per-FOV tracking record")
-    TRACKS = ("tracks", 1, "collect_tracks", "all FOVs' tracks in one table")
+    TRACKS = ("tracks", 1, "collect_tracks", "all FOVs' tracks in one table", ("import_tracks",))
     TRACKING_EVALUATION = ("tracking_evaluation", 2, "evaluate_tracking", "CTC DET/TRA, division P/R")
     QC_TABLE = ("qc_table", 1, "qc_table", "per FOV and stage: frames, dropped frames, missing voxels")
     # contrastive learning
     PATCH_FOV = ("patch_fov", 3, "extract_patches", "per-FOV single-cell patches")
     PATCHES = ("patches", 2, "collect_patches", "single-cell patch store (N, C, Z, Y, X)")
     PATCH_INDEX = ("patch_index", 3, "collect_patches", "patch index table")
-    CONTRASTIVE_MODEL = ("contrastive_model", 1, "train_contrastive", "trained contrastive encoder")
+    CONTRASTIVE_MODEL = (
+        "contrastive_model",
+        1,
+        "train_contrastive",
+        "trained contrastive encoder",
+        ("import_model",),
+    )
     # embeddings and biology
     EMBEDDINGS = ("embeddings", 4, "embed", "AnnData embeddings of all patches")
     PROJECTIONS = (
@@ -106,11 +118,23 @@ class ArtifactKind(StrEnum):
         "project_embeddings",
         "AnnData of every cell's coordinates (obsm X_pca, X_umap, X_phate)",
     )
-    ANNOTATIONS = ("annotations", 1, "draw_annotations", "sparse annotations")
-    CLASSIFICATION = ("classification", 3, "classify", "classifier metrics")
+    ANNOTATIONS = (
+        "annotations",
+        1,
+        "draw_annotations",
+        "sparse annotations",
+        ("import_annotations", "annotate_divisions_from_lineage"),
+    )
+    CLASSIFICATION = ("classification", 3, "classify", "classifier metrics", ("transfer_classifiers",))
     CLASSIFIERS = ("classifiers", 1, "classify", "fitted linear classifiers (JSON numbers)")
-    PREDICTIONS = ("predictions", 2, "classify", "per-cell predictions")
-    PSEUDOTIME = ("pseudotime", 1, "align_pseudotime", "DTW pseudo-time per query frame")
+    PREDICTIONS = ("predictions", 2, "classify", "per-cell predictions", ("transfer_classifiers",))
+    PSEUDOTIME = (
+        "pseudotime",
+        1,
+        "align_pseudotime",
+        "DTW pseudo-time per query frame",
+        ("collect_pseudotime",),
+    )
     CELL_FEATURES = ("cell_features", 1, "cell_features", "engineered per-cell features of a patch store")
     OCCLUSION_MAPS = (
         "occlusion_maps",
@@ -139,7 +163,7 @@ class ArtifactKind(StrEnum):
     VISCY_FEATURES = (
         "viscy_features",
         1,
-        "export_embeddings",
+        "export_viscy",
         "an embeddings store as VisCy's xarray features store (features, projections, sample index)",
     )
 
@@ -179,13 +203,22 @@ def make_provenance(
     kind: ArtifactKind | str,
     config: dict[str, Any],
     inputs: list[Provenance | tuple[str | Path, Provenance | None] | str | Path] = (),  # type: ignore[assignment]
+    *,
+    stage: str | None = None,
 ) -> Provenance:
     """Build the provenance record for a new artifact of ``kind``.
 
     ``inputs`` are paths, or ``(path, provenance)`` pairs when the input's own provenance is
-    known (its kind and config hash are then recorded too).
+    known (its kind and config hash are then recorded too). ``stage``: the rule writing it, one of
+    the kind's ``writers`` (default its usual ``rule``); another one is a ``ValueError``.
     """
     spec = ArtifactKind.of(kind)
+    if stage is None:
+        stage = spec.rule
+    elif stage not in spec.writers:
+        raise ValueError(
+            f"rule {stage!r} does not write kind {spec.value!r}; its writers: {list(spec.writers)}"
+        )
     records = []
     for item in inputs:
         if isinstance(item, tuple):
@@ -202,7 +235,7 @@ def make_provenance(
     return Provenance(
         kind=kind,
         schema_version=spec.schema_version,
-        stage=spec.rule,
+        stage=stage,
         config=config,
         config_hash=config_hash(config),
         package_version=__version__,
@@ -241,6 +274,8 @@ def check_provenance(
             f"{path}: expected an artifact of kind '{expected_kind}', found kind '{prov.kind}'. "
             "Check the path given in the config."
         )
+    if prov.stage in spec.writers:  # the rule that wrote it, e.g. import_tracks for imported tracks
+        rerun = f"rerun it with `snakemake --forcerun {prov.stage}`"
     if prov.schema_version != spec.schema_version:
         raise ArtifactError(
             f"{path}: '{expected_kind}' schema version {prov.schema_version} was written by dynaclr "

@@ -59,7 +59,7 @@ def collect_pseudotime(
     write_table(
         pseudotime,
         outputs.pseudotime,
-        make_provenance(ArtifactKind.PSEUDOTIME, {"collected": pairs}, recorded),
+        make_provenance(ArtifactKind.PSEUDOTIME, {"collected": pairs}, recorded, stage="collect_pseudotime"),
     )
     write_csv(accuracy, outputs.accuracy)
     return pseudotime, accuracy

@@ -149,7 +149,9 @@ def import_tracks(
     write_table(
         tracks,
         outputs.tracks,
-        make_provenance("tracks", recorded_config, inputs=[*inputs.files, *inputs.ctc_lineage]),
+        make_provenance(
+            "tracks", recorded_config, inputs=[*inputs.files, *inputs.ctc_lineage], stage="import_tracks"
+        ),
     )
     logger.info(
         "imported %d detections of %d tracks in %d FOVs into %s",

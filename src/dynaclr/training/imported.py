@@ -438,7 +438,9 @@ def import_model(
             "channel_indices": channel_indices,
         },
         PROVENANCE_KEY: json.loads(
-            make_provenance(ArtifactKind.CONTRASTIVE_MODEL, config_json, inputs_recorded).model_dump_json()
+            make_provenance(
+                ArtifactKind.CONTRASTIVE_MODEL, config_json, inputs_recorded, stage="import_model"
+            ).model_dump_json()
         ),
         TRAINING_SUMMARY_KEY: summary,
     }
