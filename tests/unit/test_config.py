@@ -434,8 +434,52 @@ def test_sizes_in_nanometres_are_refused_saying_what_to_write(key):
         info.value
     )
     assert f"write {written} [type=value_error" in str(info.value)
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(ValidationError) as info:  # no size in nm either: the field's bound says so
         model.model_validate({**required, field: 3e6})
-    assert "found 3e+06 [type=value_error" in str(info.value)
+    bound = "less than or equal to 2" if wavelength else "less than 100"
+    assert f"Input should be {bound} [type=less_than" in str(info.value)
     for real in (0.25, 2.0) if wavelength else (0.01, 0.65, 20.0, 50.0, 99.9):
         assert getattr(model.model_validate({**required, field: real}), field) == real
+
+
+@pytest.mark.parametrize("key", list(_sampling_models()))
+def test_the_micrometre_bounds_are_the_fields_in_the_schema(key):
+    """The bounds of a wavelength (0.2-2 µm) and of a pixel size or z step (below 100 µm) were only in
+    Python validators: the schema said > 0, so an editor validating a config against it took 532 or
+    650. They are the fields' own bounds, in the schema."""
+    model, _, field, _ = _sampling_models()[key]
+    schema = model.model_json_schema()["properties"][field]
+    (number,) = [branch for branch in schema.get("anyOf", [schema]) if branch.get("type") == "number"]
+    if field == "wavelength_um":
+        assert (number["minimum"], number["maximum"]) == (0.2, 2.0)
+    else:
+        assert (number["exclusiveMinimum"], number["exclusiveMaximum"]) == (0, 100)
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        (("datasets", "demo", "phase"), "wavelength_illumination_um"),
+        (("datasets", "demo", "simulate", "optics"), "wavelength_um"),
+    ],
+)
+def test_a_wavelength_is_bounded_in_the_schema_and_named_when_in_nanometres(path: tuple[str, ...], key: str):
+    """The 0.2-2.0 µm bound of a wavelength was only in a Python validator (the schema said > 0, so an
+    editor validating against it took 532); it is the field's bound now, in the schema, and a value in
+    nanometres is still told what to write."""
+    config = _default()
+    node = config
+    for part in path:
+        node = node.setdefault(part, {})
+    for value, schema_ok in ((0.532, True), (532, False), (5.32, False), (0.1, False)):
+        node[key] = value
+        errors = list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(config))
+        assert (not errors) == schema_ok, (value, errors)
+    node[key] = 532
+    with pytest.raises(
+        ValidationError, match=rf"{key}: expected a wavelength in µm .*that is nanometres: write 0.532"
+    ):
+        WorkflowConfig.model_validate(config)
+    node[key] = 5.32
+    with pytest.raises(ValidationError, match=rf"{key}\n  Input should be less than or equal to 2"):
+        WorkflowConfig.model_validate(config)

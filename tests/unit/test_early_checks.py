@@ -285,6 +285,19 @@ CASES = {
             "patches of datasets.mine.patches[sensor] (1 slice(s)), found 2",
         ],
     ),
+    # a dataset the model trains on but does not embed was never checked: training failed after the
+    # stages before it had run
+    "a stem kernel that does not divide the depth of a dataset trained on, not embedded": (
+        lambda config: (
+            config["contrastive_models"]["m"]["training"].update(stem_kernel_z=2),
+            config["contrastive_models"]["m"].update(embed_datasets=[]),
+            config["datasets"]["mine"]["patches"][0].update(z_window_slices=3),
+        ),
+        [
+            "contrastive_models.m.training.stem_kernel_z: expected a kernel that divides the depth of the "
+            "patches of datasets.mine.patches[sensor] (3 slice(s)), found 2",
+        ],
+    ),
     "validation FOVs": (
         _set("contrastive_models.m.training.validation_fovs", ["A/1/0"]),
         ["contrastive_models.m.training.validation_fovs: expected FOVs of the plate", "found ['A/1/0']"],
@@ -1669,3 +1682,33 @@ def test_a_table_per_fov_lists_the_files_that_exist_as_the_imports_inputs(
         assert list(job.input.table) == [str(file) for file in files]
         assert job.params.fov_names == FOVS
         assert FOVS not in list(job.non_derived_params)
+
+
+def test_a_camera_offset_beyond_the_plates_pixel_type_is_refused_by_the_dry_run(tmp_path: Path) -> None:
+    """The default camera offset (100: a 16-bit camera's) on an 8-bit plate was refused by each phase
+    job only once it ran; the plate's pixel type is in its metadata: the dry run refuses it naming the
+    dataset, the key, the value, the limit and the plate's pixel type. A 16-bit plate, a float plate
+    and the 8-bit plate's own dark level pass; a dataset without phase is not checked."""
+    for dtype in ("uint8", "uint16", "float32"):
+        plate = write_plate(tmp_path / f"{dtype}.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE, dtype=dtype)
+        config = plate_config(plate)
+        config["datasets"]["mine"]["phase"] = {"brightfield_channel": "Sensor"}
+        workflow = WorkflowConfig.model_validate(config)
+        layout = read_plate_layout(plate, workflow.datasets["mine"].acquisition.sampling())
+        assert layout.pixel_types == (dtype,)
+        problems = workflow_problems(workflow, {"mine": layout}, "results")
+        if dtype != "uint8":
+            assert problems == []
+            continue
+        (problem,) = problems
+        assert problem == (
+            "datasets.mine.phase.camera_offset_counts = 100 counts is 39% of the uint8 pixels' full scale "
+            "255; expected a camera dark level of at most 12.5% of it (31.875 counts). The default 100 is "
+            "a 16-bit camera's: set phase.camera_offset_counts to this camera's dark level (the counts of "
+            "a frame taken with the shutter closed; 0 only if the offset really was subtracted at export) "
+            f"(plate {plate}, pixels uint8)"
+        )
+        config["datasets"]["mine"]["phase"]["camera_offset_counts"] = 5
+        assert workflow_problems(WorkflowConfig.model_validate(config), {"mine": layout}, "results") == []
+        config["datasets"]["mine"]["phase"] = None
+        assert workflow_problems(WorkflowConfig.model_validate(config), {"mine": layout}, "results") == []

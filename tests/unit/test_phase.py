@@ -278,7 +278,7 @@ def test_demo_config_is_the_default_phase_config():
         ),
         (
             {"wavelength_illumination_um": 5.32},
-            r"expected a wavelength in µm between 0.2 and 2, found 5.32 \[type",
+            r"wavelength_illumination_um\n  Input should be less than or equal to 2 \[type=less_than_equal",
         ),
     ],
 )
@@ -894,3 +894,68 @@ def test_2d_mode_reconstructs_a_thin_object_at_the_focus_offset_it_is_told(focus
     told, default = correlation(focus_slice - shape[0] // 2), correlation(0.0)
     assert told > 0.5  # 0.69 (slice 2), 0.56 (slice 6)
     assert told > default + 0.3  # 0.22, -0.12
+
+
+def _as_16_bit(brightfield: np.ndarray, mean_counts: float) -> np.ndarray:
+    """The simulator's brightfield (offset 100) as a 16-bit camera's counts around ``mean_counts``."""
+    signal = brightfield - 100.0
+    return np.rint(100.0 + signal * ((mean_counts - 100.0) / signal.mean())).astype(np.uint16)
+
+
+@pytest.mark.parametrize("damage", ["zero_padding", "dead_pixels"])
+def test_zero_padding_and_dead_pixels_of_a_16_bit_plate_are_not_its_dark_level(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog, damage: str
+):
+    """Stitched 16-bit brightfield (about 3000 counts, dark level 100) with zero padding (2 columns:
+    2 % of the voxels) or 0.15 % dead pixels at 0 was refused by the darkest-voxel check (0 lies
+    below half the offset), which advised writing the gaps as NaN (impossible in a uint16 plate) or
+    an offset of 0 (a wrong phase). The zeros are no measurement: filled with the stack's median, the
+    phase is the one without them, the zeros counted in the FOV's record and named in a WARNING."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    clean = _as_16_bit(_first_frames(tiny_plate["plate"], 2)[:, :1], 3000.0)
+    damaged = clean.copy()
+    if damage == "zero_padding":
+        damaged[..., 47:49] = 0
+    else:
+        flat = damaged.reshape(-1)
+        flat[np.random.default_rng(1).choice(flat.size, size=int(0.0015 * flat.size), replace=False)] = 0
+    n_zeros = int((damaged == 0).sum())
+    reference = np.zeros((2, 1, *clean.shape[2:]), np.float32)
+    reconstruct_frames(clean, 0, reference, transfer_function, PhaseConfig())
+    output = np.zeros_like(reference)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.phase.reconstruct"):
+        totals = reconstruct_frames(damaged, 0, output, transfer_function, PhaseConfig(), where="FOV A/1/0")
+    assert np.isfinite(output).all() and totals.dropped_frames() == []
+    kept = damaged[:, :1] != 0
+    assert np.corrcoef(output[kept], reference[kept])[0, 1] > 0.95
+    assert totals.metrics("A/1/0", "3d", 1.0)["voxels_at_pixel_type_minimum"] == n_zeros
+    assert f"FOV A/1/0: {n_zeros} voxels (" in caplog.text
+    assert "are at 0, the uint16 pixels' minimum, below phase.camera_offset_counts = 100" in caplog.text
+    # the same voxels in a float plate stand for no data and must be NaN there: still refused
+    with pytest.raises(ValueError, match=r"darkest 0.1% of voxels are at or below 0 counts.*written as NaN"):
+        reconstruct_frames(damaged.astype(np.float32), 0, output, transfer_function, PhaseConfig())
+
+
+def test_a_16_bit_frame_mostly_at_zero_is_dropped_as_one_without_brightfield(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]
+):
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    counts = _as_16_bit(_first_frames(tiny_plate["plate"], 3)[:, :1], 3000.0)
+    counts[1, ..., :60] = 0
+    output = np.zeros((3, 1, *counts.shape[2:]), np.float32)
+    totals = reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig())
+    assert totals.frames_without_intensity == [1] and np.isnan(output[1]).all()
+    assert "62.5% of its voxels are at 0, the uint16 pixels' minimum" in totals.first_without_intensity
+
+
+def test_an_offset_above_the_dark_level_of_integer_pixels_is_refused_with_integer_advice():
+    """On integer pixels the darkest voxels above the pixel type's minimum still refuse an offset above
+    the dark level, with advice an integer plate can follow (no NaN)."""
+    counts = np.full((3, 16, 16), 1000, dtype=np.uint16)
+    counts[:, :2] = 20  # an eighth of the field at a dark level of 20, below half the offset 100
+    with pytest.raises(ValueError) as error:
+        normalise_brightfield(counts, PhaseConfig())
+    message = str(error.value)
+    assert "darkest 0.1% of voxels are at or below 20 counts" in message
+    assert "0 only if the offset really was subtracted at export" in message
+    assert "NaN" not in message

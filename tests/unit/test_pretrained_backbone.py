@@ -81,21 +81,27 @@ def test_the_input_adapter_reduces_scales_repeats_and_normalises() -> None:
 
 
 def import_pretrained(
-    directory: Path, config: ContrastiveModelConfig, fmt: str, source: Path, channel_indices: list[int]
+    directory: Path,
+    config: ContrastiveModelConfig,
+    fmt: str,
+    source: Path,
+    channel_indices: list[int] | None,
+    channels: list[str] | None = None,
 ) -> tuple[Path, dict]:
-    """Rule import_model on ``source`` into ``directory`` (2 channels, 5 slices, 32 px): the
-    model.ckpt written and the summary."""
+    """Rule import_model on ``source`` into ``directory`` (the spec's ``channels``, else 2 channels; 5
+    slices, 32 px): the model.ckpt written and the summary."""
     outputs = ImportModelOutputs(checkpoint=directory / "model.ckpt", config=directory / "config.json")
     summary = import_model(
         config,
         fmt,  # type: ignore[arg-type]
         ImportModelInputs(checkpoint=source),
         outputs,
-        in_channels=2,
+        in_channels=2 if channels is None else len(channels),
         in_stack_depth=5,
         patch_size_yx_px=32,
         model_name="imagenet",
         channel_indices=channel_indices,
+        channels=channels,
     )
     return outputs.checkpoint, summary
 
@@ -219,8 +225,8 @@ def test_a_trained_model_cannot_take_the_backbone_stem() -> None:
         (
             {"input_channels": ["Phase3D"]},
             [0],
-            r"input_channels: \['ViralSensor'\] in the file, \['Phase3D'\] in the config \(patch channels "
-            r"\[1\] in the file, \[0\] here\)",
+            r"input_channels: \['ViralSensor'\] in the file, \['Phase3D'\] in the config \(the network sees "
+            r"patch channels \[1\] in the file, \[0\] here\)",
         ),
     ],
     ids=["z_reduction", "input_channels"],
@@ -239,6 +245,69 @@ def test_a_model_ckpt_built_otherwise_than_the_config_says_is_refused(
         import_pretrained(tmp_path / "other", pretrained_config(**changes), "dynaclr", first, channel_indices)
     assert str(first) in str(error.value) and "contrastive_models.imagenet.training." in str(error.value)
     assert not (tmp_path / "other" / "model.ckpt").exists()
+
+
+#: A spec's channels as PatchSpec.channel_labels gives them.
+PHASE, SENSOR, NUCLEI = "phase:Phase3D (zscore)", "raw:ViralSensor (median_p99)", "raw:Nuclei (median_p99)"
+
+
+@pytest.mark.parametrize(
+    ("changes", "channel_indices", "channels"),
+    [
+        ({"stem_kernel_z": 2}, [1], None),  # no z-fold stem: the kernel shapes nothing
+        ({}, [0], [SENSOR, PHASE]),  # the same channel seen, at another position of the spec
+    ],
+    ids=["stem_kernel_z", "reordered spec"],
+)
+def test_a_model_ckpt_is_compared_on_what_shapes_the_network(
+    tmp_path: Path, changes: dict, channel_indices: list[int], channels: list[str] | None
+) -> None:
+    """With stem: backbone, stem_kernel_z is unused, yet a differing one was refused; the channels the
+    network sees were compared as indices into two specs, so the same channel at another position of
+    the spec was refused. Both import now, computing what the file's model computes."""
+    source = weights_file(tmp_path, pretrained_network())
+    first_channels = None if channels is None else [PHASE, SENSOR]
+    first, _ = import_pretrained(tmp_path / "first", pretrained_config(), "timm", source, [1], first_channels)
+    again, _ = import_pretrained(
+        tmp_path / "again", pretrained_config(**changes), "dynaclr", first, channel_indices, channels
+    )
+    x = patches()
+    if channels is not None:
+        x = x.flip(1)  # the same signals in the spec's order
+    expected = read_contrastive_checkpoint(first).encoder()(patches())[0]
+    torch.testing.assert_close(read_contrastive_checkpoint(again).encoder()(x)[0], expected)
+
+
+def test_another_channel_at_the_same_position_of_the_spec_is_refused(tmp_path: Path) -> None:
+    """The backbone saw the sensor; a spec with nuclei at the sensor's position and input_channels
+    [Nuclei] gave the same index, so it imported (a warning about other names) and the network saw
+    nuclei, with exit 0. The channels it sees are compared by their labels."""
+    source = weights_file(tmp_path, pretrained_network())
+    first, _ = import_pretrained(
+        tmp_path / "first", pretrained_config(), "timm", source, [1], [PHASE, SENSOR]
+    )
+    with pytest.raises(
+        ArtifactError, match=r"input_channels: \['ViralSensor'\] in the file, \['Nuclei'\]"
+    ) as error:
+        import_pretrained(
+            tmp_path / "other",
+            pretrained_config(input_channels=["Nuclei"]),
+            "dynaclr",
+            first,
+            [1],
+            [PHASE, NUCLEI],
+        )
+    assert f"the network sees patch channels ['{SENSOR}'] in the file, ['{NUCLEI}'] here" in str(error.value)
+
+
+def test_a_null_input_channels_is_every_channel(tmp_path: Path) -> None:
+    """A model.ckpt of a one-channel spec built with input_channels: null (every channel) was refused
+    for a config listing that channel (indices None against [0])."""
+    source = weights_file(tmp_path, pretrained_network())
+    every = pretrained_config(input_channels=None)
+    first, _ = import_pretrained(tmp_path / "first", every, "timm", source, None, [SENSOR])
+    again, _ = import_pretrained(tmp_path / "again", pretrained_config(), "dynaclr", first, [0], [SENSOR])
+    assert read_contrastive_checkpoint(again).channel_indices == [0]
 
 
 def test_pretrained_weights_that_are_not_finite_are_refused(tmp_path: Path) -> None:

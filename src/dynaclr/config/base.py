@@ -137,29 +137,35 @@ WAVELENGTH_RANGE_UM = (0.2, 2.0)
 SAMPLING_LIMIT_UM = 100.0
 
 
-def micrometres(value: float, key: str, what: str, low: float, high: float, *, below: bool = False) -> float:
-    """``value`` of config key ``key``, a length in µm of ``what`` ("a wavelength"): in ``[low, high]``,
-    or ``[low, high)`` when ``below`` (a bound of a size, any positive size above 0 when ``low`` is 0).
-
-    Raises:
-        ValueError: outside, naming ``key``, the range and ``value``; one whose thousandth lies in the
-            range is told it is nanometres and what to write (a wavelength of 532, a pixel size of 650).
-    """
+def nanometre_hint(value: Any, key: str, what: str, low: float, high: float, *, below: bool = False) -> Any:
+    """The body of a ``mode="before"`` validator of config key ``key``, a length in µm of ``what`` ("a
+    wavelength") whose field bounds it to ``[low, high]`` (``ge``/``le``), or ``(0, high)`` with
+    ``below`` (``gt=0``/``lt``): the bounds are the field's, in the JSON schema too; this only refuses a
+    number outside them whose thousandth lies inside as nanometres, saying what to write (a wavelength
+    of 532, a pixel size of 650, as microscope metadata writes them). Anything else is returned as
+    it is, for the field's type and bounds to check."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
 
     def accepted(length: float) -> bool:
-        return low <= length < high if below else low <= length <= high
+        return low < length < high if below else low <= length <= high
 
-    if accepted(value):
+    if accepted(value) or not accepted(value / 1000):
         return value
     expected = f"below {high:g}" if below and low == 0 else f"between {low:g} and {high:g}"
-    hint = f"; that is nanometres: write {value / 1000:g}" if accepted(value / 1000) else ""
-    raise ValueError(f"{key}: expected {what} in µm {expected}, found {value:g}{hint}")
+    raise ValueError(
+        f"{key}: expected {what} in µm {expected}, found {value:g}; that is nanometres: "
+        f"write {value / 1000:g}"
+    )
 
 
-def sampling_micrometres(value: float | None, key: str) -> float | None:
-    """``value`` of the pixel size or z step ``key`` (None: not given), refused from
-    :data:`SAMPLING_LIMIT_UM` up (:func:`micrometres`)."""
-    if value is None:
-        return None
+def wavelength_nanometre_hint(value: Any, key: str) -> Any:
+    """:func:`nanometre_hint` of a wavelength (a field bounded to :data:`WAVELENGTH_RANGE_UM`)."""
+    return nanometre_hint(value, key, "a wavelength", *WAVELENGTH_RANGE_UM)
+
+
+def sampling_nanometre_hint(value: Any, key: str) -> Any:
+    """:func:`nanometre_hint` of the pixel size or z step ``key`` (a field with ``gt=0`` and
+    ``lt=SAMPLING_LIMIT_UM``)."""
     what = "a z step" if "z_step" in key else "a pixel size"
-    return micrometres(value, key, what, 0.0, SAMPLING_LIMIT_UM, below=True)
+    return nanometre_hint(value, key, what, 0.0, SAMPLING_LIMIT_UM, below=True)

@@ -8,10 +8,11 @@ given in both places is checked, never silently preferred.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dynaclr.config.base import StrictModel, sampling_micrometres
+from dynaclr.config.base import SAMPLING_LIMIT_UM, StrictModel, sampling_nanometre_hint
 
 #: Placeholders of ``files``: the position (required) and the time point (optional).
 POSITION_PLACEHOLDER = "{position}"
@@ -71,21 +72,23 @@ class TiffSourceConfig(StrictModel):
     pixel_size_um: float | None = Field(
         None,
         gt=0,
+        lt=SAMPLING_LIMIT_UM,
         description="Pixel size in Y and X (µm), below 100 (from 100 up it reads as nanometres); required "
         "without OME/ImageJ metadata.",
     )
     z_step_um: float | None = Field(
         None,
         gt=0,
+        lt=SAMPLING_LIMIT_UM,
         description="Distance between slices (µm), below 100 (from 100 up it reads as nanometres); required "
         "without metadata unless there is one slice.",
     )
 
-    @field_validator("pixel_size_um", "z_step_um")
+    @field_validator("pixel_size_um", "z_step_um", mode="before")
     @classmethod
-    def _sampling_in_micrometres(cls, value: float | None, info: ValidationInfo) -> float | None:
+    def _sampling_in_micrometres(cls, value: Any, info: ValidationInfo) -> Any:
         """A size in nanometres (650 for 0.65 µm) would be written into the converted plate's scale."""
-        return sampling_micrometres(value, str(info.field_name))
+        return sampling_nanometre_hint(value, str(info.field_name))
 
     @field_validator("files")
     @classmethod

@@ -13,14 +13,36 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dynaclr.config.base import WAVELENGTH_RANGE_UM, StrictModel, micrometres, sampling_micrometres
+from dynaclr.config.base import (
+    SAMPLING_LIMIT_UM,
+    WAVELENGTH_RANGE_UM,
+    StrictModel,
+    sampling_nanometre_hint,
+    wavelength_nanometre_hint,
+)
 
 if TYPE_CHECKING:
     from dynaclr.io.plate import PlateGeometry
+
+
+#: Largest camera offset, as a share of an integer pixel type's full scale, that phase takes: a
+#: camera's dark level is a small part of its range (100 of a 16-bit camera's 65535; 0 to 16 of an
+#: 8-bit camera's 255), so an offset above an eighth of the range (the default 100 on uint8 data: 39 %)
+#: was set for another camera, and would take most of the signal (a 4.9 times larger phase at a
+#: brightfield of 120 counts, measured).
+MAX_OFFSET_FULL_SCALE_SHARE = 1 / 8
+
+#: What to set ``phase.camera_offset_counts`` to, for integer plates (the offset can only be the
+#: camera's dark level, or 0 where it was subtracted at export; such a plate cannot hold NaN).
+INTEGER_OFFSET_ADVICE = (
+    "set phase.camera_offset_counts to this camera's dark level (the counts of a frame taken with the "
+    "shutter closed; 0 only if the offset really was subtracted at export)"
+)
 
 
 class PhaseConfig(StrictModel):
@@ -39,7 +61,8 @@ class PhaseConfig(StrictModel):
     )
     wavelength_illumination_um: float = Field(
         0.532,
-        gt=0,
+        ge=WAVELENGTH_RANGE_UM[0],
+        le=WAVELENGTH_RANGE_UM[1],
         description="Illumination wavelength in vacuum (µm), between 0.2 and 2.0 (light microscopy).",
     )
     numerical_aperture_detection: float = Field(
@@ -103,9 +126,10 @@ class PhaseConfig(StrictModel):
         description=(
             "Camera offset (dark level, counts) subtracted from the brightfield counts before "
             "normalisation: the counts of a frame taken with the shutter closed. The default is a 16-bit "
-            "camera's; set it for 8-bit cameras (often 0 to 16) and to 0 for data whose offset was "
-            "subtracted. Refused above 1/8 of an integer pixel type's full scale, and where a stack's "
-            "darkest 0.1 % of voxels lie below half of it."
+            "camera's; set it for 8-bit cameras (often 0 to 16) and to 0 only if the offset really was "
+            "subtracted at export. Refused above 1/8 of an integer pixel type's full scale (by the dry "
+            "run), and where a stack's darkest 0.1 % of voxels lie below half of it; integer voxels at 0 "
+            "(zero padding, dead pixels) are not the dark level: filled with the stack's median."
         ),
     )
     flat_field: Literal["z_mean", "none"] = Field(
@@ -118,15 +142,37 @@ class PhaseConfig(StrictModel):
     yx_pixel_size_um: float | None = Field(
         None,
         gt=0,
+        lt=SAMPLING_LIMIT_UM,
         description="Pixel size at the sample (µm), below 100 (from 100 up it reads as nanometres); null "
         "reads it from the plate metadata.",
     )
     z_step_um: float | None = Field(
         None,
         gt=0,
+        lt=SAMPLING_LIMIT_UM,
         description="Distance between slices (µm), below 100 (from 100 up it reads as nanometres); null "
         "reads it from the plate metadata.",
     )
+
+    def offset_pixel_type_problem(self, dtype: Any) -> str | None:
+        """What is wrong with ``camera_offset_counts`` for pixels of type ``dtype``: more than
+        :data:`MAX_OFFSET_FULL_SCALE_SHARE` of an integer type's full scale (floats have none);
+        ``None`` where nothing is. Checked by the dry run on each raw plate's pixel types and by each
+        phase job on the pixels it reads."""
+        pixel_type = np.dtype(dtype)
+        if pixel_type.kind not in "ui":
+            return None
+        offset = self.camera_offset_counts
+        full_scale = float(np.iinfo(pixel_type).max)
+        limit = MAX_OFFSET_FULL_SCALE_SHARE * full_scale
+        if offset <= limit:
+            return None
+        return (
+            f"phase.camera_offset_counts = {offset:g} counts is {100.0 * offset / full_scale:.0f}% of the "
+            f"{pixel_type.name} pixels' full scale {full_scale:g}; expected a camera dark level of at most "
+            f"{100.0 * MAX_OFFSET_FULL_SCALE_SHARE:.1f}% of it ({limit:g} counts). The default 100 is a "
+            f"16-bit camera's: {INTEGER_OFFSET_ADVICE}"
+        )
 
     def effective_geometry(self, plate: PlateGeometry) -> PlateGeometry:
         """The sampling the phase stage uses and writes (its plate, and the virtual-staining plate made
@@ -148,20 +194,21 @@ class PhaseConfig(StrictModel):
         }
         return self.model_copy(update=update) if update else self
 
-    @field_validator("wavelength_illumination_um")
+    @field_validator("wavelength_illumination_um", mode="before")
     @classmethod
-    def _light_microscopy_wavelength(cls, value: float) -> float:
+    def _light_microscopy_wavelength(cls, value: Any) -> Any:
         """A wavelength in nanometres (532 for 0.532 µm, as microscope metadata writes it) leaves the
         optics' passband below the images' lowest spatial frequency: the transfer function vanishes
-        but at a few frequencies next to zero, and the phase is a blur, with exit 0."""
-        return micrometres(value, "wavelength_illumination_um", "a wavelength", *WAVELENGTH_RANGE_UM)
+        but at a few frequencies next to zero, and the phase is a blur, with exit 0. Told so before
+        the field's bounds apply."""
+        return wavelength_nanometre_hint(value, "wavelength_illumination_um")
 
-    @field_validator("yx_pixel_size_um", "z_step_um")
+    @field_validator("yx_pixel_size_um", "z_step_um", mode="before")
     @classmethod
-    def _sampling_in_micrometres(cls, value: float | None, info: ValidationInfo) -> float | None:
+    def _sampling_in_micrometres(cls, value: Any, info: ValidationInfo) -> Any:
         """A pixel size or z step in nanometres (650 for 0.65 µm) gives the optics' model pixels a
         thousand times too large, with exit 0."""
-        return sampling_micrometres(value, str(info.field_name))
+        return sampling_nanometre_hint(value, str(info.field_name))
 
     @model_validator(mode="after")
     def _apertures_consistent(self) -> PhaseConfig:

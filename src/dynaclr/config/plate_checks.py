@@ -25,7 +25,7 @@ from pathlib import Path
 from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBONES, backbone_problem
 from dynaclr.config.base import fov_pattern_paths
 from dynaclr.config.patches import PatchSpec, channel_indices
-from dynaclr.config.simulate import CHANNEL_NAMES, SimulateConfig
+from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, SimulateConfig
 from dynaclr.config.training import (
     ContrastiveModelConfig,
     qualified_fov_name,
@@ -89,6 +89,7 @@ def simulated_layout(config: SimulateConfig, path: str) -> PlateLayout:
         ),
         time_interval_minutes=config.time_interval_minutes,
         n_frames=config.n_frames,
+        pixel_types=(RAW_PIXEL_TYPE,),
     )
 
 
@@ -115,6 +116,7 @@ def source_layouts(
             channel_names=(PHASE_CHANNEL,),
             shape_tczyx=(n_t, 1, n_z if dataset.phase.mode == "3d" else 1, n_y, n_x),
             geometry=dataset.phase.effective_geometry(raw.geometry),
+            pixel_types=(),  # written by the workflow: not the raw plate's pixel type
         )
     if dataset.virtual_stain is not None:
         phase = plates["phase"].shape_tczyx
@@ -124,6 +126,7 @@ def source_layouts(
             channel_names=(dataset.virtual_stain.output_channel,),
             shape_tczyx=(phase[0], 1, phase[2], phase[3], phase[4]),
             geometry=plates["phase"].geometry,
+            pixel_types=(),  # written by the workflow: not the raw plate's pixel type
         )
     return plates
 
@@ -770,6 +773,20 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
     return problems
 
 
+def _offset_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
+    """The camera offset fits the raw plate's integer pixel types
+    (:meth:`~dynaclr.config.phase.PhaseConfig.offset_pixel_type_problem`): each phase job refused the
+    default 100 on 8-bit pixels, only once it ran."""
+    if dataset.phase is None:
+        return []
+    problems = []
+    for pixel_type in raw.pixel_types:
+        problem = dataset.phase.offset_pixel_type_problem(pixel_type)
+        if problem:
+            problems.append(f"datasets.{name}.{problem} (plate {raw.path}, pixels {pixel_type})")
+    return problems
+
+
 def _model_file_problems(key: str, model_file: str | None, results: str, readme_section: str) -> list[str]:
     """A weights file the config names that is not there (one under ``results`` is made by a rule)."""
     if model_file is None or model_file.startswith(f"{results}/") or Path(model_file).is_file():
@@ -801,6 +818,7 @@ def workflow_problems(
         plates = plates_of[name] = source_layouts(name, dataset, raw_layouts[name], results)
         problems += _geometry_problems(name, dataset, raw_layouts[name])
         problems += _acquisition_problems(name, dataset, raw_layouts[name])
+        problems += _offset_problems(name, dataset, raw_layouts[name])
         problems += _channel_problems(name, dataset, plates)
         problems += _imported_tracks_problems(name, dataset, raw_layouts[name])
         problems += _annotation_table_problems(name, dataset, raw_layouts[name])
@@ -843,15 +861,17 @@ def workflow_problems(
             f"contrastive_models.{model}.{file_key}", entry.model_file, results, section
         )
         key = f"contrastive_models.{model}.training"
+        # the datasets the model reads: those it trains on (embedded or not) and those it embeds
+        read = list(dict.fromkeys([*entry.train_datasets, *config.embedded_datasets(model)]))
         if entry.training.input_channels is not None:
-            for embedded in config.embedded_datasets(model):
+            for name in read:
                 try:
                     channel_indices(
-                        config.datasets[embedded].patch_spec(entry.training.patch_spec),
+                        config.datasets[name].patch_spec(entry.training.patch_spec),
                         entry.training.input_channels,
                     )
                 except ValueError as err:
-                    problems.append(f"{key}.input_channels (dataset {embedded}): {err}")
+                    problems.append(f"{key}.input_channels (dataset {name}): {err}")
         explorer_channel = config.analysis.figures.explorer_channel
         if explorer_channel is not None:  # every embedded dataset's explorer shows this spec's patches
             for embedded in config.embedded_datasets(model):
@@ -869,9 +889,9 @@ def workflow_problems(
         problems += [problem] if problem else []
         for trained_on in entry.train_datasets:
             problems += _tau_problem(key, entry.training, raw_layouts[trained_on], trained_on)
-        for embedded in config.embedded_datasets(model):
-            spec = config.datasets[embedded].patch_spec(entry.training.patch_spec)
-            problems += _stem_problems(key, entry.training, embedded, spec, plates_of[embedded])
+        for name in read:
+            spec = config.datasets[name].patch_spec(entry.training.patch_spec)
+            problems += _stem_problems(key, entry.training, name, spec, plates_of[name])
         if entry.train_datasets:  # a model read from a file is not trained: its split means nothing
             raws = {name: raw_layouts[name] for name in entry.train_datasets}
             problems += _training_fov_problems(f"{key}.validation_fovs", entry.training.validation_fovs, raws)

@@ -7,11 +7,17 @@ Units are in the field names: ``_um`` micrometres, ``_px`` pixels, ``_frames`` t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dynaclr.config.base import WAVELENGTH_RANGE_UM, StrictModel, micrometres, sampling_micrometres
+from dynaclr.config.base import (
+    SAMPLING_LIMIT_UM,
+    WAVELENGTH_RANGE_UM,
+    StrictModel,
+    sampling_nanometre_hint,
+    wavelength_nanometre_hint,
+)
 
 
 class WellSpec(StrictModel):
@@ -30,7 +36,8 @@ class OpticsConfig(StrictModel):
 
     wavelength_um: float = Field(
         0.532,
-        gt=0,
+        ge=WAVELENGTH_RANGE_UM[0],
+        le=WAVELENGTH_RANGE_UM[1],
         description="Illumination wavelength in vacuum (µm), between 0.2 and 2.0 (light microscopy).",
     )
     numerical_aperture_detection: float = Field(0.55, gt=0, le=1.5)
@@ -38,11 +45,11 @@ class OpticsConfig(StrictModel):
     index_of_refraction_media: float = Field(1.34, ge=1.0)
     z_padding: int = Field(3, ge=0, description="Slices of padding used by the forward model.")
 
-    @field_validator("wavelength_um")
+    @field_validator("wavelength_um", mode="before")
     @classmethod
-    def _light_microscopy_wavelength(cls, value: float) -> float:
+    def _light_microscopy_wavelength(cls, value: Any) -> Any:
         """As the phase stage's (:class:`~dynaclr.config.phase.PhaseConfig`): 532 is nanometres."""
-        return micrometres(value, "wavelength_um", "a wavelength", *WAVELENGTH_RANGE_UM)
+        return wavelength_nanometre_hint(value, "wavelength_um")
 
 
 class CellsConfig(StrictModel):
@@ -183,10 +190,16 @@ class SimulateConfig(StrictModel):
     time_interval_minutes: float = Field(30.0, gt=0)
     shape_zyx: tuple[int, int, int] = Field((10, 256, 256), description="Slices, rows, columns.")
     pixel_size_um: float = Field(
-        0.65, gt=0, description="Pixel size in YX at the sample (µm), below 100 (from 100 up it reads as nm)."
+        0.65,
+        gt=0,
+        lt=SAMPLING_LIMIT_UM,
+        description="Pixel size in YX at the sample (µm), below 100 (from 100 up it reads as nm).",
     )
     z_step_um: float = Field(
-        2.0, gt=0, description="Distance between slices (µm), below 100 (from 100 up it reads as nm)."
+        2.0,
+        gt=0,
+        lt=SAMPLING_LIMIT_UM,
+        description="Distance between slices (µm), below 100 (from 100 up it reads as nm).",
     )
     nuclear_marker_fovs: Literal["all"] | list[str] = Field(
         "all",
@@ -198,12 +211,12 @@ class SimulateConfig(StrictModel):
     infection: InfectionConfig = InfectionConfig()
     imaging: ImagingConfig = ImagingConfig()
 
-    @field_validator("pixel_size_um", "z_step_um")
+    @field_validator("pixel_size_um", "z_step_um", mode="before")
     @classmethod
-    def _sampling_in_micrometres(cls, value: float | None, info: ValidationInfo) -> float | None:
+    def _sampling_in_micrometres(cls, value: Any, info: ValidationInfo) -> Any:
         """A size in nanometres (650 for 0.65 µm) would simulate cells a thousand times smaller than a
         pixel."""
-        return sampling_micrometres(value, str(info.field_name))
+        return sampling_nanometre_hint(value, str(info.field_name))
 
     @model_validator(mode="after")
     def _check_layout(self) -> SimulateConfig:
@@ -242,3 +255,6 @@ class SimulateConfig(StrictModel):
 
 CHANNEL_NAMES: tuple[str, ...] = ("Brightfield", "Nuclei", "ViralSensor", "ERMarker")
 """Channels of the simulated plate, in order."""
+
+RAW_PIXEL_TYPE = "uint16"
+"""Pixel type of the simulated raw plate (a 16-bit camera's counts)."""

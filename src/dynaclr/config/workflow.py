@@ -26,7 +26,7 @@ from dynaclr.config.analysis import (
     TemporalMetricsConfig,
 )
 from dynaclr.config.backbones import backbone_label, input_size_problem
-from dynaclr.config.base import StrictModel, sampling_micrometres
+from dynaclr.config.base import SAMPLING_LIMIT_UM, StrictModel, sampling_nanometre_hint
 from dynaclr.config.convert import TiffSourceConfig
 from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
 from dynaclr.config.embeddings import (
@@ -108,6 +108,7 @@ class AcquisitionConfig(StrictModel):
     pixel_size_um: float | None = Field(
         None,
         gt=0,
+        lt=SAMPLING_LIMIT_UM,
         description="Pixel size in Y and X (µm), below 100 (from 100 up it reads as nanometres); supplies it "
         "where the plate's metadata states none, or "
         "states it on an axis without a unit (the config's value then replaces the scale's).",
@@ -115,6 +116,7 @@ class AcquisitionConfig(StrictModel):
     z_step_um: float | None = Field(
         None,
         gt=0,
+        lt=SAMPLING_LIMIT_UM,
         description="Distance between z slices (µm), below 100 (from 100 up it reads as nanometres); "
         "supplies it where the plate's metadata states none, or "
         "states it on an axis without a unit (the config's value then replaces the scale's).",
@@ -127,13 +129,13 @@ class AcquisitionConfig(StrictModel):
         """The values given, by key (:data:`SAMPLING_KEYS`; ``None``: not given)."""
         return {key: getattr(self, key) for key in SAMPLING_KEYS}
 
-    @field_validator("pixel_size_um", "z_step_um")
+    @field_validator("pixel_size_um", "z_step_um", mode="before")
     @classmethod
-    def _sampling_in_micrometres(cls, value: float | None, info: ValidationInfo) -> float | None:
+    def _sampling_in_micrometres(cls, value: Any, info: ValidationInfo) -> Any:
         """A size in nanometres (650 for 0.65 µm) is refused as such: beside metadata that states the
         size it was refused as a disagreement, and where the metadata states none it was supplied to every
         stage, each µm setting then a thousandth of the pixels it should be."""
-        return sampling_micrometres(value, str(info.field_name))
+        return sampling_nanometre_hint(value, str(info.field_name))
 
 
 #: How :meth:`ContrastiveModelEntry.description` names a model file's format, a sampling and a loss.

@@ -633,6 +633,7 @@ def layout_from_headers(
         channel_names=names,
         axes=EXPECTED_AXES,
         shape_tczyx=(sampling.n_frames, sizes["C"], sizes["Z"], sizes["Y"], sizes["X"]),
+        pixel_types=(next(iter(headers.values())).dtype.name,),
         **vars(sampling),
     )
 

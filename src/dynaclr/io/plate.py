@@ -320,6 +320,8 @@ class PlateLayout(PlateSampling):
         shape_tczyx: array shape ``(T, C, Z, Y, X)`` shared by every position (T: ``n_frames``).
         warnings: what :func:`read_plate_layout` warned of (no scale, axes without units), for a
             caller that shows no Python warning (Snakemake while it parses the workflow).
+        pixel_types: NumPy names of the pixel types of the positions' arrays ``0``, each once in the
+            plate's order (empty: not known).
     """
 
     path: Path
@@ -328,6 +330,7 @@ class PlateLayout(PlateSampling):
     axes: tuple[tuple[str, str], ...]
     shape_tczyx: tuple[int, int, int, int, int]
     warnings: tuple[str, ...] = ()
+    pixel_types: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.n_frames != self.shape_tczyx[0]:
@@ -486,6 +489,7 @@ def read_plate_layout(
         channel_names=channel_names,
         axes=axes,
         shape_tczyx=(n_t, n_c, n_z, n_y, n_x),
+        pixel_types=tuple(dict.fromkeys(_pixel_type(data_type)[0] for _, data_type in arrays.values())),
         **vars(stated),
     ).supplied_by(supplied or {})
     message = (

@@ -32,7 +32,7 @@ from waveorder import util
 from waveorder.models import isotropic_thin_3d
 from waveorder.reconstruct import tikhonov_regularized_inverse_filter
 
-from dynaclr.config.phase import PhaseConfig
+from dynaclr.config.phase import INTEGER_OFFSET_ADVICE, PhaseConfig
 from dynaclr.io import (
     ArtifactError,
     ArtifactKind,
@@ -92,53 +92,56 @@ PHASE_UNITS = {
 #: half near 0) or an offset above the dark level.
 MAX_NON_POSITIVE_SHARE = 0.25
 
-#: Largest camera offset, as a share of an integer pixel type's full scale, that phase takes: a
-#: camera's dark level is a small part of its range (100 of a 16-bit camera's 65535; 0 to 16 of an
-#: 8-bit camera's 255), so an offset above an eighth of the range (the default 100 on uint8 data: 39 %)
-#: was set for another camera, and would take most of the signal (a 4.9 times larger phase at a
-#: brightfield of 120 counts, measured).
-MAX_OFFSET_FULL_SCALE_SHARE = 1 / 8
-
 #: Percentile of a stack's counts taken as its darkest voxels: with the offset at the camera's dark
 #: level they lie at about the offset (read noise below it); below half the offset, the offset lies
 #: above the dark level (an offset already subtracted, 8-bit data) or the stack holds fill values.
+#: On integer pixels the voxels at the pixel type's minimum below the offset (0 for unsigned
+#: integers: a stitched plate's zero padding, dead pixels) are not the dark level: they are filled
+#: before (:func:`fill_pixel_type_minimum`) and never reach this check.
 DARKEST_PERCENTILE = 0.1
+
+
+def pixel_type_minimum(dtype: Any) -> float | None:
+    """The smallest value of the integer pixel type ``dtype`` (0 for unsigned integers), ``None`` for
+    floats (no such value: a float plate writes missing voxels as NaN)."""
+    pixel_type = np.dtype(dtype)
+    if pixel_type.kind not in "ui":
+        return None
+    return float(np.iinfo(pixel_type).min)
 
 
 def check_offset_fits_pixel_type(dtype: Any, config: PhaseConfig, where: str) -> None:
     """Refuse a ``phase.camera_offset_counts`` above :data:`MAX_OFFSET_FULL_SCALE_SHARE` of the full
     scale of the integer pixel type ``dtype`` (floats have no full scale: the per-stack check of
-    :func:`normalise_brightfield` alone applies), naming ``where``, the key, the limit and the value."""
-    pixel_type = np.dtype(dtype)
-    if pixel_type.kind not in "ui":
-        return
-    full_scale = float(np.iinfo(pixel_type).max)
-    limit = MAX_OFFSET_FULL_SCALE_SHARE * full_scale
-    if config.camera_offset_counts > limit:
-        raise ValueError(
-            f"{where}: phase.camera_offset_counts = {config.camera_offset_counts:g} counts is "
-            f"{100.0 * config.camera_offset_counts / full_scale:.0f}% of the {pixel_type.name} pixels' full "
-            f"scale {full_scale:g}; expected a camera dark level of at most "
-            f"{100.0 * MAX_OFFSET_FULL_SCALE_SHARE:.1f}% of it ({limit:g} counts). The default 100 is a "
-            "16-bit camera's: set phase.camera_offset_counts to this camera's dark level (the counts of "
-            "a frame taken with the shutter closed; 0 where the offset was subtracted already)"
-        )
+    :func:`normalise_brightfield` alone applies), naming ``where``, the key, the limit and the value.
+    The dry run makes the same check on each raw plate's pixel types
+    (:meth:`~dynaclr.config.phase.PhaseConfig.offset_pixel_type_problem`)."""
+    problem = config.offset_pixel_type_problem(dtype)
+    if problem:
+        raise ValueError(f"{where}: {problem}")
 
 
-def _check_offset_below_darkest_voxels(counts: np.ndarray, offset: float) -> None:
-    """Refuse a stack whose darkest voxels (:data:`DARKEST_PERCENTILE`) lie below half ``offset``."""
+def _check_offset_below_darkest_voxels(counts: np.ndarray, offset: float, pixel_type: np.dtype) -> None:
+    """Refuse a stack whose darkest voxels (:data:`DARKEST_PERCENTILE`) lie below half ``offset``,
+    with advice for the pixel type: NaN for voxels without data where a float plate can hold it."""
     if offset <= 0 or float(counts.min()) >= offset / 2:
         return
     darkest = float(np.percentile(counts, DARKEST_PERCENTILE))
-    if darkest < offset / 2:
-        raise ValueError(
-            f"brightfield stack: its darkest {DARKEST_PERCENTILE:g}% of voxels are at or below "
-            f"{darkest:.6g} counts, less than half of phase.camera_offset_counts = {offset:g}; expected "
-            "the offset at or below the camera's dark level (no voxel far below it). Set "
-            "phase.camera_offset_counts to the camera's dark level (0 where the offset was subtracted "
-            "already, e.g. 8-bit or background-corrected exports); voxels that stand for no data (0 in "
-            "a stitching gap) must be written as NaN, which phase fills"
+    if darkest >= offset / 2:
+        return
+    if pixel_type_minimum(pixel_type) is None:
+        advice = (
+            "Set phase.camera_offset_counts to the camera's dark level (0 where the offset was "
+            "subtracted already, e.g. 8-bit or background-corrected exports); voxels that stand for no "
+            "data (0 in a stitching gap) must be written as NaN, which phase fills"
         )
+    else:
+        advice = INTEGER_OFFSET_ADVICE[0].upper() + INTEGER_OFFSET_ADVICE[1:]
+    raise ValueError(
+        f"brightfield stack: its darkest {DARKEST_PERCENTILE:g}% of voxels are at or below {darkest:.6g} "
+        f"counts, less than half of phase.camera_offset_counts = {offset:g}; expected the offset at or "
+        f"below the camera's dark level (no voxel far below it). {advice}"
+    )
 
 
 class NoBrightfieldIntensityError(ValueError):
@@ -162,8 +165,10 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
     the offset (at most :data:`MAX_NON_POSITIVE_SHARE` of its voxels at or below 0), else a
     :class:`NoBrightfieldIntensityError` says what was found; its darkest voxels
     (:data:`DARKEST_PERCENTILE`) must not lie below half the offset (an offset above the camera's dark
-    level), else a ``ValueError`` names ``phase.camera_offset_counts``.
+    level; integer voxels at their type's minimum are filled first: :func:`fill_pixel_type_minimum`),
+    else a ``ValueError`` names ``phase.camera_offset_counts``.
     """
+    pixel_type = np.asarray(zyx_counts).dtype
     counts = np.asarray(zyx_counts, dtype=np.float32)
     n_missing = int((~np.isfinite(counts)).sum())
     if n_missing:
@@ -188,7 +193,7 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
             "phase.brightfield_channel names a brightfield channel",
             found,
         )
-    _check_offset_below_darkest_voxels(counts, float(config.camera_offset_counts))
+    _check_offset_below_darkest_voxels(counts, float(config.camera_offset_counts), pixel_type)
     if config.flat_field == "z_mean":
         data = data / torch.clamp(data.mean(dim=0, keepdim=True), min=1e-3 * mean)
     return data
@@ -315,19 +320,61 @@ def fill_missing_brightfield(zyx_counts: np.ndarray) -> np.ndarray:
     return fill_missing(zyx_counts, float(np.median(zyx_counts[~mask])))
 
 
+def minimum_below_offset(dtype: Any, offset: float) -> float | None:
+    """The integer pixel type ``dtype``'s minimum where it lies below the camera offset ``offset``
+    (no count there is a measurement), else ``None`` (floats, or an offset of 0 on unsigned pixels)."""
+    floor = pixel_type_minimum(dtype)
+    return floor if floor is not None and floor < offset else None
+
+
+def fill_pixel_type_minimum(zyx_counts: np.ndarray, offset: float) -> np.ndarray:
+    """The integer stack with its voxels at the pixel type's minimum below the camera offset (0 counts
+    on unsigned integers under a positive offset: a stitched plate's zero padding, dead pixels) set
+    to the median of its other voxels, as missing voxels are (:func:`fill_missing_brightfield`): they
+    are no measurement, and left as they are a column of zero padding turns the whole phase into
+    ringing (correlation -0.1 with the phase without it, 200 times its spread, measured). Returns the
+    input unchanged where there is none (and for float stacks, whose missing voxels are NaN).
+
+    Raises:
+        NoBrightfieldIntensityError: more than :data:`~dynaclr.numerics.missing.DROP_FRAME_SHARE` of
+            the stack is at the minimum (a frame of padding: dropped by :func:`reconstruct_frames`).
+    """
+    floor = minimum_below_offset(zyx_counts.dtype, offset)
+    if floor is None:
+        return zyx_counts
+    mask = zyx_counts == floor
+    n_floor = int(np.count_nonzero(mask))
+    if not n_floor:
+        return zyx_counts
+    if frame_is_dropped(n_floor, mask.size):
+        found = (
+            f"{100.0 * n_floor / mask.size:.1f}% of its voxels are at {floor:g}, the {zyx_counts.dtype.name} "
+            f"pixels' minimum, below phase.camera_offset_counts = {offset:g} (more than the "
+            f"{100.0 * DROP_FRAME_SHARE:.0f}% a stack may hold)"
+        )
+        raise NoBrightfieldIntensityError(
+            f"brightfield stack: {found}; phase needs brightfield intensities above the camera's dark level",
+            found,
+        )
+    filled = zyx_counts.copy()
+    filled[mask] = np.rint(np.median(zyx_counts[~mask])).astype(zyx_counts.dtype)
+    return filled
+
+
 def reconstruct_stack(
     zyx_counts: np.ndarray, transfer_function: TransferFunction, config: PhaseConfig
 ) -> np.ndarray:
     """Phase of one brightfield stack ``(Z, Y, X)`` counts → float32 ``(Z, Y, X)`` (3d) or ``(1, Y, X)``.
 
-    Missing voxels are filled first (:func:`fill_missing_brightfield`), so the phase is finite.
+    Missing voxels are filled first (:func:`fill_missing_brightfield`), so the phase is finite, and so
+    are integer voxels at their type's minimum below the offset (:func:`fill_pixel_type_minimum`).
     """
     if tuple(zyx_counts.shape) != transfer_function.zyx_shape:
         raise ValueError(
             f"stack shape {tuple(zyx_counts.shape)} differs from the transfer function's "
             f"{transfer_function.zyx_shape}"
         )
-    filled = fill_missing_brightfield(zyx_counts)
+    filled = fill_pixel_type_minimum(fill_missing_brightfield(zyx_counts), config.camera_offset_counts)
     return invert_brightfield(normalise_brightfield(filled, config), transfer_function, config)
 
 
@@ -453,7 +500,9 @@ class ReconstructionTotals:
     """Running totals of one FOV's reconstruction: wall times (s), sums of the phase values of the
     reconstructed frames, the brightfield's missing voxels (:mod:`dynaclr.numerics.missing`) and the
     frames dropped for having no brightfield intensity (``frames_without_intensity``, with the first
-    one's error: the FOV's refusal quotes it)."""
+    one's error: the FOV's refusal quotes it) and, on integer pixels, the voxels read at the pixel
+    type's minimum below the camera offset (``voxels_at_minimum``: 0 on unsigned integers, a stitched
+    plate's zero padding or dead pixels, filled by :func:`fill_pixel_type_minimum`)."""
 
     missing: MissingTally
     n_frames: int = 0
@@ -465,6 +514,8 @@ class ReconstructionTotals:
     sum_phase: float = 0.0
     sum_squares: float = 0.0
     n_values: int = 0
+    voxels_at_minimum: int = 0
+    voxels_read: int = 0
 
     def metrics(self, fov_name: str, mode: str, seconds_total: float) -> dict[str, Any]:
         """The per-FOV record's metrics: frame count, wall times, mean and std of the phase, and the
@@ -484,7 +535,32 @@ class ReconstructionTotals:
             **self.missing.metrics(),
             "dropped_frames": self.dropped_frames(),
             "frames_without_brightfield": list(self.frames_without_intensity),
+            "voxels_at_pixel_type_minimum": self.voxels_at_minimum,
         }
+
+    def count_minimum(self, counts: np.ndarray, floor: float | None) -> None:
+        """Count the voxels of the stack ``counts`` at ``floor``, the pixel type's minimum where it lies
+        below the camera offset (``None``: nothing to count)."""
+        self.voxels_read += int(counts.size)
+        if floor is not None:
+            self.voxels_at_minimum += int(np.count_nonzero(counts == floor))
+
+    def report_minimum(self, where: str, pixel_type: np.dtype, offset: float) -> None:
+        """Log at WARNING the share of the voxels read at the pixel type's minimum below the camera
+        offset ``offset``: not the dark level but no data (zero padding, dead pixels), filled."""
+        if not self.voxels_at_minimum:
+            return
+        logger.warning(
+            "%s: %d voxels (%.3g%% of those read) are at %g, the %s pixels' minimum, below "
+            "phase.camera_offset_counts = %g: zero padding of a stitched plate or dead pixels, not the "
+            "camera's dark level; filled with their stack's median brightfield (no phase there)",
+            where,
+            self.voxels_at_minimum,
+            100.0 * self.voxels_at_minimum / max(self.voxels_read, 1),
+            pixel_type_minimum(pixel_type),
+            pixel_type.name,
+            offset,
+        )
 
     def dropped_frames(self) -> list[int]:
         """Every dropped frame: mostly missing or without brightfield intensity, in order."""
@@ -547,6 +623,7 @@ def reconstruct_frames(
     (:func:`check_offset_fits_pixel_type`). Returns the totals of :class:`ReconstructionTotals`.
     """
     check_offset_fits_pixel_type(brightfield.dtype, config, where)
+    floor = minimum_below_offset(brightfield.dtype, config.camera_offset_counts)
     n_frames = int(brightfield.shape[0])
     stack_voxels = int(np.prod(brightfield.shape[2:]))
     totals = ReconstructionTotals(MissingTally(where, expected_voxels=n_frames * stack_voxels), n_frames)
@@ -555,6 +632,7 @@ def reconstruct_frames(
         counts = read_block(brightfield, (t, channel), store=store, fov_name=fov_name)
         toc = perf_counter()
         dropped = totals.missing.add(t, counts)
+        totals.count_minimum(counts, floor)
         if not dropped:
             try:
                 phase = reconstruct_stack(counts, transfer_function, config)
@@ -577,6 +655,7 @@ def reconstruct_frames(
         totals.sum_squares += float(np.square(phase, dtype=np.float64).sum())
         totals.n_values += phase.size
     totals.missing.check_fov()
+    totals.report_minimum(where, np.dtype(brightfield.dtype), float(config.camera_offset_counts))
     return totals
 
 

@@ -13,7 +13,7 @@ from iohub.ngff import open_ome_zarr
 from numpy.typing import DTypeLike
 from tqdm.auto import tqdm
 
-from dynaclr.config.simulate import CHANNEL_NAMES, SimulateConfig
+from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, SimulateConfig
 from dynaclr.io import (
     ArtifactKind,
     StageFiles,
@@ -97,7 +97,7 @@ class _PlateLayout:
 
 #: The plates a simulation writes, by output name.
 _PLATES: dict[str, _PlateLayout] = {
-    "plate": _PlateLayout(CHANNEL_NAMES, np.uint16, ArtifactKind.RAW_PLATE),
+    "plate": _PlateLayout(CHANNEL_NAMES, np.dtype(RAW_PIXEL_TYPE), ArtifactKind.RAW_PLATE),
     "labels": _PlateLayout((LABEL_CHANNEL,), np.uint32, ArtifactKind.GROUND_TRUTH_LABELS),
     "phase": _PlateLayout((PHASE_CHANNEL,), np.float32, ArtifactKind.GROUND_TRUTH_PHASE),
 }

@@ -212,23 +212,47 @@ def _check_finite(encoder: ContrastiveEncoder, path: Path, fmt: str) -> None:
         )
 
 
+def _seen_channels(
+    labels: list[str] | None, indices: list[int] | None, n_channels: int
+) -> tuple[str, list[Any]]:
+    """The patch channels a pretrained backbone sees (``indices`` into the spec's channels; ``None``:
+    all ``n_channels``): their ``labels`` (``("labels", [...])``) where the spec's are known, else
+    their indices (``("indices", [...])``), ``None`` spelt out as every index."""
+    seen = list(range(n_channels)) if indices is None else list(indices)
+    if labels is None:
+        return "indices", seen
+    return "labels", [labels[i] for i in seen]
+
+
 def _check_dynaclr_architecture(
     trained: ContrastiveCheckpoint,
     config: ContrastiveModelConfig,
     channel_indices: list[int] | None,
+    channels: list[str] | None,
+    in_channels: int,
     path: Path,
     model_name: str,
 ) -> None:
     """A model.ckpt records the architecture it was built with: the config must describe the same.
     The shapes tell most keys apart, not ``stem``'s reduction of a patch to the plane a pretrained
     backbone sees (``z_reduction``) nor which patch channels it sees (``input_channels``): the weights
-    would load and embed something else than the file's model does."""
+    would load and embed something else than the file's model does.
+
+    Compared only where it shapes the network: ``stem_kernel_z`` with the z-fold stem (the backbone
+    stem has none); with the backbone stem, the channels the network sees: their labels
+    (``source:channel (normalization)``) where both the file and the spec (``channels``) state them,
+    indices into two specs telling nothing where these differ, else their indices, a null selection
+    being every channel (``in_channels`` here, the file's own)."""
     found, expected = trained.config.encoder_arguments(), config.encoder_arguments()
-    keys = ["backbone", "stem", "stem_kernel_z", "projection_dim", "projection_norm"]
-    if expected["stem"] == "backbone":
-        keys.append("z_reduction")
+    keys = ["backbone", "stem", "projection_dim", "projection_norm"]
+    keys += ["z_reduction"] if expected["stem"] == "backbone" else ["stem_kernel_z"]
     differing = [key for key in keys if found[key] != expected[key]]
-    if expected["stem"] == "backbone" and trained.channel_indices != channel_indices:
+    seen_file = _seen_channels(trained.input_channels, trained.channel_indices, trained.in_channels)
+    seen_here = _seen_channels(channels, channel_indices, in_channels)
+    if seen_file[0] != seen_here[0]:  # labels on one side only: compare the indices
+        seen_file = _seen_channels(None, trained.channel_indices, trained.in_channels)
+        seen_here = _seen_channels(None, channel_indices, in_channels)
+    if expected["stem"] == "backbone" and found["stem"] == "backbone" and seen_file != seen_here:
         differing.append("input_channels")
     if not differing:
         return
@@ -237,7 +261,7 @@ def _check_dynaclr_architecture(
     detail = "; ".join(
         f"{key}: {values[key]!r} in the file, {wanted[key]!r} in the config"
         + (
-            f" (patch channels {trained.channel_indices} in the file, {channel_indices} here)"
+            f" (the network sees patch channels {seen_file[1]} in the file, {seen_here[1]} here)"
             if key == "input_channels"
             else ""
         )
@@ -384,8 +408,13 @@ def import_model(
         verified = trained.input_channels is not None and trained.input_channels_verified
         state = trained.encoder_state
         inputs_recorded = [(source, trained.provenance)]
-        _check_dynaclr_architecture(trained, config, channel_indices, source, model_name)
-        patch_size_yx_px = _check_dynaclr_input(trained, source, channels, patch_size_yx_px, model_name)
+        _check_dynaclr_architecture(
+            trained, config, channel_indices, channels, in_channels, source, model_name
+        )
+        # a pretrained backbone sees only the channels it selects, compared above: the spec's others
+        # (in whichever order) do not reach it
+        spec_channels = None if config.stem == "backbone" else channels
+        patch_size_yx_px = _check_dynaclr_input(trained, source, spec_channels, patch_size_yx_px, model_name)
         channels = channels if channels is not None else trained.input_channels
     elif checkpoint_format == "timm":
         try:
