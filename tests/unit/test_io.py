@@ -133,8 +133,8 @@ def test_atomic_output_replaces_previous_result(tmp_path):
 
 @pytest.fixture
 def zarr_2_by_default():
-    """anndata's ``zarr_write_format`` (``ANNDATA_ZARR_WRITE_FORMAT``) and zarr's
-    ``default_zarr_format`` (``ZARR_DEFAULT_ZARR_FORMAT``) set to 2, as a user's environment may."""
+    """anndata's ``zarr_write_format`` and zarr's ``default_zarr_format`` (``ZARR_DEFAULT_ZARR_FORMAT``)
+    set to 2, as a caller or a user's environment may."""
     import anndata as ad
 
     with warnings.catch_warnings():

@@ -142,7 +142,8 @@ def build_anndata(
 
 def write_anndata_zarr(adata: ad.AnnData, path: str | Path) -> None:
     """``adata.write_zarr(path)`` in zarr format 3 whatever anndata's ``zarr_write_format`` setting
-    says (``ANNDATA_ZARR_WRITE_FORMAT``, or a caller's ``anndata.settings.zarr_write_format = 2``): a
+    says (a caller's ``anndata.settings.zarr_write_format = 2``; the variable ``ANNDATA_ZARR_WRITE_FORMAT``
+    is meant to set it, though anndata 0.13.4 fails to import with it set, reading it as a string): a
     store of format 2 has no root ``zarr.json``, the file the workflow names the store by, so the job
     would fail with Snakemake's MissingOutputException. The setting is deprecated in anndata 0.13
     (its read warns; silenced here) and gone in 0.14, which writes format 3 only."""
