@@ -183,20 +183,34 @@ def test_2d_movies_convert_as_one_slice(
 
 
 @pytest.mark.parametrize(
-    ("tunit", "minutes"), [(None, 5 / 60), ("sec", 5 / 60), ("min", 5.0), ("hr", 300.0), ("frame", None)]
+    ("tunit", "minutes"),
+    [
+        (None, 5 / 60),
+        ("sec", 5 / 60),
+        ("min", 5.0),
+        ("hr", 300.0),
+        ("Sec", 5 / 60),
+        (" Min ", 5.0),
+        ("Hours", 300.0),
+        ("us", 5e-6 / 60),
+        ("\\u00B5s", 5e-6 / 60),
+        ("frame", None),
+    ],
 )
 def test_an_imagej_frame_interval_is_read_in_its_time_unit(
     tunit: str | None, minutes: float | None, tmp_path: Path, monkeypatch
 ) -> None:
     """ImageJ writes ``finterval`` in its time unit ``tunit`` (none where it is seconds): an interval of
     5 min is not 5 s, so a config stating 5 min is not refused against a misread header. An interval in
-    a unit not listed is not read (the config's, or none)."""
+    a unit not listed is not read (the config's, or none); the unit is looked up in any case (ImageJ
+    writes "Sec", "Min", "Hours" and escapes µs), and the error names a unit not read."""
     monkeypatch.chdir(tmp_path)
     metadata = {"axes": "TYX", "finterval": 5.0, "unit": "um"} | ({"tunit": tunit} if tunit else {})
     tifffile.imwrite(tmp_path / "Pos0.tif", np.zeros((3, 8, 8), np.uint8), imagej=True, metadata=metadata)
     config = TiffSourceConfig(files="{position}.tif", channel_names=["GFP"], pixel_size_um=1)
     if minutes is None:
-        with pytest.raises(ValueError, match="its metadata gives no time_interval_minutes"):
+        unit_not_read = r"gives no time_interval_minutes \(its frame interval in unit 'frame' not read"
+        with pytest.raises(ValueError, match=unit_not_read):
             read_tiff_sampling(config)
         minutes = 7.0  # the config's, compared with nothing
     else:

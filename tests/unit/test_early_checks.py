@@ -8,6 +8,7 @@ second); one test runs ``snakemake -n`` itself to show what a person sees.
 from __future__ import annotations
 
 import copy
+import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -1712,3 +1713,30 @@ def test_a_camera_offset_beyond_the_plates_pixel_type_is_refused_by_the_dry_run(
         assert workflow_problems(WorkflowConfig.model_validate(config), {"mine": layout}, "results") == []
         config["datasets"]["mine"]["phase"] = None
         assert workflow_problems(WorkflowConfig.model_validate(config), {"mine": layout}, "results") == []
+
+
+def test_a_plate_another_dataset_makes_stays_downstream_of_the_job_that_writes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dataset whose `plate:` is the raw plate another dataset converts from TIFF files (results/
+    mine/raw.zarr): its jobs read the plate by its root file, the file convert_tiff writes, so the
+    conversion stays upstream of them (named as a folder, the input matched no output: the edge was
+    lost, and a rewritten plate neither reran nor waited for them)."""
+    config = tiff_config(tmp_path)
+    made = write_plate(tmp_path / "results" / "mine" / "raw.zarr", FOVS_OF_TIFFS, ["Nuclei", "Sensor"], SHAPE)
+    theirs = {key: value for key, value in config["datasets"]["mine"].items() if key != "tiff"}
+    config["datasets"]["theirs"] = {**copy.deepcopy(theirs), "plate": "results/mine/raw.zarr"}
+    config["contrastive_models"]["m"]["allow_other_scales"] = True  # write_plate's sampling, not the TIFFs'
+    configfile = _tiff_configfile(tmp_path, config)
+    monkeypatch.chdir(tmp_path)
+    jobs = planned_jobs(configfile, tmp_path)
+    readers = [
+        job
+        for job in jobs
+        if job.wildcards.get("dataset") == "theirs"
+        and {str(made), str(made / "zarr.json")} & set(map(os.path.abspath, job.input))
+    ]
+    assert readers  # extract_patches, track_fov, the QC figure... read the plate
+    for job in readers:
+        upstream = {(dep.rule.name, dep.wildcards.get("dataset")) for dep in job.dag.dependencies[job]}
+        assert ("convert_tiff", "mine") in upstream, (job.rule.name, upstream)

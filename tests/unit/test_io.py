@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -171,3 +172,54 @@ def test_atomic_output_replaces_previous_result(tmp_path):
         tmp.write_text("new")
     assert final.read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.txt"]
+
+
+@pytest.fixture
+def zarr_2_by_default():
+    """anndata's ``zarr_write_format`` and zarr's ``default_zarr_format`` (``ZARR_DEFAULT_ZARR_FORMAT``)
+    set to 2, as a caller or a user's environment may."""
+    import anndata as ad
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the anndata setting is deprecated
+        with ad.settings.override(zarr_write_format=2), zarr.config.set({"default_zarr_format": 2}):
+            yield
+
+
+def test_stores_are_written_with_their_root_zarr_json_whatever_the_default_zarr_format(
+    tmp_path, zarr_2_by_default
+):
+    """The workflow names a store by its root ``zarr.json``: a writer relying on anndata's or zarr's
+    default format wrote ``.zgroup`` instead under format 2 defaults, and the job failed
+    (MissingOutputException) after its work was done."""
+    import anndata as ad
+    import numpy as np
+    import torch
+
+    from dynaclr.embeddings import build_anndata, write_embeddings
+    from dynaclr.embeddings.projections import projections_anndata, write_projections
+    from dynaclr.interpretation.occlusion_stage import _write_maps
+    from dynaclr.phase.transfer_function import TransferFunction, save_transfer_function
+
+    ad.AnnData(np.ones((2, 2))).write_zarr(tmp_path / "default.zarr")
+    assert (tmp_path / "default.zarr" / ".zgroup").exists()  # the defaults are format 2 here
+    index = pd.DataFrame({"fov_name": ["A/1/0"] * 4, "track_id": [1] * 4, "t": range(4)})
+    features = np.arange(12, dtype=np.float32).reshape(4, 3)
+    partial = zarr.open_group(tmp_path / "partial.zarr", mode="w", zarr_format=3)
+    lazy = partial.create_array("features", data=features, chunks=(2, 3))
+    write_embeddings(build_anndata(features, index), tmp_path / "e.zarr", make_provenance("embeddings", {}))
+    write_embeddings(build_anndata(lazy, index), tmp_path / "s.zarr", make_provenance("embeddings", {}))
+    projections = projections_anndata(index, {"pca": (features[:, :2], {"variance_ratio": [0.6, 0.3]})})
+    write_projections(projections, tmp_path / "p.zarr", make_provenance(ArtifactKind.PROJECTIONS, {}))
+    transfer_function = TransferFunction("2d", (3, 4, 4), 0.65, 2.0, 0, {"a": torch.zeros(2, 2)})
+    save_transfer_function(
+        transfer_function, tmp_path / "tf.zarr", make_provenance(ArtifactKind.PHASE_TRANSFER_FUNCTION, {})
+    )
+    summary = pd.DataFrame(
+        columns=["event", "cell_number", "offset_frames", "role", "fov_name", "track_id", "t"]
+    )
+    stacks: dict[str, list[np.ndarray]] = {"attributions": [], "patches": [], "regions": []}
+    _write_maps(tmp_path / "m.zarr", stacks, summary, ["a"], make_provenance(ArtifactKind.OCCLUSION_MAPS, {}))
+    for name in ("e", "s", "p", "tf", "m"):
+        store = tmp_path / f"{name}.zarr"
+        assert (store / "zarr.json").is_file() and not (store / ".zgroup").exists(), store

@@ -15,10 +15,10 @@ import yaml
 from conftest import REPO_ROOT
 from test_early_checks import refused
 
-from dynaclr.config.plate_checks import simulated_layout
+from dynaclr.config.plate_checks import simulated_layout, workflow_problems
 from dynaclr.config.transfer_checks import transfer_problems
 from dynaclr.config.workflow import WorkflowConfig
-from dynaclr.io.plate import PlateGeometry
+from dynaclr.io.plate import PlateGeometry, PlateLayout
 
 DEFAULT = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
 
@@ -27,12 +27,12 @@ DEFAULT = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
 UNITLESS = ("time_interval_minutes", "pixel_size_um", "z_step_um")
 
 
-def problems(
+def layouts_of(
     cfg: dict[str, Any], unscaled: tuple[str, ...] = (), unitless: dict[str, PlateGeometry] | None = None
-) -> list[str]:
-    """The transfer problems of ``cfg``, its simulated datasets' layouts from their configs; those
-    named in ``unscaled`` as a plate without a scale transform (iohub reads 1 s, 1 µm), those in
-    ``unitless`` as a plate whose time and space axes have a scale (the geometry given) but no unit."""
+) -> tuple[WorkflowConfig, dict[str, PlateLayout]]:
+    """``cfg`` validated and its simulated datasets' layouts from their configs; those named in
+    ``unscaled`` as a plate without a scale transform (iohub reads 1 s, 1 µm), those in ``unitless``
+    as a plate whose time and space axes have a scale (the geometry given) but no unit."""
     workflow = WorkflowConfig.model_validate(cfg)
     layouts = {
         name: simulated_layout(dataset.simulate, f"results/{name}/raw.zarr")
@@ -50,7 +50,14 @@ def problems(
             time_interval_minutes=geometry.time_interval_s / 60.0,
             unitless=UNITLESS,
         )
-    return transfer_problems(workflow, layouts)
+    return workflow, layouts
+
+
+def problems(
+    cfg: dict[str, Any], unscaled: tuple[str, ...] = (), unitless: dict[str, PlateGeometry] | None = None
+) -> list[str]:
+    """The transfer problems of ``cfg`` with the layouts of :func:`layouts_of`."""
+    return transfer_problems(*layouts_of(cfg, unscaled, unitless))
 
 
 def demo(**simulate: Any) -> dict[str, Any]:
@@ -215,22 +222,40 @@ def test_sizes_stated_for_neither_dataset_are_not_taken_as_alike() -> None:
     assert problems(cfg, unitless=guesses) == []
 
 
+def test_a_size_known_to_differ_is_refused_as_sampled_otherwise_beside_one_not_stated() -> None:
+    """demo_15min's pixel size stated (0.325 µm against demo's 0.65 µm), its z step read from an
+    axis without a unit: the line says it is sampled otherwise and the model would see another area
+    (a known difference), not merely that it is not known to be sampled alike."""
+    guess = PlateGeometry(time_interval_s=15 * 60.0, z_step_um=2.0, pixel_size_um=0.65)
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"]["demo_15min"]["acquisition"] = {"pixel_size_um": 0.325, "time_interval_minutes": 15}
+    found = problems(cfg, unitless={"demo_15min": guess})
+    assert len(found) == 2
+    assert "pixel size 0.325 µm (a 48 px patch spans 15.6 µm), expected 0.65 µm" in found[0]
+    assert "z step not stated (axis z of results/demo_15min/raw.zarr has a scale (2) but no unit" in found[0]
+    assert "dataset 'demo_15min' (results/demo_15min/raw.zarr) is sampled otherwise than dataset" in found[0]
+    assert "so the model would see another physical area" in found[0]
+    assert "not known to be sampled" not in found[0] and "model may see" not in found[0]
+
+
 def test_a_pooled_tau_in_frames_is_not_compared_with_an_interval_read_without_a_unit() -> None:
     """A time axis with a scale but no unit (and no time_interval_minutes attribute) is read in
     seconds: a movie of 30 min frames written in minutes read 30 s and refused a pooled tau_frames,
-    advising tau_minutes, which would count in the guess. The interval is not stated: the line names
-    the dataset and the acquisition key; with the acquisition's interval the intervals are compared."""
+    advising tau_minutes, which would count in the guess. The dry run refuses the guess once (the
+    plate checks, naming the acquisition key): the transfer check adds no second line; with the
+    acquisition's interval the intervals are compared."""
     cfg, _ = pooled_tau_frames()
     in_minutes = PlateGeometry(time_interval_s=30.0, z_step_um=2.0, pixel_size_um=0.65)  # 30 read as s
     cfg["datasets"]["demo_15min"]["acquisition"] = {"pixel_size_um": 0.65, "z_step_um": 2.0}
-    (line,) = problems(cfg, unitless={"demo_15min": in_minutes})
-    assert line == (
-        "contrastive_models.m.training.tau_frames: expected the time interval of every training dataset "
-        "stated (tau_frames 1 is one time in all only where their intervals agree), found 'demo_15min' "
-        "not stated (axis t of results/demo_15min/raw.zarr has a scale (30) but no unit: 30 s only if "
-        "it is in seconds, a guess not compared; set datasets.demo_15min.acquisition.time_interval_minutes "
-        "or write the axis's unit)"
-    )
+    workflow, layouts = layouts_of(cfg, unitless={"demo_15min": in_minutes})
+    assert transfer_problems(workflow, layouts) == []
+    (line,) = [
+        line
+        for line in workflow_problems(workflow, layouts, "results") + transfer_problems(workflow, layouts)
+        if "time interval" in line
+    ]
+    assert line.startswith("datasets.demo_15min.plate: expected a time interval the metadata of ")
+    assert "set datasets.demo_15min.acquisition.time_interval_minutes" in line
     cfg["datasets"]["demo_15min"]["acquisition"]["time_interval_minutes"] = 30
     assert problems(cfg, unitless={"demo_15min": in_minutes}) == []
     cfg["datasets"]["demo_15min"]["acquisition"]["time_interval_minutes"] = 15

@@ -161,11 +161,35 @@ def store_file(path, root_file="zarr.json"):
     return f"{path}/{root_file}"
 
 
+@functools.cache
+def written_plates():
+    """The plates this workflow writes (each a path under results/, as rules name its folder): every
+    simulated or TIFF dataset's raw plate, a simulated dataset's ground truth, and each dataset's
+    phase, virtual-staining and tracking plates where its config makes them."""
+    plates = []
+    for name in DATASETS:
+        spec, folder = CONFIG.datasets[name], f"{RESULTS}/{name}"
+        plates += [f"{folder}/raw.zarr"] if name in SIMULATED or name in TIFF_DATASETS else []
+        if spec.is_simulated:
+            plates += [f"{folder}/ground_truth/labels.zarr", f"{folder}/ground_truth/phase.zarr"]
+        plates += [f"{folder}/phase.zarr"] if spec.phase is not None else []
+        plates += [f"{folder}/virtual_stain.zarr"] if spec.virtual_stain is not None else []
+        plates += [f"{folder}/tracks.zarr"] if name in TRACKED else []
+    return plates
+
+
 def raw_plate(dataset):
     """A dataset's raw plate: the path the config names (a directory), else the store written under
-    results/ (simulated, or converted from TIFF files), by its root file (store_file)."""
+    results/ (simulated, or converted from TIFF files), by its root file (store_file). A named plate
+    that this workflow writes (another dataset's raw plate under results/, say: written_plates) is
+    named by its root file too, as the rule writing it names it, so that job stays upstream of the
+    jobs reading it (a folder input matches no output: the edge would be lost)."""
     spec = CONFIG.datasets[dataset]
-    return spec.plate if spec.plate is not None else store_file(f"{RESULTS}/{dataset}/raw.zarr")
+    if spec.plate is None:
+        return store_file(f"{RESULTS}/{dataset}/raw.zarr")
+    named = os.path.abspath(spec.plate)
+    written = [plate for plate in written_plates() if os.path.abspath(plate) == named]
+    return store_file(written[0]) if written else spec.plate
 
 
 @functools.cache

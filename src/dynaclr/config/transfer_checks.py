@@ -215,8 +215,9 @@ def _scale_problems(
         key = "train_datasets" if dataset in entry.train_datasets else "embed_datasets"
         differences = scale_differences(config, layouts, (reference, spec_name), (dataset, spec_name))
         if differences:
-            # a size not stated (_not_stated) is no known difference: the check cannot tell
-            unknown = any(_NOT_STATED in difference for difference in differences)
+            # a size not stated (_not_stated) is no known difference: the check cannot tell; one
+            # size known to differ is (the others not stated or not)
+            unknown = all(_NOT_STATED in difference for difference in differences)
             problems.append(
                 f"contrastive_models.{model}.{key}: dataset {dataset!r} ({layouts[dataset].path}) is "
                 + ("not known to be sampled as" if unknown else "sampled otherwise than")
@@ -261,45 +262,25 @@ def _depth_problems(
 
 
 def _tau_problems(model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]) -> list[str]:
-    """A ``tau_frames`` pooled over datasets means one time in every dataset: their intervals are
-    stated and agree. An interval read from a time axis without a unit (seconds assumed) is a guess:
-    not compared, said not stated (a movie stating none at all is refused by
-    :func:`~dynaclr.config.plate_checks.workflow_problems`)."""
+    """A ``tau_frames`` pooled over datasets means one time in every dataset: their intervals agree.
+    Only stated intervals are compared. A movie whose interval nothing states, or that is read from a
+    time axis without a unit (seconds assumed, a guess), is refused once, by
+    :func:`~dynaclr.config.plate_checks.workflow_problems` (its ``_geometry_problems``, to which its
+    ``_tau_problem`` defers likewise), naming the acquisition key to set: no second line here."""
     training = entry.training
     if training.sampling != "time_aware" or training.tau_frames is None or len(entry.train_datasets) < 2:
         return []
-    key = f"contrastive_models.{model}.training.tau_frames"
-    guessed = {
-        d: layouts[d].unitless_values()["time_interval_minutes"]
-        for d in entry.train_datasets
-        if "time_interval_minutes" in layouts[d].unitless
-    }
-    problems = []
-    if guessed:
-        found = ", ".join(
-            f"{d!r} not stated ({unitless_guess(layouts[d].path, 'time_interval_minutes', v)} not "
-            f"compared; set datasets.{d}.acquisition.time_interval_minutes or write the axis's unit)"
-            for d, v in guessed.items()
-        )
-        problems.append(
-            f"{key}: expected the time interval of every training dataset stated (tau_frames "
-            f"{training.tau_frames} is one time in all only where their intervals agree), found {found}"
-        )
-    reference = entry.train_datasets[0]
-    if reference in guessed:
-        return problems
-    wanted = layouts[reference].time_interval_minutes
-    other = {
-        d: layouts[d].time_interval_minutes
-        for d in entry.train_datasets[1:]
-        if d not in guessed and _differs(layouts[d].time_interval_minutes, wanted)
-    }
+    stated = {d: layouts[d].stated_values()["time_interval_minutes"] for d in entry.train_datasets}
+    reference, *others = entry.train_datasets
+    wanted = stated[reference]
+    if wanted is None:
+        return []
+    other = {d: v for d in others if (v := stated[d]) is not None and _differs(v, wanted)}
     if not other:
-        return problems
+        return []
     found = ", ".join(f"{d!r} {v:g} min ({training.tau_frames * v:g} min)" for d, v in other.items())
     return [
-        *problems,
-        f"{key}: expected the time interval of dataset "
+        f"contrastive_models.{model}.training.tau_frames: expected the time interval of dataset "
         f"{reference!r} ({wanted:g} min: tau = {training.tau_frames * wanted:g} min) in every training "
         f"dataset, found {found}; give tau_minutes instead (converted with each dataset's own interval)",
     ]

@@ -43,8 +43,11 @@ SINGLE_SLICE_Z_STEP_UM = 1.0
 #: Micrometres per OME / ImageJ length unit, seconds per time unit.
 _MICROMETRES = {"nm": 1e-3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "mm": 1e3, "\\u00B5m": 1.0}
 #: Seconds per time unit of OME-XML (``TimeIncrementUnit``) and ImageJ (``tunit``: free text in
-#: Image > Properties, "sec" where it writes none); an interval in another unit is not read.
+#: Image > Properties, "sec" where it writes none), looked up stripped and in lower case
+#: (:func:`_seconds_per`; ImageJ's own "Sec", "Min", "Hours"; "\\u00B5s" as ImageJ escapes µs); an
+#: interval in another unit is not read, and the header says which (``time_unit_not_read``).
 _SECONDS = {
+    **dict.fromkeys(("us", "µs", "μs", "\\u00b5s", "usec"), 1e-6),
     **dict.fromkeys(("ms", "msec"), 1e-3),
     **dict.fromkeys(("s", "sec", "second", "seconds"), 1.0),
     **dict.fromkeys(("min", "minute", "minutes"), 60.0),
@@ -62,6 +65,8 @@ class TiffHeader:
         dtype: the pixel type.
         channel_names: OME channel names, in channel order.
         time_interval_s, pixel_size_um, z_step_um: sampling from OME or ImageJ metadata.
+        time_unit_not_read: the unit of a time interval the metadata gives in a unit
+            :data:`_SECONDS` does not list (its ``time_interval_s`` is then None), else None.
     """
 
     shape: tuple[int, ...]
@@ -71,6 +76,7 @@ class TiffHeader:
     time_interval_s: float | None
     pixel_size_um: float | None
     z_step_um: float | None
+    time_unit_not_read: str | None = None
 
     def sizes(self) -> dict[str, int]:
         """Size of each plate axis (1 for an axis the file lacks)."""
@@ -337,14 +343,30 @@ def _ome_values(ome_xml: str) -> dict[str, Any]:
     size_x, size_y = length("PhysicalSizeX"), length("PhysicalSizeY")
     interval = _float(pixels.get("TimeIncrement"))
     time_unit = pixels.get("TimeIncrementUnit", "s")
+    seconds = _seconds_per(time_unit)
     names = [element.get("Name") or "" for element in pixels if element.tag.rsplit("}", 1)[-1] == "Channel"]
     return {
         "channel_names": tuple(names) if names and all(names) and len(set(names)) == len(names) else None,
         "pixel_size_um": size_x,
         "pixel_size_y_um": size_y,
         "z_step_um": length("PhysicalSizeZ"),
-        "time_interval_s": interval * _SECONDS[time_unit] if interval and time_unit in _SECONDS else None,
+        **_interval_values(interval, time_unit, seconds),
     }
+
+
+def _seconds_per(unit: object) -> float | None:
+    """Seconds per time ``unit`` (:data:`_SECONDS`, stripped, in lower case); None: not listed."""
+    return _SECONDS.get(str(unit).strip().lower())
+
+
+def _interval_values(interval: float | None, unit: object, seconds: float | None) -> dict[str, Any]:
+    """``time_interval_s`` of an ``interval`` in ``unit`` (``seconds`` per unit), and the unit where it
+    is not read (``time_unit_not_read``)."""
+    if not interval:
+        return {"time_interval_s": None}
+    if seconds is None:
+        return {"time_interval_s": None, "time_unit_not_read": str(unit)}
+    return {"time_interval_s": interval * seconds}
 
 
 def _imagej_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
@@ -354,8 +376,8 @@ def _imagej_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
     unit = str(metadata.get("unit", "")).strip()
     scale = _MICROMETRES.get(unit)
     interval = _float(metadata.get("finterval"))
-    seconds = _SECONDS.get(str(metadata.get("tunit", "sec")).strip())
-    values: dict[str, Any] = {"time_interval_s": interval * seconds if interval and seconds else None}
+    time_unit = metadata.get("tunit", "sec")
+    values: dict[str, Any] = _interval_values(interval, time_unit, _seconds_per(time_unit))
     if scale is not None:
         values["z_step_um"] = _float(metadata.get("spacing"))
         values["z_step_um"] = values["z_step_um"] * scale if values["z_step_um"] else None
@@ -470,6 +492,7 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
         time_interval_s=values.get("time_interval_s"),
         pixel_size_um=size_x,
         z_step_um=values.get("z_step_um"),
+        time_unit_not_read=values.get("time_unit_not_read"),
     )
 
 
@@ -607,8 +630,15 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
         if value is None
     ]
     if missing:
+        first_path, first = next(iter(headers.items()))
+        unit = first.time_unit_not_read if "time_interval_minutes" in missing else None
+        why = (
+            f" (its frame interval in unit {unit!r} not read; units read, in any case: {', '.join(_SECONDS)})"
+            if unit is not None
+            else ""
+        )
         raise ValueError(
-            f"{next(iter(headers))}: its metadata gives no {', '.join(missing)}; give "
+            f"{first_path}: its metadata gives no {', '.join(missing)}{why}; give "
             + ", ".join(f"tiff.{key}" for key in missing)
         )
     assert interval is not None and pixel is not None and z_step is not None

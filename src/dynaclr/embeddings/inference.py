@@ -107,7 +107,7 @@ def _open_partial(
             )
     if path.exists():
         shutil.rmtree(path)
-    group = zarr.open_group(str(path), mode="w")
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
     group.attrs.update({_FINGERPRINT: fingerprint, _ROWS_DONE: 0})
     return group, 0, {}
 

@@ -46,6 +46,7 @@ from dynaclr.embeddings.store import (
     read_embeddings,
     read_embeddings_provenance,
     representation_matrix,
+    write_anndata_zarr,
 )
 from dynaclr.io import (
     ArtifactError,
@@ -275,7 +276,7 @@ def write_projections(adata: ad.AnnData, path: str | Path, provenance: Provenanc
     if provenance.kind != ArtifactKind.PROJECTIONS:
         raise ValueError(f"provenance kind must be {ArtifactKind.PROJECTIONS!r}, got {provenance.kind!r}")
     with atomic_output(path) as tmp:
-        adata.write_zarr(tmp)
+        write_anndata_zarr(adata, tmp)
         write_zarr_provenance(tmp, provenance)
     logger.info("Wrote projections %s (%d cells: %s)", path, adata.n_obs, ", ".join(adata.obsm))
 

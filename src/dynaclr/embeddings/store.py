@@ -21,7 +21,9 @@ Layout of ``results/embeddings/{model}/{dataset}.zarr`` (one row per patch, in p
 
 An encoder's ``X`` and projections are written from the partial store a chunk of rows at a time
 (chunks of :data:`STREAMED_CHUNK_ROWS` rows), so the embed job never holds them whole;
-anndata reads them back as usual.
+anndata reads them back as usual. The store is zarr format 3 (root ``zarr.json``, the file the
+workflow names it by) whatever anndata's ``zarr_write_format`` setting says
+(:func:`write_anndata_zarr`).
 """
 
 from __future__ import annotations
@@ -138,6 +140,22 @@ def build_anndata(
     return adata
 
 
+def write_anndata_zarr(adata: ad.AnnData, path: str | Path) -> None:
+    """``adata.write_zarr(path)`` in zarr format 3 whatever anndata's ``zarr_write_format`` setting
+    says (a caller's ``anndata.settings.zarr_write_format = 2``; the variable ``ANNDATA_ZARR_WRITE_FORMAT``
+    is meant to set it, though anndata 0.13.4 fails to import with it set, reading it as a string): a
+    store of format 2 has no root ``zarr.json``, the file the workflow names the store by, so the job
+    would fail with Snakemake's MissingOutputException. The setting is deprecated in anndata 0.13
+    (its read warns; silenced here) and gone in 0.14, which writes format 3 only."""
+    if "zarr_write_format" not in type(ad.settings).model_fields:  # anndata >= 0.14: format 3 only
+        adata.write_zarr(path)
+        return
+    with warnings.catch_warnings():  # only the setting's own deprecation (the override reads it)
+        warnings.filterwarnings("ignore", "This setting will be removed", DeprecationWarning)
+        with ad.settings.override(zarr_write_format=3):
+            adata.write_zarr(path)
+
+
 def write_embeddings(adata: ad.AnnData, path: str | Path, provenance: Provenance) -> None:
     """Write ``adata`` to the zarr store ``path`` atomically, with ``provenance`` in its root attributes.
 
@@ -150,7 +168,7 @@ def write_embeddings(adata: ad.AnnData, path: str | Path, provenance: Provenance
         if isinstance(adata.X, zarr.Array) or any(isinstance(v, zarr.Array) for v in adata.obsm.values()):
             _write_streamed(adata, tmp)
         else:
-            adata.write_zarr(tmp)
+            write_anndata_zarr(adata, tmp)
         write_zarr_provenance(tmp, provenance)
     logger.info("Wrote embeddings %s (%d cells x %d features)", path, adata.n_obs, adata.n_vars)
 
@@ -170,7 +188,7 @@ def _write_streamed(adata: ad.AnnData, path: Path) -> None:
         # layers other than X (anndata 0.13 lists X as the layer None)
         layers={key: values for key, values in cast(Any, adata.layers).items() if key is not None},
     )
-    skeleton.write_zarr(path)
+    write_anndata_zarr(skeleton, path)
     group = zarr.open_group(str(path), mode="r+", use_consolidated=False)
     for key, source in lazy.items():
         parent, _, name = key.rpartition("/")

@@ -399,7 +399,7 @@ def _write_maps(
     """The maps store: ``attributions`` and ``patches`` ``(N, C, h, w)`` float32, ``regions``
     ``(N, h, w)`` bool, row ``i`` the ``i``-th distinct (event, cell, time point) of the summary."""
     with atomic_output(path) as tmp:
-        group = zarr.open_group(str(tmp), mode="w")
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)  # root zarr.json
         for name, values in stacks.items():
             if values:
                 array = np.stack(values)

@@ -193,7 +193,7 @@ def save_transfer_function(
 ) -> None:
     """Write the arrays and attributes as a zarr store (atomically), provenance in its root attrs."""
     with atomic_output(path) as tmp:
-        group = zarr.open_group(str(tmp), mode="w")
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)  # root zarr.json
         for name, tensor in transfer_function.arrays.items():
             values = tensor.numpy()
             array = group.create_array(name, shape=values.shape, dtype=values.dtype, chunks=values.shape)

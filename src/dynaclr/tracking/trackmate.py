@@ -26,12 +26,15 @@ so) where either states none, the file counts time in frames, or the plate has o
 A file whose image has one slice gives 2D tracks (no ``z``).
 
 The plate's values are those its metadata states in a unit it names, or the dataset's
-``acquisition`` supplies (:meth:`~dynaclr.io.plate.PlateSampling.stated_values`). A value read from
-an axis without a unit (``unitless``: seconds / micrometres assumed) is a guess: the file's
+``acquisition`` supplies (:meth:`~dynaclr.io.plate.PlateSampling.stated_values`). A pixel size or
+z step read from axes without a unit (``unitless``: micrometres assumed) is a guess: the file's
 calibration is not compared with it, neither to refuse a correct file nor to pass a wrong one; a
 WARNING names both values and how to state the plate's, and the record keeps it
 (:attr:`TrackMateCounts.calibration_not_checked`, with the other checks skipped: an uncalibrated
-file, a plate that states no pixel size).
+file, a plate that states no pixel size). A movie's time interval read from a time axis without a
+unit (seconds assumed) never reaches the import in the workflow: the dry run refuses it
+(:func:`~dynaclr.config.plate_checks.workflow_problems`: set ``acquisition.time_interval_minutes``);
+a library caller handing such a plate's guess is treated alike (not compared, WARNING).
 
 Only the tracks listed in ``FilteredTracks`` are kept (those TrackMate shows and exports); spots of
 the other tracks and spots in no track are dropped and counted (:class:`TrackMateCounts`).
@@ -292,7 +295,8 @@ def _check_frame_interval(
     frames whatever the file's interval (the frame counts agree); log and skip where either states
     none, the file counts time in frames, or the plate has one frame; skip at WARNING (added to
     ``not_checked``) where the plate's interval is read from a time axis without a unit
-    (``unitless["time_interval_minutes"]``, seconds assumed: a guess). Refuses a malformed interval
+    (``unitless["time_interval_minutes"]``, seconds assumed: a guess; in the workflow the dry run
+    refuses such a movie first, so only a library caller gets here). Refuses a malformed interval
     (unknown unit, not positive)."""
     if n_frames == 1:
         logger.info("%s: one frame: the file's frame interval is not checked against the plate's", path)
@@ -315,6 +319,8 @@ def _check_frame_interval(
         )
     seconds_per_unit = TIME_UNITS_S[units.lower()]
     guess = unitless.get("time_interval_minutes")
+    # A defensive check for library callers: the workflow's dry run refuses a movie whose interval is
+    # such a guess (plate_checks._geometry_problems), so no workflow job reaches this branch.
     if seconds_per_unit is not None and frame_interval_minutes is None and guess is not None:
         _not_checked(
             not_checked,
