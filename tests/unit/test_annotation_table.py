@@ -314,6 +314,40 @@ def _assert_refused(table: pd.DataFrame, message: str, tracks: Path, tmp_path: P
     return str(info.value)
 
 
+#: Cells pandas' default parsing reads as missing; an annotation table's text is read as written.
+_NA_SPELLINGS = ("NA", "None", "null", "nan", "N/A")
+
+
+@pytest.mark.parametrize("spelling", _NA_SPELLINGS)
+def test_a_label_task_or_fov_written_na_is_refused_as_the_text_written_not_as_empty(
+    planted, tracks, tmp_path, spelling
+):
+    """A cell "NA" is a value someone wrote, not an empty cell: the refusal quotes it and lists what
+    the column accepts (an empty cell keeps its own message, ``_break_empty_label``)."""
+    user = _user_table(planted["truth"])
+    row = int(user.index[user["task"] == "infection"][0])
+    pattern = re.escape(repr(spelling))
+    _assert_refused(
+        user.assign(label=user["label"].where(user.index != row, spelling)),
+        rf"column 'label' of task 'infection' holds \['uninfected', 'infected'\]; found {pattern} "
+        rf"at row {row + 1}$",
+        tracks,
+        tmp_path,
+    )
+    _assert_refused(
+        user.assign(task=user["task"].where(user.index != 3, spelling)),
+        rf"column 'task' holds \['division', 'infection'\]; found {pattern} at row 4$",
+        tracks,
+        tmp_path,
+    )
+    _assert_refused(
+        user.assign(fov_name=user["fov_name"].where(user.index != 0, spelling)),
+        rf"column 'fov_name' holds FOV names 'row/column/fov' \(e\.g\. 'A/1/0'\); found {pattern} at row 1$",
+        tracks,
+        tmp_path,
+    )
+
+
 _HEADER = b"fov_name,t,track_id,task,label\n"
 
 
@@ -591,6 +625,23 @@ def _wide_break_nothing_annotated(wide):
     return (
         wide,
         r"wide annotation table has no annotated cell: columns \['infection_state', 'cell_division_state'\]",
+    )
+
+
+@pytest.mark.parametrize("spelling", _NA_SPELLINGS)
+def test_a_wide_state_written_na_is_refused_not_read_as_not_annotated(planted, tracks, tmp_path, spelling):
+    """In a wide table an empty cell means "not annotated": a cell "NA" must not silently become one
+    (the import would then drop an annotation and succeed); it is refused, quoted, with the labels."""
+    truth = planted["truth"]
+    wide = _wide_table(truth, _user_table(truth))
+    row = wide.index[wide["infection_state"].notna()][3]
+    wide.loc[row, "infection_state"] = spelling
+    _assert_refused(
+        wide,
+        r"column 'infection_state' holds labels \['uninfected', 'infected'\], VisCy's codes .*, or empty "
+        rf"\(not annotated\); found {re.escape(repr(spelling))} at row {row + 1}$",
+        tracks,
+        tmp_path,
     )
 
 

@@ -72,7 +72,15 @@ from dynaclr.classify.annotations import (
 )
 from dynaclr.config.analysis import AnnotationConfig
 from dynaclr.config.base import fov_pattern_paths
-from dynaclr.io import LARGEST_ID, ArtifactKind, StageFiles, make_provenance, read_table, write_table
+from dynaclr.io import (
+    LARGEST_ID,
+    ArtifactKind,
+    StageFiles,
+    make_provenance,
+    parse_csv,
+    read_table,
+    write_table,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +122,11 @@ class AnnotationTableError(ValueError):
 def read_annotation_table(path: str | Path) -> pd.DataFrame:
     """Read a ``.csv`` or ``.parquet`` annotation table as it is (no validation).
 
-    CSV text columns stay text (``fov_name``, ``task`` and ``label`` are read as strings).
+    A CSV is read by :func:`~dynaclr.io.parse_csv`: ``fov_name``, ``task`` and ``label`` are read
+    as text, and in them and the wide layout's state columns (:data:`WIDE_STATE_COLUMNS`) only an
+    empty cell is missing, so a cell ``NA``, ``None`` or ``null`` is the text written (refused as an
+    unknown label or FOV, naming it) rather than an empty cell or, in a wide table, a cell not
+    annotated.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -129,7 +141,7 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
             # index_col=False: a row with more fields than the header is refused, never taken as an index
             with warnings.catch_warnings():
                 warnings.simplefilter("error", pd.errors.ParserWarning)
-                return pd.read_csv(path, dtype={"fov_name": str, "task": str, "label": str}, index_col=False)
+                return parse_csv(path, only_empty_missing=WIDE_STATE_COLUMNS, index_col=False)
         return pd.read_parquet(path)
     except Exception as err:  # pandas and pyarrow raise many error types for an unreadable file
         raise AnnotationTableError(

@@ -159,18 +159,22 @@ def is_text_column(name: str) -> bool:
     return name in TEXT_COLUMNS or name.endswith(TEXT_COLUMN_SUFFIXES)
 
 
-def parse_csv(path: str | Path, **options: object) -> pd.DataFrame:
+def parse_csv(path: str | Path, *, only_empty_missing: Sequence[str] = (), **options: object) -> pd.DataFrame:
     """Read the CSV at ``path`` with its name columns (:func:`is_text_column`) as text.
 
     pandas infers each column's type from its cells, so a dataset ``01`` or a FOV part ``000``
     would be read as the number 1 or 0, and a model ``NA``, ``None`` or ``null`` as missing: joins
     and look-ups by name then fail or match nothing. Here a name column is read as written (an empty
-    cell is missing); the other columns as pandas infers them. ``options`` go to ``pandas.read_csv``
-    (e.g. ``index_col=False``). The caller checks that the file exists and its columns.
+    cell is missing); the other columns as pandas infers them. In the columns of
+    ``only_empty_missing`` too only an empty cell is missing (a cell ``NA`` stays the text ``NA``),
+    but their type is inferred (a column of numeric codes stays numeric). ``options`` go to
+    ``pandas.read_csv`` (e.g. ``index_col=False``). The caller checks that the file exists and its
+    columns.
     """
     header = pd.read_csv(path, nrows=0, **options).columns  # type: ignore[call-overload]
     text = [str(column) for column in header if is_text_column(str(column))]
-    missing_values = {column: ([""] if column in text else sorted(STR_NA_VALUES)) for column in header}
+    literal = {*text, *only_empty_missing}
+    missing_values = {column: ([""] if column in literal else sorted(STR_NA_VALUES)) for column in header}
     return pd.read_csv(  # type: ignore[call-overload, no-any-return]
         path,
         dtype=dict.fromkeys(text, str),
