@@ -609,7 +609,7 @@ def test_the_stage_reads_the_frame_interval_of_the_dtw_error_from_the_results_ta
     accuracy = tmp_path / "dtw_accuracy.csv"
     accuracy_table = _accuracy({"a": [1.0, 2.0, 3.0], "b": [5.0, 6.0, 7.0]})
     unread = [c for c in DTW_ACCURACY_COLUMNS if c not in accuracy_table.columns]  # not read by the page
-    accuracy_table.assign(**dict.fromkeys(unread, 0)).to_csv(accuracy, index=False)
+    accuracy_table.assign(**dict.fromkeys(unread, 0)).assign(not_computed="").to_csv(accuracy, index=False)
     outputs = FindingsOutputs(rst=tmp_path / "findings.rst", csv=tmp_path / "findings.csv")
     table = findings_stage(
         FindingsInputs(qc=(qc,), results_table=results, dtw_accuracy=accuracy),

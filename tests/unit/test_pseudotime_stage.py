@@ -500,7 +500,9 @@ def test_a_movie_whose_tracks_are_single_frames_is_reported_not_aligned(planted,
     assert stored.empty and list(stored.columns) == list(PSEUDOTIME_COLUMNS)
     assert prov.config["not_aligned"] == reason
     accuracy = read_dtw_accuracy(outputs["unlinked"].accuracy)
-    assert accuracy.empty and list(accuracy.columns) == list(DTW_ACCURACY_COLUMNS)
+    assert list(accuracy.columns) == list(DTW_ACCURACY_COLUMNS)
+    (placeholder,) = accuracy.itertuples(index=False)  # no query: the reason's row alone
+    assert placeholder.not_computed == reason and np.isnan(placeholder.abs_onset_error_frames)
     (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert (
         "'unlinked'" in warning and reason in warning and "linking" in warning and "frame interval" in warning
@@ -513,7 +515,25 @@ def test_a_movie_whose_tracks_are_single_frames_is_reported_not_aligned(planted,
         ),
         CollectPseudotimeOutputs(pseudotime=tmp_path / "all.parquet", accuracy=tmp_path / "all.csv"),
     )
-    assert set(collected["dataset"]) == {"toy"} and len(pseudotime) == len(truth)
+    assert set(pseudotime["dataset"]) == {"toy"} and len(pseudotime) == len(truth)
+    aligned = collected[collected["dataset"] == "toy"]
+    assert len(aligned) and (aligned["not_computed"] == "").all()
+    assert list(collected.loc[collected["dataset"] == "unlinked", "not_computed"]) == [reason]
+    on_disk = read_dtw_accuracy(tmp_path / "all.csv")
+    text = pd.read_csv(tmp_path / "all.csv", dtype=str)  # the aligned rows' integers stay integers
+    assert not text["query_id"].dropna().str.endswith(".0").any()
+
+    # the results table's DTW cell and the first page's DTW line say why, not a bare "–"
+    from dynaclr.figures.findings import dtw_findings
+    from dynaclr.figures.table import results_table, results_table_html
+
+    table = results_table(dtw_accuracy=on_disk)
+    row = table[table["dataset"] == "unlinked"].iloc[0]
+    assert row["dtw_not_computed"] == reason and np.isnan(row["dtw_onset_mae_frames"])
+    assert (table.loc[table["dataset"] == "toy", "dtw_not_computed"] == "").all()
+    assert f"not computed: {reason}" in results_table_html(table)
+    lines = [f.statement for f in dtw_findings(on_disk) if f.dataset == "unlinked"]
+    assert len(lines) == 1 and f"DTW pseudo-time not computed (planted): {reason}" in lines[0]
     assert read_table(tmp_path / "all.parquet", ArtifactKind.PSEUDOTIME)[1].stage == "collect_pseudotime"
     alone = read_table(outputs["toy"].pseudotime, ArtifactKind.PSEUDOTIME)[0]
     assert dict(pseudotime.dtypes) == dict(alone.dtypes)  # the empty table changes no column type

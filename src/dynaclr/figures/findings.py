@@ -583,12 +583,25 @@ def dtw_findings(
     (:func:`~dynaclr.pseudotime.stage.onset_error_summary`, the results table's). ``event``: what the
     lineages were aligned on (``analysis.pseudotime.event``), named in the statement. A dataset
     aligned without any true onset (no ground truth) gets a line saying its pseudo-time is not
-    scored (no ground truth, or no lineage passing through the event), rather than none."""
+    scored (no ground truth, or no lineage passing through the event), rather than none; one whose
+    lineages could not be aligned (``not_computed`` of ``dtw_accuracy.csv``) a line saying why."""
     what = "infection onset" if event == "infection" else "division"
     intervals_minutes = intervals_minutes or {}
+    reasons = accuracy.get("not_computed", pd.Series("", index=accuracy.index)).fillna("").astype(str)
+    rows = [
+        Finding(
+            "Embeddings",
+            "pseudo-time",
+            str(dataset),
+            f"DTW pseudo-time not computed ({', '.join(sorted(group['model'].astype(str).unique()))}): "
+            f"{'; '.join(group['not_computed'].astype(str).unique())}: no lineage could be aligned to a "
+            f"reference; {CHECK_LINKING}.",
+        )
+        for dataset, group in accuracy[reasons != ""].assign(not_computed=reasons).groupby("dataset")
+    ]
+    accuracy = accuracy[reasons == ""]
     queries = accuracy[~accuracy["is_reference_series"].astype(bool)]
     usable = queries.dropna(subset=["abs_onset_error_frames"])
-    rows = []
     for dataset, group in queries.groupby("dataset", sort=False):
         if dataset in set(usable["dataset"]):
             continue

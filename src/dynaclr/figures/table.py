@@ -15,7 +15,9 @@ where configured): ``temporal_not_computed`` (the paper's smoothness and dynamic
 definition's ``not_computed`` in ``temporal_metrics.csv``: ``no track spans two frames (...)`` or
 ``no track spans two adjacent frames (...)`` for a movie whose tracks never hold two adjacent frames
 (both), ``no track spans three frames: ...`` for one whose tracks never span three frames (the track
-pairs' only: the paper's definition is measured); ``smoothness`` and
+pairs' only: the paper's definition is measured), and for the DTW error the ``not_computed`` of
+``dtw_accuracy.csv`` (a movie none of whose lineages could be aligned, e.g. ``no track spans two
+frames (...)``); ``smoothness`` and
 ``dynamic_range`` as the paper's tables define them (``temporal_metrics.csv`` rows of definition
 ``paper``, no CIs); ``smoothness_track_pairs`` and ``dynamic_range_track_pairs``, this project's
 stricter definition, with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs,
@@ -73,8 +75,9 @@ PAIR_COLUMNS = (
 #: (still images), and the run's ``temporal_metrics.csv`` ``not_computed`` of the definition it
 #: concerns: the paper's row (no adjacent pair) for the paper's columns, the ``track_pairs`` row (no
 #: adjacent pair, or no track spanning three frames while the paper's definition is measured) for the
-#: track pairs'. The DTW error's has the plan's reason only: the run's reasons of the temporal metrics
-#: do not say whether DTW was planned on the dataset nor whether it aligned its lineages.
+#: track pairs'. The DTW error's: ``dtw_accuracy.csv``'s ``not_computed`` (a movie whose lineages
+#: could not be aligned), not the temporal metrics' (they do not say whether DTW was planned on the
+#: dataset nor whether it aligned its lineages).
 NOT_COMPUTED_COLUMNS: dict[str, str] = {
     "smoothness": "temporal_not_computed",
     "dynamic_range": "temporal_not_computed",
@@ -84,6 +87,9 @@ NOT_COMPUTED_COLUMNS: dict[str, str] = {
 
 #: The ``definition`` of ``temporal_metrics.csv`` whose ``not_computed`` gives each reason column.
 _RUN_REASONS: dict[str, str] = {"paper": "temporal_not_computed", "track_pairs": "track_pairs_not_computed"}
+
+#: The reason column that ``dtw_accuracy.csv``'s ``not_computed`` gives (:data:`NOT_COMPUTED_COLUMNS`).
+_DTW_REASON = "dtw_not_computed"
 
 #: The column of the track-pair metrics' CI level (``temporal_metrics.csv``'s ``confidence``); each F1
 #: has ``f1_<task>[_transferred]_confidence`` (``classification.csv``'s) and the DTW error
@@ -178,6 +184,11 @@ def results_table(
     if dtw_accuracy is not None and len(dtw_accuracy):
         summary = onset_error_summary(dtw_accuracy)
         parts.append(summary.assign(dtw_onset_mae_frames_confidence=ONSET_ERROR_CONFIDENCE))
+        if "not_computed" in dtw_accuracy.columns:  # a (model, dataset) that aligned nothing (run time)
+            reasons = dtw_accuracy[dtw_accuracy["not_computed"].fillna("").astype(str) != ""]
+            reasons = reasons.drop_duplicates(["model", "dataset"])
+            renamed = {"not_computed": f"_run_{_DTW_REASON}"}
+            parts.append(reasons[["model", "dataset", "not_computed"]].rename(columns=renamed))
     if not parts and pairs is None:
         raise ValueError("results_table needs at least one non-empty input table")
     table = _outer_merged(parts, ["model", "dataset"])
@@ -209,13 +220,13 @@ def results_table(
 def _with_reasons(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with each of :data:`NOT_COMPUTED_COLUMNS`: the plan's ``temporal_not_computed``
     (``one time point``: nothing over time is planned) where it gives one, else the run's reason of
-    the definition the column concerns (:data:`_RUN_REASONS`; none for the DTW error); empty:
-    computed where configured."""
+    the definition the column concerns (:data:`_RUN_REASONS`; ``dtw_accuracy.csv``'s for the DTW
+    error); empty: computed where configured."""
     empty = pd.Series("", index=table.index)
     planned = table.get("temporal_not_computed", empty).fillna("").astype(str)
     run = {
         column: table.pop(f"_run_{column}").fillna("").astype(str)
-        for column in _RUN_REASONS.values()
+        for column in dict.fromkeys(NOT_COMPUTED_COLUMNS.values())
         if f"_run_{column}" in table.columns
     }
     for column in NOT_COMPUTED_COLUMNS.values():

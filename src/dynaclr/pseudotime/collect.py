@@ -33,7 +33,8 @@ def collect_pseudotime(
     ``outputs.pseudotime`` is a Parquet table (kind ``pseudotime``, its inputs recorded), rows
     sorted by ``model, dataset`` then the per-job order; ``outputs.accuracy`` a CSV with
     :data:`~dynaclr.pseudotime.stage.DTW_ACCURACY_COLUMNS`, sorted by ``model, dataset, fov_name,
-    query_id``.
+    query_id``: each aligned query's row and, per (model, dataset) that aligned nothing, its row of
+    ``not_computed`` (the integer columns stay integers, empty on that row).
 
     Returns:
         The two tables.
@@ -51,7 +52,11 @@ def collect_pseudotime(
         tables.append(table)
         recorded.append((path, provenance))
     pseudotime = _concat(tables).sort_values(["model", "dataset"], kind="stable", ignore_index=True)
-    accuracy = _concat([read_dtw_accuracy(p) for p in accuracy_paths])
+    accuracies = [read_dtw_accuracy(p) for p in accuracy_paths]
+    accuracy = _concat(accuracies)
+    aligned = [table for table in accuracies if len(table) and (table["not_computed"] == "").all()]
+    integers = [c for c in accuracy.columns if aligned and all(t[c].dtype.kind in "iu" for t in aligned)]
+    accuracy = accuracy.astype(dict.fromkeys(integers, "Int64"))
     accuracy = accuracy[list(DTW_ACCURACY_COLUMNS)].sort_values(
         ["model", "dataset", "fov_name", "query_id"], ignore_index=True
     )

@@ -99,9 +99,19 @@ ALIGNMENT_COLUMNS: tuple[str, ...] = (
 """Per aligned query: what :func:`align_store` gives (:data:`DTW_ACCURACY_COLUMNS` without ``model,
 dataset, onset_source``)."""
 
-DTW_ACCURACY_COLUMNS: tuple[str, ...] = ("model", "dataset", *ALIGNMENT_COLUMNS, "onset_source")
+DTW_ACCURACY_COLUMNS: tuple[str, ...] = (
+    "model",
+    "dataset",
+    *ALIGNMENT_COLUMNS,
+    "onset_source",
+    "not_computed",
+)
 """``onset_source`` says what ``true_onset_t`` comes from: :data:`ONSET_FROM_GROUND_TRUTH`,
-:data:`ONSET_FROM_LINEAGE` (``event: division`` on imported tracks) or empty (not scored)."""
+:data:`ONSET_FROM_LINEAGE` (``event: division`` on imported tracks) or empty (not scored).
+``not_computed`` is empty on an aligned query's row; a (model, dataset) whose lineages could not be
+aligned has instead one row of its own, every alignment column empty, that says why
+(:func:`not_aligned_reason`, as its pseudo-time's provenance ``not_aligned``): the results table's
+``dtw_not_computed`` and the first page's DTW line."""
 
 ONSET_FROM_GROUND_TRUTH = "ground truth"
 ONSET_FROM_LINEAGE = "imported lineage"
@@ -419,9 +429,13 @@ def read_dtw_accuracy(path: str | Path) -> pd.DataFrame:
     """A DTW accuracy CSV (:data:`DTW_ACCURACY_COLUMNS`). One written before ``onset_source`` existed
     (a results folder older than the column: ``align_pseudotime`` does not rerun for it) scored its
     onsets against the simulator's ground truth only: its rows with an error get
-    :data:`ONSET_FROM_GROUND_TRUTH`, the others ``""`` (not scored)."""
-    required = [column for column in DTW_ACCURACY_COLUMNS if column != "onset_source"]
+    :data:`ONSET_FROM_GROUND_TRUTH`, the others ``""`` (not scored). One written before
+    ``not_computed`` existed holds aligned queries only: ``""`` on every row."""
+    required = [column for column in DTW_ACCURACY_COLUMNS if column not in ("onset_source", "not_computed")]
     table = read_csv(path, required)
+    if "not_computed" not in table.columns:
+        table["not_computed"] = ""
+    table["not_computed"] = table["not_computed"].fillna("").astype(str)
     if "onset_source" not in table.columns:
         scored = np.isfinite(table["abs_onset_error_frames"].to_numpy(dtype=float))
         table["onset_source"] = np.where(scored, ONSET_FROM_GROUND_TRUTH, "")
@@ -933,8 +947,10 @@ def _write_not_aligned(
     model: str,
     dataset: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Empty pseudo-time and accuracy tables for a store with nothing to align; the provenance's
-    ``not_aligned`` and a WARNING say why (the results table and first page say so too)."""
+    """An empty pseudo-time table for a store with nothing to align, its provenance's ``not_aligned``
+    and a WARNING saying why, and an accuracy table of one row, ``model, dataset`` and that reason in
+    ``not_computed`` (no query, every alignment column empty), from which the results table and the
+    first page say so too."""
     warn_unlinked(
         logger,
         "DTW pseudo-time",
@@ -944,7 +960,10 @@ def _write_not_aligned(
         dataset=dataset,
     )
     pseudotime = pd.DataFrame(columns=list(PSEUDOTIME_COLUMNS))
-    accuracy = pd.DataFrame(columns=list(DTW_ACCURACY_COLUMNS))
+    accuracy = pd.DataFrame(
+        [{"model": model, "dataset": dataset, "is_reference_series": False, "has_observed_onset": False}],
+        columns=list(DTW_ACCURACY_COLUMNS),
+    ).assign(onset_source="", not_computed=reason)
     provenance_config = {**config.model_dump(mode="json"), "model": model, "dataset": dataset}
     provenance_config["not_aligned"] = reason
     write_table(
@@ -1043,6 +1062,7 @@ def pseudotime_stage(
     accuracy.insert(0, "dataset", dataset)
     accuracy.insert(0, "model", model)
     accuracy["onset_source"] = np.where(accuracy["has_observed_onset"].astype(bool), onset_source, "")
+    accuracy["not_computed"] = ""
     provenance_config = {
         **config.model_dump(mode="json"),
         "model": model,
