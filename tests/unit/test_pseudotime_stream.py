@@ -175,6 +175,7 @@ def test_stage_streams_and_writes_what_memory_did(planted, tmp_path, small_block
     # the stage names where each scored lineage's true onset comes from (here the ground truth)
     scored = in_memory.accuracy["has_observed_onset"].astype(bool)
     in_memory.accuracy["onset_source"] = np.where(scored, ONSET_FROM_GROUND_TRUTH, "")
+    in_memory.accuracy["not_computed"] = ""  # every lineage aligned: no reason (DTW_ACCURACY_COLUMNS)
     outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "pt.parquet", accuracy=tmp_path / "acc.csv")
     pseudotime_stage(
         config,
