@@ -178,8 +178,9 @@ def written_plates():
     return plates
 
 
+@functools.cache
 def raw_plate(dataset):
-    """A dataset's raw plate: the path the config names (a directory), else the store written under
+    """A dataset's raw plate (resolved once per dataset and process: per-FOV jobs ask for it): the path the config names (a directory), else the store written under
     results/ (simulated, or converted from TIFF files), by its root file (store_file). A named plate
     that this workflow writes (another dataset's raw plate under results/, say: written_plates) is
     named by its root file too, as the rule writing it names it, so that job stays upstream of the
