@@ -480,13 +480,14 @@ def tracked_labels(wildcards):
 
 def imported_tracks_files(wildcards):
     """Rule import_tracks's inputs (dynaclr.tracking.ImportTracksInputs): the table, or every FOV's
-    ultrack CSV, CTC folder (and its res_track.txt) or TrackMate XML file, in the plate's FOV order."""
+    ultrack CSV, CTC folder (and its res_track.txt or man_track.txt) or TrackMate XML file, in the plate's FOV order."""
     tracks = CONFIG.datasets[wildcards.dataset].tracks
     if tracks.format == "table":
         return {"files": [tracks.path]}
     files = {"files": per_fov(tracks.path, wildcards.dataset)}
     if tracks.format == "ctc":
-        files["ctc_lineage"] = per_fov(os.path.join(tracks.path, "res_track.txt"), wildcards.dataset)
+        # res_track.txt, or a ground truth's man_track.txt (ImportedTracksConfig.ctc_lineage)
+        files["ctc_lineage"] = [tracks.ctc_lineage(fov) for fov in fovs(wildcards.dataset)]
     return files
 
 

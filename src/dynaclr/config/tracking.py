@@ -13,6 +13,7 @@ map and a contour map (:mod:`dynaclr.tracking.maps`), then ultrack's segment →
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -282,6 +283,10 @@ TRACKS_FORMAT_NAMES: dict[str, str] = {
     "ctc": "Cell Tracking Challenge folders",
     "trackmate": "TrackMate XML files",
 }
+#: A CTC folder's lineage file and the prefix of its label images ``<prefix><t>.tif``, in the order
+#: looked for: a result (``res_track.txt``, ``mask<t>.tif``) or a ground truth's ``TRA`` folder
+#: (``man_track.txt``, ``man_track<t>.tif``).
+CTC_LAYOUTS: dict[str, str] = {"res_track.txt": "mask", "man_track.txt": "man_track"}
 #: File name endings of a ``tracks: {format: table}`` file.
 TRACKS_TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 
@@ -293,7 +298,8 @@ class ImportedTracksConfig(StrictModel):
     ``parent_track_id``, ``z``, ``id``, ``parent_id``; other columns are ignored). ``ultrack``: one
     CSV per FOV as ultrack's ``to_tracks_layer`` writes it (``track_id, t, [z,] y, x, id,
     parent_track_id, parent_id``). ``ctc``: one Cell Tracking Challenge result folder per FOV
-    (``res_track.txt`` and ``mask###.tif``). ``trackmate``: one Fiji TrackMate XML file per FOV
+    (``res_track.txt`` and ``mask###.tif``, or a ground truth's ``man_track.txt`` and
+    ``man_track###.tif``). ``trackmate``: one Fiji TrackMate XML file per FOV
     (``File > Save``; positions in its calibrated units, converted with its own pixel size, which
     must agree with the plate's). Units: ``t`` frames of the plate, centroids pixels (``z`` slices).
     """
@@ -348,3 +354,13 @@ class ImportedTracksConfig(StrictModel):
         """The file (ultrack, trackmate) or folder (ctc) of FOV ``row/col/fov``: ``path``, placeholders
         filled."""
         return fill_fov_pattern(self.path, fov_name)
+
+    def ctc_lineage(self, fov_name: str) -> str:
+        """Format ``ctc``: the lineage file of FOV ``row/col/fov``'s folder: ``res_track.txt`` (a
+        result), or ``man_track.txt`` where only that is there (a ground truth's ``TRA`` folder);
+        ``res_track.txt`` where neither is, so the missing file is named."""
+        folder = self.fov_path(fov_name)
+        for name in CTC_LAYOUTS:
+            if os.path.isfile(os.path.join(folder, name)):
+                return os.path.join(folder, name)
+        return os.path.join(folder, next(iter(CTC_LAYOUTS)))

@@ -9,7 +9,9 @@ Four forms are read (``tracks.format``, :class:`~dynaclr.config.tracking.Importe
   ``track_id, t, [z,] y, x, id, parent_track_id, parent_id``;
 * ``ctc``: one Cell Tracking Challenge result folder per FOV: ``mask<t>.tif`` label images
   (label = track id, 0 = background; (Y, X) or (Z, Y, X)) and ``res_track.txt`` (one ``L B E P``
-  line per track, ``P = 0`` for none). Centroids are the mean coordinates of each label's pixels;
+  line per track, ``P = 0`` for none), or a ground truth's ``TRA`` folder (``man_track<t>.tif``,
+  ``man_track.txt``); one label image per frame of the plate, each label in exactly the frames
+  ``B .. E`` (:func:`read_ctc_folder`). Centroids are the mean coordinates of each label's pixels;
 * ``trackmate``: one Fiji TrackMate XML file per FOV (:mod:`dynaclr.tracking.trackmate`): the spots of
   the tracks TrackMate keeps, in pixels by the file's calibration (checked against the plate's), the
   spot graph cut into segments at divisions (``id`` the spot ID); merges are refused.
@@ -38,7 +40,8 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from tqdm import tqdm
 
-from dynaclr.config.tracking import ImportedTracksConfig
+from dynaclr.config.tracking import CTC_LAYOUTS, ImportedTracksConfig
+from dynaclr.exports.ctc import CtcTrack
 from dynaclr.io import LARGEST_ID, ArtifactError, StageFiles, make_provenance, parse_csv, write_table
 from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table, empty_tracks_table, track_columns
 from dynaclr.tracking.trackmate import read_trackmate_xml
@@ -49,8 +52,6 @@ logger = logging.getLogger(__name__)
 REQUIRED_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "t", "y", "x")
 #: Where each row came from (file and line, or mask and label), for messages; dropped before writing.
 WHERE = "_where"
-#: A CTC mask file: ``mask`` then the frame, ``.tif`` or ``.tiff``.
-CTC_MASK = re.compile(r"mask(\d+)\.tiff?")
 #: Rows shown per problem before "... and N more".
 SHOWN_ROWS = 3
 #: Key of the record's ``config`` listing the plate's FOVs the imported tracks have no detection in
@@ -213,7 +214,7 @@ def read_imported_tracks(
             spots[fov_name] = counts.as_dict()
         else:
             tables.append(
-                read_ctc_folder(inputs.files[index], inputs.ctc_lineage[index], fov_name, shape_tzyx[1:])
+                read_ctc_folder(inputs.files[index], inputs.ctc_lineage[index], fov_name, shape_tzyx)
             )
     has_z = {fov: "z" in table.columns for fov, table in zip(fov_names, tables, strict=True) if len(table)}
     if len(set(has_z.values())) > 1:
@@ -298,13 +299,19 @@ def _check_ultrack_fov_column(values: pd.Series, path: Path, fov_name: str) -> N
         )
 
 
-def read_ctc_lineage(path: str | Path) -> dict[int, int]:
-    """``res_track.txt``: ``{track id: parent track id}`` (-1 for none), one ``L B E P`` line per track."""
+def read_ctc_lineage(path: str | Path) -> dict[int, tuple[CtcTrack, int]]:
+    """``res_track.txt`` (or ``man_track.txt``): ``{label: (its L B E P line, line number)}``, parent 0
+    for none.
+
+    Each line ``L B E P`` holds four non-negative integers (spaces or tabs, CRLF line endings and a
+    UTF-8 byte order mark allowed), a new label ``L > 0``, ``B <= E``, and ``P`` 0 or a label of a line
+    of the file (the frames are checked against the masks by :func:`read_ctc_folder`).
+    """
     path = Path(path)
     if not path.is_file():
-        raise ArtifactError(f"{path}: res_track.txt not found (the CTC result's lineage)")
-    parents: dict[int, int] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        raise ArtifactError(f"{path}: {path.name} not found (the CTC folder's lineage)")
+    lines: dict[int, tuple[CtcTrack, int]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split()
@@ -314,14 +321,26 @@ def read_ctc_lineage(path: str | Path) -> dict[int, int]:
                 f"found {line.strip()!r}"
             )
         label, begin, end, parent = (int(field) for field in fields)
-        if label == 0 or label in parents or begin > end:
-            problem = "label 0" if label == 0 else "a repeated label" if label in parents else "B > E"
+        if label == 0 or label in lines or begin > end:
+            problem = (
+                "label 0"
+                if label == 0
+                else f"label {label} again (first at line {lines[label][1]})"
+                if label in lines
+                else "B > E"
+            )
             raise ArtifactError(
                 f"{path} line {number}: expected a new label L > 0 and B <= E, "
                 f"found {problem} ({line.strip()!r})"
             )
-        parents[label] = parent if parent > 0 else NO_PARENT
-    return parents
+        lines[label] = (CtcTrack(label, begin, end, parent), number)
+    for track, number in lines.values():
+        if track.parent and track.parent not in lines:
+            raise ArtifactError(
+                f"{path} line {number}: column P (parent) of label {track.label}: expected 0 or a label of "
+                f"this file (column L), found {track.parent}"
+            )
+    return lines
 
 
 def label_centroids(mask: NDArray) -> pd.DataFrame:
@@ -337,33 +356,75 @@ def label_centroids(mask: NDArray) -> pd.DataFrame:
     return pd.DataFrame({"track_id": labels.astype(np.int64), **dict(zip(axes, centroids.T, strict=True))})
 
 
-def read_ctc_folder(
-    folder: str | Path, lineage_path: str | Path, fov_name: str, shape_zyx: Sequence[int]
-) -> pd.DataFrame:
-    """One FOV's CTC result: a row per label and mask (centroid), lineage from ``res_track.txt``.
+def _some(frames: list[int], shown: int = 10) -> str:
+    """The first ``shown`` of ``frames``, then `` ...`` where there are more."""
+    return f"{frames[:shown]}{' ...' if len(frames) > shown else ''}"
 
-    ``shape_zyx`` is the plate's (Z, Y, X): a mask must be (Y, X) or (Z, Y, X) of it.
+
+def ctc_masks(folder: Path, prefix: str, n_frames: int) -> list[Path]:
+    """The label images ``<prefix><t>.tif`` of a CTC folder, one per frame ``0 .. n_frames - 1``.
+
+    A CTC folder has a label image for every frame of the sequence, counted from 0 (``t`` padded to
+    three digits, four in long movies: ``mask000.tif`` or ``mask0000.tif``).
+
+    Raises:
+        ArtifactError: two files for one frame, a frame without its file, or files for frames other
+            than the plate's ``0 .. n_frames - 1`` (a folder counted from 1, or made for another movie).
+    """
+    pattern = re.compile(rf"{re.escape(prefix)}(\d+)\.tiff?")
+    by_frame: dict[int, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if (match := pattern.fullmatch(path.name)) is not None:
+            by_frame.setdefault(int(match.group(1)), []).append(path)
+    if not by_frame:
+        raise ArtifactError(
+            f"{folder}: expected {prefix}<t>.tif label images (CTC layouts: lineage file and label images "
+            f"{CTC_LAYOUTS}), found none"
+        )
+    repeated = {t: paths for t, paths in by_frame.items() if len(paths) > 1}
+    if repeated:
+        t, paths = min(repeated.items())
+        raise ArtifactError(
+            f"{folder}: expected one label image per frame, found {len(repeated)} frames with several, "
+            f"e.g. frame {t}: {[p.name for p in paths]}"
+        )
+    frames = sorted(by_frame)
+    missing = sorted(set(range(n_frames)) - set(frames))
+    extra = [t for t in frames if t >= n_frames]
+    if missing or extra:
+        found = f"frames {frames[0]} .. {frames[-1]} ({len(frames)} files)"
+        details = [f"no file for frames {_some(missing)}"] if missing else []
+        details += [f"files beyond the plate for frames {_some(extra)}"] if extra else []
+        raise ArtifactError(
+            f"{folder}: expected a label image {prefix}<t>.tif for each of the plate's {n_frames} frames "
+            f"(t = 0 .. {n_frames - 1}; CTC counts frames from 0), found {found}: " + "; ".join(details)
+        )
+    return [by_frame[t][0] for t in range(n_frames)]
+
+
+def read_ctc_folder(
+    folder: str | Path, lineage_path: str | Path, fov_name: str, shape_tzyx: Sequence[int]
+) -> pd.DataFrame:
+    """One FOV's CTC folder: a row per label and mask (centroid), lineage from its lineage file.
+
+    ``lineage_path`` is ``res_track.txt`` (label images ``mask<t>.tif``) or a ground truth's
+    ``man_track.txt`` (``man_track<t>.tif``). ``shape_tzyx`` is the plate's (T, Z, Y, X): one label
+    image per frame, each (Y, X) or (Z, Y, X) of it, labels non-negative; every label of the lineage
+    file is in every frame from its ``B`` to its ``E`` and in no other (the CTC convention: a cell that
+    is lost for some frames comes back as a new label whose parent is the one before the gap).
     """
     import tifffile
 
-    folder = Path(folder)
+    folder, lineage_path = Path(folder), Path(lineage_path)
     if not folder.is_dir():
         raise ArtifactError(
             f"{folder}: CTC result folder of FOV {fov_name} not found (datasets.<name>.tracks.path)"
         )
-    parents = read_ctc_lineage(lineage_path)
-    masks = sorted(
-        (int(match.group(1)), path)
-        for path in folder.iterdir()
-        if (match := CTC_MASK.fullmatch(path.name)) is not None
-    )
-    if not masks:
-        raise ArtifactError(
-            f"{folder}: expected mask<t>.tif label images (CTC result of FOV {fov_name}), found none"
-        )
-    n_z, n_y, n_x = shape_zyx
+    lines = read_ctc_lineage(lineage_path)
+    n_t, n_z, n_y, n_x = shape_tzyx
+    masks = ctc_masks(folder, CTC_LAYOUTS.get(lineage_path.name, "mask"), n_t)
     tables = []
-    for t, path in masks:
+    for t, path in enumerate(masks):
         mask = tifffile.imread(path)
         if mask.shape not in ((n_y, n_x), (n_z, n_y, n_x)):
             raise ArtifactError(
@@ -372,21 +433,62 @@ def read_ctc_folder(
             )
         if not np.issubdtype(mask.dtype, np.integer):
             raise ArtifactError(f"{path}: expected integer labels, found dtype {mask.dtype}")
+        if mask.size and mask.min() < 0:
+            raise ArtifactError(
+                f"{path}: expected labels >= 0 (0 background), found {int((mask < 0).sum())} pixels below 0 "
+                f"(smallest {int(mask.min())}, dtype {mask.dtype})"
+            )
         centroids = label_centroids(mask)
         centroids.insert(1, "t", t)
         centroids[WHERE] = [f"{path} label {label}" for label in centroids["track_id"]]
         tables.append(centroids)
     table = pd.concat(tables, ignore_index=True)
-    unknown = sorted(set(table["track_id"].tolist()) - set(parents))
+    unknown = sorted(set(table["track_id"].tolist()) - set(lines))
     if unknown:
         first = table.loc[table["track_id"] == unknown[0], WHERE].iloc[0]
         raise ArtifactError(
             f"{first}: expected every mask label in {lineage_path} (column L), found labels {unknown[:10]} "
             "missing there"
         )
+    _check_ctc_spans(table, lines, lineage_path)
+    parents = {label: track.parent if track.parent > 0 else NO_PARENT for label, (track, _) in lines.items()}
     table["parent_track_id"] = table["track_id"].map(parents).astype("int64")
     table.insert(0, "fov_name", fov_name)
     return table
+
+
+def _check_ctc_spans(
+    table: pd.DataFrame, lines: Mapping[int, tuple[CtcTrack, int]], lineage_path: Path
+) -> None:
+    """Each label of the lineage file is in the masks of frames ``B .. E`` and no other frame."""
+    present = table.groupby("track_id")["t"].agg(lambda ts: set(ts.tolist())).to_dict()
+    problems = []
+    for label, (track, number) in sorted(lines.items(), key=lambda item: item[1][1]):
+        frames = present.get(label, set())
+        span = set(range(track.begin, track.end + 1))
+        if frames == span:
+            continue
+        if not frames:
+            found = "in no mask"
+        else:
+            absent, outside = sorted(span - frames), sorted(frames - span)
+            parts = [f"absent from frames {_some(absent)}"] if absent else []
+            parts += [f"also in frames {_some(outside)}"] if outside else []
+            found = "; ".join(parts)
+        problems.append(
+            f"{lineage_path} line {number}: label {label}: expected in the masks of frames "
+            f"{track.begin} .. {track.end} (B .. E; a cell lost for frames comes back as a new label "
+            f"with this one as parent), found it {found}"
+        )
+    if problems:
+        shown = problems[: 2 * SHOWN_ROWS] + (
+            [f"... and {len(problems) - 2 * SHOWN_ROWS} more labels"]
+            if len(problems) > 2 * SHOWN_ROWS
+            else []
+        )
+        raise ArtifactError(
+            f"{lineage_path}: {len(problems)} label(s) disagree with the masks:\n" + "\n".join(shown)
+        )
 
 
 # ------------------------------------------------------------------ checks against the plate

@@ -1,0 +1,218 @@
+"""Cell Tracking Challenge folders as real CTC datasets ship them (``tracks: {format: ctc}``): the
+ground truth's ``TRA`` layout, 3- and 4-digit frame numbers, foreign line endings, and the ways a
+folder's lineage file and label images can disagree, each read correctly or refused naming the file
+(and line or label), what was expected and what was found."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from dynaclr.config.tracking import ImportedTracksConfig
+from dynaclr.io import ArtifactError
+from dynaclr.tracking import ImportTracksInputs, ImportTracksOutputs, import_tracks
+
+FOV = "A/1/0"
+SHAPE_TZYX = (4, 1, 16, 16)
+#: Where each test cell sits: label -> (y, x) of its 3 x 3 square.
+CELLS = {1: (2, 2), 2: (8, 8), 3: (12, 2)}
+
+
+def mask(labels: list[int], dtype: type = np.uint16) -> np.ndarray:
+    """A (Y, X) label image holding the ``labels`` as 3 x 3 squares (centroid (y + 1, x + 1))."""
+    image = np.zeros(SHAPE_TZYX[2:], dtype)
+    for label in labels:
+        y, x = CELLS[label]
+        image[y : y + 3, x : x + 3] = label
+    return image
+
+
+def write_folder(
+    root: Path,
+    frames: dict[int, list[int]],
+    lineage: str,
+    *,
+    name: str = "mask{:03d}.tif",
+    lineage_name: str = "res_track.txt",
+) -> ImportedTracksConfig:
+    """FOV ``A/1/0``'s CTC folder ``root/A_1_0``: a label image per entry of ``frames`` (file name
+    ``name`` formatted with the frame) and the lineage file's bytes ``lineage``; its config."""
+    folder = root / "A_1_0"
+    folder.mkdir()
+    for t, labels in frames.items():
+        tifffile.imwrite(folder / name.format(t), mask(labels))
+    (folder / lineage_name).write_bytes(lineage.encode())
+    return ImportedTracksConfig(format="ctc", path=str(root / "{row}_{col}_{fov}"))
+
+
+def run(config: ImportedTracksConfig, out: Path, lineage: Path | None = None) -> pd.DataFrame:
+    """Rule ``import_tracks``'s library function on FOV ``A/1/0`` (lineage file: ``res_track.txt``
+    unless given)."""
+    folder = Path(config.fov_path(FOV))
+    return import_tracks(
+        config,
+        ImportTracksInputs(files=(folder,), ctc_lineage=(lineage or folder / "res_track.txt",)),
+        ImportTracksOutputs(tracks=out / "tracks.parquet"),
+        fov_names=[FOV],
+        shape_tzyx=SHAPE_TZYX,
+    )
+
+
+def test_a_ground_truth_tra_folder_with_four_digit_frames_is_read(tmp_path: Path) -> None:
+    """01_GT/TRA: man_track.txt and man_track<t>.tif (4 digits in long movies), no res_track.txt."""
+    config = write_folder(
+        tmp_path,
+        {0: [1], 1: [1], 2: [2, 3], 3: [2]},
+        "1 0 1 0\n2 2 3 1\n3 2 2 1\n",
+        name="man_track{:04d}.tif",
+        lineage_name="man_track.txt",
+    )
+    lineage = Path(config.ctc_lineage(FOV))  # what rule import_tracks is given
+    assert lineage == tmp_path / "A_1_0" / "man_track.txt"
+    tracks = run(config, tmp_path, lineage)
+    cells = {(row.track_id, row.t): (row.y, row.x, row.parent_track_id) for row in tracks.itertuples()}
+    assert cells == {
+        (1, 0): (3.0, 3.0, -1),
+        (1, 1): (3.0, 3.0, -1),
+        (2, 2): (9.0, 9.0, 1),
+        (2, 3): (9.0, 9.0, 1),
+        (3, 2): (13.0, 3.0, 1),
+    }
+
+
+def test_tabs_crlf_blank_lines_and_a_byte_order_mark_are_read(tmp_path: Path) -> None:
+    config = write_folder(tmp_path, {0: [1], 1: [1], 2: [2], 3: [2]}, "\ufeff1\t0  1 0 \r\n\r\n 2 2 3 1\r\n")
+    tracks = run(config, tmp_path)
+    assert tracks.groupby("track_id")["parent_track_id"].first().to_dict() == {1: -1, 2: 1}
+    assert len(tracks) == 4
+
+
+@pytest.mark.parametrize(
+    ("frames", "lineage", "message"),
+    [
+        # a gap inside B .. E: CTC wants a new label (parent: the one before the gap)
+        (
+            {0: [1], 1: [], 2: [1], 3: [1]},
+            "1 0 3 0\n",
+            r"line 1: label 1: expected in the masks of frames 0 \.\. 3 ",
+        ),
+        (
+            {0: [1], 1: [1], 2: [1], 3: [1]},
+            "1 0 1 0\n",
+            r"line 1: label 1: .* found it also in frames \[2, 3\]",
+        ),
+        ({0: [1], 1: [1], 2: [1], 3: [1]}, "1 0 3 0\n5 0 3 0\n", r"line 2: label 5: .* found it in no mask"),
+    ],
+    ids=["gap-inside-B-E", "outside-B-E", "never-in-the-masks"],
+)
+def test_a_lineage_line_the_masks_disagree_with_is_named(
+    tmp_path: Path, frames: dict[int, list[int]], lineage: str, message: str
+) -> None:
+    """Before: read as the masks have it, the file's B and E (and labels in no mask) ignored, exit 0."""
+    config = write_folder(tmp_path, frames, lineage)
+    with pytest.raises(
+        ArtifactError, match=r"res_track\.txt: 1 label\(s\) disagree with the masks:\n.*" + message
+    ):
+        run(config, tmp_path)
+
+
+def test_absent_in_frames_names_the_frames(tmp_path: Path) -> None:
+    config = write_folder(tmp_path, {0: [1], 1: [], 2: [], 3: [1]}, "1 0 3 0\n")
+    with pytest.raises(ArtifactError, match=r"found it absent from frames \[1, 2\]$"):
+        run(config, tmp_path)
+
+
+def _second_file_for_frame_0(folder: Path) -> None:
+    tifffile.imwrite(folder / "mask0000.tif", mask([2]))
+
+
+@pytest.mark.parametrize(
+    ("frames", "change", "message"),
+    [
+        ({0: [1], 1: [1], 3: [1]}, None, r"found frames 0 \.\. 3 \(3 files\): no file for frames \[2\]"),
+        ({0: [1], 1: [1]}, None, r"found frames 0 \.\. 1 \(2 files\): no file for frames \[2, 3\]"),
+        ({1: [1], 2: [1], 3: [1]}, None, r"found frames 1 \.\. 3 \(3 files\): no file for frames \[0\]"),
+        (
+            {0: [1], 1: [1], 2: [1], 3: [1], 4: [1]},
+            None,
+            r"found frames 0 \.\. 4 \(5 files\): files beyond the plate for frames \[4\]",
+        ),
+        (
+            {0: [1], 1: [1], 2: [1], 3: [1]},
+            _second_file_for_frame_0,
+            r"expected one label image per frame, .* frame 0: \['mask000.tif', 'mask0000.tif'\]",
+        ),
+    ],
+    ids=[
+        "missing-in-the-middle",
+        "fewer-than-the-plate",
+        "counted-from-1",
+        "beyond-the-plate",
+        "two-for-a-frame",
+    ],
+)
+def test_label_images_that_are_not_one_per_frame_of_the_plate_are_refused(
+    tmp_path: Path,
+    frames: dict[int, list[int]],
+    change: Callable[[Path], None] | None,
+    message: str,
+) -> None:
+    """Before: the first three were read with frames missing (or shifted by one), exit 0."""
+    span = [t for t, labels in frames.items() if labels]
+    config = write_folder(tmp_path, frames, f"1 {min(span)} {max(span)} 0\n")
+    if change is not None:
+        change(Path(config.fov_path(FOV)))
+    with pytest.raises(ArtifactError, match=r"A_1_0: .*" + message):
+        run(config, tmp_path)
+
+
+def test_negative_labels_are_refused(tmp_path: Path) -> None:
+    """Before: the pixels of a negative label (a signed image) were dropped, exit 0."""
+    config = write_folder(tmp_path, {0: [1], 1: [1], 2: [1], 3: [1]}, "1 0 3 0\n")
+    image = mask([1], np.int32)
+    image[10:12, 10:12] = -3
+    tifffile.imwrite(Path(config.fov_path(FOV)) / "mask002.tif", image)
+    with pytest.raises(ArtifactError, match=r"mask002\.tif: expected labels >= 0 .* found 4 pixels below 0"):
+        run(config, tmp_path)
+
+
+def test_a_parent_not_in_the_lineage_file_names_its_line(tmp_path: Path) -> None:
+    config = write_folder(tmp_path, {0: [1], 1: [1], 2: [2], 3: [2]}, "1 0 1 0\n2 2 3 7\n")
+    with pytest.raises(
+        ArtifactError,
+        match=r"res_track\.txt line 2: column P \(parent\) of label 2: expected 0 or a label .* found 7",
+    ):
+        run(config, tmp_path)
+
+
+def test_the_plan_gives_import_tracks_each_folders_own_lineage_file(tmp_path: Path) -> None:
+    """A result folder's res_track.txt, a ground truth TRA folder's man_track.txt (before: res_track.txt
+    for every folder, a missing input for the TRA folder)."""
+    from plate_helpers import write_plate
+    from test_early_checks import plan, plate_config
+    from test_stage_contract import planned_jobs
+
+    plate = write_plate(
+        tmp_path / "own.zarr", ["A/1/0", "B/1/0"], ["Brightfield", "Sensor"], (6, 2, 3, 64, 64)
+    )
+    config = plate_config(plate)
+    dataset = config["datasets"]["mine"]
+    del dataset["tracking_input"]
+    for folder, lineage in (("A_1_0", "res_track.txt"), ("B_1_0", "man_track.txt")):
+        (tmp_path / "ctc" / folder).mkdir(parents=True)
+        (tmp_path / "ctc" / folder / lineage).write_text("1 0 0 0\n")
+    dataset["tracks"] = {"format": "ctc", "path": str(tmp_path / "ctc" / "{row}_{col}_{fov}")}
+    work = tmp_path / "work"
+    assert plan(config, work)["import_tracks"] == 1
+    (job,) = [
+        job for job in planned_jobs(work / "config" / "config.yaml", work) if job.rule.name == "import_tracks"
+    ]
+    assert list(job.input.ctc_lineage) == [
+        str(tmp_path / "ctc" / "A_1_0" / "res_track.txt"),
+        str(tmp_path / "ctc" / "B_1_0" / "man_track.txt"),
+    ]
