@@ -83,13 +83,77 @@ def test_distance_distributions_mark_the_kde_peaks(planted):
     assert peaks == pytest.approx(sorted([kde_peak(adjacent), kde_peak(random)]))
     assert f"{dynamic_range(adjacent, random):.3f}" in caption
     # the title's values are the track-pair variant, not those of the results table's "(paper)" columns
-    assert figure.axes[0].get_title().startswith("planted: track-pair smoothness ")
+    assert figure.axes[0].get_title().startswith("planted\ntrack-pair smoothness ")
     assert "'Smoothness, track pairs'), not the paper's smoothness and dynamic range" in caption
     upper = figure.axes[0].get_xlim()[1]
     both = np.concatenate([adjacent, random])
     assert upper <= np.quantile(both, 0.995) * 1.05 * 1.1  # the axis ends near the 99.5th percentile
     beyond = int((both > np.quantile(both, 0.995) * 1.05).sum())
     assert (f"{beyond} pairs beyond" in caption) == (beyond > 0)
+
+
+def test_the_distance_figure_title_is_read_whole(planted):
+    """With a long model and dataset name the one-line title ran past the figure's right edge: the
+    demo's engineered_features figure read "dynamic range 0" for 0.064. The values now have a line
+    of their own, inside the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    label = "engineered_features, demo_15min"
+    figure, _ = plot_distance_distributions(planted["features"], planted["truth"], seed=0, label=label)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    title = figure.axes[0].title
+    box, page = title.get_window_extent(canvas.get_renderer()), figure.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1, (box, page)
+    adjacent = adjacent_distances(planted["features"], planted["truth"])["distance"]
+    random = random_distances(planted["features"], planted["truth"], rng=0)["distance"]
+    assert title.get_text().endswith(f"dynamic range {dynamic_range(adjacent, random):.3f}")
+
+
+def test_projections_name_the_ground_truth_in_a_biologists_words(planted):
+    """The ground truth's panels were titled "infected" and "mitosis", beside "predicted infection",
+    with legends "infected=False", "infected=True" and "unmatched": nothing said they were the
+    ground truth. They are titled as such, their states named as the predictions' are."""
+    coordinates, _ = project_matrix(planted["features"], ProjectionConfig(n_components=2))["pca"]
+    cells = planted["truth"][["fov_name", "track_id", "t"]].assign(
+        pca_1=coordinates[:, 0],
+        pca_2=coordinates[:, 1],
+        infected=planted["truth"]["infected"].astype(float).where(planted["truth"]["t"] > 0),
+        mitosis=planted["truth"]["mitosis"].astype(float),
+    )
+    figure, _ = plot_projections(cells)
+    panels = {ax.get_title(): ax for ax in figure.axes if ax.get_title()}
+    assert set(panels) == {"PC: time (frame)", "PC: infection, ground truth", "PC: division, ground truth"}
+    legends = {
+        title: [text.get_text() for text in ax.get_legend().get_texts()]
+        for title, ax in panels.items()
+        if ax.get_legend() is not None
+    }
+    assert legends == {
+        "PC: infection, ground truth": ["no ground-truth match", "uninfected", "infected"],
+        "PC: division, ground truth": ["interphase", "mitosis"],
+    }
+
+
+def test_a_conditions_colour_is_not_confused_with_the_infected_state(planted):
+    """The demo's condition panel drew "mock" in tab10's red beside "infected" in the states' orange:
+    the two read as one colour. The first four other labels' hues are now far from both states'."""
+    from matplotlib.colors import rgb_to_hsv, to_rgb
+
+    coordinates, _ = project_matrix(planted["features"], ProjectionConfig(n_components=2))["pca"]
+    conditions = ["infected", "mock", "drug_a", "drug_b", "drug_c"]
+    cells = planted["truth"][["t"]].assign(
+        pca_1=coordinates[:, 0],
+        pca_2=coordinates[:, 1],
+        condition=[conditions[k % len(conditions)] for k in range(len(coordinates))],
+    )
+    figure, _ = plot_projections(cells)
+    (ax,) = [ax for ax in figure.axes if ax.get_title() == "PC: condition"]
+    hues = {str(c.get_label()): float(rgb_to_hsv(to_rgb(c.get_facecolor()[0]))[0]) for c in ax.collections}
+    states = [hues["infected"], float(rgb_to_hsv(to_rgb("#4c72b0"))[0])]
+    for label, hue in hues.items():
+        if label != "infected":
+            assert all(min(abs(hue - s), 1 - abs(hue - s)) > 0.1 for s in states), (label, hue, states)
 
 
 def test_infected_fraction_figure(planted):
@@ -139,6 +203,65 @@ def test_pseudotime_accuracy_figure(planted):
     # aligned on division (analysis.pseudotime.event): the caption names the event the run aligned on
     _, division = plot_pseudotime_accuracy(pseudotime, accuracy, label="planted", event="division")
     assert "since the division" in division and "infection" not in division
+
+
+def test_the_dtw_error_histogram_counts_lineages_in_whole_numbers():
+    """With a few lineages per bin the count axis read 0.5, 1.5, 2.5 lineages; its ticks are whole."""
+    errors = [-2.0, 0.0, 0.0, 1.0, 3.0]
+    accuracy = pd.DataFrame(
+        {
+            "fov_name": "A/1/0",
+            "query_id": range(5),
+            "true_onset_t": 5.0,
+            "has_observed_onset": True,
+            "onset_error_frames": errors,
+            "is_reference_series": False,
+        }
+    )
+    pseudotime = pd.DataFrame(
+        {
+            "fov_name": "A/1/0",
+            "query_id": np.repeat(range(5), 3),
+            "t": np.tile([4, 5, 6], 5),
+            "pseudotime": np.tile([-1.0, 0.0, 1.0], 5) - np.repeat(errors, 3),
+            "in_match": True,
+        }
+    )
+    figure, _ = plot_pseudotime_accuracy(pseudotime, accuracy, label="few")
+    right = figure.axes[1]
+    assert right.get_ylabel() == "lineages"
+    assert max(patch.get_height() for patch in right.patches) == 2
+    ticks = [t for t in right.get_yticks() if right.get_ylim()[0] <= t <= right.get_ylim()[1]]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_the_tables_give_the_dtw_error_in_hours_where_the_frame_interval_is_known():
+    """The table gave the DTW error in frames only: rows of a 30-min and a 15-min dataset read 1.841
+    and 3.500 for errors of 0.92 h and 0.88 h, while the first page gives both units. Each value is
+    followed by its hours where the dataset's frame interval is known."""
+    row = {
+        "model": "m",
+        "dtw_onset_mae_frames": 1.841,
+        "dtw_onset_mae_frames_ci_low": 0.932,
+        "dtw_onset_mae_frames_ci_high": 2.932,
+        "dtw_n_lineages": 44,
+    }
+    table = pd.DataFrame(
+        [
+            {**row, "dataset": "every_30min", "time_interval_minutes": 30.0},
+            {**row, "dataset": "every_15min", "dtw_onset_mae_frames": 3.5, "time_interval_minutes": 15.0},
+            {**row, "dataset": "unknown", "time_interval_minutes": np.nan},
+        ]
+    )
+    shown = formatted_results_table(table)["DTW onset error (frames) ↓"].tolist()
+    assert shown == [
+        "1.841 [0.932, 2.932] = 0.92 h (n=44 lineages)",
+        "3.500 [0.932, 2.932] = 0.88 h (n=44 lineages)",
+        "1.841 [0.932, 2.932] (n=44 lineages)",
+    ]
+    assert "= 0.92 h (n=44 lineages)" in results_table_html(table)
+    _, caption = plot_results_table(table)
+    assert "hours where the dataset's frame interval is known" in caption
 
 
 def _temporal_metrics(models: tuple[str, str], dataset: str, **counts: int) -> pd.DataFrame:

@@ -374,6 +374,37 @@ def test_gallery_shows_the_lowest_cost_frames_at_each_pseudotime():
     assert len(figure.axes) == 1 + 4 and "since the reference's division" in caption
 
 
+def test_the_report_caption_of_the_gallery_names_the_channels_it_draws():
+    """The report's caption said the gallery showed "the patches (first channel, middle slice)" while
+    the figure draws two channels, the first grey and the second magenta over it; the report's
+    caption now says what the figure's own caption says."""
+    from conftest import REPO_ROOT
+
+    frames = pd.DataFrame(
+        {
+            "fov_name": "A/1/0",
+            "query_id": [1, 2],
+            "track_id": [1, 2],
+            "t": [4, 5],
+            "pseudotime": [0.0, 0.0],
+            "normalized_cost": [0.1, 0.2],
+            "row": [0, 1],
+            "pc1": [0.0, 0.1],
+            "is_reference_series": [True, False],
+        }
+    )
+    rng = np.random.default_rng(0)
+    figure, caption = plot_aligned_trajectories(
+        frames, np.array([0.5]), lambda rows: rng.random((len(rows), 2, 8, 8)), n_points=1, per_point=1
+    )
+    drawn = figure.axes[-1].get_images()[0].get_array()
+    assert drawn.shape[-1] == 3 and not np.allclose(drawn[..., 0], drawn[..., 1])  # colour, not grey
+    described = "first channel grey, second magenta"
+    assert described in caption
+    rst = " ".join((REPO_ROOT / "workflow" / "report" / "aligned_trajectories.rst").read_text().split())
+    assert described in rst and "(first channel, middle slice)" not in rst
+
+
 def test_results_table_stage_compares_the_models(artifacts, tmp_path):
     _temporal_metrics(artifacts, tmp_path)
     collect_classification(

@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy.stats import gaussian_kde
 
 from dynaclr.evaluation.temporal import (
@@ -37,6 +38,34 @@ _LABEL_COLORS = {
 }
 
 
+#: The ground truth's 0/1 columns: the panel's title and the legend's names of 0 and 1, in the words
+#: of the classifiers' predicted labels beside them (a panel titled "infected" with a legend
+#: "infected=False" did not say it was the ground truth, nor read as a biologist's words).
+_TRUTH_PANELS = {
+    "infected": ("infection, ground truth", ("uninfected", "infected")),
+    "mitosis": ("division, ground truth", ("interphase", "mitosis")),
+}
+#: Legend of the cells a 0/1 column leaves unknown (no ground-truth cell within the matching distance).
+_UNMATCHED = "no ground-truth match"
+
+
+def _state_names(column: str) -> tuple[str, str]:
+    """The legend's names of a 0/1 column's 0 and 1 (``not <column>``, ``<column>`` for others)."""
+    return _TRUTH_PANELS[column][1] if column in _TRUTH_PANELS else (f"not {column}", column)
+
+
+def _panel_name(column: str) -> str:
+    """A panel's title: ``infection, ground truth`` for the ground truth's 0/1 columns, else the
+    column's words (``predicted infection``)."""
+    return _TRUTH_PANELS[column][0] if column in _TRUTH_PANELS else column.replace("_", " ")
+
+
+#: tab10 colours of the other labels (a condition "mock" beside "infected"), those whose hue is
+#: furthest from the states' blue and orange first: never tab10's red (drawn beside the orange
+#: "infected", the demo's "mock" read as the same colour) nor its grey (the unknown cells').
+_OTHER_LABEL_COLORS = (2, 4, 6, 8, 9, 5)
+
+
 #: Projection methods in drawing order, and how their axes are named.
 _METHOD_AXES = {"pca": "PC", "umap": "UMAP", "phate": "PHATE"}
 #: Colour of cells whose state is unknown (no ground-truth match, no prediction).
@@ -60,27 +89,32 @@ def _axis_label(method: str, component: int, variance_ratio: Sequence[float] | N
 
 
 def _draw_states(ax: Axes, x: np.ndarray, y: np.ndarray, values: pd.Series, column: str) -> str | None:
-    """Scatter one categorical colouring; 0/1 columns as ``column=True/False``. Returns a count."""
+    """Scatter one categorical colouring; 0/1 columns under the names of :func:`_state_names`.
+    Returns a count."""
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
     if numeric or pd.api.types.is_bool_dtype(values):
         states = values.to_numpy(dtype=np.float64)
         unknown = ~np.isfinite(states)
         if unknown.any():
-            ax.scatter(x[unknown], y[unknown], s=5, color=_UNKNOWN_COLOR, linewidths=0, label="unmatched")
-        for state, color in _STATE_COLORS.items():
+            ax.scatter(x[unknown], y[unknown], s=5, color=_UNKNOWN_COLOR, linewidths=0, label=_UNMATCHED)
+        for (state, color), name in zip(_STATE_COLORS.items(), _state_names(column), strict=True):
             chosen = states == state
-            ax.scatter(x[chosen], y[chosen], s=6, color=color, linewidths=0, label=f"{column}={bool(state)}")
+            ax.scatter(x[chosen], y[chosen], s=6, color=color, linewidths=0, label=name)
         return f"{int(np.nansum(states))} of {int(np.isfinite(states).sum())} cells {column}"
     labels = values.astype("string")
     unknown = labels.isna().to_numpy()
     if unknown.any():
         ax.scatter(x[unknown], y[unknown], s=5, color=_UNKNOWN_COLOR, linewidths=0, label="unknown")
     palette = colormaps["tab10"]
-    for i, category in enumerate(sorted(labels.dropna().unique())):
+    categories = [str(c) for c in sorted(labels.dropna().unique())]
+    others = [c for c in categories if c not in _LABEL_COLORS]
+    for category in categories:
         chosen = (labels == category).fillna(False).to_numpy(dtype=bool)
-        # other labels take tab10's colours after the two of the states
-        known = _LABEL_COLORS.get(str(category))
-        label_color: str | tuple[float, ...] = known if known is not None else palette(2 + i % 8)
+        label_color: str | tuple[float, ...] = (
+            _LABEL_COLORS[category]
+            if category in _LABEL_COLORS
+            else palette(_OTHER_LABEL_COLORS[others.index(category) % len(_OTHER_LABEL_COLORS)])
+        )
         ax.scatter(x[chosen], y[chosen], s=6, color=label_color, linewidths=0, label=str(category))
     return None
 
@@ -137,7 +171,7 @@ def plot_projections(
                 if count is not None:
                     counts[column] = count
                 ax.legend(fontsize=7, markerscale=2, loc="best")
-                name = column.replace("_", " ")
+                name = _panel_name(column)
             ax.set_title(f"{_METHOD_AXES[method]}: {name}", fontsize=9)
             ax.set_xlabel(_axis_label(method, 1, variance_ratio), fontsize=8)
             ax.set_ylabel(_axis_label(method, 2, variance_ratio), fontsize=8)
@@ -244,7 +278,10 @@ def plot_distance_distributions(
     smooth = smoothness(adjacent, random)
     ax.set_xlabel("cosine distance")
     ax.set_ylabel("density")
-    ax.set_title(f"{label}: track-pair smoothness {smooth:.3f}, dynamic range {dynamic:.3f}", fontsize=9)
+    # the values on a line of their own: on one line with a long label ("engineered_features, demo")
+    # the title ran past the figure's edge and read "dynamic range 0" for 0.064
+    values = f"track-pair smoothness {smooth:.3f}, dynamic range {dynamic:.3f}"
+    ax.set_title(f"{label}\n{values}" if label else values, fontsize=9)
     ax.legend(fontsize=8)
     caption = (
         f"{label + ': ' if label else ''}cosine distances between embeddings of the same cell at "
@@ -397,6 +434,7 @@ def plot_pseudotime_accuracy(
         right.hist(clock(errors), bins=clock(np.arange(-span - 0.5, span + 1.5, 1.0)), color="#4c72b0")
     right.set_xlabel(f"aligned - true onset ({clock.unit})")
     right.set_ylabel("lineages")
+    right.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count: no "2.5 lineages" tick
     if label:
         figure.suptitle(label)
     correlation = (
@@ -405,14 +443,13 @@ def plot_pseudotime_accuracy(
         else float("nan")
     )
     mean_error = errors.abs().mean()
-    in_hours = f" = {mean_error * clock.per_frame:.2f} h" if clock.known else ""
     caption = (
         f"{label + ': ' if label else ''}times in {clock.stated}. Left, DTW pseudo-time of each matched "
         f"frame against the true time since the {event} for "
         f"{frames[['fov_name', 'query_id']].drop_duplicates().shape[0]} "
         f"lineages whose {event} is observed, the reference excluded (Pearson r = {correlation:.3f}; "
         "dotted: identity); right, "
-        f"aligned minus true onset (mean |error| {mean_error:.2f} frames{in_hours}, "
+        f"aligned minus true onset (mean |error| {mean_error:.2f} frames{clock.in_hours(mean_error)}, "
         f"{int((errors.abs() <= 1).sum())} of {len(errors)} within one frame)."
     )
     return figure, caption

@@ -37,8 +37,8 @@ the level of each interval: ``track_pairs_confidence`` (``temporal_metrics.csv``
 The HTML and PNG renderings show each value with its CI and the sample it rests on:
 ``0.910 [0.880, 0.940] (n=412, 57+)`` for an F1 (annotated cells scored, positives among them;
 a transferred one followed by ``from <source dataset>``),
-``(n=96 tracks)`` for the track-pair smoothness, ``1.841 [0.932, 2.932] (n=44 lineages)`` for the DTW
-error, and a column
+``(n=96 tracks)`` for the track-pair smoothness, ``1.841 [0.932, 2.932] = 0.92 h (n=44 lineages)`` for
+the DTW error (in frames, and in hours where ``time_interval_minutes`` is known), and a column
 of cells (tracks) per row for the paper's definitions, computed over all cells; the HTML table's
 ``<caption>`` and the drawn table's caption state the intervals' levels the table records
 (:func:`intervals_caption`).
@@ -53,6 +53,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
+from dynaclr.figures.timescale import FrameClock
 from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
 
 #: Columns of ``classification.csv`` each F1 column carries (``f1_<task>[_transferred]_<count>``, the
@@ -291,12 +292,20 @@ def _format_value(row: pd.Series, name: str) -> str:
         if isinstance(reason, str) and reason:
             return f"not computed: {reason}"
         return "–" + n
+    # the DTW error in hours too where the dataset's frame interval is known, as the first page gives
+    # it: in frames alone, rows of datasets imaged every 30 and every 15 min read 1.841 and 3.500 for
+    # errors of 0.92 h and 0.88 h
+    hours = (
+        FrameClock.of(row.get("time_interval_minutes")).in_hours(value)
+        if name == "dtw_onset_mae_frames"
+        else ""
+    )
     low, high = row.get(f"{name}_ci_low", np.nan), row.get(f"{name}_ci_high", np.nan)
     if low is not None and high is not None and np.isfinite(low) and np.isfinite(high):
-        return f"{value:.3f} [{low:.3f}, {high:.3f}]{n}"
+        return f"{value:.3f} [{low:.3f}, {high:.3f}]{hours}{n}"
     missing = row.get(f"{name}_ci_missing", "")
     withheld = " [no CI]" if isinstance(missing, str) and missing else ""
-    return f"{value:.3f}{withheld}{n}"
+    return f"{value:.3f}{withheld}{hours}{n}"
 
 
 def _cells(row: pd.Series) -> str:
@@ -433,7 +442,7 @@ _CHAR_WIDTH_IN, _LINE_HEIGHT_IN, _CELL_PADDING_IN = 0.07, 0.13, 0.12
 
 def _wrapped(value: object) -> str:
     """A displayed value with its sample and its source on lines of their own."""
-    return str(value).replace(" (n=", "\n(n=").replace(" from ", "\nfrom ")
+    return str(value).replace(" = ", "\n= ").replace(" (n=", "\n(n=").replace(" from ", "\nfrom ")
 
 
 def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
@@ -474,7 +483,8 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
         "F1 of linear classifiers of infection and division trained on sparse annotations and tested on "
         "held-out FOVs (transferred: fitted on the dataset named after 'from' and tested on this one), "
         "and the error of the DTW-aligned event, infection onset or division (mean absolute "
-        f"frames; simulated data only). {intervals_caption(table)} "
+        "frames, and hours where the dataset's frame interval is known; simulated data only). "
+        f"{intervals_caption(table)} "
         "([no CI]: none, as n_bootstrap is 0 or too many resamples lacked a positive or a negative cell; "
         "the reason is in results_table.csv). Parentheses: the sample each value rests on, n=annotated "
         "observations scored (a cell at one frame: a cell annotated at several frames counts at each) and "

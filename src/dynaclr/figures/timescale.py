@@ -51,6 +51,11 @@ class FrameClock:
             return "frames (the frame interval is not recorded)"
         return f"hours (one frame = {self.minutes_per_frame:g} min)"
 
+    def in_hours(self, frames: float) -> str:
+        """`` = 0.92 h``: ``frames`` in hours, to follow a value given in frames; empty where the
+        frame interval is not known."""
+        return f" = {frames * self.per_frame:.2f} h" if self.known else ""
+
     def __call__(self, frames: object) -> np.ndarray:
         """``frames`` (a number or an array of frames) in :attr:`unit`."""
         return np.asarray(frames, dtype=np.float64) * self.per_frame
