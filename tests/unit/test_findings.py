@@ -59,26 +59,71 @@ def test_a_smoothness_difference_is_claimed_only_when_its_interval_excludes_zero
     assert "smoother in time than" not in unclaimed.statement
 
 
-def test_many_models_state_only_the_pairs_of_the_smoothest():
-    models = [f"m{i}" for i in range(5)]
+def _four_models(smoothness: dict[str, float], includes_zero: set[frozenset[str]]) -> pd.DataFrame:
+    """Every pair of four models, ``model_a`` the earlier of the listing (so the smoothest is
+    ``model_b`` of some pairs); a pair's difference CI excludes 0 unless it is in ``includes_zero``."""
+    models = list(smoothness)
     rows = []
     for i, a in enumerate(models):
         for b in models[i + 1 :]:
+            difference = smoothness[a] - smoothness[b]
+            low, high = (difference - 0.02, difference + 0.02)
+            if frozenset((a, b)) in includes_zero:
+                low, high = min(difference, 0) - 0.05, max(difference, 0) + 0.05
             rows.append(
                 {
                     "dataset": "d",
+                    "representation": "features",
                     "model_a": a,
                     "model_b": b,
-                    "smoothness_a": 0.1 + int(a[1:]) * 0.1,
-                    "smoothness_b": 0.1 + int(b[1:]) * 0.1,
-                    "difference": -0.1,
-                    "difference_ci_low": -0.2,
-                    "difference_ci_high": -0.05,
+                    "smoothness_a": smoothness[a],
+                    "smoothness_b": smoothness[b],
+                    "difference": difference,
+                    "difference_ci_low": low,
+                    "difference_ci_high": high,
+                    "n_tracks": 40,
+                    "confidence": 0.95,
                 }
             )
-    found = smoothness_findings(pd.DataFrame(rows), max_pairs=6)
-    assert len(found) == 4  # 10 pairs > 6: only m0 (the smoothest) against the four others
-    assert all(f.statement.startswith("m0 is smoother") for f in found)
+    return pd.DataFrame(rows)
+
+
+SAMPLINGS = {"time_aware": "time_aware", "classical": "classical"}
+
+
+def test_four_models_give_the_time_aware_vs_classical_pair_and_the_smoothest_not_every_pair():
+    """With four models the page listed all six pairs; a biologist needs the time-aware vs
+    classical comparison and which model is smoothest, every pair being in temporal_comparison.csv."""
+    scores = {"engineered_features": 0.5, "classical": 0.3, "random_weights": 0.6, "time_aware": 0.2}
+    found = smoothness_findings(_four_models(scores, set()), samplings=SAMPLINGS)
+    assert len(found) == 2
+    key, best = (f.statement for f in found)
+    assert key.startswith("Time-aware vs classical sampling: time_aware is smoother in time than classical")
+    assert "95 % CI 0.080 to 0.120, over 40 tracks" in key
+    assert best.startswith(
+        "time_aware is the smoothest in time: smoother than engineered_features, classical and "
+        "random_weights, each difference's CI excluding 0."
+    )
+    assert "time_aware 0.200, classical 0.300, engineered_features 0.500, random_weights 0.600" in best
+    assert best.endswith(
+        "Every pair's difference with its CI (6 pairs): the report's temporal_comparison.csv."
+    )
+
+
+def test_the_smoothest_is_not_claimed_where_a_difference_ci_includes_zero():
+    scores = {"engineered_features": 0.22, "classical": 0.3, "random_weights": 0.6, "time_aware": 0.2}
+    tied = {frozenset(("time_aware", "engineered_features")), frozenset(("time_aware", "classical"))}
+    key, best = (f.statement for f in smoothness_findings(_four_models(scores, tied), samplings=SAMPLINGS))
+    assert "classical and time_aware are not told apart" in key and "smoother in time than" not in key
+    assert best.startswith(
+        "No model is clearly smoothest in time: time_aware, the lowest, is not told apart from "
+        "engineered_features or classical (CI includes 0); time_aware is smoother than random_weights "
+        "(CI excludes 0)."
+    )
+    assert "is the smoothest" not in best
+    # without the models' samplings (a run of baselines and one trained model): the smoothest only
+    (only,) = smoothness_findings(_four_models(scores, tied))
+    assert only.statement == best
 
 
 def _f1_table(ci_time_aware: tuple[float, float]) -> pd.DataFrame:

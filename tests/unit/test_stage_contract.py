@@ -283,6 +283,8 @@ def test_the_dtw_figures_get_the_frame_interval_and_the_first_page_plain_model_d
     assert models["time_aware_ntxent"].startswith(
         "contrastive model, time-aware sampling, NT-Xent loss, ConvNeXt-atto encoder, up to "
     )
+    # the key smoothness pair: the trained models' samplings (not the baselines, not a model from a file)
+    assert findings.params.samplings == {"classical_ntxent": "classical", "time_aware_ntxent": "time_aware"}
 
 
 def test_interpretation_rules_hand_their_stages_the_files_they_expect(tmp_path: Path) -> None:

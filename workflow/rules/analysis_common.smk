@@ -892,6 +892,14 @@ def model_description(name):
     return entry.description()
 
 
+def trained_samplings():
+    """Per embedding model the workflow trains (not a baseline, not a model from a file), its
+    training.sampling: the first page states the time-aware vs classical smoothness pairs."""
+    names = sorted({m for m, _ in embedding_pairs()})
+    entries = {name: CONFIG.contrastive_models.get(name) for name in names}
+    return {name: entry.training.sampling for name, entry in entries.items() if entry is not None and not entry.is_loaded}
+
+
 @functools.cache
 def findings_files():
     """Rule findings' inputs and, per per-dataset input, the dataset of each file."""

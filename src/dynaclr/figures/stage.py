@@ -468,6 +468,7 @@ def findings_stage(
     datasets: dict[str, str],
     models: dict[str, str],
     sources: dict[str, list[str]],
+    samplings: dict[str, str] | None = None,
     still: list[str] | None = None,
     unscored_tracks: list[str] | None = None,
     imported_tracks: list[str] | None = None,
@@ -481,6 +482,9 @@ def findings_stage(
         models: per model, a few words on how it was made.
         sources: per per-dataset input (``qc``, ``phase``, ``virtual_stain``, ``tracking``), the
             dataset of each of its files, in order.
+        samplings: per model the workflow trains, its ``training.sampling``: the time-aware vs
+            classical pairs are the smoothness comparisons the page states (the others: the best
+            model's line and ``temporal_comparison.csv``).
         still: the embedded datasets of one time point (no temporal metrics nor DTW: "not computed").
         unscored_tracks: the datasets of imported tracks without ground truth ("not scored").
         imported_tracks: the datasets of imported tracks (those scored say so on their tracking line).
@@ -511,7 +515,7 @@ def findings_stage(
     rows += still_image_findings(still or [])
     if inputs.temporal_comparison is not None:
         comparison = read_csv(inputs.temporal_comparison, TEMPORAL_COMPARISON_COLUMNS)
-        rows += smoothness_findings(comparison)
+        rows += smoothness_findings(comparison, samplings=samplings)
     intervals: dict[str, float | None] = {}
     if inputs.results_table is not None:
         results = read_csv(inputs.results_table, ("model", "dataset"))
