@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,7 +26,7 @@ from dynaclr.figures.stage import (
     findings_stage,
     results_table_stage,
 )
-from dynaclr.io import write_csv
+from dynaclr.io import ArtifactError, write_csv
 from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
 
 
@@ -608,6 +610,49 @@ def test_intervals_are_stated_at_the_level_they_were_computed_at():
     assert "95 %" not in page  # the page's header no longer states a level of its own
 
 
+def test_an_interval_without_a_recorded_level_is_not_called_95_percent():
+    """A level missing from the table (no column, or an empty value) was read as 95 %: the page now
+    says it is not recorded."""
+    comparison = _comparison(-0.08, -0.02)
+    for table in (comparison.drop(columns="confidence"), comparison.assign(confidence=np.nan)):
+        (smooth,) = smoothness_findings(table)
+        assert "CI (level not recorded) 0.020 to 0.080" in smooth.statement
+        assert "95 %" not in smooth.statement
+
+
+def _one_fov_qc(tmp_path: Path) -> Path:
+    """A ``qc.csv`` of one FOV, nothing dropped."""
+    qc = tmp_path / "qc.csv"
+    pd.DataFrame(
+        {
+            "fov_name": ["A/1/0"],
+            "stage": ["phase"],
+            "n_frames": [10],
+            "n_dropped_frames": [0],
+            "status": ["ok"],
+        }
+    ).to_csv(qc, index=False)
+    return qc
+
+
+def test_a_temporal_comparison_made_before_the_level_column_is_refused_with_the_rule_to_rerun(tmp_path):
+    qc = _one_fov_qc(tmp_path)
+    old = tmp_path / "temporal_comparison.csv"
+    _comparison(-0.08, -0.02).drop(columns="confidence").to_csv(old, index=False)
+    outputs = FindingsOutputs(rst=tmp_path / "findings.rst", csv=tmp_path / "findings.csv")
+    with pytest.raises(
+        ArtifactError, match=r"temporal_comparison.csv: no 'confidence' column .*--forcerun temporal_metrics"
+    ):
+        findings_stage(
+            FindingsInputs(qc=(qc,), temporal_comparison=old),
+            outputs,
+            datasets={"plate": "HCS plate x.zarr"},
+            models={"time_aware": "time-aware sampling"},
+            sources={"qc": ["plate"]},
+        )
+    assert not outputs.rst.exists()
+
+
 def test_the_smoothness_compared_is_named_as_the_results_tables_track_pair_column():
     """The first page's "smoothness 0.264" is the track-pair variant, while the results table's
     "Smoothness (paper)" column beside it read 0.084 for the same model: the page names the variant and
@@ -637,16 +682,7 @@ def test_the_dtw_error_names_its_event_and_is_given_in_hours_where_the_interval_
 
 
 def test_the_stage_reads_the_frame_interval_of_the_dtw_error_from_the_results_table(tmp_path):
-    qc = tmp_path / "qc.csv"
-    pd.DataFrame(
-        {
-            "fov_name": ["A/1/0"],
-            "stage": ["phase"],
-            "n_frames": [10],
-            "n_dropped_frames": [0],
-            "status": ["ok"],
-        }
-    ).to_csv(qc, index=False)
+    qc = _one_fov_qc(tmp_path)
     results = tmp_path / "results_table.csv"
     pd.DataFrame(
         {"model": ["a", "b"], "dataset": ["plate", "plate"], "time_interval_minutes": [30.0, 30.0]}

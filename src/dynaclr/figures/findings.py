@@ -124,20 +124,27 @@ def _has_ci(low: float, high: float) -> bool:
 
 
 def _level(confidence: object) -> str:
-    """``95 %`` for a coverage of 0.95 (the level a table or the config states; 95 % where it states none)."""
+    """``95 %`` for a coverage of 0.95 (the level a table or the config states); ``""`` where none is
+    stated (a missing value): the page then says the level is not recorded rather than assume one."""
     value = pd.to_numeric(pd.Series([confidence]), errors="coerce").iloc[0]
-    return percent(value if pd.notna(value) else 0.95)
+    return percent(value) if pd.notna(value) else ""
 
 
 def _ci(low: float, high: float, missing: object = "", confidence: object = 0.95, n: str = "") -> str:
-    """``95 % CI low to high`` (at the level ``confidence`` the interval was computed at); where it was
+    """``95 % CI low to high`` (at the level ``confidence`` the interval was computed at; ``CI (level
+    not recorded) low to high`` where it is missing); where it was
     withheld, why (``missing``, a table's ``{metric}_ci_missing``, shortened: :func:`_short_reason`) or,
     without a reason, ``no confidence interval computed``. An interval of one value (its bounds the
     same to the digits shown: every resample inside it gave that value, e.g. an F1 of 1 on a few
     dozen observations) says so, with the sample ``n`` it rests on (e.g. ``78 observations``), as
     it cannot show the uncertainty."""
     if _has_ci(low, high):
-        text = f"{_level(confidence)} CI {low:.3f} to {high:.3f}"
+        level = _level(confidence)
+        text = (
+            f"{level} CI {low:.3f} to {high:.3f}"
+            if level
+            else f"CI (level not recorded) {low:.3f} to {high:.3f}"
+        )
         if f"{low:.3f}" != f"{high:.3f}":
             return text
         sample = f"; n = {n}" if n else ""
@@ -335,7 +342,7 @@ def _pair_statement(pair: Any) -> str:
     low, high = pair.difference_ci_low, pair.difference_ci_high
     n_tracks = getattr(pair, "n_tracks", None)
     over = f", over {int(n_tracks)} tracks" if n_tracks is not None and pd.notna(n_tracks) else ""
-    level = getattr(pair, "confidence", 0.95)
+    level = getattr(pair, "confidence", None)  # none recorded: the page says so (_ci)
     if high < 0 or low > 0:
         smoother, rougher = (a, b) if high < 0 else (b, a)
         s_smooth, s_rough = (sa, sb) if high < 0 else (sb, sa)
