@@ -271,8 +271,9 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
 
 
 def test_no_store_holds_snakemakes_marker(finished_tiny_run):
-    """Rules name the zarr stores they write by the root metadata file, not as directory() outputs:
-    no store holds Snakemake's .snakemake_timestamp, and zarr lists every root without a warning."""
+    """Rules name the zarr stores (and CTC folders) they write by the root metadata file (the
+    res_track.txt), not as directory() outputs: no store or folder holds Snakemake's
+    .snakemake_timestamp, and zarr lists every root without a warning."""
     workdir, _ = finished_tiny_run
     results = workdir / "results"
     stores = sorted(path for path in results.rglob("*.zarr") if path.is_dir())
@@ -290,6 +291,10 @@ def test_no_store_holds_snakemakes_marker(finished_tiny_run):
         "exports/embeddings/time_aware/tiny.viscy.zarr",
     } <= names
     assert [path for path in stores if (path / ".snakemake_timestamp").exists()] == []
+    # nor does a CTC export folder, which the CTC tools list (named by its res_track.txt)
+    ctc = sorted((results / "tiny/exports/ctc").iterdir())
+    assert ctc and all((folder / "res_track.txt").is_file() for folder in ctc)
+    assert [path for path in results.rglob(".snakemake_timestamp")] == []
     # zarr's own warnings only: a warning of another library (a finaliser or a thread left by an earlier
     # test of the session) may be emitted while the stores are listed, and is not about them
     with warnings.catch_warnings(record=True) as caught:

@@ -645,6 +645,26 @@ def test_a_wide_state_written_na_is_refused_not_read_as_not_annotated(planted, t
     )
 
 
+@pytest.mark.parametrize("spelling", ["NA", "N/A"])
+def test_a_wide_column_of_codes_with_a_cell_na_names_that_cell_only(planted, tracks, tmp_path, spelling):
+    """A CSV whose infection column mixes VisCy's codes with "NA" is read as text: the refusal listed
+    every code as a bad value ("found '1', '2', 'NA' at rows 1, 2, 3, ..."), as if the codes were
+    wrong; the codes now read as codes and only the "NA" cell is named, with the values accepted."""
+    truth = planted["truth"]
+    wide = _wide_table(truth, _user_table(truth))
+    wide["infection_state"] = wide["infection_state"].map({"uninfected": 1, "infected": 2}).astype(object)
+    row = wide.index[wide["infection_state"].notna()][3]
+    wide.loc[row, "infection_state"] = spelling
+    _assert_refused(
+        wide,
+        r"column 'infection_state' holds labels \['uninfected', 'infected'\], VisCy's codes 0 \(not "
+        r"annotated\), 1 \(uninfected\), 2 \(infected\), or empty \(not annotated\); "
+        rf"found {re.escape(repr(spelling))} at row {row + 1}$",
+        tracks,
+        tmp_path,
+    )
+
+
 @pytest.mark.parametrize(
     "break_wide",
     [

@@ -76,7 +76,7 @@ def test_a_ctc_export_reads_back_through_the_ctc_import(tracked: dict[str, Path]
     folder = tmp_path / "ctc" / "A_1_0"
     tracks = export_ctc_fov(
         ExportCtcInputs(tracks_plate=tracked["plate"], tracks_csv=tracked["csv"]),
-        ExportCtcOutputs(folder=folder),
+        ExportCtcOutputs(res_track=folder / "res_track.txt"),
         FOV,
     )
     lineage = (folder / "res_track.txt").read_text().split("\n")
@@ -84,7 +84,8 @@ def test_a_ctc_export_reads_back_through_the_ctc_import(tracked: dict[str, Path]
         ["1 0 1 0", "8 3 5 1", "2 0 2 0", "3 3 5 2", "4 3 5 2", "7 4 5 0"]
     )
     assert len(tracks) == 6
-    assert sorted(p.name for p in folder.glob("mask*.tif")) == [mask_name(t, 6) for t in range(6)]
+    # the masks and the lineage only: no marker or other file for the CTC tools to trip on
+    assert sorted(p.name for p in folder.iterdir()) == [*(mask_name(t, 6) for t in range(6)), "res_track.txt"]
     back = read_ctc_folder(folder, folder / "res_track.txt", FOV, (6, 1, 32, 32))
     frames = back.groupby("track_id")["t"].apply(list).to_dict()
     assert frames == {1: [0, 1], 2: [0, 1, 2], 3: [3, 4, 5], 4: [3, 4, 5], 7: [4, 5], 8: [3, 4, 5]}
@@ -99,13 +100,22 @@ def test_a_ctc_export_reads_back_through_the_ctc_import(tracked: dict[str, Path]
     assert set(np.unique(mask[tracked["labels"][3, 0, 0] == 1])) == {8}
 
 
+def test_the_ctc_export_is_named_by_its_res_track_file(tmp_path: Path):
+    """The rule names the folder by its res_track.txt (no directory() output, so no Snakemake
+    marker among the files the CTC tools list); any other file name is a rule/stage mismatch."""
+    outputs = ExportCtcOutputs.from_rule({"res_track": str(tmp_path / "A_1_0" / "res_track.txt")})
+    assert outputs.folder == tmp_path / "A_1_0"
+    with pytest.raises(ValueError, match=r"res_track: expected a folder's res_track.txt, found .*A_1_0"):
+        ExportCtcOutputs.from_rule({"res_track": str(tmp_path / "A_1_0")})
+
+
 def test_a_label_without_a_track_row_is_refused(tracked: dict[str, Path], tmp_path: Path):
     table = pd.read_csv(tracked["csv"])
     table[table["track_id"] != 7].to_csv(tracked["csv"], index=False)
     with pytest.raises(ArtifactError, match=r"labels \[7\] without a row"):
         export_ctc_fov(
             ExportCtcInputs(tracks_plate=tracked["plate"], tracks_csv=tracked["csv"]),
-            ExportCtcOutputs(folder=tmp_path / "out"),
+            ExportCtcOutputs(res_track=tmp_path / "out" / "res_track.txt"),
             FOV,
         )
     assert not (tmp_path / "out").exists()  # nothing that looks complete

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,7 +26,7 @@ from dynaclr.figures.stage import (
     findings_stage,
     results_table_stage,
 )
-from dynaclr.io import write_csv
+from dynaclr.io import ArtifactError, write_csv
 from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
 
 
@@ -59,26 +61,71 @@ def test_a_smoothness_difference_is_claimed_only_when_its_interval_excludes_zero
     assert "smoother in time than" not in unclaimed.statement
 
 
-def test_many_models_state_only_the_pairs_of_the_smoothest():
-    models = [f"m{i}" for i in range(5)]
+def _four_models(smoothness: dict[str, float], includes_zero: set[frozenset[str]]) -> pd.DataFrame:
+    """Every pair of four models, ``model_a`` the earlier of the listing (so the smoothest is
+    ``model_b`` of some pairs); a pair's difference CI excludes 0 unless it is in ``includes_zero``."""
+    models = list(smoothness)
     rows = []
     for i, a in enumerate(models):
         for b in models[i + 1 :]:
+            difference = smoothness[a] - smoothness[b]
+            low, high = (difference - 0.02, difference + 0.02)
+            if frozenset((a, b)) in includes_zero:
+                low, high = min(difference, 0) - 0.05, max(difference, 0) + 0.05
             rows.append(
                 {
                     "dataset": "d",
+                    "representation": "features",
                     "model_a": a,
                     "model_b": b,
-                    "smoothness_a": 0.1 + int(a[1:]) * 0.1,
-                    "smoothness_b": 0.1 + int(b[1:]) * 0.1,
-                    "difference": -0.1,
-                    "difference_ci_low": -0.2,
-                    "difference_ci_high": -0.05,
+                    "smoothness_a": smoothness[a],
+                    "smoothness_b": smoothness[b],
+                    "difference": difference,
+                    "difference_ci_low": low,
+                    "difference_ci_high": high,
+                    "n_tracks": 40,
+                    "confidence": 0.95,
                 }
             )
-    found = smoothness_findings(pd.DataFrame(rows), max_pairs=6)
-    assert len(found) == 4  # 10 pairs > 6: only m0 (the smoothest) against the four others
-    assert all(f.statement.startswith("m0 is smoother") for f in found)
+    return pd.DataFrame(rows)
+
+
+SAMPLINGS = {"time_aware": "time_aware", "classical": "classical"}
+
+
+def test_four_models_give_the_time_aware_vs_classical_pair_and_the_smoothest_not_every_pair():
+    """With four models the page listed all six pairs; a biologist needs the time-aware vs
+    classical comparison and which model is smoothest, every pair being in temporal_comparison.csv."""
+    scores = {"engineered_features": 0.5, "classical": 0.3, "random_weights": 0.6, "time_aware": 0.2}
+    found = smoothness_findings(_four_models(scores, set()), samplings=SAMPLINGS)
+    assert len(found) == 2
+    key, best = (f.statement for f in found)
+    assert key.startswith("Time-aware vs classical sampling: time_aware is smoother in time than classical")
+    assert "95 % CI 0.080 to 0.120, over 40 tracks" in key
+    assert best.startswith(
+        "time_aware is the smoothest in time: smoother than engineered_features, classical and "
+        "random_weights, each difference's CI excluding 0."
+    )
+    assert "time_aware 0.200, classical 0.300, engineered_features 0.500, random_weights 0.600" in best
+    assert best.endswith(
+        "Every pair's difference with its CI (6 pairs): the report's temporal_comparison.csv."
+    )
+
+
+def test_the_smoothest_is_not_claimed_where_a_difference_ci_includes_zero():
+    scores = {"engineered_features": 0.22, "classical": 0.3, "random_weights": 0.6, "time_aware": 0.2}
+    tied = {frozenset(("time_aware", "engineered_features")), frozenset(("time_aware", "classical"))}
+    key, best = (f.statement for f in smoothness_findings(_four_models(scores, tied), samplings=SAMPLINGS))
+    assert "classical and time_aware are not told apart" in key and "smoother in time than" not in key
+    assert best.startswith(
+        "No model is clearly smoothest in time: time_aware, the lowest, is not told apart from "
+        "engineered_features or classical (CI includes 0); time_aware is smoother than random_weights "
+        "(CI excludes 0)."
+    )
+    assert "is the smoothest" not in best
+    # without the models' samplings (a run of baselines and one trained model): the smoothest only
+    (only,) = smoothness_findings(_four_models(scores, tied))
+    assert only.statement == best
 
 
 def _f1_table(ci_time_aware: tuple[float, float]) -> pd.DataFrame:
@@ -563,6 +610,49 @@ def test_intervals_are_stated_at_the_level_they_were_computed_at():
     assert "95 %" not in page  # the page's header no longer states a level of its own
 
 
+def test_an_interval_without_a_recorded_level_is_not_called_95_percent():
+    """A level missing from the table (no column, or an empty value) was read as 95 %: the page now
+    says it is not recorded."""
+    comparison = _comparison(-0.08, -0.02)
+    for table in (comparison.drop(columns="confidence"), comparison.assign(confidence=np.nan)):
+        (smooth,) = smoothness_findings(table)
+        assert "CI (level not recorded) 0.020 to 0.080" in smooth.statement
+        assert "95 %" not in smooth.statement
+
+
+def _one_fov_qc(tmp_path: Path) -> Path:
+    """A ``qc.csv`` of one FOV, nothing dropped."""
+    qc = tmp_path / "qc.csv"
+    pd.DataFrame(
+        {
+            "fov_name": ["A/1/0"],
+            "stage": ["phase"],
+            "n_frames": [10],
+            "n_dropped_frames": [0],
+            "status": ["ok"],
+        }
+    ).to_csv(qc, index=False)
+    return qc
+
+
+def test_a_temporal_comparison_made_before_the_level_column_is_refused_with_the_rule_to_rerun(tmp_path):
+    qc = _one_fov_qc(tmp_path)
+    old = tmp_path / "temporal_comparison.csv"
+    _comparison(-0.08, -0.02).drop(columns="confidence").to_csv(old, index=False)
+    outputs = FindingsOutputs(rst=tmp_path / "findings.rst", csv=tmp_path / "findings.csv")
+    with pytest.raises(
+        ArtifactError, match=r"temporal_comparison.csv: no 'confidence' column .*--forcerun temporal_metrics"
+    ):
+        findings_stage(
+            FindingsInputs(qc=(qc,), temporal_comparison=old),
+            outputs,
+            datasets={"plate": "HCS plate x.zarr"},
+            models={"time_aware": "time-aware sampling"},
+            sources={"qc": ["plate"]},
+        )
+    assert not outputs.rst.exists()
+
+
 def test_the_smoothness_compared_is_named_as_the_results_tables_track_pair_column():
     """The first page's "smoothness 0.264" is the track-pair variant, while the results table's
     "Smoothness (paper)" column beside it read 0.084 for the same model: the page names the variant and
@@ -592,16 +682,7 @@ def test_the_dtw_error_names_its_event_and_is_given_in_hours_where_the_interval_
 
 
 def test_the_stage_reads_the_frame_interval_of_the_dtw_error_from_the_results_table(tmp_path):
-    qc = tmp_path / "qc.csv"
-    pd.DataFrame(
-        {
-            "fov_name": ["A/1/0"],
-            "stage": ["phase"],
-            "n_frames": [10],
-            "n_dropped_frames": [0],
-            "status": ["ok"],
-        }
-    ).to_csv(qc, index=False)
+    qc = _one_fov_qc(tmp_path)
     results = tmp_path / "results_table.csv"
     pd.DataFrame(
         {"model": ["a", "b"], "dataset": ["plate", "plate"], "time_interval_minutes": [30.0, 30.0]}

@@ -184,6 +184,24 @@ def test_stores_are_named_by_their_root_file_and_handed_to_stages_as_stores(
     assert writers == STORE_WRITERS
 
 
+def test_no_rule_writes_a_directory_output(demo_jobs: list[Any], tiny_jobs: list[Any]) -> None:
+    """Snakemake writes its .snakemake_timestamp into a directory() output: no rule declares one,
+    the CTC export included (the CTC tools list its folder), which names its folder by the
+    res_track.txt the stage writes last, and whose stage gets the folder."""
+    directories = sorted(
+        {(job.rule.name, str(out)) for job in demo_jobs + tiny_jobs for out in job.output if out.is_directory}
+    )
+    assert directories == []
+    exports = [job for job in tiny_jobs if job.rule.name == "export_ctc"]
+    assert exports, "the tiny config exports CTC folders"
+    outputs_class = shim_classes(SCRIPTS / "export_ctc.py")["output"]
+    for job in exports:
+        outputs = outputs_class.from_rule(job.output)
+        wildcards = job.wildcards
+        assert outputs.folder.name == f"{wildcards.row}_{wildcards.col}_{wildcards.fov}"
+        assert outputs.folder / "res_track.txt" == Path(str(job.output.res_track))
+
+
 def test_every_file_a_rule_writes_is_named(demo_jobs: list[Any]) -> None:
     for job in demo_jobs:
         named = sum(len(v) if isinstance(v, list) else 1 for _, v in job.output.items())
@@ -265,6 +283,8 @@ def test_the_dtw_figures_get_the_frame_interval_and_the_first_page_plain_model_d
     assert models["time_aware_ntxent"].startswith(
         "contrastive model, time-aware sampling, NT-Xent loss, ConvNeXt-atto encoder, up to "
     )
+    # the key smoothness pair: the trained models' samplings (not the baselines, not a model from a file)
+    assert findings.params.samplings == {"classical_ntxent": "classical", "time_aware_ntxent": "time_aware"}
 
 
 def test_interpretation_rules_hand_their_stages_the_files_they_expect(tmp_path: Path) -> None:

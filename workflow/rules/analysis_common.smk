@@ -892,6 +892,14 @@ def model_description(name):
     return entry.description()
 
 
+def trained_samplings():
+    """Per embedding model the workflow trains (not a baseline, not a model from a file), its
+    training.sampling: the first page states the time-aware vs classical smoothness pairs."""
+    names = sorted({m for m, _ in embedding_pairs()})
+    entries = {name: CONFIG.contrastive_models.get(name) for name in names}
+    return {name: entry.training.sampling for name, entry in entries.items() if entry is not None and not entry.is_loaded}
+
+
 @functools.cache
 def findings_files():
     """Rule findings' inputs and, per per-dataset input, the dataset of each file."""
@@ -942,6 +950,11 @@ def export_embeddings_outputs():
     return outputs
 
 
+#: One FOV's CTC result folder (rule export_ctc), by its res_track.txt, which the stage writes last
+#: and moves into place with the masks (dynaclr.io.atomic_output): as a store by its root file
+#: (store_file), so Snakemake writes no .snakemake_timestamp into the folder the CTC tools list.
+CTC_EXPORT = f"{RESULTS}/{{dataset}}/exports/ctc/{{row}}_{{col}}_{{fov}}/res_track.txt"
+
 #: VisCy's features store (zarr format 2, xarray's layout), by its root file (store_file).
 VISCY_EXPORT = store_file(f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.viscy.zarr", ".zgroup")
 
@@ -951,7 +964,7 @@ def export_outputs():
     targets = []
     if CONFIG.exports.ctc_tracks:
         for dataset in TRACKED:
-            targets += per_fov(f"{RESULTS}/{{dataset}}/exports/ctc/{{row}}_{{col}}_{{fov}}", dataset)
+            targets += per_fov(CTC_EXPORT, dataset)
     paths = list(export_embeddings_outputs().values()) + ([VISCY_EXPORT] if CONFIG.exports.viscy_features else [])
     for model, dataset in embedding_pairs():
         targets += [path.format(model=model, dataset=dataset) for path in paths]

@@ -1,19 +1,20 @@
 # Copies for other tools, each opt-in (config `exports`): a Cell Tracking Challenge result folder
 # per tracked FOV, and every embeddings store as .h5ad, as a Parquet feature table and as VisCy's
 # xarray features store (what VisCy's read_embedding_dataset and napari-iohub's features widget open).
-# results/{dataset}/exports/ctc/{row}_{col}_{fov}/;
+# results/{dataset}/exports/ctc/{row}_{col}_{fov}/ (named by its res_track.txt);
 # results/exports/embeddings/{model}/{dataset}.{h5ad,parquet,viscy.zarr}.
 
 
 rule export_ctc:
-    """One FOV's labels and lineage as a CTC result folder (mask<t>.tif, res_track.txt)."""
+    """One FOV's labels and lineage as a CTC result folder (mask<t>.tif, res_track.txt), named by its
+    res_track.txt (CTC_EXPORT): no directory() output, so Snakemake's marker stays out of the folder."""
     wildcard_constraints:
         dataset=wildcard_choice(TRACKED),
     input:
         tracks_plate=store_file(f"{RESULTS}/{{dataset}}/tracks.zarr"),
         tracks_csv=f"{RESULTS}/{{dataset}}/tracks/{{row}}/{{col}}/{{fov}}/tracks_{{row}}_{{col}}_{{fov}}.csv",
     output:
-        folder=directory(f"{RESULTS}/{{dataset}}/exports/ctc/{{row}}_{{col}}_{{fov}}"),
+        res_track=CTC_EXPORT,
     params:
         fov_name=FOV_NAME,
     log:

@@ -191,6 +191,7 @@ rule findings:
         # functions, evaluated when this job is planned, not when a cluster job parses the Snakefile
         datasets=lambda w: {name: dataset_description(name) for name in DATASETS},
         models=lambda w: {name: model_description(name) for name in sorted({m for m, _ in embedding_pairs()})},
+        samplings=lambda w: trained_samplings(),
         sources=lambda w: findings_files()[1],
         still=lambda w: still_datasets(),
         unscored_tracks=[name for name in TRACKS_IMPORTED if name not in SIMULATED],

@@ -7,6 +7,7 @@ with job_context(snakemake.log[0], snakemake.threads):
         FindingsOutputs.from_rule(snakemake.output),
         datasets=dict(snakemake.params.datasets),
         models=dict(snakemake.params.models),
+        samplings=dict(snakemake.params.samplings),
         sources={kind: list(names) for kind, names in snakemake.params.sources.items()},
         still=list(snakemake.params.still),
         unscored_tracks=list(snakemake.params.unscored_tracks),

@@ -39,11 +39,13 @@ both layouts' columns is refused. :data:`WIDE_TASK_COLUMNS` maps its columns to 
 tasks ``annotations.tasks`` does not list, and the other state columns, are ignored with an INFO
 line naming them); each annotated cell of a column becomes one long row, an empty cell is not
 annotated. Values: the task's labels as text, or for infection VisCy's numeric codes
-(:data:`VISCY_INFECTION_CODES`: 1 uninfected, 2 infected, 0 not annotated). Numeric division codes
-differ between files and are refused rather than guessed. The long rows are then checked as a long
-table is, with the wide file's data-row numbers in the messages. In either layout a leading ``/``
-of ``fov_name`` (VisCy writes ``/A/3/0``) is dropped, and labels in another case or with surrounding
-spaces (``Infected``, `` mitosis ``) are spelt as the task spells them (one INFO line counts them).
+(:data:`VISCY_INFECTION_CODES`: 1 uninfected, 2 infected, 0 not annotated), also written as text (a
+CSV column mixing codes with text such as ``NA`` is read as text: only the text is refused).
+Numeric division codes differ between files and are refused rather than guessed. The long rows are
+then checked as a long table is, with the wide file's data-row numbers in the messages. In either
+layout a leading ``/`` of ``fov_name`` (VisCy writes ``/A/3/0``) is dropped, and labels in another
+case or with surrounding spaces (``Infected``, `` mitosis ``) are spelt as the task spells them
+(one INFO line counts them).
 
 napari-iohub's annotator writes one CSV per FOV: ``annotations.table`` may then be a pattern with
 ``{row}``, ``{col}``, ``{fov}`` (as a per-FOV ``tracks.path``). The rule lists the files of the
@@ -377,7 +379,8 @@ def wide_to_long(table: pd.DataFrame, tasks: Sequence[str], source: str = "annot
 def _wide_labels(values: pd.Series, column: str, task: str, source: str) -> pd.Series:
     """Labels of a wide table's task column: text labels, VisCy codes (infection); NaN: not annotated."""
     negative, positive = task_classes(task)
-    raw = values.astype(object)
+    written = values.astype(object)
+    raw = written.map(_code_text).astype(object)
     empty = raw.isna() | raw.map(lambda value: isinstance(value, str) and not value.strip())
     text = ~empty & raw.map(lambda value: isinstance(value, str))
     codes = pd.to_numeric(raw.where(~empty & ~text), errors="coerce")
@@ -386,9 +389,9 @@ def _wide_labels(values: pd.Series, column: str, task: str, source: str) -> pd.S
     if task != "infection" and number.any():
         raise AnnotationTableError(
             f"{source}: column {column!r} holds labels {[negative, positive]} (empty: not annotated); found "
-            f"numeric codes {_values(raw, number)} at {_rows(number)}. Numeric {task} codes differ between "
-            "annotation files, so they are not guessed: write the labels into the column with your file's "
-            f"own codes, e.g. table[{column!r}] = table[{column!r}].map("
+            f"numeric codes {_values(written, number)} at {_rows(number)}. Numeric {task} codes differ "
+            "between annotation files, so they are not guessed: write the labels into the column with your "
+            f"file's own codes, e.g. table[{column!r}] = table[{column!r}].map("
             f"{{{positive.upper()}_CODE: {positive!r}, {negative.upper()}_CODE: {negative!r}}}) (codes left "
             "out become empty: not annotated), "
             f"or leave {task!r} out of annotations.tasks"
@@ -405,17 +408,27 @@ def _wide_labels(values: pd.Series, column: str, task: str, source: str) -> pd.S
     if bad.any():
         raise AnnotationTableError(
             f"{source}: column {column!r} holds labels {[negative, positive]}, VisCy's codes {scheme}, or "
-            f"empty (not annotated); found {_values(raw, bad)} at {_rows(bad)}"
+            f"empty (not annotated); found {_values(written, bad)} at {_rows(bad)}"
         )
     labels = raw.where(text)
     labels[number] = codes[number].map(by_code)
     if number.any() and not (labels.map(_label_spelling) == positive).any():
         raise AnnotationTableError(
-            f"{source}: column {column!r} holds numeric codes {_values(raw, number)} and no 2: read as "
+            f"{source}: column {column!r} holds numeric codes {_values(written, number)} and no 2: read as "
             f"VisCy's {scheme}, no cell is {positive!r}. If your file means 0 = {negative}, "
             f"1 = {positive}, write the labels {[negative, positive]} into the column instead"
         )
     return labels
+
+
+_CODE_TEXT = re.compile(r"^\s*[+-]?\d+(\.\d*)?\s*$")
+
+
+def _code_text(value: object) -> object:
+    """A code written as text (``"2"``, ``" 1 "``, ``"2.0"``) as its number: a CSV column that mixes
+    codes with text (``NA``) is read as text, and its codes must still read as codes, so that only
+    the text is refused; other values as they are (``"nan"`` stays text)."""
+    return float(value) if isinstance(value, str) and _CODE_TEXT.match(value) else value
 
 
 def _label_spelling(value: object) -> object:

@@ -20,6 +20,7 @@ import pandas as pd
 import tifffile
 from iohub.ngff import open_ome_zarr
 from numpy.typing import NDArray
+from pydantic import field_validator
 from tqdm import tqdm
 
 from dynaclr.io import ArtifactError, StageFiles, atomic_output, read_csv, read_zarr_provenance
@@ -38,10 +39,29 @@ class ExportCtcInputs(StageFiles):
     tracks_csv: Path
 
 
-class ExportCtcOutputs(StageFiles):
-    """Rule ``export_ctc``: the FOV's CTC result folder."""
+#: The file by which rule ``export_ctc`` names a CTC result folder: written last and moved into
+#: place with the masks, so it exists only for a complete folder (as a zarr store's root file).
+LINEAGE_FILE = "res_track.txt"
 
-    folder: Path
+
+class ExportCtcOutputs(StageFiles):
+    """Rule ``export_ctc``: the FOV's CTC result folder, named by its ``res_track.txt`` (not as a
+    ``directory()`` output, which would put Snakemake's ``.snakemake_timestamp`` among the files the
+    CTC tools list); the stage writes the whole folder, :attr:`folder`."""
+
+    res_track: Path
+
+    @field_validator("res_track")
+    @classmethod
+    def _names_the_lineage_file(cls, value: Path) -> Path:
+        if value.name != LINEAGE_FILE:
+            raise ValueError(f"res_track: expected a folder's {LINEAGE_FILE}, found {value}")
+        return value
+
+    @property
+    def folder(self) -> Path:
+        """The CTC result folder the stage writes whole."""
+        return self.res_track.parent
 
 
 @dataclass(frozen=True)
@@ -125,7 +145,8 @@ def _frame_labels(array: object, t: int, store: Path, fov_name: str) -> NDArray:
 
 
 def export_ctc_fov(inputs: ExportCtcInputs, outputs: ExportCtcOutputs, fov_name: str) -> list[CtcTrack]:
-    """Write one FOV's label images and lineage as a CTC result folder ``outputs.folder``.
+    """Write one FOV's label images and lineage as a CTC result folder ``outputs.folder``, its
+    ``res_track.txt`` last, the whole folder moved into place at once.
 
     Reads the FOV's labels (rule ``track_fov``'s, in the tracks plate) frame by frame, twice: once
     to find which track is present where, once to write the masks. Track ids above 65,535 do not fit
@@ -173,7 +194,7 @@ def export_ctc_fov(inputs: ExportCtcInputs, outputs: ExportCtcOutputs, fov_name:
                     mask[labels == track_id] = label
                 tifffile.imwrite(tmp / mask_name(t, n_frames), mask, compression="zlib")
             lines = [f"{track.label} {track.begin} {track.end} {track.parent}" for track in tracks]
-            (tmp / "res_track.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+            (tmp / LINEAGE_FILE).write_text("\n".join(lines) + ("\n" if lines else ""))
     logger.info(
         "%s: %d CTC tracks (%d frames of runs after a gap relabelled) in %d masks -> %s",
         fov_name,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -123,20 +124,27 @@ def _has_ci(low: float, high: float) -> bool:
 
 
 def _level(confidence: object) -> str:
-    """``95 %`` for a coverage of 0.95 (the level a table or the config states; 95 % where it states none)."""
+    """``95 %`` for a coverage of 0.95 (the level a table or the config states); ``""`` where none is
+    stated (a missing value): the page then says the level is not recorded rather than assume one."""
     value = pd.to_numeric(pd.Series([confidence]), errors="coerce").iloc[0]
-    return percent(value if pd.notna(value) else 0.95)
+    return percent(value) if pd.notna(value) else ""
 
 
 def _ci(low: float, high: float, missing: object = "", confidence: object = 0.95, n: str = "") -> str:
-    """``95 % CI low to high`` (at the level ``confidence`` the interval was computed at); where it was
+    """``95 % CI low to high`` (at the level ``confidence`` the interval was computed at; ``CI (level
+    not recorded) low to high`` where it is missing); where it was
     withheld, why (``missing``, a table's ``{metric}_ci_missing``, shortened: :func:`_short_reason`) or,
     without a reason, ``no confidence interval computed``. An interval of one value (its bounds the
     same to the digits shown: every resample inside it gave that value, e.g. an F1 of 1 on a few
     dozen observations) says so, with the sample ``n`` it rests on (e.g. ``78 observations``), as
     it cannot show the uncertainty."""
     if _has_ci(low, high):
-        text = f"{_level(confidence)} CI {low:.3f} to {high:.3f}"
+        level = _level(confidence)
+        text = (
+            f"{level} CI {low:.3f} to {high:.3f}"
+            if level
+            else f"CI (level not recorded) {low:.3f} to {high:.3f}"
+        )
         if f"{low:.3f}" != f"{high:.3f}":
             return text
         sample = f"; n = {n}" if n else ""
@@ -322,46 +330,107 @@ def _run_reason(rows: pd.DataFrame, column: str) -> str:
     return reasons[0] if reasons else ""
 
 
-def smoothness_findings(comparison: pd.DataFrame, *, max_pairs: int = 6) -> list[Finding]:
-    """Which model's embeddings change less between adjacent frames, per dataset, where the paired
-    track-bootstrap CI of the difference excludes 0. With more than ``max_pairs`` pairs, only those
-    with the smoothest model are stated."""
+#: The samplings the paper compares (``training.sampling``), the first page's key smoothness pair.
+KEY_SAMPLINGS: tuple[str, str] = ("time_aware", "classical")
+
+
+def _pair_statement(pair: Any) -> str:
+    """One pair of ``temporal_comparison.csv``: which is smoother where the paired CI of the
+    difference excludes 0, else that the two are not told apart."""
+    a, b = pair.model_a, pair.model_b
+    sa, sb = pair.smoothness_a, pair.smoothness_b
+    low, high = pair.difference_ci_low, pair.difference_ci_high
+    n_tracks = getattr(pair, "n_tracks", None)
+    over = f", over {int(n_tracks)} tracks" if n_tracks is not None and pd.notna(n_tracks) else ""
+    level = getattr(pair, "confidence", None)  # none recorded: the page says so (_ci)
+    if high < 0 or low > 0:
+        smoother, rougher = (a, b) if high < 0 else (b, a)
+        s_smooth, s_rough = (sa, sb) if high < 0 else (sb, sa)
+        bounds = min(abs(low), abs(high)), max(abs(low), abs(high))
+        return (
+            f"{smoother} is smoother in time than {rougher}: {SMOOTHNESS_NAME} {s_smooth:.3f} vs "
+            f"{s_rough:.3f} (lower is smoother), difference {abs(pair.difference):.3f} "
+            f"({_ci(*bounds, confidence=level)}{over})."
+        )
+    why = "which includes 0" if _has_ci(low, high) else "so no difference is claimed"
+    return (
+        f"{a} and {b} are not told apart in {SMOOTHNESS_NAME}: {sa:.3f} vs {sb:.3f}, difference "
+        f"{pair.difference:+.3f} ({_ci(low, high, confidence=level)}, {why}{over})."
+    )
+
+
+def _smoothest(table: pd.DataFrame) -> str:
+    """Which model is smoothest: the lowest smoothness, called smoothest only where the paired CI of
+    its difference with every other model excludes 0 in its favour; the models it is not told apart
+    from (or not compared with: no CI) are named, and each model's value is listed."""
+    scores = (
+        pd.concat(
+            [
+                table[["model_a", "smoothness_a"]].set_axis(["model", "s"], axis=1),
+                table[["model_b", "smoothness_b"]].set_axis(["model", "s"], axis=1),
+            ]
+        )
+        .groupby("model", sort=False)["s"]
+        .first()
+        .sort_values(kind="stable")
+    )
+    best = str(scores.index[0])
+    clear, tied, blind = [], [], []
+    for pair in table[(table["model_a"] == best) | (table["model_b"] == best)].itertuples(index=False):
+        other = pair.model_b if pair.model_a == best else pair.model_a
+        low, high = pair.difference_ci_low, pair.difference_ci_high
+        if not _has_ci(low, high):
+            blind.append(str(other))
+        elif (high < 0) if pair.model_a == best else (low > 0):  # difference = a - b
+            clear.append(str(other))
+        else:
+            tied.append(str(other))
+    values = ", ".join(f"{model} {value:.3f}" for model, value in scores.items())
+    listing = f"Each model's {SMOOTHNESS_NAME} (lower is smoother): {values}."
+    if not tied and not blind:
+        return (
+            f"{best} is the smoothest in time: smoother than {_listed(clear)}, each difference's CI "
+            f"excluding 0. {listing}"
+        )
+    reasons = []
+    if tied:
+        reasons.append(f"{best}, the lowest, is not told apart from {_listed(tied, 'or')} (CI includes 0)")
+    if blind:
+        reasons.append(f"{best} is not compared with {_listed(blind, 'or')} (no confidence interval)")
+    verdict = "No model is clearly smoothest in time: " + "; ".join(reasons)
+    if clear:
+        verdict += f"; {best} is smoother than {_listed(clear)} (CI excludes 0)"
+    return f"{verdict}. {listing}"
+
+
+def smoothness_findings(
+    comparison: pd.DataFrame, *, samplings: Mapping[str, str] | None = None
+) -> list[Finding]:
+    """Per dataset, the key smoothness comparisons: each pair of a time-aware and a classical model
+    (``samplings``: per model trained by the workflow, its ``training.sampling``), then, with more
+    than two models, which model is smoothest (:func:`_smoothest`) and where every pair is
+    (``temporal_comparison.csv``). Two models: their one pair. A difference is claimed only where
+    the paired track-bootstrap CI of the difference excludes 0."""
+    samplings = samplings or {}
     rows = []
     for dataset, table in comparison.groupby("dataset", sort=False):
         if "representation" in table.columns and (table["representation"] == "features").any():
             table = table[table["representation"] == "features"]
-        if len(table) > max_pairs:
-            scores = pd.concat(
-                [
-                    table[["model_a", "smoothness_a"]].set_axis(["model", "s"], axis=1),
-                    table[["model_b", "smoothness_b"]].set_axis(["model", "s"], axis=1),
-                ]
-            )
-            best = scores.groupby("model")["s"].first().idxmin()
-            table = table[(table["model_a"] == best) | (table["model_b"] == best)]
-        for pair in table.itertuples(index=False):
-            a, b = pair.model_a, pair.model_b
-            sa, sb = pair.smoothness_a, pair.smoothness_b
-            low, high = pair.difference_ci_low, pair.difference_ci_high
-            n_tracks = getattr(pair, "n_tracks", None)
-            over = f", over {int(n_tracks)} tracks" if n_tracks is not None and pd.notna(n_tracks) else ""
-            level = getattr(pair, "confidence", 0.95)
-            if high < 0 or low > 0:
-                smoother, rougher = (a, b) if high < 0 else (b, a)
-                s_smooth, s_rough = (sa, sb) if high < 0 else (sb, sa)
-                bounds = min(abs(low), abs(high)), max(abs(low), abs(high))
-                text = (
-                    f"{smoother} is smoother in time than {rougher}: {SMOOTHNESS_NAME} {s_smooth:.3f} vs "
-                    f"{s_rough:.3f} (lower is smoother), difference {abs(pair.difference):.3f} "
-                    f"({_ci(*bounds, confidence=level)}{over})."
-                )
-            else:
-                why = "which includes 0" if _has_ci(low, high) else "so no difference is claimed"
-                text = (
-                    f"{a} and {b} are not told apart in {SMOOTHNESS_NAME}: {sa:.3f} vs {sb:.3f}, difference "
-                    f"{pair.difference:+.3f} ({_ci(low, high, confidence=level)}, {why}{over})."
-                )
-            rows.append(Finding("Embeddings", "smoothness", str(dataset), text))
+        kinds = [
+            {samplings.get(a), samplings.get(b)}
+            for a, b in zip(table["model_a"], table["model_b"], strict=True)
+        ]
+        for pair, kind in zip(table.itertuples(index=False), kinds, strict=True):
+            if kind == set(KEY_SAMPLINGS) or len(table) == 1:
+                prefix = "Time-aware vs classical sampling: " if kind == set(KEY_SAMPLINGS) else ""
+                rows.append(Finding("Embeddings", "smoothness", str(dataset), prefix + _pair_statement(pair)))
+        if len(table) == 1:
+            continue
+        text = (
+            f"{_smoothest(table)} Every pair's difference with its CI ({len(table)} pairs): the report's "
+            "temporal_comparison.csv."
+        )
+        rows.append(Finding("Embeddings", "smoothness", str(dataset), text))
     return rows
 
 

@@ -80,7 +80,7 @@ from dynaclr.figures.trajectories import (
     aligned_frames,
     plot_aligned_trajectories,
 )
-from dynaclr.io import ArtifactKind, StageFiles, atomic_output, read_csv, read_table, write_csv
+from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, read_csv, read_table, write_csv
 from dynaclr.io.figures import save_figure
 from dynaclr.patches.store import PatchRowReader, open_patch_store
 from dynaclr.pseudotime.stage import read_dtw_accuracy
@@ -461,6 +461,23 @@ _PER_DATASET_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def read_temporal_comparison(path: Path) -> pd.DataFrame:
+    """``temporal_comparison.csv`` (rule ``temporal_metrics``) with the level of its intervals.
+
+    Raises:
+        ArtifactError: a column is missing; a table without ``confidence`` (written before the
+            intervals' level was recorded) is refused with the rule to rerun, not read at an assumed
+            95 %.
+    """
+    table = read_csv(path, [column for column in TEMPORAL_COMPARISON_COLUMNS if column != "confidence"])
+    if "confidence" not in table.columns:
+        raise ArtifactError(
+            f"{path}: no 'confidence' column (the level of each difference's interval; the table was "
+            "written before rule temporal_metrics recorded it); rerun `snakemake --forcerun temporal_metrics`"
+        )
+    return table
+
+
 def findings_stage(
     inputs: FindingsInputs,
     outputs: FindingsOutputs,
@@ -468,6 +485,7 @@ def findings_stage(
     datasets: dict[str, str],
     models: dict[str, str],
     sources: dict[str, list[str]],
+    samplings: dict[str, str] | None = None,
     still: list[str] | None = None,
     unscored_tracks: list[str] | None = None,
     imported_tracks: list[str] | None = None,
@@ -481,6 +499,9 @@ def findings_stage(
         models: per model, a few words on how it was made.
         sources: per per-dataset input (``qc``, ``phase``, ``virtual_stain``, ``tracking``), the
             dataset of each of its files, in order.
+        samplings: per model the workflow trains, its ``training.sampling``: the time-aware vs
+            classical pairs are the smoothness comparisons the page states (the others: the best
+            model's line and ``temporal_comparison.csv``).
         still: the embedded datasets of one time point (no temporal metrics nor DTW: "not computed").
         unscored_tracks: the datasets of imported tracks without ground truth ("not scored").
         imported_tracks: the datasets of imported tracks (those scored say so on their tracking line).
@@ -510,8 +531,7 @@ def findings_stage(
     )
     rows += still_image_findings(still or [])
     if inputs.temporal_comparison is not None:
-        comparison = read_csv(inputs.temporal_comparison, TEMPORAL_COMPARISON_COLUMNS)
-        rows += smoothness_findings(comparison)
+        rows += smoothness_findings(read_temporal_comparison(inputs.temporal_comparison), samplings=samplings)
     intervals: dict[str, float | None] = {}
     if inputs.results_table is not None:
         results = read_csv(inputs.results_table, ("model", "dataset"))
