@@ -1326,6 +1326,32 @@ def test_a_per_fov_job_of_a_tiff_dataset_lists_the_first_fovs_files_only(
     assert sorted(listed) == sorted(f"listed {path}" for path in first_fov), reads
 
 
+def test_the_per_fov_jobs_of_a_flat_tiff_folder_list_no_file_but_the_qc_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every position's files in one folder, positions not named (the first FOV is known only from
+    every file's name): planning lists the folder once; the per-FOV jobs that run for every FOV
+    (track_fov, extract_patches) list no file and read no header; image_qc_figure, the one per-FOV
+    job needing the sampling, lists the folder once and reads one header, and it runs for
+    qc_figures.max_fovs FOVs only, not for every FOV."""
+    files = "tiffs/{position}_t{t}.tif"
+    config = tiff_config(tmp_path, files)
+    config["datasets"]["mine"]["qc_figures"] = {"max_fovs": 2}
+    configfile, planned, read = _planned_tiff_jobs(tmp_path, monkeypatch, config)
+    positions = ("Pos0", "Pos1", "Pos2")
+    every_file = [f"listed {files.format(position=p, t=t)}" for p in positions for t in range(SHAPE[0])]
+    assert sorted(line for line in read if line.startswith("listed ")) == sorted(every_file), read
+    qc_figures = sorted(str(job.wildcards) for (rule, _), job in planned.items() if rule == "image_qc_figure")
+    assert len(qc_figures) == 2, qc_figures
+    for rule in ("track_fov", "extract_patches"):
+        (job,) = [job for (name, _), job in planned.items() if name == rule and job.wildcards.fov == "Pos1"]
+        target = f"{rule}:" + ",".join(f"{key}={value}" for key, value in job.wildcards.items())
+        assert _job_reads(configfile, tmp_path, target, read, planned) == [], target
+    target = "image_qc_figure:dataset=mine,row=A,col=1,fov=Pos2"
+    reads = _job_reads(configfile, tmp_path, target, read, planned)
+    assert sorted(reads) == sorted([*every_file, "header tiffs/Pos0_t0.tif"]), reads
+
+
 def test_a_cluster_job_needing_the_shape_of_a_tiff_dataset_reads_one_header(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

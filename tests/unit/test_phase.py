@@ -689,22 +689,24 @@ def test_the_default_camera_offset_is_refused_on_8_bit_pixels(
 def test_an_offset_above_the_dark_level_is_refused_by_the_darkest_voxels(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]
 ):
-    """16-bit brightfield whose camera offset was subtracted at export, with a vignetted border at 0
-    counts (5 % of the field: below the share that makes a stack no brightfield): read with the default
-    offset 100 its phase came out scaled, with exit 0; the darkest voxels below half the offset refuse
-    the stack naming the frame and the key. Offset 0 reconstructs it."""
+    """Brightfield whose camera offset was subtracted at export (clipped at 0), with a vignetted border
+    at the dark level (5 % of the field: below the share that makes a stack no brightfield; read noise
+    of 2 counts about 0, so half of it exactly 0.0, filled as padding): read with the default offset
+    100 its phase came out scaled, with exit 0; the border's other darkest voxels, below half the
+    offset, refuse the stack naming the frame and the key. Offset 0 reconstructs it."""
     transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
     brightfield = _first_frames(tiny_plate["plate"], 1)[:, :1] - 100.0
     n_y, n_x = brightfield.shape[-2:]
     yy, xx = np.mgrid[:n_y, :n_x]
     border = np.hypot(yy - (n_y - 1) / 2, xx - (n_x - 1) / 2) > 0.6 * n_y
-    brightfield[..., border] = 0.0
+    noise = np.random.default_rng(3).normal(0.0, 2.0, size=brightfield[..., border].shape)
+    brightfield[..., border] = np.clip(noise, 0.0, None)
     assert 0.04 < border.mean() < 0.1
     _refused_by_default_offset(
         brightfield,
         transfer_function,
-        r"FOV A/1/0 frame t=0: brightfield stack: its darkest 0.1% of voxels are at or below 0 counts, "
-        r"less than half of phase.camera_offset_counts = 100",
+        r"FOV A/1/0 frame t=0: brightfield stack: its darkest 0.1% of voxels are at or below 0\.[0-9]+ "
+        r"counts, less than half of phase.camera_offset_counts = 100",
         0.0,
     )
 
@@ -817,12 +819,14 @@ def test_inverted_phase_contrast_reconstructs_a_stack_whose_z_axis_points_the_ot
 def test_a_frame_without_brightfield_intensity_is_dropped_as_nan_recorded_and_warned(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog
 ):
-    """One frame of zeros (a shutter that did not open) in a movie is a dropped frame, like a mostly
-    missing one: NaN in the phase, listed in the record with its reason, a WARNING naming the FOV
-    and the frame; the other frames are reconstructed and the next stage drops the frame."""
+    """One frame at the camera's dark level (a shutter that did not open) in a movie is a dropped
+    frame, like a mostly missing one: NaN in the phase, listed in the record with its reason, a
+    WARNING naming the FOV and the frame; the other frames are reconstructed and the next stage drops
+    the frame. (A float frame of exact 0.0, padding, is dropped too: see
+    test_a_float_plate_fills_exact_zeros_only_and_only_under_a_positive_offset.)"""
     transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
     brightfield = _first_frames(tiny_plate["plate"])
-    brightfield[1, 0] = 0.0
+    brightfield[1, 0] = 100.0  # the default camera offset
     output, totals = _reconstruct_logged(brightfield, transfer_function, caplog, "dynaclr.phase.reconstruct")
     assert "raw.zarr FOV A/1/0 channel 'BF': frame t=1 dropped: no brightfield intensity" in caplog.text
     assert "100.0% of its voxels are at or below 0 counts" in caplog.text
@@ -840,7 +844,7 @@ def test_a_frame_without_brightfield_intensity_is_dropped_as_nan_recorded_and_wa
 def test_a_fov_mostly_without_brightfield_intensity_is_refused_naming_fov_and_frame(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], blank: str
 ):
-    """Most frames without light (zeros) or background-subtracted data (about half the voxels
+    """Most frames without light (at the dark level) or background-subtracted data (about half the voxels
     negative, a small positive mean, in every frame) is no brightfield intensity: the FOV is refused
     naming the first such frame and what was found, never reconstructed into a phase of arbitrary
     size."""
@@ -848,7 +852,7 @@ def test_a_fov_mostly_without_brightfield_intensity_is_refused_naming_fov_and_fr
     brightfield = _first_frames(tiny_plate["plate"])
     config = PhaseConfig()
     if blank == "shutters_closed":
-        brightfield[1:, 0] = 0.0
+        brightfield[1:, 0] = 100.0  # the camera's dark level (the default offset)
         frame, share = 1, "100.0%"
     else:
         brightfield[:, 0] -= np.median(brightfield[:, 0]) - 1.0  # mean above 0 counts
@@ -902,7 +906,14 @@ def _as_16_bit(brightfield: np.ndarray, mean_counts: float) -> np.ndarray:
     return np.rint(100.0 + signal * ((mean_counts - 100.0) / signal.mean())).astype(np.uint16)
 
 
-@pytest.mark.parametrize("damage", ["zero_padding", "dead_pixels"])
+#: What the WARNING says the filled voxels are at, by the brightfield's pixel type.
+AT_PADDING = {
+    "uint16": "are at 0, the uint16 pixels' minimum",
+    "float32": "are at exactly 0, the float32 pixels' padding value",
+}
+
+
+@pytest.mark.parametrize("damage", ["zero_padding", "dead_pixels", "float_zero_padding"])
 def test_zero_padding_and_dead_pixels_of_a_16_bit_plate_are_not_its_dark_level(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog, damage: str
 ):
@@ -910,11 +921,15 @@ def test_zero_padding_and_dead_pixels_of_a_16_bit_plate_are_not_its_dark_level(
     2 % of the voxels) or 0.15 % dead pixels at 0 was refused by the darkest-voxel check (0 lies
     below half the offset), which advised writing the gaps as NaN (impossible in a uint16 plate) or
     an offset of 0 (a wrong phase). The zeros are no measurement: filled with the stack's median, the
-    phase is the one without them, the zeros counted in the FOV's record and named in a WARNING."""
+    phase is the one without them, the zeros counted in the FOV's record and named in a WARNING.
+    The same counts in a float plate (offset not subtracted: an exact 0.0 lies as far below the dark
+    level) were still refused advising NaN; they are filled the same way."""
     transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
     clean = _as_16_bit(_first_frames(tiny_plate["plate"], 2)[:, :1], 3000.0)
+    if damage.startswith("float"):
+        clean = clean.astype(np.float32)
     damaged = clean.copy()
-    if damage == "zero_padding":
+    if damage.endswith("zero_padding"):
         damaged[..., 47:49] = 0
     else:
         flat = damaged.reshape(-1)
@@ -930,10 +945,34 @@ def test_zero_padding_and_dead_pixels_of_a_16_bit_plate_are_not_its_dark_level(
     assert np.corrcoef(output[kept], reference[kept])[0, 1] > 0.95
     assert totals.metrics("A/1/0", "3d", 1.0)["voxels_at_pixel_type_minimum"] == n_zeros
     assert f"FOV A/1/0: {n_zeros} voxels (" in caplog.text
-    assert "are at 0, the uint16 pixels' minimum, below phase.camera_offset_counts = 100" in caplog.text
-    # the same voxels in a float plate stand for no data and must be NaN there: still refused
-    with pytest.raises(ValueError, match=r"darkest 0.1% of voxels are at or below 0 counts.*written as NaN"):
-        reconstruct_frames(damaged.astype(np.float32), 0, output, transfer_function, PhaseConfig())
+    assert f"{AT_PADDING[clean.dtype.name]}, below phase.camera_offset_counts = 100" in caplog.text
+
+
+def test_a_float_plate_fills_exact_zeros_only_and_only_under_a_positive_offset(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]
+):
+    """Float counts (about 3000, offset 100 not subtracted): a frame of padding only (exact 0.0) is
+    dropped as a 16-bit one is; padding at another value below half the offset (0.5 counts: no
+    padding value, maybe offset-subtracted data) is still refused, its advice naming NaN or exactly 0;
+    under an offset of 0 (0.0 is then a dark voxel's value) nothing is filled."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    clean = _as_16_bit(_first_frames(tiny_plate["plate"], 2)[:, :1], 3000.0).astype(np.float32)
+    damaged = clean.copy()
+    damaged[1] = 0.0
+    output = np.zeros((2, 1, *clean.shape[2:]), np.float32)
+    totals = reconstruct_frames(damaged, 0, output, transfer_function, PhaseConfig())
+    assert totals.frames_without_intensity == [1] and np.isnan(output[1]).all()
+    assert f"100.0% of its voxels {AT_PADDING['float32']}" in totals.first_without_intensity
+    damaged[1] = clean[1]
+    damaged[..., 47:49] = 0.5
+    refused = r"darkest 0.1% of voxels are at or below 0.5 counts.*NaN or exactly 0"
+    with pytest.raises(ValueError, match=refused):
+        reconstruct_frames(damaged, 0, output, transfer_function, PhaseConfig())
+    damaged[..., 47:49] = 0.0
+    unfilled = reconstruct_frames(
+        damaged - 100.0 * (damaged > 0), 0, output, transfer_function, PhaseConfig(camera_offset_counts=0)
+    )
+    assert unfilled.metrics("A/1/0", "3d", 1.0)["voxels_at_pixel_type_minimum"] == 0
 
 
 def test_a_16_bit_frame_mostly_at_zero_is_dropped_as_one_without_brightfield(

@@ -95,8 +95,8 @@ MAX_NON_POSITIVE_SHARE = 0.25
 #: Percentile of a stack's counts taken as its darkest voxels: with the offset at the camera's dark
 #: level they lie at about the offset (read noise below it); below half the offset, the offset lies
 #: above the dark level (an offset already subtracted, 8-bit data) or the stack holds fill values.
-#: On integer pixels the voxels at the pixel type's minimum below the offset (0 for unsigned
-#: integers: a stitched plate's zero padding, dead pixels) are not the dark level: they are filled
+#: The voxels at the pixel type's minimum below the offset (0 for unsigned integers; exactly 0.0 for
+#: floats: a stitched plate's zero padding, dead pixels) are not the dark level: they are filled
 #: before (:func:`fill_pixel_type_minimum`) and never reach this check.
 DARKEST_PERCENTILE = 0.1
 
@@ -108,6 +108,14 @@ def pixel_type_minimum(dtype: Any) -> float | None:
     if pixel_type.kind not in "ui":
         return None
     return float(np.iinfo(pixel_type).min)
+
+
+def _at_minimum(floor: float, dtype: Any) -> str:
+    """What the voxels at ``floor`` (:func:`minimum_below_offset`) of pixel type ``dtype`` are at."""
+    pixel_type = np.dtype(dtype)
+    if pixel_type_minimum(pixel_type) is None:
+        return f"exactly {floor:g}, the {pixel_type.name} pixels' padding value"
+    return f"{floor:g}, the {pixel_type.name} pixels' minimum"
 
 
 def check_offset_fits_pixel_type(dtype: Any, config: PhaseConfig, where: str) -> None:
@@ -133,7 +141,7 @@ def _check_offset_below_darkest_voxels(counts: np.ndarray, offset: float, pixel_
         advice = (
             "Set phase.camera_offset_counts to the camera's dark level (0 where the offset was "
             "subtracted already, e.g. 8-bit or background-corrected exports); voxels that stand for no "
-            "data (0 in a stitching gap) must be written as NaN, which phase fills"
+            "data must be written as NaN or exactly 0 (a stitching gap's padding), which phase fills"
         )
     else:
         advice = INTEGER_OFFSET_ADVICE[0].upper() + INTEGER_OFFSET_ADVICE[1:]
@@ -165,7 +173,8 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
     the offset (at most :data:`MAX_NON_POSITIVE_SHARE` of its voxels at or below 0), else a
     :class:`NoBrightfieldIntensityError` says what was found; its darkest voxels
     (:data:`DARKEST_PERCENTILE`) must not lie below half the offset (an offset above the camera's dark
-    level; integer voxels at their type's minimum are filled first: :func:`fill_pixel_type_minimum`),
+    level; voxels at their type's minimum, exactly 0.0 on floats, are filled first:
+    :func:`fill_pixel_type_minimum`),
     else a ``ValueError`` names ``phase.camera_offset_counts``.
     """
     pixel_type = np.asarray(zyx_counts).dtype
@@ -321,19 +330,26 @@ def fill_missing_brightfield(zyx_counts: np.ndarray) -> np.ndarray:
 
 
 def minimum_below_offset(dtype: Any, offset: float) -> float | None:
-    """The integer pixel type ``dtype``'s minimum where it lies below the camera offset ``offset``
-    (no count there is a measurement), else ``None`` (floats, or an offset of 0 on unsigned pixels)."""
+    """The value no voxel of pixel type ``dtype`` holds as a measurement under the camera offset
+    ``offset``: the integer type's minimum, and 0.0 on floats (a stitched plate's zero padding: the
+    counts of a float plate that still holds the offset lie about the dark level, and an exact 0.0
+    among them is a fill value, as 0 is on unsigned integers), where it lies below ``offset``, else
+    ``None`` (an offset of 0 or below: 0 is then a dark voxel's measurement, and no value is taken
+    for padding). Only that one value: other voxels below half the offset still refuse it
+    (:func:`_check_offset_below_darkest_voxels`)."""
     floor = pixel_type_minimum(dtype)
-    return floor if floor is not None and floor < offset else None
+    if floor is None:
+        floor = 0.0
+    return floor if floor < offset else None
 
 
 def fill_pixel_type_minimum(zyx_counts: np.ndarray, offset: float) -> np.ndarray:
-    """The integer stack with its voxels at the pixel type's minimum below the camera offset (0 counts
-    on unsigned integers under a positive offset: a stitched plate's zero padding, dead pixels) set
+    """The stack with its voxels at :func:`minimum_below_offset` (0 counts on unsigned integers and
+    exactly 0.0 on floats, under a positive offset: a stitched plate's zero padding, dead pixels) set
     to the median of its other voxels, as missing voxels are (:func:`fill_missing_brightfield`): they
     are no measurement, and left as they are a column of zero padding turns the whole phase into
     ringing (correlation -0.1 with the phase without it, 200 times its spread, measured). Returns the
-    input unchanged where there is none (and for float stacks, whose missing voxels are NaN).
+    input unchanged where there is none.
 
     Raises:
         NoBrightfieldIntensityError: more than :data:`~dynaclr.numerics.missing.DROP_FRAME_SHARE` of
@@ -348,8 +364,9 @@ def fill_pixel_type_minimum(zyx_counts: np.ndarray, offset: float) -> np.ndarray
         return zyx_counts
     if frame_is_dropped(n_floor, mask.size):
         found = (
-            f"{100.0 * n_floor / mask.size:.1f}% of its voxels are at {floor:g}, the {zyx_counts.dtype.name} "
-            f"pixels' minimum, below phase.camera_offset_counts = {offset:g} (more than the "
+            f"{100.0 * n_floor / mask.size:.1f}% of its voxels are at "
+            f"{_at_minimum(floor, zyx_counts.dtype)}, below phase.camera_offset_counts = {offset:g} "
+            "(more than the "
             f"{100.0 * DROP_FRAME_SHARE:.0f}% a stack may hold)"
         )
         raise NoBrightfieldIntensityError(
@@ -357,7 +374,8 @@ def fill_pixel_type_minimum(zyx_counts: np.ndarray, offset: float) -> np.ndarray
             found,
         )
     filled = zyx_counts.copy()
-    filled[mask] = np.rint(np.median(zyx_counts[~mask])).astype(zyx_counts.dtype)
+    median = np.median(zyx_counts[~mask])
+    filled[mask] = median if pixel_type_minimum(zyx_counts.dtype) is None else np.rint(median)
     return filled
 
 
@@ -367,7 +385,7 @@ def reconstruct_stack(
     """Phase of one brightfield stack ``(Z, Y, X)`` counts → float32 ``(Z, Y, X)`` (3d) or ``(1, Y, X)``.
 
     Missing voxels are filled first (:func:`fill_missing_brightfield`), so the phase is finite, and so
-    are integer voxels at their type's minimum below the offset (:func:`fill_pixel_type_minimum`).
+    are voxels at their type's minimum (0.0 on floats) below the offset (:func:`fill_pixel_type_minimum`).
     """
     if tuple(zyx_counts.shape) != transfer_function.zyx_shape:
         raise ValueError(
@@ -500,9 +518,9 @@ class ReconstructionTotals:
     """Running totals of one FOV's reconstruction: wall times (s), sums of the phase values of the
     reconstructed frames, the brightfield's missing voxels (:mod:`dynaclr.numerics.missing`) and the
     frames dropped for having no brightfield intensity (``frames_without_intensity``, with the first
-    one's error: the FOV's refusal quotes it) and, on integer pixels, the voxels read at the pixel
-    type's minimum below the camera offset (``voxels_at_minimum``: 0 on unsigned integers, a stitched
-    plate's zero padding or dead pixels, filled by :func:`fill_pixel_type_minimum`)."""
+    one's error: the FOV's refusal quotes it) and the voxels read at the pixel type's minimum below
+    the camera offset (``voxels_at_minimum``: 0 on unsigned integers, exactly 0.0 on floats, a
+    stitched plate's zero padding or dead pixels, filled by :func:`fill_pixel_type_minimum`)."""
 
     missing: MissingTally
     n_frames: int = 0
@@ -548,17 +566,17 @@ class ReconstructionTotals:
     def report_minimum(self, where: str, pixel_type: np.dtype, offset: float) -> None:
         """Log at WARNING the share of the voxels read at the pixel type's minimum below the camera
         offset ``offset``: not the dark level but no data (zero padding, dead pixels), filled."""
-        if not self.voxels_at_minimum:
+        floor = minimum_below_offset(pixel_type, offset)
+        if not self.voxels_at_minimum or floor is None:
             return
         logger.warning(
-            "%s: %d voxels (%.3g%% of those read) are at %g, the %s pixels' minimum, below "
-            "phase.camera_offset_counts = %g: zero padding of a stitched plate or dead pixels, not the "
-            "camera's dark level; filled with their stack's median brightfield (no phase there)",
+            "%s: %d voxels (%.3g%% of those read) are at %s, below phase.camera_offset_counts = %g: "
+            "zero padding of a stitched plate or dead pixels, not the camera's dark level; filled with "
+            "their stack's median brightfield (no phase there)",
             where,
             self.voxels_at_minimum,
             100.0 * self.voxels_at_minimum / max(self.voxels_read, 1),
-            pixel_type_minimum(pixel_type),
-            pixel_type.name,
+            _at_minimum(floor, pixel_type),
             offset,
         )
 
