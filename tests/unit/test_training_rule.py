@@ -5,8 +5,10 @@ also sees ``DYNACLR_SOURCE``, from which envs/dynaclr.yaml installs dynaclr."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +90,19 @@ def test_under_sdm_conda_the_env_python_launches_and_ranks_share_the_jobs_thread
         model: ("python", 4, 8) for model in MODELS
     }
     assert (fake.parent / "dynaclr_source").read_text() == str(REPO_ROOT)
+
+
+@pytest.mark.slow  # a Snakemake run
+def test_the_command_gives_training_the_sampling_of_its_datasets(workdir):
+    """model.ckpt records the sampling the dry run compares (import_model compares a copy with it):
+    the rule passes each training dataset's, in order, from the plate's metadata."""
+    output = snakemake(workdir, "--dry-run", "--printshellcmds", "--", "results/models/time_aware/model.ckpt")
+    command = re.search(r"^.*-m torch\.distributed\.run .*$", output.stdout, re.M)
+    assert command is not None, output.stdout[-3000:]
+    words = shlex.split(command.group(0))
+    records = json.loads(words[words.index("--training-sampling") + 1])
+    assert [record["dataset"] for record in records] == ["tiny"]
+    assert records[0]["source"] == "phase" and records[0]["slices"] == 3
+    assert all(
+        isinstance(records[0][key], float) for key in ("pixel_size_um", "z_step_um", "time_interval_minutes")
+    )

@@ -2,6 +2,7 @@
 # metadata (before any job runs), dataset/FOV listing, input functions.
 import errno
 import functools
+import json
 import math
 import os
 import sys
@@ -16,7 +17,7 @@ from dynaclr.config import WorkflowConfig
 from dynaclr.config.embeddings import model_kind
 from dynaclr.config.patches import channel_indices
 from dynaclr.config.plate_checks import simulated_layout, workflow_problems
-from dynaclr.config.transfer_checks import transfer_problems
+from dynaclr.config.transfer_checks import dataset_sampling, transfer_problems
 from dynaclr.convert import (
     find_tiff_files,
     index_tiff_files,
@@ -407,6 +408,39 @@ def imported_input(model):
         "patch_size_yx_px": spec.patch_size_yx_px,
         "channel_indices": None if selected is None else channel_indices(spec, selected),
         "channels": spec.channel_labels(),
+    }
+
+
+@functools.cache
+def sampling_record(dataset, spec):
+    """The sampling of a dataset's patches of a spec as the dry run compares it
+    (dynaclr.config.transfer_checks.dataset_sampling: pixel size, z step, time interval, None where
+    nothing states it), JSON-ready: what a trained model records and an imported one is compared with."""
+    return dataset_sampling(CONFIG, dataset, spec, plate_layout(dataset)).to_json()
+
+
+def training_sampling(model):
+    """Rule train_contrastive's --training-sampling: the sampling of each training dataset, in order."""
+    spec = model_patch_spec(model)
+    return json.dumps([sampling_record(d, spec) for d in CONFIG.contrastive_models[model].train_datasets])
+
+
+def embedded_sampling(model):
+    """Rule import_model's check: the sampling of each dataset the model embeds, by name."""
+    spec = model_patch_spec(model)
+    return {d: sampling_record(d, spec) for d in CONFIG.embedded_datasets(model)}
+
+
+def imported_sampling_check(model, dataset):
+    """Rule embed's check of a model read from a file (rule import_model): the dataset's sampling and
+    the model's allow_other_scales; None for the others (the dry run compared a trained model's
+    datasets; a baseline learnt nothing)."""
+    entry = CONFIG.contrastive_models.get(model)
+    if entry is None or not entry.is_loaded:
+        return None
+    return {
+        "sampling": sampling_record(dataset, model_patch_spec(model)),
+        "allow_other_scales": entry.allow_other_scales,
     }
 
 

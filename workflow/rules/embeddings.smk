@@ -21,6 +21,9 @@ rule embed:
         partial_store=lambda w: f"{RESULTS}/embeddings/{w.model}/.{w.dataset}.zarr.partial",
         checkpoint_model=lambda w: embedded_checkpoint(w.model, w.dataset)[0],
         checkpoint_config_hash=lambda w: embedded_checkpoint(w.model, w.dataset)[1],
+        # a model read from a file: the dataset's sampling, compared with the one model.ckpt records
+        # (a check, a function of threads: the params trigger does not compare it)
+        sampling_check=lambda w, threads: imported_sampling_check(w.model, w.dataset),
     wildcard_constraints:
         model=EMBEDDED_MODELS,
     log:

@@ -35,6 +35,9 @@ rule train_contrastive:
         training_json=lambda w, threads: CONFIG.contrastive_models[w.model].training.model_dump_json(),
         processes=lambda w: CONFIG.contrastive_models[w.model].processes,
         datasets=lambda w: CONFIG.contrastive_models[w.model].train_datasets,
+        # each training dataset's sampling, recorded in model.ckpt (import_model compares a copy of the
+        # model with the datasets it embeds): a param, so the record never goes stale
+        sampling=lambda w: training_sampling(w.model),
         output_dir=lambda w: model_dir(w.model),
         python=PYTHON,
         torchrun_signals=" ".join(TORCHRUN_SIGNAL_ARGS),
@@ -59,7 +62,7 @@ rule train_contrastive:
         "threads_per_rank=$(( {threads} / ranks )); [ \"$threads_per_rank\" -ge 1 ] || threads_per_rank=1; "
         "{params.python} -m torch.distributed.run --standalone {params.torchrun_signals} "
         "--nproc-per-node=$ranks -m dynaclr.training --patches-zarr {input.zarr} --patches-parquet {input.parquet} "
-        "--datasets {params.datasets} "
+        "--datasets {params.datasets} --training-sampling {params.sampling:q} "
         "--config {params.output_dir}/requested_config.json --model {output.checkpoint} "
         "--model-config {output.config} --model-name {wildcards.model} --work-dir {params.output_dir} "
         "--threads $threads_per_rank > {log} 2>&1"
@@ -78,6 +81,10 @@ rule import_model:
         config=lambda w: CONFIG.contrastive_models[w.model].training.job_params(),  # hashed as training's
         checkpoint_format=lambda w: CONFIG.contrastive_models[w.model].import_format,
         input_shape=lambda w: imported_input(w.model),
+        # checks (functions of threads, which the params trigger does not compare: editing them
+        # re-imports nothing; embed repeats the check for each dataset it embeds)
+        embedded_sampling=lambda w, threads: embedded_sampling(w.model),
+        allow_other_scales=lambda w, threads: CONFIG.contrastive_models[w.model].allow_other_scales,
     wildcard_constraints:
         model=wildcard_choice(LOADED_MODELS),
     log:

@@ -15,4 +15,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         partial_store=snakemake.params.partial_store,
         checkpoint_model=snakemake.params.checkpoint_model,
         checkpoint_config_hash=snakemake.params.checkpoint_config_hash,
+        sampling_check=snakemake.params.sampling_check,
     )

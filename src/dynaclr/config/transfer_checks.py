@@ -28,21 +28,36 @@ where the metadata states none (:func:`~dynaclr.config.plate_checks.supplied_lay
 override. A size not stated for either dataset is a difference, for both datasets as for one: the
 check cannot tell the datasets were sampled alike (two plates without units whose guesses agree
 passed as alike, and one in nm without its unit was refused as 1000 times the other's pixel size).
+
+A model trained here records its training datasets' sampling (:class:`DatasetSampling`, JSON, in
+``model.ckpt``'s ``training_sampling``): a copy imported into another workflow is compared with each
+dataset it embeds by :func:`checkpoint_sampling_problems` (rules ``import_model`` and ``embed``),
+the same comparison and wording, the time interval included (a ``tau`` in frames spans another time).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dynaclr.config.patches import spec_contract
 from dynaclr.config.plate_checks import source_layouts, supplied_layout, unitless_guess
 from dynaclr.config.workflow import ContrastiveModelEntry, WorkflowConfig
 from dynaclr.io.plate import PlateLayout
 
-__all__ = ["SCALE_RELATIVE_TOLERANCE", "input_differences", "scale_differences", "transfer_problems"]
+__all__ = [
+    "SCALE_RELATIVE_TOLERANCE",
+    "DatasetSampling",
+    "checkpoint_sampling_problems",
+    "dataset_sampling",
+    "input_differences",
+    "sampling_differences",
+    "scale_differences",
+    "transfer_problems",
+]
 
 #: Largest relative difference of pixel size, z step or time interval taken as the same sampling:
 #: calibrated pixel sizes of one nominal magnification differ by 1-3 %, and a trained model has seen
@@ -75,23 +90,84 @@ def _kept_slices(config: WorkflowConfig, dataset: str, spec_name: str, layout: P
 
 
 @dataclass(frozen=True)
-class _Sampling:
-    """A dataset's pixel size and z step (µm) in one patch spec; ``None``: stated by nothing.
-    ``unitless``: the raw plate's values read from axes without a unit, by ``acquisition`` key
-    (:meth:`~dynaclr.io.plate.PlateSampling.unitless_values`)."""
+class DatasetSampling:
+    """A dataset's sampling in one patch spec (module docstring), as compared here and as a model
+    records the sampling of its training datasets (``training_sampling`` in ``model.ckpt``).
 
+    Attributes:
+        dataset: the dataset's name (in the config that stated it).
+        pixel_size_um, z_step_um: µm; ``None``: stated by nothing.
+        time_interval_minutes: the raw plate's frame interval; ``None``: stated by nothing.
+        slices: the patches' slices (``None``: the spec does not fit the stacks).
+        plate: the raw plate; ``source``: the plate the spec reads (``raw``, ``phase``, ...).
+        unitless: the raw plate's values read from axes without a unit, by ``acquisition`` key
+            (:meth:`~dynaclr.io.plate.PlateSampling.unitless_values`).
+        recorded_in: the model file recording this sampling (the dataset is another config's, whose
+            keys this config cannot set); ``None``: this config's dataset.
+    """
+
+    dataset: str
     pixel_size_um: float | None
     z_step_um: float | None
+    time_interval_minutes: float | None
+    slices: int | None
     plate: Path
     source: str
     unitless: Mapping[str, float]
+    recorded_in: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record a model file keeps (:meth:`from_json` reads it)."""
+        return {
+            "dataset": self.dataset,
+            "pixel_size_um": self.pixel_size_um,
+            "z_step_um": self.z_step_um,
+            "time_interval_minutes": self.time_interval_minutes,
+            "slices": self.slices,
+            "plate": str(self.plate),
+            "source": self.source,
+            "unitless": dict(self.unitless),
+        }
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any], recorded_in: str | None = None) -> DatasetSampling:
+        """A record of :meth:`to_json`.
+
+        Raises:
+            ValueError: a key is missing or of another type (naming it).
+        """
+
+        def size(key: str) -> float | None:
+            value = record.get(key)
+            if value is not None and not isinstance(value, int | float):
+                raise ValueError(f"sampling record key {key!r}: expected a number or null, found {value!r}")
+            return None if value is None else float(value)
+
+        missing = [key for key in ("dataset", "plate", "source") if not isinstance(record.get(key), str)]
+        if missing:
+            raise ValueError(f"sampling record: expected a string under {missing[0]!r}, found {record!r}")
+        slices = record.get("slices")
+        return cls(
+            dataset=record["dataset"],
+            pixel_size_um=size("pixel_size_um"),
+            z_step_um=size("z_step_um"),
+            time_interval_minutes=size("time_interval_minutes"),
+            slices=int(slices) if isinstance(slices, int) else None,
+            plate=Path(record["plate"]),
+            source=record["source"],
+            unitless={str(k): float(v) for k, v in (record.get("unitless") or {}).items()},
+            recorded_in=recorded_in,
+        )
 
 
-def _sampling(config: WorkflowConfig, dataset: str, spec_name: str, raw: PlateLayout) -> _Sampling:
+def dataset_sampling(
+    config: WorkflowConfig, dataset: str, spec_name: str, raw: PlateLayout
+) -> DatasetSampling:
     """The sampling of ``dataset``'s patches of ``spec_name``: that of the plate its channels read as
     the stages write it (module docstring). A spec reading the phase stage's plate (or the virtual-
     staining plate made from it) and raw channels takes the phase plate's: the phase config states
-    the sampling of the whole acquisition where it overrides the metadata."""
+    the sampling of the whole acquisition where it overrides the metadata. The time interval is the
+    raw plate's, stated or supplied by ``acquisition``."""
     entry = config.datasets[dataset]
     raw = supplied_layout(entry, raw)
     plates = source_layouts(dataset, entry, raw, config.results)
@@ -104,9 +180,12 @@ def _sampling(config: WorkflowConfig, dataset: str, spec_name: str, raw: PlateLa
         overrides is not None and overrides.yx_pixel_size_um is not None
     )
     z_stated = stated["z_step_um"] is not None or (overrides is not None and overrides.z_step_um is not None)
-    return _Sampling(
+    return DatasetSampling(
+        dataset=dataset,
         pixel_size_um=geometry.pixel_size_um if pixel_stated else None,
         z_step_um=geometry.z_step_um if z_stated else None,
+        time_interval_minutes=stated["time_interval_minutes"],
+        slices=_kept_slices(config, dataset, spec_name, raw),
         plate=raw.path,
         source=source,
         unitless=raw.unitless_values(),
@@ -117,8 +196,10 @@ def _sampling(config: WorkflowConfig, dataset: str, spec_name: str, raw: PlateLa
 _NOT_STATED = "not stated"
 
 
-def _not_stated(dataset: str, sampling: _Sampling, key: str) -> str:
-    """Why ``dataset``'s size ``key`` (``yx_pixel_size_um`` / ``z_step_um``) is not stated; what to set."""
+def _not_stated(sampling: DatasetSampling, key: str) -> str:
+    """Why the dataset's size ``key`` (``yx_pixel_size_um`` / ``z_step_um``) is not stated; what to set
+    (in the config that trained the model recording it, for a recorded sampling)."""
+    dataset = sampling.dataset
     acquisition_key = "pixel_size_um" if key == "yx_pixel_size_um" else key
     fix = f"set datasets.{dataset}.acquisition.{acquisition_key}"
     if sampling.source != "raw":
@@ -130,11 +211,52 @@ def _not_stated(dataset: str, sampling: _Sampling, key: str) -> str:
     else:
         where = f"no scale transform in the metadata of {sampling.plate}: iohub would read 1 µm"
         fix += " or write the plate's scale transform"
+    if sampling.recorded_in is not None:
+        where = f"as {sampling.recorded_in} records its training dataset {dataset!r}: {where}"
+        fix += " in the config that trained it, and train it again"
     return f"{_NOT_STATED} ({where}; {fix})"
 
 
-def _size(value: float | None, dataset: str, sampling: _Sampling, key: str) -> str:
-    return f"{value:g} µm" if value is not None else _not_stated(dataset, sampling, key)
+def _size(value: float | None, sampling: DatasetSampling, key: str) -> str:
+    return f"{value:g} µm" if value is not None else _not_stated(sampling, key)
+
+
+def sampling_differences(
+    expected: DatasetSampling, found: DatasetSampling, size: int, *, interval: bool = False
+) -> list[str]:
+    """How ``found`` is sampled otherwise than ``expected``: its pixel size and, where both
+    datasets' patches hold several slices, its z step, each when it differs by more than
+    :data:`SCALE_RELATIVE_TOLERANCE` or is not stated for either dataset, or both (one phrase each,
+    saying why each is not stated; empty: alike or not a usable size). ``size``: the patch size
+    (px) the model sees. ``interval``: also the time interval, where both state it (a ``tau`` in
+    frames is another time)."""
+    differences = []
+    pixel, wanted = found.pixel_size_um, expected.pixel_size_um
+    if pixel is not None and wanted is not None and _differs(pixel, wanted):
+        differences.append(
+            f"pixel size {pixel:g} µm (a {size} px patch spans {size * pixel:.3g} µm), expected "
+            f"{wanted:g} µm ({size * wanted:.3g} µm)"
+        )
+    elif pixel is None or wanted is None:
+        differences.append(
+            f"pixel size {_size(pixel, found, 'yx_pixel_size_um')}, expected "
+            f"{_size(wanted, expected, 'yx_pixel_size_um')}"
+        )
+    if all(depth is not None and depth > 1 for depth in (expected.slices, found.slices)):
+        step, wanted = found.z_step_um, expected.z_step_um
+        if step is not None and wanted is not None and _differs(step, wanted):
+            differences.append(f"z step {step:g} µm, expected {wanted:g} µm")
+        elif step is None or wanted is None:
+            differences.append(
+                f"z step {_size(step, found, 'z_step_um')}, expected {_size(wanted, expected, 'z_step_um')}"
+            )
+    minutes, wanted = found.time_interval_minutes, expected.time_interval_minutes
+    if interval and minutes is not None and wanted is not None and _differs(minutes, wanted):
+        differences.append(
+            f"time interval {minutes:g} min, expected {wanted:g} min (tau in frames spans "
+            f"{minutes / wanted:.3g} times the time the model learnt from)"
+        )
+    return differences
 
 
 def input_differences(
@@ -158,40 +280,14 @@ def scale_differences(
     reference: tuple[str, str],
     other: tuple[str, str],
 ) -> list[str]:
-    """How ``other`` is sampled otherwise than ``reference``, each a ``(dataset, patch spec name)``:
-    its pixel size and, where both datasets' patches hold several slices, its z step, each when it
-    differs by more than :data:`SCALE_RELATIVE_TOLERANCE` or is not stated for either dataset, or
-    both (one phrase each, saying why each is not stated; empty: alike or not a usable size).
-    ``layouts`` holds both datasets' raw plate layouts; the sampling compared is that of the plates
-    the specs read, phase overrides included (module docstring)."""
-    (reference_dataset, reference_spec), (dataset, other_spec) = reference, other
-    expected = _sampling(config, reference_dataset, reference_spec, layouts[reference_dataset])
-    found = _sampling(config, dataset, other_spec, layouts[dataset])
-    size = config.datasets[reference_dataset].patch_spec(reference_spec).patch_size_yx_px
-    differences = []
-    pixel, wanted = found.pixel_size_um, expected.pixel_size_um
-    if pixel is not None and wanted is not None and _differs(pixel, wanted):
-        differences.append(
-            f"pixel size {pixel:g} µm (a {size} px patch spans {size * pixel:.3g} µm), expected "
-            f"{wanted:g} µm ({size * wanted:.3g} µm)"
-        )
-    elif pixel is None or wanted is None:
-        differences.append(
-            f"pixel size {_size(pixel, dataset, found, 'yx_pixel_size_um')}, expected "
-            f"{_size(wanted, reference_dataset, expected, 'yx_pixel_size_um')}"
-        )
-    depths = {_kept_slices(config, d, n, layouts[d]) for d, n in (reference, other)}
-    if not all(depth is not None and depth > 1 for depth in depths):
-        return differences
-    step, wanted = found.z_step_um, expected.z_step_um
-    if step is not None and wanted is not None and _differs(step, wanted):
-        differences.append(f"z step {step:g} µm, expected {wanted:g} µm")
-    elif step is None or wanted is None:
-        differences.append(
-            f"z step {_size(step, dataset, found, 'z_step_um')}, expected "
-            f"{_size(wanted, reference_dataset, expected, 'z_step_um')}"
-        )
-    return differences
+    """How ``other`` is sampled otherwise than ``reference``, each a ``(dataset, patch spec name)``
+    (:func:`sampling_differences`, without the time interval). ``layouts`` holds both datasets' raw
+    plate layouts; the sampling compared is that of the plates the specs read, phase overrides
+    included (module docstring)."""
+    expected = dataset_sampling(config, *reference, layouts[reference[0]])
+    found = dataset_sampling(config, *other, layouts[other[0]])
+    size = config.datasets[reference[0]].patch_spec(reference[1]).patch_size_yx_px
+    return sampling_differences(expected, found, size)
 
 
 def _model_datasets(config: WorkflowConfig, model: str, entry: ContrastiveModelEntry) -> list[str]:
@@ -215,20 +311,83 @@ def _scale_problems(
         key = "train_datasets" if dataset in entry.train_datasets else "embed_datasets"
         differences = scale_differences(config, layouts, (reference, spec_name), (dataset, spec_name))
         if differences:
-            # a size not stated (_not_stated) is no known difference: the check cannot tell; one
-            # size known to differ is (the others not stated or not)
-            unknown = all(_NOT_STATED in difference for difference in differences)
             problems.append(
-                f"contrastive_models.{model}.{key}: dataset {dataset!r} ({layouts[dataset].path}) is "
-                + ("not known to be sampled as" if unknown else "sampled otherwise than")
-                + f" dataset {reference!r} ({layouts[reference].path}, {role}): "
-                + "; ".join(differences)
-                + f"; patch spec {spec_name!r} is in pixels and slices, so the model "
-                + ("may" if unknown else "would")
-                + " see another physical area than it learnt from. Leave the dataset out (name "
-                "embed_datasets), correct "
-                "the plate's scale metadata (or the dataset's phase.yx_pixel_size_um / z_step_um), or set "
-                f"contrastive_models.{model}.allow_other_scales: true"
+                _scale_problem(
+                    f"contrastive_models.{model}.{key}",
+                    f"dataset {dataset!r} ({layouts[dataset].path})",
+                    f"dataset {reference!r} ({layouts[reference].path}, {role})",
+                    differences,
+                    spec_name,
+                    model,
+                )
+            )
+    return problems
+
+
+def _scale_problem(
+    key: str, dataset: str, reference: str, differences: list[str], spec_name: str, model: str
+) -> str:
+    """The refusal of ``dataset`` sampled otherwise than ``reference`` (each named with its plate)."""
+    # a size not stated (_not_stated) is no known difference: the check cannot tell; one size known
+    # to differ is (the others not stated or not)
+    unknown = all(_NOT_STATED in difference for difference in differences)
+    timed = [d for d in differences if d.startswith("time interval")]
+    seen = "another physical area" if len(timed) < len(differences) else ""
+    seen += (" and " if seen and timed else "") + ("another time between frames" if timed else "")
+    return (
+        f"{key}: {dataset} is "
+        + ("not known to be sampled as" if unknown else "sampled otherwise than")
+        + f" {reference}: "
+        + "; ".join(differences)
+        + f"; patch spec {spec_name!r} is in pixels and slices, so the model "
+        + ("may" if unknown else "would")
+        + f" see {seen} than it learnt from. Leave the dataset out (name "
+        "embed_datasets), correct "
+        "the plate's scale metadata (or the dataset's phase.yx_pixel_size_um / z_step_um), or set "
+        f"contrastive_models.{model}.allow_other_scales: true"
+    )
+
+
+def checkpoint_sampling_problems(
+    model: str,
+    path: str | Path,
+    trained: Sequence[Mapping[str, Any]],
+    embedded: Mapping[str, Mapping[str, Any]],
+    size: int,
+    spec_name: str,
+) -> list[str]:
+    """Every dataset ``model`` embeds sampled otherwise (:func:`sampling_differences`, the time
+    interval included) than the first dataset the model file ``path`` was trained on, as
+    :func:`transfer_problems` refuses a model trained here, one line each; ``allow_other_scales`` is
+    the caller's to honour.
+
+    Args:
+        model: the model's name in the workflow config.
+        path: the model file (``model.ckpt``) recording ``trained``.
+        trained: its ``training_sampling`` (:meth:`DatasetSampling.to_json`, train_datasets order).
+        embedded: each embedded dataset's record, by name (:func:`dataset_sampling`).
+        size: the patch size the model sees (px); ``spec_name``: the patch spec it embeds.
+
+    Raises:
+        ValueError: a record is malformed (naming the key).
+    """
+    if not trained:
+        return []
+    reference = DatasetSampling.from_json(trained[0], recorded_in=str(path))
+    problems = []
+    for name, record in embedded.items():
+        found = DatasetSampling.from_json(record)
+        differences = sampling_differences(reference, found, size, interval=True)
+        if differences:
+            problems.append(
+                _scale_problem(
+                    f"contrastive_models.{model}.embed_datasets",
+                    f"dataset {name!r} ({found.plate})",
+                    f"dataset {reference.dataset!r} ({reference.plate}, which {path} was trained on)",
+                    differences,
+                    spec_name,
+                    model,
+                )
             )
     return problems
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ def embed_stage(
     partial_store: str | Path,
     checkpoint_model: str | None = None,
     checkpoint_config_hash: str | None = None,
+    sampling_check: Mapping[str, Any] | None = None,
 ) -> ad.AnnData:
     """Embed a dataset's patches with ``model`` (module docstring) and write the embeddings store.
 
@@ -80,10 +82,16 @@ def embed_stage(
             itself for a trained model, the reference model for ``random_weights`` (``None``: not
             checked).
         checkpoint_config_hash: hash of that model's training config (``None``: not checked).
+        sampling_check: a model read from a file (rule ``import_model``): ``sampling``, the
+            dataset's sampling (:func:`~dynaclr.config.transfer_checks.dataset_sampling`, JSON), and
+            ``allow_other_scales``: the sampling ``model.ckpt`` records its weights learnt from is
+            compared with it as ``import_model`` compares it
+            (:func:`~dynaclr.training.imported.check_imported_sampling`); ``None``: not compared (a
+            model trained here: the dry run compared its datasets).
 
     Raises:
         ArtifactError: ``inputs.checkpoint`` is unreadable, or not ``checkpoint_model``'s, or made
-            with another training config.
+            with another training config, or (``sampling_check``) learnt from data sampled otherwise.
 
     Returns:
         The AnnData written. An encoder's matrices are never all in memory: they stream from the
@@ -117,7 +125,7 @@ def embed_stage(
             raise ValueError(f"{model} ({kind}) needs the checkpoint of a trained model (model.ckpt)")
         expected = (checkpoint_model, checkpoint_config_hash)
         adata, recorded_config, checkpoint_provenance = _encoded(
-            store, config, inputs.checkpoint, Path(partial_store), info, expected
+            store, config, inputs.checkpoint, Path(partial_store), info, expected, sampling_check
         )
         recorded.append((inputs.checkpoint, checkpoint_provenance))
     provenance_config = {**config.model_dump(mode="json"), **recorded_config, **info}
@@ -172,11 +180,13 @@ def _encoded(
     partial_store: Path,
     info: dict[str, str],
     expected: tuple[str | None, str | None],
+    sampling_check: Mapping[str, Any] | None,
 ) -> tuple[ad.AnnData, dict[str, Any], Any]:
     from dynaclr.baselines import random_encoder  # torch and timm: imported for a network only
     from dynaclr.embeddings.inference import encode_patches
     from dynaclr.training import read_contrastive_checkpoint
     from dynaclr.training.checkpoint import check_checkpoint_identity, check_trained_on
+    from dynaclr.training.imported import check_imported_sampling
 
     trained = read_contrastive_checkpoint(checkpoint)
     if info["kind"] == "contrastive":
@@ -185,6 +195,17 @@ def _encoded(
     if expected_model is not None:
         check_checkpoint_identity(
             trained, checkpoint, expected_model=expected_model, expected_config_hash=expected_config_hash
+        )
+    if sampling_check is not None and info["kind"] == "contrastive":
+        check_imported_sampling(
+            trained.training_sampling,
+            {info["dataset"]: sampling_check["sampling"]},
+            checkpoint,
+            "dynaclr",
+            trained.patch_size_yx_px,
+            info["model"],
+            trained.config.patch_spec,
+            bool(sampling_check["allow_other_scales"]),
         )
     found = tuple(int(n) for n in store.array.shape[1:3])
     if found != (trained.in_channels, trained.in_stack_depth):

@@ -13,7 +13,9 @@ order, ``--datasets`` naming them, by default the names the stores record, else 
 ``tau_minutes`` is converted with each store's time interval, each store's FOVs are split apart).
 
 ``--config`` is a JSON file holding one ``ContrastiveModelConfig``; ``--model-name`` is recorded in
-``model.ckpt`` so that embedding can tell one model's checkpoint from another's. Rank 0 prints the
+``model.ckpt`` so that embedding can tell one model's checkpoint from another's, and
+``--training-sampling`` (the workflow's) the sampling of the datasets it learnt from, which
+``import_model`` compares with the datasets an imported copy embeds. Rank 0 prints the
 summary as JSON on stdout. A problem with the input or config (e.g. a ``tau`` longer than every
 lineage) ends with its cause and fix as the last log line and exit status 1. On SIGUSR1 or SIGURG
 it saves ``checkpoints/last.ckpt`` at the next step and exits with status 75 (see
@@ -63,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the model's name in the workflow config, recorded in model.ckpt (embedding checks it)",
     )
     parser.add_argument(
+        "--training-sampling",
+        default=None,
+        help="JSON list: the sampling of each store's dataset, in order (pixel size, z step, time interval, "
+        "null where nothing states it; the workflow's dynaclr.config.transfer_checks.dataset_sampling), "
+        "recorded in model.ckpt for import_model to compare (default: not recorded)",
+    )
+    parser.add_argument(
         "--work-dir", required=True, type=Path, help="logs/ and the resumable checkpoints/ go here"
     )
     parser.add_argument(
@@ -88,6 +97,18 @@ def main(argv: list[str] | None = None) -> int:
             f"--datasets names {len(args.datasets)} dataset(s) for {len(args.patches_zarr)} store(s); "
             "give one name per store, in the same order"
         )
+    training_sampling = None
+    if args.training_sampling is not None:
+        try:
+            training_sampling = json.loads(args.training_sampling)
+        except json.JSONDecodeError as error:
+            parser.error(
+                f"--training-sampling: expected a JSON list, found {args.training_sampling!r}: {error}"
+            )
+        if not isinstance(training_sampling, list) or not all(isinstance(r, dict) for r in training_sampling):
+            parser.error(
+                f"--training-sampling: expected a JSON list of objects, found {args.training_sampling!r}"
+            )
     if not args.config.exists():
         parser.error(f"--config {args.config}: file not found")
     from dynaclr.config.training import ContrastiveModelConfig
@@ -124,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             work_dir=args.work_dir,
             num_threads=args.threads,
             model_name=args.model_name,
+            training_sampling=training_sampling,
         )
     except TrainingPreempted:
         return EXIT_PREEMPTED  # the callback logged what it saved

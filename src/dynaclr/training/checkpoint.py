@@ -49,6 +49,10 @@ class ContrastiveCheckpoint:
             as the file that made them states them (a model trained here); ``False``: the patch spec's
             channels assumed at import from a file that does not state them (a VisCy or timm file, or
             a model.ckpt imported from one).
+        training_sampling: the sampling of the datasets the weights learnt from, one record each in
+            training order (:meth:`~dynaclr.config.transfer_checks.DatasetSampling.to_json`);
+            ``None``: not recorded (an older dynaclr, a VisCy or timm file, or a model.ckpt imported
+            from one).
     """
 
     config: ContrastiveModelConfig
@@ -61,6 +65,7 @@ class ContrastiveCheckpoint:
     channel_indices: list[int] | None = None
     input_channels: list[str] | None = None
     input_channels_verified: bool = True
+    training_sampling: list[dict[str, Any]] | None = None
 
     def encoder_arguments(self) -> dict[str, Any]:
         """:class:`~dynaclr.contrastive.ContrastiveEncoder` arguments of this architecture."""
@@ -154,6 +159,7 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         channel_indices=hyper_parameters.get("channel_indices"),
         input_channels=_recorded_input_channels(checkpoint),
         input_channels_verified=_recorded_input_channels_verified(checkpoint),
+        training_sampling=_recorded_training_sampling(checkpoint),
     )
 
 
@@ -195,6 +201,14 @@ def _recorded_input_channels_verified(checkpoint: dict[str, Any]) -> bool:
     if isinstance(verified, bool):
         return verified
     return summary.get("checkpoint_format") not in ("viscy", "timm")
+
+
+def _recorded_training_sampling(checkpoint: dict[str, Any]) -> list[dict[str, Any]] | None:
+    summary = checkpoint.get(TRAINING_SUMMARY_KEY)
+    records = summary.get("training_sampling") if isinstance(summary, dict) else None
+    if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
+        return None
+    return [dict(record) for record in records]
 
 
 def _recorded_model_name(checkpoint: dict[str, Any]) -> str | None:

@@ -34,18 +34,28 @@ A ``model.ckpt`` of this workflow records the architecture it was built with (it
 what the shapes cannot tell (``stem``; with ``stem: backbone`` the ``z_reduction`` and the patch
 channels the network sees) must equal the config's, and so must ``backbone``, ``stem_kernel_z``,
 ``projection_dim`` and ``projection_norm``: the file's value and the config's are named.
+
+A ``model.ckpt`` trained by this workflow records the sampling of its training datasets
+(``training_sampling``: pixel size, z step, time interval, each ``null`` where nothing stated it):
+each dataset the model embeds is compared with the first, as the dry run compares the datasets of a
+model trained here (:func:`~dynaclr.config.transfer_checks.checkpoint_sampling_problems`: another
+pixel size, z step or time interval, or a size stated for neither, is refused naming the key, the
+datasets and both values, unless ``allow_other_scales``). A file recording none is imported with a
+warning and ``training_sampling_verified: false``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
 from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.config.transfer_checks import checkpoint_sampling_problems
 from dynaclr.contrastive.encoder import ContrastiveEncoder
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
@@ -59,6 +69,7 @@ from dynaclr.training.checkpoint import (
 __all__ = [
     "ImportModelInputs",
     "ImportModelOutputs",
+    "check_imported_sampling",
     "import_model",
     "viscy_encoder_state",
     "viscy_state_dict",
@@ -353,6 +364,55 @@ def _check_dynaclr_input(
     return trained.patch_size_yx_px
 
 
+def check_imported_sampling(
+    recorded: list[dict[str, Any]] | None,
+    embedded: Mapping[str, Mapping[str, Any]] | None,
+    path: Path,
+    fmt: str,
+    patch_size_yx_px: int,
+    model_name: str,
+    spec_name: str,
+    allow_other_scales: bool,
+) -> bool:
+    """Compare the sampling the file ``path`` records its weights learnt from (``recorded``:
+    ``training_sampling``) with each embedded dataset's (``embedded``, by name), as the dry run
+    compares a model trained here (:func:`~dynaclr.config.transfer_checks.
+    checkpoint_sampling_problems`); returns whether it was compared. A file recording none is warned.
+    ``import_model`` checks every dataset the model embeds, ``embed`` the one it embeds (a dataset
+    added since the import).
+
+    Raises:
+        ArtifactError: a dataset is sampled otherwise (every such line) and ``allow_other_scales`` is
+            false, or the record is malformed.
+    """
+    if embedded is None:
+        return False
+    if recorded is None:
+        logger.warning(
+            "%s: the %s file does not record the sampling (pixel size, z step, time interval) of the "
+            "data its weights learnt from (a model.ckpt of an older dynaclr, a VisCy or timm file, or a "
+            "model.ckpt imported from one): the sampling could not be checked against the datasets "
+            "contrastive_models.%s embeds, %s (recorded as training_sampling_verified: false); check "
+            "that they were imaged with the model's objective, z step and time interval",
+            path,
+            fmt,
+            model_name,
+            sorted(embedded),
+        )
+        return False
+    try:
+        problems = checkpoint_sampling_problems(
+            model_name, path, recorded, embedded, patch_size_yx_px, spec_name
+        )
+    except ValueError as error:
+        raise ArtifactError(f"{path}: its training_sampling cannot be read: {error}") from None
+    if problems and not allow_other_scales:
+        raise ArtifactError("\n".join(problems))
+    for problem in problems:
+        logger.warning("allowed by allow_other_scales: %s", problem)
+    return True
+
+
 def import_model(
     config: ContrastiveModelConfig,
     checkpoint_format: CheckpointFormat,
@@ -365,6 +425,8 @@ def import_model(
     model_name: str,
     channel_indices: list[int] | None = None,
     channels: list[str] | None = None,
+    embedded_sampling: Mapping[str, Mapping[str, Any]] | None = None,
+    allow_other_scales: bool = False,
 ) -> dict[str, Any]:
     """Check the file against the configured architecture and write it as this workflow's model.ckpt.
 
@@ -387,6 +449,13 @@ def import_model(
             ``input_channels``, with ``input_channels_verified``: ``false`` (and a warning naming the
             channels assumed) where the file does not state them (a VisCy or timm file, or a
             model.ckpt imported from one), so nothing could check them.
+        embedded_sampling: the sampling of each dataset the model embeds, by name
+            (:func:`~dynaclr.config.transfer_checks.dataset_sampling`, JSON); a ``dynaclr`` file
+            recording the sampling its weights learnt from (``training_sampling``) is compared with
+            each as the dry run compares a model trained here. A file recording none is warned and
+            recorded with ``training_sampling_verified``: ``false``; ``None``: nothing compared.
+        allow_other_scales: the model's ``allow_other_scales``: a dataset sampled otherwise is
+            warned, not refused.
 
     Returns:
         A summary: source, format, parameters, seconds.
@@ -403,6 +472,7 @@ def import_model(
     )
     inputs_recorded: list[Any]
     verified = False  # the channels are those the file states its weights learnt from
+    sampling: list[dict[str, Any]] | None = None  # the sampling the file states its weights learnt from
     if checkpoint_format == "dynaclr":
         trained = read_contrastive_checkpoint(source)
         verified = trained.input_channels is not None and trained.input_channels_verified
@@ -416,6 +486,7 @@ def import_model(
         spec_channels = None if config.stem == "backbone" else channels
         patch_size_yx_px = _check_dynaclr_input(trained, source, spec_channels, patch_size_yx_px, model_name)
         channels = channels if channels is not None else trained.input_channels
+        sampling = trained.training_sampling
     elif checkpoint_format == "timm":
         try:
             encoder.load_weights(source)
@@ -447,6 +518,16 @@ def import_model(
             model_name,
             channels,
         )
+    sampling_verified = check_imported_sampling(
+        sampling,
+        embedded_sampling,
+        source,
+        checkpoint_format,
+        patch_size_yx_px,
+        model_name,
+        config.patch_spec,
+        allow_other_scales,
+    )
     config_json = config.job_params()  # hashed as training hashes it (the embed jobs check it)
     summary = {
         "model_name": model_name,
@@ -455,6 +536,8 @@ def import_model(
         "parameters": sum(p.numel() for p in encoder.parameters()),
         "input_channels": channels,
         "input_channels_verified": verified,
+        "training_sampling": sampling,
+        "training_sampling_verified": sampling_verified,
     }
     exported = {
         "state_dict": {f"encoder.{key}": tensor for key, tensor in encoder.state_dict().items()},

@@ -61,7 +61,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,7 @@ from pydantic import field_validator, model_validator
 from dynaclr.config.backbones import input_size_problem
 from dynaclr.config.patches import channel_label, required_initial_patch_size_px
 from dynaclr.config.training import FOV_SEPARATOR, ContrastiveModelConfig
+from dynaclr.config.transfer_checks import DatasetSampling
 from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.io import ArtifactKind, Provenance, StageFiles, atomic_output, config_hash, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
@@ -406,6 +407,7 @@ def train_contrastive(
     num_threads: int | None = None,
     fast_dev_run: bool = False,
     model_name: str | None = None,
+    training_sampling: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Train a contrastive encoder on one patch store or several pooled; see the module docstring.
 
@@ -421,6 +423,11 @@ def train_contrastive(
         model_name: the model's name in the workflow config, recorded in the exported model's
             ``dynaclr_training`` summary (``model_name``): embedding checks that ``model.ckpt`` is
             the model it embeds with (:func:`~dynaclr.training.checkpoint.check_checkpoint_identity`).
+        training_sampling: the sampling of each store's dataset, in the stores' order, as the
+            workflow states it (:meth:`~dynaclr.config.transfer_checks.DatasetSampling.to_json`:
+            pixel size, z step, time interval, ``None`` where nothing states it), recorded in the
+            summary (``training_sampling``): ``import_model`` compares it with the datasets an
+            imported copy embeds. ``None``: not known (recorded as ``null``, the import warns).
 
     Returns:
         A summary: paths, split, anchors, epochs and steps run, best validation loss, seconds.
@@ -432,7 +439,14 @@ def train_contrastive(
     preemption.install()
     try:
         return _train(
-            config, inputs, outputs, Path(work_dir), num_threads, fast_dev_run, preemption, model_name
+            config,
+            inputs,
+            outputs,
+            Path(work_dir),
+            num_threads,
+            fast_dev_run,
+            preemption,
+            (model_name, None if training_sampling is None else list(training_sampling)),
         )
     finally:
         preemption.restore()
@@ -614,6 +628,24 @@ def _trainer(
     )
 
 
+def _check_training_sampling(records: list[Mapping[str, Any]] | None, datasets: list[str]) -> None:
+    """``records`` (``training_sampling``) hold one sampling per store, of its dataset, in order.
+
+    Raises:
+        ValueError: another count or order of datasets, or a malformed record (naming the key).
+    """
+    if records is None:
+        return
+    for record in records:
+        DatasetSampling.from_json(record)
+    named = [record["dataset"] for record in records]
+    if named != datasets:
+        raise ValueError(
+            f"training_sampling: expected the sampling of the datasets {datasets} (one per store, in their "
+            f"order), found that of {named}; give --training-sampling the records of --datasets, in order"
+        )
+
+
 def _train(
     config: ContrastiveModelConfig,
     inputs: TrainInputs,
@@ -622,13 +654,16 @@ def _train(
     num_threads: int | None,
     fast_dev_run: bool,
     preemption: PreemptionFlag,
-    model_name: str | None,
+    recorded: tuple[str | None, list[Mapping[str, Any]] | None],
 ) -> dict[str, Any]:
-    """Read and check the stores, train, export: the body of :func:`train_contrastive`."""
+    """Read and check the stores, train, export: the body of :func:`train_contrastive`
+    (``recorded``: its ``model_name`` and ``training_sampling``)."""
     started = time.perf_counter()
+    model_name, training_sampling = recorded
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     pooled = open_training_store(config, inputs)
+    _check_training_sampling(training_sampling, pooled.datasets)
     store = pooled.stores[0]  # all stores agree on the patches' shape and spec
     train_fovs, validation_fovs = split_pooled_fovs(
         without_excluded_fovs(pooled.fovs_per_dataset(), config.excluded_fovs),
@@ -709,6 +744,7 @@ def _train(
         "validation_fovs": validation_fovs,
         "datasets": pooled.datasets,
         "input_channels": [channel_label(c) for c in store.attributes["patch_spec"]["channels"]],
+        "training_sampling": training_sampling,
         "tau_frames": pooled.recorded_tau(),
         "tau_frames_per_dataset": dict(zip(pooled.datasets, pooled.tau_frames, strict=True)),
         "n_patches": pooled.n_patches,
