@@ -418,42 +418,51 @@ def _sampling_models():
     }
 
 
+#: Per kind of length: (values in nanometres, what to write for each), real values accepted, a value
+#: outside the bounds whose thousandth is no length either, and the field's bounds (µm).
+_LENGTHS = {
+    "a wavelength": ((532,), ("0.532",), (0.25, 2.0), 3e6, (0.2, 2.0)),
+    # 65: a 100x objective's 65 nm pixel (0.065 µm), taken as 65 µm before (the bound was 100)
+    "a pixel size": ((65, 650), ("0.065", "0.65"), (0.02, 0.065, 0.65, 10.0, 20.0), 3e6, (0.02, 20.0)),
+    "a z step": ((65, 650, 2000), ("0.065", "0.65", "2"), (0.05, 0.2, 2.0, 30.0, 50.0), 3e6, (0.05, 50.0)),
+}
+
+
 @pytest.mark.parametrize("key", list(_sampling_models()))
 def test_sizes_in_nanometres_are_refused_saying_what_to_write(key):
-    """A pixel size, z step or wavelength written in nanometres (650 for 0.65 µm, as microscope
-    metadata gives it) was taken as micrometres, with exit 0. Every real size is accepted: pixels and z
-    steps of 0.01 to 99.9 µm (a slide scanner's 10-20 µm pixels included), wavelengths of 0.2 to 2 µm;
-    a value whose thousandth is no size either is refused without the hint."""
+    """A pixel size, z step or wavelength written in nanometres (650 for 0.65 µm, 65 for a 100x
+    objective's 0.065 µm pixel, as microscope metadata gives it) was taken as micrometres, with exit 0.
+    Every live-cell size is accepted (:mod:`dynaclr.io.sampling`): pixels of 0.02-20 µm, z steps of
+    0.05-50 µm, wavelengths of 0.2 to 2 µm; a value whose thousandth is no size either is refused
+    without the hint."""
     model, required, field, what = _sampling_models()[key]
-    wavelength = field == "wavelength_um"
-    nanometres, written = (532, "0.532") if wavelength else (650, "0.65")
-    with pytest.raises(ValidationError) as info:
-        model.model_validate({**required, field: nanometres})
-    expected = "between 0.2 and 2" if wavelength else "below 100"
-    assert f"{field}: expected {what} in µm {expected}, found {nanometres:g}; that is nanometres: " in str(
-        info.value
-    )
-    assert f"write {written} [type=value_error" in str(info.value)
+    nanometres, written, real_values, neither, (low, high) = _LENGTHS[what]
+    for value, write in zip(nanometres, written, strict=True):
+        with pytest.raises(ValidationError) as info:
+            model.model_validate({**required, field: value})
+        assert (
+            f"{field}: expected {what} in µm between {low:g} and {high:g}, found {value:g}; {value:g} "
+            f"looks like nanometres: write {write} [type=value_error"
+        ) in str(info.value)
     with pytest.raises(ValidationError) as info:  # no size in nm either: the field's bound says so
-        model.model_validate({**required, field: 3e6})
-    bound = "less than or equal to 2" if wavelength else "less than 100"
-    assert f"Input should be {bound} [type=less_than" in str(info.value)
-    for real in (0.25, 2.0) if wavelength else (0.01, 0.65, 20.0, 50.0, 99.9):
+        model.model_validate({**required, field: neither})
+    assert f"Input should be less than or equal to {high:g} [type=less_than_equal" in str(info.value)
+    with pytest.raises(ValidationError) as info:
+        model.model_validate({**required, field: low / 2})
+    assert f"Input should be greater than or equal to {low:g} [type=greater_than_equal" in str(info.value)
+    for real in real_values:
         assert getattr(model.model_validate({**required, field: real}), field) == real
 
 
 @pytest.mark.parametrize("key", list(_sampling_models()))
 def test_the_micrometre_bounds_are_the_fields_in_the_schema(key):
-    """The bounds of a wavelength (0.2-2 µm) and of a pixel size or z step (below 100 µm) were only in
-    Python validators: the schema said > 0, so an editor validating a config against it took 532 or
-    650. They are the fields' own bounds, in the schema."""
-    model, _, field, _ = _sampling_models()[key]
+    """The bounds of a wavelength (0.2-2 µm), a pixel size (0.02-20 µm) and a z step (0.05-50 µm)
+    were only in Python validators: the schema said > 0, so an editor validating a config against it
+    took 532 or 650 (and, below 100 µm, 65). They are the fields' own bounds, in the schema."""
+    model, _, field, what = _sampling_models()[key]
     schema = model.model_json_schema()["properties"][field]
     (number,) = [branch for branch in schema.get("anyOf", [schema]) if branch.get("type") == "number"]
-    if field == "wavelength_um":
-        assert (number["minimum"], number["maximum"]) == (0.2, 2.0)
-    else:
-        assert (number["exclusiveMinimum"], number["exclusiveMaximum"]) == (0, 100)
+    assert (number["minimum"], number["maximum"]) == _LENGTHS[what][-1]
 
 
 @pytest.mark.parametrize(
@@ -477,7 +486,7 @@ def test_a_wavelength_is_bounded_in_the_schema_and_named_when_in_nanometres(path
         assert (not errors) == schema_ok, (value, errors)
     node[key] = 532
     with pytest.raises(
-        ValidationError, match=rf"{key}: expected a wavelength in µm .*that is nanometres: write 0.532"
+        ValidationError, match=rf"{key}: expected a wavelength in µm .*532 looks like nanometres: write 0.532"
     ):
         WorkflowConfig.model_validate(config)
     node[key] = 5.32

@@ -232,17 +232,61 @@ def test_default_fov_names_are_well_a1_and_sorted_naturally(tmp_path: Path, monk
     assert layout.shape_tczyx == (3, 1, 1, 8, 8)
 
 
-def write_ome_file(path: Path, shape_tczyx: tuple[int, ...], pixel_size_um: float | None) -> None:
-    """An OME-TIFF of zeros with channel GFP, a 2 µm z step, 5 min between frames and
+def test_a_tiff_stating_an_implausible_size_is_refused_unless_the_config_replaces_it(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """A 100x objective's 65 nm pixel saved by ImageJ as a resolution of 1/65 pixel per micron was read
+    as a 65 µm pixel (every cell sub-pixel in the plate written), with exit 0; a z step of 2000 written
+    in µm (OME ``PhysicalSizeZ``) as 2 mm. A size outside the bounds of live-cell microscopy (the config
+    keys' rule) is refused when the files are read (the dry run), naming the file, the value, the unit
+    read and the fix; the config's value takes its place where it gives one, with a warning."""
+    monkeypatch.chdir(tmp_path)
+    tifffile.imwrite(
+        tmp_path / "Pos0.tif",
+        np.zeros((3, 8, 8), np.uint8),
+        imagej=True,
+        resolution=(1 / 65, 1 / 65),
+        metadata={"axes": "TYX", "finterval": 60.0, "unit": "micron"},
+    )
+    config = TiffSourceConfig(files="{position}.tif", channel_names=["GFP"])
+    with pytest.raises(ValueError) as info:
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    assert str(info.value) == (
+        "Pos0.tif: its metadata gives pixel_size_um = 65 µm (in its unit 'micron'): expected a pixel size "
+        "between 0.02 and 20 µm (live-cell microscopy), found 65 µm: 65 looks like nanometres (0.065 µm); "
+        "give tiff.pixel_size_um (it takes the metadata's place), or correct the files' metadata so that the "
+        "unit is nanometres, or the value is 0.065 µm"
+    )
+    with pytest.raises(ValueError, match="its metadata gives pixel_size_um = 65 µm"):
+        read_tiff_sampling(config)  # a job's reading
+    replaced = config.model_copy(update={"pixel_size_um": 0.065})
+    layout = tiff_layout(replaced, find_tiff_files(replaced), "raw.zarr")
+    assert layout.geometry.pixel_size_um == 0.065
+    assert (
+        "pixel_size_um = 65 µm, outside the bounds of live-cell microscopy: tiff.pixel_size_um" in caplog.text
+    )
+    write_ome_file(tmp_path / "ome" / "Pos0.ome.tif", (2, 1, 3, 8, 8), 0.65, z_step_um=2000.0)
+    ome = TiffSourceConfig(files="ome/{position}.ome.tif")
+    with pytest.raises(
+        ValueError, match=r"z_step_um = 2000 µm \(in its unit 'µm'\): expected a z step between"
+    ):
+        tiff_layout(ome, find_tiff_files(ome), "raw.zarr")
+
+
+def write_ome_file(
+    path: Path, shape_tczyx: tuple[int, ...], pixel_size_um: float | None, z_step_um: float = 2.0
+) -> None:
+    """An OME-TIFF of zeros with channel GFP, a ``z_step_um`` z step, 5 min between frames and
     ``pixel_size_um`` (none stated when None)."""
     sizes = {"PhysicalSizeX": pixel_size_um, "PhysicalSizeY": pixel_size_um} if pixel_size_um else {}
+    path.parent.mkdir(parents=True, exist_ok=True)
     tifffile.imwrite(
         path,
         np.zeros(shape_tczyx, np.uint16),
         metadata={
             "axes": "TCZYX",
             "Channel": {"Name": ["GFP"]},
-            "PhysicalSizeZ": 2.0,
+            "PhysicalSizeZ": z_step_um,
             "TimeIncrement": 5.0,
             "TimeIncrementUnit": "min",
             **sizes,

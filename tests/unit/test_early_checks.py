@@ -30,7 +30,7 @@ from test_stage_contract import planned_jobs
 
 from dynaclr.config.plate_checks import workflow_problems
 from dynaclr.config.workflow import WorkflowConfig
-from dynaclr.io.plate import read_plate_layout
+from dynaclr.io.plate import read_plate_layout, read_plate_sampling
 
 #: (T, C, Z, Y, X) of the test plate: 6 frames at 10 min, 3 slices of 64 x 64 px.
 SHAPE = (6, 2, 3, 64, 64)
@@ -510,13 +510,17 @@ SAMPLING_CASES = {
         SHAPE,
         [600.0, 1.0, 2.0, -0.65, -0.65],
         _phase_from("Sensor"),
-        ["datasets.mine.phase.yx_pixel_size_um: expected a positive size", "found -0.65 in the metadata"],
+        [
+            "datasets.mine.plate: ",
+            "scale -0.65 micrometer of axes y and x: expected a pixel size between 0.02 and 20 µm (live-cell "
+            "microscopy), found -0.65 µm; set datasets.mine.acquisition.pixel_size_um",
+        ],
     ),
     "no z step for phase": (
         SHAPE,
         [600.0, 1.0, float("nan"), 0.65, 0.65],
         _phase_from("Sensor"),
-        ["datasets.mine.phase.z_step_um: expected a positive size", "found nan in the metadata"],
+        ["datasets.mine.plate: ", "scale nan micrometer of axis z: expected a z step between 0.05 and 50 µm"],
     ),
     "time-aware sampling of one frame": (
         (1, 2, 3, 64, 64),
@@ -548,14 +552,12 @@ def test_a_plate_whose_sampling_the_stages_cannot_use_is_refused(case: str, tmp_
     assert len(problems) == 1, problems
     for part in expected:
         assert part in problems[0], problems[0]
-    if case == "negative pixel size for phase":  # the config's value replaces the metadata's
-        config["datasets"]["mine"]["phase"]["yx_pixel_size_um"] = 0.65
-        assert (
-            workflow_problems(
-                WorkflowConfig.model_validate(config), {"mine": read_plate_layout(plate)}, "results"
-            )
-            == []
-        )
+    if case == "negative pixel size for phase":  # the acquisition's value replaces the metadata's
+        config["datasets"]["mine"]["acquisition"] = {"pixel_size_um": 0.65}
+        workflow = WorkflowConfig.model_validate(config)
+        with pytest.warns(UserWarning, match="not used"):
+            layout = read_plate_layout(plate, workflow.datasets["mine"].acquisition.sampling())
+        assert workflow_problems(workflow, {"mine": layout}, "results") == []
 
 
 @pytest.mark.slow  # a Snakemake run
@@ -831,6 +833,76 @@ def test_the_acquisition_the_unit_less_warning_advises_is_accepted(tmp_path: Pat
         layout = read_plate_layout(plate, workflow.datasets["mine"].acquisition.sampling())
     assert workflow_problems(workflow, {"mine": layout}, "results") == []
     assert layout.time_interval_minutes == 5.0 and layout.supplied == ("time_interval_minutes",)
+
+
+#: A plate scale stating a size in micrometres that is nanometres: (scale, acquisition key, the size
+#: read, what the dry run says of it, the size to supply).
+IMPLAUSIBLE_SCALES = {
+    "a 65 nm pixel written as 65 micrometer": (
+        [600.0, 1.0, 2.0, 65.0, 65.0],
+        "pixel_size_um",
+        "scale 65 micrometer of axes y and x: expected a pixel size between 0.02 and 20 µm (live-cell "
+        "microscopy), found 65 µm: 65 looks like nanometres (0.065 µm); set "
+        "datasets.mine.acquisition.pixel_size_um (it takes the metadata's place), or correct the plate: "
+        "write the unit 'nanometer', or the scale in µm (0.065)",
+        0.065,
+    ),
+    "a 2000 nm z step written as 2000 micrometer": (
+        [600.0, 1.0, 2000.0, 0.65, 0.65],
+        "z_step_um",
+        "scale 2000 micrometer of axis z: expected a z step between 0.05 and 50 µm (live-cell microscopy), "
+        "found 2000 µm: 2000 looks like nanometres (2 µm)",
+        2.0,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(IMPLAUSIBLE_SCALES))
+def test_a_plate_stating_an_implausible_size_in_its_unit_is_refused_unless_the_acquisition_replaces_it(
+    case: str, tmp_path: Path
+) -> None:
+    """A plate's scale stated in a unit it names was never checked for plausibility: a 100x
+    objective's 65 nm pixel written as 65 micrometer made every cell sub-pixel (phase, the trackmate
+    calibration check, the transfer checks and every plate written were wrong), with exit 0. The dry
+    run refuses a size outside the bounds of live-cell microscopy (the config keys' rule), naming the
+    dataset, the plate, the scale and unit read, the value and the fix, with or without phase; the
+    dataset's ``acquisition`` value takes its place (with a warning), in the dry run and in the jobs
+    (``read_plate_sampling``)."""
+    scale, key, said, supplied = IMPLAUSIBLE_SCALES[case]
+    plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    for fov in FOVS:
+        edit_position_metadata(plate, fov, scale=scale)
+    workflow = WorkflowConfig.model_validate(plate_config(plate))
+    (problem,) = workflow_problems(workflow, {"mine": read_plate_layout(plate)}, "results")
+    assert problem.startswith(f"datasets.mine.plate: {plate}: ") and said in problem
+    assert f"datasets.mine.acquisition.{key}" in refused(
+        plate_config(plate), tmp_path / "run"
+    )  # snakemake -n
+    config = plate_config(plate)
+    config["datasets"]["mine"]["acquisition"] = {key: supplied}
+    workflow = WorkflowConfig.model_validate(config)
+    sampling = workflow.datasets["mine"].acquisition.sampling()
+    with pytest.warns(UserWarning, match=rf"not used \(implausible\): acquisition.{key} {supplied:g} µm"):
+        layout = read_plate_layout(plate, sampling)
+    assert workflow_problems(workflow, {"mine": layout}, "results") == []
+    assert layout.supplied == (key,) and layout.supplied_values() == {key: supplied}
+    assert read_plate_sampling(plate, sampling).supplied_values() == {key: supplied}
+
+
+def test_a_plausible_plate_scale_and_the_z_step_of_one_slice_are_not_refused(tmp_path: Path) -> None:
+    """The bounds refuse no real microscope's sampling (a 100x objective's 0.065 µm pixels, a macro
+    lens's 20 µm ones, 50 µm steps); a z step no stage reads (one slice) is not checked."""
+    plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    workflow = WorkflowConfig.model_validate(plate_config(plate))
+    for scale in ([600.0, 1.0, 0.05, 0.065, 0.065], [600.0, 1.0, 50.0, 20.0, 20.0]):
+        for fov in FOVS:
+            edit_position_metadata(plate, fov, scale=scale)
+        assert workflow_problems(workflow, {"mine": read_plate_layout(plate)}, "results") == []
+    flat = write_plate(tmp_path / "flat.zarr", FOVS, ["Nuclei", "Sensor"], (6, 2, 1, 64, 64))
+    for fov in FOVS:
+        edit_position_metadata(flat, fov, scale=[600.0, 1.0, 2000.0, 0.65, 0.65])
+    workflow = WorkflowConfig.model_validate(plate_config(flat))
+    assert workflow_problems(workflow, {"mine": read_plate_layout(flat)}, "results") == []
 
 
 def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(

@@ -274,7 +274,7 @@ def test_demo_config_is_the_default_phase_config():
         # in nanometres the passband lies below the images' lowest frequency: a blur with exit 0
         (
             {"wavelength_illumination_um": 532},
-            "between 0.2 and 2, found 532; that is nanometres: write 0.532",
+            "between 0.2 and 2, found 532; 532 looks like nanometres: write 0.532",
         ),
         (
             {"wavelength_illumination_um": 5.32},

@@ -6,6 +6,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from dynaclr.io.sampling import reads_as_nanometres, sampling_range, sampling_what
+
 
 def _key_tree(keys: Iterable[str]) -> dict[str, Any]:
     """Dotted keys (``predict.tiles_per_batch``) as the nested include/exclude pydantic takes
@@ -131,31 +133,22 @@ def slices_within(first: int, stop: int, n_slices: int, key: str) -> slice:
 
 #: Illumination wavelengths of light microscopy (µm): ultraviolet to near infrared.
 WAVELENGTH_RANGE_UM = (0.2, 2.0)
-#: The smallest pixel size or z step (µm) refused as not a microscope's: sizes of 0.01-50 µm are real
-#: (a 100x objective's 0.065 µm pixels to a slide scanner's 10-20 µm ones, z steps of tens of µm);
-#: from 100 up the value reads as nanometres (650 for 0.65 µm, as microscope metadata writes it).
-SAMPLING_LIMIT_UM = 100.0
 
 
-def nanometre_hint(value: Any, key: str, what: str, low: float, high: float, *, below: bool = False) -> Any:
+def nanometre_hint(value: Any, key: str, what: str, low: float, high: float) -> Any:
     """The body of a ``mode="before"`` validator of config key ``key``, a length in µm of ``what`` ("a
-    wavelength") whose field bounds it to ``[low, high]`` (``ge``/``le``), or ``(0, high)`` with
-    ``below`` (``gt=0``/``lt``): the bounds are the field's, in the JSON schema too; this only refuses a
-    number outside them whose thousandth lies inside as nanometres, saying what to write (a wavelength
-    of 532, a pixel size of 650, as microscope metadata writes them). Anything else is returned as
-    it is, for the field's type and bounds to check."""
+    wavelength") whose field bounds it to ``[low, high]`` (``ge``/``le``): the bounds are the field's,
+    in the JSON schema too; this only refuses a number outside them whose thousandth lies inside as
+    nanometres (:func:`~dynaclr.io.sampling.reads_as_nanometres`), saying what to write (a wavelength
+    of 532, a pixel size of 65 or 650, as microscope metadata writes them). Anything else is returned
+    as it is, for the field's type and bounds to check."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
-
-    def accepted(length: float) -> bool:
-        return low < length < high if below else low <= length <= high
-
-    if accepted(value) or not accepted(value / 1000):
+    if not reads_as_nanometres(value, (low, high)):
         return value
-    expected = f"below {high:g}" if below and low == 0 else f"between {low:g} and {high:g}"
     raise ValueError(
-        f"{key}: expected {what} in µm {expected}, found {value:g}; that is nanometres: "
-        f"write {value / 1000:g}"
+        f"{key}: expected {what} in µm between {low:g} and {high:g}, found {value:g}; {value:g} looks like "
+        f"nanometres: write {value / 1000:g}"
     )
 
 
@@ -165,7 +158,8 @@ def wavelength_nanometre_hint(value: Any, key: str) -> Any:
 
 
 def sampling_nanometre_hint(value: Any, key: str) -> Any:
-    """:func:`nanometre_hint` of the pixel size or z step ``key`` (a field with ``gt=0`` and
-    ``lt=SAMPLING_LIMIT_UM``)."""
-    what = "a z step" if "z_step" in key else "a pixel size"
-    return nanometre_hint(value, key, what, 0.0, SAMPLING_LIMIT_UM, below=True)
+    """:func:`nanometre_hint` of the pixel size or z step ``key`` (a field bounded to
+    :func:`~dynaclr.io.sampling.sampling_range`: :data:`~dynaclr.io.sampling.PIXEL_SIZE_RANGE_UM`,
+    :data:`~dynaclr.io.sampling.Z_STEP_RANGE_UM`, the one plausibility rule plates and TIFF files are
+    held to as well)."""
+    return nanometre_hint(value, key, sampling_what(key), *sampling_range(key))

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dynaclr.config.base import SAMPLING_LIMIT_UM, StrictModel, sampling_nanometre_hint
+from dynaclr.config.base import StrictModel, sampling_nanometre_hint
+from dynaclr.io.sampling import PIXEL_SIZE_RANGE_UM, Z_STEP_RANGE_UM
 
 #: Placeholders of ``files``: the position (required) and the time point (optional).
 POSITION_PLACEHOLDER = "{position}"
@@ -71,16 +72,16 @@ class TiffSourceConfig(StrictModel):
     )
     pixel_size_um: float | None = Field(
         None,
-        gt=0,
-        lt=SAMPLING_LIMIT_UM,
-        description="Pixel size in Y and X (µm), below 100 (from 100 up it reads as nanometres); required "
+        ge=PIXEL_SIZE_RANGE_UM[0],
+        le=PIXEL_SIZE_RANGE_UM[1],
+        description="Pixel size in Y and X (µm), 0.02-20 (65 or 650 is refused as nanometres); required "
         "without OME/ImageJ metadata.",
     )
     z_step_um: float | None = Field(
         None,
-        gt=0,
-        lt=SAMPLING_LIMIT_UM,
-        description="Distance between slices (µm), below 100 (from 100 up it reads as nanometres); required "
+        ge=Z_STEP_RANGE_UM[0],
+        le=Z_STEP_RANGE_UM[1],
+        description="Distance between slices (µm), 0.05-50 (500 or 2000 is refused as nanometres); required "
         "without metadata unless there is one slice.",
     )
 

@@ -19,12 +19,12 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from dynaclr.config.base import (
-    SAMPLING_LIMIT_UM,
     WAVELENGTH_RANGE_UM,
     StrictModel,
     sampling_nanometre_hint,
     wavelength_nanometre_hint,
 )
+from dynaclr.io.sampling import PIXEL_SIZE_RANGE_UM, Z_STEP_RANGE_UM
 
 if TYPE_CHECKING:
     from dynaclr.io.plate import PlateGeometry
@@ -141,16 +141,16 @@ class PhaseConfig(StrictModel):
     )
     yx_pixel_size_um: float | None = Field(
         None,
-        gt=0,
-        lt=SAMPLING_LIMIT_UM,
-        description="Pixel size at the sample (µm), below 100 (from 100 up it reads as nanometres); null "
+        ge=PIXEL_SIZE_RANGE_UM[0],
+        le=PIXEL_SIZE_RANGE_UM[1],
+        description="Pixel size at the sample (µm), 0.02-20 (65 or 650 is refused as nanometres); null "
         "reads it from the plate metadata.",
     )
     z_step_um: float | None = Field(
         None,
-        gt=0,
-        lt=SAMPLING_LIMIT_UM,
-        description="Distance between slices (µm), below 100 (from 100 up it reads as nanometres); null "
+        ge=Z_STEP_RANGE_UM[0],
+        le=Z_STEP_RANGE_UM[1],
+        description="Distance between slices (µm), 0.05-50 (500 or 2000 is refused as nanometres); null "
         "reads it from the plate metadata.",
     )
 

@@ -34,6 +34,7 @@ from dynaclr.config.training import (
 )
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
 from dynaclr.io.plate import EXPECTED_AXES, PlateGeometry, PlateLayout
+from dynaclr.io.sampling import implausible_sampling, reads_as_nanometres, sampling_range
 
 __all__ = [
     "PHASE_CHANNEL",
@@ -696,10 +697,41 @@ def _positive(value: float) -> bool:
     return math.isfinite(value) and value > 0
 
 
+def _plausibility_problems(name: str, raw: PlateLayout) -> list[str]:
+    """The pixel size and z step the plate's scale states in a unit it names lie within the bounds of
+    live-cell microscopy (:func:`~dynaclr.io.sampling.implausible_sampling`, the rule the config keys
+    follow; :attr:`~dynaclr.io.plate.PlateSampling.implausible`), unless the dataset's ``acquisition``
+    takes their place. A 65 nm pixel written as 65 micrometer made every cell sub-pixel: the phase
+    transfer function, the trackmate import's calibration check, the transfer checks between datasets
+    and the sizes written into every plate were wrong, with exit 0. A z step is not needed of a plate
+    of one slice (no stage reads it)."""
+    key = f"datasets.{name}"
+    problems = []
+    values = {"pixel_size_um": raw.geometry.pixel_size_um, "z_step_um": raw.geometry.z_step_um}
+    for acquisition_key, read in raw.implausible:
+        if acquisition_key == "z_step_um" and raw.shape_tczyx[2] == 1:
+            continue
+        value = values[acquisition_key]
+        problem = implausible_sampling(value, acquisition_key)
+        fix = (
+            f"write the unit 'nanometer', or the scale in µm ({value / 1000:g})"
+            if reads_as_nanometres(value, sampling_range(acquisition_key))
+            else "write the scale the plate was acquired at, in its axes' unit"
+        )
+        problems.append(
+            f"{key}.plate: {raw.path}: {read}: {problem}; set {key}.acquisition.{acquisition_key} (it takes "
+            f"the metadata's place), or correct the plate: {fix} (multiscales[0].axes[].unit, the scale "
+            "of coordinateTransformations)"
+        )
+    return problems
+
+
 def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
     """The sampling the stages use is physical: a stated, positive time interval for a movie; for phase,
-    a brightfield z-stack (Z >= 2) and positive pixel size and z step (the config's, else the plate's:
-    a plate without a scale transform states none).
+    a brightfield z-stack (Z >= 2) and a stated pixel size and z step (the config's, else the plate's:
+    a plate without a scale transform states none; one the scale states outside the bounds of live-cell
+    microscopy, non-positive or NaN included, is refused for every dataset by
+    :func:`_plausibility_problems`).
 
     A value read from axes with a scale but no unit (:attr:`~dynaclr.io.plate.PlateSampling.unitless`,
     seconds / micrometres assumed) is not stated (:meth:`~dynaclr.io.plate.PlateSampling.stated_values`):
@@ -749,6 +781,8 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
         ("z_step_um", "z_step_um", raw.geometry.z_step_um, raw.z_step_stated),
     ):
         configured = getattr(phase, field)
+        if acquisition_key in raw.implausible_keys:
+            continue  # refused by _plausibility_problems (a non-positive or NaN size among them)
         if configured is None and acquisition_key in guesses:
             units = "axes' units" if acquisition_key == "pixel_size_um" else "axis's unit"
             problems.append(
@@ -763,12 +797,6 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
                 f"found none ({_NO_SCALE.format(position=raw.unscaled_position)}; iohub would read 1 µm); "
                 f"set phase.{field} or {key}.acquisition.{acquisition_key}, or write the plate's scale "
                 "transform"
-            )
-        elif configured is None and not _positive(metadata):
-            problems.append(
-                f"{key}.phase.{field}: expected a positive size (µm) from the config or the metadata of "
-                f"{raw.path}, found {metadata:g} in the metadata; set phase.{field} or correct the plate's "
-                "scale transform"
             )
     return problems
 
@@ -816,6 +844,7 @@ def workflow_problems(
     }
     for name, dataset in config.datasets.items():
         plates = plates_of[name] = source_layouts(name, dataset, raw_layouts[name], results)
+        problems += _plausibility_problems(name, raw_layouts[name])
         problems += _geometry_problems(name, dataset, raw_layouts[name])
         problems += _acquisition_problems(name, dataset, raw_layouts[name])
         problems += _offset_problems(name, dataset, raw_layouts[name])

@@ -12,12 +12,12 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from dynaclr.config.base import (
-    SAMPLING_LIMIT_UM,
     WAVELENGTH_RANGE_UM,
     StrictModel,
     sampling_nanometre_hint,
     wavelength_nanometre_hint,
 )
+from dynaclr.io.sampling import PIXEL_SIZE_RANGE_UM, Z_STEP_RANGE_UM
 
 
 class WellSpec(StrictModel):
@@ -191,15 +191,15 @@ class SimulateConfig(StrictModel):
     shape_zyx: tuple[int, int, int] = Field((10, 256, 256), description="Slices, rows, columns.")
     pixel_size_um: float = Field(
         0.65,
-        gt=0,
-        lt=SAMPLING_LIMIT_UM,
-        description="Pixel size in YX at the sample (µm), below 100 (from 100 up it reads as nm).",
+        ge=PIXEL_SIZE_RANGE_UM[0],
+        le=PIXEL_SIZE_RANGE_UM[1],
+        description="Pixel size in YX at the sample (µm), 0.02-20 (65 or 650 is refused as nanometres).",
     )
     z_step_um: float = Field(
         2.0,
-        gt=0,
-        lt=SAMPLING_LIMIT_UM,
-        description="Distance between slices (µm), below 100 (from 100 up it reads as nm).",
+        ge=Z_STEP_RANGE_UM[0],
+        le=Z_STEP_RANGE_UM[1],
+        description="Distance between slices (µm), 0.05-50 (500 or 2000 is refused as nanometres).",
     )
     nuclear_marker_fovs: Literal["all"] | list[str] = Field(
         "all",

@@ -26,7 +26,7 @@ from dynaclr.config.analysis import (
     TemporalMetricsConfig,
 )
 from dynaclr.config.backbones import backbone_label, input_size_problem
-from dynaclr.config.base import SAMPLING_LIMIT_UM, StrictModel, sampling_nanometre_hint
+from dynaclr.config.base import StrictModel, sampling_nanometre_hint
 from dynaclr.config.convert import TiffSourceConfig
 from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
 from dynaclr.config.embeddings import (
@@ -43,6 +43,7 @@ from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import ImportedTracksConfig, TrackingConfig, TrackingEvaluationConfig
 from dynaclr.config.training import ContrastiveModelConfig, resolve_fov_entries
 from dynaclr.config.virtual_stain import VirtualStainConfig
+from dynaclr.io.sampling import PIXEL_SIZE_RANGE_UM, Z_STEP_RANGE_UM
 
 PreviewChannel = Literal["Brightfield", "Nuclei", "ViralSensor", "ERMarker"]
 
@@ -95,8 +96,10 @@ class AcquisitionConfig(StrictModel):
     before any job runs: a plate whose metadata says otherwise (a time interval of 1 s from a
     converter's default, pixel sizes of another objective) is refused instead of silently turning
     ``tau_minutes`` and micrometre settings into wrong frame and pixel counts. A value the metadata
-    does not state (a plate without a scale transform), or states on an axis without a unit, is supplied
-    by the config (in place of the unit-less scale, with a warning): every stage uses it
+    does not state (a plate without a scale transform), or states on an axis without a unit, or (a
+    pixel size, a z step) states outside the bounds of live-cell microscopy
+    (:func:`~dynaclr.io.sampling.implausible_sampling`: 65 micrometer for a 65 nm pixel), is supplied
+    by the config (in place of the scale, with a warning): every stage uses it
     (:meth:`~dynaclr.io.plate.PlateLayout.supplied_by`)."""
 
     time_interval_minutes: float | None = Field(
@@ -107,19 +110,19 @@ class AcquisitionConfig(StrictModel):
     )
     pixel_size_um: float | None = Field(
         None,
-        gt=0,
-        lt=SAMPLING_LIMIT_UM,
-        description="Pixel size in Y and X (µm), below 100 (from 100 up it reads as nanometres); supplies it "
-        "where the plate's metadata states none, or "
-        "states it on an axis without a unit (the config's value then replaces the scale's).",
+        ge=PIXEL_SIZE_RANGE_UM[0],
+        le=PIXEL_SIZE_RANGE_UM[1],
+        description="Pixel size in Y and X (µm), 0.02-20 (65 or 650 is refused as nanometres); supplies it "
+        "where the plate's metadata states none, states it on an axis without a unit, or states one outside "
+        "these bounds (the config's value then replaces the scale's).",
     )
     z_step_um: float | None = Field(
         None,
-        gt=0,
-        lt=SAMPLING_LIMIT_UM,
-        description="Distance between z slices (µm), below 100 (from 100 up it reads as nanometres); "
-        "supplies it where the plate's metadata states none, or "
-        "states it on an axis without a unit (the config's value then replaces the scale's).",
+        ge=Z_STEP_RANGE_UM[0],
+        le=Z_STEP_RANGE_UM[1],
+        description="Distance between z slices (µm), 0.05-50 (500 or 2000 is refused as nanometres); "
+        "supplies it where the plate's metadata states none, states it on an axis without a unit, or states "
+        "one outside these bounds (the config's value then replaces the scale's).",
     )
     relative_tolerance: float = Field(
         0.01, ge=0, lt=1, description="Largest relative difference accepted between config and metadata."

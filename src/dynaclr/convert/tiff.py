@@ -30,6 +30,7 @@ from dynaclr.io.plate import (
     PlateLayout,
     PlateSampling,
 )
+from dynaclr.io.sampling import implausible_sampling, reads_as_nanometres, sampling_range
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class TiffHeader:
         time_interval_s, pixel_size_um, z_step_um: sampling from OME or ImageJ metadata.
         time_unit_not_read: the unit of a time interval the metadata gives in a unit
             :data:`_SECONDS` does not list (its ``time_interval_s`` is then None), else None.
+        length_units: the unit the metadata names for ``pixel_size_um`` and ``z_step_um`` (OME's
+            ``PhysicalSize*Unit``, µm where it names none; ImageJ's ``unit``), by attribute.
     """
 
     shape: tuple[int, ...]
@@ -77,6 +80,7 @@ class TiffHeader:
     pixel_size_um: float | None
     z_step_um: float | None
     time_unit_not_read: str | None = None
+    length_units: tuple[tuple[str, str], ...] = ()
 
     def sizes(self) -> dict[str, int]:
         """Size of each plate axis (1 for an axis the file lacks)."""
@@ -341,6 +345,10 @@ def _ome_values(ome_xml: str) -> dict[str, Any]:
         return None if value is None or unit not in _MICROMETRES else value * _MICROMETRES[unit]
 
     size_x, size_y = length("PhysicalSizeX"), length("PhysicalSizeY")
+    units = (
+        ("pixel_size_um", pixels.get("PhysicalSizeXUnit", "µm")),
+        ("z_step_um", pixels.get("PhysicalSizeZUnit", "µm")),
+    )
     interval = _float(pixels.get("TimeIncrement"))
     time_unit = pixels.get("TimeIncrementUnit", "s")
     seconds = _seconds_per(time_unit)
@@ -350,6 +358,7 @@ def _ome_values(ome_xml: str) -> dict[str, Any]:
         "pixel_size_um": size_x,
         "pixel_size_y_um": size_y,
         "z_step_um": length("PhysicalSizeZ"),
+        "length_units": units,
         **_interval_values(interval, time_unit, seconds),
     }
 
@@ -379,6 +388,7 @@ def _imagej_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
     time_unit = metadata.get("tunit", "sec")
     values: dict[str, Any] = _interval_values(interval, time_unit, _seconds_per(time_unit))
     if scale is not None:
+        values["length_units"] = (("pixel_size_um", unit), ("z_step_um", unit))
         values["z_step_um"] = _float(metadata.get("spacing"))
         values["z_step_um"] = values["z_step_um"] * scale if values["z_step_um"] else None
         page = tiff.pages.first
@@ -493,6 +503,7 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
         pixel_size_um=size_x,
         z_step_um=values.get("z_step_um"),
         time_unit_not_read=values.get("time_unit_not_read"),
+        length_units=values.get("length_units", ()),
     )
 
 
@@ -531,13 +542,22 @@ def _sampling_value(
     may not give one where the first file and the config give none; so the first file's header gives
     the plate's value (:func:`read_tiff_sampling` reads only that one)."""
     first_path, first = next(iter(headers.items()))
-    stated = getattr(first, attribute)
-    value = stated / scale if stated is not None else from_config
+    stated = _metadata_value(first_path, first, key, attribute, scale, from_config)
+    value = stated if stated is not None else from_config
+    if stated is None and getattr(first, attribute) is not None:
+        logger.warning(
+            "%s: its metadata gives %s = %g µm, outside the bounds of live-cell microscopy: tiff.%s = %g "
+            "in its place",
+            first_path,
+            key,
+            getattr(first, attribute) / scale,
+            key,
+            from_config,
+        )
     for path, header in headers.items():
-        found = getattr(header, attribute)
+        found = _metadata_value(path, header, key, attribute, scale, from_config)
         if found is None:
             continue
-        found /= scale
         if from_config is not None and not _agree(found, from_config):
             raise ValueError(
                 f"{path}: its metadata gives {key} = {found:g}, the config tiff.{key} = {from_config:g}; "
@@ -555,6 +575,37 @@ def _sampling_value(
                 "of a dataset must have the same sampling"
             )
     return value
+
+
+def _metadata_value(
+    path: Path, header: TiffHeader, key: str, attribute: str, scale: float, from_config: float | None
+) -> float | None:
+    """``header``'s ``attribute`` in config units (``key``), None where the metadata gives none. A
+    pixel size or z step outside the bounds of live-cell microscopy
+    (:func:`~dynaclr.io.sampling.implausible_sampling`, the rule the config key follows: a 65 nm pixel
+    written with a resolution in microns) is replaced by the config's value where it gives one (None;
+    :func:`_sampling_value` warns once), else refused (``ValueError`` naming the file, the value, the
+    unit read and the fix)."""
+    found = getattr(header, attribute)
+    if found is None:
+        return None
+    found /= scale
+    problem = implausible_sampling(found, key) if key in ("pixel_size_um", "z_step_um") else None
+    if problem is None:
+        return float(found)
+    unit = dict(header.length_units).get(key, "µm")
+    read = f"its metadata gives {key} = {found:g} µm (in its unit {unit!r})"
+    if from_config is not None:
+        return None
+    fix = (
+        f"the unit is nanometres, or the value is {found / 1000:g} µm"
+        if reads_as_nanometres(found, sampling_range(key))
+        else "the value is the one the files were acquired at"
+    )
+    raise ValueError(
+        f"{path}: {read}: {problem}; give tiff.{key} (it takes the metadata's place), or correct the files' "
+        f"metadata so that {fix}"
+    )
 
 
 def _channel_names(

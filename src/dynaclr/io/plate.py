@@ -27,6 +27,7 @@ from dynaclr.io.provenance import (
     check_provenance,
     unreadable_artifact,
 )
+from dynaclr.io.sampling import implausible_sampling
 from dynaclr.io.zarr_store import write_zarr_provenance
 
 OME_ZARR_VERSION = "0.5"
@@ -212,6 +213,11 @@ class PlateSampling:
             seconds / micrometres: ``time_interval_minutes`` when no plate attribute states the
             interval, ``z_step_um``, ``pixel_size_um`` when both Y and X lack one): stated, but in a
             unit nothing names, so a value the config supplies takes their place (:meth:`supplied_by`).
+        implausible: the pixel size and z step the scale states in a unit it names but outside the
+            bounds of live-cell microscopy (:func:`~dynaclr.io.sampling.implausible_sampling`: a 65 nm
+            pixel written as 65 micrometer), each with how it was read (``"scale 65 micrometer of axes y
+            and x"``): a value the config supplies takes their place (:meth:`supplied_by`), and the dry
+            run refuses those left (:mod:`dynaclr.config.plate_checks`).
     """
 
     geometry: PlateGeometry
@@ -221,6 +227,12 @@ class PlateSampling:
     time_interval_stated: bool = True
     supplied: tuple[str, ...] = ()
     unitless: tuple[str, ...] = ()
+    implausible: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def implausible_keys(self) -> tuple[str, ...]:
+        """The keys of :attr:`implausible`."""
+        return tuple(key for key, _ in self.implausible)
 
     @property
     def pixel_size_stated(self) -> bool:
@@ -275,15 +287,17 @@ class PlateSampling:
         """This sampling with each value its metadata does not state taken from ``values`` (the
         dataset's ``acquisition``, keys :data:`~dynaclr.config.workflow.SAMPLING_KEYS`; ``None``: not
         given) and recorded in :attr:`supplied`; so is a value read from a scale without a unit
-        (:attr:`unitless`: the config names the unit the metadata does not). A value the metadata
-        states with its unit is kept (the dry run checks ``acquisition`` against it); applying the
-        same values twice changes nothing."""
+        (:attr:`unitless`: the config names the unit the metadata does not), and one outside the bounds
+        of live-cell microscopy (:attr:`implausible`: the config corrects a unit the metadata got
+        wrong). A value the metadata states plausibly with its unit is kept (the dry run checks
+        ``acquisition`` against it); applying the same values twice changes nothing."""
         stated = {
             "time_interval_minutes": self.time_interval_stated,
             "pixel_size_um": self.pixel_size_stated,
             "z_step_um": self.z_step_stated,
         }
-        stated = {key: known and key not in self.unitless for key, known in stated.items()}
+        replaceable = self.unitless + self.implausible_keys
+        stated = {key: known and key not in replaceable for key, known in stated.items()}
         taken = {
             key: float(value) for key in stated if not stated[key] and (value := values.get(key)) is not None
         }
@@ -304,6 +318,7 @@ class PlateSampling:
             time_interval_stated=True if "time_interval_minutes" in taken else self.time_interval_stated,
             supplied=self.supplied + tuple(taken),
             unitless=tuple(key for key in self.unitless if key not in taken),
+            implausible=tuple((key, read) for key, read in self.implausible if key not in taken),
         )
 
 
@@ -497,10 +512,28 @@ def read_plate_layout(
         if layout.unscaled_position is not None
         else _unitless_warning(layout, sampling[names[0]], interval)
     )
-    messages = tuple(text for text in (default_scale_warning, message) if text is not None)
+    replaced = _replaced_implausible_warning(layout, stated)
+    messages = tuple(text for text in (default_scale_warning, message, replaced) if text is not None)
     for text in messages:
         warnings.warn(text, stacklevel=2)
     return dataclasses.replace(layout, warnings=messages) if messages else layout
+
+
+def _replaced_implausible_warning(layout: PlateLayout, stated: PlateSampling) -> str | None:
+    """What the config supplied in place of a size the scale states implausibly
+    (:attr:`PlateSampling.implausible`), or None where it replaced none."""
+    supplied = layout.supplied_values()
+    parts = [
+        f"{read} not used (implausible): acquisition.{key} {supplied[key]:g} µm in its place"
+        for key, read in stated.implausible
+        if key in supplied
+    ]
+    if not parts:
+        return None
+    return (
+        f"{layout.path}: position {layout.fov_names[0]}: {'; '.join(parts)}. Correct the plate's scale or "
+        "unit to state the sampling in the plate"
+    )
 
 
 def _unitless_warning(layout: PlateLayout, sampling: _Sampling, interval: float | None) -> str | None:
@@ -619,6 +652,7 @@ def _stated_sampling(
         and not stated_unit
         and not (key == "time_interval_minutes" and interval is not None)
     )
+    implausible = _implausible_sizes(sampling, geometry, unitless) if unscaled is None else ()
     # a time scale without its unit is not compared: the attribute states the interval in its place
     time_scale_has_unit = unscaled is None and has_unit["time_interval_minutes"]
     attribute_states = interval is not None and not time_scale_has_unit
@@ -654,8 +688,26 @@ def _stated_sampling(
         time_interval_stated=unscaled is None or interval is not None,
         n_frames=n_frames,
         unitless=unitless,
+        implausible=implausible,
     )
     return stated, warning
+
+
+def _implausible_sizes(
+    sampling: _Sampling, geometry: PlateGeometry, unitless: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """The pixel size and z step of ``geometry`` (converted from ``sampling``'s scale in its axes'
+    units) outside the bounds of live-cell microscopy (:func:`~dynaclr.io.sampling.implausible_sampling`),
+    each with how it was read; a size read without a unit (``unitless``) is a guess already."""
+    assert sampling.scale is not None
+    found = []
+    for key, indices, axes in (("pixel_size_um", (3, 4), "axes y and x"), ("z_step_um", (2,), "axis z")):
+        value = geometry.pixel_size_um if key == "pixel_size_um" else geometry.z_step_um
+        if key in unitless or implausible_sampling(value, key) is None:
+            continue
+        unit = next(unit for index in indices if (unit := sampling.axes[index][2]) is not None)
+        found.append((key, f"scale {sampling.scale[indices[0]]:g} {unit} of {axes}"))
+    return tuple(found)
 
 
 def read_plate_sampling(

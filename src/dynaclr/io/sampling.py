@@ -1,0 +1,66 @@
+"""The one plausibility rule for a physical pixel size or z step, wherever it enters: a config key
+(:func:`dynaclr.config.base.nanometre_hint`), a plate's scale
+(:attr:`dynaclr.io.plate.PlateSampling.implausible`, refused by the dry run) or a TIFF file's metadata
+(:mod:`dynaclr.convert.tiff`).
+
+A size outside the bounds of live-cell light microscopy is refused, and one whose thousandth lies
+inside them is said to be nanometres (what microscope metadata writes: 65 for a 100x objective's
+0.065 µm pixel): taken as micrometres, a 65 µm pixel makes a cell sub-pixel, and the phase transfer
+function, the patches' physical size, the transfer checks between datasets and the plates written
+would all be wrong, with exit 0. Dependency-free, so that the config models and the plate reader share it.
+"""
+
+from __future__ import annotations
+
+#: Pixel sizes at the sample (µm) of live-cell light microscopy. Smallest: a 100x/1.45 objective with
+#: 1.5-2x extra magnification on a camera of 3.45-6.5 µm pixels samples 0.02-0.04 µm, already 5-10
+#: times finer than the diffraction limit (about 0.2 µm) needs; largest: a 1-2x objective on a camera
+#: of 13-16 µm pixels, binned, about 10-20 µm, a pixel as large as a whole cell (10-30 µm), below
+#: which no tracking or patch sees one. Sizes written in nanometres (20-20,000) lie above.
+PIXEL_SIZE_RANGE_UM = (0.02, 20.0)
+#: Distances between slices (µm). Smallest: a piezo stage's 0.05 µm steps, four times finer than
+#: the axial Nyquist step of a 1.4 NA objective (about 0.2 µm); largest: a low-NA survey through a
+#: thick sample (an organoid, an embryo) in steps of tens of µm. Steps written in nanometres
+#: (50-50,000) lie above.
+Z_STEP_RANGE_UM = (0.05, 50.0)
+
+
+def sampling_range(key: str) -> tuple[float, float]:
+    """The bounds (µm) of the size a key or attribute names: :data:`Z_STEP_RANGE_UM` for a z step
+    (a name holding ``z_step``), else :data:`PIXEL_SIZE_RANGE_UM`."""
+    return Z_STEP_RANGE_UM if "z_step" in key else PIXEL_SIZE_RANGE_UM
+
+
+def sampling_what(key: str) -> str:
+    """What ``key`` measures, in words (``"a z step"``, ``"a pixel size"``)."""
+    return "a z step" if "z_step" in key else "a pixel size"
+
+
+def within(value: float, bounds: tuple[float, float]) -> bool:
+    """Whether ``value`` lies in ``[low, high]`` (a NaN does not)."""
+    low, high = bounds
+    return low <= value <= high
+
+
+def reads_as_nanometres(value: float, bounds: tuple[float, float]) -> bool:
+    """Whether ``value`` (µm) lies outside ``bounds`` while its thousandth lies inside: a length
+    written in nanometres."""
+    return not within(value, bounds) and within(value / 1000.0, bounds)
+
+
+def implausible_sampling(value_um: float, key: str) -> str | None:
+    """What is wrong with ``value_um`` as the size ``key`` names (:func:`sampling_range`), or None
+    where it is plausible: the bounds and the value, and what it is if read in nanometres
+    (``"expected a pixel size between 0.02 and 20 µm, found 65 µm: 65 looks like nanometres
+    (0.065 µm)"``)."""
+    bounds = sampling_range(key)
+    if within(value_um, bounds):
+        return None
+    low, high = bounds
+    text = (
+        f"expected {sampling_what(key)} between {low:g} and {high:g} µm (live-cell microscopy), found "
+        f"{value_um:g} µm"
+    )
+    if reads_as_nanometres(value_um, bounds):
+        text += f": {value_um:g} looks like nanometres ({value_um / 1000.0:g} µm)"
+    return text
