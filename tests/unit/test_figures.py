@@ -156,6 +156,42 @@ def test_a_conditions_colour_is_not_confused_with_the_infected_state(planted):
             assert all(min(abs(hue - s), 1 - abs(hue - s)) > 0.1 for s in states), (label, hue, states)
 
 
+def test_a_condition_has_one_colour_in_the_projections_and_the_infected_fraction(planted):
+    """The infected-fraction plot drew the condition "infected" in blue (C0) and "mock" in orange
+    (C1), while the projections drew "infected" in the states' orange and "mock" in green: one
+    condition read as two colours across the report. Both now take plots.label_colors."""
+    from matplotlib.colors import to_rgba
+
+    conditions = ["mock", "infected", "drug_a"]
+    coordinates, _ = project_matrix(planted["features"], ProjectionConfig(n_components=2))["pca"]
+    cells = planted["truth"][["t"]].assign(
+        pca_1=coordinates[:, 0],
+        pca_2=coordinates[:, 1],
+        condition=[conditions[k % len(conditions)] for k in range(len(coordinates))],
+    )
+    figure, _ = plot_projections(cells, color_columns=("condition",))
+    (ax,) = [ax for ax in figure.axes if ax.get_title() == "PC: condition"]
+    projected = {str(c.get_label()): to_rgba(c.get_facecolor()[0]) for c in ax.collections}
+    curves = pd.DataFrame(
+        {
+            "condition": np.repeat(conditions, 3),
+            "t": np.tile([0, 1, 2], 3),
+            "time_minutes": np.tile([0.0, 30.0, 60.0], 3),
+            "predicted_fraction": 0.5,
+            "true_fraction": 0.4,
+            "n_cells_predicted": 10,
+            "n_cells_true": 10,
+        }
+    )
+    figure, _ = plot_infected_fraction(curves)
+    lines = {str(line.get_label()): to_rgba(line.get_color()) for line in figure.axes[0].lines}
+    assert set(projected) == set(conditions)
+    for condition in conditions:
+        drawn = (lines[f"{condition} truth"], lines[f"{condition} predicted"])
+        assert drawn == (projected[condition], projected[condition]), condition
+    assert projected["infected"] == to_rgba("#dd8452")  # the infected state's orange
+
+
 def test_infected_fraction_figure(planted):
     """The caption states the predictions, labelled and ground-truth cells each condition's curves
     rest on (it gave the fractions alone)."""

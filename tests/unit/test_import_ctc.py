@@ -43,7 +43,7 @@ def write_folder(
     """FOV ``A/1/0``'s CTC folder ``root/A_1_0``: a label image per entry of ``frames`` (file name
     ``name`` formatted with the frame) and the lineage file's bytes ``lineage``; its config."""
     folder = root / "A_1_0"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for t, labels in frames.items():
         tifffile.imwrite(folder / name.format(t), mask(labels))
     (folder / lineage_name).write_bytes(lineage.encode())
@@ -127,8 +127,22 @@ def test_absent_in_frames_names_the_frames(tmp_path: Path) -> None:
         run(config, tmp_path)
 
 
+@pytest.mark.parametrize("name", ["mask{:03d}.TIF", "mask{:03d}.TIFF", "mask{:03d}.tiff", "mask{:04d}.Tif"])
+def test_label_images_ending_in_upper_case_or_tiff_are_read(tmp_path: Path, name: str) -> None:
+    """Fiji on Windows writes mask000.TIF: a folder of them failed with "found none"."""
+    frames, lineage = {0: [1], 1: [1], 2: [2, 3], 3: [2]}, "1 0 1 0\n2 2 3 1\n3 2 2 1\n"
+    expected = run(write_folder(tmp_path / "lower", frames, lineage), tmp_path / "lower")
+    tracks = run(write_folder(tmp_path / "other", frames, lineage, name=name), tmp_path / "other")
+    pd.testing.assert_frame_equal(tracks, expected)
+    assert len(tracks) == 5
+
+
 def _second_file_for_frame_0(folder: Path) -> None:
     tifffile.imwrite(folder / "mask0000.tif", mask([2]))
+
+
+def _upper_case_file_for_frame_0(folder: Path) -> None:
+    tifffile.imwrite(folder / "mask000.TIF", mask([2]))
 
 
 @pytest.mark.parametrize(
@@ -147,6 +161,11 @@ def _second_file_for_frame_0(folder: Path) -> None:
             _second_file_for_frame_0,
             r"expected one label image per frame, .* frame 0: \['mask000.tif', 'mask0000.tif'\]",
         ),
+        (
+            {0: [1], 1: [1], 2: [1], 3: [1]},
+            _upper_case_file_for_frame_0,
+            r"expected one label image per frame, .* frame 0: \['mask000.TIF', 'mask000.tif'\]",
+        ),
     ],
     ids=[
         "missing-in-the-middle",
@@ -154,6 +173,7 @@ def _second_file_for_frame_0(folder: Path) -> None:
         "counted-from-1",
         "beyond-the-plate",
         "two-for-a-frame",
+        "two-for-a-frame-upper-case",
     ],
 )
 def test_label_images_that_are_not_one_per_frame_of_the_plate_are_refused(

@@ -303,6 +303,7 @@ def _run_stage(
     classifiers: str = "model",
     config: OcclusionConfig | None = None,
     ground_truth: bool = True,
+    time_interval_minutes: float | None = None,
 ):
     from dynaclr.interpretation.occlusion_stage import OcclusionInputs, OcclusionOutputs, occlusion_stage
 
@@ -328,6 +329,7 @@ def _run_stage(
         outputs,
         model="model",
         dataset="tiny",
+        time_interval_minutes=time_interval_minutes,
     )
     return summary, outputs
 
@@ -363,6 +365,44 @@ def test_the_stage_draws_both_events_reproducibly(tiny_artifacts, tmp_path):
     )
     pd.testing.assert_frame_equal(first, second)
     assert (first["cell_number"] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("minutes", "unit", "per_frame"), [(15.0, "h", 0.25), (None, "frames", 1.0)], ids=["15-min", "unknown"]
+)
+def test_the_figure_rows_give_time_in_hours_where_the_frame_interval_is_known(
+    tiny_artifacts, tmp_path, monkeypatch, minutes, unit, per_frame
+):
+    """The rows read "before onset -2 (t=6)", frames only, beside the other figures' hours: they
+    now give the offset from the event in hours (frames where the interval is unknown) and the
+    frame, and the footnote says which."""
+    import re
+
+    from dynaclr.interpretation import occlusion_stage as stage
+
+    drawn: dict[str, object] = {}
+    plot = stage.plot_occlusion
+
+    def capture(blocks, channel_names, title, footnote=""):
+        drawn.update(blocks=blocks, footnote=footnote)
+        return plot(blocks, channel_names, title, footnote=footnote)
+
+    monkeypatch.setattr(stage, "plot_occlusion", capture)
+    summary, _ = _run_stage(tiny_artifacts, tmp_path, time_interval_minutes=minutes)
+    rows = summary.drop_duplicates(["event", "offset_frames"])
+    labels = [  # the tracked time points, each a summary row per channel
+        panel.label.split("\n")[0]
+        for _, panels in drawn["blocks"]
+        for panel in panels
+        if panel.patch is not None
+    ]
+    assert len(labels) == len(rows) > 0
+    for label, row in zip(labels, rows.itertuples(), strict=True):
+        match = re.fullmatch(rf"{row.role} ([+-][\d.]+) {unit} \(frame {row.t}\)", label)
+        assert match is not None, label
+        assert float(match.group(1)) == pytest.approx(row.offset_frames * per_frame)
+    stated = "hours (one frame = 15 min)" if minutes else "frames (the frame interval is not recorded)"
+    assert f"Each row's time from the event is in {stated}." in drawn["footnote"]
 
 
 def test_the_stage_attributes_several_cells_per_event_and_draws_the_first(tiny_artifacts, tmp_path):
@@ -492,6 +532,7 @@ def test_occlusion_tasks_left_out_follow_the_classified_tasks(classified):
 
 
 def test_the_caption_states_the_measured_concentration_per_event_role_and_channel():
+    from dynaclr.figures.timescale import FrameClock
     from dynaclr.interpretation.occlusion_stage import occlusion_caption
 
     summary = pd.DataFrame(
@@ -504,14 +545,15 @@ def test_the_caption_states_the_measured_concentration_per_event_role_and_channe
             "cell_number": 0,
         }
     )
-    caption = occlusion_caption(summary, "sensor", ["no tracked cell goes through a division"])
+    caption = occlusion_caption(summary, "sensor", ["no tracked cell goes through a division"], FrameClock())
     assert "infection, after onset, sensor: 85% of the absolute attribution" in caption
     assert "covers 10% of the patch (mean of 2 time points)" in caption
     assert "before onset, sensor: 50%" in caption and "(mean of 1 time point)" in caption
     assert caption.endswith("No tracked cell goes through a division.")
     # several cells: the mean of the cells' means and their range
     two = pd.concat([summary, summary.assign(cell_number=1, region_mass_fraction=[0.3, 0.6, 0.6])])
-    caption = occlusion_caption(two, "sensor", [])
+    caption = occlusion_caption(two, "sensor", [], FrameClock(30.0))
     assert "the first of 2 cells through infection" in caption
     assert "after onset, sensor: 73% of the absolute attribution" in caption  # (0.85 + 0.6) / 2
     assert "(mean over 2 cells, per-cell means 60-85%)" in caption
+    assert "Each row's time from the event is in hours (one frame = 30 min)." in caption

@@ -303,6 +303,8 @@ def test_interpretation_rules_hand_their_stages_the_files_they_expect(tmp_path: 
     occlusion = [job for job in planned if job.rule.name == "occlusion_attribution"]
     assert sorted(job.wildcards.model for job in occlusion) == ["classical", "time_aware"]
     assert all("ground_truth" in job.input.keys() for job in occlusion)
+    # the figure's rows in hours: the plate's frame interval (the simulator's default 30 min)
+    assert [job.params.time_interval_minutes for job in occlusion] == [30.0, 30.0]
     for job in jobs + occlusion:
         classes = shim_classes(SCRIPTS / Path(job.rule.script).name)
         for side in ("input", "output"):

@@ -123,6 +123,8 @@ rule occlusion_attribution:
     params:
         config=analysis_config("occlusion"),
         run=run_settings(lambda w: CONFIG.analysis.occlusion),  # perturbations_per_eval: reruns nothing
+        # the plate's frame interval (the results table's time_interval_minutes): rows in hours, else frames
+        time_interval_minutes=lambda w: plate_sampling(w.dataset).time_interval_minutes,
     wildcard_constraints:
         model=ENCODER_MODELS,
     log:

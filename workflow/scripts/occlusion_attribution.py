@@ -10,4 +10,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         OcclusionOutputs.from_rule(snakemake.output),
         model=snakemake.wildcards.model,
         dataset=snakemake.wildcards.dataset,
+        time_interval_minutes=snakemake.params.time_interval_minutes,
     )

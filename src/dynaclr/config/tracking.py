@@ -299,9 +299,10 @@ class ImportedTracksConfig(StrictModel):
     CSV per FOV as ultrack's ``to_tracks_layer`` writes it (``track_id, t, [z,] y, x, id,
     parent_track_id, parent_id``). ``ctc``: one Cell Tracking Challenge result folder per FOV
     (``res_track.txt`` and ``mask###.tif``, or a ground truth's ``man_track.txt`` and
-    ``man_track###.tif``). ``trackmate``: one Fiji TrackMate XML file per FOV
-    (``File > Save``; positions in its calibrated units, converted with its own pixel size, which
-    must agree with the plate's). Units: ``t`` frames of the plate, centroids pixels (``z`` slices).
+    ``man_track###.tif``; ``.tiff`` and upper-case ``.TIF`` too). ``trackmate``: one Fiji
+    TrackMate XML file per FOV (``File > Save``; positions in its calibrated units, converted with
+    its own pixel size, which must agree with the plate's). Units: ``t`` frames of the plate,
+    centroids pixels (``z`` slices).
     """
 
     format: Literal["table", "ultrack", "ctc", "trackmate"] = Field(

@@ -4,7 +4,7 @@ paragraph that states what is shown and the numbers a reader needs, ready for th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -88,6 +88,24 @@ def _axis_label(method: str, component: int, variance_ratio: Sequence[float] | N
     return label
 
 
+def label_colors(labels: Iterable[str]) -> dict[str, str | tuple[float, ...]]:
+    """One colour per label (a condition, a predicted state), in the labels' sorted order: the
+    states' names (``infected``, ``uninfected``, ...) take the states' colours, the others
+    :data:`_OTHER_LABEL_COLORS` in turn. Every figure that colours by condition (the projections,
+    the infected fraction) draws its conditions with it, so one condition has one colour across
+    the report: the infected-fraction plot drew the condition ``infected`` in blue and ``mock`` in
+    orange beside projections drawing ``infected`` orange and ``mock`` green."""
+    palette = colormaps["tab10"]
+    categories = sorted(set(labels))
+    others = [c for c in categories if c not in _LABEL_COLORS]
+    return {
+        category: _LABEL_COLORS[category]
+        if category in _LABEL_COLORS
+        else palette(_OTHER_LABEL_COLORS[others.index(category) % len(_OTHER_LABEL_COLORS)])
+        for category in categories
+    }
+
+
 def _draw_states(ax: Axes, x: np.ndarray, y: np.ndarray, values: pd.Series, column: str) -> str | None:
     """Scatter one categorical colouring; 0/1 columns under the names of :func:`_state_names`.
     Returns a count."""
@@ -105,17 +123,10 @@ def _draw_states(ax: Axes, x: np.ndarray, y: np.ndarray, values: pd.Series, colu
     unknown = labels.isna().to_numpy()
     if unknown.any():
         ax.scatter(x[unknown], y[unknown], s=5, color=_UNKNOWN_COLOR, linewidths=0, label="unknown")
-    palette = colormaps["tab10"]
-    categories = [str(c) for c in sorted(labels.dropna().unique())]
-    others = [c for c in categories if c not in _LABEL_COLORS]
-    for category in categories:
+    colors = label_colors(str(c) for c in labels.dropna().unique())
+    for category, label_color in colors.items():
         chosen = (labels == category).fillna(False).to_numpy(dtype=bool)
-        label_color: str | tuple[float, ...] = (
-            _LABEL_COLORS[category]
-            if category in _LABEL_COLORS
-            else palette(_OTHER_LABEL_COLORS[others.index(category) % len(_OTHER_LABEL_COLORS)])
-        )
-        ax.scatter(x[chosen], y[chosen], s=6, color=label_color, linewidths=0, label=str(category))
+        ax.scatter(x[chosen], y[chosen], s=6, color=label_color, linewidths=0, label=category)
     return None
 
 
@@ -316,8 +327,9 @@ def plot_infected_fraction(curves: pd.DataFrame, label: str = "") -> tuple[Figur
     use_minutes = "time_minutes" in curves.columns and curves["time_minutes"].notna().all()
     errors: list[str] = []
     has_truth = bool((curves["n_cells_true"] > 0).any())
-    for k, (condition, group) in enumerate(curves.groupby("condition", sort=True)):
-        color = f"C{k}"
+    colors = label_colors(str(c) for c in curves["condition"].unique())
+    for condition, group in curves.groupby("condition", sort=True):
+        color = colors[str(condition)]
         x = group["time_minutes"] / 60.0 if use_minutes else group["t"]
         if has_truth:
             ax.plot(x, group["true_fraction"], color=color, label=f"{condition} truth")

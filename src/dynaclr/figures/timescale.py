@@ -56,6 +56,13 @@ class FrameClock:
         frame interval is not known."""
         return f" = {frames * self.per_frame:.2f} h" if self.known else ""
 
+    def offset(self, frames: float, decimals: int = 1) -> str:
+        """A signed span of ``frames`` as a label reads it: ``-1.0 h`` (``decimals`` places) where
+        the frame interval is known, else ``-4 frames``."""
+        if self.known:
+            return f"{frames * self.per_frame:+.{decimals}f} h"
+        return f"{frames:+.0f} frames"
+
     def __call__(self, frames: object) -> np.ndarray:
         """``frames`` (a number or an array of frames) in :attr:`unit`."""
         return np.asarray(frames, dtype=np.float64) * self.per_frame

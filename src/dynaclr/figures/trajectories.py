@@ -142,8 +142,7 @@ def plot_aligned_trajectories(
             axis.set_xticks([])
             axis.set_yticks([])
             if row == 0:
-                shown = f"{value * clock.per_frame:+.1f} h" if clock.known else f"{value:+.0f} frames"
-                axis.set_title(f"pseudo-time {shown}", fontsize=8)
+                axis.set_title(f"pseudo-time {clock.offset(value)}", fontsize=8)
     if label:
         figure.suptitle(label)
     n_lineages = frames[["fov_name", "query_id"]].drop_duplicates().shape[0]

@@ -42,6 +42,7 @@ from dynaclr.config.analysis import OcclusionConfig
 from dynaclr.config.base import with_run_params
 from dynaclr.embeddings import MatrixBlocks, attach_ground_truth, open_representation, read_cells
 from dynaclr.embeddings.store import read_embeddings_provenance
+from dynaclr.figures.timescale import FrameClock
 from dynaclr.interpretation.features import central_cell_mask
 from dynaclr.interpretation.occlusion import (
     ClassifierOnEncoder,
@@ -228,8 +229,13 @@ def occlusion_stage(
     *,
     model: str,
     dataset: str,
+    time_interval_minutes: float | None = None,
 ) -> pd.DataFrame:
     """Occlusion maps of one infection and one division time course (module docstring).
+
+    ``time_interval_minutes``: the plate's frame interval (rule param, as the results table gives
+    it); the figure's rows give each time point's offset from the event in hours where it is known,
+    else in frames (:class:`~dynaclr.figures.timescale.FrameClock`).
 
     Returns:
         The summary table (:data:`OCCLUSION_COLUMNS`), also written to ``outputs.summary``.
@@ -259,6 +265,7 @@ def occlusion_stage(
             f"{channel_names}; use 0..{len(channel_names) - 1} (or a negative index)"
         )
     device = resolve_device(config.device)
+    clock = FrameClock.of(time_interval_minutes)
     rng = np.random.default_rng(config.seed)
     records: list[dict[str, Any]] = []
     blocks: list[tuple[str, list[AttributionPanel]]] = []
@@ -316,7 +323,7 @@ def occlusion_stage(
             _check_logits(result.logits[:, 1], stored, inputs, task, crop)
             panels = []
             for step, attributed in _time_points(course, patches, result, classifier, region_channel):
-                label = f"{step['role']} {int(step['offset_frames']):+d} (t={int(step['t'])})"
+                label = time_point_label(step["role"], int(step["offset_frames"]), int(step["t"]), clock)
                 if attributed is None:
                     panels.append(AttributionPanel(label=label, patch=None, attribution=None, region=None))
                     continue
@@ -380,7 +387,7 @@ def occlusion_stage(
     _write_maps(outputs.maps, stacks, summary, channel_names, provenance)
     write_csv(summary, outputs.summary)
     label = f"{model}, {dataset}"
-    caption = occlusion_caption(summary, channel_names[region_channel], notes)
+    caption = occlusion_caption(summary, channel_names[region_channel], notes, clock)
     figure = plot_occlusion(
         blocks, channel_names, f"{label}: occlusion attribution of the classifier heads", footnote=caption
     )
@@ -418,16 +425,26 @@ def _write_maps(
         write_zarr_provenance(tmp, provenance)
 
 
-def occlusion_caption(summary: pd.DataFrame, region_channel: str, notes: list[str]) -> str:
+def time_point_label(role: str, offset_frames: int, t: int, clock: FrameClock) -> str:
+    """A row's label: the time point's role, its offset from the event in hours where the frame
+    interval is known (``before onset -1.00 h (frame 6)``), else in frames (``before onset -4 frames
+    (frame 6)``), and the frame ``t`` of the tracks. It read ``before onset -4 (t=6)`` beside the
+    other figures' hours."""
+    return f"{role} {clock.offset(offset_frames, decimals=2)} (frame {t})"
+
+
+def occlusion_caption(summary: pd.DataFrame, region_channel: str, notes: list[str], clock: FrameClock) -> str:
     """What the figure shows, with the measured concentration of attribution in the region (over
-    every cell drawn per event: the mean of the cells' means and their range)."""
+    every cell drawn per event: the mean of the cells' means and their range) and the unit of the
+    rows' times (``clock``)."""
     n_cells = int(summary["cell_number"].max()) + 1 if len(summary) else 1
     shown = "one cell" if n_cells == 1 else f"the first of {n_cells} cells"
     parts = [
         "Occlusion attribution (Captum) of the encoder with each task's linear classifier as its head: "
         f"rows are time points of {shown} through infection and of {shown} through a division; per channel "
         "the patch (central Z slice) and the map of how much hiding each window lowers the predicted class's "
-        f"logit (red) or raises it (blue), the central cell's {region_channel} Otsu region outlined."
+        f"logit (red) or raises it (blue), the central cell's {region_channel} Otsu region outlined. "
+        f"Each row's time from the event is in {clock.stated}."
     ]
     for (event, role, channel), group in summary.groupby(["event", "role", "channel"], sort=False):
         per_cell = group.groupby("cell_number")[["region_mass_fraction", "region_area_fraction"]].mean()

@@ -365,20 +365,22 @@ def ctc_masks(folder: Path, prefix: str, n_frames: int) -> list[Path]:
     """The label images ``<prefix><t>.tif`` of a CTC folder, one per frame ``0 .. n_frames - 1``.
 
     A CTC folder has a label image for every frame of the sequence, counted from 0 (``t`` padded to
-    three digits, four in long movies: ``mask000.tif`` or ``mask0000.tif``).
+    three digits, four in long movies: ``mask000.tif`` or ``mask0000.tif``). The ending is ``.tif``
+    or ``.tiff`` in any case (Fiji on Windows writes ``mask000.TIF``); the prefix is as CTC names it.
 
     Raises:
         ArtifactError: two files for one frame, a frame without its file, or files for frames other
             than the plate's ``0 .. n_frames - 1`` (a folder counted from 1, or made for another movie).
     """
-    pattern = re.compile(rf"{re.escape(prefix)}(\d+)\.tiff?")
+    pattern = re.compile(rf"{re.escape(prefix)}(\d+)\.(?i:tiff?)")
     by_frame: dict[int, list[Path]] = {}
     for path in sorted(folder.iterdir()):
         if (match := pattern.fullmatch(path.name)) is not None:
             by_frame.setdefault(int(match.group(1)), []).append(path)
     if not by_frame:
         raise ArtifactError(
-            f"{folder}: expected {prefix}<t>.tif label images (CTC layouts: lineage file and label images "
+            f"{folder}: expected {prefix}<t>.tif label images (or .tiff, any case; CTC layouts: lineage "
+            "file and label images "
             f"{CTC_LAYOUTS}), found none"
         )
     repeated = {t: paths for t, paths in by_frame.items() if len(paths) > 1}
