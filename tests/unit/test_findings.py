@@ -791,7 +791,9 @@ def test_models_are_described_in_plain_words():
         "(VisCy checkpoint)"
     )
     pretrained = entry(
-        train=False, pretrained_weights="/w/model.safetensors", training={"backbone": "resnet50"}
+        train=False,
+        pretrained_weights="/w/model.safetensors",
+        training={"backbone": "resnet50", "stem": "backbone", "projection_dim": 0},
     )
     assert pretrained.description() == (
         "pretrained ResNet-50 encoder used as is (no contrastive training), imported from "

@@ -7,6 +7,7 @@ the timm network computes on the image the input adapter makes, without a downlo
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -204,6 +205,14 @@ def test_a_pretrained_entry_is_a_loaded_model_embedding_every_compatible_dataset
             {"training": {**PRETRAINED_ENTRY["training"], "projection_norm": True}},
             "projection_norm needs a projection head",
         ),
+        (
+            {"training": {**PRETRAINED_ENTRY["training"], "stem": "z_fold", "input_channels": None}},
+            r"training\.stem must be 'backbone' .* got stem='z_fold', projection_dim=0",
+        ),
+        (
+            {"training": {**PRETRAINED_ENTRY["training"], "projection_dim": 32}},
+            r"projection_dim 0 \(no head\).* got stem='backbone', projection_dim=32",
+        ),
     ],
 )
 def test_bad_pretrained_entries_are_refused(changes: dict, message: str) -> None:
@@ -319,3 +328,125 @@ def test_pretrained_weights_that_are_not_finite_are_refused(tmp_path: Path) -> N
     ):
         import_pretrained(tmp_path, pretrained_config(), "timm", weights_file(tmp_path, network), [1])
     assert not (tmp_path / "model.ckpt").exists()
+
+
+def saved(tmp_path: Path, content: object) -> Path:
+    """``content`` saved with ``torch.save``, as a published ``.pth`` file."""
+    path = tmp_path / "published.pth"
+    torch.save(content, path)
+    return path
+
+
+def assert_embeds_as_the_network(checkpoint: Path, network: torch.nn.Module) -> None:
+    """The imported model's features are the timm network's on the adapter's image."""
+    features, _ = read_contrastive_checkpoint(checkpoint).encoder()(patches())
+    mean, std = network.pretrained_cfg["mean"], network.pretrained_cfg["std"]
+    image = PretrainedImageInput(2, [1], "max", mean, std)(patches())
+    with torch.inference_mode():
+        expected = network.forward_head(network.forward_features(image), pre_logits=True)
+    torch.testing.assert_close(features, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("wrap", "read"),
+    [
+        (lambda sd: {"model": sd, "epoch": 300}, {"wrapper": "model", "prefix": None}),
+        (lambda sd: {"model_state": sd, "step": 7}, {"wrapper": "model_state", "prefix": None}),
+        (lambda sd: {"model_state_dict": sd}, {"wrapper": "model_state_dict", "prefix": None}),
+        (lambda sd: {f"module.{k}": v for k, v in sd.items()}, {"wrapper": None, "prefix": "module."}),
+        (
+            lambda sd: {"state_dict": {f"module.{k}": v for k, v in sd.items()}},
+            {"wrapper": "state_dict", "prefix": "module."},
+        ),
+        (lambda sd: {f"model.{k}": v for k, v in sd.items()}, {"wrapper": None, "prefix": "model."}),
+        (lambda sd: {f"backbone.{k}": v for k, v in sd.items()}, {"wrapper": None, "prefix": "backbone."}),
+        (
+            lambda sd: {f"module.backbone.{k}": v for k, v in sd.items()},
+            {"wrapper": None, "prefix": "module.backbone."},
+        ),
+    ],
+    ids=[
+        "model",
+        "model_state",
+        "model_state_dict",
+        "ddp",
+        "lightning_ddp",
+        "model_prefix",
+        "backbone_prefix",
+        "ddp_backbone",
+    ],
+)
+def test_weights_wrapped_or_prefixed_as_published_are_read(tmp_path: Path, wrap, read) -> None:
+    """Wrappers and key prefixes published files have (DeiT/MAE's ``model``, DDP's ``module.``, a
+    module's ``backbone.``, the classifier kept under it) are read, and recorded; they were refused
+    as missing every key."""
+    network = pretrained_network()
+    source = saved(tmp_path, wrap(network.state_dict()))
+    checkpoint, summary = import_pretrained(tmp_path, pretrained_config(), "timm", source, [1])
+    assert_embeds_as_the_network(checkpoint, network)
+    assert summary["weights_read"] == {"kind": "backbone", **read}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"epoch": 3, "args": {"lr": 0.1}}, r"found none of them \(the file holds \['args', 'epoch'\]\)"),
+        ("sd_twice", r"found several: \['state_dict', 'model'\]"),
+        ({"model": {"stem.0.weight": torch.zeros(1), "epoch": 3}}, r"not tensors: \['epoch'\]"),
+    ],
+    ids=["no_state_dict", "two_state_dicts", "not_tensors"],
+)
+def test_a_file_without_one_state_dict_is_refused_naming_what_it_holds(
+    tmp_path: Path, content: object, message: str
+) -> None:
+    if content == "sd_twice":
+        state = pretrained_network().state_dict()
+        content = {"state_dict": state, "model": state}
+    with pytest.raises(ArtifactError, match=r"published\.pth: expected a state dict of tensors.*" + message):
+        import_pretrained(tmp_path, pretrained_config(), "timm", saved(tmp_path, content), [1])
+    assert not (tmp_path / "model.ckpt").exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "first"),
+    [
+        ({"stem": "z_fold", "input_channels": None, "z_reduction": "middle"}, "input_stem.conv.weight"),
+        ({"projection_dim": 16}, "projection.0.weight"),
+    ],
+    ids=["z_fold_stem", "projection_head"],
+)
+def test_timm_weights_for_an_encoder_with_tensors_outside_the_backbone_are_refused(
+    tmp_path: Path, changes: dict, first: str
+) -> None:
+    """A timm file holds the backbone alone: the z_fold stem's convolution or a projection head kept
+    their random initial values, with exit 0 (the stem's convolution in the file skipped)."""
+    source = weights_file(tmp_path, pretrained_network())
+    indices = None if changes.get("stem") == "z_fold" else [1]
+    with pytest.raises(
+        ArtifactError,
+        match=rf"tensors outside the backbone, '{re.escape(first)}' first, .*random initial values; set "
+        r"contrastive_models\.imagenet\.training\.stem: backbone and projection_dim: 0",
+    ):
+        import_pretrained(tmp_path, pretrained_config(**changes), "timm", source, indices)
+    assert not (tmp_path / "model.ckpt").exists()
+
+
+def test_only_the_networks_own_classifier_is_dropped(tmp_path: Path) -> None:
+    """A ConvNeXt's classifier is ``head.fc``: a key ``fc.*`` (a ResNet's classifier) in its file is
+    not the network's and is refused; it was dropped as a classifier of any family."""
+    state = {**pretrained_network().state_dict(), "fc.weight": torch.zeros(10, 24)}
+    with pytest.raises(ArtifactError, match=r"unexpected keys: \['fc\.weight'\]"):
+        import_pretrained(tmp_path, pretrained_config(), "timm", saved(tmp_path, state), [1])
+
+
+def test_a_network_published_with_one_input_channel_is_refused_naming_it(tmp_path: Path) -> None:
+    """The backbone stem feeds the network RGB (one channel repeated: what timm's adapt_input_conv
+    does to a 3-channel stem for in_chans=1); a 1-channel stem's file is refused, naming in_chans."""
+    torch.manual_seed(0)
+    one = timm.create_model(BACKBONE, pretrained=False, num_classes=10, in_chans=1)
+    with pytest.raises(
+        ArtifactError,
+        match=r"its own 2-D stem takes 3 \(RGB\) channels\): shape mismatch: stem\.0\.weight: expected "
+        r"\(24, 3, 4, 4\), got \(24, 1, 4, 4\) \(a network published with in_chans=1",
+    ):
+        import_pretrained(tmp_path, pretrained_config(), "timm", saved(tmp_path, one.state_dict()), [1])

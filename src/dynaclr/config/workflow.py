@@ -175,8 +175,10 @@ class ContrastiveModelEntry(StrictModel):
     pretrained_weights: str | None = Field(
         None,
         description="With train: false, a local weights file of the timm backbone 'training.backbone' "
-        "(a Hugging Face model.safetensors or a torch state dict; its classifier is dropped), fetched once "
-        "(README: Pretrained backbones); nothing is downloaded at run time.",
+        "(a Hugging Face model.safetensors or a torch state dict, bare or under 'state_dict', 'model', "
+        "'model_state' or 'model_state_dict', its keys maybe prefixed 'module.', 'model.' or 'backbone.'; "
+        "its classifier is dropped), used with training.stem: backbone and projection_dim: 0 (every weight "
+        "from the file), fetched once (README: Pretrained backbones); nothing is downloaded at run time.",
     )
     checkpoint_format: Literal["dynaclr", "viscy"] = Field(
         "dynaclr",
@@ -214,6 +216,14 @@ class ContrastiveModelEntry(StrictModel):
                     f"pretrained_weights="
                     f"{self.pretrained_weights!r}, train_datasets={self.train_datasets}, "
                     f"checkpoint={self.checkpoint!r}"
+                )
+            if self.training.stem != "backbone" or self.training.projection_dim != 0:
+                raise ValueError(
+                    "train: false embeds with a timm network as published: its weights file holds the "
+                    "backbone alone, so training.stem must be 'backbone' (the network's own stem) and "
+                    "training.projection_dim 0 (no head), or the stem convolution or the projection head "
+                    f"would keep random weights; got stem={self.training.stem!r}, "
+                    f"projection_dim={self.training.projection_dim}"
                 )
         elif self.pretrained_weights is not None:
             raise ValueError(

@@ -25,6 +25,7 @@ import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import timm
 import torch
@@ -230,14 +231,81 @@ def _replace_backbone_stem(model: nn.Module, backbone: str) -> int:
     raise NotImplementedError(unsupported)
 
 
-_CLASSIFIER_KEYS = ("head.fc.", "fc.")
+#: Keys under which published checkpoints hold a network's state dict beside other entries (epoch,
+#: optimizer, args): Lightning's and timm's training script's ``state_dict``, ``model`` (DeiT, MAE,
+#: ConvNeXt's own releases), ``model_state`` and ``model_state_dict`` (plain PyTorch training loops).
+_WRAPPER_KEYS = ("state_dict", "model", "model_state", "model_state_dict")
+#: Prefixes that every key of a published state dict may carry: DDP's ``module.``, a module holding
+#: the network as its ``model`` (stripped in this order, e.g. ``module.model.``).
+_KEY_PREFIXES = ("module.", "model.")
 
 
-def _removed_backbone_keys(key: str, stem: str = "z_fold") -> bool:
-    """Keys of a plain timm state dict that have no counterpart in the encoder: the classifier, and
-    the stem convolution the ``z_fold`` stem replaces."""
-    removed = _CLASSIFIER_KEYS if stem == "backbone" else ("stem.0.", "conv1.", *_CLASSIFIER_KEYS)
-    return key.startswith(removed)
+def _some(keys: list[str]) -> str:
+    """The first five of ``keys`` and how many there are."""
+    return f"{keys[:5]}{f' ... ({len(keys)} keys)' if len(keys) > 5 else ''}"
+
+
+def _published_state_dict(raw: object, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str | None]]:
+    """The state dict of a weights file as networks are published: bare, or under one of
+    :data:`_WRAPPER_KEYS`; every key prefixed by DDP's ``module.`` or ``model.`` (stripped).
+
+    Returns:
+        The state dict and how it was read: ``wrapper`` (the key it was under) and ``prefix``
+        (what was stripped from every key), ``None`` where there was none.
+
+    Raises:
+        ArtifactError: the file holds no state dict of tensors (naming what it holds), or several
+            (naming their keys).
+    """
+    from dynaclr.io.provenance import ArtifactError  # imported here, as in load_weights
+
+    read: dict[str, str | None] = {"wrapper": None, "prefix": None}
+    if not isinstance(raw, Mapping):
+        raise ArtifactError(f"{path} does not hold a state dict (got {type(raw).__name__})")
+    tensors: Mapping[Any, Any] = raw
+    if not all(isinstance(value, torch.Tensor) for value in raw.values()):
+        held = [key for key in _WRAPPER_KEYS if isinstance(raw.get(key), Mapping)]
+        if len(held) != 1:
+            found = "none of them" if not held else f"several: {held}"
+            raise ArtifactError(
+                f"{path}: expected a state dict of tensors, bare or under one of {list(_WRAPPER_KEYS)}, "
+                f"found {found} (the file holds {_some(sorted(str(k) for k in raw))}); save the "
+                "network's state dict alone"
+            )
+        others = sorted(  # e.g. timm's state_dict_ema beside state_dict
+            str(k)
+            for k, v in raw.items()
+            if k != held[0]
+            and isinstance(v, Mapping)
+            and v
+            and all(isinstance(t, torch.Tensor) for t in v.values())
+        )
+        if others:
+            logger.warning(
+                "%s: reading the state dict under %r; the file holds other state dicts, not read: %s",
+                path,
+                held[0],
+                others,
+            )
+        else:
+            logger.info("%s: reading the state dict under %r", path, held[0])
+        read["wrapper"], tensors = held[0], raw[held[0]]
+        not_tensors = sorted(str(k) for k, v in tensors.items() if not isinstance(v, torch.Tensor))
+        if not_tensors:
+            raise ArtifactError(
+                f"{path}: expected a state dict of tensors under {held[0]!r}, found entries that are "
+                f"not tensors: {_some(not_tensors)}"
+            )
+    state = {str(key): tensor for key, tensor in tensors.items()}
+    stripped = ""
+    for prefix in _KEY_PREFIXES:
+        if state and all(key.startswith(prefix) for key in state):
+            state = {key[len(prefix) :]: tensor for key, tensor in state.items()}
+            stripped += prefix
+    if stripped:
+        logger.info("%s: stripped %r from every key", path, stripped)
+        read["prefix"] = stripped
+    return state, read
 
 
 class ContrastiveEncoder(nn.Module):
@@ -313,7 +381,14 @@ class ContrastiveEncoder(nn.Module):
             drop_path_rate=drop_path_rate,
         )
         self.input_stem: nn.Module
+        # keys of the plain network's state dict the encoder has no counterpart for: its classifier,
+        # and the stem convolution the z_fold stem replaces
+        classifier = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or "fc"
+        classifiers = [classifier] if isinstance(classifier, str) else list(classifier)
+        self._dropped_backbone_keys = tuple(f"{name}." for name in classifiers)
         if stem == "z_fold":
+            replaced = "conv1." if isinstance(model, ResNet) else "stem.0."
+            self._dropped_backbone_keys += (replaced,)
             stem_width = _replace_backbone_stem(model, backbone)
             self.input_stem = DepthToChannelStem(in_channels, in_stack_depth, stem_kernel_z, stem_width)
         else:
@@ -353,37 +428,47 @@ class ContrastiveEncoder(nn.Module):
             f"stem={self.stem!r}"
         )
 
-    def load_weights(self, weights_path: str | Path) -> None:
-        """Load a local state dict (see class docstring) with ``torch.load(weights_only=True)``.
+    def load_weights(self, weights_path: str | Path) -> dict[str, str | None]:
+        """Load a local state dict (see class docstring) with ``torch.load(weights_only=True)``: bare or
+        as networks are published (:func:`_published_state_dict`), of the whole encoder or of the plain
+        timm backbone (its classifier, and with the ``z_fold`` stem its stem convolution, skipped; every
+        key under ``backbone.``: the backbone's).
+
+        Returns:
+            How the file was read: ``kind`` (``encoder``: every tensor of the encoder came from the
+            file; ``backbone``: those of :attr:`backbone` alone), ``wrapper`` and ``prefix``.
 
         Raises:
-            ArtifactError: the file does not exist, or is truncated, corrupt or not a weights file.
-            ValueError: tensor shapes or key sets do not match this encoder; the message names the
-                expected channels/depth.
+            ArtifactError: the file does not exist, is truncated, corrupt or not a weights file, or
+                holds no state dict (or several).
+            ValueError: tensor shapes or key sets do not match this
+                encoder; the message names the first missing or unexpected key and the expected
+                architecture.
         """
         path = Path(weights_path)
         # imported here: the model itself needs no artifact I/O (zarr, pandas), so a GPU benchmark
         # or another project can build it with torch and timm alone
         from dynaclr.io.weights import load_weights_file
 
-        state = load_weights_file(
+        raw = load_weights_file(
             path, what="encoder weights file", fix="copy the weights file again or correct its path"
         )
-        if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-            state = state["state_dict"]
-        if not isinstance(state, Mapping):
-            raise ValueError(f"{path} does not hold a state dict (got {type(state).__name__})")
-        state = dict(state)
-        if any(k.startswith(("input_stem.", "backbone.", "projection.")) for k in state):
-            target: nn.Module = self
-            kind = "encoder"
-        else:
-            skipped = sorted(k for k in state if _removed_backbone_keys(k, self.stem))
+        state, read = _published_state_dict(raw, path)
+        target: nn.Module
+        if any(k.startswith(("input_stem.", "projection.")) for k in state) or (
+            any(k.startswith("backbone.") for k in state)
+            and not all(k.startswith("backbone.") for k in state)
+        ):
+            target, kind = self, "encoder"
+        else:  # a plain timm network, or one held as a module's ``backbone``
+            if state and all(k.startswith("backbone.") for k in state):
+                state = {k[len("backbone.") :]: v for k, v in state.items()}
+                read["prefix"] = f"{read['prefix'] or ''}backbone."
+            skipped = sorted(k for k in state if k.startswith(self._dropped_backbone_keys))
             if skipped:
                 logger.info("Skipping %d backbone keys replaced by the encoder: %s", len(skipped), skipped)
-            state = {k: v for k, v in state.items() if not _removed_backbone_keys(k, self.stem)}
-            target = self.backbone
-            kind = "backbone"
+            state = {k: v for k, v in state.items() if not k.startswith(self._dropped_backbone_keys)}
+            target, kind = self.backbone, "backbone"
         expected = target.state_dict()
         mismatched = [
             f"{k}: expected {tuple(expected[k].shape)}, got {tuple(v.shape)}"
@@ -404,12 +489,32 @@ class ContrastiveEncoder(nn.Module):
                 )
                 if part
             )
+            sees = (
+                "its own 2-D stem takes 3 (RGB) channels"
+                if self.stem == "backbone"
+                else f"input channels C={self.in_channels} and depth Z={self.in_stack_depth}"
+            )
+            in_chans = [
+                int(v.shape[1])
+                for k, v in state.items()
+                if k in expected
+                and v.ndim == 4
+                and tuple(v.shape[:1] + v.shape[2:]) == tuple(expected[k].shape[:1] + expected[k].shape[2:])
+                and v.shape[1] != expected[k].shape[1]
+                and k.startswith(("stem.0.", "conv1."))
+            ]
+            if in_chans and self.stem == "backbone":
+                details += (
+                    f" (a network published with in_chans={in_chans[0]}: its stem is read only as "
+                    "published for RGB, a 1-channel input is repeated to 3 channels)"
+                )
             raise ValueError(
                 f"Weights in {path} do not fit this {kind} (expected {self._config_text()}, "
-                f"i.e. input channels C={self.in_channels} and depth Z={self.in_stack_depth}): {details}"
+                f"i.e. {sees}): {details}"
             )
         target.load_state_dict(state, strict=True)
         logger.info("Loaded %s weights from %s", kind, path)
+        return {"kind": kind, **read}
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode ``x`` ``(B, C, Z, Y, X)`` (or ``(B, C, Y, X)`` when ``in_stack_depth == 1``).

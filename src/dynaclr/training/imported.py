@@ -205,6 +205,24 @@ def _fit(
     encoder.load_state_dict(state, strict=True)
 
 
+def _check_all_from_file(
+    encoder: ContrastiveEncoder, weights_read: dict[str, str | None], path: Path, model_name: str
+) -> None:
+    """A timm file holds the backbone alone: refuse an encoder with tensors outside it (the z_fold
+    stem's convolution, a projection head), which would keep their random initial values."""
+    if weights_read["kind"] != "backbone":
+        return
+    not_read = [key for key in encoder.state_dict() if not key.startswith("backbone.")]
+    if not_read:
+        raise ArtifactError(
+            f"{path}: expected the timm network {encoder.backbone_name!r} as published, whose file holds "
+            f"every tensor of the encoder the config describes ({encoder._config_text()}), found "
+            f"{len(not_read)} tensors outside the backbone, {not_read[0]!r} first, that no timm file "
+            "holds: they would keep their random initial values; set "
+            f"contrastive_models.{model_name}.training.stem: backbone and projection_dim: 0"
+        )
+
+
 def _check_finite(encoder: ContrastiveEncoder, path: Path, fmt: str) -> None:
     """Refuse weights holding NaN or infinite values (a diverged run, float16 overflow): every
     embedding would be NaN, found only by the analyses after every dataset is embedded."""
@@ -473,6 +491,7 @@ def import_model(
     inputs_recorded: list[Any]
     verified = False  # the channels are those the file states its weights learnt from
     sampling: list[dict[str, Any]] | None = None  # the sampling the file states its weights learnt from
+    weights_read: dict[str, str | None] | None = None  # timm: how the file was read (recorded)
     if checkpoint_format == "dynaclr":
         trained = read_contrastive_checkpoint(source)
         verified = trained.input_channels is not None and trained.input_channels_verified
@@ -489,11 +508,12 @@ def import_model(
         sampling = trained.training_sampling
     elif checkpoint_format == "timm":
         try:
-            encoder.load_weights(source)
+            weights_read = encoder.load_weights(source)
         except ValueError as err:
             raise ArtifactError(
                 f"{err}; set contrastive_models.{model_name}.training.backbone to the network the file holds"
             ) from None
+        _check_all_from_file(encoder, weights_read, source, model_name)
         state = encoder.state_dict()
         inputs_recorded = [source]
     else:
@@ -539,6 +559,8 @@ def import_model(
         "training_sampling": sampling,
         "training_sampling_verified": sampling_verified,
     }
+    if weights_read is not None:
+        summary["weights_read"] = weights_read  # the wrapper key and key prefix the file had
     exported = {
         "state_dict": {f"encoder.{key}": tensor for key, tensor in encoder.state_dict().items()},
         "hyper_parameters": {
