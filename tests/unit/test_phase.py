@@ -954,7 +954,8 @@ def test_a_float_plate_fills_exact_zeros_only_and_only_under_a_positive_offset(
     """Float counts (about 3000, offset 100 not subtracted): a frame of padding only (exact 0.0) is
     dropped as a 16-bit one is; padding at another value below half the offset (0.5 counts: no
     padding value, maybe offset-subtracted data) is still refused, its advice naming NaN or exactly 0;
-    under an offset of 0 (0.0 is then a dark voxel's value) nothing is filled."""
+    under an offset of 0 (0.0 is then a dark voxel's value) zeros in some slices are not filled (only
+    those in every slice are: the next test)."""
     transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
     clean = _as_16_bit(_first_frames(tiny_plate["plate"], 2)[:, :1], 3000.0).astype(np.float32)
     damaged = clean.copy()
@@ -968,10 +969,10 @@ def test_a_float_plate_fills_exact_zeros_only_and_only_under_a_positive_offset(
     refused = r"darkest 0.1% of voxels are at or below 0.5 counts.*NaN or exactly 0"
     with pytest.raises(ValueError, match=refused):
         reconstruct_frames(damaged, 0, output, transfer_function, PhaseConfig())
-    damaged[..., 47:49] = 0.0
-    unfilled = reconstruct_frames(
-        damaged - 100.0 * (damaged > 0), 0, output, transfer_function, PhaseConfig(camera_offset_counts=0)
-    )
+    subtracted = damaged - 100.0
+    subtracted[:, :, :3, 10:12, 10:12] = 0.0  # dark voxels at exactly 0.0 in 3 of the 5 slices
+    offset_0 = PhaseConfig(camera_offset_counts=0)
+    unfilled = reconstruct_frames(subtracted, 0, output, transfer_function, offset_0)
     assert unfilled.metrics("A/1/0", "3d", 1.0)["voxels_at_pixel_type_minimum"] == 0
 
 
@@ -998,3 +999,52 @@ def test_an_offset_above_the_dark_level_of_integer_pixels_is_refused_with_intege
     assert "darkest 0.1% of voxels are at or below 20 counts" in message
     assert "0 only if the offset really was subtracted at export" in message
     assert "NaN" not in message
+
+
+def _offset_subtracted(brightfield: np.ndarray, mean_counts: float, seed: int) -> np.ndarray:
+    """The simulator's brightfield (offset 100) as low-light counts whose offset was subtracted at
+    export: mean ``mean_counts``, shot noise and 2 counts of read noise, clipped at 0 (uint16)."""
+    rng = np.random.default_rng(seed)
+    signal = brightfield - 100.0
+    counts = rng.poisson(signal * (mean_counts / signal.mean())) + rng.normal(0.0, 2.0, size=signal.shape)
+    return np.clip(np.rint(counts), 0, None).astype(np.uint16)
+
+
+@pytest.mark.parametrize("pixel_type", ["uint16", "float32"])
+def test_zero_padding_of_an_offset_subtracted_plate_is_filled_not_its_dark_voxels(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog, pixel_type: str
+):
+    """A stitched brightfield plate whose offset was subtracted at export (phase.camera_offset_counts
+    = 0, as its users are told to set) kept its zero padding: with a 6-column gap between tiles and a
+    missing corner (10 % of the field) the phase inside the tiles correlated 0.70 with the phase
+    without padding, exit 0. Low light (10 counts) clipped at 0 leaves scattered zeros, varying slice
+    to slice: those are dark voxels, not filled; the positions at 0 in every slice are padding: filled
+    as under a positive offset, counted and named in the WARNING, and the phase inside the tiles is
+    the one without padding. A frame more than half padding is dropped as one without brightfield."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    clean = _offset_subtracted(_first_frames(tiny_plate["plate"], 2)[:, :1], 10.0, seed=4).astype(pixel_type)
+    assert (clean == 0).sum() > 50 and not (clean == 0).all(axis=2).any()  # scattered zeros only
+    config = PhaseConfig(camera_offset_counts=0)
+    reference = np.zeros((2, 1, *clean.shape[2:]), np.float32)
+    reconstruct_frames(clean, 0, reference, transfer_function, config)
+    padding = np.zeros(clean.shape[-2:], dtype=bool)
+    padding[:, 45:51] = True  # the gap between two tiles
+    padding[-20:, -20:] = True  # a missing corner
+    padded = clean.copy()
+    padded[..., padding] = 0
+    output = np.zeros_like(reference)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.phase.reconstruct"):
+        totals = reconstruct_frames(padded, 0, output, transfer_function, config, where="FOV A/1/0")
+    assert np.isfinite(output).all() and totals.dropped_frames() == []
+    tiles = np.broadcast_to(~padding, output.shape)
+    assert np.corrcoef(output[tiles], reference[tiles])[0, 1] > 0.95
+    n_padding = int(padding.sum()) * padded.shape[0] * padded.shape[2]
+    assert totals.metrics("A/1/0", "3d", 1.0)["voxels_at_pixel_type_minimum"] == n_padding
+    assert f"FOV A/1/0: {n_padding} voxels (" in caplog.text
+    assert f"{AT_PADDING[pixel_type]}, in every z slice of their stack (phase.camera_offset_counts = 0)" in (
+        caplog.text
+    )
+    padded[1, ..., :60] = 0
+    totals = reconstruct_frames(padded, 0, output, transfer_function, config)
+    assert totals.frames_without_intensity == [1] and np.isnan(output[1]).all()
+    assert f"of its voxels {AT_PADDING[pixel_type]}, in every z slice" in totals.first_without_intensity

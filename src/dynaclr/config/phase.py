@@ -128,8 +128,9 @@ class PhaseConfig(StrictModel):
             "normalisation: the counts of a frame taken with the shutter closed. The default is a 16-bit "
             "camera's; set it for 8-bit cameras (often 0 to 16) and to 0 only if the offset really was "
             "subtracted at export. Refused above 1/8 of an integer pixel type's full scale (by the dry "
-            "run), and where a stack's darkest 0.1 % of voxels lie below half of it; integer voxels at 0 "
-            "(zero padding, dead pixels) are not the dark level: filled with the stack's median."
+            "run), and where a stack's darkest 0.1 % of voxels lie below half of it; voxels at 0 (zero "
+            "padding, dead pixels) are not the dark level: filled with the stack's median (with an "
+            "offset of 0, only positions at 0 in every z slice)."
         ),
     )
     flat_field: Literal["z_mean", "none"] = Field(

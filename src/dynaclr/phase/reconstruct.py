@@ -111,7 +111,7 @@ def pixel_type_minimum(dtype: Any) -> float | None:
 
 
 def _at_minimum(floor: float, dtype: Any) -> str:
-    """What the voxels at ``floor`` (:func:`minimum_below_offset`) of pixel type ``dtype`` are at."""
+    """What the voxels at ``floor`` (:func:`padding_value`) of pixel type ``dtype`` are at."""
     pixel_type = np.dtype(dtype)
     if pixel_type_minimum(pixel_type) is None:
         return f"exactly {floor:g}, the {pixel_type.name} pixels' padding value"
@@ -329,45 +329,64 @@ def fill_missing_brightfield(zyx_counts: np.ndarray) -> np.ndarray:
     return fill_missing(zyx_counts, float(np.median(zyx_counts[~mask])))
 
 
-def minimum_below_offset(dtype: Any, offset: float) -> float | None:
-    """The value no voxel of pixel type ``dtype`` holds as a measurement under the camera offset
-    ``offset``: the integer type's minimum, and 0.0 on floats (a stitched plate's zero padding: the
-    counts of a float plate that still holds the offset lie about the dark level, and an exact 0.0
-    among them is a fill value, as 0 is on unsigned integers), where it lies below ``offset``, else
-    ``None`` (an offset of 0 or below: 0 is then a dark voxel's measurement, and no value is taken
-    for padding). Only that one value: other voxels below half the offset still refuse it
-    (:func:`_check_offset_below_darkest_voxels`)."""
+def padding_value(dtype: Any) -> float:
+    """The value a stitched plate of pixel type ``dtype`` pads with: the integer type's minimum (0 on
+    unsigned integers), 0.0 on floats."""
     floor = pixel_type_minimum(dtype)
-    if floor is None:
-        floor = 0.0
-    return floor if floor < offset else None
+    return 0.0 if floor is None else floor
+
+
+def padding_mask(zyx_counts: np.ndarray, offset: float) -> np.ndarray:
+    """The voxels of the stack ``zyx_counts`` ``(Z, Y, X)`` that are no measurement under the camera
+    offset ``offset``: those at :func:`padding_value` where it lies below the offset (the counts lie
+    about the dark level, the offset: a stitched plate's zero padding, dead pixels; only that one
+    value: other voxels below half the offset still refuse it, :func:`_check_offset_below_darkest_voxels`),
+    and under an offset at or below it (0 on unsigned integers and floats: the offset was subtracted
+    at export, and a dark voxel clipped at 0 is a measurement) the ``(y, x)`` positions at it in every
+    z slice. Brightfield is transmitted light: noise clips a lit voxel to 0 in one slice or another,
+    hardly ever in all of them (5 slices, read noise 2 counts: 2 of 1.6 million positions at a mean of
+    5 counts, none at 10 counts and more; ``benchmarks/phase_zero_padding.py``), while padding and
+    dead pixels are 0 through the stack. No connected extent is asked for: dead pixels are single
+    positions. Positions without light (a vignetted border) are 0 through the stack by chance (8 % of
+    them there), or all of them where the subtracted offset lay above the dark level: filled too, they
+    carry no phase either (the phase of the lit field moves towards that with the border written as
+    NaN)."""
+    at_floor = zyx_counts == padding_value(zyx_counts.dtype)
+    if padding_value(zyx_counts.dtype) < offset:
+        return at_floor
+    return np.broadcast_to(at_floor.all(axis=0), at_floor.shape)
+
+
+def _padding_found(dtype: Any, offset: float) -> str:
+    """Where :func:`padding_mask`'s voxels of pixel type ``dtype`` are under the offset ``offset``."""
+    floor = padding_value(dtype)
+    where = f"are at {_at_minimum(floor, dtype)}"
+    if floor < offset:
+        return f"{where}, below phase.camera_offset_counts = {offset:g}"
+    return f"{where}, in every z slice of their stack (phase.camera_offset_counts = {offset:g})"
 
 
 def fill_pixel_type_minimum(zyx_counts: np.ndarray, offset: float) -> np.ndarray:
-    """The stack with its voxels at :func:`minimum_below_offset` (0 counts on unsigned integers and
-    exactly 0.0 on floats, under a positive offset: a stitched plate's zero padding, dead pixels) set
-    to the median of its other voxels, as missing voxels are (:func:`fill_missing_brightfield`): they
-    are no measurement, and left as they are a column of zero padding turns the whole phase into
-    ringing (correlation -0.1 with the phase without it, 200 times its spread, measured). Returns the
-    input unchanged where there is none.
+    """The stack with its voxels of :func:`padding_mask` (0 counts on unsigned integers and exactly
+    0.0 on floats: under a positive offset every such voxel, under an offset of 0 the positions at it
+    in every z slice; a stitched plate's zero padding, dead pixels) set to the median of its other
+    voxels, as missing voxels are (:func:`fill_missing_brightfield`): they are no measurement, and
+    left as they are a column of zero padding turns the whole phase into ringing (correlation -0.1
+    with the phase without it, 200 times its spread, measured). Returns the input unchanged where
+    there is none.
 
     Raises:
         NoBrightfieldIntensityError: more than :data:`~dynaclr.numerics.missing.DROP_FRAME_SHARE` of
-            the stack is at the minimum (a frame of padding: dropped by :func:`reconstruct_frames`).
+            the stack is padding (a frame of padding: dropped by :func:`reconstruct_frames`).
     """
-    floor = minimum_below_offset(zyx_counts.dtype, offset)
-    if floor is None:
-        return zyx_counts
-    mask = zyx_counts == floor
+    mask = padding_mask(zyx_counts, offset)
     n_floor = int(np.count_nonzero(mask))
     if not n_floor:
         return zyx_counts
     if frame_is_dropped(n_floor, mask.size):
         found = (
-            f"{100.0 * n_floor / mask.size:.1f}% of its voxels are at "
-            f"{_at_minimum(floor, zyx_counts.dtype)}, below phase.camera_offset_counts = {offset:g} "
-            "(more than the "
-            f"{100.0 * DROP_FRAME_SHARE:.0f}% a stack may hold)"
+            f"{100.0 * n_floor / mask.size:.1f}% of its voxels {_padding_found(zyx_counts.dtype, offset)} "
+            f"(more than the {100.0 * DROP_FRAME_SHARE:.0f}% a stack may hold)"
         )
         raise NoBrightfieldIntensityError(
             f"brightfield stack: {found}; phase needs brightfield intensities above the camera's dark level",
@@ -518,9 +537,10 @@ class ReconstructionTotals:
     """Running totals of one FOV's reconstruction: wall times (s), sums of the phase values of the
     reconstructed frames, the brightfield's missing voxels (:mod:`dynaclr.numerics.missing`) and the
     frames dropped for having no brightfield intensity (``frames_without_intensity``, with the first
-    one's error: the FOV's refusal quotes it) and the voxels read at the pixel type's minimum below
-    the camera offset (``voxels_at_minimum``: 0 on unsigned integers, exactly 0.0 on floats, a
-    stitched plate's zero padding or dead pixels, filled by :func:`fill_pixel_type_minimum`)."""
+    one's error: the FOV's refusal quotes it) and the voxels read that are padding
+    (``voxels_at_minimum``: :func:`padding_mask`, at 0 on unsigned integers, exactly 0.0 on floats,
+    below the camera offset or, under an offset of 0, in every z slice: a stitched plate's zero
+    padding or dead pixels, filled by :func:`fill_pixel_type_minimum`)."""
 
     missing: MissingTally
     n_frames: int = 0
@@ -556,28 +576,25 @@ class ReconstructionTotals:
             "voxels_at_pixel_type_minimum": self.voxels_at_minimum,
         }
 
-    def count_minimum(self, counts: np.ndarray, floor: float | None) -> None:
-        """Count the voxels of the stack ``counts`` at ``floor``, the pixel type's minimum where it lies
-        below the camera offset (``None``: nothing to count)."""
+    def count_minimum(self, counts: np.ndarray, offset: float) -> None:
+        """Count the voxels of the stack ``counts`` that :func:`padding_mask` takes for padding under
+        the camera offset ``offset``."""
         self.voxels_read += int(counts.size)
-        if floor is not None:
-            self.voxels_at_minimum += int(np.count_nonzero(counts == floor))
+        self.voxels_at_minimum += int(np.count_nonzero(padding_mask(counts, offset)))
 
     def report_minimum(self, where: str, pixel_type: np.dtype, offset: float) -> None:
-        """Log at WARNING the share of the voxels read at the pixel type's minimum below the camera
-        offset ``offset``: not the dark level but no data (zero padding, dead pixels), filled."""
-        floor = minimum_below_offset(pixel_type, offset)
-        if not self.voxels_at_minimum or floor is None:
+        """Log at WARNING the share of the voxels read that are padding under the camera offset
+        ``offset`` (:func:`padding_mask`): not the dark level but no data (zero padding, dead
+        pixels), filled."""
+        if not self.voxels_at_minimum:
             return
         logger.warning(
-            "%s: %d voxels (%.3g%% of those read) are at %s, below phase.camera_offset_counts = %g: "
-            "zero padding of a stitched plate or dead pixels, not the camera's dark level; filled with "
-            "their stack's median brightfield (no phase there)",
+            "%s: %d voxels (%.3g%% of those read) %s: zero padding of a stitched plate or dead pixels, "
+            "not the camera's dark level; filled with their stack's median brightfield (no phase there)",
             where,
             self.voxels_at_minimum,
             100.0 * self.voxels_at_minimum / max(self.voxels_read, 1),
-            _at_minimum(floor, pixel_type),
-            offset,
+            _padding_found(pixel_type, offset),
         )
 
     def dropped_frames(self) -> list[int]:
@@ -641,7 +658,6 @@ def reconstruct_frames(
     (:func:`check_offset_fits_pixel_type`). Returns the totals of :class:`ReconstructionTotals`.
     """
     check_offset_fits_pixel_type(brightfield.dtype, config, where)
-    floor = minimum_below_offset(brightfield.dtype, config.camera_offset_counts)
     n_frames = int(brightfield.shape[0])
     stack_voxels = int(np.prod(brightfield.shape[2:]))
     totals = ReconstructionTotals(MissingTally(where, expected_voxels=n_frames * stack_voxels), n_frames)
@@ -650,7 +666,7 @@ def reconstruct_frames(
         counts = read_block(brightfield, (t, channel), store=store, fov_name=fov_name)
         toc = perf_counter()
         dropped = totals.missing.add(t, counts)
-        totals.count_minimum(counts, floor)
+        totals.count_minimum(counts, float(config.camera_offset_counts))
         if not dropped:
             try:
                 phase = reconstruct_stack(counts, transfer_function, config)
