@@ -152,7 +152,9 @@ rule transfer_classifiers:
     params:
         config=analysis_config("classification"),
         sources=lambda w: transfer_labels(w.model, w.dataset),
-        imported=lambda w: [imported_label(name) for name in imported_classifiers(w.model, w.dataset)],
+        # which sources are imported files (their labels are in sources, which Snakemake compares);
+        # taking `input` makes it a param Snakemake does not compare, so adding it reruns no transfer
+        imported=lambda w, input: [imported_label(name) for name in imported_classifiers(w.model, w.dataset)],
     wildcard_constraints:
         model=EMBEDDED_MODELS,
     log:
