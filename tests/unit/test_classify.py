@@ -442,24 +442,33 @@ def _classifiers_fitted_on(source, truth, config, tmp_path):
     return classifiers
 
 
-def _transfer(config, target, classifiers, tmp_path, name, annotations=None):
-    """Rule transfer_classifiers: ``classifiers`` (fitted on 'toy') predict ``target`` ('other');
-    metrics and predictions as ``{name}.parquet`` and ``{name}p.parquet``."""
+def _transfer(
+    config, target, classifiers, tmp_path, name, annotations=None, *, imported=False, checkpoint=None
+):
+    """Rule transfer_classifiers: ``classifiers`` (fitted on 'toy') predict ``target`` ('other' of
+    model 'planted'); metrics and predictions as ``{name}.parquet`` and ``{name}p.parquet``. With
+    ``imported``: ``classifiers`` is a file of an earlier run (analysis.classification.imported)
+    read by model 'reused' (``checkpoint``: its model.ckpt), labelled as the rule's planning does."""
     from dynaclr.classify import (
         TransferClassifiersInputs,
         TransferClassifiersOutputs,
         transfer_classifiers_stage,
     )
+    from dynaclr.classify.model import imported_source_label
 
+    source = imported_source_label(classifiers) if imported else "toy"
     return transfer_classifiers_stage(
         config,
-        TransferClassifiersInputs(embeddings=target, classifiers=[classifiers], annotations=annotations),
+        TransferClassifiersInputs(
+            embeddings=target, classifiers=[classifiers], annotations=annotations, checkpoint=checkpoint
+        ),
         TransferClassifiersOutputs(
             metrics=tmp_path / f"{name}.parquet", predictions=tmp_path / f"{name}p.parquet"
         ),
-        model="planted",
+        model="reused" if imported else "planted",
         dataset="other",
-        sources=["toy"],
+        sources=[source],
+        **({"imported": [source]} if imported else {}),
     )
 
 
@@ -572,3 +581,165 @@ def test_classifiers_transfer_to_another_dataset_and_are_scored_on_its_labels(pl
     )
     with pytest.raises(ValueError, match="fitted on another model's embeddings"):
         _transfer(config, narrow, classifiers, tmp_path, "n")
+
+
+def _imported_model_ckpt(path, source_config):
+    """A model.ckpt as rule import_model writes it from another run's model.ckpt (trained with
+    ``source_config``): its provenance records that file and its training-config hash."""
+    import torch
+
+    source = make_provenance(ArtifactKind.CONTRASTIVE_MODEL, source_config)
+    provenance = make_provenance(
+        ArtifactKind.CONTRASTIVE_MODEL, {"seed": 9}, [("earlier/model.ckpt", source)], stage="import_model"
+    )
+    torch.save({"dynaclr": json.loads(provenance.model_dump_json())}, path)
+    return path
+
+
+def test_classifiers_of_an_earlier_run_predict_a_new_dataset_as_in_run_transfer(planted, tmp_path):
+    """A classifiers file fitted in an earlier run (another model name there) predicts this run's
+    embeddings of the same checkpoint exactly as the in-run transfer does, named by its file; a
+    model imported from that run's model.ckpt under another training config is matched through the
+    file it was imported from."""
+    import shutil
+
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3)
+    features, truth = planted["features"], planted["truth"]
+    source = _embeddings_store(tmp_path / "source.zarr", features, truth, checkpoint={"seed": 0})
+    fitted = _classifiers_fitted_on(source, truth, config, tmp_path)
+    earlier = tmp_path / "earlier_run.json"
+    shutil.copy(fitted, earlier)
+    target_features, target_truth = planted_infection_embeddings(
+        n_fovs=4, tracks_per_fov=8, n_frames=16, noise=0.1, seed=2
+    )
+
+    def target(name, model, seed):
+        """The new dataset's store, embedded by ``model`` with the checkpoint of config seed ``seed``."""
+        return _embeddings_store(
+            tmp_path / f"{name}.zarr",
+            target_features,
+            target_truth,
+            model,
+            "other",
+            checkpoint={"seed": seed},
+        )
+
+    in_run = target("in_run", "planted", 0)
+    _transfer(config, in_run, fitted, tmp_path, "t")
+    expected = read_predictions(tmp_path / "tp.parquet")
+
+    reused = target("reused", "reused", 0)
+    assert _transfer(
+        config, reused, earlier, tmp_path, "i", imported=True
+    ).empty  # no labels: predictions only
+    predictions = read_predictions(tmp_path / "ip.parquet")
+    assert set(predictions["train_dataset"]) == {f"toy ({earlier})"}
+    key = ["fov_name", "track_id", "t", "task"]
+    merged = expected.merge(predictions, on=key, suffixes=("", "_imported"))
+    assert len(merged) == len(expected) == 2 * len(target_truth)
+    np.testing.assert_array_equal(merged["probability"], merged["probability_imported"])
+    assert (merged["predicted_label"] == merged["predicted_label_imported"]).all()
+
+    # the model imported under another training config (own hash): matched through its source
+    reimported = target("reimported", "reused", 9)
+    with pytest.raises(
+        ValueError, match=r"expected classifiers fitted .* hash [0-9a-f]{16} .*found .*'planted'"
+    ):
+        _transfer(config, reimported, earlier, tmp_path, "r", imported=True)
+    checkpoint = _imported_model_ckpt(tmp_path / "model.ckpt", {"seed": 0})
+    _transfer(config, reimported, earlier, tmp_path, "r", imported=True, checkpoint=checkpoint)
+    again = read_predictions(tmp_path / "rp.parquet")
+    np.testing.assert_array_equal(
+        expected.sort_values(key)["probability"].to_numpy(), again.sort_values(key)["probability"].to_numpy()
+    )
+
+
+def test_classifiers_of_an_earlier_run_of_another_encoder_are_refused_naming_both_hashes(planted, tmp_path):
+    """Fitted on another checkpoint's embeddings (or on a baseline's, which records none), the file
+    is refused by the job, whose message names the store's and the file's checkpoint hashes."""
+    from dynaclr.io import config_hash
+
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    features, truth = planted["features"], planted["truth"]
+    source = _embeddings_store(tmp_path / "source.zarr", features, truth, checkpoint={"seed": 0})
+    earlier = _classifiers_fitted_on(source, truth, config, tmp_path)
+    other = _embeddings_store(
+        tmp_path / "other.zarr", features, truth, model="reused", dataset="other", checkpoint={"seed": 1}
+    )
+    with pytest.raises(ValueError) as refused:
+        _transfer(config, other, earlier, tmp_path, "o", imported=True)
+    assert config_hash({"seed": 1}) in str(refused.value) and config_hash({"seed": 0}) in str(refused.value)
+    baseline_dir = tmp_path / "baseline"
+    baseline_dir.mkdir()
+    baseline = _classifiers_fitted_on(
+        _embeddings_store(baseline_dir / "b.zarr", features, truth), truth, config, baseline_dir
+    )
+    with pytest.raises(ValueError, match="checkpoint hash None"):
+        _transfer(config, other, baseline, tmp_path, "b", imported=True)
+
+
+def _config_importing(file, model="time_aware", **entry):
+    """The tiny workflow config with classifiers of an earlier run, ``file``, read by ``model``."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config import WorkflowConfig
+
+    raw = tiny_workflow_config()
+    raw["analysis"]["classification"]["imported"] = {"earlier": {"file": str(file), "model": model, **entry}}
+    return WorkflowConfig.model_validate(raw)
+
+
+def test_the_dry_run_refuses_a_file_that_is_no_classifiers_artifact_or_of_another_checkpoint(
+    planted, tmp_path
+):
+    """The dry run reads each imported file: a pickle, another artifact's JSON, a missing file, and
+    classifiers fitted on another checkpoint than the model's (both hashes named) are each one line
+    naming the key; the file of the model's own checkpoint passes."""
+    import pickle
+
+    from dynaclr.classify.model import imported_classifier_problems
+    from dynaclr.io import config_hash
+
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    model_hash = config_hash(_config_importing("x").contrastive_models["time_aware"].training.job_params())
+    features, truth = planted["features"], planted["truth"]
+    source = _embeddings_store(tmp_path / "source.zarr", features, truth, checkpoint={"seed": 0})
+    stale = _classifiers_fitted_on(source, truth, config, tmp_path)
+    good_dir = tmp_path / "good"
+    good_dir.mkdir()
+    # a store encoded with the model's checkpoint: the store's provenance records its hash
+    store = _embeddings_store(good_dir / "s.zarr", features, truth, model="time_aware", checkpoint={})
+    good = _classifiers_fitted_on(store, truth, config, good_dir)
+    document = json.loads(good.read_text())
+    document["dynaclr"]["config"]["embedded_by"]["encoder_config_hash"] = model_hash
+    good.write_text(json.dumps(document))
+    assert imported_classifier_problems(_config_importing(good)) == []
+
+    pickled = tmp_path / "classifiers.pkl"
+    pickled.write_bytes(pickle.dumps(load_classifiers(good)))
+    other_kind = tmp_path / "other.json"
+    other_kind.write_text(json.dumps({"format": "something-else", "format_version": 1}))
+    for file, expected in (
+        (pickled, "cannot be read as a 'classifiers' artifact"),
+        (other_kind, "expected format 'dynaclr-linear-classifiers' version 1, found 'something-else'"),
+        (tmp_path / "missing.json", "classifier file not found"),
+    ):
+        (problem,) = imported_classifier_problems(_config_importing(file))
+        assert problem.startswith("analysis.classification.imported.earlier.file: ") and expected in problem
+    (problem,) = imported_classifier_problems(_config_importing(stale))
+    assert model_hash in problem and config_hash({"seed": 0}) in problem
+
+
+def test_imported_classifiers_name_a_model_and_datasets_it_embeds():
+    """The entry's model must be a contrastive model, and apply_to datasets it embeds (config check)."""
+    with pytest.raises(
+        ValidationError, match=r"imported.earlier.model: expected a model of contrastive_models"
+    ):
+        _config_importing("x.json", model="nope")
+    with pytest.raises(
+        ValidationError, match=r"imported.earlier.apply_to: expected datasets .* \['elsewhere'\]"
+    ):
+        _config_importing("x.json", apply_to=["elsewhere"])
+    config = _config_importing("x.json")
+    assert config.imported_classifier_targets("time_aware", "tiny") == ["earlier"]
+    assert config.imported_classifier_targets("classical", "tiny") == []

@@ -1838,3 +1838,58 @@ def test_a_plate_another_dataset_makes_stays_downstream_of_the_job_that_writes_i
     for job in readers:
         upstream = {(dep.rule.name, dep.wildcards.get("dataset")) for dep in job.dag.dependencies[job]}
         assert ("convert_tiff", "mine") in upstream, (job.rule.name, upstream)
+
+
+def _classifiers_file(path: Path, encoder_config_hash: str | None) -> Path:
+    """A classifiers artifact of an earlier run (rule classify's format): an infection classifier of
+    4 features fitted on dataset 'before' by model 'earlier_model' of checkpoint hash
+    ``encoder_config_hash``."""
+    import numpy as np
+
+    from dynaclr.classify import LinearClassifier
+    from dynaclr.classify.model import build_pipeline, save_classifiers
+    from dynaclr.io import ArtifactKind, make_provenance
+
+    rng = np.random.default_rng(0)
+    pipeline = build_pipeline().fit(rng.normal(size=(40, 4)), np.arange(40) % 2)
+    classifier = LinearClassifier("infection", pipeline, ("uninfected", "infected"), "features")
+    config = {
+        "model": "earlier_model",
+        "dataset": "before",
+        "embedded_by": {"model": "earlier_model", "encoder_config_hash": encoder_config_hash},
+    }
+    save_classifiers({"infection": classifier}, path, make_provenance(ArtifactKind.CLASSIFIERS, config))
+    return path
+
+
+def test_classifiers_of_an_earlier_run_are_planned_as_a_transfer_or_refused_by_the_dry_run(
+    tmp_path: Path,
+) -> None:
+    """analysis.classification.imported: a file fitted on the model's checkpoint predicts every dataset
+    the model embeds through rule transfer_classifiers (its file an input, named '<dataset> (<file>)');
+    one fitted on another checkpoint is refused by the dry run naming both hashes."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config import WorkflowConfig
+    from dynaclr.io import config_hash
+
+    config = tiny_workflow_config()
+    model_hash = config_hash(
+        WorkflowConfig.model_validate(config).contrastive_models["time_aware"].training.job_params()
+    )
+    good = _classifiers_file(tmp_path / "good.json", model_hash)
+    config["analysis"]["classification"]["imported"] = {"earlier": {"file": str(good), "model": "time_aware"}}
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = [job for job in planned_jobs(configfile, tmp_path) if job.rule.name == "transfer_classifiers"]
+    imported = [job for job in jobs if str(good) in job.input.classifiers]
+    assert [(job.wildcards.model, job.wildcards.dataset) for job in imported] == [("time_aware", "tiny")]
+    label = f"before ({good})"
+    assert imported[0].params.sources[-1] == label and list(imported[0].params.imported) == [label]
+
+    stale = _classifiers_file(tmp_path / "stale.json", "0123456789abcdef")
+    config["analysis"]["classification"]["imported"]["earlier"]["file"] = str(stale)
+    message = refused(config, tmp_path / "again")
+    assert "analysis.classification.imported.earlier.file" in message
+    assert model_hash in message and "0123456789abcdef" in message

@@ -141,8 +141,9 @@ rule classify:
 
 
 rule transfer_classifiers:
-    """Classifiers fitted on other datasets (analysis.classification.train_on) predict one (model, dataset)
-    (apply_to), scored on the dataset's annotations where it has some."""
+    """Classifiers fitted on other datasets (analysis.classification.train_on) or in an earlier run
+    (analysis.classification.imported) predict one (model, dataset) (apply_to), scored on the
+    dataset's annotations where it has some."""
     input:
         unpack(transfer_inputs),
     output:
@@ -150,7 +151,10 @@ rule transfer_classifiers:
         predictions=f"{RESULTS}/evaluation/transfer_predictions/{{model}}/{{dataset}}.parquet",
     params:
         config=analysis_config("classification"),
-        sources=lambda w: transfer_sources(w.model, w.dataset),
+        sources=lambda w: transfer_labels(w.model, w.dataset),
+        # which sources are imported files (their labels are in sources, which Snakemake compares);
+        # taking `input` makes it a param Snakemake does not compare, so adding it reruns no transfer
+        imported=lambda w, input: [imported_label(name) for name in imported_classifiers(w.model, w.dataset)],
     wildcard_constraints:
         model=EMBEDDED_MODELS,
     log:

@@ -434,22 +434,59 @@ def skipped_baseline_transfers():
     return [line for model, dataset in embedding_pairs() for line in skipped_transfers(model, dataset)]
 
 
+def imported_classifiers(model, dataset):
+    """The analysis.classification.imported entries (names) whose classifiers, fitted in an earlier
+    run, predict ``dataset``'s embeddings by ``model`` (WorkflowConfig.imported_classifier_targets)."""
+    if model not in MODELS:
+        return []
+    return CONFIG.imported_classifier_targets(model, dataset)
+
+
+@functools.cache
+def imported_label(name):
+    """The train_dataset of an imported entry's classifiers: '<dataset> (<file>)'
+    (dynaclr.classify.model.imported_source_label; the dry run checked the file)."""
+    from dynaclr.classify.model import imported_source_label
+
+    return imported_source_label(CONFIG.analysis.classification.imported[name].file)
+
+
+@functools.cache
+def imported_tasks(name):
+    """The tasks an imported entry's file holds classifiers of."""
+    from dynaclr.classify.model import load_classifiers
+
+    return sorted(load_classifiers(CONFIG.analysis.classification.imported[name].file))
+
+
+def transfer_labels(model, dataset):
+    """The rule's sources, in its classifier files' order: the datasets of transfer_sources, then the
+    labels of the imported entries (imported_label)."""
+    return transfer_sources(model, dataset) + [imported_label(n) for n in imported_classifiers(model, dataset)]
+
+
 def transferred_pairs():
-    """(model, dataset) that classifiers fitted on other datasets predict."""
-    return [(m, d) for m, d in embedding_pairs() if transfer_sources(m, d)]
+    """(model, dataset) that classifiers fitted on other datasets (or in an earlier run) predict."""
+    return [(m, d) for m, d in embedding_pairs() if transfer_sources(m, d) or imported_classifiers(m, d)]
 
 
 def transfer_inputs(wildcards):
-    """The target's embeddings, the sources' classifiers and the target's annotations if it has some."""
+    """The target's embeddings, the sources' classifiers (this run's, then the imported files), the
+    target's annotations if it has some and, with imported classifiers of a model read from a file,
+    its model.ckpt (what it was imported from: the checkpoint the files may have been fitted on)."""
     model, dataset = wildcards.model, wildcards.dataset
+    imported = imported_classifiers(model, dataset)
     inputs = {
         "embeddings": embeddings_store(model, dataset),
         "classifiers": [
             f"{RESULTS}/evaluation/classifiers/{model}/{source}.json" for source in transfer_sources(model, dataset)
-        ],
+        ]
+        + [CONFIG.analysis.classification.imported[name].file for name in imported],
     }
     if dataset in ANNOTATED:
         inputs["annotations"] = f"{RESULTS}/{dataset}/annotations.parquet"
+    if imported and model in LOADED_MODELS:
+        inputs["checkpoint"] = f"{RESULTS}/models/{model}/model.ckpt"
     return inputs
 
 
@@ -476,7 +513,10 @@ def infection_predicted(model, dataset):
     classifier, else from one transferred from another dataset (prediction_file's choice)."""
     if (model, dataset) in classified_pairs():
         return infection_classified(dataset)
-    return any(infection_classified(source) for source in transfer_sources(model, dataset))
+    return any(infection_classified(source) for source in transfer_sources(model, dataset)) or any(
+        "infection" in imported_tasks(name) and "infection" in CONFIG.analysis.classification.tasks
+        for name in imported_classifiers(model, dataset)
+    )
 
 
 def explicit_reference_dataset():

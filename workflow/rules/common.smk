@@ -627,6 +627,10 @@ def patch_fov_inputs(wildcards):
 if workflow.is_main_process:
     _LAYOUTS = {d: plate_layout(d) for d in DATASETS}
     _PROBLEMS = workflow_problems(CONFIG, _LAYOUTS, RESULTS) + transfer_problems(CONFIG, _LAYOUTS)
+    if CONFIG.analysis.classification.imported:  # classifiers of an earlier run: their files, read once
+        from dynaclr.classify.model import imported_classifier_problems
+
+        _PROBLEMS += imported_classifier_problems(CONFIG)
     if _PROBLEMS:
         raise WorkflowError(
             "The config does not fit the data (keys are dotted paths from the top):\n" + "\n".join(_PROBLEMS)

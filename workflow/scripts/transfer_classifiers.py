@@ -10,4 +10,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         model=snakemake.wildcards.model,
         dataset=snakemake.wildcards.dataset,
         sources=list(snakemake.params.sources),
+        imported=list(snakemake.params.imported),
     )

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sklearn
@@ -29,8 +29,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from dynaclr.io import ArtifactError, ArtifactKind, Provenance, atomic_output, check_provenance
+from dynaclr.io import ArtifactError, ArtifactKind, Provenance, atomic_output, check_provenance, config_hash
 from dynaclr.io.provenance import unreadable_artifact
+
+if TYPE_CHECKING:
+    from dynaclr.config.workflow import WorkflowConfig
 
 logger = logging.getLogger(__name__)
 
@@ -195,9 +198,14 @@ def _classifier_document(path: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise ArtifactError(f"{path}: classifier file not found")
     try:
-        document = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        document = json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:  # a pickle is no UTF-8 text
         raise unreadable_artifact(path, ArtifactKind.CLASSIFIERS, err) from err
+    if not isinstance(document, dict):
+        raise ArtifactError(
+            f"{path}: expected a JSON object of format {CLASSIFIER_FORMAT!r}, "
+            f"found a {type(document).__name__}"
+        )
     if (
         document.get("format") != CLASSIFIER_FORMAT
         or document.get("format_version") != CLASSIFIER_FORMAT_VERSION
@@ -208,3 +216,66 @@ def _classifier_document(path: str | Path) -> dict[str, Any]:
         )
     check_provenance(document.get("dynaclr"), ArtifactKind.CLASSIFIERS, path)
     return dict(document)
+
+
+def imported_source_label(path: str | Path) -> str:
+    """How the results name the classifiers of a file of an earlier run (their ``train_dataset``):
+    ``<dataset it was fitted on> (<file>)``, never a bare dataset name (this run's dataset of that
+    name would read it as its own cross-validated classifier)."""
+    fitted = read_classifiers_provenance(path).config.get("dataset")
+    return f"{fitted} ({path})" if fitted is not None else str(path)
+
+
+def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
+    """Every way a file of ``analysis.classification.imported`` does not fit the model it names, one
+    line each, for the dry run: not a ``classifiers`` artifact of this format (a pickle, another kind,
+    another version), fitted on no contrastive model's embeddings, fitted on another checkpoint than
+    the model's (training-config hash; a model imported from a model.ckpt may match the file it was
+    imported from instead, checked by rule ``transfer_classifiers`` once imported), holding none of
+    ``analysis.classification.tasks``, or reading a projection head of another width than the
+    model's. The width of encoder features is checked by the job (it is the backbone's)."""
+    problems = []
+    classification = config.analysis.classification
+    for name, entry in classification.imported.items():
+        key = f"analysis.classification.imported.{name}"
+        try:
+            fitted = read_classifiers_provenance(entry.file).config
+            classifiers = load_classifiers(entry.file)
+        except ArtifactError as err:
+            problems.append(f"{key}.file: expected a classifiers file of rule 'classify', {err}")
+            continue
+        model = config.contrastive_models[entry.model]
+        expected = config_hash(model.training.job_params())
+        found = (fitted.get("embedded_by") or {}).get("encoder_config_hash")
+        if found is None:
+            problems.append(
+                f"{key}.file: expected classifiers fitted on a contrastive model's embeddings (checkpoint "
+                f"hash {expected}, model {entry.model!r}), found {entry.file} fitted on "
+                f"{fitted.get('model')!r}'s, which records no checkpoint"
+            )
+        elif found != expected and not (
+            model.checkpoint is not None and model.checkpoint_format == "dynaclr"
+        ):
+            problems.append(
+                f"{key}.file: expected classifiers fitted on embeddings of model {entry.model!r}'s "
+                f"checkpoint, training-config hash {expected}, found {entry.file} fitted on model "
+                f"{fitted.get('model')!r}'s of hash {found}: import the model.ckpt of the run that "
+                "fitted them "
+                f"(contrastive_models.{entry.model}.checkpoint)"
+            )
+        tasks = [task for task in classifiers if task in classification.tasks]
+        if not tasks:
+            problems.append(
+                f"{key}.file: expected classifiers of analysis.classification.tasks "
+                f"{list(classification.tasks)}, found {entry.file} holding {sorted(classifiers)}"
+            )
+        head = model.training.projection_dim
+        for task in tasks:
+            classifier = classifiers[task]
+            if classifier.representation == "projections" and classifier.feature_dim != head:
+                problems.append(
+                    f"{key}.file: the {task} classifier of {entry.file} reads {classifier.feature_dim} "
+                    f"projections, expected the {head} of "
+                    f"contrastive_models.{entry.model}.training.projection_dim"
+                )
+    return problems

@@ -23,6 +23,7 @@ cell and, where the dataset has annotations, metrics on them, in
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -184,14 +185,39 @@ def embedded_by(embeddings: Provenance) -> dict[str, Any]:
     return made_by
 
 
-def check_classifiers_fit(path: Path, embeddings_path: Path, embeddings: Provenance) -> None:
+def check_classifiers_fit(
+    path: Path,
+    embeddings_path: Path,
+    embeddings: Provenance,
+    *,
+    imported_from: Sequence[str] | None = None,
+) -> None:
     """Fail when the classifier file ``path`` was fitted on embeddings of another model (or of another
     checkpoint of it, or, for features that record them, of other patch channels) than the store
     ``embeddings_path`` (provenance ``embeddings``): its weights would read features that mean
-    something else, even at the same width."""
+    something else, even at the same width.
+
+    ``imported_from``: for a file of an earlier run (``analysis.classification.imported``), the
+    training-config hashes of the checkpoints the store's model.ckpt was imported from (its provenance
+    inputs, :func:`checkpoint_sources`). The model's name, that run's, is not compared; the file must
+    have been fitted on a contrastive model's embeddings whose checkpoint hash is the store's or one
+    of these."""
     fitted = read_classifiers_provenance(path).config
     recorded = fitted.get("embedded_by") or {"model": fitted.get("model"), "encoder_config_hash": None}
     target = embedded_by(embeddings)
+    if imported_from is not None:
+        accepted = [target["encoder_config_hash"], *imported_from]
+        found = recorded.get("encoder_config_hash")
+        if found is None or found not in accepted:
+            raise ValueError(
+                f"{path}: expected classifiers fitted on the embeddings of a checkpoint of training-config "
+                f"hash {' or '.join(str(h) for h in dict.fromkeys(accepted))} (model {target['model']!r} of "
+                f"{embeddings_path}, or the file it was imported from), found classifiers fitted on model "
+                f"{recorded.get('model')!r}'s embeddings, checkpoint hash {found}: a classifier reads only "
+                "the embeddings of the checkpoint it was fitted on; import that run's model.ckpt "
+                "(contrastive_models.<model>.checkpoint) and name it as the entry's model"
+            )
+        return
     if recorded.get("model") != target["model"]:
         raise ValueError(
             f"{path}: expected classifiers fitted on {target['model']!r}'s embeddings (those of "
@@ -214,6 +240,20 @@ def check_classifiers_fit(path: Path, embeddings_path: Path, embeddings: Provena
         )
 
 
+def checkpoint_sources(checkpoint: Path) -> list[str]:
+    """The training-config hashes of the contrastive models ``checkpoint`` (a model.ckpt) was made
+    from: the file rule ``import_model`` read, where that was a model.ckpt (its provenance input of
+    kind ``contrastive_model``); empty for a model trained here or imported from a VisCy or timm file."""
+    from dynaclr.training.checkpoint import load_checkpoint  # torch: only where a checkpoint is read
+
+    _, provenance = load_checkpoint(checkpoint)
+    return [
+        item.config_hash
+        for item in provenance.inputs
+        if item.kind == ArtifactKind.CONTRASTIVE_MODEL and item.config_hash is not None
+    ]
+
+
 class TransferClassifiersInputs(StageFiles):
     """Rule ``transfer_classifiers``: one embeddings store, the classifiers fitted on the source
     datasets (same model), and this dataset's annotations when it has some."""
@@ -221,6 +261,9 @@ class TransferClassifiersInputs(StageFiles):
     embeddings: Path
     classifiers: tuple[Path, ...]
     annotations: Path | None = None
+    #: the model.ckpt of the embedding model, given with classifiers of an earlier run
+    #: (``analysis.classification.imported``) of a model imported from a file: what it was imported from
+    checkpoint: Path | None = None
 
 
 class TransferClassifiersOutputs(StageFiles):
@@ -238,8 +281,14 @@ def transfer_classifiers_stage(
     model: str,
     dataset: str,
     sources: list[str],
+    imported: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Apply the classifiers of ``sources`` (one file each, in order) to ``dataset``'s embeddings.
+
+    ``imported``: the sources (of ``sources``) that are files of an earlier run
+    (``analysis.classification.imported``, named by :func:`imported_source_label`): their fit is checked
+    by checkpoint hash, the store's or one its model.ckpt (``inputs.checkpoint``) was imported from,
+    not by model name (:func:`check_classifiers_fit`).
 
     Every task of ``config.tasks`` a source's file holds predicts every cell; where this dataset
     has annotations of the task, the predictions are scored on them
@@ -265,9 +314,19 @@ def transfer_classifiers_stage(
     if inputs.annotations is not None:
         annotations = read_annotations(inputs.annotations)
         recorded.append((inputs.annotations, read_table_provenance(inputs.annotations, "annotations")))
+    unknown = sorted(set(imported) - set(sources))
+    if unknown:
+        raise ValueError(f"imported sources {unknown} are not among the sources {sources}")
+    lineage = None
+    if imported:
+        lineage = [] if inputs.checkpoint is None else checkpoint_sources(inputs.checkpoint)
+        if inputs.checkpoint is not None:
+            recorded.append(inputs.checkpoint)
     applied: list[tuple[str, LinearClassifier]] = []  # (source, classifier), in file and task order
     for source, path in zip(sources, inputs.classifiers, strict=True):
-        check_classifiers_fit(Path(path), inputs.embeddings, target)
+        check_classifiers_fit(
+            Path(path), inputs.embeddings, target, imported_from=lineage if source in imported else None
+        )
         recorded.append(path)
         applied += [(source, c) for task, c in load_classifiers(path).items() if task in config.tasks]
     if not applied:
@@ -304,6 +363,7 @@ def transfer_classifiers_stage(
         "model": model,
         "dataset": dataset,
         "sources": sources,
+        **({"imported": list(imported)} if imported else {}),
     }
     metrics_table = pd.DataFrame(rows, columns=list(CLASSIFICATION_COLUMNS))[list(CLASSIFICATION_COLUMNS)]
     write_table(

@@ -216,6 +216,26 @@ DRAWING_KEYS: tuple[str, ...] = (
 )
 
 
+class ImportedClassifiersConfig(StrictModel):
+    """Classifiers fitted in an earlier run (its ``classifiers`` artifact) that predict, unchanged, the
+    datasets a model of this run embeds (rule ``transfer_classifiers``, as classifiers of ``train_on``)."""
+
+    file: str = Field(
+        description="A classifiers file of an earlier run: "
+        "results/evaluation/classifiers/<model>/<dataset>.json (kind 'classifiers', written by rule "
+        "'classify'; plain numbers, never a pickle)."
+    )
+    model: str = Field(
+        description="The contrastive model (a name in contrastive_models) whose embeddings it reads: "
+        "the model the classifiers were fitted on, usually imported from that run's model.ckpt "
+        "(checkpoint:); the dry run refuses a file fitted on the embeddings of another checkpoint."
+    )
+    apply_to: list[str] | None = Field(
+        None,
+        description="Datasets it predicts; null: every dataset the model embeds. Scored where annotated.",
+    )
+
+
 class ClassificationConfig(StrictModel):
     """Logistic regression on embeddings, evaluated with splits grouped by FOV."""
 
@@ -258,7 +278,13 @@ class ClassificationConfig(StrictModel):
         "are scored on); null: every other dataset the same model embeds. [] : none.",
     )
 
-    PLANNING_KEYS: ClassVar[tuple[str, ...]] = ("train_on", "apply_to")
+    imported: dict[str, ImportedClassifiersConfig] = Field(
+        default_factory=dict,
+        description="Classifiers of an earlier run, by a name of your choice (letters, digits, '_', '-'), "
+        "applied to this run's embeddings (README: Models and classifiers across datasets).",
+    )
+
+    PLANNING_KEYS: ClassVar[tuple[str, ...]] = ("train_on", "apply_to", "imported")
 
 
 class ReferenceTrackConfig(StrictModel):

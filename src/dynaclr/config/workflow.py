@@ -657,6 +657,7 @@ class WorkflowConfig(StrictModel):
                 "them"
             )
         self._check_apply_to()
+        self._check_imported_classifiers()
         self._check_pseudotime_reference()
         classified = set(self.analysis.classification.tasks)
         for name, dataset in self.datasets.items():
@@ -1001,6 +1002,43 @@ class WorkflowConfig(StrictModel):
                 f"those { {m: sorted(n & set(sources)) for m, n in embedded.items()} }; name it in a model's "
                 "embed_datasets (its patch spec must give the model's input) or remove it from apply_to"
             )
+
+    def _check_imported_classifiers(self) -> None:
+        """Each ``analysis.classification.imported`` entry names a contrastive model that embeds every
+        dataset its ``apply_to`` names (and some dataset when null): the classifiers read that model's
+        embeddings only. The file itself is checked by the dry run
+        (:func:`dynaclr.classify.model.imported_classifier_problems`)."""
+        import re
+
+        for name, entry in self.analysis.classification.imported.items():
+            key = f"analysis.classification.imported.{name}"
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+                raise ValueError(f"{key}: names may hold letters, digits, '_' and '-' only; got {name!r}")
+            if entry.model not in self.contrastive_models:
+                raise ValueError(
+                    f"{key}.model: expected a model of contrastive_models {sorted(self.contrastive_models)} "
+                    f"(the classifiers read its embeddings), found {entry.model!r}"
+                )
+            embedded = self.embedded_datasets(entry.model)
+            targets = embedded if entry.apply_to is None else entry.apply_to
+            missing = sorted(set(targets) - set(embedded))
+            if missing or not targets:
+                found = f"{missing}, which it does not embed" if missing else "none"
+                raise ValueError(
+                    f"{key}.apply_to: expected datasets model {entry.model!r} embeds {embedded}, found "
+                    f"{found}; name them in contrastive_models.{entry.model}.embed_datasets or correct "
+                    "apply_to"
+                )
+
+    def imported_classifier_targets(self, model: str, dataset: str) -> list[str]:
+        """The ``analysis.classification.imported`` names whose classifiers predict ``dataset``'s
+        embeddings by ``model``, sorted."""
+        return sorted(
+            name
+            for name, entry in self.analysis.classification.imported.items()
+            if entry.model == model
+            and dataset in (self.embedded_datasets(model) if entry.apply_to is None else entry.apply_to)
+        )
 
     def distillation_encoders(self) -> dict[str, DistillationEncoder]:
         """The contrastive encoders analysis.distillation reads, by role: ``teacher`` (teacher_model)
