@@ -34,7 +34,6 @@ from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.phase import calculate_transfer_function, reconstruct_stack
 from dynaclr.phase.reconstruct import (
-    fill_missing_brightfield,
     invert_brightfield,
     normalise_brightfield,
     padding_mask,
@@ -130,8 +129,7 @@ def main() -> None:
 
     def unfilled(counts: np.ndarray) -> np.ndarray:
         """The phase with the padding left in the stack (before)."""
-        filled = fill_missing_brightfield(counts)
-        return invert_brightfield(normalise_brightfield(filled, config), transfer_function, config)
+        return invert_brightfield(normalise_brightfield(counts, config), transfer_function, config)
 
     print("\n(b) correlation inside the tiles with the phase without padding (offset 0)")
     stitched = np.zeros((n_y, n_x), dtype=bool)

@@ -210,12 +210,10 @@ def test_a_parent_not_in_the_lineage_file_names_its_line(tmp_path: Path) -> None
         run(config, tmp_path)
 
 
-def test_the_plan_gives_import_tracks_each_folders_own_lineage_file(tmp_path: Path) -> None:
-    """A result folder's res_track.txt, a ground truth TRA folder's man_track.txt (before: res_track.txt
-    for every folder, a missing input for the TRA folder)."""
+def _ctc_plan_config(tmp_path: Path, lineages: dict[str, str]) -> dict:
+    """A two-FOV plate whose tracks are CTC folders ``ctc/<folder>`` holding the lineage file named."""
     from plate_helpers import write_plate
-    from test_early_checks import plan, plate_config
-    from test_stage_contract import planned_jobs
+    from test_early_checks import plate_config
 
     plate = write_plate(
         tmp_path / "own.zarr", ["A/1/0", "B/1/0"], ["Brightfield", "Sensor"], (6, 2, 3, 64, 64)
@@ -223,16 +221,74 @@ def test_the_plan_gives_import_tracks_each_folders_own_lineage_file(tmp_path: Pa
     config = plate_config(plate)
     dataset = config["datasets"]["mine"]
     del dataset["tracking_input"]
-    for folder, lineage in (("A_1_0", "res_track.txt"), ("B_1_0", "man_track.txt")):
+    for folder, lineage in lineages.items():
         (tmp_path / "ctc" / folder).mkdir(parents=True)
         (tmp_path / "ctc" / folder / lineage).write_text("1 0 0 0\n")
     dataset["tracks"] = {"format": "ctc", "path": str(tmp_path / "ctc" / "{row}_{col}_{fov}")}
+    return config
+
+
+def test_the_plan_gives_import_tracks_each_folders_own_lineage_file(tmp_path: Path) -> None:
+    """A ground truth's TRA folders: man_track.txt (before: res_track.txt for every folder, a missing
+    input)."""
+    from test_early_checks import plan
+    from test_stage_contract import planned_jobs
+
+    config = _ctc_plan_config(tmp_path, {"A_1_0": "man_track.txt", "B_1_0": "man_track.txt"})
     work = tmp_path / "work"
     assert plan(config, work)["import_tracks"] == 1
     (job,) = [
         job for job in planned_jobs(work / "config" / "config.yaml", work) if job.rule.name == "import_tracks"
     ]
     assert list(job.input.ctc_lineage) == [
-        str(tmp_path / "ctc" / "A_1_0" / "res_track.txt"),
+        str(tmp_path / "ctc" / "A_1_0" / "man_track.txt"),
         str(tmp_path / "ctc" / "B_1_0" / "man_track.txt"),
     ]
+
+
+def test_a_dataset_mixing_results_and_ground_truth_folders_is_refused_at_the_dry_run(tmp_path: Path) -> None:
+    """FOV A/1/0 holds a tracker's result (res_track.txt), FOV B/1/0 a ground truth (man_track.txt):
+    before, each FOV's own file was read and the dataset's tracks silently mixed the two."""
+    from test_early_checks import refused
+
+    config = _ctc_plan_config(tmp_path, {"A_1_0": "res_track.txt", "B_1_0": "man_track.txt"})
+    message = refused(config, tmp_path / "work")
+    assert "datasets.mine.tracks.path: expected one layout in every FOV's folder" in message
+    assert f"res_track.txt) in FOV A/1/0 ({tmp_path / 'ctc' / 'A_1_0' / 'res_track.txt'})" in message
+    assert f"man_track.txt) in FOV B/1/0 ({tmp_path / 'ctc' / 'B_1_0' / 'man_track.txt'})" in message
+
+
+def test_the_stage_refuses_folders_mixing_results_and_ground_truth(tmp_path: Path) -> None:
+    """Called without the dry run (the library function): the same refusal, before any mask is read."""
+    config = write_folder(tmp_path, {0: [1], 1: [1], 2: [1], 3: [1]}, "1 0 3 0\n")
+    truth = tmp_path / "B_1_0"
+    truth.mkdir()
+    (truth / "man_track.txt").write_text("1 0 3 0\n")
+    folder = Path(config.fov_path(FOV))
+    with pytest.raises(ArtifactError, match=r"in FOV A/1/0 .*\(man_track\.txt\) in FOV B/1/0"):
+        import_tracks(
+            config,
+            ImportTracksInputs(
+                files=(folder, truth), ctc_lineage=(folder / "res_track.txt", truth / "man_track.txt")
+            ),
+            ImportTracksOutputs(tracks=tmp_path / "tracks.parquet"),
+            fov_names=[FOV, "B/1/0"],
+            shape_tzyx=SHAPE_TZYX,
+        )
+
+
+@pytest.mark.parametrize(
+    ("lineage", "found"),
+    [("1 0 3 0\n2 2 1000000 1\n", "B = 2, E = 1000000"), ("1 0 3 0\n2 4 4 1\n", "B = 4, E = 4")],
+    ids=["large-E", "E-past-the-last-frame"],
+)
+def test_a_line_whose_frames_lie_outside_the_plate_is_named(tmp_path: Path, lineage: str, found: str) -> None:
+    """A corrupt E (before: a set of its frames B .. E was built before anything was refused, all the
+    memory there is for an E of 10^11; 10^6 here keeps a regression cheap); the plate has 4 frames."""
+    config = write_folder(tmp_path, {0: [1], 1: [1], 2: [1], 3: [1]}, lineage)
+    with pytest.raises(
+        ArtifactError,
+        match=rf"res_track\.txt line 2: label 2: expected frames B \.\. E within the plate's 4 frames "
+        rf"\(0 \.\. 3, B <= E\), found {found} ",
+    ):
+        run(config, tmp_path)

@@ -2,7 +2,9 @@
 model.ckpt: pixel size, z step, time interval, each null where nothing states it); a copy of it
 imported elsewhere (rule import_model, ``checkpoint_format: dynaclr``) is compared with each dataset
 it embeds as the dry run compares a model trained here (dynaclr.config.transfer_checks), so a
-colleague's model is never embedded, without being told, on data of another objective or interval."""
+colleague's model is never embedded, without being told, on data of another objective or z step. A
+dataset sampled as any of the training datasets is accepted; the time interval is not compared
+(embedding one frame does not depend on it, as for a model trained here)."""
 
 from __future__ import annotations
 
@@ -107,15 +109,55 @@ def test_a_model_imported_for_a_dataset_of_twice_the_pixel_size_is_refused(
         f"sampled otherwise than dataset 'tiny' (results/demo/raw.zarr, which {trained} was trained on): "
     )
     assert "pixel size 1.3 µm (a 32 px patch spans 41.6 µm), expected 0.65 µm (20.8 µm)" in message
-    assert "time interval 15 min, expected 30 min" in message
+    assert "time interval" not in message and "tau" not in message  # 15 min, not compared
+    # the advice names the key of the size that differs, not the z step's
+    assert "(or the dataset's phase.yx_pixel_size_um)" in message and "z_step_um" not in message
     assert "allow_other_scales: true" in message
     assert not (tmp_path / "model.ckpt").exists()
 
 
-def test_another_time_interval_alone_is_refused(trained: Path, tmp_path: Path) -> None:
-    with pytest.raises(ArtifactError, match=r"time interval 15 min, expected 30 min") as refusal:
-        run_import(tmp_path, trained, {"demo_15min": demo_records()["demo_15min"]})
-    assert "pixel size" not in str(refusal.value) and "another time between frames" in str(refusal.value)
+def test_another_time_interval_alone_is_accepted(trained: Path, tmp_path: Path) -> None:
+    """demo_15min is imaged every 15 min, the training dataset every 30 min: a model trained here on
+    demo embeds demo_15min without a word from the dry run, and so does an imported copy."""
+    records = demo_records()
+    assert records["demo_15min"]["time_interval_minutes"] == 15.0
+    summary = run_import(tmp_path, trained, {"demo_15min": records["demo_15min"]})
+    assert summary["training_sampling_verified"] is True
+
+
+def pooled_model(trained: Path, tmp_path: Path) -> Path:
+    """``trained`` as if pooled over dataset 'A' (0.65 µm pixels) and 'B' (0.325 µm)."""
+    first = {**demo_records()["demo"], "dataset": "A", "plate": "results/A/raw.zarr"}
+    second = {**first, "dataset": "B", "plate": "results/B/raw.zarr", "pixel_size_um": 0.325}
+    checkpoint = torch.load(trained, weights_only=True)
+    checkpoint["dynaclr_training"]["training_sampling"] = [first, second]
+    torch.save(checkpoint, tmp_path / "pooled.ckpt")
+    return tmp_path / "pooled.ckpt"
+
+
+def test_a_dataset_sampled_as_any_training_dataset_is_accepted(trained: Path, tmp_path: Path) -> None:
+    """Dataset C, sampled as B (the second training dataset), not as A: accepted."""
+    pooled = pooled_model(trained, tmp_path)
+    sampled_as_b = {**demo_records()["demo"], "dataset": "C", "pixel_size_um": 0.325}
+    summary = run_import(tmp_path / "imported", pooled, {"C": sampled_as_b})
+    assert summary["training_sampling_verified"] is True
+
+
+def test_a_dataset_sampled_as_no_training_dataset_is_refused_naming_them_all(
+    trained: Path, tmp_path: Path
+) -> None:
+    pooled = pooled_model(trained, tmp_path)
+    with pytest.raises(ArtifactError) as refusal:
+        run_import(
+            tmp_path / "imported",
+            pooled,
+            {"D": {**demo_records()["demo"], "dataset": "D", "pixel_size_um": 1.3}},
+        )
+    message = str(refusal.value)
+    assert "sampled otherwise than any of the 2 datasets it was trained on: " in message
+    assert f"dataset 'A' (results/A/raw.zarr, which {pooled} was trained on): pixel size 1.3 µm" in message
+    assert f"dataset 'B' (results/B/raw.zarr, which {pooled} was trained on): pixel size 1.3 µm" in message
+    assert "expected 0.65 µm" in message and "expected 0.325 µm" in message
 
 
 def test_the_same_sampling_is_accepted_and_recorded_as_verified(trained: Path, tmp_path: Path) -> None:
@@ -179,28 +221,47 @@ def test_embed_compares_a_dataset_added_since_the_import(
     """import_model is not rerun when embed_datasets grows: each embed job of an imported model
     compares its own dataset, with the same refusal."""
     run_import(tmp_path / "imported", trained, {"demo": demo_records()["demo"]})
-
-    def embed(dataset: str, record: dict[str, Any]) -> Path:
-        output = tmp_path / f"{dataset}.zarr"
-        embed_stage(
-            EmbeddingConfig(),
-            EmbedInputs(
-                patches_zarr=store["zarr"],
-                patches_parquet=store["parquet"],
-                checkpoint=tmp_path / "imported" / "model.ckpt",
-            ),
-            EmbedOutputs(embeddings=output),
-            model="colleague",
-            dataset=dataset,
-            partial_store=tmp_path / f".{dataset}.partial",
-            sampling_check={"sampling": record, "allow_other_scales": False},
-        )
-        return output
-
+    imported = tmp_path / "imported" / "model.ckpt"
     with pytest.raises(ArtifactError, match=r"embed_datasets: dataset 'demo_15min' .*pixel size 1.3 µm"):
-        embed("demo_15min", demo_records(pixel_size_um=1.3)["demo_15min"])
+        embed(store, imported, tmp_path, "demo_15min", demo_records(pixel_size_um=1.3)["demo_15min"])
     assert not (tmp_path / "demo_15min.zarr").exists()
-    assert embed("demo", demo_records()["demo"]).exists()
+    assert embed(store, imported, tmp_path, "demo", demo_records()["demo"]).exists()
+
+
+def embed(
+    store: dict[str, Path], checkpoint: Path, tmp_path: Path, dataset: str, record: dict[str, Any]
+) -> Path:
+    """Rule embed of ``dataset`` (whose sampling is ``record``) with the imported ``checkpoint``."""
+    output = tmp_path / f"{dataset}.zarr"
+    embed_stage(
+        EmbeddingConfig(),
+        EmbedInputs(patches_zarr=store["zarr"], patches_parquet=store["parquet"], checkpoint=checkpoint),
+        EmbedOutputs(embeddings=output),
+        model="colleague",
+        dataset=dataset,
+        partial_store=tmp_path / f".{dataset}.partial",
+        sampling_check={"sampling": record, "allow_other_scales": False},
+    )
+    return output
+
+
+def test_embed_does_not_warn_again_for_a_copy_whose_file_recorded_no_sampling(
+    trained: Path, store: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The import warned once (in the terms of the file it read); each embed job of the copy, which
+    records training_sampling_verified: false, says nothing more about it."""
+    old = torch.load(trained, weights_only=True)
+    del old["dynaclr_training"]["training_sampling"]
+    torch.save(old, tmp_path / "old.ckpt")
+    with caplog.at_level("WARNING"):
+        run_import(tmp_path / "imported", tmp_path / "old.ckpt", {"demo": demo_records()["demo"]})
+    assert [r for r in caplog.records if "does not record the sampling" in r.getMessage()]  # once, here
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert embed(
+            store, tmp_path / "imported" / "model.ckpt", tmp_path, "demo", demo_records()["demo"]
+        ).exists()
+    assert not [r for r in caplog.records if "does not record the sampling" in r.getMessage()]
 
 
 @pytest.mark.parametrize("value", ["{not json", '{"dataset": "tiny"}'])

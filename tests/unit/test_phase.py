@@ -976,6 +976,39 @@ def test_a_float_plate_fills_exact_zeros_only_and_only_under_a_positive_offset(
     assert unfilled.metrics("A/1/0", "3d", 1.0)["voxels_at_pixel_type_minimum"] == 0
 
 
+def test_missing_voxels_and_padding_are_one_mask_for_the_drop_limit_and_the_fill(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]
+):
+    """Float counts (about 3000) under the offset 100: NaN (missing) and exact 0.0 (padding) are both
+    no measurement. A frame 31 % NaN and 31 % padding holds 38 % measured voxels: dropped as one
+    without brightfield, naming both shares (before: each kind was under the 50 % limit alone and the
+    frame was reconstructed from 38 % of its voxels). Below the limit the phase does not depend on
+    which of the two marks a voxel (before: NaN took the median of every finite voxel, the 0.0
+    padding included, so far below the measured counts)."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    clean = _as_16_bit(_first_frames(tiny_plate["plate"], 2)[:, :1], 3000.0).astype(np.float32)
+    n_x = clean.shape[-1]
+    damaged = clean.copy()
+    damaged[1, ..., : int(0.31 * n_x)] = np.nan
+    damaged[1, ..., int(0.31 * n_x) : int(0.62 * n_x)] = 0.0
+    output = np.zeros((2, 1, *clean.shape[2:]), np.float32)
+    totals = reconstruct_frames(damaged, 0, output, transfer_function, PhaseConfig())
+    assert totals.frames_without_intensity == [1] and np.isnan(output[1]).all()
+    assert np.isfinite(output[0]).all()
+    assert f"of its voxels {AT_PADDING['float32']}" in totals.first_without_intensity
+    assert "are missing (NaN or inf): 6" in totals.first_without_intensity
+
+    stack = clean[0, 0].copy()
+    stack[..., : int(0.3 * n_x)] = 0.0  # padding, under the limit
+    as_nan, as_padding = stack.copy(), stack.copy()
+    as_nan[:, 40:43, 50:53] = np.nan
+    as_padding[:, 40:43, 50:53] = 0.0
+    np.testing.assert_array_equal(
+        reconstruct_stack(as_nan, transfer_function, PhaseConfig()),
+        reconstruct_stack(as_padding, transfer_function, PhaseConfig()),
+    )
+
+
 def test_a_16_bit_frame_mostly_at_zero_is_dropped_as_one_without_brightfield(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]
 ):

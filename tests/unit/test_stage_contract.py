@@ -437,6 +437,52 @@ def test_a_config_edit_changes_the_params_or_inputs_of_exactly_the_rules_that_re
     assert changed == rerun
 
 
+def test_adding_a_dataset_to_an_imported_model_reruns_none_of_its_jobs(tmp_path: Path) -> None:
+    """The sampling checks are functions of threads, which the params trigger does not compare:
+    adding a dataset to an imported model's embed_datasets changes no compared param or input of its
+    import_model job or of its embed job of the dataset it embedded (import_model is not rerun; the
+    new dataset's embed job makes the comparison, given its sampling); a trained model's recorded
+    sampling is no compared param either (editing what it records retrains nothing)."""
+    from integration.workflow_helpers import TINY_TRAINING, tiny_workflow_config
+
+    checkpoint = tmp_path / "colleague.ckpt"
+    checkpoint.write_bytes(b"")  # planning reads nothing of it
+    config = tiny_workflow_config()
+    config["contrastive_models"]["colleague"] = {
+        "checkpoint": str(checkpoint),
+        "embed_datasets": ["tiny"],
+        "training": {**TINY_TRAINING, "sampling": "classical"},
+    }
+
+    def plan(name: str) -> list[Any]:
+        (tmp_path / name).mkdir()
+        configfile = tmp_path / name / "config.yaml"
+        configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+        return planned_jobs(configfile, tmp_path / name)
+
+    before_jobs = plan("before")
+    config["datasets"]["tiny_b"] = config["datasets"]["tiny"]
+    config["contrastive_models"]["colleague"]["embed_datasets"] = ["tiny", "tiny_b"]
+    after_jobs = plan("after")
+    before, after = _params_by_job(before_jobs), _params_by_job(after_jobs)
+    kept = [
+        job for job in before if job[0] == "import_model" or (job[0] == "embed" and "colleague" in job[1])
+    ]
+    assert len(kept) == 2
+    assert {job: after[job] for job in kept} == {job: before[job] for job in kept}
+    checks = {
+        job.wildcards["dataset"]: job.params.sampling_check
+        for job in after_jobs
+        if job.rule.name == "embed" and job.wildcards["model"] == "colleague"
+    }
+    assert set(checks) == {"tiny", "tiny_b"}
+    assert all(check is not None and check["sampling"]["dataset"] == name for name, check in checks.items())
+    for job in after_jobs:
+        if job.rule.name == "train_contrastive":
+            assert job.params.sampling not in list(job.non_derived_params)
+            assert job.params.sampling  # the record still reaches the command line
+
+
 def test_the_training_job_runs_with_the_run_settings_no_rerun_compares(tmp_path: Path) -> None:
     """contrastive_models.<name>.training's RUN_KEYS reach the train_contrastive job (the config it
     writes for its command line, a params function of its threads: the params trigger leaves it out),

@@ -36,8 +36,9 @@ rule train_contrastive:
         processes=lambda w: CONFIG.contrastive_models[w.model].processes,
         datasets=lambda w: CONFIG.contrastive_models[w.model].train_datasets,
         # each training dataset's sampling, recorded in model.ckpt (import_model compares a copy of the
-        # model with the datasets it embeds): a param, so the record never goes stale
-        sampling=lambda w: training_sampling(w.model),
+        # model with the datasets it embeds): a function of threads, which the params trigger does not
+        # compare, so editing what it records (a stated value, the plate's path) retrains nothing
+        sampling=lambda w, threads: training_sampling(w.model),
         output_dir=lambda w: model_dir(w.model),
         python=PYTHON,
         torchrun_signals=" ".join(TORCHRUN_SIGNAL_ARGS),

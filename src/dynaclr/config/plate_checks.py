@@ -26,6 +26,7 @@ from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBO
 from dynaclr.config.base import fov_pattern_paths
 from dynaclr.config.patches import PatchSpec, channel_indices
 from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, SimulateConfig
+from dynaclr.config.tracking import mixed_ctc_layouts
 from dynaclr.config.training import (
     ContrastiveModelConfig,
     qualified_fov_name,
@@ -234,7 +235,8 @@ def _channel_problems(name: str, dataset: DatasetConfig, plates: Mapping[str, Pl
 
 def _imported_tracks_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
     """The files ``tracks`` names exist: the table, or every FOV's CSV (ultrack), folder (ctc) or XML file
-    (trackmate)."""
+    (trackmate); CTC folders are all results or all ground truth (:func:`~dynaclr.config.tracking.
+    mixed_ctc_layouts`)."""
     if dataset.tracks is None:
         return []
     key = f"datasets.{name}.tracks.path"
@@ -250,7 +252,12 @@ def _imported_tracks_problems(name: str, dataset: DatasetConfig, raw: PlateLayou
     }[tracks.format]
     missing = [(fov, tracks.fov_path(fov)) for fov in raw.fov_names if not exists(Path(tracks.fov_path(fov)))]
     if not missing:
-        return []
+        mixed = (
+            mixed_ctc_layouts({fov: tracks.ctc_lineage(fov) for fov in raw.fov_names})
+            if tracks.format == "ctc"
+            else None
+        )
+        return [] if mixed is None else [f"{key}: {mixed}"]
     shown = "; ".join(f"FOV {fov}: {path}" for fov, path in missing[:3]) + (
         "; ..." if len(missing) > 3 else ""
     )

@@ -14,6 +14,7 @@ map and a contour map (:mod:`dynaclr.tracking.maps`), then ultrack's segment →
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -299,10 +300,10 @@ class ImportedTracksConfig(StrictModel):
     CSV per FOV as ultrack's ``to_tracks_layer`` writes it (``track_id, t, [z,] y, x, id,
     parent_track_id, parent_id``). ``ctc``: one Cell Tracking Challenge result folder per FOV
     (``res_track.txt`` and ``mask###.tif``, or a ground truth's ``man_track.txt`` and
-    ``man_track###.tif``; ``.tiff`` and upper-case ``.TIF`` too). ``trackmate``: one Fiji
-    TrackMate XML file per FOV (``File > Save``; positions in its calibrated units, converted with
-    its own pixel size, which must agree with the plate's). Units: ``t`` frames of the plate,
-    centroids pixels (``z`` slices).
+    ``man_track###.tif``, the same in every FOV; ``.tiff`` and upper-case ``.TIF`` too).
+    ``trackmate``: one Fiji TrackMate XML file per FOV (``File > Save``; positions in its calibrated
+    units, converted with its own pixel size, which must agree with the plate's). Units: ``t``
+    frames of the plate, centroids pixels (``z`` slices).
     """
 
     format: Literal["table", "ultrack", "ctc", "trackmate"] = Field(
@@ -365,3 +366,24 @@ class ImportedTracksConfig(StrictModel):
             if os.path.isfile(os.path.join(folder, name)):
                 return os.path.join(folder, name)
         return os.path.join(folder, next(iter(CTC_LAYOUTS)))
+
+
+def mixed_ctc_layouts(lineages: Mapping[str, str]) -> str | None:
+    """Why FOVs whose lineage files (``{fov_name: path}``, :meth:`ImportedTracksConfig.ctc_lineage`)
+    are of both layouts cannot be one dataset's tracks: a tracker's results (``res_track.txt``) beside a
+    ground truth (``man_track.txt``) would be analysed as one kind; ``None``: one layout (files that do
+    not exist are left to the check naming them)."""
+    first: dict[str, tuple[str, str]] = {}
+    for fov_name, path in lineages.items():
+        name = os.path.basename(path)
+        if name in CTC_LAYOUTS and name not in first and os.path.isfile(path):
+            first[name] = (fov_name, path)
+    if len(first) < 2:
+        return None
+    result, truth = first["res_track.txt"], first["man_track.txt"]
+    return (
+        f"expected one layout in every FOV's folder, found a result (res_track.txt) in FOV {result[0]} "
+        f"({result[1]}) and a ground truth's TRA folder (man_track.txt) in FOV {truth[0]} ({truth[1]}): a "
+        "tracker's results and a ground truth would be read as one dataset's tracks; point tracks.path at "
+        "one kind of folder (put the others in another dataset)"
+    )

@@ -32,7 +32,9 @@ passed as alike, and one in nm without its unit was refused as 1000 times the ot
 A model trained here records its training datasets' sampling (:class:`DatasetSampling`, JSON, in
 ``model.ckpt``'s ``training_sampling``): a copy imported into another workflow is compared with each
 dataset it embeds by :func:`checkpoint_sampling_problems` (rules ``import_model`` and ``embed``),
-the same comparison and wording, the time interval included (a ``tau`` in frames spans another time).
+the same comparison and wording: a dataset sampled as any of the training datasets is accepted. The
+time interval is recorded, not compared (embedding one frame does not depend on it, as for a model
+trained here).
 """
 
 from __future__ import annotations
@@ -221,15 +223,13 @@ def _size(value: float | None, sampling: DatasetSampling, key: str) -> str:
     return f"{value:g} µm" if value is not None else _not_stated(sampling, key)
 
 
-def sampling_differences(
-    expected: DatasetSampling, found: DatasetSampling, size: int, *, interval: bool = False
-) -> list[str]:
+def sampling_differences(expected: DatasetSampling, found: DatasetSampling, size: int) -> list[str]:
     """How ``found`` is sampled otherwise than ``expected``: its pixel size and, where both
     datasets' patches hold several slices, its z step, each when it differs by more than
     :data:`SCALE_RELATIVE_TOLERANCE` or is not stated for either dataset, or both (one phrase each,
     saying why each is not stated; empty: alike or not a usable size). ``size``: the patch size
-    (px) the model sees. ``interval``: also the time interval, where both state it (a ``tau`` in
-    frames is another time)."""
+    (px) the model sees. The time interval is not compared: a model embeds one frame at a time (a
+    pooled ``tau_frames`` is checked by the dry run on the training datasets only)."""
     differences = []
     pixel, wanted = found.pixel_size_um, expected.pixel_size_um
     if pixel is not None and wanted is not None and _differs(pixel, wanted):
@@ -250,12 +250,6 @@ def sampling_differences(
             differences.append(
                 f"z step {_size(step, found, 'z_step_um')}, expected {_size(wanted, expected, 'z_step_um')}"
             )
-    minutes, wanted = found.time_interval_minutes, expected.time_interval_minutes
-    if interval and minutes is not None and wanted is not None and _differs(minutes, wanted):
-        differences.append(
-            f"time interval {minutes:g} min, expected {wanted:g} min (tau in frames spans "
-            f"{minutes / wanted:.3g} times the time the model learnt from)"
-        )
     return differences
 
 
@@ -281,7 +275,7 @@ def scale_differences(
     other: tuple[str, str],
 ) -> list[str]:
     """How ``other`` is sampled otherwise than ``reference``, each a ``(dataset, patch spec name)``
-    (:func:`sampling_differences`, without the time interval). ``layouts`` holds both datasets' raw
+    (:func:`sampling_differences`). ``layouts`` holds both datasets' raw
     plate layouts; the sampling compared is that of the plates the specs read, phase overrides
     included (module docstring)."""
     expected = dataset_sampling(config, *reference, layouts[reference[0]])
@@ -315,8 +309,7 @@ def _scale_problems(
                 _scale_problem(
                     f"contrastive_models.{model}.{key}",
                     f"dataset {dataset!r} ({layouts[dataset].path})",
-                    f"dataset {reference!r} ({layouts[reference].path}, {role})",
-                    differences,
+                    [(f"dataset {reference!r} ({layouts[reference].path}, {role})", differences)],
                     spec_name,
                     model,
                 )
@@ -324,27 +317,43 @@ def _scale_problems(
     return problems
 
 
+#: The phrase each size's difference starts with (:func:`sampling_differences`) and its phase key.
+_SIZE_KEYS = {"pixel size": "yx_pixel_size_um", "z step": "z_step_um"}
+
+
 def _scale_problem(
-    key: str, dataset: str, reference: str, differences: list[str], spec_name: str, model: str
+    key: str, dataset: str, compared: Sequence[tuple[str, list[str]]], spec_name: str, model: str
 ) -> str:
-    """The refusal of ``dataset`` sampled otherwise than ``reference`` (each named with its plate)."""
+    """The refusal of ``dataset`` sampled otherwise than each reference of ``compared`` (each named
+    with its plate, with the differences from it): one reference, or every training dataset a model
+    file records, none of which the dataset matches. The advice names the keys of the sizes that
+    differ."""
     # a size not stated (_not_stated) is no known difference: the check cannot tell; one size known
     # to differ is (the others not stated or not)
+    differences = [difference for _, found in compared for difference in found]
     unknown = all(_NOT_STATED in difference for difference in differences)
-    timed = [d for d in differences if d.startswith("time interval")]
-    seen = "another physical area" if len(timed) < len(differences) else ""
-    seen += (" and " if seen and timed else "") + ("another time between frames" if timed else "")
+    keys = [
+        f"phase.{phase_key}"
+        for phrase, phase_key in _SIZE_KEYS.items()
+        if any(difference.startswith(phrase) for difference in differences)
+    ]
+    if len(compared) == 1:
+        ((reference, found),) = compared
+        against = f" {reference}: " + "; ".join(found)
+    else:
+        against = f" any of the {len(compared)} datasets it was trained on: " + "; ".join(
+            f"{reference}: " + ", ".join(found) for reference, found in compared
+        )
     return (
         f"{key}: {dataset} is "
         + ("not known to be sampled as" if unknown else "sampled otherwise than")
-        + f" {reference}: "
-        + "; ".join(differences)
+        + against
         + f"; patch spec {spec_name!r} is in pixels and slices, so the model "
         + ("may" if unknown else "would")
-        + f" see {seen} than it learnt from. Leave the dataset out (name "
-        "embed_datasets), correct "
-        "the plate's scale metadata (or the dataset's phase.yx_pixel_size_um / z_step_um), or set "
-        f"contrastive_models.{model}.allow_other_scales: true"
+        + " see another physical area than it learnt from. Leave the dataset out (name "
+        "embed_datasets), correct the plate's scale metadata (or the dataset's "
+        + " / ".join(keys)
+        + f"), or set contrastive_models.{model}.allow_other_scales: true"
     )
 
 
@@ -356,10 +365,10 @@ def checkpoint_sampling_problems(
     size: int,
     spec_name: str,
 ) -> list[str]:
-    """Every dataset ``model`` embeds sampled otherwise (:func:`sampling_differences`, the time
-    interval included) than the first dataset the model file ``path`` was trained on, as
-    :func:`transfer_problems` refuses a model trained here, one line each; ``allow_other_scales`` is
-    the caller's to honour.
+    """Every dataset ``model`` embeds sampled otherwise (:func:`sampling_differences`) than every
+    dataset the model file ``path`` was trained on, as :func:`transfer_problems` refuses a model
+    trained here, one line each naming the differences from each training dataset; a dataset
+    sampled as any of them is accepted. ``allow_other_scales`` is the caller's to honour.
 
     Args:
         model: the model's name in the workflow config.
@@ -371,20 +380,20 @@ def checkpoint_sampling_problems(
     Raises:
         ValueError: a record is malformed (naming the key).
     """
-    if not trained:
-        return []
-    reference = DatasetSampling.from_json(trained[0], recorded_in=str(path))
+    references = [DatasetSampling.from_json(record, recorded_in=str(path)) for record in trained]
     problems = []
     for name, record in embedded.items():
         found = DatasetSampling.from_json(record)
-        differences = sampling_differences(reference, found, size, interval=True)
-        if differences:
+        compared = [(reference, sampling_differences(reference, found, size)) for reference in references]
+        if compared and all(differences for _, differences in compared):
             problems.append(
                 _scale_problem(
                     f"contrastive_models.{model}.embed_datasets",
                     f"dataset {name!r} ({found.plate})",
-                    f"dataset {reference.dataset!r} ({reference.plate}, which {path} was trained on)",
-                    differences,
+                    [
+                        (f"dataset {reference.dataset!r} ({reference.plate}, which {path} was trained on)", d)
+                        for reference, d in compared
+                    ],
                     spec_name,
                     model,
                 )

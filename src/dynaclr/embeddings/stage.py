@@ -87,7 +87,9 @@ def embed_stage(
             ``allow_other_scales``: the sampling ``model.ckpt`` records its weights learnt from is
             compared with it as ``import_model`` compares it
             (:func:`~dynaclr.training.imported.check_imported_sampling`); ``None``: not compared (a
-            model trained here: the dry run compared its datasets).
+            model trained here: the dry run compared its datasets). A copy recording
+            ``training_sampling_verified: false`` (its file recorded no sampling; the import warned)
+            is not compared, nor warned again.
 
     Raises:
         ArtifactError: ``inputs.checkpoint`` is unreadable, or not ``checkpoint_model``'s, or made
@@ -196,7 +198,10 @@ def _encoded(
         check_checkpoint_identity(
             trained, checkpoint, expected_model=expected_model, expected_config_hash=expected_config_hash
         )
-    if sampling_check is not None and info["kind"] == "contrastive":
+    # a copy whose file recorded no sampling was warned once, by import_model (in the file's own
+    # terms: a VisCy or timm file learnt from no dataset of this workflow); nothing to compare here
+    unrecorded = trained.training_sampling is None and trained.training_sampling_verified is False
+    if sampling_check is not None and info["kind"] == "contrastive" and not unrecorded:
         check_imported_sampling(
             trained.training_sampling,
             {info["dataset"]: sampling_check["sampling"]},

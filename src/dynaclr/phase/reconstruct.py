@@ -57,7 +57,6 @@ from dynaclr.numerics.missing import (
     FAIL_FOV_SHARE,
     MissingDataError,
     MissingTally,
-    fill_missing,
     frame_is_dropped,
     missing_mask,
 )
@@ -97,7 +96,7 @@ MAX_NON_POSITIVE_SHARE = 0.25
 #: above the dark level (an offset already subtracted, 8-bit data) or the stack holds fill values.
 #: The voxels at the pixel type's minimum below the offset (0 for unsigned integers; exactly 0.0 for
 #: floats: a stitched plate's zero padding, dead pixels) are not the dark level: they are filled
-#: before (:func:`fill_pixel_type_minimum`) and never reach this check.
+#: before (:func:`fill_unmeasured_brightfield`) and never reach this check.
 DARKEST_PERCENTILE = 0.1
 
 
@@ -169,12 +168,12 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
 
     With ``flat_field='z_mean'`` every slice is divided by the stack's per-pixel mean over z, so
     the result is ~1 everywhere and uneven illumination (constant along z) cancels out. The stack
-    must be finite (:func:`fill_missing_brightfield` fills missing voxels first) and positive after
+    must be finite (:func:`fill_unmeasured_brightfield` fills missing voxels first) and positive after
     the offset (at most :data:`MAX_NON_POSITIVE_SHARE` of its voxels at or below 0), else a
     :class:`NoBrightfieldIntensityError` says what was found; its darkest voxels
     (:data:`DARKEST_PERCENTILE`) must not lie below half the offset (an offset above the camera's dark
     level; voxels at their type's minimum, exactly 0.0 on floats, are filled first:
-    :func:`fill_pixel_type_minimum`),
+    :func:`fill_unmeasured_brightfield`),
     else a ``ValueError`` names ``phase.camera_offset_counts``.
     """
     pixel_type = np.asarray(zyx_counts).dtype
@@ -183,7 +182,7 @@ def normalise_brightfield(zyx_counts: np.ndarray, config: PhaseConfig) -> torch.
     if n_missing:
         raise MissingDataError(
             f"brightfield stack holds {n_missing} missing voxel(s) (NaN or inf) of {counts.size}; fill "
-            "them first (fill_missing_brightfield, as reconstruct_stack does)"
+            "them first (fill_unmeasured_brightfield, as reconstruct_stack does)"
         )
     data = torch.from_numpy(counts - np.float32(config.camera_offset_counts))
     mean = float(data.mean())
@@ -308,27 +307,6 @@ def invert_brightfield(
     return phase.numpy().astype(np.float32, copy=False)
 
 
-def fill_missing_brightfield(zyx_counts: np.ndarray) -> np.ndarray:
-    """The stack with its missing voxels (NaN, ±inf) set to its median brightfield (counts).
-
-    The median of the finite voxels stands for "no phase": after normalisation the modulation there
-    is about 0. Returns the input unchanged when nothing is missing.
-
-    Raises:
-        MissingDataError: more than :data:`~dynaclr.numerics.missing.DROP_FRAME_SHARE` of the stack
-            is missing (:func:`reconstruct_frames` drops such a frame instead of reconstructing it).
-    """
-    mask = missing_mask(zyx_counts)
-    if mask is None:
-        return zyx_counts
-    if frame_is_dropped(int(mask.sum()), mask.size):
-        raise MissingDataError(
-            f"brightfield stack: {100.0 * mask.mean():.1f}% of its voxels are missing (NaN or inf), more "
-            f"than the {100.0 * DROP_FRAME_SHARE:.0f}% a stack may miss; it cannot be reconstructed"
-        )
-    return fill_missing(zyx_counts, float(np.median(zyx_counts[~mask])))
-
-
 def padding_value(dtype: Any) -> float:
     """The value a stitched plate of pixel type ``dtype`` pads with: the integer type's minimum (0 on
     unsigned integers), 0.0 on floats."""
@@ -366,34 +344,48 @@ def _padding_found(dtype: Any, offset: float) -> str:
     return f"{where}, in every z slice of their stack (phase.camera_offset_counts = {offset:g})"
 
 
-def fill_pixel_type_minimum(zyx_counts: np.ndarray, offset: float) -> np.ndarray:
-    """The stack with its voxels of :func:`padding_mask` (0 counts on unsigned integers and exactly
-    0.0 on floats: under a positive offset every such voxel, under an offset of 0 the positions at it
-    in every z slice; a stitched plate's zero padding, dead pixels) set to the median of its other
-    voxels, as missing voxels are (:func:`fill_missing_brightfield`): they are no measurement, and
-    left as they are a column of zero padding turns the whole phase into ringing (correlation -0.1
-    with the phase without it, 200 times its spread, measured). Returns the input unchanged where
-    there is none.
+def fill_unmeasured_brightfield(zyx_counts: np.ndarray, offset: float) -> np.ndarray:
+    """The stack with its voxels that are no measurement set to the median of the others: the missing
+    ones (NaN, ±inf) and those of :func:`padding_mask` under the camera offset ``offset`` (0 counts
+    on unsigned integers and exactly 0.0 on floats: under a positive offset every such voxel, under an
+    offset of 0 the positions at it in every z slice; a stitched plate's zero padding, dead pixels).
+    One mask, so the median stands for the measured voxels only ("no phase": after normalisation the
+    modulation there is about 0) and the drop limit applies to what is not measured, whatever its kind
+    (a stack 31 % NaN and 31 % padding holds 38 % measured voxels). Left as they are, a column of zero
+    padding turns the whole phase into ringing (correlation -0.1 with the phase without it, 200 times
+    its spread, measured). Returns the input unchanged where there is none.
 
     Raises:
-        NoBrightfieldIntensityError: more than :data:`~dynaclr.numerics.missing.DROP_FRAME_SHARE` of
-            the stack is padding (a frame of padding: dropped by :func:`reconstruct_frames`).
+        MissingDataError: more than :data:`~dynaclr.numerics.missing.DROP_FRAME_SHARE` of the stack
+            is missing, with no padding (:func:`reconstruct_frames` drops such a frame before).
+        NoBrightfieldIntensityError: more than that share is padding, or missing and padding together
+            (a frame of padding: dropped by :func:`reconstruct_frames`), naming each share.
     """
-    mask = padding_mask(zyx_counts, offset)
-    n_floor = int(np.count_nonzero(mask))
-    if not n_floor:
+    missing = missing_mask(zyx_counts)
+    padding = padding_mask(zyx_counts, offset)
+    mask = padding if missing is None else padding | missing
+    n_unmeasured = int(np.count_nonzero(mask))
+    if not n_unmeasured:
         return zyx_counts
-    if frame_is_dropped(n_floor, mask.size):
-        found = (
-            f"{100.0 * n_floor / mask.size:.1f}% of its voxels {_padding_found(zyx_counts.dtype, offset)} "
-            f"(more than the {100.0 * DROP_FRAME_SHARE:.0f}% a stack may hold)"
-        )
+    n_padding = int(np.count_nonzero(padding))
+    if frame_is_dropped(n_unmeasured, mask.size):
+        missing_share = 100.0 * (n_unmeasured - n_padding) / mask.size
+        if not n_padding:
+            raise MissingDataError(
+                f"brightfield stack: {missing_share:.1f}% of its voxels are missing (NaN or inf), more "
+                f"than the {100.0 * DROP_FRAME_SHARE:.0f}% a stack may miss; it cannot be reconstructed"
+            )
+        padding_share, unmeasured_share = 100.0 * n_padding / mask.size, 100.0 * n_unmeasured / mask.size
+        found = f"{padding_share:.1f}% of its voxels {_padding_found(zyx_counts.dtype, offset)}"
+        if n_padding < n_unmeasured:
+            found += f" and {missing_share:.1f}% are missing (NaN or inf): {unmeasured_share:.1f}% unmeasured"
+        found += f" (more than the {100.0 * DROP_FRAME_SHARE:.0f}% a stack may hold)"
         raise NoBrightfieldIntensityError(
             f"brightfield stack: {found}; phase needs brightfield intensities above the camera's dark level",
             found,
         )
-    filled = zyx_counts.copy()
     median = np.median(zyx_counts[~mask])
+    filled = zyx_counts.copy()
     filled[mask] = median if pixel_type_minimum(zyx_counts.dtype) is None else np.rint(median)
     return filled
 
@@ -403,15 +395,15 @@ def reconstruct_stack(
 ) -> np.ndarray:
     """Phase of one brightfield stack ``(Z, Y, X)`` counts → float32 ``(Z, Y, X)`` (3d) or ``(1, Y, X)``.
 
-    Missing voxels are filled first (:func:`fill_missing_brightfield`), so the phase is finite, and so
-    are voxels at their type's minimum (0.0 on floats) below the offset (:func:`fill_pixel_type_minimum`).
+    Missing voxels and padding (voxels at their type's minimum, 0.0 on floats, below the offset) are
+    filled first (:func:`fill_unmeasured_brightfield`), so the phase is finite.
     """
     if tuple(zyx_counts.shape) != transfer_function.zyx_shape:
         raise ValueError(
             f"stack shape {tuple(zyx_counts.shape)} differs from the transfer function's "
             f"{transfer_function.zyx_shape}"
         )
-    filled = fill_pixel_type_minimum(fill_missing_brightfield(zyx_counts), config.camera_offset_counts)
+    filled = fill_unmeasured_brightfield(zyx_counts, config.camera_offset_counts)
     return invert_brightfield(normalise_brightfield(filled, config), transfer_function, config)
 
 
@@ -540,7 +532,7 @@ class ReconstructionTotals:
     one's error: the FOV's refusal quotes it) and the voxels read that are padding
     (``voxels_at_minimum``: :func:`padding_mask`, at 0 on unsigned integers, exactly 0.0 on floats,
     below the camera offset or, under an offset of 0, in every z slice: a stitched plate's zero
-    padding or dead pixels, filled by :func:`fill_pixel_type_minimum`)."""
+    padding or dead pixels, filled by :func:`fill_unmeasured_brightfield`)."""
 
     missing: MissingTally
     n_frames: int = 0

@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from tqdm import tqdm
 
-from dynaclr.config.tracking import CTC_LAYOUTS, ImportedTracksConfig
+from dynaclr.config.tracking import CTC_LAYOUTS, ImportedTracksConfig, mixed_ctc_layouts
 from dynaclr.exports.ctc import CtcTrack
 from dynaclr.io import LARGEST_ID, ArtifactError, StageFiles, make_provenance, parse_csv, write_table
 from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table, empty_tracks_table, track_columns
@@ -194,6 +194,10 @@ def read_imported_tracks(
             f"format 'ctc' reads one res_track.txt per FOV: {len(fov_names)} FOVs, "
             f"{len(inputs.ctc_lineage)} given"
         )
+    if config.format == "ctc":
+        mixed = mixed_ctc_layouts(dict(zip(fov_names, map(str, inputs.ctc_lineage), strict=True)))
+        if mixed is not None:
+            raise ArtifactError(f"tracks.path {config.path!r}: {mixed}")
     tables = []
     spots: dict[str, dict[str, int | str | None]] = {}
     for index, fov_name in enumerate(tqdm(fov_names, desc=f"read {config.format} tracks", mininterval=2)):
@@ -425,6 +429,7 @@ def read_ctc_folder(
     lines = read_ctc_lineage(lineage_path)
     n_t, n_z, n_y, n_x = shape_tzyx
     masks = ctc_masks(folder, CTC_LAYOUTS.get(lineage_path.name, "mask"), n_t)
+    _check_ctc_frames(lines, lineage_path, n_t)
     tables = []
     for t, path in enumerate(masks):
         mask = tifffile.imread(path)
@@ -457,6 +462,18 @@ def read_ctc_folder(
     table["parent_track_id"] = table["track_id"].map(parents).astype("int64")
     table.insert(0, "fov_name", fov_name)
     return table
+
+
+def _check_ctc_frames(lines: Mapping[int, tuple[CtcTrack, int]], lineage_path: Path, n_t: int) -> None:
+    """Each line's frames ``B .. E`` lie within the plate's ``n_t`` frames (checked before any span is
+    built: a corrupt ``E`` would otherwise make a set of that many frames)."""
+    for track, number in sorted(lines.values(), key=lambda line: line[1]):
+        if not 0 <= track.begin <= track.end < n_t:
+            raise ArtifactError(
+                f"{lineage_path} line {number}: label {track.label}: expected frames B .. E within the "
+                f"plate's {n_t} frames (0 .. {n_t - 1}, B <= E), found B = {track.begin}, E = {track.end} "
+                f"({track.label} {track.begin} {track.end} {track.parent})"
+            )
 
 
 def _check_ctc_spans(

@@ -53,6 +53,9 @@ class ContrastiveCheckpoint:
             training order (:meth:`~dynaclr.config.transfer_checks.DatasetSampling.to_json`);
             ``None``: not recorded (an older dynaclr, a VisCy or timm file, or a model.ckpt imported
             from one).
+        training_sampling_verified: as rule ``import_model`` recorded it: ``False`` where the file
+            imported records no sampling (the import warned that it could not be checked);
+            ``None``: not an imported copy (or imported before it was recorded).
     """
 
     config: ContrastiveModelConfig
@@ -66,6 +69,7 @@ class ContrastiveCheckpoint:
     input_channels: list[str] | None = None
     input_channels_verified: bool = True
     training_sampling: list[dict[str, Any]] | None = None
+    training_sampling_verified: bool | None = None
 
     def encoder_arguments(self) -> dict[str, Any]:
         """:class:`~dynaclr.contrastive.ContrastiveEncoder` arguments of this architecture."""
@@ -160,6 +164,7 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         input_channels=_recorded_input_channels(checkpoint),
         input_channels_verified=_recorded_input_channels_verified(checkpoint),
         training_sampling=_recorded_training_sampling(checkpoint),
+        training_sampling_verified=_recorded_training_sampling_verified(checkpoint),
     )
 
 
@@ -209,6 +214,12 @@ def _recorded_training_sampling(checkpoint: dict[str, Any]) -> list[dict[str, An
     if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
         return None
     return [dict(record) for record in records]
+
+
+def _recorded_training_sampling_verified(checkpoint: dict[str, Any]) -> bool | None:
+    summary = checkpoint.get(TRAINING_SUMMARY_KEY)
+    verified = summary.get("training_sampling_verified") if isinstance(summary, dict) else None
+    return verified if isinstance(verified, bool) else None
 
 
 def _recorded_model_name(checkpoint: dict[str, Any]) -> str | None:

@@ -37,11 +37,12 @@ channels the network sees) must equal the config's, and so must ``backbone``, ``
 
 A ``model.ckpt`` trained by this workflow records the sampling of its training datasets
 (``training_sampling``: pixel size, z step, time interval, each ``null`` where nothing stated it):
-each dataset the model embeds is compared with the first, as the dry run compares the datasets of a
-model trained here (:func:`~dynaclr.config.transfer_checks.checkpoint_sampling_problems`: another
-pixel size, z step or time interval, or a size stated for neither, is refused naming the key, the
-datasets and both values, unless ``allow_other_scales``). A file recording none is imported with a
-warning and ``training_sampling_verified: false``.
+each dataset the model embeds is compared with them, as the dry run compares the datasets of a
+model trained here (:func:`~dynaclr.config.transfer_checks.checkpoint_sampling_problems`: a dataset
+sampled as none of them, by another pixel size or z step, or a size stated for neither, is refused
+naming the key, the datasets and both values, unless ``allow_other_scales``; the time interval is
+not compared, embedding one frame does not depend on it). A file recording none is imported with a
+warning and ``training_sampling_verified: false`` (the embed jobs then do not warn again).
 """
 
 from __future__ import annotations
@@ -407,11 +408,11 @@ def check_imported_sampling(
         return False
     if recorded is None:
         logger.warning(
-            "%s: the %s file does not record the sampling (pixel size, z step, time interval) of the "
+            "%s: the %s file does not record the sampling (pixel size, z step) of the "
             "data its weights learnt from (a model.ckpt of an older dynaclr, a VisCy or timm file, or a "
             "model.ckpt imported from one): the sampling could not be checked against the datasets "
             "contrastive_models.%s embeds, %s (recorded as training_sampling_verified: false); check "
-            "that they were imaged with the model's objective, z step and time interval",
+            "that they were imaged with the model's objective and z step",
             path,
             fmt,
             model_name,
