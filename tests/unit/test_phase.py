@@ -910,6 +910,7 @@ def _as_16_bit(brightfield: np.ndarray, mean_counts: float) -> np.ndarray:
 AT_PADDING = {
     "uint16": "are at 0, the uint16 pixels' minimum",
     "float32": "are at exactly 0, the float32 pixels' padding value",
+    "int16": "are at 0, the int16 pixels' padding value",
 }
 
 
@@ -1034,16 +1035,23 @@ def test_an_offset_above_the_dark_level_of_integer_pixels_is_refused_with_intege
     assert "NaN" not in message
 
 
-def _offset_subtracted(brightfield: np.ndarray, mean_counts: float, seed: int) -> np.ndarray:
+def _offset_subtracted(
+    brightfield: np.ndarray, mean_counts: float, seed: int, pixel_type: str = "uint16"
+) -> np.ndarray:
     """The simulator's brightfield (offset 100) as low-light counts whose offset was subtracted at
-    export: mean ``mean_counts``, shot noise and 2 counts of read noise, clipped at 0 (uint16)."""
+    export: mean ``mean_counts``, shot noise and 2 counts of read noise, clipped at 0 (unsigned and
+    float types) or keeping the negative read noise (signed integers, as such exports do)."""
     rng = np.random.default_rng(seed)
     signal = brightfield - 100.0
-    counts = rng.poisson(signal * (mean_counts / signal.mean())) + rng.normal(0.0, 2.0, size=signal.shape)
-    return np.clip(np.rint(counts), 0, None).astype(np.uint16)
+    counts = np.rint(
+        rng.poisson(signal * (mean_counts / signal.mean())) + rng.normal(0.0, 2.0, size=signal.shape)
+    )
+    if np.dtype(pixel_type).kind != "i":
+        counts = np.clip(counts, 0, None)
+    return counts.astype(pixel_type)
 
 
-@pytest.mark.parametrize("pixel_type", ["uint16", "float32"])
+@pytest.mark.parametrize("pixel_type", ["uint16", "float32", "int16"])
 def test_zero_padding_of_an_offset_subtracted_plate_is_filled_not_its_dark_voxels(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog, pixel_type: str
 ):
@@ -1053,9 +1061,12 @@ def test_zero_padding_of_an_offset_subtracted_plate_is_filled_not_its_dark_voxel
     without padding, exit 0. Low light (10 counts) clipped at 0 leaves scattered zeros, varying slice
     to slice: those are dark voxels, not filled; the positions at 0 in every slice are padding: filled
     as under a positive offset, counted and named in the WARNING, and the phase inside the tiles is
-    the one without padding. A frame more than half padding is dropped as one without brightfield."""
+    the one without padding. A frame more than half padding is dropped as one without brightfield.
+    A signed plate (int16) keeps the negative read noise and pads with 0, not the type's minimum."""
     transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
-    clean = _offset_subtracted(_first_frames(tiny_plate["plate"], 2)[:, :1], 10.0, seed=4).astype(pixel_type)
+    clean = _offset_subtracted(
+        _first_frames(tiny_plate["plate"], 2)[:, :1], 10.0, seed=4, pixel_type=pixel_type
+    )
     assert (clean == 0).sum() > 50 and not (clean == 0).all(axis=2).any()  # scattered zeros only
     config = PhaseConfig(camera_offset_counts=0)
     reference = np.zeros((2, 1, *clean.shape[2:]), np.float32)

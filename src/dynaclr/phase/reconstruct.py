@@ -114,6 +114,8 @@ def _at_minimum(floor: float, dtype: Any) -> str:
     pixel_type = np.dtype(dtype)
     if pixel_type_minimum(pixel_type) is None:
         return f"exactly {floor:g}, the {pixel_type.name} pixels' padding value"
+    if floor != pixel_type_minimum(pixel_type):  # signed integers under an offset at or below 0
+        return f"{floor:g}, the {pixel_type.name} pixels' padding value"
     return f"{floor:g}, the {pixel_type.name} pixels' minimum"
 
 
@@ -307,11 +309,17 @@ def invert_brightfield(
     return phase.numpy().astype(np.float32, copy=False)
 
 
-def padding_value(dtype: Any) -> float:
-    """The value a stitched plate of pixel type ``dtype`` pads with: the integer type's minimum (0 on
-    unsigned integers), 0.0 on floats."""
+def padding_value(dtype: Any, offset: float) -> float:
+    """The value a stitched plate of pixel type ``dtype`` pads with under the camera offset ``offset``:
+    the integer type's minimum (0 on unsigned integers), 0.0 on floats; on signed integers under an
+    offset at or below 0, 0 (the offset was subtracted at export and the type keeps the negative read
+    noise: the stitcher's zero padding is 0, not the type's minimum, which no such export writes)."""
     floor = pixel_type_minimum(dtype)
-    return 0.0 if floor is None else floor
+    if floor is None:
+        return 0.0
+    if floor < 0 and offset <= 0:
+        return 0.0
+    return floor
 
 
 def padding_mask(zyx_counts: np.ndarray, offset: float) -> np.ndarray:
@@ -319,25 +327,26 @@ def padding_mask(zyx_counts: np.ndarray, offset: float) -> np.ndarray:
     offset ``offset``: those at :func:`padding_value` where it lies below the offset (the counts lie
     about the dark level, the offset: a stitched plate's zero padding, dead pixels; only that one
     value: other voxels below half the offset still refuse it, :func:`_check_offset_below_darkest_voxels`),
-    and under an offset at or below it (0 on unsigned integers and floats: the offset was subtracted
-    at export, and a dark voxel clipped at 0 is a measurement) the ``(y, x)`` positions at it in every
-    z slice. Brightfield is transmitted light: noise clips a lit voxel to 0 in one slice or another,
-    hardly ever in all of them (5 slices, read noise 2 counts: 2 of 1.6 million positions at a mean of
-    5 counts, none at 10 counts and more; ``benchmarks/phase_zero_padding.py``), while padding and
-    dead pixels are 0 through the stack. No connected extent is asked for: dead pixels are single
+    and under an offset at or below it (0 on unsigned and signed integers and floats: the offset was
+    subtracted at export, and a dark voxel at 0 is a measurement) the ``(y, x)`` positions at it in
+    every z slice. Brightfield is transmitted light: noise puts a lit voxel at 0 in one slice or
+    another, hardly ever in all of them (5 slices, read noise 2 counts: 2 of 1.6 million positions at a
+    mean of 5 counts, none at 10 counts and more; ``benchmarks/phase_zero_padding.py``), while padding
+    and dead pixels are 0 through the stack. No connected extent is asked for: dead pixels are single
     positions. Positions without light (a vignetted border) are 0 through the stack by chance (8 % of
     them there), or all of them where the subtracted offset lay above the dark level: filled too, they
     carry no phase either (the phase of the lit field moves towards that with the border written as
     NaN)."""
-    at_floor = zyx_counts == padding_value(zyx_counts.dtype)
-    if padding_value(zyx_counts.dtype) < offset:
+    floor = padding_value(zyx_counts.dtype, offset)
+    at_floor = zyx_counts == floor
+    if floor < offset:
         return at_floor
     return np.broadcast_to(at_floor.all(axis=0), at_floor.shape)
 
 
 def _padding_found(dtype: Any, offset: float) -> str:
     """Where :func:`padding_mask`'s voxels of pixel type ``dtype`` are under the offset ``offset``."""
-    floor = padding_value(dtype)
+    floor = padding_value(dtype, offset)
     where = f"are at {_at_minimum(floor, dtype)}"
     if floor < offset:
         return f"{where}, below phase.camera_offset_counts = {offset:g}"
