@@ -34,7 +34,7 @@ from dynaclr.config.training import (
 )
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
 from dynaclr.io.plate import EXPECTED_AXES, PlateGeometry, PlateLayout
-from dynaclr.io.sampling import implausible_sampling, reads_as_nanometres, sampling_range
+from dynaclr.io.sampling import implausible_sampling, sampling_reads_as_nanometres
 
 __all__ = [
     "PHASE_CHANNEL",
@@ -715,7 +715,7 @@ def _plausibility_problems(name: str, raw: PlateLayout) -> list[str]:
         problem = implausible_sampling(value, acquisition_key)
         fix = (
             f"write the unit 'nanometer', or the scale in µm ({value / 1000:g})"
-            if reads_as_nanometres(value, sampling_range(acquisition_key))
+            if sampling_reads_as_nanometres(value, acquisition_key)
             else "write the scale the plate was acquired at, in its axes' unit"
         )
         problems.append(

@@ -30,7 +30,7 @@ from dynaclr.io.plate import (
     PlateLayout,
     PlateSampling,
 )
-from dynaclr.io.sampling import implausible_sampling, reads_as_nanometres, sampling_range
+from dynaclr.io.sampling import implausible_sampling, sampling_reads_as_nanometres
 
 logger = logging.getLogger(__name__)
 
@@ -600,7 +600,7 @@ def _metadata_value(
         return None
     fix = (
         f"the unit is nanometres, or the value is {found / 1000:g} µm"
-        if reads_as_nanometres(found, sampling_range(key))
+        if sampling_reads_as_nanometres(found, key)
         else "the value is the one the files were acquired at"
     )
     raise ValueError(
