@@ -192,6 +192,40 @@ def test_a_condition_has_one_colour_in_the_projections_and_the_infected_fraction
     assert projected["infected"] == to_rgba("#dd8452")  # the infected state's orange
 
 
+def test_a_conditions_colour_is_a_function_of_its_name_within_the_run():
+    """A condition's colour was its place among the labels one figure held: "mock" green in a
+    dataset with conditions mock and zika, purple in one with drug_a and mock; beyond six
+    conditions colours repeated. Given the run's conditions (the workflow passes them to every
+    figure), the colour depends on them alone; twelve conditions get twelve colours, none a state's."""
+    from matplotlib.colors import to_rgba
+
+    from dynaclr.figures.plots import label_colors
+
+    run = ["zika", "mock", "drug_a", "infected"]
+    one = label_colors(["mock", "zika"], run)
+    other = label_colors(["drug_a", "mock"], run)
+    assert one["mock"] == other["mock"]
+    assert label_colors(["mock"])["mock"] != label_colors(["drug_a", "mock"])["mock"]  # without the run's
+    curves = pd.DataFrame(
+        {
+            "condition": ["mock", "mock"],
+            "t": [0, 1],
+            "predicted_fraction": 0.5,
+            "true_fraction": 0.0,
+            "n_cells_predicted": 10,
+            "n_cells_true": 0,
+        }
+    )
+    figure, _ = plot_infected_fraction(curves, conditions=run)
+    (line,) = figure.axes[0].lines
+    assert to_rgba(line.get_color()) == to_rgba(other["mock"])
+    many = [f"condition_{k:02d}" for k in range(12)]
+    colors = label_colors(many, many)
+    states = {to_rgba("#4c72b0"), to_rgba("#dd8452")}
+    assert len({to_rgba(c) for c in colors.values()}) == 12
+    assert not {to_rgba(c) for c in colors.values()} & states
+
+
 def test_infected_fraction_figure(planted):
     """The caption states the predictions, labelled and ground-truth cells each condition's curves
     rest on (it gave the fractions alone)."""
