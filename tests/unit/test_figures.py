@@ -838,4 +838,3 @@ def test_a_short_offset_falls_back_to_minutes_or_seconds_and_gallery_titles_are_
     titles = [axis.get_title() for axis in figure.axes if axis.get_title().startswith("pseudo-time ")]
     assert len(titles) == 5 and len(set(titles)) == 5, titles
     assert all(title.endswith(" min") for title in titles), titles
-
