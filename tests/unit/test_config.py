@@ -424,8 +424,28 @@ _LENGTHS = {
     "a wavelength": ((532,), ("0.532",), (0.25, 2.0), 3e6, (0.2, 2.0)),
     # 65: a 100x objective's 65 nm pixel (0.065 µm), taken as 65 µm before (the bound was 100)
     "a pixel size": ((65, 650), ("0.065", "0.65"), (0.02, 0.065, 0.65, 10.0, 20.0), 3e6, (0.02, 20.0)),
-    "a z step": ((65, 650, 2000), ("0.065", "0.65", "2"), (0.05, 0.2, 2.0, 30.0, 50.0), 3e6, (0.05, 50.0)),
+    "a z step": ((250, 650, 2000), ("0.25", "0.65", "2"), (0.05, 0.2, 2.0, 30.0, 50.0), 3e6, (0.05, 50.0)),
 }
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("simulate.z_step_um", 60),  # a 60 µm organoid survey step: 0.06 is no typical step
+        ("acquisition.z_step_um", 60000),  # 60 in nm: neither
+        ("simulate.pixel_size_um", 25),  # a 25 µm pixel: 0.025 is no typical pixel
+        ("acquisition.pixel_size_um", 30000),
+    ],
+)
+def test_a_size_out_of_bounds_is_called_nanometres_only_where_its_thousandth_is_typical(key, value):
+    """Any z step in (50, 50000] was called nanometres (a 60 µm organoid survey step told "write 0.06"),
+    a 25 µm pixel told to write 0.025: outside the bounds, only a value whose thousandth is a typical
+    size (pixels 0.05-2 µm, z steps 0.1-10 µm) is; any other is told the field's bounds only."""
+    model, required, field, _ = _sampling_models()[key]
+    with pytest.raises(ValidationError) as info:
+        model.model_validate({**required, field: value})
+    assert "nanometres" not in str(info.value)
+    assert "Input should be less than or equal to" in str(info.value)
 
 
 @pytest.mark.parametrize("key", list(_sampling_models()))

@@ -273,6 +273,21 @@ def test_a_tiff_stating_an_implausible_size_is_refused_unless_the_config_replace
         tiff_layout(ome, find_tiff_files(ome), "raw.zarr")
 
 
+def test_a_one_slice_tiff_is_not_refused_over_a_z_step_no_stage_reads(tmp_path: Path) -> None:
+    """A one-slice OME-TIFF stating a z step outside the bounds (2000 or 0.01 µm) was refused, though
+    nothing reads the z step of one slice (a plate of one slice is not refused over it): its metadata's
+    z step is treated as absent, the config's (or 1 µm) taken."""
+    for z_step in (2000.0, 0.01):
+        folder = tmp_path / f"z{z_step:g}"
+        write_ome_file(folder / "Pos0.ome.tif", (2, 1, 1, 8, 8), 0.65, z_step_um=z_step)
+        config = TiffSourceConfig(files=f"{folder}/{{position}}.ome.tif")
+        layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
+        assert layout.geometry.z_step_um == 1.0
+        assert layout.geometry.pixel_size_um == 0.65
+        given = config.model_copy(update={"z_step_um": 3.0})
+        assert tiff_layout(given, find_tiff_files(given), "raw.zarr").geometry.z_step_um == 3.0
+
+
 def write_ome_file(
     path: Path, shape_tczyx: tuple[int, ...], pixel_size_um: float | None, z_step_um: float = 2.0
 ) -> None:

@@ -730,11 +730,12 @@ def test_a_plate_without_scale_is_refused_where_a_stage_needs_it(case: str, tmp_
     assert_sampling_problems(plate, edit, "has no 'scale'", expected)
 
 
-#: A plate written in nanometres and seconds that lost its axes' units (read as µm and s: a guess).
-_NM_SCALE = [600.0, 1.0, 2000.0, 650.0, 650.0]
+#: A plate written in seconds and micrometres that lost its axes' units: read as s and µm, a guess
+#: (plausible sizes; one outside the bounds, a plate in nanometres, is refused as implausible too).
+_UNITLESS_SCALE = [600.0, 1.0, 2.0, 0.65, 0.65]
 
 UNITLESS_CASES = {
-    # phase computes its transfer function in the pixel size and z step: 650 µm pixels, exit 0
+    # phase computes its transfer function in the pixel size and z step: a guess is not a size
     "phase": (
         _set_all(
             ("datasets.mine.phase", {"brightfield_channel": "Sensor"}),
@@ -744,10 +745,10 @@ UNITLESS_CASES = {
             "datasets.mine.phase.yx_pixel_size_um: expected a size (µm) from the config or stated in a unit "
             "the metadata of",
             "found none (axes y and x of",
-            "have a scale (650) but no unit: 650 µm only if it is in micrometres, a guess); set "
+            "have a scale (0.65) but no unit: 0.65 µm only if it is in micrometres, a guess); set "
             "phase.yx_pixel_size_um or datasets.mine.acquisition.pixel_size_um, or write the axes' units",
             "datasets.mine.phase.z_step_um: expected a size (µm)",
-            "has a scale (2000) but no unit: 2000 µm only if it is in micrometres, a guess); set "
+            "has a scale (2) but no unit: 2 µm only if it is in micrometres, a guess); set "
             "phase.z_step_um or datasets.mine.acquisition.z_step_um, or write the axis's unit",
         ],
     ),
@@ -801,14 +802,15 @@ def test_a_size_read_from_an_axis_without_a_unit_is_refused_where_a_stage_needs_
     case: str, tmp_path: Path
 ) -> None:
     """Axes with a scale but no unit are read in seconds and micrometres, a guess (the plate reader
-    warns): a plate written in nanometres was reconstructed with 650 µm pixels and exit 0. The dry run
+    warns): a plate written in nanometres was reconstructed with 650 µm pixels and exit 0 (now refused as
+    implausible, :func:`test_a_unit_less_implausible_size_is_refused`). The dry run
     refuses the guess where a stage computes in it, as it refuses a plate without a scale, naming the
     dataset, the plate, the axes and the keys to set; the config's values are accepted in its place.
     Tracking and patches (pixels, frames) do not need the sizes: no phase, no refusal of them."""
     edit, expected = UNITLESS_CASES[case]
     plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
     for fov in FOVS:
-        edit_position_metadata(plate, fov, scale=_NM_SCALE)
+        edit_position_metadata(plate, fov, scale=_UNITLESS_SCALE)
         with ome_attributes(plate / fov) as ome:
             for axis in ome["multiscales"][0]["axes"]:
                 axis.pop("unit", None)
@@ -887,6 +889,46 @@ def test_a_plate_stating_an_implausible_size_in_its_unit_is_refused_unless_the_a
     assert workflow_problems(workflow, {"mine": layout}, "results") == []
     assert layout.supplied == (key,) and layout.supplied_values() == {key: supplied}
     assert read_plate_sampling(plate, sampling).supplied_values() == {key: supplied}
+
+
+def test_a_unit_less_implausible_size_is_refused(tmp_path: Path) -> None:
+    """A size read from axes without a unit (as µm) was not checked for plausibility: a 65 nm pixel
+    written as 65 without its unit gave a 65 µm pixel size and no dry-run problem for a dataset without
+    phase (only a warning). It is refused like one stated in its unit, the message saying the axis has
+    no unit, unless ``acquisition`` supplies it; where only y lacks a unit, each axis is named with its
+    own (y's number is not shown with x's unit)."""
+    plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    for fov in FOVS:
+        edit_position_metadata(plate, fov, scale=[600.0, 1.0, 2.0, 65.0, 65.0])
+        with ome_attributes(plate / fov) as ome:
+            for axis in ome["multiscales"][0]["axes"][3:]:
+                axis.pop("unit")
+    workflow = WorkflowConfig.model_validate(plate_config(plate))
+    with pytest.warns(UserWarning, match="axes without a unit"):
+        layout = read_plate_layout(plate)
+    assert layout.geometry.pixel_size_um == 65.0
+    (problem,) = workflow_problems(workflow, {"mine": layout}, "results")
+    assert problem.startswith(
+        f"datasets.mine.plate: {plate}: scale 65 (no unit, read as µm) of axes y and x: "
+    )
+    assert "expected a pixel size between 0.02 and 20 µm" in problem
+    assert "set datasets.mine.acquisition.pixel_size_um" in problem
+    config = plate_config(plate)
+    config["datasets"]["mine"]["acquisition"] = {"pixel_size_um": 0.065}
+    supplied = WorkflowConfig.model_validate(config)
+    with pytest.warns(UserWarning, match="acquisition.pixel_size_um 0.065 µm in its place"):
+        layout = read_plate_layout(plate, supplied.datasets["mine"].acquisition.sampling())
+    assert workflow_problems(supplied, {"mine": layout}, "results") == []
+    assert layout.geometry.pixel_size_um == 0.065
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            ome["multiscales"][0]["axes"][4]["unit"] = "micrometer"
+    with pytest.warns(UserWarning, match="axes without a unit"):
+        layout = read_plate_layout(plate)
+    (problem,) = workflow_problems(workflow, {"mine": layout}, "results")
+    assert (
+        "scale 65 (no unit, read as µm) of axis y, 65 micrometer of axis x: expected a pixel size" in problem
+    )
 
 
 def test_a_plausible_plate_scale_and_the_z_step_of_one_slice_are_not_refused(tmp_path: Path) -> None:

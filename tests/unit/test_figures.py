@@ -192,6 +192,40 @@ def test_a_condition_has_one_colour_in_the_projections_and_the_infected_fraction
     assert projected["infected"] == to_rgba("#dd8452")  # the infected state's orange
 
 
+def test_a_conditions_colour_is_a_function_of_its_name_within_the_run():
+    """A condition's colour was its place among the labels one figure held: "mock" green in a
+    dataset with conditions mock and zika, purple in one with drug_a and mock; beyond six
+    conditions colours repeated. Given the run's conditions (the workflow passes them to every
+    figure), the colour depends on them alone; twelve conditions get twelve colours, none a state's."""
+    from matplotlib.colors import to_rgba
+
+    from dynaclr.figures.plots import label_colors
+
+    run = ["zika", "mock", "drug_a", "infected"]
+    one = label_colors(["mock", "zika"], run)
+    other = label_colors(["drug_a", "mock"], run)
+    assert one["mock"] == other["mock"]
+    assert label_colors(["mock"])["mock"] != label_colors(["drug_a", "mock"])["mock"]  # without the run's
+    curves = pd.DataFrame(
+        {
+            "condition": ["mock", "mock"],
+            "t": [0, 1],
+            "predicted_fraction": 0.5,
+            "true_fraction": 0.0,
+            "n_cells_predicted": 10,
+            "n_cells_true": 0,
+        }
+    )
+    figure, _ = plot_infected_fraction(curves, conditions=run)
+    (line,) = figure.axes[0].lines
+    assert to_rgba(line.get_color()) == to_rgba(other["mock"])
+    many = [f"condition_{k:02d}" for k in range(12)]
+    colors = label_colors(many, many)
+    states = {to_rgba("#4c72b0"), to_rgba("#dd8452")}
+    assert len({to_rgba(c) for c in colors.values()}) == 12
+    assert not {to_rgba(c) for c in colors.values()} & states
+
+
 def test_infected_fraction_figure(planted):
     """The caption states the predictions, labelled and ground-truth cells each condition's curves
     rest on (it gave the fractions alone)."""
@@ -767,3 +801,40 @@ def test_every_value_of_the_drawn_results_table_fits_its_cell():
     for cell in figure.axes[0].tables[0].get_celld().values():
         text, box = cell.get_text().get_window_extent(renderer), cell.get_window_extent(renderer)
         assert text.width <= box.width and text.height <= box.height, cell.get_text().get_text()
+
+
+def test_a_short_offset_falls_back_to_minutes_or_seconds_and_gallery_titles_are_distinct():
+    """At a 6 s frame interval the offsets read "-0.00 h" and the trajectory gallery's columns all
+    read "pseudo-time +0.0 h": a span that hours show as 0 is given in minutes (or seconds), one unit
+    per gallery, each column's title distinct."""
+    from dynaclr.figures.timescale import FrameClock
+    from dynaclr.figures.trajectories import plot_aligned_trajectories
+
+    fast = FrameClock.of(0.1)  # 6 s
+    assert fast.offset(-1, decimals=2) == "-0.10 min"
+    assert FrameClock.of(0.001).offset(-1, decimals=2) == "-0.06 s"
+    assert FrameClock.of(30.0).offset(-2, decimals=2) == "-1.00 h"
+    assert fast.offset(0) == "+0.0 h"
+    assert FrameClock().offset(-4) == "-4 frames"
+    assert fast.offsets([-4.0, 0.0, 4.0, 8.0]) == ["-0.4 min", "+0.0 min", "+0.4 min", "+0.8 min"]
+    rng = np.random.default_rng(0)
+    n = 40
+    frames = pd.DataFrame(
+        {
+            "fov_name": "A/1/0",
+            "query_id": np.arange(n) % 4,
+            "track_id": np.arange(n),
+            "t": np.arange(n),
+            "pseudotime": np.repeat(np.arange(10.0), 4),
+            "normalized_cost": rng.random(n),
+            "is_reference_series": False,
+            "row": np.arange(n),
+            "pc1": rng.normal(size=n),
+        }
+    )
+    figure, _ = plot_aligned_trajectories(
+        frames, np.array([0.5]), thumbnails=lambda rows: rng.random((len(rows), 8, 8)), clock=fast
+    )
+    titles = [axis.get_title() for axis in figure.axes if axis.get_title().startswith("pseudo-time ")]
+    assert len(titles) == 5 and len(set(titles)) == 5, titles
+    assert all(title.endswith(" min") for title in titles), titles

@@ -128,6 +128,25 @@ def test_the_smoothest_is_not_claimed_where_a_difference_ci_includes_zero():
     assert only.statement == best
 
 
+def test_the_smoothest_is_not_claimed_over_a_model_without_a_paired_row():
+    """temporal_comparison.csv leaves out pairs of models embedding different cells: time_aware was
+    called the smoothest though it was never compared with random_weights (no row of the pair; the
+    model is scored in its rows against others). Such a model is named as not compared."""
+    scores = {"engineered_features": 0.5, "classical": 0.3, "random_weights": 0.6, "time_aware": 0.2}
+    table = _four_models(scores, set())
+    unpaired = (table["model_a"] == "time_aware") & (table["model_b"] == "random_weights")
+    unpaired |= (table["model_a"] == "random_weights") & (table["model_b"] == "time_aware")
+    assert unpaired.sum() == 1
+    _, best = (f.statement for f in smoothness_findings(table[~unpaired], samplings=SAMPLINGS))
+    assert "is the smoothest" not in best
+    assert best.startswith(
+        "No model is clearly smoothest in time: time_aware has no paired comparison with random_weights "
+        "(no row of the pair: the models embed different cells); time_aware is smoother than "
+        "engineered_features and classical (CI excludes 0)."
+    )
+    assert "random_weights 0.600" in best
+
+
 def _f1_table(ci_time_aware: tuple[float, float]) -> pd.DataFrame:
     return pd.DataFrame(
         {

@@ -377,7 +377,7 @@ def assert_embeds_as_the_network(checkpoint: Path, network: torch.nn.Module) -> 
     ],
 )
 def test_weights_wrapped_or_prefixed_as_published_are_read(tmp_path: Path, wrap, read) -> None:
-    """Wrappers and key prefixes published files have (DeiT/MAE's ``model``, DDP's ``module.``, a
+    """Wrappers and key prefixes published files have (ConvNeXt releases' ``model``, DDP's ``module.``, a
     module's ``backbone.``, the classifier kept under it) are read, and recorded; they were refused
     as missing every key."""
     network = pretrained_network()
@@ -385,6 +385,71 @@ def test_weights_wrapped_or_prefixed_as_published_are_read(tmp_path: Path, wrap,
     checkpoint, summary = import_pretrained(tmp_path, pretrained_config(), "timm", source, [1])
     assert_embeds_as_the_network(checkpoint, network)
     assert summary["weights_read"] == {"kind": "backbone", **read}
+
+
+def facebook_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A timm ConvNeXt / ConvNeXt-V2 state dict in the layout of Facebook's releases (the inverse of
+    timm's ``checkpoint_filter_fn``): ``downsample_layers.*``, ``stages.i.j``, ``dwconv``,
+    ``pwconv``, ``grn.gamma`` / ``beta`` of shape (1, 1, 1, C), ``norm.*`` and ``head.*``."""
+    converted = {}
+    for key, value in state.items():
+        key = key.replace("stem.", "downsample_layers.0.")
+        key = re.sub(r"stages\.(\d+)\.downsample\.(\d+)", r"downsample_layers.\1.\2", key)
+        key = re.sub(r"stages\.(\d+)\.blocks\.(\d+)", r"stages.\1.\2", key)
+        key = key.replace("conv_dw", "dwconv").replace("mlp.fc", "pwconv")
+        if "mlp.grn" in key:
+            key = key.replace("mlp.grn.weight", "grn.gamma").replace("mlp.grn.bias", "grn.beta")
+            value = value.reshape(1, 1, 1, -1)
+        key = key.replace("head.norm.", "norm.").replace("head.fc.", "head.")
+        converted[key] = value
+    return converted
+
+
+@pytest.mark.parametrize("backbone", [BACKBONE, "convnextv2_atto"])
+def test_a_convnext_release_in_facebooks_layout_is_read(tmp_path: Path, backbone: str) -> None:
+    """Facebook's ConvNeXt / ConvNeXt-V2 release files (``{"model": ...}`` with keys
+    ``downsample_layers.*``, ``dwconv``, ``pwconv``, ``norm.*``, ``head.*``) were said to be read but
+    refused with "set training.backbone to the network the file holds", the network they named. They
+    are converted by timm's checkpoint_filter_fn and embed as the timm network; the conversion is
+    recorded. A release of another depth is still refused naming the backbone."""
+    torch.manual_seed(0)
+    network = timm.create_model(backbone, pretrained=False, num_classes=10).eval()
+    release = facebook_layout(network.state_dict())
+    assert any(k.startswith("downsample_layers.1.") for k in release) and "norm.weight" in release
+    source = saved(tmp_path, {"model": release, "epoch": 300})
+    config = pretrained_config(backbone=backbone)
+    checkpoint, summary = import_pretrained(tmp_path, config, "timm", source, [1])
+    assert_embeds_as_the_network(checkpoint, network)
+    assert summary["weights_read"] == {
+        "kind": "backbone",
+        "wrapper": "model",
+        "prefix": None,
+        "layout": "facebook",
+    }
+    if backbone == BACKBONE:  # a release with a block this backbone does not have
+        deeper = {**release, "stages.3.9.pwconv1.weight": torch.zeros(256, 64)}
+        with pytest.raises(
+            ArtifactError,
+            match=r"Facebook's releases\) do not fit this backbone .*"
+            r"no 'stages\.3\.blocks\.9\.mlp\.fc1\.weight'.*training\.backbone to the network the file holds",
+        ):
+            import_pretrained(tmp_path / "other", config, "timm", saved(tmp_path, {"model": deeper}), [1])
+
+
+def test_a_module_holding_the_backbone_beside_other_modules_is_refused_naming_them(tmp_path: Path) -> None:
+    """A Lightning module's state dict (``backbone.*`` beside ``projector.*``) was refused as weights of
+    another network ("set training.backbone to the network the file holds"): it is said to hold
+    other modules, named, with what to save instead."""
+    state = {f"backbone.{k}": v for k, v in pretrained_network().state_dict().items()}
+    state |= {"projector.0.weight": torch.zeros(4, 4), "projector.0.bias": torch.zeros(4)}
+    source = saved(tmp_path, {"state_dict": state, "epoch": 3})
+    with pytest.raises(ArtifactError) as info:
+        import_pretrained(tmp_path, pretrained_config(), "timm", source, [1])
+    message = str(info.value)
+    assert "found a module's 'backbone' beside other modules: projector (2 tensors)" in message
+    assert "save the backbone's state dict alone" in message
+    assert "training.backbone" not in message
+    assert not (tmp_path / "model.ckpt").exists()
 
 
 @pytest.mark.parametrize(

@@ -287,6 +287,20 @@ def test_the_dtw_figures_get_the_frame_interval_and_the_first_page_plain_model_d
     assert findings.params.samplings == {"classical_ntxent": "classical", "time_aware_ntxent": "time_aware"}
 
 
+def test_the_condition_figures_get_every_condition_of_the_run(demo_jobs: list[Any]) -> None:
+    """A condition's colour was its place among the conditions one figure held (``mock`` green in one
+    dataset, purple in another): the figures that colour by condition get the run's conditions,
+    sorted, which fix each condition's colour (dynaclr.figures.plots.label_colors)."""
+    from dynaclr.config.workflow import WorkflowConfig
+
+    config = WorkflowConfig.model_validate(yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text()))
+    run = sorted({c for dataset in config.datasets.values() for c in dataset.well_conditions().values()})
+    assert len(run) >= 2
+    jobs = [job for job in demo_jobs if job.rule.name in ("embedding_figures", "infected_fraction_figure")]
+    assert {job.rule.name for job in jobs} == {"embedding_figures", "infected_fraction_figure"}
+    assert all(list(job.params.conditions) == run for job in jobs)
+
+
 def test_interpretation_rules_hand_their_stages_the_files_they_expect(tmp_path: Path) -> None:
     """The tiny config turns analysis.interpretation on: its rules are planned, once per (dataset,
     spec) and per (model, dataset), and their shims accept the files the rules name."""

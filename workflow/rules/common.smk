@@ -151,6 +151,13 @@ def well_conditions(dataset):
     return CONFIG.datasets[dataset].well_conditions()
 
 
+def run_conditions():
+    """Every condition of every dataset of the run, sorted: what fixes each condition's colour in
+    the figures (dynaclr.figures.plots.label_colors), so one condition has one colour across the
+    report whichever conditions a figure holds."""
+    return sorted({c for name in CONFIG.datasets for c in well_conditions(name).values()})
+
+
 def store_file(path, root_file="zarr.json"):
     """How rules name a zarr store that one job writes whole (output) or reads (input): by its
     root metadata file (``root_file``: ``zarr.json`` for zarr format 3, ``.zgroup`` for format 2),

@@ -41,6 +41,7 @@ rule embedding_figures:
         ),
     params:
         config=analysis_config("figures"),
+        conditions=run_conditions(),
     wildcard_constraints:
         model=EMBEDDED_MODELS,
     log:
@@ -73,6 +74,8 @@ rule infected_fraction_figure:
         ),
         infected_fraction_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/infected_fraction.svg",
         curves=f"{RESULTS}/evaluation/infected_fraction/{{model}}/{{dataset}}.csv",
+    params:
+        conditions=run_conditions(),
     wildcard_constraints:
         model=EMBEDDED_MODELS,
     log:

@@ -7,4 +7,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         InfectedFractionOutputs.from_rule(snakemake.output),
         model=snakemake.wildcards.model,
         dataset=snakemake.wildcards.dataset,
+        conditions=snakemake.params.conditions,
     )

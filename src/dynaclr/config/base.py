@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from dynaclr.io.sampling import reads_as_nanometres, sampling_range, sampling_what
+from dynaclr.io.sampling import nanometre_range, reads_as_nanometres, sampling_range, sampling_what
 
 
 def _key_tree(keys: Iterable[str]) -> dict[str, Any]:
@@ -135,16 +135,20 @@ def slices_within(first: int, stop: int, n_slices: int, key: str) -> slice:
 WAVELENGTH_RANGE_UM = (0.2, 2.0)
 
 
-def nanometre_hint(value: Any, key: str, what: str, low: float, high: float) -> Any:
+def nanometre_hint(
+    value: Any, key: str, what: str, low: float, high: float, typical: tuple[float, float] | None = None
+) -> Any:
     """The body of a ``mode="before"`` validator of config key ``key``, a length in µm of ``what`` ("a
     wavelength") whose field bounds it to ``[low, high]`` (``ge``/``le``): the bounds are the field's,
-    in the JSON schema too; this only refuses a number outside them whose thousandth lies inside as
-    nanometres (:func:`~dynaclr.io.sampling.reads_as_nanometres`), saying what to write (a wavelength
-    of 532, a pixel size of 65 or 650, as microscope metadata writes them). Anything else is returned
-    as it is, for the field's type and bounds to check."""
+    in the JSON schema too; this only refuses a number outside them whose thousandth lies in
+    ``typical`` (the length's typical range; the bounds where None) as nanometres
+    (:func:`~dynaclr.io.sampling.reads_as_nanometres`), saying what to write (a wavelength of 532, a
+    pixel size of 65 or 650, as microscope metadata writes them). Anything else is returned as it is,
+    for the field's type and bounds to check (stating the bounds only: a 60 µm survey z step is not
+    told to write 0.06)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
-    if not reads_as_nanometres(value, (low, high)):
+    if not reads_as_nanometres(value, (low, high), typical):
         return value
     raise ValueError(
         f"{key}: expected {what} in µm between {low:g} and {high:g}, found {value:g}; {value:g} looks like "
@@ -161,5 +165,6 @@ def sampling_nanometre_hint(value: Any, key: str) -> Any:
     """:func:`nanometre_hint` of the pixel size or z step ``key`` (a field bounded to
     :func:`~dynaclr.io.sampling.sampling_range`: :data:`~dynaclr.io.sampling.PIXEL_SIZE_RANGE_UM`,
     :data:`~dynaclr.io.sampling.Z_STEP_RANGE_UM`, the one plausibility rule plates and TIFF files are
-    held to as well)."""
-    return nanometre_hint(value, key, sampling_what(key), *sampling_range(key))
+    held to as well), called nanometres only where the thousandth is a typical size
+    (:func:`~dynaclr.io.sampling.nanometre_range`)."""
+    return nanometre_hint(value, key, sampling_what(key), *sampling_range(key), typical=nanometre_range(key))

@@ -35,7 +35,7 @@ from dynaclr.config.training import (
 )
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
 from dynaclr.io.plate import EXPECTED_AXES, PlateGeometry, PlateLayout
-from dynaclr.io.sampling import implausible_sampling, reads_as_nanometres, sampling_range
+from dynaclr.io.sampling import implausible_sampling, sampling_reads_as_nanometres
 
 __all__ = [
     "PHASE_CHANNEL",
@@ -705,13 +705,13 @@ def _positive(value: float) -> bool:
 
 
 def _plausibility_problems(name: str, raw: PlateLayout) -> list[str]:
-    """The pixel size and z step the plate's scale states in a unit it names lie within the bounds of
-    live-cell microscopy (:func:`~dynaclr.io.sampling.implausible_sampling`, the rule the config keys
-    follow; :attr:`~dynaclr.io.plate.PlateSampling.implausible`), unless the dataset's ``acquisition``
-    takes their place. A 65 nm pixel written as 65 micrometer made every cell sub-pixel: the phase
-    transfer function, the trackmate import's calibration check, the transfer checks between datasets
-    and the sizes written into every plate were wrong, with exit 0. A z step is not needed of a plate
-    of one slice (no stage reads it)."""
+    """The pixel size and z step the plate's scale states (in a unit it names, or none: read as µm)
+    lie within the bounds of live-cell microscopy (:func:`~dynaclr.io.sampling.implausible_sampling`,
+    the rule the config keys follow; :attr:`~dynaclr.io.plate.PlateSampling.implausible`), unless the
+    dataset's ``acquisition`` takes their place. A 65 nm pixel written as 65 micrometer (or as 65
+    without a unit) made every cell sub-pixel: the phase transfer function, the trackmate import's
+    calibration check, the transfer checks between datasets and the sizes written into every plate
+    were wrong, with exit 0. A z step is not needed of a plate of one slice (no stage reads it)."""
     key = f"datasets.{name}"
     problems = []
     values = {"pixel_size_um": raw.geometry.pixel_size_um, "z_step_um": raw.geometry.z_step_um}
@@ -722,7 +722,7 @@ def _plausibility_problems(name: str, raw: PlateLayout) -> list[str]:
         problem = implausible_sampling(value, acquisition_key)
         fix = (
             f"write the unit 'nanometer', or the scale in µm ({value / 1000:g})"
-            if reads_as_nanometres(value, sampling_range(acquisition_key))
+            if sampling_reads_as_nanometres(value, acquisition_key)
             else "write the scale the plate was acquired at, in its axes' unit"
         )
         problems.append(

@@ -29,11 +29,17 @@ from typing import Any
 
 import timm
 import torch
-from timm.models.convnext import ConvNeXt
+from timm.models.convnext import ConvNeXt, checkpoint_filter_fn
 from timm.models.resnet import ResNet
 from torch import nn
 
-__all__ = ["SUPPORTED_FAMILIES", "ContrastiveEncoder", "DepthToChannelStem", "PretrainedImageInput"]
+__all__ = [
+    "SUPPORTED_FAMILIES",
+    "ContrastiveEncoder",
+    "DepthToChannelStem",
+    "PretrainedImageInput",
+    "WeightsLayoutError",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -231,9 +237,15 @@ def _replace_backbone_stem(model: nn.Module, backbone: str) -> int:
     raise NotImplementedError(unsupported)
 
 
+class WeightsLayoutError(ValueError):
+    """A weights file that holds no network of any backbone as it stands (e.g. a module's backbone
+    beside other modules): its message says what the file holds and what to save instead; another
+    backbone would not read it either."""
+
+
 #: Keys under which published checkpoints hold a network's state dict beside other entries (epoch,
-#: optimizer, args): Lightning's and timm's training script's ``state_dict``, ``model`` (DeiT, MAE,
-#: ConvNeXt's own releases), ``model_state`` and ``model_state_dict`` (plain PyTorch training loops).
+#: optimizer, args): Lightning's and timm's training script's ``state_dict``, ``model`` (ConvNeXt's
+#: own releases), ``model_state`` and ``model_state_dict`` (plain PyTorch training loops).
 _WRAPPER_KEYS = ("state_dict", "model", "model_state", "model_state_dict")
 #: Prefixes that every key of a published state dict may carry: DDP's ``module.``, a module holding
 #: the network as its ``model`` (stripped in this order, e.g. ``module.model.``).
@@ -327,10 +339,9 @@ class ContrastiveEncoder(nn.Module):
         projection_norm: end the head with ``BatchNorm1d(projection_dim)``, as the reference
             implementation's (VisCy) head does.
         drop_path_rate: stochastic-depth rate passed to timm.
-        weights_path: optional local ``torch.save``'d state dict (or ``.safetensors`` file), either
-            of a whole ``ContrastiveEncoder`` with the same configuration, or of the plain timm
-            backbone (its classifier, and with the ``z_fold`` stem its stem convolution, are
-            skipped). Never executes code (``weights_only=True``).
+        weights_path: optional local ``torch.save``'d state dict (or ``.safetensors`` file) of the
+            plain timm backbone (its classifier, and with the ``z_fold`` stem its stem convolution,
+            are skipped; see :meth:`load_weights`). Never executes code (``weights_only=True``).
         stem: ``"z_fold"`` (:class:`DepthToChannelStem` replaces the backbone's stem) or
             ``"backbone"`` (the backbone keeps its own 2-D stem and sees
             :class:`PretrainedImageInput`: a pretrained network used as published).
@@ -429,18 +440,28 @@ class ContrastiveEncoder(nn.Module):
         )
 
     def load_weights(self, weights_path: str | Path) -> dict[str, str | None]:
-        """Load a local state dict (see class docstring) with ``torch.load(weights_only=True)``: bare or
-        as networks are published (:func:`_published_state_dict`), of the whole encoder or of the plain
-        timm backbone (its classifier, and with the ``z_fold`` stem its stem convolution, skipped; every
-        key under ``backbone.``: the backbone's).
+        """Load a local state dict with ``torch.load(weights_only=True)``: bare or as networks are
+        published (:func:`_published_state_dict`), of the plain timm backbone: its classifier, and with
+        the ``z_fold`` stem its stem convolution, skipped; every key under ``backbone.`` (a module
+        holding the network as its ``backbone``, as an encoder with the ``backbone`` stem and no
+        projection head saves itself); a ConvNeXt / ConvNeXt-V2 in the layout of Facebook's releases
+        (``downsample_layers.*``, ``dwconv``, ``pwconv``) converted by timm's
+        ``checkpoint_filter_fn``. In the workflow (``checkpoint_format: timm``, ``train: false``) the
+        encoder has no tensor outside its backbone (``stem: backbone``, ``projection_dim: 0``). A file
+        holding tensors of the encoder's other modules (``input_stem.``, ``projection.``) is read as
+        a whole encoder of this configuration (:class:`ContrastiveEncoder` with ``weights_path``,
+        outside the workflow).
 
         Returns:
             How the file was read: ``kind`` (``encoder``: every tensor of the encoder came from the
-            file; ``backbone``: those of :attr:`backbone` alone), ``wrapper`` and ``prefix``.
+            file; ``backbone``: those of :attr:`backbone` alone), ``wrapper`` and ``prefix``, and
+            ``layout`` (``facebook``) where the keys were converted from Facebook's layout.
 
         Raises:
             ArtifactError: the file does not exist, is truncated, corrupt or not a weights file, or
                 holds no state dict (or several).
+            WeightsLayoutError: the file holds a module's ``backbone`` beside other modules (naming
+                them).
             ValueError: tensor shapes or key sets do not match this
                 encoder; the message names the first missing or unexpected key and the expected
                 architecture.
@@ -454,6 +475,7 @@ class ContrastiveEncoder(nn.Module):
             path, what="encoder weights file", fix="copy the weights file again or correct its path"
         )
         state, read = _published_state_dict(raw, path)
+        self._check_other_modules(state, path)
         target: nn.Module
         if any(k.startswith(("input_stem.", "projection.")) for k in state) or (
             any(k.startswith("backbone.") for k in state)
@@ -464,6 +486,9 @@ class ContrastiveEncoder(nn.Module):
             if state and all(k.startswith("backbone.") for k in state):
                 state = {k[len("backbone.") :]: v for k, v in state.items()}
                 read["prefix"] = f"{read['prefix'] or ''}backbone."
+            if isinstance(self.backbone, ConvNeXt) and any(k.startswith("downsample_layers.") for k in state):
+                state = self._from_facebook_layout(state, path)
+                read["layout"] = "facebook"
             skipped = sorted(k for k in state if k.startswith(self._dropped_backbone_keys))
             if skipped:
                 logger.info("Skipping %d backbone keys replaced by the encoder: %s", len(skipped), skipped)
@@ -515,6 +540,37 @@ class ContrastiveEncoder(nn.Module):
         target.load_state_dict(state, strict=True)
         logger.info("Loaded %s weights from %s", kind, path)
         return {"kind": kind, **read}
+
+    def _check_other_modules(self, state: Mapping[str, torch.Tensor], path: Path) -> None:
+        """Refuse a module's ``backbone.`` beside modules the encoder does not have (a Lightning
+        module's ``projector.``, a loss's buffers), naming them: no backbone reads such a file."""
+        modules = {key.split(".", 1)[0] for key in state}
+        others = sorted(modules - {name for name, _ in self.named_children()})
+        if "backbone" not in modules or not others:
+            return
+        counts = ", ".join(
+            f"{name} ({sum(key.startswith(f'{name}.') for key in state)} tensors)" for name in others
+        )
+        raise WeightsLayoutError(
+            f"{path}: expected a network's state dict (bare, or every key under 'backbone.'), found "
+            f"a module's 'backbone' beside other modules: {counts}; save the backbone's state dict "
+            "alone (its keys under 'backbone.', that prefix removed or kept)"
+        )
+
+    def _from_facebook_layout(self, state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+        """A ConvNeXt / ConvNeXt-V2 state dict in the layout of Facebook's releases in timm's, by
+        timm's own ``checkpoint_filter_fn``; refuses (``ValueError``, naming the key) one whose
+        blocks this backbone does not have."""
+        try:
+            converted = checkpoint_filter_fn(state, self.backbone)
+        except KeyError as err:
+            raise ValueError(
+                f"Weights in {path} (a ConvNeXt in the layout of Facebook's releases) do not fit this "
+                f"backbone (expected {self._config_text()}): it has no {err.args[0]!r}, a layer of the "
+                "file's network"
+            ) from None
+        logger.info("%s: converted from the layout of Facebook's ConvNeXt releases (timm)", path)
+        return {str(key): value for key, value in converted.items()}
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode ``x`` ``(B, C, Z, Y, X)`` (or ``(B, C, Y, X)`` when ``in_stack_depth == 1``).

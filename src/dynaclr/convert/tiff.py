@@ -30,7 +30,7 @@ from dynaclr.io.plate import (
     PlateLayout,
     PlateSampling,
 )
-from dynaclr.io.sampling import implausible_sampling, reads_as_nanometres, sampling_range
+from dynaclr.io.sampling import implausible_sampling, sampling_reads_as_nanometres
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ logger = logging.getLogger(__name__)
 PLATE_AXES = "TCZYX"
 #: Relative tolerance within which a metadata value and a config value agree.
 RELATIVE_TOLERANCE = 1e-3
-#: z step of a plate with one slice when neither metadata nor config gives one (µm; unused by stages).
+#: z step of a plate with one slice when the config gives none (µm; unused by stages; the files'
+#: metadata's is not read, as a plate's one-slice z step is not).
 SINGLE_SLICE_Z_STEP_UM = 1.0
 
 #: Micrometres per OME / ImageJ length unit, seconds per time unit.
@@ -599,7 +600,7 @@ def _metadata_value(
         return None
     fix = (
         f"the unit is nanometres, or the value is {found / 1000:g} µm"
-        if reads_as_nanometres(found, sampling_range(key))
+        if sampling_reads_as_nanometres(found, key)
         else "the value is the one the files were acquired at"
     )
     raise ValueError(
@@ -668,9 +669,11 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
         "time_interval_minutes", config.time_interval_minutes, headers, "time_interval_s", 60.0
     )
     pixel = _sampling_value("pixel_size_um", config.pixel_size_um, headers, "pixel_size_um", 1.0)
-    z_step = _sampling_value("z_step_um", config.z_step_um, headers, "z_step_um", 1.0)
-    if z_step is None and sizes["Z"] == 1:
-        z_step = SINGLE_SLICE_Z_STEP_UM
+    # no stage reads the z step of one slice: the metadata's is not read (nor refused), as a plate's
+    if sizes["Z"] == 1:
+        z_step: float | None = config.z_step_um if config.z_step_um is not None else SINGLE_SLICE_Z_STEP_UM
+    else:
+        z_step = _sampling_value("z_step_um", config.z_step_um, headers, "z_step_um", 1.0)
     missing = [
         key
         for key, value in (

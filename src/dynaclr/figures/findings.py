@@ -362,7 +362,9 @@ def _pair_statement(pair: Any) -> str:
 def _smoothest(table: pd.DataFrame) -> str:
     """Which model is smoothest: the lowest smoothness, called smoothest only where the paired CI of
     its difference with every other model excludes 0 in its favour; the models it is not told apart
-    from (or not compared with: no CI) are named, and each model's value is listed."""
+    from, not compared with (no CI) or has no paired comparison with (no row of the pair:
+    ``temporal_comparison.csv`` leaves out pairs of models embedding different cells) are named, and
+    each model's value is listed."""
     scores = (
         pd.concat(
             [
@@ -385,9 +387,11 @@ def _smoothest(table: pd.DataFrame) -> str:
             clear.append(str(other))
         else:
             tied.append(str(other))
+    compared = {best, *clear, *tied, *blind}
+    unpaired = [str(model) for model in scores.index if str(model) not in compared]
     values = ", ".join(f"{model} {value:.3f}" for model, value in scores.items())
     listing = f"Each model's {SMOOTHNESS_NAME} (lower is smoother): {values}."
-    if not tied and not blind:
+    if not tied and not blind and not unpaired:
         return (
             f"{best} is the smoothest in time: smoother than {_listed(clear)}, each difference's CI "
             f"excluding 0. {listing}"
@@ -397,6 +401,11 @@ def _smoothest(table: pd.DataFrame) -> str:
         reasons.append(f"{best}, the lowest, is not told apart from {_listed(tied, 'or')} (CI includes 0)")
     if blind:
         reasons.append(f"{best} is not compared with {_listed(blind, 'or')} (no confidence interval)")
+    if unpaired:
+        reasons.append(
+            f"{best} has no paired comparison with {_listed(unpaired, 'or')} (no row of the pair: the "
+            "models embed different cells)"
+        )
     verdict = "No model is clearly smoothest in time: " + "; ".join(reasons)
     if clear:
         verdict += f"; {best} is smoother than {_listed(clear)} (CI excludes 0)"

@@ -60,10 +60,11 @@ def _panel_name(column: str) -> str:
     return _TRUTH_PANELS[column][0] if column in _TRUTH_PANELS else column.replace("_", " ")
 
 
-#: tab10 colours of the other labels (a condition "mock" beside "infected"), those whose hue is
-#: furthest from the states' blue and orange first: never tab10's red (drawn beside the orange
-#: "infected", the demo's "mock" read as the same colour) nor its grey (the unknown cells').
-_OTHER_LABEL_COLORS = (2, 4, 6, 8, 9, 5)
+#: tab20 colours of the other labels (a condition "mock" beside "infected"): tab10's, those whose hue
+#: is furthest from the states' blue and orange first, then their light shades; never red (drawn
+#: beside the orange "infected", the demo's "mock" read as the same colour), grey (the unknown
+#: cells'), blue or orange. Twelve labels before a colour repeats.
+_OTHER_LABEL_COLORS = (4, 8, 12, 16, 18, 10, 5, 9, 13, 17, 19, 11)
 
 
 #: Projection methods in drawing order, and how their axes are named.
@@ -88,16 +89,20 @@ def _axis_label(method: str, component: int, variance_ratio: Sequence[float] | N
     return label
 
 
-def label_colors(labels: Iterable[str]) -> dict[str, str | tuple[float, ...]]:
+def label_colors(labels: Iterable[str], conditions: Sequence[str] = ()) -> dict[str, str | tuple[float, ...]]:
     """One colour per label (a condition, a predicted state), in the labels' sorted order: the
     states' names (``infected``, ``uninfected``, ...) take the states' colours, the others
-    :data:`_OTHER_LABEL_COLORS` in turn. Every figure that colours by condition (the projections,
-    the infected fraction) draws its conditions with it, so one condition has one colour across
-    the report: the infected-fraction plot drew the condition ``infected`` in blue and ``mock`` in
-    orange beside projections drawing ``infected`` orange and ``mock`` green."""
-    palette = colormaps["tab10"]
+    :data:`_OTHER_LABEL_COLORS` by their place in the run's ``conditions`` (every condition of
+    every dataset, sorted: the workflow passes them to each figure), then any other label's sorted
+    after them. So a condition's colour is a function of its name within the run, not of the labels
+    one figure holds: ``mock`` was green in one dataset and purple in another. Every figure that
+    colours by condition (the projections, the infected fraction) draws its conditions with it: the
+    infected-fraction plot drew the condition ``infected`` in blue and ``mock`` in orange beside
+    projections drawing ``infected`` orange and ``mock`` green."""
+    palette = colormaps["tab20"]
     categories = sorted(set(labels))
-    others = [c for c in categories if c not in _LABEL_COLORS]
+    run = sorted(set(conditions))
+    others = [c for c in run + [c for c in categories if c not in run] if c not in _LABEL_COLORS]
     return {
         category: _LABEL_COLORS[category]
         if category in _LABEL_COLORS
@@ -106,9 +111,11 @@ def label_colors(labels: Iterable[str]) -> dict[str, str | tuple[float, ...]]:
     }
 
 
-def _draw_states(ax: Axes, x: np.ndarray, y: np.ndarray, values: pd.Series, column: str) -> str | None:
-    """Scatter one categorical colouring; 0/1 columns under the names of :func:`_state_names`.
-    Returns a count."""
+def _draw_states(
+    ax: Axes, x: np.ndarray, y: np.ndarray, values: pd.Series, column: str, conditions: Sequence[str] = ()
+) -> str | None:
+    """Scatter one categorical colouring; 0/1 columns under the names of :func:`_state_names`, text
+    columns in :func:`label_colors` (``conditions``: the run's). Returns a count."""
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
     if numeric or pd.api.types.is_bool_dtype(values):
         states = values.to_numpy(dtype=np.float64)
@@ -123,7 +130,7 @@ def _draw_states(ax: Axes, x: np.ndarray, y: np.ndarray, values: pd.Series, colu
     unknown = labels.isna().to_numpy()
     if unknown.any():
         ax.scatter(x[unknown], y[unknown], s=5, color=_UNKNOWN_COLOR, linewidths=0, label="unknown")
-    colors = label_colors(str(c) for c in labels.dropna().unique())
+    colors = label_colors((str(c) for c in labels.dropna().unique()), conditions)
     for category, label_color in colors.items():
         chosen = (labels == category).fillna(False).to_numpy(dtype=bool)
         ax.scatter(x[chosen], y[chosen], s=6, color=label_color, linewidths=0, label=category)
@@ -142,6 +149,7 @@ def plot_projections(
     ),
     title: str = "",
     variance_ratio: Sequence[float] | None = None,
+    conditions: Sequence[str] = (),
 ) -> tuple[Figure, str]:
     """Scatter of 2-D projections: one row per method (PCA, UMAP, PHATE), one panel per colouring.
 
@@ -157,6 +165,8 @@ def plot_projections(
         color_columns: columns to colour by, one panel each (missing or all-NaN ones are skipped).
         title: e.g. ``"DynaCLR, demo"``.
         variance_ratio: PCA's explained variance ratio per component, shown on its axes.
+        conditions: every condition of the run, which fix each condition's colour
+            (:func:`label_colors`).
     """
     methods = [m for m in _METHOD_AXES if f"{m}_1" in cells.columns and f"{m}_2" in cells.columns]
     if not methods:
@@ -178,7 +188,7 @@ def plot_projections(
                 figure.colorbar(scatter, ax=ax, label=time_unit)
                 name = f"time ({time_unit})"
             else:
-                count = _draw_states(ax, x, y, cells[column], column)
+                count = _draw_states(ax, x, y, cells[column], column, conditions)
                 if count is not None:
                     counts[column] = count
                 ax.legend(fontsize=7, markerscale=2, loc="best")
@@ -314,20 +324,24 @@ def plot_distance_distributions(
     return figure, caption
 
 
-def plot_infected_fraction(curves: pd.DataFrame, label: str = "") -> tuple[Figure, str]:
+def plot_infected_fraction(
+    curves: pd.DataFrame, label: str = "", conditions: Sequence[str] = ()
+) -> tuple[Figure, str]:
     """Predicted (dashed) vs true (solid) infected fraction over time, one colour per condition
     (the predicted curve alone where there is no ground truth: ``n_cells_true`` all 0).
 
     Args:
         curves: :func:`dynaclr.figures.curves.infected_fraction_over_time` output.
         label: model/dataset name.
+        conditions: every condition of the run, which fix each condition's colour
+            (:func:`label_colors`).
     """
     figure = new_figure(5.0, 3.4)
     ax = figure.subplots()
     use_minutes = "time_minutes" in curves.columns and curves["time_minutes"].notna().all()
     errors: list[str] = []
     has_truth = bool((curves["n_cells_true"] > 0).any())
-    colors = label_colors(str(c) for c in curves["condition"].unique())
+    colors = label_colors((str(c) for c in curves["condition"].unique()), conditions)
     for condition, group in curves.groupby("condition", sort=True):
         color = colors[str(condition)]
         x = group["time_minutes"] / 60.0 if use_minutes else group["t"]

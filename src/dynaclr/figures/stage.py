@@ -22,7 +22,7 @@ Each figure is drawn by :mod:`dynaclr.figures.plots`, whose caption is logged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +202,7 @@ def embedding_figures(
     *,
     model: str,
     dataset: str,
+    conditions: Sequence[str] = (),
 ) -> list[str]:
     """Projections and distance distributions of one model's embeddings of one dataset.
 
@@ -219,6 +220,9 @@ def embedding_figures(
     explorer page read the projections store (per-cell coordinates) and the patch store, never the
     features. What the job
     holds grows with the cells, not cells x features.
+
+    ``conditions``: every condition of the run (the workflow's), which fix each condition's colour
+    (:func:`~dynaclr.figures.plots.label_colors`).
 
     Returns:
         The two captions.
@@ -238,7 +242,7 @@ def embedding_figures(
             max_distance_px=config.max_match_distance_px,
         )
     figure, caption = plot_projections(
-        cells, title=label, variance_ratio=explained_variance_ratio(projections)
+        cells, title=label, variance_ratio=explained_variance_ratio(projections), conditions=conditions
     )
     captions = [_save(figure, caption, outputs.projections_png, outputs.projections_svg)]
     figure, caption = plot_distance_distributions(
@@ -298,7 +302,12 @@ def _write_explorer(
 
 
 def infected_fraction_figure(
-    inputs: InfectedFractionInputs, outputs: InfectedFractionOutputs, *, model: str, dataset: str
+    inputs: InfectedFractionInputs,
+    outputs: InfectedFractionOutputs,
+    *,
+    model: str,
+    dataset: str,
+    conditions: Sequence[str] = (),
 ) -> str:
     """Infected fraction over time per condition: the classifier's, beside the ground truth's on a
     simulated dataset (``inputs.tracks``), alone on a plate.
@@ -306,6 +315,8 @@ def infected_fraction_figure(
     ``outputs.curves`` holds the plotted curves
     (:func:`~dynaclr.figures.curves.infected_fraction_over_time` columns). The predictions are
     those of the dataset's own classifiers or of classifiers transferred from another dataset.
+    ``conditions``: every condition of the run, which fix each condition's colour
+    (:func:`~dynaclr.figures.plots.label_colors`).
 
     Returns:
         The caption.
@@ -313,7 +324,7 @@ def infected_fraction_figure(
     truth = None if inputs.tracks is None else read_table(inputs.tracks, "ground_truth_tracks")[0]
     curves = infected_fraction_over_time(read_predictions(inputs.predictions), truth)
     write_csv(curves, outputs.curves)
-    figure, caption = plot_infected_fraction(curves, label=f"{model}, {dataset}")
+    figure, caption = plot_infected_fraction(curves, label=f"{model}, {dataset}", conditions=conditions)
     return _save(figure, caption, outputs.infected_fraction_png, outputs.infected_fraction_svg)
 
 

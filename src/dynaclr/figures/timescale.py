@@ -8,10 +8,14 @@ them in hours; otherwise in frames, and they say the interval is not recorded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+#: The units of :meth:`FrameClock.offsets`, in the order tried, with their count per minute.
+_OFFSET_UNITS = (("h", 1.0 / 60.0), ("min", 1.0), ("s", 60.0))
 
 
 @dataclass(frozen=True)
@@ -58,10 +62,26 @@ class FrameClock:
 
     def offset(self, frames: float, decimals: int = 1) -> str:
         """A signed span of ``frames`` as a label reads it: ``-1.0 h`` (``decimals`` places) where
-        the frame interval is known, else ``-4 frames``."""
-        if self.known:
-            return f"{frames * self.per_frame:+.{decimals}f} h"
-        return f"{frames:+.0f} frames"
+        the frame interval is known, else ``-4 frames``; in minutes (or seconds) where hours would
+        show a non-zero span as 0 (:meth:`offsets`)."""
+        return self.offsets([frames], decimals)[0]
+
+    def offsets(self, frames: Sequence[float], decimals: int = 1) -> list[str]:
+        """Labels of signed spans of ``frames``, in one unit (:meth:`offset`): hours where the frame
+        interval is known, else minutes, else seconds, the first in which no non-zero span reads 0
+        and spans that differ read differently (at a 6 s interval, a span of 2 frames read
+        ``-0.00 h``, and a gallery's columns had one title); ``frames`` where the interval is not
+        known."""
+        if self.minutes_per_frame is None:
+            return [f"{value:+.0f} frames" for value in frames]
+        labels: list[str] = []
+        for unit, per_minute in _OFFSET_UNITS:
+            spans = [value * self.minutes_per_frame * per_minute for value in frames]
+            labels = [f"{span:+.{decimals}f} {unit}" for span in spans]
+            reads_zero = any(span != 0 and round(abs(span), decimals) == 0 for span in spans)
+            if not reads_zero and len(set(labels)) == len(set(frames)):
+                break
+        return labels
 
     def __call__(self, frames: object) -> np.ndarray:
         """``frames`` (a number or an array of frames) in :attr:`unit`."""

@@ -132,6 +132,7 @@ def plot_aligned_trajectories(
         axis.set_ylabel(f"PC{k + 1} ({100 * variance[k]:.0f} % var.)")
         if k == 0:
             axis.legend(fontsize=7)
+    titles = dict(zip(sorted(picks), clock.offsets(sorted(picks)), strict=True))  # one unit, distinct
     for column, (value, chosen) in enumerate(sorted(picks.items())):
         images: NDArray[np.floating] | list[NDArray[np.floating]] = (
             thumbnails(chosen["row"].to_numpy(dtype=np.int64)) if thumbnails is not None else []
@@ -142,7 +143,7 @@ def plot_aligned_trajectories(
             axis.set_xticks([])
             axis.set_yticks([])
             if row == 0:
-                axis.set_title(f"pseudo-time {clock.offset(value)}", fontsize=8)
+                axis.set_title(f"pseudo-time {titles[value]}", fontsize=8)
     if label:
         figure.suptitle(label)
     n_lineages = frames[["fov_name", "query_id"]].drop_duplicates().shape[0]

@@ -213,11 +213,13 @@ class PlateSampling:
             seconds / micrometres: ``time_interval_minutes`` when no plate attribute states the
             interval, ``z_step_um``, ``pixel_size_um`` when both Y and X lack one): stated, but in a
             unit nothing names, so a value the config supplies takes their place (:meth:`supplied_by`).
-        implausible: the pixel size and z step the scale states in a unit it names but outside the
-            bounds of live-cell microscopy (:func:`~dynaclr.io.sampling.implausible_sampling`: a 65 nm
-            pixel written as 65 micrometer), each with how it was read (``"scale 65 micrometer of axes y
-            and x"``): a value the config supplies takes their place (:meth:`supplied_by`), and the dry
-            run refuses those left (:mod:`dynaclr.config.plate_checks`).
+        implausible: the pixel size and z step the scale states (in a unit it names, or none: read
+            as micrometres) outside the bounds of live-cell microscopy
+            (:func:`~dynaclr.io.sampling.implausible_sampling`: a 65 nm pixel written as 65 micrometer,
+            or as 65 without a unit), each with how it was read (``"scale 65 micrometer of axes y and
+            x"``, ``"scale 65 (no unit, read as µm) of axes y and x"``): a value the config supplies
+            takes their place (:meth:`supplied_by`), and the dry run refuses those left
+            (:mod:`dynaclr.config.plate_checks`).
     """
 
     geometry: PlateGeometry
@@ -526,7 +528,7 @@ def _replaced_implausible_warning(layout: PlateLayout, stated: PlateSampling) ->
     parts = [
         f"{read} not used (implausible): acquisition.{key} {supplied[key]:g} µm in its place"
         for key, read in stated.implausible
-        if key in supplied
+        if key in supplied and key not in stated.unitless  # said by _unitless_warning
     ]
     if not parts:
         return None
@@ -652,7 +654,7 @@ def _stated_sampling(
         and not stated_unit
         and not (key == "time_interval_minutes" and interval is not None)
     )
-    implausible = _implausible_sizes(sampling, geometry, unitless) if unscaled is None else ()
+    implausible = _implausible_sizes(sampling, geometry) if unscaled is None else ()
     # a time scale without its unit is not compared: the attribute states the interval in its place
     time_scale_has_unit = unscaled is None and has_unit["time_interval_minutes"]
     attribute_states = interval is not None and not time_scale_has_unit
@@ -693,21 +695,42 @@ def _stated_sampling(
     return stated, warning
 
 
-def _implausible_sizes(
-    sampling: _Sampling, geometry: PlateGeometry, unitless: tuple[str, ...]
-) -> tuple[tuple[str, str], ...]:
+def _implausible_sizes(sampling: _Sampling, geometry: PlateGeometry) -> tuple[tuple[str, str], ...]:
     """The pixel size and z step of ``geometry`` (converted from ``sampling``'s scale in its axes'
-    units) outside the bounds of live-cell microscopy (:func:`~dynaclr.io.sampling.implausible_sampling`),
-    each with how it was read; a size read without a unit (``unitless``) is a guess already."""
+    units, micrometres where an axis has none) outside the bounds of live-cell microscopy
+    (:func:`~dynaclr.io.sampling.implausible_sampling`), each with how it was read
+    (:func:`_scale_read`). One read without a unit is flagged too: a plate written in nanometres
+    without its units would otherwise be read as 65 µm pixels, with a warning only."""
     assert sampling.scale is not None
     found = []
-    for key, indices, axes in (("pixel_size_um", (3, 4), "axes y and x"), ("z_step_um", (2,), "axis z")):
+    for key, indices in (("pixel_size_um", (3, 4)), ("z_step_um", (2,))):
         value = geometry.pixel_size_um if key == "pixel_size_um" else geometry.z_step_um
-        if key in unitless or implausible_sampling(value, key) is None:
-            continue
-        unit = next(unit for index in indices if (unit := sampling.axes[index][2]) is not None)
-        found.append((key, f"scale {sampling.scale[indices[0]]:g} {unit} of {axes}"))
+        if implausible_sampling(value, key) is not None:
+            found.append((key, _scale_read(sampling, indices)))
     return tuple(found)
+
+
+def _scale_read(sampling: _Sampling, indices: tuple[int, ...]) -> str:
+    """How the scale of the axes ``indices`` was read, each axis's value with its own unit or "no
+    unit" (read as µm): ``"scale 65 micrometer of axes y and x"``, ``"scale 65 (no unit, read as µm)
+    of axis y, 65000 nanometer of axis x"``."""
+    assert sampling.scale is not None
+    scale = sampling.scale
+    read = [
+        (
+            f"{scale[index]:g} {unit}"
+            if (unit := sampling.axes[index][2]) is not None
+            else f"{scale[index]:g} (no unit, read as µm)",
+            sampling.axes[index][0],
+        )
+        for index in indices
+    ]
+    texts = dict.fromkeys(text for text, _ in read)
+    if len(texts) == 1:
+        names = [axis for _, axis in read]
+        axes = f"axes {' and '.join(names)}" if len(names) > 1 else f"axis {names[0]}"
+        return f"scale {read[0][0]} of {axes}"
+    return "scale " + ", ".join(f"{text} of axis {axis}" for text, axis in read)
 
 
 def read_plate_sampling(

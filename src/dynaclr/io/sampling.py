@@ -3,11 +3,13 @@
 (:attr:`dynaclr.io.plate.PlateSampling.implausible`, refused by the dry run) or a TIFF file's metadata
 (:mod:`dynaclr.convert.tiff`).
 
-A size outside the bounds of live-cell light microscopy is refused, and one whose thousandth lies
-inside them is said to be nanometres (what microscope metadata writes: 65 for a 100x objective's
-0.065 µm pixel): taken as micrometres, a 65 µm pixel makes a cell sub-pixel, and the phase transfer
-function, the patches' physical size, the transfer checks between datasets and the plates written
-would all be wrong, with exit 0. Dependency-free, so that the config models and the plate reader share it.
+A size outside the bounds of live-cell light microscopy is refused, and one whose thousandth lies in
+the typical range of the size (:func:`nanometre_range`) is said to be nanometres (what microscope
+metadata writes: 65 for a 100x objective's 0.065 µm pixel); any other is told only the bounds (a
+60 µm organoid survey step is not 60 nm, nor a 25 µm pixel 25 nm). Taken as micrometres, a 65 µm
+pixel makes a cell sub-pixel, and the phase transfer function, the patches' physical size, the
+transfer checks between datasets and the plates written would all be wrong, with exit 0.
+Dependency-free, so that the config models and the plate reader share it.
 """
 
 from __future__ import annotations
@@ -23,12 +25,25 @@ PIXEL_SIZE_RANGE_UM = (0.02, 20.0)
 #: thick sample (an organoid, an embryo) in steps of tens of µm. Steps written in nanometres
 #: (50-50,000) lie above.
 Z_STEP_RANGE_UM = (0.05, 50.0)
+#: Pixel sizes (µm) a thousandth of a value outside :data:`PIXEL_SIZE_RANGE_UM` must land in to be
+#: called nanometres: the typical pixels of 10x-100x objectives (0.05-2 µm; 65 nm, 650 nm).
+PIXEL_SIZE_NANOMETRE_RANGE_UM = (0.05, 2.0)
+#: z steps (µm) a thousandth of a value outside :data:`Z_STEP_RANGE_UM` must land in to be called
+#: nanometres: the typical steps of a z-stack (0.1-10 µm; 250 nm, 2000 nm).
+Z_STEP_NANOMETRE_RANGE_UM = (0.1, 10.0)
 
 
 def sampling_range(key: str) -> tuple[float, float]:
     """The bounds (µm) of the size a key or attribute names: :data:`Z_STEP_RANGE_UM` for a z step
     (a name holding ``z_step``), else :data:`PIXEL_SIZE_RANGE_UM`."""
     return Z_STEP_RANGE_UM if "z_step" in key else PIXEL_SIZE_RANGE_UM
+
+
+def nanometre_range(key: str) -> tuple[float, float]:
+    """The typical range (µm) of the size a key names, where the thousandth of a value outside
+    :func:`sampling_range` must land for it to be read as nanometres: :data:`Z_STEP_NANOMETRE_RANGE_UM`
+    for a z step, else :data:`PIXEL_SIZE_NANOMETRE_RANGE_UM`."""
+    return Z_STEP_NANOMETRE_RANGE_UM if "z_step" in key else PIXEL_SIZE_NANOMETRE_RANGE_UM
 
 
 def sampling_what(key: str) -> str:
@@ -42,17 +57,25 @@ def within(value: float, bounds: tuple[float, float]) -> bool:
     return low <= value <= high
 
 
-def reads_as_nanometres(value: float, bounds: tuple[float, float]) -> bool:
-    """Whether ``value`` (µm) lies outside ``bounds`` while its thousandth lies inside: a length
-    written in nanometres."""
-    return not within(value, bounds) and within(value / 1000.0, bounds)
+def reads_as_nanometres(
+    value: float, bounds: tuple[float, float], typical: tuple[float, float] | None = None
+) -> bool:
+    """Whether ``value`` (µm) lies outside ``bounds`` while its thousandth lies in ``typical`` (the
+    typical range of the length; ``bounds`` where None): a length written in nanometres."""
+    return not within(value, bounds) and within(value / 1000.0, bounds if typical is None else typical)
+
+
+def sampling_reads_as_nanometres(value: float, key: str) -> bool:
+    """:func:`reads_as_nanometres` of the pixel size or z step ``key``: outside
+    :func:`sampling_range`, its thousandth in :func:`nanometre_range`."""
+    return reads_as_nanometres(value, sampling_range(key), nanometre_range(key))
 
 
 def implausible_sampling(value_um: float, key: str) -> str | None:
     """What is wrong with ``value_um`` as the size ``key`` names (:func:`sampling_range`), or None
     where it is plausible: the bounds and the value, and what it is if read in nanometres
-    (``"expected a pixel size between 0.02 and 20 µm, found 65 µm: 65 looks like nanometres
-    (0.065 µm)"``)."""
+    (:func:`sampling_reads_as_nanometres`: ``"expected a pixel size between 0.02 and 20 µm, found
+    65 µm: 65 looks like nanometres (0.065 µm)"``)."""
     bounds = sampling_range(key)
     if within(value_um, bounds):
         return None
@@ -61,6 +84,6 @@ def implausible_sampling(value_um: float, key: str) -> str | None:
         f"expected {sampling_what(key)} between {low:g} and {high:g} µm (live-cell microscopy), found "
         f"{value_um:g} µm"
     )
-    if reads_as_nanometres(value_um, bounds):
+    if sampling_reads_as_nanometres(value_um, key):
         text += f": {value_um:g} looks like nanometres ({value_um / 1000.0:g} µm)"
     return text

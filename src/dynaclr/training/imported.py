@@ -57,7 +57,7 @@ import torch
 
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.config.transfer_checks import checkpoint_sampling_problems
-from dynaclr.contrastive.encoder import ContrastiveEncoder
+from dynaclr.contrastive.encoder import ContrastiveEncoder, WeightsLayoutError
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.io.weights import load_weights_file
@@ -510,6 +510,8 @@ def import_model(
     elif checkpoint_format == "timm":
         try:
             weights_read = encoder.load_weights(source)
+        except WeightsLayoutError as err:  # no backbone reads it: the message says what to save
+            raise ArtifactError(str(err)) from None
         except ValueError as err:
             raise ArtifactError(
                 f"{err}; set contrastive_models.{model_name}.training.backbone to the network the file holds"
