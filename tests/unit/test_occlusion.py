@@ -184,6 +184,8 @@ def test_the_predicted_onset_is_where_the_calls_turn_infected_for_good():
         ({"window_yx_px": 4, "stride_yx_px": 8}, "stride_yx_px"),
         ({"infection_offsets_frames": [0, 2, 2]}, "repeats"),
         ({"typo": 1}, "typo"),
+        # planned as every model ('models or every model'): the opposite of what it says
+        ({"enabled": True, "models": []}, r"models: empty; .*null \(or leave the key out\) for every model"),
     ],
 )
 def test_the_occlusion_config_refuses_what_cannot_work(changes, message):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dynaclr.config.base import StrictModel, check_fov_pattern, fov_placeholders
 
@@ -598,6 +598,18 @@ class OcclusionConfig(StrictModel):
     #: forward pass change float32 rounding only (tests/unit/test_occlusion.py): editing it reruns no
     #: occlusion_attribution job.
     RUN_KEYS: ClassVar[tuple[str, ...]] = ("perturbations_per_eval",)
+
+    @field_validator("models")
+    @classmethod
+    def _models_named(cls, value: list[str] | None) -> list[str] | None:
+        """An empty list is refused: read as 'no model' it would attribute nothing, and the planning's
+        ``models or every model`` took it as every model, the opposite of what it says."""
+        if value is not None and not value:
+            raise ValueError(
+                "models: empty; name at least one model of contrastive_models, write null (or leave the key "
+                "out) for every model, or set analysis.occlusion.enabled to false"
+            )
+        return value
 
     @model_validator(mode="after")
     def _stride_within_window(self) -> OcclusionConfig:

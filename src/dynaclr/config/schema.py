@@ -17,9 +17,12 @@ SCHEMA_PATH = Path("config/config.schema.json")
 
 
 def _drop_null_alternatives(node: Any) -> Any:
-    """``anyOf: [X, {type: null}]`` → ``X`` for keys whose default is null: such keys are
-    omitted, never written as null, in YAML. Keys whose default is a section (e.g. ``phase``)
-    keep null, which switches that stage off.
+    """``anyOf: [X, {type: null}]`` → ``X`` accepting null, for keys whose default is null: such a key
+    left out and the same key written as null mean the same (``models: null``, ``max_batches_per_epoch:
+    null``, as the descriptions and config/config.yaml write them). A plain type becomes ``type: [X,
+    "null"]``; a section (``$ref``, e.g. ``simulate``, ``virtual_stain``) is checked against its
+    definition unless it is null (``if``/``then``). Keys whose default is a section (e.g. ``phase``)
+    keep their ``anyOf``: null switches that stage off.
 
     Without this, jsonschema reports "not valid under any of the given schemas" for a misspelt
     key inside an optional section instead of naming the key.
@@ -33,12 +36,21 @@ def _drop_null_alternatives(node: Any) -> Any:
             and len(options) == 2
             and {"type": "null"} in options
         ):
-            kept = next(o for o in options if o != {"type": "null"})
+            kept = _nullable(next(o for o in options if o != {"type": "null"}))
             node = {**{k: v for k, v in node.items() if k not in ("anyOf", "default")}, **kept}
         return {key: _drop_null_alternatives(value) for key, value in node.items()}
     if isinstance(node, list):
         return [_drop_null_alternatives(item) for item in node]
     return node
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` that also accepts null, with a validator's errors still naming the offending key:
+    ``type: [X, "null"]`` for a plain type, ``if not null then schema`` for a section (``$ref``)."""
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {**schema, "type": [kind, "null"]}
+    return {"if": {"not": {"type": "null"}}, "then": schema}
 
 
 def workflow_schema() -> dict[str, Any]:
