@@ -671,7 +671,10 @@ def _phase_only_model(root, name: str):
     weights = root / "backbone.pt"
     torch.manual_seed(1)
     torch.save(timm.create_model("test_convnext", pretrained=False, num_classes=0).state_dict(), weights)
-    config = ContrastiveModelConfig(patch_spec="phase", sampling="classical", backbone="test_convnext")
+    # a timm file holds the backbone alone: its own 2-D stem, no projection head (nothing left random)
+    config = ContrastiveModelConfig(
+        patch_spec="phase", sampling="classical", backbone="test_convnext", stem="backbone", projection_dim=0
+    )
     outputs = ImportModelOutputs(checkpoint=root / name / "model.ckpt", config=root / name / "config.json")
     import_model(
         config,

@@ -150,7 +150,7 @@ def test_a_movie_whose_pseudotime_was_not_aligned_gets_not_computed_outputs(tmp_
 def test_pseudo_time_is_drawn_in_hours_where_the_frame_interval_is_known():
     """The panels' pseudo-time was in frames only: where the dataset's frame interval is known it is
     drawn in hours (a bin of one frame at 0.5 h), and the axis and caption say which unit."""
-    from dynaclr.figures.timescale import FrameClock
+    from dynaclr.numerics.timescale import FrameClock
 
     pseudotime = _pseudotime()
     frames = feature_frames(pseudotime, _cells(pseudotime), ["ER_radial_slope"])

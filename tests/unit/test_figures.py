@@ -807,8 +807,8 @@ def test_a_short_offset_falls_back_to_minutes_or_seconds_and_gallery_titles_are_
     """At a 6 s frame interval the offsets read "-0.00 h" and the trajectory gallery's columns all
     read "pseudo-time +0.0 h": a span that hours show as 0 is given in minutes (or seconds), one unit
     per gallery, each column's title distinct."""
-    from dynaclr.figures.timescale import FrameClock
     from dynaclr.figures.trajectories import plot_aligned_trajectories
+    from dynaclr.numerics.timescale import FrameClock
 
     fast = FrameClock.of(0.1)  # 6 s
     assert fast.offset(-1, decimals=2) == "-0.10 min"

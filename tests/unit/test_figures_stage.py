@@ -288,7 +288,7 @@ def test_the_dtw_figures_give_times_in_hours_where_the_frame_interval_is_known(a
     interval (rule param time_interval_minutes) they are in hours and say so; without, in frames,
     saying the interval is not recorded."""
     from dynaclr.figures.plots import plot_pseudotime_accuracy
-    from dynaclr.figures.timescale import FrameClock
+    from dynaclr.numerics.timescale import FrameClock
 
     pseudotime = pd.read_parquet(artifacts["planted/pseudotime"])
     accuracy = pd.read_csv(artifacts["planted/accuracy"])

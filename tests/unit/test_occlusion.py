@@ -534,8 +534,8 @@ def test_occlusion_tasks_left_out_follow_the_classified_tasks(classified):
 
 
 def test_the_caption_states_the_measured_concentration_per_event_role_and_channel():
-    from dynaclr.figures.timescale import FrameClock
     from dynaclr.interpretation.occlusion_stage import occlusion_caption
+    from dynaclr.numerics.timescale import FrameClock
 
     summary = pd.DataFrame(
         {

@@ -132,7 +132,12 @@ def test_figure_draws_every_method_with_pca_variance(projected):
     assert [ax.get_title() for ax in panels] == [
         f"{method}: {colour}"
         for method in ("PC", "UMAP", "PHATE")
-        for colour in ("time (hours post start)", "condition", "infected", "mitosis")
+        for colour in (
+            "time (hours post start)",
+            "condition",
+            "infection, ground truth",
+            "division, ground truth",
+        )
     ]
     assert panels[0].get_xlabel() == f"PC1 ({100 * ratio[0]:.1f}% variance)"
     assert panels[4].get_xlabel() == "UMAP1" and panels[8].get_ylabel() == "PHATE2"

@@ -12,7 +12,6 @@ parent of the next, and the runs after the first get new labels above the FOV's 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from tqdm import tqdm
 
 from dynaclr.io import ArtifactError, StageFiles, atomic_output, read_csv, read_zarr_provenance
 from dynaclr.io.chunks import read_block
+from dynaclr.tracking.importing import CtcTrack
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +62,6 @@ class ExportCtcOutputs(StageFiles):
     def folder(self) -> Path:
         """The CTC result folder the stage writes whole."""
         return self.res_track.parent
-
-
-@dataclass(frozen=True)
-class CtcTrack:
-    """One line of ``res_track.txt``: label, first and last frame, parent label (0: none)."""
-
-    label: int
-    begin: int
-    end: int
-    parent: int
 
 
 def mask_name(t: int, n_frames: int) -> str:

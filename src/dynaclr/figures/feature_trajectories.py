@@ -25,9 +25,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from dynaclr.figures.timescale import FrameClock
 from dynaclr.figures.trajectories import aligned_frames
 from dynaclr.io.figures import new_figure
+from dynaclr.numerics.timescale import FrameClock
 
 #: Columns of the binned trajectory table.
 TRAJECTORY_COLUMNS: tuple[str, ...] = (

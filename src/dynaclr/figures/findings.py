@@ -22,7 +22,7 @@ import pandas as pd
 from dynaclr.classify.annotations import task_classes
 from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
 from dynaclr.figures.table import percent
-from dynaclr.figures.timescale import FrameClock
+from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
 
 #: Columns of the findings table (``findings.csv``).

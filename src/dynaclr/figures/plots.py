@@ -25,8 +25,8 @@ from dynaclr.evaluation.temporal import (
     random_distances,
     smoothness,
 )
-from dynaclr.figures.timescale import FrameClock
 from dynaclr.io.figures import new_figure
+from dynaclr.numerics.timescale import FrameClock
 
 _STATE_COLORS = {0.0: "#4c72b0", 1.0: "#dd8452"}
 #: Predicted labels drawn in the colours of the true states they name.

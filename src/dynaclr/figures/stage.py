@@ -74,7 +74,6 @@ from dynaclr.figures.plots import (
     plot_pseudotime_accuracy,
 )
 from dynaclr.figures.table import PAIR_COLUMNS, plot_results_table, results_table, results_table_html
-from dynaclr.figures.timescale import FrameClock
 from dynaclr.figures.trajectories import (
     CELL_KEYS,
     aligned_frames,
@@ -82,6 +81,7 @@ from dynaclr.figures.trajectories import (
 )
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, read_csv, read_table, write_csv
 from dynaclr.io.figures import save_figure
+from dynaclr.numerics.timescale import FrameClock
 from dynaclr.patches.store import PatchRowReader, open_patch_store
 from dynaclr.pseudotime.stage import read_dtw_accuracy
 

@@ -18,8 +18,8 @@ from numpy.typing import NDArray
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from dynaclr.figures.timescale import FrameClock
 from dynaclr.io.figures import new_figure
+from dynaclr.numerics.timescale import FrameClock
 
 #: Columns naming one observation of a cell (a frame of a track).
 CELL_KEYS = ["fov_name", "track_id", "t"]

@@ -42,7 +42,6 @@ from dynaclr.config.analysis import OcclusionConfig
 from dynaclr.config.base import with_run_params
 from dynaclr.embeddings import MatrixBlocks, attach_ground_truth, open_representation, read_cells
 from dynaclr.embeddings.store import read_embeddings_provenance
-from dynaclr.figures.timescale import FrameClock
 from dynaclr.interpretation.features import central_cell_mask
 from dynaclr.interpretation.occlusion import (
     ClassifierOnEncoder,
@@ -67,6 +66,7 @@ from dynaclr.io import (
 from dynaclr.io.figures import save_figure
 from dynaclr.numerics.crop import center_crop
 from dynaclr.numerics.device import resolve_device
+from dynaclr.numerics.timescale import FrameClock
 from dynaclr.patches.store import PatchStore, open_patch_store
 
 logger = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ def occlusion_stage(
 
     ``time_interval_minutes``: the plate's frame interval (rule param, as the results table gives
     it); the figure's rows give each time point's offset from the event in hours where it is known,
-    else in frames (:class:`~dynaclr.figures.timescale.FrameClock`).
+    else in frames (:class:`~dynaclr.numerics.timescale.FrameClock`).
 
     Returns:
         The summary table (:data:`OCCLUSION_COLUMNS`), also written to ``outputs.summary``.

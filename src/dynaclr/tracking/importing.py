@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,6 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from dynaclr.config.tracking import CTC_LAYOUTS, ImportedTracksConfig, mixed_ctc_layouts
-from dynaclr.exports.ctc import CtcTrack
 from dynaclr.io import LARGEST_ID, ArtifactError, StageFiles, make_provenance, parse_csv, write_table
 from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table, empty_tracks_table, track_columns
 from dynaclr.tracking.trackmate import read_trackmate_xml
@@ -60,6 +60,17 @@ UNTRACKED_FOVS = "untracked_fovs"
 #: Key of the record's ``config`` (format ``trackmate``) giving, per FOV, the spots read, kept and dropped
 #: (:class:`~dynaclr.tracking.trackmate.TrackMateCounts`).
 TRACKMATE_SPOTS = "trackmate_spots"
+
+
+@dataclass(frozen=True)
+class CtcTrack:
+    """One line of a Cell Tracking Challenge lineage file (``res_track.txt``, ``man_track.txt``):
+    label, first and last frame, parent label (0: none). Read here, written by the CTC export."""
+
+    label: int
+    begin: int
+    end: int
+    parent: int
 
 
 class ImportTracksInputs(StageFiles):
