@@ -8,7 +8,9 @@ import json
 import re
 import time
 import warnings
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import zarr
 from conftest import REPO_ROOT, screenshots
@@ -486,3 +488,131 @@ def test_a_pretrained_backbone_added_to_the_config_imports_embeds_and_joins_the_
         assert row["smoothness"].notna().all()
     finally:
         write_config(workdir, config)
+
+
+def _second_run_config(first: Path, workdir: Path, classifiers_of: str = "time_aware") -> dict:
+    """A new run on the tiny run's plate, read as a plate of its own (no phase, the ground-truth tracks
+    imported, brightfield in place of the phase channel): no simulation, phase, tracking or training.
+    Model ``earlier`` is the tiny run's time-aware model.ckpt (only its architecture given here, so
+    its training-config hash is this config's); the tiny run's classifiers of ``classifiers_of`` are
+    imported. Dataset ``new`` has no annotations; ``new_annotated`` has infection annotations of a few
+    cells, on which the imported classifier is scored."""
+    tracks = pd.read_parquet(first / "results/tiny/ground_truth/tracks.parquet")
+    columns = ["fov_name", "track_id", "t", "y", "x", "parent_track_id"]
+    tracks[columns].to_csv(workdir / "tracks.csv", index=False)
+    rows = tracks.groupby("fov_name").head(4)  # both labels in each FOV
+    labels = ["infected", "uninfected"] * (len(rows) // 2) + ["infected"] * (len(rows) % 2)
+    rows[["fov_name", "track_id", "t", "y", "x"]].assign(task="infection", label=labels).to_csv(
+        workdir / "annotations.csv", index=False
+    )
+    spec = {
+        "name": "phase_sensor",
+        "channels": [
+            {"source": "raw", "channel": "Brightfield", "name": "Phase3D", "normalization": "zscore"},
+            {"source": "raw", "channel": "ViralSensor", "normalization": "median_p99"},
+        ],
+        "z_window_slices": 3,
+        "patch_size_yx_px": 32,
+    }
+    plate = {
+        "plate": str(first / "results/tiny/raw.zarr"),
+        "phase": None,
+        "tracks": {"format": "table", "path": str(workdir / "tracks.csv")},
+        "patches": [spec],
+        "qc_figures": {"max_fovs": 0},
+    }
+    return {
+        "datasets": {
+            "new": plate,
+            "new_annotated": {
+                **plate,
+                "annotations": {"table": str(workdir / "annotations.csv"), "tasks": ["infection"]},
+            },
+        },
+        "contrastive_models": {
+            "earlier": {
+                "checkpoint": str(first / "results/models/time_aware/model.ckpt"),
+                "embed_datasets": ["new", "new_annotated"],
+                "training": {"patch_spec": "phase_sensor", "backbone": "convnext_atto", "tau_frames": 1},
+            }
+        },
+        "analysis": {
+            "baselines": [],
+            "temporal_metrics": {"n_bootstrap": 20},
+            "classification": {
+                "n_bootstrap": 20,
+                "imported": {
+                    "first_run": {
+                        "file": str(first / f"results/evaluation/classifiers/{classifiers_of}/tiny.json"),
+                        "model": "earlier",
+                    }
+                },
+            },
+        },
+    }
+
+
+def test_classifiers_of_an_earlier_run_predict_a_new_run_of_its_imported_model(finished_tiny_run, tmp_path):
+    """analysis.classification.imported as a user runs it: a new run imports the tiny run's model.ckpt
+    and classifiers file; its transfer predictions are those classifiers' probabilities on the new
+    embeddings, scored where annotated and named by their file in the table and on the first page. The
+    classifiers of the tiny run's other model are refused by the dry run, naming both hashes."""
+    from dynaclr.classify.evaluate import PREDICTION_INDEX_COLUMNS
+    from dynaclr.classify.model import imported_source_label, load_classifiers, read_classifiers_provenance
+    from dynaclr.embeddings.cells import cell_table
+    from dynaclr.embeddings.store import read_embeddings, representation_matrix
+
+    first, _ = finished_tiny_run
+    config = _second_run_config(first, tmp_path)
+    write_config(tmp_path, config)
+    jobs = planned_jobs(tmp_path)
+    assert jobs["import_model"] == 1 and jobs["transfer_classifiers"] == 2, jobs
+    assert not {"simulate", "reconstruct_phase", "track_fov", "train_contrastive"} & set(jobs), jobs
+    snakemake(tmp_path, "--cores", "2")
+
+    file = config["analysis"]["classification"]["imported"]["first_run"]["file"]
+    label = imported_source_label(file)
+    assert label == f"tiny ({file})"
+    classifiers = load_classifiers(file)
+    for dataset in ("new", "new_annotated"):
+        predictions, provenance = read_table(
+            tmp_path / f"results/evaluation/transfer_predictions/earlier/{dataset}.parquet", "predictions"
+        )
+        assert provenance.config["imported"] == [label]
+        imported = predictions[predictions["train_dataset"] == label]
+        assert sorted(imported["task"].unique()) == sorted(classifiers)
+        embeddings = read_embeddings(tmp_path / f"results/embeddings/earlier/{dataset}.zarr")
+        cells = cell_table(embeddings)
+        keys = [c for c in PREDICTION_INDEX_COLUMNS if c in cells.columns]
+        for task, classifier in classifiers.items():
+            expected = cells[keys].assign(
+                expected=classifier.positive_probability(
+                    representation_matrix(embeddings, classifier.representation)
+                )
+            )
+            got = imported[imported["task"] == task].merge(expected, on=keys, how="outer", validate="1:1")
+            assert len(got) == len(cells) and got["probability"].notna().all(), (dataset, task)
+            assert (got["probability"] == got["expected"]).all(), (dataset, task)
+
+    # scored where annotated, under the file's name, in the table and on the first page
+    classification = pd.read_csv(tmp_path / "results/evaluation/classification.csv")
+    scored = classification[classification["train_dataset"] == label]
+    assert list(zip(scored["dataset"], scored["task"], strict=True)) == [("new_annotated", "infection")]
+    table = pd.read_csv(tmp_path / "results/evaluation/results_table.csv")
+    row = table[(table["model"] == "earlier") & (table["dataset"] == "new_annotated")]
+    assert label in set(row["f1_infection_transferred_from"].dropna()), row.T
+    findings = (tmp_path / "results/report/findings.rst").read_text().replace("\\", "")  # RST escapes
+    assert f"fitted on {label} and applied here" in findings
+
+    # the classifiers of the tiny run's other model read other embeddings: refused before any job
+    other = _second_run_config(first, tmp_path, classifiers_of="classical")
+    write_config(tmp_path, other)
+    result = snakemake(tmp_path, "--dry-run", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    fitted = read_classifiers_provenance(other["analysis"]["classification"]["imported"]["first_run"]["file"])
+    found = fitted.config["embedded_by"]["encoder_config_hash"]
+    expected = read_classifiers_provenance(file).config["embedded_by"]["encoder_config_hash"]
+    assert found != expected
+    assert "analysis.classification.imported.first_run.file" in output
+    assert found in output and expected in output

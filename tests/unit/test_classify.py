@@ -678,13 +678,18 @@ def test_classifiers_of_an_earlier_run_of_another_encoder_are_refused_naming_bot
         _transfer(config, other, baseline, tmp_path, "b", imported=True)
 
 
-def _config_importing(file, model="time_aware", **entry):
-    """The tiny workflow config with classifiers of an earlier run, ``file``, read by ``model``."""
+def _config_importing(file, model="time_aware", checkpoint=None, **entry):
+    """The tiny workflow config with classifiers of an earlier run, ``file``, read by ``model``
+    (imported from the model.ckpt ``checkpoint`` when given, not trained)."""
     from integration.workflow_helpers import tiny_workflow_config
 
     from dynaclr.config import WorkflowConfig
 
     raw = tiny_workflow_config()
+    if checkpoint is not None:
+        entry_config = raw["contrastive_models"][model]
+        entry_config["embed_datasets"] = entry_config.pop("train_datasets")
+        entry_config["checkpoint"] = str(checkpoint)
     raw["analysis"]["classification"]["imported"] = {"earlier": {"file": str(file), "model": model, **entry}}
     return WorkflowConfig.model_validate(raw)
 
@@ -728,6 +733,31 @@ def test_the_dry_run_refuses_a_file_that_is_no_classifiers_artifact_or_of_anothe
         assert problem.startswith("analysis.classification.imported.earlier.file: ") and expected in problem
     (problem,) = imported_classifier_problems(_config_importing(stale))
     assert model_hash in problem and config_hash({"seed": 0}) in problem
+
+
+def test_the_dry_run_compares_the_hash_an_imported_model_ckpt_records(planted, tmp_path):
+    """For a model imported from a model.ckpt, the dry run reads the hash that file records (the one
+    the classifiers of the run that wrote it record, which the job accepts): classifiers of that
+    checkpoint pass, those of another checkpoint are refused naming the hashes; a model.ckpt not made
+    yet (this run's) is left to the job."""
+    from dynaclr.classify.model import imported_classifier_problems
+    from dynaclr.io import config_hash
+
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    features, truth = planted["features"], planted["truth"]
+    checkpoint = _imported_model_ckpt(tmp_path / "model.ckpt", {"seed": 0})  # records {"seed": 9}
+    files = {}
+    for seed in (9, 1):
+        folder = tmp_path / f"seed{seed}"
+        folder.mkdir()
+        store = _embeddings_store(folder / "s.zarr", features, truth, checkpoint={"seed": seed})
+        files[seed] = _classifiers_fitted_on(store, truth, config, folder)
+    assert imported_classifier_problems(_config_importing(files[9], checkpoint=checkpoint)) == []
+    (problem,) = imported_classifier_problems(_config_importing(files[1], checkpoint=checkpoint))
+    assert problem.startswith("analysis.classification.imported.earlier.file: ")
+    assert config_hash({"seed": 9}) in problem and config_hash({"seed": 1}) in problem
+    not_yet = _config_importing(files[1], checkpoint="results/models/other/model.ckpt")
+    assert imported_classifier_problems(not_yet) == []
 
 
 def test_imported_classifiers_name_a_model_and_datasets_it_embeds():

@@ -230,8 +230,9 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
     """Every way a file of ``analysis.classification.imported`` does not fit the model it names, one
     line each, for the dry run: not a ``classifiers`` artifact of this format (a pickle, another kind,
     another version), fitted on no contrastive model's embeddings, fitted on another checkpoint than
-    the model's (training-config hash; a model imported from a model.ckpt may match the file it was
-    imported from instead, checked by rule ``transfer_classifiers`` once imported), holding none of
+    the model's (training-config hash; a model imported from a model.ckpt may match the hash that
+    file records instead, read here, as rule ``transfer_classifiers`` accepts it; a model.ckpt this
+    run has not made yet is left to that job), holding none of
     ``analysis.classification.tasks``, or reading a projection head of another width than the
     model's. The width of encoder features is checked by the job (it is the backbone's)."""
     problems = []
@@ -245,20 +246,33 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
             problems.append(f"{key}.file: expected a classifiers file of rule 'classify', {err}")
             continue
         model = config.contrastive_models[entry.model]
-        expected = config_hash(model.training.job_params())
+        accepted = [config_hash(model.training.job_params())]
+        lineage_known = True  # every hash the job accepts is known here
+        if model.checkpoint is not None and model.checkpoint_format == "dynaclr":
+            # imported from a model.ckpt: the job also accepts that file's own hash (the hash the
+            # classifiers of the run that wrote it record); a file this run makes is not there yet
+            if Path(model.checkpoint).is_file():
+                try:
+                    accepted.append(_model_file_hash(model.checkpoint))
+                except ArtifactError as err:
+                    problems.append(
+                        f"contrastive_models.{entry.model}.checkpoint: expected a model.ckpt, {err}"
+                    )
+                    continue
+            else:
+                lineage_known = False
         found = (fitted.get("embedded_by") or {}).get("encoder_config_hash")
+        hashes = " or ".join(dict.fromkeys(accepted))
         if found is None:
             problems.append(
                 f"{key}.file: expected classifiers fitted on a contrastive model's embeddings (checkpoint "
-                f"hash {expected}, model {entry.model!r}), found {entry.file} fitted on "
+                f"hash {hashes}, model {entry.model!r}), found {entry.file} fitted on "
                 f"{fitted.get('model')!r}'s, which records no checkpoint"
             )
-        elif found != expected and not (
-            model.checkpoint is not None and model.checkpoint_format == "dynaclr"
-        ):
+        elif found not in accepted and lineage_known:
             problems.append(
                 f"{key}.file: expected classifiers fitted on embeddings of model {entry.model!r}'s "
-                f"checkpoint, training-config hash {expected}, found {entry.file} fitted on model "
+                f"checkpoint, training-config hash {hashes}, found {entry.file} fitted on model "
                 f"{fitted.get('model')!r}'s of hash {found}: import the model.ckpt of the run that "
                 "fitted them "
                 f"(contrastive_models.{entry.model}.checkpoint)"
@@ -279,3 +293,11 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
                     f"contrastive_models.{entry.model}.training.projection_dim"
                 )
     return problems
+
+
+def _model_file_hash(path: str | Path) -> str:
+    """The training-config hash a model.ckpt of this workflow records (its provenance): the hash the
+    embeddings it encodes, and so the classifiers fitted on them, record (``embedded_by``)."""
+    from dynaclr.training.checkpoint import load_checkpoint  # torch: only where a checkpoint is read
+
+    return load_checkpoint(path)[1].config_hash
