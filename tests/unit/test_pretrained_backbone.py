@@ -436,6 +436,41 @@ def test_a_convnext_release_in_facebooks_layout_is_read(tmp_path: Path, backbone
             import_pretrained(tmp_path / "other", config, "timm", saved(tmp_path, {"model": deeper}), [1])
 
 
+def test_a_convnext_release_of_another_width_in_facebooks_layout_is_refused_naming_the_key(
+    tmp_path: Path,
+) -> None:
+    """A release of a wider ConvNeXt in Facebook's layout (``test_convnext2``'s into ``test_convnext``,
+    as convnext_base's into convnext_small) made timm's checkpoint_filter_fn reshape its Linear
+    weights to the backbone's and fail with a raw ``RuntimeError: shape '[96, 24]' is invalid for
+    input of size 4096`` naming no file. It is refused naming the file, the backbone and the key."""
+    wider = timm.create_model("test_convnext2", pretrained=False, num_classes=10)
+    source = saved(tmp_path, {"model": facebook_layout(wider.state_dict())})
+    with pytest.raises(ArtifactError) as info:
+        import_pretrained(tmp_path, pretrained_config(), "timm", source, [1])
+    message = str(info.value)
+    assert str(source) in message
+    assert f"backbone={BACKBONE!r}" in message
+    assert "the file's 'stages.0.0.pwconv1.weight' of shape (128, 32) (4096 values) does not fit" in message
+    assert "set contrastive_models.imagenet.training.backbone to the network the file holds" in message
+
+
+def test_an_fcmae_pretraining_checkpoint_is_refused_naming_it(tmp_path: Path) -> None:
+    """ConvNeXt-V2's FCMAE pre-training files (the encoder under ``encoder.`` beside ``decoder.*`` and
+    ``mask_token``) were refused as missing every key, advising "set training.backbone to the network
+    the file holds", which no backbone fixes. They are refused as what they are, with what to use."""
+    network = timm.create_model("convnextv2_atto", pretrained=False, num_classes=10)
+    state = {f"encoder.{k}": v for k, v in facebook_layout(network.state_dict()).items()}
+    state |= {"mask_token": torch.zeros(1, 512, 1, 1), "decoder.0.dwconv.weight": torch.zeros(512, 1, 7, 7)}
+    source = saved(tmp_path, {"model": state, "epoch": 1599})
+    with pytest.raises(ArtifactError) as info:
+        import_pretrained(tmp_path, pretrained_config(backbone="convnextv2_atto"), "timm", source, [1])
+    message = str(info.value)
+    assert f"{source}: expected a network's state dict, found an FCMAE pre-training checkpoint" in message
+    assert f"{len(state) - 2} tensors under 'encoder.' beside 2 of its decoder" in message
+    assert "use a fine-tuned release of the network" in message
+    assert "training.backbone" not in message
+
+
 def test_a_module_holding_the_backbone_beside_other_modules_is_refused_naming_them(tmp_path: Path) -> None:
     """A Lightning module's state dict (``backbone.*`` beside ``projector.*``) was refused as weights of
     another network ("set training.backbone to the network the file holds"): it is said to hold

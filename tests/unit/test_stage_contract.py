@@ -10,6 +10,7 @@ that disagree on a name fail here, before anything runs.
 from __future__ import annotations
 
 import ast
+import copy
 import importlib
 import re
 from pathlib import Path
@@ -299,6 +300,32 @@ def test_the_condition_figures_get_every_condition_of_the_run(demo_jobs: list[An
     jobs = [job for job in demo_jobs if job.rule.name in ("embedding_figures", "infected_fraction_figure")]
     assert {job.rule.name for job in jobs} == {"embedding_figures", "infected_fraction_figure"}
     assert all(list(job.params.conditions) == run for job in jobs)
+
+
+def test_the_condition_figures_get_only_the_conditions_of_datasets_with_figures(tmp_path: Path) -> None:
+    """The run's conditions held those of datasets no model embeds, which get no figure coloured by
+    condition: they took colours, and adding or editing such a dataset reran every
+    embedding_figures and infected_fraction_figure job (their params changed). They are those of
+    the embedded datasets alone."""
+    from dynaclr.config.workflow import WorkflowConfig
+
+    config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    embedded = WorkflowConfig.model_validate(config)
+    for name in config["contrastive_models"]:
+        config["contrastive_models"][name]["embed_datasets"] = embedded.embedded_datasets(name)
+    extra = copy.deepcopy(config["datasets"]["demo"])
+    for well, condition in zip(extra["simulate"]["wells"], ("dmso", "uninfected"), strict=True):
+        well["condition"] = condition
+    config["datasets"]["not_embedded"] = extra
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "data").symlink_to(REPO_ROOT / "tests" / "data")
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    planned = planned_jobs(configfile, tmp_path)
+    assert any(job.wildcards.get("dataset") == "not_embedded" for job in planned)  # a dataset of the run
+    jobs = [job for job in planned if job.rule.name in ("embedding_figures", "infected_fraction_figure")]
+    assert {job.rule.name for job in jobs} == {"embedding_figures", "infected_fraction_figure"}
+    assert all(list(job.params.conditions) == ["infected", "mock"] for job in jobs)
 
 
 def test_interpretation_rules_hand_their_stages_the_files_they_expect(tmp_path: Path) -> None:

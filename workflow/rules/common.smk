@@ -152,10 +152,13 @@ def well_conditions(dataset):
 
 
 def run_conditions():
-    """Every condition of every dataset of the run, sorted: what fixes each condition's colour in
-    the figures (dynaclr.figures.plots.label_colors), so one condition has one colour across the
-    report whichever conditions a figure holds."""
-    return sorted({c for name in CONFIG.datasets for c in well_conditions(name).values()})
+    """Every condition of the datasets that get figures coloured by condition (those some model or
+    baseline embeds: embedding_figures, infected_fraction_figure), sorted: what fixes each
+    condition's colour in the figures (dynaclr.figures.plots.label_colors), so one condition has one
+    colour across the report whichever conditions a figure holds. A dataset no model embeds has no
+    such figure: its conditions take no colour, and adding or editing it reruns none of them."""
+    figured = {dataset for _, dataset, _ in embedding_jobs()}
+    return sorted({c for name in CONFIG.datasets if name in figured for c in well_conditions(name).values()})
 
 
 def store_file(path, root_file="zarr.json"):

@@ -243,6 +243,25 @@ class WeightsLayoutError(ValueError):
     backbone would not read it either."""
 
 
+def _check_not_fcmae(state: Mapping[str, torch.Tensor], path: Path) -> None:
+    """Refuse a ConvNeXt-V2 FCMAE pre-training checkpoint (its sparse encoder under ``encoder.``
+    beside the masked autoencoder's ``decoder.*`` / ``mask_token``), naming it: no backbone reads
+    it as it stands, and another backbone would not either."""
+    if not any(key.startswith("encoder.") for key in state):
+        return
+    if not ("mask_token" in state or any(key.startswith("decoder.") for key in state)):
+        return
+    encoder = sum(key.startswith("encoder.") for key in state)
+    raise WeightsLayoutError(
+        f"{path}: expected a network's state dict, found an FCMAE pre-training checkpoint "
+        f"(ConvNeXt-V2's masked autoencoder: {encoder} tensors under 'encoder.' beside "
+        f"{len(state) - encoder} of its decoder, mask_token and prediction head): its encoder is "
+        "under 'encoder.', in the layout of that pre-training (sparse convolutions); use a fine-tuned "
+        "release of the network (not the FCMAE file), or convert the encoder to a dense ConvNeXt-V2 "
+        "(the ConvNeXt-V2 repository's remap_checkpoint_keys) and save it alone"
+    )
+
+
 #: Keys under which published checkpoints hold a network's state dict beside other entries (epoch,
 #: optimizer, args): Lightning's and timm's training script's ``state_dict``, ``model`` (ConvNeXt's
 #: own releases), ``model_state`` and ``model_state_dict`` (plain PyTorch training loops).
@@ -475,6 +494,7 @@ class ContrastiveEncoder(nn.Module):
             path, what="encoder weights file", fix="copy the weights file again or correct its path"
         )
         state, read = _published_state_dict(raw, path)
+        _check_not_fcmae(state, path)
         self._check_other_modules(state, path)
         target: nn.Module
         if any(k.startswith(("input_stem.", "projection.")) for k in state) or (
@@ -563,11 +583,26 @@ class ContrastiveEncoder(nn.Module):
         blocks this backbone does not have."""
         try:
             converted = checkpoint_filter_fn(state, self.backbone)
-        except KeyError as err:
+        except (KeyError, RuntimeError) as err:
+            # timm indexes the backbone's layers by the file's keys (KeyError: a block it lacks) and
+            # reshapes a Linear's weight to the layer's (RuntimeError: a release of another width);
+            # the key is found by converting the file's tensors one at a time
+            reason = f"the conversion failed: {err}"
+            for key, value in state.items():
+                try:
+                    checkpoint_filter_fn({key: value}, self.backbone)
+                except KeyError as key_err:
+                    reason = f"it has no {key_err.args[0]!r}, a layer of the file's network"
+                    break
+                except RuntimeError as shape_err:
+                    reason = (
+                        f"the file's {key!r} of shape {tuple(value.shape)} ({value.numel()} values) "
+                        f"does not fit its layer ({shape_err}): a network of another width"
+                    )
+                    break
             raise ValueError(
                 f"Weights in {path} (a ConvNeXt in the layout of Facebook's releases) do not fit this "
-                f"backbone (expected {self._config_text()}): it has no {err.args[0]!r}, a layer of the "
-                "file's network"
+                f"backbone (expected {self._config_text()}): {reason}"
             ) from None
         logger.info("%s: converted from the layout of Facebook's ConvNeXt releases (timm)", path)
         return {str(key): value for key, value in converted.items()}
