@@ -403,17 +403,20 @@ def test_infection_annotations_skip_cells_whose_sensor_has_not_yet_moved(planted
 
 
 def _embeddings_store(
-    path, features, truth, model="planted", dataset="toy", checkpoint=None, channel_names=None
+    path, features, truth, model="planted", dataset="toy", checkpoint=None, channel_names=None, weights=None
 ):
     """An embeddings store made by ``model`` (encoded with a checkpoint of training config
     ``checkpoint`` when given: its provenance lists the checkpoint as the embed rule does; features
-    of the patch channels ``channel_names`` when given, as the engineered-features rule records)."""
+    of the patch channels ``channel_names`` when given, as the engineered-features rule records;
+    ``weights``: the encoder weights' digest the embed rule records)."""
     inputs = []
     if checkpoint is not None:
         inputs = [(path.parent / "model.ckpt", make_provenance(ArtifactKind.CONTRASTIVE_MODEL, checkpoint))]
     config = {"model": model, "dataset": dataset}
     if channel_names is not None:
         config["channel_names"] = channel_names
+    if weights is not None:
+        config["encoder_weights_sha256"] = weights
     write_embeddings(
         build_anndata(features, truth), path, make_provenance(ArtifactKind.EMBEDDINGS, config, inputs)
     )
@@ -773,3 +776,164 @@ def test_imported_classifiers_name_a_model_and_datasets_it_embeds():
     config = _config_importing("x.json")
     assert config.imported_classifier_targets("time_aware", "tiny") == ["earlier"]
     assert config.imported_classifier_targets("classical", "tiny") == []
+
+
+def _digest(seed):
+    """The digest of a small encoder's weights drawn with ``seed`` (what rule embed records)."""
+    import torch
+
+    from dynaclr.io.weights import state_dict_sha256
+
+    generator = torch.Generator().manual_seed(seed)
+    return state_dict_sha256(
+        {"layer.weight": torch.randn(4, 3, generator=generator), "layer.bias": torch.zeros(4)}
+    )
+
+
+def _fitted_with_weights(planted, tmp_path, config, weights):
+    """Classifiers of an earlier run fitted on embeddings of a checkpoint of training config
+    {'seed': 0} whose weights have the digest ``weights``."""
+    source_dir = tmp_path / "earlier"
+    source_dir.mkdir()
+    features, truth = planted["features"], planted["truth"]
+    source = _embeddings_store(
+        source_dir / "s.zarr", features, truth, checkpoint={"seed": 0}, weights=weights
+    )
+    return _classifiers_fitted_on(source, truth, config, source_dir)
+
+
+def test_classifiers_of_an_earlier_run_are_compared_by_the_weights_not_the_training_config(planted, tmp_path):
+    """A run training the same ``training`` section on other data (same training-config hash, other
+    weights) is refused naming both digests, the file and the model; the same weights under another
+    training config (an import of an import, whose model.ckpt names only its direct source) are
+    accepted and predict as before; a file written before the digest was recorded falls back to the
+    hash, warned."""
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    earlier = _fitted_with_weights(planted, tmp_path, config, _digest(0))
+    from dynaclr.classify.model import read_classifiers_provenance
+
+    assert read_classifiers_provenance(earlier).config["embedded_by"]["encoder_weights_sha256"] == _digest(0)
+    features, truth = planted["features"], planted["truth"]
+
+    def target(name, seed, weights):
+        return _embeddings_store(
+            tmp_path / f"{name}.zarr",
+            features,
+            truth,
+            "reused",
+            "other",
+            checkpoint={"seed": seed},
+            weights=weights,
+        )
+
+    retrained = target("retrained", 0, _digest(1))  # same training config, other data: other weights
+    with pytest.raises(ValueError) as refused:
+        _transfer(config, retrained, earlier, tmp_path, "r", imported=True)
+    message = str(refused.value)
+    assert _digest(0) in message and _digest(1) in message
+    assert str(earlier) in message and "'reused'" in message
+
+    # an import of an import: the store's hash (seed 2) and its model.ckpt's source (seed 1) are not
+    # the file's (seed 0), but the weights are
+    chained = target("chained", 2, _digest(0))
+    checkpoint = _imported_model_ckpt(tmp_path / "model.ckpt", {"seed": 1})
+    _transfer(config, chained, earlier, tmp_path, "c", imported=True, checkpoint=checkpoint)
+    assert set(read_predictions(tmp_path / "cp.parquet")["train_dataset"]) == {f"toy ({earlier})"}
+
+
+def test_a_file_recording_no_weights_digest_is_checked_by_hash_with_a_warning(planted, tmp_path, caplog):
+    """Classifiers written before the weights' digest was recorded are accepted by training-config
+    hash as before, with a warning that the weights could not be compared; a store that records no
+    digest refuses a file that does (rerun embed)."""
+    import logging
+
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    features, truth = planted["features"], planted["truth"]
+    old_dir = tmp_path / "old"
+    old_dir.mkdir()
+    old = _classifiers_fitted_on(
+        _embeddings_store(old_dir / "s.zarr", features, truth, checkpoint={"seed": 0}), truth, config, old_dir
+    )
+    store = _embeddings_store(
+        tmp_path / "t.zarr", features, truth, "reused", "other", checkpoint={"seed": 0}, weights=_digest(0)
+    )
+    with caplog.at_level(logging.WARNING, logger="dynaclr.classify.stage"):
+        _transfer(config, store, old, tmp_path, "o", imported=True)
+    assert any("weights could not be compared" in r.getMessage() for r in caplog.records)
+
+    recorded = _fitted_with_weights(planted, tmp_path, config, _digest(0))
+    unrecorded = _embeddings_store(
+        tmp_path / "u.zarr", features, truth, "reused", "other", checkpoint={"seed": 0}
+    )
+    with pytest.raises(ValueError, match=r"records none .* rerun rule 'embed'"):
+        _transfer(config, unrecorded, recorded, tmp_path, "u", imported=True)
+
+
+def test_in_run_classifiers_of_other_weights_of_the_same_config_are_refused(planted, tmp_path):
+    """In-run transfer compares the weights' digest too (where both record it)."""
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    features, truth = planted["features"], planted["truth"]
+    source_dir = tmp_path / "src"
+    source_dir.mkdir()
+    fitted = _classifiers_fitted_on(
+        _embeddings_store(source_dir / "s.zarr", features, truth, checkpoint={"seed": 0}, weights=_digest(0)),
+        truth,
+        config,
+        source_dir,
+    )
+    other = _embeddings_store(
+        tmp_path / "o.zarr", features, truth, dataset="other", checkpoint={"seed": 0}, weights=_digest(1)
+    )
+    with pytest.raises(ValueError, match="weights of SHA-256"):
+        _transfer(config, other, fitted, tmp_path, "x")
+
+
+def test_the_dry_run_accepts_a_projections_classifier_of_a_model_without_a_head(planted, tmp_path):
+    """projection_dim 0: the head is the identity, its projections the backbone's features; the dry
+    run leaves their width to the job instead of refusing them against 0."""
+    from dynaclr.classify.model import imported_classifier_problems
+    from dynaclr.config import WorkflowConfig
+    from dynaclr.io import config_hash
+
+    config = ClassificationConfig(
+        n_bootstrap=0, n_splits=3, tasks=("infection",), representation="projections"
+    )
+    features, truth = planted["features"], planted["truth"]
+    store = tmp_path / "s.zarr"  # no head: the projections are the features
+    provenance = make_provenance(
+        ArtifactKind.EMBEDDINGS,
+        {"model": "time_aware", "dataset": "toy"},
+        [(tmp_path / "model.ckpt", make_provenance(ArtifactKind.CONTRASTIVE_MODEL, {}))],
+    )
+    write_embeddings(build_anndata(features, truth, projections=features), store, provenance)
+    file = _classifiers_fitted_on(store, truth, config, tmp_path)
+    assert {c.representation for c in load_classifiers(file).values()} == {"projections"}
+    raw = _config_importing(file).model_dump(mode="json", exclude_unset=True)
+    raw["contrastive_models"]["time_aware"]["training"]["projection_dim"] = 0
+    headless = WorkflowConfig.model_validate(raw)
+    document = json.loads(file.read_text())
+    expected = config_hash(headless.contrastive_models["time_aware"].training.job_params())
+    document["dynaclr"]["config"]["embedded_by"]["encoder_config_hash"] = expected
+    file.write_text(json.dumps(document))
+    assert imported_classifier_problems(headless) == []
+
+
+def test_imported_files_under_this_runs_results_or_named_twice_are_refused(tmp_path):
+    """An imported file under this run's results folder is an output here; the same file and model
+    in two entries would apply the classifiers twice: both refused by the config check."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config import WorkflowConfig
+
+    raw = tiny_workflow_config()
+    inside = f"{raw.get('results', 'results')}/evaluation/classifiers/time_aware/tiny.json"
+    with pytest.raises(
+        ValidationError, match=r"imported.earlier.file: expected .* outside this run's results"
+    ):
+        _config_importing(inside)
+    raw["analysis"]["classification"]["imported"] = {
+        "a": {"file": str(tmp_path / "c.json"), "model": "time_aware"},
+        "b": {"file": str(tmp_path / "." / "c.json"), "model": "time_aware"},
+    }
+    with pytest.raises(ValidationError, match=r"imported.b: expected each file applied once per model"):
+        WorkflowConfig.model_validate(raw)

@@ -35,6 +35,7 @@ from dynaclr.embeddings.projections import (
 )
 from dynaclr.embeddings.stage import embed_stage
 from dynaclr.io import ArtifactError, ArtifactKind, config_hash, make_provenance
+from dynaclr.io.weights import state_dict_sha256
 from dynaclr.patches import open_patch_store
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 from dynaclr.training import load_contrastive_model, read_contrastive_checkpoint
@@ -148,6 +149,10 @@ def test_trained_model_embeds_every_patch_at_its_training_crop(store_and_model, 
     with torch.no_grad():
         expected = module(center_crop(first, 32)).numpy()
     np.testing.assert_allclose(adata.X[:4], expected, rtol=1e-4, atol=1e-5)
+    # the weights it encoded with, by digest (imported classifiers are compared with it)
+
+    weights = read_contrastive_checkpoint(store_and_model["checkpoint"]).encoder().state_dict()
+    assert provenance.config["encoder_weights_sha256"] == state_dict_sha256(weights)
 
 
 def test_random_weights_copy_the_architecture_and_seed_of_the_trained_model(store_and_model, tmp_path):
@@ -167,6 +172,10 @@ def test_random_weights_copy_the_architecture_and_seed_of_the_trained_model(stor
     np.testing.assert_allclose(random_x[:4], expected.numpy(), rtol=1e-4, atol=1e-5)
     again = _embed(store_and_model, "random_weights", tmp_path / "again.zarr", config)
     np.testing.assert_array_equal(read_embeddings(again).X, random_x)  # seeded
+    digests = [
+        read_embeddings_provenance(p).config["encoder_weights_sha256"] for p in (output, again, trained)
+    ]
+    assert digests[0] == digests[1] == state_dict_sha256(encoder.state_dict()) != digests[2]
 
 
 def test_engineered_features_of_the_same_store(store_and_model, tmp_path):

@@ -283,3 +283,23 @@ def test_weights_that_are_not_finite_are_refused_naming_the_tensor(
     assert "'backbone.stages.0.blocks.0.conv_dw.weight'" in str(error.value)
     assert str(tmp_path / "bad.ckpt") in str(error.value)
     assert not (tmp_path / "bad" / "model.ckpt").exists()
+
+
+def test_an_import_of_an_import_keeps_the_weights_digest(tmp_path: Path) -> None:
+    """import_model copies tensors unchanged: a model.ckpt imported from one imported from another
+    (each under its own training config, so another training-config hash) has the original's weights
+    digest, what rule embed records and imported classifiers are compared with; other weights differ."""
+    from dynaclr.io import config_hash
+    from dynaclr.io.weights import state_dict_sha256
+
+    first = run_import(tmp_path / "first", viscy_config())
+    second = run_import(tmp_path / "second", viscy_config(seed=1), source=first.checkpoint, fmt="dynaclr")
+    third = run_import(tmp_path / "third", viscy_config(seed=2), source=second.checkpoint, fmt="dynaclr")
+    models = [read_contrastive_checkpoint(o.checkpoint) for o in (first, second, third)]
+    assert len({config_hash(m.config.job_params()) for m in models}) == 3
+    digests = {state_dict_sha256(m.encoder().state_dict()) for m in models}
+    assert len(digests) == 1
+    changed = models[2].encoder().state_dict()
+    name = sorted(changed)[0]
+    changed[name] = changed[name] + 1
+    assert state_dict_sha256(changed) not in digests

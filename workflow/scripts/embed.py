@@ -3,6 +3,8 @@ from dynaclr.config.embeddings import embedding_stage_config
 from dynaclr.embeddings import EmbedInputs, EmbedOutputs, embed_stage
 from dynaclr.jobs import job_context
 
+# the store records the digest of the encoder's weights (encoder_weights_sha256), which imported
+# classifiers are compared with: stores written before it are written again once (script mtime)
 with job_context(snakemake.log[0], snakemake.threads):
     embed_stage(
         embedding_stage_config(

@@ -234,7 +234,9 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
     file records instead, read here, as rule ``transfer_classifiers`` accepts it; a model.ckpt this
     run has not made yet is left to that job), holding none of
     ``analysis.classification.tasks``, or reading a projection head of another width than the
-    model's. The width of encoder features is checked by the job (it is the backbone's)."""
+    model's. The width of encoder features (and of projections for ``projection_dim: 0``, whose
+    head is the identity) is checked by the job (it is the backbone's), and so are the weights: the
+    job compares the digest the file records with the one the embeddings store records."""
     problems = []
     classification = config.analysis.classification
     for name, entry in classification.imported.items():
@@ -286,7 +288,9 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
         head = model.training.projection_dim
         for task in tasks:
             classifier = classifiers[task]
-            if classifier.representation == "projections" and classifier.feature_dim != head:
+            # projection_dim 0: the head is the identity, the projections are the backbone's
+            # features, whose width the job checks
+            if classifier.representation == "projections" and head and classifier.feature_dim != head:
                 problems.append(
                     f"{key}.file: the {task} classifier of {entry.file} reads {classifier.feature_dim} "
                     f"projections, expected the {head} of "

@@ -171,13 +171,17 @@ def classify_stage(
 
 def embedded_by(embeddings: Provenance) -> dict[str, Any]:
     """What made an embeddings store (its provenance): the model's name, the training-config hash
-    of the checkpoint it encoded with (``None`` for engineered features) and, where the store
+    of the checkpoint it encoded with and the SHA-256 of the encoder's weights
+    (:func:`dynaclr.io.weights.state_dict_sha256`; both ``None`` for engineered features, the digest
+    also for a store written before it was recorded) and, where the store
     records them (engineered features), the patch channels its features were computed from."""
     encoder = [item.config_hash for item in embeddings.inputs if item.kind == ArtifactKind.CONTRASTIVE_MODEL]
     model = embeddings.config.get("model")
+    digest = embeddings.config.get("encoder_weights_sha256")
     made_by: dict[str, Any] = {
         "model": None if model is None else str(model),
         "encoder_config_hash": (encoder or [None])[0],
+        "encoder_weights_sha256": None if digest is None else str(digest),
     }
     channels = embeddings.config.get("channel_names")
     if channels is not None:
@@ -199,30 +203,30 @@ def check_classifiers_fit(
 
     ``imported_from``: for a file of an earlier run (``analysis.classification.imported``), the
     training-config hashes of the checkpoints the store's model.ckpt was imported from (its provenance
-    inputs, :func:`checkpoint_sources`). The model's name, that run's, is not compared; the file must
-    have been fitted on a contrastive model's embeddings whose checkpoint hash is the store's or one
-    of these."""
+    inputs, :func:`checkpoint_sources`). The model's name, that run's, is not compared: the file must
+    have been fitted on embeddings of the same weights (``encoder_weights_sha256``, the store's). A
+    file that records no digest (written before it was recorded) is checked, with a warning, by
+    checkpoint hash instead: the store's or one of ``imported_from``.
+
+    Where both record it, the weights' digest is compared in-run too."""
     fitted = read_classifiers_provenance(path).config
     recorded = fitted.get("embedded_by") or {"model": fitted.get("model"), "encoder_config_hash": None}
     target = embedded_by(embeddings)
+    digests = (recorded.get("encoder_weights_sha256"), target["encoder_weights_sha256"])
     if imported_from is not None:
-        accepted = [target["encoder_config_hash"], *imported_from]
-        found = recorded.get("encoder_config_hash")
-        if found is None or found not in accepted:
-            raise ValueError(
-                f"{path}: expected classifiers fitted on the embeddings of a checkpoint of training-config "
-                f"hash {' or '.join(str(h) for h in dict.fromkeys(accepted))} (model {target['model']!r} of "
-                f"{embeddings_path}, or the file it was imported from), found classifiers fitted on model "
-                f"{recorded.get('model')!r}'s embeddings, checkpoint hash {found}: a classifier reads only "
-                "the embeddings of the checkpoint it was fitted on; import that run's model.ckpt "
-                "(contrastive_models.<model>.checkpoint) and name it as the entry's model"
-            )
+        _check_imported_fit(path, embeddings_path, recorded, target, imported_from)
         return
     if recorded.get("model") != target["model"]:
         raise ValueError(
             f"{path}: expected classifiers fitted on {target['model']!r}'s embeddings (those of "
             f"{embeddings_path}), found classifiers fitted on {recorded.get('model')!r}'s: a classifier "
             "only reads the embeddings of the model it was fitted on"
+        )
+    if None not in digests and digests[0] != digests[1]:
+        raise ValueError(
+            f"{path}: fitted on embeddings of model {target['model']!r} encoded with weights of SHA-256 "
+            f"{digests[0]}, but {embeddings_path} was encoded with weights of SHA-256 {digests[1]}: the "
+            "model was trained again since; rerun rule 'classify' for the sources"
         )
     hashes = (recorded.get("encoder_config_hash"), target["encoder_config_hash"])
     if None not in hashes and hashes[0] != hashes[1]:
@@ -238,6 +242,56 @@ def check_classifiers_fit(
             f"{embeddings_path} holds features of channels {channels[1]}: its weights would read one "
             "channel's features as another's"
         )
+
+
+def _check_imported_fit(
+    path: Path,
+    embeddings_path: Path,
+    recorded: dict[str, Any],
+    target: dict[str, Any],
+    imported_from: Sequence[str],
+) -> None:
+    """:func:`check_classifiers_fit` of a file of an earlier run: by the weights' digest where the
+    file records one, else by checkpoint hash (the store's or one of ``imported_from``), warned."""
+    found_digest = recorded.get("encoder_weights_sha256")
+    if found_digest is not None:
+        expected_digest = target["encoder_weights_sha256"]
+        if expected_digest is None:
+            raise ValueError(
+                f"{path}: records the weights its classifiers were fitted on (SHA-256 {found_digest}), "
+                f"but {embeddings_path} (model {target['model']!r}) records none (written before the "
+                "digest was recorded, or not a network's embeddings): rerun rule 'embed' for it "
+                "(snakemake --forcerun embed)"
+            )
+        if found_digest != expected_digest:
+            raise ValueError(
+                f"{path}: expected classifiers fitted on embeddings of model {target['model']!r}'s weights "
+                f"(those of {embeddings_path}, SHA-256 {expected_digest}), found classifiers fitted on "
+                f"model {recorded.get('model')!r}'s embeddings of weights of SHA-256 {found_digest}: a "
+                "classifier reads only the embeddings of the weights it was fitted on; import that run's "
+                "model.ckpt (contrastive_models.<model>.checkpoint) and name it as the entry's model"
+            )
+        return
+    accepted = [target["encoder_config_hash"], *imported_from]
+    found = recorded.get("encoder_config_hash")
+    if found is None or found not in accepted:
+        raise ValueError(
+            f"{path}: expected classifiers fitted on the embeddings of a checkpoint of training-config "
+            f"hash {' or '.join(str(h) for h in dict.fromkeys(accepted))} (model {target['model']!r} of "
+            f"{embeddings_path}, or the file it was imported from), found classifiers fitted on model "
+            f"{recorded.get('model')!r}'s embeddings, checkpoint hash {found}: a classifier reads only "
+            "the embeddings of the checkpoint it was fitted on; import that run's model.ckpt "
+            "(contrastive_models.<model>.checkpoint) and name it as the entry's model"
+        )
+    logger.warning(
+        "%s records no digest of the weights its classifiers were fitted on (written before it was "
+        "recorded): the weights could not be compared with those of %s (model %r); accepted by "
+        "training-config hash %s only, which another run training the same config on other data shares",
+        path,
+        embeddings_path,
+        target["model"],
+        found,
+    )
 
 
 def checkpoint_sources(checkpoint: Path) -> list[str]:
@@ -287,8 +341,9 @@ def transfer_classifiers_stage(
 
     ``imported``: the sources (of ``sources``) that are files of an earlier run
     (``analysis.classification.imported``, named by :func:`imported_source_label`): their fit is checked
-    by checkpoint hash, the store's or one its model.ckpt (``inputs.checkpoint``) was imported from,
-    not by model name (:func:`check_classifiers_fit`).
+    by the digest of the weights the store was encoded with (or, for a file that records none, by
+    checkpoint hash, the store's or one its model.ckpt (``inputs.checkpoint``) was imported from), not
+    by model name (:func:`check_classifiers_fit`).
 
     Every task of ``config.tasks`` a source's file holds predicts every cell; where this dataset
     has annotations of the task, the predictions are scored on them
@@ -323,7 +378,8 @@ def transfer_classifiers_stage(
         if inputs.checkpoint is not None:
             recorded.append(inputs.checkpoint)
     applied: list[tuple[str, LinearClassifier]] = []  # (source, classifier), in file and task order
-    for source, path in zip(sources, inputs.classifiers, strict=True):
+    files = dict(zip(sources, inputs.classifiers, strict=True))
+    for source, path in files.items():
         check_classifiers_fit(
             Path(path), inputs.embeddings, target, imported_from=lineage if source in imported else None
         )
@@ -349,6 +405,15 @@ def transfer_classifiers_stage(
             model,
             representation,
         )
+        for source, classifier in (applied[i] for i in chosen):
+            if source in imported and classifier.feature_dim != blocks.n_columns:
+                raise ValueError(
+                    f"{files[source]} (analysis.classification.imported entry of that file, source "
+                    f"{source!r}): its {classifier.task} classifier reads {classifier.feature_dim} "
+                    f"{representation} dimensions, {inputs.embeddings} (model {model!r}) has "
+                    f"{blocks.n_columns}: it was fitted on another model's embeddings; name the model "
+                    "they were fitted on as the entry's model"
+                )
         results = apply_classifiers(cells, blocks, [applied[i][1] for i in chosen], annotations, config)
         outcomes |= dict(zip(chosen, results, strict=True))
     rows: list[dict[str, Any]] = []

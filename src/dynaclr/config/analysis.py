@@ -223,12 +223,16 @@ class ImportedClassifiersConfig(StrictModel):
     file: str = Field(
         description="A classifiers file of an earlier run: "
         "results/evaluation/classifiers/<model>/<dataset>.json (kind 'classifiers', written by rule "
-        "'classify'; plain numbers, never a pickle)."
+        "'classify'; plain numbers, never a pickle), outside this run's results folder."
     )
     model: str = Field(
         description="The contrastive model (a name in contrastive_models) whose embeddings it reads: "
         "the model the classifiers were fitted on, usually imported from that run's model.ckpt "
-        "(checkpoint:); the dry run refuses a file fitted on the embeddings of another checkpoint."
+        "(checkpoint:; an import of an import keeps the weights). Rule transfer_classifiers compares "
+        "the SHA-256 of the weights the file's classifiers were fitted on with that of the weights "
+        "this model embedded with, and refuses other weights (a file written before the digest was "
+        "recorded is compared by training-config hash only, with a warning); the dry run refuses a "
+        "file fitted on a checkpoint of another training config."
     )
     apply_to: list[str] | None = Field(
         None,

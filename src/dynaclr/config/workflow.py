@@ -1006,14 +1006,30 @@ class WorkflowConfig(StrictModel):
     def _check_imported_classifiers(self) -> None:
         """Each ``analysis.classification.imported`` entry names a contrastive model that embeds every
         dataset its ``apply_to`` names (and some dataset when null): the classifiers read that model's
-        embeddings only. The file itself is checked by the dry run
+        embeddings only. Its file lies outside this run's results folder (there it is an output of
+        this run) and no two entries name the same file and model. The file itself is checked by the dry run
         (:func:`dynaclr.classify.model.imported_classifier_problems`)."""
         import re
 
+        results = Path(self.results).resolve()
+        seen: dict[tuple[Path, str], str] = {}
         for name, entry in self.analysis.classification.imported.items():
             key = f"analysis.classification.imported.{name}"
             if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
                 raise ValueError(f"{key}: names may hold letters, digits, '_' and '-' only; got {name!r}")
+            file = Path(entry.file).resolve()
+            if file.is_relative_to(results):
+                raise ValueError(
+                    f"{key}.file: expected a classifiers file of an earlier run, outside this run's results "
+                    f"folder {self.results!r}, found {entry.file!r}, an output of this run (rule 'classify' "
+                    "writes it again); copy the earlier run's file elsewhere and name the copy"
+                )
+            other = seen.setdefault((file, entry.model), name)
+            if other != name:
+                raise ValueError(
+                    f"{key}: expected each file applied once per model, found {entry.file!r} with model "
+                    f"{entry.model!r} in analysis.classification.imported.{other} too; remove one entry"
+                )
             if entry.model not in self.contrastive_models:
                 raise ValueError(
                     f"{key}.model: expected a model of contrastive_models {sorted(self.contrastive_models)} "

@@ -186,6 +186,7 @@ def _encoded(
 ) -> tuple[ad.AnnData, dict[str, Any], Any]:
     from dynaclr.baselines import random_encoder  # torch and timm: imported for a network only
     from dynaclr.embeddings.inference import encode_patches
+    from dynaclr.io.weights import state_dict_sha256
     from dynaclr.training import read_contrastive_checkpoint
     from dynaclr.training.checkpoint import check_checkpoint_identity, check_trained_on
     from dynaclr.training.imported import check_imported_sampling
@@ -240,4 +241,10 @@ def _encoded(
         projections=projections,
         info={**info, "representation_note": "X = backbone features, obsm['X_projections'] = head"},
     )
-    return adata, {"resolved_crop_size_yx_px": list(crop)}, trained.provenance
+    recorded_config = {
+        "resolved_crop_size_yx_px": list(crop),
+        # the weights that encoded, whatever config trained or imported them: classifiers of an
+        # earlier run (analysis.classification.imported) are compared with it
+        "encoder_weights_sha256": state_dict_sha256(encoder.state_dict()),
+    }
+    return adata, recorded_config, trained.provenance

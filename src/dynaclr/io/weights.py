@@ -9,13 +9,15 @@ torch is imported only when a file is read.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dynaclr.io.provenance import ArtifactError
 
-__all__ = ["load_weights_file"]
+__all__ = ["load_weights_file", "state_dict_sha256"]
 
 
 def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: str = "cpu") -> Any:
@@ -64,3 +66,28 @@ def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: st
         raise ArtifactError(
             f"{path}: {what} cannot be read: the file is truncated or corrupt ({first_sentence}); {fix}"
         ) from None
+
+
+def state_dict_sha256(state: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a module's weights: over ``state``'s entries in sorted name order, each
+    tensor's name, dtype, shape and bytes (on CPU). Two encoders have the same digest exactly when
+    they hold the same tensors, whatever config trained or imported them (``embedded_by`` of the
+    classifiers compares it).
+
+    Raises:
+        TypeError: an entry is not a tensor.
+    """
+    import torch
+
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name]
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"state dict entry {name!r}: expected a tensor, found {type(tensor).__name__}")
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        for part in (name, str(flat.dtype), repr(tuple(tensor.shape))):
+            encoded = part.encode("utf-8")
+            digest.update(len(encoded).to_bytes(8, "little") + encoded)
+        data = flat.view(torch.uint8).numpy().tobytes()
+        digest.update(len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()
