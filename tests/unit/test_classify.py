@@ -937,3 +937,29 @@ def test_imported_files_under_this_runs_results_or_named_twice_are_refused(tmp_p
     }
     with pytest.raises(ValidationError, match=r"imported.b: expected each file applied once per model"):
         WorkflowConfig.model_validate(raw)
+
+
+def test_the_dry_run_compares_the_weights_of_an_imported_model_ckpt_not_its_lineage(
+    planted, tmp_path, monkeypatch
+):
+    """Classifiers that record the weights they were fitted on are compared by the dry run with the
+    weights of the model.ckpt the model is imported from (the digest rule embed will record), not by
+    training-config hash: an import of an import under other training sections (hashes that differ
+    from the file's) passes where its weights are the file's; other weights are refused naming both
+    digests. The digest of a real model.ckpt chain is tested in test_imported_model.py."""
+    import dynaclr.classify.model as model_module
+    from dynaclr.classify.model import imported_classifier_problems
+
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    features, truth = planted["features"], planted["truth"]
+    checkpoint = _imported_model_ckpt(tmp_path / "model.ckpt", {"seed": 5})  # records {"seed": 9} and 5
+    store = _embeddings_store(
+        tmp_path / "s.zarr", features, truth, checkpoint={"seed": 1}, weights=_digest(0)
+    )
+    file = _classifiers_fitted_on(store, truth, config, tmp_path)  # hash of {"seed": 1}: neither 9 nor 5
+    monkeypatch.setattr(model_module, "_model_file_digest", lambda path: _digest(0))
+    assert imported_classifier_problems(_config_importing(file, checkpoint=checkpoint)) == []
+    monkeypatch.setattr(model_module, "_model_file_digest", lambda path: _digest(3))
+    (problem,) = imported_classifier_problems(_config_importing(file, checkpoint=checkpoint))
+    assert problem.startswith("analysis.classification.imported.earlier.file: ")
+    assert _digest(0)[:16] in problem and _digest(3)[:16] in problem and "weights digest" in problem

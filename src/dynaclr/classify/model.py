@@ -231,8 +231,10 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
     line each, for the dry run: not a ``classifiers`` artifact of this format (a pickle, another kind,
     another version), fitted on no contrastive model's embeddings, fitted on another checkpoint than
     the model's (training-config hash; a model imported from a model.ckpt may match the hash that
-    file records instead, read here, as rule ``transfer_classifiers`` accepts it; a model.ckpt this
-    run has not made yet is left to that job), holding none of
+    file records instead, read here, as rule ``transfer_classifiers`` accepts it; where the file
+    records the weights it was fitted on, a model imported from a model.ckpt is compared by those
+    weights instead, any number of imports back; a model.ckpt this run has not made yet is left to
+    that job), holding none of
     ``analysis.classification.tasks``, or reading a projection head of another width than the
     model's. The width of encoder features (and of projections for ``projection_dim: 0``, whose
     head is the identity) is checked by the job (it is the backbone's), and so are the weights: the
@@ -250,7 +252,26 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
         model = config.contrastive_models[entry.model]
         accepted = [config_hash(model.training.job_params())]
         lineage_known = True  # every hash the job accepts is known here
-        if model.checkpoint is not None and model.checkpoint_format == "dynaclr":
+        digest = (fitted.get("embedded_by") or {}).get("encoder_weights_sha256")
+        imported = model.checkpoint is not None and model.checkpoint_format == "dynaclr"
+        if imported and digest is not None and Path(model.checkpoint).is_file():
+            # the file records the weights it was fitted on, and the job compares them: so does the
+            # dry run, on the model.ckpt the model is imported from (an import of an import keeps its
+            # tensors, whatever the training sections of the runs in between)
+            try:
+                weights = _model_file_digest(model.checkpoint)
+            except ArtifactError as err:
+                problems.append(f"contrastive_models.{entry.model}.checkpoint: expected a model.ckpt, {err}")
+                continue
+            if weights != digest:
+                problems.append(
+                    f"{key}.file: expected classifiers fitted on embeddings of the weights of "
+                    f"contrastive_models.{entry.model}.checkpoint ({model.checkpoint}, weights digest "
+                    f"{weights[:16]}), found {entry.file} fitted on model {fitted.get('model')!r}'s of "
+                    f"weights digest {str(digest)[:16]}: import the model.ckpt of the run that fitted them"
+                )
+            lineage_known = False  # compared by weights, not by training-config hash
+        elif imported:
             # imported from a model.ckpt: the job also accepts that file's own hash (the hash the
             # classifiers of the run that wrote it record); a file this run makes is not there yet
             if Path(model.checkpoint).is_file():
@@ -297,6 +318,16 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
                     f"contrastive_models.{entry.model}.training.projection_dim"
                 )
     return problems
+
+
+def _model_file_digest(path: str | Path) -> str:
+    """The digest of the encoder weights a model.ckpt holds, as rule ``embed`` records it for the
+    embeddings the model encodes (:func:`dynaclr.io.weights.state_dict_sha256` of the encoder loaded
+    from the file): the digest classifiers fitted on those embeddings record."""
+    from dynaclr.io.weights import state_dict_sha256
+    from dynaclr.training.checkpoint import read_contrastive_checkpoint  # torch: only here
+
+    return state_dict_sha256(read_contrastive_checkpoint(path).encoder().state_dict())
 
 
 def _model_file_hash(path: str | Path) -> str:
