@@ -253,13 +253,13 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
         accepted = [config_hash(model.training.job_params())]
         lineage_known = True  # every hash the job accepts is known here
         digest = (fitted.get("embedded_by") or {}).get("encoder_weights_sha256")
-        imported = model.checkpoint is not None and model.checkpoint_format == "dynaclr"
-        if imported and digest is not None and Path(model.checkpoint).is_file():
+        checkpoint = model.checkpoint if model.checkpoint_format == "dynaclr" else None
+        if checkpoint is not None and digest is not None and Path(checkpoint).is_file():
             # the file records the weights it was fitted on, and the job compares them: so does the
             # dry run, on the model.ckpt the model is imported from (an import of an import keeps its
             # tensors, whatever the training sections of the runs in between)
             try:
-                weights = _model_file_digest(model.checkpoint)
+                weights = _model_file_digest(checkpoint)
             except ArtifactError as err:
                 problems.append(f"contrastive_models.{entry.model}.checkpoint: expected a model.ckpt, {err}")
                 continue
@@ -271,12 +271,12 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
                     f"weights digest {str(digest)[:16]}: import the model.ckpt of the run that fitted them"
                 )
             lineage_known = False  # compared by weights, not by training-config hash
-        elif imported:
+        elif checkpoint is not None:
             # imported from a model.ckpt: the job also accepts that file's own hash (the hash the
             # classifiers of the run that wrote it record); a file this run makes is not there yet
-            if Path(model.checkpoint).is_file():
+            if Path(checkpoint).is_file():
                 try:
-                    accepted.append(_model_file_hash(model.checkpoint))
+                    accepted.append(_model_file_hash(checkpoint))
                 except ArtifactError as err:
                     problems.append(
                         f"contrastive_models.{entry.model}.checkpoint: expected a model.ckpt, {err}"
