@@ -538,6 +538,49 @@ def test_results_table_carries_the_cells_each_f1_is_scored_on():
     assert formatted_results_table(table.reset_index()).loc[1, "F1 infection ↑"] == "– (n=5, 0+)"
 
 
+def _division_only_on_lineage() -> pd.DataFrame:
+    """``classification.csv`` of models ``a`` and ``b``: both tasks cross-validated on ``plate``, and
+    division only on ``lineage`` (imported tracks whose lineage gives division labels only: rule
+    classify skipped infection there with a WARNING)."""
+    return pd.DataFrame(
+        {
+            "model": ["a", "b"] * 3,
+            "dataset": ["plate"] * 4 + ["lineage"] * 2,
+            "train_dataset": ["plate"] * 4 + ["lineage"] * 2,
+            "task": ["infection"] * 2 + ["division"] * 4,
+            "f1": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
+            "f1_ci_low": [0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
+            "f1_ci_high": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5],
+            "n_test": [40] * 6,
+            "n_test_positive": [12] * 6,
+        }
+    )
+
+
+def test_results_table_says_why_a_configured_task_has_no_f1_on_a_dataset():
+    """tasks [infection, division] on a dataset annotated for division only: rule classify skipped
+    infection with a WARNING in its log, and the table showed '–' for its F1 with no reason, unlike
+    every other column not computed. The reason is derived from classification.csv and the tasks."""
+    reason = "no infection annotations in lineage"
+    table = results_table(
+        classification=_division_only_on_lineage(), tasks=("infection", "division")
+    ).set_index(["dataset", "model"])
+    assert list(table.loc["lineage", "f1_infection_not_computed"]) == [reason] * 2
+    assert list(table.loc["plate", "f1_infection_not_computed"]) == ["", ""]
+    assert list(table["f1_division_not_computed"]) == [""] * 4
+    shown = formatted_results_table(table.reset_index()).set_index(["Dataset", "Model"])
+    assert shown.loc[("lineage", "a"), "F1 infection ↑"] == f"not computed: {reason}"
+    assert shown.loc[("lineage", "a"), "F1 division ↑"] == "0.500 [0.400, 0.600] (n=40, 12+)"
+    assert shown.loc[("plate", "a"), "F1 infection ↑"] == "0.900 [0.800, 1.000] (n=40, 12+)"
+    assert f"<td>not computed: {reason}</td>" in results_table_html(table.reset_index())
+    figure, _ = plot_results_table(table.reset_index())
+    texts = [cell.get_text().get_text() for cell in figure.axes[0].tables[0].get_celld().values()]
+    assert f"not computed: {reason}" in texts
+    # a task left out of analysis.classification.tasks is not a task the run failed to classify
+    division_only = results_table(classification=_division_only_on_lineage(), tasks=("division",))
+    assert (division_only["f1_infection_not_computed"] == "").all()
+
+
 def _infection_f1s(**columns: list[object]) -> pd.DataFrame:
     """``classification.csv`` rows of models ``a`` and ``b``'s infection classifiers cross-validated
     on dataset ``d``, with ``columns`` (``f1``, its CI, counts, ...)."""

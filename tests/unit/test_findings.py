@@ -26,6 +26,7 @@ from dynaclr.figures.stage import (
     findings_stage,
     results_table_stage,
 )
+from dynaclr.figures.table import results_table
 from dynaclr.io import ArtifactError, write_csv
 from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
 
@@ -324,7 +325,6 @@ def test_transferred_classifiers_are_reported_with_the_dataset_they_were_fitted_
 def test_classifiers_transferred_from_two_datasets_get_a_line_per_source():
     """The results table's row per source (``f1_*_transferred_from``): a model transferred from two
     datasets is ranked once per source, never against itself."""
-    from dynaclr.figures.table import results_table
 
     classification = pd.DataFrame(
         {
@@ -344,6 +344,22 @@ def test_classifiers_transferred_from_two_datasets_get_a_line_per_source():
     assert "a is clearly best at classifying infection: its interval clears that of b" in old.statement
     assert "fitted on older and applied here" in older.statement
     assert "b is clearly best at classifying infection: its interval clears that of a" in older.statement
+
+
+def test_a_configured_task_without_a_classifier_on_a_dataset_gets_a_line():
+    """tasks [infection, division] on a dataset annotated for division only: rule classify skipped
+    infection there (a WARNING in its log) and the first page said nothing of it."""
+    from test_figures import _division_only_on_lineage
+
+    table = results_table(classification=_division_only_on_lineage(), tasks=("infection", "division"))
+    found = classifier_findings(table)
+    lines = [f for f in found if f.dataset == "lineage" and f.topic == "infection classifier"]
+    assert len(lines) == 1
+    assert "not computed: no infection annotations in lineage (a, b)" in lines[0].statement
+    assert "analysis.classification.tasks" in lines[0].statement
+    assert not [f for f in found if f.dataset == "plate" and "not computed" in f.statement]
+    topics = [f.topic for f in found if f.dataset == "lineage"]
+    assert topics == ["infection classifier", "division classifier"]
 
 
 def test_a_classifier_scored_on_no_positive_cell_is_said_unscored_and_few_cells_are_flagged():

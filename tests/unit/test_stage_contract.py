@@ -264,6 +264,15 @@ def test_the_results_table_caption_states_the_levels_its_intervals_are_computed_
     assert "95 % over lineages for the DTW error" in text
 
 
+def test_the_results_table_gets_the_configured_classification_tasks(demo_jobs: list[Any]) -> None:
+    """A configured task a dataset has no annotations of was skipped by rule classify and shown as '–'
+    without a reason: the results table derives the reason from the tasks its rule hands it."""
+    (job,) = [job for job in demo_jobs if job.rule.name == "results_table"]
+    config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    classification = (config.get("analysis") or {}).get("classification") or {}
+    assert list(job.params.tasks) == list(classification.get("tasks", ["infection", "division"]))
+
+
 def test_the_dtw_figures_get_the_frame_interval_and_the_first_page_plain_model_descriptions(
     demo_jobs: list[Any],
 ) -> None:

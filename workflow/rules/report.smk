@@ -166,6 +166,7 @@ rule results_table:
     params:
         pairs=lambda w: results_table_pairs(),  # planned with this job, not in every job
         confidence=lambda w: results_table_levels(),  # the intervals' levels, which the caption states
+        tasks=list(CONFIG.analysis.classification.tasks),  # a task without a classifier: why (no annotations)
     log:
         f"{RESULTS}/logs/results_table.log",
     benchmark:

@@ -6,4 +6,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         ResultsTableInputs.from_rule(snakemake.input),
         ResultsTableOutputs.from_rule(snakemake.output),
         pairs=list(snakemake.params.pairs),
+        tasks=list(snakemake.params.tasks),
     )

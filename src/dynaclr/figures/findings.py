@@ -541,7 +541,9 @@ def classifier_findings(table: pd.DataFrame, *, confidence: float = 0.95) -> lis
     the dataset's own labels, and, where classifiers were fitted on another dataset, transferred)
     and the annotated cells it is scored on; the best model is said to beat another only where
     their intervals do not overlap. A model whose F1 could not be computed (no positive among the
-    scored cells, or no cell scored) gets a line saying so instead of being left out. ``confidence``:
+    scored cells, or no cell scored) gets a line saying so instead of being left out, as does a
+    configured task that got no classifier on a dataset (``f1_<task>_not_computed``: no annotations
+    of it). ``confidence``:
     the level of the F1 intervals (``analysis.classification.confidence``)."""
     rows = []
     for task in ("infection", "division"):
@@ -556,6 +558,16 @@ def classifier_findings(table: pd.DataFrame, *, confidence: float = 0.95) -> lis
                 if kind:
                     sources = sorted(group[f"{column}_from"].dropna().astype(str).unique())
                     where = f"fitted on {', '.join(sources) or 'another dataset'} and applied here"
+                unclassified = _unclassified(group, column) if not kind else ""
+                if unclassified:
+                    rows.append(
+                        Finding(
+                            "Embeddings",
+                            topic,
+                            str(dataset),
+                            f"F1 of a linear classifier {where} not computed: {unclassified}.",
+                        )
+                    )
                 unscored = _unscored(group, column, positive)
                 if unscored:
                     rows.append(
@@ -616,6 +628,19 @@ def _by_source(table: pd.DataFrame, column: str, kind: str) -> list[tuple[object
         (dataset, group)
         for (dataset, _), group in rows.groupby(["dataset", rows[f"{column}_from"].fillna("")], sort=False)
     ]
+
+
+def _unclassified(group: pd.DataFrame, column: str) -> str:
+    """Why the models of ``group`` have no classifier of ``column``'s task although
+    ``analysis.classification.tasks`` names it (the results table's ``<column>_not_computed``, e.g.
+    ``no division annotations in <dataset>``; empty: none such): ``<reason> (<models>)``, each reason
+    once."""
+    reasons = group.get(f"{column}_not_computed", pd.Series("", index=group.index)).fillna("").astype(str)
+    return "; ".join(
+        f"{reason} ({', '.join(sorted(group.loc[reasons == reason, 'model'].astype(str)))}); "
+        "the task is configured (analysis.classification.tasks) but rule classify skipped it"
+        for reason in sorted(set(reasons) - {""})
+    )
 
 
 def _unscored(group: pd.DataFrame, column: str, positive: str) -> str:

@@ -408,7 +408,11 @@ def _aligned_trajectories(
 
 
 def results_table_stage(
-    inputs: ResultsTableInputs, outputs: ResultsTableOutputs, *, pairs: list[dict[str, str]] | None = None
+    inputs: ResultsTableInputs,
+    outputs: ResultsTableOutputs,
+    *,
+    pairs: list[dict[str, str]] | None = None,
+    tasks: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The model comparison (paper Tables 4-5) as CSV, HTML table and a drawn table.
 
@@ -418,7 +422,10 @@ def results_table_stage(
     ``time_interval_minutes`` (frame interval), ``transfers_skipped`` and ``temporal_not_computed``
     (``one time point`` for still images, which have no temporal metrics input: the reason of every
     column over time; a key left out is NaN; a movie's reasons found at run time come from
-    ``temporal_metrics.csv``'s ``not_computed``, each in the columns of its definition).
+    ``temporal_metrics.csv``'s ``not_computed``, each in the columns of its definition). ``tasks``
+    (rule ``params.tasks``, ``analysis.classification.tasks``): a configured task a classified (model,
+    dataset) has no ``classification.csv`` row of is not computed there for want of its annotations
+    (``f1_<task>_not_computed``).
 
     Returns:
         The numeric table.
@@ -435,6 +442,7 @@ def results_table_stage(
         classification=None if classification is None else read_csv(classification, ("task",)),
         dtw_accuracy=None if dtw_accuracy is None else read_dtw_accuracy(dtw_accuracy),
         pairs=None if pairs is None else pd.DataFrame(pairs, columns=["model", "dataset", *PAIR_COLUMNS]),
+        tasks=tasks,
     )
     write_csv(table, outputs.csv)
     with atomic_output(outputs.html) as tmp:

@@ -17,7 +17,11 @@ definition's ``not_computed`` in ``temporal_metrics.csv``: ``no track spans two 
 (both), ``no track spans three frames: ...`` for one whose tracks never span three frames (the track
 pairs' only: the paper's definition is measured), and for the DTW error the ``not_computed`` of
 ``dtw_accuracy.csv`` (a movie none of whose lineages could be aligned, e.g. ``no track spans two
-frames (...)``); ``smoothness`` and
+frames (...)``); why an F1 of the dataset's own classifiers is not computed on a (model, dataset)
+whose classifiers were fitted (:data:`F1_NOT_COMPUTED_COLUMNS`; empty: computed, or the task is not
+configured): ``f1_infection_not_computed`` and ``f1_division_not_computed``, ``no <task> annotations
+in <dataset>`` for a task of ``analysis.classification.tasks`` that ``classification.csv`` holds no
+row of (rule ``classify`` skips a task the dataset's annotations lack); ``smoothness`` and
 ``dynamic_range`` as the paper's tables define them (``temporal_metrics.csv`` rows of definition
 ``paper``, no CIs); ``smoothness_track_pairs`` and ``dynamic_range_track_pairs``, this project's
 stricter definition, with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs,
@@ -47,6 +51,7 @@ of cells (tracks) per row for the paper's definitions, computed over all cells; 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -86,6 +91,14 @@ NOT_COMPUTED_COLUMNS: dict[str, str] = {
     "dtw_onset_mae_frames": "dtw_not_computed",
 }
 
+#: Per own F1 column, the column of why it was not computed on a (model, dataset) whose classifiers
+#: were fitted (:func:`_f1_reasons`): a task of ``analysis.classification.tasks`` without a
+#: ``classification.csv`` row, as rule ``classify`` skips (with a WARNING in its log) a task the
+#: dataset's annotations hold no row of (e.g. imported tracks whose lineage gives divisions only).
+F1_NOT_COMPUTED_COLUMNS: dict[str, str] = {
+    f"f1_{task}": f"f1_{task}_not_computed" for task in ("infection", "division")
+}
+
 #: The ``definition`` of ``temporal_metrics.csv`` whose ``not_computed`` gives each reason column.
 _RUN_REASONS: dict[str, str] = {"paper": "temporal_not_computed", "track_pairs": "track_pairs_not_computed"}
 
@@ -112,11 +125,15 @@ def results_table(
     classification: pd.DataFrame | None = None,
     dtw_accuracy: pd.DataFrame | None = None,
     pairs: pd.DataFrame | None = None,
+    tasks: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Merge the evaluation tables into one numeric comparison table (columns in module docstring).
 
     ``pairs`` (``model, dataset`` and :data:`PAIR_COLUMNS`: how each dataset relates to what its
     model learnt from, and the dataset's frame interval) gives the columns that come first.
+    ``tasks`` (``analysis.classification.tasks``): a configured task that a classified (model,
+    dataset) has no ``classification.csv`` row of gets its reason in ``f1_<task>_not_computed``
+    (:func:`_f1_reasons`); None: the tasks are not known, no reason is derived.
     """
     parts: list[pd.DataFrame] = []
     if temporal_metrics is not None and len(temporal_metrics):
@@ -182,6 +199,8 @@ def results_table(
                 else:
                     parts.append(renamed[(rank == 0).to_numpy()])
                     more_sources.append(renamed[(rank > 0).to_numpy()].assign(_source_rank=rank[rank > 0]))
+        if tasks is not None:
+            parts.append(_f1_reasons(classification[own], tasks))
     if dtw_accuracy is not None and len(dtw_accuracy):
         summary = onset_error_summary(dtw_accuracy)
         parts.append(summary.assign(dtw_onset_mae_frames_confidence=ONSET_ERROR_CONFIDENCE))
@@ -212,6 +231,8 @@ def results_table(
         table = table.sort_values(["dataset", "model", "_source_rank"], kind="stable", ignore_index=True)
         table = table.drop(columns="_source_rank")
     table = _with_reasons(table)
+    for column in F1_NOT_COMPUTED_COLUMNS.values():
+        table[column] = table.get(column, pd.Series("", index=table.index)).fillna("").astype(str)
     for name, _ in _DISPLAY:
         if name not in table.columns:
             table[name] = np.nan
@@ -233,6 +254,24 @@ def _with_reasons(table: pd.DataFrame) -> pd.DataFrame:
     for column in NOT_COMPUTED_COLUMNS.values():
         table[column] = planned.where(planned != "", run.get(column, empty))
     return table
+
+
+def _f1_reasons(own: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+    """Per (model, dataset) of ``own`` (``classification.csv``'s rows of classifiers fitted on the
+    dataset itself), ``f1_<task>_not_computed``: ``no <task> annotations in <dataset>`` for each task
+    of ``tasks`` it has no row of (rule ``classify`` skipped it: the dataset's annotations hold no row
+    of the task), empty for the others (computed, or not configured)."""
+    keys = own[["model", "dataset"]].drop_duplicates()
+    classified = set(zip(own["model"], own["dataset"], own["task"], strict=True))
+    reasons = keys.copy()
+    for task in ("infection", "division"):
+        reasons[f"f1_{task}_not_computed"] = [
+            f"no {task} annotations in {dataset}"
+            if task in tasks and (model, dataset, task) not in classified
+            else ""
+            for model, dataset in zip(keys["model"], keys["dataset"], strict=True)
+        ]
+    return reasons
 
 
 def _more_sources(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -288,7 +327,8 @@ def _format_value(row: pd.Series, name: str) -> str:
     value = row.get(name, np.nan)
     n = _sample_size(row, name)
     if value is None or not np.isfinite(value):
-        reason = row.get(NOT_COMPUTED_COLUMNS[name], "") if name in NOT_COMPUTED_COLUMNS else ""
+        reasons = {**NOT_COMPUTED_COLUMNS, **F1_NOT_COMPUTED_COLUMNS}
+        reason = row.get(reasons[name], "") if name in reasons else ""
         if isinstance(reason, str) and reason:
             return f"not computed: {reason}"
         return "–" + n
