@@ -963,3 +963,51 @@ def test_the_dry_run_compares_the_weights_of_an_imported_model_ckpt_not_its_line
     (problem,) = imported_classifier_problems(_config_importing(file, checkpoint=checkpoint))
     assert problem.startswith("analysis.classification.imported.earlier.file: ")
     assert _digest(0)[:16] in problem and _digest(3)[:16] in problem and "weights digest" in problem
+
+
+def test_classifiers_of_a_random_weights_baseline_are_refused_though_it_records_the_models_hash(
+    planted, tmp_path
+):
+    """The random-weights baseline lists the model whose architecture it shares, and so records its
+    training-config hash: its classifiers passed the dry run and the job's hash check, and would have
+    predicted the trained model's embeddings with exit 0. Both refuse a baseline's classifiers."""
+    from dynaclr.classify.model import imported_classifier_problems
+    from dynaclr.classify.stage import _check_imported_fit
+    from dynaclr.io import config_hash
+
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    model_hash = config_hash(_config_importing("x").contrastive_models["time_aware"].training.job_params())
+    features, truth = planted["features"], planted["truth"]
+    store = _embeddings_store(tmp_path / "s.zarr", features, truth, model="random_weights", checkpoint={})
+    file = _classifiers_fitted_on(store, truth, config, tmp_path)
+    document = json.loads(file.read_text())
+    document["dynaclr"]["config"]["embedded_by"]["encoder_config_hash"] = model_hash
+    file.write_text(json.dumps(document))
+    (problem,) = imported_classifier_problems(_config_importing(file))
+    assert (
+        problem.startswith("analysis.classification.imported.earlier.file: ") and "random_weights" in problem
+    )
+    recorded = document["dynaclr"]["config"]["embedded_by"]
+    target = {"model": "time_aware", "encoder_config_hash": model_hash, "encoder_weights_sha256": None}
+    with pytest.raises(ValueError, match=r"classifiers of the baseline 'random_weights'"):
+        _check_imported_fit(file, tmp_path / "target.zarr", recorded, target, [])
+
+
+def test_a_model_ckpt_the_dry_run_cannot_build_is_a_problem_line_not_a_traceback(planted, tmp_path):
+    """Comparing weights builds the imported model.ckpt's encoder: a file this version cannot build
+    (here one holding provenance only) is one line naming the model's checkpoint key, not an
+    exception out of the Snakefile."""
+    from dynaclr.classify.model import imported_classifier_problems
+
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    features, truth = planted["features"], planted["truth"]
+    checkpoint = _imported_model_ckpt(tmp_path / "model.ckpt", {"seed": 5})
+    store = _embeddings_store(
+        tmp_path / "s.zarr", features, truth, checkpoint={"seed": 1}, weights=_digest(0)
+    )
+    file = _classifiers_fitted_on(store, truth, config, tmp_path)
+    (problem,) = imported_classifier_problems(_config_importing(file, checkpoint=checkpoint))
+    assert problem.startswith(
+        "contrastive_models.time_aware.checkpoint: expected a model.ckpt this version reads"
+    )
+    assert str(checkpoint) in problem

@@ -15,6 +15,7 @@ bit-identically. One file holds every task's classifier for one (model, dataset)
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from dynaclr.config.embeddings import model_kind
 from dynaclr.io import ArtifactError, ArtifactKind, Provenance, atomic_output, check_provenance, config_hash
 from dynaclr.io.provenance import unreadable_artifact
 
@@ -260,8 +262,11 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
             # tensors, whatever the training sections of the runs in between)
             try:
                 weights = _model_file_digest(checkpoint)
-            except ArtifactError as err:
-                problems.append(f"contrastive_models.{entry.model}.checkpoint: expected a model.ckpt, {err}")
+            except Exception as err:  # an unreadable file or one this version cannot build: named, not raised
+                problems.append(
+                    f"contrastive_models.{entry.model}.checkpoint: expected a model.ckpt this version "
+                    f"reads, {checkpoint} could not be read as one ({type(err).__name__}: {err})"
+                )
                 continue
             if weights != digest:
                 problems.append(
@@ -286,11 +291,12 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
                 lineage_known = False
         found = (fitted.get("embedded_by") or {}).get("encoder_config_hash")
         hashes = " or ".join(dict.fromkeys(accepted))
-        if found is None:
+        embedded = (fitted.get("embedded_by") or {}).get("model", fitted.get("model"))
+        if found is None or model_kind(str(embedded)) != "contrastive":
             problems.append(
                 f"{key}.file: expected classifiers fitted on a contrastive model's embeddings (checkpoint "
                 f"hash {hashes}, model {entry.model!r}), found {entry.file} fitted on "
-                f"{fitted.get('model')!r}'s, which records no checkpoint"
+                f"{embedded!r}'s, " + ("a baseline's" if found is not None else "which records no checkpoint")
             )
         elif found not in accepted and lineage_known:
             problems.append(
@@ -323,7 +329,16 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
 def _model_file_digest(path: str | Path) -> str:
     """The digest of the encoder weights a model.ckpt holds, as rule ``embed`` records it for the
     embeddings the model encodes (:func:`dynaclr.io.weights.state_dict_sha256` of the encoder loaded
-    from the file): the digest classifiers fitted on those embeddings record."""
+    from the file): the digest classifiers fitted on those embeddings record. Computed once per file
+    version and process (several entries may name one model)."""
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return _file_digest(resolved, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
+    """:func:`_model_file_digest` of ``path`` as it is at ``size`` and ``mtime_ns`` (the cache key)."""
     from dynaclr.io.weights import state_dict_sha256
     from dynaclr.training.checkpoint import read_contrastive_checkpoint  # torch: only here
 

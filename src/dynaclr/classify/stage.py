@@ -38,6 +38,7 @@ from dynaclr.classify.model import (
     save_classifiers,
 )
 from dynaclr.config.analysis import ClassificationConfig
+from dynaclr.config.embeddings import model_kind
 from dynaclr.embeddings import open_representation, read_cells, read_embeddings_provenance
 from dynaclr.io import (
     ArtifactKind,
@@ -252,7 +253,14 @@ def _check_imported_fit(
     imported_from: Sequence[str],
 ) -> None:
     """:func:`check_classifiers_fit` of a file of an earlier run: by the weights' digest where the
-    file records one, else by checkpoint hash (the store's or one of ``imported_from``), warned."""
+    file records one, else by checkpoint hash (the store's or one of ``imported_from``), warned.
+    Classifiers of a baseline's embeddings (random weights list the model they share an
+    architecture with, and so its hash) are refused: they never read a trained model's."""
+    if model_kind(str(recorded.get("model"))) != "contrastive":
+        raise ValueError(
+            f"{path}: expected classifiers fitted on a contrastive model's embeddings, found classifiers "
+            f"of the baseline {recorded.get('model')!r}: they read only that baseline's embeddings"
+        )
     found_digest = recorded.get("encoder_weights_sha256")
     if found_digest is not None:
         expected_digest = target["encoder_weights_sha256"]

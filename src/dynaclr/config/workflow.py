@@ -1021,8 +1021,9 @@ class WorkflowConfig(StrictModel):
             if file.is_relative_to(results):
                 raise ValueError(
                     f"{key}.file: expected a classifiers file of an earlier run, outside this run's results "
-                    f"folder {self.results!r}, found {entry.file!r}, an output of this run (rule 'classify' "
-                    "writes it again); copy the earlier run's file elsewhere and name the copy"
+                    f"folder {self.results!r}, found {entry.file!r}, under the folder this run writes (its "
+                    "rule 'classify' writes classifiers files there); copy the earlier run's file elsewhere "
+                    "and name the copy"
                 )
             other = seen.setdefault((file, entry.model), name)
             if other != name:
