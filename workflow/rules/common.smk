@@ -442,7 +442,7 @@ def embedded_sampling(model):
 
 
 def imported_sampling_check(model, dataset):
-    """Rule embed's check of a model read from a file (rule import_model): the dataset's sampling and
+    """Rule embed's check of a model read from a file (by import_model): the dataset's sampling and
     the model's allow_other_scales; None for the others (the dry run compared a trained model's
     datasets; a baseline learnt nothing)."""
     entry = CONFIG.contrastive_models.get(model)
