@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from dynaclr.config.embeddings import EmbeddingConfig
 from dynaclr.embeddings.store import check_index
+from dynaclr.io.weights import state_dict_sha256
 from dynaclr.numerics.crop import center_crop
 from dynaclr.numerics.device import resolve_device
 
@@ -48,13 +49,9 @@ _ARRAYS = ("features", "projections")
 
 
 def encoder_fingerprint(encoder: nn.Module) -> str:
-    """SHA-256 (16 hex digits) of the encoder's parameter and buffer names, shapes and bytes."""
-    digest = hashlib.sha256()
-    for name, tensor in encoder.state_dict().items():
-        data = tensor.detach().cpu().contiguous().reshape(-1)
-        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-        digest.update(data.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
+    """SHA-256 (16 hex digits) of the encoder's parameter and buffer names, shapes and bytes: the
+    weights' digest (:func:`dynaclr.io.weights.state_dict_sha256`) shortened."""
+    return state_dict_sha256(encoder.state_dict())[:16]
 
 
 def index_fingerprint(index: pd.DataFrame) -> str:

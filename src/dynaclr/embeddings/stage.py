@@ -232,6 +232,10 @@ def _encoded(
     else:
         encoder = trained.encoder()
     crop = config.crop_size_yx_px or (trained.patch_size_yx_px, trained.patch_size_yx_px)
+    # the weights that encode, whatever config trained or imported them (taken before encoding: a
+    # state the digest cannot read fails here, not after every patch): classifiers of an earlier run
+    # (analysis.classification.imported) are compared with it
+    weights_sha256 = state_dict_sha256(encoder.state_dict())
     features, projections = encode_patches(
         encoder, store.array, store.index, config, crop_size_yx=crop, partial_path=partial_store, lazy=True
     )
@@ -243,8 +247,6 @@ def _encoded(
     )
     recorded_config = {
         "resolved_crop_size_yx_px": list(crop),
-        # the weights that encoded, whatever config trained or imported them: classifiers of an
-        # earlier run (analysis.classification.imported) are compared with it
-        "encoder_weights_sha256": state_dict_sha256(encoder.state_dict()),
+        "encoder_weights_sha256": weights_sha256,
     }
     return adata, recorded_config, trained.provenance
