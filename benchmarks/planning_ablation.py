@@ -9,6 +9,15 @@ record; ``extra``: 40 more rules in the Snakefile). It prints, per variant, the 
 system) of the `snakemake -n` process and the milliseconds per job added to the base, taking the
 median over ``--repeats`` runs (on a shared machine single runs of 20,000 jobs differ by 1-2 s).
 
+The batched variants (``batch<k>``, ``batch<k>_gatherN``) ask what fewer, larger jobs would cost:
+both rules take a ``{batch}`` wildcard instead of the FOV's, and each job writes k per-FOV outputs
+(slot ``0 .. k-1`` of its batch: still one file per FOV) plus a batch record, with a ``log:`` and a
+``benchmark:`` per batch job: 2 N / k + 1 jobs. In ``batch<k>`` the target reads the N / k batch
+records of B; in ``batch<k>_gatherN`` it reads all N per-FOV outputs of B, as ``collect_patches``
+reads every FOV's patches. ``logbench`` is the unbatched rules with the same ``log:`` and
+``benchmark:``, their reference. For the batched variants the printout gives the CPU seconds saved
+against the base instead of the ms per job added (their jobs are fewer).
+
 Usage::
 
     python benchmarks/planning_ablation.py --workdir /tmp/ablation --fovs 10000 --repeats 2
@@ -60,6 +69,14 @@ VARIANTS: dict[str, tuple[str, ...]] = {
         "extra",
     ),
 }
+
+#: The batched variants: name -> (FOVs per job, whether the target reads every per-FOV output).
+BATCHED: dict[str, tuple[int, bool]] = {
+    f"batch{k}{suffix}": (k, gather_all)
+    for k in (10, 50)
+    for suffix, gather_all in (("", False), ("_gatherN", True))
+}
+VARIANTS["logbench"] = ("log", "benchmark")
 
 SHELL = "    shell:\n        'touch {output}'\n"
 
@@ -130,6 +147,31 @@ def snakefile(n: int, features: tuple[str, ...]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def batched_snakefile(n: int, k: int, gather_all: bool) -> str:
+    """Rules A and B over ``{dataset}/{batch}`` (N / k batches of k FOVs): k per-FOV outputs and a
+    batch record per job, a log and a benchmark per job (module docstring)."""
+    if n % k:
+        raise ValueError(f"--fovs {n}: expected a multiple of the batch size {k}")
+    batches = [f"b{index}" for index in range(n // k)]
+    rules = []
+    for name, inputs in (("A", ["'plate.zarr'"]), ("B", ["'plate.zarr'", "'res/{dataset}/A/{batch}.json'"])):
+        if name == "B":
+            inputs.append(f"[f'res/{{{{dataset}}}}/A/{{{{batch}}}}/{{i}}.out' for i in range({k})]")
+        text = f"rule {name}:\n    input:\n" + "".join(f"        {value},\n" for value in inputs)
+        text += "    output:\n"
+        text += f"        o=[f'res/{{{{dataset}}}}/{name}/{{{{batch}}}}/{{i}}.out' for i in range({k})],\n"
+        text += f"        r='res/{{dataset}}/{name}/{{batch}}.json',\n"
+        text += f"    log:\n        'res/logs/{name}/{{dataset}}/{{batch}}.log'\n"
+        text += f"    benchmark:\n        'res/benchmarks/{name}/{{dataset}}/{{batch}}.tsv'\n"
+        rules.append(text + SHELL)
+    if gather_all:
+        target = f"[f'res/big/B/{{b}}/{{i}}.out' for b in BATCHES for i in range({k})]"
+    else:
+        target = "[f'res/big/B/{b}.json' for b in BATCHES]"
+    parts = [f"BATCHES = {batches!r}", f"rule all:\n    input:\n        {target},\n", *rules]
+    return "\n".join(parts) + "\n"
+
+
 def cpu_seconds(workdir: Path) -> float:
     """User + system seconds of `snakemake -n` in ``workdir``."""
     result = subprocess.run(
@@ -150,9 +192,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--fovs", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
+    parser.add_argument(
+        "--variants", nargs="+", choices=sorted([*VARIANTS, *BATCHED]), default=[*VARIANTS, *BATCHED]
+    )
     args = parser.parse_args()
-    jobs = 2 * args.fovs + 1
     names = ["base", *(name for name in args.variants if name != "base")]
     medians: dict[str, float] = {}
     for name in names:
@@ -161,13 +204,22 @@ def main() -> None:
         (workdir / "plate.zarr").mkdir(exist_ok=True)
         (workdir / "s.py").write_text("pass\n")
         (workdir / "env.yaml").write_text("channels: [conda-forge]\ndependencies: [python]\n")
-        (workdir / "Snakefile").write_text(snakefile(args.fovs, VARIANTS[name]))
+        if name in BATCHED:
+            k, gather_all = BATCHED[name]
+            text, jobs = batched_snakefile(args.fovs, k, gather_all), 2 * args.fovs // k + 1
+        else:
+            text, jobs = snakefile(args.fovs, VARIANTS[name]), 2 * args.fovs + 1
+        (workdir / "Snakefile").write_text(text)
         runs = [cpu_seconds(workdir) for _ in range(args.repeats)]
         medians[name] = statistics.median(runs)
-        added = (medians[name] - medians["base"]) / jobs * 1000
+        change = medians[name] - medians["base"]
+        versus = (
+            f"{change:+6.1f} s vs base" if name in BATCHED else f"{change / jobs * 1000:+5.2f} ms/job vs base"
+        )
+        listed = ", ".join(f"{run:.1f}" for run in runs)
         print(
-            f"{name:14} CPU {medians[name]:6.1f} s (runs {', '.join(f'{r:.1f}' for r in runs)})  "
-            f"{medians[name] / jobs * 1000:5.2f} ms/job  {added:+5.2f} ms/job vs base",
+            f"{name:15} {jobs:6d} jobs  CPU {medians[name]:6.1f} s (runs {listed})  "
+            f"{medians[name] / jobs * 1000:6.2f} ms/job  {versus}",
             flush=True,
         )
 

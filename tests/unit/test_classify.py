@@ -763,6 +763,39 @@ def test_the_dry_run_compares_the_hash_an_imported_model_ckpt_records(planted, t
     assert imported_classifier_problems(not_yet) == []
 
 
+def test_the_dry_run_reads_an_imported_model_ckpts_hash_once_per_file_version(planted, tmp_path, monkeypatch):
+    """The hash a model.ckpt records is read (the whole file loaded) once per file version and
+    process, however often the dry run asks; the file replaced in place is read again, and its new
+    hash is the one compared."""
+    import os
+
+    import torch
+
+    import dynaclr.training.checkpoint as checkpoint_module
+    from dynaclr.classify.model import imported_classifier_problems
+
+    def write_model_ckpt(seed: int, mtime_ns: int):
+        provenance = make_provenance(ArtifactKind.CONTRASTIVE_MODEL, {"seed": seed})
+        path = tmp_path / "model.ckpt"
+        torch.save({"dynaclr": json.loads(provenance.model_dump_json())}, path)
+        os.utime(path, ns=(mtime_ns, mtime_ns))
+        return path
+
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    features, truth = planted["features"], planted["truth"]
+    store = _embeddings_store(tmp_path / "s.zarr", features, truth, checkpoint={"seed": 9})
+    file = _classifiers_fitted_on(store, truth, config, tmp_path)
+    loads = []
+    load = checkpoint_module.load_checkpoint
+    monkeypatch.setattr(checkpoint_module, "load_checkpoint", lambda path: loads.append(path) or load(path))
+    importing = _config_importing(file, checkpoint=write_model_ckpt(9, 10**18))
+    assert imported_classifier_problems(importing) == imported_classifier_problems(importing) == []
+    assert len(loads) == 1
+    write_model_ckpt(7, 2 * 10**18)  # another run's model.ckpt copied over it: read again, refused
+    (problem,) = imported_classifier_problems(importing)
+    assert len(loads) == 2 and problem.startswith("analysis.classification.imported.earlier.file: ")
+
+
 def test_imported_classifiers_name_a_model_and_datasets_it_embeds():
     """The entry's model must be a contrastive model, and apply_to datasets it embeds (config check)."""
     with pytest.raises(

@@ -155,6 +155,35 @@ def test_trained_model_embeds_every_patch_at_its_training_crop(store_and_model, 
     assert provenance.config["encoder_weights_sha256"] == state_dict_sha256(weights)
 
 
+def test_the_embed_stage_hashes_the_encoder_weights_once(store_and_model, tmp_path, monkeypatch):
+    """The digest rule embed records and the partial store's fingerprint (its resume identity) are
+    one hashing of the weights (before: two, 0.3-0.6 s each for a ConvNeXt), and the fingerprint is
+    that digest shortened, as when encode_patches takes it itself."""
+    import dynaclr.embeddings.inference as inference
+    import dynaclr.io.weights as weights_module
+
+    hashed = []
+
+    def counting(state):
+        hashed.append(len(state))
+        return state_dict_sha256(state)
+
+    monkeypatch.setattr(weights_module, "state_dict_sha256", counting)
+    monkeypatch.setattr(inference, "state_dict_sha256", counting)
+    fingerprints = []
+    open_partial = inference._open_partial
+    monkeypatch.setattr(
+        inference,
+        "_open_partial",
+        lambda path, fp, resume: fingerprints.append(fp) or open_partial(path, fp, resume),
+    )
+    output = _embed(store_and_model, "time_aware", tmp_path / "once.zarr", EmbeddingConfig(batch_size=64))
+    assert len(hashed) == 1
+    digest = read_embeddings_provenance(output).config["encoder_weights_sha256"]
+    encoder = read_contrastive_checkpoint(store_and_model["checkpoint"]).encoder()
+    assert fingerprints[0]["encoder"] == digest[:16] == inference.encoder_fingerprint(encoder)
+
+
 def test_random_weights_copy_the_architecture_and_seed_of_the_trained_model(store_and_model, tmp_path):
     config = EmbeddingConfig(batch_size=32)
     output = _embed(store_and_model, "random_weights", tmp_path / "random.zarr", config)

@@ -246,6 +246,30 @@ def test_the_plan_gives_import_tracks_each_folders_own_lineage_file(tmp_path: Pa
     ]
 
 
+def test_the_plan_looks_up_each_folders_lineage_file_once(tmp_path: Path, monkeypatch) -> None:
+    """The dry run's layout check and rule import_tracks's inputs share one look-up per FOV (before:
+    two, each up to two file checks; 10,000 FOVs of a plate)."""
+    from test_early_checks import plan
+    from test_stage_contract import planned_jobs
+
+    looked_up = []
+    lookup = ImportedTracksConfig.ctc_lineage
+    monkeypatch.setattr(
+        ImportedTracksConfig, "ctc_lineage", lambda self, fov: looked_up.append(fov) or lookup(self, fov)
+    )
+    config = _ctc_plan_config(tmp_path, {"A_1_0": "man_track.txt", "B_1_0": "man_track.txt"})
+    work = tmp_path / "work"
+    assert plan(config, work)["import_tracks"] == 1
+    assert sorted(looked_up) == ["A/1/0", "B/1/0"]
+    # and the files planned are each folder's own, as before
+    (job,) = [
+        job for job in planned_jobs(work / "config" / "config.yaml", work) if job.rule.name == "import_tracks"
+    ]
+    assert list(job.input.ctc_lineage) == [
+        str(tmp_path / "ctc" / f / "man_track.txt") for f in ("A_1_0", "B_1_0")
+    ]
+
+
 def test_a_dataset_mixing_results_and_ground_truth_folders_is_refused_at_the_dry_run(tmp_path: Path) -> None:
     """FOV A/1/0 holds a tracker's result (res_track.txt), FOV B/1/0 a ground truth (man_track.txt):
     before, each FOV's own file was read and the dataset's tracks silently mixed the two."""

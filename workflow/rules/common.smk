@@ -530,9 +530,16 @@ def imported_tracks_files(wildcards):
         return {"files": [tracks.path]}
     files = {"files": per_fov(tracks.path, wildcards.dataset)}
     if tracks.format == "ctc":
-        # res_track.txt, or a ground truth's man_track.txt (ImportedTracksConfig.ctc_lineage)
-        files["ctc_lineage"] = [tracks.ctc_lineage(fov) for fov in fovs(wildcards.dataset)]
+        files["ctc_lineage"] = list(ctc_lineages(wildcards.dataset).values())
     return files
+
+
+@functools.cache
+def ctc_lineages(dataset):
+    """A `ctc` dataset's lineage file per FOV, in fovs' order: res_track.txt, or a ground truth's
+    man_track.txt (ImportedTracksConfig.ctc_lineage); looked up once per process, for the dry run's
+    check that the folders are of one layout and for rule import_tracks's inputs."""
+    return CONFIG.datasets[dataset].tracks.ctc_lineages(fovs(dataset))
 
 
 def plate_shape_tzyx(dataset):
@@ -636,7 +643,10 @@ def patch_fov_inputs(wildcards):
 # the Snakefile again) was planned by a run that did.
 if workflow.is_main_process:
     _LAYOUTS = {d: plate_layout(d) for d in DATASETS}
-    _PROBLEMS = workflow_problems(CONFIG, _LAYOUTS, RESULTS) + transfer_problems(CONFIG, _LAYOUTS)
+    # the lineage files of CTC folders, looked up once: checked here, rule import_tracks's inputs
+    _CTC = [d for d in DATASETS if d not in TRACKED and CONFIG.datasets[d].tracks.format == "ctc"]
+    _PROBLEMS = workflow_problems(CONFIG, _LAYOUTS, RESULTS, {d: ctc_lineages(d) for d in _CTC})
+    _PROBLEMS += transfer_problems(CONFIG, _LAYOUTS)
     if CONFIG.analysis.classification.imported:  # classifiers of an earlier run: their files, read once
         from dynaclr.classify.model import imported_classifier_problems
 

@@ -326,14 +326,20 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
     return problems
 
 
+def _file_version(path: str | Path) -> tuple[Path, int, int]:
+    """``path`` resolved, with its size and mtime (ns): the cache key of what is read from a
+    model.ckpt at planning, so a file replaced in place is read again."""
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return resolved, stat.st_size, stat.st_mtime_ns
+
+
 def _model_file_digest(path: str | Path) -> str:
     """The digest of the encoder weights a model.ckpt holds, as rule ``embed`` records it for the
     embeddings the model encodes (:func:`dynaclr.io.weights.state_dict_sha256` of the encoder loaded
     from the file): the digest classifiers fitted on those embeddings record. Computed once per file
     version and process (several entries may name one model)."""
-    resolved = Path(path).resolve()
-    stat = resolved.stat()
-    return _file_digest(resolved, stat.st_size, stat.st_mtime_ns)
+    return _file_digest(*_file_version(path))
 
 
 @functools.lru_cache(maxsize=16)
@@ -347,7 +353,16 @@ def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
 
 def _model_file_hash(path: str | Path) -> str:
     """The training-config hash a model.ckpt of this workflow records (its provenance): the hash the
-    embeddings it encodes, and so the classifiers fitted on them, record (``embedded_by``)."""
+    embeddings it encodes, and so the classifiers fitted on them, record (``embedded_by``). Read
+    once per file version and process, as :func:`_model_file_digest` (several entries may name one
+    model; each read loads the whole file)."""
+    return _file_hash(*_file_version(path))
+
+
+@functools.lru_cache(maxsize=16)
+def _file_hash(path: Path, size: int, mtime_ns: int) -> str:
+    """:func:`_model_file_hash` of ``path`` as it is at ``size`` and ``mtime_ns`` (the cache key); a
+    file that cannot be read raises each time (lru_cache keeps no exception)."""
     from dynaclr.training.checkpoint import load_checkpoint  # torch: only where a checkpoint is read
 
     return load_checkpoint(path)[1].config_hash

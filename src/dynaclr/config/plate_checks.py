@@ -233,10 +233,12 @@ def _channel_problems(name: str, dataset: DatasetConfig, plates: Mapping[str, Pl
     return problems
 
 
-def _imported_tracks_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
+def _imported_tracks_problems(
+    name: str, dataset: DatasetConfig, raw: PlateLayout, lineages: Mapping[str, str] | None
+) -> list[str]:
     """The files ``tracks`` names exist: the table, or every FOV's CSV (ultrack), folder (ctc) or XML file
     (trackmate); CTC folders are all results or all ground truth (:func:`~dynaclr.config.tracking.
-    mixed_ctc_layouts`)."""
+    mixed_ctc_layouts` of ``lineages``, the FOVs' lineage files, looked up here when ``None``)."""
     if dataset.tracks is None:
         return []
     key = f"datasets.{name}.tracks.path"
@@ -252,11 +254,9 @@ def _imported_tracks_problems(name: str, dataset: DatasetConfig, raw: PlateLayou
     }[tracks.format]
     missing = [(fov, tracks.fov_path(fov)) for fov in raw.fov_names if not exists(Path(tracks.fov_path(fov)))]
     if not missing:
-        mixed = (
-            mixed_ctc_layouts({fov: tracks.ctc_lineage(fov) for fov in raw.fov_names})
-            if tracks.format == "ctc"
-            else None
-        )
+        if tracks.format != "ctc":
+            return []
+        mixed = mixed_ctc_layouts(tracks.ctc_lineages(raw.fov_names) if lineages is None else lineages)
         return [] if mixed is None else [f"{key}: {mixed}"]
     shown = "; ".join(f"FOV {fov}: {path}" for fov, path in missing[:3]) + (
         "; ..." if len(missing) > 3 else ""
@@ -833,7 +833,10 @@ def _model_file_problems(key: str, model_file: str | None, results: str, readme_
 
 
 def workflow_problems(
-    config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout], results: str
+    config: WorkflowConfig,
+    raw_layouts: Mapping[str, PlateLayout],
+    results: str,
+    ctc_lineages: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
     """Every way ``config`` does not fit its datasets' plates, one line each (empty: all fit).
 
@@ -842,6 +845,10 @@ def workflow_problems(
         raw_layouts: each dataset's raw plate layout (read from the plate, or :func:`simulated_layout`);
             the values its ``acquisition`` supplies are filled in here (:func:`supplied_layout`).
         results: the results directory (names the plates the workflow will write).
+        ctc_lineages: the lineage file of each FOV of the datasets whose tracks are CTC folders, by
+            dataset (:meth:`~dynaclr.config.tracking.ImportedTracksConfig.ctc_lineages` of the
+            plate's FOVs), where the caller looked them up for its own use (the workflow: rule
+            import_tracks's inputs); a dataset not in it is looked up here.
     """
     problems = []
     plates_of = {}
@@ -856,7 +863,9 @@ def workflow_problems(
         problems += _acquisition_problems(name, dataset, raw_layouts[name])
         problems += _offset_problems(name, dataset, raw_layouts[name])
         problems += _channel_problems(name, dataset, plates)
-        problems += _imported_tracks_problems(name, dataset, raw_layouts[name])
+        problems += _imported_tracks_problems(
+            name, dataset, raw_layouts[name], (ctc_lineages or {}).get(name)
+        )
         problems += _annotation_table_problems(name, dataset, raw_layouts[name])
         problems += _tracking_slice_problems(name, dataset, plates)
         for spec in dataset.patches:

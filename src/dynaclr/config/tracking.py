@@ -14,7 +14,7 @@ map and a contour map (:mod:`dynaclr.tracking.maps`), then ultrack's segment →
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -366,6 +366,11 @@ class ImportedTracksConfig(StrictModel):
             if os.path.isfile(os.path.join(folder, name)):
                 return os.path.join(folder, name)
         return os.path.join(folder, next(iter(CTC_LAYOUTS)))
+
+    def ctc_lineages(self, fov_names: Iterable[str]) -> dict[str, str]:
+        """Format ``ctc``: :meth:`ctc_lineage` of each FOV, ``{fov_name: path}`` in ``fov_names``'
+        order (one look-up per FOV: the caller that needs them twice keeps them)."""
+        return {fov_name: self.ctc_lineage(fov_name) for fov_name in fov_names}
 
 
 def mixed_ctc_layouts(lineages: Mapping[str, str]) -> str | None:

@@ -48,10 +48,13 @@ _FINGERPRINT = "fingerprint"
 _ARRAYS = ("features", "projections")
 
 
-def encoder_fingerprint(encoder: nn.Module) -> str:
+def encoder_fingerprint(encoder: nn.Module, weights_sha256: str | None = None) -> str:
     """SHA-256 (16 hex digits) of the encoder's parameter and buffer names, shapes and bytes: the
-    weights' digest (:func:`dynaclr.io.weights.state_dict_sha256`) shortened."""
-    return state_dict_sha256(encoder.state_dict())[:16]
+    weights' digest (:func:`dynaclr.io.weights.state_dict_sha256`) shortened; ``weights_sha256`` is
+    that digest where the caller took it (the weights are not hashed again)."""
+    if weights_sha256 is None:
+        weights_sha256 = state_dict_sha256(encoder.state_dict())
+    return weights_sha256[:16]
 
 
 def index_fingerprint(index: pd.DataFrame) -> str:
@@ -142,6 +145,7 @@ def encode_patches(
     partial_path: str | Path,
     show_progress: bool = True,
     lazy: bool = False,
+    weights_sha256: str | None = None,
 ) -> tuple[Any, Any]:
     """Encode every patch into features and projections, streaming rows into a resumable store.
 
@@ -164,6 +168,9 @@ def encode_patches(
         lazy: return the partial store's zarr arrays (read a chunk at a time when used, e.g. by
             :func:`~dynaclr.embeddings.write_embeddings`) instead of reading them into memory; use
             them before the partial store is removed.
+        weights_sha256: :func:`dynaclr.io.weights.state_dict_sha256` of ``encoder``'s weights where
+            the caller took it (rule ``embed`` records it), for the partial store's fingerprint;
+            ``None``: taken here.
 
     Returns:
         ``features (N, E)`` and ``projections (N, P)``, float32 (numpy; zarr arrays when ``lazy``).
@@ -182,7 +189,7 @@ def encode_patches(
         "batch_size": batch_size,
         "crop_size_yx": None if crop is None else list(crop),
         "index": index_fingerprint(index),
-        "encoder": encoder_fingerprint(encoder),
+        "encoder": encoder_fingerprint(encoder, weights_sha256),
     }
     partial_path = Path(partial_path)
     partial_path.parent.mkdir(parents=True, exist_ok=True)

@@ -237,7 +237,14 @@ def _encoded(
     # (analysis.classification.imported) are compared with it
     weights_sha256 = state_dict_sha256(encoder.state_dict())
     features, projections = encode_patches(
-        encoder, store.array, store.index, config, crop_size_yx=crop, partial_path=partial_store, lazy=True
+        encoder,
+        store.array,
+        store.index,
+        config,
+        crop_size_yx=crop,
+        partial_path=partial_store,
+        lazy=True,
+        weights_sha256=weights_sha256,  # the partial store's fingerprint: not hashed again
     )
     adata = build_anndata(
         features,
