@@ -403,12 +403,21 @@ def test_infection_annotations_skip_cells_whose_sensor_has_not_yet_moved(planted
 
 
 def _embeddings_store(
-    path, features, truth, model="planted", dataset="toy", checkpoint=None, channel_names=None, weights=None
+    path,
+    features,
+    truth,
+    model="planted",
+    dataset="toy",
+    checkpoint=None,
+    channel_names=None,
+    weights=None,
+    model_input=None,
 ):
     """An embeddings store made by ``model`` (encoded with a checkpoint of training config
     ``checkpoint`` when given: its provenance lists the checkpoint as the embed rule does; features
     of the patch channels ``channel_names`` when given, as the engineered-features rule records;
-    ``weights``: the encoder weights' digest the embed rule records)."""
+    ``weights``: the encoder weights' digest the embed rule records; ``model_input``: the input it
+    records, as PatchStore.model_input gives it)."""
     inputs = []
     if checkpoint is not None:
         inputs = [(path.parent / "model.ckpt", make_provenance(ArtifactKind.CONTRASTIVE_MODEL, checkpoint))]
@@ -417,6 +426,8 @@ def _embeddings_store(
         config["channel_names"] = channel_names
     if weights is not None:
         config["encoder_weights_sha256"] = weights
+    if model_input is not None:
+        config["input"] = model_input
     write_embeddings(
         build_anndata(features, truth), path, make_provenance(ArtifactKind.EMBEDDINGS, config, inputs)
     )
@@ -872,6 +883,77 @@ def test_classifiers_of_an_earlier_run_are_compared_by_the_weights_not_the_train
     checkpoint = _imported_model_ckpt(tmp_path / "model.ckpt", {"seed": 1})
     _transfer(config, chained, earlier, tmp_path, "c", imported=True, checkpoint=checkpoint)
     assert set(read_predictions(tmp_path / "cp.parquet")["train_dataset"]) == {f"toy ({earlier})"}
+
+
+def test_classifiers_of_the_same_weights_fed_another_input_are_refused(planted, tmp_path):
+    """The same weights (one VisCy or timm file imported in two runs) embedding patches whose channels
+    are in another order, or otherwise normalised, give features that mean something else: the
+    weights' digest matched and the classifiers of the earlier run predicted them, silently. The
+    input the embeddings record is compared, in-run and for a file of an earlier run, naming both;
+    the same input is accepted, and a store or file that records none is not compared."""
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    features, truth = planted["features"], planted["truth"]
+    fitted_input = {
+        "channels": ["phase:Phase3D (zscore)", "raw:Nuclei (median_p99)"],
+        "normalize_per_time_point": False,
+    }
+    earlier_dir = tmp_path / "earlier"
+    earlier_dir.mkdir()
+    source = _embeddings_store(
+        earlier_dir / "s.zarr",
+        features,
+        truth,
+        checkpoint={"seed": 0},
+        weights=_digest(0),
+        model_input=fitted_input,
+    )
+    earlier = _classifiers_fitted_on(source, truth, config, earlier_dir)
+    swapped = {**fitted_input, "channels": fitted_input["channels"][::-1]}
+    renormalised = {**fitted_input, "channels": ["phase:Phase3D (zscore)", "raw:Nuclei (zscore)"]}
+    per_time_point = {**fitted_input, "normalize_per_time_point": True}
+    for i, (other, found) in enumerate(
+        (
+            (swapped, "channels ['raw:Nuclei (median_p99)', 'phase:Phase3D (zscore)'], expected"),
+            (renormalised, "channels ['phase:Phase3D (zscore)', 'raw:Nuclei (zscore)'], expected"),
+            (per_time_point, "normalize_per_time_point True, expected False"),
+        )
+    ):
+        for imported, model in ((True, "reused"), (False, "planted")):
+            target = _embeddings_store(
+                tmp_path / f"t{i}{imported}.zarr",
+                features,
+                truth,
+                model,
+                "other",
+                checkpoint={"seed": 0},
+                weights=_digest(0),
+                model_input=other,
+            )
+            with pytest.raises(ValueError, match="features of another input") as refused:
+                _transfer(config, target, earlier, tmp_path, f"x{i}", imported=imported)
+            assert found in str(refused.value) and str(target) in str(refused.value)
+            assert str(earlier) in str(refused.value)
+    alike = _embeddings_store(
+        tmp_path / "alike.zarr",
+        features,
+        truth,
+        "reused",
+        "other",
+        checkpoint={"seed": 0},
+        weights=_digest(0),
+        model_input=dict(fitted_input),
+    )
+    _transfer(config, alike, earlier, tmp_path, "a", imported=True)
+    unrecorded = _embeddings_store(
+        tmp_path / "unrecorded.zarr",
+        features,
+        truth,
+        "reused",
+        "other",
+        checkpoint={"seed": 0},
+        weights=_digest(0),
+    )
+    _transfer(config, unrecorded, earlier, tmp_path, "u", imported=True)
 
 
 def test_a_file_recording_no_weights_digest_is_checked_by_hash_with_a_warning(planted, tmp_path, caplog):

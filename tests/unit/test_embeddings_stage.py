@@ -153,6 +153,11 @@ def test_trained_model_embeds_every_patch_at_its_training_crop(store_and_model, 
 
     weights = read_contrastive_checkpoint(store_and_model["checkpoint"]).encoder().state_dict()
     assert provenance.config["encoder_weights_sha256"] == state_dict_sha256(weights)
+    # the input those weights read (classifiers fitted on another input are refused)
+    assert provenance.config["input"] == {
+        "channels": SPEC.channel_labels(),
+        "normalize_per_time_point": False,
+    }
 
 
 def test_the_embed_stage_hashes_the_encoder_weights_once(store_and_model, tmp_path, monkeypatch):
@@ -214,6 +219,7 @@ def test_engineered_features_of_the_same_store(store_and_model, tmp_path):
     assert adata.n_obs == open_patch_store(store_and_model["zarr"], store_and_model["parquet"]).array.shape[0]
     assert adata.var_names[0].startswith("raw:Brightfield_")
     assert "X_standardized" not in adata.obsm and np.isfinite(adata.X).all()
+    assert read_embeddings_provenance(output).config["input"]["channels"] == SPEC.channel_labels()
     assert adata.layers["raw"].shape == adata.X.shape
     np.testing.assert_allclose(adata.X.mean(axis=0), 0, atol=1e-5)  # X is z-scored
     # obs carries what a user filters on: the well's condition and the time in minutes (30 min frames)
@@ -306,6 +312,34 @@ def test_a_trained_model_records_the_channels_it_learnt_from(store_and_model):
     """What rule import_model compares a patch spec with when the model.ckpt is used elsewhere."""
     trained = read_contrastive_checkpoint(store_and_model["checkpoint"])
     assert trained.input_channels == SPEC.channel_labels()
+    assert trained.input_normalize_per_time_point is False
+
+
+def test_embedding_refuses_patches_of_another_input_than_the_model_records(store_and_model, tmp_path):
+    """The shapes alone let patches of the same number of channels through: the channels in another
+    order, otherwise normalised, or normalised per time point (a store rebuilt since the model was
+    imported). The input model.ckpt records is compared with the store's, naming both."""
+    checkpoint = torch.load(store_and_model["checkpoint"], weights_only=True)
+    labels = SPEC.channel_labels()
+    for i, (summary, found) in enumerate(
+        (
+            ({"input_channels": labels[::-1]}, f"channels {labels}, expected {labels[::-1]}"),
+            (
+                {"input_channels": [labels[0], labels[1].replace("median_p99", "zscore")]},
+                "raw:ViralSensor (zscore)']",
+            ),
+            ({"input_normalize_per_time_point": True}, "normalize_per_time_point False, expected True"),
+        )
+    ):
+        other = tmp_path / f"other{i}" / "model.ckpt"
+        other.parent.mkdir()
+        torch.save({**checkpoint, "dynaclr_training": {**checkpoint["dynaclr_training"], **summary}}, other)
+        with pytest.raises(ArtifactError, match="expected patches of the input") as refused:
+            _embed(
+                {**store_and_model, "checkpoint": other}, "time_aware", tmp_path / "x.zarr", EmbeddingConfig()
+            )
+        assert found in str(refused.value) and str(store_and_model["zarr"]) in str(refused.value)
+        assert not (tmp_path / "x.zarr").exists()
 
 
 def test_a_model_embeds_another_datasets_store_made_with_another_storage_or_focus(store_and_model, tmp_path):

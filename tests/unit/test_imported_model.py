@@ -53,6 +53,7 @@ def run_import(
     fmt: str = "viscy",
     channels: list[str] | None = None,
     patch_size_yx_px: int = 48,
+    normalize_per_time_point: bool | None = None,
 ):
     outputs = ImportModelOutputs(checkpoint=tmp_path / "model.ckpt", config=tmp_path / "config.json")
     import_model(
@@ -65,6 +66,7 @@ def run_import(
         patch_size_yx_px=patch_size_yx_px,
         model_name="reference",
         channels=channels,
+        normalize_per_time_point=normalize_per_time_point,
     )
     return outputs
 
@@ -150,6 +152,17 @@ def test_a_model_ckpt_is_refused_for_a_spec_of_other_channels_or_size(
         run_import(
             tmp_path / "other", viscy_config(), swapped.checkpoint, "dynaclr", same_normalisation[::-1]
         )
+    # one channel kept, at another position, beside a renamed one (normalised alike): no renaming
+    # explains it, so it is refused as the order is
+    fluorescence = ["raw:GFP (median_p99)", "raw:Nuclei (median_p99)"]
+    two_markers = run_import(tmp_path / "markers", viscy_config(), channels=fluorescence)
+    with pytest.raises(
+        ArtifactError,
+        match=r"channel 'Nuclei' at position 1, where the patch spec .* found a model trained on it at "
+        r"position 2",
+    ):
+        moved = ["raw:Nuclei (median_p99)", "raw:mCherry (median_p99)"]
+        run_import(tmp_path / "other", viscy_config(), two_markers.checkpoint, "dynaclr", channels=moved)
     with pytest.raises(ArtifactError, match=r"channel \d is normalised otherwise"):
         channels = ["phase:Phase3D (zscore)", "raw:ViralSensor (zscore)"]
         run_import(tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", channels=channels)
@@ -206,6 +219,35 @@ def test_channels_a_foreign_file_does_not_state_are_recorded_as_not_verified(
     assert not any("does not state the channels" in r.getMessage() for r in caplog.records)
     with pytest.raises(ArtifactError, match=r"the same channels in another order"):  # still checked
         run_import(tmp_path / "other", viscy_config(), tmp_path / "trained.ckpt", "dynaclr", CHANNELS[::-1])
+
+
+def test_a_model_ckpt_normalised_per_time_point_is_refused_for_a_spec_normalising_per_fov(
+    tmp_path: Path,
+) -> None:
+    """The channel labels say how each channel is normalised, not whether each time point has its
+    own statistics: a model trained on per-time-point patches was imported for a spec normalising per
+    FOV (values off what it learnt from) without a word. The recorded setting is compared, and the
+    spec's recorded in the copy; a file that records none takes the spec's."""
+    viscy = run_import(tmp_path / "viscy", viscy_config(), channels=CHANNELS, normalize_per_time_point=True)
+    assert read_contrastive_checkpoint(viscy.checkpoint).input_normalize_per_time_point is True
+    with pytest.raises(
+        ArtifactError,
+        match=r"expected a model trained on patches with normalize_per_time_point: False \(the patch spec "
+        r"named by contrastive_models\.reference\.training\.patch_spec\), found a model trained with True",
+    ):
+        run_import(tmp_path / "other", viscy_config(), viscy.checkpoint, "dynaclr", CHANNELS, 48, False)
+    assert not (tmp_path / "other" / "model.ckpt").exists()
+    kept = run_import(tmp_path / "kept", viscy_config(), viscy.checkpoint, "dynaclr", CHANNELS, 48, True)
+    assert read_contrastive_checkpoint(kept.checkpoint).input_normalize_per_time_point is True
+    unstated = run_import(tmp_path / "unstated", viscy_config(), viscy.checkpoint, "dynaclr", CHANNELS)
+    assert read_contrastive_checkpoint(unstated.checkpoint).input_normalize_per_time_point is True
+    older = torch.load(viscy.checkpoint, weights_only=True)  # an older dynaclr recorded none
+    older["dynaclr_training"].pop("input_normalize_per_time_point")
+    torch.save(older, tmp_path / "older.ckpt")
+    assert read_contrastive_checkpoint(tmp_path / "older.ckpt").input_normalize_per_time_point is None
+    run_import(
+        tmp_path / "from_older", viscy_config(), tmp_path / "older.ckpt", "dynaclr", CHANNELS, 48, False
+    )
 
 
 def test_files_that_are_not_the_named_format_are_refused(tmp_path: Path) -> None:

@@ -404,11 +404,17 @@ def distribution(model, dataset):
     return "in" if dataset in entry.train_datasets else "out"
 
 
+def imported_spec(model):
+    """The patch spec a loaded model's input is taken from: its spec on the first dataset it embeds
+    (the others give the same input: the config checks it)."""
+    return CONFIG.datasets[CONFIG.embedded_datasets(model)[0]].patch_spec(model_patch_spec(model))
+
+
 def imported_input(model):
     """Channels, slices and size of the input a loaded model takes: its patch spec on the first
     dataset it embeds (slices from that dataset's plate when the spec keeps them all)."""
     dataset = CONFIG.embedded_datasets(model)[0]
-    spec = CONFIG.datasets[dataset].patch_spec(model_patch_spec(model))
+    spec = imported_spec(model)
     kept = spec.z_slices(plate_layout(dataset).shape_tczyx[2])
     depth = len(range(*kept.indices(plate_layout(dataset).shape_tczyx[2])))
     selected = CONFIG.contrastive_models[model].training.input_channels

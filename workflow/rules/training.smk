@@ -85,6 +85,9 @@ rule import_model:
         # checks (functions of threads, which the params trigger does not compare: editing them
         # re-imports nothing; embed repeats the check for each dataset it embeds)
         embedded_sampling=lambda w, threads: embedded_sampling(w.model),
+        # a dynaclr file recording another per-time-point normalisation is refused (embed compares
+        # the recorded value with each patch store it reads)
+        normalize_per_time_point=lambda w, threads: imported_spec(w.model).normalize_per_time_point,
         allow_other_scales=lambda w, threads: CONFIG.contrastive_models[w.model].allow_other_scales,
     wildcard_constraints:
         model=wildcard_choice(LOADED_MODELS),

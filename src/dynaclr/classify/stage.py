@@ -175,7 +175,9 @@ def embedded_by(embeddings: Provenance) -> dict[str, Any]:
     of the checkpoint it encoded with and the SHA-256 of the encoder's weights
     (:func:`dynaclr.io.weights.state_dict_sha256`; both ``None`` for engineered features, the digest
     also for a store written before it was recorded) and, where the store
-    records them (engineered features), the patch channels its features were computed from."""
+    records them (engineered features), the patch channels its features were computed from, and the
+    input the features were computed from (``input``: the channels read, in order with their
+    normalisation, and per-time-point normalisation; a store written before it was recorded has none)."""
     encoder = [item.config_hash for item in embeddings.inputs if item.kind == ArtifactKind.CONTRASTIVE_MODEL]
     model = embeddings.config.get("model")
     digest = embeddings.config.get("encoder_weights_sha256")
@@ -187,6 +189,9 @@ def embedded_by(embeddings: Provenance) -> dict[str, Any]:
     channels = embeddings.config.get("channel_names")
     if channels is not None:
         made_by["channel_names"] = [str(name) for name in channels]
+    model_input = embeddings.config.get("input")
+    if model_input is not None:
+        made_by["input"] = model_input
     return made_by
 
 
@@ -209,11 +214,14 @@ def check_classifiers_fit(
     file that records no digest (written before it was recorded) is checked, with a warning, by
     checkpoint hash instead: the store's or one of ``imported_from``.
 
-    Where both record it, the weights' digest is compared in-run too."""
+    Where both record it, the weights' digest is compared in-run too, and, in-run or not, the input
+    the features were computed from (``input``: the same weights fed the channels in another order,
+    or otherwise normalised, give features that mean something else)."""
     fitted = read_classifiers_provenance(path).config
     recorded = fitted.get("embedded_by") or {"model": fitted.get("model"), "encoder_config_hash": None}
     target = embedded_by(embeddings)
     digests = (recorded.get("encoder_weights_sha256"), target["encoder_weights_sha256"])
+    _check_same_input(path, embeddings_path, recorded, target)
     if imported_from is not None:
         _check_imported_fit(path, embeddings_path, recorded, target, imported_from)
         return
@@ -243,6 +251,28 @@ def check_classifiers_fit(
             f"{embeddings_path} holds features of channels {channels[1]}: its weights would read one "
             "channel's features as another's"
         )
+
+
+def _check_same_input(
+    path: Path, embeddings_path: Path, recorded: dict[str, Any], target: dict[str, Any]
+) -> None:
+    """Fail when the classifier file ``path`` was fitted on features of another input (``input`` of
+    :func:`embedded_by`) than the store ``embeddings_path`` holds; not compared where either records
+    none (written before it was recorded)."""
+    fitted, found = recorded.get("input"), target.get("input")
+    if fitted is None or found is None or fitted == found:
+        return
+    differing = "; ".join(
+        f"{key} {found.get(key)!r}, expected {fitted.get(key)!r}"
+        for key in sorted(set(fitted) | set(found))
+        if fitted.get(key) != found.get(key)
+    )
+    raise ValueError(
+        f"{path}: fitted on {recorded.get('model')!r} features of another input than {embeddings_path} "
+        f"({target['model']!r}) holds: {differing}; the same weights fed other channels, in another order "
+        "or otherwise normalised, give features that mean something else. Embed the dataset with the patch "
+        "spec the classifiers were fitted on (its channels in that order and normalisation)"
+    )
 
 
 def _check_imported_fit(

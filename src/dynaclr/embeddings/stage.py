@@ -31,14 +31,17 @@ import logging
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anndata as ad
 
 from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig, model_kind
 from dynaclr.embeddings.store import PROJECTIONS_KEY, build_anndata, write_embeddings
-from dynaclr.io import ArtifactKind, StageFiles, make_provenance
+from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, make_provenance
 from dynaclr.patches import PatchStore, open_patch_store
+
+if TYPE_CHECKING:  # torch: imported for a network only
+    from dynaclr.training.checkpoint import ContrastiveCheckpoint
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +175,34 @@ def _engineered(
         },
     )
     adata.var_names = feature_names(store.channel_names, config)
-    return adata, {"channel_names": store.channel_names}
+    return adata, {"channel_names": store.channel_names, "input": store.model_input()}
+
+
+def _check_learnt_input(trained: ContrastiveCheckpoint, checkpoint: Path, store: PatchStore) -> None:
+    """The patches hold the input ``checkpoint`` records its weights learnt from (or, imported, were
+    checked against at import): the channels in that order and normalisation, normalised per time
+    point or not, where it records them. The shapes alone let channels in another order, or
+    otherwise normalised, through: a patch store rebuilt since the model was imported, or given by
+    hand."""
+    found = store.model_input()
+    expected = {
+        "channels": trained.input_channels,
+        "normalize_per_time_point": trained.input_normalize_per_time_point,
+    }
+    differing = [
+        f"{key} {found[key]}, expected {value}"
+        for key, value in expected.items()
+        if value is not None and found[key] != value
+    ]
+    if differing:
+        raise ArtifactError(
+            f"{store.zarr_path}: expected patches of the input {checkpoint} records, found "
+            + "; ".join(differing)
+            + ": the network would read other signals, or values normalised otherwise, than it learnt "
+            "from; embed a store whose patch spec gives the model's channels in its order and "
+            "normalisation (a model imported before the spec changed: import it again, snakemake "
+            f"--forcerun {checkpoint})"
+        )
 
 
 def _encoded(
@@ -220,6 +250,8 @@ def _encoded(
             f"{trained.in_stack_depth} slice(s), the input of {checkpoint}, found {found[0]} x {found[1]}; "
             "embed a store whose patch spec gives the model's input (the same channels and number of slices)"
         )
+    if info["kind"] == "contrastive":
+        _check_learnt_input(trained, checkpoint, store)
     architecture = trained.config
     if info["kind"] == "random_weights":
         encoder = random_encoder(seed=architecture.seed, **trained.encoder_arguments())
@@ -255,5 +287,7 @@ def _encoded(
     recorded_config = {
         "resolved_crop_size_yx_px": list(crop),
         "encoder_weights_sha256": weights_sha256,
+        # the input those weights read here (classifiers fitted on another input are refused)
+        "input": store.model_input(trained.channel_indices),
     }
     return adata, recorded_config, trained.provenance

@@ -32,6 +32,7 @@ from numcodecs.zstd import Zstd
 from zarr.codecs import BytesCodec, Crc32cCodec, ShardingCodec, ZstdCodec
 from zarr.storage import LocalStore
 
+from dynaclr.config.patches import channel_label
 from dynaclr.io import ArtifactError, Provenance, read_table, read_zarr_provenance
 
 #: Name of the patch array inside a patch store.
@@ -347,6 +348,24 @@ class PatchStore:
     @property
     def spec_name(self) -> str:
         return str(self.attributes["patch_spec"]["name"])
+
+    @property
+    def input_channels(self) -> list[str]:
+        """The patch channels as a model records its input, in order
+        (:func:`~dynaclr.config.patches.channel_label`: ``source:name (normalization)``)."""
+        return [channel_label(channel) for channel in self.attributes["patch_spec"]["channels"]]
+
+    def model_input(self, channel_indices: list[int] | None = None) -> dict[str, Any]:
+        """What a network reading these patches sees, as the embeddings record it (``input``): the
+        channels it reads (``channel_indices``, a pretrained backbone's selection; ``None``: all), in
+        order with their normalisation, and whether each time point is normalised with its own
+        statistics. The same weights fed another input give features that mean something else: a
+        classifier fitted on one input's features is not applied to another's."""
+        channels = self.input_channels
+        return {
+            "channels": channels if channel_indices is None else [channels[i] for i in channel_indices],
+            "normalize_per_time_point": bool(self.attributes["patch_spec"]["normalize_per_time_point"]),
+        }
 
     def require_patches(self, what: str) -> None:
         """Fail naming the store unless it holds a patch: ``what`` (e.g. "a batch to train on") needs one.

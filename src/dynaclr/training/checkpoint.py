@@ -49,6 +49,9 @@ class ContrastiveCheckpoint:
             as the file that made them states them (a model trained here); ``False``: the patch spec's
             channels assumed at import from a file that does not state them (a VisCy or timm file, or
             a model.ckpt imported from one).
+        input_normalize_per_time_point: whether the patches it learnt from normalised each time
+            point with its own statistics (``normalize_per_time_point`` of their spec; an imported
+            copy records the spec's at import); ``None``: not recorded (an older dynaclr).
         training_sampling: the sampling of the datasets the weights learnt from, one record each in
             training order (:meth:`~dynaclr.config.transfer_checks.DatasetSampling.to_json`);
             ``None``: not recorded (an older dynaclr, a VisCy or timm file, or a model.ckpt imported
@@ -68,6 +71,7 @@ class ContrastiveCheckpoint:
     channel_indices: list[int] | None = None
     input_channels: list[str] | None = None
     input_channels_verified: bool = True
+    input_normalize_per_time_point: bool | None = None
     training_sampling: list[dict[str, Any]] | None = None
     training_sampling_verified: bool | None = None
 
@@ -163,6 +167,7 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         channel_indices=hyper_parameters.get("channel_indices"),
         input_channels=_recorded_input_channels(checkpoint),
         input_channels_verified=_recorded_input_channels_verified(checkpoint),
+        input_normalize_per_time_point=_recorded_normalize_per_time_point(checkpoint),
         training_sampling=_recorded_training_sampling(checkpoint),
         training_sampling_verified=_recorded_training_sampling_verified(checkpoint),
     )
@@ -206,6 +211,12 @@ def _recorded_input_channels_verified(checkpoint: dict[str, Any]) -> bool:
     if isinstance(verified, bool):
         return verified
     return summary.get("checkpoint_format") not in ("viscy", "timm")
+
+
+def _recorded_normalize_per_time_point(checkpoint: dict[str, Any]) -> bool | None:
+    summary = checkpoint.get(TRAINING_SUMMARY_KEY)
+    value = summary.get("input_normalize_per_time_point") if isinstance(summary, dict) else None
+    return value if isinstance(value, bool) else None
 
 
 def _recorded_training_sampling(checkpoint: dict[str, Any]) -> list[dict[str, Any]] | None:

@@ -320,17 +320,30 @@ def _check_dynaclr_input(
     channels: list[str] | None,
     patch_size_yx_px: int,
     model_name: str,
+    normalize_per_time_point: bool | None = None,
 ) -> int:
-    """A model.ckpt of this workflow learnt from the channels (in order, with their normalisation)
-    and the patch size it records; returns the network input size to record (the trained one).
+    """A model.ckpt of this workflow learnt from the channels (in order, with their normalisation),
+    the per-time-point normalisation (or not) and the patch size it records; returns the network
+    input size to record (the trained one).
 
-    Refused: another number of channels, the same channel names in another order, another
-    normalisation at a position (the shapes fit, the values are silently off), a spec patch smaller
+    Refused: another number of channels, the same channel names in another order (or a channel
+    named in both at another position), another normalisation at a position or another
+    ``normalize_per_time_point`` (the shapes fit, the values are silently off), a spec patch smaller
     than the trained one (the embedding stage centre-crops stored patches to the trained size: a
     smaller patch holds less context, the crop would not fit). Warned: other channel names or
     sources at a position (a lab's own names, a ``raw`` channel where this dataset reconstructs
     ``phase``). A larger spec patch is cropped."""
     key = f"the patch spec named by contrastive_models.{model_name}.training.patch_spec"
+    learnt_per_time_point = trained.input_normalize_per_time_point
+    if None not in (normalize_per_time_point, learnt_per_time_point) and (
+        normalize_per_time_point != learnt_per_time_point
+    ):
+        raise ArtifactError(
+            f"{path}: expected a model trained on patches with normalize_per_time_point: "
+            f"{normalize_per_time_point} ({key}), found a model trained with {learnt_per_time_point}: "
+            "the network would see values normalised otherwise than it learnt from; set the spec's "
+            f"normalize_per_time_point to {learnt_per_time_point}"
+        )
     if channels is not None and trained.input_channels is not None and channels != trained.input_channels:
         learnt = trained.input_channels
         if len(channels) != len(learnt):
@@ -344,6 +357,18 @@ def _check_dynaclr_input(
                 f"{path}: expected a model trained on the channels of {key} in their order, {channels}, "
                 f"found a model trained on the same channels in another order, {learnt}: each position "
                 "would feed another signal; list the spec's channels in the model's order"
+            )
+        moved = [
+            (name, learnt_names.index(name), i)
+            for i, name in enumerate(names)
+            if name in learnt_names and learnt_names[i] != name
+        ]
+        if moved:  # some names shared, at other positions: a renamed channel cannot explain it
+            name, learnt_at, at = moved[0]
+            raise ArtifactError(
+                f"{path}: expected a model trained on channel {name!r} at position {at + 1}, where {key} "
+                f"lists it ({channels}), found a model trained on it at position {learnt_at + 1} ({learnt}): "
+                "the positions would feed other signals; list the spec's channels in the model's order"
             )
         other = [
             i
@@ -444,6 +469,7 @@ def import_model(
     model_name: str,
     channel_indices: list[int] | None = None,
     channels: list[str] | None = None,
+    normalize_per_time_point: bool | None = None,
     embedded_sampling: Mapping[str, Mapping[str, Any]] | None = None,
     allow_other_scales: bool = False,
 ) -> dict[str, Any]:
@@ -468,6 +494,9 @@ def import_model(
             ``input_channels``, with ``input_channels_verified``: ``false`` (and a warning naming the
             channels assumed) where the file does not state them (a VisCy or timm file, or a
             model.ckpt imported from one), so nothing could check them.
+        normalize_per_time_point: the patch spec's ``normalize_per_time_point``; a ``dynaclr``
+            file recording its own must record the same. Recorded in the output
+            (``input_normalize_per_time_point``); ``None``: not compared, the file's recorded.
         embedded_sampling: the sampling of each dataset the model embeds, by name
             (:func:`~dynaclr.config.transfer_checks.dataset_sampling`, JSON); a ``dynaclr`` file
             recording the sampling its weights learnt from (``training_sampling``) is compared with
@@ -504,7 +533,11 @@ def import_model(
         # a pretrained backbone sees only the channels it selects, compared above: the spec's others
         # (in whichever order) do not reach it
         spec_channels = None if config.stem == "backbone" else channels
-        patch_size_yx_px = _check_dynaclr_input(trained, source, spec_channels, patch_size_yx_px, model_name)
+        patch_size_yx_px = _check_dynaclr_input(
+            trained, source, spec_channels, patch_size_yx_px, model_name, normalize_per_time_point
+        )
+        if normalize_per_time_point is None:
+            normalize_per_time_point = trained.input_normalize_per_time_point
         channels = channels if channels is not None else trained.input_channels
         sampling = trained.training_sampling
     elif checkpoint_format == "timm":
@@ -559,6 +592,7 @@ def import_model(
         "parameters": sum(p.numel() for p in encoder.parameters()),
         "input_channels": channels,
         "input_channels_verified": verified,
+        "input_normalize_per_time_point": normalize_per_time_point,
         "training_sampling": sampling,
         "training_sampling_verified": sampling_verified,
     }

@@ -75,7 +75,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from pydantic import field_validator, model_validator
 
 from dynaclr.config.backbones import input_size_problem
-from dynaclr.config.patches import channel_label, required_initial_patch_size_px
+from dynaclr.config.patches import required_initial_patch_size_px
 from dynaclr.config.training import FOV_SEPARATOR, ContrastiveModelConfig
 from dynaclr.config.transfer_checks import DatasetSampling
 from dynaclr.contrastive.augment import BatchAugmentation
@@ -743,7 +743,8 @@ def _train(
         "train_fovs": train_fovs,
         "validation_fovs": validation_fovs,
         "datasets": pooled.datasets,
-        "input_channels": [channel_label(c) for c in store.attributes["patch_spec"]["channels"]],
+        "input_channels": store.input_channels,
+        "input_normalize_per_time_point": store.model_input()["normalize_per_time_point"],
         "training_sampling": training_sampling,
         "tau_frames": pooled.recorded_tau(),
         "tau_frames_per_dataset": dict(zip(pooled.datasets, pooled.tau_frames, strict=True)),
