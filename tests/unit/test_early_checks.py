@@ -952,7 +952,8 @@ def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(
 ) -> None:
     """The reference is a track of `mine`: `mine` is aligned to it (no infection state needed); the
     plate dataset `theirs`, whose table trains an infection classifier, picks its own reference from
-    its predictions; `bare`, with no classifier, is not aligned (as with no explicit reference)."""
+    its predictions; `bare`, without annotations, from the predictions of the classifiers of `theirs`
+    transferred to it (apply_to null: every dataset), as with no explicit reference."""
     table = tmp_path / "theirs.csv"
     table.write_text("fov_name,track_id,t,task,label\nA/1/Pos0,1,0,infection,uninfected\n")
     config = plate_config(plate)
@@ -983,10 +984,11 @@ def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(
         if job.rule.name == "align_pseudotime"
     }
     models = ["engineered_features", "m"]
-    assert sorted(aligned) == [(m, d) for m in models for d in ("mine", "theirs")]
+    assert sorted(aligned) == [(m, d) for m in models for d in ("bare", "mine", "theirs")]
     for model in models:
         assert aligned[model, "mine"] == [f"results/embeddings/{model}/mine.zarr/zarr.json"]
         assert f"results/evaluation/predictions/{model}/theirs.parquet" in aligned[model, "theirs"]
+        assert f"results/evaluation/transfer_predictions/{model}/bare.parquet" in aligned[model, "bare"]
 
 
 def unscaled_phase_config(tmp_path: Path) -> dict[str, Any]:
@@ -1882,10 +1884,10 @@ def test_a_plate_another_dataset_makes_stays_downstream_of_the_job_that_writes_i
         assert ("convert_tiff", "mine") in upstream, (job.rule.name, upstream)
 
 
-def _classifiers_file(path: Path, encoder_config_hash: str | None) -> Path:
-    """A classifiers artifact of an earlier run (rule classify's format): an infection classifier of
-    4 features fitted on dataset 'before' by model 'earlier_model' of checkpoint hash
-    ``encoder_config_hash``."""
+def _classifiers_file(path: Path, encoder_config_hash: str | None, task: str = "infection") -> Path:
+    """A classifiers artifact of an earlier run (rule classify's format): a classifier of ``task``
+    (infection by default) of 4 features fitted on dataset 'before' by model 'earlier_model' of
+    checkpoint hash ``encoder_config_hash``."""
     import numpy as np
 
     from dynaclr.classify import LinearClassifier
@@ -1894,13 +1896,14 @@ def _classifiers_file(path: Path, encoder_config_hash: str | None) -> Path:
 
     rng = np.random.default_rng(0)
     pipeline = build_pipeline().fit(rng.normal(size=(40, 4)), np.arange(40) % 2)
-    classifier = LinearClassifier("infection", pipeline, ("uninfected", "infected"), "features")
+    classes = ("uninfected", "infected") if task == "infection" else ("non_dividing", "dividing")
+    classifier = LinearClassifier(task, pipeline, classes, "features")
     config = {
         "model": "earlier_model",
         "dataset": "before",
         "embedded_by": {"model": "earlier_model", "encoder_config_hash": encoder_config_hash},
     }
-    save_classifiers({"infection": classifier}, path, make_provenance(ArtifactKind.CLASSIFIERS, config))
+    save_classifiers({task: classifier}, path, make_provenance(ArtifactKind.CLASSIFIERS, config))
     return path
 
 
@@ -1935,3 +1938,87 @@ def test_classifiers_of_an_earlier_run_are_planned_as_a_transfer_or_refused_by_t
     message = refused(config, tmp_path / "again")
     assert "analysis.classification.imported.earlier.file" in message
     assert model_hash in message and "0123456789abcdef" in message
+
+
+def _transfer_config(plate: Path, tmp_path: Path, tasks: list[str]) -> dict[str, Any]:
+    """Plate datasets `theirs` (a table annotating ``tasks``, which trains the classifiers) and
+    `mine` (no annotations), both embedded by model m and the engineered-features baseline; the
+    classifiers of `theirs` predict `mine` (apply_to); an automatic DTW reference fits the 6 frames."""
+    table = tmp_path / "theirs.csv"
+    table.write_text("fov_name,track_id,t,task,label\nA/1/Pos0,1,0,infection,uninfected\n")
+    config = plate_config(plate)
+    config["datasets"]["theirs"] = {
+        **copy.deepcopy(config["datasets"]["mine"]),
+        "annotations": {"table": str(table), "tasks": tasks},
+    }
+    config["analysis"]["classification"] = {"train_on": ["theirs"], "apply_to": ["mine"]}
+    config["analysis"]["pseudotime"] = {"reference_frames_before_onset": 2, "reference_frames_after_onset": 3}
+    return config
+
+
+def _aligned(config: dict[str, Any], workdir: Path) -> dict[tuple[str, str], list[str]]:
+    """Per planned align_pseudotime job, (model, dataset): its inputs."""
+    (workdir / "config").mkdir(parents=True)
+    configfile = workdir / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    return {
+        (job.wildcards["model"], job.wildcards["dataset"]): sorted(map(str, job.input))
+        for job in planned_jobs(configfile, workdir)
+        if job.rule.name == "align_pseudotime"
+    }
+
+
+def test_a_dataset_predicted_by_transferred_infection_classifiers_is_aligned_by_dtw(
+    plate: Path, tmp_path: Path
+) -> None:
+    """A biologist annotates plate `theirs` and wants infection pseudo-time on plate `mine`: the
+    classifiers of `theirs` predict `mine` (apply_to), but only datasets with an infection classifier
+    of their own were aligned, so `mine` got no align_pseudotime job and the run exited 0 without it.
+    Each (model, dataset) whose transferred predictions hold infection is aligned, reading them; with
+    annotations of division only, the transferred predictions hold no infection: `mine` is not."""
+    config = _transfer_config(plate, tmp_path, ["infection"])
+    assert "mine" in WorkflowConfig.model_validate(config).aligned_datasets({"mine": 6, "theirs": 6})
+    aligned = _aligned(config, tmp_path / "infection")
+    models = ["engineered_features", "m"]
+    assert sorted(aligned) == [(m, d) for m in models for d in ("mine", "theirs")]
+    for model in models:
+        assert f"results/evaluation/transfer_predictions/{model}/mine.parquet" in aligned[model, "mine"]
+        assert f"results/evaluation/predictions/{model}/theirs.parquet" in aligned[model, "theirs"]
+
+    config = _transfer_config(plate, tmp_path, ["division"])
+    assert WorkflowConfig.model_validate(config).aligned_datasets({"mine": 6, "theirs": 6}) == []
+    assert _aligned(config, tmp_path / "division") == {}
+
+
+def test_imported_classifiers_align_the_pairs_they_predict_infection_of(plate: Path, tmp_path: Path) -> None:
+    """analysis.classification.imported: classifiers of an earlier run predict plate `mine` (no
+    annotations) by model m. With an infection classifier in the file, (m, mine) is aligned on the
+    transferred predictions (the baseline, which the file does not predict, is not); a file of a
+    division classifier only gives no infection state: nothing is aligned."""
+    from dynaclr.io import config_hash
+
+    config = plate_config(plate)
+    config["analysis"]["pseudotime"] = {"reference_frames_before_onset": 2, "reference_frames_after_onset": 3}
+    training = WorkflowConfig.model_validate(config).contrastive_models["m"].training
+    model_hash = config_hash(training.job_params())
+    for task, expected in (("infection", [("m", "mine")]), ("division", [])):
+        file = _classifiers_file(tmp_path / f"{task}.json", model_hash, task)
+        config["analysis"]["classification"] = {"imported": {"earlier": {"file": str(file), "model": "m"}}}
+        aligned = _aligned(config, tmp_path / task)
+        assert sorted(aligned) == expected, task
+        for pair in expected:
+            assert "results/evaluation/transfer_predictions/m/mine.parquet" in aligned[pair]
+
+
+@pytest.mark.slow  # a Snakemake run
+def test_snakemake_dry_run_lists_dtw_of_a_dataset_predicted_by_transferred_classifiers(
+    plate: Path, tmp_path: Path
+) -> None:
+    """`snakemake -n` of the apply_to config: align_pseudotime for the annotated plate and the plate
+    its classifiers predict, for m and the baseline (4 jobs; 2 before: the annotated plate's only)."""
+    from integration.workflow_helpers import planned_jobs as dry_run, write_config
+
+    write_config(tmp_path, _transfer_config(plate, tmp_path, ["infection"]))
+    jobs = dry_run(tmp_path)
+    assert jobs["transfer_classifiers"] == 2
+    assert jobs["align_pseudotime"] == 4

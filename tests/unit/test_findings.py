@@ -420,6 +420,24 @@ def test_a_dataset_aligned_without_true_onsets_gets_a_line_not_silence():
     assert "best" not in found.statement
 
 
+def test_a_dataset_aligned_on_transferred_predictions_says_where_its_infection_state_came_from():
+    """A plate without annotations aligned on the predictions of classifiers transferred from another
+    dataset (``state_source`` of dtw_accuracy.csv): the first page and the results table say that it
+    was aligned, how many lineages, and from which classifiers, not a bare dash."""
+    from dynaclr.figures.table import formatted_results_table
+
+    source = "predicted by classifiers transferred from theirs"
+    accuracy = _accuracy({"m": [np.nan] * 3}).assign(state_source=source, not_computed="")
+    (found,) = dtw_findings(accuracy)
+    assert f"aligned 3 lineages to a reference (m) on the infection state {source}, not scored" in (
+        found.statement
+    )
+    table = results_table(dtw_accuracy=accuracy)
+    assert table[["dtw_n_aligned", "dtw_state_source"]].values.tolist() == [[3, source]]
+    shown = formatted_results_table(table)["DTW onset error (frames) ↓"].tolist()
+    assert shown == [f"not scored (no true onset): 3 lineages aligned; infection state {source}"]
+
+
 def test_a_dataset_with_one_scored_lineage_per_model_gets_a_line_without_a_ranking():
     """One lineage with an observed onset per model is too few for an interval: the page gives the
     errors and says so, rather than nothing."""

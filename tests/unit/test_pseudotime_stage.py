@@ -269,13 +269,8 @@ def test_the_principal_components_used_are_recorded_and_fewer_than_asked_logged(
     truth = planted["truth"]
     tracks = tmp_path / "tracks.parquet"
     write_table(truth, tracks, make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
-    embeddings = tmp_path / "toy.zarr"
     identity = {"model": "planted", "dataset": "toy"}
-    write_embeddings(
-        build_anndata(planted["features"], truth, info=identity),
-        embeddings,
-        make_provenance(ArtifactKind.EMBEDDINGS, identity),
-    )
+    embeddings = _planted_store(planted, tmp_path / "toy.zarr", identity)
     outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv")
     with caplog.at_level("WARNING"):
         pseudotime_stage(
@@ -554,3 +549,77 @@ def test_a_movie_whose_tracks_are_single_frames_is_reported_not_aligned(planted,
     )
     assert f"not computed: {reason}" in caption
     assert all(path.exists() for path in (figures.pseudotime_png, figures.trajectories_svg))
+
+
+def _planted_store(planted: dict, path, identity: dict[str, str]):
+    """The planted cells' embeddings store at ``path``, of (model, dataset) ``identity``."""
+    write_embeddings(
+        build_anndata(planted["features"], planted["truth"], info=identity),
+        path,
+        make_provenance(ArtifactKind.EMBEDDINGS, identity),
+    )
+    return path
+
+
+def _transferred_predictions(truth: pd.DataFrame, path, sources: dict[str, bool]) -> None:
+    """A transfer_classifiers predictions table of ``truth``'s cells: per source (``train_dataset``),
+    an infection prediction per cell (the true state, or its opposite where ``sources`` says False)
+    and a division prediction."""
+    tables = []
+    for source, right in sources.items():
+        infected = truth["infected"].astype(bool) == right
+        for task, labels in (
+            ("infection", np.where(infected, "infected", "uninfected")),
+            ("division", np.full(len(truth), "non_dividing")),
+        ):
+            tables.append(
+                truth[["fov_name", "track_id", "t"]].assign(
+                    task=task, probability=0.9, predicted_label=labels, train_dataset=source
+                )
+            )
+    write_table(
+        pd.concat(tables, ignore_index=True),
+        path,
+        make_provenance(ArtifactKind.PREDICTIONS, {"sources": list(sources)}, stage="transfer_classifiers"),
+    )
+
+
+def test_transferred_predictions_give_the_infection_state_of_their_first_source(planted, tmp_path):
+    """A plate without annotations aligned on the predictions of classifiers transferred from two
+    datasets (one row per cell, task and source): the first source's infection state picks the
+    reference, the pseudo-time has rows, and dtw_accuracy.csv and the provenance say where the state
+    came from. Merged on the cell alone, the second source's rows doubled every cell: the state was
+    read at shifted rows. Predictions without the task are refused, naming the file."""
+    truth = planted["truth"]
+    identity = {"model": "m", "dataset": "plate"}
+    embeddings = _planted_store(planted, tmp_path / "plate.zarr", identity)
+    predictions = tmp_path / "transfer_predictions.parquet"
+    _transferred_predictions(truth, predictions, {"theirs": True, "wrong (earlier.json)": False})
+    outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv")
+    pseudotime, _ = pseudotime_stage(
+        PseudotimeConfig(),
+        AlignPseudotimeInputs(embeddings=embeddings, predictions=predictions),
+        outputs,
+        **identity,
+    )
+    assert len(pseudotime) and pseudotime["pseudotime"].notna().any()
+    written = read_dtw_accuracy(outputs.accuracy)
+    assert set(written["state_source"]) == {"predicted by classifiers transferred from theirs"}
+    assert written["true_onset_t"].isna().all()  # no ground truth: aligned, not scored
+    _, provenance = read_table(outputs.pseudotime, ArtifactKind.PSEUDOTIME)
+    assert provenance.config["state_source"] == "predicted by classifiers transferred from theirs"
+    reference = provenance.config["chosen_reference"]
+    track = truth[(truth["fov_name"] == reference["fov_name"]) & (truth["track_id"] == reference["query_id"])]
+    # the true state picked it: its onset is the planted one (the wrong source's would be none)
+    assert abs(reference["onset_t"] - int(track["infection_onset_t"].iloc[0])) <= 1
+
+    division_only = tmp_path / "division_only.parquet"
+    table, prov = read_table(predictions, ArtifactKind.PREDICTIONS)
+    write_table(table[table["task"] == "division"], division_only, prov)
+    with pytest.raises(ValueError, match=r"division_only.parquet: expected 'infection' predictions"):
+        pseudotime_stage(
+            PseudotimeConfig(),
+            AlignPseudotimeInputs(embeddings=embeddings, predictions=division_only),
+            outputs,
+            **identity,
+        )

@@ -21,6 +21,7 @@ from dynaclr.embeddings import (
 from dynaclr.io import ArtifactKind, make_provenance, read_table, write_csv, write_table
 from dynaclr.pseudotime.stage import (
     ONSET_FROM_GROUND_TRUTH,
+    STATE_FROM_GROUND_TRUTH,
     Alignment,
     AlignPseudotimeInputs,
     AlignPseudotimeOutputs,
@@ -175,6 +176,7 @@ def test_stage_streams_and_writes_what_memory_did(planted, tmp_path, small_block
     # the stage names where each scored lineage's true onset comes from (here the ground truth)
     scored = in_memory.accuracy["has_observed_onset"].astype(bool)
     in_memory.accuracy["onset_source"] = np.where(scored, ONSET_FROM_GROUND_TRUTH, "")
+    in_memory.accuracy["state_source"] = STATE_FROM_GROUND_TRUTH  # what picked the reference
     in_memory.accuracy["not_computed"] = ""  # every lineage aligned: no reason (DTW_ACCURACY_COLUMNS)
     outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "pt.parquet", accuracy=tmp_path / "acc.csv")
     pseudotime_stage(

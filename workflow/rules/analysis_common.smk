@@ -510,7 +510,8 @@ def infection_classified(dataset):
 
 def infection_predicted(model, dataset):
     """True when (model, dataset) gets per-cell infection predictions: from its own infection
-    classifier, else from one transferred from another dataset (prediction_file's choice)."""
+    classifier, else from one transferred from another dataset or imported whose file holds the task
+    (prediction_file's choice)."""
     if (model, dataset) in classified_pairs():
         return infection_classified(dataset)
     return any(infection_classified(source) for source in transfer_sources(model, dataset)) or any(
@@ -545,10 +546,19 @@ def time_lapse_pairs():
 
 def aligned_pairs():
     """(model, dataset) aligned by DTW: the pairs of the datasets of WorkflowConfig.aligned_datasets
-    (simulated, infection-classified, the explicit reference's, every one when the event is division;
-    never a dataset of one time point)."""
+    (simulated, with infection predictions, the explicit reference's, every one when the event is
+    division; never a dataset of one time point). A dataset aligned only for the predictions of
+    classifiers fitted elsewhere (WorkflowConfig.infection_transfer_targets: apply_to, imported) is
+    aligned by the models whose predictions of it hold the infection task (infection_predicted)."""
     aligned = set(CONFIG.aligned_datasets(frame_counts()))
-    return [(m, d) for m, d in embedding_pairs() if d in aligned]
+    by_transfer = CONFIG.infection_transfer_targets() - set(SIMULATED) - {explicit_reference_dataset()}
+    if CONFIG.analysis.pseudotime.event == "division":
+        by_transfer = set()
+    return [
+        (m, d)
+        for m, d in embedding_pairs()
+        if d in aligned and (d not in by_transfer or infection_predicted(m, d))
+    ]
 
 
 def embeddings_store(model, dataset):

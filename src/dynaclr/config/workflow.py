@@ -957,23 +957,54 @@ class WorkflowConfig(StrictModel):
         still = set(self.still_datasets(n_frames))
         return sorted(self.datasets_embedded() - still)
 
+    def infection_transfer_targets(self) -> set[str]:
+        """The datasets that train no classifier of their own (:meth:`classifier_training_datasets`)
+        and may get infection predictions from classifiers fitted elsewhere: a dataset
+        ``analysis.classification.apply_to`` names (every one when null) that a contrastive model embeds
+        beside a dataset whose annotations train its infection classifier, and one an
+        ``analysis.classification.imported`` entry predicts. Per dataset, not per model: the workflow
+        keeps the (model, dataset) pairs whose predictions do hold the task (a baseline's transfer
+        between unlike patches is left out; an imported file may hold no infection classifier:
+        ``infection_predicted`` of workflow/rules/analysis_common.smk)."""
+        classification = self.analysis.classification
+        if "infection" not in classification.tasks:
+            return set()
+        training = set(self.classifier_training_datasets())
+        sources = {name for name in training if self.infection_classified(name)}
+        targets: set[str] = set()
+        for model in self.contrastive_models:
+            embedded = set(self.embedded_datasets(model))
+            named = embedded if classification.apply_to is None else embedded & set(classification.apply_to)
+            targets |= {name for name in named if (sources & embedded) - {name}}
+        for entry in classification.imported.values():
+            targets |= set(self.embedded_datasets(entry.model) if entry.apply_to is None else entry.apply_to)
+        return targets - training
+
+    def infection_predicted_datasets(self) -> set[str]:
+        """The datasets that get (or may get, :meth:`infection_transfer_targets`) per-cell infection
+        predictions: those whose own annotations train an infection classifier, and those classifiers
+        fitted elsewhere predict."""
+        own = {name for name in self.classifier_training_datasets() if self.infection_classified(name)}
+        return own | self.infection_transfer_targets()
+
     def aligned_datasets(self, n_frames: Mapping[str, int]) -> list[str]:
         """The embedded datasets DTW aligns (rule ``align_pseudotime``), sorted: simulated ones (ground
-        truth), those with an infection classifier, the explicit reference's dataset, and every one when
-        the event is division (read from each dataset's own lineage); of these, a dataset of one time
-        point (:meth:`still_datasets`) only as the explicit reference's dataset, which the dry run
-        refuses (a reference needs two frames)."""
+        truth), those with infection predictions (:meth:`infection_predicted_datasets`: their own
+        infection classifier's, or those of classifiers transferred from another dataset or imported
+        from an earlier run), the explicit reference's dataset, and every one when the event is
+        division (read from each dataset's own lineage); of these, a dataset of one time point
+        (:meth:`still_datasets`) only as the explicit reference's dataset, which the dry run refuses (a
+        reference needs two frames). A dataset predicted by transferred classifiers only is aligned by
+        the models whose predictions of it hold the task (the workflow's ``aligned_pairs``)."""
         division = self.analysis.pseudotime.event == "division"
         referenced = self.explicit_reference_dataset()
         time_lapse = set(self.time_lapse_datasets(n_frames))
+        predicted = self.infection_predicted_datasets()
         return sorted(
             name
             for name in self.datasets_embedded()
             if name == referenced
-            or (
-                name in time_lapse
-                and (self.datasets[name].is_simulated or division or self.infection_classified(name))
-            )
+            or (name in time_lapse and (self.datasets[name].is_simulated or division or name in predicted))
         )
 
     def classified_datasets(self) -> list[str]:

@@ -672,6 +672,16 @@ def _onset_source(scored: pd.DataFrame) -> str:
     return f" (true onsets from the {_listed(sources)})" if sources else ""
 
 
+def _state_source(group: pd.DataFrame) -> str:
+    """`` on the infection state predicted by ...`` naming what picked the aligned lineages'
+    reference (``state_source`` of dtw_accuracy.csv, e.g. classifiers transferred from another
+    dataset), or nothing when the table does not say."""
+    if "state_source" not in group.columns:
+        return ""
+    sources = sorted(str(s) for s in group["state_source"].dropna().unique() if str(s))
+    return f" on the infection state {_listed(sources)}" if sources else ""
+
+
 def dtw_findings(
     accuracy: pd.DataFrame,
     *,
@@ -715,7 +725,8 @@ def dtw_findings(
                 "pseudo-time",
                 str(dataset),
                 f"DTW pseudo-time aligned {n_lineages} lineages to a reference "
-                f"({', '.join(sorted(group['model'].astype(str).unique()))}), not scored: no lineage has a "
+                f"({', '.join(sorted(group['model'].astype(str).unique()))}){_state_source(group)}, "
+                "not scored: no lineage has a "
                 "true event observed inside its frames (a dataset without ground truth, nor for divisions "
                 "imported tracks whose lineage states them, or none of whose "
                 "lineages passes through the event), so no alignment error is claimed; the per-lineage "

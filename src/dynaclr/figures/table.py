@@ -36,7 +36,12 @@ why there is no CI, e.g. too many resamples without a positive cell); ``dtw_onse
 ``n_cells`` and ``n_tracks`` (the cells embedded and the tracks the track-pair metrics resample);
 the level of each interval: ``track_pairs_confidence`` (``temporal_metrics.csv``'s ``confidence``),
 ``f1_<task>[_transferred]_confidence`` (``classification.csv``'s) and
-``dtw_onset_mae_frames_confidence``. Missing inputs leave NaN.
+``dtw_onset_mae_frames_confidence``; ``dtw_n_aligned`` (the lineages DTW aligned, reference
+excluded, with a true onset or not) and ``dtw_state_source`` (what gave the infection state the
+reference was picked by: ``ground truth``, ``predicted by its own classifiers``, ``predicted by
+classifiers transferred from <source>``; ``dtw_accuracy.csv``'s ``state_source``). Missing inputs
+leave NaN. A DTW error not scored (no true onset in any lineage: a dataset without ground truth)
+reads ``not scored (no true onset): <n> lineages aligned; infection state <dtw_state_source>``.
 
 The HTML and PNG renderings show each value with its CI and the sample it rests on:
 ``0.910 [0.880, 0.940] (n=412, 57+)`` for an F1 (annotated cells scored, positives among them;
@@ -204,6 +209,7 @@ def results_table(
     if dtw_accuracy is not None and len(dtw_accuracy):
         summary = onset_error_summary(dtw_accuracy)
         parts.append(summary.assign(dtw_onset_mae_frames_confidence=ONSET_ERROR_CONFIDENCE))
+        parts.append(_dtw_aligned(dtw_accuracy))
         if "not_computed" in dtw_accuracy.columns:  # a (model, dataset) that aligned nothing (run time)
             reasons = dtw_accuracy[dtw_accuracy["not_computed"].fillna("").astype(str) != ""]
             reasons = reasons.drop_duplicates(["model", "dataset"])
@@ -237,6 +243,24 @@ def results_table(
         if name not in table.columns:
             table[name] = np.nan
     return table.sort_values(["dataset", "model"], kind="stable", ignore_index=True)
+
+
+def _dtw_aligned(accuracy: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, dataset) that aligned lineages: ``dtw_n_aligned`` (the lineages aligned, reference
+    excluded, scored or not) and ``dtw_state_source`` (``state_source`` of ``dtw_accuracy.csv``: what
+    gave the infection state the reference was picked by, e.g. ``predicted by classifiers transferred
+    from <dataset>``; empty where the table does not say)."""
+    reasons = accuracy.get("not_computed", pd.Series("", index=accuracy.index)).fillna("").astype(str)
+    aligned = accuracy[(reasons == "") & ~accuracy["is_reference_series"].astype(bool)]
+    sources = aligned.get("state_source", pd.Series("", index=aligned.index)).fillna("").astype(str)
+    grouped = aligned.assign(_source=sources).groupby(["model", "dataset"], sort=True)
+    return pd.DataFrame(
+        [
+            (model, dataset, len(rows), rows["_source"].iloc[0])  # a row per aligned lineage
+            for (model, dataset), rows in grouped
+        ],
+        columns=["model", "dataset", "dtw_n_aligned", "dtw_state_source"],
+    )
 
 
 def _with_reasons(table: pd.DataFrame) -> pd.DataFrame:
@@ -331,6 +355,11 @@ def _format_value(row: pd.Series, name: str) -> str:
         reason = row.get(reasons[name], "") if name in reasons else ""
         if isinstance(reason, str) and reason:
             return f"not computed: {reason}"
+        if name == "dtw_onset_mae_frames" and (aligned := _count(row, "dtw_n_aligned")):
+            # aligned without a true onset (no ground truth): say so, and what picked the reference
+            source = row.get("dtw_state_source", "")
+            state = f"; infection state {source}" if isinstance(source, str) and source else ""
+            return f"not scored (no true onset): {aligned:,} lineages aligned{state}"
         return "–" + n
     # the DTW error in hours too where the dataset's frame interval is known, as the first page gives
     # it: in frames alone, rows of datasets imaged every 30 and every 15 min read 1.841 and 3.500 for

@@ -136,6 +136,7 @@ TEXT_COLUMNS = frozenset(
         "reason",
         "mode",
         "onset_source",
+        "state_source",
         "event",
         "role",
         "channel",

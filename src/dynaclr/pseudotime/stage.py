@@ -104,10 +104,16 @@ DTW_ACCURACY_COLUMNS: tuple[str, ...] = (
     "dataset",
     *ALIGNMENT_COLUMNS,
     "onset_source",
+    "state_source",
     "not_computed",
 )
 """``onset_source`` says what ``true_onset_t`` comes from: :data:`ONSET_FROM_GROUND_TRUTH`,
 :data:`ONSET_FROM_LINEAGE` (``event: division`` on imported tracks) or empty (not scored).
+``state_source`` says what gave the per-frame state the automatic reference was picked by:
+:data:`STATE_FROM_GROUND_TRUTH`, :data:`STATE_FROM_OWN_CLASSIFIERS`, ``predicted by classifiers
+transferred from <source>`` (:func:`transferred_state_source`: another dataset's classifiers,
+``analysis.classification.apply_to``, or an earlier run's, ``<dataset> (<file>)``),
+:data:`STATE_FROM_LINEAGE` (``event: division``) or empty (an explicit reference needs none).
 ``not_computed`` is empty on an aligned query's row; a (model, dataset) whose lineages could not be
 aligned has instead one row of its own, every alignment column empty, that says why
 (:func:`not_aligned_reason`, as its pseudo-time's provenance ``not_aligned``): the results table's
@@ -115,6 +121,15 @@ aligned has instead one row of its own, every alignment column empty, that says 
 
 ONSET_FROM_GROUND_TRUTH = "ground truth"
 ONSET_FROM_LINEAGE = "imported lineage"
+STATE_FROM_GROUND_TRUTH = "ground truth"
+STATE_FROM_OWN_CLASSIFIERS = "predicted by its own classifiers"
+STATE_FROM_LINEAGE = "its tracks' lineage"
+
+
+def transferred_state_source(source: str) -> str:
+    """``state_source`` of an infection state predicted by classifiers fitted on ``source`` (another
+    dataset, or an imported file's ``<dataset> (<file>)``)."""
+    return f"predicted by classifiers transferred from {source}"
 
 
 @dataclass(frozen=True)
@@ -430,9 +445,14 @@ def read_dtw_accuracy(path: str | Path) -> pd.DataFrame:
     (a results folder older than the column: ``align_pseudotime`` does not rerun for it) scored its
     onsets against the simulator's ground truth only: its rows with an error get
     :data:`ONSET_FROM_GROUND_TRUTH`, the others ``""`` (not scored). One written before
-    ``not_computed`` existed holds aligned queries only: ``""`` on every row."""
-    required = [column for column in DTW_ACCURACY_COLUMNS if column not in ("onset_source", "not_computed")]
+    ``not_computed`` existed holds aligned queries only: ``""`` on every row; one written before
+    ``state_source`` existed does not say what gave the state: ``""``."""
+    optional = ("onset_source", "state_source", "not_computed")
+    required = [column for column in DTW_ACCURACY_COLUMNS if column not in optional]
     table = read_csv(path, required)
+    if "state_source" not in table.columns:
+        table["state_source"] = ""
+    table["state_source"] = table["state_source"].fillna("").astype(str)
     if "not_computed" not in table.columns:
         table["not_computed"] = ""
     table["not_computed"] = table["not_computed"].fillna("").astype(str)
@@ -821,17 +841,60 @@ def _truth_of_cells(
     return cells["infected"].to_numpy(), cells["infection_onset_t"].to_numpy()
 
 
-def _predicted_infection(obs: pd.DataFrame, predictions: pd.DataFrame) -> np.ndarray:
-    """Each embeddings cell's predicted infection state (1, 0; NaN where it has no prediction)."""
+def _predicted_infection(
+    obs: pd.DataFrame, predictions: pd.DataFrame, path: Path, dataset: str
+) -> tuple[np.ndarray, str]:
+    """Each embeddings cell's predicted infection state (1, 0; NaN where it has no prediction) and its
+    ``state_source``. The table (rule ``classify``'s, or ``transfer_classifiers``' of classifiers
+    fitted elsewhere) holds one prediction per cell, task and source (``train_dataset``): the
+    infection predictions of its first source (the rule's order: this run's datasets by name, then the
+    imported files) give the state; the others are named in the log.
+
+    Raises:
+        ValueError: the table holds no infection prediction (the classifiers hold no infection
+            classifier), or two of one cell from one source.
+    """
+    tasks = sorted(predictions["task"].astype(str).unique())
     infected = predictions[predictions["task"] == "infection"]
-    merged = obs[["fov_name", "track_id", "t"]].merge(
+    if not len(infected):
+        raise ValueError(
+            f"{path}: expected 'infection' predictions of the cells of dataset {dataset!r} (the infection "
+            f"state DTW picks its reference by), found tasks {tasks}: the classifiers that predicted it hold "
+            "no infection classifier; annotate infection where they are fitted, or set "
+            "analysis.pseudotime.reference"
+        )
+    source = ""
+    if "train_dataset" in infected.columns:
+        sources = list(dict.fromkeys(infected["train_dataset"].astype(str)))
+        source = sources[0]
+        infected = infected[infected["train_dataset"].astype(str) == source]
+        if len(sources) > 1:
+            logger.info(
+                "%s holds the infection predictions of %d sources %s: the infection state is %r's",
+                path,
+                len(sources),
+                sources,
+                source,
+            )
+    keys = ["fov_name", "track_id", "t"]
+    repeated = infected[infected.duplicated(keys, keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise ValueError(
+            f"{path}: expected one infection prediction per cell of one source, found "
+            f"{len(repeated)} rows of repeated cells (e.g. FOV {first['fov_name']} track "
+            f"{first['track_id']} frame {first['t']}); the table is not one rule wrote"
+        )
+    state_source = STATE_FROM_OWN_CLASSIFIERS if source in ("", dataset) else transferred_state_source(source)
+    merged = obs[keys].merge(
         infected[["fov_name", "track_id", "t", "predicted_label"]],
-        on=["fov_name", "track_id", "t"],
+        on=keys,
         how="left",
     )
-    return np.where(
+    state = np.where(
         merged["predicted_label"].isna(), np.nan, (merged["predicted_label"] == "infected").astype(float)
     )
+    return state, state_source
 
 
 def division_state(obs: pd.DataFrame) -> np.ndarray:
@@ -963,7 +1026,7 @@ def _write_not_aligned(
     accuracy = pd.DataFrame(
         [{"model": model, "dataset": dataset, "is_reference_series": False, "has_observed_onset": False}],
         columns=list(DTW_ACCURACY_COLUMNS),
-    ).assign(onset_source="", not_computed=reason)
+    ).assign(onset_source="", state_source="", not_computed=reason)
     provenance_config = {**config.model_dump(mode="json"), "model": model, "dataset": dataset}
     provenance_config["not_aligned"] = reason
     write_table(
@@ -1011,8 +1074,10 @@ def pseudotime_stage(
     true_onset: np.ndarray | None = None
     division_events: list[tuple[int, ...]] | None = None
     onset_source = ONSET_FROM_GROUND_TRUTH if inputs.tracks is not None else ""
+    state_source = ""
     if config.event == "division":
         infection_state = division_state(obs)
+        state_source = STATE_FROM_LINEAGE
         if inputs.tracks is not None:
             truth, truth_prov = read_table(inputs.tracks, "ground_truth_tracks")
             recorded.append((inputs.tracks, truth_prov))
@@ -1042,10 +1107,11 @@ def pseudotime_stage(
         truth, truth_prov = read_table(inputs.tracks, "ground_truth_tracks")
         recorded.append((inputs.tracks, truth_prov))
         infection_state, true_onset = _truth_of_cells(obs, truth, config)
+        state_source = STATE_FROM_GROUND_TRUTH
     elif inputs.predictions is not None:
         predictions, predictions_prov = read_table(inputs.predictions, "predictions")
         recorded.append((inputs.predictions, predictions_prov))
-        infection_state = _predicted_infection(obs, predictions)
+        infection_state, state_source = _predicted_infection(obs, predictions, inputs.predictions, dataset)
     if true_onset is None and division_events is None:
         logger.info(
             "no ground truth%s: %s gets each lineage's aligned onset, but true onsets and onset errors "
@@ -1062,11 +1128,13 @@ def pseudotime_stage(
     accuracy.insert(0, "dataset", dataset)
     accuracy.insert(0, "model", model)
     accuracy["onset_source"] = np.where(accuracy["has_observed_onset"].astype(bool), onset_source, "")
+    accuracy["state_source"] = state_source
     accuracy["not_computed"] = ""
     provenance_config = {
         **config.model_dump(mode="json"),
         "model": model,
         "dataset": dataset,
+        "state_source": state_source,
         "chosen_reference": {
             "fov_name": reference.series.fov_name,
             "query_id": reference.series.query_id,
