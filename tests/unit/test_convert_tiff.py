@@ -627,6 +627,84 @@ def test_axes_relabel_metadata_that_names_other_axes(tmp_path: Path, monkeypatch
     assert "tiff.axes 'TYX' relabels the axes" in caplog.text
 
 
+@pytest.mark.parametrize(("written", "given"), [("ZCYX", "CZYX"), ("TCYX", "CTYX")])
+def test_axes_that_reorder_tifffiles_own_metadata_are_refused(
+    written: str, given: str, tmp_path: Path, monkeypatch
+) -> None:
+    """tifffile (and napari, scikit-image through it) writes the axes it is given into its own
+    ("shaped") metadata, which gives the default axes: tiff.axes naming them in another order swapped
+    slices (or time points) and channels of the same size with exit 0, as OME metadata would not."""
+    monkeypatch.chdir(tmp_path)
+    image = np.arange(2 * 2 * 8 * 10, dtype=np.uint16).reshape(2, 2, 8, 10)
+    tifffile.imwrite(tmp_path / "Pos0.tif", image, metadata={"axes": written})
+    base = {
+        "files": "{position}.tif",
+        "channel_names": ["a", "b"],
+        "time_interval_minutes": 1,
+        "pixel_size_um": 0.5,
+        "z_step_um": 1,
+    }
+    config = TiffSourceConfig.model_validate({**base, "axes": given})
+    with pytest.raises(
+        ValueError,
+        match=rf"Pos0\.tif: its metadata gives the axes '{written}' \(shape \(2, 2, 8, 10\)\), the config "
+        rf"tiff\.axes '{given}': the same axes in another order",
+    ):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    for agreeing in ({**base, "axes": written}, base):
+        config = TiffSourceConfig.model_validate(agreeing)
+        converted = convert(config, tmp_path / f"{len(agreeing)}.zarr")
+        np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], to_tczyx(image, written))
+
+
+def test_axes_that_split_the_metadatas_axes_relabel_them_with_a_warning(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """Fiji saves a two-channel time-lapse not made a hyperstack as slices (ImageJ 'ZYX', channels
+    interleaved): tiff.axes 'TCYX' splits them into time points and channels, relabelling what the
+    metadata says as 'other letters' do, with a warning (it was silent)."""
+    monkeypatch.chdir(tmp_path)
+    movie = np.arange(3 * 2 * 8 * 10, dtype=np.uint16).reshape(3, 2, 8, 10)
+    tifffile.imwrite(tmp_path / "Pos0.tif", movie.reshape(6, 8, 10), imagej=True, metadata={"axes": "ZYX"})
+    config = TiffSourceConfig.model_validate(
+        {
+            "files": "{position}.tif",
+            "axes": "TCYX",
+            "channel_names": ["a", "b"],
+            "time_interval_minutes": 1,
+            "pixel_size_um": 0.5,
+        }
+    )
+    with caplog.at_level("WARNING", logger="dynaclr.convert.tiff"):
+        converted = convert(config, tmp_path / "raw.zarr")
+    np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], movie[:, :, None])
+    assert "tiff.axes 'TCYX' relabels the axes 'ZYX' its metadata gives (shape (6, 8, 10)) as shape " in (
+        caplog.text
+    )
+
+
+def test_slices_without_a_z_step_are_asked_whether_they_are_time_points(tmp_path: Path, monkeypatch) -> None:
+    """Fiji saves a time-lapse not made a hyperstack as slices (ImageJ 'ZYX', one frame, no spacing):
+    the z step asked for would convert the movie as one frame of a z-stack (still images, exit 0), so
+    the error says which tiff.axes reads the slices as time points."""
+    monkeypatch.chdir(tmp_path)
+    movie = np.arange(4 * 8 * 10, dtype=np.uint16).reshape(4, 8, 10)
+    metadata = {"axes": "ZYX", "unit": "um", "finterval": 60}
+    tifffile.imwrite(tmp_path / "Pos0.tif", movie, imagej=True, resolution=(2, 2), metadata=metadata)
+    base = {"files": "{position}.tif", "channel_names": ["GFP"]}
+    config = TiffSourceConfig.model_validate(base)
+    asked = (
+        r"Pos0\.tif: its metadata gives no z_step_um \(its 4 slices and one time point: if the slices are "
+        r"time points, give tiff\.axes 'TYX' instead\); give tiff\.z_step_um"
+    )
+    with pytest.raises(ValueError, match=asked):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    movie_config = TiffSourceConfig.model_validate({**base, "axes": "TYX"})
+    converted = convert(movie_config, tmp_path / "raw.zarr")
+    np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], movie[:, None, None])
+    assert read_plate_layout(converted).time_interval_minutes == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -55,10 +55,11 @@ class TiffSourceConfig(StrictModel):
         None,
         description=(
             "Axis order of each file's image, letters of TCZYX (e.g. TCZYX, CZYX, ZYX, TYX, YX); missing "
-            "axes have size 1. Default: the axes the OME or ImageJ metadata gives. Given in both: the same "
-            "letters in another order are refused (a swap of Z and C would be silent); other letters relabel "
-            "the metadata's, with a warning (tifffile writes a stack without axes as CYX, Fiji a time-lapse "
-            "not made a hyperstack as ZYX). No 'T' with '{t}' in 'files'."
+            "axes have size 1. Default: the axes the OME, ImageJ or tifffile ('shaped') metadata gives. "
+            "Given in both: the same letters in another order are refused (a swap of Z and C would be "
+            "silent); other letters relabel the metadata's, or split its axes into more, with a warning "
+            "(tifffile writes a stack without axes as CYX, Fiji a time-lapse not made a hyperstack as "
+            "ZYX). No 'T' with '{t}' in 'files'."
         ),
         json_schema_extra={"pattern": f"^{AXES.pattern}$"},
     )

@@ -429,11 +429,19 @@ def _unflattened(
     return tuple(sizes[axis] for axis in axes)
 
 
+def _shaped_axes(tiff: tifffile.TiffFile) -> bool:
+    """Whether tifffile's own metadata (``shaped``: a JSON description tifffile, napari and
+    scikit-image write) states the axes, as tifffile writes them when given ``metadata={'axes': ...}``;
+    without them tifffile reads its dimensions as ``Q``."""
+    return bool(tiff.is_shaped and any("axes" in (entry or {}) for entry in tiff.shaped_metadata or ()))
+
+
 def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int | None = None) -> TiffHeader:
     """Shape, axes, dtype, channel names and sampling of ``path``'s first series; no pixel is read.
 
-    ``axes`` (the config's) may not give the axes OME or ImageJ metadata give in another order (a
-    silent swap); other letters relabel them, with a warning. Pages of a file without shape metadata
+    ``axes`` (the config's) may not give the axes OME, ImageJ or tifffile's own (``shaped``) metadata
+    give in another order (a silent swap); other letters relabel them, with a warning (also where
+    they split the metadata's axes into more, see below). Pages of a file without shape metadata
     are split along ``axes`` with ``n_channels`` channels (see :func:`_unflattened`).
     Raises ``ValueError`` naming the file for an unreadable file,
     a file with several series, axes that reorder the metadata's, or axes that are not given and
@@ -450,7 +458,7 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
             series = tiff.series[0]
             shape, found_axes, dtype = tuple(int(n) for n in series.shape), str(series.axes), series.dtype
             values: dict[str, Any] = {}
-            axes_from_metadata = bool(tiff.is_ome or tiff.is_imagej)
+            axes_from_metadata = bool(tiff.is_ome or tiff.is_imagej or _shaped_axes(tiff))
             if tiff.is_ome and tiff.ome_metadata:
                 values = _ome_values(tiff.ome_metadata)
             elif tiff.is_imagej:
@@ -487,7 +495,18 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
             shape,
         )
     elif len(axes) != len(shape):
-        shape = _unflattened(path, shape, found_axes, axes, n_channels)
+        unflattened = _unflattened(path, shape, found_axes, axes, n_channels)
+        if axes_from_metadata and not set(found_axes) - set(PLATE_AXES):
+            # the metadata's axes split into others (Fiji's slices into time points and channels)
+            logger.warning(
+                "%s: tiff.axes %r relabels the axes %r its metadata gives (shape %s) as shape %s",
+                path,
+                axes,
+                found_axes,
+                shape,
+                unflattened,
+            )
+        shape = unflattened
     size_y = values.pop("pixel_size_y_um", None)
     size_x = values.get("pixel_size_um")
     if size_x is not None and size_y is not None and not _agree(size_x, size_y):
@@ -691,6 +710,13 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
             if unit is not None
             else ""
         )
+        if "z_step_um" in missing and n_t == 1 and "T" not in first.axes:
+            # Fiji saves a time-lapse not made a hyperstack as slices: a z step would make it one frame
+            axes = first.axes.replace("Z", "T")
+            why += (
+                f" (its {sizes['Z']} slices and one time point: if the slices are time points, give "
+                f"tiff.axes {axes!r} instead)"
+            )
         raise ValueError(
             f"{first_path}: its metadata gives no {', '.join(missing)}{why}; give "
             + ", ".join(f"tiff.{key}" for key in missing)
