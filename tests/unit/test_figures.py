@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from matplotlib.figure import Figure
 from dynaclr.classify import draw_annotations, fit_and_evaluate
 from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig, PseudotimeConfig
 from dynaclr.config.embeddings import ProjectionConfig
+from dynaclr.config.workflow import WorkflowConfig
 from dynaclr.embeddings import attach_ground_truth, build_anndata, project_matrix
 from dynaclr.evaluation.temporal import adjacent_distances, dynamic_range, kde_peak, random_distances
 from dynaclr.figures import (
@@ -24,6 +27,7 @@ from dynaclr.figures import (
     save_figure,
 )
 from dynaclr.figures.curves import infected_fraction_over_time
+from dynaclr.figures.table import planned_f1_reasons
 from dynaclr.pseudotime.stage import align_embeddings
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 
@@ -576,9 +580,124 @@ def test_results_table_says_why_a_configured_task_has_no_f1_on_a_dataset():
     figure, _ = plot_results_table(table.reset_index())
     texts = [cell.get_text().get_text() for cell in figure.axes[0].tables[0].get_celld().values()]
     assert f"not computed: {reason}" in texts
-    # a task left out of analysis.classification.tasks is not a task the run failed to classify
+    # a task left out of analysis.classification.tasks is not a task the run failed to classify: its
+    # empty cells say it is not configured, its cells with a value (plate's older rows) say nothing
     division_only = results_table(classification=_division_only_on_lineage(), tasks=("division",))
-    assert (division_only["f1_infection_not_computed"] == "").all()
+    not_configured = "infection is not in analysis.classification.tasks"
+    assert list(division_only["f1_infection_not_computed"]) == [not_configured] * 2 + ["", ""]
+
+
+def _f1_rows(*rows: tuple[str, str, str, float]) -> pd.DataFrame:
+    """``classification.csv`` of model ``a``: one row per (dataset, train_dataset, task, F1)."""
+    return pd.DataFrame(
+        [
+            {"model": "a", "dataset": d, "train_dataset": s, "task": t, "f1": f1, "f1_ci_low": f1 - 0.1}
+            | {"f1_ci_high": f1 + 0.05, "n_test": 40, "n_test_positive": 12}
+            for d, s, t, f1 in rows
+        ]
+    )
+
+
+def test_every_empty_f1_of_a_dataset_without_any_classifier_says_why():
+    """A movie without annotations, in no apply_to (no transfer), no import: its F1 cells showed '–'
+    with no reason, own and transferred. The plan's reasons (planned_f1_reasons) now fill them."""
+    classification = _f1_rows(("plate", "plate", "infection", 0.9), ("other", "plate", "infection", 0.8))
+    plan = {
+        "plate": planned_f1_reasons(
+            "a", "plate", annotated=True, trains=True, sources=[], applied_to=False, skipped=False
+        ),
+        "other": planned_f1_reasons(
+            "a", "other", annotated=True, trains=False, sources=["plate"], applied_to=True, skipped=False
+        ),
+        "bare": planned_f1_reasons(
+            "a", "bare", annotated=False, trains=False, sources=[], applied_to=True, skipped=False
+        ),
+    }
+    pairs = pd.DataFrame([{"model": "a", "dataset": d, **reasons} for d, reasons in plan.items()])
+    table = results_table(
+        temporal_metrics=_temporal_metrics(("a", "b"), "bare"),
+        classification=classification,
+        pairs=pairs,
+        tasks=("infection",),
+    )
+    shown = formatted_results_table(table).set_index(["Dataset", "Model"])
+    bare = shown.loc[("bare", "a")]
+    assert bare["F1 infection ↑"] == "not computed: no annotations in bare"
+    assert (
+        bare["F1 infection, transferred ↑"]
+        == "not computed: no classifier of a fitted on another dataset, nor imported"
+    )
+    assert bare["F1 division ↑"] == "not computed: division is not in analysis.classification.tasks"
+    other = shown.loc[("other", "a")]
+    assert other["F1 infection ↑"] == "not computed: other is not in analysis.classification.train_on"
+    assert other["F1 infection, transferred ↑"] == "0.800 [0.700, 0.850] (n=40, 12+) from plate"
+    assert shown.loc[("plate", "a"), "F1 infection, transferred ↑"] == (
+        "not computed: plate is not in analysis.classification.apply_to"
+    )
+    for (_, model), row in shown.iterrows():  # no empty cell: a value or a reason (b only has no plan)
+        f1s = [row[header] for header in shown.columns if header.startswith("F1")]
+        assert all(cell != "–" for cell in f1s), (model, f1s)
+    assert "not computed: no annotations in bare" in results_table_html(table)
+
+
+def test_a_transferred_f1_says_whether_the_source_or_this_dataset_lacks_the_tasks_labels():
+    """Division classifiers asked; plate is annotated for infection only. Its classifiers transferred
+    to movie gave no division F1 (plate has no division classifier), and movie's transferred to
+    plate none either (plate has no division label to score on): both cells showed '–'."""
+    classification = _f1_rows(
+        ("plate", "plate", "infection", 0.9),
+        ("movie", "movie", "infection", 0.8),
+        ("movie", "movie", "division", 0.7),
+        ("third", "third", "infection", 0.8),
+        ("third", "third", "division", 0.6),
+        ("movie", "plate", "infection", 0.75),
+        ("plate", "movie", "infection", 0.7),
+        ("third", "movie", "infection", 0.65),
+        ("third", "movie", "division", 0.55),
+    )
+    table = results_table(classification=classification, tasks=("infection", "division"))
+    by_dataset = table.set_index("dataset")
+    assert (
+        by_dataset.loc["movie", "f1_division_transferred_not_computed"] == "no division annotations in plate"
+    )
+    assert (
+        by_dataset.loc["plate", "f1_division_transferred_not_computed"] == "no division annotations in plate"
+    )
+    assert by_dataset.loc["third", "f1_division_transferred_not_computed"] == ""
+    assert by_dataset.loc["plate", "f1_division_not_computed"] == "no division annotations in plate"
+    shown = formatted_results_table(table).set_index("Dataset")
+    assert (
+        shown.loc["movie", "F1 division, transferred ↑"] == "not computed: no division annotations in plate"
+    )
+    assert shown.loc["third", "F1 division, transferred ↑"] == "0.550 [0.450, 0.600] (n=40, 12+) from movie"
+
+
+def test_the_dtw_error_of_a_movie_dtw_is_not_planned_on_says_why(monkeypatch):
+    """A movie without ground truth nor infection classifier (event infection) is not aligned: its DTW
+    cell showed '–' with no reason (the plan gave one only for still images). The plan's reason
+    (WorkflowConfig.dtw_not_computed) now fills it; an aligned dataset's stays empty."""
+    from test_findings import DEFAULT_CONFIG
+
+    config = WorkflowConfig.model_validate(copy.deepcopy(DEFAULT_CONFIG))
+    frames = {name: 10 for name in config.datasets}
+    assert config.dtw_not_computed("demo", frames) == ""  # simulated: aligned
+    assert config.dtw_not_computed("demo", {**frames, "demo": 1}) == ""  # one time point says so
+    monkeypatch.setattr(WorkflowConfig, "aligned_datasets", lambda self, n_frames: [])
+    reason = config.dtw_not_computed("demo", frames)
+    assert reason == "no ground truth nor infection classifier in demo to give its cells' infection state"
+    assert config.dtw_not_run(frames).startswith("no embedded dataset of several frames is simulated")
+    pairs = pd.DataFrame(
+        {
+            "model": ["a", "b"],
+            "dataset": ["demo", "demo"],
+            "temporal_not_computed": "",
+            "dtw_not_computed": reason,
+        }
+    )
+    table = results_table(temporal_metrics=_temporal_metrics(("a", "b"), "demo"), pairs=pairs)
+    assert list(table["dtw_not_computed"]) == [reason] * 2
+    shown = formatted_results_table(table)
+    assert list(shown["DTW onset error (frames) ↓"]) == [f"not computed: {reason}"] * 2
 
 
 def _infection_f1s(**columns: list[object]) -> pd.DataFrame:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from conftest import REPO_ROOT
 from docutils.core import publish_parts
 
+from dynaclr.config.workflow import WorkflowConfig
 from dynaclr.evaluation.stage import TEMPORAL_METRICS_COLUMNS
 from dynaclr.figures.findings import (
     classifier_findings,
@@ -16,6 +21,7 @@ from dynaclr.figures.findings import (
     findings_rst,
     findings_table,
     image_findings,
+    not_run_findings,
     smoothness_findings,
 )
 from dynaclr.figures.stage import (
@@ -29,6 +35,8 @@ from dynaclr.figures.stage import (
 from dynaclr.figures.table import results_table
 from dynaclr.io import ArtifactError, write_csv
 from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
+
+DEFAULT_CONFIG = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
 
 
 def _comparison(low: float, high: float) -> pd.DataFrame:
@@ -362,6 +370,26 @@ def test_a_configured_task_without_a_classifier_on_a_dataset_gets_a_line():
     assert topics == ["infection classifier", "division classifier"]
 
 
+def test_a_dataset_without_annotations_or_a_task_not_configured_is_no_skipped_task_line():
+    """The results table now says why every empty F1 is empty (no annotations in a dataset, a task
+    not in analysis.classification.tasks); the first page's line 'rule classify skipped it' is for
+    a configured task the dataset's annotations lack, not for these."""
+    from test_figures import _division_only_on_lineage, _temporal_metrics
+
+    classification = _division_only_on_lineage()
+    pairs = pd.DataFrame(
+        {"model": ["a", "b"], "dataset": ["bare", "bare"], "f1_not_computed": ["no annotations in bare"] * 2}
+    )
+    bare = _temporal_metrics(("a", "b"), "bare")
+    table = results_table(
+        temporal_metrics=bare, classification=classification, pairs=pairs, tasks=("division",)
+    )
+    assert set(table.loc[table["dataset"] == "bare", "f1_division_not_computed"]) == {
+        "no annotations in bare"
+    }
+    assert not [f for f in classifier_findings(table) if "rule classify skipped" in f.statement]
+
+
 def test_a_classifier_scored_on_no_positive_cell_is_said_unscored_and_few_cells_are_flagged():
     """A plate annotated in a few cells: the held-out FOV holds no infected cell, so F1 is undefined
     (not 0, not 'best'); where it is computed, the finding names the cells it rests on."""
@@ -484,15 +512,17 @@ def test_dtw_findings_name_where_the_true_onsets_come_from():
     assert "(true onsets from the ground truth)" in truth.statement
 
 
-def test_still_images_and_unscored_imported_tracks_get_a_line_not_a_number(tmp_path):
-    """A dataset of one time point has no smoothness nor DTW line but one saying they are not computed;
-    imported tracks without ground truth get a tracking line saying they are not scored."""
+def _first_page_of_one_fov(
+    tmp_path: Path, dataset: str, n_frames: int, **kwargs: Any
+) -> tuple[pd.DataFrame, str]:
+    """``findings_stage`` of one FOV of ``n_frames`` frames of ``dataset`` (model ``classical``), and
+    the page it wrote; ``kwargs`` go to ``findings_stage`` (``datasets`` defaults to ``HCS plate``)."""
     qc = tmp_path / "qc.csv"
     pd.DataFrame(
         {
             "fov_name": ["A/1/0"],
             "stage": ["patches"],
-            "n_frames": [1],
+            "n_frames": [n_frames],
             "n_dropped_frames": [0],
             "status": ["ok"],
         }
@@ -501,9 +531,21 @@ def test_still_images_and_unscored_imported_tracks_get_a_line_not_a_number(tmp_p
     table = findings_stage(
         FindingsInputs(qc=(qc,)),
         outputs,
-        datasets={"fixed": "HCS plate fixed.zarr, tracks imported"},
+        **{"datasets": {dataset: "HCS plate"}, **kwargs},
         models={"classical": "classical sampling"},
-        sources={"qc": ["fixed"]},
+        sources={"qc": [dataset]},
+    )
+    return table, outputs.rst.read_text()
+
+
+def test_still_images_and_unscored_imported_tracks_get_a_line_not_a_number(tmp_path):
+    """A dataset of one time point has no smoothness nor DTW line but one saying they are not computed;
+    imported tracks without ground truth get a tracking line saying they are not scored."""
+    table, page = _first_page_of_one_fov(
+        tmp_path,
+        "fixed",
+        1,
+        datasets={"fixed": "HCS plate fixed.zarr, tracks imported"},
         still=["fixed"],
         unscored_tracks=["fixed"],
     )
@@ -511,8 +553,30 @@ def test_still_images_and_unscored_imported_tracks_get_a_line_not_a_number(tmp_p
     assert "not computed: one time point" in statements["smoothness"]
     assert "not scored: no ground truth" in statements["tracking"]
     assert not any(char.isdigit() for char in statements["smoothness"] + statements["tracking"])
-    page = outputs.rst.read_text()
     assert "not computed: one time point" in page and "not scored: no ground truth" in page
+
+
+def test_an_analysis_run_on_no_dataset_gets_one_line_on_the_first_page(tmp_path):
+    """No model had an infection classifier and DTW aligned no dataset: the report had no section of
+    either and the first page said nothing of them. Each now gets one line saying why."""
+    cfg = copy.deepcopy(DEFAULT_CONFIG)
+    cfg["analysis"]["classification"]["tasks"] = ["division"]
+    config = WorkflowConfig.model_validate(cfg)
+    not_run = {
+        "infection classifier": config.infection_unclassified(),
+        "pseudo-time": config.dtw_not_run({name: 1 for name in config.datasets}),
+    }
+    table, page = _first_page_of_one_fov(tmp_path, "plate", 5, not_run=not_run)
+    statements = dict(zip(table["topic"], table["statement"], strict=False))
+    assert statements["infection classifier"] == (
+        "Infection classifier not computed on any dataset: infection is not in analysis.classification.tasks."
+    )
+    assert statements["pseudo-time"] == (
+        "DTW pseudo-time not computed on any dataset: every embedded dataset has one time point."
+    )
+    assert "Infection classifier not computed on any dataset" in page
+    # an analysis that runs somewhere has no such line
+    assert not_run_findings({"infection classifier": "", "pseudo-time": ""}) == []
 
 
 def test_a_withheld_classifier_interval_is_quoted_with_its_reason():

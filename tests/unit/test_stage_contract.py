@@ -409,7 +409,8 @@ def _params_by_job(jobs: list[Any]) -> dict[tuple[str, str], tuple[list[str], li
 
 #: (config edit on the tiny config, the rules whose jobs' params or inputs change: Snakemake reruns
 #: those and what follows them, nothing else). Keys that only choose which jobs run change no job's
-#: params; turning an export off leaves the other exports' jobs as they were.
+#: params (but the results table's, whose reasons for an empty F1 name them); turning an export off leaves
+#: the other exports' jobs as they were.
 CONFIG_EDITS = {
     "planning only": (
         {
@@ -418,7 +419,9 @@ CONFIG_EDITS = {
             ("analysis", "classification", "train_on"): ["tiny"],
             ("analysis", "classification", "apply_to"): [],
         },
-        set(),
+        # the results table says why an F1 is empty in the plan's words: with apply_to [] the one
+        # dataset's transferred F1 is 'tiny is not in analysis.classification.apply_to'
+        {"results_table"},
     ),
     "gallery": ({("analysis", "interpretation", "gallery_cells_per_bin"): 2}, {"interpret_embeddings"}),
     "cell features": ({("analysis", "interpretation", "radial_rings"): 3}, {"cell_features"}),

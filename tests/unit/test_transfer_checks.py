@@ -314,15 +314,41 @@ def test_apply_to_a_dataset_no_model_embeds_is_refused() -> None:
     assert cfg["analysis"]["classification"]["apply_to"] == ["demo_15min"]
     with pytest.raises(
         ValueError,
-        match=r"apply_to: 'demo_15min' would get no predictions: .*found models "
-        r"embedding it \[\]",
-    ):
+        match=r"apply_to: 'demo_15min' would get no predictions: no contrastive model embeds it \(models "
+        r"embedding the datasets classifiers train on: \{'time_aware_ntxent': \['demo'\]",
+    ) as caught:
         WorkflowConfig.model_validate(cfg)
-    cfg["analysis"]["classification"]["apply_to"] = ["demo"]  # the dataset the classifiers train on
-    with pytest.raises(ValueError, match=r"apply_to: 'demo' would get no predictions"):
-        WorkflowConfig.model_validate(cfg)
+    assert "[]" not in str(caught.value).split(" [type=")[0]
     cfg["analysis"]["classification"]["apply_to"] = None  # default: every other embedded dataset
     WorkflowConfig.model_validate(cfg)
+
+
+@pytest.mark.parametrize(
+    ("classification", "expected"),
+    [
+        (  # apply_to names the only dataset classifiers train on: read "...train on []"
+            {"apply_to": ["demo"]},
+            "analysis.classification.apply_to: 'demo' is the only dataset classifiers train on "
+            "(analysis.classification.train_on ['demo']): its own classifiers are cross-validated on it "
+            "already, and apply_to names the datasets they predict besides; remove 'demo' from apply_to "
+            "(`apply_to: []` for none)",
+        ),
+        (  # no dataset trains classifiers: read "...train on []" too
+            {"apply_to": ["demo_15min"], "train_on": []},
+            "analysis.classification.apply_to: expected datasets to apply classifiers to, found "
+            "['demo_15min'] while no dataset trains classifiers (analysis.classification.train_on [] names "
+            "no annotated dataset): write `apply_to: []`, or name annotated datasets in train_on",
+        ),
+    ],
+)
+def test_a_degenerate_apply_to_says_what_is_wrong_and_what_to_write(
+    classification: dict[str, Any], expected: str
+) -> None:
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["analysis"]["classification"].update(classification)
+    with pytest.raises(ValueError) as caught:
+        WorkflowConfig.model_validate(cfg)
+    assert expected in str(caught.value)
 
 
 def test_an_explicit_dtw_reference_names_its_dataset_when_there_are_several() -> None:

@@ -670,8 +670,9 @@ def pseudotime_input(wildcards):
 def results_table_pairs():
     """Per embedded (model, dataset): how the dataset relates to the model's training, the
     dataset's frame interval (smoothness and dynamic range compare adjacent frames), the
-    classifier transfers to it left out (skipped_transfers) and why the analyses over time are not
-    computed on it (a dataset of one time point) (results table)."""
+    classifier transfers to it left out (skipped_transfers), why the analyses over time are not
+    computed on it (a dataset of one time point) and why no classifier is fitted on it or transferred
+    to it (classification_plan_reasons) (results table)."""
     from dynaclr.evaluation.temporal import ONE_TIME_POINT
 
     still = set(still_datasets())
@@ -693,9 +694,39 @@ def results_table_pairs():
                 "time_interval_minutes": plate_sampling(dataset).time_interval_minutes,
                 "transfers_skipped": "; ".join(skipped_transfers(model, dataset)),
                 "temporal_not_computed": ONE_TIME_POINT if dataset in still else "",
+                "dtw_not_computed": CONFIG.dtw_not_computed(dataset, frame_counts()),
+                **classification_plan_reasons(model, dataset),
             }
         )
     return rows
+
+
+def classification_plan_reasons(model, dataset):
+    """Why the plan fits no classifier on (model, dataset) and scores none fitted elsewhere on it
+    (dynaclr.figures.table.planned_f1_reasons: the results table's F1 reasons)."""
+    from dynaclr.figures.table import planned_f1_reasons
+
+    apply_to = CONFIG.analysis.classification.apply_to
+    return planned_f1_reasons(
+        model,
+        dataset,
+        annotated=CONFIG.datasets[dataset].is_annotated,
+        trains=(model, dataset) in classified_pairs(),
+        sources=transfer_labels(model, dataset),
+        applied_to=apply_to is None or dataset in apply_to,
+        skipped=bool(skipped_transfers(model, dataset)),
+    )
+
+
+def analyses_not_run():
+    """Per analysis the plan runs on no dataset, why (the first page's line; empty: it runs): the
+    infection classifier (no pair gets infection predictions, own, transferred or imported) and the
+    DTW pseudo-time (no dataset is aligned)."""
+    infection = any(infection_predicted(model, dataset) for model, dataset in embedding_pairs())
+    return {
+        "infection classifier": "" if infection or not embedding_pairs() else CONFIG.infection_unclassified(),
+        "pseudo-time": CONFIG.dtw_not_run(frame_counts()) if embedding_pairs() else "",
+    }
 
 
 def results_table_levels():

@@ -202,6 +202,7 @@ rule findings:
         imported_tracks=sorted(TRACKS_IMPORTED),
         classification_confidence=CONFIG.analysis.classification.confidence,
         event=CONFIG.analysis.pseudotime.event,
+        not_run=lambda w: analyses_not_run(),  # a line for an analysis run on no dataset
     log:
         f"{RESULTS}/logs/findings.log",
     benchmark:

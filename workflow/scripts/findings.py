@@ -14,4 +14,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         imported_tracks=list(snakemake.params.imported_tracks),
         classification_confidence=float(snakemake.params.classification_confidence),
         event=str(snakemake.params.event),
+        not_run=dict(snakemake.params.not_run),
     )

@@ -945,6 +945,38 @@ class WorkflowConfig(StrictModel):
         tasks = self.analysis.classification.tasks
         return dataset.is_annotated and "infection" in dataset.annotations.tasks and "infection" in tasks
 
+    def infection_unclassified(self) -> str:
+        """Why no dataset gets an infection classifier of this run (:meth:`infection_classified` of
+        every dataset classifiers train on is False), in one line for the first page; the caller
+        checks that none gets one (nor an imported one) first."""
+        if "infection" not in self.analysis.classification.tasks:
+            return "infection is not in analysis.classification.tasks"
+        trained = self.classifier_training_datasets()
+        return (
+            f"no dataset classifiers train on ({', '.join(trained) or 'none'}) has infection annotations, "
+            "and no imported infection classifier applies"
+        )
+
+    def dtw_not_run(self, n_frames: Mapping[str, int]) -> str:
+        """Why DTW aligns no dataset (:meth:`aligned_datasets` is empty), in one line for the first
+        page; empty where it aligns one."""
+        if self.aligned_datasets(n_frames):
+            return ""
+        if not self.time_lapse_datasets(n_frames):
+            return "every embedded dataset has one time point"
+        return (
+            "no embedded dataset of several frames is simulated (ground truth) or has an infection "
+            "classifier to give its cells' infection state, and analysis.pseudotime.reference names no track"
+        )
+
+    def dtw_not_computed(self, name: str, n_frames: Mapping[str, int]) -> str:
+        """Why DTW does not align dataset ``name`` (:meth:`aligned_datasets`), in the results table's
+        words; empty where it does, or where the dataset has one time point (the plan's ``one time
+        point`` says so)."""
+        if n_frames[name] < 2 or name in self.aligned_datasets(n_frames):
+            return ""
+        return f"no ground truth nor infection classifier in {name} to give its cells' infection state"
+
     def still_datasets(self, n_frames: Mapping[str, int]) -> list[str]:
         """The embedded datasets of one time point (still images, e.g. fixed cells), sorted; ``n_frames``
         gives each dataset's frames (its raw plate's). The analyses that follow a cell over time are
@@ -1016,21 +1048,54 @@ class WorkflowConfig(StrictModel):
 
     def _check_apply_to(self) -> None:
         """Every dataset ``apply_to`` names gets predictions: some contrastive model embeds it and a
-        dataset whose annotations train classifiers (``train_on``, else every annotated one)."""
+        dataset whose annotations train classifiers (``train_on``, else every annotated one) other than
+        itself. Each degenerate case (no dataset trains classifiers; it is the only one that does; no
+        model embeds it) is said as such, with what to write instead."""
         classification = self.analysis.classification
         if not classification.apply_to:
             return
+        key = "analysis.classification.apply_to"
         sources = self.classifier_training_datasets()
+        trained_by = (
+            f"analysis.classification.train_on {classification.train_on}"
+            if classification.train_on is not None
+            else "analysis.classification.train_on (null: every annotated dataset)"
+        )
+        if not sources:
+            raise ValueError(
+                f"{key}: expected datasets to apply classifiers to, found {classification.apply_to} while no "
+                f"dataset trains classifiers ({trained_by} names no annotated dataset): write "
+                f"`apply_to: []`, or name annotated datasets in train_on"
+            )
         embedded = {model: set(self.embedded_datasets(model)) for model in self.contrastive_models}
         for target in classification.apply_to:
-            if any(target in names and names & (set(sources) - {target}) for names in embedded.values()):
+            others = set(sources) - {target}
+            if any(target in names and names & others for names in embedded.values()):
                 continue
+            if not others:
+                raise ValueError(
+                    f"{key}: {target!r} is the only dataset classifiers train on ({trained_by}): its own "
+                    "classifiers are cross-validated on it already, and apply_to names the datasets they "
+                    f"predict besides; remove {target!r} from apply_to (`apply_to: []` for none)"
+                )
             by = sorted(model for model, names in embedded.items() if target in names)
+            serving = {m: sorted(n & others) for m, n in embedded.items() if n & others}
+            if not by:
+                raise ValueError(
+                    f"{key}: {target!r} would get no predictions: no contrastive model embeds it ("
+                    + (
+                        f"models embedding the datasets classifiers train on: {serving}"
+                        if serving
+                        else f"nor any of the datasets classifiers train on, {sorted(others)}"
+                    )
+                    + "); name it in a model's embed_datasets (its patch spec must give the model's "
+                    "input) or remove it from apply_to"
+                )
             raise ValueError(
-                f"analysis.classification.apply_to: {target!r} would get no predictions: expected a "
-                f"contrastive model that embeds it and one of the datasets classifiers train on "
-                f"{sorted(set(sources) - {target})}, found models embedding it {by} and models embedding "
-                f"those { {m: sorted(n & set(sources)) for m, n in embedded.items()} }; name it in a model's "
+                f"{key}: {target!r} would get no predictions: expected a contrastive model that embeds it "
+                f"and one of the other datasets classifiers train on {sorted(others)}, found models "
+                f"embedding it {by} and models embedding those "
+                f"{ {m: sorted(n & others) for m, n in embedded.items()} }; name it in a model's "
                 "embed_datasets (its patch spec must give the model's input) or remove it from apply_to"
             )
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from dynaclr.classify.annotations import task_classes
 from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
-from dynaclr.figures.table import percent
+from dynaclr.figures.table import no_annotations, percent
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
 
@@ -293,6 +293,18 @@ def still_image_findings(datasets: Sequence[str]) -> list[Finding]:
     ]
 
 
+def not_run_findings(not_run: Mapping[str, str]) -> list[Finding]:
+    """A line per analysis the plan runs on no dataset (``not_run``: its topic, ``infection
+    classifier`` or ``pseudo-time``, and why), where the report would otherwise hold no section of it
+    and the first page say nothing."""
+    titles = {"infection classifier": "Infection classifier", "pseudo-time": "DTW pseudo-time"}
+    return [
+        Finding("Embeddings", topic, "", f"{titles.get(topic, topic)} not computed on any dataset: {reason}.")
+        for topic, reason in not_run.items()
+        if reason
+    ]
+
+
 def unlinked_movie_findings(table: pd.DataFrame) -> list[Finding]:
     """A line per movie whose smoothness and dynamic range were not computed at run time (the results
     table's ``temporal_not_computed`` and ``track_pairs_not_computed`` other than the plan's ``one time
@@ -558,7 +570,7 @@ def classifier_findings(table: pd.DataFrame, *, confidence: float = 0.95) -> lis
                 if kind:
                     sources = sorted(group[f"{column}_from"].dropna().astype(str).unique())
                     where = f"fitted on {', '.join(sources) or 'another dataset'} and applied here"
-                unclassified = _unclassified(group, column) if not kind else ""
+                unclassified = _unclassified(group, column, task, str(dataset)) if not kind else ""
                 if unclassified:
                     rows.append(
                         Finding(
@@ -630,16 +642,20 @@ def _by_source(table: pd.DataFrame, column: str, kind: str) -> list[tuple[object
     ]
 
 
-def _unclassified(group: pd.DataFrame, column: str) -> str:
+def _unclassified(group: pd.DataFrame, column: str, task: str, dataset: str) -> str:
     """Why the models of ``group`` have no classifier of ``column``'s task although
-    ``analysis.classification.tasks`` names it (the results table's ``<column>_not_computed``, e.g.
-    ``no division annotations in <dataset>``; empty: none such): ``<reason> (<models>)``, each reason
-    once."""
+    ``analysis.classification.tasks`` names it and they classify ``dataset``'s other tasks: the results
+    table's ``<column>_not_computed`` ``no <task> annotations in <dataset>``
+    (:func:`~dynaclr.figures.table.no_annotations`; a dataset without annotations, or a task not
+    configured, is no finding): ``<reason> (<models>)``; empty: none such."""
     reasons = group.get(f"{column}_not_computed", pd.Series("", index=group.index)).fillna("").astype(str)
-    return "; ".join(
-        f"{reason} ({', '.join(sorted(group.loc[reasons == reason, 'model'].astype(str)))}); "
+    skipped = no_annotations(dataset, task)
+    models = sorted(group.loc[reasons == skipped, "model"].astype(str))
+    if not models:
+        return ""
+    return (
+        f"{skipped} ({', '.join(models)}); "
         "the task is configured (analysis.classification.tasks) but rule classify skipped it"
-        for reason in sorted(set(reasons) - {""})
     )
 
 

@@ -61,6 +61,7 @@ from dynaclr.figures.findings import (
     findings_rst,
     findings_table,
     image_findings,
+    not_run_findings,
     run_findings,
     smoothness_findings,
     still_image_findings,
@@ -73,7 +74,13 @@ from dynaclr.figures.plots import (
     plot_projections,
     plot_pseudotime_accuracy,
 )
-from dynaclr.figures.table import PAIR_COLUMNS, plot_results_table, results_table, results_table_html
+from dynaclr.figures.table import (
+    PAIR_COLUMNS,
+    PLANNED_F1_REASONS,
+    plot_results_table,
+    results_table,
+    results_table_html,
+)
 from dynaclr.figures.trajectories import (
     CELL_KEYS,
     aligned_frames,
@@ -423,9 +430,9 @@ def results_table_stage(
     (``one time point`` for still images, which have no temporal metrics input: the reason of every
     column over time; a key left out is NaN; a movie's reasons found at run time come from
     ``temporal_metrics.csv``'s ``not_computed``, each in the columns of its definition). ``tasks``
-    (rule ``params.tasks``, ``analysis.classification.tasks``): a configured task a classified (model,
-    dataset) has no ``classification.csv`` row of is not computed there for want of its annotations
-    (``f1_<task>_not_computed``).
+    (rule ``params.tasks``, ``analysis.classification.tasks``) and the plan's ``f1_not_computed`` and
+    ``f1_transferred_not_computed`` (``pairs``; :func:`~dynaclr.figures.table.planned_f1_reasons`):
+    why each empty F1 is empty (``f1_<task>[_transferred]_not_computed``).
 
     Returns:
         The numeric table.
@@ -441,7 +448,9 @@ def results_table_stage(
         else read_csv(temporal_metrics, ("model", "dataset")),
         classification=None if classification is None else read_csv(classification, ("task",)),
         dtw_accuracy=None if dtw_accuracy is None else read_dtw_accuracy(dtw_accuracy),
-        pairs=None if pairs is None else pd.DataFrame(pairs, columns=["model", "dataset", *PAIR_COLUMNS]),
+        pairs=None
+        if pairs is None
+        else pd.DataFrame(pairs, columns=["model", "dataset", *PAIR_COLUMNS, *PLANNED_F1_REASONS]),
         tasks=tasks,
     )
     write_csv(table, outputs.csv)
@@ -510,6 +519,7 @@ def findings_stage(
     imported_tracks: list[str] | None = None,
     classification_confidence: float = 0.95,
     event: str = "infection",
+    not_run: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The report's first page: what was run on what and the key numbers, each with a finding.
 
@@ -527,6 +537,10 @@ def findings_stage(
         classification_confidence: the level of the classifiers' F1 intervals
             (``analysis.classification.confidence``; the smoothness intervals carry theirs).
         event: what the DTW pseudo-time aligns lineages on (``analysis.pseudotime.event``).
+        not_run: per analysis the plan runs on no dataset (``infection classifier``, ``pseudo-time``),
+            why (:meth:`~dynaclr.config.workflow.WorkflowConfig.infection_unclassified`,
+            :meth:`~dynaclr.config.workflow.WorkflowConfig.dtw_not_run`): a line each
+            (:func:`~dynaclr.figures.findings.not_run_findings`); empty reasons are skipped.
 
     Returns:
         The findings table (:data:`~dynaclr.figures.findings.FINDINGS_COLUMNS`).
@@ -549,6 +563,7 @@ def findings_stage(
         imported_tracks=imported_tracks or [],
     )
     rows += still_image_findings(still or [])
+    rows += not_run_findings(not_run or {})
     if inputs.temporal_comparison is not None:
         rows += smoothness_findings(read_temporal_comparison(inputs.temporal_comparison), samplings=samplings)
     intervals: dict[str, float | None] = {}

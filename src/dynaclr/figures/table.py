@@ -17,11 +17,17 @@ definition's ``not_computed`` in ``temporal_metrics.csv``: ``no track spans two 
 (both), ``no track spans three frames: ...`` for one whose tracks never span three frames (the track
 pairs' only: the paper's definition is measured), and for the DTW error the ``not_computed`` of
 ``dtw_accuracy.csv`` (a movie none of whose lineages could be aligned, e.g. ``no track spans two
-frames (...)``); why an F1 of the dataset's own classifiers is not computed on a (model, dataset)
-whose classifiers were fitted (:data:`F1_NOT_COMPUTED_COLUMNS`; empty: computed, or the task is not
-configured): ``f1_infection_not_computed`` and ``f1_division_not_computed``, ``no <task> annotations
-in <dataset>`` for a task of ``analysis.classification.tasks`` that ``classification.csv`` holds no
-row of (rule ``classify`` skips a task the dataset's annotations lack); ``smoothness`` and
+frames (...)``), or the plan's ``dtw_not_computed`` of a movie DTW is not planned on (nothing gives
+its cells' infection state); why each F1 is empty on a (model, dataset)'s row
+(:data:`F1_NOT_COMPUTED_COLUMNS`, :func:`_f1_reasons`; empty: computed, or NaN for want of a
+positive cell, which its counts show): ``f1_<task>_not_computed`` and
+``f1_<task>_transferred_not_computed``, in a few phrases: ``<task> is not in
+analysis.classification.tasks``; ``no <task> annotations in <dataset>`` (rule ``classify`` skips a
+task the dataset's annotations lack; for a transferred F1, the dataset it would be scored on, or the
+source its classifier would come from); the plan's (``pairs``' ``f1_not_computed`` and
+``f1_transferred_not_computed``, :func:`planned_f1_reasons`): ``no annotations in <dataset>``,
+``<dataset> is not in analysis.classification.train_on`` (or ``apply_to``), no classifier fitted on
+another dataset nor imported, or the sources' patches differ (``transfers_skipped``); ``smoothness`` and
 ``dynamic_range`` as the paper's tables define them (``temporal_metrics.csv`` rows of definition
 ``paper``, no CIs); ``smoothness_track_pairs`` and ``dynamic_range_track_pairs``, this project's
 stricter definition, with ``_ci_low``/``_ci_high``; ``f1_infection`` and ``f1_division`` with CIs,
@@ -78,6 +84,7 @@ PAIR_COLUMNS = (
     "time_interval_minutes",
     "transfers_skipped",
     "temporal_not_computed",
+    "dtw_not_computed",
 )
 
 
@@ -96,13 +103,66 @@ NOT_COMPUTED_COLUMNS: dict[str, str] = {
     "dtw_onset_mae_frames": "dtw_not_computed",
 }
 
-#: Per own F1 column, the column of why it was not computed on a (model, dataset) whose classifiers
-#: were fitted (:func:`_f1_reasons`): a task of ``analysis.classification.tasks`` without a
-#: ``classification.csv`` row, as rule ``classify`` skips (with a WARNING in its log) a task the
-#: dataset's annotations hold no row of (e.g. imported tracks whose lineage gives divisions only).
+#: Per F1 column, own and transferred, the column of why it is empty on a (model, dataset)'s row
+#: (:func:`_f1_reasons`, in the words of :func:`no_annotations` and the ``*_not_computed`` plan
+#: columns of ``pairs``, :func:`planned_f1_reasons`).
 F1_NOT_COMPUTED_COLUMNS: dict[str, str] = {
-    f"f1_{task}": f"f1_{task}_not_computed" for task in ("infection", "division")
+    f"f1_{task}{kind}": f"f1_{task}{kind}_not_computed"
+    for task in ("infection", "division")
+    for kind in ("", "_transferred")
 }
+
+#: The columns of ``pairs`` (the plan) saying why no F1 of the dataset's own classifiers, and none
+#: of classifiers fitted elsewhere, is computed on a (model, dataset) (:func:`planned_f1_reasons`).
+PLANNED_F1_REASONS = ("f1_not_computed", "f1_transferred_not_computed")
+
+
+def no_annotations(dataset: str, task: str | None = None) -> str:
+    """``no annotations in <dataset>`` (``no <task> annotations in ...`` for one task): the reason an
+    F1 is empty where no labels train or score it, the results table's and the first page's."""
+    return f"no {task + ' ' if task else ''}annotations in {dataset}"
+
+
+def not_configured(task: str) -> str:
+    """Why an F1 of ``task`` is empty on every row: the run classifies other tasks."""
+    return f"{task} is not in analysis.classification.tasks"
+
+
+def planned_f1_reasons(
+    model: str,
+    dataset: str,
+    *,
+    annotated: bool,
+    trains: bool,
+    sources: Sequence[str],
+    applied_to: bool,
+    skipped: bool,
+) -> dict[str, str]:
+    """Why the plan fits no classifier on (``model``, ``dataset``) (``f1_not_computed``) and scores
+    none fitted elsewhere on it (``f1_transferred_not_computed``); empty: it does (a task's reason,
+    if any, is found at run time, :func:`_f1_reasons`).
+
+    ``annotated``: the dataset has annotations; ``trains``: its classifiers are fitted (annotated and
+    in ``analysis.classification.train_on``); ``sources``: the datasets (and earlier runs' files) whose
+    classifiers predict it; ``applied_to``: ``analysis.classification.apply_to`` names it or is null;
+    ``skipped``: transfers to it were left out as the sources' patches differ (a baseline's)."""
+    own = ""
+    if not trains:
+        own = (
+            no_annotations(dataset)
+            if not annotated
+            else f"{dataset} is not in analysis.classification.train_on"
+        )
+    if sources:
+        transferred = "" if annotated else no_annotations(dataset)
+    elif not applied_to:
+        transferred = f"{dataset} is not in analysis.classification.apply_to"
+    elif skipped:
+        transferred = "the other datasets' patches differ from its own (transfers_skipped)"
+    else:
+        transferred = f"no classifier of {model} fitted on another dataset, nor imported"
+    return {"f1_not_computed": own, "f1_transferred_not_computed": transferred}
+
 
 #: The ``definition`` of ``temporal_metrics.csv`` whose ``not_computed`` gives each reason column.
 _RUN_REASONS: dict[str, str] = {"paper": "temporal_not_computed", "track_pairs": "track_pairs_not_computed"}
@@ -204,8 +264,6 @@ def results_table(
                 else:
                     parts.append(renamed[(rank == 0).to_numpy()])
                     more_sources.append(renamed[(rank > 0).to_numpy()].assign(_source_rank=rank[rank > 0]))
-        if tasks is not None:
-            parts.append(_f1_reasons(classification[own], tasks))
     if dtw_accuracy is not None and len(dtw_accuracy):
         summary = onset_error_summary(dtw_accuracy)
         parts.append(summary.assign(dtw_onset_mae_frames_confidence=ONSET_ERROR_CONFIDENCE))
@@ -229,6 +287,10 @@ def results_table(
                 for model, dataset in zip(still["model"], still["dataset"], strict=True)
             ]
             table = pd.concat([table, still.loc[rows, ["model", "dataset", *carried]]], ignore_index=True)
+    if tasks is not None:  # one row per (model, dataset) yet: each empty F1's reason
+        table = table.merge(
+            _f1_reasons(table[["model", "dataset"]], classification, pairs, tasks), on=["model", "dataset"]
+        )
     extra = _more_sources(more_sources)
     if len(extra):
         if pairs is not None:
@@ -265,9 +327,11 @@ def _dtw_aligned(accuracy: pd.DataFrame) -> pd.DataFrame:
 
 def _with_reasons(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with each of :data:`NOT_COMPUTED_COLUMNS`: the plan's ``temporal_not_computed``
-    (``one time point``: nothing over time is planned) where it gives one, else the run's reason of
-    the definition the column concerns (:data:`_RUN_REASONS`; ``dtw_accuracy.csv``'s for the DTW
-    error); empty: computed where configured."""
+    (``one time point``: nothing over time is planned) where it gives one, for the DTW error next the
+    plan's ``dtw_not_computed`` (``pairs``: a movie DTW is not planned on, as nothing gives its cells'
+    infection state; :meth:`~dynaclr.config.workflow.WorkflowConfig.dtw_not_computed`), else the
+    run's reason of the definition the column concerns (:data:`_RUN_REASONS`; ``dtw_accuracy.csv``'s
+    for the DTW error); empty: computed where configured."""
     empty = pd.Series("", index=table.index)
     planned = table.get("temporal_not_computed", empty).fillna("").astype(str)
     run = {
@@ -276,24 +340,93 @@ def _with_reasons(table: pd.DataFrame) -> pd.DataFrame:
         if f"_run_{column}" in table.columns
     }
     for column in NOT_COMPUTED_COLUMNS.values():
-        table[column] = planned.where(planned != "", run.get(column, empty))
+        reason = planned
+        if column == _DTW_REASON and column in table.columns:  # the plan aligns no lineage of the dataset
+            dtw = table[column].astype(object).fillna("").astype(str)
+            reason = planned.where(planned != "", dtw)
+        table[column] = reason.where(reason != "", run.get(column, empty))
     return table
 
 
-def _f1_reasons(own: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
-    """Per (model, dataset) of ``own`` (``classification.csv``'s rows of classifiers fitted on the
-    dataset itself), ``f1_<task>_not_computed``: ``no <task> annotations in <dataset>`` for each task
-    of ``tasks`` it has no row of (rule ``classify`` skipped it: the dataset's annotations hold no row
-    of the task), empty for the others (computed, or not configured)."""
-    keys = own[["model", "dataset"]].drop_duplicates()
-    classified = set(zip(own["model"], own["dataset"], own["task"], strict=True))
-    reasons = keys.copy()
-    for task in ("infection", "division"):
-        reasons[f"f1_{task}_not_computed"] = [
-            f"no {task} annotations in {dataset}"
-            if task in tasks and (model, dataset, task) not in classified
-            else ""
-            for model, dataset in zip(keys["model"], keys["dataset"], strict=True)
+def _f1_reasons(
+    keys: pd.DataFrame, classification: pd.DataFrame | None, pairs: pd.DataFrame | None, tasks: Sequence[str]
+) -> pd.DataFrame:
+    """Per (model, dataset) of ``keys``, each of :data:`F1_NOT_COMPUTED_COLUMNS`: why its F1 is not
+    on the row (empty: it is, or it is NaN for want of a positive cell, which its counts show).
+
+    A task not in ``tasks`` (``analysis.classification.tasks``): :func:`not_configured`. Own F1: of a
+    (model, dataset) with ``classification.csv`` rows of its own classifiers, ``no <task> annotations
+    in <dataset>`` for a task it has none of (rule ``classify`` skipped it); of one without, the plan's
+    ``f1_not_computed`` (``pairs``; ``no annotations in <dataset>``, or not in ``train_on``).
+    Transferred F1: the plan's ``f1_transferred_not_computed`` where it gives one (no source, or a
+    dataset without annotations to score on), else, for a task without a transferred row, ``no <task>
+    annotations in <source>`` for each source whose own rows lack the task, else ``no <task>
+    annotations in <dataset>`` (the dataset's own rows, or a source's, show it lacks the task's labels,
+    not the source), else both possibilities (a source of an earlier run, whose tasks this table does
+    not hold)."""
+    rows = (
+        classification if classification is not None else pd.DataFrame(columns=["model", "dataset", "task"])
+    )
+    if "train_dataset" not in rows.columns:
+        rows = rows.assign(train_dataset=rows["dataset"])
+    own = rows["train_dataset"] == rows["dataset"]
+    own_tasks: dict[tuple[str, str], set[str]] = {}
+    for model, dataset, task in zip(
+        rows.loc[own, "model"], rows.loc[own, "dataset"], rows.loc[own, "task"], strict=True
+    ):
+        own_tasks.setdefault((model, dataset), set()).add(task)
+    transferred: dict[tuple[str, str], dict[str, set[str]]] = {}  # (model, dataset) -> source -> tasks
+    for model, dataset, source, task in zip(
+        rows.loc[~own, "model"],
+        rows.loc[~own, "dataset"],
+        rows.loc[~own, "train_dataset"],
+        rows.loc[~own, "task"],
+        strict=True,
+    ):
+        transferred.setdefault((model, dataset), {}).setdefault(source, set()).add(task)
+    planned: dict[tuple[str, str], dict[str, str]] = {}
+    if pairs is not None:
+        for record in pairs.to_dict("records"):
+            planned[(record["model"], record["dataset"])] = {
+                column: "" if pd.isna(record.get(column)) else str(record.get(column))
+                for column in PLANNED_F1_REASONS
+            }
+
+    def reason(model: str, dataset: str, task: str, kind: str) -> str:
+        target = own_tasks.get((model, dataset))
+        sources = transferred.get((model, dataset), {})
+        if (not kind and target is not None and task in target) or (
+            kind and any(task in held for held in sources.values())
+        ):
+            return ""  # an F1 (or NaN for want of a positive cell: its counts say so)
+        if task not in tasks:
+            return not_configured(task)
+        plan = planned.get((model, dataset), {})
+        if not kind:
+            if target is not None:  # rule classify skipped the task
+                return no_annotations(dataset, task)
+            return plan.get("f1_not_computed") or f"no classifier fitted on {dataset}"
+        if plan.get("f1_transferred_not_computed"):
+            return plan["f1_transferred_not_computed"]
+        if (target is not None and task not in target) or any(
+            task in own_tasks.get((model, source), set()) for source in sources
+        ):  # a source's classifier of the task had no label here to be scored on
+            return no_annotations(dataset, task)
+        lacking = [no_annotations(s, task) for s in sorted(sources) if (model, s) in own_tasks]
+        unknown = [s for s in sorted(sources) if (model, s) not in own_tasks]  # an earlier run's file
+        if unknown:
+            lacking.append(
+                f"no {task} classifier from {', '.join(unknown)} or {no_annotations(dataset, task)}"
+            )
+        return "; ".join(lacking) or f"no classifier of another dataset scored on {dataset}"
+
+    reasons = keys.drop_duplicates().reset_index(drop=True)
+    for column, reason_column in F1_NOT_COMPUTED_COLUMNS.items():
+        task = column.split("_")[1]
+        kind = column.removeprefix(f"f1_{task}")
+        reasons[reason_column] = [
+            reason(model, dataset, task, kind)
+            for model, dataset in zip(reasons["model"], reasons["dataset"], strict=True)
         ]
     return reasons
 
