@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
 import warnings
@@ -169,6 +170,90 @@ def test_listed_positions_without_metadata_or_array_are_refused(tmp_path: Path) 
     (plate / "A" / "1" / "1" / "zarr.json").unlink()
     with pytest.raises(ArtifactError, match=r"positions \['A/1/1'\] are listed .* but cannot be opened"):
         read_plate_layout(plate)
+
+
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
+@pytest.mark.parametrize("repeated", ["image", "well"])
+def test_a_position_listed_twice_is_refused(tmp_path: Path, version: str, repeated: str) -> None:
+    """A well listing one image twice, or a plate listing one well twice (as a hand-written or merged
+    plate can): the layout gave that FOV twice (iohub lists it once), and every per-FOV rule, plate
+    and table made from the layout would hold it twice."""
+    plate = write_plate(
+        tmp_path / "p.zarr", ["A/1/0", "A/1/1", "B/1/0"], ["Nuclei"], (2, 1, 1, 8, 8), version=version
+    )
+    if repeated == "image":
+        with ome_attributes(plate / "A" / "1") as ome:
+            ome["well"]["images"].append({"path": "0"})
+        found = r"\['A/1/0'\]"
+    else:
+        with ome_attributes(plate) as ome:
+            ome["plate"]["wells"].append(dict(ome["plate"]["wells"][0]))
+        found = r"\['A/1/0', 'A/1/1'\]"
+    with pytest.raises(
+        ArtifactError,
+        match=r"p\.zarr: expected each position listed once by the plate's metadata "
+        r"\(plate\.wells\[\]\.path, each well's well\.images\[\]\.path\), found "
+        + found
+        + " listed more than once",
+    ):
+        read_plate_layout(plate)
+
+
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
+@pytest.mark.parametrize(
+    ("label", "found"),
+    [
+        (None, r"omero\.channels\[1\] no label"),
+        ("", r"omero\.channels\[1\]\.label ''"),
+        (2, r"omero\.channels\[1\]\.label 2"),
+    ],
+    ids=["missing", "empty", "number"],
+)
+def test_an_omero_channel_without_a_label_is_refused(
+    tmp_path: Path, version: str, label: object, found: str
+) -> None:
+    """A channel entry without a label: iohub names that channel None and the plate was read, a channel
+    no config key can name (and a second unlabelled one was refused as a repeated name 'None')."""
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1"], ["Nuclei", "GFP"], SHAPE, version=version)
+    for fov in ("A/1/0", "A/1/1"):
+        with ome_attributes(plate / fov) as ome:
+            if label is None:
+                del ome["omero"]["channels"][1]["label"]
+            else:
+                ome["omero"]["channels"][1]["label"] = label
+    with pytest.raises(
+        ArtifactError,
+        match=r"p\.zarr: position A/1/0: expected each omero channel to have a label \(a non-empty string, "
+        r"the channel's name\), found " + found,
+    ):
+        read_plate_layout(plate)
+
+
+@pytest.mark.parametrize("dimension_names", [["c", "t", "z", "y", "x"], ["t", "c", "z", "y"], "tczyx"])
+def test_dimension_names_other_than_the_axes_are_refused(tmp_path: Path, dimension_names: object) -> None:
+    """OME-Zarr 0.5: array 0's Zarr v3 dimension_names name the multiscales axes. A plate whose arrays
+    say ``c, t, z, y, x`` beside axes ``t, c, z, y, x`` was read in the axes' order (each FOV's channels
+    taken as its time points); iohub's own upper-case names (``T, C, Z, Y, X``) and null names agree."""
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1"], ["Nuclei", "GFP"], (2, 2, 1, 8, 8))
+    array_json = plate / "A/1/1/0/zarr.json"
+    metadata = json.loads(array_json.read_text())
+    assert metadata["dimension_names"] == ["T", "C", "Z", "Y", "X"]  # iohub's: read
+    metadata["dimension_names"] = [None, "c", "Z", None, "x"]
+    array_json.write_text(json.dumps(metadata))
+    assert read_plate_layout(plate).shape_tczyx == (2, 2, 1, 8, 8)
+    metadata["dimension_names"] = dimension_names
+    array_json.write_text(json.dumps(metadata))
+    with pytest.raises(
+        ArtifactError,
+        match=r"p\.zarr: position A/1/1: expected the dimension_names of array '0' \(its zarr\.json\) "
+        r"to name the multiscales axes in their order, \['t', 'c', 'z', 'y', 'x'\], found "
+        + re.escape(repr(dimension_names)),
+    ):
+        read_plate_layout(plate)
+    first = plate / "A/1/0/0/zarr.json"  # the one position read_plate_sampling reads
+    first.write_text(json.dumps(metadata))
+    with pytest.raises(ArtifactError, match=r"position A/1/0: expected the dimension_names of array '0'"):
+        read_plate_sampling(plate)
 
 
 @pytest.mark.parametrize(

@@ -404,6 +404,19 @@ def _listed_fov_names(plate_path: Path) -> Iterator[str]:
         yield from (f"{well_path}/{image.get('path', '')}" for image in images)
 
 
+def _check_listed_once(plate_path: Path, listed: list[str]) -> None:
+    """Each position listed once by the plate's metadata: a well listed twice (``plate.wells[].path``)
+    or an image listed twice in its well (``well.images[].path``) would give the workflow one FOV twice
+    (iohub lists it once, the per-FOV jobs and the plates written from the layout twice)."""
+    repeated = sorted({name for name in listed if listed.count(name) > 1})
+    if repeated:
+        raise ArtifactError(
+            f"{plate_path}: expected each position listed once by the plate's metadata (plate.wells[].path, "
+            f"each well's well.images[].path), found {repeated[:5]}{' ...' if len(repeated) > 5 else ''} "
+            "listed more than once; remove the repeated entries"
+        )
+
+
 def _unsafe_names(names: list[str]) -> list[str]:
     return [name for name in names if not all(SAFE_NAME.fullmatch(part) for part in name.split("/"))]
 
@@ -414,17 +427,19 @@ def read_plate_layout(
     """FOV names, channels, axes, array shape and sampling of an HCS plate, from its metadata only.
 
     Refuses (:class:`ArtifactError`, naming the plate and what was expected and found): a missing
-    or non-HCS store; a FOV name with characters other than letters, digits, ``_`` and ``-``; a
-    position listed in the metadata that cannot be opened; axes other than ``t, c, z, y, x`` in
-    that order; a position whose ``coordinateTransformations`` (of its multiscales or its dataset
-    ``0``) is missing, not a list, or holds a ``scale`` that is not one number per axis; an axis
-    unit that is not an OME-NGFF unit; pixels whose Y and X sizes differ (beyond
-    :data:`SQUARE_PIXEL_TOLERANCE`); positions whose array shapes, channel names, axes or scale
-    transforms differ (scales compared in seconds and micrometres: 650 nm and 0.65 µm agree, 600 s
-    and 600 min do not); a channel name given twice; a position without an array ``0``; in a plate
-    of more than one frame, a ``time_interval_minutes`` attribute that is not a positive number, or
-    that disagrees with the positions' time scale (beyond :data:`TIME_INTERVAL_TOLERANCE`, relative;
-    without a scale or a time unit, and where the scale is iohub's default of 1 s, with a warning, the
+    or non-HCS store; a position listed twice (a well or a well's image repeated); a FOV name with
+    characters other than letters, digits, ``_`` and ``-``; a position listed in the metadata that
+    cannot be opened; axes other than ``t, c, z, y, x`` in that order; a Zarr v3 array ``0`` whose
+    ``dimension_names`` are not its multiscales axes (case aside); a position whose
+    ``coordinateTransformations`` (of its multiscales or its dataset ``0``) is missing, not a list, or
+    holds a ``scale`` that is not one number per axis; an axis unit that is not an OME-NGFF unit;
+    pixels whose Y and X sizes differ (beyond :data:`SQUARE_PIXEL_TOLERANCE`); positions whose array
+    shapes, channel names, axes or scale transforms differ (scales compared in seconds and
+    micrometres: 650 nm and 0.65 µm agree, 600 s and 600 min do not); an omero channel without a
+    label; a channel name given twice; a position without an array ``0``; in a plate of more than one
+    frame, a ``time_interval_minutes`` attribute that is not a positive number, or that disagrees
+    with the positions' time scale (beyond :data:`TIME_INTERVAL_TOLERANCE`, relative; without a scale
+    or a time unit, and where the scale is iohub's default of 1 s, with a warning, the
     attribute states the interval: :func:`_stated_sampling`).
 
     The geometry is that of array ``0`` (the product of its dataset's and its multiscales' ``scale``
@@ -446,6 +461,7 @@ def read_plate_layout(
     if not path.exists():
         raise ArtifactError(f"{path}: plate not found")
     listed = list(_listed_fov_names(path))
+    _check_listed_once(path, listed)
     unsafe = _unsafe_names(listed)
     if unsafe:
         raise ArtifactError(
@@ -479,8 +495,10 @@ def read_plate_layout(
         {name: _scale_text(_physical_scale(s)) for name, s in sampling.items()},
     )
     arrays = {name: _array_metadata(path, name) for name in names}
-    shapes = {name: shape for name, (shape, _) in arrays.items()}
-    _check_pixel_types(path, {name: data_type for name, (_, data_type) in arrays.items()})
+    for name, (_, _, dimension_names) in arrays.items():
+        _check_dimension_names(path, name, sampling[name].axes, dimension_names)
+    shapes = {name: shape for name, (shape, _, _) in arrays.items()}
+    _check_pixel_types(path, {name: data_type for name, (_, data_type, _) in arrays.items()})
     _check_positions_agree(path, "array shape (T, C, Z, Y, X)", shapes)
     _check_positions_agree(
         path, "channel names", {name: _channel_labels(ome) for name, ome in position_ome.items()}
@@ -506,7 +524,7 @@ def read_plate_layout(
         channel_names=channel_names,
         axes=axes,
         shape_tczyx=(n_t, n_c, n_z, n_y, n_x),
-        pixel_types=tuple(dict.fromkeys(_pixel_type(data_type)[0] for _, data_type in arrays.values())),
+        pixel_types=tuple(dict.fromkeys(_pixel_type(data_type)[0] for _, data_type, _ in arrays.values())),
         **vars(stated),
     ).supplied_by(supplied or {})
     message = (
@@ -761,7 +779,8 @@ def read_plate_sampling(
     sampling = _position_sampling(path, name, ome)
     _check_axes(_kinds(sampling.axes), path)
     _check_units(path, name, sampling.axes)
-    shape, _ = _array_metadata(path, name)
+    shape, _, dimension_names = _array_metadata(path, name)
+    _check_dimension_names(path, name, sampling.axes, dimension_names)
     n_frames = shape[0]
     interval = _interval_attribute(
         path, zarr.open_group(path, mode="r").attrs.get("time_interval_minutes"), n_frames
@@ -781,9 +800,10 @@ def _first_listed_position(path: Path) -> str:
     return name
 
 
-def _array_metadata(path: Path, name: str) -> tuple[tuple[int, ...], Any]:
-    """The shape and data type (as the zarr metadata writes it: v3 ``data_type``, v2 ``dtype``) of
-    position ``name``'s array ``0``, from one read of its metadata; refuses a position without one."""
+def _array_metadata(path: Path, name: str) -> tuple[tuple[int, ...], Any, Any]:
+    """The shape, data type (as the zarr metadata writes it: v3 ``data_type``, v2 ``dtype``) and
+    dimension names (Zarr v3 ``dimension_names``; None: not written) of position ``name``'s array
+    ``0``, from one read of its metadata; refuses a position without one."""
     metadata = _zarr_metadata(path / name / "0")
     shape = _metadata_shape(metadata)
     if metadata is None or shape is None:
@@ -792,7 +812,32 @@ def _array_metadata(path: Path, name: str) -> tuple[tuple[int, ...], Any]:
             f"{path}: position {name} has no array '0' (found {found}); "
             "dynaclr reads the full-resolution array '0'"
         )
-    return shape, metadata.get("data_type", metadata.get("dtype"))
+    return shape, metadata.get("data_type", metadata.get("dtype")), metadata.get("dimension_names")
+
+
+def _check_dimension_names(
+    path: Path, name: str, axes: tuple[tuple[str, str, str | None], ...], dimension_names: Any
+) -> None:
+    """Array ``0``'s Zarr v3 ``dimension_names`` (where written) name the position's multiscales axes in
+    their order, as OME-Zarr 0.5 requires: arrays whose two descriptions disagree (``c, t, z, y, x``
+    beside axes ``t, c, z, y, x``) would have their dimensions read as the axes say, whichever is
+    right. Compared without case (iohub writes ``T, C, Z, Y, X`` beside axes ``t, c, z, y, x``); a
+    null name (allowed by Zarr v3) agrees with any axis."""
+    if dimension_names is None:
+        return
+    expected = [axis for axis, _, _ in axes]
+    agree = isinstance(dimension_names, list) and len(dimension_names) == len(expected)
+    if agree:
+        agree = all(
+            found is None or (isinstance(found, str) and found.lower() == axis)
+            for found, axis in zip(dimension_names, expected, strict=True)
+        )
+    if not agree:
+        raise ArtifactError(
+            f"{path}: position {name}: expected the dimension_names of array '0' (its zarr.json) to name the "
+            f"multiscales axes in their order, {expected}, found {dimension_names!r}; the array's dimensions "
+            "would be read in the axes' order. Write the axes (multiscales[0].axes) in the array's order"
+        )
 
 
 def _pixel_type(data_type: Any) -> tuple[str, str | None]:
@@ -896,10 +941,27 @@ def _check_channel_labels(path: Path, name: str, ome: dict[str, Any], shape: tup
     """The position's ``omero`` metadata names each channel of its array ``0``, once each (positions
     agree in both, so the first stands for all). Without ``omero`` iohub names the channels 0, 1, ...
     (integers no config key can name); with fewer labels a channel has no name, with more a name reads
-    past the array's last channel when a job runs."""
+    past the array's last channel when a job runs; a channel entry without a label (or one that is
+    not a non-empty string) names no channel (iohub reads None)."""
     omero = ome.get("omero")
     if isinstance(omero, dict) and not isinstance(omero.get("channels"), list):
         return  # malformed: iohub's error names it when the position is opened
+    unlabelled = [
+        f"omero.channels[{index}]"
+        + (
+            f".label {channel['label']!r}"
+            if isinstance(channel, dict) and "label" in channel
+            else " no label"
+        )
+        for index, channel in enumerate(omero["channels"] if isinstance(omero, dict) else [])
+        if not isinstance(channel, dict) or not isinstance(channel.get("label"), str) or not channel["label"]
+    ]
+    if unlabelled:
+        raise ArtifactError(
+            f"{path}: position {name}: expected each omero channel to have a label (a non-empty string, the "
+            f"channel's name), found {'; '.join(unlabelled)}. Write the position's omero channels, one "
+            "labelled entry per channel, in the array's order"
+        )
     labels = _channel_labels(ome)
     n_channels = shape[1] if len(shape) == len(EXPECTED_AXES) else None
     if n_channels is None or len(labels) == n_channels:
