@@ -5,6 +5,7 @@ channels, FOVs and sampling; and what cannot be converted is refused naming the 
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -588,6 +589,16 @@ def test_unsafe_or_unnamed_positions_are_refused(tmp_path: Path, monkeypatch) ->
     assert tiff_layout(renamed, find_tiff_files(renamed), "raw.zarr").fov_names == ("A/1/0", "B/2/0")
 
 
+def assert_refused_as_reordered(config: TiffSourceConfig, path: str, found: str) -> None:
+    """``config``'s tiff.axes are refused as the metadata's axes (``found``, a regex) in another order."""
+    with pytest.raises(
+        ValueError,
+        match=rf"{path}: its metadata gives the axes {found}, the config tiff\.axes '{config.axes}': the "
+        r"same axes in another order",
+    ):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+
+
 def test_axes_that_contradict_the_metadata_are_refused(tmp_path: Path, monkeypatch) -> None:
     """Z and C of the same size: tiff.axes 'CZYX' over metadata 'ZCYX' would swap slices and channels."""
     monkeypatch.chdir(tmp_path)
@@ -596,12 +607,7 @@ def test_axes_that_contradict_the_metadata_are_refused(tmp_path: Path, monkeypat
     tifffile.imwrite(tmp_path / "Pos0.ome.tif", image, metadata={**metadata, "PhysicalSizeZ": 1.0})
     base = {"files": "{position}.ome.tif", "time_interval_minutes": 1}
     config = TiffSourceConfig.model_validate({**base, "axes": "CZYX"})
-    with pytest.raises(
-        ValueError,
-        match=r"Pos0\.ome\.tif: its metadata gives the axes 'ZCYX' \(shape \(2, 2, 8, 10\)\), the config "
-        r"tiff\.axes 'CZYX': the same axes in another order",
-    ):
-        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    assert_refused_as_reordered(config, r"Pos0\.ome\.tif", r"'ZCYX' \(shape \(2, 2, 8, 10\)\)")
     for agreeing in ({**base, "axes": "ZCYX"}, base):
         config = TiffSourceConfig.model_validate(agreeing)
         assert tiff_layout(config, find_tiff_files(config), "raw.zarr").shape_tczyx == (1, 2, 2, 8, 10)
@@ -645,12 +651,7 @@ def test_axes_that_reorder_tifffiles_own_metadata_are_refused(
         "z_step_um": 1,
     }
     config = TiffSourceConfig.model_validate({**base, "axes": given})
-    with pytest.raises(
-        ValueError,
-        match=rf"Pos0\.tif: its metadata gives the axes '{written}' \(shape \(2, 2, 8, 10\)\), the config "
-        rf"tiff\.axes '{given}': the same axes in another order",
-    ):
-        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    assert_refused_as_reordered(config, r"Pos0\.tif", rf"'{written}' \(shape \(2, 2, 8, 10\)\)")
     for agreeing in ({**base, "axes": written}, base):
         config = TiffSourceConfig.model_validate(agreeing)
         converted = convert(config, tmp_path / f"{len(agreeing)}.zarr")
@@ -730,3 +731,67 @@ def test_a_dataset_has_exactly_one_source() -> None:
     for sources in ({"tiff": tiff, "plate": "p.zarr"}, {}):
         with pytest.raises(ValidationError, match=r"exactly one of 'simulate'.*'plate'.*'tiff'"):
             DatasetConfig.model_validate(sources)
+
+
+@pytest.mark.parametrize(
+    ("unit", "written", "read"),
+    [("µm", 0.65, 0.65), ("μm", 0.65, 0.65), ("\\u00B5m", 0.65, 0.65), ("nm", 650.0, 0.65)],
+    ids=["micro sign", "greek mu", "imagej escape", "nm"],
+)
+def test_ome_lengths_are_read_in_each_spelling_of_their_unit(
+    unit: str, written: float, read: float, tmp_path: Path
+) -> None:
+    """OME-XML's micrometre is "µm" (U+00B5, the micro sign) by its schema, but writers also put "μm"
+    (U+03BC, the Greek small letter mu: the two look alike): its pixel size and z step were not read,
+    and the user asked for tiff.pixel_size_um though the file states it."""
+    image = np.zeros((2, 1, 3, 8, 8), np.uint16)
+    lengths = {f"PhysicalSize{axis}": written * (2 if axis == "Z" else 1) for axis in "XYZ"}
+    units = {f"PhysicalSize{axis}Unit": unit for axis in "XYZ"}
+    metadata = {"axes": "TCZYX", "Channel": {"Name": ["GFP"]}, "TimeIncrement": 5.0}
+    tifffile.imwrite(tmp_path / "Pos0.ome.tif", image, metadata={**metadata, **lengths, **units})
+    config = TiffSourceConfig(files=f"{tmp_path}/{{position}}.ome.tif")
+    geometry = tiff_layout(config, find_tiff_files(config), "raw.zarr").geometry
+    assert geometry.pixel_size_um == pytest.approx(read)
+    assert geometry.z_step_um == pytest.approx(2 * read)
+
+
+def write_one_slice_movie(path: Path, kind: str) -> np.ndarray:
+    """A 2-frame, 3-channel, one-slice movie of distinct pixels as an OME-TIFF (axes TCZYX) or an
+    ImageJ hyperstack (TZCYX) with 5 min between frames and 0.5 µm pixels; returns it as TCZYX."""
+    image = np.arange(2 * 3 * 8 * 10, dtype=np.uint16).reshape(2, 3, 1, 8, 10)
+    if kind == "ome":
+        metadata = {
+            "axes": "TCZYX",
+            "Channel": {"Name": ["a", "b", "c"]},
+            **{"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, "TimeIncrement": 5.0, "TimeIncrementUnit": "min"},
+        }
+        tifffile.imwrite(path, image, metadata=metadata)
+    else:
+        metadata = {"axes": "TZCYX", "unit": "um", "finterval": 300.0}
+        hyperstack = image.transpose(0, 2, 1, 3, 4)
+        tifffile.imwrite(path, hyperstack, imagej=True, resolution=(2.0, 2.0), metadata=metadata)
+    return image
+
+
+@pytest.mark.parametrize("kind", ["ome", "imagej"])
+def test_axes_naming_a_size_one_dimension_the_metadata_gives_are_accepted(
+    kind: str, tmp_path: Path, monkeypatch
+) -> None:
+    """tifffile drops the size-1 Z of a one-slice TCZYX movie (it reads TCYX): tiff.axes 'TCZYX', which
+    names the file's axes as its metadata does, was refused ("size-1 dimensions dropped"). It converts
+    to the same plate as without tiff.axes; axes that swap the metadata's axes of size above 1 are
+    still refused."""
+    monkeypatch.chdir(tmp_path)
+    suffix = ".ome.tif" if kind == "ome" else ".tif"
+    image = write_one_slice_movie(tmp_path / f"Pos0{suffix}", kind)
+    names = {"channel_names": ["a", "b", "c"]} if kind == "imagej" else {}  # ImageJ names none
+    base = {"files": f"{{position}}{suffix}", **names}
+    for name, axes in (("given", {"axes": "TCZYX"}), ("moved", {"axes": "TZCYX"}), ("metadata", {})):
+        config = TiffSourceConfig.model_validate({**base, **axes})
+        converted = convert(config, tmp_path / f"{name}.zarr")
+        np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], image)
+        layout = read_plate_layout(converted)
+        assert (layout.time_interval_minutes, layout.geometry.pixel_size_um) == (5.0, 0.5)
+    config = TiffSourceConfig.model_validate({**base, "axes": "CTZYX"})
+    found = r"'\w+' \(shape \([\d, ]+\); 'TCYX' without those of size 1\)"
+    assert_refused_as_reordered(config, rf"Pos0{re.escape(suffix)}", found)

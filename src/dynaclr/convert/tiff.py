@@ -31,6 +31,7 @@ from dynaclr.io.plate import (
     PlateSampling,
 )
 from dynaclr.io.sampling import implausible_sampling, sampling_reads_as_nanometres
+from dynaclr.io.units import TIME_UNITS_S, micrometres_per, seconds_per
 
 logger = logging.getLogger(__name__)
 
@@ -41,20 +42,6 @@ RELATIVE_TOLERANCE = 1e-3
 #: z step of a plate with one slice when the config gives none (µm; unused by stages; the files'
 #: metadata's is not read, as a plate's one-slice z step is not).
 SINGLE_SLICE_Z_STEP_UM = 1.0
-
-#: Micrometres per OME / ImageJ length unit, seconds per time unit.
-_MICROMETRES = {"nm": 1e-3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "mm": 1e3, "\\u00B5m": 1.0}
-#: Seconds per time unit of OME-XML (``TimeIncrementUnit``) and ImageJ (``tunit``: free text in
-#: Image > Properties, "sec" where it writes none), looked up stripped and in lower case
-#: (:func:`_seconds_per`; ImageJ's own "Sec", "Min", "Hours"; "\\u00B5s" as ImageJ escapes µs); an
-#: interval in another unit is not read, and the header says which (``time_unit_not_read``).
-_SECONDS = {
-    **dict.fromkeys(("us", "µs", "μs", "\\u00b5s", "usec"), 1e-6),
-    **dict.fromkeys(("ms", "msec"), 1e-3),
-    **dict.fromkeys(("s", "sec", "second", "seconds"), 1.0),
-    **dict.fromkeys(("min", "minute", "minutes"), 60.0),
-    **dict.fromkeys(("h", "hr", "hour", "hours"), 3600.0),
-}
 
 
 @dataclass(frozen=True)
@@ -68,7 +55,8 @@ class TiffHeader:
         channel_names: OME channel names, in channel order.
         time_interval_s, pixel_size_um, z_step_um: sampling from OME or ImageJ metadata.
         time_unit_not_read: the unit of a time interval the metadata gives in a unit
-            :data:`_SECONDS` does not list (its ``time_interval_s`` is then None), else None.
+            :data:`~dynaclr.io.units.TIME_UNITS_S` does not list (its ``time_interval_s`` is then
+            None), else None.
         length_units: the unit the metadata names for ``pixel_size_um`` and ``z_step_um`` (OME's
             ``PhysicalSize*Unit``, µm where it names none; ImageJ's ``unit``), by attribute.
     """
@@ -342,8 +330,8 @@ def _ome_values(ome_xml: str) -> dict[str, Any]:
 
     def length(key: str) -> float | None:
         value = _float(pixels.get(key))
-        unit = pixels.get(f"{key}Unit", "µm")
-        return None if value is None or unit not in _MICROMETRES else value * _MICROMETRES[unit]
+        scale = micrometres_per(pixels.get(f"{key}Unit", "µm"))
+        return None if value is None or scale is None else value * scale
 
     size_x, size_y = length("PhysicalSizeX"), length("PhysicalSizeY")
     units = (
@@ -352,7 +340,7 @@ def _ome_values(ome_xml: str) -> dict[str, Any]:
     )
     interval = _float(pixels.get("TimeIncrement"))
     time_unit = pixels.get("TimeIncrementUnit", "s")
-    seconds = _seconds_per(time_unit)
+    seconds = seconds_per(time_unit)
     names = [element.get("Name") or "" for element in pixels if element.tag.rsplit("}", 1)[-1] == "Channel"]
     return {
         "channel_names": tuple(names) if names and all(names) and len(set(names)) == len(names) else None,
@@ -362,11 +350,6 @@ def _ome_values(ome_xml: str) -> dict[str, Any]:
         "length_units": units,
         **_interval_values(interval, time_unit, seconds),
     }
-
-
-def _seconds_per(unit: object) -> float | None:
-    """Seconds per time ``unit`` (:data:`_SECONDS`, stripped, in lower case); None: not listed."""
-    return _SECONDS.get(str(unit).strip().lower())
 
 
 def _interval_values(interval: float | None, unit: object, seconds: float | None) -> dict[str, Any]:
@@ -381,13 +364,14 @@ def _interval_values(interval: float | None, unit: object, seconds: float | None
 
 def _imagej_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
     """Sampling of an ImageJ hyperstack: spacing, finterval (in ``tunit``, seconds where ImageJ writes
-    none; not read in a unit :data:`_SECONDS` does not list) and XResolution (pixels per unit)."""
+    none; not read in a unit :data:`~dynaclr.io.units.TIME_UNITS_S` does not list) and XResolution
+    (pixels per unit)."""
     metadata = tiff.imagej_metadata or {}
     unit = str(metadata.get("unit", "")).strip()
-    scale = _MICROMETRES.get(unit)
+    scale = micrometres_per(unit)
     interval = _float(metadata.get("finterval"))
     time_unit = metadata.get("tunit", "sec")
-    values: dict[str, Any] = _interval_values(interval, time_unit, _seconds_per(time_unit))
+    values: dict[str, Any] = _interval_values(interval, time_unit, seconds_per(time_unit))
     if scale is not None:
         values["length_units"] = (("pixel_size_um", unit), ("z_step_um", unit))
         values["z_step_um"] = _float(metadata.get("spacing"))
@@ -436,12 +420,57 @@ def _shaped_axes(tiff: tifffile.TiffFile) -> bool:
     return bool(tiff.is_shaped and any("axes" in (entry or {}) for entry in tiff.shaped_metadata or ()))
 
 
+def _reordered(path: Path, found: str, axes: str) -> ValueError:
+    """The error for the config's ``axes`` giving the axes the metadata gives (``found``, described) in
+    another order: a swap of slices, time points or channels, never silent."""
+    return ValueError(
+        f"{path}: its metadata gives the axes {found}, the config tiff.axes {axes!r}: the same axes in "
+        "another order; correct tiff.axes, or remove it to use the metadata"
+    )
+
+
+def _unsqueezed(tiff: tifffile.TiffFile) -> tuple[str, tuple[int, ...]]:
+    """Axes and shape of ``tiff``'s first series with its size-1 dimensions kept (tifffile's default
+    series drops them: an OME ``TCZYX`` file of one slice reads as ``TCYX``)."""
+    series = tiff.series[0]
+    get_axes, get_shape = getattr(series, "get_axes", None), getattr(series, "get_shape", None)
+    if get_axes is not None and get_shape is not None:  # tifffile < 2026.5.2: series is a list
+        return str(get_axes(False)), tuple(int(n) for n in get_shape(False))
+    full = tiff.series(squeeze=False)[0]
+    return str(full.axes), tuple(int(n) for n in full.shape)
+
+
+def _with_size_one_axes(
+    path: Path, tiff: tifffile.TiffFile, shape: tuple[int, ...], found_axes: str, axes: str
+) -> tuple[tuple[int, ...], str]:
+    """Shape and axes of ``tiff`` in the config's ``axes`` where those name, besides the metadata's
+    axes (``found_axes``, size-1 dimensions dropped), only dimensions of size 1 the metadata gives
+    (:func:`_unsqueezed`: the Z of one slice of an OME ``TCZYX`` file); ``shape`` and ``found_axes``
+    unchanged otherwise. ``ValueError`` naming the file where ``axes`` give the metadata's axes of
+    size above 1 in another order (a swap, never silent)."""
+    full_axes, full_shape = _unsqueezed(tiff)
+    sizes = dict(zip(full_axes, full_shape, strict=True))
+    extra = [axis for axis in axes if axis not in found_axes]
+    if (
+        len(set(axes)) != len(axes)
+        or set(found_axes) - set(axes)
+        or not extra
+        or any(sizes.get(axis) != 1 for axis in extra)
+    ):
+        return shape, found_axes
+    if "".join(axis for axis in axes if axis in found_axes) != found_axes:
+        found = f"{full_axes!r} (shape {full_shape}; {found_axes!r} without those of size 1)"
+        raise _reordered(path, found, axes)
+    return tuple(sizes[axis] for axis in axes), axes
+
+
 def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int | None = None) -> TiffHeader:
     """Shape, axes, dtype, channel names and sampling of ``path``'s first series; no pixel is read.
 
     ``axes`` (the config's) may not give the axes OME, ImageJ or tifffile's own (``shaped``) metadata
     give in another order (a silent swap); other letters relabel them, with a warning (also where
-    they split the metadata's axes into more, see below). Pages of a file without shape metadata
+    they split the metadata's axes into more, see below); they may name size-1 dimensions the
+    metadata gives and tifffile drops (:func:`_with_size_one_axes`). Pages of a file without shape metadata
     are split along ``axes`` with ``n_channels`` channels (see :func:`_unflattened`).
     Raises ``ValueError`` naming the file for an unreadable file,
     a file with several series, axes that reorder the metadata's, or axes that are not given and
@@ -459,6 +488,8 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
             shape, found_axes, dtype = tuple(int(n) for n in series.shape), str(series.axes), series.dtype
             values: dict[str, Any] = {}
             axes_from_metadata = bool(tiff.is_ome or tiff.is_imagej or _shaped_axes(tiff))
+            if axes is not None and axes_from_metadata and axes != found_axes:
+                shape, found_axes = _with_size_one_axes(path, tiff, shape, found_axes, axes)
             if tiff.is_ome and tiff.ome_metadata:
                 values = _ome_values(tiff.ome_metadata)
             elif tiff.is_imagej:
@@ -480,11 +511,7 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
         and found_axes != axes
     ):
         if sorted(found_axes) == sorted(axes):  # the same axes in another order: a swap, never silent
-            raise ValueError(
-                f"{path}: its metadata gives the axes {found_axes!r} (shape {shape}), the config tiff.axes "
-                f"{axes!r}: the same axes in another order; correct tiff.axes, or remove it to use the "
-                "metadata"
-            )
+            raise _reordered(path, f"{found_axes!r} (shape {shape})", axes)
         # other letters: tiff.axes relabels what the writer's defaults got wrong (tifffile writes a
         # stack without axes as CYX; Fiji saves a time-lapse not made a hyperstack as slices, ZYX)
         logger.warning(
@@ -706,7 +733,8 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
         first_path, first = next(iter(headers.items()))
         unit = first.time_unit_not_read if "time_interval_minutes" in missing else None
         why = (
-            f" (its frame interval in unit {unit!r} not read; units read, in any case: {', '.join(_SECONDS)})"
+            f" (its frame interval in unit {unit!r} not read; units read, in any case: "
+            f"{', '.join(TIME_UNITS_S)})"
             if unit is not None
             else ""
         )

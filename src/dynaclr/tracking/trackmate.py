@@ -63,27 +63,22 @@ from typing import Any
 import pandas as pd
 
 from dynaclr.io import ArtifactError
+from dynaclr.io.units import LENGTH_UNITS_UM, TIME_UNITS_S as SECONDS_PER_UNIT, unit_key
 from dynaclr.tracking.engine import NO_PARENT
 
 logger = logging.getLogger(__name__)
 
 #: Largest relative difference between the file's pixel size (or z step) and the plate's.
 CALIBRATION_TOLERANCE = 1e-3
-#: Micrometres per unit of TrackMate's ``spatialunits``; None: uncalibrated (positions in pixels).
+#: Micrometres per unit of TrackMate's ``spatialunits`` (:data:`~dynaclr.io.units.LENGTH_UNITS_UM`);
+#: None: uncalibrated (positions in pixels).
 SPATIAL_UNITS_UM: dict[str, float | None] = {
-    **dict.fromkeys(("micron", "microns", "µm", "μm", "um", "micrometer", "micrometre", "micrometers"), 1.0),
-    **dict.fromkeys(("nm", "nanometer", "nanometre", "nanometers"), 1e-3),
-    **dict.fromkeys(("mm", "millimeter", "millimetre", "millimeters"), 1e3),
+    **LENGTH_UNITS_UM,
     **dict.fromkeys(("pixel", "pixels", "px"), None),
 }
-#: Seconds per unit of TrackMate's ``timeunits``; None: frames (no interval to check).
-TIME_UNITS_S: dict[str, float | None] = {
-    **dict.fromkeys(("ms", "msec", "millisecond", "milliseconds"), 1e-3),
-    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
-    **dict.fromkeys(("min", "mins", "minute", "minutes"), 60.0),
-    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600.0),
-    **dict.fromkeys(("frame", "frames"), None),
-}
+#: Seconds per unit of TrackMate's ``timeunits`` (:data:`~dynaclr.io.units.TIME_UNITS_S`); None:
+#: frames (no interval to check).
+TIME_UNITS_S: dict[str, float | None] = {**SECONDS_PER_UNIT, **dict.fromkeys(("frame", "frames"), None)}
 #: Spots named per problem before "... and N more".
 SHOWN_SPOTS = 5
 
@@ -211,11 +206,11 @@ def _pixel_sizes(
             "TrackMate (File > Save), not an export of the tracks"
         )
     units = parsed.spatial_units.strip()
-    if units.lower() not in SPATIAL_UNITS_UM:
+    if unit_key(units) not in SPATIAL_UNITS_UM:
         raise ArtifactError(
             f"{path}: <Model spatialunits>: expected one of {sorted(SPATIAL_UNITS_UM)}, found {units!r}"
         )
-    um_per_unit = SPATIAL_UNITS_UM[units.lower()]
+    um_per_unit = SPATIAL_UNITS_UM[unit_key(units)]
     n_slices = _number(path, "ImageData", image, "nslices", int)
     is_3d = n_slices > 1
     n_t, n_z, n_y, n_x = shape_tzyx
@@ -307,7 +302,7 @@ def _check_frame_interval(
         missing = "<ImageData timeinterval>" if "timeinterval" not in image else "<Model timeunits>"
         logger.info("%s: no %s: the file's frame interval is not checked against the plate's", path, missing)
         return None
-    if units.lower() not in TIME_UNITS_S:
+    if unit_key(units) not in TIME_UNITS_S:
         raise ArtifactError(
             f"{path}: <Model timeunits>: expected one of {sorted(TIME_UNITS_S)}, found {units!r}"
         )
@@ -317,7 +312,7 @@ def _check_frame_interval(
             f"{path}: <ImageData timeinterval>: expected a positive frame interval, found "
             f"{interval:g} {units}"
         )
-    seconds_per_unit = TIME_UNITS_S[units.lower()]
+    seconds_per_unit = TIME_UNITS_S[unit_key(units)]
     guess = unitless.get("time_interval_minutes")
     # A defensive check for library callers: the workflow's dry run refuses a movie whose interval is
     # such a guess (plate_checks._geometry_problems), so no workflow job reaches this branch.
