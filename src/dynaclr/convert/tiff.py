@@ -432,11 +432,7 @@ def _reordered(path: Path, found: str, axes: str) -> ValueError:
 def _unsqueezed(tiff: tifffile.TiffFile) -> tuple[str, tuple[int, ...]]:
     """Axes and shape of ``tiff``'s first series with its size-1 dimensions kept (tifffile's default
     series drops them: an OME ``TCZYX`` file of one slice reads as ``TCYX``)."""
-    series = tiff.series[0]
-    get_axes, get_shape = getattr(series, "get_axes", None), getattr(series, "get_shape", None)
-    if get_axes is not None and get_shape is not None:  # tifffile < 2026.5.2: series is a list
-        return str(get_axes(False)), tuple(int(n) for n in get_shape(False))
-    full = tiff.series(squeeze=False)[0]
+    full = tiff.series(squeeze=False)[0]  # tifffile >= 2026.5.2 (pyproject's minimum)
     return str(full.axes), tuple(int(n) for n in full.shape)
 
 
