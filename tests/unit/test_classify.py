@@ -428,6 +428,7 @@ def _embeddings_store(
         config["encoder_weights_sha256"] = weights
     if model_input is not None:
         config["input"] = model_input
+        config["patch_spec"] = "ps"  # embed records the spec of its input
     write_embeddings(
         build_anndata(features, truth), path, make_provenance(ArtifactKind.EMBEDDINGS, config, inputs)
     )
@@ -708,6 +709,42 @@ def _config_importing(file, model="time_aware", checkpoint=None, **entry):
     return WorkflowConfig.model_validate(raw)
 
 
+def test_the_dry_run_compares_the_input_an_imported_file_records_with_the_spec(planted, tmp_path):
+    """The spec's input is known at planning: a file of an earlier run recording the input it was
+    fitted on is compared with the input the model reads on each dataset it predicts (one line
+    naming the spec key), as the job compares the store's; a malformed record is a line naming the
+    file; the same input, or none recorded, passes."""
+    from dynaclr.classify.model import imported_classifier_problems
+    from dynaclr.io import config_hash
+
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    workflow = _config_importing("x")
+    model = workflow.contrastive_models["time_aware"]
+    features, truth = planted["features"], planted["truth"]
+    store = _embeddings_store(tmp_path / "s.zarr", features, truth, model="time_aware", checkpoint={})
+    file = _classifiers_fitted_on(store, truth, config, tmp_path)
+    document = json.loads(file.read_text())
+    document["dynaclr"]["config"]["embedded_by"]["encoder_config_hash"] = config_hash(
+        model.training.job_params()
+    )
+    dataset = workflow.embedded_datasets("time_aware")[0]
+    spec = workflow.datasets[dataset].patch_spec(model.training.patch_spec)
+    same = {"channels": spec.channel_labels(), "normalize_per_time_point": spec.normalize_per_time_point}
+    other = {**same, "normalize_per_time_point": not spec.normalize_per_time_point}
+    key = f"datasets.{dataset}.patches[{spec.name}].normalize_per_time_point"
+    for recorded, found in ((None, None), (same, None), (other, key), ("phase", "expected an input record")):
+        if recorded is not None:
+            document["dynaclr"]["config"]["embedded_by"]["input"] = recorded
+        file.write_text(json.dumps(document))
+        problems = imported_classifier_problems(_config_importing(file))
+        if found is None:
+            assert problems == []
+        else:
+            (problem,) = problems
+            assert problem.startswith("analysis.classification.imported.earlier.file: ")
+            assert found in problem and str(file) in problem
+
+
 def test_the_dry_run_refuses_a_file_that_is_no_classifiers_artifact_or_of_another_checkpoint(
     planted, tmp_path
 ):
@@ -885,6 +922,45 @@ def test_classifiers_of_an_earlier_run_are_compared_by_the_weights_not_the_train
     assert set(read_predictions(tmp_path / "cp.parquet")["train_dataset"]) == {f"toy ({earlier})"}
 
 
+#: The input classifiers of an earlier run were fitted on (as PatchStore.model_input gives it).
+FITTED_INPUT = {
+    "channels": ["phase:Phase3D (zscore)", "raw:Nuclei (median_p99)"],
+    "normalize_per_time_point": False,
+}
+
+
+def _fitted_on_input(planted, tmp_path, config, model_input, model="planted"):
+    """Classifiers fitted (in tmp_path/earlier) on ``model``'s embeddings of weights ``_digest(0)``
+    that record ``model_input``. Returns the classifier file."""
+    earlier_dir = tmp_path / "earlier"
+    earlier_dir.mkdir(parents=True)
+    source = _embeddings_store(
+        earlier_dir / "s.zarr",
+        planted["features"],
+        planted["truth"],
+        model,
+        checkpoint={"seed": 0},
+        weights=_digest(0),
+        model_input=model_input,
+    )
+    return _classifiers_fitted_on(source, planted["truth"], config, earlier_dir)
+
+
+def _target_of_input(planted, path, model_input, model="reused", weights=None):
+    """A store of dataset 'other' embedded by ``model`` with weights ``weights`` (default
+    ``_digest(0)``), recording ``model_input``."""
+    return _embeddings_store(
+        path,
+        planted["features"],
+        planted["truth"],
+        model,
+        "other",
+        checkpoint={"seed": 0},
+        weights=weights or _digest(0),
+        model_input=model_input,
+    )
+
+
 def test_classifiers_of_the_same_weights_fed_another_input_are_refused(planted, tmp_path):
     """The same weights (one VisCy or timm file imported in two runs) embedding patches whose channels
     are in another order, or otherwise normalised, give features that mean something else: the
@@ -893,29 +969,16 @@ def test_classifiers_of_the_same_weights_fed_another_input_are_refused(planted, 
     the same input is accepted, and a store or file that records none is not compared."""
     config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
     features, truth = planted["features"], planted["truth"]
-    fitted_input = {
-        "channels": ["phase:Phase3D (zscore)", "raw:Nuclei (median_p99)"],
-        "normalize_per_time_point": False,
-    }
-    earlier_dir = tmp_path / "earlier"
-    earlier_dir.mkdir()
-    source = _embeddings_store(
-        earlier_dir / "s.zarr",
-        features,
-        truth,
-        checkpoint={"seed": 0},
-        weights=_digest(0),
-        model_input=fitted_input,
-    )
-    earlier = _classifiers_fitted_on(source, truth, config, earlier_dir)
+    fitted_input = FITTED_INPUT
+    earlier = _fitted_on_input(planted, tmp_path, config, fitted_input)
     swapped = {**fitted_input, "channels": fitted_input["channels"][::-1]}
     renormalised = {**fitted_input, "channels": ["phase:Phase3D (zscore)", "raw:Nuclei (zscore)"]}
     per_time_point = {**fitted_input, "normalize_per_time_point": True}
     for i, (other, found) in enumerate(
         (
-            (swapped, "channels ['raw:Nuclei (median_p99)', 'phase:Phase3D (zscore)'], expected"),
-            (renormalised, "channels ['phase:Phase3D (zscore)', 'raw:Nuclei (zscore)'], expected"),
-            (per_time_point, "normalize_per_time_point True, expected False"),
+            (swapped, "datasets.other.patches[ps].channels[0].name: expected the channels"),
+            (renormalised, "datasets.other.patches[ps].channels[1].normalization: expected 'median_p99'"),
+            (per_time_point, "datasets.other.patches[ps].normalize_per_time_point: expected False"),
         )
     ):
         for imported, model in ((True, "reused"), (False, "planted")):
@@ -954,6 +1017,78 @@ def test_classifiers_of_the_same_weights_fed_another_input_are_refused(planted, 
         weights=_digest(0),
     )
     _transfer(config, unrecorded, earlier, tmp_path, "u", imported=True)
+    # a file written before the input was recorded, applied to a store recording one: not compared
+    older = _fitted_on_input(planted, tmp_path / "older", config, None)
+    from dynaclr.classify.model import read_classifiers_provenance
+
+    assert "input" not in read_classifiers_provenance(older).config["embedded_by"]
+    recording = _target_of_input(planted, tmp_path / "recording.zarr", swapped)
+    _transfer(config, recording, older, tmp_path, "o", imported=True)
+    assert set(read_predictions(tmp_path / "op.parquet")["train_dataset"]) == {f"toy ({older})"}
+
+
+def test_the_input_is_compared_as_import_model_compares_channels(planted, tmp_path, caplog):
+    """Classifiers' input is compared as rule import_model compares a spec's channels (one
+    comparison): a channel renamed at its position (a lab's own names; import_model only warns)
+    is warned and the classifiers applied, where the full labels were refused; a channel named in
+    both at another position beside a renamed one is refused naming the key and the `name:` advice;
+    a malformed input record is refused naming the file, not an AttributeError."""
+    import logging
+
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    earlier = _fitted_on_input(planted, tmp_path, config, FITTED_INPUT)
+    renamed = {**FITTED_INPUT, "channels": ["phase:Phase3D (zscore)", "raw:H2B (median_p99)"]}
+    with caplog.at_level(logging.WARNING, logger="dynaclr.classify.stage"):
+        _transfer(
+            config,
+            _target_of_input(planted, tmp_path / "r.zarr", renamed),
+            earlier,
+            tmp_path,
+            "r",
+            imported=True,
+        )
+    assert any(
+        "datasets.other.patches[ps].channels[1].name/source" in r.getMessage() and "raw:H2B" in r.getMessage()
+        for r in caplog.records
+    )
+    assert set(read_predictions(tmp_path / "rp.parquet")["train_dataset"]) == {f"toy ({earlier})"}
+
+    moved = {**FITTED_INPUT, "channels": ["raw:Nuclei (zscore)", "raw:GFP (median_p99)"]}
+    with pytest.raises(
+        ValueError, match=r"channels\[0\]\.name: expected channel 'Nuclei' at position 2"
+    ) as refused:
+        _transfer(
+            config,
+            _target_of_input(planted, tmp_path / "m.zarr", moved),
+            earlier,
+            tmp_path,
+            "m",
+            imported=True,
+        )
+    assert "`name:`" in str(refused.value)
+
+    malformed = _target_of_input(planted, tmp_path / "x.zarr", ["phase:Phase3D (zscore)"])
+    with pytest.raises(ValueError, match="expected an input record") as refused:
+        _transfer(config, malformed, earlier, tmp_path, "x", imported=True)
+    assert str(malformed) in str(refused.value)
+
+
+def test_other_weights_or_a_baseline_are_named_before_another_input(planted, tmp_path):
+    """The input is compared last: classifiers of other weights that also had another input are
+    refused for the weights (not told 'the same weights fed other channels'), in-run and imported,
+    and a baseline's imported classifiers as a baseline's."""
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    other_input = {**FITTED_INPUT, "normalize_per_time_point": True}
+    earlier = _fitted_on_input(planted, tmp_path, config, FITTED_INPUT)
+    for imported, model in ((True, "reused"), (False, "planted")):
+        retrained = _target_of_input(planted, tmp_path / f"w{imported}.zarr", other_input, model, _digest(1))
+        with pytest.raises(ValueError) as refused:
+            _transfer(config, retrained, earlier, tmp_path, "w", imported=imported)
+        assert _digest(1) in str(refused.value) and "another input" not in str(refused.value)
+    baseline = _fitted_on_input(planted, tmp_path / "b", config, FITTED_INPUT, model="random_weights")
+    store = _target_of_input(planted, tmp_path / "b.zarr", other_input)
+    with pytest.raises(ValueError, match="classifiers of the baseline 'random_weights'"):
+        _transfer(config, store, baseline, tmp_path, "b", imported=True)
 
 
 def test_a_file_recording_no_weights_digest_is_checked_by_hash_with_a_warning(planted, tmp_path, caplog):

@@ -342,6 +342,29 @@ def test_embedding_refuses_patches_of_another_input_than_the_model_records(store
         assert not (tmp_path / "x.zarr").exists()
 
 
+def test_a_store_of_another_input_than_an_unstated_one_assumed_at_import_says_it_was_assumed(
+    store_and_model, tmp_path
+):
+    """A VisCy or timm file states no per-time-point normalisation: import_model records the spec's,
+    assumed (input_normalize_per_time_point_verified: false). A store of another setting is refused
+    without claiming the network learnt from the recorded value: the message says it was assumed."""
+    checkpoint = torch.load(store_and_model["checkpoint"], weights_only=True)
+    assumed = {
+        **checkpoint["dynaclr_training"],
+        "checkpoint_format": "viscy",
+        "input_normalize_per_time_point": True,
+        "input_normalize_per_time_point_verified": False,
+    }
+    other = tmp_path / "viscy" / "model.ckpt"
+    other.parent.mkdir()
+    torch.save({**checkpoint, "dynaclr_training": assumed}, other)
+    assert read_contrastive_checkpoint(other).input_normalize_per_time_point_verified is False
+    with pytest.raises(ArtifactError, match="does not state its input") as refused:
+        _embed({**store_and_model, "checkpoint": other}, "time_aware", tmp_path / "x.zarr", EmbeddingConfig())
+    assert "normalize_per_time_point False, expected True" in str(refused.value)
+    assert "than it learnt from" not in str(refused.value)
+
+
 def test_a_model_embeds_another_datasets_store_made_with_another_storage_or_focus(store_and_model, tmp_path):
     """Another dataset's spec may differ in storage dtype, shard size or z_range (the dry run checks
     that it gives the model's input, spec_contract): its patch-spec hash is not the training store's,

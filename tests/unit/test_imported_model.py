@@ -159,7 +159,7 @@ def test_a_model_ckpt_is_refused_for_a_spec_of_other_channels_or_size(
     with pytest.raises(
         ArtifactError,
         match=r"channel 'Nuclei' at position 1, where the patch spec .* found a model trained on it at "
-        r"position 2",
+        r"position 2 .* or give a channel the model's `name:`",
     ):
         moved = ["raw:Nuclei (median_p99)", "raw:mCherry (median_p99)"]
         run_import(tmp_path / "other", viscy_config(), two_markers.checkpoint, "dynaclr", channels=moved)
@@ -221,6 +221,38 @@ def test_channels_a_foreign_file_does_not_state_are_recorded_as_not_verified(
         run_import(tmp_path / "other", viscy_config(), tmp_path / "trained.ckpt", "dynaclr", CHANNELS[::-1])
 
 
+def test_an_unstated_per_time_point_setting_is_recorded_as_assumed(tmp_path: Path, caplog) -> None:
+    """A VisCy file states no normalize_per_time_point: the spec's is recorded, as assumed
+    (input_normalize_per_time_point_verified: false, with a warning), and stays assumed through an
+    import of the copy; a model.ckpt stating it keeps it as stated."""
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        viscy = run_import(
+            tmp_path / "viscy", viscy_config(), channels=CHANNELS, normalize_per_time_point=False
+        )
+    read = read_contrastive_checkpoint(viscy.checkpoint)
+    assert read.input_normalize_per_time_point is False and not read.input_normalize_per_time_point_verified
+    assert (
+        torch.load(viscy.checkpoint, weights_only=True)["dynaclr_training"][
+            "input_normalize_per_time_point_verified"
+        ]
+        is False
+    )
+    assert any("assumed normalize_per_time_point: False" in r.getMessage() for r in caplog.records)
+    copy = run_import(tmp_path / "copy", viscy_config(), viscy.checkpoint, "dynaclr", CHANNELS, 48, False)
+    assert not read_contrastive_checkpoint(copy.checkpoint).input_normalize_per_time_point_verified
+    stated = torch.load(viscy.checkpoint, weights_only=True)
+    stated["dynaclr_training"].update(
+        checkpoint_format="dynaclr", input_normalize_per_time_point_verified=True
+    )
+    torch.save(stated, tmp_path / "stated.ckpt")
+    kept = run_import(
+        tmp_path / "kept", viscy_config(), tmp_path / "stated.ckpt", "dynaclr", CHANNELS, 48, False
+    )
+    assert read_contrastive_checkpoint(kept.checkpoint).input_normalize_per_time_point_verified
+
+
 def test_a_model_ckpt_normalised_per_time_point_is_refused_for_a_spec_normalising_per_fov(
     tmp_path: Path,
 ) -> None:
@@ -230,13 +262,24 @@ def test_a_model_ckpt_normalised_per_time_point_is_refused_for_a_spec_normalisin
     spec's recorded in the copy; a file that records none takes the spec's."""
     viscy = run_import(tmp_path / "viscy", viscy_config(), channels=CHANNELS, normalize_per_time_point=True)
     assert read_contrastive_checkpoint(viscy.checkpoint).input_normalize_per_time_point is True
+    trained = torch.load(viscy.checkpoint, weights_only=True)  # as training records it: stated
+    trained["dynaclr_training"].update(
+        checkpoint_format="dynaclr", input_normalize_per_time_point_verified=True
+    )
+    torch.save(trained, tmp_path / "trained.ckpt")
     with pytest.raises(
         ArtifactError,
         match=r"expected a model trained on patches with normalize_per_time_point: False \(the patch spec "
         r"named by contrastive_models\.reference\.training\.patch_spec\), found a model trained with True",
     ):
-        run_import(tmp_path / "other", viscy_config(), viscy.checkpoint, "dynaclr", CHANNELS, 48, False)
+        run_import(
+            tmp_path / "other", viscy_config(), tmp_path / "trained.ckpt", "dynaclr", CHANNELS, 48, False
+        )
     assert not (tmp_path / "other" / "model.ckpt").exists()
+    # the VisCy import's True was the spec's, assumed: refused without claiming it was learnt
+    with pytest.raises(ArtifactError, match=r"found a model\.ckpt imported assuming True") as refused:
+        run_import(tmp_path / "other", viscy_config(), viscy.checkpoint, "dynaclr", CHANNELS, 48, False)
+    assert "trained with" not in str(refused.value)
     kept = run_import(tmp_path / "kept", viscy_config(), viscy.checkpoint, "dynaclr", CHANNELS, 48, True)
     assert read_contrastive_checkpoint(kept.checkpoint).input_normalize_per_time_point is True
     unstated = run_import(tmp_path / "unstated", viscy_config(), viscy.checkpoint, "dynaclr", CHANNELS)

@@ -490,12 +490,8 @@ def test_a_config_edit_changes_the_params_or_inputs_of_exactly_the_rules_that_re
     assert changed == rerun
 
 
-def test_adding_a_dataset_to_an_imported_model_reruns_none_of_its_jobs(tmp_path: Path) -> None:
-    """The sampling checks are functions of threads, which the params trigger does not compare:
-    adding a dataset to an imported model's embed_datasets changes no compared param or input of its
-    import_model job or of its embed job of the dataset it embedded (import_model is not rerun; the
-    new dataset's embed job makes the comparison, given its sampling); a trained model's recorded
-    sampling is no compared param either (editing what it records retrains nothing)."""
+def _config_importing_a_model(tmp_path: Path) -> dict[str, Any]:
+    """The tiny config with a model 'colleague' imported from a (empty) file, embedding 'tiny'."""
     from integration.workflow_helpers import TINY_TRAINING, tiny_workflow_config
 
     checkpoint = tmp_path / "colleague.ckpt"
@@ -506,6 +502,16 @@ def test_adding_a_dataset_to_an_imported_model_reruns_none_of_its_jobs(tmp_path:
         "embed_datasets": ["tiny"],
         "training": {**TINY_TRAINING, "sampling": "classical"},
     }
+    return config
+
+
+def test_adding_a_dataset_to_an_imported_model_reruns_none_of_its_jobs(tmp_path: Path) -> None:
+    """The sampling checks are functions of threads, which the params trigger does not compare:
+    adding a dataset to an imported model's embed_datasets changes no compared param or input of its
+    import_model job or of its embed job of the dataset it embedded (import_model is not rerun; the
+    new dataset's embed job makes the comparison, given its sampling); a trained model's recorded
+    sampling is no compared param either (editing what it records retrains nothing)."""
+    config = _config_importing_a_model(tmp_path)
 
     def plan(name: str) -> list[Any]:
         (tmp_path / name).mkdir()
@@ -534,6 +540,29 @@ def test_adding_a_dataset_to_an_imported_model_reruns_none_of_its_jobs(tmp_path:
         if job.rule.name == "train_contrastive":
             assert job.params.sampling not in list(job.non_derived_params)
             assert job.params.sampling  # the record still reaches the command line
+
+
+def test_editing_the_specs_per_time_point_setting_reimports_a_model(tmp_path: Path) -> None:
+    """import_model records the spec's normalize_per_time_point as the model's input where the file
+    states none (VisCy, timm): it was a function of threads, which the params trigger leaves out, so
+    editing the spec re-extracted the patches but kept the import, and embed then refused the store
+    against the stale record. It is a compared param, as the channels are."""
+    config = _config_importing_a_model(tmp_path)
+
+    def import_params(name: str) -> tuple[list[str], list[str]]:
+        (tmp_path / name).mkdir()
+        configfile = tmp_path / name / "config.yaml"
+        configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+        (params,) = [
+            p
+            for job, p in _params_by_job(planned_jobs(configfile, tmp_path / name)).items()
+            if job[0] == "import_model"
+        ]
+        return params
+
+    before = import_params("before")
+    config["datasets"]["tiny"]["patches"][0]["normalize_per_time_point"] = True
+    assert import_params("after") != before
 
 
 def test_the_training_job_runs_with_the_run_settings_no_rerun_compares(tmp_path: Path) -> None:

@@ -411,8 +411,9 @@ def imported_spec(model):
 
 
 def imported_input(model):
-    """Channels, slices and size of the input a loaded model takes: its patch spec on the first
-    dataset it embeds (slices from that dataset's plate when the spec keeps them all)."""
+    """Channels (with their normalisation), per-time-point normalisation, slices and size of the
+    input a loaded model takes: its patch spec on the first dataset it embeds (slices from that
+    dataset's plate when the spec keeps them all)."""
     dataset = CONFIG.embedded_datasets(model)[0]
     spec = imported_spec(model)
     kept = spec.z_slices(plate_layout(dataset).shape_tczyx[2])
@@ -424,6 +425,7 @@ def imported_input(model):
         "patch_size_yx_px": spec.patch_size_yx_px,
         "channel_indices": None if selected is None else channel_indices(spec, selected),
         "channels": spec.channel_labels(),
+        "normalize_per_time_point": spec.normalize_per_time_point,
     }
 
 

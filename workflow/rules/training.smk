@@ -81,13 +81,13 @@ rule import_model:
     params:
         config=lambda w: CONFIG.contrastive_models[w.model].training.job_params(),  # hashed as training's
         checkpoint_format=lambda w: CONFIG.contrastive_models[w.model].import_format,
+        # the spec's channels and normalize_per_time_point are recorded as the model's input where the
+        # file states none (VisCy, timm): a plain param, so editing them re-imports (embed compares the
+        # recorded input with each patch store it reads)
         input_shape=lambda w: imported_input(w.model),
         # checks (functions of threads, which the params trigger does not compare: editing them
         # re-imports nothing; embed repeats the check for each dataset it embeds)
         embedded_sampling=lambda w, threads: embedded_sampling(w.model),
-        # a dynaclr file recording another per-time-point normalisation is refused (embed compares
-        # the recorded value with each patch store it reads)
-        normalize_per_time_point=lambda w, threads: imported_spec(w.model).normalize_per_time_point,
         allow_other_scales=lambda w, threads: CONFIG.contrastive_models[w.model].allow_other_scales,
     wildcard_constraints:
         model=wildcard_choice(LOADED_MODELS),

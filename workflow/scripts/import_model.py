@@ -10,7 +10,6 @@ with job_context(snakemake.log[0], snakemake.threads):
         ImportModelOutputs.from_rule(snakemake.output),
         **snakemake.params.input_shape,
         model_name=snakemake.wildcards.model,
-        normalize_per_time_point=snakemake.params.normalize_per_time_point,
         embedded_sampling=snakemake.params.embedded_sampling,
         allow_other_scales=snakemake.params.allow_other_scales,
     )

@@ -31,6 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dynaclr.config.embeddings import model_kind
+from dynaclr.config.patches import channel_indices, channels_difference, label_normalization
 from dynaclr.io import ArtifactError, ArtifactKind, Provenance, atomic_output, check_provenance, config_hash
 from dynaclr.io.provenance import unreadable_artifact
 
@@ -228,6 +229,79 @@ def imported_source_label(path: str | Path) -> str:
     return f"{fitted} ({path})" if fitted is not None else str(path)
 
 
+def input_record(value: Any, owner: str) -> dict[str, Any]:
+    """The ``input`` an embeddings store or a classifier file records (the channels the network
+    read, ``source:name (normalization)`` in order, and ``normalize_per_time_point``), checked.
+
+    Raises:
+        ValueError: ``value`` is not such a record, naming ``owner`` (the file)."""
+    channels = value.get("channels") if isinstance(value, Mapping) else None
+    per_time_point = value.get("normalize_per_time_point") if isinstance(value, Mapping) else None
+    if (
+        not isinstance(channels, list)
+        or not all(isinstance(label, str) for label in channels)
+        or not isinstance(per_time_point, bool)
+    ):
+        raise ValueError(
+            f"{owner}: expected an input record {{'channels': [<source:name (normalization)>, ...], "
+            f"'normalize_per_time_point': <true or false>}}, found {value!r}: the file was altered or "
+            "written by another program; use the file rule 'classify' or 'embed' wrote"
+        )
+    return {"channels": list(channels), "normalize_per_time_point": per_time_point}
+
+
+def input_differences(
+    fitted: Mapping[str, Any], found: Mapping[str, Any], key: str
+) -> tuple[list[str], list[str]]:
+    """How the input ``found`` (a store's, or a patch spec's at planning) differs from the input
+    classifiers were ``fitted`` on (records of :func:`input_record`), compared as rule
+    ``import_model`` compares a spec with a model (:func:`~dynaclr.config.patches.channels_difference`):
+    refused (first list), another number of channels, their order (or a channel named in both at
+    another position), another normalisation at a position, another ``normalize_per_time_point``;
+    warned (second list), other names or sources at a position (a lab's own names). Each line names
+    the key of ``key`` (``datasets.<dataset>.patches[<spec>]``) to change."""
+    refused: list[str] = []
+    warned: list[str] = []
+    learnt, given = fitted["channels"], found["channels"]
+    difference = channels_difference(learnt, given)
+    if difference is not None and difference.kind == "count":
+        refused.append(
+            f"{key}.channels: expected the {len(learnt)} channels the classifiers were fitted on, {learnt}, "
+            f"found {len(given)}: {given}"
+        )
+    elif difference is not None and difference.kind == "order":
+        refused.append(
+            f"{key}.channels[{difference.at}].name: expected the channels the classifiers were fitted on "
+            f"in their order, {learnt}, found them in another order, {given}"
+        )
+    elif difference is not None and difference.kind == "moved":
+        refused.append(
+            f"{key}.channels[{difference.at}].name: expected channel {difference.name!r} at position "
+            f"{difference.learnt_at + 1}, as the classifiers were fitted on it ({learnt}), found it at "
+            f"position {difference.at + 1} ({given}); list the channels in that order, or give a channel "
+            "the name it had there (`name:`)"
+        )
+    elif difference is not None and difference.kind == "normalization":
+        at = difference.at
+        refused.append(
+            f"{key}.channels[{at}].normalization: expected {label_normalization(learnt[at])!r} "
+            f"({learnt[at]}, as the classifiers were fitted on it), found {label_normalization(given[at])!r} "
+            f"({given[at]})"
+        )
+    elif difference is not None:
+        warned.extend(
+            f"{key}.channels[{i}].name/source: the classifiers were fitted on {learnt[i]}, found {given[i]} "
+            "(the same position and normalisation: a renamed channel is fine if it holds the same signal)"
+            for i in difference.renamed
+        )
+    if fitted["normalize_per_time_point"] != found["normalize_per_time_point"]:
+        refused.append(
+            f"{key}.normalize_per_time_point: expected {fitted['normalize_per_time_point']}, as the "
+            f"classifiers were fitted on it, found {found['normalize_per_time_point']}"
+        )
+    return refused, warned
+
+
 def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
     """Every way a file of ``analysis.classification.imported`` does not fit the model it names, one
     line each, for the dry run: not a ``classifiers`` artifact of this format (a pickle, another kind,
@@ -306,6 +380,9 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
                 "fitted them "
                 f"(contrastive_models.{entry.model}.checkpoint)"
             )
+        problems.extend(
+            _imported_input_problems(config, entry.model, entry.apply_to, fitted, entry.file, key)
+        )
         tasks = [task for task in classifiers if task in classification.tasks]
         if not tasks:
             problems.append(
@@ -323,6 +400,48 @@ def imported_classifier_problems(config: WorkflowConfig) -> list[str]:
                     f"projections, expected the {head} of "
                     f"contrastive_models.{entry.model}.training.projection_dim"
                 )
+    return problems
+
+
+def _imported_input_problems(
+    config: WorkflowConfig,
+    model_name: str,
+    apply_to: list[str] | None,
+    fitted: Mapping[str, Any],
+    file: str,
+    key: str,
+) -> list[str]:
+    """The dry run's :func:`input_differences` of a file of an earlier run that records the input
+    it was fitted on: each dataset it predicts is embedded from its patch spec (the channels the
+    model reads, in order with their normalisation, and ``normalize_per_time_point``), known at
+    planning; the job compares the store's again. Refusals only (the job warns renamed channels)."""
+    recorded = (fitted.get("embedded_by") or {}).get("input")
+    if recorded is None:  # written before the input was recorded: not compared, as by the job
+        return []
+    try:
+        learnt = input_record(recorded, f"{file} (embedded_by.input)")
+    except ValueError as err:
+        return [f"{key}.file: {err}"]
+    model = config.contrastive_models[model_name]
+    embedded = config.embedded_datasets(model_name)
+    problems: list[str] = []
+    for dataset in [d for d in (apply_to or embedded) if d in embedded]:
+        spec = config.datasets[dataset].patch_spec(model.training.patch_spec)
+        labels = spec.channel_labels()
+        try:
+            selected = [labels[i] for i in channel_indices(spec, model.training.input_channels or [])]
+        except ValueError:  # refused by the config's own checks
+            continue
+        given = {
+            "channels": selected if model.training.input_channels else labels,
+            "normalize_per_time_point": spec.normalize_per_time_point,
+        }
+        refused, _ = input_differences(learnt, given, f"datasets.{dataset}.patches[{spec.name}]")
+        problems.extend(
+            f"{key}.file: expected classifiers fitted on the input model {model_name!r} reads on "
+            f"{dataset}, found {file} fitted on another: {line}"
+            for line in refused
+        )
     return problems
 
 

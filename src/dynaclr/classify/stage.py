@@ -33,6 +33,8 @@ from dynaclr.classify.annotations import read_annotations
 from dynaclr.classify.evaluate import apply_classifiers, classify_cells
 from dynaclr.classify.model import (
     LinearClassifier,
+    input_differences,
+    input_record,
     load_classifiers,
     read_classifiers_provenance,
     save_classifiers,
@@ -214,17 +216,29 @@ def check_classifiers_fit(
     file that records no digest (written before it was recorded) is checked, with a warning, by
     checkpoint hash instead: the store's or one of ``imported_from``.
 
-    Where both record it, the weights' digest is compared in-run too, and, in-run or not, the input
-    the features were computed from (``input``: the same weights fed the channels in another order,
-    or otherwise normalised, give features that mean something else)."""
+    Where both record it, the weights' digest is compared in-run too, and, in-run or not, once the
+    weights passed, the input the features were computed from (``input``: the same weights fed the
+    channels in another order, or otherwise normalised, give features that mean something else),
+    compared as rule ``import_model`` compares a spec's channels: other names or sources at a
+    position (a lab's own names) are warned, not refused."""
     fitted = read_classifiers_provenance(path).config
     recorded = fitted.get("embedded_by") or {"model": fitted.get("model"), "encoder_config_hash": None}
     target = embedded_by(embeddings)
     digests = (recorded.get("encoder_weights_sha256"), target["encoder_weights_sha256"])
-    _check_same_input(path, embeddings_path, recorded, target)
     if imported_from is not None:
-        _check_imported_fit(path, embeddings_path, recorded, target, imported_from)
-        return
+        same_weights = _check_imported_fit(path, embeddings_path, recorded, target, imported_from)
+    else:
+        _check_in_run_fit(path, embeddings_path, recorded, target)
+        same_weights = None not in digests  # compared equal above
+    _check_same_input(path, embeddings_path, embeddings, recorded, target, same_weights=same_weights)
+
+
+def _check_in_run_fit(
+    path: Path, embeddings_path: Path, recorded: dict[str, Any], target: dict[str, Any]
+) -> None:
+    """:func:`check_classifiers_fit` of a file of this run: the model, the weights' digest and the
+    checkpoint hash where both record them, and engineered features' channels."""
+    digests = (recorded.get("encoder_weights_sha256"), target["encoder_weights_sha256"])
     if recorded.get("model") != target["model"]:
         raise ValueError(
             f"{path}: expected classifiers fitted on {target['model']!r}'s embeddings (those of "
@@ -254,25 +268,37 @@ def check_classifiers_fit(
 
 
 def _check_same_input(
-    path: Path, embeddings_path: Path, recorded: dict[str, Any], target: dict[str, Any]
+    path: Path,
+    embeddings_path: Path,
+    embeddings: Provenance,
+    recorded: dict[str, Any],
+    target: dict[str, Any],
+    *,
+    same_weights: bool,
 ) -> None:
     """Fail when the classifier file ``path`` was fitted on features of another input (``input`` of
-    :func:`embedded_by`) than the store ``embeddings_path`` holds; not compared where either records
-    none (written before it was recorded)."""
-    fitted, found = recorded.get("input"), target.get("input")
-    if fitted is None or found is None or fitted == found:
+    :func:`embedded_by`) than the store ``embeddings_path`` holds, compared as rule ``import_model``
+    compares channels (:func:`~dynaclr.classify.model.input_differences`: other names or sources at
+    a position are warned); not compared where either records none (written before it was
+    recorded). Run last, once the weights were checked: ``same_weights``, their digests compared equal."""
+    if recorded.get("input") is None or target.get("input") is None:
         return
-    differing = "; ".join(
-        f"{key} {found.get(key)!r}, expected {fitted.get(key)!r}"
-        for key in sorted(set(fitted) | set(found))
-        if fitted.get(key) != found.get(key)
-    )
-    raise ValueError(
-        f"{path}: fitted on {recorded.get('model')!r} features of another input than {embeddings_path} "
-        f"({target['model']!r}) holds: {differing}; the same weights fed other channels, in another order "
-        "or otherwise normalised, give features that mean something else. Embed the dataset with the patch "
-        "spec the classifiers were fitted on (its channels in that order and normalisation)"
-    )
+    fitted = input_record(recorded["input"], f"{path} (embedded_by.input)")
+    found = input_record(target["input"], f"{embeddings_path} (input)")
+    dataset = embeddings.config.get("dataset", "<dataset>")
+    spec = embeddings.config.get("patch_spec", "<its patch spec>")
+    refused, warned = input_differences(fitted, found, f"datasets.{dataset}.patches[{spec}]")
+    for line in warned:
+        logger.warning("%s, applied to %s: %s", path, embeddings_path, line)
+    if refused:
+        weights = "the same weights" if same_weights else "weights"
+        raise ValueError(
+            f"{path}: fitted on {recorded.get('model')!r} features of another input than {embeddings_path} "
+            f"({target['model']!r}) holds: {'; '.join(refused)}: {weights} fed other channels, in another "
+            "order or otherwise normalised, give features that mean something else. Embed the dataset "
+            "with the patch spec the classifiers were fitted on (its channels in that order and "
+            "normalisation)"
+        )
 
 
 def _check_imported_fit(
@@ -281,11 +307,12 @@ def _check_imported_fit(
     recorded: dict[str, Any],
     target: dict[str, Any],
     imported_from: Sequence[str],
-) -> None:
+) -> bool:
     """:func:`check_classifiers_fit` of a file of an earlier run: by the weights' digest where the
     file records one, else by checkpoint hash (the store's or one of ``imported_from``), warned.
     Classifiers of a baseline's embeddings (random weights list the model they share an
-    architecture with, and so its hash) are refused: they never read a trained model's."""
+    architecture with, and so its hash) are refused: they never read a trained model's. Returns
+    whether the weights' digests were compared (and are equal)."""
     if model_kind(str(recorded.get("model"))) != "contrastive":
         raise ValueError(
             f"{path}: expected classifiers fitted on a contrastive model's embeddings, found classifiers "
@@ -309,7 +336,7 @@ def _check_imported_fit(
                 "classifier reads only the embeddings of the weights it was fitted on; import that run's "
                 "model.ckpt (contrastive_models.<model>.checkpoint) and name it as the entry's model"
             )
-        return
+        return True
     accepted = [target["encoder_config_hash"], *imported_from]
     found = recorded.get("encoder_config_hash")
     if found is None or found not in accepted:
@@ -330,6 +357,7 @@ def _check_imported_fit(
         target["model"],
         found,
     )
+    return False
 
 
 def checkpoint_sources(checkpoint: Path) -> list[str]:

@@ -12,6 +12,8 @@ rotations, zooms and shears of training never bring padding into the final, cent
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
@@ -203,6 +205,76 @@ def channel_label(channel: dict[str, Any]) -> str:
     the plate's channel (a store written before names existed records none)."""
     name = channel.get("name") or channel["channel"]
     return f"{channel['source']}:{name} ({channel['normalization']})"
+
+
+def label_normalization(label: str) -> str:
+    """The normalisation of a channel label ``source:name (normalization)`` (:func:`channel_label`)."""
+    return label.rpartition(" (")[2].rstrip(")")
+
+
+def label_name(label: str) -> str:
+    """The channel name of a channel label ``source:name (normalization)`` (:func:`channel_label`)."""
+    return label.rpartition(" (")[0].partition(":")[2]
+
+
+@dataclass(frozen=True)
+class ChannelsDifference:
+    """How the channel labels a network is given differ from those its weights (or a classifier of
+    its features) learnt from, as :func:`channels_difference` finds it.
+
+    ``kind``: ``count`` (another number of channels), ``order`` (the same names in another order),
+    ``moved`` (a name in both at another position), ``normalization`` (another normalisation at a
+    position): refused, the positions would feed other signals or values of another scale;
+    ``renamed`` (other names or sources at a position, the same normalisation: a lab's own names,
+    a ``raw`` channel where a dataset reconstructs ``phase``): warned. ``at``: the 0-based position
+    in the given channels to fix (0 for ``count``); ``learnt_at``: for ``moved``, the
+    name's position among the learnt ones; ``name``: the channel name moved; ``renamed``: the
+    positions whose names or sources differ."""
+
+    kind: Literal["count", "order", "moved", "normalization", "renamed"]
+    at: int = 0
+    learnt_at: int = 0
+    name: str = ""
+    renamed: tuple[int, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        return self.kind != "renamed"
+
+    @property
+    def field(self) -> str:
+        """The patch channel field (``channels[at].<field>``) the difference is in."""
+        return "normalization" if self.kind == "normalization" else "name"
+
+
+def channels_difference(learnt: Sequence[str], given: Sequence[str]) -> ChannelsDifference | None:
+    """Compare the channel labels ``given`` (``source:name (normalization)`` in order, a patch
+    spec's) with those ``learnt`` from: ``None`` where they are the same. The one comparison of a
+    model's input: rule ``import_model`` compares a spec with the channels a model.ckpt records, and
+    ``transfer_classifiers`` the channels a store's features were computed from with those a
+    classifier file was fitted on."""
+    given, learnt = list(given), list(learnt)
+    if given == learnt:
+        return None
+    if len(given) != len(learnt):
+        return ChannelsDifference("count")
+    names, learnt_names = [label_name(c) for c in given], [label_name(c) for c in learnt]
+    if names != learnt_names and sorted(names) == sorted(learnt_names):
+        first = next(i for i, (a, b) in enumerate(zip(names, learnt_names, strict=True)) if a != b)
+        return ChannelsDifference("order", at=first)
+    moved = [i for i, name in enumerate(names) if name in learnt_names and learnt_names[i] != name]
+    if moved:  # some names shared, at other positions: a renamed channel cannot explain it
+        at = moved[0]
+        return ChannelsDifference("moved", at=at, learnt_at=learnt_names.index(names[at]), name=names[at])
+    other = [
+        i
+        for i, (a, b) in enumerate(zip(given, learnt, strict=True))
+        if label_normalization(a) != label_normalization(b)
+    ]
+    if other:
+        return ChannelsDifference("normalization", at=other[0])
+    renamed = tuple(i for i, (a, b) in enumerate(zip(given, learnt, strict=True)) if a != b)
+    return ChannelsDifference("renamed", at=renamed[0], renamed=renamed)
 
 
 def channel_index(channel_names: list[str], name: str, owner: str) -> int:

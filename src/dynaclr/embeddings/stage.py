@@ -133,7 +133,12 @@ def embed_stage(
             store, config, inputs.checkpoint, Path(partial_store), info, expected, sampling_check
         )
         recorded.append((inputs.checkpoint, checkpoint_provenance))
-    provenance_config = {**config.model_dump(mode="json"), **recorded_config, **info}
+    provenance_config = {
+        **config.model_dump(mode="json"),
+        **recorded_config,
+        **info,
+        "patch_spec": store.spec_name,  # the spec of `input` (named by classifiers fitted on another)
+    }
     write_embeddings(
         adata, outputs.embeddings, make_provenance(ArtifactKind.EMBEDDINGS, provenance_config, recorded)
     )
@@ -186,23 +191,37 @@ def _check_learnt_input(trained: ContrastiveCheckpoint, checkpoint: Path, store:
     hand."""
     found = store.model_input()
     expected = {
-        "channels": trained.input_channels,
-        "normalize_per_time_point": trained.input_normalize_per_time_point,
+        "channels": (trained.input_channels, trained.input_channels_verified),
+        "normalize_per_time_point": (
+            trained.input_normalize_per_time_point,
+            trained.input_normalize_per_time_point_verified,
+        ),
     }
-    differing = [
-        f"{key} {found[key]}, expected {value}"
-        for key, value in expected.items()
+    differing = {
+        key: f"{key} {found[key]}, expected {value}"
+        for key, (value, _) in expected.items()
         if value is not None and found[key] != value
-    ]
-    if differing:
+    }
+    if not differing:
+        return
+    if all(not expected[key][1] for key in differing):  # the file states none: assumed at import
         raise ArtifactError(
-            f"{store.zarr_path}: expected patches of the input {checkpoint} records, found "
-            + "; ".join(differing)
-            + ": the network would read other signals, or values normalised otherwise, than it learnt "
-            "from; embed a store whose patch spec gives the model's channels in its order and "
-            "normalisation (a model imported before the spec changed: import it again, snakemake "
-            f"--forcerun {checkpoint})"
+            f"{store.zarr_path}: expected patches of the input {checkpoint} was imported for, found "
+            + "; ".join(differing.values())
+            + ": the file it was imported from does not state its input, so the patch spec's at import "
+            "was assumed and recorded (input_channels_verified / input_normalize_per_time_point_verified: "
+            "false), and this store's spec gives another; import it again for this spec (snakemake "
+            f"--forcerun {checkpoint}) after checking the model's documentation, or embed a store of "
+            "the spec it was imported for"
         )
+    raise ArtifactError(
+        f"{store.zarr_path}: expected patches of the input {checkpoint} records, found "
+        + "; ".join(differing.values())
+        + ": the network would read other signals, or values normalised otherwise, than it learnt "
+        "from; embed a store whose patch spec gives the model's channels in its order and "
+        "normalisation (a model imported before the spec changed: import it again, snakemake "
+        f"--forcerun {checkpoint})"
+    )
 
 
 def _encoded(

@@ -52,6 +52,10 @@ class ContrastiveCheckpoint:
         input_normalize_per_time_point: whether the patches it learnt from normalised each time
             point with its own statistics (``normalize_per_time_point`` of their spec; an imported
             copy records the spec's at import); ``None``: not recorded (an older dynaclr).
+        input_normalize_per_time_point_verified: ``True``: stated by the file that made the weights
+            (a model trained here, or imported from a file recording it); ``False``: the patch spec's
+            assumed at import from a file that does not state it (a VisCy or timm file, a dynaclr
+            file of an older version, or a model.ckpt imported from one).
         training_sampling: the sampling of the datasets the weights learnt from, one record each in
             training order (:meth:`~dynaclr.config.transfer_checks.DatasetSampling.to_json`);
             ``None``: not recorded (an older dynaclr, a VisCy or timm file, or a model.ckpt imported
@@ -72,6 +76,7 @@ class ContrastiveCheckpoint:
     input_channels: list[str] | None = None
     input_channels_verified: bool = True
     input_normalize_per_time_point: bool | None = None
+    input_normalize_per_time_point_verified: bool = True
     training_sampling: list[dict[str, Any]] | None = None
     training_sampling_verified: bool | None = None
 
@@ -168,6 +173,7 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         input_channels=_recorded_input_channels(checkpoint),
         input_channels_verified=_recorded_input_channels_verified(checkpoint),
         input_normalize_per_time_point=_recorded_normalize_per_time_point(checkpoint),
+        input_normalize_per_time_point_verified=_recorded_normalize_per_time_point_verified(checkpoint),
         training_sampling=_recorded_training_sampling(checkpoint),
         training_sampling_verified=_recorded_training_sampling_verified(checkpoint),
     )
@@ -217,6 +223,18 @@ def _recorded_normalize_per_time_point(checkpoint: dict[str, Any]) -> bool | Non
     summary = checkpoint.get(TRAINING_SUMMARY_KEY)
     value = summary.get("input_normalize_per_time_point") if isinstance(summary, dict) else None
     return value if isinstance(value, bool) else None
+
+
+def _recorded_normalize_per_time_point_verified(checkpoint: dict[str, Any]) -> bool:
+    """As :func:`_recorded_input_channels_verified`: recorded by import_model; a file without the
+    flag is taken as stating it unless it was imported from a VisCy or timm file."""
+    summary = checkpoint.get(TRAINING_SUMMARY_KEY)
+    if not isinstance(summary, dict):
+        return True
+    flag = summary.get("input_normalize_per_time_point_verified")
+    if isinstance(flag, bool):
+        return flag
+    return summary.get("checkpoint_format") not in ("viscy", "timm")
 
 
 def _recorded_training_sampling(checkpoint: dict[str, Any]) -> list[dict[str, Any]] | None:

@@ -55,6 +55,7 @@ from typing import Any, Literal
 
 import torch
 
+from dynaclr.config.patches import channels_difference
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.config.transfer_checks import checkpoint_sampling_problems
 from dynaclr.contrastive.encoder import ContrastiveEncoder, WeightsLayoutError
@@ -304,16 +305,6 @@ def _check_dynaclr_architecture(
     )
 
 
-def _normalization(label: str) -> str:
-    """The normalisation of a channel label ``source:channel (normalization)``."""
-    return label.rpartition(" (")[2].rstrip(")")
-
-
-def _channel_name(label: str) -> str:
-    """The channel of a channel label ``source:channel (normalization)``."""
-    return label.rpartition(" (")[0].partition(":")[2]
-
-
 def _check_dynaclr_input(
     trained: ContrastiveCheckpoint,
     path: Path,
@@ -338,49 +329,49 @@ def _check_dynaclr_input(
     if None not in (normalize_per_time_point, learnt_per_time_point) and (
         normalize_per_time_point != learnt_per_time_point
     ):
+        if not trained.input_normalize_per_time_point_verified:  # assumed at an earlier import
+            raise ArtifactError(
+                f"{path}: expected a model imported for patches with normalize_per_time_point: "
+                f"{normalize_per_time_point} ({key}), found a model.ckpt imported assuming "
+                f"{learnt_per_time_point} (input_normalize_per_time_point_verified: false: the file it "
+                "was imported from does not state it); set the spec's normalize_per_time_point to "
+                f"{learnt_per_time_point}, or import that file itself if the model's documentation "
+                "says otherwise"
+            )
         raise ArtifactError(
             f"{path}: expected a model trained on patches with normalize_per_time_point: "
             f"{normalize_per_time_point} ({key}), found a model trained with {learnt_per_time_point}: "
             "the network would see values normalised otherwise than it learnt from; set the spec's "
             f"normalize_per_time_point to {learnt_per_time_point}"
         )
-    if channels is not None and trained.input_channels is not None and channels != trained.input_channels:
-        learnt = trained.input_channels
-        if len(channels) != len(learnt):
-            raise ArtifactError(
-                f"{path}: expected a model trained on the {len(channels)} channels of {key}, {channels}, "
-                f"found a model trained on {len(learnt)}: {learnt}; list the model's channels in the spec"
-            )
-        names, learnt_names = [_channel_name(c) for c in channels], [_channel_name(c) for c in learnt]
-        if names != learnt_names and sorted(names) == sorted(learnt_names):
-            raise ArtifactError(
-                f"{path}: expected a model trained on the channels of {key} in their order, {channels}, "
-                f"found a model trained on the same channels in another order, {learnt}: each position "
-                "would feed another signal; list the spec's channels in the model's order"
-            )
-        moved = [
-            (name, learnt_names.index(name), i)
-            for i, name in enumerate(names)
-            if name in learnt_names and learnt_names[i] != name
-        ]
-        if moved:  # some names shared, at other positions: a renamed channel cannot explain it
-            name, learnt_at, at = moved[0]
-            raise ArtifactError(
-                f"{path}: expected a model trained on channel {name!r} at position {at + 1}, where {key} "
-                f"lists it ({channels}), found a model trained on it at position {learnt_at + 1} ({learnt}): "
-                "the positions would feed other signals; list the spec's channels in the model's order"
-            )
-        other = [
-            i
-            for i, (a, b) in enumerate(zip(channels, learnt, strict=True))
-            if _normalization(a) != _normalization(b)
-        ]
-        if other:
-            raise ArtifactError(
-                f"{path}: expected a model trained on the channels of {key}, {channels}, found a model "
-                f"trained on {learnt}: channel {other[0] + 1} is normalised otherwise, the network would "
-                "see values of another scale; list the spec's channels in the model's order and normalisation"
-            )
+    learnt = trained.input_channels or []
+    difference = None if channels is None or not learnt else channels_difference(learnt, channels)
+    channels = channels or []
+    if difference is not None and difference.kind == "count":
+        raise ArtifactError(
+            f"{path}: expected a model trained on the {len(channels)} channels of {key}, {channels}, "
+            f"found a model trained on {len(learnt)}: {learnt}; list the model's channels in the spec"
+        )
+    if difference is not None and difference.kind == "order":
+        raise ArtifactError(
+            f"{path}: expected a model trained on the channels of {key} in their order, {channels}, "
+            f"found a model trained on the same channels in another order, {learnt}: each position "
+            "would feed another signal; list the spec's channels in the model's order"
+        )
+    if difference is not None and difference.kind == "moved":
+        raise ArtifactError(
+            f"{path}: expected a model trained on channel {difference.name!r} at position "
+            f"{difference.at + 1}, where {key} lists it ({channels}), found a model trained on it at "
+            f"position {difference.learnt_at + 1} ({learnt}): the positions would feed other signals; "
+            "list the spec's channels in the model's order, or give a channel the model's `name:`"
+        )
+    if difference is not None and difference.kind == "normalization":
+        raise ArtifactError(
+            f"{path}: expected a model trained on the channels of {key}, {channels}, found a model "
+            f"trained on {learnt}: channel {difference.at + 1} is normalised otherwise, the network would "
+            "see values of another scale; list the spec's channels in the model's order and normalisation"
+        )
+    if difference is not None:
         logger.warning(
             "%s: the model was trained on the channels %s, %s lists %s: the same number and "
             "normalisation, other names or sources; check that each position holds the same signal "
@@ -496,7 +487,9 @@ def import_model(
             model.ckpt imported from one), so nothing could check them.
         normalize_per_time_point: the patch spec's ``normalize_per_time_point``; a ``dynaclr``
             file recording its own must record the same. Recorded in the output
-            (``input_normalize_per_time_point``); ``None``: not compared, the file's recorded.
+            (``input_normalize_per_time_point``, with ``input_normalize_per_time_point_verified``:
+            ``false`` and a warning where the file does not state it, so the spec's is assumed);
+            ``None``: not compared, the file's recorded.
         embedded_sampling: the sampling of each dataset the model embeds, by name
             (:func:`~dynaclr.config.transfer_checks.dataset_sampling`, JSON); a ``dynaclr`` file
             recording the sampling its weights learnt from (``training_sampling``) is compared with
@@ -520,6 +513,7 @@ def import_model(
     )
     inputs_recorded: list[Any]
     verified = False  # the channels are those the file states its weights learnt from
+    per_time_point_verified = False  # likewise normalize_per_time_point
     sampling: list[dict[str, Any]] | None = None  # the sampling the file states its weights learnt from
     weights_read: dict[str, str | None] | None = None  # timm: how the file was read (recorded)
     if checkpoint_format == "dynaclr":
@@ -536,8 +530,9 @@ def import_model(
         patch_size_yx_px = _check_dynaclr_input(
             trained, source, spec_channels, patch_size_yx_px, model_name, normalize_per_time_point
         )
-        if normalize_per_time_point is None:
+        if trained.input_normalize_per_time_point is not None:  # the spec's, where given: compared above
             normalize_per_time_point = trained.input_normalize_per_time_point
+            per_time_point_verified = trained.input_normalize_per_time_point_verified
         channels = channels if channels is not None else trained.input_channels
         sampling = trained.training_sampling
     elif checkpoint_format == "timm":
@@ -574,6 +569,17 @@ def import_model(
             model_name,
             channels,
         )
+    if normalize_per_time_point is not None and not per_time_point_verified:
+        logger.warning(
+            "%s: the %s file does not state whether its weights learnt from patches normalised per time "
+            "point; assumed normalize_per_time_point: %s, that of the patch spec named by "
+            "contrastive_models.%s.training.patch_spec (recorded as "
+            "input_normalize_per_time_point_verified: false); check it against the model's documentation",
+            source,
+            checkpoint_format,
+            normalize_per_time_point,
+            model_name,
+        )
     sampling_verified = check_imported_sampling(
         sampling,
         embedded_sampling,
@@ -593,6 +599,7 @@ def import_model(
         "input_channels": channels,
         "input_channels_verified": verified,
         "input_normalize_per_time_point": normalize_per_time_point,
+        "input_normalize_per_time_point_verified": per_time_point_verified,
         "training_sampling": sampling,
         "training_sampling_verified": sampling_verified,
     }
