@@ -203,7 +203,7 @@ def test_an_imagej_frame_interval_is_read_in_its_time_unit(
 ) -> None:
     """ImageJ writes ``finterval`` in its time unit ``tunit`` (none where it is seconds): an interval of
     5 min is not 5 s, so a config stating 5 min is not refused against a misread header. An interval in
-    a unit not listed is not read (the config's, or none); the unit is looked up in any case (ImageJ
+    a unit not listed is not read (the config's, or none); a unit name is looked up in any case (ImageJ
     writes "Sec", "Min", "Hours" and escapes µs), and the error names a unit not read."""
     monkeypatch.chdir(tmp_path)
     metadata = {"axes": "TYX", "finterval": 5.0, "unit": "um"} | ({"tunit": tunit} if tunit else {})

@@ -31,7 +31,7 @@ from dynaclr.io.plate import (
     PlateSampling,
 )
 from dynaclr.io.sampling import implausible_sampling, sampling_reads_as_nanometres
-from dynaclr.io.units import TIME_UNITS_S, micrometres_per, seconds_per
+from dynaclr.io.units import TIME_UNITS_S, micrometres_per, seconds_per, spellings
 
 logger = logging.getLogger(__name__)
 
@@ -738,8 +738,8 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
         first_path, first = next(iter(headers.items()))
         unit = first.time_unit_not_read if "time_interval_minutes" in missing else None
         why = (
-            f" (its frame interval in unit {unit!r} not read; units read, in any case: "
-            f"{', '.join(TIME_UNITS_S)})"
+            f" (its frame interval in unit {unit!r} not read; units read: {spellings(TIME_UNITS_S)}, names "
+            "in any case)"
             if unit is not None
             else ""
         )
