@@ -203,7 +203,7 @@ def test_an_imagej_frame_interval_is_read_in_its_time_unit(
 ) -> None:
     """ImageJ writes ``finterval`` in its time unit ``tunit`` (none where it is seconds): an interval of
     5 min is not 5 s, so a config stating 5 min is not refused against a misread header. An interval in
-    a unit not listed is not read (the config's, or none); the unit is looked up in any case (ImageJ
+    a unit not listed is not read (the config's, or none); a unit name is looked up in any case (ImageJ
     writes "Sec", "Min", "Hours" and escapes µs), and the error names a unit not read."""
     monkeypatch.chdir(tmp_path)
     metadata = {"axes": "TYX", "finterval": 5.0, "unit": "um"} | ({"tunit": tunit} if tunit else {})
@@ -658,18 +658,25 @@ def test_axes_that_reorder_tifffiles_own_metadata_are_refused(
         np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], to_tczyx(image, written))
 
 
+@pytest.mark.parametrize(("kind", "written"), [("imagej", "ZYX"), ("imagej", "TYX"), ("ome", "TYX")])
 def test_axes_that_split_the_metadatas_axes_relabel_them_with_a_warning(
-    tmp_path: Path, monkeypatch, caplog
+    kind: str, written: str, tmp_path: Path, monkeypatch, caplog
 ) -> None:
-    """Fiji saves a two-channel time-lapse not made a hyperstack as slices (ImageJ 'ZYX', channels
-    interleaved): tiff.axes 'TCYX' splits them into time points and channels, relabelling what the
-    metadata says as 'other letters' do, with a warning (it was silent)."""
+    """Fiji saves a two-channel time-lapse not made a hyperstack as slices or frames (ImageJ 'ZYX' or
+    'TYX', channels interleaved; an OME 'TYX' file likewise): tiff.axes 'TCYX' with two channel names
+    splits them into time points and channels, relabelling what the metadata says as 'other letters'
+    do, with a warning (it was silent). The C the metadata gives as 1 is not taken as a size-1
+    dimension where tiff.channel_names name two (the frames converted as 6 time points of one
+    channel, or were refused)."""
     monkeypatch.chdir(tmp_path)
     movie = np.arange(3 * 2 * 8 * 10, dtype=np.uint16).reshape(3, 2, 8, 10)
-    tifffile.imwrite(tmp_path / "Pos0.tif", movie.reshape(6, 8, 10), imagej=True, metadata={"axes": "ZYX"})
+    suffix = ".ome.tif" if kind == "ome" else ".tif"
+    writer = {"ome": True} if kind == "ome" else {"imagej": True}
+    frames = movie.reshape(6, 8, 10)
+    tifffile.imwrite(tmp_path / f"Pos0{suffix}", frames, **writer, metadata={"axes": written})
     config = TiffSourceConfig.model_validate(
         {
-            "files": "{position}.tif",
+            "files": f"{{position}}{suffix}",
             "axes": "TCYX",
             "channel_names": ["a", "b"],
             "time_interval_minutes": 1,
@@ -679,9 +686,8 @@ def test_axes_that_split_the_metadatas_axes_relabel_them_with_a_warning(
     with caplog.at_level("WARNING", logger="dynaclr.convert.tiff"):
         converted = convert(config, tmp_path / "raw.zarr")
     np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], movie[:, :, None])
-    assert "tiff.axes 'TCYX' relabels the axes 'ZYX' its metadata gives (shape (6, 8, 10)) as shape " in (
-        caplog.text
-    )
+    relabelled = f"tiff.axes 'TCYX' relabels the axes {written!r} its metadata gives (shape (6, 8, 10))"
+    assert relabelled in caplog.text
 
 
 def test_slices_without_a_z_step_are_asked_whether_they_are_time_points(tmp_path: Path, monkeypatch) -> None:

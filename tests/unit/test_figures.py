@@ -598,20 +598,81 @@ def _f1_rows(*rows: tuple[str, str, str, float]) -> pd.DataFrame:
     )
 
 
+def _plan(
+    dataset: str,
+    annotation_tasks: set[str] | None,
+    *,
+    trains: bool,
+    sources: dict[str, set[str]],
+    left_out_by_apply_to: bool = False,
+    tasks: tuple[str, ...] = ("infection",),
+) -> dict[str, str]:
+    """The plan's F1 reasons of (model ``a``, ``dataset``), as rule results_table's params give them."""
+    return planned_f1_reasons(
+        "a",
+        dataset,
+        tasks=tasks,
+        annotation_tasks=annotation_tasks,
+        trains=trains,
+        sources=sources,
+        left_out_by_apply_to=left_out_by_apply_to,
+        skipped=False,
+    )
+
+
+def test_a_transferred_f1_the_transfer_job_writes_no_row_of_says_who_lacks_the_labels():
+    """A (annotated for infection, trains) -> B (annotated for division only, not in train_on), tasks
+    [infection, division]: the transfer job writes no row for B (A has no division classifier, B no
+    infection label to score one on), and both of B's transferred cells said "no classifier of another
+    dataset scored on B". The plan knows each source's tasks and B's: it says which lacks what."""
+    tasks = ("infection", "division")
+    plan = {
+        "A": _plan("A", {"infection"}, trains=True, sources={}, tasks=tasks),
+        "B": _plan("B", {"division"}, trains=False, sources={"A": {"infection"}}, tasks=tasks),
+    }
+    assert plan["B"] == {
+        "f1_not_computed": "B is not in analysis.classification.train_on",
+        "f1_infection_transferred_not_computed": "no infection annotations in B",
+        "f1_division_transferred_not_computed": "no division annotations in A",
+    }
+    pairs = pd.DataFrame([{"model": "a", "dataset": d, **reasons} for d, reasons in plan.items()])
+    table = results_table(
+        temporal_metrics=_temporal_metrics(("a", "b"), "B"),
+        classification=_f1_rows(("A", "A", "infection", 0.9)),
+        pairs=pairs,
+        tasks=tasks,
+    ).set_index(["dataset", "model"])
+    assert table.loc[("B", "a"), "f1_infection_transferred_not_computed"] == "no infection annotations in B"
+    assert table.loc[("B", "a"), "f1_division_transferred_not_computed"] == "no division annotations in A"
+    # a source that holds the task and a dataset with its labels: computed (its row, when written)
+    both = _plan("B", {"infection", "division"}, trains=False, sources={"A": {"infection"}}, tasks=tasks)
+    assert both["f1_infection_transferred_not_computed"] == ""
+    assert both["f1_division_transferred_not_computed"] == "no division annotations in A"
+
+
+def test_a_dataset_apply_to_leaves_out_is_named_only_where_another_source_could_predict_it():
+    """The only dataset classifiers train on, with ``apply_to: []``: its transferred cell said "tiny is
+    not in analysis.classification.apply_to", but naming it there is refused (_check_apply_to: it is
+    the only source). apply_to is the reason only where another dataset's classifiers could predict it."""
+    alone = _plan("tiny", {"infection"}, trains=True, sources={}, left_out_by_apply_to=False)
+    assert alone["f1_infection_transferred_not_computed"] == (
+        "no classifier of a fitted on another dataset, nor imported"
+    )
+    left_out = _plan("tiny", {"infection"}, trains=True, sources={}, left_out_by_apply_to=True)
+    assert left_out["f1_infection_transferred_not_computed"] == (
+        "tiny is not in analysis.classification.apply_to"
+    )
+
+
 def test_every_empty_f1_of_a_dataset_without_any_classifier_says_why():
     """A movie without annotations, in no apply_to (no transfer), no import: its F1 cells showed '–'
     with no reason, own and transferred. The plan's reasons (planned_f1_reasons) now fill them."""
     classification = _f1_rows(("plate", "plate", "infection", 0.9), ("other", "plate", "infection", 0.8))
+    infection = {"infection"}
     plan = {
-        "plate": planned_f1_reasons(
-            "a", "plate", annotated=True, trains=True, sources=[], applied_to=False, skipped=False
-        ),
-        "other": planned_f1_reasons(
-            "a", "other", annotated=True, trains=False, sources=["plate"], applied_to=True, skipped=False
-        ),
-        "bare": planned_f1_reasons(
-            "a", "bare", annotated=False, trains=False, sources=[], applied_to=True, skipped=False
-        ),
+        "plate": _plan("plate", infection, trains=True, sources={}, left_out_by_apply_to=True),
+        "other": _plan("other", infection, trains=False, sources={"plate": infection}),
+        "bare": _plan("bare", None, trains=False, sources={}),
     }
     pairs = pd.DataFrame([{"model": "a", "dataset": d, **reasons} for d, reasons in plan.items()])
     table = results_table(

@@ -579,6 +579,32 @@ def test_an_analysis_run_on_no_dataset_gets_one_line_on_the_first_page(tmp_path)
     assert not_run_findings({"infection classifier": "", "pseudo-time": ""}) == []
 
 
+def test_the_infection_line_names_the_embedded_training_datasets_and_an_unembedded_annotated_one():
+    """train_on [demo, demo_15min]; demo annotated for division only, demo_15min for infection but
+    embedded by no model: the line said "no dataset classifiers train on (demo, demo_15min) has
+    infection annotations" while demo_15min has them (classifiers read embeddings: only demo's are
+    fitted). It names the embedded ones, and demo_15min apart with what to set; with none embedded
+    it says so rather than "(none)"."""
+    cfg = copy.deepcopy(DEFAULT_CONFIG)
+    del cfg["contrastive_models"]["viscy_fixture"]
+    for model in cfg["contrastive_models"].values():
+        model["embed_datasets"] = ["demo"]
+    cfg["analysis"]["classification"].update(train_on=["demo", "demo_15min"], apply_to=None)
+    cfg["datasets"]["demo"]["annotations"]["tasks"] = ["division"]
+    cfg["datasets"]["demo_15min"]["annotations"]["tasks"] = ["infection"]
+    line = WorkflowConfig.model_validate(cfg).infection_unclassified()
+    assert line.startswith(
+        "no dataset classifiers train on (demo) has infection annotations, and no imported infection "
+        "classifier applies; demo_15min has infection annotations but no contrastive model embeds it: "
+        "name it in a model's embed_datasets"
+    )
+    cfg["analysis"]["classification"]["train_on"] = ["demo_15min"]
+    cfg["analysis"]["occlusion"]["enabled"] = False  # it needs an embedded training dataset
+    line = WorkflowConfig.model_validate(cfg).infection_unclassified()
+    assert line.startswith("classifiers train on no dataset a contrastive model embeds, and no imported")
+    assert "(none)" not in line and "; demo_15min has infection annotations" in line
+
+
 def test_a_withheld_classifier_interval_is_quoted_with_its_reason():
     """Where the classification table says why a CI is withheld (``f1_*_ci_missing``), the line quotes
     the reason, shortened, instead of a bare "no confidence interval computed"."""

@@ -1098,7 +1098,12 @@ def test_the_plan_imports_trackmate_files_with_the_plates_pixel_size(tmp_path: P
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('spatialunits="micron"', 'spatialunits="furlong"', "<Model spatialunits>: expected one of"),
+        (
+            'spatialunits="micron"',
+            'spatialunits="furlong"',
+            "<Model spatialunits>: expected one of nm, nanometer, ",
+        ),
+        ('spatialunits="micron"', 'spatialunits="Mm"', "µm, μm, \\u00b5m, um, micron"),
         ('timeunits="min"', 'timeunits="fortnight"', "<Model timeunits>: expected one of"),
         ('timeinterval="10.0"', 'timeinterval="0.0"', "<ImageData timeinterval>: expected a positive"),
         ('<FilteredTracks><TrackID TRACK_ID="0" /></FilteredTracks>', "", "expected <FilteredTracks>"),

@@ -200,20 +200,46 @@ def test_a_position_listed_twice_is_refused(tmp_path: Path, version: str, repeat
 
 
 @pytest.mark.parametrize("version", ["0.5", "0.4"])
+@pytest.mark.parametrize(("n_missing", "path"), [(1, None), (1, ""), (2, None)], ids=["one", "empty", "two"])
+def test_a_well_image_without_a_path_is_refused_as_such(
+    tmp_path: Path, version: str, n_missing: int, path: str | None
+) -> None:
+    """A well's images without a path become the FOV name 'A/1/': one was refused as a name holding
+    other characters, two as a position 'listed more than once'; either is now named a missing path."""
+    plate = write_plate(
+        tmp_path / "p.zarr", ["A/1/0", "A/1/1", "B/1/0"], ["Nuclei"], (2, 1, 1, 8, 8), version=version
+    )
+    with ome_attributes(plate / "A" / "1") as ome:
+        for image in ome["well"]["images"][:n_missing]:
+            if path is None:
+                del image["path"]
+            else:
+                image["path"] = path
+    with pytest.raises(
+        ArtifactError,
+        match=r"p\.zarr: expected each image a well lists to have a path \(well\.images\[\]\.path, the "
+        r"FOV's name, e\.g\. '0'\), found none or an empty one in the wells \['A/1'\]",
+    ):
+        read_plate_layout(plate)
+
+
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
 @pytest.mark.parametrize(
     ("label", "found"),
     [
         (None, r"omero\.channels\[1\] no label"),
         ("", r"omero\.channels\[1\]\.label ''"),
+        (" \t", r"omero\.channels\[1\]\.label ' \\t'"),
         (2, r"omero\.channels\[1\]\.label 2"),
     ],
-    ids=["missing", "empty", "number"],
+    ids=["missing", "empty", "blank", "number"],
 )
 def test_an_omero_channel_without_a_label_is_refused(
     tmp_path: Path, version: str, label: object, found: str
 ) -> None:
     """A channel entry without a label: iohub names that channel None and the plate was read, a channel
-    no config key can name (and a second unlabelled one was refused as a repeated name 'None')."""
+    no config key can name (and a second unlabelled one was refused as a repeated name 'None'); a
+    label of whitespace only was read as a name."""
     plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1"], ["Nuclei", "GFP"], SHAPE, version=version)
     for fov in ("A/1/0", "A/1/1"):
         with ome_attributes(plate / fov) as ome:
@@ -223,7 +249,7 @@ def test_an_omero_channel_without_a_label_is_refused(
                 ome["omero"]["channels"][1]["label"] = label
     with pytest.raises(
         ArtifactError,
-        match=r"p\.zarr: position A/1/0: expected each omero channel to have a label \(a non-empty string, "
+        match=r"p\.zarr: position A/1/0: expected each omero channel to have a label \(a non-blank string, "
         r"the channel's name\), found " + found,
     ):
         read_plate_layout(plate)
@@ -247,7 +273,9 @@ def test_dimension_names_other_than_the_axes_are_refused(tmp_path: Path, dimensi
         ArtifactError,
         match=r"p\.zarr: position A/1/1: expected the dimension_names of array '0' \(its zarr\.json\) "
         r"to name the multiscales axes in their order, \['t', 'c', 'z', 'y', 'x'\], found "
-        + re.escape(repr(dimension_names)),
+        + re.escape(repr(dimension_names))
+        + r"; .*Either the dimension_names are wrong \(correct them in the array's zarr\.json\) or the array "
+        r"is in that order \(rewrite it as t, c, z, y, x",
     ):
         read_plate_layout(plate)
     first = plate / "A/1/0/0/zarr.json"  # the one position read_plate_sampling reads

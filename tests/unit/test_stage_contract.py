@@ -273,6 +273,20 @@ def test_the_results_table_gets_the_configured_classification_tasks(demo_jobs: l
     assert list(job.params.tasks) == list(classification.get("tasks", ["infection", "division"]))
 
 
+def test_the_results_table_gets_the_plans_f1_reasons_per_task(demo_jobs: list[Any]) -> None:
+    """The demo: demo trains classifiers, apply_to [demo_15min]. demo_15min's transferred F1s are
+    computed (demo holds both tasks, demo_15min has both labels): no reason. demo's transferred cells
+    said 'demo is not in analysis.classification.apply_to', which apply_to may not name (it is the
+    only source): no other dataset's classifiers could predict it."""
+    (job,) = [job for job in demo_jobs if job.rule.name == "results_table"]
+    pairs = {(pair["model"], pair["dataset"]): pair for pair in job.params.pairs}
+    for column in ("f1_infection_transferred_not_computed", "f1_division_transferred_not_computed"):
+        assert pairs[("classical_ntxent", "demo_15min")][column] == ""
+        assert pairs[("classical_ntxent", "demo")][column] == (
+            "no classifier of classical_ntxent fitted on another dataset, nor imported"
+        )
+
+
 def test_the_dtw_figures_get_the_frame_interval_and_the_first_page_plain_model_descriptions(
     demo_jobs: list[Any],
 ) -> None:
@@ -409,7 +423,7 @@ def _params_by_job(jobs: list[Any]) -> dict[tuple[str, str], tuple[list[str], li
 
 #: (config edit on the tiny config, the rules whose jobs' params or inputs change: Snakemake reruns
 #: those and what follows them, nothing else). Keys that only choose which jobs run change no job's
-#: params (but the results table's, whose reasons for an empty F1 name them); turning an export off leaves
+#: params (but the results table's, whose reasons for an empty F1 may name them); turning an export off leaves
 #: the other exports' jobs as they were.
 CONFIG_EDITS = {
     "planning only": (
@@ -419,9 +433,11 @@ CONFIG_EDITS = {
             ("analysis", "classification", "train_on"): ["tiny"],
             ("analysis", "classification", "apply_to"): [],
         },
-        # the results table says why an F1 is empty in the plan's words: with apply_to [] the one
-        # dataset's transferred F1 is 'tiny is not in analysis.classification.apply_to'
-        {"results_table"},
+        # the results table says why an F1 is empty in the plan's words, but apply_to [] leaves out
+        # no dataset another's classifiers could predict (tiny is the only source; naming it in
+        # apply_to is refused): its reason, 'no classifier of <model> fitted on another dataset, nor
+        # imported', is the default's
+        set(),
     ),
     "gallery": ({("analysis", "interpretation", "gallery_cells_per_bin"): 2}, {"interpret_embeddings"}),
     "cell features": ({("analysis", "interpretation", "radial_rings"): 3}, {"cell_features"}),

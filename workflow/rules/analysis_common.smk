@@ -702,18 +702,34 @@ def results_table_pairs():
 
 
 def classification_plan_reasons(model, dataset):
-    """Why the plan fits no classifier on (model, dataset) and scores none fitted elsewhere on it
-    (dynaclr.figures.table.planned_f1_reasons: the results table's F1 reasons)."""
+    """Why the plan fits no classifier on (model, dataset) and, per task, scores none fitted elsewhere
+    on it (dynaclr.figures.table.planned_f1_reasons: the results table's F1 reasons): each source
+    (transfer_labels) with the tasks its classifiers hold (a dataset's annotation tasks among
+    analysis.classification.tasks, an imported file's own), the dataset's annotation tasks; apply_to
+    named as the reason only where another dataset's classifiers could predict it."""
     from dynaclr.figures.table import planned_f1_reasons
 
-    apply_to = CONFIG.analysis.classification.apply_to
+    classification = CONFIG.analysis.classification
+    tasks = set(classification.tasks)
+
+    def annotation_tasks(name):
+        entry = CONFIG.datasets[name]
+        return set(entry.annotations.tasks) if entry.is_annotated else None
+
+    sources = {source: annotation_tasks(source) & tasks for source in transfer_sources(model, dataset)}
+    for name in imported_classifiers(model, dataset):
+        sources[imported_label(name)] = set(imported_tasks(name)) & tasks
+    others = [s for s in classifier_sources() if s != dataset and (model, s) in set(embedding_pairs())]
     return planned_f1_reasons(
         model,
         dataset,
-        annotated=CONFIG.datasets[dataset].is_annotated,
+        tasks=classification.tasks,
+        annotation_tasks=annotation_tasks(dataset),
         trains=(model, dataset) in classified_pairs(),
-        sources=transfer_labels(model, dataset),
-        applied_to=apply_to is None or dataset in apply_to,
+        sources=sources,
+        left_out_by_apply_to=bool(others)
+        and classification.apply_to is not None
+        and dataset not in classification.apply_to,
         skipped=bool(skipped_transfers(model, dataset)),
     )
 

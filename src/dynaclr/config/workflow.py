@@ -946,16 +946,35 @@ class WorkflowConfig(StrictModel):
         return dataset.is_annotated and "infection" in dataset.annotations.tasks and "infection" in tasks
 
     def infection_unclassified(self) -> str:
-        """Why no dataset gets an infection classifier of this run (:meth:`infection_classified` of
-        every dataset classifiers train on is False), in one line for the first page; the caller
-        checks that none gets one (nor an imported one) first."""
+        """Why no dataset gets an infection classifier of this run, in one line for the first page:
+        none of :meth:`classified_datasets` (those classifiers train on that a model embeds: every
+        classifier reads an embedding) has infection annotations, naming apart a dataset classifiers
+        would train on with infection annotations that no contrastive model embeds, and what to set.
+        The caller checks that no (model, dataset) gets infection predictions (nor imported ones)
+        first."""
         if "infection" not in self.analysis.classification.tasks:
             return "infection is not in analysis.classification.tasks"
-        trained = self.classifier_training_datasets()
-        return (
-            f"no dataset classifiers train on ({', '.join(trained) or 'none'}) has infection annotations, "
-            "and no imported infection classifier applies"
+        trained = self.classified_datasets()
+        why = (
+            f"no dataset classifiers train on ({', '.join(trained)}) has infection annotations"
+            if trained
+            else "classifiers train on no dataset a contrastive model embeds"
         )
+        why += ", and no imported infection classifier applies"
+        embedded = self.datasets_embedded()
+        unembedded = [
+            name
+            for name in self.classifier_training_datasets()
+            if name not in embedded and "infection" in self.datasets[name].annotations.tasks
+        ]
+        if unembedded:
+            has, it = ("has", "it") if len(unembedded) == 1 else ("have", "them")
+            why += (
+                f"; {', '.join(unembedded)} {has} infection annotations but no contrastive model embeds "
+                f"{it}: name {it} in a model's embed_datasets (where a patch spec reads the model's signal "
+                "under another channel name, give that channel the model's name with name:)"
+            )
+        return why
 
     def dtw_not_run(self, n_frames: Mapping[str, int]) -> str:
         """Why DTW aligns no dataset (:meth:`aligned_datasets` is empty), in one line for the first

@@ -31,7 +31,7 @@ from dynaclr.io.plate import (
     PlateSampling,
 )
 from dynaclr.io.sampling import implausible_sampling, sampling_reads_as_nanometres
-from dynaclr.io.units import TIME_UNITS_S, micrometres_per, seconds_per
+from dynaclr.io.units import TIME_UNITS_S, micrometres_per, seconds_per, spellings
 
 logger = logging.getLogger(__name__)
 
@@ -437,13 +437,21 @@ def _unsqueezed(tiff: tifffile.TiffFile) -> tuple[str, tuple[int, ...]]:
 
 
 def _with_size_one_axes(
-    path: Path, tiff: tifffile.TiffFile, shape: tuple[int, ...], found_axes: str, axes: str
+    path: Path,
+    tiff: tifffile.TiffFile,
+    shape: tuple[int, ...],
+    found_axes: str,
+    axes: str,
+    n_channels: int | None,
 ) -> tuple[tuple[int, ...], str]:
     """Shape and axes of ``tiff`` in the config's ``axes`` where those name, besides the metadata's
     axes (``found_axes``, size-1 dimensions dropped), only dimensions of size 1 the metadata gives
     (:func:`_unsqueezed`: the Z of one slice of an OME ``TCZYX`` file); ``shape`` and ``found_axes``
-    unchanged otherwise. ``ValueError`` naming the file where ``axes`` give the metadata's axes of
-    size above 1 in another order (a swap, never silent)."""
+    unchanged otherwise, among them where ``axes`` add a C the metadata gives as 1 but ``n_channels``
+    (``tiff.channel_names``) are more: the pages hold interleaved channels, split by
+    :func:`_unflattened` (Fiji's movie of two channels saved as frames, ``TYX``). ``ValueError`` naming
+    the file where ``axes`` give the metadata's axes of size above 1 in another order (a swap, never
+    silent)."""
     full_axes, full_shape = _unsqueezed(tiff)
     sizes = dict(zip(full_axes, full_shape, strict=True))
     extra = [axis for axis in axes if axis not in found_axes]
@@ -452,6 +460,7 @@ def _with_size_one_axes(
         or set(found_axes) - set(axes)
         or not extra
         or any(sizes.get(axis) != 1 for axis in extra)
+        or ("C" in extra and n_channels not in (None, 1))
     ):
         return shape, found_axes
     if "".join(axis for axis in axes if axis in found_axes) != found_axes:
@@ -485,7 +494,7 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
             values: dict[str, Any] = {}
             axes_from_metadata = bool(tiff.is_ome or tiff.is_imagej or _shaped_axes(tiff))
             if axes is not None and axes_from_metadata and axes != found_axes:
-                shape, found_axes = _with_size_one_axes(path, tiff, shape, found_axes, axes)
+                shape, found_axes = _with_size_one_axes(path, tiff, shape, found_axes, axes, n_channels)
             if tiff.is_ome and tiff.ome_metadata:
                 values = _ome_values(tiff.ome_metadata)
             elif tiff.is_imagej:
@@ -729,8 +738,8 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
         first_path, first = next(iter(headers.items()))
         unit = first.time_unit_not_read if "time_interval_minutes" in missing else None
         why = (
-            f" (its frame interval in unit {unit!r} not read; units read, in any case: "
-            f"{', '.join(TIME_UNITS_S)})"
+            f" (its frame interval in unit {unit!r} not read; units read: {spellings(TIME_UNITS_S)}, names "
+            "in any case)"
             if unit is not None
             else ""
         )

@@ -431,7 +431,7 @@ def results_table_stage(
     column over time; a key left out is NaN; a movie's reasons found at run time come from
     ``temporal_metrics.csv``'s ``not_computed``, each in the columns of its definition). ``tasks``
     (rule ``params.tasks``, ``analysis.classification.tasks``) and the plan's ``f1_not_computed`` and
-    ``f1_transferred_not_computed`` (``pairs``; :func:`~dynaclr.figures.table.planned_f1_reasons`):
+    ``f1_<task>_transferred_not_computed`` (``pairs``; :func:`~dynaclr.figures.table.planned_f1_reasons`):
     why each empty F1 is empty (``f1_<task>[_transferred]_not_computed``).
 
     Returns:

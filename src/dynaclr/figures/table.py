@@ -25,7 +25,7 @@ positive cell, which its counts show): ``f1_<task>_not_computed`` and
 analysis.classification.tasks``; ``no <task> annotations in <dataset>`` (rule ``classify`` skips a
 task the dataset's annotations lack; for a transferred F1, the dataset it would be scored on, or the
 source its classifier would come from); the plan's (``pairs``' ``f1_not_computed`` and
-``f1_transferred_not_computed``, :func:`planned_f1_reasons`): ``no annotations in <dataset>``,
+``f1_<task>_transferred_not_computed``, :func:`planned_f1_reasons`): ``no annotations in <dataset>``,
 ``<dataset> is not in analysis.classification.train_on`` (or ``apply_to``), no classifier fitted on
 another dataset nor imported, or the sources' patches differ (``transfers_skipped``); ``smoothness`` and
 ``dynamic_range`` as the paper's tables define them (``temporal_metrics.csv`` rows of definition
@@ -62,7 +62,7 @@ of cells (tracks) per row for the paper's definitions, computed over all cells; 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -106,15 +106,15 @@ NOT_COMPUTED_COLUMNS: dict[str, str] = {
 #: Per F1 column, own and transferred, the column of why it is empty on a (model, dataset)'s row
 #: (:func:`_f1_reasons`, in the words of :func:`no_annotations` and the ``*_not_computed`` plan
 #: columns of ``pairs``, :func:`planned_f1_reasons`).
+F1_TASKS = ("infection", "division")
 F1_NOT_COMPUTED_COLUMNS: dict[str, str] = {
-    f"f1_{task}{kind}": f"f1_{task}{kind}_not_computed"
-    for task in ("infection", "division")
-    for kind in ("", "_transferred")
+    f"f1_{task}{kind}": f"f1_{task}{kind}_not_computed" for task in F1_TASKS for kind in ("", "_transferred")
 }
 
-#: The columns of ``pairs`` (the plan) saying why no F1 of the dataset's own classifiers, and none
-#: of classifiers fitted elsewhere, is computed on a (model, dataset) (:func:`planned_f1_reasons`).
-PLANNED_F1_REASONS = ("f1_not_computed", "f1_transferred_not_computed")
+#: The columns of ``pairs`` (the plan) saying why no F1 of the dataset's own classifiers is computed on
+#: a (model, dataset), and per task why none of classifiers fitted elsewhere is
+#: (:func:`planned_f1_reasons`; the table's columns of the same names).
+PLANNED_F1_REASONS = ("f1_not_computed", *(f"f1_{task}_transferred_not_computed" for task in F1_TASKS))
 
 
 def no_annotations(dataset: str, task: str | None = None) -> str:
@@ -132,36 +132,54 @@ def planned_f1_reasons(
     model: str,
     dataset: str,
     *,
-    annotated: bool,
+    tasks: Sequence[str],
+    annotation_tasks: Collection[str] | None,
     trains: bool,
-    sources: Sequence[str],
-    applied_to: bool,
+    sources: Mapping[str, Collection[str]],
+    left_out_by_apply_to: bool,
     skipped: bool,
 ) -> dict[str, str]:
-    """Why the plan fits no classifier on (``model``, ``dataset``) (``f1_not_computed``) and scores
-    none fitted elsewhere on it (``f1_transferred_not_computed``); empty: it does (a task's reason,
-    if any, is found at run time, :func:`_f1_reasons`).
+    """Why the plan fits no classifier on (``model``, ``dataset``) (``f1_not_computed``) and, per task
+    of :data:`F1_TASKS`, scores none fitted elsewhere on it (``f1_<task>_transferred_not_computed``);
+    empty: it does (a reason found at run time, if any, is :func:`_f1_reasons`').
 
-    ``annotated``: the dataset has annotations; ``trains``: its classifiers are fitted (annotated and
-    in ``analysis.classification.train_on``); ``sources``: the datasets (and earlier runs' files) whose
-    classifiers predict it; ``applied_to``: ``analysis.classification.apply_to`` names it or is null;
-    ``skipped``: transfers to it were left out as the sources' patches differ (a baseline's)."""
+    ``tasks``: ``analysis.classification.tasks``; ``annotation_tasks``: the tasks of the dataset's
+    annotations (None: it has none); ``trains``: its classifiers are fitted (annotated and in
+    ``analysis.classification.train_on``); ``sources``: the datasets (and earlier runs' files, by their
+    label) whose classifiers predict it, each with the tasks it holds classifiers of (a dataset's
+    annotation tasks among ``tasks``, an imported file's own); ``left_out_by_apply_to``:
+    ``analysis.classification.apply_to`` leaves it out while another dataset's classifiers (same model)
+    could predict it; ``skipped``: transfers to it were left out as the sources' patches differ (a
+    baseline's). A transfer scores a task only where a source holds its classifier and the dataset has
+    its labels: the transfer job writes no row otherwise, so the reason is known here, not at run
+    time."""
     own = ""
     if not trains:
         own = (
             no_annotations(dataset)
-            if not annotated
+            if annotation_tasks is None
             else f"{dataset} is not in analysis.classification.train_on"
         )
-    if sources:
-        transferred = "" if annotated else no_annotations(dataset)
-    elif not applied_to:
-        transferred = f"{dataset} is not in analysis.classification.apply_to"
-    elif skipped:
-        transferred = "the other datasets' patches differ from its own (transfers_skipped)"
-    else:
-        transferred = f"no classifier of {model} fitted on another dataset, nor imported"
-    return {"f1_not_computed": own, "f1_transferred_not_computed": transferred}
+    reasons = {"f1_not_computed": own}
+    labelled = annotation_tasks or ()
+    for task in F1_TASKS:
+        holders = [source for source, held in sources.items() if task in held]
+        if task not in tasks:
+            transferred = not_configured(task)
+        elif sources and annotation_tasks is None:
+            transferred = no_annotations(dataset)
+        elif sources and not holders:
+            transferred = "; ".join(no_annotations(source, task) for source in sources)
+        elif sources:
+            transferred = "" if task in labelled else no_annotations(dataset, task)
+        elif left_out_by_apply_to:
+            transferred = f"{dataset} is not in analysis.classification.apply_to"
+        elif skipped:
+            transferred = "the other datasets' patches differ from its own (transfers_skipped)"
+        else:
+            transferred = f"no classifier of {model} fitted on another dataset, nor imported"
+        reasons[f"f1_{task}_transferred_not_computed"] = transferred
+    return reasons
 
 
 #: The ``definition`` of ``temporal_metrics.csv`` whose ``not_computed`` gives each reason column.
@@ -358,12 +376,13 @@ def _f1_reasons(
     (model, dataset) with ``classification.csv`` rows of its own classifiers, ``no <task> annotations
     in <dataset>`` for a task it has none of (rule ``classify`` skipped it); of one without, the plan's
     ``f1_not_computed`` (``pairs``; ``no annotations in <dataset>``, or not in ``train_on``).
-    Transferred F1: the plan's ``f1_transferred_not_computed`` where it gives one (no source, or a
-    dataset without annotations to score on), else, for a task without a transferred row, ``no <task>
-    annotations in <source>`` for each source whose own rows lack the task, else ``no <task>
-    annotations in <dataset>`` (the dataset's own rows, or a source's, show it lacks the task's labels,
-    not the source), else both possibilities (a source of an earlier run, whose tasks this table does
-    not hold)."""
+    Transferred F1: the plan's ``f1_<task>_transferred_not_computed`` where it gives one (no source, a
+    dataset without the task's annotations to score on, sources without its classifier: the transfer
+    job writes no row for them, so ``classification.csv`` cannot tell), else, for a task without a
+    transferred row (the run found fewer labels than the config's tasks, e.g. imported tracks),
+    ``no <task> annotations in <dataset>`` where the dataset's own rows lack the task or a source's
+    hold it, else ``no <task> annotations in <source>`` for each source whose own rows lack it, else
+    ``no classifier of another dataset scored on <dataset>``."""
     rows = (
         classification if classification is not None else pd.DataFrame(columns=["model", "dataset", "task"])
     )
@@ -406,18 +425,15 @@ def _f1_reasons(
             if target is not None:  # rule classify skipped the task
                 return no_annotations(dataset, task)
             return plan.get("f1_not_computed") or f"no classifier fitted on {dataset}"
-        if plan.get("f1_transferred_not_computed"):
-            return plan["f1_transferred_not_computed"]
+        if plan.get(f"f1_{task}_transferred_not_computed"):
+            return plan[f"f1_{task}_transferred_not_computed"]
         if (target is not None and task not in target) or any(
             task in own_tasks.get((model, source), set()) for source in sources
         ):  # a source's classifier of the task had no label here to be scored on
             return no_annotations(dataset, task)
-        lacking = [no_annotations(s, task) for s in sorted(sources) if (model, s) in own_tasks]
-        unknown = [s for s in sorted(sources) if (model, s) not in own_tasks]  # an earlier run's file
-        if unknown:
-            lacking.append(
-                f"no {task} classifier from {', '.join(unknown)} or {no_annotations(dataset, task)}"
-            )
+        lacking = [
+            no_annotations(s, task) for s in sorted(sources) if task not in own_tasks.get((model, s), {task})
+        ]
         return "; ".join(lacking) or f"no classifier of another dataset scored on {dataset}"
 
     reasons = keys.drop_duplicates().reset_index(drop=True)

@@ -7,6 +7,7 @@ import json
 import math
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -407,13 +408,27 @@ def _listed_fov_names(plate_path: Path) -> Iterator[str]:
 def _check_listed_once(plate_path: Path, listed: list[str]) -> None:
     """Each position listed once by the plate's metadata: a well listed twice (``plate.wells[].path``)
     or an image listed twice in its well (``well.images[].path``) would give the workflow one FOV twice
-    (iohub lists it once, the per-FOV jobs and the plates written from the layout twice)."""
-    repeated = sorted({name for name in listed if listed.count(name) > 1})
+    (iohub lists it once, the per-FOV jobs and the plates written from the layout twice). Entries
+    without a path (``A/1/``) are left to :func:`_check_paths_given`, which names them as such."""
+    counts = Counter(name for name in listed if "" not in name.split("/"))
+    repeated = sorted(name for name, count in counts.items() if count > 1)
     if repeated:
         raise ArtifactError(
             f"{plate_path}: expected each position listed once by the plate's metadata (plate.wells[].path, "
             f"each well's well.images[].path), found {repeated[:5]}{' ...' if len(repeated) > 5 else ''} "
             "listed more than once; remove the repeated entries"
+        )
+
+
+def _check_paths_given(plate_path: Path, listed: list[str]) -> None:
+    """Each image a well lists has a ``path`` (a non-empty one): without it the FOV is named ``A/1/``
+    and no position can be opened by that name."""
+    missing = sorted({name.rstrip("/") for name in listed if "" in name.split("/")})
+    if missing:
+        raise ArtifactError(
+            f"{plate_path}: expected each image a well lists to have a path (well.images[].path, the FOV's "
+            f"name, e.g. '0'), found none or an empty one in the wells {missing}"
+            "; write each image's path"
         )
 
 
@@ -461,6 +476,7 @@ def read_plate_layout(
     if not path.exists():
         raise ArtifactError(f"{path}: plate not found")
     listed = list(_listed_fov_names(path))
+    _check_paths_given(path, listed)
     _check_listed_once(path, listed)
     unsafe = _unsafe_names(listed)
     if unsafe:
@@ -836,7 +852,9 @@ def _check_dimension_names(
         raise ArtifactError(
             f"{path}: position {name}: expected the dimension_names of array '0' (its zarr.json) to name the "
             f"multiscales axes in their order, {expected}, found {dimension_names!r}; the array's dimensions "
-            "would be read in the axes' order. Write the axes (multiscales[0].axes) in the array's order"
+            "would be read in the axes' order. Either the dimension_names are wrong (correct them in the "
+            "array's zarr.json) or the array is in that order (rewrite it as t, c, z, y, x: dynaclr reads "
+            "only that order)"
         )
 
 
@@ -942,7 +960,8 @@ def _check_channel_labels(path: Path, name: str, ome: dict[str, Any], shape: tup
     agree in both, so the first stands for all). Without ``omero`` iohub names the channels 0, 1, ...
     (integers no config key can name); with fewer labels a channel has no name, with more a name reads
     past the array's last channel when a job runs; a channel entry without a label (or one that is
-    not a non-empty string) names no channel (iohub reads None)."""
+    not a string with a character other than whitespace) names no channel (iohub reads None; a blank
+    label no config key can name)."""
     omero = ome.get("omero")
     if isinstance(omero, dict) and not isinstance(omero.get("channels"), list):
         return  # malformed: iohub's error names it when the position is opened
@@ -954,11 +973,13 @@ def _check_channel_labels(path: Path, name: str, ome: dict[str, Any], shape: tup
             else " no label"
         )
         for index, channel in enumerate(omero["channels"] if isinstance(omero, dict) else [])
-        if not isinstance(channel, dict) or not isinstance(channel.get("label"), str) or not channel["label"]
+        if not isinstance(channel, dict)
+        or not isinstance(channel.get("label"), str)
+        or not channel["label"].strip()
     ]
     if unlabelled:
         raise ArtifactError(
-            f"{path}: position {name}: expected each omero channel to have a label (a non-empty string, the "
+            f"{path}: position {name}: expected each omero channel to have a label (a non-blank string, the "
             f"channel's name), found {'; '.join(unlabelled)}. Write the position's omero channels, one "
             "labelled entry per channel, in the array's order"
         )

@@ -63,7 +63,7 @@ from typing import Any
 import pandas as pd
 
 from dynaclr.io import ArtifactError
-from dynaclr.io.units import LENGTH_UNITS_UM, TIME_UNITS_S as SECONDS_PER_UNIT, unit_key
+from dynaclr.io.units import LENGTH_UNITS_UM, TIME_UNITS_S as SECONDS_PER_UNIT, spellings, unit_key
 from dynaclr.tracking.engine import NO_PARENT
 
 logger = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ def _pixel_sizes(
     units = parsed.spatial_units.strip()
     if unit_key(units) not in SPATIAL_UNITS_UM:
         raise ArtifactError(
-            f"{path}: <Model spatialunits>: expected one of {sorted(SPATIAL_UNITS_UM)}, found {units!r}"
+            f"{path}: <Model spatialunits>: expected one of {spellings(SPATIAL_UNITS_UM)}, found {units!r}"
         )
     um_per_unit = SPATIAL_UNITS_UM[unit_key(units)]
     n_slices = _number(path, "ImageData", image, "nslices", int)
@@ -304,7 +304,7 @@ def _check_frame_interval(
         return None
     if unit_key(units) not in TIME_UNITS_S:
         raise ArtifactError(
-            f"{path}: <Model timeunits>: expected one of {sorted(TIME_UNITS_S)}, found {units!r}"
+            f"{path}: <Model timeunits>: expected one of {spellings(TIME_UNITS_S)}, found {units!r}"
         )
     interval = _number(path, "ImageData", image, "timeinterval")
     if interval <= 0:
