@@ -709,6 +709,12 @@ def test_slices_without_a_z_step_are_asked_whether_they_are_time_points(tmp_path
     movie_config = TiffSourceConfig.model_validate({**base, "axes": "TYX"})
     converted = convert(movie_config, tmp_path / "raw.zarr")
     np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], movie[:, None, None])
+    # files of one time point each ('{t}', here one file) take no T: the error asks for the z step only
+    (tmp_path / "Pos0.tif").rename(tmp_path / "Pos0_t0.tif")
+    per_time_point = TiffSourceConfig.model_validate({**base, "files": "{position}_t{t}.tif"})
+    with pytest.raises(ValueError, match=r"gives no z_step_um; give tiff\.z_step_um") as refused:
+        tiff_layout(per_time_point, find_tiff_files(per_time_point), "raw.zarr")
+    assert "tiff.axes" not in str(refused.value)
     assert read_plate_layout(converted).time_interval_minutes == pytest.approx(1.0)
 
 

@@ -1977,7 +1977,6 @@ def test_a_dataset_predicted_by_transferred_infection_classifiers_is_aligned_by_
     Each (model, dataset) whose transferred predictions hold infection is aligned, reading them; with
     annotations of division only, the transferred predictions hold no infection: `mine` is not."""
     config = _transfer_config(plate, tmp_path, ["infection"])
-    assert "mine" in WorkflowConfig.model_validate(config).aligned_datasets({"mine": 6, "theirs": 6})
     aligned = _aligned(config, tmp_path / "infection")
     models = ["engineered_features", "m"]
     assert sorted(aligned) == [(m, d) for m in models for d in ("mine", "theirs")]
@@ -1986,8 +1985,119 @@ def test_a_dataset_predicted_by_transferred_infection_classifiers_is_aligned_by_
         assert f"results/evaluation/predictions/{model}/theirs.parquet" in aligned[model, "theirs"]
 
     config = _transfer_config(plate, tmp_path, ["division"])
-    assert WorkflowConfig.model_validate(config).aligned_datasets({"mine": 6, "theirs": 6}) == []
     assert _aligned(config, tmp_path / "division") == {}
+
+
+def _planned(config: dict[str, Any], workdir: Path) -> list[Any]:
+    """The jobs of ``config``'s dry run in ``workdir``."""
+    (workdir / "config").mkdir(parents=True)
+    configfile = workdir / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    return planned_jobs(configfile, workdir)
+
+
+def _dtw_reasons(jobs: list[Any]) -> dict[tuple[str, str], str]:
+    """Per (model, dataset) of the results table, its planned ``dtw_not_computed``."""
+    (table,) = [job for job in jobs if job.rule.name == "results_table"]
+    return {(row["model"], row["dataset"]): row["dtw_not_computed"] for row in table.params["pairs"]}
+
+
+def test_an_imported_file_without_an_infection_classifier_plans_no_dtw_and_checks_no_window(
+    plate: Path, tmp_path: Path
+) -> None:
+    """Datasets `theirs` (6 frames) and `short` (4), no annotations, an imported file of a division
+    classifier only (model m), a reference window of 2 + 3: no align_pseudotime job is planned, yet
+    the dry run refused the window for `short` (every dataset an imported entry predicts counted as
+    aligned, whatever tasks its file holds). Each pair's reason says why it is not aligned."""
+    from dynaclr.io import config_hash
+
+    short = write_plate(tmp_path / "short.zarr", FOVS, ["Nuclei", "Sensor"], (4, *SHAPE[1:]))
+    config = plate_config(plate)
+    config["datasets"] = {"theirs": config["datasets"]["mine"], "short": {**config["datasets"]["mine"]}}
+    config["datasets"]["short"]["plate"] = str(short)
+    config["contrastive_models"]["m"]["train_datasets"] = ["theirs"]
+    config["analysis"]["pseudotime"] = {"reference_frames_before_onset": 2, "reference_frames_after_onset": 3}
+    training = WorkflowConfig.model_validate(config).contrastive_models["m"].training
+    file = _classifiers_file(tmp_path / "division.json", config_hash(training.job_params()), "division")
+    config["analysis"]["classification"] = {"imported": {"earlier": {"file": str(file), "model": "m"}}}
+    jobs = _planned(config, tmp_path / "run")
+    assert not [job for job in jobs if job.rule.name == "align_pseudotime"]
+    reasons = _dtw_reasons(jobs)
+    assert set(reasons) == {(m, d) for m in ("m", "engineered_features") for d in ("theirs", "short")}
+    assert all(reason.startswith("nothing gives the infection state of ") for reason in reasons.values())
+    assert "none of m transferred to it" in reasons["m", "short"]
+
+
+def _short_target_config(plate: Path, tmp_path: Path) -> dict[str, Any]:
+    """`theirs` (6 frames, annotated for infection) and `short` (4 frames, no annotations), both
+    embedded by m and the baseline; apply_to null; a reference window of 2 + 3 = 5 frames."""
+    config = _transfer_config(plate, tmp_path, ["infection"])
+    short = write_plate(tmp_path / "short.zarr", FOVS, ["Nuclei", "Sensor"], (4, *SHAPE[1:]))
+    config["datasets"]["short"] = {**config["datasets"].pop("mine"), "plate": str(short)}
+    config["contrastive_models"]["m"]["train_datasets"] = ["theirs"]
+    config["analysis"]["classification"] = {}
+    return config
+
+
+def test_a_movie_too_short_for_the_window_predicted_from_elsewhere_is_left_out_with_its_reason(
+    plate: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With apply_to null every unannotated movie embedded beside an annotated one gets transferred
+    infection predictions, and was aligned: a config of `theirs` (annotated, 6 frames) and `short` (4
+    frames, no annotations) planned before was refused by the window check, which said neither why
+    `short` was aligned nor how to opt out. `short` is now left out of DTW like a still image: the
+    results table says why (the window and where its predictions come from) and the dry run warns.
+    A movie the user made eligible (its own infection annotations) keeps the refusal."""
+    config = _short_target_config(plate, tmp_path)
+    with caplog.at_level("WARNING"):
+        jobs = _planned(config, tmp_path / "run")
+    aligned = sorted(
+        (j.wildcards["model"], j.wildcards["dataset"]) for j in jobs if j.rule.name == "align_pseudotime"
+    )
+    assert aligned == [("engineered_features", "theirs"), ("m", "theirs")]
+    reasons = _dtw_reasons(jobs)
+    for model in ("m", "engineered_features"):
+        assert reasons[model, "short"] == (
+            "4 frames, shorter than the reference window of 5 (predictions transferred from theirs)"
+        )
+        assert reasons[model, "theirs"] == ""
+    assert "DTW pseudo-time not computed on dataset 'short' (model m): 4 frames, shorter" in caplog.text
+
+    table = tmp_path / "short.csv"
+    table.write_text("fov_name,track_id,t,task,label\nA/1/Pos0,1,0,infection,uninfected\n")
+    config["datasets"]["short"]["annotations"] = {"table": str(table), "tasks": ["infection"]}
+    with pytest.raises(
+        WorkflowError, match=r"expected a reference window of at most 4 frames \(dataset 'short'"
+    ):
+        _planned(config, tmp_path / "annotated")
+
+
+def test_a_dataset_annotated_for_division_only_is_aligned_on_transferred_infection_predictions(
+    plate: Path, tmp_path: Path
+) -> None:
+    """`theirs` annotated for infection, `mine` for division only, train_on null: the classifiers of
+    `theirs` predict `mine`'s infection (its transfer_predictions), but `mine` trains classifiers of
+    its own and was left out of DTW (only datasets training no classifier counted as transfer
+    targets), contrary to the README. It is aligned, and its infection state (DTW, infected fraction)
+    is read from the transferred predictions, its own holding no infection."""
+    config = _transfer_config(plate, tmp_path, ["infection"])
+    table = tmp_path / "mine.csv"
+    table.write_text("fov_name,track_id,t,task,label\nA/1/Pos0,1,0,division,non_dividing\n")
+    config["datasets"]["mine"]["annotations"] = {"table": str(table), "tasks": ["division"]}
+    config["analysis"]["classification"] = {}
+    jobs = _planned(config, tmp_path / "run")
+    inputs = {
+        (job.rule.name, job.wildcards["model"], job.wildcards["dataset"]): sorted(map(str, job.input))
+        for job in jobs
+        if job.rule.name in ("align_pseudotime", "infected_fraction_figure")
+    }
+    for model in ("m", "engineered_features"):
+        for rule in ("align_pseudotime", "infected_fraction_figure"):
+            assert (
+                f"results/evaluation/transfer_predictions/{model}/mine.parquet" in inputs[rule, model, "mine"]
+            )
+            assert f"results/evaluation/predictions/{model}/mine.parquet" not in inputs[rule, model, "mine"]
+    assert _dtw_reasons(jobs)["m", "mine"] == ""
 
 
 def test_imported_classifiers_align_the_pairs_they_predict_infection_of(plate: Path, tmp_path: Path) -> None:
@@ -2004,10 +2114,51 @@ def test_imported_classifiers_align_the_pairs_they_predict_infection_of(plate: P
     for task, expected in (("infection", [("m", "mine")]), ("division", [])):
         file = _classifiers_file(tmp_path / f"{task}.json", model_hash, task)
         config["analysis"]["classification"] = {"imported": {"earlier": {"file": str(file), "model": "m"}}}
-        aligned = _aligned(config, tmp_path / task)
+        jobs = _planned(config, tmp_path / task)
+        aligned = {
+            (job.wildcards["model"], job.wildcards["dataset"]): sorted(map(str, job.input))
+            for job in jobs
+            if job.rule.name == "align_pseudotime"
+        }
         assert sorted(aligned) == expected, task
         for pair in expected:
             assert "results/evaluation/transfer_predictions/m/mine.parquet" in aligned[pair]
+        # the reason is the pair's: the baseline, which the file does not predict, says so (was a bare
+        # dash beside the aligned (m, mine))
+        reasons = _dtw_reasons(jobs)
+        assert reasons["engineered_features", "mine"].startswith(
+            "nothing gives the infection state of mine's"
+        )
+        assert "none of engineered_features transferred to it" in reasons["engineered_features", "mine"]
+        assert (reasons["m", "mine"] == "") == (task == "infection")
+
+
+def test_the_dtw_reason_of_a_baseline_whose_transfer_was_skipped_names_the_skip(
+    plate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The classifiers of `theirs` predict `mine` by m, but not by the baseline, whose patches of the
+    two differ (a skipped transfer): (m, mine) is aligned, (engineered_features, mine) is not, and its
+    reason says why, per pair (was empty for every pair of a dataset some model aligned)."""
+    config = WorkflowConfig.model_validate(_transfer_config(plate, tmp_path, ["infection"]))
+    frames = {"mine": 6, "theirs": 6}
+    layouts = dict.fromkeys(frames, read_plate_layout(plate))
+    assert ("engineered_features", "mine") in config.aligned_pairs(frames, layouts)
+    differ = ["pixel size 0.5 µm, expected 0.25 µm"]
+    monkeypatch.setattr(
+        WorkflowConfig,
+        "transfer_differences",
+        lambda self, model, source, target, layouts: differ if model == "engineered_features" else [],
+    )
+    assert sorted(config.aligned_pairs(frames, {})) == [
+        ("engineered_features", "theirs"),
+        ("m", "mine"),
+        ("m", "theirs"),
+    ]
+    assert config.dtw_not_computed("m", "mine", frames, {}) == ""
+    assert config.dtw_not_computed("engineered_features", "mine", frames, {}) == (
+        "no infection classifier of engineered_features predicts mine: the patches of theirs, whose "
+        "classifiers would, differ from its own (transfers_skipped)"
+    )
 
 
 @pytest.mark.slow  # a Snakemake run

@@ -739,14 +739,20 @@ def test_the_dtw_error_of_a_movie_dtw_is_not_planned_on_says_why(monkeypatch):
     (WorkflowConfig.dtw_not_computed) now fills it; an aligned dataset's stays empty."""
     from test_findings import DEFAULT_CONFIG
 
+    from dynaclr.config.workflow import DatasetConfig
+
     config = WorkflowConfig.model_validate(copy.deepcopy(DEFAULT_CONFIG))
     frames = {name: 10 for name in config.datasets}
-    assert config.dtw_not_computed("demo", frames) == ""  # simulated: aligned
-    assert config.dtw_not_computed("demo", {**frames, "demo": 1}) == ""  # one time point says so
-    monkeypatch.setattr(WorkflowConfig, "aligned_datasets", lambda self, n_frames: [])
-    reason = config.dtw_not_computed("demo", frames)
-    assert reason == "no ground truth nor infection classifier in demo to give its cells' infection state"
-    assert config.dtw_not_run(frames).startswith("no embedded dataset of several frames is simulated")
+    model = "time_aware_ntxent"
+    assert config.dtw_not_computed(model, "demo", frames, {}) == ""  # simulated: aligned
+    assert config.dtw_not_computed(model, "demo", {**frames, "demo": 1}, {}) == ""  # one time point says so
+    monkeypatch.setattr(DatasetConfig, "is_simulated", property(lambda self: False))
+    reason = config.dtw_not_computed(model, "demo", frames, {})
+    assert reason == (
+        "nothing gives the infection state of demo's cells: no ground truth, no infection classifier of "
+        "its own, none of time_aware_ntxent transferred to it (analysis.classification.apply_to) nor imported"
+    )
+    assert config.dtw_not_run(frames, {}).startswith("no embedded dataset of several frames is simulated")
     pairs = pd.DataFrame(
         {
             "model": ["a", "b"],

@@ -34,7 +34,7 @@ from dynaclr.figures.stage import (
 )
 from dynaclr.figures.table import results_table
 from dynaclr.io import ArtifactError, write_csv
-from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS
+from dynaclr.pseudotime.stage import DTW_ACCURACY_COLUMNS, STATE_FROM_LINEAGE, transferred_state_source
 
 DEFAULT_CONFIG = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
 
@@ -454,16 +454,35 @@ def test_a_dataset_aligned_on_transferred_predictions_says_where_its_infection_s
     was aligned, how many lineages, and from which classifiers, not a bare dash."""
     from dynaclr.figures.table import formatted_results_table
 
-    source = "predicted by classifiers transferred from theirs"
+    source = transferred_state_source("theirs")
     accuracy = _accuracy({"m": [np.nan] * 3}).assign(state_source=source, not_computed="")
     (found,) = dtw_findings(accuracy)
-    assert f"aligned 3 lineages to a reference (m) on the infection state {source}, not scored" in (
-        found.statement
-    )
+    assert (
+        "aligned 3 lineages to a reference (m) on the infection state predicted by classifiers "
+        "transferred from theirs, not scored"
+    ) in found.statement
     table = results_table(dtw_accuracy=accuracy)
     assert table[["dtw_n_aligned", "dtw_state_source"]].values.tolist() == [[3, source]]
     shown = formatted_results_table(table)["DTW onset error (frames) ↓"].tolist()
-    assert shown == [f"not scored (no true onset): 3 lineages aligned; infection state {source}"]
+    assert shown == [
+        "not scored (no true onset): 3 lineages aligned; infection state predicted by classifiers "
+        "transferred from theirs"
+    ]
+
+
+def test_the_state_a_reference_was_picked_by_is_worded_per_event():
+    """With ``event: division`` the state is the division state of the tracks' lineage: the first page
+    and the results table say so, not "infection state its tracks' lineage"."""
+    from dynaclr.figures.table import formatted_results_table
+
+    accuracy = _accuracy({"m": [np.nan] * 3}).assign(state_source=STATE_FROM_LINEAGE, not_computed="")
+    (found,) = dtw_findings(accuracy)
+    assert "on the division state from its tracks' lineage, not scored" in found.statement
+    shown = formatted_results_table(results_table(dtw_accuracy=accuracy))["DTW onset error (frames) ↓"]
+    assert shown.tolist() == [
+        "not scored (no true onset): 3 lineages aligned; division state from its tracks' lineage"
+    ]
+    assert "infection" not in found.statement + shown.iloc[0]
 
 
 def test_a_dataset_with_one_scored_lineage_per_model_gets_a_line_without_a_ranking():
@@ -564,7 +583,7 @@ def test_an_analysis_run_on_no_dataset_gets_one_line_on_the_first_page(tmp_path)
     config = WorkflowConfig.model_validate(cfg)
     not_run = {
         "infection classifier": config.infection_unclassified(),
-        "pseudo-time": config.dtw_not_run({name: 1 for name in config.datasets}),
+        "pseudo-time": config.dtw_not_run({name: 1 for name in config.datasets}, {}),
     }
     table, page = _first_page_of_one_fov(tmp_path, "plate", 5, not_run=not_run)
     statements = dict(zip(table["topic"], table["statement"], strict=False))

@@ -314,6 +314,14 @@ def test_an_explicit_reference_of_another_dataset_is_not_looked_up_in_this_one(p
     pseudotime_stage(PseudotimeConfig(reference=elsewhere), inputs, outputs, **identity)
     _, prov = read_table(outputs.pseudotime, ArtifactKind.PSEUDOTIME)
     assert prov.config["reference"] is None and prov.config["chosen_reference"]["onset_t"] >= 0
+    # the automatic reference says what state picked it; an explicit reference of this dataset none
+    assert prov.config["state_source"] == "infection state from ground truth"
+    explicit = ReferenceTrackConfig(
+        dataset="toy", fov_name="A/1/0", track_id=1, t_start=0, t_stop=4, onset_t=2
+    )
+    _, accuracy = pseudotime_stage(PseudotimeConfig(reference=explicit), inputs, outputs, **identity)
+    _, prov = read_table(outputs.pseudotime, ArtifactKind.PSEUDOTIME)
+    assert prov.config["state_source"] == "" and (accuracy["state_source"] == "").all()
     here = elsewhere.model_copy(update={"dataset": "toy"})
     with pytest.raises(ValueError, match=r"reference track 999 .* is not among the embeddings' tracks"):
         pseudotime_stage(PseudotimeConfig(reference=here), inputs, outputs, **identity)
@@ -561,10 +569,13 @@ def _planted_store(planted: dict, path, identity: dict[str, str]):
     return path
 
 
-def _transferred_predictions(truth: pd.DataFrame, path, sources: dict[str, bool]) -> None:
+def _transferred_predictions(
+    truth: pd.DataFrame, path, sources: dict[str, bool], recorded: list[str] | None = None
+) -> None:
     """A transfer_classifiers predictions table of ``truth``'s cells: per source (``train_dataset``),
     an infection prediction per cell (the true state, or its opposite where ``sources`` says False)
-    and a division prediction."""
+    and a division prediction; rows in ``sources``' order, the provenance's ``sources`` ``recorded``
+    (default: that order)."""
     tables = []
     for source, right in sources.items():
         infected = truth["infected"].astype(bool) == right
@@ -580,7 +591,9 @@ def _transferred_predictions(truth: pd.DataFrame, path, sources: dict[str, bool]
     write_table(
         pd.concat(tables, ignore_index=True),
         path,
-        make_provenance(ArtifactKind.PREDICTIONS, {"sources": list(sources)}, stage="transfer_classifiers"),
+        make_provenance(
+            ArtifactKind.PREDICTIONS, {"sources": recorded or list(sources)}, stage="transfer_classifiers"
+        ),
     )
 
 
@@ -604,14 +617,28 @@ def test_transferred_predictions_give_the_infection_state_of_their_first_source(
     )
     assert len(pseudotime) and pseudotime["pseudotime"].notna().any()
     written = read_dtw_accuracy(outputs.accuracy)
-    assert set(written["state_source"]) == {"predicted by classifiers transferred from theirs"}
+    transferred = "infection state predicted by classifiers transferred from theirs"
+    assert set(written["state_source"]) == {transferred}
     assert written["true_onset_t"].isna().all()  # no ground truth: aligned, not scored
     _, provenance = read_table(outputs.pseudotime, ArtifactKind.PSEUDOTIME)
-    assert provenance.config["state_source"] == "predicted by classifiers transferred from theirs"
+    assert provenance.config["state_source"] == transferred
     reference = provenance.config["chosen_reference"]
     track = truth[(truth["fov_name"] == reference["fov_name"]) & (truth["track_id"] == reference["query_id"])]
     # the true state picked it: its onset is the planted one (the wrong source's would be none)
     assert abs(reference["onset_t"] - int(track["infection_onset_t"].iloc[0])) <= 1
+
+    # the rows' order is not the sources': the recorded order (this run's datasets, then imported) rules
+    reordered = tmp_path / "reordered_predictions.parquet"
+    _transferred_predictions(
+        truth, reordered, {"wrong (earlier.json)": False, "theirs": True}, ["theirs", "wrong (earlier.json)"]
+    )
+    pseudotime_stage(
+        PseudotimeConfig(),
+        AlignPseudotimeInputs(embeddings=embeddings, predictions=reordered),
+        outputs,
+        **identity,
+    )
+    assert set(read_dtw_accuracy(outputs.accuracy)["state_source"]) == {transferred}
 
     division_only = tmp_path / "division_only.parquet"
     table, prov = read_table(predictions, ArtifactKind.PREDICTIONS)

@@ -5,8 +5,10 @@
 #   annotated datasets: classifiers. Annotations are drawn from ground truth (simulated datasets,
 #   rule draw_annotations) or imported from the table a dataset names (annotations.table, any
 #   dataset, rule import_annotations); both write results/{dataset}/annotations.parquet;
-#   DTW pseudo-time: simulated datasets (reference and accuracy from ground truth), datasets with
-#   an imported table whose infection classifier picks the reference, and the dataset whose track
+#   DTW pseudo-time (WorkflowConfig.aligned_pairs, per (model, dataset)): simulated datasets
+#   (reference and accuracy from ground truth), pairs whose infection predictions (own, transferred
+#   or imported) pick the reference (a movie predicted from elsewhere only and too short for the
+#   reference window is left out, with a WARNING), and the dataset whose track
 #   the config names as explicit reference (analysis.pseudotime.reference; the other datasets pick
 #   theirs as without one), or every dataset when the event is division. Without ground truth the
 #   accuracy table holds aligned onsets only (true onsets and errors NaN);
@@ -377,50 +379,21 @@ def classified_pairs():
     return [(model, dataset) for model, dataset in embedding_pairs() if dataset in classifier_sources()]
 
 
-@functools.cache
-def baseline_differences(model, source, target):
-    """How the patches the baseline ``model`` embeds ``target`` with differ from ``source``'s: another
-    input (channels, normalisation, slices, size; dynaclr.config.transfer_checks.input_differences),
-    or sampled otherwise (pixel size, z step where the patches hold several slices;
-    dynaclr.config.transfer_checks.scale_differences); empty when alike."""
-    from dynaclr.config.transfer_checks import input_differences, scale_differences
-
-    layouts = {d: plate_layout(d) for d in (source, target)}
-    specs = ((source, embedding_spec(model, source)), (target, embedding_spec(model, target)))
-    return input_differences(CONFIG, *specs) + scale_differences(CONFIG, layouts, *specs)
-
-
-def _candidate_sources(model, dataset):
-    """Datasets whose classifiers (same model) may predict ``dataset``: the classifier sources the
-    model embeds, if ``dataset`` is one analysis.classification.apply_to names (all when null)."""
-    apply_to = CONFIG.analysis.classification.apply_to
-    if apply_to is not None and dataset not in apply_to:
-        return []
-    pairs = set(embedding_pairs())
-    return [s for s in classifier_sources() if s != dataset and (model, s) in pairs]
-
-
 def transfer_sources(model, dataset):
-    """Datasets whose classifiers (same model) predict ``dataset`` (analysis.classification.apply_to).
-    A baseline's classifiers predict only datasets whose patches give the same input (channels,
-    normalisation, slices, size) sampled as their own (pixel size, z step): a trained model embeds only
-    datasets of its input, and those sampled otherwise only with allow_other_scales, and a baseline has
-    no such opt-in; the transfers left out are logged at planning (skipped_baseline_transfers)."""
-    sources = _candidate_sources(model, dataset)
-    if model in BASELINES:
-        sources = [s for s in sources if not baseline_differences(model, s, dataset)]
-    return sources
+    """Datasets whose classifiers (same model) predict ``dataset`` (analysis.classification.apply_to;
+    WorkflowConfig.transfer_sources: a baseline's only those whose patches give the same input sampled
+    alike; the transfers left out are logged at planning, skipped_baseline_transfers)."""
+    return CONFIG.transfer_sources(model, dataset, PLATE_LAYOUTS)
 
 
 def skipped_transfers(model, dataset):
     """One line per classifier transfer to ``dataset`` left out because the source dataset's patches
     give another input or are sampled otherwise (baselines only: a trained model embeds only datasets
-    of its input, and one sampled otherwise is refused by the dry run instead)."""
-    if model not in BASELINES:
-        return []
+    of its input, and one sampled otherwise is refused by the dry run instead;
+    WorkflowConfig.transfer_differences)."""
     lines = []
-    for source in _candidate_sources(model, dataset):
-        differences = baseline_differences(model, source, dataset)
+    for source in CONFIG.candidate_transfer_sources(model, dataset):
+        differences = CONFIG.transfer_differences(model, source, dataset, PLATE_LAYOUTS)
         if differences:
             lines.append(
                 f"baseline {model}: the classifiers of dataset {source!r} do not predict dataset "
@@ -449,14 +422,6 @@ def imported_label(name):
     from dynaclr.classify.model import imported_source_label
 
     return imported_source_label(CONFIG.analysis.classification.imported[name].file)
-
-
-@functools.cache
-def imported_tasks(name):
-    """The tasks an imported entry's file holds classifiers of."""
-    from dynaclr.classify.model import load_classifiers
-
-    return sorted(load_classifiers(CONFIG.analysis.classification.imported[name].file))
 
 
 def transfer_labels(model, dataset):
@@ -498,26 +463,28 @@ def prediction_file(model, dataset):
     return f"{RESULTS}/evaluation/transfer_predictions/{model}/{dataset}.parquet"
 
 
+def infection_prediction_file(model, dataset):
+    """The per-cell predictions that give (model, dataset)'s infection state: its own classifiers'
+    where they include an infection classifier (WorkflowConfig.own_infection_predictions), else
+    those of the classifiers transferred to it (a dataset annotated for division only gets its
+    infection predictions from another dataset's classifiers)."""
+    if CONFIG.own_infection_predictions(dataset):
+        return prediction_file(model, dataset)
+    return f"{RESULTS}/evaluation/transfer_predictions/{model}/{dataset}.parquet"
+
+
 def predicted_pairs():
     """(model, dataset) with per-cell predictions (own or transferred classifiers)."""
     return classified_pairs() + [pair for pair in transferred_pairs() if pair not in classified_pairs()]
 
 
-def infection_classified(dataset):
-    """True when ``dataset`` gets an infection classifier (WorkflowConfig.infection_classified)."""
-    return CONFIG.infection_classified(dataset)
-
-
 def infection_predicted(model, dataset):
     """True when (model, dataset) gets per-cell infection predictions: from its own infection
     classifier, else from one transferred from another dataset or imported whose file holds the task
-    (prediction_file's choice)."""
-    if (model, dataset) in classified_pairs():
-        return infection_classified(dataset)
-    return any(infection_classified(source) for source in transfer_sources(model, dataset)) or any(
-        "infection" in imported_tasks(name) and "infection" in CONFIG.analysis.classification.tasks
-        for name in imported_classifiers(model, dataset)
-    )
+    (WorkflowConfig.own_infection_predictions, infection_sources; infection_prediction_file's choice)."""
+    if CONFIG.own_infection_predictions(dataset):
+        return True
+    return bool(CONFIG.infection_sources(model, dataset, PLATE_LAYOUTS))
 
 
 def explicit_reference_dataset():
@@ -545,19 +512,20 @@ def time_lapse_pairs():
 
 
 def aligned_pairs():
-    """(model, dataset) aligned by DTW: the pairs of the datasets of WorkflowConfig.aligned_datasets
-    (simulated, with infection predictions, the explicit reference's, every one when the event is
-    division; never a dataset of one time point). A dataset aligned only for the predictions of
-    classifiers fitted elsewhere (WorkflowConfig.infection_transfer_targets: apply_to, imported) is
-    aligned by the models whose predictions of it hold the infection task (infection_predicted)."""
-    aligned = set(CONFIG.aligned_datasets(frame_counts()))
-    by_transfer = CONFIG.infection_transfer_targets() - set(SIMULATED) - {explicit_reference_dataset()}
-    if CONFIG.analysis.pseudotime.event == "division":
-        by_transfer = set()
+    """(model, dataset) aligned by DTW (WorkflowConfig.aligned_pairs: simulated, with infection
+    predictions of its own or fitted elsewhere, the explicit reference's, every one when the event is
+    division; never a dataset of one time point, nor one aligned only on predictions fitted elsewhere
+    that is too short for the reference window: WorkflowConfig.dtw_not_computed says why)."""
+    return CONFIG.aligned_pairs(frame_counts(), PLATE_LAYOUTS)
+
+
+def dtw_left_out():
+    """One line per (model, dataset) that infection predictions fitted elsewhere would have DTW align
+    but whose movie is too short for the reference window (WorkflowConfig.dtw_left_out; logged at
+    planning)."""
     return [
-        (m, d)
-        for m, d in embedding_pairs()
-        if d in aligned and (d not in by_transfer or infection_predicted(m, d))
+        f"DTW pseudo-time not computed on dataset {dataset!r} (model {model}): {reason}"
+        for (model, dataset), reason in CONFIG.dtw_left_out(frame_counts(), PLATE_LAYOUTS).items()
     ]
 
 
@@ -655,7 +623,8 @@ def annotation_table_input(wildcards):
 
 def pseudotime_input(wildcards):
     """What gives the infection state: ground truth (simulated), else the infection classifier's
-    predictions, except on the dataset whose track is the explicit reference (which needs none).
+    predictions (infection_prediction_file: its own, else those transferred to it), except on the
+    dataset whose track is the explicit reference (which needs none).
     With event division, a dataset of imported tracks without ground truth is scored against the
     divisions its lineage states (its tracks.parquet)."""
     if wildcards.dataset in SIMULATED:
@@ -663,7 +632,7 @@ def pseudotime_input(wildcards):
     if CONFIG.analysis.pseudotime.event == "division" and wildcards.dataset in TRACKS_IMPORTED:
         return {"lineage": f"{RESULTS}/{wildcards.dataset}/tracks.parquet"}
     if CONFIG.analysis.pseudotime.event == "infection" and wildcards.dataset != explicit_reference_dataset():
-        return {"predictions": prediction_file(wildcards.model, wildcards.dataset)}
+        return {"predictions": infection_prediction_file(wildcards.model, wildcards.dataset)}
     return {}
 
 
@@ -694,7 +663,9 @@ def results_table_pairs():
                 "time_interval_minutes": plate_sampling(dataset).time_interval_minutes,
                 "transfers_skipped": "; ".join(skipped_transfers(model, dataset)),
                 "temporal_not_computed": ONE_TIME_POINT if dataset in still else "",
-                "dtw_not_computed": CONFIG.dtw_not_computed(dataset, frame_counts()),
+                "dtw_not_computed": CONFIG.dtw_not_computed(
+                    model, dataset, frame_counts(), PLATE_LAYOUTS
+                ),
                 **classification_plan_reasons(model, dataset),
             }
         )
@@ -718,7 +689,7 @@ def classification_plan_reasons(model, dataset):
 
     sources = {source: annotation_tasks(source) & tasks for source in transfer_sources(model, dataset)}
     for name in imported_classifiers(model, dataset):
-        sources[imported_label(name)] = set(imported_tasks(name)) & tasks
+        sources[imported_label(name)] = set(CONFIG.imported_tasks(name)) & tasks
     others = [s for s in classifier_sources() if s != dataset and (model, s) in set(embedding_pairs())]
     return planned_f1_reasons(
         model,
@@ -741,7 +712,7 @@ def analyses_not_run():
     infection = any(infection_predicted(model, dataset) for model, dataset in embedding_pairs())
     return {
         "infection classifier": "" if infection or not embedding_pairs() else CONFIG.infection_unclassified(),
-        "pseudo-time": CONFIG.dtw_not_run(frame_counts()) if embedding_pairs() else "",
+        "pseudo-time": CONFIG.dtw_not_run(frame_counts(), PLATE_LAYOUTS) if embedding_pairs() else "",
     }
 
 
@@ -1030,6 +1001,8 @@ if workflow.is_main_process:
 
     for _line in skipped_baseline_transfers():
         logger.warning(f"Skipped transfer: {_line}")
+    for _line in dtw_left_out():
+        logger.warning(f"WARNING {_line}")
     for _line in distillation_heldout_warnings():
         logger.warning(_line)
 FINDINGS_RST = f"{RESULTS}/report/findings.rst"

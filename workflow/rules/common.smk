@@ -1,5 +1,6 @@
 # Config validation (JSON Schema, then the typed models), the config checked against the plates'
 # metadata (before any job runs), dataset/FOV listing, input functions.
+import collections.abc
 import errno
 import functools
 import json
@@ -223,6 +224,23 @@ def tiff_index(dataset):
         raise WorkflowError(f"datasets.{dataset}: {err}") from None
 
 
+class _PlateLayouts(collections.abc.Mapping):
+    """Every dataset's plate_layout by name, each read when first looked up (WorkflowConfig's
+    transfer and DTW decisions read those of a baseline's transfers only)."""
+
+    def __getitem__(self, dataset):
+        return plate_layout(dataset)
+
+    def __iter__(self):
+        return iter(DATASETS)
+
+    def __len__(self):
+        return len(DATASETS)
+
+
+PLATE_LAYOUTS = _PlateLayouts()
+
+
 @functools.cache
 def plate_layout(dataset):
     """A dataset's raw plate as its metadata describes it (FOVs, channels, shape, time interval),
@@ -376,9 +394,7 @@ def embedding_jobs():
     embeds (of analysis.baseline_datasets when given), with the patch spec of that dataset's
     reference model.
     """
-    jobs = [(m, d, model_patch_spec(m)) for m in MODELS for d in CONFIG.embedded_datasets(m)]
-    jobs += [(b, d, s) for d, s in CONFIG.baseline_patch_specs().items() for b in BASELINES]
-    return jobs
+    return CONFIG.embedding_pairs()
 
 
 def embedding_spec(model, dataset):

@@ -63,7 +63,7 @@ rule infected_fraction_figure:
     transferred from another dataset; beside the ground truth's on a simulated dataset."""
     input:
         unpack(ground_truth_input),
-        predictions=lambda w: prediction_file(w.model, w.dataset),
+        predictions=lambda w: infection_prediction_file(w.model, w.dataset),
     output:
         infected_fraction_png=report(
             f"{RESULTS}/figures/{{dataset}}/{{model}}/infected_fraction.png",

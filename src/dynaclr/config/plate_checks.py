@@ -422,7 +422,9 @@ def _frames(raw: PlateLayout, dataset: str) -> str:
 
 def _pseudotime_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayout]) -> list[str]:
     """DTW (rule ``align_pseudotime``, after tracking, training and embedding) can find its reference
-    and queries in the movie of every dataset it aligns (:meth:`WorkflowConfig.aligned_datasets`).
+    and queries in the movie of every dataset it aligns (:meth:`WorkflowConfig.aligned_datasets`: of
+    the (model, dataset) pairs it aligns; a movie aligned only on predictions fitted elsewhere and too
+    short is not aligned, and so not refused here).
 
     A lineage series has at most one frame per time point, so a movie of ``T`` frames cannot hold an
     automatic reference of ``reference_frames_before_onset + reference_frames_after_onset`` frames, a
@@ -431,7 +433,7 @@ def _pseudotime_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayout]
     key = "analysis.pseudotime"
     referenced = config.explicit_reference_dataset()
     problems = []
-    for name in config.aligned_datasets(frame_counts(raws)):
+    for name in config.aligned_datasets(frame_counts(raws), raws):
         raw = raws[name]
         n_frames = raw.n_frames
         reference = pseudotime.reference
@@ -475,7 +477,9 @@ _MATRIX_NEEDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _representation_problems(config: WorkflowConfig, n_frames: Mapping[str, int]) -> list[str]:
+def _representation_problems(
+    config: WorkflowConfig, n_frames: Mapping[str, int], raws: Mapping[str, PlateLayout]
+) -> list[str]:
     """Every analysis reads its ``representation`` from the embeddings of every model embedding a
     dataset it analyses (:meth:`WorkflowConfig.models_embedding`): the engineered-features baseline
     stores no projections, and only it stores 'standardized' (:func:`dynaclr.embeddings.open_representation`
@@ -495,7 +499,7 @@ def _representation_problems(config: WorkflowConfig, n_frames: Mapping[str, int]
         ),
         "analysis.pseudotime.representation": (
             analysis.pseudotime.representation,
-            config.aligned_datasets(n_frames),
+            config.aligned_datasets(n_frames, raws),
         ),
         "analysis.interpretation.representation": (
             analysis.interpretation.representation,
@@ -527,7 +531,9 @@ def _representation_problems(config: WorkflowConfig, n_frames: Mapping[str, int]
     return problems
 
 
-def _track_matching_problems(config: WorkflowConfig, n_frames: Mapping[str, int]) -> list[str]:
+def _track_matching_problems(
+    config: WorkflowConfig, n_frames: Mapping[str, int], raws: Mapping[str, PlateLayout]
+) -> list[str]:
     """Matching on 'track' (same ``fov_name, track_id, t``,
     :func:`dynaclr.embeddings.match_observations_to_cells`) of a simulated dataset tracked by ultrack:
     its ground truth, and the annotations drawn from it, carry the simulator's track ids, its tracks
@@ -559,7 +565,7 @@ def _track_matching_problems(config: WorkflowConfig, n_frames: Mapping[str, int]
         ),
         "analysis.pseudotime.match_truth_on": (
             analysis.pseudotime.match_truth_on,
-            config.aligned_datasets(n_frames),
+            config.aligned_datasets(n_frames, raws),
             "DTW pseudo-time is scored against",
         ),
         "analysis.figures.match_truth_on": (
@@ -945,6 +951,6 @@ def workflow_problems(
     problems += _pseudotime_problems(config, raw_layouts)
     problems += _lineage_label_problems(config, raw_layouts)
     frames = frame_counts(raw_layouts)
-    problems += _representation_problems(config, frames)
-    problems += _track_matching_problems(config, frames)
+    problems += _representation_problems(config, frames, raw_layouts)
+    problems += _track_matching_problems(config, frames, raw_layouts)
     return problems

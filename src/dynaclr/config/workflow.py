@@ -8,10 +8,11 @@ rule's own subtree (its ``params``) again with that stage's model.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, get_args
 
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -44,6 +45,9 @@ from dynaclr.config.tracking import ImportedTracksConfig, TrackingConfig, Tracki
 from dynaclr.config.training import ContrastiveModelConfig, resolve_fov_entries
 from dynaclr.config.virtual_stain import VirtualStainConfig
 from dynaclr.io.sampling import PIXEL_SIZE_RANGE_UM, Z_STEP_RANGE_UM
+
+if TYPE_CHECKING:  # dynaclr.io.plate imports iohub: not at every job's config read
+    from dynaclr.io.plate import PlateLayout
 
 PreviewChannel = Literal["Brightfield", "Nuclei", "ViralSensor", "ERMarker"]
 
@@ -976,25 +980,37 @@ class WorkflowConfig(StrictModel):
             )
         return why
 
-    def dtw_not_run(self, n_frames: Mapping[str, int]) -> str:
-        """Why DTW aligns no dataset (:meth:`aligned_datasets` is empty), in one line for the first
-        page; empty where it aligns one."""
-        if self.aligned_datasets(n_frames):
+    def dtw_not_run(self, n_frames: Mapping[str, int], layouts: Mapping[str, PlateLayout]) -> str:
+        """Why DTW aligns no dataset (:meth:`aligned_pairs` is empty), in one line for the first page;
+        empty where it aligns one. ``n_frames`` and ``layouts`` as :meth:`aligned_pairs` takes them."""
+        if self.aligned_pairs(n_frames, layouts):
             return ""
         if not self.time_lapse_datasets(n_frames):
             return "every embedded dataset has one time point"
+        short = {dataset: reason for (_, dataset), reason in self.dtw_left_out(n_frames, layouts).items()}
         return (
-            "no embedded dataset of several frames is simulated (ground truth) or has an infection "
-            "classifier to give its cells' infection state, and analysis.pseudotime.reference names no track"
+            "no embedded dataset of several frames is simulated (ground truth) or gets infection "
+            "predictions (of its own infection classifier, or transferred or imported) to give its cells' "
+            "infection state, and analysis.pseudotime.reference names no track"
+            + "".join(f"; {dataset}: {reason}" for dataset, reason in sorted(short.items()))
         )
 
-    def dtw_not_computed(self, name: str, n_frames: Mapping[str, int]) -> str:
-        """Why DTW does not align dataset ``name`` (:meth:`aligned_datasets`), in the results table's
-        words; empty where it does, or where the dataset has one time point (the plan's ``one time
-        point`` says so)."""
-        if n_frames[name] < 2 or name in self.aligned_datasets(n_frames):
-            return ""
-        return f"no ground truth nor infection classifier in {name} to give its cells' infection state"
+    def dtw_not_computed(
+        self, model: str, dataset: str, n_frames: Mapping[str, int], layouts: Mapping[str, PlateLayout]
+    ) -> str:
+        """Why DTW does not align (``model``, ``dataset``) (:meth:`aligned_pairs`), in the results
+        table's words; empty where it does, or where the dataset has one time point (the plan's ``one
+        time point`` says so)."""
+        return self._dtw_plan(model, dataset, n_frames, layouts).reason
+
+    def dtw_left_out(
+        self, n_frames: Mapping[str, int], layouts: Mapping[str, PlateLayout]
+    ) -> dict[tuple[str, str], str]:
+        """The (model, dataset) pairs infection predictions fitted elsewhere would have DTW align but
+        whose movie is too short for the reference window (:meth:`dtw_too_short`), each with its
+        :meth:`dtw_not_computed` (the dry run's WARNING)."""
+        plans = {(m, d): self._dtw_plan(m, d, n_frames, layouts) for m, d, _ in self.embedding_pairs()}
+        return {pair: plan.reason for pair, plan in plans.items() if plan.too_short}
 
     def still_datasets(self, n_frames: Mapping[str, int]) -> list[str]:
         """The embedded datasets of one time point (still images, e.g. fixed cells), sorted; ``n_frames``
@@ -1008,55 +1024,168 @@ class WorkflowConfig(StrictModel):
         still = set(self.still_datasets(n_frames))
         return sorted(self.datasets_embedded() - still)
 
-    def infection_transfer_targets(self) -> set[str]:
-        """The datasets that train no classifier of their own (:meth:`classifier_training_datasets`)
-        and may get infection predictions from classifiers fitted elsewhere: a dataset
-        ``analysis.classification.apply_to`` names (every one when null) that a contrastive model embeds
-        beside a dataset whose annotations train its infection classifier, and one an
-        ``analysis.classification.imported`` entry predicts. Per dataset, not per model: the workflow
-        keeps the (model, dataset) pairs whose predictions do hold the task (a baseline's transfer
-        between unlike patches is left out; an imported file may hold no infection classifier:
-        ``infection_predicted`` of workflow/rules/analysis_common.smk)."""
-        classification = self.analysis.classification
-        if "infection" not in classification.tasks:
-            return set()
-        training = set(self.classifier_training_datasets())
-        sources = {name for name in training if self.infection_classified(name)}
-        targets: set[str] = set()
-        for model in self.contrastive_models:
-            embedded = set(self.embedded_datasets(model))
-            named = embedded if classification.apply_to is None else embedded & set(classification.apply_to)
-            targets |= {name for name in named if (sources & embedded) - {name}}
-        for entry in classification.imported.values():
-            targets |= set(self.embedded_datasets(entry.model) if entry.apply_to is None else entry.apply_to)
-        return targets - training
+    def embedding_pairs(self) -> list[tuple[str, str, str]]:
+        """(model, dataset, patch spec) of every embeddings store: each contrastive model (by name) and
+        the datasets it embeds (:meth:`embedded_datasets`) with its patch spec, then the baselines and
+        the datasets of :meth:`baseline_patch_specs` with theirs (the workflow's ``embedding_jobs``)."""
+        pairs = [
+            (model, dataset, self.contrastive_models[model].training.patch_spec)
+            for model in sorted(self.contrastive_models)
+            for dataset in self.embedded_datasets(model)
+        ]
+        specs = self.baseline_patch_specs()
+        return pairs + [(b, d, spec) for d, spec in specs.items() for b in self.analysis.baselines]
 
-    def infection_predicted_datasets(self) -> set[str]:
-        """The datasets that get (or may get, :meth:`infection_transfer_targets`) per-cell infection
-        predictions: those whose own annotations train an infection classifier, and those classifiers
-        fitted elsewhere predict."""
-        own = {name for name in self.classifier_training_datasets() if self.infection_classified(name)}
-        return own | self.infection_transfer_targets()
+    def candidate_transfer_sources(self, model: str, dataset: str) -> list[str]:
+        """The datasets whose classifiers (of ``model``) may predict ``dataset``: those classifiers
+        train on (:meth:`classifier_training_datasets`) that ``model`` embeds, ``dataset`` aside, if
+        ``analysis.classification.apply_to`` names ``dataset`` (every one when null)."""
+        apply_to = self.analysis.classification.apply_to
+        if apply_to is not None and dataset not in apply_to:
+            return []
+        embedded = {(m, d) for m, d, _ in self.embedding_pairs()}
+        return [s for s in self.classifier_training_datasets() if s != dataset and (model, s) in embedded]
 
-    def aligned_datasets(self, n_frames: Mapping[str, int]) -> list[str]:
-        """The embedded datasets DTW aligns (rule ``align_pseudotime``), sorted: simulated ones (ground
-        truth), those with infection predictions (:meth:`infection_predicted_datasets`: their own
-        infection classifier's, or those of classifiers transferred from another dataset or imported
-        from an earlier run), the explicit reference's dataset, and every one when the event is
-        division (read from each dataset's own lineage); of these, a dataset of one time point
-        (:meth:`still_datasets`) only as the explicit reference's dataset, which the dry run refuses (a
-        reference needs two frames). A dataset predicted by transferred classifiers only is aligned by
-        the models whose predictions of it hold the task (the workflow's ``aligned_pairs``)."""
-        division = self.analysis.pseudotime.event == "division"
-        referenced = self.explicit_reference_dataset()
-        time_lapse = set(self.time_lapse_datasets(n_frames))
-        predicted = self.infection_predicted_datasets()
-        return sorted(
-            name
-            for name in self.datasets_embedded()
-            if name == referenced
-            or (name in time_lapse and (self.datasets[name].is_simulated or division or name in predicted))
+    def transfer_differences(
+        self, model: str, source: str, target: str, layouts: Mapping[str, PlateLayout]
+    ) -> list[str]:
+        """How the patches the baseline ``model`` embeds ``target`` with differ from ``source``'s:
+        another input (channels, normalisation, slices, size;
+        :func:`~dynaclr.config.transfer_checks.input_differences`) or sampled otherwise (pixel size,
+        z step where the patches hold several slices; ``scale_differences``, from the two datasets'
+        raw plate ``layouts``); empty when alike, and for a contrastive model (it embeds only
+        datasets of its input, and one sampled otherwise is refused by the dry run instead)."""
+        if model not in self.analysis.baselines:
+            return []
+        from dynaclr.config.transfer_checks import input_differences, scale_differences
+
+        specs = self.baseline_patch_specs()
+        pair = ((source, specs[source]), (target, specs[target]))
+        return input_differences(self, *pair) + scale_differences(self, layouts, *pair)
+
+    def transfer_sources(self, model: str, dataset: str, layouts: Mapping[str, PlateLayout]) -> list[str]:
+        """The datasets whose classifiers (of ``model``) predict ``dataset``
+        (:meth:`candidate_transfer_sources`): a baseline's only those whose patches give the same
+        input sampled alike (:meth:`transfer_differences`; a baseline has no opt-in to other scales);
+        the transfers left out are logged at planning."""
+        return [
+            source
+            for source in self.candidate_transfer_sources(model, dataset)
+            if not self.transfer_differences(model, source, dataset, layouts)
+        ]
+
+    def imported_tasks(self, name: str) -> list[str]:
+        """The tasks the file of ``analysis.classification.imported.<name>`` holds classifiers of,
+        sorted; read once per process and file version. A file that cannot be read holds none here:
+        the dry run refuses it (:func:`dynaclr.classify.model.imported_classifier_problems`)."""
+        file = Path(self.analysis.classification.imported[name].file)
+        try:
+            stat = file.stat()
+        except OSError:
+            return []
+        return list(_classifier_file_tasks(str(file.resolve()), stat.st_mtime_ns, stat.st_size))
+
+    def own_infection_predictions(self, dataset: str) -> bool:
+        """True when ``dataset``'s own classifiers (it is one classifiers train on) include an
+        infection classifier (:meth:`infection_classified`): its predictions give the infection
+        state; else those of classifiers fitted elsewhere do (:meth:`infection_sources`)."""
+        return dataset in self.classifier_training_datasets() and self.infection_classified(dataset)
+
+    def infection_sources(self, model: str, dataset: str, layouts: Mapping[str, PlateLayout]) -> list[str]:
+        """What gives (``model``, ``dataset``) infection predictions fitted elsewhere, in the transfer
+        rule's order: the datasets of :meth:`transfer_sources` with an infection classifier, then
+        ``analysis.classification.imported.<name>`` of each entry predicting it whose file holds one;
+        empty when infection is not in ``analysis.classification.tasks``."""
+        if "infection" not in self.analysis.classification.tasks:
+            return []
+        return [s for s in self.transfer_sources(model, dataset, layouts) if self.infection_classified(s)] + [
+            f"analysis.classification.imported.{name}"
+            for name in self.imported_classifier_targets(model, dataset)
+            if "infection" in self.imported_tasks(name)
+        ]
+
+    def dtw_too_short(self, frames: int) -> str:
+        """Why a movie of ``frames`` frames holds no automatic DTW reference or query
+        (``reference_frames_before_onset + reference_frames_after_onset``, ``min_query_frames``);
+        empty where it holds both."""
+        pseudotime = self.analysis.pseudotime
+        window = pseudotime.reference_frames_before_onset + pseudotime.reference_frames_after_onset
+        if frames < window:
+            return f"{frames} frames, shorter than the reference window of {window}"
+        if frames < pseudotime.min_query_frames:
+            return f"{frames} frames, shorter than min_query_frames {pseudotime.min_query_frames}"
+        return ""
+
+    def _dtw_plan(
+        self, model: str, dataset: str, n_frames: Mapping[str, int], layouts: Mapping[str, PlateLayout]
+    ) -> _DtwPlan:
+        """Whether DTW aligns (``model``, ``dataset``), and why not (the results table's
+        ``dtw_not_computed``; empty for a dataset of one time point, whose plan says so): the one
+        decision :meth:`aligned_pairs`, :meth:`dtw_not_computed` and :meth:`dtw_left_out` read."""
+        if dataset == self.explicit_reference_dataset():
+            return _DtwPlan(True)  # of one time point too: the dry run refuses the reference then
+        if n_frames[dataset] < 2:
+            return _DtwPlan(False)
+        made_eligible = (
+            self.datasets[dataset].is_simulated
+            or self.analysis.pseudotime.event == "division"
+            or self.own_infection_predictions(dataset)
         )
+        if made_eligible:
+            return _DtwPlan(True)  # too short: the dry run refuses the window (plate_checks)
+        sources = self.infection_sources(model, dataset, layouts)
+        if sources:
+            # aligned only on predictions from elsewhere (apply_to null names every dataset): a movie
+            # too short for the window is left out, not refused
+            short = self.dtw_too_short(n_frames[dataset])
+            if short:
+                return _DtwPlan(False, f"{short} (predictions transferred from {', '.join(sources)})", True)
+            return _DtwPlan(True)
+        skipped = [
+            source
+            for source in self.candidate_transfer_sources(model, dataset)
+            if self.infection_classified(source)
+            and self.transfer_differences(model, source, dataset, layouts)
+        ]
+        if skipped and "infection" in self.analysis.classification.tasks:
+            return _DtwPlan(
+                False,
+                (
+                    f"no infection classifier of {model} predicts {dataset}: the patches of "
+                    f"{', '.join(skipped)}, whose classifiers would, differ from its own (transfers_skipped)"
+                ),
+            )
+        return _DtwPlan(
+            False,
+            (
+                f"nothing gives the infection state of {dataset}'s cells: no ground truth, no "
+                f"infection classifier of its own, none of {model} transferred to it "
+                "(analysis.classification.apply_to) nor imported"
+            ),
+        )
+
+    def aligned_pairs(
+        self, n_frames: Mapping[str, int], layouts: Mapping[str, PlateLayout]
+    ) -> list[tuple[str, str]]:
+        """(model, dataset) DTW aligns (rule ``align_pseudotime``), in :meth:`embedding_pairs` order;
+        ``n_frames`` gives each dataset's frames, ``layouts`` its raw plate's layout (read only for a
+        baseline's transfer, :meth:`transfer_differences`). Every model's pairs of a simulated dataset
+        (ground truth), of one whose own infection classifier predicts it, of the explicit reference's
+        dataset, and every time-lapse one with event division (its own lineage); a pair whose
+        infection predictions come from classifiers fitted elsewhere only (:meth:`infection_sources`:
+        ``apply_to``, ``imported``) where they hold infection and the movie holds the reference
+        window (:meth:`dtw_too_short`; else not aligned, the reason in :meth:`dtw_not_computed`).
+        A dataset of one time point only as the explicit reference's dataset, which the dry run
+        refuses (a reference needs two frames)."""
+        return [
+            (model, dataset)
+            for model, dataset, _ in self.embedding_pairs()
+            if self._dtw_plan(model, dataset, n_frames, layouts).aligned
+        ]
+
+    def aligned_datasets(self, n_frames: Mapping[str, int], layouts: Mapping[str, PlateLayout]) -> list[str]:
+        """The datasets of :meth:`aligned_pairs`, sorted."""
+        return sorted({dataset for _, dataset in self.aligned_pairs(n_frames, layouts)})
 
     def classified_datasets(self) -> list[str]:
         """The datasets classifiers are fitted and cross-validated on: those of
@@ -1394,6 +1523,28 @@ class WorkflowConfig(StrictModel):
             ]
         first = [d for d in entry.train_datasets if d in named]
         return first + [d for d in named if d not in first]
+
+
+class _DtwPlan(NamedTuple):
+    """Whether DTW aligns a (model, dataset) pair, why not (empty: aligned, or one time point), and
+    whether it is left out only for a movie too short for predictions fitted elsewhere."""
+
+    aligned: bool
+    reason: str = ""
+    too_short: bool = False
+
+
+@functools.cache
+def _classifier_file_tasks(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+    """The tasks a classifiers file holds (:meth:`WorkflowConfig.imported_tasks`), read once per
+    version (``mtime_ns``, ``size``); none where it cannot be read."""
+    from dynaclr.classify.model import load_classifiers
+    from dynaclr.io import ArtifactError
+
+    try:
+        return tuple(sorted(load_classifiers(path)))
+    except (ArtifactError, ValueError, OSError):
+        return ()
 
 
 def _channel_hint(

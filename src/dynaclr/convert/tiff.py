@@ -743,8 +743,9 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
             if unit is not None
             else ""
         )
-        if "z_step_um" in missing and n_t == 1 and "T" not in first.axes:
+        if "z_step_um" in missing and n_t == 1 and "T" not in first.axes and not files.per_time_point:
             # Fiji saves a time-lapse not made a hyperstack as slices: a z step would make it one frame
+            # (files of one time point each, '{t}', take no T: there the slices are slices)
             axes = first.axes.replace("Z", "T")
             why += (
                 f" (its {sizes['Z']} slices and one time point: if the slices are time points, give "

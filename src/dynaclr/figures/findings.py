@@ -689,13 +689,13 @@ def _onset_source(scored: pd.DataFrame) -> str:
 
 
 def _state_source(group: pd.DataFrame) -> str:
-    """`` on the infection state predicted by ...`` naming what picked the aligned lineages'
-    reference (``state_source`` of dtw_accuracy.csv, e.g. classifiers transferred from another
-    dataset), or nothing when the table does not say."""
+    """`` on the infection state predicted by ...`` (or ``division state from ...``) naming what
+    picked the aligned lineages' reference (``state_source`` of dtw_accuracy.csv, a whole phrase,
+    e.g. classifiers transferred from another dataset), or nothing when the table does not say."""
     if "state_source" not in group.columns:
         return ""
     sources = sorted(str(s) for s in group["state_source"].dropna().unique() if str(s))
-    return f" on the infection state {_listed(sources)}" if sources else ""
+    return f" on the {_listed(sources)}" if sources else ""
 
 
 def dtw_findings(

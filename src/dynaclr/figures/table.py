@@ -43,11 +43,12 @@ why there is no CI, e.g. too many resamples without a positive cell); ``dtw_onse
 the level of each interval: ``track_pairs_confidence`` (``temporal_metrics.csv``'s ``confidence``),
 ``f1_<task>[_transferred]_confidence`` (``classification.csv``'s) and
 ``dtw_onset_mae_frames_confidence``; ``dtw_n_aligned`` (the lineages DTW aligned, reference
-excluded, with a true onset or not) and ``dtw_state_source`` (what gave the infection state the
-reference was picked by: ``ground truth``, ``predicted by its own classifiers``, ``predicted by
-classifiers transferred from <source>``; ``dtw_accuracy.csv``'s ``state_source``). Missing inputs
-leave NaN. A DTW error not scored (no true onset in any lineage: a dataset without ground truth)
-reads ``not scored (no true onset): <n> lineages aligned; infection state <dtw_state_source>``.
+excluded, with a true onset or not) and ``dtw_state_source`` (what gave the state the reference
+was picked by, a whole phrase: ``infection state from ground truth``, ``infection state predicted
+by its own classifiers``, ``infection state predicted by classifiers transferred from <source>``,
+``division state from its tracks' lineage``; ``dtw_accuracy.csv``'s ``state_source``). Missing
+inputs leave NaN. A DTW error not scored (no true onset in any lineage: a dataset without ground
+truth) reads ``not scored (no true onset): <n> lineages aligned; <dtw_state_source>``.
 
 The HTML and PNG renderings show each value with its CI and the sample it rests on:
 ``0.910 [0.880, 0.940] (n=412, 57+)`` for an F1 (annotated cells scored, positives among them;
@@ -328,8 +329,8 @@ def results_table(
 def _dtw_aligned(accuracy: pd.DataFrame) -> pd.DataFrame:
     """Per (model, dataset) that aligned lineages: ``dtw_n_aligned`` (the lineages aligned, reference
     excluded, scored or not) and ``dtw_state_source`` (``state_source`` of ``dtw_accuracy.csv``: what
-    gave the infection state the reference was picked by, e.g. ``predicted by classifiers transferred
-    from <dataset>``; empty where the table does not say)."""
+    gave the state the reference was picked by, e.g. ``infection state predicted by classifiers
+    transferred from <dataset>``; empty where the table does not say)."""
     reasons = accuracy.get("not_computed", pd.Series("", index=accuracy.index)).fillna("").astype(str)
     aligned = accuracy[(reasons == "") & ~accuracy["is_reference_series"].astype(bool)]
     sources = aligned.get("state_source", pd.Series("", index=aligned.index)).fillna("").astype(str)
@@ -507,7 +508,7 @@ def _format_value(row: pd.Series, name: str) -> str:
         if name == "dtw_onset_mae_frames" and (aligned := _count(row, "dtw_n_aligned")):
             # aligned without a true onset (no ground truth): say so, and what picked the reference
             source = row.get("dtw_state_source", "")
-            state = f"; infection state {source}" if isinstance(source, str) and source else ""
+            state = f"; {source}" if isinstance(source, str) and source else ""
             return f"not scored (no true onset): {aligned:,} lineages aligned{state}"
         return "–" + n
     # the DTW error in hours too where the dataset's frame interval is known, as the first page gives

@@ -110,10 +110,13 @@ DTW_ACCURACY_COLUMNS: tuple[str, ...] = (
 """``onset_source`` says what ``true_onset_t`` comes from: :data:`ONSET_FROM_GROUND_TRUTH`,
 :data:`ONSET_FROM_LINEAGE` (``event: division`` on imported tracks) or empty (not scored).
 ``state_source`` says what gave the per-frame state the automatic reference was picked by:
-:data:`STATE_FROM_GROUND_TRUTH`, :data:`STATE_FROM_OWN_CLASSIFIERS`, ``predicted by classifiers
-transferred from <source>`` (:func:`transferred_state_source`: another dataset's classifiers,
-``analysis.classification.apply_to``, or an earlier run's, ``<dataset> (<file>)``),
-:data:`STATE_FROM_LINEAGE` (``event: division``) or empty (an explicit reference needs none).
+:data:`STATE_FROM_GROUND_TRUTH`, :data:`STATE_FROM_OWN_CLASSIFIERS`, ``infection state predicted
+by classifiers transferred from <source>`` (:func:`transferred_state_source`: another dataset's
+classifiers, ``analysis.classification.apply_to``, or an earlier run's, ``<dataset> (<file>)``),
+:data:`STATE_FROM_LINEAGE` (``event: division``), each a whole phrase naming the state (infection
+or division), or empty where ``analysis.pseudotime.reference`` is a track of the dataset (an
+explicit reference is picked by no state; a dataset the reference's track is not in picks its own
+automatically and says what by).
 ``not_computed`` is empty on an aligned query's row; a (model, dataset) whose lineages could not be
 aligned has instead one row of its own, every alignment column empty, that says why
 (:func:`not_aligned_reason`, as its pseudo-time's provenance ``not_aligned``): the results table's
@@ -121,15 +124,15 @@ aligned has instead one row of its own, every alignment column empty, that says 
 
 ONSET_FROM_GROUND_TRUTH = "ground truth"
 ONSET_FROM_LINEAGE = "imported lineage"
-STATE_FROM_GROUND_TRUTH = "ground truth"
-STATE_FROM_OWN_CLASSIFIERS = "predicted by its own classifiers"
-STATE_FROM_LINEAGE = "its tracks' lineage"
+STATE_FROM_GROUND_TRUTH = "infection state from ground truth"
+STATE_FROM_OWN_CLASSIFIERS = "infection state predicted by its own classifiers"
+STATE_FROM_LINEAGE = "division state from its tracks' lineage"
 
 
 def transferred_state_source(source: str) -> str:
     """``state_source`` of an infection state predicted by classifiers fitted on ``source`` (another
     dataset, or an imported file's ``<dataset> (<file>)``)."""
-    return f"predicted by classifiers transferred from {source}"
+    return f"infection state predicted by classifiers transferred from {source}"
 
 
 @dataclass(frozen=True)
@@ -842,13 +845,14 @@ def _truth_of_cells(
 
 
 def _predicted_infection(
-    obs: pd.DataFrame, predictions: pd.DataFrame, path: Path, dataset: str
+    obs: pd.DataFrame, predictions: pd.DataFrame, path: Path, dataset: str, order: Sequence[str] = ()
 ) -> tuple[np.ndarray, str]:
     """Each embeddings cell's predicted infection state (1, 0; NaN where it has no prediction) and its
     ``state_source``. The table (rule ``classify``'s, or ``transfer_classifiers``' of classifiers
     fitted elsewhere) holds one prediction per cell, task and source (``train_dataset``): the
-    infection predictions of its first source (the rule's order: this run's datasets by name, then the
-    imported files) give the state; the others are named in the log.
+    infection predictions of its first source give the state, in ``order`` (the ``sources`` its
+    provenance records, the rule's order: this run's datasets by name, then the imported files; a
+    source it does not name after those, by name); the others are named in the log.
 
     Raises:
         ValueError: the table holds no infection prediction (the classifiers hold no infection
@@ -865,7 +869,8 @@ def _predicted_infection(
         )
     source = ""
     if "train_dataset" in infected.columns:
-        sources = list(dict.fromkeys(infected["train_dataset"].astype(str)))
+        found = set(infected["train_dataset"].astype(str))
+        sources = [s for s in order if s in found] + sorted(found - set(order))
         source = sources[0]
         infected = infected[infected["train_dataset"].astype(str) == source]
         if len(sources) > 1:
@@ -1111,7 +1116,11 @@ def pseudotime_stage(
     elif inputs.predictions is not None:
         predictions, predictions_prov = read_table(inputs.predictions, "predictions")
         recorded.append((inputs.predictions, predictions_prov))
-        infection_state, state_source = _predicted_infection(obs, predictions, inputs.predictions, dataset)
+        infection_state, state_source = _predicted_infection(
+            obs, predictions, inputs.predictions, dataset, predictions_prov.config.get("sources", [])
+        )
+    if config.reference is not None:
+        state_source = ""  # the explicit reference is picked by no state (DTW_ACCURACY_COLUMNS)
     if true_onset is None and division_events is None:
         logger.info(
             "no ground truth%s: %s gets each lineage's aligned onset, but true onsets and onset errors "
