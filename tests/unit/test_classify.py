@@ -1170,7 +1170,9 @@ def test_the_dry_run_accepts_a_projections_classifier_of_a_model_without_a_head(
 
 def test_imported_files_under_this_runs_results_or_named_twice_are_refused(tmp_path):
     """An imported file under this run's results folder is an output here; the same file and model
-    in two entries would apply the classifiers twice: both refused by the config check."""
+    in two entries would apply the classifiers twice: both refused by the config check. So is an
+    entry predicting no dataset (``apply_to: []``): the dry run never reads one (its input comparison
+    takes ``apply_to`` as given where set, every embedded dataset where null)."""
     from integration.workflow_helpers import tiny_workflow_config
 
     from dynaclr.config import WorkflowConfig
@@ -1181,6 +1183,8 @@ def test_imported_files_under_this_runs_results_or_named_twice_are_refused(tmp_p
         ValidationError, match=r"imported.earlier.file: expected .* outside this run's results"
     ):
         _config_importing(inside)
+    with pytest.raises(ValidationError, match=r"imported.earlier.apply_to: expected datasets .* found none"):
+        _config_importing(tmp_path / "c.json", apply_to=[])
     raw["analysis"]["classification"]["imported"] = {
         "a": {"file": str(tmp_path / "c.json"), "model": "time_aware"},
         "b": {"file": str(tmp_path / "." / "c.json"), "model": "time_aware"},

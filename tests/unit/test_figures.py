@@ -606,6 +606,7 @@ def _plan(
     sources: dict[str, set[str]],
     left_out_by_apply_to: bool = False,
     tasks: tuple[str, ...] = ("infection",),
+    imported_files: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The plan's F1 reasons of (model ``a``, ``dataset``), as rule results_table's params give them."""
     return planned_f1_reasons(
@@ -617,6 +618,38 @@ def _plan(
         sources=sources,
         left_out_by_apply_to=left_out_by_apply_to,
         skipped=False,
+        imported_files=imported_files,
+    )
+
+
+def test_an_imported_file_without_a_tasks_classifier_is_said_to_lack_the_classifier_not_annotations():
+    """An earlier run's file of infection classifiers (fitted on plate_30min) predicts B, annotated
+    for both tasks, tasks [infection, division]: B's transferred division cell read "no division
+    annotations in plate_30min (old_run/classifiers.json)", though the file has no annotations to
+    lack and plate_30min may well be annotated for division: the file holds no division classifier."""
+    tasks = ("infection", "division")
+    label, file = "plate_30min (old_run/classifiers.json)", "old_run/classifiers.json"
+    plan = _plan(
+        "B",
+        {"infection", "division"},
+        trains=True,
+        sources={label: {"infection"}, "A": {"infection"}},
+        tasks=tasks,
+        imported_files={label: file},
+    )
+    assert plan["f1_infection_transferred_not_computed"] == ""
+    assert plan["f1_division_transferred_not_computed"] == (
+        "no division classifier in old_run/classifiers.json; no division annotations in A"
+    )
+    pairs = pd.DataFrame([{"model": "a", "dataset": "B", **plan}])
+    table = results_table(
+        temporal_metrics=_temporal_metrics(("a", "b"), "B"),
+        classification=_f1_rows(("B", "B", "infection", 0.9), (label, "B", "infection", 0.8)),
+        pairs=pairs,
+        tasks=tasks,
+    ).set_index(["dataset", "model"])
+    assert table.loc[("B", "a"), "f1_division_transferred_not_computed"] == (
+        "no division classifier in old_run/classifiers.json; no division annotations in A"
     )
 
 

@@ -688,8 +688,10 @@ def classification_plan_reasons(model, dataset):
         return set(entry.annotations.tasks) if entry.is_annotated else None
 
     sources = {source: annotation_tasks(source) & tasks for source in transfer_sources(model, dataset)}
+    files = {}
     for name in imported_classifiers(model, dataset):
         sources[imported_label(name)] = set(CONFIG.imported_tasks(name)) & tasks
+        files[imported_label(name)] = CONFIG.analysis.classification.imported[name].file
     others = [s for s in classifier_sources() if s != dataset and (model, s) in set(embedding_pairs())]
     return planned_f1_reasons(
         model,
@@ -702,6 +704,7 @@ def classification_plan_reasons(model, dataset):
         and classification.apply_to is not None
         and dataset not in classification.apply_to,
         skipped=bool(skipped_transfers(model, dataset)),
+        imported_files=files,
     )
 
 

@@ -425,7 +425,7 @@ def _imported_input_problems(
     model = config.contrastive_models[model_name]
     embedded = config.embedded_datasets(model_name)
     problems: list[str] = []
-    for dataset in [d for d in (apply_to or embedded) if d in embedded]:
+    for dataset in [d for d in (embedded if apply_to is None else apply_to) if d in embedded]:
         spec = config.datasets[dataset].patch_spec(model.training.patch_spec)
         labels = spec.channel_labels()
         try:

@@ -24,7 +24,8 @@ positive cell, which its counts show): ``f1_<task>_not_computed`` and
 ``f1_<task>_transferred_not_computed``, in a few phrases: ``<task> is not in
 analysis.classification.tasks``; ``no <task> annotations in <dataset>`` (rule ``classify`` skips a
 task the dataset's annotations lack; for a transferred F1, the dataset it would be scored on, or the
-source its classifier would come from); the plan's (``pairs``' ``f1_not_computed`` and
+source its classifier would come from; ``no <task> classifier in <file>`` of a file of an earlier
+run); the plan's (``pairs``' ``f1_not_computed`` and
 ``f1_<task>_transferred_not_computed``, :func:`planned_f1_reasons`): ``no annotations in <dataset>``,
 ``<dataset> is not in analysis.classification.train_on`` (or ``apply_to``), no classifier fitted on
 another dataset nor imported, or the sources' patches differ (``transfers_skipped``); ``smoothness`` and
@@ -124,6 +125,13 @@ def no_annotations(dataset: str, task: str | None = None) -> str:
     return f"no {task + ' ' if task else ''}annotations in {dataset}"
 
 
+def no_classifier(file: str, task: str) -> str:
+    """``no <task> classifier in <file>``: why a file of an earlier run (``analysis.classification.
+    imported``) gives no transferred F1 of ``task`` (it holds no classifier of it; it has no
+    annotations to lack)."""
+    return f"no {task} classifier in {file}"
+
+
 def not_configured(task: str) -> str:
     """Why an F1 of ``task`` is empty on every row: the run classifies other tasks."""
     return f"{task} is not in analysis.classification.tasks"
@@ -139,6 +147,7 @@ def planned_f1_reasons(
     sources: Mapping[str, Collection[str]],
     left_out_by_apply_to: bool,
     skipped: bool,
+    imported_files: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Why the plan fits no classifier on (``model``, ``dataset``) (``f1_not_computed``) and, per task
     of :data:`F1_TASKS`, scores none fitted elsewhere on it (``f1_<task>_transferred_not_computed``);
@@ -151,9 +160,12 @@ def planned_f1_reasons(
     annotation tasks among ``tasks``, an imported file's own); ``left_out_by_apply_to``:
     ``analysis.classification.apply_to`` leaves it out while another dataset's classifiers (same model)
     could predict it; ``skipped``: transfers to it were left out as the sources' patches differ (a
-    baseline's). A transfer scores a task only where a source holds its classifier and the dataset has
-    its labels: the transfer job writes no row otherwise, so the reason is known here, not at run
-    time."""
+    baseline's); ``imported_files``: the file of each source of ``sources`` that is an earlier run's
+    (by its label), said to hold no classifier of a task (:func:`no_classifier`) where a dataset is
+    said to have no annotations of it. A transfer scores a task only where a source holds its
+    classifier and the dataset has its labels: the transfer job writes no row otherwise, so the
+    reason is known here, not at run time."""
+    files = imported_files or {}
     own = ""
     if not trains:
         own = (
@@ -170,7 +182,10 @@ def planned_f1_reasons(
         elif sources and annotation_tasks is None:
             transferred = no_annotations(dataset)
         elif sources and not holders:
-            transferred = "; ".join(no_annotations(source, task) for source in sources)
+            transferred = "; ".join(
+                no_classifier(files[source], task) if source in files else no_annotations(source, task)
+                for source in sources
+            )
         elif sources:
             transferred = "" if task in labelled else no_annotations(dataset, task)
         elif left_out_by_apply_to:
