@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from dynaclr.classify import draw_annotations, fit_and_evaluate
 from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig, PseudotimeConfig
 from dynaclr.config.embeddings import ProjectionConfig
+from dynaclr.config.reasons import planned_f1_reasons
 from dynaclr.config.workflow import WorkflowConfig
 from dynaclr.embeddings import attach_ground_truth, build_anndata, project_matrix
 from dynaclr.evaluation.temporal import adjacent_distances, dynamic_range, kde_peak, random_distances
@@ -27,7 +28,6 @@ from dynaclr.figures import (
     save_figure,
 )
 from dynaclr.figures.curves import infected_fraction_over_time
-from dynaclr.figures.table import planned_f1_reasons
 from dynaclr.pseudotime.stage import align_embeddings
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 

@@ -674,11 +674,11 @@ def results_table_pairs():
 
 def classification_plan_reasons(model, dataset):
     """Why the plan fits no classifier on (model, dataset) and, per task, scores none fitted elsewhere
-    on it (dynaclr.figures.table.planned_f1_reasons: the results table's F1 reasons): each source
+    on it (dynaclr.config.reasons.planned_f1_reasons: the results table's F1 reasons): each source
     (transfer_labels) with the tasks its classifiers hold (a dataset's annotation tasks among
     analysis.classification.tasks, an imported file's own), the dataset's annotation tasks; apply_to
     named as the reason only where another dataset's classifiers could predict it."""
-    from dynaclr.figures.table import planned_f1_reasons
+    from dynaclr.config.reasons import planned_f1_reasons
 
     classification = CONFIG.analysis.classification
     tasks = set(classification.tasks)

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from dynaclr.classify.annotations import task_classes
+from dynaclr.config.reasons import no_annotations
 from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
-from dynaclr.figures.table import no_annotations, percent
+from dynaclr.figures.table import percent
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
 
@@ -646,7 +647,7 @@ def _unclassified(group: pd.DataFrame, column: str, task: str, dataset: str) -> 
     """Why the models of ``group`` have no classifier of ``column``'s task although
     ``analysis.classification.tasks`` names it and they classify ``dataset``'s other tasks: the results
     table's ``<column>_not_computed`` ``no <task> annotations in <dataset>``
-    (:func:`~dynaclr.figures.table.no_annotations`; a dataset without annotations, or a task not
+    (:func:`~dynaclr.config.reasons.no_annotations`; a dataset without annotations, or a task not
     configured, is no finding): ``<reason> (<models>)``; empty: none such."""
     reasons = group.get(f"{column}_not_computed", pd.Series("", index=group.index)).fillna("").astype(str)
     skipped = no_annotations(dataset, task)

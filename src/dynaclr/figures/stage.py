@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 from dynaclr.classify import read_predictions
 from dynaclr.config.analysis import FiguresConfig
 from dynaclr.config.patches import channel_index
+from dynaclr.config.reasons import PLANNED_F1_REASONS
 from dynaclr.embeddings import (
     attach_ground_truth,
     explained_variance_ratio,
@@ -76,7 +77,6 @@ from dynaclr.figures.plots import (
 )
 from dynaclr.figures.table import (
     PAIR_COLUMNS,
-    PLANNED_F1_REASONS,
     plot_results_table,
     results_table,
     results_table_html,
@@ -431,7 +431,7 @@ def results_table_stage(
     column over time; a key left out is NaN; a movie's reasons found at run time come from
     ``temporal_metrics.csv``'s ``not_computed``, each in the columns of its definition). ``tasks``
     (rule ``params.tasks``, ``analysis.classification.tasks``) and the plan's ``f1_not_computed`` and
-    ``f1_<task>_transferred_not_computed`` (``pairs``; :func:`~dynaclr.figures.table.planned_f1_reasons`):
+    ``f1_<task>_transferred_not_computed`` (``pairs``; :func:`~dynaclr.config.reasons.planned_f1_reasons`):
     why each empty F1 is empty (``f1_<task>[_transferred]_not_computed``).
 
     Returns:

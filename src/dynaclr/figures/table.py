@@ -64,13 +64,19 @@ of cells (tracks) per row for the paper's definitions, computed over all cells; 
 from __future__ import annotations
 
 import html
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
+from dynaclr.config.reasons import (
+    F1_NOT_COMPUTED_COLUMNS,
+    PLANNED_F1_REASONS,
+    no_annotations,
+    not_configured,
+)
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
 
@@ -104,99 +110,6 @@ NOT_COMPUTED_COLUMNS: dict[str, str] = {
     "smoothness_track_pairs": "track_pairs_not_computed",
     "dtw_onset_mae_frames": "dtw_not_computed",
 }
-
-#: Per F1 column, own and transferred, the column of why it is empty on a (model, dataset)'s row
-#: (:func:`_f1_reasons`, in the words of :func:`no_annotations` and the ``*_not_computed`` plan
-#: columns of ``pairs``, :func:`planned_f1_reasons`).
-F1_TASKS = ("infection", "division")
-F1_NOT_COMPUTED_COLUMNS: dict[str, str] = {
-    f"f1_{task}{kind}": f"f1_{task}{kind}_not_computed" for task in F1_TASKS for kind in ("", "_transferred")
-}
-
-#: The columns of ``pairs`` (the plan) saying why no F1 of the dataset's own classifiers is computed on
-#: a (model, dataset), and per task why none of classifiers fitted elsewhere is
-#: (:func:`planned_f1_reasons`; the table's columns of the same names).
-PLANNED_F1_REASONS = ("f1_not_computed", *(f"f1_{task}_transferred_not_computed" for task in F1_TASKS))
-
-
-def no_annotations(dataset: str, task: str | None = None) -> str:
-    """``no annotations in <dataset>`` (``no <task> annotations in ...`` for one task): the reason an
-    F1 is empty where no labels train or score it, the results table's and the first page's."""
-    return f"no {task + ' ' if task else ''}annotations in {dataset}"
-
-
-def no_classifier(file: str, task: str) -> str:
-    """``no <task> classifier in <file>``: why a file of an earlier run (``analysis.classification.
-    imported``) gives no transferred F1 of ``task`` (it holds no classifier of it; it has no
-    annotations to lack)."""
-    return f"no {task} classifier in {file}"
-
-
-def not_configured(task: str) -> str:
-    """Why an F1 of ``task`` is empty on every row: the run classifies other tasks."""
-    return f"{task} is not in analysis.classification.tasks"
-
-
-def planned_f1_reasons(
-    model: str,
-    dataset: str,
-    *,
-    tasks: Sequence[str],
-    annotation_tasks: Collection[str] | None,
-    trains: bool,
-    sources: Mapping[str, Collection[str]],
-    left_out_by_apply_to: bool,
-    skipped: bool,
-    imported_files: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """Why the plan fits no classifier on (``model``, ``dataset``) (``f1_not_computed``) and, per task
-    of :data:`F1_TASKS`, scores none fitted elsewhere on it (``f1_<task>_transferred_not_computed``);
-    empty: it does (a reason found at run time, if any, is :func:`_f1_reasons`').
-
-    ``tasks``: ``analysis.classification.tasks``; ``annotation_tasks``: the tasks of the dataset's
-    annotations (None: it has none); ``trains``: its classifiers are fitted (annotated and in
-    ``analysis.classification.train_on``); ``sources``: the datasets (and earlier runs' files, by their
-    label) whose classifiers predict it, each with the tasks it holds classifiers of (a dataset's
-    annotation tasks among ``tasks``, an imported file's own); ``left_out_by_apply_to``:
-    ``analysis.classification.apply_to`` leaves it out while another dataset's classifiers (same model)
-    could predict it; ``skipped``: transfers to it were left out as the sources' patches differ (a
-    baseline's); ``imported_files``: the file of each source of ``sources`` that is an earlier run's
-    (by its label), said to hold no classifier of a task (:func:`no_classifier`) where a dataset is
-    said to have no annotations of it. A transfer scores a task only where a source holds its
-    classifier and the dataset has its labels: the transfer job writes no row otherwise, so the
-    reason is known here, not at run time."""
-    files = imported_files or {}
-    own = ""
-    if not trains:
-        own = (
-            no_annotations(dataset)
-            if annotation_tasks is None
-            else f"{dataset} is not in analysis.classification.train_on"
-        )
-    reasons = {"f1_not_computed": own}
-    labelled = annotation_tasks or ()
-    for task in F1_TASKS:
-        holders = [source for source, held in sources.items() if task in held]
-        if task not in tasks:
-            transferred = not_configured(task)
-        elif sources and annotation_tasks is None:
-            transferred = no_annotations(dataset)
-        elif sources and not holders:
-            transferred = "; ".join(
-                no_classifier(files[source], task) if source in files else no_annotations(source, task)
-                for source in sources
-            )
-        elif sources:
-            transferred = "" if task in labelled else no_annotations(dataset, task)
-        elif left_out_by_apply_to:
-            transferred = f"{dataset} is not in analysis.classification.apply_to"
-        elif skipped:
-            transferred = "the other datasets' patches differ from its own (transfers_skipped)"
-        else:
-            transferred = f"no classifier of {model} fitted on another dataset, nor imported"
-        reasons[f"f1_{task}_transferred_not_computed"] = transferred
-    return reasons
-
 
 #: The ``definition`` of ``temporal_metrics.csv`` whose ``not_computed`` gives each reason column.
 _RUN_REASONS: dict[str, str] = {"paper": "temporal_not_computed", "track_pairs": "track_pairs_not_computed"}
