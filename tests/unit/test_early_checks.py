@@ -2028,6 +2028,33 @@ def test_an_imported_file_without_an_infection_classifier_plans_no_dtw_and_check
     assert "none of m transferred to it" in reasons["m", "short"]
 
 
+def test_the_pseudotime_representation_is_checked_on_the_pairs_dtw_aligns_only(
+    plate: Path, tmp_path: Path
+) -> None:
+    """An imported infection classifier of model m aligns (m, mine) only, not the engineered-features
+    baseline's pair: `representation: projections` (which the baseline does not store) was refused
+    for the baseline's pair, which no align_pseudotime job reads (the check took every model
+    embedding an aligned dataset)."""
+    from dynaclr.io import config_hash
+
+    config = plate_config(plate)
+    config["analysis"]["pseudotime"] = {
+        "reference_frames_before_onset": 2,
+        "reference_frames_after_onset": 3,
+        "representation": "projections",
+    }
+    training = WorkflowConfig.model_validate(config).contrastive_models["m"].training
+    file = _classifiers_file(tmp_path / "infection.json", config_hash(training.job_params()), "infection")
+    config["analysis"]["classification"] = {"imported": {"earlier": {"file": str(file), "model": "m"}}}
+    jobs = _planned(config, tmp_path / "run")
+    aligned = sorted(
+        (job.wildcards["model"], job.wildcards["dataset"])
+        for job in jobs
+        if job.rule.name == "align_pseudotime"
+    )
+    assert aligned == [("m", "mine")]
+
+
 def _short_target_config(plate: Path, tmp_path: Path) -> dict[str, Any]:
     """`theirs` (6 frames, annotated for infection) and `short` (4 frames, no annotations), both
     embedded by m and the baseline; apply_to null; a reference window of 2 + 3 = 5 frames."""

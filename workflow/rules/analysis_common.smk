@@ -379,6 +379,7 @@ def classified_pairs():
     return [(model, dataset) for model, dataset in embedding_pairs() if dataset in classifier_sources()]
 
 
+@functools.cache  # per process: the plan asks it for every job that reads it
 def transfer_sources(model, dataset):
     """Datasets whose classifiers (same model) predict ``dataset`` (analysis.classification.apply_to;
     WorkflowConfig.transfer_sources: a baseline's only those whose patches give the same input sampled
@@ -511,6 +512,7 @@ def time_lapse_pairs():
     return [(m, d) for m, d in embedding_pairs() if d in time_lapse]
 
 
+@functools.cache  # per process: the plan asks it for every job that reads it
 def aligned_pairs():
     """(model, dataset) aligned by DTW (WorkflowConfig.aligned_pairs: simulated, with infection
     predictions of its own or fitted elsewhere, the explicit reference's, every one when the event is

@@ -486,6 +486,8 @@ def _representation_problems(
     raised a KeyError in the job, after everything was embedded)."""
     analysis = config.analysis
     embedded = sorted(config.datasets_embedded())
+    # DTW reads the pairs it aligns only (a baseline whose transfer was skipped is not one of them)
+    aligned = config.aligned_pairs(n_frames, raws)
     readers = {
         "analysis.temporal_metrics.representation": (
             analysis.temporal_metrics.representation,
@@ -499,7 +501,7 @@ def _representation_problems(
         ),
         "analysis.pseudotime.representation": (
             analysis.pseudotime.representation,
-            config.aligned_datasets(n_frames, raws),
+            sorted({dataset for _, dataset in aligned}),
         ),
         "analysis.interpretation.representation": (
             analysis.interpretation.representation,
@@ -514,9 +516,12 @@ def _representation_problems(
         lacking: dict[str, None] = {}
         where: list[str] = []
         for dataset in datasets:
+            readers_of = config.models_embedding(dataset)
+            if key == "analysis.pseudotime.representation":
+                readers_of = [model for model, name in aligned if name == dataset]
             models = [
                 model
-                for model in config.models_embedding(dataset)
+                for model in readers_of
                 if (model == "engineered_features") == (lacking_kind == "engineered_features")
             ]
             if models:

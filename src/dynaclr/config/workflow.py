@@ -9,6 +9,7 @@ rule's own subtree (its ``params``) again with that stage's model.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -1538,13 +1539,14 @@ class _DtwPlan(NamedTuple):
 def _classifier_file_tasks(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
     """The tasks a classifiers file holds (:meth:`WorkflowConfig.imported_tasks`), read once per
     version (``mtime_ns``, ``size``); none where it cannot be read."""
-    from dynaclr.classify.model import load_classifiers
-    from dynaclr.io import ArtifactError
-
+    # the file's "classifiers" object, read as JSON here (config sits below the classify stage); the dry
+    # run checks the whole file (dynaclr.classify.model.imported_classifier_problems) and refuses a bad one
     try:
-        return tuple(sorted(load_classifiers(path)))
-    except (ArtifactError, ValueError, OSError):
+        document = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
         return ()
+    classifiers = document.get("classifiers") if isinstance(document, dict) else None
+    return tuple(sorted(classifiers)) if isinstance(classifiers, dict) else ()
 
 
 def _channel_hint(
