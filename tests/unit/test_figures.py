@@ -786,6 +786,20 @@ def test_the_dtw_error_of_a_movie_dtw_is_not_planned_on_says_why(monkeypatch):
         "its own, none of time_aware_ntxent transferred to it (analysis.classification.apply_to) nor imported"
     )
     assert config.dtw_not_run(frames, {}).startswith("no embedded dataset of several frames is simulated")
+    division_only = config.model_copy(
+        update={
+            "analysis": config.analysis.model_copy(
+                update={
+                    "classification": config.analysis.classification.model_copy(
+                        update={"tasks": ["division"]}
+                    )
+                }
+            )
+        }
+    )
+    assert division_only.dtw_not_computed(model, "demo", frames, {}) == (
+        "no ground truth in demo, and infection is not in analysis.classification.tasks"
+    )
     pairs = pd.DataFrame(
         {
             "model": ["a", "b"],

@@ -41,6 +41,7 @@ from dynaclr.config.embeddings import (
 from dynaclr.config.exports import ExportsConfig
 from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px, spec_contract
 from dynaclr.config.phase import PhaseConfig
+from dynaclr.config.reasons import not_configured
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import ImportedTracksConfig, TrackingConfig, TrackingEvaluationConfig
 from dynaclr.config.training import ContrastiveModelConfig, resolve_fov_entries
@@ -1156,6 +1157,8 @@ class WorkflowConfig(StrictModel):
                     f"{', '.join(skipped)}, whose classifiers would, differ from its own (transfers_skipped)"
                 ),
             )
+        if "infection" not in self.analysis.classification.tasks:
+            return _DtwPlan(False, f"no ground truth in {dataset}, and {not_configured('infection')}")
         return _DtwPlan(
             False,
             (
