@@ -1522,6 +1522,14 @@ def test_imported_tracks_of_a_simulated_plate_are_scored_against_its_ground_trut
     assert "results/tiny/evaluation/tracking.csv" in findings.input
     assert findings.params.sources["tracking"] == ["tiny"]
     assert findings.params.unscored_tracks == ["own"]
+    # the QC table reads the imported table's record (the frames each CTC folder tracked)
+    from dynaclr.qc import QcTableInputs
+
+    qc_inputs = {job.wildcards.dataset: job.input for job in jobs if job.rule.name == "qc_table"}
+    for dataset in ("tiny", "own"):
+        assert QcTableInputs.from_rule(qc_inputs[dataset]).imported_tracks == Path(
+            f"results/{dataset}/tracks.parquet"
+        )
 
 
 @pytest.mark.parametrize(

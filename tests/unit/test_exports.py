@@ -86,7 +86,7 @@ def test_a_ctc_export_reads_back_through_the_ctc_import(tracked: dict[str, Path]
     assert len(tracks) == 6
     # the masks and the lineage only: no marker or other file for the CTC tools to trip on
     assert sorted(p.name for p in folder.iterdir()) == [*(mask_name(t, 6) for t in range(6)), "res_track.txt"]
-    back = read_ctc_folder(folder, folder / "res_track.txt", FOV, (6, 1, 32, 32))
+    back, _ = read_ctc_folder(folder, folder / "res_track.txt", FOV, (6, 1, 32, 32))
     frames = back.groupby("track_id")["t"].apply(list).to_dict()
     assert frames == {1: [0, 1], 2: [0, 1, 2], 3: [3, 4, 5], 4: [3, 4, 5], 7: [4, 5], 8: [3, 4, 5]}
     parents = back.drop_duplicates("track_id").set_index("track_id")["parent_track_id"].to_dict()

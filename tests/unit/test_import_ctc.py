@@ -14,7 +14,7 @@ import pytest
 import tifffile
 
 from dynaclr.config.tracking import ImportedTracksConfig
-from dynaclr.io import ArtifactError
+from dynaclr.io import ArtifactError, read_table
 from dynaclr.tracking import ImportTracksInputs, ImportTracksOutputs, import_tracks
 
 FOV = "A/1/0"
@@ -148,13 +148,23 @@ def _upper_case_file_for_frame_0(folder: Path) -> None:
 @pytest.mark.parametrize(
     ("frames", "change", "message"),
     [
-        ({0: [1], 1: [1], 3: [1]}, None, r"found frames 0 \.\. 3 \(3 files\): no file for frames \[2\]"),
-        ({0: [1], 1: [1]}, None, r"found frames 0 \.\. 1 \(2 files\): no file for frames \[2, 3\]"),
-        ({1: [1], 2: [1], 3: [1]}, None, r"found frames 1 \.\. 3 \(3 files\): no file for frames \[0\]"),
+        (
+            {0: [1], 1: [1], 3: [1]},
+            None,
+            r"found frames 0 \.\. 3 \(3 files\): no file for frames \[2\]; a frame without a cell needs an "
+            r"empty \(all 0\) label image",
+        ),
+        (
+            {1: [1], 2: [1], 4: [1]},
+            None,
+            r"found frames 1 \.\. 4 \(3 files\): no file for frames \[3\]; files beyond the plate for "
+            r"frames \[4\]",
+        ),
         (
             {0: [1], 1: [1], 2: [1], 3: [1], 4: [1]},
             None,
-            r"found frames 0 \.\. 4 \(5 files\): files beyond the plate for frames \[4\]",
+            r"found frames 0 \.\. 4 \(5 files\): files beyond the plate for frames \[4\]; renumber the "
+            r"files to the plate's frames",
         ),
         (
             {0: [1], 1: [1], 2: [1], 3: [1]},
@@ -169,8 +179,7 @@ def _upper_case_file_for_frame_0(folder: Path) -> None:
     ],
     ids=[
         "missing-in-the-middle",
-        "fewer-than-the-plate",
-        "counted-from-1",
+        "counted-from-1-with-a-gap",
         "beyond-the-plate",
         "two-for-a-frame",
         "two-for-a-frame-upper-case",
@@ -182,13 +191,48 @@ def test_label_images_that_are_not_one_per_frame_of_the_plate_are_refused(
     change: Callable[[Path], None] | None,
     message: str,
 ) -> None:
-    """Before: the first three were read with frames missing (or shifted by one), exit 0."""
+    """Before: the first was read with a frame missing, exit 0. A folder on part of the movie is read
+    (test_a_folder_made_on_part_of_the_movie_is_read_and_its_frames_recorded)."""
     span = [t for t, labels in frames.items() if labels]
     config = write_folder(tmp_path, frames, f"1 {min(span)} {max(span)} 0\n")
     if change is not None:
         change(Path(config.fov_path(FOV)))
     with pytest.raises(ArtifactError, match=r"A_1_0: .*" + message):
         run(config, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("frames", "lineage", "tracked"),
+    [
+        ({0: [1], 1: [1]}, "1 0 1 0\n", [0, 1]),
+        ({1: [1], 2: [2, 3], 3: [2]}, "1 1 1 0\n2 2 3 1\n3 2 2 1\n", [1, 3]),
+        ({1: [], 2: [1]}, "1 2 2 0\n", [1, 2]),
+    ],
+    ids=["first-frames", "last-frames", "middle-first-frame-empty"],
+)
+def test_a_folder_made_on_part_of_the_movie_is_read_and_its_frames_recorded(
+    tmp_path: Path, frames: dict[int, list[int]], lineage: str, tracked: list[int], caplog
+) -> None:
+    """Before: refused ('no file for frames ...') although CTC names each label image by its frame. Now
+    the cells of the frames it covers are read, the record states those frames (an empty label image
+    is a tracked frame without cells; a frame without one is untracked), and the log says which."""
+    config = write_folder(tmp_path, frames, lineage)
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        tracks = run(config, tmp_path)
+    expected = {(label, t) for t, labels in frames.items() for label in labels}
+    assert set(zip(tracks["track_id"], tracks["t"], strict=True)) == expected
+    provenance = read_table(tmp_path / "tracks.parquet", "tracks")[1]
+    assert provenance.config["tracked_frames"] == {FOV: tracked}
+    assert provenance.config["plate_frames"] == SHAPE_TZYX[0]
+    assert f"A/1/0: frames {tracked[0]} .. {tracked[1]}" in caplog.text
+
+
+def test_a_folder_of_the_whole_movie_records_every_frame_tracked(tmp_path: Path, caplog) -> None:
+    config = write_folder(tmp_path, {0: [1], 1: [1], 2: [1], 3: [1]}, "1 0 3 0\n")
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        run(config, tmp_path)
+    assert read_table(tmp_path / "tracks.parquet", "tracks")[1].config["tracked_frames"] == {FOV: [0, 3]}
+    assert "part of the plate" not in caplog.text
 
 
 def test_negative_labels_are_refused(tmp_path: Path) -> None:

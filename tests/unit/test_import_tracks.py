@@ -6,6 +6,7 @@ file, the row, the column, what was expected and what was found."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -216,8 +217,12 @@ def test_ids_from_the_largest_id_on_are_named(truth: pd.DataFrame) -> None:
     assert problems[0].endswith("column 'track_id': expected an integer below 2**53, found 9007199254740992")
 
 
-def write_ctc(labels_plate: Path, truth: pd.DataFrame, root: Path) -> tuple[list[Path], tuple[Path, ...]]:
-    """Each FOV's ground-truth label volumes as a CTC result folder: mask000.tif..., res_track.txt."""
+def write_ctc(
+    labels_plate: Path, truth: pd.DataFrame, root: Path, frames: range | None = None
+) -> tuple[list[Path], tuple[Path, ...]]:
+    """Each FOV's ground-truth label volumes as a CTC result folder: mask000.tif..., res_track.txt;
+    of ``frames`` only (None: every frame) as a CTC tool tracking part of the movie writes it: files
+    named by frame, spans cut to the frames, a parent outside them none (0)."""
     import tifffile
 
     folders, lineages = [], []
@@ -226,14 +231,17 @@ def write_ctc(labels_plate: Path, truth: pd.DataFrame, root: Path) -> tuple[list
             folder = root / fov.replace("/", "_")
             folder.mkdir()
             labels = np.asarray(plate[fov]["0"][:, 0])
-            for t, volume in enumerate(labels):
-                tifffile.imwrite(folder / f"mask{t:03d}.tif", volume.astype(np.uint16))
-            spans = (
-                truth[truth["fov_name"] == fov]
-                .groupby("track_id")
-                .agg(begin=("t", "min"), end=("t", "max"), parent=("parent_track_id", "first"))
+            kept = range(len(labels)) if frames is None else frames
+            for t in kept:
+                tifffile.imwrite(folder / f"mask{t:03d}.tif", labels[t].astype(np.uint16))
+            cells = truth[(truth["fov_name"] == fov) & truth["t"].isin(kept)]
+            spans = cells.groupby("track_id").agg(
+                begin=("t", "min"), end=("t", "max"), parent=("parent_track_id", "first")
             )
-            lines = [f"{track} {row.begin} {row.end} {max(row.parent, 0)}" for track, row in spans.iterrows()]
+            lines = [
+                f"{track} {row.begin} {row.end} {row.parent if row.parent in spans.index else 0}"
+                for track, row in spans.iterrows()
+            ]
             (folder / "res_track.txt").write_text("\n".join(lines) + "\n")
             folders.append(folder)
             lineages.append(folder / "res_track.txt")
@@ -262,6 +270,65 @@ def test_ctc_folders_give_the_ground_truth_centroids_and_lineage(
     for axis in ("z", "y", "x"):
         np.testing.assert_allclose(merged[axis], merged[f"{axis}_truth"], atol=0.5)
     assert_tracks_artifact(imported, tmp_path, is_3d=True)
+
+
+def test_ctc_folders_of_part_of_the_movie_give_those_frames_and_say_which_downstream(
+    tiny_plate: dict[str, Path], truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The ground truth's frames 3 .. 8 (of 12) as CTC folders (mask003.tif .. mask008.tif). Before:
+    refused ('no file for frames [0, 1, 2, 9, 10, 11]'). Now the cells of those frames come back (a
+    daughter whose mother is before them starts a lineage), the tracks record states the frames, the
+    QC table's tracking row of each FOV names the untracked ones (reduced), and the evaluation scores
+    the tracked frames only: the truth's cells in the others are not missed cells (DET and TRA 1)."""
+    from dynaclr.config.tracking import TrackingEvaluationConfig
+    from dynaclr.qc.table import QcTableInputs, qc_rows
+    from dynaclr.tracking import EvaluateTrackingInputs, EvaluateTrackingOutputs, evaluate_tracking
+
+    frames = range(3, 9)
+    folders, lineages = write_ctc(tiny_plate["labels"], truth, tmp_path, frames)
+    imported = run_import("ctc", f"{tmp_path}/{{row}}_{{col}}_{{fov}}", folders, tmp_path, lineages)
+    expected = truth[truth["t"].isin(frames)].copy()
+    present = set(zip(expected["fov_name"], expected["track_id"], strict=True))
+    orphan = [
+        (fov, parent) not in present
+        for fov, parent in zip(expected["fov_name"], expected["parent_track_id"], strict=True)
+    ]
+    assert any(orphan) and (expected["parent_track_id"] >= 0).any()  # both kinds of daughter occur
+    expected.loc[orphan, "parent_track_id"] = -1
+    assert_same_tracks(imported, expected, tolerance_px=None)
+    provenance = read_table(tmp_path / "tracks.parquet", "tracks")[1]
+    assert provenance.config["tracked_frames"] == {fov: [3, 8] for fov in FOVS}
+
+    qc, _ = qc_rows(QcTableInputs(imported_tracks=tmp_path / "tracks.parquet"))
+    assert list(qc["fov_name"]) == FOVS and set(qc["stage"]) == {"tracking"}
+    assert set(qc["status"]) == {"reduced"} and set(qc["n_frames"]) == {12}
+    assert set(qc["dropped_frames"]) == {"0;1;2;9;10;11"}
+    assert qc["reason"].str.contains(r"frames 0 \.\. 2, 9 \.\. 11 untracked").all()
+
+    csv = tmp_path / "evaluation" / "tracking.csv"
+    scores = evaluate_tracking(
+        TrackingEvaluationConfig(),
+        EvaluateTrackingInputs(
+            tracks=tmp_path / "tracks.parquet", labels=tiny_plate["labels"], truth=tiny_plate["tracks"]
+        ),
+        EvaluateTrackingOutputs(table=csv, record=csv.with_suffix(".json")),
+    ).iloc[-1]
+    assert scores["false_negative_vertices"] == 0 and scores["det"] == 1.0 and scores["tra"] == 1.0
+    assert scores["n_reference_vertices"] == len(expected)
+    assert json.loads(csv.with_suffix(".json").read_text())["metrics"]["tracked_frames"] == {
+        fov: [3, 8] for fov in FOVS
+    }
+
+
+def test_a_ctc_folder_of_the_whole_movie_has_an_ok_qc_row(
+    tiny_plate: dict[str, Path], truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    from dynaclr.qc.table import QcTableInputs, qc_rows
+
+    folders, lineages = write_ctc(tiny_plate["labels"], truth, tmp_path)
+    run_import("ctc", f"{tmp_path}/{{row}}_{{col}}_{{fov}}", folders, tmp_path, lineages)
+    qc, _ = qc_rows(QcTableInputs(imported_tracks=tmp_path / "tracks.parquet"))
+    assert list(qc["status"]) == ["ok", "ok"] and list(qc["n_dropped_frames"]) == [0, 0]
 
 
 # ------------------------------------------------------------------ validation

@@ -538,6 +538,14 @@ def track_records(dataset):
     return per_fov(f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json", dataset)
 
 
+def imported_tracks_table(wildcards):
+    """Rule qc_table's imported tracks table, whose record states the frames each CTC folder tracked
+    (dynaclr.qc.QcTableInputs); none when ultrack tracks the dataset."""
+    if not CONFIG.datasets[wildcards.dataset].imports_tracks:
+        return {}
+    return {"imported_tracks": f"{RESULTS}/{wildcards.dataset}/tracks.parquet"}
+
+
 def tracked_labels(wildcards):
     """Rule evaluate_tracking's label images of the tracks: ultrack's tracks plate; none for imported
     tracks, which are matched to the ground truth by position (dynaclr.tracking.evaluate)."""

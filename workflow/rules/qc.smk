@@ -5,6 +5,8 @@
 rule qc_table:
     """Per FOV and stage: frames, dropped frames, missing voxels, status and reason."""
     input:
+        # the imported tracks table (its record states the frames each CTC folder tracked), if any
+        unpack(imported_tracks_table),
         # every per-FOV record of the dataset, by stage (dynaclr.qc.QcTableInputs); empty when off
         phase_records=lambda w: phase_ready(w.dataset),
         virtual_stain_records=lambda w: vs_ready(w.dataset) if CONFIG.datasets[w.dataset].virtual_stain else [],

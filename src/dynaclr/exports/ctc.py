@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from dynaclr.io import ArtifactError, StageFiles, atomic_output, read_csv, read_zarr_provenance
 from dynaclr.io.chunks import read_block
-from dynaclr.tracking.importing import CtcTrack
+from dynaclr.tracking.importing import CtcTrack, frame_runs
 
 logger = logging.getLogger(__name__)
 
@@ -69,17 +69,6 @@ def mask_name(t: int, n_frames: int) -> str:
     return f"mask{t:0{max(3, len(str(n_frames - 1)))}d}.tif"
 
 
-def _runs(frames: list[int]) -> list[tuple[int, int]]:
-    """Unbroken runs ``(first, last)`` of sorted frame numbers."""
-    runs: list[tuple[int, int]] = []
-    for t in frames:
-        if runs and t == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], t)
-        else:
-            runs.append((t, t))
-    return runs
-
-
 def ctc_tracks(
     present: dict[int, set[int]], parents: dict[int, int]
 ) -> tuple[list[CtcTrack], dict[int, dict[int, int]]]:
@@ -104,7 +93,7 @@ def ctc_tracks(
     relabel: dict[int, dict[int, int]] = {}
     for track_id in sorted(frames):
         runs = []
-        for index, (begin, end) in enumerate(_runs(frames[track_id])):
+        for index, (begin, end) in enumerate(frame_runs(frames[track_id])):
             label = track_id if index == 0 else next_label
             if index:
                 next_label += 1

@@ -2,7 +2,10 @@
 
 Reads the per-FOV records of the image stages (``phase_fov``, ``virtual_stain_fov``, ``tracks_fov``,
 ``patch_fov``) and writes one row per FOV and stage: frames, dropped frames (mostly missing voxels,
-:mod:`dynaclr.numerics.missing`), missing voxels, a status and its reason. Every row that is not
+:mod:`dynaclr.numerics.missing`), missing voxels, a status and its reason. Tracks imported from Cell
+Tracking Challenge folders (rule ``import_tracks``) get a ``tracking`` row per FOV from the tracks
+table's record: the frames its folder does not cover are dropped frames (untracked, not frames
+without cells), and the FOV is ``reduced``. Every row that is not
 ``ok`` is logged at WARNING, so a run whose results were silently reduced says so in its log, in
 ``results/{dataset}/qc.csv`` and in the HTML report.
 
@@ -19,9 +22,16 @@ from typing import Any
 
 import pandas as pd
 
-from dynaclr.io import ArtifactKind, StageFiles, make_provenance, write_csv
+from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table_provenance, write_csv
 from dynaclr.io.plate import read_fov_record, write_fov_record
 from dynaclr.patches.extract import MOSTLY_PADDED_WARNING_SHARE
+from dynaclr.tracking.importing import (
+    PLATE_FRAMES,
+    TRACKED_FRAMES,
+    UNTRACKED_FOVS,
+    frame_runs,
+    untracked_frames,
+)
 
 __all__ = [
     "QC_COLUMNS",
@@ -64,12 +74,15 @@ STAGE_OF_KIND = {
 
 
 class QcTableInputs(StageFiles):
-    """Rule ``qc_table``: every per-FOV record of the dataset, per stage (empty when a stage is off)."""
+    """Rule ``qc_table``: every per-FOV record of the dataset, per stage (empty when a stage is off),
+    and the imported tracks table (``imported_tracks``; None when ultrack tracks the dataset), whose
+    record states the frames each CTC folder tracked."""
 
     phase_records: tuple[Path, ...] = ()
     virtual_stain_records: tuple[Path, ...] = ()
     track_records: tuple[Path, ...] = ()
     patch_records: tuple[Path, ...] = ()
+    imported_tracks: Path | None = None
 
     def by_kind(self) -> Iterable[tuple[ArtifactKind, Path]]:
         """``(record kind, path)`` of every record, stage by stage in workflow order."""
@@ -163,8 +176,54 @@ def qc_row(kind: ArtifactKind, path: Path, metrics: dict[str, Any], stage: str) 
     }
 
 
+def _shown_runs(frames: list[int]) -> str:
+    """Sorted frames as runs: ``0 .. 9, 50 .. 99``."""
+    return ", ".join(f"{a} .. {b}" if a != b else str(a) for a, b in frame_runs(frames))
+
+
+def imported_tracking_rows(recorded_config: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    """The ``tracking`` rows (:data:`QC_COLUMNS`) of tracks imported from CTC folders, from the tracks
+    table's recorded config (:data:`~dynaclr.tracking.importing.TRACKED_FRAMES`; none for another form):
+    per FOV the plate's frames, the untracked ones as dropped, ``reduced`` where there are any, ``empty``
+    where the folder holds no cell."""
+    tracked = recorded_config.get(TRACKED_FRAMES)
+    if not tracked:
+        return []
+    n_frames = int(recorded_config[PLATE_FRAMES])
+    no_cell = set(recorded_config.get(UNTRACKED_FOVS) or ())
+    rows = []
+    for fov_name, (first, last) in tracked.items():
+        dropped = untracked_frames((first, last), n_frames)
+        reasons = (
+            [
+                f"frames {_shown_runs(dropped)} untracked (the CTC folder has label images for frames "
+                f"{first} .. {last} only): no cell observation there"
+            ]
+            if dropped
+            else []
+        )
+        status = "empty" if fov_name in no_cell else "reduced" if dropped else "ok"
+        if fov_name in no_cell:
+            reasons.insert(0, "no detection in any tracked frame: 0 tracks")
+        rows.append(
+            {
+                "fov_name": fov_name,
+                "stage": "tracking",
+                "n_frames": n_frames,
+                "n_dropped_frames": len(dropped),
+                "dropped_frames": ";".join(str(t) for t in dropped),
+                "missing_voxels": None,
+                "missing_share": None,
+                "status": status,
+                "reason": "; ".join(reasons) + (f" ({path})" if reasons else ""),
+            }
+        )
+    return rows
+
+
 def qc_rows(inputs: QcTableInputs) -> tuple[pd.DataFrame, list[Any]]:
-    """The table (:data:`QC_COLUMNS`, records in input order) and the records' ``(path, provenance)``."""
+    """The table (:data:`QC_COLUMNS`, records in input order, then the imported tracks' rows) and the
+    records' ``(path, provenance)``."""
     rows, recorded = [], []
     for kind, path in inputs.by_kind():
         provenance, metrics = read_fov_record(path, kind)
@@ -173,6 +232,10 @@ def qc_rows(inputs: QcTableInputs) -> tuple[pd.DataFrame, list[Any]]:
             stage = f"patches:{provenance.config.get('name', '?')}"
         rows.append(qc_row(kind, Path(path), metrics, stage))
         recorded.append((path, provenance))
+    if inputs.imported_tracks is not None:
+        provenance = read_table_provenance(inputs.imported_tracks, ArtifactKind.TRACKS)
+        rows += imported_tracking_rows(provenance.config, inputs.imported_tracks)
+        recorded.append((inputs.imported_tracks, provenance))
     table = pd.DataFrame(rows, columns=list(QC_COLUMNS))
     return table.astype(
         {"n_frames": "Int64", "n_dropped_frames": "Int64", "missing_voxels": "Int64"}

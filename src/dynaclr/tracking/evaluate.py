@@ -9,7 +9,10 @@ matches the true cell whose mask holds its position (:func:`point_overlaps`; the
 projected to 2D unless the tracks give ``z``), then the same graph errors and scores follow. A
 point covers no area, so a detection never matches two true cells (no split is ever needed), and
 where several detections fall in one true cell the first by track id matches it and the others are
-false positives, as a second label covering less than half of a cell would be.
+false positives, as a second label covering less than half of a cell would be. Tracks imported from
+CTC folders made on part of the movie are scored on the frames their folder covers only (the tracks
+record's :data:`~dynaclr.tracking.importing.TRACKED_FRAMES`, kept in this record): a true cell in an
+untracked frame is not a missed cell.
 
 Output: a CSV (``results/{dataset}/evaluation/tracking.csv``) with one row per FOV and a last
 row ``fov_name = "all"`` whose scores come from the error counts summed over FOVs; columns
@@ -45,6 +48,7 @@ from dynaclr.io import (
 from dynaclr.io.chunks import read_block
 from dynaclr.io.plate import list_plate_fovs, read_fov_record, write_fov_record
 from dynaclr.tracking.ctc import TrackingScores, ctc_scores, frame_overlaps, present_labels, track_graph
+from dynaclr.tracking.importing import TRACKED_FRAMES
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +128,13 @@ def score_fov(
     tracks: pd.DataFrame,
     ground_truth: pd.DataFrame,
     division_tolerance_frames: int,
+    frames: range | None = None,
 ) -> TrackingScores:
     """Scores of one FOV; label images read frame by frame (GT projected to 2D when the predicted
     labels are 2D, or imported tracks have no ``z``). Without a tracks plate (imported tracks) each
-    detection is matched to the true cell holding its position (:func:`point_overlaps`)."""
+    detection is matched to the true cell holding its position (:func:`point_overlaps`). ``frames``:
+    the frames the tracks cover (None: every frame); the truth in the others is left out, its links
+    into them too."""
     with ExitStack() as stack:
         truth = stack.enter_context(open_ome_zarr(ground_truth_labels_path, layout="hcs", mode="r"))[
             fov_name
@@ -150,7 +157,8 @@ def score_fov(
                 )
             project = z_pred == 1 and z_true > 1
         overlaps, true_present, predicted_present = {}, {}, {}
-        for t in tqdm(range(n_t), desc=f"evaluate {fov_name}", mininterval=2, leave=False):
+        scored = range(n_t) if frames is None else frames
+        for t in tqdm(scored, desc=f"evaluate {fov_name}", mininterval=2, leave=False):
             true_frame = read_block(truth, (t, 0), store=ground_truth_labels_path, fov_name=fov_name)
             if project:
                 true_frame = project_labels_to_2d(true_frame)[None]
@@ -194,7 +202,9 @@ def evaluate_tracking(
     )
     rows = []
     total: TrackingScores | None = None
+    tracked: dict[str, list[int]] = tracks_provenance.config.get(TRACKED_FRAMES) or {}
     for fov_name in fov_names:
+        first_last = tracked.get(fov_name)
         scores = score_fov(
             tracks_plate_path,
             ground_truth_labels_path,
@@ -202,6 +212,7 @@ def evaluate_tracking(
             tracks[tracks["fov_name"] == fov_name],
             truth[truth["fov_name"] == fov_name],
             config.division_frame_tolerance,
+            None if first_last is None else range(first_last[0], first_last[1] + 1),
         )
         rows.append({"fov_name": fov_name, **scores.as_row()})
         total = scores if total is None else total + scores
@@ -228,5 +239,6 @@ def evaluate_tracking(
     )
     write_csv(table, outputs.table)
     overall = total.as_row() if total is not None else {}
-    write_fov_record(outputs.record, provenance, {"fov_names": fov_names, **overall})
+    scored_frames = {TRACKED_FRAMES: tracked} if tracked else {}
+    write_fov_record(outputs.record, provenance, {"fov_names": fov_names, **scored_frames, **overall})
     return table

@@ -10,8 +10,10 @@ Four forms are read (``tracks.format``, :class:`~dynaclr.config.tracking.Importe
 * ``ctc``: one Cell Tracking Challenge result folder per FOV: ``mask<t>.tif`` label images
   (label = track id, 0 = background; (Y, X) or (Z, Y, X)) and ``res_track.txt`` (one ``L B E P``
   line per track, ``P = 0`` for none), or a ground truth's ``TRA`` folder (``man_track<t>.tif``,
-  ``man_track.txt``); one label image per frame of the plate, each label in exactly the frames
-  ``B .. E`` (:func:`read_ctc_folder`). Centroids are the mean coordinates of each label's pixels;
+  ``man_track.txt``); one label image per frame of the plate, or of a contiguous part of it named
+  by the files' frame numbers (the other frames untracked: :data:`TRACKED_FRAMES`), each label in
+  exactly the frames ``B .. E`` (:func:`read_ctc_folder`). Centroids are the mean coordinates of each
+  label's pixels;
 * ``trackmate``: one Fiji TrackMate XML file per FOV (:mod:`dynaclr.tracking.trackmate`): the spots of
   the tracks TrackMate keeps, in pixels by the file's calibration (checked against the plate's), the
   spot graph cut into segments at divisions (``id`` the spot ID); merges are refused.
@@ -60,6 +62,12 @@ UNTRACKED_FOVS = "untracked_fovs"
 #: Key of the record's ``config`` (format ``trackmate``) giving, per FOV, the spots read, kept and dropped
 #: (:class:`~dynaclr.tracking.trackmate.TrackMateCounts`).
 TRACKMATE_SPOTS = "trackmate_spots"
+#: Key of the record's ``config`` (format ``ctc``) giving, per FOV, the first and last frame its folder has
+#: label images for (``{fov_name: [first, last]}``): a folder made on part of the movie leaves the other
+#: frames untracked (no cell observation there, which says nothing of the cells in them).
+TRACKED_FRAMES = "tracked_frames"
+#: Key of the record's ``config`` (format ``ctc``): the plate's number of frames (the tracked ones' whole).
+PLATE_FRAMES = "plate_frames"
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,7 @@ def read_imported_tracks(
             raise ArtifactError(f"tracks.path {config.path!r}: {mixed}")
     tables = []
     spots: dict[str, dict[str, int | str | None]] = {}
+    tracked: dict[str, list[int]] = {}
     for index, fov_name in enumerate(tqdm(fov_names, desc=f"read {config.format} tracks", mininterval=2)):
         if config.format == "ultrack":
             tables.append(read_ultrack_csv(inputs.files[index], fov_name))
@@ -228,9 +237,11 @@ def read_imported_tracks(
             tables.append(table.assign(**{WHERE: [f"{path} spot ID {spot}" for spot in table["id"]]}))
             spots[fov_name] = counts.as_dict()
         else:
-            tables.append(
-                read_ctc_folder(inputs.files[index], inputs.ctc_lineage[index], fov_name, shape_tzyx)
+            table, frames = read_ctc_folder(
+                inputs.files[index], inputs.ctc_lineage[index], fov_name, shape_tzyx
             )
+            tables.append(table)
+            tracked[fov_name] = [frames.start, frames.stop - 1]
     has_z = {fov: "z" in table.columns for fov, table in zip(fov_names, tables, strict=True) if len(table)}
     if len(set(has_z.values())) > 1:
         with_z = sorted(fov for fov, z in has_z.items() if z)
@@ -240,10 +251,52 @@ def read_imported_tracks(
             f"z in {with_z[:SHOWN_ROWS]} and none in {without[:SHOWN_ROWS]}"
         )
     notes: dict[str, Any] = {TRACKMATE_SPOTS: spots} if config.format == "trackmate" else {}
+    if config.format == "ctc":
+        notes.update({TRACKED_FRAMES: tracked, PLATE_FRAMES: shape_tzyx[0]})
+        _warn_untracked_frames(config, tracked, shape_tzyx[0])
     combined = (
         pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*REQUIRED_COLUMNS, WHERE])
     )
     return combined, notes
+
+
+def untracked_frames(tracked: Sequence[int], n_frames: int) -> list[int]:
+    """The plate's frames outside ``tracked`` (``[first, last]``, :data:`TRACKED_FRAMES`)."""
+    first, last = tracked
+    return [t for t in range(n_frames) if not first <= t <= last]
+
+
+def frame_runs(frames: Sequence[int]) -> list[tuple[int, int]]:
+    """Unbroken runs ``(first, last)`` of sorted frame numbers."""
+    runs: list[tuple[int, int]] = []
+    for t in frames:
+        if runs and t == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], t)
+        else:
+            runs.append((t, t))
+    return runs
+
+
+def _warn_untracked_frames(
+    config: ImportedTracksConfig, tracked: Mapping[str, list[int]], n_frames: int
+) -> None:
+    """Say at WARNING which FOVs' CTC folders cover part of the movie only, and which frames they cover."""
+    partial = {fov: span for fov, span in tracked.items() if untracked_frames(span, n_frames)}
+    if partial:
+        spans = list(partial.items())[:6]
+        shown = ", ".join(f"{fov}: frames {first} .. {last}" for fov, (first, last) in spans)
+        logger.warning(
+            "tracks (%s): %d of %d FOVs' CTC folders cover part of the plate's %d frames (0 .. %d) only: "
+            "%s%s; the other frames are untracked (no cell observation, no patch there; recorded as %s)",
+            config.path,
+            len(partial),
+            len(tracked),
+            n_frames,
+            n_frames - 1,
+            shown,
+            " ..." if len(partial) > 6 else "",
+            TRACKED_FRAMES,
+        )
 
 
 def _check_columns(table: pd.DataFrame, path: Path, required: Sequence[str]) -> None:
@@ -376,16 +429,20 @@ def _some(frames: list[int], shown: int = 10) -> str:
     return f"{frames[:shown]}{' ...' if len(frames) > shown else ''}"
 
 
-def ctc_masks(folder: Path, prefix: str, n_frames: int) -> list[Path]:
-    """The label images ``<prefix><t>.tif`` of a CTC folder, one per frame ``0 .. n_frames - 1``.
+def ctc_masks(folder: Path, prefix: str, n_frames: int) -> dict[int, Path]:
+    """The label images ``<prefix><t>.tif`` of a CTC folder, ``{frame: path}``: one per frame of a
+    contiguous run ``first .. last`` within the plate's ``0 .. n_frames - 1``.
 
-    A CTC folder has a label image for every frame of the sequence, counted from 0 (``t`` padded to
-    three digits, four in long movies: ``mask000.tif`` or ``mask0000.tif``). The ending is ``.tif``
-    or ``.tiff`` in any case (Fiji on Windows writes ``mask000.TIF``); the prefix is as CTC names it.
+    CTC names a label image by its frame, counted from 0 (``t`` padded to three digits, four in long
+    movies: ``mask000.tif`` or ``mask0000.tif``), so the file numbers say which frames a folder made on
+    part of the movie covers (e.g. ``mask010.tif .. mask049.tif``); the frames outside the run are
+    untracked (:func:`read_ctc_folder`). The ending is ``.tif`` or ``.tiff`` in any case (Fiji on
+    Windows writes ``mask000.TIF``); the prefix is as CTC names it.
 
     Raises:
-        ArtifactError: two files for one frame, a frame without its file, or files for frames other
-            than the plate's ``0 .. n_frames - 1`` (a folder counted from 1, or made for another movie).
+        ArtifactError: no label image, two files for one frame, a frame inside the run without its
+            file, or files for frames beyond the plate's (a folder counted from 1, or made for another
+            movie).
     """
     pattern = re.compile(rf"{re.escape(prefix)}(\d+)\.(?i:tiff?)")
     by_frame: dict[int, list[Path]] = {}
@@ -406,29 +463,44 @@ def ctc_masks(folder: Path, prefix: str, n_frames: int) -> list[Path]:
             f"e.g. frame {t}: {[p.name for p in paths]}"
         )
     frames = sorted(by_frame)
-    missing = sorted(set(range(n_frames)) - set(frames))
+    missing = sorted(set(range(frames[0], min(frames[-1], n_frames - 1) + 1)) - set(frames))
     extra = [t for t in frames if t >= n_frames]
     if missing or extra:
         found = f"frames {frames[0]} .. {frames[-1]} ({len(frames)} files)"
         details = [f"no file for frames {_some(missing)}"] if missing else []
         details += [f"files beyond the plate for frames {_some(extra)}"] if extra else []
         raise ArtifactError(
-            f"{folder}: expected a label image {prefix}<t>.tif for each of the plate's {n_frames} frames "
-            f"(t = 0 .. {n_frames - 1}; CTC counts frames from 0), found {found}: " + "; ".join(details)
+            f"{folder}: expected a label image {prefix}<t>.tif for each frame of a contiguous run within "
+            f"the plate's {n_frames} frames (t = 0 .. {n_frames - 1}; CTC counts frames from 0 and names "
+            f"each file by its frame), found {found}: "
+            + "; ".join(details)
+            + "; "
+            + (
+                "a frame without a cell needs an empty (all 0) label image"
+                if missing
+                else "renumber the files to the plate's frames (mask<t>.tif holds frame t), or give the "
+                "dataset the movie the folder was made on"
+            )
         )
-    return [by_frame[t][0] for t in range(n_frames)]
+    return {t: by_frame[t][0] for t in frames}
 
 
 def read_ctc_folder(
     folder: str | Path, lineage_path: str | Path, fov_name: str, shape_tzyx: Sequence[int]
-) -> pd.DataFrame:
-    """One FOV's CTC folder: a row per label and mask (centroid), lineage from its lineage file.
+) -> tuple[pd.DataFrame, range]:
+    """One FOV's CTC folder: a row per label and mask (centroid), lineage from its lineage file, and
+    the frames it tracked.
 
     ``lineage_path`` is ``res_track.txt`` (label images ``mask<t>.tif``) or a ground truth's
     ``man_track.txt`` (``man_track<t>.tif``). ``shape_tzyx`` is the plate's (T, Z, Y, X): one label
-    image per frame, each (Y, X) or (Z, Y, X) of it, labels non-negative; every label of the lineage
+    image per frame of a contiguous run of the plate's frames, every frame or part of the movie
+    (:func:`ctc_masks`), each (Y, X) or (Z, Y, X) of it, labels non-negative; every label of the lineage
     file is in every frame from its ``B`` to its ``E`` and in no other (the CTC convention: a cell that
     is lost for some frames comes back as a new label whose parent is the one before the gap).
+
+    Returns:
+        The rows, and the frames the folder has label images for (``range(first, last + 1)``): the
+        frames outside it were not tracked, which is not the same as holding no cell.
     """
     import tifffile
 
@@ -442,7 +514,7 @@ def read_ctc_folder(
     masks = ctc_masks(folder, CTC_LAYOUTS.get(lineage_path.name, "mask"), n_t)
     _check_ctc_frames(lines, lineage_path, n_t)
     tables = []
-    for t, path in enumerate(masks):
+    for t, path in masks.items():
         mask = tifffile.imread(path)
         if mask.shape not in ((n_y, n_x), (n_z, n_y, n_x)):
             raise ArtifactError(
@@ -472,7 +544,7 @@ def read_ctc_folder(
     parents = {label: track.parent if track.parent > 0 else NO_PARENT for label, (track, _) in lines.items()}
     table["parent_track_id"] = table["track_id"].map(parents).astype("int64")
     table.insert(0, "fov_name", fov_name)
-    return table
+    return table, range(min(masks), max(masks) + 1)
 
 
 def _check_ctc_frames(lines: Mapping[int, tuple[CtcTrack, int]], lineage_path: Path, n_t: int) -> None:
