@@ -1073,6 +1073,61 @@ def test_the_input_is_compared_as_import_model_compares_channels(planted, tmp_pa
     assert str(malformed) in str(refused.value)
 
 
+def test_a_refusal_names_the_spec_index_of_a_channel_a_pretrained_backbone_selects(planted, tmp_path):
+    """With a pretrained backbone's input_channels (ViralSensor, channels[1] of spec phase_sensor),
+    the refusals named channels[0], its position among the channels the network reads, not the
+    index in the spec's channels the user edits. Rule embed records each read channel's index in
+    the spec (channel_indices); the job and the dry run name datasets.<d>.patches[<spec>].channels[1]."""
+    from dynaclr.classify.model import imported_classifier_problems
+    from dynaclr.io import config_hash
+
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    fitted = {
+        "channels": ["raw:ViralSensor (zscore)"],
+        "normalize_per_time_point": False,
+        "channel_indices": [1],
+    }
+    earlier = _fitted_on_input(planted, tmp_path, config, fitted)
+    found = {**fitted, "channels": ["raw:ViralSensor (median_p99)"]}
+    target = _target_of_input(planted, tmp_path / "t.zarr", found)
+    with pytest.raises(ValueError, match="features of another input") as refused:
+        _transfer(config, target, earlier, tmp_path, "t", imported=True)
+    assert "datasets.other.patches[ps].channels[1].normalization: expected 'zscore'" in str(refused.value)
+    assert "channels[0]" not in str(refused.value)
+    bad_indices = _target_of_input(planted, tmp_path / "b.zarr", {**found, "channel_indices": [1, 2]})
+    with pytest.raises(ValueError, match="expected an input record"):
+        _transfer(config, bad_indices, earlier, tmp_path, "b", imported=True)
+
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config import WorkflowConfig
+
+    raw = tiny_workflow_config()
+    raw["contrastive_models"]["time_aware"] = {  # the paper's ImageNet baseline: ViralSensor only
+        "train": False,
+        "pretrained_weights": str(tmp_path / "convnext.safetensors"),
+        "training": {
+            **raw["contrastive_models"]["time_aware"]["training"],
+            "stem": "backbone",
+            "projection_dim": 0,
+            "input_channels": ["ViralSensor"],
+        },
+    }
+    raw["analysis"]["classification"]["imported"] = {"earlier": {"file": str(earlier), "model": "time_aware"}}
+    workflow = WorkflowConfig.model_validate(raw)
+    document = json.loads(earlier.read_text())
+    document["dynaclr"]["config"]["embedded_by"] |= {
+        "model": "time_aware",
+        "encoder_config_hash": config_hash(workflow.contrastive_models["time_aware"].training.job_params()),
+    }
+    earlier.write_text(json.dumps(document))
+    problems = imported_classifier_problems(workflow)
+    assert problems and all(
+        "datasets.tiny.patches[phase_sensor].channels[1].normalization: expected 'zscore'" in line
+        for line in problems
+    ), problems
+
+
 def test_other_weights_or_a_baseline_are_named_before_another_input(planted, tmp_path):
     """The input is compared last: classifiers of other weights that also had another input are
     refused for the weights (not told 'the same weights fed other channels'), in-run and imported,

@@ -315,6 +315,20 @@ def test_a_trained_model_records_the_channels_it_learnt_from(store_and_model):
     assert trained.input_normalize_per_time_point is False
 
 
+def test_the_input_of_a_channel_selection_records_each_channels_index_in_the_spec(store_and_model):
+    """A pretrained backbone's input_channels select some of the spec's channels: the input rule embed
+    records names each one's index in the spec's channels (the key a classifier's refusal names); the
+    record of every channel is unchanged."""
+    store = open_patch_store(store_and_model["zarr"], store_and_model["parquet"])
+    labels = SPEC.channel_labels()
+    assert store.model_input([1]) == {
+        "channels": [labels[1]],
+        "normalize_per_time_point": False,
+        "channel_indices": [1],
+    }
+    assert store.model_input() == {"channels": labels, "normalize_per_time_point": False}
+
+
 def test_embedding_refuses_patches_of_another_input_than_the_model_records(store_and_model, tmp_path):
     """The shapes alone let patches of the same number of channels through: the channels in another
     order, otherwise normalised, or normalised per time point (a store rebuilt since the model was

@@ -284,6 +284,45 @@ def test_dimension_names_other_than_the_axes_are_refused(tmp_path: Path, dimensi
         read_plate_sampling(plate)
 
 
+def test_job_level_axis_check_compares_dimension_names_as_the_dry_run_does(tmp_path: Path) -> None:
+    """check_plate_axes (plate-creating stages, patch extraction) compares array 0's dimension_names with
+    the multiscales axes, as the dry run does: a plate written by another tool with z and c swapped in
+    its dimension_names passed it, and patch extraction read the FOV in the axes' order. Patch
+    extraction checks the FOV it reads, not only the first position."""
+    from contextlib import ExitStack
+
+    from dynaclr.config.patches import PatchSpec
+    from dynaclr.patches.extract import open_fov_channels
+
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1"], ["Nuclei", "GFP"], (2, 2, 1, 8, 8))
+    check_plate_axes(plate)  # iohub's T, C, Z, Y, X: agree
+    swapped = ["t", "z", "c", "y", "x"]
+    second = plate / "A/1/1/0/zarr.json"
+    metadata = json.loads(second.read_text())
+    metadata["dimension_names"] = swapped
+    second.write_text(json.dumps(metadata))
+    check_plate_axes(plate)  # the first position agrees; A/1/1 is read by its own jobs
+    expected = (
+        r"p\.zarr: position A/1/1: expected the dimension_names of array '0' \(its zarr\.json\) to name "
+        r"the multiscales axes in their order, \['t', 'c', 'z', 'y', 'x'\], found \['t', 'z', 'c', 'y', 'x'\]"
+    )
+    spec = PatchSpec.model_validate(
+        {"name": "n", "channels": [{"source": "raw", "channel": "Nuclei", "normalization": "median_p99"}]}
+    )
+    with ExitStack() as stack, pytest.raises(ArtifactError, match=expected):
+        open_fov_channels({"raw": plate}, spec, "A/1/1", stack)
+    with pytest.raises(ArtifactError, match=expected):
+        check_plate_axes(plate, "A/1/1")
+    first = plate / "A/1/0/0/zarr.json"
+    first.write_text(json.dumps(metadata))
+    with pytest.raises(ArtifactError, match=expected.replace("A/1/1", "A/1/0")):
+        check_plate_axes(plate)
+    other = write_plate(tmp_path / "q.zarr", ["A/1/0"], ["Nuclei"], (2, 1, 1, 8, 8))
+    check_plate_axes(other, "B/1/0")  # a FOV the plate lacks: refused by the caller, as such
+    with ExitStack() as stack, pytest.raises(ArtifactError, match=r"q\.zarr: plate has no position 'B/1/0'"):
+        open_fov_channels({"raw": other}, spec, "B/1/0", stack)
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [

@@ -231,23 +231,38 @@ def imported_source_label(path: str | Path) -> str:
 
 def input_record(value: Any, owner: str) -> dict[str, Any]:
     """The ``input`` an embeddings store or a classifier file records (the channels the network
-    read, ``source:name (normalization)`` in order, and ``normalize_per_time_point``), checked.
+    read, ``source:name (normalization)`` in order, and ``normalize_per_time_point``; for a
+    pretrained backbone's selection, ``channel_indices``: each channel's index in the patch spec's
+    ``channels``, recorded since it names the key to change), checked.
 
     Raises:
         ValueError: ``value`` is not such a record, naming ``owner`` (the file)."""
     channels = value.get("channels") if isinstance(value, Mapping) else None
     per_time_point = value.get("normalize_per_time_point") if isinstance(value, Mapping) else None
+    indices = value.get("channel_indices") if isinstance(value, Mapping) else None
     if (
         not isinstance(channels, list)
         or not all(isinstance(label, str) for label in channels)
         or not isinstance(per_time_point, bool)
+        or (
+            indices is not None
+            and (
+                not isinstance(indices, list)
+                or len(indices) != len(channels)
+                or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in indices)
+            )
+        )
     ):
         raise ValueError(
             f"{owner}: expected an input record {{'channels': [<source:name (normalization)>, ...], "
-            f"'normalize_per_time_point': <true or false>}}, found {value!r}: the file was altered or "
+            f"'normalize_per_time_point': <true or false>}} (and, for a selection of the spec's channels, "
+            f"'channel_indices': one index per channel), found {value!r}: the file was altered or "
             "written by another program; use the file rule 'classify' or 'embed' wrote"
         )
-    return {"channels": list(channels), "normalize_per_time_point": per_time_point}
+    record: dict[str, Any] = {"channels": list(channels), "normalize_per_time_point": per_time_point}
+    if indices is not None:
+        record["channel_indices"] = list(indices)
+    return record
 
 
 def input_differences(
@@ -259,38 +274,52 @@ def input_differences(
     refused (first list), another number of channels, their order (or a channel named in both at
     another position), another normalisation at a position, another ``normalize_per_time_point``;
     warned (second list), other names or sources at a position (a lab's own names). Each line names
-    the key of ``key`` (``datasets.<dataset>.patches[<spec>]``) to change."""
+    the key of ``key`` (``datasets.<dataset>.patches[<spec>]``) to change: ``channels[i]``, ``i`` the
+    channel's index in the spec's ``channels`` (``found``'s ``channel_indices`` where the network
+    reads a selection, a pretrained backbone's ``input_channels``: a store written before they were
+    recorded gives its position among the channels read)."""
     refused: list[str] = []
     warned: list[str] = []
     learnt, given = fitted["channels"], found["channels"]
+    indices = found.get("channel_indices")
+    read = (
+        f" (the network reads the spec's channels {indices}, as input_channels selects them)"
+        if indices is not None and indices != list(range(len(indices)))
+        else ""
+    )
+
+    def channel(at: int) -> str:
+        """The spec key of the channel at position ``at`` among those the network reads."""
+        return f"{key}.channels[{at if indices is None else indices[at]}]"
+
     difference = channels_difference(learnt, given)
     if difference is not None and difference.kind == "count":
         refused.append(
             f"{key}.channels: expected the {len(learnt)} channels the classifiers were fitted on, {learnt}, "
-            f"found {len(given)}: {given}"
+            f"found {len(given)}: {given}{read}"
         )
     elif difference is not None and difference.kind == "order":
         refused.append(
-            f"{key}.channels[{difference.at}].name: expected the channels the classifiers were fitted on "
-            f"in their order, {learnt}, found them in another order, {given}"
+            f"{channel(difference.at)}.name: expected the channels the classifiers were fitted on "
+            f"in their order, {learnt}, found them in another order, {given}{read}"
         )
     elif difference is not None and difference.kind == "moved":
         refused.append(
-            f"{key}.channels[{difference.at}].name: expected channel {difference.name!r} at position "
+            f"{channel(difference.at)}.name: expected channel {difference.name!r} at position "
             f"{difference.learnt_at + 1}, as the classifiers were fitted on it ({learnt}), found it at "
-            f"position {difference.at + 1} ({given}); list the channels in that order, or give a channel "
-            "the name it had there (`name:`)"
+            f"position {difference.at + 1} ({given}){read}; list the channels in that order, or give a "
+            "channel the name it had there (`name:`)"
         )
     elif difference is not None and difference.kind == "normalization":
         at = difference.at
         refused.append(
-            f"{key}.channels[{at}].normalization: expected {label_normalization(learnt[at])!r} "
+            f"{channel(at)}.normalization: expected {label_normalization(learnt[at])!r} "
             f"({learnt[at]}, as the classifiers were fitted on it), found {label_normalization(given[at])!r} "
             f"({given[at]})"
         )
     elif difference is not None:
         warned.extend(
-            f"{key}.channels[{i}].name/source: the classifiers were fitted on {learnt[i]}, found {given[i]} "
+            f"{channel(i)}.name/source: the classifiers were fitted on {learnt[i]}, found {given[i]} "
             "(the same position and normalisation: a renamed channel is fine if it holds the same signal)"
             for i in difference.renamed
         )
@@ -429,13 +458,15 @@ def _imported_input_problems(
         spec = config.datasets[dataset].patch_spec(model.training.patch_spec)
         labels = spec.channel_labels()
         try:
-            selected = [labels[i] for i in channel_indices(spec, model.training.input_channels or [])]
+            indices = channel_indices(spec, model.training.input_channels or [])
         except ValueError:  # refused by the config's own checks
             continue
-        given = {
-            "channels": selected if model.training.input_channels else labels,
+        given: dict[str, Any] = {
+            "channels": [labels[i] for i in indices] if model.training.input_channels else labels,
             "normalize_per_time_point": spec.normalize_per_time_point,
         }
+        if model.training.input_channels:  # as rule embed records it (PatchStore.model_input)
+            given["channel_indices"] = indices
         refused, _ = input_differences(learnt, given, f"datasets.{dataset}.patches[{spec.name}]")
         problems.extend(
             f"{key}.file: expected classifiers fitted on the input model {model_name!r} reads on "

@@ -169,27 +169,31 @@ def _axes_text(axes: tuple[tuple[str, str], ...]) -> str:
     return "(" + ", ".join(f"{name} [{kind}]" for name, kind in axes) + ")"
 
 
-def _position_axes(position: Any) -> tuple[tuple[str, str], ...]:
-    return tuple((str(axis.name).lower(), str(axis.type)) for axis in position.axes)
+def check_plate_axes(plate_path: str | Path, fov_name: str | None = None) -> None:
+    """Fail unless the first position of the plate (and ``fov_name``'s, where given: the position a
+    per-FOV job reads) stores its arrays with axes ``t, c, z, y, x``, its array ``0``'s Zarr v3
+    ``dimension_names`` naming those axes (the dry run's comparison, :func:`_checked_position`).
 
-
-def check_plate_axes(plate_path: str | Path) -> None:
-    """Fail unless the first position of the plate stores its arrays with axes ``t, c, z, y, x``.
-
-    Reads the first position's metadata only. Raises :class:`ArtifactError` naming the plate,
-    the axes expected and the axes found, or that the plate is missing or not an HCS plate.
+    Reads those positions' metadata only. Raises :class:`ArtifactError` naming the plate, the
+    position, what was expected and what was found, or that the plate is missing, not an HCS plate
+    or without positions. A ``fov_name`` the plate does not hold is left to the caller, which
+    refuses it as such.
     """
-    if not Path(plate_path).exists():
-        raise ArtifactError(f"{plate_path}: plate not found")
+    path = Path(plate_path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: plate not found")
     try:
-        with open_ome_zarr(plate_path, layout="hcs", mode="r") as plate:
-            first = next(iter(plate.positions()), None)
-            axes = _position_axes(first[1]) if first is not None else EXPECTED_AXES
+        with open_ome_zarr(path, layout="hcs", mode="r") as plate:
+            next(iter(plate.positions()), None)
     except Exception as err:  # iohub's and zarr's errors for a foreign store vary
         raise ArtifactError(
-            f"{plate_path}: not a readable HCS OME-Zarr plate ({type(err).__name__}: {err})"
+            f"{path}: not a readable HCS OME-Zarr plate ({type(err).__name__}: {err})"
         ) from err
-    _check_axes(axes, plate_path)
+    names = [_first_listed_position(path)]
+    if fov_name is not None and fov_name not in names and _position_ome(path / fov_name) is not None:
+        names.append(fov_name)
+    for name in names:
+        _checked_position(path, name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -786,6 +790,22 @@ def read_plate_sampling(
     """
     path = Path(plate_path)
     name = _first_listed_position(path)
+    sampling, shape = _checked_position(path, name)
+    _check_units(path, name, sampling.axes)
+    n_frames = shape[0]
+    interval = _interval_attribute(
+        path, zarr.open_group(path, mode="r").attrs.get("time_interval_minutes"), n_frames
+    )
+    stated, _ = _stated_sampling(path, name, sampling, interval, n_frames)  # read_plate_layout warns
+    return stated.supplied_by(supplied or {})
+
+
+def _checked_position(path: Path, name: str) -> tuple[_Sampling, tuple[int, ...]]:
+    """The axes and scale and the array ``0`` shape of position ``name``, read from its JSON metadata
+    as the dry run reads every position (:func:`read_plate_layout`), refusing the same: metadata that
+    cannot be opened, axes other than ``t, c, z, y, x``, a missing array ``0``, ``dimension_names``
+    other than the axes (:func:`_check_dimension_names`). The one check of a position a job reads
+    (:func:`read_plate_sampling`, :func:`check_plate_axes`)."""
     ome = _position_ome(path / name)
     if ome is None:
         raise ArtifactError(
@@ -794,15 +814,9 @@ def read_plate_sampling(
         )
     sampling = _position_sampling(path, name, ome)
     _check_axes(_kinds(sampling.axes), path)
-    _check_units(path, name, sampling.axes)
     shape, _, dimension_names = _array_metadata(path, name)
     _check_dimension_names(path, name, sampling.axes, dimension_names)
-    n_frames = shape[0]
-    interval = _interval_attribute(
-        path, zarr.open_group(path, mode="r").attrs.get("time_interval_minutes"), n_frames
-    )
-    stated, _ = _stated_sampling(path, name, sampling, interval, n_frames)  # read_plate_layout warns
-    return stated.supplied_by(supplied or {})
+    return sampling, shape
 
 
 def _first_listed_position(path: Path) -> str:

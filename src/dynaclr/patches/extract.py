@@ -176,8 +176,9 @@ class _OpenedSource:
 
 def _open_source(path: Path, source: str, fov_name: str, stack: ExitStack) -> _OpenedSource:
     """The FOV's position in a source plate (open until ``stack`` closes), its provenance and frame
-    interval (minutes: the plate's ``time_interval_minutes``, else the position's T scale in its unit)."""
-    check_plate_axes(path)
+    interval (minutes: the plate's ``time_interval_minutes``, else the position's T scale in its unit).
+    The plate's first position and the FOV's are checked first (:func:`check_plate_axes`)."""
+    check_plate_axes(path, fov_name)
     provenance = read_source_provenance(path, source)
     plate = stack.enter_context(open_ome_zarr(path, layout="hcs", mode="r"))
     try:

@@ -360,12 +360,17 @@ class PatchStore:
         channels it reads (``channel_indices``, a pretrained backbone's selection; ``None``: all), in
         order with their normalisation, and whether each time point is normalised with its own
         statistics. The same weights fed another input give features that mean something else: a
-        classifier fitted on one input's features is not applied to another's."""
+        classifier fitted on one input's features is not applied to another's. A selection also
+        records ``channel_indices``, each channel's index in the patch spec's ``channels`` (the key a
+        refusal names, :func:`~dynaclr.classify.model.input_differences`)."""
         channels = self.input_channels
-        return {
+        record: dict[str, Any] = {
             "channels": channels if channel_indices is None else [channels[i] for i in channel_indices],
             "normalize_per_time_point": bool(self.attributes["patch_spec"]["normalize_per_time_point"]),
         }
+        if channel_indices is not None:
+            record["channel_indices"] = [int(i) for i in channel_indices]
+        return record
 
     def require_patches(self, what: str) -> None:
         """Fail naming the store unless it holds a patch: ``what`` (e.g. "a batch to train on") needs one.
