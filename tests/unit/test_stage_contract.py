@@ -111,9 +111,13 @@ def tiny_jobs(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
     """The plan of the tiny whole-chain config (interpretation and occlusion on)."""
     from integration.workflow_helpers import tiny_workflow_config
 
-    workdir = tmp_path_factory.mktemp("tiny_plan")
+    return plan_of(tiny_workflow_config(), tmp_path_factory.mktemp("tiny_plan"))
+
+
+def plan_of(config: dict[str, Any], workdir: Path) -> list[Any]:
+    """:func:`planned_jobs` of ``config`` written to ``workdir``/config.yaml."""
     configfile = workdir / "config.yaml"
-    configfile.write_text(yaml.safe_dump(tiny_workflow_config(), sort_keys=False))
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
     return planned_jobs(configfile, workdir)
 
 
@@ -474,6 +478,16 @@ CONFIG_EDITS = {
         },
         set(),
     ),
+    # the CIs' settings: known over-rerun (docs/reliability.md, "Reruns after a config edit"): classify
+    # fits, predicts and computes the CIs in one job, so it refits; the results table and the first
+    # page state the level in their captions
+    "classification intervals": (
+        {
+            ("analysis", "classification", "n_bootstrap"): 50,
+            ("analysis", "classification", "confidence"): 0.9,
+        },
+        {"classify", "results_table", "findings"},
+    ),
     # the weights change: the model is trained again, and its embeddings made again (the config
     # hash they check changes)
     "training seed": (
@@ -483,27 +497,114 @@ CONFIG_EDITS = {
 }
 
 
-@pytest.mark.parametrize("name", list(CONFIG_EDITS))
-def test_a_config_edit_changes_the_params_or_inputs_of_exactly_the_rules_that_read_it(
-    name: str, tiny_jobs: list[Any], tmp_path: Path
-) -> None:
-    from integration.workflow_helpers import tiny_workflow_config
-
-    edits, rerun = CONFIG_EDITS[name]
-    config = tiny_workflow_config()
+def _rules_an_edit_changes(
+    config: dict[str, Any], edits: dict[tuple[str, ...], Any], before_jobs: list[Any], tmp_path: Path
+) -> set[str]:
+    """The rules whose jobs' compared params or inputs differ between ``before_jobs`` (the plan of
+    ``config``) and the plan of ``config`` with ``edits``; the same jobs must be planned, less those
+    of an export turned off."""
     for path, value in edits.items():
         node = config
         for key in path[:-1]:
             node = node.setdefault(key, {})
         node[path[-1]] = value
-    configfile = tmp_path / "config.yaml"
-    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
-    edited, before = _params_by_job(planned_jobs(configfile, tmp_path)), _params_by_job(tiny_jobs)
-    # the same jobs are planned, less those of an export turned off
+    edited, before = _params_by_job(plan_of(config, tmp_path)), _params_by_job(before_jobs)
     dropped = {rule for rule, _ in before.keys() - edited.keys()}
     assert edited.keys() <= before.keys() and dropped <= {"export_viscy"}
-    changed = {job[0] for job, params in edited.items() if params != before[job]}
-    assert changed == rerun
+    return {job[0] for job, params in edited.items() if params != before[job]}
+
+
+def _opt_in_config() -> dict[str, Any]:
+    """The tiny config (two FOVs per well) with virtual staining trained on one FOV of each well and
+    the time-aware model's infection classifier distilled (held out: the other FOV of each well)."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    tiny = config["datasets"]["tiny"]
+    tiny["simulate"]["fovs_per_well"] = 2
+    tiny["virtual_stain"] = {"train": {"train_fovs": ["A/1/0", "B/1/0"], "max_steps": 2}}
+    config["analysis"]["distillation"] = {"enabled": True, "teacher_model": "time_aware", "dataset": "tiny"}
+    return config
+
+
+@pytest.fixture(scope="module")
+def opt_in_jobs(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    """The plan of :func:`_opt_in_config`."""
+    return plan_of(_opt_in_config(), tmp_path_factory.mktemp("opt_in_plan"))
+
+
+VIRTUAL_STAIN_RULES = {"virtual_stain_plate", "predict_virtual_stain", "evaluate_virtual_stain"}
+#: As CONFIG_EDITS, on :func:`_opt_in_config` (the stages the tiny config leaves off).
+OPT_IN_CONFIG_EDITS = {
+    # how the trained network predicts (VirtualStainConfig.KEYS_NOT_IN_TRAINING): predicted again,
+    # not trained again (train_virtual_stain's params were the whole subtree)
+    "virtual staining prediction": (
+        {
+            ("datasets", "tiny", "virtual_stain", "predict", key): value
+            for key, value in {
+                "tile_size_px": 64,
+                "tile_overlap_fraction": 0.5,
+                "blending": "constant",
+            }.items()
+        },
+        VIRTUAL_STAIN_RULES,
+    ),
+    "virtual staining training": (
+        {("datasets", "tiny", "virtual_stain", "train", "max_steps"): 3},
+        {"train_virtual_stain"} | VIRTUAL_STAIN_RULES,
+    ),
+    # every distillation key reruns distill alone, inference_batch_size included (its validation
+    # scores choose the student's kept step, which float32 rounding could change)
+    "distillation": (
+        {
+            ("analysis", "distillation", key): value
+            for key, value in {
+                "max_steps": 10,
+                "validation_every": 5,
+                "device": "cpu",
+                "inference_batch_size": 16,
+                "heldout_fovs": ["A/1/1", "B/1/1"],  # the default, named
+                "n_bootstrap": 50,
+            }.items()
+        },
+        {"distill"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIG_EDITS) + list(OPT_IN_CONFIG_EDITS))
+def test_a_config_edit_changes_the_params_or_inputs_of_exactly_the_rules_that_read_it(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """CONFIG_EDITS on the tiny config, OPT_IN_CONFIG_EDITS on :func:`_opt_in_config`."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    if name in CONFIG_EDITS:
+        (edits, rerun), config, jobs = CONFIG_EDITS[name], tiny_workflow_config(), "tiny_jobs"
+    else:
+        (edits, rerun), config, jobs = OPT_IN_CONFIG_EDITS[name], _opt_in_config(), "opt_in_jobs"
+    assert _rules_an_edit_changes(config, edits, request.getfixturevalue(jobs), tmp_path) == rerun
+
+
+def test_the_virtual_staining_checkpoint_records_the_config_its_training_job_compares(
+    opt_in_jobs: list[Any],
+) -> None:
+    """train_virtual_stain's params.config is the subtree without the prediction settings; the stage
+    records that same config (its hash), and a prediction job's whole config is accepted against it."""
+    from dynaclr.config.virtual_stain import VirtualStainConfig
+    from dynaclr.io import make_provenance
+    from dynaclr.io.provenance import config_hash
+    from dynaclr.virtual_stain.checkpoint import check_trained_with
+
+    jobs = {job.rule.name: job for job in opt_in_jobs}
+    trained = dict(jobs["train_virtual_stain"].params.config)
+    assert not {"predict", "output_channel", "checkpoint"} & set(trained)
+    recorded = VirtualStainConfig.model_validate(trained).training_params()
+    assert recorded == trained
+    provenance = make_provenance("virtual_stain_model", recorded)
+    assert provenance.config_hash == config_hash(trained)
+    predicting = VirtualStainConfig.model_validate(dict(jobs["predict_virtual_stain"].params.config))
+    check_trained_with(provenance, predicting, "model.ckpt")  # no difference: accepted
 
 
 def _config_importing_a_model(tmp_path: Path) -> dict[str, Any]:

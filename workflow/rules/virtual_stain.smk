@@ -10,7 +10,9 @@ rule train_virtual_stain:
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/virtual_stain/model.ckpt",
     params:
-        config=lambda w: stage_config(w.dataset, "virtual_stain"),
+        # without the prediction settings (VirtualStainConfig.KEYS_NOT_IN_TRAINING): editing them
+        # predicts again, it does not train again
+        config=lambda w: CONFIG.datasets[w.dataset].virtual_stain.training_params(),
         log_dir=lambda w: f"{RESULTS}/{w.dataset}/virtual_stain/logs",
     log:
         f"{RESULTS}/logs/train_virtual_stain/{{dataset}}.log",

@@ -143,6 +143,11 @@ class VirtualStainConfig(StrictModel):
     #: only), so the tiles and slices per forward pass change float32 rounding only
     #: (tests/unit/test_virtual_stain.py): editing them predicts nothing again.
     RUN_KEYS: ClassVar[tuple[str, ...]] = ("predict.tiles_per_batch", "predict.slices_per_batch")
+    #: Top-level keys that do not change the trained weights: how the trained network predicts, the
+    #: prediction plate's channel name, and a weights file (which replaces training). Left out of
+    #: :meth:`training_params`, so editing them trains nothing again, and not compared when a
+    #: prediction checks its checkpoint against the config (dynaclr.virtual_stain.checkpoint).
+    KEYS_NOT_IN_TRAINING: ClassVar[tuple[str, ...]] = ("predict", "output_channel", "checkpoint")
 
     input_channel: str = Field(
         "Phase3D", min_length=1, description="Channel of the phase plate read as input."
@@ -181,6 +186,12 @@ class VirtualStainConfig(StrictModel):
         None, description="Local weights file of a trained network (give this or 'train')."
     )
     predict: VirtualStainPredictConfig = VirtualStainPredictConfig()
+
+    def training_params(self) -> dict[str, Any]:
+        """Rule ``train_virtual_stain``'s ``params.config`` and its checkpoint's recorded config:
+        :meth:`job_params` without :attr:`KEYS_NOT_IN_TRAINING`."""
+        params = self.job_params()
+        return {key: value for key, value in params.items() if key not in self.KEYS_NOT_IN_TRAINING}
 
     @field_validator("input_depth_slices")
     @classmethod

@@ -37,7 +37,7 @@ CHECKPOINT_FORMAT = "dynaclr_virtual_stain"
 _STEM_KEY = "encoder.stem_0.weight"
 
 #: Keys of the virtual-staining config that do not change the trained weights.
-KEYS_NOT_IN_TRAINING = ("predict", "output_channel", "checkpoint")
+KEYS_NOT_IN_TRAINING = VirtualStainConfig.KEYS_NOT_IN_TRAINING
 
 
 def save_checkpoint(

@@ -253,7 +253,7 @@ def train_virtual_stain(
     metrics = {**fitted, "patch_size_px": patch_size, "train_fovs": list(train.train_fovs)}
     provenance = make_provenance(
         ArtifactKind.VIRTUAL_STAIN_MODEL,
-        config.model_dump(mode="json"),
+        config.training_params(),  # the rule's params: prediction settings are not the weights
         inputs=[(inputs.phase_plate, phase_provenance), (inputs.plate, target_provenance)],
     )
     save_checkpoint(module.network, provenance, outputs.checkpoint, metrics)
