@@ -126,7 +126,10 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
             f"{metrics['n_mostly_padded_patches']} patch(es) ({100.0 * share:.0f}%) more than half padding"
         )
     if stage == "tracking" and int(metrics.get("n_tracks", 1)) == 0:
-        return "empty", ["no detection in any frame: 0 tracks", *reasons]
+        empty = "no detection in any frame: 0 tracks"
+        if metrics.get("noise_only"):
+            empty += " (the nuclear image holds noise only: a FOV without cells)"
+        return "empty", [empty, *reasons]
     if stage.startswith("patches") and int(metrics.get("n_patches", 1)) == 0:
         return "empty", ["no tracked cell: 0 patches", *reasons]
     return ("reduced" if reasons else "ok"), reasons
