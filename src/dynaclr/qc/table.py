@@ -105,6 +105,9 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
         reasons.append(f"frames {mostly_missing} dropped (more than half their voxels missing)")
     if without_light:
         reasons.append(f"frames {without_light} dropped (no brightfield intensity)")
+    saturated = [int(t) for t in metrics.get("saturated_frames") or ()]
+    if saturated:
+        reasons.append(f"frames {saturated} over-exposed (brightfield saturated)")
     filled = int(metrics.get("filled_voxels", 0) or 0)
     if filled:
         reasons.append(f"{filled} missing voxel(s) filled")
