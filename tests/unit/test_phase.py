@@ -949,6 +949,34 @@ def test_zero_padding_and_dead_pixels_of_a_16_bit_plate_are_not_its_dark_level(
     assert f"{AT_PADDING[clean.dtype.name]}, below phase.camera_offset_counts = 100" in caplog.text
 
 
+def test_an_over_exposed_frame_is_counted_named_and_marked_reduced(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog
+):
+    """16-bit brightfield whose second frame is over-exposed (its brightest 30 % of voxels clipped at
+    65535): its phase was written with exit 0 and nothing said so (on an 8-bit plate, r with the
+    unsaturated phase fell to 0.91 at 31 % saturated, 0.49 at 99 %). The frame is named in a WARNING
+    and the FOV's record (``saturated_frames``), and the QC table marks the FOV reduced."""
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc import qc_row
+
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    counts = _as_16_bit(_first_frames(tiny_plate["plate"], 2)[:, :1], 3000.0)
+    counts[1][counts[1] >= np.percentile(counts[1], 70)] = 65535
+    n_saturated = int((counts == 65535).sum())
+    output = np.zeros((2, 1, *counts.shape[2:]), np.float32)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.phase.reconstruct"):
+        totals = reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig(), where="FOV A/1/0")
+    metrics = totals.metrics("A/1/0", "3d", 1.0)
+    assert metrics["saturated_frames"] == [1] and metrics["voxels_at_pixel_type_maximum"] == n_saturated
+    assert "FOV A/1/0: frame(s) [1] have more than 1% of their brightfield voxels at the uint16 maximum" in (
+        caplog.text
+    )
+    row = qc_row(ArtifactKind.PHASE_FOV, Path("records/phase/A/1/0.json"), metrics, "phase")
+    assert row["status"] == "reduced" and row["reason"] == "frames [1] over-exposed (brightfield saturated)"
+    floats = reconstruct_frames(counts.astype(np.float32), 0, output, transfer_function, PhaseConfig())
+    assert floats.saturated_frames == []  # a float plate has no full scale
+
+
 def test_a_float_plate_fills_exact_zeros_only_and_only_under_a_positive_offset(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path]
 ):

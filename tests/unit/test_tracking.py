@@ -548,6 +548,63 @@ def test_a_constant_frame_has_no_nuclei_and_leaves_the_others_alone(level: float
     assert changed <= 0.05 * np.count_nonzero(clean.foreground[[0, 2, 3]])
 
 
+def _empty_field(kind: str) -> np.ndarray:
+    """(T, 64, 64) counts of a FOV without cells: a camera offset, background photons and their noise."""
+    rng = np.random.default_rng(1)
+    if kind == "gaussian":
+        return (120 + rng.normal(0.0, 5.0, size=(4, 64, 64))).astype(np.float32)
+    if kind == "poisson_max_projection":  # 2 photons a pixel in each of 5 slices, max-projected
+        return (100 + rng.poisson(2.0, size=(4, 5, 64, 64)).max(axis=1)).astype(np.float32)
+    return (100 + rng.poisson(20.0, size=(4, 64, 64))).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "poisson", "poisson_max_projection"])
+def test_a_fov_of_noise_only_has_no_nuclei(kind: str, caplog) -> None:
+    """A FOV without cells is not constant: it holds the background's noise. Its percentiles stretched
+    that noise over [0, 1] and Otsu's threshold cut it in two: about half the pixels were foreground
+    and ultrack tracked them (57 detections in 3 frames of a simulated FOV without cells)."""
+    with caplog.at_level(logging.WARNING, logger="dynaclr.tracking.maps"):
+        where = "raw.zarr FOV A/1/0 channel 'Nuclei'"
+        maps = tracking_maps(_empty_field(kind), TrackingMapsConfig(), where=where)
+    assert not maps.foreground.any() and maps.noise_only
+    assert "raw.zarr FOV A/1/0 channel 'Nuclei': image holds noise only" in caplog.text
+
+
+def test_a_simulated_fov_without_cells_gets_no_tracks(tmp_path: Path) -> None:
+    """The simulator's FOV without cells (background photons and camera noise in the nuclear
+    channel): 57 detections in 27 tracks of noise, exit 0; now none, and the record says why."""
+    from dynaclr.simulate import SimulateOutputs, simulate_plate
+
+    empty = {**TRACKING_SIMULATE, "n_frames": 3, "shape_zyx": [3, 64, 64], "nuclear_marker_fovs": "all"}
+    empty["cells"] = {"initial_cells_per_fov": 0, "entering_cells_per_frame": 0.0}
+    raw = tmp_path / "raw.zarr"
+    truth = simulate_plate(
+        SimulateConfig.model_validate(empty),
+        SimulateOutputs(
+            plate=raw,
+            tracks=tmp_path / "gt.parquet",
+            labels=tmp_path / "labels.zarr",
+            phase=tmp_path / "phase.zarr",
+        ),
+    )
+    assert len(truth) == 0
+    config = TrackingConfig()
+    make_plate(raw, config, tmp_path / "tracks.zarr")
+    table = track(raw, config, tmp_path / "tracks.zarr", tmp_path, CELLS_FOV)
+    _, metrics = read_fov_record(record_of(tmp_path, CELLS_FOV), "tracks_fov")
+    assert len(table) == 0 and metrics["n_detections"] == 0 and metrics["noise_only"] is True
+
+
+def test_dim_nuclei_over_the_same_noise_are_kept() -> None:
+    """Nuclei 100 counts (20 noise sigma) above the background of the noise-only test stay foreground."""
+    counts = _nuclei_counts()
+    dim = 120 + (counts - 120) / 4  # nuclei at +100, noise sigma 1.25: the ratio of +400 over sigma 5
+    dim += np.random.default_rng(2).normal(0.0, 4.84, size=dim.shape).astype(np.float32)  # sigma 5 again
+    maps = tracking_maps(dim.astype(np.float32), TrackingMapsConfig())
+    assert _nucleus_centres_are_foreground(maps.foreground, [0, 1, 2, 3])
+    assert maps.foreground.mean() < 0.1 and not maps.noise_only
+
+
 def test_a_third_of_a_frame_saturated_does_not_lose_the_nuclei_elsewhere(caplog) -> None:
     """Frame 1 with its top 20 rows (31 %) at the camera's maximum: 8 % of the FOV's pixels, so the
     99.8th percentile was 65535 and every nucleus normalised to about 0.006. The saturated pixels

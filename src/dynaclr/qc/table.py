@@ -118,6 +118,9 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
         reasons.append(f"frames {mostly_missing} dropped (more than half their voxels missing)")
     if without_light:
         reasons.append(f"frames {without_light} dropped (no brightfield intensity)")
+    saturated = [int(t) for t in metrics.get("saturated_frames") or ()]
+    if saturated:
+        reasons.append(f"frames {saturated} over-exposed (brightfield saturated)")
     filled = int(metrics.get("filled_voxels", 0) or 0)
     if filled:
         reasons.append(f"{filled} missing voxel(s) filled")
@@ -139,7 +142,10 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
             f"{metrics['n_mostly_padded_patches']} patch(es) ({100.0 * share:.0f}%) more than half padding"
         )
     if stage == "tracking" and int(metrics.get("n_tracks", 1)) == 0:
-        return "empty", ["no detection in any frame: 0 tracks", *reasons]
+        empty = "no detection in any frame: 0 tracks"
+        if metrics.get("noise_only"):
+            empty += " (the nuclear image holds noise only: a FOV without cells)"
+        return "empty", [empty, *reasons]
     if stage.startswith("patches") and int(metrics.get("n_patches", 1)) == 0:
         return "empty", ["no tracked cell: 0 patches", *reasons]
     return ("reduced" if reasons else "ok"), reasons

@@ -507,6 +507,7 @@ def _track_metrics(
         "normalization_range": list(maps.normalization_range),
         "empty_frames": list(maps.empty_frames),
         "saturated_voxels": maps.saturated_voxels,
+        "noise_only": maps.noise_only,
         "seconds_read": timings["read"] - timings["start"],
         "seconds_maps": timings["maps"] - timings["read"],
         "seconds_ultrack": timings["tracked"] - timings["maps"],

@@ -7,7 +7,9 @@ a per-FOV percentile normalisation, so the thresholds below are in normalised un
 1. reduce Z: ``max_projection`` / ``mean_projection`` over ``z_slice_range`` → (Y, X) per
    frame (2D tracking), or keep the slices → (Z', Y, X) (3D tracking);
 2. normalise: ``(image - p_low) / (p_high - p_low)`` with the FOV's percentiles over all
-   frames (a FOV whose image is constant becomes all zeros: no nuclei);
+   frames (a FOV whose image is constant becomes all zeros: no nuclei, and so does one whose
+   percentiles lie less than :data:`MIN_CONTRAST_TO_NOISE` times its pixel noise apart: noise
+   only, a FOV without cells, ``noise_only``);
 3. smooth each frame with a Gaussian of ``smoothing_sigma_px`` (never along time);
 4. foreground = smoothed >= threshold (fixed, or Otsu's threshold of the FOV's smoothed values
    clipped to [0, 1], bounded below by ``minimum_otsu_threshold``), a 0/1 float32 map;
@@ -68,6 +70,8 @@ class TrackingMaps:
     """Frames whose image is constant (no signal): no foreground there."""
     saturated_voxels: int = 0
     """Voxels at the saturation plateau left out of the percentiles (:func:`normalize_percentiles`)."""
+    noise_only: bool = False
+    """The image holds noise only (:data:`MIN_CONTRAST_TO_NOISE`): no foreground anywhere."""
 
 
 def z_slices(config: TrackingMapsConfig, n_z: int, source: str = "input") -> slice:
@@ -133,6 +137,28 @@ def saturated_voxels(stack: NDArray, high_percentile: float) -> NDArray[np.bool_
     if float(per_frame.max()) < MIN_SATURATED_FRAME_SHARE:
         return None
     return at_max
+
+
+#: Smallest span of the normalisation percentiles, in units of the pixel noise (:func:`pixel_noise`),
+#: of an image holding nuclei. Noise alone spans 3-7 sigma between the 1st and 99.8th percentiles
+#: (Gaussian 5.2; Poisson counts of 0.5-1000 photons, raw, max- or mean-projected: 2.9-6.7), the
+#: simulated plates' nuclear channels and virtual stains 87-260 sigma. Below it the percentiles
+#: would stretch the noise over [0, 1] and Otsu's threshold cut it in two: half the pixels of a FOV
+#: without cells were foreground, and ultrack made tracks of them.
+MIN_CONTRAST_TO_NOISE = 12.0
+
+
+def pixel_noise(stack: NDArray) -> float:
+    """Robust standard deviation of the pixel noise of ``stack`` (``(..., Y, X)``): the median absolute
+    deviation of the differences between neighbouring pixels along X, / sqrt(2). Nuclei and smooth
+    backgrounds barely move it; missing voxels are left out. 0 when at least half the differences are
+    equal (a noise-free image, an image quantised coarser than its noise): no estimate then."""
+    differences = np.diff(np.asarray(stack, dtype=np.float32), axis=-1).ravel()
+    differences = differences[np.isfinite(differences)]
+    if differences.size == 0:
+        return 0.0
+    deviation = np.abs(differences - np.median(differences))
+    return float(1.4826 * np.median(deviation) / np.sqrt(2.0))
 
 
 def normalize_percentiles(
@@ -262,6 +288,9 @@ def tracking_maps(
     missing = missing_mask(reduced)
     percentiles = config.normalization_percentiles
     normalised, value_range, n_saturated = normalize_percentiles(reduced, percentiles, where)
+    noise_only = _noise_only(reduced, value_range, where)
+    if noise_only:
+        normalised = np.zeros_like(normalised)
     smoothed = smooth_frames(normalised, config.smoothing_sigma_px)
     threshold = foreground_threshold(smoothed, config, missing)
     foreground = smoothed >= threshold
@@ -281,4 +310,25 @@ def tracking_maps(
         normalization_range=value_range,
         empty_frames=tuple(empty),
         saturated_voxels=n_saturated,
+        noise_only=noise_only,
     )
+
+
+def _noise_only(reduced: NDArray[np.float32], value_range: tuple[float, float], where: str) -> bool:
+    """Whether the normalisation range of ``reduced`` spans less than :data:`MIN_CONTRAST_TO_NOISE`
+    times its pixel noise (:func:`pixel_noise`; never where it has no estimate): a FOV without cells,
+    logged at WARNING naming ``where``."""
+    low, high = value_range
+    noise = pixel_noise(reduced)
+    if not (noise > 0 and high > low) or high - low >= MIN_CONTRAST_TO_NOISE * noise:
+        return False
+    logger.warning(
+        "%s: image holds noise only (its normalisation percentiles span %.4g, %.1f times the pixel noise "
+        "%.4g; nuclei span at least %g times it): no nuclei",
+        where,
+        high - low,
+        (high - low) / noise,
+        noise,
+        MIN_CONTRAST_TO_NOISE,
+    )
+    return True
