@@ -314,12 +314,24 @@ def tracking_maps(
     )
 
 
+#: Frames (spread evenly over the movie) the pixel noise is estimated on: the noise of a movie is
+#: steady, and :func:`pixel_noise` copies what it reads three times over.
+NOISE_FRAMES = 8
+
+
+def _noise_frames(n_frames: int) -> NDArray[np.intp]:
+    """Indices of at most :data:`NOISE_FRAMES` frames spread evenly over ``n_frames``, first and last
+    included."""
+    return np.unique(np.linspace(0, n_frames - 1, min(n_frames, NOISE_FRAMES)).round().astype(np.intp))
+
+
 def _noise_only(reduced: NDArray[np.float32], value_range: tuple[float, float], where: str) -> bool:
     """Whether the normalisation range of ``reduced`` spans less than :data:`MIN_CONTRAST_TO_NOISE`
-    times its pixel noise (:func:`pixel_noise`; never where it has no estimate): a FOV without cells,
+    times its pixel noise (:func:`pixel_noise` of :data:`NOISE_FRAMES` of its frames; never where it
+    has no estimate): a FOV without cells,
     logged at WARNING naming ``where``."""
     low, high = value_range
-    noise = pixel_noise(reduced)
+    noise = pixel_noise(reduced[_noise_frames(len(reduced))])
     if not (noise > 0 and high > low) or high - low >= MIN_CONTRAST_TO_NOISE * noise:
         return False
     logger.warning(
