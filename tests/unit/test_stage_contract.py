@@ -553,6 +553,16 @@ OPT_IN_CONFIG_EDITS = {
         {("datasets", "tiny", "virtual_stain", "train", "max_steps"): 3},
         {"train_virtual_stain"} | VIRTUAL_STAIN_RULES,
     ),
+    # how the network trains, not the weights it trains (VirtualStainConfig.RUN_KEYS, bitwise the same
+    # weights): not trained again, nothing predicted again (every virtual-staining rule's params held
+    # the whole train subtree)
+    "virtual staining training run settings": (
+        {
+            ("datasets", "tiny", "virtual_stain", "train", "data_loader_workers"): 2,
+            ("datasets", "tiny", "virtual_stain", "train", "cache_megabytes"): 64,
+        },
+        set(),
+    ),
     # every distillation key reruns distill alone, inference_batch_size included (its validation
     # scores choose the student's kept step, which float32 rounding could change)
     "distillation": (
@@ -604,6 +614,37 @@ def test_the_virtual_staining_checkpoint_records_the_config_its_training_job_com
     provenance = make_provenance("virtual_stain_model", recorded)
     assert provenance.config_hash == config_hash(trained)
     predicting = VirtualStainConfig.model_validate(dict(jobs["predict_virtual_stain"].params.config))
+    check_trained_with(provenance, predicting, "model.ckpt")  # no difference: accepted
+
+
+def test_the_virtual_staining_job_trains_with_run_settings_no_rerun_compares(tmp_path: Path) -> None:
+    """virtual_stain.train's RUN_KEYS reach the train_virtual_stain job (its params.run, a params
+    function of threads, which the params trigger leaves out), not its compared params.config, which
+    holds them at their defaults as the checkpoint records them; a prediction job's config, holding
+    the edited values, is accepted against that record."""
+    from dynaclr.config.base import with_run_params
+    from dynaclr.config.virtual_stain import VirtualStainConfig
+    from dynaclr.io import make_provenance
+    from dynaclr.virtual_stain.checkpoint import check_trained_with
+
+    config = _opt_in_config()
+    run = {"data_loader_workers": 3, "cache_megabytes": 64.0}
+    config["datasets"]["tiny"]["virtual_stain"]["train"].update(run)
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = {job.rule.name: job for job in planned_jobs(configfile, tmp_path)}
+    job = jobs["train_virtual_stain"]
+    assert job.params.run not in list(job.non_derived_params)
+    requested = VirtualStainConfig.model_validate(with_run_params(job.params.config, job.params.run))
+    assert requested.train is not None
+    assert {key: getattr(requested.train, key) for key in run} == run
+    defaults = {key: type(requested.train).model_fields[key].default for key in run}
+    assert {key: job.params.config["train"][key] for key in run} == defaults
+    assert requested.training_params() == dict(job.params.config)
+    provenance = make_provenance("virtual_stain_model", requested.training_params())
+    predict = jobs["predict_virtual_stain"]
+    predicting = VirtualStainConfig.model_validate(with_run_params(predict.params.config, predict.params.run))
+    assert predicting.train is not None and predicting.train.data_loader_workers == 3
     check_trained_with(provenance, predicting, "model.ckpt")  # no difference: accepted
 
 

@@ -218,10 +218,10 @@ def test_the_tiles_and_slices_per_batch_change_no_prediction_beyond_float32_roun
     and tiled (Gaussian-blended) predictions agree, to float32 rounding, whatever the batch sizes."""
     from dynaclr.virtual_stain.predict import predict_stack
 
-    assert set(VirtualStainConfig.RUN_KEYS) == {"predict.tiles_per_batch", "predict.slices_per_batch"}
+    assert {"predict.tiles_per_batch", "predict.slices_per_batch"} <= set(VirtualStainConfig.RUN_KEYS)
     config = VirtualStainConfig.model_validate({"input_depth_slices": 3})
     assert "tiles_per_batch" not in config.job_params()["predict"]
-    assert config.run_params() == {"predict": {"tiles_per_batch": 8, "slices_per_batch": 16}}
+    assert config.run_params()["predict"] == {"tiles_per_batch": 8, "slices_per_batch": 16}
     torch.manual_seed(0)
     network = VirtualStainUNet("convnext_atto", input_depth_slices=3, full_resolution_channels=8)
     stack = np.random.default_rng(0).normal(size=(5, 64, 64)).astype(np.float32)
@@ -459,6 +459,28 @@ def test_same_seed_gives_same_weights_and_logs_progress_lines(
     assert again["loss_last"] == trained["metrics"]["loss_last"]
     for key, value in first.items():
         torch.testing.assert_close(second[key], value, rtol=0, atol=0, msg=key)
+
+
+def test_the_training_run_keys_train_bitwise_the_same_weights_into_the_same_record(
+    trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """VirtualStainConfig.RUN_KEYS holds train.data_loader_workers and cache_megabytes (editing them
+    trains nothing again): a worker process reading the patches, into a cache smaller than one stack
+    (every stack read again), trains bitwise the same weights; the checkpoint records the same config
+    (the run keys at their defaults, as the rule's params hold them) and the values in its metrics."""
+    run = {"data_loader_workers": 1, "cache_megabytes": 0.05}  # a stack is 0.18 MB
+    assert {f"train.{key}" for key in run} <= set(VirtualStainConfig.RUN_KEYS)
+    config = small_config(**run)
+    metrics = train(config, plate["phase"], plate["plate"], tmp_path)
+    assert metrics["run"] == run
+    first = torch.load(trained["checkpoint"], weights_only=True)
+    second = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert second["metrics"]["run"] == run
+    for key, value in first["state_dict"].items():
+        torch.testing.assert_close(second["state_dict"][key], value, rtol=0, atol=0, msg=key)
+    assert second["dynaclr"]["config"] == first["dynaclr"]["config"] == config.training_params()
+    assert second["dynaclr"]["config_hash"] == first["dynaclr"]["config_hash"]
+    load_network(trained["checkpoint"], config)  # a prediction with the run keys edited accepts it
 
 
 def test_time_budget_stops_training_early_with_a_checkpoint(plate: dict[str, Path], tmp_path: Path) -> None:

@@ -12,7 +12,12 @@ rule train_virtual_stain:
     params:
         # without the prediction settings (VirtualStainConfig.KEYS_NOT_IN_TRAINING): editing them
         # predicts again, it does not train again
+        # training's RUN_KEYS (data_loader_workers, cache_megabytes) held at their defaults: editing
+        # them trains nothing again (the weights are bitwise the same)
         config=lambda w: CONFIG.datasets[w.dataset].virtual_stain.training_params(),
+        # their values: a params function of `threads`, which the params trigger does not compare
+        # (as run_settings)
+        run=lambda w, threads: CONFIG.datasets[w.dataset].virtual_stain.training_run_params(),
         log_dir=lambda w: f"{RESULTS}/{w.dataset}/virtual_stain/logs",
     log:
         f"{RESULTS}/logs/train_virtual_stain/{{dataset}}.log",

@@ -22,6 +22,24 @@ def _key_tree(keys: Iterable[str]) -> dict[str, Any]:
     return tree
 
 
+def _at_defaults(model: BaseModel, keys: Iterable[str]) -> BaseModel:
+    """``model`` with the (dotted) ``keys`` at their defaults; a key under an unset (``None``)
+    section is skipped."""
+    updates: dict[str, Any] = {}
+    nested: dict[str, list[str]] = {}
+    for key in keys:
+        head, _, rest = key.partition(".")
+        if rest:
+            nested.setdefault(head, []).append(rest)
+        else:
+            updates[head] = type(model).model_fields[head].get_default(call_default_factory=True)
+    for head, inner_keys in nested.items():
+        inner = getattr(model, head)
+        if isinstance(inner, BaseModel):
+            updates[head] = _at_defaults(inner, inner_keys)
+    return model.model_copy(update=updates) if updates else model
+
+
 def with_run_params(config: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str, Any]:
     """A job's whole config: its ``params.config`` (:meth:`StrictModel.job_params`) with its
     ``params.run`` (:meth:`StrictModel.run_params`) merged in, nested keys included."""
@@ -47,11 +65,18 @@ class StrictModel(BaseModel):
     #: :meth:`run_params`, a param Snakemake does not compare, so editing them reruns no job. A key
     #: of a nested model is dotted (``predict.tiles_per_batch``).
     RUN_KEYS: ClassVar[tuple[str, ...]] = ()
+    #: :attr:`RUN_KEYS` that :meth:`job_params` holds at their defaults instead of leaving out: keys
+    #: made run keys after configs had been run with them, so that a config not setting them keeps
+    #: the params (and the artifacts' config hashes) it had, and upgrading reruns nothing.
+    RUN_KEYS_AT_DEFAULTS: ClassVar[tuple[str, ...]] = ()
 
     def job_params(self) -> dict[str, Any]:
         """The config as a rule's ``params.config`` (what Snakemake compares to decide a rerun):
-        defaults filled in, JSON-ready, without :attr:`PLANNING_KEYS` and :attr:`RUN_KEYS`."""
-        return self.model_dump(mode="json", exclude=_key_tree(self.PLANNING_KEYS + self.RUN_KEYS))
+        defaults filled in, JSON-ready, without :attr:`PLANNING_KEYS` and :attr:`RUN_KEYS` (those of
+        :attr:`RUN_KEYS_AT_DEFAULTS` held at their defaults)."""
+        left_out = [key for key in self.PLANNING_KEYS + self.RUN_KEYS if key not in self.RUN_KEYS_AT_DEFAULTS]
+        held = _at_defaults(self, self.RUN_KEYS_AT_DEFAULTS)
+        return held.model_dump(mode="json", exclude=_key_tree(left_out))
 
     def run_params(self) -> dict[str, Any]:
         """The :attr:`RUN_KEYS` the job needs besides :meth:`job_params` (JSON-ready, nested as the

@@ -149,6 +149,13 @@ class ContrastiveModelConfig(StrictModel):
     #: ``augment_in`` is not one of them: on a GPU, 'device' draws from a CUDA generator, 'workers'
     #: from a CPU one (other augmentations).
     RUN_KEYS: ClassVar[tuple[str, ...]] = ("num_workers", "log_every_n_steps", "record_sample_rows")
+    #: :meth:`job_params` (what decides the weights: rule ``train_contrastive``'s params, the hash of
+    #: the model's checkpoint, its config.json, and what a resumed run must share) holds them at their
+    #: defaults, not left out, so these stay those of a config that does not set them, as they were
+    #: before the keys became run keys (no retraining on upgrade; a config setting one to another value
+    #: retrains once). :func:`~dynaclr.config.base.with_run_params` with :meth:`run_params` gives the
+    #: config back.
+    RUN_KEYS_AT_DEFAULTS: ClassVar[tuple[str, ...]] = RUN_KEYS
 
     patch_spec: str = Field(
         min_length=1, description="Name of the patch spec whose store this model trains on."
@@ -296,16 +303,6 @@ class ContrastiveModelConfig(StrictModel):
         if self.excluded_fovs is None:
             dumped.pop("excluded_fovs", None)
         return dumped
-
-    def job_params(self) -> dict[str, Any]:
-        """What decides the weights, as rule ``train_contrastive``'s params, the hash of the model's
-        checkpoint (its config.json, the config hash the embed jobs check) and what a resumed run must
-        share: the config with :attr:`RUN_KEYS` held at their defaults, not left out, so these stay
-        those of a config that does not set them, as they were before the keys became run keys (no
-        retraining on upgrade; a config setting one to another value retrains once).
-        :func:`~dynaclr.config.base.with_run_params` with :meth:`run_params` gives the config back."""
-        defaults = {key: type(self).model_fields[key].default for key in self.RUN_KEYS}
-        return self.model_copy(update=defaults).model_dump(mode="json")
 
     @model_validator(mode="after")
     def _check_input(self) -> ContrastiveModelConfig:

@@ -141,8 +141,22 @@ class VirtualStainConfig(StrictModel):
 
     #: The network is in eval mode and predicts every tile and slab on its own (per-sample layers
     #: only), so the tiles and slices per forward pass change float32 rounding only
-    #: (tests/unit/test_virtual_stain.py): editing them predicts nothing again.
-    RUN_KEYS: ClassVar[tuple[str, ...]] = ("predict.tiles_per_batch", "predict.slices_per_batch")
+    #: (tests/unit/test_virtual_stain.py): editing them predicts nothing again. Training's data-loader
+    #: workers and stack cache train bitwise the same weights for any values (every patch and its
+    #: augmentation are drawn from a generator seeded by the sample's index, in sample order, whichever
+    #: process reads it and whether its stack was cached or read again; measured on CPU): editing them
+    #: trains nothing again. ``accelerator`` and ``max_minutes`` are not run keys: a GPU trains other
+    #: weights than the CPU, and a budget that ends training early trains fewer steps.
+    RUN_KEYS: ClassVar[tuple[str, ...]] = (
+        "predict.tiles_per_batch",
+        "predict.slices_per_batch",
+        "train.data_loader_workers",
+        "train.cache_megabytes",
+    )
+    #: The training run keys are held at their defaults in :meth:`job_params` and
+    #: :meth:`training_params` (the checkpoint's config and hash): a config not setting them keeps the
+    #: params it had before they became run keys, so upgrading retrains nothing.
+    RUN_KEYS_AT_DEFAULTS: ClassVar[tuple[str, ...]] = ("train.data_loader_workers", "train.cache_megabytes")
     #: Top-level keys that do not change the trained weights: how the trained network predicts, the
     #: prediction plate's channel name, and a weights file (which replaces training). Left out of
     #: :meth:`training_params`, so editing them trains nothing again, and not compared when a
@@ -189,8 +203,16 @@ class VirtualStainConfig(StrictModel):
 
     def training_params(self) -> dict[str, Any]:
         """Rule ``train_virtual_stain``'s ``params.config`` and its checkpoint's recorded config:
-        :meth:`job_params` without :attr:`KEYS_NOT_IN_TRAINING`."""
-        params = self.job_params()
+        :meth:`job_params` without :attr:`KEYS_NOT_IN_TRAINING` (the training run keys at their
+        defaults)."""
+        return self._without_keys_not_in_training(self.job_params())
+
+    def training_run_params(self) -> dict[str, Any]:
+        """Rule ``train_virtual_stain``'s ``params.run``: the training's :attr:`RUN_KEYS` (with
+        :meth:`training_params`, :func:`~dynaclr.config.base.with_run_params` gives the config back)."""
+        return self._without_keys_not_in_training(self.run_params())
+
+    def _without_keys_not_in_training(self, params: dict[str, Any]) -> dict[str, Any]:
         return {key: value for key, value in params.items() if key not in self.KEYS_NOT_IN_TRAINING}
 
     @field_validator("input_depth_slices")

@@ -304,15 +304,15 @@ def config_differences(
     found: dict[str, Any], expected: dict[str, Any], ignored: Sequence[str] = (), prefix: str = ""
 ) -> list[str]:
     """``key: found X, expected Y`` for every dotted key whose value differs between two configs
-    (keys in ``ignored``, at the top level, are compared by neither)."""
+    (keys in ``ignored``, dotted below the top level, ``train.seed``, are not compared)."""
     differences = []
     for key in sorted(set(found) | set(expected)):
-        if not prefix and key in ignored:
-            continue
         name = f"{prefix}{key}"
+        if name in ignored:
+            continue
         left, right = found.get(key), expected.get(key)
         if isinstance(left, dict) and isinstance(right, dict):
-            differences += config_differences(left, right, prefix=f"{name}.")
+            differences += config_differences(left, right, ignored, prefix=f"{name}.")
         elif left != right:
             differences.append(f"{name}: found {left!r}, expected {right!r}")
     return differences

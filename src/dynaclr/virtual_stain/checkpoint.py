@@ -10,7 +10,7 @@ checkpoints of :class:`~dynaclr.virtual_stain.module.VirtualStainModule` (keys `
 the config names the file (``checkpoint:``). When the config trains the network (``train:``) the
 checkpoint must be the one rule ``train_virtual_stain`` wrote with that config: its provenance
 must record the same config, apart from the keys that do not change the weights
-(:data:`KEYS_NOT_IN_TRAINING`).
+(:data:`KEYS_NOT_IN_TRAINING` and ``VirtualStainConfig.RUN_KEYS``).
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def load_network(path: str | Path, config: VirtualStainConfig) -> tuple[VirtualS
 
 def check_trained_with(provenance: Provenance | None, config: VirtualStainConfig, path: str | Path) -> None:
     """Fail unless the checkpoint at ``path`` was trained with ``config`` (keys that do not change the
-    weights, :data:`KEYS_NOT_IN_TRAINING`, are not compared); the message lists the keys that differ."""
+    weights, :data:`KEYS_NOT_IN_TRAINING` and the run keys, are not compared); the message lists the
+    keys that differ."""
     fix = _fix(config)
     if provenance is None:
         raise ArtifactError(
@@ -129,7 +130,8 @@ def check_trained_with(provenance: Provenance | None, config: VirtualStainConfig
             f"expected the checkpoint rule train_virtual_stain wrote; {fix}, or name your own weights file "
             "in virtual_stain.checkpoint"
         )
-    differences = config_differences(provenance.config, config.model_dump(mode="json"), KEYS_NOT_IN_TRAINING)
+    ignored = KEYS_NOT_IN_TRAINING + VirtualStainConfig.RUN_KEYS  # the record holds the run keys at defaults
+    differences = config_differences(provenance.config, config.model_dump(mode="json"), ignored)
     if differences:
         shown = "; ".join(differences[:5]) + (" ..." if len(differences) > 5 else "")
         raise ArtifactError(

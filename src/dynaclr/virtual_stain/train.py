@@ -237,7 +237,9 @@ def train_virtual_stain(
     Returns:
         metrics: ``steps``, ``train_seconds``, ``loss_first`` / ``loss_last`` (mean training MSE
         over the first and last 10% of steps, in normalised target units squared),
-        ``stopped_by_time``, ``patch_size_px``, ``device``, ``train_fovs``.
+        ``stopped_by_time``, ``patch_size_px``, ``device``, ``train_fovs``, ``run`` (the values of
+        the training's run keys, ``data_loader_workers`` and ``cache_megabytes``, which the recorded
+        config holds at their defaults).
     """
     train = config.train
     if train is None:
@@ -250,7 +252,12 @@ def train_virtual_stain(
     dataset, loader = training_loader(inputs, sources, config, patch_size)
     module, fitted = fit_network(config, loader, Path(log_dir))
     dataset.close()
-    metrics = {**fitted, "patch_size_px": patch_size, "train_fovs": list(train.train_fovs)}
+    metrics = {
+        **fitted,
+        "patch_size_px": patch_size,
+        "train_fovs": list(train.train_fovs),
+        "run": config.training_run_params()["train"],  # the run keys' values (the config holds defaults)
+    }
     provenance = make_provenance(
         ArtifactKind.VIRTUAL_STAIN_MODEL,
         config.training_params(),  # the rule's params: prediction settings are not the weights
