@@ -1128,6 +1128,53 @@ def test_a_refusal_names_the_spec_index_of_a_channel_a_pretrained_backbone_selec
     ), problems
 
 
+@pytest.mark.parametrize(
+    ("fitted_channels", "found_channels", "indices", "says"),
+    [
+        (
+            ["raw:Phase (zscore)", "raw:Sensor (zscore)"],
+            ["raw:Sensor (zscore)", "raw:Phase (zscore)"],
+            [1, 0],
+            "expected the channels the classifiers were fitted on in their order",
+        ),
+        (
+            ["raw:Phase (zscore)", "raw:Sensor (zscore)", "raw:Nuclei (zscore)"],
+            ["raw:Phase (zscore)"],
+            [0],
+            "expected the 3 channels",
+        ),
+        (
+            ["raw:Phase (zscore)", "raw:Sensor (zscore)"],
+            ["raw:Sensor (zscore)", "raw:Nuclei (zscore)"],
+            [1, 2],
+            "expected channel 'Sensor' at position 2",
+        ),
+    ],
+    ids=["order", "count", "moved"],
+)
+def test_a_selection_of_another_count_or_order_names_input_channels_not_the_spec(
+    planted, tmp_path, fitted_channels, found_channels, indices, says
+):
+    """A pretrained backbone's input_channels choose which of the spec's channels the network reads
+    and in which order. Before: another order, count or a moved channel named the spec's
+    datasets.<d>.patches[<spec>].channels (reordering the spec changes nothing the network reads), and
+    the note on the channels read was hidden where they are the spec's first ones ([0])."""
+    config = ClassificationConfig(n_bootstrap=0, n_splits=3, tasks=("infection",))
+    earlier = _fitted_on_input(
+        planted, tmp_path, config, {"channels": fitted_channels, "normalize_per_time_point": False}
+    )
+    found = {"channels": found_channels, "normalize_per_time_point": False, "channel_indices": indices}
+    target = _target_of_input(planted, tmp_path / "t.zarr", found)
+    with pytest.raises(ValueError, match="features of another input") as refused:
+        _transfer(config, target, earlier, tmp_path, "t", imported=True)
+    message = str(refused.value)
+    assert f"contrastive_models.reused.training.input_channels: {says}" in message, message
+    assert f"(the network reads the spec's channels {indices}, selected and ordered by " in message
+    assert "datasets.other.patches[ps].channels:" not in message
+    assert "datasets.other.patches[ps].channels[0].name" not in message
+    assert "datasets.other.patches[ps].channels[1].name" not in message
+
+
 def test_other_weights_or_a_baseline_are_named_before_another_input(planted, tmp_path):
     """The input is compared last: classifiers of other weights that also had another input are
     refused for the weights (not told 'the same weights fed other channels'), in-run and imported,

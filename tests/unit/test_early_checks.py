@@ -1503,10 +1503,14 @@ def test_imported_tracks_of_a_simulated_plate_are_scored_against_its_ground_trut
     config["exports"] = {}  # the CTC export reads label images: refused when every dataset imports tracks
     config["datasets"]["tiny"]["tracks"] = {"format": "table", "path": str(table)}
     own = write_plate(tmp_path / "own.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    for fov in FOVS:  # own's tracks: a CTC folder per FOV
+        folder = tmp_path / "ctc" / fov.replace("/", "_")
+        folder.mkdir(parents=True)
+        (folder / "res_track.txt").write_text("1 0 0 0\n")
     config["datasets"]["own"] = {
         "plate": str(own),
         "phase": None,
-        "tracks": {"format": "table", "path": str(table)},
+        "tracks": {"format": "ctc", "path": str(tmp_path / "ctc" / "{row}_{col}_{fov}")},
     }
     (tmp_path / "config").mkdir()
     configfile = tmp_path / "config" / "config.yaml"
@@ -1520,16 +1524,18 @@ def test_imported_tracks_of_a_simulated_plate_are_scored_against_its_ground_trut
     assert evaluation.input.tracks == "results/tiny/tracks.parquet"
     (findings,) = [job for job in jobs if job.rule.name == "findings"]
     assert "results/tiny/evaluation/tracking.csv" in findings.input
+    # and its record, which states the frames scored where CTC folders cover part of the movie
+    assert list(findings.input.tracking_records) == ["results/tiny/evaluation/tracking.json"]
     assert findings.params.sources["tracking"] == ["tiny"]
     assert findings.params.unscored_tracks == ["own"]
-    # the QC table reads the imported table's record (the frames each CTC folder tracked)
+    # the QC table reads the imported table's record where it states the frames each CTC folder
+    # tracked (format ctc), and no table of another format (before: every format's, for nothing)
     from dynaclr.qc import QcTableInputs
 
     qc_inputs = {job.wildcards.dataset: job.input for job in jobs if job.rule.name == "qc_table"}
-    for dataset in ("tiny", "own"):
-        assert QcTableInputs.from_rule(qc_inputs[dataset]).imported_tracks == Path(
-            f"results/{dataset}/tracks.parquet"
-        )
+    assert QcTableInputs.from_rule(qc_inputs["own"]).imported_tracks == Path("results/own/tracks.parquet")
+    assert QcTableInputs.from_rule(qc_inputs["tiny"]).imported_tracks is None
+    assert "results/tiny/tracks.parquet" not in qc_inputs["tiny"]
 
 
 @pytest.mark.parametrize(

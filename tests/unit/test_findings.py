@@ -1007,3 +1007,57 @@ def test_names_that_look_like_numbers_or_missing_values_survive_the_csvs(tmp_pat
     smoothness = findings[findings["topic"] == "smoothness"]
     assert smoothness["dataset"].tolist() == ["01"]
     assert f"not computed: {reason}" in smoothness["statement"].iloc[0]
+
+
+def test_the_tracking_line_says_only_the_tracked_frames_were_scored(tmp_path):
+    """Tracks imported from CTC folders made on part of the movie are scored on those frames only
+    (evaluate_tracking records them as tracked_frames). Before: the first page gave DET and TRA as if
+    the whole movie had been scored."""
+    from dynaclr.io import make_provenance
+    from dynaclr.io.plate import write_fov_record
+
+    qc, tracking = tmp_path / "qc.csv", tmp_path / "tracking.csv"
+    pd.DataFrame(
+        {
+            "fov_name": ["A/1/0"],
+            "stage": ["tracking"],
+            "n_frames": [12],
+            "n_dropped_frames": [6],
+            "status": ["reduced"],
+        }
+    ).to_csv(qc, index=False)
+    pd.DataFrame(
+        {
+            "fov_name": ["A/1/0", "all"],
+            "det": [1.0, 1.0],
+            "tra": [1.0, 1.0],
+            "division_precision": [1.0, 1.0],
+            "division_recall": [1.0, 1.0],
+            "n_reference_divisions": [2, 2],
+        }
+    ).to_csv(tracking, index=False)
+    outputs = FindingsOutputs(rst=tmp_path / "report" / "findings.rst", csv=tmp_path / "findings.csv")
+    statements = {}
+    for tracked in ({"A/1/0": [3, 8]}, {}):
+        record = tmp_path / f"tracking{len(tracked)}.json"
+        metrics = {"fov_names": ["A/1/0"], **({"tracked_frames": tracked} if tracked else {})}
+        write_fov_record(record, make_provenance("tracking_evaluation", {}), metrics)
+        table = findings_stage(
+            FindingsInputs(qc=(qc,), tracking=(tracking,), tracking_records=(record,)),
+            outputs,
+            datasets={"sim": "simulated plate"},
+            models={},
+            sources={"qc": ["sim"], "tracking": ["sim"]},
+            imported_tracks=["sim"],
+        )
+        statements[len(tracked)] = dict(zip(table["topic"], table["statement"], strict=False))["tracking"]
+    assert "scored on frames 3 .. 8 only" in statements[1], statements[1]
+    assert "scored on" not in statements[0]
+    with pytest.raises(ValueError, match="1 tracking file"):
+        findings_stage(
+            FindingsInputs(qc=(qc,), tracking=(tracking,), tracking_records=(record, record)),
+            outputs,
+            datasets={"sim": "simulated plate"},
+            models={},
+            sources={"qc": ["sim"], "tracking": ["sim"]},
+        )

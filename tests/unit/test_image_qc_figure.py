@@ -94,3 +94,27 @@ def test_the_figure_waits_for_its_fovs_phase_when_tracking_reads_the_raw_plate(t
     write_config(tmp_path, config)
     jobs = planned_jobs(tmp_path, "results/tiny/figures/qc/A_1_0.png")
     assert jobs.get("reconstruct_phase") == 1 and jobs["image_qc_figure"] == 1
+
+
+def test_frames_outside_a_ctc_folders_run_are_titled_untracked(stages: ImageQcFigureInputs, tmp_path: Path):
+    """Tracks imported from a CTC folder made on part of the movie (frames 2 .. 4 of 5): before, the
+    tracks row showed frame 0 without outlines or ids, like a frame without cells."""
+    from dynaclr.io import make_provenance, write_table
+
+    table = pd.read_csv(stages.tracks).query("t >= 2").assign(fov_name=FOV)
+    parquet = tmp_path / "tracks.parquet"
+    write_table(
+        table, parquet, make_provenance("tracks", {"tracked_frames": {FOV: [2, 4]}, "plate_frames": 5})
+    )
+    inputs = stages.model_copy(update={"tracks": parquet, "tracks_plate": None})
+    figure, caption = plot_fov_stages(inputs, FOV, QcFiguresConfig(frames=3), None, "Nuclei")
+    tracks_row = figure.axes[-3:]
+    assert [ax.get_title() for ax in tracks_row] == ["untracked", "", ""]
+    assert "frames [0] untracked (the CTC folder has label images for frames 2 .. 4 only)" in caption
+    # the whole movie tracked, or tracks of another form: no panel so titled
+    whole = tmp_path / "whole.parquet"
+    write_table(table, whole, make_provenance("tracks", {"tracked_frames": {FOV: [0, 4]}, "plate_frames": 5}))
+    figure, caption = plot_fov_stages(
+        stages.model_copy(update={"tracks": whole, "tracks_plate": None}), FOV, QcFiguresConfig(frames=3)
+    )
+    assert "untracked" not in [ax.get_title() for ax in figure.axes] and "untracked" not in caption

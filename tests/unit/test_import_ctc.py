@@ -158,7 +158,8 @@ def _upper_case_file_for_frame_0(folder: Path) -> None:
             {1: [1], 2: [1], 4: [1]},
             None,
             r"found frames 1 \.\. 4 \(3 files\): no file for frames \[3\]; files beyond the plate for "
-            r"frames \[4\]",
+            r"frames \[4\]; renumber the files to the plate's frames .*; a frame without a cell needs an "
+            r"empty \(all 0\) label image$",
         ),
         (
             {0: [1], 1: [1], 2: [1], 3: [1], 4: [1]},
@@ -225,6 +226,35 @@ def test_a_folder_made_on_part_of_the_movie_is_read_and_its_frames_recorded(
     assert provenance.config["tracked_frames"] == {FOV: tracked}
     assert provenance.config["plate_frames"] == SHAPE_TZYX[0]
     assert f"A/1/0: frames {tracked[0]} .. {tracked[1]}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("frames", "lineage", "found"),
+    [
+        ({2: [1], 3: [1]}, "1 0 3 0\n", "B = 0, E = 3"),
+        ({0: [1], 1: [1]}, "1 0 3 0\n", "B = 0, E = 3"),
+        ({2: [2], 3: [2]}, "1 0 1 0\n2 2 3 1\n", "B = 0, E = 1"),
+    ],
+    ids=["begins-before-the-run", "ends-after-the-run", "mother-wholly-before-the-run"],
+)
+def test_a_line_reaching_frames_without_a_label_image_is_refused_as_untracked(
+    tmp_path: Path, frames: dict[int, list[int]], lineage: str, found: str
+) -> None:
+    """Before: refused as a cell 'absent from frames [0, 1]' with the advice for a cell lost for some
+    frames (a new label), though those frames have no label image: they are untracked. Now the line is
+    named with the frames the folder covers and how to cut it to them."""
+    config = write_folder(tmp_path, frames, lineage)
+    first, last = min(frames), max(frames)
+    with pytest.raises(ArtifactError) as refused:
+        run(config, tmp_path)
+    message = str(refused.value)
+    assert f"A_1_0 covers frames {first} .. {last} only" in message
+    assert f"cut each line to the run (B >= {first}, E <= {last};" in message
+    assert "gets P = 0" in message
+    assert f"line 1: label 1: expected frames B .. E within the frames {first} .. {last}" in message
+    assert found in message
+    assert "absent from frames" not in message
+    assert "comes back as a new label" not in message
 
 
 def test_a_folder_of_the_whole_movie_records_every_frame_tracked(tmp_path: Path, caplog) -> None:
@@ -360,3 +390,33 @@ def test_a_line_whose_frames_lie_outside_the_plate_is_named(tmp_path: Path, line
         rf"\(0 \.\. 3, B <= E\), found {found} ",
     ):
         run(config, tmp_path)
+
+
+def test_the_qc_rows_of_imported_ctc_tracks_come_in_stage_order(tmp_path: Path) -> None:
+    """Before: the imported tracks' tracking row came after the patches rows, though qc.csv lists
+    stages in the order phase, virtual staining, tracking, patches (docs/artifacts.md)."""
+    from dynaclr.io import ArtifactKind, make_provenance
+    from dynaclr.io.plate import write_fov_record
+    from dynaclr.qc.table import QcTableInputs, qc_rows
+
+    run(write_folder(tmp_path, {2: [1], 3: [1]}, "1 2 3 0\n"), tmp_path)
+    clean = {"fov_name": FOV, "n_frames": 4, "missing_voxels": 0, "dropped_frames": []}
+    records = {}
+    for kind, name in ((ArtifactKind.PHASE_FOV, "phase"), (ArtifactKind.PATCH_FOV, "patches")):
+        records[name] = tmp_path / "records" / f"{name}.json"
+        config = {"name": "sensor"} if name == "patches" else {}
+        write_fov_record(records[name], make_provenance(kind, config), {**clean, "n_patches": 5})
+    qc, recorded = qc_rows(
+        QcTableInputs(
+            phase_records=(records["phase"],),
+            patch_records=(records["patches"],),
+            imported_tracks=tmp_path / "tracks.parquet",
+        )
+    )
+    assert list(qc["stage"]) == ["phase", "tracking", "patches:sensor"]
+    assert qc.loc[1, "dropped_frames"] == "0;1" and qc.loc[1, "status"] == "reduced"
+    assert [path for path, _ in recorded] == [
+        records["phase"],
+        tmp_path / "tracks.parquet",
+        records["patches"],
+    ]

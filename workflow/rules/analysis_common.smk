@@ -992,6 +992,8 @@ def findings_files():
             add("virtual_stain", dataset, f"{RESULTS}/{dataset}/evaluation/virtual_stain.csv")
         if spec.is_simulated:  # ultrack's tracks or imported ones
             add("tracking", dataset, f"{RESULTS}/{dataset}/evaluation/tracking.csv")
+            # its record: the frames scored where CTC folders cover part of the movie
+            files.setdefault("tracking_records", []).append(f"{RESULTS}/{dataset}/evaluation/tracking.json")
     if embedding_pairs():
         files["results_table"] = f"{RESULTS}/evaluation/results_table.csv"
     if time_lapse_pairs():

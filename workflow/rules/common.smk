@@ -540,8 +540,9 @@ def track_records(dataset):
 
 def imported_tracks_table(wildcards):
     """Rule qc_table's imported tracks table, whose record states the frames each CTC folder tracked
-    (dynaclr.qc.QcTableInputs); none when ultrack tracks the dataset."""
-    if not CONFIG.datasets[wildcards.dataset].imports_tracks:
+    (dynaclr.qc.QcTableInputs); none for another import format (no such record) or ultrack's tracks."""
+    tracks = CONFIG.datasets[wildcards.dataset].tracks
+    if tracks is None or tracks.format != "ctc":
         return {}
     return {"imported_tracks": f"{RESULTS}/{wildcards.dataset}/tracks.parquet"}
 

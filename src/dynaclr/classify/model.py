@@ -266,7 +266,7 @@ def input_record(value: Any, owner: str) -> dict[str, Any]:
 
 
 def input_differences(
-    fitted: Mapping[str, Any], found: Mapping[str, Any], key: str
+    fitted: Mapping[str, Any], found: Mapping[str, Any], key: str, model: str
 ) -> tuple[list[str], list[str]]:
     """How the input ``found`` (a store's, or a patch spec's at planning) differs from the input
     classifiers were ``fitted`` on (records of :func:`input_record`), compared as rule
@@ -277,14 +277,18 @@ def input_differences(
     the key of ``key`` (``datasets.<dataset>.patches[<spec>]``) to change: ``channels[i]``, ``i`` the
     channel's index in the spec's ``channels`` (``found``'s ``channel_indices`` where the network
     reads a selection, a pretrained backbone's ``input_channels``: a store written before they were
-    recorded gives its position among the channels read)."""
+    recorded gives its position among the channels read). Where the network reads a selection, the
+    number and order of the channels it reads are ``contrastive_models.<model>.training.input_channels``'
+    (``model``: the embedding model), so another count, order or a moved channel names that key: the
+    spec's order does not change what the network reads."""
     refused: list[str] = []
     warned: list[str] = []
     learnt, given = fitted["channels"], found["channels"]
     indices = found.get("channel_indices")
+    selection = f"contrastive_models.{model}.training.input_channels"
     read = (
-        f" (the network reads the spec's channels {indices}, as input_channels selects them)"
-        if indices is not None and indices != list(range(len(indices)))
+        f" (the network reads the spec's channels {indices}, selected and ordered by {selection})"
+        if indices is not None
         else ""
     )
 
@@ -295,20 +299,26 @@ def input_differences(
     difference = channels_difference(learnt, given)
     if difference is not None and difference.kind == "count":
         refused.append(
-            f"{key}.channels: expected the {len(learnt)} channels the classifiers were fitted on, {learnt}, "
-            f"found {len(given)}: {given}{read}"
+            f"{f'{key}.channels' if indices is None else selection}: expected the {len(learnt)} channels "
+            f"the classifiers were fitted on, {learnt}, found {len(given)}: {given}{read}"
         )
     elif difference is not None and difference.kind == "order":
         refused.append(
-            f"{channel(difference.at)}.name: expected the channels the classifiers were fitted on "
-            f"in their order, {learnt}, found them in another order, {given}{read}"
+            f"{channel(difference.at) + '.name' if indices is None else selection}: expected the channels "
+            f"the classifiers were fitted on in their order, {learnt}, found them in another order, "
+            f"{given}{read}"
         )
     elif difference is not None and difference.kind == "moved":
+        fix = (
+            "list the channels in that order, or give a channel the name it had there (`name:`)"
+            if indices is None
+            else f"list {selection} in that order, or give a channel the name it had there (`name:` "
+            f"of {key}.channels[i])"
+        )
         refused.append(
-            f"{channel(difference.at)}.name: expected channel {difference.name!r} at position "
-            f"{difference.learnt_at + 1}, as the classifiers were fitted on it ({learnt}), found it at "
-            f"position {difference.at + 1} ({given}){read}; list the channels in that order, or give a "
-            "channel the name it had there (`name:`)"
+            f"{channel(difference.at) + '.name' if indices is None else selection}: expected channel "
+            f"{difference.name!r} at position {difference.learnt_at + 1}, as the classifiers were fitted "
+            f"on it ({learnt}), found it at position {difference.at + 1} ({given}){read}; {fix}"
         )
     elif difference is not None and difference.kind == "normalization":
         at = difference.at
@@ -467,7 +477,7 @@ def _imported_input_problems(
         }
         if model.training.input_channels:  # as rule embed records it (PatchStore.model_input)
             given["channel_indices"] = indices
-        refused, _ = input_differences(learnt, given, f"datasets.{dataset}.patches[{spec.name}]")
+        refused, _ = input_differences(learnt, given, f"datasets.{dataset}.patches[{spec.name}]", model_name)
         problems.extend(
             f"{key}.file: expected classifiers fitted on the input model {model_name!r} reads on "
             f"{dataset}, found {file} fitted on another: {line}"

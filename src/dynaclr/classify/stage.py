@@ -287,7 +287,9 @@ def _check_same_input(
     found = input_record(target["input"], f"{embeddings_path} (input)")
     dataset = embeddings.config.get("dataset", "<dataset>")
     spec = embeddings.config.get("patch_spec", "<its patch spec>")
-    refused, warned = input_differences(fitted, found, f"datasets.{dataset}.patches[{spec}]")
+    refused, warned = input_differences(
+        fitted, found, f"datasets.{dataset}.patches[{spec}]", str(target.get("model", "<model>"))
+    )
     for line in warned:
         logger.warning("%s, applied to %s: %s", path, embeddings_path, line)
     if refused:
@@ -297,7 +299,7 @@ def _check_same_input(
             f"({target['model']!r}) holds: {'; '.join(refused)}: {weights} fed other channels, in another "
             "order or otherwise normalised, give features that mean something else. Embed the dataset "
             "with the patch spec the classifiers were fitted on (its channels in that order and "
-            "normalisation)"
+            "normalisation; a pretrained backbone's input_channels selecting them in that order)"
         )
 
 

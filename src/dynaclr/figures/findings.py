@@ -207,6 +207,26 @@ def run_findings(
     return rows
 
 
+def _scored_frames_note(tracked: Mapping[str, Sequence[int]] | None) -> str:
+    """`` (scored on frames 3 .. 8 only: ...)`` where the tracks cover part of the movie (``tracked``:
+    per FOV ``[first, last]``); empty where none is recorded."""
+    if not tracked:
+        return ""
+    spans = sorted({(int(first), int(last)) for first, last in tracked.values()})
+    frames = (
+        f"frames {spans[0][0]} .. {spans[0][1]}"
+        if len(spans) == 1
+        else "each FOV's tracked frames ("
+        + ", ".join(f"{fov}: {first} .. {last}" for fov, (first, last) in list(tracked.items())[:3])
+        + (" ..." if len(tracked) > 3 else "")
+        + ")"
+    )
+    return (
+        f" (scored on {frames} only: the CTC folders have label images for no other frame, whose "
+        "true cells are not counted as missed)"
+    )
+
+
 def image_findings(
     phase: Mapping[str, pd.DataFrame],
     virtual_stain: Mapping[str, pd.DataFrame],
@@ -214,11 +234,15 @@ def image_findings(
     *,
     unscored_tracks: Sequence[str] = (),
     imported_tracks: Sequence[str] = (),
+    scored_frames: Mapping[str, Mapping[str, Sequence[int]]] | None = None,
 ) -> list[Finding]:
     """Phase, virtual staining and tracking (ultrack's or imported tracks) against the simulated
     ground truth; a line for each dataset of ``unscored_tracks`` (imported tracks without ground
     truth) saying its tracks are not scored. The tracking line of a dataset of ``imported_tracks``
-    says the imported tracks were scored (nothing was segmented nor tracked by the workflow)."""
+    says the imported tracks were scored (nothing was segmented nor tracked by the workflow), and
+    where ``scored_frames`` gives the dataset's tracked frames (per FOV ``[first, last]``, the
+    evaluation record's ``tracked_frames``: CTC folders made on part of the movie), that only those
+    were scored."""
     rows = []
     for dataset, table in phase.items():
         rows.append(
@@ -263,7 +287,8 @@ def image_findings(
                 dataset,
                 f"{scored[0].upper()}{scored[1:]} {row['division_precision']:.0%} are real "
                 f"(precision) and {row['division_recall']:.0%} of the real ones are found (recall), "
-                f"{int(row['n_reference_divisions'])} true divisions.",
+                f"{int(row['n_reference_divisions'])} true divisions"
+                f"{_scored_frames_note((scored_frames or {}).get(dataset))}.",
             )
         )
     for dataset in unscored_tracks:

@@ -88,9 +88,11 @@ from dynaclr.figures.trajectories import (
 )
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, read_csv, read_table, write_csv
 from dynaclr.io.figures import save_figure
+from dynaclr.io.plate import read_fov_record
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.patches.store import PatchRowReader, open_patch_store
 from dynaclr.pseudotime.stage import read_dtw_accuracy
+from dynaclr.tracking.importing import TRACKED_FRAMES
 
 logger = logging.getLogger(__name__)
 
@@ -471,6 +473,9 @@ class FindingsInputs(StageFiles):
     phase: tuple[Path, ...] = ()
     virtual_stain: tuple[Path, ...] = ()
     tracking: tuple[Path, ...] = ()
+    #: each ``tracking`` CSV's record (``tracking.json``, same order): the frames scored where the
+    #: imported tracks cover part of the movie
+    tracking_records: tuple[Path, ...] = ()
 
 
 class FindingsOutputs(StageFiles):
@@ -555,12 +560,22 @@ def findings_stage(
             )
         per_dataset[kind] = {name: read_csv(path, columns) for name, path in zip(names, paths, strict=True)}
     rows = run_findings(datasets, models, per_dataset["qc"])
+    if inputs.tracking_records and len(inputs.tracking_records) != len(inputs.tracking):
+        raise ValueError(
+            f"findings: {len(inputs.tracking)} tracking file(s) but {len(inputs.tracking_records)} "
+            "tracking record(s): expected one record per tracking.csv, in the same order"
+        )
+    scored_frames = {
+        name: read_fov_record(path, ArtifactKind.TRACKING_EVALUATION)[1].get(TRACKED_FRAMES) or {}
+        for name, path in zip(sources.get("tracking", []), inputs.tracking_records, strict=False)
+    }
     rows += image_findings(
         per_dataset["phase"],
         per_dataset["virtual_stain"],
         per_dataset["tracking"],
         unscored_tracks=unscored_tracks or [],
         imported_tracks=imported_tracks or [],
+        scored_frames=scored_frames,
     )
     rows += still_image_findings(still or [])
     rows += not_run_findings(not_run or {})

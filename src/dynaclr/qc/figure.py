@@ -27,6 +27,7 @@ from dynaclr.config.workflow import QcFiguresConfig
 from dynaclr.io import ArtifactError, StageFiles, parse_csv, read_table
 from dynaclr.io.chunks import read_block
 from dynaclr.io.figures import new_figure, save_figure
+from dynaclr.tracking.importing import TRACKED_FRAMES
 
 logger = logging.getLogger(__name__)
 
@@ -81,17 +82,22 @@ def _frame_title(t: int, interval_minutes: float | None) -> str:
     return f"t = {t}"
 
 
-def read_fov_tracks_for_figure(path: Path, fov_name: str) -> pd.DataFrame:
-    """``track_id, t, y, x`` of one FOV from its tracks CSV or the dataset's tracks table."""
+def read_fov_tracks_for_figure(path: Path, fov_name: str) -> tuple[pd.DataFrame, range | None]:
+    """``track_id, t, y, x`` of one FOV from its tracks CSV or the dataset's tracks table, and the
+    frames they cover where the table's record states them (tracks imported from a CTC folder made on
+    part of the movie, :data:`~dynaclr.tracking.importing.TRACKED_FRAMES`; None: every frame)."""
+    tracked = None
     if path.suffix == ".parquet":
-        table, _ = read_table(path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
+        table, provenance = read_table(path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
         table = table[table["fov_name"] == fov_name]
+        first_last = (provenance.config.get(TRACKED_FRAMES) or {}).get(fov_name)
+        tracked = None if first_last is None else range(first_last[0], first_last[1] + 1)
     else:
         table = parse_csv(path)
         missing = [c for c in ("track_id", "t", "y", "x") if c not in table.columns]
         if missing:
             raise ArtifactError(f"{path}: tracks CSV lacks columns {missing}; found {list(table.columns)}")
-    return table[["track_id", "t", "y", "x"]]
+    return table[["track_id", "t", "y", "x"]], tracked
 
 
 def _draw_tracks(ax: Axes, labels: NDArray | None, tracks: pd.DataFrame, t: int, tail_frames: int) -> None:
@@ -118,8 +124,11 @@ def _draw_tracks_row(
     frames: list[int],
     fov_name: str,
     config: QcFiguresConfig,
+    tracked: range | None = None,
 ) -> None:
-    """The last row: the tracked labels' outlines and the tracks' tails over ``background``."""
+    """The last row: the tracked labels' outlines and the tracks' tails over ``background``; a frame
+    outside ``tracked`` (None: every frame tracked) is titled "untracked": it has no tracks, which
+    says nothing of its cells."""
     path, channel = background
     with ExitStack() as stack:
         plate = stack.enter_context(open_ome_zarr(path, layout="hcs", mode="r"))
@@ -137,6 +146,8 @@ def _draw_tracks_row(
                 stack_zyx = read_block(labels_image, (t, 0), store=tracks_plate, fov_name=fov_name)
                 labels = stack_zyx.max(axis=0)  # (Z, Y, X) -> (Y, X); a 2-D plate has Z = 1
             _draw_tracks(axes[col], labels, tracks, t, config.tail_frames)
+            if tracked is not None and t not in tracked:
+                axes[col].set_title("untracked", fontsize=7, color="tab:red")
     axes[0].set_ylabel("tracks", fontsize=7)
 
 
@@ -157,7 +168,9 @@ def plot_fov_stages(
         if path is not None:
             with open_ome_zarr(path, layout="hcs", mode="r") as plate:
                 rows += [(f"{title}: {name}", path, name) for name in plate[fov_name].channel_names]
-    tracks = None if inputs.tracks is None else read_fov_tracks_for_figure(inputs.tracks, fov_name)
+    tracks, tracked = (
+        (None, None) if inputs.tracks is None else read_fov_tracks_for_figure(inputs.tracks, fov_name)
+    )
     frames = shown_frames(n_frames, config.frames)
     n_rows = len(rows) + (tracks is not None)
     figure = new_figure(2.0 * len(frames) + 0.6, 2.0 * n_rows)
@@ -176,7 +189,10 @@ def plot_fov_stages(
         background = rows[-1][1:]
         if inputs.tracking_plate is not None and tracking_channel is not None:
             background = (inputs.tracking_plate, tracking_channel)
-        _draw_tracks_row(axes[len(rows)], inputs.tracks_plate, background, tracks, frames, fov_name, config)
+        _draw_tracks_row(
+            axes[len(rows)], inputs.tracks_plate, background, tracks, frames, fov_name, config, tracked
+        )
+    untracked = [] if tracked is None else [t for t in frames if t not in tracked]
     caption = (
         f"{fov_name}: each image stage at {len(frames)} frames (central slice, window from its own "
         f"1st–99.5th percentiles): {', '.join(title for title, _, _ in rows)}"
@@ -184,6 +200,12 @@ def plot_fov_stages(
             f"; tracks: outlines of the tracked labels (yellow), each track's last {config.tail_frames} "
             "frames (cyan) and its id"
             if tracks is not None
+            else ""
+        )
+        + (
+            f"; frames {untracked} untracked (the CTC folder has label images for frames "
+            f"{tracked[0]} .. {tracked[-1]} only): no tracks there, which says nothing of their cells"
+            if tracked is not None and untracked
             else ""
         )
         + "."

@@ -75,8 +75,8 @@ STAGE_OF_KIND = {
 
 class QcTableInputs(StageFiles):
     """Rule ``qc_table``: every per-FOV record of the dataset, per stage (empty when a stage is off),
-    and the imported tracks table (``imported_tracks``; None when ultrack tracks the dataset), whose
-    record states the frames each CTC folder tracked."""
+    and the imported tracks table (``imported_tracks``; None unless the tracks are imported from CTC
+    folders), whose record states the frames each CTC folder tracked."""
 
     phase_records: tuple[Path, ...] = ()
     virtual_stain_records: tuple[Path, ...] = ()
@@ -228,8 +228,9 @@ def imported_tracking_rows(recorded_config: dict[str, Any], path: Path) -> list[
 
 
 def qc_rows(inputs: QcTableInputs) -> tuple[pd.DataFrame, list[Any]]:
-    """The table (:data:`QC_COLUMNS`, records in input order, then the imported tracks' rows) and the
-    records' ``(path, provenance)``."""
+    """The table (:data:`QC_COLUMNS`, stage by stage in workflow order: phase, virtual staining,
+    tracking (the imported tracks' rows in its place), patches; records in input order within a stage)
+    and the records' ``(path, provenance)``."""
     rows, recorded = [], []
     for kind, path in inputs.by_kind():
         provenance, metrics = read_fov_record(path, kind)
@@ -238,10 +239,11 @@ def qc_rows(inputs: QcTableInputs) -> tuple[pd.DataFrame, list[Any]]:
             stage = f"patches:{provenance.config.get('name', '?')}"
         rows.append(qc_row(kind, Path(path), metrics, stage))
         recorded.append((path, provenance))
-    if inputs.imported_tracks is not None:
+    if inputs.imported_tracks is not None:  # tracking's rows, before the patches'
         provenance = read_table_provenance(inputs.imported_tracks, ArtifactKind.TRACKS)
-        rows += imported_tracking_rows(provenance.config, inputs.imported_tracks)
-        recorded.append((inputs.imported_tracks, provenance))
+        at = next((i for i, row in enumerate(rows) if row["stage"].startswith("patches")), len(rows))
+        rows[at:at] = imported_tracking_rows(provenance.config, inputs.imported_tracks)
+        recorded.insert(len(recorded) - len(inputs.patch_records), (inputs.imported_tracks, provenance))
     table = pd.DataFrame(rows, columns=list(QC_COLUMNS))
     return table.astype(
         {"n_frames": "Int64", "n_dropped_frames": "Int64", "missing_voxels": "Int64"}

@@ -469,18 +469,19 @@ def ctc_masks(folder: Path, prefix: str, n_frames: int) -> dict[int, Path]:
         found = f"frames {frames[0]} .. {frames[-1]} ({len(frames)} files)"
         details = [f"no file for frames {_some(missing)}"] if missing else []
         details += [f"files beyond the plate for frames {_some(extra)}"] if extra else []
+        advice = (
+            [
+                "renumber the files to the plate's frames (mask<t>.tif holds frame t), or give the "
+                "dataset the movie the folder was made on"
+            ]
+            if extra
+            else []
+        )
+        advice += ["a frame without a cell needs an empty (all 0) label image"] if missing else []
         raise ArtifactError(
             f"{folder}: expected a label image {prefix}<t>.tif for each frame of a contiguous run within "
             f"the plate's {n_frames} frames (t = 0 .. {n_frames - 1}; CTC counts frames from 0 and names "
-            f"each file by its frame), found {found}: "
-            + "; ".join(details)
-            + "; "
-            + (
-                "a frame without a cell needs an empty (all 0) label image"
-                if missing
-                else "renumber the files to the plate's frames (mask<t>.tif holds frame t), or give the "
-                "dataset the movie the folder was made on"
-            )
+            f"each file by its frame), found {found}: " + "; ".join(details) + "; " + "; ".join(advice)
         )
     return {t: by_frame[t][0] for t in frames}
 
@@ -513,6 +514,7 @@ def read_ctc_folder(
     n_t, n_z, n_y, n_x = shape_tzyx
     masks = ctc_masks(folder, CTC_LAYOUTS.get(lineage_path.name, "mask"), n_t)
     _check_ctc_frames(lines, lineage_path, n_t)
+    _check_ctc_run(lines, lineage_path, folder, min(masks), max(masks))
     tables = []
     for t, path in masks.items():
         mask = tifffile.imread(path)
@@ -559,6 +561,40 @@ def _check_ctc_frames(lines: Mapping[int, tuple[CtcTrack, int]], lineage_path: P
             )
 
 
+def _shown_problems(problems: list[str], lineage_path: Path, what: str) -> None:
+    """Refuse ``problems`` (one line per label of ``lineage_path``; the first few, then how many more)."""
+    if problems:
+        shown = problems[: 2 * SHOWN_ROWS] + (
+            [f"... and {len(problems) - 2 * SHOWN_ROWS} more labels"]
+            if len(problems) > 2 * SHOWN_ROWS
+            else []
+        )
+        raise ArtifactError(f"{lineage_path}: {len(problems)} label(s) {what}:\n" + "\n".join(shown))
+
+
+def _check_ctc_run(
+    lines: Mapping[int, tuple[CtcTrack, int]], lineage_path: Path, folder: Path, first: int, last: int
+) -> None:
+    """Each line's frames ``B .. E`` lie within the run ``first .. last`` the folder has label images
+    for (checked before the masks are compared with the lines: frames without a label image are
+    untracked, not frames a cell was lost in)."""
+    problems = [
+        f"{lineage_path} line {number}: label {track.label}: expected frames B .. E within the frames "
+        f"{first} .. {last} the folder has label images for, found B = {track.begin}, E = {track.end} "
+        f"({track.label} {track.begin} {track.end} {track.parent})"
+        for track, number in sorted(lines.values(), key=lambda line: line[1])
+        if track.begin < first or track.end > last
+    ]
+    _shown_problems(
+        problems,
+        lineage_path,
+        f"reach frames without a label image ({folder} covers frames {first} .. {last} only: the others "
+        f"are untracked); cut each line to the run (B >= {first}, E <= {last}; a line wholly outside it "
+        "goes, and a daughter whose mother went gets P = 0), or add the label images of the frames it "
+        "reaches",
+    )
+
+
 def _check_ctc_spans(
     table: pd.DataFrame, lines: Mapping[int, tuple[CtcTrack, int]], lineage_path: Path
 ) -> None:
@@ -582,15 +618,7 @@ def _check_ctc_spans(
             f"{track.begin} .. {track.end} (B .. E; a cell lost for frames comes back as a new label "
             f"with this one as parent), found it {found}"
         )
-    if problems:
-        shown = problems[: 2 * SHOWN_ROWS] + (
-            [f"... and {len(problems) - 2 * SHOWN_ROWS} more labels"]
-            if len(problems) > 2 * SHOWN_ROWS
-            else []
-        )
-        raise ArtifactError(
-            f"{lineage_path}: {len(problems)} label(s) disagree with the masks:\n" + "\n".join(shown)
-        )
+    _shown_problems(problems, lineage_path, "disagree with the masks")
 
 
 # ------------------------------------------------------------------ checks against the plate
