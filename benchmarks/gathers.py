@@ -56,7 +56,8 @@ the planted embeddings of :func:`dynaclr.pseudotime.synthetic.planted_infection_
 FOVs of 18 tracks of 38 frames, N rounded to a multiple of 684 cells; ``D`` features), their ground
 truth and the annotations :func:`dynaclr.classify.draw_annotations_stage` draws from it; then each
 stage's library function runs in a fresh process on that store, in this order (each stage's inputs
-are the earlier stages' outputs): ``classify``, ``transfer_classifiers`` (the classifiers just
+are the earlier stages' outputs): ``classify``, ``classification_intervals`` (the CIs of its
+scores, from its predictions table, read whole), ``transfer_classifiers`` (the classifiers just
 fitted), ``project_embeddings`` (``pca`` only: UMAP and PHATE are not measured),
 ``align_pseudotime`` (reference from the ground truth), ``embedding_figures`` (without the explorer
 page, which needs a patch store), ``pseudotime_figure`` (the aligned trajectories of
@@ -358,9 +359,11 @@ def wide_comparison(args: argparse.Namespace) -> None:
 #: Stages of ``--analysis-cells``: each rule that reads a whole embeddings store (or did: classify and
 #: transfer_classifiers stream it now), in the order their inputs are made (classify writes the
 #: classifiers transfer_classifiers applies and the predictions the figures colour by;
-#: project_embeddings the projections the figures draw).
+#: project_embeddings the projections the figures draw), and classification_intervals, which reads
+#: classify's predictions table whole.
 ANALYSIS_STAGES = (
     "classify",
+    "classification_intervals",
     "transfer_classifiers",
     "project_embeddings",
     "align_pseudotime",
@@ -449,12 +452,30 @@ def analysis_job(job: str, args: argparse.Namespace) -> float:
             ClassificationConfig(),
             ClassifyInputs(embeddings=paths["embeddings"], annotations=paths["annotations"]),
             ClassifyOutputs(
-                metrics=out / "classification.parquet",
+                scores=out / "classification_scores.parquet",
                 predictions=out / "predictions.parquet",
                 classifiers=out / "classifiers.json",
             ),
             model=model,
             dataset=dataset,
+        )
+    elif stage == "classification_intervals":
+        from dynaclr.classify import (
+            ClassificationIntervalsInputs,
+            ClassificationIntervalsOutputs,
+            classification_intervals_stage,
+        )
+        from dynaclr.config.analysis import ClassificationConfig
+
+        if args.imports_only:
+            return 0.0
+        started = time.perf_counter()
+        classification_intervals_stage(
+            ClassificationConfig(),
+            ClassificationIntervalsInputs(
+                scores=out / "classification_scores.parquet", predictions=out / "predictions.parquet"
+            ),
+            ClassificationIntervalsOutputs(metrics=out / "classification.parquet"),
         )
     elif stage == "transfer_classifiers":
         from dynaclr.classify import (
@@ -475,7 +496,7 @@ def analysis_job(job: str, args: argparse.Namespace) -> float:
                 annotations=paths["annotations"],
             ),
             TransferClassifiersOutputs(
-                metrics=out / "transfer.parquet", predictions=out / "transfer_predictions.parquet"
+                scores=out / "transfer_scores.parquet", predictions=out / "transfer_predictions.parquet"
             ),
             model=model,
             dataset=dataset,

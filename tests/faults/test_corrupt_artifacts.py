@@ -154,6 +154,12 @@ def _read_classification(files: Files) -> Any:
     return _read_table(ArtifactKind.CLASSIFICATION, CLASSIFICATION_COLUMNS)(files)
 
 
+def _read_classification_scores(files: Files) -> Any:
+    from dynaclr.classify.stage import SCORE_COLUMNS
+
+    return _read_table(ArtifactKind.CLASSIFICATION_SCORES, SCORE_COLUMNS)(files)
+
+
 def _read_classifiers(files: Files) -> Any:
     from dynaclr.classify import load_classifiers
 
@@ -195,6 +201,7 @@ READERS: dict[str, tuple[Callable[[Files], Any], tuple[str, ...]]] = {
     "embeddings": (_read_embeddings, ("store",)),
     "projections": (_read_projections, ("store",)),
     "annotations": (_read_annotations, ("table",)),
+    "classification_scores": (_read_classification_scores, ("table",)),
     "classification": (_read_classification, ("table",)),
     "classifiers": (_read_classifiers, ("record",)),
     "predictions": (_read_predictions, ("table",)),
@@ -297,7 +304,7 @@ def artifacts(
     """One valid artifact of every kind: the tiny stages' outputs, or minimal ones of the io writers."""
     from dynaclr.classify import save_classifiers
     from dynaclr.classify.annotations import ANNOTATION_COLUMNS
-    from dynaclr.classify.stage import CLASSIFICATION_COLUMNS
+    from dynaclr.classify.stage import CLASSIFICATION_COLUMNS, SCORE_COLUMNS
 
     root = tmp_path_factory.mktemp("valid_artifacts")
     run_dirs = {}
@@ -355,6 +362,11 @@ def artifacts(
             cells.head(2).assign(task="infection", label=["infected", "uninfected"])[
                 list(ANNOTATION_COLUMNS)
             ],
+        ),
+        "classification_scores": _minimal_table(
+            root / "classification_scores.parquet",
+            "classification_scores",
+            pd.DataFrame({column: [0.5] for column in SCORE_COLUMNS}),
         ),
         "classification": _minimal_table(
             root / "classification.parquet",

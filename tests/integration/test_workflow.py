@@ -44,6 +44,7 @@ ANALYSIS_RULES = {
     "temporal_metrics",
     "draw_annotations",
     "classify",
+    "classification_intervals",
     "collect_classification",
     "align_pseudotime",
     "collect_pseudotime",
@@ -437,8 +438,9 @@ def test_editing_a_stage_key_reruns_that_stage_and_its_descendants_only(finished
         on_tiny = {block.split(":")[0].split()[-1] for block in blocks if "dataset=tiny" in block}
         assert "dataset=other" in result.stdout
         # the first dataset's jobs are all done; only the classifiers fitted on the new one are
-        # transferred to it (and its classification table, collected over all datasets, follows)
-        assert on_tiny == {"transfer_classifiers"}, on_tiny
+        # transferred to it, with their CIs (and its classification table, collected over all
+        # datasets, follows)
+        assert on_tiny == {"transfer_classifiers", "classification_intervals"}, on_tiny
     finally:
         write_config(workdir, config)
     assert planned_jobs(workdir) == {}

@@ -421,7 +421,7 @@ def test_classifier_and_pseudotime_on_a_dataset_without_ground_truth(planted, tr
         ClassificationConfig(n_bootstrap=10, n_splits=3),  # asks for division too: not annotated, skipped
         ClassifyInputs(embeddings=embeddings, annotations=annotations),
         ClassifyOutputs(
-            metrics=out / "classification.parquet",
+            scores=out / "classification_scores.parquet",
             predictions=out / "predictions.parquet",
             classifiers=out / "classifiers.json",
         ),

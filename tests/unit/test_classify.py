@@ -12,13 +12,17 @@ from pydantic import ValidationError
 
 from dynaclr.classify import (
     CLASSIFICATION_COLUMNS,
+    SCORE_COLUMNS,
     AnnotationsOutputs,
+    ClassificationIntervalsInputs,
+    ClassificationIntervalsOutputs,
     ClassifyInputs,
     ClassifyOutputs,
     CollectClassificationInputs,
     CollectClassificationOutputs,
     DrawAnnotationsInputs,
     LinearClassifier,
+    classification_intervals_stage,
     classify_stage,
     collect_classification,
     draw_annotations,
@@ -300,21 +304,38 @@ def test_classify_stage_writes_metrics_predictions_and_classifiers(planted, tmp_
     )
     config = ClassificationConfig(n_bootstrap=10, n_splits=3)
     out = tmp_path / "evaluation"
-    metrics = classify_stage(
+    scores = classify_stage(
         config,
         ClassifyInputs(embeddings=embeddings, annotations=annotations_path),
         ClassifyOutputs(
-            metrics=out / "classification" / "planted" / "toy.parquet",
+            scores=out / "classification_scores" / "planted" / "toy.parquet",
             predictions=out / "predictions" / "planted" / "toy.parquet",
             classifiers=out / "classifiers" / "planted" / "toy.json",
         ),
         model="planted",
         dataset="toy",
     )
-    assert list(metrics["task"]) == ["infection", "division"]
+    assert list(scores["task"]) == ["infection", "division"]
+    stored, prov = read_table(
+        out / "classification_scores" / "planted" / "toy.parquet", "classification_scores"
+    )
+    assert list(stored.columns) == list(SCORE_COLUMNS)
+    assert {record.kind for record in prov.inputs} == {"embeddings", "annotations"}
+    assert "n_bootstrap" not in prov.config and "confidence" not in prov.config
+    metrics = classification_intervals_stage(
+        config,
+        ClassificationIntervalsInputs(
+            scores=out / "classification_scores" / "planted" / "toy.parquet",
+            predictions=out / "predictions" / "planted" / "toy.parquet",
+        ),
+        ClassificationIntervalsOutputs(metrics=out / "classification" / "planted" / "toy.parquet"),
+    )
     stored, prov = read_table(out / "classification" / "planted" / "toy.parquet", "classification")
     assert list(stored.columns) == list(CLASSIFICATION_COLUMNS)
-    assert {record.kind for record in prov.inputs} == {"embeddings", "annotations"}
+    pd.testing.assert_frame_equal(stored, metrics)
+    pd.testing.assert_frame_equal(stored[list(SCORE_COLUMNS)], scores)
+    assert {record.kind for record in prov.inputs} == {"classification_scores", "predictions"}
+    assert (prov.config["n_bootstrap"], prov.config["confidence"]) == (10, 0.95)
     predictions = read_predictions(out / "predictions" / "planted" / "toy.parquet")
     assert len(predictions) == 2 * len(truth)
     assert set(load_classifiers(out / "classifiers" / "planted" / "toy.json")) == {"infection", "division"}
@@ -437,7 +458,8 @@ def _embeddings_store(
 
 def _classifiers_fitted_on(source, truth, config, tmp_path):
     """Rule classify on the store ``source`` (model 'planted', dataset 'toy') with annotations drawn
-    from ``truth``; its metrics and predictions as m.parquet, p.parquet. Returns the classifier file."""
+    from ``truth``; its scores, predictions and metrics (rule classification_intervals) as ms.parquet,
+    p.parquet, m.parquet. Returns the classifier file."""
     annotations = tmp_path / "annotations.parquet"
     write_table(
         _draw(truth, fraction_of_cells=0.1, seed=0),
@@ -449,12 +471,91 @@ def _classifiers_fitted_on(source, truth, config, tmp_path):
         config,
         ClassifyInputs(embeddings=source, annotations=annotations),
         ClassifyOutputs(
-            metrics=tmp_path / "m.parquet", predictions=tmp_path / "p.parquet", classifiers=classifiers
+            scores=tmp_path / "ms.parquet", predictions=tmp_path / "p.parquet", classifiers=classifiers
         ),
         model="planted",
         dataset="toy",
     )
+    _intervals(config, tmp_path / "ms.parquet", tmp_path / "p.parquet", tmp_path / "m.parquet")
     return classifiers
+
+
+def _intervals(config, scores, predictions, metrics):
+    """Rule classification_intervals: the CIs of ``scores`` from ``predictions``, as ``metrics``."""
+    return classification_intervals_stage(
+        config,
+        ClassificationIntervalsInputs(scores=scores, predictions=predictions),
+        ClassificationIntervalsOutputs(metrics=metrics),
+    )
+
+
+def test_the_intervals_are_computed_from_the_predictions_and_refit_nothing(tmp_path):
+    """Rule classification_intervals reads classify's scores and predictions: other CI settings give
+    other CIs of the same point metrics, and classify's outputs are neither read for a fit nor
+    written."""
+    features, truth = planted_infection_embeddings(
+        n_fovs=6, tracks_per_fov=10, n_frames=20, noise=1.0, seed=2
+    )
+    source = _embeddings_store(tmp_path / "source.zarr", features, truth)
+    _classifiers_fitted_on(source, truth, ClassificationConfig(n_splits=3), tmp_path)
+    names = ("ms.parquet", "p.parquet", "classifiers.json")
+    written = {name: (tmp_path / name).read_bytes() for name in names}
+    scores = read_table(tmp_path / "ms.parquet", "classification_scores")[0]
+
+    def intervals(name, **config):
+        path = tmp_path / name
+        return _intervals(
+            ClassificationConfig(**config), tmp_path / "ms.parquet", tmp_path / "p.parquet", path
+        )
+
+    wide = intervals("w.parquet", n_bootstrap=40, confidence=0.95)
+    narrow = intervals("n.parquet", n_bootstrap=40, confidence=0.5)
+    none = intervals("z.parquet", n_bootstrap=0)
+    for metrics in (wide, narrow, none):
+        pd.testing.assert_frame_equal(metrics[list(SCORE_COLUMNS)], scores)
+    for metric in ("f1", "auroc", "balanced_accuracy"):
+        low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+        assert (wide[low] <= narrow[low]).all() and (narrow[high] <= wide[high]).all()
+        assert ((wide[high] - wide[low]) > (narrow[high] - narrow[low])).all()
+    assert list(wide["confidence"]) == [0.95, 0.95] and list(narrow["n_bootstrap"]) == [40, 40]
+    assert none["f1_ci_low"].isna().all() and (none["f1_ci_missing"] != "").all()
+    recorded = read_table(tmp_path / "n.parquet", "classification")[1].config
+    assert (recorded["n_bootstrap"], recorded["confidence"], recorded["n_splits"]) == (40, 0.5, 3)
+    assert written == {name: (tmp_path / name).read_bytes() for name in names}
+
+
+def test_the_intervals_refuse_predictions_that_are_not_those_of_the_scores(planted, tmp_path):
+    """The CIs must be those of the cells the scores were computed on: scores and predictions of
+    different jobs, a predictions table that lost a scored cell, or another bootstrap seed than the
+    fit's are refused, naming the file."""
+    features, truth = planted["features"], planted["truth"]
+    source = _embeddings_store(tmp_path / "source.zarr", features, truth)
+    _classifiers_fitted_on(source, truth, ClassificationConfig(n_splits=3), tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    _classifiers_fitted_on(source, truth, ClassificationConfig(n_splits=3, seed=1), other)
+    config = ClassificationConfig(n_bootstrap=5)
+    with pytest.raises(
+        ValueError, match=r"ms.parquet: expected the scores of the job that wrote .*other/p.parquet"
+    ):
+        _intervals(config, tmp_path / "ms.parquet", other / "p.parquet", tmp_path / "x.parquet")
+    with pytest.raises(
+        ValueError, match=r"ms.parquet: expected scores of analysis.classification.seed 0 .* found seed 1"
+    ):
+        _intervals(config, other / "ms.parquet", other / "p.parquet", tmp_path / "x.parquet")
+    predictions, provenance = read_table(tmp_path / "p.parquet", "predictions")
+    scored = predictions.index[predictions["annotated"] & (predictions["task"] == "infection")]
+    write_table(predictions.drop(index=scored[:1]), tmp_path / "lost.parquet", provenance)
+    with pytest.raises(ValueError, match=r"lost.parquet .* expected \d+ scored infection cells .* found"):
+        _intervals(config, tmp_path / "ms.parquet", tmp_path / "lost.parquet", tmp_path / "x.parquet")
+    flipped = predictions.copy()
+    flipped.loc[scored, "out_of_fold_probability"] = 1.0 - flipped.loc[scored, "out_of_fold_probability"]
+    write_table(flipped, tmp_path / "flipped.parquet", provenance)
+    with pytest.raises(
+        ValueError, match=r"flipped.parquet .* giving f1 1.0 \(scores\) vs 0.0 \(predictions\)"
+    ):
+        _intervals(config, tmp_path / "ms.parquet", tmp_path / "flipped.parquet", tmp_path / "x.parquet")
+    assert not (tmp_path / "x.parquet").exists()
 
 
 def _transfer(
@@ -472,19 +573,19 @@ def _transfer(
     from dynaclr.classify.model import imported_source_label
 
     source = imported_source_label(classifiers) if imported else "toy"
-    return transfer_classifiers_stage(
+    scores, predictions = tmp_path / f"{name}s.parquet", tmp_path / f"{name}p.parquet"
+    transfer_classifiers_stage(
         config,
         TransferClassifiersInputs(
             embeddings=target, classifiers=[classifiers], annotations=annotations, checkpoint=checkpoint
         ),
-        TransferClassifiersOutputs(
-            metrics=tmp_path / f"{name}.parquet", predictions=tmp_path / f"{name}p.parquet"
-        ),
+        TransferClassifiersOutputs(scores=scores, predictions=predictions),
         model="reused" if imported else "planted",
         dataset="other",
         sources=[source],
         **({"imported": [source]} if imported else {}),
     )
+    return _intervals(config, scores, predictions, tmp_path / f"{name}.parquet")
 
 
 def test_classifiers_of_another_model_of_the_same_width_are_refused(planted, tmp_path):
@@ -568,10 +669,14 @@ def test_classifiers_transfer_to_another_dataset_and_are_scored_on_its_labels(pl
     predictions = read_predictions(tmp_path / "tp.parquet")
     assert len(predictions) == 2 * len(target_truth) and set(predictions["train_dataset"]) == {"toy"}
     stages = {
-        read_table(tmp_path / f"{n}.parquet", k)[1].stage
-        for n, k in (("t", "classification"), ("tp", "predictions"))
+        n: read_table(tmp_path / f"{n}.parquet", k)[1].stage
+        for n, k in (("t", "classification"), ("ts", "classification_scores"), ("tp", "predictions"))
     }
-    assert stages == {"transfer_classifiers"}
+    assert stages == {
+        "t": "classification_intervals",
+        "ts": "transfer_classifiers",
+        "tp": "transfer_classifiers",
+    }
     scored = predictions[predictions["annotated"]]
     assert len(scored) == row["n_test"] and scored["out_of_fold_probability"].notna().all()
 

@@ -12,12 +12,16 @@ import pytest
 
 from dynaclr.classify import (
     CLASSIFICATION_COLUMNS,
+    SCORE_COLUMNS,
+    ClassificationIntervalsInputs,
+    ClassificationIntervalsOutputs,
     ClassifyInputs,
     ClassifyOutputs,
     LinearClassifier,
     TransferClassifiersInputs,
     TransferClassifiersOutputs,
     apply_and_evaluate,
+    classification_intervals_stage,
     classify_stage,
     draw_annotations,
     fit_and_evaluate,
@@ -86,6 +90,15 @@ def _write_predictions(frames: list[pd.DataFrame], path: Path) -> pd.DataFrame:
     return read_predictions(path)
 
 
+def _intervals(config, scores, predictions, metrics):
+    """Rule classification_intervals: the CIs of ``scores`` from ``predictions``, as ``metrics``."""
+    return classification_intervals_stage(
+        config,
+        ClassificationIntervalsInputs(scores=scores, predictions=predictions),
+        ClassificationIntervalsOutputs(metrics=metrics),
+    )
+
+
 @pytest.mark.parametrize("representation", ["features", "projections", "standardized"])
 def test_streamed_classify_and_transfer_equal_the_in_memory_path(representation, small_blocks, tmp_path):
     """The stages (store read by blocks of 7 rows, annotated rows gathered) give the bits that
@@ -94,9 +107,9 @@ def test_streamed_classify_and_transfer_equal_the_in_memory_path(representation,
     source = _store(tmp_path / "source.zarr", representation, seed=1)
     annotations_path = _annotations(source, tmp_path / "annotations.parquet")
     outputs = ClassifyOutputs(
-        metrics=tmp_path / "m.parquet", predictions=tmp_path / "p.parquet", classifiers=tmp_path / "c.json"
+        scores=tmp_path / "s.parquet", predictions=tmp_path / "p.parquet", classifiers=tmp_path / "c.json"
     )
-    metrics = classify_stage(
+    scores = classify_stage(
         config,
         ClassifyInputs(embeddings=source, annotations=annotations_path),
         outputs,
@@ -110,8 +123,13 @@ def test_streamed_classify_and_transfer_equal_the_in_memory_path(representation,
     expected = pd.DataFrame(
         [{"model": "planted", "dataset": "source", "train_dataset": "source", **r.metrics} for r in in_memory]
     )[list(CLASSIFICATION_COLUMNS)]
+    pd.testing.assert_frame_equal(scores, expected[list(SCORE_COLUMNS)], check_exact=True)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(outputs.scores), expected[list(SCORE_COLUMNS)], check_exact=True
+    )
+    metrics = _intervals(config, outputs.scores, outputs.predictions, tmp_path / "m.parquet")
     pd.testing.assert_frame_equal(metrics, expected, check_exact=True)
-    pd.testing.assert_frame_equal(pd.read_parquet(outputs.metrics), expected, check_exact=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "m.parquet"), expected, check_exact=True)
     pd.testing.assert_frame_equal(
         read_predictions(outputs.predictions),
         _write_predictions(
@@ -132,14 +150,14 @@ def test_streamed_classify_and_transfer_equal_the_in_memory_path(representation,
         other,
         ClassifyInputs(embeddings=target, annotations=_annotations(target, tmp_path / "both.parquet")),
         ClassifyOutputs(
-            metrics=tmp_path / "om.parquet",
+            scores=tmp_path / "om.parquet",
             predictions=tmp_path / "op.parquet",
             classifiers=other_classifiers,
         ),
         model="planted",
         dataset="target",
     )
-    transfer = TransferClassifiersOutputs(metrics=tmp_path / "t.parquet", predictions=tmp_path / "tp.parquet")
+    transfer = TransferClassifiersOutputs(scores=tmp_path / "ts.parquet", predictions=tmp_path / "tp.parquet")
     transferred = transfer_classifiers_stage(
         config,
         TransferClassifiersInputs(
@@ -163,6 +181,8 @@ def test_streamed_classify_and_transfer_equal_the_in_memory_path(representation,
             predictions.append(predicted.assign(train_dataset=name))
     expected = pd.DataFrame(rows)[list(CLASSIFICATION_COLUMNS)]
     assert list(expected["train_dataset"]) == ["source", "target"]  # infection only
+    pd.testing.assert_frame_equal(transferred, expected[list(SCORE_COLUMNS)], check_exact=True)
+    transferred = _intervals(config, transfer.scores, transfer.predictions, tmp_path / "t.parquet")
     pd.testing.assert_frame_equal(transferred, expected, check_exact=True)
     pd.testing.assert_frame_equal(
         read_predictions(transfer.predictions),
@@ -184,14 +204,14 @@ def test_classifiers_of_two_representations_transfer_in_one_stage(small_blocks, 
             config,
             ClassifyInputs(embeddings=store, annotations=annotations),
             ClassifyOutputs(
-                metrics=tmp_path / f"{representation}_m.parquet",
+                scores=tmp_path / f"{representation}_m.parquet",
                 predictions=tmp_path / f"{representation}_p.parquet",
                 classifiers=files[-1],
             ),
             model="planted",
             dataset="store",
         )
-    outputs = TransferClassifiersOutputs(metrics=tmp_path / "t.parquet", predictions=tmp_path / "tp.parquet")
+    outputs = TransferClassifiersOutputs(scores=tmp_path / "t.parquet", predictions=tmp_path / "tp.parquet")
     config = ClassificationConfig(n_bootstrap=0)
     transfer_classifiers_stage(
         config,

@@ -11,11 +11,14 @@ import pytest
 
 from dynaclr.classify import (
     AnnotationsOutputs,
+    ClassificationIntervalsInputs,
+    ClassificationIntervalsOutputs,
     ClassifyInputs,
     ClassifyOutputs,
     CollectClassificationInputs,
     CollectClassificationOutputs,
     DrawAnnotationsInputs,
+    classification_intervals_stage,
     classify_stage,
     collect_classification,
     draw_annotations_stage,
@@ -95,19 +98,27 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             ProjectionInputs(embeddings=embeddings),
             ProjectionOutputs(projections=paths[f"{model}/projections"]),
         )
-        for kind in ("metrics", "predictions", "classifiers"):
+        for kind in ("scores", "metrics", "predictions", "classifiers"):
             paths[f"{model}/{kind}"] = (
                 root / kind / model / ("demo.json" if kind == "classifiers" else "demo.parquet")
             )
+        classification = ClassificationConfig(match_annotations_on="track", n_bootstrap=0)
         classify_stage(
-            ClassificationConfig(match_annotations_on="track", n_bootstrap=0),
+            classification,
             ClassifyInputs(embeddings=embeddings, annotations=root / "annotations.parquet"),
             ClassifyOutputs(
-                metrics=paths[f"{model}/metrics"],
+                scores=paths[f"{model}/scores"],
                 predictions=paths[f"{model}/predictions"],
                 classifiers=paths[f"{model}/classifiers"],
             ),
             **identity,
+        )
+        classification_intervals_stage(
+            classification,
+            ClassificationIntervalsInputs(
+                scores=paths[f"{model}/scores"], predictions=paths[f"{model}/predictions"]
+            ),
+            ClassificationIntervalsOutputs(metrics=paths[f"{model}/metrics"]),
         )
         paths[f"{model}/pseudotime"] = root / "pseudotime" / model / "demo.parquet"
         paths[f"{model}/accuracy"] = root / "dtw_accuracy" / model / "demo.csv"

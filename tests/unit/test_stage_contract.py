@@ -478,15 +478,15 @@ CONFIG_EDITS = {
         },
         set(),
     ),
-    # the CIs' settings: known over-rerun (docs/reliability.md, "Reruns after a config edit"): classify
-    # fits, predicts and computes the CIs in one job, so it refits; the results table and the first
+    # the CIs' settings: rule classification_intervals computes them from classify's (and
+    # transfer_classifiers') predictions, so nothing is refitted; the results table and the first
     # page state the level in their captions
     "classification intervals": (
         {
             ("analysis", "classification", "n_bootstrap"): 50,
             ("analysis", "classification", "confidence"): 0.9,
         },
-        {"classify", "results_table", "findings"},
+        {"classification_intervals", "results_table", "findings"},
     ),
     # the weights change: the model is trained again, and its embeddings made again (the config
     # hash they check changes)

@@ -118,11 +118,12 @@ rule classify:
         embeddings=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
         annotations=f"{RESULTS}/{{dataset}}/annotations.parquet",
     output:
-        metrics=f"{RESULTS}/evaluation/classification/{{model}}/{{dataset}}.parquet",
+        scores=f"{RESULTS}/evaluation/classification_scores/{{model}}/{{dataset}}.parquet",
         predictions=f"{RESULTS}/evaluation/predictions/{{model}}/{{dataset}}.parquet",
         classifiers=f"{RESULTS}/evaluation/classifiers/{{model}}/{{dataset}}.json",
     params:
-        config=analysis_config("classification"),
+        # without n_bootstrap and confidence: the CIs are rule classification_intervals'
+        config=CONFIG.analysis.classification.fit_params(),
     wildcard_constraints:
         model=EMBEDDED_MODELS,
         dataset=ANNOTATED_DATASETS,
@@ -147,10 +148,10 @@ rule transfer_classifiers:
     input:
         unpack(transfer_inputs),
     output:
-        metrics=f"{RESULTS}/evaluation/transfer/{{model}}/{{dataset}}.parquet",
+        scores=f"{RESULTS}/evaluation/transfer_scores/{{model}}/{{dataset}}.parquet",
         predictions=f"{RESULTS}/evaluation/transfer_predictions/{{model}}/{{dataset}}.parquet",
     params:
-        config=analysis_config("classification"),
+        config=CONFIG.analysis.classification.fit_params(),
         sources=lambda w: transfer_labels(w.model, w.dataset),
         # which sources are imported files (their labels are in sources, which Snakemake compares);
         # taking `input` makes it a param Snakemake does not compare, so adding it reruns no transfer
@@ -169,6 +170,36 @@ rule transfer_classifiers:
         "../../envs/dynaclr.yaml"
     script:
         "../scripts/transfer_classifiers.py"
+
+
+rule classification_intervals:
+    """Track-bootstrap CIs of a classify (evaluation=classification) or transfer_classifiers
+    (evaluation=transfer) job's scores, from its predictions: editing analysis.classification's
+    n_bootstrap or confidence reruns this rule, never the fit."""
+    input:
+        scores=f"{RESULTS}/evaluation/{{evaluation}}_scores/{{model}}/{{dataset}}.parquet",
+        predictions=lambda w: (
+            f"{RESULTS}/evaluation/{INTERVAL_PREDICTIONS[w.evaluation]}/{w.model}/{w.dataset}.parquet"
+        ),
+    output:
+        metrics=f"{RESULTS}/evaluation/{{evaluation}}/{{model}}/{{dataset}}.parquet",
+    params:
+        config=CONFIG.analysis.classification.interval_params(),
+    wildcard_constraints:
+        evaluation="|".join(INTERVAL_PREDICTIONS),
+        model=EMBEDDED_MODELS,
+    log:
+        f"{RESULTS}/logs/classification_intervals/{{evaluation}}/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/classification_intervals/{{evaluation}}/{{model}}/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=classification_intervals_mem_mb,
+        runtime=15,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/classification_intervals.py"
 
 
 rule collect_classification:

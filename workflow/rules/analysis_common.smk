@@ -212,6 +212,31 @@ def project_embeddings_runtime(projections):
     return runtime
 
 
+#: Rule classification_intervals: the metrics table of each evaluation (its outputs' directory under
+#: results/evaluation) is made from the scores and the predictions of the directory named here.
+INTERVAL_PREDICTIONS = {"classification": "predictions", "transfer": "transfer_predictions"}
+
+
+#: Memory of classification_intervals, which holds its predictions table whole (cells x tasks x
+#: classifier files rows, as Arrow then pandas) and the scored rows' bootstrap. Measured on 2 shared
+#: cores, 2026-12-06:
+#:   python benchmarks/gathers.py --workdir /tmp/intervals_mem --analysis-cells 50000 500000 \
+#:       --analysis-features 32 --analysis-stages classify classification_intervals
+#: peak 323 / 554 MiB at 99,864 / 1,000,008 rows (49,932 / 500,004 cells, two tasks; 251 MiB of
+#: imports): 269 bytes per added row. Allowed: 600 bytes a row, 1,000 MB for the interpreter and libraries.
+CLASSIFICATION_INTERVALS_BASE_MB, CLASSIFICATION_INTERVALS_BYTES_PER_ROW = 1000, 600
+
+
+def classification_intervals_mem_mb(wildcards, input):
+    """classification_intervals: at least 2,000 MB; more from about 1.7 million predictions rows."""
+    import pyarrow.parquet as pq
+
+    rows = pq.read_metadata(_made(input.predictions)).num_rows
+    return _held_mem_mb(
+        2000, CLASSIFICATION_INTERVALS_BASE_MB, rows * CLASSIFICATION_INTERVALS_BYTES_PER_ROW
+    )
+
+
 #: Memory of embedding_figures, which streams its store (docs/benchmarks.md, "embedding_figures
 #: streamed"): the distances read the cells' fov_name, track_id, t and the matrix a block of rows at a
 #: time (the temporal metrics' pairs: two blocks, the decoded chunk, gathered rows; 4 allowed, as

@@ -13,8 +13,10 @@
 * :func:`apply_and_evaluate`: a classifier fitted on another dataset predicts, and is scored on
   this dataset's annotations;
 * :func:`classify_cells`, :func:`apply_classifiers`: the same on a store's cells and a matrix read a
-  block of rows at a time (:func:`~dynaclr.embeddings.open_representation`), never held whole;
-* :func:`classify_stage`, :func:`transfer_classifiers_stage`, :func:`collect_classification`.
+  block of rows at a time (:func:`~dynaclr.embeddings.open_representation`), never held whole,
+  without the CIs: :func:`score_intervals` computes them from the predictions;
+* :func:`classify_stage`, :func:`transfer_classifiers_stage`, :func:`classification_intervals_stage`,
+  :func:`collect_classification`.
 
 Submodules are imported lazily (lazy_loader), so reading annotations does not import scikit-learn.
 """

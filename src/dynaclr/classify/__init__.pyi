@@ -38,6 +38,7 @@ from .evaluate import (
     fit_and_evaluate as fit_and_evaluate,
     percentile_interval as percentile_interval,
     predict_cells as predict_cells,
+    score_intervals as score_intervals,
 )
 from .model import (
     LinearClassifier as LinearClassifier,
@@ -47,12 +48,17 @@ from .model import (
 )
 from .stage import (
     CLASSIFICATION_COLUMNS as CLASSIFICATION_COLUMNS,
+    INTERVAL_COLUMNS as INTERVAL_COLUMNS,
+    SCORE_COLUMNS as SCORE_COLUMNS,
+    ClassificationIntervalsInputs as ClassificationIntervalsInputs,
+    ClassificationIntervalsOutputs as ClassificationIntervalsOutputs,
     ClassifyInputs as ClassifyInputs,
     ClassifyOutputs as ClassifyOutputs,
     CollectClassificationInputs as CollectClassificationInputs,
     CollectClassificationOutputs as CollectClassificationOutputs,
     TransferClassifiersInputs as TransferClassifiersInputs,
     TransferClassifiersOutputs as TransferClassifiersOutputs,
+    classification_intervals_stage as classification_intervals_stage,
     classify_stage as classify_stage,
     collect_classification as collect_classification,
     read_predictions as read_predictions,

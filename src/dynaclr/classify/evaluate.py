@@ -10,11 +10,14 @@ Protocol (:func:`fit_and_evaluate`):
    with balanced class weights) on its training rows only, so the scaler never sees test cells.
    A fold whose training rows hold one class cannot be fitted and is skipped (logged).
 3. Metrics on the pooled out-of-fold predictions (scikit-learn's): F1 of the positive class
-   (threshold 0.5), AUROC of the positive-class probability, balanced accuracy. CIs: percentile
-   bootstrap that resamples *tracks* (``fov_name, track_id``) with replacement, since observations
-   of one track are correlated. A replicate without a positive cell has undefined F1 and AUROC, one
-   without a negative undefined AUROC: it is left out of that metric's CI, the count of replicates
-   used is recorded (``{metric}_bootstrap_used``), and where more than
+   (threshold 0.5), AUROC of the positive-class probability, balanced accuracy. CIs
+   (:func:`score_intervals`, computed from the predictions table by rule
+   ``classification_intervals``, so editing their settings refits nothing): percentile
+   bootstrap that resamples *tracks* (``fov_name, track_id``, in the order of the table's cells)
+   with replacement, since observations of one track are correlated. A replicate without a
+   positive cell has undefined F1 and AUROC, one without a negative undefined AUROC: it is left
+   out of that metric's CI, the count of replicates used is recorded
+   (``{metric}_bootstrap_used``), and where more than
    :data:`MAX_UNDEFINED_REPLICATE_SHARE` of them are left out no CI is reported (NaN bounds, the
    reason in ``{metric}_ci_missing``): the replicates left are those that drew more positives
    (or negatives), a biased subset.
@@ -32,7 +35,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anndata as ad
@@ -219,7 +222,9 @@ class ClassificationResult:
     """Everything :func:`fit_and_evaluate` produced for one task.
 
     Attributes:
-        metrics: one row of ``classification`` (task, metrics with CIs, counts).
+        metrics: one row of ``classification_scores`` (task, point metrics, counts); from
+            :func:`fit_and_evaluate` also its CIs (:func:`score_intervals`), a row of
+            ``classification``.
         annotated: matched annotations: ``cell_row`` (row of the embeddings), ``fov_name,
             track_id, t`` of the cell, ``label``, ``truth`` (bool, positive class),
             ``out_of_fold_probability`` (NaN when its fold was skipped).
@@ -327,7 +332,7 @@ def cross_validate(
     return folds, out_of_fold
 
 
-def _metrics_row(
+def _scores_row(
     task: str,
     matched: MatchedAnnotations,
     folds: list[Fold],
@@ -335,34 +340,21 @@ def _metrics_row(
     n_annotated: int,
     config: ClassificationConfig,
 ) -> dict[str, Any]:
-    """One row of ``classification``: point metrics on the out-of-fold cells, track-bootstrap CIs, counts."""
+    """One row of ``classification_scores``: point metrics on the out-of-fold cells and counts; the
+    track-bootstrap CIs are :func:`score_intervals`' (rule ``classification_intervals``)."""
     truth = matched.truth
     evaluated = np.isfinite(out_of_fold)
-    clusters = np.array([f"{fov}|{track}" for fov, track in zip(matched.fovs, matched.tracks, strict=True)])
     if evaluated.any():
         point = binary_metrics(truth[evaluated], out_of_fold[evaluated])
-        intervals = bootstrap_metrics(
-            truth[evaluated],
-            out_of_fold[evaluated],
-            clusters[evaluated],
-            config.n_bootstrap,
-            config.seed,
-            config.confidence,
-        )
     else:
         logger.warning("%s: no fold could be evaluated; metrics are NaN", task)
-        point = {"f1": float("nan"), "auroc": float("nan"), "balanced_accuracy": float("nan")}
-        intervals = bootstrap_metrics(
-            truth[:0], out_of_fold[:0], clusters[:0], 0, config.seed, config.confidence
-        )
-        intervals.update({key: "no cell scored" for key in intervals if key.endswith("_ci_missing")})
+        point = binary_metrics(truth[:0], out_of_fold[:0])
     fitted = [fold for fold in folds if fold.pipeline is not None]
     return {
         "task": task,
         "representation": config.representation,
         "positive_class": task_classes(task)[1],
         **{name: point[name] for name in ("f1", "auroc", "balanced_accuracy")},
-        **intervals,
         "n_train": round(float(np.mean([len(fold.train_rows) for fold in fitted]))) if fitted else 0,
         "n_test": int(evaluated.sum()),
         "n_test_positive": int(truth[evaluated].sum()),
@@ -370,9 +362,63 @@ def _metrics_row(
         "n_matched": len(matched.annotations),
         "n_folds": len(fitted),
         "n_fovs": len(np.unique(matched.fovs)),
-        "n_bootstrap": config.n_bootstrap,
-        "confidence": config.confidence,
     }
+
+
+def score_intervals(
+    scores: dict[str, Any], predictions: pd.DataFrame, config: ClassificationConfig, where: str
+) -> dict[str, Any]:
+    """Track-bootstrap CIs (:func:`bootstrap_metrics`: ``config.n_bootstrap``, ``seed``,
+    ``confidence``) of one row of ``classification_scores`` (:func:`_scores_row`), from the cells
+    its metrics were computed on: the rows of ``predictions`` (one source's, columns of
+    :func:`fit_and_evaluate`'s) of its task that are annotated with a finite
+    ``out_of_fold_probability``, the truth their ``annotation_label`` being its ``positive_class``,
+    resampled by ``fov_name, track_id``.
+
+    Returns:
+        The CI columns and ``n_bootstrap``, ``confidence``; with no cell scored, NaN bounds and
+        ``"no cell scored"`` in each ``{metric}_ci_missing``.
+
+    Raises:
+        ValueError: those cells are not the ones the row counts (``n_test``, ``n_test_positive``),
+            or their :func:`binary_metrics` are not the row's: the predictions are not those the
+            scores were computed with. ``where`` names them.
+    """
+    task = scores["task"]
+    of_task = (predictions["task"] == task).to_numpy() & predictions["annotated"].to_numpy(dtype=bool)
+    finite = np.isfinite(predictions["out_of_fold_probability"].to_numpy(dtype=np.float64))
+    scored = predictions[of_task & finite]
+    truth = (scored["annotation_label"] == scores["positive_class"]).to_numpy()
+    probability = scored["out_of_fold_probability"].to_numpy(dtype=np.float64)
+    found = (len(scored), int(truth.sum()))
+    expected = (int(scores["n_test"]), int(scores["n_test_positive"]))
+    point = binary_metrics(truth, probability)
+    differing = [
+        f"{name} {scores[name]} (scores) vs {value} (predictions)"
+        for name, value in point.items()
+        if not np.isclose(float(scores[name]), value, rtol=0.0, atol=1e-12, equal_nan=True)
+    ]
+    if found != expected or differing:
+        raise ValueError(
+            f"{where}: expected {expected[0]} scored {task} cells ({expected[1]} "
+            f"{scores['positive_class']!r}, as the scores count: n_test, n_test_positive) giving the "
+            f"scores' metrics, found {found[0]} ({found[1]}) annotated cells with an "
+            f"out_of_fold_probability{' giving ' + '; '.join(differing) if differing else ''}: the "
+            "predictions are not those the scores were computed with; rerun the rule that wrote both"
+        )
+    clusters = (scored["fov_name"].astype(str) + "|" + scored["track_id"].astype(str)).to_numpy()
+    n_bootstrap = config.n_bootstrap if len(scored) else 0
+    out = bootstrap_metrics(
+        truth,
+        probability,
+        clusters,
+        n_bootstrap,
+        config.seed,
+        config.confidence,
+    )
+    if not len(scored):
+        out.update({key: "no cell scored" for key in out if key.endswith("_ci_missing")})
+    return {**out, "n_bootstrap": config.n_bootstrap, "confidence": config.confidence}
 
 
 def _predictions(
@@ -446,7 +492,8 @@ def fit_and_evaluate(
     (``n_splits``: at most the number of annotated FOVs, at least 2), ``seed`` (fold shuffle and
     bootstrap), CIs (``n_bootstrap`` over tracks, 0: NaN; ``confidence``), LogisticRegression's
     ``C`` and ``max_iter`` and how annotations find their cell. An embeddings store is classified
-    without reading it whole by :func:`classify_cells` (the same results).
+    without reading it whole by :func:`classify_cells` (the same results, its metrics without
+    the CIs: :func:`score_intervals` of its predictions adds them).
 
     Args:
         embeddings: AnnData of the embeddings (``obs`` with ``fov_name, track_id, t`` and, for
@@ -465,7 +512,9 @@ def fit_and_evaluate(
         ValueError: see :func:`match_task_annotations`.
     """
     blocks = MatrixBlocks(representation_matrix(embeddings, config.representation))
-    return classify_cells(cell_table(embeddings), blocks, annotations, [task], config)[0]
+    result = classify_cells(cell_table(embeddings), blocks, annotations, [task], config)[0]
+    intervals = score_intervals(result.metrics, result.predictions, config, f"{task} predictions")
+    return replace(result, metrics={**result.metrics, **intervals})
 
 
 @dataclass(frozen=True)
@@ -506,7 +555,7 @@ def _fit_task(
     features = blocks.take(matched.cell_rows)
     folds, out_of_fold = cross_validate(features, matched.truth, matched.fovs, config, task)
     n_annotated = int((annotations["task"] == task).sum())
-    metrics = _metrics_row(task, matched, folds, out_of_fold, n_annotated, config)
+    metrics = _scores_row(task, matched, folds, out_of_fold, n_annotated, config)
     final = build_pipeline(config.inverse_regularization_strength, config.max_iterations)
     final.fit(features, matched.truth.astype(int))
     classifier = LinearClassifier(task, final, task_classes(task), config.representation)
@@ -583,7 +632,8 @@ def apply_and_evaluate(
     The classifier is applied as it is (no refit, no cross-validation): every annotated cell is a
     test cell. Metrics and track-bootstrap CIs as in :func:`fit_and_evaluate`; ``n_train`` and
     ``n_folds`` are 0 (the training happened on the source dataset). An embeddings store is
-    read by blocks instead with :func:`apply_classifiers` (the same results).
+    read by blocks instead with :func:`apply_classifiers` (the same predictions and scores, without
+    the CIs: :func:`score_intervals` of its predictions adds them).
 
     Returns:
         The metrics row (``None`` without annotations of the task) and the per-cell predictions
@@ -594,7 +644,13 @@ def apply_and_evaluate(
         ValueError: the classifier reads another matrix width than these embeddings (another model's).
     """
     blocks = MatrixBlocks(representation_matrix(embeddings, classifier.representation))
-    return apply_classifiers(cell_table(embeddings), blocks, [classifier], annotations, config)[0]
+    scores, predictions = apply_classifiers(
+        cell_table(embeddings), blocks, [classifier], annotations, config
+    )[0]
+    if scores is None:
+        return None, predictions
+    where = f"{classifier.task} predictions"
+    return {**scores, **score_intervals(scores, predictions, config, where)}, predictions
 
 
 def _score_applied(
@@ -618,7 +674,7 @@ def _score_applied(
     assert annotations is not None
     matched = match_task_annotations(annotations, cells, task, config, for_training=False)
     on_annotated = probability[matched.cell_rows]
-    metrics = _metrics_row(task, matched, [], on_annotated, int((annotations["task"] == task).sum()), config)
+    metrics = _scores_row(task, matched, [], on_annotated, int((annotations["task"] == task).sum()), config)
     logger.info(
         "%s applied: F1 %.3f, AUROC %.3f on %d annotated cells",
         task,

@@ -2,8 +2,9 @@
 
 Outputs of :func:`classify_stage` for ``{model}/{dataset}``:
 
-* ``results/evaluation/classification/{model}/{dataset}.parquet`` (kind ``classification``): one
-  row per task, columns :data:`CLASSIFICATION_COLUMNS`;
+* ``results/evaluation/classification_scores/{model}/{dataset}.parquet`` (kind
+  ``classification_scores``): one row per task, point metrics and counts, columns
+  :data:`SCORE_COLUMNS`;
 * ``results/evaluation/predictions/{model}/{dataset}.parquet`` (kind ``predictions``): one row
   per cell and task (see :func:`~dynaclr.classify.evaluate.fit_and_evaluate`);
 * ``results/evaluation/classifiers/{model}/{dataset}.json``: the fitted classifiers
@@ -11,10 +12,17 @@ Outputs of :func:`classify_stage` for ``{model}/{dataset}``:
 
 :func:`transfer_classifiers_stage` applies the classifiers fitted on other datasets
 (``analysis.classification.train_on``) to one (model, dataset) (``apply_to``): predictions of every
-cell and, where the dataset has annotations, metrics on them, in
-``results/evaluation/transfer/{model}/{dataset}.parquet`` and
+cell and, where the dataset has annotations, scores on them, in
+``results/evaluation/transfer_scores/{model}/{dataset}.parquet`` and
 ``results/evaluation/transfer_predictions/{model}/{dataset}.parquet`` (same kinds and columns;
 ``train_dataset`` names the source).
+
+:func:`classification_intervals_stage` (rule ``classification_intervals``) adds the track-bootstrap
+CIs to a job's scores, computed from its predictions, in
+``results/evaluation/classification/{model}/{dataset}.parquet`` (of ``classify``) and
+``results/evaluation/transfer/{model}/{dataset}.parquet`` (of ``transfer_classifiers``), kind
+``classification``, columns :data:`CLASSIFICATION_COLUMNS`: the CI settings
+(``n_bootstrap``, ``confidence``) are in no fitting rule's params, so editing them refits nothing.
 
 :func:`collect_classification` concatenates the per-job tables into
 ``results/evaluation/classification.csv``.
@@ -30,7 +38,7 @@ from typing import Any
 import pandas as pd
 
 from dynaclr.classify.annotations import read_annotations
-from dynaclr.classify.evaluate import apply_classifiers, classify_cells
+from dynaclr.classify.evaluate import apply_classifiers, classify_cells, score_intervals
 from dynaclr.classify.model import (
     LinearClassifier,
     input_differences,
@@ -88,6 +96,32 @@ CLASSIFICATION_COLUMNS: tuple[str, ...] = (
     "confidence",
 )
 
+#: Columns of ``classification`` that rule ``classification_intervals`` computes (from the
+#: predictions, :func:`~dynaclr.classify.evaluate.score_intervals`); the others are the scores'.
+INTERVAL_COLUMNS: tuple[str, ...] = (
+    *(
+        f"{metric}_{part}"
+        for metric in ("f1", "auroc", "balanced_accuracy")
+        for part in ("ci_low", "ci_high", "bootstrap_used", "ci_missing")
+    ),
+    "n_bootstrap",
+    "confidence",
+)
+
+#: Columns of ``classification_scores`` (rules ``classify`` and ``transfer_classifiers``).
+SCORE_COLUMNS: tuple[str, ...] = tuple(c for c in CLASSIFICATION_COLUMNS if c not in INTERVAL_COLUMNS)
+
+#: Columns of a ``predictions`` table the CIs are computed from.
+SCORED_PREDICTION_COLUMNS: tuple[str, ...] = (
+    "fov_name",
+    "track_id",
+    "task",
+    "train_dataset",
+    "annotated",
+    "annotation_label",
+    "out_of_fold_probability",
+)
+
 
 class ClassifyInputs(StageFiles):
     """Rule ``classify``: one embeddings store and the annotations of its dataset."""
@@ -97,9 +131,9 @@ class ClassifyInputs(StageFiles):
 
 
 class ClassifyOutputs(StageFiles):
-    """Rule ``classify``: metrics, per-cell predictions and the fitted classifiers."""
+    """Rule ``classify``: scores (metrics without CIs), per-cell predictions and the fitted classifiers."""
 
-    metrics: Path
+    scores: Path
     predictions: Path
     classifiers: Path
 
@@ -112,7 +146,9 @@ def classify_stage(
     model: str,
     dataset: str,
 ) -> pd.DataFrame:
-    """Fit, evaluate and apply a classifier per task of ``config``; write the three outputs above.
+    """Fit, evaluate and apply a classifier per task of ``config``; write the three outputs above
+    (the scores without CIs: rule ``classification_intervals`` adds them,
+    :func:`classification_intervals_stage`).
 
     The store is never read whole: its cells, the annotated cells' rows of the matrix (to fit), and
     every row a block at a time (to predict; :func:`~dynaclr.classify.evaluate.classify_cells`).
@@ -121,7 +157,7 @@ def classify_stage(
     only some tasks) are skipped, with a warning.
 
     Returns:
-        The metrics table (one row per task classified).
+        The scores table (one row per task classified, columns :data:`SCORE_COLUMNS`).
 
     Raises:
         ValueError: the annotations hold none of ``config.tasks``.
@@ -150,10 +186,12 @@ def classify_stage(
         predictions.append(result.predictions.assign(train_dataset=dataset))
         classifiers[task] = result.classifier
     recorded: list[Any] = [(embeddings_path, embeddings_prov), (annotations_path, annotations_prov)]
-    provenance_config = {**config.model_dump(mode="json"), "model": model, "dataset": dataset}
-    metrics = pd.DataFrame(rows)[list(CLASSIFICATION_COLUMNS)]
+    provenance_config = {**config.fit_params(), "model": model, "dataset": dataset}
+    scores = pd.DataFrame(rows)[list(SCORE_COLUMNS)]
     write_table(
-        metrics, outputs.metrics, make_provenance(ArtifactKind.CLASSIFICATION, provenance_config, recorded)
+        scores,
+        outputs.scores,
+        make_provenance(ArtifactKind.CLASSIFICATION_SCORES, provenance_config, recorded),
     )
     write_table(
         pd.concat(predictions, ignore_index=True),
@@ -169,7 +207,7 @@ def classify_stage(
             recorded,
         ),
     )
-    return metrics
+    return scores
 
 
 def embedded_by(embeddings: Provenance) -> dict[str, Any]:
@@ -389,9 +427,10 @@ class TransferClassifiersInputs(StageFiles):
 
 
 class TransferClassifiersOutputs(StageFiles):
-    """Rule ``transfer_classifiers``: metrics (rows where the dataset has labels) and predictions."""
+    """Rule ``transfer_classifiers``: scores (rows where the dataset has labels; metrics without
+    CIs) and predictions."""
 
-    metrics: Path
+    scores: Path
     predictions: Path
 
 
@@ -420,7 +459,8 @@ def transfer_classifiers_stage(
     (:func:`~dynaclr.classify.evaluate.apply_classifiers`).
 
     Returns:
-        The metrics table (possibly empty: a dataset without labels gets predictions only).
+        The scores table (columns :data:`SCORE_COLUMNS`; possibly empty: a dataset without labels
+        gets predictions only). Rule ``classification_intervals`` adds the CIs.
 
     Raises:
         ValueError: ``sources`` and ``inputs.classifiers`` differ in length, or a classifier was
@@ -492,18 +532,18 @@ def transfer_classifiers_stage(
             rows.append({"model": model, "dataset": dataset, "train_dataset": source, **metrics})
         predictions.append(predicted.assign(train_dataset=source))
     provenance_config = {
-        **config.model_dump(mode="json"),
+        **config.fit_params(),
         "model": model,
         "dataset": dataset,
         "sources": sources,
         **({"imported": list(imported)} if imported else {}),
     }
-    metrics_table = pd.DataFrame(rows, columns=list(CLASSIFICATION_COLUMNS))[list(CLASSIFICATION_COLUMNS)]
+    scores = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))[list(SCORE_COLUMNS)]
     write_table(
-        metrics_table,
-        outputs.metrics,
+        scores,
+        outputs.scores,
         make_provenance(
-            ArtifactKind.CLASSIFICATION, provenance_config, recorded, stage="transfer_classifiers"
+            ArtifactKind.CLASSIFICATION_SCORES, provenance_config, recorded, stage="transfer_classifiers"
         ),
     )
     write_table(
@@ -511,7 +551,75 @@ def transfer_classifiers_stage(
         outputs.predictions,
         make_provenance(ArtifactKind.PREDICTIONS, provenance_config, recorded, stage="transfer_classifiers"),
     )
-    return metrics_table
+    return scores
+
+
+class ClassificationIntervalsInputs(StageFiles):
+    """Rule ``classification_intervals``: the scores and predictions of one ``classify`` or
+    ``transfer_classifiers`` job."""
+
+    scores: Path
+    predictions: Path
+
+
+class ClassificationIntervalsOutputs(StageFiles):
+    """Rule ``classification_intervals``: the metrics with their CIs."""
+
+    metrics: Path
+
+
+def classification_intervals_stage(
+    config: ClassificationConfig,
+    inputs: ClassificationIntervalsInputs,
+    outputs: ClassificationIntervalsOutputs,
+) -> pd.DataFrame:
+    """Add the track-bootstrap CIs (``config.n_bootstrap``, ``confidence``, ``seed``) to each row of
+    a ``classification_scores`` table, computed from the scored cells of the ``predictions`` table
+    the same job wrote (:func:`~dynaclr.classify.evaluate.score_intervals`: the row's source
+    ``train_dataset`` and task); write the ``classification`` table (:data:`CLASSIFICATION_COLUMNS`).
+
+    The CIs read no embeddings and fit nothing: editing ``n_bootstrap`` or ``confidence`` reruns
+    this rule alone (and what reads its table). The table records the scores' config with the
+    interval keys, the config its rows were computed with.
+
+    Returns:
+        The ``classification`` table.
+
+    Raises:
+        ArtifactError: an input is not of its kind, or misses a column.
+        ValueError: the two files come from different jobs or configs (their recorded configs
+            differ), the scores were computed with another ``seed`` than ``config``'s, or a row's
+            cells in the predictions are not those its counts give.
+    """
+    scores, scores_prov = read_table(inputs.scores, ArtifactKind.CLASSIFICATION_SCORES, SCORE_COLUMNS)
+    predictions, predictions_prov = read_table(
+        inputs.predictions, ArtifactKind.PREDICTIONS, SCORED_PREDICTION_COLUMNS
+    )
+    if (scores_prov.stage, scores_prov.config_hash) != (predictions_prov.stage, predictions_prov.config_hash):
+        raise ValueError(
+            f"{inputs.scores}: expected the scores of the job that wrote {inputs.predictions} (rule "
+            f"{predictions_prov.stage!r}, config hash {predictions_prov.config_hash}), found those of "
+            f"rule {scores_prov.stage!r}, config hash {scores_prov.config_hash}: rerun rule "
+            f"{predictions_prov.stage!r} for both"
+        )
+    recorded_seed = scores_prov.config.get("seed")
+    if recorded_seed != config.seed:
+        raise ValueError(
+            f"{inputs.scores}: expected scores of analysis.classification.seed {config.seed} (the "
+            f"bootstrap's), found seed {recorded_seed}: rerun rule {scores_prov.stage!r}"
+        )
+    rows: list[dict[str, Any]] = []
+    for row in scores.to_dict("records"):
+        source = predictions[predictions["train_dataset"] == row["train_dataset"]]
+        where = f"{inputs.predictions} (train_dataset {row['train_dataset']!r}) for {inputs.scores}"
+        rows.append({**row, **score_intervals(row, source, config, where)})
+    metrics = pd.DataFrame(rows, columns=list(CLASSIFICATION_COLUMNS))[list(CLASSIFICATION_COLUMNS)]
+    provenance_config = {**scores_prov.config, **config.interval_params()}
+    recorded: list[Any] = [(inputs.scores, scores_prov), (inputs.predictions, predictions_prov)]
+    write_table(
+        metrics, outputs.metrics, make_provenance(ArtifactKind.CLASSIFICATION, provenance_config, recorded)
+    )
+    return metrics
 
 
 class CollectClassificationInputs(StageFiles):

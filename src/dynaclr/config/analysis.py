@@ -289,6 +289,19 @@ class ClassificationConfig(StrictModel):
     )
 
     PLANNING_KEYS: ClassVar[tuple[str, ...]] = ("train_on", "apply_to", "imported")
+    #: The keys only the CIs read (rule ``classification_intervals``, from the predictions): not
+    #: in the params of the rules that fit and apply the classifiers, so editing them refits nothing.
+    INTERVAL_KEYS: ClassVar[tuple[str, ...]] = ("n_bootstrap", "confidence")
+
+    def fit_params(self) -> dict[str, Any]:
+        """Rules ``classify``'s and ``transfer_classifiers``' ``params.config`` and the config their
+        outputs record: :meth:`job_params` without :attr:`INTERVAL_KEYS`."""
+        return {key: value for key, value in self.job_params().items() if key not in self.INTERVAL_KEYS}
+
+    def interval_params(self) -> dict[str, Any]:
+        """Rule ``classification_intervals``' ``params.config``: :attr:`INTERVAL_KEYS` and ``seed``
+        (the bootstrap's)."""
+        return self.model_dump(mode="json", include={*self.INTERVAL_KEYS, "seed"})
 
 
 class ReferenceTrackConfig(StrictModel):

@@ -125,7 +125,19 @@ class ArtifactKind(StrEnum):
         "sparse annotations",
         ("import_annotations", "annotate_divisions_from_lineage"),
     )
-    CLASSIFICATION = ("classification", 3, "classify", "classifier metrics", ("transfer_classifiers",))
+    CLASSIFICATION_SCORES = (
+        "classification_scores",
+        1,
+        "classify",
+        "classifier point metrics and counts, without CIs",
+        ("transfer_classifiers",),
+    )
+    CLASSIFICATION = (
+        "classification",
+        3,
+        "classification_intervals",
+        "classifier metrics with track-bootstrap CIs",
+    )
     CLASSIFIERS = ("classifiers", 1, "classify", "fitted linear classifiers (JSON numbers)")
     PREDICTIONS = ("predictions", 2, "classify", "per-cell predictions", ("transfer_classifiers",))
     PSEUDOTIME = (
