@@ -1087,6 +1087,38 @@ def _plate_problems(config: dict[str, Any], plate: Path) -> list[str]:
     )
 
 
+def test_a_tau_in_minutes_between_two_frames_is_refused(plate: Path) -> None:
+    """tau_minutes 15 on the plate's 10 min frames is 1.5 frames: the dry run passed and the job trained
+    on a tau it rounded (Python's round: 2 frames, 20 min), saying so in its log only; 25 min (2.5
+    frames) rounded down to the same 2. A tau within 10 % of a frame (21 min) is that frame."""
+    config = plate_config(plate)
+    training = config["contrastive_models"]["m"]["training"]
+    del training["tau_frames"]
+    for minutes, frames, choices in (
+        (15, 1.5, "10 min (1 frame) or 20 min (2 frames)"),
+        (25, 2.5, "20 min (2 frames) or 30 min (3 frames)"),
+    ):
+        training["tau_minutes"] = minutes
+        assert _plate_problems(config, plate) == [
+            f"contrastive_models.m.training.tau_minutes: expected a whole number of the 10 min frames of "
+            f"dataset 'mine' (from {plate}), within 10% of a frame, found {minutes} min = "
+            f"{frames:g} frames; use {choices}, or tau_frames"
+        ]
+    for minutes in (10, 21, 30):
+        training["tau_minutes"] = minutes
+        assert _plate_problems(config, plate) == []
+
+
+def test_a_tau_in_minutes_becomes_the_nearest_frame_halves_up() -> None:
+    from dynaclr.config.training import tau_minutes_in_frames
+
+    assert tau_minutes_in_frames(30, 20) == (2, False)
+    assert tau_minutes_in_frames(50, 20) == (3, False)  # round() gave 2 of 2.5, 4 of 3.5
+    assert tau_minutes_in_frames(70, 20) == (4, False)
+    assert tau_minutes_in_frames(7, 7.2) == (1, True)
+    assert tau_minutes_in_frames(5, 10) == (1, False)
+
+
 def test_an_explicit_dtw_reference_outside_the_movie_is_refused(plate: Path) -> None:
     """The plate has 6 frames (0..5): a reference whose onset is frame 6 selects no onset."""
     config = plate_config(plate)

@@ -28,9 +28,11 @@ from dynaclr.config.patches import PatchSpec, channel_indices
 from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, SimulateConfig
 from dynaclr.config.tracking import mixed_ctc_layouts
 from dynaclr.config.training import (
+    TAU_MINUTES_TOLERANCE,
     ContrastiveModelConfig,
     qualified_fov_name,
     resolve_fov_entries,
+    tau_minutes_in_frames,
     validation_fov_count,
 )
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
@@ -392,13 +394,23 @@ def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, d
         assert training.tau_minutes is not None
         if raw.stated_values()["time_interval_minutes"] is None and n_frames > 1:
             return []  # no interval (or a guess) to count tau_minutes in: _geometry_problems names it
-        tau = round(training.tau_minutes / interval) if interval > 0 else 0
+        tau, exact = tau_minutes_in_frames(training.tau_minutes, interval) if interval > 0 else (0, True)
         given = f"{training.tau_minutes} min = {tau} frames at the plate's {interval:g} min interval"
         key = f"{key}.tau_minutes"
         if tau < 1:
             return [
                 f"{key}: expected at least one frame ({interval:g} min for dataset {dataset!r}, "
                 f"from {raw.path}), found {training.tau_minutes}"
+            ]
+        if not exact:  # the job trained on the rounded tau, saying so in its log only
+            asked = training.tau_minutes / interval
+            choices = sorted({max(1, math.floor(asked)), math.ceil(asked)})
+            return [
+                f"{key}: expected a whole number of the {interval:g} min frames of dataset {dataset!r} (from "
+                f"{raw.path}), within {TAU_MINUTES_TOLERANCE:.0%} of a frame, found "
+                f"{training.tau_minutes:g} min = {asked:g} frames; use "
+                + " or ".join(f"{n * interval:g} min ({n} frame{'s' if n != 1 else ''})" for n in choices)
+                + ", or tau_frames"
             ]
     shortest = max(1, tau - training.tau_tolerance_frames)
     if shortest <= n_frames - 1:

@@ -102,6 +102,19 @@ def validation_fov_count(n_fovs: int, validation_fraction: float) -> int:
     return max(1, round(validation_fraction * n_fovs))
 
 
+#: How far (a fraction of the frame interval) ``tau_minutes`` may be from a whole number of frames.
+TAU_MINUTES_TOLERANCE = 0.1
+
+
+def tau_minutes_in_frames(tau_minutes: float, time_interval_minutes: float) -> tuple[int, bool]:
+    """``tau_minutes`` as whole frames of ``time_interval_minutes`` (the nearest, halves up: 1.5 and 2.5
+    frames give 2 and 3, not Python's 2 and 2), and whether that is the time asked for, within
+    :data:`TAU_MINUTES_TOLERANCE` of the interval (30 min at a 20 min interval is 1.5 frames: not)."""
+    frames = math.floor(tau_minutes / time_interval_minutes + 0.5)
+    exact = abs(frames * time_interval_minutes - tau_minutes) <= TAU_MINUTES_TOLERANCE * time_interval_minutes
+    return frames, exact
+
+
 class AugmentationConfig(StrictModel):
     """Batched augmentations of contrastive training (:class:`dynaclr.contrastive.BatchAugmentation`).
 

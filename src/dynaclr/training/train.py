@@ -76,7 +76,7 @@ from pydantic import field_validator, model_validator
 
 from dynaclr.config.backbones import input_size_problem
 from dynaclr.config.patches import required_initial_patch_size_px
-from dynaclr.config.training import FOV_SEPARATOR, ContrastiveModelConfig
+from dynaclr.config.training import FOV_SEPARATOR, ContrastiveModelConfig, tau_minutes_in_frames
 from dynaclr.config.transfer_checks import DatasetSampling
 from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.io import ArtifactKind, Provenance, StageFiles, atomic_output, config_hash, make_provenance
@@ -148,13 +148,13 @@ def resolve_tau_frames(
             f"{prefix}tau_minutes needs the dataset's time interval, but the patch store does not record "
             "it; use tau_frames"
         )
-    frames = round(config.tau_minutes / time_interval_minutes)
+    frames, exact = tau_minutes_in_frames(config.tau_minutes, time_interval_minutes)
     if frames < 1:
         raise ValueError(
             f"{prefix}tau_minutes={config.tau_minutes} is less than one frame ({time_interval_minutes} min); "
             f"use at least {time_interval_minutes}"
         )
-    if abs(frames * time_interval_minutes - config.tau_minutes) > 0.1 * time_interval_minutes:
+    if not exact:  # the workflow's dry run refuses it (plate_checks); a direct call trains on `frames`
         logger.warning(
             "%stau_minutes=%s is not a multiple of the %s min interval; using %d frames",
             prefix,
