@@ -444,6 +444,89 @@ def test_the_tracking_slice_range_is_checked_against_the_virtual_stain_of_a_2d_p
     assert [problem.split(";")[0] for problem in problems] == ([expected] if refused else [])
 
 
+#: The tracking keys that count pixels of a length, scaled from the defaults' 0.65 µm to 0.2 µm pixels.
+SCALED_TO_0_2_UM = {
+    "maps": {"smoothing_sigma_px": 3.25},
+    "segmentation": {"min_area_px": 634, "max_area_px": 4753},
+    "linking": {"max_distance_px": 65.0, "distance_weight_per_px": 0.00308},
+    "solver": {"image_border_px": 32},
+}
+
+
+#: Every tracking key that counts pixels of a length, given (at its default value).
+TRACKING_SIZES_GIVEN = {
+    "maps": {"smoothing_sigma_px": 1.0},
+    "segmentation": {"min_area_px": 60, "max_area_px": 450},
+    "linking": {"max_distance_px": 20.0, "distance_weight_per_px": 0.01},
+    "solver": {"image_border_px": 10},
+}
+
+
+def test_tracking_sizes_left_at_their_defaults_are_refused_on_a_plate_of_other_pixels(tmp_path: Path) -> None:
+    """The tracking sizes in pixels are tuned for 0.65 µm pixels: on a plate of 0.2 µm pixels every nucleus
+    (~1960 px) exceeded max_area_px 450 and ultrack cut it into pieces, 14-18 detections a frame for 6
+    cells, with exit 0. The dry run names the keys, the plate's pixel size and the values scaled to it;
+    the one key given is not among them."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
+    config["datasets"]["tiny"]["tracking"] = {"solver": {"image_border_px": 30}}
+    message = refused(config, tmp_path)
+    assert (
+        "datasets.tiny.tracking: expected pixel-valued keys set for the 0.2 µm pixels of the tracking input "
+        "results/tiny/raw.zarr, found the defaults, meant for 0.65 µm pixels (more than 1.5 times larger or "
+        "smaller): maps.smoothing_sigma_px 1, segmentation.min_area_px 60, segmentation.max_area_px 450, "
+        "linking.max_distance_px 20, linking.distance_weight_per_px 0.01;"
+    ) in message
+    assert (
+        "e.g. the defaults scaled to 0.2 µm: tracking: {maps: {smoothing_sigma_px: 3.25}, segmentation: "
+        "{min_area_px: 634, max_area_px: 4753}, linking: {max_distance_px: 65, distance_weight_per_px: "
+        "0.00308}}"
+    ) in message
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    ("pixel_size_um", "tracking"),
+    [(0.2, SCALED_TO_0_2_UM), (0.5, {}), (0.9, {})],
+    ids=["0.2um_keys_given", "0.5um_defaults", "0.9um_defaults"],
+)
+def test_tracking_sizes_given_or_within_the_tolerance_are_accepted(
+    tmp_path: Path, pixel_size_um: float, tracking: dict[str, Any]
+) -> None:
+    """Keys given in the config are taken as they are; within 1.5 times the defaults' 0.65 µm pixels the
+    defaults hold."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = pixel_size_um
+    config["datasets"]["tiny"]["tracking"] = tracking
+    assert plan(config, tmp_path)["track_fov"] == 2  # the tiny plate's FOVs
+
+
+def test_tracking_sizes_are_checked_against_the_pixels_a_plate_states(tmp_path: Path) -> None:
+    """A plate of one's own whose scale states 1.3 µm pixels (nuclei a quarter of the defaults' areas) is
+    refused; one whose scale has no unit is not checked against that guess, until the config states the
+    pixel size (acquisition.pixel_size_um)."""
+    plate = write_plate(tmp_path / "coarse.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    for fov in FOVS:
+        edit_position_metadata(plate, fov, scale=[600.0, 1.0, 2.0, 1.3, 1.3])
+    message = refused(plate_config(plate), tmp_path)
+    assert "datasets.mine.tracking: expected pixel-valued keys set for the 1.3 µm pixels" in message
+    assert "segmentation: {min_area_px: 15, max_area_px: 112}" in message
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            for axis in ome["multiscales"][0]["axes"][-2:]:  # y and x
+                axis.pop("unit", None)
+    config = plate_config(plate)
+    assert plan(config, tmp_path)["track_fov"] == len(FOVS)
+    config["datasets"]["mine"]["acquisition"] = {"pixel_size_um": 1.3}
+    assert "datasets.mine.tracking: expected pixel-valued keys set for the 1.3 µm pixels" in refused(
+        config, tmp_path
+    )
+
+
 def test_all_problems_are_listed_at_once(plate: Path) -> None:
     config = plate_config(plate)
     config["datasets"]["mine"]["tracking_input"]["channel"] = "DAPI"
@@ -681,7 +764,8 @@ UNSCALED_CASES = {
     ),
     # the acquisition supplies what the metadata does not state: nothing to check it against
     "the acquisition's pixel size": (
-        _set("datasets.mine.acquisition", {"pixel_size_um": 1.0, "time_interval_minutes": 10}),
+        # (0.8 µm: within 1.5 times the tracking defaults' 0.65 µm pixels, which 1 µm is not)
+        _set("datasets.mine.acquisition", {"pixel_size_um": 0.8, "time_interval_minutes": 10}),
         True,
         [],
     ),
@@ -882,6 +966,7 @@ def test_a_plate_stating_an_implausible_size_in_its_unit_is_refused_unless_the_a
     )  # snakemake -n
     config = plate_config(plate)
     config["datasets"]["mine"]["acquisition"] = {key: supplied}
+    config["datasets"]["mine"]["tracking"] = TRACKING_SIZES_GIVEN  # a 65 nm pixel is not the defaults'
     workflow = WorkflowConfig.model_validate(config)
     sampling = workflow.datasets["mine"].acquisition.sampling()
     with pytest.warns(UserWarning, match=rf"not used \(implausible\): acquisition.{key} {supplied:g} µm"):
@@ -918,7 +1003,11 @@ def test_a_unit_less_implausible_size_is_refused(tmp_path: Path) -> None:
     supplied = WorkflowConfig.model_validate(config)
     with pytest.warns(UserWarning, match="acquisition.pixel_size_um 0.065 µm in its place"):
         layout = read_plate_layout(plate, supplied.datasets["mine"].acquisition.sampling())
-    assert workflow_problems(supplied, {"mine": layout}, "results") == []
+    # the 65 nm pixels are the plate's: only tracking's defaults, meant for 0.65 µm pixels, do not fit
+    (problem,) = workflow_problems(supplied, {"mine": layout}, "results")
+    assert problem.startswith(
+        "datasets.mine.tracking: expected pixel-valued keys set for the 0.065 µm pixels of the tracking input"
+    )
     assert layout.geometry.pixel_size_um == 0.065
     for fov in FOVS:
         with ome_attributes(plate / fov) as ome:
@@ -935,7 +1024,10 @@ def test_a_plausible_plate_scale_and_the_z_step_of_one_slice_are_not_refused(tmp
     """The bounds refuse no real microscope's sampling (a 100x objective's 0.065 µm pixels, a macro
     lens's 20 µm ones, 50 µm steps); a z step no stage reads (one slice) is not checked."""
     plate = write_plate(tmp_path / "p.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
-    workflow = WorkflowConfig.model_validate(plate_config(plate))
+    config = plate_config(plate)
+    # tracking's sizes in pixels given (as such plates need: its defaults are meant for 0.65 µm pixels)
+    config["datasets"]["mine"]["tracking"] = TRACKING_SIZES_GIVEN
+    workflow = WorkflowConfig.model_validate(config)
     for scale in ([600.0, 1.0, 0.05, 0.065, 0.065], [600.0, 1.0, 50.0, 20.0, 20.0]):
         for fov in FOVS:
             edit_position_metadata(plate, fov, scale=scale)

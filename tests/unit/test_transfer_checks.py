@@ -411,6 +411,12 @@ def test_baseline_classifiers_do_not_transfer_between_datasets_sampled_otherwise
     assert "channels [('phase', 'Phase3D', 'zscore'), ('raw', 'Nuclei', 'median_p99')]" in skipped("channels")
     other_spec["channels"][1]["channel"] = "ViralSensor"
     config["datasets"]["other"]["simulate"]["pixel_size_um"] = 0.325
+    config["datasets"]["other"]["tracking"] = {  # tracking's sizes in pixels, for 0.325 µm pixels
+        "maps": {"smoothing_sigma_px": 2.0},
+        "segmentation": {"min_area_px": 240, "max_area_px": 1800},
+        "linking": {"max_distance_px": 40.0, "distance_weight_per_px": 0.005},
+        "solver": {"image_border_px": 20},
+    }
     skipped("pixel size")
 
 

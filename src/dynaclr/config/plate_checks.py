@@ -4,7 +4,8 @@ A plate's metadata (FOVs, channels, axes, shape, time interval: :class:`~dynaclr
 is cheap to read, so what would otherwise fail only after every upstream stage ran fails when
 Snakemake parses the workflow (``workflow/rules/common.smk``; ``snakemake -n`` shows it): a channel
 a plate lacks, a ``tau`` longer than the movie, a backbone the networks cannot be built from, a patch
-window larger than the images, a tracking slice range past the stacks tracking reads, a stem kernel that
+window larger than the images, a tracking slice range past the stacks tracking reads, tracking sizes in
+pixels left at defaults meant for pixels of another size, a stem kernel that
 does not divide the patches' depth, a FOV a stage names that the plate does not have, a training split
 that leaves no training FOV, a DTW reference window or an analysis needing more frames than the
 movie has. A simulated
@@ -26,7 +27,7 @@ from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBO
 from dynaclr.config.base import fov_pattern_paths
 from dynaclr.config.patches import PatchSpec, channel_indices
 from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, SimulateConfig
-from dynaclr.config.tracking import mixed_ctc_layouts
+from dynaclr.config.tracking import DEFAULTS_PIXEL_SIZE_UM, PIXEL_SIZE_TOLERANCE, mixed_ctc_layouts
 from dynaclr.config.training import (
     TAU_MINUTES_TOLERANCE,
     ContrastiveModelConfig,
@@ -349,6 +350,47 @@ def _tracking_slice_problems(
             "null for every slice"
         ]
     return []
+
+
+def _tracking_pixel_problems(
+    name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]
+) -> list[str]:
+    """Tracking's pixel-valued keys left at their defaults (tuned for pixels of
+    :data:`~dynaclr.config.tracking.DEFAULTS_PIXEL_SIZE_UM`) on a tracking input whose stated pixels
+    differ from those by more than :data:`~dynaclr.config.tracking.PIXEL_SIZE_TOLERANCE`
+    (:meth:`~dynaclr.config.tracking.TrackingConfig.unscaled_defaults`): on 0.2 µm pixels every nucleus
+    (~1960 px) exceeded max_area_px 450 and ultrack's hierarchy cut it into pieces (14-18 detections a
+    frame for 6 cells), with exit 0. A pixel size stated by nothing (or read from axes without a unit)
+    is not checked: the message would rest on a guess."""
+    plate = plates.get(dataset.tracking_input.source)
+    raw = plates["raw"]
+    if dataset.tracks is not None or plate is None or "pixel_size_um" in raw.implausible_keys:
+        return []
+    pixel_size = plate.geometry.pixel_size_um
+    overridden = plate is not raw and dataset.phase is not None and dataset.phase.yx_pixel_size_um is not None
+    if not overridden and raw.stated_values()["pixel_size_um"] is None:
+        return []
+    unscaled = dataset.tracking.unscaled_defaults(pixel_size)
+    if not unscaled:
+        return []
+    sections: dict[str, list[str]] = {}
+    for key, (_, value) in unscaled.items():
+        section, field = key.split(".")
+        sections.setdefault(section, []).append(f"{field}: {value:g}")
+    snippet = ", ".join(f"{section}: {{{', '.join(fields)}}}" for section, fields in sections.items())
+    found = ", ".join(f"{key} {default:g}" for key, (default, _) in unscaled.items())
+    voxels = (
+        " (areas count voxels in 3d: multiply them by the slices a nucleus spans)"
+        if dataset.tracking.maps.z_handling == "3d"
+        else ""
+    )
+    return [
+        f"datasets.{name}.tracking: expected pixel-valued keys set for the {pixel_size:g} µm pixels of the "
+        f"tracking input {plate.path}, found the defaults, meant for {DEFAULTS_PIXEL_SIZE_UM:g} µm pixels "
+        f"(more than {PIXEL_SIZE_TOLERANCE:g} times larger or smaller): {found}; nuclei would be cut into "
+        f"pieces or merged and links missed. Set them, e.g. the defaults scaled to {pixel_size:g} µm: "
+        f"tracking: {{{snippet}}}{voxels}"
+    ]
 
 
 def _stem_problems(
@@ -769,7 +811,8 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
     meaningless transfer function, exit 0), one written in minutes counted tau_minutes and the
     patches' time_minutes in seconds. It is refused as one no scale states, naming the axes and the
     value guessed. Tracking, patches and virtual staining count in pixels and frames: they only copy
-    the sizes into the plates they write, where a guess does no harm."""
+    the sizes into the plates they write, where a guess does no harm (tracking's defaults are checked
+    against a stated pixel size only, :func:`_tracking_pixel_problems`)."""
     key = f"datasets.{name}"
     problems = []
     interval = raw.time_interval_minutes
@@ -891,6 +934,7 @@ def workflow_problems(
         )
         problems += _annotation_table_problems(name, dataset, raw_layouts[name])
         problems += _tracking_slice_problems(name, dataset, plates)
+        problems += _tracking_pixel_problems(name, dataset, plates)
         for spec in dataset.patches:
             problems += _patch_window_problems(name, spec, plates)
         wells = {fov.rsplit("/", 1)[0] for fov in raw_layouts[name].fov_names}

@@ -9,6 +9,11 @@ mother, 20-30 cells per 256 x 256 px FOV entering and leaving through the border
 The pipeline per FOV is: read the nuclear channel, reduce Z (projection → 2D tracking, or keep
 a slice range → 3D tracking), normalise robustly (percentiles), smooth, derive a foreground
 map and a contour map (:mod:`dynaclr.tracking.maps`), then ultrack's segment → link → solve.
+
+The pixel-valued defaults hold for pixels of about :data:`DEFAULTS_PIXEL_SIZE_UM`: on a plate whose
+pixels differ from that by more than :data:`PIXEL_SIZE_TOLERANCE` the dry run refuses the keys of
+:data:`PIXEL_SCALED_KEYS` left at their defaults, naming the values scaled to the plate
+(:meth:`TrackingConfig.unscaled_defaults`); keys given in the config are taken as they are.
 """
 
 from __future__ import annotations
@@ -26,6 +31,25 @@ from dynaclr.config.base import (
     fov_placeholders,
     slices_within,
 )
+
+#: The pixel size (µm, Y and X) the pixel-valued defaults are tuned for: the demo plate's and the
+#: simulator's default.
+DEFAULTS_PIXEL_SIZE_UM = 0.65
+#: How many times larger or smaller than :data:`DEFAULTS_PIXEL_SIZE_UM` a plate's pixels may be before
+#: the keys of :data:`PIXEL_SCALED_KEYS` left at their defaults are refused.
+PIXEL_SIZE_TOLERANCE = 1.5
+#: The keys (section, field) that count pixels of a physical length, and the power of
+#: ``DEFAULTS_PIXEL_SIZE_UM / plate pixel size`` their value scales with: 1 a length, 2 an area, -1 a
+#: weight per pixel. ``divisions.max_fragment_gap_px`` is not among them: it counts pixels of a gap
+#: (1 = adjacent pixels), whatever their size.
+PIXEL_SCALED_KEYS: dict[tuple[str, str], int] = {
+    ("maps", "smoothing_sigma_px"): 1,
+    ("segmentation", "min_area_px"): 2,
+    ("segmentation", "max_area_px"): 2,
+    ("linking", "max_distance_px"): 1,
+    ("linking", "distance_weight_per_px"): -1,
+    ("solver", "image_border_px"): 1,
+}
 
 
 class TrackingMapsConfig(StrictModel):
@@ -245,7 +269,11 @@ class TrackingDivisionsConfig(StrictModel):
 
 
 class TrackingConfig(StrictModel):
-    """Segmentation and tracking of nuclei with ultrack, one job per FOV."""
+    """Segmentation and tracking of nuclei with ultrack, one job per FOV.
+
+    Sizes are in pixels, their defaults meant for 0.65 µm pixels: on a plate whose pixels are more than
+    1.5 times larger or smaller, the dry run refuses those left at their defaults, naming the values
+    scaled to its pixels."""
 
     maps: TrackingMapsConfig = TrackingMapsConfig()
     segmentation: UltrackSegmentationConfig = UltrackSegmentationConfig()
@@ -262,6 +290,26 @@ class TrackingConfig(StrictModel):
                 "or the distance weight to 0"
             )
         return self
+
+    def unscaled_defaults(self, pixel_size_um: float) -> dict[str, tuple[float, float]]:
+        """The keys of :data:`PIXEL_SCALED_KEYS` left at their defaults (not given in the config) where
+        ``pixel_size_um`` (the tracking input's pixels, µm) differs from :data:`DEFAULTS_PIXEL_SIZE_UM` by
+        more than :data:`PIXEL_SIZE_TOLERANCE`: ``{"section.field": (default, scaled value)}``, the
+        value scaled to ``pixel_size_um`` (integers rounded, floats to 3 significant digits); empty
+        within the tolerance or when every such key is given."""
+        ratio = DEFAULTS_PIXEL_SIZE_UM / pixel_size_um
+        if max(ratio, 1.0 / ratio) <= PIXEL_SIZE_TOLERANCE:
+            return {}
+        unscaled = {}
+        for (section, field), power in PIXEL_SCALED_KEYS.items():
+            model = getattr(self, section)
+            if field in model.model_fields_set:
+                continue
+            default = getattr(model, field)
+            scaled = default * ratio**power
+            value: float = max(1, round(scaled)) if isinstance(default, int) else float(f"{scaled:.3g}")
+            unscaled[f"{section}.{field}"] = (default, value)
+        return unscaled
 
 
 class TrackingEvaluationConfig(StrictModel):
