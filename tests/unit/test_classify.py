@@ -286,6 +286,42 @@ def test_single_fov_and_single_class_are_refused(planted):
         fit_and_evaluate(planted["adata"], only_negative, "infection", ClassificationConfig())
 
 
+def test_folds_whose_training_fovs_hold_one_class_say_so_in_the_tables_and_findings(planted):
+    """Two FOVs, one condition each (the tiny plate: A/1/0 mock, B/1/0 infected): every fold trains on
+    the other FOV, one class, so every fold is skipped and no annotated cell is scored. The tables
+    and the findings said "no cell scored" / "no annotated cell could be scored", although the cells
+    were annotated and matched; they now say why and what to do."""
+    from dynaclr.figures.findings import classifier_findings
+    from dynaclr.figures.table import results_table
+
+    truth = planted["truth"]
+    fovs = sorted(truth["fov_name"].unique())[:2]
+    annotations = _draw(truth[truth["fov_name"].isin(fovs)], seed=0)
+    annotations = annotations[annotations["task"] == "infection"]
+    infected = annotations["label"] == "infected"
+    one_class_each = annotations[
+        ((annotations["fov_name"] == fovs[0]) & ~infected) | ((annotations["fov_name"] == fovs[1]) & infected)
+    ]
+    assert one_class_each["fov_name"].nunique() == 2 and one_class_each["label"].nunique() == 2
+    result = fit_and_evaluate(
+        planted["adata"], one_class_each, "infection", ClassificationConfig(n_bootstrap=10)
+    )
+    metrics = result.metrics
+    assert metrics["n_matched"] == len(one_class_each) and metrics["n_test"] == 0 and np.isnan(metrics["f1"])
+    reason = (
+        "every cross-validation fold's training FOVs hold one infection class (2 annotated FOVs, folds "
+        "grouped by FOV), so no fold was fitted and no annotated cell scored; annotate both classes in "
+        "more FOVs, or image more FOVs per condition"
+    )
+    assert {metrics[f"{m}_ci_missing"] for m in ("f1", "auroc", "balanced_accuracy")} == {reason}
+    classification = pd.DataFrame([{"model": "m", "dataset": "plate", "train_dataset": "plate", **metrics}])
+    table = results_table(classification=classification, tasks=("infection",))
+    assert table.loc[0, "f1_infection_not_computed"] == reason
+    (finding,) = [f for f in classifier_findings(table) if f.topic == "infection classifier"]
+    assert f"not computed: m, no annotated cell scored: {reason}." in finding.statement
+    assert "could be scored" not in finding.statement
+
+
 def test_classify_stage_writes_metrics_predictions_and_classifiers(planted, tmp_path):
     truth = planted["truth"]
     tracks_path = tmp_path / "tracks.parquet"

@@ -395,6 +395,34 @@ def test_a_single_fov_dataset_with_the_default_validation_fraction_fails_the_dry
     assert "classify" not in planned
 
 
+def test_a_plate_with_one_infected_fov_is_warned_that_no_fold_scores_an_infected_cell() -> None:
+    """The tiny plate (A/1/0 mock, B/1/0 infected): the infection classifier's folds are grouped by
+    FOV, so the fold testing B/1/0 trains on no infected cell and no infected cell is ever scored; the
+    run said "no cell scored" after training. The plan says why and what to do, from the wells alone;
+    a second infected FOV, or infection not classified, says nothing."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config.plate_checks import workflow_warnings
+
+    def warnings_of(config: dict[str, Any]) -> list[str]:
+        return workflow_warnings(*_simulated_layouts(config))
+
+    config = tiny_workflow_config()
+    assert warnings_of(config) == [
+        "datasets.tiny.simulate.wells: only FOV B/1/0 of 2 can hold 'infected' cells, and the infection "
+        "classifier's folds are grouped by FOV: the fold testing B/1/0 trains on no 'infected' cell and is "
+        "skipped, so no 'infected' cell is scored and its F1 will not be computed (with one FOV of each "
+        "class, every fold's training FOVs hold one class); annotate both classes in more FOVs, or image "
+        "more FOVs per condition (simulate.fovs_per_well, or another well with an infected_fraction above 0)"
+    ]
+    two_fovs = copy.deepcopy(config)
+    two_fovs["datasets"]["tiny"]["simulate"]["fovs_per_well"] = 2
+    assert warnings_of(two_fovs) == []
+    division_only = copy.deepcopy(config)
+    division_only["analysis"]["classification"]["tasks"] = ["division"]
+    assert warnings_of(division_only) == []
+
+
 def test_a_model_read_from_a_file_is_not_checked_for_a_training_split() -> None:
     """An imported model trains on nothing: a validation split copied into its training block (from
     the model it was trained as) is no problem."""
@@ -1811,8 +1839,8 @@ def test_an_analysis_matrix_some_embedded_model_does_not_store_is_refused(
     ]
 
 
-def _simulated_problems(config: dict[str, Any]) -> list[str]:
-    """The dry run's problems of a config whose datasets are all simulated."""
+def _simulated_layouts(config: dict[str, Any]) -> tuple[WorkflowConfig, dict[str, Any]]:
+    """``config`` validated and the layouts of its simulated datasets, as the dry run gets them."""
     from dynaclr.config.plate_checks import simulated_layout
 
     validated = WorkflowConfig.model_validate(config)
@@ -1821,7 +1849,12 @@ def _simulated_problems(config: dict[str, Any]) -> list[str]:
         for name, dataset in validated.datasets.items()
         if dataset.simulate is not None
     }
-    return workflow_problems(validated, layouts, "results")
+    return validated, layouts
+
+
+def _simulated_problems(config: dict[str, Any]) -> list[str]:
+    """The dry run's problems of a config whose datasets are all simulated."""
+    return workflow_problems(*_simulated_layouts(config), "results")
 
 
 def test_matching_ground_truth_on_track_ids_of_ultrack_tracks_is_refused(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from snakemake.utils import validate
 from dynaclr.config import WorkflowConfig
 from dynaclr.config.embeddings import model_kind
 from dynaclr.config.patches import channel_indices
-from dynaclr.config.plate_checks import simulated_layout, workflow_problems
+from dynaclr.config.plate_checks import simulated_layout, workflow_problems, workflow_warnings
 from dynaclr.config.transfer_checks import dataset_sampling, transfer_problems
 from dynaclr.convert import (
     find_tiff_files,
@@ -688,3 +688,7 @@ if workflow.is_main_process:
         raise WorkflowError(
             "The config does not fit the data (keys are dotted paths from the top):\n" + "\n".join(_PROBLEMS)
         )
+    # a result the plan knows will be empty (e.g. an infection F1 no fold can score): in the log,
+    # as Snakemake shows no Python warning issued while it parses the workflow
+    for message in workflow_warnings(CONFIG, _LAYOUTS):
+        logger.warning(f"WARNING {message}")

@@ -48,6 +48,7 @@ from tqdm import tqdm
 from dynaclr.classify.annotations import task_classes
 from dynaclr.classify.model import LinearClassifier, build_pipeline
 from dynaclr.config.analysis import ClassificationConfig
+from dynaclr.config.reasons import single_class_folds
 from dynaclr.embeddings import MatrixBlocks, cell_table, match_observations_to_cells, representation_matrix
 
 logger = logging.getLogger(__name__)
@@ -322,7 +323,12 @@ def cross_validate(
             tuple(sorted({str(f) for f in fovs[test_rows]})),
         )
         if truth[train_rows].all() or not truth[train_rows].any():
-            logger.warning("%s: fold testing FOVs %s has one class in training; skipped", task, fold_fovs[1])
+            logger.warning(
+                "%s: fold testing FOVs %s has one class in its training FOVs %s; skipped",
+                task,
+                fold_fovs[1],
+                fold_fovs[0],
+            )
             folds.append(Fold(train_rows, test_rows, *fold_fovs, pipeline=None))
             continue
         pipeline = build_pipeline(config.inverse_regularization_strength, config.max_iterations)
@@ -347,7 +353,8 @@ def _scores_row(
     if evaluated.any():
         point = binary_metrics(truth[evaluated], out_of_fold[evaluated])
     else:
-        logger.warning("%s: no fold could be evaluated; metrics are NaN", task)
+        reason = single_class_folds(task, len(np.unique(matched.fovs)))
+        logger.warning("%s: metrics are NaN: %s", task, reason)
         point = binary_metrics(truth[:0], out_of_fold[:0])
     fitted = [fold for fold in folds if fold.pipeline is not None]
     return {
@@ -377,7 +384,9 @@ def score_intervals(
 
     Returns:
         The CI columns and ``n_bootstrap``, ``confidence``; with no cell scored, NaN bounds and
-        ``"no cell scored"`` in each ``{metric}_ci_missing``.
+        why in each ``{metric}_ci_missing``: :func:`~dynaclr.config.reasons.single_class_folds`
+        (annotations matched, ``n_matched``, but every fold skipped: the only way a row of
+        :func:`_scores_row` scores none of them).
 
     Raises:
         ValueError: those cells are not the ones the row counts (``n_test``, ``n_test_positive``),
@@ -417,7 +426,8 @@ def score_intervals(
         config.confidence,
     )
     if not len(scored):
-        out.update({key: "no cell scored" for key in out if key.endswith("_ci_missing")})
+        reason = single_class_folds(task, int(scores["n_fovs"]))
+        out.update({key: reason for key in out if key.endswith("_ci_missing")})
     return {**out, "n_bootstrap": config.n_bootstrap, "confidence": config.confidence}
 
 

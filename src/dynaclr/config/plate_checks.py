@@ -26,6 +26,7 @@ from pathlib import Path
 from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBONES, backbone_problem
 from dynaclr.config.base import fov_pattern_paths
 from dynaclr.config.patches import PatchSpec, channel_indices
+from dynaclr.config.reasons import single_class_fov
 from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, SimulateConfig
 from dynaclr.config.tracking import DEFAULTS_PIXEL_SIZE_UM, PIXEL_SIZE_TOLERANCE, mixed_ctc_layouts
 from dynaclr.config.training import (
@@ -47,6 +48,7 @@ __all__ = [
     "supplied_layout",
     "unitless_guess",
     "workflow_problems",
+    "workflow_warnings",
 ]
 
 #: The channel of the phase stage's plate (``dynaclr.phase.reconstruct.PHASE_CHANNEL``).
@@ -896,6 +898,36 @@ def _model_file_problems(key: str, model_file: str | None, results: str, readme_
         f"{key}: expected a model file, found nothing at {model_file}; fetch it once "
         f"(README: {readme_section}) or correct the path"
     ]
+
+
+def workflow_warnings(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout]) -> list[str]:
+    """What the plan knows will leave a result empty without making the config wrong, one line each
+    (the workflow logs them at every dry run): a simulated dataset whose drawn infection annotations
+    train classifiers while one FOV only can hold infected cells (its wells with an
+    ``infected_fraction`` above 0 hold one FOV): the FOV-grouped folds never score an infected cell,
+    so the infection F1 is not computed (:func:`~dynaclr.config.reasons.single_class_fov`). Per
+    dataset, not per FOV: from the wells and ``fovs_per_well`` (the FOV names only to name the FOV)."""
+    warnings: list[str] = []
+    if "infection" not in config.analysis.classification.tasks:
+        return warnings
+    for name in config.classified_datasets():
+        dataset = config.datasets[name]
+        simulate = dataset.simulate
+        if simulate is None or dataset.annotations.source != "ground_truth":
+            continue
+        if "infection" not in dataset.annotations.tasks:
+            continue
+        infected_wells = [f"{w.row}/{w.column}" for w in simulate.wells if w.infected_fraction > 0]
+        n_fovs = len(raw_layouts[name].fov_names)
+        # none, or one FOV in all, is refused elsewhere; the FOV names are read only to name the FOV
+        if len(infected_wells) * simulate.fovs_per_well == 1 and n_fovs >= 2:
+            fov = next(f for f in raw_layouts[name].fov_names if f.rsplit("/", 1)[0] == infected_wells[0])
+            warnings.append(
+                f"datasets.{name}.simulate.wells: "
+                + single_class_fov("infection", "infected", fov, n_fovs)
+                + " (simulate.fovs_per_well, or another well with an infected_fraction above 0)"
+            )
+    return warnings
 
 
 def workflow_problems(

@@ -579,7 +579,8 @@ def classifier_findings(table: pd.DataFrame, *, confidence: float = 0.95) -> lis
     the dataset's own labels, and, where classifiers were fitted on another dataset, transferred)
     and the annotated cells it is scored on; the best model is said to beat another only where
     their intervals do not overlap. A model whose F1 could not be computed (no positive among the
-    scored cells, or no cell scored) gets a line saying so instead of being left out, as does a
+    scored cells, or no annotated cell scored, with the job's reason: every fold's training FOVs held
+    one class) gets a line saying so instead of being left out, as does a
     configured task that got no classifier on a dataset (``f1_<task>_not_computed``: no annotations
     of it). ``confidence``:
     the level of the F1 intervals (``analysis.classification.confidence``)."""
@@ -695,7 +696,16 @@ def _unscored(group: pd.DataFrame, column: str, positive: str) -> str:
     for _, row in missing.iterrows():
         model, n, k = row["model"], int(row[n_test]), int(row[n_positive])
         if n == 0:
-            reasons.append(f"{model}, no annotated cell could be scored (see classification.csv)")
+            # the job's reason (dynaclr.config.reasons.single_class_folds), as the results table has it
+            why = next(
+                (
+                    str(row[name])
+                    for name in (f"{column}_not_computed", f"{column}_ci_missing")
+                    if isinstance(row.get(name), str) and row[name]
+                ),
+                "no reason recorded in classification.csv",
+            )
+            reasons.append(f"{model}, no annotated cell scored: {why}")
         elif k == 0:
             reasons.append(
                 f"{model}, its {n} scored annotated {OBSERVATIONS} hold no {positive} one (F1 needs at "

@@ -299,7 +299,9 @@ def _f1_reasons(
     keys: pd.DataFrame, classification: pd.DataFrame | None, pairs: pd.DataFrame | None, tasks: Sequence[str]
 ) -> pd.DataFrame:
     """Per (model, dataset) of ``keys``, each of :data:`F1_NOT_COMPUTED_COLUMNS`: why its F1 is not
-    on the row (empty: it is, or it is NaN for want of a positive cell, which its counts show).
+    on the row (empty: it is, or it is NaN for want of a positive cell, which its counts show). An own
+    classifier that scored no annotated cell (``n_test`` 0: every fold's training FOVs held one class)
+    gets its row's ``f1_ci_missing`` (:func:`~dynaclr.config.reasons.single_class_folds`).
 
     A task not in ``tasks`` (``analysis.classification.tasks``): :func:`not_configured`. Own F1: of a
     (model, dataset) with ``classification.csv`` rows of its own classifiers, ``no <task> annotations
@@ -323,6 +325,19 @@ def _f1_reasons(
         rows.loc[own, "model"], rows.loc[own, "dataset"], rows.loc[own, "task"], strict=True
     ):
         own_tasks.setdefault((model, dataset), set()).add(task)
+    # own classifiers that scored no annotated cell (every fold skipped): the job's reason, in its
+    # f1_ci_missing (dynaclr.config.reasons.single_class_folds)
+    unscored: dict[tuple[str, str, str], str] = {}
+    if {"n_test", "f1_ci_missing"} <= set(rows.columns):
+        none_scored = rows[own & (pd.to_numeric(rows["n_test"], errors="coerce") == 0)]
+        for model, dataset, task, why in zip(
+            none_scored["model"],
+            none_scored["dataset"],
+            none_scored["task"],
+            none_scored["f1_ci_missing"],
+            strict=True,
+        ):
+            unscored[(model, dataset, task)] = "" if pd.isna(why) else str(why)
     transferred: dict[tuple[str, str], dict[str, set[str]]] = {}  # (model, dataset) -> source -> tasks
     for model, dataset, source, task in zip(
         rows.loc[~own, "model"],
@@ -346,7 +361,8 @@ def _f1_reasons(
         if (not kind and target is not None and task in target) or (
             kind and any(task in held for held in sources.values())
         ):
-            return ""  # an F1 (or NaN for want of a positive cell: its counts say so)
+            # an F1 (or NaN for want of a positive cell: its counts say so), or none scored at all
+            return "" if kind else unscored.get((model, dataset, task), "")
         if task not in tasks:
             return not_configured(task)
         plan = planned.get((model, dataset), {})
