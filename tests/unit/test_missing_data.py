@@ -401,7 +401,7 @@ def test_qc_rows_say_why_a_fov_is_reduced_empty_or_unknown() -> None:
     assert row["status"] == "empty" and row["reason"] == "no detection in any frame: 0 tracks"
     row = qc_row(ArtifactKind.TRACKS_FOV, path, {**no_tracks, "noise_only": True}, "tracking")
     assert row["status"] == "empty"
-    noise = "(the nuclear image holds noise only: a FOV without cells)"
+    noise = "(no contrast above the pixel noise in any frame of the nuclear image)"
     assert row["reason"] == f"no detection in any frame: 0 tracks {noise}"
     row = qc_row(ArtifactKind.PHASE_FOV, path, {"n_frames": 12}, "phase")
     assert row["status"] == "unknown" and "snakemake --forcerun reconstruct_phase" in row["reason"]

@@ -553,21 +553,42 @@ def _empty_field(kind: str) -> np.ndarray:
     rng = np.random.default_rng(1)
     if kind == "gaussian":
         return (120 + rng.normal(0.0, 5.0, size=(4, 64, 64))).astype(np.float32)
+    if kind == "bleaching":  # the background fades from 200 to 120 counts over the movie
+        return (np.linspace(200, 120, 4)[:, None, None] + rng.normal(0.0, 5.0, size=(4, 64, 64))).astype(
+            np.float32
+        )
     if kind == "poisson_max_projection":  # 2 photons a pixel in each of 5 slices, max-projected
         return (100 + rng.poisson(2.0, size=(4, 5, 64, 64)).max(axis=1)).astype(np.float32)
+    if kind == "poisson_sparse":  # 0.1 photon a pixel: most neighbouring pixels are equal
+        return (100 + rng.poisson(0.1, size=(4, 64, 64))).astype(np.float32)
     return (100 + rng.poisson(20.0, size=(4, 64, 64))).astype(np.float32)
 
 
-@pytest.mark.parametrize("kind", ["gaussian", "poisson", "poisson_max_projection"])
+@pytest.mark.parametrize(
+    "kind", ["gaussian", "bleaching", "poisson", "poisson_max_projection", "poisson_sparse"]
+)
 def test_a_fov_of_noise_only_has_no_nuclei(kind: str, caplog) -> None:
     """A FOV without cells is not constant: it holds the background's noise. Its percentiles stretched
     that noise over [0, 1] and Otsu's threshold cut it in two: about half the pixels were foreground
-    and ultrack tracked them (57 detections in 3 frames of a simulated FOV without cells)."""
+    and ultrack tracked them (57 detections in 3 frames of a simulated FOV without cells). Judged
+    per frame, a background fading between frames is noise only too, and so are sparse photons
+    (most pixel differences 0: a median absolute deviation had no estimate of their noise)."""
     with caplog.at_level(logging.WARNING, logger="dynaclr.tracking.maps"):
         where = "raw.zarr FOV A/1/0 channel 'Nuclei'"
         maps = tracking_maps(_empty_field(kind), TrackingMapsConfig(), where=where)
+    assert not maps.foreground.any() and maps.noise_only and maps.frames_without_signal == (0, 1, 2, 3)
+    assert f"{where}: no contrast above the pixel noise in any frame" in caplog.text
+
+
+def test_noise_only_frames_whose_sampled_frames_are_missing_have_no_nuclei() -> None:
+    """Frames 0, 2, 4, 6, 9, 11, 13 and 15 dropped (NaN), the 8 others noise: the noise used to be
+    estimated on those 8 frames only, found none, and the noise of the others was cut in two."""
+    field = (120 + np.random.default_rng(3).normal(0.0, 5.0, size=(16, 64, 64))).astype(np.float32)
+    dropped = [0, 2, 4, 6, 9, 11, 13, 15]
+    field[dropped] = np.nan
+    maps = tracking_maps(field, TrackingMapsConfig())
     assert not maps.foreground.any() and maps.noise_only
-    assert "raw.zarr FOV A/1/0 channel 'Nuclei': image holds noise only" in caplog.text
+    assert maps.frames_without_signal == (1, 3, 5, 7, 8, 10, 12, 14)  # dropped frames are not judged
 
 
 def test_a_simulated_fov_without_cells_gets_no_tracks(tmp_path: Path) -> None:
@@ -593,16 +614,84 @@ def test_a_simulated_fov_without_cells_gets_no_tracks(tmp_path: Path) -> None:
     table = track(raw, config, tmp_path / "tracks.zarr", tmp_path, CELLS_FOV)
     _, metrics = read_fov_record(record_of(tmp_path, CELLS_FOV), "tracks_fov")
     assert len(table) == 0 and metrics["n_detections"] == 0 and metrics["noise_only"] is True
+    assert metrics["frames_without_signal"] == [0, 1, 2]
 
 
-def test_dim_nuclei_over_the_same_noise_are_kept() -> None:
-    """Nuclei 100 counts (20 noise sigma) above the background of the noise-only test stay foreground."""
-    counts = _nuclei_counts()
-    dim = 120 + (counts - 120) / 4  # nuclei at +100, noise sigma 1.25: the ratio of +400 over sigma 5
-    dim += np.random.default_rng(2).normal(0.0, 4.84, size=dim.shape).astype(np.float32)  # sigma 5 again
-    maps = tracking_maps(dim.astype(np.float32), TrackingMapsConfig())
-    assert _nucleus_centres_are_foreground(maps.foreground, [0, 1, 2, 3])
-    assert maps.foreground.mean() < 0.1 and not maps.noise_only
+def _disks_over_noise(
+    n_t: int, size: int, n_nuclei: int, radius: int, above: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(T, size, size) counts: ``n_nuclei`` disks of ``radius`` px, ``above`` noise sigmas (5 counts)
+    over a 120-count background, the same in every frame; and the (size, size) mask of the disks."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(radius, size - radius, size=(n_nuclei, 2))
+    yy, xx = np.mgrid[:size, :size]
+    truth = np.zeros((size, size), dtype=bool)
+    for y, x in centres:
+        truth |= (yy - y) ** 2 + (xx - x) ** 2 <= radius**2
+    counts = 120 + 5.0 * above * truth + rng.normal(0.0, 5.0, size=(n_t, size, size))
+    return counts.astype(np.float32), truth
+
+
+def _recall_and_false_share(foreground: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """Share of the true nuclei's pixels that are foreground, and of the background's that are."""
+    found = foreground > 0
+    return float(found[truth].mean()), float(found[~truth].mean())
+
+
+@pytest.mark.parametrize("above", [4.0, 6.0])
+def test_dim_nuclei_over_the_same_noise_are_kept(above: float) -> None:
+    """15 nuclei (radius 10 px, 7 % of the pixels) 4 or 6 noise sigmas above the background: their
+    percentiles span 9-11 times the pixel noise, which a FOV-wide contrast-to-noise check (12) took
+    for noise only, erasing them (recall 0). Smoothing (sigma 1 px) cuts the noise 3.5 times, so
+    they rise 14-21 smoothed sigmas above it and every frame keeps them."""
+    counts, truth = _disks_over_noise(4, 256, 15, 10, above)
+    maps = tracking_maps(counts, TrackingMapsConfig())
+    assert not maps.noise_only and maps.frames_without_signal == ()
+    for frame in maps.foreground:
+        recall, false_share = _recall_and_false_share(frame, truth)
+        assert recall >= 0.9 and false_share < 0.01
+
+
+def test_a_single_nucleus_in_a_large_frame_is_kept_without_noise_around_it() -> None:
+    """One nucleus (0.17 % of a 512 x 512 frame): the 99.8th percentile lies in the noise, the
+    contrast-to-noise check called the FOV noise only (recall 0), and without it Otsu's threshold cut
+    the stretched noise in two (48 % of the background foreground). The noise floor keeps the
+    nucleus and nothing else."""
+    counts, truth = _disks_over_noise(2, 512, 1, 12, 40.0)
+    maps = tracking_maps(counts, TrackingMapsConfig())
+    assert not maps.noise_only
+    for frame in maps.foreground:
+        recall, false_share = _recall_and_false_share(frame, truth)
+        assert recall >= 0.9 and false_share < 0.001
+
+
+def test_nuclei_in_the_last_frames_of_a_long_movie_are_kept(caplog) -> None:
+    """A nucleus entering in the last 2 of 40 frames (0.1 % of the FOV's pixels): the pooled 99.8th
+    percentile lay in the noise and the FOV was called noise only. Per frame, the 38 frames of noise
+    have no foreground (listed, WARNING) and are left out of the percentiles; the last 2 keep it."""
+    counts, truth = _disks_over_noise(2, 128, 1, 10, 20.0)
+    noise = 120 + np.random.default_rng(4).normal(0.0, 5.0, size=(38, 128, 128))
+    movie = np.concatenate([noise.astype(np.float32), counts])
+    with caplog.at_level(logging.WARNING, logger="dynaclr.tracking.maps"):
+        maps = tracking_maps(movie, TrackingMapsConfig(), where="raw.zarr FOV A/1/0 channel 'Nuclei'")
+    assert not maps.noise_only and maps.frames_without_signal == tuple(range(38))
+    assert not maps.foreground[:38].any()
+    warning = "raw.zarr FOV A/1/0 channel 'Nuclei': 38 of 40 frame(s) have no contrast above the pixel noise"
+    assert warning in caplog.text
+    for frame in maps.foreground[38:]:
+        recall, false_share = _recall_and_false_share(frame, truth)
+        assert recall >= 0.9 and false_share < 0.001
+
+
+def test_nuclei_covering_most_of_a_frame_are_kept() -> None:
+    """Nuclei over more than half the frame: their level is the frame's median, so the background
+    is taken from the 1st percentile, not the median, and the nuclei stay above the noise floor."""
+    counts, truth = _disks_over_noise(2, 128, 120, 10, 6.0)
+    assert truth.mean() > 0.6
+    maps = tracking_maps(counts, TrackingMapsConfig())
+    assert maps.frames_without_signal == ()
+    for frame in maps.foreground:
+        assert _recall_and_false_share(frame, truth)[0] >= 0.9
 
 
 def test_a_third_of_a_frame_saturated_does_not_lose_the_nuclei_elsewhere(caplog) -> None:

@@ -144,7 +144,7 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
     if stage == "tracking" and int(metrics.get("n_tracks", 1)) == 0:
         empty = "no detection in any frame: 0 tracks"
         if metrics.get("noise_only"):
-            empty += " (the nuclear image holds noise only: a FOV without cells)"
+            empty += " (no contrast above the pixel noise in any frame of the nuclear image)"
         return "empty", [empty, *reasons]
     if stage.startswith("patches") and int(metrics.get("n_patches", 1)) == 0:
         return "empty", ["no tracked cell: 0 patches", *reasons]

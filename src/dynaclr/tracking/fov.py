@@ -369,7 +369,12 @@ def track_fov(
     timings = {"start": started}
     reduced, missing = read_reduced_nuclei(inputs.plate, channel, fov_name, config)
     timings["read"] = time.perf_counter()
-    maps = tracking_maps(reduced, config.maps, where=f"{inputs.plate} FOV {fov_name} channel {channel!r}")
+    maps = tracking_maps(
+        reduced,
+        config.maps,
+        where=f"{inputs.plate} FOV {fov_name} channel {channel!r}",
+        min_area_px=config.segmentation.min_area_px,
+    )
     timings["maps"] = time.perf_counter()
     z_offset = config.maps.z_slice_range[0] if is_3d and config.maps.z_slice_range else 0
     with open_ome_zarr(tracks_plate_path, layout="hcs", mode="r+") as plate:
@@ -507,6 +512,7 @@ def _track_metrics(
         "normalization_range": list(maps.normalization_range),
         "empty_frames": list(maps.empty_frames),
         "saturated_voxels": maps.saturated_voxels,
+        "frames_without_signal": list(maps.frames_without_signal),
         "noise_only": maps.noise_only,
         "seconds_read": timings["read"] - timings["start"],
         "seconds_maps": timings["maps"] - timings["read"],

@@ -7,12 +7,11 @@ a per-FOV percentile normalisation, so the thresholds below are in normalised un
 1. reduce Z: ``max_projection`` / ``mean_projection`` over ``z_slice_range`` → (Y, X) per
    frame (2D tracking), or keep the slices → (Z', Y, X) (3D tracking);
 2. normalise: ``(image - p_low) / (p_high - p_low)`` with the FOV's percentiles over all
-   frames (a FOV whose image is constant becomes all zeros: no nuclei, and so does one whose
-   percentiles lie less than :data:`MIN_CONTRAST_TO_NOISE` times its pixel noise apart: noise
-   only, a FOV without cells, ``noise_only``);
+   frames (a FOV whose image is constant becomes all zeros: no nuclei);
 3. smooth each frame with a Gaussian of ``smoothing_sigma_px`` (never along time);
 4. foreground = smoothed >= threshold (fixed, or Otsu's threshold of the FOV's smoothed values
-   clipped to [0, 1], bounded below by ``minimum_otsu_threshold``), a 0/1 float32 map;
+   clipped to [0, 1], bounded below by ``minimum_otsu_threshold``) and >= the frame's noise floor
+   (below), a 0/1 float32 map;
 5. contours in [0, 1], high on nuclear boundaries: ``1 - smoothed`` (inverted intensity),
    the Sobel gradient magnitude, or ``1 - distance to background / its maximum``.
 
@@ -33,6 +32,22 @@ A frame whose image is constant (no signal: a shutter that did not open, a frame
 everywhere) is treated like a missing one: left out of the percentiles and Otsu's threshold, no
 detections (listed in ``empty_frames``, logged at WARNING). Otherwise a saturated frame would be
 one FOV-wide nucleus and would lift the high percentile above every nucleus of the other frames.
+
+Noise (:func:`noise_floors`): a frame without cells is not constant but holds the background's
+photons and camera noise, which the percentiles stretch over [0, 1] and Otsu's threshold cuts in two
+(half the pixels of a simulated FOV without cells were foreground, 57 detections in 27 tracks). Each
+frame is judged on the smoothed image the segmentation uses: its pixel noise (:func:`pixel_noise`
+of the raw frame) times the smoothing kernel's noise gain (:func:`smoothing_noise_gain`, 0.28 for
+``smoothing_sigma_px`` 1 in 2D) is the smoothed frame's noise sigma; its noise floor lies
+:data:`NOISE_FLOOR_SIGMAS` of them above the background (the frame's 1st percentile + 2.33
+sigma). No foreground lies below the floor, and a frame where no connected region of at least
+``min_area_px`` pixels (the segmentation's smallest nucleus) rises above it has no contrast above
+the pixel noise: no foreground, out of Otsu's threshold (``frames_without_signal``, WARNING). A FOV
+none of whose frames has such contrast is ``noise_only``. The decision is per frame, so a dim
+nucleus (+2 raw noise sigma is +7 smoothed sigma), a single nucleus in a large frame and cells in a
+few frames of a long movie are kept. Not caught: an empty image that is smooth rather than noisy
+(a virtual stain of an empty FOV, vignetting, a background that varies over the frame): its
+structure rises above the floor; bleaching (a background changing between frames) is caught.
 """
 
 from __future__ import annotations
@@ -46,7 +61,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from skimage.filters import sobel, threshold_otsu
 
-from dynaclr.config.tracking import TrackingMapsConfig
+from dynaclr.config.tracking import TrackingMapsConfig, UltrackSegmentationConfig
 from dynaclr.numerics.missing import fill_missing, missing_mask
 
 logger = logging.getLogger(__name__)
@@ -70,8 +85,10 @@ class TrackingMaps:
     """Frames whose image is constant (no signal): no foreground there."""
     saturated_voxels: int = 0
     """Voxels at the saturation plateau left out of the percentiles (:func:`normalize_percentiles`)."""
+    frames_without_signal: tuple[int, ...] = ()
+    """Frames with no contrast above the pixel noise (:func:`noise_floors`): no foreground there."""
     noise_only: bool = False
-    """The image holds noise only (:data:`MIN_CONTRAST_TO_NOISE`): no foreground anywhere."""
+    """No frame has contrast above the pixel noise (and at least one was judged): no foreground."""
 
 
 def z_slices(config: TrackingMapsConfig, n_z: int, source: str = "input") -> slice:
@@ -139,26 +156,121 @@ def saturated_voxels(stack: NDArray, high_percentile: float) -> NDArray[np.bool_
     return at_max
 
 
-#: Smallest span of the normalisation percentiles, in units of the pixel noise (:func:`pixel_noise`),
-#: of an image holding nuclei. Noise alone spans 3-7 sigma between the 1st and 99.8th percentiles
-#: (Gaussian 5.2; Poisson counts of 0.5-1000 photons, raw, max- or mean-projected: 2.9-6.7), the
-#: simulated plates' nuclear channels and virtual stains 87-260 sigma. Below it the percentiles
-#: would stretch the noise over [0, 1] and Otsu's threshold cut it in two: half the pixels of a FOV
-#: without cells were foreground, and ultrack made tracks of them.
-MIN_CONTRAST_TO_NOISE = 12.0
+#: Height of a frame's noise floor above its background, in standard deviations of the smoothed
+#: frame's pixel noise: Gaussian noise exceeds it in 3e-7 of the pixels (about one pixel of a
+#: 2048 x 2048 frame), and never in a connected region of a nucleus' size; Poisson counts of 0.1 to
+#: 1000 photons, raw or max-projected, left at most 4 connected pixels above it in 512 x 512 frames.
+NOISE_FLOOR_SIGMAS = 5.0
+
+#: The background of a frame is its 1st percentile (of the smoothed image) plus this many noise
+#: sigmas (the 1st percentile of Gaussian noise): a percentile, not the median, so that a frame
+#: covered by more than half with nuclei keeps them.
+BACKGROUND_PERCENTILE, BACKGROUND_PERCENTILE_SIGMAS = 1.0, 2.326
+
+#: At most this many pixel differences (or smoothed pixels) are read per frame to estimate its
+#: noise (or background): rows spread evenly over the frame, so a (Z', Y, X) frame of 2048 x 2048 px
+#: over 50 slices is not copied whole.
+NOISE_SAMPLE_SIZE = 1_000_000
+
+#: Clipping of :func:`pixel_noise`: differences farther from their median than this many standard
+#: deviations (nuclei edges) are left out, over :data:`NOISE_CLIP_ROUNDS` rounds.
+NOISE_CLIP_SIGMAS, NOISE_CLIP_ROUNDS = 4.0, 5
 
 
-def pixel_noise(stack: NDArray) -> float:
-    """Robust standard deviation of the pixel noise of ``stack`` (``(..., Y, X)``): the median absolute
-    deviation of the differences between neighbouring pixels along X, / sqrt(2). Nuclei and smooth
-    backgrounds barely move it; missing voxels are left out. 0 when at least half the differences are
-    equal (a noise-free image, an image quantised coarser than its noise): no estimate then."""
-    differences = np.diff(np.asarray(stack, dtype=np.float32), axis=-1).ravel()
+def pixel_noise(frame: NDArray) -> float:
+    """Standard deviation of the pixel noise of one frame (``(..., Y, X)``): that of the differences
+    between neighbouring pixels along X, sigma-clipped (:data:`NOISE_CLIP_SIGMAS`, so nuclei edges
+    and smooth backgrounds barely move it), / sqrt(2), over at most :data:`NOISE_SAMPLE_SIZE` of
+    them (rows spread over the frame); missing voxels are left out. Unlike a median absolute
+    deviation it holds for integer counts (a max projection of 2 photons a pixel: MAD 1.05, true
+    1.2) and sparse photons (most differences 0). Clipping that would leave only equal differences
+    (a noise-free image) stops at the last non-zero estimate; 0 only when all differences are equal
+    or none is finite."""
+    rows = np.asarray(frame).reshape(-1, frame.shape[-1])
+    step = max(1, -(-rows.shape[0] * max(rows.shape[1] - 1, 1) // NOISE_SAMPLE_SIZE))
+    differences = np.diff(rows[::step].astype(np.float64), axis=-1).ravel()
     differences = differences[np.isfinite(differences)]
     if differences.size == 0:
         return 0.0
-    deviation = np.abs(differences - np.median(differences))
-    return float(1.4826 * np.median(deviation) / np.sqrt(2.0))
+    centre, sigma = float(np.median(differences)), float(differences.std())
+    for _ in range(NOISE_CLIP_ROUNDS):
+        kept = differences[np.abs(differences - centre) <= NOISE_CLIP_SIGMAS * sigma]
+        clipped = float(kept.std()) if kept.size else 0.0
+        if clipped <= 0.0 or clipped == sigma:
+            break
+        sigma = clipped
+    return sigma / float(np.sqrt(2.0))
+
+
+def smoothing_noise_gain(sigma_px: float, n_axes: int) -> float:
+    """Factor by which :func:`smooth_frames` (``sigma_px`` over ``n_axes`` axes) scales white pixel
+    noise's standard deviation: the root of the sum of its kernel's squares (1 without smoothing)."""
+    if sigma_px <= 0:
+        return 1.0
+    radius = int(4.0 * sigma_px + 0.5)  # scipy's kernel radius (truncate=4)
+    impulse = np.zeros(2 * radius + 1)
+    impulse[radius] = 1.0
+    kernel = ndimage.gaussian_filter1d(impulse, sigma_px)
+    return float(np.sqrt(np.sum(kernel**2)) ** n_axes)
+
+
+def noise_floors(
+    reduced: NDArray,
+    smoothed: NDArray[np.float32],
+    missing: NDArray[np.bool_] | None,
+    value_range: tuple[float, float],
+    sigma_px: float,
+    skip: list[int],
+) -> NDArray[np.float64]:
+    """Per frame, the noise floor of ``smoothed`` (normalised units, ``value_range`` the raw values
+    mapped to 0 and 1): background (1st percentile + :data:`BACKGROUND_PERCENTILE_SIGMAS`) +
+    :data:`NOISE_FLOOR_SIGMAS` times the smoothed pixel noise (:func:`pixel_noise` of the raw frame
+    of ``reduced`` times :func:`smoothing_noise_gain`). ``-inf`` (not judged) for frames in
+    ``skip``, frames without a finite pixel or a noise estimate, and every frame when the
+    normalisation had no contrast."""
+    floors = np.full(len(reduced), -np.inf)
+    low, high = value_range
+    if not high > low:  # also NaN: nothing finite, the image is all zeros already
+        return floors
+    gain = smoothing_noise_gain(sigma_px, reduced.ndim - 1)
+    for t in range(len(reduced)):
+        if t in skip:
+            continue
+        noise = pixel_noise(reduced[t])
+        if noise <= 0:
+            continue
+        values = smoothed[t].ravel()
+        step = max(1, -(-values.size // NOISE_SAMPLE_SIZE))
+        values = values[::step] if missing is None else values[::step][~missing[t].ravel()[::step]]
+        if values.size == 0:
+            continue
+        sigma = gain * noise / (high - low)
+        background = (
+            float(np.percentile(values, BACKGROUND_PERCENTILE)) + BACKGROUND_PERCENTILE_SIGMAS * sigma
+        )
+        floors[t] = background + NOISE_FLOOR_SIGMAS * sigma
+    return floors
+
+
+def _frames_without_signal(
+    smoothed: NDArray[np.float32],
+    missing: NDArray[np.bool_] | None,
+    floors: NDArray[np.float64],
+    min_area_px: int,
+) -> list[int]:
+    """Judged frames (finite floor) where no connected region of at least ``min_area_px`` pixels of
+    ``smoothed`` (not ``missing``) lies above the floor."""
+    without = []
+    for t in np.flatnonzero(np.isfinite(floors)):
+        above = smoothed[t] >= floors[t]
+        if missing is not None:
+            above &= ~missing[t]
+        if np.count_nonzero(above) >= min_area_px:
+            labels, n_regions = ndimage.label(above)
+            if n_regions and int(np.bincount(labels.ravel())[1:].max()) >= min_area_px:
+                continue
+        without.append(int(t))
+    return without
 
 
 def normalize_percentiles(
@@ -268,12 +380,16 @@ def contour_map(
 
 
 def tracking_maps(
-    reduced: NDArray[np.float32], config: TrackingMapsConfig, where: str = "input"
+    reduced: NDArray[np.float32],
+    config: TrackingMapsConfig,
+    where: str = "input",
+    min_area_px: int = UltrackSegmentationConfig.model_fields["min_area_px"].default,
 ) -> TrackingMaps:
     """Foreground and contours from the Z-reduced nuclear stack (T, Y, X) or (T, Z', Y, X).
 
-    Missing voxels (NaN, ±inf) are background and never foreground, and so are constant frames
-    (module docstring); ``where`` names the plate, FOV and channel in warnings.
+    Missing voxels (NaN, ±inf) are background and never foreground, and so are constant frames and
+    frames without contrast above the pixel noise (module docstring; ``min_area_px``: the
+    segmentation's smallest nucleus); ``where`` names the plate, FOV and channel in warnings.
     """
     empty = constant_frames(reduced)
     if empty:
@@ -285,17 +401,30 @@ def tracking_maps(
         )
         reduced = reduced.copy()
         reduced[empty] = np.nan  # treated as missing: out of the statistics, background
-    missing = missing_mask(reduced)
-    percentiles = config.normalization_percentiles
-    normalised, value_range, n_saturated = normalize_percentiles(reduced, percentiles, where)
-    noise_only = _noise_only(reduced, value_range, where)
-    if noise_only:
-        normalised = np.zeros_like(normalised)
-    smoothed = smooth_frames(normalised, config.smoothing_sigma_px)
-    threshold = foreground_threshold(smoothed, config, missing)
-    foreground = smoothed >= threshold
-    if missing is not None:
-        foreground &= ~missing
+    missing, smoothed, value_range, n_saturated = _normalised_smoothed(reduced, config, where)
+    floors = noise_floors(reduced, smoothed, missing, value_range, config.smoothing_sigma_px, empty)
+    without_signal = _frames_without_signal(smoothed, missing, floors, min_area_px)
+    noise_only = bool(without_signal) and len(without_signal) == int(np.count_nonzero(np.isfinite(floors)))
+    if without_signal:
+        _warn_without_signal(where, without_signal, len(reduced), noise_only, min_area_px)
+    if without_signal and not noise_only:  # like constant frames: out of the percentiles and Otsu's threshold
+        signal_only = reduced.copy() if not empty else reduced
+        signal_only[without_signal] = np.nan
+        again = _normalised_smoothed(signal_only, config, where)
+        low, high = again[2]
+        if high > low:  # else keep the first normalisation (the frames are still excluded below)
+            raw_floors = value_range[0] + floors * (value_range[1] - value_range[0])
+            missing, smoothed, value_range, n_saturated = again
+            floors = (raw_floors - low) / (high - low)
+    excluded = missing
+    if without_signal:
+        excluded = np.zeros(smoothed.shape, dtype=bool) if missing is None else missing.copy()
+        excluded[without_signal] = True  # never foreground
+        smoothed[without_signal] = 0.0
+    threshold = foreground_threshold(smoothed, config, excluded)
+    foreground = (smoothed >= threshold) & (smoothed >= floors.reshape((-1,) + (1,) * (smoothed.ndim - 1)))
+    if excluded is not None:
+        foreground &= ~excluded
     contours = contour_map(smoothed, foreground, config.contour_method)
     logger.info(
         "maps: normalised %s → [0, 1], threshold %.3f, foreground fraction %.3f",
@@ -310,37 +439,43 @@ def tracking_maps(
         normalization_range=value_range,
         empty_frames=tuple(empty),
         saturated_voxels=n_saturated,
+        frames_without_signal=tuple(without_signal),
         noise_only=noise_only,
     )
 
 
-#: Frames (spread evenly over the movie) the pixel noise is estimated on: the noise of a movie is
-#: steady, and :func:`pixel_noise` copies what it reads three times over.
-NOISE_FRAMES = 8
-
-
-def _noise_frames(n_frames: int) -> NDArray[np.intp]:
-    """Indices of at most :data:`NOISE_FRAMES` frames spread evenly over ``n_frames``, first and last
-    included."""
-    return np.unique(np.linspace(0, n_frames - 1, min(n_frames, NOISE_FRAMES)).round().astype(np.intp))
-
-
-def _noise_only(reduced: NDArray[np.float32], value_range: tuple[float, float], where: str) -> bool:
-    """Whether the normalisation range of ``reduced`` spans less than :data:`MIN_CONTRAST_TO_NOISE`
-    times its pixel noise (:func:`pixel_noise` of :data:`NOISE_FRAMES` of its frames; never where it
-    has no estimate): a FOV without cells,
-    logged at WARNING naming ``where``."""
-    low, high = value_range
-    noise = pixel_noise(reduced[_noise_frames(len(reduced))])
-    if not (noise > 0 and high > low) or high - low >= MIN_CONTRAST_TO_NOISE * noise:
-        return False
-    logger.warning(
-        "%s: image holds noise only (its normalisation percentiles span %.4g, %.1f times the pixel noise "
-        "%.4g; nuclei span at least %g times it): no nuclei",
-        where,
-        high - low,
-        (high - low) / noise,
-        noise,
-        MIN_CONTRAST_TO_NOISE,
+def _normalised_smoothed(
+    reduced: NDArray[np.float32], config: TrackingMapsConfig, where: str
+) -> tuple[NDArray[np.bool_] | None, NDArray[np.float32], tuple[float, float], int]:
+    """Missing mask, normalised and smoothed stack, normalisation range and saturated voxels of
+    ``reduced`` (steps 2 and 3 of the module docstring)."""
+    missing = missing_mask(reduced)
+    normalised, value_range, n_saturated = normalize_percentiles(
+        reduced, config.normalization_percentiles, where
     )
-    return True
+    return missing, smooth_frames(normalised, config.smoothing_sigma_px), value_range, n_saturated
+
+
+def _warn_without_signal(
+    where: str, frames: list[int], n_frames: int, noise_only: bool, min_area_px: int
+) -> None:
+    """WARNING naming ``where`` and the frames without contrast above the pixel noise."""
+    rule = (
+        f"no connected region of {min_area_px} pixel(s) {NOISE_FLOOR_SIGMAS:g} noise sigmas above the "
+        "background of the smoothed image"
+    )
+    if noise_only:
+        logger.warning(
+            "%s: no contrast above the pixel noise in any frame (%s): no nuclei",
+            where,
+            rule,
+        )
+        return
+    logger.warning(
+        "%s: %d of %d frame(s) have no contrast above the pixel noise (%s), no nuclei there: %s",
+        where,
+        len(frames),
+        n_frames,
+        rule,
+        frames[:10],
+    )
