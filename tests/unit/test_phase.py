@@ -967,14 +967,41 @@ def test_an_over_exposed_frame_is_counted_named_and_marked_reduced(
     with caplog.at_level(logging.WARNING, logger="dynaclr.phase.reconstruct"):
         totals = reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig(), where="FOV A/1/0")
     metrics = totals.metrics("A/1/0", "3d", 1.0)
-    assert metrics["saturated_frames"] == [1] and metrics["voxels_at_pixel_type_maximum"] == n_saturated
-    assert "FOV A/1/0: frame(s) [1] have more than 1% of their brightfield voxels at the uint16 maximum" in (
-        caplog.text
+    assert metrics["saturated_frames"] == [1] and metrics["saturated_voxels"] == n_saturated
+    assert (
+        "FOV A/1/0: frame(s) [1] have more than 1% of their brightfield voxels at a camera's full scale "
+        "65535 counts" in caplog.text
     )
     row = qc_row(ArtifactKind.PHASE_FOV, Path("records/phase/A/1/0.json"), metrics, "phase")
     assert row["status"] == "reduced" and row["reason"] == "frames [1] over-exposed (brightfield saturated)"
     floats = reconstruct_frames(counts.astype(np.float32), 0, output, transfer_function, PhaseConfig())
-    assert floats.saturated_frames == []  # a float plate has no full scale
+    assert floats.saturated_frames == [1]  # a float plate of counts saturates at the same value
+
+
+def test_a_12_bit_camera_saturating_in_a_16_bit_plate_is_counted_at_its_full_scale(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog
+):
+    """A 12-bit camera's counts stored in uint16 clip at 4095, never at the type's 65535: 8 % of a
+    frame's voxels at 4095 went uncounted and the FOV was 'ok'. The stack's maximum at a camera's
+    full scale holding more than 1 % of its voxels is saturation, whatever the type's maximum; a
+    frame whose maximum is no full scale, or one at a full scale held by few voxels, is not."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    counts = _as_16_bit(_first_frames(tiny_plate["plate"], 3)[:, :1], 3000.0)
+    counts = np.minimum(counts, 4094).astype(np.uint16)  # a 12-bit camera below its full scale
+    counts[1][counts[1] >= np.percentile(counts[1], 92)] = 4095  # frame 1: 8 % clipped at 4095
+    counts[2].flat[:3] = 4095  # frame 2: three voxels at 4095, far below 1 %
+    n_saturated = int((counts[1] == 4095).sum())
+    assert 0.07 < n_saturated / counts[1].size < 0.09 and counts.max() < np.iinfo(np.uint16).max
+    output = np.zeros((3, 1, *counts.shape[2:]), np.float32)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.phase.reconstruct"):
+        totals = reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig(), where="FOV A/1/0")
+    metrics = totals.metrics("A/1/0", "3d", 1.0)
+    assert metrics["saturated_frames"] == [1] and metrics["saturated_voxels"] == n_saturated
+    said = "frame(s) [1] have more than 1% of their brightfield voxels at a camera's full scale 4095 counts"
+    assert said in caplog.text
+    unclipped = np.minimum(counts, 4000).astype(np.uint16)  # maximum 4000: no camera's full scale
+    clean = reconstruct_frames(unclipped, 0, output, transfer_function, PhaseConfig())
+    assert clean.saturated_frames == [] and clean.saturated_voxels == 0
 
 
 def test_a_float_plate_fills_exact_zeros_only_and_only_under_a_positive_offset(

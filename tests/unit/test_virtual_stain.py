@@ -483,12 +483,24 @@ def test_the_training_run_keys_train_bitwise_the_same_weights_into_the_same_reco
     load_network(trained["checkpoint"], config)  # a prediction with the run keys edited accepts it
 
 
-def test_time_budget_stops_training_early_with_a_checkpoint(plate: dict[str, Path], tmp_path: Path) -> None:
+def test_time_budget_stops_training_early_with_a_checkpoint(
+    plate: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A budget that ends training early trains the steps the machine affords: the weights then
+    depend on its speed and on the run settings (data_loader_workers, cache_megabytes), which rerun
+    nothing. The checkpoint records stopped_by_time beside metrics.run, and a WARNING says so."""
     config = small_config(max_steps=500, max_minutes=0.002)  # 0.12 s
-    metrics = train(config, plate["phase"], plate["plate"], tmp_path, "m.pt")
+    with caplog.at_level(logging.WARNING, logger="dynaclr.virtual_stain.train"):
+        metrics = train(config, plate["phase"], plate["plate"], tmp_path, "m.pt")
     assert metrics["stopped_by_time"]
     assert 1 <= metrics["steps"] < 500
     load_network(tmp_path / "m.pt", config)
+    recorded = torch.load(tmp_path / "m.pt", weights_only=True)["metrics"]
+    assert recorded["stopped_by_time"]
+    assert recorded["run"] == {"cache_megabytes": 2048.0, "data_loader_workers": 0}
+    said = f"virtual_stain.train.max_minutes (0.002) ended training after {metrics['steps']} of max_steps 500"
+    assert said in caplog.text
+    assert "depend on the machine's speed and on the run settings, which rerun nothing" in caplog.text
 
 
 def test_training_refuses_unknown_fovs_channels_and_plates(plate: dict[str, Path], tmp_path: Path) -> None:

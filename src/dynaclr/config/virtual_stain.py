@@ -79,9 +79,17 @@ class VirtualStainTrainConfig(StrictModel):
         2048.0,
         gt=0,
         description="Memory for normalised (Z, Y, X) stacks kept between patches (MB); stacks beyond it "
-        "are read again from the plate.",
+        "are read again from the plate. A run setting: editing it trains nothing again (the same "
+        "weights, unless max_minutes ends training early: then the steps trained depend on the "
+        "machine's speed, which this changes).",
     )
-    data_loader_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: main process).")
+    data_loader_workers: int = Field(
+        0,
+        ge=0,
+        description="DataLoader worker processes (0: main process). A run setting: editing it trains "
+        "nothing again (the same weights, unless max_minutes ends training early: then the steps "
+        "trained depend on the machine's speed, which this changes).",
+    )
     accelerator: Literal["auto", "cpu", "gpu"] = Field(
         "auto", description="Lightning accelerator; 'auto' uses a GPU when one is available."
     )
@@ -146,7 +154,10 @@ class VirtualStainConfig(StrictModel):
     #: augmentation are drawn from a generator seeded by the sample's index, in sample order, whichever
     #: process reads it and whether its stack was cached or read again; measured on CPU): editing them
     #: trains nothing again. ``accelerator`` and ``max_minutes`` are not run keys: a GPU trains other
-    #: weights than the CPU, and a budget that ends training early trains fewer steps.
+    #: weights than the CPU, and a budget that ends training early trains fewer steps. Such a budget
+    #: (``stopped_by_time``, logged at WARNING) makes the steps, hence the weights, depend on the
+    #: machine's speed, which the workers and cache change too; they still rerun nothing, as a run on a
+    #: slower machine or under more load would not (the checkpoint records their values, metrics.run).
     RUN_KEYS: ClassVar[tuple[str, ...]] = (
         "predict.tiles_per_batch",
         "predict.slices_per_batch",
@@ -155,7 +166,8 @@ class VirtualStainConfig(StrictModel):
     )
     #: The training run keys are held at their defaults in :meth:`job_params` and
     #: :meth:`training_params` (the checkpoint's config and hash): a config not setting them keeps the
-    #: params it had before they became run keys, so upgrading retrains nothing.
+    #: params it had before they became run keys (upgrading retrains each network once all the same:
+    #: its script changed, README).
     RUN_KEYS_AT_DEFAULTS: ClassVar[tuple[str, ...]] = ("train.data_loader_workers", "train.cache_megabytes")
     #: Top-level keys that do not change the trained weights: how the trained network predicts, the
     #: prediction plate's channel name, and a weights file (which replaces training). Left out of

@@ -60,6 +60,7 @@ from dynaclr.numerics.missing import (
     frame_is_dropped,
     missing_mask,
 )
+from dynaclr.numerics.saturation import full_scale_plateau
 from dynaclr.phase.transfer_function import (
     TransferFunction,
     first_position_shape,
@@ -99,8 +100,10 @@ MAX_NON_POSITIVE_SHARE = 0.25
 #: before (:func:`fill_unmeasured_brightfield`) and never reach this check.
 DARKEST_PERCENTILE = 0.1
 
-#: Share of a brightfield stack's voxels at its integer pixel type's maximum above which the frame is
-#: called saturated (over-exposed): the clipped intensities carry no phase, and the phase there is
+#: Share of a brightfield stack's voxels at a camera's full scale (the stack's maximum at one of
+#: :data:`~dynaclr.numerics.saturation.CAMERA_FULL_SCALES`: 255, 4095 for a 12-bit camera whatever
+#: the integer type storing it, 65535, ...) above which the frame is called saturated
+#: (over-exposed): the clipped intensities carry no phase, and the phase there is
 #: reduced, not dropped. On the simulated 8-bit brightfield of a 75 x 133 px FOV, the phase's Pearson
 #: r with the unsaturated reconstruction was 0.99 with 2.7 % of the voxels saturated, 0.91 with 31 %,
 #: 0.75 with 89 % and 0.49 with 99 % (r with the true phase 0.71, 0.64, 0.49, 0.26), each exit 0.
@@ -548,9 +551,9 @@ class ReconstructionTotals:
     one's error: the FOV's refusal quotes it) and the voxels read that are padding
     (``voxels_at_minimum``: :func:`padding_mask`, at 0 on unsigned integers, exactly 0.0 on floats,
     below the camera offset or, under an offset of 0, in every z slice: a stitched plate's zero
-    padding or dead pixels, filled by :func:`fill_unmeasured_brightfield`), and the voxels at an
-    integer pixel type's maximum (``voxels_at_maximum``) with the frames they saturate
-    (``saturated_frames``: :data:`MAX_SATURATED_SHARE`)."""
+    padding or dead pixels, filled by :func:`fill_unmeasured_brightfield`), and the frames saturated
+    at a camera's full scale (``saturated_frames``: :meth:`count_maximum`) with their voxels there
+    (``saturated_voxels``) and the full scales (``full_scales``)."""
 
     missing: MissingTally
     n_frames: int = 0
@@ -564,8 +567,9 @@ class ReconstructionTotals:
     n_values: int = 0
     voxels_at_minimum: int = 0
     voxels_read: int = 0
-    voxels_at_maximum: int = 0
+    saturated_voxels: int = 0
     saturated_frames: list[int] = field(default_factory=list)
+    full_scales: set[float] = field(default_factory=set)
 
     def metrics(self, fov_name: str, mode: str, seconds_total: float) -> dict[str, Any]:
         """The per-FOV record's metrics: frame count, wall times, mean and std of the phase, and the
@@ -586,34 +590,40 @@ class ReconstructionTotals:
             "dropped_frames": self.dropped_frames(),
             "frames_without_brightfield": list(self.frames_without_intensity),
             "voxels_at_pixel_type_minimum": self.voxels_at_minimum,
-            "voxels_at_pixel_type_maximum": self.voxels_at_maximum,
+            "saturated_voxels": self.saturated_voxels,
             "saturated_frames": list(self.saturated_frames),
         }
 
     def count_maximum(self, t: int, counts: np.ndarray) -> None:
-        """Count the voxels of frame ``t``'s stack ``counts`` at its integer pixel type's maximum (floats
-        have none); the frame is saturated where they are more than :data:`MAX_SATURATED_SHARE` of it."""
-        if counts.dtype.kind not in "ui":
+        """Frame ``t`` is saturated where its stack ``counts``'s maximum is a camera's full scale
+        (:func:`~dynaclr.numerics.saturation.full_scale_plateau`: 4095 for a 12-bit camera stored
+        in uint16, not only the type's 65535) and holds more than :data:`MAX_SATURATED_SHARE` of the
+        stack's voxels; its voxels there are counted. Missing voxels never count; a float plate of
+        counts saturates at the same values."""
+        plateau = full_scale_plateau(counts)
+        if plateau is None:
             return
-        n_at_maximum = int(np.count_nonzero(counts == np.iinfo(counts.dtype).max))
-        self.voxels_at_maximum += n_at_maximum
+        top, at_maximum = plateau
+        n_at_maximum = int(np.count_nonzero(at_maximum))
         if n_at_maximum > MAX_SATURATED_SHARE * counts.size:
+            self.saturated_voxels += n_at_maximum
             self.saturated_frames.append(int(t))
+            self.full_scales.add(top)
 
-    def report_saturation(self, where: str, pixel_type: np.dtype) -> None:
+    def report_saturation(self, where: str) -> None:
         """Log at WARNING the saturated frames (:meth:`count_maximum`), naming ``where``."""
         if not self.saturated_frames:
             return
         logger.warning(
-            "%s: frame(s) %s have more than %g%% of their brightfield voxels at the %s maximum %d "
-            "(over-exposed; %d voxels in all): their phase is reduced there (listed as saturated_frames "
-            "in the FOV's record and the QC table); lower the exposure or the illumination",
+            "%s: frame(s) %s have more than %g%% of their brightfield voxels at a camera's full scale "
+            "%s counts, their maximum (over-exposed; %d voxels in all): their phase is reduced there "
+            "(listed as saturated_frames in the FOV's record and the QC table); lower the exposure or "
+            "the illumination",
             where,
             self.saturated_frames[:10],
             100.0 * MAX_SATURATED_SHARE,
-            pixel_type.name,
-            int(np.iinfo(pixel_type).max),
-            self.voxels_at_maximum,
+            " and ".join(f"{value:g}" for value in sorted(self.full_scales)),
+            self.saturated_voxels,
         )
 
     def count_minimum(self, counts: np.ndarray, offset: float) -> None:
@@ -731,7 +741,7 @@ def reconstruct_frames(
         totals.n_values += phase.size
     totals.missing.check_fov()
     totals.report_minimum(where, np.dtype(brightfield.dtype), float(config.camera_offset_counts))
-    totals.report_saturation(where, np.dtype(brightfield.dtype))
+    totals.report_saturation(where)
     return totals
 
 

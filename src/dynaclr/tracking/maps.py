@@ -20,8 +20,9 @@ is missing only when its whole column is), the percentiles and Otsu's threshold 
 missing pixel is background (0 after normalisation) and never foreground. A dropped frame (all NaN,
 see :func:`dynaclr.tracking.fov.read_reduced_nuclei`) is thus an empty frame: no detections.
 
-Saturated voxels (a plateau at a camera's full scale, :data:`CAMERA_FULL_SCALES`, that is the
-image's maximum, holds more voxels than the high percentile leaves above it and covers at least
+Saturated voxels (a plateau at a camera's full scale,
+:data:`~dynaclr.numerics.saturation.CAMERA_FULL_SCALES`, that is the image's maximum, holds
+more voxels than the high percentile leaves above it and covers at least
 :data:`MIN_SATURATED_FRAME_SHARE` of a frame, e.g. a bright artefact over a third of a frame; not
 saturated nuclei nor a 0/255 mask, whose plateau is the signal) are left out of the percentiles, counted
 (``saturated_voxels``) and logged at WARNING: otherwise the high percentile would be the saturation
@@ -63,12 +64,9 @@ from skimage.filters import sobel, threshold_otsu
 
 from dynaclr.config.tracking import TrackingMapsConfig, UltrackSegmentationConfig
 from dynaclr.numerics.missing import fill_missing, missing_mask
+from dynaclr.numerics.saturation import full_scale_plateau
 
 logger = logging.getLogger(__name__)
-
-#: Full-scale values of 8- to 16-bit cameras (``2**bits - 1`` counts): the level saturated pixels
-#: take in raw counts. A virtual stain (float) or a binary image never sits at one of them.
-CAMERA_FULL_SCALES = frozenset(float(2**bits - 1) for bits in range(8, 17))
 
 
 @dataclass(frozen=True)
@@ -134,20 +132,17 @@ MIN_SATURATED_FRAME_SHARE = 0.2
 def saturated_voxels(stack: NDArray, high_percentile: float) -> NDArray[np.bool_] | None:
     """Mask of the voxels of ``stack`` (``(T, ...)``; missing voxels never count) at its finite
     maximum when they are a saturation plateau: the maximum is a camera's full scale
-    (:data:`CAMERA_FULL_SCALES`), it holds more voxels than the ``100 - high_percentile`` % the
-    high percentile leaves above it (so that percentile is the saturation value), it covers at least
-    :data:`MIN_SATURATED_FRAME_SHARE` of some frame (an artefact, not saturated nuclei), and not
-    every finite voxel. ``None`` otherwise, and when ``high_percentile`` is 100 (the maximum was
-    asked for)."""
-    finite = np.isfinite(stack)
-    if high_percentile >= 100.0 or not finite.any():
+    (:func:`~dynaclr.numerics.saturation.full_scale_plateau`), it holds more voxels than the
+    ``100 - high_percentile`` % the high percentile leaves above it (so that percentile is the
+    saturation value), it covers at least :data:`MIN_SATURATED_FRAME_SHARE` of some frame (an
+    artefact, not saturated nuclei), and not every finite voxel. ``None`` otherwise, and when
+    ``high_percentile`` is 100 (the maximum was asked for)."""
+    plateau = None if high_percentile >= 100.0 else full_scale_plateau(stack)
+    if plateau is None:
         return None
-    top = float(stack[finite].max())
-    if top not in CAMERA_FULL_SCALES:
-        return None
-    at_max = finite & (stack == top)
+    _, at_max = plateau
     n_at_max = int(np.count_nonzero(at_max))
-    n_finite = int(np.count_nonzero(finite))
+    n_finite = int(np.count_nonzero(np.isfinite(stack)))
     if n_at_max == n_finite or n_at_max <= (100.0 - high_percentile) / 100.0 * n_finite:
         return None
     per_frame = at_max.reshape(len(stack), -1).mean(axis=1)

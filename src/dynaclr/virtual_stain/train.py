@@ -231,8 +231,10 @@ def train_virtual_stain(
     :class:`SlabPatchDataset`).
 
     Writes ``outputs.checkpoint`` (kind ``virtual_stain_model``) and Lightning logs (CSV and
-    TensorBoard) under ``log_dir``. On CPU the same seed gives the same weights unless the
-    ``max_minutes`` budget ends training before ``max_steps``.
+    TensorBoard) under ``log_dir``. On CPU the same seed gives the same weights, whatever the run
+    settings (``data_loader_workers``, ``cache_megabytes``), unless the ``max_minutes`` budget ends
+    training before ``max_steps`` (``stopped_by_time``, logged at WARNING): the steps it affords then
+    depend on the machine's speed and on the run settings, which rerun nothing.
 
     Returns:
         metrics: ``steps``, ``train_seconds``, ``loss_first`` / ``loss_last`` (mean training MSE
@@ -272,4 +274,17 @@ def train_virtual_stain(
         metrics["loss_last"],
         outputs.checkpoint,
     )
+    if metrics["stopped_by_time"]:
+        logger.warning(
+            "%s: virtual_stain.train.max_minutes (%g) ended training after %d of max_steps %d steps "
+            "(stopped_by_time in the checkpoint's metrics): its weights depend on the machine's speed "
+            "and on the run settings, which rerun nothing (metrics.run: %s; other values train "
+            "another number of steps in the budget); raise max_minutes for weights that depend on the "
+            "config and seed only",
+            outputs.checkpoint,
+            train.max_minutes,
+            metrics["steps"],
+            train.max_steps,
+            metrics["run"],
+        )
     return metrics
