@@ -398,7 +398,7 @@ def _tracking_pixel_problems(
         return [
             f"{head}; at {pixel_size:g} µm a nucleus covers about {nucleus_px:.2g} pixel(s) (fewer than "
             f"{MIN_SEGMENTABLE_AREA_PX}): nuclei cannot be segmented at this sampling. Image the nuclei with "
-            "finer pixels, or import tracks made otherwise (datasets.<name>.tracks)"
+            f"finer pixels, or import tracks made otherwise (datasets.{name}.tracks)"
         ]
     sections: dict[str, list[str]] = {}
     for key, (_, value) in unscaled.items():
