@@ -309,17 +309,57 @@ def test_folds_whose_training_fovs_hold_one_class_say_so_in_the_tables_and_findi
     metrics = result.metrics
     assert metrics["n_matched"] == len(one_class_each) and metrics["n_test"] == 0 and np.isnan(metrics["f1"])
     reason = (
-        "every cross-validation fold's training FOVs hold one infection class (2 annotated FOVs, folds "
-        "grouped by FOV), so no fold was fitted and no annotated cell scored; annotate both classes in "
-        "more FOVs, or image more FOVs per condition"
+        "every cross-validation fold's training FOVs hold only uninfected or only infected cells (2 "
+        "annotated FOVs, folds grouped by FOV), so no infection fold was fitted and no annotated cell "
+        "scored; annotate both classes in more FOVs, or image more FOVs per condition"
     )
     assert {metrics[f"{m}_ci_missing"] for m in ("f1", "auroc", "balanced_accuracy")} == {reason}
     classification = pd.DataFrame([{"model": "m", "dataset": "plate", "train_dataset": "plate", **metrics}])
     table = results_table(classification=classification, tasks=("infection",))
     assert table.loc[0, "f1_infection_not_computed"] == reason
     (finding,) = [f for f in classifier_findings(table) if f.topic == "infection classifier"]
-    assert f"not computed: m, no annotated cell scored: {reason}." in finding.statement
+    assert f"not computed: m: {reason}." in finding.statement
     assert "could be scored" not in finding.statement
+    assert finding.statement.count("no annotated cell scored") == 1
+
+
+def test_a_classifier_of_another_dataset_that_scores_no_cell_is_not_said_to_have_single_class_folds(
+    planted,
+):
+    """A transferred or imported classifier has no folds (n_folds 0): where it scored no annotated
+    cell, the CIs' reason said every cross-validation fold's training FOVs held one class, folds it
+    never had. Only a dataset's own classifier that fitted no fold says so; the others say no
+    annotated cell was scored."""
+    from dynaclr.classify.evaluate import score_intervals
+
+    scores = {
+        "task": "infection",
+        "positive_class": "infected",
+        **{name: float("nan") for name in ("f1", "auroc", "balanced_accuracy")},
+        "n_test": 0,
+        "n_test_positive": 0,
+        "n_folds": 0,
+        "n_fovs": 2,
+    }
+    predictions = pd.DataFrame(
+        {
+            "fov_name": ["A/1/0"],
+            "track_id": [1],
+            "task": ["infection"],
+            "annotated": [True],
+            "annotation_label": ["infected"],
+            "out_of_fold_probability": [np.nan],
+        }
+    )
+    config = ClassificationConfig(n_bootstrap=10)
+
+    def reasons(cross_validated: bool) -> set[str]:
+        out = score_intervals(scores, predictions, config, "p", cross_validated=cross_validated)
+        return {out[f"{m}_ci_missing"] for m in ("f1", "auroc", "balanced_accuracy")}
+
+    assert reasons(cross_validated=False) == {"no annotated cell scored"}
+    (own,) = reasons(cross_validated=True)
+    assert own.startswith("every cross-validation fold's training FOVs hold only uninfected or only infected")
 
 
 def test_classify_stage_writes_metrics_predictions_and_classifiers(planted, tmp_path):

@@ -409,11 +409,11 @@ def test_a_plate_with_one_infected_fov_is_warned_that_no_fold_scores_an_infected
 
     config = tiny_workflow_config()
     assert warnings_of(config) == [
-        "datasets.tiny.simulate.wells: only FOV B/1/0 of 2 can hold 'infected' cells, and the infection "
-        "classifier's folds are grouped by FOV: the fold testing B/1/0 trains on no 'infected' cell and is "
-        "skipped, so no 'infected' cell is scored and its F1 will not be computed (with one FOV of each "
-        "class, every fold's training FOVs hold one class); annotate both classes in more FOVs, or image "
-        "more FOVs per condition (simulate.fovs_per_well, or another well with an infected_fraction above 0)"
+        "datasets.tiny.simulate: set fovs_per_well to 2 or more, or give another well an infected_fraction "
+        "above 0: only FOV B/1/0 of 2 can hold 'infected' cells, and the infection classifier's folds are "
+        "grouped by FOV: the fold testing B/1/0 trains on no 'infected' cell and is skipped, so no "
+        "'infected' cell is scored and its F1 will not be computed (with one FOV of each class, every "
+        "fold's training FOVs hold only uninfected or only infected cells)"
     ]
     two_fovs = copy.deepcopy(config)
     two_fovs["datasets"]["tiny"]["simulate"]["fovs_per_well"] = 2
@@ -531,6 +531,102 @@ def test_tracking_sizes_given_or_within_the_tolerance_are_accepted(
     config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = pixel_size_um
     config["datasets"]["tiny"]["tracking"] = tracking
     assert plan(config, tmp_path)["track_fov"] == 2  # the tiny plate's FOVs
+
+
+def _pixel_problems(config: dict[str, Any]) -> list[str]:
+    """The dry run's problems of the tracking sizes of a config whose datasets are all simulated."""
+    return [problem for problem in _simulated_problems(config) if "expected pixel-valued keys" in problem]
+
+
+@pytest.mark.parametrize("pixel_size_um", [5.0, 12.0])
+def test_pixels_too_coarse_for_a_nucleus_are_refused_without_sizes_to_set(pixel_size_um: float) -> None:
+    """Scaled with max(1, round(x)), max_area_px became 1 above ~11.3 µm pixels: the block offered
+    (min_area_px 1, max_area_px 1) was itself an invalid config. The scaled areas now always validate;
+    where the default nucleus covers under 10 pixels, no sizes are offered: nuclei cannot be segmented
+    at that sampling."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config.tracking import TrackingConfig
+
+    unscaled = TrackingConfig().unscaled_defaults(pixel_size_um)
+    sections: dict[str, dict[str, float | None]] = {}
+    for key, (_, value) in unscaled.items():
+        section, field = key.split(".")
+        sections.setdefault(section, {})[field] = value
+    scaled = TrackingConfig.model_validate(sections)  # a valid block
+    assert (
+        2 <= scaled.segmentation.max_area_px
+        and scaled.segmentation.min_area_px < scaled.segmentation.max_area_px
+    )
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = pixel_size_um
+    (problem,) = _pixel_problems(config)
+    assert "nuclei cannot be segmented at this sampling" in problem
+    assert "e.g. the defaults scaled" not in problem
+
+
+def test_tracking_sizes_harm_is_worded_by_the_direction_of_the_pixels() -> None:
+    """Finer pixels than the defaults' cut nuclei into pieces; coarser ones miss nuclei (below
+    min_area_px) or merge them. The message said "cut into pieces or merged" either way."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
+    (fine,) = _pixel_problems(config)
+    assert "; nuclei would be cut into pieces and links missed. Set them" in fine
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 1.3
+    (coarse,) = _pixel_problems(config)
+    assert "; nuclei would be missed (below min_area_px) or merged and far cells linked. Set them" in coarse
+
+
+def test_tracking_smoothing_in_3d_is_not_scaled_by_the_yx_pixels() -> None:
+    """In 3D the smoothing sigma blurs Z slices too: scaling it by the YX pixel ratio scaled the Z blur,
+    though the z step had not changed. It is named, not given a scaled value, and the note says to
+    choose it for the z step."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
+    config["datasets"]["tiny"]["tracking"] = {"maps": {"z_handling": "3d"}}
+    (problem,) = _pixel_problems(config)
+    assert "found the defaults, meant for 0.65 µm pixels (more than 1.5 times larger or smaller): " in problem
+    assert "maps.smoothing_sigma_px 1," in problem
+    assert "tracking: {segmentation: {min_area_px: 634, max_area_px: 4753}, linking:" in problem
+    assert "smoothing_sigma_px: " not in problem
+    assert "maps.smoothing_sigma_px also counts z slices in 3d: choose it for the z step" in problem
+
+
+def test_tracking_linking_sizes_are_not_checked_on_still_images() -> None:
+    """On still images (one frame) nothing is linked: the linking keys were refused although they do
+    nothing there. The segmentation sizes still are."""
+    import dataclasses
+
+    from integration.workflow_helpers import tiny_workflow_config
+
+    def problems(tracking: dict[str, Any], n_frames: int) -> list[str]:
+        config = tiny_workflow_config()
+        config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
+        config["datasets"]["tiny"]["tracking"] = tracking
+        validated, layouts = _simulated_layouts(config)
+        layout = layouts["tiny"]
+        layouts["tiny"] = dataclasses.replace(
+            layout, shape_tczyx=(n_frames, *layout.shape_tczyx[1:]), n_frames=n_frames
+        )
+        return [
+            p for p in workflow_problems(validated, layouts, "results") if "expected pixel-valued keys" in p
+        ]
+
+    areas = {"segmentation": {"min_area_px": 634, "max_area_px": 4753}}
+    (still,) = problems(areas, 1)
+    assert "linking" not in still
+    assert (
+        "maps.smoothing_sigma_px 1, solver.image_border_px 10; nuclei would be cut into pieces. Set" in still
+    )
+    given = {**areas, "maps": {"smoothing_sigma_px": 3.25}, "solver": {"image_border_px": 32}}
+    assert problems(given, 1) == []
+    (movie,) = problems(given, 2)
+    assert "found the defaults, meant for 0.65 µm pixels (more than 1.5 times larger or smaller): " in movie
+    assert "linking.max_distance_px 20, linking.distance_weight_per_px 0.01; nuclei" in movie
 
 
 def test_tracking_sizes_are_checked_against_the_pixels_a_plate_states(tmp_path: Path) -> None:

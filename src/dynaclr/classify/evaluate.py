@@ -48,7 +48,7 @@ from tqdm import tqdm
 from dynaclr.classify.annotations import task_classes
 from dynaclr.classify.model import LinearClassifier, build_pipeline
 from dynaclr.config.analysis import ClassificationConfig
-from dynaclr.config.reasons import single_class_folds
+from dynaclr.config.reasons import NO_CELL_SCORED, single_class_folds
 from dynaclr.embeddings import MatrixBlocks, cell_table, match_observations_to_cells, representation_matrix
 
 logger = logging.getLogger(__name__)
@@ -353,7 +353,7 @@ def _scores_row(
     if evaluated.any():
         point = binary_metrics(truth[evaluated], out_of_fold[evaluated])
     else:
-        reason = single_class_folds(task, len(np.unique(matched.fovs)))
+        reason = single_class_folds(task, task_classes(task), len(np.unique(matched.fovs)))
         logger.warning("%s: metrics are NaN: %s", task, reason)
         point = binary_metrics(truth[:0], out_of_fold[:0])
     fitted = [fold for fold in folds if fold.pipeline is not None]
@@ -373,7 +373,12 @@ def _scores_row(
 
 
 def score_intervals(
-    scores: dict[str, Any], predictions: pd.DataFrame, config: ClassificationConfig, where: str
+    scores: dict[str, Any],
+    predictions: pd.DataFrame,
+    config: ClassificationConfig,
+    where: str,
+    *,
+    cross_validated: bool,
 ) -> dict[str, Any]:
     """Track-bootstrap CIs (:func:`bootstrap_metrics`: ``config.n_bootstrap``, ``seed``,
     ``confidence``) of one row of ``classification_scores`` (:func:`_scores_row`), from the cells
@@ -384,9 +389,11 @@ def score_intervals(
 
     Returns:
         The CI columns and ``n_bootstrap``, ``confidence``; with no cell scored, NaN bounds and
-        why in each ``{metric}_ci_missing``: :func:`~dynaclr.config.reasons.single_class_folds`
+        why in each ``{metric}_ci_missing``: for a dataset's own classifier (``cross_validated``)
+        that fitted no fold (``n_folds`` 0), :func:`~dynaclr.config.reasons.single_class_folds`
         (annotations matched, ``n_matched``, but every fold skipped: the only way a row of
-        :func:`_scores_row` scores none of them).
+        :func:`_scores_row` scores none of them); for a classifier of another dataset or an
+        earlier run (no folds), :data:`~dynaclr.config.reasons.NO_CELL_SCORED`.
 
     Raises:
         ValueError: those cells are not the ones the row counts (``n_test``, ``n_test_positive``),
@@ -426,7 +433,11 @@ def score_intervals(
         config.confidence,
     )
     if not len(scored):
-        reason = single_class_folds(task, int(scores["n_fovs"]))
+        reason = (
+            single_class_folds(task, task_classes(task), int(scores["n_fovs"]))
+            if cross_validated and int(scores["n_folds"]) == 0
+            else NO_CELL_SCORED
+        )
         out.update({key: reason for key in out if key.endswith("_ci_missing")})
     return {**out, "n_bootstrap": config.n_bootstrap, "confidence": config.confidence}
 
@@ -523,7 +534,9 @@ def fit_and_evaluate(
     """
     blocks = MatrixBlocks(representation_matrix(embeddings, config.representation))
     result = classify_cells(cell_table(embeddings), blocks, annotations, [task], config)[0]
-    intervals = score_intervals(result.metrics, result.predictions, config, f"{task} predictions")
+    intervals = score_intervals(
+        result.metrics, result.predictions, config, f"{task} predictions", cross_validated=True
+    )
     return replace(result, metrics={**result.metrics, **intervals})
 
 
@@ -660,7 +673,10 @@ def apply_and_evaluate(
     if scores is None:
         return None, predictions
     where = f"{classifier.task} predictions"
-    return {**scores, **score_intervals(scores, predictions, config, where)}, predictions
+    return {
+        **scores,
+        **score_intervals(scores, predictions, config, where, cross_validated=False),
+    }, predictions
 
 
 def _score_applied(

@@ -612,7 +612,8 @@ def classification_intervals_stage(
     for row in scores.to_dict("records"):
         source = predictions[predictions["train_dataset"] == row["train_dataset"]]
         where = f"{inputs.predictions} (train_dataset {row['train_dataset']!r}) for {inputs.scores}"
-        rows.append({**row, **score_intervals(row, source, config, where)})
+        own = row["train_dataset"] == row["dataset"]  # cross-validated; else transferred or imported
+        rows.append({**row, **score_intervals(row, source, config, where, cross_validated=own)})
     metrics = pd.DataFrame(rows, columns=list(CLASSIFICATION_COLUMNS))[list(CLASSIFICATION_COLUMNS)]
     provenance_config = {**scores_prov.config, **config.interval_params()}
     recorded: list[Any] = [(inputs.scores, scores_prov), (inputs.predictions, predictions_prov)]

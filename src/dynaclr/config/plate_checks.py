@@ -28,7 +28,13 @@ from dynaclr.config.base import fov_pattern_paths
 from dynaclr.config.patches import PatchSpec, channel_indices
 from dynaclr.config.reasons import single_class_fov
 from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, SimulateConfig
-from dynaclr.config.tracking import DEFAULTS_PIXEL_SIZE_UM, PIXEL_SIZE_TOLERANCE, mixed_ctc_layouts
+from dynaclr.config.tracking import (
+    DEFAULTS_PIXEL_SIZE_UM,
+    MIN_SEGMENTABLE_AREA_PX,
+    PIXEL_SIZE_TOLERANCE,
+    mixed_ctc_layouts,
+    scaled_default_max_area_px,
+)
 from dynaclr.config.training import (
     TAU_MINUTES_TOLERANCE,
     ContrastiveModelConfig,
@@ -363,7 +369,11 @@ def _tracking_pixel_problems(
     (:meth:`~dynaclr.config.tracking.TrackingConfig.unscaled_defaults`): on 0.2 µm pixels every nucleus
     (~1960 px) exceeded max_area_px 450 and ultrack's hierarchy cut it into pieces (14-18 detections a
     frame for 6 cells), with exit 0. A pixel size stated by nothing (or read from axes without a unit)
-    is not checked: the message would rest on a guess."""
+    is not checked: the message would rest on a guess. On still images (one frame) the linking keys
+    do nothing and are not checked; in 3D ``maps.smoothing_sigma_px`` blurs Z slices too and is named
+    without a scaled value; where the default largest nucleus covers under
+    :data:`~dynaclr.config.tracking.MIN_SEGMENTABLE_AREA_PX` pixels, no values are offered: nuclei
+    cannot be segmented at that sampling."""
     plate = plates.get(dataset.tracking_input.source)
     raw = plates["raw"]
     if dataset.tracks is not None or plate is None or "pixel_size_um" in raw.implausible_keys:
@@ -373,26 +383,46 @@ def _tracking_pixel_problems(
     if not overridden and raw.stated_values()["pixel_size_um"] is None:
         return []
     unscaled = dataset.tracking.unscaled_defaults(pixel_size)
+    if plate.shape_tczyx[0] == 1:  # still images: nothing is linked
+        unscaled = {key: values for key, values in unscaled.items() if not key.startswith("linking.")}
     if not unscaled:
         return []
+    found = ", ".join(f"{key} {default:g}" for key, (default, _) in unscaled.items())
+    head = (
+        f"datasets.{name}.tracking: expected pixel-valued keys set for the {pixel_size:g} µm pixels of the "
+        f"tracking input {plate.path}, found the defaults, meant for {DEFAULTS_PIXEL_SIZE_UM:g} µm pixels "
+        f"(more than {PIXEL_SIZE_TOLERANCE:g} times larger or smaller): {found}"
+    )
+    nucleus_px = scaled_default_max_area_px(pixel_size)
+    if nucleus_px < MIN_SEGMENTABLE_AREA_PX:
+        return [
+            f"{head}; at {pixel_size:g} µm a nucleus covers about {nucleus_px:.2g} pixel(s) (fewer than "
+            f"{MIN_SEGMENTABLE_AREA_PX}): nuclei cannot be segmented at this sampling. Image the nuclei with "
+            f"finer pixels, or import tracks made otherwise (datasets.{name}.tracks)"
+        ]
     sections: dict[str, list[str]] = {}
     for key, (_, value) in unscaled.items():
         section, field = key.split(".")
-        sections.setdefault(section, []).append(f"{field}: {value:g}")
+        if value is not None:
+            sections.setdefault(section, []).append(f"{field}: {value:g}")
     snippet = ", ".join(f"{section}: {{{', '.join(fields)}}}" for section, fields in sections.items())
-    found = ", ".join(f"{key} {default:g}" for key, (default, _) in unscaled.items())
-    voxels = (
-        " (areas count voxels in 3d: multiply them by the slices a nucleus spans)"
-        if dataset.tracking.maps.z_handling == "3d"
-        else ""
-    )
-    return [
-        f"datasets.{name}.tracking: expected pixel-valued keys set for the {pixel_size:g} µm pixels of the "
-        f"tracking input {plate.path}, found the defaults, meant for {DEFAULTS_PIXEL_SIZE_UM:g} µm pixels "
-        f"(more than {PIXEL_SIZE_TOLERANCE:g} times larger or smaller): {found}; nuclei would be cut into "
-        f"pieces or merged and links missed. Set them, e.g. the defaults scaled to {pixel_size:g} µm: "
-        f"tracking: {{{snippet}}}{voxels}"
-    ]
+    notes = []
+    if dataset.tracking.maps.z_handling == "3d":
+        notes.append("areas count voxels in 3d: multiply them by the slices a nucleus spans")
+        if "maps.smoothing_sigma_px" in unscaled:
+            notes.append(
+                "maps.smoothing_sigma_px also counts z slices in 3d: choose it for the z step, "
+                "not scaled here"
+            )
+    note = f" ({'; '.join(notes)})" if notes else ""
+    linked = plate.shape_tczyx[0] > 1
+    if pixel_size < DEFAULTS_PIXEL_SIZE_UM:  # nuclei span more pixels than the defaults expect
+        harm, links = "nuclei would be cut into pieces", " and links missed"
+    else:
+        harm, links = "nuclei would be missed (below min_area_px) or merged", " and far cells linked"
+    harm += links if linked else ""
+    block = f"tracking: {{{snippet}}}{note}"
+    return [f"{head}; {harm}. Set them, e.g. the defaults scaled to {pixel_size:g} µm: {block}"]
 
 
 def _stem_problems(
@@ -922,10 +952,11 @@ def workflow_warnings(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLay
         # none, or one FOV in all, is refused elsewhere; the FOV names are read only to name the FOV
         if len(infected_wells) * simulate.fovs_per_well == 1 and n_fovs >= 2:
             fov = next(f for f in raw_layouts[name].fov_names if f.rsplit("/", 1)[0] == infected_wells[0])
+            # the annotations are drawn from the simulation: the fix is the plate's layout
             warnings.append(
-                f"datasets.{name}.simulate.wells: "
-                + single_class_fov("infection", "infected", fov, n_fovs)
-                + " (simulate.fovs_per_well, or another well with an infected_fraction above 0)"
+                f"datasets.{name}.simulate: set fovs_per_well to 2 or more, or give another well an "
+                "infected_fraction above 0: "
+                + single_class_fov("infection", ("uninfected", "infected"), fov, n_fovs)
             )
     return warnings
 

@@ -34,30 +34,38 @@ def no_classifier(file: str, task: str) -> str:
     return f"no {task} classifier in {file}"
 
 
-def single_class_folds(task: str, n_fovs: int) -> str:
-    """Why a classifier of ``task`` cross-validated on ``n_fovs`` annotated FOVs scored no annotated
-    cell (no F1, AUROC or balanced accuracy, with no CI): every fold's training FOVs held one class
-    (the folds are grouped by FOV), so every fold was skipped; e.g. a plate whose wells each hold one
-    condition in one FOV. The metrics' ``{metric}_ci_missing`` in ``classification.csv``, the results
-    table's ``f1_<task>_not_computed`` and the findings' line say it."""
+#: Why a classifier scored no annotated cell where no fold explains it (a classifier of another
+#: dataset or of an earlier run, applied as it is): ``{metric}_ci_missing`` of its row.
+NO_CELL_SCORED = "no annotated cell scored"
+
+
+def single_class_folds(task: str, classes: tuple[str, str], n_fovs: int) -> str:
+    """Why a classifier of ``task`` (``classes``: its negative and positive labels) cross-validated on
+    ``n_fovs`` annotated FOVs scored no annotated cell (no F1, AUROC or balanced accuracy, with no
+    CI): every fold's training FOVs held one class (the folds are grouped by FOV), so every fold was
+    skipped; e.g. a plate whose wells each hold one condition in one FOV. The metrics'
+    ``{metric}_ci_missing`` in ``classification.csv``, the results table's ``f1_<task>_not_computed``
+    and the findings' line say it."""
+    negative, positive = classes
     return (
-        f"every cross-validation fold's training FOVs hold one {task} class ({n_fovs} annotated FOVs, "
-        "folds grouped by FOV), so no fold was fitted and no annotated cell scored; annotate both "
-        "classes in more FOVs, or image more FOVs per condition"
+        f"every cross-validation fold's training FOVs hold only {negative} or only {positive} cells "
+        f"({n_fovs} annotated FOVs, folds grouped by FOV), so no {task} fold was fitted and no annotated "
+        "cell scored; annotate both classes in more FOVs, or image more FOVs per condition"
     )
 
 
-def single_class_fov(task: str, label: str, fov: str, n_fovs: int) -> str:
-    """What the plan knows of a dataset whose ``label`` cells of ``task`` can lie in one FOV only
-    (``fov``, of ``n_fovs``: a simulated plate whose infected wells hold one FOV): the fold testing that
-    FOV trains on no ``label`` cell and is skipped, so no ``label`` cell is ever scored and the F1 is
-    not computed (where the other FOVs hold one class too, every fold is: :func:`single_class_folds`)."""
+def single_class_fov(task: str, classes: tuple[str, str], fov: str, n_fovs: int) -> str:
+    """What the plan knows of a dataset whose positive cells of ``task`` (``classes``: its negative
+    and positive labels) can lie in one FOV only (``fov``, of ``n_fovs``: a simulated plate whose
+    infected wells hold one FOV): the fold testing that FOV trains on no positive cell and is
+    skipped, so no positive cell is ever scored and the F1 is not computed (where the other FOVs hold
+    one class too, every fold is: :func:`single_class_folds`). The caller leads with the fix."""
+    negative, positive = classes
     return (
-        f"only FOV {fov} of {n_fovs} can hold {label!r} cells, and the {task} classifier's folds are "
-        f"grouped by FOV: the fold testing {fov} trains on no {label!r} cell and is skipped, so no "
-        f"{label!r} cell is scored and its F1 will not be computed (with one FOV of each class, every "
-        "fold's training FOVs hold one class); annotate both classes in more FOVs, or image more FOVs "
-        "per condition"
+        f"only FOV {fov} of {n_fovs} can hold {positive!r} cells, and the {task} classifier's folds are "
+        f"grouped by FOV: the fold testing {fov} trains on no {positive!r} cell and is skipped, so no "
+        f"{positive!r} cell is scored and its F1 will not be computed (with one FOV of each class, every "
+        f"fold's training FOVs hold only {negative} or only {positive} cells)"
     )
 
 

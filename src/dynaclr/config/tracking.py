@@ -50,6 +50,11 @@ PIXEL_SCALED_KEYS: dict[tuple[str, str], int] = {
     ("linking", "distance_weight_per_px"): -1,
     ("solver", "image_border_px"): 1,
 }
+#: Fewest pixels the default largest nucleus (``segmentation.max_area_px`` scaled to a plate's pixels,
+#: :meth:`TrackingConfig.unscaled_defaults`) may cover for nuclei to be segmented at that sampling: below
+#: it (pixels above ~4.4 µm) a nucleus is a few pixels, and no size in pixels tells it from noise or a
+#: neighbour.
+MIN_SEGMENTABLE_AREA_PX = 10
 
 
 class TrackingMapsConfig(StrictModel):
@@ -291,25 +296,48 @@ class TrackingConfig(StrictModel):
             )
         return self
 
-    def unscaled_defaults(self, pixel_size_um: float) -> dict[str, tuple[float, float]]:
+    def unscaled_defaults(self, pixel_size_um: float) -> dict[str, tuple[float, float | None]]:
         """The keys of :data:`PIXEL_SCALED_KEYS` left at their defaults (not given in the config) where
         ``pixel_size_um`` (the tracking input's pixels, µm) differs from :data:`DEFAULTS_PIXEL_SIZE_UM` by
         more than :data:`PIXEL_SIZE_TOLERANCE`: ``{"section.field": (default, scaled value)}``, the
         value scaled to ``pixel_size_um`` (integers rounded, floats to 3 significant digits); empty
-        within the tolerance or when every such key is given."""
+        within the tolerance or when every such key is given. The scaled areas form a valid
+        segmentation block: ``min_area_px`` at least 1, ``max_area_px`` at least 2 and above the
+        ``min_area_px`` used (given or scaled). In 3D (``maps.z_handling``) ``maps.smoothing_sigma_px``
+        blurs Z slices too, whose size the pixel size does not tell: its scaled value is ``None``."""
         ratio = DEFAULTS_PIXEL_SIZE_UM / pixel_size_um
         if max(ratio, 1.0 / ratio) <= PIXEL_SIZE_TOLERANCE:
             return {}
-        unscaled = {}
+        unscaled: dict[str, tuple[float, float | None]] = {}
         for (section, field), power in PIXEL_SCALED_KEYS.items():
             model = getattr(self, section)
             if field in model.model_fields_set:
                 continue
             default = getattr(model, field)
             scaled = default * ratio**power
-            value: float = max(1, round(scaled)) if isinstance(default, int) else float(f"{scaled:.3g}")
+            value: float | None = (
+                max(1, round(scaled)) if isinstance(default, int) else float(f"{scaled:.3g}")
+            )
+            if (section, field) == ("maps", "smoothing_sigma_px") and self.maps.z_handling == "3d":
+                value = None
             unscaled[f"{section}.{field}"] = (default, value)
+        if "segmentation.max_area_px" in unscaled:
+            default, value = unscaled["segmentation.max_area_px"]
+            min_area = unscaled.get("segmentation.min_area_px", (0, self.segmentation.min_area_px))[1]
+            assert value is not None and min_area is not None
+            unscaled["segmentation.max_area_px"] = (default, max(value, 2, min_area + 1))
         return unscaled
+
+
+def scaled_default_max_area_px(pixel_size_um: float) -> float:
+    """The default ``segmentation.max_area_px`` (the largest nucleus, in pixels of
+    :data:`DEFAULTS_PIXEL_SIZE_UM`) scaled to pixels of ``pixel_size_um`` µm, unrounded: below
+    :data:`MIN_SEGMENTABLE_AREA_PX` nuclei cannot be segmented at that sampling."""
+    default = UltrackSegmentationConfig.model_fields["max_area_px"].default
+    return (
+        float(default)
+        * (DEFAULTS_PIXEL_SIZE_UM / pixel_size_um) ** PIXEL_SCALED_KEYS[("segmentation", "max_area_px")]
+    )
 
 
 class TrackingEvaluationConfig(StrictModel):

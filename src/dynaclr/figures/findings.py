@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from dynaclr.classify.annotations import task_classes
-from dynaclr.config.reasons import no_annotations
+from dynaclr.config.reasons import NO_CELL_SCORED, no_annotations
 from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
 from dynaclr.figures.table import percent
 from dynaclr.numerics.timescale import FrameClock
@@ -703,9 +703,14 @@ def _unscored(group: pd.DataFrame, column: str, positive: str) -> str:
                     for name in (f"{column}_not_computed", f"{column}_ci_missing")
                     if isinstance(row.get(name), str) and row[name]
                 ),
-                "no reason recorded in classification.csv",
+                None,
             )
-            reasons.append(f"{model}, no annotated cell scored: {why}")
+            # the reason says no annotated cell was scored; without one, say it
+            reasons.append(
+                f"{model}: {why}"
+                if why
+                else f"{model}, {NO_CELL_SCORED} (no reason recorded in classification.csv)"
+            )
         elif k == 0:
             reasons.append(
                 f"{model}, its {n} scored annotated {OBSERVATIONS} hold no {positive} one (F1 needs at "
