@@ -470,12 +470,17 @@ def analysis_job(job: str, args: argparse.Namespace) -> float:
         if args.imports_only:
             return 0.0
         started = time.perf_counter()
-        classification_intervals_stage(
-            ClassificationConfig(),
+        metrics = classification_intervals_stage(
+            ClassificationConfig(n_bootstrap=args.analysis_n_bootstrap),
             ClassificationIntervalsInputs(
                 scores=out / "classification_scores.parquet", predictions=out / "predictions.parquet"
             ),
             ClassificationIntervalsOutputs(metrics=out / "classification.parquet"),
+        )
+        print(  # what the bootstrap resamples (the rule's runtime is per scored row and replicate)
+            f"classification_intervals: {int(metrics['n_test'].sum()):,} scored rows, "
+            f"n_bootstrap {args.analysis_n_bootstrap}",
+            file=sys.stderr,
         )
     elif stage == "transfer_classifiers":
         from dynaclr.classify import (
@@ -601,6 +606,7 @@ def analysis_comparison(args: argparse.Namespace) -> None:
     """Peak memory of each analysis stage against the store size (module docstring)."""
     args.workdir.mkdir(parents=True, exist_ok=True)
     width = ["--analysis-features", str(args.analysis_features)]
+    width += ["--analysis-n-bootstrap", str(args.analysis_n_bootstrap)]
     imports = {
         stage: _launch(args, ["--job", f"analysis_{stage}", "--imports-only", *width])[2]
         for stage in args.analysis_stages
@@ -689,6 +695,9 @@ def main() -> None:
     parser.add_argument("--analysis-features", type=int, default=320, help="features of the analysis stores")
     parser.add_argument(
         "--analysis-stages", nargs="+", default=list(ANALYSIS_STAGES), choices=ANALYSIS_STAGES
+    )
+    parser.add_argument(
+        "--analysis-n-bootstrap", type=int, default=200, help="classification_intervals' replicates"
     )
     parser.add_argument(
         "--job", choices=[*STAGES, *WIDE_JOBS, *ANALYSIS_JOBS, "prepare"], help=argparse.SUPPRESS

@@ -634,6 +634,27 @@ def test_the_intervals_refuse_predictions_that_are_not_those_of_the_scores(plant
     assert not (tmp_path / "x.parquet").exists()
 
 
+def test_the_intervals_refuse_predictions_of_the_same_config_on_other_embeddings(planted, tmp_path):
+    """Two classify jobs of one config on different embeddings (another model) record the same config
+    hash: their inputs tell them apart, so scores of one and predictions of the other are refused."""
+    features, truth = planted["features"], planted["truth"]
+    config = ClassificationConfig(n_splits=3)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        store = _embeddings_store(tmp_path / name / "embeddings.zarr", features, truth)
+        _classifiers_fitted_on(store, truth, config, tmp_path / name)
+    with pytest.raises(ValueError) as info:
+        _intervals(
+            config, tmp_path / "a" / "ms.parquet", tmp_path / "b" / "p.parquet", tmp_path / "x.parquet"
+        )
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'a' / 'ms.parquet'}: expected the scores of the job that wrote")
+    assert f"inputs {tmp_path / 'b' / 'embeddings.zarr'}" in message
+    assert "found those of rule 'classify', config hash" in message
+    assert not (tmp_path / "x.parquet").exists()
+    _intervals(config, tmp_path / "b" / "ms.parquet", tmp_path / "b" / "p.parquet", tmp_path / "x.parquet")
+
+
 def _transfer(
     config, target, classifiers, tmp_path, name, annotations=None, *, imported=False, checkpoint=None
 ):

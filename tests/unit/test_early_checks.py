@@ -1311,18 +1311,38 @@ def test_a_tau_in_minutes_between_two_frames_is_refused(plate: Path) -> None:
     training = config["contrastive_models"]["m"]["training"]
     del training["tau_frames"]
     for minutes, frames, choices in (
-        (15, 1.5, "10 min (1 frame) or 20 min (2 frames)"),
-        (25, 2.5, "20 min (2 frames) or 30 min (3 frames)"),
+        (15, "1.5 frames", "10 min (1 frame) or 20 min (2 frames)"),
+        (25, "2.5 frames", "20 min (2 frames) or 30 min (3 frames)"),
+        (6, "0.6 frames", "10 min (1 frame)"),  # less than a frame: one value
+        (4, "0.4 frames", "10 min (1 frame)"),
     ):
         training["tau_minutes"] = minutes
         assert _plate_problems(config, plate) == [
             f"contrastive_models.m.training.tau_minutes: expected a whole number of the 10 min frames of "
-            f"dataset 'mine' (from {plate}), within 10% of a frame, found {minutes} min = "
-            f"{frames:g} frames; use {choices}, or tau_frames"
+            f"dataset 'mine' (from {plate}), within 10% of one frame interval, found {minutes} min = "
+            f"{frames}; use {choices}, or tau_frames"
         ]
     for minutes in (10, 21, 30):
         training["tau_minutes"] = minutes
         assert _plate_problems(config, plate) == []
+
+
+def test_the_frame_count_of_a_still_image_is_checked_before_the_tau(tmp_path: Path) -> None:
+    """On one frame, time-aware sampling is refused for the still image, not for a tau in minutes that
+    is not a whole number of its (unused) frame interval."""
+    still = write_plate(tmp_path / "still.zarr", FOVS, ["Nuclei", "Sensor"], (1, 2, 3, 64, 64))
+    config = plate_config(still)
+    training = config["contrastive_models"]["m"]["training"]
+    del training["tau_frames"]
+    training["tau_minutes"] = 15  # 1.5 of the plate's 10 min frames
+    (problem,) = workflow_problems(
+        WorkflowConfig.model_validate(config), {"mine": read_plate_layout(still)}, "results"
+    )
+    assert problem.startswith(
+        "contrastive_models.m.training.tau_minutes: expected a movie of at least 2 frames for sampling "
+        "'time_aware' (dataset 'mine' has 1 frame in"
+    )
+    assert problem.endswith("found 15 min; use sampling 'classical' for still images")
 
 
 def test_a_tau_in_minutes_becomes_the_nearest_frame_halves_up() -> None:

@@ -25,6 +25,7 @@ ABSENT: dict[str, set[str]] = {
     "align_pseudotime": {"torch"},
     "annotate_divisions_from_lineage": {"torch", "sklearn"},
     "cell_features": {"torch"},
+    "classification_intervals": {"torch", "iohub", "lightning", "timm"},
     "classify": {"torch"},
     "collect_classification": {"torch"},
     "collect_patches": {"torch"},

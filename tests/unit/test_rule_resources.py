@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pandas as pd
 import pytest
 
 ANALYSIS_COMMON = Path(__file__).resolve().parents[2] / "workflow" / "rules" / "analysis_common.smk"
@@ -19,9 +20,14 @@ ANALYSIS_COMMON = Path(__file__).resolve().parents[2] / "workflow" / "rules" / "
 PLATE_CELLS = 6_840_000
 
 
+#: The prefixes of the rule file's constants :func:`rule_functions` executes (those of the functions tested).
+CONSTANT_PREFIXES = ("PROJECT_", "CLASSIFICATION_INTERVALS_")
+
+
 def rule_functions(path: Path, names: set[str], **namespace: Any) -> dict[str, Any]:
-    """The top-level constants and functions ``names`` (and every ``PROJECT_`` constant) of a rule
-    file, executed in ``namespace`` (what they call from elsewhere in the workflow)."""
+    """The top-level constants and functions ``names`` (and every constant of
+    :data:`CONSTANT_PREFIXES`) of a rule file, executed in ``namespace`` (what they call from
+    elsewhere in the workflow)."""
     module = ast.parse(path.read_text(), filename=str(path))
     wanted = [
         node
@@ -29,7 +35,7 @@ def rule_functions(path: Path, names: set[str], **namespace: Any) -> dict[str, A
         if (isinstance(node, ast.FunctionDef) and node.name in names)
         or (
             isinstance(node, ast.Assign)
-            and all(isinstance(t, ast.Name) and t.id.startswith("PROJECT_") for t in node.targets)
+            and all(isinstance(t, ast.Name) and t.id.startswith(CONSTANT_PREFIXES) for t in node.targets)
         )
     ]
     found = {node.name for node in wanted if isinstance(node, ast.FunctionDef)}
@@ -89,3 +95,25 @@ def test_the_documented_plate_scale_runtimes(runtime_of: Any) -> None:
     assert round(runtime_of(("pca", "umap"), PLATE_CELLS) / 60) == 4
     assert round(runtime_of(("pca", "phate"), PLATE_CELLS) / 60) == 18
     assert runtime_of(("phate",), 1_000_000) - 20 > 20
+
+
+def test_the_classification_intervals_runtime_grows_with_the_scored_cells_and_replicates(
+    tmp_path: Path,
+) -> None:
+    """classification_intervals asked a fixed 15 minutes whatever its bootstrap: about 11 min measured
+    (0.94 us per scored cell and 8 ms per scores row per replicate) at 684,000 scored cells and
+    n_bootstrap 1,000. Now 15 minutes plus twice that (2 us, 20 ms): 39 min there, read from the scores'
+    n_test (the cells each row's bootstrap resamples)."""
+    scope = rule_functions(ANALYSIS_COMMON, {"classification_intervals_runtime"}, _made=lambda path: path)
+
+    def minutes(n_bootstrap: int, n_test: list[int]) -> int:
+        scores = tmp_path / "scores.parquet"
+        pd.DataFrame({"task": ["infection"] * len(n_test), "n_test": n_test}).to_parquet(scores)
+        runtime = scope["classification_intervals_runtime"](SimpleNamespace(n_bootstrap=n_bootstrap))
+        return runtime(SimpleNamespace(), SimpleNamespace(scores=str(scores)))
+
+    assert minutes(1000, [342_000, 342_000]) == 15 + math.ceil(1000 * (2e-6 * 684_000 + 0.02 * 2) / 60) == 39
+    assert minutes(0, [342_000, 342_000]) == minutes(1000, []) == 15
+    assert minutes(200, [50_000, 50_000]) == 15 + 1  # up to 100,000 at the default 200: 16 min
+    grown = [minutes(n, [rows]) - 15 for n, rows in ((1000, 100_000), (2000, 100_000), (1000, 400_000))]
+    assert grown[1] == pytest.approx(2 * grown[0], abs=1) and grown[2] > 3 * grown[0]

@@ -302,3 +302,23 @@ def test_model_config_validation():
     assert not ContrastiveModelConfig(patch_spec="p", sampling="classical").uses_lineage_unique_batches
     triplet = ContrastiveModelConfig(patch_spec="p", sampling="cell_aware", loss="triplet")
     assert not triplet.uses_lineage_unique_batches
+
+
+def test_a_tau_in_minutes_not_a_whole_number_of_frames_is_refused_by_the_training_cli() -> None:
+    """Called directly (not through the dry run), training rounded tau_minutes to frames with only a
+    warning: half an interval trained at one frame, twice the tau asked for. It raises, as the dry run
+    refuses it; a tau within 10 % of a frame is that frame."""
+    from dynaclr.training.train import resolve_tau_frames
+
+    def tau(minutes: float) -> int:
+        config = ContrastiveModelConfig(patch_spec="p", sampling="time_aware", tau_minutes=minutes)
+        return resolve_tau_frames(config, 20.0, "store.zarr")
+
+    assert (tau(20), tau(21), tau(60)) == (1, 1, 3)
+    for minutes, frames, advised in ((10, "0.5", "20"), (30, "1.5", "20 or 40"), (4, "0.2", "20")):
+        with pytest.raises(ValueError) as info:
+            tau(minutes)
+        assert str(info.value) == (
+            f"store.zarr: tau_minutes: expected a whole number of the 20 min frames, within 10% of one "
+            f"frame interval, found {minutes} min = {frames} frames; use {advised}, or tau_frames"
+        )

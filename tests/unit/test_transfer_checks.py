@@ -260,7 +260,7 @@ def test_a_pooled_tau_in_frames_is_not_compared_with_an_interval_read_without_a_
     assert problems(cfg, unitless={"demo_15min": in_minutes}) == []
     cfg["datasets"]["demo_15min"]["acquisition"]["time_interval_minutes"] = 15
     (line,) = problems(cfg, unitless={"demo_15min": in_minutes})
-    assert "found 'demo_15min' 15 min (15 min); give tau_minutes instead" in line
+    assert "found 'demo_15min' 15 min (15 min); give tau_minutes 30, a whole number of frames" in line
 
 
 def test_allow_other_scales_accepts_the_dataset_and_leaving_it_out_too() -> None:
@@ -292,8 +292,9 @@ def test_a_pooled_tau_in_frames_over_other_intervals_is_refused() -> None:
     (line,) = problems(cfg)
     assert line == (
         "contrastive_models.m.training.tau_frames: expected the time interval of dataset 'demo' (30 min: "
-        "tau = 30 min) in every training dataset, found 'demo_15min' 15 min (15 min); give tau_minutes "
-        "instead (converted with each dataset's own interval)"
+        "tau = 30 min) in every training dataset, found 'demo_15min' 15 min (15 min); give tau_minutes 30, "
+        "a whole number of frames of every training dataset, instead (converted with each dataset's own "
+        "interval)"
     )
     cfg["contrastive_models"]["m"]["training"] = training  # tau_minutes: frames per dataset
     assert problems(cfg) == []
@@ -443,3 +444,40 @@ def test_a_spec_keeping_every_slice_of_stacks_of_another_depth_is_refused() -> N
     for dataset in ("demo", "demo_15min"):
         cfg["datasets"][dataset]["patches"][0]["z_window_slices"] = 5
     assert problems(cfg) == []
+
+
+def test_a_pooled_tau_in_minutes_is_advised_a_value_whole_in_every_interval() -> None:
+    """One model on movies of 30 and 20 min frames: the tau in minutes is checked for both together.
+    Checked per dataset, the advice circled (30 -> use 20 or 40; 20 -> use 30; 40 -> use 30 or 60) and
+    offered tau_frames, which the pooled check refuses; now every value advised is accepted."""
+    cfg, training = pooled_tau_frames()
+    cfg["datasets"]["demo_15min"]["simulate"]["time_interval_minutes"] = 20
+    cfg["contrastive_models"]["m"]["training"] = {**training, "tau_minutes": 30}
+    workflow, layouts = layouts_of(cfg)
+    (line,) = [line for line in workflow_problems(workflow, layouts, "results") if "tau" in line]
+    assert line == (
+        "contrastive_models.m.training.tau_minutes: expected a whole number of the 30 min frames of "
+        "dataset 'demo' (from results/demo/raw.zarr) and of the 20 min frames of dataset 'demo_15min' "
+        "(from results/demo_15min/raw.zarr), within 10% of one frame interval, found 30 min = 1 frame of "
+        "'demo', 1.5 frames of 'demo_15min'; use 60 min (2 frames of 'demo', 3 frames of 'demo_15min')"
+    )
+    for asked, advised in ((20, [60]), (40, [60]), (150, [120, 180])):
+        cfg["contrastive_models"]["m"]["training"]["tau_minutes"] = asked
+        workflow, layouts = layouts_of(cfg)
+        (line,) = [line for line in workflow_problems(workflow, layouts, "results") if "tau" in line]
+        assert re.findall(r"(\d+) min \(\d frames of 'demo'", line) == [str(v) for v in advised]
+        for value in advised:  # the advice is taken: no tau line, no transfer line
+            cfg["contrastive_models"]["m"]["training"]["tau_minutes"] = value
+            workflow, layouts = layouts_of(cfg)
+            assert not [line for line in workflow_problems(workflow, layouts, "results") if "tau" in line]
+            assert transfer_problems(workflow, layouts) == []
+
+
+def test_a_pooled_tau_in_frames_over_other_intervals_is_advised_a_common_tau_in_minutes() -> None:
+    cfg, _ = pooled_tau_frames()
+    cfg["datasets"]["demo_15min"]["simulate"]["time_interval_minutes"] = 20
+    (line,) = problems(cfg)
+    assert line.endswith(
+        "give tau_minutes 60, a whole number of frames of every training dataset, instead (converted with "
+        "each dataset's own interval)"
+    )

@@ -195,7 +195,7 @@ rule classification_intervals:
     threads: 1
     resources:
         mem_mb=classification_intervals_mem_mb,
-        runtime=15,
+        runtime=classification_intervals_runtime(CONFIG.analysis.classification),
     conda:
         "../../envs/dynaclr.yaml"
     script:

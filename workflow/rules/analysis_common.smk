@@ -237,6 +237,37 @@ def classification_intervals_mem_mb(wildcards, input):
     )
 
 
+#: Run time of classification_intervals: the track bootstrap, n_bootstrap replicates of each scores
+#: row (task, source) over its scored cells (the scores' n_test), linear in both. Measured on 2 shared
+#: cores, 2026-12-06 (docs/benchmarks.md, "classification_intervals: run time"):
+#:   python benchmarks/gathers.py --workdir /tmp/ci --analysis-cells 50000 200000 \
+#:       --analysis-features 32 --analysis-stages classify classification_intervals \
+#:       --analysis-n-bootstrap 200   (and 1000)
+#: 4.8 / 12.0 s at 200 replicates and 26.9 / 47.3 s at 1,000 for 9,986 / 39,946 scored rows in two
+#: scores rows: 0.94 us per scored row and 8 ms per scores row per replicate (reading the tables is
+#: under a second). Allowed: 2 us and 20 ms, on the rule's 15 minutes: 39 min for 684,000 scored rows
+#: (6.84 million cells, 10 % annotated) in two scores rows at n_bootstrap 1,000.
+CLASSIFICATION_INTERVALS_SECONDS_PER_SCORED_ROW = 2e-6
+CLASSIFICATION_INTERVALS_SECONDS_PER_SCORES_ROW = 0.02
+
+
+def classification_intervals_runtime(classification):
+    """The runtime (minutes) of classification_intervals for ``classification`` (the
+    analysis.classification config): 15 plus the bootstrap's allowed time at the scores' rows and
+    scored cells (n_test) and n_bootstrap replicates."""
+    n_bootstrap = classification.n_bootstrap
+
+    def runtime(wildcards, input):
+        import pyarrow.parquet as pq
+
+        scored = pq.read_table(_made(input.scores), columns=["n_test"]).column("n_test").to_pylist()
+        per_replicate = CLASSIFICATION_INTERVALS_SECONDS_PER_SCORES_ROW * len(scored)
+        per_replicate += CLASSIFICATION_INTERVALS_SECONDS_PER_SCORED_ROW * sum(scored)
+        return 15 + math.ceil(n_bootstrap * per_replicate / 60)
+
+    return runtime
+
+
 #: Memory of embedding_figures, which streams its store (docs/benchmarks.md, "embedding_figures
 #: streamed"): the distances read the cells' fov_name, track_id, t and the matrix a block of rows at a
 #: time (the temporal metrics' pairs: two blocks, the decoded chunk, gathered rows; 4 allowed, as

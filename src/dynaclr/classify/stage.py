@@ -568,6 +568,19 @@ class ClassificationIntervalsOutputs(StageFiles):
     metrics: Path
 
 
+def _job_of(provenance: Provenance) -> tuple[Any, ...]:
+    """What identifies the job that wrote a table: its rule, config hash and recorded inputs (the
+    embeddings and annotations it read, each with its kind and config hash)."""
+    recorded = tuple((record.path, record.kind, record.config_hash) for record in provenance.inputs)
+    return provenance.stage, provenance.config_hash, recorded
+
+
+def _describe_job(provenance: Provenance) -> str:
+    """The rule, config hash and inputs of :func:`_job_of`, for a message."""
+    read = ", ".join(f"{record.path} (config hash {record.config_hash})" for record in provenance.inputs)
+    return f"rule {provenance.stage!r}, config hash {provenance.config_hash}, inputs {read or 'none'}"
+
+
 def classification_intervals_stage(
     config: ClassificationConfig,
     inputs: ClassificationIntervalsInputs,
@@ -587,19 +600,19 @@ def classification_intervals_stage(
 
     Raises:
         ArtifactError: an input is not of its kind, or misses a column.
-        ValueError: the two files come from different jobs or configs (their recorded configs
-            differ), the scores were computed with another ``seed`` than ``config``'s, or a row's
+        ValueError: the two files come from different jobs (their recorded rules, configs or inputs
+            differ: two runs of one config on another model's embeddings too), the scores were
+            computed with another ``seed`` than ``config``'s, or a row's
             cells in the predictions are not those its counts give.
     """
     scores, scores_prov = read_table(inputs.scores, ArtifactKind.CLASSIFICATION_SCORES, SCORE_COLUMNS)
     predictions, predictions_prov = read_table(
         inputs.predictions, ArtifactKind.PREDICTIONS, SCORED_PREDICTION_COLUMNS
     )
-    if (scores_prov.stage, scores_prov.config_hash) != (predictions_prov.stage, predictions_prov.config_hash):
+    if _job_of(scores_prov) != _job_of(predictions_prov):
         raise ValueError(
-            f"{inputs.scores}: expected the scores of the job that wrote {inputs.predictions} (rule "
-            f"{predictions_prov.stage!r}, config hash {predictions_prov.config_hash}), found those of "
-            f"rule {scores_prov.stage!r}, config hash {scores_prov.config_hash}: rerun rule "
+            f"{inputs.scores}: expected the scores of the job that wrote {inputs.predictions} "
+            f"({_describe_job(predictions_prov)}), found those of {_describe_job(scores_prov)}: rerun rule "
             f"{predictions_prov.stage!r} for both"
         )
     recorded_seed = scores_prov.config.get("seed")

@@ -36,8 +36,10 @@ from dynaclr.config.tracking import (
     scaled_default_max_area_px,
 )
 from dynaclr.config.training import (
+    COMMON_TAU_SEARCH_FRAMES,
     TAU_MINUTES_TOLERANCE,
     ContrastiveModelConfig,
+    common_tau_minutes,
     qualified_fov_name,
     resolve_fov_entries,
     tau_minutes_in_frames,
@@ -49,6 +51,8 @@ from dynaclr.io.sampling import implausible_sampling, sampling_reads_as_nanometr
 
 __all__ = [
     "PHASE_CHANNEL",
+    "SCALE_RELATIVE_TOLERANCE",
+    "sampling_differs",
     "simulated_layout",
     "source_layouts",
     "supplied_layout",
@@ -56,6 +60,19 @@ __all__ = [
     "workflow_problems",
     "workflow_warnings",
 ]
+
+#: Largest relative difference of pixel size, z step or time interval taken as the same sampling:
+#: calibrated pixel sizes of one nominal magnification differ by 1-3 %, and a trained model has seen
+#: YX zooms of 1 +- ``augmentation.affine_scale_range`` (default 0.2) in training, so 5 % is well
+#: inside what it learnt from while another objective (a factor 1.5 or 2) is not.
+SCALE_RELATIVE_TOLERANCE = 0.05
+
+
+def sampling_differs(found: float, expected: float) -> bool:
+    """Both values are usable sizes and differ by more than :data:`SCALE_RELATIVE_TOLERANCE`."""
+    usable = all(math.isfinite(v) and v > 0 for v in (found, expected))
+    return usable and abs(found - expected) > SCALE_RELATIVE_TOLERANCE * expected
+
 
 #: The channel of the phase stage's plate (``dynaclr.phase.reconstruct.PHASE_CHANNEL``).
 PHASE_CHANNEL = "Phase3D"
@@ -455,50 +472,95 @@ def _stem_problems(
     ]
 
 
-def _tau_problem(key: str, training: ContrastiveModelConfig, raw: PlateLayout, dataset: str) -> list[str]:
-    """A time-aware ``tau`` leaves at least one pair of frames ``(t, t + tau')`` in the movie
-    (cell-aware sampling needs no second frame: its positive is the anchor's own patch, its negatives
-    other lineages, so it trains on still images as classical sampling does)."""
+def _tau_problems(key: str, training: ContrastiveModelConfig, raws: Mapping[str, PlateLayout]) -> list[str]:
+    """A time-aware ``tau`` of a model, against the movies of the datasets it trains on (``raws``): each
+    has a second frame, a ``tau_minutes`` is a whole number of frames of every one (one model, one tau:
+    checked together, so the values advised fit them all), and ``tau`` leaves at least one pair of
+    frames ``(t, t + tau')`` in each movie (cell-aware sampling needs no second frame: its positive is
+    the anchor's own patch, its negatives other lineages, so it trains on still images as classical
+    sampling does)."""
     if training.sampling != "time_aware":
         return []
-    n_frames, interval = raw.n_frames, raw.time_interval_minutes
     if training.tau_frames is not None:
-        tau, given, key = training.tau_frames, f"{training.tau_frames} frames", f"{key}.tau_frames"
+        key, asked = f"{key}.tau_frames", f"{training.tau_frames} frames"
     else:
         assert training.tau_minutes is not None
-        if raw.stated_values()["time_interval_minutes"] is None and n_frames > 1:
-            return []  # no interval (or a guess) to count tau_minutes in: _geometry_problems names it
-        tau, exact = tau_minutes_in_frames(training.tau_minutes, interval) if interval > 0 else (0, True)
-        given = f"{training.tau_minutes} min = {tau} frames at the plate's {interval:g} min interval"
-        key = f"{key}.tau_minutes"
-        if tau < 1:
-            return [
-                f"{key}: expected at least one frame ({interval:g} min for dataset {dataset!r}, "
-                f"from {raw.path}), found {training.tau_minutes}"
-            ]
-        if not exact:  # the job trained on the rounded tau, saying so in its log only
-            asked = training.tau_minutes / interval
-            choices = sorted({max(1, math.floor(asked)), math.ceil(asked)})
-            return [
-                f"{key}: expected a whole number of the {interval:g} min frames of dataset {dataset!r} (from "
-                f"{raw.path}), within {TAU_MINUTES_TOLERANCE:.0%} of a frame, found "
-                f"{training.tau_minutes:g} min = {asked:g} frames; use "
-                + " or ".join(f"{n * interval:g} min ({n} frame{'s' if n != 1 else ''})" for n in choices)
-                + ", or tau_frames"
-            ]
-    shortest = max(1, tau - training.tau_tolerance_frames)
-    if shortest <= n_frames - 1:
-        return []
-    if n_frames < 2:
-        return [
-            f"{key}: expected a movie of at least 2 frames for sampling 'time_aware' (dataset {dataset!r} "
-            f"has {n_frames} frame in {raw.path}), found {given}; use sampling 'classical' for still images"
-        ]
-    return [
-        f"{key}: expected a tau of at most {n_frames - 1 + training.tau_tolerance_frames} frames (dataset "
-        f"{dataset!r} has {n_frames} frames in {raw.path}, tau_tolerance_frames="
-        f"{training.tau_tolerance_frames}), found {given}: no cell can be paired with itself tau later"
+        key, asked = f"{key}.tau_minutes", f"{training.tau_minutes:g} min"
+    problems = [
+        f"{key}: expected a movie of at least 2 frames for sampling 'time_aware' (dataset {dataset!r} "
+        f"has {raw.n_frames} frame in {raw.path}), found {asked}; use sampling 'classical' for still images"
+        for dataset, raw in raws.items()
+        if raw.n_frames < 2
     ]
+    movies = {dataset: raw for dataset, raw in raws.items() if raw.n_frames >= 2}
+    if training.tau_minutes is None:
+        taus = {dataset: (training.tau_frames or 0, asked) for dataset in movies}
+    else:
+        # a movie without an interval (or with a guess) to count tau_minutes in: _geometry_problems names it
+        counted = {
+            dataset: raw
+            for dataset, raw in movies.items()
+            if raw.stated_values()["time_interval_minutes"] is not None and raw.time_interval_minutes > 0
+        }
+        inexact = _inexact_tau_problem(key, training.tau_minutes, counted)
+        if inexact is not None:
+            return [*problems, inexact]
+        taus = {}
+        for dataset, raw in counted.items():
+            tau, _ = tau_minutes_in_frames(training.tau_minutes, raw.time_interval_minutes)
+            interval = f"{raw.time_interval_minutes:g} min interval"
+            taus[dataset] = (tau, f"{asked} = {tau} frames at the plate's {interval}")
+    for dataset, (tau, given) in taus.items():
+        n_frames = movies[dataset].n_frames
+        if max(1, tau - training.tau_tolerance_frames) > n_frames - 1:
+            problems.append(
+                f"{key}: expected a tau of at most {n_frames - 1 + training.tau_tolerance_frames} frames "
+                f"(dataset {dataset!r} has {n_frames} frames in {movies[dataset].path}, "
+                f"tau_tolerance_frames={training.tau_tolerance_frames}), found {given}: no cell can be "
+                "paired with itself tau later"
+            )
+    return problems
+
+
+def _inexact_tau_problem(key: str, tau_minutes: float, movies: Mapping[str, PlateLayout]) -> str | None:
+    """``tau_minutes`` is not a whole number of frames (at least one) of every movie of ``movies`` (the
+    training datasets with a stated interval): the line refusing it, advising the nearest values that
+    are one of all of them (:func:`~dynaclr.config.training.common_tau_minutes`), and ``tau_frames`` only
+    where the intervals agree (a pooled ``tau_frames`` is refused otherwise: ``transfer_checks``)."""
+    intervals = {dataset: raw.time_interval_minutes for dataset, raw in movies.items()}
+    if not intervals or common_tau_minutes(tau_minutes, list(intervals.values())) == [tau_minutes]:
+        return None
+    several = len(intervals) > 1
+
+    def frames(counts: Mapping[str, float]) -> str:
+        return ", ".join(
+            f"{n:g} frame{'s' if n != 1 else ''}{f' of {dataset!r}' if several else ''}"
+            for dataset, n in counts.items()
+        )
+
+    def whole(minutes: float) -> str:
+        return frames({d: tau_minutes_in_frames(minutes, i)[0] for d, i in intervals.items()})
+
+    values = common_tau_minutes(tau_minutes, list(intervals.values()))
+    advice = (
+        "use " + " or ".join(f"{v:g} min ({whole(v)})" for v in values)
+        if values
+        else f"train a model per interval (no value up to {COMMON_TAU_SEARCH_FRAMES} frames past it is one "
+        "of every movie)"
+    )
+    first = next(iter(intervals.values()))
+    agree = not any(sampling_differs(interval, first) for interval in intervals.values())
+    return (
+        f"{key}: expected a whole number of the "
+        + " and of the ".join(
+            f"{interval:g} min frames of dataset {dataset!r} (from {movies[dataset].path})"
+            for dataset, interval in intervals.items()
+        )
+        + f", within {TAU_MINUTES_TOLERANCE:.0%} of one frame interval, found {tau_minutes:g} min = "
+        + frames({d: tau_minutes / i for d, i in intervals.items()})
+        + f"; {advice}"
+        + (", or tau_frames" if agree else "")
+    )
 
 
 def _frames(raw: PlateLayout, dataset: str) -> str:
@@ -1062,8 +1124,7 @@ def workflow_problems(
             f"{key}.backbone", entry.training.backbone, CONTRASTIVE_BACKBONES, "contrastive encoder"
         )
         problems += [problem] if problem else []
-        for trained_on in entry.train_datasets:
-            problems += _tau_problem(key, entry.training, raw_layouts[trained_on], trained_on)
+        problems += _tau_problems(key, entry.training, {d: raw_layouts[d] for d in entry.train_datasets})
         for name in read:
             spec = config.datasets[name].patch_spec(entry.training.patch_spec)
             problems += _stem_problems(key, entry.training, name, spec, plates_of[name])

@@ -115,6 +115,35 @@ def tau_minutes_in_frames(tau_minutes: float, time_interval_minutes: float) -> t
     return frames, exact
 
 
+#: How far past ``tau_minutes`` (in frames of the longest interval) :func:`common_tau_minutes` looks.
+COMMON_TAU_SEARCH_FRAMES = 1000
+
+
+def common_tau_minutes(tau_minutes: float, intervals: Sequence[float]) -> list[float]:
+    """The values nearest ``tau_minutes`` that are a whole number of frames (at least one,
+    :func:`tau_minutes_in_frames` exact) at every interval of ``intervals`` (positive, in minutes).
+
+    ``[tau_minutes]`` when it is one; else the largest value below it and the smallest above it (only
+    the smallest common value when none is below: 60 for 30 min at 20 and 30 min intervals), searched
+    among the whole multiples of each interval; ``[]`` when none up to
+    :data:`COMMON_TAU_SEARCH_FRAMES` frames of the longest interval past ``tau_minutes`` is.
+    """
+
+    def accepted(minutes: float) -> bool:
+        return all(
+            frames >= 1 and exact
+            for frames, exact in (tau_minutes_in_frames(minutes, interval) for interval in intervals)
+        )
+
+    if accepted(tau_minutes):
+        return [tau_minutes]
+    limit = tau_minutes + COMMON_TAU_SEARCH_FRAMES * max(intervals)
+    candidates = sorted({k * i for i in intervals for k in range(1, math.floor(limit / i) + 1)})
+    below = next((v for v in reversed(candidates) if v < tau_minutes and accepted(v)), None)
+    above = next((v for v in candidates if v > tau_minutes and accepted(v)), None)
+    return [v for v in (below, above) if v is not None]
+
+
 class AugmentationConfig(StrictModel):
     """Batched augmentations of contrastive training (:class:`dynaclr.contrastive.BatchAugmentation`).
 

@@ -39,14 +39,20 @@ trained here).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dynaclr.config.patches import spec_contract
-from dynaclr.config.plate_checks import source_layouts, supplied_layout, unitless_guess
+from dynaclr.config.plate_checks import (
+    SCALE_RELATIVE_TOLERANCE,
+    sampling_differs,
+    source_layouts,
+    supplied_layout,
+    unitless_guess,
+)
+from dynaclr.config.training import common_tau_minutes
 from dynaclr.config.workflow import ContrastiveModelEntry, WorkflowConfig
 from dynaclr.io.plate import PlateLayout
 
@@ -60,18 +66,6 @@ __all__ = [
     "scale_differences",
     "transfer_problems",
 ]
-
-#: Largest relative difference of pixel size, z step or time interval taken as the same sampling:
-#: calibrated pixel sizes of one nominal magnification differ by 1-3 %, and a trained model has seen
-#: YX zooms of 1 +- ``augmentation.affine_scale_range`` (default 0.2) in training, so 5 % is well
-#: inside what it learnt from while another objective (a factor 1.5 or 2) is not.
-SCALE_RELATIVE_TOLERANCE = 0.05
-
-
-def _differs(found: float, expected: float) -> bool:
-    """Both values are usable sizes and differ by more than :data:`SCALE_RELATIVE_TOLERANCE`."""
-    usable = all(math.isfinite(v) and v > 0 for v in (found, expected))
-    return usable and abs(found - expected) > SCALE_RELATIVE_TOLERANCE * expected
 
 
 def _kept_slices(config: WorkflowConfig, dataset: str, spec_name: str, layout: PlateLayout) -> int | None:
@@ -232,7 +226,7 @@ def sampling_differences(expected: DatasetSampling, found: DatasetSampling, size
     pooled ``tau_frames`` is checked by the dry run on the training datasets only)."""
     differences = []
     pixel, wanted = found.pixel_size_um, expected.pixel_size_um
-    if pixel is not None and wanted is not None and _differs(pixel, wanted):
+    if pixel is not None and wanted is not None and sampling_differs(pixel, wanted):
         differences.append(
             f"pixel size {pixel:g} µm (a {size} px patch spans {size * pixel:.3g} µm), expected "
             f"{wanted:g} µm ({size * wanted:.3g} µm)"
@@ -244,7 +238,7 @@ def sampling_differences(expected: DatasetSampling, found: DatasetSampling, size
         )
     if all(depth is not None and depth > 1 for depth in (expected.slices, found.slices)):
         step, wanted = found.z_step_um, expected.z_step_um
-        if step is not None and wanted is not None and _differs(step, wanted):
+        if step is not None and wanted is not None and sampling_differs(step, wanted):
             differences.append(f"z step {step:g} µm, expected {wanted:g} µm")
         elif step is None or wanted is None:
             differences.append(
@@ -443,14 +437,21 @@ def _tau_problems(model: str, entry: ContrastiveModelEntry, layouts: Mapping[str
     wanted = stated[reference]
     if wanted is None:
         return []
-    other = {d: v for d in others if (v := stated[d]) is not None and _differs(v, wanted)}
+    other = {d: v for d in others if (v := stated[d]) is not None and sampling_differs(v, wanted)}
     if not other:
         return []
     found = ", ".join(f"{d!r} {v:g} min ({training.tau_frames * v:g} min)" for d, v in other.items())
+    values = common_tau_minutes(training.tau_frames * wanted, [v for v in stated.values() if v is not None])
+    whole = (
+        f" {' or '.join(f'{v:g}' for v in values)}, a whole number of frames of every training dataset,"
+        if values
+        else ""
+    )
     return [
         f"contrastive_models.{model}.training.tau_frames: expected the time interval of dataset "
         f"{reference!r} ({wanted:g} min: tau = {training.tau_frames * wanted:g} min) in every training "
-        f"dataset, found {found}; give tau_minutes instead (converted with each dataset's own interval)",
+        f"dataset, found {found}; give tau_minutes{whole} instead (converted with each dataset's own "
+        "interval)",
     ]
 
 

@@ -76,7 +76,13 @@ from pydantic import field_validator, model_validator
 
 from dynaclr.config.backbones import input_size_problem
 from dynaclr.config.patches import required_initial_patch_size_px
-from dynaclr.config.training import FOV_SEPARATOR, ContrastiveModelConfig, tau_minutes_in_frames
+from dynaclr.config.training import (
+    FOV_SEPARATOR,
+    TAU_MINUTES_TOLERANCE,
+    ContrastiveModelConfig,
+    common_tau_minutes,
+    tau_minutes_in_frames,
+)
 from dynaclr.config.transfer_checks import DatasetSampling
 from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.io import ArtifactKind, Provenance, StageFiles, atomic_output, config_hash, make_provenance
@@ -133,7 +139,9 @@ def check_tau_fits(index: pd.DataFrame, tau_frames: int, tolerance_frames: int, 
 def resolve_tau_frames(
     config: ContrastiveModelConfig, time_interval_minutes: float | None, where: str | Path | None = None
 ) -> int:
-    """``tau`` in frames: ``tau_frames``, or ``tau_minutes`` / the dataset's time interval (rounded).
+    """``tau`` in frames: ``tau_frames``, or ``tau_minutes`` / the dataset's time interval, which must be
+    a whole number of frames (:func:`~dynaclr.config.training.tau_minutes_in_frames`): one that is not
+    raises, as the dry run refuses it, rather than training on another tau.
 
     ``where`` (the store) prefixes the messages.
     """
@@ -149,18 +157,14 @@ def resolve_tau_frames(
             "it; use tau_frames"
         )
     frames, exact = tau_minutes_in_frames(config.tau_minutes, time_interval_minutes)
-    if frames < 1:
+    if frames < 1 or not exact:  # the workflow's dry run refuses it too (plate_checks)
+        advised = common_tau_minutes(config.tau_minutes, [time_interval_minutes])
         raise ValueError(
-            f"{prefix}tau_minutes={config.tau_minutes} is less than one frame ({time_interval_minutes} min); "
-            f"use at least {time_interval_minutes}"
-        )
-    if not exact:  # the workflow's dry run refuses it (plate_checks); a direct call trains on `frames`
-        logger.warning(
-            "%stau_minutes=%s is not a multiple of the %s min interval; using %d frames",
-            prefix,
-            config.tau_minutes,
-            time_interval_minutes,
-            frames,
+            f"{prefix}tau_minutes: expected a whole number of the {time_interval_minutes:g} min frames, "
+            f"within {TAU_MINUTES_TOLERANCE:.0%} of one frame interval, found {config.tau_minutes:g} min = "
+            f"{config.tau_minutes / time_interval_minutes:g} frames; use "
+            + " or ".join(f"{v:g}" for v in advised)
+            + ", or tau_frames"
         )
     return frames
 
