@@ -12,6 +12,7 @@ import pytest
 from iohub.ngff import open_ome_zarr
 from plate_helpers import assert_image_layers_bracket_their_data
 from pydantic import ValidationError
+from scipy import ndimage
 
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import TrackingConfig, TrackingEvaluationConfig, TrackingMapsConfig
@@ -34,7 +35,14 @@ from dynaclr.tracking import (
     track_fov,
 )
 from dynaclr.tracking.fov import LABEL_IMAGE
-from dynaclr.tracking.maps import normalize_percentiles, reduce_z, tracking_maps, z_slices
+from dynaclr.tracking.maps import (
+    foreground_threshold,
+    normalize_percentiles,
+    reduce_z,
+    smooth_frames,
+    tracking_maps,
+    z_slices,
+)
 
 #: Like the shared tiny plate (tests/conftest.py), with an FOV imaged without the nuclear marker
 #: (its Nuclei channel is constant: an FOV without nuclei) and a few more cells.
@@ -692,6 +700,81 @@ def test_nuclei_covering_most_of_a_frame_are_kept() -> None:
     assert maps.frames_without_signal == ()
     for frame in maps.foreground:
         assert _recall_and_false_share(frame, truth)[0] >= 0.9
+
+
+def test_without_smoothing_nuclei_six_noise_sigmas_up_are_kept() -> None:
+    """``smoothing_sigma_px`` 0: the noise floor lay 7.3 raw noise sigmas above the background, so
+    nuclei 5-6 sigmas up were erased and the FOV called noise only. Signal is judged smoothed by at
+    least 1 px, where they rise far above the smoothed noise."""
+    counts, truth = _disks_over_noise(4, 256, 15, 10, 6.0)
+    maps = tracking_maps(counts, TrackingMapsConfig(smoothing_sigma_px=0.0))
+    assert not maps.noise_only and maps.frames_without_signal == ()
+    for frame in maps.foreground:
+        recall, false_share = _recall_and_false_share(frame, truth)
+        assert recall >= 0.9 and false_share < 0.01
+
+
+def _foreground_without_the_noise_check(counts: np.ndarray, config: TrackingMapsConfig) -> np.ndarray:
+    """The foreground of the maps before any noise check: normalise, smooth, threshold."""
+    normalised = normalize_percentiles(counts, config.normalization_percentiles)[0]
+    smoothed = smooth_frames(normalised, config.smoothing_sigma_px)
+    return smoothed >= foreground_threshold(smoothed, config)
+
+
+@pytest.mark.parametrize("above", [3.0, 8.0])
+def test_nuclei_above_the_noise_keep_the_foreground_of_no_noise_check(above: float) -> None:
+    """In a FOV where every frame has signal and the threshold lies above the noise, the noise check
+    changes nothing: the foreground is exactly that without it. The noise floor clipped every frame,
+    shrinking nuclei 3 noise sigmas up (their smoothed edges lie between threshold and floor)."""
+    counts, _ = _disks_over_noise(4, 256, 15, 10, above)
+    config = TrackingMapsConfig()
+    maps = tracking_maps(counts, config)
+    assert maps.frames_without_signal == ()
+    np.testing.assert_array_equal(maps.foreground > 0, _foreground_without_the_noise_check(counts, config))
+
+
+@pytest.mark.parametrize("columns", [4, 80])
+def test_noise_beside_a_zero_filled_border_has_no_nuclei(columns: int) -> None:
+    """Drift correction and stitching fill borders with 0: the 1st percentile was 0, the background
+    and noise floor far below the noise, and 98 % of the frames (4 zero columns of 256) were
+    foreground. A plateau at the minimum far below the rest is left out of the background and the
+    noise estimate; nuclei next to it are kept."""
+    rng = np.random.default_rng(3)
+    noise = (120 + rng.normal(0.0, 5.0, size=(4, 256, 256))).astype(np.float32)
+    noise[:, :, :columns] = 0
+    maps = tracking_maps(noise, TrackingMapsConfig())
+    assert maps.noise_only and not maps.foreground.any()
+    counts, truth = _disks_over_noise(4, 256, 15, 10, 6.0)
+    counts[:, :, :columns] = 0
+    maps = tracking_maps(counts, TrackingMapsConfig())
+    assert not maps.noise_only and maps.frames_without_signal == ()
+    # the fill stays in Otsu's threshold, which drops into the noise: nuclei edges widen, and the
+    # clip keeps all but a few of the noise pixels (without it: 88 % of them)
+    away = ~ndimage.binary_dilation(truth, iterations=3)
+    away[:, :columns] = False
+    for frame in maps.foreground:
+        recall = float((frame[:, columns:] > 0)[truth[:, columns:]].mean())
+        assert recall >= 0.9 and float((frame[away] > 0).mean()) < 0.001
+
+
+def test_a_fov_with_an_unjudged_frame_holding_foreground_is_not_noise_only() -> None:
+    """A frame without a pixel-noise estimate (noise-free, all neighbouring differences equal: a
+    rendered or denoised frame) is not judged and keeps its foreground; the FOV was called noise
+    only all the same."""
+    field = (120 + np.random.default_rng(3).normal(0.0, 5.0, size=(4, 64, 64))).astype(np.float32)
+    field[3] = np.linspace(100.0, 300.0, 64, dtype=np.float32)[:, None]  # rows constant, rising along Y
+    maps = tracking_maps(field, TrackingMapsConfig())
+    assert maps.frames_without_signal == (0, 1, 2) and maps.foreground[3].any()
+    assert not maps.noise_only
+
+
+def test_the_noise_warning_of_a_3d_stack_names_voxels(caplog) -> None:
+    """3D tracking judges (Z', Y, X) frames: its minimum region is in voxels, not pixels."""
+    stack = (120 + np.random.default_rng(3).normal(0.0, 5.0, size=(3, 4, 64, 64))).astype(np.float32)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.tracking.maps"):
+        maps = tracking_maps(stack, TrackingMapsConfig())
+    assert maps.noise_only
+    assert "no connected region of 60 voxel(s)" in caplog.text and "pixel(s)" not in caplog.text
 
 
 def test_a_third_of_a_frame_saturated_does_not_lose_the_nuclei_elsewhere(caplog) -> None:

@@ -10,8 +10,9 @@ a per-FOV percentile normalisation, so the thresholds below are in normalised un
    frames (a FOV whose image is constant becomes all zeros: no nuclei);
 3. smooth each frame with a Gaussian of ``smoothing_sigma_px`` (never along time);
 4. foreground = smoothed >= threshold (fixed, or Otsu's threshold of the FOV's smoothed values
-   clipped to [0, 1], bounded below by ``minimum_otsu_threshold``) and >= the frame's noise floor
-   (below), a 0/1 float32 map;
+   clipped to [0, 1], bounded below by ``minimum_otsu_threshold``), in frames with contrast above
+   the pixel noise, and, where the threshold lies in the noise, above the noise clip (below); a
+   0/1 float32 map;
 5. contours in [0, 1], high on nuclear boundaries: ``1 - smoothed`` (inverted intensity),
    the Sobel gradient magnitude, or ``1 - distance to background / its maximum``.
 
@@ -34,21 +35,29 @@ everywhere) is treated like a missing one: left out of the percentiles and Otsu'
 detections (listed in ``empty_frames``, logged at WARNING). Otherwise a saturated frame would be
 one FOV-wide nucleus and would lift the high percentile above every nucleus of the other frames.
 
-Noise (:func:`noise_floors`): a frame without cells is not constant but holds the background's
+Noise (:func:`noise_levels`): a frame without cells is not constant but holds the background's
 photons and camera noise, which the percentiles stretch over [0, 1] and Otsu's threshold cuts in two
 (half the pixels of a simulated FOV without cells were foreground, 57 detections in 27 tracks). Each
-frame is judged on the smoothed image the segmentation uses: its pixel noise (:func:`pixel_noise`
-of the raw frame) times the smoothing kernel's noise gain (:func:`smoothing_noise_gain`, 0.28 for
-``smoothing_sigma_px`` 1 in 2D) is the smoothed frame's noise sigma; its noise floor lies
-:data:`NOISE_FLOOR_SIGMAS` of them above the background (the frame's 1st percentile + 2.33
-sigma). No foreground lies below the floor, and a frame where no connected region of at least
-``min_area_px`` pixels (the segmentation's smallest nucleus) rises above it has no contrast above
-the pixel noise: no foreground, out of Otsu's threshold (``frames_without_signal``, WARNING). A FOV
-none of whose frames has such contrast is ``noise_only``. The decision is per frame, so a dim
-nucleus (+2 raw noise sigma is +7 smoothed sigma), a single nucleus in a large frame and cells in a
-few frames of a long movie are kept. Not caught: an empty image that is smooth rather than noisy
-(a virtual stain of an empty FOV, vignetting, a background that varies over the frame): its
-structure rises above the floor; bleaching (a background changing between frames) is caught.
+frame is judged on the normalised image smoothed by ``max(smoothing_sigma_px,``
+:data:`JUDGING_SIGMA_PX```)``: its pixel noise (:func:`pixel_noise` of the raw frame) times that
+smoothing's noise gain (:func:`smoothing_noise_gain`, 0.28 at 1 px in 2D) is the judged frame's
+noise sigma; its noise floor lies :data:`NOISE_FLOOR_SIGMAS` of them above the background (the
+frame's 1st percentile + 2.33 sigma). A fill plateau at the frame's minimum (zero-filled borders of
+drift correction or stitching, :func:`fill_plateaus`) is left out of the noise estimate and the 1st
+percentile. A frame where no connected region of at least ``min_area_px`` pixels (the
+segmentation's smallest nucleus) rises above its floor has no contrast above the pixel noise: no
+foreground, out of the percentiles and Otsu's threshold (``frames_without_signal``, WARNING). A FOV
+none of whose frames has such contrast, and with no frame left unjudged (no noise estimate) that
+could hold nuclei, is ``noise_only``. In frames with signal the threshold alone decides where it
+lies :data:`SIGNAL_CLIP_SIGMAS` noise sigmas or more above the background (the foreground is then
+exactly that without the noise check); where it lies lower, in the noise (a single nucleus in a large
+frame), no pixel of the judged image below that level is foreground, which shrinks dim nuclei whose
+smoothed edges fall below it (Gaussian-profile nuclei of radius 8 px at +3 raw sigma: median area
+172 px, 234 without the check). The decision is per frame, so a dim nucleus (+2 raw noise sigma is
++7 smoothed sigma), a single nucleus in a large frame and cells in a few frames of a long movie are
+kept. Not caught: an empty image that is smooth rather than noisy (a virtual stain of an empty FOV,
+vignetting, a background that varies over the frame): its structure rises above the floor;
+bleaching (a background changing between frames) is caught.
 """
 
 from __future__ import annotations
@@ -84,9 +93,10 @@ class TrackingMaps:
     saturated_voxels: int = 0
     """Voxels at the saturation plateau left out of the percentiles (:func:`normalize_percentiles`)."""
     frames_without_signal: tuple[int, ...] = ()
-    """Frames with no contrast above the pixel noise (:func:`noise_floors`): no foreground there."""
+    """Frames with no contrast above the pixel noise (:func:`noise_levels`): no foreground there."""
     noise_only: bool = False
-    """No frame has contrast above the pixel noise (and at least one was judged): no foreground."""
+    """No frame has contrast above the pixel noise (at least one judged, none unjudged but for constant
+    or missing frames): no foreground."""
 
 
 def z_slices(config: TrackingMapsConfig, n_z: int, source: str = "input") -> slice:
@@ -209,42 +219,110 @@ def smoothing_noise_gain(sigma_px: float, n_axes: int) -> float:
     return float(np.sqrt(np.sum(kernel**2)) ** n_axes)
 
 
-def noise_floors(
-    reduced: NDArray,
-    smoothed: NDArray[np.float32],
-    missing: NDArray[np.bool_] | None,
-    value_range: tuple[float, float],
-    sigma_px: float,
-    skip: list[int],
-) -> NDArray[np.float64]:
-    """Per frame, the noise floor of ``smoothed`` (normalised units, ``value_range`` the raw values
-    mapped to 0 and 1): background (1st percentile + :data:`BACKGROUND_PERCENTILE_SIGMAS`) +
-    :data:`NOISE_FLOOR_SIGMAS` times the smoothed pixel noise (:func:`pixel_noise` of the raw frame
-    of ``reduced`` times :func:`smoothing_noise_gain`). ``-inf`` (not judged) for frames in
-    ``skip``, frames without a finite pixel or a noise estimate, and every frame when the
-    normalisation had no contrast."""
-    floors = np.full(len(reduced), -np.inf)
-    low, high = value_range
-    if not high > low:  # also NaN: nothing finite, the image is all zeros already
-        return floors
-    gain = smoothing_noise_gain(sigma_px, reduced.ndim - 1)
+#: Smallest smoothing (px) of the image a frame's signal is judged on: without smoothing
+#: (``smoothing_sigma_px`` 0) the floor lay 7.3 raw noise sigmas above the background and nuclei 5
+#: sigmas above it were erased; smoothed by 1 px they rise 18 smoothed sigmas above it.
+JUDGING_SIGMA_PX = 1.0
+
+#: Height of the foreground clip of frames WITH signal above their background, in smoothed noise
+#: sigmas, applied only where the threshold lies below it (in the noise: a single nucleus in a large
+#: frame, whose 99.8th percentile is noise): lower than :data:`NOISE_FLOOR_SIGMAS` (which decides
+#: whether a frame has signal) so that dim nuclei shrink less (Gaussian-profile nuclei of radius 8 px
+#: at +3 raw sigma: median area 172 px, 130 with the full floor, 234 without any), high enough that
+#: noise stays out (Gaussian tail 3e-5; 0.07 % of a 512 x 512 frame around one nucleus, 0.2 % at 3).
+SIGNAL_CLIP_SIGMAS = 4.0
+
+#: A plateau at a frame's exact minimum covering at least this share of its finite pixels (not all),
+#: lying more than :data:`PLATEAU_GAP_SIGMAS` raw noise sigmas below the 1st percentile of the rest,
+#: is fill (zero-filled borders of drift correction or stitching), not background: it is left out
+#: of the frame's noise estimate and background percentile. Zeros of sparse photons or of clipped
+#: background-subtracted data lie within the noise and stay in.
+PLATEAU_SHARE, PLATEAU_GAP_SIGMAS = 0.01, 5.0
+
+
+def fill_plateaus(reduced: NDArray, skip: list[int]) -> NDArray[np.bool_] | None:
+    """Mask of the fill plateaus (:data:`PLATEAU_SHARE`) of the frames of ``reduced`` not in
+    ``skip``; ``None`` where there is none."""
+    plateaus: NDArray[np.bool_] | None = None
     for t in range(len(reduced)):
         if t in skip:
             continue
-        noise = pixel_noise(reduced[t])
-        if noise <= 0:
+        frame = reduced[t]
+        finite = np.isfinite(frame)
+        n_finite = int(np.count_nonzero(finite))
+        if n_finite == 0:
+            continue
+        minimum = float(frame[finite].min())
+        at_min = frame == minimum
+        n_at_min = int(np.count_nonzero(at_min))
+        if n_at_min < PLATEAU_SHARE * n_finite or n_at_min == n_finite:
+            continue
+        rest = frame[finite & ~at_min]
+        step = max(1, -(-rest.size // NOISE_SAMPLE_SIZE))
+        noise = pixel_noise(frame)  # with the plateau: sparse photons' zeros are their noise
+        gap = float(np.percentile(rest[::step], BACKGROUND_PERCENTILE)) - minimum
+        if not gap > PLATEAU_GAP_SIGMAS * noise:
+            continue
+        if plateaus is None:
+            plateaus = np.zeros(reduced.shape, dtype=bool)
+        plateaus[t] = at_min
+    return plateaus
+
+
+def frame_noises(
+    reduced: NDArray, skip: list[int], plateaus: NDArray[np.bool_] | None
+) -> NDArray[np.float64]:
+    """:func:`pixel_noise` of each raw frame of ``reduced``, its fill ``plateaus`` left out; 0 (no
+    estimate, frame not judged) for frames in ``skip``."""
+    noises = np.zeros(len(reduced))
+    for t in range(len(reduced)):
+        if t in skip:
+            continue
+        frame = reduced[t]
+        if plateaus is not None and plateaus[t].any():
+            frame = np.where(plateaus[t], np.nan, frame)
+        noises[t] = pixel_noise(frame)
+    return noises
+
+
+def noise_levels(
+    smoothed: NDArray[np.float32],
+    excluded: NDArray[np.bool_] | None,
+    noises: NDArray[np.float64],
+    value_range: tuple[float, float],
+    sigma_px: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per frame, the background and the noise sigma of ``smoothed`` (normalised units,
+    ``value_range`` the raw values mapped to 0 and 1; smoothed by ``sigma_px``): background = 1st
+    percentile of the pixels not ``excluded`` + :data:`BACKGROUND_PERCENTILE_SIGMAS` sigmas, sigma
+    the raw frame's ``noises`` times :func:`smoothing_noise_gain`. A frame's noise floor is its
+    background + :data:`NOISE_FLOOR_SIGMAS` sigmas. Background ``-inf`` (not judged) for frames
+    without a noise estimate (0) or a pixel left, and every frame when the normalisation had no
+    contrast."""
+    backgrounds, sigmas = np.full(len(smoothed), -np.inf), np.zeros(len(smoothed))
+    low, high = value_range
+    if not high > low:  # also NaN: nothing finite, the image is all zeros already
+        return backgrounds, sigmas
+    gain = smoothing_noise_gain(sigma_px, smoothed.ndim - 1)
+    for t in range(len(smoothed)):
+        if noises[t] <= 0:
             continue
         values = smoothed[t].ravel()
         step = max(1, -(-values.size // NOISE_SAMPLE_SIZE))
-        values = values[::step] if missing is None else values[::step][~missing[t].ravel()[::step]]
+        values = values[::step] if excluded is None else values[::step][~excluded[t].ravel()[::step]]
         if values.size == 0:
             continue
-        sigma = gain * noise / (high - low)
-        background = (
-            float(np.percentile(values, BACKGROUND_PERCENTILE)) + BACKGROUND_PERCENTILE_SIGMAS * sigma
-        )
-        floors[t] = background + NOISE_FLOOR_SIGMAS * sigma
-    return floors
+        sigmas[t] = gain * noises[t] / (high - low)
+        percentile = float(np.percentile(values, BACKGROUND_PERCENTILE))
+        backgrounds[t] = percentile + BACKGROUND_PERCENTILE_SIGMAS * sigmas[t]
+    return backgrounds, sigmas
+
+
+def _near(mask: NDArray[np.bool_] | None, sigma_px: float) -> NDArray[np.bool_] | None:
+    """``mask`` grown by the reach of :func:`smooth_frames` with ``sigma_px`` (values it blurs)."""
+    if mask is None or sigma_px <= 0:
+        return mask
+    return smooth_frames(mask.astype(np.float32), sigma_px) > 1e-3
 
 
 def _frames_without_signal(
@@ -396,28 +474,42 @@ def tracking_maps(
         )
         reduced = reduced.copy()
         reduced[empty] = np.nan  # treated as missing: out of the statistics, background
-    missing, smoothed, value_range, n_saturated = _normalised_smoothed(reduced, config, where)
-    floors = noise_floors(reduced, smoothed, missing, value_range, config.smoothing_sigma_px, empty)
-    without_signal = _frames_without_signal(smoothed, missing, floors, min_area_px)
+    missing, normalised, value_range, n_saturated = _normalised(reduced, config, where)
+    smoothed = smooth_frames(normalised, config.smoothing_sigma_px)
+    # signal is judged smoothed by at least JUDGING_SIGMA_PX, with that smoothing's noise gain
+    judging_sigma = max(config.smoothing_sigma_px, JUDGING_SIGMA_PX)
+    judged = _judged(normalised, smoothed, config)
+    plateaus = fill_plateaus(reduced, empty)
+    noises = frame_noises(reduced, empty, plateaus)
+    backgrounds, sigmas = noise_levels(
+        judged, _excluded(missing, plateaus, judging_sigma), noises, value_range, judging_sigma
+    )
+    floors = backgrounds + NOISE_FLOOR_SIGMAS * sigmas
+    without_signal = _frames_without_signal(judged, missing, floors, min_area_px)
+    unjudged = [
+        t for t in np.flatnonzero(~np.isfinite(floors)) if t not in empty and np.isfinite(reduced[t]).any()
+    ]
     noise_only = bool(without_signal) and len(without_signal) == int(np.count_nonzero(np.isfinite(floors)))
+    noise_only = noise_only and not unjudged  # an unjudged frame may hold nuclei: they stay
     if without_signal:
-        _warn_without_signal(where, without_signal, len(reduced), noise_only, min_area_px)
+        _warn_without_signal(where, without_signal, len(reduced), noise_only, min_area_px, reduced.ndim > 3)
     if without_signal and not noise_only:  # like constant frames: out of the percentiles and Otsu's threshold
         signal_only = reduced.copy() if not empty else reduced
         signal_only[without_signal] = np.nan
-        again = _normalised_smoothed(signal_only, config, where)
-        low, high = again[2]
-        if high > low:  # else keep the first normalisation (the frames are still excluded below)
-            raw_floors = value_range[0] + floors * (value_range[1] - value_range[0])
-            missing, smoothed, value_range, n_saturated = again
-            floors = (raw_floors - low) / (high - low)
+        again = _normalised(signal_only, config, where)
+        if again[2][1] > again[2][0]:  # else keep the first normalisation (frames still excluded below)
+            missing, normalised, value_range, n_saturated = again
+            smoothed = smooth_frames(normalised, config.smoothing_sigma_px)
+            judged = _judged(normalised, smoothed, config)
+    del normalised
     excluded = missing
     if without_signal:
         excluded = np.zeros(smoothed.shape, dtype=bool) if missing is None else missing.copy()
         excluded[without_signal] = True  # never foreground
         smoothed[without_signal] = 0.0
     threshold = foreground_threshold(smoothed, config, excluded)
-    foreground = (smoothed >= threshold) & (smoothed >= floors.reshape((-1,) + (1,) * (smoothed.ndim - 1)))
+    foreground = smoothed >= threshold
+    _clip_in_noise(foreground, smoothed, judged, excluded, plateaus, noises, value_range, config, threshold)
     if excluded is not None:
         foreground &= ~excluded
     contours = contour_map(smoothed, foreground, config.contour_method)
@@ -439,25 +531,78 @@ def tracking_maps(
     )
 
 
-def _normalised_smoothed(
+def _normalised(
     reduced: NDArray[np.float32], config: TrackingMapsConfig, where: str
 ) -> tuple[NDArray[np.bool_] | None, NDArray[np.float32], tuple[float, float], int]:
-    """Missing mask, normalised and smoothed stack, normalisation range and saturated voxels of
-    ``reduced`` (steps 2 and 3 of the module docstring)."""
+    """Missing mask, normalised stack, normalisation range and saturated voxels of ``reduced``
+    (step 2 of the module docstring)."""
     missing = missing_mask(reduced)
     normalised, value_range, n_saturated = normalize_percentiles(
         reduced, config.normalization_percentiles, where
     )
-    return missing, smooth_frames(normalised, config.smoothing_sigma_px), value_range, n_saturated
+    return missing, normalised, value_range, n_saturated
+
+
+def _judged(
+    normalised: NDArray[np.float32], smoothed: NDArray[np.float32], config: TrackingMapsConfig
+) -> NDArray[np.float32]:
+    """The image signal is judged on: ``normalised`` smoothed by at least :data:`JUDGING_SIGMA_PX`
+    (``smoothed`` itself where ``smoothing_sigma_px`` is that or more)."""
+    if config.smoothing_sigma_px >= JUDGING_SIGMA_PX:
+        return smoothed
+    return smooth_frames(normalised, JUDGING_SIGMA_PX)
+
+
+def _excluded(
+    missing: NDArray[np.bool_] | None, plateaus: NDArray[np.bool_] | None, sigma_px: float
+) -> NDArray[np.bool_] | None:
+    """Voxels left out of a frame's background: ``missing`` ones, and the fill ``plateaus`` with the
+    voxels smoothing by ``sigma_px`` blurs them into."""
+    near = _near(plateaus, sigma_px)
+    if near is None:
+        return missing
+    return near if missing is None else near | missing
+
+
+def _clip_in_noise(
+    foreground: NDArray[np.bool_],
+    smoothed: NDArray[np.float32],
+    judged: NDArray[np.float32],
+    excluded: NDArray[np.bool_] | None,
+    plateaus: NDArray[np.bool_] | None,
+    noises: NDArray[np.float64],
+    value_range: tuple[float, float],
+    config: TrackingMapsConfig,
+    threshold: float,
+) -> None:
+    """Clear ``foreground`` where ``judged`` (``smoothed``, the segmentation's image, smoothed by at
+    least :data:`JUDGING_SIGMA_PX`) lies less than :data:`SIGNAL_CLIP_SIGMAS` noise sigmas above its
+    frame's background, in the frames where ``threshold`` lies less than that above the background
+    of ``smoothed``: there it lies in the noise (a single nucleus in a large frame, whose 99.8th
+    percentile is noise) and would make noise foreground. Elsewhere the threshold alone decides, as
+    without the noise check, so nuclei well above the noise do not shrink. Frames not judged (and
+    frames without signal, all ``excluded``) are left alone."""
+    sigma_px, judging_sigma = config.smoothing_sigma_px, max(config.smoothing_sigma_px, JUDGING_SIGMA_PX)
+    backgrounds, sigmas = noise_levels(
+        smoothed, _excluded(excluded, plateaus, sigma_px), noises, value_range, sigma_px
+    )
+    if judged is not smoothed:
+        judged_backgrounds, judged_sigmas = noise_levels(
+            judged, _excluded(excluded, plateaus, judging_sigma), noises, value_range, judging_sigma
+        )
+    else:
+        judged_backgrounds, judged_sigmas = backgrounds, sigmas
+    for t in np.flatnonzero(threshold < backgrounds + SIGNAL_CLIP_SIGMAS * sigmas):
+        foreground[t] &= judged[t] >= judged_backgrounds[t] + SIGNAL_CLIP_SIGMAS * judged_sigmas[t]
 
 
 def _warn_without_signal(
-    where: str, frames: list[int], n_frames: int, noise_only: bool, min_area_px: int
+    where: str, frames: list[int], n_frames: int, noise_only: bool, min_area_px: int, is_3d: bool
 ) -> None:
     """WARNING naming ``where`` and the frames without contrast above the pixel noise."""
     rule = (
-        f"no connected region of {min_area_px} pixel(s) {NOISE_FLOOR_SIGMAS:g} noise sigmas above the "
-        "background of the smoothed image"
+        f"no connected region of {min_area_px} {'voxel' if is_3d else 'pixel'}(s) "
+        f"{NOISE_FLOOR_SIGMAS:g} noise sigmas above the background of the smoothed image"
     )
     if noise_only:
         logger.warning(
