@@ -565,6 +565,30 @@ def test_pixels_too_coarse_for_a_nucleus_are_refused_without_sizes_to_set(pixel_
     assert "e.g. the defaults scaled" not in problem
 
 
+def test_a_given_max_area_below_the_scaled_smallest_nucleus_gets_a_valid_block() -> None:
+    """With max_area_px given (500) and min_area_px left at its default, scaled to 0.2 µm pixels
+    (634), the block offered (min 634 with max 500) was an invalid config. The offered min_area_px
+    stays below the given max_area_px, and the message says the given max lies below the scaled
+    smallest nucleus."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config.tracking import TrackingConfig
+
+    tracking = TrackingConfig.model_validate({"segmentation": {"max_area_px": 500}})
+    unscaled = tracking.unscaled_defaults(0.2)
+    assert unscaled["segmentation.min_area_px"] == (60, 499)
+    TrackingConfig.model_validate({"segmentation": {"max_area_px": 500, "min_area_px": 499}})
+    roomy = TrackingConfig.model_validate({"segmentation": {"max_area_px": 5000}})
+    assert roomy.unscaled_defaults(0.2)["segmentation.min_area_px"] == (60, 634)
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
+    config["datasets"]["tiny"]["tracking"] = {"segmentation": {"max_area_px": 500}}
+    (problem,) = _pixel_problems(config)
+    assert "segmentation: {min_area_px: 499}, linking:" in problem
+    note = "the given segmentation.max_area_px 500 is not above the smallest nucleus scaled to 0.2 µm"
+    assert f"{note} (634 px)" in problem
+
+
 def test_tracking_sizes_harm_is_worded_by_the_direction_of_the_pixels() -> None:
     """Finer pixels than the defaults' cut nuclei into pieces; coarser ones miss nuclei (below
     min_area_px) or merge them. The message said "cut into pieces or merged" either way."""

@@ -36,6 +36,7 @@ from dynaclr.tracking import (
 )
 from dynaclr.tracking.fov import LABEL_IMAGE
 from dynaclr.tracking.maps import (
+    fill_plateaus,
     foreground_threshold,
     normalize_percentiles,
     reduce_z,
@@ -755,6 +756,46 @@ def test_noise_beside_a_zero_filled_border_has_no_nuclei(columns: int) -> None:
     for frame in maps.foreground:
         recall = float((frame[:, columns:] > 0)[truth[:, columns:]].mean())
         assert recall >= 0.9 and float((frame[away] > 0).mean()) < 0.001
+
+
+def test_dim_nuclei_on_an_exact_zero_background_keep_their_area() -> None:
+    """A background-subtracted and clipped (or masked) nuclear image: background exactly 0 over 95 %
+    of the frame, nuclei at 60-210 over noise sigma 10. The zero background was taken for a fill
+    plateau, the nuclei became the background, and the clip cleared every pixel below their 1st
+    percentile + 4 sigma: the nuclei at 60 and 70 lost all their area, silently. Fill must touch the
+    frame's border and cover less than half of it: every nucleus keeps its area without the noise
+    check (within 10 %)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:256, :256]
+    stack = np.zeros((4, 256, 256), np.float32)
+    centres = [(30 + 50 * (k // 4), 30 + 60 * (k % 4)) for k in range(16)]
+    for t in range(4):
+        for k, (cy, cx) in enumerate(centres):
+            disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= 64
+            stack[t][disk] = 60 + 10 * k + 10 * rng.standard_normal(int(disk.sum()))
+    stack = np.clip(stack, 0, None)
+    assert fill_plateaus(stack, []) is None
+    config = TrackingMapsConfig()
+    maps = tracking_maps(stack, config)
+    assert maps.frames_without_signal == () and not maps.noise_only
+    unchecked = _foreground_without_the_noise_check(stack, config)
+    for k, (cy, cx) in enumerate(centres):
+        near = (yy - cy) ** 2 + (xx - cx) ** 2 <= 100
+        for t in range(4):
+            area, expected = np.count_nonzero(maps.foreground[t][near]), np.count_nonzero(unchecked[t][near])
+            assert abs(area - expected) <= 0.1 * expected, (k, t, area, expected)
+
+
+def test_only_a_fill_plateau_touching_the_border_is_fill() -> None:
+    """Drift or stitching fill lies in rows and columns at the frame's edges: a zero block inside
+    the frame is data, a zero border beside it is fill (only the border part is masked)."""
+    frame = (120 + np.random.default_rng(5).normal(0.0, 5.0, size=(1, 64, 64))).astype(np.float32)
+    frame[0, 20:40, 20:40] = 0  # inside: 10 % of the frame
+    assert fill_plateaus(frame, []) is None
+    frame[0, :, :4] = 0  # a zero-filled border
+    plateaus = fill_plateaus(frame, [])
+    assert plateaus is not None
+    assert plateaus[0, :, :4].all() and not plateaus[0, :, 4:].any()
 
 
 def test_a_fov_with_an_unjudged_frame_holding_foreground_is_not_noise_only() -> None:

@@ -32,6 +32,7 @@ from dynaclr.config.tracking import (
     DEFAULTS_PIXEL_SIZE_UM,
     MIN_SEGMENTABLE_AREA_PX,
     PIXEL_SIZE_TOLERANCE,
+    TrackingConfig,
     mixed_ctc_layouts,
     scaled_default_max_area_px,
 )
@@ -430,6 +431,15 @@ def _tracking_pixel_problems(
             notes.append(
                 "maps.smoothing_sigma_px also counts z slices in 3d: choose it for the z step, "
                 "not scaled here"
+            )
+    segmentation = dataset.tracking.segmentation
+    if "segmentation.min_area_px" in unscaled and "max_area_px" in segmentation.model_fields_set:
+        smallest = TrackingConfig().unscaled_defaults(pixel_size)["segmentation.min_area_px"][1]
+        if smallest is not None and segmentation.max_area_px <= smallest:
+            notes.append(
+                f"the given segmentation.max_area_px {segmentation.max_area_px} is not above the smallest "
+                f"nucleus scaled to {pixel_size:g} µm ({smallest:g} px): min_area_px is offered just below "
+                "it, check max_area_px"
             )
     note = f" ({'; '.join(notes)})" if notes else ""
     linked = plate.shape_tczyx[0] > 1

@@ -303,8 +303,10 @@ class TrackingConfig(StrictModel):
         value scaled to ``pixel_size_um`` (integers rounded, floats to 3 significant digits); empty
         within the tolerance or when every such key is given. The scaled areas form a valid
         segmentation block: ``min_area_px`` at least 1, ``max_area_px`` at least 2 and above the
-        ``min_area_px`` used (given or scaled). In 3D (``maps.z_handling``) ``maps.smoothing_sigma_px``
-        blurs Z slices too, whose size the pixel size does not tell: its scaled value is ``None``."""
+        ``min_area_px`` used (given or scaled), and a scaled ``min_area_px`` below a given
+        ``max_area_px`` (at most one less: the caller says when that cut the scaled value). In 3D
+        (``maps.z_handling``) ``maps.smoothing_sigma_px`` blurs Z slices too, whose size the pixel size
+        does not tell: its scaled value is ``None``."""
         ratio = DEFAULTS_PIXEL_SIZE_UM / pixel_size_um
         if max(ratio, 1.0 / ratio) <= PIXEL_SIZE_TOLERANCE:
             return {}
@@ -321,6 +323,10 @@ class TrackingConfig(StrictModel):
             if (section, field) == ("maps", "smoothing_sigma_px") and self.maps.z_handling == "3d":
                 value = None
             unscaled[f"{section}.{field}"] = (default, value)
+        if "segmentation.min_area_px" in unscaled and "max_area_px" in self.segmentation.model_fields_set:
+            default, value = unscaled["segmentation.min_area_px"]
+            assert value is not None
+            unscaled["segmentation.min_area_px"] = (default, min(value, self.segmentation.max_area_px - 1))
         if "segmentation.max_area_px" in unscaled:
             default, value = unscaled["segmentation.max_area_px"]
             min_area = unscaled.get("segmentation.min_area_px", (0, self.segmentation.min_area_px))[1]

@@ -232,17 +232,30 @@ JUDGING_SIGMA_PX = 1.0
 #: noise stays out (Gaussian tail 3e-5; 0.07 % of a 512 x 512 frame around one nucleus, 0.2 % at 3).
 SIGNAL_CLIP_SIGMAS = 4.0
 
-#: A plateau at a frame's exact minimum covering at least this share of its finite pixels (not all),
-#: lying more than :data:`PLATEAU_GAP_SIGMAS` raw noise sigmas below the 1st percentile of the rest,
-#: is fill (zero-filled borders of drift correction or stitching), not background: it is left out
-#: of the frame's noise estimate and background percentile. Zeros of sparse photons or of clipped
-#: background-subtracted data lie within the noise and stay in.
-PLATEAU_SHARE, PLATEAU_GAP_SIGMAS = 0.01, 5.0
+#: The part of a frame's exact minimum connected to the frame's Y/X border (rows and columns at its
+#: edges), covering at least this share of its finite pixels and less than
+#: :data:`PLATEAU_MAX_SHARE` of them, lying more than :data:`PLATEAU_GAP_SIGMAS` raw noise sigmas
+#: below the 1st percentile of the rest, is fill (zero-filled borders of drift correction or
+#: stitching), not background: it is left out of the frame's noise estimate and background
+#: percentile. Zeros of sparse photons lie within the noise and stay in; so does the exact-0
+#: background of a background-subtracted and clipped (or masked) image, which covers most of the
+#: frame (taken for fill, the nuclei became the background and dim ones lost all their area).
+PLATEAU_SHARE, PLATEAU_MAX_SHARE, PLATEAU_GAP_SIGMAS = 0.01, 0.5, 5.0
+
+
+def _touching_the_border(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The connected components of ``mask`` (one frame, (Y, X) or (Z', Y, X)) touching its Y/X border."""
+    labels, _ = ndimage.label(mask)
+    edges = np.zeros(mask.shape, dtype=bool)
+    edges[..., 0, :] = edges[..., -1, :] = edges[..., :, 0] = edges[..., :, -1] = True
+    border_labels = np.unique(labels[edges & mask])
+    return np.isin(labels, border_labels[border_labels > 0])
 
 
 def fill_plateaus(reduced: NDArray, skip: list[int]) -> NDArray[np.bool_] | None:
-    """Mask of the fill plateaus (:data:`PLATEAU_SHARE`) of the frames of ``reduced`` not in
-    ``skip``; ``None`` where there is none."""
+    """Mask of the fill plateaus (:data:`PLATEAU_SHARE`: at the minimum, connected to the frame's
+    border, less than :data:`PLATEAU_MAX_SHARE` of it) of the frames of ``reduced`` not in ``skip``;
+    ``None`` where there is none."""
     plateaus: NDArray[np.bool_] | None = None
     for t in range(len(reduced)):
         if t in skip:
@@ -254,8 +267,11 @@ def fill_plateaus(reduced: NDArray, skip: list[int]) -> NDArray[np.bool_] | None
             continue
         minimum = float(frame[finite].min())
         at_min = frame == minimum
-        n_at_min = int(np.count_nonzero(at_min))
-        if n_at_min < PLATEAU_SHARE * n_finite or n_at_min == n_finite:
+        if int(np.count_nonzero(at_min)) == n_finite:
+            continue
+        fill = _touching_the_border(at_min)
+        n_fill = int(np.count_nonzero(fill))
+        if not PLATEAU_SHARE * n_finite <= n_fill < PLATEAU_MAX_SHARE * n_finite:
             continue
         rest = frame[finite & ~at_min]
         step = max(1, -(-rest.size // NOISE_SAMPLE_SIZE))
@@ -265,7 +281,7 @@ def fill_plateaus(reduced: NDArray, skip: list[int]) -> NDArray[np.bool_] | None
             continue
         if plateaus is None:
             plateaus = np.zeros(reduced.shape, dtype=bool)
-        plateaus[t] = at_min
+        plateaus[t] = fill
     return plateaus
 
 
