@@ -807,3 +807,45 @@ def test_axes_naming_a_size_one_dimension_the_metadata_gives_are_accepted(
     config = TiffSourceConfig.model_validate({**base, "axes": "CTZYX"})
     found = r"'\w+' \(shape \([\d, ]+\); 'TCYX' without those of size 1\)"
     assert_refused_as_reordered(config, rf"Pos0{re.escape(suffix)}", found)
+
+
+def write_rgb_movie(path: Path, kind: str) -> np.ndarray:
+    """A two-frame RGB movie of 97 x 131 pixels (samples per pixel 3, tifffile's 'TYXS') written as a
+    plain TIFF, an ImageJ or an OME-TIFF with its sampling; returns its (T, C, Z, Y, X) image."""
+    movie = np.arange(2 * 97 * 131 * 3, dtype=np.uint32).reshape(2, 97, 131, 3).astype(np.uint8)
+    metadata: dict[str, Any] = {"axes": "TYXS"}
+    if kind == "ome":
+        metadata |= {"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, "TimeIncrement": 60}
+    writer = {"imagej": True, "resolution": (2, 2)} if kind == "imagej" else {}
+    if kind == "imagej":
+        metadata |= {"unit": "um", "finterval": 60}
+    tifffile.imwrite(path, movie, photometric="rgb", metadata=metadata, **writer)
+    return np.moveaxis(movie, -1, 1)[:, :, None]
+
+
+@pytest.mark.parametrize("kind", ["plain", "imagej", "ome"])
+@pytest.mark.parametrize("axes", ["TZYX", "TCYX", "TXYC", "TYX", "CYX"])
+def test_axes_that_put_y_and_x_elsewhere_than_the_file_are_refused(
+    kind: str, axes: str, tmp_path: Path, monkeypatch
+) -> None:
+    """An RGB file's samples are its last dimension (tifffile's 'TYXS'): tiff.axes 'TZYX' read its
+    97 rows as slices of 131 x 3 pixels (and 'TXYC' transposed its images), with exit 0. tiff.axes
+    must put Y and X where the file has them; the error for a file without axes suggests 'TYXC' (it
+    suggested 'CZYX'), which converts the samples as channels."""
+    monkeypatch.chdir(tmp_path)
+    expected = write_rgb_movie(tmp_path / "Pos0.tif", kind)
+    base = {"files": "{position}.tif", "time_interval_minutes": 1, "pixel_size_um": 0.5, "z_step_um": 1}
+    names = {"channel_names": ["r", "g", "b"] if "C" in axes else ["bf"]}
+    config = TiffSourceConfig.model_validate({**base, **names, "axes": axes})
+    misplaced = (
+        rf"Pos0\.tif: tiff\.axes '{axes}' does not put Y and X where the file has them: tifffile reads its "
+        r"shape \(2, 97, 131, 3\) as 'TYXS' \(Y its 97 rows, X its 131 columns, S the samples of each "
+        r"pixel \(RGB, in C\)\); give tiff\.axes with Y and X at those dimensions \(e\.g\. 'TYXC'\)"
+    )
+    with pytest.raises(ValueError, match=misplaced):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    rgb = TiffSourceConfig.model_validate({**base, "channel_names": ["r", "g", "b"]})
+    with pytest.raises(ValueError, match=r"reads shape \(2, 97, 131, 3\) as 'TYXS'.*\(e\.g\. 'TYXC'\)"):
+        tiff_layout(rgb, find_tiff_files(rgb), "raw.zarr")
+    converted = convert(rgb.model_copy(update={"axes": "TYXC"}), tmp_path / "raw.zarr")
+    np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], expected)

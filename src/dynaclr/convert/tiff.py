@@ -413,6 +413,48 @@ def _unflattened(
     return tuple(sizes[axis] for axis in axes)
 
 
+def _suggested_axes(found_axes: str) -> str:
+    """Letters of TCZYX for tifffile's axes ``found_axes``: its own where they are plate axes, ``C``
+    for the samples of each pixel (``S``: RGB), ``Z``, ``C``, ``T`` (in that order, from the right) for
+    the others (``I``, ``Q``: pages without axes metadata); Y and X where the file has them."""
+    letters = [axis if axis in PLATE_AXES and found_axes.count(axis) == 1 else "" for axis in found_axes]
+    letters = [
+        "C" if axis == "S" and not letter and "C" not in letters else letter
+        for axis, letter in zip(found_axes, letters, strict=True)
+    ]
+    spare = [axis for axis in "ZCT" if axis not in letters]
+    for index in reversed(range(len(letters))):
+        if not letters[index] and spare:
+            letters[index] = spare.pop(0)
+    return "".join(letters) if all(letters) else found_axes
+
+
+def _planes_not_where_the_file_has_them(
+    path: Path, shape: tuple[int, ...], found_axes: str, axes: str
+) -> ValueError | None:
+    """The error for the config's ``axes`` putting Y and X elsewhere than tifffile's axes
+    ``found_axes`` of ``shape`` (the files' rows and columns, or Y and X its metadata gives; an RGB
+    file's samples, ``S``, last), else None: that reads the image across its planes (an RGB file's
+    ``YXS`` as ``ZYX`` gave 97 slices of 131 x 3 pixels, with exit 0). ``axes`` as long as ``shape``
+    must have Y and X at the same dimensions; longer or shorter ``axes`` split pages of Y by X, so the
+    file's axes must end with them."""
+    if "Y" not in found_axes or "X" not in found_axes or axes == found_axes:
+        return None
+    if len(axes) == len(shape):
+        where = [axes.index(axis) if axis in axes else None for axis in "YX"]
+        if where == [found_axes.index("Y"), found_axes.index("X")]:
+            return None
+    elif found_axes[-2:] == "YX":
+        return None
+    samples = ", S the samples of each pixel (RGB, in C)" if "S" in found_axes else ""
+    return ValueError(
+        f"{path}: tiff.axes {axes!r} does not put Y and X where the file has them: tifffile reads its "
+        f"shape {shape} as {found_axes!r} (Y its {shape[found_axes.index('Y')]} rows, X its "
+        f"{shape[found_axes.index('X')]} columns{samples}); give tiff.axes with Y and X at those "
+        f"dimensions (e.g. {_suggested_axes(found_axes)!r})"
+    )
+
+
 def _shaped_axes(tiff: tifffile.TiffFile) -> bool:
     """Whether tifffile's own metadata (``shaped``: a JSON description tifffile, napari and
     scikit-image write) states the axes, as tifffile writes them when given ``metadata={'axes': ...}``;
@@ -506,9 +548,11 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
             raise ValueError(
                 f"{path}: the metadata gives no axis order tifffile can read as TCZYX (it reads shape "
                 f"{shape} as {found_axes!r}); give tiff.axes, one letter of TCZYX per dimension (e.g. "
-                f"{'CZYX' if len(shape) == 4 else 'ZYX'!r})"
+                f"{_suggested_axes(found_axes)!r})"
             )
         axes = found_axes
+    elif (misplaced := _planes_not_where_the_file_has_them(path, shape, found_axes, axes)) is not None:
+        raise misplaced
     elif (
         axes_from_metadata
         and not set(found_axes) - set(PLATE_AXES)
