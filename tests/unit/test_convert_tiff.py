@@ -849,3 +849,41 @@ def test_axes_that_put_y_and_x_elsewhere_than_the_file_are_refused(
         tiff_layout(rgb, find_tiff_files(rgb), "raw.zarr")
     converted = convert(rgb.model_copy(update={"axes": "TYXC"}), tmp_path / "raw.zarr")
     np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], expected)
+
+
+@pytest.mark.parametrize(
+    ("unit", "x_per_unit", "y_unit", "y_per_unit", "z_unit", "spacing"),
+    [
+        ("micron", 2.0, None, 2.0, "nm", 300.0),
+        ("nm", 0.002, "micron", 2.0, "micron", 0.3),
+        ("\\u00B5m", 2.0, "mm", 2000.0, "\\u00B5m", 0.3),
+    ],
+)
+def test_an_imagej_y_and_z_unit_other_than_its_unit_are_read(
+    unit: str,
+    x_per_unit: float,
+    y_unit: str | None,
+    y_per_unit: float,
+    z_unit: str,
+    spacing: float,
+    tmp_path: Path,
+    monkeypatch,
+) -> None:
+    """ImageJ writes ``yunit`` and ``zunit`` where Y's or the slices' unit differs from ``unit`` (a
+    0.3 µm z step as ``spacing=300`` in ``zunit=nm`` beside pixels in microns): both were read in
+    ``unit``, so a 300 µm z step (or Y's pixel 1000 times X's) was refused as implausible, its fix
+    saying to write the unit in nanometres it is written in. The 0.5 µm pixel and 0.3 µm z step are
+    read."""
+    monkeypatch.chdir(tmp_path)
+    stack = np.arange(4 * 97 * 131, dtype=np.uint16).reshape(4, 97, 131)
+    units = {"unit": unit, "zunit": z_unit} | ({"yunit": y_unit} if y_unit else {})
+    metadata = {"axes": "ZYX", "spacing": spacing, **units}
+    tifffile.imwrite(
+        tmp_path / "Pos0.tif", stack, imagej=True, resolution=(x_per_unit, y_per_unit), metadata=metadata
+    )
+    config = TiffSourceConfig(files="{position}.tif", channel_names=["GFP"], time_interval_minutes=1)
+    sampling = read_tiff_sampling(config)
+    assert sampling.geometry.pixel_size_um == pytest.approx(0.5)
+    assert sampling.geometry.z_step_um == pytest.approx(0.3)
+    converted = convert(config, tmp_path / "raw.zarr")
+    np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], stack[None, None])

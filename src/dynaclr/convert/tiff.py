@@ -365,25 +365,29 @@ def _interval_values(interval: float | None, unit: object, seconds: float | None
 def _imagej_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
     """Sampling of an ImageJ hyperstack: spacing, finterval (in ``tunit``, seconds where ImageJ writes
     none; not read in a unit :data:`~dynaclr.io.units.TIME_UNITS_S` does not list) and XResolution
-    (pixels per unit)."""
+    and YResolution (pixels per unit). Lengths are in ``unit``, Y's in ``yunit`` and the spacing in
+    ``zunit`` where ImageJ writes them (it does where they differ from ``unit``); one in a unit not
+    read is not read."""
     metadata = tiff.imagej_metadata or {}
     unit = str(metadata.get("unit", "")).strip()
-    scale = micrometres_per(unit)
+    y_unit = str(metadata.get("yunit", unit)).strip()
+    z_unit = str(metadata.get("zunit", unit)).strip()
     interval = _float(metadata.get("finterval"))
     time_unit = metadata.get("tunit", "sec")
     values: dict[str, Any] = _interval_values(interval, time_unit, seconds_per(time_unit))
-    if scale is not None:
-        values["length_units"] = (("pixel_size_um", unit), ("z_step_um", unit))
-        values["z_step_um"] = _float(metadata.get("spacing"))
-        values["z_step_um"] = values["z_step_um"] * scale if values["z_step_um"] else None
-        page = tiff.pages.first
-        resolution = page.tags.get("XResolution")
-        y_resolution = page.tags.get("YResolution")
-        for key, tag in (("pixel_size_um", resolution), ("pixel_size_y_um", y_resolution)):
-            if tag is not None:
-                numerator, denominator = tag.value
-                per_unit = numerator / denominator if denominator else 0.0
-                values[key] = scale / per_unit if per_unit > 0 else None
+    values["length_units"] = (("pixel_size_um", unit), ("z_step_um", z_unit))
+    spacing, z_scale = _float(metadata.get("spacing")), micrometres_per(z_unit)
+    values["z_step_um"] = spacing * z_scale if spacing and z_scale is not None else None
+    page = tiff.pages.first
+    for key, tag_name, length_unit in (
+        ("pixel_size_um", "XResolution", unit),
+        ("pixel_size_y_um", "YResolution", y_unit),
+    ):
+        tag, scale = page.tags.get(tag_name), micrometres_per(length_unit)
+        if tag is not None and scale is not None:
+            numerator, denominator = tag.value
+            per_unit = numerator / denominator if denominator else 0.0
+            values[key] = scale / per_unit if per_unit > 0 else None
     return values
 
 
