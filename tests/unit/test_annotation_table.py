@@ -50,12 +50,16 @@ from dynaclr.tracking import importing
 TRACK_COLUMNS = ["fov_name", "well", "track_id", "parent_track_id", "lineage_id", "t", "y", "x"]
 #: (Y, X) of the images the planted cells lie in (their centres are within 15 and 252 pixels).
 SHAPE_YX = (256, 256)
+#: Frames of the planted movie (``n_frames`` of :func:`planted`).
+N_FRAMES = 20
+#: (T, Z, Y, X) of the plate the rule gives the import.
+SHAPE_TZYX = (N_FRAMES, 1, *SHAPE_YX)
 
 
 @pytest.fixture(scope="module")
 def planted() -> dict:
     features, truth = planted_infection_embeddings(
-        n_fovs=6, tracks_per_fov=10, n_frames=20, noise=0.08, seed=2
+        n_fovs=6, tracks_per_fov=10, n_frames=N_FRAMES, noise=0.08, seed=2
     )
     return {"features": features, "truth": truth}
 
@@ -76,7 +80,7 @@ def _import(
         AnnotationConfig(table=str(table), tasks=tuple(tasks)),
         ImportAnnotationsInputs(table=(table,), tracks=tracks),
         AnnotationsOutputs(annotations=out),
-        shape_yx=SHAPE_YX,
+        shape_tzyx=SHAPE_TZYX,
     )
 
 
@@ -128,6 +132,42 @@ def test_positions_in_the_table_place_cells_the_tracks_lack(planted, tracks, tmp
 def _positioned_table(truth: pd.DataFrame) -> pd.DataFrame:
     """A person's table that gives every cell's y, x (the tracked centroid, pixels)."""
     return _drawn(truth).sample(frac=1.0, random_state=0).reset_index(drop=True)
+
+
+@pytest.mark.parametrize(
+    ("numbering", "renumber"),
+    [("frames from 1", lambda t: t + 1), ("minutes, a frame every 30 min", lambda t: t * 30)],
+)
+def test_frames_past_the_movie_are_refused_even_with_positions(
+    planted, tracks, tmp_path, numbering, renumber
+):
+    """A table whose t counts frames from 1, or minutes, with y, x given: the rows past the last
+    frame were kept (and would match no cell), the others silently shifted to other frames."""
+    table = _positioned_table(planted["truth"])
+    table["t"] = renumber(table["t"])
+    past = table["t"] >= N_FRAMES
+    assert past.any() and not past.all(), numbering
+    path = tmp_path / "mine.csv"
+    table.to_csv(path, index=False)
+    first = int(np.flatnonzero(past.to_numpy())[0]) + 1
+    with pytest.raises(AnnotationTableError) as refused:
+        _import(path, tracks, tmp_path / "annotations.parquet")
+    message = str(refused.value)
+    assert message.startswith(f"{path}: column 't' holds frames of the plate, 0 to {N_FRAMES - 1}")
+    assert f"at rows {first}," in message and f"({int(past.sum())} of {len(table)} rows)" in message
+    assert "not from 1" in message and not (tmp_path / "annotations.parquet").exists()
+
+
+def test_a_csv_header_naming_a_column_twice_is_refused(planted, tracks, tmp_path):
+    """Two ``t`` columns (the frame and, say, the time): pandas read the second as ``t.1`` and the
+    import took the first, silently."""
+    table = _user_table(planted["truth"]).assign(time=lambda frame: frame["t"] * 30)
+    path = tmp_path / "mine.csv"
+    path.write_text(table.to_csv(index=False).replace(",time\n", ",t\n", 1))
+    with pytest.raises(AnnotationTableError, match=r"names columns \['t'\] more than once") as refused:
+        _import(path, tracks, tmp_path / "annotations.parquet")
+    assert str(refused.value).startswith(f"{path}: cannot read the annotation table as CSV")
+    assert not (tmp_path / "annotations.parquet").exists()
 
 
 def test_positions_in_wrong_units_are_refused(planted, tracks, tmp_path):
@@ -394,7 +434,7 @@ def test_tasks_must_match_the_config(planted, tracks, tmp_path):
             AnnotationConfig(),
             ImportAnnotationsInputs(table=(tmp_path / "mine.xlsx",), tracks=tracks),
             AnnotationsOutputs(annotations=tmp_path / "a.parquet"),
-            shape_yx=SHAPE_YX,
+            shape_tzyx=SHAPE_TZYX,
         )
     with pytest.raises(ValidationError, match=r"\.csv or \.parquet"):  # the config refuses it first
         AnnotationConfig(table=str(tmp_path / "mine.xlsx"))
@@ -702,7 +742,7 @@ def _import_per_fov(
         AnnotationConfig(table=pattern, tasks=tuple(tasks)),
         ImportAnnotationsInputs(table=tuple(path for path in paths if path.is_file()), tracks=tracks),
         AnnotationsOutputs(annotations=out),
-        shape_yx=SHAPE_YX,
+        shape_tzyx=SHAPE_TZYX,
         fov_names=PLATE_FOVS,
     )
 
@@ -838,7 +878,7 @@ def test_two_fovs_naming_one_file_are_refused(tracks, tmp_path):
             AnnotationConfig(table=str(tmp_path / "{row}{col}{fov}.csv")),
             ImportAnnotationsInputs(table=(tmp_path / "A110.csv",), tracks=tracks),
             AnnotationsOutputs(annotations=tmp_path / "a.parquet"),
-            shape_yx=SHAPE_YX,
+            shape_tzyx=SHAPE_TZYX,
             fov_names=["A/1/10", "A/11/0"],
         )
 

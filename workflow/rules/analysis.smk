@@ -68,7 +68,7 @@ rule import_annotations:
         annotations=f"{RESULTS}/{{dataset}}/annotations.parquet",
     params:
         config=lambda wildcards: stage_config(wildcards.dataset, "annotations"),
-        shape_yx=lambda wildcards: plate_shape_tzyx(wildcards.dataset)[2:],
+        shape_tzyx=lambda wildcards: plate_shape_tzyx(wildcards.dataset),
         # the FOVs a table per FOV's files belong to; taking `input` makes it a param Snakemake does
         # not compare (which files exist is compared as the input), so it reruns no existing import
         fov_names=lambda wildcards, input: fovs(wildcards.dataset),

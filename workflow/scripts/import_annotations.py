@@ -7,6 +7,6 @@ with job_context(snakemake.log[0], snakemake.threads):
         AnnotationConfig.model_validate(snakemake.params.config),
         ImportAnnotationsInputs.from_rule(snakemake.input),
         AnnotationsOutputs.from_rule(snakemake.output),
-        shape_yx=snakemake.params.shape_yx,
+        shape_tzyx=snakemake.params.shape_tzyx,
         fov_names=snakemake.params.fov_names,
     )

@@ -23,7 +23,8 @@ Other columns (an annotator's name, a note) are ignored. The import refuses, nam
 the column, what was expected and what was found: missing columns, empty cells, values of the
 wrong type, unknown tasks, tasks other than the config's ``tasks`` (and listed tasks without
 rows), labels foreign to their task, a task holding a single class or annotated in a single FOV
-(classifiers are cross-validated by FOV), the same cell and task annotated twice, cells that are
+(classifiers are cross-validated by FOV), the same cell and task annotated twice, frames ``t``
+past the plate's last frame (numbered from 1, or a time), a CSV header naming a column twice, cells that are
 in no FOV of the tracks or, without ``y, x``, not among the tracks at all, and given ``y, x``
 outside the plate's image in more than :data:`OUTSIDE_IMAGE_SHARE` of the rows that give them
 (fewer, or up to :data:`OUTSIDE_IMAGE_STRAY_ROWS` rows: a warning). ``y, x`` of the
@@ -680,6 +681,29 @@ def locate_annotations(
     return merged[list(ANNOTATION_COLUMNS)]
 
 
+def check_frames_in_movie(annotations: pd.DataFrame, n_frames: int, source: str) -> None:
+    """Refuse rows whose ``t`` is not a frame of the plate's ``n_frames`` (``0 .. n_frames - 1``).
+
+    A row past the last frame is never a stray click: it is a frame numbered from 1, or a time in
+    minutes or hours, and the same numbering shifts every other row of the table too (to a frame
+    of the same track, silently). A row that gives ``y, x`` would otherwise be kept and match no
+    cell.
+
+    Raises:
+        AnnotationTableError: naming ``source``, column ``t``, the plate's frames, the values and
+            rows past them, and what to check.
+    """
+    past = annotations["t"] >= int(n_frames)
+    if past.any():
+        raise AnnotationTableError(
+            f"{source}: column 't' holds frames of the plate, 0 to {int(n_frames) - 1} ({int(n_frames)} "
+            f"frames, numbered from 0); found {_values(annotations['t'], past)} at {_rows(past)} "
+            f"({int(past.sum())} of {len(annotations)} rows). Check that t counts frames from 0 (not from 1: "
+            "subtract 1 from every row) and is not a time in minutes or hours, and that the table is "
+            "this dataset's"
+        )
+
+
 def check_positions_in_image(annotations: pd.DataFrame, shape_yx: Sequence[int], source: str) -> None:
     """Refuse a table whose given ``y, x`` lie outside the ``(Y, X)`` image in more than
     :data:`OUTSIDE_IMAGE_SHARE` of the positioned rows; warn about fewer, naming them.
@@ -746,7 +770,7 @@ def import_annotations_stage(
     inputs: ImportAnnotationsInputs,
     outputs: AnnotationsOutputs,
     *,
-    shape_yx: Sequence[int],
+    shape_tzyx: Sequence[int],
     fov_names: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Validate a user's annotation table and write it as an ``annotations`` artifact.
@@ -757,8 +781,9 @@ def import_annotations_stage(
     track_id, t, y, x, task, label`` sorted by task, FOV, track, frame, the layout
     :func:`~dynaclr.classify.annotations.draw_annotations_stage` writes. The table must hold rows
     of every task of ``config.tasks``; the record holds ``config``, the table's content hash
-    (``table_sha256``) and its layout (``table_layout``: ``long`` or ``wide``). ``shape_yx`` is
-    the plate's ``(Y, X)``: the table's own ``y, x`` must lie in the image
+    (``table_sha256``) and its layout (``table_layout``: ``long`` or ``wide``). ``shape_tzyx`` is
+    the plate's ``(T, Z, Y, X)``: every ``t`` must be one of its frames
+    (:func:`check_frames_in_movie`) and the table's own ``y, x`` must lie in the image
     (:func:`check_positions_in_image`).
 
     With ``config.table`` a pattern (``{row}``, ``{col}``, ``{fov}``: a file per FOV),
@@ -784,7 +809,8 @@ def import_annotations_stage(
         hashes = {"table_sha256": _sha256(inputs.table[0])}
     layout = annotation_layout(table, source)
     annotations = validate_annotation_table(table, tasks, source)
-    check_positions_in_image(annotations, shape_yx, source)
+    check_frames_in_movie(annotations, shape_tzyx[0], source)
+    check_positions_in_image(annotations, shape_tzyx[2:], source)
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
     annotations = locate_annotations(annotations, tracks, source, str(tracks_path))
     annotations = annotations.sort_values(["task", "fov_name", "track_id", "t"], ignore_index=True)

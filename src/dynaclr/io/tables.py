@@ -173,6 +173,7 @@ def parse_csv(path: str | Path, *, only_empty_missing: Sequence[str] = (), **opt
     columns.
     """
     header = pd.read_csv(path, nrows=0, **options).columns  # type: ignore[call-overload]
+    _check_unique_header(path, **options)
     text = [str(column) for column in header if is_text_column(str(column))]
     literal = {*text, *only_empty_missing}
     missing_values = {column: ([""] if column in literal else sorted(STR_NA_VALUES)) for column in header}
@@ -183,6 +184,22 @@ def parse_csv(path: str | Path, *, only_empty_missing: Sequence[str] = (), **opt
         na_values=missing_values,
         **options,
     )
+
+
+def _check_unique_header(path: str | Path, **options: object) -> None:
+    """Refuse a CSV whose header names a column twice: pandas would read the second as
+    ``name.1`` and every reader would silently take the first (empty names, unnamed columns that
+    pandas calls ``Unnamed: i``, are not compared)."""
+    written = pd.read_csv(  # type: ignore[call-overload]
+        path, header=None, nrows=1, dtype=str, keep_default_na=False, **options
+    )
+    names = [str(name) for name in written.iloc[0]] if len(written) else []
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"{path}: the CSV header names columns {repeated} more than once; expected each column "
+            f"once (found header {names}); delete or rename the extra columns"
+        )
 
 
 def read_csv(path: str | Path, required_columns: Sequence[str] = ()) -> pd.DataFrame:
