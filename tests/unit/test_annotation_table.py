@@ -259,18 +259,17 @@ def _break_label(table):
     )
 
 
-def _break_duplicate(table):
-    table = pd.concat([table, table.iloc[[2]].assign(label=table["label"].iloc[2])], ignore_index=True)
-    return table, r"2 rows annotate a cell and task more than once .* at rows 3, \d+ \(all '"
-
-
 def _break_conflicting_duplicate(table):
     row = table.iloc[[2]].copy()
     negative, positive = (
         ("uninfected", "infected") if row["task"].iloc[0] == "infection" else ("interphase", "mitosis")
     )
     row["label"] = positive if row["label"].iloc[0] == negative else negative
-    return pd.concat([table, row], ignore_index=True), r"more than once .*\(labels \[.*\] disagree\)"
+    return (
+        pd.concat([table, row], ignore_index=True),
+        r"2 rows annotate a cell and task more than once with different labels .* at rows 3, "
+        rf"{len(table) + 1} \(labels \[.*\] disagree\)",
+    )
 
 
 def _break_frame_type(table):
@@ -325,7 +324,6 @@ def _break_lone_position(table):
         _break_missing_column,
         _break_unknown_task,
         _break_label,
-        _break_duplicate,
         _break_conflicting_duplicate,
         _break_frame_type,
         _break_negative_track,
@@ -340,6 +338,40 @@ def _break_lone_position(table):
 )
 def test_bad_tables_are_refused_naming_file_column_expected_and_found(planted, tracks, tmp_path, break_table):
     _assert_refused(*break_table(_user_table(planted["truth"])), tracks, tmp_path)
+
+
+def _repeat_wide_row(wide: pd.DataFrame) -> pd.DataFrame:
+    row = wide.index[wide["infection_state"].notna() & wide["cell_division_state"].notna()][0]
+    return pd.concat([wide, wide.loc[[row]]], ignore_index=True)
+
+
+@pytest.mark.parametrize("layout", ["long", "wide"])
+def test_a_row_repeating_a_cell_task_and_label_is_read_once_with_a_warning(
+    planted, tracks, tmp_path, caplog, layout
+):
+    """The same cell and task annotated twice alike was refused by the import while
+    fit_and_evaluate counted it twice (or, matching by track, failed): both now read it once, with
+    a WARNING naming the file and rows (unique_cells); two labels are refused by both."""
+    truth = planted["truth"]
+    table = _user_table(truth)
+    if layout == "wide":
+        table = _wide_table(truth, table)
+    repeated = (
+        _repeat_wide_row(table)
+        if layout == "wide"
+        else pd.concat([table, table.iloc[[2]]], ignore_index=True)
+    )
+    once, twice = tmp_path / "once.csv", tmp_path / "twice.csv"
+    table.to_csv(once, index=False)
+    repeated.to_csv(twice, index=False)
+    expected = _import(once, tracks, tmp_path / "once.parquet")
+    with caplog.at_level("WARNING", logger="dynaclr.classify.annotation_table"):
+        imported = _import(twice, tracks, tmp_path / "twice.parquet")
+    pd.testing.assert_frame_equal(imported, expected)
+    (warned,) = [r.getMessage() for r in caplog.records if "read once" in r.getMessage()]
+    repeats = "2 rows repeat" if layout == "wide" else "1 row repeats"  # a wide row annotates two tasks
+    assert warned.startswith(f"{twice}: {repeats} the cell, task and label of another row")
+    assert f", {len(repeated)} (all '" in warned
 
 
 def _assert_refused(table: pd.DataFrame, message: str, tracks: Path, tmp_path: Path) -> str:
@@ -653,12 +685,6 @@ def _wide_break_empty_track(wide):
     return wide, rf"column 'track_id' is empty at row {row + 1}$"
 
 
-def _wide_break_duplicate(wide):
-    row = wide.index[wide["infection_state"].notna() & wide["cell_division_state"].notna()][0]
-    wide = pd.concat([wide, wide.loc[[row]]], ignore_index=True)
-    return wide, rf"4 rows annotate a cell and task more than once .* at rows {row + 1}, {len(wide)} \(all '"
-
-
 def _wide_break_nothing_annotated(wide):
     wide["infection_state"] = np.nan
     wide["cell_division_state"] = np.nan
@@ -714,7 +740,6 @@ def test_a_wide_column_of_codes_with_a_cell_na_names_that_cell_only(planted, tra
         _wide_break_missing_task_column,
         _wide_break_missing_index_column,
         _wide_break_empty_track,
-        _wide_break_duplicate,
         _wide_break_nothing_annotated,
     ],
 )

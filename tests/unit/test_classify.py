@@ -286,6 +286,52 @@ def test_single_fov_and_single_class_are_refused(planted):
         fit_and_evaluate(planted["adata"], only_negative, "infection", ClassificationConfig())
 
 
+@pytest.mark.parametrize("match_on", ["track", "position"])
+def test_a_cell_annotated_twice_counts_once_and_two_labels_are_refused(planted, match_on):
+    """fit_and_evaluate failed on a cell and task annotated twice when matching by track (both rows
+    matched the cell: "the predictions are not those the scores were computed with"), and by
+    position kept one of two disagreeing labels, counting the other as unmatched. As rule
+    import_annotations reads a table (unique_cells): one label twice counts once, two are refused,
+    naming the source, the cell, its rows and both labels."""
+    annotations = _draw(planted["truth"], fraction_of_cells=0.1, seed=0)
+    annotations = annotations[annotations["task"] == "infection"].reset_index(drop=True)
+    config = ClassificationConfig(n_bootstrap=5, n_splits=3, match_annotations_on=match_on)
+    expected = fit_and_evaluate(planted["adata"], annotations, "infection", config).metrics
+    twice = pd.concat([annotations, annotations.iloc[[3]]], ignore_index=True)
+    metrics = fit_and_evaluate(planted["adata"], twice, "infection", config).metrics
+    assert metrics == pytest.approx(expected, nan_ok=True)
+    assert metrics["n_annotated"] == metrics["n_matched"] == len(annotations)
+    cell = annotations.iloc[3]
+    other = "infected" if cell["label"] == "uninfected" else "uninfected"
+    disagreeing = pd.concat([annotations, annotations.iloc[[3]].assign(label=other)], ignore_index=True)
+    message = (
+        rf"^mine\.csv: 2 rows annotate a cell and task more than once with different labels .* e\.g\. "
+        rf"FOV {cell['fov_name']} track {cell['track_id']} frame {cell['t']} task 'infection' at rows 4, "
+        rf"{len(disagreeing)} \(labels \['infected', 'uninfected'\] disagree\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        fit_and_evaluate(planted["adata"], disagreeing, "infection", config, source="mine.csv")
+
+
+def test_an_applied_classifier_scoring_no_cell_does_not_log_single_class_folds(planted, caplog):
+    """A classifier fitted elsewhere has no folds: where it scored none of the annotated cells (NaN
+    probabilities of NaN embeddings), the WARNING said every cross-validation fold's training FOVs
+    held one class, as if it had been cross-validated; it now gives the CIs' reason."""
+    from dynaclr.classify.evaluate import apply_and_evaluate
+
+    annotations = _draw(planted["truth"], fraction_of_cells=0.1, seed=0)
+    config = ClassificationConfig(n_bootstrap=5, n_splits=3)
+    classifier = fit_and_evaluate(planted["adata"], annotations, "infection", config).classifier
+    adata = planted["adata"].copy()
+    adata.X = np.full(adata.X.shape, np.nan, dtype=np.float32)
+    with caplog.at_level("WARNING", logger="dynaclr.classify.evaluate"):
+        scores, _ = apply_and_evaluate(adata, classifier, annotations, config)
+    assert scores is not None and scores["n_test"] == 0 and scores["n_folds"] == 0
+    (warned,) = [r.getMessage() for r in caplog.records if "metrics are NaN" in r.getMessage()]
+    assert warned == "infection: metrics are NaN: no annotated cell scored"
+    assert scores["f1_ci_missing"] == "no annotated cell scored"
+
+
 def test_folds_whose_training_fovs_hold_one_class_say_so_in_the_tables_and_findings(planted):
     """Two FOVs, one condition each (the tiny plate: A/1/0 mock, B/1/0 infected): every fold trains on
     the other FOV, one class, so every fold is skipped and no annotated cell is scored. The tables

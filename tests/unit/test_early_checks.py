@@ -423,6 +423,44 @@ def test_a_plate_with_one_infected_fov_is_warned_that_no_fold_scores_an_infected
     assert warnings_of(division_only) == []
 
 
+def test_an_annotation_table_with_a_class_in_one_fov_is_warned_at_planning(
+    plate: Path, tmp_path: Path
+) -> None:
+    """The simulated plate with one infected FOV was warned at planning; a table whose classes each
+    sit in one FOV was not: every FOV-grouped fold trained on one class, and the run said so only
+    after fitting. The plan now names the dataset, the table, the classes and their FOVs; a class
+    in one FOV only (the other in two) loses the F1; both classes in two FOVs say nothing."""
+    from dynaclr.classify.annotation_table import single_fov_class_warnings
+
+    table = tmp_path / "mine.csv"
+
+    def warnings_of(rows: list[str]) -> list[str]:
+        table.write_text("fov_name,track_id,t,task,label\n" + "".join(f"{row}\n" for row in rows))
+        config = plate_config(plate)
+        config["datasets"]["mine"]["annotations"] = {"table": str(table), "tasks": ["infection"]}
+        workflow = WorkflowConfig.model_validate(config)
+        return single_fov_class_warnings(workflow, {"mine": [str(table)]}, {"mine": FOVS})
+
+    one_each = ["A/1/Pos0,1,0,infection,uninfected", "B/2/Pos0,1,0,infection,infected"]
+    assert warnings_of(one_each) == [
+        f"datasets.mine.annotations.table ({table}): the infection annotations hold only 'uninfected' "
+        "cells in FOV A/1/Pos0 and only 'infected' cells in FOV B/2/Pos0: every cross-validation fold's "
+        "training FOVs hold only uninfected or only infected cells (2 annotated FOVs, folds grouped by "
+        "FOV), so no infection fold was fitted and no annotated cell scored; annotate both classes in "
+        "more FOVs, or image more FOVs per condition"
+    ]
+    two_negative_fovs = [*one_each, "A/1/Pos1,2,3,infection,uninfected"]
+    assert warnings_of(two_negative_fovs) == [
+        f"datasets.mine.annotations.table ({table}): annotate 'infected' cells of another FOV: only FOV "
+        "B/2/Pos0 of the 3 annotated FOVs holds 'infected' infection annotations, and the classifier's "
+        "folds are grouped by FOV: the fold testing B/2/Pos0 trains on no 'infected' cell and is skipped, "
+        "so no 'infected' cell is scored and its F1 and AUROC will not be computed"
+    ]
+    assert warnings_of([*two_negative_fovs, "A/1/Pos1,2,4,infection,infected"]) == []
+    # a malformed table is the import's to refuse, naming the problem: no line here
+    assert warnings_of(["A/1/Pos0,1,0,infection,uninfected", "A/1/Pos0,2,0,infection,infected"]) == []
+
+
 def test_a_model_read_from_a_file_is_not_checked_for_a_training_split() -> None:
     """An imported model trains on nothing: a validation split copied into its training block (from
     the model it was trained as) is no problem."""

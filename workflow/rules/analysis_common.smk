@@ -1169,3 +1169,14 @@ def occlusion_mem_mb(wildcards, input):
     n_cells, n_features = _store_shape(input.embeddings)
     held = n_cells * OCCLUSION_BYTES_PER_CELL + OCCLUSION_BLOCK_COPIES * _block_bytes(n_features)
     return _held_mem_mb(4000, OCCLUSION_BASE_MB, held)
+
+
+# A classifier's metrics the plan knows will be empty (a class of an annotation table in one FOV
+# only; common.smk logs those of simulated plates): in the log, at every dry run of the main process.
+if workflow.is_main_process:
+    from dynaclr.classify.annotation_table import single_fov_class_warnings
+
+    for message in single_fov_class_warnings(
+        CONFIG, {d: annotation_table_files(d) for d in IMPORTED}, {d: fovs(d) for d in IMPORTED}
+    ):
+        logger.warning(f"WARNING {message}")

@@ -23,8 +23,10 @@ Other columns (an annotator's name, a note) are ignored. The import refuses, nam
 the column, what was expected and what was found: missing columns, empty cells, values of the
 wrong type, unknown tasks, tasks other than the config's ``tasks`` (and listed tasks without
 rows), labels foreign to their task, a task holding a single class or annotated in a single FOV
-(classifiers are cross-validated by FOV), the same cell and task annotated twice, frames ``t``
-past the plate's last frame (numbered from 1, or a time), a CSV header naming a column twice, cells that are
+(classifiers are cross-validated by FOV), the same cell and task given two labels (a row
+repeating another's cell, task and label is read once, with a warning: :func:`unique_cells`), frames
+``t`` past the plate's last frame (numbered from 1, or a time), a CSV header naming a column twice,
+cells that are
 in no FOV of the tracks or, without ``y, x``, not among the tracks at all, and given ``y, x``
 outside the plate's image in more than :data:`OUTSIDE_IMAGE_SHARE` of the rows that give them
 (fewer, or up to :data:`OUTSIDE_IMAGE_STRAY_ROWS` rows: a warning). ``y, x`` of the
@@ -61,8 +63,9 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -75,6 +78,7 @@ from dynaclr.classify.annotations import (
 )
 from dynaclr.config.analysis import AnnotationConfig
 from dynaclr.config.base import fov_pattern_paths
+from dynaclr.config.reasons import single_class_folds, single_fov_class
 from dynaclr.io import (
     LARGEST_ID,
     ArtifactKind,
@@ -84,6 +88,9 @@ from dynaclr.io import (
     read_table,
     write_table,
 )
+
+if TYPE_CHECKING:
+    from dynaclr.config.workflow import WorkflowConfig
 
 logger = logging.getLogger(__name__)
 
@@ -530,8 +537,7 @@ def validate_annotation_table(
     out["task"] = table["task"].astype(str)
     out["label"] = _normalised_labels(table["label"].astype(str), out["task"], source)
     _check_tasks(out, tasks, source)
-    _check_unique_cells(out, source)
-    return out[list(ANNOTATION_COLUMNS)]
+    return unique_cells(out, source)[list(ANNOTATION_COLUMNS)]
 
 
 def _checked_columns(table: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -614,19 +620,48 @@ def _check_tasks(out: pd.DataFrame, tasks: Sequence[str], source: str) -> None:
             )
 
 
-def _check_unique_cells(out: pd.DataFrame, source: str) -> None:
-    """One row per cell and task (key :data:`_KEY`)."""
-    repeated = out.duplicated(_KEY, keep=False)
-    if repeated.any():
-        first = out[repeated].iloc[0]
-        same = repeated & (out[_KEY] == first[_KEY]).all(axis=1)
-        labels = sorted(set(out.loc[same, "label"]))
-        verdict = f"labels {labels} disagree" if len(labels) > 1 else f"all {labels[0]!r}"
+def unique_cells(table: pd.DataFrame, source: str = "annotations") -> pd.DataFrame:
+    """``table`` with one row per cell and task (key :data:`_KEY`): a row repeating another's cell,
+    task and label is dropped (one WARNING counts them, naming the first); the rule
+    ``import_annotations`` and :func:`~dynaclr.classify.evaluate.fit_and_evaluate` both read
+    annotations through it, so a table is taken or refused alike by either.
+
+    Rows are named as :func:`_rows` names them (the index: the file's data row, 0-based).
+
+    Raises:
+        AnnotationTableError: a cell and task is given two labels, naming ``source``, the cell
+            (FOV, track, frame, task), its rows and the labels.
+    """
+    repeated = table.duplicated(_KEY, keep=False)
+    if not repeated.any():
+        return table
+    n_labels = table.groupby(_KEY, sort=False)["label"].transform("nunique").to_numpy()
+    conflicting = repeated & (n_labels > 1)
+    shown = conflicting if conflicting.any() else repeated
+    first = table[shown].iloc[0]
+    same = shown & (table[_KEY] == first[_KEY]).all(axis=1)
+    cell = (
+        f"FOV {first['fov_name']} track {first['track_id']} frame {first['t']} task {first['task']!r} "
+        f"at {_rows(same)}"
+    )
+    if conflicting.any():
+        labels = sorted(set(table.loc[same, "label"]))
         raise AnnotationTableError(
-            f"{source}: {int(repeated.sum())} rows annotate a cell and task more than once (key "
-            f"{', '.join(_KEY)}; expected one row each); e.g. FOV {first['fov_name']} track "
-            f"{first['track_id']} frame {first['t']} task {first['task']!r} at {_rows(same)} ({verdict})"
+            f"{source}: {int(conflicting.sum())} rows annotate a cell and task more than once with "
+            f"different labels (key {', '.join(_KEY)}; expected one label each); e.g. {cell} (labels "
+            f"{labels} disagree); keep the right row of each"
         )
+    extra = table.duplicated(_KEY, keep="first")
+    n_extra = int(extra.sum())
+    logger.warning(
+        "%s: %s the cell, task and label of another row (key %s); each is read once, e.g. %s (all %r)",
+        source,
+        f"{n_extra} rows repeat" if n_extra > 1 else "1 row repeats",
+        ", ".join(_KEY),
+        cell,
+        first["label"],
+    )
+    return table[~extra]
 
 
 def locate_annotations(
@@ -765,6 +800,81 @@ class ImportAnnotationsInputs(StageFiles):
     tracks: Path
 
 
+def read_configured_table(
+    config: AnnotationConfig, files: Sequence[str | Path], fov_names: Sequence[str] = ()
+) -> tuple[pd.DataFrame, str]:
+    """The table ``config.table`` names, as read (no validation), and what to call it in messages.
+
+    Args:
+        files: the table's file, or (``config.table`` a pattern) the files of it that exist, in the
+            plate's FOV order (:func:`read_fov_tables`).
+        fov_names: the plate's FOVs (a pattern only).
+    """
+    if config.table_is_pattern:
+        source = str(config.table)
+        return read_fov_tables(source, files, fov_names), source
+    if len(files) != 1:
+        raise ValueError(f"annotations.table {config.table!r} is one file; the rule gives {len(files)}")
+    return read_annotation_table(files[0]), str(files[0])
+
+
+def single_fov_class_warnings(
+    config: WorkflowConfig, files: Mapping[str, Sequence[str]], fov_names: Mapping[str, Sequence[str]]
+) -> list[str]:
+    """What the plan knows will leave a classifier's metrics empty, one line each (the workflow logs
+    them at every dry run, as :func:`~dynaclr.config.plate_checks.workflow_warnings` does for
+    simulated plates): a dataset whose annotation table trains classifiers while a class of a task
+    the run classifies sits in one FOV of the table only. The folds are grouped by FOV, so the fold
+    testing that FOV is skipped and no cell of that class is scored
+    (:func:`~dynaclr.config.reasons.single_fov_class`); where each class sits in one FOV, every
+    fold is skipped and no cell at all (:func:`~dynaclr.config.reasons.single_class_folds`). A
+    warning, not a refusal: the final classifier is still fitted on every annotation and predicts
+    every cell, and the metrics' ``{metric}_ci_missing`` say why they are empty.
+
+    Args:
+        config: the workflow config.
+        files: the table files of each dataset that imports one (as rule ``import_annotations``
+            lists them: :func:`read_configured_table`).
+        fov_names: each of those datasets' plate FOVs.
+
+    A table that cannot be read or is malformed gives no line: rule ``import_annotations`` refuses
+    it, naming the problem.
+    """
+    lines: list[str] = []
+    classified = config.analysis.classification.tasks
+    for name in config.classified_datasets():
+        annotations = config.datasets[name].annotations
+        if annotations.source != "table" or name not in files:
+            continue
+        try:
+            table, source = read_configured_table(annotations, files[name], fov_names.get(name, ()))
+            valid = validate_annotation_table(table, annotations.tasks, source)
+        except (OSError, ValueError) as err:
+            logger.debug("%s: annotation table not checked at planning: %s", name, err)
+            continue
+        key = f"datasets.{name}.annotations.table ({source})"
+        for task in [task for task in annotations.tasks if task in classified]:
+            of_task = valid[valid["task"] == task]
+            classes = task_classes(task)
+            fovs_of = {
+                label: sorted(set(of_task.loc[of_task["label"] == label, "fov_name"])) for label in classes
+            }
+            n_fovs = of_task["fov_name"].nunique()
+            confined = [label for label in classes if len(fovs_of[label]) == 1]
+            if len(confined) == 2:
+                held = " and ".join(f"only {label!r} cells in FOV {fovs_of[label][0]}" for label in classes)
+                lines.append(
+                    f"{key}: the {task} annotations hold {held}: " + single_class_folds(task, classes, n_fovs)
+                )
+            elif confined:
+                label = confined[0]
+                lines.append(
+                    f"{key}: annotate {label!r} cells of another FOV: "
+                    + single_fov_class(task, classes, label, fovs_of[label][0], n_fovs)
+                )
+    return lines
+
+
 def import_annotations_stage(
     config: AnnotationConfig,
     inputs: ImportAnnotationsInputs,
@@ -795,18 +905,12 @@ def import_annotations_stage(
         The written table.
     """
     tracks_path, tasks = inputs.tracks, config.tasks
-    if config.table_is_pattern:
-        source = str(config.table)
-        table = read_fov_tables(source, inputs.table, fov_names)
-        hashes: dict[str, object] = {"table_files": {str(path): _sha256(path) for path in inputs.table}}
-    else:
-        if len(inputs.table) != 1:
-            raise ValueError(
-                f"annotations.table {config.table!r} is one file; the rule gives {len(inputs.table)}"
-            )
-        source = str(inputs.table[0])
-        table = read_annotation_table(inputs.table[0])
-        hashes = {"table_sha256": _sha256(inputs.table[0])}
+    table, source = read_configured_table(config, inputs.table, fov_names)
+    hashes: dict[str, object] = (
+        {"table_files": {str(path): _sha256(path) for path in inputs.table}}
+        if config.table_is_pattern
+        else {"table_sha256": _sha256(inputs.table[0])}
+    )
     layout = annotation_layout(table, source)
     annotations = validate_annotation_table(table, tasks, source)
     check_frames_in_movie(annotations, shape_tzyx[0], source)

@@ -45,6 +45,7 @@ from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
+from dynaclr.classify.annotation_table import unique_cells
 from dynaclr.classify.annotations import task_classes
 from dynaclr.classify.model import LinearClassifier, build_pipeline
 from dynaclr.config.analysis import ClassificationConfig
@@ -250,6 +251,7 @@ class MatchedAnnotations:
     truth: np.ndarray  # (M,) bool, the positive class
     fovs: np.ndarray  # (M,) FOV of each matched cell (the cross-validation groups)
     tracks: np.ndarray  # (M,) track of each matched cell
+    n_annotated: int  # annotations of the task, each cell once (:func:`unique_cells`)
 
 
 def match_task_annotations(
@@ -259,20 +261,27 @@ def match_task_annotations(
     config: ClassificationConfig,
     *,
     for_training: bool = True,
+    source: str = "annotations",
 ) -> MatchedAnnotations:
     """Annotations of ``task`` matched to the embeddings' cells ``obs`` (``config.match_annotations_on``).
+
+    A cell and task annotated twice with one label is read once, as rule ``import_annotations``
+    reads it (:func:`~dynaclr.classify.annotation_table.unique_cells`): with ``on='track'`` both
+    rows matched the cell and were counted twice.
 
     Args:
         for_training: the annotations train a cross-validated classifier, so they must hold both
             classes and two FOVs; ``False`` (scoring a classifier fitted elsewhere) checks labels
             and matching only.
+        source: what to call ``annotations`` in messages (their file).
 
     Raises:
-        ValueError: a label is not one of the task's, no annotation matches a cell, or (for
+        ValueError: a label is not one of the task's, a cell and task has two labels (naming
+            ``source``, the cell, its rows and the labels), no annotation matches a cell, or (for
             training) the matched annotations hold one class or come from a single FOV.
     """
     negative, positive = task_classes(task)
-    task_annotations = annotations[annotations["task"] == task].reset_index(drop=True)
+    task_annotations = unique_cells(annotations[annotations["task"] == task], source).reset_index(drop=True)
     unknown = sorted(set(task_annotations["label"]) - {negative, positive})
     if unknown:
         raise ValueError(f"{task} annotations have labels {unknown}; expected {negative!r} or {positive!r}")
@@ -291,7 +300,9 @@ def match_task_annotations(
     truth = (matched["label"] == positive).to_numpy()
     fovs = obs["fov_name"].to_numpy()[rows].astype(str)
     if not for_training:
-        return MatchedAnnotations(matched, rows, truth, fovs, obs["track_id"].to_numpy()[rows])
+        return MatchedAnnotations(
+            matched, rows, truth, fovs, obs["track_id"].to_numpy()[rows], len(task_annotations)
+        )
     if truth.all() or not truth.any():
         raise ValueError(f"{task} annotations hold a single class ({matched['label'].iloc[0]!r}); need both")
     if len(np.unique(fovs)) < 2:
@@ -300,7 +311,9 @@ def match_task_annotations(
             f"FOV), found one FOV ({fovs[0]}); annotate cells of another FOV, or leave the dataset out "
             "of analysis.classification.train_on"
         )
-    return MatchedAnnotations(matched, rows, truth, fovs, obs["track_id"].to_numpy()[rows])
+    return MatchedAnnotations(
+        matched, rows, truth, fovs, obs["track_id"].to_numpy()[rows], len(task_annotations)
+    )
 
 
 def cross_validate(
@@ -343,17 +356,20 @@ def _scores_row(
     matched: MatchedAnnotations,
     folds: list[Fold],
     out_of_fold: np.ndarray,
-    n_annotated: int,
     config: ClassificationConfig,
 ) -> dict[str, Any]:
     """One row of ``classification_scores``: point metrics on the out-of-fold cells and counts; the
-    track-bootstrap CIs are :func:`score_intervals`' (rule ``classification_intervals``)."""
+    track-bootstrap CIs are :func:`score_intervals`' (rule ``classification_intervals``).
+
+    ``folds`` empty: a classifier fitted elsewhere, applied (``out_of_fold`` its probabilities on
+    the annotated cells). Where no cell is scored the WARNING gives :func:`_no_cell_scored`'s reason,
+    as the CIs' ``{metric}_ci_missing`` do."""
     truth = matched.truth
     evaluated = np.isfinite(out_of_fold)
     if evaluated.any():
         point = binary_metrics(truth[evaluated], out_of_fold[evaluated])
     else:
-        reason = single_class_folds(task, task_classes(task), len(np.unique(matched.fovs)))
+        reason = _no_cell_scored(task, len(np.unique(matched.fovs)), cross_validated=bool(folds))
         logger.warning("%s: metrics are NaN: %s", task, reason)
         point = binary_metrics(truth[:0], out_of_fold[:0])
     fitted = [fold for fold in folds if fold.pipeline is not None]
@@ -365,7 +381,7 @@ def _scores_row(
         "n_train": round(float(np.mean([len(fold.train_rows) for fold in fitted]))) if fitted else 0,
         "n_test": int(evaluated.sum()),
         "n_test_positive": int(truth[evaluated].sum()),
-        "n_annotated": n_annotated,
+        "n_annotated": matched.n_annotated,
         "n_matched": len(matched.annotations),
         "n_folds": len(fitted),
         "n_fovs": len(np.unique(matched.fovs)),
@@ -433,13 +449,18 @@ def score_intervals(
         config.confidence,
     )
     if not len(scored):
-        reason = (
-            single_class_folds(task, task_classes(task), int(scores["n_fovs"]))
-            if cross_validated and int(scores["n_folds"]) == 0
-            else NO_CELL_SCORED
-        )
+        # a fitted fold scores its test FOVs' cells, so with none scored n_folds is 0 where cross-validated
+        reason = _no_cell_scored(task, int(scores["n_fovs"]), cross_validated and int(scores["n_folds"]) == 0)
         out.update({key: reason for key in out if key.endswith("_ci_missing")})
     return {**out, "n_bootstrap": config.n_bootstrap, "confidence": config.confidence}
+
+
+def _no_cell_scored(task: str, n_fovs: int, cross_validated: bool) -> str:
+    """Why a classifier of ``task`` scored none of the annotated cells of ``n_fovs`` FOVs: for a
+    dataset's own classifier (``cross_validated``, every fold skipped)
+    :func:`~dynaclr.config.reasons.single_class_folds`; for one fitted elsewhere and applied (no
+    folds), :data:`~dynaclr.config.reasons.NO_CELL_SCORED`."""
+    return single_class_folds(task, task_classes(task), n_fovs) if cross_validated else NO_CELL_SCORED
 
 
 def _predictions(
@@ -475,6 +496,8 @@ def classify_cells(
     annotations: pd.DataFrame,
     tasks: Sequence[str],
     config: ClassificationConfig,
+    *,
+    source: str = "annotations",
 ) -> list[ClassificationResult]:
     """:func:`fit_and_evaluate` of every task of ``tasks``, on cells and a matrix read by blocks.
 
@@ -485,12 +508,12 @@ def classify_cells(
     Args:
         cells: the embeddings' ``obs`` (index ``0..N-1``; as :func:`~dynaclr.embeddings.cell_table`).
         blocks: the ``(N, D)`` matrix of ``config.representation``.
-        annotations, config: as :func:`fit_and_evaluate`.
+        annotations, config, source: as :func:`fit_and_evaluate`.
         tasks: the tasks, in the order of the results.
     """
     if blocks.n_rows != len(cells):
         raise ValueError(f"{len(cells)} cells for a matrix of {blocks.n_rows} rows")
-    fitted = [_fit_task(cells, blocks, annotations, task, config) for task in tasks]
+    fitted = [_fit_task(cells, blocks, annotations, task, config, source) for task in tasks]
     probabilities = predict_cells(blocks, [task.classifier for task in fitted])
     return [
         ClassificationResult(
@@ -505,7 +528,12 @@ def classify_cells(
 
 
 def fit_and_evaluate(
-    embeddings: ad.AnnData, annotations: pd.DataFrame, task: str, config: ClassificationConfig
+    embeddings: ad.AnnData,
+    annotations: pd.DataFrame,
+    task: str,
+    config: ClassificationConfig,
+    *,
+    source: str = "annotations",
 ) -> ClassificationResult:
     """Cross-validate a linear classifier of ``task`` from sparse annotations and predict every cell.
 
@@ -519,9 +547,14 @@ def fit_and_evaluate(
     Args:
         embeddings: AnnData of the embeddings (``obs`` with ``fov_name, track_id, t`` and, for
             matching on position, ``y, x``).
-        annotations: ``fov_name, track_id, t, y, x, task, label`` (other tasks' rows are ignored).
+        annotations: ``fov_name, track_id, t, y, x, task, label`` (other tasks' rows are ignored);
+            a cell and task annotated twice with one label counts once, with two labels is refused
+            (as rule ``import_annotations`` reads a table:
+            :func:`~dynaclr.classify.annotation_table.unique_cells`).
         task: ``'infection'`` or ``'division'``.
         config: the stage's config.
+        source: what to call ``annotations`` in messages (their file; rows are named by the
+            index, 0-based, as a row number from 1).
 
     Returns:
         :class:`ClassificationResult`; ``predictions`` has the ``obs`` columns of
@@ -533,7 +566,7 @@ def fit_and_evaluate(
         ValueError: see :func:`match_task_annotations`.
     """
     blocks = MatrixBlocks(representation_matrix(embeddings, config.representation))
-    result = classify_cells(cell_table(embeddings), blocks, annotations, [task], config)[0]
+    result = classify_cells(cell_table(embeddings), blocks, annotations, [task], config, source=source)[0]
     intervals = score_intervals(
         result.metrics, result.predictions, config, f"{task} predictions", cross_validated=True
     )
@@ -572,13 +605,13 @@ def _fit_task(
     annotations: pd.DataFrame,
     task: str,
     config: ClassificationConfig,
+    source: str,
 ) -> _FittedTask:
     """Match, cross-validate and fit the final classifier of ``task`` on the annotated rows only."""
-    matched = match_task_annotations(annotations, cells, task, config)
+    matched = match_task_annotations(annotations, cells, task, config, source=source)
     features = blocks.take(matched.cell_rows)
     folds, out_of_fold = cross_validate(features, matched.truth, matched.fovs, config, task)
-    n_annotated = int((annotations["task"] == task).sum())
-    metrics = _scores_row(task, matched, folds, out_of_fold, n_annotated, config)
+    metrics = _scores_row(task, matched, folds, out_of_fold, config)
     final = build_pipeline(config.inverse_regularization_strength, config.max_iterations)
     final.fit(features, matched.truth.astype(int))
     classifier = LinearClassifier(task, final, task_classes(task), config.representation)
@@ -627,6 +660,8 @@ def apply_classifiers(
     classifiers: Sequence[LinearClassifier],
     annotations: pd.DataFrame | None,
     config: ClassificationConfig,
+    *,
+    source: str = "annotations",
 ) -> list[tuple[dict[str, Any] | None, pd.DataFrame]]:
     """:func:`apply_and_evaluate` of each classifier (all reading ``blocks``, their representation's
     matrix), predicting every cell in one pass over the blocks; results in ``classifiers`` order.
@@ -638,7 +673,7 @@ def apply_classifiers(
         raise ValueError(f"{len(cells)} cells for a matrix of {blocks.n_rows} rows")
     probabilities = predict_cells(blocks, classifiers)
     return [
-        _score_applied(cells, classifier.task, probability, annotations, config)
+        _score_applied(cells, classifier.task, probability, annotations, config, source)
         for classifier, probability in zip(classifiers, probabilities, strict=True)
     ]
 
@@ -685,6 +720,7 @@ def _score_applied(
     probability: np.ndarray,
     annotations: pd.DataFrame | None,
     config: ClassificationConfig,
+    source: str,
 ) -> tuple[dict[str, Any] | None, pd.DataFrame]:
     """Metrics (``None`` without annotations of ``task``) and predictions of an applied classifier."""
     has_labels = annotations is not None and bool((annotations["task"] == task).any())
@@ -695,12 +731,13 @@ def _score_applied(
             truth=np.zeros(0, dtype=bool),
             fovs=np.zeros(0, dtype=object),
             tracks=np.zeros(0, dtype=int),
+            n_annotated=0,
         )
         return None, _predictions(cells, probability, task, empty, np.zeros(0))
     assert annotations is not None
-    matched = match_task_annotations(annotations, cells, task, config, for_training=False)
+    matched = match_task_annotations(annotations, cells, task, config, for_training=False, source=source)
     on_annotated = probability[matched.cell_rows]
-    metrics = _scores_row(task, matched, [], on_annotated, int((annotations["task"] == task).sum()), config)
+    metrics = _scores_row(task, matched, [], on_annotated, config)
     logger.info(
         "%s applied: F1 %.3f, AUROC %.3f on %d annotated cells",
         task,

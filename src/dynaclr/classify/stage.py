@@ -181,7 +181,11 @@ def classify_stage(
     rows: list[dict[str, Any]] = []
     predictions: list[pd.DataFrame] = []
     classifiers: dict[str, LinearClassifier] = {}
-    for task, result in zip(tasks, classify_cells(cells, blocks, annotations, tasks, config), strict=True):
+    for task, result in zip(
+        tasks,
+        classify_cells(cells, blocks, annotations, tasks, config, source=str(annotations_path)),
+        strict=True,
+    ):
         rows.append({"model": model, "dataset": dataset, "train_dataset": dataset, **result.metrics})
         predictions.append(result.predictions.assign(train_dataset=dataset))
         classifiers[task] = result.classifier
@@ -522,7 +526,14 @@ def transfer_classifiers_stage(
                     f"{blocks.n_columns}: it was fitted on another model's embeddings; name the model "
                     "they were fitted on as the entry's model"
                 )
-        results = apply_classifiers(cells, blocks, [applied[i][1] for i in chosen], annotations, config)
+        results = apply_classifiers(
+            cells,
+            blocks,
+            [applied[i][1] for i in chosen],
+            annotations,
+            config,
+            source=str(inputs.annotations),
+        )
         outcomes |= dict(zip(chosen, results, strict=True))
     rows: list[dict[str, Any]] = []
     predictions: list[pd.DataFrame] = []

@@ -69,6 +69,26 @@ def single_class_fov(task: str, classes: tuple[str, str], fov: str, n_fovs: int)
     )
 
 
+def single_fov_class(task: str, classes: tuple[str, str], label: str, fov: str, n_fovs: int) -> str:
+    """What the plan knows of a dataset whose annotation table (``annotations.table``) holds ``label``
+    (one of ``classes``, the negative and positive labels of ``task``) in one FOV only (``fov``, of
+    the ``n_fovs`` the task is annotated in): the fold testing that FOV trains on no such cell and is
+    skipped, so none is scored; the positive class confined loses the F1 and AUROC, the negative
+    one the AUROC (where each class sits in one FOV, every fold is: :func:`single_class_folds`). The
+    caller leads with the fix."""
+    positive = classes[1]
+    lost = (
+        "its F1 and AUROC will not be computed"
+        if label == positive
+        else f"its AUROC will not be computed and its balanced accuracy is the recall of {positive!r} cells"
+    )
+    return (
+        f"only FOV {fov} of the {n_fovs} annotated FOVs holds {label!r} {task} annotations, and the "
+        f"classifier's folds are grouped by FOV: the fold testing {fov} trains on no {label!r} cell and "
+        f"is skipped, so no {label!r} cell is scored and {lost}"
+    )
+
+
 def not_configured(task: str) -> str:
     """Why an F1 of ``task`` is empty on every row: the run classifies other tasks."""
     return f"{task} is not in analysis.classification.tasks"
