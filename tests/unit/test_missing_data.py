@@ -407,6 +407,40 @@ def test_qc_rows_say_why_a_fov_is_reduced_empty_or_unknown() -> None:
     assert row["status"] == "unknown" and "snakemake --forcerun reconstruct_phase" in row["reason"]
 
 
+def test_qc_rows_give_each_frame_one_reason_and_name_frames_without_signal() -> None:
+    """A phase record made before dropped frames left ``saturated_frames`` (frame 1 dropped and
+    listed as saturated too) gave frame 1 two reasons; it now keeps its drop reason only. A tracking
+    record's frames without signal are listed in every row kind: a ``noise_only`` FOV stays
+    ``empty`` with its one reason (every frame), a FOV with tracks elsewhere is ``reduced``."""
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc import qc_row
+
+    path = Path("results/demo/records/phase/A/1/0.json")
+    phase = {
+        "fov_name": "A/1/0",
+        "n_frames": 4,
+        "missing_voxels": 0,
+        "dropped_frames": [1],
+        "frames_without_brightfield": [1],
+        "saturated_frames": [1, 3],
+    }
+    row = qc_row(ArtifactKind.PHASE_FOV, path, phase, "phase")
+    assert row["reason"] == (
+        "frames [1] dropped (no brightfield intensity); frames [3] over-exposed (brightfield saturated)"
+    )
+    assert row["frames_without_signal"] == ""
+    tracking = {"fov_name": "A/1/0", "n_frames": 3, "missing_voxels": 0, "dropped_frames": []}
+    noise_only = {**tracking, "n_tracks": 0, "frames_without_signal": [0, 1, 2], "noise_only": True}
+    row = qc_row(ArtifactKind.TRACKS_FOV, path, noise_only, "tracking")
+    assert row["status"] == "empty" and row["frames_without_signal"] == "0;1;2"
+    noise = "(no contrast above the pixel noise in any frame of the nuclear image)"
+    assert row["reason"] == f"no detection in any frame: 0 tracks {noise}"
+    partly = {**tracking, "n_tracks": 4, "frames_without_signal": [0], "noise_only": False}
+    row = qc_row(ArtifactKind.TRACKS_FOV, path, partly, "tracking")
+    assert row["status"] == "reduced" and row["frames_without_signal"] == "0"
+    assert row["reason"] == "frames 0 without nuclei (no contrast above the pixel noise)"
+
+
 # --- a FOV mostly missing: fails, naming the FOV and the fix -----------------------------------------
 
 

@@ -978,6 +978,42 @@ def test_an_over_exposed_frame_is_counted_named_and_marked_reduced(
     assert floats.saturated_frames == [1]  # a float plate of counts saturates at the same value
 
 
+@pytest.mark.parametrize("drop", ["without_intensity", "mostly_missing"])
+def test_a_dropped_frame_is_not_also_listed_as_over_exposed(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], drop: str, caplog
+):
+    """A brightfield frame dropped (62 % of it at 0 on 16 bits: no intensity; or 62 % NaN: mostly
+    missing) whose measured rest has its brightest 5 % of the stack at 65535: it was listed as
+    dropped and as over-exposed, one frame with two reasons in the QC table and a WARNING calling its
+    phase reduced, though it has none (NaN). A dropped frame carries its drop reason only; an
+    over-exposed frame that is reconstructed is still counted."""
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc import qc_row
+
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    counts = _as_16_bit(_first_frames(tiny_plate["plate"], 3)[:, :1], 3000.0)
+    for t in (1, 2):  # frame 2: over-exposed only, reconstructed
+        counts[t][counts[t] >= np.percentile(counts[t], 95)] = 65535
+    if drop == "without_intensity":
+        counts[1, ..., :60] = 0
+        reason = "frames [1] dropped (no brightfield intensity)"
+    else:
+        counts = counts.astype(np.float32)
+        counts[1, ..., :60] = np.nan
+        reason = "frames [1] dropped (more than half their voxels missing)"
+    output = np.zeros((3, 1, *counts.shape[2:]), np.float32)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.phase.reconstruct"):
+        totals = reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig(), where="FOV A/1/0")
+    metrics = totals.metrics("A/1/0", "3d", 1.0)
+    assert metrics["dropped_frames"] == [1] and np.isnan(output[1]).all()
+    assert metrics["saturated_frames"] == [2]
+    assert metrics["saturated_voxels"] == int((counts[2] == 65535).sum())
+    assert "frame(s) [2] have more than 1% of their brightfield voxels" in caplog.text
+    row = qc_row(ArtifactKind.PHASE_FOV, Path("records/phase/A/1/0.json"), metrics, "phase")
+    assert row["status"] == "reduced" and row["dropped_frames"] == "1"
+    assert row["reason"] == f"{reason}; frames [2] over-exposed (brightfield saturated)"
+
+
 def test_a_12_bit_camera_saturating_in_a_16_bit_plate_is_counted_at_its_full_scale(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog
 ):

@@ -692,6 +692,44 @@ def test_nuclei_in_the_last_frames_of_a_long_movie_are_kept(caplog) -> None:
         assert recall >= 0.9 and false_share < 0.001
 
 
+def test_the_qc_table_names_the_frames_left_without_nuclei_for_want_of_signal() -> None:
+    """A FOV keeping a nucleus in its last 2 of 40 frames, frame 5 constant (a shutter that did not
+    open) and frame 6 dropped (all missing): the tracking maps leave frames 0 .. 4 and 7 .. 37 (no
+    contrast above the pixel noise) and 5 (constant) without nuclei, but the QC table gave the FOV
+    ``ok`` (only the dropped frame 6 ``reduced``) and no word of them, so a biologist saw cells vanish
+    without explanation. The ``tracking`` row now lists them (``frames_without_signal``) with their
+    reasons, each frame under one reason, and is ``reduced``."""
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc import qc_row
+
+    counts, _ = _disks_over_noise(2, 128, 1, 10, 20.0)
+    noise = 120 + np.random.default_rng(4).normal(0.0, 5.0, size=(38, 128, 128))
+    movie = np.concatenate([noise.astype(np.float32), counts])
+    movie[5] = 120.0
+    movie[6] = np.nan
+    maps = tracking_maps(movie, TrackingMapsConfig())
+    assert maps.empty_frames == (5,) and not maps.noise_only
+    assert maps.foreground[38:].any() and not maps.foreground[:38].any()
+    metrics = {
+        "fov_name": "A/1/0",
+        "n_frames": 40,
+        "n_tracks": 1,
+        "missing_voxels": 128 * 128,
+        "dropped_frames": [6],
+        "empty_frames": list(maps.empty_frames),
+        "frames_without_signal": list(maps.frames_without_signal),
+        "noise_only": maps.noise_only,
+    }
+    row = qc_row(ArtifactKind.TRACKS_FOV, Path("records/tracks/A/1/0.json"), metrics, "tracking")
+    assert row["status"] == "reduced" and row["dropped_frames"] == "6"
+    assert row["frames_without_signal"] == ";".join(str(t) for t in range(38) if t != 6)
+    assert row["reason"] == (
+        "frames [6] dropped (more than half their voxels missing); "
+        "frames 5 without nuclei (constant nuclear image: no signal); "
+        "frames 0 .. 4, 7 .. 37 without nuclei (no contrast above the pixel noise)"
+    )
+
+
 def test_nuclei_covering_most_of_a_frame_are_kept() -> None:
     """Nuclei over more than half the frame: their level is the frame's median, so the background
     is taken from the 1st percentile, not the median, and the nuclei stay above the noise floor."""

@@ -551,9 +551,10 @@ class ReconstructionTotals:
     one's error: the FOV's refusal quotes it) and the voxels read that are padding
     (``voxels_at_minimum``: :func:`padding_mask`, at 0 on unsigned integers, exactly 0.0 on floats,
     below the camera offset or, under an offset of 0, in every z slice: a stitched plate's zero
-    padding or dead pixels, filled by :func:`fill_unmeasured_brightfield`), and the frames saturated
-    at a camera's full scale (``saturated_frames``: :meth:`count_maximum`) with their voxels there
-    (``saturated_voxels``) and the full scales (``full_scales``)."""
+    padding or dead pixels, filled by :func:`fill_unmeasured_brightfield`), and the reconstructed
+    frames saturated at a camera's full scale (``saturated_frames``: :meth:`count_maximum`; a dropped
+    frame is never listed there, it has no phase) with their voxels there (``saturated_voxels``) and
+    the full scales (``full_scales``)."""
 
     missing: MissingTally
     n_frames: int = 0
@@ -595,7 +596,9 @@ class ReconstructionTotals:
         }
 
     def count_maximum(self, t: int, counts: np.ndarray) -> None:
-        """Frame ``t`` is saturated where its stack ``counts``'s maximum is a camera's full scale
+        """Frame ``t`` (reconstructed: :func:`reconstruct_frames` never calls this for a dropped
+        frame, whose record lists its drop reason only) is saturated where its stack ``counts``'s
+        maximum is a camera's full scale
         (:func:`~dynaclr.numerics.saturation.full_scale_plateau`: 4095 for a 12-bit camera stored
         in uint16, not only the type's 65535) and holds more than :data:`MAX_SATURATED_SHARE` of the
         stack's voxels; its voxels there are counted. Missing voxels never count; a float plate of
@@ -717,7 +720,6 @@ def reconstruct_frames(
         toc = perf_counter()
         dropped = totals.missing.add(t, counts)
         totals.count_minimum(counts, float(config.camera_offset_counts))
-        totals.count_maximum(t, counts)
         if not dropped:
             try:
                 phase = reconstruct_stack(counts, transfer_function, config)
@@ -726,6 +728,8 @@ def reconstruct_frames(
                 dropped = True
             except ValueError as err:
                 raise ValueError(f"{where} frame t={t}: {err}") from err
+            else:  # a dropped frame has no phase to reduce: it carries its drop reason only
+                totals.count_maximum(t, counts)
         if dropped:
             totals.check_frames_left()
             output[t, 0] = np.full(tuple(output.shape[2:]), np.nan, dtype=np.float32)

@@ -2,7 +2,8 @@
 
 Reads the per-FOV records of the image stages (``phase_fov``, ``virtual_stain_fov``, ``tracks_fov``,
 ``patch_fov``) and writes one row per FOV and stage: frames, dropped frames (mostly missing voxels,
-:mod:`dynaclr.numerics.missing`), missing voxels, a status and its reason. Tracks imported from Cell
+:mod:`dynaclr.numerics.missing`), the tracking frames without signal (no nucleus found there),
+missing voxels, a status and its reason (each frame under one reason). Tracks imported from Cell
 Tracking Challenge folders (rule ``import_tracks``) get a ``tracking`` row per FOV from the tracks
 table's record: the frames its folder does not cover are dropped frames (untracked, not frames
 without cells), and the FOV is ``reduced``. Every row that is not
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -45,20 +47,25 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Columns of ``qc.csv``: ``dropped_frames`` is the frame list joined with ``;`` (empty: none).
+#: Columns of ``qc.csv``: ``dropped_frames`` is the frame list joined with ``;`` (empty: none);
+#: ``frames_without_signal`` (``tracking`` rows of ``track_fov``'s records only) the frames, not
+#: dropped, where tracking found no nucleus for want of signal: a constant nuclear image
+#: (``empty_frames``) or no contrast above the pixel noise (``frames_without_signal``).
 QC_COLUMNS: tuple[str, ...] = (
     "fov_name",
     "stage",
     "n_frames",
     "n_dropped_frames",
     "dropped_frames",
+    "frames_without_signal",
     "missing_voxels",
     "missing_share",
     "status",
     "reason",
 )
 
-#: ``ok``: nothing left out. ``reduced``: frames dropped, missing voxels filled, or more than
+#: ``ok``: nothing left out. ``reduced``: frames dropped, brightfield frames over-exposed, tracking
+#: frames without signal (no nucleus there), missing voxels filled, or more than
 #: :data:`~dynaclr.patches.extract.MOSTLY_PADDED_WARNING_SHARE` of the patches mostly padding.
 #: ``empty``: the FOV gave no tracks or no patches. ``unknown``: the record predates the
 #: missing-data metrics (rerun its rule).
@@ -109,8 +116,27 @@ def _fov_name_of(path: Path, metrics: dict[str, Any]) -> str:
     return str(name) if name else "/".join([*path.parent.parts[-2:], path.stem])
 
 
+def _frames(metrics: dict[str, Any], key: str, leaving_out: Iterable[int] = ()) -> list[int]:
+    """The sorted frames of the record's list ``key`` (absent: none) not in ``leaving_out``."""
+    left_out = set(leaving_out)
+    return sorted(int(t) for t in metrics.get(key) or () if int(t) not in left_out)
+
+
+def without_signal(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[list[int], list[int]]:
+    """A ``tracking`` record's frames, not ``dropped``, where no nucleus was found for want of
+    signal: those whose nuclear image is constant (``empty_frames``) and those with no contrast above
+    the pixel noise (``frames_without_signal``), each frame in one list only; none for another stage
+    (a patch record's ``empty_frames`` are per channel). A dropped frame carries its drop reason only."""
+    if stage != "tracking":
+        return [], []
+    constant = _frames(metrics, "empty_frames", dropped)
+    return constant, _frames(metrics, "frames_without_signal", [*dropped, *constant])
+
+
 def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[str, list[str]]:
-    """The status and the reasons of one record's metrics (already known to hold the missing-data ones)."""
+    """The status and the reasons of one record's metrics (already known to hold the missing-data
+    ones). A frame has one reason: a dropped frame is not also over-exposed or without signal (a
+    record made before saturated_frames left dropped frames out may list it there)."""
     reasons = []
     without_light = sorted(int(t) for t in metrics.get("frames_without_brightfield") or ())
     mostly_missing = [t for t in dropped if t not in without_light]
@@ -118,7 +144,7 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
         reasons.append(f"frames {mostly_missing} dropped (more than half their voxels missing)")
     if without_light:
         reasons.append(f"frames {without_light} dropped (no brightfield intensity)")
-    saturated = [int(t) for t in metrics.get("saturated_frames") or ()]
+    saturated = _frames(metrics, "saturated_frames", dropped)
     if saturated:
         reasons.append(f"frames {saturated} over-exposed (brightfield saturated)")
     filled = int(metrics.get("filled_voxels", 0) or 0)
@@ -126,6 +152,11 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
         reasons.append(f"{filled} missing voxel(s) filled")
     elif not dropped and int(metrics.get("missing_voxels", 0) or 0):
         reasons.append(f"{metrics['missing_voxels']} missing voxel(s) left out")
+    constant, noise = without_signal(stage, metrics, dropped)
+    if constant:
+        reasons.append(f"frames {_shown_runs(constant)} without nuclei (constant nuclear image: no signal)")
+    if noise and not metrics.get("noise_only"):  # else the empty reason says it of every frame
+        reasons.append(f"frames {_shown_runs(noise)} without nuclei (no contrast above the pixel noise)")
     if int(metrics.get("n_cells_at_dropped_frames", 0) or 0):
         reasons.append(
             f"{metrics['n_cells_at_dropped_frames']} cell observation(s) at dropped frames got no patch"
@@ -163,6 +194,7 @@ def qc_row(kind: ArtifactKind, path: Path, metrics: dict[str, Any], stage: str) 
             **row,
             "n_dropped_frames": None,
             "dropped_frames": "",
+            "frames_without_signal": "",
             "missing_voxels": None,
             "missing_share": None,
             "status": "unknown",
@@ -175,6 +207,9 @@ def qc_row(kind: ArtifactKind, path: Path, metrics: dict[str, Any], stage: str) 
         **row,
         "n_dropped_frames": len(dropped),
         "dropped_frames": ";".join(str(t) for t in dropped),
+        "frames_without_signal": ";".join(
+            str(t) for t in sorted(chain(*without_signal(stage, metrics, dropped)))
+        ),
         "missing_voxels": int(metrics["missing_voxels"]),
         "missing_share": float(metrics.get("missing_share", 0.0)),
         "status": status,
@@ -218,6 +253,7 @@ def imported_tracking_rows(recorded_config: dict[str, Any], path: Path) -> list[
                 "n_frames": n_frames,
                 "n_dropped_frames": len(dropped),
                 "dropped_frames": ";".join(str(t) for t in dropped),
+                "frames_without_signal": "",
                 "missing_voxels": None,
                 "missing_share": None,
                 "status": status,
