@@ -166,8 +166,25 @@ def test_a_csv_header_naming_a_column_twice_is_refused(planted, tracks, tmp_path
     path.write_text(table.to_csv(index=False).replace(",time\n", ",t\n", 1))
     with pytest.raises(AnnotationTableError, match=r"names columns \['t'\] more than once") as refused:
         _import(path, tracks, tmp_path / "annotations.parquet")
-    assert str(refused.value).startswith(f"{path}: cannot read the annotation table as CSV")
+    assert str(refused.value).startswith(f"{path}: the CSV header names columns ['t'] more than once with")
     assert not (tmp_path / "annotations.parquet").exists()
+
+
+def test_a_column_named_twice_with_the_same_values_is_read_once(planted, tracks, tmp_path, caplog):
+    """A column written twice with the same values (pandas' ``to_csv`` of a table indexed by a column
+    it also holds; two identical note columns) imported before the check and still does; only a
+    repeat holding other values is refused."""
+    table = _user_table(planted["truth"]).assign(note="checked")
+    plain = tmp_path / "plain.csv"
+    table.to_csv(plain, index=False)
+    expected = _import(plain, tracks, tmp_path / "plain.parquet")
+    path = tmp_path / "twice.csv"
+    pd.concat([table, table[["label", "note"]]], axis=1).to_csv(path, index=False)
+    assert path.read_text().splitlines()[0].endswith(",label,note,label,note")
+    with caplog.at_level("INFO", logger="dynaclr.io.tables"):
+        written = _import(path, tracks, tmp_path / "annotations.parquet")
+    assert "more than once, each time with the same values; read once" in caplog.text
+    pd.testing.assert_frame_equal(written, expected)
 
 
 def test_positions_in_wrong_units_are_refused(planted, tracks, tmp_path):

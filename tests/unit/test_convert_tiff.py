@@ -887,3 +887,30 @@ def test_an_imagej_y_and_z_unit_other_than_its_unit_are_read(
     assert sampling.geometry.z_step_um == pytest.approx(0.3)
     converted = convert(config, tmp_path / "raw.zarr")
     np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], stack[None, None])
+
+
+def test_axes_of_fewer_letters_than_the_pages_need_are_refused_at_planning(tmp_path: Path) -> None:
+    """Six pages without shape metadata given tiff.axes 'YX' planned a single image (the job then
+    failed reading shape (6, 32, 40) 'rewritten during the conversion'): axes must account for every
+    page."""
+    from dynaclr.convert.tiff import read_tiff_header
+
+    path = tmp_path / "Pos0.tif"
+    tifffile.imwrite(path, np.zeros((6, 32, 40), np.uint16), metadata=None)
+    with pytest.raises(ValueError, match=r"'YX' would read 1 of its 6 pages; give one letter per dimension"):
+        read_tiff_header(path, axes="YX")
+    assert read_tiff_header(path, axes="TYX").shape == (6, 32, 40)
+
+
+def test_a_file_of_more_dimensions_than_tczyx_gets_no_axes_that_cannot_be_given(tmp_path: Path) -> None:
+    """An RGB z-stack time-lapse of channels ('TCZYXS') has six dimensions: the hint was tifffile's own
+    'TCZYXS', which the config refuses."""
+    from dynaclr.convert.tiff import read_tiff_header
+
+    path = tmp_path / "Pos0.tif"
+    tifffile.imwrite(
+        path, np.zeros((2, 2, 2, 8, 8, 3), np.uint8), photometric="rgb", metadata={"axes": "TCZYXS"}
+    )
+    with pytest.raises(ValueError, match=r"no order of TCZYX fits its 6 dimensions") as refused:
+        read_tiff_header(path)
+    assert "e.g." not in str(refused.value)

@@ -82,6 +82,7 @@ from dynaclr.config.reasons import single_class_folds, single_fov_class
 from dynaclr.io import (
     LARGEST_ID,
     ArtifactKind,
+    RepeatedColumnError,
     StageFiles,
     make_provenance,
     parse_csv,
@@ -153,6 +154,8 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 return parse_csv(path, only_empty_missing=WIDE_STATE_COLUMNS, index_col=False)
         return pd.read_parquet(path)
+    except RepeatedColumnError as err:  # readable, but a column is named twice with other values
+        raise AnnotationTableError(str(err)) from err
     except Exception as err:  # pandas and pyarrow raise many error types for an unreadable file
         raise AnnotationTableError(
             f"{path}: cannot read the annotation table as {suffix[1:].upper()} ({type(err).__name__}: "
@@ -730,9 +733,14 @@ def check_frames_in_movie(annotations: pd.DataFrame, n_frames: int, source: str)
     """
     past = annotations["t"] >= int(n_frames)
     if past.any():
+        frames = (
+            "frame 0 only (a still image)"
+            if int(n_frames) == 1
+            else f"0 to {int(n_frames) - 1} ({int(n_frames)} frames, numbered from 0)"
+        )
         raise AnnotationTableError(
-            f"{source}: column 't' holds frames of the plate, 0 to {int(n_frames) - 1} ({int(n_frames)} "
-            f"frames, numbered from 0); found {_values(annotations['t'], past)} at {_rows(past)} "
+            f"{source}: column 't' holds frames of the plate, {frames}; found "
+            f"{_values(annotations['t'], past)} at {_rows(past)} "
             f"({int(past.sum())} of {len(annotations)} rows). Check that t counts frames from 0 (not from 1: "
             "subtract 1 from every row) and is not a time in minutes or hours, and that the table is "
             "this dataset's"

@@ -59,7 +59,8 @@ class TiffSourceConfig(StrictModel):
             "Given in both: the same letters in another order are refused (a swap of Z and C would be "
             "silent); other letters relabel the metadata's, or split its axes into more, with a warning "
             "(tifffile writes a stack without axes as CYX, Fiji a time-lapse not made a hyperstack as "
-            "ZYX). No 'T' with '{t}' in 'files'."
+            "ZYX). Y and X stand where the file has them: an RGB file's samples (tifffile's S, last) are "
+            "channels, e.g. YXC or TYXC. No 'T' with '{t}' in 'files'."
         ),
         json_schema_extra={"pattern": f"^{AXES.pattern}$"},
     )

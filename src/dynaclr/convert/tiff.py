@@ -414,7 +414,13 @@ def _unflattened(
     if pages % known_pages:
         raise ValueError(f"{problem}: its {pages} pages do not divide into {known_pages} channels")
     sizes = {**known, **{axis: pages // known_pages for axis in unknown}}
-    return tuple(sizes[axis] for axis in axes)
+    result = tuple(sizes[axis] for axis in axes)
+    if math.prod(result) != math.prod(shape):  # fewer letters than dimensions: pages left unread
+        raise ValueError(
+            f"{problem} (tifffile reads its axes as {found_axes!r}): {axes!r} would read "
+            f"{math.prod(result[:-2])} of its {pages} pages; give one letter per dimension"
+        )
+    return result
 
 
 def _suggested_axes(found_axes: str) -> str:
@@ -431,6 +437,18 @@ def _suggested_axes(found_axes: str) -> str:
         if not letters[index] and spare:
             letters[index] = spare.pop(0)
     return "".join(letters) if all(letters) else found_axes
+
+
+def _axes_example(found_axes: str) -> str:
+    """``e.g. '<axes>'`` (:func:`_suggested_axes`) where one order of TCZYX fits tifffile's axes
+    ``found_axes``, else why none does (more dimensions than TCZYX: an RGB ``TCZYXS`` file)."""
+    suggested = _suggested_axes(found_axes)
+    if len(suggested) <= len(PLATE_AXES) and set(suggested) <= set(PLATE_AXES):
+        return f"e.g. {suggested!r}"
+    return (
+        f"no order of TCZYX fits its {len(found_axes)} dimensions {found_axes!r}: export the file "
+        "with at most T, C, Z, Y and X (an RGB file's samples as channels)"
+    )
 
 
 def _planes_not_where_the_file_has_them(
@@ -455,7 +473,7 @@ def _planes_not_where_the_file_has_them(
         f"{path}: tiff.axes {axes!r} does not put Y and X where the file has them: tifffile reads its "
         f"shape {shape} as {found_axes!r} (Y its {shape[found_axes.index('Y')]} rows, X its "
         f"{shape[found_axes.index('X')]} columns{samples}); give tiff.axes with Y and X at those "
-        f"dimensions (e.g. {_suggested_axes(found_axes)!r})"
+        f"dimensions ({_axes_example(found_axes)})"
     )
 
 
@@ -551,8 +569,8 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
         if set(found_axes) - set(PLATE_AXES) or len(set(found_axes)) != len(found_axes):
             raise ValueError(
                 f"{path}: the metadata gives no axis order tifffile can read as TCZYX (it reads shape "
-                f"{shape} as {found_axes!r}); give tiff.axes, one letter of TCZYX per dimension (e.g. "
-                f"{_suggested_axes(found_axes)!r})"
+                f"{shape} as {found_axes!r}); give tiff.axes, one letter of TCZYX per dimension ("
+                f"{_axes_example(found_axes)})"
             )
         axes = found_axes
     elif (misplaced := _planes_not_where_the_file_has_them(path, shape, found_axes, axes)) is not None:

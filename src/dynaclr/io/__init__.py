@@ -19,6 +19,7 @@ from dynaclr.io.provenance import (
 from dynaclr.io.stage_files import STORE_ROOT_FILES, StageFiles, store_directory
 from dynaclr.io.tables import (
     LARGEST_ID,
+    RepeatedColumnError,
     parse_csv,
     read_csv,
     read_table,
@@ -34,6 +35,7 @@ __all__ = [
     "ArtifactError",
     "ArtifactKind",
     "Provenance",
+    "RepeatedColumnError",
     "StageFiles",
     "atomic_output",
     "check_provenance",

@@ -10,6 +10,7 @@ is read with :func:`read_csv` (or :func:`parse_csv`), which reads the columns th
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from dynaclr.io.provenance import (
 #: integer column with a missing value becomes float64 on its way to Parquet). At or above it an id
 #: read back may not be the one written, and two ids may become one.
 LARGEST_ID = 2**53
+
+logger = logging.getLogger(__name__)
 
 
 def write_table(df: pd.DataFrame, path: str | Path, provenance: Provenance) -> None:
@@ -173,33 +176,70 @@ def parse_csv(path: str | Path, *, only_empty_missing: Sequence[str] = (), **opt
     columns.
     """
     header = pd.read_csv(path, nrows=0, **options).columns  # type: ignore[call-overload]
-    _check_unique_header(path, **options)
     text = [str(column) for column in header if is_text_column(str(column))]
     literal = {*text, *only_empty_missing}
     missing_values = {column: ([""] if column in literal else sorted(STR_NA_VALUES)) for column in header}
-    return pd.read_csv(  # type: ignore[call-overload, no-any-return]
+    table = pd.read_csv(  # type: ignore[call-overload]
         path,
         dtype=dict.fromkeys(text, str),
         keep_default_na=False,
         na_values=missing_values,
         **options,
     )
+    return _without_repeated_columns(path, table, **options)
 
 
-def _check_unique_header(path: str | Path, **options: object) -> None:
-    """Refuse a CSV whose header names a column twice: pandas would read the second as
-    ``name.1`` and every reader would silently take the first (empty names, unnamed columns that
-    pandas calls ``Unnamed: i``, are not compared)."""
+class RepeatedColumnError(ValueError):
+    """A CSV header names a column twice and the two columns hold different values."""
+
+
+def _without_repeated_columns(path: str | Path, table: pd.DataFrame, **options: object) -> pd.DataFrame:
+    """``table`` read from the CSV at ``path`` without the repeats of a column its header names
+    twice. pandas reads a second ``t`` as ``t.1`` and every reader would silently take the first:
+    a repeat holding the same values as the first (an index written twice, e.g. pandas'
+    ``to_csv`` of a table indexed by a column it also holds) is dropped with an INFO line; a repeat
+    holding other values is refused (:class:`RepeatedColumnError`), whichever column it is. Empty
+    names (pandas' ``Unnamed: i``) are not compared.
+    """
     written = pd.read_csv(  # type: ignore[call-overload]
         path, header=None, nrows=1, dtype=str, keep_default_na=False, **options
     )
     names = [str(name) for name in written.iloc[0]] if len(written) else []
+    if len(names) != table.shape[1]:
+        return table
     repeated = sorted({name for name in names if name and names.count(name) > 1})
-    if repeated:
-        raise ValueError(
-            f"{path}: the CSV header names columns {repeated} more than once; expected each column "
-            f"once (found header {names}); delete or rename the extra columns"
+    if not repeated:
+        return table
+    positions = {name: [i for i, other in enumerate(names) if other == name] for name in repeated}
+    as_written = pd.read_csv(  # type: ignore[call-overload]
+        path,
+        header=None,
+        skiprows=1,
+        dtype=str,
+        keep_default_na=False,
+        usecols=sorted(i for at in positions.values() for i in at),
+        **options,
+    )
+    differing = [
+        name
+        for name, at in positions.items()
+        if not all(as_written[at[0]].equals(as_written[i]) for i in at[1:])
+    ]
+    if differing:
+        raise RepeatedColumnError(
+            f"{path}: the CSV header names columns {differing} more than once with different values "
+            f"in them (found header {names}); expected each column once: a reader would take the "
+            "first silently; delete or rename the extra columns"
         )
+    keep = [i for i, name in enumerate(names) if not name or names.index(name) == i]
+    logger.info(
+        "%s: the CSV header names columns %s more than once, each time with the same values; read once",
+        path,
+        repeated,
+    )
+    result = table.iloc[:, keep]
+    result.columns = [names[i] if names[i] else table.columns[i] for i in keep]
+    return result
 
 
 def read_csv(path: str | Path, required_columns: Sequence[str] = ()) -> pd.DataFrame:
