@@ -78,3 +78,21 @@ def test_a_frame_gap_is_paired_across_as_the_reference_pairs_a_tracks_successive
     features = np.random.default_rng(2).normal(size=(len(t), 4))
     assert paper_temporal_metrics(features, index)["n_pairs"] == 5  # 0-1, 1-2, 2-5, 5-6 and 0-1
     assert temporal_metrics(features, index, n_bootstrap=10, seed=0)["n_pairs"] == 4  # not 2-5
+
+
+def test_pairs_across_a_frame_gap_are_counted_in_a_warning(caplog):
+    """Tracks with gaps pair frames several frames apart under the paper's definition: a WARNING
+    counts them and names the longest step, so the ``n_pairs`` of the two definitions are explained."""
+    import logging
+
+    import pandas as pd
+
+    index = pd.DataFrame({"fov_name": "C/2/0", "track_id": [1, 1, 1, 1, 2, 2], "t": [0, 1, 4, 5, 0, 1]})
+    features = np.random.default_rng(3).normal(size=(len(index), 4))
+    with caplog.at_level(logging.WARNING, logger="dynaclr.evaluation.paper"):
+        paper_temporal_metrics(features, index)
+    assert "1 of 4 adjacent pairs span a frame gap (longest 3 frames apart)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dynaclr.evaluation.paper"):
+        paper_temporal_metrics(features, index.assign(t=[0, 1, 2, 3, 0, 1]))
+    assert "frame gap" not in caplog.text

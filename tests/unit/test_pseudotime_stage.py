@@ -81,6 +81,63 @@ def test_automatic_reference_has_its_onset_well_inside(planted):
         select_reference(series, None, config)
 
 
+def test_reference_times_are_its_frames_across_a_tracking_gap():
+    """A reference track missing a frame (an imported track closing a gap) keeps its frames' times:
+    pseudo-time is the time since the onset in frames, not the count of observed frames (which put
+    every frame before the gap one frame late)."""
+    frames = [t for t in range(10) if t != 4]
+    series = lineage_series(_obs([("A/1/0", 1, -1, t) for t in frames]))
+    infected = np.array([float(t >= 6) for t in frames])
+    config = PseudotimeConfig(reference_frames_before_onset=3, reference_frames_after_onset=3)
+    automatic = select_reference(series, infected, config)
+    assert automatic.onset_t == 6
+    assert series[0].t[automatic.first : automatic.stop].tolist() == [2, 3, 5, 6, 7, 8]
+    assert automatic.times.tolist() == [-4, -3, -1, 0, 1, 2]
+    explicit = ReferenceTrackConfig(fov_name="A/1/0", track_id=1, t_start=2, t_stop=8, onset_t=6)
+    assert select_reference(series, None, PseudotimeConfig(reference=explicit)).times.tolist() == [
+        -4,
+        -3,
+        -1,
+        0,
+        1,
+    ]
+
+
+def test_pseudotime_of_tracks_with_gaps_is_their_time_since_onset_and_gaps_are_counted(planted, caplog):
+    """Frames dropped around every infected cell's onset (two before, two after; one frame of the
+    others): the reference's pseudo-time is its frames' time since the onset, and a WARNING counts
+    the series DTW aligns across gaps."""
+    truth = planted["truth"]
+    onset, t = truth["infection_onset_t"].to_numpy(), truth["t"].to_numpy()
+    dropped = ((onset >= 0) & ((t == onset - 2) | (t == onset + 2))) | ((onset < 0) & (t == 5))
+    cells = truth[~dropped].reset_index(drop=True)
+    adata = build_anndata(planted["features"][~dropped], cells)
+    config = PseudotimeConfig(reference_frames_before_onset=4, reference_frames_after_onset=5)
+    with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
+        pseudotime, accuracy, (reference, *_), *_ = align_embeddings(
+            adata,
+            config,
+            cells["infected"].to_numpy(dtype=float),
+            cells["infection_onset_t"].to_numpy(dtype=float),
+            show_progress=False,
+        )
+    n_series = truth.groupby(["fov_name", "track_id"]).ngroups
+    assert f"{n_series} of {n_series} lineage series skip frames ({int(dropped.sum())} frames missing" in (
+        caplog.text
+    )
+    gaps = accuracy["t_last"] - accuracy["t_first"] + 1 - accuracy["n_frames"]
+    assert (gaps > 0).all()
+    own = pseudotime[pseudotime["is_reference_series"] & pseudotime["in_match"]]
+    assert (own["pseudotime"] == own["t"] - reference.onset_t).all()
+    assert own["t"].diff().max() == 2  # the match crosses a gap
+    observed = accuracy[accuracy["has_observed_onset"]]
+    matched = pseudotime[pseudotime["in_match"]].merge(
+        observed[["fov_name", "query_id", "true_onset_t"]], on=["fov_name", "query_id"]
+    )
+    error = matched["pseudotime"] - (matched["t"] - matched["true_onset_t"])
+    assert error.abs().mean() < 0.3  # counting observed frames gave 0.7 frames
+
+
 @pytest.mark.parametrize("state", [0.0, 1.0], ids=["never infected", "infected throughout"])
 def test_a_series_without_an_observed_onset_is_never_the_automatic_reference(state):
     """A short movie with a frame or two kept around the onset: a cell whose state never changes
@@ -380,6 +437,13 @@ def test_division_state_and_true_first_division_read_the_lineage():
         ("A/1/0", 5): (),
         ("B/1/0", 1): (),
     }
+
+    # a division across a tracking gap (mother last seen at 1, daughters from 3; imported tracks closing
+    # the gap) is one division, at the daughters' first frame, seen alike from mother and daughters
+    gapped = truth[truth["t"] != 2].assign(t=lambda frame: frame["t"].where(frame["t"] < 2, frame["t"] + 1))
+    gapped = pd.concat([gapped, _obs([("A/1/0", 2, 1, 3), ("A/1/0", 3, 1, 3)])], ignore_index=True)
+    seen = true_division_frames(gapped)
+    assert seen[("A/1/0", 1)] == seen[("A/1/0", 2)][:1] == seen[("A/1/0", 3)] == (3,)
 
 
 @pytest.mark.parametrize(

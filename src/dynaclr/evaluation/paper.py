@@ -25,6 +25,7 @@ numbers (Tables 4 and 5) can be set beside this module's only.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,8 @@ from scipy.stats import gaussian_kde
 
 from dynaclr.embeddings.blocks import MatrixBlocks, standard_scaler_statistics
 from dynaclr.evaluation.pairs import pair_dot_products
+
+logger = logging.getLogger(__name__)
 
 #: Seed of the reference implementation's random pairs (``np.random.seed(42)``).
 PAPER_SEED = 42
@@ -72,6 +75,18 @@ def paper_temporal_metrics(
     first, second, n_tracks = _adjacent_pairs(index)
     if first.size == 0:
         raise ValueError("no track has two frames: the paper's smoothness needs adjacent frames")
+    frames = index["t"].to_numpy()
+    steps = frames[second] - frames[first]
+    across = int(np.count_nonzero(steps > 1))
+    if across:
+        logger.warning(
+            "paper smoothness: %d of %d adjacent pairs span a frame gap (longest %d frames apart), paired "
+            "across it as the reference pairs a track's successive rows; the track_pairs definition pairs "
+            "only frames t and t + 1",
+            across,
+            first.size,
+            int(steps.max()),
+        )
     rows_a, rows_b = _random_pairs(len(index), first.size, seed)
     mean, scale = standard_scaler_statistics(blocks)
 

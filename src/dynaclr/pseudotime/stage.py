@@ -6,7 +6,8 @@ tracks (read from the tracks' lineage, no classifier needed), so the automatic r
 around a lineage's first division; as a lineage may divide more than once in a movie, a query's
 aligned division is scored against the nearest true division observed inside it: the simulator's
 (ground truth), else, on imported tracks (``inputs.lineage``), the divisions their parent links
-state (:func:`true_division_frames`: a daughter's first frame, the frame after a mother's last).
+state (:func:`true_division_frames`: a daughter's first frame, for her mother too, which is the
+frame after the mother's last unless the tracks skip frames across the division).
 
 Steps of :func:`pseudotime_stage` for one (model, dataset):
 
@@ -18,7 +19,8 @@ Steps of :func:`pseudotime_stage` for one (model, dataset):
    t_stop, onset_t``, or automatically the infected series whose onset is farthest inside it
    (``min(frames before, frames after)``, then the longest, then the first by name), cut to
    ``reference_frames_before_onset`` frames before and ``reference_frames_after_onset`` from the
-   onset. The onset of a series is the step of a one-step fit to its per-frame infection state
+   onset (observed frames: across a gap the cut spans more frames of the movie). The onset of a
+   series is the step of a one-step fit to its per-frame infection state
    (ground truth, or the infection classifier's predictions), so noisy predictions work too; a
    series qualifies only with an uninfected frame before that step and an infected one from it on
    (a state that never changes has no event, however few frames are kept around the onset).
@@ -28,8 +30,13 @@ Steps of :func:`pseudotime_stage` for one (model, dataset):
    reference with :func:`dynaclr.pseudotime.dtw.align_tracks` (subsequence DTW by default,
    dtaidistance's C backend). Reference times are frames relative to its onset, so a query
    frame's ``pseudotime`` is its estimated time since infection onset (frames; NaN outside the
-   matched window). With several references each series is aligned to every one and keeps the
-   alignment of lowest normalised cost (column ``reference``: the reference's rank, 0 first).
+   matched window); a frame missing from the reference (a gap of its track) keeps the time of each
+   frame, so its times step by two there. Query series are aligned frame after observed frame: a
+   series that skips frames is aligned as if they followed one another (its pseudo-time across a
+   gap is off by about the frames missing), which a WARNING counts (:func:`_warn_frame_gaps`) and
+   its accuracy row shows (``n_frames`` below ``t_last - t_first + 1``). With several references
+   each series is aligned to every one and keeps the alignment of lowest normalised cost (column
+   ``reference``: the reference's rank, 0 first).
 4. **Accuracy** (simulated data): a query's aligned onset is the first matched frame whose
    pseudo-time is ``>= 0`` (the frame aligned to the reference's onset); ``onset_error_frames =
    aligned_onset_t - true_onset_t`` for queries whose true onset is observed inside the series
@@ -173,8 +180,10 @@ class Reference:
 
     @property
     def times(self) -> np.ndarray:
-        """``(M,)`` reference frame times relative to the onset (frames)."""
-        return (np.arange(self.first, self.stop) - self.onset_index).astype(np.float64)
+        """``(M,)`` reference frame times relative to the onset (frames): each frame's ``t`` minus the
+        onset's, so that a frame missing from the reference (a tracking gap) leaves a step of two, not
+        a time shifted by one for every frame past the gap."""
+        return (self.series.t[self.first : self.stop] - self.series.t[self.onset_index]).astype(np.float64)
 
     @property
     def onset_t(self) -> int:
@@ -693,6 +702,7 @@ def align_rows(
             f"no lineage series has >= {shortest} frames (min_query_frames, or the reference's length with "
             "method sliding); lower pseudotime.min_query_frames"
         )
+    _warn_frame_gaps(queries)
     options: dict[str, Any] = {"penalty": config.step_penalty, "normalize": config.normalize}
     if config.method == "subsequence":
         options["min_length"] = config.min_match_frames
@@ -755,6 +765,27 @@ def align_rows(
     accuracy = accuracy.merge(chosen, on=["fov_name", "query_id"], how="left", validate="one_to_one")
     per_reference = _reference_summary(references, alone, chosen)
     return Alignment(pseudotime, accuracy[list(ALIGNMENT_COLUMNS)], references, too_short, per_reference)
+
+
+def _warn_frame_gaps(queries: Sequence[LineageSeries]) -> None:
+    """A WARNING counting the series that skip frames (tracks with gaps, e.g. imported ones closing
+    a gap): DTW steps from one observed frame to the next, so across a gap a query's pseudo-time is
+    compressed (off by about the frames missing); its accuracy row shows it as ``n_frames`` below
+    ``t_last - t_first + 1``."""
+    steps = [np.diff(s.t) for s in queries]
+    missing = np.array([int((step - 1).sum()) for step in steps])
+    if not missing.any():
+        return
+    longest = max(int(step.max()) - 1 for step in steps if step.size)
+    logger.warning(
+        "%d of %d lineage series skip frames (%d frames missing in all, longest gap %d frames): DTW aligns "
+        "observed frames one after the other, so their pseudo-time across a gap is off by about the frames "
+        "missing; their accuracy rows have n_frames < t_last - t_first + 1",
+        int(np.count_nonzero(missing)),
+        len(queries),
+        int(missing.sum()),
+        longest,
+    )
 
 
 def _nearest_reference(tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -918,13 +949,18 @@ def division_state(obs: pd.DataFrame) -> np.ndarray:
 
 def true_division_frames(truth: pd.DataFrame) -> dict[tuple[str, int], tuple[int, ...]]:
     """Per ground-truth track ``(fov_name, track_id)``, the frames its lineage divides at as seen
-    from it: the first frame of itself and of each ancestor that has a mother, and the frame after
-    its own last one when it has daughters."""
+    from it: the first frame of itself and of each ancestor that has a mother, and, when it has
+    daughters, the first frame of its earliest daughter (the frame after its own last one, unless
+    the tracks skip frames across the division: imported tracks that close a gap there)."""
     keys = list(zip(truth["fov_name"].astype(str), truth["track_id"].astype(np.int64), strict=True))
     parent_of = dict(zip(keys, truth["parent_track_id"].astype(np.int64), strict=True))
     frames = truth.assign(key=keys).groupby("key")["t"].agg(["min", "max"])
-    first, last = frames["min"].to_dict(), frames["max"].to_dict()
-    mothers = {(fov, int(parent)) for (fov, _), parent in parent_of.items() if (fov, int(parent)) in first}
+    first = frames["min"].to_dict()
+    daughters_from: dict[tuple[str, int], int] = {}
+    for (fov, track), parent in parent_of.items():
+        mother = (fov, int(parent))
+        if mother in first:
+            daughters_from[mother] = min(daughters_from.get(mother, first[(fov, track)]), first[(fov, track)])
     divisions = {}
     for key in first:
         events, current, seen = [], key, {key}
@@ -934,8 +970,8 @@ def true_division_frames(truth: pd.DataFrame) -> dict[tuple[str, int], tuple[int
             if current in seen:
                 break
             seen.add(current)
-        if key in mothers:
-            events.append(int(last[key]) + 1)
+        if key in daughters_from:
+            events.append(int(daughters_from[key]))
         divisions[key] = tuple(sorted(set(events)))
     return divisions
 
