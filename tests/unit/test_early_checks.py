@@ -568,6 +568,9 @@ def test_tracking_sizes_given_or_within_the_tolerance_are_accepted(
     config = tiny_workflow_config()
     config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = pixel_size_um
     config["datasets"]["tiny"]["tracking"] = tracking
+    if tracking:  # the matching radii count pixels of a length too (checked alike)
+        config["analysis"]["classification"]["max_match_distance_px"] = 19.5
+        config["analysis"]["pseudotime"] = {"max_match_distance_px": 19.5}
     assert plan(config, tmp_path)["track_fov"] == 2  # the tiny plate's FOVs
 
 
@@ -689,6 +692,120 @@ def test_tracking_linking_sizes_are_not_checked_on_still_images() -> None:
     (movie,) = problems(given, 2)
     assert "found the defaults, meant for 0.65 µm pixels (more than 1.5 times larger or smaller): " in movie
     assert "linking.max_distance_px 20, linking.distance_weight_per_px 0.01; nuclei" in movie
+
+
+def _radius_problems(config: dict[str, Any]) -> list[str]:
+    """The dry run's problems of the matching radii of a config whose datasets are all simulated."""
+    return [p for p in _simulated_problems(config) if ".max_match_distance_px: expected a radius" in p]
+
+
+def test_match_radii_left_at_their_defaults_are_refused_on_a_plate_of_other_pixels() -> None:
+    """max_match_distance_px (6 px) is tuned for 0.65 µm pixels too: on 0.2 µm pixels it is 1.2 µm, and
+    94 % of annotations clicked on a nucleus (radius ~24 px) matched no cell, their labels lost with exit
+    0; on 1.3 µm pixels it is 7.8 µm, past a nucleus's radius. The dry run refuses each radius left at its
+    default on each dataset it matches, with the value scaled to the plate; radii given are used as they
+    are, and the figures' radius follows pseudotime's (named once)."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
+    classification, pseudotime = _radius_problems(config)
+    assert classification.startswith(
+        "analysis.classification.max_match_distance_px: expected a radius set for the 0.2 µm pixels of "
+        "dataset 'tiny' (results/tiny/raw.zarr), found the default 6 px, meant for 0.65 µm pixels (more than "
+        "1.5 times larger or smaller); 6 px is 1.2 µm here: annotations farther than that from their cell's "
+        "centre match none (labels lost), with exit 0. Set it, e.g. the default scaled to 0.2 µm: analysis: "
+        "{classification: {max_match_distance_px: 19.5}}"
+    )
+    assert pseudotime.startswith(
+        "analysis.pseudotime.max_match_distance_px: expected a radius set for the 0.2"
+    )
+    assert "Set it (analysis.figures follows it), e.g." in pseudotime
+    assert pseudotime.endswith("analysis: {pseudotime: {max_match_distance_px: 19.5}}")
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 1.3
+    coarse = _radius_problems(config)
+    assert [problem.split(":")[0] for problem in coarse] == [
+        "analysis.classification.max_match_distance_px",
+        "analysis.pseudotime.max_match_distance_px",
+    ]
+    assert "6 px is 7.8 µm here: annotations whose own cell was not tracked match a neighbour" in coarse[0]
+    assert coarse[0].endswith("{classification: {max_match_distance_px: 3}}")
+    # given radii are used as they are; the figures' follows pseudotime's given one
+    config["analysis"]["classification"]["max_match_distance_px"] = 6.0
+    config["analysis"]["pseudotime"] = {"max_match_distance_px": 3.0}
+    assert _radius_problems(config) == []
+    # the figures' radius given (even at the default's value): used as it is, pseudotime's still refused
+    config["analysis"]["pseudotime"] = {}
+    config["analysis"]["figures"] = {"max_match_distance_px": 6.0}
+    assert [problem.split(":")[0] for problem in _radius_problems(config)] == [
+        "analysis.pseudotime.max_match_distance_px"
+    ]
+    config["analysis"]["classification"] = {"match_annotations_on": "position", "n_bootstrap": 20}
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.9  # within 1.5 times 0.65 µm
+    assert _radius_problems(config) == []
+
+
+def test_a_patch_size_left_at_its_default_is_refused_on_a_plate_of_other_pixels() -> None:
+    """patch_size_yx_px has a default (48 px: a cell of ~15 px radius with margin at 0.65 µm): on 0.2 µm
+    pixels it is 9.6 µm, narrower than a nucleus, with exit 0. Left at its default it is refused as the
+    tracking sizes are, with the default scaled to the plate (a multiple of 4); a size given that cannot
+    hold a nucleus is a warning."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config.plate_checks import workflow_warnings
+
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
+    del config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"]
+    (problem,) = [p for p in _simulated_problems(config) if ".patch_size_yx_px:" in p]
+    assert problem == (
+        "datasets.tiny.patches[phase_sensor].patch_size_yx_px: expected a patch size set for the 0.2 µm "
+        "pixels of results/tiny/raw.zarr, found the default 48 px, meant for 0.65 µm pixels (more than 1.5 "
+        "times larger or smaller); 48 px is 9.6 µm here, narrower than a nucleus (~10 µm): the cell does not "
+        "fit in its patch. Set it, e.g. the default scaled to 0.2 µm (a multiple of 4): patch_size_yx_px: 156"
+    )
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 1.3
+    (coarse,) = [p for p in _simulated_problems(config) if ".patch_size_yx_px:" in p]
+    assert coarse.endswith("patch_size_yx_px: 24 (a ConvNeXt backbone needs at least 32 px)")
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
+    config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 32  # given: used as it is, but warned
+    assert not [p for p in _simulated_problems(config) if ".patch_size_yx_px:" in p]
+    (warning,) = [w for w in workflow_warnings(*_simulated_layouts(config)) if "patch_size_yx_px" in w]
+    assert warning.startswith(
+        "datasets.tiny.patches[phase_sensor].patch_size_yx_px: a patch of 32 px is 6.4 µm on the 0.2 µm "
+        "pixels of results/tiny/raw.zarr, narrower than a nucleus (~10 µm, 50 px here)"
+    )
+    config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 156
+    assert not [w for w in workflow_warnings(*_simulated_layouts(config)) if "patch_size_yx_px" in w]
+
+
+def test_a_plate_stating_no_pixel_size_is_said_to_be_unchecked(tmp_path: Path) -> None:
+    """A plate whose pixel size nothing states (a scale without a unit: a guess) was not checked at all,
+    silently. The dry run warns once per dataset, naming the sizes in pixels left at their defaults, until
+    the config states it."""
+    from dynaclr.config.plate_checks import workflow_warnings
+
+    plate = write_plate(tmp_path / "unitless.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            for axis in ome["multiscales"][0]["axes"][-2:]:  # y and x
+                axis.pop("unit", None)
+    config = plate_config(plate)
+    validated = WorkflowConfig.model_validate(config)
+    with pytest.warns(UserWarning, match="axes without a unit"):
+        layouts = {"mine": read_plate_layout(plate)}
+    assert workflow_problems(validated, layouts, "results") == []
+    (warning,) = workflow_warnings(validated, layouts)
+    assert warning == (
+        f"datasets.mine.plate: {plate} states no pixel size (no scale with a unit in its metadata, no "
+        "datasets.mine.acquisition.pixel_size_um): the sizes in pixels left at their defaults, meant for "
+        "0.65 µm pixels, are not checked against its pixels (tracking.maps.smoothing_sigma_px, "
+        "tracking.segmentation.min_area_px, tracking.segmentation.max_area_px, "
+        "tracking.linking.max_distance_px, tracking.linking.distance_weight_per_px, "
+        "tracking.solver.image_border_px); set datasets.mine.acquisition.pixel_size_um to check them"
+    )
+    config["datasets"]["mine"]["acquisition"] = {"pixel_size_um": 0.65}
+    assert workflow_warnings(WorkflowConfig.model_validate(config), layouts) == []
 
 
 def test_tracking_sizes_are_checked_against_the_pixels_a_plate_states(tmp_path: Path) -> None:

@@ -690,5 +690,5 @@ if workflow.is_main_process:
         )
     # a result the plan knows will be empty (e.g. an infection F1 no fold can score): in the log,
     # as Snakemake shows no Python warning issued while it parses the workflow
-    for message in workflow_warnings(CONFIG, _LAYOUTS):
+    for message in workflow_warnings(CONFIG, _LAYOUTS, RESULTS):
         logger.warning(f"WARNING {message}")

@@ -27,13 +27,14 @@ from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBO
 from dynaclr.config.base import fov_pattern_paths
 from dynaclr.config.patches import PatchSpec, channel_indices
 from dynaclr.config.reasons import single_class_fov
-from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, SimulateConfig
+from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, CellsConfig, SimulateConfig
 from dynaclr.config.tracking import (
     DEFAULTS_PIXEL_SIZE_UM,
     MIN_SEGMENTABLE_AREA_PX,
     PIXEL_SIZE_TOLERANCE,
     TrackingConfig,
     mixed_ctc_layouts,
+    pixel_ratio_beyond_tolerance,
     scaled_default_max_area_px,
 )
 from dynaclr.config.training import (
@@ -351,6 +352,104 @@ def _patch_window_problems(name: str, spec: PatchSpec, plates: Mapping[str, Plat
     return problems
 
 
+#: The diameter (µm) of the typical nucleus the sizes in pixels of the defaults are tuned for (the
+#: simulator's default ``nucleus_radius_um``: ~7.7 px of 0.65 µm): a patch narrower than it does not
+#: hold its cell's nucleus, let alone the cell.
+NUCLEUS_DIAMETER_UM = 2.0 * CellsConfig.model_fields["nucleus_radius_um"].default
+
+
+def _default_patch_size_px(ratio: float = 1.0) -> int:
+    """The default ``patch_size_yx_px`` (meant for pixels of
+    :data:`~dynaclr.config.tracking.DEFAULTS_PIXEL_SIZE_UM`) scaled by ``ratio`` (that size / the plate's
+    pixel size): a multiple of 4, at least 16 (the spec's
+    bounds)."""
+    default = PatchSpec.model_fields["patch_size_yx_px"].default
+    assert isinstance(default, int)
+    return default if ratio == 1.0 else max(16, 4 * round(default * ratio / 4))
+
+
+def _patch_size_problems(name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]) -> list[str]:
+    """A patch spec's ``patch_size_yx_px`` left at its default (48 px: a cell of ~15 px radius with
+    margin at :data:`~dynaclr.config.tracking.DEFAULTS_PIXEL_SIZE_UM`) on a dataset whose stated pixels
+    (:func:`_tracked_pixel_size`) differ from those by more than
+    :data:`~dynaclr.config.tracking.PIXEL_SIZE_TOLERANCE`: 9.6 µm on 0.2 µm pixels, narrower than a
+    nucleus; 62 µm on 1.3 µm pixels, as many neighbours as cell. A size the config gives is used as it
+    is (:func:`_patch_size_warnings` says when it cannot hold a nucleus). The size offered is the default
+    scaled to the plate, a multiple of 4 and at least 16 px (the spec's own bounds)."""
+    stated = _tracked_pixel_size(dataset, plates)
+    ratio = None if stated is None else pixel_ratio_beyond_tolerance(stated[1])
+    if stated is None or ratio is None:
+        return []
+    plate, pixel_size = stated
+    default = _default_patch_size_px()
+    scaled = _default_patch_size_px(ratio)
+    if ratio > 1.0:  # finer pixels: the default patch is smaller than the cell
+        harm = f"narrower than a nucleus (~{NUCLEUS_DIAMETER_UM:g} µm): the cell does not fit in its patch"
+    else:
+        harm = "holding as much of the neighbours as of the cell"
+    backbone = " (a ConvNeXt backbone needs at least 32 px)" if scaled < 32 else ""
+    return [
+        f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: expected a patch size set for the "
+        f"{pixel_size:g} µm pixels of {plate.path}, found the default {default} px, meant for "
+        f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels (more than {PIXEL_SIZE_TOLERANCE:g} times larger or smaller); "
+        f"{default} px is {default * pixel_size:.2g} µm here, {harm}. Set it, e.g. the default scaled to "
+        f"{pixel_size:g} µm (a multiple of 4): patch_size_yx_px: {scaled}{backbone}"
+        for spec in dataset.patches
+        if "patch_size_yx_px" not in spec.model_fields_set
+    ]
+
+
+def _patch_size_warnings(name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]) -> list[str]:
+    """A ``patch_size_yx_px`` the config gives that is narrower, on the dataset's stated pixels, than a
+    nucleus (:data:`NUCLEUS_DIAMETER_UM`): the patches hold part of a nucleus, no cell. A warning, not a
+    refusal: the nuclei of one's own cells may be smaller than the defaults'."""
+    stated = _tracked_pixel_size(dataset, plates)
+    if stated is None:
+        return []
+    plate, pixel_size = stated
+    nucleus_px = NUCLEUS_DIAMETER_UM / pixel_size
+    return [
+        f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: a patch of {spec.patch_size_yx_px} px is "
+        f"{spec.patch_size_yx_px * pixel_size:.2g} µm on the {pixel_size:g} µm pixels of {plate.path}, "
+        f"narrower than a nucleus (~{NUCLEUS_DIAMETER_UM:g} µm, {nucleus_px:.0f} px here): the patches hold "
+        f"part of a nucleus, not a cell; the default {_default_patch_size_px()} px, meant for "
+        f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels, is "
+        f"{_default_patch_size_px(DEFAULTS_PIXEL_SIZE_UM / pixel_size)} px here"
+        for spec in dataset.patches
+        if "patch_size_yx_px" in spec.model_fields_set and spec.patch_size_yx_px < nucleus_px
+    ]
+
+
+def _unstated_pixel_warning(
+    name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout], radii: list[str]
+) -> list[str]:
+    """One line for a dataset whose pixel size nothing states (:func:`_tracked_pixel_size`): the sizes
+    in pixels left at their defaults that act on it (tracking's, the patches', the matching radii
+    ``radii``) are not checked against its pixels. A size stated implausible is refused elsewhere."""
+    raw = plates["raw"]
+    if _tracked_pixel_size(dataset, plates) is not None or "pixel_size_um" in raw.implausible_keys:
+        return []
+    keys = (
+        []
+        if dataset.tracks is not None
+        else [f"tracking.{key}" for key in dataset.tracking.pixel_defaults_left()]
+    )
+    keys += [
+        f"patches[{spec.name}].patch_size_yx_px"
+        for spec in dataset.patches
+        if "patch_size_yx_px" not in spec.model_fields_set
+    ]
+    keys += radii
+    if not keys:
+        return []
+    return [
+        f"datasets.{name}.plate: {raw.path} states no pixel size (no scale with a unit in its metadata, no "
+        f"datasets.{name}.acquisition.pixel_size_um): the sizes in pixels left at their defaults, meant for "
+        f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels, are not checked against its pixels ({', '.join(keys)}); set "
+        f"datasets.{name}.acquisition.pixel_size_um to check them"
+    ]
+
+
 def _tracking_slice_problems(
     name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]
 ) -> list[str]:
@@ -378,6 +477,26 @@ def _tracking_slice_problems(
     return []
 
 
+def _tracked_pixel_size(
+    dataset: DatasetConfig, plates: Mapping[str, PlateLayout]
+) -> tuple[PlateLayout, float] | None:
+    """The plate whose pixels the tracks' positions count (the tracking input; the raw plate for
+    imported tracks) and its pixel size (µm), where stated: by the raw plate's metadata or
+    ``acquisition.pixel_size_um``, or by the phase config's ``yx_pixel_size_um`` for a plate the phase
+    stage writes. ``None`` where nothing states it (or only axes without a unit: a guess) or the stated
+    size is implausible (refused by :func:`_plausibility_problems`). Patches are cut and annotations
+    and ground truth matched at those positions: the sizes in pixels of the defaults (tuned for
+    :data:`~dynaclr.config.tracking.DEFAULTS_PIXEL_SIZE_UM`) are checked against this size."""
+    raw = plates["raw"]
+    plate = raw if dataset.tracks is not None else plates.get(dataset.tracking_input.source)
+    if plate is None or "pixel_size_um" in raw.implausible_keys:
+        return None
+    overridden = plate is not raw and dataset.phase is not None and dataset.phase.yx_pixel_size_um is not None
+    if not overridden and raw.stated_values()["pixel_size_um"] is None:
+        return None
+    return plate, plate.geometry.pixel_size_um
+
+
 def _tracking_pixel_problems(
     name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]
 ) -> list[str]:
@@ -392,14 +511,10 @@ def _tracking_pixel_problems(
     without a scaled value; where the default largest nucleus covers under
     :data:`~dynaclr.config.tracking.MIN_SEGMENTABLE_AREA_PX` pixels, no values are offered: nuclei
     cannot be segmented at that sampling."""
-    plate = plates.get(dataset.tracking_input.source)
-    raw = plates["raw"]
-    if dataset.tracks is not None or plate is None or "pixel_size_um" in raw.implausible_keys:
+    stated = _tracked_pixel_size(dataset, plates)
+    if dataset.tracks is not None or stated is None:
         return []
-    pixel_size = plate.geometry.pixel_size_um
-    overridden = plate is not raw and dataset.phase is not None and dataset.phase.yx_pixel_size_um is not None
-    if not overridden and raw.stated_values()["pixel_size_um"] is None:
-        return []
+    plate, pixel_size = stated
     unscaled = dataset.tracking.unscaled_defaults(pixel_size)
     if plate.shape_tczyx[0] == 1:  # still images: nothing is linked
         unscaled = {key: values for key, values in unscaled.items() if not key.startswith("linking.")}
@@ -694,20 +809,28 @@ def _representation_problems(
     return problems
 
 
-def _track_matching_problems(
+@dataclasses.dataclass(frozen=True)
+class _Matching:
+    """One analysis that brings annotations or ground-truth cells onto the tracked cells
+    (:func:`dynaclr.embeddings.match_observations_to_cells`): its config section, how it matches
+    (``on``), the datasets it matches (``datasets``: those whose annotations or ground truth it reads),
+    what is matched and, as a clause, what it does with them."""
+
+    section: str
+    on: str
+    datasets: list[str]
+    matched: str
+    what: str
+
+
+def _matchings(
     config: WorkflowConfig, n_frames: Mapping[str, int], raws: Mapping[str, PlateLayout]
-) -> list[str]:
-    """Matching on 'track' (same ``fov_name, track_id, t``,
-    :func:`dynaclr.embeddings.match_observations_to_cells`) of a simulated dataset tracked by ultrack:
-    its ground truth, and the annotations drawn from it, carry the simulator's track ids, its tracks
-    ultrack's, so the match paired unrelated cells and every job exited 0. Tracks of one's own
-    (``tracks``) may be the ground truth's: not refused."""
+) -> list[_Matching]:
+    """The analyses that match annotations or ground truth to tracked cells, with the datasets each
+    matches: the classifiers the annotations of the datasets they train on and predict (drawn from
+    ground truth, or a table: the lineage's are the tracks' own cells), DTW pseudo-time, the figures
+    and distillation the ground truth of simulated datasets."""
     analysis = config.analysis
-    ultrack_simulated = {
-        name
-        for name, dataset in config.datasets.items()
-        if dataset.is_simulated and not dataset.imports_tracks
-    }
     embedded = config.datasets_embedded()
     distillation = analysis.distillation
     classified = set(config.classified_datasets())
@@ -716,41 +839,139 @@ def _track_matching_problems(
     classifiers_read = (
         (classified | (embedded if apply_to is None else set(apply_to))) if classified else set()
     )
-    uses = {
-        "analysis.classification.match_annotations_on": (
-            analysis.classification.match_annotations_on,
-            sorted(
-                name
-                for name in classifiers_read
-                if config.datasets[name].annotations.source == "ground_truth"
-            ),
-            "annotations are drawn from",
-        ),
-        "analysis.pseudotime.match_truth_on": (
-            analysis.pseudotime.match_truth_on,
-            config.aligned_datasets(n_frames, raws),
-            "DTW pseudo-time is scored against",
-        ),
-        "analysis.figures.match_truth_on": (
-            analysis.figures.match_truth_on,
-            sorted(embedded),
-            "figures are coloured by",
-        ),
-        "analysis.distillation.match_truth_on": (
-            distillation.match_truth_on,
-            [distillation.dataset] if distillation.enabled and distillation.dataset else [],
-            "distilled student is scored against",
-        ),
+    simulated = {name for name, dataset in config.datasets.items() if dataset.is_simulated}
+    annotated = {
+        name
+        for name in classifiers_read
+        if config.datasets[name].annotations.source == "table"
+        or (name in simulated and config.datasets[name].annotations.source == "ground_truth")
     }
     return [
-        f"{key}: expected 'position' for dataset {name!r}, found 'track': its {what} the simulator's ground "
-        "truth, whose track ids are not those of its tracks (ultrack's), so matching on track ids pairs "
-        "unrelated cells; use 'position'"
-        for key, (on, datasets, what) in uses.items()
-        if on == "track"
-        for name in datasets
-        if name in ultrack_simulated
+        _Matching(
+            "classification",
+            analysis.classification.match_annotations_on,
+            sorted(annotated),
+            "annotations",
+            "annotations are drawn from",
+        ),
+        _Matching(
+            "pseudotime",
+            analysis.pseudotime.match_truth_on,
+            [name for name in config.aligned_datasets(n_frames, raws) if name in simulated],
+            "ground-truth cells",
+            "DTW pseudo-time is scored against",
+        ),
+        _Matching(
+            "figures",
+            analysis.figures.match_truth_on,
+            sorted(embedded & simulated),
+            "ground-truth cells",
+            "figures are coloured by",
+        ),
+        _Matching(
+            "distillation",
+            distillation.match_truth_on,
+            [distillation.dataset]
+            if distillation.enabled and distillation.dataset and distillation.dataset in simulated
+            else [],
+            "ground-truth cells",
+            "distilled student is scored against",
+        ),
     ]
+
+
+def _track_matching_problems(
+    config: WorkflowConfig, n_frames: Mapping[str, int], raws: Mapping[str, PlateLayout]
+) -> list[str]:
+    """Matching on 'track' (same ``fov_name, track_id, t``,
+    :func:`dynaclr.embeddings.match_observations_to_cells`) of a simulated dataset tracked by ultrack:
+    its ground truth, and the annotations drawn from it, carry the simulator's track ids, its tracks
+    ultrack's, so the match paired unrelated cells and every job exited 0. Tracks of one's own
+    (``tracks``) may be the ground truth's: not refused."""
+    ultrack_simulated = {
+        name
+        for name, dataset in config.datasets.items()
+        if dataset.is_simulated and not dataset.imports_tracks
+    }
+    problems = []
+    for matching in _matchings(config, n_frames, raws):
+        classification = matching.section == "classification"
+        key = "match_annotations_on" if classification else "match_truth_on"
+        problems += [
+            f"analysis.{matching.section}.{key}: expected 'position' for dataset {name!r}, found 'track': "
+            f"its {matching.what} the simulator's ground truth, whose track ids are not those of its tracks "
+            "(ultrack's), so matching on track ids pairs unrelated cells; use 'position'"
+            for name in matching.datasets
+            if matching.on == "track"
+            and name in ultrack_simulated
+            and not (classification and config.datasets[name].annotations.source != "ground_truth")
+        ]
+    return problems
+
+
+def _default_radii(
+    config: WorkflowConfig, n_frames: Mapping[str, int], raws: Mapping[str, PlateLayout]
+) -> list[_Matching]:
+    """The analyses of :func:`_matchings` matching on 'position' whose ``max_match_distance_px`` the
+    config does not give (``analysis.figures``' given where ``analysis.pseudotime``'s is: it follows it)."""
+    pseudotime_given = "max_match_distance_px" in config.analysis.pseudotime.model_fields_set
+    return [
+        matching
+        for matching in _matchings(config, n_frames, raws)
+        if matching.on == "position"
+        and "max_match_distance_px" not in getattr(config.analysis, matching.section).model_fields_set
+        and not (matching.section == "figures" and pseudotime_given)
+    ]
+
+
+def _match_radius_problems(
+    config: WorkflowConfig,
+    n_frames: Mapping[str, int],
+    raws: Mapping[str, PlateLayout],
+    plates_of: Mapping[str, Mapping[str, PlateLayout]],
+) -> list[str]:
+    """A ``max_match_distance_px`` left at its default (6 px, tuned for pixels of
+    :data:`~dynaclr.config.tracking.DEFAULTS_PIXEL_SIZE_UM`) matching on 'position' on a dataset whose
+    stated pixels (:func:`_tracked_pixel_size`) differ from those by more than
+    :data:`~dynaclr.config.tracking.PIXEL_SIZE_TOLERANCE`: on 0.2 µm pixels 6 px is 1.2 µm, and 94 % of
+    annotations clicked on a nucleus (radius ~24 px) matched no cell, their labels lost with exit 0;
+    on 1.3 µm pixels it is 7.8 µm, past a nucleus's radius, where a cell the tracker missed takes a
+    neighbour's. A radius the config gives is used as it is; ``analysis.figures``' follows
+    ``analysis.pseudotime``'s where not given, and is named only for datasets pseudotime does not
+    match."""
+    problems = []
+    refused: set[str] = set()  # datasets whose pseudotime radius is refused: the figures' follows it
+    for matching in _default_radii(config, n_frames, raws):
+        section = getattr(config.analysis, matching.section)
+        for name in matching.datasets:
+            stated = _tracked_pixel_size(config.datasets[name], plates_of[name])
+            ratio = None if stated is None else pixel_ratio_beyond_tolerance(stated[1])
+            if stated is None or ratio is None or (matching.section == "figures" and name in refused):
+                continue
+            if matching.section == "pseudotime":
+                refused.add(name)
+            plate, pixel_size = stated
+            radius = section.max_match_distance_px
+            if ratio > 1.0:  # finer pixels: the radius is shorter than the defaults mean
+                harm = (
+                    f"{matching.matched} farther than that from their cell's centre match none (labels lost)"
+                )
+            else:
+                harm = (
+                    f"{matching.matched} whose own cell was not tracked match a neighbour, taking its label"
+                )
+            scaled = float(f"{radius * ratio:.3g}")
+            also = " (analysis.figures follows it)" if matching.section == "pseudotime" else ""
+            problems.append(
+                f"analysis.{matching.section}.max_match_distance_px: expected a radius set for the "
+                f"{pixel_size:g} µm pixels of dataset {name!r} ({plate.path}), found the default "
+                f"{radius:g} px, meant for {DEFAULTS_PIXEL_SIZE_UM:g} µm pixels (more than "
+                f"{PIXEL_SIZE_TOLERANCE:g} times larger or smaller); {radius:g} px is "
+                f"{radius * pixel_size:.2g} µm here: {harm}, with exit 0. Set it{also}, e.g. the default "
+                f"scaled to {pixel_size:g} µm: analysis: {{{matching.section}: "
+                f"{{max_match_distance_px: {scaled:g}}}}}"
+            )
+    return problems
 
 
 def frame_counts(raws: Mapping[str, PlateLayout]) -> dict[str, int]:
@@ -1002,9 +1223,35 @@ def _model_file_problems(key: str, model_file: str | None, results: str, readme_
     ]
 
 
-def workflow_warnings(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout]) -> list[str]:
-    """What the plan knows will leave a result empty without making the config wrong, one line each
-    (the workflow logs them at every dry run): a simulated dataset whose drawn infection annotations
+def workflow_warnings(
+    config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout], results: str = "results"
+) -> list[str]:
+    """What the plan knows will leave a result empty or wrong without making the config wrong, one line
+    each (the workflow logs them at every dry run): a simulated dataset whose drawn infection
+    annotations train classifiers with one FOV only holding infected cells
+    (:func:`_single_infected_fov_warnings`); a dataset whose pixel size nothing states, so the sizes in
+    pixels left at their defaults are not checked against it (:func:`_unstated_pixel_warning`, one
+    line per dataset); a patch size given narrower than a nucleus (:func:`_patch_size_warnings`).
+    ``results`` names the plates the workflow writes, as for :func:`workflow_problems`."""
+    warnings = _single_infected_fov_warnings(config, raw_layouts)
+    supplied = {
+        name: supplied_layout(dataset, raw_layouts[name]) for name, dataset in config.datasets.items()
+    }
+    radii: dict[str, list[str]] = {}
+    for matching in _default_radii(config, frame_counts(supplied), supplied):
+        for name in matching.datasets:
+            radii.setdefault(name, []).append(f"analysis.{matching.section}.max_match_distance_px")
+    for name, dataset in config.datasets.items():
+        plates = source_layouts(name, dataset, supplied[name], results)
+        warnings += _unstated_pixel_warning(name, dataset, plates, radii.get(name, []))
+        warnings += _patch_size_warnings(name, dataset, plates)
+    return warnings
+
+
+def _single_infected_fov_warnings(
+    config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout]
+) -> list[str]:
+    """A simulated dataset whose drawn infection annotations
     train classifiers while one FOV only can hold infected cells (its wells with an
     ``infected_fraction`` above 0 hold one FOV): the FOV-grouped folds never score an infected cell,
     so the infection F1 is not computed (:func:`~dynaclr.config.reasons.single_class_fov`). Per
@@ -1070,6 +1317,7 @@ def workflow_problems(
         problems += _annotation_table_problems(name, dataset, raw_layouts[name])
         problems += _tracking_slice_problems(name, dataset, plates)
         problems += _tracking_pixel_problems(name, dataset, plates)
+        problems += _patch_size_problems(name, dataset, plates)
         for spec in dataset.patches:
             problems += _patch_window_problems(name, spec, plates)
         wells = {fov.rsplit("/", 1)[0] for fov in raw_layouts[name].fov_names}
@@ -1148,4 +1396,5 @@ def workflow_problems(
     frames = frame_counts(raw_layouts)
     problems += _representation_problems(config, frames, raw_layouts)
     problems += _track_matching_problems(config, frames, raw_layouts)
+    problems += _match_radius_problems(config, frames, raw_layouts, plates_of)
     return problems

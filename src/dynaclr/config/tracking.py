@@ -296,6 +296,15 @@ class TrackingConfig(StrictModel):
             )
         return self
 
+    def pixel_defaults_left(self) -> list[str]:
+        """The keys of :data:`PIXEL_SCALED_KEYS` (``"section.field"``) the config does not give: at
+        their defaults, tuned for pixels of :data:`DEFAULTS_PIXEL_SIZE_UM`."""
+        return [
+            f"{section}.{field}"
+            for section, field in PIXEL_SCALED_KEYS
+            if field not in getattr(self, section).model_fields_set
+        ]
+
     def unscaled_defaults(self, pixel_size_um: float) -> dict[str, tuple[float, float | None]]:
         """The keys of :data:`PIXEL_SCALED_KEYS` left at their defaults (not given in the config) where
         ``pixel_size_um`` (the tracking input's pixels, µm) differs from :data:`DEFAULTS_PIXEL_SIZE_UM` by
@@ -307,15 +316,15 @@ class TrackingConfig(StrictModel):
         ``max_area_px`` (at most one less: the caller says when that cut the scaled value). In 3D
         (``maps.z_handling``) ``maps.smoothing_sigma_px`` blurs Z slices too, whose size the pixel size
         does not tell: its scaled value is ``None``."""
-        ratio = DEFAULTS_PIXEL_SIZE_UM / pixel_size_um
-        if max(ratio, 1.0 / ratio) <= PIXEL_SIZE_TOLERANCE:
+        ratio = pixel_ratio_beyond_tolerance(pixel_size_um)
+        if ratio is None:
             return {}
         unscaled: dict[str, tuple[float, float | None]] = {}
+        left = self.pixel_defaults_left()
         for (section, field), power in PIXEL_SCALED_KEYS.items():
-            model = getattr(self, section)
-            if field in model.model_fields_set:
+            if f"{section}.{field}" not in left:
                 continue
-            default = getattr(model, field)
+            default = getattr(getattr(self, section), field)
             scaled = default * ratio**power
             value: float | None = (
                 max(1, round(scaled)) if isinstance(default, int) else float(f"{scaled:.3g}")
@@ -333,6 +342,16 @@ class TrackingConfig(StrictModel):
             assert value is not None and min_area is not None
             unscaled["segmentation.max_area_px"] = (default, max(value, 2, min_area + 1))
         return unscaled
+
+
+def pixel_ratio_beyond_tolerance(pixel_size_um: float) -> float | None:
+    """``DEFAULTS_PIXEL_SIZE_UM / pixel_size_um`` (what a length in pixels of the defaults' pixels is
+    multiplied by on pixels of ``pixel_size_um`` µm) where the two differ by more than
+    :data:`PIXEL_SIZE_TOLERANCE`; ``None`` within it (the pixel-valued defaults hold). Every default
+    counted in pixels of a length (tracking's :data:`PIXEL_SCALED_KEYS`, the matching radii
+    ``max_match_distance_px``, the patches' ``patch_size_yx_px``) is checked with it."""
+    ratio = DEFAULTS_PIXEL_SIZE_UM / pixel_size_um
+    return ratio if max(ratio, 1.0 / ratio) > PIXEL_SIZE_TOLERANCE else None
 
 
 def scaled_default_max_area_px(pixel_size_um: float) -> float:

@@ -336,7 +336,9 @@ class AnalysisConfig(StrictModel):
 
     @model_validator(mode="after")
     def _figures_follow_their_analyses(self) -> AnalysisConfig:
-        """Fill the figure keys the user left out from the analyses the figures draw."""
+        """Fill the figure keys the user left out from the analyses the figures draw. The keys filled
+        stay out of the figures' ``model_fields_set``, which holds the keys the config gives (the dry
+        run checks a ``max_match_distance_px`` left at its default against the plate's pixels)."""
         following = {
             "distances_representation": self.temporal_metrics.representation,
             "distances_seed": self.temporal_metrics.seed,
@@ -346,6 +348,7 @@ class AnalysisConfig(StrictModel):
         update = {key: value for key, value in following.items() if key not in self.figures.model_fields_set}
         if update:
             figures = FiguresConfig.model_validate({**self.figures.model_dump(exclude_unset=True), **update})
+            figures.__pydantic_fields_set__.difference_update(update)
             object.__setattr__(self, "figures", figures)
         return self
 
