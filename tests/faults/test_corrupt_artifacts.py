@@ -210,6 +210,7 @@ READERS: dict[str, tuple[Callable[[Files], Any], tuple[str, ...]]] = {
     "embeddings_table": (_read_table("embeddings_table", ("fov_name", "track_id", "t")), ("table",)),
     "occlusion_maps": (_read_zarr("occlusion_maps"), ("store",)),
     "viscy_features": (_read_zarr("viscy_features"), ("store",)),
+    "distillation_scores": (_read_table("distillation_scores", ("method",)), ("table",)),
     "distillation": (_read_table("distillation", ("method",)), ("table",)),
     "distillation_predictions": (_read_table("distillation_predictions", ("fov_name",)), ("table",)),
 }
@@ -389,6 +390,11 @@ def artifacts(
         ),
         "occlusion_maps": _minimal_zarr(root / "occlusion.zarr", "occlusion_maps"),
         "viscy_features": _minimal_zarr(root / "features.viscy.zarr", "viscy_features"),
+        "distillation_scores": _minimal_table(
+            root / "distillation_scores.parquet",
+            "distillation_scores",
+            pd.DataFrame({"method": ["teacher"], "f1": [0.9]}),
+        ),
         "distillation": _minimal_table(
             root / "distillation.parquet", "distillation", pd.DataFrame({"method": ["teacher"], "f1": [0.9]})
         ),

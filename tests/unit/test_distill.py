@@ -29,7 +29,8 @@ from dynaclr.distill import (
     train_student,
     validation_target,
 )
-from dynaclr.distill.stage import _scores, student_channel_indices
+from dynaclr.distill.intervals import _interval_scores
+from dynaclr.distill.stage import _point_scores, student_channel_indices
 
 FOVS = np.array(["A/1/0", "A/1/0", "A/1/1", "B/1/0", "B/1/1", "B/1/2", "C/1/0"])
 
@@ -333,7 +334,11 @@ def test_a_ci_resting_on_too_few_defined_replicates_is_withheld_with_its_reason(
     noisy = np.clip(truth * 0.8 + rng.uniform(0, 0.3, truth.size), 0, 1)
     probabilities = dict.fromkeys(METHODS, noisy)
     config = DistillationConfig(enabled=True, teacher_model="t", dataset="d", n_bootstrap=50)
-    scores = _scores(probabilities, truth, tracks, config)
+    points, intervals = (
+        _point_scores(probabilities, truth, config),
+        _interval_scores(probabilities, truth, tracks, config),
+    )
+    scores = {method: {**points[method], **intervals[method]} for method in METHODS}
     for method in METHODS:
         row = scores[method]
         assert np.isfinite(row["f1"])
@@ -493,11 +498,30 @@ def _write_toy_artifacts(
 def _outputs(folder):
     from dynaclr.distill import DistillOutputs
 
-    return DistillOutputs(
-        metrics=folder / "metrics.parquet",
-        predictions=folder / "predictions.parquet",
-        figure_png=folder / "distillation.png",
-        figure_svg=folder / "distillation.svg",
+    return DistillOutputs(scores=folder / "scores.parquet", predictions=folder / "predictions.parquet")
+
+
+def _intervals(config, outputs, folder=None, **files):
+    """Rule distillation_intervals on ``outputs`` of a distill job (``files`` replace its scores or
+    predictions): the metrics, written with the figure to ``folder`` (default: the outputs')."""
+    from dynaclr.distill import (
+        DistillationIntervalsInputs,
+        DistillationIntervalsOutputs,
+        distillation_intervals_stage,
+    )
+
+    folder = folder or outputs.scores.parent
+    inputs = DistillationIntervalsInputs(
+        scores=files.get("scores", outputs.scores), predictions=files.get("predictions", outputs.predictions)
+    )
+    return distillation_intervals_stage(
+        config,
+        inputs,
+        DistillationIntervalsOutputs(
+            metrics=folder / "metrics.parquet",
+            figure_png=folder / "distillation.png",
+            figure_svg=folder / "distillation.svg",
+        ),
     )
 
 
@@ -516,8 +540,10 @@ def test_the_stage_scores_teacher_student_and_probe_on_held_out_fovs(tmp_path, o
             model="teacher", read_from_file=False, trains_on_dataset=True, excluded_fovs=["A/1/1", "B/1/1"]
         )
     }
-    metrics = distill_stage(config, inputs, outputs, model="teacher", dataset="toy", encoders=encoders)
+    scores = distill_stage(config, inputs, outputs, model="teacher", dataset="toy", encoders=encoders)
+    metrics = _intervals(config, outputs)
     assert list(metrics.columns) == list(DISTILLATION_COLUMNS)
+    pd.testing.assert_frame_equal(metrics[list(scores.columns)], scores)
     assert set(metrics["encoder_saw_heldout"]) == {"no"}
     assert list(metrics["method"]) == list(METHODS)
     by_method = metrics.set_index("method")
@@ -535,11 +561,11 @@ def test_the_stage_scores_teacher_student_and_probe_on_held_out_fovs(tmp_path, o
     assert (metrics["student_chosen_step"] == 20).all() and metrics["validation_score"].isna().all()
     predictions, provenance = read_table(outputs.predictions, ArtifactKind.DISTILLATION_PREDICTIONS)
     assert set(predictions["fov_name"]) == {"A/1/1", "B/1/1"}  # held-out cells only
-    assert provenance.config["seed"] == 0 and outputs.figure_png.stat().st_size > 0
-    stored, _ = read_table(outputs.metrics, ArtifactKind.DISTILLATION)
+    assert provenance.config["seed"] == 0 and (tmp_path / "out" / "distillation.png").stat().st_size > 0
+    stored, _ = read_table(tmp_path / "out" / "metrics.parquet", ArtifactKind.DISTILLATION)
     pd.testing.assert_frame_equal(stored, metrics)
     again = distill_stage(config, inputs, outputs, model="teacher", dataset="toy", encoders=encoders)
-    pd.testing.assert_frame_equal(again, metrics)  # same seed, same result on the CPU
+    pd.testing.assert_frame_equal(again, scores)  # same seed, same result on the CPU
 
 
 def test_the_stage_chooses_the_students_step_on_validation_fovs(tmp_path, one_torch_thread):
@@ -561,7 +587,8 @@ def test_the_stage_chooses_the_students_step_on_validation_fovs(tmp_path, one_to
         batch_size=8,
         n_bootstrap=10,
     )
-    metrics = distill_stage(config, inputs, outputs, model="teacher", dataset="toy")
+    distill_stage(config, inputs, outputs, model="teacher", dataset="toy")
+    metrics = _intervals(config, outputs)
     first = metrics.iloc[0]
     assert (first["training_fovs"], first["validation_fovs"], first["heldout_fovs"]) == (
         "A/1/0,B/1/0",
@@ -582,12 +609,12 @@ def test_the_stage_chooses_the_students_step_on_validation_fovs(tmp_path, one_to
     assert steps.tolist() == [4, 8, 10] and np.isfinite(scores).all()
     assert first["student_chosen_step"] == steps[np.argmax(scores)]
     assert first["validation_score"] == scores.max()
-    stored, _ = read_table(outputs.metrics, ArtifactKind.DISTILLATION)
+    stored, _ = read_table(tmp_path / "out" / "metrics.parquet", ArtifactKind.DISTILLATION)
     pd.testing.assert_frame_equal(stored, metrics)
     assert "kept the weights of step" in plot_distillation(metrics)[1]
     kept, _ = read_table(outputs.predictions, ArtifactKind.DISTILLATION_PREDICTIONS)
     again = distill_stage(config, inputs, outputs, model="teacher", dataset="toy")
-    pd.testing.assert_frame_equal(again, metrics)  # same seed, same result on the CPU
+    pd.testing.assert_frame_equal(again, metrics[list(again.columns)])  # same seed, same result on the CPU
     # the kept weights are those of a run of exactly the chosen number of steps
     chosen = int(first["student_chosen_step"])
     distill_stage(
@@ -595,6 +622,102 @@ def test_the_stage_chooses_the_students_step_on_validation_fovs(tmp_path, one_to
     )
     short, _ = read_table(outputs.predictions, ArtifactKind.DISTILLATION_PREDICTIONS)
     np.testing.assert_array_equal(short["student_probability"], kept["student_probability"])
+
+
+@pytest.fixture(scope="module")
+def distilled(tmp_path_factory):
+    """One short distill job on the toy artifacts: its config, outputs and point scores; the toy's
+    embeddings and patches are then deleted (the intervals must not need them)."""
+    import shutil
+
+    from dynaclr.distill import distill_stage
+
+    root = tmp_path_factory.mktemp("distilled")
+    inputs = _write_toy_artifacts(root)
+    outputs = _outputs(root / "out")
+    config = DistillationConfig(
+        enabled=True, teacher_model="teacher", dataset="toy", max_steps=4, batch_size=16, n_bootstrap=40
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as one_torch_thread
+    try:
+        scores = distill_stage(config, inputs, outputs, model="teacher", dataset="toy")
+        other = _outputs(root / "other")  # another job: one more step
+        distill_stage(
+            config.model_copy(update={"max_steps": 5}), inputs, other, model="teacher", dataset="toy"
+        )
+    finally:
+        torch.set_num_threads(threads)
+    for store in (inputs.embeddings, inputs.patches_zarr):
+        shutil.rmtree(store)
+    return {"root": root, "config": config, "outputs": outputs, "other": other, "scores": scores}
+
+
+def test_the_intervals_are_computed_from_the_predictions_and_retrain_nothing(distilled, tmp_path):
+    """Rule distillation_intervals reads distill's scores and held-out predictions only (the toy's
+    embeddings and patches are gone): other CI settings give other CIs of the same point scores,
+    without touching distill's files, and the table records both files and the CI settings."""
+    from dynaclr.distill import DISTILLATION_SCORE_COLUMNS
+    from dynaclr.io import ArtifactKind, read_table
+
+    config, outputs = distilled["config"], distilled["outputs"]
+    written = {path: path.read_bytes() for path in (outputs.scores, outputs.predictions)}
+    runs = {}
+    for name, update in {"wide": {}, "narrow": {"confidence": 0.5}, "none": {"n_bootstrap": 0}}.items():
+        (tmp_path / name).mkdir()
+        runs[name] = _intervals(config.model_copy(update=update), outputs, tmp_path / name)
+    assert written == {path: path.read_bytes() for path in written}
+    for metrics in runs.values():
+        pd.testing.assert_frame_equal(metrics[list(DISTILLATION_SCORE_COLUMNS)], distilled["scores"])
+    wide, narrow, none = runs["wide"], runs["narrow"], runs["none"]
+    assert set(wide["confidence"]) == {0.95} and set(narrow["confidence"]) == {0.5}
+    assert (narrow["f1_ci_low"] >= wide["f1_ci_low"]).all() and (
+        narrow["f1_ci_high"] <= wide["f1_ci_high"]
+    ).all()
+    assert (narrow["f1_ci_high"] - narrow["f1_ci_low"]).sum() < (wide["f1_ci_high"] - wide["f1_ci_low"]).sum()
+    assert none[["f1_ci_low", "f1_ci_high", "auroc_ci_low"]].isna().all().all()
+    assert set(none["f1_ci_missing"]) == {"no bootstrap replicate drawn (n_bootstrap 0)"}
+    assert set(none["n_bootstrap"]) == {0}
+    _, provenance = read_table(tmp_path / "narrow" / "metrics.parquet", ArtifactKind.DISTILLATION)
+    assert provenance.stage == "distillation_intervals"
+    assert [item.path for item in provenance.inputs] == [str(outputs.scores), str(outputs.predictions)]
+    assert (provenance.config["confidence"], provenance.config["n_bootstrap"]) == (0.5, 40)
+    assert provenance.config["max_steps"] == 4 and provenance.config["model"] == "teacher"
+    _, scores_provenance = read_table(outputs.scores, ArtifactKind.DISTILLATION_SCORES)
+    assert not {"n_bootstrap", "confidence"} & set(scores_provenance.config)
+    assert (tmp_path / "narrow" / "distillation.png").stat().st_size > 0
+
+
+def test_the_intervals_refuse_scores_and_predictions_of_different_jobs_or_cells(distilled, tmp_path):
+    """Scores of one distill job with the predictions of another (another config), scores of another
+    seed than the bootstrap's, and predictions that lost a held-out cell or whose probabilities are
+    not those scored are refused, naming the files; nothing is written."""
+    from dynaclr.io import ArtifactKind, read_table, write_table
+
+    config, outputs, other = distilled["config"], distilled["outputs"], distilled["other"]
+    with pytest.raises(
+        ValueError, match=r"out/scores.parquet: expected the scores of the job that wrote .*other/predictions"
+    ):
+        _intervals(config, outputs, tmp_path, predictions=other.predictions)
+    with pytest.raises(
+        ValueError, match=r"scores.parquet: expected scores of analysis.distillation.seed 1 .* found seed 0"
+    ):
+        _intervals(config.model_copy(update={"seed": 1}), outputs, tmp_path)
+    predictions, provenance = read_table(outputs.predictions, ArtifactKind.DISTILLATION_PREDICTIONS)
+    write_table(predictions.iloc[1:], tmp_path / "lost.parquet", provenance)
+    n = len(predictions)
+    with pytest.raises(
+        ValueError,
+        match=rf"lost.parquet for .*scores.parquet: .*\(n_heldout_cells {n} \(scores\) vs {n - 1} \(",
+    ):
+        _intervals(config, outputs, tmp_path, predictions=tmp_path / "lost.parquet")
+    flipped = predictions.assign(student_probability=1.0 - predictions["student_probability"])
+    write_table(flipped, tmp_path / "flipped.parquet", provenance)
+    with pytest.raises(
+        ValueError, match=r"flipped.parquet for .*: .*student f1 .* \(scores\) vs .* \(predictions\)"
+    ):
+        _intervals(config, outputs, tmp_path, predictions=tmp_path / "flipped.parquet")
+    assert not (tmp_path / "metrics.parquet").exists()
 
 
 def test_held_out_fovs_without_both_states_fail_naming_the_key(tmp_path):
@@ -620,7 +743,10 @@ def test_a_classifier_fitted_on_another_models_embeddings_is_refused(tmp_path):
 
 
 def test_the_workflow_plans_distill_when_enabled_and_its_shim_accepts_the_files(tmp_path):
-    """Off in the demo config; on, one ``distill`` job reads the teacher's classify artifacts."""
+    """Off in the demo config; on, one ``distill`` job reads the teacher's classify artifacts, with
+    params without the CI settings, and one ``distillation_intervals`` job reads its outputs, with the
+    CI settings and seed as its compared params (the caption's other keys in a param it does not
+    compare)."""
     from test_stage_contract import SCRIPTS, planned_jobs, shim_classes
 
     raw = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
@@ -630,20 +756,31 @@ def test_the_workflow_plans_distill_when_enabled_and_its_shim_accepts_the_files(
     configfile.write_text(yaml.safe_dump(raw, sort_keys=False))
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "data").symlink_to(REPO_ROOT / "tests" / "data")
-    jobs = [job for job in planned_jobs(configfile, tmp_path) if job.rule.name == "distill"]
-    assert len(jobs) == 1
-    job = jobs[0]
-    assert job.wildcards_dict == {"model": "time_aware_ntxent", "dataset": "demo"}
+    planned = [
+        job
+        for job in planned_jobs(configfile, tmp_path)
+        if job.rule.name in {"distill", "distillation_intervals"}
+    ]
+    jobs = {job.rule.name: job for job in planned}
+    assert len(planned) == len(jobs) == 2
+    job, intervals = jobs["distill"], jobs["distillation_intervals"]
+    assert job.wildcards_dict == intervals.wildcards_dict == {"model": "time_aware_ntxent", "dataset": "demo"}
     assert str(job.input["classifiers"]).endswith("evaluation/classifiers/time_aware_ntxent/demo.json")
-    assert dict(job.params["config"]) == DistillationConfig.model_validate(
-        raw["analysis"]["distillation"]
-    ).model_dump(mode="json")
+    distillation = DistillationConfig.model_validate(raw["analysis"]["distillation"])
+    whole = distillation.model_dump(mode="json")
+    assert dict(job.params["config"]) == {
+        k: v for k, v in whole.items() if k not in ("n_bootstrap", "confidence")
+    }
+    assert dict(intervals.params["config"]) == {k: whole[k] for k in ("n_bootstrap", "confidence", "seed")}
+    assert {str(path) for path in intervals.input} == {str(path) for path in job.output}
+    assert intervals.params["described"] not in list(intervals.non_derived_params)
     caption = (REPO_ROOT / "workflow" / "report" / "distillation.rst").read_text()
-    for field in re.findall(r"snakemake\.params\.config\.(\w+)", caption):
-        assert field in job.params["config"], f"distillation.rst reads params.config.{field}"
-    classes = shim_classes(SCRIPTS / "distill.py")
-    for side in ("input", "output"):
-        classes[side].from_rule(getattr(job, side))
+    for param, field in re.findall(r"snakemake\.params\.(\w+)\.(\w+)", caption):
+        assert field in intervals.params[param], f"distillation.rst reads params.{param}.{field}"
+    for script, planned_job in (("distill.py", job), ("distillation_intervals.py", intervals)):
+        classes = shim_classes(SCRIPTS / script)
+        for side in ("input", "output"):
+            classes[side].from_rule(getattr(planned_job, side))
 
 
 def test_pseudo_label_targets_are_classes_or_probabilities():
@@ -711,7 +848,7 @@ def test_the_student_can_start_from_a_phase_only_contrastive_model(tmp_path, one
     metrics = distill_stage(config, inputs, outputs, model="teacher", dataset="toy").set_index("method")
     assert metrics.loc["probe", "description"].startswith("phase-only contrastive model phase_model")
     assert metrics.loc["student", "f1"] > 0.8
-    _, provenance = read_table(outputs.metrics, ArtifactKind.DISTILLATION)
+    _, provenance = read_table(outputs.scores, ArtifactKind.DISTILLATION_SCORES)
     assert str(inputs.student_checkpoint) in [item.path for item in provenance.inputs]
 
     with pytest.raises(ArtifactError, match="holds model 'phase_model', expected model 'other'"):

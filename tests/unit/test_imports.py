@@ -33,6 +33,7 @@ ABSENT: dict[str, set[str]] = {
     "collect_tracks": {"torch"},
     "convert_tiff": {"torch"},
     "distill": {"lightning"},  # fine-tunes the student in plain torch
+    "distillation_intervals": {"torch", "iohub", "lightning", "timm"},  # the CIs of distill's tables
     "draw_annotations": {"torch", "sklearn"},
     "embed": {"torch", "lightning"},  # an encoder imports torch when it runs, never Lightning
     "embedding_figures": {"torch"},

@@ -104,7 +104,9 @@ def test_the_classification_intervals_runtime_grows_with_the_scored_cells_and_re
     (0.94 us per scored cell and 8 ms per scores row per replicate) at 684,000 scored cells and
     n_bootstrap 1,000. Now 15 minutes plus twice that (2 us, 20 ms): 39 min there, read from the scores'
     n_test (the cells each row's bootstrap resamples)."""
-    scope = rule_functions(ANALYSIS_COMMON, {"classification_intervals_runtime"}, _made=lambda path: path)
+    scope = rule_functions(
+        ANALYSIS_COMMON, {"classification_intervals_runtime", "_intervals_runtime"}, _made=lambda path: path
+    )
 
     def minutes(n_bootstrap: int, n_test: list[int]) -> int:
         scores = tmp_path / "scores.parquet"
@@ -117,3 +119,24 @@ def test_the_classification_intervals_runtime_grows_with_the_scored_cells_and_re
     assert minutes(200, [50_000, 50_000]) == 15 + 1  # up to 100,000 at the default 200: 16 min
     grown = [minutes(n, [rows]) - 15 for n, rows in ((1000, 100_000), (2000, 100_000), (1000, 400_000))]
     assert grown[1] == pytest.approx(2 * grown[0], abs=1) and grown[2] > 3 * grown[0]
+
+
+def test_the_distillation_intervals_runtime_grows_with_the_held_out_cells_and_replicates(
+    tmp_path: Path,
+) -> None:
+    """distillation_intervals bootstraps each method's row (three) over its held-out cells
+    (n_heldout_cells), at classification_intervals' allowed cost per cell and row per replicate."""
+    scope = rule_functions(
+        ANALYSIS_COMMON, {"distillation_intervals_runtime", "_intervals_runtime"}, _made=lambda path: path
+    )
+    scores = tmp_path / "scores.parquet"
+    pd.DataFrame({"method": ["teacher", "probe", "student"], "n_heldout_cells": [300_000] * 3}).to_parquet(
+        scores
+    )
+
+    def minutes(n_bootstrap: int) -> int:
+        runtime = scope["distillation_intervals_runtime"](SimpleNamespace(n_bootstrap=n_bootstrap))
+        return runtime(SimpleNamespace(), SimpleNamespace(scores=str(scores)))
+
+    assert minutes(0) == 15
+    assert minutes(1000) == 15 + math.ceil(1000 * 3 * (2e-6 * 300_000 + 0.02) / 60) == 46

@@ -563,8 +563,9 @@ OPT_IN_CONFIG_EDITS = {
         },
         set(),
     ),
-    # every distillation key reruns distill alone, inference_batch_size included (its validation
-    # scores choose the student's kept step, which float32 rounding could change)
+    # every distillation key but the CIs' reruns distill alone (distillation_intervals then follows
+    # its new files), inference_batch_size included (its validation scores choose the student's kept
+    # step, which float32 rounding could change)
     "distillation": (
         {
             ("analysis", "distillation", key): value
@@ -574,10 +575,18 @@ OPT_IN_CONFIG_EDITS = {
                 "device": "cpu",
                 "inference_batch_size": 16,
                 "heldout_fovs": ["A/1/1", "B/1/1"],  # the default, named
-                "n_bootstrap": 50,
             }.items()
         },
         {"distill"},
+    ),
+    # the CIs' settings: rule distillation_intervals computes them from distill's held-out
+    # predictions, so no student is trained again (nothing else reads its table or figure)
+    "distillation intervals": (
+        {
+            ("analysis", "distillation", "n_bootstrap"): 50,
+            ("analysis", "distillation", "confidence"): 0.9,
+        },
+        {"distillation_intervals"},
     ),
 }
 

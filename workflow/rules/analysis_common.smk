@@ -218,7 +218,8 @@ INTERVAL_PREDICTIONS = {"classification": "predictions", "transfer": "transfer_p
 
 
 #: Memory of classification_intervals, which holds its predictions table whole (cells x tasks x
-#: classifier files rows, as Arrow then pandas) and the scored rows' bootstrap. Measured on 2 shared
+#: classifier files rows, as Arrow then pandas) and the scored rows' bootstrap (distillation_intervals
+#: too: one row per held-out cell, fewer columns). Measured on 2 shared
 #: cores, 2026-12-06:
 #:   python benchmarks/gathers.py --workdir /tmp/intervals_mem --analysis-cells 50000 500000 \
 #:       --analysis-features 32 --analysis-stages classify classification_intervals
@@ -255,12 +256,24 @@ def classification_intervals_runtime(classification):
     """The runtime (minutes) of classification_intervals for ``classification`` (the
     analysis.classification config): 15 plus the bootstrap's allowed time at the scores' rows and
     scored cells (n_test) and n_bootstrap replicates."""
-    n_bootstrap = classification.n_bootstrap
+    return _intervals_runtime(classification.n_bootstrap, "n_test")
+
+
+def distillation_intervals_runtime(distillation):
+    """The runtime (minutes) of distillation_intervals for ``distillation`` (the
+    analysis.distillation config): as classification_intervals', one scores row per method over its
+    held-out cells (n_heldout_cells), at the same allowed cost per row and replicate."""
+    return _intervals_runtime(distillation.n_bootstrap, "n_heldout_cells")
+
+
+def _intervals_runtime(n_bootstrap, scored_column):
+    """15 minutes plus the bootstrap's allowed time: n_bootstrap replicates of each row of the
+    scores (input.scores) over its ``scored_column`` cells."""
 
     def runtime(wildcards, input):
         import pyarrow.parquet as pq
 
-        scored = pq.read_table(_made(input.scores), columns=["n_test"]).column("n_test").to_pylist()
+        scored = pq.read_table(_made(input.scores), columns=[scored_column]).column(scored_column).to_pylist()
         per_replicate = CLASSIFICATION_INTERVALS_SECONDS_PER_SCORES_ROW * len(scored)
         per_replicate += CLASSIFICATION_INTERVALS_SECONDS_PER_SCORED_ROW * sum(scored)
         return 15 + math.ceil(n_bootstrap * per_replicate / 60)
@@ -994,7 +1007,8 @@ def distillation_heldout_warnings():
 
 
 def distillation_outputs():
-    """Targets of distillation.smk: per distilled (model, dataset) the metrics, predictions, figure."""
+    """Targets of distillation.smk: per distilled (model, dataset) the metrics (with CIs), predictions,
+    figure."""
     targets = []
     for model, dataset in distillation_pairs():
         targets += [

@@ -592,6 +592,39 @@ def _describe_job(provenance: Provenance) -> str:
     return f"rule {provenance.stage!r}, config hash {provenance.config_hash}, inputs {read or 'none'}"
 
 
+def check_same_job(
+    scores: Path, scores_prov: Provenance, predictions: Path, predictions_prov: Provenance
+) -> None:
+    """Refuse ``scores`` and ``predictions`` (read with their provenance) that two jobs wrote: their
+    recorded rules, configs or inputs differ (:func:`_job_of`). An intervals' rule computes CIs of
+    the scores from the predictions, so both must be one fitting job's.
+
+    Raises:
+        ValueError: naming both files and each job.
+    """
+    if _job_of(scores_prov) != _job_of(predictions_prov):
+        raise ValueError(
+            f"{scores}: expected the scores of the job that wrote {predictions} "
+            f"({_describe_job(predictions_prov)}), found those of {_describe_job(scores_prov)}: rerun rule "
+            f"{predictions_prov.stage!r} for both"
+        )
+
+
+def check_bootstrap_seed(scores: Path, scores_prov: Provenance, seed: int, key: str) -> None:
+    """Refuse ``scores`` recorded with another ``seed`` than the intervals' (config key ``key``): the
+    fitting job's seed is the bootstrap's.
+
+    Raises:
+        ValueError: naming the file, the key, the seed expected and the one found.
+    """
+    recorded_seed = scores_prov.config.get("seed")
+    if recorded_seed != seed:
+        raise ValueError(
+            f"{scores}: expected scores of {key} {seed} (the bootstrap's), found seed {recorded_seed}: "
+            f"rerun rule {scores_prov.stage!r}"
+        )
+
+
 def classification_intervals_stage(
     config: ClassificationConfig,
     inputs: ClassificationIntervalsInputs,
@@ -620,18 +653,8 @@ def classification_intervals_stage(
     predictions, predictions_prov = read_table(
         inputs.predictions, ArtifactKind.PREDICTIONS, SCORED_PREDICTION_COLUMNS
     )
-    if _job_of(scores_prov) != _job_of(predictions_prov):
-        raise ValueError(
-            f"{inputs.scores}: expected the scores of the job that wrote {inputs.predictions} "
-            f"({_describe_job(predictions_prov)}), found those of {_describe_job(scores_prov)}: rerun rule "
-            f"{predictions_prov.stage!r} for both"
-        )
-    recorded_seed = scores_prov.config.get("seed")
-    if recorded_seed != config.seed:
-        raise ValueError(
-            f"{inputs.scores}: expected scores of analysis.classification.seed {config.seed} (the "
-            f"bootstrap's), found seed {recorded_seed}: rerun rule {scores_prov.stage!r}"
-        )
+    check_same_job(inputs.scores, scores_prov, inputs.predictions, predictions_prov)
+    check_bootstrap_seed(inputs.scores, scores_prov, config.seed, "analysis.classification.seed")
     rows: list[dict[str, Any]] = []
     for row in scores.to_dict("records"):
         source = predictions[predictions["train_dataset"] == row["train_dataset"]]

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dynaclr.config.base import StrictModel, check_fov_pattern, fov_placeholders
+from dynaclr.config.base import IntervalsConfig, StrictModel, check_fov_pattern, fov_placeholders
 
 Representation = Literal["features", "projections", "standardized"]
 ClassificationTask = Literal["infection", "division"]
@@ -240,8 +240,9 @@ class ImportedClassifiersConfig(StrictModel):
     )
 
 
-class ClassificationConfig(StrictModel):
-    """Logistic regression on embeddings, evaluated with splits grouped by FOV."""
+class ClassificationConfig(IntervalsConfig):
+    """Logistic regression on embeddings, evaluated with splits grouped by FOV; rule
+    ``classification_intervals`` computes the CIs (:class:`~dynaclr.config.base.IntervalsConfig`)."""
 
     representation: Representation = Field("features", description="Matrix the classifier reads.")
     tasks: tuple[ClassificationTask, ...] = Field(("infection", "division"), min_length=1)
@@ -289,19 +290,6 @@ class ClassificationConfig(StrictModel):
     )
 
     PLANNING_KEYS: ClassVar[tuple[str, ...]] = ("train_on", "apply_to", "imported")
-    #: The keys only the CIs read (rule ``classification_intervals``, from the predictions): not
-    #: in the params of the rules that fit and apply the classifiers, so editing them refits nothing.
-    INTERVAL_KEYS: ClassVar[tuple[str, ...]] = ("n_bootstrap", "confidence")
-
-    def fit_params(self) -> dict[str, Any]:
-        """Rules ``classify``'s and ``transfer_classifiers``' ``params.config`` and the config their
-        outputs record: :meth:`job_params` without :attr:`INTERVAL_KEYS`."""
-        return {key: value for key, value in self.job_params().items() if key not in self.INTERVAL_KEYS}
-
-    def interval_params(self) -> dict[str, Any]:
-        """Rule ``classification_intervals``' ``params.config``: :attr:`INTERVAL_KEYS` and ``seed``
-        (the bootstrap's)."""
-        return self.model_dump(mode="json", include={*self.INTERVAL_KEYS, "seed"})
 
 
 class ReferenceTrackConfig(StrictModel):

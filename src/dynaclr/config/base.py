@@ -84,6 +84,27 @@ class StrictModel(BaseModel):
         return self.model_dump(mode="json", include=_key_tree(self.RUN_KEYS))
 
 
+class IntervalsConfig(StrictModel):
+    """A stage config whose track-bootstrap CIs a rule of their own computes from the fitting job's
+    point scores and predictions (``classification_intervals``, ``distillation_intervals``): the
+    fitting rules compare :meth:`fit_params`, so editing :attr:`INTERVAL_KEYS` refits nothing. A
+    subclass has the fields ``n_bootstrap``, ``confidence`` and ``seed`` (the bootstrap's)."""
+
+    #: The keys only the CIs read: not in the params of the rules that fit, so editing them reruns
+    #: the intervals' rule alone (and what reads its outputs).
+    INTERVAL_KEYS: ClassVar[tuple[str, ...]] = ("n_bootstrap", "confidence")
+
+    def fit_params(self) -> dict[str, Any]:
+        """The fitting rules' ``params.config`` and the config their outputs record: :meth:`job_params`
+        without :attr:`INTERVAL_KEYS`."""
+        return {key: value for key, value in self.job_params().items() if key not in self.INTERVAL_KEYS}
+
+    def interval_params(self) -> dict[str, Any]:
+        """The intervals' rule's ``params.config``: :attr:`INTERVAL_KEYS` and ``seed`` (the
+        bootstrap's)."""
+        return self.model_dump(mode="json", include={*self.INTERVAL_KEYS, "seed"})
+
+
 #: Placeholders of a per-FOV path pattern (a FOV is named ``row/col/fov``): ``tracks.path`` of the
 #: per-FOV formats, ``annotations.table`` of a file per FOV.
 FOV_PLACEHOLDERS: tuple[str, ...] = ("{row}", "{col}", "{fov}")

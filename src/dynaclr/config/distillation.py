@@ -26,12 +26,15 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dynaclr.config.base import StrictModel
+from dynaclr.config.base import IntervalsConfig, StrictModel
 
 
-class DistillationConfig(StrictModel):
+class DistillationConfig(IntervalsConfig):
     """Cross-modal distillation of the infection state from a phase + sensor teacher into a
-    phase-only student (module docstring). Off by default."""
+    phase-only student (module docstring). Off by default. Rule ``distill`` compares
+    :meth:`~dynaclr.config.base.IntervalsConfig.fit_params` (without ``n_bootstrap`` and
+    ``confidence``); rule ``distillation_intervals`` computes the CIs from its scores and held-out
+    predictions, so editing those two keys retrains no student."""
 
     enabled: bool = Field(False, description="Run rule 'distill' for teacher_model on dataset.")
     teacher_model: str | None = Field(
@@ -117,8 +120,18 @@ class DistillationConfig(StrictModel):
         "analysis.pseudotime.match_truth_on).",
     )
     max_match_distance_px: float = Field(6.0, gt=0.0, description="'position' matching radius in pixels.")
-    n_bootstrap: int = Field(200, ge=0, description="Bootstrap replicates over held-out tracks for the CIs.")
-    confidence: float = Field(0.95, gt=0.0, lt=1.0, description="Central coverage of the bootstrap interval.")
+    n_bootstrap: int = Field(
+        200,
+        ge=0,
+        description="Bootstrap replicates over held-out tracks for the CIs (rule distillation_intervals: "
+        "editing it retrains no student).",
+    )
+    confidence: float = Field(
+        0.95,
+        gt=0.0,
+        lt=1.0,
+        description="Central coverage of the bootstrap interval (rule distillation_intervals).",
+    )
     seed: int = Field(0, ge=0, description="Seed of the student's initial weights, batches and bootstrap.")
 
     @field_validator("heldout_fovs", "validation_fovs")

@@ -1,5 +1,14 @@
 """Type stub of :mod:`dynaclr.distill`: the names it exports, each imported lazily (lazy_loader)."""
 
+from .intervals import (
+    DISTILLATION_COLUMNS as DISTILLATION_COLUMNS,
+    DISTILLATION_INTERVAL_COLUMNS as DISTILLATION_INTERVAL_COLUMNS,
+    DISTILLATION_SCORE_COLUMNS as DISTILLATION_SCORE_COLUMNS,
+    METHODS as METHODS,
+    DistillationIntervalsInputs as DistillationIntervalsInputs,
+    DistillationIntervalsOutputs as DistillationIntervalsOutputs,
+    distillation_intervals_stage as distillation_intervals_stage,
+)
 from .plots import (
     distillation_caption as distillation_caption,
     plot_distillation as plot_distillation,
@@ -12,8 +21,6 @@ from .split import (
     split_by_fov as split_by_fov,
 )
 from .stage import (
-    DISTILLATION_COLUMNS as DISTILLATION_COLUMNS,
-    METHODS as METHODS,
     DistillInputs as DistillInputs,
     DistillOutputs as DistillOutputs,
     StageCells as StageCells,

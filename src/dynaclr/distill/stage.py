@@ -26,13 +26,20 @@ Protocol (:func:`distill_stage`, config :class:`~dynaclr.config.distillation.Dis
    on the features of the student's *initial* encoder (the phase-only contrastive model, or random
    weights).
 5. Every held-out cell a ground-truth cell matches is scored: F1 of ``infected`` (threshold 0.5),
-   AUROC, balanced accuracy, with percentile-bootstrap CIs over held-out tracks
-   (:func:`~dynaclr.classify.bootstrap_replicates`); each phase-only method's F1 minus the probe's
-   gets a *paired* CI (the same resampled tracks for every method).
+   AUROC, balanced accuracy, and each phase-only method's F1 minus the probe's.
+6. Rule ``distillation_intervals``
+   (:func:`~dynaclr.distill.intervals.distillation_intervals_stage`) adds percentile-bootstrap
+   CIs over held-out tracks (:func:`~dynaclr.classify.bootstrap_replicates`), the F1 gain's *paired*
+   (the same resampled tracks for every method), from the held-out predictions alone: editing
+   ``n_bootstrap`` or ``confidence`` retrains no student.
 
-Outputs: ``metrics`` (kind ``distillation``, one row per method: :data:`DISTILLATION_COLUMNS`),
-``predictions`` (kind ``distillation_predictions``, one row per held-out cell: its index, truth and
-each method's probability), and the figure (PNG, SVG).
+Outputs of ``distill``: ``scores`` (kind ``distillation_scores``, one row per method:
+:data:`~dynaclr.distill.intervals.DISTILLATION_SCORE_COLUMNS`) and ``predictions`` (kind
+``distillation_predictions``, one row per held-out cell: its index, truth and each method's
+probability). Outputs of
+``distillation_intervals``: ``metrics`` (kind ``distillation``,
+:data:`~dynaclr.distill.intervals.DISTILLATION_COLUMNS`) and the
+figure (PNG, SVG).
 """
 
 from __future__ import annotations
@@ -48,11 +55,8 @@ import pandas as pd
 from sklearn.base import clone
 
 from dynaclr.classify import (
-    BootstrapInterval,
     LinearClassifier,
     binary_metrics,
-    bootstrap_interval,
-    bootstrap_replicates,
     load_classifiers,
     positive_label,
     predict_cells,
@@ -60,7 +64,7 @@ from dynaclr.classify import (
 )
 from dynaclr.classify.stage import check_classifiers_fit
 from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
-from dynaclr.distill.plots import plot_distillation
+from dynaclr.distill.intervals import DISTILLATION_SCORE_COLUMNS, METHODS
 from dynaclr.distill.split import FovSplit, split_by_fov
 from dynaclr.distill.student import (
     StudentClassifier,
@@ -87,7 +91,6 @@ from dynaclr.io import (
     read_table_provenance,
     write_table,
 )
-from dynaclr.io.figures import save_figure
 from dynaclr.numerics.device import resolve_device
 from dynaclr.patches.store import PatchRowReader, open_patch_store
 
@@ -98,55 +101,11 @@ logger = logging.getLogger(__name__)
 
 TASK = "infection"
 KEY_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "t")
-#: Methods scored, in the figure's order.
-METHODS: tuple[str, ...] = ("teacher", "probe", "student")
 METHOD_DESCRIPTIONS: dict[str, str] = {
     "teacher": "phase + sensor embeddings, linear head on sparse annotations",
     "probe": "phase-only initial encoder, linear head on sparse annotations (no distillation)",
     "student": "phase-only encoder fine-tuned on the teacher's pseudo-labels",
 }
-DISTILLATION_COLUMNS: tuple[str, ...] = (
-    "teacher_model",
-    "dataset",
-    "method",
-    "description",
-    "input_channels",
-    "encoder_saw_heldout",
-    "f1",
-    "f1_ci_low",
-    "f1_ci_high",
-    "f1_ci_missing",
-    "auroc",
-    "auroc_ci_low",
-    "auroc_ci_high",
-    "auroc_ci_missing",
-    "balanced_accuracy",
-    "balanced_accuracy_ci_low",
-    "balanced_accuracy_ci_high",
-    "balanced_accuracy_ci_missing",
-    "f1_minus_probe",
-    "f1_minus_probe_ci_low",
-    "f1_minus_probe_ci_high",
-    "f1_minus_probe_ci_missing",
-    "n_heldout_cells",
-    "n_heldout_positive",
-    "n_heldout_tracks",
-    "heldout_fovs",
-    "training_fovs",
-    "n_training_annotations",
-    "n_pseudo_labelled",
-    "pseudo_label_positive_fraction",
-    "agreement_with_teacher",
-    "validation_fovs",
-    "n_validation_cells",
-    "validation_metric",
-    "validation_steps",
-    "validation_scores",
-    "student_chosen_step",
-    "validation_score",
-    "n_bootstrap",
-    "confidence",
-)
 
 
 class DistillInputs(StageFiles):
@@ -163,12 +122,10 @@ class DistillInputs(StageFiles):
 
 
 class DistillOutputs(StageFiles):
-    """Rule ``distill``: metrics, held-out predictions and the figure."""
+    """Rule ``distill``: point scores (no CIs) and held-out predictions."""
 
-    metrics: Path
+    scores: Path
     predictions: Path
-    figure_png: Path
-    figure_svg: Path
 
 
 def _rows_of(cells: pd.DataFrame, table: pd.DataFrame, column: str, source: Path, rerun: str) -> np.ndarray:
@@ -250,43 +207,21 @@ def teacher_probability(
     return predict_cells(blocks, [replace(classifier, pipeline=head)])[0]
 
 
-def _scores(
-    probabilities: dict[str, np.ndarray], truth: np.ndarray, tracks: np.ndarray, config: DistillationConfig
+def _point_scores(
+    probabilities: dict[str, np.ndarray], truth: np.ndarray, config: DistillationConfig
 ) -> dict[str, dict[str, Any]]:
-    """Per method: F1, AUROC, balanced accuracy with percentile-bootstrap CIs over tracks, and its F1
-    minus the probe's with a *paired* CI (every method is scored on the same resampled tracks). A CI
-    resting on too few replicates that define the metric is withheld (NaN) with its reason in
-    ``{metric}_ci_missing`` (:func:`~dynaclr.classify.bootstrap_interval`)."""
-    replicates = {
-        method: bootstrap_replicates(truth, probabilities[method], tracks, config.n_bootstrap, config.seed)
+    """Per method: its description, F1, AUROC, balanced accuracy and its F1 minus the probe's (NaN
+    for the probe)."""
+    point = {method: binary_metrics(truth, probabilities[method]) for method in METHODS}
+    return {
+        method: {
+            "method": method,
+            "description": method_descriptions(config)[method],
+            **point[method],
+            "f1_minus_probe": point[method]["f1"] - point["probe"]["f1"] if method != "probe" else np.nan,
+        }
         for method in METHODS
     }
-    point = {method: binary_metrics(truth, probabilities[method]) for method in METHODS}
-    scores: dict[str, dict[str, Any]] = {}
-    for method in METHODS:
-        row: dict[str, Any] = {"method": method, "description": method_descriptions(config)[method]}
-        for name, value in point[method].items():
-            interval = bootstrap_interval(replicates[method][name], config.confidence)
-            row.update(
-                {
-                    name: value,
-                    f"{name}_ci_low": interval.low,
-                    f"{name}_ci_high": interval.high,
-                    f"{name}_ci_missing": interval.missing,
-                }
-            )
-        if method == "probe":
-            gain = BootstrapInterval(np.nan, np.nan, 0, "the probe is the reference")
-        else:
-            gain = bootstrap_interval(replicates[method]["f1"] - replicates["probe"]["f1"], config.confidence)
-        row.update(
-            f1_minus_probe=point[method]["f1"] - point["probe"]["f1"] if method != "probe" else np.nan,
-            f1_minus_probe_ci_low=gain.low,
-            f1_minus_probe_ci_high=gain.high,
-            f1_minus_probe_ci_missing=gain.missing,
-        )
-        scores[method] = row
-    return scores
 
 
 def method_descriptions(config: DistillationConfig) -> dict[str, str]:
@@ -514,7 +449,7 @@ def _phase_only_probabilities(
     return {"probe": probe_probability, "student": student_probability}, training
 
 
-def _metrics_table(
+def _scores_table(
     config: DistillationConfig,
     probabilities: dict[str, np.ndarray],
     cells: StageCells,
@@ -522,7 +457,7 @@ def _metrics_table(
     training: StudentTraining,
     identity: dict[str, Any],
 ) -> pd.DataFrame:
-    """One row per method of :data:`METHODS` (:data:`DISTILLATION_COLUMNS`); ``identity`` holds
+    """One row per method of :data:`METHODS` (:data:`DISTILLATION_SCORE_COLUMNS`); ``identity`` holds
     ``teacher_model``, ``dataset``, ``pseudo_label_positive_fraction`` and each method's channels.
     The validation curve is two comma-separated strings (steps; scores as Python writes floats, so
     they read back exactly)."""
@@ -545,11 +480,9 @@ def _metrics_table(
         "validation_scores": ",".join(map(repr, training.validation_scores)),
         "student_chosen_step": training.chosen_step,
         "validation_score": scores.get(training.chosen_step, np.nan),
-        "n_bootstrap": config.n_bootstrap,
-        "confidence": config.confidence,
     }
     teacher_call = probabilities["teacher"] >= 0.5
-    held_out_scores = _scores(probabilities, cells.truth, cells.tracks, config)
+    held_out_scores = _point_scores(probabilities, cells.truth, config)
     rows = [
         {
             **common,
@@ -561,15 +494,8 @@ def _metrics_table(
         for method in METHODS
     ]
     for row in rows:
-        logger.info(
-            "%s: held-out F1 %.3f [%.3f, %.3f], AUROC %.3f",
-            row["method"],
-            row["f1"],
-            row["f1_ci_low"],
-            row["f1_ci_high"],
-            row["auroc"],
-        )
-    return pd.DataFrame(rows)[list(DISTILLATION_COLUMNS)]
+        logger.info("%s: held-out F1 %.3f, AUROC %.3f", row["method"], row["f1"], row["auroc"])
+    return pd.DataFrame(rows)[list(DISTILLATION_SCORE_COLUMNS)]
 
 
 def _encoders_saw_heldout(
@@ -605,8 +531,14 @@ def distill_stage(
     says whether its encoder's self-supervised training read held-out FOVs (``unknown`` when not told,
     or for a model read from a file; ``no`` for a student started from random weights).
 
+    The CIs are rule ``distillation_intervals``'
+    (:func:`~dynaclr.distill.intervals.distillation_intervals_stage`), from the
+    held-out predictions written here: this job reads neither ``n_bootstrap`` nor ``confidence``, and
+    records ``config``'s :meth:`~dynaclr.config.base.IntervalsConfig.fit_params`.
+
     Returns:
-        The metrics table (one row per method of :data:`METHODS`), also written to ``outputs.metrics``.
+        The scores table (one row per method of :data:`METHODS`, point metrics and counts), also
+        written to ``outputs.scores``.
 
     Raises:
         ValueError: a student channel is not in the patch store, a validation FOV is unknown or held
@@ -680,7 +612,7 @@ def distill_stage(
     probabilities = {"teacher": teacher[scored], **phase_only}
     saw_heldout = _encoders_saw_heldout(config, encoders, split.heldout_fovs)
     student_channels = "+".join(config.student_channels)
-    metrics = _metrics_table(
+    scores = _scores_table(
         config,
         probabilities,
         cells,
@@ -715,16 +647,15 @@ def distill_stage(
         (inputs.ground_truth, truth_provenance),
         *([(inputs.student_checkpoint, student_start.provenance)] if student_start is not None else []),
     ]
-    provenance_config = {**config.model_dump(mode="json"), "model": model, "dataset": dataset}
+    provenance_config = {**config.fit_params(), "model": model, "dataset": dataset}
     write_table(
-        metrics, outputs.metrics, make_provenance(ArtifactKind.DISTILLATION, provenance_config, recorded)
+        scores,
+        outputs.scores,
+        make_provenance(ArtifactKind.DISTILLATION_SCORES, provenance_config, recorded),
     )
     write_table(
         predictions,
         outputs.predictions,
         make_provenance(ArtifactKind.DISTILLATION_PREDICTIONS, provenance_config, recorded),
     )
-    figure, caption = plot_distillation(metrics)
-    save_figure(figure, outputs.figure_png, outputs.figure_svg)
-    logger.info("Wrote %s: %s", outputs.figure_png, caption)
-    return metrics
+    return scores

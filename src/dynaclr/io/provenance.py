@@ -154,11 +154,19 @@ class ArtifactKind(StrEnum):
         "occlusion_attribution",
         "occlusion attribution maps of an encoder with its classifier heads (zarr)",
     )
+    DISTILLATION_SCORES = (
+        "distillation_scores",
+        1,
+        "distill",
+        "held-out infection point metrics of a phase + sensor teacher, a phase-only student and probe, "
+        "without CIs",
+    )
     DISTILLATION = (
         "distillation",
         4,
-        "distill",
-        "held-out infection F1 of a phase + sensor teacher, a phase-only student and probe",
+        "distillation_intervals",
+        "held-out infection F1 of a phase + sensor teacher, a phase-only student and probe, with "
+        "track-bootstrap CIs",
     )
     DISTILLATION_PREDICTIONS = (
         "distillation_predictions",
