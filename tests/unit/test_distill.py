@@ -708,7 +708,7 @@ def test_the_intervals_refuse_scores_and_predictions_of_different_jobs_or_cells(
     n = len(predictions)
     with pytest.raises(
         ValueError,
-        match=rf"lost.parquet for .*scores.parquet: .*\(n_heldout_cells {n} \(scores\) vs {n - 1} \(",
+        match=rf"lost.parquet for .*scores.parquet: .*\(teacher n_heldout_cells {n} \(scores\) vs {n - 1} \(",
     ):
         _intervals(config, outputs, tmp_path, predictions=tmp_path / "lost.parquet")
     flipped = predictions.assign(student_probability=1.0 - predictions["student_probability"])
@@ -717,6 +717,16 @@ def test_the_intervals_refuse_scores_and_predictions_of_different_jobs_or_cells(
         ValueError, match=r"flipped.parquet for .*: .*student f1 .* \(scores\) vs .* \(predictions\)"
     ):
         _intervals(config, outputs, tmp_path, predictions=tmp_path / "flipped.parquet")
+    scores, scores_provenance = read_table(outputs.scores, ArtifactKind.DISTILLATION_SCORES)
+    student = scores["method"] == "student"
+    tampered = scores.assign(
+        n_heldout_cells=scores["n_heldout_cells"].where(~student, n + 5),
+        f1_minus_probe=scores["f1_minus_probe"].where(~student, 0.5),
+    )
+    write_table(tampered, tmp_path / "tampered.parquet", scores_provenance)
+    with pytest.raises(ValueError, match=r"tampered.parquet: .*student n_heldout_cells") as refused:
+        _intervals(config, outputs, tmp_path, scores=tmp_path / "tampered.parquet")
+    assert "student f1_minus_probe 0.5 (scores)" in str(refused.value)
     assert not (tmp_path / "metrics.parquet").exists()
 
 

@@ -155,14 +155,21 @@ def _check_scored_cells(scores: pd.DataFrame, predictions: pd.DataFrame, where: 
             "n_heldout_positive": int(truth.sum()),
             "n_heldout_tracks": int(tracks.nunique()),
         }
-        first = scores.iloc[0]
         problems += [
-            f"{name} {int(first[name])} (scores) vs {value} (predictions)"
+            f"{row['method']} {name} {int(row[name])} (scores) vs {value} (predictions)"
+            for row in scores.to_dict("records")
             for name, value in found.items()
-            if int(first[name]) != value
+            if int(row[name]) != value
         ]
+        probe_f1 = (
+            float(scores.set_index("method").loc["probe", "f1"])
+            if "probe" in set(scores["method"])
+            else np.nan
+        )
         for row in scores.to_dict("records"):
             point = binary_metrics(truth, predictions[f"{row['method']}_probability"].to_numpy(np.float64))
+            if "f1_minus_probe" in row and row["method"] != "probe":  # the probe's own gain is NaN
+                point = {**point, "f1_minus_probe": float(row["f1"]) - probe_f1}
             problems += [
                 f"{row['method']} {name} {row[name]} (scores) vs {value} (predictions)"
                 for name, value in point.items()
