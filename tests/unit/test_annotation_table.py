@@ -391,6 +391,41 @@ def test_a_row_repeating_a_cell_task_and_label_is_read_once_with_a_warning(
     assert f", {len(repeated)} (all '" in warned
 
 
+def test_cells_placed_by_position_under_one_track_id_are_all_read(planted, tracks, tmp_path, caplog):
+    """Cells absent from the tracks are placed by y, x, e.g. under a placeholder track_id 0: rows of
+    one FOV, frame and task at other positions are other cells. The import took them as repeats
+    (one key) and kept one per FOV and frame with exit 0, or refused two labels; a repeat now also
+    gives the same y, x, and only the row giving the same y, x is read once."""
+    truth = planted["truth"]
+    table = _drawn(truth, ("infection",))
+    fov_a, fov_b = sorted(set(table["fov_name"]))[:2]
+    placed = pd.DataFrame(
+        {
+            "fov_name": [fov_a] * 3 + [fov_b] * 3,
+            "track_id": 0,
+            "t": 1,
+            "y": [10.0, 20.0, 30.0] * 2,
+            "x": [10.0, 20.0, 30.0] * 2,
+            "task": "infection",
+            "label": ["infected", "infected", "uninfected", "infected", "uninfected", "uninfected"],
+        }
+    )
+    path = tmp_path / "placed.csv"
+    placed.to_csv(path, index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.classify.annotation_table"):
+        imported = _import(path, tracks, tmp_path / "placed.parquet", tasks=("infection",))
+    pd.testing.assert_frame_equal(imported[placed.columns].reset_index(drop=True), placed, check_dtype=False)
+    assert not [r for r in caplog.records if "read once" in r.getMessage()]
+    repeated = pd.concat([placed, placed.iloc[[1]]], ignore_index=True)
+    repeated.to_csv(path, index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.classify.annotation_table"):
+        imported = _import(path, tracks, tmp_path / "repeated.parquet", tasks=("infection",))
+    assert len(imported) == len(placed)
+    (warned,) = [r.getMessage() for r in caplog.records if "read once" in r.getMessage()]
+    assert "1 row repeats" in warned and "key fov_name, track_id, t, task, y, x" in warned
+    assert "at rows 2, 7" in warned
+
+
 def _assert_refused(table: pd.DataFrame, message: str, tracks: Path, tmp_path: Path) -> str:
     """Import ``table`` (as a CSV): refused with ``message``, naming the file first, writing nothing."""
     path = tmp_path / "mine.csv"

@@ -313,6 +313,32 @@ def test_a_cell_annotated_twice_counts_once_and_two_labels_are_refused(planted, 
         fit_and_evaluate(planted["adata"], disagreeing, "infection", config, source="mine.csv")
 
 
+def test_rows_of_one_key_at_other_positions_are_other_cells_by_position_and_one_by_track(planted):
+    """Rows sharing fov_name, track_id, t, task at other y, x were read as repeats whatever the
+    matching: by position they are other cells (both kept and matched); by track they are one cell
+    twice, read once where the labels agree and refused where they do not."""
+    annotations = _draw(planted["truth"], fraction_of_cells=0.1, seed=0)
+    annotations = annotations[annotations["task"] == "infection"].reset_index(drop=True)
+    truth = planted["truth"]
+    cell = annotations.iloc[3]
+    same_frame = truth[(truth["fov_name"] == cell["fov_name"]) & (truth["t"] == cell["t"])]
+    other = same_frame[same_frame["track_id"] != cell["track_id"]].iloc[0]
+    other_label = "infected" if other["infected"] else "uninfected"
+    elsewhere = annotations.iloc[[3]].assign(y=other["y"], x=other["x"], label=other_label)
+    moved = pd.concat([annotations, elsewhere], ignore_index=True)
+    by_position = ClassificationConfig(n_bootstrap=5, n_splits=3, match_annotations_on="position")
+    metrics = fit_and_evaluate(planted["adata"], moved, "infection", by_position).metrics
+    assert metrics["n_annotated"] == metrics["n_matched"] == len(moved)
+    by_track = ClassificationConfig(n_bootstrap=5, n_splits=3, match_annotations_on="track")
+    agreeing = moved.assign(label=[*annotations["label"], cell["label"]])
+    metrics = fit_and_evaluate(planted["adata"], agreeing, "infection", by_track).metrics
+    assert metrics["n_annotated"] == metrics["n_matched"] == len(annotations)
+    flipped = "infected" if cell["label"] == "uninfected" else "uninfected"
+    disagreeing = moved.assign(label=[*annotations["label"], flipped])
+    with pytest.raises(ValueError, match=r"with different labels \(key fov_name, track_id, t, task;"):
+        fit_and_evaluate(planted["adata"], disagreeing, "infection", by_track)
+
+
 def test_an_applied_classifier_scoring_no_cell_does_not_log_single_class_folds(planted, caplog):
     """A classifier fitted elsewhere has no folds: where it scored none of the annotated cells (NaN
     probabilities of NaN embeddings), the WARNING said every cross-validation fold's training FOVs

@@ -446,19 +446,40 @@ def test_an_annotation_table_with_a_class_in_one_fov_is_warned_at_planning(
         f"datasets.mine.annotations.table ({table}): the infection annotations hold only 'uninfected' "
         "cells in FOV A/1/Pos0 and only 'infected' cells in FOV B/2/Pos0: every cross-validation fold's "
         "training FOVs hold only uninfected or only infected cells (2 annotated FOVs, folds grouped by "
-        "FOV), so no infection fold was fitted and no annotated cell scored; annotate both classes in "
-        "more FOVs, or image more FOVs per condition"
+        "FOV), so every infection fold will be skipped and no annotated cell will be scored; annotate "
+        "both classes in more FOVs, or image more FOVs per condition"
     ]
     two_negative_fovs = [*one_each, "A/1/Pos1,2,3,infection,uninfected"]
     assert warnings_of(two_negative_fovs) == [
         f"datasets.mine.annotations.table ({table}): annotate 'infected' cells of another FOV: only FOV "
         "B/2/Pos0 of the 3 annotated FOVs holds 'infected' infection annotations, and the classifier's "
-        "folds are grouped by FOV: the fold testing B/2/Pos0 trains on no 'infected' cell and is skipped, "
-        "so no 'infected' cell is scored and its F1 and AUROC will not be computed"
+        "folds are grouped by FOV: the fold testing B/2/Pos0 will train on no 'infected' cell and be "
+        "skipped, so no 'infected' cell will be scored and its F1 and AUROC will not be computed"
     ]
     assert warnings_of([*two_negative_fovs, "A/1/Pos1,2,4,infection,infected"]) == []
     # a malformed table is the import's to refuse, naming the problem: no line here
     assert warnings_of(["A/1/Pos0,1,0,infection,uninfected", "A/1/Pos0,2,0,infection,infected"]) == []
+
+
+def test_the_planning_warning_leaves_the_tables_own_log_lines_to_the_import(
+    plate: Path, tmp_path: Path, caplog
+) -> None:
+    """The planning warning read the table through the import's checks, which logged a repeated row
+    (WARNING) and respelled labels (INFO) again at every start of the main process, before any job
+    ran; those are rule import_annotations' to say. The plan's own line is still given."""
+    from dynaclr.classify.annotation_table import single_fov_class_warnings
+
+    table = tmp_path / "mine.csv"
+    repeated = "A/1/Pos0,1,0,infection,Uninfected"  # respelled label, and the row twice
+    rows = [repeated, repeated, "B/2/Pos0,1,0,infection,infected"]
+    table.write_text("fov_name,track_id,t,task,label\n" + "".join(f"{row}\n" for row in rows))
+    config = plate_config(plate)
+    config["datasets"]["mine"]["annotations"] = {"table": str(table), "tasks": ["infection"]}
+    workflow = WorkflowConfig.model_validate(config)
+    with caplog.at_level("DEBUG", logger="dynaclr.classify.annotation_table"):
+        (line,) = single_fov_class_warnings(workflow, {"mine": [str(table)]}, {"mine": FOVS})
+    assert [r.getMessage() for r in caplog.records if r.name == "dynaclr.classify.annotation_table"] == []
+    assert "every infection fold will be skipped" in line
 
 
 def test_a_model_read_from_a_file_is_not_checked_for_a_training_split() -> None:

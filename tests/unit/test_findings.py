@@ -292,7 +292,10 @@ def test_stage_writes_page_and_table_and_refuses_unnamed_files(tmp_path):
             "stage": ["phase", "tracking", "phase"],
             "n_frames": [10, 10, 10],
             "n_dropped_frames": [0, 2, 0],
-            "status": ["ok", "dropped_frames", "ok"],
+            "dropped_frames": ["", "3;4", ""],
+            "frames_without_signal": ["", "", ""],
+            "status": ["ok", "reduced", "ok"],
+            "reason": ["", "frames [3, 4] dropped (more than half their voxels missing)", ""],
         }
     ).to_csv(qc, index=False)
     comparison = tmp_path / "comparison.csv"
@@ -494,6 +497,42 @@ def test_a_dataset_with_one_scored_lineage_per_model_gets_a_line_without_a_ranki
     assert "best" not in found.statement and "not scored" not in found.statement
 
 
+def test_a_frame_dropped_in_every_stage_counts_once_and_frames_without_signal_are_named():
+    """One brightfield frame dropped by phase is dropped again by virtual staining, tracking and
+    patches: the page read "dropped 4 frame(s)"; it now counts distinct FOV and frame pairs. A FOV
+    flagged only for frames without nuclei for want of signal (which may be frames before cells
+    enter) was counted among the flagged FOVs without a word; it now has its own words."""
+    from dynaclr.figures.findings import run_findings
+
+    stages = ["phase", "virtual_stain", "tracking", "patches:sensor"]
+    dropped = "frames [3] dropped (no brightfield intensity)"
+    without_signal = "without nuclei (no contrast above the pixel noise)"
+    qc = pd.DataFrame(
+        {
+            "fov_name": ["A/1/0"] * 4 + ["B/1/0"] * 4,
+            "stage": stages * 2,
+            "n_frames": 10,
+            "n_dropped_frames": [1, 1, 1, 1, 0, 0, 0, 0],
+            "dropped_frames": ["3", "3", "3", "3", "", "", "", ""],
+            "frames_without_signal": ["", "", "", "", "", "", "0;1;2", ""],
+            "status": ["reduced"] * 4 + ["ok", "ok", "reduced", "ok"],
+            "reason": [dropped] * 4 + ["", "", f"frames 0 .. 2 {without_signal}", ""],
+        }
+    )
+    (found, _) = run_findings({"plate": "HCS plate x.zarr"}, {}, {"plate": qc})
+    assert found.statement == (
+        "HCS plate x.zarr; 2 FOVs × 10 frames; quality control dropped 1 frame(s) and flagged 1 FOV(s) "
+        "(stages: patches:sensor, phase, tracking, virtual_stain; see qc.csv); 1 FOV(s) with frames "
+        "without nuclei for want of signal (see qc.csv)."
+    )
+    signal_only = qc[qc["fov_name"] == "B/1/0"]
+    (found, _) = run_findings({"plate": "HCS plate x.zarr"}, {}, {"plate": signal_only})
+    assert found.statement == (
+        "HCS plate x.zarr; 1 FOVs × 10 frames; quality control dropped no frame and no FOV; 1 FOV(s) with "
+        "frames without nuclei for want of signal (see qc.csv)."
+    )
+
+
 def test_a_run_without_any_embedding_says_so_on_its_first_page():
     from dynaclr.figures.findings import run_findings
 
@@ -543,7 +582,10 @@ def _first_page_of_one_fov(
             "stage": ["patches"],
             "n_frames": [n_frames],
             "n_dropped_frames": [0],
+            "dropped_frames": [""],
+            "frames_without_signal": [""],
             "status": ["ok"],
+            "reason": [""],
         }
     ).to_csv(qc, index=False)
     outputs = FindingsOutputs(rst=tmp_path / "report" / "findings.rst", csv=tmp_path / "findings.csv")
@@ -656,7 +698,10 @@ def test_a_movie_without_adjacent_frames_gets_a_line_saying_why_and_what_to_chec
             "stage": ["patches"],
             "n_frames": [12],
             "n_dropped_frames": [0],
+            "dropped_frames": [""],
+            "frames_without_signal": [""],
             "status": ["ok"],
+            "reason": [""],
         }
     ).to_csv(qc, index=False)
     reason = "no track spans two frames (96 tracks, 96 cells, 12 frames)"
@@ -791,7 +836,10 @@ def _one_fov_qc(tmp_path: Path) -> Path:
             "stage": ["phase"],
             "n_frames": [10],
             "n_dropped_frames": [0],
+            "dropped_frames": [""],
+            "frames_without_signal": [""],
             "status": ["ok"],
+            "reason": [""],
         }
     ).to_csv(qc, index=False)
     return qc
@@ -995,7 +1043,16 @@ def test_names_that_look_like_numbers_or_missing_values_survive_the_csvs(tmp_pat
     assert (table["time_interval_minutes"] == 15.0).all()
     assert (table["track_pairs_not_computed"] == reason).all()
     qc = tmp_path / "qc.csv"
-    qc_row = {"fov_name": "B/03/000", "stage": "phase", "n_frames": 2, "n_dropped_frames": 0, "status": "ok"}
+    qc_row = {
+        "fov_name": "B/03/000",
+        "stage": "phase",
+        "n_frames": 2,
+        "n_dropped_frames": 0,
+        "dropped_frames": "",
+        "frames_without_signal": "",
+        "status": "ok",
+        "reason": "",
+    }
     write_csv(pd.DataFrame([qc_row]), qc)
     findings = findings_stage(
         FindingsInputs(qc=(qc,), results_table=outputs.csv),
@@ -1023,7 +1080,10 @@ def test_the_tracking_line_says_only_the_tracked_frames_were_scored(tmp_path):
             "stage": ["tracking"],
             "n_frames": [12],
             "n_dropped_frames": [6],
+            "dropped_frames": ["0;1;2;9;10;11"],
+            "frames_without_signal": [""],
             "status": ["reduced"],
+            "reason": ["frames [0, 1, 2, 9, 10, 11] dropped (untracked)"],
         }
     ).to_csv(qc, index=False)
     pd.DataFrame(

@@ -32,6 +32,7 @@ from dynaclr.io.plate import (
     scale_transform,
     split_fov_name,
 )
+from dynaclr.io.tables import parse_csv
 from dynaclr.numerics.missing import (
     DROP_FRAME_SHARE,
     MissingDataError,
@@ -350,7 +351,7 @@ def test_the_qc_table_lists_the_dropped_frame_and_warns(
     )
     with caplog.at_level(logging.WARNING, logger="dynaclr.qc.table"):
         qc_table(inputs, outputs, dataset="demo")
-    table = pd.read_csv(outputs.table, dtype={"dropped_frames": str})
+    table = parse_csv(outputs.table)  # as the findings read it: one frame "3" is text, as "3;4" is
     assert table["stage"].tolist() == ["tracking", "patches:sensor"]
     assert table["fov_name"].tolist() == [FOV, FOV]
     assert table["dropped_frames"].tolist() == [str(DROPPED_T)] * 2
@@ -435,6 +436,17 @@ def test_qc_rows_give_each_frame_one_reason_and_name_frames_without_signal() -> 
     assert row["status"] == "empty" and row["frames_without_signal"] == "0;1;2"
     noise = "(no contrast above the pixel noise in any frame of the nuclear image)"
     assert row["reason"] == f"no detection in any frame: 0 tracks {noise}"
+    # constant (and dropped) frames have their own reasons: the noise clause names the other frames
+    # only (it read "in any frame" beside "frames 0 .. 1 without nuclei (constant ...)")
+    longer = {**tracking, "n_frames": 10, "dropped_frames": [9], "n_tracks": 0, "noise_only": True}
+    mixed = {**longer, "empty_frames": [0, 1], "frames_without_signal": list(range(2, 10))}
+    row = qc_row(ArtifactKind.TRACKS_FOV, path, mixed, "tracking")
+    assert row["status"] == "empty" and row["frames_without_signal"] == "0;1;2;3;4;5;6;7;8"
+    assert row["reason"] == (
+        "no detection in any frame: 0 tracks (no contrast above the pixel noise in frames 2 .. 8 of the "
+        "nuclear image); frames [9] dropped (more than half their voxels missing); frames 0 .. 1 without "
+        "nuclei (constant nuclear image: no signal)"
+    )
     partly = {**tracking, "n_tracks": 4, "frames_without_signal": [0], "noise_only": False}
     row = qc_row(ArtifactKind.TRACKS_FOV, path, partly, "tracking")
     assert row["status"] == "reduced" and row["frames_without_signal"] == "0"

@@ -1186,7 +1186,8 @@ def occlusion_mem_mb(wildcards, input):
 
 
 # A classifier's metrics the plan knows will be empty (a class of an annotation table in one FOV
-# only; common.smk logs those of simulated plates): in the log, at every dry run of the main process.
+# only; common.smk logs those of simulated plates): in the log, whenever the main process starts (a run
+# or a dry run). The table's own lines (repeats, label spellings) are left to import_annotations.
 if workflow.is_main_process:
     from dynaclr.classify.annotation_table import single_fov_class_warnings
 

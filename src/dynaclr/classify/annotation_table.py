@@ -24,7 +24,8 @@ the column, what was expected and what was found: missing columns, empty cells, 
 wrong type, unknown tasks, tasks other than the config's ``tasks`` (and listed tasks without
 rows), labels foreign to their task, a task holding a single class or annotated in a single FOV
 (classifiers are cross-validated by FOV), the same cell and task given two labels (a row
-repeating another's cell, task and label is read once, with a warning: :func:`unique_cells`), frames
+repeating another's cell, task, label and ``y, x`` is read once, with a warning; rows of one cell,
+task and frame at other ``y, x`` are other cells: :func:`unique_cells`), frames
 ``t`` past the plate's last frame (numbered from 1, or a time), a CSV header naming a column twice,
 cells that are
 in no FOV of the tracks or, without ``y, x``, not among the tracks at all, and given ``y, x``
@@ -92,6 +93,7 @@ from dynaclr.io import (
 
 if TYPE_CHECKING:
     from dynaclr.config.workflow import WorkflowConfig
+    from dynaclr.embeddings.cells import MatchOn
 
 logger = logging.getLogger(__name__)
 
@@ -623,26 +625,41 @@ def _check_tasks(out: pd.DataFrame, tasks: Sequence[str], source: str) -> None:
             )
 
 
-def unique_cells(table: pd.DataFrame, source: str = "annotations") -> pd.DataFrame:
-    """``table`` with one row per cell and task (key :data:`_KEY`): a row repeating another's cell,
-    task and label is dropped (one WARNING counts them, naming the first); the rule
-    ``import_annotations`` and :func:`~dynaclr.classify.evaluate.fit_and_evaluate` both read
-    annotations through it, so a table is taken or refused alike by either.
+def unique_cells(table: pd.DataFrame, source: str = "annotations", on: MatchOn = "position") -> pd.DataFrame:
+    """``table`` with one row per cell and task: a row repeating another's cell, task and label is
+    dropped (one WARNING counts them, naming the first); the rule ``import_annotations`` and
+    :func:`~dynaclr.classify.evaluate.fit_and_evaluate` both read annotations through it, so a
+    table is taken or refused alike by either.
+
+    What one cell is follows how annotations are matched to cells (``match_annotations_on``):
+
+    * ``on='position'`` (the import's rule: it does not know the matching): rows of one
+      ``fov_name, track_id, t, task`` are one cell only where they also give equal ``y, x``
+      (an empty ``y, x`` equal to an empty one). Rows of one key at other positions are other
+      cells, as matching by position takes them (a table placing cells by position alone,
+      under a placeholder ``track_id`` such as 0), and are all kept.
+    * ``on='track'``: rows of one ``fov_name, track_id, t, task`` are one cell whatever their
+      ``y, x``, since matching by track ignores the positions: the same label is read once (the
+      WARNING says where the positions differ), two labels are refused.
 
     Rows are named as :func:`_rows` names them (the index: the file's data row, 0-based).
 
     Raises:
         AnnotationTableError: a cell and task is given two labels, naming ``source``, the cell
-            (FOV, track, frame, task), its rows and the labels.
+            (FOV, track, frame, task), the key, its rows and the labels.
     """
-    repeated = table.duplicated(_KEY, keep=False)
+    by_position = on == "position" and all(column in table.columns for column in POSITION_COLUMNS)
+    key = [*_KEY, *POSITION_COLUMNS] if by_position else _KEY
+    repeated = table.duplicated(key, keep=False)
     if not repeated.any():
         return table
-    n_labels = table.groupby(_KEY, sort=False)["label"].transform("nunique").to_numpy()
+    group = table.groupby(key, sort=False, dropna=False).ngroup().to_numpy()
+    n_labels = table.groupby(key, sort=False, dropna=False)["label"].transform("nunique").to_numpy()
     conflicting = repeated & (n_labels > 1)
     shown = conflicting if conflicting.any() else repeated
-    first = table[shown].iloc[0]
-    same = shown & (table[_KEY] == first[_KEY]).all(axis=1)
+    first_row = int(np.flatnonzero(shown.to_numpy())[0])
+    first = table.iloc[first_row]
+    same = pd.Series(group == group[first_row], index=table.index)
     cell = (
         f"FOV {first['fov_name']} track {first['track_id']} frame {first['t']} task {first['task']!r} "
         f"at {_rows(same)}"
@@ -651,16 +668,24 @@ def unique_cells(table: pd.DataFrame, source: str = "annotations") -> pd.DataFra
         labels = sorted(set(table.loc[same, "label"]))
         raise AnnotationTableError(
             f"{source}: {int(conflicting.sum())} rows annotate a cell and task more than once with "
-            f"different labels (key {', '.join(_KEY)}; expected one label each); e.g. {cell} (labels "
+            f"different labels (key {', '.join(key)}; expected one label each); e.g. {cell} (labels "
             f"{labels} disagree); keep the right row of each"
         )
-    extra = table.duplicated(_KEY, keep="first")
+    extra = table.duplicated(key, keep="first")
     n_extra = int(extra.sum())
+    moved = ""
+    if on == "track" and all(column in table.columns for column in POSITION_COLUMNS):
+        n_positions = table.groupby(key, sort=False, dropna=False)[list(POSITION_COLUMNS)].transform(
+            lambda column: column.nunique(dropna=False)
+        )
+        if (repeated & (n_positions > 1).any(axis=1)).any():
+            moved = " (matching by track: rows of one cell at other y, x are the same cell)"
     logger.warning(
-        "%s: %s the cell, task and label of another row (key %s); each is read once, e.g. %s (all %r)",
+        "%s: %s the cell, task and label of another row (key %s)%s; each is read once, e.g. %s (all %r)",
         source,
         f"{n_extra} rows repeat" if n_extra > 1 else "1 row repeats",
-        ", ".join(_KEY),
+        ", ".join(key),
+        moved,
         cell,
         first["label"],
     )
@@ -829,10 +854,12 @@ def read_configured_table(
 def single_fov_class_warnings(
     config: WorkflowConfig, files: Mapping[str, Sequence[str]], fov_names: Mapping[str, Sequence[str]]
 ) -> list[str]:
-    """What the plan knows will leave a classifier's metrics empty, one line each (the workflow logs
-    them at every dry run, as :func:`~dynaclr.config.plate_checks.workflow_warnings` does for
-    simulated plates): a dataset whose annotation table trains classifiers while a class of a task
-    the run classifies sits in one FOV of the table only. The folds are grouped by FOV, so the fold
+    """What the plan knows will leave a classifier's metrics empty, one line each, worded as what
+    will happen (the workflow logs them whenever its main process starts, as
+    :func:`~dynaclr.config.plate_checks.workflow_warnings` does for simulated plates; the table's
+    own log lines, below ERROR, are left to rule ``import_annotations``): a dataset whose
+    annotation table trains classifiers while a class of a task the run classifies sits in one FOV
+    of the table only. The folds are grouped by FOV, so the fold
     testing that FOV is skipped and no cell of that class is scored
     (:func:`~dynaclr.config.reasons.single_fov_class`); where each class sits in one FOV, every
     fold is skipped and no cell at all (:func:`~dynaclr.config.reasons.single_class_folds`). A
@@ -854,12 +881,19 @@ def single_fov_class_warnings(
         annotations = config.datasets[name].annotations
         if annotations.source != "table" or name not in files:
             continue
+        # the import's own lines (repeats read once, labels respelled) are rule import_annotations'
+        # to log, in its job: raised to ERROR while the plan reads the table
+        level = logger.level
+        logger.setLevel(logging.ERROR)
         try:
             table, source = read_configured_table(annotations, files[name], fov_names.get(name, ()))
             valid = validate_annotation_table(table, annotations.tasks, source)
         except (OSError, ValueError) as err:
+            logger.setLevel(level)
             logger.debug("%s: annotation table not checked at planning: %s", name, err)
             continue
+        finally:
+            logger.setLevel(level)
         key = f"datasets.{name}.annotations.table ({source})"
         for task in [task for task in annotations.tasks if task in classified]:
             of_task = valid[valid["task"] == task]
@@ -872,7 +906,8 @@ def single_fov_class_warnings(
             if len(confined) == 2:
                 held = " and ".join(f"only {label!r} cells in FOV {fovs_of[label][0]}" for label in classes)
                 lines.append(
-                    f"{key}: the {task} annotations hold {held}: " + single_class_folds(task, classes, n_fovs)
+                    f"{key}: the {task} annotations hold {held}: "
+                    + single_class_folds(task, classes, n_fovs, planned=True)
                 )
             elif confined:
                 label = confined[0]

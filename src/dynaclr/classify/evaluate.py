@@ -267,7 +267,9 @@ def match_task_annotations(
 
     A cell and task annotated twice with one label is read once, as rule ``import_annotations``
     reads it (:func:`~dynaclr.classify.annotation_table.unique_cells`): with ``on='track'`` both
-    rows matched the cell and were counted twice.
+    rows matched the cell and were counted twice. What one cell is follows the matching: by
+    track, rows of one ``fov_name, track_id, t`` whatever their ``y, x`` (two labels refused); by
+    position, only rows also at equal ``y, x`` (rows at other positions are other cells).
 
     Args:
         for_training: the annotations train a cross-validated classifier, so they must hold both
@@ -281,7 +283,9 @@ def match_task_annotations(
             training) the matched annotations hold one class or come from a single FOV.
     """
     negative, positive = task_classes(task)
-    task_annotations = unique_cells(annotations[annotations["task"] == task], source).reset_index(drop=True)
+    task_annotations = unique_cells(
+        annotations[annotations["task"] == task], source, on=config.match_annotations_on
+    ).reset_index(drop=True)
     unknown = sorted(set(task_annotations["label"]) - {negative, positive})
     if unknown:
         raise ValueError(f"{task} annotations have labels {unknown}; expected {negative!r} or {positive!r}")

@@ -39,18 +39,24 @@ def no_classifier(file: str, task: str) -> str:
 NO_CELL_SCORED = "no annotated cell scored"
 
 
-def single_class_folds(task: str, classes: tuple[str, str], n_fovs: int) -> str:
+def single_class_folds(task: str, classes: tuple[str, str], n_fovs: int, *, planned: bool = False) -> str:
     """Why a classifier of ``task`` (``classes``: its negative and positive labels) cross-validated on
     ``n_fovs`` annotated FOVs scored no annotated cell (no F1, AUROC or balanced accuracy, with no
     CI): every fold's training FOVs held one class (the folds are grouped by FOV), so every fold was
     skipped; e.g. a plate whose wells each hold one condition in one FOV. The metrics'
     ``{metric}_ci_missing`` in ``classification.csv``, the results table's ``f1_<task>_not_computed``
-    and the findings' line say it."""
+    and the findings' line say it. ``planned``: the plan's wording, before anything ran
+    (:func:`~dynaclr.classify.annotation_table.single_fov_class_warnings`): what will happen."""
     negative, positive = classes
+    outcome = (
+        f"every {task} fold will be skipped and no annotated cell will be scored"
+        if planned
+        else f"no {task} fold was fitted and no annotated cell scored"
+    )
     return (
         f"every cross-validation fold's training FOVs hold only {negative} or only {positive} cells "
-        f"({n_fovs} annotated FOVs, folds grouped by FOV), so no {task} fold was fitted and no annotated "
-        "cell scored; annotate both classes in more FOVs, or image more FOVs per condition"
+        f"({n_fovs} annotated FOVs, folds grouped by FOV), so {outcome}; annotate both classes in more "
+        "FOVs, or image more FOVs per condition"
     )
 
 
@@ -75,17 +81,18 @@ def single_fov_class(task: str, classes: tuple[str, str], label: str, fov: str, 
     the ``n_fovs`` the task is annotated in): the fold testing that FOV trains on no such cell and is
     skipped, so none is scored; the positive class confined loses the F1 and AUROC, the negative
     one the AUROC (where each class sits in one FOV, every fold is: :func:`single_class_folds`). The
-    caller leads with the fix."""
+    caller leads with the fix. Said at planning only, before anything ran: in the future tense."""
     positive = classes[1]
     lost = (
         "its F1 and AUROC will not be computed"
         if label == positive
-        else f"its AUROC will not be computed and its balanced accuracy is the recall of {positive!r} cells"
+        else "its AUROC will not be computed and its balanced accuracy will be the recall of "
+        f"{positive!r} cells"
     )
     return (
         f"only FOV {fov} of the {n_fovs} annotated FOVs holds {label!r} {task} annotations, and the "
-        f"classifier's folds are grouped by FOV: the fold testing {fov} trains on no {label!r} cell and "
-        f"is skipped, so no {label!r} cell is scored and {lost}"
+        f"classifier's folds are grouped by FOV: the fold testing {fov} will train on no {label!r} cell "
+        f"and be skipped, so no {label!r} cell will be scored and {lost}"
     )
 
 

@@ -167,6 +167,31 @@ def _short_reason(missing: object) -> str:
     return re.sub(r"\s*\([^)]{25,}\)", "", first).strip()
 
 
+def _n_dropped_frames(qc: pd.DataFrame) -> int:
+    """Frames quality control dropped: distinct ``(fov_name, t)`` over every stage's row (a frame
+    dropped by phase is dropped again by each stage after it; ``dropped_frames``, ``;``-separated)."""
+    dropped = {
+        (str(fov), int(t))
+        for fov, frames in zip(qc["fov_name"], qc["dropped_frames"].fillna(""), strict=True)
+        for t in str(frames).split(";")
+        if t.strip()
+    }
+    return len(dropped)
+
+
+def _only_without_signal(rows: pd.DataFrame) -> pd.Series:
+    """Rows of :func:`~dynaclr.qc.table.qc_rows` flagged ``reduced`` for frames without nuclei for
+    want of signal only (a tracking row whose every reason is ``frames ... without nuclei (...)``):
+    frames that may hold no cell (before cells enter), not data left out."""
+    return (
+        (rows["status"] == "reduced")
+        & (rows["frames_without_signal"].fillna("").astype(str) != "")
+        & rows["reason"]
+        .fillna("")
+        .map(lambda reason: all(" without nuclei (" in part for part in str(reason).split("; ")))
+    )
+
+
 def run_findings(
     datasets: Mapping[str, str], models: Mapping[str, str], qc: Mapping[str, pd.DataFrame]
 ) -> list[Finding]:
@@ -180,17 +205,24 @@ def run_findings(
             n_fovs = table["fov_name"].nunique()
             n_frames = int(table["n_frames"].max())
             not_ok = table[table["status"] != "ok"]
-            dropped = int(table["n_dropped_frames"].sum())
+            signal_only = _only_without_signal(not_ok)
+            flagged = not_ok[~signal_only]  # rows that left data out, or are empty
+            dropped = _n_dropped_frames(table)
             text += f"; {n_fovs} FOVs × {n_frames} frames"
-            if len(not_ok) or dropped:
-                stages = ", ".join(sorted(not_ok["stage"].unique())) or "none"
+            if len(flagged) or dropped:
+                stages = ", ".join(sorted(flagged["stage"].unique())) or "none"
                 text += (
                     f"; quality control dropped {dropped} frame(s) and flagged "
-                    f"{not_ok['fov_name'].nunique()} "
+                    f"{flagged['fov_name'].nunique()} "
                     f"FOV(s) (stages: {stages}; see qc.csv)"
                 )
             else:
                 text += "; quality control dropped no frame and no FOV"
+            signal_fovs = set(not_ok.loc[signal_only, "fov_name"]) - set(flagged["fov_name"])
+            if signal_fovs:
+                text += (
+                    f"; {len(signal_fovs)} FOV(s) with frames without nuclei for want of signal (see qc.csv)"
+                )
         rows.append(Finding("What was run", "dataset", name, text + "."))
     for name, description in models.items():
         rows.append(Finding("What was run", "model", "", f"{name}: {description}."))

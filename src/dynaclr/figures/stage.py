@@ -92,6 +92,7 @@ from dynaclr.io.plate import read_fov_record
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.patches.store import PatchRowReader, open_patch_store
 from dynaclr.pseudotime.stage import read_dtw_accuracy
+from dynaclr.qc.table import QC_COLUMNS
 from dynaclr.tracking.importing import TRACKED_FRAMES
 
 logger = logging.getLogger(__name__)
@@ -487,7 +488,7 @@ class FindingsOutputs(StageFiles):
 
 #: The columns ``findings_stage`` needs from each per-dataset table.
 _PER_DATASET_COLUMNS: dict[str, tuple[str, ...]] = {
-    "qc": ("fov_name", "stage", "n_frames", "n_dropped_frames", "status"),
+    "qc": tuple(column for column in QC_COLUMNS if not column.startswith("missing_")),  # voxel counts unread
     "phase": ("fov_name", "pearson_r"),
     "virtual_stain": ("fov_name", "held_out", "pearson_r"),
     "tracking": ("fov_name", "det", "tra", "division_precision", "division_recall", "n_reference_divisions"),

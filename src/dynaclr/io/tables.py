@@ -137,6 +137,8 @@ TEXT_COLUMNS = frozenset(
         "stage",
         "status",
         "reason",
+        "dropped_frames",
+        "frames_without_signal",
         "mode",
         "onset_source",
         "state_source",

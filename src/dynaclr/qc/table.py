@@ -174,8 +174,13 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
         )
     if stage == "tracking" and int(metrics.get("n_tracks", 1)) == 0:
         empty = "no detection in any frame: 0 tracks"
-        if metrics.get("noise_only"):
+        # a noise-only FOV's frames dropped or constant carry their own reasons: the clause names
+        # the frames judged for contrast only
+        if metrics.get("noise_only") and not constant and not dropped:
             empty += " (no contrast above the pixel noise in any frame of the nuclear image)"
+        elif metrics.get("noise_only") and noise:
+            judged = _shown_runs(noise)
+            empty += f" (no contrast above the pixel noise in frames {judged} of the nuclear image)"
         return "empty", [empty, *reasons]
     if stage.startswith("patches") and int(metrics.get("n_patches", 1)) == 0:
         return "empty", ["no tracked cell: 0 patches", *reasons]
