@@ -1002,14 +1002,43 @@ def _model_file_problems(key: str, model_file: str | None, results: str, readme_
     ]
 
 
+def _phase_override_warnings(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout]) -> list[str]:
+    """``phase.yx_pixel_size_um`` / ``z_step_um`` set and more than :data:`SCALE_RELATIVE_TOLERANCE`
+    off the value the raw plate's metadata states in a unit (or ``acquisition`` supplies): the README's
+    fix for wrong metadata, but a phase config copied from another plate's dataset overrides a right
+    one, and the phase (then every stage reading its plate) is computed in another size with exit 0."""
+    warnings = []
+    for name, raw in raw_layouts.items():
+        phase = config.datasets[name].phase
+        if phase is None:
+            continue
+        stated = supplied_layout(config.datasets[name], raw).stated_values()
+        for field, key, what in (
+            ("yx_pixel_size_um", "pixel_size_um", "pixel size"),
+            ("z_step_um", "z_step_um", "z step"),
+        ):
+            configured, found = getattr(phase, field), stated[key]
+            if configured is None or found is None or not sampling_differs(configured, found):
+                continue
+            warnings.append(
+                f"datasets.{name}.phase.{field}: {configured:g} µm overrides the {what} {found:g} µm of "
+                f"{raw.path} ({configured / found:.3g} times): the phase is reconstructed, and the stages "
+                f"reading its plate count, in {configured:g} µm. Keep it only if the plate's metadata is "
+                f"wrong; remove it for a phase config copied from another dataset"
+            )
+    return warnings
+
+
 def workflow_warnings(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout]) -> list[str]:
     """What the plan knows will leave a result empty without making the config wrong, one line each
     (the workflow logs them at every dry run): a simulated dataset whose drawn infection annotations
     train classifiers while one FOV only can hold infected cells (its wells with an
     ``infected_fraction`` above 0 hold one FOV): the FOV-grouped folds never score an infected cell,
     so the infection F1 is not computed (:func:`~dynaclr.config.reasons.single_class_fov`). Per
-    dataset, not per FOV: from the wells and ``fovs_per_well`` (the FOV names only to name the FOV)."""
-    warnings: list[str] = []
+    dataset, not per FOV: from the wells and ``fovs_per_well`` (the FOV names only to name the FOV).
+    And a phase config whose pixel size or z step overrides another value the plate states
+    (:func:`_phase_override_warnings`)."""
+    warnings = _phase_override_warnings(config, raw_layouts)
     if "infection" not in config.analysis.classification.tasks:
         return warnings
     for name in config.classified_datasets():
