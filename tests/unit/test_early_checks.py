@@ -423,6 +423,28 @@ def test_a_plate_with_one_infected_fov_is_warned_that_no_fold_scores_an_infected
     assert warnings_of(division_only) == []
 
 
+def test_a_phase_pixel_size_overriding_another_the_plate_states_is_warned_at_planning() -> None:
+    """A phase config tuned for a 0.2 µm plate (``yx_pixel_size_um: 0.2``) copied to a dataset whose
+    plate states 0.65 µm reconstructed the phase with 0.2 µm pixels, exit 0 and no word; the override
+    is the fix for wrong metadata, so the plan warns, naming the key, both values and the ratio. An
+    override equal to the metadata says nothing."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config.plate_checks import workflow_warnings
+
+    config = tiny_workflow_config()
+    config["analysis"]["classification"]["tasks"] = ["division"]
+    config["datasets"]["tiny"]["phase"] = {"yx_pixel_size_um": 0.2, "z_step_um": 2.5}
+    assert workflow_warnings(*_simulated_layouts(config)) == [
+        "datasets.tiny.phase.yx_pixel_size_um: 0.2 µm overrides the pixel size 0.65 µm of "
+        "results/tiny/raw.zarr (0.308 times): the phase is reconstructed, and the stages reading its "
+        "plate count, in 0.2 µm. Keep it only if the plate's metadata is wrong; remove it for a phase "
+        "config copied from another dataset"
+    ]
+    config["datasets"]["tiny"]["phase"] = {"yx_pixel_size_um": 0.65, "z_step_um": 2.5}
+    assert workflow_warnings(*_simulated_layouts(config)) == []
+
+
 def test_an_annotation_table_with_a_class_in_one_fov_is_warned_at_planning(
     plate: Path, tmp_path: Path
 ) -> None:

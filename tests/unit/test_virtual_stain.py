@@ -21,7 +21,7 @@ import pytest
 import torch
 import yaml
 from iohub.ngff import open_ome_zarr
-from plate_helpers import assert_image_layers_bracket_their_data
+from plate_helpers import assert_image_layers_bracket_their_data, ome_attributes
 from pydantic import ValidationError
 from test_stage_contract import SCRIPTS, _params_by_job, planned_jobs, shim_classes
 
@@ -909,3 +909,172 @@ def test_blending_constant_averages_overlapping_tiles_and_gaussian_favours_the_t
     np.testing.assert_allclose(constant[0, 5, 32:], second[32:], atol=1e-5)
     assert abs(gaussian[0, 5, 17] - first[17]) < 1.0 and abs(gaussian[0, 5, 30] - second[30]) < 1.0
     assert abs(gaussian[0, 5, 17] - constant[0, 5, 17]) > 5.0
+
+
+# --- a network applied to another plate (dynaclr.virtual_stain.transfer) ---------------------------
+
+
+def phase_copy(
+    phase: Path, root: Path, *, pixel: float = 1.0, z: float = 1.0, channel: str | None = None
+) -> Path:
+    """A copy of the phase plate whose metadata states ``pixel`` times its pixel size and ``z`` times
+    its z step (another objective, another z step), its channel renamed to ``channel``."""
+    copy = root / "other_phase.zarr"
+    shutil.copytree(phase, copy)
+    for fov_name in FOVS:
+        with ome_attributes(copy / fov_name) as ome:
+            if channel is not None:
+                ome["omero"]["channels"][0]["label"] = channel
+            for transform in ome["multiscales"][0]["datasets"][0]["coordinateTransformations"]:
+                if transform["type"] == "scale":
+                    t, c, dz, dy, dx = transform["scale"]
+                    transform["scale"] = [t, c, dz * z, dy * pixel, dx * pixel]
+    return copy
+
+
+def predict_other_plate(
+    trained: dict[str, Any], phase: Path, root: Path, config: VirtualStainConfig | None = None
+) -> dict:
+    """Predict FOV A/1/0 of ``phase`` with the trained network named as a weights file (``checkpoint:``)."""
+    config = config or user_checkpoint(trained["config"], trained["checkpoint"])
+    output = root / "vs.zarr"
+    create_plate(config, phase, output)
+    return predict(config, phase, trained["checkpoint"], output, root / "A_1_0.json", "A/1/0")
+
+
+def test_the_checkpoint_records_the_plate_it_was_trained_on(
+    trained: dict[str, Any], plate: dict[str, Path]
+) -> None:
+    checkpoint = torch.load(trained["checkpoint"], weights_only=True)
+    assert checkpoint["metrics"]["training_input"] == {
+        "plate": str(plate["phase"]),
+        "channel": "Phase3D",
+        "slices": 5,
+        "pixel_size_um": pytest.approx(0.65),
+        "z_step_um": pytest.approx(2.5),
+    }
+
+
+def test_a_network_predicts_another_plate_of_the_same_sampling_without_a_warning(
+    trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        metrics = predict_other_plate(trained, phase_copy(plate["phase"], tmp_path), tmp_path)
+    assert metrics["n_frames"] == 6
+    # iohub warns that it cannot read the empty prediction plate's first position: not ours
+    ours = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("dynaclr")]
+    assert not ours, caplog.text
+
+
+@pytest.mark.parametrize(
+    ("pixel", "z", "expected"),
+    [
+        (
+            0.2 / 0.65,
+            1.0,
+            r"pixel size 0\.2 µm in .*other_phase\.zarr, expected 0\.65 µm.*nuclei 3\.25 times",
+        ),
+        (
+            1.0,
+            3.0,
+            r"z step 7\.5 µm in .*other_phase\.zarr, expected 2\.5 µm.*spanning 22\.5 µm, not 7\.5 µm",
+        ),
+    ],
+    ids=["0.2 um pixels for a network of 0.65 um", "a z step 3 times larger"],
+)
+def test_a_network_applied_to_a_plate_of_another_sampling_is_refused(
+    trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path, pixel: float, z: float, expected: str
+) -> None:
+    other = phase_copy(plate["phase"], tmp_path, pixel=pixel, z=z)
+    with pytest.raises(ArtifactError, match=expected) as raised:
+        predict_other_plate(trained, other, tmp_path)
+    assert "(virtual_stain.checkpoint)" in str(raised.value)
+    assert str(trained["checkpoint"]) in str(raised.value)
+    assert not (tmp_path / "A_1_0.json").exists()
+
+
+def test_a_network_applied_to_a_plate_of_nearly_its_pixel_size_is_warned_with_the_ratio(
+    trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        predict_other_plate(trained, phase_copy(plate["phase"], tmp_path, pixel=1.2), tmp_path)
+    assert "pixel size 0.78 µm in" in caplog.text
+    assert "expected 0.65 µm" in caplog.text and "(1.2 times)" in caplog.text
+
+
+@pytest.mark.parametrize("slices", [1, 2])
+def test_a_plate_of_one_slice_given_to_a_network_of_several_is_refused_fewer_warned(
+    trained: dict[str, Any],
+    plate: dict[str, Path],
+    tmp_path: Path,
+    slices: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    flat = tmp_path / "flat.zarr"
+    geometry = read_plate_geometry(plate["phase"])
+    with (
+        open_ome_zarr(plate["phase"], layout="hcs", mode="r") as phase,
+        open_ome_zarr(
+            flat, layout="hcs", mode="w", channel_names=["Phase3D"], version=OME_ZARR_VERSION
+        ) as own,
+    ):
+        for fov_name, position in phase.positions():
+            middle = np.asarray(position["0"][:, :, 2 : 2 + slices], dtype=np.float32)  # (T, 1, Z, Y, X)
+            own.create_position(*split_fov_name(fov_name)).create_image(
+                "0",
+                middle,
+                transform=scale_transform(
+                    geometry.time_interval_s, geometry.z_step_um, geometry.pixel_size_um
+                ),
+            )
+    if slices == 1:
+        with pytest.raises(
+            ArtifactError, match=r"expected phase stacks of several slices .* found 1 slice in .*flat\.zarr"
+        ):
+            predict_other_plate(trained, flat, tmp_path)
+        return
+    with caplog.at_level(logging.WARNING):
+        predict_other_plate(trained, flat, tmp_path)
+    assert "stacks of 2 slices in" in caplog.text and "fewer than input_depth_slices=3" in caplog.text
+
+
+def test_a_network_predicting_from_another_channel_name_or_recording_nothing_is_warned(
+    trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = phase_copy(plate["phase"], tmp_path, channel="DIC")
+    config = user_checkpoint(
+        trained["config"].model_copy(update={"input_channel": "DIC"}), trained["checkpoint"]
+    )
+    with caplog.at_level(logging.WARNING):
+        predict_other_plate(trained, other, tmp_path, config)
+    assert "was trained on phase channel 'Phase3D', and predicts from channel 'DIC'" in caplog.text
+    caplog.clear()
+    network, _ = load_network(trained["checkpoint"], trained["config"])
+    torch.save(network.state_dict(), tmp_path / "bare.pt")
+    bare = user_checkpoint(trained["config"], tmp_path / "bare.pt")
+    output = tmp_path / "bare_vs.zarr"
+    create_plate(bare, plate["phase"], output)
+    with caplog.at_level(logging.WARNING):
+        predict(bare, plate["phase"], tmp_path / "bare.pt", output, tmp_path / "bare.json", "A/1/0")
+    assert "records no pixel size, z step or slices of the plate it was trained on" in caplog.text
+
+
+def test_phase_in_other_units_predicts_the_same_nuclei(
+    trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """Each FOV is z-scored: phase 100 times larger (nm of optical path for radians) and offset
+    changes the prediction by float32 rounding only."""
+    scaled = phase_copy(plate["phase"], tmp_path)
+    with open_ome_zarr(scaled, layout="hcs", mode="r+") as copy:
+        image = copy["A/1/0"]["0"]
+        image[:] = np.asarray(image[:]) * 100.0 + 7.0
+    predict_other_plate(trained, scaled, tmp_path)
+    with open_ome_zarr(tmp_path / "vs.zarr", layout="hcs", mode="r") as ours:
+        other = np.asarray(ours["A/1/0"]["0"][:])
+    config = user_checkpoint(trained["config"], trained["checkpoint"])
+    create_plate(config, plate["phase"], tmp_path / "same.zarr")
+    predict(
+        config, plate["phase"], trained["checkpoint"], tmp_path / "same.zarr", tmp_path / "s.json", "A/1/0"
+    )
+    with open_ome_zarr(tmp_path / "same.zarr", layout="hcs", mode="r") as same:
+        np.testing.assert_allclose(other, np.asarray(same["A/1/0"]["0"][:]), atol=1e-3)

@@ -1223,6 +1223,33 @@ def _model_file_problems(key: str, model_file: str | None, results: str, readme_
     ]
 
 
+def _phase_override_warnings(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout]) -> list[str]:
+    """``phase.yx_pixel_size_um`` / ``z_step_um`` set and more than :data:`SCALE_RELATIVE_TOLERANCE`
+    off the value the raw plate's metadata states in a unit (or ``acquisition`` supplies): the README's
+    fix for wrong metadata, but a phase config copied from another plate's dataset overrides a right
+    one, and the phase (then every stage reading its plate) is computed in another size with exit 0."""
+    warnings = []
+    for name, raw in raw_layouts.items():
+        phase = config.datasets[name].phase
+        if phase is None:
+            continue
+        stated = supplied_layout(config.datasets[name], raw).stated_values()
+        for field, key, what in (
+            ("yx_pixel_size_um", "pixel_size_um", "pixel size"),
+            ("z_step_um", "z_step_um", "z step"),
+        ):
+            configured, found = getattr(phase, field), stated[key]
+            if configured is None or found is None or not sampling_differs(configured, found):
+                continue
+            warnings.append(
+                f"datasets.{name}.phase.{field}: {configured:g} µm overrides the {what} {found:g} µm of "
+                f"{raw.path} ({configured / found:.3g} times): the phase is reconstructed, and the stages "
+                f"reading its plate count, in {configured:g} µm. Keep it only if the plate's metadata is "
+                f"wrong; remove it for a phase config copied from another dataset"
+            )
+    return warnings
+
+
 def workflow_warnings(
     config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout], results: str = "results"
 ) -> list[str]:
@@ -1231,9 +1258,11 @@ def workflow_warnings(
     annotations train classifiers with one FOV only holding infected cells
     (:func:`_single_infected_fov_warnings`); a dataset whose pixel size nothing states, so the sizes in
     pixels left at their defaults are not checked against it (:func:`_unstated_pixel_warning`, one
-    line per dataset); a patch size given narrower than a nucleus (:func:`_patch_size_warnings`).
+    line per dataset); a patch size given narrower than a nucleus (:func:`_patch_size_warnings`);
+    a phase config overriding the pixel size or z step the plate states (:func:`_phase_override_warnings`).
     ``results`` names the plates the workflow writes, as for :func:`workflow_problems`."""
     warnings = _single_infected_fov_warnings(config, raw_layouts)
+    warnings += _phase_override_warnings(config, raw_layouts)
     supplied = {
         name: supplied_layout(dataset, raw_layouts[name]) for name, dataset in config.datasets.items()
     }

@@ -3,7 +3,11 @@
 A checkpoint written here is a dict of plain types and tensors::
 
     {"format": "dynaclr_virtual_stain", "state_dict": {...}, "network": {backbone, input_depth_slices,
-     decoder_full_resolution_channels}, "metrics": {...}, "dynaclr": <provenance record>}
+     decoder_full_resolution_channels}, "metrics": {..., "training_input": {...}},
+     "dynaclr": <provenance record>}
+
+``metrics.training_input`` (written by ``train_virtual_stain``) records the plate the weights learnt
+from, which each prediction compares with its own (:mod:`dynaclr.virtual_stain.transfer`).
 
 :func:`load_network` also accepts a bare ``state_dict`` of the network and Lightning
 checkpoints of :class:`~dynaclr.virtual_stain.module.VirtualStainModule` (keys ``network.*``) when
@@ -27,8 +31,9 @@ from dynaclr.io import ArtifactError, Provenance, atomic_output, check_provenanc
 from dynaclr.io.provenance import PROVENANCE_KEY, config_differences
 from dynaclr.io.weights import load_weights_file
 from dynaclr.virtual_stain.network import VirtualStainUNet, build_network
+from dynaclr.virtual_stain.transfer import TRAINING_INPUT_KEY
 
-__all__ = ["CHECKPOINT_FORMAT", "load_network", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "load_network", "load_trained_network", "save_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +73,9 @@ def _fix(config: VirtualStainConfig) -> str:
     return "retrain it with `snakemake --forcerun train_virtual_stain`"
 
 
-def _read(path: Path, config: VirtualStainConfig) -> tuple[dict[str, torch.Tensor], Provenance | None]:
+def _read(
+    path: Path, config: VirtualStainConfig
+) -> tuple[dict[str, torch.Tensor], Provenance | None, dict[str, Any] | None]:
     raw = load_weights_file(path, what="virtual staining checkpoint", fix=_fix(config))
     if not isinstance(raw, dict):
         raise ArtifactError(f"{path}: expected a dict of weights, found {type(raw).__name__}")
@@ -80,13 +87,28 @@ def _read(path: Path, config: VirtualStainConfig) -> tuple[dict[str, torch.Tenso
         raise ArtifactError(f"{path}: 'state_dict' is not a mapping of parameter names to tensors")
     if all(key.startswith("network.") for key in state):  # a Lightning checkpoint of the module
         state = {key.removeprefix("network."): value for key, value in state.items()}
-    return state, provenance
+    metrics = raw.get("metrics")
+    record = metrics.get(TRAINING_INPUT_KEY) if isinstance(metrics, dict) else None
+    return state, provenance, record if isinstance(record, dict) else None
 
 
 def load_network(path: str | Path, config: VirtualStainConfig) -> tuple[VirtualStainUNet, Provenance | None]:
     """Build the network ``config`` describes and load the weights at ``path`` into it (eval mode).
 
-    Returns the network (on CPU) and the checkpoint's provenance (None for a bare weights file).
+    Returns the network (on CPU) and the checkpoint's provenance (None for a bare weights file):
+    :func:`load_trained_network` without the training input.
+    """
+    network, provenance, _ = load_trained_network(path, config)
+    return network, provenance
+
+
+def load_trained_network(
+    path: str | Path, config: VirtualStainConfig
+) -> tuple[VirtualStainUNet, Provenance | None, dict[str, Any] | None]:
+    """:func:`load_network`, with what the checkpoint records of the plate it was trained on (its
+    metrics' :data:`~dynaclr.virtual_stain.transfer.TRAINING_INPUT_KEY`; None where it records none),
+    which a prediction compares with its plate (:func:`~dynaclr.virtual_stain.transfer.
+    check_training_input`).
 
     Raises:
         ArtifactError: the file is missing or unreadable, or its weights do not fit the network;
@@ -94,7 +116,7 @@ def load_network(path: str | Path, config: VirtualStainConfig) -> tuple[VirtualS
             the network (no ``checkpoint``), a file trained with another config or without provenance.
     """
     path = Path(path)
-    state, provenance = _read(path, config)
+    state, provenance, record = _read(path, config)
     if config.checkpoint is None:
         check_trained_with(provenance, config, path)
     stem = state.get(_STEM_KEY)
@@ -116,7 +138,7 @@ def load_network(path: str | Path, config: VirtualStainConfig) -> tuple[VirtualS
             f"training config. Details: {str(err)[:600]}"
         ) from err
     logger.info("loaded virtual staining weights from %s", path)
-    return network.eval(), provenance
+    return network.eval(), provenance, record
 
 
 def check_trained_with(provenance: Provenance | None, config: VirtualStainConfig, path: str | Path) -> None:

@@ -8,6 +8,10 @@ input's full ``(T, Z, Y, X)`` and downstream stages take the slice or projection
 Values are in normalised fluorescence units: background (the FOV's median) 0, the 99th
 percentile (inside nuclei) 1.
 
+A checkpoint trained on another plate is compared with the plate predicted (pixel size, z step,
+slices, channel name; :mod:`dynaclr.virtual_stain.transfer`): refused where the network would see
+nuclei or slabs of another size than it learnt from, warned where the difference is small.
+
 Missing phase voxels (:mod:`dynaclr.numerics.missing`): a frame mostly missing is dropped and
 predicted as NaN (so the stages reading the prediction drop it too); below that, missing voxels
 are 0 after normalisation (the FOV's mean phase); a FOV mostly missing fails.
@@ -34,7 +38,7 @@ from dynaclr.io.plate import write_fov_record
 from dynaclr.numerics.device import resolve_device
 from dynaclr.numerics.missing import MissingTally, fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics
-from dynaclr.virtual_stain.checkpoint import load_network
+from dynaclr.virtual_stain.checkpoint import load_trained_network
 from dynaclr.virtual_stain.network import VirtualStainUNet
 from dynaclr.virtual_stain.plates import (
     channel_index,
@@ -44,6 +48,7 @@ from dynaclr.virtual_stain.plates import (
     read_phase_input,
 )
 from dynaclr.virtual_stain.slabs import slabs
+from dynaclr.virtual_stain.transfer import check_training_input
 
 __all__ = [
     "PredictVirtualStainInputs",
@@ -196,7 +201,7 @@ def predict_fov(
     phase_provenance = read_phase_input(phase_path, config.input_channel)
     check_fov_records(inputs.phase_record, ArtifactKind.PHASE_FOV, phase_provenance)
     plate_provenance = read_zarr_provenance(output_path, ArtifactKind.VIRTUAL_STAIN_PLATE)
-    network, model_provenance = load_network(inputs.checkpoint, config)
+    network, model_provenance, training_input = load_trained_network(inputs.checkpoint, config)
     device = resolve_device(config.predict.device)
     start = time.perf_counter()
     with (
@@ -207,6 +212,14 @@ def predict_fov(
         phase = plate_image(phase_plate, fov_name, phase_path)
         output = plate_image(output_plate, fov_name, output_path)
         _check_output_shape(output, phase, fov_name, inputs)
+        check_training_input(
+            training_input,
+            inputs.checkpoint,
+            config,
+            phase_path,
+            int(phase.shape[2]),
+            model_provenance.config.get("input_channel") if model_provenance is not None else None,
+        )
         where = f"{phase_path} FOV {fov_name} channel {config.input_channel!r}"
         normalization = fov_normalization(
             phase, phase_c, "zscore", config.normalization_frames, where, store=phase_path, fov_name=fov_name

@@ -31,6 +31,7 @@ from dynaclr.virtual_stain.plates import (
     read_phase_input,
     read_target_plate_provenance,
 )
+from dynaclr.virtual_stain.transfer import TRAINING_INPUT_KEY, training_input_record
 
 __all__ = [
     "TrainVirtualStainInputs",
@@ -241,7 +242,9 @@ def train_virtual_stain(
         over the first and last 10% of steps, in normalised target units squared),
         ``stopped_by_time``, ``patch_size_px``, ``device``, ``train_fovs``, ``run`` (the values of
         the training's run keys, ``data_loader_workers`` and ``cache_megabytes``, which the recorded
-        config holds at their defaults).
+        config holds at their defaults), ``training_input`` (the phase plate, channel, pixel size, z
+        step and fewest slices a prediction on another plate compares:
+        :mod:`dynaclr.virtual_stain.transfer`).
     """
     train = config.train
     if train is None:
@@ -259,6 +262,10 @@ def train_virtual_stain(
         "patch_size_px": patch_size,
         "train_fovs": list(train.train_fovs),
         "run": config.training_run_params()["train"],  # the run keys' values (the config holds defaults)
+        # what a prediction on another plate compares (dynaclr.virtual_stain.transfer)
+        TRAINING_INPUT_KEY: training_input_record(
+            inputs.phase_plate, config.input_channel, min(s.shape_tzyx[1] for s in sources)
+        ),
     }
     provenance = make_provenance(
         ArtifactKind.VIRTUAL_STAIN_MODEL,

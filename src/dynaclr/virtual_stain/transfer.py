@@ -1,0 +1,170 @@
+"""A virtual-staining network applied to another plate than the one it was trained on: what the
+checkpoint records of its training input and what each prediction compares (no deep-learning
+framework).
+
+The network counts in pixels and slices: the same weights see, on a plate of another pixel size or
+z step, nuclei of another size and slabs of another depth than they learnt from, and predict a
+plausible-looking but wrong image. Phase values in other units (radians, nm of optical path, a scale
+100 times larger) need no check: each FOV is z-scored (mean 0, std 1) before the network sees it,
+in training as in prediction.
+
+``train_virtual_stain`` records, in the checkpoint's metrics under :data:`TRAINING_INPUT_KEY`, the
+training phase plate, its channel, the pixel size and z step its metadata states (``None`` where
+nothing states them: see :meth:`~dynaclr.io.plate.PlateSampling.stated_values`) and the fewest
+slices of a training FOV. Each ``predict_virtual_stain`` job (:func:`check_training_input`)
+compares them with the phase plate it reads:
+
+* pixel size or z step (the z step where slabs hold several slices of both plates) more than
+  :data:`REFUSED_SCALE_RATIO` times larger or smaller: refused, naming the checkpoint, the key, both
+  values and both plates;
+* differing by more than :data:`~dynaclr.config.plate_checks.SCALE_RELATIVE_TOLERANCE` but less:
+  a WARNING with the ratio (another camera of nearly the same pixels may well be fine);
+* a plate of one slice given to a network taking slabs of several (every slab the one slice
+  repeated) trained on stacks: refused; stacks of fewer slices than a slab: a WARNING;
+* another ``input_channel`` than the one the network was trained on (only the name: ``Phase`` and
+  ``Phase3D`` may be the same quantity): a WARNING naming both.
+
+A checkpoint recording none of this (trained before it was recorded, or a bare weights file) is
+predicted with a WARNING that nothing was compared.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dynaclr.config.plate_checks import sampling_differs
+from dynaclr.config.virtual_stain import VirtualStainConfig
+from dynaclr.io import ArtifactError
+from dynaclr.io.plate import read_plate_sampling
+
+__all__ = ["REFUSED_SCALE_RATIO", "TRAINING_INPUT_KEY", "check_training_input", "training_input_record"]
+
+logger = logging.getLogger(__name__)
+
+#: Key of the checkpoint's metrics recording the training input (:func:`training_input_record`).
+TRAINING_INPUT_KEY = "training_input"
+
+#: A pixel size or z step this many times larger or smaller than the training plate's is refused
+#: (nuclei 2.25 times the area the network learnt from); a smaller difference is warned.
+REFUSED_SCALE_RATIO = 1.5
+
+_SIZES = (("pixel_size_um", "pixel size"), ("z_step_um", "z step"))
+
+
+def _stated_sizes(phase_plate: str | Path) -> dict[str, float | None]:
+    stated = read_plate_sampling(phase_plate).stated_values()
+    return {key: stated[key] for key, _ in _SIZES}
+
+
+def training_input_record(phase_plate: str | Path, channel: str, slices: int) -> dict[str, Any]:
+    """What the checkpoint records of its training input (module docstring): JSON-ready."""
+    return {
+        "plate": str(phase_plate),
+        "channel": channel,
+        "slices": int(slices),
+        **_stated_sizes(phase_plate),
+    }
+
+
+def check_training_input(
+    record: Mapping[str, Any] | None,
+    checkpoint: str | Path,
+    config: VirtualStainConfig,
+    phase_plate: str | Path,
+    slices: int,
+    trained_channel: str | None,
+) -> None:
+    """Compare the checkpoint's training input (``record``; ``trained_channel``: the ``input_channel``
+    its provenance records, if any) with the phase plate a prediction reads (``slices`` per stack):
+    refuse, warn or accept as the module docstring says.
+
+    Raises:
+        ArtifactError: another pixel size or z step beyond :data:`REFUSED_SCALE_RATIO`, or a plate of
+            one slice for a network trained on slabs of several.
+    """
+    where = f"{checkpoint} (virtual_stain.checkpoint)" if config.checkpoint else str(checkpoint)
+    channel = record.get("channel") if record else trained_channel
+    if isinstance(channel, str) and channel != config.input_channel:
+        logger.warning(
+            "%s was trained on phase channel %r, and predicts from channel %r of %s "
+            "(virtual_stain.input_channel): check that it holds the same quantity (a network trained "
+            "on phase predicts no nuclei from DIC or brightfield)",
+            where,
+            channel,
+            config.input_channel,
+            phase_plate,
+        )
+    if not record:
+        logger.warning(
+            "%s records no pixel size, z step or slices of the plate it was trained on (a weights file "
+            "from elsewhere, or trained by an older dynaclr): nothing compared with %s; check that it was "
+            "imaged with the same objective and z step",
+            where,
+            phase_plate,
+        )
+        return
+    trained_plate = record.get("plate", "?")
+    if Path(str(trained_plate)).resolve() == Path(phase_plate).resolve():
+        return  # the plate it was trained on
+    depth = config.input_depth_slices
+    trained_slices = record.get("slices")
+    if depth > 1 and slices == 1 and trained_slices != 1:
+        raise ArtifactError(
+            f"{where}: expected phase stacks of several slices (the network takes slabs of "
+            f"input_depth_slices={depth} and was trained on stacks of {trained_slices} slices of "
+            f"{trained_plate}), found 1 slice in {phase_plate}: every slab would be that slice repeated "
+            f"{depth} times, which the network never saw. Use a network trained with input_depth_slices: 1 "
+            "(or trained on this plate: virtual_stain.train), or a z-stack of this plate"
+        )
+    if depth > 1 and slices < depth and isinstance(trained_slices, int) and trained_slices >= depth:
+        logger.warning(
+            "%s: stacks of %d slices in %s, fewer than input_depth_slices=%d (trained on %d slices of %s): "
+            "every slab repeats edge slices",
+            where,
+            slices,
+            phase_plate,
+            depth,
+            trained_slices,
+            trained_plate,
+        )
+    found = _stated_sizes(phase_plate)
+    several = depth > 1 and slices > 1 and isinstance(trained_slices, int) and trained_slices > 1
+    for key, name in _SIZES:
+        if key == "z_step_um" and not several:
+            continue  # one slice per slab or per stack: the z step changes nothing the network sees
+        recorded, value = record.get(key), found[key]
+        wanted = float(recorded) if isinstance(recorded, int | float) else None
+        if wanted is None or value is None:
+            logger.warning(
+                "%s: %s not compared: %s states none (trained on %s, %s)",
+                where,
+                name,
+                phase_plate if value is None else trained_plate,
+                trained_plate,
+                "none stated" if wanted is None else f"{wanted:g} µm",
+            )
+            continue
+        if not sampling_differs(value, wanted):
+            continue
+        ratio = value / wanted
+        message = (
+            f"{where}: {name} {value:g} µm in {phase_plate}, expected {wanted:g} µm, the {name} of "
+            f"{trained_plate} it was trained on ({ratio:.3g} times)"
+        )
+        if max(ratio, 1 / ratio) > REFUSED_SCALE_RATIO:
+            seen = (
+                f"nuclei {1 / ratio:.3g} times as wide (in pixels) as those it learnt from"
+                if key == "pixel_size_um"
+                else f"slabs of {depth} slices spanning {depth * value:g} µm, not {depth * wanted:g} µm"
+            )
+            raise ArtifactError(
+                f"{message}: the network counts in pixels and slices and would see {seen}. Resample the "
+                f"plate to {wanted:g} µm, correct its scale metadata if it is wrong, or train a network on "
+                "it (virtual_stain.train)"
+            )
+        logger.warning(
+            "%s; check the prediction (evaluate_virtual_stain) on FOVs with a nuclear channel", message
+        )
