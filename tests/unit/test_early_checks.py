@@ -30,7 +30,7 @@ from test_stage_contract import planned_jobs
 
 from dynaclr.config.plate_checks import workflow_problems
 from dynaclr.config.workflow import WorkflowConfig
-from dynaclr.io.plate import read_plate_layout, read_plate_sampling
+from dynaclr.io.plate import PlateLayout, read_plate_layout, read_plate_sampling
 
 #: (T, C, Z, Y, X) of the test plate: 6 frames at 10 min, 3 slices of 64 x 64 px.
 SHAPE = (6, 2, 3, 64, 64)
@@ -788,11 +788,13 @@ def test_match_radii_left_at_their_defaults_are_refused_on_a_plate_of_other_pixe
     assert _radius_problems(config) == []
 
 
-def test_a_patch_size_left_at_its_default_is_refused_on_a_plate_of_other_pixels() -> None:
+def test_a_patch_size_left_at_its_default_is_refused_on_a_plate_of_finer_pixels() -> None:
     """patch_size_yx_px has a default (48 px: a cell of ~15 px radius with margin at 0.65 µm): on 0.2 µm
     pixels it is 9.6 µm, narrower than a nucleus, with exit 0. Left at its default it is refused as the
-    tracking sizes are, with the default scaled to the plate (a multiple of 4); a size given that cannot
-    hold a nucleus is a warning."""
+    tracking sizes are, with a size to set that the config and the plate then accept: the default scaled
+    to the plate (a multiple of 4) where its window fits the images, else the largest that fits; a size
+    given that cannot hold a nucleus is a warning. On coarser pixels the default is a larger field of
+    view, not a wrong size: a warning, offering a size the models' ConvNeXt backbone takes (>= 32 px)."""
     from integration.workflow_helpers import tiny_workflow_config
 
     from dynaclr.config.plate_checks import workflow_warnings
@@ -801,15 +803,41 @@ def test_a_patch_size_left_at_its_default_is_refused_on_a_plate_of_other_pixels(
     config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
     del config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"]
     (problem,) = [p for p in _simulated_problems(config) if ".patch_size_yx_px:" in p]
+    # the default scaled to 0.2 µm, 156 px, needs a 282 px window: the 96 x 96 px images cannot hold it
     assert problem == (
         "datasets.tiny.patches[phase_sensor].patch_size_yx_px: expected a patch size set for the 0.2 µm "
         "pixels of results/tiny/raw.zarr, found the default 48 px, meant for 0.65 µm pixels (more than 1.5 "
-        "times larger or smaller); 48 px is 9.6 µm here, narrower than a nucleus (~10 µm): the cell does not "
-        "fit in its patch. Set it, e.g. the default scaled to 0.2 µm (a multiple of 4): patch_size_yx_px: 156"
+        "times finer); 48 px is 9.6 µm here, narrower than a nucleus (~10 µm): the cell does not fit in its "
+        "patch. Set it, e.g. the largest size that fits, as the 96 x 96 px images of results/tiny/raw.zarr "
+        "are too small for a cell-sized patch at 0.2 µm pixels (156 px, the default scaled to them, needs a "
+        "stored window of 282 px): patch_size_yx_px: 52"
     )
+    config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 52  # the offer: accepted
+    assert not [p for p in _simulated_problems(config) if "patch" in p]
+    shape = config["datasets"]["tiny"]["simulate"]["shape_zyx"]
+    config["datasets"]["tiny"]["simulate"]["shape_zyx"] = [shape[0], 320, 320]  # holds the scaled size
+    del config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"]
+    (problem,) = [p for p in _simulated_problems(config) if ".patch_size_yx_px:" in p]
+    assert problem.endswith("e.g. the default scaled to 0.2 µm (a multiple of 4): patch_size_yx_px: 156")
+    config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 156
+    assert not [p for p in _simulated_problems(config) if "patch" in p]
+    config["datasets"]["tiny"]["simulate"]["shape_zyx"] = shape
+
     config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 1.3
-    (coarse,) = [p for p in _simulated_problems(config) if ".patch_size_yx_px:" in p]
-    assert coarse.endswith("patch_size_yx_px: 24 (a ConvNeXt backbone needs at least 32 px)")
+    del config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"]
+    assert not [p for p in _simulated_problems(config) if ".patch_size_yx_px:" in p]
+    (coarse,) = [w for w in workflow_warnings(*_simulated_layouts(config)) if "patch_size_yx_px" in w]
+    assert coarse == (
+        "datasets.tiny.patches[phase_sensor].patch_size_yx_px: the default 48 px, meant for 0.65 µm pixels, "
+        "is 62 µm on the 1.3 µm pixels of results/tiny/raw.zarr (more than 1.5 times coarser): each patch "
+        "holds as much of the neighbours as of the cell; for the defaults' field of view set it, e.g. the "
+        "default scaled to 1.3 µm (a multiple of 4), 24 px, raised to the 32 px the backbone of its models "
+        "needs: patch_size_yx_px: 32"
+    )
+    config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 32  # the offer: accepted, no warning
+    assert not [p for p in _simulated_problems(config) if "patch" in p]
+    assert not [w for w in workflow_warnings(*_simulated_layouts(config)) if "patch_size_yx_px" in w]
+
     config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
     config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 32  # given: used as it is, but warned
     assert not [p for p in _simulated_problems(config) if ".patch_size_yx_px:" in p]
@@ -818,7 +846,7 @@ def test_a_patch_size_left_at_its_default_is_refused_on_a_plate_of_other_pixels(
         "datasets.tiny.patches[phase_sensor].patch_size_yx_px: a patch of 32 px is 6.4 µm on the 0.2 µm "
         "pixels of results/tiny/raw.zarr, narrower than a nucleus (~10 µm, 50 px here)"
     )
-    config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 156
+    config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 52
     assert not [w for w in workflow_warnings(*_simulated_layouts(config)) if "patch_size_yx_px" in w]
 
 
@@ -849,6 +877,53 @@ def test_a_plate_stating_no_pixel_size_is_said_to_be_unchecked(tmp_path: Path) -
     )
     config["datasets"]["mine"]["acquisition"] = {"pixel_size_um": 0.65}
     assert workflow_warnings(WorkflowConfig.model_validate(config), layouts) == []
+
+
+def _unitless_plate(path: Path, shape: tuple[int, ...]) -> tuple[Path, dict[str, PlateLayout]]:
+    """A plate of ``shape`` whose Y and X axes have no unit (its pixel size a guess), and its layout."""
+    plate = write_plate(path, FOVS, ["Nuclei", "Sensor"], shape)
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            for axis in ome["multiscales"][0]["axes"][-2:]:  # y and x
+                axis.pop("unit", None)
+    with pytest.warns(UserWarning, match="axes without a unit"):
+        return plate, {"mine": read_plate_layout(plate)}
+
+
+def test_the_unchecked_pixel_sizes_are_those_the_checks_would_read(tmp_path: Path) -> None:
+    """The warning for a plate stating no pixel size named tracking's linking keys on still images (one
+    frame), which the tracking check leaves out there (nothing is linked); and it named a pixel size the
+    phase config states (phase.yx_pixel_size_um, the raw plate's grid) as stated by nothing, where the
+    tracking on the raw plate is checked against it now; for TrackMate tracks it says the XML's
+    calibration is not read at planning."""
+    from dynaclr.config.plate_checks import workflow_warnings
+
+    plate, layouts = _unitless_plate(tmp_path / "still.zarr", (1, *SHAPE[1:]))
+    config = plate_config(plate)
+    config["contrastive_models"]["m"]["training"]["sampling"] = "classical"  # one frame: no time-aware pairs
+    del config["contrastive_models"]["m"]["training"]["tau_frames"]
+    (warning,) = workflow_warnings(WorkflowConfig.model_validate(config), layouts)
+    assert "linking" not in warning
+    assert "(tracking.maps.smoothing_sigma_px, tracking.segmentation.min_area_px, " in warning
+
+    plate, layouts = _unitless_plate(tmp_path / "movie.zarr", SHAPE)
+    config = plate_config(plate)
+    config["datasets"]["mine"]["phase"] = {"brightfield_channel": "Sensor", "yx_pixel_size_um": 1.3}
+    validated = WorkflowConfig.model_validate(config)
+    assert workflow_warnings(validated, layouts) == []
+    (problem,) = [p for p in workflow_problems(validated, layouts, "results") if "tracking" in p]
+    assert problem.startswith(
+        "datasets.mine.tracking: expected pixel-valued keys set for the 1.3 µm pixels of the tracking input "
+        f"{plate}"
+    )
+
+    config = plate_config(plate)
+    del config["datasets"]["mine"]["tracking_input"]
+    trackmate = str(tmp_path / "{row}_{col}_{fov}.xml")
+    config["datasets"]["mine"]["tracks"] = {"format": "trackmate", "path": trackmate}
+    del config["datasets"]["mine"]["patches"][0]["patch_size_yx_px"]  # at its default: not checked
+    (warning,) = workflow_warnings(WorkflowConfig.model_validate(config), layouts)
+    assert "(the calibration of the TrackMate XML files is not read at planning)" in warning
 
 
 def test_tracking_sizes_are_checked_against_the_pixels_a_plate_states(tmp_path: Path) -> None:

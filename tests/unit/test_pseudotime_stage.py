@@ -19,6 +19,7 @@ from dynaclr.pseudotime.stage import (
     align_embeddings,
     division_accuracy,
     division_state,
+    first_daughter_frames,
     lineage_series,
     pseudotime_stage,
     read_dtw_accuracy,
@@ -444,6 +445,27 @@ def test_division_state_and_true_first_division_read_the_lineage():
     gapped = pd.concat([gapped, _obs([("A/1/0", 2, 1, 3), ("A/1/0", 3, 1, 3)])], ignore_index=True)
     seen = true_division_frames(gapped)
     assert seen[("A/1/0", 1)] == seen[("A/1/0", 2)][:1] == seen[("A/1/0", 3)] == (3,)
+
+    # a daughter first seen after her sister (missed at 10 and 11) divided with her, at 10: one division
+    # for the whole lineage, and the reference cut on her series has its onset there, not at 12
+    late = _obs(
+        [("A/1/0", 1, -1, t) for t in range(10)]
+        + [("A/1/0", 2, 1, t) for t in range(10, 16)]
+        + [("A/1/0", 3, 1, t) for t in range(12, 16)]
+    )
+    assert true_division_frames(late) == {("A/1/0", 1): (10,), ("A/1/0", 2): (10,), ("A/1/0", 3): (10,)}
+    assert first_daughter_frames(late) == {("A/1/0", 1): 10}
+    config = PseudotimeConfig(
+        event="division", reference_frames_before_onset=3, reference_frames_after_onset=3
+    )
+    state, divided = division_state(late), first_daughter_frames(late)
+    later_leaf = [s for s in lineage_series(late) if s.query_id == 3]
+    reference = select_reference(later_leaf, state, config, divided)
+    assert reference.onset_t == 10
+    assert reference.times.tolist() == [-3, -2, -1, 2, 3, 4]
+    # gap-free: the onset is the daughter's first row, as without the lineage's division frames
+    sister = [s for s in lineage_series(late) if s.query_id == 2]
+    assert select_reference(sister, state, config, divided) == select_reference(sister, state, config)
 
 
 @pytest.mark.parametrize(

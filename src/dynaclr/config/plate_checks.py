@@ -23,9 +23,14 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from dynaclr.config.backbones import CONTRASTIVE_BACKBONES, VIRTUAL_STAIN_BACKBONES, backbone_problem
+from dynaclr.config.backbones import (
+    CONTRASTIVE_BACKBONES,
+    VIRTUAL_STAIN_BACKBONES,
+    backbone_problem,
+    minimum_input_size_px,
+)
 from dynaclr.config.base import fov_pattern_paths
-from dynaclr.config.patches import PatchSpec, channel_indices
+from dynaclr.config.patches import PatchSpec, channel_indices, required_initial_patch_size_px
 from dynaclr.config.reasons import single_class_fov
 from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, CellsConfig, SimulateConfig
 from dynaclr.config.tracking import (
@@ -368,47 +373,115 @@ def _default_patch_size_px(ratio: float = 1.0) -> int:
     return default if ratio == 1.0 else max(16, 4 * round(default * ratio / 4))
 
 
-def _patch_size_problems(name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]) -> list[str]:
+def _backbone_minimum_px(config: WorkflowConfig, spec: PatchSpec) -> int:
+    """The smallest patch side the backbones of the contrastive models trained or embedding on patch spec
+    ``spec`` (its name) take (:func:`~dynaclr.config.backbones.minimum_input_size_px`: 32 for ConvNeXt),
+    the spec's own bound of 16 px where none uses it."""
+    return max(
+        [16]
+        + [
+            minimum_input_size_px(entry.training.backbone)
+            for entry in config.contrastive_models.values()
+            if entry.training.patch_spec == spec.name
+        ]
+    )
+
+
+def _patch_size_offer(
+    spec: PatchSpec, plates: Mapping[str, PlateLayout], pixel_size: float, ratio: float, minimum_px: int
+) -> str:
+    """The ``patch_size_yx_px`` to offer for ``spec`` on pixels of ``pixel_size`` (µm; ``ratio``: the
+    defaults' pixel size over it), as a phrase ending in the key and value: the default scaled to the
+    plate (a multiple of 4), never below ``minimum_px`` (the models' backbones), and whose stored window
+    (:func:`~dynaclr.config.patches.required_initial_patch_size_px`) fits the images of the spec's
+    source plates (:func:`_patch_window_problems` refuses one that does not): where the scaled size
+    does not fit, the images are too small for a cell-sized patch at these pixels and the largest size
+    that fits is offered, or none where no size of ``minimum_px`` fits."""
+    scaled = _default_patch_size_px(ratio)
+    offer = max(scaled, 4 * math.ceil(minimum_px / 4))
+    how = f"the default scaled to {pixel_size:g} µm (a multiple of 4)"
+    if offer > scaled:
+        how += f", {scaled} px, raised to the {minimum_px} px the backbone of its models needs"
+    fields = {
+        min(plates[c.source].shape_tczyx[-2:]): plates[c.source] for c in spec.channels if c.source in plates
+    }
+    if not fields:
+        return f"{how}: patch_size_yx_px: {offer}"
+    field = min(fields)
+    window = required_initial_patch_size_px(offer)
+    if window <= field:
+        return f"{how}: patch_size_yx_px: {offer}"
+    _, _, _, n_y, n_x = fields[field].shape_tczyx
+    small = (
+        f"the {n_y} x {n_x} px images of {fields[field].path} are too small for a cell-sized patch at "
+        f"{pixel_size:g} µm pixels ({offer} px, the default scaled to them, needs a stored window of "
+        f"{window} px)"
+    )
+    fitting = [size for size in range(4 * math.ceil(minimum_px / 4), field + 1, 4)]
+    fitting = [size for size in fitting if required_initial_patch_size_px(size) <= field]
+    if not fitting:
+        return f"no size: {small}, and no patch of {minimum_px} px or more fits them; image a larger field"
+    return f"the largest size that fits, as {small}: patch_size_yx_px: {max(fitting)}"
+
+
+def _patch_size_problems(
+    name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout], config: WorkflowConfig
+) -> list[str]:
     """A patch spec's ``patch_size_yx_px`` left at its default (48 px: a cell of ~15 px radius with
     margin at :data:`~dynaclr.config.tracking.DEFAULTS_PIXEL_SIZE_UM`) on a dataset whose stated pixels
-    (:func:`_tracked_pixel_size`) differ from those by more than
+    (:func:`_tracked_pixel_size`) are finer than those by more than
     :data:`~dynaclr.config.tracking.PIXEL_SIZE_TOLERANCE`: 9.6 µm on 0.2 µm pixels, narrower than a
-    nucleus; 62 µm on 1.3 µm pixels, as many neighbours as cell. A size the config gives is used as it
-    is (:func:`_patch_size_warnings` says when it cannot hold a nucleus). The size offered is the default
-    scaled to the plate, a multiple of 4 and at least 16 px (the spec's own bounds)."""
+    nucleus. Coarser pixels make a larger field of view, not a wrong size: a warning
+    (:func:`_patch_size_warnings`). A size the config gives is used as it is
+    (:func:`_patch_size_warnings` says when it cannot hold a nucleus). The size offered is
+    :func:`_patch_size_offer`'s."""
     stated = _tracked_pixel_size(dataset, plates)
     ratio = None if stated is None else pixel_ratio_beyond_tolerance(stated[1])
-    if stated is None or ratio is None:
+    if stated is None or ratio is None or ratio < 1.0:
         return []
     plate, pixel_size = stated
     default = _default_patch_size_px()
-    scaled = _default_patch_size_px(ratio)
-    if ratio > 1.0:  # finer pixels: the default patch is smaller than the cell
+    if default * pixel_size < NUCLEUS_DIAMETER_UM:
         harm = f"narrower than a nucleus (~{NUCLEUS_DIAMETER_UM:g} µm): the cell does not fit in its patch"
     else:
-        harm = "holding as much of the neighbours as of the cell"
-    backbone = " (a ConvNeXt backbone needs at least 32 px)" if scaled < 32 else ""
+        harm = f"less of the cell and its surroundings than the {default * DEFAULTS_PIXEL_SIZE_UM:.2g} µm "
+        harm += "meant"
     return [
         f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: expected a patch size set for the "
         f"{pixel_size:g} µm pixels of {plate.path}, found the default {default} px, meant for "
-        f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels (more than {PIXEL_SIZE_TOLERANCE:g} times larger or smaller); "
-        f"{default} px is {default * pixel_size:.2g} µm here, {harm}. Set it, e.g. the default scaled to "
-        f"{pixel_size:g} µm (a multiple of 4): patch_size_yx_px: {scaled}{backbone}"
+        f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels (more than {PIXEL_SIZE_TOLERANCE:g} times finer); "
+        f"{default} px is {default * pixel_size:.2g} µm here, {harm}. Set it, e.g. "
+        + _patch_size_offer(spec, plates, pixel_size, ratio, _backbone_minimum_px(config, spec))
         for spec in dataset.patches
         if "patch_size_yx_px" not in spec.model_fields_set
     ]
 
 
-def _patch_size_warnings(name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]) -> list[str]:
+def _patch_size_warnings(
+    name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout], config: WorkflowConfig
+) -> list[str]:
     """A ``patch_size_yx_px`` the config gives that is narrower, on the dataset's stated pixels, than a
     nucleus (:data:`NUCLEUS_DIAMETER_UM`): the patches hold part of a nucleus, no cell. A warning, not a
-    refusal: the nuclei of one's own cells may be smaller than the defaults'."""
+    refusal: the nuclei of one's own cells may be smaller than the defaults'. And one left at its default
+    on pixels coarser than the defaults' beyond :data:`~dynaclr.config.tracking.PIXEL_SIZE_TOLERANCE`:
+    a larger field of view around each cell, not a wrong size (:func:`_patch_size_offer` offers one)."""
     stated = _tracked_pixel_size(dataset, plates)
     if stated is None:
         return []
     plate, pixel_size = stated
     nucleus_px = NUCLEUS_DIAMETER_UM / pixel_size
-    return [
+    ratio = pixel_ratio_beyond_tolerance(pixel_size)
+    default = _default_patch_size_px()
+    coarse = [
+        f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: the default {default} px, meant for "
+        f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels, is {default * pixel_size:.2g} µm on the {pixel_size:g} µm "
+        f"pixels of {plate.path} (more than {PIXEL_SIZE_TOLERANCE:g} times coarser): each patch holds as "
+        "much of the neighbours as of the cell; for the defaults' field of view set it, e.g. "
+        + _patch_size_offer(spec, plates, pixel_size, ratio, _backbone_minimum_px(config, spec))
+        for spec in dataset.patches
+        if ratio is not None and ratio < 1.0 and "patch_size_yx_px" not in spec.model_fields_set
+    ]
+    return coarse + [
         f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: a patch of {spec.patch_size_yx_px} px is "
         f"{spec.patch_size_yx_px * pixel_size:.2g} µm on the {pixel_size:g} µm pixels of {plate.path}, "
         f"narrower than a nucleus (~{NUCLEUS_DIAMETER_UM:g} µm, {nucleus_px:.0f} px here): the patches hold "
@@ -429,10 +502,15 @@ def _unstated_pixel_warning(
     raw = plates["raw"]
     if _tracked_pixel_size(dataset, plates) is not None or "pixel_size_um" in raw.implausible_keys:
         return []
+    still = raw.shape_tczyx[0] == 1  # nothing is linked: _tracking_pixel_problems drops the linking keys
     keys = (
         []
         if dataset.tracks is not None
-        else [f"tracking.{key}" for key in dataset.tracking.pixel_defaults_left()]
+        else [
+            f"tracking.{key}"
+            for key in dataset.tracking.pixel_defaults_left()
+            if not (still and key.startswith("linking."))
+        ]
     )
     keys += [
         f"patches[{spec.name}].patch_size_yx_px"
@@ -442,11 +520,16 @@ def _unstated_pixel_warning(
     keys += radii
     if not keys:
         return []
+    trackmate = (
+        " (the calibration of the TrackMate XML files is not read at planning)"
+        if dataset.tracks is not None and dataset.tracks.format == "trackmate"
+        else ""
+    )
     return [
         f"datasets.{name}.plate: {raw.path} states no pixel size (no scale with a unit in its metadata, no "
-        f"datasets.{name}.acquisition.pixel_size_um): the sizes in pixels left at their defaults, meant for "
-        f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels, are not checked against its pixels ({', '.join(keys)}); set "
-        f"datasets.{name}.acquisition.pixel_size_um to check them"
+        f"datasets.{name}.acquisition.pixel_size_um{trackmate}): the sizes in pixels left at their defaults, "
+        f"meant for {DEFAULTS_PIXEL_SIZE_UM:g} µm pixels, are not checked against its pixels "
+        f"({', '.join(keys)}); set datasets.{name}.acquisition.pixel_size_um to check them"
     ]
 
 
@@ -482,17 +565,21 @@ def _tracked_pixel_size(
 ) -> tuple[PlateLayout, float] | None:
     """The plate whose pixels the tracks' positions count (the tracking input; the raw plate for
     imported tracks) and its pixel size (µm), where stated: by the raw plate's metadata or
-    ``acquisition.pixel_size_um``, or by the phase config's ``yx_pixel_size_um`` for a plate the phase
-    stage writes. ``None`` where nothing states it (or only axes without a unit: a guess) or the stated
-    size is implausible (refused by :func:`_plausibility_problems`). Patches are cut and annotations
-    and ground truth matched at those positions: the sizes in pixels of the defaults (tuned for
+    ``acquisition.pixel_size_um``, or by the phase config's ``yx_pixel_size_um``, for a plate the
+    phase stage writes and for the raw plate, on the same grid (the phase plate is the raw plate's
+    Y x X, so the key states the raw plate's pixels too). ``None`` where nothing states it (or only
+    axes without a unit: a guess) or the stated size is implausible (refused by
+    :func:`_plausibility_problems`). Patches are cut and annotations and ground truth matched at those
+    positions: the sizes in pixels of the defaults (tuned for
     :data:`~dynaclr.config.tracking.DEFAULTS_PIXEL_SIZE_UM`) are checked against this size."""
     raw = plates["raw"]
     plate = raw if dataset.tracks is not None else plates.get(dataset.tracking_input.source)
     if plate is None or "pixel_size_um" in raw.implausible_keys:
         return None
-    overridden = plate is not raw and dataset.phase is not None and dataset.phase.yx_pixel_size_um is not None
-    if not overridden and raw.stated_values()["pixel_size_um"] is None:
+    phase_states = dataset.phase.yx_pixel_size_um if dataset.phase is not None else None
+    if plate is raw and raw.stated_values()["pixel_size_um"] is None and phase_states is not None:
+        return plate, phase_states  # the raw plate's pixels, as the phase stage reads them
+    if phase_states is None and raw.stated_values()["pixel_size_um"] is None:
         return None
     return plate, plate.geometry.pixel_size_um
 
@@ -1273,7 +1360,7 @@ def workflow_warnings(
     for name, dataset in config.datasets.items():
         plates = source_layouts(name, dataset, supplied[name], results)
         warnings += _unstated_pixel_warning(name, dataset, plates, radii.get(name, []))
-        warnings += _patch_size_warnings(name, dataset, plates)
+        warnings += _patch_size_warnings(name, dataset, plates, config)
     return warnings
 
 
@@ -1346,7 +1433,7 @@ def workflow_problems(
         problems += _annotation_table_problems(name, dataset, raw_layouts[name])
         problems += _tracking_slice_problems(name, dataset, plates)
         problems += _tracking_pixel_problems(name, dataset, plates)
-        problems += _patch_size_problems(name, dataset, plates)
+        problems += _patch_size_problems(name, dataset, plates, config)
         for spec in dataset.patches:
             problems += _patch_window_problems(name, spec, plates)
         wells = {fov.rsplit("/", 1)[0] for fov in raw_layouts[name].fov_names}

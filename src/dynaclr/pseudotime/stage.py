@@ -6,8 +6,9 @@ tracks (read from the tracks' lineage, no classifier needed), so the automatic r
 around a lineage's first division; as a lineage may divide more than once in a movie, a query's
 aligned division is scored against the nearest true division observed inside it: the simulator's
 (ground truth), else, on imported tracks (``inputs.lineage``), the divisions their parent links
-state (:func:`true_division_frames`: a daughter's first frame, for her mother too, which is the
-frame after the mother's last unless the tracks skip frames across the division).
+state (:func:`true_division_frames`: the mother's earliest daughter's first frame, for the mother and
+both daughters, which is the frame after the mother's last unless the tracks skip frames across the
+division). The automatic reference's onset is that frame too, where its daughter is first seen later.
 
 Steps of :func:`pseudotime_stage` for one (model, dataset):
 
@@ -173,6 +174,10 @@ class Reference:
     first: int
     stop: int
     onset_index: int
+    event_t: int | None = None
+    """The frame of the event where no row of the series is at it (``event: division`` on a daughter
+    first seen after her sister: the division is at the sister's first frame); ``None``: the onset
+    row's frame."""
 
     @property
     def rows(self) -> np.ndarray:
@@ -183,11 +188,11 @@ class Reference:
         """``(M,)`` reference frame times relative to the onset (frames): each frame's ``t`` minus the
         onset's, so that a frame missing from the reference (a tracking gap) leaves a step of two, not
         a time shifted by one for every frame past the gap."""
-        return (self.series.t[self.first : self.stop] - self.series.t[self.onset_index]).astype(np.float64)
+        return (self.series.t[self.first : self.stop] - self.onset_t).astype(np.float64)
 
     @property
     def onset_t(self) -> int:
-        return int(self.series.t[self.onset_index])
+        return int(self.series.t[self.onset_index]) if self.event_t is None else self.event_t
 
 
 def lineage_series(obs: pd.DataFrame, min_frames: int = 1) -> list[LineageSeries]:
@@ -264,6 +269,7 @@ def select_reference(
     series: list[LineageSeries],
     infection_state: np.ndarray | None,
     config: PseudotimeConfig,
+    division_frames: dict[tuple[str, int], int] | None = None,
 ) -> Reference:
     """The reference of ``config`` (explicit, or automatic from ``infection_state``; module docstring).
 
@@ -272,6 +278,9 @@ def select_reference(
         infection_state: ``(N,)`` per-row infection state of the embeddings (1 infected, 0 not,
             NaN unknown); needed for the automatic choice.
         config: the stage config.
+        division_frames: for ``event: division``, per mother track ``(fov_name, track_id)`` the frame
+            she divides at (:func:`first_daughter_frames`): an automatic reference's onset is that
+            frame, not the first frame of a daughter its series holds, which may be seen later.
 
     Raises:
         ValueError: the explicit reference is not found, or no series qualifies automatically;
@@ -279,13 +288,14 @@ def select_reference(
     """
     if config.reference is not None:
         return _explicit_reference(series, config.reference)
-    return _automatic_reference(series, infection_state, config)
+    return _automatic_reference(series, infection_state, config, division_frames)
 
 
 def select_references(
     series: list[LineageSeries],
     infection_state: np.ndarray | None,
     config: PseudotimeConfig,
+    division_frames: dict[tuple[str, int], int] | None = None,
 ) -> list[Reference]:
     """The references of ``config``: the explicit one, or the ``n_references`` best-ranked automatic
     ones (:func:`select_reference`'s ranking), at most one per root lineage (a lineage's leaves
@@ -293,7 +303,7 @@ def select_references(
     """
     if config.reference is not None:
         return [_explicit_reference(series, config.reference)]
-    ranked = _ranked_references(series, infection_state, config)
+    ranked = _ranked_references(series, infection_state, config, division_frames)
     chosen: list[Reference] = []
     roots: set[tuple[str, int]] = set()
     for reference in ranked:
@@ -335,10 +345,13 @@ def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackCon
 
 
 def _automatic_reference(
-    series: list[LineageSeries], infection_state: np.ndarray | None, config: PseudotimeConfig
+    series: list[LineageSeries],
+    infection_state: np.ndarray | None,
+    config: PseudotimeConfig,
+    division_frames: dict[tuple[str, int], int] | None = None,
 ) -> Reference:
     """The infected lineage whose onset is furthest from both of its ends (module docstring)."""
-    reference = _ranked_references(series, infection_state, config)[0]
+    reference = _ranked_references(series, infection_state, config, division_frames)[0]
     logger.info(
         "Reference: FOV %s, leaf track %d, frames %d..%d, onset at frame %d",
         reference.series.fov_name,
@@ -351,9 +364,13 @@ def _automatic_reference(
 
 
 def _ranked_references(
-    series: list[LineageSeries], infection_state: np.ndarray | None, config: PseudotimeConfig
+    series: list[LineageSeries],
+    infection_state: np.ndarray | None,
+    config: PseudotimeConfig,
+    division_frames: dict[tuple[str, int], int] | None = None,
 ) -> list[Reference]:
-    """Every series that qualifies as an automatic reference, best first (module docstring)."""
+    """Every series that qualifies as an automatic reference, best first (module docstring); with
+    ``division_frames`` (:func:`select_reference`) the onset is the division's frame."""
     if infection_state is None:
         raise ValueError(
             "automatic reference selection needs an infection state (ground truth or predictions); "
@@ -371,7 +388,13 @@ def _ranked_references(
         if not (np.any(state[:onset] < 0.5) and np.any(state[onset:] >= 0.5)):
             continue  # the state never changes (the fit's one disagreement placed the step): no event
         score = (-min(onset, len(item.rows) - onset), -len(item.rows), item.fov_name, item.query_id)
-        ranked.append((score, Reference(item, onset - before, onset + after, onset)))
+        event_t = None
+        if division_frames is not None and onset > 0:
+            # the onset row is a daughter's first in the series; her mother's is the row before it
+            divided = division_frames.get((item.fov_name, int(item.track_ids[onset - 1])))
+            if divided is not None and divided < item.t[onset]:
+                event_t = int(divided)  # her sister was seen first: the division is at the sister's frame
+        ranked.append((score, Reference(item, onset - before, onset + after, onset, event_t)))
     if not ranked:
         raise ValueError(
             f"no lineage series with an {config.event} event has >= {before} frames before and >= {after} "
@@ -683,7 +706,8 @@ def align_rows(
         config, infection_state, true_onset, show_progress, division_events: as :func:`align_embeddings`.
     """
     all_series = lineage_series(cells, min_frames=1)
-    references = select_references(all_series, infection_state, config)
+    division_frames = first_daughter_frames(cells) if config.event == "division" else None
+    references = select_references(all_series, infection_state, config, division_frames)
     shortest = config.min_query_frames
     too_short = 0
     if config.method == "sliding":  # its windows are as long as the reference: shorter series cannot match
@@ -947,26 +971,46 @@ def division_state(obs: pd.DataFrame) -> np.ndarray:
     )
 
 
-def true_division_frames(truth: pd.DataFrame) -> dict[tuple[str, int], tuple[int, ...]]:
-    """Per ground-truth track ``(fov_name, track_id)``, the frames its lineage divides at as seen
-    from it: the first frame of itself and of each ancestor that has a mother, and, when it has
-    daughters, the first frame of its earliest daughter (the frame after its own last one, unless
-    the tracks skip frames across the division: imported tracks that close a gap there)."""
-    keys = list(zip(truth["fov_name"].astype(str), truth["track_id"].astype(np.int64), strict=True))
-    parent_of = dict(zip(keys, truth["parent_track_id"].astype(np.int64), strict=True))
-    frames = truth.assign(key=keys).groupby("key")["t"].agg(["min", "max"])
-    first = frames["min"].to_dict()
+def _track_links(
+    cells: pd.DataFrame,
+) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+    """Per track ``(fov_name, track_id)`` of ``cells``: its parent's track id, its first frame, and,
+    for a mother (a track that is the parent of a track of the FOV), the first frame of her earliest
+    daughter (the frame she divides at)."""
+    keys = list(zip(cells["fov_name"].astype(str), cells["track_id"].astype(np.int64), strict=True))
+    parent_of = dict(zip(keys, cells["parent_track_id"].astype(np.int64), strict=True))
+    first = cells.assign(key=keys).groupby("key")["t"].min().to_dict()
     daughters_from: dict[tuple[str, int], int] = {}
     for (fov, track), parent in parent_of.items():
         mother = (fov, int(parent))
         if mother in first:
             daughters_from[mother] = min(daughters_from.get(mother, first[(fov, track)]), first[(fov, track)])
+    return parent_of, first, daughters_from
+
+
+def first_daughter_frames(cells: pd.DataFrame) -> dict[tuple[str, int], int]:
+    """Per mother track ``(fov_name, track_id)`` of ``cells``, the frame she divides at: her earliest
+    daughter's first frame (a daughter first seen later, after a tracking gap, divides with her
+    sister). Empty without ``parent_track_id``."""
+    if "parent_track_id" not in cells.columns:
+        return {}
+    return {key: int(frame) for key, frame in _track_links(cells)[2].items()}
+
+
+def true_division_frames(truth: pd.DataFrame) -> dict[tuple[str, int], tuple[int, ...]]:
+    """Per ground-truth track ``(fov_name, track_id)``, the frames its lineage divides at as seen
+    from it: the division of its mother and of each ancestor's mother, and, when it has daughters,
+    its own; a division is at the first frame of the mother's earliest daughter
+    (:func:`first_daughter_frames`: the frame after the mother's last one, unless the tracks skip
+    frames across the division, imported tracks that close a gap there; a daughter first seen after
+    her sister divided at her sister's first frame)."""
+    parent_of, first, daughters_from = _track_links(truth)
     divisions = {}
     for key in first:
         events, current, seen = [], key, {key}
         while (current[0], int(parent_of[current])) in first:
-            events.append(int(first[current]))
             current = (current[0], int(parent_of[current]))
+            events.append(int(daughters_from[current]))
             if current in seen:
                 break
             seen.add(current)
