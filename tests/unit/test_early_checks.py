@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,7 @@ from test_stage_contract import planned_jobs
 
 from dynaclr.config.plate_checks import workflow_problems
 from dynaclr.config.workflow import WorkflowConfig
-from dynaclr.io.plate import PlateLayout, read_plate_layout, read_plate_sampling
+from dynaclr.io.plate import IOHUB_DEFAULT_SCALE, PlateLayout, read_plate_layout, read_plate_sampling
 
 #: (T, C, Z, Y, X) of the test plate: 6 frames at 10 min, 3 slices of 64 x 64 px.
 SHAPE = (6, 2, 3, 64, 64)
@@ -1233,6 +1234,24 @@ def test_a_plate_without_scale_is_refused_where_a_stage_needs_it(case: str, tmp_
         with open_ome_zarr(plate, layout="hcs", mode="r+") as writer:
             writer.zattrs["time_interval_minutes"] = 10.0
     assert_sampling_problems(plate, edit, "has no 'scale'", expected)
+
+
+@pytest.mark.parametrize("case", ["a movie", "phase"])
+def test_a_plate_of_iohubs_default_scale_is_refused_as_one_without_scale(case: str, tmp_path: Path) -> None:
+    """iohub's default scale (every value 1 in seconds and micrometres, written for an array created
+    without a transform) states no sampling: the movie's 1 s and phase's 1 µm sizes were taken as
+    stated (exit 0, the transfer function computed in them). Refused as a plate without scale is,
+    the problem naming iohub's default."""
+    edit, interval_attribute, expected = UNSCALED_CASES[case]
+    plate = tmp_path / "p.zarr"
+    with open_ome_zarr(plate, layout="hcs", mode="w", channel_names=["Nuclei", "Sensor"]) as writer:
+        for fov in FOVS:
+            writer.create_position(*fov.split("/")).create_zeros("0", shape=SHAPE, dtype="uint16")
+        if interval_attribute:
+            writer.zattrs["time_interval_minutes"] = 10.0
+    expected = [part.replace("no 'scale'", IOHUB_DEFAULT_SCALE) for part in expected]
+    assert any(IOHUB_DEFAULT_SCALE in part for part in expected)
+    assert_sampling_problems(plate, edit, re.escape(f"has {IOHUB_DEFAULT_SCALE}"), expected)
 
 
 #: A plate written in seconds and micrometres that lost its axes' units: read as s and µm, a guess

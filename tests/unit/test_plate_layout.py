@@ -582,12 +582,12 @@ def _write_derived_plate(path: Path, layout: PlateLayout) -> None:
 
 
 def test_iohubs_default_time_scale_beside_the_attribute_gives_the_attributes_interval(tmp_path: Path) -> None:
-    """iohub writes an explicit 1 s time scale for an array created without a transform: beside the
-    plate attribute (which stated the interval before the scale was compared) the attribute gives the
+    """A 1 s time scale (iohub's default, here beside a stated pixel size) disagreeing with the plate
+    attribute (which stated the interval before the scale was compared): the attribute gives the
     interval and the geometry, with a warning naming both values that the layout carries for
     Snakemake; the one-position read of a job gives the same sampling."""
-    plate = _plate_with_time_scale(tmp_path / "p.zarr", 4, None, 5)
-    with ome_attributes(plate / "A/1/0") as ome:  # iohub's own default, with unit second
+    plate = _plate_with_time_scale(tmp_path / "p.zarr", 4, 1.0, 5)
+    with ome_attributes(plate / "A/1/0") as ome:
         assert ome["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"][0] == 1.0
         assert ome["multiscales"][0]["axes"][0]["unit"] == "second"
     with pytest.warns(UserWarning, match="iohub's default"):
@@ -607,10 +607,50 @@ def test_iohubs_default_time_scale_beside_the_attribute_gives_the_attributes_int
         warnings.simplefilter("error", UserWarning)
         assert read_plate_layout(copy).geometry.time_interval_s == 300.0
     # a 1 s scale that agrees with the attribute is no default ignored
-    plate = _plate_with_time_scale(tmp_path / "s.zarr", 4, None, 1 / 60)
+    plate = _plate_with_time_scale(tmp_path / "s.zarr", 4, 1.0, 1 / 60)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         assert read_plate_layout(plate).geometry.time_interval_s == pytest.approx(1.0)
+
+
+def test_iohubs_default_scale_of_ones_states_no_sampling(tmp_path: Path) -> None:
+    """iohub writes a scale of ones (seconds, micrometres) for an array created without a transform: a
+    plate written so was read as 1 µm pixels and z steps and a 1 s interval, stated, with no warning
+    (the phase transfer function computed for them, exit 0). It is read as a plate without scale: the
+    values are not stated (the dry run refuses where a stage needs one), the plate attribute gives the
+    interval, the dataset's acquisition supplies the rest, and the warning names iohub's default."""
+    plate = _plate_with_time_scale(tmp_path / "p.zarr", 4, None, 5)
+    with ome_attributes(plate / "A/1/0") as ome:  # iohub's own default, with units second, micrometer
+        assert ome["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"] == [1.0] * 5
+    for read in (read_plate_layout, read_plate_sampling):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            sampling = read(plate)
+        assert sampling.unscaled_position == "A/1/0" and sampling.default_scale
+        assert (sampling.pixel_size_stated, sampling.z_step_stated) == (False, False)
+        assert sampling.stated_values() == {
+            "time_interval_minutes": 5.0,
+            "pixel_size_um": None,
+            "z_step_um": None,
+        }
+        assert "iohub's default scale (every value 1" in sampling.no_scale_text()
+    with pytest.warns(UserWarning) as caught:
+        layout = read_plate_layout(plate, {"pixel_size_um": 0.65})
+    assert [str(found.message) for found in caught] == list(layout.warnings)
+    assert layout.warnings == (
+        f"{plate}: position A/1/0 (and every other) has iohub's default scale (every value 1, in seconds "
+        "and micrometres: written for an array created without a scale, it states no sampling) in the "
+        "coordinateTransformations of its dataset '0' or its multiscales: time interval 5 min from the "
+        "plate attribute time_interval_minutes; pixel size 0.65 µm from the config "
+        "(acquisition.pixel_size_um); z step not stated (read as 1 µm; set acquisition.z_step_um). Write "
+        "the plate's scale transform; the dry run refuses the plate where a stage needs a value nothing "
+        "states",
+    )
+    assert (layout.geometry.pixel_size_um, layout.geometry.time_interval_s) == (0.65, 300.0)
+    # a scale of ones in other units, or with one value other than 1, is a scale the plate states
+    edit_position_metadata(plate, "A/1/0", scale=[1.0, 1.0, 1.0, 0.65, 0.65])
+    with pytest.warns(UserWarning, match="time scale 1 s"):
+        assert read_plate_layout(plate).unscaled_position is None
 
 
 def test_the_time_interval_of_a_single_frame_is_not_checked(tmp_path: Path) -> None:
@@ -620,9 +660,14 @@ def test_the_time_interval_of_a_single_frame_is_not_checked(tmp_path: Path) -> N
     reader would refuse)."""
     for name, scale_s, attribute in (("a", 7.0, 5.0), ("b", None, 5.0), ("c", 0.0, 0), ("d", 1.0, "ten")):
         plate = _plate_with_time_scale(tmp_path / f"{name}.zarr", 1, scale_s, attribute)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", UserWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
             layout = read_plate_layout(plate)
+        # iohub's default scale of ones (no transform) states no pixel size: that alone is warned of
+        expected = ["pixel size not stated"] if scale_s is None else []
+        assert [
+            text for text in expected for found in caught if text in str(found.message)
+        ] == expected and len(caught) == len(expected)
         read_plate_sampling(plate)
         assert layout.n_frames == 1
     assert layout.geometry.time_interval_s == 1.0  # "ten" is not read
@@ -1160,12 +1205,29 @@ def test_every_per_fov_reader_takes_the_sampling_of_array_0(tmp_path: Path) -> N
         assert source.time_interval_minutes == pytest.approx(expected.time_interval_minutes)
 
 
-def _list_a_downsampled_level_first(plate: Path, fovs: list[str], factors: tuple[int, ...]) -> None:
-    """Give each position an array ``1`` downsampled by ``factors`` (TCZYX), listed in the multiscales
-    before the full-resolution ``0``."""
+def test_an_array_0_coarser_than_another_level_of_its_position_is_refused(tmp_path: Path) -> None:
+    """A tool naming its full resolution otherwise (here ``1``, listed first as OME-NGFF lists the
+    finest level) and a coarser level ``0``: every stage would read the downsampled ``0``, its pixel
+    size right for it, with exit 0. Refused by the dry run and by a job's one-position read."""
+    fovs = ["A/1/0", "B/1/0"]
+    plate = write_plate(tmp_path / "p.zarr", fovs, ["Nuclei"], (6, 1, 3, 32, 32))
+    _list_a_downsampled_level_first(plate, fovs, (1, 1, 1, 0.5, 0.5))
+    for read in (read_plate_layout, read_plate_sampling):
+        with pytest.raises(ArtifactError) as err:
+            read(plate)
+        message = str(err.value)
+        assert str(plate) in message and "position A/1/0" in message
+        assert "expected array '0' to be the full-resolution level" in message
+        assert "dataset '1' (multiscales[0].datasets[0])" in message
+        assert "axis y 0.325 against 0.65, axis x 0.325 against 0.65" in message
+
+
+def _list_a_downsampled_level_first(plate: Path, fovs: list[str], factors: tuple[float, ...]) -> None:
+    """Give each position an array ``1`` downsampled by ``factors`` (TCZYX; below 1: a finer level),
+    listed in the multiscales before ``0``."""
     for fov in fovs:
         shape = zarr.open_array(plate / fov / "0", mode="r").shape
-        level_shape = tuple(-(-n // f) for n, f in zip(shape, factors, strict=True))
+        level_shape = tuple(int(-(-n // f)) for n, f in zip(shape, factors, strict=True))
         zarr.open_group(plate / fov, mode="r+").create_array("1", shape=level_shape, dtype="uint16")
         with ome_attributes(plate / fov) as ome:
             datasets = ome["multiscales"][0]["datasets"]

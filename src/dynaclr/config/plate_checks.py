@@ -84,10 +84,6 @@ def sampling_differs(found: float, expected: float) -> bool:
 #: The channel of the phase stage's plate (``dynaclr.phase.reconstruct.PHASE_CHANNEL``).
 PHASE_CHANNEL = "Phase3D"
 
-#: What a plate without a scale transform lacks (:attr:`PlateLayout.unscaled_position`).
-_NO_SCALE = "no 'scale' in the coordinateTransformations of position {position}'s dataset '0' or multiscales"
-
-
 #: The axes a sampling key (``acquisition`` key) is read from, and the unit assumed without one.
 _AXES_OF_KEY = {
     "pixel_size_um": ("y and x", "µm"),
@@ -1242,7 +1238,7 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
         problems.append(
             f"{key}.plate: expected a time interval in the metadata of {raw.path} ({raw.n_frames} frames: "
             "tau_minutes and the patches' time_minutes are counted in it), found none "
-            f"({_NO_SCALE.format(position=raw.unscaled_position)}, and no plate attribute "
+            f"({raw.no_scale_text()}, and no plate attribute "
             f"time_interval_minutes; iohub would read 1 s); set {key}.acquisition.time_interval_minutes, or "
             "write the plate's scale transform or its time_interval_minutes attribute"
         )
@@ -1279,7 +1275,7 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
         elif configured is None and not stated:
             problems.append(
                 f"{key}.phase.{field}: expected a size (µm) from the config or the metadata of {raw.path}, "
-                f"found none ({_NO_SCALE.format(position=raw.unscaled_position)}; iohub would read 1 µm); "
+                f"found none ({raw.no_scale_text()}; iohub would read 1 µm); "
                 f"set phase.{field} or {key}.acquisition.{acquisition_key}, or write the plate's scale "
                 "transform"
             )

@@ -98,6 +98,12 @@ PLAUSIBLE_TIME_UNITS = ("millisecond", "second", "minute", "hour")
 #: attribute gives the interval (with a warning).
 IOHUB_DEFAULT_TIME_SCALE_S = 1.0
 
+#: How a message names a scale of iohub's default (:attr:`PlateSampling.default_scale`).
+IOHUB_DEFAULT_SCALE = (
+    "iohub's default scale (every value 1, in seconds and micrometres: written for an array created "
+    "without a scale, it states no sampling)"
+)
+
 #: NumPy dtype kinds of the pixels the stages read (as float32): unsigned and signed integers, real
 #: floats. A complex array would lose its imaginary part, a boolean, string or object array is no image.
 PIXEL_DTYPE_KINDS = "uif"
@@ -206,8 +212,11 @@ class PlateSampling:
             converted from its axes' units.
         time_interval_minutes: the plate's ``time_interval_minutes`` attribute, else the time scale.
         unscaled_position: the first position whose array ``0`` has no ``scale`` coordinate
-            transformation (then none has: positions agree), else None. Its ``geometry`` is then
-            iohub's default of 1 (1 s, 1 µm), stated by nothing.
+            transformation, or iohub's default scale (:attr:`default_scale`; then every position
+            has: positions agree), else None. Its ``geometry`` is then iohub's default of 1 (1 s,
+            1 µm), stated by nothing.
+        default_scale: whether the scale of ``unscaled_position`` is iohub's default, every value 1
+            with units second and micrometer (:func:`_is_iohub_default_scale`), rather than none.
         time_interval_stated: whether the time interval is stated, by the scale transform, the
             plate's ``time_interval_minutes`` attribute or the config (``supplied``).
         supplied: the sampling keys (:data:`~dynaclr.config.workflow.SAMPLING_KEYS`) whose values
@@ -231,6 +240,7 @@ class PlateSampling:
     time_interval_minutes: float
     n_frames: int
     unscaled_position: str | None = None
+    default_scale: bool = False
     time_interval_stated: bool = True
     supplied: tuple[str, ...] = ()
     unitless: tuple[str, ...] = ()
@@ -240,6 +250,15 @@ class PlateSampling:
     def implausible_keys(self) -> tuple[str, ...]:
         """The keys of :attr:`implausible`."""
         return tuple(key for key, _ in self.implausible)
+
+    def no_scale_text(self) -> str:
+        """What :attr:`unscaled_position` states of the sampling, for a message: no ``scale``, or
+        iohub's default scale of ones (:attr:`default_scale`)."""
+        what = IOHUB_DEFAULT_SCALE if self.default_scale else "no 'scale'"
+        return (
+            f"{what} in the coordinateTransformations of position {self.unscaled_position}'s dataset '0' "
+            "or multiscales"
+        )
 
     @property
     def pixel_size_stated(self) -> bool:
@@ -451,7 +470,8 @@ def read_plate_layout(
     cannot be opened; axes other than ``t, c, z, y, x`` in that order; a Zarr v3 array ``0`` whose
     ``dimension_names`` are not its multiscales axes (case aside); a position whose
     ``coordinateTransformations`` (of its multiscales or its dataset ``0``) is missing, not a list, or
-    holds a ``scale`` that is not one number per axis; an axis unit that is not an OME-NGFF unit;
+    holds a ``scale`` that is not one number per axis; an array ``0`` coarser on a space axis than another
+    dataset of its multiscales (:func:`_check_finest_level`); an axis unit that is not an OME-NGFF unit;
     pixels whose Y and X sizes differ (beyond :data:`SQUARE_PIXEL_TOLERANCE`); positions whose array
     shapes, channel names, axes or scale transforms differ (scales compared in seconds and
     micrometres: 650 nm and 0.65 µm agree, 600 s and 600 min do not); an omero channel without a
@@ -464,12 +484,12 @@ def read_plate_layout(
     The geometry is that of array ``0`` (the product of its dataset's and its multiscales' ``scale``
     transformations, as the positions are compared), converted to seconds and micrometres from the
     axes' units (an axis without a unit is taken as seconds / micrometres, with a warning, unless
-    ``supplied`` gives its value: :attr:`PlateSampling.unitless`). A plate whose positions
-    carry no ``scale`` at all is read (``unscaled_position`` names one) with a warning: iohub reads
-    1 s and 1 µm for it. The values ``supplied`` gives (the dataset's ``acquisition``,
-    :meth:`PlateLayout.supplied_by`) take their place, and the warning says which came from the
-    config; the dry-run checks (:mod:`dynaclr.config.plate_checks`) refuse the plate where a stage
-    needs a value nothing states.
+    ``supplied`` gives its value: :attr:`PlateSampling.unitless`). A plate whose positions carry no
+    ``scale`` at all, or iohub's default scale of ones (:func:`_is_iohub_default_scale`), is read
+    (``unscaled_position`` names one) with a warning: iohub reads 1 s and 1 µm for it. The values
+    ``supplied`` gives (the dataset's ``acquisition``, :meth:`PlateLayout.supplied_by`) take their
+    place, and the warning says which came from the config; the dry-run checks
+    (:mod:`dynaclr.config.plate_checks`) refuse the plate where a stage needs a value nothing states.
 
     FOVs come in iohub's order (rows, then columns, then FOVs, each sorted as strings), the order every
     stage iterates. Only the first position is opened with iohub (channel names, the plate's
@@ -679,7 +699,8 @@ def _stated_sampling(
     :data:`TIME_INTERVAL_TOLERANCE` (relative), a non-finite scale included: stages reading the
     attribute (minute-based settings) and those reading the scale would use two intervals. With one
     frame nothing is compared: no stage reads the interval."""
-    unscaled = name if sampling.scale is None else None
+    default_scale = _is_iohub_default_scale(sampling)
+    unscaled = name if sampling.scale is None or default_scale else None
     geometry = _sampling_geometry(sampling)
     # a key is read without a unit where every axis stating it has none (Y and X: the pixel size)
     has_unit = dict.fromkeys(_SAMPLING_KEY_OF_AXIS.values(), False)
@@ -725,12 +746,25 @@ def _stated_sampling(
         geometry=geometry,
         time_interval_minutes=interval if interval is not None else geometry.time_interval_s / 60.0,
         unscaled_position=unscaled,
+        default_scale=default_scale,
         time_interval_stated=unscaled is None or interval is not None,
         n_frames=n_frames,
         unitless=unitless,
         implausible=implausible,
     )
     return stated, warning
+
+
+def _is_iohub_default_scale(sampling: _Sampling) -> bool:
+    """Whether the effective scale of array ``0`` is the one iohub writes for an array created without
+    a transform: every value exactly 1, time in seconds and space in micrometres (as iohub's default
+    axes name them). It states nothing: read as stated, a plate written without its sampling gave
+    1 µm pixels and z steps (the phase transfer function computed for them) and a 1 s interval, with
+    exit 0. A plate truly sampled at 1 s, 1 µm and 1 µm at once gets the same values from the
+    dataset's ``acquisition``."""
+    if sampling.scale is None or any(value != 1.0 for value in sampling.scale):
+        return False
+    return all(unit == _DEFAULT_UNITS[kind] for _, kind, unit in sampling.axes if kind in _DEFAULT_UNITS)
 
 
 def _implausible_sizes(sampling: _Sampling, geometry: PlateGeometry) -> tuple[tuple[str, str], ...]:
@@ -921,8 +955,9 @@ def _unscaled_warning(layout: PlateLayout, interval_attribute: bool) -> str:
             parts.append(f"{what} not stated (read as {iohub}; set acquisition.{key})")
             unstated = True
     return (
-        f"{layout.path}: position {layout.unscaled_position} (and every other) has no 'scale' in the "
-        "coordinateTransformations of its dataset '0' or its multiscales: "
+        f"{layout.path}: position {layout.unscaled_position} (and every other) has "
+        + (f"{IOHUB_DEFAULT_SCALE} in" if layout.default_scale else "no 'scale' in")
+        + " the coordinateTransformations of its dataset '0' or its multiscales: "
         + "; ".join(parts)
         + (
             ". Write the plate's scale transform; the dry run refuses the plate where a stage needs a "
@@ -1051,8 +1086,24 @@ def _position_sampling(path: Path, name: str, ome: dict[str, Any]) -> _Sampling:
             f"{where}: expected a dataset with path '0' in multiscales[0].datasets, found {datasets!r}"
         )
     index, dataset_meta = dataset
+    assert isinstance(datasets, list)  # it holds the dataset found
+    scale = _dataset_scale(where, index, dataset_meta, multiscales, axes)
+    _check_finest_level(where, axes, scale, datasets, index, multiscales)
+    return _Sampling(axes, scale)
+
+
+def _dataset_scale(
+    where: str,
+    index: int,
+    dataset: dict[str, Any],
+    multiscales: dict[str, Any],
+    axes: tuple[tuple[str, str, str | None], ...],
+) -> tuple[float, ...] | None:
+    """The effective scale of ``multiscales[0].datasets[index]`` (``dataset``): the product of its
+    ``scale`` transformations and those of the multiscales (None: none), refusing transformations
+    that are malformed or a ``scale`` that is not one number per axis."""
     transforms = _transformations(
-        where, f"multiscales[0].datasets[{index}].coordinateTransformations", dataset_meta, required=True
+        where, f"multiscales[0].datasets[{index}].coordinateTransformations", dataset, required=True
     )
     transforms += _transformations(
         where, "multiscales[0].coordinateTransformations", multiscales, required=False
@@ -1073,8 +1124,47 @@ def _position_sampling(path: Path, name: str, ome: dict[str, Any]) -> _Sampling:
             )
         scales.append(scale)
     if not scales:
-        return _Sampling(axes, None)
-    return _Sampling(axes, tuple(float(v) for v in np.prod(np.asarray(scales, dtype=np.float64), axis=0)))
+        return None
+    return tuple(float(v) for v in np.prod(np.asarray(scales, dtype=np.float64), axis=0))
+
+
+def _check_finest_level(
+    where: str,
+    axes: tuple[tuple[str, str, str | None], ...],
+    scale: tuple[float, ...] | None,
+    datasets: list[Any],
+    index: int,
+    multiscales: dict[str, Any],
+) -> None:
+    """Array ``0`` (``datasets[index]``, of effective ``scale``) is the full-resolution level: no other
+    dataset of the multiscales has a finer space axis. A tool that names its levels otherwise (the
+    full resolution ``full`` or ``s0``, a coarser level ``0``) would have every stage read a
+    downsampled image, its pixel size right for it, with exit 0. Levels whose transformations cannot
+    be read are not compared (no stage reads them)."""
+    if scale is None:
+        return
+    for other, dataset in enumerate(datasets):
+        if other == index or not isinstance(dataset, dict):
+            continue
+        try:
+            level = _dataset_scale(where, other, dataset, multiscales, axes)
+        except ArtifactError:
+            continue
+        if level is None:
+            continue
+        finer = [
+            f"axis {name} {value:g} against {scale[axis]:g}"
+            for axis, ((name, kind, _), value) in enumerate(zip(axes, level, strict=True))
+            if kind == "space" and value < scale[axis] * (1.0 - SQUARE_PIXEL_TOLERANCE)
+        ]
+        if finer:
+            raise ArtifactError(
+                f"{where}: expected array '0' to be the full-resolution level of multiscales[0].datasets "
+                f"(dynaclr reads array '0'), found dataset {dataset.get('path')!r} "
+                f"(multiscales[0].datasets[{other}]) finer than '0' (scale of {', '.join(finer)} in '0'); "
+                "name the full-resolution array '0' (OME-NGFF lists it first, then each coarser "
+                "level)"
+            )
 
 
 def _transformations(
