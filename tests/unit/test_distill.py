@@ -128,20 +128,29 @@ def _toy_patches(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return patches, labels
 
 
-def _fit_toy(seed: int, steps: int = 25, validate=None, validation_every: int = 20):
+def _fit_toy(
+    seed: int,
+    steps: int = 25,
+    validate=None,
+    validation_every: int = 20,
+    soft: bool = False,
+    balance_classes: bool = True,
+):
+    """The student trained on the toy's labels (``soft``: as a teacher's probabilities 0.9 / 0.1)."""
     patches, labels = _toy_patches(48, seed=1)
+    targets = pseudo_label_targets(np.where(labels == 1, 0.9, 0.1), "soft") if soft else labels
     student = build_student("convnext_atto", 1, 1, 1, seed=seed)
     training = train_student(
         student,
         lambda rows: patches[rows],
         np.arange(len(patches)),
-        labels,
+        targets,
         crop_yx=32,
         max_steps=steps,
         batch_size=16,
         learning_rate=1e-3,
         weight_decay=0.0,
-        balance_classes=True,
+        balance_classes=balance_classes,
         seed=seed,
         device=torch.device("cpu"),
         validate=validate,
@@ -150,10 +159,8 @@ def _fit_toy(seed: int, steps: int = 25, validate=None, validation_every: int = 
     return student, patches, labels, training
 
 
-def test_the_student_learns_pseudo_labels_of_a_separable_toy(one_torch_thread):
-    student, _, _, training = _fit_toy(seed=0)
-    losses = training.losses
-    assert training.chosen_step == 25 and training.validation_steps == ()  # no scorer: the last step
+def _toy_accuracy(student) -> float:
+    """The student's accuracy on 32 new toy cells."""
     test_patches, test_labels = _toy_patches(32, seed=2)
     _, probability = encode_rows(
         student,
@@ -163,7 +170,14 @@ def test_the_student_learns_pseudo_labels_of_a_separable_toy(one_torch_thread):
         batch_size=8,
         device=torch.device("cpu"),
     )
-    assert np.mean((probability >= 0.5) == test_labels) >= 0.9
+    return float(np.mean((probability >= 0.5) == test_labels))
+
+
+def test_the_student_learns_pseudo_labels_of_a_separable_toy(one_torch_thread):
+    student, _, _, training = _fit_toy(seed=0)
+    losses = training.losses
+    assert training.chosen_step == 25 and training.validation_steps == ()  # no scorer: the last step
+    assert _toy_accuracy(student) >= 0.9
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
 
 
@@ -199,6 +213,20 @@ def test_the_student_keeps_the_weights_of_its_best_validation_step(one_torch_thr
     seven_steps, *_, full = _fit_toy(seed=5, steps=7)
     assert training.losses == full.losses and not torch.equal(kept.head.weight, seven_steps.head.weight)
     assert kept.training  # left in train mode, like a run without validation
+
+
+@pytest.mark.parametrize("balance_classes", [True, False])
+def test_the_student_learns_soft_pseudo_labels_down_to_their_entropy(one_torch_thread, balance_classes):
+    """distillation.pseudo_labels: soft (the teacher's probabilities, 0.9 for its class) with and
+    without balance_classes: the student still separates the toy and its cross-entropy falls;
+    unweighted, towards the targets' own entropy (0.325 nats, the least a soft target allows), not
+    to zero as hard labels would."""
+    student, _, _, training = _fit_toy(seed=0, soft=True, balance_classes=balance_classes)
+    assert _toy_accuracy(student) >= 0.9
+    assert np.mean(training.losses[-5:]) < np.mean(training.losses[:5])
+    entropy = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1))
+    if not balance_classes:  # unweighted, the cross-entropy of a soft target is at least its entropy
+        assert min(training.losses) > 0.9 * entropy  # soft targets: not learnt as hard ones (loss -> 0)
 
 
 def test_one_pseudo_label_class_fails_clearly():

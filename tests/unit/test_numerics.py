@@ -11,7 +11,7 @@ import torch
 from dynaclr.contrastive.augment import center_crop as torch_center_crop
 from dynaclr.io import ArtifactError
 from dynaclr.numerics.crop import center_crop, crop_window, crop_with_padding, nearest_pixel
-from dynaclr.numerics.device import resolve_device
+from dynaclr.numerics.device import check_accelerator, resolve_device
 from dynaclr.numerics.normalization import (
     MIN_SIGNAL_SHARE,
     ChannelStatistics,
@@ -236,6 +236,28 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="'cuda:1' was requested but torch sees no GPU"):
             resolve_device("cuda:1")
+
+
+def _no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+def test_a_gpu_asked_for_where_torch_sees_none_is_refused_naming_the_key(monkeypatch):
+    """device: cuda and accelerator: gpu fail with the config key and a fix where torch sees no GPU
+    (Lightning's own error, "No supported gpu backend found!", names neither); 'auto' and 'cpu' run."""
+    _no_gpu(monkeypatch)
+    with pytest.raises(
+        RuntimeError, match=r"analysis.embeddings.device: 'cuda' was requested but torch sees no GPU"
+    ):
+        resolve_device("cuda", "analysis.embeddings.device")
+    with pytest.raises(
+        RuntimeError, match=r"training.accelerator: 'gpu' was requested .* use 'auto' or 'cpu'"
+    ):
+        check_accelerator("gpu", "training.accelerator")
+    for accelerator in ("auto", "cpu"):
+        check_accelerator(accelerator, "training.accelerator")
+    assert resolve_device("auto", "analysis.embeddings.device") == torch.device("cpu")
 
 
 @pytest.mark.parametrize("per_time_point", [False, True])

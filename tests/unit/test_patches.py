@@ -649,9 +649,10 @@ def test_a_fovs_own_tracks_csv_gives_the_same_patches_as_the_dataset_table(
         extract_fov_patches(TINY_SPEC, inputs, _outputs(tmp_path / "other"), fov_name="A/1/0")
 
 
-def _one_channel_plate(root: Path, data: np.ndarray) -> tuple[Path, Path]:
-    """A 1-FOV plate whose only channel ``ViralSensor`` is ``data`` ``(T, Z, Y, X)`` (its dtype), and
-    a tracks table with one cell at the centre of every frame."""
+def _one_channel_plate(root: Path, data: np.ndarray, kind: str = "raw_plate") -> tuple[Path, Path]:
+    """A 1-FOV plate (its provenance of ``kind``) whose only channel ``ViralSensor`` is ``data``
+    ``(T, Z, Y, X)`` (its dtype), and a tracks table with one cell at the centre of every frame."""
+    root.mkdir(parents=True, exist_ok=True)
     plate = root / "plate.zarr"
     shape = (data.shape[0], 1, *data.shape[1:])
     create_empty_plate(
@@ -661,7 +662,7 @@ def _one_channel_plate(root: Path, data: np.ndarray) -> tuple[Path, Path]:
         shape,
         data.dtype,
         PlateGeometry(time_interval_s=600.0, z_step_um=1.0, pixel_size_um=0.5),
-        make_provenance("raw_plate", {"synthetic": True}),
+        make_provenance(kind, {"synthetic": True}),
     )
     with open_ome_zarr(plate, layout="hcs", mode="r+") as opened:
         opened["A/1/0"]["0"][:] = data.reshape(shape)
@@ -772,3 +773,38 @@ def test_patch_channel_names_are_unique_and_carry_no_colon():
         "raw:Sensor",
         "raw:Other",
     ]
+
+
+def test_a_virtual_stain_channel_is_cut_from_the_virtual_stain_plate_as_a_raw_one_from_the_raw_plate(
+    tmp_path,
+):
+    """patch spec channels with source 'virtual_stain': read from the virtual-staining plate (kind
+    virtual_stain_plate; another kind is refused), cut and normalised as a raw channel of the same
+    pixels is; the normalisation is recorded under 'virtual_stain:<channel>'."""
+    rng = np.random.default_rng(3)
+    data = rng.integers(100, 1000, size=(3, 2, 40, 40)).astype(np.uint16)
+    raw_plate, tracks = _one_channel_plate(tmp_path / "raw", data)
+    stained, _ = _one_channel_plate(tmp_path / "virtual_stain", data, kind="virtual_stain_plate")
+    spec = {"name": "sensor", "patch_size_yx_px": 16, "storage_dtype": "float32"}
+    channel = {"channel": "ViralSensor", "normalization": "median_p99"}
+    patches = {}
+    for source, inputs in (
+        ("raw", ExtractPatchesInputs(plate_raw=raw_plate, tracks=tracks)),
+        ("virtual_stain", ExtractPatchesInputs(plate_virtual_stain=stained, tracks=tracks)),
+    ):
+        one = PatchSpec.model_validate({**spec, "channels": [{"source": source, **channel}]})
+        metrics = extract_fov_patches(one, inputs, _outputs(tmp_path / source), fov_name="A/1/0")
+        assert metrics["empty_frames"] == {f"{source}:ViralSensor": []}
+        patches[source] = np.asarray(
+            zarr.open_group(str(tmp_path / f"{source}.zarr"), mode="r")["patches"][:]
+        )
+    assert patches["virtual_stain"].shape == (3, 1, 2, 32, 32) and np.isfinite(patches["virtual_stain"]).all()
+    np.testing.assert_array_equal(patches["virtual_stain"], patches["raw"])
+    wrong = PatchSpec.model_validate({**spec, "channels": [{"source": "virtual_stain", **channel}]})
+    with pytest.raises(ArtifactError, match="virtual_stain_plate"):
+        extract_fov_patches(
+            wrong,
+            ExtractPatchesInputs(plate_virtual_stain=raw_plate, tracks=tracks),
+            _outputs(tmp_path / "wrong"),
+            fov_name="A/1/0",
+        )

@@ -104,6 +104,29 @@ def test_same_seed_same_weights_wherever_batches_are_augmented(patch_store, tmp_
         assert all(torch.equal(states["a"][key], states[run][key]) for key in states["a"]), run
 
 
+def test_strategy_ddp_in_one_process_trains_the_weights_of_the_default_strategy(
+    patch_store, tmp_path, monkeypatch
+):
+    """training.strategy: ddp launched without torchrun on the CPU (one process, gloo): it runs on the
+    threads it was given (Lightning's DDP sets torch's threads to the machine's cores where
+    OMP_NUM_THREADS is unset) and so trains bitwise the weights strategy auto does."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    states = {}
+    for strategy in ("auto", "ddp"):
+        summary = train_model(
+            patch_store["zarr"],
+            patch_store["parquet"],
+            _config("time_aware", "ntxent", strategy=strategy, accelerator="cpu"),
+            tmp_path / strategy,
+            fast_dev_run=True,
+        )
+        assert summary["global_step"] == 1 and summary["world_size"] == 1
+        assert torch.get_num_threads() == 1 and "OMP_NUM_THREADS" not in os.environ  # as before the run
+        states[strategy] = torch.load(tmp_path / strategy / "model.ckpt", weights_only=True)["state_dict"]
+    assert states["auto"].keys() == states["ddp"].keys()
+    assert all(torch.equal(states["auto"][key], states["ddp"][key]) for key in states["auto"])
+
+
 def test_the_run_keys_train_the_same_weights_into_the_same_model_and_resume_each_other(patch_store, tmp_path):
     """ContrastiveModelConfig.RUN_KEYS (num_workers, and so where augment_in: auto augments; the
     logging interval; the audit of the rows trained on) train bitwise the same weights over several

@@ -185,3 +185,22 @@ def test_corrupt_last_checkpoint_is_moved_aside_and_training_starts_fresh(patch_
     assert any(str(last) in w and "unreadable checkpoint" in w and str(aside) in w for w in warnings)
     assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 1  # a fresh one
     assert (tmp_path / "model.ckpt").exists()
+
+
+def test_a_gpu_asked_for_where_torch_sees_none_fails_naming_the_key_before_reading(tmp_path, monkeypatch):
+    """training.accelerator: gpu on a machine where torch sees no GPU: refused naming the key before
+    the stores are read (here they do not even exist) and before config.json is written, not by
+    Lightning's "No supported gpu backend found!" after the data is set up."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    config = {
+        "patch_spec": "tiny",
+        "sampling": "classical",
+        "backbone": "convnext_atto",
+        "accelerator": "gpu",
+    }
+    with pytest.raises(
+        RuntimeError, match=r"training.accelerator: 'gpu' was requested but torch sees no GPU"
+    ):
+        train_model(tmp_path / "missing.zarr", tmp_path / "missing.parquet", config, tmp_path / "model")
+    assert not (tmp_path / "model" / "config.json").exists()

@@ -523,6 +523,18 @@ def test_training_refuses_unknown_fovs_channels_and_plates(plate: dict[str, Path
     assert not (tmp_path / "model.pt").exists()
 
 
+def test_training_on_a_gpu_where_torch_sees_none_fails_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """virtual_stain.train.accelerator: gpu where torch sees no GPU is refused before any plate is read
+    (here none exists), naming the key, not by Lightning after the patches are loaded."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match=r"virtual_stain.train.accelerator: 'gpu' was requested"):
+        train(small_config(accelerator="gpu"), tmp_path / "no_phase.zarr", tmp_path / "no_raw.zarr", tmp_path)
+    assert not (tmp_path / "model.pt").exists()
+
+
 @pytest.fixture(scope="module")
 def predicted(plate: dict[str, Path], trained: dict[str, Any]) -> dict[str, Any]:
     """The prediction plate with every FOV filled, and the per-FOV metrics."""

@@ -402,7 +402,7 @@ def _phase_only_probabilities(
 
     The probe is fitted on the student's initial encoder's features before the student trains; that
     encoder is ``start``'s (a phase-only contrastive model) or seeded random weights."""
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, "analysis.distillation.device")
     if start is not None:
         student = student_from_encoder(start, config.seed)
     else:

@@ -182,7 +182,7 @@ def encode_patches(
     n_rows = int(patches.shape[0])
     if n_rows == 0:
         raise ValueError("patch array is empty: nothing to embed")
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, "analysis.embeddings.device")
     encoder = encoder.to(device).eval()
     fingerprint = {
         "patch_shape": [int(s) for s in patches.shape],

@@ -264,7 +264,7 @@ def occlusion_stage(
             f"analysis.occlusion.region_channel: {region_channel} is outside the patch spec's channels "
             f"{channel_names}; use 0..{len(channel_names) - 1} (or a negative index)"
         )
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, "analysis.occlusion.device")
     clock = FrameClock.of(time_interval_minutes)
     rng = np.random.default_rng(config.seed)
     records: list[dict[str, Any]] = []

@@ -87,6 +87,7 @@ from dynaclr.config.transfer_checks import DatasetSampling
 from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.io import ArtifactKind, Provenance, StageFiles, atomic_output, config_hash, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
+from dynaclr.numerics.device import check_accelerator
 from dynaclr.numerics.progress import ProgressLog
 from dynaclr.patches.store import PatchStore, open_patch_store
 from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, load_checkpoint
@@ -227,8 +228,13 @@ class CheckpointOnPreemption(Callback):
 
 
 def _launch_settings(config: ContrastiveModelConfig) -> dict[str, Any]:
-    """Accelerator, devices, nodes, strategy and precision; TorchElastic's environment wins."""
+    """Accelerator, devices, nodes, strategy and precision; TorchElastic's environment wins.
+
+    Raises:
+        RuntimeError: ``accelerator: gpu`` where torch sees no GPU (naming the key).
+    """
     accelerator = config.accelerator
+    check_accelerator(accelerator, "training.accelerator")
     on_gpu = accelerator == "gpu" or (accelerator == "auto" and torch.cuda.is_available())
     settings: dict[str, Any] = {
         "accelerator": "gpu" if on_gpu else "cpu",
@@ -441,6 +447,14 @@ def train_contrastive(
     """
     preemption = PreemptionFlag()
     preemption.install()
+    # Lightning's DDP strategies (strategy: ddp, or several devices, launched without torchrun) set
+    # torch's threads to the machine's cores / processes where OMP_NUM_THREADS is unset, overriding
+    # num_threads (or the caller's setting): the variable holds them for the run
+    omp_threads = os.environ.get("OMP_NUM_THREADS")
+    if omp_threads is None:
+        os.environ["OMP_NUM_THREADS"] = str(
+            num_threads if num_threads is not None else torch.get_num_threads()
+        )
     try:
         return _train(
             config,
@@ -454,6 +468,8 @@ def train_contrastive(
         )
     finally:
         preemption.restore()
+        if omp_threads is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
 
 
 @dataclass
@@ -666,6 +682,7 @@ def _train(
     model_name, training_sampling = recorded
     if num_threads is not None:
         torch.set_num_threads(num_threads)
+    settings = _launch_settings(config)  # a GPU asked for where there is none fails before any data is read
     pooled = open_training_store(config, inputs)
     _check_training_sampling(training_sampling, pooled.datasets)
     store = pooled.stores[0]  # all stores agree on the patches' shape and spec
@@ -678,7 +695,6 @@ def _train(
     # the run keys (workers, logging, row audit) held at their defaults: the config.json, checkpoint
     # hash and resume identity of any values of them are those of the weights they all train
     config_json = config.job_params()
-    settings = _launch_settings(config)
     if int(os.environ.get("RANK", "0")) == 0:
         with atomic_output(outputs.config) as tmp:
             tmp.write_text(json.dumps(config_json, indent=2) + "\n")

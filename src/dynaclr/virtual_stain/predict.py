@@ -202,7 +202,7 @@ def predict_fov(
     check_fov_records(inputs.phase_record, ArtifactKind.PHASE_FOV, phase_provenance)
     plate_provenance = read_zarr_provenance(output_path, ArtifactKind.VIRTUAL_STAIN_PLATE)
     network, model_provenance, training_input = load_trained_network(inputs.checkpoint, config)
-    device = resolve_device(config.predict.device)
+    device = resolve_device(config.predict.device, "virtual_stain.predict.device")
     start = time.perf_counter()
     with (
         open_ome_zarr(phase_path, layout="hcs", mode="r") as phase_plate,

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from dynaclr.config.virtual_stain import NETWORK_STRIDE_PX, VirtualStainConfig, VirtualStainTrainConfig
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, make_provenance
+from dynaclr.numerics.device import check_accelerator
 from dynaclr.numerics.progress import ProgressLog
 from dynaclr.virtual_stain.checkpoint import save_checkpoint
 from dynaclr.virtual_stain.data import FovSource, SlabPatchDataset
@@ -249,6 +250,7 @@ def train_virtual_stain(
     train = config.train
     if train is None:
         raise ValueError("train_virtual_stain needs a config with a 'train' section (not 'checkpoint')")
+    check_accelerator(train.accelerator, "virtual_stain.train.accelerator")  # before any data is read
     phase_provenance = read_phase_input(inputs.phase_plate, config.input_channel)
     check_fov_records(inputs.phase_records, ArtifactKind.PHASE_FOV, phase_provenance)
     target_provenance = read_target_plate_provenance(inputs.plate)
