@@ -309,3 +309,27 @@ def test_the_batch_size_changes_no_embedding_beyond_float32_rounding(tmp_path):
     }
     for small, large in zip(encoded[3], encoded[7], strict=True):
         np.testing.assert_allclose(small, large, rtol=1e-5, atol=1e-6)
+
+
+def test_non_finite_embeddings_are_refused_naming_the_patch_and_the_cause(patch_store, tmp_path):
+    """An encoder whose weights hold NaN (a diverged run) embedded every patch as NaN with exit 0;
+    only the analyses failed, naming no file. Now encoding stops at the first such batch naming the
+    store, the first patch (FOV, track, frame) and the cause: the weights when the patches are
+    finite, the patches when they hold NaN."""
+    diverged = TinyEncoder()
+    with torch.no_grad():
+        diverged.conv.weight[0, 0, 0, 0, 0] = float("nan")
+    first = patch_store["index"].iloc[0]
+    where = f"FOV {first['fov_name']} track {first['track_id']} frame {first['t']}"
+    with pytest.raises(ValueError, match=rf"expected finite embeddings.*first {where}.*encoder is at fault"):
+        encode(diverged, patch_store, tmp_path / "a")
+    patches = np.array(patch_store["array"][: BATCH + 4], dtype=np.float32)
+    patches[BATCH + 1, 0, 0, 0, 0] = np.nan
+    index = patch_store["index"].iloc[: BATCH + 4]
+    bad = index.iloc[BATCH + 1]
+    with pytest.raises(
+        ValueError,
+        match=rf"for 1 of the batch's 4 patches, the first FOV {bad['fov_name']} "
+        rf"track {bad['track_id']} frame {bad['t']}; those patches hold 1 NaN",
+    ):
+        encode(TinyEncoder(), {"array": patches, "index": index}, tmp_path / "b")

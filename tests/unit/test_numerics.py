@@ -150,6 +150,24 @@ def test_a_channel_without_signal_falls_back_or_fails_as_asked(caplog):
     assert channel_statistics([sparse].__getitem__, [0], "median_p99").scale == 1.0
 
 
+def test_median_p99_of_a_channel_mostly_at_one_value_takes_the_standard_deviation(caplog):
+    """60 % of the voxels saturated at 65535: the median and the 99th percentile are 65535, so
+    median_p99 has no scale, but the channel is not flat; the scale is its standard deviation (with
+    a WARNING saying why), not 1, which left the unsaturated voxels at down to -65535."""
+    rng = np.random.default_rng(0)
+    frames = [rng.normal(500.0, 50.0, size=(1, 50, 50)) for _ in range(2)]
+    for frame in frames:
+        frame[..., :30] = 65535.0
+    with caplog.at_level(logging.WARNING, logger="dynaclr.numerics.normalization"):
+        stats = channel_statistics(frames.__getitem__, range(2), "median_p99", where="FOV A/1/0")
+    pooled = np.concatenate(frames)
+    assert stats.center == 65535.0 and stats.scale == pytest.approx(pooled.std(), rel=1e-6)
+    assert np.abs(stats.apply(frames[0])).max() < 3.0
+    assert "FOV A/1/0: the median and the 99th percentile are both 65535" in caplog.text
+    zscore = channel_statistics(frames.__getitem__, range(2), "zscore")
+    assert zscore.scale == pytest.approx(pooled.std(), rel=1e-6)  # unchanged
+
+
 @pytest.mark.parametrize("per_time_point", [False, True])
 def test_median_p99_of_sparse_signal_over_a_flat_background_maps_the_signal_to_about_1(per_time_point):
     """Background-subtracted uint8 data clipped at 0 with cells on 0.2 % of the pixels: the 99th

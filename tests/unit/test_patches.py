@@ -15,7 +15,14 @@ from iohub.ngff import open_ome_zarr
 from pydantic import ValidationError
 
 from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px
-from dynaclr.io import ArtifactError, make_provenance, read_table, read_zarr_provenance, write_table
+from dynaclr.io import (
+    ArtifactError,
+    ArtifactKind,
+    make_provenance,
+    read_table,
+    read_zarr_provenance,
+    write_table,
+)
 from dynaclr.io.plate import PlateGeometry, create_empty_plate, read_fov_record, write_fov_record
 from dynaclr.patches import (
     CollectPatchesInputs,
@@ -808,3 +815,102 @@ def test_a_virtual_stain_channel_is_cut_from_the_virtual_stain_plate_as_a_raw_on
             _outputs(tmp_path / "wrong"),
             fov_name="A/1/0",
         )
+
+
+def _sensor_movie(rng: np.random.Generator, n_frames: int = 4) -> np.ndarray:
+    """``(T, 2, 48, 48)`` uint16 counts: background 500 ± 50, a cell 2000 brighter at the centre."""
+    data = rng.normal(500.0, 50.0, size=(n_frames, 2, 48, 48))
+    data[:, :, 20:28, 20:28] += 2000.0
+    return data.clip(0, 65535).astype(np.uint16)
+
+
+@pytest.mark.parametrize("per_time_point", [False, True])
+@pytest.mark.parametrize("normalization", ["zscore", "median_p99"])
+def test_an_all_zero_frame_is_0_in_the_patches_and_warned_about(
+    tmp_path, caplog, normalization, per_time_point
+):
+    """A dropped acquisition (frame 1 all 0) of a sensor with signal at the other frames: its cells'
+    patches hold 0 there (the FOV's centre, a missing voxel's value), not the FOV's normalisation of
+    0 counts (a uniform -0.25 with median_p99, -1.7 with zscore: a dark cell no frame shows), and a
+    WARNING names the channel, the frame and the cell observations; the record counts them."""
+    data = _sensor_movie(np.random.default_rng(0))
+    data[1] = 0
+    plate, tracks = _one_channel_plate(tmp_path, data)
+    spec = _sensor_spec(normalization, "float32").model_copy(
+        update={"normalize_per_time_point": per_time_point}
+    )
+    with caplog.at_level(logging.WARNING, logger="dynaclr.patches.extract"):
+        metrics = extract_fov_patches(
+            spec,
+            ExtractPatchesInputs(plate_raw=plate, tracks=tracks),
+            _outputs(tmp_path / "p"),
+            fov_name="A/1/0",
+        )
+    patches = np.asarray(
+        zarr.open_group(str(tmp_path / "p.zarr"), mode="r")["patches"][:]
+    )  # one cell per frame
+    assert np.all(patches[1] == 0.0)
+    assert all(np.abs(patches[t]).max() > 0.5 for t in (0, 2, 3))
+    assert metrics["empty_frames"] == {"raw:ViralSensor": [1]}
+    assert metrics["n_cells_at_constant_frames"] == {"raw:ViralSensor": 1}
+    assert "channel 'raw:ViralSensor': constant at frame(s) [1]" in caplog.text
+    assert "the 1 cell observation(s) there" in caplog.text
+
+
+@pytest.mark.parametrize("per_time_point", [False, True])
+def test_a_channel_mostly_saturated_is_scaled_not_left_in_raw_counts(tmp_path, caplog, per_time_point):
+    """60 % of the sensor's voxels at 65535: median_p99's median and 99th percentile are both the
+    saturation level, so its scale is 0; the fallback scale of 1 left the channel in raw counts
+    (patches down to -65000 that a network reads as data). Now the scale is the standard deviation,
+    the patches stay within a few units, and WARNINGs say the channel is saturated and how the scale
+    was taken; the record gives the saturated share."""
+    data = _sensor_movie(np.random.default_rng(0), n_frames=3)
+    data[:, :, :, :29] = 65535
+    plate, tracks = _one_channel_plate(tmp_path, data)
+    spec = _sensor_spec("median_p99", "float32").model_copy(
+        update={"normalize_per_time_point": per_time_point}
+    )
+    with caplog.at_level(logging.WARNING):
+        metrics = extract_fov_patches(
+            spec,
+            ExtractPatchesInputs(plate_raw=plate, tracks=tracks),
+            _outputs(tmp_path / "p"),
+            fov_name="A/1/0",
+        )
+    patches = np.asarray(zarr.open_group(str(tmp_path / "p.zarr"), mode="r")["patches"][:])
+    assert np.abs(patches).max() < 5.0 and patches.std() > 0.1
+    assert metrics["saturated_share_per_channel"]["raw:ViralSensor"] == pytest.approx(29 / 48)
+    assert "(60.4%) at the camera's full scale 65535 (saturated) in frame(s) [0, 1, 2]" in caplog.text
+    assert "median_p99 gives no scale; using the standard deviation" in caplog.text
+
+
+def test_a_few_percent_saturated_is_warned_about_and_marked_in_the_qc_table(tmp_path, caplog):
+    """6 % of the voxels at 65535 (over-exposed debris): the 99th percentile is 65535 and the cell,
+    2000 counts over the background, normalises to about 0.03. The patches are kept, a WARNING
+    names the channel, the count and the share, and the QC row is reduced saying why; 3 saturated
+    voxels per frame (under 1 %) are counted but not warned about."""
+    from dynaclr.qc.table import qc_row
+
+    data = _sensor_movie(np.random.default_rng(0), n_frames=3)
+    few = data.copy()
+    data[:, :, :, :3] = 65535
+    few[:, 0, 0, :3] = 65535
+    for name, movie in (("many", data), ("few", few)):
+        (tmp_path / name).mkdir()
+        plate, tracks = _one_channel_plate(tmp_path / name, movie)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="dynaclr.patches.extract"):
+            metrics = extract_fov_patches(
+                _sensor_spec("median_p99"),
+                ExtractPatchesInputs(plate_raw=plate, tracks=tracks),
+                _outputs(tmp_path / name / "p"),
+                fov_name="A/1/0",
+            )
+        row = qc_row(ArtifactKind.PATCH_FOV, tmp_path / name / "p.json", metrics, "patches")
+        if name == "many":
+            assert metrics["saturated_voxels_per_channel"] == {"raw:ViralSensor": 3 * 2 * 48 * 3}
+            assert "channel 'raw:ViralSensor': 864 voxel(s) (6.2%) at the camera's full scale" in caplog.text
+            assert row["status"] == "reduced" and "6.2% of raw:ViralSensor" in row["reason"]
+        else:
+            assert metrics["saturated_voxels_per_channel"] == {"raw:ViralSensor": 9}
+            assert "saturated" not in caplog.text and row["status"] == "ok"

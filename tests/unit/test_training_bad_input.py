@@ -204,3 +204,24 @@ def test_a_gpu_asked_for_where_torch_sees_none_fails_naming_the_key_before_readi
     ):
         train_model(tmp_path / "missing.zarr", tmp_path / "missing.parquet", config, tmp_path / "model")
     assert not (tmp_path / "model" / "config.json").exists()
+
+
+def test_a_nan_loss_stops_training_naming_the_step_and_the_patches(patch_store, tmp_path):
+    """Patches holding NaN (a store written elsewhere, or a stage's bug) give a NaN loss: Lightning
+    went on, exported a model.ckpt of NaN weights with exit 0, and every embedding made with it was
+    NaN. Training now stops at that step, naming it, the batch's rows and that the patches hold NaN."""
+    import shutil
+
+    import numpy as np
+    import zarr
+
+    store = tmp_path / "store"
+    shutil.copytree(patch_store["zarr"], store / "tiny.zarr")
+    shutil.copy(patch_store["parquet"], store / "tiny.parquet")
+    patches = zarr.open_group(str(store / "tiny.zarr"), mode="r+")["patches"]
+    patches[:] = np.full(patches.shape, np.nan, dtype=patches.dtype)
+    with pytest.raises(FloatingPointError, match=r"training loss is nan at step 0 .*NaN or infinite voxel"):
+        train_model(
+            store / "tiny.zarr", store / "tiny.parquet", _config(), tmp_path / "run", fast_dev_run=True
+        )
+    assert not (tmp_path / "run" / "model.ckpt").exists()

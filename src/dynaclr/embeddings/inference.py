@@ -146,6 +146,7 @@ def encode_patches(
     show_progress: bool = True,
     lazy: bool = False,
     weights_sha256: str | None = None,
+    where: str = "",
 ) -> tuple[Any, Any]:
     """Encode every patch into features and projections, streaming rows into a resumable store.
 
@@ -171,6 +172,8 @@ def encode_patches(
         weights_sha256: :func:`dynaclr.io.weights.state_dict_sha256` of ``encoder``'s weights where
             the caller took it (rule ``embed`` records it), for the partial store's fingerprint;
             ``None``: taken here.
+        where: names the patch store and the weights in the error raised for non-finite embeddings
+            (:func:`check_finite_embeddings`).
 
     Returns:
         ``features (N, E)`` and ``projections (N, P)``, float32 (numpy; zarr arrays when ``lazy``).
@@ -213,6 +216,7 @@ def encode_patches(
 
     def encode_batch(batch_number: int, batch: np.ndarray) -> None:
         features, projections = _encode(encoder, batch, device, config.bf16_autocast)
+        check_finite_embeddings(features, projections, batch, index.iloc[batch_number * batch_size :], where)
         for name, values in zip(_ARRAYS, (features, projections), strict=True):
             if name not in arrays:
                 arrays[name] = group.create_array(
@@ -230,6 +234,32 @@ def encode_patches(
     if lazy:
         return arrays["features"], arrays["projections"]
     return np.asarray(arrays["features"][:]), np.asarray(arrays["projections"][:])
+
+
+def check_finite_embeddings(
+    features: np.ndarray, projections: np.ndarray, patches: np.ndarray, index: pd.DataFrame, where: str = ""
+) -> None:
+    """Refuse a batch whose embeddings hold NaN or infinite values (``index``: its rows first),
+    naming the first such patch (``fov_name``, ``track_id``, ``t``), how many there are and whether
+    the patches were finite (else the weights are at fault: a diverged run): the embeddings
+    artifact would be written with exit 0 and only the analyses would fail, naming no patch."""
+    bad = ~(np.isfinite(features).all(axis=1) & np.isfinite(projections).all(axis=1))
+    if not bad.any():
+        return
+    rows = np.flatnonzero(bad)
+    first = index.iloc[int(rows[0])]
+    n_bad_voxels = int(np.count_nonzero(~np.isfinite(patches[rows])))
+    cause = (
+        f"those patches hold {n_bad_voxels} NaN or infinite voxel(s): rebuild the patch store"
+        if n_bad_voxels
+        else "their patches are finite, so the encoder is at fault (weights that diverged in training, "
+        "or overflow): use a checkpoint from before the divergence"
+    )
+    raise ValueError(
+        f"{where or 'patches'}: expected finite embeddings, found NaN or infinite values for "
+        f"{len(rows)} of the batch's {len(bad)} patches, the first FOV {first['fov_name']} "
+        f"track {first['track_id']} frame {first['t']}; {cause}"
+    )
 
 
 def _read_ahead(

@@ -296,6 +296,7 @@ def _encoded(
         partial_path=partial_store,
         lazy=True,
         weights_sha256=weights_sha256,  # the partial store's fingerprint: not hashed again
+        where=f"{store.zarr_path} embedded with {checkpoint}",
     )
     adata = build_anndata(
         features,

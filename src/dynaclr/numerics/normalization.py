@@ -27,9 +27,13 @@ With ``per_time_point``, a frame whose own scale is degenerate (a flat frame: a 
 :data:`MIN_SIGNAL_VOXELS` hot voxels) takes the FOV-level centre and scale, like a constant frame,
 and is listed in ``degenerate_frames`` (logged at WARNING).
 
-A channel without signal (every frame constant, or a scale below :data:`DEGENERATE_SCALE` times
-``max(1, |center|)``) either fails (``require_signal=True``, an :class:`~dynaclr.io.ArtifactError`)
-or falls back to ``scale`` 1 with a warning, as its caller chooses. When every frame is constant
+Where ``median_p99``'s scale is degenerate but the voxels vary (more than half of them at one value,
+e.g. saturated at the camera's maximum: the 99th percentile is the median), the scale is the standard
+deviation (outliers left out), with a warning: a scale of 1 left such a channel in raw counts (values
+down to -65535). A channel without signal (every frame constant, or a scale and a standard deviation
+below :data:`DEGENERATE_SCALE` times ``max(1, |center|)``) either fails (``require_signal=True``,
+an :class:`~dynaclr.io.ArtifactError`) or falls back to ``scale`` 1 with a warning, as its caller
+chooses. When every frame is constant
 the fallback ``center`` is the constant (the mean of the frames' constants), so a flat channel
 (an empty well, a shutter that did not open, a saturated FOV) normalises to 0, whatever its level.
 """
@@ -177,9 +181,22 @@ def _is_degenerate(scale: float, center: float) -> bool:
     return not (np.isfinite(scale) and scale > DEGENERATE_SCALE * max(1.0, abs(center)))
 
 
-def _checked_scale(scale: float, center: float, where: str, require_signal: bool) -> float:
+def _checked_scale(scale: float, center: float, where: str, require_signal: bool, std: float) -> float:
+    """``scale``, or where it is degenerate the standard deviation ``std`` (outliers left out) when
+    the voxels vary (``median_p99`` over a channel more than half at one value, e.g. saturated: its
+    99th percentile is its median), else 1 with a warning or an error (``require_signal``)."""
     if not _is_degenerate(scale, center):
         return float(scale)
+    if not _is_degenerate(std, center):
+        logger.warning(
+            "%s: the median and the 99th percentile are both %.6g (most voxels share that value, e.g. "
+            "saturated at the camera's maximum), so median_p99 gives no scale; using the standard "
+            "deviation %.6g (a scale of 1 would leave the channel in raw counts)",
+            where,
+            center,
+            std,
+        )
+        return float(std)
     if require_signal:
         raise ArtifactError(
             f"{where}: intensity statistics give a zero or invalid scale ({scale:.3g} around {center:.6g}); "
@@ -344,7 +361,7 @@ def channel_statistics(
         channel=channel,
         normalization=normalization,
         center=float(center),
-        scale=_checked_scale(scale, center, where, require_signal),
+        scale=_checked_scale(scale, center, where, require_signal, std),
         mean=float(mean),
         std=std,
         median=median,

@@ -21,6 +21,13 @@ frame mostly missing in any channel is dropped (no patches at that frame, logged
 listed in the record's ``dropped_frames``), missing voxels of the other frames are 0 after
 normalisation (the FOV's centre), and a FOV mostly missing fails.
 
+A channel constant at a frame (an empty or missing acquisition, e.g. an all-0 frame) is 0 there,
+like a missing voxel, rather than the FOV's (or the frame's fallback) normalisation of that level,
+a uniform offset no cell has; the cell observations there are counted per channel in the record
+(``n_cells_at_constant_frames``) and logged at WARNING. Voxels at a camera's full scale (saturated,
+:mod:`dynaclr.numerics.saturation`) are counted per channel (``saturated_voxels_per_channel``,
+``saturated_share_per_channel``) and logged at WARNING above :data:`SATURATED_WARNING_SHARE`.
+
 Normalised values beyond the finite range of ``storage_dtype`` (float16: ±65504; e.g. a hot pixel
 over a nearly flat background, whose scale is tiny) would be stored as ±inf: they are clipped to
 that range, counted per channel in the record (``clipped_voxels_per_channel``) and logged at
@@ -41,7 +48,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -68,6 +75,7 @@ from dynaclr.io.plate import SUPPLIED_KEY, check_plate_axes, position_geometry, 
 from dynaclr.numerics.crop import crop_with_padding
 from dynaclr.numerics.missing import fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics, channel_statistics
+from dynaclr.numerics.saturation import full_scale_plateau
 from dynaclr.patches.inputs import fov_tracks, read_fov_tracks, read_source_provenance, read_tracks
 from dynaclr.patches.store import INDEX_COLUMNS, ShardedRowWriter, create_patch_array
 
@@ -79,6 +87,12 @@ MOSTLY_PADDED_FRACTION = 0.5
 #: A FOV with more than this share of mostly padded patches is logged at WARNING: the patch window
 #: is large for the image, and many of its patches show little of a cell's surroundings.
 MOSTLY_PADDED_WARNING_SHARE = 0.25
+
+#: A channel with more than this share of its voxels at a camera's full scale (saturated,
+#: :mod:`dynaclr.numerics.saturation`) is logged at WARNING and marked in the QC table: beyond 1 %
+#: the 99th percentile, ``median_p99``'s scale, is the saturation level, which squeezes the
+#: unsaturated signal towards 0 (5 % saturated: a cell 2000 counts over the background at 0.03).
+SATURATED_WARNING_SHARE = 0.01
 
 
 class ExtractPatchesInputs(StageFiles):
@@ -157,13 +171,23 @@ class FovChannels:
     shape_tzyx: tuple[int, int, int, int]
 
     def normalised_frame(self, statistics: list[ChannelStatistics], z: slice, t: int) -> np.ndarray:
-        """``(C, Z, Y, X)`` float32 frame ``t``, every channel ``(x - center) / scale``, missing voxels 0."""
+        """``(C, Z, Y, X)`` float32 frame ``t``, every channel ``(x - center) / scale``, missing voxels 0;
+        a channel constant at ``t`` (in its ``empty_frames``) is 0 there."""
         return np.stack(
             [
-                fill_missing(stats.apply(reader.read(t, z), t), 0.0)
+                _without_constant(fill_missing(stats.apply(reader.read(t, z), t), 0.0), stats, t)
                 for reader, stats in zip(self.readers, statistics, strict=True)
             ]
         )
+
+
+def _without_constant(normalised: np.ndarray, stats: ChannelStatistics, t: int) -> np.ndarray:
+    """``normalised`` set to 0 (the FOV's centre, a missing voxel's value) where frame ``t`` of the
+    channel is constant (an empty or missing acquisition): the FOV's centre and scale would turn its
+    level into a uniform offset no cell has (an all-0 frame of a sensor at 500 counts: -0.25)."""
+    if t in stats.empty_frames:
+        normalised[...] = 0.0
+    return normalised
 
 
 @dataclass
@@ -293,19 +317,69 @@ def check_track_frames(cells: pd.DataFrame, channels: FovChannels, tracks_path: 
         )
 
 
-def fov_statistics(channels: FovChannels, spec: PatchSpec, z: slice) -> list[ChannelStatistics]:
-    """Normalisation statistics of every channel over all the FOV's frames (one pass each)."""
-    return [
-        channel_statistics(
-            partial(reader.read, z=z),
-            range(channels.shape_tzyx[0]),
-            channel.normalization,
-            channel=reader.name,
-            per_time_point=spec.normalize_per_time_point,
-            where=reader.where(),
+@dataclass
+class SaturationCount:
+    """A channel's frame reader that counts, as frames pass, the voxels at a camera's full scale
+    (:func:`~dynaclr.numerics.saturation.full_scale_plateau` of each frame)."""
+
+    read: Callable[[int], np.ndarray]
+    voxels: int = 0
+    saturated: int = 0
+    frames: list[int] = field(default_factory=list)
+    level: float = 0.0
+
+    def __call__(self, t: int) -> np.ndarray:
+        values = self.read(t)
+        self.voxels += values.size
+        plateau = full_scale_plateau(values)
+        if plateau is not None:
+            self.level, at_max = plateau
+            self.saturated += int(np.count_nonzero(at_max))
+            self.frames.append(int(t))
+        return values
+
+    @property
+    def share(self) -> float:
+        return self.saturated / self.voxels if self.voxels else 0.0
+
+    def warn(self, where: str) -> None:
+        """Log a WARNING when more than :data:`SATURATED_WARNING_SHARE` of the voxels are saturated."""
+        if self.share > SATURATED_WARNING_SHARE:
+            logger.warning(
+                "%s: %d voxel(s) (%.1f%%) at the camera's full scale %.0f (saturated) in frame(s) %s; "
+                "over %.0f%% the 99th percentile (median_p99's scale) is the saturation level and the "
+                "unsaturated signal is squeezed towards 0. Acquire with a shorter exposure, or leave the "
+                "FOV out (a 0/255 mask channel is not saturated: ignore this)",
+                where,
+                self.saturated,
+                100.0 * self.share,
+                self.level,
+                self.frames[:10],
+                100.0 * SATURATED_WARNING_SHARE,
+            )
+
+
+def fov_statistics(
+    channels: FovChannels, spec: PatchSpec, z: slice
+) -> tuple[list[ChannelStatistics], list[SaturationCount]]:
+    """Normalisation statistics of every channel over all the FOV's frames (one pass each), and its
+    saturated voxels (logged at WARNING when many, :meth:`SaturationCount.warn`)."""
+    statistics, counts = [], []
+    for reader, channel in zip(channels.readers, spec.channels, strict=True):
+        count = SaturationCount(partial(reader.read, z=z))
+        statistics.append(
+            channel_statistics(
+                count,
+                range(channels.shape_tzyx[0]),
+                channel.normalization,
+                channel=reader.name,
+                per_time_point=spec.normalize_per_time_point,
+                where=reader.where(),
+            )
         )
-        for reader, channel in zip(channels.readers, spec.channels, strict=True)
-    ]
+        count.warn(reader.where())
+        counts.append(count)
+    return statistics, counts
 
 
 def patch_store_attributes(
@@ -460,6 +534,28 @@ def cells_outside_dropped_frames(
     return cells.loc[~at_dropped].reset_index(drop=True), dropped, int(at_dropped.sum())
 
 
+def warn_constant_frames(
+    cells: pd.DataFrame, channels: FovChannels, statistics: list[ChannelStatistics]
+) -> dict[str, int]:
+    """Cell observations per channel at the frames where it is constant (normalised to 0 there,
+    :meth:`FovChannels.normalised_frame`), logged at WARNING naming plate, FOV, channel and frames
+    when the channel has signal at other frames (a channel constant throughout is warned about
+    with its statistics)."""
+    counts = {}
+    for reader, stats in zip(channels.readers, statistics, strict=True):
+        counts[stats.channel] = int(cells["t"].isin(stats.empty_frames).sum())
+        if counts[stats.channel] and len(stats.empty_frames) < stats.n_frames:
+            logger.warning(
+                "%s: constant at frame(s) %s (an empty or missing acquisition, e.g. an all-0 frame); "
+                "the %d cell observation(s) there have this channel at 0 (the FOV's centre), not its "
+                "normalised level",
+                reader.where(),
+                stats.empty_frames[:10],
+                counts[stats.channel],
+            )
+    return counts
+
+
 def with_condition(cells: pd.DataFrame, condition: str | None) -> pd.DataFrame:
     """``cells`` with ``condition`` in every row when the config names the well's condition; the
     tracks table's ``condition`` (or missing) is kept when it is ``None``."""
@@ -579,7 +675,7 @@ def extract_fov_patches(
         check_patch_window(channels, spec)
         z = kept_slices(channels, spec)
         check_track_frames(cells, channels, inputs.tracks)
-        statistics = fov_statistics(channels, spec, z)
+        statistics, saturation = fov_statistics(channels, spec, z)
         cells, dropped, n_removed = cells_outside_dropped_frames(cells, statistics, fov_name)
         provenance = make_provenance(
             ArtifactKind.PATCH_FOV,
@@ -600,6 +696,7 @@ def extract_fov_patches(
             patch_shape,
         )
         clipper.warn(channels, spec.storage_dtype)
+        at_constant = warn_constant_frames(cells, channels, statistics)
     index = cells.assign(
         row=np.arange(len(cells), dtype=np.int64),
         time_minutes=frame_times_minutes(cells["t"].to_numpy(), channels.time_interval_minutes),
@@ -610,6 +707,13 @@ def extract_fov_patches(
         **patch_metrics(cells, padded_fraction, statistics, channels, z, (dropped, n_removed)),
         "clipped_voxels_per_channel": {
             reader.name: n for reader, n in zip(channels.readers, clipper.clipped, strict=True)
+        },
+        "n_cells_at_constant_frames": at_constant,
+        "saturated_voxels_per_channel": {
+            s.channel: c.saturated for s, c in zip(statistics, saturation, strict=True)
+        },
+        "saturated_share_per_channel": {
+            s.channel: c.share for s, c in zip(statistics, saturation, strict=True)
         },
         "seconds": time.perf_counter() - started,
     }

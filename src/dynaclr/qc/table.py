@@ -26,7 +26,7 @@ import pandas as pd
 
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table_provenance, write_csv
 from dynaclr.io.plate import read_fov_record, write_fov_record
-from dynaclr.patches.extract import MOSTLY_PADDED_WARNING_SHARE
+from dynaclr.patches.extract import MOSTLY_PADDED_WARNING_SHARE, SATURATED_WARNING_SHARE
 from dynaclr.tracking.importing import (
     PLATE_FRAMES,
     TRACKED_FRAMES,
@@ -160,6 +160,22 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
     if int(metrics.get("n_cells_at_dropped_frames", 0) or 0):
         reasons.append(
             f"{metrics['n_cells_at_dropped_frames']} cell observation(s) at dropped frames got no patch"
+        )
+    over_exposed = {
+        name: share
+        for name, share in (metrics.get("saturated_share_per_channel") or {}).items()
+        if share > SATURATED_WARNING_SHARE
+    }
+    if over_exposed:
+        reasons.append(
+            "voxels at the camera's full scale (saturated): "
+            + ", ".join(f"{100.0 * share:.1f}% of {name}" for name, share in over_exposed.items())
+        )
+    at_constant = {name: n for name, n in (metrics.get("n_cells_at_constant_frames") or {}).items() if n}
+    if at_constant:
+        reasons.append(
+            "cell observation(s) at frames where a channel is constant (no signal; 0 in the patches): "
+            + ", ".join(f"{n} in {name}" for name, n in at_constant.items())
         )
     clipped = {name: n for name, n in (metrics.get("clipped_voxels_per_channel") or {}).items() if n}
     if clipped:

@@ -56,6 +56,27 @@ def warmup_cosine_schedule(
     )
 
 
+def check_finite_loss(loss: torch.Tensor, batch: PatchBatch, step: int) -> None:
+    """Stop training at a NaN or infinite loss, naming the step, the batch's store rows and whether
+    its patches were finite: Lightning would go on, the weights would turn NaN, ``model.ckpt`` would
+    be exported with exit 0 and every embedding made with it would be NaN."""
+    if bool(torch.isfinite(loss)):
+        return
+    views = [batch.anchor, batch.positive] + ([batch.negative] if batch.negative is not None else [])
+    n_bad = sum(int((~torch.isfinite(view)).sum()) for view in views)
+    cause = (
+        f"its patches hold {n_bad} NaN or infinite voxel(s): rebuild the patch store"
+        if n_bad
+        else "its patches are finite, so training diverged: lower training.learning_rate or raise "
+        "training.warmup_epochs"
+    )
+    rows = batch.anchor_row.tolist()
+    raise FloatingPointError(
+        f"training loss is {float(loss.detach())} at step {step} (batch of anchor rows {rows[:8]}"
+        f"{' ...' if len(rows) > 8 else ''} in the patch store); expected a finite loss: {cause}"
+    )
+
+
 class ContrastiveModule(LightningModule):
     """Contrastive training of a :class:`~dynaclr.contrastive.ContrastiveEncoder`.
 
@@ -144,6 +165,7 @@ class ContrastiveModule(LightningModule):
 
     def training_step(self, batch: PatchBatch, batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch)
+        check_finite_loss(loss, batch, self.global_step)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch))
         return loss
 
