@@ -134,11 +134,10 @@ def test_the_distillation_caption_names_the_students_start():
     template = jinja2.Template((REPO_ROOT / "workflow" / "report" / "distillation.rst").read_text())
 
     def caption(*names: str) -> str:
-        config = WorkflowConfig.model_validate(_merged(*names)).analysis.distillation.job_params()
+        distillation = WorkflowConfig.model_validate(_merged(*names)).analysis.distillation
+        params = SimpleNamespace(config=distillation.interval_params(), described=distillation.job_params())
         wildcards = SimpleNamespace(model="teacher", dataset="demo")
-        return template.render(
-            snakemake=SimpleNamespace(params=SimpleNamespace(config=config), wildcards=wildcards)
-        )
+        return template.render(snakemake=SimpleNamespace(params=params, wildcards=wildcards))
 
     overlay = caption("config", "distillation")
     assert "phase-only contrastive model **time_aware_phase**" in overlay and "random initial" not in overlay
