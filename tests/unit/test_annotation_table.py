@@ -29,6 +29,7 @@ from dynaclr.classify.annotation_table import validate_annotation_table
 from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig, PseudotimeConfig
 from dynaclr.config.base import fill_fov_pattern
 from dynaclr.embeddings import build_anndata, write_embeddings
+from dynaclr.embeddings.cells import MatchOn
 from dynaclr.io import (
     LARGEST_ID,
     ArtifactKind,
@@ -73,14 +74,20 @@ def tracks(planted, tmp_path):
 
 
 def _import(
-    table: Path, tracks: Path, out: Path, tasks: Sequence[str] = ("infection", "division")
+    table: Path,
+    tracks: Path,
+    out: Path,
+    tasks: Sequence[str] = ("infection", "division"),
+    match_on: MatchOn = "position",
 ) -> pd.DataFrame:
-    """Rule ``import_annotations`` as the workflow runs it: the config names the table it reads."""
+    """Rule ``import_annotations`` as the workflow runs it: the config names the table it reads,
+    ``match_on`` is ``analysis.classification.match_annotations_on``."""
     return import_annotations_stage(
         AnnotationConfig(table=str(table), tasks=tuple(tasks)),
         ImportAnnotationsInputs(table=(table,), tracks=tracks),
         AnnotationsOutputs(annotations=out),
         shape_tzyx=SHAPE_TZYX,
+        match_on=match_on,
     )
 
 
@@ -426,6 +433,38 @@ def test_cells_placed_by_position_under_one_track_id_are_all_read(planted, track
     assert "at rows 2, 7" in warned
 
 
+def test_rows_of_one_track_and_frame_at_other_positions_are_refused_when_classify_matches_by_track(
+    planted, tracks, tmp_path
+):
+    """Two rows of one fov_name, track_id, t, task at other y, x with other labels: other cells by
+    position, one cell given two labels by track. The import read them by position whatever the
+    matching, so with match_annotations_on 'track' classify refused them after training; the
+    import is given the matching and refuses them itself, naming the file, the cell and its rows."""
+    table = _drawn(planted["truth"], ("infection",))
+    fov_a, fov_b = sorted(set(table["fov_name"]))[:2]
+    placed = pd.DataFrame(
+        {
+            "fov_name": [fov_a, fov_a, fov_b, fov_b],
+            "track_id": [5, 5, 6, 7],
+            "t": 1,
+            "y": [100.0, 101.0, 20.0, 30.0],
+            "x": [100.0, 100.0, 20.0, 30.0],
+            "task": "infection",
+            "label": ["infected", "uninfected", "uninfected", "infected"],
+        }
+    )
+    path = tmp_path / "clicked_twice.csv"
+    placed.to_csv(path, index=False)
+    assert len(_import(path, tracks, tmp_path / "position.parquet", tasks=("infection",))) == 4
+    with pytest.raises(
+        AnnotationTableError,
+        match=rf"clicked_twice\.csv: 2 rows annotate a cell and task more than once with different labels "
+        rf"\(key fov_name, track_id, t, task;.* FOV {fov_a} track 5 frame 1 task 'infection' at rows 1, 2",
+    ):
+        _import(path, tracks, tmp_path / "track.parquet", tasks=("infection",), match_on="track")
+    assert not (tmp_path / "track.parquet").exists()
+
+
 def _assert_refused(table: pd.DataFrame, message: str, tracks: Path, tmp_path: Path) -> str:
     """Import ``table`` (as a CSV): refused with ``message``, naming the file first, writing nothing."""
     path = tmp_path / "mine.csv"
@@ -519,6 +558,7 @@ def test_tasks_must_match_the_config(planted, tracks, tmp_path):
             ImportAnnotationsInputs(table=(tmp_path / "mine.xlsx",), tracks=tracks),
             AnnotationsOutputs(annotations=tmp_path / "a.parquet"),
             shape_tzyx=SHAPE_TZYX,
+            match_on="position",
         )
     with pytest.raises(ValidationError, match=r"\.csv or \.parquet"):  # the config refuses it first
         AnnotationConfig(table=str(tmp_path / "mine.xlsx"))
@@ -810,7 +850,11 @@ PLATE_FOVS = ("A/1/0", "A/2/0", "A/3/0", "B/1/0", "B/2/0", "B/3/0", "C/1/0")
 
 
 def _import_per_fov(
-    pattern: str, tracks: Path, out: Path, tasks: Sequence[str] = ("infection", "division")
+    pattern: str,
+    tracks: Path,
+    out: Path,
+    tasks: Sequence[str] = ("infection", "division"),
+    match_on: MatchOn = "position",
 ) -> pd.DataFrame:
     """Rule ``import_annotations`` with ``annotations.table`` a pattern: the files that exist, in the
     plate's FOV order (what the rule lists)."""
@@ -820,6 +864,7 @@ def _import_per_fov(
         ImportAnnotationsInputs(table=tuple(path for path in paths if path.is_file()), tracks=tracks),
         AnnotationsOutputs(annotations=out),
         shape_tzyx=SHAPE_TZYX,
+        match_on=match_on,
         fov_names=PLATE_FOVS,
     )
 
@@ -956,6 +1001,7 @@ def test_two_fovs_naming_one_file_are_refused(tracks, tmp_path):
             ImportAnnotationsInputs(table=(tmp_path / "A110.csv",), tracks=tracks),
             AnnotationsOutputs(annotations=tmp_path / "a.parquet"),
             shape_tzyx=SHAPE_TZYX,
+            match_on="position",
             fov_names=["A/1/10", "A/11/0"],
         )
 

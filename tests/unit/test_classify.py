@@ -339,6 +339,39 @@ def test_rows_of_one_key_at_other_positions_are_other_cells_by_position_and_one_
         fit_and_evaluate(planted["adata"], disagreeing, "infection", by_track)
 
 
+def test_two_annotations_at_other_positions_matching_one_cell_with_other_labels_are_refused_by_position(
+    planted, caplog
+):
+    """The same cell clicked twice 1 px apart (one track id, frame and task) with two labels: by
+    position unique_cells keeps both rows (other positions, other cells), both pick the same tracked
+    cell, and the closer one's label was kept silently (the other counted as matching no cell). It is
+    refused, naming both annotations and the cell; with one label, it is read once and the count
+    line says so."""
+    annotations = _draw(planted["truth"], fraction_of_cells=0.1, seed=0)
+    annotations = annotations[annotations["task"] == "infection"].reset_index(drop=True)
+    config = ClassificationConfig(n_bootstrap=5, n_splits=3, match_annotations_on="position")
+    expected = fit_and_evaluate(planted["adata"], annotations, "infection", config).metrics
+    cell = annotations.iloc[3]
+    other = "infected" if cell["label"] == "uninfected" else "uninfected"
+    clicked = annotations.iloc[[3]].assign(y=cell["y"] + 1.0)
+    disagreeing = pd.concat([annotations, clicked.assign(label=other)], ignore_index=True)
+    message = (
+        rf"^mine\.csv: infection annotations: 1 tracked cell\(s\) matched by observations of task "
+        rf"'infection' with other labels .*\(FOV {cell['fov_name']} track {cell['track_id']} frame "
+        rf"{cell['t']} at y {cell['y']:g}, x {cell['x']:g}\) and '{other}' \(FOV {cell['fov_name']} track "
+        rf"{cell['track_id']} frame {cell['t']} at y {cell['y'] + 1.0:g}, x {cell['x']:g}\) both match the "
+        rf"tracked cell FOV {cell['fov_name']} track"
+    )
+    with pytest.raises(ValueError, match=message):
+        fit_and_evaluate(planted["adata"], disagreeing, "infection", config, source="mine.csv")
+    agreeing = pd.concat([annotations, clicked], ignore_index=True)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.embeddings.cells"):
+        metrics = fit_and_evaluate(planted["adata"], agreeing, "infection", config, source="mine.csv").metrics
+    assert metrics == pytest.approx({**expected, "n_annotated": len(agreeing)}, nan_ok=True)
+    assert metrics["n_matched"] == len(annotations)
+    assert "1 of them give a cell the label another of its task gives it (read once)" in caplog.text
+
+
 def test_an_applied_classifier_scoring_no_cell_does_not_log_single_class_folds(planted, caplog):
     """A classifier fitted elsewhere has no folds: where it scored none of the annotated cells (NaN
     probabilities of NaN embeddings), the WARNING said every cross-validation fold's training FOVs

@@ -2428,6 +2428,9 @@ def test_a_table_per_fov_lists_the_files_that_exist_as_the_imports_inputs(
         assert list(job.input.table) == [str(file) for file in files]
         assert job.params.fov_names == FOVS
         assert FOVS not in list(job.non_derived_params)
+        # which rows are one cell follows the classifiers' matching: a compared param
+        assert job.params.match_annotations_on == "position"
+        assert "position" in list(job.non_derived_params)
 
 
 def test_a_camera_offset_beyond_the_plates_pixel_type_is_refused_by_the_dry_run(tmp_path: Path) -> None:

@@ -294,6 +294,7 @@ def test_stage_writes_page_and_table_and_refuses_unnamed_files(tmp_path):
             "n_dropped_frames": [0, 2, 0],
             "dropped_frames": ["", "3;4", ""],
             "frames_without_signal": ["", "", ""],
+            "missing_voxels": [0, 0, 0],
             "status": ["ok", "reduced", "ok"],
             "reason": ["", "frames [3, 4] dropped (more than half their voxels missing)", ""],
         }
@@ -515,6 +516,7 @@ def test_a_frame_dropped_in_every_stage_counts_once_and_frames_without_signal_ar
             "n_dropped_frames": [1, 1, 1, 1, 0, 0, 0, 0],
             "dropped_frames": ["3", "3", "3", "3", "", "", "", ""],
             "frames_without_signal": ["", "", "", "", "", "", "0;1;2", ""],
+            "missing_voxels": 0,
             "status": ["reduced"] * 4 + ["ok", "ok", "reduced", "ok"],
             "reason": [dropped] * 4 + ["", "", f"frames 0 .. 2 {without_signal}", ""],
         }
@@ -530,6 +532,78 @@ def test_a_frame_dropped_in_every_stage_counts_once_and_frames_without_signal_ar
     assert found.statement == (
         "HCS plate x.zarr; 1 FOVs × 10 frames; quality control dropped no frame and no FOV; 1 FOV(s) with "
         "frames without nuclei for want of signal (see qc.csv)."
+    )
+
+
+def test_a_qc_table_written_before_frames_without_signal_still_gives_a_first_page(tmp_path):
+    """A results folder upgraded from a dynaclr whose qc.csv has no frames_without_signal column
+    (rule qc_table does not rerun): findings failed with "missing columns ['frames_without_signal']";
+    it reads the column as empty."""
+    qc = tmp_path / "qc.csv"
+    qc.write_text(
+        "fov_name,stage,n_frames,n_dropped_frames,dropped_frames,missing_voxels,missing_share,status,reason\n"
+        "A/1/0,phase,30,0,,0,0.0,ok,\n"
+        "A/1/0,tracking,30,2,3;4,10,0.01,reduced,"
+        '"frames [3, 4] dropped (more than half their voxels missing)"\n'
+        "A/1/1,phase,30,0,,0,0.0,ok,\n"
+    )
+    outputs = FindingsOutputs(rst=tmp_path / "findings.rst", csv=tmp_path / "findings.csv")
+    table = findings_stage(
+        FindingsInputs(qc=(qc,)),
+        outputs,
+        datasets={"plate": "HCS plate x.zarr"},
+        models={},
+        sources={"qc": ["plate"]},
+    )
+    assert table["statement"].iloc[0] == (
+        "HCS plate x.zarr; 2 FOVs × 30 frames; quality control dropped 2 frame(s) and flagged 1 FOV(s) "
+        "(stages: tracking; see qc.csv)."
+    )
+
+
+def test_without_a_dropped_frames_list_each_fovs_largest_count_is_read():
+    from dynaclr.figures.findings import run_findings
+
+    qc = pd.DataFrame(
+        {
+            "fov_name": ["A/1/0", "A/1/0", "A/1/1"],
+            "stage": ["phase", "tracking", "phase"],
+            "n_frames": 10,
+            "n_dropped_frames": [1, 2, 0],
+            "missing_voxels": [5, 9, 0],
+            "status": ["reduced", "reduced", "ok"],
+            "reason": ["frames [3] dropped", "frames [3, 4] dropped", ""],
+        }
+    )
+    (found, _) = run_findings({"plate": "HCS plate x.zarr"}, {}, {"plate": qc})
+    assert "quality control dropped 2 frame(s) and flagged 1 FOV(s)" in found.statement
+
+
+def test_frames_without_signal_beside_filled_voxels_are_flagged_whatever_the_reason_says():
+    """Signal-only rows are told from the columns (frames without signal, no dropped frame, no
+    missing voxel), not from the reason's wording."""
+    from dynaclr.figures.findings import run_findings
+
+    qc = pd.DataFrame(
+        {
+            "fov_name": ["A/1/0", "B/1/0"],
+            "stage": "tracking",
+            "n_frames": 10,
+            "n_dropped_frames": 0,
+            "dropped_frames": "",
+            "frames_without_signal": ["0;1", "0;1"],
+            "missing_voxels": [12, 0],
+            "status": "reduced",
+            "reason": [
+                "frames 0 .. 1 without nuclei (reworded); 12 missing voxel(s) filled",
+                "frames 0 .. 1 empty",
+            ],
+        }
+    )
+    (found, _) = run_findings({"plate": "HCS plate x.zarr"}, {}, {"plate": qc})
+    assert found.statement == (
+        "HCS plate x.zarr; 2 FOVs × 10 frames; quality control dropped 0 frame(s) and flagged 1 FOV(s) "
+        "(stages: tracking; see qc.csv); 1 FOV(s) with frames without nuclei for want of signal (see qc.csv)."
     )
 
 
@@ -584,6 +658,7 @@ def _first_page_of_one_fov(
             "n_dropped_frames": [0],
             "dropped_frames": [""],
             "frames_without_signal": [""],
+            "missing_voxels": [0],
             "status": ["ok"],
             "reason": [""],
         }
@@ -700,6 +775,7 @@ def test_a_movie_without_adjacent_frames_gets_a_line_saying_why_and_what_to_chec
             "n_dropped_frames": [0],
             "dropped_frames": [""],
             "frames_without_signal": [""],
+            "missing_voxels": [0],
             "status": ["ok"],
             "reason": [""],
         }
@@ -838,6 +914,7 @@ def _one_fov_qc(tmp_path: Path) -> Path:
             "n_dropped_frames": [0],
             "dropped_frames": [""],
             "frames_without_signal": [""],
+            "missing_voxels": [0],
             "status": ["ok"],
             "reason": [""],
         }
@@ -1050,6 +1127,7 @@ def test_names_that_look_like_numbers_or_missing_values_survive_the_csvs(tmp_pat
         "n_dropped_frames": 0,
         "dropped_frames": "",
         "frames_without_signal": "",
+        "missing_voxels": 0,
         "status": "ok",
         "reason": "",
     }
@@ -1082,6 +1160,7 @@ def test_the_tracking_line_says_only_the_tracked_frames_were_scored(tmp_path):
             "n_dropped_frames": [6],
             "dropped_frames": ["0;1;2;9;10;11"],
             "frames_without_signal": [""],
+            "missing_voxels": [0],
             "status": ["reduced"],
             "reason": ["frames [0, 1, 2, 9, 10, 11] dropped (untracked)"],
         }

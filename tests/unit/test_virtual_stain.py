@@ -60,6 +60,7 @@ from dynaclr.virtual_stain.evaluate import evaluation_summary, fov_correlation
 from dynaclr.virtual_stain.module import budgeted_cosine_schedule, learning_rate_factor
 from dynaclr.virtual_stain.plates import fov_normalization, read_phase_input
 from dynaclr.virtual_stain.train import fov_sources, loss_metrics
+from dynaclr.virtual_stain.transfer import check_training_input
 
 #: Like conftest's tiny plate (2 wells x 1 FOV, 12 frames, 5 x 96 x 96), with 2 FOVs per well
 #: so that there are held-out FOVs, and 6 frames of 8 cells to keep it quick.
@@ -1069,6 +1070,40 @@ def test_a_network_predicting_from_another_channel_name_or_recording_nothing_is_
     with caplog.at_level(logging.WARNING):
         predict(bare, plate["phase"], tmp_path / "bare.pt", output, tmp_path / "bare.json", "A/1/0")
     assert "records no pixel size, z step or slices of the plate it was trained on" in caplog.text
+
+
+def test_a_given_checkpoint_recording_a_plate_of_the_same_relative_path_is_compared(
+    plate: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint trained in another project on its ``ground_truth/phase.zarr`` at 0.2 µm, given
+    through virtual_stain.checkpoint to this project, whose ``ground_truth/phase.zarr`` states
+    0.65 µm: the recorded relative path resolves to this plate, and still it is refused."""
+    monkeypatch.chdir(plate["phase"].parent.parent)
+    relative = Path("ground_truth") / plate["phase"].name
+    assert relative.resolve() == plate["phase"].resolve()
+    record = {
+        "plate": str(relative),
+        "channel": "Phase3D",
+        "slices": 5,
+        "pixel_size_um": 0.2,
+        "z_step_um": 2.5,
+    }
+    config = user_checkpoint(small_config(), Path("weights/vs.ckpt"))
+    with pytest.raises(ArtifactError, match=r"pixel size 0\.65 µm in .*expected 0\.2 µm"):
+        check_training_input(record, "weights/vs.ckpt", config, relative, 5, None)
+
+
+def test_a_network_the_workflow_trained_is_predicted_without_comparison_or_warning(
+    plate: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """``config.checkpoint`` None: the dataset's own network (the rule graph trains it on the plate it
+    predicts); one trained before the training input was recorded is not 'a weights file from
+    elsewhere'."""
+    with caplog.at_level(logging.WARNING):
+        check_training_input(
+            None, "results/demo/virtual_stain/model.ckpt", small_config(), plate["phase"], 5, None
+        )
+    assert not caplog.records, caplog.text
 
 
 def test_phase_in_other_units_predicts_the_same_nuclei(

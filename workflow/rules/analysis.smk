@@ -69,6 +69,9 @@ rule import_annotations:
     params:
         config=lambda wildcards: stage_config(wildcards.dataset, "annotations"),
         shape_tzyx=lambda wildcards: plate_shape_tzyx(wildcards.dataset),
+        # which rows are one cell follows the classifiers' matching (unique_cells): a table classify
+        # would refuse is refused by the import
+        match_annotations_on=CONFIG.analysis.classification.match_annotations_on,
         # the FOVs a table per FOV's files belong to; taking `input` makes it a param Snakemake does
         # not compare (which files exist is compared as the input), so it reruns no existing import
         fov_names=lambda wildcards, input: fovs(wildcards.dataset),

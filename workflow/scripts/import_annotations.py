@@ -8,5 +8,6 @@ with job_context(snakemake.log[0], snakemake.threads):
         ImportAnnotationsInputs.from_rule(snakemake.input),
         AnnotationsOutputs.from_rule(snakemake.output),
         shape_tzyx=snakemake.params.shape_tzyx,
+        match_on=snakemake.params.match_annotations_on,
         fov_names=snakemake.params.fov_names,
     )

@@ -25,7 +25,9 @@ wrong type, unknown tasks, tasks other than the config's ``tasks`` (and listed t
 rows), labels foreign to their task, a task holding a single class or annotated in a single FOV
 (classifiers are cross-validated by FOV), the same cell and task given two labels (a row
 repeating another's cell, task, label and ``y, x`` is read once, with a warning; rows of one cell,
-task and frame at other ``y, x`` are other cells: :func:`unique_cells`), frames
+task and frame at other ``y, x`` are other cells where classifiers match annotations by position,
+one cell where they match by track, as ``analysis.classification.match_annotations_on`` says:
+:func:`unique_cells`), frames
 ``t`` past the plate's last frame (numbered from 1, or a time), a CSV header naming a column twice,
 cells that are
 in no FOV of the tracks or, without ``y, x``, not among the tracks at all, and given ``y, x``
@@ -500,7 +502,10 @@ def _without_leading_slash(table: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def validate_annotation_table(
-    table: pd.DataFrame, tasks: Sequence[str] = ("infection", "division"), source: str = "annotations"
+    table: pd.DataFrame,
+    tasks: Sequence[str] = ("infection", "division"),
+    source: str = "annotations",
+    on: MatchOn = "position",
 ) -> pd.DataFrame:
     """Check a user's annotation table (module docstring) and return it in canonical types.
 
@@ -509,6 +514,10 @@ def validate_annotation_table(
         tasks: the tasks it must hold (``annotations.tasks``): every listed task has rows, no
             other task does.
         source: what to call the table in error messages (its path).
+        on: how the classifiers match annotations to cells
+            (``analysis.classification.match_annotations_on``), which decides what one cell is
+            (:func:`unique_cells`): by track, rows of one ``fov_name, track_id, t, task`` at other
+            ``y, x`` with other labels are refused here, not after training.
 
     The table is in the long or the wide layout (module docstring; :func:`annotation_layout`);
     a wide one is first turned into long rows (:func:`wide_to_long`).
@@ -542,7 +551,7 @@ def validate_annotation_table(
     out["task"] = table["task"].astype(str)
     out["label"] = _normalised_labels(table["label"].astype(str), out["task"], source)
     _check_tasks(out, tasks, source)
-    return unique_cells(out, source)[list(ANNOTATION_COLUMNS)]
+    return unique_cells(out, source, on=on)[list(ANNOTATION_COLUMNS)]
 
 
 def _checked_columns(table: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -628,12 +637,13 @@ def _check_tasks(out: pd.DataFrame, tasks: Sequence[str], source: str) -> None:
 def unique_cells(table: pd.DataFrame, source: str = "annotations", on: MatchOn = "position") -> pd.DataFrame:
     """``table`` with one row per cell and task: a row repeating another's cell, task and label is
     dropped (one WARNING counts them, naming the first); the rule ``import_annotations`` and
-    :func:`~dynaclr.classify.evaluate.fit_and_evaluate` both read annotations through it, so a
-    table is taken or refused alike by either.
+    :func:`~dynaclr.classify.evaluate.fit_and_evaluate` both read annotations through it, with the
+    same ``on`` (the rule is given ``analysis.classification.match_annotations_on``), so a table is
+    taken or refused alike by either.
 
     What one cell is follows how annotations are matched to cells (``match_annotations_on``):
 
-    * ``on='position'`` (the import's rule: it does not know the matching): rows of one
+    * ``on='position'``: rows of one
       ``fov_name, track_id, t, task`` are one cell only where they also give equal ``y, x``
       (an empty ``y, x`` equal to an empty one). Rows of one key at other positions are other
       cells, as matching by position takes them (a table placing cells by position alone,
@@ -887,7 +897,9 @@ def single_fov_class_warnings(
         logger.setLevel(logging.ERROR)
         try:
             table, source = read_configured_table(annotations, files[name], fov_names.get(name, ()))
-            valid = validate_annotation_table(table, annotations.tasks, source)
+            valid = validate_annotation_table(
+                table, annotations.tasks, source, on=config.analysis.classification.match_annotations_on
+            )
         except (OSError, ValueError) as err:
             logger.setLevel(level)
             logger.debug("%s: annotation table not checked at planning: %s", name, err)
@@ -924,6 +936,7 @@ def import_annotations_stage(
     outputs: AnnotationsOutputs,
     *,
     shape_tzyx: Sequence[int],
+    match_on: MatchOn,
     fov_names: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Validate a user's annotation table and write it as an ``annotations`` artifact.
@@ -937,7 +950,9 @@ def import_annotations_stage(
     (``table_sha256``) and its layout (``table_layout``: ``long`` or ``wide``). ``shape_tzyx`` is
     the plate's ``(T, Z, Y, X)``: every ``t`` must be one of its frames
     (:func:`check_frames_in_movie`) and the table's own ``y, x`` must lie in the image
-    (:func:`check_positions_in_image`).
+    (:func:`check_positions_in_image`). ``match_on`` is how the classifiers will match the
+    annotations to cells (``analysis.classification.match_annotations_on``): it decides which rows
+    are one cell (:func:`unique_cells`), so a table classify would refuse is refused here.
 
     With ``config.table`` a pattern (``{row}``, ``{col}``, ``{fov}``: a file per FOV),
     ``inputs.table`` are the files of it that exist and ``fov_names`` the plate's FOVs; the files
@@ -955,7 +970,7 @@ def import_annotations_stage(
         else {"table_sha256": _sha256(inputs.table[0])}
     )
     layout = annotation_layout(table, source)
-    annotations = validate_annotation_table(table, tasks, source)
+    annotations = validate_annotation_table(table, tasks, source, on=match_on)
     check_frames_in_movie(annotations, shape_tzyx[0], source)
     check_positions_in_image(annotations, shape_tzyx[2:], source)
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))

@@ -279,7 +279,9 @@ def match_task_annotations(
 
     Raises:
         ValueError: a label is not one of the task's, a cell and task has two labels (naming
-            ``source``, the cell, its rows and the labels), no annotation matches a cell, or (for
+            ``source``, the cell, its rows and the labels; by position also two annotations at
+            other ``y, x`` that match one tracked cell, naming both and the cell:
+            :func:`~dynaclr.embeddings.match_observations_to_cells`), no annotation matches a cell, or (for
             training) the matched annotations hold one class or come from a single FOV.
     """
     negative, positive = task_classes(task)
@@ -294,7 +296,8 @@ def match_task_annotations(
         obs,
         on=config.match_annotations_on,
         max_distance_px=config.max_match_distance_px,
-        kind=f"{task} annotations",
+        kind=f"{source}: {task} annotations",
+        label_column="label",
     )
     matched = task_annotations[rows >= 0].reset_index(drop=True)
     rows = rows[rows >= 0]

@@ -39,6 +39,12 @@ REPORT_PAGE_STYLE: str = """.. raw:: html
    <style>div.h-screen.overflow-auto.items-center { align-items: flex-start; }</style>
 """
 
+#: Columns of ``qc.csv`` the first page reads where they exist: a results folder upgraded from a
+#: dynaclr whose ``qc.csv`` lacks them (``frames_without_signal`` is newer than the table; rule
+#: ``qc_table`` does not rerun on an upgrade) still gives a first page, reading them as empty (the
+#: dropped frames counted from ``n_dropped_frames``, see :func:`_n_dropped_frames`).
+QC_OPTIONAL_COLUMNS: tuple[str, ...] = ("dropped_frames", "frames_without_signal")
+
 #: Below this many positive cells among those an F1 is scored on, the finding says so.
 FEW_POSITIVE_CELLS = 10
 
@@ -167,13 +173,26 @@ def _short_reason(missing: object) -> str:
     return re.sub(r"\s*\([^)]{25,}\)", "", first).strip()
 
 
+def _qc_column(qc: pd.DataFrame, column: str) -> pd.Series:
+    """A frame-list column of ``qc.csv`` as strings (``""``: none); all empty where an older table
+    lacks it (:data:`QC_OPTIONAL_COLUMNS`)."""
+    if column not in qc.columns:
+        return pd.Series("", index=qc.index, dtype=object)
+    return qc[column].fillna("").astype(str)
+
+
 def _n_dropped_frames(qc: pd.DataFrame) -> int:
     """Frames quality control dropped: distinct ``(fov_name, t)`` over every stage's row (a frame
-    dropped by phase is dropped again by each stage after it; ``dropped_frames``, ``;``-separated)."""
+    dropped by phase is dropped again by each stage after it; ``dropped_frames``, ``;``-separated).
+    A table without ``dropped_frames`` counts per FOV the most ``n_dropped_frames`` of one stage
+    (frames a later stage drops beyond an earlier one's may be missed)."""
+    if "dropped_frames" not in qc.columns:
+        counts = pd.to_numeric(qc["n_dropped_frames"], errors="coerce").fillna(0)
+        return int(counts.groupby(qc["fov_name"].astype(str)).max().sum())
     dropped = {
         (str(fov), int(t))
-        for fov, frames in zip(qc["fov_name"], qc["dropped_frames"].fillna(""), strict=True)
-        for t in str(frames).split(";")
+        for fov, frames in zip(qc["fov_name"], _qc_column(qc, "dropped_frames"), strict=True)
+        for t in frames.split(";")
         if t.strip()
     }
     return len(dropped)
@@ -181,14 +200,20 @@ def _n_dropped_frames(qc: pd.DataFrame) -> int:
 
 def _only_without_signal(rows: pd.DataFrame) -> pd.Series:
     """Rows of :func:`~dynaclr.qc.table.qc_rows` flagged ``reduced`` for frames without nuclei for
-    want of signal only (a tracking row whose every reason is ``frames ... without nuclei (...)``):
-    frames that may hold no cell (before cells enter), not data left out."""
+    want of signal only: frames that may hold no cell (before cells enter), not data left out.
+
+    Read from the columns, not the reason text: ``frames_without_signal`` is set on ``tracking``
+    rows of ``track_fov`` records only, whose other reasons are dropped frames and missing voxels
+    (filled or left out: ``missing_voxels`` counts both); a row with neither is reduced for its frames
+    without signal alone (:func:`~dynaclr.qc.table.qc_row`)."""
+    missing = pd.to_numeric(rows["missing_voxels"], errors="coerce").fillna(0)
+    dropped = pd.to_numeric(rows["n_dropped_frames"], errors="coerce").fillna(0)
     return (
         (rows["status"] == "reduced")
-        & (rows["frames_without_signal"].fillna("").astype(str) != "")
-        & rows["reason"]
-        .fillna("")
-        .map(lambda reason: all(" without nuclei (" in part for part in str(reason).split("; ")))
+        & (_qc_column(rows, "frames_without_signal") != "")
+        & (_qc_column(rows, "dropped_frames") == "")
+        & (dropped == 0)
+        & (missing == 0)
     )
 
 

@@ -57,6 +57,7 @@ from dynaclr.figures.feature_trajectories import (
 )
 from dynaclr.figures.findings import (
     FINDINGS_COLUMNS,
+    QC_OPTIONAL_COLUMNS,
     classifier_findings,
     dtw_findings,
     findings_rst,
@@ -488,7 +489,8 @@ class FindingsOutputs(StageFiles):
 
 #: The columns ``findings_stage`` needs from each per-dataset table.
 _PER_DATASET_COLUMNS: dict[str, tuple[str, ...]] = {
-    "qc": tuple(column for column in QC_COLUMNS if not column.startswith("missing_")),  # voxel counts unread
+    # the frame lists read where they exist (an older qc.csv lacks frames_without_signal)
+    "qc": tuple(c for c in QC_COLUMNS if c not in QC_OPTIONAL_COLUMNS and c != "missing_share"),
     "phase": ("fov_name", "pearson_r"),
     "virtual_stain": ("fov_name", "held_out", "pearson_r"),
     "tracking": ("fov_name", "det", "tra", "division_precision", "division_recall", "n_reference_divisions"),

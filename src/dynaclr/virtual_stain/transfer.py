@@ -11,8 +11,12 @@ in training as in prediction.
 ``train_virtual_stain`` records, in the checkpoint's metrics under :data:`TRAINING_INPUT_KEY`, the
 training phase plate, its channel, the pixel size and z step its metadata states (``None`` where
 nothing states them: see :meth:`~dynaclr.io.plate.PlateSampling.stated_values`) and the fewest
-slices of a training FOV. Each ``predict_virtual_stain`` job (:func:`check_training_input`)
-compares them with the phase plate it reads:
+slices of a training FOV. A network the workflow trained itself (no ``virtual_stain.checkpoint``)
+is that dataset's own: the rule graph trains it on the plate it predicts, with the config it
+predicts with, so nothing is compared. Each ``predict_virtual_stain`` job of a network given
+through ``virtual_stain.checkpoint`` (:func:`check_training_input`) compares them with the phase
+plate it reads, whatever plate the checkpoint records (a relative path names a plate of the project
+it was trained in, which may be another with a dataset of the same name):
 
 * pixel size or z step (the z step where slabs hold several slices of both plates) more than
   :data:`REFUSED_SCALE_RATIO` times larger or smaller: refused, naming the checkpoint, the key, both
@@ -24,8 +28,8 @@ compares them with the phase plate it reads:
 * another ``input_channel`` than the one the network was trained on (only the name: ``Phase`` and
   ``Phase3D`` may be the same quantity): a WARNING naming both.
 
-A checkpoint recording none of this (trained before it was recorded, or a bare weights file) is
-predicted with a WARNING that nothing was compared.
+A ``virtual_stain.checkpoint`` recording none of this (trained before it was recorded, or a bare
+weights file) is predicted with a WARNING that nothing was compared.
 """
 
 from __future__ import annotations
@@ -79,13 +83,16 @@ def check_training_input(
 ) -> None:
     """Compare the checkpoint's training input (``record``; ``trained_channel``: the ``input_channel``
     its provenance records, if any) with the phase plate a prediction reads (``slices`` per stack):
-    refuse, warn or accept as the module docstring says.
+    refuse, warn or accept as the module docstring says. A network the workflow trained itself
+    (``config.checkpoint`` None) is accepted without comparison or warning.
 
     Raises:
         ArtifactError: another pixel size or z step beyond :data:`REFUSED_SCALE_RATIO`, or a plate of
             one slice for a network trained on slabs of several.
     """
-    where = f"{checkpoint} (virtual_stain.checkpoint)" if config.checkpoint else str(checkpoint)
+    if config.checkpoint is None:
+        return  # the dataset's own network, trained on this plate with this config (rule graph)
+    where = f"{checkpoint} (virtual_stain.checkpoint)"
     channel = record.get("channel") if record else trained_channel
     if isinstance(channel, str) and channel != config.input_channel:
         logger.warning(
@@ -107,8 +114,6 @@ def check_training_input(
         )
         return
     trained_plate = record.get("plate", "?")
-    if Path(str(trained_plate)).resolve() == Path(phase_plate).resolve():
-        return  # the plate it was trained on
     depth = config.input_depth_slices
     trained_slices = record.get("slices")
     if depth > 1 and slices == 1 and trained_slices != 1:
