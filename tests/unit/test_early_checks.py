@@ -843,9 +843,13 @@ def test_a_patch_size_left_at_its_default_is_refused_on_a_plate_of_finer_pixels(
     config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 32  # given: used as it is, but warned
     assert not [p for p in _simulated_problems(config) if ".patch_size_yx_px:" in p]
     (warning,) = [w for w in workflow_warnings(*_simulated_layouts(config)) if "patch_size_yx_px" in w]
-    assert warning.startswith(
+    # the size offered is the refusal's, not the scaled default (156 px) the 96 px images cannot hold
+    assert warning == (
         "datasets.tiny.patches[phase_sensor].patch_size_yx_px: a patch of 32 px is 6.4 µm on the 0.2 µm "
-        "pixels of results/tiny/raw.zarr, narrower than a nucleus (~10 µm, 50 px here)"
+        "pixels of results/tiny/raw.zarr, narrower than a nucleus (~10 µm, 50 px here): the patches hold "
+        "part of a nucleus, not a cell; for a cell-sized patch set it, e.g. the largest size that fits, as "
+        "the 96 x 96 px images of results/tiny/raw.zarr are too small for a cell-sized patch at 0.2 µm "
+        "pixels (156 px, the default scaled to them, needs a stored window of 282 px): patch_size_yx_px: 52"
     )
     config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 52
     assert not [w for w in workflow_warnings(*_simulated_layouts(config)) if "patch_size_yx_px" in w]
@@ -1241,7 +1245,8 @@ def test_a_plate_of_iohubs_default_scale_is_refused_as_one_without_scale(case: s
     """iohub's default scale (every value 1 in seconds and micrometres, written for an array created
     without a transform) states no sampling: the movie's 1 s and phase's 1 µm sizes were taken as
     stated (exit 0, the transfer function computed in them). Refused as a plate without scale is,
-    the problem naming iohub's default."""
+    the problem naming iohub's default. The plate has a scale transform: the fix says its ones may be
+    right and how to state them (not "write the plate's scale transform")."""
     edit, interval_attribute, expected = UNSCALED_CASES[case]
     plate = tmp_path / "p.zarr"
     with open_ome_zarr(plate, layout="hcs", mode="w", channel_names=["Nuclei", "Sensor"]) as writer:
@@ -1249,9 +1254,20 @@ def test_a_plate_of_iohubs_default_scale_is_refused_as_one_without_scale(case: s
             writer.create_position(*fov.split("/")).create_zeros("0", shape=SHAPE, dtype="uint16")
         if interval_attribute:
             writer.zattrs["time_interval_minutes"] = 10.0
-    expected = [part.replace("no 'scale'", IOHUB_DEFAULT_SCALE) for part in expected]
-    assert any(IOHUB_DEFAULT_SCALE in part for part in expected)
+    ones = "1 s (1/60 min)" if case == "a movie" else "1 µm"
+    fix = f"); its scale is all ones, iohub's default when none is given: if {ones} is right, state it with "
+    expected = [part.replace("no 'scale'", IOHUB_DEFAULT_SCALE).replace("); set ", fix) for part in expected]
+    assert any(IOHUB_DEFAULT_SCALE in part for part in expected) and any(fix in part for part in expected)
+    expected.append("otherwise write the true scale")
     assert_sampling_problems(plate, edit, re.escape(f"has {IOHUB_DEFAULT_SCALE}"), expected)
+    config = plate_config(plate)
+    edit(config)
+    workflow = WorkflowConfig.model_validate(config)
+    with pytest.warns(UserWarning, match="Its scale is all ones"):
+        layout = read_plate_layout(plate)
+    assert not any(
+        "scale transform" in problem for problem in workflow_problems(workflow, {"mine": layout}, "results")
+    )
 
 
 #: A plate written in seconds and micrometres that lost its axes' units: read as s and µm, a guess

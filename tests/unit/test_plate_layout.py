@@ -40,6 +40,7 @@ from dynaclr.io.plate import (
     scale_transform,
 )
 from dynaclr.io.provenance import make_provenance
+from dynaclr.virtual_stain.transfer import training_input_record
 
 SHAPE = (6, 2, 3, 64, 48)
 
@@ -642,8 +643,9 @@ def test_iohubs_default_scale_of_ones_states_no_sampling(tmp_path: Path) -> None
         "and micrometres: written for an array created without a scale, it states no sampling) in the "
         "coordinateTransformations of its dataset '0' or its multiscales: time interval 5 min from the "
         "plate attribute time_interval_minutes; pixel size 0.65 µm from the config "
-        "(acquisition.pixel_size_um); z step not stated (read as 1 µm; set acquisition.z_step_um). Write "
-        "the plate's scale transform; the dry run refuses the plate where a stage needs a value nothing "
+        "(acquisition.pixel_size_um); z step not stated (read as 1 µm). Its scale is all ones, iohub's "
+        "default when none is given: if 1 µm is right, state it with the dataset's acquisition.z_step_um; "
+        "otherwise write the true scale; the dry run refuses the plate where a stage needs a value nothing "
         "states",
     )
     assert (layout.geometry.pixel_size_um, layout.geometry.time_interval_s) == (0.65, 300.0)
@@ -651,6 +653,57 @@ def test_iohubs_default_scale_of_ones_states_no_sampling(tmp_path: Path) -> None
     edit_position_metadata(plate, "A/1/0", scale=[1.0, 1.0, 1.0, 0.65, 0.65])
     with pytest.warns(UserWarning, match="time scale 1 s"):
         assert read_plate_layout(plate).unscaled_position is None
+
+
+def test_a_scale_of_ones_dynaclr_wrote_is_stated(tmp_path: Path) -> None:
+    """A plate dynaclr wrote (its provenance in the plate's attributes) at 1 s, 1 µm and 1 µm carries
+    the geometry it was written with, not iohub's default: read as stated, without a warning, so the
+    virtual-stain checkpoint records the phase plate's sizes (a 5x mismatch was accepted with a log
+    line) and planning models the plate as the jobs read it. The same scale without provenance
+    (:func:`test_iohubs_default_scale_of_ones_states_no_sampling`) states nothing."""
+    plate = tmp_path / "phase.zarr"
+    create_empty_plate(
+        plate,
+        ["A/1/0"],
+        ["Phase3D"],
+        (1, 1, 5, 32, 32),
+        np.float32,
+        PlateGeometry(1.0, 1.0, 1.0),
+        make_provenance("phase_plate", {}),
+    )
+    with ome_attributes(plate / "A/1/0") as ome:
+        assert ome["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"] == [1.0] * 5
+    for read in (read_plate_layout, read_plate_sampling):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            sampling = read(plate)
+        assert sampling.unscaled_position is None and not sampling.default_scale
+        assert sampling.stated_values() == {
+            "time_interval_minutes": pytest.approx(1 / 60),
+            "pixel_size_um": 1.0,
+            "z_step_um": 1.0,
+        }
+    record = training_input_record(plate, "Phase3D", 5)
+    assert (record["pixel_size_um"], record["z_step_um"]) == (1.0, 1.0)
+
+
+def test_a_still_plate_of_iohubs_default_scale_is_not_asked_for_its_interval(tmp_path: Path) -> None:
+    """A still image (T = 1) of iohub's default scale, without the interval attribute: no stage reads
+    its interval, so the warning asks only for the sizes, saying the ones may be right and how to
+    state them (the plate has a scale transform: "write the plate's scale transform" misled)."""
+    plate = tmp_path / "still.zarr"
+    with open_ome_zarr(plate, layout="hcs", mode="w", channel_names=["Nuclei"]) as writer:
+        writer.create_position("A", "1", "0").create_zeros("0", shape=(1, 1, 3, 16, 16), dtype=np.uint16)
+    with pytest.warns(UserWarning) as caught:
+        layout = read_plate_layout(plate)
+    assert [str(found.message) for found in caught] == list(layout.warnings) and len(caught) == 1
+    assert layout.warnings[0].endswith(
+        "coordinateTransformations of its dataset '0' or its multiscales: pixel size not stated (read as "
+        "1 µm); z step not stated (read as 1 µm). Its scale is all ones, iohub's default when none is "
+        "given: if 1 µm is right, state them with the dataset's acquisition.pixel_size_um and "
+        "acquisition.z_step_um; otherwise write the true scale; the dry run refuses the plate where a "
+        "stage needs a value nothing states"
+    )
 
 
 def test_the_time_interval_of_a_single_frame_is_not_checked(tmp_path: Path) -> None:
@@ -1027,7 +1080,10 @@ def test_the_acquisition_supplies_what_the_metadata_does_not_state(tmp_path: Pat
     message = str(warned[0].message)
     assert "time interval 7 min from the config (acquisition.time_interval_minutes)" in message
     assert "pixel size 0.5 µm from the config (acquisition.pixel_size_um)" in message
-    assert "z step not stated (read as 1 µm; set acquisition.z_step_um)" in message
+    assert (
+        "z step not stated (read as 1 µm). Set the dataset's acquisition.z_step_um, or write the plate's "
+        "scale transform; the dry run refuses"
+    ) in message
     assert (layout.time_interval_minutes, layout.geometry.time_interval_s) == (7.0, 420.0)
     assert layout.geometry.pixel_size_um == 0.5 and layout.geometry.z_step_um == 1.0
     assert layout.time_interval_stated and layout.pixel_size_stated and not layout.z_step_stated

@@ -468,6 +468,72 @@ def test_division_state_and_true_first_division_read_the_lineage():
     assert select_reference(sister, state, config, divided) == select_reference(sister, state, config)
 
 
+def _late_daughter_lineage(
+    fov: str = "A/1/0", divides_at: int = 10, seen_at: int = 12, end: int = 16
+) -> list:
+    """A mother dividing at ``divides_at``: daughter 2 seen from then, daughter 3 only from ``seen_at``."""
+    return (
+        [(fov, 1, -1, t) for t in range(divides_at)]
+        + [(fov, 2, 1, t) for t in range(divides_at, end)]
+        + [(fov, 3, 1, t) for t in range(seen_at, end)]
+    )
+
+
+def test_an_automatic_division_reference_seen_late_can_be_given_back_explicitly():
+    """The reference an automatic choice records (fov_name, track, t_start, t_stop, onset_t) on a
+    daughter first seen after her sister has its onset at the division, a frame none of her rows is
+    at: given back as analysis.pseudotime.reference it was refused ("must select the onset"). It
+    selects the same frames and times; one cut before any row from the onset, or for another event,
+    is still refused."""
+    late = _obs(_late_daughter_lineage())
+    config = PseudotimeConfig(
+        event="division", reference_frames_before_onset=3, reference_frames_after_onset=3
+    )
+    state, divided = division_state(late), first_daughter_frames(late)
+    series = lineage_series(late)
+    automatic = select_reference([s for s in series if s.query_id == 3], state, config, divided)
+    assert automatic.event_t == 10
+    record = ReferenceTrackConfig(
+        fov_name=automatic.series.fov_name,
+        track_id=int(automatic.series.query_id),
+        t_start=int(automatic.series.t[automatic.first]),
+        t_stop=int(automatic.series.t[automatic.stop - 1]) + 1,
+        onset_t=automatic.onset_t,
+    )
+    assert (record.t_start, record.t_stop, record.onset_t) == (7, 15, 10)
+    explicit = select_reference(series, None, config.model_copy(update={"reference": record}))
+    assert explicit == automatic
+    assert explicit.times.tolist() == automatic.times.tolist() == [-3, -2, -1, 2, 3, 4]
+    for event, reference in (
+        ("infection", record),
+        ("division", record.model_copy(update={"t_stop": 12})),  # no row from the onset to t_stop
+    ):
+        with pytest.raises(ValueError, match="must select >= 2 of them including the onset"):
+            select_reference(series, None, PseudotimeConfig(event=event, reference=reference))
+
+
+def test_a_gap_free_division_reference_is_chosen_before_one_seen_late():
+    """An automatic reference whose onset falls in a tracking gap (a daughter seen late: its onset is
+    the division, none of its frames) ranks after every gap-free one, even one whose onset lies less
+    deep inside its series; without a gap-free one it is still chosen."""
+    late = _late_daughter_lineage(end=20)  # onset 10 frames after the start, 8 before the end
+    near = [("B/1/0", 1, -1, t) for t in range(5)] + [
+        ("B/1/0", d, 1, t) for d in (2, 3) for t in range(5, 10)
+    ]
+    obs = _obs(late + near)
+    config = PseudotimeConfig(
+        event="division", reference_frames_before_onset=3, reference_frames_after_onset=3
+    )
+    state, divided = division_state(obs), first_daughter_frames(obs)
+    candidates = [s for s in lineage_series(obs) if s.fov_name == "B/1/0" or s.query_id == 3]
+    chosen = select_reference(candidates, state, config, divided)
+    assert (chosen.series.fov_name, chosen.event_t, chosen.onset_t) == ("B/1/0", None, 5)
+    ranked = select_references(candidates, state, config.model_copy(update={"n_references": 2}), divided)
+    assert [(r.series.fov_name, r.event_t) for r in ranked] == [("B/1/0", None), ("A/1/0", 10)]
+    alone = select_reference([s for s in candidates if s.fov_name == "A/1/0"], state, config, divided)
+    assert alone.event_t == 10
+
+
 @pytest.mark.parametrize(
     ("input_key", "kind", "source"),
     [

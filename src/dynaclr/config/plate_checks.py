@@ -460,7 +460,8 @@ def _patch_size_warnings(
     nucleus (:data:`NUCLEUS_DIAMETER_UM`): the patches hold part of a nucleus, no cell. A warning, not a
     refusal: the nuclei of one's own cells may be smaller than the defaults'. And one left at its default
     on pixels coarser than the defaults' beyond :data:`~dynaclr.config.tracking.PIXEL_SIZE_TOLERANCE`:
-    a larger field of view around each cell, not a wrong size (:func:`_patch_size_offer` offers one)."""
+    a larger field of view around each cell, not a wrong size. Both offer :func:`_patch_size_offer`'s
+    size (the scaled default only where its stored window fits the images)."""
     stated = _tracked_pixel_size(dataset, plates)
     if stated is None:
         return []
@@ -481,9 +482,10 @@ def _patch_size_warnings(
         f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: a patch of {spec.patch_size_yx_px} px is "
         f"{spec.patch_size_yx_px * pixel_size:.2g} µm on the {pixel_size:g} µm pixels of {plate.path}, "
         f"narrower than a nucleus (~{NUCLEUS_DIAMETER_UM:g} µm, {nucleus_px:.0f} px here): the patches hold "
-        f"part of a nucleus, not a cell; the default {_default_patch_size_px()} px, meant for "
-        f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels, is "
-        f"{_default_patch_size_px(DEFAULTS_PIXEL_SIZE_UM / pixel_size)} px here"
+        "part of a nucleus, not a cell; for a cell-sized patch set it, e.g. "
+        + _patch_size_offer(
+            spec, plates, pixel_size, DEFAULTS_PIXEL_SIZE_UM / pixel_size, _backbone_minimum_px(config, spec)
+        )
         for spec in dataset.patches
         if "patch_size_yx_px" in spec.model_fields_set and spec.patch_size_yx_px < nucleus_px
     ]
@@ -1239,8 +1241,12 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
             f"{key}.plate: expected a time interval in the metadata of {raw.path} ({raw.n_frames} frames: "
             "tau_minutes and the patches' time_minutes are counted in it), found none "
             f"({raw.no_scale_text()}, and no plate attribute "
-            f"time_interval_minutes; iohub would read 1 s); set {key}.acquisition.time_interval_minutes, or "
-            "write the plate's scale transform or its time_interval_minutes attribute"
+            "time_interval_minutes; iohub would read 1 s); "
+            + raw.scale_fix(
+                ["time_interval_minutes"],
+                f"{key}.acquisition.time_interval_minutes",
+                " or its time_interval_minutes attribute",
+            )
         )
     elif raw.n_frames > 1 and not _positive(interval):
         problems.append(
@@ -1276,8 +1282,7 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
             problems.append(
                 f"{key}.phase.{field}: expected a size (µm) from the config or the metadata of {raw.path}, "
                 f"found none ({raw.no_scale_text()}; iohub would read 1 µm); "
-                f"set phase.{field} or {key}.acquisition.{acquisition_key}, or write the plate's scale "
-                "transform"
+                + raw.scale_fix([acquisition_key], f"phase.{field} or {key}.acquisition.{acquisition_key}")
             )
     return problems
 

@@ -8,7 +8,7 @@ import math
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -250,6 +250,24 @@ class PlateSampling:
     def implausible_keys(self) -> tuple[str, ...]:
         """The keys of :attr:`implausible`."""
         return tuple(key for key, _ in self.implausible)
+
+    def scale_fix(self, keys: Sequence[str], settings: str, alternative: str = "") -> str:
+        """What to do, for a message, about the sampling ``keys`` (``time_interval_minutes``,
+        ``pixel_size_um``, ``z_step_um``) :attr:`unscaled_position` does not state: ``settings`` names
+        the config settings that state them, ``alternative`` (e.g. ``" or its
+        time_interval_minutes attribute"``) another way to state them in the plate. A plate with
+        iohub's default scale of ones (:attr:`default_scale`) has a scale transform: the message says
+        its ones may be right, and how to state them so."""
+        if not self.default_scale:
+            return f"set {settings}, or write the plate's scale transform{alternative}"
+        ones = " / ".join(
+            dict.fromkeys("1 s (1/60 min)" if key == "time_interval_minutes" else "1 µm" for key in keys)
+        )
+        return (
+            f"its scale is all ones, iohub's default when none is given: if {ones} is right, state "
+            f"{'them' if len(keys) > 1 else 'it'} with {settings}; otherwise write the true "
+            f"scale{alternative}"
+        )
 
     def no_scale_text(self) -> str:
         """What :attr:`unscaled_position` states of the sampling, for a message: no ``scale``, or
@@ -549,6 +567,7 @@ def read_plate_layout(
             first = plate[names[0]]
             channel_names = tuple(first.channel_names)
             attribute = plate.zattrs.get("time_interval_minutes")
+            written_here = PROVENANCE_KEY in plate.zattrs
     except Exception as err:  # iohub's and pydantic's errors for metadata it cannot parse vary
         raise ArtifactError(
             f"{path}: position {names[0]} cannot be opened as an OME-Zarr image "
@@ -557,7 +576,9 @@ def read_plate_layout(
     _check_unique_channels(path, channel_names)
     n_t, n_c, n_z, n_y, n_x = shapes[names[0]]
     interval = _interval_attribute(path, attribute, n_t)
-    stated, default_scale_warning = _stated_sampling(path, names[0], sampling[names[0]], interval, n_t)
+    stated, default_scale_warning = _stated_sampling(
+        path, names[0], sampling[names[0]], interval, n_t, written_here
+    )
     layout = PlateLayout(
         path=path,
         fov_names=tuple(names),
@@ -684,12 +705,22 @@ def _interval_attribute(path: Path, attribute: Any, n_frames: int) -> float | No
 
 
 def _stated_sampling(
-    path: Path, name: str, sampling: _Sampling, interval: float | None, n_frames: int
+    path: Path,
+    name: str,
+    sampling: _Sampling,
+    interval: float | None,
+    n_frames: int,
+    written_here: bool,
 ) -> tuple[PlateSampling, str | None]:
     """The sampling position ``name``'s array ``0`` (of ``n_frames`` time points) and the plate's
     ``time_interval_minutes`` attribute (``interval``, :func:`_interval_attribute`; None: absent) state,
     and a warning (None: nothing to warn of). Without a ``scale``: iohub's 1 s and 1 µm, flagged
     (``unscaled_position``), the attribute's interval in place of the 1 s.
+
+    ``written_here``: the plate's attributes carry dynaclr's provenance (:data:`PROVENANCE_KEY`,
+    which every dynaclr writer adds, :func:`~dynaclr.io.zarr_store.write_zarr_provenance`). Such a
+    plate's scale is the geometry dynaclr wrote (:func:`scale_transform`), so a scale of ones states
+    1 s, 1 µm and 1 µm: it is not read as iohub's default (:func:`_is_iohub_default_scale`).
 
     The attribute states the interval (and the geometry's) where the time axis has no ``scale`` or no
     unit, and where its scale is iohub's default of 1 s (:data:`IOHUB_DEFAULT_TIME_SCALE_S`, written
@@ -699,7 +730,7 @@ def _stated_sampling(
     :data:`TIME_INTERVAL_TOLERANCE` (relative), a non-finite scale included: stages reading the
     attribute (minute-based settings) and those reading the scale would use two intervals. With one
     frame nothing is compared: no stage reads the interval."""
-    default_scale = _is_iohub_default_scale(sampling)
+    default_scale = not written_here and _is_iohub_default_scale(sampling)
     unscaled = name if sampling.scale is None or default_scale else None
     geometry = _sampling_geometry(sampling)
     # a key is read without a unit where every axis stating it has none (Y and X: the pixel size)
@@ -761,7 +792,8 @@ def _is_iohub_default_scale(sampling: _Sampling) -> bool:
     axes name them). It states nothing: read as stated, a plate written without its sampling gave
     1 µm pixels and z steps (the phase transfer function computed for them) and a 1 s interval, with
     exit 0. A plate truly sampled at 1 s, 1 µm and 1 µm at once gets the same values from the
-    dataset's ``acquisition``."""
+    dataset's ``acquisition``. Not applied to a plate dynaclr wrote (:func:`_stated_sampling`): its
+    scale is always the one it was written with."""
     if sampling.scale is None or any(value != 1.0 for value in sampling.scale):
         return False
     return all(unit == _DEFAULT_UNITS[kind] for _, kind, unit in sampling.axes if kind in _DEFAULT_UNITS)
@@ -827,10 +859,11 @@ def read_plate_sampling(
     sampling, shape = _checked_position(path, name)
     _check_units(path, name, sampling.axes)
     n_frames = shape[0]
-    interval = _interval_attribute(
-        path, zarr.open_group(path, mode="r").attrs.get("time_interval_minutes"), n_frames
-    )
-    stated, _ = _stated_sampling(path, name, sampling, interval, n_frames)  # read_plate_layout warns
+    attributes = zarr.open_group(path, mode="r").attrs
+    interval = _interval_attribute(path, attributes.get("time_interval_minutes"), n_frames)
+    written_here = PROVENANCE_KEY in attributes
+    # read_plate_layout warns
+    stated, _ = _stated_sampling(path, name, sampling, interval, n_frames, written_here)
     return stated.supplied_by(supplied or {})
 
 
@@ -941,7 +974,7 @@ def _unscaled_warning(layout: PlateLayout, interval_attribute: bool) -> str:
     """What a plate without a scale transform states, what the config supplied and what iohub reads."""
     values = layout.supplied_values()
     parts = []
-    unstated = False
+    unstated = []
     for key, what, unit, iohub in (
         ("time_interval_minutes", "time interval", "min", "1 s"),
         ("pixel_size_um", "pixel size", "µm", "1 µm"),
@@ -951,17 +984,21 @@ def _unscaled_warning(layout: PlateLayout, interval_attribute: bool) -> str:
             parts.append(f"{what} {values[key]:g} {unit} from the config (acquisition.{key})")
         elif key == "time_interval_minutes" and interval_attribute:
             parts.append(f"{what} {layout.time_interval_minutes:g} min from the plate attribute {key}")
+        elif key == "time_interval_minutes" and layout.n_frames == 1:
+            continue  # a still image: no stage reads its interval
         else:
-            parts.append(f"{what} not stated (read as {iohub}; set acquisition.{key})")
-            unstated = True
+            parts.append(f"{what} not stated (read as {iohub})")
+            unstated.append(key)
+    settings = "the dataset's " + " and ".join(f"acquisition.{key}" for key in unstated)
+    fix = layout.scale_fix(unstated, settings)
     return (
         f"{layout.path}: position {layout.unscaled_position} (and every other) has "
         + (f"{IOHUB_DEFAULT_SCALE} in" if layout.default_scale else "no 'scale' in")
         + " the coordinateTransformations of its dataset '0' or its multiscales: "
         + "; ".join(parts)
         + (
-            ". Write the plate's scale transform; the dry run refuses the plate where a stage needs a "
-            "value nothing states"
+            f". {fix[0].upper()}{fix[1:]}; the dry run refuses the plate where a stage needs a value "
+            "nothing states"
             if unstated
             else ""
         )

@@ -18,7 +18,8 @@ Steps of :func:`pseudotime_stage` for one (model, dataset):
    and leaf track (``query_id``).
 2. **Reference** (:func:`select_reference`): either the config's ``fov_name, track_id, t_start,
    t_stop, onset_t``, or automatically the infected series whose onset is farthest inside it
-   (``min(frames before, frames after)``, then the longest, then the first by name), cut to
+   (``min(frames before, frames after)``, then the longest, then the first by name; a division seen
+   late, whose onset falls in a tracking gap, only where no gap-free series qualifies), cut to
    ``reference_frames_before_onset`` frames before and ``reference_frames_after_onset`` from the
    onset (observed frames: across a gap the cut spans more frames of the movie). The onset of a
    series is the step of a one-step fit to its per-frame infection state
@@ -287,7 +288,7 @@ def select_reference(
             the message says what to change.
     """
     if config.reference is not None:
-        return _explicit_reference(series, config.reference)
+        return _explicit_reference(series, config.reference, config.event)
     return _automatic_reference(series, infection_state, config, division_frames)
 
 
@@ -302,7 +303,7 @@ def select_references(
     share their mothers' frames). Fewer than ``n_references`` qualifying is a WARNING, not an error.
     """
     if config.reference is not None:
-        return [_explicit_reference(series, config.reference)]
+        return [_explicit_reference(series, config.reference, config.event)]
     ranked = _ranked_references(series, infection_state, config, division_frames)
     chosen: list[Reference] = []
     roots: set[tuple[str, int]] = set()
@@ -323,8 +324,11 @@ def select_references(
     return chosen
 
 
-def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackConfig) -> Reference:
-    """The series and frames ``pseudotime.reference`` names."""
+def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackConfig, event: str) -> Reference:
+    """The series and frames ``pseudotime.reference`` names. For ``event: division``, an ``onset_t``
+    inside ``t_start..t_stop`` that no row of the series is at is a division seen late (a daughter
+    first seen after her sister, :attr:`Reference.event_t`, as an automatic reference records it): the
+    onset row is the first at or after it, and the event is at ``onset_t``."""
     candidates = [s for s in series if s.fov_name == explicit.fov_name and explicit.track_id in s.track_ids]
     if not candidates:
         raise ValueError(
@@ -334,14 +338,23 @@ def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackCon
     chosen = min(candidates, key=lambda s: (s.query_id != explicit.track_id, s.query_id))
     inside = np.flatnonzero((chosen.t >= explicit.t_start) & (chosen.t < explicit.t_stop))
     onset_at = np.flatnonzero(chosen.t == explicit.onset_t)
+    event_t = None
+    if onset_at.size == 0 and event == "division" and explicit.t_start <= explicit.onset_t < explicit.t_stop:
+        onset_at = np.flatnonzero((chosen.t >= explicit.onset_t) & (chosen.t < explicit.t_stop))[:1]
+        event_t = explicit.onset_t
     if inside.size < 2 or onset_at.size == 0:
         raise ValueError(
             f"reference {explicit.fov_name} track {explicit.track_id} has frames "
             f"{chosen.t.min()}..{chosen.t.max()}; "
             f"analysis.pseudotime.reference.t_start/t_stop/onset_t ({explicit.t_start}, {explicit.t_stop}, "
             f"{explicit.onset_t}) must select >= 2 of them including the onset"
+            + (
+                " (or, for a division seen late, a frame of them at or after it)"
+                if event == "division"
+                else ""
+            )
         )
-    return Reference(chosen, int(inside[0]), int(inside[-1]) + 1, int(onset_at[0]))
+    return Reference(chosen, int(inside[0]), int(inside[-1]) + 1, int(onset_at[0]), event_t)
 
 
 def _automatic_reference(
@@ -377,7 +390,7 @@ def _ranked_references(
             "give one, or set analysis.pseudotime.reference explicitly"
         )
     before, after = config.reference_frames_before_onset, config.reference_frames_after_onset
-    ranked: list[tuple[tuple[int, int, str, int], Reference]] = []
+    ranked: list[tuple[tuple[bool, int, int, str, int], Reference]] = []
     for item in series:
         if len(item.rows) < before + after:
             continue
@@ -387,13 +400,20 @@ def _ranked_references(
             continue
         if not (np.any(state[:onset] < 0.5) and np.any(state[onset:] >= 0.5)):
             continue  # the state never changes (the fit's one disagreement placed the step): no event
-        score = (-min(onset, len(item.rows) - onset), -len(item.rows), item.fov_name, item.query_id)
         event_t = None
         if division_frames is not None and onset > 0:
             # the onset row is a daughter's first in the series; her mother's is the row before it
             divided = division_frames.get((item.fov_name, int(item.track_ids[onset - 1])))
             if divided is not None and divided < item.t[onset]:
                 event_t = int(divided)  # her sister was seen first: the division is at the sister's frame
+        # an onset inside a tracking gap (event_t set) ranks after every gap-free one
+        score = (
+            event_t is not None,
+            -min(onset, len(item.rows) - onset),
+            -len(item.rows),
+            item.fov_name,
+            item.query_id,
+        )
         ranked.append((score, Reference(item, onset - before, onset + after, onset, event_t)))
     if not ranked:
         raise ValueError(
