@@ -2112,12 +2112,18 @@ def test_imported_tracks_of_a_simulated_plate_are_scored_against_its_ground_trut
         "phase": None,
         "tracks": {"format": "ctc", "path": str(tmp_path / "ctc" / "{row}_{col}_{fov}")},
     }
+    # a plate of one's own tracked by ultrack on its own nuclear channel: no ground truth either
+    wells = write_plate(tmp_path / "wells.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    config["datasets"]["wells"] = {"plate": str(wells), "phase": None}
     (tmp_path / "config").mkdir()
     configfile = tmp_path / "config" / "config.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
     jobs = planned_jobs(configfile, tmp_path)
     rules = Counter(job.rule.name for job in jobs)
-    assert rules["import_tracks"] == 2 and not {"tracks_plate", "track_fov", "collect_tracks"} & set(rules)
+    assert rules["import_tracks"] == 2
+    ultrack = {"tracks_plate", "track_fov", "collect_tracks"}
+    tracked = {job.wildcards.dataset for job in jobs if job.rule.name in ultrack}
+    assert tracked == {"wells"}  # ultrack tracks wells only
     (evaluation,) = [job for job in jobs if job.rule.name == "evaluate_tracking"]
     assert evaluation.wildcards.dataset == "tiny"
     assert sorted(evaluation.input.keys()) == ["labels", "tracks", "truth"]
@@ -2127,7 +2133,8 @@ def test_imported_tracks_of_a_simulated_plate_are_scored_against_its_ground_trut
     # and its record, which states the frames scored where CTC folders cover part of the movie
     assert list(findings.input.tracking_records) == ["results/tiny/evaluation/tracking.json"]
     assert findings.params.sources["tracking"] == ["tiny"]
-    assert findings.params.unscored_tracks == ["own"]
+    # own (phase: null, tracks imported, no ground truth): its line says what ran, not scored
+    assert findings.params.unscored == {"own": ["imported_tracks"], "wells": ["tracking"]}
     # the QC table reads the imported table's record where it states the frames each CTC folder
     # tracked (format ctc), and no table of another format (before: every format's, for nothing)
     from dynaclr.qc import QcTableInputs

@@ -13,6 +13,8 @@ import yaml
 from conftest import REPO_ROOT
 from docutils.core import publish_parts
 
+from dynaclr.classify.annotations import task_classes
+from dynaclr.config.reasons import single_class_folds
 from dynaclr.config.workflow import WorkflowConfig
 from dynaclr.evaluation.stage import TEMPORAL_METRICS_COLUMNS
 from dynaclr.figures.findings import (
@@ -480,7 +482,7 @@ def test_the_state_a_reference_was_picked_by_is_worded_per_event():
     from dynaclr.figures.table import formatted_results_table
 
     accuracy = _accuracy({"m": [np.nan] * 3}).assign(state_source=STATE_FROM_LINEAGE, not_computed="")
-    (found,) = dtw_findings(accuracy)
+    (found,) = dtw_findings(accuracy, event="division")  # a lineage's division state: event division
     assert "on the division state from its tracks' lineage, not scored" in found.statement
     shown = formatted_results_table(results_table(dtw_accuracy=accuracy))["DTW onset error (frames) ↓"]
     assert shown.tolist() == [
@@ -683,13 +685,91 @@ def test_still_images_and_unscored_imported_tracks_get_a_line_not_a_number(tmp_p
         1,
         datasets={"fixed": "HCS plate fixed.zarr, tracks imported"},
         still=["fixed"],
-        unscored_tracks=["fixed"],
+        unscored={"fixed": ["imported_tracks"]},
     )
     statements = dict(zip(table["topic"], table["statement"], strict=False))
     assert "not computed: one time point" in statements["smoothness"]
     assert "not scored: no ground truth" in statements["tracking"]
     assert not any(char.isdigit() for char in statements["smoothness"] + statements["tracking"])
     assert "not computed: one time point" in page and "not scored: no ground truth" in page
+
+
+def test_a_dataset_without_ground_truth_says_which_image_stages_ran_unscored(tmp_path):
+    """A plate of one's own that ran phase, virtual staining and ultrack's tracking: the first page
+    said nothing of its image stages (and, with no simulated dataset, had no image section at all).
+    It now says what ran and that none of it is scored, never a number."""
+    table, page = _first_page_of_one_fov(
+        tmp_path,
+        "wells",
+        5,
+        unscored={"wells": ["phase", "virtual_stain", "tracking"]},
+    )
+    (line,) = table[table["section"] == "Image stages"].itertuples(index=False)
+    assert (line.dataset, line.topic) == ("wells", "image stages")
+    assert line.statement == (
+        "Phase reconstructed, nuclei virtually stained and cells tracked by ultrack, not scored: no "
+        "ground truth (phase, virtual staining and detection, linking and divisions are scored only on "
+        "a simulated dataset)."
+    )
+    assert "Image stages\n------------" in page and "not scored: no ground truth" in page
+    # phase: null and imported tracks: only what ran is named
+    (imported,) = image_findings({}, {}, {}, unscored={"own": ["virtual_stain", "imported_tracks"]})
+    assert imported.statement.startswith("Nuclei virtually stained and tracks imported, not scored")
+    assert "phase" not in imported.statement.replace("virtual staining", "")
+    with pytest.raises(ValueError, match=r"unscored\['own'\]: unknown image stage\(s\) \['segmentation'\]"):
+        image_findings({}, {}, {}, unscored={"own": ["segmentation"]})
+
+
+def test_classifiers_unscored_for_one_reason_state_it_once_naming_every_model():
+    """Every fold of a plate's two annotated FOVs held one class: no model's F1 is computed. The line
+    repeated the job's long reason once per model (three times with the baselines); it now names the
+    models once, before the reason, and claims no value."""
+    reason = single_class_folds("infection", task_classes("infection"), 2)
+    models = ["mine", "random_weights", "engineered_features"]
+    table = pd.DataFrame(
+        {
+            "model": models,
+            "dataset": ["wells"] * 3,
+            "f1_infection": [np.nan] * 3,
+            "f1_infection_ci_low": [np.nan] * 3,
+            "f1_infection_ci_high": [np.nan] * 3,
+            "f1_infection_n_test": [0] * 3,
+            "f1_infection_n_test_positive": [0] * 3,
+            "f1_infection_not_computed": [reason] * 3,
+        }
+    )
+    (line,) = classifier_findings(table)
+    assert line.statement == (
+        "F1 of a linear classifier on held-out FOVs not computed: mine, random_weights and "
+        f"engineered_features: {reason}."
+    )
+    # models whose reasons differ keep one each
+    other = table.assign(f1_infection_n_test=[0, 4, 4], f1_infection_not_computed=[reason, "", ""])
+    (line,) = classifier_findings(other)
+    assert line.statement.count(reason) == 1
+    assert "random_weights and engineered_features: the 4 scored annotated observations hold no infected" in (
+        line.statement
+    )
+
+
+@pytest.mark.parametrize("event", ["infection", "division"])
+def test_a_dataset_aligned_without_true_onsets_names_only_what_would_give_this_events_truth(event):
+    """The unscored DTW line's reason read "a dataset without ground truth, nor for divisions imported
+    tracks whose lineage states them, or none of whose lineages passes through the event" whatever
+    the event: aligned on infection, divisions and imported lineages are no reason."""
+    (found,) = dtw_findings(_accuracy({"mine": [np.nan] * 3}), event=event)
+    if event == "infection":
+        assert (
+            "no lineage has a true infection onset observed inside its frames (a dataset without ground "
+            "truth, or one none of whose lineages passes through the onset)"
+        ) in found.statement
+        assert "division" not in found.statement and "imported" not in found.statement
+    else:
+        assert (
+            "no lineage has a true division observed inside its frames (a dataset with neither ground "
+            "truth nor imported tracks whose lineage states its divisions, or one none of whose lineages "
+            "passes through a division)"
+        ) in found.statement
 
 
 def test_an_analysis_run_on_no_dataset_gets_one_line_on_the_first_page(tmp_path):

@@ -1043,6 +1043,21 @@ def trained_samplings():
     return {name: entry.training.sampling for name, entry in entries.items() if entry is not None and not entry.is_loaded}
 
 
+def unscored_image_stages():
+    """Per dataset without ground truth, the image stages it runs (dynaclr.figures.findings
+    .UNSCORED_STAGES): the first page says they ran and are not scored, rather than nothing."""
+    stages = {}
+    for name in DATASETS:
+        spec = CONFIG.datasets[name]
+        if spec.is_simulated:
+            continue
+        ran = [stage for stage, runs in (("phase", spec.phase is not None),
+                                         ("virtual_stain", spec.virtual_stain is not None)) if runs]
+        ran.append("imported_tracks" if name in TRACKS_IMPORTED else "tracking")
+        stages[name] = ran
+    return stages
+
+
 @functools.cache
 def findings_files():
     """Rule findings' inputs and, per per-dataset input, the dataset of each file."""

@@ -198,7 +198,7 @@ rule findings:
         samplings=lambda w: trained_samplings(),
         sources=lambda w: findings_files()[1],
         still=lambda w: still_datasets(),
-        unscored_tracks=[name for name in TRACKS_IMPORTED if name not in SIMULATED],
+        unscored=lambda w: unscored_image_stages(),  # per dataset without ground truth: what ran
         imported_tracks=sorted(TRACKS_IMPORTED),
         classification_confidence=CONFIG.analysis.classification.confidence,
         event=CONFIG.analysis.pseudotime.event,

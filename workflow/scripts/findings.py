@@ -10,7 +10,7 @@ with job_context(snakemake.log[0], snakemake.threads):
         samplings=dict(snakemake.params.samplings),
         sources={kind: list(names) for kind, names in snakemake.params.sources.items()},
         still=list(snakemake.params.still),
-        unscored_tracks=list(snakemake.params.unscored_tracks),
+        unscored={name: list(stages) for name, stages in snakemake.params.unscored.items()},
         imported_tracks=list(snakemake.params.imported_tracks),
         classification_confidence=float(snakemake.params.classification_confidence),
         event=str(snakemake.params.event),

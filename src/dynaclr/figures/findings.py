@@ -289,13 +289,15 @@ def image_findings(
     virtual_stain: Mapping[str, pd.DataFrame],
     tracking: Mapping[str, pd.DataFrame],
     *,
-    unscored_tracks: Sequence[str] = (),
+    unscored: Mapping[str, Sequence[str]] | None = None,
     imported_tracks: Sequence[str] = (),
     scored_frames: Mapping[str, Mapping[str, Sequence[int]]] | None = None,
 ) -> list[Finding]:
     """Phase, virtual staining and tracking (ultrack's or imported tracks) against the simulated
-    ground truth; a line for each dataset of ``unscored_tracks`` (imported tracks without ground
-    truth) saying its tracks are not scored. The tracking line of a dataset of ``imported_tracks``
+    ground truth; a line for each dataset of ``unscored`` (a dataset without ground truth: per
+    dataset, the image stages of :data:`UNSCORED_STAGES` it ran) saying what ran on it and that it is
+    not scored, where the page said nothing of them (and, in a run without a simulated dataset, had
+    no image section at all). The tracking line of a dataset of ``imported_tracks``
     says the imported tracks were scored (nothing was segmented nor tracked by the workflow), and
     where ``scored_frames`` gives the dataset's tracked frames (per FOV ``[first, last]``, the
     evaluation record's ``tracked_frames``: CTC folders made on part of the movie), that only those
@@ -348,17 +350,47 @@ def image_findings(
                 f"{_scored_frames_note((scored_frames or {}).get(dataset))}.",
             )
         )
-    for dataset in unscored_tracks:
-        rows.append(
-            Finding(
-                "Image stages",
-                "tracking",
-                dataset,
-                "Tracks imported, not scored: no ground truth (detection, linking and divisions are "
-                "scored only on a simulated dataset).",
-            )
-        )
+    for dataset, stages in (unscored or {}).items():
+        rows += _unscored_image_stages(dataset, stages)
     return rows
+
+
+#: The image stages a dataset without ground truth may run (the findings rule's ``unscored``): what
+#: the first page says ran, and what the simulated datasets' lines score of it.
+UNSCORED_STAGES: dict[str, tuple[str, str]] = {
+    "phase": ("phase reconstructed", "phase"),
+    "virtual_stain": ("nuclei virtually stained", "virtual staining"),
+    "tracking": ("cells tracked by ultrack", "detection, linking and divisions"),
+    "imported_tracks": ("tracks imported", "detection, linking and divisions"),
+}
+
+
+def _unscored_image_stages(dataset: str, stages: Sequence[str]) -> list[Finding]:
+    """The line of a dataset without ground truth: the image stages it ran (``stages``, keys of
+    :data:`UNSCORED_STAGES`), not scored (topic ``tracking`` where it only imported its tracks, else
+    ``image stages``); none where it ran none."""
+    unknown = sorted(set(stages) - set(UNSCORED_STAGES))
+    if unknown:
+        raise ValueError(
+            f"findings: unscored[{dataset!r}]: unknown image stage(s) {unknown}; expected some of "
+            f"{sorted(UNSCORED_STAGES)}"
+        )
+    ran = [UNSCORED_STAGES[stage] for stage in UNSCORED_STAGES if stage in stages]
+    if not ran:
+        return []
+    done = _listed([what for what, _ in ran])
+    metrics = list(dict.fromkeys(metric for _, metric in ran))
+    verb = "is" if len(metrics) == 1 and "," not in metrics[0] else "are"
+    topic = "tracking" if list(stages) == ["imported_tracks"] else "image stages"
+    return [
+        Finding(
+            "Image stages",
+            topic,
+            dataset,
+            f"{done[:1].upper()}{done[1:]}, not scored: no ground truth ({_listed(metrics)} {verb} "
+            "scored only on a simulated dataset).",
+        )
+    ]
 
 
 def still_image_findings(datasets: Sequence[str]) -> list[Finding]:
@@ -749,7 +781,7 @@ def _unscored(group: pd.DataFrame, column: str, positive: str) -> str:
     if n_test not in group.columns or n_positive not in group.columns:
         return ""
     missing = group[group[column].isna() & group[n_test].notna()]
-    reasons = []
+    reasons: dict[str, list[str]] = {}  # reason -> the models it is of, stated once for them all
     for _, row in missing.iterrows():
         model, n, k = row["model"], int(row[n_test]), int(row[n_positive])
         if n == 0:
@@ -763,17 +795,16 @@ def _unscored(group: pd.DataFrame, column: str, positive: str) -> str:
                 None,
             )
             # the reason says no annotated cell was scored; without one, say it
-            reasons.append(
-                f"{model}: {why}"
-                if why
-                else f"{model}, {NO_CELL_SCORED} (no reason recorded in classification.csv)"
-            )
+            reason = why or f"{NO_CELL_SCORED} (no reason recorded in classification.csv)"
         elif k == 0:
-            reasons.append(
-                f"{model}, its {n} scored annotated {OBSERVATIONS} hold no {positive} one (F1 needs at "
-                "least one; annotate both classes in several FOVs)"
+            reason = (
+                f"the {n} scored annotated {OBSERVATIONS} hold no {positive} one (F1 needs at least one; "
+                "annotate both classes in several FOVs)"
             )
-    return "; ".join(reasons)
+        else:
+            continue
+        reasons.setdefault(reason, []).append(str(model))
+    return "; ".join(f"{_listed(models)}: {reason}" for reason, models in reasons.items())
 
 
 def _onset_source(scored: pd.DataFrame) -> str:
@@ -813,6 +844,13 @@ def dtw_findings(
     scored (no ground truth, or no lineage passing through the event), rather than none; one whose
     lineages could not be aligned (``not_computed`` of ``dtw_accuracy.csv``) a line saying why."""
     what = "infection onset" if event == "infection" else "division"
+    # why no lineage has a true event: what would have given one, for this event only
+    unscored_why = (
+        "a dataset without ground truth, or one none of whose lineages passes through the onset"
+        if event == "infection"
+        else "a dataset with neither ground truth nor imported tracks whose lineage states its "
+        "divisions, or one none of whose lineages passes through a division"
+    )
     intervals_minutes = intervals_minutes or {}
     reasons = accuracy.get("not_computed", pd.Series("", index=accuracy.index)).fillna("").astype(str)
     rows = [
@@ -840,11 +878,9 @@ def dtw_findings(
                 str(dataset),
                 f"DTW pseudo-time aligned {n_lineages} lineages to a reference "
                 f"({', '.join(sorted(group['model'].astype(str).unique()))}){_state_source(group)}, "
-                "not scored: no lineage has a "
-                "true event observed inside its frames (a dataset without ground truth, nor for divisions "
-                "imported tracks whose lineage states them, or none of whose "
-                "lineages passes through the event), so no alignment error is claimed; the per-lineage "
-                "aligned onsets are in dtw_accuracy.csv.",
+                f"not scored: no lineage has a true {what} observed inside its frames ({unscored_why}), "
+                "so no alignment error is claimed; the per-lineage aligned onsets are in "
+                "dtw_accuracy.csv.",
             )
         )
     summary = onset_error_summary(usable, seed=seed, n_resamples=n_resamples)

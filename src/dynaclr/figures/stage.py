@@ -523,7 +523,7 @@ def findings_stage(
     sources: dict[str, list[str]],
     samplings: dict[str, str] | None = None,
     still: list[str] | None = None,
-    unscored_tracks: list[str] | None = None,
+    unscored: Mapping[str, list[str]] | None = None,
     imported_tracks: list[str] | None = None,
     classification_confidence: float = 0.95,
     event: str = "infection",
@@ -540,7 +540,9 @@ def findings_stage(
             classical pairs are the smoothness comparisons the page states (the others: the best
             model's line and ``temporal_comparison.csv``).
         still: the embedded datasets of one time point (no temporal metrics nor DTW: "not computed").
-        unscored_tracks: the datasets of imported tracks without ground truth ("not scored").
+        unscored: per dataset without ground truth, the image stages it ran (keys of
+            :data:`~dynaclr.figures.findings.UNSCORED_STAGES`: ``phase``, ``virtual_stain``,
+            ``tracking``, ``imported_tracks``): a line saying they ran, "not scored".
         imported_tracks: the datasets of imported tracks (those scored say so on their tracking line).
         classification_confidence: the level of the classifiers' F1 intervals
             (``analysis.classification.confidence``; the smoothness intervals carry theirs).
@@ -576,7 +578,7 @@ def findings_stage(
         per_dataset["phase"],
         per_dataset["virtual_stain"],
         per_dataset["tracking"],
-        unscored_tracks=unscored_tracks or [],
+        unscored=unscored or {},
         imported_tracks=imported_tracks or [],
         scored_frames=scored_frames,
     )
