@@ -356,6 +356,34 @@ def test_a_config_that_does_not_fit_the_plate_fails_the_dry_run(
     assert not (tmp_path / "results").exists()
 
 
+def test_conditions_of_wells_the_tiff_files_lack_point_to_the_positions_map(plate: Path) -> None:
+    """TIFF files without ``tiff.positions`` become FOVs of well A/1 (README); conditions naming B/1
+    were refused with "not in results/<dataset>/raw.zarr" (a plate not yet written, made from the
+    files) and "correct the well names", leaving the map of positions to wells unsaid. The message
+    names the files and the key that places positions in wells; a plate dataset's stays as it was."""
+    config = plate_config(plate)
+    config["datasets"]["mine"]["conditions"] = {"A/1": "mock", "C/3": "infected"}
+    layouts = {"mine": read_plate_layout(plate)}
+
+    def conditions_line(config: dict[str, Any]) -> str:
+        problems = workflow_problems(WorkflowConfig.model_validate(config), layouts, "results")
+        (line,) = [p for p in problems if "conditions" in p]
+        return line
+
+    assert conditions_line(config).endswith(
+        f"wells ['C/3'] are not in {plate}, whose wells are ['A/1', 'B/2']; "
+        "correct the well names (row/column)"
+    )
+    del config["datasets"]["mine"]["plate"]
+    config["datasets"]["mine"]["tiff"] = {"files": "tiffs/{position}.ome.tif"}
+    assert conditions_line(config) == (
+        "datasets.mine.conditions: wells ['C/3'] are not among the FOVs of the TIFF files "
+        "tiffs/{position}.ome.tif (without tiff.positions every position is a FOV of well A/1), whose "
+        "wells are ['A/1', 'B/2']; map each position to its FOV (row/column/fov) with "
+        "datasets.mine.tiff.positions, e.g. {Pos0: A/1/0, Pos1: B/1/0}, or correct the well names"
+    )
+
+
 def test_a_simulated_dataset_is_checked_against_its_simulate_config(tmp_path: Path) -> None:
     from integration.workflow_helpers import tiny_workflow_config
 
@@ -482,6 +510,40 @@ def test_an_annotation_table_with_a_class_in_one_fov_is_warned_at_planning(
     assert warnings_of([*two_negative_fovs, "A/1/Pos1,2,4,infection,infected"]) == []
     # a malformed table is the import's to refuse, naming the problem: no line here
     assert warnings_of(["A/1/Pos0,1,0,infection,uninfected", "A/1/Pos0,2,0,infection,infected"]) == []
+
+
+def test_an_annotation_table_no_model_reads_is_warned_at_planning(plate: Path, tmp_path: Path) -> None:
+    """A plate dataset given its annotation table but no patches (the README's own-data snippets, each
+    alone) planned no import, no classifier and no score, and the run ended without a word about the
+    table. The plan says the annotations will not be read and what to add; a dataset some model
+    embeds says nothing."""
+    from dynaclr.config.plate_checks import workflow_warnings
+
+    table = tmp_path / "mine.csv"
+    table.write_text("fov_name,track_id,t,task,label\nA/1/Pos0,1,0,infection,uninfected\n")
+    config = plate_config(plate)
+    config["datasets"]["mine"]["annotations"] = {"table": str(table), "tasks": ["infection"]}
+    layouts = {"mine": read_plate_layout(plate)}
+
+    def unread(config: dict[str, Any]) -> list[str]:
+        warnings = workflow_warnings(WorkflowConfig.model_validate(config), layouts)
+        return [w for w in warnings if "will not be read" in w]
+
+    assert unread(config) == []
+    no_patches = copy.deepcopy(config)
+    no_patches["datasets"]["mine"]["patches"] = []
+    del no_patches["contrastive_models"], no_patches["analysis"]
+    assert unread(no_patches) == [
+        f"datasets.mine.annotations.table ({table}): these annotations will not be read: dataset 'mine' has "
+        "no patches, so no contrastive model embeds it, and classifiers learn from and are scored on "
+        "embeddings only; give datasets.mine.patches a spec named as a model's training.patch_spec and "
+        "name the dataset in that model's train_datasets or embed_datasets (README: Models and classifiers "
+        "across datasets)"
+    ]
+    patches_only = copy.deepcopy(config)
+    del patches_only["contrastive_models"], patches_only["analysis"]
+    (line,) = unread(patches_only)
+    assert "no contrastive model embeds dataset 'mine' (none lists it in train_datasets or" in line
 
 
 def test_the_planning_warning_leaves_the_tables_own_log_lines_to_the_import(

@@ -272,8 +272,39 @@ def test_no_anchor_says_whether_tau_or_the_linking_is_at_fault():
 
 def test_too_few_lineages_for_a_batch_says_what_to_do():
     planner = PairPlanner(INDEX, INDEX.loc[INDEX["fov_name"] == "A/1/1", "row"].to_numpy(), "cell_aware")
-    with pytest.raises(ValueError, match=r"needs 12 lineages.*has 10; lower batch_size"):
+    fix = r"has 10; set contrastive_models.<model>.training.batch_size to at most 5, or set"
+    with pytest.raises(ValueError, match=r"needs 12 lineages.*" + fix):
         ContrastiveBatchSampler(planner, 6, True, seed=0, world_size=2)
+    # the value it names fits
+    assert ContrastiveBatchSampler(planner, 5, True, seed=0, world_size=2).global_batches()
+
+
+def test_too_few_anchors_for_a_batch_names_the_key_and_the_largest_batch():
+    """A small plate of one's own met the default batch_size (64) at training, after phase, tracking
+    and patches had run, and was told "lower batch_size" with no key (embeddings and distillation have
+    one too) and no value. The message names the model's key and the largest batch that fits; with
+    too few anchors for any batch, more cells."""
+    rows = INDEX.loc[INDEX["fov_name"] == "A/1/1", "row"].to_numpy()
+    planner = PairPlanner(INDEX, rows, "classical")
+    n = len(planner.anchors)
+    with pytest.raises(ValueError) as error:
+        ContrastiveBatchSampler(planner, n + 1, False, seed=0)
+    assert str(error.value) == (
+        f"{n} anchors (training patches with a positive) cannot fill one global batch of {n + 1} x 1 "
+        f"rank(s); set contrastive_models.<model>.training.batch_size to at most {n}"
+    )
+    # the value it names fits
+    assert len(ContrastiveBatchSampler(planner, n, False, seed=0).global_batches()) == 1
+    # one patch per lineage (time-aware's default): the largest batch is the lineages', which the
+    # anchors' message names too (the user's next try then fails no second check)
+    lineages = len(np.unique(planner.lineage[planner.anchors]))
+    assert lineages < n
+    with pytest.raises(ValueError, match=rf"at most {lineages}$"):
+        ContrastiveBatchSampler(planner, n + 1, True, seed=0)
+    assert ContrastiveBatchSampler(planner, lineages, True, seed=0).global_batches()
+    few = PairPlanner(INDEX, rows[:3], "classical")
+    with pytest.raises(ValueError, match=r"train on more cells or FOVs \(a batch needs at least 2 anchors"):
+        ContrastiveBatchSampler(few, 2, False, seed=0, world_size=2)
 
 
 def test_fov_split_is_deterministic():

@@ -1344,12 +1344,15 @@ def workflow_warnings(
     """What the plan knows will leave a result empty or wrong without making the config wrong, one line
     each (the workflow logs them at every dry run): a simulated dataset whose drawn infection
     annotations train classifiers with one FOV only holding infected cells
-    (:func:`_single_infected_fov_warnings`); a dataset whose pixel size nothing states, so the sizes in
-    pixels left at their defaults are not checked against it (:func:`_unstated_pixel_warning`, one
-    line per dataset); a patch size given narrower than a nucleus (:func:`_patch_size_warnings`);
-    a phase config overriding the pixel size or z step the plate states (:func:`_phase_override_warnings`).
-    ``results`` names the plates the workflow writes, as for :func:`workflow_problems`."""
+    (:func:`_single_infected_fov_warnings`); annotations of the user's that no model's embeddings let
+    any classifier read (:func:`_unread_annotation_warnings`); a dataset whose pixel size nothing
+    states, so the sizes in pixels left at their defaults are not checked against it
+    (:func:`_unstated_pixel_warning`, one line per dataset); a patch size given narrower than a
+    nucleus (:func:`_patch_size_warnings`); a phase config overriding the pixel size or z step the
+    plate states (:func:`_phase_override_warnings`). ``results`` names the plates the workflow
+    writes, as for :func:`workflow_problems`."""
     warnings = _single_infected_fov_warnings(config, raw_layouts)
+    warnings += _unread_annotation_warnings(config)
     warnings += _phase_override_warnings(config, raw_layouts)
     supplied = {
         name: supplied_layout(dataset, raw_layouts[name]) for name, dataset in config.datasets.items()
@@ -1362,6 +1365,39 @@ def workflow_warnings(
         plates = source_layouts(name, dataset, supplied[name], results)
         warnings += _unstated_pixel_warning(name, dataset, plates, radii.get(name, []))
         warnings += _patch_size_warnings(name, dataset, plates, config)
+    return warnings
+
+
+def _unread_annotation_warnings(config: WorkflowConfig) -> list[str]:
+    """A dataset given annotations of its own (``annotations.table`` or ``division_from_lineage``)
+    that no contrastive model embeds: every classifier reads embeddings, so the plan holds no import,
+    no classifier and no score for them, and the run ended without a word about the table. One line
+    per such dataset, saying what to add. (A simulated dataset's annotations drawn from ground truth
+    are the default, not a statement of the user's: not warned.)"""
+    embedded = config.datasets_embedded()
+    warnings = []
+    for name, dataset in config.datasets.items():
+        annotations = dataset.annotations
+        if annotations.source == "ground_truth" or name in embedded:
+            continue
+        given = (
+            f"annotations.table ({annotations.table})"
+            if annotations.source == "table"
+            else "annotations.division_from_lineage"
+        )
+        if dataset.patches:
+            why = (
+                f"no contrastive model embeds dataset {name!r} (none lists it in train_datasets or "
+                "embed_datasets, or reads a patch spec of it that gives the model's input)"
+            )
+        else:
+            why = f"dataset {name!r} has no patches, so no contrastive model embeds it"
+        warnings.append(
+            f"datasets.{name}.{given}: these annotations will not be read: {why}, and classifiers learn "
+            f"from and are scored on embeddings only; give datasets.{name}.patches a spec named as a "
+            "model's training.patch_spec and name the dataset in that model's train_datasets or "
+            "embed_datasets (README: Models and classifiers across datasets)"
+        )
     return warnings
 
 
@@ -1440,9 +1476,20 @@ def workflow_problems(
         wells = {fov.rsplit("/", 1)[0] for fov in raw_layouts[name].fov_names}
         unknown = sorted(set(dataset.conditions) - wells)
         if unknown:
+            if dataset.tiff is None:
+                where, fix = f"in {raw_layouts[name].path}", "correct the well names (row/column)"
+            else:  # the plate is made from the files, its wells by tiff.positions
+                where = f"among the FOVs of the TIFF files {dataset.tiff.files}"
+                fix = (
+                    "map each position to its FOV (row/column/fov) with "
+                    f"datasets.{name}.tiff.positions, e.g. {{Pos0: A/1/0, Pos1: B/1/0}}, or correct the "
+                    "well names"
+                )
+                if dataset.tiff.positions is None:
+                    where += " (without tiff.positions every position is a FOV of well A/1)"
             problems.append(
-                f"datasets.{name}.conditions: wells {unknown} are not in {raw_layouts[name].path}, "
-                f"whose wells are {sorted(wells)}; correct the well names (row/column)"
+                f"datasets.{name}.conditions: wells {unknown} are not {where}, "
+                f"whose wells are {sorted(wells)}; {fix}"
             )
         if name in classifier_datasets and len(raw_layouts[name].fov_names) < 2:
             problems.append(

@@ -572,20 +572,28 @@ class ContrastiveBatchSampler(Sampler[PlannedBatch]):
         self.world_size = world_size
         self.max_batches = max_batches
         self.global_batch_size = batch_size * world_size
-        n_global_batches = len(planner.anchors) // self.global_batch_size
+        n_anchors = len(planner.anchors)
+        n_global_batches = n_anchors // self.global_batch_size
+        n_lineages = len(np.unique(planner.lineage[planner.anchors])) if lineage_unique else n_anchors
+        # a small plate of one's own meets the default batch size after phase, tracking and patches
+        # ran: say which key, and the largest value both checks below accept (2 anchors per rank at least)
+        largest = min(n_anchors, n_lineages) // world_size
+        fix = (
+            f"set contrastive_models.<model>.training.batch_size to at most {largest}"
+            if largest >= 2
+            else "train on more cells or FOVs (a batch needs at least 2 anchors per rank)"
+        )
         if n_global_batches == 0:
             raise ValueError(
-                f"{len(planner.anchors)} anchors cannot fill one global batch of {batch_size} x {world_size} "
-                "rank(s); lower batch_size"
+                f"{n_anchors} anchors (training patches with a positive) cannot fill one global batch of "
+                f"{batch_size} x {world_size} rank(s); {fix}"
             )
-        if lineage_unique:
-            n_lineages = len(np.unique(planner.lineage[planner.anchors]))
-            if n_lineages < self.global_batch_size:
-                raise ValueError(
-                    f"a batch of one patch per lineage needs {self.global_batch_size} lineages "
-                    f"(batch_size {batch_size} x {world_size} rank(s)), the split has {n_lineages}; lower "
-                    "batch_size or set lineage_unique_batches: false"
-                )
+        if lineage_unique and n_lineages < self.global_batch_size:
+            raise ValueError(
+                f"a batch of one patch per lineage needs {self.global_batch_size} lineages "
+                f"(batch_size {batch_size} x {world_size} rank(s)), the split has {n_lineages}; {fix}, "
+                "or set contrastive_models.<model>.training.lineage_unique_batches: false"
+            )
         self.sampler = EpochSampler(
             planner.anchors,
             seed,
