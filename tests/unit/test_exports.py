@@ -67,6 +67,40 @@ def test_gaps_become_new_ctc_tracks_whose_parent_is_the_run_before():
     assert relabel == {3: {1: 4}, 4: {1: 4}}
 
 
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [
+        # the parent goes on after her daughter begins (frames 2, 3 of both)
+        ({0: {1}, 1: {1}, 2: {1, 2}, 3: {1, 2}}, "begins at frame 2, its parent 1 is last at frame 3"),
+        # the daughter begins while her parent is lost for frames 2, 3, and the parent comes back
+        ({0: {1}, 1: {1}, 2: {2}, 3: {2}, 4: {1}}, "begins at frame 2, its parent 1 is last at frame 4"),
+    ],
+    ids=["parent_goes_on", "daughter_in_parents_gap"],
+)
+def test_a_daughter_beginning_before_her_parent_ends_is_refused(present: dict[int, set[int]], expected: str):
+    """CTC's ``P`` ends before its daughter's ``B`` (the CTC tools and this workflow's import refuse
+    anything else); before, the line was written with the parent's last run as ``P``."""
+    with pytest.raises(ValueError, match=expected):
+        ctc_tracks(present, {2: 1})
+
+
+def test_a_ctc_export_refuses_a_lineage_no_ctc_reader_accepts(tracked: dict[str, Path], tmp_path: Path):
+    """Track 7 (frames 4, 5) given track 1 (frames 0, 1, 3, 4, 5) as parent: refused naming both,
+    the plate, FOV and tracks CSV; no folder is left."""
+    table = pd.read_csv(tracked["csv"])
+    table.loc[table["track_id"] == 7, "parent_track_id"] = 1
+    table.to_csv(tracked["csv"], index=False)
+    folder = tmp_path / "out"
+    expected = r"A/1/0 .*tracks.csv.*track 7 begins at frame 4, its parent 1 is last at frame 5"
+    with pytest.raises(ArtifactError, match=expected):
+        export_ctc_fov(
+            ExportCtcInputs(tracks_plate=tracked["plate"], tracks_csv=tracked["csv"]),
+            ExportCtcOutputs(res_track=folder / "res_track.txt"),
+            FOV,
+        )
+    assert not folder.exists()
+
+
 def test_mask_names_pad_to_three_digits_and_more_for_long_movies():
     assert mask_name(7, 30) == "mask007.tif"
     assert mask_name(7, 1500) == "mask0007.tif"

@@ -7,6 +7,9 @@ digits, 2-D (Y, X) or 3-D (Z, Y, X) ``uint16``, background 0; and ``res_track.tx
 none). A CTC track must be present in every frame from ``B`` to ``E``: a track of this workflow with
 frames missing (a cell lost for a frame) is written as one CTC track per unbroken run, each run the
 parent of the next, and the runs after the first get new labels above the FOV's largest track id.
+A parent ends before its daughter begins (``E`` of ``P`` below ``B``, as the CTC tools and this
+workflow's CTC import require): a daughter whose parent track has pixels at or after her first frame
+is refused, not written as a lineage no CTC reader accepts.
 """
 
 from __future__ import annotations
@@ -81,6 +84,10 @@ def ctc_tracks(
     Returns:
         ``(tracks, relabel)``: the ``res_track.txt`` lines, and per frame ``{track_id: label}`` for
         the tracks whose run there follows a gap (frames of a track's first run keep the track id).
+
+    Raises:
+        ValueError: a track's parent has pixels at or after the track's first frame (naming up to
+            ten such tracks, their first frame and their parent's last).
     """
     frames: dict[int, list[int]] = {}
     for t in sorted(present):
@@ -102,6 +109,20 @@ def ctc_tracks(
             runs.append((label, begin, end))
         runs_of[track_id] = runs
         first_label[track_id], last_label[track_id] = runs[0][0], runs[-1][0]
+    late = [
+        (track_id, frames[track_id][0], parent, frames[parent][-1])
+        for track_id in sorted(frames)
+        if (parent := parents.get(track_id, 0)) in frames and frames[parent][-1] >= frames[track_id][0]
+    ]
+    if late:
+        shown = "; ".join(
+            f"track {track_id} begins at frame {begin}, its parent {parent} is last at frame {end}"
+            for track_id, begin, parent, end in late[:10]
+        )
+        raise ValueError(
+            f"{len(late)} tracks begin before their parent track ends ({shown}); a CTC parent ends "
+            "before its daughter begins"
+        )
     tracks = []
     for track_id in sorted(runs_of):
         parent = parents.get(track_id, 0)
@@ -133,7 +154,7 @@ def export_ctc_fov(inputs: ExportCtcInputs, outputs: ExportCtcOutputs, fov_name:
 
     Raises:
         ArtifactError: the plate is not a tracks plate, the FOV is not in it, a label has no row in
-            the tracks CSV, or a label does not fit ``uint16``.
+            the tracks CSV, a track begins before its parent ends, or a label does not fit ``uint16``.
     """
     tracks_plate, tracks_csv, output = inputs.tracks_plate, inputs.tracks_csv, outputs.folder
     read_zarr_provenance(tracks_plate, "tracks_plate")
@@ -158,7 +179,13 @@ def export_ctc_fov(inputs: ExportCtcInputs, outputs: ExportCtcOutputs, fov_name:
                 f"{tracks_plate}: FOV {fov_name} has labels {unknown[:10]} without a row in {tracks_csv}; "
                 "rerun `snakemake --forcerun track_fov`"
             )
-        tracks, relabel = ctc_tracks(present, parents)
+        try:
+            tracks, relabel = ctc_tracks(present, parents)
+        except ValueError as error:
+            raise ArtifactError(
+                f"{tracks_plate}: FOV {fov_name} (lineage from {tracks_csv}): {error}; "
+                "rerun `snakemake --forcerun track_fov`"
+            ) from None
         if tracks and max(track.label for track in tracks) > np.iinfo(np.uint16).max:
             raise ArtifactError(
                 f"{fov_name}: CTC masks are uint16 and this FOV needs labels up to "
