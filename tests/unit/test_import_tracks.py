@@ -383,6 +383,13 @@ CASES = {
             "expected one value per track, found [-1, 999]"
         ],
     ),
+    "roots written 0 as CTC's P": (
+        lambda t: t.assign(parent_track_id=t["parent_track_id"].where(t["parent_track_id"] >= 0, 0)),
+        [
+            "column 'parent_track_id': expected a track of FOV A/1/0, found 0 (no such track in this FOV; "
+            "a track without a parent has -1 or an empty cell, not 0 as CTC's P)"
+        ],
+    ),
     "parent not a track": (
         lambda t: t.assign(
             parent_track_id=t["parent_track_id"].mask(t["fov_name"].eq("A/1/0") & t["track_id"].eq(1), 999)
@@ -426,6 +433,95 @@ def test_every_problem_is_listed_at_once(truth: pd.DataFrame, tmp_path: Path) ->
     with pytest.raises(ArtifactError, match="2 problem") as raised:
         run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
     assert "line 5" in str(raised.value) and "line 6" in str(raised.value)
+
+
+def _import_warnings(out: Path) -> list[str]:
+    return read_table(out / "tracks.parquet", "tracks")[1].config["import_warnings"]
+
+
+def test_tracks_in_the_plates_conventions_are_imported_without_a_warning(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    _table(truth).to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path, pixel_size_um=0.65)
+    assert _import_warnings(tmp_path) == []
+
+
+def test_frames_counted_from_one_are_imported_with_a_warning_and_recorded(
+    truth: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # counted from 1, the cells at the plate's last frame would be refused; without them, every cell
+    # was one frame late with exit 0 and no word
+    table = _table(truth).assign(t=lambda t: t["t"] + 1)
+    table[table["t"] < SHAPE_TZYX[0]].to_csv(tmp_path / "mine.csv", index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        imported = run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    assert imported["t"].min() == 1
+    expected = "no detection at frame 0 in any of 2 FOVs (frames 1 .. 11 of the plate's 0 .. 11)"
+    assert any(expected in record.getMessage() for record in caplog.records), caplog.text
+    (warning,) = _import_warnings(tmp_path)
+    assert expected in warning and "subtract 1 from t" in warning
+
+
+def test_positions_in_micrometres_are_imported_with_a_warning(
+    truth: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # TrackMate's POSITION_X / POSITION_Y (µm) renamed x / y: every cell at 0.65 times its position
+    table = _table(truth).assign(y=lambda t: t["y"] * 0.65, x=lambda t: t["x"] * 0.65)
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path, pixel_size_um=0.65)
+    (warning,) = _import_warnings(tmp_path)
+    assert f"all {len(table)} detections lie within y < " in warning
+    assert "inside the 62.4 x 62.4 a table in µm fills on the plate's 96 x 96 pixels of 0.65 µm" in warning
+    assert warning in caplog.text
+
+
+def test_a_single_daughter_after_a_gap_is_imported_with_a_warning(
+    truth: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a cell lost for a frame, as CTC writes it: a new label from the frame it comes back, whose parent
+    # is the label before the gap; it is read as a division (lineage mitosis labels), so it is said
+    table = _table(truth)
+    spans = table.groupby(["fov_name", "track_id"])["t"].agg(["min", "max"])
+    mothers = set(zip(table["fov_name"], table["parent_track_id"], strict=True))
+    fov, track = next(
+        key for key, span in spans.iterrows() if span["max"] - span["min"] >= 4 and key not in mothers
+    )
+    rows = (table["fov_name"] == fov) & (table["track_id"] == track)
+    lost = int(spans.loc[(fov, track), "min"]) + 2
+    new_label = int(table["track_id"].max()) + 1
+    table.loc[rows & (table["t"] > lost), ["track_id", "parent_track_id"]] = [new_label, track]
+    table = table[~(rows & (table["t"] == lost))]
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    (warning,) = _import_warnings(tmp_path)
+    assert (
+        f"1 mother track(s) have a single daughter first seen after a gap (e.g. FOV {fov}, track {track} "
+        f"last at t {lost - 1}, its daughter {new_label} first at t {lost + 1})"
+    ) in warning
+    assert warning in caplog.text
+
+
+def test_given_parent_ids_that_disagree_with_the_tracks_are_renumbered(
+    truth: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # node ids of another convention (0 for none, as CTC's P): kept, they gave every root a parent
+    # detection 0 in the written table (and the VisCy export) with exit 0
+    table = _table(truth).sort_values(["fov_name", "track_id", "t"]).reset_index(drop=True)
+    table["id"] = np.arange(1, len(table) + 1)
+    previous = table.groupby(["fov_name", "track_id"])["id"].shift(1)
+    table["parent_id"] = previous.fillna(0).astype(int)  # every track's first: 0, daughters' too
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        imported = run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    n_firsts = table.drop_duplicates(["fov_name", "track_id"]).shape[0]
+    disagree = f"parent_id column disagrees with their track_id, t and parent_track_id in {n_firsts} of"
+    assert disagree in caplog.text
+    assert "line 2: parent_id 0, expected -1" in caplog.text
+    assert_same_tracks(imported, truth)
+    assert_tracks_artifact(imported, tmp_path, is_3d=True)  # parent_id links each track's detections
 
 
 def test_a_missing_per_fov_file_is_named(truth: pd.DataFrame, tmp_path: Path) -> None:

@@ -68,6 +68,9 @@ TRACKMATE_SPOTS = "trackmate_spots"
 TRACKED_FRAMES = "tracked_frames"
 #: Key of the record's ``config`` (format ``ctc``): the plate's number of frames (the tracked ones' whole).
 PLATE_FRAMES = "plate_frames"
+#: Key of the record's ``config``: the WARNINGs the import logged about tracks it could not tell wrong
+#: (:func:`imported_tracks_warnings`; ``[]`` when none).
+IMPORT_WARNINGS = "import_warnings"
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,11 @@ def import_tracks(
             f"{len(problems)} problem(s):\n" + "\n".join(problems)
         )
     tracks = conform_imported_tracks(table, fov_names)
+    warnings = imported_tracks_warnings(
+        tracks, config.format, shape_tzyx=tuple(shape_tzyx), pixel_size_um=pixel_size_um
+    )
+    for warning in warnings:
+        logger.warning("tracks (%s): %s", config.path, warning)
     present = set(tracks["fov_name"].unique())
     untracked = [fov for fov in fov_names if fov not in present]
     if untracked:
@@ -165,7 +173,12 @@ def import_tracks(
             " ..." if len(untracked) > 6 else "",
         )
     # the record keeps the FOVs without tracks, so a reader of the artifact sees them (not only the log)
-    recorded_config = {**config.model_dump(mode="json"), UNTRACKED_FOVS: untracked, **notes}
+    recorded_config = {
+        **config.model_dump(mode="json"),
+        UNTRACKED_FOVS: untracked,
+        IMPORT_WARNINGS: warnings,
+        **notes,
+    }
     write_table(
         tracks,
         outputs.tracks,
@@ -765,7 +778,14 @@ def _lineage_problems(numbers: pd.DataFrame, where: pd.Series) -> list[str]:
         if parent == NO_PARENT:
             continue
         if parent == track or (fov, parent) not in summary.index:
-            reason = "the track itself" if parent == track else "no such track in this FOV"
+            reason = (
+                "the track itself"
+                if parent == track
+                else "no such track in this FOV; a track without a parent has -1 or an empty cell, "
+                "not 0 as CTC's P"
+                if parent == 0
+                else "no such track in this FOV"
+            )
             problems.append(
                 f"{head}: column 'parent_track_id': expected a track of FOV {fov}, found {parent} ({reason})"
             )
@@ -784,6 +804,82 @@ def _lineage_problems(numbers: pd.DataFrame, where: pd.Series) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------------ what the checks cannot refuse
+#: Formats whose ``t``, ``y`` and ``x`` are the user's own numbers (a CTC folder's come from its file
+#: names and masks, a TrackMate file's from its calibration, both checked against the plate).
+USER_NUMBERED_FORMATS = ("table", "ultrack")
+
+
+def imported_tracks_warnings(
+    tracks: pd.DataFrame,
+    format: str,
+    *,
+    shape_tzyx: tuple[int, ...],
+    pixel_size_um: float | None = None,
+) -> list[str]:
+    """What the conformed imported ``tracks`` (all FOVs) look like when written in another tool's
+    convention the plate's bounds do not catch, one sentence each (empty: nothing seen):
+
+    * (``table``, ``ultrack``) no detection at frame 0 in any FOV of a movie: frames counted from 1
+      put every cell one frame late (those at the last frame are refused as beyond the plate);
+    * (``table``, ``ultrack``; a stated pixel size below 1 µm) every position within the part of the
+      image positions in µm fill (``y < pixel_size * Y``, ``x < pixel_size * X``): TrackMate's
+      ``POSITION_X`` and other calibrated tables put every cell at that fraction of its position;
+    * a mother with a single daughter first seen after a gap: read as a division, though CTC writes a
+      cell lost for frames so (a new label whose parent is the one before the gap).
+    """
+    warnings = []
+    n_t, _, n_y, n_x = shape_tzyx
+    if format in USER_NUMBERED_FORMATS and n_t > 1 and int(tracks["t"].min()) > 0:
+        warnings.append(
+            f"no detection at frame 0 in any of {tracks['fov_name'].nunique()} FOVs (frames "
+            f"{int(tracks['t'].min())} .. {int(tracks['t'].max())} of the plate's 0 .. {n_t - 1}): t counts "
+            "the plate's frames from 0; if the tracks count from 1, every cell is one frame late "
+            "(subtract 1 from t)"
+        )
+    if (
+        format in USER_NUMBERED_FORMATS
+        and pixel_size_um is not None
+        and pixel_size_um < 1
+        and tracks["y"].max() < pixel_size_um * n_y
+        and tracks["x"].max() < pixel_size_um * n_x
+    ):
+        warnings.append(
+            f"all {len(tracks)} detections lie within y < {tracks['y'].max():.1f}, x < "
+            f"{tracks['x'].max():.1f}, inside the {pixel_size_um * n_y:.1f} x {pixel_size_um * n_x:.1f} a "
+            f"table in µm fills on the plate's {n_y} x {n_x} pixels of {pixel_size_um:g} µm: y and x are "
+            "pixels; if they are µm (TrackMate's POSITION_X, POSITION_Y), every cell is at "
+            f"{pixel_size_um:g} times its position (divide them by the pixel size)"
+        )
+    late = late_single_daughters(tracks)
+    if late:
+        fov, mother, daughter, last, first = late[0]
+        warnings.append(
+            f"{len(late)} mother track(s) have a single daughter first seen after a gap (e.g. FOV {fov}, "
+            f"track {mother} last at t {last}, its daughter {daughter} first at t {first}): read as "
+            "divisions (lineage mitosis labels, DTW division events); if they are one cell lost for "
+            "frames (CTC's new label whose parent is the label before the gap), give the daughter the "
+            "mother's track id"
+        )
+    return warnings
+
+
+def late_single_daughters(tracks: pd.DataFrame) -> list[tuple[str, int, int, int, int]]:
+    """``(fov_name, mother, daughter, mother's last t, daughter's first t)`` of each mother with one
+    daughter, first seen two or more frames after the mother's last (in FOV and track order)."""
+    spans = tracks.groupby(["fov_name", "track_id"], sort=True).agg(
+        first=("t", "min"), last=("t", "max"), parent=("parent_track_id", "first")
+    )
+    daughters = spans[spans["parent"] != NO_PARENT].reset_index()
+    counts = daughters.groupby(["fov_name", "parent"])["track_id"].transform("size")
+    late = []
+    for row in daughters[counts.to_numpy() == 1].itertuples(index=False):
+        mother_last = int(spans.loc[(row.fov_name, row.parent), "last"])
+        if row.first > mother_last + 1:
+            late.append((str(row.fov_name), int(row.parent), int(row.track_id), mother_last, int(row.first)))
+    return late
+
+
 # ------------------------------------------------------------------ the tracks artifact
 def _valid_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> bool:
     """The input's ``id``/``parent_id`` are usable: both present, integers, ``id`` unique per FOV."""
@@ -800,7 +896,40 @@ def _valid_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> bool:
     if pd.DataFrame({"fov_name": typed["fov_name"], "id": ids}).duplicated().any():
         logger.warning("the tracks' id column repeats an id within a FOV: id and parent_id renumbered")
         return False
+    linked = typed.assign(id=ids.astype("int64"), parent_id=parent_ids.astype("int64"))
+    disagree = _parent_ids_off_the_tracks(linked)
+    if disagree.any():
+        first = int(np.flatnonzero(disagree.to_numpy())[0])
+        logger.warning(
+            "the tracks' parent_id column disagrees with their track_id, t and parent_track_id in %d of %d "
+            "rows (e.g. %s: parent_id %d, expected %d: the track's previous detection, for a track's first "
+            "its mother's last, -1 none): id and parent_id renumbered",
+            int(disagree.sum()),
+            len(linked),
+            table[WHERE].iloc[first] if WHERE in table.columns else f"row {first}",
+            int(linked["parent_id"].iloc[first]),
+            int(_expected_parent_ids(linked).iloc[first]),
+        )
+        return False
     return True
+
+
+def _expected_parent_ids(linked: pd.DataFrame) -> pd.Series:
+    """Each row's ``parent_id`` as its ``id`` and tracks say (aligned with ``linked``): the previous
+    detection of its track, for a track's first the last of its ``parent_track_id``, -1 none."""
+    rows = linked.sort_values(["fov_name", "track_id", "t"], kind="stable")
+    tracks = rows.groupby(["fov_name", "track_id"], sort=False)["id"]
+    previous = tracks.shift(1)
+    last = tracks.last()
+    mother = pd.MultiIndex.from_arrays([rows["fov_name"], rows["parent_track_id"]])
+    mothers_last = pd.Series(last.reindex(mother).to_numpy(), index=rows.index)
+    expected = previous.fillna(mothers_last).fillna(NO_PARENT).astype("int64")
+    return expected.reindex(linked.index)
+
+
+def _parent_ids_off_the_tracks(linked: pd.DataFrame) -> pd.Series:
+    """Rows whose given ``parent_id`` is not the one :func:`_expected_parent_ids` gives."""
+    return linked["parent_id"] != _expected_parent_ids(linked)
 
 
 def number_detections(fov_tracks: pd.DataFrame) -> pd.DataFrame:
