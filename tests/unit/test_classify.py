@@ -1674,3 +1674,53 @@ def test_a_model_ckpt_the_dry_run_cannot_build_is_a_problem_line_not_a_traceback
         "contrastive_models.time_aware.checkpoint: expected a model.ckpt this version reads"
     )
     assert str(checkpoint) in problem
+
+
+@pytest.mark.parametrize("stage", ["draw_annotations", "import_annotations"])
+def test_drawn_annotations_of_two_merged_cells_keep_the_closer_and_imported_ones_are_refused(
+    planted, tmp_path, caplog, stage
+):
+    """Annotations drawn from ground truth name simulated cells: where the tracker merged two of
+    other labels, both match one tracked cell. Rule classify refused such a valid run as if one
+    annotation were wrong; for drawn annotations (the artifact's provenance names rule
+    draw_annotations) the closer one keeps the cell (INFO), a user's table (import_annotations) is
+    refused, the message naming the merge as a cause."""
+    annotations = _draw(planted["truth"], fraction_of_cells=0.1, seed=0)
+    cell = annotations[annotations["task"] == "infection"].iloc[3]
+    other = "infected" if cell["label"] == "uninfected" else "uninfected"
+    neighbour = cell.to_frame().T.assign(track_id=999, y=cell["y"] + 2.0, label=other)
+    merged = pd.concat([annotations, neighbour], ignore_index=True).astype(annotations.dtypes)
+    path = tmp_path / "annotations.parquet"
+    write_table(merged, path, make_provenance(ArtifactKind.ANNOTATIONS, {}, stage=stage))
+    embeddings = tmp_path / "embeddings" / "planted" / "toy.zarr"
+    write_embeddings(
+        planted["adata"],
+        embeddings,
+        make_provenance(ArtifactKind.EMBEDDINGS, {"model": "planted", "dataset": "toy"}),
+    )
+    out = tmp_path / "evaluation"
+    outputs = ClassifyOutputs(
+        scores=out / "s.parquet", predictions=out / "p.parquet", classifiers=out / "c.json"
+    )
+    config = ClassificationConfig(n_bootstrap=5, n_splits=3, match_annotations_on="position")
+    inputs = ClassifyInputs(embeddings=embeddings, annotations=path)
+    if stage == "import_annotations":
+        with pytest.raises(ValueError, match=r"remove the wrong annotation, or the tracker merged two cells"):
+            classify_stage(config, inputs, outputs, model="planted", dataset="toy")
+        return
+    with caplog.at_level(logging.INFO, logger="dynaclr.embeddings.cells"):
+        scores = classify_stage(config, inputs, outputs, model="planted", dataset="toy")
+    assert (
+        f"1 {path}: infection annotations give a tracked cell another label than a closer one of its "
+        "task: the tracker merged their cells, the closer one is kept"
+    ) in caplog.text
+    infection = scores[scores["task"] == "infection"].iloc[0]
+    assert infection["n_matched"] == (annotations["task"] == "infection").sum()
+    predictions = read_predictions(out / "p.parquet")
+    at = predictions[
+        (predictions["task"] == "infection")
+        & (predictions["fov_name"] == cell["fov_name"])
+        & (predictions["track_id"] == cell["track_id"])
+        & (predictions["t"] == cell["t"])
+    ]
+    assert list(at["annotation_label"]) == [cell["label"]]

@@ -915,6 +915,17 @@ def test_a_patch_size_left_at_its_default_is_refused_on_a_plate_of_finer_pixels(
     )
     config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 52
     assert not [w for w in workflow_warnings(*_simulated_layouts(config)) if "patch_size_yx_px" in w]
+    # images of 88 px hold at most 48 px (an 88 px window): a given 48 px is offered no larger size, so
+    # the warning does not say "set it, e.g." a size no larger than the one set
+    config["datasets"]["tiny"]["simulate"]["shape_zyx"] = [shape[0], 88, 88]
+    config["datasets"]["tiny"]["patches"][0]["patch_size_yx_px"] = 48
+    (warning,) = [w for w in workflow_warnings(*_simulated_layouts(config)) if "patch_size_yx_px" in w]
+    assert "e.g." not in warning
+    assert warning.endswith(
+        "part of a nucleus, not a cell; the largest size that fits, as the 88 x 88 px "
+        "images of results/tiny/raw.zarr are too small for a cell-sized patch at 0.2 µm pixels (156 px, the "
+        "default scaled to them, needs a stored window of 282 px): patch_size_yx_px: 48"
+    )
 
 
 def test_a_plate_stating_no_pixel_size_is_said_to_be_unchecked(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from dynaclr.pseudotime.stage import (
     PSEUDOTIME_COLUMNS,
     AlignPseudotimeInputs,
     AlignPseudotimeOutputs,
+    LineageSeries,
     align_embeddings,
     division_accuracy,
     division_state,
@@ -802,3 +803,18 @@ def test_transferred_predictions_give_the_infection_state_of_their_first_source(
             outputs,
             **identity,
         )
+
+
+def test_an_explicit_division_onset_in_a_gap_within_one_track_is_refused():
+    """An explicit ``event: division`` reference whose ``onset_t`` fell in any gap was taken as a
+    division seen late, even on a track that never divides (a QC-dropped frame at the onset): it is
+    refused unless the frame after the gap is a daughter's first, after the mother's last."""
+    t = np.array([0, 1, 2, 3, 4, 6, 7, 8, 9])
+    one_track = LineageSeries("A/1/0", 3, np.arange(len(t)), t, np.full(len(t), 3))
+    reference = ReferenceTrackConfig(fov_name="A/1/0", track_id=3, t_start=0, t_stop=10, onset_t=5)
+    config = PseudotimeConfig(event="division", reference=reference)
+    with pytest.raises(ValueError, match="a gap between the mother's last frame and a daughter's first"):
+        select_reference([one_track], None, config)
+    daughter = LineageSeries("A/1/0", 3, np.arange(len(t)), t, np.where(t < 5, 1, 3))
+    late = select_reference([daughter], None, config)
+    assert (late.event_t, int(late.series.t[late.onset_index])) == (5, 6)

@@ -289,6 +289,16 @@ def lineage_annotations_stage(
     )
 
 
+DRAWING_RULES = ("draw_annotations", "annotate_divisions_from_lineage")
+
+
+def annotations_drawn(provenance: Provenance) -> bool:
+    """Whether an ``annotations`` artifact was drawn (its provenance's stage one of
+    :data:`DRAWING_RULES`: labels from ground truth or a lineage) rather than imported from a user's
+    table (rule ``import_annotations``)."""
+    return provenance.stage in DRAWING_RULES
+
+
 def read_annotations(path: str | Path) -> pd.DataFrame:
     """Read an ``annotations`` table (provenance and columns checked)."""
     table, _ = read_table(path, ArtifactKind.ANNOTATIONS, ANNOTATION_COLUMNS)

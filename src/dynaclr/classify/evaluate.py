@@ -262,6 +262,7 @@ def match_task_annotations(
     *,
     for_training: bool = True,
     source: str = "annotations",
+    drawn: bool = False,
 ) -> MatchedAnnotations:
     """Annotations of ``task`` matched to the embeddings' cells ``obs`` (``config.match_annotations_on``).
 
@@ -276,11 +277,16 @@ def match_task_annotations(
             classes and two FOVs; ``False`` (scoring a classifier fitted elsewhere) checks labels
             and matching only.
         source: what to call ``annotations`` in messages (their file).
+        drawn: the annotations were drawn from ground truth or a lineage (rules
+            ``draw_annotations``, ``annotate_divisions_from_lineage``;
+            :func:`~dynaclr.classify.annotations.annotations_drawn`), not a user's table: two of
+            other labels on one tracked cell are two cells the tracker merged, the closer one is
+            kept (logged at INFO) instead of refused.
 
     Raises:
         ValueError: a label is not one of the task's, a cell and task has two labels (naming
             ``source``, the cell, its rows and the labels; by position also two annotations at
-            other ``y, x`` that match one tracked cell, naming both and the cell:
+            other ``y, x`` that match one tracked cell, unless ``drawn``, naming both and the cell:
             :func:`~dynaclr.embeddings.match_observations_to_cells`), no annotation matches a cell, or (for
             training) the matched annotations hold one class or come from a single FOV.
     """
@@ -298,6 +304,7 @@ def match_task_annotations(
         max_distance_px=config.max_match_distance_px,
         kind=f"{source}: {task} annotations",
         label_column="label",
+        other_labels="closer" if drawn else "refuse",
     )
     matched = task_annotations[rows >= 0].reset_index(drop=True)
     rows = rows[rows >= 0]
@@ -505,6 +512,7 @@ def classify_cells(
     config: ClassificationConfig,
     *,
     source: str = "annotations",
+    drawn: bool = False,
 ) -> list[ClassificationResult]:
     """:func:`fit_and_evaluate` of every task of ``tasks``, on cells and a matrix read by blocks.
 
@@ -515,12 +523,12 @@ def classify_cells(
     Args:
         cells: the embeddings' ``obs`` (index ``0..N-1``; as :func:`~dynaclr.embeddings.cell_table`).
         blocks: the ``(N, D)`` matrix of ``config.representation``.
-        annotations, config, source: as :func:`fit_and_evaluate`.
+        annotations, config, source, drawn: as :func:`fit_and_evaluate`.
         tasks: the tasks, in the order of the results.
     """
     if blocks.n_rows != len(cells):
         raise ValueError(f"{len(cells)} cells for a matrix of {blocks.n_rows} rows")
-    fitted = [_fit_task(cells, blocks, annotations, task, config, source) for task in tasks]
+    fitted = [_fit_task(cells, blocks, annotations, task, config, source, drawn) for task in tasks]
     probabilities = predict_cells(blocks, [task.classifier for task in fitted])
     return [
         ClassificationResult(
@@ -541,6 +549,7 @@ def fit_and_evaluate(
     config: ClassificationConfig,
     *,
     source: str = "annotations",
+    drawn: bool = False,
 ) -> ClassificationResult:
     """Cross-validate a linear classifier of ``task`` from sparse annotations and predict every cell.
 
@@ -562,6 +571,7 @@ def fit_and_evaluate(
         config: the stage's config.
         source: what to call ``annotations`` in messages (their file; rows are named by the
             index, 0-based, as a row number from 1).
+        drawn: the annotations were drawn, not a user's (:func:`match_task_annotations`).
 
     Returns:
         :class:`ClassificationResult`; ``predictions`` has the ``obs`` columns of
@@ -573,7 +583,9 @@ def fit_and_evaluate(
         ValueError: see :func:`match_task_annotations`.
     """
     blocks = MatrixBlocks(representation_matrix(embeddings, config.representation))
-    result = classify_cells(cell_table(embeddings), blocks, annotations, [task], config, source=source)[0]
+    result = classify_cells(
+        cell_table(embeddings), blocks, annotations, [task], config, source=source, drawn=drawn
+    )[0]
     intervals = score_intervals(
         result.metrics, result.predictions, config, f"{task} predictions", cross_validated=True
     )
@@ -613,9 +625,10 @@ def _fit_task(
     task: str,
     config: ClassificationConfig,
     source: str,
+    drawn: bool,
 ) -> _FittedTask:
     """Match, cross-validate and fit the final classifier of ``task`` on the annotated rows only."""
-    matched = match_task_annotations(annotations, cells, task, config, source=source)
+    matched = match_task_annotations(annotations, cells, task, config, source=source, drawn=drawn)
     features = blocks.take(matched.cell_rows)
     folds, out_of_fold = cross_validate(features, matched.truth, matched.fovs, config, task)
     metrics = _scores_row(task, matched, folds, out_of_fold, config)
@@ -669,6 +682,7 @@ def apply_classifiers(
     config: ClassificationConfig,
     *,
     source: str = "annotations",
+    drawn: bool = False,
 ) -> list[tuple[dict[str, Any] | None, pd.DataFrame]]:
     """:func:`apply_and_evaluate` of each classifier (all reading ``blocks``, their representation's
     matrix), predicting every cell in one pass over the blocks; results in ``classifiers`` order.
@@ -680,7 +694,7 @@ def apply_classifiers(
         raise ValueError(f"{len(cells)} cells for a matrix of {blocks.n_rows} rows")
     probabilities = predict_cells(blocks, classifiers)
     return [
-        _score_applied(cells, classifier.task, probability, annotations, config, source)
+        _score_applied(cells, classifier.task, probability, annotations, config, source, drawn)
         for classifier, probability in zip(classifiers, probabilities, strict=True)
     ]
 
@@ -728,6 +742,7 @@ def _score_applied(
     annotations: pd.DataFrame | None,
     config: ClassificationConfig,
     source: str,
+    drawn: bool,
 ) -> tuple[dict[str, Any] | None, pd.DataFrame]:
     """Metrics (``None`` without annotations of ``task``) and predictions of an applied classifier."""
     has_labels = annotations is not None and bool((annotations["task"] == task).any())
@@ -742,7 +757,9 @@ def _score_applied(
         )
         return None, _predictions(cells, probability, task, empty, np.zeros(0))
     assert annotations is not None
-    matched = match_task_annotations(annotations, cells, task, config, for_training=False, source=source)
+    matched = match_task_annotations(
+        annotations, cells, task, config, for_training=False, source=source, drawn=drawn
+    )
     on_annotated = probability[matched.cell_rows]
     metrics = _scores_row(task, matched, [], on_annotated, config)
     logger.info(

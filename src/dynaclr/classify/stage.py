@@ -37,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from dynaclr.classify.annotations import read_annotations
+from dynaclr.classify.annotations import annotations_drawn, read_annotations
 from dynaclr.classify.evaluate import apply_classifiers, classify_cells, score_intervals
 from dynaclr.classify.model import (
     LinearClassifier,
@@ -183,7 +183,15 @@ def classify_stage(
     classifiers: dict[str, LinearClassifier] = {}
     for task, result in zip(
         tasks,
-        classify_cells(cells, blocks, annotations, tasks, config, source=str(annotations_path)),
+        classify_cells(
+            cells,
+            blocks,
+            annotations,
+            tasks,
+            config,
+            source=str(annotations_path),
+            drawn=annotations_drawn(annotations_prov),
+        ),
         strict=True,
     ):
         rows.append({"model": model, "dataset": dataset, "train_dataset": dataset, **result.metrics})
@@ -478,9 +486,12 @@ def transfer_classifiers_stage(
     target = read_embeddings_provenance(inputs.embeddings)
     recorded: list[Any] = [(inputs.embeddings, target)]
     annotations = None
+    drawn = False
     if inputs.annotations is not None:
         annotations = read_annotations(inputs.annotations)
-        recorded.append((inputs.annotations, read_table_provenance(inputs.annotations, "annotations")))
+        annotations_prov = read_table_provenance(inputs.annotations, "annotations")
+        drawn = annotations_drawn(annotations_prov)
+        recorded.append((inputs.annotations, annotations_prov))
     unknown = sorted(set(imported) - set(sources))
     if unknown:
         raise ValueError(f"imported sources {unknown} are not among the sources {sources}")
@@ -533,6 +544,7 @@ def transfer_classifiers_stage(
             annotations,
             config,
             source=str(inputs.annotations),
+            drawn=drawn,
         )
         outcomes |= dict(zip(chosen, results, strict=True))
     rows: list[dict[str, Any]] = []

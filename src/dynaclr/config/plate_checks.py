@@ -385,14 +385,15 @@ def _backbone_minimum_px(config: WorkflowConfig, spec: PatchSpec) -> int:
 
 def _patch_size_offer(
     spec: PatchSpec, plates: Mapping[str, PlateLayout], pixel_size: float, ratio: float, minimum_px: int
-) -> str:
+) -> tuple[str, int | None]:
     """The ``patch_size_yx_px`` to offer for ``spec`` on pixels of ``pixel_size`` (µm; ``ratio``: the
     defaults' pixel size over it), as a phrase ending in the key and value: the default scaled to the
     plate (a multiple of 4), never below ``minimum_px`` (the models' backbones), and whose stored window
     (:func:`~dynaclr.config.patches.required_initial_patch_size_px`) fits the images of the spec's
     source plates (:func:`_patch_window_problems` refuses one that does not): where the scaled size
     does not fit, the images are too small for a cell-sized patch at these pixels and the largest size
-    that fits is offered, or none where no size of ``minimum_px`` fits."""
+    that fits is offered, or none where no size of ``minimum_px`` fits. Returns the phrase and the size
+    offered (``None``: none)."""
     scaled = _default_patch_size_px(ratio)
     offer = max(scaled, 4 * math.ceil(minimum_px / 4))
     how = f"the default scaled to {pixel_size:g} µm (a multiple of 4)"
@@ -402,11 +403,11 @@ def _patch_size_offer(
         min(plates[c.source].shape_tczyx[-2:]): plates[c.source] for c in spec.channels if c.source in plates
     }
     if not fields:
-        return f"{how}: patch_size_yx_px: {offer}"
+        return f"{how}: patch_size_yx_px: {offer}", offer
     field = min(fields)
     window = required_initial_patch_size_px(offer)
     if window <= field:
-        return f"{how}: patch_size_yx_px: {offer}"
+        return f"{how}: patch_size_yx_px: {offer}", offer
     _, _, _, n_y, n_x = fields[field].shape_tczyx
     small = (
         f"the {n_y} x {n_x} px images of {fields[field].path} are too small for a cell-sized patch at "
@@ -416,8 +417,11 @@ def _patch_size_offer(
     fitting = [size for size in range(4 * math.ceil(minimum_px / 4), field + 1, 4)]
     fitting = [size for size in fitting if required_initial_patch_size_px(size) <= field]
     if not fitting:
-        return f"no size: {small}, and no patch of {minimum_px} px or more fits them; image a larger field"
-    return f"the largest size that fits, as {small}: patch_size_yx_px: {max(fitting)}"
+        return (
+            f"no size: {small}, and no patch of {minimum_px} px or more fits them; image a larger field",
+            None,
+        )
+    return f"the largest size that fits, as {small}: patch_size_yx_px: {max(fitting)}", max(fitting)
 
 
 def _patch_size_problems(
@@ -447,7 +451,7 @@ def _patch_size_problems(
         f"{pixel_size:g} µm pixels of {plate.path}, found the default {default} px, meant for "
         f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels (more than {PIXEL_SIZE_TOLERANCE:g} times finer); "
         f"{default} px is {default * pixel_size:.2g} µm here, {harm}. Set it, e.g. "
-        + _patch_size_offer(spec, plates, pixel_size, ratio, _backbone_minimum_px(config, spec))
+        + _patch_size_offer(spec, plates, pixel_size, ratio, _backbone_minimum_px(config, spec))[0]
         for spec in dataset.patches
         if "patch_size_yx_px" not in spec.model_fields_set
     ]
@@ -474,20 +478,35 @@ def _patch_size_warnings(
         f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels, is {default * pixel_size:.2g} µm on the {pixel_size:g} µm "
         f"pixels of {plate.path} (more than {PIXEL_SIZE_TOLERANCE:g} times coarser): each patch holds as "
         "much of the neighbours as of the cell; for the defaults' field of view set it, e.g. "
-        + _patch_size_offer(spec, plates, pixel_size, ratio, _backbone_minimum_px(config, spec))
+        + _patch_size_offer(spec, plates, pixel_size, ratio, _backbone_minimum_px(config, spec))[0]
         for spec in dataset.patches
         if ratio is not None and ratio < 1.0 and "patch_size_yx_px" not in spec.model_fields_set
+    ]
+    narrow = [
+        (
+            spec,
+            _patch_size_offer(
+                spec,
+                plates,
+                pixel_size,
+                DEFAULTS_PIXEL_SIZE_UM / pixel_size,
+                _backbone_minimum_px(config, spec),
+            ),
+        )
+        for spec in dataset.patches
+        if "patch_size_yx_px" in spec.model_fields_set and spec.patch_size_yx_px < nucleus_px
     ]
     return coarse + [
         f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: a patch of {spec.patch_size_yx_px} px is "
         f"{spec.patch_size_yx_px * pixel_size:.2g} µm on the {pixel_size:g} µm pixels of {plate.path}, "
         f"narrower than a nucleus (~{NUCLEUS_DIAMETER_UM:g} µm, {nucleus_px:.0f} px here): the patches hold "
-        "part of a nucleus, not a cell; for a cell-sized patch set it, e.g. "
-        + _patch_size_offer(
-            spec, plates, pixel_size, DEFAULTS_PIXEL_SIZE_UM / pixel_size, _backbone_minimum_px(config, spec)
+        "part of a nucleus, not a cell"
+        + (
+            f"; for a cell-sized patch set it, e.g. {phrase}"
+            if size is not None and size > spec.patch_size_yx_px
+            else f"; {phrase}"
         )
-        for spec in dataset.patches
-        if "patch_size_yx_px" in spec.model_fields_set and spec.patch_size_yx_px < nucleus_px
+        for spec, (phrase, size) in narrow
     ]
 
 

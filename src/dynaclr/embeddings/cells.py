@@ -37,6 +37,7 @@ def match_observations_to_cells(
     kind: str = "observations",
     unmatched_level: int = logging.WARNING,
     label_column: str | None = None,
+    other_labels: Literal["refuse", "closer"] = "refuse",
 ) -> np.ndarray:
     """Row of ``cells`` (the embeddings' tracked cells) each observation refers to; ``-1`` when none.
 
@@ -52,7 +53,10 @@ def match_observations_to_cells(
     (by position the closer; by track the first) and the others match no cell. With
     ``label_column`` (annotations: what each observation says of its cell), two that give the cell
     other labels are refused instead: keeping the closer would choose a label silently; those of
-    the same label are read once, and the log line says how many. Ground truth has no such column:
+    the same label are read once, and the log line says how many. With ``other_labels='closer'``
+    (annotations drawn from ground truth or a lineage, whose labels are right for the simulated
+    cell they name) two of other labels on one tracked cell are two cells the tracker merged: the
+    closer one keeps the cell and the count is logged at INFO. Ground truth has no such column:
     two simulated cells picking one tracked cell are two cells the tracker merged, not two
     statements about one cell, and the closer one's values are copied (:func:`attach_ground_truth`).
 
@@ -64,13 +68,18 @@ def match_observations_to_cells(
             (a warning); ground-truth cells that the tracker missed are expected (INFO).
         label_column: the observations' label column, whose values two observations of one task
             and cell must share (None: not compared).
+        other_labels: with ``label_column``, what two observations of other labels on one cell
+            mean: ``'refuse'`` (a user's annotations: one is wrong, or the tracker merged two
+            cells) or ``'closer'`` (drawn annotations: the tracker merged two cells; the closer
+            one is kept).
 
     Returns:
         ``(len(observations),)`` int64 positions into ``cells``.
 
     Raises:
-        ValueError: two observations of one task matched to one cell with other labels, naming
-            ``kind``, both observations (FOV, track, frame, position, label) and the cell.
+        ValueError: two observations of one task matched to one cell with other labels (unless
+            ``other_labels='closer'``), naming ``kind``, both observations (FOV, track, frame,
+            position, label) and the cell.
     """
     left = observations.reset_index(drop=True).assign(_annotation=np.arange(len(observations)))
     right = cells.reset_index(drop=True).assign(_cell=np.arange(len(cells)))
@@ -93,14 +102,24 @@ def match_observations_to_cells(
         merged = merged.drop_duplicates("_annotation")
     else:
         raise ValueError(f"on must be 'position' or 'track', got {on!r}")
-    n_read_once = 0
+    n_read_once = n_merged = 0
     if label_column is not None:
-        _refuse_other_labels_of_one_cell(merged, left, right, label_column, kind)
-        n_read_once = int(merged.duplicated(["_task", "_cell"]).sum())
+        labels = left[label_column].to_numpy()[merged["_annotation"].to_numpy()]
+        if other_labels == "refuse":
+            _refuse_other_labels_of_one_cell(merged, left, right, label_column, kind)
+        n_read_once = int(merged.assign(_label=labels).duplicated(["_task", "_cell", "_label"]).sum())
+        n_merged = int(merged.duplicated(["_task", "_cell"]).sum()) - n_read_once
+    if n_merged:
+        logger.info(
+            "%d %s give a tracked cell another label than a closer one of its task: the tracker "
+            "merged their cells, the closer one is kept",
+            n_merged,
+            kind,
+        )
     merged = merged.drop_duplicates(["_task", "_cell"])
     rows = np.full(len(observations), -1, dtype=np.int64)
     rows[merged["_annotation"].to_numpy()] = merged["_cell"].to_numpy()
-    n_unmatched = int((rows < 0).sum())
+    n_unmatched = int((rows < 0).sum()) - n_merged
     if n_unmatched:
         same_label = (
             f"; {n_read_once} of them give a cell the label another of its task gives it (read once)"
@@ -147,7 +166,8 @@ def _refuse_other_labels_of_one_cell(
     raise ValueError(
         f"{kind}: {conflicting[['_task', '_cell']].drop_duplicates().shape[0]} tracked cell(s) matched by "
         f"observations{task} with other labels (expected one label per cell); e.g. {observed} both "
-        f"match the tracked cell {where(right, int(first['_cell']))}: remove the wrong annotation"
+        f"match the tracked cell {where(right, int(first['_cell']))}: remove the wrong annotation, or "
+        "the tracker merged two cells (check the tracks there)"
     )
 
 

@@ -326,9 +326,10 @@ def select_references(
 
 def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackConfig, event: str) -> Reference:
     """The series and frames ``pseudotime.reference`` names. For ``event: division``, an ``onset_t``
-    inside ``t_start..t_stop`` that no row of the series is at is a division seen late (a daughter
-    first seen after her sister, :attr:`Reference.event_t`, as an automatic reference records it): the
-    onset row is the first at or after it, and the event is at ``onset_t``."""
+    inside ``t_start..t_stop`` that no row of the series is at, falling in the gap between the
+    mother's last row and a daughter's first, is a division seen late (a daughter first seen after her
+    sister, :attr:`Reference.event_t`, as an automatic reference records it): the onset row is the
+    daughter's first, and the event is at ``onset_t``. A gap within one track is refused."""
     candidates = [s for s in series if s.fov_name == explicit.fov_name and explicit.track_id in s.track_ids]
     if not candidates:
         raise ValueError(
@@ -340,8 +341,16 @@ def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackCon
     onset_at = np.flatnonzero(chosen.t == explicit.onset_t)
     event_t = None
     if onset_at.size == 0 and event == "division" and explicit.t_start <= explicit.onset_t < explicit.t_stop:
-        onset_at = np.flatnonzero((chosen.t >= explicit.onset_t) & (chosen.t < explicit.t_stop))[:1]
-        event_t = explicit.onset_t
+        later = np.flatnonzero((chosen.t >= explicit.onset_t) & (chosen.t < explicit.t_stop))[:1]
+        # a division seen late only where the row after the onset is a daughter's first, after the
+        # mother's last: a gap within one track (a QC-dropped frame) is no division
+        if (
+            later.size
+            and later[0] > 0
+            and chosen.track_ids[later[0]] != chosen.track_ids[later[0] - 1]
+            and chosen.t[later[0] - 1] < explicit.onset_t
+        ):
+            onset_at, event_t = later, explicit.onset_t
     if inside.size < 2 or onset_at.size == 0:
         raise ValueError(
             f"reference {explicit.fov_name} track {explicit.track_id} has frames "
@@ -349,7 +358,8 @@ def _explicit_reference(series: list[LineageSeries], explicit: ReferenceTrackCon
             f"analysis.pseudotime.reference.t_start/t_stop/onset_t ({explicit.t_start}, {explicit.t_stop}, "
             f"{explicit.onset_t}) must select >= 2 of them including the onset"
             + (
-                " (or, for a division seen late, a frame of them at or after it)"
+                " (or, for a division seen late, a gap between the mother's last frame and a daughter's "
+                "first)"
                 if event == "division"
                 else ""
             )
