@@ -168,6 +168,55 @@ def test_median_p99_of_a_channel_mostly_at_one_value_takes_the_standard_deviatio
     assert zscore.scale == pytest.approx(pooled.std(), rel=1e-6)  # unchanged
 
 
+def test_median_p99_of_a_saturated_channel_fails_when_signal_is_required():
+    """A nuclear target 62 % at 65535: the standard-deviation fallback is a fallback, so a caller
+    that requires signal (virtual staining's targets) is refused, naming the saturation, as before
+    the fallback existed."""
+    rng = np.random.default_rng(0)
+    frames = [rng.normal(500.0, 50.0, size=(1, 64, 64)) for _ in range(2)]
+    for frame in frames:
+        frame[..., :40] = 65535.0
+    with pytest.raises(ArtifactError, match="FOV A/1/0: more than half of the voxels sit at the maximum"):
+        channel_statistics(frames.__getitem__, range(2), "median_p99", require_signal=True, where="FOV A/1/0")
+
+
+def test_sparse_signal_too_small_for_a_scale_is_not_blamed_on_saturation(caplog):
+    """Cells on 900 voxels of one frame among 50 flat ones (7e-5 of the voxels, under
+    MIN_SIGNAL_SHARE): median_p99 has no scale, but nothing sits above a saturated plateau; the
+    scale is the flat fallback 1 (not the standard deviation), and no WARNING speaks of saturation."""
+    rng = np.random.default_rng(0)
+
+    def frame(t: int) -> np.ndarray:
+        values = np.zeros((1, 512, 512), dtype=np.uint8)
+        values[0, 0, t] = 1  # one noise voxel: no frame is constant
+        if t == 49:
+            values[0, 100:130, 100:130] = rng.integers(150, 250, size=(30, 30))
+        return values
+
+    with caplog.at_level(logging.WARNING, logger="dynaclr.numerics.normalization"):
+        stats = channel_statistics(frame, range(50), "median_p99", where="sparse")
+    assert stats.center == 0.0 and stats.scale == 1.0 and stats.std > 0.0
+    assert "degenerate normalisation scale" in caplog.text and "saturated" not in caplog.text
+
+
+def test_constant_frames_record_their_level_and_only_those_off_the_background_are_listed():
+    """Frames constant at the background's level (0 of background-subtracted data before a cell
+    lights up) are data; an all-0 frame of a sensor at 500 counts is off its background."""
+    rng = np.random.default_rng(0)
+    clipped = [np.zeros((1, 40, 40)) for _ in range(4)]
+    for frame in clipped[2:]:
+        frame[0, 10:18, 10:18] = rng.integers(150, 250, size=(8, 8))
+    stats = channel_statistics(clipped.__getitem__, range(4), "zscore")
+    assert stats.empty_frames == [0, 1] and stats.constant_levels == [0.0, 0.0]
+    assert stats.off_background_frames == []
+    sensor = [rng.normal(500.0, 50.0, size=(1, 40, 40)) for _ in range(3)]
+    sensor[1][...] = 0.0
+    stats = channel_statistics(sensor.__getitem__, range(3), "median_p99")
+    assert stats.empty_frames == [1] and stats.off_background_frames == [1]
+    flat = channel_statistics([np.zeros((1, 8, 8)), np.ones((1, 8, 8))].__getitem__, range(2), "zscore")
+    assert flat.off_background_frames == [0, 1]  # every frame constant: no background to compare
+
+
 @pytest.mark.parametrize("per_time_point", [False, True])
 def test_median_p99_of_sparse_signal_over_a_flat_background_maps_the_signal_to_about_1(per_time_point):
     """Background-subtracted uint8 data clipped at 0 with cells on 0.2 % of the pixels: the 99th

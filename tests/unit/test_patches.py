@@ -857,6 +857,59 @@ def test_an_all_zero_frame_is_0_in_the_patches_and_warned_about(
     assert "the 1 cell observation(s) there" in caplog.text
 
 
+@pytest.mark.parametrize("normalization", ["zscore", "median_p99"])
+def test_a_constant_frame_at_the_background_level_is_data_not_an_empty_acquisition(
+    tmp_path, caplog, normalization
+):
+    """Background-subtracted data clipped at 0: no cell is lit before frame 2, so frames 0 and 1 are
+    all 0, the background's level. They are normalised like the others (the background at one value
+    in every frame, not 0 there and -0.167 elsewhere under zscore), with no WARNING, no count and no
+    QC reason; the record still lists them as constant, with their level."""
+    from dynaclr.qc.table import qc_row
+
+    data = np.zeros((4, 1, 48, 48), np.uint8)
+    data[2:, :, 20:28, 20:28] = np.random.default_rng(0).integers(150, 250, size=(2, 1, 8, 8))
+    plate, tracks = _one_channel_plate(tmp_path, data)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.patches.extract"):
+        metrics = extract_fov_patches(
+            _sensor_spec(normalization, "float32"),
+            ExtractPatchesInputs(plate_raw=plate, tracks=tracks),
+            _outputs(tmp_path / "p"),
+            fov_name="A/1/0",
+        )
+    patches = np.asarray(zarr.open_group(str(tmp_path / "p.zarr"), mode="r")["patches"][:])
+    corners = {float(patches[t, 0, 0, 0, 0]) for t in range(4)}
+    assert len(corners) == 1 and (normalization == "median_p99" or corners != {0.0})
+    assert metrics["empty_frames"] == {"raw:ViralSensor": [0, 1]}
+    assert metrics["off_background_frames"] == {"raw:ViralSensor": []}
+    assert metrics["n_cells_at_constant_frames"] == {"raw:ViralSensor": 0}
+    assert "constant at frame" not in caplog.text
+    assert qc_row(ArtifactKind.PATCH_FOV, tmp_path / "p.json", metrics, "patches")["status"] == "ok"
+
+
+def test_a_0_255_mask_channel_is_not_counted_saturated(tmp_path, caplog):
+    """A uint8 infected-cell mask (0/255; frame 2 without an object, all 0): 255 is its foreground,
+    not a camera's saturation, so no voxel is counted saturated, nothing is warned about and the QC
+    row is ok; the empty mask frame is at the background's level and is not an empty acquisition."""
+    from dynaclr.qc.table import qc_row
+
+    data = np.zeros((4, 1, 48, 48), np.uint8)
+    data[:, :, 20:28, 20:28] = 255
+    data[2] = 0
+    plate, tracks = _one_channel_plate(tmp_path, data)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.patches.extract"):
+        metrics = extract_fov_patches(
+            _sensor_spec("zscore", "float32"),
+            ExtractPatchesInputs(plate_raw=plate, tracks=tracks),
+            _outputs(tmp_path / "p"),
+            fov_name="A/1/0",
+        )
+    assert metrics["saturated_voxels_per_channel"] == {"raw:ViralSensor": 0}
+    assert metrics["n_cells_at_constant_frames"] == {"raw:ViralSensor": 0}
+    assert "saturated" not in caplog.text and "constant at frame" not in caplog.text
+    assert qc_row(ArtifactKind.PATCH_FOV, tmp_path / "p.json", metrics, "patches")["status"] == "ok"
+
+
 @pytest.mark.parametrize("per_time_point", [False, True])
 def test_a_channel_mostly_saturated_is_scaled_not_left_in_raw_counts(tmp_path, caplog, per_time_point):
     """60 % of the sensor's voxels at 65535: median_p99's median and 99th percentile are both the

@@ -225,3 +225,88 @@ def test_a_nan_loss_stops_training_naming_the_step_and_the_patches(patch_store, 
             store / "tiny.zarr", store / "tiny.parquet", _config(), tmp_path / "run", fast_dev_run=True
         )
     assert not (tmp_path / "run" / "model.ckpt").exists()
+
+
+def test_a_nan_validation_loss_stops_training_naming_the_rows_and_the_patches(patch_store, tmp_path):
+    """Validation patches holding NaN (training patches finite): the validation loss was NaN, never
+    checked, and model.ckpt was exported with exit 0. Training now stops after the validation epoch,
+    naming the step, the batch's rows and that the patches hold NaN."""
+    import shutil
+
+    import numpy as np
+    import zarr
+
+    store = tmp_path / "store"
+    shutil.copytree(patch_store["zarr"], store / "tiny.zarr")
+    shutil.copy(patch_store["parquet"], store / "tiny.parquet")
+    index = pd.read_parquet(store / "tiny.parquet")
+    validation_rows = index.loc[index["fov_name"] == "A/1/0", "row"].to_numpy()
+    patches = zarr.open_group(str(store / "tiny.zarr"), mode="r+")["patches"]
+    values = np.asarray(patches[:])
+    values[validation_rows] = np.nan
+    patches[:] = values
+    with pytest.raises(
+        FloatingPointError, match=r"validation loss is nan at step \d+ .*NaN or infinite voxel"
+    ):
+        train_model(
+            store / "tiny.zarr", store / "tiny.parquet", _config(), tmp_path / "run", fast_dev_run=True
+        )
+    assert not (tmp_path / "run" / "model.ckpt").exists()
+
+
+def test_nan_weights_are_not_exported_whatever_the_last_loss(tmp_path):
+    """A run whose weights turned NaN after its last checked loss (no validation to notice): its
+    checkpoint is refused at export, naming the file and the tensor, and model.ckpt is not written."""
+    from dynaclr.io import ArtifactKind, make_provenance
+    from dynaclr.training.train import _export_model
+
+    weights = {
+        "encoder.stem.weight": torch.ones(2, 2),
+        "encoder.head.bias": torch.tensor([1.0, float("nan")]),
+    }
+    source = tmp_path / "final.ckpt"
+    torch.save({"state_dict": weights, "hyper_parameters": {}, "global_step": 12}, source)
+    provenance = make_provenance(ArtifactKind.CONTRASTIVE_MODEL, {}, inputs=[])
+    with pytest.raises(
+        FloatingPointError, match=r"final.ckpt: expected finite trained weights.*'encoder.head.bias'"
+    ):
+        _export_model(source, tmp_path / "model.ckpt", provenance, {})
+    assert not (tmp_path / "model.ckpt").exists()
+
+
+def test_the_loss_check_names_the_first_non_finite_step_when_it_reads_the_flag_later():
+    """The loss is checked on the device every step and read at the logging cadence: the error
+    names the first non-finite step, its rows and cause, not the step at which it was read; every
+    rank raises when any rank saw one (the strategy's vote)."""
+    from dynaclr.training.data import PatchBatch
+    from dynaclr.training.module import NonFiniteLossWatch
+
+    class Vote:
+        def __init__(self, others: bool = False) -> None:
+            self.others = others
+
+        def reduce_boolean_decision(self, decision: bool, all: bool = True) -> bool:
+            return decision or self.others
+
+    def batch(first_row: int, anchor: torch.Tensor) -> PatchBatch:
+        rows = torch.arange(first_row, first_row + 10)
+        return PatchBatch(
+            anchor=anchor,
+            positive=torch.zeros(10, 1),
+            negative=None,
+            anchor_row=rows,
+            positive_row=rows,
+            negative_row=rows,
+        )
+
+    watch = NonFiniteLossWatch("training")
+    watch.update(torch.tensor(1.0), batch(0, torch.zeros(10, 1)), 0)
+    watch.check(Vote())  # finite: nothing
+    with pytest.raises(FloatingPointError, match="not finite on another process"):
+        watch.check(Vote(others=True))
+    watch.update(torch.tensor(float("inf")), batch(20, torch.zeros(10, 1)), 1)
+    watch.update(torch.tensor(float("nan")), batch(40, torch.full((10, 1), float("nan"))), 2)
+    rows = r"\[20, 21, 22, 23, 24, 25, 26, 27\] \.\.\."
+    message = rf"training loss is inf at step 1 \(batch of anchor rows {rows}.*finite, so training diverged"
+    with pytest.raises(FloatingPointError, match=message):
+        watch.check(Vote())

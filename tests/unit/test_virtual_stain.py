@@ -402,6 +402,16 @@ def test_normalisation_ignores_empty_frames(plate: dict[str, Path]) -> None:
         fov_normalization(np.zeros((4, 1, 2, 8, 8)), 0, "zscore", 4, "empty FOV")
 
 
+def test_normalisation_refuses_a_mostly_saturated_target() -> None:
+    """A nuclear target 62 % at 65535 has no median_p99 scale; virtual staining requires signal, so
+    it is refused naming the saturation (the patches stage's standard-deviation fallback is not
+    taken)."""
+    image = np.random.default_rng(0).normal(500.0, 50.0, size=(4, 1, 1, 64, 64))
+    image[..., :40] = 65535.0
+    with pytest.raises(ArtifactError, match=r"Nuclei'.*saturated"):
+        fov_normalization(image, 0, "median_p99", 4, "raw.zarr FOV A/1/0 channel 'Nuclei'")
+
+
 def test_patches_are_reproducible_and_paired(plate: dict[str, Path]) -> None:
     config = small_config(patch_size_px=32)
     assert config.train is not None

@@ -27,15 +27,24 @@ With ``per_time_point``, a frame whose own scale is degenerate (a flat frame: a 
 :data:`MIN_SIGNAL_VOXELS` hot voxels) takes the FOV-level centre and scale, like a constant frame,
 and is listed in ``degenerate_frames`` (logged at WARNING).
 
-Where ``median_p99``'s scale is degenerate but the voxels vary (more than half of them at one value,
-e.g. saturated at the camera's maximum: the 99th percentile is the median), the scale is the standard
-deviation (outliers left out), with a warning: a scale of 1 left such a channel in raw counts (values
-down to -65535). A channel without signal (every frame constant, or a scale and a standard deviation
+Where ``median_p99``'s scale is degenerate because more than half of the voxels sit at the maximum
+(saturated at the camera's full scale: the 99th percentile is the median and nothing lies above it)
+but the others vary, the scale is the standard deviation (outliers left out), with a warning, when
+the caller accepts a fallback (``require_signal=False``; a scale of 1 left such a channel in raw
+counts, values down to -65535); with ``require_signal`` it fails naming the saturation. A flat
+background with too few voxels above it (sparse signal, not saturation) takes the fallback below.
+A channel without signal (every frame constant, or a scale and a standard deviation
 below :data:`DEGENERATE_SCALE` times ``max(1, |center|)``) either fails (``require_signal=True``,
 an :class:`~dynaclr.io.ArtifactError`) or falls back to ``scale`` 1 with a warning, as its caller
 chooses. When every frame is constant
 the fallback ``center`` is the constant (the mean of the frames' constants), so a flat channel
 (an empty well, a shutter that did not open, a saturated FOV) normalises to 0, whatever its level.
+
+Each constant frame's level is recorded (``constant_levels``); those whose level lies outside the
+1st–99th percentiles of the pooled voxels of the non-constant frames (an all-0 frame of a sensor at
+500 counts: an empty or missing acquisition) are listed in ``off_background_frames``, all of them
+when every frame is constant. A constant frame at the background's level (background-subtracted data
+clipped at 0 before a cell lights up, a mask frame with no object) is data, not listed there.
 """
 
 from __future__ import annotations
@@ -103,7 +112,10 @@ class ChannelStatistics:
     ``degenerate_frames`` those whose own scale is degenerate (per time point only: they use the
     FOV values);
     ``missing_voxels`` counts the missing voxels of the frames read (dropped frames included),
-    ``outlier_voxels`` those left out of ``mean`` and ``std`` (:data:`OUTLIER_RANGE_FACTOR`).
+    ``outlier_voxels`` those left out of ``mean`` and ``std`` (:data:`OUTLIER_RANGE_FACTOR`);
+    ``constant_levels`` is each constant frame's value (``empty_frames`` order, ``None`` without a
+    finite voxel) and ``off_background_frames`` the constant frames whose level is not the FOV's
+    background (module docstring).
     """
 
     channel: str
@@ -120,6 +132,8 @@ class ChannelStatistics:
     degenerate_frames: list[int] = field(default_factory=list)
     missing_voxels: int = 0
     outlier_voxels: int = 0
+    constant_levels: list[float | None] = field(default_factory=list)
+    off_background_frames: list[int] = field(default_factory=list)
     center_per_time: list[float] | None = None
     scale_per_time: list[float] | None = None
 
@@ -181,13 +195,22 @@ def _is_degenerate(scale: float, center: float) -> bool:
     return not (np.isfinite(scale) and scale > DEGENERATE_SCALE * max(1.0, abs(center)))
 
 
-def _checked_scale(scale: float, center: float, where: str, require_signal: bool, std: float) -> float:
+def _checked_scale(
+    scale: float, center: float, where: str, require_signal: bool, std: float, top_plateau: bool
+) -> float:
     """``scale``, or where it is degenerate the standard deviation ``std`` (outliers left out) when
-    the voxels vary (``median_p99`` over a channel more than half at one value, e.g. saturated: its
-    99th percentile is its median), else 1 with a warning or an error (``require_signal``)."""
+    more than half of the voxels sit at the maximum (``top_plateau``: ``median_p99`` over a saturated
+    channel, its 99th percentile is its median) and the others vary, unless ``require_signal`` (an
+    error naming the saturation); else 1 with a warning or an error (``require_signal``)."""
     if not _is_degenerate(scale, center):
         return float(scale)
-    if not _is_degenerate(std, center):
+    if top_plateau and not _is_degenerate(std, center):
+        if require_signal:
+            raise ArtifactError(
+                f"{where}: more than half of the voxels sit at the maximum {center:.6g} (saturated, e.g. "
+                "at the camera's full scale), so median_p99 gives no scale (its median and 99th "
+                "percentile are both the maximum); acquire with a shorter exposure or leave the FOV out"
+            )
         logger.warning(
             "%s: the median and the 99th percentile are both %.6g (most voxels share that value, e.g. "
             "saturated at the camera's maximum), so median_p99 gives no scale; using the standard "
@@ -223,8 +246,8 @@ class _PooledFrames:
     total_sq: float = 0.0
     count: int = 0
     samples: list[np.ndarray] = field(default_factory=list)
-    constants: list[float] = field(default_factory=list)
-    """The value of each constant frame (not pooled above)."""
+    constants: dict[int, float | None] = field(default_factory=dict)
+    """The value of each constant frame (not pooled above; ``None`` without a finite voxel)."""
     outliers: int = 0
     """Voxels left out of the sums (:data:`OUTLIER_RANGE_FACTOR`)."""
 
@@ -285,8 +308,7 @@ def _pool_frames(
         if missing is not None:
             values = values[~missing]
         if values.size == 0 or values.min() == values.max():
-            if values.size:
-                pooled.constants.append(float(values.flat[0]))
+            pooled.constants[t] = float(values.flat[0]) if values.size else None
             empty.append(t)
             per_frame.append(None)
             continue
@@ -308,7 +330,8 @@ def _pooled_values(
             f"{where}: every frame of {frames} is constant (no signal); this FOV cannot be normalised "
             "(a FOV without this channel, e.g. without a nuclear marker, cannot be used)"
         )
-    level = float(np.mean(pooled.constants)) if pooled.constants else 0.0
+    levels = [v for v in pooled.constants.values() if v is not None]
+    level = float(np.mean(levels)) if levels else 0.0
     logger.warning(
         "%s: every frame is constant (%.6g); statistics default to center %.6g, scale 1 (the channel "
         "normalises to 0)",
@@ -357,11 +380,12 @@ def channel_statistics(
     if empty:
         logger.info("%s: ignoring %d constant frame(s) %s in the statistics", where, len(empty), empty[:10])
     center, scale = _center_scale(normalization, mean, std, median, p99, sample)
+    top_plateau = normalization == "median_p99" and sample.size > 0 and float(sample.max()) <= median
     stats = ChannelStatistics(
         channel=channel,
         normalization=normalization,
         center=float(center),
-        scale=_checked_scale(scale, center, where, require_signal, std),
+        scale=_checked_scale(scale, center, where, require_signal, std, top_plateau),
         mean=float(mean),
         std=std,
         median=median,
@@ -371,10 +395,21 @@ def channel_statistics(
         dropped_frames=list(tally.dropped_frames),
         missing_voxels=tally.missing_voxels,
         outlier_voxels=pooled.outliers,
+        constant_levels=[pooled.constants[t] for t in empty],
+        off_background_frames=_off_background(pooled.constants, sample),
     )
     if per_time_point:
         _set_per_time(stats, per_frame, where)
     return stats
+
+
+def _off_background(constants: dict[int, float | None], sample: np.ndarray) -> list[int]:
+    """The constant frames whose level lies outside the 1st–99th percentiles of ``sample`` (the
+    pooled voxels of the non-constant frames; every constant frame when there are none)."""
+    if sample.size == 0:
+        return list(constants)
+    low, high = (float(v) for v in np.percentile(sample, [1.0, 99.0]))
+    return [t for t, level in constants.items() if level is None or not low <= level <= high]
 
 
 def _set_per_time(stats: ChannelStatistics, per_frame: list[tuple[float, float] | None], where: str) -> None:

@@ -21,12 +21,18 @@ frame mostly missing in any channel is dropped (no patches at that frame, logged
 listed in the record's ``dropped_frames``), missing voxels of the other frames are 0 after
 normalisation (the FOV's centre), and a FOV mostly missing fails.
 
-A channel constant at a frame (an empty or missing acquisition, e.g. an all-0 frame) is 0 there,
-like a missing voxel, rather than the FOV's (or the frame's fallback) normalisation of that level,
-a uniform offset no cell has; the cell observations there are counted per channel in the record
-(``n_cells_at_constant_frames``) and logged at WARNING. Voxels at a camera's full scale (saturated,
-:mod:`dynaclr.numerics.saturation`) are counted per channel (``saturated_voxels_per_channel``,
-``saturated_share_per_channel``) and logged at WARNING above :data:`SATURATED_WARNING_SHARE`.
+A channel constant at a frame at a level off the FOV's background (an empty or missing acquisition,
+e.g. an all-0 frame of a sensor at 500 counts: ``off_background_frames`` of
+:class:`~dynaclr.numerics.normalization.ChannelStatistics`) is 0 there, like a missing voxel, rather
+than the FOV's (or the frame's fallback) normalisation of that level, a uniform offset no cell has;
+the cell observations there are counted per channel in the record (``n_cells_at_constant_frames``)
+and logged at WARNING. A constant frame at the background's level (background-subtracted data
+clipped at 0 before a cell lights up, a mask frame with no object) is data: normalised as usual,
+neither counted nor warned about. Voxels at a camera's full scale (saturated,
+:mod:`dynaclr.numerics.saturation`; a frame whose finite values are only its minimum and the full
+scale, a 0/255 mask, has no unsaturated spread and is not counted) are counted per channel
+(``saturated_voxels_per_channel``, ``saturated_share_per_channel``) and logged at WARNING above
+:data:`SATURATED_WARNING_SHARE`.
 
 Normalised values beyond the finite range of ``storage_dtype`` (float16: ±65504; e.g. a hot pixel
 over a nearly flat background, whose scale is tiny) would be stored as ±inf: they are clipped to
@@ -172,7 +178,7 @@ class FovChannels:
 
     def normalised_frame(self, statistics: list[ChannelStatistics], z: slice, t: int) -> np.ndarray:
         """``(C, Z, Y, X)`` float32 frame ``t``, every channel ``(x - center) / scale``, missing voxels 0;
-        a channel constant at ``t`` (in its ``empty_frames``) is 0 there."""
+        a channel constant at ``t`` off its background (in its ``off_background_frames``) is 0 there."""
         return np.stack(
             [
                 _without_constant(fill_missing(stats.apply(reader.read(t, z), t), 0.0), stats, t)
@@ -183,9 +189,10 @@ class FovChannels:
 
 def _without_constant(normalised: np.ndarray, stats: ChannelStatistics, t: int) -> np.ndarray:
     """``normalised`` set to 0 (the FOV's centre, a missing voxel's value) where frame ``t`` of the
-    channel is constant (an empty or missing acquisition): the FOV's centre and scale would turn its
-    level into a uniform offset no cell has (an all-0 frame of a sensor at 500 counts: -0.25)."""
-    if t in stats.empty_frames:
+    channel is constant at a level off its background (an empty or missing acquisition): the FOV's
+    centre and scale would turn its level into a uniform offset no cell has (an all-0 frame of a
+    sensor at 500 counts: -0.25). A constant frame at the background's level is kept."""
+    if t in stats.off_background_frames:
         normalised[...] = 0.0
     return normalised
 
@@ -320,7 +327,8 @@ def check_track_frames(cells: pd.DataFrame, channels: FovChannels, tracks_path: 
 @dataclass
 class SaturationCount:
     """A channel's frame reader that counts, as frames pass, the voxels at a camera's full scale
-    (:func:`~dynaclr.numerics.saturation.full_scale_plateau` of each frame)."""
+    (:func:`~dynaclr.numerics.saturation.full_scale_plateau` of each frame), but not in a frame whose
+    other finite voxels all share one value (a 0/255 mask: no unsaturated spread)."""
 
     read: Callable[[int], np.ndarray]
     voxels: int = 0
@@ -332,7 +340,7 @@ class SaturationCount:
         values = self.read(t)
         self.voxels += values.size
         plateau = full_scale_plateau(values)
-        if plateau is not None:
+        if plateau is not None and not _two_valued(values, plateau[1]):
             self.level, at_max = plateau
             self.saturated += int(np.count_nonzero(at_max))
             self.frames.append(int(t))
@@ -349,7 +357,7 @@ class SaturationCount:
                 "%s: %d voxel(s) (%.1f%%) at the camera's full scale %.0f (saturated) in frame(s) %s; "
                 "over %.0f%% the 99th percentile (median_p99's scale) is the saturation level and the "
                 "unsaturated signal is squeezed towards 0. Acquire with a shorter exposure, or leave the "
-                "FOV out (a 0/255 mask channel is not saturated: ignore this)",
+                "FOV out",
                 where,
                 self.saturated,
                 100.0 * self.share,
@@ -357,6 +365,13 @@ class SaturationCount:
                 self.frames[:10],
                 100.0 * SATURATED_WARNING_SHARE,
             )
+
+
+def _two_valued(values: np.ndarray, at_max: np.ndarray) -> bool:
+    """Whether the finite voxels of ``values`` not in ``at_max`` (the full-scale plateau) exist and
+    all share one value: a binary mask (0/255), whose full scale is its foreground, not saturation."""
+    below = values[np.isfinite(values) & ~at_max]
+    return below.size > 0 and float(below.min()) == float(below.max())
 
 
 def fov_statistics(
@@ -537,20 +552,24 @@ def cells_outside_dropped_frames(
 def warn_constant_frames(
     cells: pd.DataFrame, channels: FovChannels, statistics: list[ChannelStatistics]
 ) -> dict[str, int]:
-    """Cell observations per channel at the frames where it is constant (normalised to 0 there,
-    :meth:`FovChannels.normalised_frame`), logged at WARNING naming plate, FOV, channel and frames
-    when the channel has signal at other frames (a channel constant throughout is warned about
-    with its statistics)."""
+    """Cell observations per channel at the frames where it is constant off its background
+    (``off_background_frames``: normalised to 0 there, :meth:`FovChannels.normalised_frame`), logged
+    at WARNING naming plate, FOV, channel, frames and levels when the channel has signal at other
+    frames (a channel constant throughout is warned about with its statistics). A constant frame at
+    the background's level is data and is not counted."""
     counts = {}
     for reader, stats in zip(channels.readers, statistics, strict=True):
-        counts[stats.channel] = int(cells["t"].isin(stats.empty_frames).sum())
-        if counts[stats.channel] and len(stats.empty_frames) < stats.n_frames:
+        off = stats.off_background_frames
+        counts[stats.channel] = int(cells["t"].isin(off).sum())
+        if counts[stats.channel] and len(off) < stats.n_frames:
+            levels = dict(zip(stats.empty_frames, stats.constant_levels, strict=True))
             logger.warning(
-                "%s: constant at frame(s) %s (an empty or missing acquisition, e.g. an all-0 frame); "
-                "the %d cell observation(s) there have this channel at 0 (the FOV's centre), not its "
-                "normalised level",
+                "%s: constant at frame(s) %s at level(s) %s, off the FOV's background (an empty or "
+                "missing acquisition, e.g. an all-0 frame); the %d cell observation(s) there have this "
+                "channel at 0 (the FOV's centre), not its normalised level",
                 reader.where(),
-                stats.empty_frames[:10],
+                off[:10],
+                [levels[t] for t in off[:10]],
                 counts[stats.channel],
             )
     return counts
@@ -609,6 +628,7 @@ def patch_metrics(
         "n_mostly_padded_patches": mostly_padded,
         "mostly_padded_share": share,
         "empty_frames": {stats.channel: stats.empty_frames for stats in statistics},
+        "off_background_frames": {stats.channel: stats.off_background_frames for stats in statistics},
         "degenerate_frames": {stats.channel: stats.degenerate_frames for stats in statistics},
         "dropped_frames": dropped[0],
         "n_cells_at_dropped_frames": dropped[1],
@@ -650,7 +670,9 @@ def extract_fov_patches(
     Returns:
         Metrics: ``fov_name``, ``n_frames``, ``n_patches``, ``n_border_patches`` (any padding),
         ``n_mostly_padded_patches`` and ``mostly_padded_share`` (more than
-        :data:`MOSTLY_PADDED_FRACTION` padding), ``empty_frames`` per channel, ``dropped_frames``
+        :data:`MOSTLY_PADDED_FRACTION` padding), ``empty_frames`` (constant) and
+        ``off_background_frames`` (constant off the background: 0 in the patches) per channel,
+        ``dropped_frames``
         (mostly missing in any channel: no patches there) and ``n_cells_at_dropped_frames``,
         ``missing_voxels`` (all channels; ``missing_voxels_per_channel``), ``missing_share``,
         ``clipped_voxels_per_channel`` (beyond the ``storage_dtype`` range, module docstring),

@@ -12,6 +12,7 @@ The ``dynaclr_training`` summary records the model's name in the workflow config
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,21 @@ def _recorded_model_name(checkpoint: dict[str, Any]) -> str | None:
     summary = checkpoint.get(TRAINING_SUMMARY_KEY)
     name = summary.get("model_name") if isinstance(summary, dict) else None
     return str(name) if name is not None else None
+
+
+def non_finite_weights(tensors: Mapping[str, torch.Tensor]) -> str | None:
+    """Where the floating-point tensors of ``tensors`` (a state dict) hold NaN or infinite values:
+    ``"N NaN or infinite values in 'key' (M tensors hold such values, T values in all)"`` naming the
+    first; ``None`` when every value is finite."""
+    bad = {
+        key: int((~torch.isfinite(tensor)).sum())
+        for key, tensor in tensors.items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    }
+    if not bad:
+        return None
+    key, count = next(iter(bad.items()))
+    return (
+        f"{count} NaN or infinite values in {key!r} ({len(bad)} tensors hold such values, "
+        f"{sum(bad.values())} values in all)"
+    )

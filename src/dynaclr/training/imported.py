@@ -65,6 +65,7 @@ from dynaclr.io.weights import load_weights_file
 from dynaclr.training.checkpoint import (
     TRAINING_SUMMARY_KEY,
     ContrastiveCheckpoint,
+    non_finite_weights,
     read_contrastive_checkpoint,
 )
 
@@ -228,18 +229,12 @@ def _check_all_from_file(
 def _check_finite(encoder: ContrastiveEncoder, path: Path, fmt: str) -> None:
     """Refuse weights holding NaN or infinite values (a diverged run, float16 overflow): every
     embedding would be NaN, found only by the analyses after every dataset is embedded."""
-    bad = {
-        key: int((~torch.isfinite(tensor)).sum())
-        for key, tensor in encoder.state_dict().items()
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
-    }
+    bad = non_finite_weights(encoder.state_dict())
     if bad:
-        key, count = next(iter(bad.items()))
         raise ArtifactError(
-            f"{path}: expected finite weights, found {count} NaN or infinite values in {key!r} of the "
-            f"{fmt} checkpoint (the encoder's name for it; {len(bad)} tensors hold such values, "
-            f"{sum(bad.values())} values in all): the model diverged or was saved in float16 beyond its "
-            "range, and every embedding would be NaN; import a checkpoint from before the divergence"
+            f"{path}: expected finite weights, found {bad} of the {fmt} checkpoint (the encoder's "
+            "names): the model diverged or was saved in float16 beyond its range, and every embedding "
+            "would be NaN; import a checkpoint from before the divergence"
         )
 
 

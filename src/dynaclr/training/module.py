@@ -56,25 +56,70 @@ def warmup_cosine_schedule(
     )
 
 
-def check_finite_loss(loss: torch.Tensor, batch: PatchBatch, step: int) -> None:
-    """Stop training at a NaN or infinite loss, naming the step, the batch's store rows and whether
-    its patches were finite: Lightning would go on, the weights would turn NaN, ``model.ckpt`` would
-    be exported with exit 0 and every embedding made with it would be NaN."""
-    if bool(torch.isfinite(loss)):
-        return
-    views = [batch.anchor, batch.positive] + ([batch.negative] if batch.negative is not None else [])
-    n_bad = sum(int((~torch.isfinite(view)).sum()) for view in views)
-    cause = (
-        f"its patches hold {n_bad} NaN or infinite voxel(s): rebuild the patch store"
-        if n_bad
-        else "its patches are finite, so training diverged: lower training.learning_rate or raise "
-        "training.warmup_epochs"
-    )
-    rows = batch.anchor_row.tolist()
-    raise FloatingPointError(
-        f"training loss is {float(loss.detach())} at step {step} (batch of anchor rows {rows[:8]}"
-        f"{' ...' if len(rows) > 8 else ''} in the patch store); expected a finite loss: {cause}"
-    )
+class NonFiniteLossWatch:
+    """The first NaN or infinite loss of a stage (``"training"`` or ``"validation"``), its step,
+    the first :data:`ROWS` anchor rows of its batch and the non-finite voxels of its patches, kept
+    on the loss's device: :meth:`update` runs every step without a host-device sync (a ``bool`` of
+    the loss every step stalled a GPU), :meth:`check` reads it (one sync) and, through the
+    strategy's vote, makes every DDP rank raise together.
+
+    Unchecked, Lightning would go on, the weights would turn NaN, ``model.ckpt`` would be exported
+    with exit 0 and every embedding made with it would be NaN.
+    """
+
+    ROWS = 8
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.state: torch.Tensor | None = None
+        """int64 ``(3 + ROWS,)``: step (-1: none yet), non-finite voxels, batch size, anchor rows."""
+        self.loss: torch.Tensor | None = None
+
+    def update(self, loss: torch.Tensor, batch: PatchBatch, step: int) -> None:
+        """Record this step's loss if it is the stage's first non-finite one (device-side only)."""
+        loss = loss.detach().float()
+        device = loss.device
+        views = [batch.anchor, batch.positive] + ([batch.negative] if batch.negative is not None else [])
+        n_bad = torch.stack([(~torch.isfinite(view)).sum() for view in views]).sum().to(device)
+        rows = batch.anchor_row[: self.ROWS].to(device=device, dtype=torch.int64)
+        header = torch.stack(
+            [
+                torch.full((), step, dtype=torch.int64, device=device),
+                n_bad.to(torch.int64),
+                torch.full((), len(batch.anchor_row), dtype=torch.int64, device=device),
+            ]
+        )
+        current = torch.cat([header, nn.functional.pad(rows, (0, self.ROWS - rows.numel()), value=-1)])
+        if self.state is None or self.loss is None:
+            self.state = torch.full_like(current, -1)
+            self.loss = torch.zeros_like(loss)
+        first = ~torch.isfinite(loss) & (self.state[0] < 0)
+        self.state = torch.where(first, current, self.state)
+        self.loss = torch.where(first, loss, self.loss)
+
+    def check(self, strategy: Any) -> None:
+        """Raise :class:`FloatingPointError` on every rank when any rank saw a non-finite loss,
+        naming the step, the batch's store rows and whether its patches were finite."""
+        seen = self.state is not None and int(self.state[0]) >= 0
+        if not strategy.reduce_boolean_decision(seen, all=False):
+            return
+        if self.state is None or self.loss is None or not seen:
+            raise FloatingPointError(
+                f"{self.stage} loss is not finite on another process of this run (its log names the "
+                "step, rows and cause); expected a finite loss"
+            )
+        step, n_bad, n_rows, *rows = (int(v) for v in self.state.cpu())
+        cause = (
+            f"its patches hold {n_bad} NaN or infinite voxel(s): rebuild the patch store"
+            if n_bad
+            else "its patches are finite, so training diverged: lower training.learning_rate or raise "
+            "training.warmup_epochs"
+        )
+        shown = rows[: min(n_rows, self.ROWS)]
+        raise FloatingPointError(
+            f"{self.stage} loss is {float(self.loss)} at step {step} (batch of anchor rows {shown}"
+            f"{' ...' if n_rows > self.ROWS else ''} in the patch store); expected a finite loss: {cause}"
+        )
 
 
 class ContrastiveModule(LightningModule):
@@ -116,6 +161,8 @@ class ContrastiveModule(LightningModule):
             cfg.augmentation, output_size_yx=(patch_size_yx_px, patch_size_yx_px)
         )
         self._generators: dict[str, torch.Generator] = {}
+        self._training_losses = NonFiniteLossWatch("training")
+        self._validation_losses = NonFiniteLossWatch("validation")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings ``(B, E)`` of centre-cropped patches ``(B, C, Z, S, S)``."""
@@ -133,7 +180,10 @@ class ContrastiveModule(LightningModule):
         return self._generators[stage]
 
     def on_validation_epoch_start(self) -> None:
+        """Reseed the validation augmentations; a non-finite training loss is named first (its
+        weights would make the validation loss NaN too)."""
         self._generator("validation", reseed=True)
+        self._training_losses.check(self.trainer.strategy)
 
     def on_after_batch_transfer(self, batch: PatchBatch, dataloader_idx: int) -> PatchBatch:
         """Augment and centre-crop the batch's patches on the training device (unless done already)."""
@@ -165,12 +215,30 @@ class ContrastiveModule(LightningModule):
 
     def training_step(self, batch: PatchBatch, batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch)
-        check_finite_loss(loss, batch, self.global_step)
+        self._training_losses.update(loss, batch, self.global_step)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch))
         return loss
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Check the losses at the logging cadence (``log_every_n_steps``, the steps whose loss
+        Lightning reads anyway), not every step."""
+        if self.global_step % self.config.log_every_n_steps == 0:
+            self._training_losses.check(self.trainer.strategy)
+
+    def on_train_epoch_end(self) -> None:
+        self._training_losses.check(self.trainer.strategy)
+
+    def on_train_end(self) -> None:
+        """The steps after the last check, before the model is exported."""
+        self._training_losses.check(self.trainer.strategy)
+
+    def on_validation_epoch_end(self) -> None:
+        """A NaN validation loss (its patches hold NaN, or NaN weights) stops training too."""
+        self._validation_losses.check(self.trainer.strategy)
+
     def validation_step(self, batch: PatchBatch, batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch)
+        self._validation_losses.update(loss, batch, self.global_step)
         self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=len(batch))
         return loss
 

@@ -90,7 +90,7 @@ from dynaclr.io.provenance import PROVENANCE_KEY
 from dynaclr.numerics.device import check_accelerator
 from dynaclr.numerics.progress import ProgressLog
 from dynaclr.patches.store import PatchStore, open_patch_store
-from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, load_checkpoint
+from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, load_checkpoint, non_finite_weights
 from dynaclr.training.data import PatchBatch, PatchDataModule
 from dynaclr.training.module import ContrastiveModule
 from dynaclr.training.preemption import PreemptionFlag, TrainingPreempted
@@ -398,8 +398,20 @@ def resumable_checkpoint(path: Path, identity: dict[str, Any]) -> Path | None:
 
 
 def _export_model(source: Path, target: Path, provenance: Provenance, summary: dict[str, Any]) -> None:
-    """Write the weights and hyperparameters of checkpoint ``source`` with provenance to ``target``."""
+    """Write the weights and hyperparameters of checkpoint ``source`` with provenance to ``target``.
+
+    Raises:
+        FloatingPointError: the weights hold NaN or infinite values (a run that diverged after its
+            last checked loss): ``target`` is not written, every embedding made with it would be NaN.
+    """
     checkpoint = torch.load(source, map_location="cpu", weights_only=True)
+    bad = non_finite_weights(checkpoint["state_dict"])
+    if bad:
+        raise FloatingPointError(
+            f"{source}: expected finite trained weights, found {bad} at step "
+            f"{checkpoint.get('global_step')}; {target} is not written: training diverged (lower "
+            "training.learning_rate or raise training.warmup_epochs) or its patches hold NaN"
+        )
     exported = {key: checkpoint[key] for key in _EXPORTED_KEYS if key in checkpoint}
     exported["hyper_parameters"] = json.loads(json.dumps(dict(exported["hyper_parameters"])))
     exported[PROVENANCE_KEY] = json.loads(provenance.model_dump_json())

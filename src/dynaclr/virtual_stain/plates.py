@@ -145,7 +145,8 @@ def fov_normalization(
 
     Raises:
         MissingDataError: most voxels of the sampled frames are missing.
-        ArtifactError: every sampled frame is constant, or the statistics give a degenerate scale.
+        ArtifactError: every sampled frame is constant, or the statistics give a degenerate scale
+            (also where most voxels are saturated: no standard-deviation fallback here).
     """
     return channel_statistics(
         lambda t: read_block(image, (t, channel), store=store, fov_name=fov_name),
