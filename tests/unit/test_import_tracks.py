@@ -477,6 +477,29 @@ def test_positions_in_micrometres_are_imported_with_a_warning(
     assert warning in caplog.text
 
 
+def test_pixels_of_cells_in_one_corner_are_not_taken_for_micrometres(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A colony in one corner (every position below 0.65 of the image's sides) is pixels: only positions
+    that also reach across most of the box a field in µm fills are warned."""
+    table = _table(truth).assign(y=lambda t: t["y"] * 0.3, x=lambda t: t["x"] * 0.3)
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path, pixel_size_um=0.65)
+    assert _import_warnings(tmp_path) == []
+
+
+def test_a_parquet_table_of_repeated_index_labels_is_imported(truth: pd.DataFrame, tmp_path: Path) -> None:
+    """Per-FOV tables joined without ignore_index keep repeated index labels in the Parquet file; with
+    id / parent_id the import failed on 'cannot reindex on an axis with duplicate labels'."""
+    table = _table(truth).sort_values(["fov_name", "track_id", "t"]).reset_index(drop=True)
+    table["id"] = np.arange(1, len(table) + 1)
+    table["parent_id"] = table.groupby(["fov_name", "track_id"])["id"].shift(1).fillna(-1).astype(int)
+    table.index = np.arange(len(table)) // 2  # every label twice
+    table.sample(frac=1.0, random_state=0).to_parquet(tmp_path / "mine.parquet")
+    imported = run_import("table", "mine.parquet", [tmp_path / "mine.parquet"], tmp_path)
+    assert_same_tracks(imported, truth)
+
+
 def test_a_single_daughter_after_a_gap_is_imported_with_a_warning(
     truth: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -330,6 +330,12 @@ def _with_lines(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     return table.assign(**{WHERE: where})
 
 
+#: Positions in µm on a plate of sub-µm pixels fill the fraction ``pixel_size_um`` of the image: warned
+#: only where the largest y and x reach beyond this share of that box too (a field of cells converted
+#: to µm), not where the cells sit in one corner of the image (a colony tracked by hand).
+MICROMETRE_BOX_FILL = 0.8
+
+
 def read_tracks_table(path: str | Path) -> pd.DataFrame:
     """A ``table`` file (CSV or Parquet) as read, with :data:`WHERE`; fails on a missing file or column."""
     path = Path(path)
@@ -340,7 +346,9 @@ def read_tracks_table(path: str | Path) -> pd.DataFrame:
     except Exception as err:  # pandas and pyarrow raise many error types for an unreadable file
         raise ArtifactError(f"{path}: cannot read the tracks table: {err}") from err
     _check_columns(table, path, REQUIRED_COLUMNS)
-    return _with_lines(table, path)
+    # a Parquet file keeps the index pandas saved (repeated labels where per-FOV tables were joined
+    # without ignore_index): rows are named by their position, as the CSV's by their line
+    return _with_lines(table.reset_index(drop=True), path)
 
 
 def read_ultrack_csv(path: str | Path, fov_name: str) -> pd.DataFrame:
@@ -841,8 +849,8 @@ def imported_tracks_warnings(
         format in USER_NUMBERED_FORMATS
         and pixel_size_um is not None
         and pixel_size_um < 1
-        and tracks["y"].max() < pixel_size_um * n_y
-        and tracks["x"].max() < pixel_size_um * n_x
+        and MICROMETRE_BOX_FILL * pixel_size_um * n_y < tracks["y"].max() < pixel_size_um * n_y
+        and MICROMETRE_BOX_FILL * pixel_size_um * n_x < tracks["x"].max() < pixel_size_um * n_x
     ):
         warnings.append(
             f"all {len(tracks)} detections lie within y < {tracks['y'].max():.1f}, x < "
