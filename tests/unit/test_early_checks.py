@@ -512,11 +512,11 @@ def test_an_annotation_table_with_a_class_in_one_fov_is_warned_at_planning(
     assert warnings_of(["A/1/Pos0,1,0,infection,uninfected", "A/1/Pos0,2,0,infection,infected"]) == []
 
 
-def test_an_annotation_table_no_model_reads_is_warned_at_planning(plate: Path, tmp_path: Path) -> None:
-    """A plate dataset given its annotation table but no patches (the README's own-data snippets, each
-    alone) planned no import, no classifier and no score, and the run ended without a word about the
-    table. The plan says the annotations will not be read and what to add; a dataset some model
-    embeds says nothing."""
+def infection_table_config(
+    plate: Path, tmp_path: Path
+) -> tuple[dict[str, Any], Path, Callable[[dict[str, Any], str], list[str]]]:
+    """:func:`plate_config` with an annotation table of one infection row, the table, and a function
+    giving the planning warnings of a config that hold a text."""
     from dynaclr.config.plate_checks import workflow_warnings
 
     table = tmp_path / "mine.csv"
@@ -525,9 +525,21 @@ def test_an_annotation_table_no_model_reads_is_warned_at_planning(plate: Path, t
     config["datasets"]["mine"]["annotations"] = {"table": str(table), "tasks": ["infection"]}
     layouts = {"mine": read_plate_layout(plate)}
 
+    def warned(config: dict[str, Any], text: str) -> list[str]:
+        return [w for w in workflow_warnings(WorkflowConfig.model_validate(config), layouts) if text in w]
+
+    return config, table, warned
+
+
+def test_an_annotation_table_no_model_reads_is_warned_at_planning(plate: Path, tmp_path: Path) -> None:
+    """A plate dataset given its annotation table but no patches (the README's own-data snippets, each
+    alone) planned no import, no classifier and no score, and the run ended without a word about the
+    table. The plan says the annotations will not be read and what to add; a dataset some model
+    embeds says nothing."""
+    config, table, warned = infection_table_config(plate, tmp_path)
+
     def unread(config: dict[str, Any]) -> list[str]:
-        warnings = workflow_warnings(WorkflowConfig.model_validate(config), layouts)
-        return [w for w in warnings if "will not be read" in w]
+        return warned(config, "will not be read")
 
     assert unread(config) == []
     no_patches = copy.deepcopy(config)
@@ -2902,3 +2914,26 @@ def test_snakemake_dry_run_lists_dtw_of_a_dataset_predicted_by_transferred_class
     jobs = dry_run(tmp_path)
     assert jobs["transfer_classifiers"] == 2
     assert jobs["align_pseudotime"] == 4
+
+
+def test_an_annotation_table_without_a_task_classified_is_warned_at_planning(
+    plate: Path, tmp_path: Path
+) -> None:
+    """A table of infection annotations under the default classification tasks (infection and
+    division): the dataset was not classified for division, said only by a WARNING in the classify
+    job's log. The plan names the dataset, the tasks without annotations and the key to set; with
+    classification.tasks [infection] it says nothing."""
+    config, table, warned = infection_table_config(plate, tmp_path)
+
+    def unannotated(config: dict[str, Any]) -> list[str]:
+        return warned(config, "will not be classified")
+
+    assert unannotated(config) == [
+        "datasets.mine.annotations.tasks: expected the tasks of analysis.classification.tasks "
+        "['infection', 'division'], found ['infection']: dataset 'mine' will not be classified for "
+        f"['division'] (its table {table} holds no annotations of them); set analysis.classification.tasks "
+        "to the tasks annotated, or annotate ['division'] in the table and list them in "
+        "datasets.mine.annotations.tasks"
+    ]
+    config["analysis"]["classification"] = {"tasks": ["infection"]}
+    assert unannotated(config) == []

@@ -394,3 +394,24 @@ def test_a_flat_frame_normalised_per_time_point_takes_the_fov_statistics(normali
     assert "FOV A/1/0: 1 frame(s) [1] flat" in caplog.text
     normalised = stats.apply(frames[1], 1)
     assert np.abs(np.delete(normalised.ravel(), 5 * 64 + 5)).max() < 5.0
+
+
+def test_a_saturated_frame_normalised_per_time_point_is_warned_as_saturated(caplog):
+    """Per time point under median_p99, a frame more than half at the camera's full scale (its
+    median and 99th percentile both 65535) takes the FOV's statistics and is warned about as
+    saturated, not as flat; a flat frame in the same FOV is still named flat."""
+    rng = np.random.default_rng(0)
+    frames = [rng.normal(500.0, 50.0, size=(1, 48, 48)) for _ in range(4)]
+    for frame in frames:
+        frame[..., 20:28, 20:28] += 2000.0
+    frames[1][..., :29] = 65535.0  # 60 % saturated
+    frames[3] = 500.0 + 1e-9 * rng.normal(size=(1, 48, 48))  # flat
+    with caplog.at_level(logging.WARNING, logger="dynaclr.numerics.normalization"):
+        stats = channel_statistics(
+            frames.__getitem__, range(4), "median_p99", per_time_point=True, where="FOV A/1/0"
+        )
+    assert stats.degenerate_frames == [1, 3]
+    assert stats.center_scale(1) == (stats.center, stats.scale)
+    assert "FOV A/1/0: 1 frame(s) [1] more than half saturated" in caplog.text
+    assert "FOV A/1/0: 1 frame(s) [3] flat" in caplog.text
+    assert "[1] flat" not in caplog.text

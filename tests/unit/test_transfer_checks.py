@@ -16,9 +16,9 @@ from conftest import REPO_ROOT
 from test_early_checks import refused
 
 from dynaclr.config.plate_checks import simulated_layout, workflow_problems
-from dynaclr.config.transfer_checks import transfer_problems
+from dynaclr.config.transfer_checks import DatasetSampling, dataset_sampling, transfer_problems
 from dynaclr.config.workflow import WorkflowConfig
-from dynaclr.io.plate import PlateGeometry, PlateLayout
+from dynaclr.io.plate import IOHUB_DEFAULT_SCALE, PlateGeometry, PlateLayout
 
 DEFAULT = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
 
@@ -143,7 +143,7 @@ def test_a_size_no_metadata_states_is_not_stated_not_1_um() -> None:
     assert (
         "pixel size not stated (no scale transform in the metadata of results/demo_15min/raw.zarr: iohub "
         "would read 1 µm; set datasets.demo_15min.acquisition.pixel_size_um (or "
-        "datasets.demo_15min.phase.yx_pixel_size_um) or write the plate's scale transform), expected 0.65 µm"
+        "datasets.demo_15min.phase.yx_pixel_size_um), or write the plate's scale transform), expected 0.65 µm"
     ) in found[0]
     assert "z step not stated" in found[0]
     cfg = copy.deepcopy(DEFAULT)
@@ -152,6 +152,26 @@ def test_a_size_no_metadata_states_is_not_stated_not_1_um() -> None:
     found = problems(copy.deepcopy(DEFAULT), unscaled=("demo",))  # the reference states none
     assert found
     assert "expected not stated (no scale transform in the metadata of results/demo/raw.zarr" in found[0]
+
+
+def test_a_size_under_iohubs_default_scale_is_not_stated_naming_the_default() -> None:
+    """A plate whose scale is iohub's default of ones has a scale transform: the line said "no scale
+    transform ... write the plate's scale transform". It names iohub's default and says the ones may
+    be right and how to state them, as the dry run's plate checks do; the record keeps the flag."""
+    workflow, layouts = layouts_of(copy.deepcopy(DEFAULT), unscaled=("demo_15min",))
+    layouts["demo_15min"] = dataclasses.replace(layouts["demo_15min"], default_scale=True)
+    found = transfer_problems(workflow, layouts)
+    assert found
+    assert (
+        f"pixel size not stated ({IOHUB_DEFAULT_SCALE} in the metadata of results/demo_15min/raw.zarr: "
+        "iohub would read 1 µm; its scale is all ones, iohub's default when none is given: if 1 µm is "
+        "right, state it with datasets.demo_15min.acquisition.pixel_size_um (or "
+        "datasets.demo_15min.phase.yx_pixel_size_um); otherwise write the true scale), expected 0.65 µm"
+    ) in found[0]
+    assert "no scale transform" not in found[0] and "write the plate's scale transform" not in found[0]
+    sampling = dataset_sampling(workflow, "demo_15min", "phase_sensor", layouts["demo_15min"])
+    assert sampling.default_scale
+    assert DatasetSampling.from_json(sampling.to_json()) == sampling
 
 
 def test_the_acquisition_supplies_the_sizes_a_plate_does_not_state_and_they_are_compared() -> None:

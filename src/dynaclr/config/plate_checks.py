@@ -1364,7 +1364,8 @@ def workflow_warnings(
     each (the workflow logs them at every dry run): a simulated dataset whose drawn infection
     annotations train classifiers with one FOV only holding infected cells
     (:func:`_single_infected_fov_warnings`); annotations of the user's that no model's embeddings let
-    any classifier read (:func:`_unread_annotation_warnings`); a dataset whose pixel size nothing
+    any classifier read (:func:`_unread_annotation_warnings`); an annotation table without some of the
+    tasks classified (:func:`_unannotated_task_warnings`); a dataset whose pixel size nothing
     states, so the sizes in pixels left at their defaults are not checked against it
     (:func:`_unstated_pixel_warning`, one line per dataset); a patch size given narrower than a
     nucleus (:func:`_patch_size_warnings`); a phase config overriding the pixel size or z step the
@@ -1372,6 +1373,7 @@ def workflow_warnings(
     writes, as for :func:`workflow_problems`."""
     warnings = _single_infected_fov_warnings(config, raw_layouts)
     warnings += _unread_annotation_warnings(config)
+    warnings += _unannotated_task_warnings(config)
     warnings += _phase_override_warnings(config, raw_layouts)
     supplied = {
         name: supplied_layout(dataset, raw_layouts[name]) for name, dataset in config.datasets.items()
@@ -1384,6 +1386,29 @@ def workflow_warnings(
         plates = source_layouts(name, dataset, supplied[name], results)
         warnings += _unstated_pixel_warning(name, dataset, plates, radii.get(name, []))
         warnings += _patch_size_warnings(name, dataset, plates, config)
+    return warnings
+
+
+def _unannotated_task_warnings(config: WorkflowConfig) -> list[str]:
+    """A dataset classified from its annotation table whose ``annotations.tasks`` lack some of
+    ``analysis.classification.tasks`` (e.g. ``[infection]`` under the default ``[infection,
+    division]``): it is not classified for those, said only by a WARNING in the classify job's log.
+    One line per such dataset, naming the tasks and the keys to set. (Drawn annotations follow the
+    tasks classified; the lineage gives division only, as its config states.)"""
+    classified = config.analysis.classification.tasks
+    warnings = []
+    for name in config.classified_datasets():
+        annotations = config.datasets[name].annotations
+        missing = [task for task in classified if task not in annotations.tasks]
+        if annotations.source != "table" or not missing:
+            continue
+        warnings.append(
+            f"datasets.{name}.annotations.tasks: expected the tasks of analysis.classification.tasks "
+            f"{list(classified)}, found {list(annotations.tasks)}: dataset {name!r} will not be classified "
+            f"for {missing} (its table {annotations.table} holds no annotations of them); set "
+            f"analysis.classification.tasks to the tasks annotated, or annotate {missing} in the table and "
+            f"list them in datasets.{name}.annotations.tasks"
+        )
     return warnings
 
 

@@ -54,7 +54,7 @@ from dynaclr.config.plate_checks import (
 )
 from dynaclr.config.training import common_tau_minutes
 from dynaclr.config.workflow import ContrastiveModelEntry, WorkflowConfig
-from dynaclr.io.plate import PlateLayout
+from dynaclr.io.plate import IOHUB_DEFAULT_SCALE, PlateLayout, scale_fix
 
 __all__ = [
     "SCALE_RELATIVE_TOLERANCE",
@@ -98,6 +98,8 @@ class DatasetSampling:
         plate: the raw plate; ``source``: the plate the spec reads (``raw``, ``phase``, ...).
         unitless: the raw plate's values read from axes without a unit, by ``acquisition`` key
             (:meth:`~dynaclr.io.plate.PlateSampling.unitless_values`).
+        default_scale: the raw plate's scale is iohub's default of ones
+            (:attr:`~dynaclr.io.plate.PlateSampling.default_scale`), which states no sampling.
         recorded_in: the model file recording this sampling (the dataset is another config's, whose
             keys this config cannot set); ``None``: this config's dataset.
     """
@@ -110,6 +112,7 @@ class DatasetSampling:
     plate: Path
     source: str
     unitless: Mapping[str, float]
+    default_scale: bool = False
     recorded_in: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -123,6 +126,7 @@ class DatasetSampling:
             "plate": str(self.plate),
             "source": self.source,
             "unitless": dict(self.unitless),
+            "default_scale": self.default_scale,
         }
 
     @classmethod
@@ -152,6 +156,7 @@ class DatasetSampling:
             plate=Path(record["plate"]),
             source=record["source"],
             unitless={str(k): float(v) for k, v in (record.get("unitless") or {}).items()},
+            default_scale=record.get("default_scale") is True,  # absent from older records
             recorded_in=recorded_in,
         )
 
@@ -185,6 +190,7 @@ def dataset_sampling(
         plate=raw.path,
         source=source,
         unitless=raw.unitless_values(),
+        default_scale=raw.default_scale,
     )
 
 
@@ -197,16 +203,19 @@ def _not_stated(sampling: DatasetSampling, key: str) -> str:
     (in the config that trained the model recording it, for a recorded sampling)."""
     dataset = sampling.dataset
     acquisition_key = "pixel_size_um" if key == "yx_pixel_size_um" else key
-    fix = f"set datasets.{dataset}.acquisition.{acquisition_key}"
+    settings = f"datasets.{dataset}.acquisition.{acquisition_key}"
     if sampling.source != "raw":
-        fix += f" (or datasets.{dataset}.phase.{key})"
+        settings += f" (or datasets.{dataset}.phase.{key})"
     if acquisition_key in sampling.unitless:
         where = unitless_guess(sampling.plate, acquisition_key, sampling.unitless[acquisition_key])
         where += " not compared"
-        fix += " or write the axes' units" if key == "yx_pixel_size_um" else " or write the axis's unit"
+        fix = f"set {settings}" + (
+            " or write the axes' units" if key == "yx_pixel_size_um" else " or write the axis's unit"
+        )
     else:
-        where = f"no scale transform in the metadata of {sampling.plate}: iohub would read 1 µm"
-        fix += " or write the plate's scale transform"
+        what = IOHUB_DEFAULT_SCALE if sampling.default_scale else "no scale transform"
+        where = f"{what} in the metadata of {sampling.plate}: iohub would read 1 µm"
+        fix = scale_fix(sampling.default_scale, [acquisition_key], settings)
     if sampling.recorded_in is not None:
         where = f"as {sampling.recorded_in} records its training dataset {dataset!r}: {where}"
         fix += " in the config that trained it, and train it again"

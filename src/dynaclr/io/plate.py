@@ -202,6 +202,21 @@ def check_plate_axes(plate_path: str | Path, fov_name: str | None = None) -> Non
         _checked_position(path, name)
 
 
+def scale_fix(default_scale: bool, keys: Sequence[str], settings: str, alternative: str = "") -> str:
+    """:meth:`PlateSampling.scale_fix` for a plate with (``default_scale``) or without iohub's
+    default scale of ones (for a sampling recorded apart from its plate's layout)."""
+    if not default_scale:
+        return f"set {settings}, or write the plate's scale transform{alternative}"
+    ones = " / ".join(
+        dict.fromkeys("1 s (1/60 min)" if key == "time_interval_minutes" else "1 µm" for key in keys)
+    )
+    return (
+        f"its scale is all ones, iohub's default when none is given: if {ones} is right, state "
+        f"{'them' if len(keys) > 1 else 'it'} with {settings}; otherwise write the true "
+        f"scale{alternative}"
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class PlateSampling:
     """A plate's sampling as its metadata states it, with what the config supplies where it states
@@ -258,16 +273,7 @@ class PlateSampling:
         time_interval_minutes attribute"``) another way to state them in the plate. A plate with
         iohub's default scale of ones (:attr:`default_scale`) has a scale transform: the message says
         its ones may be right, and how to state them so."""
-        if not self.default_scale:
-            return f"set {settings}, or write the plate's scale transform{alternative}"
-        ones = " / ".join(
-            dict.fromkeys("1 s (1/60 min)" if key == "time_interval_minutes" else "1 µm" for key in keys)
-        )
-        return (
-            f"its scale is all ones, iohub's default when none is given: if {ones} is right, state "
-            f"{'them' if len(keys) > 1 else 'it'} with {settings}; otherwise write the true "
-            f"scale{alternative}"
-        )
+        return scale_fix(self.default_scale, keys, settings, alternative)
 
     def no_scale_text(self) -> str:
         """What :attr:`unscaled_position` states of the sampling, for a message: no ``scale``, or

@@ -250,6 +250,9 @@ class _PooledFrames:
     """The value of each constant frame (not pooled above; ``None`` without a finite voxel)."""
     outliers: int = 0
     """Voxels left out of the sums (:data:`OUTLIER_RANGE_FACTOR`)."""
+    top_plateau_frames: list[int] = field(default_factory=list)
+    """With ``per_time_point``: the frames more than half of whose voxels sit at their maximum
+    (:func:`_top_plateau`)."""
 
     def add(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pool a float64 frame: its voxels without outliers into the sums, its float32 subsample
@@ -314,6 +317,10 @@ def _pool_frames(
             continue
         values, sample = pooled.add(values)
         per_frame.append(_frame_center_scale(values, sample, normalization) if per_time_point else None)
+        median = float(np.median(sample))
+        if per_time_point and _top_plateau(normalization, sample, median):
+            if not _is_degenerate(float(values.std()), median):  # the rest varies: saturated, not flat
+                pooled.top_plateau_frames.append(t)
     return pooled, per_frame, empty
 
 
@@ -380,7 +387,7 @@ def channel_statistics(
     if empty:
         logger.info("%s: ignoring %d constant frame(s) %s in the statistics", where, len(empty), empty[:10])
     center, scale = _center_scale(normalization, mean, std, median, p99, sample)
-    top_plateau = normalization == "median_p99" and sample.size > 0 and float(sample.max()) <= median
+    top_plateau = _top_plateau(normalization, sample, median)
     stats = ChannelStatistics(
         channel=channel,
         normalization=normalization,
@@ -399,8 +406,15 @@ def channel_statistics(
         off_background_frames=_off_background(pooled.constants, sample),
     )
     if per_time_point:
-        _set_per_time(stats, per_frame, where)
+        _set_per_time(stats, per_frame, pooled.top_plateau_frames, where)
     return stats
+
+
+def _top_plateau(normalization: str, sample: np.ndarray, median: float) -> bool:
+    """Whether more than half of the voxels of ``sample`` (median ``median``) sit at its maximum
+    under ``median_p99`` (saturated, e.g. at the camera's full scale: the 99th percentile is the
+    median and nothing lies above it)."""
+    return normalization == "median_p99" and sample.size > 0 and float(sample.max()) <= median
 
 
 def _off_background(constants: dict[int, float | None], sample: np.ndarray) -> list[int]:
@@ -412,20 +426,33 @@ def _off_background(constants: dict[int, float | None], sample: np.ndarray) -> l
     return [t for t, level in constants.items() if level is None or not low <= level <= high]
 
 
-def _set_per_time(stats: ChannelStatistics, per_frame: list[tuple[float, float] | None], where: str) -> None:
+def _set_per_time(
+    stats: ChannelStatistics,
+    per_frame: list[tuple[float, float] | None],
+    top_plateau_frames: list[int],
+    where: str,
+) -> None:
     """Each frame's centre and scale: its own, or the FOV's for a constant, dropped or degenerate
-    frame (the degenerate ones listed in ``stats.degenerate_frames`` and logged at WARNING)."""
+    frame (the degenerate ones listed in ``stats.degenerate_frames`` and logged at WARNING, those
+    more than half saturated, ``top_plateau_frames``, named so, the others as flat)."""
     stats.degenerate_frames = [t for t, v in enumerate(per_frame) if v and _is_degenerate(v[1], v[0])]
     own = [None if v is None or t in stats.degenerate_frames else v for t, v in enumerate(per_frame)]
     stats.center_per_time = [v[0] if v else stats.center for v in own]
     stats.scale_per_time = [v[1] if v else stats.scale for v in own]
-    if stats.degenerate_frames:
-        logger.warning(
-            "%s: %d frame(s) %s flat (a degenerate scale of their own): normalised with the FOV's "
-            "centre %.6g and scale %.6g",
-            where,
-            len(stats.degenerate_frames),
-            stats.degenerate_frames[:10],
-            stats.center,
-            stats.scale,
-        )
+    saturated = [t for t in stats.degenerate_frames if t in top_plateau_frames]
+    flat = [t for t in stats.degenerate_frames if t not in top_plateau_frames]
+    for frames, why in (
+        (saturated, "more than half saturated (most voxels at its maximum, e.g. a camera's full scale)"),
+        (flat, "flat"),
+    ):
+        if frames:
+            logger.warning(
+                "%s: %d frame(s) %s %s, a degenerate scale of their own: normalised with the FOV's "
+                "centre %.6g and scale %.6g",
+                where,
+                len(frames),
+                frames[:10],
+                why,
+                stats.center,
+                stats.scale,
+            )
