@@ -134,6 +134,41 @@ def test_a_ctc_export_reads_back_through_the_ctc_import(tracked: dict[str, Path]
     assert set(np.unique(mask[tracked["labels"][3, 0, 0] == 1])) == {8}
 
 
+def test_tracks_with_a_gap_exported_to_ctc_import_back_as_the_same_lineage(
+    tracked: dict[str, Path], tmp_path: Path
+):
+    """The export writes track 1's gap as CTC does, a new label 8 whose parent is 1; before, the
+    import read label 8 as track 1's daughter (a division that never happened: mitosis labels, DTW
+    division events). Now the round trip gives back the tracks: each track's frames and its mother's."""
+    from dynaclr.config.tracking import ImportedTracksConfig
+    from dynaclr.tracking import ImportTracksInputs, ImportTracksOutputs, import_tracks
+
+    folder = tmp_path / "ctc" / "A_1_0"
+    export_ctc_fov(
+        ExportCtcInputs(tracks_plate=tracked["plate"], tracks_csv=tracked["csv"]),
+        ExportCtcOutputs(res_track=folder / "res_track.txt"),
+        FOV,
+    )
+    back = import_tracks(
+        ImportedTracksConfig(format="ctc", path=str(tmp_path / "ctc" / "{row}_{col}_{fov}")),
+        ImportTracksInputs(files=(folder,), ctc_lineage=(folder / "res_track.txt",)),
+        ImportTracksOutputs(tracks=tmp_path / "tracks.parquet"),
+        fov_names=[FOV],
+        shape_tzyx=(6, 1, 32, 32),
+    )
+
+    def lineage(tracks: pd.DataFrame) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """Per track (ids aside): its frames and its mother's frames (``()``: none)."""
+        frames = {k: tuple(v) for k, v in tracks.groupby("track_id")["t"].apply(list).items()}
+        mother = tracks.groupby("track_id")["parent_track_id"].first()
+        return sorted((frames[k], frames.get(int(mother[k]), ())) for k in frames)
+
+    original = pd.read_csv(tracked["csv"])
+    assert lineage(back) == lineage(original)
+    assert lineage(original)[0] == ((0, 1, 2), ())  # track 2, whose daughters 3 and 4 follow
+    assert ((0, 1, 3, 4, 5), ()) in lineage(back)  # track 1 across its gap, no mother
+
+
 def test_the_ctc_export_is_named_by_its_res_track_file(tmp_path: Path):
     """The rule names the folder by its res_track.txt (no directory() output, so no Snakemake
     marker among the files the CTC tools list); any other file name is a rule/stage mismatch."""

@@ -20,7 +20,7 @@ from dynaclr.tracking import ImportTracksInputs, ImportTracksOutputs, import_tra
 FOV = "A/1/0"
 SHAPE_TZYX = (4, 1, 16, 16)
 #: Where each test cell sits: label -> (y, x) of its 3 x 3 square.
-CELLS = {1: (2, 2), 2: (8, 8), 3: (12, 2)}
+CELLS = {1: (2, 2), 2: (8, 8), 3: (12, 2), 4: (2, 12), 5: (12, 12)}
 
 
 def mask(labels: list[int], dtype: type = np.uint16) -> np.ndarray:
@@ -420,3 +420,69 @@ def test_the_qc_rows_of_imported_ctc_tracks_come_in_stage_order(tmp_path: Path) 
         tmp_path / "tracks.parquet",
         records["patches"],
     ]
+
+
+def _lineage(tracks: pd.DataFrame) -> dict[int, tuple[list[int], int]]:
+    """``{track_id: (its frames, its parent)}`` of imported tracks."""
+    return {
+        int(track): (rows["t"].tolist(), int(rows["parent_track_id"].iloc[0]))
+        for track, rows in tracks.groupby("track_id")
+    }
+
+
+def test_a_cell_lost_for_frames_reads_as_one_track_not_a_division(tmp_path: Path, caplog) -> None:
+    """CTC writes a cell lost for frames as a new label whose parent is the label before the gap
+    (label 2, after the gap at t 1). Before, it was read as a daughter: lineage mitosis labels and DTW
+    division events for a cell that never divided."""
+    from dynaclr.classify.annotations import lineage_division_states
+    from dynaclr.config.analysis import AnnotationConfig
+    from dynaclr.pseudotime.stage import division_state, first_daughter_frames
+
+    config = write_folder(tmp_path, {0: [1], 1: [], 2: [2], 3: [2]}, "1 0 0 0\n2 2 3 1\n")
+    with caplog.at_level("INFO", logger="dynaclr.tracking.importing"):
+        tracks = run(config, tmp_path)
+    assert _lineage(tracks) == {1: ([0, 2, 3], -1)}
+    assert tracks["y"].tolist() == [3.0, 9.0, 9.0]  # each frame's own mask, under the one track
+    assert not lineage_division_states(tracks, AnnotationConfig())["mitosis"].any()
+    assert not division_state(tracks).any() and first_daughter_frames(tracks) == {}
+    record = read_table(tmp_path / "tracks.parquet", "tracks")[1].config
+    assert record["ctc_continuations_merged"] == {FOV: 1} and record["import_warnings"] == []
+    assert "1 CTC label(s) in 1 of 1 FOVs are their parent's only child first seen after a gap" in caplog.text
+
+
+def test_a_division_after_a_gap_names_the_merged_track_as_mother(tmp_path: Path) -> None:
+    """Two children are a division: kept, their mother the track the label before them merged into."""
+    config = write_folder(
+        tmp_path, {0: [1], 1: [], 2: [2], 3: [4, 5]}, "1 0 0 0\n2 2 2 1\n4 3 3 2\n5 3 3 2\n"
+    )
+    tracks = run(config, tmp_path)
+    assert _lineage(tracks) == {1: ([0, 2], -1), 4: ([3], 1), 5: ([3], 1)}
+    assert read_table(tmp_path / "tracks.parquet", "tracks")[1].config["ctc_continuations_merged"] == {FOV: 1}
+
+
+def test_a_single_daughter_right_after_her_mother_stays_a_daughter(tmp_path: Path) -> None:
+    """No gap: a division whose sister is not in the image (left the field), as ground truths write it."""
+    config = write_folder(tmp_path, {0: [1], 1: [1], 2: [2], 3: [2]}, "1 0 1 0\n2 2 3 1\n")
+    tracks = run(config, tmp_path)
+    assert _lineage(tracks) == {1: ([0, 1], -1), 2: ([2, 3], 1)}
+    assert read_table(tmp_path / "tracks.parquet", "tracks")[1].config["ctc_continuations_merged"] == {FOV: 0}
+
+
+def test_a_chain_of_gaps_merges_into_one_track() -> None:
+    from dynaclr.tracking.importing import merge_ctc_continuations
+
+    # label: (frames, parent); 1 lost at t 1 and t 3 (labels 2 and 3), then divides into 4 and 5
+    labels = {1: ([0], -1), 2: ([2], 1), 3: ([4, 5], 2), 4: ([6], 3), 5: ([6, 7], 3), 6: ([0], -1)}
+    table = pd.DataFrame(
+        [(label, t, parent) for label, (frames, parent) in labels.items() for t in frames],
+        columns=["track_id", "t", "parent_track_id"],
+    )
+    merged, pairs = merge_ctc_continuations(table)
+    assert pairs == [(1, 2), (2, 3)]
+    assert _lineage(merged) == {1: ([0, 2, 4, 5], -1), 4: ([6], 1), 5: ([6, 7], 1), 6: ([0], -1)}
+
+
+def test_a_single_child_overlapping_its_parent_is_not_merged_but_refused(tmp_path: Path) -> None:
+    config = write_folder(tmp_path, {0: [1], 1: [1, 2], 2: [2], 3: []}, "1 0 1 0\n2 1 2 1\n")
+    with pytest.raises(ArtifactError, match="expected parent track 1 to end before this track starts"):
+        run(config, tmp_path)

@@ -6,7 +6,9 @@ digits, 2-D (Y, X) or 3-D (Z, Y, X) ``uint16``, background 0; and ``res_track.tx
 ``L B E P`` per track: label ``L``, first and last frame ``B`` and ``E``, parent label ``P`` (0 for
 none). A CTC track must be present in every frame from ``B`` to ``E``: a track of this workflow with
 frames missing (a cell lost for a frame) is written as one CTC track per unbroken run, each run the
-parent of the next, and the runs after the first get new labels above the FOV's largest track id.
+parent of the next, and the runs after the first get new labels above the FOV's largest track id
+(this workflow's CTC import merges such runs back into one track:
+:func:`~dynaclr.tracking.importing.merge_ctc_continuations`).
 A parent ends before its daughter begins (``E`` of ``P`` below ``B``, as the CTC tools and this
 workflow's CTC import require): a daughter whose parent track has pixels at or after her first frame
 is refused, not written as a lineage no CTC reader accepts.

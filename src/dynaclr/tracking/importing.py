@@ -13,7 +13,9 @@ Four forms are read (``tracks.format``, :class:`~dynaclr.config.tracking.Importe
   ``man_track.txt``); one label image per frame of the plate, or of a contiguous part of it named
   by the files' frame numbers (the other frames untracked: :data:`TRACKED_FRAMES`), each label in
   exactly the frames ``B .. E`` (:func:`read_ctc_folder`). Centroids are the mean coordinates of each
-  label's pixels;
+  label's pixels. A label first seen after a gap whose parent has no other child is the same cell
+  (CTC writes a cell lost for frames as a new label whose parent is the label before the gap) and is
+  merged into its parent's track (:func:`merge_ctc_continuations`);
 * ``trackmate``: one Fiji TrackMate XML file per FOV (:mod:`dynaclr.tracking.trackmate`): the spots of
   the tracks TrackMate keeps, in pixels by the file's calibration (checked against the plate's), the
   spot graph cut into segments at divisions (``id`` the spot ID); merges are refused.
@@ -68,6 +70,10 @@ TRACKMATE_SPOTS = "trackmate_spots"
 TRACKED_FRAMES = "tracked_frames"
 #: Key of the record's ``config`` (format ``ctc``): the plate's number of frames (the tracked ones' whole).
 PLATE_FRAMES = "plate_frames"
+#: Key of the record's ``config`` (format ``ctc``) giving, per FOV, how many labels continue their parent
+#: after a gap as its only child and were merged into its track (:func:`merge_ctc_continuations`; 0
+#: when none).
+CTC_CONTINUATIONS = "ctc_continuations_merged"
 #: Key of the record's ``config``: the WARNINGs the import logged about tracks it could not tell wrong
 #: (:func:`imported_tracks_warnings`; ``[]`` when none).
 IMPORT_WARNINGS = "import_warnings"
@@ -233,6 +239,7 @@ def read_imported_tracks(
     tables = []
     spots: dict[str, dict[str, int | str | None]] = {}
     tracked: dict[str, list[int]] = {}
+    merged: dict[str, list[tuple[int, int]]] = {}
     for index, fov_name in enumerate(tqdm(fov_names, desc=f"read {config.format} tracks", mininterval=2)):
         if config.format == "ultrack":
             tables.append(read_ultrack_csv(inputs.files[index], fov_name))
@@ -253,6 +260,7 @@ def read_imported_tracks(
             table, frames = read_ctc_folder(
                 inputs.files[index], inputs.ctc_lineage[index], fov_name, shape_tzyx
             )
+            table, merged[fov_name] = merge_ctc_continuations(table)
             tables.append(table)
             tracked[fov_name] = [frames.start, frames.stop - 1]
     has_z = {fov: "z" in table.columns for fov, table in zip(fov_names, tables, strict=True) if len(table)}
@@ -265,8 +273,15 @@ def read_imported_tracks(
         )
     notes: dict[str, Any] = {TRACKMATE_SPOTS: spots} if config.format == "trackmate" else {}
     if config.format == "ctc":
-        notes.update({TRACKED_FRAMES: tracked, PLATE_FRAMES: shape_tzyx[0]})
+        notes.update(
+            {
+                TRACKED_FRAMES: tracked,
+                PLATE_FRAMES: shape_tzyx[0],
+                CTC_CONTINUATIONS: {fov: len(pairs) for fov, pairs in merged.items()},
+            }
+        )
         _warn_untracked_frames(config, tracked, shape_tzyx[0])
+        _log_ctc_continuations(config, merged)
     combined = (
         pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*REQUIRED_COLUMNS, WHERE])
     )
@@ -570,6 +585,69 @@ def read_ctc_folder(
     return table, range(min(masks), max(masks) + 1)
 
 
+def merge_ctc_continuations(table: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, int]]]:
+    """One FOV's CTC rows (:func:`read_ctc_folder`) with each label that is its parent's only child
+    and first seen after a gap merged into its parent's track, and the ``(parent, child)`` label pairs
+    merged (sorted).
+
+    CTC writes a cell lost for frames as a new label whose parent is the label before the gap (as the
+    CTC export of this workflow does); a division is a parent with two or more children. Read as
+    divisions, such continuations became lineage ``mitosis`` labels and DTW division events that never
+    happened. The merged rows take the parent's ``track_id`` (the first label of the chain: several
+    gaps merge fully) and its ``parent_track_id``; the child's own children name the merged track as
+    parent. A single child starting in the frame right after its parent's last is kept as a daughter:
+    a tool that follows a cell keeps its label, and a mother whose other daughter is not in the image
+    (left the field) is written so (the simulator's ground truth has such divisions). A single child
+    starting at or before its parent's last frame is left as it is (refused as a lineage problem by
+    :func:`imported_tracks_problems`).
+    """
+    spans = table.groupby("track_id").agg(
+        first=("t", "min"), last=("t", "max"), parent=("parent_track_id", "first")
+    )
+    children = spans.loc[spans["parent"] != NO_PARENT].groupby("parent").size()
+    merged: list[tuple[int, int]] = []
+    root: dict[int, int] = {}
+    for label in spans.sort_values(["first"], kind="stable").index.tolist():
+        parent = int(spans.at[label, "parent"])
+        continues = (
+            parent != NO_PARENT
+            and parent in spans.index
+            and int(children.get(parent, 0)) == 1
+            and int(spans.at[label, "first"]) > int(spans.at[parent, "last"]) + 1
+        )
+        root[int(label)] = root.get(parent, parent) if continues else int(label)
+        if continues:
+            merged.append((parent, int(label)))
+    if not merged:
+        return table, []
+    track = table["track_id"].map(root).astype("int64")
+    root_parent = spans["parent"].astype("int64").map(lambda parent: root.get(int(parent), int(parent)))
+    merged_table = table.assign(
+        track_id=track, parent_track_id=track.map(root_parent).astype("int64").to_numpy()
+    )
+    return merged_table, sorted(merged)
+
+
+def _log_ctc_continuations(config: ImportedTracksConfig, merged: Mapping[str, list[tuple[int, int]]]) -> None:
+    """Say how many CTC labels were merged into their parent's track (:func:`merge_ctc_continuations`)."""
+    total = sum(len(pairs) for pairs in merged.values())
+    if total:
+        fov, pairs = next((fov, pairs) for fov, pairs in merged.items() if pairs)
+        logger.info(
+            "tracks (%s): %d CTC label(s) in %d of %d FOVs are their parent's only child first seen after "
+            "a gap: a cell lost for frames (CTC's new label after a gap), not a division; merged into the "
+            "parent's track (e.g. FOV %s, label %d into %d; recorded as %s)",
+            config.path,
+            total,
+            sum(1 for pairs in merged.values() if pairs),
+            len(merged),
+            fov,
+            pairs[0][1],
+            pairs[0][0],
+            CTC_CONTINUATIONS,
+        )
+
+
 def _check_ctc_frames(lines: Mapping[int, tuple[CtcTrack, int]], lineage_path: Path, n_t: int) -> None:
     """Each line's frames ``B .. E`` lie within the plate's ``n_t`` frames (checked before any span is
     built: a corrupt ``E`` would otherwise make a set of that many frames)."""
@@ -833,8 +911,10 @@ def imported_tracks_warnings(
     * (``table``, ``ultrack``; a stated pixel size below 1 µm) every position within the part of the
       image positions in µm fill (``y < pixel_size * Y``, ``x < pixel_size * X``): TrackMate's
       ``POSITION_X`` and other calibrated tables put every cell at that fraction of its position;
-    * a mother with a single daughter first seen after a gap: read as a division, though CTC writes a
-      cell lost for frames so (a new label whose parent is the one before the gap).
+    * (``table``, ``ultrack``, ``trackmate``) a mother with a single daughter first seen after a gap:
+      read as a division, though CTC writes a cell lost for frames so (a new label whose parent is the
+      one before the gap). A CTC folder's are merged on reading (:func:`merge_ctc_continuations`), so
+      none is left to warn of.
     """
     warnings = []
     n_t, _, n_y, n_x = shape_tzyx
