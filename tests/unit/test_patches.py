@@ -824,6 +824,18 @@ def _sensor_movie(rng: np.random.Generator, n_frames: int = 4) -> np.ndarray:
     return data.clip(0, 65535).astype(np.uint16)
 
 
+def _extract_sensor(root: Path, data: np.ndarray, normalization: str, per_time_point: bool) -> dict:
+    """Patches (float32, in ``root``/p.*) of the 1-channel plate ``data`` (:func:`_one_channel_plate`)
+    normalised by ``normalization`` per FOV or per time point; the FOV's record."""
+    plate, tracks = _one_channel_plate(root, data)
+    spec = _sensor_spec(normalization, "float32").model_copy(
+        update={"normalize_per_time_point": per_time_point}
+    )
+    return extract_fov_patches(
+        spec, ExtractPatchesInputs(plate_raw=plate, tracks=tracks), _outputs(root / "p"), fov_name="A/1/0"
+    )
+
+
 @pytest.mark.parametrize("per_time_point", [False, True])
 @pytest.mark.parametrize("normalization", ["zscore", "median_p99"])
 def test_an_all_zero_frame_is_0_in_the_patches_and_warned_about(
@@ -835,17 +847,8 @@ def test_an_all_zero_frame_is_0_in_the_patches_and_warned_about(
     WARNING names the channel, the frame and the cell observations; the record counts them."""
     data = _sensor_movie(np.random.default_rng(0))
     data[1] = 0
-    plate, tracks = _one_channel_plate(tmp_path, data)
-    spec = _sensor_spec(normalization, "float32").model_copy(
-        update={"normalize_per_time_point": per_time_point}
-    )
     with caplog.at_level(logging.WARNING, logger="dynaclr.patches.extract"):
-        metrics = extract_fov_patches(
-            spec,
-            ExtractPatchesInputs(plate_raw=plate, tracks=tracks),
-            _outputs(tmp_path / "p"),
-            fov_name="A/1/0",
-        )
+        metrics = _extract_sensor(tmp_path, data, normalization, per_time_point)
     patches = np.asarray(
         zarr.open_group(str(tmp_path / "p.zarr"), mode="r")["patches"][:]
     )  # one cell per frame
@@ -935,6 +938,31 @@ def test_a_channel_mostly_saturated_is_scaled_not_left_in_raw_counts(tmp_path, c
     assert metrics["saturated_share_per_channel"]["raw:ViralSensor"] == pytest.approx(29 / 48)
     assert "(60.4%) at the camera's full scale 65535 (saturated) in frame(s) [0, 1, 2]" in caplog.text
     assert "median_p99 gives no scale; using the standard deviation" in caplog.text
+
+
+@pytest.mark.parametrize("per_time_point", [False, True])
+def test_dropped_and_constant_frames_are_not_counted_saturated(tmp_path, caplog, per_time_point):
+    """Frame 1 all at 65535 (constant off the 500-count background: 0 in the patches) and frame 3
+    mostly NaN but for a 10x10 corner at 65535 (dropped): neither frame reaches the patches and each
+    carries its own reason, so no voxel is counted saturated, the share is 0, no WARNING blames the
+    exposure and the QC row gives no saturation reason (before: 5 % saturated, a WARNING and a
+    saturation reason beside the dropped and constant ones)."""
+    from dynaclr.qc.table import qc_row
+
+    data = _sensor_movie(np.random.default_rng(0), n_frames=6).astype(np.float32)
+    data[1] = 65535.0
+    data[3] = np.nan
+    data[3, :, :10, :10] = 65535.0
+    with caplog.at_level(logging.WARNING, logger="dynaclr.patches.extract"):
+        metrics = _extract_sensor(tmp_path, data, "median_p99", per_time_point)
+    row = qc_row(ArtifactKind.PATCH_FOV, tmp_path / "p.json", metrics, "patches")
+    assert metrics["dropped_frames"] == [3]
+    assert metrics["n_cells_at_constant_frames"] == {"raw:ViralSensor": 1}
+    assert metrics["saturated_voxels_per_channel"] == {"raw:ViralSensor": 0}
+    assert metrics["saturated_share_per_channel"] == {"raw:ViralSensor": 0.0}
+    assert "saturated" not in caplog.text
+    assert row["status"] == "reduced" and "dropped" in row["reason"]
+    assert "constant" in row["reason"] and "saturated" not in row["reason"]
 
 
 def test_a_few_percent_saturated_is_warned_about_and_marked_in_the_qc_table(tmp_path, caplog):

@@ -32,7 +32,9 @@ neither counted nor warned about. Voxels at a camera's full scale (saturated,
 :mod:`dynaclr.numerics.saturation`; a frame whose finite values are only its minimum and the full
 scale, a 0/255 mask, has no unsaturated spread and is not counted) are counted per channel
 (``saturated_voxels_per_channel``, ``saturated_share_per_channel``) and logged at WARNING above
-:data:`SATURATED_WARNING_SHARE`.
+:data:`SATURATED_WARNING_SHARE`, over the frames that reach the patches: a dropped frame, or one
+where the channel is constant off its background (0 in the patches), carries that reason only and
+is in neither the count nor the share's denominator.
 
 Normalised values beyond the finite range of ``storage_dtype`` (float16: ±65504; e.g. a hot pixel
 over a nearly flat background, whose scale is tiny) would be stored as ±inf: they are clipped to
@@ -52,12 +54,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -324,31 +326,63 @@ def check_track_frames(cells: pd.DataFrame, channels: FovChannels, tracks_path: 
         )
 
 
+class FrameSaturation(NamedTuple):
+    """One frame's voxels read, its voxels at the camera's full scale and that full scale."""
+
+    voxels: int
+    saturated: int
+    level: float
+
+
 @dataclass
 class SaturationCount:
-    """A channel's frame reader that counts, as frames pass, the voxels at a camera's full scale
-    (:func:`~dynaclr.numerics.saturation.full_scale_plateau` of each frame), but not in a frame whose
-    other finite voxels all share one value (a 0/255 mask: no unsaturated spread)."""
+    """A channel's frame reader that counts, per frame as frames pass, the voxels at a camera's full
+    scale (:func:`~dynaclr.numerics.saturation.full_scale_plateau` of each frame), but not in a frame
+    whose other finite voxels all share one value (a 0/255 mask: no unsaturated spread). The totals
+    cover the frames not left out (:meth:`leave_out`: frames dropped or constant, which carry that
+    reason and no saturated voxel in the patches)."""
 
     read: Callable[[int], np.ndarray]
-    voxels: int = 0
-    saturated: int = 0
-    frames: list[int] = field(default_factory=list)
-    level: float = 0.0
+    per_frame: dict[int, FrameSaturation] = field(default_factory=dict)
 
     def __call__(self, t: int) -> np.ndarray:
         values = self.read(t)
-        self.voxels += values.size
         plateau = full_scale_plateau(values)
         if plateau is not None and not _two_valued(values, plateau[1]):
-            self.level, at_max = plateau
-            self.saturated += int(np.count_nonzero(at_max))
-            self.frames.append(int(t))
+            level, at_max = plateau
+            self.per_frame[int(t)] = FrameSaturation(values.size, int(np.count_nonzero(at_max)), level)
+        else:
+            self.per_frame[int(t)] = FrameSaturation(values.size, 0, 0.0)
         return values
+
+    def leave_out(self, frames: Iterable[int]) -> None:
+        """Leave ``frames`` out of the counts (dropped, or 0 in the patches: constant off the
+        background), so that a frame gets one reason, not also saturation."""
+        for t in frames:
+            self.per_frame.pop(int(t), None)
+
+    @property
+    def voxels(self) -> int:
+        return sum(f.voxels for f in self.per_frame.values())
+
+    @property
+    def saturated(self) -> int:
+        return sum(f.saturated for f in self.per_frame.values())
+
+    @property
+    def frames(self) -> list[int]:
+        """The counted frames holding saturated voxels, in order."""
+        return sorted(t for t, f in self.per_frame.items() if f.saturated)
+
+    @property
+    def level(self) -> float:
+        """The highest full scale of the counted frames (0 without a saturated voxel)."""
+        return max((f.level for f in self.per_frame.values() if f.saturated), default=0.0)
 
     @property
     def share(self) -> float:
-        return self.saturated / self.voxels if self.voxels else 0.0
+        voxels = self.voxels
+        return self.saturated / voxels if voxels else 0.0
 
     def warn(self, where: str) -> None:
         """Log a WARNING when more than :data:`SATURATED_WARNING_SHARE` of the voxels are saturated."""
@@ -378,7 +412,9 @@ def fov_statistics(
     channels: FovChannels, spec: PatchSpec, z: slice
 ) -> tuple[list[ChannelStatistics], list[SaturationCount]]:
     """Normalisation statistics of every channel over all the FOV's frames (one pass each), and its
-    saturated voxels (logged at WARNING when many, :meth:`SaturationCount.warn`)."""
+    saturated voxels (logged at WARNING when many, :meth:`SaturationCount.warn`) at the frames that
+    reach the patches: not at the FOV's dropped frames (any channel) nor at the channel's frames
+    constant off its background (0 in the patches), which carry that reason instead."""
     statistics, counts = [], []
     for reader, channel in zip(channels.readers, spec.channels, strict=True):
         count = SaturationCount(partial(reader.read, z=z))
@@ -392,9 +428,17 @@ def fov_statistics(
                 where=reader.where(),
             )
         )
-        count.warn(reader.where())
         counts.append(count)
+    dropped = fov_dropped_frames(statistics)
+    for reader, stats, count in zip(channels.readers, statistics, counts, strict=True):
+        count.leave_out([*dropped, *stats.off_background_frames])
+        count.warn(reader.where())
     return statistics, counts
+
+
+def fov_dropped_frames(statistics: list[ChannelStatistics]) -> list[int]:
+    """The frames dropped (mostly missing) in any channel, in order: no patch is cut there."""
+    return sorted({t for stats in statistics for t in stats.dropped_frames})
 
 
 def patch_store_attributes(
@@ -537,7 +581,7 @@ def cells_outside_dropped_frames(
 ) -> tuple[pd.DataFrame, list[int], int]:
     """The cells at frames no channel dropped (index reset to 0..N-1), the dropped frames (any channel)
     and how many cell observations they removed (logged at WARNING)."""
-    dropped = sorted({t for stats in statistics for t in stats.dropped_frames})
+    dropped = fov_dropped_frames(statistics)
     at_dropped = cells["t"].isin(dropped).to_numpy()
     if at_dropped.any():
         logger.warning(
