@@ -31,11 +31,14 @@ from dynaclr.config.virtual_stain import VirtualStainConfig
 from dynaclr.io import ArtifactError, make_provenance, read_zarr_provenance, write_zarr_provenance
 from dynaclr.io.plate import (
     OME_ZARR_VERSION,
+    SUPPLIED_KEY,
     fov_record_path,
+    list_plate_fovs,
     read_fov_record,
     read_plate_geometry,
     scale_transform,
     split_fov_name,
+    split_supplied,
 )
 from dynaclr.virtual_stain import (
     EvaluateVirtualStainInputs,
@@ -102,27 +105,45 @@ def small_config(**train: Any) -> VirtualStainConfig:
     )
 
 
-def train(config: VirtualStainConfig, phase: Path, target: Path, root: Path, name: str = "model.pt") -> dict:
-    """One ``train_virtual_stain`` job, as the rule hands it its files: checkpoint ``root/name``."""
+def train(
+    config: VirtualStainConfig,
+    phase: Path,
+    target: Path,
+    root: Path,
+    name: str = "model.pt",
+    supplied: dict[str, float] | None = None,
+) -> dict:
+    """One ``train_virtual_stain`` job, as the rule hands it its files: checkpoint ``root/name``
+    (``supplied``: the dataset's ``acquisition`` values)."""
     return train_virtual_stain(
         config,
         TrainVirtualStainInputs(phase_plate=phase, plate=target),
         TrainVirtualStainOutputs(checkpoint=root / name),
         log_dir=root / "logs",
+        supplied=supplied,
     )
 
 
-def create_plate(config: VirtualStainConfig, phase: Path, output: Path) -> None:
-    """The ``virtual_stain_plate`` job."""
+def create_plate(
+    config: VirtualStainConfig, phase: Path, output: Path, supplied: dict[str, float] | None = None
+) -> None:
+    """The ``virtual_stain_plate`` job (``supplied``: the dataset's ``acquisition`` values)."""
     create_virtual_stain_plate(
         config,
         VirtualStainPlateInputs(phase_plate=phase),
         VirtualStainPlateOutputs(virtual_stain_plate=output),
+        supplied,
     )
 
 
 def predict(
-    config: VirtualStainConfig, phase: Path, checkpoint: Path, output: Path, record: Path, fov_name: str
+    config: VirtualStainConfig,
+    phase: Path,
+    checkpoint: Path,
+    output: Path,
+    record: Path,
+    fov_name: str,
+    supplied: dict[str, float] | None = None,
 ) -> dict:
     """One ``predict_virtual_stain`` job (no phase record: the phase plate is not the phase stage's)."""
     return predict_fov(
@@ -130,6 +151,7 @@ def predict(
         PredictVirtualStainInputs(phase_plate=phase, checkpoint=checkpoint, virtual_stain_plate=output),
         PredictVirtualStainOutputs(record=record),
         fov_name=fov_name,
+        supplied=supplied,
     )
 
 
@@ -901,6 +923,41 @@ def test_workflow_plans_virtual_staining_of_a_plate_that_holds_its_phase(
             assert (merged.predict.tiles_per_batch, merged.predict.slices_per_batch) == (3, 2)
 
 
+def test_workflow_hands_training_and_prediction_the_acquisition_of_a_plate_without_scale(
+    own_plate: Path, tmp_path: Path
+) -> None:
+    """phase: null on a plate stating no scale: train_virtual_stain and predict_virtual_stain get the
+    sampling the dataset's ``acquisition`` supplies (as virtual_stain_plate does), which the checkpoint
+    records and a prediction compares; the config the stage validates is the one without it."""
+    unscaled = tmp_path / "unscaled.zarr"
+    shutil.copytree(own_plate, unscaled)
+    for fov_name in list_plate_fovs(unscaled):
+        with ome_attributes(unscaled / fov_name) as ome:
+            ome["multiscales"][0]["datasets"][0]["coordinateTransformations"] = []
+    acquisition = {"time_interval_minutes": 10.0, "pixel_size_um": 0.65, "z_step_um": 2.5}
+    config = {
+        "datasets": {
+            "own": {
+                "plate": str(unscaled),
+                "phase": None,
+                "acquisition": acquisition,
+                "virtual_stain": {"train": {"train_fovs": ["A/1/0"]}},
+            }
+        }
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(tmp_path / "config.yaml", tmp_path)
+    handed = {"train_virtual_stain": 0, "predict_virtual_stain": 0}
+    for job in jobs:
+        if job.rule.name in handed:
+            handed[job.rule.name] += 1
+            assert job.params.config[SUPPLIED_KEY] == acquisition
+            own, supplied = split_supplied(job.params.config)
+            assert supplied == acquisition
+            VirtualStainConfig.model_validate(own)
+    assert handed["train_virtual_stain"] == 1 and handed["predict_virtual_stain"] == 2
+
+
 class _TileColumn(torch.nn.Module):
     """A stand-in network whose prediction is each pixel's column within the tile it sees."""
 
@@ -956,13 +1013,29 @@ def phase_copy(
 
 
 def predict_other_plate(
-    trained: dict[str, Any], phase: Path, root: Path, config: VirtualStainConfig | None = None
+    trained: dict[str, Any],
+    phase: Path,
+    root: Path,
+    config: VirtualStainConfig | None = None,
+    supplied: dict[str, float] | None = None,
 ) -> dict:
-    """Predict FOV A/1/0 of ``phase`` with the trained network named as a weights file (``checkpoint:``)."""
+    """Predict FOV A/1/0 of ``phase`` with the trained network named as a weights file (``checkpoint:``),
+    ``supplied`` the dataset's ``acquisition`` values."""
     config = config or user_checkpoint(trained["config"], trained["checkpoint"])
     output = root / "vs.zarr"
-    create_plate(config, phase, output)
-    return predict(config, phase, trained["checkpoint"], output, root / "A_1_0.json", "A/1/0")
+    create_plate(config, phase, output, supplied)
+    return predict(config, phase, trained["checkpoint"], output, root / "A_1_0.json", "A/1/0", supplied)
+
+
+def unscaled_copy(phase: Path, root: Path) -> Path:
+    """A copy of the phase plate whose positions state no scale (a raw plate read with ``phase: null``,
+    whose pixel size and z step only the dataset's ``acquisition`` supplies)."""
+    copy = root / "unscaled_phase.zarr"
+    shutil.copytree(phase, copy)
+    for fov_name in FOVS:
+        with ome_attributes(copy / fov_name) as ome:
+            ome["multiscales"][0]["datasets"][0]["coordinateTransformations"] = []
+    return copy
 
 
 def test_the_checkpoint_records_the_plate_it_was_trained_on(
@@ -976,6 +1049,65 @@ def test_the_checkpoint_records_the_plate_it_was_trained_on(
         "pixel_size_um": pytest.approx(0.65),
         "z_step_um": pytest.approx(2.5),
     }
+
+
+def test_a_network_trained_on_a_plate_without_scale_records_the_acquisition_values(
+    plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """phase: null on a raw plate stating no scale: the pixel size and z step the dataset's
+    ``acquisition`` supplies (as the prediction plate is written with them) are what the checkpoint
+    records, not None."""
+    unscaled = unscaled_copy(plate["phase"], tmp_path)
+    supplied = {"pixel_size_um": 0.65, "z_step_um": 2.5}
+    train(small_config(max_steps=2), unscaled, plate["plate"], tmp_path, supplied=supplied)
+    record = torch.load(tmp_path / "model.pt", weights_only=True)["metrics"]["training_input"]
+    assert (record["pixel_size_um"], record["z_step_um"]) == (pytest.approx(0.65), pytest.approx(2.5))
+
+
+@pytest.mark.parametrize(("pixel", "refused"), [(0.2, True), (0.65, False)], ids=["0.2 um", "0.65 um"])
+def test_a_plate_without_scale_is_compared_at_the_acquisition_values(
+    trained: dict[str, Any],
+    plate: dict[str, Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    pixel: float,
+    refused: bool,
+) -> None:
+    """A network trained at 0.65 µm given (virtual_stain.checkpoint) a plate stating no scale, whose
+    ``acquisition.pixel_size_um`` is 0.2 µm: refused, as if the plate stated it; at 0.65 µm it is
+    compared and accepted (no 'not compared' warning)."""
+    unscaled = unscaled_copy(plate["phase"], tmp_path)
+    supplied = {"pixel_size_um": pixel, "z_step_um": 2.5}
+    if refused:
+        with pytest.raises(
+            ArtifactError, match=r"pixel size 0\.2 µm in .*unscaled_phase\.zarr, expected 0\.65 µm"
+        ):
+            predict_other_plate(trained, unscaled, tmp_path, supplied=supplied)
+        assert not (tmp_path / "A_1_0.json").exists()
+        return
+    with caplog.at_level(logging.WARNING):
+        predict_other_plate(trained, unscaled, tmp_path, supplied=supplied)
+    assert "not compared" not in caplog.text
+
+
+def test_a_given_checkpoint_of_0_2_um_refuses_a_plate_without_scale_of_0_65_um_acquisition(
+    plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """The brief's case: a checkpoint recording 0.2 µm, a plate stating no scale whose
+    ``acquisition.pixel_size_um`` is 0.65: refused (main logged 'pixel size not compared', exit 0)."""
+    record = {
+        "plate": "elsewhere.zarr",
+        "channel": "Phase3D",
+        "slices": 5,
+        "pixel_size_um": 0.2,
+        "z_step_um": 2.5,
+    }
+    config = user_checkpoint(small_config(), Path("weights/vs.ckpt"))
+    unscaled = unscaled_copy(plate["phase"], tmp_path)
+    supplied = {"pixel_size_um": 0.65, "z_step_um": 2.5}
+    expected = r"pixel size 0\.65 µm in .*unscaled_phase\.zarr, expected 0\.2 µm"
+    with pytest.raises(ArtifactError, match=expected):
+        check_training_input(record, "weights/vs.ckpt", config, unscaled, 5, None, supplied)
 
 
 def test_a_network_predicts_another_plate_of_the_same_sampling_without_a_warning(

@@ -307,6 +307,15 @@ def phase_plate(dataset):
     return store_file(f"{RESULTS}/{dataset}/phase.zarr")
 
 
+def with_raw_phase_supplied(params_config, dataset):
+    """with_supplied where the phase plate is the raw plate (phase off): the sampling `acquisition`
+    supplies for it where its metadata states none. A reconstructed phase plate states its own (written
+    with them), so its jobs' params stay as they were."""
+    if CONFIG.datasets[dataset].phase is None:
+        return with_supplied(params_config, dataset)
+    return params_config
+
+
 def phase_ready(dataset):
     """Files whose existence proves every FOV's phase is written (empty when phase is off)."""
     if CONFIG.datasets[dataset].phase is None:

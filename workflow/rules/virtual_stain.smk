@@ -14,7 +14,11 @@ rule train_virtual_stain:
         # predicts again, it does not train again
         # training's RUN_KEYS (data_loader_workers, cache_megabytes) held at their defaults: editing
         # them trains nothing again (the weights are bitwise the same)
-        config=lambda w: CONFIG.datasets[w.dataset].virtual_stain.training_params(),
+        # and the sampling `acquisition` supplies for a raw phase plate stating none (phase off), which
+        # the checkpoint's training_input records
+        config=lambda w: with_raw_phase_supplied(
+            CONFIG.datasets[w.dataset].virtual_stain.training_params(), w.dataset
+        ),
         # their values: a params function of `threads`, which the params trigger does not compare
         # (as run_settings)
         run=lambda w, threads: CONFIG.datasets[w.dataset].virtual_stain.training_run_params(),
@@ -67,7 +71,9 @@ rule predict_virtual_stain:
     output:
         record=f"{RESULTS}/{{dataset}}/records/virtual_stain/{{row}}/{{col}}/{{fov}}.json",
     params:
-        config=lambda w: stage_config(w.dataset, "virtual_stain"),
+        # and the sampling `acquisition` supplies for a raw phase plate stating none (phase off), which
+        # a virtual_stain.checkpoint's training_input is compared with
+        config=lambda w: with_raw_phase_supplied(stage_config(w.dataset, "virtual_stain"), w.dataset),
         run=run_settings(lambda w: CONFIG.datasets[w.dataset].virtual_stain),  # tiles, slices per batch
         fov_name=FOV_NAME,
     log:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +178,7 @@ def predict_fov(
     outputs: PredictVirtualStainOutputs,
     *,
     fov_name: str,
+    supplied: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Fill position ``fov_name`` (``row/column/fov``) of the prediction plate; write its record.
 
@@ -189,7 +190,10 @@ def predict_fov(
     (:func:`~dynaclr.io.display.write_display_metadata`). Then writes the completion record (kind
     ``virtual_stain_fov``) at ``outputs.record``.
 
-    Missing phase voxels follow :mod:`dynaclr.numerics.missing` (module docstring).
+    Missing phase voxels follow :mod:`dynaclr.numerics.missing` (module docstring). A
+    ``virtual_stain.checkpoint`` is compared with the phase plate
+    (:func:`~dynaclr.virtual_stain.transfer.check_training_input`), whose pixel size and z step are those
+    its metadata states, else those ``supplied`` (the dataset's ``acquisition``).
 
     Returns:
         metrics also written to the record: ``fov_name``, ``n_frames``, ``seconds``,
@@ -219,6 +223,7 @@ def predict_fov(
             phase_path,
             int(phase.shape[2]),
             model_provenance.config.get("input_channel") if model_provenance is not None else None,
+            supplied,
         )
         where = f"{phase_path} FOV {fov_name} channel {config.input_channel!r}"
         normalization = fov_normalization(

@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +224,7 @@ def train_virtual_stain(
     outputs: TrainVirtualStainOutputs,
     *,
     log_dir: str | Path,
+    supplied: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Train the network on ``config.train.train_fovs`` and write a checkpoint with provenance.
 
@@ -231,6 +233,9 @@ def train_virtual_stain(
     ``raw_plate`` or your own, channel ``config.target_channel``), same positions and
     ``T, Z, Y, X``. Patches: random frames, slices and YX windows of the training FOVs (see
     :class:`SlabPatchDataset`).
+
+    ``supplied``: the sampling the dataset's ``acquisition`` supplies for a phase plate whose metadata
+    states none (the raw plate, phase off), which ``training_input`` records.
 
     Writes ``outputs.checkpoint`` (kind ``virtual_stain_model``) and Lightning logs (CSV and
     TensorBoard) under ``log_dir``. On CPU the same seed gives the same weights, whatever the run
@@ -266,7 +271,7 @@ def train_virtual_stain(
         "run": config.training_run_params()["train"],  # the run keys' values (the config holds defaults)
         # what a prediction on another plate compares (dynaclr.virtual_stain.transfer)
         TRAINING_INPUT_KEY: training_input_record(
-            inputs.phase_plate, config.input_channel, min(s.shape_tzyx[1] for s in sources)
+            inputs.phase_plate, config.input_channel, min(s.shape_tzyx[1] for s in sources), supplied
         ),
     }
     provenance = make_provenance(

@@ -9,14 +9,16 @@ plausible-looking but wrong image. Phase values in other units (radians, nm of o
 in training as in prediction.
 
 ``train_virtual_stain`` records, in the checkpoint's metrics under :data:`TRAINING_INPUT_KEY`, the
-training phase plate, its channel, the pixel size and z step its metadata states (``None`` where
-nothing states them: see :meth:`~dynaclr.io.plate.PlateSampling.stated_values`) and the fewest
-slices of a training FOV. A network the workflow trained itself (no ``virtual_stain.checkpoint``)
-is that dataset's own: the rule graph trains it on the plate it predicts, with the config it
-predicts with, so nothing is compared. Each ``predict_virtual_stain`` job of a network given
-through ``virtual_stain.checkpoint`` (:func:`check_training_input`) compares them with the phase
-plate it reads, whatever plate the checkpoint records (a relative path names a plate of the project
-it was trained in, which may be another with a dataset of the same name):
+training phase plate, its channel, the pixel size and z step its metadata states, else those the
+dataset's ``acquisition`` supplies for a plate stating none (``phase: null`` on a raw plate without
+scale; ``None`` where nothing states them: see
+:meth:`~dynaclr.io.plate.PlateSampling.stated_values`) and the fewest slices of a training FOV. A
+network the workflow trained itself (no ``virtual_stain.checkpoint``) is that dataset's own: the
+rule graph trains it on the plate it predicts, with the config it predicts with, so nothing is
+compared. Each ``predict_virtual_stain`` job of a network given through ``virtual_stain.checkpoint``
+(:func:`check_training_input`) compares them with the phase plate it reads, whatever plate the
+checkpoint records (a relative path names a plate of the project it was trained in, which may be
+another with a dataset of the same name):
 
 * pixel size or z step (the z step where slabs hold several slices of both plates) more than
   :data:`REFUSED_SCALE_RATIO` times larger or smaller: refused, naming the checkpoint, the key, both
@@ -58,18 +60,25 @@ REFUSED_SCALE_RATIO = 1.5
 _SIZES = (("pixel_size_um", "pixel size"), ("z_step_um", "z step"))
 
 
-def _stated_sizes(phase_plate: str | Path) -> dict[str, float | None]:
-    stated = read_plate_sampling(phase_plate).stated_values()
+def _stated_sizes(phase_plate: str | Path, supplied: Mapping[str, float] | None) -> dict[str, float | None]:
+    """The pixel size and z step the plate's metadata states, else those ``supplied`` (the dataset's
+    ``acquisition``, for a raw plate stating none: as the prediction plate is written with them);
+    ``None`` for one neither states."""
+    stated = read_plate_sampling(phase_plate, supplied).stated_values()
     return {key: stated[key] for key, _ in _SIZES}
 
 
-def training_input_record(phase_plate: str | Path, channel: str, slices: int) -> dict[str, Any]:
-    """What the checkpoint records of its training input (module docstring): JSON-ready."""
+def training_input_record(
+    phase_plate: str | Path, channel: str, slices: int, supplied: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    """What the checkpoint records of its training input (module docstring): JSON-ready. ``supplied``:
+    the sampling the dataset's ``acquisition`` supplies for a phase plate whose metadata states none
+    (:func:`~dynaclr.io.plate.split_supplied`)."""
     return {
         "plate": str(phase_plate),
         "channel": channel,
         "slices": int(slices),
-        **_stated_sizes(phase_plate),
+        **_stated_sizes(phase_plate, supplied),
     }
 
 
@@ -80,11 +89,13 @@ def check_training_input(
     phase_plate: str | Path,
     slices: int,
     trained_channel: str | None,
+    supplied: Mapping[str, float] | None = None,
 ) -> None:
     """Compare the checkpoint's training input (``record``; ``trained_channel``: the ``input_channel``
-    its provenance records, if any) with the phase plate a prediction reads (``slices`` per stack):
-    refuse, warn or accept as the module docstring says. A network the workflow trained itself
-    (``config.checkpoint`` None) is accepted without comparison or warning.
+    its provenance records, if any) with the phase plate a prediction reads (``slices`` per stack;
+    its pixel size and z step those its metadata states, else those ``supplied``, the dataset's
+    ``acquisition``): refuse, warn or accept as the module docstring says. A network the workflow
+    trained itself (``config.checkpoint`` None) is accepted without comparison or warning.
 
     Raises:
         ArtifactError: another pixel size or z step beyond :data:`REFUSED_SCALE_RATIO`, or a plate of
@@ -135,7 +146,7 @@ def check_training_input(
             trained_slices,
             trained_plate,
         )
-    found = _stated_sizes(phase_plate)
+    found = _stated_sizes(phase_plate, supplied)
     several = depth > 1 and slices > 1 and isinstance(trained_slices, int) and trained_slices > 1
     for key, name in _SIZES:
         if key == "z_step_um" and not several:
