@@ -1330,17 +1330,18 @@ def _model_file_problems(key: str, model_file: str | None, results: str, readme_
     ]
 
 
-def _phase_override_warnings(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout]) -> list[str]:
+def _phase_override_warnings(config: WorkflowConfig, supplied: Mapping[str, PlateLayout]) -> list[str]:
     """``phase.yx_pixel_size_um`` / ``z_step_um`` set and more than :data:`SCALE_RELATIVE_TOLERANCE`
-    off the value the raw plate's metadata states in a unit (or ``acquisition`` supplies): the README's
-    fix for wrong metadata, but a phase config copied from another plate's dataset overrides a right
-    one, and the phase (then every stage reading its plate) is computed in another size with exit 0."""
+    off the value the raw plate's metadata states in a unit (or ``acquisition`` supplies: ``supplied``,
+    :func:`supplied_layout`): the README's fix for wrong metadata, but a phase config copied from
+    another plate's dataset overrides a right one, and the phase (then every stage reading its plate)
+    is computed in another size with exit 0."""
     warnings = []
-    for name, raw in raw_layouts.items():
+    for name, raw in supplied.items():
         phase = config.datasets[name].phase
         if phase is None:
             continue
-        stated = supplied_layout(config.datasets[name], raw).stated_values()
+        stated = raw.stated_values()
         for field, key, what in (
             ("yx_pixel_size_um", "pixel_size_um", "pixel size"),
             ("z_step_um", "z_step_um", "z step"),
@@ -1374,10 +1375,10 @@ def workflow_warnings(
     warnings = _single_infected_fov_warnings(config, raw_layouts)
     warnings += _unread_annotation_warnings(config)
     warnings += _unannotated_task_warnings(config)
-    warnings += _phase_override_warnings(config, raw_layouts)
     supplied = {
         name: supplied_layout(dataset, raw_layouts[name]) for name, dataset in config.datasets.items()
     }
+    warnings += _phase_override_warnings(config, supplied)
     radii: dict[str, list[str]] = {}
     for matching in _default_radii(config, frame_counts(supplied), supplied):
         for name in matching.datasets:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -191,6 +192,10 @@ def parse_csv(path: str | Path, *, only_empty_missing: Sequence[str] = (), **opt
     return _without_repeated_columns(path, table, **options)
 
 
+#: pandas' name for the second and later columns a header names alike (``t.1``, ``t.2``).
+_MANGLED = re.compile(r"\.\d+$")
+
+
 class RepeatedColumnError(ValueError):
     """A CSV header names a column twice and the two columns hold different values."""
 
@@ -201,8 +206,11 @@ def _without_repeated_columns(path: str | Path, table: pd.DataFrame, **options: 
     a repeat holding the same values as the first (an index written twice, e.g. pandas'
     ``to_csv`` of a table indexed by a column it also holds) is dropped with an INFO line; a repeat
     holding other values is refused (:class:`RepeatedColumnError`), whichever column it is. Empty
-    names (pandas' ``Unnamed: i``) are not compared.
+    names (pandas' ``Unnamed: i``) are not compared. The header is read again only where pandas
+    renamed a column so (``<name>.<n>``): most files are read once.
     """
+    if not any(_MANGLED.search(str(column)) for column in table.columns):
+        return table
     written = pd.read_csv(  # type: ignore[call-overload]
         path, header=None, nrows=1, dtype=str, keep_default_na=False, **options
     )
