@@ -56,7 +56,7 @@ def match_observations_to_cells(
     the same label are read once, and the log line says how many. With ``other_labels='closer'``
     (annotations drawn from ground truth or a lineage, whose labels are right for the simulated
     cell they name) two of other labels on one tracked cell are two cells the tracker merged: the
-    closer one keeps the cell and the count is logged at INFO. Ground truth has no such column:
+    closer one keeps the cell and the count is logged at WARNING. Ground truth has no such column:
     two simulated cells picking one tracked cell are two cells the tracker merged, not two
     statements about one cell, and the closer one's values are copied (:func:`attach_ground_truth`).
 
@@ -109,8 +109,8 @@ def match_observations_to_cells(
             _refuse_other_labels_of_one_cell(merged, left, right, label_column, kind)
         n_read_once = int(merged.assign(_label=labels).duplicated(["_task", "_cell", "_label"]).sum())
         n_merged = int(merged.duplicated(["_task", "_cell"]).sum()) - n_read_once
-    if n_merged:
-        logger.info(
+    if n_merged:  # a label dropped: said at WARNING (the scores' n_matched still counts it)
+        logger.warning(
             "%d %s give a tracked cell another label than a closer one of its task: the tracker "
             "merged their cells, the closer one is kept",
             n_merged,
