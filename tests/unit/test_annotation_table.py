@@ -4,6 +4,7 @@ then classifiers and DTW pseudo-time run on it without any ground truth."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +30,7 @@ from dynaclr.classify.annotation_table import validate_annotation_table
 from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig, PseudotimeConfig
 from dynaclr.config.base import fill_fov_pattern
 from dynaclr.embeddings import build_anndata, write_embeddings
-from dynaclr.embeddings.cells import MatchOn
+from dynaclr.embeddings.cells import MatchOn, match_observations_to_cells
 from dynaclr.io import (
     LARGEST_ID,
     ArtifactKind,
@@ -55,6 +56,8 @@ SHAPE_YX = (256, 256)
 N_FRAMES = 20
 #: (T, Z, Y, X) of the plate the rule gives the import.
 SHAPE_TZYX = (N_FRAMES, 1, *SHAPE_YX)
+#: ``analysis.classification.max_match_distance_px`` the rule gives the import (the default).
+MAX_MATCH_PX = ClassificationConfig().max_match_distance_px
 
 
 @pytest.fixture(scope="module")
@@ -79,15 +82,21 @@ def _import(
     out: Path,
     tasks: Sequence[str] = ("infection", "division"),
     match_on: MatchOn = "position",
+    pixel_size_um: float | None = None,
+    position_unit: str = "px",
+    shape_tzyx: Sequence[int] = SHAPE_TZYX,
 ) -> pd.DataFrame:
     """Rule ``import_annotations`` as the workflow runs it: the config names the table it reads,
-    ``match_on`` is ``analysis.classification.match_annotations_on``."""
+    ``match_on`` is ``analysis.classification.match_annotations_on``, ``pixel_size_um`` the plate's
+    stated pixel size (None: not stated)."""
     return import_annotations_stage(
-        AnnotationConfig(table=str(table), tasks=tuple(tasks)),
+        AnnotationConfig(table=str(table), tasks=tuple(tasks), position_unit=position_unit),
         ImportAnnotationsInputs(table=(table,), tracks=tracks),
         AnnotationsOutputs(annotations=out),
-        shape_tzyx=SHAPE_TZYX,
+        shape_tzyx=shape_tzyx,
         match_on=match_on,
+        max_match_distance_px=MAX_MATCH_PX,
+        pixel_size_um=pixel_size_um,
     )
 
 
@@ -210,6 +219,117 @@ def test_positions_in_wrong_units_are_refused(planted, tracks, tmp_path):
     assert "outside the image (y in [-0.5, 255.5], x in [-0.5, 255.5] pixels)" in message
     assert "not micrometres" in message and "more than 1% outside is refused" in message
     assert not out.exists()
+
+
+def _matched(table: pd.DataFrame, truth: pd.DataFrame) -> int:
+    """Rows of ``table`` whose y, x lie within the classifiers' distance of a tracked cell of their
+    FOV and frame (what classify matches by position)."""
+    cells = truth[["fov_name", "t", "y", "x"]]
+    rows = match_observations_to_cells(table, cells, "position", MAX_MATCH_PX, unmatched_level=logging.DEBUG)
+    return int((rows >= 0).sum())
+
+
+@pytest.mark.parametrize("pixel_size_um", [0.65, 0.2])
+def test_positions_in_micrometres_inside_the_image_are_refused_naming_each_readings_count(
+    planted, tracks, tmp_path, pixel_size_um
+):
+    """y, x in micrometres on pixels finer than 1 µm stay inside the image: they were imported with
+    exit 0 and classify gave their labels to other cells or none. Now the counts matched as given
+    and read as micrometres are named with the key to set; with it, the table imports as the one in
+    pixels does."""
+    truth = planted["truth"]
+    table = _positioned_table(truth)
+    in_um = table.assign(y=table["y"] * pixel_size_um, x=table["x"] * pixel_size_um)
+    assert (in_um[["y", "x"]].to_numpy() < min(SHAPE_YX) - 0.5).all()  # inside: not refused as outside
+    n_given = _matched(in_um, truth)
+    assert n_given < 0.5 * len(table)
+    path = tmp_path / "mine.csv"
+    in_um.to_csv(path, index=False)
+    out = tmp_path / "annotations.parquet"
+    with pytest.raises(AnnotationTableError) as refused:
+        _import(path, tracks, out, pixel_size_um=pixel_size_um)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: of {len(table)} annotations with y, x, those within 6 px")
+    assert f"as given (pixels) {n_given}," in message
+    assert f"micrometres (pixel size {pixel_size_um:g} µm) {len(table)}," in message
+    assert message.endswith("Set annotations.position_unit: um (micrometres are divided by the pixel size)")
+    assert not out.exists()
+    in_px = _write(table, tmp_path / "px.csv")
+    expected = _import(in_px, tracks, tmp_path / "px.parquet", pixel_size_um=pixel_size_um)
+    written = _import(path, tracks, out, pixel_size_um=pixel_size_um, position_unit="um")
+    pd.testing.assert_frame_equal(written, expected)
+    record = read_table_provenance(out, "annotations").config
+    assert record["position_unit"] == "um" and record["pixel_size_um"] == pixel_size_um
+    assert record["position_readings"] == {"rows": len(table), "given": len(table)}
+    unstated = r"position_unit: um reads y, x as micrometres.*found none"
+    with pytest.raises(AnnotationTableError, match=unstated):
+        _import(path, tracks, out, position_unit="um")  # no pixel size stated
+
+
+def _write(table: pd.DataFrame, path: Path) -> Path:
+    table.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    "shape_yx", [SHAPE_YX, (SHAPE_YX[0], 2 * SHAPE_YX[1]), (2 * SHAPE_YX[0], SHAPE_YX[1])]
+)
+def test_swapped_positions_inside_the_image_are_refused(planted, tracks, tmp_path, shape_yx):
+    """x and y swapped: on a square image, and on a non-square one whose cells lie where the swap
+    stays inside, every position is inside the image and was imported with exit 0."""
+    truth = planted["truth"]
+    table = _positioned_table(truth)
+    swapped = table.assign(y=table["x"], x=table["y"])
+    n_given = _matched(swapped, truth)
+    path = _write(swapped, tmp_path / "mine.csv")
+    shape_tzyx = (N_FRAMES, 1, *shape_yx)
+    with pytest.raises(AnnotationTableError) as refused:
+        _import(path, tracks, tmp_path / "a.parquet", pixel_size_um=0.65, shape_tzyx=shape_tzyx)
+    message = str(refused.value)
+    assert f"as given (pixels) {n_given}, pixels with x and y swapped {len(table)}," in message
+    assert message.endswith("Swap the table's columns y and x (rename y to x and x to y)")
+    with pytest.raises(AnnotationTableError) as refused:  # pixel size not stated
+        _import(path, tracks, tmp_path / "a.parquet", shape_tzyx=shape_tzyx)
+    message = str(refused.value)
+    assert (
+        f"pixels with x and y swapped {len(table)}; micrometres not tried: the plate states no pixel"
+        in message
+    )
+
+
+def test_a_correct_table_imports_as_before_and_records_its_match(planted, tracks, tmp_path, caplog):
+    """Positions in pixels, pixel size known: one matching pass, the drawn table written, the counts
+    recorded. Most positions matching no tracked cell, with no reading matching clearly more (cells
+    the tracks lack, say): a warning naming the counts, not a refusal."""
+    truth = planted["truth"]
+    table = _positioned_table(truth)
+    out = tmp_path / "annotations.parquet"
+    with caplog.at_level("WARNING", logger="dynaclr.classify.annotation_table"):
+        written = _import(_write(table, tmp_path / "mine.csv"), tracks, out, pixel_size_um=0.65)
+    pd.testing.assert_frame_equal(written, _drawn(truth))
+    assert not caplog.records
+    record = read_table_provenance(out, "annotations").config
+    assert record["position_readings"] == {"rows": len(table), "given": len(table)}
+    assert "pixel_size_um" not in record
+    by_track = _import(_write(table, tmp_path / "t.csv"), tracks, tmp_path / "t.parquet", match_on="track")
+    pd.testing.assert_frame_equal(by_track, written)  # matching by track: positions are not compared
+    assert "position_readings" not in read_table_provenance(tmp_path / "t.parquet", "annotations").config
+    away = table.index < int(0.6 * len(table))
+    # 60 % of the rows 40 px off their cells, inside the image
+    table.loc[away, "y"] += np.where(table.loc[away, "y"] < SHAPE_YX[0] / 2, 40.0, -40.0)
+    n_given = _matched(table, truth)
+    assert n_given < 0.5 * len(table)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dynaclr.classify.annotation_table"):
+        _import(_write(table, tmp_path / "away.csv"), tracks, tmp_path / "away.parquet", pixel_size_um=0.65)
+    (warned,) = [record.getMessage() for record in caplog.records]
+    assert f"as given (pixels) {n_given}, pixels with x and y swapped" in warned
+    assert "no other reading matches clearly more (80 % of them and 2 times as many)" in warned
+
+
+def test_position_unit_applies_to_a_table_only():
+    with pytest.raises(ValidationError, match=r"position_unit='um' is the unit of your table's y, x"):
+        AnnotationConfig(position_unit="um")
 
 
 def test_a_stray_position_outside_the_image_is_a_warning_with_its_count(planted, tracks, tmp_path, caplog):
@@ -559,6 +679,8 @@ def test_tasks_must_match_the_config(planted, tracks, tmp_path):
             AnnotationsOutputs(annotations=tmp_path / "a.parquet"),
             shape_tzyx=SHAPE_TZYX,
             match_on="position",
+            max_match_distance_px=MAX_MATCH_PX,
+            pixel_size_um=None,
         )
     with pytest.raises(ValidationError, match=r"\.csv or \.parquet"):  # the config refuses it first
         AnnotationConfig(table=str(tmp_path / "mine.xlsx"))
@@ -865,6 +987,8 @@ def _import_per_fov(
         AnnotationsOutputs(annotations=out),
         shape_tzyx=SHAPE_TZYX,
         match_on=match_on,
+        max_match_distance_px=MAX_MATCH_PX,
+        pixel_size_um=None,
         fov_names=PLATE_FOVS,
     )
 
@@ -1002,6 +1126,8 @@ def test_two_fovs_naming_one_file_are_refused(tracks, tmp_path):
             AnnotationsOutputs(annotations=tmp_path / "a.parquet"),
             shape_tzyx=SHAPE_TZYX,
             match_on="position",
+            max_match_distance_px=MAX_MATCH_PX,
+            pixel_size_um=None,
             fov_names=["A/1/10", "A/11/0"],
         )
 

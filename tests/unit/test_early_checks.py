@@ -2539,6 +2539,9 @@ def test_a_table_per_fov_lists_the_files_that_exist_as_the_imports_inputs(
         # which rows are one cell follows the classifiers' matching: a compared param
         assert job.params.match_annotations_on == "position"
         assert "position" in list(job.non_derived_params)
+        # the table's y, x are matched to the tracked cells within the classifiers' distance, and read
+        # as micrometres on the plate's stated pixels (check_position_reading)
+        assert job.params.max_match_distance_px == 6.0 and job.params.pixel_size_um == 0.65
 
 
 def test_a_camera_offset_beyond_the_plates_pixel_type_is_refused_by_the_dry_run(tmp_path: Path) -> None:

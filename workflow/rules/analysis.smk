@@ -72,6 +72,10 @@ rule import_annotations:
         # which rows are one cell follows the classifiers' matching (unique_cells): a table classify
         # would refuse is refused by the import
         match_annotations_on=CONFIG.analysis.classification.match_annotations_on,
+        # matching by position, y, x that match the tracked cells only swapped or in the other unit
+        # are refused (check_position_reading); annotations.position_unit: um divides by the pixel size
+        max_match_distance_px=CONFIG.analysis.classification.max_match_distance_px,
+        pixel_size_um=lambda wildcards: tracked_pixel_size(wildcards.dataset),
         # the FOVs a table per FOV's files belong to; taking `input` makes it a param Snakemake does
         # not compare (which files exist is compared as the input), so it reruns no existing import
         fov_names=lambda wildcards, input: fovs(wildcards.dataset),

@@ -17,7 +17,12 @@ from snakemake.utils import validate
 from dynaclr.config import WorkflowConfig
 from dynaclr.config.embeddings import model_kind
 from dynaclr.config.patches import channel_indices
-from dynaclr.config.plate_checks import simulated_layout, workflow_problems, workflow_warnings
+from dynaclr.config.plate_checks import (
+    simulated_layout,
+    tracked_pixel_size_um,
+    workflow_problems,
+    workflow_warnings,
+)
 from dynaclr.config.transfer_checks import dataset_sampling, transfer_problems
 from dynaclr.convert import (
     find_tiff_files,
@@ -588,6 +593,13 @@ def plate_shape_tzyx(dataset):
     """(T, Z, Y, X) of a dataset's raw plate: the frames and pixels imported tracks must lie within."""
     n_t, _, n_z, n_y, n_x = plate_layout(dataset).shape_tczyx
     return [n_t, n_z, n_y, n_x]
+
+
+def tracked_pixel_size(dataset):
+    """The pixel size (µm) of a dataset's tracked positions where the plate's metadata, acquisition or
+    the phase config states it, else None (plate_checks.tracked_pixel_size_um): rule import_annotations
+    divides a table's y, x in micrometres by it, and tries that reading of a table in pixels."""
+    return tracked_pixel_size_um(dataset, CONFIG.datasets[dataset], plate_layout(dataset), RESULTS)
 
 
 def plate_stated_sampling(dataset):

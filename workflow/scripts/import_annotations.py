@@ -9,5 +9,7 @@ with job_context(snakemake.log[0], snakemake.threads):
         AnnotationsOutputs.from_rule(snakemake.output),
         shape_tzyx=snakemake.params.shape_tzyx,
         match_on=snakemake.params.match_annotations_on,
+        max_match_distance_px=snakemake.params.max_match_distance_px,
+        pixel_size_um=snakemake.params.pixel_size_um,
         fov_names=snakemake.params.fov_names,
     )

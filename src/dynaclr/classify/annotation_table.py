@@ -16,7 +16,7 @@ column         type      meaning
 ``t``          int >= 0  frame
 ``task``       str       ``infection`` or ``division``
 ``label``      str       ``infected``/``uninfected`` (infection), ``mitosis``/``interphase`` (division)
-``y``, ``x``   float     optional, pixels: where the cell is, for cells absent from the tracks
+``y``, ``x``   float     optional, pixels (``annotations.position_unit``): where the cell is
 =============  ========  ================================================================
 
 Other columns (an annotator's name, a note) are ignored. The import refuses, naming the file,
@@ -32,7 +32,10 @@ one cell where they match by track, as ``analysis.classification.match_annotatio
 cells that are
 in no FOV of the tracks or, without ``y, x``, not among the tracks at all, and given ``y, x``
 outside the plate's image in more than :data:`OUTSIDE_IMAGE_SHARE` of the rows that give them
-(fewer, or up to :data:`OUTSIDE_IMAGE_STRAY_ROWS` rows: a warning). ``y, x`` of the
+(fewer, or up to :data:`OUTSIDE_IMAGE_STRAY_ROWS` rows: a warning), and, where classifiers
+match by position, given ``y, x`` that match the tracked cells only when read with x and y swapped
+or in the other unit (:func:`check_position_reading`; ``annotations.position_unit``: ``px``, or
+``um`` for micrometres, divided by the plate's pixel size). ``y, x`` of the
 other rows are taken from the tracks (the track's centroid, which is also the patch centre), so
 classifiers match annotations to patches by position as they do for drawn annotations.
 
@@ -82,6 +85,7 @@ from dynaclr.classify.annotations import (
 from dynaclr.config.analysis import AnnotationConfig
 from dynaclr.config.base import fov_pattern_paths
 from dynaclr.config.reasons import single_class_folds, single_fov_class
+from dynaclr.embeddings.cells import match_observations_to_cells
 from dynaclr.io import (
     LARGEST_ID,
     ArtifactKind,
@@ -127,6 +131,19 @@ OUTSIDE_IMAGE_STRAY_ROWS = 2
 #: pixel-centre coordinates a pixel spans its index ± 0.5, so a click on the first row's top half
 #: reads y = -0.3.
 _PIXEL_HALF = 0.5
+#: Reading the table's ``y, x`` (:func:`check_position_reading`): where at least this share of the
+#: positioned rows match a tracked cell as the table gives them, the table is read as given after that
+#: one matching pass; below it, the other readings (x and y swapped; the other unit) are matched too.
+POOR_MATCH_SHARE = 0.5
+#: Another reading is the table's, and the import refuses, when it matches at least this share of the
+#: positioned rows, at least :data:`BETTER_MATCH_RATIO` times as many as the reading given and at least
+#: :data:`MIN_READING_ROWS` rows: cells cover a few percent of an image, so a wrong reading matches that
+#: share of rows by chance, never most of them.
+BETTER_MATCH_SHARE = 0.8
+BETTER_MATCH_RATIO = 2.0
+#: Fewer positioned rows than this are never refused for their reading: all of a handful may match by
+#: chance.
+MIN_READING_ROWS = 5
 
 
 class AnnotationTableError(ValueError):
@@ -813,7 +830,7 @@ def check_positions_in_image(annotations: pd.DataFrame, shape_yx: Sequence[int],
             for row in annotations[outside].head(_SHOWN).itertuples()
         )
         + f" (at {_rows(outside)}). Check that y, x are pixels of this dataset's images (not micrometres, "
-        "nor (x, y) swapped) and that the table is this dataset's"
+        "unless annotations.position_unit: um, nor (x, y) swapped) and that the table is this dataset's"
     )
     stray = n_outside <= OUTSIDE_IMAGE_STRAY_ROWS and n_outside < n_given
     if n_outside > OUTSIDE_IMAGE_SHARE * n_given and not stray:
@@ -825,6 +842,134 @@ def check_positions_in_image(annotations: pd.DataFrame, shape_yx: Sequence[int],
         "analysis.classification.max_match_distance_px",
         what,
     )
+
+
+def positions_in_pixels(
+    annotations: pd.DataFrame, position_unit: str, pixel_size_um: float | None, source: str
+) -> pd.DataFrame:
+    """``annotations`` with the table's ``y, x`` in pixels: divided by ``pixel_size_um`` where
+    ``position_unit`` (``annotations.position_unit``) is ``um``.
+
+    Raises:
+        AnnotationTableError: ``um`` on a plate whose pixel size nothing states.
+    """
+    if position_unit == "px":
+        return annotations
+    if pixel_size_um is None:
+        raise AnnotationTableError(
+            f"{source}: annotations.position_unit: um reads y, x as micrometres, divided by the plate's "
+            "pixel size; expected a pixel size stated by the plate's metadata or acquisition.pixel_size_um, "
+            "found none. Set acquisition.pixel_size_um, or write y, x in pixels (position_unit: px)"
+        )
+    return annotations.assign(y=annotations["y"] / pixel_size_um, x=annotations["x"] / pixel_size_um)
+
+
+def check_position_reading(
+    annotations: pd.DataFrame,
+    tracks: pd.DataFrame,
+    *,
+    max_distance_px: float,
+    position_unit: str,
+    pixel_size_um: float | None,
+    source: str,
+) -> dict[str, int]:
+    """Refuse a table whose ``y, x`` match the tracked cells only when read another way.
+
+    Positions in micrometres on pixels finer than 1 µm, or with x and y swapped, stay inside the
+    image (:func:`check_positions_in_image` lets them pass), and classifiers matching annotations
+    by position (``match_annotations_on: position``) then give their labels to other cells, or to
+    none. The table's positioned rows (already in pixels: :func:`positions_in_pixels`) are matched to
+    the tracked cells as classify matches them to patches (the tracks' centroids are the patch
+    centres: same FOV and frame, within ``max_distance_px``). Where fewer than
+    :data:`POOR_MATCH_SHARE` match, the other readings are matched too: x and y swapped and, where
+    the plate's pixel size is known, the other unit of ``position_unit`` (and it swapped). One that
+    matches at least :data:`BETTER_MATCH_SHARE` of the rows, :data:`BETTER_MATCH_RATIO` times as many
+    as the table as given and :data:`MIN_READING_ROWS` rows is the table's: refused. A poor match
+    with no better reading is a warning (positions of cells the tracks lack, or another dataset's).
+
+    Returns:
+        The positioned rows (``rows``) and the count matched by each reading tried (``given``, and
+        ``swapped``, ``um``/``px``, ``um_swapped``/``px_swapped`` where tried), for the record.
+
+    Raises:
+        AnnotationTableError: naming ``source``, each reading's count and what to fix (swap the
+            columns, ``annotations.position_unit``).
+    """
+    given = (annotations["y"].notna() & annotations["x"].notna()).to_numpy()
+    positioned = annotations.loc[given, ["fov_name", "t", "task"]].reset_index(drop=True)
+    y = annotations["y"].to_numpy(dtype=np.float64)[given]
+    x = annotations["x"].to_numpy(dtype=np.float64)[given]
+    n_rows = len(positioned)
+    counts = {"rows": n_rows}
+    if not n_rows:
+        return counts
+    cells = tracks[["fov_name", "t", "y", "x"]].astype({"fov_name": str})
+
+    def matched(reading_y: np.ndarray, reading_x: np.ndarray) -> int:
+        rows = match_observations_to_cells(
+            positioned.assign(y=reading_y, x=reading_x),
+            cells,
+            "position",
+            max_distance_px,
+            kind="annotations",
+            unmatched_level=logging.DEBUG,
+        )
+        return int((rows >= 0).sum())
+
+    n_given = counts["given"] = matched(y, x)
+    if n_given >= POOR_MATCH_SHARE * n_rows or n_rows < MIN_READING_ROWS:
+        return counts
+    readings = {"swapped": (x, y)}
+    other = "um" if position_unit == "px" else "px"
+    if pixel_size_um is not None:
+        factor = 1.0 / pixel_size_um if other == "um" else pixel_size_um
+        readings[other] = (y * factor, x * factor)
+        readings[f"{other}_swapped"] = (x * factor, y * factor)
+    for name, (reading_y, reading_x) in readings.items():
+        counts[name] = matched(reading_y, reading_x)
+    best = max(readings, key=lambda name: counts[name])
+    n_best = counts[best]
+    unit = {"px": "pixels", "um": "micrometres"}
+    said = {
+        "given": f"as given ({unit[position_unit]})",
+        "swapped": f"{unit[position_unit]} with x and y swapped",
+        other: f"{unit[other]} (pixel size {pixel_size_um:g} µm)" if pixel_size_um else unit[other],
+        f"{other}_swapped": f"{unit[other]} with x and y swapped",
+    }
+    shown = ", ".join(f"{said[name]} {counts[name]}" for name in ("given", *readings))
+    untried = f"; {unit[other]} not tried: the plate states no pixel size" if pixel_size_um is None else ""
+    what = (
+        f"{source}: of {n_rows} annotations with y, x, those within {max_distance_px:g} px "
+        f"(analysis.classification.max_match_distance_px) of a tracked cell of their FOV and frame number: "
+        f"{shown}{untried}"
+    )
+    if n_best >= max(BETTER_MATCH_SHARE * n_rows, BETTER_MATCH_RATIO * n_given, MIN_READING_ROWS):
+        fixes = []
+        if best.endswith("swapped"):
+            fixes.append("swap the table's columns y and x (rename y to x and x to y)")
+        if best.startswith(other):
+            fixes.append(
+                f"set annotations.position_unit: {other}"
+                + (" (micrometres are divided by the pixel size)" if other == "um" else "")
+            )
+        raise AnnotationTableError(
+            f"{what}. Expected y, x in {unit[position_unit]} (annotations.position_unit: {position_unit}), "
+            f"found positions that match the tracked cells read as {said[best]}: classifiers matching by "
+            "position would give their labels to other cells or to none. " + _sentence(", and ".join(fixes))
+        )
+    logger.warning(
+        "%s; no other reading matches clearly more (%.0f %% of them and %g times as many). Check that "
+        "y, x are this dataset's positions; rows matching no tracked cell match no patch",
+        what,
+        100.0 * BETTER_MATCH_SHARE,
+        BETTER_MATCH_RATIO,
+    )
+    return counts
+
+
+def _sentence(text: str) -> str:
+    """``text`` with its first letter upper-case (``str.capitalize`` lowers the others)."""
+    return text[:1].upper() + text[1:]
 
 
 def _sha256(path: Path) -> str:
@@ -937,6 +1082,8 @@ def import_annotations_stage(
     *,
     shape_tzyx: Sequence[int],
     match_on: MatchOn,
+    max_match_distance_px: float,
+    pixel_size_um: float | None,
     fov_names: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Validate a user's annotation table and write it as an ``annotations`` artifact.
@@ -953,6 +1100,12 @@ def import_annotations_stage(
     (:func:`check_positions_in_image`). ``match_on`` is how the classifiers will match the
     annotations to cells (``analysis.classification.match_annotations_on``): it decides which rows
     are one cell (:func:`unique_cells`), so a table classify would refuse is refused here.
+    The table's ``y, x`` are in ``config.position_unit`` (micrometres are divided by
+    ``pixel_size_um``, the plate's stated pixel size or None: :func:`positions_in_pixels`); matching
+    on position, a table whose ``y, x`` match the tracked cells within ``max_match_distance_px``
+    (``analysis.classification.max_match_distance_px``) only when read with x and y swapped or in
+    the other unit is refused, and the counts matched are recorded (``position_readings``:
+    :func:`check_position_reading`).
 
     With ``config.table`` a pattern (``{row}``, ``{col}``, ``{fov}``: a file per FOV),
     ``inputs.table`` are the files of it that exist and ``fov_names`` the plate's FOVs; the files
@@ -972,11 +1125,28 @@ def import_annotations_stage(
     layout = annotation_layout(table, source)
     annotations = validate_annotation_table(table, tasks, source, on=match_on)
     check_frames_in_movie(annotations, shape_tzyx[0], source)
+    annotations = positions_in_pixels(annotations, config.position_unit, pixel_size_um, source)
     check_positions_in_image(annotations, shape_tzyx[2:], source)
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
+    readings: dict[str, object] = {}
+    if match_on == "position":
+        readings["position_readings"] = check_position_reading(
+            annotations,
+            tracks,
+            max_distance_px=max_match_distance_px,
+            position_unit=config.position_unit,
+            pixel_size_um=pixel_size_um,
+            source=source,
+        )
     annotations = locate_annotations(annotations, tracks, source, str(tracks_path))
     annotations = annotations.sort_values(["task", "fov_name", "track_id", "t"], ignore_index=True)
-    recorded_config = {**config.model_dump(mode="json"), **hashes, "table_layout": layout}
+    recorded_config = {
+        **config.model_dump(mode="json"),
+        **hashes,
+        "table_layout": layout,
+        **({"pixel_size_um": pixel_size_um} if config.position_unit == "um" else {}),
+        **readings,
+    }
     provenance = make_provenance(
         ArtifactKind.ANNOTATIONS,
         recorded_config,

@@ -67,6 +67,15 @@ class AnnotationConfig(StrictModel):
             "Omit to draw annotations from the ground truth (simulated datasets)."
         ),
     )
+    position_unit: Literal["px", "um"] = Field(
+        "px",
+        description=(
+            "With 'table': the unit of its optional y, x columns: 'px' (pixels of the plate's images) or "
+            "'um' (micrometres, divided by the plate's pixel size, as its metadata or "
+            "acquisition.pixel_size_um states it, when imported). The import refuses a table whose y, x "
+            "match the tracked cells only when read in the other unit or with x and y swapped."
+        ),
+    )
     fraction_of_cells: float = Field(
         0.10,
         gt=0.0,
@@ -168,6 +177,11 @@ class AnnotationConfig(StrictModel):
     @model_validator(mode="after")
     def _table_or_draw(self) -> AnnotationConfig:
         if self.table is None:
+            if self.position_unit != type(self).model_fields["position_unit"].default:
+                raise ValueError(
+                    f"annotations.position_unit={self.position_unit!r} is the unit of your table's y, x; "
+                    "it does not apply without 'table': remove it"
+                )
             return self
         if not self.table.lower().endswith(ANNOTATION_TABLE_SUFFIXES):
             raise ValueError(

@@ -601,6 +601,17 @@ def _tracked_pixel_size(
     return plate, plate.geometry.pixel_size_um
 
 
+def tracked_pixel_size_um(name: str, dataset: DatasetConfig, raw: PlateLayout, results: str) -> float | None:
+    """The pixel size (µm) of dataset ``name``'s tracked positions where stated
+    (:func:`_tracked_pixel_size`; ``raw`` the plate as its metadata describes it, supplied by
+    ``acquisition`` here), else None: an annotation table's ``y, x`` in micrometres
+    (``annotations.position_unit: um``) are divided by it, and without it the import cannot try
+    reading a table in pixels as micrometres."""
+    plates = source_layouts(name, dataset, supplied_layout(dataset, raw), results)
+    stated = _tracked_pixel_size(dataset, plates)
+    return None if stated is None else stated[1]
+
+
 def _tracking_pixel_problems(
     name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]
 ) -> list[str]:
