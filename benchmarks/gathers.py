@@ -60,8 +60,9 @@ are the earlier stages' outputs): ``classify``, ``classification_intervals`` (th
 scores, from its predictions table, read whole), ``transfer_classifiers`` (the classifiers just
 fitted), ``project_embeddings`` (``pca`` only: UMAP and PHATE are not measured),
 ``align_pseudotime`` (reference from the ground truth), ``embedding_figures`` (without the explorer
-page, which needs a patch store), ``pseudotime_figure`` (the aligned trajectories of
-``align_pseudotime``'s table, without the gallery, which needs a patch store), ``export_embeddings``
+page, which needs a patch store), ``aligned_trajectories_figure`` (the aligned trajectories of
+``align_pseudotime``'s table, without the gallery, which needs a patch store; ``pseudotime_figure``
+before the accuracy figure went to a rule of its own), ``export_embeddings``
 (``.h5ad``, Parquet and VisCy's store, with the projections where ``project_embeddings`` ran; the
 store job writes a tracks table numbering the planted cells' nodes). The table gives per stage and N
 the peak MiB, the imports job's, and the bytes per stored value above the imports
@@ -368,7 +369,7 @@ ANALYSIS_STAGES = (
     "project_embeddings",
     "align_pseudotime",
     "embedding_figures",
-    "pseudotime_figure",
+    "aligned_trajectories_figure",
     "export_embeddings",
 )
 ANALYSIS_JOBS = ("analysis_store", *(f"analysis_{stage}" for stage in ANALYSIS_STAGES))
@@ -557,21 +558,19 @@ def analysis_job(job: str, args: argparse.Namespace) -> float:
             model=model,
             dataset=dataset,
         )
-    elif stage == "pseudotime_figure":
-        from dynaclr.figures.stage import PseudotimeFigureInputs, PseudotimeFigureOutputs, pseudotime_figure
+    elif stage == "aligned_trajectories_figure":
+        from dynaclr.figures.stage import (
+            AlignedTrajectoriesInputs,
+            AlignedTrajectoriesOutputs,
+            aligned_trajectories_figure,
+        )
 
         if args.imports_only:
             return 0.0
         started = time.perf_counter()
-        pseudotime_figure(
-            PseudotimeFigureInputs(
-                pseudotime=out / "pseudotime.parquet",
-                accuracy=out / "dtw_accuracy.csv",
-                embeddings=paths["embeddings"],
-            ),
-            PseudotimeFigureOutputs(
-                pseudotime_png=out / "pseudotime.png",
-                pseudotime_svg=out / "pseudotime.svg",
+        aligned_trajectories_figure(
+            AlignedTrajectoriesInputs(pseudotime=out / "pseudotime.parquet", embeddings=paths["embeddings"]),
+            AlignedTrajectoriesOutputs(
                 trajectories_png=out / "aligned_trajectories.png",
                 trajectories_svg=out / "aligned_trajectories.svg",
             ),

@@ -51,6 +51,7 @@ ANALYSIS_RULES = {
     "embedding_figures",
     "infected_fraction_figure",
     "pseudotime_figure",
+    "aligned_trajectories_figure",
     "transfer_classifiers",
     "results_table",
     "findings",
@@ -101,7 +102,7 @@ def test_dry_run_default_config_plans_the_demo(tmp_path):
     assert upstream(jobs) == expected
     assert ANALYSIS_RULES <= set(jobs) and not (INTERPRETATION_RULES | EXPORT_RULES) & set(jobs)
     # 2 trained models x 2 datasets, the VisCy model on demo_15min, 2 baselines on demo (baseline_datasets)
-    assert jobs["embed"] == 7 and jobs["pseudotime_figure"] == 7
+    assert jobs["embed"] == jobs["pseudotime_figure"] == jobs["aligned_trajectories_figure"] == 7
     assert jobs["classify"] == 4 and jobs["transfer_classifiers"] == 2  # train_on demo, apply_to demo_15min
     assert jobs["infected_fraction_figure"] == 6  # the VisCy model embeds no dataset with a classifier
     assert jobs["occlusion_attribution"] == 1  # analysis.occlusion.models: the time-aware model on demo
@@ -164,6 +165,7 @@ def test_dry_run_classifies_a_plate_dataset_that_names_its_annotation_table(tmp_
     assert jobs["draw_annotations"] == 1 and jobs["import_annotations"] == 1
     assert jobs["classify"] == jobs["align_pseudotime"] == jobs["transfer_classifiers"] == 2 * pairs
     assert jobs["pseudotime_figure"] == pairs  # simulated only: it plots the true onsets
+    assert jobs["aligned_trajectories_figure"] == 2 * pairs  # every aligned pair: no ground truth read
     assert jobs["infected_fraction_figure"] == 2 * pairs  # the plate's from its predictions alone
 
     classify_real = "results/evaluation/classification/on_real/real.parquet"
@@ -315,6 +317,7 @@ FIGURE_CAPTIONS = {  # figure -> (rule drawing it, words of its caption in workf
     "distances": ("embedding_figures", "Cosine distances between embeddings"),
     "infected_fraction": ("infected_fraction_figure", "Fraction of infected cells over time"),
     "pseudotime": ("pseudotime_figure", "Pseudo-time of infection by dynamic time warping"),
+    "aligned_trajectories": ("aligned_trajectories_figure", "Aligned trajectories (paper Fig. 6)"),
     "pc_features": ("interpret_embeddings", "What the principal components"),
     "pc_gallery": ("interpret_embeddings", "Cells along the first"),
     "feature_trajectories": ("feature_trajectories", "Engineered cell features along DTW pseudo-time"),

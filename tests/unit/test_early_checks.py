@@ -26,6 +26,7 @@ from plate_helpers import (
     rename_position,
     write_plate,
 )
+from snakemake.io import is_flagged
 from snakemake_interface_common.exceptions import WorkflowError
 from test_stage_contract import planned_jobs
 
@@ -1622,6 +1623,52 @@ def test_an_explicit_dtw_reference_leaves_other_datasets_their_own_reference(
         assert aligned[model, "mine"] == [f"results/embeddings/{model}/mine.zarr/zarr.json"]
         assert f"results/evaluation/predictions/{model}/theirs.parquet" in aligned[model, "theirs"]
         assert f"results/evaluation/transfer_predictions/{model}/bare.parquet" in aligned[model, "bare"]
+
+
+@pytest.mark.parametrize("event", ["infection", "division"])
+def test_a_plate_dtw_aligns_gets_its_aligned_trajectories_figure(
+    event: str, plate: Path, tmp_path: Path
+) -> None:
+    """Paper Fig 6 on any dataset: a plate DTW aligns (on its own infection predictions, `theirs`; on
+    those transferred from `theirs`, `mine`; on divisions, both) gets the aligned trajectories of every
+    model, registered in the report, though it has no ground truth; the accuracy figure, which plots
+    the true onsets, stays on simulated datasets (none here). The rule drawing both was planned on
+    simulated datasets only: a plate got no aligned trajectories."""
+    table = tmp_path / "theirs.csv"
+    table.write_text("fov_name,track_id,t,task,label\nA/1/Pos0,1,0,infection,uninfected\n")
+    config = plate_config(plate)
+    config["datasets"]["theirs"] = {
+        **copy.deepcopy(config["datasets"]["mine"]),
+        "annotations": {"table": str(table), "tasks": ["infection"]},
+    }
+    # a window of 2 + 3 frames fits the plate's 6
+    config["analysis"]["pseudotime"] = {
+        "event": event,
+        "reference_frames_before_onset": 2,
+        "reference_frames_after_onset": 3,
+    }
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = planned_jobs(configfile, tmp_path)
+    aligned = {
+        (job.wildcards["model"], job.wildcards["dataset"])
+        for job in jobs
+        if job.rule.name == "align_pseudotime"
+    }
+    drawn = {
+        (job.wildcards["model"], job.wildcards["dataset"]): job
+        for job in jobs
+        if job.rule.name == "aligned_trajectories_figure"
+    }
+    assert sorted(aligned) == [(m, d) for m in ("engineered_features", "m") for d in ("mine", "theirs")]
+    assert sorted(drawn) == sorted(aligned)
+    for (model, dataset), job in drawn.items():
+        png = f"results/figures/{dataset}/{model}/aligned_trajectories.png"
+        assert [str(path) for path in job.output] == [png, png.replace(".png", ".svg")]
+        assert is_flagged(job.output[0], "report")  # shown in the HTML report
+        assert f"results/evaluation/pseudotime/{model}/{dataset}.parquet" in map(str, job.input)
+    assert not [job for job in jobs if job.rule.name == "pseudotime_figure"]
 
 
 def unscaled_phase_config(tmp_path: Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@ and the model comparison table, chained on planted embeddings with known ground 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,8 @@ from dynaclr.embeddings import build_anndata, cell_table, read_embeddings, write
 from dynaclr.embeddings.projections import ProjectionInputs, ProjectionOutputs, projection_stage
 from dynaclr.evaluation.stage import TemporalMetricsInputs, TemporalMetricsOutputs, temporal_metrics_stage
 from dynaclr.figures.stage import (
+    AlignedTrajectoriesInputs,
+    AlignedTrajectoriesOutputs,
     EmbeddingFiguresInputs,
     EmbeddingFiguresOutputs,
     InfectedFractionInputs,
@@ -43,6 +46,7 @@ from dynaclr.figures.stage import (
     PseudotimeFigureOutputs,
     ResultsTableInputs,
     ResultsTableOutputs,
+    aligned_trajectories_figure,
     embedding_figures,
     infected_fraction_figure,
     pseudotime_figure,
@@ -182,26 +186,38 @@ def _pseudotime(
     artifacts: dict[str, Path],
     out: Path,
     model: str = "planted",
-    trajectories: bool = False,
     time_interval_minutes: float | None = None,
 ):
-    """Rule ``pseudotime_figure`` of ``model`` on the demo dataset, files under ``out``; with
-    ``trajectories``, the aligned trajectories too."""
-    drawn = {
-        "trajectories_png": out / "aligned_trajectories.png",
-        "trajectories_svg": out / "aligned_trajectories.svg",
-    }
+    """Rule ``pseudotime_figure`` of ``model`` on the demo dataset, files under ``out``."""
     outputs = PseudotimeFigureOutputs(
-        pseudotime_png=out / "pseudotime.png",
-        pseudotime_svg=out / "pseudotime.svg",
-        **(drawn if trajectories else {}),
+        pseudotime_png=out / "pseudotime.png", pseudotime_svg=out / "pseudotime.svg"
     )
     inputs = PseudotimeFigureInputs(
-        pseudotime=artifacts[f"{model}/pseudotime"],
-        accuracy=artifacts[f"{model}/accuracy"],
-        embeddings=artifacts[f"{model}/embeddings"] if trajectories else None,
+        pseudotime=artifacts[f"{model}/pseudotime"], accuracy=artifacts[f"{model}/accuracy"]
     )
     caption = pseudotime_figure(
+        inputs, outputs, model=model, dataset="demo", time_interval_minutes=time_interval_minutes
+    )
+    return caption, outputs
+
+
+def _trajectories(
+    artifacts: dict[str, Path],
+    out: Path,
+    model: str = "planted",
+    time_interval_minutes: float | None = None,
+    pseudotime: Path | None = None,
+):
+    """Rule ``aligned_trajectories_figure`` of ``model`` on the demo dataset, files under ``out``;
+    ``pseudotime``: another pseudo-time table than the one aligned on the ground truth."""
+    outputs = AlignedTrajectoriesOutputs(
+        trajectories_png=out / "aligned_trajectories.png",
+        trajectories_svg=out / "aligned_trajectories.svg",
+    )
+    inputs = AlignedTrajectoriesInputs(
+        pseudotime=pseudotime or artifacts[f"{model}/pseudotime"], embeddings=artifacts[f"{model}/embeddings"]
+    )
+    caption = aligned_trajectories_figure(
         inputs, outputs, model=model, dataset="demo", time_interval_minutes=time_interval_minutes
     )
     return caption, outputs
@@ -320,8 +336,10 @@ def test_the_dtw_figures_give_times_in_hours_where_the_frame_interval_is_known(a
     assert f"mean |error| {error:.2f} frames = {error / 2:.2f} h" in caption
     assert in_frames.startswith("times in frames (the frame interval is not recorded). Left,")
 
-    caption, _ = _pseudotime(artifacts, tmp_path, trajectories=True, time_interval_minutes=15)
+    caption, _ = _pseudotime(artifacts, tmp_path, time_interval_minutes=15)
     assert "times in hours (one frame = 15 min)" in caption
+    caption, _ = _trajectories(artifacts, tmp_path, time_interval_minutes=15)
+    assert "in hours (one frame = 15 min)" in caption
     cells = cell_table(read_embeddings(artifacts["planted/embeddings"]))[["fov_name", "track_id", "t"]]
     components, variance = principal_components(read_embeddings(artifacts["planted/embeddings"]).X, 2)
     frames_table = aligned_frames(pseudotime, cells.assign(pc1=components[:, 0], pc2=components[:, 1]))
@@ -334,13 +352,42 @@ def test_the_dtw_figures_give_times_in_hours_where_the_frame_interval_is_known(a
 
 
 def test_aligned_trajectories_follow_the_planted_state(artifacts, tmp_path):
-    _, outputs = _pseudotime(artifacts, tmp_path, trajectories=True)
+    caption, outputs = _trajectories(artifacts, tmp_path)
     _written(outputs.trajectories_png, outputs.trajectories_svg)
+    assert caption.endswith(
+        "Reference picked by: infection state from ground truth; no true infection onset is drawn."
+    )
     # the planted state turns by 90 degrees at the onset: a PC separates frames before and after it,
     # more than the PCs of noise embeddings aligned the same way (DTW's choice of matching windows
     # separates even noise somewhat; mock lineages, aligned too, never change state)
     planted, noise = (_before_after_separation(artifacts, model) for model in ("planted", "noise"))
     assert planted > 0.75 and planted > 1.2 * noise
+
+
+def test_aligned_trajectories_are_drawn_on_a_dataset_without_ground_truth(artifacts, tmp_path):
+    """A plate aligned by DTW on its classifier's predictions has no true onset (its accuracy table's
+    true onsets are NaN): the aligned trajectories are drawn all the same, from the pseudo-time and
+    the embeddings alone, finite, and the caption says what picked the reference and that no true
+    onset is drawn."""
+    pseudotime = tmp_path / "predicted" / "pseudotime.parquet"
+    _, accuracy = pseudotime_stage(
+        PseudotimeConfig(),
+        AlignPseudotimeInputs(
+            embeddings=artifacts["planted/embeddings"], predictions=artifacts["planted/predictions"]
+        ),
+        AlignPseudotimeOutputs(pseudotime=pseudotime, accuracy=tmp_path / "predicted" / "accuracy.csv"),
+        model="planted",
+        dataset="demo",
+    )
+    assert accuracy["true_onset_t"].isna().all() and not accuracy["has_observed_onset"].any()
+    caption, outputs = _trajectories(artifacts, tmp_path / "figures", pseudotime=pseudotime)
+    _written(outputs.trajectories_png, outputs.trajectories_svg)
+    assert caption.endswith(
+        "Reference picked by: infection state predicted by its own classifiers; no true infection onset "
+        "is drawn."
+    )
+    drawn = re.search(r"mean ± SD over (\d+) matched observations of (\d+) aligned lineages", caption)
+    assert drawn is not None and int(drawn[1]) > 0 and int(drawn[2]) > 1, caption
 
 
 def _before_after_separation(artifacts: dict[str, Path], model: str) -> float:

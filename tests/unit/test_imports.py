@@ -23,6 +23,7 @@ SCRIPTS = REPO_ROOT / "workflow" / "scripts"
 #: shim -> heavy packages its imports must not load (an empty set: no constraint).
 ABSENT: dict[str, set[str]] = {
     "align_pseudotime": {"torch"},
+    "aligned_trajectories_figure": {"torch"},
     "annotate_divisions_from_lineage": {"torch", "sklearn"},
     "cell_features": {"torch"},
     "classification_intervals": {"torch", "iohub", "lightning", "timm"},

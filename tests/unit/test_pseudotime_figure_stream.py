@@ -1,5 +1,5 @@
-"""Rule ``pseudotime_figure`` reads the embeddings store by blocks: the aligned trajectories drawn as
-from the store in memory (the PCs along pseudo-time, their variance fractions, the caption)."""
+"""Rule ``aligned_trajectories_figure`` reads the embeddings store by blocks: the aligned trajectories
+drawn as from the store in memory (the PCs along pseudo-time, their variance fractions, the caption)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,11 @@ from dynaclr.embeddings import (
     representation_matrix,
     write_embeddings,
 )
-from dynaclr.figures.stage import PseudotimeFigureInputs, PseudotimeFigureOutputs, pseudotime_figure
+from dynaclr.figures.stage import (
+    AlignedTrajectoriesInputs,
+    AlignedTrajectoriesOutputs,
+    aligned_trajectories_figure,
+)
 from dynaclr.figures.trajectories import (
     CELL_KEYS,
     aligned_frames,
@@ -30,7 +34,12 @@ from dynaclr.figures.trajectories import (
     principal_components,
 )
 from dynaclr.io import ArtifactKind, make_provenance, write_table
-from dynaclr.pseudotime.stage import AlignPseudotimeInputs, AlignPseudotimeOutputs, pseudotime_stage
+from dynaclr.pseudotime.stage import (
+    STATE_FROM_GROUND_TRUTH,
+    AlignPseudotimeInputs,
+    AlignPseudotimeOutputs,
+    pseudotime_stage,
+)
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 
 #: Rows per block of the streamed runs: the 288 cells of the store make 42 blocks, the last short.
@@ -101,7 +110,7 @@ def test_streamed_trajectories_equal_the_in_memory_ones(stores, monkeypatch, tmp
         return blocks
 
     def never(*args, **kwargs):
-        raise AssertionError("pseudotime_figure read the embeddings store whole")
+        raise AssertionError("aligned_trajectories_figure read the embeddings store whole")
 
     def recording_plot(frames, variance, *args, **kwargs):
         drawn.append((frames, variance))
@@ -118,16 +127,12 @@ def test_streamed_trajectories_equal_the_in_memory_ones(stores, monkeypatch, tmp
     monkeypatch.setattr("anndata.read_zarr", never)
     monkeypatch.setattr("dynaclr.figures.stage.plot_aligned_trajectories", recording_plot)
     monkeypatch.setattr("dynaclr.figures.stage._save", recording_save)
-    outputs = PseudotimeFigureOutputs(
-        pseudotime_png=tmp_path / "pseudotime.png",
-        pseudotime_svg=tmp_path / "pseudotime.svg",
+    outputs = AlignedTrajectoriesOutputs(
         trajectories_png=tmp_path / "aligned_trajectories.png",
         trajectories_svg=tmp_path / "aligned_trajectories.svg",
     )
-    inputs = PseudotimeFigureInputs(
-        pseudotime=stores["pseudotime"], accuracy=stores["accuracy"], embeddings=stores["embeddings"]
-    )
-    pseudotime_figure(inputs, outputs, model="planted", dataset="demo")
+    inputs = AlignedTrajectoriesInputs(pseudotime=stores["pseudotime"], embeddings=stores["embeddings"])
+    aligned_trajectories_figure(inputs, outputs, model="planted", dataset="demo")
     assert all(path.stat().st_size > 0 for path in outputs.model_dump().values())
 
     assert [blocks.block_rows for blocks in opened] == [BLOCK_ROWS]
@@ -140,6 +145,7 @@ def test_streamed_trajectories_equal_the_in_memory_ones(stores, monkeypatch, tmp
     )
     pd.testing.assert_frame_equal(frames[pcs], expected_frames[pcs], rtol=1e-9, atol=1e-9)
     assert ("row" in frames.columns) == ("row" in adata.obs.columns)
-    [_, (figure, caption)] = saved  # the accuracy figure, then the trajectories
-    assert caption == expected_caption
+    [(figure, caption)] = saved
+    picked = f"Reference picked by: {STATE_FROM_GROUND_TRUTH}; no true infection onset is drawn."
+    assert caption == f"{expected_caption} {picked}"
     assert_same_drawing(figure, expected_figure, rtol=1e-9, atol=1e-9)

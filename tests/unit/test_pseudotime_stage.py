@@ -620,7 +620,14 @@ def test_a_movie_whose_tracks_are_single_frames_is_reported_not_aligned(planted,
     written empty, the provenance's ``not_aligned`` says why with the counts, a WARNING names the
     dataset and what to check; collecting it with an aligned store keeps the other's rows, and its
     figure says "not computed"."""
-    from dynaclr.figures.stage import PseudotimeFigureInputs, PseudotimeFigureOutputs, pseudotime_figure
+    from dynaclr.figures.stage import (
+        AlignedTrajectoriesInputs,
+        AlignedTrajectoriesOutputs,
+        PseudotimeFigureInputs,
+        PseudotimeFigureOutputs,
+        aligned_trajectories_figure,
+        pseudotime_figure,
+    )
     from dynaclr.pseudotime.collect import (
         CollectPseudotimeInputs,
         CollectPseudotimeOutputs,
@@ -694,12 +701,7 @@ def test_a_movie_whose_tracks_are_single_frames_is_reported_not_aligned(planted,
     alone = read_table(outputs["toy"].pseudotime, ArtifactKind.PSEUDOTIME)[0]
     assert dict(pseudotime.dtypes) == dict(alone.dtypes)  # the empty table changes no column type
 
-    figures = PseudotimeFigureOutputs(
-        pseudotime_png=tmp_path / "f.png",
-        pseudotime_svg=tmp_path / "f.svg",
-        trajectories_png=tmp_path / "t.png",
-        trajectories_svg=tmp_path / "t.svg",
-    )
+    figures = PseudotimeFigureOutputs(pseudotime_png=tmp_path / "f.png", pseudotime_svg=tmp_path / "f.svg")
     caption = pseudotime_figure(
         PseudotimeFigureInputs(
             pseudotime=outputs["unlinked"].pseudotime, accuracy=outputs["unlinked"].accuracy
@@ -709,7 +711,21 @@ def test_a_movie_whose_tracks_are_single_frames_is_reported_not_aligned(planted,
         dataset="unlinked",
     )
     assert f"not computed: {reason}" in caption
-    assert all(path.exists() for path in (figures.pseudotime_png, figures.trajectories_svg))
+    trajectories = AlignedTrajectoriesOutputs(
+        trajectories_png=tmp_path / "t.png", trajectories_svg=tmp_path / "t.svg"
+    )
+    caption = aligned_trajectories_figure(
+        AlignedTrajectoriesInputs(
+            pseudotime=outputs["unlinked"].pseudotime, embeddings=tmp_path / "unlinked.zarr"
+        ),
+        trajectories,
+        model="planted",
+        dataset="unlinked",
+    )
+    assert f"not computed: {reason}" in caption
+    assert all(
+        path.exists() for path in (*figures.model_dump().values(), *trajectories.model_dump().values())
+    )
 
 
 def _planted_store(planted: dict, path, identity: dict[str, str]):

@@ -296,12 +296,13 @@ def test_the_dtw_figures_get_the_frame_interval_and_the_first_page_plain_model_d
 ) -> None:
     """The pseudo-time figures draw hours from the dataset's frame interval (the plate's, as the
     results table gives it); the first page describes each model in plain words, from its config."""
-    intervals = {
-        job.wildcards["dataset"]: job.params.time_interval_minutes
-        for job in demo_jobs
-        if job.rule.name == "pseudotime_figure"
-    }
-    assert intervals == {"demo": 30.0, "demo_15min": 15.0}
+    for rule in ("pseudotime_figure", "aligned_trajectories_figure"):
+        intervals = {
+            job.wildcards["dataset"]: job.params.time_interval_minutes
+            for job in demo_jobs
+            if job.rule.name == rule
+        }
+        assert intervals == {"demo": 30.0, "demo_15min": 15.0}, rule
     (findings,) = [job for job in demo_jobs if job.rule.name == "findings"]
     models = findings.params.models
     assert models["viscy_fixture"] == (

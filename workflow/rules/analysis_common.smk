@@ -11,8 +11,12 @@
 #   reference window is left out, with a WARNING), and the dataset whose track
 #   the config names as explicit reference (analysis.pseudotime.reference; the other datasets pick
 #   theirs as without one), or every dataset when the event is division. Without ground truth the
-#   accuracy table holds aligned onsets only (true onsets and errors NaN);
-#   simulated datasets only: infected-fraction and pseudo-time figures, which plot ground truth;
+#   accuracy table holds aligned onsets only (true onsets and errors NaN); the aligned trajectories
+#   (rule aligned_trajectories_figure, paper Fig 6, no ground truth read) are drawn for every
+#   aligned pair, and feature_trajectories for every interpreted aligned pair;
+#   simulated datasets only: the pseudo-time accuracy figure (rule pseudotime_figure), which plots
+#   the true onsets;
+#   every dataset with infection predictions: the infected fraction (beside the truth's on simulated);
 #   datasets of one time point (still images, WorkflowConfig.still_datasets): no temporal metrics,
 #   no DTW (nor what reads it); the results table and first page say "not computed: one time point".
 
@@ -305,29 +309,31 @@ def embedding_figures_mem_mb(wildcards, input):
     return _held_mem_mb(2000, EMBEDDING_FIGURES_BASE_MB, held)
 
 
-#: Memory of pseudotime_figure, which streams its store (docs/benchmarks.md, "pseudotime_figure
-#: streamed"): the aligned trajectories read the cells' fov_name, track_id, t (and patch row) and the
-#: features a block of rows at a time for the exact PCA (streamed_principal_components: a centred
+#: Memory of aligned_trajectories_figure, which streams its store (docs/benchmarks.md,
+#: "pseudotime_figure streamed", measured when pseudotime_figure drew these trajectories beside the
+#: accuracy figure): it reads the cells' fov_name, track_id, t (and patch row) and the features a
+#: block of rows at a time for the exact PCA (streamed_principal_components: a centred
 #: float64 copy of one block, the decoded chunk; 4 allowed, as temporal_metrics; the D x D scatter and
 #: its eigenvectors); per cell it holds the cells, their 3 PCs and the DTW pseudo-time table with the
 #: matched frames merged with the cells, never cells x features. Measured on 2 shared cores, 2026-12-04:
 #:   python benchmarks/gathers.py --workdir /tmp/mem_ptfig --analysis-cells 50000 200000 500000 \
-#:       --analysis-features 320 --analysis-stages align_pseudotime pseudotime_figure
-#: peak 735 / 862 / 1,087 MiB at 49,932 / 199,728 / 500,004 cells x 320 features (before, reading the
-#: store whole: 1,184 / 3,600 MiB at the first two, 54 bytes a value); 786 bytes per added cell from
-#: 199,728 to 500,004 cells (the same 65,536-row block), one reference from the ground truth, no gallery.
+#:       --analysis-features 320 --analysis-stages align_pseudotime aligned_trajectories_figure
+#: (the stage named pseudotime_figure then): peak 735 / 862 / 1,087 MiB at 49,932 / 199,728 /
+#: 500,004 cells x 320 features (before, reading the store whole: 1,184 / 3,600 MiB at the first
+#: two, 54 bytes a value); 786 bytes per added cell from 199,728 to 500,004 cells (the same
+#: 65,536-row block), one reference from the ground truth, no gallery.
 #: Allowed: 1,200 bytes a cell, 1,000 MB for the interpreter and libraries, 4 blocks.
-PSEUDOTIME_FIGURE_BASE_MB, PSEUDOTIME_FIGURE_BYTES_PER_CELL, PSEUDOTIME_FIGURE_BLOCK_COPIES = 1000, 1200, 4
+ALIGNED_TRAJECTORIES_BASE_MB, ALIGNED_TRAJECTORIES_BYTES_PER_CELL, ALIGNED_TRAJECTORIES_BLOCK_COPIES = 1000, 1200, 4
 
 
-def pseudotime_figure_mem_mb(wildcards, input):
-    """pseudotime_figure: at least 2,000 MB (its former floor); more from about 272,000 cells (320
-    features): 9,883 MB at 6.84 million cells x 320 features, 10,838 MB x 768."""
+def aligned_trajectories_mem_mb(wildcards, input):
+    """aligned_trajectories_figure: at least 2,000 MB (its former floor); more from about 272,000
+    cells (320 features): 9,883 MB at 6.84 million cells x 320 features, 10,838 MB x 768."""
     n_cells, n_features = _store_shape(input.embeddings)
     block_bytes = _block_bytes(n_features)
-    held = n_cells * PSEUDOTIME_FIGURE_BYTES_PER_CELL + PSEUDOTIME_FIGURE_BLOCK_COPIES * block_bytes
+    held = n_cells * ALIGNED_TRAJECTORIES_BYTES_PER_CELL + ALIGNED_TRAJECTORIES_BLOCK_COPIES * block_bytes
     held += _eigenproblem_bytes(n_features)
-    return _held_mem_mb(2000, PSEUDOTIME_FIGURE_BASE_MB, held)
+    return _held_mem_mb(2000, ALIGNED_TRAJECTORIES_BASE_MB, held)
 
 
 #: Memory of align_pseudotime, which streams its store (docs/benchmarks.md, "align_pseudotime
@@ -837,9 +843,9 @@ def analysis_outputs():
     if aligned_pairs():
         targets += [f"{RESULTS}/evaluation/pseudotime.parquet", f"{RESULTS}/evaluation/dtw_accuracy.csv"]
     for model, dataset in aligned_pairs():
-        if dataset in SIMULATED:
+        targets += figure_files("aligned_trajectories", model, dataset)  # no ground truth read
+        if dataset in SIMULATED:  # the accuracy plots the true onsets
             targets += figure_files("pseudotime", model, dataset)
-            targets += figure_files("aligned_trajectories", model, dataset)
     return targets + interpretation_outputs() + occlusion_outputs() + distillation_outputs()
 
 

@@ -1,7 +1,9 @@
 # Figures (PNG + SVG) and the model comparison table, each registered in the HTML report
 # (`snakemake --report results/report.html`) with a caption from workflow/report/. The figures of one
-# (model, dataset) are drawn by up to three jobs, grouped by what they read: the embeddings (every
-# dataset), the classifier's predictions and the DTW outputs (simulated datasets).
+# (model, dataset) are drawn by up to four jobs, grouped by what they read: the embeddings (every
+# dataset), the classifier's predictions (every dataset with infection predictions), the DTW
+# pseudo-time with the embeddings (the aligned trajectories: every dataset DTW aligns, a plate
+# without ground truth too) and the DTW accuracy (simulated datasets: it plots the true onsets).
 # results/figures/{dataset}/{model}/<figure>.{png,svg}; results/figures/results_table.{png,svg}.
 
 
@@ -94,14 +96,10 @@ rule infected_fraction_figure:
 
 rule pseudotime_figure:
     """DTW pseudo-time of one model's embeddings vs the true time since the event (simulated
-    datasets), and the aligned trajectories: PCs along pseudo-time with a gallery (paper Fig 6); the
-    embeddings are read a block of rows at a time (their PCA), never whole."""
+    datasets: it plots the true onsets)."""
     input:
         pseudotime=f"{RESULTS}/evaluation/pseudotime/{{model}}/{{dataset}}.parquet",
         accuracy=f"{RESULTS}/evaluation/dtw_accuracy/{{model}}/{{dataset}}.csv",
-        embeddings=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
-        patches_zarr=lambda w: patch_store(w.dataset, embedding_spec(w.model, w.dataset))["zarr"],
-        patches_parquet=lambda w: patch_store(w.dataset, embedding_spec(w.model, w.dataset))["parquet"],
     output:
         pseudotime_png=report(
             f"{RESULTS}/figures/{{dataset}}/{{model}}/pseudotime.png",
@@ -111,6 +109,37 @@ rule pseudotime_figure:
             labels={"model": "{model}", "figure": "pseudo-time accuracy"},
         ),
         pseudotime_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/pseudotime.svg",
+    params:
+        # the plate's frame interval (the results table's time_interval_minutes): hours, else frames
+        time_interval_minutes=lambda w: plate_sampling(w.dataset).time_interval_minutes,
+    wildcard_constraints:
+        model=EMBEDDED_MODELS,
+        dataset=SIMULATED_DATASETS,
+    log:
+        f"{RESULTS}/logs/pseudotime_figure/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pseudotime_figure/{{model}}/{{dataset}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/dynaclr.yaml"
+    script:
+        "../scripts/pseudotime_figure.py"
+
+
+rule aligned_trajectories_figure:
+    """The aligned trajectories of one model's embeddings: PCs along DTW pseudo-time with a gallery
+    (paper Fig 6), on every dataset DTW aligns (aligned_pairs: a plate aligned on its infection
+    predictions or on divisions too; no ground truth read); the embeddings are read a block of rows
+    at a time (their PCA), never whole."""
+    input:
+        pseudotime=f"{RESULTS}/evaluation/pseudotime/{{model}}/{{dataset}}.parquet",
+        embeddings=store_file(f"{RESULTS}/embeddings/{{model}}/{{dataset}}.zarr"),
+        patches_zarr=lambda w: patch_store(w.dataset, embedding_spec(w.model, w.dataset))["zarr"],
+        patches_parquet=lambda w: patch_store(w.dataset, embedding_spec(w.model, w.dataset))["parquet"],
+    output:
         trajectories_png=report(
             f"{RESULTS}/figures/{{dataset}}/{{model}}/aligned_trajectories.png",
             caption="../report/aligned_trajectories.rst",
@@ -124,19 +153,18 @@ rule pseudotime_figure:
         time_interval_minutes=lambda w: plate_sampling(w.dataset).time_interval_minutes,
     wildcard_constraints:
         model=EMBEDDED_MODELS,
-        dataset=SIMULATED_DATASETS,
     log:
-        f"{RESULTS}/logs/pseudotime_figure/{{model}}/{{dataset}}.log",
+        f"{RESULTS}/logs/aligned_trajectories_figure/{{model}}/{{dataset}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/pseudotime_figure/{{model}}/{{dataset}}.tsv"
+        f"{RESULTS}/benchmarks/aligned_trajectories_figure/{{model}}/{{dataset}}.tsv"
     threads: 1
     resources:
-        mem_mb=pseudotime_figure_mem_mb,
+        mem_mb=aligned_trajectories_mem_mb,
         runtime=10,
     conda:
         "../../envs/dynaclr.yaml"
     script:
-        "../scripts/pseudotime_figure.py"
+        "../scripts/aligned_trajectories_figure.py"
 
 
 rule results_table:

@@ -10,7 +10,7 @@ the whole chunk anyway), about :data:`BLOCK_BYTES` of float64; rule ``embed`` wr
 :data:`dynaclr.embeddings.store.STREAMED_CHUNK_ROWS` rows. :func:`standard_scaler_statistics` gives
 the column statistics scikit-learn's ``StandardScaler`` would fit on the whole matrix,
 :func:`streamed_principal_components` its PCA (rules ``project_embeddings``, ``align_pseudotime``,
-``pseudotime_figure`` and ``interpret_embeddings``).
+``aligned_trajectories_figure`` and ``interpret_embeddings``).
 """
 
 from __future__ import annotations

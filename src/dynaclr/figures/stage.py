@@ -7,8 +7,10 @@
 * :func:`infected_fraction_figure` (rule ``infected_fraction_figure``, simulated datasets with
   predictions): the infected fraction over time, classifier vs truth;
 * :func:`pseudotime_figure` (rule ``pseudotime_figure``, simulated datasets): DTW pseudo-time vs
-  the true time since onset, and the aligned trajectories (paper Fig 6: PCs along pseudo-time, a
-  gallery of the best-aligned cells; :mod:`dynaclr.figures.trajectories`);
+  the true time since onset;
+* :func:`aligned_trajectories_figure` (rule ``aligned_trajectories_figure``, every (model, dataset)
+  DTW aligns, a plate without ground truth too): the aligned trajectories (paper Fig 6: PCs along
+  pseudo-time, a gallery of the best-aligned cells; :mod:`dynaclr.figures.trajectories`);
 * :func:`feature_trajectories_stage` (rule ``feature_trajectories``, opt-in): engineered cell
   features along pseudo-time (paper Fig. 5: organelle remodelling;
   :mod:`dynaclr.figures.feature_trajectories`);
@@ -138,23 +140,34 @@ class InfectedFractionOutputs(StageFiles):
 
 
 class PseudotimeFigureInputs(StageFiles):
-    """Rule ``pseudotime_figure``: one (model, dataset)'s DTW pseudo-time and its accuracy table;
-    for the aligned trajectories, its embeddings and the patch store they were computed from."""
+    """Rule ``pseudotime_figure``: one (model, dataset)'s DTW pseudo-time and its accuracy table."""
 
     pseudotime: Path
     accuracy: Path
-    embeddings: Path | None = None
+
+
+class PseudotimeFigureOutputs(StageFiles):
+    """Rule ``pseudotime_figure``: the accuracy figure (PNG and SVG)."""
+
+    pseudotime_png: Path
+    pseudotime_svg: Path
+
+
+class AlignedTrajectoriesInputs(StageFiles):
+    """Rule ``aligned_trajectories_figure``: one (model, dataset)'s DTW pseudo-time, its embeddings
+    and, for the gallery, the patch store they were computed from."""
+
+    pseudotime: Path
+    embeddings: Path
     patches_zarr: Path | None = None
     patches_parquet: Path | None = None
 
 
-class PseudotimeFigureOutputs(StageFiles):
-    """Rule ``pseudotime_figure``: the accuracy figure and the aligned trajectories (PNG and SVG)."""
+class AlignedTrajectoriesOutputs(StageFiles):
+    """Rule ``aligned_trajectories_figure``: the aligned trajectories (PNG and SVG)."""
 
-    pseudotime_png: Path
-    pseudotime_svg: Path
-    trajectories_png: Path | None = None
-    trajectories_svg: Path | None = None
+    trajectories_png: Path
+    trajectories_svg: Path
 
 
 class ResultsTableInputs(StageFiles):
@@ -358,31 +371,63 @@ def pseudotime_figure(
     """
     pseudotime, provenance = read_table(inputs.pseudotime, ArtifactKind.PSEUDOTIME)
     accuracy = read_dtw_accuracy(inputs.accuracy)
-    event = _aligned_event(provenance.config)
     not_aligned = provenance.config.get("not_aligned")
-    if not_aligned:  # nothing aligned (align_pseudotime logged why at WARNING): the figures say so
+    if not_aligned:  # nothing aligned (align_pseudotime logged why at WARNING): the figure says so
         return _save_not_computed(
             f"{model}, {dataset}",
             "DTW pseudo-time",
             not_aligned,
             (outputs.pseudotime_png, outputs.pseudotime_svg),
-            (outputs.trajectories_png, outputs.trajectories_svg),
         )
-    clock = FrameClock.of(time_interval_minutes)
     figure, caption = plot_pseudotime_accuracy(
-        pseudotime, accuracy, label=f"{model}, {dataset}", event=event, clock=clock
+        pseudotime,
+        accuracy,
+        label=f"{model}, {dataset}",
+        event=_aligned_event(provenance.config),
+        clock=FrameClock.of(time_interval_minutes),
     )
-    caption = _save(figure, caption, outputs.pseudotime_png, outputs.pseudotime_svg)
-    if outputs.trajectories_png is not None and outputs.trajectories_svg is not None:
-        if inputs.embeddings is None:
-            raise ValueError("the aligned trajectories need the embeddings (input 'embeddings')")
-        figure, trajectories = _aligned_trajectories(inputs, pseudotime, event, f"{model}, {dataset}", clock)
-        _save(figure, trajectories, outputs.trajectories_png, outputs.trajectories_svg)
-    return caption
+    return _save(figure, caption, outputs.pseudotime_png, outputs.pseudotime_svg)
+
+
+def aligned_trajectories_figure(
+    inputs: AlignedTrajectoriesInputs,
+    outputs: AlignedTrajectoriesOutputs,
+    *,
+    model: str,
+    dataset: str,
+    time_interval_minutes: float | None = None,
+) -> str:
+    """The aligned trajectories (paper Fig 6) of any dataset DTW aligns: the first PCs of the
+    embeddings along pseudo-time and a gallery of the best-aligned cells.
+
+    Reads no ground truth: pseudo-time is the time since the reference's event, and the caption
+    says what picked the reference (its provenance's ``state_source``: ground truth, the infection
+    classifiers' predictions, the tracks' lineage) or that ``analysis.pseudotime.reference`` named
+    it. A pseudo-time table with nothing aligned (``not_aligned``) gives a figure saying so.
+    ``time_interval_minutes`` as :func:`pseudotime_figure`.
+
+    Returns:
+        The caption.
+    """
+    label = f"{model}, {dataset}"
+    pseudotime, provenance = read_table(inputs.pseudotime, ArtifactKind.PSEUDOTIME)
+    not_aligned = provenance.config.get("not_aligned")
+    if not_aligned:  # nothing aligned (align_pseudotime logged why at WARNING): the figure says so
+        return _save_not_computed(
+            label, "DTW pseudo-time", not_aligned, (outputs.trajectories_png, outputs.trajectories_svg)
+        )
+    event = _aligned_event(provenance.config)
+    figure, caption = _aligned_trajectories(
+        inputs, pseudotime, event, label, FrameClock.of(time_interval_minutes)
+    )
+    state_source = str(provenance.config.get("state_source") or "")
+    picked = state_source or "the track analysis.pseudotime.reference names"
+    caption = f"{caption} Reference picked by: {picked}; no true {event} is drawn."
+    return _save(figure, caption, outputs.trajectories_png, outputs.trajectories_svg)
 
 
 def _aligned_trajectories(
-    inputs: PseudotimeFigureInputs, pseudotime: pd.DataFrame, event: str, label: str, clock: FrameClock
+    inputs: AlignedTrajectoriesInputs, pseudotime: pd.DataFrame, event: str, label: str, clock: FrameClock
 ) -> tuple[Figure, str]:
     """PCs of the embeddings along pseudo-time, with a gallery from the patch store when given.
 
@@ -393,7 +438,6 @@ def _aligned_trajectories(
     :func:`~dynaclr.embeddings.blocks.streamed_principal_components`, to rounding). The job holds
     the cells and their first PCs, not cells x features.
     """
-    assert inputs.embeddings is not None
     blocks = open_representation(inputs.embeddings, "features")  # by blocks of rows, never whole
     n_components = min(3, *blocks.shape)
     # principal_components' PCA (z-scored, scikit-learn's signs), accumulated over the blocks
