@@ -266,6 +266,7 @@ def test_tiny_run_writes_all_artifacts(finished_tiny_run):
         "evaluation/findings.csv",
         "tiny/exports/ctc/A_1_0/res_track.txt",
         "tiny/exports/ctc/B_1_0/mask000.tif",
+        "tiny/exports/ctc_labels/A_1_0.csv",
         "exports/embeddings/time_aware/tiny.h5ad",
         "exports/embeddings/engineered_features/tiny.parquet",
         "exports/embeddings/time_aware/tiny.viscy.zarr",

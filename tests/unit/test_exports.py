@@ -10,7 +10,15 @@ import pandas as pd
 import pytest
 from iohub.ngff import open_ome_zarr
 
-from dynaclr.exports.ctc import ExportCtcInputs, ExportCtcOutputs, ctc_tracks, export_ctc_fov, mask_name
+from dynaclr.exports.ctc import (
+    LABEL_COLUMNS,
+    ExportCtcInputs,
+    ExportCtcOutputs,
+    ctc_tracks,
+    export_ctc_fov,
+    export_labels,
+    mask_name,
+)
 from dynaclr.exports.embeddings import (
     ExportEmbeddingsInputs,
     ExportEmbeddingsOutputs,
@@ -95,10 +103,11 @@ def test_a_ctc_export_refuses_a_lineage_no_ctc_reader_accepts(tracked: dict[str,
     with pytest.raises(ArtifactError, match=expected):
         export_ctc_fov(
             ExportCtcInputs(tracks_plate=tracked["plate"], tracks_csv=tracked["csv"]),
-            ExportCtcOutputs(res_track=folder / "res_track.txt"),
+            ExportCtcOutputs(res_track=folder / "res_track.txt", labels=tmp_path / "labels.csv"),
             FOV,
         )
     assert not folder.exists()
+    assert not (tmp_path / "labels.csv").exists()
 
 
 def test_mask_names_pad_to_three_digits_and_more_for_long_movies():
@@ -110,7 +119,7 @@ def test_a_ctc_export_reads_back_through_the_ctc_import(tracked: dict[str, Path]
     folder = tmp_path / "ctc" / "A_1_0"
     tracks = export_ctc_fov(
         ExportCtcInputs(tracks_plate=tracked["plate"], tracks_csv=tracked["csv"]),
-        ExportCtcOutputs(res_track=folder / "res_track.txt"),
+        ExportCtcOutputs(res_track=folder / "res_track.txt", labels=tmp_path / "labels.csv"),
         FOV,
     )
     lineage = (folder / "res_track.txt").read_text().split("\n")
@@ -132,6 +141,72 @@ def test_a_ctc_export_reads_back_through_the_ctc_import(tracked: dict[str, Path]
     assert mask.dtype == np.uint16 and mask.shape == (32, 32)
     assert np.array_equal(mask > 0, tracked["labels"][3, 0, 0] > 0)
     assert set(np.unique(mask[tracked["labels"][3, 0, 0] == 1])) == {8}
+    # beside the folder, each label's track: the ids as they are, run 8 after track 1's gap
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert list(labels.columns) == list(LABEL_COLUMNS)
+    assert sorted(labels.itertuples(index=False, name=None)) == sorted(
+        [
+            (FOV, 1, 1, 0, 1, 0),
+            (FOV, 8, 1, 3, 5, 1),
+            (FOV, 2, 2, 0, 2, 0),
+            (FOV, 3, 3, 3, 5, 2),
+            (FOV, 4, 4, 3, 5, 2),
+            (FOV, 7, 7, 4, 5, 0),
+        ]
+    )
+
+
+#: Track ids of the fixture given ids a CTC mask cannot hold (track 2 divides into 3 and 4).
+LARGE_IDS = {1: 5, 2: 70000, 3: 70001, 4: 123456, 7: 7}
+
+
+def test_track_ids_above_uint16_are_exported_renumbered_with_their_lineage(
+    tracked: dict[str, Path], tmp_path: Path
+):
+    """Tracks 70000 -> 70001, 123456 (a division) and 5, 7: before, refused ("CTC masks are uint16");
+    now renumbered 1 .. 5 in track id order in every mask and in ``P``, track 5's run after its gap
+    labelled 6, and the CSV beside the folder maps each label back to its track."""
+    labels = tracked["labels"].copy()
+    for old, new in LARGE_IDS.items():
+        labels[tracked["labels"] == old] = new
+    with open_ome_zarr(tracked["plate"], layout="hcs", mode="r+") as plate:
+        plate[FOV]["0"][:] = labels
+    table = pd.read_csv(tracked["csv"])
+    table["track_id"] = table["track_id"].map(LARGE_IDS)
+    table["parent_track_id"] = table["parent_track_id"].map({-1: -1, **LARGE_IDS})
+    table.to_csv(tracked["csv"], index=False)
+    folder = tmp_path / "ctc" / "A_1_0"
+    export_ctc_fov(
+        ExportCtcInputs(tracks_plate=tracked["plate"], tracks_csv=tracked["csv"]),
+        ExportCtcOutputs(res_track=folder / "res_track.txt", labels=tmp_path / "labels.csv"),
+        FOV,
+    )
+    lineage = (folder / "res_track.txt").read_text().split()
+    assert sorted(" ".join(lineage[i : i + 4]) for i in range(0, len(lineage), 4)) == sorted(
+        ["1 0 1 0", "6 3 5 1", "2 4 5 0", "3 0 2 0", "4 3 5 3", "5 3 5 3"]
+    )
+    back = pd.read_csv(tmp_path / "labels.csv").set_index("ctc_label")
+    assert back["track_id"].to_dict() == {1: 5, 6: 5, 2: 7, 3: 70000, 4: 70001, 5: 123456}
+    assert back["ctc_parent"].to_dict() == {1: 0, 6: 1, 2: 0, 3: 0, 4: 3, 5: 3}
+    import tifffile
+
+    for t in range(6):
+        mask = tifffile.imread(folder / mask_name(t, 6))
+        # each pixel's label names, through the CSV, the track the plate has there
+        tracks_there = back["track_id"].reindex(mask.ravel()).fillna(0).to_numpy().reshape(mask.shape)
+        assert np.array_equal(tracks_there, labels[t, 0, 0])
+    # read back through the CTC import and mapped back: the original tracks and lineage
+    imported, _ = read_ctc_folder(folder, folder / "res_track.txt", FOV, (6, 1, 32, 32))
+    imported["track_id"] = imported["track_id"].map(back["track_id"])
+    imported["parent_track_id"] = imported["parent_track_id"].map({-1: -1, **back["track_id"].to_dict()})
+    parents = imported.drop_duplicates("track_id").set_index("track_id")["parent_track_id"].to_dict()
+    assert parents == {5: -1, 7: -1, 70000: -1, 70001: 70000, 123456: 70000}
+
+
+def test_a_fov_with_more_ctc_tracks_than_uint16_labels_is_refused():
+    present = {0: set(range(1, 65537))}
+    with pytest.raises(OverflowError, match=r"FOV A/1/0 has 65536 CTC tracks \(65536 tracks and 0 runs"):
+        export_labels(present, {}, FOV)
 
 
 def test_tracks_with_a_gap_exported_to_ctc_import_back_as_the_same_lineage(
@@ -146,7 +221,7 @@ def test_tracks_with_a_gap_exported_to_ctc_import_back_as_the_same_lineage(
     folder = tmp_path / "ctc" / "A_1_0"
     export_ctc_fov(
         ExportCtcInputs(tracks_plate=tracked["plate"], tracks_csv=tracked["csv"]),
-        ExportCtcOutputs(res_track=folder / "res_track.txt"),
+        ExportCtcOutputs(res_track=folder / "res_track.txt", labels=tmp_path / "labels.csv"),
         FOV,
     )
     back = import_tracks(
@@ -172,10 +247,13 @@ def test_tracks_with_a_gap_exported_to_ctc_import_back_as_the_same_lineage(
 def test_the_ctc_export_is_named_by_its_res_track_file(tmp_path: Path):
     """The rule names the folder by its res_track.txt (no directory() output, so no Snakemake
     marker among the files the CTC tools list); any other file name is a rule/stage mismatch."""
-    outputs = ExportCtcOutputs.from_rule({"res_track": str(tmp_path / "A_1_0" / "res_track.txt")})
+    labels = str(tmp_path / "A_1_0.csv")
+    outputs = ExportCtcOutputs.from_rule(
+        {"res_track": str(tmp_path / "A_1_0" / "res_track.txt"), "labels": labels}
+    )
     assert outputs.folder == tmp_path / "A_1_0"
     with pytest.raises(ValueError, match=r"res_track: expected a folder's res_track.txt, found .*A_1_0"):
-        ExportCtcOutputs.from_rule({"res_track": str(tmp_path / "A_1_0")})
+        ExportCtcOutputs.from_rule({"res_track": str(tmp_path / "A_1_0"), "labels": labels})
 
 
 def test_a_label_without_a_track_row_is_refused(tracked: dict[str, Path], tmp_path: Path):
@@ -184,10 +262,11 @@ def test_a_label_without_a_track_row_is_refused(tracked: dict[str, Path], tmp_pa
     with pytest.raises(ArtifactError, match=r"labels \[7\] without a row"):
         export_ctc_fov(
             ExportCtcInputs(tracks_plate=tracked["plate"], tracks_csv=tracked["csv"]),
-            ExportCtcOutputs(res_track=tmp_path / "out" / "res_track.txt"),
+            ExportCtcOutputs(res_track=tmp_path / "out" / "res_track.txt", labels=tmp_path / "labels.csv"),
             FOV,
         )
     assert not (tmp_path / "out").exists()  # nothing that looks complete
+    assert not (tmp_path / "labels.csv").exists()
 
 
 def test_embeddings_export_as_h5ad_and_parquet(tmp_path: Path):

@@ -547,6 +547,85 @@ def test_given_parent_ids_that_disagree_with_the_tracks_are_renumbered(
     assert_tracks_artifact(imported, tmp_path, is_3d=True)  # parent_id links each track's detections
 
 
+def _node_ids(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (in track and t order) with ultrack's node ids: ``id`` 1000 * track + t + 1 (unique in a
+    FOV), ``parent_id`` the track's previous detection, a daughter's first her mother's last, -1 none."""
+    table = table.sort_values(["fov_name", "track_id", "t"]).reset_index(drop=True)
+    table["id"] = 1000 * table["track_id"] + table["t"] + 1
+    tracks = table.groupby(["fov_name", "track_id"])["id"]
+    last = tracks.last()
+    mother = pd.MultiIndex.from_arrays([table["fov_name"], table["parent_track_id"]])
+    mothers_last = pd.Series(last.reindex(mother).to_numpy(), index=table.index)
+    table["parent_id"] = tracks.shift(1).fillna(mothers_last).fillna(-1).astype(int)
+    return table
+
+
+@pytest.mark.parametrize(
+    ("edit", "renumbered"),
+    [
+        (lambda table: table.drop(columns="parent_track_id"), False),
+        (lambda table: table.assign(parent_track_id=np.nan), False),  # the column there, empty
+        # ids that are renumbered: not integers
+        (lambda table: table.drop(columns="parent_track_id").assign(id=table["id"] + 0.5), True),
+    ],
+    ids=["no_parent_track_id", "empty_parent_track_id", "renumbered_ids"],
+)
+def test_lineage_held_only_in_parent_id_is_kept(
+    truth: pd.DataFrame, tmp_path: Path, edit: Any, renumbered: bool
+) -> None:
+    """A table whose divisions are only in ``parent_id`` (a daughter's first detection links to her
+    mother's last, as ultrack's): before, its tracks came without mothers (exit 0; its parent_ids were
+    'renumbered' as disagreeing with parent_track_id -1), so no mitosis label, no DTW division event."""
+    assert (truth["parent_track_id"] >= 0).any()  # the tiny plate has divisions
+    table = _node_ids(_table(truth))
+    table["parent_id"] = np.where(
+        table["parent_id"] >= 0, table["parent_id"] + (0.5 if renumbered else 0), -1
+    )
+    edit(table).to_csv(tmp_path / "mine.csv", index=False)
+    imported = run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    assert_same_tracks(imported, truth)
+    assert_tracks_artifact(imported, tmp_path, is_3d=True)
+    kept = imported.merge(table, on=["fov_name", "track_id", "t"], suffixes=("", "_given"))
+    assert (kept["id"] == kept["id_given"]).all() != renumbered
+
+
+def test_ids_are_renumbered_only_in_the_fovs_that_need_them(
+    truth: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One FOV repeating an id: before, every FOV's given ids were renumbered; now that FOV's only."""
+    table = _node_ids(_table(truth))
+    in_a = np.flatnonzero(table["fov_name"] == "A/1/0")
+    table.loc[in_a[1], "id"] = table.loc[in_a[0], "id"]
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        imported = run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    assert (
+        "repeats an id within a FOV: id and parent_id renumbered in the 1 of 2 FOVs with such rows ['A/1/0']"
+        in (caplog.text)
+    )
+    assert_same_tracks(imported, truth)
+    assert_tracks_artifact(imported, tmp_path, is_3d=True)
+    kept = imported.merge(table, on=["fov_name", "track_id", "t"], suffixes=("", "_given"))
+    same = (kept["id"] == kept["id_given"]) & (kept["parent_id"] == kept["parent_id_given"])
+    assert same.groupby(kept["fov_name"]).all().to_dict() == {"A/1/0": False, "B/1/0": True}
+
+
+def test_a_parent_id_naming_several_tracks_is_refused() -> None:
+    """Ids repeated within a FOV, a daughter's parent_id the last id of two earlier tracks, and no
+    parent_track_id: which is her mother cannot be told."""
+    rows = [(1, 0, 5, -1), (1, 1, 6, 5), (2, 0, 6, -1), (3, 2, 7, 6)]  # track, t, id, parent_id
+    table = pd.DataFrame(rows, columns=["track_id", "t", "id", "parent_id"]).assign(
+        fov_name="A/1/0", y=1.0, x=1.0, **{WHERE: [f"mine.csv line {i}" for i in range(2, 6)]}
+    )
+    problems = imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX)
+    assert problems == [
+        "mine.csv line 5 (FOV A/1/0, track 3): column 'parent_id': expected the id of one track's "
+        "last detection (a daughter's link to her mother), found 6, the id of the last detections of "
+        "tracks [1, 2] (ids repeat within the FOV); give the track's mother in parent_track_id, or ids "
+        "unique within each FOV"
+    ]
+
+
 def test_a_missing_per_fov_file_is_named(truth: pd.DataFrame, tmp_path: Path) -> None:
     present = tmp_path / "A_1_0.csv"
     truth[truth["fov_name"] == "A/1/0"][["track_id", "t", "y", "x"]].to_csv(present, index=False)

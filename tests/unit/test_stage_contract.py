@@ -205,6 +205,7 @@ def test_no_rule_writes_a_directory_output(demo_jobs: list[Any], tiny_jobs: list
         wildcards = job.wildcards
         assert outputs.folder.name == f"{wildcards.row}_{wildcards.col}_{wildcards.fov}"
         assert outputs.folder / "res_track.txt" == Path(str(job.output.res_track))
+        assert outputs.labels.parent != outputs.folder  # the label table outside the folder CTC tools list
 
 
 def test_every_file_a_rule_writes_is_named(demo_jobs: list[Any]) -> None:

@@ -1122,6 +1122,8 @@ def export_embeddings_outputs():
 #: and moves into place with the masks (dynaclr.io.atomic_output): as a store by its root file
 #: (store_file), so Snakemake writes no .snakemake_timestamp into the folder the CTC tools list.
 CTC_EXPORT = f"{RESULTS}/{{dataset}}/exports/ctc/{{row}}_{{col}}_{{fov}}/res_track.txt"
+#: Beside it (outside the folder the CTC tools list): each CTC label's track (dynaclr.exports.ctc.LABEL_COLUMNS).
+CTC_LABELS = f"{RESULTS}/{{dataset}}/exports/ctc_labels/{{row}}_{{col}}_{{fov}}.csv"
 
 #: VisCy's features store (zarr format 2, xarray's layout), by its root file (store_file).
 VISCY_EXPORT = store_file(f"{RESULTS}/exports/embeddings/{{model}}/{{dataset}}.viscy.zarr", ".zgroup")
@@ -1132,7 +1134,7 @@ def export_outputs():
     targets = []
     if CONFIG.exports.ctc_tracks:
         for dataset in TRACKED:
-            targets += per_fov(CTC_EXPORT, dataset)
+            targets += per_fov(CTC_EXPORT, dataset) + per_fov(CTC_LABELS, dataset)
     paths = list(export_embeddings_outputs().values()) + ([VISCY_EXPORT] if CONFIG.exports.viscy_features else [])
     for model, dataset in embedding_pairs():
         targets += [path.format(model=model, dataset=dataset) for path in paths]

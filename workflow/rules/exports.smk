@@ -1,13 +1,15 @@
 # Copies for other tools, each opt-in (config `exports`): a Cell Tracking Challenge result folder
 # per tracked FOV, and every embeddings store as .h5ad, as a Parquet feature table and as VisCy's
 # xarray features store (what VisCy's read_embedding_dataset and napari-iohub's features widget open).
-# results/{dataset}/exports/ctc/{row}_{col}_{fov}/ (named by its res_track.txt);
+# results/{dataset}/exports/ctc/{row}_{col}_{fov}/ (named by its res_track.txt) and
+# results/{dataset}/exports/ctc_labels/{row}_{col}_{fov}.csv (each CTC label's track);
 # results/exports/embeddings/{model}/{dataset}.{h5ad,parquet,viscy.zarr}.
 
 
 rule export_ctc:
     """One FOV's labels and lineage as a CTC result folder (mask<t>.tif, res_track.txt), named by its
-    res_track.txt (CTC_EXPORT): no directory() output, so Snakemake's marker stays out of the folder."""
+    res_track.txt (CTC_EXPORT): no directory() output, so Snakemake's marker stays out of the folder;
+    and beside it each CTC label's track (CTC_LABELS: the ids are renumbered 1..n where they exceed uint16)."""
     wildcard_constraints:
         dataset=wildcard_choice(TRACKED),
     input:
@@ -15,6 +17,7 @@ rule export_ctc:
         tracks_csv=f"{RESULTS}/{{dataset}}/tracks/{{row}}/{{col}}/{{fov}}/tracks_{{row}}_{{col}}_{{fov}}.csv",
     output:
         res_track=CTC_EXPORT,
+        labels=CTC_LABELS,
     params:
         fov_name=FOV_NAME,
     log:

@@ -14,8 +14,11 @@ class ExportsConfig(StrictModel):
         False,
         description="Write each tracked FOV as a Cell Tracking Challenge result folder "
         "(results/{dataset}/exports/ctc/{row}_{col}_{fov}/: mask<t>.tif and res_track.txt), for the CTC "
-        "evaluation software, traccuracy or another tracker's tools. Datasets whose tracks are imported "
-        "have no label images and are skipped (refused when every dataset imports its tracks).",
+        "evaluation software, traccuracy or another tracker's tools, and beside it "
+        "results/{dataset}/exports/ctc_labels/{row}_{col}_{fov}.csv from each CTC label back to its track "
+        "(a FOV whose track ids do not all fit the masks' uint16 is renumbered 1..n). Datasets whose "
+        "tracks are imported have no label images and are skipped (refused when every dataset imports "
+        "its tracks).",
     )
     h5ad: bool = Field(
         False,

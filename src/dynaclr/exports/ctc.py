@@ -12,6 +12,13 @@ parent of the next, and the runs after the first get new labels above the FOV's 
 A parent ends before its daughter begins (``E`` of ``P`` below ``B``, as the CTC tools and this
 workflow's CTC import require): a daughter whose parent track has pixels at or after her first frame
 is refused, not written as a lineage no CTC reader accepts.
+
+CTC labels are ``uint16``. A FOV whose labels (track ids and the new labels of runs after a gap) all
+fit keeps its track ids as labels; one with a label above 65,535 (a big plate's tracks, tracks
+imported from another tool) has its tracks renumbered ``1 .. n`` in track id order, the same in
+every frame and in ``res_track.txt``'s ``P``, the runs after a gap from ``n + 1`` on. Either way the
+stage writes beside the folder a table from each CTC label back to the track (:data:`LABEL_COLUMNS`);
+only a FOV with more than 65,535 CTC tracks is refused.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from numpy.typing import NDArray
 from pydantic import field_validator
 from tqdm import tqdm
 
-from dynaclr.io import ArtifactError, StageFiles, atomic_output, read_csv, read_zarr_provenance
+from dynaclr.io import ArtifactError, StageFiles, atomic_output, read_csv, read_zarr_provenance, write_csv
 from dynaclr.io.chunks import read_block
 from dynaclr.tracking.importing import CtcTrack, frame_runs
 
@@ -49,12 +56,22 @@ class ExportCtcInputs(StageFiles):
 LINEAGE_FILE = "res_track.txt"
 
 
+#: The largest CTC label (masks are ``uint16``).
+LARGEST_LABEL = int(np.iinfo(np.uint16).max)
+#: Columns of the table from CTC labels back to tracks, one row per ``res_track.txt`` line: the FOV,
+#: the label (``L``), the track it is part of (the tracks CSV's ``track_id``; several labels for a
+#: track with gaps), its first and last frame (``B``, ``E``) and its parent label (``P``, 0 none).
+LABEL_COLUMNS: tuple[str, ...] = ("fov_name", "ctc_label", "track_id", "begin", "end", "ctc_parent")
+
+
 class ExportCtcOutputs(StageFiles):
     """Rule ``export_ctc``: the FOV's CTC result folder, named by its ``res_track.txt`` (not as a
     ``directory()`` output, which would put Snakemake's ``.snakemake_timestamp`` among the files the
-    CTC tools list); the stage writes the whole folder, :attr:`folder`."""
+    CTC tools list); the stage writes the whole folder, :attr:`folder`; and beside it (outside the
+    folder the CTC tools list) the CSV from each CTC label back to its track (:data:`LABEL_COLUMNS`)."""
 
     res_track: Path
+    labels: Path
 
     @field_validator("res_track")
     @classmethod
@@ -146,17 +163,84 @@ def _frame_labels(array: object, t: int, store: Path, fov_name: str) -> NDArray:
     return frame[0] if frame.shape[0] == 1 else frame  # (1, Y, X) -> (Y, X): a 2-D mask
 
 
+def export_labels(
+    present: dict[int, set[int]], parents: dict[int, int], fov_name: str
+) -> tuple[list[CtcTrack], dict[int, dict[int, int]], pd.DataFrame]:
+    """The CTC tracks of a FOV (:func:`ctc_tracks`), with ``uint16`` labels.
+
+    The track ids are the labels when every label fits ``uint16`` (the runs after a gap numbered on
+    from the largest track id); else the tracks are renumbered ``1 .. n`` in track id order first (each
+    parent mapped the same way; a parent without pixels is none, as in :func:`ctc_tracks`).
+
+    Returns:
+        ``(tracks, labels, table)``: the ``res_track.txt`` lines; per frame ``{track_id: label}`` for
+        every track present; and the table from each label back to its track (:data:`LABEL_COLUMNS`).
+
+    Raises:
+        ValueError: as :func:`ctc_tracks`.
+        OverflowError: the FOV has more CTC tracks than ``uint16`` labels (naming the FOV and the
+            counts).
+    """
+    found = sorted(set().union(*present.values()))
+    tracks, relabel = ctc_tracks(present, parents)
+    exported = {track_id: track_id for track_id in found}
+    if tracks and max(track.label for track in tracks) > LARGEST_LABEL:
+        if len(tracks) > LARGEST_LABEL:
+            raise OverflowError(
+                f"FOV {fov_name} has {len(tracks)} CTC tracks ({len(found)} tracks and "
+                f"{len(tracks) - len(found)} runs after a gap); CTC masks are uint16 and hold at most "
+                f"{LARGEST_LABEL:,} labels"
+            )
+        exported = {track_id: index for index, track_id in enumerate(found, start=1)}
+        present = {t: {exported[track_id] for track_id in ids} for t, ids in present.items()}
+        parents = {exported[k]: exported.get(parent, 0) for k, parent in parents.items() if k in exported}
+        tracks, relabel = ctc_tracks(present, parents)
+        logger.warning(
+            "%s: track ids up to %d do not fit CTC's uint16 labels: %d tracks renumbered 1 .. %d in "
+            "track id order (the CSV beside the folder maps each label back)",
+            fov_name,
+            found[-1],
+            len(found),
+            len(found),
+        )
+    track_of = {label: track_id for track_id, label in exported.items()}
+    labels: dict[int, dict[int, int]] = {}
+    for t, ids in present.items():
+        moved = relabel.get(t, {})
+        labels[t] = {}
+        for label in ids:
+            track_id = track_of[label]
+            labels[t][track_id] = moved.get(label, label)
+            track_of.setdefault(labels[t][track_id], track_id)
+    table = pd.DataFrame(
+        [(fov_name, k.label, track_of[k.label], k.begin, k.end, k.parent) for k in tracks],
+        columns=list(LABEL_COLUMNS),
+    )
+    return tracks, labels, table
+
+
+def _ctc_mask(frame: NDArray, labels: dict[int, int]) -> NDArray:
+    """The frame's track ids replaced by their CTC labels (``labels``: every id present), as ``uint16``."""
+    if all(track_id == label for track_id, label in labels.items()):
+        return frame.astype(np.uint16)  # every label fits: the track ids as they are
+    values, inverse = np.unique(frame, return_inverse=True)
+    exported = np.array([labels.get(int(v), 0) for v in values], dtype=np.uint16)
+    return exported[inverse].reshape(frame.shape)
+
+
 def export_ctc_fov(inputs: ExportCtcInputs, outputs: ExportCtcOutputs, fov_name: str) -> list[CtcTrack]:
     """Write one FOV's label images and lineage as a CTC result folder ``outputs.folder``, its
-    ``res_track.txt`` last, the whole folder moved into place at once.
+    ``res_track.txt`` last, the whole folder moved into place at once, after the table from each
+    CTC label back to its track (``outputs.labels``).
 
     Reads the FOV's labels (rule ``track_fov``'s, in the tracks plate) frame by frame, twice: once
-    to find which track is present where, once to write the masks. Track ids above 65,535 do not fit
-    the format's ``uint16`` and are refused.
+    to find which track is present where, once to write the masks. Track ids that do not all fit the
+    format's ``uint16`` are renumbered (:func:`export_labels`).
 
     Raises:
         ArtifactError: the plate is not a tracks plate, the FOV is not in it, a label has no row in
-            the tracks CSV, a track begins before its parent ends, or a label does not fit ``uint16``.
+            the tracks CSV, a track begins before its parent ends, or the FOV has more CTC tracks than
+            ``uint16`` labels.
     """
     tracks_plate, tracks_csv, output = inputs.tracks_plate, inputs.tracks_csv, outputs.folder
     read_zarr_provenance(tracks_plate, "tracks_plate")
@@ -182,33 +266,31 @@ def export_ctc_fov(inputs: ExportCtcInputs, outputs: ExportCtcOutputs, fov_name:
                 "rerun `snakemake --forcerun track_fov`"
             )
         try:
-            tracks, relabel = ctc_tracks(present, parents)
+            tracks, exported, label_table = export_labels(present, parents, fov_name)
         except ValueError as error:
             raise ArtifactError(
                 f"{tracks_plate}: FOV {fov_name} (lineage from {tracks_csv}): {error}; "
                 "rerun `snakemake --forcerun track_fov`"
             ) from None
-        if tracks and max(track.label for track in tracks) > np.iinfo(np.uint16).max:
-            raise ArtifactError(
-                f"{fov_name}: CTC masks are uint16 and this FOV needs labels up to "
-                f"{max(track.label for track in tracks)}"
-            )
+        except OverflowError as error:
+            raise ArtifactError(f"{tracks_plate}: {error}") from None
+        write_csv(label_table, outputs.labels)
         with atomic_output(output) as tmp:
             tmp.mkdir()
             for t in tqdm(range(n_frames), desc=f"{fov_name}: masks", mininterval=5, leave=False):
-                labels = _frame_labels(array, t, tracks_plate, fov_name)
-                mask = labels.astype(np.uint16)
-                for track_id, label in relabel.get(t, {}).items():
-                    mask[labels == track_id] = label
+                mask = _ctc_mask(_frame_labels(array, t, tracks_plate, fov_name), exported[t])
                 tifffile.imwrite(tmp / mask_name(t, n_frames), mask, compression="zlib")
             lines = [f"{track.label} {track.begin} {track.end} {track.parent}" for track in tracks]
             (tmp / LINEAGE_FILE).write_text("\n".join(lines) + ("\n" if lines else ""))
     logger.info(
-        "%s: %d CTC tracks (%d frames of runs after a gap relabelled) in %d masks -> %s",
+        "%s: %d CTC tracks of %d tracks (%d runs after a gap given new labels) in %d masks -> %s; labels "
+        "back to tracks -> %s",
         fov_name,
         len(tracks),
-        sum(len(moved) for moved in relabel.values()),
+        len(found),
+        len(tracks) - len(found),
         n_frames,
         output,
+        outputs.labels,
     )
     return tracks

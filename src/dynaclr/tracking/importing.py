@@ -25,9 +25,12 @@ against the plate (:func:`imported_tracks_problems`); all problems are reported 
 line each, naming the file and line (or mask), the column, what was expected and what was found.
 The result is the ``tracks`` artifact exactly as :func:`dynaclr.tracking.fov.collect_tracks`
 writes it: ``fov_name, track_id, t, [z,] y, x, id, parent_track_id, parent_id``, ``track_id``
-unique within a FOV. ``id`` and ``parent_id`` are kept when the input has them (integers, ``id``
-unique within each FOV), else numbered as ultrack does: ``id`` one per detection, ``parent_id``
-the previous detection of the track, for a daughter's first detection its mother's last, -1 none.
+unique within a FOV. ``id`` and ``parent_id`` are kept in each FOV whose given ones are usable
+(integers, ``id`` unique within the FOV, ``parent_id`` linking as below), else numbered as ultrack
+does: ``id`` one per detection, ``parent_id`` the previous detection of the track, for a daughter's
+first detection its mother's last, -1 none. A track without ``parent_track_id`` whose first
+detection's ``parent_id`` so names another track's last detection has it as mother
+(:func:`parent_id_lineage`), renumbered or not.
 """
 
 from __future__ import annotations
@@ -801,6 +804,7 @@ def imported_tracks_problems(
             table, outside, axis, f"a coordinate in [0, {bounds[axis]}) (the plate's size)"
         )
     problems += _repeated_cell_problems(numbers, table[WHERE])
+    problems += _ambiguous_parent_id_problems(numbers, table)
     return problems + _lineage_problems(numbers, table[WHERE])
 
 
@@ -839,7 +843,82 @@ def typed_tracks(table: pd.DataFrame) -> pd.DataFrame:
         typed[axis] = _numeric(table[axis])
     parents = _numeric(table["parent_track_id"]) if "parent_track_id" in table.columns else None
     typed["parent_track_id"] = NO_PARENT if parents is None else parents.fillna(NO_PARENT).astype("int64")
+    if {"id", "parent_id"} <= set(table.columns):
+        implied, _ = parent_id_lineage(typed, table)
+        given = typed["parent_track_id"].to_numpy()
+        typed["parent_track_id"] = np.where(implied.to_numpy() == NO_PARENT, given, implied.to_numpy())
     return typed
+
+
+def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """The lineage a table holds only in ``parent_id``: for each track without a ``parent_track_id``
+    whose first detection's ``parent_id`` is the ``id`` of another track's last detection, earlier,
+    in the same FOV (ultrack's convention: a daughter's first detection links to her mother's last),
+    that track is its parent.
+
+    Args:
+        typed: :func:`typed_tracks`'s columns (``parent_track_id`` as given, -1 none).
+        table: the raw table, with ``id`` and ``parent_id`` (integers or not: others link nothing).
+
+    Returns:
+        ``(implied, ambiguous)``: per row of ``typed`` (aligned), the parent track its ``parent_id``
+        names (-1: none, or the track has a ``parent_track_id``); and the tracks' first rows whose
+        ``parent_id`` names the last detections of several tracks (ids repeated within a FOV), with
+        ``row`` (position in ``typed``), ``fov_name``, ``track_id``, ``parent_id`` and ``candidates``.
+    """
+    rows = typed[["fov_name", "track_id", "t", "parent_track_id"]].reset_index(drop=True)
+    rows["id"] = _numeric(table["id"]).to_numpy()
+    rows["parent_id"] = _numeric(table["parent_id"]).to_numpy()
+    rows["row"] = np.arange(len(rows))
+    ordered = rows.sort_values(["fov_name", "track_id", "t"], kind="stable")
+    by_track = ordered.groupby(["fov_name", "track_id"], sort=False)
+    orphan = by_track["parent_track_id"].transform("max") == NO_PARENT
+    firsts = ordered[~by_track.cumcount(ascending=True).astype(bool) & orphan & ordered["parent_id"].notna()]
+    lasts = ordered[~by_track.cumcount(ascending=False).astype(bool) & ordered["id"].notna()]
+    links = firsts[["fov_name", "track_id", "t", "parent_id", "row"]].merge(
+        lasts[["fov_name", "track_id", "t", "id"]].rename(
+            columns={"track_id": "parent_track", "t": "parent_t", "id": "parent_id"}
+        ),
+        on=["fov_name", "parent_id"],
+    )
+    links = links[(links["parent_track"] != links["track_id"]) & (links["parent_t"] < links["t"])]
+    links = links.drop_duplicates(["row", "parent_track"])
+    n_candidates = links.groupby("row")["parent_track"].transform("size")
+    single = links[n_candidates == 1]
+    parent_of = pd.Series(
+        single["parent_track"].to_numpy(), index=pd.MultiIndex.from_frame(single[["fov_name", "track_id"]])
+    )
+    key = pd.MultiIndex.from_frame(rows[["fov_name", "track_id"]])
+    implied = pd.Series(
+        parent_of.reindex(key).fillna(NO_PARENT).astype("int64").to_numpy(), index=typed.index
+    )
+    several = links[n_candidates > 1].sort_values(["row", "parent_track"])
+    ambiguous = (
+        several.groupby(["row", "fov_name", "track_id", "parent_id"], sort=True)["parent_track"]
+        .agg(list)
+        .rename("candidates")
+        .reset_index()
+    )
+    return implied, ambiguous
+
+
+def _ambiguous_parent_id_problems(numbers: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """A track without ``parent_track_id`` whose first ``parent_id`` names several tracks' last detections."""
+    if not {"id", "parent_id"} <= set(table.columns):
+        return []
+    _, ambiguous = parent_id_lineage(numbers, table)
+    problems = [
+        f"{table[WHERE].iloc[row.row]} (FOV {row.fov_name}, track {row.track_id}): column 'parent_id': "
+        "expected the id of one track's last detection (a daughter's link to her mother), found "
+        f"{int(row.parent_id)}, the id of the last detections of tracks {row.candidates} (ids repeat "
+        "within the FOV); give the track's mother in parent_track_id, or ids unique within each FOV"
+        for row in ambiguous.head(SHOWN_ROWS).itertuples(index=False)
+    ]
+    if len(ambiguous) > SHOWN_ROWS:
+        problems.append(
+            f"... and {len(ambiguous) - SHOWN_ROWS} more tracks whose parent_id names several tracks"
+        )
+    return problems
 
 
 def _lineage_problems(numbers: pd.DataFrame, where: pd.Series) -> list[str]:
@@ -969,37 +1048,81 @@ def late_single_daughters(tracks: pd.DataFrame) -> list[tuple[str, int, int, int
 
 
 # ------------------------------------------------------------------ the tracks artifact
-def _valid_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> bool:
-    """The input's ``id``/``parent_id`` are usable: both present, integers, ``id`` unique per FOV."""
+def _fovs_keeping_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> set[str]:
+    """The FOVs whose given ``id``/``parent_id`` are usable: integers, ``id`` unique within the FOV, and
+    ``parent_id`` each track's previous detection (for a track's first its mother's last, -1 none).
+    The others are renumbered (:func:`number_detections`), each reason said once at WARNING with the
+    FOVs it applies to: ids are unique within a FOV only, so one FOV's ids say nothing of another's."""
     if not {"id", "parent_id"} <= set(table.columns):
-        return False
+        return set()
+    fovs = typed["fov_name"]
     ids, parent_ids = _numeric(table["id"]), _numeric(table["parent_id"])
-    integral = all(
-        v.notna().all() and (v == np.round(v)).all() and (v.abs() < LARGEST_ID).all()
-        for v in (ids, parent_ids)
-    )
-    if not integral:
-        logger.warning("the tracks' id/parent_id columns are not all integers: renumbered")
-        return False
-    if pd.DataFrame({"fov_name": typed["fov_name"], "id": ids}).duplicated().any():
-        logger.warning("the tracks' id column repeats an id within a FOV: id and parent_id renumbered")
-        return False
-    linked = typed.assign(id=ids.astype("int64"), parent_id=parent_ids.astype("int64"))
-    disagree = _parent_ids_off_the_tracks(linked)
-    if disagree.any():
-        first = int(np.flatnonzero(disagree.to_numpy())[0])
-        logger.warning(
-            "the tracks' parent_id column disagrees with their track_id, t and parent_track_id in %d of %d "
-            "rows (e.g. %s: parent_id %d, expected %d: the track's previous detection, for a track's first "
-            "its mother's last, -1 none): id and parent_id renumbered",
-            int(disagree.sum()),
-            len(linked),
-            table[WHERE].iloc[first] if WHERE in table.columns else f"row {first}",
-            int(linked["parent_id"].iloc[first]),
-            int(_expected_parent_ids(linked).iloc[first]),
+    integral = np.ones(len(typed), dtype=bool)
+    for values in (ids, parent_ids):
+        integral &= (values.notna() & (values == np.round(values)) & (values.abs() < LARGEST_ID)).to_numpy()
+    bad = set(fovs[~integral])
+    _warn_renumbered(bad, fovs, "the tracks' id/parent_id columns are not all integers")
+    repeated = pd.DataFrame({"fov_name": fovs.to_numpy(), "id": ids.to_numpy()}).duplicated().to_numpy()
+    repeating = set(fovs[repeated]) - bad
+    _warn_renumbered(repeating, fovs, "the tracks' id column repeats an id within a FOV")
+    bad |= repeating
+    rows = fovs.isin(set(fovs) - bad).to_numpy()
+    if rows.any():
+        linked = typed[rows].assign(
+            id=ids[rows].astype("int64").to_numpy(), parent_id=parent_ids[rows].astype("int64").to_numpy()
         )
-        return False
-    return True
+        disagree = _parent_ids_off_the_tracks(linked)
+        if disagree.any():
+            first = int(np.flatnonzero(disagree.to_numpy())[0])
+            shown = table[WHERE][rows] if WHERE in table.columns else pd.Series(np.flatnonzero(rows))
+            off = set(linked["fov_name"][disagree.to_numpy()])
+            logger.warning(
+                "the tracks' parent_id column disagrees with their track_id, t and parent_track_id in %d of "
+                "%d rows (e.g. %s: parent_id %d, expected %d: the track's previous detection, for a track's "
+                "first its mother's last, -1 none): id and parent_id renumbered in %s",
+                int(disagree.sum()),
+                len(linked),
+                shown.iloc[first] if WHERE in table.columns else f"row {shown.iloc[first]}",
+                int(linked["parent_id"].iloc[first]),
+                int(_expected_parent_ids(linked).iloc[first]),
+                _fovs_text(off, fovs),
+            )
+            bad |= off
+    return set(fovs) - bad
+
+
+def _log_parent_id_lineage(table: pd.DataFrame, typed: pd.DataFrame) -> None:
+    """Say which tracks got their mother from ``parent_id`` (:func:`parent_id_lineage`): at INFO for a
+    table without ``parent_track_id`` (the lineage is there only), at WARNING for one whose column
+    gave those tracks none."""
+    has_column = "parent_track_id" in table.columns
+    given = _numeric(table["parent_track_id"]).fillna(NO_PARENT).to_numpy() if has_column else NO_PARENT
+    read = typed[typed["parent_track_id"].to_numpy() != given].drop_duplicates(["fov_name", "track_id"])
+    if read.empty:
+        return
+    first = read.iloc[0]
+    logger.log(
+        logging.WARNING if has_column else logging.INFO,
+        "%d tracks %s have a mother in parent_id (their first detection's parent_id is the id of another "
+        "track's last, earlier, as ultrack links a division; e.g. FOV %s track %d: mother %d): kept",
+        len(read),
+        "whose parent_track_id is none" if has_column else "(no parent_track_id column)",
+        first["fov_name"],
+        int(first["track_id"]),
+        int(first["parent_track_id"]),
+    )
+
+
+def _fovs_text(some: set[str], fovs: pd.Series) -> str:
+    """``the N of M FOVs [first six ...]`` (in the table's order) for a WARNING."""
+    ordered = [fov for fov in fovs.unique() if fov in some]
+    shown = ordered[:6] + (["..."] if len(ordered) > 6 else [])
+    return f"the {len(ordered)} of {fovs.nunique()} FOVs with such rows {shown} (the others keep theirs)"
+
+
+def _warn_renumbered(some: set[str], fovs: pd.Series, what: str) -> None:
+    if some:
+        logger.warning("%s: id and parent_id renumbered in %s", what, _fovs_text(some, fovs))
 
 
 def _expected_parent_ids(linked: pd.DataFrame) -> pd.Series:
@@ -1039,18 +1162,21 @@ def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> pd
     """The checked raw table as the ``tracks`` artifact: FOVs in plate order, each sorted by track and t."""
     typed = typed_tracks(table)
     is_3d = "z" in typed.columns
-    keep_ids = _valid_given_ids(table, typed)
-    if keep_ids:
-        typed["id"] = _numeric(table["id"]).astype("int64")
-        typed["parent_id"] = _numeric(table["parent_id"]).astype("int64")
+    _log_parent_id_lineage(table, typed)
+    keeping = _fovs_keeping_given_ids(table, typed)
+    if keeping:
+        typed["id"] = _numeric(table["id"]).to_numpy()
+        typed["parent_id"] = _numeric(table["parent_id"]).to_numpy()
     pieces: list[pd.DataFrame] = []
     grouped: dict[Any, pd.DataFrame] = dict(tuple(typed.groupby("fov_name", sort=False)))
     for fov_name in fov_names:
         rows = grouped.get(fov_name)
         if rows is None:
             continue
-        if not keep_ids:
-            rows = number_detections(rows)
+        if fov_name in keeping:
+            rows = rows.astype({"id": "int64", "parent_id": "int64"})
+        else:
+            rows = number_detections(rows.drop(columns=["id", "parent_id"], errors="ignore"))
         fov_table = conform_tracks_table(rows, is_3d)
         fov_table.insert(0, "fov_name", fov_name)
         pieces.append(fov_table)
