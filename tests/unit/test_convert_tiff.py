@@ -914,3 +914,184 @@ def test_a_file_of_more_dimensions_than_tczyx_gets_no_axes_that_cannot_be_given(
     with pytest.raises(ValueError, match=r"no order of TCZYX fits its 6 dimensions") as refused:
         read_tiff_header(path)
     assert "e.g." not in str(refused.value)
+
+
+def write_ome_delta_t_movie(path: Path, delta_t: list[float], unit: str = "s") -> None:
+    """An OME-TIFF movie of two channels (A, B) of 0.5 µm pixels whose frame interval only its planes'
+    ``DeltaT`` state (in ``unit``; no ``TimeIncrement``, as Micro-Manager and NIS-Elements export it):
+    ``delta_t`` gives each time point's channel A, channel B taken 1 s after it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seconds = {"s": 1.0, "ms": 1e-3, "min": 60.0}[unit]
+    times = [value for at in delta_t for value in (at, at + 1.0 / seconds)]
+    tifffile.imwrite(
+        path,
+        np.zeros((len(delta_t), 2, 8, 8), np.uint16),
+        metadata={
+            "axes": "TCYX",
+            "Channel": {"Name": ["A", "B"]},
+            "PhysicalSizeX": 0.5,
+            "PhysicalSizeY": 0.5,
+            "Plane": {"DeltaT": times, "DeltaTUnit": [unit] * len(times)},
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("delta_t", "unit", "minutes"),
+    [
+        ([0.0, 300.0, 600.0, 900.0], "s", 5.0),
+        ([0.4, 304.0, 597.0, 903.4], "s", 5.0),  # jitter of seconds, within 10 %
+        ([0.0, 300_000.0, 600_000.0], "ms", 5.0),
+        ([0.0, 5.0, 10.0], "min", 5.0),
+    ],
+    ids=["regular", "jitter", "ms", "min"],
+)
+def test_an_ome_frame_interval_stated_by_the_planes_delta_t_is_read(
+    delta_t: list[float], unit: str, minutes: float, tmp_path: Path, monkeypatch
+) -> None:
+    """An OME-TIFF stating its frame interval only through its planes' ``DeltaT`` was read as stating
+    none (the run asked for ``tiff.time_interval_minutes`` and compared a config's with nothing: 1 min
+    for a 5 min movie passed). The interval is the mean step of ``DeltaT`` between successive time
+    points of each channel, in ``DeltaTUnit``; a config disagreeing with it is refused, one agreeing
+    within the tolerance of a measured interval (10 %) is not."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_delta_t_movie(tmp_path / "Pos0.ome.tif", delta_t, unit)
+    config = TiffSourceConfig(files="{position}.ome.tif")
+    assert read_tiff_sampling(config).time_interval_minutes == pytest.approx(minutes, rel=0.01)
+    assert tiff_layout(config, find_tiff_files(config), "raw.zarr").time_interval_minutes == pytest.approx(
+        minutes, rel=0.01
+    )
+    nominal = config.model_copy(update={"time_interval_minutes": 5.0})
+    assert tiff_layout(nominal, find_tiff_files(nominal), "raw.zarr").n_frames == len(delta_t)
+    wrong = config.model_copy(update={"time_interval_minutes": 1.0})
+    with pytest.raises(
+        ValueError,
+        match=r"Pos0\.ome\.tif: its metadata gives time_interval_minutes = 5\.?\d* \(the mean of its planes' "
+        r"DeltaT\), the config tiff\.time_interval_minutes = 1; they must agree \(within 0\.1\)",
+    ):
+        tiff_layout(wrong, find_tiff_files(wrong), "raw.zarr")
+
+
+def test_ome_planes_taken_at_uneven_times_are_refused_naming_the_intervals(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A movie with a skipped frame (``DeltaT`` 0, 300, 900, 1200 s) was converted at the config's
+    5 min, its last frames 5 min early, with exit 0. Refused naming the file, the intervals, the
+    time points of the one furthest from their mean and the tolerance, config or not; a ``DeltaTUnit``
+    not read is named, as ``TimeIncrementUnit``'s is."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_delta_t_movie(tmp_path / "Pos0.ome.tif", [0.0, 300.0, 900.0, 1200.0])
+    uneven = (
+        "Pos0.ome.tif: its OME planes' DeltaT give frame intervals of 300 to 600 s (mean 400 s; 600 s "
+        "per frame from time point 1 to 2): not evenly spaced within 10% (a skipped frame, a pause or "
+        "a change of rate); a plate has one frame interval: convert the evenly spaced frames only, as "
+        "files of their own"
+    )
+    for minutes in (None, 5.0):
+        config = TiffSourceConfig(files="{position}.ome.tif", time_interval_minutes=minutes)
+        with pytest.raises(ValueError, match=f"^{re.escape(uneven)}$"):
+            tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    (tmp_path / "unit").mkdir()
+    tifffile.imwrite(
+        tmp_path / "unit" / "Pos0.ome.tif",
+        np.zeros((2, 8, 8), np.uint16),
+        metadata={"axes": "TYX", "Plane": {"DeltaT": [0.0, 5.0], "DeltaTUnit": ["fortnight"] * 2}},
+    )
+    config = TiffSourceConfig(files="unit/{position}.ome.tif", channel_names=["GFP"], pixel_size_um=1.0)
+    with pytest.raises(ValueError, match=r"its frame interval in unit 'fortnight' not read"):
+        read_tiff_sampling(config)
+
+
+@pytest.mark.parametrize(
+    ("resolution", "unit", "pixel_size_um"),
+    [
+        (2e4, "CENTIMETER", 0.5),
+        (50800.0, "INCH", 0.5),
+        (2.0, "NONE", None),  # an aspect ratio, no size
+        (72.0, "INCH", None),  # a writer's default: 352.8 µm, outside 0.02-20 µm
+    ],
+    ids=["centimetre", "inch", "none", "72 dpi"],
+)
+def test_a_plain_tiffs_resolution_is_read_in_its_unit_and_a_writers_default_is_not(
+    resolution: float, unit: str, pixel_size_um: float | None, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """A TIFF without OME or ImageJ metadata stating XResolution and YResolution in centimetres or
+    inches: its pixel size was not read (a config's was compared with nothing: 5 µm over files of
+    0.5 µm pixels passed). Pixels per centimetre give 10^4 / resolution µm, per inch 25400 /
+    resolution; unit none states no size; a size outside the bounds of microscopy (72 dots per inch,
+    the default of many writers) is not read, with a warning naming the file and the size."""
+    monkeypatch.chdir(tmp_path)
+    for t in range(2):
+        tifffile.imwrite(
+            tmp_path / f"Pos0_t{t}.tif",
+            np.zeros((8, 8), np.uint16),
+            resolution=(resolution, resolution),
+            resolutionunit=unit,
+            metadata=None,
+        )
+    config = TiffSourceConfig(
+        files="{position}_t{t}.tif", axes="YX", channel_names=["GFP"], time_interval_minutes=5
+    )
+    if pixel_size_um is None:
+        with pytest.raises(ValueError, match=r"Pos0_t0\.tif: its metadata gives no pixel_size_um"):
+            tiff_layout(config, find_tiff_files(config), "raw.zarr")
+        given = config.model_copy(update={"pixel_size_um": 0.5})
+        assert tiff_layout(given, find_tiff_files(given), "raw.zarr").geometry.pixel_size_um == 0.5
+        warned = [record.getMessage() for record in caplog.records if "XResolution" in record.message]
+        if unit == "INCH":
+            assert warned and all(message.startswith("Pos0_t0.tif: ") for message in warned)
+            assert "give pixels of 352.778 x 352.778 µm, outside the 0.02-20 µm" in warned[0]
+        else:
+            assert not warned
+        return
+    assert read_tiff_sampling(config).geometry.pixel_size_um == pytest.approx(pixel_size_um)
+    layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    assert layout.geometry.pixel_size_um == pytest.approx(pixel_size_um)
+    wrong = config.model_copy(update={"pixel_size_um": 5.0})
+    with pytest.raises(
+        ValueError, match=r"Pos0_t0\.tif: its metadata gives pixel_size_um = 0\.5, the config"
+    ):
+        tiff_layout(wrong, find_tiff_files(wrong), "raw.zarr")
+
+
+def write_multi_file_ome(folder: Path, names: list[str]) -> None:
+    """One OME movie (TYX, a frame per file) spread over ``names``, each file holding one plane and the
+    whole OME-XML, its ``TiffData`` naming each plane's file by ``UUID`` (as Micro-Manager writes a
+    time-lapse one file per time point); plane ``t`` holds ``t + 1``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    uuids = [f"urn:uuid:00000000-0000-0000-0000-{t:012d}" for t in range(len(names))]
+    tiff_data = "".join(
+        f'<TiffData FirstT="{t}" IFD="0" PlaneCount="1"><UUID FileName="{name}">{uuids[t]}</UUID></TiffData>'
+        for t, name in enumerate(names)
+    )
+    for t, name in enumerate(names):
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/'
+            f'2016-06" UUID="{uuids[t]}"><Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" '
+            f'Type="uint16" SizeX="8" SizeY="8" SizeC="1" SizeZ="1" SizeT="{len(names)}" '
+            'PhysicalSizeX="0.5" PhysicalSizeY="0.5" TimeIncrement="60"><Channel ID="Channel:0:0" '
+            f'Name="GFP" SamplesPerPixel="1"/>{tiff_data}</Pixels></Image></OME>'
+        )
+        tifffile.imwrite(folder / name, np.full((8, 8), t + 1, np.uint16), description=xml, metadata=None)
+
+
+def test_a_multi_file_ome_tiff_is_refused_naming_the_other_files(tmp_path: Path, monkeypatch) -> None:
+    """tifffile reads a movie spread over files (OME ``TiffData`` naming other files) as a whole from
+    any of them: files matched as positions each converted to the whole movie (one position twice),
+    and a file missing read as zeros, with exit 0; as files of one time point each, the files were
+    refused as holding 3 time points (and told to drop '{t}', which converts each as a position).
+    Refused naming the file, the files its image spans and the planes in them or not found."""
+    monkeypatch.chdir(tmp_path)
+    names = ["Pos0_t0.ome.tif", "Pos0_t1.ome.tif", "Pos0_t2.ome.tif"]
+    write_multi_file_ome(tmp_path / "mm", names)
+    spanned = r"its image spans other files \(Pos0_t1\.ome\.tif, Pos0_t2\.ome\.tif\): 2 of its 3 planes"
+    for files in ("mm/{position}.ome.tif", "mm/{position}_t{t}.ome.tif"):
+        config = TiffSourceConfig(files=files)
+        with pytest.raises(ValueError, match=r"mm/Pos0(_t0)?\.ome\.tif: its image spans other files"):
+            tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    config = TiffSourceConfig(files="mm/{position}_t0.ome.tif")
+    with pytest.raises(ValueError, match=rf"mm/Pos0_t0\.ome\.tif: {spanned} lie in other files; dynaclr"):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    (tmp_path / "mm" / names[2]).unlink()
+    with pytest.raises(ValueError, match=r"1 of its 3 planes lie in other files and 1 in files not found"):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")

@@ -30,7 +30,7 @@ from dynaclr.io.plate import (
     PlateLayout,
     PlateSampling,
 )
-from dynaclr.io.sampling import implausible_sampling, sampling_reads_as_nanometres
+from dynaclr.io.sampling import implausible_sampling, sampling_range, sampling_reads_as_nanometres, within
 from dynaclr.io.units import TIME_UNITS_S, micrometres_per, seconds_per, spellings
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,11 @@ class TiffHeader:
             None), else None.
         length_units: the unit the metadata names for ``pixel_size_um`` and ``z_step_um`` (OME's
             ``PhysicalSize*Unit``, µm where it names none; ImageJ's ``unit``), by attribute.
+        pixel_size_not_read: why a pixel size the file states is not read (a plain TIFF's resolution
+            outside the bounds of microscopy: a writer's default), else None.
+        time_interval_measured: ``time_interval_s`` is the mean of the times the planes were taken
+            (OME ``Plane`` ``DeltaT``), which agrees with another value within
+            :data:`PLANE_INTERVAL_TOLERANCE`, not :data:`RELATIVE_TOLERANCE` (see :func:`_tolerance`).
     """
 
     shape: tuple[int, ...]
@@ -70,6 +75,8 @@ class TiffHeader:
     z_step_um: float | None
     time_unit_not_read: str | None = None
     length_units: tuple[tuple[str, str], ...] = ()
+    pixel_size_not_read: str | None = None
+    time_interval_measured: bool = False
 
     def sizes(self) -> dict[str, int]:
         """Size of each plate axis (1 for an axis the file lacks)."""
@@ -306,12 +313,19 @@ def _check_time_points(by_position: dict[str, dict[int | None, Path]]) -> None:
 
 
 # ------------------------------------------------------------------ headers
-def _float(value: Any) -> float | None:
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite number (of any sign), else None."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if math.isfinite(number) and number > 0 else None
+    return number if math.isfinite(number) else None
+
+
+def _float(value: Any) -> float | None:
+    """``value`` as a finite positive number, else None."""
+    number = _finite(value)
+    return number if number is not None and number > 0 else None
 
 
 def _ome_pixels(ome_xml: str) -> ElementTree.Element | None:
@@ -319,11 +333,13 @@ def _ome_pixels(ome_xml: str) -> ElementTree.Element | None:
         root = ElementTree.fromstring(ome_xml)
     except ElementTree.ParseError:
         return None
-    return next((element for element in root.iter() if element.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    return next((element for element in root.iter() if _tag(element) == "Pixels"), None)
 
 
-def _ome_values(ome_xml: str) -> dict[str, Any]:
-    """Channel names and sampling of the first image of an OME-XML document."""
+def _ome_values(path: Path, ome_xml: str) -> dict[str, Any]:
+    """Channel names and sampling of the first image of ``path``'s OME-XML document: the frame interval
+    its ``Pixels`` give (``TimeIncrement``), else the one its planes' ``DeltaT`` give
+    (:func:`_plane_interval`)."""
     pixels = _ome_pixels(ome_xml)
     if pixels is None:
         return {}
@@ -340,16 +356,74 @@ def _ome_values(ome_xml: str) -> dict[str, Any]:
     )
     interval = _float(pixels.get("TimeIncrement"))
     time_unit = pixels.get("TimeIncrementUnit", "s")
-    seconds = seconds_per(time_unit)
-    names = [element.get("Name") or "" for element in pixels if element.tag.rsplit("}", 1)[-1] == "Channel"]
+    timing = _interval_values(interval, time_unit, seconds_per(time_unit))
+    if interval is None:
+        timing = _plane_interval(path, pixels)
+    names = [element.get("Name") or "" for element in pixels if _tag(element) == "Channel"]
     return {
         "channel_names": tuple(names) if names and all(names) and len(set(names)) == len(names) else None,
         "pixel_size_um": size_x,
         "pixel_size_y_um": size_y,
         "z_step_um": length("PhysicalSizeZ"),
         "length_units": units,
-        **_interval_values(interval, time_unit, seconds),
+        **timing,
     }
+
+
+def _tag(element: ElementTree.Element) -> str:
+    """``element``'s tag without its namespace."""
+    return str(element.tag).rsplit("}", 1)[-1]
+
+
+#: Largest deviation of one frame interval from their mean, relative to the mean, that OME planes'
+#: ``DeltaT`` may show and still state one frame interval (:func:`_plane_interval`). Acquisition jitter
+#: (autofocus, stage moves between positions, a busy acquisition computer) delays single frames by
+#: seconds, a few % of a frame interval of minutes, and shifts a frame's time by a small part of one
+#: interval, which no stage resolves; a skipped frame (an interval doubled, +100 %) or a movie acquired
+#: at two rates (2 then 10 min, +/-67 %) lies far beyond, and one interval on the plate would put its
+#: frames at times they were not taken.
+PLANE_INTERVAL_TOLERANCE = 0.1
+
+
+def _plane_interval(path: Path, pixels: ElementTree.Element) -> dict[str, Any]:
+    """The frame interval the ``Plane`` elements of an OME ``Pixels`` state through ``DeltaT`` (the
+    time of each plane since the acquisition's start, in ``DeltaTUnit``, seconds where none is named;
+    Micro-Manager and NIS-Elements write no ``TimeIncrement``): the mean of the differences of the
+    ``DeltaT`` of successive time points of each channel and slice (``TheC``, ``TheZ``), per time point
+    between them. As :func:`_interval_values` gives it: None where fewer than two time points of a
+    channel and slice state a ``DeltaT``, the unit where it is not read. ``ValueError`` naming the file
+    and the intervals where one deviates from their mean by more than
+    :data:`PLANE_INTERVAL_TOLERANCE` (frames not evenly spaced in time: the plate has one interval)."""
+    by_plane: dict[tuple[str, str], dict[int, float]] = {}
+    for plane in pixels:
+        time_point, delta = plane.get("TheT", "0"), _finite(plane.get("DeltaT"))
+        if _tag(plane) != "Plane" or delta is None or not time_point.isdigit():
+            continue
+        unit = plane.get("DeltaTUnit", "s")
+        scale = seconds_per(unit)
+        if scale is None:
+            return {"time_interval_s": None, "time_unit_not_read": str(unit)}
+        times = by_plane.setdefault((plane.get("TheC", "0"), plane.get("TheZ", "0")), {})
+        times[int(time_point)] = delta * scale
+    steps = [  # (earlier, later, seconds per time point between them), of each channel and slice
+        (earlier, later, (times[later] - times[earlier]) / (later - earlier))
+        for times in by_plane.values()
+        for earlier, later in zip(sorted(times), sorted(times)[1:], strict=False)
+    ]
+    intervals = [interval for _, _, interval in steps]
+    if not any(intervals):  # none, or every plane at time 0: a writer's placeholder, no timing
+        return {"time_interval_s": None}
+    mean = sum(intervals) / len(intervals)
+    earlier, later, worst = max(steps, key=lambda step: abs(step[2] - mean))
+    if mean <= 0 or abs(worst - mean) > PLANE_INTERVAL_TOLERANCE * mean:
+        raise ValueError(
+            f"{path}: its OME planes' DeltaT give frame intervals of {min(intervals):g} to "
+            f"{max(intervals):g} s (mean {mean:g} s; {worst:g} s per frame from time point "
+            f"{earlier} to {later}): not evenly spaced within {PLANE_INTERVAL_TOLERANCE:.0%} (a skipped "
+            "frame, a pause or a change of rate); a plate has one frame interval: convert the evenly "
+            "spaced frames only, as files of their own"
+        )
+    return {"time_interval_s": mean, "time_interval_measured": True}
 
 
 def _interval_values(interval: float | None, unit: object, seconds: float | None) -> dict[str, Any]:
@@ -389,6 +463,73 @@ def _imagej_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
             per_unit = numerator / denominator if denominator else 0.0
             values[key] = scale / per_unit if per_unit > 0 else None
     return values
+
+
+#: Micrometres per unit of a TIFF's ``ResolutionUnit`` (XResolution and YResolution are pixels per
+#: unit): the standard's inch (2, its default where the tag is absent) and centimetre (3), and
+#: tifffile's millimetre (4) and micrometre (5). ``1`` (none) makes the resolutions an aspect ratio,
+#: no physical size.
+RESOLUTION_UNITS_UM: dict[int, tuple[str, float]] = {
+    2: ("inch", 25400.0),
+    3: ("centimetre", 1e4),
+    4: ("millimetre", 1e3),
+    5: ("micrometre", 1.0),
+}
+
+
+def _resolution_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
+    """The pixel size a TIFF without OME or ImageJ metadata states through its first page's
+    XResolution and YResolution, in :data:`RESOLUTION_UNITS_UM` (none in unit none). A size outside
+    the bounds of live-cell microscopy (:func:`~dynaclr.io.sampling.sampling_range`) is not read
+    (so unstated; a WARNING names the file and the value): writers put a default there (72 or
+    300 dots per inch: 352.8 or 84.7 µm per pixel), no microscope's calibration, unlike an OME or
+    ImageJ size, which is refused; why, as ``pixel_size_not_read``, which :func:`_sampling` logs once."""
+    page = tiff.pages.first
+    unit = RESOLUTION_UNITS_UM.get(int(page.resolutionunit))
+    if unit is None or "XResolution" not in page.tags or "YResolution" not in page.tags:
+        return {}
+    name, micrometres = unit
+    per_unit = page.resolution
+    sizes = [micrometres / value if value > 0 else math.inf for value in per_unit]
+    bounds = sampling_range("pixel_size_um")
+    if not all(within(size, bounds) for size in sizes):
+        return {
+            "pixel_size_not_read": (
+                f"its XResolution and YResolution ({per_unit[0]:g} and {per_unit[1]:g} pixels per {name}) "
+                f"give pixels of {sizes[0]:g} x {sizes[1]:g} µm, outside the {bounds[0]:g}-{bounds[1]:g} µm "
+                "of live-cell microscopy: not read as its pixel size (a writer's default, as 72 dots per "
+                "inch, is no calibration)"
+            )
+        }
+    return {"pixel_size_um": sizes[0], "pixel_size_y_um": sizes[1]}
+
+
+def _files_spanned(path: Path, tiff: tifffile.TiffFile, series: tifffile.TiffPageSeries) -> ValueError | None:
+    """The error for a series whose planes lie in other files too (a multi-file OME-TIFF: its
+    ``TiffData`` name other files by ``UUID``, as Micro-Manager writes a position split at 4 GB or one
+    file per time point), else None. tifffile reads them as one image from any of its files (each file
+    of a dataset read as a whole movie: a position converted once per file) and zeroes the planes of a
+    file it does not find (with exit 0); the rule's inputs name the matched files only."""
+    pages = list(series.pages)
+    elsewhere = sum(1 for page in pages if page is not None and page.parent is not tiff)
+    missing = sum(1 for page in pages if page is None)
+    if not elsewhere and not missing:
+        return None
+    named = sorted(
+        {
+            name
+            for element in ElementTree.fromstring(tiff.ome_metadata or "<none/>").iter()
+            if _tag(element) == "UUID" and (name := element.get("FileName")) and name != path.name
+        }
+    )
+    shown = ", ".join(named[:5]) + (f", ... ({len(named)} files)" if len(named) > 5 else "")
+    return ValueError(
+        f"{path}: its image spans other files ({shown or 'not named'}): {elsewhere} of its "
+        f"{len(pages)} planes lie in other files"
+        + (f" and {missing} in files not found" if missing else "")
+        + "; dynaclr reads one self-contained file per position (or per position and time point): save "
+        "each position's planes as one file (e.g. with Bio-Formats' bfconvert)"
+    )
 
 
 def _unflattened(
@@ -554,15 +695,19 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
                     "position) per file: export one file per position"
                 )
             series = tiff.series[0]
+            if (spanned := _files_spanned(path, tiff, series)) is not None:
+                raise spanned
             shape, found_axes, dtype = tuple(int(n) for n in series.shape), str(series.axes), series.dtype
             values: dict[str, Any] = {}
             axes_from_metadata = bool(tiff.is_ome or tiff.is_imagej or _shaped_axes(tiff))
             if axes is not None and axes_from_metadata and axes != found_axes:
                 shape, found_axes = _with_size_one_axes(path, tiff, shape, found_axes, axes, n_channels)
             if tiff.is_ome and tiff.ome_metadata:
-                values = _ome_values(tiff.ome_metadata)
+                values = _ome_values(path, tiff.ome_metadata)
             elif tiff.is_imagej:
                 values = _imagej_values(tiff)
+            else:
+                values = _resolution_values(tiff)
     except (OSError, tifffile.TiffFileError) as err:
         raise ValueError(f"{path}: not a readable TIFF file ({err})") from err
     if axes is None:
@@ -622,11 +767,22 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
         z_step_um=values.get("z_step_um"),
         time_unit_not_read=values.get("time_unit_not_read"),
         length_units=values.get("length_units", ()),
+        pixel_size_not_read=values.get("pixel_size_not_read"),
+        time_interval_measured=values.get("time_interval_measured", False),
     )
 
 
-def _agree(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=RELATIVE_TOLERANCE)
+def _agree(a: float, b: float, tolerance: float = RELATIVE_TOLERANCE) -> bool:
+    return math.isclose(a, b, rel_tol=tolerance)
+
+
+def _tolerance(header: TiffHeader, attribute: str) -> float:
+    """Within what relative difference ``header``'s ``attribute`` agrees with another value: a frame
+    interval measured from the planes' times (``DeltaT``, whose mean differs between positions and
+    from the interval set by a frame's jitter) within :data:`PLANE_INTERVAL_TOLERANCE`, a stated one
+    within :data:`RELATIVE_TOLERANCE`."""
+    measured = attribute == "time_interval_s" and header.time_interval_measured
+    return PLANE_INTERVAL_TOLERANCE if measured else RELATIVE_TOLERANCE
 
 
 # ------------------------------------------------------------------ the plate they make
@@ -676,18 +832,20 @@ def _sampling_value(
         found = _metadata_value(path, header, key, attribute, scale, from_config)
         if found is None:
             continue
-        if from_config is not None and not _agree(found, from_config):
+        tolerance = _tolerance(header, attribute)
+        if from_config is not None and not _agree(found, from_config, tolerance):
             raise ValueError(
-                f"{path}: its metadata gives {key} = {found:g}, the config tiff.{key} = {from_config:g}; "
-                f"they must agree (within {RELATIVE_TOLERANCE:g}): correct tiff.{key}, or remove it to use "
-                "the metadata"
+                f"{path}: its metadata gives {key} = {found:g}"
+                + (" (the mean of its planes' DeltaT)" if header.time_interval_measured else "")
+                + f", the config tiff.{key} = {from_config:g}; they must agree (within {tolerance:g}): "
+                f"correct tiff.{key}, or remove it to use the metadata"
             )
         if value is None:
             raise ValueError(
                 f"{path}: its metadata gives {key} = {found:g}, the first file {first_path} none; every "
                 f"file of a dataset must state the same sampling: give tiff.{key}"
             )
-        if not _agree(found, value):
+        if not _agree(found, value, max(tolerance, _tolerance(first, attribute))):
             raise ValueError(
                 f"{path}: its metadata gives {key} = {found:g}, the files before it {value:g}; every file "
                 "of a dataset must have the same sampling"
@@ -780,8 +938,11 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
     """The plate's sampling and time points: the config's values and the first file's metadata (see
     :func:`_sampling_value`; ``headers`` holds the first file's, in plate order, or every file's), the
     time points of the first FOV."""
-    sizes = next(iter(headers.values())).sizes()
+    first_path, first = next(iter(headers.items()))
+    sizes = first.sizes()
     n_t = len(next(iter(files.files.values()))) if files.per_time_point else sizes["T"]
+    if first.pixel_size_not_read is not None:  # once, not per file (10^5 files of one time point)
+        logger.warning("%s: %s", first_path, first.pixel_size_not_read)
     interval = _sampling_value(
         "time_interval_minutes", config.time_interval_minutes, headers, "time_interval_s", 60.0
     )
@@ -801,7 +962,6 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
         if value is None
     ]
     if missing:
-        first_path, first = next(iter(headers.items()))
         unit = first.time_unit_not_read if "time_interval_minutes" in missing else None
         why = (
             f" (its frame interval in unit {unit!r} not read; units read: {spellings(TIME_UNITS_S)}, names "
