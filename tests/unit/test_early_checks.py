@@ -690,6 +690,7 @@ def test_tracking_sizes_given_or_within_the_tolerance_are_accepted(
     if tracking:  # the matching radii count pixels of a length too (checked alike)
         config["analysis"]["classification"]["max_match_distance_px"] = 19.5
         config["analysis"]["pseudotime"] = {"max_match_distance_px": 19.5}
+        config["analysis"]["occlusion"]["max_match_distance_px"] = 19.5
     assert plan(config, tmp_path)["track_fov"] == 2  # the tiny plate's FOVs
 
 
@@ -828,6 +829,7 @@ def test_match_radii_left_at_their_defaults_are_refused_on_a_plate_of_other_pixe
 
     config = tiny_workflow_config()
     config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
+    config["analysis"]["occlusion"]["max_match_distance_px"] = 6.0  # given: used as it is (test below)
     classification, pseudotime = _radius_problems(config)
     assert classification.startswith(
         "analysis.classification.max_match_distance_px: expected a radius set for the 0.2 µm pixels of "
@@ -839,7 +841,7 @@ def test_match_radii_left_at_their_defaults_are_refused_on_a_plate_of_other_pixe
     assert pseudotime.startswith(
         "analysis.pseudotime.max_match_distance_px: expected a radius set for the 0.2"
     )
-    assert "Set it (analysis.figures follows it), e.g." in pseudotime
+    assert "Set it (analysis.figures and the feature trajectories follow it), e.g." in pseudotime
     assert pseudotime.endswith("analysis: {pseudotime: {max_match_distance_px: 19.5}}")
     config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 1.3
     coarse = _radius_problems(config)
@@ -861,6 +863,30 @@ def test_match_radii_left_at_their_defaults_are_refused_on_a_plate_of_other_pixe
     ]
     config["analysis"]["classification"] = {"match_annotations_on": "position", "n_bootstrap": 20}
     config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.9  # within 1.5 times 0.65 µm
+    assert _radius_problems(config) == []
+
+
+def test_the_occlusion_radius_left_at_its_default_is_refused_on_a_plate_of_other_pixels() -> None:
+    """Occlusion matched the ground truth's infection onset to the patches within a built-in 6 px, which
+    on 0.2 µm pixels left every cell without an onset (nothing to draw) with exit 0. Its radius is
+    ``analysis.occlusion.max_match_distance_px``, refused like the others where left at its default on
+    a simulated dataset of other pixels that occlusion runs on, and used as it is where given."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
+    config["analysis"]["classification"]["max_match_distance_px"] = 19.5
+    config["analysis"]["pseudotime"] = {"max_match_distance_px": 19.5}
+    config["analysis"]["occlusion"] = {"enabled": False}
+    assert _radius_problems(config) == []
+    config["analysis"]["occlusion"] = {"enabled": True}
+    (occlusion,) = _radius_problems(config)
+    assert occlusion.startswith(
+        "analysis.occlusion.max_match_distance_px: expected a radius set for the 0.2 µm pixels of "
+        "dataset 'tiny'"
+    )
+    assert occlusion.endswith("analysis: {occlusion: {max_match_distance_px: 19.5}}")
+    config["analysis"]["occlusion"]["max_match_distance_px"] = 19.5
     assert _radius_problems(config) == []
 
 

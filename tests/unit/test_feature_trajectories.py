@@ -166,3 +166,76 @@ def test_pseudo_time_is_drawn_in_hours_where_the_frame_interval_is_known():
     figure, caption = plot_feature_trajectories(trajectory, summary, label="m, d", clock=FrameClock.of(None))
     assert figure.axes[0].get_xlabel() == "pseudo-time (frames; 0: infection onset)"
     assert "pseudo-time in frames (the frame interval is not recorded)" in caption
+
+
+def _stage_files(tmp_path, pseudotime_config: dict) -> tuple:
+    """A simulated dataset of 0.2 µm pixels: six lineages 200 px apart, each ground-truth cell 15 px
+    (3 µm, inside its nucleus of ~25 px radius) from its tracked cell's patch centre; its ground truth
+    ``er_condensation`` steps from 10 x track to 10 x track + 1 at the lineage's onset."""
+    from dynaclr.figures.stage import FeatureTrajectoriesInputs, FeatureTrajectoriesOutputs
+    from dynaclr.io import ArtifactKind, make_provenance, write_table
+
+    pseudotime = _pseudotime(n_lineages=6)
+    paths = {name: tmp_path / f"{name}.parquet" for name in ("pt", "features", "index", "truth")}
+    write_table(pseudotime, paths["pt"], make_provenance(ArtifactKind.PSEUDOTIME, pseudotime_config))
+    write_table(_cells(pseudotime), paths["features"], make_provenance(ArtifactKind.CELL_FEATURES, {}))
+    index = pseudotime[["fov_name", "track_id", "t"]].assign(
+        y=100.0 + 200.0 * pseudotime["track_id"], x=100.0
+    )
+    write_table(index, paths["index"], make_provenance(ArtifactKind.PATCH_INDEX, {}))
+    truth = index.assign(
+        y=index["y"] + 12.0,
+        x=index["x"] + 9.0,
+        track_id=index["track_id"] + 1000,  # the simulator's ids, not the tracker's
+        er_condensation=10.0 * index["track_id"] + (pseudotime["pseudotime"] >= 0),
+    )
+    write_table(truth, paths["truth"], make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
+    inputs = FeatureTrajectoriesInputs(
+        pseudotime=paths["pt"],
+        features=paths["features"],
+        patches_parquet=paths["index"],
+        tracks=paths["truth"],
+    )
+    outputs = FeatureTrajectoriesOutputs(
+        trajectory=tmp_path / "t.csv",
+        summary=tmp_path / "s.csv",
+        png=tmp_path / "f.png",
+        svg=tmp_path / "f.svg",
+    )
+    return inputs, outputs
+
+
+def test_ground_truth_is_matched_with_the_pseudotime_radius_at_a_finer_pixel_size(tmp_path):
+    """The ground truth drawn beside the features was matched within a built-in 6 px: on 0.2 µm pixels
+    (6 px = 1.2 µm) a ground-truth cell 15 px (3 µm) from its patch centre matched none, and the truth
+    column came out empty with exit 0. It is matched as align_pseudotime matched it (its provenance's
+    ``max_match_distance_px``: analysis.pseudotime's, the default scaled to 0.2 µm), so every frame
+    gets its own cell's truth; a pseudo-time without that record is refused."""
+    from dynaclr.config.analysis import PseudotimeConfig
+    from dynaclr.figures.stage import feature_trajectories_stage
+    from dynaclr.io import ArtifactError
+
+    def run(directory, recorded: dict) -> pd.DataFrame:
+        inputs, outputs = _stage_files(directory, recorded)
+        return feature_trajectories_stage(
+            inputs,
+            outputs,
+            features=["ER_radial_slope"],
+            truth_columns=["er_condensation"],
+            model="m",
+            dataset="d",
+        )
+
+    summary = run(
+        tmp_path, {**PseudotimeConfig(max_match_distance_px=19.5).model_dump(mode="json"), "model": "m"}
+    )
+    n_frames = len(_pseudotime(n_lineages=6))
+    truth = summary.set_index("feature").loc["er_condensation"]
+    assert truth["source"] == "ground truth"
+    assert truth["n_frames"] == n_frames  # every frame matched
+    assert truth["change"] == pytest.approx(1.0)  # each lineage its own cell's step, not a neighbour's
+    assert truth["n_lineages_both_sides"] == 6
+
+    (tmp_path / "bare").mkdir()
+    with pytest.raises(ArtifactError, match="max_match_distance_px"):
+        run(tmp_path / "bare", {"model": "m"})

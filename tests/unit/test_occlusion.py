@@ -477,6 +477,7 @@ def test_the_stage_reads_the_store_by_blocks_as_in_memory(tiny_artifacts, tmp_pa
         classifier,
         open_representation(tiny_artifacts["model_embeddings"], "features", block_rows=7),
         rows,
+        max_distance_px=6.0,
     )
     expected = predicted_onset(store.index, classifier.positive_probability(matrix[rows]) >= 0.5)
     assert source == "predicted"
@@ -559,3 +560,42 @@ def test_the_caption_states_the_measured_concentration_per_event_role_and_channe
     assert "after onset, sensor: 73% of the absolute attribution" in caption  # (0.85 + 0.6) / 2
     assert "(mean over 2 cells, per-cell means 60-85%)" in caption
     assert "Each row's time from the event is in hours (one frame = 30 min)." in caption
+
+
+def test_the_true_onset_is_matched_within_the_configured_radius_on_finer_pixels(tmp_path):
+    """The ground truth's infection onset found its patch within a built-in 6 px: on 0.2 µm pixels
+    (1.2 µm) a ground-truth cell 15 px (3 µm, inside its nucleus) from its patch centre matched none,
+    and every cell's onset came out -1 (no infected cell to draw) with exit 0. The radius is
+    ``analysis.occlusion.max_match_distance_px`` (checked against the plate's pixels before any job
+    runs): set for 0.2 µm pixels, each patch gets its own cell's onset, not a neighbour's."""
+    from types import SimpleNamespace
+
+    from dynaclr.interpretation.occlusion_stage import _infection_onset
+    from dynaclr.io import ArtifactKind, make_provenance, write_table
+
+    index = pd.DataFrame(
+        {
+            "fov_name": "A/1/0",
+            "track_id": np.repeat(np.arange(4), 3),
+            "t": np.tile(np.arange(3), 4),
+        }
+    ).assign(y=lambda cells: 60.0 + 40.0 * cells["track_id"], x=80.0)
+    truth = index.assign(
+        y=index["y"] + 12.0,
+        x=index["x"] + 9.0,
+        track_id=index["track_id"] + 100,
+        infection_onset_t=index["track_id"],
+    )
+    path = tmp_path / "truth.parquet"
+    write_table(truth, path, make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
+    config = OcclusionConfig(max_match_distance_px=19.5)  # the default scaled from 0.65 to 0.2 µm
+    onset, source = _infection_onset(
+        SimpleNamespace(index=index),
+        SimpleNamespace(ground_truth=path),
+        None,
+        None,
+        None,
+        config.max_match_distance_px,
+    )
+    assert source == "ground truth"
+    assert onset.tolist() == index["track_id"].tolist()

@@ -402,7 +402,13 @@ class PseudotimeConfig(StrictModel):
     match_truth_on: Literal["position", "track"] = Field(
         "position", description="How ground-truth cells find their patch (see ClassificationConfig)."
     )
-    max_match_distance_px: float = Field(6.0, gt=0.0)
+    max_match_distance_px: float = Field(
+        6.0,
+        gt=0.0,
+        description="'position' matching radius in pixels; analysis.figures and the feature "
+        "trajectories (rule feature_trajectories, through the pseudo-time's provenance) match the ground "
+        "truth with it too.",
+    )
     seed: int = Field(0, ge=0, description="Seed of the PCA solver.")
 
     @model_validator(mode="after")
@@ -607,6 +613,13 @@ class OcclusionConfig(StrictModel):
         description="Channel (index in the patch spec; negative counts from the end) whose central cell's "
         "Otsu mask is the region the attribution mass is measured in (the viral sensor in the shipped "
         "configs).",
+    )
+    max_match_distance_px: float = Field(
+        6.0,
+        gt=0.0,
+        description="Radius (pixels) within which a simulated dataset's ground-truth cell matches a patch "
+        "centre, giving the cells their true infection onset; left at its default, refused before any job "
+        "runs on a plate whose pixels differ from 0.65 µm.",
     )
     perturbations_per_eval: int = Field(64, ge=1, description="Occluded copies of a patch encoded at a time.")
     device: Literal["auto", "cpu", "cuda"] = Field("cpu", description="Where the encoder runs.")

@@ -943,8 +943,9 @@ def _matchings(
 ) -> list[_Matching]:
     """The analyses that match annotations or ground truth to tracked cells, with the datasets each
     matches: the classifiers the annotations of the datasets they train on and predict (drawn from
-    ground truth, or a table: the lineage's are the tracks' own cells), DTW pseudo-time, the figures
-    and distillation the ground truth of simulated datasets."""
+    ground truth, or a table: the lineage's are the tracks' own cells), DTW pseudo-time (and the feature
+    trajectories, which match as it did), the figures, occlusion (always by position: the infection
+    onset) and distillation the ground truth of simulated datasets."""
     analysis = config.analysis
     embedded = config.datasets_embedded()
     distillation = analysis.distillation
@@ -984,6 +985,13 @@ def _matchings(
             "figures are coloured by",
         ),
         _Matching(
+            "occlusion",
+            "position",
+            sorted(_occlusion_datasets(config) & simulated),
+            "ground-truth cells",
+            "occlusion maps draw the infected cells of",
+        ),
+        _Matching(
             "distillation",
             distillation.match_truth_on,
             [distillation.dataset]
@@ -993,6 +1001,20 @@ def _matchings(
             "distilled student is scored against",
         ),
     ]
+
+
+def _occlusion_datasets(config: WorkflowConfig) -> set[str]:
+    """The datasets rule occlusion_attribution runs on (``occlusion_pairs``): those whose own
+    annotations train classifiers, embedded by a model of ``analysis.occlusion.models``."""
+    occlusion = config.analysis.occlusion
+    if not occlusion.enabled:
+        return set()
+    embedded = {
+        name
+        for model in occlusion.models or config.contrastive_models
+        for name in config.embedded_datasets(model)
+    }
+    return embedded & set(config.classifier_training_datasets())
 
 
 def _track_matching_problems(
@@ -1076,7 +1098,11 @@ def _match_radius_problems(
                     f"{matching.matched} whose own cell was not tracked match a neighbour, taking its label"
                 )
             scaled = float(f"{radius * ratio:.3g}")
-            also = " (analysis.figures follows it)" if matching.section == "pseudotime" else ""
+            also = (
+                " (analysis.figures and the feature trajectories follow it)"
+                if matching.section == "pseudotime"
+                else ""
+            )
             problems.append(
                 f"analysis.{matching.section}.max_match_distance_px: expected a radius set for the "
                 f"{pixel_size:g} µm pixels of dataset {name!r} ({plate.path}), found the default "

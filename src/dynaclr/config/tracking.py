@@ -36,7 +36,10 @@ from dynaclr.config.base import (
 #: simulator's default.
 DEFAULTS_PIXEL_SIZE_UM = 0.65
 #: How many times larger or smaller than :data:`DEFAULTS_PIXEL_SIZE_UM` a plate's pixels may be before
-#: the keys of :data:`PIXEL_SCALED_KEYS` left at their defaults are refused.
+#: the keys of :data:`PIXEL_SCALED_KEYS` left at their defaults are refused (and the other sizes in
+#: pixels: matching radii, patch sizes). A virtual-staining network given through a checkpoint is
+#: refused on a plate sampled beyond the same ratio from its training plate's
+#: (:data:`dynaclr.virtual_stain.transfer.REFUSED_SCALE_RATIO` is defined as this value).
 PIXEL_SIZE_TOLERANCE = 1.5
 #: The keys (section, field) that count pixels of a physical length, and the power of
 #: ``DEFAULTS_PIXEL_SIZE_UM / plate pixel size`` their value scales with: 1 a length, 2 an area, -1 a

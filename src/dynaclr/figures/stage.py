@@ -34,7 +34,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from dynaclr.classify import read_predictions
-from dynaclr.config.analysis import FiguresConfig
+from dynaclr.config.analysis import FiguresConfig, PseudotimeConfig
 from dynaclr.config.patches import channel_index
 from dynaclr.config.reasons import PLANNED_F1_REASONS
 from dynaclr.embeddings import (
@@ -666,6 +666,26 @@ class FeatureTrajectoriesOutputs(StageFiles):
     svg: Path
 
 
+#: The keys of ``analysis.pseudotime`` saying how align_pseudotime matched ground-truth cells to
+#: tracked cells, read back from its provenance by :func:`feature_trajectories_stage`.
+_TRUTH_MATCHING_KEYS = ("match_truth_on", "max_match_distance_px")
+
+
+def _pseudotime_truth_matching(path: Path, recorded: Mapping[str, Any]) -> PseudotimeConfig:
+    """How the DTW pseudo-time at ``path`` matched the ground truth to the tracked cells (its
+    provenance's ``match_truth_on`` and ``max_match_distance_px``, ``recorded``): analysis.pseudotime's,
+    whose radius left at its default is refused before any job runs on a plate of other pixel size
+    (:func:`dynaclr.config.plate_checks.workflow_problems`). The feature trajectories draw the ground
+    truth of the same cells, so they match it the same way rather than with a radius of their own."""
+    missing = [key for key in _TRUTH_MATCHING_KEYS if key not in recorded]
+    if missing:
+        raise ArtifactError(
+            f"{path}: its provenance config lacks {missing} (expected align_pseudotime's ground-truth "
+            f"matching, found keys {sorted(recorded)}); rerun `snakemake --forcerun align_pseudotime`"
+        )
+    return PseudotimeConfig.model_validate({key: recorded[key] for key in _TRUTH_MATCHING_KEYS})
+
+
 def feature_trajectories_stage(
     inputs: FeatureTrajectoriesInputs,
     outputs: FeatureTrajectoriesOutputs,
@@ -683,7 +703,9 @@ def feature_trajectories_stage(
     Args:
         features: cell-feature columns to follow; those the features table lacks (another patch
             spec's channels) are left out with a WARNING, and none present is an error.
-        truth_columns: ground-truth columns drawn beside them (with ``inputs.tracks``).
+        truth_columns: ground-truth columns drawn beside them (with ``inputs.tracks``), ground-truth
+            cells matched to tracked cells as the pseudo-time's provenance says align_pseudotime
+            matched them (analysis.pseudotime's ``match_truth_on``, ``max_match_distance_px``).
         time_interval_minutes: the dataset's frame interval (as :func:`pseudotime_figure`): the
             figure's pseudo-time in hours where it is known, else in frames.
 
@@ -725,7 +747,14 @@ def feature_trajectories_stage(
         index, _ = read_table(inputs.patches_parquet, ArtifactKind.PATCH_INDEX, (*CELL_KEYS, "y", "x"))
         positioned = cells.merge(index.loc[:, [*CELL_KEYS, "y", "x"]], on=CELL_KEYS, how="left")
         truth, _ = read_table(inputs.tracks, ArtifactKind.GROUND_TRUTH_TRACKS, ("fov_name", "t", "y", "x"))
-        cells = attach_ground_truth(positioned, truth, truth_columns).drop(columns=["y", "x"])
+        matching = _pseudotime_truth_matching(inputs.pseudotime, provenance.config)
+        cells = attach_ground_truth(
+            positioned,
+            truth,
+            truth_columns,
+            on=matching.match_truth_on,
+            max_distance_px=matching.max_match_distance_px,
+        ).drop(columns=["y", "x"])
         sources.update(dict.fromkeys(truth_columns, "ground truth"))
     columns = list(sources)
     frames = feature_frames(pseudotime, cells, columns)

@@ -148,17 +148,21 @@ def _infection_onset(
     classifier: LinearClassifier,
     blocks: MatrixBlocks,
     embedding_rows: np.ndarray,
+    max_distance_px: float,
 ) -> tuple[pd.Series, str]:
     """Per patch-store row, the infection onset frame, and where it comes from: the ground truth, or
     the classifier's calls on every cell (``blocks``, its representation's matrix, predicted a block
-    of rows at a time)."""
+    of rows at a time). Ground-truth cells match patch centres within ``max_distance_px``
+    (``analysis.occlusion.max_match_distance_px``, checked against the plate's pixel size)."""
     if inputs.ground_truth is not None:
         truth, _ = read_table(
             inputs.ground_truth,
             ArtifactKind.GROUND_TRUTH_TRACKS,
             ("fov_name", "t", "y", "x", "infection_onset_t"),
         )
-        matched = attach_ground_truth(store.index, truth, ["infection_onset_t"])
+        matched = attach_ground_truth(
+            store.index, truth, ["infection_onset_t"], max_distance_px=max_distance_px
+        )
         return matched["infection_onset_t"].fillna(-1), "ground truth"
     infected = predict_cells(blocks, [classifier])[0][embedding_rows] >= 0.5
     return predicted_onset(store.index, infected), "predicted"
@@ -284,7 +288,9 @@ def occlusion_stage(
         matrix = open_representation(inputs.embeddings, classifier.representation)
         onset_source = ""
         if task == "infection":
-            onset, onset_source = _infection_onset(store, inputs, classifier, matrix, embedding_rows)
+            onset, onset_source = _infection_onset(
+                store, inputs, classifier, matrix, embedding_rows, config.max_match_distance_px
+            )
             courses = infection_courses(
                 store.index, onset, config.infection_offsets_frames, rng, config.n_cells
             )

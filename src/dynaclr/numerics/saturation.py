@@ -3,9 +3,11 @@
 A camera of 8 to 16 bits clips over-exposed pixels at its full scale, ``2**bits - 1`` counts
 (:data:`CAMERA_FULL_SCALES`), whatever integer type stores them: a 12-bit camera's counts in uint16
 saturate at 4095, not at the type's 65535. Such voxels form a plateau at the image's maximum.
-Phase reconstruction (:meth:`dynaclr.phase.reconstruct.ReconstructionTotals.count_maximum`) and the
-tracking maps (:func:`dynaclr.tracking.maps.saturated_voxels`) find it with
-:func:`full_scale_plateau`, each deciding how many voxels make it saturation.
+Phase reconstruction (:meth:`dynaclr.phase.reconstruct.ReconstructionTotals.count_maximum`), the
+tracking maps (:func:`dynaclr.tracking.maps.saturated_voxels`) and the patches
+(:class:`dynaclr.patches.extract.SaturationCount`) find it with :func:`full_scale_plateau`, each
+deciding how many voxels make it saturation (the three rules and their thresholds side by side:
+docs/reliability.md, "Saturation").
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from dynaclr.config.plate_checks import sampling_differs
+from dynaclr.config.tracking import PIXEL_SIZE_TOLERANCE
 from dynaclr.config.virtual_stain import VirtualStainConfig
 from dynaclr.io import ArtifactError
 from dynaclr.io.plate import read_plate_sampling
@@ -54,8 +55,13 @@ logger = logging.getLogger(__name__)
 TRAINING_INPUT_KEY = "training_input"
 
 #: A pixel size or z step this many times larger or smaller than the training plate's is refused
-#: (nuclei 2.25 times the area the network learnt from); a smaller difference is warned.
-REFUSED_SCALE_RATIO = 1.5
+#: (nuclei 2.25 times the area the network learnt from); a smaller difference is warned. It is the
+#: dry run's :data:`~dynaclr.config.tracking.PIXEL_SIZE_TOLERANCE` by definition, not by coincidence:
+#: both bound how much wider or narrower, in pixels, a cell may be than what a size in pixels (a
+#: tracking default, a matching radius, a patch) or a network counting pixels was made for. One
+#: value, so a plate whose pixel-valued defaults are accepted is not refused to a network trained
+#: at the defaults' sampling, and the reverse; change it there.
+REFUSED_SCALE_RATIO = PIXEL_SIZE_TOLERANCE
 
 _SIZES = (("pixel_size_um", "pixel size"), ("z_step_um", "z step"))
 
