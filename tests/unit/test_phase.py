@@ -68,6 +68,7 @@ from dynaclr.phase.evaluate import (
     nuclei_z_range,
 )
 from dynaclr.phase.reconstruct import (
+    INVERTED_SIGN_SKEWNESS,
     ReconstructionTotals,
     non_negative_tikhonov,
     normalise_brightfield,
@@ -814,6 +815,73 @@ def test_inverted_phase_contrast_reconstructs_a_stack_whose_z_axis_points_the_ot
     unflagged = correlation(phase(reversed_counts, base), upright)
     assert flagged > 0.7  # 3d: 0.76 (the non-negativity constraint acts on a mirrored problem); 2d: ~1
     assert unflagged < flagged - 0.5
+
+
+def _sign_metrics(
+    counts: np.ndarray, transfer_function: TransferFunction, config: PhaseConfig, caplog
+) -> dict[str, object]:
+    """The record metrics of reconstructing ``counts`` ``(T, 1, Z, Y, X)`` as FOV A/1/0, WARNINGs captured."""
+    output = np.zeros((counts.shape[0], 1, *counts.shape[2:]), np.float32)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.phase.reconstruct"):
+        totals = reconstruct_frames(counts, 0, output, transfer_function, config, where="raw.zarr FOV A/1/0")
+    return totals.metrics("A/1/0", config.mode, 1.0)
+
+
+@pytest.mark.parametrize("mode", ["3d", "2d"])
+def test_a_z_reversed_brightfield_stack_is_warned_as_sign_inverted_and_the_normal_one_is_not(
+    tiny_plate: dict[str, Path], mode: str, caplog
+):
+    """A foreign plate whose z-stacks are stored in the opposite z order (or a microscope with the
+    opposite defocus sign) gave phase of the wrong sign (2d: cells dark; 3d: the non-negativity
+    constraint keeps it positive, but it is not the cells' phase) with exit 0 and nothing said.
+    The z-reversed stack is named in a WARNING with the statistic and the key to fix, recorded
+    (``phase_sign_inverted``) and marked reduced in the QC table; the stack as acquired is not, nor is
+    the reversed one reconstructed with ``phase.invert_phase_contrast``."""
+    config = PhaseConfig(mode=mode)
+    counts = _first_frames(tiny_plate["plate"], 3)[:, :1]
+    shape = counts.shape[2:]
+    transfer_function = calculate_transfer_function(shape, 0.65, 2.5, config)
+    normal = _sign_metrics(counts, transfer_function, config, caplog)
+    assert normal["phase_sign_inverted"] is False and normal["phase_sign_skewness"] > 1.0
+    assert "sign-inverted" not in caplog.text
+    assert qc_row(ArtifactKind.PHASE_FOV, Path("records/phase/A/1/0.json"), normal, "phase")["status"] == "ok"
+
+    reversed_counts = np.ascontiguousarray(counts[:, :, ::-1])
+    inverted = _sign_metrics(reversed_counts, transfer_function, config, caplog)
+    assert inverted["phase_sign_inverted"] is True
+    assert inverted["phase_sign_skewness"] < INVERTED_SIGN_SKEWNESS
+    assert (
+        "raw.zarr FOV A/1/0: the phase looks sign-inverted (cells darker than the medium): the median "
+        f"skewness of the projected phase over its frames is {inverted['phase_sign_skewness']:.2f}"
+        in caplog.text
+    )
+    assert "set phase.invert_phase_contrast to true, or reverse the stack's z axis" in caplog.text
+    row = qc_row(ArtifactKind.PHASE_FOV, Path("records/phase/A/1/0.json"), inverted, "phase")
+    assert row["status"] == "reduced"
+    assert "phase looks sign-inverted" in row["reason"] and "phase.invert_phase_contrast" in row["reason"]
+
+    caplog.clear()
+    flagged = config.model_copy(update={"invert_phase_contrast": True})
+    fixed = _sign_metrics(
+        reversed_counts, calculate_transfer_function(shape, 0.65, 2.5, flagged), flagged, caplog
+    )
+    assert fixed["phase_sign_inverted"] is False and fixed["phase_sign_skewness"] > 1.0
+    assert "sign-inverted" not in caplog.text
+
+
+def test_noise_only_and_constant_brightfield_is_not_warned_as_sign_inverted(tiny_3d: dict[str, Path], caplog):
+    """Frames without cells (uniform random counts, as the shape tests' plates hold; a constant
+    stack) have no sign to tell: no WARNING, and a constant stack has no statistic."""
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    shape = (3, 1, *transfer_function.zyx_shape)
+    for seed in range(5):
+        noise = np.random.default_rng(seed).integers(19000, 21000, size=shape, dtype=np.uint16)
+        metrics = _sign_metrics(noise, transfer_function, PhaseConfig(), caplog)
+        assert metrics["phase_sign_inverted"] is False
+        assert abs(float(metrics["phase_sign_skewness"])) < -INVERTED_SIGN_SKEWNESS
+    constant = _sign_metrics(np.full(shape, 5000, np.uint16), transfer_function, PhaseConfig(), caplog)
+    assert constant["phase_sign_skewness"] is None and constant["phase_sign_inverted"] is False
+    assert "sign-inverted" not in caplog.text
 
 
 def test_a_frame_without_brightfield_intensity_is_dropped_as_nan_recorded_and_warned(

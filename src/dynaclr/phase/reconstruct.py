@@ -63,6 +63,7 @@ from dynaclr.numerics.missing import (
 from dynaclr.numerics.saturation import full_scale_plateau
 from dynaclr.phase.transfer_function import (
     TransferFunction,
+    calculate_transfer_function,
     first_position_shape,
     load_transfer_function,
     read_raw_plate_provenance,
@@ -108,6 +109,23 @@ DARKEST_PERCENTILE = 0.1
 #: r with the unsaturated reconstruction was 0.99 with 2.7 % of the voxels saturated, 0.91 with 31 %,
 #: 0.75 with 89 % and 0.49 with 99 % (r with the true phase 0.71, 0.64, 0.49, 0.26), each exit 0.
 MAX_SATURATED_SHARE = 0.01
+
+#: Median, over a FOV's reconstructed frames, of the skewness of the projected phase
+#: (:class:`SignCheck`) below which the FOV's phase is taken for sign-inverted: cells darker than the
+#: medium, as a stack whose z axis points the other way (reversed z order, or the opposite defocus
+#: sign convention) gives. Cells are optically denser than the medium, so a field of cells has a long
+#: tail of positive phase. Measured on simulated FOVs (docs/reliability.md), FOV medians as acquired
+#: and z-reversed: the tiny test plate (20 FOVs, 5 x 96 x 96, 8 frames) +1.23 to +2.30 and -1.23 to
+#: -2.30; one cell per FOV (20 FOVs) +2.29 to +6.80 and -2.29 to -6.80; the demo (4 FOVs,
+#: 10 x 256 x 256, 6 frames) +2.51 to +2.67 and -2.41 to -2.56; 512 x 512 FOVs (crop) +1.73, +2.28
+#: and -1.67, -2.22. Frames without cells (shot noise and uneven illumination, 50 FOVs; uniform
+#: random counts, 60 stacks): -0.75 to +0.78 per frame, FOV medians -0.40 to +0.40.
+INVERTED_SIGN_SKEWNESS = -1.0
+
+#: Largest rows and columns of the central crop of each stack that :class:`SignCheck` reconstructs:
+#: its thin-phase transfer function is computed once per FOV job, 4 s for 10 x 256 x 256 on one core
+#: (74 s at 1024 x 1024: the whole field would cost more than a 3d frame).
+SIGN_CHECK_CROP_PX = 256
 
 
 def pixel_type_minimum(dtype: Any) -> float | None:
@@ -317,6 +335,64 @@ def invert_brightfield(
         )
         phase = phase[None]
     return phase.numpy().astype(np.float32, copy=False)
+
+
+def sample_skewness(values: np.ndarray) -> float:
+    """The sample skewness (third standardised moment) of ``values``; NaN for constant values."""
+    centred = np.asarray(values, dtype=np.float64).ravel()
+    centred = centred - centred.mean()
+    variance = float(np.mean(centred**2))
+    if not variance > 0:
+        return math.nan
+    return float(np.mean(centred**3)) / variance**1.5
+
+
+def _central_slice(n: int) -> slice:
+    """The central ``min(n, SIGN_CHECK_CROP_PX)`` of ``n`` positions."""
+    size = min(n, SIGN_CHECK_CROP_PX)
+    return slice((n - size) // 2, (n - size) // 2 + size)
+
+
+@dataclass
+class SignCheck:
+    """Whether a FOV's phase has the sign of cells (positive), from the brightfield it is made of.
+
+    Each stack's central crop (at most :data:`SIGN_CHECK_CROP_PX` square) is reconstructed with the
+    thin-phase model (mode ``"2d"`` of the same optics, ``phase.invert_phase_contrast`` included),
+    whose projected phase has the sign of the defocus convention: the skewness of that image is
+    positive for cells in the medium and changes sign, exactly for an odd number of slices, when the
+    stack's z order is reversed. The 3d output itself cannot say it: its non-negativity constraint
+    keeps it positive either way (skewness +1.9 to +4.7 as acquired, +1.9 to +3.3 reversed, on the
+    tiny plate), while the reversed phase is not the cells' (Pearson r with the true phase -0.05 to
+    +0.10, against 0.61 to 0.74 as acquired, 10 FOVs).
+    """
+
+    transfer_function: TransferFunction
+    config: PhaseConfig
+    rows: slice
+    columns: slice
+
+    @classmethod
+    def build(cls, transfer_function: TransferFunction, config: PhaseConfig) -> SignCheck:
+        """The check for stacks of ``transfer_function``'s shape and sampling, under ``config``."""
+        n_z, n_y, n_x = transfer_function.zyx_shape
+        rows, columns = _central_slice(n_y), _central_slice(n_x)
+        thin = config.model_copy(update={"mode": "2d"})
+        crop = (n_z, rows.stop - rows.start, columns.stop - columns.start)
+        thin_function = calculate_transfer_function(
+            crop, transfer_function.yx_pixel_size_um, transfer_function.z_step_um, thin
+        )
+        return cls(thin_function, thin, rows, columns)
+
+    def skewness(self, zyx_counts: np.ndarray) -> float:
+        """Skewness of the projected phase of the stack's crop; NaN where the crop cannot be
+        reconstructed (no brightfield intensity there) or is constant."""
+        crop = np.ascontiguousarray(zyx_counts[:, self.rows, self.columns])
+        try:
+            projected = reconstruct_stack(crop, self.transfer_function, self.config)
+        except ValueError:
+            return math.nan
+        return sample_skewness(projected)
 
 
 def padding_value(dtype: Any, offset: float) -> float:
@@ -554,7 +630,8 @@ class ReconstructionTotals:
     padding or dead pixels, filled by :func:`fill_unmeasured_brightfield`), and the reconstructed
     frames saturated at a camera's full scale (``saturated_frames``: :meth:`count_maximum`; a dropped
     frame is never listed there, it has no phase) with their voxels there (``saturated_voxels``) and
-    the full scales (``full_scales``)."""
+    the full scales (``full_scales``), and each reconstructed frame's :meth:`SignCheck.skewness`
+    (``sign_skewness``)."""
 
     missing: MissingTally
     n_frames: int = 0
@@ -571,10 +648,39 @@ class ReconstructionTotals:
     saturated_voxels: int = 0
     saturated_frames: list[int] = field(default_factory=list)
     full_scales: set[float] = field(default_factory=set)
+    sign_skewness: list[float] = field(default_factory=list)
+
+    def sign_statistic(self) -> float | None:
+        """Median over the reconstructed frames of :meth:`SignCheck.skewness` (frames without one
+        left out); ``None`` where no frame has one."""
+        finite = [value for value in self.sign_skewness if math.isfinite(value)]
+        return float(np.median(finite)) if finite else None
+
+    def sign_inverted(self) -> bool:
+        """Whether :meth:`sign_statistic` is below :data:`INVERTED_SIGN_SKEWNESS`."""
+        statistic = self.sign_statistic()
+        return statistic is not None and statistic < INVERTED_SIGN_SKEWNESS
+
+    def report_sign(self, where: str, config: PhaseConfig) -> None:
+        """Log at WARNING, naming ``where``, a FOV whose phase looks sign-inverted (:meth:`sign_inverted`)."""
+        if not self.sign_inverted():
+            return
+        logger.warning(
+            "%s: the phase looks sign-inverted (cells darker than the medium): the median skewness of the "
+            "projected phase over its frames is %.2f, below %g (a field of cells gives a positive one). "
+            "The brightfield z axis points the other way from waveorder's convention (z order reversed, "
+            "or the opposite defocus sign): set phase.invert_phase_contrast to %s, or reverse the "
+            "stack's z axis (listed as phase_sign_inverted in the FOV's record and the QC table)",
+            where,
+            self.sign_statistic(),
+            INVERTED_SIGN_SKEWNESS,
+            str(not config.invert_phase_contrast).lower(),
+        )
 
     def metrics(self, fov_name: str, mode: str, seconds_total: float) -> dict[str, Any]:
-        """The per-FOV record's metrics: frame count, wall times, mean and std of the phase, and the
-        missing voxels and dropped frames of the brightfield (:meth:`MissingTally.metrics`)."""
+        """The per-FOV record's metrics: frame count, wall times, mean and std of the phase, the
+        missing voxels and dropped frames of the brightfield (:meth:`MissingTally.metrics`), its
+        saturated frames and the sign check (:meth:`sign_statistic`, :meth:`sign_inverted`)."""
         mean = self.sum_phase / max(self.n_values, 1)
         return {
             "fov_name": fov_name,
@@ -593,6 +699,8 @@ class ReconstructionTotals:
             "voxels_at_pixel_type_minimum": self.voxels_at_minimum,
             "saturated_voxels": self.saturated_voxels,
             "saturated_frames": list(self.saturated_frames),
+            "phase_sign_skewness": self.sign_statistic(),
+            "phase_sign_inverted": self.sign_inverted(),
         }
 
     def count_maximum(self, t: int, counts: np.ndarray) -> None:
@@ -714,6 +822,7 @@ def reconstruct_frames(
     n_frames = int(brightfield.shape[0])
     stack_voxels = int(np.prod(brightfield.shape[2:]))
     totals = ReconstructionTotals(MissingTally(where, expected_voxels=n_frames * stack_voxels), n_frames)
+    sign_check = SignCheck.build(transfer_function, config)
     for t in tqdm(range(totals.n_frames), desc=description, unit="frame", mininterval=2.0):
         tic = perf_counter()
         counts = read_block(brightfield, (t, channel), store=store, fov_name=fov_name)
@@ -730,6 +839,7 @@ def reconstruct_frames(
                 raise ValueError(f"{where} frame t={t}: {err}") from err
             else:  # a dropped frame has no phase to reduce: it carries its drop reason only
                 totals.count_maximum(t, counts)
+                totals.sign_skewness.append(sign_check.skewness(counts))
         if dropped:
             totals.check_frames_left()
             output[t, 0] = np.full(tuple(output.shape[2:]), np.nan, dtype=np.float32)
@@ -746,6 +856,7 @@ def reconstruct_frames(
     totals.missing.check_fov()
     totals.report_minimum(where, np.dtype(brightfield.dtype), float(config.camera_offset_counts))
     totals.report_saturation(where)
+    totals.report_sign(where, config)
     return totals
 
 

@@ -64,7 +64,8 @@ QC_COLUMNS: tuple[str, ...] = (
     "reason",
 )
 
-#: ``ok``: nothing left out. ``reduced``: frames dropped, brightfield frames over-exposed, tracking
+#: ``ok``: nothing left out. ``reduced``: frames dropped, brightfield frames over-exposed, a phase
+#: that looks sign-inverted (``phase_sign_inverted``: z axis reversed), tracking
 #: frames without signal (no nucleus there), missing voxels filled, or more than
 #: :data:`~dynaclr.patches.extract.MOSTLY_PADDED_WARNING_SHARE` of the patches mostly padding.
 #: ``empty``: the FOV gave no tracks or no patches. ``unknown``: the record predates the
@@ -147,6 +148,11 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
     saturated = _frames(metrics, "saturated_frames", dropped)
     if saturated:
         reasons.append(f"frames {saturated} over-exposed (brightfield saturated)")
+    if metrics.get("phase_sign_inverted"):
+        reasons.append(
+            f"phase looks sign-inverted (median skewness {float(metrics['phase_sign_skewness']):.2f} of the "
+            "projected phase): brightfield z axis reversed? flip phase.invert_phase_contrast"
+        )
     filled = int(metrics.get("filled_voxels", 0) or 0)
     if filled:
         reasons.append(f"{filled} missing voxel(s) filled")
