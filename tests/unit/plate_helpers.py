@@ -166,3 +166,46 @@ def record_position_reads(monkeypatch: Any) -> list[Path]:
 
     monkeypatch.setattr(plate_io, "_position_ome", recording)
     return read
+
+
+#: The files holding a zarr node's metadata (Zarr v3, then v2).
+METADATA_FILES = ("zarr.json", ".zattrs", ".zgroup", ".zarray")
+
+
+def record_metadata_reads(monkeypatch: Any) -> list[Path]:
+    """The zarr metadata files (:data:`METADATA_FILES`) read from now on, through zarr (and so iohub)
+    or dynaclr's own JSON reads (``monkeypatch``: pytest's fixture), in the order read."""
+    import zarr.storage._local as local_store
+
+    import dynaclr.io.plate as plate_io
+
+    read: list[Path] = []
+    read_file, read_metadata = local_store._get, plate_io._zarr_metadata
+
+    def reading_file(path: Path, *rest: Any) -> Any:
+        if path.name in METADATA_FILES:
+            read.append(path)
+        return read_file(path, *rest)
+
+    def reading_metadata(node: Path) -> dict[str, Any] | None:
+        read.append(node / METADATA_FILES[0])
+        return read_metadata(node)
+
+    monkeypatch.setattr(local_store, "_get", reading_file)
+    monkeypatch.setattr(plate_io, "_zarr_metadata", reading_metadata)
+    return read
+
+
+def other_fovs_read(read: list[Path], plate: Path, fov_name: str) -> list[str]:
+    """The nodes of ``plate`` below its root, other than FOV ``fov_name``'s row, well, position and
+    arrays, whose metadata ``read`` (:func:`record_metadata_reads`) holds: those of other FOVs."""
+    own = fov_name.split("/")
+    others = set()
+    for path in read:
+        try:
+            node = path.parent.relative_to(plate).parts
+        except ValueError:
+            continue
+        if node and list(node[:3]) != own[: len(node[:3])]:
+            others.add("/".join(node))
+    return sorted(others)

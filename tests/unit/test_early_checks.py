@@ -1995,11 +1995,13 @@ def test_lineage_division_labels_need_interphase_frames(plate: Path) -> None:
     assert _plate_problems(config, plate) == []
 
 
-#: Per-FOV jobs whose params hold what the plate's sampling gives (the supplied values, the interval).
+#: Per-FOV jobs of a plate: those whose params hold what the plate's sampling gives (the supplied values,
+#: the interval), and track_fov.
 PER_FOV_TARGETS = [
     "extract_patches:dataset=mine,spec=sensor,row=B,col=2,fov=Pos0",
     "reconstruct_phase:dataset=mine,row=B,col=2,fov=Pos0",
     "image_qc_figure:dataset=mine,row=B,col=2,fov=Pos0",
+    "track_fov:dataset=mine,row=B,col=2,fov=Pos0",
 ]
 
 

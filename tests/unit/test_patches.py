@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import zarr
 from iohub.ngff import open_ome_zarr
+from plate_helpers import other_fovs_read, record_metadata_reads
 from pydantic import ValidationError
 
 from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px
@@ -79,6 +80,19 @@ def _extract(
         plate_raw=tiny_plate["plate"], plate_phase=tiny_plate["phase"], tracks=tracks or tiny_plate["tracks"]
     )
     return extract_fov_patches(spec, inputs, _outputs(out / fov.replace("/", "_")), fov_name=fov)
+
+
+def test_a_patch_job_reads_no_other_fovs_metadata(
+    tiny_plate: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One extract_patches job per FOV (10,000 on a large plate): it reads its own position's
+    metadata of each source plate (axes, channels, sampling) and the plates' attributes, never another
+    position's or well's (here B/1/0, the plate's first position being A/1/0)."""
+    read = record_metadata_reads(monkeypatch)
+    _extract(tiny_plate, tmp_path, "B/1/0")
+    assert any(path.parent == tiny_plate["plate"] / "B/1/0" for path in read), read  # the recorder records
+    for store in (tiny_plate["plate"], tiny_plate["phase"]):
+        assert other_fovs_read(read, store, "B/1/0") == [], store
 
 
 @pytest.fixture(scope="module")
@@ -440,7 +454,7 @@ def test_extraction_errors_name_the_problem(tiny_plate, tmp_path):
             _outputs(tmp_path / "x"),
             fov_name="A/1/0",
         )
-    with pytest.raises(ArtifactError, match="plate has no position 'C/9/0'"):
+    with pytest.raises(ArtifactError, match=r"no FOV 'C/9/0'; the plate's FOVs are \["):
         _extract(tiny_plate, tmp_path, "C/9/0")
     too_deep = TINY_SPEC.model_copy(update={"z_window_slices": 9})
     with pytest.raises(ValueError, match="z_window_slices=9 but the stack has 5"):

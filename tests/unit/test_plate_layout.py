@@ -320,7 +320,10 @@ def test_job_level_axis_check_compares_dimension_names_as_the_dry_run_does(tmp_p
         check_plate_axes(plate)
     other = write_plate(tmp_path / "q.zarr", ["A/1/0"], ["Nuclei"], (2, 1, 1, 8, 8))
     check_plate_axes(other, "B/1/0")  # a FOV the plate lacks: refused by the caller, as such
-    with ExitStack() as stack, pytest.raises(ArtifactError, match=r"q\.zarr: plate has no position 'B/1/0'"):
+    with (
+        ExitStack() as stack,
+        pytest.raises(ArtifactError, match=r"q\.zarr: no FOV 'B/1/0'; the plate's FOVs are \['A/1/0'\]"),
+    ):
         open_fov_channels({"raw": other}, spec, "B/1/0", stack)
 
 

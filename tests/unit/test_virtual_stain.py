@@ -21,7 +21,12 @@ import pytest
 import torch
 import yaml
 from iohub.ngff import open_ome_zarr
-from plate_helpers import assert_image_layers_bracket_their_data, ome_attributes
+from plate_helpers import (
+    assert_image_layers_bracket_their_data,
+    ome_attributes,
+    other_fovs_read,
+    record_metadata_reads,
+)
 from pydantic import ValidationError
 from test_stage_contract import SCRIPTS, _params_by_job, planned_jobs, shim_classes
 
@@ -1108,6 +1113,29 @@ def test_a_given_checkpoint_of_0_2_um_refuses_a_plate_without_scale_of_0_65_um_a
     expected = r"pixel size 0\.65 µm in .*unscaled_phase\.zarr, expected 0\.2 µm"
     with pytest.raises(ArtifactError, match=expected):
         check_training_input(record, "weights/vs.ckpt", config, unscaled, 5, None, supplied)
+
+
+@pytest.mark.parametrize("given", [False, True], ids=["trained here", "virtual_stain.checkpoint"])
+def test_a_prediction_job_reads_no_other_fovs_metadata(
+    trained: dict[str, Any],
+    plate: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    given: bool,
+) -> None:
+    """One predict_virtual_stain job per FOV (10,000 on a large plate): it reads the metadata of its
+    own position (channels, shape, sampling) and the plates' own attributes (provenance), never another
+    position's or well's, of the phase plate or of the prediction plate; with a checkpoint from
+    elsewhere too (the phase plate's sampling compared with the training input's)."""
+    config = user_checkpoint(trained["config"], trained["checkpoint"]) if given else trained["config"]
+    output = tmp_path / "vs.zarr"
+    create_plate(config, plate["phase"], output)
+    fov_name = FOVS[-1]
+    read = record_metadata_reads(monkeypatch)
+    predict(config, plate["phase"], trained["checkpoint"], output, tmp_path / "record.json", fov_name)
+    assert any(path.parent == plate["phase"] / fov_name for path in read), read  # the recorder records
+    for store in (plate["phase"], output):
+        assert other_fovs_read(read, store, fov_name) == [], store
 
 
 def test_a_network_predicts_another_plate_of_the_same_sampling_without_a_warning(

@@ -94,7 +94,8 @@ def read_block(
         store: path of the store (the plate) the array lives in, named in the error.
         fov_name: the FOV (``row/column/fov``) the array belongs to, named in the error.
         array_name: the array's path inside the store; default ``array.path`` (iohub and zarr arrays
-            know it, e.g. ``A/1/0/0``).
+            know it, e.g. ``A/1/0/0``), prefixed with ``fov_name`` where it is relative to the
+            position (a position opened on its own, :func:`~dynaclr.io.plate.open_plate_position`).
 
     Raises:
         CorruptChunkError: the codec failed (:data:`DECODE_ERRORS`); the message names the store,
@@ -107,6 +108,8 @@ def read_block(
     except DECODE_ERRORS as err:
         store = Path(store)
         name = array_name or str(getattr(array, "path", "") or "array")
+        if fov_name and array_name is None and not name.startswith(f"{fov_name}/"):
+            name = f"{fov_name}/{name}"  # an array of a position opened on its own: its path in the plate
         index = key if isinstance(key, tuple) else (key,)
         fov = f"FOV {fov_name}" if fov_name else "its FOV"
         raise CorruptChunkError(

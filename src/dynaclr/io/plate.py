@@ -9,9 +9,10 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import zarr
@@ -57,6 +58,51 @@ def list_plate_fovs(plate_path: str | Path) -> list[str]:
             return [name for name, _ in plate.positions()]
     except Exception as err:
         raise ArtifactError(f"{plate_path}: not a readable HCS OME-Zarr plate ({err})") from err
+
+
+def _no_fov(plate_path: str | Path, fov_name: str) -> ArtifactError:
+    """The error for a FOV the plate does not hold, naming its FOVs (listed only then)."""
+    return ArtifactError(
+        f"{plate_path}: no FOV {fov_name!r}; the plate's FOVs are {list_plate_fovs(plate_path)}"
+    )
+
+
+def plate_position(plate: Any, fov_name: str, plate_path: str | Path) -> Any:
+    """Position ``fov_name`` (``row/column/fov``) of an open iohub plate, looked up by its path, not
+    by listing the plate's positions (iohub reads the plate's first position besides: a per-FOV job
+    opens its position with :func:`open_plate_position` instead). Raises :class:`ArtifactError`
+    naming the plate and its FOVs where it holds no such position."""
+    try:
+        return plate[fov_name]
+    except KeyError:
+        raise _no_fov(plate_path, fov_name) from None
+
+
+@contextmanager
+def open_plate_position(
+    plate_path: str | Path, fov_name: str, mode: Literal["r", "r+"] = "r"
+) -> Iterator[Any]:
+    """Open position ``fov_name`` (``row/column/fov``) of an HCS plate on its own (iohub's ``fov``
+    layout): its metadata is read, neither the plate's nor any other position's. What a per-FOV job
+    uses: opening the plate reads its metadata (every well listed) and iohub's plate reads its first
+    position's for any position looked up (:func:`plate_position`), in each of 10,000 jobs.
+
+    Raises:
+        ArtifactError: the plate holds no such position (naming the plate's FOVs), or its metadata
+            cannot be read as an OME-Zarr image.
+    """
+    path = Path(plate_path)
+    try:
+        position = open_ome_zarr(path / fov_name, layout="fov", mode=mode)
+    except FileNotFoundError:
+        raise _no_fov(path, fov_name) from None
+    except Exception as err:  # iohub's and zarr's errors for a foreign node vary
+        raise ArtifactError(
+            f"{path}: position {fov_name} cannot be opened as an OME-Zarr image ({type(err).__name__}: "
+            f"{err}); expected a position of an HCS plate"
+        ) from err
+    with position:
+        yield position
 
 
 @dataclass(frozen=True)
@@ -176,30 +222,29 @@ def _axes_text(axes: tuple[tuple[str, str], ...]) -> str:
 
 
 def check_plate_axes(plate_path: str | Path, fov_name: str | None = None) -> None:
-    """Fail unless the first position of the plate (and ``fov_name``'s, where given: the position a
-    per-FOV job reads) stores its arrays with axes ``t, c, z, y, x``, its array ``0``'s Zarr v3
-    ``dimension_names`` naming those axes (the dry run's comparison, :func:`_checked_position`).
+    """Fail unless position ``fov_name`` (where given and held: the position a per-FOV job reads),
+    else the plate's first position, stores its arrays with axes ``t, c, z, y, x``, its array ``0``'s
+    Zarr v3 ``dimension_names`` naming those axes (the dry run's comparison, :func:`_checked_position`,
+    which the dry run makes of every position of a plate it reads).
 
-    Reads those positions' metadata only. Raises :class:`ArtifactError` naming the plate, the
-    position, what was expected and what was found, or that the plate is missing, not an HCS plate
-    or without positions. A ``fov_name`` the plate does not hold is left to the caller, which
-    refuses it as such.
+    Reads that position's metadata only (a per-FOV job reads no other FOV's). Raises
+    :class:`ArtifactError` naming the plate, the position, what was expected and what was found, or
+    that the plate is missing, not an HCS plate or without positions. A ``fov_name`` the plate does
+    not hold is left to the caller, which refuses it as such.
     """
     path = Path(plate_path)
     if not path.exists():
         raise ArtifactError(f"{path}: plate not found")
+    own = fov_name is not None and _position_ome(path / fov_name) is not None
     try:
         with open_ome_zarr(path, layout="hcs", mode="r") as plate:
-            next(iter(plate.positions()), None)
+            if not own:
+                next(iter(plate.positions()), None)
     except Exception as err:  # iohub's and zarr's errors for a foreign store vary
         raise ArtifactError(
             f"{path}: not a readable HCS OME-Zarr plate ({type(err).__name__}: {err})"
         ) from err
-    names = [_first_listed_position(path)]
-    if fov_name is not None and fov_name not in names and _position_ome(path / fov_name) is not None:
-        names.append(fov_name)
-    for name in names:
-        _checked_position(path, name)
+    _checked_position(path, fov_name if own and fov_name is not None else _first_listed_position(path))
 
 
 def scale_fix(default_scale: bool, keys: Sequence[str], settings: str, alternative: str = "") -> str:
@@ -844,10 +889,13 @@ def _scale_read(sampling: _Sampling, indices: tuple[int, ...]) -> str:
 
 
 def read_plate_sampling(
-    plate_path: str | Path, supplied: Mapping[str, float | None] | None = None
+    plate_path: str | Path,
+    supplied: Mapping[str, float | None] | None = None,
+    fov_name: str | None = None,
 ) -> PlateSampling:
     """The sampling :func:`read_plate_layout` gives the plate (geometry, time interval, the values
     ``supplied`` fills in, time points), read from the plate's attributes and ONE position's metadata:
+    ``fov_name``'s where given (a per-FOV job's own position: it reads no other FOV's metadata), else
     the first the plate's metadata lists (its first well's, that well's metadata only).
 
     For what a job needs of the sampling (a per-FOV rule's ``params:``, a plate written from another's
@@ -861,7 +909,7 @@ def read_plate_sampling(
     array ``0``) :func:`read_plate_layout` refuses.
     """
     path = Path(plate_path)
-    name = _first_listed_position(path)
+    name = _first_listed_position(path) if fov_name is None else fov_name
     sampling, shape = _checked_position(path, name)
     _check_units(path, name, sampling.axes)
     n_frames = shape[0]

@@ -64,7 +64,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import zarr
-from iohub.ngff import open_ome_zarr
 from tqdm.auto import tqdm
 
 from dynaclr.config.patches import PatchChannel, PatchSpec
@@ -79,7 +78,13 @@ from dynaclr.io import (
     write_zarr_provenance,
 )
 from dynaclr.io.chunks import read_block
-from dynaclr.io.plate import SUPPLIED_KEY, check_plate_axes, position_geometry, write_fov_record
+from dynaclr.io.plate import (
+    SUPPLIED_KEY,
+    check_plate_axes,
+    open_plate_position,
+    position_geometry,
+    write_fov_record,
+)
 from dynaclr.numerics.crop import crop_with_padding
 from dynaclr.numerics.missing import fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics, channel_statistics
@@ -210,15 +215,11 @@ class _OpenedSource:
 def _open_source(path: Path, source: str, fov_name: str, stack: ExitStack) -> _OpenedSource:
     """The FOV's position in a source plate (open until ``stack`` closes), its provenance and frame
     interval (minutes: the plate's ``time_interval_minutes``, else the position's T scale in its unit).
-    The plate's first position and the FOV's are checked first (:func:`check_plate_axes`)."""
+    The FOV's position is checked first (:func:`check_plate_axes`); no other position's metadata is read."""
     check_plate_axes(path, fov_name)
     provenance = read_source_provenance(path, source)
-    plate = stack.enter_context(open_ome_zarr(path, layout="hcs", mode="r"))
-    try:
-        position = plate[fov_name]
-    except KeyError as err:
-        raise ArtifactError(f"{path}: plate has no position {fov_name!r}") from err
-    interval = plate.zattrs.get("time_interval_minutes")
+    position = stack.enter_context(open_plate_position(path, fov_name))  # no other FOV's metadata
+    interval: Any = zarr.open_group(path, mode="r").attrs.get("time_interval_minutes")
     if interval is None:  # the T scale, in the unit its axis names
         interval = position_geometry(position).time_interval_s / 60.0
     return _OpenedSource(path, position, provenance, float(interval))

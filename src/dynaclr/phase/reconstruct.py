@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import scipy.fft
 import torch
-from iohub.ngff import open_ome_zarr
 from tqdm.auto import tqdm
 from waveorder import util
 from waveorder.models import isotropic_thin_3d
@@ -48,6 +47,7 @@ from dynaclr.io.plate import (
     PlateGeometry,
     check_plate_axes,
     create_empty_plate,
+    open_plate_position,
     position_geometry,
     read_plate_layout,
     write_fov_record,
@@ -860,20 +860,15 @@ def reconstruct_frames(
     return totals
 
 
-def _brightfield_position(
-    raw_plate: Any, fov_name: str, inputs: ReconstructPhaseInputs, config: PhaseConfig
-) -> Any:
-    """The raw position ``fov_name`` of an open plate, checked to hold the brightfield channel."""
-    fov_names = [name for name, _ in raw_plate.positions()]
-    if fov_name not in fov_names:
-        raise ArtifactError(f"{inputs.plate}: no FOV {fov_name!r}; its FOVs are {fov_names}")
-    position = raw_plate[fov_name]
+def _check_brightfield(
+    position: Any, fov_name: str, inputs: ReconstructPhaseInputs, config: PhaseConfig
+) -> None:
+    """Fail unless the raw position ``fov_name`` holds the brightfield channel."""
     if config.brightfield_channel not in position.channel_names:
         raise ArtifactError(
             f"{inputs.plate}: FOV {fov_name} has no channel {config.brightfield_channel!r} (config key "
             f"phase.brightfield_channel); its channels are {position.channel_names}"
         )
-    return position
 
 
 def reconstruct_fov(
@@ -898,17 +893,17 @@ def reconstruct_fov(
     plate_provenance = read_zarr_provenance(inputs.phase_plate, ArtifactKind.PHASE_PLATE)
     check_same_config(config, transfer_provenance, inputs.transfer_function)
     check_same_config(config, plate_provenance, inputs.phase_plate)
-    with (
-        open_ome_zarr(inputs.plate, layout="hcs", mode="r") as raw_plate,
-        open_ome_zarr(inputs.phase_plate, layout="hcs", mode="r+") as phase_plate,
+    with (  # this FOV's positions alone: no other FOV's metadata, nor the plates' (open_plate_position)
+        open_plate_position(inputs.plate, fov_name) as raw_position,
+        open_plate_position(inputs.phase_plate, fov_name, mode="r+") as phase_position,
     ):
-        raw_position = _brightfield_position(raw_plate, fov_name, inputs, config)
+        _check_brightfield(raw_position, fov_name, inputs, config)
         raw_image = raw_position["0"]
         n_t, _, n_z, n_y, n_x = raw_image.shape
         check_stack_geometry(
             inputs, fov_name, (n_z, n_y, n_x), position_geometry(raw_position), transfer_function, config
         )
-        output = phase_plate[fov_name]["0"]
+        output = phase_position["0"]
         expected_shape = (n_t, 1, n_z if config.mode == "3d" else 1, n_y, n_x)
         if tuple(output.shape) != expected_shape:
             raise ArtifactError(
@@ -927,7 +922,7 @@ def reconstruct_fov(
             fov_name=fov_name,
             where=f"{inputs.plate} FOV {fov_name} channel {config.brightfield_channel!r}",
         )
-        write_display_metadata(phase_plate[fov_name])
+        write_display_metadata(phase_position)
     metrics = totals.metrics(fov_name, config.mode, perf_counter() - start)
     provenance = make_provenance(
         ArtifactKind.PHASE_FOV,

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from iohub.ngff import open_ome_zarr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
@@ -27,6 +26,7 @@ from dynaclr.config.workflow import QcFiguresConfig
 from dynaclr.io import ArtifactError, StageFiles, parse_csv, read_table
 from dynaclr.io.chunks import read_block
 from dynaclr.io.figures import new_figure, save_figure
+from dynaclr.io.plate import open_plate_position
 from dynaclr.tracking.importing import TRACKED_FRAMES
 
 logger = logging.getLogger(__name__)
@@ -131,14 +131,11 @@ def _draw_tracks_row(
     says nothing of its cells."""
     path, channel = background
     with ExitStack() as stack:
-        plate = stack.enter_context(open_ome_zarr(path, layout="hcs", mode="r"))
-        position = plate[fov_name]
+        position = stack.enter_context(open_plate_position(path, fov_name))
         c = position.get_channel_index(str(channel))
         labels_image = None
         if tracks_plate is not None:
-            labels_image = stack.enter_context(open_ome_zarr(tracks_plate, layout="hcs", mode="r"))[fov_name][
-                "0"
-            ]
+            labels_image = stack.enter_context(open_plate_position(tracks_plate, fov_name))["0"]
         for col, t in enumerate(frames):
             _show(axes[col], _slice(position, t, c, path, fov_name))
             labels = None
@@ -160,14 +157,14 @@ def plot_fov_stages(
 ) -> tuple[Figure, str]:
     """The figure of one FOV and its caption; frames titled in hours where the interval is known."""
     rows: list[tuple[str, Path, str | int]] = []  # (row title, plate, channel index or name)
-    with open_ome_zarr(inputs.raw_plate, layout="hcs", mode="r") as plate:
-        raw = plate[fov_name]
+    # this FOV's positions alone: no other FOV's metadata, nor the plates' (open_plate_position)
+    with open_plate_position(inputs.raw_plate, fov_name) as raw:
         n_frames = raw["0"].shape[0]
         rows += [(name, inputs.raw_plate, name) for name in raw.channel_names]
     for title, path in (("phase", inputs.phase_plate), ("virtual stain", inputs.virtual_stain_plate)):
         if path is not None:
-            with open_ome_zarr(path, layout="hcs", mode="r") as plate:
-                rows += [(f"{title}: {name}", path, name) for name in plate[fov_name].channel_names]
+            with open_plate_position(path, fov_name) as position:
+                rows += [(f"{title}: {name}", path, name) for name in position.channel_names]
     tracks, tracked = (
         (None, None) if inputs.tracks is None else read_fov_tracks_for_figure(inputs.tracks, fov_name)
     )
@@ -176,8 +173,7 @@ def plot_fov_stages(
     figure = new_figure(2.0 * len(frames) + 0.6, 2.0 * n_rows)
     axes = figure.subplots(n_rows, len(frames), squeeze=False)
     for r, (title, path, channel) in enumerate(rows):
-        with open_ome_zarr(path, layout="hcs", mode="r") as plate:
-            position = plate[fov_name]
+        with open_plate_position(path, fov_name) as position:
             c = position.get_channel_index(str(channel))
             for col, t in enumerate(frames):
                 _show(axes[r, col], _slice(position, t, c, path, fov_name))

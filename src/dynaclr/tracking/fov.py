@@ -64,6 +64,7 @@ from dynaclr.io.plate import (
     check_plate_axes,
     create_empty_plate,
     list_plate_fovs,
+    open_plate_position,
     read_fov_record,
     read_plate_sampling,
     write_fov_record,
@@ -214,14 +215,7 @@ def read_reduced_nuclei(
     (mostly missing) is all NaN in the stack; a FOV mostly missing fails
     (:class:`~dynaclr.numerics.missing.MissingDataError`).
     """
-    with open_ome_zarr(input_plate_path, layout="hcs", mode="r") as plate:
-        try:
-            position = plate[fov_name]
-        except KeyError as err:
-            raise ArtifactError(
-                f"{input_plate_path}: no position {fov_name!r}; "
-                f"positions are {list_plate_fovs(input_plate_path)}"
-            ) from err
+    with open_plate_position(input_plate_path, fov_name) as position:  # no other FOV's metadata
         if channel not in position.channel_names:
             raise ArtifactError(
                 f"{input_plate_path}: position {fov_name} has no channel {channel!r}; "
@@ -377,8 +371,7 @@ def track_fov(
     )
     timings["maps"] = time.perf_counter()
     z_offset = config.maps.z_slice_range[0] if is_3d and config.maps.z_slice_range else 0
-    with open_ome_zarr(tracks_plate_path, layout="hcs", mode="r+") as plate:
-        position = plate[fov_name]
+    with open_plate_position(tracks_plate_path, fov_name, mode="r+") as position:
         labels = position["0"]
         n_z_used = reduced.shape[1] if is_3d else 1
         _check_label_image(

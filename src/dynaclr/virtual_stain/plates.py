@@ -31,6 +31,8 @@ from dynaclr.io.plate import (
     check_plate_axes,
     create_empty_plate,
     list_plate_fovs,
+    open_plate_position,
+    plate_position,
     read_fov_record,
     read_plate_sampling,
 )
@@ -64,16 +66,22 @@ PHASE_INPUT_KINDS = (ArtifactKind.PHASE_PLATE, ArtifactKind.GROUND_TRUTH_PHASE, 
 TARGET_PLATE_KINDS = (ArtifactKind.RAW_PLATE,)
 
 
-def read_phase_input(path: str | Path, channel: str) -> Provenance | None:
+def read_phase_input(path: str | Path, channel: str, fov_name: str | None = None) -> Provenance | None:
     """Check the plate read as phase input and return its provenance (``None``: a plate of your own).
+    Its channels are those of position ``fov_name`` where given (a per-FOV job reads no other
+    position), else of the plate (its first position).
 
     Raises:
         ArtifactError: the plate is missing, of a kind not in :data:`PHASE_INPUT_KINDS`, or has no
             channel ``channel``; the message names the plate and the channels it has.
     """
     provenance = read_plate_provenance(path, PHASE_INPUT_KINDS, "phase input of virtual staining")
-    with open_ome_zarr(path, layout="hcs", mode="r") as plate:
-        names = list(plate.channel_names)
+    if fov_name is None:
+        with open_ome_zarr(path, layout="hcs", mode="r") as plate:
+            names = list(plate.channel_names)
+    else:
+        with open_plate_position(path, fov_name) as position:
+            names = list(position.channel_names)
     if channel not in names:
         raise ArtifactError(
             f"{path}: the phase input of virtual staining has no channel {channel!r} "
@@ -101,16 +109,15 @@ def check_fov_records(records: tuple[Path, ...], kind: ArtifactKind, plate: Prov
 
 
 def plate_image(plate: Any, fov_name: str, plate_path: str | Path) -> Any:
-    """The ``(T, C, Z, Y, X)`` image ``'0'`` of position ``fov_name`` of an open HCS plate."""
-    names = [name for name, _ in plate.positions()]
-    if fov_name not in names:
-        raise ArtifactError(f"{plate_path}: no FOV {fov_name!r}; the plate's FOVs are {names}")
-    return plate[fov_name]["0"]
+    """The ``(T, C, Z, Y, X)`` image ``'0'`` of position ``fov_name`` of an open HCS plate (that
+    position's metadata read only: :func:`~dynaclr.io.plate.plate_position`)."""
+    return plate_position(plate, fov_name, plate_path)["0"]
 
 
-def channel_index(plate: Any, channel: str, plate_path: str | Path) -> int:
-    """Index of ``channel`` in an open plate, with an error naming the channels found."""
-    names = list(plate.channel_names)
+def channel_index(node: Any, channel: str, plate_path: str | Path) -> int:
+    """Index of ``channel`` in an open plate or position (a per-FOV job passes its position: a plate's
+    channels are its first position's), with an error naming the channels found."""
+    names = list(node.channel_names)
     if channel not in names:
         raise ArtifactError(
             f"{plate_path}: no channel {channel!r}; found channels {names}. Check the channel names "

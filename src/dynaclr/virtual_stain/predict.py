@@ -27,14 +27,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from iohub.ngff import open_ome_zarr
 from tqdm.auto import tqdm
 
 from dynaclr.config.virtual_stain import VirtualStainConfig, VirtualStainPredictConfig
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, make_provenance, read_zarr_provenance
 from dynaclr.io.chunks import read_block
 from dynaclr.io.display import write_display_metadata
-from dynaclr.io.plate import write_fov_record
+from dynaclr.io.plate import open_plate_position, write_fov_record
 from dynaclr.numerics.device import resolve_device
 from dynaclr.numerics.missing import MissingTally, fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics
@@ -44,7 +43,6 @@ from dynaclr.virtual_stain.plates import (
     channel_index,
     check_fov_records,
     fov_normalization,
-    plate_image,
     read_phase_input,
 )
 from dynaclr.virtual_stain.slabs import slabs
@@ -202,19 +200,18 @@ def predict_fov(
         (:meth:`~dynaclr.numerics.missing.MissingTally.metrics`).
     """
     phase_path, output_path = inputs.phase_plate, inputs.virtual_stain_plate
-    phase_provenance = read_phase_input(phase_path, config.input_channel)
+    phase_provenance = read_phase_input(phase_path, config.input_channel, fov_name)
     check_fov_records(inputs.phase_record, ArtifactKind.PHASE_FOV, phase_provenance)
     plate_provenance = read_zarr_provenance(output_path, ArtifactKind.VIRTUAL_STAIN_PLATE)
     network, model_provenance, training_input = load_trained_network(inputs.checkpoint, config)
     device = resolve_device(config.predict.device, "virtual_stain.predict.device")
     start = time.perf_counter()
-    with (
-        open_ome_zarr(phase_path, layout="hcs", mode="r") as phase_plate,
-        open_ome_zarr(output_path, layout="hcs", mode="r+") as output_plate,
+    with (  # this FOV's positions alone: no other FOV's metadata, nor the plates' (open_plate_position)
+        open_plate_position(phase_path, fov_name) as phase_position,
+        open_plate_position(output_path, fov_name, mode="r+") as output_position,
     ):
-        phase_c = channel_index(phase_plate, config.input_channel, phase_path)
-        phase = plate_image(phase_plate, fov_name, phase_path)
-        output = plate_image(output_plate, fov_name, output_path)
+        phase_c = channel_index(phase_position, config.input_channel, phase_path)
+        phase, output = phase_position["0"], output_position["0"]
         _check_output_shape(output, phase, fov_name, inputs)
         check_training_input(
             training_input,
@@ -224,6 +221,7 @@ def predict_fov(
             int(phase.shape[2]),
             model_provenance.config.get("input_channel") if model_provenance is not None else None,
             supplied,
+            fov_name,
         )
         where = f"{phase_path} FOV {fov_name} channel {config.input_channel!r}"
         normalization = fov_normalization(
@@ -234,7 +232,7 @@ def predict_fov(
             phase, phase_c, normalization, tally, store=phase_path, fov_name=fov_name
         )
         predict_frames(network, stacks, output, config.predict, device)
-        write_display_metadata(output_plate[fov_name])
+        write_display_metadata(output_position)
     seconds, n_frames = time.perf_counter() - start, int(phase.shape[0])
     metrics = {
         "fov_name": fov_name,

@@ -66,11 +66,14 @@ REFUSED_SCALE_RATIO = PIXEL_SIZE_TOLERANCE
 _SIZES = (("pixel_size_um", "pixel size"), ("z_step_um", "z step"))
 
 
-def _stated_sizes(phase_plate: str | Path, supplied: Mapping[str, float] | None) -> dict[str, float | None]:
-    """The pixel size and z step the plate's metadata states, else those ``supplied`` (the dataset's
-    ``acquisition``, for a raw plate stating none: as the prediction plate is written with them);
-    ``None`` for one neither states."""
-    stated = read_plate_sampling(phase_plate, supplied).stated_values()
+def _stated_sizes(
+    phase_plate: str | Path, supplied: Mapping[str, float] | None, fov_name: str | None = None
+) -> dict[str, float | None]:
+    """The pixel size and z step the plate's metadata states (position ``fov_name``'s where given,
+    else the first position's), else those ``supplied`` (the dataset's ``acquisition``, for a raw
+    plate stating none: as the prediction plate is written with them); ``None`` for one neither
+    states."""
+    stated = read_plate_sampling(phase_plate, supplied, fov_name).stated_values()
     return {key: stated[key] for key, _ in _SIZES}
 
 
@@ -96,11 +99,13 @@ def check_training_input(
     slices: int,
     trained_channel: str | None,
     supplied: Mapping[str, float] | None = None,
+    fov_name: str | None = None,
 ) -> None:
     """Compare the checkpoint's training input (``record``; ``trained_channel``: the ``input_channel``
     its provenance records, if any) with the phase plate a prediction reads (``slices`` per stack;
     its pixel size and z step those its metadata states, else those ``supplied``, the dataset's
-    ``acquisition``): refuse, warn or accept as the module docstring says. A network the workflow
+    ``acquisition``; read from position ``fov_name`` where given, the one a per-FOV job predicts):
+    refuse, warn or accept as the module docstring says. A network the workflow
     trained itself (``config.checkpoint`` None) is accepted without comparison or warning.
 
     Raises:
@@ -152,7 +157,7 @@ def check_training_input(
             trained_slices,
             trained_plate,
         )
-    found = _stated_sizes(phase_plate, supplied)
+    found = _stated_sizes(phase_plate, supplied, fov_name)
     several = depth > 1 and slices > 1 and isinstance(trained_slices, int) and trained_slices > 1
     for key, name in _SIZES:
         if key == "z_step_um" and not several:
