@@ -85,6 +85,7 @@ def _import(
     pixel_size_um: float | None = None,
     position_unit: str = "px",
     shape_tzyx: Sequence[int] = SHAPE_TZYX,
+    max_match_distance_px: float | None = MAX_MATCH_PX,
 ) -> pd.DataFrame:
     """Rule ``import_annotations`` as the workflow runs it: the config names the table it reads,
     ``match_on`` is ``analysis.classification.match_annotations_on``, ``pixel_size_um`` the plate's
@@ -95,7 +96,7 @@ def _import(
         AnnotationsOutputs(annotations=out),
         shape_tzyx=shape_tzyx,
         match_on=match_on,
-        max_match_distance_px=MAX_MATCH_PX,
+        max_match_distance_px=max_match_distance_px,
         pixel_size_um=pixel_size_um,
     )
 
@@ -325,6 +326,28 @@ def test_a_correct_table_imports_as_before_and_records_its_match(planted, tracks
     (warned,) = [record.getMessage() for record in caplog.records]
     assert f"as given (pixels) {n_given}, pixels with x and y swapped" in warned
     assert "no other reading matches clearly more (80 % of them and 2 times as many)" in warned
+
+
+@pytest.mark.parametrize("match_on", ["position", "track"])
+def test_a_table_in_micrometres_without_positions_imports_on_a_plate_of_unstated_pixels(
+    planted, tracks, tmp_path, match_on
+):
+    """position_unit: um with no row giving y, x has nothing to divide: it was refused for the pixel
+    size nothing states. It imports as the table in pixels does; a row giving a position is still
+    refused. Matching by track, the rule passes no matching distance (None: not read)."""
+    path = _write(_user_table(planted["truth"]), tmp_path / "mine.csv")
+    distance = MAX_MATCH_PX if match_on == "position" else None
+    common = {"match_on": match_on, "max_match_distance_px": distance}
+    expected = _import(path, tracks, tmp_path / "px.parquet", **common)
+    written = _import(path, tracks, tmp_path / "um.parquet", position_unit="um", **common)
+    pd.testing.assert_frame_equal(written, expected)
+    table = _positioned_table(planted["truth"])
+    table.loc[table.index > 0, ["y", "x"]] = np.nan  # one row gives its position
+    positioned = _write(table, tmp_path / "one.csv")
+    with pytest.raises(
+        AnnotationTableError, match=r"position_unit: um reads y, x as micrometres.*found none"
+    ):
+        _import(positioned, tracks, tmp_path / "one.parquet", position_unit="um", **common)
 
 
 def test_position_unit_applies_to_a_table_only():

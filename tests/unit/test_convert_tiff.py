@@ -317,9 +317,9 @@ def record_header_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     read: list[Path] = []
     read_header = tiff_module.read_tiff_header
 
-    def recording(path: str | Path, *args: Any) -> Any:
+    def recording(path: str | Path, *args: Any, **kwargs: Any) -> Any:
         read.append(Path(path))
-        return read_header(path, *args)
+        return read_header(path, *args, **kwargs)
 
     monkeypatch.setattr(tiff_module, "read_tiff_header", recording)
     return read
@@ -1049,9 +1049,40 @@ def test_a_plain_tiffs_resolution_is_read_in_its_unit_and_a_writers_default_is_n
     assert layout.geometry.pixel_size_um == pytest.approx(pixel_size_um)
     wrong = config.model_copy(update={"pixel_size_um": 5.0})
     with pytest.raises(
-        ValueError, match=r"Pos0_t0\.tif: its metadata gives pixel_size_um = 0\.5, the config"
+        ValueError, match=r"Pos0_t0\.tif: its metadata gives pixel_size_um = 0\.5 \(its XResolution and"
     ):
         tiff_layout(wrong, find_tiff_files(wrong), "raw.zarr")
+
+
+def test_a_plain_tiffs_resolution_disagreeing_with_the_config_can_be_ignored(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A plain TIFF's resolution tags are as often a writer's or a scanner's value as a calibration:
+    2400 dots per inch reads as 10.58 µm, inside the bounds of microscopy, and a config's correct
+    tiff.pixel_size_um (0.65) disagreeing with it was refused with no way to keep it. The refusal
+    names tiff.resolution_tags; with 'ignore' the tags are not read and the plate converts with the
+    config's value."""
+    monkeypatch.chdir(tmp_path)
+    image = np.arange(64, dtype=np.uint16).reshape(8, 8)
+    tifffile.imwrite(
+        tmp_path / "Pos0.tif", image, resolution=(2400, 2400), resolutionunit="INCH", metadata=None
+    )
+    config = TiffSourceConfig(
+        files="{position}.tif", axes="YX", channel_names=["GFP"], time_interval_minutes=5, pixel_size_um=0.65
+    )
+    with pytest.raises(ValueError) as refused:
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    message = str(refused.value)
+    assert message.startswith(
+        "Pos0.tif: its metadata gives pixel_size_um = 10.5833 (its XResolution and YResolution: a plain "
+        "TIFF, no OME or ImageJ metadata), the config tiff.pixel_size_um = 0.65"
+    )
+    assert "or set tiff.resolution_tags: ignore to use tiff.pixel_size_um" in message
+    ignored = config.model_copy(update={"resolution_tags": "ignore"})
+    plate = convert(ignored, tmp_path / "raw.zarr")
+    assert read_plate_layout(plate).geometry.pixel_size_um == 0.65
+    assert read_tiff_sampling(ignored).geometry.pixel_size_um == 0.65
+    np.testing.assert_array_equal(raw_images(plate)["A/1/Pos0"][0, 0, 0], image)
 
 
 def write_multi_file_ome(folder: Path, names: list[str]) -> None:

@@ -3015,3 +3015,92 @@ def test_an_annotation_table_without_a_task_classified_is_warned_at_planning(
     ]
     config["analysis"]["classification"] = {"tasks": ["infection"]}
     assert unannotated(config) == []
+
+
+def test_an_annotation_table_in_micrometres_on_a_plate_of_unstated_pixels_is_refused_at_planning(
+    tmp_path: Path,
+) -> None:
+    """annotations.position_unit: um divides the table's y, x by the tracked plate's pixel size: on a
+    plate that states none, the import refused it only when its job ran, after conversion and
+    tracking (hours). The dry run refuses it, naming the key and both fixes; stating the pixel size
+    (acquisition.pixel_size_um) lets it pass."""
+    table = tmp_path / "mine.csv"
+    table.write_text("fov_name,track_id,t,y,x,task,label\nA/1/Pos0,1,0,3.0,4.0,infection,uninfected\n")
+    plate = write_plate(tmp_path / "unitless.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            for axis in ome["multiscales"][0]["axes"][-2:]:  # y and x: a scale without a unit, a guess
+                axis.pop("unit", None)
+    config = plate_config(plate)
+    config["datasets"]["mine"]["annotations"] = {
+        "table": str(table),
+        "tasks": ["infection"],
+        "position_unit": "um",
+    }
+    with pytest.warns(UserWarning, match="axes without a unit"):
+        layouts = {"mine": read_plate_layout(plate)}
+
+    def unit_problems(config: dict[str, Any]) -> list[str]:
+        found = workflow_problems(WorkflowConfig.model_validate(config), layouts, str(tmp_path / "results"))
+        return [p for p in found if "position_unit" in p]
+
+    (problem,) = unit_problems(config)
+    assert problem.startswith(
+        "datasets.mine.annotations.position_unit: 'um' reads the table's y, x as micrometres"
+    )
+    assert f"expected a pixel size stated by {plate}'s metadata" in problem and "found none" in problem
+    assert "Set datasets.mine.acquisition.pixel_size_um, or convert the table's y, x to pixels" in problem
+    config["datasets"]["mine"]["acquisition"] = {"pixel_size_um": 0.65}
+    assert unit_problems(config) == []
+
+
+@pytest.mark.parametrize("match_on", ["track", "position"])
+def test_import_annotations_compares_the_matching_params_only_where_it_reads_them(
+    match_on: str, plate: Path, tmp_path: Path
+) -> None:
+    """Matching by track, the import tries no other reading of the table's y, x: the matching distance
+    and (positions in pixels) the pixel size are not read, so they are passed as None and editing
+    them reruns no import. Matching by position, both are read; y, x in micrometres, the pixel size
+    is read whatever the matching."""
+    table = tmp_path / "mine.csv"
+    table.write_text("fov_name,track_id,t,task,label\nA/1/Pos0,1,0,infection,uninfected\n")
+    config = plate_config(plate)
+    config["datasets"]["mine"]["acquisition"] = {"pixel_size_um": 0.65}
+    config["analysis"]["classification"] = {"match_annotations_on": match_on, "max_match_distance_px": 6.0}
+    # the automatic reference's window fits the plate's 6 frames
+    config["analysis"]["pseudotime"] = {"reference_frames_before_onset": 2, "reference_frames_after_onset": 3}
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+
+    def import_params(position_unit: str) -> tuple[Any, Any]:
+        annotations = {"table": str(table), "tasks": ["infection"], "position_unit": position_unit}
+        config["datasets"]["mine"]["annotations"] = annotations
+        configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+        (job,) = [job for job in planned_jobs(configfile, tmp_path) if job.rule.name == "import_annotations"]
+        return job.params.max_match_distance_px, job.params.pixel_size_um
+
+    by_position = match_on == "position"
+    assert import_params("px") == ((6.0, 0.65) if by_position else (None, None))
+    assert import_params("um") == ((6.0 if by_position else None), 0.65)
+
+
+def test_the_conversion_reads_resolution_tags_as_a_run_setting_no_rerun_compares(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tiff.resolution_tags only decides whether a plain TIFF's resolution is read (so whether a pixel
+    size disagreeing with tiff.pixel_size_um is refused); wherever both settings convert, the plate is
+    the same. It reaches the convert_tiff job as params.run, which the params trigger does not
+    compare: adding the key reruns no conversion of an earlier run, nor does editing it."""
+    from dynaclr.config.base import with_run_params
+    from dynaclr.config.convert import TiffSourceConfig
+
+    config = tiff_config(tmp_path)
+    config["datasets"]["mine"]["tiff"]["resolution_tags"] = "ignore"
+    configfile = _tiff_configfile(tmp_path, config)
+    monkeypatch.chdir(tmp_path)
+    (job,) = [job for job in planned_jobs(configfile, tmp_path) if job.rule.name == "convert_tiff"]
+    assert "resolution_tags" not in job.params.config
+    assert job.params.run == {"resolution_tags": "ignore"}
+    assert job.params.run not in list(job.non_derived_params)
+    merged = TiffSourceConfig.model_validate(with_run_params(job.params.config, job.params.run))
+    assert merged.resolution_tags == "ignore"

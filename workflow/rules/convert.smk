@@ -9,6 +9,7 @@ rule convert_tiff:
         plate=store_file(f"{RESULTS}/{{dataset}}/raw.zarr"),
     params:
         config=lambda w: stage_config(w.dataset, "tiff"),
+        run=run_settings(lambda w: CONFIG.datasets[w.dataset].tiff),  # resolution_tags: reruns nothing
     log:
         f"{RESULTS}/logs/convert_tiff/{{dataset}}.log",
     benchmark:

@@ -851,11 +851,14 @@ def positions_in_pixels(
     ``position_unit`` (``annotations.position_unit``) is ``um``.
 
     Raises:
-        AnnotationTableError: ``um`` on a plate whose pixel size nothing states.
+        AnnotationTableError: ``um`` on a plate whose pixel size nothing states, where some row gives
+            a position (a table whose rows all lack ``y, x`` has nothing to divide).
     """
     if position_unit == "px":
         return annotations
     if pixel_size_um is None:
+        if not annotations[list(POSITION_COLUMNS)].notna().to_numpy().any():
+            return annotations
         raise AnnotationTableError(
             f"{source}: annotations.position_unit: um reads y, x as micrometres, divided by the plate's "
             "pixel size; expected a pixel size stated by the plate's metadata or acquisition.pixel_size_um, "
@@ -1082,7 +1085,7 @@ def import_annotations_stage(
     *,
     shape_tzyx: Sequence[int],
     match_on: MatchOn,
-    max_match_distance_px: float,
+    max_match_distance_px: float | None,
     pixel_size_um: float | None,
     fov_names: Sequence[str] = (),
 ) -> pd.DataFrame:
@@ -1105,7 +1108,9 @@ def import_annotations_stage(
     on position, a table whose ``y, x`` match the tracked cells within ``max_match_distance_px``
     (``analysis.classification.max_match_distance_px``) only when read with x and y swapped or in
     the other unit is refused, and the counts matched are recorded (``position_readings``:
-    :func:`check_position_reading`).
+    :func:`check_position_reading`). Matching by track, that check is not made: the rule passes
+    ``max_match_distance_px`` None, and ``pixel_size_um`` None unless ``config.position_unit`` is
+    ``um`` (so editing them reruns no import that does not read them).
 
     With ``config.table`` a pattern (``{row}``, ``{col}``, ``{fov}``: a file per FOV),
     ``inputs.table`` are the files of it that exist and ``fov_names`` the plate's FOVs; the files
@@ -1130,6 +1135,8 @@ def import_annotations_stage(
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
     readings: dict[str, object] = {}
     if match_on == "position":
+        if max_match_distance_px is None:
+            raise ValueError("import_annotations_stage: matching by position needs max_match_distance_px")
         readings["position_readings"] = check_position_reading(
             annotations,
             tracks,

@@ -8,7 +8,7 @@ given in both places is checked, never silently preferred.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -33,6 +33,11 @@ class TiffSourceConfig(StrictModel):
     ImageJ metadata when present, else from these keys; a value in both must agree (relative
     tolerance 1e-3).
     """
+
+    #: ``resolution_tags`` decides only whether a plain TIFF's resolution is read, so whether a pixel
+    #: size disagreeing with ``pixel_size_um`` is refused: wherever both settings convert, they give
+    #: the same plate (the one pixel size every source agrees on). Editing it reruns no conversion.
+    RUN_KEYS: ClassVar[tuple[str, ...]] = ("resolution_tags",)
 
     files: str = Field(
         description=(
@@ -78,6 +83,14 @@ class TiffSourceConfig(StrictModel):
         le=PIXEL_SIZE_RANGE_UM[1],
         description="Pixel size in Y and X (µm), 0.02-20 (65 or 650 is refused as nanometres); required "
         "without OME/ImageJ metadata.",
+    )
+    resolution_tags: Literal["read", "ignore"] = Field(
+        "read",
+        description="A plain TIFF's (no OME or ImageJ metadata) XResolution and YResolution: 'read' as its "
+        "pixel size (a value outside 0.02-20 µm is a writer's default, not read), checked against "
+        "pixel_size_um where given; 'ignore' (not read at all) where they hold a writer's or scanner's "
+        "value, not the microscope's calibration, and pixel_size_um gives the pixel size. OME and ImageJ "
+        "metadata are always read.",
     )
     z_step_um: float | None = Field(
         None,

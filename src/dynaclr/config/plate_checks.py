@@ -319,6 +319,26 @@ def _annotation_table_problems(name: str, dataset: DatasetConfig, raw: PlateLayo
     ]
 
 
+def _annotation_unit_problems(
+    name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]
+) -> list[str]:
+    """``annotations.position_unit: um`` on a plate whose tracked pixels' size nothing states
+    (:func:`_tracked_pixel_size`): the import (after conversion and tracking) could not divide the
+    table's micrometres by it. An implausible stated size is refused by
+    :func:`_plausibility_problems` instead."""
+    if dataset.annotations.table is None or dataset.annotations.position_unit != "um":
+        return []
+    if "pixel_size_um" in plates["raw"].implausible_keys or _tracked_pixel_size(dataset, plates) is not None:
+        return []
+    return [
+        f"datasets.{name}.annotations.position_unit: 'um' reads the table's y, x as micrometres, divided "
+        f"by the pixel size of the tracked plate; expected a pixel size stated by {plates['raw'].path}'s "
+        f"metadata, datasets.{name}.acquisition.pixel_size_um or the phase config's yx_pixel_size_um, "
+        f"found none. Set datasets.{name}.acquisition.pixel_size_um, or convert the table's y, x to "
+        "pixels (position_unit: px; without y, x columns, remove position_unit)"
+    ]
+
+
 def _patch_window_problems(name: str, spec: PatchSpec, plates: Mapping[str, PlateLayout]) -> list[str]:
     """The patch window fits the images (Y, X) and the kept slices fit the stacks (Z)."""
     key = f"datasets.{name}.patches[{spec.name}]"
@@ -1550,6 +1570,7 @@ def workflow_problems(
             name, dataset, raw_layouts[name], (ctc_lineages or {}).get(name)
         )
         problems += _annotation_table_problems(name, dataset, raw_layouts[name])
+        problems += _annotation_unit_problems(name, dataset, plates)
         problems += _tracking_slice_problems(name, dataset, plates)
         problems += _tracking_pixel_problems(name, dataset, plates)
         problems += _patch_size_problems(name, dataset, plates, config)

@@ -61,6 +61,9 @@ class TiffHeader:
             ``PhysicalSize*Unit``, µm where it names none; ImageJ's ``unit``), by attribute.
         pixel_size_not_read: why a pixel size the file states is not read (a plain TIFF's resolution
             outside the bounds of microscopy: a writer's default), else None.
+        pixel_size_from_resolution: ``pixel_size_um`` is a plain TIFF's XResolution and YResolution
+            (no OME or ImageJ metadata): a writer's value as often as a calibration
+            (``tiff.resolution_tags: ignore`` leaves them unread).
         time_interval_measured: ``time_interval_s`` is the mean of the times the planes were taken
             (OME ``Plane`` ``DeltaT``), which agrees with another value within
             :data:`PLANE_INTERVAL_TOLERANCE`, not :data:`RELATIVE_TOLERANCE` (see :func:`_tolerance`).
@@ -77,6 +80,7 @@ class TiffHeader:
     length_units: tuple[tuple[str, str], ...] = ()
     pixel_size_not_read: str | None = None
     time_interval_measured: bool = False
+    pixel_size_from_resolution: bool = False
 
     def sizes(self) -> dict[str, int]:
         """Size of each plate axis (1 for an axis the file lacks)."""
@@ -501,7 +505,7 @@ def _resolution_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
                 "inch, is no calibration)"
             )
         }
-    return {"pixel_size_um": sizes[0], "pixel_size_y_um": sizes[1]}
+    return {"pixel_size_um": sizes[0], "pixel_size_y_um": sizes[1], "pixel_size_from_resolution": True}
 
 
 def _files_spanned(path: Path, tiff: tifffile.TiffFile, series: tifffile.TiffPageSeries) -> ValueError | None:
@@ -674,8 +678,12 @@ def _with_size_one_axes(
     return tuple(sizes[axis] for axis in axes), axes
 
 
-def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int | None = None) -> TiffHeader:
+def read_tiff_header(
+    path: str | Path, axes: str | None = None, n_channels: int | None = None, read_resolution: bool = True
+) -> TiffHeader:
     """Shape, axes, dtype, channel names and sampling of ``path``'s first series; no pixel is read.
+    A plain TIFF's resolution tags are read as its pixel size only with ``read_resolution``
+    (``tiff.resolution_tags: read``; :func:`_resolution_values`).
 
     ``axes`` (the config's) may not give the axes OME, ImageJ or tifffile's own (``shaped``) metadata
     give in another order (a silent swap); other letters relabel them, with a warning (also where
@@ -706,7 +714,7 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
                 values = _ome_values(path, tiff.ome_metadata)
             elif tiff.is_imagej:
                 values = _imagej_values(tiff)
-            else:
+            elif read_resolution:
                 values = _resolution_values(tiff)
     except (OSError, tifffile.TiffFileError) as err:
         raise ValueError(f"{path}: not a readable TIFF file ({err})") from err
@@ -769,6 +777,7 @@ def read_tiff_header(path: str | Path, axes: str | None = None, n_channels: int 
         length_units=values.get("length_units", ()),
         pixel_size_not_read=values.get("pixel_size_not_read"),
         time_interval_measured=values.get("time_interval_measured", False),
+        pixel_size_from_resolution=values.get("pixel_size_from_resolution", False),
     )
 
 
@@ -834,11 +843,23 @@ def _sampling_value(
             continue
         tolerance = _tolerance(header, attribute)
         if from_config is not None and not _agree(found, from_config, tolerance):
+            tags = key == "pixel_size_um" and header.pixel_size_from_resolution
             raise ValueError(
                 f"{path}: its metadata gives {key} = {found:g}"
                 + (" (the mean of its planes' DeltaT)" if header.time_interval_measured else "")
+                + (
+                    " (its XResolution and YResolution: a plain TIFF, no OME or ImageJ metadata)"
+                    if tags
+                    else ""
+                )
                 + f", the config tiff.{key} = {from_config:g}; they must agree (within {tolerance:g}): "
                 f"correct tiff.{key}, or remove it to use the metadata"
+                + (
+                    ", or set tiff.resolution_tags: ignore to use tiff.pixel_size_um where the tags hold a "
+                    "writer's or scanner's value, not the microscope's calibration"
+                    if tags
+                    else ""
+                )
             )
         if value is None:
             raise ValueError(
@@ -914,7 +935,7 @@ def _channel_names(
 
 def _read_header(config: TiffSourceConfig, path: Path) -> TiffHeader:
     n_channels = len(config.channel_names) if config.channel_names is not None else None
-    return read_tiff_header(path, config.axes, n_channels)
+    return read_tiff_header(path, config.axes, n_channels, config.resolution_tags == "read")
 
 
 def read_tiff_headers(config: TiffSourceConfig, files: TiffFiles) -> dict[Path, TiffHeader]:
