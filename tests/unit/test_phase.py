@@ -69,12 +69,15 @@ from dynaclr.phase.evaluate import (
 )
 from dynaclr.phase.reconstruct import (
     INVERTED_SIGN_SKEWNESS,
+    SIGN_CHECK_FRAMES,
     ReconstructionTotals,
+    SignCheck,
     non_negative_tikhonov,
     normalise_brightfield,
     pad_modulation_along_z,
     reconstruct_frames,
     reconstruct_stack,
+    sign_check_frames,
 )
 from dynaclr.qc import qc_row
 from dynaclr.virtual_stain.plates import fov_normalization
@@ -867,6 +870,37 @@ def test_a_z_reversed_brightfield_stack_is_warned_as_sign_inverted_and_the_norma
     )
     assert fixed["phase_sign_inverted"] is False and fixed["phase_sign_skewness"] > 1.0
     assert "sign-inverted" not in caplog.text
+
+
+def test_the_sign_check_evaluates_at_most_k_frames_spread_over_the_fov_skipping_dropped_ones(
+    tiny_plate: dict[str, Path], monkeypatch, caplog
+):
+    """The sign check reconstructed every frame's crop a second time (0.13 s per frame, +22 % of a
+    plate of 100-frame FOVs) for a FOV median. A FOV with more frames than SIGN_CHECK_FRAMES
+    evaluates that many, spread evenly from its first to its last frame; a due frame that is dropped
+    passes its turn to the next reconstructed one; the record lists the frames evaluated."""
+    n_frames = 20
+    assert sign_check_frames(5) == [0, 1, 2, 3, 4]
+    due = sign_check_frames(n_frames)
+    assert len(due) == SIGN_CHECK_FRAMES == len(set(due)) and due[0] == 0 and due[-1] == n_frames - 1
+    assert max(np.diff(due)) - min(np.diff(due)) <= 1
+    counts = np.tile(_first_frames(tiny_plate["plate"], 2)[:, :1], (n_frames // 2, 1, 1, 1, 1))
+    counts[due[1]] = np.nan  # mostly missing: dropped
+    evaluated: list[int] = []
+    skewness = SignCheck.skewness
+
+    def counted(self: SignCheck, zyx_counts: np.ndarray) -> float:
+        evaluated.append(1)
+        return skewness(self, zyx_counts)
+
+    monkeypatch.setattr(SignCheck, "skewness", counted)
+    config = PhaseConfig(mode="2d")
+    transfer_function = calculate_transfer_function(counts.shape[2:], 0.65, 2.5, config)
+    metrics = _sign_metrics(counts, transfer_function, config, caplog)
+    assert metrics["dropped_frames"] == [due[1]]
+    assert metrics["phase_sign_frames"] == [due[0], due[1] + 1, *due[2:]]
+    assert len(evaluated) == SIGN_CHECK_FRAMES
+    assert metrics["phase_sign_inverted"] is False and metrics["phase_sign_skewness"] > 1.0
 
 
 def test_noise_only_and_constant_brightfield_is_not_warned_as_sign_inverted(tiny_3d: dict[str, Path], caplog):

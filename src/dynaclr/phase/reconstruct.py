@@ -127,6 +127,11 @@ INVERTED_SIGN_SKEWNESS = -1.0
 #: (74 s at 1024 x 1024: the whole field would cost more than a 3d frame).
 SIGN_CHECK_CROP_PX = 256
 
+#: Most of a FOV's reconstructed frames that :class:`SignCheck` evaluates (:func:`sign_check_frames`):
+#: the statistic is their median, and every frame costs a thin-phase reconstruction of the crop
+#: (0.13 s at 10 x 256 x 256 px beside 0.76 s for the 3d frame, docs/benchmarks.md).
+SIGN_CHECK_FRAMES = 8
+
 
 def pixel_type_minimum(dtype: Any) -> float | None:
     """The smallest value of the integer pixel type ``dtype`` (0 for unsigned integers), ``None`` for
@@ -353,11 +358,21 @@ def _central_slice(n: int) -> slice:
     return slice((n - size) // 2, (n - size) // 2 + size)
 
 
+def sign_check_frames(n_frames: int) -> list[int]:
+    """The time points, at most :data:`SIGN_CHECK_FRAMES` spread evenly from the first to the last of
+    ``n_frames``, at which :class:`SignCheck` is due; a due frame that is dropped passes its turn to the
+    next reconstructed one (:func:`reconstruct_frames`)."""
+    if n_frames <= SIGN_CHECK_FRAMES:
+        return list(range(n_frames))
+    return [int(t) for t in np.linspace(0, n_frames - 1, SIGN_CHECK_FRAMES).round()]
+
+
 @dataclass
 class SignCheck:
     """Whether a FOV's phase has the sign of cells (positive), from the brightfield it is made of.
 
-    Each stack's central crop (at most :data:`SIGN_CHECK_CROP_PX` square) is reconstructed with the
+    The central crop (at most :data:`SIGN_CHECK_CROP_PX` square) of at most
+    :data:`SIGN_CHECK_FRAMES` stacks (:func:`sign_check_frames`) is reconstructed with the
     thin-phase model (mode ``"2d"`` of the same optics, ``phase.invert_phase_contrast`` included),
     whose projected phase has the sign of the defocus convention: the skewness of that image is
     positive for cells in the medium and changes sign, exactly for an odd number of slices, when the
@@ -630,8 +645,8 @@ class ReconstructionTotals:
     padding or dead pixels, filled by :func:`fill_unmeasured_brightfield`), and the reconstructed
     frames saturated at a camera's full scale (``saturated_frames``: :meth:`count_maximum`; a dropped
     frame is never listed there, it has no phase) with their voxels there (``saturated_voxels``) and
-    the full scales (``full_scales``), and each reconstructed frame's :meth:`SignCheck.skewness`
-    (``sign_skewness``)."""
+    the full scales (``full_scales``), and :meth:`SignCheck.skewness` (``sign_skewness``) of the
+    reconstructed frames it was evaluated on (``sign_frames``: :func:`sign_check_frames`)."""
 
     missing: MissingTally
     n_frames: int = 0
@@ -649,10 +664,11 @@ class ReconstructionTotals:
     saturated_frames: list[int] = field(default_factory=list)
     full_scales: set[float] = field(default_factory=set)
     sign_skewness: list[float] = field(default_factory=list)
+    sign_frames: list[int] = field(default_factory=list)
 
     def sign_statistic(self) -> float | None:
-        """Median over the reconstructed frames of :meth:`SignCheck.skewness` (frames without one
-        left out); ``None`` where no frame has one."""
+        """Median of :meth:`SignCheck.skewness` over the reconstructed frames it was evaluated on
+        (``sign_frames``; frames without one left out); ``None`` where no frame has one."""
         finite = [value for value in self.sign_skewness if math.isfinite(value)]
         return float(np.median(finite)) if finite else None
 
@@ -680,7 +696,8 @@ class ReconstructionTotals:
     def metrics(self, fov_name: str, mode: str, seconds_total: float) -> dict[str, Any]:
         """The per-FOV record's metrics: frame count, wall times, mean and std of the phase, the
         missing voxels and dropped frames of the brightfield (:meth:`MissingTally.metrics`), its
-        saturated frames and the sign check (:meth:`sign_statistic`, :meth:`sign_inverted`)."""
+        saturated frames and the sign check (:meth:`sign_statistic`, :meth:`sign_inverted`, the frames it
+        was evaluated on)."""
         mean = self.sum_phase / max(self.n_values, 1)
         return {
             "fov_name": fov_name,
@@ -701,6 +718,7 @@ class ReconstructionTotals:
             "saturated_frames": list(self.saturated_frames),
             "phase_sign_skewness": self.sign_statistic(),
             "phase_sign_inverted": self.sign_inverted(),
+            "phase_sign_frames": list(self.sign_frames),
         }
 
     def count_maximum(self, t: int, counts: np.ndarray) -> None:
@@ -823,6 +841,7 @@ def reconstruct_frames(
     stack_voxels = int(np.prod(brightfield.shape[2:]))
     totals = ReconstructionTotals(MissingTally(where, expected_voxels=n_frames * stack_voxels), n_frames)
     sign_check = SignCheck.build(transfer_function, config)
+    sign_due = sign_check_frames(n_frames)
     for t in tqdm(range(totals.n_frames), desc=description, unit="frame", mininterval=2.0):
         tic = perf_counter()
         counts = read_block(brightfield, (t, channel), store=store, fov_name=fov_name)
@@ -839,7 +858,10 @@ def reconstruct_frames(
                 raise ValueError(f"{where} frame t={t}: {err}") from err
             else:  # a dropped frame has no phase to reduce: it carries its drop reason only
                 totals.count_maximum(t, counts)
-                totals.sign_skewness.append(sign_check.skewness(counts))
+                if sign_due and t >= sign_due[0]:  # due now, or passed on by dropped frames
+                    totals.sign_skewness.append(sign_check.skewness(counts))
+                    totals.sign_frames.append(int(t))
+                    sign_due = [due for due in sign_due if due > t]
         if dropped:
             totals.check_frames_left()
             output[t, 0] = np.full(tuple(output.shape[2:]), np.nan, dtype=np.float32)
