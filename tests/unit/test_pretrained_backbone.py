@@ -6,7 +6,9 @@ the timm network computes on the image the input adapter makes, without a downlo
 
 from __future__ import annotations
 
+import argparse
 import copy
+import logging
 import re
 from pathlib import Path
 
@@ -472,16 +474,17 @@ def test_an_fcmae_pretraining_checkpoint_is_refused_naming_it(tmp_path: Path) ->
 
 
 def test_a_module_holding_the_backbone_beside_other_modules_is_refused_naming_them(tmp_path: Path) -> None:
-    """A Lightning module's state dict (``backbone.*`` beside ``projector.*``) was refused as weights of
-    another network ("set training.backbone to the network the file holds"): it is said to hold
-    other modules, named, with what to save instead."""
+    """A module's state dict (``backbone.*`` beside a ``decoder.*`` no self-supervised layout has) was
+    refused as weights of another network ("set training.backbone to the network the file holds"):
+    it is said to hold other modules, named, with what to save instead. (A ``projector.*`` beside it
+    is a self-supervised Lightning module's, read: see the self-supervised layouts' test.)"""
     state = {f"backbone.{k}": v for k, v in pretrained_network().state_dict().items()}
-    state |= {"projector.0.weight": torch.zeros(4, 4), "projector.0.bias": torch.zeros(4)}
+    state |= {"decoder.0.weight": torch.zeros(4, 4), "decoder.0.bias": torch.zeros(4)}
     source = saved(tmp_path, {"state_dict": state, "epoch": 3})
     with pytest.raises(ArtifactError) as info:
         import_pretrained(tmp_path, pretrained_config(), "timm", source, [1])
     message = str(info.value)
-    assert "found a module's 'backbone' beside other modules: projector (2 tensors)" in message
+    assert "found a module's 'backbone' beside other modules: decoder (2 tensors)" in message
     assert "save the backbone's state dict alone" in message
     assert "training.backbone" not in message
     assert not (tmp_path / "model.ckpt").exists()
@@ -550,3 +553,217 @@ def test_a_network_published_with_one_input_channel_is_refused_naming_it(tmp_pat
         r"\(24, 3, 4, 4\), got \(24, 1, 4, 4\) \(a network published with in_chans=1",
     ):
         import_pretrained(tmp_path, pretrained_config(), "timm", saved(tmp_path, one.state_dict()), [1])
+
+
+def under(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}{k}": v for k, v in state.items()}
+
+
+def projection_mlp(prefix: str, width: int) -> dict[str, torch.Tensor]:
+    """A projector MLP's tensors (Linear, BatchNorm1d, ReLU, Linear, as MoCo's) under ``prefix``."""
+    return {
+        f"{prefix}0.weight": torch.randn(16, width),
+        f"{prefix}1.weight": torch.ones(16),
+        f"{prefix}1.bias": torch.zeros(16),
+        f"{prefix}1.running_mean": torch.zeros(16),
+        f"{prefix}1.running_var": torch.ones(16),
+        f"{prefix}1.num_batches_tracked": torch.tensor(5),
+        f"{prefix}3.weight": torch.randn(8, 16),
+    }
+
+
+def ssl_checkpoint(layout: str, network: torch.nn.Module, other: torch.nn.Module) -> tuple[object, dict]:
+    """``network`` (what the method evaluates) and ``other`` (its second copy) as a self-supervised
+    method saves them, and how the file is to be read."""
+    backbone = {k: v for k, v in network.state_dict().items() if not k.startswith(("fc.", "head.fc."))}
+    copy_ = {k: v for k, v in other.state_dict().items() if not k.startswith(("fc.", "head.fc."))}
+    width = network.num_features
+    classifier = "head.fc." if "head.fc.weight" in network.state_dict() else "fc."
+    head = {
+        "mlp.0.weight": torch.randn(16, width),
+        "mlp.0.bias": torch.zeros(16),
+        "last_layer.weight": torch.randn(8, 16),
+    }
+    optimizer = {"state": {}, "param_groups": [{"lr": 0.1, "params": [0, 1]}]}
+    if layout == "dino":  # main_dino.py: the teacher DDP-wrapped where the network has BatchNorm (ResNet)
+        ddp = "module." if classifier == "fc." else ""
+        content = {
+            "student": under("module.", under("backbone.", copy_) | under("head.", head)),
+            "teacher": under(ddp, under("backbone.", backbone) | under("head.", head)),
+            "optimizer": optimizer,
+            "epoch": 100,
+            "args": argparse.Namespace(arch="resnet50", out_dim=8, teacher_temp=0.04),
+            "dino_loss": {"center": torch.zeros(1, 8)},
+        }
+        read = {
+            "wrapper": "teacher",
+            "prefix": ddp or None,
+            "ssl": "DINO",
+            "encoder": "backbone.",
+            "dropped": "head (3 tensors)",
+        }
+        return content, read
+    if layout == "dino_student_alone":  # the documented way to read DINO's student
+        content = under("module.", under("backbone.", backbone) | under("head.", head))
+        return content, {
+            "wrapper": None,
+            "prefix": "module.",
+            "ssl": "DINO",
+            "encoder": "backbone.",
+            "dropped": "head (3 tensors)",
+        }
+    if layout == "moco_v3":  # main_moco.py: base_encoder's classifier replaced by the projector MLP
+        state = (
+            under("base_encoder.", backbone | projection_mlp(classifier, width))
+            | under("momentum_encoder.", copy_ | projection_mlp(classifier, width))
+            | {"predictor.0.weight": torch.randn(16, 8), "predictor.3.weight": torch.randn(8, 16)}
+        )
+        content = {
+            "epoch": 300,
+            "arch": "resnet50",
+            "state_dict": under("module.", state),
+            "optimizer": optimizer,
+            "scaler": {"scale": 65536.0},
+        }
+        dropped = (
+            f"momentum_encoder ({len(copy_) + 7} tensors), predictor (2 tensors), "
+            f"base_encoder.{classifier[:-1]} (its projection head, 7 tensors)"
+        )
+        return content, {
+            "wrapper": "state_dict",
+            "prefix": "module.",
+            "ssl": "MoCo v3",
+            "encoder": "base_encoder.",
+            "dropped": dropped,
+        }
+    if layout == "moco_v2":  # moco's main_moco.py: encoder_q's fc the MLP head, a queue beside
+        mlp = {
+            f"{classifier}0.weight": torch.randn(16, width),
+            f"{classifier}0.bias": torch.zeros(16),
+            f"{classifier}2.weight": torch.randn(8, 16),
+            f"{classifier}2.bias": torch.zeros(8),
+        }
+        state = under("encoder_q.", backbone | mlp) | under("encoder_k.", copy_ | mlp)
+        state |= {"queue": torch.randn(8, 64), "queue_ptr": torch.zeros(1, dtype=torch.long)}
+        content = {
+            "epoch": 200,
+            "arch": "resnet50",
+            "state_dict": under("module.", state),
+            "optimizer": optimizer,
+        }
+        dropped = (
+            f"encoder_k ({len(copy_) + 4} tensors), queue (1 tensors), queue_ptr (1 tensors), "
+            f"encoder_q.{classifier[:-1]} (its projection head, 4 tensors)"
+        )
+        return content, {
+            "wrapper": "state_dict",
+            "prefix": "module.",
+            "ssl": "MoCo v2",
+            "encoder": "encoder_q.",
+            "dropped": dropped,
+        }
+    lightning = {
+        "pytorch-lightning_version": "2.1.3",
+        "epoch": 99,
+        "global_step": 1000,
+        "optimizer_states": [optimizer],
+        "lr_schedulers": [],
+        "hyper_parameters": {"method": "byol"},
+    }
+    if layout == "solo_learn":  # online backbone, projector, predictor, online classifier, momentum copies
+        state = (
+            under("backbone.", backbone)
+            | projection_mlp("projector.", width)
+            | {
+                "predictor.0.weight": torch.randn(8, 8),
+                "classifier.weight": torch.randn(10, width),
+                "classifier.bias": torch.zeros(10),
+            }
+            | under("momentum_backbone.", copy_)
+            | projection_mlp("momentum_projector.", width)
+        )
+        dropped = (
+            f"classifier (2 tensors), momentum_backbone ({len(copy_)} tensors), "
+            "momentum_projector (7 tensors), predictor (1 tensors), projector (7 tensors)"
+        )
+        read = {"wrapper": "state_dict", "prefix": None, "encoder": "backbone.", "dropped": dropped}
+    elif layout == "lightly_model_backbone":  # a module holding the SSL model as its ``model``
+        state = under("model.", under("backbone.", backbone) | projection_mlp("projection_head.", width))
+        read = {
+            "wrapper": "state_dict",
+            "prefix": "model.",
+            "encoder": "backbone.",
+            "dropped": "projection_head (7 tensors)",
+        }
+    else:  # "encoder": a module holding the network as its encoder beside a projector
+        state = under("encoder.", backbone) | projection_mlp("projector.", width)
+        read = {
+            "wrapper": "state_dict",
+            "prefix": None,
+            "encoder": "encoder.",
+            "dropped": "projector (7 tensors)",
+        }
+    return {"state_dict": state, **lightning}, {**read, "ssl": "self-supervised Lightning module"}
+
+
+SSL_LAYOUTS = [
+    "dino",
+    "dino_student_alone",
+    "moco_v3",
+    "moco_v2",
+    "solo_learn",
+    "lightly_model_backbone",
+    "encoder",
+]
+
+
+@pytest.mark.parametrize("backbone", [BACKBONE, "test_resnet"])
+@pytest.mark.parametrize("layout", SSL_LAYOUTS)
+def test_self_supervised_checkpoints_are_read_as_the_network_they_evaluate(
+    tmp_path: Path, layout: str, backbone: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Self-supervised training checkpoints (DINO's teacher beside its student, args an
+    argparse.Namespace; MoCo v3's base_encoder whose classifier is the projector; MoCo v2's encoder_q;
+    a Lightning module's backbone or encoder beside heads and momentum copies) were refused ("found
+    none of them", "Unsupported global: argparse.Namespace", missing every key, or "beside other
+    modules"). The network the method evaluates is read and embeds as that network (the second copy,
+    made with another seed, does not); what was not read is recorded."""
+    torch.manual_seed(0)
+    network = timm.create_model(backbone, pretrained=False, num_classes=10).eval()
+    torch.manual_seed(1)
+    other = timm.create_model(backbone, pretrained=False, num_classes=10).eval()
+    content, read = ssl_checkpoint(layout, network, other)
+    source = saved(tmp_path, content)
+    with caplog.at_level(logging.INFO, logger="dynaclr.contrastive.encoder"):
+        checkpoint, summary = import_pretrained(
+            tmp_path, pretrained_config(backbone=backbone), "timm", source, [1]
+        )
+    assert_embeds_as_the_network(checkpoint, network)
+    assert summary["weights_read"] == {"kind": "backbone", **read}
+    assert f"reading the network under {read['encoder']!r}; not read: {read['dropped']}" in caplog.text
+    if layout == "dino":
+        assert (
+            "a DINO checkpoint: reading its 'teacher' (what DINO evaluates); "
+            "not read: ['dino_loss', 'student']"
+        ) in caplog.text
+
+
+def test_two_candidate_encoders_without_a_rule_are_refused_naming_them(tmp_path: Path) -> None:
+    """A module holding two copies of the network under names no known layout has (lightly's DINO
+    example: ``student_backbone`` and ``teacher_backbone`` beside their heads) is refused naming both
+    candidates and what to do, never read as one of them."""
+    state = under("student_backbone.", pretrained_network().state_dict())
+    state |= under("teacher_backbone.", pretrained_network(seed=1).state_dict())
+    state |= {"student_head.0.weight": torch.zeros(4, 4), "teacher_head.0.weight": torch.zeros(4, 4)}
+    source = saved(tmp_path, {"state_dict": state, "pytorch-lightning_version": "2.1.3"})
+    with pytest.raises(ArtifactError) as info:
+        import_pretrained(tmp_path, pretrained_config(), "timm", source, [1])
+    message = str(info.value)
+    assert f"{source}: expected a network's state dict" in message
+    assert (
+        "found 2 modules holding this network, ['student_backbone', 'teacher_backbone'] (beside "
+        "student_head (1 tensors), teacher_head (1 tensors)), and no known layout says which to read"
+    ) in message
+    assert "save the chosen module's state dict alone (its keys with the prefix removed)" in message
+    assert "training.backbone" not in message
+    assert not (tmp_path / "model.ckpt").exists()

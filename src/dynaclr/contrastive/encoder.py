@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,60 @@ _WRAPPER_KEYS = ("state_dict", "model", "model_state", "model_state_dict")
 #: Prefixes that every key of a published state dict may carry: DDP's ``module.``, a module holding
 #: the network as its ``model`` (stripped in this order, e.g. ``module.model.``).
 _KEY_PREFIXES = ("module.", "model.")
+#: Self-supervised training checkpoints holding two copies of the network as separate state dicts:
+#: (name, the state dict read, the one beside it not read). DINO (facebookresearch/dino's
+#: ``main_dino.py``: ``{"student", "teacher", "optimizer", "epoch", "args", "dino_loss"}``) is
+#: evaluated with its teacher.
+_SSL_STATE_DICTS = (("DINO", "teacher", "student"),)
+
+
+@dataclass(frozen=True)
+class _SSLLayout:
+    """A self-supervised training module's state dict: the network under ``encoder`` beside the
+    modules in ``beside`` (heads, a momentum copy, queues: dropped and reported); ``head_in_encoder``:
+    the encoder's classifier is the method's projection head (dropped and reported)."""
+
+    name: str
+    encoder: str
+    beside: frozenset[str]
+    head_in_encoder: bool = False
+
+
+#: Modules a self-supervised Lightning module holds beside its ``backbone`` (solo-learn: ``projector``,
+#: ``predictor``, ``prototypes``, the online ``classifier`` and ``momentum_*`` copies; lightly's
+#: examples: ``projection_head``, ``prediction_head``, ``*_momentum``), none of them the network.
+_SSL_HEADS = frozenset(
+    {
+        "projector",
+        "predictor",
+        "prototypes",
+        "classifier",
+        "head",
+        "momentum_backbone",
+        "momentum_projector",
+        "momentum_classifier",
+        "momentum_head",
+        "projection_head",
+        "prediction_head",
+        "backbone_momentum",
+        "projection_head_momentum",
+        "prediction_head_momentum",
+        "queue",
+        "queue_ptr",
+    }
+)
+#: Known self-supervised layouts, matched in order against a state dict's top-level modules (its
+#: keys' first components, after the wrapper and prefixes of :func:`_published_state_dict`): the
+#: network read is the one the method evaluates (DINO's ``backbone`` beside its ``head``; MoCo v3's
+#: ``base_encoder``, whose ``fc`` / ``head`` is the projector; MoCo v2's ``encoder_q``, whose ``fc``
+#: is the MLP head; a Lightning module's online ``backbone`` or ``encoder``).
+_SSL_LAYOUTS = (
+    _SSLLayout("DINO", "backbone", frozenset({"head"})),
+    _SSLLayout("MoCo v3", "base_encoder", frozenset({"momentum_encoder", "predictor"}), head_in_encoder=True),
+    _SSLLayout("MoCo v2", "encoder_q", frozenset({"encoder_k", "queue", "queue_ptr"}), head_in_encoder=True),
+    _SSLLayout("self-supervised Lightning module", "backbone", _SSL_HEADS),
+    _SSLLayout("self-supervised Lightning module", "encoder", _SSL_HEADS),
+)
 
 
 def _some(keys: list[str]) -> str:
@@ -278,11 +333,14 @@ def _some(keys: list[str]) -> str:
 
 def _published_state_dict(raw: object, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str | None]]:
     """The state dict of a weights file as networks are published: bare, or under one of
-    :data:`_WRAPPER_KEYS`; every key prefixed by DDP's ``module.`` or ``model.`` (stripped).
+    :data:`_WRAPPER_KEYS`, or a self-supervised checkpoint's copy the method evaluates
+    (:data:`_SSL_STATE_DICTS`: DINO's ``teacher``, not its ``student``); every key prefixed by DDP's
+    ``module.`` or ``model.`` (stripped).
 
     Returns:
         The state dict and how it was read: ``wrapper`` (the key it was under) and ``prefix``
-        (what was stripped from every key), ``None`` where there was none.
+        (what was stripped from every key), ``None`` where there was none; ``ssl`` (e.g. ``DINO``)
+        where the state dict was chosen by a self-supervised method's layout, absent otherwise.
 
     Raises:
         ArtifactError: the file holds no state dict of tensors (naming what it holds), or several
@@ -290,12 +348,19 @@ def _published_state_dict(raw: object, path: Path) -> tuple[dict[str, torch.Tens
     """
     from dynaclr.io.provenance import ArtifactError  # imported here, as in load_weights
 
-    read: dict[str, str | None] = {"wrapper": None, "prefix": None}
+    read: dict[str, str | None] = {"wrapper": None, "prefix": None, "ssl": None}
     if not isinstance(raw, Mapping):
         raise ArtifactError(f"{path} does not hold a state dict (got {type(raw).__name__})")
     tensors: Mapping[Any, Any] = raw
     if not all(isinstance(value, torch.Tensor) for value in raw.values()):
         held = [key for key in _WRAPPER_KEYS if isinstance(raw.get(key), Mapping)]
+        known = [
+            (name, key, beside)
+            for name, key, beside in _SSL_STATE_DICTS
+            if isinstance(raw.get(key), Mapping) and isinstance(raw.get(beside), Mapping)
+        ]
+        if not held and len(known) == 1:
+            held, read["ssl"] = [known[0][1]], known[0][0]
         if len(held) != 1:
             found = "none of them" if not held else f"several: {held}"
             raise ArtifactError(
@@ -311,7 +376,17 @@ def _published_state_dict(raw: object, path: Path) -> tuple[dict[str, torch.Tens
             and v
             and all(isinstance(t, torch.Tensor) for t in v.values())
         )
-        if others:
+        if read["ssl"]:  # the other copy is expected: said at INFO
+            name, key, beside = known[0]
+            logger.info(
+                "%s: a %s checkpoint: reading its %r (what %s evaluates); not read: %s",
+                path,
+                name,
+                key,
+                name,
+                sorted({*others, beside}),
+            )
+        elif others:
             logger.warning(
                 "%s: reading the state dict under %r; the file holds other state dicts, not read: %s",
                 path,
@@ -336,6 +411,8 @@ def _published_state_dict(raw: object, path: Path) -> tuple[dict[str, torch.Tens
     if stripped:
         logger.info("%s: stripped %r from every key", path, stripped)
         read["prefix"] = stripped
+    if read["ssl"] is None:
+        del read["ssl"]
     return state, read
 
 
@@ -415,7 +492,8 @@ class ContrastiveEncoder(nn.Module):
         # and the stem convolution the z_fold stem replaces
         classifier = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or "fc"
         classifiers = [classifier] if isinstance(classifier, str) else list(classifier)
-        self._dropped_backbone_keys = tuple(f"{name}." for name in classifiers)
+        self._classifier_keys = tuple(f"{name}." for name in classifiers)
+        self._dropped_backbone_keys = self._classifier_keys
         if stem == "z_fold":
             replaced = "conv1." if isinstance(model, ResNet) else "stem.0."
             self._dropped_backbone_keys += (replaced,)
@@ -465,7 +543,12 @@ class ContrastiveEncoder(nn.Module):
         holding the network as its ``backbone``, as an encoder with the ``backbone`` stem and no
         projection head saves itself); a ConvNeXt / ConvNeXt-V2 in the layout of Facebook's releases
         (``downsample_layers.*``, ``dwconv``, ``pwconv``) converted by timm's
-        ``checkpoint_filter_fn``. In the workflow (``checkpoint_format: timm``, ``train: false``) the
+        ``checkpoint_filter_fn``; the network of a self-supervised training checkpoint, the copy the
+        method evaluates (:meth:`_read_ssl_layout`: DINO's teacher backbone, MoCo v3's
+        ``base_encoder``, MoCo v2's ``encoder_q``, their projection heads dropped; a Lightning
+        module's online ``backbone`` or ``encoder`` beside its heads and momentum copies), what was not
+        read reported. To read DINO's student instead, save ``checkpoint["student"]`` alone (it is read
+        as the same layout). In the workflow (``checkpoint_format: timm``, ``train: false``) the
         encoder has no tensor outside its backbone (``stem: backbone``, ``projection_dim: 0``). A file
         holding tensors of the encoder's other modules (``input_stem.``, ``projection.``) is read as
         a whole encoder of this configuration (:class:`ContrastiveEncoder` with ``weights_path``,
@@ -474,13 +557,17 @@ class ContrastiveEncoder(nn.Module):
         Returns:
             How the file was read: ``kind`` (``encoder``: every tensor of the encoder came from the
             file; ``backbone``: those of :attr:`backbone` alone), ``wrapper`` and ``prefix``, and
-            ``layout`` (``facebook``) where the keys were converted from Facebook's layout.
+            ``layout`` (``facebook``) where the keys were converted from Facebook's layout; for a
+            self-supervised layout ``ssl`` (its name, e.g. ``MoCo v3``), ``encoder`` (the module read,
+            e.g. ``base_encoder.``) and ``dropped`` (the modules and projection head not read, with
+            their tensor counts).
 
         Raises:
             ArtifactError: the file does not exist, is truncated, corrupt or not a weights file, or
                 holds no state dict (or several).
-            WeightsLayoutError: the file holds a module's ``backbone`` beside other modules (naming
-                them).
+            WeightsLayoutError: the file holds a module's ``backbone`` (or another module holding the
+                network) beside modules no known layout has, or two modules holding the network and no
+                layout says which (naming them).
             ValueError: tensor shapes or key sets do not match this
                 encoder; the message names the first missing or unexpected key and the expected
                 architecture.
@@ -495,7 +582,7 @@ class ContrastiveEncoder(nn.Module):
         )
         state, read = _published_state_dict(raw, path)
         _check_not_fcmae(state, path)
-        self._check_other_modules(state, path)
+        state = self._read_ssl_layout(state, path, read)
         target: nn.Module
         if any(k.startswith(("input_stem.", "projection.")) for k in state) or (
             any(k.startswith("backbone.") for k in state)
@@ -561,20 +648,92 @@ class ContrastiveEncoder(nn.Module):
         logger.info("Loaded %s weights from %s", kind, path)
         return {"kind": kind, **read}
 
-    def _check_other_modules(self, state: Mapping[str, torch.Tensor], path: Path) -> None:
-        """Refuse a module's ``backbone.`` beside modules the encoder does not have (a Lightning
-        module's ``projector.``, a loss's buffers), naming them: no backbone reads such a file."""
+    def _read_ssl_layout(
+        self, state: dict[str, torch.Tensor], path: Path, read: dict[str, str | None]
+    ) -> dict[str, torch.Tensor]:
+        """The network in a self-supervised training module's state dict (:data:`_SSL_LAYOUTS`): the
+        state dict under its encoder, the other modules and the encoder's projection head dropped and
+        reported (``read``: ``ssl``, ``encoder``, ``dropped``; an INFO log); ``state`` as it is where
+        it is no such module (a network, a module's ``backbone`` alone, this encoder's own modules).
+
+        Raises:
+            WeightsLayoutError: a module holding the network (``backbone``, or any whose keys hold every
+                tensor of this backbone) beside modules no known layout has, or several modules holding
+                this backbone (two candidate encoders) where no layout says which to read; naming them.
+        """
         modules = {key.split(".", 1)[0] for key in state}
-        others = sorted(modules - {name for name, _ in self.named_children()})
-        if "backbone" not in modules or not others:
-            return
-        counts = ", ".join(
-            f"{name} ({sum(key.startswith(f'{name}.') for key in state)} tensors)" for name in others
+        if modules == {"backbone"} or modules <= {name for name, _ in self.named_children()}:
+            return state
+        counts = {name: sum(key == name or key.startswith(f"{name}.") for key in state) for name in modules}
+        layout = next(
+            (
+                known
+                for known in _SSL_LAYOUTS
+                if known.encoder in modules and modules - {known.encoder} <= known.beside
+            ),
+            None,
         )
+        if layout is None:
+            self._refuse_modules(state, path, modules, counts)
+            return state
+        prefix = f"{layout.encoder}."
+        network = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
+        dropped = [f"{name} ({counts[name]} tensors)" for name in sorted(modules - {layout.encoder})]
+        if layout.head_in_encoder:  # the method put its projector in place of the network's classifier
+            head = sorted(key for key in network if key.startswith(self._classifier_keys))
+            if head:
+                names = "/".join(
+                    sorted(
+                        name[:-1] for name in self._classifier_keys if any(k.startswith(name) for k in head)
+                    )
+                )
+                dropped.append(f"{prefix}{names} (its projection head, {len(head)} tensors)")
+                network = {key: value for key, value in network.items() if key not in head}
+        logger.info(
+            "%s: a %s state dict: reading the network under %r; not read: %s",
+            path,
+            layout.name,
+            prefix,
+            ", ".join(dropped) or "nothing",
+        )
+        read["ssl"] = read.get("ssl") or layout.name
+        read["encoder"] = prefix
+        read["dropped"] = ", ".join(dropped) or None
+        return network
+
+    def _refuse_modules(
+        self, state: Mapping[str, torch.Tensor], path: Path, modules: set[str], counts: dict[str, int]
+    ) -> None:
+        """Refuse a state dict of modules, one or several holding this backbone (or named ``backbone``),
+        that no known self-supervised layout reads: no backbone reads such a file as it stands."""
+        expected = set(self.backbone.state_dict())
+        candidates = sorted(
+            name
+            for name in modules
+            if expected <= {key[len(name) + 1 :] for key in state if key.startswith(f"{name}.")}
+        )
+        if not candidates and "backbone" in modules:
+            candidates = ["backbone"]
+        if not candidates:
+            return
+        known = "; ".join(
+            f"{layout.name}: {layout.encoder!r} beside {sorted(layout.beside)}" for layout in _SSL_LAYOUTS[:3]
+        )
+        others = ", ".join(f"{name} ({counts[name]} tensors)" for name in sorted(modules - set(candidates)))
+        if len(candidates) == 1:
+            name = candidates[0]
+            found = f"a module's {name!r} beside other modules: {others}"
+        else:
+            found = (
+                f"{len(candidates)} modules holding this network, {candidates}"
+                f"{f' (beside {others})' if others else ''}, and no known layout says which to read"
+            )
+            name = "chosen module"
         raise WeightsLayoutError(
-            f"{path}: expected a network's state dict (bare, or every key under 'backbone.'), found "
-            f"a module's 'backbone' beside other modules: {counts}; save the backbone's state dict "
-            "alone (its keys under 'backbone.', that prefix removed or kept)"
+            f"{path}: expected a network's state dict (bare, every key under 'backbone.', or a "
+            f"self-supervised layout read: {known}; a Lightning module's 'backbone' or 'encoder' beside "
+            f"{sorted(_SSL_HEADS)}), found {found}; save the {name}'s state dict alone (its keys with the "
+            "prefix removed)"
         )
 
     def _from_facebook_layout(self, state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:

@@ -9,6 +9,7 @@ torch is imported only when a file is read.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import pickle
 from collections.abc import Mapping
@@ -21,7 +22,8 @@ __all__ = ["load_weights_file", "state_dict_sha256"]
 
 
 def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: str = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)`` (a ``.safetensors`` file: ``safetensors.torch.load_file``);
+    """``torch.load(path, weights_only=True)``, ``argparse.Namespace`` allowed (a ``.safetensors`` file:
+    ``safetensors.torch.load_file``);
     :class:`ArtifactError` naming ``what``, the cause and ``fix``.
 
     Args:
@@ -51,7 +53,10 @@ def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: st
                 f"{path}: {what} cannot be read: not a complete safetensors file ({err}); {fix}"
             ) from None
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        # argparse.Namespace: the training arguments self-supervised checkpoints hold (DINO's
+        # ``args``); it holds plain values (anything else is still refused) and runs no code
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         if "Unsupported global" in str(err) or "not an allowed global" in str(err):
             cause = (
