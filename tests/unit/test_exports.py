@@ -209,6 +209,14 @@ def test_a_fov_with_more_ctc_tracks_than_uint16_labels_is_refused():
         export_labels(present, {}, FOV)
 
 
+def test_renumbering_for_runs_after_a_gap_names_the_largest_label(caplog: pytest.LogCaptureFixture):
+    """Track 65535 lost at t 1: its run after the gap is label 65536, beyond uint16 though every track id
+    fits; before, the WARNING said "track ids up to 65535 do not fit"."""
+    with caplog.at_level("WARNING", logger="dynaclr.exports.ctc"):
+        export_labels({0: {65535}, 2: {65535}}, {}, FOV)
+    assert "labels (track ids, or runs after a gap) up to 65536 do not fit CTC's uint16 labels" in caplog.text
+
+
 def test_tracks_with_a_gap_exported_to_ctc_import_back_as_the_same_lineage(
     tracked: dict[str, Path], tmp_path: Path
 ):

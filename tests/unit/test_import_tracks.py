@@ -24,7 +24,7 @@ from dynaclr.io import LARGEST_ID, ArtifactError, read_table, write_table
 from dynaclr.patches.inputs import read_tracks
 from dynaclr.tracking import ImportTracksInputs, ImportTracksOutputs, import_tracks
 from dynaclr.tracking.engine import track_columns
-from dynaclr.tracking.importing import WHERE, imported_tracks_problems
+from dynaclr.tracking.importing import WHERE, conform_imported_tracks, imported_tracks_problems
 from dynaclr.tracking.trackmate import read_trackmate_xml
 
 FOVS = ["A/1/0", "B/1/0"]
@@ -611,19 +611,67 @@ def test_ids_are_renumbered_only_in_the_fovs_that_need_them(
 
 
 def test_a_parent_id_naming_several_tracks_is_refused() -> None:
-    """Ids repeated within a FOV, a daughter's parent_id the last id of two earlier tracks, and no
-    parent_track_id: which is her mother cannot be told."""
-    rows = [(1, 0, 5, -1), (1, 1, 6, 5), (2, 0, 6, -1), (3, 2, 7, 6)]  # track, t, id, parent_id
+    """Ids repeated within a frame, a daughter's parent_id the last id of two tracks ending in the frame
+    before, and no parent_track_id: which is her mother cannot be told."""
+    rows = [(1, 0, 5, -1), (1, 1, 6, 5), (2, 0, 4, -1), (2, 1, 6, 4), (3, 2, 7, 6)]  # track, t, id, parent_id
     table = pd.DataFrame(rows, columns=["track_id", "t", "id", "parent_id"]).assign(
-        fov_name="A/1/0", y=1.0, x=1.0, **{WHERE: [f"mine.csv line {i}" for i in range(2, 6)]}
+        fov_name="A/1/0", y=1.0, x=1.0, **{WHERE: [f"mine.csv line {i}" for i in range(2, 7)]}
     )
     problems = imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX)
     assert problems == [
-        "mine.csv line 5 (FOV A/1/0, track 3): column 'parent_id': expected the id of one track's "
-        "last detection (a daughter's link to her mother), found 6, the id of the last detections of "
-        "tracks [1, 2] (ids repeat within the FOV); give the track's mother in parent_track_id, or ids "
-        "unique within each FOV"
+        "mine.csv line 6 (FOV A/1/0, track 3): column 'parent_id': expected the id of one track's "
+        "last detection in the frame before (a daughter's link to her mother), found 6, the id of the last "
+        "detections at t 1 of tracks [1, 2] (ids repeat within the FOV); give the track's mother in "
+        "parent_track_id, or ids unique within each FOV"
     ]
+
+
+def _detections(rows: list[tuple[int, int, int, int]]) -> pd.DataFrame:
+    """``(track_id, t, id, parent_id)`` rows of FOV A/1/0, no parent_track_id column."""
+    return pd.DataFrame(rows, columns=["track_id", "t", "id", "parent_id"]).assign(
+        fov_name="A/1/0", y=1.0, x=1.0, **{WHERE: [f"mine.csv line {i}" for i in range(2, len(rows) + 2)]}
+    )
+
+
+def _mothers(tracks: pd.DataFrame) -> dict[int, int]:
+    return tracks.groupby("track_id")["parent_track_id"].first().to_dict()
+
+
+@pytest.mark.parametrize("first_t", [1, 2], ids=["frame_after", "after_a_gap"])
+def test_a_parent_id_of_another_convention_gives_no_mother(
+    first_t: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ids counted from 0 and parent_id 0 for none: track 1 is one detection, id 0; before, track 3 (its
+    first parent_id 0) got track 1 as mother with exit 0 (a division at INFO), whether it started the
+    frame after track 1's (the FOV's other roots' parent_id 0 showing 0 is none) or after a gap."""
+    rows = [(1, 0, 0, 0), (2, 0, 1, 0), (2, 1, 2, 1), (3, first_t, 3, 0), (3, first_t + 1, 4, 3)]
+    table = _detections(rows)
+    assert imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX) == []
+    with caplog.at_level("INFO", logger="dynaclr.tracking.importing"):
+        tracks = conform_imported_tracks(table, FOVS)
+    assert _mothers(tracks) == {1: -1, 2: -1, 3: -1}
+    assert "have a mother in parent_id" not in caplog.text
+    disagree = "parent_id column disagrees with their track_id, t and parent_track_id in 3 of 5 rows"
+    assert disagree in caplog.text
+
+
+def test_a_parent_id_naming_one_track_for_more_daughters_than_a_division_gives_no_mother() -> None:
+    """parent_id 0 for none where track 1's one detection has id 0, and the other tracks starting the
+    frame after: three 'daughters' of track 1 are a none marker, not a division."""
+    rows = [(1, 0, 0, -1), (2, 1, 1, 0), (3, 1, 2, 0), (4, 1, 3, 0), (4, 2, 4, 3)]
+    tracks = conform_imported_tracks(_detections(rows), FOVS)
+    assert _mothers(tracks) == {1: -1, 2: -1, 3: -1, 4: -1}
+
+
+def test_ids_counted_per_frame_link_the_mother_of_the_frame_before() -> None:
+    """Ids counting detections per frame (repeating within a FOV): a daughter's parent_id 1 is the id of
+    track 1's last detection (t 0) and of track 2's (t 2, the frame before hers). Before, the table was
+    refused as naming several tracks; her mother is track 2."""
+    rows = [(1, 0, 1, -1), (2, 0, 2, -1), (2, 1, 1, 2), (2, 2, 1, 1), (3, 3, 1, 1), (4, 3, 2, 1)]
+    table = _detections(rows)
+    assert imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX) == []
+    tracks = conform_imported_tracks(table, FOVS)
+    assert _mothers(tracks) == {1: -1, 2: -1, 3: 2, 4: 2}
 
 
 def test_a_missing_per_fov_file_is_named(truth: pd.DataFrame, tmp_path: Path) -> None:

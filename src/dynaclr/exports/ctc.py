@@ -184,7 +184,8 @@ def export_labels(
     found = sorted(set().union(*present.values()))
     tracks, relabel = ctc_tracks(present, parents)
     exported = {track_id: track_id for track_id in found}
-    if tracks and max(track.label for track in tracks) > LARGEST_LABEL:
+    largest = max((track.label for track in tracks), default=0)
+    if largest > LARGEST_LABEL:
         if len(tracks) > LARGEST_LABEL:
             raise OverflowError(
                 f"FOV {fov_name} has {len(tracks)} CTC tracks ({len(found)} tracks and "
@@ -196,10 +197,10 @@ def export_labels(
         parents = {exported[k]: exported.get(parent, 0) for k, parent in parents.items() if k in exported}
         tracks, relabel = ctc_tracks(present, parents)
         logger.warning(
-            "%s: track ids up to %d do not fit CTC's uint16 labels: %d tracks renumbered 1 .. %d in "
-            "track id order (the CSV beside the folder maps each label back)",
+            "%s: labels (track ids, or runs after a gap) up to %d do not fit CTC's uint16 labels: %d tracks "
+            "renumbered 1 .. %d in track id order (the CSV beside the folder maps each label back)",
             fov_name,
-            found[-1],
+            largest,
             len(found),
             len(found),
         )

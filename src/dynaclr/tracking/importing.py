@@ -29,8 +29,9 @@ unique within a FOV. ``id`` and ``parent_id`` are kept in each FOV whose given o
 (integers, ``id`` unique within the FOV, ``parent_id`` linking as below), else numbered as ultrack
 does: ``id`` one per detection, ``parent_id`` the previous detection of the track, for a daughter's
 first detection its mother's last, -1 none. A track without ``parent_track_id`` whose first
-detection's ``parent_id`` so names another track's last detection has it as mother
-(:func:`parent_id_lineage`), renumbered or not.
+detection's ``parent_id`` so names another track's last detection, in the frame before, has it as
+mother (:func:`parent_id_lineage`; not in a FOV whose ``parent_id`` is otherwise of another
+convention), renumbered or not.
 """
 
 from __future__ import annotations
@@ -850,11 +851,24 @@ def typed_tracks(table: pd.DataFrame) -> pd.DataFrame:
     return typed
 
 
+#: Most daughters a division gives: a ``parent_id`` naming one track's last detection from the first
+#: detections of more tracks is a "none" marker of another convention (e.g. 0 where some track's last
+#: detection has id 0), not a division (:func:`parent_id_lineage`).
+MOST_DAUGHTERS = 2
+
+
 def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
     """The lineage a table holds only in ``parent_id``: for each track without a ``parent_track_id``
-    whose first detection's ``parent_id`` is the ``id`` of another track's last detection, earlier,
-    in the same FOV (ultrack's convention: a daughter's first detection links to her mother's last),
-    that track is its parent.
+    whose first detection's ``parent_id`` is the ``id`` of another track's last detection, in the frame
+    just before, in the same FOV (ultrack's convention: a daughter's first detection links to her
+    mother's last, one frame earlier), that track is its parent. Not read as lineage:
+
+    * a ``parent_id`` so naming one track from the first detections of more than
+      :data:`MOST_DAUGHTERS` tracks (a "none" marker such as 0, not a division);
+    * any ``parent_id`` of a FOV whose ``parent_id`` column, with these links, is not each track's
+      previous detection (for a track's first its mother's last, -1 or empty none): the FOV's ids are
+      of another convention, so its links are chance matches (e.g. 0 for none where a detection has
+      id 0).
 
     Args:
         typed: :func:`typed_tracks`'s columns (``parent_track_id`` as given, -1 none).
@@ -863,8 +877,9 @@ def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Seri
     Returns:
         ``(implied, ambiguous)``: per row of ``typed`` (aligned), the parent track its ``parent_id``
         names (-1: none, or the track has a ``parent_track_id``); and the tracks' first rows whose
-        ``parent_id`` names the last detections of several tracks (ids repeated within a FOV), with
-        ``row`` (position in ``typed``), ``fov_name``, ``track_id``, ``parent_id`` and ``candidates``.
+        ``parent_id`` names the last detections of several tracks ending in the frame before (ids
+        repeated within a FOV), with ``row`` (position in ``typed``), ``fov_name``, ``track_id``, ``t``
+        (the track's first), ``parent_id`` and ``candidates``.
     """
     rows = typed[["fov_name", "track_id", "t", "parent_track_id"]].reset_index(drop=True)
     rows["id"] = _numeric(table["id"]).to_numpy()
@@ -881,10 +896,15 @@ def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Seri
         ),
         on=["fov_name", "parent_id"],
     )
-    links = links[(links["parent_track"] != links["track_id"]) & (links["parent_t"] < links["t"])]
+    links = links[(links["parent_track"] != links["track_id"]) & (links["parent_t"] == links["t"] - 1)]
     links = links.drop_duplicates(["row", "parent_track"])
     n_candidates = links.groupby("row")["parent_track"].transform("size")
     single = links[n_candidates == 1]
+    n_daughters = single.groupby(["fov_name", "parent_track"])["track_id"].transform("size")
+    single = single[n_daughters <= MOST_DAUGHTERS]
+    ambiguous_rows = set(links.loc[n_candidates > 1, "row"])
+    agreeing = _fovs_agreeing_with_links(rows, single, ambiguous_rows)
+    single = single[single["fov_name"].isin(agreeing)]
     parent_of = pd.Series(
         single["parent_track"].to_numpy(), index=pd.MultiIndex.from_frame(single[["fov_name", "track_id"]])
     )
@@ -892,9 +912,10 @@ def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Seri
     implied = pd.Series(
         parent_of.reindex(key).fillna(NO_PARENT).astype("int64").to_numpy(), index=typed.index
     )
-    several = links[n_candidates > 1].sort_values(["row", "parent_track"])
+    several = links[(n_candidates > 1) & links["fov_name"].isin(agreeing)]
     ambiguous = (
-        several.groupby(["row", "fov_name", "track_id", "parent_id"], sort=True)["parent_track"]
+        several.sort_values(["row", "parent_track"])
+        .groupby(["row", "fov_name", "track_id", "t", "parent_id"], sort=True)["parent_track"]
         .agg(list)
         .rename("candidates")
         .reset_index()
@@ -902,15 +923,36 @@ def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Seri
     return implied, ambiguous
 
 
+def _fovs_agreeing_with_links(rows: pd.DataFrame, links: pd.DataFrame, ambiguous_rows: set[int]) -> set[str]:
+    """The FOVs of ``rows`` (:func:`parent_id_lineage`'s) whose ``parent_id`` is each track's previous
+    detection, for a track's first its mother's last (``parent_track_id``, or the ``links`` implied),
+    -1 or empty none; every ``id`` given. The first rows in ``ambiguous_rows`` (refused on their own)
+    are not compared."""
+    mothers = pd.Series(
+        links["parent_track"].to_numpy(), index=pd.MultiIndex.from_frame(links[["fov_name", "track_id"]])
+    )
+    implied = mothers.reindex(pd.MultiIndex.from_frame(rows[["fov_name", "track_id"]])).to_numpy()
+    linked = rows.assign(
+        parent_track_id=np.where(np.isnan(implied), rows["parent_track_id"], implied).astype("int64")
+    )
+    expected = _expected_parent_ids(linked)
+    given = linked["parent_id"].fillna(NO_PARENT)
+    off = (given != expected) & ~linked["row"].isin(ambiguous_rows)
+    bad = set(linked["fov_name"][off | linked["id"].isna()])
+    return set(linked["fov_name"]) - bad
+
+
 def _ambiguous_parent_id_problems(numbers: pd.DataFrame, table: pd.DataFrame) -> list[str]:
-    """A track without ``parent_track_id`` whose first ``parent_id`` names several tracks' last detections."""
+    """A track without ``parent_track_id`` whose first ``parent_id`` names several tracks' last detections
+    in the frame before (:func:`parent_id_lineage`)."""
     if not {"id", "parent_id"} <= set(table.columns):
         return []
     _, ambiguous = parent_id_lineage(numbers, table)
     problems = [
         f"{table[WHERE].iloc[row.row]} (FOV {row.fov_name}, track {row.track_id}): column 'parent_id': "
-        "expected the id of one track's last detection (a daughter's link to her mother), found "
-        f"{int(row.parent_id)}, the id of the last detections of tracks {row.candidates} (ids repeat "
+        "expected the id of one track's last detection in the frame before (a daughter's link to her "
+        f"mother), found {int(row.parent_id)}, the id of the last detections at t {row.t - 1} of tracks "
+        f"{row.candidates} (ids repeat "
         "within the FOV); give the track's mother in parent_track_id, or ids unique within each FOV"
         for row in ambiguous.head(SHOWN_ROWS).itertuples(index=False)
     ]
@@ -1104,7 +1146,8 @@ def _log_parent_id_lineage(table: pd.DataFrame, typed: pd.DataFrame) -> None:
     logger.log(
         logging.WARNING if has_column else logging.INFO,
         "%d tracks %s have a mother in parent_id (their first detection's parent_id is the id of another "
-        "track's last, earlier, as ultrack links a division; e.g. FOV %s track %d: mother %d): kept",
+        "track's last in the frame before, as ultrack links a division; e.g. FOV %s track %d: mother %d): "
+        "kept",
         len(read),
         "whose parent_track_id is none" if has_column else "(no parent_track_id column)",
         first["fov_name"],
@@ -1126,7 +1169,7 @@ def _warn_renumbered(some: set[str], fovs: pd.Series, what: str) -> None:
 
 
 def _expected_parent_ids(linked: pd.DataFrame) -> pd.Series:
-    """Each row's ``parent_id`` as its ``id`` and tracks say (aligned with ``linked``): the previous
+    """Each row's ``parent_id`` as its ``id`` and tracks say (aligned with ``linked``; float64): the previous
     detection of its track, for a track's first the last of its ``parent_track_id``, -1 none."""
     rows = linked.sort_values(["fov_name", "track_id", "t"], kind="stable")
     tracks = rows.groupby(["fov_name", "track_id"], sort=False)["id"]
@@ -1134,7 +1177,7 @@ def _expected_parent_ids(linked: pd.DataFrame) -> pd.Series:
     last = tracks.last()
     mother = pd.MultiIndex.from_arrays([rows["fov_name"], rows["parent_track_id"]])
     mothers_last = pd.Series(last.reindex(mother).to_numpy(), index=rows.index)
-    expected = previous.fillna(mothers_last).fillna(NO_PARENT).astype("int64")
+    expected = previous.fillna(mothers_last).fillna(NO_PARENT)  # float64: ids of a table may not be integers
     return expected.reindex(linked.index)
 
 
