@@ -142,6 +142,24 @@ def test_real_dataset_needs_only_a_plate_path():
     assert not config.datasets["real"].is_simulated
 
 
+@pytest.mark.parametrize("source", [{"plate": "/data/plate.zarr"}, {"tiff": {"files": "tiffs/*.tif"}}])
+@pytest.mark.parametrize("channels", [["DIC", "NS3-GFP"], ["Brightfield"]])
+def test_a_ground_truth_summary_on_a_plate_of_ones_own_is_refused_saying_it_needs_a_simulation(
+    source, channels
+):
+    """A new user copying the demo's ``summary`` onto their plate, with their channel names or the
+    simulator's: refused saying the section is for simulated plates, not that their channels are wrong
+    (nor accepted and never used)."""
+    dataset = {**source, "summary": {"preview_channels": channels}}
+    with pytest.raises(ValidationError) as raised:
+        WorkflowConfig.model_validate({"datasets": {"mine": dataset}})
+    message = str(raised.value)
+    assert "summary: the ground-truth summary" in message and "simulated datasets only" in message
+    assert "remove 'summary'" in message
+    assert "Input should be 'Brightfield'" not in message
+    assert WorkflowConfig.model_validate(_default()).datasets["demo"].summary.preview_channels
+
+
 def test_a_plate_dataset_may_name_its_annotation_table():
     cfg = _default()
     cfg["datasets"]["real"] = {

@@ -1119,7 +1119,13 @@ SAMPLING_CASES = {
         (6, 2, 1, 64, 64),
         None,
         _phase_from("Sensor"),
-        ["datasets.mine.phase: expected a brightfield z-stack (Z >= 2", "found Z = 1 in"],
+        [
+            "datasets.mine.phase: expected a brightfield z-stack (Z >= 2",
+            "found Z = 1 in",
+            # a 2D DIC movie is told how it comes in (its channel as it is), not only "if it holds phase"
+            "a label-free channel to use as it is",
+            "{source: raw, channel: <its name>}, of ['Nuclei', 'Sensor']; README: 2D movies",
+        ],
     ),
     "zero time interval": (
         SHAPE,

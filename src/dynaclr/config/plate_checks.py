@@ -1337,7 +1337,10 @@ def _geometry_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> l
     if n_z < 2:
         problems.append(
             f"{key}.phase: expected a brightfield z-stack (Z >= 2: phase is read from defocus), found Z = "
-            f"{n_z} in {raw.path}; set `phase: null` if the plate holds phase, or acquire a z-stack"
+            f"{n_z} in {raw.path} (one focal plane: phase is not reconstructed from it); set `phase: null` "
+            "where the plate holds phase (Phase3D) or a label-free channel to use as it is (DIC, phase "
+            "contrast, one brightfield plane: a patch channel {source: raw, channel: <its name>}, of "
+            f"{list(raw.channel_names)}; README: 2D movies), or acquire a z-stack"
         )
     for field, acquisition_key, metadata, stated in (
         ("yx_pixel_size_um", "pixel_size_um", raw.geometry.pixel_size_um, raw.pixel_size_stated),

@@ -464,6 +464,23 @@ class DatasetConfig(StrictModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _summary_needs_simulation(cls, data: Any) -> Any:
+        """``summary`` configures the ground-truth summary of a simulated plate (rule
+        ``summarize_ground_truth``): on a plate or TIFF dataset it would be ignored, and its channels
+        (the simulator's) were refused with a list of the simulator's names only, as if the plate's
+        own channel names were the mistake. Checked before the fields, so that is the message."""
+        if isinstance(data, dict) and "summary" in data and data.get("simulate") is None:
+            source = next((key for key in ("plate", "tiff") if data.get(key) is not None), None)
+            raise ValueError(
+                "summary: the ground-truth summary (preview of the simulator's channels with the true "
+                "centroids, rule summarize_ground_truth) applies to simulated datasets only; this dataset "
+                f"reads {'its ' + source if source else 'no simulate section'}, so remove 'summary' (the "
+                "image QC figures, qc_figures, show any plate's channels)"
+            )
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _default_tracking_input(cls, data: Any) -> Any:
         if isinstance(data, dict) and "tracking_input" not in data and data.get("tracks") is None:
             if data.get("virtual_stain") is not None:
