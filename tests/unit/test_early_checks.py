@@ -886,8 +886,48 @@ def test_the_occlusion_radius_left_at_its_default_is_refused_on_a_plate_of_other
         "dataset 'tiny'"
     )
     assert occlusion.endswith("analysis: {occlusion: {max_match_distance_px: 19.5}}")
+    # drawing no infection (occlusion.tasks), or with no infection classifier, the radius is never read
+    config["analysis"]["occlusion"] = {"enabled": True, "tasks": ["division"]}
+    assert _radius_problems(config) == []
+    config["analysis"]["occlusion"] = {"enabled": True}
+    config["analysis"]["classification"]["tasks"] = ["division"]
+    assert _radius_problems(config) == []
+    del config["analysis"]["classification"]["tasks"]
     config["analysis"]["occlusion"]["max_match_distance_px"] = 19.5
     assert _radius_problems(config) == []
+
+
+@pytest.mark.parametrize("tasks", [["infection", "division"], ["division"]])
+def test_occlusion_compares_its_radius_only_where_it_reads_it(
+    tasks: list[str], plate: Path, tmp_path: Path
+) -> None:
+    """occlusion_attribution reads analysis.occlusion.max_match_distance_px only to match a simulated
+    dataset's ground-truth infection onsets: on a dataset of one's own, or drawing no infection, it is
+    passed as None, so editing it reruns no such job; where it is read it is the value given."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    def occlusion_radius(config: dict[str, Any], root: Path) -> Any:
+        root.mkdir()
+        (root / "config").mkdir()
+        configfile = root / "config" / "config.yaml"
+        configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+        jobs = [job for job in planned_jobs(configfile, root) if job.rule.name == "occlusion_attribution"]
+        assert jobs
+        return {job.params.config["max_match_distance_px"] for job in jobs}
+
+    occlusion = {"enabled": True, "tasks": tasks, "max_match_distance_px": 7.0}
+    table = tmp_path / "mine.csv"
+    table.write_text("fov_name,track_id,t,task,label\nA/1/Pos0,1,0,infection,uninfected\n")
+    own = plate_config(plate)
+    own["datasets"]["mine"]["acquisition"] = {"pixel_size_um": 0.65}
+    own["datasets"]["mine"]["annotations"] = {"table": str(table), "tasks": ["infection"]}
+    own["analysis"]["pseudotime"] = {"reference_frames_before_onset": 2, "reference_frames_after_onset": 3}
+    own["analysis"]["occlusion"] = occlusion
+    assert occlusion_radius(own, tmp_path / "own") == {None}
+    simulated = tiny_workflow_config()
+    simulated["analysis"]["occlusion"] = occlusion
+    expected = 7.0 if "infection" in tasks else None
+    assert occlusion_radius(simulated, tmp_path / "simulated") == {expected}
 
 
 def test_a_patch_size_left_at_its_default_is_refused_on_a_plate_of_finer_pixels() -> None:

@@ -962,6 +962,16 @@ def occlusion_inputs(wildcards):
     return inputs
 
 
+def occlusion_config(wildcards):
+    """occlusion_attribution's ``params.config``: analysis.occlusion's job params, its
+    ``max_match_distance_px`` None where the job does not read it (WorkflowConfig.occlusion_matches_truth);
+    the script leaves a None out (its default is never read)."""
+    config = analysis_config("occlusion")
+    if not CONFIG.occlusion_matches_truth(wildcards.dataset):
+        config["max_match_distance_px"] = None
+    return config
+
+
 def occlusion_outputs():
     """Targets of occlusion_attribution: per (model, dataset) the maps, the summary and the figure."""
     targets = []

@@ -121,7 +121,9 @@ rule occlusion_attribution:
         ),
         figure_svg=f"{RESULTS}/figures/{{dataset}}/{{model}}/occlusion.svg",
     params:
-        config=analysis_config("occlusion"),
+        # max_match_distance_px None where the job does not read it (no ground truth, or no infection
+        # task drawn with the dataset's own infection classifier), so editing it reruns no such job
+        config=occlusion_config,
         run=run_settings(lambda w: CONFIG.analysis.occlusion),  # perturbations_per_eval: reruns nothing
         # the plate's frame interval (the results table's time_interval_minutes): rows in hours, else frames
         time_interval_minutes=lambda w: plate_sampling(w.dataset).time_interval_minutes,

@@ -618,7 +618,8 @@ class OcclusionConfig(StrictModel):
         6.0,
         gt=0.0,
         description="Radius (pixels) within which a simulated dataset's ground-truth cell matches a patch "
-        "centre, giving the cells their true infection onset; left at its default, refused before any job "
+        "centre, giving the cells their true infection onset (read only where 'tasks' draw infection "
+        "with the dataset's own infection classifier); left at its default there, refused before any job "
         "runs on a plate whose pixels differ from 0.65 µm.",
     )
     perturbations_per_eval: int = Field(64, ge=1, description="Occluded copies of a patch encoded at a time.")

@@ -965,7 +965,8 @@ def _matchings(
     matches: the classifiers the annotations of the datasets they train on and predict (drawn from
     ground truth, or a table: the lineage's are the tracks' own cells), DTW pseudo-time (and the feature
     trajectories, which match as it did), the figures, occlusion (always by position: the infection
-    onset) and distillation the ground truth of simulated datasets."""
+    onset, where it draws the infection task with the dataset's own infection classifier) and
+    distillation the ground truth of simulated datasets."""
     analysis = config.analysis
     embedded = config.datasets_embedded()
     distillation = analysis.distillation
@@ -1007,7 +1008,7 @@ def _matchings(
         _Matching(
             "occlusion",
             "position",
-            sorted(_occlusion_datasets(config) & simulated),
+            sorted(name for name in _occlusion_datasets(config) if config.occlusion_matches_truth(name)),
             "ground-truth cells",
             "occlusion maps draw the infected cells of",
         ),

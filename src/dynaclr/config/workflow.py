@@ -1107,6 +1107,17 @@ class WorkflowConfig(StrictModel):
             return []
         return list(_classifier_file_tasks(str(file.resolve()), stat.st_mtime_ns, stat.st_size))
 
+    def occlusion_matches_truth(self, dataset: str) -> bool:
+        """True when rule occlusion_attribution on ``dataset`` reads
+        ``analysis.occlusion.max_match_distance_px``: it draws the infection task
+        (``analysis.occlusion.tasks``) with the dataset's own infection classifier
+        (:meth:`own_infection_predictions`), its onsets from the ground truth (simulated)."""
+        return (
+            "infection" in self.analysis.occlusion.tasks
+            and self.datasets[dataset].is_simulated
+            and self.own_infection_predictions(dataset)
+        )
+
     def own_infection_predictions(self, dataset: str) -> bool:
         """True when ``dataset``'s own classifiers (it is one classifiers train on) include an
         infection classifier (:meth:`infection_classified`): its predictions give the infection
