@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -511,8 +512,10 @@ def test_metadata_and_config_that_disagree_are_refused(
     config = TiffSourceConfig.model_validate({**base, "channel_names": ["a", "b", "c", "d"]})
     with pytest.raises(ValueError, match=r"A1-site0\.ome\.tif: .*tiff\.channel_names"):
         tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    # agreeing within 1e-3: the config's value is the plate's (metadata read or not, one plate)
     agreeing = TiffSourceConfig.model_validate({**base, "pixel_size_um": 0.65 * (1 + 1e-4)})
-    assert tiff_layout(agreeing, find_tiff_files(agreeing), "raw.zarr").geometry.pixel_size_um == 0.65
+    layout = tiff_layout(agreeing, find_tiff_files(agreeing), "raw.zarr")
+    assert layout.geometry.pixel_size_um == 0.65 * (1 + 1e-4)
 
 
 def test_a_missing_time_point_is_refused_naming_position_and_time(
@@ -916,13 +919,16 @@ def test_a_file_of_more_dimensions_than_tczyx_gets_no_axes_that_cannot_be_given(
     assert "e.g." not in str(refused.value)
 
 
-def write_ome_delta_t_movie(path: Path, delta_t: list[float], unit: str = "s") -> None:
+def write_ome_delta_t_movie(
+    path: Path, delta_t: list[float], unit: str = "s", channel_b: list[float] | None = None
+) -> None:
     """An OME-TIFF movie of two channels (A, B) of 0.5 µm pixels whose frame interval only its planes'
     ``DeltaT`` state (in ``unit``; no ``TimeIncrement``, as Micro-Manager and NIS-Elements export it):
-    ``delta_t`` gives each time point's channel A, channel B taken 1 s after it."""
+    ``delta_t`` gives each time point's channel A, channel B taken 1 s after it (or at ``channel_b``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     seconds = {"s": 1.0, "ms": 1e-3, "min": 60.0}[unit]
-    times = [value for at in delta_t for value in (at, at + 1.0 / seconds)]
+    b_times = channel_b if channel_b is not None else [at + 1.0 / seconds for at in delta_t]
+    times = [value for at, b in zip(delta_t, b_times, strict=True) for value in (at, b)]
     tifffile.imwrite(
         path,
         np.zeros((len(delta_t), 2, 8, 8), np.uint16),
@@ -977,20 +983,30 @@ def test_ome_planes_taken_at_uneven_times_are_refused_naming_the_intervals(
 ) -> None:
     """A movie with a skipped frame (``DeltaT`` 0, 300, 900, 1200 s) was converted at the config's
     5 min, its last frames 5 min early, with exit 0. Refused naming the file, the intervals, the
-    time points of the one furthest from their mean and the tolerance, config or not; a ``DeltaTUnit``
-    not read is named, as ``TimeIncrementUnit``'s is."""
+    time points of the one furthest from their mean and the tolerance, config or not (without one,
+    naming tiff.time_interval_minutes for a nominal interval); a ``DeltaTUnit`` not read is named, as
+    ``TimeIncrementUnit``'s is."""
     monkeypatch.chdir(tmp_path)
     write_ome_delta_t_movie(tmp_path / "Pos0.ome.tif", [0.0, 300.0, 900.0, 1200.0])
-    uneven = (
+    steps = (
         "Pos0.ome.tif: its OME planes' DeltaT give frame intervals of 300 to 600 s (mean 400 s; 600 s "
-        "per frame from time point 1 to 2): not evenly spaced within 10% (a skipped frame, a pause or "
-        "a change of rate); a plate has one frame interval: convert the evenly spaced frames only, as "
-        "files of their own"
+        "per frame from time point 1 to 2): not evenly spaced within "
     )
-    for minutes in (None, 5.0):
+    why = (
+        "(a skipped frame, a pause or a change of rate); a plate has one frame interval: convert the "
+        "evenly spaced frames only, as files of their own"
+    )
+    refusals = {
+        None: f"{steps}10% {why}; where the steps are jitter around a nominal interval, state it as "
+        "tiff.time_interval_minutes (steps within 50% of their mean then convert at it, with a warning)",
+        5.0: f"{steps}50%, as tiff.time_interval_minutes = 5 needs {why}",
+    }
+    for minutes, refusal in refusals.items():
         config = TiffSourceConfig(files="{position}.ome.tif", time_interval_minutes=minutes)
-        with pytest.raises(ValueError, match=f"^{re.escape(uneven)}$"):
+        with pytest.raises(ValueError, match=f"^{re.escape(refusal)}$"):
             tiff_layout(config, find_tiff_files(config), "raw.zarr")
+        with pytest.raises(ValueError, match=f"^{re.escape(refusal)}$"):
+            read_tiff_sampling(config)
     (tmp_path / "unit").mkdir()
     tifffile.imwrite(
         tmp_path / "unit" / "Pos0.ome.tif",
@@ -1002,11 +1018,78 @@ def test_ome_planes_taken_at_uneven_times_are_refused_naming_the_intervals(
         read_tiff_sampling(config)
 
 
+def test_a_stream_with_jitter_converts_at_the_configs_nominal_interval(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """A 1 s stream with 0.15 s of jitter (steps 1, 1.15, 0.85 s: 15 % from their mean) was refused at
+    header read, config or not: it could never convert. With tiff.time_interval_minutes the config's
+    interval is the plate's, with a WARNING naming the file and the steps; without it the 10 % refusal
+    stays."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_delta_t_movie(tmp_path / "Pos0.ome.tif", [0.0, 1.0, 2.15, 3.0])
+    config = TiffSourceConfig(files="{position}.ome.tif")
+    with pytest.raises(ValueError, match=r"not evenly spaced within 10%.*tiff\.time_interval_minutes"):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    nominal = config.model_copy(update={"time_interval_minutes": 1 / 60})
+    layout = tiff_layout(nominal, find_tiff_files(nominal), "raw.zarr")
+    assert layout.geometry.time_interval_s == pytest.approx(1.0)
+    assert layout.n_frames == 4
+    warned = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any(
+        message.startswith("Pos0.ome.tif: its OME planes' DeltaT give frame intervals of 0.85 to 1.15 s")
+        and "tiff.time_interval_minutes = 0.0166667 is the plate's" in message
+        for message in warned
+    )
+
+
+def test_a_configs_interval_agreeing_with_the_planes_mean_within_10_percent_is_the_plates(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """The config's 5 min and a DeltaT mean step of 324 s (5.4 min, within 10 %) gave a plate interval
+    of 5.4 min silently: the metadata's was preferred. The config's is the plate's, with a WARNING
+    naming both; where they agree within 1e-3 the plate is the config's too, so one metadata read or
+    ignored gives one plate."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_delta_t_movie(tmp_path / "Pos0.ome.tif", [0.0, 324.0, 648.0, 972.0])
+    config = TiffSourceConfig(files="{position}.ome.tif", time_interval_minutes=5.0)
+    assert tiff_layout(config, find_tiff_files(config), "raw.zarr").time_interval_minutes == 5.0
+    assert read_tiff_sampling(config).geometry.time_interval_s == 300.0
+    warned = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any(
+        message.startswith("Pos0.ome.tif: its metadata gives time_interval_minutes = 5.4 (the mean")
+        and "the config tiff.time_interval_minutes = 5: the config's is the plate's" in message
+        for message in warned
+    )
+    write_ome_delta_t_movie(tmp_path / "close" / "Pos0.ome.tif", [0.0, 300.1, 600.2, 900.3])
+    close = TiffSourceConfig(files="close/{position}.ome.tif", time_interval_minutes=5.0)
+    assert tiff_layout(close, find_tiff_files(close), "raw.zarr").time_interval_minutes == 5.0
+
+
+def test_a_channel_of_placeholder_times_beside_real_ones_is_left_out_and_a_decrease_is_named(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A channel whose planes' DeltaT are all 0 (a writer's placeholder) beside a channel with real
+    times was refused as uneven ("intervals 0 to 300 s"); it is left out of the mean. DeltaT
+    decreasing is refused as not in acquisition order, not as unevenly spaced."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_delta_t_movie(tmp_path / "Pos0.ome.tif", [0.0, 300.0, 600.0, 900.0], channel_b=[0.0] * 4)
+    config = TiffSourceConfig(files="{position}.ome.tif")
+    assert read_tiff_sampling(config).time_interval_minutes == 5.0
+    write_ome_delta_t_movie(tmp_path / "down" / "Pos0.ome.tif", [900.0, 600.0, 300.0, 0.0])
+    down = TiffSourceConfig(files="down/{position}.ome.tif", time_interval_minutes=5.0)
+    with pytest.raises(
+        ValueError,
+        match=r"^down/Pos0\.ome\.tif: its OME planes' DeltaT decrease from time point 0 \(900 s\) to 1 "
+        r"\(600 s\) \(channel 0, slice 0\): the planes' times are not in acquisition order",
+    ):
+        read_tiff_sampling(down)
+
+
 @pytest.mark.parametrize(
     ("resolution", "unit", "pixel_size_um"),
     [
         (2e4, "CENTIMETER", 0.5),
-        (50800.0, "INCH", 0.5),
+        (50800.0, "INCH", None),  # inches: a writer's or scanner's unit, no calibration on its own
         (2.0, "NONE", None),  # an aspect ratio, no size
         (72.0, "INCH", None),  # a writer's default: 352.8 µm, outside 0.02-20 µm
     ],
@@ -1019,7 +1102,10 @@ def test_a_plain_tiffs_resolution_is_read_in_its_unit_and_a_writers_default_is_n
     inches: its pixel size was not read (a config's was compared with nothing: 5 µm over files of
     0.5 µm pixels passed). Pixels per centimetre give 10^4 / resolution µm, per inch 25400 /
     resolution; unit none states no size; a size outside the bounds of microscopy (72 dots per inch,
-    the default of many writers) is not read, with a warning naming the file and the size."""
+    the default of many writers) is not read, with a warning naming the file and the size. Inch tags
+    in bounds (2400 and 4800 dpi scanners: 10.6 and 5.3 µm) set the pixel size with exit 0: they state
+    none on their own (the dry run asks for tiff.pixel_size_um saying what they would give) and only
+    check a config's value; centimetre tags set it, logged at INFO."""
     monkeypatch.chdir(tmp_path)
     for t in range(2):
         tifffile.imwrite(
@@ -1038,13 +1124,24 @@ def test_a_plain_tiffs_resolution_is_read_in_its_unit_and_a_writers_default_is_n
         given = config.model_copy(update={"pixel_size_um": 0.5})
         assert tiff_layout(given, find_tiff_files(given), "raw.zarr").geometry.pixel_size_um == 0.5
         warned = [record.getMessage() for record in caplog.records if "XResolution" in record.message]
-        if unit == "INCH":
+        if resolution == 72.0:
             assert warned and all(message.startswith("Pos0_t0.tif: ") for message in warned)
             assert "give pixels of 352.778 x 352.778 µm, outside the 0.02-20 µm" in warned[0]
         else:
             assert not warned
+        if resolution == 50800.0:
+            with pytest.raises(ValueError, match=r"in inches would give 0\.5 µm: inch tags are a writer's"):
+                read_tiff_sampling(config)
+            wrong = config.model_copy(update={"pixel_size_um": 5.0})
+            with pytest.raises(ValueError, match=r"or set tiff\.resolution_tags: ignore"):
+                tiff_layout(wrong, find_tiff_files(wrong), "raw.zarr")
         return
+    caplog.set_level("INFO", logger="dynaclr.convert.tiff")
     assert read_tiff_sampling(config).geometry.pixel_size_um == pytest.approx(pixel_size_um)
+    assert any(
+        record.levelname == "INFO" and "pixel size 0.5 µm from its XResolution" in record.getMessage()
+        for record in caplog.records
+    )
     layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
     assert layout.geometry.pixel_size_um == pytest.approx(pixel_size_um)
     wrong = config.model_copy(update={"pixel_size_um": 5.0})
@@ -1125,4 +1222,93 @@ def test_a_multi_file_ome_tiff_is_refused_naming_the_other_files(tmp_path: Path,
         tiff_layout(config, find_tiff_files(config), "raw.zarr")
     (tmp_path / "mm" / names[2]).unlink()
     with pytest.raises(ValueError, match=r"1 of its 3 planes lie in other files and 1 in files not found"):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+
+
+def write_resolution_tiff(path: Path, x: tuple[int, int], y: tuple[int, int]) -> None:
+    """A plain TIFF (no OME or ImageJ metadata) whose XResolution and YResolution (pixels per
+    centimetre) are the raw rationals ``x`` and ``y``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(
+        path, np.zeros((8, 8), np.uint16), resolution=(1, 1), resolutionunit="CENTIMETER", metadata=None
+    )
+    with tifffile.TiffFile(path, mode="r+b") as tiff:
+        tiff.pages.first.tags["XResolution"].overwrite(x)
+        tiff.pages.first.tags["YResolution"].overwrite(y)
+
+
+def test_refusals_over_resolution_tags_name_the_way_to_ignore_them(tmp_path: Path, monkeypatch) -> None:
+    """A plain TIFF's tags giving non-square pixels, or a size other than the files before it, were
+    refused without naming tiff.resolution_tags: ignore, the way to keep tiff.pixel_size_um."""
+    monkeypatch.chdir(tmp_path)
+    write_resolution_tiff(tmp_path / "anis" / "Pos0.tif", (15385, 1), (7692, 1))
+    config = TiffSourceConfig(
+        files="anis/{position}.tif", axes="YX", channel_names=["GFP"], time_interval_minutes=5
+    )
+    with pytest.raises(ValueError, match=r"needs square pixels .*or set tiff\.resolution_tags: ignore"):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    write_resolution_tiff(tmp_path / "mixed" / "Pos0.tif", (15385, 1), (15385, 1))
+    write_resolution_tiff(tmp_path / "mixed" / "Pos1.tif", (20000, 1), (20000, 1))
+    mixed = config.model_copy(update={"files": "mixed/{position}.tif"})
+    with pytest.raises(
+        ValueError,
+        match=r"Pos1\.tif: .*the files before it 0\.649984; .*, or set tiff\.resolution_tags: ignore",
+    ):
+        tiff_layout(mixed, find_tiff_files(mixed), "raw.zarr")
+
+
+def test_resolution_tags_read_or_ignored_give_the_configs_pixel_size(tmp_path: Path, monkeypatch) -> None:
+    """Tags agreeing with the config's pixel size within 1e-3 (15385 pixels per cm: 0.649984 µm) gave
+    the plate the tags' value: with resolution_tags read and ignore (a run key, compared by nothing)
+    the plates differed. The config's is the plate's. A rational of denominator 0 (tifffile reads it
+    as its numerator) states no size."""
+    monkeypatch.chdir(tmp_path)
+    write_resolution_tiff(tmp_path / "Pos0.tif", (15385, 1), (15385, 1))
+    config = TiffSourceConfig(
+        files="{position}.tif", axes="YX", channel_names=["GFP"], time_interval_minutes=5, pixel_size_um=0.65
+    )
+    for setting in ("read", "ignore"):
+        given = config.model_copy(update={"resolution_tags": setting})
+        assert tiff_layout(given, find_tiff_files(given), "raw.zarr").geometry.pixel_size_um == 0.65
+        assert read_tiff_sampling(given).geometry.pixel_size_um == 0.65
+    write_resolution_tiff(tmp_path / "zero" / "Pos0.tif", (15385, 0), (15385, 0))
+    unstated = config.model_copy(update={"files": "zero/{position}.tif", "pixel_size_um": None})
+    with pytest.raises(ValueError, match=r"its metadata gives no pixel_size_um; give tiff\.pixel_size_um$"):
+        read_tiff_sampling(unstated)
+
+
+def test_a_renamed_single_file_ome_tiff_is_told_to_restore_its_name(tmp_path: Path, monkeypatch) -> None:
+    """A single-file OME-TIFF renamed after writing (its TiffData UUID FileName naming its original
+    name) was refused as spanning other files with no hint; the refusal says it may have been renamed
+    and names the original name to restore."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mm").mkdir()
+    uuid = "urn:uuid:11111111-2222-3333-4444-555555555555"
+    xml = (  # no UUID on OME itself (tifffile then matches the files by name)
+        '<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/'
+        '2016-06"><Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint16" '
+        'SizeX="8" SizeY="8" SizeC="1" SizeZ="1" SizeT="2" PhysicalSizeX="0.5" PhysicalSizeY="0.5">'
+        '<Channel ID="Channel:0:0" Name="GFP" SamplesPerPixel="1"/>'
+        + "".join(
+            f'<TiffData FirstT="{t}" IFD="{t}" PlaneCount="1"><UUID FileName="acquired.ome.tif">{uuid}'
+            "</UUID></TiffData>"
+            for t in range(2)
+        )
+        + "</Pixels></Image></OME>"
+    )
+    with tifffile.TiffWriter(tmp_path / "mm" / "acquired.ome.tif") as writer:
+        for t in range(2):
+            writer.write(
+                np.full((8, 8), t, np.uint16),
+                description=xml if t == 0 else None,
+                metadata=None,
+                contiguous=False,
+            )
+    shutil.copy(tmp_path / "mm" / "acquired.ome.tif", tmp_path / "mm" / "Pos0.ome.tif")  # a renamed copy
+    config = TiffSourceConfig(files="mm/Pos{position}.ome.tif")
+    with pytest.raises(
+        ValueError,
+        match=r"if Pos0\.ome\.tif is one file renamed \(its OME-XML names its planes' file "
+        r"acquired\.ome\.tif\), restore its original name acquired\.ome\.tif",
+    ):
         tiff_layout(config, find_tiff_files(config), "raw.zarr")

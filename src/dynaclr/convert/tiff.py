@@ -8,6 +8,7 @@ run knows the FOVs, channels, shape and sampling of the plate rule ``convert_tif
 from __future__ import annotations
 
 import glob
+import itertools
 import logging
 import math
 import os
@@ -67,6 +68,12 @@ class TiffHeader:
         time_interval_measured: ``time_interval_s`` is the mean of the times the planes were taken
             (OME ``Plane`` ``DeltaT``), which agrees with another value within
             :data:`PLANE_INTERVAL_TOLERANCE`, not :data:`RELATIVE_TOLERANCE` (see :func:`_tolerance`).
+        time_interval_uneven: where the planes' ``DeltaT`` steps deviate from their mean by more than
+            :data:`PLANE_INTERVAL_TOLERANCE`: the largest relative deviation and a description of the
+            steps (refused, or a WARNING where the config states the interval; see
+            :func:`_check_plane_steps`), else None.
+        pixel_size_in_inches: ``pixel_size_um`` is from resolution tags in inches (a writer's or
+            scanner's default unit, no microscope's calibration): it only checks a config's value.
     """
 
     shape: tuple[int, ...]
@@ -81,6 +88,8 @@ class TiffHeader:
     pixel_size_not_read: str | None = None
     time_interval_measured: bool = False
     pixel_size_from_resolution: bool = False
+    time_interval_uneven: tuple[float, str] | None = None
+    pixel_size_in_inches: bool = False
 
     def sizes(self) -> dict[str, int]:
         """Size of each plate axis (1 for an axis the file lacks)."""
@@ -387,6 +396,11 @@ def _tag(element: ElementTree.Element) -> str:
 #: at two rates (2 then 10 min, +/-67 %) lies far beyond, and one interval on the plate would put its
 #: frames at times they were not taken.
 PLANE_INTERVAL_TOLERANCE = 0.1
+#: Largest deviation of one ``DeltaT`` step from their mean that a frame interval the config states
+#: (``tiff.time_interval_minutes``, the nominal one) accepts, with a WARNING: jitter of a fast stream
+#: (0.15 s on 1 s frames, 15 %) shifts no frame by a whole interval; from half an interval on, a
+#: skipped frame (+100 %) or a change of rate, after which the config's interval would be wrong.
+NOMINAL_INTERVAL_TOLERANCE = 0.5
 
 
 def _plane_interval(path: Path, pixels: ElementTree.Element) -> dict[str, Any]:
@@ -394,10 +408,12 @@ def _plane_interval(path: Path, pixels: ElementTree.Element) -> dict[str, Any]:
     time of each plane since the acquisition's start, in ``DeltaTUnit``, seconds where none is named;
     Micro-Manager and NIS-Elements write no ``TimeIncrement``): the mean of the differences of the
     ``DeltaT`` of successive time points of each channel and slice (``TheC``, ``TheZ``), per time point
-    between them. As :func:`_interval_values` gives it: None where fewer than two time points of a
-    channel and slice state a ``DeltaT``, the unit where it is not read. ``ValueError`` naming the file
-    and the intervals where one deviates from their mean by more than
-    :data:`PLANE_INTERVAL_TOLERANCE` (frames not evenly spaced in time: the plate has one interval)."""
+    between them; a channel and slice whose every step is 0 (its planes all at one time: a writer's
+    placeholder, no timing) left out. As :func:`_interval_values` gives it: None where no channel and
+    slice states a step, the unit where it is not read. ``ValueError`` naming the file and the time
+    points where a ``DeltaT`` decreases (planes' times not in acquisition order); steps deviating from
+    their mean by more than :data:`PLANE_INTERVAL_TOLERANCE` are described as ``time_interval_uneven``
+    (checked against the config by :func:`_check_plane_steps`: the header is read once)."""
     by_plane: dict[tuple[str, str], dict[int, float]] = {}
     for plane in pixels:
         time_point, delta = plane.get("TheT", "0"), _finite(plane.get("DeltaT"))
@@ -409,25 +425,65 @@ def _plane_interval(path: Path, pixels: ElementTree.Element) -> dict[str, Any]:
             return {"time_interval_s": None, "time_unit_not_read": str(unit)}
         times = by_plane.setdefault((plane.get("TheC", "0"), plane.get("TheZ", "0")), {})
         times[int(time_point)] = delta * scale
-    steps = [  # (earlier, later, seconds per time point between them), of each channel and slice
-        (earlier, later, (times[later] - times[earlier]) / (later - earlier))
-        for times in by_plane.values()
-        for earlier, later in zip(sorted(times), sorted(times)[1:], strict=False)
-    ]
-    intervals = [interval for _, _, interval in steps]
-    if not any(intervals):  # none, or every plane at time 0: a writer's placeholder, no timing
+    steps = []  # (earlier, later, seconds per time point between them), of each channel and slice
+    for (channel, z), times in by_plane.items():
+        order = sorted(times)
+        series = [(a, b, (times[b] - times[a]) / (b - a)) for a, b in itertools.pairwise(order)]
+        decreasing = next((step for step in series if step[2] < 0), None)
+        if decreasing is not None:
+            earlier, later, _ = decreasing
+            raise ValueError(
+                f"{path}: its OME planes' DeltaT decrease from time point {earlier} ({times[earlier]:g} s) "
+                f"to {later} ({times[later]:g} s) (channel {channel}, slice {z}): the planes' times are not "
+                "in acquisition order; correct the files' metadata (or export them again)"
+            )
+        if any(step[2] for step in series):  # every step 0: a placeholder, no timing
+            steps += series
+    if not steps:
         return {"time_interval_s": None}
+    intervals = [interval for _, _, interval in steps]
     mean = sum(intervals) / len(intervals)
     earlier, later, worst = max(steps, key=lambda step: abs(step[2] - mean))
-    if mean <= 0 or abs(worst - mean) > PLANE_INTERVAL_TOLERANCE * mean:
-        raise ValueError(
-            f"{path}: its OME planes' DeltaT give frame intervals of {min(intervals):g} to "
-            f"{max(intervals):g} s (mean {mean:g} s; {worst:g} s per frame from time point "
-            f"{earlier} to {later}): not evenly spaced within {PLANE_INTERVAL_TOLERANCE:.0%} (a skipped "
-            "frame, a pause or a change of rate); a plate has one frame interval: convert the evenly "
-            "spaced frames only, as files of their own"
+    values: dict[str, Any] = {"time_interval_s": mean, "time_interval_measured": True}
+    if abs(worst - mean) > PLANE_INTERVAL_TOLERANCE * mean:
+        values["time_interval_uneven"] = (
+            abs(worst - mean) / mean,
+            f"its OME planes' DeltaT give frame intervals of {min(intervals):g} to {max(intervals):g} s "
+            f"(mean {mean:g} s; {worst:g} s per frame from time point {earlier} to {later})",
         )
-    return {"time_interval_s": mean, "time_interval_measured": True}
+    return values
+
+
+def _check_plane_steps(path: Path, header: TiffHeader, from_config: float | None) -> None:
+    """Refuse ``header``'s uneven ``DeltaT`` steps (``time_interval_uneven``), naming the file and the
+    steps: beyond :data:`PLANE_INTERVAL_TOLERANCE` without a config interval, beyond
+    :data:`NOMINAL_INTERVAL_TOLERANCE` with one (within it a WARNING: the config's interval is the
+    plate's)."""
+    if header.time_interval_uneven is None:
+        return
+    deviation, steps = header.time_interval_uneven
+    why = "(a skipped frame, a pause or a change of rate); a plate has one frame interval: convert the "
+    why += "evenly spaced frames only, as files of their own"
+    if from_config is None:
+        raise ValueError(
+            f"{path}: {steps}: not evenly spaced within {PLANE_INTERVAL_TOLERANCE:.0%} {why}; where the "
+            "steps are jitter around a nominal interval, state it as tiff.time_interval_minutes (steps "
+            f"within {NOMINAL_INTERVAL_TOLERANCE:.0%} of their mean then convert at it, with a warning)"
+        )
+    if deviation >= NOMINAL_INTERVAL_TOLERANCE:
+        raise ValueError(
+            f"{path}: {steps}: not evenly spaced within {NOMINAL_INTERVAL_TOLERANCE:.0%}, as "
+            f"tiff.time_interval_minutes = {from_config:g} needs {why}"
+        )
+    logger.warning(
+        "%s: %s: not evenly spaced within %.0f%%; the config's tiff.time_interval_minutes = %g is the "
+        "plate's (steps within %.0f%% of their mean: jitter)",
+        path,
+        steps,
+        PLANE_INTERVAL_TOLERANCE * 100,
+        from_config,
+        NOMINAL_INTERVAL_TOLERANCE * 100,
+    )
 
 
 def _interval_values(interval: float | None, unit: object, seconds: float | None) -> dict[str, Any]:
@@ -469,6 +525,13 @@ def _imagej_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
     return values
 
 
+#: How a refusal over a plain TIFF's resolution tags names the way to keep the config's pixel size.
+RESOLUTION_TAGS_HINT = (
+    ", or set tiff.resolution_tags: ignore to use tiff.pixel_size_um where the tags hold a writer's or "
+    "scanner's value, not the microscope's calibration"
+)
+
+
 #: Micrometres per unit of a TIFF's ``ResolutionUnit`` (XResolution and YResolution are pixels per
 #: unit): the standard's inch (2, its default where the tag is absent) and centimetre (3), and
 #: tifffile's millimetre (4) and micrometre (5). ``1`` (none) makes the resolutions an aspect ratio,
@@ -487,13 +550,20 @@ def _resolution_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
     the bounds of live-cell microscopy (:func:`~dynaclr.io.sampling.sampling_range`) is not read
     (so unstated; a WARNING names the file and the value): writers put a default there (72 or
     300 dots per inch: 352.8 or 84.7 µm per pixel), no microscope's calibration, unlike an OME or
-    ImageJ size, which is refused; why, as ``pixel_size_not_read``, which :func:`_sampling` logs once."""
+    ImageJ size, which is refused; why, as ``pixel_size_not_read``, which :func:`_sampling` logs once.
+    The tags' raw rationals are read (tifffile reads one of denominator 0 as its numerator): one of
+    numerator or denominator 0 states no size. Tags in inches (the TIFF default unit, a writer's or
+    scanner's: microscope calibrations are written per centimetre) state no size on their own
+    (``pixel_size_in_inches``): they only check a config's value."""
     page = tiff.pages.first
     unit = RESOLUTION_UNITS_UM.get(int(page.resolutionunit))
     if unit is None or "XResolution" not in page.tags or "YResolution" not in page.tags:
         return {}
     name, micrometres = unit
-    per_unit = page.resolution
+    rationals = [page.tags[tag].value for tag in ("XResolution", "YResolution")]
+    if not all(isinstance(value, tuple) and len(value) == 2 and all(value) for value in rationals):
+        return {}  # a numerator or denominator 0: no value
+    per_unit = [numerator / denominator for numerator, denominator in rationals]
     sizes = [micrometres / value if value > 0 else math.inf for value in per_unit]
     bounds = sampling_range("pixel_size_um")
     if not all(within(size, bounds) for size in sizes):
@@ -505,7 +575,12 @@ def _resolution_values(tiff: tifffile.TiffFile) -> dict[str, Any]:
                 "inch, is no calibration)"
             )
         }
-    return {"pixel_size_um": sizes[0], "pixel_size_y_um": sizes[1], "pixel_size_from_resolution": True}
+    return {
+        "pixel_size_um": sizes[0],
+        "pixel_size_y_um": sizes[1],
+        "pixel_size_from_resolution": True,
+        "pixel_size_in_inches": name == "inch",
+    }
 
 
 def _files_spanned(path: Path, tiff: tifffile.TiffFile, series: tifffile.TiffPageSeries) -> ValueError | None:
@@ -527,10 +602,17 @@ def _files_spanned(path: Path, tiff: tifffile.TiffFile, series: tifffile.TiffPag
         }
     )
     shown = ", ".join(named[:5]) + (f", ... ({len(named)} files)" if len(named) > 5 else "")
+    renamed = (
+        f"; if {path.name} is one file renamed (its OME-XML names its planes' file {named[0]}), restore "
+        f"its original name {named[0]}"
+        if len(named) == 1
+        else ""
+    )
     return ValueError(
         f"{path}: its image spans other files ({shown or 'not named'}): {elsewhere} of its "
         f"{len(pages)} planes lie in other files"
         + (f" and {missing} in files not found" if missing else "")
+        + renamed
         + "; dynaclr reads one self-contained file per position (or per position and time point): save "
         "each position's planes as one file (e.g. with Bio-Formats' bfconvert)"
     )
@@ -761,9 +843,16 @@ def read_tiff_header(
     size_y = values.pop("pixel_size_y_um", None)
     size_x = values.get("pixel_size_um")
     if size_x is not None and size_y is not None and not _agree(size_x, size_y):
+        tags = values.get("pixel_size_from_resolution", False)
         raise ValueError(
             f"{path}: the pixel size differs in X ({size_x:g} µm) and Y ({size_y:g} µm); dynaclr needs "
             "square pixels"
+            + (
+                f" (its XResolution and YResolution: a plain TIFF){RESOLUTION_TAGS_HINT} (with it, give "
+                "tiff.pixel_size_um)"
+                if tags
+                else ""
+            )
         )
     return TiffHeader(
         shape=shape,
@@ -778,6 +867,8 @@ def read_tiff_header(
         pixel_size_not_read=values.get("pixel_size_not_read"),
         time_interval_measured=values.get("time_interval_measured", False),
         pixel_size_from_resolution=values.get("pixel_size_from_resolution", False),
+        time_interval_uneven=values.get("time_interval_uneven"),
+        pixel_size_in_inches=values.get("pixel_size_in_inches", False),
     )
 
 
@@ -820,14 +911,28 @@ def _check_same_images(headers: dict[Path, TiffHeader], per_time_point: bool) ->
 def _sampling_value(
     key: str, from_config: float | None, headers: dict[Path, TiffHeader], attribute: str, scale: float
 ) -> float | None:
-    """The value of ``attribute`` in config units (``key``): the first file's metadata's where it gives
-    one, else the config's. Every file's value must agree with it and with the config's, and a file
-    may not give one where the first file and the config give none; so the first file's header gives
-    the plate's value (:func:`read_tiff_sampling` reads only that one)."""
+    """The value of ``attribute`` in config units (``key``): the config's where it gives one (so that
+    files stating it or not, read or ignored, give one plate), else the first file's metadata's.
+    Every file's value must agree with it and with the config's (a frame interval measured from the
+    planes' ``DeltaT`` within :data:`PLANE_INTERVAL_TOLERANCE`, with a WARNING naming both where it
+    agrees only within that), and a file may not give one where the first file and the config give
+    none; so the first file's header gives the plate's value (:func:`read_tiff_sampling` reads only
+    that one)."""
     first_path, first = next(iter(headers.items()))
     stated = _metadata_value(first_path, first, key, attribute, scale, from_config)
-    value = stated if stated is not None else from_config
-    if stated is None and getattr(first, attribute) is not None:
+    value = from_config if from_config is not None else stated
+    if from_config is not None and stated is not None and not _agree(stated, from_config):
+        if _agree(stated, from_config, _tolerance(first, attribute)):
+            logger.warning(
+                "%s: its metadata gives %s = %g (the mean of its planes' DeltaT), the config tiff.%s = %g: "
+                "the config's is the plate's",
+                first_path,
+                key,
+                stated,
+                key,
+                from_config,
+            )
+    if stated is None and from_config is not None and getattr(first, attribute) is not None:
         logger.warning(
             "%s: its metadata gives %s = %g µm, outside the bounds of live-cell microscopy: tiff.%s = %g "
             "in its place",
@@ -838,12 +943,14 @@ def _sampling_value(
             from_config,
         )
     for path, header in headers.items():
+        if attribute == "time_interval_s":
+            _check_plane_steps(path, header, from_config)
         found = _metadata_value(path, header, key, attribute, scale, from_config)
         if found is None:
             continue
         tolerance = _tolerance(header, attribute)
+        tags = key == "pixel_size_um" and header.pixel_size_from_resolution
         if from_config is not None and not _agree(found, from_config, tolerance):
-            tags = key == "pixel_size_um" and header.pixel_size_from_resolution
             raise ValueError(
                 f"{path}: its metadata gives {key} = {found:g}"
                 + (" (the mean of its planes' DeltaT)" if header.time_interval_measured else "")
@@ -854,12 +961,7 @@ def _sampling_value(
                 )
                 + f", the config tiff.{key} = {from_config:g}; they must agree (within {tolerance:g}): "
                 f"correct tiff.{key}, or remove it to use the metadata"
-                + (
-                    ", or set tiff.resolution_tags: ignore to use tiff.pixel_size_um where the tags hold a "
-                    "writer's or scanner's value, not the microscope's calibration"
-                    if tags
-                    else ""
-                )
+                + (RESOLUTION_TAGS_HINT if tags else "")
             )
         if value is None:
             raise ValueError(
@@ -870,6 +972,7 @@ def _sampling_value(
             raise ValueError(
                 f"{path}: its metadata gives {key} = {found:g}, the files before it {value:g}; every file "
                 "of a dataset must have the same sampling"
+                + (f"{RESOLUTION_TAGS_HINT} (its size is its XResolution and YResolution)" if tags else "")
             )
     return value
 
@@ -884,8 +987,10 @@ def _metadata_value(
     :func:`_sampling_value` warns once), else refused (``ValueError`` naming the file, the value, the
     unit read and the fix)."""
     found = getattr(header, attribute)
-    if found is None:
-        return None
+    if found is None or (
+        attribute == "pixel_size_um" and header.pixel_size_in_inches and from_config is None
+    ):
+        return None  # inch tags only check a config's value
     found /= scale
     problem = implausible_sampling(found, key) if key in ("pixel_size_um", "z_step_um") else None
     if problem is None:
@@ -964,6 +1069,12 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
     n_t = len(next(iter(files.files.values()))) if files.per_time_point else sizes["T"]
     if first.pixel_size_not_read is not None:  # once, not per file (10^5 files of one time point)
         logger.warning("%s: %s", first_path, first.pixel_size_not_read)
+    if first.pixel_size_from_resolution and not first.pixel_size_in_inches and config.pixel_size_um is None:
+        logger.info(
+            "%s: pixel size %g µm from its XResolution and YResolution (a plain TIFF's resolution tags)",
+            first_path,
+            first.pixel_size_um,
+        )
     interval = _sampling_value(
         "time_interval_minutes", config.time_interval_minutes, headers, "time_interval_s", 60.0
     )
@@ -990,6 +1101,11 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
             if unit is not None
             else ""
         )
+        if "pixel_size_um" in missing and first.pixel_size_in_inches:
+            why += (
+                f" (its XResolution and YResolution in inches would give {first.pixel_size_um:g} µm: inch "
+                "tags are a writer's or scanner's default, not read as a microscope's calibration)"
+            )
         if "z_step_um" in missing and n_t == 1 and "T" not in first.axes and not files.per_time_point:
             # Fiji saves a time-lapse not made a hyperstack as slices: a z step would make it one frame
             # (files of one time point each, '{t}', take no T: there the slices are slices)
