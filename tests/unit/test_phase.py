@@ -25,6 +25,7 @@ from plate_helpers import assert_image_layers_bracket_their_data
 from pydantic import ValidationError
 from waveorder.models import phase_thick_3d
 
+import dynaclr.phase.reconstruct as reconstruct_module
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.io import ArtifactError, ArtifactKind, read_zarr_provenance
@@ -77,6 +78,7 @@ from dynaclr.phase.reconstruct import (
     pad_modulation_along_z,
     reconstruct_frames,
     reconstruct_stack,
+    sample_skewness,
     sign_check_frames,
 )
 from dynaclr.qc import qc_row
@@ -889,9 +891,9 @@ def test_the_sign_check_evaluates_at_most_k_frames_spread_over_the_fov_skipping_
     evaluated: list[int] = []
     skewness = SignCheck.skewness
 
-    def counted(self: SignCheck, zyx_counts: np.ndarray) -> float:
+    def counted(self: SignCheck, filled_counts: np.ndarray, phase: np.ndarray) -> float:
         evaluated.append(1)
-        return skewness(self, zyx_counts)
+        return skewness(self, filled_counts, phase)
 
     monkeypatch.setattr(SignCheck, "skewness", counted)
     config = PhaseConfig(mode="2d")
@@ -901,6 +903,63 @@ def test_the_sign_check_evaluates_at_most_k_frames_spread_over_the_fov_skipping_
     assert metrics["phase_sign_frames"] == [due[0], due[1] + 1, *due[2:]]
     assert len(evaluated) == SIGN_CHECK_FRAMES
     assert metrics["phase_sign_inverted"] is False and metrics["phase_sign_skewness"] > 1.0
+
+
+@pytest.mark.parametrize("mode", ["3d", "2d"])
+def test_a_nan_centre_within_the_stack_drop_limit_keeps_the_fov_and_its_sign_check(
+    tiny_plate: dict[str, Path], mode: str, monkeypatch, caplog
+):
+    """A float plate with NaN gathered in the centre of its stacks (14 % of each stack, within the
+    stack's drop limit, but 56 % of the sign check's central crop) failed the FOV job with a
+    MissingDataError: the sign check applied the drop limit to its crop alone. The stack is filled as
+    a whole, as the reconstruction does, before it is cropped: no frame dropped, a finite phase and a
+    sign statistic."""
+    monkeypatch.setattr(reconstruct_module, "SIGN_CHECK_CROP_PX", 48)
+    config = PhaseConfig(mode=mode)
+    counts = _first_frames(tiny_plate["plate"], 2)[:, :1]
+    counts[:, :, :, 30:66, 30:66] = np.nan
+    transfer_function = calculate_transfer_function(counts.shape[2:], 0.65, 2.5, config)
+    metrics = _sign_metrics(counts, transfer_function, config, caplog)
+    assert metrics["dropped_frames"] == [] and metrics["missing_voxels"] == 2 * 5 * 36 * 36
+    assert np.isfinite(metrics["phase_mean"]) and metrics["phase_sign_frames"] == [0, 1]
+    assert np.isfinite(float(metrics["phase_sign_skewness"]))
+    if mode == "3d":  # the safety net: a crop that cannot be reconstructed has no statistic
+        check = SignCheck.build(transfer_function, config)
+        assert np.isnan(check.skewness(counts[0, 0], np.zeros((5, 96, 96), np.float32)))
+
+
+def test_in_2d_mode_the_sign_check_reads_the_phase_without_a_second_transfer_function(
+    tiny_plate: dict[str, Path], monkeypatch, caplog
+):
+    """In mode 2d the phase already is the thin-phase projection the sign check needs: it built a
+    second transfer function (3.7 s per FOV at 10 x 256 x 256) and reconstructed the crop again per
+    checked frame. It reads the crop of the phase instead (no transfer function built; in mode 3d
+    one), with the same statistic where the crop is the whole field, and still warns of a z-reversed
+    stack."""
+    built: list[str] = []
+    calculate = reconstruct_module.calculate_transfer_function
+
+    def counted(*args, **kwargs):
+        built.append(args[-1].mode)
+        return calculate(*args, **kwargs)
+
+    monkeypatch.setattr(reconstruct_module, "calculate_transfer_function", counted)
+    counts = _first_frames(tiny_plate["plate"], 3)[:, :1]
+    config = PhaseConfig(mode="2d")
+    transfer_function = calculate_transfer_function(counts.shape[2:], 0.65, 2.5, config)
+    normal = _sign_metrics(counts, transfer_function, config, caplog)
+    reversed_counts = np.ascontiguousarray(counts[:, :, ::-1])
+    inverted = _sign_metrics(reversed_counts, transfer_function, config, caplog)
+    assert built == []
+    assert inverted["phase_sign_inverted"] is True and "phase looks sign-inverted" in caplog.text
+    assert normal["phase_sign_inverted"] is False and normal["phase_sign_skewness"] > 1.0
+    thin_by_itself = [
+        sample_skewness(reconstruct_stack(stack, transfer_function, config)) for stack in counts[:, 0]
+    ]
+    assert normal["phase_sign_skewness"] == pytest.approx(float(np.median(thin_by_itself)), rel=1e-5)
+    three_d = PhaseConfig()
+    SignCheck.build(calculate_transfer_function(counts.shape[2:], 0.65, 2.5, three_d), three_d)
+    assert built == ["2d"]
 
 
 def test_noise_only_and_constant_brightfield_is_not_warned_as_sign_inverted(tiny_3d: dict[str, Path], caplog):

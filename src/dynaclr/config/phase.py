@@ -116,8 +116,9 @@ class PhaseConfig(StrictModel):
     focus_offset_slices: float = Field(
         0.0,
         description=(
-            "2d mode: position of the focal plane relative to slice Z // 2, in slices "
-            "(waveorder's convention). Ignored in 3d mode."
+            "Position of the focal plane relative to slice Z // 2, in slices (waveorder's "
+            "convention): used by the 2d mode's reconstruction and, in both modes, by the phase "
+            "sign check (its thin-phase projection of each checked stack's central crop)."
         ),
     )
     camera_offset_counts: float = Field(

@@ -116,19 +116,21 @@ MAX_SATURATED_SHARE = 0.01
 #: sign convention) gives. Cells are optically denser than the medium, so a field of cells has a long
 #: tail of positive phase. Measured on simulated FOVs (docs/reliability.md), FOV medians as acquired
 #: and z-reversed: the tiny test plate (20 FOVs, 5 x 96 x 96, 8 frames) +1.23 to +2.30 and -1.23 to
-#: -2.30; one cell per FOV (20 FOVs) +2.29 to +6.80 and -2.29 to -6.80; the demo (4 FOVs,
-#: 10 x 256 x 256, 6 frames) +2.51 to +2.67 and -2.41 to -2.56; 512 x 512 FOVs (crop) +1.73, +2.28
-#: and -1.67, -2.22. Frames without cells (shot noise and uneven illumination, 50 FOVs; uniform
-#: random counts, 60 stacks): -0.75 to +0.78 per frame, FOV medians -0.40 to +0.40.
+#: -2.30; one cell per FOV (20 FOVs) +2.29 to +6.80 and -2.29 to -6.80; the demo's optics and size
+#: simulated with 6 frames (4 FOVs, 10 x 256 x 256) +2.51 to +2.67 and -2.41 to -2.56; 512 x 512
+#: FOVs (crop) +1.73, +2.28 and -1.67, -2.22. Frames without cells (shot noise and uneven
+#: illumination, 50 FOVs; uniform random counts, 60 stacks): -0.75 to +0.78 per frame, FOV medians
+#: -0.40 to +0.40.
 INVERTED_SIGN_SKEWNESS = -1.0
 
-#: Largest rows and columns of the central crop of each stack that :class:`SignCheck` reconstructs:
-#: its thin-phase transfer function is computed once per FOV job, 4 s for 10 x 256 x 256 on one core
+#: Largest rows and columns of the central crop of each stack that :class:`SignCheck` reconstructs
+#: (mode 3d; in mode 2d it reads that crop of the phase): its thin-phase transfer function is
+#: computed once per FOV job, 4 s for 10 x 256 x 256 on one core
 #: (74 s at 1024 x 1024: the whole field would cost more than a 3d frame).
 SIGN_CHECK_CROP_PX = 256
 
 #: Most of a FOV's reconstructed frames that :class:`SignCheck` evaluates (:func:`sign_check_frames`):
-#: the statistic is their median, and every frame costs a thin-phase reconstruction of the crop
+#: the statistic is their median, and in mode 3d every frame costs a thin-phase reconstruction of the crop
 #: (0.13 s at 10 x 256 x 256 px beside 0.76 s for the 3d frame, docs/benchmarks.md).
 SIGN_CHECK_FRAMES = 8
 
@@ -373,25 +375,30 @@ class SignCheck:
 
     The central crop (at most :data:`SIGN_CHECK_CROP_PX` square) of at most
     :data:`SIGN_CHECK_FRAMES` stacks (:func:`sign_check_frames`) is reconstructed with the
-    thin-phase model (mode ``"2d"`` of the same optics, ``phase.invert_phase_contrast`` included),
-    whose projected phase has the sign of the defocus convention: the skewness of that image is
-    positive for cells in the medium and changes sign, exactly for an odd number of slices, when the
-    stack's z order is reversed. The 3d output itself cannot say it: its non-negativity constraint
-    keeps it positive either way (skewness +1.9 to +4.7 as acquired, +1.9 to +3.3 reversed, on the
-    tiny plate), while the reversed phase is not the cells' (Pearson r with the true phase -0.05 to
-    +0.10, against 0.61 to 0.74 as acquired, 10 FOVs).
+    thin-phase model (mode ``"2d"`` of the same optics, ``phase.invert_phase_contrast`` and
+    ``phase.focus_offset_slices`` included; in mode ``"2d"`` that is the phase already
+    reconstructed, whose crop is read), whose projected phase has the sign of the defocus
+    convention: the skewness of that image is positive for cells in the medium and changes sign,
+    exactly for an odd number of slices, when the stack's z order is reversed. The 3d output itself
+    cannot say it: its non-negativity constraint keeps it positive either way (skewness +1.9 to
+    +4.7 as acquired, +1.9 to +3.3 reversed, on the tiny plate), while the reversed phase is not the
+    cells' (Pearson r with the true phase -0.05 to +0.10, against 0.61 to 0.74 as acquired, 10 FOVs).
     """
 
-    transfer_function: TransferFunction
+    transfer_function: TransferFunction | None
     config: PhaseConfig
     rows: slice
     columns: slice
 
     @classmethod
     def build(cls, transfer_function: TransferFunction, config: PhaseConfig) -> SignCheck:
-        """The check for stacks of ``transfer_function``'s shape and sampling, under ``config``."""
+        """The check for stacks of ``transfer_function``'s shape and sampling, under ``config``. In mode
+        ``"2d"`` the phase reconstructed is the projected phase already: no second transfer function
+        (``transfer_function`` None), :meth:`skewness` reads the crop of that phase."""
         n_z, n_y, n_x = transfer_function.zyx_shape
         rows, columns = _central_slice(n_y), _central_slice(n_x)
+        if transfer_function.mode == "2d":
+            return cls(None, config, rows, columns)
         thin = config.model_copy(update={"mode": "2d"})
         crop = (n_z, rows.stop - rows.start, columns.stop - columns.start)
         thin_function = calculate_transfer_function(
@@ -399,13 +406,19 @@ class SignCheck:
         )
         return cls(thin_function, thin, rows, columns)
 
-    def skewness(self, zyx_counts: np.ndarray) -> float:
-        """Skewness of the projected phase of the stack's crop; NaN where the crop cannot be
-        reconstructed (no brightfield intensity there) or is constant."""
-        crop = np.ascontiguousarray(zyx_counts[:, self.rows, self.columns])
+    def skewness(self, filled_counts: np.ndarray, phase: np.ndarray) -> float:
+        """Skewness of the projected phase of the central crop of a reconstructed stack: in mode
+        ``"2d"`` the crop of its ``phase`` ``(1, Y, X)``; in mode ``"3d"`` the thin-phase reconstruction
+        of the crop of ``filled_counts``, the stack as :func:`fill_unmeasured_brightfield` filled it for
+        the whole stack (its missing voxels and padding, within the drop limit of the stack, may be
+        most of the crop); NaN where the crop cannot be reconstructed (no brightfield intensity there)
+        or is constant."""
+        if self.transfer_function is None:
+            return sample_skewness(phase[:, self.rows, self.columns])
+        crop = np.ascontiguousarray(filled_counts[:, self.rows, self.columns])
         try:
             projected = reconstruct_stack(crop, self.transfer_function, self.config)
-        except ValueError:
+        except (ValueError, MissingDataError):
             return math.nan
         return sample_skewness(projected)
 
@@ -849,8 +862,9 @@ def reconstruct_frames(
         dropped = totals.missing.add(t, counts)
         totals.count_minimum(counts, float(config.camera_offset_counts))
         if not dropped:
-            try:
-                phase = reconstruct_stack(counts, transfer_function, config)
+            try:  # filled once, for the reconstruction and the sign check's crop
+                filled = fill_unmeasured_brightfield(counts, config.camera_offset_counts)
+                phase = reconstruct_stack(filled, transfer_function, config)
             except NoBrightfieldIntensityError as err:
                 totals.drop_without_intensity(t, err, where)
                 dropped = True
@@ -859,7 +873,7 @@ def reconstruct_frames(
             else:  # a dropped frame has no phase to reduce: it carries its drop reason only
                 totals.count_maximum(t, counts)
                 if sign_due and t >= sign_due[0]:  # due now, or passed on by dropped frames
-                    totals.sign_skewness.append(sign_check.skewness(counts))
+                    totals.sign_skewness.append(sign_check.skewness(filled, phase))
                     totals.sign_frames.append(int(t))
                     sign_due = [due for due in sign_due if due > t]
         if dropped:
