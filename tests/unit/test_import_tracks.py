@@ -663,6 +663,56 @@ def test_a_parent_id_naming_one_track_for_more_daughters_than_a_division_gives_n
     assert _mothers(tracks) == {1: -1, 2: -1, 3: -1, 4: -1}
 
 
+#: Track 1 divides into 2 and 3 the frame after its last (ids unique, no parent_track_id column).
+_CLEAN_DIVISION = [(1, 0, 1, -1), (1, 1, 2, 1), (2, 2, 3, 2), (2, 3, 4, 3), (3, 2, 5, 2), (3, 3, 6, 5)]
+
+
+@pytest.mark.parametrize(
+    ("others", "mothers", "named"),
+    [
+        (
+            [(4, 0, 7, -1), (4, 1, 8, 7), (5, 2, 9, 8), (6, 3, 10, 8)],
+            {4: -1, 5: 4, 6: -1},
+            ["FOV A/1/0 track 6 (first t 3) naming track 4 (last t 1, 1 frame(s) between)"],
+        ),
+        (
+            [(4, 0, 7, -1), (4, 1, 8, 7), (5, 3, 9, 8)],
+            {4: -1, 5: -1},
+            ["FOV A/1/0 track 5 (first t 3) naming track 4 (last t 1, 1 frame(s) between)"],
+        ),
+        (
+            [(4, 0, 7, -1), (4, 1, 8, 7), (5, 2, 9, 8), (6, 2, 10, 8), (7, 2, 11, 8)],
+            {4: -1, 5: -1, 6: -1, 7: -1},
+            [
+                f"FOV A/1/0 track {track} (first t 2) naming track 4 (last t 1, 0 frame(s) between)"
+                for track in (5, 6, 7)
+            ],
+        ),
+    ],
+    ids=["daughter_after_a_missed_frame", "track_continued_under_a_new_id", "more_daughters_than_a_division"],
+)
+def test_a_parent_id_not_linked_keeps_the_fovs_clean_divisions(
+    others: list[tuple[int, int, int, int]],
+    mothers: dict[int, int],
+    named: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A FOV with a clean division (1 into 2 and 3 the frame after) and a parent_id not read as a division:
+    a daughter first seen a frame late, a track continued after a gap under a new id naming the earlier
+    one, or three 'daughters'. Before, that row's parent_id disagreed with none, so every parent_id link
+    of the FOV was dropped (the clean division too), exit 0, with only a 'renumbered' WARNING; now the
+    clean division is kept and the links not read are named at WARNING."""
+    table = _detections(_CLEAN_DIVISION + others)
+    assert imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX) == []
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        tracks = conform_imported_tracks(table, FOVS)
+    assert _mothers(tracks) == {1: -1, 2: 1, 3: 1, **mothers}
+    unlinked = [record.getMessage() for record in caplog.records if "not linked" in record.getMessage()]
+    assert len(unlinked) == 1
+    assert unlinked[0].startswith(f"{len(named)} tracks' first parent_id names another track's last")
+    assert unlinked[0].endswith(": " + "; ".join(named))
+
+
 def test_ids_counted_per_frame_link_the_mother_of_the_frame_before() -> None:
     """Ids counting detections per frame (repeating within a FOV): a daughter's parent_id 1 is the id of
     track 1's last detection (t 0) and of track 2's (t 2, the frame before hers). Before, the table was

@@ -572,6 +572,15 @@ def projection_mlp(prefix: str, width: int) -> dict[str, torch.Tensor]:
     }
 
 
+def online_heads(width: int) -> dict[str, torch.Tensor]:
+    """A solo-learn module's predictor (one tensor) and online classifier (two) beside its backbone."""
+    return {
+        "predictor.0.weight": torch.randn(8, 8),
+        "classifier.weight": torch.randn(10, width),
+        "classifier.bias": torch.zeros(10),
+    }
+
+
 def ssl_checkpoint(layout: str, network: torch.nn.Module, other: torch.nn.Module) -> tuple[object, dict]:
     """``network`` (what the method evaluates) and ``other`` (its second copy) as a self-supervised
     method saves them, and how the file is to be read."""
@@ -674,17 +683,43 @@ def ssl_checkpoint(layout: str, network: torch.nn.Module, other: torch.nn.Module
         state = (
             under("backbone.", backbone)
             | projection_mlp("projector.", width)
-            | {
-                "predictor.0.weight": torch.randn(8, 8),
-                "classifier.weight": torch.randn(10, width),
-                "classifier.bias": torch.zeros(10),
-            }
+            | online_heads(width)
             | under("momentum_backbone.", copy_)
             | projection_mlp("momentum_projector.", width)
         )
         dropped = (
             f"classifier (2 tensors), momentum_backbone ({len(copy_)} tensors), "
             "momentum_projector (7 tensors), predictor (1 tensors), projector (7 tensors)"
+        )
+        read = {"wrapper": "state_dict", "prefix": None, "encoder": "backbone.", "dropped": dropped}
+    elif layout == "solo_learn_nnclr":  # NNCLR / NNBYOL: the support set of nearest neighbours beside
+        state = (
+            under("backbone.", backbone)
+            | projection_mlp("projector.", width)
+            | online_heads(width)
+            | {
+                "queue": torch.randn(64, 8),
+                "queue_y": -torch.ones(64, dtype=torch.long),
+                "queue_ptr": torch.zeros(1, dtype=torch.long),
+            }
+        )
+        dropped = (
+            "classifier (2 tensors), predictor (1 tensors), projector (7 tensors), queue (1 tensors), "
+            "queue_ptr (1 tensors), queue_y (1 tensors)"
+        )
+        read = {"wrapper": "state_dict", "prefix": None, "encoder": "backbone.", "dropped": dropped}
+    elif layout == "solo_learn_dino":  # solo-learn's DINO: its loss module holds the teacher's center
+        state = (
+            under("backbone.", backbone)
+            | projection_mlp("head.", width)
+            | {"classifier.weight": torch.randn(10, width), "classifier.bias": torch.zeros(10)}
+            | under("momentum_backbone.", copy_)
+            | projection_mlp("momentum_head.", width)
+            | {"dino_loss_func.center": torch.zeros(1, 8)}
+        )
+        dropped = (
+            f"classifier (2 tensors), dino_loss_func (1 tensors), head (7 tensors), "
+            f"momentum_backbone ({len(copy_)} tensors), momentum_head (7 tensors)"
         )
         read = {"wrapper": "state_dict", "prefix": None, "encoder": "backbone.", "dropped": dropped}
     elif layout == "lightly_model_backbone":  # a module holding the SSL model as its ``model``
@@ -712,6 +747,8 @@ SSL_LAYOUTS = [
     "moco_v3",
     "moco_v2",
     "solo_learn",
+    "solo_learn_nnclr",
+    "solo_learn_dino",
     "lightly_model_backbone",
     "encoder",
 ]
@@ -767,3 +804,25 @@ def test_two_candidate_encoders_without_a_rule_are_refused_naming_them(tmp_path:
     assert "save the chosen module's state dict alone (its keys with the prefix removed)" in message
     assert "training.backbone" not in message
     assert not (tmp_path / "model.ckpt").exists()
+
+
+def test_reading_a_checkpoint_leaves_the_process_allowlist_as_it_was(tmp_path: Path) -> None:
+    """load_weights_file allows argparse.Namespace while it reads (DINO's ``args``). Before, leaving its
+    ``safe_globals`` context took Namespace off torch's process-wide allowlist even where the process had
+    put it there itself (``add_safe_globals``), so a later ``torch.load(weights_only=True)`` elsewhere
+    refused files it had allowed; now the allowlist is as before the read, with or without Namespace."""
+    from dynaclr.io.weights import load_weights_file
+
+    path = tmp_path / "dino.pth"
+    torch.save({"args": argparse.Namespace(arch="resnet50"), "w": torch.zeros(2)}, path)
+    before = list(torch.serialization.get_safe_globals())
+    try:
+        for allowed in (False, True):
+            torch.serialization.clear_safe_globals()
+            torch.serialization.add_safe_globals([*before, *([argparse.Namespace] if allowed else [])])
+            read = load_weights_file(path, what="checkpoint", fix="fix it")
+            assert read["args"].arch == "resnet50"
+            assert (argparse.Namespace in torch.serialization.get_safe_globals()) == allowed
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(before)

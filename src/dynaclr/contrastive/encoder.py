@@ -290,8 +290,10 @@ class _SSLLayout:
 
 
 #: Modules a self-supervised Lightning module holds beside its ``backbone`` (solo-learn: ``projector``,
-#: ``predictor``, ``prototypes``, the online ``classifier`` and ``momentum_*`` copies; lightly's
-#: examples: ``projection_head``, ``prediction_head``, ``*_momentum``), none of them the network.
+#: ``predictor``, ``prototypes``, the online ``classifier``, ``momentum_*`` copies, NNCLR's and NNBYOL's
+#: support set ``queue``, ``queue_y``, ``queue_ptr`` and DINO's loss ``dino_loss_func`` holding its
+#: ``center``; lightly's examples: ``projection_head``, ``prediction_head``, ``*_momentum``), none of
+#: them the network.
 _SSL_HEADS = frozenset(
     {
         "projector",
@@ -309,7 +311,9 @@ _SSL_HEADS = frozenset(
         "projection_head_momentum",
         "prediction_head_momentum",
         "queue",
+        "queue_y",
         "queue_ptr",
+        "dino_loss_func",
     }
 )
 #: Known self-supervised layouts, matched in order against a state dict's top-level modules (its

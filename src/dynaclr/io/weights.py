@@ -10,6 +10,7 @@ torch is imported only when a file is read.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import pickle
 from collections.abc import Mapping
@@ -54,8 +55,11 @@ def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: st
             ) from None
     try:
         # argparse.Namespace: the training arguments self-supervised checkpoints hold (DINO's
-        # ``args``); it holds plain values (anything else is still refused) and runs no code
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        # ``args``); it holds plain values (anything else is still refused) and runs no code. The
+        # context's exit takes it off the process-wide allowlist, so it is entered only where the
+        # process had not allowed it already (add_safe_globals elsewhere stays in force)
+        allowed = argparse.Namespace in torch.serialization.get_safe_globals()
+        with contextlib.nullcontext() if allowed else torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         if "Unsupported global" in str(err) or "not an allowed global" in str(err):

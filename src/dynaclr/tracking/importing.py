@@ -795,7 +795,7 @@ def imported_tracks_problems(
     problems = _value_problems(table)
     if problems:
         return problems
-    numbers = typed_tracks(table)
+    numbers, links = typed_tracks_and_links(table)
     n_t, n_z, n_y, n_x = shape_tzyx
     problems += _row_problems(table, numbers["t"] >= n_t, "t", f"a frame of the plate (t < {n_t})")
     bounds = {"y": n_y, "x": n_x, "z": n_z}
@@ -805,7 +805,7 @@ def imported_tracks_problems(
             table, outside, axis, f"a coordinate in [0, {bounds[axis]}) (the plate's size)"
         )
     problems += _repeated_cell_problems(numbers, table[WHERE])
-    problems += _ambiguous_parent_id_problems(numbers, table)
+    problems += _ambiguous_parent_id_problems(links.ambiguous, table)
     return problems + _lineage_problems(numbers, table[WHERE])
 
 
@@ -833,6 +833,13 @@ def _repeated_cell_problems(numbers: pd.DataFrame, where: pd.Series) -> list[str
 
 def typed_tracks(table: pd.DataFrame) -> pd.DataFrame:
     """The checked columns typed: ``fov_name`` str, ids and ``t`` int64 (no parent: -1), centroids float64."""
+    return typed_tracks_and_links(table)[0]
+
+
+def typed_tracks_and_links(table: pd.DataFrame) -> tuple[pd.DataFrame, ParentIdLinks]:
+    """:func:`typed_tracks` and the :func:`parent_id_lineage` it read (no link where the table has no
+    ``id`` and ``parent_id``), computed once for the checks and the conforming."""
+    links = ParentIdLinks(pd.Series(NO_PARENT, index=table.index), _NO_ROWS, _NO_ROWS)
     typed = pd.DataFrame(
         {
             "fov_name": table["fov_name"].astype(str),
@@ -845,26 +852,52 @@ def typed_tracks(table: pd.DataFrame) -> pd.DataFrame:
     parents = _numeric(table["parent_track_id"]) if "parent_track_id" in table.columns else None
     typed["parent_track_id"] = NO_PARENT if parents is None else parents.fillna(NO_PARENT).astype("int64")
     if {"id", "parent_id"} <= set(table.columns):
-        implied, _ = parent_id_lineage(typed, table)
-        given = typed["parent_track_id"].to_numpy()
-        typed["parent_track_id"] = np.where(implied.to_numpy() == NO_PARENT, given, implied.to_numpy())
-    return typed
+        links = parent_id_lineage(typed, table)
+        implied, given = links.implied.to_numpy(), typed["parent_track_id"].to_numpy()
+        typed["parent_track_id"] = np.where(implied == NO_PARENT, given, implied)
+    return typed, links
 
 
 #: Most daughters a division gives: a ``parent_id`` naming one track's last detection from the first
 #: detections of more tracks is a "none" marker of another convention (e.g. 0 where some track's last
 #: detection has id 0), not a division (:func:`parent_id_lineage`).
 MOST_DAUGHTERS = 2
+#: An empty table (:class:`ParentIdLinks`'s ``ambiguous`` and ``unlinked`` where nothing is).
+_NO_ROWS = pd.DataFrame()
 
 
-def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+@dataclass(frozen=True)
+class ParentIdLinks:
+    """What :func:`parent_id_lineage` read from ``parent_id``.
+
+    Attributes:
+        implied: per row of ``typed`` (aligned), the parent track its ``parent_id`` names (-1: none, or
+            the track has a ``parent_track_id``).
+        ambiguous: the tracks' first rows whose ``parent_id`` names the last detections of several tracks
+            ending in the frame before (ids repeated within a FOV), with ``row`` (position in ``typed``),
+            ``fov_name``, ``track_id``, ``t`` (the track's first), ``parent_id`` and ``candidates``.
+        unlinked: the tracks' first rows whose ``parent_id`` names another track's last detection but
+            not as a division is linked (that detection not in the frame before, or the track named by
+            more than :data:`MOST_DAUGHTERS` first detections), one row per track named, with ``fov_name``,
+            ``track_id``, ``t`` (the track's first), ``parent_track`` and ``parent_t`` (its last frame).
+    """
+
+    implied: pd.Series
+    ambiguous: pd.DataFrame
+    unlinked: pd.DataFrame
+
+
+def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> ParentIdLinks:
     """The lineage a table holds only in ``parent_id``: for each track without a ``parent_track_id``
     whose first detection's ``parent_id`` is the ``id`` of another track's last detection, in the frame
     just before, in the same FOV (ultrack's convention: a daughter's first detection links to her
     mother's last, one frame earlier), that track is its parent. Not read as lineage:
 
-    * a ``parent_id`` so naming one track from the first detections of more than
-      :data:`MOST_DAUGHTERS` tracks (a "none" marker such as 0, not a division);
+    * a ``parent_id`` naming a track's last detection not in the frame just before (a daughter first
+      seen after a missed frame, or a tool's new id for a track continued after a gap: a division or the
+      same cell, which the ids cannot tell), nor one naming a track named so by the first detections of
+      more than :data:`MOST_DAUGHTERS` tracks in all (a "none" marker such as 0, not a division): these
+      are ``unlinked``, said by :func:`log_unlinked_parent_ids`, and do not count against the FOV below;
     * any ``parent_id`` of a FOV whose ``parent_id`` column, with these links, is not each track's
       previous detection (for a track's first its mother's last, -1 or empty none): the FOV's ids are
       of another convention, so its links are chance matches (e.g. 0 for none where a detection has
@@ -875,11 +908,7 @@ def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Seri
         table: the raw table, with ``id`` and ``parent_id`` (integers or not: others link nothing).
 
     Returns:
-        ``(implied, ambiguous)``: per row of ``typed`` (aligned), the parent track its ``parent_id``
-        names (-1: none, or the track has a ``parent_track_id``); and the tracks' first rows whose
-        ``parent_id`` names the last detections of several tracks ending in the frame before (ids
-        repeated within a FOV), with ``row`` (position in ``typed``), ``fov_name``, ``track_id``, ``t``
-        (the track's first), ``parent_id`` and ``candidates``.
+        the links read, refused as ambiguous and not read (:class:`ParentIdLinks`).
     """
     rows = typed[["fov_name", "track_id", "t", "parent_track_id"]].reset_index(drop=True)
     rows["id"] = _numeric(table["id"]).to_numpy()
@@ -896,14 +925,16 @@ def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Seri
         ),
         on=["fov_name", "parent_id"],
     )
-    links = links[(links["parent_track"] != links["track_id"]) & (links["parent_t"] == links["t"] - 1)]
-    links = links.drop_duplicates(["row", "parent_track"])
-    n_candidates = links.groupby("row")["parent_track"].transform("size")
-    single = links[n_candidates == 1]
-    n_daughters = single.groupby(["fov_name", "parent_track"])["track_id"].transform("size")
-    single = single[n_daughters <= MOST_DAUGHTERS]
-    ambiguous_rows = set(links.loc[n_candidates > 1, "row"])
-    agreeing = _fovs_agreeing_with_links(rows, single, ambiguous_rows)
+    links = links[links["parent_track"] != links["track_id"]].drop_duplicates(["row", "parent_track"])
+    # a "none" marker names one track from many tracks' firsts, in the frame before or not
+    n_named = links.groupby(["fov_name", "parent_track"])["row"].transform("nunique")
+    marker = (n_named > MOST_DAUGHTERS).to_numpy()
+    timely = links[(links["parent_t"] == links["t"] - 1).to_numpy() & ~marker]
+    n_candidates = timely.groupby("row")["parent_track"].transform("size")
+    single = timely[n_candidates == 1]
+    ambiguous_rows = set(timely.loc[n_candidates > 1, "row"])
+    unlinked = links[~links["row"].isin(ambiguous_rows | set(single["row"]))]
+    agreeing = _fovs_agreeing_with_links(rows, single, ambiguous_rows | set(unlinked["row"]))
     single = single[single["fov_name"].isin(agreeing)]
     parent_of = pd.Series(
         single["parent_track"].to_numpy(), index=pd.MultiIndex.from_frame(single[["fov_name", "track_id"]])
@@ -912,7 +943,7 @@ def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Seri
     implied = pd.Series(
         parent_of.reindex(key).fillna(NO_PARENT).astype("int64").to_numpy(), index=typed.index
     )
-    several = links[(n_candidates > 1) & links["fov_name"].isin(agreeing)]
+    several = timely[(n_candidates > 1) & timely["fov_name"].isin(agreeing)]
     ambiguous = (
         several.sort_values(["row", "parent_track"])
         .groupby(["row", "fov_name", "track_id", "t", "parent_id"], sort=True)["parent_track"]
@@ -920,7 +951,33 @@ def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.Seri
         .rename("candidates")
         .reset_index()
     )
-    return implied, ambiguous
+    unlinked = unlinked.sort_values(["fov_name", "track_id", "parent_track"])
+    return ParentIdLinks(
+        implied, ambiguous, unlinked[["fov_name", "track_id", "t", "parent_track", "parent_t"]]
+    )
+
+
+def log_unlinked_parent_ids(unlinked: pd.DataFrame) -> None:
+    """Say at WARNING the daughters' links :func:`parent_id_lineage` did not read (its ``unlinked``):
+    the count and the first few, each with its FOV, track, the track named and the frames between."""
+    if unlinked.empty:
+        return
+    shown = [
+        f"FOV {row.fov_name} track {row.track_id} (first t {row.t}) naming track {row.parent_track} "
+        f"(last t {row.parent_t}, {row.t - row.parent_t - 1} frame(s) between)"
+        for row in unlinked.head(SHOWN_ROWS).itertuples(index=False)
+    ]
+    more = f" ... and {len(unlinked) - SHOWN_ROWS} more" if len(unlinked) > SHOWN_ROWS else ""
+    logger.warning(
+        "%d tracks' first parent_id names another track's last detection not in the frame before, or a "
+        "track so named by more than %d tracks (a none marker): not linked, these tracks have no mother "
+        "(a daughter first seen after a missed frame, or a track continued under a new id after a gap: "
+        "give the mother in parent_track_id, or the same track_id for one cell): %s%s",
+        len(unlinked),
+        MOST_DAUGHTERS,
+        "; ".join(shown),
+        more,
+    )
 
 
 def _fovs_agreeing_with_links(rows: pd.DataFrame, links: pd.DataFrame, ambiguous_rows: set[int]) -> set[str]:
@@ -938,16 +995,15 @@ def _fovs_agreeing_with_links(rows: pd.DataFrame, links: pd.DataFrame, ambiguous
     expected = _expected_parent_ids(linked)
     given = linked["parent_id"].fillna(NO_PARENT)
     off = (given != expected) & ~linked["row"].isin(ambiguous_rows)
-    bad = set(linked["fov_name"][off | linked["id"].isna()])
-    return set(linked["fov_name"]) - bad
+    bad = _fov_set(linked["fov_name"][off | linked["id"].isna()])
+    return _fov_set(linked["fov_name"]) - bad
 
 
-def _ambiguous_parent_id_problems(numbers: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+def _ambiguous_parent_id_problems(ambiguous: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     """A track without ``parent_track_id`` whose first ``parent_id`` names several tracks' last detections
-    in the frame before (:func:`parent_id_lineage`)."""
-    if not {"id", "parent_id"} <= set(table.columns):
+    in the frame before (:func:`parent_id_lineage`'s ``ambiguous``)."""
+    if ambiguous.empty:
         return []
-    _, ambiguous = parent_id_lineage(numbers, table)
     problems = [
         f"{table[WHERE].iloc[row.row]} (FOV {row.fov_name}, track {row.track_id}): column 'parent_id': "
         "expected the id of one track's last detection in the frame before (a daughter's link to her "
@@ -1102,13 +1158,14 @@ def _fovs_keeping_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> set[str
     integral = np.ones(len(typed), dtype=bool)
     for values in (ids, parent_ids):
         integral &= (values.notna() & (values == np.round(values)) & (values.abs() < LARGEST_ID)).to_numpy()
-    bad = set(fovs[~integral])
+    bad = _fov_set(fovs[~integral])
     _warn_renumbered(bad, fovs, "the tracks' id/parent_id columns are not all integers")
     repeated = pd.DataFrame({"fov_name": fovs.to_numpy(), "id": ids.to_numpy()}).duplicated().to_numpy()
-    repeating = set(fovs[repeated]) - bad
+    repeating = _fov_set(fovs[repeated]) - bad
     _warn_renumbered(repeating, fovs, "the tracks' id column repeats an id within a FOV")
     bad |= repeating
-    rows = fovs.isin(set(fovs) - bad).to_numpy()
+    everyone = _fov_set(fovs)
+    rows = fovs.isin(everyone - bad).to_numpy()
     if rows.any():
         linked = typed[rows].assign(
             id=ids[rows].astype("int64").to_numpy(), parent_id=parent_ids[rows].astype("int64").to_numpy()
@@ -1117,7 +1174,7 @@ def _fovs_keeping_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> set[str
         if disagree.any():
             first = int(np.flatnonzero(disagree.to_numpy())[0])
             shown = table[WHERE][rows] if WHERE in table.columns else pd.Series(np.flatnonzero(rows))
-            off = set(linked["fov_name"][disagree.to_numpy()])
+            off = _fov_set(linked["fov_name"][disagree.to_numpy()])
             logger.warning(
                 "the tracks' parent_id column disagrees with their track_id, t and parent_track_id in %d of "
                 "%d rows (e.g. %s: parent_id %d, expected %d: the track's previous detection, for a track's "
@@ -1130,7 +1187,12 @@ def _fovs_keeping_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> set[str
                 _fovs_text(off, fovs),
             )
             bad |= off
-    return set(fovs) - bad
+    return everyone - bad
+
+
+def _fov_set(fovs: pd.Series) -> set[str]:
+    """The distinct FOV names of a column (``unique`` first: a set of a million-row column is slow)."""
+    return set(fovs.unique())
 
 
 def _log_parent_id_lineage(table: pd.DataFrame, typed: pd.DataFrame) -> None:
@@ -1203,9 +1265,10 @@ def number_detections(fov_tracks: pd.DataFrame) -> pd.DataFrame:
 
 def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> pd.DataFrame:
     """The checked raw table as the ``tracks`` artifact: FOVs in plate order, each sorted by track and t."""
-    typed = typed_tracks(table)
+    typed, links = typed_tracks_and_links(table)
     is_3d = "z" in typed.columns
     _log_parent_id_lineage(table, typed)
+    log_unlinked_parent_ids(links.unlinked)
     keeping = _fovs_keeping_given_ids(table, typed)
     if keeping:
         typed["id"] = _numeric(table["id"]).to_numpy()
