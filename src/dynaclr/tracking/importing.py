@@ -51,7 +51,7 @@ from tqdm import tqdm
 
 from dynaclr.config.tracking import CTC_LAYOUTS, ImportedTracksConfig, mixed_ctc_layouts
 from dynaclr.io import LARGEST_ID, ArtifactError, StageFiles, make_provenance, parse_csv, write_table
-from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table, empty_tracks_table, track_columns
+from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table
 from dynaclr.tracking.trackmate import read_trackmate_xml
 
 logger = logging.getLogger(__name__)
@@ -1102,13 +1102,14 @@ def _fovs_keeping_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> set[str
     integral = np.ones(len(typed), dtype=bool)
     for values in (ids, parent_ids):
         integral &= (values.notna() & (values == np.round(values)) & (values.abs() < LARGEST_ID)).to_numpy()
-    bad = set(fovs[~integral])
+    bad = set(fovs[~integral].unique())
     _warn_renumbered(bad, fovs, "the tracks' id/parent_id columns are not all integers")
     repeated = pd.DataFrame({"fov_name": fovs.to_numpy(), "id": ids.to_numpy()}).duplicated().to_numpy()
-    repeating = set(fovs[repeated]) - bad
+    repeating = set(fovs[repeated].unique()) - bad
     _warn_renumbered(repeating, fovs, "the tracks' id column repeats an id within a FOV")
     bad |= repeating
-    rows = fovs.isin(set(fovs) - bad).to_numpy()
+    every = set(fovs.unique())  # a set of the column itself iterates its rows in Python
+    rows = fovs.isin(every - bad).to_numpy()
     if rows.any():
         linked = typed[rows].assign(
             id=ids[rows].astype("int64").to_numpy(), parent_id=parent_ids[rows].astype("int64").to_numpy()
@@ -1117,7 +1118,7 @@ def _fovs_keeping_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> set[str
         if disagree.any():
             first = int(np.flatnonzero(disagree.to_numpy())[0])
             shown = table[WHERE][rows] if WHERE in table.columns else pd.Series(np.flatnonzero(rows))
-            off = set(linked["fov_name"][disagree.to_numpy()])
+            off = set(linked["fov_name"][disagree.to_numpy()].unique())
             logger.warning(
                 "the tracks' parent_id column disagrees with their track_id, t and parent_track_id in %d of "
                 "%d rows (e.g. %s: parent_id %d, expected %d: the track's previous detection, for a track's "
@@ -1130,7 +1131,7 @@ def _fovs_keeping_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> set[str
                 _fovs_text(off, fovs),
             )
             bad |= off
-    return set(fovs) - bad
+    return every - bad
 
 
 def _log_parent_id_lineage(table: pd.DataFrame, typed: pd.DataFrame) -> None:
@@ -1186,23 +1187,29 @@ def _parent_ids_off_the_tracks(linked: pd.DataFrame) -> pd.Series:
     return linked["parent_id"] != _expected_parent_ids(linked)
 
 
-def number_detections(fov_tracks: pd.DataFrame) -> pd.DataFrame:
-    """``id`` (1, 2, ... in (track_id, t) order) and ``parent_id`` of one FOV's rows, as ultrack links them.
+def number_detections(tracks: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
+    """``id`` (1, 2, ... in (track_id, t) order) and ``parent_id`` of one FOV's rows, as ultrack links them;
+    with ``by``, the column naming each row's FOV, of each FOV apart (rows sorted by it first).
 
     ``parent_id`` is the previous detection of the track; for a track's first detection, the last
-    detection of its parent track (``parent_track_id``), -1 without one.
+    detection of its parent track (``parent_track_id``, in its FOV), -1 without one.
     """
-    rows = fov_tracks.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
-    rows["id"] = np.arange(1, len(rows) + 1, dtype=np.int64)
-    previous = rows.groupby("track_id")["id"].shift(1)
-    last_of = rows.groupby("track_id")["id"].last()
-    first_parent = rows["parent_track_id"].map(last_of)
+    rows = tracks.sort_values([*([] if by is None else [by]), "track_id", "t"], kind="stable")
+    rows = rows.reset_index(drop=True)
+    # FOVs as integer codes (a categorical or string level would make the mothers' lookup slow or fragile)
+    fov = np.zeros(len(rows), dtype=np.int64) if by is None else pd.factorize(rows[by])[0]
+    rows["id"] = pd.Series(fov).groupby(fov).cumcount().to_numpy(dtype=np.int64) + 1
+    track_ids = rows["id"].groupby([fov, rows["track_id"].to_numpy()])
+    mother = pd.MultiIndex.from_arrays([fov, rows["parent_track_id"].to_numpy()])
+    previous = track_ids.shift(1)
+    first_parent = pd.Series(track_ids.last().reindex(mother).to_numpy(), index=rows.index)
     rows["parent_id"] = previous.fillna(first_parent).fillna(NO_PARENT).astype("int64")
     return rows
 
 
 def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> pd.DataFrame:
-    """The checked raw table as the ``tracks`` artifact: FOVs in plate order, each sorted by track and t."""
+    """The checked raw table as the ``tracks`` artifact: FOVs in plate order (``fov_names``, each once;
+    rows of other FOVs are left out), each sorted by track and t."""
     typed = typed_tracks(table)
     is_3d = "z" in typed.columns
     _log_parent_id_lineage(table, typed)
@@ -1210,23 +1217,14 @@ def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> pd
     if keeping:
         typed["id"] = _numeric(table["id"]).to_numpy()
         typed["parent_id"] = _numeric(table["parent_id"]).to_numpy()
-    pieces: list[pd.DataFrame] = []
-    grouped: dict[Any, pd.DataFrame] = dict(tuple(typed.groupby("fov_name", sort=False)))
-    for fov_name in fov_names:
-        rows = grouped.get(fov_name)
-        if rows is None:
-            continue
-        if fov_name in keeping:
-            rows = rows.astype({"id": "int64", "parent_id": "int64"})
-        else:
-            rows = number_detections(rows.drop(columns=["id", "parent_id"], errors="ignore"))
-        fov_table = conform_tracks_table(rows, is_3d)
-        fov_table.insert(0, "fov_name", fov_name)
-        pieces.append(fov_table)
-    if pieces:
-        combined = pd.concat(pieces, ignore_index=True)
-    else:
-        combined = empty_tracks_table(is_3d)
-        combined.insert(0, "fov_name", pd.Series([], dtype="str"))
+    # plate order: a categorical fov_name sorts in its categories' order (NaN: not a FOV of fov_names)
+    typed["fov_name"] = pd.Categorical(typed["fov_name"], categories=list(fov_names))
+    typed = typed[typed["fov_name"].notna().to_numpy()]
+    kept = typed["fov_name"].isin(keeping).to_numpy()
+    pieces = [
+        typed[kept].astype({"id": "int64", "parent_id": "int64"}) if keeping else typed[kept],
+        number_detections(typed[~kept].drop(columns=["id", "parent_id"], errors="ignore"), by="fov_name"),
+    ]
+    combined = conform_tracks_table(pd.concat(pieces, ignore_index=True), is_3d, by=["fov_name"])
     combined["fov_name"] = combined["fov_name"].astype(str)
-    return combined.loc[:, ["fov_name", *track_columns(is_3d)]]
+    return combined
