@@ -23,8 +23,13 @@ from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
 from dynaclr.io import LARGEST_ID, ArtifactError, read_table, write_table
 from dynaclr.patches.inputs import read_tracks
 from dynaclr.tracking import ImportTracksInputs, ImportTracksOutputs, import_tracks
-from dynaclr.tracking.engine import track_columns
-from dynaclr.tracking.importing import WHERE, conform_imported_tracks, imported_tracks_problems
+from dynaclr.tracking.engine import conform_tracks_table, track_columns
+from dynaclr.tracking.importing import (
+    WHERE,
+    conform_imported_tracks,
+    imported_tracks_problems,
+    number_detections,
+)
 from dynaclr.tracking.trackmate import read_trackmate_xml
 
 FOVS = ["A/1/0", "B/1/0"]
@@ -722,6 +727,26 @@ def test_ids_counted_per_frame_link_the_mother_of_the_frame_before() -> None:
     assert imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX) == []
     tracks = conform_imported_tracks(table, FOVS)
     assert _mothers(tracks) == {1: -1, 2: -1, 3: 2, 4: 2}
+
+
+def test_the_plate_is_numbered_at_once_as_each_fov_apart(truth: pd.DataFrame) -> None:
+    """All FOVs conformed and numbered in one pass (no per-FOV loop: 14 ms a FOV, minutes on a plate of
+    10,000) give each FOV, in plate order, what numbering and conforming it alone gives: rows shuffled,
+    the plate's order not the table's, ids from 1 in each FOV, a daughter's first parent_id her mother's
+    last id in her own FOV."""
+    table = _table(truth).sample(frac=1, random_state=0).reset_index(drop=True)
+    plate_order = FOVS[::-1]
+    apart = []
+    for fov in plate_order:
+        rows = number_detections(table[table["fov_name"] == fov].drop(columns="fov_name"))
+        apart.append(conform_tracks_table(rows, is_3d=True).assign(fov_name=fov))
+    expected = pd.concat(apart, ignore_index=True).loc[:, ["fov_name", *track_columns(True)]]
+    assert expected["parent_track_id"].ne(-1).any()  # daughters: their first parent_id is looked up
+    pd.testing.assert_frame_equal(conform_imported_tracks(table, plate_order), expected)
+    at_once = number_detections(table, by="fov_name")
+    for fov, rows in at_once.groupby("fov_name"):
+        alone = number_detections(table[table["fov_name"] == fov])
+        pd.testing.assert_frame_equal(rows.reset_index(drop=True), alone)
 
 
 def test_a_missing_per_fov_file_is_named(truth: pd.DataFrame, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ with CBC by default: open source, bundled with python-mip, no commercial licence
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,16 +39,19 @@ def empty_tracks_table(is_3d: bool) -> pd.DataFrame:
     return conform_tracks_table(pd.DataFrame({name: [] for name in track_columns(is_3d)}), is_3d)
 
 
-def conform_tracks_table(tracks: pd.DataFrame, is_3d: bool) -> pd.DataFrame:
-    """Order and type the columns: ids/frames int64, centroids float64; rows sorted by track, t."""
+def conform_tracks_table(tracks: pd.DataFrame, is_3d: bool, by: Sequence[str] = ()) -> pd.DataFrame:
+    """Order and type the columns: ids/frames int64, centroids float64; rows sorted by track, t.
+
+    With ``by`` (e.g. ``["fov_name"]`` of several FOVs' rows), those columns come first, as they are,
+    and rows are sorted by them first (a categorical column in its categories' order)."""
     columns = track_columns(is_3d)
-    missing = [name for name in columns if name not in tracks.columns]
+    missing = [name for name in [*by, *columns] if name not in tracks.columns]
     if missing:
         raise ValueError(f"tracks table lacks columns {missing}; found {list(tracks.columns)}")
-    table = tracks.loc[:, list(columns)].reset_index(drop=True)
+    table = tracks.loc[:, [*by, *columns]].reset_index(drop=True)
     for name in columns:
         table[name] = table[name].astype("int64" if name in _INTEGER_COLUMNS else "float64")
-    return table.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
+    return table.sort_values([*by, "track_id", "t"], kind="stable").reset_index(drop=True)
 
 
 def ultrack_config(config: TrackingConfig, working_dir: Path, is_3d: bool):  # -> ultrack MainConfig

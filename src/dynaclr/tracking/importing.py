@@ -51,7 +51,7 @@ from tqdm import tqdm
 
 from dynaclr.config.tracking import CTC_LAYOUTS, ImportedTracksConfig, mixed_ctc_layouts
 from dynaclr.io import LARGEST_ID, ArtifactError, StageFiles, make_provenance, parse_csv, write_table
-from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table, empty_tracks_table, track_columns
+from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table
 from dynaclr.tracking.trackmate import read_trackmate_xml
 
 logger = logging.getLogger(__name__)
@@ -1248,23 +1248,29 @@ def _parent_ids_off_the_tracks(linked: pd.DataFrame) -> pd.Series:
     return linked["parent_id"] != _expected_parent_ids(linked)
 
 
-def number_detections(fov_tracks: pd.DataFrame) -> pd.DataFrame:
-    """``id`` (1, 2, ... in (track_id, t) order) and ``parent_id`` of one FOV's rows, as ultrack links them.
+def number_detections(tracks: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
+    """``id`` (1, 2, ... in (track_id, t) order) and ``parent_id`` of one FOV's rows, as ultrack links them;
+    with ``by``, the column naming each row's FOV, of each FOV apart (rows sorted by it first).
 
     ``parent_id`` is the previous detection of the track; for a track's first detection, the last
-    detection of its parent track (``parent_track_id``), -1 without one.
+    detection of its parent track (``parent_track_id``, in its FOV), -1 without one.
     """
-    rows = fov_tracks.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
-    rows["id"] = np.arange(1, len(rows) + 1, dtype=np.int64)
-    previous = rows.groupby("track_id")["id"].shift(1)
-    last_of = rows.groupby("track_id")["id"].last()
-    first_parent = rows["parent_track_id"].map(last_of)
+    rows = tracks.sort_values([*([] if by is None else [by]), "track_id", "t"], kind="stable")
+    rows = rows.reset_index(drop=True)
+    # FOVs as integer codes (a categorical or string level would make the mothers' lookup slow or fragile)
+    fov = np.zeros(len(rows), dtype=np.int64) if by is None else pd.factorize(rows[by])[0]
+    rows["id"] = pd.Series(fov).groupby(fov).cumcount().to_numpy(dtype=np.int64) + 1
+    track_ids = rows["id"].groupby([fov, rows["track_id"].to_numpy()])
+    mother = pd.MultiIndex.from_arrays([fov, rows["parent_track_id"].to_numpy()])
+    previous = track_ids.shift(1)
+    first_parent = pd.Series(track_ids.last().reindex(mother).to_numpy(), index=rows.index)
     rows["parent_id"] = previous.fillna(first_parent).fillna(NO_PARENT).astype("int64")
     return rows
 
 
 def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> pd.DataFrame:
-    """The checked raw table as the ``tracks`` artifact: FOVs in plate order, each sorted by track and t."""
+    """The checked raw table as the ``tracks`` artifact: FOVs in plate order (``fov_names``, each once;
+    rows of other FOVs are left out), each sorted by track and t."""
     typed, links = typed_tracks_and_links(table)
     is_3d = "z" in typed.columns
     _log_parent_id_lineage(table, typed)
@@ -1273,23 +1279,14 @@ def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> pd
     if keeping:
         typed["id"] = _numeric(table["id"]).to_numpy()
         typed["parent_id"] = _numeric(table["parent_id"]).to_numpy()
-    pieces: list[pd.DataFrame] = []
-    grouped: dict[Any, pd.DataFrame] = dict(tuple(typed.groupby("fov_name", sort=False)))
-    for fov_name in fov_names:
-        rows = grouped.get(fov_name)
-        if rows is None:
-            continue
-        if fov_name in keeping:
-            rows = rows.astype({"id": "int64", "parent_id": "int64"})
-        else:
-            rows = number_detections(rows.drop(columns=["id", "parent_id"], errors="ignore"))
-        fov_table = conform_tracks_table(rows, is_3d)
-        fov_table.insert(0, "fov_name", fov_name)
-        pieces.append(fov_table)
-    if pieces:
-        combined = pd.concat(pieces, ignore_index=True)
-    else:
-        combined = empty_tracks_table(is_3d)
-        combined.insert(0, "fov_name", pd.Series([], dtype="str"))
+    # plate order: a categorical fov_name sorts in its categories' order (NaN: not a FOV of fov_names)
+    typed["fov_name"] = pd.Categorical(typed["fov_name"], categories=list(fov_names))
+    typed = typed[typed["fov_name"].notna().to_numpy()]
+    kept = typed["fov_name"].isin(keeping).to_numpy()
+    pieces = [
+        typed[kept].astype({"id": "int64", "parent_id": "int64"}) if keeping else typed[kept],
+        number_detections(typed[~kept].drop(columns=["id", "parent_id"], errors="ignore"), by="fov_name"),
+    ]
+    combined = conform_tracks_table(pd.concat(pieces, ignore_index=True), is_3d, by=["fov_name"])
     combined["fov_name"] = combined["fov_name"].astype(str)
-    return combined.loc[:, ["fov_name", *track_columns(is_3d)]]
+    return combined
