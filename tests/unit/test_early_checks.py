@@ -1007,6 +1007,74 @@ def test_a_patch_size_left_at_its_default_is_refused_on_a_plate_of_finer_pixels(
     )
 
 
+def test_virtual_stainings_patch_size_is_checked_against_the_pixels() -> None:
+    """virtual_stain.train.patch_size_px (96 px, 62 µm on the defaults' 0.65 µm pixels) was checked
+    against nothing: on a 0.33 µm plate each training patch covers 32 µm. As the patch specs' sizes: the
+    default on pixels of another size is a warning offering the default scaled to them, a multiple of
+    the U-Net's stride (32) within the images; a refusal where it is narrower than a nucleus; a size
+    given narrower than a nucleus is a warning; the size offered is accepted without a word."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config.plate_checks import workflow_warnings
+
+    key = "virtual_stain.train.patch_size_px"
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["virtual_stain"] = {}
+    simulate = config["datasets"]["tiny"]["simulate"]
+    simulate["shape_zyx"] = [simulate["shape_zyx"][0], 320, 320]
+
+    def lines(pixel_size_um: float) -> tuple[list[str], list[str]]:
+        simulate["pixel_size_um"] = pixel_size_um
+        problems = [p for p in _simulated_problems(config) if key in p]
+        return problems, [w for w in workflow_warnings(*_simulated_layouts(config)) if key in w]
+
+    assert lines(0.65) == ([], [])
+    problems, (warning,) = lines(0.33)
+    assert problems == []
+    assert warning == (
+        "datasets.tiny.virtual_stain.train.patch_size_px: the default 96 px, meant for 0.65 µm pixels "
+        "(62.4 µm), is 31.7 µm on the 0.33 µm pixels of results/tiny/phase.zarr (more than 1.5 times "
+        "finer): each training patch holds less of the cells and their surroundings than at the defaults' "
+        "pixels; for the defaults' field of view set it, e.g. the default scaled to 0.33 µm (a multiple "
+        "of 32, the network's stride): patch_size_px: 192"
+    )
+    config["datasets"]["tiny"]["virtual_stain"] = {"train": {"patch_size_px": 192}}  # the offer
+    assert lines(0.33) == ([], [])
+    config["datasets"]["tiny"]["virtual_stain"] = {}
+    problems, (warning,) = lines(1.3)
+    assert problems == [] and warning.endswith(
+        "(more than 1.5 times coarser): each training patch holds "
+        "more neighbours than at the defaults' pixels; for the defaults' field of view set it, e.g. the "
+        "default scaled to 1.3 µm (a multiple of 32, the network's stride): patch_size_px: 64"
+    )
+
+    # 96 px of 0.08 µm is 7.7 µm, narrower than a nucleus: refused; the scaled default (780 px) exceeds
+    # the 320 px images, so the largest multiple of 32 within them is offered
+    (problem,), _ = lines(0.08)
+    assert problem == (
+        "datasets.tiny.virtual_stain.train.patch_size_px: expected a patch size set for the 0.08 µm pixels "
+        "of results/tiny/phase.zarr, found the default 96 px, meant for 0.65 µm pixels (62.4 µm); 96 px is "
+        "7.68 µm on the 0.08 µm pixels of results/tiny/phase.zarr, narrower than a nucleus (~10 µm, 125 px "
+        "here). Set it, e.g. the largest multiple of 32 within the 320 px images of results/tiny/phase.zarr: "
+        "patch_size_px: 320"
+    )
+    config["datasets"]["tiny"]["virtual_stain"] = {"train": {"patch_size_px": 64}}  # given: warned only
+    problems, (warning,) = lines(0.08)
+    assert (
+        problems == []
+        and warning.startswith(
+            "datasets.tiny.virtual_stain.train.patch_size_px: a patch of 64 px is 5.12 µm on the 0.08 µm "
+            "pixels of results/tiny/phase.zarr, narrower than a nucleus (~10 µm, 125 px here)"
+        )
+        and warning.endswith(
+            "set it, e.g. the largest multiple of 32 within the 320 px images of "
+            "results/tiny/phase.zarr: patch_size_px: 320"
+        )
+    )
+    config["datasets"]["tiny"]["virtual_stain"] = {"train": {"patch_size_px": 320}}
+    assert lines(0.08) == ([], [])
+
+
 def test_a_plate_stating_no_pixel_size_is_said_to_be_unchecked(tmp_path: Path) -> None:
     """A plate whose pixel size nothing states (a scale without a unit: a guess) was not checked at all,
     silently. The dry run warns once per dataset, naming the sizes in pixels left at their defaults, until
@@ -1165,6 +1233,18 @@ SAMPLING_CASES = {
             # a 2D DIC movie is told how it comes in (its channel as it is), not only "if it holds phase"
             "a label-free channel to use as it is",
             "{source: raw, channel: <its name>}, of ['Nuclei', 'Sensor']; README: 2D movies",
+        ],
+    ),
+    # a 2D movie without a brightfield channel: the one line says to set `phase: null`, with no second
+    # line asking to name a brightfield channel for a phase that cannot be reconstructed anyway
+    "one slice for phase, no brightfield channel": (
+        (6, 2, 1, 64, 64),
+        None,
+        _set("datasets.mine.phase", {}),
+        [
+            "datasets.mine.phase: expected a brightfield z-stack (Z >= 2",
+            "found Z = 1 in",
+            "set `phase: null`",
         ],
     ),
     "zero time interval": (

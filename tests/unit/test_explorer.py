@@ -205,8 +205,10 @@ def test_the_explorer_shows_the_configured_patch_channel(
         seen["thumbnails"], seen["title"] = thumbnails(cells["row"].to_numpy()), title
         return {}
 
-    store = SimpleNamespace(array=np.zeros((1, 2, 3, 16, 16)), channel_names=names)
+    store = SimpleNamespace(array=np.zeros((1, 2, 3, 16, 16)), channel_names=names, patch_size_yx_px=16)
     monkeypatch.setattr(stage, "open_patch_store", lambda zarr, parquet: store)
+    # no embeddings store here: the model's view is the patch size (tests/unit/test_thumbnail_view.py)
+    monkeypatch.setattr(stage, "viewed_crop", lambda embeddings, size: (size, size))
     monkeypatch.setattr(stage, "PatchRowReader", Reader)
     monkeypatch.setattr(stage, "explained_variance_ratio", lambda projections: None)
     monkeypatch.setattr(stage, "explorer_data", data)

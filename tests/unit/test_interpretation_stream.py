@@ -101,9 +101,9 @@ def _recording(monkeypatch) -> dict[str, list]:
     record: dict[str, list] = {"patches": [], "galleries": []}
     patch_image, plot_gallery = interpretation_stage._patch_image, interpretation_stage.plot_gallery
 
-    def recorded_patch(store, row, channel):
+    def recorded_patch(store, row, channel, crop):
         record["patches"].append((row, channel))
-        return patch_image(store, row, channel)
+        return patch_image(store, row, channel, crop)
 
     def recorded_gallery(groups, column_labels, title, caption):
         record["galleries"].append((groups, column_labels, title, caption))

@@ -52,6 +52,7 @@ from dynaclr.config.training import (
     tau_minutes_in_frames,
     validation_fov_count,
 )
+from dynaclr.config.virtual_stain import NETWORK_STRIDE_PX, VirtualStainTrainConfig
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
 from dynaclr.io.plate import EXPECTED_AXES, PlateGeometry, PlateLayout
 from dynaclr.io.sampling import implausible_sampling, sampling_reads_as_nanometres
@@ -207,7 +208,9 @@ def _channel_problems(name: str, dataset: DatasetConfig, plates: Mapping[str, Pl
     key = f"datasets.{name}"
     raw, phase = plates["raw"], plates["phase"]
     problems = []
-    if dataset.phase is not None:
+    # a plate of one slice is refused for phase whatever its channels (_geometry_problems: set
+    # `phase: null`); naming a brightfield channel would not make it reconstructable
+    if dataset.phase is not None and raw.shape_tczyx[2] >= 2:
         problems += _channel_problem(
             f"{key}.phase.brightfield_channel",
             dataset.phase.brightfield_channel,
@@ -530,6 +533,67 @@ def _patch_size_warnings(
     ]
 
 
+def _virtual_stain_patch_lines(
+    name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout]
+) -> tuple[list[str], list[str]]:
+    """``(refusals, warnings)`` for a dataset's ``virtual_stain.train.patch_size_px`` (96 px by default,
+    meant for :data:`~dynaclr.config.tracking.DEFAULTS_PIXEL_SIZE_UM` pixels: 62 µm) on its stated
+    pixels (:func:`_tracked_pixel_size`, the grid of the phase plate the network reads), as the patch
+    specs' ``patch_size_yx_px`` are checked (:func:`_patch_size_problems`, :func:`_patch_size_warnings`):
+    the default on pixels beyond :data:`~dynaclr.config.tracking.PIXEL_SIZE_TOLERANCE` is a warning (on
+    0.33 µm pixels each training patch covers 32 µm, half the field meant), a refusal where it is
+    narrower than a nucleus (:data:`NUCLEUS_DIAMETER_UM`); a size the config gives narrower than a
+    nucleus is a warning. Each offers the default scaled to the pixels, a multiple of
+    :data:`~dynaclr.config.virtual_stain.NETWORK_STRIDE_PX` (the U-Net's stride, which the key
+    requires) and at most the largest such multiple within the images (training clips it to them)."""
+    stain = dataset.virtual_stain
+    stated = _tracked_pixel_size(dataset, plates)
+    if stain is None or stain.train is None or stated is None:
+        return [], []
+    _, pixel_size = stated
+    plate = plates["phase"]  # the network's input
+    key = f"datasets.{name}.virtual_stain.train.patch_size_px"
+    default = VirtualStainTrainConfig.model_fields["patch_size_px"].default
+    assert isinstance(default, int)
+    size, given = stain.train.patch_size_px, "patch_size_px" in stain.train.model_fields_set
+    ratio = pixel_ratio_beyond_tolerance(pixel_size)
+    nucleus_px = NUCLEUS_DIAMETER_UM / pixel_size
+    narrow = size < nucleus_px
+    if (given and not narrow) or (not given and ratio is None):
+        return [], []
+    offer = NETWORK_STRIDE_PX * max(
+        1, round(default * DEFAULTS_PIXEL_SIZE_UM / pixel_size / NETWORK_STRIDE_PX)
+    )
+    how = f"the default scaled to {pixel_size:g} µm (a multiple of {NETWORK_STRIDE_PX}, the network's stride)"
+    field = min(plate.shape_tczyx[-2:])
+    if offer > field:
+        offer = max(NETWORK_STRIDE_PX, field // NETWORK_STRIDE_PX * NETWORK_STRIDE_PX)
+        how = f"the largest multiple of {NETWORK_STRIDE_PX} within the {field} px images of {plate.path}"
+    fix = f"{how}: patch_size_px: {offer}"
+    covers = f"{size} px is {size * pixel_size:.3g} µm on the {pixel_size:g} µm pixels of {plate.path}"
+    nucleus = f"narrower than a nucleus (~{NUCLEUS_DIAMETER_UM:g} µm, {nucleus_px:.0f} px here)"
+    if given:
+        better = f"for a patch that holds cells set it, e.g. {fix}" if offer > size else f"no larger: {fix}"
+        return [], [
+            f"{key}: a patch of {covers}, {nucleus}: the network learns nuclei from parts of them; {better}"
+        ]
+    meant = f"meant for {DEFAULTS_PIXEL_SIZE_UM:g} µm pixels ({default * DEFAULTS_PIXEL_SIZE_UM:.3g} µm)"
+    if narrow:
+        return [
+            f"{key}: expected a patch size set for the {pixel_size:g} µm pixels of {plate.path}, found the "
+            f"default {default} px, {meant}; {covers}, {nucleus}. Set it, e.g. {fix}"
+        ], []
+    if offer == size:  # finer pixels, but the images hold no larger patch: training takes them whole
+        return [], []
+    finer = "finer" if ratio is not None and ratio > 1.0 else "coarser"
+    return [], [
+        f"{key}: the default {default} px, {meant}, is {size * pixel_size:.3g} µm on the {pixel_size:g} µm "
+        f"pixels of {plate.path} (more than {PIXEL_SIZE_TOLERANCE:g} times {finer}): each training patch "
+        + ("holds less of the cells and their surroundings" if finer == "finer" else "holds more neighbours")
+        + f" than at the defaults' pixels; for the defaults' field of view set it, e.g. {fix}"
+    ]
+
+
 def _unstated_pixel_warning(
     name: str, dataset: DatasetConfig, plates: Mapping[str, PlateLayout], radii: list[str]
 ) -> list[str]:
@@ -554,6 +618,9 @@ def _unstated_pixel_warning(
         for spec in dataset.patches
         if "patch_size_yx_px" not in spec.model_fields_set
     ]
+    stain = dataset.virtual_stain
+    if stain is not None and stain.train is not None and "patch_size_px" not in stain.train.model_fields_set:
+        keys.append("virtual_stain.train.patch_size_px")
     keys += radii
     if not keys:
         return []
@@ -1430,9 +1497,10 @@ def workflow_warnings(
     tasks classified (:func:`_unannotated_task_warnings`); a dataset whose pixel size nothing
     states, so the sizes in pixels left at their defaults are not checked against it
     (:func:`_unstated_pixel_warning`, one line per dataset); a patch size given narrower than a
-    nucleus (:func:`_patch_size_warnings`); a phase config overriding the pixel size or z step the
-    plate states (:func:`_phase_override_warnings`). ``results`` names the plates the workflow
-    writes, as for :func:`workflow_problems`."""
+    nucleus (:func:`_patch_size_warnings`), and virtual staining's training patch at its default on
+    pixels of another size or given narrower than a nucleus (:func:`_virtual_stain_patch_lines`); a
+    phase config overriding the pixel size or z step the plate states (:func:`_phase_override_warnings`).
+    ``results`` names the plates the workflow writes, as for :func:`workflow_problems`."""
     warnings = _single_infected_fov_warnings(config, raw_layouts)
     warnings += _unread_annotation_warnings(config)
     warnings += _unannotated_task_warnings(config)
@@ -1448,6 +1516,7 @@ def workflow_warnings(
         plates = source_layouts(name, dataset, supplied[name], results)
         warnings += _unstated_pixel_warning(name, dataset, plates, radii.get(name, []))
         warnings += _patch_size_warnings(name, dataset, plates, config)
+        warnings += _virtual_stain_patch_lines(name, dataset, plates)[1]
     return warnings
 
 
@@ -1578,6 +1647,7 @@ def workflow_problems(
         problems += _tracking_slice_problems(name, dataset, plates)
         problems += _tracking_pixel_problems(name, dataset, plates)
         problems += _patch_size_problems(name, dataset, plates, config)
+        problems += _virtual_stain_patch_lines(name, dataset, plates)[0]
         for spec in dataset.patches:
             problems += _patch_window_problems(name, spec, plates)
         wells = {fov.rsplit("/", 1)[0] for fov in raw_layouts[name].fov_names}

@@ -34,11 +34,13 @@ from .store import (
     REQUIRED_OBS_COLUMNS as REQUIRED_OBS_COLUMNS,
     build_anndata as build_anndata,
     embeddings_identity as embeddings_identity,
+    encoded_crop as encoded_crop,
     open_embeddings as open_embeddings,
     open_representation as open_representation,
     read_cells as read_cells,
     read_embeddings as read_embeddings,
     read_embeddings_provenance as read_embeddings_provenance,
     representation_matrix as representation_matrix,
+    viewed_crop as viewed_crop,
     write_embeddings as write_embeddings,
 )

@@ -211,6 +211,24 @@ def read_embeddings_provenance(path: str | Path) -> Provenance:
     return read_zarr_provenance(path, ArtifactKind.EMBEDDINGS)
 
 
+def encoded_crop(path: str | Path) -> tuple[int, int] | None:
+    """The centre crop ``(h, w)`` an encoder read of every patch of the embeddings store ``path``
+    (its provenance's ``resolved_crop_size_yx_px``); ``None`` where none is recorded (a baseline's
+    store, or one older than the record)."""
+    recorded = read_embeddings_provenance(path).config.get("resolved_crop_size_yx_px")
+    if isinstance(recorded, list) and len(recorded) == 2:
+        return int(recorded[0]), int(recorded[1])
+    return None
+
+
+def viewed_crop(path: str | Path, patch_size_yx_px: int) -> tuple[int, int]:
+    """The centre crop of a stored patch window that the model of the embeddings store ``path``
+    sees, which the figures' thumbnails show: :func:`encoded_crop` where recorded, else the patch
+    store's ``patch_size_yx_px`` (the network input; the stored window is wider so that training's
+    rotations and zooms can crop it). A thumbnail of the whole window covered several cells."""
+    return encoded_crop(path) or (patch_size_yx_px, patch_size_yx_px)
+
+
 def read_embeddings(path: str | Path) -> ad.AnnData:
     """Read an embeddings store after checking its provenance (kind ``embeddings``).
 

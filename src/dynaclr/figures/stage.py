@@ -45,6 +45,7 @@ from dynaclr.embeddings import (
     read_cells,
     read_projections,
     streamed_principal_components,
+    viewed_crop,
 )
 from dynaclr.evaluation.stage import TEMPORAL_COMPARISON_COLUMNS
 from dynaclr.evaluation.temporal import INDEX_COLUMNS
@@ -92,6 +93,7 @@ from dynaclr.figures.trajectories import (
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, read_csv, read_table, write_csv
 from dynaclr.io.figures import save_figure
 from dynaclr.io.plate import read_fov_record
+from dynaclr.numerics.crop import center_crop
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.patches.store import PatchRowReader, open_patch_store
 from dynaclr.pseudotime.stage import read_dtw_accuracy
@@ -304,9 +306,10 @@ def _write_explorer(
             raise ValueError(f"analysis.figures.explorer_channel: {err}") from None
 
     reader = PatchRowReader(inputs.patches_zarr)
+    crop = viewed_crop(inputs.embeddings, store.patch_size_yx_px)  # the model's view, not the window
 
     def thumbnails(rows: np.ndarray) -> np.ndarray:
-        return reader.read(rows)[:, channel, middle].astype(np.float32)
+        return center_crop(reader.read(rows)[:, channel, middle], crop).astype(np.float32)
 
     shown = select_tracks(cells, config.explorer_max_cells, config.explorer_seed)
     variance = explained_variance_ratio(projections)
@@ -453,11 +456,12 @@ def _aligned_trajectories(
     if inputs.patches_zarr is not None and inputs.patches_parquet is not None and "row" in cells.columns:
         store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
         middle = store.array.shape[2] // 2
+        crop = viewed_crop(inputs.embeddings, store.patch_size_yx_px)  # the model's view, not the window
 
         def thumbnails(rows: np.ndarray) -> np.ndarray:
             order = np.argsort(rows)
             images = np.asarray(store.array.get_orthogonal_selection((rows[order], slice(None), middle)))
-            return images[np.argsort(order)]
+            return center_crop(images[np.argsort(order)], crop)
 
     return plot_aligned_trajectories(frames, variance, thumbnails, event=event, label=label, clock=clock)
 

@@ -154,7 +154,7 @@ def plot_aligned_trajectories(
         f"{len(frames)} matched observations of {n_lineages} aligned lineages (dashed: the reference); "
         + (
             f"below, at {len(picks)} pseudo-times, the patches aligned there at the lowest cost (middle "
-            "slice; first channel grey, second magenta)."
+            "slice, the central crop the model sees; first channel grey, second magenta)."
             if picks
             else "no gallery."
         )

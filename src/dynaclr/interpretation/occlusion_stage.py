@@ -41,7 +41,7 @@ from dynaclr.classify.stage import check_classifiers_fit
 from dynaclr.config.analysis import OcclusionConfig
 from dynaclr.config.base import with_run_params
 from dynaclr.embeddings import MatrixBlocks, attach_ground_truth, open_representation, read_cells
-from dynaclr.embeddings.store import read_embeddings_provenance
+from dynaclr.embeddings.store import encoded_crop, read_embeddings_provenance
 from dynaclr.interpretation.features import central_cell_mask
 from dynaclr.interpretation.occlusion import (
     ClassifierOnEncoder,
@@ -119,13 +119,14 @@ class OcclusionOutputs(StageFiles):
 
 
 def _embedding_crop(path: Path) -> tuple[int, int]:
-    recorded = read_embeddings_provenance(path).config.get("resolved_crop_size_yx_px")
-    if not isinstance(recorded, list) or len(recorded) != 2:
+    crop = encoded_crop(path)
+    if crop is None:
+        recorded = read_embeddings_provenance(path).config.get("resolved_crop_size_yx_px")
         raise ArtifactError(
             f"{path}: provenance config has no resolved_crop_size_yx_px (found {recorded!r}); these are not "
             "an encoder's embeddings, or are older: rerun `snakemake --forcerun embed`"
         )
-    return int(recorded[0]), int(recorded[1])
+    return crop
 
 
 def _embedding_rows(cells: pd.DataFrame, store: PatchStore, source: Path) -> np.ndarray:

@@ -23,7 +23,13 @@ import pandas as pd
 from dynaclr.classify import read_predictions
 from dynaclr.config.analysis import InterpretationConfig
 from dynaclr.config.base import with_run_params
-from dynaclr.embeddings import kept_components, open_representation, read_cells, streamed_principal_components
+from dynaclr.embeddings import (
+    kept_components,
+    open_representation,
+    read_cells,
+    streamed_principal_components,
+    viewed_crop,
+)
 from dynaclr.interpretation.components import (
     CORRELATION_COLUMNS,
     N_COMPONENTS_KEY,
@@ -42,6 +48,7 @@ from dynaclr.io import (
     write_table,
 )
 from dynaclr.io.figures import save_figure
+from dynaclr.numerics.crop import center_crop
 from dynaclr.patches.store import PatchStore, open_patch_store
 
 logger = logging.getLogger(__name__)
@@ -113,10 +120,11 @@ def _aligned_features(cells: pd.DataFrame, features: pd.DataFrame, source: Path)
     return merged.drop(columns=keys)
 
 
-def _patch_image(store: PatchStore, row: int, channel: int) -> np.ndarray:
-    """The central Z slice ``(Y, X)`` of one channel of patch ``row``."""
+def _patch_image(store: PatchStore, row: int, channel: int, crop: tuple[int, int]) -> np.ndarray:
+    """The central Z slice of one channel of patch ``row``, centre-cropped to ``crop`` (the model's
+    view, :func:`~dynaclr.embeddings.viewed_crop`)."""
     patch = np.asarray(store.array[row, channel])
-    return patch[patch.shape[0] // 2]
+    return np.asarray(center_crop(patch[patch.shape[0] // 2], crop))
 
 
 def _state_groups(
@@ -242,18 +250,19 @@ def interpret_scores(
             f"{inputs.embeddings}: {int(rows.isna().sum())} cells are not in {inputs.patches_parquet}; rerun "
             "`snakemake --forcerun embed`"
         )
+    crop = viewed_crop(inputs.embeddings, store.patch_size_yx_px)
     rng = np.random.default_rng(config.seed)
     groups: list[GalleryGroup] = []
     for k in range(min(config.gallery_components, scores.shape[1])):
         drawn = quantile_bin_draw(scores[:, k], config.gallery_bins, config.gallery_cells_per_bin, rng)
-        columns = [[_patch_image(store, int(rows[i]), channel) for i in members] for members in drawn]
+        columns = [[_patch_image(store, int(rows[i]), channel, crop) for i in members] for members in drawn]
         groups.append((f"PC{k + 1} ({100 * explained[k]:.0f}%)", columns))
     task, states = "", dict[str, np.ndarray]()
     if inputs.predictions is not None:
         task, states = _state_groups(cells, read_predictions(inputs.predictions), config, rng)
     per_column = config.gallery_cells_per_bin
     for state, members in states.items():
-        images = [_patch_image(store, int(rows[i]), channel) for i in members]
+        images = [_patch_image(store, int(rows[i]), channel, crop) for i in members]
         columns = [images[c * per_column : (c + 1) * per_column] for c in range(config.gallery_bins)]
         groups.append((f"{state} (predicted)", columns))
     column_labels = [
@@ -271,7 +280,8 @@ def interpret_scores(
         f"{label}: cells along the first {len(groups) - len(states)} principal components of the embeddings: "
         f"each component's scores split into {config.gallery_bins} equal-count bins, lowest left, "
         f"{config.gallery_cells_per_bin} cells drawn per bin (seed {config.seed}); central Z slice of "
-        f"channel '{store.channel_names[channel]}', each patch scaled to its own 2nd-98th percentile."
+        f"channel '{store.channel_names[channel]}', the central {crop[0]} x {crop[1]} px the model sees, "
+        "each patch scaled to its own 2nd-98th percentile."
         f"{state_text}"
     )
     figure, gallery_caption = plot_gallery(
