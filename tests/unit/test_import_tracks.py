@@ -716,6 +716,12 @@ def test_a_parent_id_not_linked_keeps_the_fovs_clean_divisions(
     assert len(unlinked) == 1
     assert unlinked[0].startswith(f"{len(named)} tracks' first parent_id names another track's last")
     assert unlinked[0].endswith(": " + "; ".join(named))
+    # the given ids are renumbered as that parent_id is not kept: said so, not as a column disagreeing
+    assert "disagrees" not in caplog.text
+    assert (
+        "the first parent_id of tracks given no mother (said above) is not -1, none: id and parent_id "
+        "renumbered in the 1 of 1 FOVs with such rows ['A/1/0']"
+    ) in caplog.text
 
 
 def test_ids_counted_per_frame_link_the_mother_of_the_frame_before() -> None:
@@ -747,6 +753,35 @@ def test_the_plate_is_numbered_at_once_as_each_fov_apart(truth: pd.DataFrame) ->
     for fov, rows in at_once.groupby("fov_name"):
         alone = number_detections(table[table["fov_name"] == fov])
         pd.testing.assert_frame_equal(rows.reset_index(drop=True), alone)
+
+
+def test_ids_counted_per_frame_link_mothers_sharing_a_last_id(caplog: pytest.LogCaptureFixture) -> None:
+    """Ids counted per frame: track 1 (last id 3 at t 1) divides into 2 and 3 at t 2, track 4 (last id 3
+    at t 3) into 5 and 6 at t 4. Before, id 3 named tracks 1 and 4 from four first rows each (the frame
+    before, a later frame, an earlier one), read as a none marker: no mother for any daughter, exit 0, and
+    a WARNING listing links to a mother ending after her daughter started ('-2 frame(s) between')."""
+    rows = [(1, 0, 3, -1), (1, 1, 3, 3), (2, 2, 1, 3), (3, 2, 2, 3)]
+    rows += [(4, 0, 4, -1), (4, 1, 4, 4), (4, 2, 4, 4), (4, 3, 3, 4), (5, 4, 5, 3), (6, 4, 6, 3)]
+    table = _detections(rows)
+    assert imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX) == []
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        tracks = conform_imported_tracks(table, FOVS)
+    assert _mothers(tracks) == {1: -1, 2: 1, 3: 1, 4: -1, 5: 4, 6: 4}
+    assert "not linked" not in caplog.text
+
+
+def test_a_parent_id_naming_a_track_ending_later_is_no_link(caplog: pytest.LogCaptureFixture) -> None:
+    """Track 4's first parent_id (t 0) is the id of track 5's last detection, at t 1: no mother ends after
+    her daughter starts. Before, it was listed as a link not read ('-2 frame(s) between') and left out of
+    the FOV's check, so the FOV's other parent_id links were read; now it is a parent_id the tracks do not
+    give (ids of another convention): the FOV's links are not read, said at WARNING."""
+    others = [(4, 0, 7, 10), (4, 1, 11, 7), (5, 0, 9, -1), (5, 1, 10, 9)]
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        tracks = conform_imported_tracks(_detections(_CLEAN_DIVISION + others), FOVS)
+    assert _mothers(tracks) == {1: -1, 2: -1, 3: -1, 4: -1, 5: -1}
+    assert "frame(s) between" not in caplog.text
+    disagree = "parent_id column disagrees with their track_id, t and parent_track_id in 3 of 10 rows"
+    assert disagree in caplog.text
 
 
 def test_a_missing_per_fov_file_is_named(truth: pd.DataFrame, tmp_path: Path) -> None:

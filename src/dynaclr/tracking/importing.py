@@ -876,10 +876,11 @@ class ParentIdLinks:
         ambiguous: the tracks' first rows whose ``parent_id`` names the last detections of several tracks
             ending in the frame before (ids repeated within a FOV), with ``row`` (position in ``typed``),
             ``fov_name``, ``track_id``, ``t`` (the track's first), ``parent_id`` and ``candidates``.
-        unlinked: the tracks' first rows whose ``parent_id`` names another track's last detection but
-            not as a division is linked (that detection not in the frame before, or the track named by
-            more than :data:`MOST_DAUGHTERS` first detections), one row per track named, with ``fov_name``,
-            ``track_id``, ``t`` (the track's first), ``parent_track`` and ``parent_t`` (its last frame).
+        unlinked: the tracks' first rows whose ``parent_id`` names another track's last detection, at
+            or before their first frame, but not as a division is linked (that detection not in the
+            frame before, or the track named by more than :data:`MOST_DAUGHTERS` first detections),
+            one row per track named, with ``fov_name``, ``track_id``, ``t`` (the track's first),
+            ``parent_track`` and ``parent_t`` (its last frame).
     """
 
     implied: pd.Series
@@ -897,7 +898,10 @@ def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> ParentIdLinks
       seen after a missed frame, or a tool's new id for a track continued after a gap: a division or the
       same cell, which the ids cannot tell), nor one naming a track named so by the first detections of
       more than :data:`MOST_DAUGHTERS` tracks in all (a "none" marker such as 0, not a division): these
-      are ``unlinked``, said by :func:`log_unlinked_parent_ids`, and do not count against the FOV below;
+      are ``unlinked``, said by :func:`log_unlinked_parent_ids`, and do not count against the FOV below
+      (a track ending after the daughter's first frame is no candidate, nor, for a first row with a
+      candidate in the frame before, any other track: with ids counted per frame one id is the last of
+      many tracks, so it neither makes those a marker nor is listed);
     * any ``parent_id`` of a FOV whose ``parent_id`` column, with these links, is not each track's
       previous detection (for a track's first its mother's last, -1 or empty none): the FOV's ids are
       of another convention, so its links are chance matches (e.g. 0 for none where a detection has
@@ -926,6 +930,11 @@ def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> ParentIdLinks
         on=["fov_name", "parent_id"],
     )
     links = links[links["parent_track"] != links["track_id"]].drop_duplicates(["row", "parent_track"])
+    # a mother ends before her daughter starts; a row with a candidate in the frame before names no
+    # other track (ids counted per frame: its id is the last of tracks ending at other frames too)
+    links = links[(links["parent_t"] <= links["t"]).to_numpy()]
+    in_time = (links["parent_t"] == links["t"] - 1).to_numpy()
+    links = links[in_time | ~links["row"].isin(set(links.loc[in_time, "row"])).to_numpy()]
     # a "none" marker names one track from many tracks' firsts, in the frame before or not
     n_named = links.groupby(["fov_name", "parent_track"])["row"].transform("nunique")
     marker = (n_named > MOST_DAUGHTERS).to_numpy()
@@ -964,7 +973,8 @@ def log_unlinked_parent_ids(unlinked: pd.DataFrame) -> None:
         return
     shown = [
         f"FOV {row.fov_name} track {row.track_id} (first t {row.t}) naming track {row.parent_track} "
-        f"(last t {row.parent_t}, {row.t - row.parent_t - 1} frame(s) between)"
+        f"(last t {row.parent_t}, "
+        + (f"{row.t - row.parent_t - 1} frame(s) between)" if row.parent_t < row.t else "the same frame)")
         for row in unlinked.head(SHOWN_ROWS).itertuples(index=False)
     ]
     more = f" ... and {len(unlinked) - SHOWN_ROWS} more" if len(unlinked) > SHOWN_ROWS else ""
@@ -1146,11 +1156,13 @@ def late_single_daughters(tracks: pd.DataFrame) -> list[tuple[str, int, int, int
 
 
 # ------------------------------------------------------------------ the tracks artifact
-def _fovs_keeping_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> set[str]:
+def _fovs_keeping_given_ids(table: pd.DataFrame, typed: pd.DataFrame, unlinked: pd.DataFrame) -> set[str]:
     """The FOVs whose given ``id``/``parent_id`` are usable: integers, ``id`` unique within the FOV, and
     ``parent_id`` each track's previous detection (for a track's first its mother's last, -1 none).
     The others are renumbered (:func:`number_detections`), each reason said once at WARNING with the
-    FOVs it applies to: ids are unique within a FOV only, so one FOV's ids say nothing of another's."""
+    FOVs it applies to: ids are unique within a FOV only, so one FOV's ids say nothing of another's. A FOV
+    whose only such rows are first rows :func:`parent_id_lineage` did not link (``unlinked``: the track has
+    no mother, so its given ``parent_id`` is not kept) is said so."""
     if not {"id", "parent_id"} <= set(table.columns):
         return set()
     fovs = typed["fov_name"]
@@ -1171,6 +1183,17 @@ def _fovs_keeping_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> set[str
             id=ids[rows].astype("int64").to_numpy(), parent_id=parent_ids[rows].astype("int64").to_numpy()
         )
         disagree = _parent_ids_off_the_tracks(linked)
+        not_linked = _unlinked_firsts(linked, unlinked)
+        only_unlinked = _fov_set(linked["fov_name"][disagree & not_linked]) - _fov_set(
+            linked["fov_name"][disagree & ~not_linked]
+        )
+        _warn_renumbered(
+            only_unlinked,
+            fovs,
+            "the first parent_id of tracks given no mother (said above) is not -1, none",
+        )
+        bad |= only_unlinked
+        disagree &= ~linked["fov_name"].isin(only_unlinked)
         if disagree.any():
             first = int(np.flatnonzero(disagree.to_numpy())[0])
             shown = table[WHERE][rows] if WHERE in table.columns else pd.Series(np.flatnonzero(rows))
@@ -1188,6 +1211,15 @@ def _fovs_keeping_given_ids(table: pd.DataFrame, typed: pd.DataFrame) -> set[str
             )
             bad |= off
     return everyone - bad
+
+
+def _unlinked_firsts(linked: pd.DataFrame, unlinked: pd.DataFrame) -> pd.Series:
+    """Rows of ``linked`` that are the first detection of a track in ``unlinked`` (aligned)."""
+    if unlinked.empty:
+        return pd.Series(False, index=linked.index)
+    first = linked["t"] == linked.groupby(["fov_name", "track_id"])["t"].transform("min")
+    tracks = pd.MultiIndex.from_frame(linked[["fov_name", "track_id"]])
+    return first & tracks.isin(pd.MultiIndex.from_frame(unlinked[["fov_name", "track_id"]]))
 
 
 def _fov_set(fovs: pd.Series) -> set[str]:
@@ -1275,7 +1307,7 @@ def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> pd
     is_3d = "z" in typed.columns
     _log_parent_id_lineage(table, typed)
     log_unlinked_parent_ids(links.unlinked)
-    keeping = _fovs_keeping_given_ids(table, typed)
+    keeping = _fovs_keeping_given_ids(table, typed, links.unlinked)
     if keeping:
         typed["id"] = _numeric(table["id"]).to_numpy()
         typed["parent_id"] = _numeric(table["parent_id"]).to_numpy()
