@@ -1074,6 +1074,40 @@ def test_virtual_stainings_patch_size_is_checked_against_the_pixels() -> None:
     config["datasets"]["tiny"]["virtual_stain"] = {"train": {"patch_size_px": 320}}
     assert lines(0.08) == ([], [])
 
+    # images no wider than the default patch: training clips the default to the largest multiple of 32
+    # within them (virtual_stain.train._patch_size), the size the check would offer: nothing to advise
+    config["datasets"]["tiny"]["virtual_stain"] = {}
+    for side in (64, 80):
+        simulate["shape_zyx"] = [simulate["shape_zyx"][0], side, side]
+        assert lines(0.33) == ([], []), side
+        assert lines(1.3) == ([], []), side  # coarser: the 64 px offered is what training takes too
+    # 64 px images of 0.08 µm pixels (5 µm) cannot hold a nucleus (125 px): nothing is offered that the
+    # warning on a given size would then flag
+    simulate["shape_zyx"] = [simulate["shape_zyx"][0], 64, 64]
+    (problem,), _ = lines(0.08)
+    assert problem.endswith(
+        "narrower than a nucleus (~10 µm, 125 px here). No patch size can hold one: the 64 px images of "
+        "results/tiny/phase.zarr hold no multiple of 32 px as wide as a nucleus"
+    )
+    config["datasets"]["tiny"]["virtual_stain"] = {"train": {"patch_size_px": 32}}
+    problems, (warning,) = lines(0.08)
+    assert problems == [] and warning.endswith(
+        "the network learns nuclei from parts of them; no patch size can hold one: the 64 px images of "
+        "results/tiny/phase.zarr hold no multiple of 32 px as wide as a nucleus"
+    )
+
+    # the network reads the phase plate, on the phase config's pixels where it sets them: 0.33 µm here,
+    # although the raw plate, which is tracked here, states 0.65 µm
+    simulate["shape_zyx"] = [simulate["shape_zyx"][0], 320, 320]
+    config["datasets"]["tiny"]["virtual_stain"] = {}
+    config["datasets"]["tiny"]["phase"] = {"yx_pixel_size_um": 0.33}
+    config["datasets"]["tiny"]["tracking_input"] = {"source": "raw", "channel": "Nuclei"}
+    problems, (warning,) = lines(0.65)
+    assert problems == [] and warning.startswith(
+        "datasets.tiny.virtual_stain.train.patch_size_px: the default 96 px, meant for 0.65 µm pixels "
+        "(62.4 µm), is 31.7 µm on the 0.33 µm pixels of results/tiny/phase.zarr"
+    )
+
 
 def test_a_plate_stating_no_pixel_size_is_said_to_be_unchecked(tmp_path: Path) -> None:
     """A plate whose pixel size nothing states (a scale without a unit: a guess) was not checked at all,

@@ -64,6 +64,17 @@ def test_thumbnails_are_webp_of_the_requested_size_on_one_window():
     assert dark.size == (32, 32) and dark_pixels.max() <= 2 and bright_pixels.min() >= 253
 
 
+def test_a_non_square_thumbnail_is_padded_not_stretched():
+    """A crop of h != w (crop_size_yx_px) was resized to a square, stretching the cells: it is
+    centred on a black square, its aspect kept."""
+    images = np.stack([np.zeros((8, 16)), np.full((8, 16), 10.0)]).astype(np.float32)
+    _, bright = (Image.open(io.BytesIO(base64.b64decode(p))) for p in encode_thumbnails(images, 32))
+    pixels = np.asarray(bright.convert("L"), dtype=float)
+    assert bright.size == (32, 32)
+    # the 8 x 16 image fills rows 8-23 of the 32 x 32 thumbnail, black above and below
+    assert pixels[:6].max() <= 10 and pixels[26:].max() <= 10 and pixels[10:22].min() >= 245
+
+
 def test_the_page_holds_its_data_and_scripts_and_loads_nothing(tmp_path: Path):
     cells = _cells()
     data = explorer_data(cells, _thumbnails, title="m, d", download_name="annotations_m_d.csv")
@@ -186,6 +197,7 @@ def test_the_explorer_shows_the_configured_patch_channel(
     from types import SimpleNamespace
 
     from dynaclr.config.analysis import FiguresConfig
+    from dynaclr.embeddings import ViewedCrop
     from dynaclr.figures import stage
 
     names = ["phase:Phase3D", "raw:ViralSensor"]
@@ -208,7 +220,7 @@ def test_the_explorer_shows_the_configured_patch_channel(
     store = SimpleNamespace(array=np.zeros((1, 2, 3, 16, 16)), channel_names=names, patch_size_yx_px=16)
     monkeypatch.setattr(stage, "open_patch_store", lambda zarr, parquet: store)
     # no embeddings store here: the model's view is the patch size (tests/unit/test_thumbnail_view.py)
-    monkeypatch.setattr(stage, "viewed_crop", lambda embeddings, size: (size, size))
+    monkeypatch.setattr(stage, "viewed_crop", lambda embeddings, store: ViewedCrop((16, 16), "all of it"))
     monkeypatch.setattr(stage, "PatchRowReader", Reader)
     monkeypatch.setattr(stage, "explained_variance_ratio", lambda projections: None)
     monkeypatch.setattr(stage, "explorer_data", data)

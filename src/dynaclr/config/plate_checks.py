@@ -538,20 +538,22 @@ def _virtual_stain_patch_lines(
 ) -> tuple[list[str], list[str]]:
     """``(refusals, warnings)`` for a dataset's ``virtual_stain.train.patch_size_px`` (96 px by default,
     meant for :data:`~dynaclr.config.tracking.DEFAULTS_PIXEL_SIZE_UM` pixels: 62 µm) on its stated
-    pixels (:func:`_tracked_pixel_size`, the grid of the phase plate the network reads), as the patch
-    specs' ``patch_size_yx_px`` are checked (:func:`_patch_size_problems`, :func:`_patch_size_warnings`):
+    pixels (those of the phase plate the network reads, where :func:`_tracked_pixel_size` finds the
+    pixel size stated: the phase config's ``yx_pixel_size_um`` where set), as the patch specs'
+    ``patch_size_yx_px`` are checked (:func:`_patch_size_problems`, :func:`_patch_size_warnings`):
     the default on pixels beyond :data:`~dynaclr.config.tracking.PIXEL_SIZE_TOLERANCE` is a warning (on
     0.33 µm pixels each training patch covers 32 µm, half the field meant), a refusal where it is
     narrower than a nucleus (:data:`NUCLEUS_DIAMETER_UM`); a size the config gives narrower than a
     nucleus is a warning. Each offers the default scaled to the pixels, a multiple of
     :data:`~dynaclr.config.virtual_stain.NETWORK_STRIDE_PX` (the U-Net's stride, which the key
-    requires) and at most the largest such multiple within the images (training clips it to them)."""
+    requires) and at most the largest such multiple within the images (training clips it to them:
+    :func:`~dynaclr.virtual_stain.train._patch_size`); no warning where training already uses the
+    size offered, and no offer where no such multiple within the images is as wide as a nucleus."""
     stain = dataset.virtual_stain
-    stated = _tracked_pixel_size(dataset, plates)
-    if stain is None or stain.train is None or stated is None:
+    if stain is None or stain.train is None or _tracked_pixel_size(dataset, plates) is None:
         return [], []
-    _, pixel_size = stated
     plate = plates["phase"]  # the network's input
+    pixel_size = plate.geometry.pixel_size_um
     key = f"datasets.{name}.virtual_stain.train.patch_size_px"
     default = VirtualStainTrainConfig.model_fields["patch_size_px"].default
     assert isinstance(default, int)
@@ -570,10 +572,21 @@ def _virtual_stain_patch_lines(
         offer = max(NETWORK_STRIDE_PX, field // NETWORK_STRIDE_PX * NETWORK_STRIDE_PX)
         how = f"the largest multiple of {NETWORK_STRIDE_PX} within the {field} px images of {plate.path}"
     fix = f"{how}: patch_size_px: {offer}"
+    if offer < nucleus_px:  # clipped to the images: no offer would hold a nucleus either
+        fix = (
+            f"no patch size can hold one: the {field} px images of {plate.path} hold no multiple of "
+            f"{NETWORK_STRIDE_PX} px as wide as a nucleus"
+        )
     covers = f"{size} px is {size * pixel_size:.3g} µm on the {pixel_size:g} µm pixels of {plate.path}"
     nucleus = f"narrower than a nucleus (~{NUCLEUS_DIAMETER_UM:g} µm, {nucleus_px:.0f} px here)"
     if given:
-        better = f"for a patch that holds cells set it, e.g. {fix}" if offer > size else f"no larger: {fix}"
+        better = (
+            fix
+            if offer < nucleus_px
+            else f"for a patch that holds cells set it, e.g. {fix}"
+            if offer > size
+            else f"no larger: {fix}"
+        )
         return [], [
             f"{key}: a patch of {covers}, {nucleus}: the network learns nuclei from parts of them; {better}"
         ]
@@ -581,11 +594,14 @@ def _virtual_stain_patch_lines(
     if narrow:
         return [
             f"{key}: expected a patch size set for the {pixel_size:g} µm pixels of {plate.path}, found the "
-            f"default {default} px, {meant}; {covers}, {nucleus}. Set it, e.g. {fix}"
+            f"default {default} px, {meant}; {covers}, {nucleus}. "
+            + (fix[0].upper() + fix[1:] if offer < nucleus_px else f"Set it, e.g. {fix}")
         ], []
-    if offer == size:  # finer pixels, but the images hold no larger patch: training takes them whole
-        return [], []
     finer = "finer" if ratio is not None and ratio > 1.0 else "coarser"
+    # the size training uses: the default, clipped to the images (virtual_stain.train._patch_size)
+    used = size if size <= field else field // NETWORK_STRIDE_PX * NETWORK_STRIDE_PX or field
+    if (offer <= used) if finer == "finer" else (offer >= used):  # training already takes the offer
+        return [], []
     return [], [
         f"{key}: the default {default} px, {meant}, is {size * pixel_size:.3g} µm on the {pixel_size:g} µm "
         f"pixels of {plate.path} (more than {PIXEL_SIZE_TOLERANCE:g} times {finer}): each training patch "

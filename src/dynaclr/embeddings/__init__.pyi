@@ -32,6 +32,7 @@ from .store import (
     RAW_MEAN_COLUMN as RAW_MEAN_COLUMN,
     RAW_STD_COLUMN as RAW_STD_COLUMN,
     REQUIRED_OBS_COLUMNS as REQUIRED_OBS_COLUMNS,
+    ViewedCrop as ViewedCrop,
     build_anndata as build_anndata,
     embeddings_identity as embeddings_identity,
     encoded_crop as encoded_crop,

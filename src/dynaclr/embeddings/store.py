@@ -28,12 +28,13 @@ workflow names it by) whatever anndata's ``zarr_write_format`` setting says
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anndata as ad
 import numpy as np
@@ -50,6 +51,9 @@ from dynaclr.io import (
     read_zarr_provenance,
     write_zarr_provenance,
 )
+
+if TYPE_CHECKING:
+    from dynaclr.patches import PatchStore
 
 logger = logging.getLogger(__name__)
 
@@ -221,12 +225,43 @@ def encoded_crop(path: str | Path) -> tuple[int, int] | None:
     return None
 
 
-def viewed_crop(path: str | Path, patch_size_yx_px: int) -> tuple[int, int]:
-    """The centre crop of a stored patch window that the model of the embeddings store ``path``
-    sees, which the figures' thumbnails show: :func:`encoded_crop` where recorded, else the patch
-    store's ``patch_size_yx_px`` (the network input; the stored window is wider so that training's
-    rotations and zooms can crop it). A thumbnail of the whole window covered several cells."""
-    return encoded_crop(path) or (patch_size_yx_px, patch_size_yx_px)
+@dataclasses.dataclass(frozen=True)
+class ViewedCrop:
+    """What the figures' thumbnails show of a stored patch window (:func:`viewed_crop`): the centre
+    crop ``size_yx_px`` and, for their captions, ``described`` (what that crop is to the model)."""
+
+    size_yx_px: tuple[int, int]
+    described: str
+
+
+def viewed_crop(path: str | Path, patches: PatchStore) -> ViewedCrop:
+    """The centre crop of a stored patch window (of the patch store ``patches``) that the model of
+    the embeddings store ``path`` reads, which the figures' thumbnails show (a thumbnail of the whole
+    window covered several cells): an encoder's :func:`encoded_crop`; for ``engineered_features`` its
+    ``crop_size_yx_px``, where null the whole window (the features are measured on all of it); for a
+    store recording neither (older, or of unknown origin) the patch store's ``patch_size_yx_px`` (the
+    network input; the stored window is wider so that training's rotations and zooms can crop it),
+    which its caption does not claim the model reads."""
+    window_yx_px = (int(patches.array.shape[-2]), int(patches.array.shape[-1]))
+    patch_size_yx_px = patches.patch_size_yx_px
+    config = read_embeddings_provenance(path).config
+    encoded = encoded_crop(path)
+    if encoded is not None:
+        return ViewedCrop(encoded, f"the central {encoded[0]} x {encoded[1]} px the model sees")
+    if config.get("kind") == "engineered_features":
+        crop = config.get("crop_size_yx_px")
+        if crop is None:
+            return ViewedCrop(
+                window_yx_px,
+                f"the whole {window_yx_px[0]} x {window_yx_px[1]} px window the features are measured on",
+            )
+        size = (int(crop[0]), int(crop[1]))
+        return ViewedCrop(size, f"the central {size[0]} x {size[1]} px the features are measured on")
+    return ViewedCrop(
+        (patch_size_yx_px, patch_size_yx_px),
+        f"the central {patch_size_yx_px} x {patch_size_yx_px} px, the patch store's network input (the "
+        "embeddings record no crop)",
+    )
 
 
 def read_embeddings(path: str | Path) -> ad.AnnData:

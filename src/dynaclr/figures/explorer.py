@@ -61,14 +61,20 @@ THUMBNAIL_TYPE = "image/webp"
 
 def encode_thumbnails(images: np.ndarray, size_px: int) -> list[str]:
     """Each (Y, X) image as a base64 WebP (:data:`THUMBNAIL_TYPE`) of ``size_px`` square, one window
-    for all (1st–99.5th percentile of their pixels) so brightness compares between cells."""
+    for all (1st–99.5th percentile of their pixels) so brightness compares between cells. A
+    non-square image (a crop of ``h != w``) is centred on a black square first, not stretched."""
     finite = images[np.isfinite(images)]
     low, high = np.percentile(finite, [1, 99.5]) if finite.size else (0.0, 1.0)
     scaled = np.clip((np.nan_to_num(images, nan=low) - low) / max(high - low, 1e-12), 0, 1)
+    height, width = images.shape[-2:]
+    side = max(height, width)
+    top, left = (side - height) // 2, (side - width) // 2
     out = []
     for image in (scaled * 255).astype(np.uint8):
+        square = np.zeros((side, side), dtype=np.uint8)
+        square[top : top + height, left : left + width] = image
         buffer = io.BytesIO()
-        Image.fromarray(image).resize((size_px, size_px), Image.Resampling.BILINEAR).save(
+        Image.fromarray(square).resize((size_px, size_px), Image.Resampling.BILINEAR).save(
             buffer, "WEBP", quality=80, method=6
         )
         out.append(base64.b64encode(buffer.getvalue()).decode("ascii"))

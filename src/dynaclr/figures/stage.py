@@ -306,10 +306,10 @@ def _write_explorer(
             raise ValueError(f"analysis.figures.explorer_channel: {err}") from None
 
     reader = PatchRowReader(inputs.patches_zarr)
-    crop = viewed_crop(inputs.embeddings, store.patch_size_yx_px)  # the model's view, not the window
+    view = viewed_crop(inputs.embeddings, store)  # not the whole window
 
     def thumbnails(rows: np.ndarray) -> np.ndarray:
-        return center_crop(reader.read(rows)[:, channel, middle], crop).astype(np.float32)
+        return center_crop(reader.read(rows)[:, channel, middle], view.size_yx_px).astype(np.float32)
 
     shown = select_tracks(cells, config.explorer_max_cells, config.explorer_seed)
     variance = explained_variance_ratio(projections)
@@ -452,18 +452,21 @@ def _aligned_trajectories(
     for k in range(components.shape[1]):
         cells[f"pc{k + 1}"] = components[:, k]
     frames = aligned_frames(pseudotime, cells)
-    thumbnails = None
+    thumbnails, described = None, "the central crop the model sees"
     if inputs.patches_zarr is not None and inputs.patches_parquet is not None and "row" in cells.columns:
         store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
         middle = store.array.shape[2] // 2
-        crop = viewed_crop(inputs.embeddings, store.patch_size_yx_px)  # the model's view, not the window
+        view = viewed_crop(inputs.embeddings, store)
+        described = view.described
 
         def thumbnails(rows: np.ndarray) -> np.ndarray:
             order = np.argsort(rows)
             images = np.asarray(store.array.get_orthogonal_selection((rows[order], slice(None), middle)))
-            return center_crop(images[np.argsort(order)], crop)
+            return center_crop(images[np.argsort(order)], view.size_yx_px)
 
-    return plot_aligned_trajectories(frames, variance, thumbnails, event=event, label=label, clock=clock)
+    return plot_aligned_trajectories(
+        frames, variance, thumbnails, event=event, label=label, clock=clock, view=described
+    )
 
 
 def results_table_stage(

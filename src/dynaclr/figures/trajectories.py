@@ -90,6 +90,7 @@ def plot_aligned_trajectories(
     n_points: int = 5,
     per_point: int = 4,
     clock: FrameClock | None = None,
+    view: str = "the central crop the model sees",
 ) -> tuple[Figure, str]:
     """Mean ± SD of the first PCs along pseudo-time, and a gallery of best-aligned cells.
 
@@ -102,6 +103,8 @@ def plot_aligned_trajectories(
         n_points, per_point: gallery columns (pseudo-times) and cells per column.
         clock: the dataset's frame interval: pseudo-time in hours where it is known, else in frames
             (the axes, gallery titles and caption say which).
+        view: what of each patch the thumbnails show, for the caption
+            (:attr:`~dynaclr.embeddings.ViewedCrop.described`).
     """
     clock = clock or FrameClock()
     pcs = [c for c in frames.columns if c.startswith("pc") and c[2:].isdigit()]
@@ -154,7 +157,7 @@ def plot_aligned_trajectories(
         f"{len(frames)} matched observations of {n_lineages} aligned lineages (dashed: the reference); "
         + (
             f"below, at {len(picks)} pseudo-times, the patches aligned there at the lowest cost (middle "
-            "slice, the central crop the model sees; first channel grey, second magenta)."
+            f"slice, {view}; first channel grey, second magenta)."
             if picks
             else "no gallery."
         )

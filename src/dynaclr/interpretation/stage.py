@@ -250,7 +250,8 @@ def interpret_scores(
             f"{inputs.embeddings}: {int(rows.isna().sum())} cells are not in {inputs.patches_parquet}; rerun "
             "`snakemake --forcerun embed`"
         )
-    crop = viewed_crop(inputs.embeddings, store.patch_size_yx_px)
+    view = viewed_crop(inputs.embeddings, store)
+    crop = view.size_yx_px
     rng = np.random.default_rng(config.seed)
     groups: list[GalleryGroup] = []
     for k in range(min(config.gallery_components, scores.shape[1])):
@@ -280,7 +281,7 @@ def interpret_scores(
         f"{label}: cells along the first {len(groups) - len(states)} principal components of the embeddings: "
         f"each component's scores split into {config.gallery_bins} equal-count bins, lowest left, "
         f"{config.gallery_cells_per_bin} cells drawn per bin (seed {config.seed}); central Z slice of "
-        f"channel '{store.channel_names[channel]}', the central {crop[0]} x {crop[1]} px the model sees, "
+        f"channel '{store.channel_names[channel]}', {view.described}, "
         "each patch scaled to its own 2nd-98th percentile."
         f"{state_text}"
     )
