@@ -65,7 +65,7 @@ def main() -> None:
             table = synthetic_table(n_fovs, args.tracks, args.frames, form)
             fov_names = list(pd.unique(table["fov_name"]))
             start = time.perf_counter()
-            tracks = conform_imported_tracks(table, fov_names)
+            tracks, _ = conform_imported_tracks(table, fov_names)
             seconds = time.perf_counter() - start
             assert len(tracks) == len(table), (len(tracks), len(table))
             print(

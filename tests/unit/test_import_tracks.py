@@ -653,7 +653,7 @@ def test_a_parent_id_of_another_convention_gives_no_mother(
     table = _detections(rows)
     assert imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX) == []
     with caplog.at_level("INFO", logger="dynaclr.tracking.importing"):
-        tracks = conform_imported_tracks(table, FOVS)
+        tracks, _ = conform_imported_tracks(table, FOVS)
     assert _mothers(tracks) == {1: -1, 2: -1, 3: -1}
     assert "have a mother in parent_id" not in caplog.text
     disagree = "parent_id column disagrees with their track_id, t and parent_track_id in 3 of 5 rows"
@@ -664,7 +664,7 @@ def test_a_parent_id_naming_one_track_for_more_daughters_than_a_division_gives_n
     """parent_id 0 for none where track 1's one detection has id 0, and the other tracks starting the
     frame after: three 'daughters' of track 1 are a none marker, not a division."""
     rows = [(1, 0, 0, -1), (2, 1, 1, 0), (3, 1, 2, 0), (4, 1, 3, 0), (4, 2, 4, 3)]
-    tracks = conform_imported_tracks(_detections(rows), FOVS)
+    tracks, _ = conform_imported_tracks(_detections(rows), FOVS)
     assert _mothers(tracks) == {1: -1, 2: -1, 3: -1, 4: -1}
 
 
@@ -710,10 +710,11 @@ def test_a_parent_id_not_linked_keeps_the_fovs_clean_divisions(
     table = _detections(_CLEAN_DIVISION + others)
     assert imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX) == []
     with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
-        tracks = conform_imported_tracks(table, FOVS)
+        tracks, warnings = conform_imported_tracks(table, FOVS)
     assert _mothers(tracks) == {1: -1, 2: 1, 3: 1, **mothers}
     unlinked = [record.getMessage() for record in caplog.records if "not linked" in record.getMessage()]
     assert len(unlinked) == 1
+    assert warnings == unlinked  # the record's import_warnings keep it
     assert unlinked[0].startswith(f"{len(named)} tracks' first parent_id names another track's last")
     assert unlinked[0].endswith(": " + "; ".join(named))
     # the given ids are renumbered as that parent_id is not kept: said so, not as a column disagreeing
@@ -724,6 +725,32 @@ def test_a_parent_id_not_linked_keeps_the_fovs_clean_divisions(
     ) in caplog.text
 
 
+def test_a_parent_id_not_linked_reaches_the_records_import_warnings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A daughter first seen a frame late (parent_id naming track 4's last detection, a gap between):
+    before, the WARNING naming the link not read was only logged, the record's import_warnings was []."""
+    rows = [*_CLEAN_DIVISION, (4, 0, 7, -1), (4, 1, 8, 7), (5, 3, 9, 8)]
+    _detections(rows).drop(columns=WHERE).to_csv(tmp_path / "mine.csv", index=False)
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    (warning,) = _import_warnings(tmp_path)
+    assert warning.startswith("1 tracks' first parent_id names another track's last detection")
+    assert warning.endswith("FOV A/1/0 track 5 (first t 3) naming track 4 (last t 1, 1 frame(s) between)")
+    assert warning in caplog.text
+
+
+def test_a_repeated_fov_name_is_refused_by_name() -> None:
+    """Before, a FOV named twice in fov_names failed in pandas: 'Categorical categories must be unique'."""
+    table = _detections(_CLEAN_DIVISION)
+    with pytest.raises(
+        ValueError,
+        match=r"^fov_names: expected each of the plate's 4 FOVs once, found repeated "
+        r"\['A/1/0'\]$",
+    ):
+        conform_imported_tracks(table, ["A/1/0", "B/1/0", "A/1/0", "A/1/0"])
+
+
 def test_ids_counted_per_frame_link_the_mother_of_the_frame_before() -> None:
     """Ids counting detections per frame (repeating within a FOV): a daughter's parent_id 1 is the id of
     track 1's last detection (t 0) and of track 2's (t 2, the frame before hers). Before, the table was
@@ -731,7 +758,7 @@ def test_ids_counted_per_frame_link_the_mother_of_the_frame_before() -> None:
     rows = [(1, 0, 1, -1), (2, 0, 2, -1), (2, 1, 1, 2), (2, 2, 1, 1), (3, 3, 1, 1), (4, 3, 2, 1)]
     table = _detections(rows)
     assert imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX) == []
-    tracks = conform_imported_tracks(table, FOVS)
+    tracks, _ = conform_imported_tracks(table, FOVS)
     assert _mothers(tracks) == {1: -1, 2: -1, 3: 2, 4: 2}
 
 
@@ -748,7 +775,7 @@ def test_the_plate_is_numbered_at_once_as_each_fov_apart(truth: pd.DataFrame) ->
         apart.append(conform_tracks_table(rows, is_3d=True).assign(fov_name=fov))
     expected = pd.concat(apart, ignore_index=True).loc[:, ["fov_name", *track_columns(True)]]
     assert expected["parent_track_id"].ne(-1).any()  # daughters: their first parent_id is looked up
-    pd.testing.assert_frame_equal(conform_imported_tracks(table, plate_order), expected)
+    pd.testing.assert_frame_equal(conform_imported_tracks(table, plate_order)[0], expected)
     at_once = number_detections(table, by="fov_name")
     for fov, rows in at_once.groupby("fov_name"):
         alone = number_detections(table[table["fov_name"] == fov])
@@ -765,7 +792,7 @@ def test_ids_counted_per_frame_link_mothers_sharing_a_last_id(caplog: pytest.Log
     table = _detections(rows)
     assert imported_tracks_problems(table, fov_names=FOVS, shape_tzyx=SHAPE_TZYX) == []
     with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
-        tracks = conform_imported_tracks(table, FOVS)
+        tracks, _ = conform_imported_tracks(table, FOVS)
     assert _mothers(tracks) == {1: -1, 2: 1, 3: 1, 4: -1, 5: 4, 6: 4}
     assert "not linked" not in caplog.text
 
@@ -777,7 +804,7 @@ def test_a_parent_id_naming_a_track_ending_later_is_no_link(caplog: pytest.LogCa
     give (ids of another convention): the FOV's links are not read, said at WARNING."""
     others = [(4, 0, 7, 10), (4, 1, 11, 7), (5, 0, 9, -1), (5, 1, 10, 9)]
     with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
-        tracks = conform_imported_tracks(_detections(_CLEAN_DIVISION + others), FOVS)
+        tracks, _ = conform_imported_tracks(_detections(_CLEAN_DIVISION + others), FOVS)
     assert _mothers(tracks) == {1: -1, 2: -1, 3: -1, 4: -1, 5: -1}
     assert "frame(s) between" not in caplog.text
     disagree = "parent_id column disagrees with their track_id, t and parent_track_id in 3 of 10 rows"

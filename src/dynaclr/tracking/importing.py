@@ -79,7 +79,8 @@ PLATE_FRAMES = "plate_frames"
 #: when none).
 CTC_CONTINUATIONS = "ctc_continuations_merged"
 #: Key of the record's ``config``: the WARNINGs the import logged about tracks it could not tell wrong
-#: (:func:`imported_tracks_warnings`; ``[]`` when none).
+#: (the ``parent_id`` links not read, :func:`log_unlinked_parent_ids`, then
+#: :func:`imported_tracks_warnings`; ``[]`` when none).
 IMPORT_WARNINGS = "import_warnings"
 
 
@@ -165,12 +166,13 @@ def import_tracks(
             f"tracks ({config.format}, {config.path}) do not fit the plate: "
             f"{len(problems)} problem(s):\n" + "\n".join(problems)
         )
-    tracks = conform_imported_tracks(table, fov_names)
+    tracks, conform_warnings = conform_imported_tracks(table, fov_names)  # logged as they are found
     warnings = imported_tracks_warnings(
         tracks, config.format, shape_tzyx=tuple(shape_tzyx), pixel_size_um=pixel_size_um
     )
     for warning in warnings:
         logger.warning("tracks (%s): %s", config.path, warning)
+    warnings = conform_warnings + warnings
     present = set(tracks["fov_name"].unique())
     untracked = [fov for fov in fov_names if fov not in present]
     if untracked:
@@ -966,11 +968,15 @@ def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> ParentIdLinks
     )
 
 
-def log_unlinked_parent_ids(unlinked: pd.DataFrame) -> None:
+def log_unlinked_parent_ids(unlinked: pd.DataFrame) -> str | None:
     """Say at WARNING the daughters' links :func:`parent_id_lineage` did not read (its ``unlinked``):
-    the count and the first few, each with its FOV, track, the track named and the frames between."""
+    the count and the first few, each with its FOV, track, the track named and the frames between.
+
+    Returns:
+        the WARNING's text (for the record's ``import_warnings``), None where every link was read.
+    """
     if unlinked.empty:
-        return
+        return None
     shown = [
         f"FOV {row.fov_name} track {row.track_id} (first t {row.t}) naming track {row.parent_track} "
         f"(last t {row.parent_t}, "
@@ -978,16 +984,15 @@ def log_unlinked_parent_ids(unlinked: pd.DataFrame) -> None:
         for row in unlinked.head(SHOWN_ROWS).itertuples(index=False)
     ]
     more = f" ... and {len(unlinked) - SHOWN_ROWS} more" if len(unlinked) > SHOWN_ROWS else ""
-    logger.warning(
-        "%d tracks' first parent_id names another track's last detection not in the frame before, or a "
-        "track so named by more than %d tracks (a none marker): not linked, these tracks have no mother "
-        "(a daughter first seen after a missed frame, or a track continued under a new id after a gap: "
-        "give the mother in parent_track_id, or the same track_id for one cell): %s%s",
-        len(unlinked),
-        MOST_DAUGHTERS,
-        "; ".join(shown),
-        more,
+    message = (
+        f"{len(unlinked)} tracks' first parent_id names another track's last detection not in the frame "
+        f"before, or a track so named by more than {MOST_DAUGHTERS} tracks (a none marker): not linked, "
+        "these tracks have no mother (a daughter first seen after a missed frame, or a track continued "
+        "under a new id after a gap: give the mother in parent_track_id, or the same track_id for one "
+        f"cell): {'; '.join(shown)}{more}"
     )
+    logger.warning("%s", message)
+    return message
 
 
 def _fovs_agreeing_with_links(rows: pd.DataFrame, links: pd.DataFrame, ambiguous_rows: set[int]) -> set[str]:
@@ -1300,13 +1305,25 @@ def number_detections(tracks: pd.DataFrame, by: str | None = None) -> pd.DataFra
     return rows
 
 
-def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> pd.DataFrame:
+def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
     """The checked raw table as the ``tracks`` artifact: FOVs in plate order (``fov_names``, each once;
-    rows of other FOVs are left out), each sorted by track and t."""
+    rows of other FOVs are left out), each sorted by track and t; and the WARNINGs logged on the way
+    that the record's ``import_warnings`` keeps (the ``parent_id`` links not read; ``[]`` when none).
+
+    Raises:
+        ValueError: ``fov_names`` names a FOV more than once.
+    """
+    names = pd.Series(list(fov_names), dtype=object)
+    repeated = list(names[names.duplicated()].unique())
+    if repeated:
+        raise ValueError(
+            f"fov_names: expected each of the plate's {len(names)} FOVs once, found repeated "
+            f"{repeated[:SHOWN_ROWS]}{' ...' if len(repeated) > SHOWN_ROWS else ''}"
+        )
     typed, links = typed_tracks_and_links(table)
     is_3d = "z" in typed.columns
     _log_parent_id_lineage(table, typed)
-    log_unlinked_parent_ids(links.unlinked)
+    unlinked_warning = log_unlinked_parent_ids(links.unlinked)
     keeping = _fovs_keeping_given_ids(table, typed, links.unlinked)
     if keeping:
         typed["id"] = _numeric(table["id"]).to_numpy()
@@ -1321,4 +1338,4 @@ def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> pd
     ]
     combined = conform_tracks_table(pd.concat(pieces, ignore_index=True), is_3d, by=["fov_name"])
     combined["fov_name"] = combined["fov_name"].astype(str)
-    return combined
+    return combined, [unlinked_warning] if unlinked_warning else []
