@@ -44,7 +44,8 @@ def write_plate(path: Path, n_fovs: int) -> list[str]:
 
 
 def timed(step: Callable[[], tuple[int, ...]], repeats: int) -> tuple[float, tuple[int, ...]]:
-    seconds, shape = [], ()
+    seconds: list[float] = []
+    shape: tuple[int, ...] = ()
     for _ in range(repeats):
         start = time.perf_counter()
         shape = step()
