@@ -833,14 +833,10 @@ def _repeated_cell_problems(numbers: pd.DataFrame, where: pd.Series) -> list[str
     return problems
 
 
-def typed_tracks(table: pd.DataFrame) -> pd.DataFrame:
-    """The checked columns typed: ``fov_name`` str, ids and ``t`` int64 (no parent: -1), centroids float64."""
-    return typed_tracks_and_links(table)[0]
-
-
 def typed_tracks_and_links(table: pd.DataFrame) -> tuple[pd.DataFrame, ParentIdLinks]:
-    """:func:`typed_tracks` and the :func:`parent_id_lineage` it read (no link where the table has no
-    ``id`` and ``parent_id``), computed once for the checks and the conforming."""
+    """The checked columns typed (``fov_name`` str, ids and ``t`` int64, no parent -1, centroids
+    float64; a mother ``parent_id`` gives where ``parent_track_id`` gives none) and the
+    :func:`parent_id_lineage` read (no link where the table has no ``id`` and ``parent_id``)."""
     links = ParentIdLinks(pd.Series(NO_PARENT, index=table.index), _NO_ROWS, _NO_ROWS)
     typed = pd.DataFrame(
         {
@@ -910,7 +906,7 @@ def parent_id_lineage(typed: pd.DataFrame, table: pd.DataFrame) -> ParentIdLinks
       id 0).
 
     Args:
-        typed: :func:`typed_tracks`'s columns (``parent_track_id`` as given, -1 none).
+        typed: the typed columns of :func:`typed_tracks_and_links` (``parent_track_id`` as given, -1 none).
         table: the raw table, with ``id`` and ``parent_id`` (integers or not: others link nothing).
 
     Returns:
