@@ -555,7 +555,7 @@ def test_missing_channel_names_and_sampling_are_asked_for(
             "pixel_size_um",
             r"tiffs/A1-site0/img_t000\.tif: its metadata gives no pixel_size_um.*tiff\.pixel_size",
         ),
-        ("axes", r"tiffs/A1-site0/img_t000\.tif: the metadata gives no axis order.*tiff\.axes"),
+        ("axes", r"tiffs/A1-site0/img_t000\.tif: its 20 pages carry no metadata saying whether.*tiff\.axes"),
     ):
         config = plain_config(tiny_plate["plate"], **{key: None})
         with pytest.raises(ValueError, match=expected):
@@ -1277,12 +1277,10 @@ def test_resolution_tags_read_or_ignored_give_the_configs_pixel_size(tmp_path: P
         read_tiff_sampling(unstated)
 
 
-def test_a_renamed_single_file_ome_tiff_is_told_to_restore_its_name(tmp_path: Path, monkeypatch) -> None:
-    """A single-file OME-TIFF renamed after writing (its TiffData UUID FileName naming its original
-    name) was refused as spanning other files with no hint; the refusal says it may have been renamed
-    and names the original name to restore."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "mm").mkdir()
+def write_ome_naming_its_file_acquired(path: Path) -> None:
+    """A single-file OME-TIFF of 2 time points whose OME-XML places its planes in file
+    ``acquired.ome.tif`` (``TiffData`` ``UUID`` ``FileName``), written at ``path``: renamed after writing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     uuid = "urn:uuid:11111111-2222-3333-4444-555555555555"
     xml = (  # no UUID on OME itself (tifffile then matches the files by name)
         '<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/'
@@ -1296,7 +1294,7 @@ def test_a_renamed_single_file_ome_tiff_is_told_to_restore_its_name(tmp_path: Pa
         )
         + "</Pixels></Image></OME>"
     )
-    with tifffile.TiffWriter(tmp_path / "mm" / "acquired.ome.tif") as writer:
+    with tifffile.TiffWriter(path) as writer:
         for t in range(2):
             writer.write(
                 np.full((8, 8), t, np.uint16),
@@ -1304,6 +1302,14 @@ def test_a_renamed_single_file_ome_tiff_is_told_to_restore_its_name(tmp_path: Pa
                 metadata=None,
                 contiguous=False,
             )
+
+
+def test_a_renamed_single_file_ome_tiff_is_told_to_restore_its_name(tmp_path: Path, monkeypatch) -> None:
+    """A single-file OME-TIFF renamed after writing (its TiffData UUID FileName naming its original
+    name) was refused as spanning other files with no hint; the refusal says it may have been renamed
+    and names the original name to restore."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_naming_its_file_acquired(tmp_path / "mm" / "acquired.ome.tif")
     shutil.copy(tmp_path / "mm" / "acquired.ome.tif", tmp_path / "mm" / "Pos0.ome.tif")  # a renamed copy
     config = TiffSourceConfig(files="mm/Pos{position}.ome.tif")
     with pytest.raises(
@@ -1312,3 +1318,95 @@ def test_a_renamed_single_file_ome_tiff_is_told_to_restore_its_name(tmp_path: Pa
         r"acquired\.ome\.tif\), restore its original name acquired\.ome\.tif",
     ):
         tiff_layout(config, find_tiff_files(config), "raw.zarr")
+
+
+def test_a_fiji_stack_of_slices_stating_neither_spacing_nor_interval_needs_its_axes(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """Fiji saves a time-lapse not made a hyperstack as slices (ImageJ slices=5, frames=1, no spacing,
+    no finterval): with the config stating the interval and a z step it converted as one frame of a
+    5-slice z-stack, with exit 0. Nothing in the file tells slices from time points: refused naming the
+    file, the metadata's slices and frames and the fixes; tiff.axes 'TYX' reads them as time points,
+    with a WARNING that the metadata calls them slices; 'ZYX' as slices."""
+    monkeypatch.chdir(tmp_path)
+    movie = np.arange(5 * 8 * 10, dtype=np.uint16).reshape(5, 8, 10)
+    metadata = {"axes": "ZYX", "unit": "um"}  # no spacing, no finterval
+    tifffile.imwrite(tmp_path / "Pos0.tif", movie, imagej=True, resolution=(2, 2), metadata=metadata)
+    base = {"files": "{position}.tif", "channel_names": ["GFP"], "time_interval_minutes": 5}
+    for given in ({}, {"z_step_um": 1.0}):
+        config = TiffSourceConfig.model_validate({**base, **given})
+        with pytest.raises(
+            ValueError,
+            match=r"Pos0\.tif: its ImageJ metadata gives 5 slices and 1 frame, with no slice spacing and no "
+            r"frame interval.*give tiff\.axes 'TYX' to read the slices as time points.*'ZYX' to read them "
+            r"as slices.*Image > Hyperstacks > Re-order Hyperstacks",
+        ):
+            tiff_layout(config, find_tiff_files(config), "raw.zarr")
+        with pytest.raises(ValueError, match=r"ImageJ metadata gives 5 slices and 1 frame"):
+            read_tiff_sampling(config)
+    with caplog.at_level("WARNING", logger="dynaclr.convert.tiff"):
+        movie_config = TiffSourceConfig.model_validate({**base, "axes": "TYX"})
+        converted = convert(movie_config, tmp_path / "movie.zarr")
+    np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], movie[:, None, None])
+    assert "its ImageJ metadata calls them slices (slices=5, frames=1)" in caplog.text
+    stack_config = TiffSourceConfig.model_validate({**base, "axes": "ZYX", "z_step_um": 1.0})
+    stack = convert(stack_config, tmp_path / "stack.zarr")
+    np.testing.assert_array_equal(raw_images(stack)["A/1/Pos0"], movie[None, None])
+
+
+def test_pages_without_metadata_need_axes_naming_their_count(tmp_path: Path, monkeypatch) -> None:
+    """A multi-page TIFF with no ImageJ, OME or tifffile description (pages written one by one): its
+    pages are no axis; the refusal suggested 'ZYX' alone, a guess of slices. It names the page count
+    and both readings, and the axes given read them as given."""
+    monkeypatch.chdir(tmp_path)
+    movie = np.arange(5 * 8 * 10, dtype=np.uint16).reshape(5, 8, 10)
+    with tifffile.TiffWriter(tmp_path / "Pos0.tif", ome=False) as writer:
+        for page in movie:
+            writer.write(page, description=None, metadata=None, contiguous=False)
+    base = {"files": "{position}.tif", "channel_names": ["GFP"], "time_interval_minutes": 5}
+    config = TiffSourceConfig.model_validate({**base, "pixel_size_um": 0.5, "z_step_um": 1.0})
+    with pytest.raises(
+        ValueError,
+        match=r"Pos0\.tif: its 5 pages carry no metadata saying whether they are slices, time points or "
+        r"channels .*give tiff\.axes: 'ZYX' for slices, 'TYX' for time points",
+    ):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    movie_config = config.model_copy(update={"axes": "TYX"})
+    np.testing.assert_array_equal(
+        raw_images(convert(movie_config, tmp_path / "raw.zarr"))["A/1/Pos0"], movie[:, None, None]
+    )
+
+
+def test_a_renamed_ome_tiff_whose_original_is_gone_says_so(tmp_path: Path, monkeypatch) -> None:
+    """A single-file OME-TIFF renamed after writing, its original name absent: tifffile cannot place
+    its planes (its OME-XML puts them in the original file), drops the OME series and reads the pages
+    as 'IYX', so the file was refused as giving no axis order (give tiff.axes: a reading without its
+    OME metadata). The refusal names the file the OME-XML references and to restore its name."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_naming_its_file_acquired(tmp_path / "mm" / "Pos0.ome.tif")
+    not_found = (
+        r"Pos0\.ome\.tif: its OME-XML places its planes in acquired\.ome\.tif \(TiffData UUID FileName\), "
+        r"not found in mm: .*renamed after writing, restore its original name acquired\.ome\.tif"
+    )
+    for axes in (None, "TYX"):  # axes given would read the pages without the OME metadata
+        config = TiffSourceConfig(files="mm/Pos{position}.ome.tif", axes=axes)
+        with pytest.raises(ValueError, match=not_found):
+            tiff_layout(config, find_tiff_files(config), "raw.zarr")
+
+
+def test_each_files_own_delta_t_interval_is_checked_by_the_conversion(tmp_path: Path, monkeypatch) -> None:
+    """The conversion job (one per dataset) reads every file's header: a later file whose planes'
+    DeltaT give another interval than the first's is refused there, not only by the dry run."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_delta_t_movie(tmp_path / "Pos0.ome.tif", [0.0, 300.0, 600.0])
+    write_ome_delta_t_movie(tmp_path / "Pos1.ome.tif", [0.0, 600.0, 1200.0])
+    for interval in (None, 5.0):
+        config = TiffSourceConfig(files="{position}.ome.tif", time_interval_minutes=interval)
+        files = tuple(find_tiff_files(config))
+        with pytest.raises(
+            ValueError, match=r"Pos1\.ome\.tif: its metadata gives time_interval_minutes = 10"
+        ):
+            convert_tiff(
+                config, ConvertTiffInputs(tiffs=files), ConvertTiffOutputs(plate=tmp_path / "raw.zarr")
+            )
+        assert not (tmp_path / "raw.zarr").exists()

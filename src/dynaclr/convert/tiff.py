@@ -74,6 +74,11 @@ class TiffHeader:
             :func:`_check_plane_steps`), else None.
         pixel_size_in_inches: ``pixel_size_um`` is from resolution tags in inches (a writer's or
             scanner's default unit, no microscope's calibration): it only checks a config's value.
+        slices_or_time_points: where the axes are the metadata's (no ``tiff.axes``) and ImageJ's
+            metadata gives several slices, one frame and neither a slice spacing nor a frame interval
+            (Fiji's time-lapse not made a hyperstack, or a z-stack: nothing tells which), the slices
+            and frames as ImageJ gives them (refused by the sampling, which knows whether the files
+            hold one time point each), else None.
     """
 
     shape: tuple[int, ...]
@@ -90,6 +95,7 @@ class TiffHeader:
     pixel_size_from_resolution: bool = False
     time_interval_uneven: tuple[float, str] | None = None
     pixel_size_in_inches: bool = False
+    slices_or_time_points: tuple[int, int] | None = None
 
     def sizes(self) -> dict[str, int]:
         """Size of each plate axis (1 for an axis the file lacks)."""
@@ -618,6 +624,62 @@ def _files_spanned(path: Path, tiff: tifffile.TiffFile, series: tifffile.TiffPag
     )
 
 
+def _ome_files_not_found(
+    path: Path, tiff: tifffile.TiffFile, series: tifffile.TiffPageSeries
+) -> ValueError | None:
+    """The error for an OME-TIFF whose OME-XML places its planes in files (``TiffData`` ``UUID``
+    ``FileName``) not found beside it, where tifffile therefore dropped its OME series (kind
+    ``generic``: its pages read as ``IYX``, without the OME axes), else None: a single file renamed
+    after writing, its OME-XML naming the original name. It was refused as giving no axis order (with
+    ``tiff.axes``, read without its OME metadata)."""
+    if not tiff.is_ome or series.kind == "ome" or not tiff.ome_metadata:
+        return None
+    try:
+        elements = list(ElementTree.fromstring(tiff.ome_metadata).iter())
+    except ElementTree.ParseError:  # OME-XML tifffile could not parse: no file it names
+        return None
+    named = sorted(
+        {name for element in elements if _tag(element) == "UUID" and (name := element.get("FileName"))}
+    )
+    missing = [name for name in named if not (path.parent / name).is_file()]
+    if not missing:
+        return None
+    shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} files)" if len(missing) > 5 else "")
+    renamed = (
+        f"; if {path.name} was renamed after writing, restore its original name {missing[0]}"
+        if len(named) == 1
+        else "; dynaclr reads one self-contained file per position (or per position and time point): "
+        "save each position's planes as one file (e.g. with Bio-Formats' bfconvert)"
+    )
+    return ValueError(
+        f"{path}: its OME-XML places its planes in {shown} (TiffData UUID FileName), not found in "
+        f"{path.parent}: tifffile cannot read its OME metadata (it reads its {len(series.pages)} pages "
+        f"as {series.axes!r}, no axes){renamed}"
+    )
+
+
+def _slices_or_time_points(imagej: dict[str, Any], found_axes: str) -> tuple[int, int] | None:
+    """ImageJ's slices and frames where its metadata (``imagej``) gives several slices, one frame
+    and neither ``spacing`` nor ``finterval`` (the axes tifffile reads, ``found_axes``, then have Z
+    and no T), else None: Fiji saves a time-lapse not made a hyperstack so, and a z-stack of 1 µm
+    steps (ImageJ writes no spacing of 1) too."""
+    slices, frames = int(imagej.get("slices", 1) or 1), int(imagej.get("frames", 1) or 1)
+    stated = _float(imagej.get("spacing")) or _float(imagej.get("finterval"))
+    if not imagej or slices < 2 or frames > 1 or stated or "Z" not in found_axes or "T" in found_axes:
+        return None
+    return slices, frames
+
+
+def _slices_read_as_time(imagej: dict[str, Any], found_axes: str, axes: str) -> str:
+    """What a relabelling WARNING adds where ``axes`` read ImageJ's slices as time points."""
+    if not imagej or "Z" not in found_axes or "T" in found_axes or "T" not in axes or "Z" in axes:
+        return ""
+    return (
+        f"; its ImageJ metadata calls them slices (slices={imagej.get('slices', 1)}, "
+        f"frames={imagej.get('frames', 1)}): they are read as time points"
+    )
+
+
 def _unflattened(
     path: Path, shape: tuple[int, ...], found_axes: str, axes: str, n_channels: int | None
 ) -> tuple[int, ...]:
@@ -777,6 +839,7 @@ def read_tiff_header(
     not known from metadata (letters other than TCZYX), or that do not fit the image's dimensions.
     """
     path = Path(path)
+    axes_given = axes  # ``axes`` becomes the metadata's where not given
     try:
         with tifffile.TiffFile(path) as tiff:
             if len(tiff.series) != 1:
@@ -787,6 +850,9 @@ def read_tiff_header(
             series = tiff.series[0]
             if (spanned := _files_spanned(path, tiff, series)) is not None:
                 raise spanned
+            if (not_found := _ome_files_not_found(path, tiff, series)) is not None:
+                raise not_found
+            imagej = dict(tiff.imagej_metadata or {}) if tiff.is_imagej else {}
             shape, found_axes, dtype = tuple(int(n) for n in series.shape), str(series.axes), series.dtype
             values: dict[str, Any] = {}
             axes_from_metadata = bool(tiff.is_ome or tiff.is_imagej or _shaped_axes(tiff))
@@ -801,6 +867,13 @@ def read_tiff_header(
     except (OSError, tifffile.TiffFileError) as err:
         raise ValueError(f"{path}: not a readable TIFF file ({err})") from err
     if axes is None:
+        if not axes_from_metadata and len(shape) == 3 and found_axes[0] in "IQ":
+            raise ValueError(
+                f"{path}: its {shape[0]} pages carry no metadata saying whether they are slices, time "
+                f"points or channels (no OME, ImageJ or tifffile description; tifffile reads shape {shape} "
+                f"as {found_axes!r}); give tiff.axes: 'ZYX' for slices, 'TYX' for time points, 'CYX' for "
+                "channels (or more letters, e.g. 'CZYX', with tiff.channel_names where they hold channels)"
+            )
         if set(found_axes) - set(PLATE_AXES) or len(set(found_axes)) != len(found_axes):
             raise ValueError(
                 f"{path}: the metadata gives no axis order tifffile can read as TCZYX (it reads shape "
@@ -821,11 +894,12 @@ def read_tiff_header(
         # other letters: tiff.axes relabels what the writer's defaults got wrong (tifffile writes a
         # stack without axes as CYX; Fiji saves a time-lapse not made a hyperstack as slices, ZYX)
         logger.warning(
-            "%s: tiff.axes %r relabels the axes %r its metadata gives (shape %s)",
+            "%s: tiff.axes %r relabels the axes %r its metadata gives (shape %s)%s",
             path,
             axes,
             found_axes,
             shape,
+            _slices_read_as_time(imagej, found_axes, axes),
         )
     elif len(axes) != len(shape):
         unflattened = _unflattened(path, shape, found_axes, axes, n_channels)
@@ -869,6 +943,7 @@ def read_tiff_header(
         pixel_size_from_resolution=values.get("pixel_size_from_resolution", False),
         time_interval_uneven=values.get("time_interval_uneven"),
         pixel_size_in_inches=values.get("pixel_size_in_inches", False),
+        slices_or_time_points=_slices_or_time_points(imagej, found_axes) if axes_given is None else None,
     )
 
 
@@ -1067,6 +1142,22 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
     first_path, first = next(iter(headers.items()))
     sizes = first.sizes()
     n_t = len(next(iter(files.files.values()))) if files.per_time_point else sizes["T"]
+    if first.slices_or_time_points is not None and not files.per_time_point:
+        slices, frames = first.slices_or_time_points
+        declared = (
+            f"; tiff.time_interval_minutes = {config.time_interval_minutes:g} declares a time-lapse, "
+            "which it would convert as one time point"
+            if config.time_interval_minutes is not None
+            else ""
+        )
+        raise ValueError(
+            f"{first_path}: its ImageJ metadata gives {slices} slices and {frames} frame, with no slice "
+            "spacing and no frame interval: a z-stack, or a time-lapse Fiji saved as slices (a stack "
+            f"not made a hyperstack){declared}; give tiff.axes {first.axes.replace('Z', 'T')!r} to read "
+            f"the slices as time points (with a warning), or {first.axes!r} to read them as slices, or "
+            "in Fiji make them frames (Image > Hyperstacks > Re-order Hyperstacks, or Stack to "
+            "Hyperstack) and save the file again"
+        )
     if first.pixel_size_not_read is not None:  # once, not per file (10^5 files of one time point)
         logger.warning("%s: %s", first_path, first.pixel_size_not_read)
     if first.pixel_size_from_resolution and not first.pixel_size_in_inches and config.pixel_size_um is None:
