@@ -13,6 +13,7 @@ from dynaclr.pseudotime import (
     align_tracks,
     c_backend_available,
     dtw as dtw_module,
+    fill_frame_gaps,
     path_skew,
     pseudotime_from_path,
     sliding_window_alignment,
@@ -210,3 +211,21 @@ def test_normalize_false_compares_magnitudes_and_true_only_directions(align) -> 
     diff = reference[raw.path[:, 0]] - query[raw.path[:, 1]]
     assert raw.cost == pytest.approx(float((diff**2).sum()))
     assert raw.normalized_cost < 4.0
+
+
+def test_fill_frame_gaps_interpolates_missing_frames_only() -> None:
+    """Missing frames are linear between their neighbours; observed ones are kept as given."""
+    t = np.array([3, 4, 7, 8])
+    values = np.array([[0.0, 1.0], [1.0, 1.0], [4.0, -2.0], [5.0, 0.3]])
+    filled, frames, observed = fill_frame_gaps(values, t)
+    assert frames.tolist() == [3, 4, 5, 6, 7, 8]
+    assert observed.tolist() == [True, True, False, False, True, True]
+    np.testing.assert_array_equal(filled[observed], values)
+    np.testing.assert_allclose(filled[2:4], [[2.0, 0.0], [3.0, -1.0]])
+    same, frames, observed = fill_frame_gaps(values[:2], t[:2])
+    assert observed.all() and frames.tolist() == [3, 4]
+    np.testing.assert_array_equal(same, values[:2])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        fill_frame_gaps(values, np.array([3, 5, 5, 8]))
+    with pytest.raises(ValueError, match="integer frames"):
+        fill_frame_gaps(values, t.astype(float))

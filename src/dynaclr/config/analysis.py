@@ -381,6 +381,19 @@ class PseudotimeConfig(StrictModel):
         4, ge=1, description="Automatic reference: frames kept from the onset frame on (onset included)."
     )
     min_query_frames: int = Field(6, ge=2, description="Lineage series shorter than this are not aligned.")
+    max_interpolated_gap_frames: int = Field(
+        3,
+        ge=0,
+        description=(
+            "Lineage series (queries and the reference) that skip frames (a cell the tracker missed, a frame "
+            "QC dropped) are put on their regular frame grid before DTW, each missing frame linearly "
+            "interpolated between its neighbours, so warping steps frame by frame; interpolated frames are "
+            "aligned but never written nor reported as an onset. A query with a gap longer than this many "
+            "missing frames is not aligned (counted in the pseudo-time's provenance, frame_gaps, and a "
+            "WARNING); a reference with one keeps its observed frames (WARNING). 0 aligns gap-free series "
+            "only."
+        ),
+    )
     method: Literal["subsequence", "sliding"] = Field(
         "subsequence", description="Subsequence DTW (one pass) or the sliding-window full-DTW reference."
     )

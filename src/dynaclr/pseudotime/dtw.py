@@ -327,6 +327,47 @@ def sliding_window_alignment(
     return _finish(ref, qry, path, d, "sliding")
 
 
+def fill_frame_gaps(
+    series: np.ndarray, t: np.ndarray | Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A trajectory observed at frames ``t`` put on its regular frame grid ``t[0] .. t[-1]``.
+
+    DTW steps from one sample to the next, so a series that skips frames (a cell missed by the
+    tracker, a frame dropped by QC) would be warped as if its samples followed one another, a gap of
+    ``g`` frames counted as one step. Each missing frame is filled by linear interpolation between
+    the observed frames on either side of its gap (:func:`numpy.interp` per feature).
+
+    Args:
+        series: ``(T, D)`` (or ``(T,)``) values at the observed frames.
+        t: ``(T,)`` integer frames, strictly increasing.
+
+    Returns:
+        ``(values, frames, observed)``: ``(F, D)`` values on the grid (``F = t[-1] - t[0] + 1``), the
+        ``(F,)`` frames and an ``(F,)`` bool mask, true where the frame was observed (its values are
+        the series' own, unchanged).
+    """
+    values = np.asarray(series, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    frames = np.asarray(t)
+    if frames.shape != (values.shape[0],) or frames.size == 0:
+        raise ValueError(f"t has shape {frames.shape}, expected ({values.shape[0]},) with at least one frame")
+    if not np.issubdtype(frames.dtype, np.integer):
+        raise ValueError(f"t must hold integer frames, found dtype {frames.dtype}")
+    if np.any(np.diff(frames) <= 0):
+        raise ValueError("t must be strictly increasing")
+    grid = np.arange(int(frames[0]), int(frames[-1]) + 1)
+    observed = np.zeros(grid.size, dtype=bool)
+    observed[frames - frames[0]] = True
+    if observed.all():
+        return values, grid, observed
+    filled = np.empty((grid.size, values.shape[1]))
+    for column in range(values.shape[1]):
+        filled[:, column] = np.interp(grid, frames, values[:, column])
+    filled[observed] = values  # the observed frames exactly, not re-interpolated
+    return filled, grid, observed
+
+
 def pseudotime_from_path(
     path: np.ndarray, reference_times: np.ndarray | Sequence[float], n_query: int
 ) -> np.ndarray:

@@ -32,17 +32,20 @@ Steps of :func:`pseudotime_stage` for one (model, dataset):
    reference with :func:`dynaclr.pseudotime.dtw.align_tracks` (subsequence DTW by default,
    dtaidistance's C backend). Reference times are frames relative to its onset, so a query
    frame's ``pseudotime`` is its estimated time since infection onset (frames; NaN outside the
-   matched window); a frame missing from the reference (a gap of its track) keeps the time of each
-   frame, so its times step by two there. Query series are aligned frame after observed frame: a
-   series that skips frames is aligned as if they followed one another (its pseudo-time across a
-   gap is off by about the frames missing), which a WARNING counts (:func:`_warn_frame_gaps`) and
-   its accuracy row shows (``n_frames`` below ``t_last - t_first + 1``). With several references
+   matched window). Series that skip frames (tracking gaps, frames QC dropped), queries and the
+   reference's cut alike, are aligned on their frame grid, each missing frame interpolated between
+   its neighbours (:func:`~dynaclr.pseudotime.dtw.fill_frame_gaps`), so DTW steps frame by frame and
+   its indices are frames; interpolated frames are neither written nor taken for an onset. A query
+   with a gap of more than ``max_interpolated_gap_frames`` missing frames is not aligned (a WARNING;
+   counted in :class:`FrameGaps`); a reference with one keeps its observed frames, whose times step
+   across the gap (a WARNING). With several references
    each series is aligned to every one and keeps the alignment of lowest normalised cost (column
    ``reference``: the reference's rank, 0 first).
 4. **Accuracy** (simulated data): a query's aligned onset is the first matched frame whose
    pseudo-time is ``>= 0`` (the frame aligned to the reference's onset); ``onset_error_frames =
    aligned_onset_t - true_onset_t`` for queries whose true onset is observed inside the series
-   (``t_first < onset <= t_last``), NaN otherwise. Without ground truth (a plate dataset, whose
+   (``t_first < onset <= t_last``), NaN otherwise; where the frame reaching 0 is interpolated, the
+   nearest observed matched frame (:func:`aligned_onsets`). Without ground truth (a plate dataset, whose
    automatic reference comes from the infection classifier's predictions) the table is written
    all the same: each lineage's ``aligned_onset_t`` is the estimate, ``true_onset_t`` and the
    errors are NaN and ``has_observed_onset`` is false, so summaries skip it.
@@ -55,6 +58,7 @@ alignment of an AnnData in memory.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Hashable, Sequence
@@ -83,7 +87,7 @@ from dynaclr.embeddings import (
 )
 from dynaclr.evaluation.temporal import counted_reason, no_adjacent_pairs_reason, warn_unlinked
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_csv, read_table, write_csv, write_table
-from dynaclr.pseudotime.dtw import align_tracks
+from dynaclr.pseudotime.dtw import align_tracks, fill_frame_gaps
 
 logger = logging.getLogger(__name__)
 
@@ -437,13 +441,24 @@ def _ranked_references(
 def aligned_onsets(pseudotime: pd.DataFrame) -> pd.DataFrame:
     """Per query, the first matched frame with ``pseudotime >= 0`` (``aligned_onset_t``; NaN if none).
 
+    With a column ``interpolated`` (frames filled in a tracking gap, :func:`align_rows`), those frames
+    are aligned but never the onset nor counted: where the first frame reaching 0 is interpolated the
+    onset is the nearest observed matched frame (ties: the later); ``n_frames, t_first, t_last`` and the
+    match count observed frames only.
+
     Args:
         pseudotime: output of :func:`dynaclr.pseudotime.dtw.align_tracks` with keys ``fov_name, query_id``.
     """
+    keys = ["fov_name", "query_id"]
     reached = pseudotime[pseudotime["in_match"] & (pseudotime["pseudotime"] >= 0)]
+    first = reached.groupby(keys, as_index=False)["t"].min().rename(columns={"t": "reached_t"})
+    if "interpolated" in pseudotime.columns:
+        pseudotime = pseudotime[~pseudotime["interpolated"].astype(bool)]
+    nearest = pseudotime[pseudotime["in_match"]][[*keys, "t"]].merge(first, on=keys)
+    nearest = nearest.assign(distance=(nearest["t"] - nearest["reached_t"]).abs(), later=-nearest["t"])
     onset = (
-        reached.groupby(["fov_name", "query_id"], as_index=False)["t"]
-        .min()
+        nearest.sort_values([*keys, "distance", "later"], kind="stable")
+        .drop_duplicates(keys)[[*keys, "t"]]
         .rename(columns={"t": "aligned_onset_t"})
     )
     summary = pseudotime.groupby(["fov_name", "query_id"], as_index=False).agg(
@@ -568,6 +583,34 @@ def onset_error_summary(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: i
     return pd.DataFrame(rows, columns=list(ONSET_ERROR_COLUMNS))
 
 
+@dataclass(frozen=True)
+class FrameGaps:
+    """Lineage series that skip frames, as :func:`align_rows` aligned them (the pseudo-time's provenance
+    ``frame_gaps``).
+
+    Attributes:
+        n_series_with_gaps: query series (long enough to align) that skip at least one frame.
+        n_series_interpolated: of those, the ones aligned on their frame grid (every gap at most
+            ``max_interpolated_gap_frames`` missing frames).
+        n_series_skipped: of those, the ones not aligned: a gap longer than that.
+        n_frames_interpolated: missing frames filled in the queries aligned.
+        longest_gap_frames: missing frames of the longest gap of any query series (0: none).
+        n_reference_frames_interpolated: missing frames filled in the references.
+    """
+
+    n_series_with_gaps: int = 0
+    n_series_interpolated: int = 0
+    n_series_skipped: int = 0
+    n_frames_interpolated: int = 0
+    longest_gap_frames: int = 0
+    n_reference_frames_interpolated: int = 0
+
+
+def longest_gap(t: np.ndarray) -> int:
+    """Missing frames of the longest gap of frames ``t`` (strictly increasing; 0: none)."""
+    return int(np.diff(t).max()) - 1 if len(t) > 1 else 0
+
+
 class Alignment(NamedTuple):
     """What :func:`align_embeddings` returns.
 
@@ -583,6 +626,7 @@ class Alignment(NamedTuple):
             series chose it, and the onset error of aligning every series to it alone.
         pca_components: the principal components the series were made of (``pca_components``, fewer
             where the matrix has fewer cells or columns), ``None`` without PCA.
+        frame_gaps: the series that skip frames: interpolated, or not aligned (:class:`FrameGaps`).
     """
 
     pseudotime: pd.DataFrame
@@ -591,6 +635,7 @@ class Alignment(NamedTuple):
     n_too_short: int
     per_reference: pd.DataFrame
     pca_components: int | None = None
+    frame_gaps: FrameGaps | None = None
 
     @property
     def reference(self) -> Reference:
@@ -738,11 +783,18 @@ def align_rows(
     all_series = lineage_series(cells, min_frames=1)
     division_frames = first_daughter_frames(cells) if config.event == "division" else None
     references = select_references(all_series, infection_state, config, division_frames)
-    shortest = config.min_query_frames
+    max_gap = config.max_interpolated_gap_frames
+    reference_grids = [_reference_on_grid(reference, max_gap) for reference in references]
+    long_enough = [s for s in all_series if len(s.rows) >= config.min_query_frames]
+    queries, frame_gaps = _series_within_gaps(long_enough, max_gap)
+    frame_gaps = dataclasses.replace(
+        frame_gaps,
+        n_reference_frames_interpolated=sum(int((~grid.observed).sum()) for grid in reference_grids),
+    )
     too_short = 0
     if config.method == "sliding":  # its windows are as long as the reference: shorter series cannot match
-        shortest = max(shortest, *(reference.stop - reference.first for reference in references))
-        too_short = sum(config.min_query_frames <= len(s.rows) < shortest for s in all_series)
+        shortest = max(len(grid.times) for grid in reference_grids)
+        too_short = sum(_grid_length(s, max_gap) < shortest for s in queries)
         if too_short:
             logger.warning(
                 "method sliding: %d lineage series shorter than the reference (%d frames) are not aligned; "
@@ -750,13 +802,14 @@ def align_rows(
                 too_short,
                 shortest,
             )
-    queries = [s for s in all_series if len(s.rows) >= shortest]
+        queries = [s for s in queries if _grid_length(s, max_gap) >= shortest]
     if not queries:
         raise ValueError(
-            f"no lineage series has >= {shortest} frames (min_query_frames, or the reference's length with "
-            "method sliding); lower pseudotime.min_query_frames"
+            f"no lineage series has >= {config.min_query_frames} frames (min_query_frames; with method "
+            f"sliding also the reference's length) and no gap of more than {max_gap} missing frames "
+            f"({frame_gaps.n_series_skipped} series skipped for a longer gap); lower "
+            "pseudotime.min_query_frames or raise pseudotime.max_interpolated_gap_frames"
         )
-    _warn_frame_gaps(queries)
     options: dict[str, Any] = {"penalty": config.step_penalty, "normalize": config.normalize}
     if config.method == "subsequence":
         options["min_length"] = config.min_match_frames
@@ -771,28 +824,35 @@ def align_rows(
                 reference.series.t[reference.stop - 1],
                 reference.onset_t,
             )
-    reference_matrices = [blocks.take(reference.rows) for reference in references]
+    reference_matrices = [
+        grid.fill(blocks.take(reference.rows), reference.series.t[reference.first : reference.stop])
+        for reference, grid in zip(references, reference_grids, strict=True)
+    ]
     parts: list[list[pd.DataFrame]] = [[] for _ in references]
     with tqdm(total=len(queries), desc=f"DTW ({config.method})", disable=not show_progress) as progress:
         for batch in query_batches(queries, blocks.block_rows):
             gathered = blocks.take(np.concatenate([s.rows for s in batch]))  # (frames of the batch, D)
             bounds = np.cumsum([0, *(len(s.rows) for s in batch)])
-            series: dict[Hashable, np.ndarray] = {
-                s.key: gathered[lo:hi] for s, lo, hi in zip(batch, bounds[:-1], bounds[1:], strict=True)
+            # each series on its frame grid (gaps interpolated), so DTW indices are frames
+            grids = {
+                s.key: fill_frame_gaps(gathered[lo:hi], s.t)
+                for s, lo, hi in zip(batch, bounds[:-1], bounds[1:], strict=True)
             }
-            for rank, reference in enumerate(references):
-                parts[rank].append(
-                    align_tracks(
-                        reference_matrices[rank],
-                        series,
-                        reference_times=reference.times,
-                        query_times={s.key: s.t for s in batch},
-                        method=config.method,
-                        key_names=("fov_name", "query_id"),
-                        show_progress=False,
-                        **options,
-                    )
+            series: dict[Hashable, np.ndarray] = {key: grid[0] for key, grid in grids.items()}
+            observed = np.concatenate([grid[2] for grid in grids.values()])
+            for rank, grid in enumerate(reference_grids):
+                aligned = align_tracks(
+                    reference_matrices[rank],
+                    series,
+                    reference_times=grid.times,
+                    query_times={key: grid[1] for key, grid in grids.items()},
+                    method=config.method,
+                    key_names=("fov_name", "query_id"),
+                    show_progress=False,
+                    **options,
                 )
+                # interpolated frames are aligned, never written nor taken for an onset (aligned_onsets)
+                parts[rank].append(aligned.assign(interpolated=~observed))
             progress.update(len(batch))
             del gathered, series
     reference_keys = {reference.series.key for reference in references}
@@ -800,7 +860,7 @@ def align_rows(
     alone: list[pd.DataFrame] = []
     for rank, part in enumerate(parts):
         table = pd.concat(part, ignore_index=True) if len(part) > 1 else part[0]
-        table["track_id"] = np.concatenate([s.track_ids for s in queries])
+        table["track_id"] = np.concatenate([_grid_track_ids(s) for s in queries])
         table["is_reference_series"] = [
             (fov, query) in reference_keys
             for fov, query in zip(table["fov_name"], table["query_id"], strict=True)
@@ -818,28 +878,102 @@ def align_rows(
     chosen = pseudotime.drop_duplicates(["fov_name", "query_id"])[["fov_name", "query_id", "reference"]]
     accuracy = accuracy.merge(chosen, on=["fov_name", "query_id"], how="left", validate="one_to_one")
     per_reference = _reference_summary(references, alone, chosen)
-    return Alignment(pseudotime, accuracy[list(ALIGNMENT_COLUMNS)], references, too_short, per_reference)
-
-
-def _warn_frame_gaps(queries: Sequence[LineageSeries]) -> None:
-    """A WARNING counting the series that skip frames (tracks with gaps, e.g. imported ones closing
-    a gap): DTW steps from one observed frame to the next, so across a gap a query's pseudo-time is
-    compressed (off by about the frames missing); its accuracy row shows it as ``n_frames`` below
-    ``t_last - t_first + 1``."""
-    steps = [np.diff(s.t) for s in queries]
-    missing = np.array([int((step - 1).sum()) for step in steps])
-    if not missing.any():
-        return
-    longest = max(int(step.max()) - 1 for step in steps if step.size)
-    logger.warning(
-        "%d of %d lineage series skip frames (%d frames missing in all, longest gap %d frames): DTW aligns "
-        "observed frames one after the other, so their pseudo-time across a gap is off by about the frames "
-        "missing; their accuracy rows have n_frames < t_last - t_first + 1",
-        int(np.count_nonzero(missing)),
-        len(queries),
-        int(missing.sum()),
-        longest,
+    pseudotime = pseudotime[~pseudotime["interpolated"]].drop(columns="interpolated").reset_index(drop=True)
+    return Alignment(
+        pseudotime,
+        accuracy[list(ALIGNMENT_COLUMNS)],
+        references,
+        too_short,
+        per_reference,
+        frame_gaps=frame_gaps,
     )
+
+
+def _grid_track_ids(series: LineageSeries) -> np.ndarray:
+    """The track of each frame of a series' frame grid: an interpolated frame's is the frame's before it."""
+    grid = np.arange(int(series.t[0]), int(series.t[-1]) + 1)
+    return series.track_ids[np.searchsorted(series.t, grid, side="right") - 1]
+
+
+def _grid_length(series: LineageSeries, max_gap: int) -> int:
+    """Frames DTW aligns of a series: its frame grid's where its gaps are interpolated."""
+    return int(series.t[-1] - series.t[0]) + 1 if longest_gap(series.t) <= max_gap else len(series.t)
+
+
+def _series_within_gaps(
+    queries: Sequence[LineageSeries], max_gap: int
+) -> tuple[list[LineageSeries], FrameGaps]:
+    """The series whose every gap is at most ``max_gap`` missing frames (aligned on their frame grid,
+    :func:`~dynaclr.pseudotime.dtw.fill_frame_gaps`) and the counts of :class:`FrameGaps`; a WARNING
+    counts the series left out for a longer gap, an INFO the ones interpolated."""
+    gaps = [longest_gap(s.t) for s in queries]
+    kept = [s for s, gap in zip(queries, gaps, strict=True) if gap <= max_gap]
+    skipped = [(s, gap) for s, gap in zip(queries, gaps, strict=True) if gap > max_gap]
+    interpolated = [s for s, gap in zip(queries, gaps, strict=True) if 0 < gap <= max_gap]
+    counts = FrameGaps(
+        n_series_with_gaps=sum(gap > 0 for gap in gaps),
+        n_series_interpolated=len(interpolated),
+        n_series_skipped=len(skipped),
+        n_frames_interpolated=sum(int(s.t[-1] - s.t[0]) + 1 - len(s.t) for s in interpolated),
+        longest_gap_frames=max(gaps, default=0),
+    )
+    if skipped:
+        examples = ", ".join(f"{s.fov_name} {s.query_id} ({gap} frames)" for s, gap in skipped[:3])
+        logger.warning(
+            "%d of %d lineage series skip more than %d frames in one gap and are not aligned (e.g. FOV, leaf "
+            "track: %s; longest gap %d frames): raise analysis.pseudotime.max_interpolated_gap_frames to "
+            "interpolate across them",
+            len(skipped),
+            len(queries),
+            max_gap,
+            examples,
+            counts.longest_gap_frames,
+        )
+    if interpolated:
+        logger.info(
+            "%d of %d lineage series skip frames (gaps of at most %d frames): %d missing frames interpolated "
+            "so that DTW steps frame by frame; they are neither written nor taken for an onset",
+            len(interpolated),
+            len(queries),
+            max_gap,
+            counts.n_frames_interpolated,
+        )
+    return kept, counts
+
+
+@dataclass(frozen=True)
+class _ReferenceGrid:
+    """The frames DTW aligns of a reference: its cut's frame grid, or its observed frames where a gap
+    is longer than ``max_interpolated_gap_frames``."""
+
+    times: np.ndarray
+    observed: np.ndarray
+
+    def fill(self, values: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The reference's ``(M, D)`` values on these frames."""
+        return fill_frame_gaps(values, t)[0] if not self.observed.all() else values
+
+
+def _reference_on_grid(reference: Reference, max_gap: int) -> _ReferenceGrid:
+    """The reference's frames for DTW, its times since the onset (:attr:`Reference.times`): the frame
+    grid of its cut where every gap is at most ``max_gap`` missing frames; else its observed frames,
+    whose times step across the gap, and a WARNING."""
+    t = reference.series.t[reference.first : reference.stop]
+    gap = longest_gap(t)
+    if gap > max_gap:
+        logger.warning(
+            "The reference (FOV %s, leaf track %d) skips %d frames in one gap, more than "
+            "max_interpolated_gap_frames (%d): DTW aligns its observed frames one after the other, its times "
+            "stepping across the gap",
+            reference.series.fov_name,
+            reference.series.query_id,
+            gap,
+            max_gap,
+        )
+        return _ReferenceGrid(reference.times, np.ones(len(t), dtype=bool))
+    grid = np.arange(int(t[0]), int(t[-1]) + 1)
+    observed = np.isin(grid, t)
+    return _ReferenceGrid((grid - reference.onset_t).astype(np.float64), observed)
 
 
 def _nearest_reference(tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -1267,6 +1401,8 @@ def pseudotime_stage(
         "references": json.loads(alignment.per_reference.to_json(orient="records")),
         # pca_components is what the config asks; fewer where the matrix has fewer cells or columns
         "pca_components_used": alignment.pca_components,
+        # series that skip frames: on their frame grid, or not aligned (max_interpolated_gap_frames)
+        "frame_gaps": dataclasses.asdict(alignment.frame_gaps or FrameGaps()),
     }
     write_table(
         pseudotime, outputs.pseudotime, make_provenance(ArtifactKind.PSEUDOTIME, provenance_config, recorded)
