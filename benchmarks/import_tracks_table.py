@@ -6,12 +6,14 @@ forms: ``kept``, ultrack-style ``id``/``parent_id`` that link each track (kept a
 no ``id``/``parent_id`` columns (numbered as ultrack does); ``lineage``, ``parent_track_id`` giving each
 FOV's second half of the tracks a mother in the first half and ``id``/``parent_id`` of another
 convention (0 for none: renumbered, with the lineage). Prints the seconds per form and per 1,000 FOVs,
-and the rows per second, for each ``--fovs``. With ``--profile`` the first size is run under cProfile
+and the rows per second, for each ``--fovs``; with ``--checks``, the seconds of the checks and the
+conforming together as rule ``import_tracks`` runs them (:func:`checked_imported_tracks`, whose typing
+and ``parent_id`` lineage the conforming takes). With ``--profile`` the first size is run under cProfile
 too (top 15 by cumulative time).
 
 Usage::
 
-    python benchmarks/import_tracks_table.py --fovs 1000 10000 [--profile]
+    python benchmarks/import_tracks_table.py --fovs 1000 10000 [--checks] [--profile]
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from dynaclr.tracking.importing import conform_imported_tracks
+from dynaclr.tracking.importing import WHERE, checked_imported_tracks, conform_imported_tracks
 
 
 def synthetic_table(n_fovs: int, n_tracks: int, n_frames: int, form: str) -> pd.DataFrame:
@@ -54,6 +56,7 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=10)
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--forms", nargs="+", default=["kept", "renumbered", "lineage"])
+    parser.add_argument("--checks", action="store_true", help="time the checks and the conforming")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # the lineage form warns of renumbered FOVs once per run
@@ -64,8 +67,16 @@ def main() -> None:
         for form in args.forms:
             table = synthetic_table(n_fovs, args.tracks, args.frames, form)
             fov_names = list(pd.unique(table["fov_name"]))
+            if args.checks:  # each row named as the reader names it (file and line)
+                table[WHERE] = [f"tracks.csv line {line}" for line in range(2, len(table) + 2)]
             start = time.perf_counter()
-            tracks, _ = conform_imported_tracks(table, fov_names)
+            typed_and_links = None
+            if args.checks:
+                problems, typed_and_links = checked_imported_tracks(
+                    table, fov_names=fov_names, shape_tzyx=(args.frames, 1, 10, 10)
+                )
+                assert not problems, problems[:3]
+            tracks, _ = conform_imported_tracks(table, fov_names, typed_and_links)
             seconds = time.perf_counter() - start
             assert len(tracks) == len(table), (len(tracks), len(table))
             print(

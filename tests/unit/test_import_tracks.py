@@ -594,6 +594,28 @@ def test_lineage_held_only_in_parent_id_is_kept(
     assert (kept["id"] == kept["id_given"]).all() != renumbered
 
 
+def test_an_import_reads_the_parent_id_lineage_once(
+    truth: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks and the conforming each read the ``parent_id`` lineage of the whole table (the
+    import's costliest step on a plate of ultrack ids): the conforming now takes the checks'."""
+    from dynaclr.tracking import importing
+
+    calls: list[int] = []
+    lineage = importing.parent_id_lineage
+
+    def counted(typed: pd.DataFrame, table: pd.DataFrame) -> Any:
+        calls.append(len(table))
+        return lineage(typed, table)
+
+    monkeypatch.setattr(importing, "parent_id_lineage", counted)
+    table = _node_ids(_table(truth)).drop(columns="parent_track_id")
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    imported = run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    assert calls == [len(table)]
+    assert_same_tracks(imported, truth)  # the mothers still read from parent_id
+
+
 def test_ids_are_renumbered_only_in_the_fovs_that_need_them(
     truth: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

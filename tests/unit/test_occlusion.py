@@ -599,3 +599,54 @@ def test_the_true_onset_is_matched_within_the_configured_radius_on_finer_pixels(
     )
     assert source == "ground truth"
     assert onset.tolist() == index["track_id"].tolist()
+
+
+def test_a_null_radius_is_not_read_by_this_job_and_refused_where_the_truth_is_matched(tmp_path):
+    """The workflow hands ``max_match_distance_px`` null to the jobs that match no ground truth (so
+    editing it reruns none of them): the config takes null as 'not read by this job' (the script
+    dropped it before validating, and the provenance recorded the default 6 px the job never read);
+    with ground truth to match, null is refused by name, not passed on as a radius."""
+    from types import SimpleNamespace
+
+    from dynaclr.interpretation.occlusion_stage import _infection_onset
+
+    assert OcclusionConfig.model_validate({"max_match_distance_px": None}).max_match_distance_px is None
+    with pytest.raises(ValidationError, match="max_match_distance_px"):
+        OcclusionConfig.model_validate({"max_match_distance_px": 0})
+    truth = tmp_path / "truth.parquet"
+    with pytest.raises(ValueError, match=r"analysis.occlusion.max_match_distance_px: .* found null"):
+        _infection_onset(
+            SimpleNamespace(index=None), SimpleNamespace(ground_truth=truth), None, None, None, None
+        )
+
+
+@pytest.mark.parametrize(("tasks", "refused"), [(["infection", "division"], True), (["division"], False)])
+def test_the_workflow_config_refuses_a_null_radius_only_where_occlusion_matches_the_truth(tasks, refused):
+    """Written null in the config where occlusion draws infection on the simulated dataset with its
+    own infection classifier (the onset matched on the ground truth), the job failed at its end."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config import WorkflowConfig
+
+    config = tiny_workflow_config()
+    config["analysis"]["classification"] = {"tasks": ["infection", "division"]}
+    config["analysis"]["occlusion"] = {"enabled": True, "tasks": tasks, "max_match_distance_px": None}
+    if refused:
+        with pytest.raises(ValidationError, match=r"max_match_distance_px: expected a radius .* \['tiny'\]"):
+            WorkflowConfig.model_validate(config)
+    else:
+        occlusion = WorkflowConfig.model_validate(config).analysis.occlusion
+        assert occlusion.max_match_distance_px is None
+
+
+def test_the_provenance_records_a_radius_the_job_did_not_read_as_null(tiny_artifacts, tmp_path):
+    from dynaclr.io import read_zarr_provenance
+
+    config = OcclusionConfig(
+        enabled=True,
+        infection_offsets_frames=(-2, 0, 2),
+        division_offsets_frames=(-1, 1),
+        max_match_distance_px=None,
+    )
+    _, outputs = _run_stage(tiny_artifacts, tmp_path, config=config, ground_truth=False)
+    assert read_zarr_provenance(outputs.maps, "occlusion_maps").config["max_match_distance_px"] is None

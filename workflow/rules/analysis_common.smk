@@ -964,8 +964,8 @@ def occlusion_inputs(wildcards):
 
 def occlusion_config(wildcards):
     """occlusion_attribution's ``params.config``: analysis.occlusion's job params, its
-    ``max_match_distance_px`` None where the job does not read it (WorkflowConfig.occlusion_matches_truth);
-    the script leaves a None out (its default is never read)."""
+    ``max_match_distance_px`` None where the job does not read it (WorkflowConfig.occlusion_matches_truth;
+    OcclusionConfig takes None as 'not read by this job')."""
     config = analysis_config("occlusion")
     if not CONFIG.occlusion_matches_truth(wildcards.dataset):
         config["max_match_distance_px"] = None

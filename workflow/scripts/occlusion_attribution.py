@@ -5,17 +5,7 @@ from dynaclr.jobs import job_context
 
 with job_context(snakemake.log[0], snakemake.threads):
     occlusion_stage(
-        # max_match_distance_px is None where the job does not read it (rule occlusion_attribution)
-        OcclusionConfig.model_validate(
-            with_run_params(
-                {
-                    key: value
-                    for key, value in snakemake.params.config.items()
-                    if not (key == "max_match_distance_px" and value is None)
-                },
-                snakemake.params.run,
-            )
-        ),
+        OcclusionConfig.model_validate(with_run_params(snakemake.params.config, snakemake.params.run)),
         OcclusionInputs.from_rule(snakemake.input),
         OcclusionOutputs.from_rule(snakemake.output),
         model=snakemake.wildcards.model,

@@ -627,13 +627,15 @@ class OcclusionConfig(StrictModel):
         "Otsu mask is the region the attribution mass is measured in (the viral sensor in the shipped "
         "configs).",
     )
-    max_match_distance_px: float = Field(
+    max_match_distance_px: float | None = Field(
         6.0,
         gt=0.0,
         description="Radius (pixels) within which a simulated dataset's ground-truth cell matches a patch "
         "centre, giving the cells their true infection onset (read only where 'tasks' draw infection "
         "with the dataset's own infection classifier); left at its default there, refused before any job "
-        "runs on a plate whose pixels differ from 0.65 µm.",
+        "runs on a plate whose pixels differ from 0.65 µm. null: not read by this job (the workflow "
+        "hands null to the jobs that match no ground truth, so editing it reruns none of them; their "
+        "provenance records null); refused where a job matches the ground truth.",
     )
     perturbations_per_eval: int = Field(64, ge=1, description="Occluded copies of a patch encoded at a time.")
     device: Literal["auto", "cpu", "cuda"] = Field("cpu", description="Where the encoder runs.")

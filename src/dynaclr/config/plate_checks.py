@@ -1091,7 +1091,7 @@ def _matchings(
         _Matching(
             "occlusion",
             "position",
-            sorted(name for name in _occlusion_datasets(config) if config.occlusion_matches_truth(name)),
+            sorted(name for name in config.occlusion_datasets() if config.occlusion_matches_truth(name)),
             "ground-truth cells",
             "occlusion maps draw the infected cells of",
         ),
@@ -1105,20 +1105,6 @@ def _matchings(
             "distilled student is scored against",
         ),
     ]
-
-
-def _occlusion_datasets(config: WorkflowConfig) -> set[str]:
-    """The datasets rule occlusion_attribution runs on (``occlusion_pairs``): those whose own
-    annotations train classifiers, embedded by a model of ``analysis.occlusion.models``."""
-    occlusion = config.analysis.occlusion
-    if not occlusion.enabled:
-        return set()
-    embedded = {
-        name
-        for model in occlusion.models or config.contrastive_models
-        for name in config.embedded_datasets(model)
-    }
-    return embedded & set(config.classifier_training_datasets())
 
 
 def _track_matching_problems(

@@ -707,6 +707,7 @@ class WorkflowConfig(StrictModel):
                 f"{sorted(classified)}, so no classifier head exists for them; drop them from occlusion.tasks"
             )
         self._check_occlusion_has_pairs()
+        self._check_occlusion_radius()
         imported = [d.imports_tracks for d in self.datasets.values()]
         if self.exports.ctc_tracks and imported and all(imported):
             raise ValueError(
@@ -758,6 +759,20 @@ class WorkflowConfig(StrictModel):
             "analysis.classification.train_on), so occlusion attribution would run on nothing: annotate "
             "a dataset these models embed, or set analysis.occlusion.enabled to false"
         )
+
+    def _check_occlusion_radius(self) -> None:
+        """``analysis.occlusion.max_match_distance_px`` null means 'not read by this job' (what the
+        workflow hands the jobs that match no ground truth): written null in the config where a job
+        reads it (:meth:`occlusion_matches_truth`), that job failed after every job before it had run."""
+        occlusion = self.analysis.occlusion
+        if not occlusion.enabled or occlusion.max_match_distance_px is not None:
+            return
+        reading = sorted(name for name in self.occlusion_datasets() if self.occlusion_matches_truth(name))
+        if reading:
+            raise ValueError(
+                "analysis.occlusion.max_match_distance_px: expected a radius in pixels, found null, and "
+                f"occlusion matches the ground truth of {reading} (the infection onset): set it (default 6)"
+            )
 
     def _check_crops_fit_the_patches(self) -> None:
         """The embedding crop (encoders) and the engineered-features crop fit the stored patches of
@@ -1106,6 +1121,19 @@ class WorkflowConfig(StrictModel):
         except OSError:
             return []
         return list(_classifier_file_tasks(str(file.resolve()), stat.st_mtime_ns, stat.st_size))
+
+    def occlusion_datasets(self) -> set[str]:
+        """The datasets rule occlusion_attribution runs on (``occlusion_pairs``): those whose own
+        annotations train classifiers, embedded by a model of ``analysis.occlusion.models``."""
+        occlusion = self.analysis.occlusion
+        if not occlusion.enabled:
+            return set()
+        embedded = {
+            name
+            for model in occlusion.models or self.contrastive_models
+            for name in self.embedded_datasets(model)
+        }
+        return embedded & set(self.classifier_training_datasets())
 
     def occlusion_matches_truth(self, dataset: str) -> bool:
         """True when rule occlusion_attribution on ``dataset`` reads

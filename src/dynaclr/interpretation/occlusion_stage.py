@@ -149,13 +149,20 @@ def _infection_onset(
     classifier: LinearClassifier,
     blocks: MatrixBlocks,
     embedding_rows: np.ndarray,
-    max_distance_px: float,
+    max_distance_px: float | None,
 ) -> tuple[pd.Series, str]:
     """Per patch-store row, the infection onset frame, and where it comes from: the ground truth, or
     the classifier's calls on every cell (``blocks``, its representation's matrix, predicted a block
     of rows at a time). Ground-truth cells match patch centres within ``max_distance_px``
-    (``analysis.occlusion.max_match_distance_px``, checked against the plate's pixel size)."""
+    (``analysis.occlusion.max_match_distance_px``, checked against the plate's pixel size); None (not
+    read by this job) with ground truth given is a ``ValueError``."""
     if inputs.ground_truth is not None:
+        if max_distance_px is None:
+            raise ValueError(
+                f"analysis.occlusion.max_match_distance_px: expected a radius in pixels to match the ground "
+                f"truth {inputs.ground_truth} to the patches (the infection onset), found null (not read by "
+                "this job); set it"
+            )
         truth, _ = read_table(
             inputs.ground_truth,
             ArtifactKind.GROUND_TRUTH_TRACKS,

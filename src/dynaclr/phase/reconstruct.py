@@ -417,7 +417,7 @@ class SignCheck:
             return sample_skewness(phase[:, self.rows, self.columns])
         crop = np.ascontiguousarray(filled_counts[:, self.rows, self.columns])
         try:
-            projected = reconstruct_stack(crop, self.transfer_function, self.config)
+            projected = reconstruct_filled_stack(crop, self.transfer_function, self.config)
         except (ValueError, MissingDataError):
             return math.nan
         return sample_skewness(projected)
@@ -521,13 +521,26 @@ def reconstruct_stack(
     Missing voxels and padding (voxels at their type's minimum, 0.0 on floats, below the offset) are
     filled first (:func:`fill_unmeasured_brightfield`), so the phase is finite.
     """
+    _check_stack_shape(zyx_counts, transfer_function)
+    filled = fill_unmeasured_brightfield(zyx_counts, config.camera_offset_counts)
+    return reconstruct_filled_stack(filled, transfer_function, config)
+
+
+def reconstruct_filled_stack(
+    filled_counts: np.ndarray, transfer_function: TransferFunction, config: PhaseConfig
+) -> np.ndarray:
+    """:func:`reconstruct_stack` of a stack :func:`fill_unmeasured_brightfield` has filled already (or a
+    crop of one: :class:`SignCheck`), not filled again; a missing voxel left is a ``MissingDataError``."""
+    _check_stack_shape(filled_counts, transfer_function)
+    return invert_brightfield(normalise_brightfield(filled_counts, config), transfer_function, config)
+
+
+def _check_stack_shape(zyx_counts: np.ndarray, transfer_function: TransferFunction) -> None:
     if tuple(zyx_counts.shape) != transfer_function.zyx_shape:
         raise ValueError(
             f"stack shape {tuple(zyx_counts.shape)} differs from the transfer function's "
             f"{transfer_function.zyx_shape}"
         )
-    filled = fill_unmeasured_brightfield(zyx_counts, config.camera_offset_counts)
-    return invert_brightfield(normalise_brightfield(filled, config), transfer_function, config)
 
 
 def phase_plate_shape(raw_plate_path: str | Path, config: PhaseConfig) -> tuple[int, int, int, int, int]:
@@ -864,7 +877,7 @@ def reconstruct_frames(
         if not dropped:
             try:  # filled once, for the reconstruction and the sign check's crop
                 filled = fill_unmeasured_brightfield(counts, config.camera_offset_counts)
-                phase = reconstruct_stack(filled, transfer_function, config)
+                phase = reconstruct_filled_stack(filled, transfer_function, config)
             except NoBrightfieldIntensityError as err:
                 totals.drop_without_intensity(t, err, where)
                 dropped = True

@@ -160,13 +160,16 @@ def import_tracks(
             f"{shown}: expected at least one detection (a row, or a label in a CTC mask) in the plate's "
             f"FOVs, found none (tracks.path {config.path!r}, format {config.format!r})"
         )
-    problems = imported_tracks_problems(table, fov_names=fov_names, shape_tzyx=tuple(shape_tzyx))
+    problems, typed_and_links = checked_imported_tracks(
+        table, fov_names=fov_names, shape_tzyx=tuple(shape_tzyx)
+    )
     if problems:
         raise ArtifactError(
             f"tracks ({config.format}, {config.path}) do not fit the plate: "
             f"{len(problems)} problem(s):\n" + "\n".join(problems)
         )
-    tracks, conform_warnings = conform_imported_tracks(table, fov_names)  # logged as they are found
+    # the checks' typing and parent_id lineage, not read again; the warnings are logged as found
+    tracks, conform_warnings = conform_imported_tracks(table, fov_names, typed_and_links)
     warnings = imported_tracks_warnings(
         tracks, config.format, shape_tzyx=tuple(shape_tzyx), pixel_size_um=pixel_size_um
     )
@@ -782,6 +785,15 @@ def imported_tracks_problems(
     one row per ``(fov_name, track_id, t)``; one parent per track, a track of the same FOV whose
     last frame is before the child's first.
     """
+    return checked_imported_tracks(table, fov_names=fov_names, shape_tzyx=shape_tzyx)[0]
+
+
+def checked_imported_tracks(
+    table: pd.DataFrame, *, fov_names: Sequence[str], shape_tzyx: tuple[int, ...]
+) -> tuple[list[str], tuple[pd.DataFrame, ParentIdLinks] | None]:
+    """:func:`imported_tracks_problems`, and the :func:`typed_tracks_and_links` of ``table`` the checks
+    computed (None where a FOV or value problem came before the typing), for
+    :func:`conform_imported_tracks` to take rather than read the ``parent_id`` lineage again."""
     known = set(fov_names)
     unknown = ~table["fov_name"].astype(str).isin(known)
     if unknown.any():
@@ -793,10 +805,10 @@ def imported_tracks_problems(
                 f"{rows[WHERE].iloc[0]}: column 'fov_name': expected a FOV of the plate {shown}, "
                 f"found {value!r} ({len(rows)} rows)"
             )
-        return problems
+        return problems, None
     problems = _value_problems(table)
     if problems:
-        return problems
+        return problems, None
     numbers, links = typed_tracks_and_links(table)
     n_t, n_z, n_y, n_x = shape_tzyx
     problems += _row_problems(table, numbers["t"] >= n_t, "t", f"a frame of the plate (t < {n_t})")
@@ -808,7 +820,7 @@ def imported_tracks_problems(
         )
     problems += _repeated_cell_problems(numbers, table[WHERE])
     problems += _ambiguous_parent_id_problems(links.ambiguous, table)
-    return problems + _lineage_problems(numbers, table[WHERE])
+    return problems + _lineage_problems(numbers, table[WHERE]), (numbers, links)
 
 
 def _repeated_cell_problems(numbers: pd.DataFrame, where: pd.Series) -> list[str]:
@@ -1301,10 +1313,16 @@ def number_detections(tracks: pd.DataFrame, by: str | None = None) -> pd.DataFra
     return rows
 
 
-def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+def conform_imported_tracks(
+    table: pd.DataFrame,
+    fov_names: Sequence[str],
+    typed_and_links: tuple[pd.DataFrame, ParentIdLinks] | None = None,
+) -> tuple[pd.DataFrame, list[str]]:
     """The checked raw table as the ``tracks`` artifact: FOVs in plate order (``fov_names``, each once;
     rows of other FOVs are left out), each sorted by track and t; and the WARNINGs logged on the way
     that the record's ``import_warnings`` keeps (the ``parent_id`` links not read; ``[]`` when none).
+    ``typed_and_links``: ``table``'s :func:`typed_tracks_and_links` where the checks computed it
+    (:func:`checked_imported_tracks`; not modified here), else computed here.
 
     Raises:
         ValueError: ``fov_names`` names a FOV more than once.
@@ -1316,7 +1334,8 @@ def conform_imported_tracks(table: pd.DataFrame, fov_names: Sequence[str]) -> tu
             f"fov_names: expected each of the plate's {len(names)} FOVs once, found repeated "
             f"{repeated[:SHOWN_ROWS]}{' ...' if len(repeated) > SHOWN_ROWS else ''}"
         )
-    typed, links = typed_tracks_and_links(table)
+    typed, links = typed_tracks_and_links(table) if typed_and_links is None else typed_and_links
+    typed = typed.copy(deep=False)  # columns are set below: leave the caller's frame as it is
     is_3d = "z" in typed.columns
     _log_parent_id_lineage(table, typed)
     unlinked_warning = log_unlinked_parent_ids(links.unlinked)
