@@ -696,12 +696,13 @@ def test_axes_that_split_the_metadatas_axes_relabel_them_with_a_warning(
 def test_slices_without_a_z_step_are_asked_whether_they_are_time_points(tmp_path: Path, monkeypatch) -> None:
     """Fiji saves a time-lapse not made a hyperstack as slices (ImageJ 'ZYX', one frame, no spacing):
     the z step asked for would convert the movie as one frame of a z-stack (still images, exit 0), so
-    the error says which tiff.axes reads the slices as time points."""
+    the error says which tiff.axes reads the slices as time points; not where tiff.axes is given (it
+    states what the slices are)."""
     monkeypatch.chdir(tmp_path)
     movie = np.arange(4 * 8 * 10, dtype=np.uint16).reshape(4, 8, 10)
-    metadata = {"axes": "ZYX", "unit": "um", "finterval": 60}
+    metadata = {"axes": "ZYX", "unit": "um"}
     tifffile.imwrite(tmp_path / "Pos0.tif", movie, imagej=True, resolution=(2, 2), metadata=metadata)
-    base = {"files": "{position}.tif", "channel_names": ["GFP"]}
+    base = {"files": "{position}.tif", "channel_names": ["GFP"], "time_interval_minutes": 1}
     config = TiffSourceConfig.model_validate(base)
     asked = (
         r"Pos0\.tif: its metadata gives no z_step_um \(its 4 slices and one time point: if the slices are "
@@ -709,6 +710,10 @@ def test_slices_without_a_z_step_are_asked_whether_they_are_time_points(tmp_path
     )
     with pytest.raises(ValueError, match=asked):
         tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    slices_config = TiffSourceConfig.model_validate({**base, "axes": "ZYX"})
+    with pytest.raises(ValueError, match=r"gives no z_step_um; give tiff\.z_step_um") as refused:
+        tiff_layout(slices_config, find_tiff_files(slices_config), "raw.zarr")
+    assert "'TYX'" not in str(refused.value)
     movie_config = TiffSourceConfig.model_validate({**base, "axes": "TYX"})
     converted = convert(movie_config, tmp_path / "raw.zarr")
     np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], movie[:, None, None])
@@ -1320,38 +1325,95 @@ def test_a_renamed_single_file_ome_tiff_is_told_to_restore_its_name(tmp_path: Pa
         tiff_layout(config, find_tiff_files(config), "raw.zarr")
 
 
-def test_a_fiji_stack_of_slices_stating_neither_spacing_nor_interval_needs_its_axes(
+def test_a_fiji_z_stack_of_1_um_steps_converts_as_slices_with_a_warning(
     tmp_path: Path, monkeypatch, caplog
 ) -> None:
-    """Fiji saves a time-lapse not made a hyperstack as slices (ImageJ slices=5, frames=1, no spacing,
-    no finterval): with the config stating the interval and a z step it converted as one frame of a
-    5-slice z-stack, with exit 0. Nothing in the file tells slices from time points: refused naming the
-    file, the metadata's slices and frames and the fixes; tiff.axes 'TYX' reads them as time points,
-    with a WARNING that the metadata calls them slices; 'ZYX' as slices."""
+    """ImageJ writes no spacing for a step of 1: a fixed-cell z-stack (slices=5, frames=1, no spacing,
+    no finterval) reads as a time-lapse Fiji saved as slices does. With tiff.time_interval_minutes
+    (required of every TIFF dataset, still images too) it was refused as a possible movie; it converts
+    as 5 slices, as before, with a WARNING naming the file, the metadata's slices and frames and how to
+    read them as time points. Files of one time point each ('{t}') are slices: no warning."""
     monkeypatch.chdir(tmp_path)
-    movie = np.arange(5 * 8 * 10, dtype=np.uint16).reshape(5, 8, 10)
+    stack = np.arange(5 * 8 * 10, dtype=np.uint16).reshape(5, 8, 10)
     metadata = {"axes": "ZYX", "unit": "um"}  # no spacing, no finterval
-    tifffile.imwrite(tmp_path / "Pos0.tif", movie, imagej=True, resolution=(2, 2), metadata=metadata)
-    base = {"files": "{position}.tif", "channel_names": ["GFP"], "time_interval_minutes": 5}
-    for given in ({}, {"z_step_um": 1.0}):
-        config = TiffSourceConfig.model_validate({**base, **given})
-        with pytest.raises(
-            ValueError,
-            match=r"Pos0\.tif: its ImageJ metadata gives 5 slices and 1 frame, with no slice spacing and no "
-            r"frame interval.*give tiff\.axes 'TYX' to read the slices as time points.*'ZYX' to read them "
-            r"as slices.*Image > Hyperstacks > Re-order Hyperstacks",
-        ):
-            tiff_layout(config, find_tiff_files(config), "raw.zarr")
-        with pytest.raises(ValueError, match=r"ImageJ metadata gives 5 slices and 1 frame"):
-            read_tiff_sampling(config)
+    for position in ("Pos0", "Pos1"):
+        tifffile.imwrite(
+            tmp_path / f"{position}.tif", stack, imagej=True, resolution=(2, 2), metadata=metadata
+        )
+    base = {"files": "{position}.tif", "channel_names": ["DAPI"], "time_interval_minutes": 5}
+    config = TiffSourceConfig.model_validate({**base, "z_step_um": 1.0})
+    warned = (
+        r"Pos0\.tif: its ImageJ metadata gives 5 slices and 1 frame, no slice spacing and no frame "
+        r"interval: read as 5 slices .*if they are time points, give tiff\.axes 'TYX', or in Fiji make "
+        r"them frames \(Image > Hyperstacks > Re-order Hyperstacks\)"
+    )
+    with caplog.at_level("WARNING", logger="dynaclr.convert.tiff"):
+        converted = convert(config, tmp_path / "stack.zarr")
+    assert re.search(warned, caplog.text)
+    assert "time-lapse" not in caplog.text
+    for position in ("Pos0", "Pos1"):
+        np.testing.assert_array_equal(raw_images(converted)[f"A/1/{position}"], stack[None, None])
+    assert read_plate_layout(converted).shape_tczyx == (1, 1, 5, 8, 10)
+    caplog.clear()
     with caplog.at_level("WARNING", logger="dynaclr.convert.tiff"):
         movie_config = TiffSourceConfig.model_validate({**base, "axes": "TYX"})
-        converted = convert(movie_config, tmp_path / "movie.zarr")
-    np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], movie[:, None, None])
+        movie = convert(movie_config, tmp_path / "movie.zarr")
+    np.testing.assert_array_equal(raw_images(movie)["A/1/Pos0"], stack[:, None, None])
     assert "its ImageJ metadata calls them slices (slices=5, frames=1)" in caplog.text
+    for position in ("Pos0", "Pos1"):
+        (tmp_path / f"{position}.tif").rename(tmp_path / f"{position}_t0.tif")
+    caplog.clear()
+    per_time_point = TiffSourceConfig.model_validate({**config.model_dump(), "files": "{position}_t{t}.tif"})
+    with caplog.at_level("WARNING", logger="dynaclr.convert.tiff"):
+        layout = tiff_layout(per_time_point, find_tiff_files(per_time_point), "raw.zarr")
+    assert layout.shape_tczyx == (1, 1, 5, 8, 10)
+    assert "ImageJ metadata gives" not in caplog.text
+
+
+def test_a_fiji_stack_of_slices_stating_a_frame_interval_and_no_spacing_needs_its_axes(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A stack of 5 slices and 1 frame with a frame interval (finterval, written where Fiji's frame
+    interval is set) and no spacing converted as one time point of 5 slices, with exit 0: the file
+    calls itself a time-lapse. Refused without tiff.axes, naming the file, slices, frames, finterval
+    and the fixes; 'TYX' reads the slices as time points at its interval, 'ZYX' as slices."""
+    monkeypatch.chdir(tmp_path)
+    movie = np.arange(5 * 8 * 10, dtype=np.uint16).reshape(5, 8, 10)
+    metadata = {"axes": "ZYX", "unit": "um", "finterval": 300.0}
+    tifffile.imwrite(tmp_path / "Pos0.tif", movie, imagej=True, resolution=(2, 2), metadata=metadata)
+    base = {"files": "{position}.tif", "channel_names": ["GFP"]}
+    refused = (
+        r"Pos0\.tif: its ImageJ metadata gives 5 slices and 1 frame with a frame interval "
+        r"\(finterval=300\) and no slice spacing.*give tiff\.axes 'TYX' to read the slices as time points"
+        r".*'ZYX' to read them as slices.*Image > Hyperstacks > Re-order Hyperstacks"
+    )
+    for given in ({}, {"z_step_um": 1.0, "time_interval_minutes": 5}):
+        config = TiffSourceConfig.model_validate({**base, **given})
+        with pytest.raises(ValueError, match=refused):
+            tiff_layout(config, find_tiff_files(config), "raw.zarr")
+        with pytest.raises(ValueError, match=refused):
+            read_tiff_sampling(config)
+    movie_config = TiffSourceConfig.model_validate({**base, "axes": "TYX"})
+    converted = convert(movie_config, tmp_path / "movie.zarr")
+    np.testing.assert_array_equal(raw_images(converted)["A/1/Pos0"], movie[:, None, None])
+    assert read_plate_layout(converted).time_interval_minutes == pytest.approx(5.0)
     stack_config = TiffSourceConfig.model_validate({**base, "axes": "ZYX", "z_step_um": 1.0})
     stack = convert(stack_config, tmp_path / "stack.zarr")
     np.testing.assert_array_equal(raw_images(stack)["A/1/Pos0"], movie[None, None])
+
+
+def test_pages_with_tifffiles_shape_and_no_axes_need_axes(tmp_path: Path) -> None:
+    """tifffile's default imwrite writes a description giving the shape and no axes ('QYX'): the
+    refusal says so, not that the file has no tifffile description."""
+    from dynaclr.convert.tiff import read_tiff_header
+
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((5, 8, 10), np.uint16))
+    with pytest.raises(
+        ValueError,
+        match=r"a\.tif: its 5 pages carry no metadata .*\(no OME or ImageJ metadata and no axes in "
+        r"tifffile's description; tifffile reads shape \(5, 8, 10\) as 'QYX'\)",
+    ):
+        read_tiff_header(tmp_path / "a.tif")
 
 
 def test_pages_without_metadata_need_axes_naming_their_count(tmp_path: Path, monkeypatch) -> None:
@@ -1392,6 +1454,33 @@ def test_a_renamed_ome_tiff_whose_original_is_gone_says_so(tmp_path: Path, monke
         config = TiffSourceConfig(files="mm/Pos{position}.ome.tif", axes=axes)
         with pytest.raises(ValueError, match=not_found):
             tiff_layout(config, find_tiff_files(config), "raw.zarr")
+
+
+def test_only_a_series_tifffile_read_without_its_ome_metadata_misses_the_files_it_names(
+    tmp_path: Path,
+) -> None:
+    """A Micro-Manager file (tifffile's 'mmstack' series, read from its own metadata) whose OME-XML
+    names other positions' files, absent, is not refused as a renamed OME-TIFF: only a series tifffile
+    fell back to (its pages, 'generic' or 'uniform') lacks the OME axes."""
+    from types import SimpleNamespace
+
+    from dynaclr.convert.tiff import _ome_files_not_found
+
+    xml = (
+        '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06"><Image ID="Image:1"><Pixels '
+        'ID="Pixels:1" DimensionOrder="XYCZT" Type="uint16" SizeX="8" SizeY="8" SizeC="1" SizeZ="1" '
+        'SizeT="1"><TiffData><UUID FileName="Pos1.ome.tif">urn:uuid:1</UUID></TiffData></Pixels>'
+        "</Image></OME>"
+    )
+    tiff = SimpleNamespace(is_ome=True, ome_metadata=xml)
+    path = tmp_path / "Pos0.ome.tif"
+    for kind in ("mmstack", "ome", "imagej"):
+        series = SimpleNamespace(kind=kind, pages=[None], axes="YX")
+        assert _ome_files_not_found(path, tiff, series) is None  # type: ignore[arg-type]
+    for kind in ("generic", "uniform"):
+        series = SimpleNamespace(kind=kind, pages=[None, None], axes="IYX")
+        error = _ome_files_not_found(path, tiff, series)  # type: ignore[arg-type]
+        assert error is not None and "places its planes in Pos1.ome.tif" in str(error)
 
 
 def test_each_files_own_delta_t_interval_is_checked_by_the_conversion(tmp_path: Path, monkeypatch) -> None:

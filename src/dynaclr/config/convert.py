@@ -64,10 +64,11 @@ class TiffSourceConfig(StrictModel):
             "Given in both: the same letters in another order are refused (a swap of Z and C would be "
             "silent); other letters relabel the metadata's, or split its axes into more, with a warning "
             "(tifffile writes a stack without axes as CYX, Fiji a time-lapse not made a hyperstack as "
-            "ZYX). Required where nothing tells slices from time points: pages without metadata, and an "
-            "ImageJ stack of slices and one frame stating neither spacing nor frame interval (ZYX reads "
-            "slices, TYX time points). Y and X stand where the file has them: an RGB file's samples "
-            "(tifffile's S, last) are channels, e.g. YXC or TYXC. No 'T' with '{t}' in 'files'."
+            "ZYX). Required for pages without metadata (ZYX slices, TYX time points, CYX channels) and "
+            "an ImageJ stack of slices and one frame stating a frame interval and no slice spacing (ZYX "
+            "reads slices, TYX time points); one stating neither is read as slices, with a warning. Y "
+            "and X stand where the file has them: an RGB file's samples (tifffile's S, last) are "
+            "channels, e.g. YXC or TYXC. No 'T' with '{t}' in 'files'."
         ),
         json_schema_extra={"pattern": f"^{AXES.pattern}$"},
     )

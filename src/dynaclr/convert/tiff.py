@@ -75,10 +75,11 @@ class TiffHeader:
         pixel_size_in_inches: ``pixel_size_um`` is from resolution tags in inches (a writer's or
             scanner's default unit, no microscope's calibration): it only checks a config's value.
         slices_or_time_points: where the axes are the metadata's (no ``tiff.axes``) and ImageJ's
-            metadata gives several slices, one frame and neither a slice spacing nor a frame interval
-            (Fiji's time-lapse not made a hyperstack, or a z-stack: nothing tells which), the slices
-            and frames as ImageJ gives them (refused by the sampling, which knows whether the files
-            hold one time point each), else None.
+            metadata gives several slices, one frame and no slice spacing (Fiji's time-lapse not made
+            a hyperstack, or a z-stack of 1 µm steps: ImageJ writes no spacing of 1), the slices and
+            frames as ImageJ gives them and its frame interval (``finterval``, None where it gives
+            none), else None: the sampling, which knows whether the files hold one time point each,
+            refuses such a stack stating a frame interval and warns of one stating none.
     """
 
     shape: tuple[int, ...]
@@ -95,7 +96,7 @@ class TiffHeader:
     pixel_size_from_resolution: bool = False
     time_interval_uneven: tuple[float, str] | None = None
     pixel_size_in_inches: bool = False
-    slices_or_time_points: tuple[int, int] | None = None
+    slices_or_time_points: tuple[int, int, float | None] | None = None
 
     def sizes(self) -> dict[str, int]:
         """Size of each plate axis (1 for an axis the file lacks)."""
@@ -624,15 +625,21 @@ def _files_spanned(path: Path, tiff: tifffile.TiffFile, series: tifffile.TiffPag
     )
 
 
+TIFFFILE_FALLBACK_SERIES = ("generic", "uniform")
+"""The kinds of series tifffile gives a file whose format metadata it does not read: its pages
+(``generic``) or pages of one shape (``uniform``), without the format's axes."""
+
+
 def _ome_files_not_found(
     path: Path, tiff: tifffile.TiffFile, series: tifffile.TiffPageSeries
 ) -> ValueError | None:
     """The error for an OME-TIFF whose OME-XML places its planes in files (``TiffData`` ``UUID``
-    ``FileName``) not found beside it, where tifffile therefore dropped its OME series (kind
-    ``generic``: its pages read as ``IYX``, without the OME axes), else None: a single file renamed
-    after writing, its OME-XML naming the original name. It was refused as giving no axis order (with
-    ``tiff.axes``, read without its OME metadata)."""
-    if not tiff.is_ome or series.kind == "ome" or not tiff.ome_metadata:
+    ``FileName``) not found beside it, where tifffile therefore dropped its OME series (a kind
+    of :data:`TIFFFILE_FALLBACK_SERIES`: its pages read as ``IYX``, without the OME axes), else None
+    (a Micro-Manager ``mmstack`` file whose OME-XML names other positions' files is read as its own):
+    a single file renamed after writing, its OME-XML naming the original name. It was refused as
+    giving no axis order (with ``tiff.axes``, read without its OME metadata)."""
+    if not tiff.is_ome or series.kind not in TIFFFILE_FALLBACK_SERIES or not tiff.ome_metadata:
         return None
     try:
         elements = list(ElementTree.fromstring(tiff.ome_metadata).iter())
@@ -658,16 +665,17 @@ def _ome_files_not_found(
     )
 
 
-def _slices_or_time_points(imagej: dict[str, Any], found_axes: str) -> tuple[int, int] | None:
-    """ImageJ's slices and frames where its metadata (``imagej``) gives several slices, one frame
-    and neither ``spacing`` nor ``finterval`` (the axes tifffile reads, ``found_axes``, then have Z
-    and no T), else None: Fiji saves a time-lapse not made a hyperstack so, and a z-stack of 1 µm
-    steps (ImageJ writes no spacing of 1) too."""
+def _slices_or_time_points(imagej: dict[str, Any], found_axes: str) -> tuple[int, int, float | None] | None:
+    """ImageJ's slices, frames and frame interval (``finterval``, None where not given) where its
+    metadata (``imagej``) gives several slices, one frame and no ``spacing`` (the axes tifffile reads,
+    ``found_axes``, then have Z and no T), else None: Fiji saves a time-lapse not made a hyperstack so,
+    and a z-stack of 1 µm steps (ImageJ writes no spacing of 1) too."""
     slices, frames = int(imagej.get("slices", 1) or 1), int(imagej.get("frames", 1) or 1)
-    stated = _float(imagej.get("spacing")) or _float(imagej.get("finterval"))
-    if not imagej or slices < 2 or frames > 1 or stated or "Z" not in found_axes or "T" in found_axes:
+    if not imagej or slices < 2 or frames > 1 or _float(imagej.get("spacing")):
         return None
-    return slices, frames
+    if "Z" not in found_axes or "T" in found_axes:
+        return None
+    return slices, frames, _float(imagej.get("finterval"))
 
 
 def _slices_read_as_time(imagej: dict[str, Any], found_axes: str, axes: str) -> str:
@@ -870,8 +878,9 @@ def read_tiff_header(
         if not axes_from_metadata and len(shape) == 3 and found_axes[0] in "IQ":
             raise ValueError(
                 f"{path}: its {shape[0]} pages carry no metadata saying whether they are slices, time "
-                f"points or channels (no OME, ImageJ or tifffile description; tifffile reads shape {shape} "
-                f"as {found_axes!r}); give tiff.axes: 'ZYX' for slices, 'TYX' for time points, 'CYX' for "
+                "points or channels (no OME or ImageJ metadata and no axes in tifffile's description; "
+                f"tifffile reads shape {shape} as {found_axes!r}); give tiff.axes: 'ZYX' for slices, 'TYX' "
+                "for time points, 'CYX' for "
                 "channels (or more letters, e.g. 'CZYX', with tiff.channel_names where they hold channels)"
             )
         if set(found_axes) - set(PLATE_AXES) or len(set(found_axes)) != len(found_axes):
@@ -1135,6 +1144,35 @@ def read_first_tiff_header(config: TiffSourceConfig, files: TiffFiles) -> dict[P
     return {first: _read_header(config, first)}
 
 
+def _check_slices_or_time_points(path: Path, axes: str, imagej: tuple[int, int, float | None]) -> None:
+    """An ImageJ stack of several slices, one frame and no slice spacing, read as slices (its axes
+    ``axes`` the metadata's; :attr:`TiffHeader.slices_or_time_points`): refused where ImageJ gives a
+    frame interval (``finterval``: Fiji writes it where the stack's frame interval is set, the file
+    calling itself a time-lapse), else read as slices with a WARNING (ImageJ writes no spacing for a
+    z-stack of 1 µm steps either; a time-lapse Fiji saved as slices reads the same)."""
+    slices, frames, interval = imagej
+    as_time, reorder = axes.replace("Z", "T"), "Image > Hyperstacks > Re-order Hyperstacks"
+    if interval is not None:
+        raise ValueError(
+            f"{path}: its ImageJ metadata gives {slices} slices and {frames} frame with a frame interval "
+            f"(finterval={interval:g}) and no slice spacing: a time-lapse saved as slices, or a z-stack; "
+            f"give tiff.axes {as_time!r} to read the slices as time points (with a warning), or "
+            f"{axes!r} to read them as slices, or in Fiji make them frames ({reorder}, or Stack to "
+            "Hyperstack) and save the file again"
+        )
+    logger.warning(
+        "%s: its ImageJ metadata gives %d slices and %d frame, no slice spacing and no frame interval: "
+        "read as %d slices (a z-stack: ImageJ writes no spacing for a step of 1); if they are time "
+        "points, give tiff.axes %r, or in Fiji make them frames (%s) and save the file again",
+        path,
+        slices,
+        frames,
+        slices,
+        as_time,
+        reorder,
+    )
+
+
 def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader]) -> PlateSampling:
     """The plate's sampling and time points: the config's values and the first file's metadata (see
     :func:`_sampling_value`; ``headers`` holds the first file's, in plate order, or every file's), the
@@ -1143,21 +1181,7 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
     sizes = first.sizes()
     n_t = len(next(iter(files.files.values()))) if files.per_time_point else sizes["T"]
     if first.slices_or_time_points is not None and not files.per_time_point:
-        slices, frames = first.slices_or_time_points
-        declared = (
-            f"; tiff.time_interval_minutes = {config.time_interval_minutes:g} declares a time-lapse, "
-            "which it would convert as one time point"
-            if config.time_interval_minutes is not None
-            else ""
-        )
-        raise ValueError(
-            f"{first_path}: its ImageJ metadata gives {slices} slices and {frames} frame, with no slice "
-            "spacing and no frame interval: a z-stack, or a time-lapse Fiji saved as slices (a stack "
-            f"not made a hyperstack){declared}; give tiff.axes {first.axes.replace('Z', 'T')!r} to read "
-            f"the slices as time points (with a warning), or {first.axes!r} to read them as slices, or "
-            "in Fiji make them frames (Image > Hyperstacks > Re-order Hyperstacks, or Stack to "
-            "Hyperstack) and save the file again"
-        )
+        _check_slices_or_time_points(first_path, first.axes, first.slices_or_time_points)
     if first.pixel_size_not_read is not None:  # once, not per file (10^5 files of one time point)
         logger.warning("%s: %s", first_path, first.pixel_size_not_read)
     if first.pixel_size_from_resolution and not first.pixel_size_in_inches and config.pixel_size_um is None:
@@ -1197,9 +1221,16 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
                 f" (its XResolution and YResolution in inches would give {first.pixel_size_um:g} µm: inch "
                 "tags are a writer's or scanner's default, not read as a microscope's calibration)"
             )
-        if "z_step_um" in missing and n_t == 1 and "T" not in first.axes and not files.per_time_point:
+        if (
+            "z_step_um" in missing
+            and n_t == 1
+            and "T" not in first.axes
+            and not files.per_time_point
+            and config.axes is None
+        ):
             # Fiji saves a time-lapse not made a hyperstack as slices: a z step would make it one frame
-            # (files of one time point each, '{t}', take no T: there the slices are slices)
+            # (files of one time point each, '{t}', take no T: there the slices are slices; axes
+            # given state what they are)
             axes = first.axes.replace("Z", "T")
             why += (
                 f" (its {sizes['Z']} slices and one time point: if the slices are time points, give "
