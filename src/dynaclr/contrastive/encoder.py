@@ -564,7 +564,8 @@ class ContrastiveEncoder(nn.Module):
             ``layout`` (``facebook``) where the keys were converted from Facebook's layout; for a
             self-supervised layout ``ssl`` (its name, e.g. ``MoCo v3``), ``encoder`` (the module read,
             e.g. ``base_encoder.``) and ``dropped`` (the modules and projection head not read, with
-            their tensor counts).
+            their tensor counts); ``metadata_not_read``, where the file's metadata held classes read as
+            stand-ins (:func:`dynaclr.io.weights.read_weights_file`: omegaconf's ``DictConfig``, ...).
 
         Raises:
             ArtifactError: the file does not exist, is truncated, corrupt or not a weights file, or
@@ -579,12 +580,14 @@ class ContrastiveEncoder(nn.Module):
         path = Path(weights_path)
         # imported here: the model itself needs no artifact I/O (zarr, pandas), so a GPU benchmark
         # or another project can build it with torch and timm alone
-        from dynaclr.io.weights import load_weights_file
+        from dynaclr.io.weights import read_weights_file
 
-        raw = load_weights_file(
+        weights = read_weights_file(
             path, what="encoder weights file", fix="copy the weights file again or correct its path"
         )
-        state, read = _published_state_dict(raw, path)
+        state, read = _published_state_dict(weights.contents, path)
+        if weights.metadata_not_read:  # a Lightning checkpoint's omegaconf hyperparameters, paths, ...
+            read["metadata_not_read"] = ", ".join(weights.metadata_not_read)
         _check_not_fcmae(state, path)
         state = self._read_ssl_layout(state, path, read)
         target: nn.Module

@@ -5,26 +5,137 @@ own errors for a file it cannot read are long and, for a corrupt file, advise re
 ``weights_only=False``, which is never the fix here (and would let a planted file run code).
 :func:`load_weights_file` names the file, the likely cause and the fix the caller gives instead.
 torch is imported only when a file is read.
+
+Published Lightning checkpoints carry, beside their tensors, metadata pickled as classes dynaclr
+neither has nor needs (Hydra's omegaconf ``DictConfig`` in ``hyper_parameters``, ``pathlib`` paths,
+Lightning's ``AttributeDict``, jsonargparse's ``Namespace``). Those globals, and only those
+(:data:`METADATA_GLOBALS`), are read as inert stand-ins (:class:`MetadataNotRead`): found by
+``torch.serialization.get_unsafe_globals_in_checkpoint`` (a static scan of the pickle), allowed while
+the file is read (``safe_globals``: the process-wide allowlist is left as it was). The
+``weights_only`` unpickler creates a stand-in with ``cls.__new__(cls, *args)`` (NEWOBJ) or
+``cls(*args)`` (REDUCE) and gives it its state with ``__setstate__`` (BUILD): a stand-in keeps what
+it is given and runs nothing else; the real class is never imported. Any other global refuses the
+file, named.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import functools
 import hashlib
+import logging
 import pickle
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from dynaclr.io.provenance import ArtifactError
 
-__all__ = ["load_weights_file", "state_dict_sha256"]
+__all__ = [
+    "METADATA_GLOBALS",
+    "MetadataNotRead",
+    "WeightsFile",
+    "load_weights_file",
+    "read_weights_file",
+    "state_dict_sha256",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Globals (``module.Qualname``) that checkpoints' metadata names beside the tensors, read as inert
+#: stand-ins: they hold configuration and paths, never weights or code to run.
+METADATA_GLOBALS = re.compile(
+    r"omegaconf(\.\w+)+"  # Hydra / omegaconf: DictConfig, ListConfig, their nodes and metadata
+    r"|pathlib(\._local)?\.(Pure)?(Posix|Windows)?Path"  # paths in hyperparameters (3.13: pathlib._local)
+    r"|typing\.\w+"  # annotations omegaconf's metadata holds (typing.Any)
+    r"|jsonargparse(\.\w+)*\.Namespace"  # LightningCLI's arguments
+    r"|(lightning\.fabric\.utilities\.data|lightning_fabric\.utilities\.data"
+    r"|lightning\.pytorch\.utilities\.parsing|pytorch_lightning\.utilities\.parsing)\.AttributeDict"
+    r"|collections\.(defaultdict|deque)"
+    # types held as values (omegaconf's object_type=dict, defaultdict(list)'s factory)
+    r"|builtins\.(dict|list|tuple|frozenset|str|int|float|bool|bytes|object)"
+)
+#: Of those, the containers the unpickler fills (SETITEMS, APPENDS: plain dicts and lists only).
+_AS_DICT = re.compile(r".*\.AttributeDict|collections\.defaultdict")
+_AS_LIST = "collections.deque"
+
+
+class MetadataNotRead:
+    """Stands in for a class a checkpoint's metadata names that dynaclr does not read: it keeps the
+    arguments and state the file gives it (``args``, ``state``) and runs no code of that class."""
+
+    global_name: ClassVar[str] = ""
+    args: tuple[Any, ...]
+    state: Any
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        stand_in = super().__new__(cls)
+        stand_in.args, stand_in.state = args, None
+        return stand_in
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # what __new__ was given is kept
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"<{self.global_name}, not read>"
+
+
+class _AsDict(MetadataNotRead):
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return {}  # the unpickler then sets its items: a dict subclass is refused
+
+
+class _AsList(MetadataNotRead):
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return []
+
+
+@functools.cache
+def _stand_in(global_name: str) -> type:
+    base = (
+        _AsDict
+        if _AS_DICT.fullmatch(global_name)
+        else _AsList
+        if global_name == _AS_LIST
+        else MetadataNotRead
+    )
+    attributes = {"global_name": global_name, "__module__": __name__}
+    return type(global_name.rsplit(".", 1)[-1], (base,), attributes)
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A weights file as read: ``contents`` and the metadata globals read as stand-ins (sorted)."""
+
+    contents: Any
+    metadata_not_read: tuple[str, ...]
+
+
+def _globals_to_check(path: Path) -> list[str]:
+    """The globals in ``path``'s pickle that ``weights_only`` does not allow; none for a file torch
+    cannot scan (a legacy or corrupt file: ``torch.load`` names the problem)."""
+    import torch
+
+    try:
+        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except (ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError):
+        return []
 
 
 def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: str = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)``, ``argparse.Namespace`` allowed (a ``.safetensors`` file:
-    ``safetensors.torch.load_file``);
+    """What :func:`read_weights_file` reads: the file's contents."""
+    return read_weights_file(path, what=what, fix=fix, map_location=map_location).contents
+
+
+def read_weights_file(path: str | Path, *, what: str, fix: str, map_location: str = "cpu") -> WeightsFile:
+    """``torch.load(path, weights_only=True)``, ``argparse.Namespace`` allowed and the metadata
+    globals of :data:`METADATA_GLOBALS` read as stand-ins, named in an INFO log (a ``.safetensors``
+    file: ``safetensors.torch.load_file``);
     :class:`ArtifactError` naming ``what``, the cause and ``fix``.
 
     Args:
@@ -36,7 +147,8 @@ def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: st
 
     Raises:
         ArtifactError: the file is missing, truncated or corrupt (a job killed while writing it, a
-            partial copy), or holds Python objects other than tensors and plain containers.
+            partial copy), or holds Python objects other than tensors, plain containers and
+            metadata (naming their globals).
     """
     import torch
 
@@ -48,24 +160,36 @@ def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: st
         from safetensors.torch import load_file
 
         try:
-            return load_file(path, device=map_location)
+            return WeightsFile(load_file(path, device=map_location), ())
         except (SafetensorError, OSError) as err:
             raise ArtifactError(
                 f"{path}: {what} cannot be read: not a complete safetensors file ({err}); {fix}"
             ) from None
+    unsafe = _globals_to_check(path)
+    stubbed = tuple(name for name in unsafe if METADATA_GLOBALS.fullmatch(name))
+    refused = [name for name in unsafe if name not in stubbed and name != "argparse.Namespace"]
+    # argparse.Namespace: the training arguments self-supervised checkpoints hold (DINO's ``args``);
+    # it holds plain values (anything else is still refused) and runs no code. The context's exit
+    # takes what it added off the process-wide allowlist, so Namespace is added only where the
+    # process had not allowed it already (add_safe_globals elsewhere stays in force)
+    allow: list[Any] = [(_stand_in(name), name) for name in stubbed]
+    if argparse.Namespace not in torch.serialization.get_safe_globals():
+        allow.append(argparse.Namespace)
     try:
-        # argparse.Namespace: the training arguments self-supervised checkpoints hold (DINO's
-        # ``args``); it holds plain values (anything else is still refused) and runs no code. The
-        # context's exit takes it off the process-wide allowlist, so it is entered only where the
-        # process had not allowed it already (add_safe_globals elsewhere stays in force)
-        allowed = argparse.Namespace in torch.serialization.get_safe_globals()
-        with contextlib.nullcontext() if allowed else torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(allow):
+            contents = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Unsupported global" in str(err) or "not an allowed global" in str(err):
+        if "Unsupported global" in str(err) or "GLOBAL" in str(err) or refused:
+            named = f" ({', '.join(refused)})" if refused else ""
             cause = (
-                "it holds Python objects other than tensors and plain containers, which dynaclr never "
-                "loads (that could run code): it was not written by dynaclr"
+                f"it holds Python objects other than tensors, plain containers and known metadata{named}, "
+                "which dynaclr never loads (that could run code): it was not written by dynaclr"
+            )
+        elif stubbed:  # torch's reason, without its advice to load with weights_only=False
+            reason = re.search(r"WeightsUnpickler error:\s*([^\n]{1,160})", str(err))
+            cause = (
+                f"its metadata ({', '.join(stubbed)}) is not pickled as plain state dynaclr reads without "
+                f"those classes{f' ({reason.group(1)})' if reason else ''}"
             )
         else:
             cause = "it is corrupt or not a PyTorch weights file"
@@ -75,6 +199,15 @@ def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: st
         raise ArtifactError(
             f"{path}: {what} cannot be read: the file is truncated or corrupt ({first_sentence}); {fix}"
         ) from None
+    if stubbed:
+        logger.info(
+            "%s: the %s holds metadata of classes dynaclr does not have, not read (stand-ins keep their "
+            "values; the weights are plain tensors): %s",
+            path,
+            what,
+            ", ".join(stubbed),
+        )
+    return WeightsFile(contents, stubbed)
 
 
 def state_dict_sha256(state: Mapping[str, Any]) -> str:

@@ -61,7 +61,7 @@ from dynaclr.config.transfer_checks import checkpoint_sampling_problems
 from dynaclr.contrastive.encoder import ContrastiveEncoder, WeightsLayoutError
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
-from dynaclr.io.weights import load_weights_file
+from dynaclr.io.weights import read_weights_file
 from dynaclr.training.checkpoint import (
     TRAINING_SUMMARY_KEY,
     ContrastiveCheckpoint,
@@ -511,6 +511,7 @@ def import_model(
     per_time_point_verified = False  # likewise normalize_per_time_point
     sampling: list[dict[str, Any]] | None = None  # the sampling the file states its weights learnt from
     weights_read: dict[str, str | None] | None = None  # timm: how the file was read (recorded)
+    metadata_not_read: tuple[str, ...] = ()  # viscy: the metadata classes read as stand-ins (recorded)
     if checkpoint_format == "dynaclr":
         trained = read_contrastive_checkpoint(source)
         verified = trained.input_channels is not None and trained.input_channels_verified
@@ -543,12 +544,13 @@ def import_model(
         state = encoder.state_dict()
         inputs_recorded = [source]
     else:
-        raw = load_weights_file(
+        read = read_weights_file(
             source,
             what="VisCy checkpoint",
             fix=f"copy the file again or correct contrastive_models.{model_name}.checkpoint",
         )
-        state = viscy_encoder_state(viscy_state_dict(raw, source), source)
+        metadata_not_read = read.metadata_not_read
+        state = viscy_encoder_state(viscy_state_dict(read.contents, source), source)
         inputs_recorded = [source]
     _fit(encoder, state, source, checkpoint_format, model_name)
     _check_finite(encoder, source, checkpoint_format)
@@ -600,6 +602,8 @@ def import_model(
     }
     if weights_read is not None:
         summary["weights_read"] = weights_read  # the wrapper key and key prefix the file had
+    if metadata_not_read:  # a Lightning checkpoint's omegaconf hyperparameters, paths, ...
+        summary["metadata_not_read"] = list(metadata_not_read)
     exported = {
         "state_dict": {f"encoder.{key}": tensor for key, tensor in encoder.state_dict().items()},
         "hyper_parameters": {

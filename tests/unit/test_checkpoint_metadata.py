@@ -1,0 +1,292 @@
+"""Foreign checkpoints whose metadata holds classes dynaclr does not have (nor need).
+
+Published Lightning checkpoints carry, beside ``state_dict``, hyperparameters and callback state
+pickled as Hydra/omegaconf ``DictConfig`` / ``ListConfig`` (with their ``ContainerMetadata``,
+``AnyNode`` and ``typing.Any``), ``pathlib`` paths, Lightning's ``AttributeDict``, jsonargparse's
+``Namespace`` and ``collections.defaultdict``. The fixtures build such files without omegaconf,
+Lightning or jsonargparse installed: small classes are defined in a throw-away module registered in
+``sys.modules`` under the real names while ``torch.save`` pickles them, then taken out again, so the
+reading process does not have them, as a user's would not. Their weights are read (the metadata is
+replaced by inert stand-ins, recorded as not read); any other global still refuses the file,
+named, and runs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import logging
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from test_imported_model import CHECKPOINT, patches, run_import, viscy_config
+
+from dynaclr.io import ArtifactError
+from dynaclr.io.weights import load_weights_file
+from dynaclr.training.checkpoint import read_contrastive_checkpoint
+
+# --- the foreign classes, as their libraries pickle them ------------------------------------------
+
+
+class _Plain:
+    """Pickled by default (protocol 2): NEWOBJ of the class, then BUILD with its ``__dict__``."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+
+class _Container(_Plain):
+    """omegaconf's containers: ``__getstate__`` / ``__setstate__`` of their ``__dict__``."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+class _AttributeDict(dict):  # type: ignore[type-arg]
+    """Lightning's AttributeDict: a dict (NEWOBJ, then SETITEMS)."""
+
+
+#: module -> {name: base class}: what the fixtures pickle under each foreign name.
+FOREIGN: dict[str, dict[str, type]] = {
+    "omegaconf.base": {"ContainerMetadata": _Plain, "Metadata": _Plain},
+    "omegaconf.nodes": {"AnyNode": _Plain},
+    "omegaconf.dictconfig": {"DictConfig": _Container},
+    "omegaconf.listconfig": {"ListConfig": _Container},
+    "lightning.fabric.utilities.data": {"AttributeDict": _AttributeDict},
+    "jsonargparse._namespace": {"Namespace": argparse.Namespace},
+}
+
+
+#: The throw-away modules (by name) while :func:`foreign_modules` runs.
+_THROW_AWAY: dict[str, types.ModuleType] = {}
+
+#: Those modules and their parent packages.
+FOREIGN_PACKAGES = sorted(
+    {".".join(m.split(".")[:depth]) for m in FOREIGN for depth in range(1, m.count(".") + 2)}
+)
+
+
+@contextmanager
+def foreign_modules() -> Iterator[dict[str, type]]:
+    """The foreign classes, keyed ``module.Name``, in throw-away modules registered in ``sys.modules``
+    (with their parent packages) while the block runs, in place of any installed one (Lightning is:
+    its modules are put back untouched); taken out after, as the reader's process does not have them."""
+    saved = {name: sys.modules[name] for name in FOREIGN_PACKAGES if name in sys.modules}
+    classes: dict[str, type] = {}
+    try:
+        for name in FOREIGN_PACKAGES:
+            _THROW_AWAY[name] = sys.modules[name] = types.ModuleType(name)
+        for module_name, names in FOREIGN.items():
+            for name, base in names.items():
+                cls = type(name, (base,), {"__module__": module_name, "__qualname__": name})
+                setattr(sys.modules[module_name], name, cls)
+                classes[f"{module_name}.{name}"] = cls
+        yield classes
+    finally:
+        for name in _THROW_AWAY:
+            del sys.modules[name]
+        _THROW_AWAY.clear()
+        sys.modules.update(saved)
+
+
+def _dict_config(c: dict[str, type], content: dict[str, Any]) -> Any:
+    """A DictConfig as omegaconf pickles one: metadata with typing.Any and dict, values in AnyNodes."""
+    metadata = c["omegaconf.base.ContainerMetadata"](
+        ref_type=typing.Any, object_type=dict, optional=True, key=None, flags={}, key_type=typing.Any
+    )
+    config = c["omegaconf.dictconfig.DictConfig"](_metadata=metadata, _parent=None)
+    config._content = {
+        key: c["omegaconf.nodes.AnyNode"](
+            _val=value, _metadata=c["omegaconf.base.Metadata"](ref_type=typing.Any, key=key), _parent=config
+        )
+        for key, value in content.items()
+    }
+    return config
+
+
+def hydra_metadata(c: dict[str, type]) -> dict[str, Any]:
+    """What a Lightning checkpoint of a Hydra / LightningCLI run holds beside its tensors."""
+    listed = c["omegaconf.listconfig.ListConfig"](_metadata=None, _content=[1, 2, 3])
+    return {
+        "hyper_parameters": {
+            "cfg": _dict_config(c, {"lr": 1e-3, "backbone": "convnext_tiny", "layers": listed}),
+            "log_dir": Path("/hpc/runs/dynaclr/version_0"),
+            "pure": PurePosixPath("/hpc/data"),
+            "trainer": c["jsonargparse._namespace.Namespace"](max_epochs=100),
+            "by_stage": collections.defaultdict(list, {"fit": [1]}),
+        },
+        "hparams_name": "hparams",
+        "datamodule_hyper_parameters": c["lightning.fabric.utilities.data.AttributeDict"](batch_size=32),
+    }
+
+
+def lightning_checkpoint(
+    path: Path, extra: Callable[[dict[str, type]], dict[str, Any]] = hydra_metadata
+) -> Path:
+    """The VisCy fixture's checkpoint with the foreign metadata added, saved where the foreign
+    classes exist."""
+    checkpoint = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)
+    with foreign_modules() as classes:
+        modules = dict(_THROW_AWAY)
+        torch.save({**checkpoint, **extra(classes)}, path)
+    assert not _THROW_AWAY and not any(sys.modules.get(name) is module for name, module in modules.items())
+    assert "omegaconf" not in sys.modules and "jsonargparse" not in sys.modules
+    return path
+
+
+# --- the tests ----------------------------------------------------------------------------------
+
+
+def test_a_lightning_checkpoint_with_hydra_metadata_imports_and_embeds_as_the_plain_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The weights are plain tensors: the file imports, embedding exactly as the fixture does, and
+    the summary names the metadata classes that were not read. Before: refused ("holds Python
+    objects other than tensors and plain containers")."""
+    source = lightning_checkpoint(tmp_path / "hydra.ckpt")
+    plain = run_import(tmp_path / "plain", viscy_config())
+    with caplog.at_level(logging.INFO, logger="dynaclr.io.weights"):
+        hydra = run_import(tmp_path / "hydra", viscy_config(), source=source)
+    plain_model, hydra_model = (read_contrastive_checkpoint(out.checkpoint) for out in (plain, hydra))
+    with torch.no_grad():
+        expected = plain_model.encoder()(patches())
+        found = hydra_model.encoder()(patches())
+    for want, got in zip(expected, found, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    stubbed = torch.load(hydra.checkpoint, weights_only=True)["dynaclr_training"]["metadata_not_read"]
+    assert stubbed == [
+        "builtins.dict",
+        "builtins.list",
+        "collections.defaultdict",
+        "jsonargparse._namespace.Namespace",
+        "lightning.fabric.utilities.data.AttributeDict",
+        "omegaconf.base.ContainerMetadata",
+        "omegaconf.base.Metadata",
+        "omegaconf.dictconfig.DictConfig",
+        "omegaconf.listconfig.ListConfig",
+        "omegaconf.nodes.AnyNode",
+        "pathlib.PosixPath",
+        "pathlib.PurePosixPath",
+        "typing.Any",
+    ]
+    assert "metadata_not_read" not in torch.load(plain.checkpoint, weights_only=True)["dynaclr_training"]
+    logged = [
+        r.getMessage() for r in caplog.records if r.levelno == logging.INFO and str(source) in r.getMessage()
+    ]
+    assert len(logged) == 1 and "omegaconf.dictconfig.DictConfig" in logged[0] and "not read" in logged[0]
+
+
+def test_the_metadata_is_read_as_inert_stand_ins(tmp_path: Path) -> None:
+    """What the file held is kept as data (the stand-ins hold the values the file gave them), plain
+    where the unpickler must fill a container (AttributeDict, defaultdict: dicts); nothing of the
+    foreign classes is imported."""
+    from dynaclr.io.weights import read_weights_file
+
+    path = lightning_checkpoint(tmp_path / "hydra.ckpt")
+    read = read_weights_file(path, what="checkpoint", fix="fix it")
+    assert "omegaconf" not in sys.modules
+    assert read.metadata_not_read[0] == "builtins.dict"
+    hparams = read.contents["hyper_parameters"]
+    cfg = hparams["cfg"]
+    assert type(cfg).__name__ == "DictConfig" and "not read" in repr(cfg)
+    assert cfg.state["_content"]["lr"].state["_val"] == 1e-3
+    assert hparams["log_dir"].args == ("/", "hpc", "runs", "dynaclr", "version_0")
+    assert hparams["trainer"].state == {"max_epochs": 100}
+    assert hparams["by_stage"] == {"fit": [1]} and type(hparams["by_stage"]) is dict
+    assert read.contents["datamodule_hyper_parameters"] == {"batch_size": 32}
+    assert set(read.contents["state_dict"]) == set(torch.load(CHECKPOINT, weights_only=True)["state_dict"])
+
+
+class _RunsCode:
+    """A planted global: unpickling it would run a shell command creating ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+class _MainClass:
+    """A class of the writer's ``__main__`` (its module renamed below): not metadata dynaclr knows."""
+
+
+@pytest.mark.parametrize("planted", ["os.system", "builtins.eval", "__main__", "subprocess"])
+def test_a_checkpoint_with_another_global_beside_the_metadata_is_refused_naming_it(
+    planted: str, tmp_path: Path
+) -> None:
+    """Only globals of the metadata modules are stood in for: a file holding anything else beside
+    them is refused as before, naming it, and nothing runs."""
+    import subprocess
+
+    marker = tmp_path / "marker"
+    payloads: dict[str, tuple[Any, str]] = {
+        "os.system": (_RunsCode(marker), f"{os.system.__module__}.system"),
+        "builtins.eval": (eval, "builtins.eval"),
+        "__main__": (_MainClass(), "__main__._MainClass"),
+        # torch.save's pickle protocol 2 writes Python 2's name for subprocess: commands
+        "subprocess": (subprocess.Popen, "commands.Popen"),
+    }
+    payload, name = payloads[planted]
+    if planted == "__main__":
+        _MainClass.__module__ = "__main__"
+        sys.modules["__main__"]._MainClass = _MainClass  # type: ignore[attr-defined]
+    try:
+        path = lightning_checkpoint(
+            tmp_path / "planted.ckpt", lambda c: {**hydra_metadata(c), "payload": payload}
+        )
+    finally:
+        if planted == "__main__":
+            _MainClass.__module__ = __name__
+            del sys.modules["__main__"]._MainClass  # type: ignore[attr-defined]
+    with pytest.raises(ArtifactError) as refused:
+        load_weights_file(path, what="VisCy checkpoint", fix="fix it")
+    assert not marker.exists()
+    message = str(refused.value)
+    assert str(path) in message and name in message and "fix it" in message, message
+    assert "omegaconf" not in message  # the metadata is not what is refused
+
+
+def test_reading_stubs_leaves_the_process_allowlist_as_it_was(tmp_path: Path) -> None:
+    """The stand-ins are allowed while the file is read, and only then: the process-wide allowlist
+    is the same after the read (and after a refused one), so a later ``torch.load`` elsewhere
+    still refuses the metadata."""
+    path = lightning_checkpoint(tmp_path / "hydra.ckpt")
+    planted = lightning_checkpoint(tmp_path / "planted.ckpt", lambda c: {**hydra_metadata(c), "bad": eval})
+    before = set(torch.serialization.get_safe_globals())  # a list in no set order
+    load_weights_file(path, what="checkpoint", fix="fix it")
+    assert set(torch.serialization.get_safe_globals()) == before
+    with pytest.raises(ArtifactError):
+        load_weights_file(planted, what="checkpoint", fix="fix it")
+    assert set(torch.serialization.get_safe_globals()) == before
+    with pytest.raises(Exception, match="Unsupported global"):
+        torch.load(path, weights_only=True)
+
+
+def test_metadata_pickled_with_state_a_stand_in_cannot_take_is_refused_naming_it(tmp_path: Path) -> None:
+    """An AttributeDict is read as a plain dict (the unpickler fills no other): one pickled with
+    attributes beside its items cannot be, and is refused naming the metadata, not called corrupt."""
+
+    def with_attributes(c: dict[str, type]) -> dict[str, Any]:
+        hparams = c["lightning.fabric.utilities.data.AttributeDict"](batch_size=32)
+        hparams.extra = "kept in __dict__"  # an attribute, pickled as BUILD state
+        return {"hyper_parameters": hparams}
+
+    path = lightning_checkpoint(tmp_path / "attributes.ckpt", with_attributes)
+    with pytest.raises(ArtifactError) as refused:
+        load_weights_file(path, what="VisCy checkpoint", fix="fix it")
+    message = str(refused.value)
+    assert str(path) in message and "lightning.fabric.utilities.data.AttributeDict" in message, message
+    assert "Can only build" in message and "corrupt" not in message and "weights_only" not in message
