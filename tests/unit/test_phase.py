@@ -23,12 +23,12 @@ from conftest import REPO_ROOT
 from iohub.ngff import open_ome_zarr
 from plate_helpers import assert_image_layers_bracket_their_data
 from pydantic import ValidationError
-from waveorder.models import phase_thick_3d
+from waveorder.models import isotropic_thin_3d, phase_thick_3d
 
-import dynaclr.phase.reconstruct as reconstruct_module
+import dynaclr.phase.transfer_function as transfer_function_module
 from dynaclr.config.phase import PhaseConfig
 from dynaclr.config.simulate import SimulateConfig
-from dynaclr.io import ArtifactError, ArtifactKind, read_zarr_provenance
+from dynaclr.io import ArtifactError, ArtifactKind, make_provenance, read_zarr_provenance
 from dynaclr.io.chunks import CorruptChunkError
 from dynaclr.io.plate import (
     OME_ZARR_VERSION,
@@ -348,8 +348,15 @@ def test_transfer_function_is_deterministic_and_round_trips(tiny_3d: dict[str, P
     assert stored.mode == "3d" and stored.zyx_shape == (5, 96, 96) and stored.z_padding_slices == 2
     assert stored.yx_pixel_size_um == pytest.approx(0.65) and stored.z_step_um == pytest.approx(2.5)
     again = calculate_transfer_function(stored.zyx_shape, 0.65, 2.5, PhaseConfig())
+    shapes = {
+        "real_potential_transfer_function": (9, 96, 96),
+        "imaginary_potential_transfer_function": (9, 96, 96),
+        "sign_check_singular_u": (2, 2, 96, 96),
+        "sign_check_singular_values": (2, 96, 96),
+        "sign_check_singular_vh": (2, 5, 96, 96),
+    }
+    assert {name: tuple(tensor.shape) for name, tensor in stored.arrays.items()} == shapes
     for name, tensor in stored.arrays.items():
-        assert tensor.shape == (9, 96, 96)
         assert torch.equal(tensor, again.arrays[name]), name
 
 
@@ -914,7 +921,7 @@ def test_a_nan_centre_within_the_stack_drop_limit_keeps_the_fov_and_its_sign_che
     MissingDataError: the sign check applied the drop limit to its crop alone. The stack is filled as
     a whole, as the reconstruction does, before it is cropped: no frame dropped, a finite phase and a
     sign statistic."""
-    monkeypatch.setattr(reconstruct_module, "SIGN_CHECK_CROP_PX", 48)
+    monkeypatch.setattr(transfer_function_module, "SIGN_CHECK_CROP_PX", 48)
     config = PhaseConfig(mode=mode)
     counts = _first_frames(tiny_plate["plate"], 2)[:, :1]
     counts[:, :, :, 30:66, 30:66] = np.nan
@@ -934,19 +941,12 @@ def test_in_2d_mode_the_sign_check_reads_the_phase_without_a_second_transfer_fun
     """In mode 2d the phase already is the thin-phase projection the sign check needs: it built a
     second transfer function (3.7 s per FOV at 10 x 256 x 256) and reconstructed the crop again per
     checked frame. It reads the crop of the phase instead (no transfer function built; in mode 3d
-    one), with the same statistic where the crop is the whole field, and still warns of a z-reversed
-    stack."""
-    built: list[str] = []
-    calculate = reconstruct_module.calculate_transfer_function
-
-    def counted(*args, **kwargs):
-        built.append(args[-1].mode)
-        return calculate(*args, **kwargs)
-
-    monkeypatch.setattr(reconstruct_module, "calculate_transfer_function", counted)
+    one, with the plate's transfer function), with the same statistic where the crop is the whole
+    field, and still warns of a z-reversed stack."""
     counts = _first_frames(tiny_plate["plate"], 3)[:, :1]
     config = PhaseConfig(mode="2d")
     transfer_function = calculate_transfer_function(counts.shape[2:], 0.65, 2.5, config)
+    built = _count_thin_transfer_functions(monkeypatch)
     normal = _sign_metrics(counts, transfer_function, config, caplog)
     reversed_counts = np.ascontiguousarray(counts[:, :, ::-1])
     inverted = _sign_metrics(reversed_counts, transfer_function, config, caplog)
@@ -959,7 +959,113 @@ def test_in_2d_mode_the_sign_check_reads_the_phase_without_a_second_transfer_fun
     assert normal["phase_sign_skewness"] == pytest.approx(float(np.median(thin_by_itself)), rel=1e-5)
     three_d = PhaseConfig()
     SignCheck.build(calculate_transfer_function(counts.shape[2:], 0.65, 2.5, three_d), three_d)
-    assert built == ["2d"]
+    assert built == [(96, 96)]  # mode 3d's, computed with the plate's transfer function
+
+
+def _count_thin_transfer_functions(monkeypatch) -> list[tuple[int, int]]:
+    """Record the ``(Y, X)`` of every thin-phase transfer function waveorder computes from now on."""
+    built: list[tuple[int, int]] = []
+    calculate = isotropic_thin_3d.calculate_transfer_function
+
+    def counted(*args, **kwargs):
+        built.append(tuple(kwargs["yx_shape"]))
+        return calculate(*args, **kwargs)
+
+    monkeypatch.setattr(isotropic_thin_3d, "calculate_transfer_function", counted)
+    return built
+
+
+def _thin_skewness_built_in_the_job(
+    counts: np.ndarray, zyx_shape: tuple[int, int, int], config: PhaseConfig, crop_px: int
+) -> list[float]:
+    """The sign check's skewness of each stack of ``counts`` ``(T, 1, Z, Y, X)`` as every 3d FOV job
+    computed it before the plate's transfer function stored it: the thin-phase transfer function of
+    the central ``crop_px`` crop built from the config, the crop reconstructed with it."""
+    n_z, n_y, n_x = zyx_shape
+    rows = slice((n_y - min(n_y, crop_px)) // 2, (n_y - min(n_y, crop_px)) // 2 + min(n_y, crop_px))
+    columns = slice((n_x - min(n_x, crop_px)) // 2, (n_x - min(n_x, crop_px)) // 2 + min(n_x, crop_px))
+    thin = config.model_copy(update={"mode": "2d"})
+    crop_shape = (n_z, rows.stop - rows.start, columns.stop - columns.start)
+    built = calculate_transfer_function(crop_shape, 0.65, 2.5, thin)
+    return [
+        sample_skewness(reconstruct_stack(np.ascontiguousarray(stack[:, rows, columns]), built, thin))
+        for stack in counts[:, 0]
+    ]
+
+
+def test_a_3d_fov_job_reads_the_sign_checks_thin_transfer_function_from_the_plates(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], monkeypatch, caplog
+):
+    """Every 3d reconstruct_phase job built the sign check's thin-phase transfer function itself (3.7 s
+    per FOV job at 10 x 256 x 256, identical for every FOV of a plate). Rule phase_transfer_function
+    computes it once and stores it in the plate's transfer function; the FOV job builds none, its sign
+    statistic is the one of the function built in the job (within 1e-6), and a z-reversed stack is
+    still warned of."""
+    built = _count_thin_transfer_functions(monkeypatch)
+    config = PhaseConfig()
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    counts = _first_frames(tiny_plate["plate"], 3)[:, :1]
+    normal = _sign_metrics(counts, transfer_function, config, caplog)
+    reversed_counts = np.ascontiguousarray(counts[:, :, ::-1])
+    inverted = _sign_metrics(reversed_counts, transfer_function, config, caplog)
+    assert built == []
+    before = _thin_skewness_built_in_the_job(counts, transfer_function.zyx_shape, config, 256)
+    assert normal["phase_sign_skewness"] == pytest.approx(float(np.median(before)), abs=1e-6)
+    assert normal["phase_sign_inverted"] is False and normal["phase_sign_skewness"] > 1.0
+    reversed_before = _thin_skewness_built_in_the_job(
+        reversed_counts, transfer_function.zyx_shape, config, 256
+    )
+    assert inverted["phase_sign_skewness"] == pytest.approx(float(np.median(reversed_before)), abs=1e-6)
+    assert inverted["phase_sign_inverted"] is True and "phase looks sign-inverted" in caplog.text
+
+
+def test_the_stored_sign_check_crop_gives_the_statistic_of_the_crop_built_in_the_job(
+    tiny_plate: dict[str, Path], monkeypatch, caplog
+):
+    """On a field larger than the crop (48 px of 96 here) the transfer function stores the thin-phase
+    singular system of the central crop, which the check cuts from the stack: the same statistic as
+    the crop's transfer function built in the job, within 1e-6."""
+    monkeypatch.setattr(transfer_function_module, "SIGN_CHECK_CROP_PX", 48)
+    config = PhaseConfig()
+    counts = _first_frames(tiny_plate["plate"], 3)[:, :1]
+    transfer_function = calculate_transfer_function(counts.shape[2:], 0.65, 2.5, config)
+    assert transfer_function.arrays["sign_check_singular_vh"].shape == (2, 5, 48, 48)
+    metrics = _sign_metrics(counts, transfer_function, config, caplog)
+    before = _thin_skewness_built_in_the_job(counts, transfer_function.zyx_shape, config, 48)
+    assert metrics["phase_sign_skewness"] == pytest.approx(float(np.median(before)), abs=1e-6)
+    check = SignCheck.build(transfer_function, config)
+    assert (check.rows, check.columns) == (slice(24, 72), slice(24, 72))
+
+
+def test_a_3d_transfer_function_store_without_the_sign_checks_arrays_is_refused(tmp_path: Path):
+    """A store made before the sign check's arrays were stored (schema 1) is refused by its schema
+    version, one lacking them or holding them in other shapes by name; each names the rerun."""
+    potentials = {
+        name: torch.zeros((3, 8, 8), dtype=torch.complex64)
+        for name in ("real_potential_transfer_function", "imaginary_potential_transfer_function")
+    }
+    old = TransferFunction("3d", (3, 8, 8), 0.65, 2.0, 0, potentials)
+    provenance = make_provenance(ArtifactKind.PHASE_TRANSFER_FUNCTION, {})
+    transfer_function_module.save_transfer_function(
+        old, tmp_path / "v1.zarr", provenance.model_copy(update={"schema_version": 1})
+    )
+    with pytest.raises(ArtifactError, match=r"schema version 1 .* reads schema version 2.*forcerun phase_tr"):
+        load_transfer_function(tmp_path / "v1.zarr")
+    transfer_function_module.save_transfer_function(old, tmp_path / "lacking.zarr", provenance)
+    with pytest.raises(ArtifactError, match=r"lacks arrays \['sign_check_singular_u'.*forcerun phase_tr"):
+        load_transfer_function(tmp_path / "lacking.zarr")
+    wrong = {
+        "sign_check_singular_u": torch.zeros((2, 2, 8, 8), dtype=torch.complex64),
+        "sign_check_singular_values": torch.zeros((2, 8, 8)),
+        "sign_check_singular_vh": torch.zeros((2, 4, 8, 8), dtype=torch.complex64),  # 4 slices, not 3
+    }
+    transfer_function_module.save_transfer_function(
+        TransferFunction("3d", (3, 8, 8), 0.65, 2.0, 0, {**potentials, **wrong}),
+        tmp_path / "shape.zarr",
+        provenance,
+    )
+    with pytest.raises(ArtifactError, match=r"'vh': \(2, 4, 8, 8\)\}; expected .*'vh': \(2, 3, 8, 8\)"):
+        load_transfer_function(tmp_path / "shape.zarr")
 
 
 def test_noise_only_and_constant_brightfield_is_not_warned_as_sign_inverted(tiny_3d: dict[str, Path], caplog):

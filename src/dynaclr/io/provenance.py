@@ -78,7 +78,7 @@ class ArtifactKind(StrEnum):
     # image stages (per-FOV jobs fill a plate created by a dataset-level rule)
     PHASE_TRANSFER_FUNCTION = (
         "phase_transfer_function",
-        1,
+        2,  # 2: mode 3d stores the sign check's thin-phase singular system (sign_check_singular_*)
         "phase_transfer_function",
         "waveorder transfer function",
     )

@@ -63,10 +63,11 @@ from dynaclr.numerics.missing import (
 from dynaclr.numerics.saturation import full_scale_plateau
 from dynaclr.phase.transfer_function import (
     TransferFunction,
-    calculate_transfer_function,
+    central_slice,
     first_position_shape,
     load_transfer_function,
     read_raw_plate_provenance,
+    sign_check_crop,
 )
 
 logger = logging.getLogger(__name__)
@@ -122,12 +123,6 @@ MAX_SATURATED_SHARE = 0.01
 #: illumination, 50 FOVs; uniform random counts, 60 stacks): -0.75 to +0.78 per frame, FOV medians
 #: -0.40 to +0.40.
 INVERTED_SIGN_SKEWNESS = -1.0
-
-#: Largest rows and columns of the central crop of each stack that :class:`SignCheck` reconstructs
-#: (mode 3d; in mode 2d it reads that crop of the phase): its thin-phase transfer function is
-#: computed once per FOV job, 4 s for 10 x 256 x 256 on one core
-#: (74 s at 1024 x 1024: the whole field would cost more than a 3d frame).
-SIGN_CHECK_CROP_PX = 256
 
 #: Most of a FOV's reconstructed frames that :class:`SignCheck` evaluates (:func:`sign_check_frames`):
 #: the statistic is their median, and in mode 3d every frame costs a thin-phase reconstruction of the crop
@@ -354,12 +349,6 @@ def sample_skewness(values: np.ndarray) -> float:
     return float(np.mean(centred**3)) / variance**1.5
 
 
-def _central_slice(n: int) -> slice:
-    """The central ``min(n, SIGN_CHECK_CROP_PX)`` of ``n`` positions."""
-    size = min(n, SIGN_CHECK_CROP_PX)
-    return slice((n - size) // 2, (n - size) // 2 + size)
-
-
 def sign_check_frames(n_frames: int) -> list[int]:
     """The time points, at most :data:`SIGN_CHECK_FRAMES` spread evenly from the first to the last of
     ``n_frames``, at which :class:`SignCheck` is due; a due frame that is dropped passes its turn to the
@@ -373,7 +362,7 @@ def sign_check_frames(n_frames: int) -> list[int]:
 class SignCheck:
     """Whether a FOV's phase has the sign of cells (positive), from the brightfield it is made of.
 
-    The central crop (at most :data:`SIGN_CHECK_CROP_PX` square) of at most
+    The central crop (at most :data:`~dynaclr.phase.transfer_function.SIGN_CHECK_CROP_PX` square) of at most
     :data:`SIGN_CHECK_FRAMES` stacks (:func:`sign_check_frames`) is reconstructed with the
     thin-phase model (mode ``"2d"`` of the same optics, ``phase.invert_phase_contrast`` and
     ``phase.focus_offset_slices`` included; in mode ``"2d"`` that is the phase already
@@ -393,18 +382,18 @@ class SignCheck:
     @classmethod
     def build(cls, transfer_function: TransferFunction, config: PhaseConfig) -> SignCheck:
         """The check for stacks of ``transfer_function``'s shape and sampling, under ``config``. In mode
-        ``"2d"`` the phase reconstructed is the projected phase already: no second transfer function
+        ``"3d"`` the thin-phase transfer function of the crop is the one rule ``phase_transfer_function``
+        computed and stored with the plate's (:meth:`TransferFunction.sign_check_function`; the crop
+        is the central one of its size): no FOV job computes it. In mode ``"2d"`` the phase
+        reconstructed is the projected phase already: no second transfer function
         (``transfer_function`` None), :meth:`skewness` reads the crop of that phase."""
-        n_z, n_y, n_x = transfer_function.zyx_shape
-        rows, columns = _central_slice(n_y), _central_slice(n_x)
+        _, n_y, n_x = transfer_function.zyx_shape
         if transfer_function.mode == "2d":
-            return cls(None, config, rows, columns)
+            return cls(None, config, *sign_check_crop(n_y, n_x))
+        thin_function = transfer_function.sign_check_function()  # computed once per plate, stored
+        _, crop_y, crop_x = thin_function.zyx_shape
         thin = config.model_copy(update={"mode": "2d"})
-        crop = (n_z, rows.stop - rows.start, columns.stop - columns.start)
-        thin_function = calculate_transfer_function(
-            crop, transfer_function.yx_pixel_size_um, transfer_function.z_step_um, thin
-        )
-        return cls(thin_function, thin, rows, columns)
+        return cls(thin_function, thin, central_slice(n_y, crop_y), central_slice(n_x, crop_x))
 
     def skewness(self, filled_counts: np.ndarray, phase: np.ndarray) -> float:
         """Skewness of the projected phase of the central crop of a reconstructed stack: in mode

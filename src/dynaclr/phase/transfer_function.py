@@ -41,10 +41,27 @@ logger = logging.getLogger(__name__)
 #: dynaclr provenance (from a microscope or another tool) is accepted and recorded by path only.
 RAW_PLATE_KINDS = (ArtifactKind.RAW_PLATE,)
 
+#: Largest rows and columns of the central crop of each stack that the phase sign check
+#: (:class:`~dynaclr.phase.reconstruct.SignCheck`) reconstructs with the thin-phase model in mode 3d
+#: (in mode 2d it reads that crop of the phase): its thin-phase transfer function is computed with
+#: the 3d one, once per plate (:func:`sign_check_arrays`), 4 s for 10 x 256 x 256 on one core (74 s
+#: at 1024 x 1024: the whole field would cost more than a 3d frame).
+SIGN_CHECK_CROP_PX = 256
+
+#: The mode 3d arrays of the sign check: the singular system of the thin-phase transfer function of
+#: the central crop (:func:`sign_check_arrays`): U (2, 2, Y', X'), S (2, Y', X') float32,
+#: Vh (2, Z, Y', X'), ``Y' = min(Y, SIGN_CHECK_CROP_PX)``, ``X'`` likewise.
+SIGN_CHECK_ARRAY_NAMES = ("sign_check_singular_u", "sign_check_singular_values", "sign_check_singular_vh")
+
 #: Arrays stored for each mode (complex64 unless noted), with their shapes.
 ARRAY_NAMES: dict[str, tuple[str, ...]] = {
-    # (Z + 2 * z_padding, Y, X): transfer functions of the real / imaginary scattering potential
-    "3d": ("real_potential_transfer_function", "imaginary_potential_transfer_function"),
+    # (Z + 2 * z_padding, Y, X): transfer functions of the real / imaginary scattering potential;
+    # the sign check's thin-phase singular system of the central crop (SIGN_CHECK_ARRAY_NAMES)
+    "3d": (
+        "real_potential_transfer_function",
+        "imaginary_potential_transfer_function",
+        *SIGN_CHECK_ARRAY_NAMES,
+    ),
     # (Z, Y, X) transfer functions from a 2D object to the z-stack; singular system of the pair:
     # U (2, 2, Y, X), S (2, Y, X) float32, Vh (2, Z, Y, X)
     "2d": (
@@ -89,6 +106,36 @@ class TransferFunction:
     z_padding_slices: int
     arrays: dict[str, torch.Tensor]
 
+    def sign_check_function(self) -> TransferFunction:
+        """The thin-phase transfer function (mode ``"2d"``, singular system only) of the central crop
+        that the sign check reconstructs, from the arrays :data:`SIGN_CHECK_ARRAY_NAMES` of a mode
+        ``"3d"`` transfer function (:func:`sign_check_arrays`); ``zyx_shape`` is the crop's."""
+        missing = [name for name in SIGN_CHECK_ARRAY_NAMES if name not in self.arrays]
+        if self.mode != "3d" or missing:
+            lacking = missing or list(SIGN_CHECK_ARRAY_NAMES)
+            raise ValueError(
+                f"the {self.mode} transfer function lacks the sign check's arrays {lacking} "
+                "(mode 3d computes them: calculate_transfer_function)"
+            )
+        u, s, vh = (self.arrays[name] for name in SIGN_CHECK_ARRAY_NAMES)
+        n_z, n_y, n_x = self.zyx_shape
+        crop_y, crop_x = (int(n) for n in s.shape[-2:])
+        expected = {"u": (2, 2, crop_y, crop_x), "s": (2, crop_y, crop_x), "vh": (2, n_z, crop_y, crop_x)}
+        found = {"u": tuple(u.shape), "s": tuple(s.shape), "vh": tuple(vh.shape)}
+        if found != expected or crop_y > n_y or crop_x > n_x:
+            raise ValueError(
+                f"sign check arrays (U, S, Vh) have shapes {found}; expected {expected} within the "
+                f"stack's (Y, X) = {(n_y, n_x)}"
+            )
+        return TransferFunction(
+            mode="2d",
+            zyx_shape=(n_z, crop_y, crop_x),
+            yx_pixel_size_um=self.yx_pixel_size_um,
+            z_step_um=self.z_step_um,
+            z_padding_slices=0,
+            arrays={"singular_u": u, "singular_values": s, "singular_vh": vh},
+        )
+
     def attributes(self) -> dict[str, Any]:
         """JSON attributes stored with the arrays."""
         return {
@@ -131,14 +178,45 @@ def z_positions_um(n_slices: int, z_step_um: float, focus_offset_slices: float) 
     return (n_slices // 2 + focus_offset_slices - slices) * z_step_um
 
 
+def central_slice(n: int, size: int) -> slice:
+    """The central ``min(n, size)`` of ``n`` positions."""
+    size = min(n, size)
+    return slice((n - size) // 2, (n - size) // 2 + size)
+
+
+def sign_check_crop(n_y: int, n_x: int) -> tuple[slice, slice]:
+    """Rows and columns of the sign check's central crop of a ``(Y, X)`` field: at most
+    :data:`SIGN_CHECK_CROP_PX` of each."""
+    return central_slice(n_y, SIGN_CHECK_CROP_PX), central_slice(n_x, SIGN_CHECK_CROP_PX)
+
+
+def sign_check_arrays(
+    zyx_shape: tuple[int, int, int], yx_pixel_size_um: float, z_step_um: float, config: PhaseConfig
+) -> dict[str, torch.Tensor]:
+    """The sign check's arrays (:data:`SIGN_CHECK_ARRAY_NAMES`) for stacks of ``zyx_shape``: the
+    singular system of the thin-phase transfer function (mode ``"2d"`` of ``config``'s optics,
+    ``invert_phase_contrast`` and ``focus_offset_slices`` included) of the central crop of at most
+    :data:`SIGN_CHECK_CROP_PX` rows and columns (:func:`sign_check_crop`)."""
+    n_z, n_y, n_x = zyx_shape
+    rows, columns = sign_check_crop(n_y, n_x)
+    crop = (n_z, rows.stop - rows.start, columns.stop - columns.start)
+    thin = calculate_transfer_function(
+        crop, yx_pixel_size_um, z_step_um, config.model_copy(update={"mode": "2d"})
+    )
+    singular_system = (thin.arrays[name] for name in ("singular_u", "singular_values", "singular_vh"))
+    return dict(zip(SIGN_CHECK_ARRAY_NAMES, singular_system, strict=True))
+
+
 def calculate_transfer_function(
     zyx_shape: tuple[int, int, int], yx_pixel_size_um: float, z_step_um: float, config: PhaseConfig
 ) -> TransferFunction:
     """Compute the transfer function for stacks of ``zyx_shape`` (slices, rows, columns).
 
     3d mode: waveorder ``phase_thick_3d`` transfer functions of shape ``(Z + 2 p, Y, X)`` with
-    ``p = config.z_padding_slices``. 2d mode: ``isotropic_thin_3d`` transfer functions
-    ``(Z, Y, X)`` and their singular system (computed here, once).
+    ``p = config.z_padding_slices``, and the sign check's thin-phase singular system of the central
+    crop (:func:`sign_check_arrays`: computed here, once per plate, not in every FOV job). 2d mode:
+    ``isotropic_thin_3d`` transfer functions ``(Z, Y, X)`` and their singular system (computed here,
+    once).
     """
     n_z, n_y, n_x = zyx_shape
     if config.mode == "3d":
@@ -156,6 +234,7 @@ def calculate_transfer_function(
         arrays = {
             "real_potential_transfer_function": real_tf,
             "imaginary_potential_transfer_function": imaginary_tf,
+            **sign_check_arrays((n_z, n_y, n_x), yx_pixel_size_um, z_step_um, config),
         }
         padding = config.z_padding_slices
     else:
@@ -236,6 +315,13 @@ def load_transfer_function(path: str | Path) -> tuple[TransferFunction, Provenan
         z_padding_slices=int(attrs["z_padding_slices"]),
         arrays=arrays,
     )
+    if mode == "3d":
+        try:
+            transfer_function.sign_check_function()
+        except ValueError as err:
+            raise ArtifactError(
+                f"{path}: {err}; rerun it with `snakemake --forcerun phase_transfer_function`"
+            ) from err
     return transfer_function, provenance
 
 
