@@ -30,6 +30,7 @@ from dynaclr.tracking.importing import (
     imported_tracks_problems,
     number_detections,
 )
+from dynaclr.tracking.position_check import BETTER_SCORE_RATIO, CLEAR_SCORE, READING_WORDS
 from dynaclr.tracking.trackmate import read_trackmate_xml
 
 FOVS = ["A/1/0", "B/1/0"]
@@ -50,11 +51,13 @@ def run_import(
     files: list[Path],
     out: Path,
     ctc_lineage: tuple[Path, ...] = (),
+    plate: Path | None = None,
+    position_unit: str = "px",
     **sampling_um: float | None,
 ) -> pd.DataFrame:
     return import_tracks(
-        ImportedTracksConfig(format=format, path=path),  # type: ignore[arg-type]
-        ImportTracksInputs(files=tuple(files), ctc_lineage=ctc_lineage),
+        ImportedTracksConfig(format=format, path=path, position_unit=position_unit),  # type: ignore[arg-type]
+        ImportTracksInputs(files=tuple(files), ctc_lineage=ctc_lineage, plate=plate),
         ImportTracksOutputs(tracks=out / "tracks.parquet"),
         fov_names=FOVS,
         shape_tzyx=SHAPE_TZYX,
@@ -1605,3 +1608,112 @@ def test_a_damaged_trackmate_file_is_named(old: str, new: str, message: str, tmp
     with pytest.raises(ArtifactError, match=re.escape(f"{files[0]}: ")) as raised:
         run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, pixel_size_um=0.65)
     assert message in str(raised.value)
+
+
+def _readings(out: Path) -> dict[str, Any]:
+    return read_table(out / "tracks.parquet", "tracks")[1].config["position_readings"]
+
+
+def test_tracks_on_the_plates_cells_are_imported_with_their_readings_recorded(
+    truth: pd.DataFrame, tiny_plate: dict[str, Path], tmp_path: Path
+) -> None:
+    _table(truth).to_csv(tmp_path / "mine.csv", index=False)
+    run_import(
+        "table", "mine.csv", [tmp_path / "mine.csv"], tmp_path, plate=tiny_plate["plate"], pixel_size_um=0.65
+    )
+    assert _import_warnings(tmp_path) == []
+    readings = _readings(tmp_path)
+    assert readings["verdict"] == "given" and readings["channel"] == "Nuclei"
+    assert len(readings["frames"]) == 4 and readings["detections"] >= 10
+    scores = readings["scores"]
+    assert set(scores) == {"given", "swapped", "um", "um_swapped", "random"}
+    assert scores["given"] >= CLEAR_SCORE
+    others = [scores[name] for name in ("swapped", "um", "um_swapped", "random") if scores[name] is not None]
+    assert max(others) * BETTER_SCORE_RATIO < scores["given"]
+
+
+@pytest.mark.parametrize(
+    ("case", "fix"),
+    [
+        ("swapped", "swap the table's columns y and x"),
+        ("um", "set tracks.position_unit: um (y, x are divided by the plate's pixel size, 0.65 µm)"),
+    ],
+)
+def test_tracks_off_the_plates_cells_on_a_square_image_are_refused(
+    case: str, fix: str, truth: pd.DataFrame, tiny_plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """On the tiny plate's square image, x and y swapped, or µm on 0.65 µm pixels, stay inside it and
+    were imported with exit 0 (patches cut off the cells); the nuclei are at the positions read back."""
+    table = _table(truth)
+    if case == "swapped":
+        table = table.rename(columns={"y": "x", "x": "y"})
+    else:
+        table = table.assign(y=lambda t: t["y"] * 0.65, x=lambda t: t["x"] * 0.65)
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    with pytest.raises(ArtifactError) as raised:
+        run_import(
+            "table",
+            "mine.csv",
+            [tmp_path / "mine.csv"],
+            tmp_path,
+            plate=tiny_plate["plate"],
+            pixel_size_um=0.65,
+        )
+    message = str(raised.value)
+    assert "tracks (table, mine.csv): the tracks' positions do not sit on the plate's cells" in message
+    assert "on channel 'Nuclei'" in message and "random positions" in message
+    assert f"found them on the cells read {READING_WORDS[case]}" in message and fix in message
+    assert not (tmp_path / "tracks.parquet").exists()
+
+
+def test_a_plate_showing_no_cells_gives_a_warning_not_a_refusal(truth: pd.DataFrame, tmp_path: Path) -> None:
+    """Only noise (a phase image of low contrast, say): the check cannot decide and says so."""
+    plate = tmp_path / "noise.zarr"
+    rng = np.random.default_rng(1)
+    with open_ome_zarr(plate, layout="hcs", mode="w-", channel_names=["Phase3D"]) as store:
+        for fov in FOVS:
+            position = store.create_position(*fov.split("/"))
+            position.create_image(
+                "0", rng.normal(100, 5, (SHAPE_TZYX[0], 1, *SHAPE_TZYX[1:])).astype(np.float32)
+            )
+    _table(truth).rename(columns={"y": "x", "x": "y"}).to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path, plate=plate)
+    (warning,) = _import_warnings(tmp_path)
+    assert "could not check that the tracks' positions sit on the plate's cells" in warning
+    assert _readings(tmp_path)["verdict"] == "undecided"
+    assert _readings(tmp_path)["channel"] == "Phase3D"
+
+
+def test_positions_in_micrometres_stated_so_are_imported_in_pixels(
+    truth: pd.DataFrame, tiny_plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """tracks.position_unit: um divides y, x by the plate's pixel size: the table refused above comes
+    back as the ground truth; a table in pixels stated as µm is refused, saying to state px."""
+    table = _table(truth).assign(y=lambda t: t["y"] * 0.65, x=lambda t: t["x"] * 0.65)
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    mine, plate = [tmp_path / "mine.csv"], tiny_plate["plate"]
+    imported = run_import(
+        "table", "mine.csv", mine, tmp_path, plate=plate, position_unit="um", pixel_size_um=0.65
+    )
+    assert_same_tracks(imported, truth, tolerance_px=1e-6)
+    assert _import_warnings(tmp_path) == [] and _readings(tmp_path)["verdict"] == "given"
+    assert set(_readings(tmp_path)["scores"]) == {"given", "swapped", "px", "px_swapped", "random"}
+    # pixels of 1.5 µm (divided, pixels stated as µm stay inside the image)
+    _table(truth).to_csv(tmp_path / "pixels.csv", index=False)
+    with pytest.raises(ArtifactError, match=r"found them on the cells read in pixels.*position_unit: px"):
+        run_import(
+            "table",
+            "pixels.csv",
+            [tmp_path / "pixels.csv"],
+            tmp_path / "again",
+            plate=plate,
+            position_unit="um",
+            pixel_size_um=1.5,
+        )
+    with pytest.raises(ArtifactError, match=r"position_unit 'um' reads y, x as micrometres.*found none"):
+        run_import("table", "mine.csv", mine, tmp_path / "none", position_unit="um")
+
+
+def test_micrometres_are_refused_for_formats_giving_pixels() -> None:
+    with pytest.raises(ValidationError, match="format 'ctc' gives pixels"):
+        ImportedTracksConfig(format="ctc", path="ctc/{row}_{col}_{fov}", position_unit="um")

@@ -571,11 +571,13 @@ def tracked_labels(wildcards):
 
 def imported_tracks_files(wildcards):
     """Rule import_tracks's inputs (dynaclr.tracking.ImportTracksInputs): the table, or every FOV's
-    ultrack CSV, CTC folder (and its res_track.txt or man_track.txt) or TrackMate XML file, in the plate's FOV order."""
+    ultrack CSV, CTC folder (and its res_track.txt or man_track.txt) or TrackMate XML file, in the plate's FOV order;
+    and the raw plate, whose images the positions are checked against (x and y swapped, µm for pixels)."""
     tracks = CONFIG.datasets[wildcards.dataset].tracks
+    plate = raw_plate(wildcards.dataset)
     if tracks.format == "table":
-        return {"files": [tracks.path]}
-    files = {"files": per_fov(tracks.path, wildcards.dataset)}
+        return {"files": [tracks.path], "plate": plate}
+    files = {"files": per_fov(tracks.path, wildcards.dataset), "plate": plate}
     if tracks.format == "ctc":
         files["ctc_lineage"] = list(ctc_lineages(wildcards.dataset).values())
     return files

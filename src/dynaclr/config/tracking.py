@@ -426,10 +426,30 @@ class ImportedTracksConfig(StrictModel):
         ),
     )
 
+    position_unit: Literal["px", "um"] = Field(
+        "px",
+        description=(
+            "table and ultrack: the unit of y, x: 'px' (pixels of the plate's images) or 'um' "
+            "(micrometres, divided by the plate's pixel size, as its metadata or acquisition.pixel_size_um "
+            "states it). The import refuses positions that sit on the plate's cells only when read in "
+            "micrometres or with x and y swapped."
+        ),
+    )
+
     def description(self) -> str:
         """What the tracks are read from, for the report's first page: the format's name and the path
         (its pattern, for a file or folder per FOV)."""
         return f"{TRACKS_FORMAT_NAMES[self.format]} {self.path}"
+
+    @model_validator(mode="after")
+    def _unit_fits_format(self) -> ImportedTracksConfig:
+        if self.position_unit == "um" and self.format not in ("table", "ultrack"):
+            raise ValueError(
+                f"tracks.position_unit: 'um' is the unit of a table's or ultrack CSV's y, x; format "
+                f"{self.format!r} gives pixels (a CTC folder's masks; a TrackMate file's calibration "
+                "converts its own): remove position_unit"
+            )
+        return self
 
     @model_validator(mode="after")
     def _path_fits_format(self) -> ImportedTracksConfig:

@@ -52,6 +52,7 @@ from tqdm import tqdm
 from dynaclr.config.tracking import CTC_LAYOUTS, ImportedTracksConfig, mixed_ctc_layouts
 from dynaclr.io import LARGEST_ID, ArtifactError, StageFiles, make_provenance, parse_csv, write_table
 from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table
+from dynaclr.tracking.position_check import POSITION_READINGS, check_positions_on_cells
 from dynaclr.tracking.trackmate import read_trackmate_xml
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,9 @@ class ImportTracksInputs(StageFiles):
 
     files: tuple[Path, ...]
     ctc_lineage: tuple[Path, ...] = ()
+    #: The raw plate, whose images the positions are checked against
+    #: (:func:`~dynaclr.tracking.position_check.check_positions_on_cells`); None: not checked.
+    plate: Path | None = None
 
 
 class ImportTracksOutputs(StageFiles):
@@ -154,6 +158,8 @@ def import_tracks(
         frame_interval_minutes=frame_interval_minutes,
         unitless=unitless,
     )
+    if config.position_unit == "um":
+        table = positions_in_pixels(table, pixel_size_um, config.path)
     if table.empty:  # every later stage would run on no cell and succeed
         shown = ", ".join(str(path) for path in inputs.files[:3]) + (" ..." if len(inputs.files) > 3 else "")
         raise ArtifactError(
@@ -176,6 +182,20 @@ def import_tracks(
     for warning in warnings:
         logger.warning("tracks (%s): %s", config.path, warning)
     warnings = conform_warnings + warnings
+    readings: dict[str, Any] = {}
+    if inputs.plate is not None:
+        check = check_positions_on_cells(
+            tracks,
+            inputs.plate,
+            position_unit=config.position_unit,
+            # a CTC folder's masks and a TrackMate file (converted by its calibration) are pixels
+            pixel_size_um=pixel_size_um if config.format in USER_NUMBERED_FORMATS else None,
+            source=f"tracks ({config.format}, {config.path})",
+        )
+        readings[POSITION_READINGS] = check.record
+        if check.warning is not None:
+            logger.warning(check.warning)
+            warnings.append(check.warning)
     present = set(tracks["fov_name"].unique())
     untracked = [fov for fov in fov_names if fov not in present]
     if untracked:
@@ -193,6 +213,7 @@ def import_tracks(
         UNTRACKED_FOVS: untracked,
         IMPORT_WARNINGS: warnings,
         **notes,
+        **readings,
     }
     write_table(
         tracks,
@@ -295,6 +316,26 @@ def read_imported_tracks(
         pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*REQUIRED_COLUMNS, WHERE])
     )
     return combined, notes
+
+
+def positions_in_pixels(table: pd.DataFrame, pixel_size_um: float | None, path: str) -> pd.DataFrame:
+    """``tracks.position_unit: um``: the table's numeric ``y, x`` divided by the plate's pixel size (a
+    non-numeric cell is left as read, for :func:`imported_tracks_problems` to name).
+
+    Raises:
+        ArtifactError: the plate states no pixel size.
+    """
+    if pixel_size_um is None:
+        raise ArtifactError(
+            f"tracks ({path}): position_unit 'um' reads y, x as micrometres, divided by the plate's pixel "
+            "size; expected one stated by the plate's metadata or acquisition.pixel_size_um, found none. "
+            "Set acquisition.pixel_size_um, or convert y, x to pixels (position_unit: px)"
+        )
+    converted = {}
+    for axis in ("y", "x"):
+        values = _numeric(table[axis])
+        converted[axis] = (values / pixel_size_um).where(values.notna(), table[axis])
+    return table.assign(**converted)
 
 
 def untracked_frames(tracked: Sequence[int], n_frames: int) -> list[int]:
@@ -1137,7 +1178,7 @@ def imported_tracks_warnings(
             f"{tracks['x'].max():.1f}, inside the {pixel_size_um * n_y:.1f} x {pixel_size_um * n_x:.1f} a "
             f"table in µm fills on the plate's {n_y} x {n_x} pixels of {pixel_size_um:g} µm: y and x are "
             "pixels; if they are µm (TrackMate's POSITION_X, POSITION_Y), every cell is at "
-            f"{pixel_size_um:g} times its position (divide them by the pixel size)"
+            f"{pixel_size_um:g} times its position (set tracks.position_unit: um)"
         )
     late = late_single_daughters(tracks)
     if late:
