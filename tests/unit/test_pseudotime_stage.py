@@ -305,7 +305,13 @@ def test_frames_dropped_in_every_fov_split_each_series_into_parts_aligned(plante
     scored = alignment.accuracy[
         alignment.accuracy["has_observed_onset"] & ~alignment.accuracy["is_reference_series"]
     ]
-    assert len(scored) >= 10 and scored["abs_onset_error_frames"].median() <= 1
+    assert len(scored) >= 10
+    # an onset inside the dropped frames is found after them (a part wholly before it matched the whole
+    # reference too, at a wrong onset: -9 and -13 frames, before the onset came from the best part); the rest
+    # within a frame
+    inside = scored["true_onset_t"].between(14, 17)
+    assert inside.any() and (scored.loc[inside, "aligned_onset_t"] > 17).all()
+    assert (scored.loc[~inside, "abs_onset_error_frames"] <= 1).all()
     _assert_onsets_are_observed(alignment)
 
 

@@ -445,35 +445,41 @@ def aligned_onsets(pseudotime: pd.DataFrame) -> pd.DataFrame:
     With a column ``interpolated`` (frames filled in a tracking gap, :func:`align_rows`), those frames
     are aligned but never the onset nor counted: where the first frame reaching 0 is interpolated the
     onset is the nearest observed matched frame (ties: the later); ``n_frames, t_first, t_last`` and the
-    match count observed frames only.
+    match count observed frames only. A query cut at a long gap (several parts, :func:`align_rows`) has a
+    match in each part: the onset, match and ``normalized_cost, skew`` are its best part's (lowest
+    normalised cost), as a part wholly before or after the event still matches the whole reference.
 
     Args:
         pseudotime: output of :func:`dynaclr.pseudotime.dtw.align_tracks` with keys ``fov_name, query_id``.
     """
     keys = ["fov_name", "query_id"]
-    reached = pseudotime[pseudotime["in_match"] & (pseudotime["pseudotime"] >= 0)]
+    cost = pseudotime["normalized_cost"]
+    best = cost.groupby([pseudotime[key] for key in keys], sort=False).transform("min")
+    best_part = (cost == best) | best.isna()
+    pseudotime = pseudotime.assign(_part=best_part, _best=pseudotime["in_match"] & best_part)
+    reached = pseudotime[pseudotime["_best"] & (pseudotime["pseudotime"] >= 0)]
     first = reached.groupby(keys, as_index=False)["t"].min().rename(columns={"t": "reached_t"})
     if "interpolated" in pseudotime.columns:
         pseudotime = pseudotime[~pseudotime["interpolated"].astype(bool)]
-    nearest = pseudotime[pseudotime["in_match"]][[*keys, "t"]].merge(first, on=keys)
+    nearest = pseudotime[pseudotime["_best"]][[*keys, "t"]].merge(first, on=keys)
     nearest = nearest.assign(distance=(nearest["t"] - nearest["reached_t"]).abs(), later=-nearest["t"])
     onset = (
         nearest.sort_values([*keys, "distance", "later"], kind="stable")
         .drop_duplicates(keys)[[*keys, "t"]]
         .rename(columns={"t": "aligned_onset_t"})
     )
-    summary = pseudotime.groupby(["fov_name", "query_id"], as_index=False).agg(
+    summary = pseudotime.groupby(keys, as_index=False).agg(
         n_frames=("t", "size"),
         t_first=("t", "min"),
         t_last=("t", "max"),
-        normalized_cost=("normalized_cost", "first"),
-        skew=("skew", "first"),
     )
+    costs = pseudotime[pseudotime["_part"]].groupby(keys, as_index=False)[["normalized_cost", "skew"]].first()
     matched = (
-        pseudotime[pseudotime["in_match"]]
-        .groupby(["fov_name", "query_id"], as_index=False)
+        pseudotime[pseudotime["_best"]]
+        .groupby(keys, as_index=False)
         .agg(match_start_t=("t", "min"), match_end_t=("t", "max"))
     )
+    summary = summary.merge(costs, on=keys, how="left", validate="one_to_one")
     return summary.merge(matched, on=["fov_name", "query_id"], how="left").merge(
         onset, on=["fov_name", "query_id"], how="left"
     )
