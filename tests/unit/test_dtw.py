@@ -225,6 +225,8 @@ def test_fill_frame_gaps_interpolates_missing_frames_only() -> None:
     same, frames, observed = fill_frame_gaps(values[:2], t[:2])
     assert observed.all() and frames.tolist() == [3, 4]
     np.testing.assert_array_equal(same, values[:2])
+    gap_free = values[:2].astype(np.float32)
+    assert fill_frame_gaps(gap_free, t[:2])[0] is gap_free  # nothing missing: no float64 copy
     with pytest.raises(ValueError, match="strictly increasing"):
         fill_frame_gaps(values, np.array([3, 5, 5, 8]))
     with pytest.raises(ValueError, match="integer frames"):

@@ -216,49 +216,157 @@ def test_a_query_missing_frames_near_its_onset_is_aligned_as_without_the_gap(pla
     assert (matched["pseudotime"] - (matched["t"] - matched["true_onset_t"])).abs().mean() < 0.4
 
 
-def test_a_query_with_a_gap_longer_than_the_maximum_is_skipped_and_counted(planted, caplog):
-    """A query missing more consecutive frames than ``max_interpolated_gap_frames`` is not aligned
-    (interpolating across it would invent its trajectory): counted, named in a WARNING; a shorter gap
-    is interpolated."""
+def _assert_onsets_are_observed(alignment) -> None:
+    """Every reported ``aligned_onset_t`` is a frame the query has a row at (never an interpolated one)."""
+    onsets = alignment.accuracy.dropna(subset=["aligned_onset_t"])
+    rows = onsets.merge(
+        alignment.pseudotime[["fov_name", "query_id", "t"]],
+        left_on=["fov_name", "query_id", "aligned_onset_t"],
+        right_on=["fov_name", "query_id", "t"],
+        how="left",
+        validate="one_to_one",
+    )
+    assert len(onsets) and rows["t"].notna().all()
+
+
+def _series_mask(truth: pd.DataFrame, key) -> np.ndarray:
+    return ((truth["fov_name"] == key[0]) & (truth["track_id"] == key[1])).to_numpy()
+
+
+def test_a_query_with_a_gap_longer_than_the_maximum_is_split_and_counted(planted, caplog):
+    """A query missing more consecutive frames than ``max_interpolated_gap_frames`` is cut there
+    (interpolating across it would invent its trajectory): each part long enough is aligned as part of
+    the one query, a shorter part is left out, a series whose every part is too short is not aligned;
+    all counted, named in a WARNING; a shorter gap is interpolated."""
     truth = planted["truth"]
     mock = truth[truth["condition"] == "mock"]
-    long_key, short_key = mock[["fov_name", "track_id"]].drop_duplicates().iloc[:2].itertuples(index=False)
+    keys = list(mock[["fov_name", "track_id"]].drop_duplicates().itertuples(index=False))
+    split_key, short_key, dropped_part_key, skipped_key = keys[:4]
     t = truth["t"].to_numpy()
-    in_long = ((truth["fov_name"] == long_key[0]) & (truth["track_id"] == long_key[1])).to_numpy()
-    in_short = ((truth["fov_name"] == short_key[0]) & (truth["track_id"] == short_key[1])).to_numpy()
-    dropped = (in_long & (t >= 8) & (t <= 11)) | (in_short & (t >= 8) & (t <= 10))
+    dropped = (
+        (_series_mask(truth, split_key) & (t >= 8) & (t <= 11))  # parts 0..7 and 12..23
+        | (_series_mask(truth, short_key) & (t >= 8) & (t <= 10))  # interpolated
+        | (_series_mask(truth, dropped_part_key) & (t >= 2) & (t <= 5))  # part 0..1 too short
+        # parts 0..4, 9..12, 17..20: each shorter than min_query_frames (6)
+        | (_series_mask(truth, skipped_key) & (((t >= 5) & (t <= 8)) | ((t >= 13) & (t <= 16)) | (t >= 21)))
+    )
     with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
         alignment = _planted_gap_alignment(planted, dropped, PseudotimeConfig(max_interpolated_gap_frames=3))
     assert alignment.frame_gaps == FrameGaps(
-        n_series_with_gaps=2,
+        n_series_with_gaps=3,
         n_series_interpolated=1,
+        n_series_split=2,
+        n_segments_dropped=1,
         n_series_skipped=1,
         n_frames_interpolated=3,
         longest_gap_frames=4,
     )
     aligned = set(zip(alignment.accuracy["fov_name"], alignment.accuracy["query_id"], strict=True))
-    assert tuple(long_key) not in aligned and tuple(short_key) in aligned
+    assert {tuple(split_key), tuple(short_key), tuple(dropped_part_key)} <= aligned
+    assert tuple(skipped_key) not in aligned
     assert len(aligned) == truth.groupby(["fov_name", "track_id"]).ngroups - 1
+    pseudotime = alignment.pseudotime
+    assert not pseudotime.duplicated(["fov_name", "query_id", "t"]).any()  # a cell still gets one row
+    split_rows = pseudotime[
+        (pseudotime["fov_name"] == split_key[0]) & (pseudotime["query_id"] == split_key[1])
+    ]
+    assert split_rows["t"].tolist() == [*range(8), *range(12, 24)]
+    assert split_rows.loc[split_rows["t"] >= 12, "frame"].tolist() == list(range(12))  # from its part's first
+    part_rows = pseudotime[
+        (pseudotime["fov_name"] == dropped_part_key[0]) & (pseudotime["query_id"] == dropped_part_key[1])
+    ]
+    assert part_rows["t"].tolist() == list(range(6, 24))  # the part 0..1 is left out, not written
+    assert "2 of 40 lineage series skip more than 3 frames in one gap: each part" in caplog.text
     assert "1 of 40 lineage series skip more than 3 frames in one gap and are not aligned" in caplog.text
-    assert f"{long_key[0]} {long_key[1]} (4 frames)" in caplog.text
-    with pytest.raises(ValueError, match="max_interpolated_gap_frames"):  # nothing left to align
-        _planted_gap_alignment(planted, t == 5, PseudotimeConfig(max_interpolated_gap_frames=0))
+    assert f"{skipped_key[0]} {skipped_key[1]} (4 frames)" in caplog.text
+    _assert_onsets_are_observed(alignment)
+    # nothing left to align: a part of at most 4 frames between every dropped frame; the gaps said first
+    with pytest.raises(
+        ValueError, match=r"^all 40 lineage series long enough to align skip more than 0"
+    ) as error:
+        _planted_gap_alignment(planted, t % 5 == 0, PseudotimeConfig(max_interpolated_gap_frames=0))
+    assert "analysis.pseudotime.min_query_frames" in str(error.value)
+    assert "analysis.pseudotime.max_interpolated_gap_frames" in str(error.value)
 
 
-@pytest.mark.parametrize("state", [0.0, 1.0], ids=["never infected", "infected throughout"])
-def test_a_series_without_an_observed_onset_is_never_the_automatic_reference(state):
-    """A short movie with a frame or two kept around the onset: a cell whose state never changes
-    fits a one-step onset with a single disagreement, which is no infection event to align on."""
-    constant = [("A/1/0", 1, -1, t) for t in range(4)]
-    onset = [("A/1/0", 2, -1, t) for t in range(4)]  # uninfected at frames 0-1, infected from frame 2
-    series = lineage_series(_obs(constant + onset))
-    infected = np.array([state] * 4 + [0.0, 0.0, 1.0, 1.0])
-    config = PseudotimeConfig(reference_frames_before_onset=1, reference_frames_after_onset=1)
-    reference = select_reference(series, infected, config)
-    assert (reference.series.fov_name, reference.series.query_id) == ("A/1/0", 2)
-    assert reference.onset_t == 2
-    with pytest.raises(ValueError, match="no lineage series with an infection event"):
-        select_reference(series[:1], infected, config)
+def test_frames_dropped_in_every_fov_split_each_series_into_parts_aligned(planted):
+    """Frames 14..17 dropped everywhere (focus drift QC-dropped in every FOV: 4 missing frames, more than
+    the default max_interpolated_gap_frames 3): every series is split into 0..13 and 18..23, each aligned;
+    the job used to fail (no series left)."""
+    truth = planted["truth"]
+    t = truth["t"].to_numpy()
+    alignment = _planted_gap_alignment(planted, (t >= 14) & (t <= 17), PseudotimeConfig())
+    n_series = truth.groupby(["fov_name", "track_id"]).ngroups
+    assert alignment.frame_gaps == FrameGaps(
+        n_series_with_gaps=n_series, n_series_split=n_series, longest_gap_frames=4
+    )
+    assert len(alignment.accuracy) == n_series
+    assert len(alignment.pseudotime) == int(((t < 14) | (t > 17)).sum())  # every cell once
+    scored = alignment.accuracy[
+        alignment.accuracy["has_observed_onset"] & ~alignment.accuracy["is_reference_series"]
+    ]
+    assert len(scored) >= 10
+    # an onset inside the dropped frames is found after them (a part wholly before it matched the whole
+    # reference too, at a wrong onset: -9 and -13 frames, before the onset came from the best part); the rest
+    # within a frame
+    inside = scored["true_onset_t"].between(14, 17)
+    assert inside.any() and (scored.loc[inside, "aligned_onset_t"] > 17).all()
+    assert (scored.loc[~inside, "abs_onset_error_frames"] <= 1).all()
+    _assert_onsets_are_observed(alignment)
+
+
+def test_sliding_counts_gaps_of_aligned_series_only(planted):
+    """method sliding: a series with a gap but shorter than the reference on its grid is counted as
+    too short, not in ``frame_gaps`` (which counted it before the length filter)."""
+    truth = planted["truth"]
+    key = next(truth[truth["condition"] == "mock"][["fov_name", "track_id"]].itertuples(index=False))
+    t = truth["t"].to_numpy()
+    dropped = _series_mask(truth, key) & ((t == 3) | (t > 4))  # frames 0, 1, 2, 4: grid of 5 frames
+    alignment = _planted_gap_alignment(
+        planted, dropped, PseudotimeConfig(method="sliding", min_query_frames=2)
+    )
+    assert alignment.n_too_short == 1
+    assert alignment.frame_gaps == FrameGaps()
+
+
+def test_select_references_ranks_an_onset_right_after_a_gap_last():
+    """Two lineages alike but for a frame missing just before one's first infected frame (ranked first
+    by name on main): the gap-free one is the reference, the other second."""
+    state = np.array([0.0] * 5 + [1.0] * 5)
+    gapped = LineageSeries("A", 1, np.arange(10), np.array([0, 1, 2, 3, 4, 6, 7, 8, 9, 10]), np.ones(10, int))
+    gap_free = LineageSeries("B", 1, np.arange(10, 20), np.arange(10), np.ones(10, int))
+    config = PseudotimeConfig(reference_frames_before_onset=3, reference_frames_after_onset=3, n_references=2)
+    ranked = select_references([gapped, gap_free], np.concatenate([state, state]), config)
+    assert [reference.series.fov_name for reference in ranked] == ["B", "A"]
+
+
+@pytest.mark.parametrize("all_gapped", [False, True])
+def test_an_automatic_reference_whose_onset_follows_a_gap_ranks_after_gap_free_ones(
+    planted, caplog, all_gapped
+):
+    """The two frames at and after the onset dropped (the first infected frame observed follows a gap):
+    such a reference's onset would be 2 frames late, every pseudo-time shifted. A gap-free candidate is
+    preferred; with none, a WARNING and ``n_references_onset_after_gap``."""
+    truth = planted["truth"]
+    onset, t = truth["infection_onset_t"].to_numpy(), truth["t"].to_numpy()
+    infected_keys = truth[onset >= 0][["fov_name", "track_id"]].drop_duplicates()
+    gapped = infected_keys if all_gapped else infected_keys.iloc[::2]
+    in_gapped = truth.set_index(["fov_name", "track_id"]).index.isin(list(gapped.itertuples(index=False)))
+    dropped = in_gapped & (onset >= 0) & (t >= onset) & (t <= onset + 1)
+    with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
+        alignment = _planted_gap_alignment(planted, dropped, PseudotimeConfig())
+    reference = alignment.reference
+    gap_before = (
+        int(reference.series.t[reference.onset_index] - reference.series.t[reference.onset_index - 1]) - 1
+    )
+    assert alignment.frame_gaps is not None
+    assert alignment.frame_gaps.n_references_onset_after_gap == int(all_gapped)
+    assert (gap_before > 0) == all_gapped
+    assert ("onset right after missing frames" in caplog.text) == all_gapped
+    if not all_gapped:
+        scored = alignment.accuracy[alignment.accuracy["has_observed_onset"]]
+        assert scored["onset_error_frames"].abs().median() <= 1
+    _assert_onsets_are_observed(alignment)
 
 
 def test_several_references_each_series_keeps_its_nearest(planted):

@@ -389,9 +389,10 @@ class PseudotimeConfig(StrictModel):
             "QC dropped) are put on their regular frame grid before DTW, each missing frame linearly "
             "interpolated between its neighbours, so warping steps frame by frame; interpolated frames are "
             "aligned but never written nor reported as an onset. A query with a gap longer than this many "
-            "missing frames is not aligned (counted in the pseudo-time's provenance, frame_gaps, and a "
-            "WARNING); a reference with one keeps its observed frames (WARNING). 0 aligns gap-free series "
-            "only."
+            "missing frames is cut there: each part of at least min_query_frames frames (method sliding: "
+            "the reference's length) is aligned on its own as part of the query, shorter parts are left "
+            "out (counted in the pseudo-time's provenance, frame_gaps, and a WARNING); a reference with "
+            "one keeps its observed frames (WARNING). 0 interpolates nothing: every gap cuts."
         ),
     )
     method: Literal["subsequence", "sliding"] = Field(

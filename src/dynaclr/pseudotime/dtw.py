@@ -344,9 +344,10 @@ def fill_frame_gaps(
     Returns:
         ``(values, frames, observed)``: ``(F, D)`` values on the grid (``F = t[-1] - t[0] + 1``), the
         ``(F,)`` frames and an ``(F,)`` bool mask, true where the frame was observed (its values are
-        the series' own, unchanged).
+        the series' own, unchanged). Where no frame is missing ``values`` is ``series`` itself (2-D),
+        not a copy.
     """
-    values = np.asarray(series, dtype=np.float64)
+    values = np.asarray(series)
     if values.ndim == 1:
         values = values[:, None]
     frames = np.asarray(t)
@@ -361,7 +362,7 @@ def fill_frame_gaps(
     observed[frames - frames[0]] = True
     if observed.all():
         return values, grid, observed
-    filled = np.empty((grid.size, values.shape[1]))
+    filled = np.empty((grid.size, values.shape[1]))  # float64, only where a frame is missing
     for column in range(values.shape[1]):
         filled[:, column] = np.interp(grid, frames, values[:, column])
     filled[observed] = values  # the observed frames exactly, not re-interpolated

@@ -420,9 +420,10 @@ def _ranked_references(
             divided = division_frames.get((item.fov_name, int(item.track_ids[onset - 1])))
             if divided is not None and divided < item.t[onset]:
                 event_t = int(divided)  # her sister was seen first: the division is at the sister's frame
-        # an onset inside a tracking gap (event_t set) ranks after every gap-free one
+        # an onset inside a tracking gap (event_t set), or whose first infected frame follows missing
+        # frames (the onset may be up to the gap earlier), ranks after every gap-free one
         score = (
-            event_t is not None,
+            event_t is not None or int(item.t[onset] - item.t[onset - 1]) > 1,
             -min(onset, len(item.rows) - onset),
             -len(item.rows),
             item.fov_name,
@@ -444,35 +445,41 @@ def aligned_onsets(pseudotime: pd.DataFrame) -> pd.DataFrame:
     With a column ``interpolated`` (frames filled in a tracking gap, :func:`align_rows`), those frames
     are aligned but never the onset nor counted: where the first frame reaching 0 is interpolated the
     onset is the nearest observed matched frame (ties: the later); ``n_frames, t_first, t_last`` and the
-    match count observed frames only.
+    match count observed frames only. A query cut at a long gap (several parts, :func:`align_rows`) has a
+    match in each part: the onset, match and ``normalized_cost, skew`` are its best part's (lowest
+    normalised cost), as a part wholly before or after the event still matches the whole reference.
 
     Args:
         pseudotime: output of :func:`dynaclr.pseudotime.dtw.align_tracks` with keys ``fov_name, query_id``.
     """
     keys = ["fov_name", "query_id"]
-    reached = pseudotime[pseudotime["in_match"] & (pseudotime["pseudotime"] >= 0)]
+    cost = pseudotime["normalized_cost"]
+    best = cost.groupby([pseudotime[key] for key in keys], sort=False).transform("min")
+    best_part = (cost == best) | best.isna()
+    pseudotime = pseudotime.assign(_part=best_part, _best=pseudotime["in_match"] & best_part)
+    reached = pseudotime[pseudotime["_best"] & (pseudotime["pseudotime"] >= 0)]
     first = reached.groupby(keys, as_index=False)["t"].min().rename(columns={"t": "reached_t"})
     if "interpolated" in pseudotime.columns:
         pseudotime = pseudotime[~pseudotime["interpolated"].astype(bool)]
-    nearest = pseudotime[pseudotime["in_match"]][[*keys, "t"]].merge(first, on=keys)
+    nearest = pseudotime[pseudotime["_best"]][[*keys, "t"]].merge(first, on=keys)
     nearest = nearest.assign(distance=(nearest["t"] - nearest["reached_t"]).abs(), later=-nearest["t"])
     onset = (
         nearest.sort_values([*keys, "distance", "later"], kind="stable")
         .drop_duplicates(keys)[[*keys, "t"]]
         .rename(columns={"t": "aligned_onset_t"})
     )
-    summary = pseudotime.groupby(["fov_name", "query_id"], as_index=False).agg(
+    summary = pseudotime.groupby(keys, as_index=False).agg(
         n_frames=("t", "size"),
         t_first=("t", "min"),
         t_last=("t", "max"),
-        normalized_cost=("normalized_cost", "first"),
-        skew=("skew", "first"),
     )
+    costs = pseudotime[pseudotime["_part"]].groupby(keys, as_index=False)[["normalized_cost", "skew"]].first()
     matched = (
-        pseudotime[pseudotime["in_match"]]
-        .groupby(["fov_name", "query_id"], as_index=False)
+        pseudotime[pseudotime["_best"]]
+        .groupby(keys, as_index=False)
         .agg(match_start_t=("t", "min"), match_end_t=("t", "max"))
     )
+    summary = summary.merge(costs, on=keys, how="left", validate="one_to_one")
     return summary.merge(matched, on=["fov_name", "query_id"], how="left").merge(
         onset, on=["fov_name", "query_id"], how="left"
     )
@@ -586,24 +593,37 @@ def onset_error_summary(accuracy: pd.DataFrame, *, seed: int = 0, n_resamples: i
 @dataclass(frozen=True)
 class FrameGaps:
     """Lineage series that skip frames, as :func:`align_rows` aligned them (the pseudo-time's provenance
-    ``frame_gaps``).
+    ``frame_gaps``). Counted over the query series aligned (and, for ``n_series_skipped``, those left
+    out for a gap only): a series dropped as too short (``min_query_frames``; with ``method: sliding``
+    shorter than the reference) is not counted here.
 
     Attributes:
-        n_series_with_gaps: query series (long enough to align) that skip at least one frame.
-        n_series_interpolated: of those, the ones aligned on their frame grid (every gap at most
-            ``max_interpolated_gap_frames`` missing frames).
-        n_series_skipped: of those, the ones not aligned: a gap longer than that.
-        n_frames_interpolated: missing frames filled in the queries aligned.
-        longest_gap_frames: missing frames of the longest gap of any query series (0: none).
+        n_series_with_gaps: query series aligned that skip at least one frame.
+        n_series_interpolated: of those, the ones with frames interpolated (a gap of at most
+            ``max_interpolated_gap_frames`` missing frames inside a part aligned).
+        n_series_split: of those, the ones split at a longer gap, each part between such gaps long
+            enough aligned on its own (rows of the one query; a cell still gets one row).
+        n_segments_dropped: parts of split series too short to align (fewer than ``min_query_frames``
+            frames; with ``method: sliding`` shorter than the reference), their cells not written.
+        n_series_skipped: series long enough to align but not aligned: split at a longer gap into
+            parts all too short.
+        n_frames_interpolated: missing frames filled in the parts aligned.
+        longest_gap_frames: missing frames of the longest gap of any series counted (0: none).
         n_reference_frames_interpolated: missing frames filled in the references.
+        n_references_onset_after_gap: automatic references whose onset follows a missing frame (its
+            first infected frame observed after a gap, so the onset may be up to the gap late; chosen
+            only where no gap-free candidate qualifies, with a WARNING).
     """
 
     n_series_with_gaps: int = 0
     n_series_interpolated: int = 0
+    n_series_split: int = 0
+    n_segments_dropped: int = 0
     n_series_skipped: int = 0
     n_frames_interpolated: int = 0
     longest_gap_frames: int = 0
     n_reference_frames_interpolated: int = 0
+    n_references_onset_after_gap: int = 0
 
 
 def longest_gap(t: np.ndarray) -> int:
@@ -785,30 +805,56 @@ def align_rows(
     references = select_references(all_series, infection_state, config, division_frames)
     max_gap = config.max_interpolated_gap_frames
     reference_grids = [_reference_on_grid(reference, max_gap) for reference in references]
-    long_enough = [s for s in all_series if len(s.rows) >= config.min_query_frames]
-    queries, frame_gaps = _series_within_gaps(long_enough, max_gap)
+    shortest = max(len(grid.times) for grid in reference_grids) if config.method == "sliding" else 0
+    series_kept, queries, frame_gaps, too_short = _queries_between_gaps(
+        all_series, max_gap, config.min_query_frames, shortest
+    )
     frame_gaps = dataclasses.replace(
         frame_gaps,
         n_reference_frames_interpolated=sum(int((~grid.observed).sum()) for grid in reference_grids),
+        n_references_onset_after_gap=0
+        if config.reference is not None
+        else sum(_gap_before_onset(reference) > 0 for reference in references),
     )
-    too_short = 0
-    if config.method == "sliding":  # its windows are as long as the reference: shorter series cannot match
-        shortest = max(len(grid.times) for grid in reference_grids)
-        too_short = sum(_grid_length(s, max_gap) < shortest for s in queries)
-        if too_short:
-            logger.warning(
-                "method sliding: %d lineage series shorter than the reference (%d frames) are not aligned; "
-                "method subsequence aligns them",
-                too_short,
-                shortest,
-            )
-        queries = [s for s in queries if _grid_length(s, max_gap) >= shortest]
+    if frame_gaps.n_references_onset_after_gap:
+        logger.warning(
+            "%d automatic reference(s) have their onset right after missing frames (no gap-free candidate "
+            "qualifies; e.g. FOV %s, leaf track %d: frames %s missing before the onset at frame %d): the "
+            "onset may be up to the gap late, shifting every pseudo-time by as much; set "
+            "analysis.pseudotime.reference to a gap-free lineage",
+            frame_gaps.n_references_onset_after_gap,
+            *next(
+                (
+                    r.series.fov_name,
+                    r.series.query_id,
+                    f"{r.onset_t - _gap_before_onset(r)}..{r.onset_t - 1}",
+                    r.onset_t,
+                )
+                for r in references
+                if _gap_before_onset(r)
+            ),
+        )
+    if too_short:  # method sliding: its windows are as long as the reference, shorter series cannot match
+        logger.warning(
+            "method sliding: %d lineage series shorter than the reference (%d frames) are not aligned; "
+            "lower reference_frames_before_onset/after_onset to align them",
+            too_short,
+            shortest,
+        )
     if not queries:
+        gap_reason = (
+            f"all {frame_gaps.n_series_skipped} lineage series long enough to align skip more than {max_gap} "
+            "frames in one gap and no part between such gaps is long enough; "
+            if frame_gaps.n_series_skipped
+            else ""
+        )
         raise ValueError(
-            f"no lineage series has >= {config.min_query_frames} frames (min_query_frames; with method "
-            f"sliding also the reference's length) and no gap of more than {max_gap} missing frames "
-            f"({frame_gaps.n_series_skipped} series skipped for a longer gap); lower "
-            "pseudotime.min_query_frames or raise pseudotime.max_interpolated_gap_frames"
+            f"{gap_reason}no lineage series has >= {config.min_query_frames} frames "
+            "(analysis.pseudotime.min_query_frames"
+            + (f"; with method sliding the reference's {shortest} frames" if shortest else "")
+            + ") between gaps of more than "
+            f"{max_gap} missing frames (analysis.pseudotime.max_interpolated_gap_frames): lower "
+            "analysis.pseudotime.min_query_frames or raise analysis.pseudotime.max_interpolated_gap_frames"
         )
     options: dict[str, Any] = {"penalty": config.step_penalty, "normalize": config.normalize}
     if config.method == "subsequence":
@@ -828,6 +874,9 @@ def align_rows(
         grid.fill(blocks.take(reference.rows), reference.series.t[reference.first : reference.stop])
         for reference, grid in zip(references, reference_grids, strict=True)
     ]
+    # each part between long gaps is aligned on its own, keyed by its position; its rows are the query's
+    owners = np.array([s.query_id for s in queries], dtype=np.int64)
+    queries = [dataclasses.replace(s, query_id=position) for position, s in enumerate(queries)]
     parts: list[list[pd.DataFrame]] = [[] for _ in references]
     with tqdm(total=len(queries), desc=f"DTW ({config.method})", disable=not show_progress) as progress:
         for batch in query_batches(queries, blocks.block_rows):
@@ -861,20 +910,19 @@ def align_rows(
     for rank, part in enumerate(parts):
         table = pd.concat(part, ignore_index=True) if len(part) > 1 else part[0]
         table["track_id"] = np.concatenate([_grid_track_ids(s) for s in queries])
-        table["is_reference_series"] = [
-            (fov, query) in reference_keys
-            for fov, query in zip(table["fov_name"], table["query_id"], strict=True)
-        ]
+        table["is_reference_series"] = False  # set by _owned, once each part's query_id is its series'
         table["reference"] = rank
         tables.append(table)
-        accuracy_alone = onset_accuracy(aligned_onsets(table), queries, true_onset, references)
+        accuracy_alone = onset_accuracy(
+            aligned_onsets(_owned(table, owners, reference_keys)), series_kept, true_onset, references
+        )
         if division_events is not None:
-            accuracy_alone = division_accuracy(accuracy_alone, queries, division_events)
+            accuracy_alone = division_accuracy(accuracy_alone, series_kept, division_events)
         alone.append(accuracy_alone)
-    pseudotime = _nearest_reference(tables)
-    accuracy = onset_accuracy(aligned_onsets(pseudotime), queries, true_onset, references)
+    pseudotime = _owned(_nearest_reference(tables), owners, reference_keys)
+    accuracy = onset_accuracy(aligned_onsets(pseudotime), series_kept, true_onset, references)
     if division_events is not None:
-        accuracy = division_accuracy(accuracy, queries, division_events)
+        accuracy = division_accuracy(accuracy, series_kept, division_events)
     chosen = pseudotime.drop_duplicates(["fov_name", "query_id"])[["fov_name", "query_id", "reference"]]
     accuracy = accuracy.merge(chosen, on=["fov_name", "query_id"], how="left", validate="one_to_one")
     per_reference = _reference_summary(references, alone, chosen)
@@ -895,50 +943,122 @@ def _grid_track_ids(series: LineageSeries) -> np.ndarray:
     return series.track_ids[np.searchsorted(series.t, grid, side="right") - 1]
 
 
-def _grid_length(series: LineageSeries, max_gap: int) -> int:
-    """Frames DTW aligns of a series: its frame grid's where its gaps are interpolated."""
-    return int(series.t[-1] - series.t[0]) + 1 if longest_gap(series.t) <= max_gap else len(series.t)
+def _owned(table: pd.DataFrame, owners: np.ndarray, reference_keys: set[tuple[str, int]]) -> pd.DataFrame:
+    """A table aligned with parts keyed by position (:func:`align_rows`) with each part's ``query_id``
+    its series' leaf track (a series split at a long gap: one query of several parts)."""
+    table = table.assign(query_id=owners[table["query_id"].to_numpy(dtype=np.int64)])
+    table["is_reference_series"] = [
+        (fov, query) in reference_keys
+        for fov, query in zip(table["fov_name"], table["query_id"], strict=True)
+    ]
+    return table
 
 
-def _series_within_gaps(
-    queries: Sequence[LineageSeries], max_gap: int
-) -> tuple[list[LineageSeries], FrameGaps]:
-    """The series whose every gap is at most ``max_gap`` missing frames (aligned on their frame grid,
-    :func:`~dynaclr.pseudotime.dtw.fill_frame_gaps`) and the counts of :class:`FrameGaps`; a WARNING
-    counts the series left out for a longer gap, an INFO the ones interpolated."""
-    gaps = [longest_gap(s.t) for s in queries]
-    kept = [s for s, gap in zip(queries, gaps, strict=True) if gap <= max_gap]
-    skipped = [(s, gap) for s, gap in zip(queries, gaps, strict=True) if gap > max_gap]
-    interpolated = [s for s, gap in zip(queries, gaps, strict=True) if 0 < gap <= max_gap]
+def split_at_gaps(series: LineageSeries, max_gap: int) -> list[LineageSeries]:
+    """``series`` cut at every gap of more than ``max_gap`` missing frames: the parts in time order,
+    each keyed as the series (its cells' rows, frames and tracks)."""
+    cuts = np.flatnonzero(np.diff(series.t) - 1 > max_gap) + 1
+    if not cuts.size:
+        return [series]
+    return [
+        dataclasses.replace(series, rows=rows, t=t, track_ids=tracks)
+        for rows, t, tracks in zip(
+            np.split(series.rows, cuts),
+            np.split(series.t, cuts),
+            np.split(series.track_ids, cuts),
+            strict=True,
+        )
+    ]
+
+
+def _queries_between_gaps(
+    all_series: Sequence[LineageSeries], max_gap: int, min_frames: int, shortest: int
+) -> tuple[list[LineageSeries], list[LineageSeries], FrameGaps, int]:
+    """The series aligned and their parts to align (:func:`split_at_gaps`, parts of at least
+    ``min_frames`` observed frames and ``shortest`` frames on their grid: the reference's with
+    ``method: sliding``, else 0), the :class:`FrameGaps` counts and the series left out as shorter
+    than ``shortest`` only. A WARNING counts the series split and the ones left out for a gap, an INFO
+    the ones interpolated."""
+
+    def fits(part: LineageSeries) -> bool:
+        return len(part.rows) >= min_frames and int(part.t[-1] - part.t[0]) + 1 >= shortest
+
+    kept: list[LineageSeries] = []
+    parts: list[LineageSeries] = []
+    split: list[tuple[LineageSeries, int]] = []
+    skipped: list[tuple[LineageSeries, int]] = []
+    gaps: list[int] = []
+    n_interpolated = n_frames = n_dropped = too_short = 0
+    for series in all_series:
+        gap = longest_gap(series.t)
+        pieces = split_at_gaps(series, max_gap)
+        aligned = [part for part in pieces if fits(part)]
+        if not aligned:
+            if gap > max_gap and len(series.rows) >= min_frames and fits(series):
+                skipped.append((series, gap))  # long enough but for the gap
+                gaps.append(gap)
+            elif len(series.rows) >= min_frames and shortest:
+                too_short += 1
+            continue
+        kept.append(series)
+        parts.extend(aligned)
+        gaps.append(gap)
+        filled = sum(int(part.t[-1] - part.t[0]) + 1 - len(part.t) for part in aligned)
+        n_interpolated += filled > 0
+        n_frames += filled
+        if len(pieces) > 1:
+            split.append((series, gap))
+            n_dropped += len(pieces) - len(aligned)
     counts = FrameGaps(
-        n_series_with_gaps=sum(gap > 0 for gap in gaps),
-        n_series_interpolated=len(interpolated),
+        n_series_with_gaps=sum(longest_gap(series.t) > 0 for series in kept),
+        n_series_interpolated=n_interpolated,
+        n_series_split=len(split),
+        n_segments_dropped=n_dropped,
         n_series_skipped=len(skipped),
-        n_frames_interpolated=sum(int(s.t[-1] - s.t[0]) + 1 - len(s.t) for s in interpolated),
+        n_frames_interpolated=n_frames,
         longest_gap_frames=max(gaps, default=0),
     )
-    if skipped:
-        examples = ", ".join(f"{s.fov_name} {s.query_id} ({gap} frames)" for s, gap in skipped[:3])
+    counted = len(kept) + len(skipped)
+    if split:
         logger.warning(
-            "%d of %d lineage series skip more than %d frames in one gap and are not aligned (e.g. FOV, leaf "
-            "track: %s; longest gap %d frames): raise analysis.pseudotime.max_interpolated_gap_frames to "
-            "interpolate across them",
-            len(skipped),
-            len(queries),
+            "%d of %d lineage series skip more than %d frames in one gap: each part between such gaps is "
+            "aligned on its own (%d parts too short left out; e.g. FOV, leaf track: %s)",
+            len(split),
+            counted,
             max_gap,
-            examples,
+            n_dropped,
+            ", ".join(f"{s.fov_name} {s.query_id} ({gap} frames)" for s, gap in split[:3]),
+        )
+    if skipped:
+        logger.warning(
+            "%d of %d lineage series skip more than %d frames in one gap and are not aligned, no part "
+            "between such gaps long enough (e.g. FOV, leaf track: %s; longest gap %d frames): raise "
+            "analysis.pseudotime.max_interpolated_gap_frames to interpolate across them",
+            len(skipped),
+            counted,
+            max_gap,
+            ", ".join(f"{s.fov_name} {s.query_id} ({gap} frames)" for s, gap in skipped[:3]),
             counts.longest_gap_frames,
         )
-    if interpolated:
+    if n_interpolated:
         logger.info(
             "%d of %d lineage series skip frames (gaps of at most %d frames): %d missing frames interpolated "
             "so that DTW steps frame by frame; they are neither written nor taken for an onset",
-            len(interpolated),
-            len(queries),
+            n_interpolated,
+            counted,
             max_gap,
-            counts.n_frames_interpolated,
+            n_frames,
         )
-    return kept, counts
+    return kept, parts, counts, too_short
+
+
+def _gap_before_onset(reference: Reference) -> int:
+    """Missing frames just before a reference's onset row (0: the frame before it is observed, or an
+    event frame of its own, ``event_t``)."""
+    at = reference.onset_index
+    if reference.event_t is not None or at == 0:
+        return 0
+    return int(reference.series.t[at] - reference.series.t[at - 1]) - 1
 
 
 @dataclass(frozen=True)
