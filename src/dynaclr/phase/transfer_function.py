@@ -119,6 +119,11 @@ class TransferFunction:
             )
         u, s, vh = (self.arrays[name] for name in SIGN_CHECK_ARRAY_NAMES)
         n_z, n_y, n_x = self.zyx_shape
+        if s.ndim != 3:
+            raise ValueError(
+                f"sign check array {SIGN_CHECK_ARRAY_NAMES[1]!r} has shape {tuple(s.shape)}; expected "
+                "(2, crop Y, crop X)"
+            )
         crop_y, crop_x = (int(n) for n in s.shape[-2:])
         expected = {"u": (2, 2, crop_y, crop_x), "s": (2, crop_y, crop_x), "vh": (2, n_z, crop_y, crop_x)}
         found = {"u": tuple(u.shape), "s": tuple(s.shape), "vh": tuple(vh.shape)}
