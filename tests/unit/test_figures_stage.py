@@ -432,6 +432,43 @@ def test_gallery_shows_the_lowest_cost_frames_at_each_pseudotime():
     assert len(figure.axes) == 1 + 4 and "since the reference's division" in caption
 
 
+def _one_lineage_at(times: np.ndarray) -> pd.DataFrame:
+    """Aligned frames of one lineage, one frame at each pseudo-time of ``times``."""
+    return pd.DataFrame(
+        {
+            "fov_name": "A/1/0",
+            "query_id": 1,
+            "track_id": 1,
+            "t": np.arange(times.size),
+            "pseudotime": times,
+            "normalized_cost": 0.1,
+            "row": np.arange(times.size),
+        }
+    )
+
+
+@pytest.mark.parametrize(("first", "last"), [(-3, 2), (-3, 7), (-1, 9), (0, 4)])
+def test_gallery_shows_the_event_frame(first: int, last: int):
+    """The gallery spread its columns evenly over the aligned pseudo-times and so skipped the event
+    itself: aligned from 3 frames before a division to 2 after (a 6-frame reference) it showed -3, -2,
+    -1, 1 and 2, and the demo's 11 frames (-3 to 7) -3, -1, 2, 5 and 7. Pseudo-time 0, the frame
+    the figure is centred on, is now always a column where it was aligned, the others still spread
+    over the range (the first and the last kept)."""
+    times = np.arange(first, last + 1, dtype=np.float64)
+    frames = _one_lineage_at(times)
+    chosen = sorted(gallery_picks(frames, n_points=5, per_point=1))
+    assert len(chosen) == 5
+    assert 0.0 in chosen
+    assert chosen[0] == first and chosen[-1] == last
+
+
+def test_gallery_without_the_event_frame_spreads_its_columns():
+    """Aligned frames that do not reach pseudo-time 0 keep the evenly spread columns."""
+    times = np.arange(2, 12, dtype=np.float64)
+    frames = _one_lineage_at(times)
+    assert sorted(gallery_picks(frames, n_points=4, per_point=1)) == [2.0, 5.0, 8.0, 11.0]
+
+
 def test_the_report_caption_of_the_gallery_names_the_channels_it_draws():
     """The report's caption said the gallery showed "the patches (first channel, middle slice)" while
     the figure draws two channels, the first grey and the second magenta over it; the report's

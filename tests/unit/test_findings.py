@@ -254,6 +254,24 @@ def test_image_findings_read_the_all_row_of_tracking_and_split_held_out_fovs():
     assert "Cells detected (DET 0.990)" in text and "imported" not in text
 
 
+def test_the_tracking_line_says_which_true_divisions_it_counts():
+    """A division-only plate of 3 FOVs (200 x 300 px) said "86 true divisions" while its ground-truth
+    summary counted 99: the tracking score counts a division only where both daughters are tracks
+    of the FOV (a daughter born outside it leaves her mother one daughter). The line now says so."""
+    tracking = pd.DataFrame(
+        {
+            "fov_name": ["all"],
+            "det": [0.99],
+            "tra": [0.99],
+            "division_precision": [0.94],
+            "division_recall": [0.87],
+            "n_reference_divisions": [86],
+        }
+    )
+    (found,) = image_findings({}, {}, {"d": tracking})
+    assert "86 true divisions with both daughters in the FOV" in found.statement
+
+
 def test_the_tracking_line_of_imported_tracks_says_they_were_imported_not_tracked():
     """Imported tracks scored against a simulated plate's truth (test_alfi_like's first page read "Cells
     detected ... of the divisions found", as if the workflow had segmented and tracked them)."""

@@ -650,3 +650,36 @@ def test_the_provenance_records_a_radius_the_job_did_not_read_as_null(tiny_artif
     )
     _, outputs = _run_stage(tiny_artifacts, tmp_path, config=config, ground_truth=False)
     assert read_zarr_provenance(outputs.maps, "occlusion_maps").config["max_match_distance_px"] is None
+
+
+@pytest.mark.parametrize(
+    ("tasks", "present", "absent"),
+    [
+        (("division",), "a mother and its first daughter", "through infection"),
+        (("infection",), "one cell through infection", "a mother and its first daughter"),
+        (("infection", "division"), "through infection (frames", None),
+    ],
+)
+def test_the_report_caption_describes_only_the_events_drawn(tasks, present, absent):
+    """A division-only run (analysis.occlusion.tasks [division]) had its report caption describe rows
+    of "one cell through infection", rows its figure did not have; the caption now names the events
+    of analysis.occlusion.tasks only."""
+    from types import SimpleNamespace
+
+    import jinja2
+    from conftest import REPO_ROOT
+
+    from dynaclr.config.analysis import OcclusionConfig
+
+    template = jinja2.Template((REPO_ROOT / "workflow" / "report" / "occlusion.rst").read_text())
+    params = SimpleNamespace(
+        config=OcclusionConfig(enabled=True, tasks=tasks).model_dump(), time_interval_minutes=20.0
+    )
+    text = " ".join(
+        template.render(
+            snakemake=SimpleNamespace(params=params, wildcards=SimpleNamespace(model="m", dataset="d"))
+        ).split()
+    )
+    assert present in text
+    if absent is not None:
+        assert absent not in text

@@ -346,7 +346,7 @@ def image_findings(
                 dataset,
                 f"{scored[0].upper()}{scored[1:]} {row['division_precision']:.0%} are real "
                 f"(precision) and {row['division_recall']:.0%} of the real ones are found (recall), "
-                f"{int(row['n_reference_divisions'])} true divisions"
+                f"{int(row['n_reference_divisions'])} true divisions with both daughters in the FOV"
                 f"{_scored_frames_note((scored_frames or {}).get(dataset))}.",
             )
         )

@@ -53,11 +53,22 @@ def aligned_frames(pseudotime: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFram
 
 def gallery_picks(frames: pd.DataFrame, n_points: int = 5, per_point: int = 4) -> dict[float, pd.DataFrame]:
     """Up to ``per_point`` lowest-cost frames at each of ``n_points`` pseudo-times spread over the
-    aligned range (one frame per lineage and pseudo-time)."""
+    aligned range (one frame per lineage and pseudo-time).
+
+    Pseudo-time 0 (the event) is always among them where it was aligned: it takes the place of the
+    spread pseudo-time nearest to it, the first and the last kept where there are three or more
+    (spread alone, 5 of -3 to 2 gave -3, -2, -1, 1, 2).
+    """
     times = np.sort(frames["pseudotime"].round().unique())
     if times.size == 0:
         return {}
-    chosen = np.unique(times[np.linspace(0, times.size - 1, min(n_points, times.size)).round().astype(int)])
+    indices = np.unique(np.linspace(0, times.size - 1, min(n_points, times.size)).round().astype(int))
+    event = np.flatnonzero(times == 0)
+    if event.size and event[0] not in indices:
+        movable = indices[1:-1] if indices.size >= 3 else indices
+        nearest = movable[np.argmin(np.abs(movable - event[0]))]
+        indices = np.sort(np.where(indices == nearest, event[0], indices))
+    chosen = times[indices]
     picks = {}
     for value in chosen:
         at = frames[frames["pseudotime"].round() == value].sort_values("normalized_cost", kind="stable")
