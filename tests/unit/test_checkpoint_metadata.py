@@ -290,3 +290,65 @@ def test_metadata_pickled_with_state_a_stand_in_cannot_take_is_refused_naming_it
     message = str(refused.value)
     assert str(path) in message and "lightning.fabric.utilities.data.AttributeDict" in message, message
     assert "Can only build" in message and "corrupt" not in message and "weights_only" not in message
+
+
+def test_a_stand_in_where_a_tensor_should_be_is_refused_naming_the_file_key_and_type(tmp_path: Path) -> None:
+    """Stand-ins belong to metadata: one in a VisCy ``state_dict`` is refused naming the file, the
+    key and what was found. Before: a raw ``AttributeError: 'PosixPath' object has no attribute
+    'ndim'`` naming no file."""
+    checkpoint = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)
+    key = next(k for k, v in checkpoint["state_dict"].items() if k.startswith("model.") and v.ndim > 1)
+    checkpoint["state_dict"][key] = Path("/hpc/weights.pt")
+    source = tmp_path / "planted.ckpt"
+    torch.save(checkpoint, source)
+    with pytest.raises(ArtifactError) as refused:
+        run_import(tmp_path / "out", viscy_config(), source=source)
+    message = str(refused.value)
+    assert str(source) in message and repr(key) in message and "pathlib.PosixPath" in message, message
+
+
+def test_numpy_scalars_and_dtypes_in_hyperparameters_are_read_as_metadata(tmp_path: Path) -> None:
+    """Lightning runs put numpy scalars (a learning rate from a numpy schedule) and dtypes in their
+    hyperparameters: read as stand-ins, recorded, and the model imports. Before: refused as "not
+    written by dynaclr"."""
+    hparams = {"lr": np.float64(0.1), "steps": np.int64(3), "dtype": np.dtype("float32")}
+    source = tmp_path / "numpy.ckpt"
+    torch.save({**torch.load(CHECKPOINT, weights_only=True), "hyper_parameters": hparams}, source)
+    scanned = set(torch.serialization.get_unsafe_globals_in_checkpoint(source))
+    assert (
+        scanned & {"numpy._core.multiarray.scalar", "numpy.core.multiarray.scalar"}
+        and "numpy.dtype" in scanned
+    )
+    from dynaclr.io.weights import read_weights_file
+
+    read = read_weights_file(source, what="VisCy checkpoint", fix="fix it")
+    assert set(read.metadata_not_read) == scanned
+    assert "not read" in repr(read.contents["hyper_parameters"]["lr"])
+    out = run_import(tmp_path / "out", viscy_config(), source=source)
+    summary = torch.load(out.checkpoint, weights_only=True)["dynaclr_training"]
+    assert summary["metadata_not_read"] == sorted(scanned)
+
+
+def test_a_foreign_checkpoint_with_another_global_advises_saving_its_state_dict_alone(tmp_path: Path) -> None:
+    """Copying a foreign checkpoint again cannot help: the refusal says to save its state dict alone."""
+    path = lightning_checkpoint(tmp_path / "planted.ckpt", lambda c: {**hydra_metadata(c), "bad": eval})
+    with pytest.raises(ArtifactError) as refused:
+        run_import(tmp_path / "out", viscy_config(), source=path)
+    message = str(refused.value)
+    assert "builtins.eval" in message and "torch.save(ckpt['state_dict'], path)" in message, message
+
+
+def test_a_timm_checkpoint_with_metadata_records_it_as_a_sorted_list(tmp_path: Path) -> None:
+    """``weights_read.metadata_not_read`` is the sorted list of globals, as the summary's own."""
+    import timm
+
+    from dynaclr.contrastive.encoder import ContrastiveEncoder
+
+    network = timm.create_model("test_convnext", pretrained=False, num_classes=10)
+    source = tmp_path / "timm.ckpt"
+    hparams = {"root": PurePosixPath("/hpc/data"), "log_dir": Path("/hpc/runs"), "lr": np.float64(0.1)}
+    torch.save({"state_dict": network.state_dict(), "hyper_parameters": hparams}, source)
+    encoder = ContrastiveEncoder("test_convnext", in_channels=1, in_stack_depth=5, stem="backbone")
+    read = encoder.load_weights(source)
+    expected = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(source))
+    assert read["metadata_not_read"] == expected and "pathlib.PurePosixPath" in expected

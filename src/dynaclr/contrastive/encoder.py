@@ -335,7 +335,9 @@ def _some(keys: list[str]) -> str:
     return f"{keys[:5]}{f' ... ({len(keys)} keys)' if len(keys) > 5 else ''}"
 
 
-def _published_state_dict(raw: object, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str | None]]:
+def _published_state_dict(
+    raw: object, path: Path
+) -> tuple[dict[str, torch.Tensor], dict[str, str | list[str] | None]]:
     """The state dict of a weights file as networks are published: bare, or under one of
     :data:`_WRAPPER_KEYS`, or a self-supervised checkpoint's copy the method evaluates
     (:data:`_SSL_STATE_DICTS`: DINO's ``teacher``, not its ``student``); every key prefixed by DDP's
@@ -352,7 +354,7 @@ def _published_state_dict(raw: object, path: Path) -> tuple[dict[str, torch.Tens
     """
     from dynaclr.io.provenance import ArtifactError  # imported here, as in load_weights
 
-    read: dict[str, str | None] = {"wrapper": None, "prefix": None, "ssl": None}
+    read: dict[str, str | list[str] | None] = {"wrapper": None, "prefix": None, "ssl": None}
     if not isinstance(raw, Mapping):
         raise ArtifactError(f"{path} does not hold a state dict (got {type(raw).__name__})")
     tensors: Mapping[Any, Any] = raw
@@ -540,7 +542,7 @@ class ContrastiveEncoder(nn.Module):
             f"stem={self.stem!r}"
         )
 
-    def load_weights(self, weights_path: str | Path) -> dict[str, str | None]:
+    def load_weights(self, weights_path: str | Path) -> dict[str, str | list[str] | None]:
         """Load a local state dict with ``torch.load(weights_only=True)``: bare or as networks are
         published (:func:`_published_state_dict`), of the plain timm backbone: its classifier, and with
         the ``z_fold`` stem its stem convolution, skipped; every key under ``backbone.`` (a module
@@ -564,8 +566,9 @@ class ContrastiveEncoder(nn.Module):
             ``layout`` (``facebook``) where the keys were converted from Facebook's layout; for a
             self-supervised layout ``ssl`` (its name, e.g. ``MoCo v3``), ``encoder`` (the module read,
             e.g. ``base_encoder.``) and ``dropped`` (the modules and projection head not read, with
-            their tensor counts); ``metadata_not_read``, where the file's metadata held classes read as
-            stand-ins (:func:`dynaclr.io.weights.read_weights_file`: omegaconf's ``DictConfig``, ...).
+            their tensor counts); ``metadata_not_read`` (a sorted list), where the file's metadata
+            held classes read as stand-ins (:func:`dynaclr.io.weights.read_weights_file`:
+            omegaconf's ``DictConfig``, ...).
 
         Raises:
             ArtifactError: the file does not exist, is truncated, corrupt or not a weights file, or
@@ -583,11 +586,14 @@ class ContrastiveEncoder(nn.Module):
         from dynaclr.io.weights import read_weights_file
 
         weights = read_weights_file(
-            path, what="encoder weights file", fix="copy the weights file again or correct its path"
+            path,
+            what="encoder weights file",
+            fix="copy the weights file again or correct its path",
+            foreign=True,
         )
         state, read = _published_state_dict(weights.contents, path)
         if weights.metadata_not_read:  # a Lightning checkpoint's omegaconf hyperparameters, paths, ...
-            read["metadata_not_read"] = ", ".join(weights.metadata_not_read)
+            read["metadata_not_read"] = list(weights.metadata_not_read)  # sorted
         _check_not_fcmae(state, path)
         state = self._read_ssl_layout(state, path, read)
         target: nn.Module
@@ -656,7 +662,7 @@ class ContrastiveEncoder(nn.Module):
         return {"kind": kind, **read}
 
     def _read_ssl_layout(
-        self, state: dict[str, torch.Tensor], path: Path, read: dict[str, str | None]
+        self, state: dict[str, torch.Tensor], path: Path, read: dict[str, str | list[str] | None]
     ) -> dict[str, torch.Tensor]:
         """The network in a self-supervised training module's state dict (:data:`_SSL_LAYOUTS`): the
         state dict under its encoder, the other modules and the encoder's projection head dropped and

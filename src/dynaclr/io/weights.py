@@ -8,8 +8,9 @@ torch is imported only when a file is read.
 
 Published Lightning checkpoints carry, beside their tensors, metadata pickled as classes dynaclr
 neither has nor needs (Hydra's omegaconf ``DictConfig`` in ``hyper_parameters``, ``pathlib`` paths,
-Lightning's ``AttributeDict``, jsonargparse's ``Namespace``). Those globals, and only those
-(:data:`METADATA_GLOBALS`), are read as inert stand-ins (:class:`MetadataNotRead`): found by
+Lightning's ``AttributeDict``, jsonargparse's ``Namespace``, numpy scalars and dtypes). Globals
+matching :data:`METADATA_GLOBALS` (any name under ``omegaconf.`` or ``typing.``, ``pathlib`` paths,
+...), and no others, are read as inert stand-ins (:class:`MetadataNotRead`): found by
 ``torch.serialization.get_unsafe_globals_in_checkpoint`` (a static scan of the pickle), allowed while
 the file is read (``safe_globals``: the process-wide allowlist is left as it was). The
 ``weights_only`` unpickler creates a stand-in with ``cls.__new__(cls, *args)`` (NEWOBJ) or
@@ -39,6 +40,7 @@ __all__ = [
     "WeightsFile",
     "load_weights_file",
     "read_weights_file",
+    "require_tensors",
     "state_dict_sha256",
 ]
 
@@ -54,6 +56,8 @@ METADATA_GLOBALS = re.compile(
     r"|(lightning\.fabric\.utilities\.data|lightning_fabric\.utilities\.data"
     r"|lightning\.pytorch\.utilities\.parsing|pytorch_lightning\.utilities\.parsing)\.AttributeDict"
     r"|collections\.(defaultdict|deque)"
+    # numpy scalars and dtypes in hyperparameters (numpy 2: numpy._core, numpy 1: numpy.core)
+    r"|numpy\.(_core|core)\.multiarray\.scalar|numpy\.dtype|numpy\.dtypes\.\w+DType"
     # types held as values (omegaconf's object_type=dict, defaultdict(list)'s factory)
     r"|builtins\.(dict|list|tuple|frozenset|str|int|float|bool|bytes|object)"
 )
@@ -132,7 +136,9 @@ def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: st
     return read_weights_file(path, what=what, fix=fix, map_location=map_location).contents
 
 
-def read_weights_file(path: str | Path, *, what: str, fix: str, map_location: str = "cpu") -> WeightsFile:
+def read_weights_file(
+    path: str | Path, *, what: str, fix: str, map_location: str = "cpu", foreign: bool = False
+) -> WeightsFile:
     """``torch.load(path, weights_only=True)``, ``argparse.Namespace`` allowed and the metadata
     globals of :data:`METADATA_GLOBALS` read as stand-ins, named in an INFO log (a ``.safetensors``
     file: ``safetensors.torch.load_file``);
@@ -144,6 +150,9 @@ def read_weights_file(path: str | Path, *, what: str, fix: str, map_location: st
         fix: what to do about a missing or unreadable file, e.g. ``"rerun it with `snakemake
             --forcerun train_contrastive`"``.
         map_location: where tensors are loaded.
+        foreign: the file is another project's checkpoint (VisCy's, a published network's): a
+            refusal for globals other than metadata advises saving its state dict alone, which
+            copying the file again cannot replace.
 
     Raises:
         ArtifactError: the file is missing, truncated or corrupt (a job killed while writing it, a
@@ -183,8 +192,15 @@ def read_weights_file(path: str | Path, *, what: str, fix: str, map_location: st
             named = f" ({', '.join(refused)})" if refused else ""
             cause = (
                 f"it holds Python objects other than tensors, plain containers and known metadata{named}, "
-                "which dynaclr never loads (that could run code): it was not written by dynaclr"
+                "which dynaclr never loads (that could run code)"
             )
+            if foreign:  # copying the file again cannot help
+                fix = (
+                    "where those classes exist, save checkpoint['state_dict'] alone "
+                    "(torch.save(ckpt['state_dict'], path)) and read that file"
+                )
+            else:
+                cause += ": it was not written by dynaclr"
         elif stubbed:  # torch's reason, without its advice to load with weights_only=False
             reason = re.search(r"WeightsUnpickler error:\s*([^\n]{1,160})", str(err))
             cause = (
@@ -208,6 +224,29 @@ def read_weights_file(path: str | Path, *, what: str, fix: str, map_location: st
             ", ".join(stubbed),
         )
     return WeightsFile(contents, stubbed)
+
+
+def require_tensors(state: Mapping[Any, Any], path: str | Path, where: str) -> None:
+    """Refuse ``state`` (a state dict read from ``path``) unless every value is a tensor.
+
+    Stand-ins (:class:`MetadataNotRead`) belong to a checkpoint's metadata: one where a tensor
+    should be is named by the global it stands in for.
+
+    Raises:
+        ArtifactError: naming ``path``, ``where`` (e.g. ``"its 'state_dict'"``), the first key
+            whose value is not a tensor, what it is, and how many such keys there are.
+    """
+    import torch
+
+    wrong = [(str(key), value) for key, value in state.items() if not isinstance(value, torch.Tensor)]
+    if wrong:
+        key, value = wrong[0]
+        found = value.global_name if isinstance(value, MetadataNotRead) else type(value).__name__
+        more = f"; {len(wrong)} such keys" if len(wrong) > 1 else ""
+        raise ArtifactError(
+            f"{path}: {where} must map parameter names to tensors; key {key!r} holds a {found}{more}: "
+            "not a model's weights"
+        )
 
 
 def state_dict_sha256(state: Mapping[str, Any]) -> str:

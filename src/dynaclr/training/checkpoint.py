@@ -23,7 +23,7 @@ from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.encoder import ContrastiveEncoder
 from dynaclr.io import ArtifactError, Provenance, check_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY, check_expected_config_hash
-from dynaclr.io.weights import load_weights_file
+from dynaclr.io.weights import load_weights_file, require_tensors
 
 _ENCODER_PREFIX = "encoder."
 #: Key of ``model.ckpt`` holding the training summary (:func:`~dynaclr.training.train_contrastive`).
@@ -156,6 +156,7 @@ def check_checkpoint_identity(
 def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> ContrastiveCheckpoint:
     """``model.ckpt`` (kind ``contrastive_model``, provenance checked) as a :class:`ContrastiveCheckpoint`."""
     checkpoint, provenance = load_checkpoint(path, map_location)
+    require_tensors(checkpoint["state_dict"], path, "its 'state_dict'")
     hyper_parameters = checkpoint["hyper_parameters"]
     state = {
         name[len(_ENCODER_PREFIX) :]: tensor

@@ -61,7 +61,7 @@ from dynaclr.config.transfer_checks import checkpoint_sampling_problems
 from dynaclr.contrastive.encoder import ContrastiveEncoder, WeightsLayoutError
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, atomic_output, make_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY
-from dynaclr.io.weights import read_weights_file
+from dynaclr.io.weights import read_weights_file, require_tensors
 from dynaclr.training.checkpoint import (
     TRAINING_SUMMARY_KEY,
     ContrastiveCheckpoint,
@@ -119,7 +119,9 @@ def viscy_state_dict(raw: Any, path: str | Path) -> dict[str, Any]:
     keys put under ``model.``).
 
     Raises:
-        ArtifactError: the file holds no state dict (naming what it holds).
+        ArtifactError: the file holds no state dict (naming what it holds), or one with a value that
+            is not a tensor (naming its key and what it holds: metadata read as a stand-in belongs
+            beside the state dict, never in it).
     """
     state = raw.get("state_dict") if isinstance(raw, dict) else None
     if (
@@ -137,7 +139,8 @@ def viscy_state_dict(raw: Any, path: str | Path) -> dict[str, Any]:
         )
     if _VISCY_ENCODER_KEY in state and not any(str(key).startswith("model.") for key in state):
         logger.info("%s: the state dict of VisCy's ContrastiveEncoder alone; read as the module's", path)
-        return {f"model.{key}": tensor for key, tensor in state.items()}
+        state = {f"model.{key}": tensor for key, tensor in state.items()}
+    require_tensors(state, path, "its state dict")
     return state
 
 
@@ -209,7 +212,7 @@ def _fit(
 
 
 def _check_all_from_file(
-    encoder: ContrastiveEncoder, weights_read: dict[str, str | None], path: Path, model_name: str
+    encoder: ContrastiveEncoder, weights_read: dict[str, str | list[str] | None], path: Path, model_name: str
 ) -> None:
     """A timm file holds the backbone alone: refuse an encoder with tensors outside it (the z_fold
     stem's convolution, a projection head), which would keep their random initial values."""
@@ -510,7 +513,7 @@ def import_model(
     verified = False  # the channels are those the file states its weights learnt from
     per_time_point_verified = False  # likewise normalize_per_time_point
     sampling: list[dict[str, Any]] | None = None  # the sampling the file states its weights learnt from
-    weights_read: dict[str, str | None] | None = None  # timm: how the file was read (recorded)
+    weights_read: dict[str, str | list[str] | None] | None = None  # timm: how the file was read (recorded)
     metadata_not_read: tuple[str, ...] = ()  # viscy: the metadata classes read as stand-ins (recorded)
     if checkpoint_format == "dynaclr":
         trained = read_contrastive_checkpoint(source)
@@ -548,6 +551,7 @@ def import_model(
             source,
             what="VisCy checkpoint",
             fix=f"copy the file again or correct contrastive_models.{model_name}.checkpoint",
+            foreign=True,
         )
         metadata_not_read = read.metadata_not_read
         state = viscy_encoder_state(viscy_state_dict(read.contents, source), source)

@@ -29,7 +29,7 @@ import torch
 from dynaclr.config.virtual_stain import VirtualStainConfig
 from dynaclr.io import ArtifactError, Provenance, atomic_output, check_provenance
 from dynaclr.io.provenance import PROVENANCE_KEY, config_differences
-from dynaclr.io.weights import load_weights_file
+from dynaclr.io.weights import load_weights_file, require_tensors
 from dynaclr.virtual_stain.network import VirtualStainUNet, build_network
 from dynaclr.virtual_stain.transfer import TRAINING_INPUT_KEY
 
@@ -83,8 +83,9 @@ def _read(
     if PROVENANCE_KEY in raw:
         provenance = check_provenance(raw[PROVENANCE_KEY], "virtual_stain_model", path)
     state = raw.get("state_dict", raw)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, dict):
         raise ArtifactError(f"{path}: 'state_dict' is not a mapping of parameter names to tensors")
+    require_tensors(state, path, "its 'state_dict'")
     if all(key.startswith("network.") for key in state):  # a Lightning checkpoint of the module
         state = {key.removeprefix("network."): value for key, value in state.items()}
     metrics = raw.get("metrics")
