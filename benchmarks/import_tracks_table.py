@@ -8,12 +8,15 @@ FOV's second half of the tracks a mother in the first half and ``id``/``parent_i
 convention (0 for none: renumbered, with the lineage). Prints the seconds per form and per 1,000 FOVs,
 and the rows per second, for each ``--fovs``; with ``--checks``, the seconds of the checks and the
 conforming together as rule ``import_tracks`` runs them (:func:`checked_imported_tracks`, whose typing
-and ``parent_id`` lineage the conforming takes). With ``--profile`` the first size is run under cProfile
-too (top 15 by cumulative time).
+and ``parent_id`` lineage the conforming takes; ``--conform-retypes``: not taken, the conforming types
+the table again, as before 2026-12-06). ``--cpu`` prints CPU seconds (``time.process_time``) rather than
+wall seconds, ``--repeat N`` the best of N runs. With ``--profile`` the first size and form are run under
+cProfile too (top 15 by cumulative time), what is timed: the checks and the conforming under ``--checks``.
 
 Usage::
 
-    python benchmarks/import_tracks_table.py --fovs 1000 10000 [--checks] [--profile]
+    python benchmarks/import_tracks_table.py --fovs 1000 10000 [--checks [--conform-retypes]] [--cpu]
+        [--repeat N] [--profile]
 """
 
 from __future__ import annotations
@@ -50,6 +53,34 @@ def synthetic_table(n_fovs: int, n_tracks: int, n_frames: int, form: str) -> pd.
     return table.assign(parent_track_id=mother, id=ids, parent_id=np.where(t == 0, 0, ids - 1))[keep]
 
 
+def imported_table(n_fovs: int, form: str, args: argparse.Namespace) -> tuple[pd.DataFrame, list[str]]:
+    """The synthetic table of ``n_fovs`` FOVs in ``form`` and its FOV names; under ``--checks`` each
+    row named as the reader names it (file and line)."""
+    table = synthetic_table(n_fovs, args.tracks, args.frames, form)
+    fov_names = list(pd.unique(table["fov_name"]))
+    if args.checks:
+        table[WHERE] = [f"tracks.csv line {line}" for line in range(2, len(table) + 2)]
+    return table, fov_names
+
+
+def import_once(table: pd.DataFrame, fov_names: list[str], args: argparse.Namespace) -> pd.DataFrame:
+    """What is timed: the conforming; under ``--checks`` the checks then the conforming, as rule
+    ``import_tracks`` runs them (the checks' typed table and lineage passed on; with
+    ``--conform-retypes`` not passed, so the conforming types the table and reads the lineage again,
+    as before 2026-12-06)."""
+    typed_and_links = None
+    if args.checks:
+        problems, typed_and_links = checked_imported_tracks(
+            table, fov_names=fov_names, shape_tzyx=(args.frames, 1, 10, 10)
+        )
+        assert not problems, problems[:3]
+        if args.conform_retypes:
+            typed_and_links = None
+    tracks, _ = conform_imported_tracks(table, fov_names, typed_and_links)
+    assert len(tracks) == len(table), (len(tracks), len(table))
+    return tracks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fovs", type=int, nargs="+", default=[1000, 10000])
@@ -57,38 +88,48 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--forms", nargs="+", default=["kept", "renumbered", "lineage"])
     parser.add_argument("--checks", action="store_true", help="time the checks and the conforming")
+    parser.add_argument(
+        "--conform-retypes",
+        action="store_true",
+        help="with --checks: do not pass the checks' typing to the conforming (the code before 2026-12-06)",
+    )
+    parser.add_argument(
+        "--cpu", action="store_true", help="CPU seconds of this process (time.process_time), not wall seconds"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each form and size; the best is printed"
+    )
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
+    if args.conform_retypes and not args.checks:
+        parser.error("--conform-retypes needs --checks")
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, found {args.repeat}")
     logging.basicConfig(level=logging.ERROR)  # the lineage form warns of renumbered FOVs once per run
+    clock = time.process_time if args.cpu else time.perf_counter
     versions = f"python {platform.python_version()} pandas {pd.__version__} numpy {np.__version__}"
     print(f"{platform.node()} {versions}")
-    print(f"{'form':<11} {'FOVs':>6} {'rows':>9} {'seconds':>8} {'s / 1,000 FOVs':>15} {'rows / s':>10}")
+    unit = "CPU s" if args.cpu else "seconds"
+    print(f"{'form':<11} {'FOVs':>6} {'rows':>9} {unit:>8} {'s / 1,000 FOVs':>15} {'rows / s':>10}")
     for n_fovs in args.fovs:
         for form in args.forms:
-            table = synthetic_table(n_fovs, args.tracks, args.frames, form)
-            fov_names = list(pd.unique(table["fov_name"]))
-            if args.checks:  # each row named as the reader names it (file and line)
-                table[WHERE] = [f"tracks.csv line {line}" for line in range(2, len(table) + 2)]
-            start = time.perf_counter()
-            typed_and_links = None
-            if args.checks:
-                problems, typed_and_links = checked_imported_tracks(
-                    table, fov_names=fov_names, shape_tzyx=(args.frames, 1, 10, 10)
-                )
-                assert not problems, problems[:3]
-            tracks, _ = conform_imported_tracks(table, fov_names, typed_and_links)
-            seconds = time.perf_counter() - start
-            assert len(tracks) == len(table), (len(tracks), len(table))
+            table, fov_names = imported_table(n_fovs, form, args)
+            runs = []
+            for _ in range(args.repeat):
+                start = clock()
+                import_once(table, fov_names, args)
+                runs.append(clock() - start)
+            seconds = min(runs)
             print(
                 f"{form:<11} {n_fovs:>6} {len(table):>9} {seconds:>8.2f} {seconds / n_fovs * 1000:>15.2f} "
-                f"{len(table) / seconds:>10,.0f}",
+                f"{len(table) / seconds:>10,.0f}"
+                + (f"  (runs: {', '.join(f'{run:.2f}' for run in runs)})" if args.repeat > 1 else ""),
                 flush=True,
             )
     if args.profile:
-        table = synthetic_table(args.fovs[0], args.tracks, args.frames, args.forms[0])
-        fov_names = list(pd.unique(table["fov_name"]))
+        table, fov_names = imported_table(args.fovs[0], args.forms[0], args)
         profile = cProfile.Profile()
-        profile.runcall(conform_imported_tracks, table, fov_names)
+        profile.runcall(import_once, table, fov_names, args)
         pstats.Stats(profile).sort_stats("cumtime").print_stats(15)
 
 

@@ -116,6 +116,11 @@ class LongStage:
     writing: Callable[[Path, str], bool]
     finished: Callable[[Path], Path]
 
+    @property
+    def hook_label(self) -> str:
+        """The name :func:`slow_down`'s progress lines give the hook: ``fault-progress LABEL N``."""
+        return hook_label(self.hook)
+
 
 # --- phase reconstruction -----------------------------------------------------------------------
 
@@ -278,7 +283,7 @@ STAGES = {
             prepare=_prepare_phase,
             run=_run_phase,
             outputs=lambda d: [d / "phase.zarr", d / "records" / "phase.json"],
-            hook="dynaclr.phase.reconstruct:reconstruct_stack",
+            hook="dynaclr.phase.reconstruct:reconstruct_filled_stack",
             writing=lambda d, log: bool(position_chunks(d / "phase.zarr")),
             finished=lambda d: d / "records" / "phase.json",
         ),
@@ -326,6 +331,11 @@ STAGES = {
 }
 
 
+def hook_label(hook: str) -> str:
+    """``module:Class.method`` → ``method``: the label of the hook's progress lines."""
+    return hook.partition(":")[2].rsplit(".", 1)[-1]
+
+
 def slow_down(hook: str, pause_s: float) -> None:
     """Make ``module:attribute`` (a function, or ``Class.method``) print a progress line and pause
     ``pause_s`` after each call; it fails if the attribute is gone (the hook must follow the code)."""
@@ -335,7 +345,7 @@ def slow_down(hook: str, pause_s: float) -> None:
     for parent in parents:
         owner = getattr(owner, parent)
     original = getattr(owner, attribute)
-    label = path.rsplit(".", 1)[-1]
+    label = hook_label(hook)
     calls = 0
 
     @functools.wraps(original)

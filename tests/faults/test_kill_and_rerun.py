@@ -81,6 +81,11 @@ def kill_while_writing(name: str, inputs: dict[str, Path], run_dir: Path, log: P
     text = log.read_text()
     assert job.returncode == -signal.SIGKILL, text[-3000:]
     assert f"{PROGRESS} finished" not in text
+    # The hook prints before each call it paused, so a hook the job no longer calls (its target
+    # renamed or bypassed) fails here rather than leaving the kill to the machine's load.
+    assert any(line.startswith(f"{PROGRESS} {stage.hook_label} ") for line in text.splitlines()), (
+        f"{name}: the job wrote without ever calling its hook {stage.hook}:\n{text[-3000:]}"
+    )
     return text
 
 

@@ -73,6 +73,7 @@ from dynaclr.phase.reconstruct import (
     SIGN_CHECK_FRAMES,
     ReconstructionTotals,
     SignCheck,
+    fill_unmeasured_brightfield,
     non_negative_tikhonov,
     normalise_brightfield,
     pad_modulation_along_z,
@@ -625,6 +626,43 @@ def test_a_stack_with_a_few_nan_voxels_gives_a_finite_phase(
     holes[:, :60] = np.nan  # 62 % of the stack: not a stack to reconstruct
     with pytest.raises(MissingDataError, match=r"62\.5% of its voxels are missing.*cannot be reconstructed"):
         reconstruct_stack(holes, transfer_function, PhaseConfig())
+
+
+@pytest.mark.parametrize("mode", ["3d", "2d"])
+def test_reconstruct_frames_gives_each_stacks_own_phase_and_sign_check(
+    tiny_plate: dict[str, Path], mode: str
+):
+    """reconstruct_frames fills each stack once and reconstructs the filled stack; its phase and
+    sign-check skewness are, bit for bit, those of reconstruct_stack on each frame alone (which fills
+    it), and of the thin-phase reconstruction of the crop of that filled stack (3d) or the crop of the
+    phase (2d): NaN voxels in the crop and zero-padded columns included."""
+    config = PhaseConfig(mode=mode)
+    brightfield = _first_frames(tiny_plate["plate"], 3)[:, :1]
+    n_y, n_x = brightfield.shape[-2:]
+    brightfield[1, 0, 2, n_y // 2 - 4 : n_y // 2 + 4, n_x // 2 - 4 : n_x // 2 + 4] = np.nan  # in the crop
+    brightfield[2, 0, :, :, :5] = 0.0  # zero padding of a stitched plate (0.0 on floats)
+    transfer_function = calculate_transfer_function(brightfield.shape[2:], 0.65, 2.5, config)
+    n_z = brightfield.shape[2] if mode == "3d" else 1
+    output = np.zeros((3, 1, n_z, n_y, n_x), np.float32)
+    totals = reconstruct_frames(brightfield, 0, output, transfer_function, config)
+
+    sign_check = SignCheck.build(transfer_function, config)
+    expected_skewness = []
+    for t in range(3):
+        stack = brightfield[t, 0]
+        phase = reconstruct_stack(stack, transfer_function, config)
+        assert np.isfinite(phase).all()
+        np.testing.assert_array_equal(output[t, 0], phase)
+        if sign_check.transfer_function is None:  # 2d: the crop of the phase itself
+            projected = phase[:, sign_check.rows, sign_check.columns]
+        else:
+            crop = fill_unmeasured_brightfield(stack, config.camera_offset_counts)
+            crop = crop[:, sign_check.rows, sign_check.columns]
+            projected = reconstruct_stack(crop, sign_check.transfer_function, sign_check.config)
+        expected_skewness.append(sample_skewness(projected))
+    assert totals.sign_frames == [0, 1, 2]
+    assert totals.sign_skewness == expected_skewness
+    assert all(np.isfinite(expected_skewness))
 
 
 def test_missing_brightfield_is_named_as_such_not_as_a_camera_offset():
