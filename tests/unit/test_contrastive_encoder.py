@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -180,7 +181,8 @@ def test_weights_path_missing_raises(tmp_path: Path) -> None:
 
 def test_weights_only_rejects_pickled_objects(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
-    torch.save({"state_dict": {"x": torch.zeros(1)}, "obj": Path("not-allowed")}, path)
+    # a path would be read as metadata (a stand-in, dynaclr.io.weights.METADATA_GLOBALS); a Fraction is not
+    torch.save({"state_dict": {"x": torch.zeros(1)}, "obj": Fraction(1, 3)}, path)
     with pytest.raises(ArtifactError, match=r"objects other than tensors") as raised:
         ContrastiveEncoder("convnext_atto", weights_path=path)
     assert "weights_only=False" not in str(raised.value)  # never torch's advice to load it unsafely
