@@ -3177,26 +3177,35 @@ def test_an_annotation_table_without_a_task_classified_is_warned_at_planning(
     assert unannotated(config) == []
 
 
-def test_an_annotation_table_in_micrometres_on_a_plate_of_unstated_pixels_is_refused_at_planning(
-    tmp_path: Path,
+@pytest.mark.parametrize("key", ["annotations", "tracks"])
+def test_positions_in_micrometres_on_a_plate_of_unstated_pixels_are_refused_at_planning(
+    key: str, tmp_path: Path
 ) -> None:
-    """annotations.position_unit: um divides the table's y, x by the tracked plate's pixel size: on a
-    plate that states none, the import refused it only when its job ran, after conversion and
-    tracking (hours). The dry run refuses it, naming the key and both fixes; stating the pixel size
-    (acquisition.pixel_size_um) lets it pass."""
+    """annotations.position_unit: um (tracks.position_unit: um) divides the table's y, x by the tracked
+    (raw) plate's pixel size: on a plate that states none, the import refused it only when its job
+    ran (annotations: after conversion and tracking, hours; tracks: `snakemake -n` passed). The dry
+    run refuses it, naming the key and both fixes; stating the pixel size (acquisition.pixel_size_um)
+    lets it pass."""
     table = tmp_path / "mine.csv"
-    table.write_text("fov_name,track_id,t,y,x,task,label\nA/1/Pos0,1,0,3.0,4.0,infection,uninfected\n")
     plate = write_plate(tmp_path / "unitless.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
     for fov in FOVS:
         with ome_attributes(plate / fov) as ome:
             for axis in ome["multiscales"][0]["axes"][-2:]:  # y and x: a scale without a unit, a guess
                 axis.pop("unit", None)
     config = plate_config(plate)
-    config["datasets"]["mine"]["annotations"] = {
-        "table": str(table),
-        "tasks": ["infection"],
-        "position_unit": "um",
-    }
+    if key == "annotations":
+        table.write_text("fov_name,track_id,t,y,x,task,label\nA/1/Pos0,1,0,3.0,4.0,infection,uninfected\n")
+        config["datasets"]["mine"]["annotations"] = {
+            "table": str(table),
+            "tasks": ["infection"],
+            "position_unit": "um",
+        }
+        what = "the table's y, x"
+    else:
+        table.write_text("fov_name,track_id,t,y,x\nA/1/Pos0,1,0,3.0,4.0\n")
+        config["datasets"]["mine"].pop("tracking_input", None)
+        config["datasets"]["mine"]["tracks"] = {"format": "table", "path": str(table), "position_unit": "um"}
+        what = "the tracks' y, x"
     with pytest.warns(UserWarning, match="axes without a unit"):
         layouts = {"mine": read_plate_layout(plate)}
 
@@ -3205,11 +3214,9 @@ def test_an_annotation_table_in_micrometres_on_a_plate_of_unstated_pixels_is_ref
         return [p for p in found if "position_unit" in p]
 
     (problem,) = unit_problems(config)
-    assert problem.startswith(
-        "datasets.mine.annotations.position_unit: 'um' reads the table's y, x as micrometres"
-    )
+    assert problem.startswith(f"datasets.mine.{key}.position_unit: 'um' reads {what} as micrometres")
     assert f"expected a pixel size stated by {plate}'s metadata" in problem and "found none" in problem
-    assert "Set datasets.mine.acquisition.pixel_size_um, or convert the table's y, x to pixels" in problem
+    assert f"Set datasets.mine.acquisition.pixel_size_um, or convert {what} to pixels" in problem
     config["datasets"]["mine"]["acquisition"] = {"pixel_size_um": 0.65}
     assert unit_problems(config) == []
 

@@ -30,7 +30,13 @@ from dynaclr.tracking.importing import (
     imported_tracks_problems,
     number_detections,
 )
-from dynaclr.tracking.position_check import BETTER_SCORE_RATIO, CLEAR_SCORE, READING_WORDS
+from dynaclr.tracking.position_check import (
+    BETTER_SCORE_RATIO,
+    CLEAR_SCORE,
+    READING_WORDS,
+    PositionCheck,
+    check_positions_on_cells,
+)
 from dynaclr.tracking.trackmate import read_trackmate_xml
 
 FOVS = ["A/1/0", "B/1/0"]
@@ -1717,3 +1723,99 @@ def test_positions_in_micrometres_stated_so_are_imported_in_pixels(
 def test_micrometres_are_refused_for_formats_giving_pixels() -> None:
     with pytest.raises(ValidationError, match="format 'ctc' gives pixels"):
         ImportedTracksConfig(format="ctc", path="ctc/{row}_{col}_{fov}", position_unit="um")
+
+
+def _spot_plate(
+    path: Path, *, glare: bool = False, clipped: bool = False, n_cells: int = 60
+) -> tuple[Path, pd.DataFrame]:
+    """A 256 x 256 plate of bright nuclei (channel Nuclei) and their tracks' true positions; ``glare``
+    adds a Phase channel whose cells are faint and whose top-right corner (x - y > 30, no cell there)
+    is a bright cell-free area, a well's edge; ``clipped``: a background of exact zeros."""
+    rng = np.random.default_rng(0)
+    n, frames = 256, 2
+    yy, xx = np.mgrid[:n, :n]
+    bright = (xx - yy) > 30
+    rows = []
+    channels = ["Nuclei", "Phase"] if glare else ["Nuclei"]
+    image = np.zeros((frames, len(channels), 1, n, n), np.float32)
+    for t in range(frames):
+        nuclei = np.zeros((n, n)) if clipped else rng.normal(100, 5, (n, n))
+        phase = rng.normal(0, 1, (n, n)) + 30 * bright
+        k = 0
+        while k < n_cells:
+            y, x = rng.uniform(5, n - 45, 2)
+            if glare and bright[int(y), int(x)]:
+                continue
+            disk = (yy - y) ** 2 + (xx - x) ** 2 < 16
+            nuclei[disk] += 200 if clipped else 30
+            phase[disk] += 1.0
+            rows.append({"fov_name": "A/1/0", "track_id": k, "t": t, "y": y, "x": x})
+            k += 1
+        image[t, 0, 0] = nuclei
+        if glare:
+            image[t, 1, 0] = phase
+    with open_ome_zarr(path, layout="hcs", mode="w-", channel_names=channels) as store:
+        store.create_position("A", "1", "0").create_image("0", image)
+    return path, pd.DataFrame(rows)
+
+
+def _check(tracks: pd.DataFrame, plate: Path) -> PositionCheck:
+    return check_positions_on_cells(tracks, plate, position_unit="px", pixel_size_um=None, source="t")
+
+
+def _swapped(tracks: pd.DataFrame) -> pd.DataFrame:
+    return tracks.rename(columns={"y": "x", "x": "y"})
+
+
+def test_a_bright_cell_free_area_of_one_channel_does_not_refuse_tracks_another_confirms(
+    tmp_path: Path,
+) -> None:
+    """Phase glare over a cell-free corner outscored, at the swapped positions, the nuclei at the given
+    ones (0.6 vs 27 on Phase, 16.5 vs 0.1 on Nuclei): the channel whose best reading scored highest
+    decided, and correct tracks were refused, telling the user to swap them. The background is now
+    local, and a channel confirming the positions as given imports them; the swap is still refused."""
+    plate, tracks = _spot_plate(tmp_path / "glare.zarr", glare=True)
+    check = _check(tracks, plate)
+    assert check.warning is None and check.record["verdict"] == "given"
+    assert check.record["channel"] == "Nuclei"
+    per_channel = check.record["channel_scores"]
+    assert set(per_channel) == {"Nuclei", "Phase"}
+    assert per_channel["Nuclei"]["given"] >= CLEAR_SCORE
+    assert per_channel["Phase"]["swapped"] < CLEAR_SCORE  # the glare no longer reads as cells
+    with pytest.raises(ArtifactError, match="found them on the cells read with x and y swapped"):
+        _check(_swapped(tracks), plate)
+
+
+@pytest.mark.parametrize("n_cells", [10, 60, 150])
+def test_tracks_on_a_clipped_plate_of_zero_background_are_checked(n_cells: int, tmp_path: Path) -> None:
+    """A background-subtracted plate (exact zeros): the MAD is 0 or the smoothing's rounding (1e-14),
+    which gave true tracks a score of 1e16 (and, with the fallback to the standard deviation, about 5
+    on the review's plate); the spread now ignores the flat background (a percentile range where over
+    half the pixels share one value, up to rounding)."""
+    plate, tracks = _spot_plate(tmp_path / "zero.zarr", clipped=True, n_cells=n_cells)
+    check = _check(tracks, plate)
+    assert check.record["verdict"] == "given" and check.warning is None
+    assert 2 * CLEAR_SCORE <= check.record["scores"]["given"] <= 100  # not a division by rounding
+    with pytest.raises(ArtifactError, match="found them on the cells read with x and y swapped"):
+        _check(_swapped(tracks), plate)
+
+
+def test_tracks_made_on_another_crop_are_imported_with_a_specific_warning(tmp_path: Path) -> None:
+    """Tracks offset by 30 px (made on another crop) fit no reading tried (as given, swapped, and on a
+    stated pixel size the other unit): not refused, but the WARNING says the positions miss the cells
+    of a channel that clearly shows them."""
+    plate, tracks = _spot_plate(tmp_path / "crop.zarr")
+    check = _check(tracks.assign(y=tracks["y"] + 30, x=tracks["x"] + 30), plate)
+    assert check.record["verdict"] == "undecided"
+    assert check.warning is not None
+    assert "the positions do not sit on the cells of channel 'Nuclei'" in check.warning
+    assert "another crop, binning or orientation?" in check.warning
+
+
+def test_the_tracks_record_names_the_plate_among_its_inputs(
+    truth: pd.DataFrame, tiny_plate: dict[str, Path], tmp_path: Path
+) -> None:
+    _table(truth).to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path, plate=tiny_plate["plate"])
+    inputs = [record.path for record in read_table(tmp_path / "tracks.parquet", "tracks")[1].inputs]
+    assert inputs == [str(tmp_path / "mine.csv"), str(tiny_plate["plate"])]

@@ -92,6 +92,7 @@ from dynaclr.io import (
     RepeatedColumnError,
     StageFiles,
     make_provenance,
+    micrometres_to_pixels,
     parse_csv,
     read_table,
     write_table,
@@ -864,7 +865,7 @@ def positions_in_pixels(
             "pixel size; expected a pixel size stated by the plate's metadata or acquisition.pixel_size_um, "
             "found none. Set acquisition.pixel_size_um, or write y, x in pixels (position_unit: px)"
         )
-    return annotations.assign(y=annotations["y"] / pixel_size_um, x=annotations["x"] / pixel_size_um)
+    return micrometres_to_pixels(annotations, pixel_size_um)
 
 
 def check_position_reading(

@@ -342,6 +342,24 @@ def _annotation_unit_problems(
     ]
 
 
+def _tracks_unit_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
+    """``tracks.position_unit: um`` on a raw plate whose pixel size neither its metadata (with a unit)
+    nor ``acquisition`` states (``raw``: the plate as supplied): rule ``import_tracks`` divides by
+    that size (the params of ``plate_stated_sampling``), and refused only when it ran. An implausible
+    stated size is refused by :func:`_plausibility_problems` instead."""
+    if dataset.tracks is None or dataset.tracks.position_unit != "um":
+        return []
+    if "pixel_size_um" in raw.implausible_keys or raw.stated_values()["pixel_size_um"] is not None:
+        return []
+    return [
+        f"datasets.{name}.tracks.position_unit: 'um' reads the tracks' y, x as micrometres, divided by "
+        f"the raw plate's pixel size; expected a pixel size stated by {raw.path}'s metadata (axes with a "
+        f"unit) or datasets.{name}.acquisition.pixel_size_um, found none. Set "
+        f"datasets.{name}.acquisition.pixel_size_um, or convert the tracks' y, x to pixels "
+        "(position_unit: px)"
+    ]
+
+
 def _patch_window_problems(name: str, spec: PatchSpec, plates: Mapping[str, PlateLayout]) -> list[str]:
     """The patch window fits the images (Y, X) and the kept slices fit the stacks (Z)."""
     key = f"datasets.{name}.patches[{spec.name}]"
@@ -1646,6 +1664,7 @@ def workflow_problems(
         )
         problems += _annotation_table_problems(name, dataset, raw_layouts[name])
         problems += _annotation_unit_problems(name, dataset, plates)
+        problems += _tracks_unit_problems(name, dataset, raw_layouts[name])
         problems += _tracking_slice_problems(name, dataset, plates)
         problems += _tracking_pixel_problems(name, dataset, plates)
         problems += _patch_size_problems(name, dataset, plates, config)

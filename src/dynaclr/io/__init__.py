@@ -20,6 +20,7 @@ from dynaclr.io.stage_files import STORE_ROOT_FILES, StageFiles, store_directory
 from dynaclr.io.tables import (
     LARGEST_ID,
     RepeatedColumnError,
+    micrometres_to_pixels,
     parse_csv,
     read_csv,
     read_table,
@@ -41,6 +42,7 @@ __all__ = [
     "check_provenance",
     "config_hash",
     "make_provenance",
+    "micrometres_to_pixels",
     "parse_csv",
     "read_csv",
     "read_plate_provenance",

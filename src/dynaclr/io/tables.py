@@ -266,3 +266,14 @@ def read_csv(path: str | Path, required_columns: Sequence[str] = ()) -> pd.DataF
     if missing:
         raise ArtifactError(f"{path}: missing columns {missing}; found {list(table.columns)}")
     return table
+
+
+def micrometres_to_pixels(table: pd.DataFrame, pixel_size_um: float) -> pd.DataFrame:
+    """``table`` with its numeric ``y, x`` (micrometres) divided by ``pixel_size_um`` (µm per pixel), the
+    conversion of a tracks or annotation table's ``position_unit: um``; an empty or non-numeric cell is
+    left as read, for the reader's checks to name."""
+    converted = {}
+    for axis in ("y", "x"):
+        values = pd.to_numeric(table[axis], errors="coerce").astype("float64")
+        converted[axis] = (values / pixel_size_um).where(values.notna(), table[axis])
+    return table.assign(**converted)

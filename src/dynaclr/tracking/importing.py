@@ -50,7 +50,15 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from dynaclr.config.tracking import CTC_LAYOUTS, ImportedTracksConfig, mixed_ctc_layouts
-from dynaclr.io import LARGEST_ID, ArtifactError, StageFiles, make_provenance, parse_csv, write_table
+from dynaclr.io import (
+    LARGEST_ID,
+    ArtifactError,
+    StageFiles,
+    make_provenance,
+    micrometres_to_pixels,
+    parse_csv,
+    write_table,
+)
 from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table
 from dynaclr.tracking.position_check import POSITION_READINGS, check_positions_on_cells
 from dynaclr.tracking.trackmate import read_trackmate_xml
@@ -219,7 +227,14 @@ def import_tracks(
         tracks,
         outputs.tracks,
         make_provenance(
-            "tracks", recorded_config, inputs=[*inputs.files, *inputs.ctc_lineage], stage="import_tracks"
+            "tracks",
+            recorded_config,
+            inputs=[
+                *inputs.files,
+                *inputs.ctc_lineage,
+                *([inputs.plate] if inputs.plate is not None else []),
+            ],
+            stage="import_tracks",
         ),
     )
     logger.info(
@@ -331,11 +346,7 @@ def positions_in_pixels(table: pd.DataFrame, pixel_size_um: float | None, path: 
             "size; expected one stated by the plate's metadata or acquisition.pixel_size_um, found none. "
             "Set acquisition.pixel_size_um, or convert y, x to pixels (position_unit: px)"
         )
-    converted = {}
-    for axis in ("y", "x"):
-        values = _numeric(table[axis])
-        converted[axis] = (values / pixel_size_um).where(values.notna(), table[axis])
-    return table.assign(**converted)
+    return micrometres_to_pixels(table, pixel_size_um)
 
 
 def untracked_frames(tracked: Sequence[int], n_frames: int) -> list[int]:

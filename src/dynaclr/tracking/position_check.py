@@ -9,11 +9,16 @@ positions read the other ways (x and y swapped; where the plate states its pixel
 unit, and that swapped) and at random positions.
 
 The score of a reading on a channel is the median, over the detections checked, of the channel's
-robust z-score at the position (the frame smoothed over 3 x 3 px, minus its median, over 1.4826
-times its median absolute deviation): about 0 at random positions, large on a channel whose cells
-are bright where the detections are. The channel whose best reading scores highest decides. Cost:
-:data:`CHECKED_FRAMES` frames of :data:`CHECKED_FOVS` FOVs, at most :data:`CHECKED_SLICES` slices of
-each channel each, whatever the plate's size.
+local robust z-score at the position (:func:`_robust_z`: the frame smoothed over 3 x 3 px, minus its
+local background, over its noise): about 0 at random positions and inside a broad bright area
+without cells (glare at a well's edge), large on a channel whose cells are bright where the
+detections are. The tracks are accepted where some channel scores them as given at least
+:data:`CLEAR_SCORE` and no other reading beats that on the same channel; refused only where every
+channel showing cells puts them on the cells read another way and none as given; else a WARNING
+(no channel shows cells, or one clearly does but not at the positions: another crop?). Cost:
+:data:`CHECKED_FRAMES` frames of :data:`CHECKED_FOVS` FOVs (each FOV opened once), the maximum
+projection of at most :data:`CHECKED_SLICES` slices of each channel each; a plate chunked by whole
+stacks (1, 1, Z, Y, X) decompresses each frame's stack, so the cost grows with the stack's size.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from dynaclr.io.plate import open_plate_position
 CHECKED_FOVS = 2
 CHECKED_FRAMES = 2
 #: Slices read per frame at most (around the detections' median z, or the stack's middle): their
-#: maximum projection is scored, so a frame of a deep stack is not read whole.
+#: maximum projection is scored (a plate chunked by whole stacks, (1, 1, Z, Y, X), still
+#: decompresses the frame's whole stack to read them).
 CHECKED_SLICES = 5
 #: Random positions scored per frame checked (the baseline; the generator is seeded).
 RANDOM_POSITIONS = 200
@@ -47,6 +53,9 @@ CLEAR_SCORE = 5.0
 #: Another reading is refused in favour of where it scores at least CLEAR_SCORE and this many times
 #: the score as given (as given at or below 0: any clear score).
 BETTER_SCORE_RATIO = 4.0
+#: A median absolute deviation at most this share of the largest is a flat background (clipped,
+#: background-subtracted): only the filters' rounding.
+FLAT_SHARE = 1e-6
 #: A reading is scored only where at least this share of its positions lies inside the image.
 MIN_INSIDE_SHARE = 0.9
 #: Key of the tracks record's ``config``: the check's channel, detections, frames and scores.
@@ -87,11 +96,36 @@ def _readings(
 
 
 def _robust_z(frame: NDArray) -> NDArray | None:
-    """The smoothed frame's robust z-score; None for a flat frame (nothing to see)."""
+    """The frame's local robust z-score: smoothed over 3 x 3 px, minus its local background (the mean
+    over :func:`_background_window` px, so a broad bright area without cells, glare at a well's edge,
+    scores about 0 inside) and that difference's median, over the smoothed frame's spread (its noise:
+    1.4826 MAD about its median, or where the background is flat a percentile range, :func:`_spread`).
+    None for a flat frame (nothing to see)."""
     smooth = ndimage.uniform_filter(frame.astype(np.float64), 3)
-    centre = float(np.median(smooth))
-    spread = 1.4826 * float(np.median(np.abs(smooth - centre))) or float(smooth.std())
-    return None if spread == 0 else (smooth - centre) / spread
+    local = smooth - ndimage.uniform_filter(smooth, _background_window(frame.shape))
+    spread = _spread(smooth, float(np.median(smooth)))
+    return None if spread == 0 else (local - float(np.median(local))) / spread
+
+
+def _background_window(shape: tuple[int, ...]) -> int:
+    """The local background's window: an eighth of the image's shorter side, at least 31 px (wider
+    than a cell at any usual pixel size, narrower than a well's glare)."""
+    return max(31, min(shape[-2:]) // 8)
+
+
+def _spread(values: NDArray, centre: float) -> float:
+    """1.4826 times the median absolute deviation from ``centre``; where that is 0 or only the
+    filters' rounding (at most :data:`FLAT_SHARE` of the largest deviation: over half the pixels at one
+    value, a clipped or background-subtracted frame, whose noise is gone), the median deviation of the
+    other pixels (the objects) over ``2 * CLEAR_SCORE``: a detection on a typical object scores twice
+    the clear score. 0: a flat frame."""
+    deviation = np.abs(values - centre)
+    floor = FLAT_SHARE * float(deviation.max())
+    mad = 1.4826 * float(np.median(deviation))
+    if mad > floor:
+        return mad
+    objects = deviation[deviation > floor]
+    return float(np.median(objects)) / (2 * CLEAR_SCORE) if objects.size else 0.0
 
 
 def _sampled(tracks: pd.DataFrame) -> list[tuple[str, int, pd.DataFrame]]:
@@ -124,7 +158,8 @@ def check_positions_on_cells(
     tracks: pd.DataFrame, plate: Path, *, position_unit: str, pixel_size_um: float | None, source: str
 ) -> PositionCheck:
     """Refuse ``tracks`` (conformed, in pixels) whose positions sit on the plate's cells only when read
-    another way (module docstring); a WARNING where no channel shows the cells clearly.
+    another way, on every channel that shows cells (module docstring); a WARNING where no channel
+    shows the cells clearly, or one does but not at the positions as given.
 
     Reads :data:`CHECKED_FRAMES` frames of :data:`CHECKED_FOVS` FOVs, :data:`CHECKED_SLICES` slices
     each, every channel. ``position_unit`` is the unit the tracks were given in (``tracks.position_unit``;
@@ -132,84 +167,161 @@ def check_positions_on_cells(
     ``source`` names the tracks in messages.
 
     Raises:
-        ArtifactError: another reading scores at least :data:`CLEAR_SCORE` and
-            :data:`BETTER_SCORE_RATIO` times the positions as given; the message gives every reading's
-            score, the random positions' and the fix.
+        ArtifactError: on every channel showing cells another reading scores at least
+            :data:`CLEAR_SCORE` and :data:`BETTER_SCORE_RATIO` times the positions as given, which reach
+            :data:`CLEAR_SCORE` on none; the message gives every reading's score, the random
+            positions' and the fix.
     """
     sampled = _sampled(tracks)
     checked = [[fov, t] for fov, t, _ in sampled]
     n_detections = sum(len(rows) for *_, rows in sampled)
     tried = list(_readings(np.zeros(0), np.zeros(0), position_unit, pixel_size_um))
-    medians = _channel_medians(sampled, plate, position_unit, pixel_size_um)
-    record: dict[str, Any] = {"frames": checked, "detections": n_detections, "channel": None, "scores": {}}
+    medians, bright = _channel_medians(sampled, plate, position_unit, pixel_size_um)
+    record: dict[str, Any] = {
+        "frames": checked,
+        "detections": n_detections,
+        "channel": None,
+        "scores": {},
+        "channel_scores": {
+            name: {k: _rounded(v) for k, v in scores.items()} for name, scores in medians.items()
+        },
+    }
     if not medians or n_detections < MIN_CHECKED_DETECTIONS:
         record["verdict"] = "undecided"
         return PositionCheck(
             record, _undecided(source, record, "no channel with contrast or too few detections")
         )
-    channel = max(
-        medians, key=lambda name: max((v for v in medians[name].values() if v is not None), default=-np.inf)
+    winners = {name: _winner(scores) for name, scores in medians.items()}
+    showing = [name for name, scores in medians.items() if _shows_cells(scores)]
+    confirming = [name for name in showing if _given(medians[name]) >= CLEAR_SCORE and winners[name] is None]
+    if confirming:
+        channel = max(confirming, key=lambda name: _given(medians[name]))
+        record.update(channel=channel, scores=_rounded_scores(medians[channel]), verdict="given")
+        return PositionCheck(record, None)
+    refused = bool(showing) and all(
+        winners[name] is not None and _given(medians[name]) < CLEAR_SCORE for name in showing
     )
-    scores: dict[str, float | None] = medians[channel]
-    record.update(channel=channel, scores={name: _rounded(v) for name, v in scores.items()})
+    channel = max(medians, key=lambda name: _best(medians[name]))
+    scores = medians[channel]
+    record.update(channel=channel, scores=_rounded_scores(scores))
     said = (
         ", ".join(f"{READING_WORDS[name]} {_text(scores[name])}" for name in tried)
         + f", random positions {_text(scores['random'])}"
     )
-    given = scores["given"] if scores["given"] is not None else -np.inf
-    others = {name: v for name, v in scores.items() if name not in ("given", "random") and v is not None}
-    best = max(others, key=lambda name: others[name]) if others else None
-    if best is not None and others[best] >= max(CLEAR_SCORE, BETTER_SCORE_RATIO * max(given, 0.0)):
+    best = winners[channel]
+    if refused and best is not None:
+        others = "; ".join(
+            f"{name!r}: {READING_WORDS[won]} {_text(medians[name][won])}, "
+            f"as given {_text(medians[name]['given'])}"
+            for name in showing
+            if name != channel and (won := winners[name]) is not None
+        )
         raise ArtifactError(
             f"{source}: the tracks' positions do not sit on the plate's cells ({plate}); on channel "
-            f"{channel!r}, the median robust z-score of the intensity at {n_detections} detections "
-            f"({_frames_text(checked)}) read {said}. Expected the positions as given to score highest, found "
-            f"them on the cells read {READING_WORDS[best]} (at least {CLEAR_SCORE:g} and "
-            f"{BETTER_SCORE_RATIO:g} times as given): patches would be cut at the wrong places. Fix: "
+            f"{channel!r}, the median local robust z-score of the intensity at {n_detections} detections "
+            f"({_frames_text(checked)}) read {said}"
+            + (f" (every other channel showing cells agrees: {others})" if others else "")
+            + f". Expected the positions as given to score highest, found them on the cells read "
+            f"{READING_WORDS[best]} (at least {CLEAR_SCORE:g} and {BETTER_SCORE_RATIO:g} times as given) "
+            "on every channel that shows cells: patches would be cut at the wrong places. Fix: "
             + _fix(best, pixel_size_um)
             + "; or, if the tracks were made on other images (another crop or orientation), import tracks "
             "made on these"
         )
-    if given >= CLEAR_SCORE:
-        record["verdict"] = "given"
-        return PositionCheck(record, None)
     record["verdict"] = "undecided"
+    clear = [name for name in medians if name in bright and _given(medians[name]) < CLEAR_SCORE]
+    if clear:
+        return PositionCheck(
+            record,
+            f"{source}: the positions do not sit on the cells of channel {clear[0]!r}: tracks made on "
+            f"another crop, binning or orientation? That channel shows bright objects (its frames' 99.9th "
+            f"percentile at least {2 * CLEAR_SCORE:g} robust standard deviations above the local background) "
+            f"but the {n_detections} detections ({_frames_text(checked)}) read {said} (none of these "
+            f"readings at {CLEAR_SCORE:g}, or channels disagree); imported unchecked: compare a few tracks "
+            "with the images (napari) before trusting patches cut at them",
+        )
+    if showing:
+        return PositionCheck(
+            record,
+            f"{source}: could not check that the tracks' positions sit on the plate's cells: the channels "
+            f"showing cells ({', '.join(map(repr, showing))}) disagree or another reading rivals the "
+            f"positions as given (best channel {channel!r}: {said}); imported unchecked",
+        )
     return PositionCheck(record, _undecided(source, record, f"best channel {channel!r}: {said}"))
+
+
+def _given(scores: dict[str, float | None]) -> float:
+    return scores["given"] if scores["given"] is not None else -np.inf
+
+
+def _best(scores: dict[str, float | None]) -> float:
+    return max((v for name, v in scores.items() if name != "random" and v is not None), default=-np.inf)
+
+
+def _shows_cells(scores: dict[str, float | None]) -> bool:
+    """A channel shows cells where some reading (not the random positions) scores :data:`CLEAR_SCORE`."""
+    return _best(scores) >= CLEAR_SCORE
+
+
+def _winner(scores: dict[str, float | None]) -> str | None:
+    """The reading other than as given that beats it on this channel (at least :data:`CLEAR_SCORE` and
+    :data:`BETTER_SCORE_RATIO` times as given, as given at or below 0: any clear score); None: none."""
+    others = {name: v for name, v in scores.items() if name not in ("given", "random") and v is not None}
+    if not others:
+        return None
+    best = max(others, key=lambda name: others[name])
+    threshold = max(CLEAR_SCORE, BETTER_SCORE_RATIO * max(_given(scores), 0.0))
+    return best if others[best] >= threshold else None
+
+
+def _rounded_scores(scores: dict[str, float | None]) -> dict[str, float | None]:
+    return {name: _rounded(v) for name, v in scores.items()}
 
 
 def _channel_medians(
     sampled: list[tuple[str, int, pd.DataFrame]], plate: Path, position_unit: str, pixel_size_um: float | None
-) -> dict[str, dict[str, float | None]]:
+) -> tuple[dict[str, dict[str, float | None]], set[str]]:
     """Per channel with contrast, on the ``sampled`` frames (:func:`_sampled`), each reading's score
-    (None: outside the image) and ``random``'s."""
+    (None: outside the image) and ``random``'s; and the channels whose frames hold bright objects (a
+    99.9th percentile of the z-score of at least ``2 * CLEAR_SCORE``). Each FOV is opened once."""
     rng = np.random.default_rng(0)
     per_channel: dict[str, dict[str, list[NDArray]]] = {}
+    bright: set[str] = set()
+    by_fov: dict[str, list[tuple[int, pd.DataFrame]]] = {}
     for fov, t, rows in sampled:
-        y, x = rows["y"].to_numpy(np.float64), rows["x"].to_numpy(np.float64)
+        by_fov.setdefault(fov, []).append((t, rows))
+    for fov, frames in by_fov.items():
         with open_plate_position(plate, fov) as position:
             data = position.data
             n_y, n_x = data.shape[-2:]
-            readings = {
-                **_readings(y, x, position_unit, pixel_size_um),
-                "random": (
-                    rng.uniform(0, n_y - 1, RANDOM_POSITIONS),
-                    rng.uniform(0, n_x - 1, RANDOM_POSITIONS),
-                ),
-            }
-            for c, channel in enumerate(position.channel_names):
-                z = _robust_z(np.asarray(data[t, c, _slices(rows, data.shape[2])]).max(axis=0))
-                if z is None:
-                    continue
-                at_readings = per_channel.setdefault(str(channel), {})
-                for name, (reading_y, reading_x) in readings.items():
-                    at = _scores_at(z, reading_y, reading_x)
-                    if at is not None:
-                        at_readings.setdefault(name, []).append(at)
+            channels = [str(channel) for channel in position.channel_names]
+            for t, rows in frames:
+                y, x = rows["y"].to_numpy(np.float64), rows["x"].to_numpy(np.float64)
+                readings = {
+                    **_readings(y, x, position_unit, pixel_size_um),
+                    "random": (
+                        rng.uniform(0, n_y - 1, RANDOM_POSITIONS),
+                        rng.uniform(0, n_x - 1, RANDOM_POSITIONS),
+                    ),
+                }
+                stack = np.asarray(data[t, :, _slices(rows, data.shape[2])])
+                for c, channel in enumerate(channels):
+                    z = _robust_z(stack[c].max(axis=0))
+                    if z is None:
+                        continue
+                    if float(np.percentile(z, 99.9)) >= 2 * CLEAR_SCORE:
+                        bright.add(channel)
+                    at_readings = per_channel.setdefault(channel, {})
+                    for name, (reading_y, reading_x) in readings.items():
+                        at = _scores_at(z, reading_y, reading_x)
+                        if at is not None:
+                            at_readings.setdefault(name, []).append(at)
     names = [*_readings(np.zeros(0), np.zeros(0), position_unit, pixel_size_um), "random"]
-    return {
+    medians = {
         channel: {name: _median(at_readings.get(name)) for name in names}
         for channel, at_readings in per_channel.items()
     }
+    return medians, bright
 
 
 def _fix(best: str, pixel_size_um: float | None) -> str:
