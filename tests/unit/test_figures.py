@@ -28,6 +28,7 @@ from dynaclr.figures import (
     save_figure,
 )
 from dynaclr.figures.curves import infected_fraction_over_time
+from dynaclr.figures.table import unrun_tasks
 from dynaclr.pseudotime.stage import align_embeddings
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 
@@ -137,6 +138,39 @@ def test_projections_name_the_ground_truth_in_a_biologists_words(planted):
         "PC: infection, ground truth": ["no ground-truth match", "uninfected", "infected"],
         "PC: division, ground truth": ["interphase", "mitosis"],
     }
+
+
+def test_a_division_only_dataset_draws_no_infection_panel(planted):
+    """A division-only plate (simulated without infection, classified for division) drew an
+    "infection, ground truth" panel all "uninfected": a biologist read it as a missing result. A
+    state no ground-truth cell is in, whose task no classifier ran, is left out and the caption says
+    which tasks were shown; with one infected cell, or an infection classifier, the panel stays."""
+    coordinates, _ = project_matrix(planted["features"], ProjectionConfig(n_components=2))["pca"]
+    truth = planted["truth"]
+    division_only = truth[["fov_name", "track_id", "t"]].assign(
+        pca_1=coordinates[:, 0],
+        pca_2=coordinates[:, 1],
+        infected=0.0,
+        mitosis=truth["mitosis"].astype(float),
+        predicted_division=np.where(truth["mitosis"], "mitosis", "interphase"),
+    )
+    figure, caption = plot_projections(division_only, title="divplate")
+    titles = {ax.get_title() for ax in figure.axes if ax.get_title()}
+    assert titles == {"PC: time (frame)", "PC: predicted division", "PC: division, ground truth"}
+    assert "infected" not in caption.split(". Tasks:")[0] and "separated mitotic cells" in caption
+    assert caption.endswith(
+        "Tasks: division; no infection panel: no infected cell in the ground truth and no infection "
+        "classifier (the dataset does not have that task)."
+    )
+    # an infection plate where no cell is infected, but an infection classifier ran: kept
+    classified = division_only.assign(predicted_infection="uninfected")
+    figure, caption = plot_projections(classified)
+    assert "PC: infection, ground truth" in {ax.get_title() for ax in figure.axes}
+    assert "Tasks:" not in caption
+    # one infected cell in the ground truth: kept
+    one = division_only.assign(infected=np.where(np.arange(len(division_only)) == 0, 1.0, 0.0))
+    figure, _ = plot_projections(one)
+    assert "PC: infection, ground truth" in {ax.get_title() for ax in figure.axes}
 
 
 def test_a_conditions_colour_is_not_confused_with_the_infected_state(planted):
@@ -587,6 +621,51 @@ def test_results_table_says_why_a_configured_task_has_no_f1_on_a_dataset():
     assert list(division_only["f1_infection_not_computed"]) == [not_configured] * 2 + ["", ""]
 
 
+def test_the_results_table_of_a_division_only_run_has_no_infection_column():
+    """A division-only plate (no infection; tasks [division]) showed an "F1 infection" column of "not
+    computed: infection is not in analysis.classification.tasks" on every row: read as a missing
+    result. The displayed tables leave out a task the run classifies on no row, their captions say
+    which tasks were classified; a run with infection configured keeps the column, its reasons."""
+    division = pd.DataFrame(
+        {
+            "model": ["a", "b"],
+            "dataset": ["divplate"] * 2,
+            "train_dataset": ["divplate"] * 2,
+            "task": ["division"] * 2,
+            "f1": [0.95, 0.85],
+            "f1_ci_low": [0.9, 0.8],
+            "f1_ci_high": [0.98, 0.9],
+            "n_test": [173] * 2,
+            "n_test_positive": [86] * 2,
+        }
+    )
+    table = results_table(classification=division, tasks=("division",))
+    assert unrun_tasks(table) == ["infection"]
+    assert "f1_infection_not_computed" in table.columns  # the CSV keeps its columns and reasons
+    shown = formatted_results_table(table)
+    assert not any("infection" in header for header in shown.columns)
+    assert list(shown["F1 division ↑"]) == [
+        "0.950 [0.900, 0.980] (n=173, 86+)",
+        "0.850 [0.800, 0.900] (n=173, 86+)",
+    ]
+    note = "Tasks classified: division (infection is not in analysis.classification.tasks: no column of it)."
+    page = results_table_html(table)
+    assert "infection ↑" not in page and "not computed" not in page and f"{note}</caption>" in page
+    figure, caption = plot_results_table(table)
+    texts = [cell.get_text().get_text() for cell in figure.axes[0].tables[0].get_celld().values()]
+    assert not any("infection" in text for text in texts)
+    assert "F1 of linear classifiers of division trained" in caption and caption.endswith(note)
+    # infection configured but not computed (no infection annotations): the column and reason stay
+    configured = results_table(classification=division, tasks=("infection", "division"))
+    assert unrun_tasks(configured) == []
+    kept = formatted_results_table(configured)
+    assert list(kept["F1 infection ↑"]) == ["not computed: no infection annotations in divplate"] * 2
+    _, caption = plot_results_table(configured)
+    assert "of infection and division trained" in caption and "Tasks classified" not in caption
+    # the tasks unknown (no reasons recorded): nothing is left out
+    assert unrun_tasks(results_table(classification=division)) == []
+
+
 def _f1_rows(*rows: tuple[str, str, str, float]) -> pd.DataFrame:
     """``classification.csv`` of model ``a``: one row per (dataset, train_dataset, task, F1)."""
     return pd.DataFrame(
@@ -721,7 +800,8 @@ def test_every_empty_f1_of_a_dataset_without_any_classifier_says_why():
         bare["F1 infection, transferred ↑"]
         == "not computed: no classifier of a fitted on another dataset, nor imported"
     )
-    assert bare["F1 division ↑"] == "not computed: division is not in analysis.classification.tasks"
+    # division is classified on no dataset (not in tasks): no column of it, the captions say so
+    assert not any(header.startswith("F1 division") for header in shown.columns)
     other = shown.loc[("other", "a")]
     assert other["F1 infection ↑"] == "not computed: other is not in analysis.classification.train_on"
     assert other["F1 infection, transferred ↑"] == "0.800 [0.700, 0.850] (n=40, 12+) from plate"

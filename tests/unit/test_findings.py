@@ -802,13 +802,15 @@ def test_an_analysis_run_on_no_dataset_gets_one_line_on_the_first_page(tmp_path)
     }
     table, page = _first_page_of_one_fov(tmp_path, "plate", 5, not_run=not_run)
     statements = dict(zip(table["topic"], table["statement"], strict=False))
+    # infection left out of the tasks is the run's scope, not a missing result (a division-only plate)
     assert statements["infection classifier"] == (
-        "Infection classifier not computed on any dataset: infection is not in analysis.classification.tasks."
+        "Infection is not a task of this run (infection is not in analysis.classification.tasks): no "
+        "infection classifier, column or panel."
     )
     assert statements["pseudo-time"] == (
         "DTW pseudo-time not computed on any dataset: every embedded dataset has one time point."
     )
-    assert "Infection classifier not computed on any dataset" in page
+    assert "Infection is not a task of this run" in page and "Infection classifier not computed" not in page
     # an analysis that runs somewhere has no such line
     assert not_run_findings({"infection classifier": "", "pseudo-time": ""}) == []
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from dynaclr.classify.annotations import task_classes
-from dynaclr.config.reasons import NO_CELL_SCORED, no_annotations
+from dynaclr.config.reasons import NO_CELL_SCORED, no_annotations, not_configured
 from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
 from dynaclr.figures.table import percent
 from dynaclr.numerics.timescale import FrameClock
@@ -414,10 +414,20 @@ def not_run_findings(not_run: Mapping[str, str]) -> list[Finding]:
     and the first page say nothing."""
     titles = {"infection classifier": "Infection classifier", "pseudo-time": "DTW pseudo-time"}
     return [
-        Finding("Embeddings", topic, "", f"{titles.get(topic, topic)} not computed on any dataset: {reason}.")
+        Finding("Embeddings", topic, "", _not_run_statement(titles.get(topic, topic), reason))
         for topic, reason in not_run.items()
         if reason
     ]
+
+
+def _not_run_statement(title: str, reason: str) -> str:
+    """``<title> not computed on any dataset: <reason>.``; for infection left out of
+    ``analysis.classification.tasks``, the run's scope, not a missing result (a division-only plate's
+    first page read "Infection classifier not computed"): the results table and figures have no
+    infection column or panel either."""
+    if reason == not_configured("infection"):
+        return f"Infection is not a task of this run ({reason}): no infection classifier, column or panel."
+    return f"{title} not computed on any dataset: {reason}."
 
 
 def unlinked_movie_findings(table: pd.DataFrame) -> list[Finding]:

@@ -45,6 +45,14 @@ _TRUTH_PANELS = {
     "infected": ("infection, ground truth", ("uninfected", "infected")),
     "mitosis": ("division, ground truth", ("interphase", "mitosis")),
 }
+#: Per ground-truth 0/1 column, its task and the column of the task's predicted labels: a dataset
+#: without the state (no cell of it in the ground truth) and without the task's classifier (no
+#: predicted labels) does not have the task, so no panel of it is drawn (a division-only plate drew
+#: an "infection, ground truth" panel all "uninfected", read as a missing result).
+_TRUTH_TASKS = {
+    "infected": ("infection", "predicted_infection"),
+    "mitosis": ("division", "predicted_division"),
+}
 #: Legend of the cells a 0/1 column leaves unknown (no ground-truth cell within the matching distance).
 _UNMATCHED = "no ground-truth match"
 
@@ -52,6 +60,40 @@ _UNMATCHED = "no ground-truth match"
 def _state_names(column: str) -> tuple[str, str]:
     """The legend's names of a 0/1 column's 0 and 1 (``not <column>``, ``<column>`` for others)."""
     return _TRUTH_PANELS[column][1] if column in _TRUTH_PANELS else (f"not {column}", column)
+
+
+def absent_states(cells: pd.DataFrame) -> list[str]:
+    """The ground-truth 0/1 columns of :data:`_TRUTH_TASKS` in ``cells`` whose state the dataset
+    does not have: no cell is in it (every value 0 or NaN) and no classifier of its task ran (no
+    predicted column with a label). A column with one positive cell, or whose task has predictions,
+    is not absent: it is information (a classifier's errors, a state that never occurs)."""
+    absent = []
+    for column, (_, predicted) in _TRUTH_TASKS.items():
+        if column not in cells.columns:
+            continue
+        states = pd.to_numeric(cells[column], errors="coerce").to_numpy(dtype=np.float64)
+        has_predictions = predicted in cells.columns and cells[predicted].notna().any()
+        if not (states == 1.0).any() and not has_predictions:
+            absent.append(column)
+    return absent
+
+
+def _tasks_note(cells: pd.DataFrame, absent: Sequence[str]) -> str:
+    """The caption's sentence naming the tasks shown and those left out (:func:`absent_states`)."""
+    if not absent:
+        return ""
+    left_out = [_TRUTH_TASKS[c][0] for c in absent]
+    shown = [
+        task
+        for column, (task, predicted) in _TRUTH_TASKS.items()
+        if column not in absent and (column in cells.columns or predicted in cells.columns)
+    ]
+    states = " or ".join(_state_names(c)[1] for c in absent)
+    return (
+        f" Tasks: {', '.join(shown) if shown else 'none'}; no {' or '.join(left_out)} panel: no {states} "
+        f"cell in the ground truth and no {' or '.join(left_out)} classifier (the dataset does not have "
+        f"{'that task' if len(absent) == 1 else 'those tasks'})."
+    )
 
 
 def _panel_name(column: str) -> str:
@@ -162,7 +204,9 @@ def plot_projections(
             ``predicted_infection``: a classifier's labels) one colour per value; NaN grey.
             E.g. :func:`dynaclr.embeddings.projection_table` with
             :func:`dynaclr.embeddings.attach_ground_truth` applied.
-        color_columns: columns to colour by, one panel each (missing or all-NaN ones are skipped).
+        color_columns: columns to colour by, one panel each (missing or all-NaN ones are skipped, and
+            a ground-truth state the dataset does not have, :func:`absent_states`: the caption
+            names the tasks shown and those left out).
         title: e.g. ``"DynaCLR, demo"``.
         variance_ratio: PCA's explained variance ratio per component, shown on its axes.
         conditions: every condition of the run, which fix each condition's colour
@@ -173,7 +217,8 @@ def plot_projections(
         raise ValueError(
             f"no projection coordinates (pca_1/2, umap_1/2, phate_1/2) among columns {list(cells.columns)}"
         )
-    panels = [c for c in color_columns if c in cells.columns and cells[c].notna().any()]
+    absent = absent_states(cells)
+    panels = [c for c in color_columns if c in cells.columns and cells[c].notna().any() and c not in absent]
     if not panels:
         raise ValueError(f"none of the colour columns {color_columns} is in the table")
     time, time_unit = _time_values(cells)
@@ -204,6 +249,7 @@ def plot_projections(
         + ", ".join("time" if c == "t" else c.replace("_", " ") for c in panels)
         + (f" ({'; '.join(counts.values())})" if counts else "")
         + f". {_reading(panels)}"
+        + _tasks_note(cells, absent)
     )
     return figure, caption
 

@@ -73,6 +73,7 @@ from dynaclr.figures.findings import (
     unlinked_movie_findings,
 )
 from dynaclr.figures.plots import (
+    absent_states,
     not_computed_figure,
     plot_distance_distributions,
     plot_infected_fraction,
@@ -279,7 +280,9 @@ def embedding_figures(
     )
     captions.append(_save(figure, caption, outputs.distances_png, outputs.distances_svg))
     if outputs.explorer_html is not None:
-        _write_explorer(config, inputs, outputs.explorer_html, cells, projections, label)
+        # no colour choice of a state the dataset does not have (all one colour), as in the figure
+        shown = cells.drop(columns=absent_states(cells))
+        _write_explorer(config, inputs, outputs.explorer_html, shown, projections, label)
     return captions
 
 

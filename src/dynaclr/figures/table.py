@@ -73,6 +73,7 @@ from matplotlib.transforms import Bbox
 
 from dynaclr.config.reasons import (
     F1_NOT_COMPUTED_COLUMNS,
+    F1_TASKS,
     PLANNED_F1_REASONS,
     no_annotations,
     not_configured,
@@ -499,10 +500,47 @@ def _levels(table: pd.DataFrame, name: str) -> list[float]:
     return sorted(set(_numeric(table, _level_column(name))[bounded].dropna()))
 
 
+def unrun_tasks(table: pd.DataFrame) -> list[str]:
+    """The tasks of :data:`~dynaclr.config.reasons.F1_TASKS` the run does not classify: every row's
+    own F1 empty because the task is not in ``analysis.classification.tasks``
+    (:func:`~dynaclr.config.reasons.not_configured`). The displayed tables leave their F1 columns out
+    (a division-only plate's "F1 infection: not computed" column read as a missing result) and their
+    captions say so (:func:`tasks_note`); a task configured but not computed keeps its column and
+    its reason. None where the table records no reasons (the tasks are not known)."""
+    unrun = []
+    for task in F1_TASKS:
+        reasons = table.get(F1_NOT_COMPUTED_COLUMNS[f"f1_{task}"])
+        values = pd.to_numeric(table.get(f"f1_{task}", pd.Series(np.nan, index=table.index)), errors="coerce")
+        if (
+            reasons is not None
+            and len(table)
+            and (reasons == not_configured(task)).all()
+            and values.isna().all()
+        ):
+            unrun.append(task)
+    return unrun
+
+
+def tasks_note(table: pd.DataFrame) -> str:
+    """The captions' sentence naming the tasks classified where a task is not (:func:`unrun_tasks`;
+    empty otherwise): ``Tasks classified: division (infection is not in
+    analysis.classification.tasks: no column of it).``"""
+    unrun = unrun_tasks(table)
+    if not unrun:
+        return ""
+    run = [task for task in F1_TASKS if task not in unrun]
+    why = "; ".join(not_configured(task) for task in unrun)
+    return f"Tasks classified: {', '.join(run) if run else 'none'} ({why}: no column of it)."
+
+
 def _display_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
-    """:data:`_DISPLAY`, each task's transferred F1 (where the table has one) after its own F1."""
+    """:data:`_DISPLAY`, each task's transferred F1 (where the table has one) after its own F1; none
+    of a task the run does not classify (:func:`unrun_tasks`)."""
     display = []
+    unrun = {f"f1_{task}" for task in unrun_tasks(table)}
     for name, header in _DISPLAY:
+        if name in unrun:
+            continue
         display.append((name, header))
         if name.startswith("f1_") and f"{name}_transferred" in table.columns:
             display.append((f"{name}_transferred", header.replace(" ↑", ", transferred ↑")))
@@ -591,7 +629,10 @@ def results_table_html(table: pd.DataFrame) -> str:
         "<tr>" + "".join(cell(column, i, shown.at[i, column]) for column in shown.columns) + "</tr>"
         for i in shown.index
     )
-    caption = f"<caption>{html.escape(intervals_caption(table))}.</caption>"
+    note = tasks_note(table)
+    caption = (
+        f"<caption>{html.escape(' '.join(filter(None, [intervals_caption(table) + '.', note])))}</caption>"
+    )
     return (
         f'<table class="dynaclr-results">\n{caption}\n<thead><tr>{header}</tr></thead>\n'
         f"<tbody>{body}</tbody>\n</table>"
@@ -638,12 +679,13 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
             for i, is_best in enumerate(best[column].to_numpy()):
                 if is_best:
                     drawn[i + 1, j].set_text_props(fontweight="bold")
+    classified = " and ".join(t for t in F1_TASKS if t not in unrun_tasks(table)) or "no task"
     caption = (
         f"Comparison of {table['model'].nunique()} models on {table['dataset'].nunique()} dataset(s): "
         "temporal smoothness (lower is better) and dynamic range (higher is better) of the embeddings as "
         "the paper's tables define them (z-scored features, random pairs over all cells), and smoothness "
         "with random pairs within a track (a stricter variant, with confidence intervals), "
-        "F1 of linear classifiers of infection and division trained on sparse annotations and tested on "
+        f"F1 of linear classifiers of {classified} trained on sparse annotations and tested on "
         "held-out FOVs (transferred: fitted on the dataset named after 'from' and tested on this one), "
         "and the error of the DTW-aligned event, infection onset or division (mean absolute "
         "frames, and hours where the dataset's frame interval is known; simulated data only). "
@@ -657,5 +699,6 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
         "smoothness and dynamic range are computed. Bold: "
         "the dataset's best value in the column where it carries an interval (the paper's columns, which "
         "have none, are never bold): not a claim that it differs from the others; compare the intervals."
+        + (f" {note}" if (note := tasks_note(table)) else "")
     )
     return figure, caption
