@@ -225,7 +225,7 @@ def test_a_condition_has_one_colour_in_the_projections_and_the_infected_fraction
     lines = {str(line.get_label()): to_rgba(line.get_color()) for line in figure.axes[0].lines}
     assert set(projected) == set(conditions)
     for condition in conditions:
-        drawn = (lines[f"{condition} truth"], lines[f"{condition} predicted"])
+        drawn = (lines[f"{condition} truth"], lines[f"{condition} classify and count"])
         assert drawn == (projected[condition], projected[condition]), condition
     assert projected["infected"] == to_rgba("#dd8452")  # the infected state's orange
 
@@ -274,8 +274,19 @@ def test_infected_fraction_figure(planted):
     curves = infected_fraction_over_time(predictions, planted["truth"])
     figure, caption = plot_infected_fraction(curves, label="planted")
     _check(figure, caption)
-    assert len(figure.axes[0].lines) == 2 * curves["condition"].nunique()
+    # per condition: truth (solid), classify and count (dashed), adjusted classify and count (dash-dot)
+    lines = {str(line.get_label()): line.get_linestyle() for line in figure.axes[0].lines}
+    assert len(lines) == 3 * curves["condition"].nunique()
+    for condition in curves["condition"].unique():
+        assert lines[f"{condition} truth"] == "-" and lines[f"{condition} classify and count"] == "--"
+        assert lines[f"{condition} adjusted (ACC)"] == "-."
     assert "mock" in caption and "infected" in caption
+    assert "classify and count, dashed" in caption and "adjusted classify and count, ACC, dash-dot" in caption
+    tpr, fpr = curves["true_positive_rate"].iloc[0], curves["false_positive_rate"].iloc[0]
+    assert f"error rates TPR {tpr:.3f}, FPR {fpr:.3f}, measured on its labelled cells out of fold" in caption
+    for condition, group in curves.groupby("condition"):
+        error = (group["adjusted_fraction"] - group["true_fraction"]).abs().mean()
+        assert f"{condition} {error:.3f}" in caption.split("; adjusted (ACC) ")[1].split(". ")[0]
     rows = predictions[predictions["task"] == "infection"]
     annotated = rows[rows["annotated"]]
     assert curves["n_cells_annotated"].sum() == len(annotated) > 0

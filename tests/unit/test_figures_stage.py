@@ -3,6 +3,7 @@ and the model comparison table, chained on planted embeddings with known ground 
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from dynaclr.config.embeddings import ProjectionConfig
 from dynaclr.embeddings import build_anndata, cell_table, read_embeddings, write_embeddings
 from dynaclr.embeddings.projections import ProjectionInputs, ProjectionOutputs, projection_stage
 from dynaclr.evaluation.stage import TemporalMetricsInputs, TemporalMetricsOutputs, temporal_metrics_stage
+from dynaclr.figures.curves import FRACTION_COLUMNS, MIN_ADJUSTMENT_SEPARATION
 from dynaclr.figures.stage import (
     AlignedTrajectoriesInputs,
     AlignedTrajectoriesOutputs,
@@ -279,6 +281,26 @@ def test_infected_fraction_figure_writes_the_curves(artifacts, tmp_path):
     infected = curves[curves["condition"] == "infected"]
     assert np.abs(infected["predicted_fraction"] - infected["true_fraction"]).mean() < 0.15
     assert "mock" in caption and "infected" in caption
+    assert list(curves.columns) == list(FRACTION_COLUMNS)
+    assert curves["adjustment_note"].isna().all()  # written empty: adjusted, drawn beside the counted one
+    assert np.abs(infected["adjusted_fraction"] - infected["true_fraction"]).mean() < 0.15
+    assert "adjusted (ACC)" in caption
+
+
+def test_infected_fraction_figure_of_a_classifier_that_does_not_separate_keeps_the_count(
+    artifacts, tmp_path, caplog
+):
+    """Embeddings of noise: the cross-validated TPR - FPR is near 0, dividing by it would blow the
+    counted fraction's noise up; the table keeps the counted fraction, the reason beside it."""
+    with caplog.at_level(logging.WARNING, logger="dynaclr.figures.curves"):
+        caption, outputs = _infected_fraction(artifacts, tmp_path, model="noise")
+    curves = pd.read_csv(outputs.curves)
+    separation = curves["true_positive_rate"] - curves["false_positive_rate"]
+    assert (separation < MIN_ADJUSTMENT_SEPARATION).all()
+    assert (curves["adjusted_fraction"] == curves["predicted_fraction"]).all()
+    assert curves["adjustment_note"].str.startswith("unstable: TPR - FPR").all()
+    assert any("adjusted classify and count not applied" in r.getMessage() for r in caplog.records)
+    assert "Adjusted classify and count (ACC) not drawn: unstable" in caption
 
 
 def test_collect_pseudotime_concatenates_models(artifacts, tmp_path):

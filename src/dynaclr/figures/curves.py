@@ -3,11 +3,106 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 logger = logging.getLogger(__name__)
+
+#: Below this ``TPR - FPR`` (the classifier's separation of the two classes on its labelled cells)
+#: the adjusted fraction ``(q - FPR) / (TPR - FPR)`` divides by a small, noisy number: the curves
+#: keep the classify-and-count fraction instead, with a WARNING and a note in the table.
+MIN_ADJUSTMENT_SEPARATION = 0.2
+
+#: Columns of :func:`infected_fraction_over_time`'s table (``results/evaluation/infected_fraction``).
+FRACTION_COLUMNS: tuple[str, ...] = (
+    "condition",
+    "t",
+    "time_minutes",
+    "predicted_fraction",
+    "adjusted_fraction",
+    "true_fraction",
+    "n_cells_predicted",
+    "n_cells_true",
+    "n_cells_annotated",
+    "n_cells_annotated_positive",
+    "true_positive_rate",
+    "false_positive_rate",
+    "adjustment_note",
+)
+
+
+@dataclass(frozen=True)
+class ErrorRates:
+    """The classifier's error rates on its labelled cells scored out of fold, which adjust a
+    classify-and-count fraction (adjusted classify and count, ACC; Forman 2008).
+
+    Attributes:
+        true_positive_rate: share of the labelled positives called positive (NaN when none).
+        false_positive_rate: share of the labelled negatives called positive (NaN when none).
+        n_positive, n_negative: labelled cells behind each rate.
+        note: why the fraction is not adjusted (empty when it is).
+    """
+
+    true_positive_rate: float
+    false_positive_rate: float
+    n_positive: int
+    n_negative: int
+    note: str
+
+    def adjust(self, fraction: pd.Series) -> pd.Series:
+        """``clip((q - FPR) / (TPR - FPR), 0, 1)`` of each classify-and-count fraction ``q``; ``q``
+        itself where :attr:`note` says the adjustment does not apply."""
+        if self.note:
+            return fraction.astype(float)
+        separation = self.true_positive_rate - self.false_positive_rate
+        return ((fraction - self.false_positive_rate) / separation).clip(0.0, 1.0)
+
+
+def cross_validated_error_rates(
+    predictions: pd.DataFrame,
+    positive_label: str,
+    min_separation: float = MIN_ADJUSTMENT_SEPARATION,
+) -> ErrorRates:
+    """TPR and FPR of one task's classifier at the threshold of its ``predicted_label`` (0.5), on the
+    cells with an annotation and an ``out_of_fold_probability``: for a dataset's own classifier the
+    FOV-grouped cross-validation's held-out probabilities (rule ``classify``), for one transferred
+    from another dataset its probabilities on this dataset's labels (none of them trained on).
+
+    Labels sampled at any class share leave both rates unbiased (each is conditional on the class),
+    which is why they correct a fraction counted over every cell where the classifier's balanced
+    class weights pull the counted fraction toward one half.
+
+    Returns:
+        The rates, with a ``note`` where the adjustment cannot be trusted: the predictions carry no
+        labelled cell scored out of fold of one class or the other, or ``TPR - FPR`` is below
+        ``min_separation``.
+    """
+    needed = ("annotated", "annotation_label", "out_of_fold_probability")
+    if any(column not in predictions.columns for column in needed):
+        return ErrorRates(float("nan"), float("nan"), 0, 0, "no labelled cells scored out of fold")
+    probability = pd.to_numeric(predictions["out_of_fold_probability"], errors="coerce").to_numpy(dtype=float)
+    scored = predictions["annotated"].astype(bool).to_numpy() & np.isfinite(probability)
+    truth = (predictions["annotation_label"] == positive_label).to_numpy()[scored]
+    called = probability[scored] >= 0.5  # predicted_label's threshold
+    n_positive, n_negative = int(truth.sum()), int((~truth).sum())
+    tpr = float(called[truth].mean()) if n_positive else float("nan")
+    fpr = float(called[~truth].mean()) if n_negative else float("nan")
+    if not n_positive or not n_negative:
+        note = (
+            f"no error rates: {n_positive} labelled {positive_label} and {n_negative} other cells scored "
+            "out of fold"
+        )
+    elif tpr - fpr < min_separation:
+        note = (
+            f"unstable: TPR - FPR = {tpr:.3f} - {fpr:.3f} = {tpr - fpr:.3f} < {min_separation} "
+            f"on {n_positive + n_negative} labelled cells"
+        )
+    else:
+        note = ""
+    return ErrorRates(tpr, fpr, n_positive, n_negative, note)
 
 
 def infected_fraction_over_time(
@@ -15,12 +110,23 @@ def infected_fraction_over_time(
     ground_truth: pd.DataFrame | None,
     task: str = "infection",
     positive_label: str = "infected",
+    min_separation: float = MIN_ADJUSTMENT_SEPARATION,
 ) -> pd.DataFrame:
     """Predicted (and, on simulated data, true) fraction of infected cells per condition and frame.
 
     The predicted curve counts the cells of the embeddings (patches of tracked cells) predicted
-    ``positive_label``; the true curve counts ground-truth cells with ``infected``. The two sets
-    of cells need not be the same (tracking may miss or split cells), so they are not joined.
+    ``positive_label`` ("classify and count", ``predicted_fraction``); the true curve counts
+    ground-truth cells with ``infected``. The two sets of cells need not be the same (tracking may
+    miss or split cells), so they are not joined.
+
+    Classify and count is a biased estimate of a fraction: a classifier trained with balanced class
+    weights (and labels sampled near one half positive) calls too many cells of the rarer class, the
+    counted fraction leaning toward 0.5. ``adjusted_fraction`` is the adjusted classify and count
+    (ACC): ``clip((q - FPR) / (TPR - FPR), 0, 1)`` of each counted fraction ``q``, with the
+    classifier's error rates from :func:`cross_validated_error_rates` (one pair per classifier,
+    applied at every condition and frame). Where they cannot be trusted (``TPR - FPR`` below
+    ``min_separation``, or no labelled cells of a class scored out of fold) ``adjusted_fraction``
+    is ``predicted_fraction`` itself, with a WARNING and the reason in ``adjustment_note``.
 
     Args:
         predictions: per-cell predictions with ``task, t, predicted_label`` and ``condition``
@@ -33,12 +139,13 @@ def infected_fraction_over_time(
             curve is then NaN with 0 cells.
 
     Returns:
-        DataFrame ``condition, t, time_minutes, predicted_fraction, true_fraction,
-        n_cells_predicted, n_cells_true, n_cells_annotated, n_cells_annotated_positive`` sorted by
-        condition and frame (NaN where one side has no cell at that frame). The last two count the
+        DataFrame of :data:`FRACTION_COLUMNS` sorted by condition and frame (NaN where one side has
+        no cell at that frame). ``n_cells_annotated`` and ``n_cells_annotated_positive`` count the
         predicted cells with an annotation (``annotated``; 0 when the predictions do not say), the
         labels the classifier was fitted on (its own dataset's) or scored against (transferred),
-        and those labelled ``positive_label`` (``annotation_label``).
+        and those labelled ``positive_label`` (``annotation_label``). ``true_positive_rate``,
+        ``false_positive_rate`` (the same on every row) and ``adjustment_note`` (empty where
+        adjusted) say how ``adjusted_fraction`` was computed.
     """
     task_rows = predictions[predictions["task"] == task]
     if "train_dataset" in task_rows.columns and task_rows["train_dataset"].nunique() > 1:
@@ -55,6 +162,14 @@ def infected_fraction_over_time(
             f"predictions hold no rows of task {task!r}; tasks found: {sorted(set(predictions['task']))}"
         )
     task_rows = _with_conditions(task_rows, ground_truth)
+    rates = cross_validated_error_rates(task_rows, positive_label, min_separation)
+    if rates.note:
+        logger.warning(
+            "%s fraction: adjusted classify and count not applied (%s); the adjusted curve is the "
+            "classify-and-count one",
+            task,
+            rates.note,
+        )
     annotated = (
         task_rows["annotated"].astype(bool)
         if "annotated" in task_rows.columns
@@ -99,16 +214,13 @@ def infected_fraction_over_time(
     counts = ("n_cells_predicted", "n_cells_true", "n_cells_annotated", "n_cells_annotated_positive")
     for column in counts:
         curves[column] = curves[column].fillna(0).astype(int)
-    return curves[
-        [
-            "condition",
-            "t",
-            "time_minutes",
-            "predicted_fraction",
-            "true_fraction",
-            *counts,
-        ]
-    ]
+    curves = curves.assign(
+        adjusted_fraction=rates.adjust(curves["predicted_fraction"]),
+        true_positive_rate=rates.true_positive_rate,
+        false_positive_rate=rates.false_positive_rate,
+        adjustment_note=rates.note,
+    )
+    return curves[list(FRACTION_COLUMNS)]
 
 
 def _with_conditions(cells: pd.DataFrame, ground_truth: pd.DataFrame | None) -> pd.DataFrame:

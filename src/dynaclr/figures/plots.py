@@ -373,8 +373,13 @@ def plot_distance_distributions(
 def plot_infected_fraction(
     curves: pd.DataFrame, label: str = "", conditions: Sequence[str] = ()
 ) -> tuple[Figure, str]:
-    """Predicted (dashed) vs true (solid) infected fraction over time, one colour per condition
-    (the predicted curve alone where there is no ground truth: ``n_cells_true`` all 0).
+    """Infected fraction over time, one colour per condition: classify and count (dashed), adjusted
+    classify and count (ACC, dash-dot) and the truth (solid; none where there is no ground truth:
+    ``n_cells_true`` all 0).
+
+    The adjusted curve is drawn where ``curves`` has one (``adjusted_fraction``) and its
+    ``adjustment_note`` is empty; otherwise the caption says why it is not (it would repeat the
+    classify-and-count curve).
 
     Args:
         curves: :func:`dynaclr.figures.curves.infected_fraction_over_time` output.
@@ -385,30 +390,40 @@ def plot_infected_fraction(
     figure = new_figure(5.0, 3.4)
     ax = figure.subplots()
     use_minutes = "time_minutes" in curves.columns and curves["time_minutes"].notna().all()
-    errors: list[str] = []
+    counted: list[str] = []
+    adjusted_errors: list[str] = []
     has_truth = bool((curves["n_cells_true"] > 0).any())
+    note = _adjustment_note(curves)
+    adjusted = not note
     colors = label_colors((str(c) for c in curves["condition"].unique()), conditions)
     for condition, group in curves.groupby("condition", sort=True):
         color = colors[str(condition)]
         x = group["time_minutes"] / 60.0 if use_minutes else group["t"]
         if has_truth:
             ax.plot(x, group["true_fraction"], color=color, label=f"{condition} truth")
-        ax.plot(
-            x,
-            group["predicted_fraction"],
-            color=color,
-            linestyle="--",
-            marker="o",
-            ms=3,
-            label=f"{condition} predicted",
-        )
+        drawn = [("predicted_fraction", "--", "o", "classify and count")]
+        if adjusted:
+            drawn.append(("adjusted_fraction", "-.", "s", "adjusted (ACC)"))
+        for column, linestyle, marker, name in drawn:
+            ax.plot(
+                x,
+                group[column],
+                color=color,
+                linestyle=linestyle,
+                marker=marker,
+                ms=3,
+                label=f"{condition} {name}",
+            )
         if has_truth:
-            difference = (group["predicted_fraction"] - group["true_fraction"]).abs().mean()
-            errors.append(f"{condition} {difference:.3f}")
+            counted.append(f"{condition} {_mean_abs_difference(group, 'predicted_fraction'):.3f}")
+            if adjusted:
+                adjusted_errors.append(f"{condition} {_mean_abs_difference(group, 'adjusted_fraction'):.3f}")
         else:
             last = group.dropna(subset=["predicted_fraction"]).iloc[-1]
-            errors.append(
-                f"{condition} {last['predicted_fraction']:.2f} of {int(last['n_cells_predicted'])} cells"
+            counted.append(
+                f"{condition} {last['predicted_fraction']:.2f}"
+                + (f" (adjusted {last['adjusted_fraction']:.2f})" if adjusted else "")
+                + f" of {int(last['n_cells_predicted'])} cells"
             )
     ax.set_xlabel("time (h)" if use_minutes else "frame")
     ax.set_ylabel("infected fraction")
@@ -416,19 +431,58 @@ def plot_infected_fraction(
     ax.legend(fontsize=7)
     if label:
         ax.set_title(label, fontsize=9)
+    curves_text = (
+        "counted from the linear classifier trained on sparse annotations (classify and count, dashed)"
+    )
+    if adjusted:
+        curves_text += (
+            ", the same adjusted for the classifier's error rates "
+            "(adjusted classify and count, ACC, dash-dot)"
+        )
     if has_truth:
         caption = (
-            f"{label + ': ' if label else ''}fraction of infected cells over time per condition, predicted "
-            "by the linear classifier trained on sparse annotations (dashed) and from ground truth (solid). "
-            f"Mean absolute difference between the curves: {', '.join(errors)}."
+            f"{label + ': ' if label else ''}fraction of infected cells over time per condition, "
+            f"{curves_text} and from ground truth (solid). Mean absolute difference from the truth: "
+            f"classify and count {', '.join(counted)}"
+            + (f"; adjusted (ACC) {', '.join(adjusted_errors)}" if adjusted else "")
+            + "."
         )
     else:
         caption = (
-            f"{label + ': ' if label else ''}fraction of infected cells over time per condition, predicted "
-            "by the linear classifier trained on sparse annotations (no ground truth for this dataset). "
-            f"At the last frame: {', '.join(errors)}."
+            f"{label + ': ' if label else ''}fraction of infected cells over time per condition, "
+            f"{curves_text} (no ground truth for this dataset). At the last frame: {', '.join(counted)}."
         )
-    return figure, caption + " " + _fraction_counts(curves, has_truth)
+    return figure, " ".join(
+        (caption, _adjustment_sentence(curves, note), _fraction_counts(curves, has_truth))
+    )
+
+
+def _mean_abs_difference(group: pd.DataFrame, column: str) -> float:
+    """Mean over frames of ``|column - true_fraction|`` of one condition's curves."""
+    return float((group[column] - group["true_fraction"]).abs().mean())
+
+
+def _adjustment_note(curves: pd.DataFrame) -> str:
+    """Why ``curves`` carry no adjusted fraction to draw (empty when they do)."""
+    if "adjusted_fraction" not in curves.columns or "adjustment_note" not in curves.columns:
+        return "the curves hold no adjusted fraction"
+    notes = curves["adjustment_note"].fillna("").astype(str)
+    return str(notes[notes != ""].iloc[0]) if (notes != "").any() else ""
+
+
+def _adjustment_sentence(curves: pd.DataFrame, note: str) -> str:
+    """The caption's sentence on the adjusted classify and count: what it corrects, with which
+    error rates, or why it is not drawn."""
+    if note:
+        return f"Adjusted classify and count (ACC) not drawn: {note}; the counted fraction stands unadjusted."
+    tpr, fpr = float(curves["true_positive_rate"].iloc[0]), float(curves["false_positive_rate"].iloc[0])
+    return (
+        "Classify and count leans toward one half where the classifier, trained with balanced class "
+        "weights, errs; the adjusted fraction (q - FPR) / (TPR - FPR), clipped to [0, 1], corrects "
+        f"each counted fraction q for the classifier's error rates TPR {tpr:.3f}, FPR {fpr:.3f}, "
+        "measured on its labelled cells out of fold by the FOV-grouped cross-validation (a classifier "
+        "transferred from another dataset: on this dataset's labels)."
+    )
 
 
 def _fraction_counts(curves: pd.DataFrame, has_truth: bool) -> str:

@@ -5,7 +5,9 @@
   classifiers predict the dataset, by true ones on simulated data; and the adjacent- vs
   random-frame cosine distances (appendix C);
 * :func:`infected_fraction_figure` (rule ``infected_fraction_figure``, simulated datasets with
-  predictions): the infected fraction over time, classifier vs truth;
+  predictions): the infected fraction over time, counted from the classifier's calls and adjusted
+  for its cross-validated error rates (:func:`~dynaclr.figures.curves.infected_fraction_over_time`),
+  vs truth;
 * :func:`pseudotime_figure` (rule ``pseudotime_figure``, simulated datasets): DTW pseudo-time vs
   the true time since onset;
 * :func:`aligned_trajectories_figure` (rule ``aligned_trajectories_figure``, every (model, dataset)
@@ -339,8 +341,9 @@ def infected_fraction_figure(
     dataset: str,
     conditions: Sequence[str] = (),
 ) -> str:
-    """Infected fraction over time per condition: the classifier's, beside the ground truth's on a
-    simulated dataset (``inputs.tracks``), alone on a plate.
+    """Infected fraction over time per condition: the classifier's (classify and count, and adjusted
+    for its cross-validated error rates, ACC), beside the ground truth's on a simulated dataset
+    (``inputs.tracks``), alone on a plate.
 
     ``outputs.curves`` holds the plotted curves
     (:func:`~dynaclr.figures.curves.infected_fraction_over_time` columns). The predictions are
