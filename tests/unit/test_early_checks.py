@@ -2455,14 +2455,19 @@ def test_imported_tracks_of_a_simulated_plate_are_scored_against_its_ground_trut
     assert findings.params.sources["tracking"] == ["tiny"]
     # own (phase: null, tracks imported, no ground truth): its line says what ran, not scored
     assert findings.params.unscored == {"own": ["imported_tracks"], "wells": ["tracking"]}
-    # the QC table reads the imported table's record where it states the frames each CTC folder
-    # tracked (format ctc), and no table of another format (before: every format's, for nothing)
+    # the QC table reads every imported table's record (the frames each CTC folder tracked, the
+    # import's warnings), and none where ultrack tracks; the first page reads its import warnings
     from dynaclr.qc import QcTableInputs
 
     qc_inputs = {job.wildcards.dataset: job.input for job in jobs if job.rule.name == "qc_table"}
-    assert QcTableInputs.from_rule(qc_inputs["own"]).imported_tracks == Path("results/own/tracks.parquet")
-    assert QcTableInputs.from_rule(qc_inputs["tiny"]).imported_tracks is None
-    assert "results/tiny/tracks.parquet" not in qc_inputs["tiny"]
+    for dataset in ("own", "tiny"):
+        imported = QcTableInputs.from_rule(qc_inputs[dataset]).imported_tracks
+        assert imported == Path(f"results/{dataset}/tracks.parquet")
+    assert QcTableInputs.from_rule(qc_inputs["wells"]).imported_tracks is None
+    assert findings.params.sources["import_warnings"] == ["own", "tiny"]
+    assert list(findings.input.import_warnings) == [
+        f"results/{d}/import_warnings.csv" for d in ("own", "tiny")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -2763,11 +2768,15 @@ def test_a_table_per_fov_lists_the_files_that_exist_as_the_imports_inputs(
     configfile = tmp_path / "config" / "config.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
     for target in (None, "import_annotations:dataset=mine"):
-        (job,) = [
-            job
-            for job in planned_jobs(configfile, tmp_path, target_job=target)
-            if job.rule.name == "import_annotations"
-        ]
+        jobs = planned_jobs(configfile, tmp_path, target_job=target)
+        (job,) = [job for job in jobs if job.rule.name == "import_annotations"]
+        if target is None:  # the QC table reads the import's record for its warnings, the first page them
+            from dynaclr.qc import QcTableInputs
+
+            (qc,) = [job for job in jobs if job.rule.name == "qc_table"]
+            assert QcTableInputs.from_rule(qc.input).imported_annotations == Path(job.output.annotations)
+            (findings,) = [job for job in jobs if job.rule.name == "findings"]
+            assert list(findings.input.import_warnings) == ["results/mine/import_warnings.csv"]
         assert list(job.input.table) == [str(file) for file in files]
         assert job.params.fov_names == FOVS
         assert FOVS not in list(job.non_derived_params)

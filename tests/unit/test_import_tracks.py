@@ -21,6 +21,7 @@ from dynaclr.config.plate_checks import workflow_problems
 from dynaclr.config.tracking import ImportedTracksConfig
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
 from dynaclr.io import LARGEST_ID, ArtifactError, read_table, write_table
+from dynaclr.io.plate import read_fov_record
 from dynaclr.patches.inputs import read_tracks
 from dynaclr.tracking import ImportTracksInputs, ImportTracksOutputs, import_tracks
 from dynaclr.tracking.engine import conform_tracks_table, track_columns
@@ -1819,3 +1820,82 @@ def test_the_tracks_record_names_the_plate_among_its_inputs(
     run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path, plate=tiny_plate["plate"])
     inputs = [record.path for record in read_table(tmp_path / "tracks.parquet", "tracks")[1].inputs]
     assert inputs == [str(tmp_path / "mine.csv"), str(tiny_plate["plate"])]
+
+
+# ------------------------------------------------------------------ import warnings in the report
+def _report_pages(out: Path) -> tuple[pd.DataFrame, str]:
+    """Rule qc_table, then rule findings, on the imported tracks in ``out``: the import warnings
+    table (QC page) and the first page."""
+    from dynaclr.figures.stage import FindingsInputs, FindingsOutputs, findings_stage
+    from dynaclr.qc.table import QcTableInputs, QcTableOutputs, qc_table
+
+    outputs = QcTableOutputs(
+        table=out / "qc.csv", record=out / "qc.json", import_warnings=out / "import_warnings.csv"
+    )
+    qc_table(QcTableInputs(imported_tracks=out / "tracks.parquet"), outputs, dataset="plate")
+    page = FindingsOutputs(rst=out / "findings.rst", csv=out / "findings.csv")
+    findings_stage(
+        FindingsInputs(qc=(outputs.table,), import_warnings=(outputs.import_warnings,)),
+        page,
+        datasets={"plate": "HCS plate x.zarr"},
+        models={},
+        sources={"qc": ["plate"], "import_warnings": ["plate"]},
+    )
+    return pd.read_csv(outputs.import_warnings, keep_default_na=False), page.rst.read_text()
+
+
+def test_an_import_warning_of_the_tracks_record_reaches_the_qc_page_and_the_first_page(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Before, the tracks record's import_warnings were read by nothing: frames counted from 1 (every
+    cell one frame late) were said only in the import's log, never in the report."""
+    table = _table(truth).assign(t=lambda t: t["t"] + 1)
+    table[table["t"] < SHAPE_TZYX[0]].to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path)
+    (recorded,) = _import_warnings(tmp_path)
+    warnings, page = _report_pages(tmp_path)
+    assert warnings.to_dict(orient="records") == [
+        {"record": f"tracks import ({tmp_path / 'tracks.parquet'})", "warning": recorded}
+    ]
+    assert "no detection at frame 0 in any of 2 FOVs" in recorded and "subtract 1 from t" in recorded
+    (line,) = [line for line in page.splitlines() if "import warning:" in line]
+    assert line.startswith("- **plate**, import warning: ") and "subtract 1 from t" in line
+    assert "tracks.parquet" in line and "no import warnings" not in page.lower()
+    provenance, metrics = read_fov_record(tmp_path / "qc.json", "qc_table")
+    assert metrics["import_warnings"] == warnings.to_dict(orient="records")
+    assert [Path(entry.path).name for entry in provenance.inputs] == ["tracks.parquet"]
+
+
+def test_an_import_without_warnings_says_so_on_the_qc_page_and_the_first_page(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    _table(truth).to_csv(tmp_path / "mine.csv", index=False)
+    run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path, pixel_size_um=0.65)
+    warnings, page = _report_pages(tmp_path)
+    assert list(warnings["warning"]) == ["no import warnings"]
+    (line,) = [line for line in page.splitlines() if "import warning" in line]
+    assert line.startswith("- **plate**, import warnings: No import warnings (tracks import (")
+
+
+def test_a_tracks_record_without_import_warnings_is_refused_not_read_as_none(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A table imported before the warnings were recorded: 'no import warnings' would be a guess."""
+    from dynaclr.io import make_provenance
+    from dynaclr.qc.import_warnings import import_warnings_table
+
+    write_table(_table(truth), tmp_path / "tracks.parquet", make_provenance("tracks", {"format": "table"}))
+    with pytest.raises(ArtifactError, match=r"config.import_warnings .*rerun \(rule import_tracks\)"):
+        import_warnings_table(tmp_path / "tracks.parquet", None)
+
+
+def test_an_annotation_table_matching_few_cells_gives_an_import_warning() -> None:
+    from dynaclr.qc.import_warnings import annotation_import_warnings
+
+    assert annotation_import_warnings({"position_readings": {"rows": 40, "given": 40}}) == []
+    assert annotation_import_warnings({}) == []  # matched by track: no reading recorded
+    (warning,) = annotation_import_warnings(
+        {"position_readings": {"rows": 40, "given": 3, "swapped": 5, "um": 4, "um_swapped": 2}}
+    )
+    assert warning.startswith("of 40 annotations with y, x, 3 lie near a tracked cell")
+    assert "swapped 5, um 4, um swapped 2" in warning

@@ -345,7 +345,11 @@ def test_a_mostly_missing_frame_gets_no_patches_and_is_logged_at_warning(
 def test_the_qc_table_lists_the_dropped_frame_and_warns(
     dropped: dict[str, Any], tmp_path: Path, caplog
 ) -> None:
-    outputs = QcTableOutputs(table=tmp_path / "qc.csv", record=tmp_path / "qc.json")
+    outputs = QcTableOutputs(
+        table=tmp_path / "qc.csv",
+        record=tmp_path / "qc.json",
+        import_warnings=tmp_path / "import_warnings.csv",
+    )
     inputs = QcTableInputs(
         track_records=[dropped["records"]["track"]], patch_records=[dropped["records"]["patch"]]
     )
@@ -366,7 +370,11 @@ def test_the_qc_table_lists_the_dropped_frame_and_warns(
 
 @pytest.mark.slow  # tracks and cuts a FOV (the fixtures clean, dropped)
 def test_the_qc_table_marks_clean_fovs_ok(clean: dict[str, Any], tmp_path: Path) -> None:
-    outputs = QcTableOutputs(table=tmp_path / "qc.csv", record=tmp_path / "qc.json")
+    outputs = QcTableOutputs(
+        table=tmp_path / "qc.csv",
+        record=tmp_path / "qc.json",
+        import_warnings=tmp_path / "import_warnings.csv",
+    )
     table = qc_table(QcTableInputs(track_records=[clean["record"]]), outputs, dataset="demo")
     assert table[["status", "reason", "n_dropped_frames", "missing_voxels"]].iloc[0].tolist() == [
         "ok",

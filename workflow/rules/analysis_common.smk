@@ -1077,7 +1077,7 @@ def unscored_image_stages():
 @functools.cache
 def findings_files():
     """Rule findings' inputs and, per per-dataset input, the dataset of each file."""
-    files = {"qc": [], "phase": [], "virtual_stain": [], "tracking": []}
+    files = {"qc": [], "import_warnings": [], "phase": [], "virtual_stain": [], "tracking": []}
     sources = {kind: [] for kind in files}
 
     def add(kind, dataset, path):
@@ -1087,6 +1087,8 @@ def findings_files():
     for dataset in DATASETS:
         spec = CONFIG.datasets[dataset]
         add("qc", dataset, f"{RESULTS}/{dataset}/qc.csv")
+        if import_records(dataset):  # the warnings its imports recorded (a line each, or "none")
+            add("import_warnings", dataset, f"{RESULTS}/{dataset}/import_warnings.csv")
         if spec.is_simulated and spec.phase is not None:
             add("phase", dataset, f"{RESULTS}/{dataset}/evaluation/phase.csv")
         if spec.is_simulated and spec.virtual_stain is not None:

@@ -552,13 +552,23 @@ def track_records(dataset):
     return per_fov(f"{RESULTS}/{{dataset}}/records/tracks/{{row}}/{{col}}/{{fov}}.json", dataset)
 
 
-def imported_tracks_table(wildcards):
-    """Rule qc_table's imported tracks table, whose record states the frames each CTC folder tracked
-    (dynaclr.qc.QcTableInputs); none for another import format (no such record) or ultrack's tracks."""
-    tracks = CONFIG.datasets[wildcards.dataset].tracks
-    if tracks is None or tracks.format != "ctc":
-        return {}
-    return {"imported_tracks": f"{RESULTS}/{wildcards.dataset}/tracks.parquet"}
+def qc_import_records(wildcards):
+    """Rule qc_table's import records (dynaclr.qc.QcTableInputs): import_records(dataset)."""
+    return import_records(wildcards.dataset)
+
+
+def import_records(dataset):
+    """A dataset's import records: the imported tracks table (its record states the frames each CTC
+    folder tracked and the import's warnings) where the dataset imports its tracks, and the imported
+    annotations where it imports a table the classifiers read (the import runs then anyway); none for
+    a dataset that imports nothing (ultrack's tracks, annotations drawn from the ground truth)."""
+    records = {}
+    if CONFIG.datasets[dataset].imports_tracks:
+        records["imported_tracks"] = f"{RESULTS}/{dataset}/tracks.parquet"
+    # IMPORTED and classified_pairs: analysis_common.smk, included after this file (called at planning)
+    if dataset in IMPORTED and any(d == dataset for _, d in classified_pairs()):
+        records["imported_annotations"] = f"{RESULTS}/{dataset}/annotations.parquet"
+    return records
 
 
 def tracked_labels(wildcards):

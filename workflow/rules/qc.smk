@@ -3,10 +3,11 @@
 
 
 rule qc_table:
-    """Per FOV and stage: frames, dropped frames, missing voxels, status and reason."""
+    """Per FOV and stage: frames, dropped frames, missing voxels, status and reason; and the warnings
+    the dataset's imports recorded (import_warnings.csv)."""
     input:
-        # the imported tracks table (its record states the frames each CTC folder tracked), if any
-        unpack(imported_tracks_table),
+        # the import records (tracks, annotations) the dataset has, if any: CTC frames, import warnings
+        unpack(qc_import_records),
         # every per-FOV record of the dataset, by stage (dynaclr.qc.QcTableInputs); empty when off
         phase_records=lambda w: phase_ready(w.dataset),
         virtual_stain_records=lambda w: vs_ready(w.dataset) if CONFIG.datasets[w.dataset].virtual_stain else [],
@@ -25,6 +26,13 @@ rule qc_table:
             labels={"dataset": "{dataset}", "table": "QC"},
         ),
         record=f"{RESULTS}/{{dataset}}/qc.json",
+        import_warnings=report(
+            f"{RESULTS}/{{dataset}}/import_warnings.csv",
+            caption="../report/import_warnings.rst",
+            category="0. Quality control",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "import warnings"},
+        ),
     log:
         f"{RESULTS}/logs/qc_table/{{dataset}}.log",
     benchmark:

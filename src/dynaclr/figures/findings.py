@@ -25,6 +25,7 @@ from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
 from dynaclr.figures.table import percent
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
+from dynaclr.qc.import_warnings import NO_IMPORT_WARNINGS
 
 #: Columns of the findings table (``findings.csv``).
 FINDINGS_COLUMNS: tuple[str, ...] = ("section", "topic", "dataset", "statement")
@@ -363,6 +364,24 @@ UNSCORED_STAGES: dict[str, tuple[str, str]] = {
     "tracking": ("cells tracked by ultrack", "detection, linking and divisions"),
     "imported_tracks": ("tracks imported", "detection, linking and divisions"),
 }
+
+
+def import_warning_findings(tables: Mapping[str, pd.DataFrame]) -> list[Finding]:
+    """Per dataset that imports files, a line per warning its imports recorded, naming the record
+    (``import_warnings.csv``, :mod:`dynaclr.qc.import_warnings`), or one line "no import warnings"."""
+    rows = []
+    for dataset, table in tables.items():
+        warned = table[table["warning"] != NO_IMPORT_WARNINGS]
+        if warned.empty:
+            records = _listed(sorted({str(record) for record in table["record"]}))
+            said = f"No import warnings ({records})." if records else "No import warnings (nothing imported)."
+            rows.append(Finding("What was run", "import warnings", dataset, said))
+        for row in warned.itertuples(index=False):
+            text = str(row.warning).rstrip(".")
+            rows.append(
+                Finding("What was run", "import warning", dataset, f"{text} (from the {row.record}).")
+            )
+    return rows
 
 
 def _unscored_image_stages(dataset: str, stages: Sequence[str]) -> list[Finding]:

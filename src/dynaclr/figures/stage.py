@@ -68,6 +68,7 @@ from dynaclr.figures.findings import (
     findings_rst,
     findings_table,
     image_findings,
+    import_warning_findings,
     not_run_findings,
     run_findings,
     smoothness_findings,
@@ -100,6 +101,7 @@ from dynaclr.numerics.crop import center_crop
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.patches.store import PatchRowReader, open_patch_store
 from dynaclr.pseudotime.stage import read_dtw_accuracy
+from dynaclr.qc.import_warnings import IMPORT_WARNING_COLUMNS
 from dynaclr.qc.table import QC_COLUMNS
 from dynaclr.tracking.importing import TRACKED_FRAMES
 
@@ -529,6 +531,8 @@ class FindingsInputs(StageFiles):
     temporal_comparison: Path | None = None
     dtw_accuracy: Path | None = None
     qc: tuple[Path, ...] = ()
+    #: per dataset that imports tracks or annotations, the warnings its imports recorded (rule qc_table)
+    import_warnings: tuple[Path, ...] = ()
     phase: tuple[Path, ...] = ()
     virtual_stain: tuple[Path, ...] = ()
     tracking: tuple[Path, ...] = ()
@@ -548,6 +552,7 @@ class FindingsOutputs(StageFiles):
 _PER_DATASET_COLUMNS: dict[str, tuple[str, ...]] = {
     # the frame lists read where they exist (an older qc.csv lacks frames_without_signal)
     "qc": tuple(c for c in QC_COLUMNS if c not in QC_OPTIONAL_COLUMNS and c != "missing_share"),
+    "import_warnings": IMPORT_WARNING_COLUMNS,
     "phase": ("fov_name", "pearson_r"),
     "virtual_stain": ("fov_name", "held_out", "pearson_r"),
     "tracking": ("fov_name", "det", "tra", "division_precision", "division_recall", "n_reference_divisions"),
@@ -591,8 +596,8 @@ def findings_stage(
     Args:
         datasets: per dataset, a few words on what it is (its source).
         models: per model, a few words on how it was made.
-        sources: per per-dataset input (``qc``, ``phase``, ``virtual_stain``, ``tracking``), the
-            dataset of each of its files, in order.
+        sources: per per-dataset input (``qc``, ``import_warnings``, ``phase``, ``virtual_stain``,
+            ``tracking``), the dataset of each of its files, in order.
         samplings: per model the workflow trains, its ``training.sampling``: the time-aware vs
             classical pairs are the smoothness comparisons the page states (the others: the best
             model's line and ``temporal_comparison.csv``).
@@ -622,6 +627,7 @@ def findings_stage(
             )
         per_dataset[kind] = {name: read_csv(path, columns) for name, path in zip(names, paths, strict=True)}
     rows = run_findings(datasets, models, per_dataset["qc"])
+    rows += import_warning_findings(per_dataset["import_warnings"])
     if inputs.tracking_records and len(inputs.tracking_records) != len(inputs.tracking):
         raise ValueError(
             f"findings: {len(inputs.tracking)} tracking file(s) but {len(inputs.tracking_records)} "

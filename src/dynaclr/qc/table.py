@@ -27,6 +27,7 @@ import pandas as pd
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table_provenance, write_csv
 from dynaclr.io.plate import read_fov_record, write_fov_record
 from dynaclr.patches.extract import MOSTLY_PADDED_WARNING_SHARE, SATURATED_WARNING_SHARE
+from dynaclr.qc.import_warnings import NO_IMPORT_WARNINGS, import_warnings_table
 from dynaclr.tracking.importing import (
     PLATE_FRAMES,
     TRACKED_FRAMES,
@@ -83,14 +84,17 @@ STAGE_OF_KIND = {
 
 class QcTableInputs(StageFiles):
     """Rule ``qc_table``: every per-FOV record of the dataset, per stage (empty when a stage is off),
-    and the imported tracks table (``imported_tracks``; None unless the tracks are imported from CTC
-    folders), whose record states the frames each CTC folder tracked."""
+    the imported tracks table (``imported_tracks``; None unless the dataset imports its tracks), whose
+    record states the frames each CTC folder tracked and the import's warnings, and the imported
+    annotations (``imported_annotations``; None unless the dataset imports an annotation table the
+    classifiers read), whose record states how well their positions matched the tracked cells."""
 
     phase_records: tuple[Path, ...] = ()
     virtual_stain_records: tuple[Path, ...] = ()
     track_records: tuple[Path, ...] = ()
     patch_records: tuple[Path, ...] = ()
     imported_tracks: Path | None = None
+    imported_annotations: Path | None = None
 
     def by_kind(self) -> Iterable[tuple[ArtifactKind, Path]]:
         """``(record kind, path)`` of every record, stage by stage in workflow order."""
@@ -105,10 +109,12 @@ class QcTableInputs(StageFiles):
 
 
 class QcTableOutputs(StageFiles):
-    """Rule ``qc_table``: the table (CSV) and its record (provenance and counts per status)."""
+    """Rule ``qc_table``: the table (CSV), its record (provenance and counts per status) and the
+    import warnings (CSV, :data:`~dynaclr.qc.import_warnings.IMPORT_WARNING_COLUMNS`)."""
 
     table: Path
     record: Path
+    import_warnings: Path
 
 
 def _fov_name_of(path: Path, metrics: dict[str, Any]) -> str:
@@ -319,21 +325,29 @@ def qc_table(inputs: QcTableInputs, outputs: QcTableOutputs, *, dataset: str) ->
     Every row whose status is not ``ok`` is logged at WARNING with its reason. The record (kind
     ``qc_table``) holds the provenance (the records read) and ``metrics``: ``table`` (the CSV's
     name), ``n_rows``, the count of each status, and ``not_ok`` (``fov_name``, ``stage``,
-    ``status``, ``reason`` of every other row).
+    ``status``, ``reason`` of every other row), and ``import_warnings`` (``record``, ``warning`` of
+    each row of ``outputs.import_warnings``: :func:`~dynaclr.qc.import_warnings.import_warnings_table`,
+    each logged at WARNING).
     """
     table, recorded = qc_rows(inputs)
+    warned, import_records = import_warnings_table(inputs.imported_tracks, inputs.imported_annotations)
+    recorded += [(path, provenance) for path, provenance in import_records if path != inputs.imported_tracks]
+    for row in warned[warned["warning"] != NO_IMPORT_WARNINGS].itertuples(index=False):
+        logger.warning("dataset %s, %s: %s", dataset, row.record, row.warning)
     not_ok = table[table["status"] != "ok"]
     for row in not_ok.itertuples(index=False):
         logger.warning(
             "dataset %s, FOV %s, %s: %s (%s)", dataset, row.fov_name, row.stage, row.status, row.reason
         )
     write_csv(table, outputs.table)
+    write_csv(warned, outputs.import_warnings)
     counts = table["status"].value_counts()
     metrics = {
         "table": outputs.table.name,
         "n_rows": len(table),
         **{f"n_{status}": int(counts.get(status, 0)) for status in STATUSES},
         "not_ok": not_ok[["fov_name", "stage", "status", "reason"]].to_dict(orient="records"),
+        "import_warnings": warned.to_dict(orient="records"),
     }
     provenance = make_provenance(ArtifactKind.QC_TABLE, {"dataset": dataset}, inputs=recorded)
     write_fov_record(outputs.record, provenance, metrics)

@@ -1,0 +1,97 @@
+"""The warnings a dataset's imports recorded, for the report (rule ``qc_table``, then the first page).
+
+An import that finds something it cannot tell wrong (frames counted from 1, positions that look like
+µm, ``parent_id`` links not read, a position check that could not decide) logs a WARNING and keeps it
+in its artifact's record; the log is seldom read. Here each import's record is read as an artifact
+(provenance checked) and its warnings listed, one row each, naming the record:
+
+- the imported tracks table (rule ``import_tracks``): its record's
+  :data:`~dynaclr.tracking.importing.IMPORT_WARNINGS` (the position check's WARNING among them);
+- the imported annotations (rule ``import_annotations``): a table whose ``y, x`` matched few tracked
+  cells, with no other reading matching clearly more (its record's ``position_readings`` hold the
+  other readings' counts only then: :func:`~dynaclr.classify.annotation_table.check_position_reading`).
+
+The phase's sign check is not repeated: ``qc.csv`` already flags a sign-inverted phase per FOV.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dynaclr.io import ArtifactError, ArtifactKind, Provenance, read_table_provenance
+from dynaclr.tracking.importing import IMPORT_WARNINGS
+
+__all__ = [
+    "IMPORT_WARNING_COLUMNS",
+    "NO_IMPORT_WARNINGS",
+    "annotation_import_warnings",
+    "import_warnings_table",
+    "tracks_import_warnings",
+]
+
+#: Columns of ``import_warnings.csv``: the record (which import, and the artifact's path) and one
+#: warning; a record read without any has one row whose warning is :data:`NO_IMPORT_WARNINGS`. A
+#: dataset that imports nothing (a simulated one) has no row.
+IMPORT_WARNING_COLUMNS: tuple[str, ...] = ("record", "warning")
+NO_IMPORT_WARNINGS = "no import warnings"
+#: The key of the annotations record holding the counts matched by each reading tried.
+ANNOTATION_POSITION_READINGS = "position_readings"
+
+
+def tracks_import_warnings(recorded_config: dict[str, Any], path: Path) -> list[str]:
+    """The imported tracks record's warnings (``import_warnings``, in the order logged).
+
+    Raises:
+        ArtifactError: the record has no ``import_warnings`` list (imported before they were
+            recorded): rerun ``import_tracks``, rather than report none.
+    """
+    warnings = recorded_config.get(IMPORT_WARNINGS)
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise ArtifactError(
+            f"{path}: expected the tracks record's config.{IMPORT_WARNINGS} (a list of texts), found "
+            f"{type(warnings).__name__}: the tracks were imported before their warnings were recorded; "
+            f"delete {path} and rerun (rule import_tracks)"
+        )
+    return list(warnings)
+
+
+def annotation_import_warnings(recorded_config: dict[str, Any]) -> list[str]:
+    """The imported annotations record's warning: a table whose ``y, x`` matched few tracked cells,
+    no other reading clearly more (``position_readings`` names readings other than ``given`` only
+    then); none otherwise (matched by track, or well matched)."""
+    counts = recorded_config.get(ANNOTATION_POSITION_READINGS) or {}
+    others = {name: n for name, n in counts.items() if name not in ("rows", "given")}
+    if not others:
+        return []
+    shown = ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in others.items())
+    return [
+        f"of {counts['rows']} annotations with y, x, {counts['given']} lie near a tracked cell of their FOV "
+        f"and frame (read otherwise: {shown}); check that y, x are this dataset's positions: rows "
+        "matching no tracked cell match no patch"
+    ]
+
+
+def import_warnings_table(
+    imported_tracks: Path | None, imported_annotations: Path | None
+) -> tuple[pd.DataFrame, list[tuple[Path, Provenance]]]:
+    """The rows (:data:`IMPORT_WARNING_COLUMNS`) of the dataset's import records (None: not imported),
+    and the ``(path, provenance)`` of each record read."""
+    rows, recorded = [], []
+    for what, path, kind in (
+        ("tracks", imported_tracks, ArtifactKind.TRACKS),
+        ("annotations", imported_annotations, ArtifactKind.ANNOTATIONS),
+    ):
+        if path is None:
+            continue
+        provenance = read_table_provenance(path, kind)
+        recorded.append((path, provenance))
+        config = provenance.config
+        found = (
+            tracks_import_warnings(config, path) if what == "tracks" else annotation_import_warnings(config)
+        )
+        record = f"{what} import ({path})"
+        rows += [{"record": record, "warning": text} for text in found or [NO_IMPORT_WARNINGS]]
+    return pd.DataFrame(rows, columns=list(IMPORT_WARNING_COLUMNS)), recorded
