@@ -158,9 +158,11 @@ def test_a_division_only_dataset_draws_no_infection_panel(planted):
     titles = {ax.get_title() for ax in figure.axes if ax.get_title()}
     assert titles == {"PC: time (frame)", "PC: predicted division", "PC: division, ground truth"}
     assert "infected" not in caption.split(". Tasks:")[0] and "separated mitotic cells" in caption
+    # the figure knows its data, not the run's tasks (a classifier transferred from another dataset
+    # predicts it in another file): the caption says what it was given, not that the task is absent
     assert caption.endswith(
-        "Tasks: division; no infection panel: no infected cell in the ground truth and no infection "
-        "classifier (the dataset does not have that task)."
+        "Tasks: division; no infection panel: no cell of this dataset's ground truth is infected and "
+        "no infection predictions were given to this figure."
     )
     # an infection plate where no cell is infected, but an infection classifier ran: kept
     classified = division_only.assign(predicted_infection="uninfected")
@@ -675,6 +677,21 @@ def test_the_results_table_of_a_division_only_run_has_no_infection_column():
     assert "of infection and division trained" in caption and "Tasks classified" not in caption
     # the tasks unknown (no reasons recorded): nothing is left out
     assert unrun_tasks(results_table(classification=division)) == []
+    # a dataset with division classifiers transferred from two others: its extra source's row has no
+    # reason (empty), which does not bring the infection column back
+    transferred = pd.concat(
+        [
+            division.assign(model="a", dataset=d, train_dataset=source)
+            for d, source in (("p", "p"), ("q", "q"), ("r", "p"), ("r", "q"))
+        ],
+        ignore_index=True,
+    )
+    several = results_table(classification=transferred, tasks=("division",))
+    assert "" in set(several["f1_infection_not_computed"])  # the extra source's row
+    assert unrun_tasks(several) == ["infection"]
+    assert not any("infection" in header for header in formatted_results_table(several).columns)
+    # no row giving a reason (every row an extra source's, or the reasons empty): the tasks unknown
+    assert unrun_tasks(several.assign(f1_infection_not_computed="")) == []
 
 
 def _f1_rows(*rows: tuple[str, str, str, float]) -> pd.DataFrame:

@@ -805,7 +805,7 @@ def test_an_analysis_run_on_no_dataset_gets_one_line_on_the_first_page(tmp_path)
     # infection left out of the tasks is the run's scope, not a missing result (a division-only plate)
     assert statements["infection classifier"] == (
         "Infection is not a task of this run (infection is not in analysis.classification.tasks): no "
-        "infection classifier, column or panel."
+        "infection classifier or column."
     )
     assert statements["pseudo-time"] == (
         "DTW pseudo-time not computed on any dataset: every embedded dataset has one time point."

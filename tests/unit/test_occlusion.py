@@ -660,10 +660,11 @@ def test_the_provenance_records_a_radius_the_job_did_not_read_as_null(tiny_artif
         (("infection", "division"), "through infection (frames", None),
     ],
 )
-def test_the_report_caption_describes_only_the_events_drawn(tasks, present, absent):
+def test_the_report_caption_describes_the_events_of_analysis_occlusion_tasks(tasks, present, absent):
     """A division-only run (analysis.occlusion.tasks [division]) had its report caption describe rows
     of "one cell through infection", rows its figure did not have; the caption now names the events
-    of analysis.occlusion.tasks only."""
+    of analysis.occlusion.tasks only. It follows the config, not the rows drawn: an event skipped on
+    one dataset (no classifier of its task, no cell through it) is said in the figure's footnote."""
     from types import SimpleNamespace
 
     import jinja2

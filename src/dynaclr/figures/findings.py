@@ -442,10 +442,11 @@ def not_run_findings(not_run: Mapping[str, str]) -> list[Finding]:
 def _not_run_statement(title: str, reason: str) -> str:
     """``<title> not computed on any dataset: <reason>.``; for infection left out of
     ``analysis.classification.tasks``, the run's scope, not a missing result (a division-only plate's
-    first page read "Infection classifier not computed"): the results table and figures have no
-    infection column or panel either."""
+    first page read "Infection classifier not computed"): the results table has no infection column
+    either. Panels are not spoken for: they follow each dataset's data (an infected plate's ground
+    truth is still drawn)."""
     if reason == not_configured("infection"):
-        return f"Infection is not a task of this run ({reason}): no infection classifier, column or panel."
+        return f"Infection is not a task of this run ({reason}): no infection classifier or column."
     return f"{title} not computed on any dataset: {reason}."
 
 

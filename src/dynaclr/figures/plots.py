@@ -63,10 +63,12 @@ def _state_names(column: str) -> tuple[str, str]:
 
 
 def absent_states(cells: pd.DataFrame) -> list[str]:
-    """The ground-truth 0/1 columns of :data:`_TRUTH_TASKS` in ``cells`` whose state the dataset
-    does not have: no cell is in it (every value 0 or NaN) and no classifier of its task ran (no
-    predicted column with a label). A column with one positive cell, or whose task has predictions,
-    is not absent: it is information (a classifier's errors, a state that never occurs)."""
+    """The ground-truth 0/1 columns of :data:`_TRUTH_TASKS` in ``cells`` whose state the figure has
+    nothing to show of: no cell is in it (every value 0 or NaN) and ``cells`` hold no predictions of
+    its task (no predicted column with a label). Decided from the data given, not the run's tasks: a
+    classifier transferred from another dataset predicts in a file the figure is not given. A column
+    with one positive cell, or whose task has predictions, is not absent: it is information (a
+    classifier's errors, a state that never occurs)."""
     absent = []
     for column, (_, predicted) in _TRUTH_TASKS.items():
         if column not in cells.columns:
@@ -89,10 +91,10 @@ def _tasks_note(cells: pd.DataFrame, absent: Sequence[str]) -> str:
         if column not in absent and (column in cells.columns or predicted in cells.columns)
     ]
     states = " or ".join(_state_names(c)[1] for c in absent)
+    tasks = " or ".join(left_out)
     return (
-        f" Tasks: {', '.join(shown) if shown else 'none'}; no {' or '.join(left_out)} panel: no {states} "
-        f"cell in the ground truth and no {' or '.join(left_out)} classifier (the dataset does not have "
-        f"{'that task' if len(absent) == 1 else 'those tasks'})."
+        f" Tasks: {', '.join(shown) if shown else 'none'}; no {tasks} panel: no cell of this dataset's "
+        f"ground truth is {states} and no {tasks} predictions were given to this figure."
     )
 
 

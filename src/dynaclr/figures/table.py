@@ -506,17 +506,18 @@ def unrun_tasks(table: pd.DataFrame) -> list[str]:
     (:func:`~dynaclr.config.reasons.not_configured`). The displayed tables leave their F1 columns out
     (a division-only plate's "F1 infection: not computed" column read as a missing result) and their
     captions say so (:func:`tasks_note`); a task configured but not computed keeps its column and
-    its reason. None where the table records no reasons (the tasks are not known)."""
+    its reason. Rows without a reason (a further transfer source's row of a (model, dataset),
+    which carries none) are not read; at least one row must give it. None where the table records
+    no reasons (the tasks are not known)."""
     unrun = []
     for task in F1_TASKS:
         reasons = table.get(F1_NOT_COMPUTED_COLUMNS[f"f1_{task}"])
         values = pd.to_numeric(table.get(f"f1_{task}", pd.Series(np.nan, index=table.index)), errors="coerce")
-        if (
-            reasons is not None
-            and len(table)
-            and (reasons == not_configured(task)).all()
-            and values.isna().all()
-        ):
+        if reasons is None or not values.isna().all():
+            continue
+        given = reasons.fillna("").astype(str)
+        given = given[given != ""]
+        if len(given) and (given == not_configured(task)).all():
             unrun.append(task)
     return unrun
 
