@@ -1203,3 +1203,53 @@ def test_labels_in_another_case_or_with_spaces_are_normalised_and_counted(plante
     variant.to_csv(path, index=False)
     with pytest.raises(AnnotationTableError, match=r"found ' Infectd' at row 3"):
         _import(path, tracks, tmp_path / "refused.parquet")
+
+
+def _qc_import_warnings(annotations: Path, out: Path) -> pd.DataFrame:
+    """Rule ``qc_table`` of a dataset whose classifiers read ``annotations``: its
+    ``import_warnings.csv``."""
+    from dynaclr.qc.table import QcTableInputs, QcTableOutputs, qc_table
+
+    outputs = QcTableOutputs(
+        table=out / "qc.csv", record=out / "qc.json", import_warnings=out / "import_warnings.csv"
+    )
+    qc_table(QcTableInputs(imported_annotations=annotations), outputs, dataset="plate")
+    return pd.read_csv(outputs.import_warnings, keep_default_na=False)
+
+
+def test_an_annotation_import_matching_few_cells_puts_its_logged_warning_on_the_qc_page(
+    planted, tracks, tmp_path, caplog
+):
+    """A real import whose y, x match few tracked cells (no other reading clearly more): its WARNING
+    (units, the distance and its key, the unit not tried) reaches import_warnings.csv as logged;
+    before, the QC page showed a text rebuilt from the counts, without them."""
+    truth = planted["truth"]
+    table = _positioned_table(truth)
+    away = table.index < int(0.6 * len(table))
+    table.loc[away, "y"] += np.where(table.loc[away, "y"] < SHAPE_YX[0] / 2, 40.0, -40.0)
+    out = tmp_path / "away.parquet"
+    with caplog.at_level("WARNING", logger="dynaclr.classify.annotation_table"):
+        _import(_write(table, tmp_path / "away.csv"), tracks, out)
+    (logged,) = [record.getMessage() for record in caplog.records]
+    record = read_table_provenance(out, "annotations").config
+    assert record["import_warnings"] == [logged]
+    assert "(analysis.classification.max_match_distance_px)" in logged and "within 6 px" in logged
+    assert "micrometres not tried: the plate states no pixel size" in logged
+    warnings = _qc_import_warnings(out, tmp_path)
+    assert warnings.to_dict(orient="records") == [
+        {"record": f"annotations import ({out})", "warning": logged}
+    ]
+
+
+def test_annotations_matched_by_track_or_well_matched_say_so_on_the_qc_page(planted, tracks, tmp_path):
+    table = _write(_positioned_table(planted["truth"]), tmp_path / "mine.csv")
+    by_track, by_position = tmp_path / "t.parquet", tmp_path / "p.parquet"
+    _import(table, tracks, by_track, match_on="track")
+    _import(table, tracks, by_position)
+    assert read_table_provenance(by_position, "annotations").config["import_warnings"] == []
+    (tmp_path / "t").mkdir()
+    (tmp_path / "p").mkdir()
+    assert list(_qc_import_warnings(by_track, tmp_path / "t")["warning"]) == [
+        "no position check (matched by track)"
+    ]
+    assert list(_qc_import_warnings(by_position, tmp_path / "p")["warning"]) == ["no import warnings"]

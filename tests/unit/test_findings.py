@@ -1300,3 +1300,38 @@ def test_the_tracking_line_says_only_the_tracked_frames_were_scored(tmp_path):
             models={},
             sources={"qc": ["sim"], "tracking": ["sim"]},
         )
+
+
+def test_each_datasets_import_warnings_follow_its_dataset_line_on_the_first_page():
+    """Before, every import-warning line came after all model lines, far from its dataset's line."""
+    from dynaclr.figures.findings import run_findings
+
+    warned = pd.DataFrame(
+        {"record": ["tracks import (a/tracks.parquet)"] * 2, "warning": ["frames from 1", "links not read"]}
+    )
+    clean = pd.DataFrame(
+        {
+            "record": ["tracks import (b/tracks.parquet)", "annotations import (b/annotations.parquet)"],
+            "warning": ["no import warnings", "no position check (matched by track)"],
+        }
+    )
+    found = run_findings(
+        {"a": "plate a.zarr", "sim": "simulated", "b": "plate b.zarr"},
+        {"m": "trained"},
+        {},
+        {"a": warned, "b": clean},
+    )
+    assert [(f.topic, f.dataset) for f in found] == [
+        ("dataset", "a"),
+        ("import warning", "a"),
+        ("import warning", "a"),
+        ("dataset", "sim"),
+        ("dataset", "b"),
+        ("import warnings", "b"),
+        ("model", ""),
+    ]
+    assert found[1].statement == "frames from 1 (from the tracks import (a/tracks.parquet))."
+    assert found[5].statement == (
+        "No import warnings (annotations import (b/annotations.parquet): no position check (matched by "
+        "track) and tracks import (b/tracks.parquet))."
+    )

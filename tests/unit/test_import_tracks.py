@@ -1889,11 +1889,16 @@ def test_a_tracks_record_without_import_warnings_is_refused_not_read_as_none(
         import_warnings_table(tmp_path / "tracks.parquet", None)
 
 
-def test_an_annotation_table_matching_few_cells_gives_an_import_warning() -> None:
+def test_an_annotation_record_without_import_warnings_gives_one_rebuilt_from_its_counts() -> None:
+    """Annotations imported before their WARNING was recorded: rebuilt from position_readings."""
     from dynaclr.qc.import_warnings import annotation_import_warnings
 
     assert annotation_import_warnings({"position_readings": {"rows": 40, "given": 40}}) == []
-    assert annotation_import_warnings({}) == []  # matched by track: no reading recorded
+    # matched by track: no reading recorded, no check made
+    assert annotation_import_warnings({}) == ["no position check (matched by track)"]
+    assert annotation_import_warnings(
+        {"position_readings": {"rows": 40, "given": 3, "swapped": 5}, "import_warnings": ["as logged"]}
+    ) == ["as logged"]
     (warning,) = annotation_import_warnings(
         {"position_readings": {"rows": 40, "given": 3, "swapped": 5, "um": 4, "um_swapped": 2}}
     )

@@ -97,6 +97,8 @@ from dynaclr.io import (
     read_table,
     write_table,
 )
+from dynaclr.tracking.importing import IMPORT_WARNINGS
+from dynaclr.tracking.position_check import POSITION_READINGS
 
 if TYPE_CHECKING:
     from dynaclr.config.workflow import WorkflowConfig
@@ -876,7 +878,7 @@ def check_position_reading(
     position_unit: str,
     pixel_size_um: float | None,
     source: str,
-) -> dict[str, int]:
+) -> tuple[dict[str, int], list[str]]:
     """Refuse a table whose ``y, x`` match the tracked cells only when read another way.
 
     Positions in micrometres on pixels finer than 1 µm, or with x and y swapped, stay inside the
@@ -893,7 +895,8 @@ def check_position_reading(
 
     Returns:
         The positioned rows (``rows``) and the count matched by each reading tried (``given``, and
-        ``swapped``, ``um``/``px``, ``um_swapped``/``px_swapped`` where tried), for the record.
+        ``swapped``, ``um``/``px``, ``um_swapped``/``px_swapped`` where tried), for the record; and
+        the WARNING logged (a poor match, no better reading), as logged, or none.
 
     Raises:
         AnnotationTableError: naming ``source``, each reading's count and what to fix (swap the
@@ -906,7 +909,7 @@ def check_position_reading(
     n_rows = len(positioned)
     counts = {"rows": n_rows}
     if not n_rows:
-        return counts
+        return counts, []
     cells = tracks[["fov_name", "t", "y", "x"]].astype({"fov_name": str})
 
     def matched(reading_y: np.ndarray, reading_x: np.ndarray) -> int:
@@ -922,7 +925,7 @@ def check_position_reading(
 
     n_given = counts["given"] = matched(y, x)
     if n_given >= POOR_MATCH_SHARE * n_rows or n_rows < MIN_READING_ROWS:
-        return counts
+        return counts, []
     readings = {"swapped": (x, y)}
     other = "um" if position_unit == "px" else "px"
     if pixel_size_um is not None:
@@ -961,14 +964,13 @@ def check_position_reading(
             f"found positions that match the tracked cells read as {said[best]}: classifiers matching by "
             "position would give their labels to other cells or to none. " + _sentence(", and ".join(fixes))
         )
-    logger.warning(
-        "%s; no other reading matches clearly more (%.0f %% of them and %g times as many). Check that "
-        "y, x are this dataset's positions; rows matching no tracked cell match no patch",
-        what,
-        100.0 * BETTER_MATCH_SHARE,
-        BETTER_MATCH_RATIO,
+    warning = (
+        f"{what}; no other reading matches clearly more ({100.0 * BETTER_MATCH_SHARE:.0f} % of them and "
+        f"{BETTER_MATCH_RATIO:g} times as many). Check that y, x are this dataset's positions; rows "
+        "matching no tracked cell match no patch"
     )
-    return counts
+    logger.warning("%s", warning)
+    return counts, [warning]
 
 
 def _sentence(text: str) -> str:
@@ -1109,7 +1111,9 @@ def import_annotations_stage(
     on position, a table whose ``y, x`` match the tracked cells within ``max_match_distance_px``
     (``analysis.classification.max_match_distance_px``) only when read with x and y swapped or in
     the other unit is refused, and the counts matched are recorded (``position_readings``:
-    :func:`check_position_reading`). Matching by track, that check is not made: the rule passes
+    :func:`check_position_reading`), with its WARNING as logged where it warns (``import_warnings``,
+    a list as the imported tracks' record has; empty otherwise, and matching by track). Matching by
+    track, that check is not made: the rule passes
     ``max_match_distance_px`` None, and ``pixel_size_um`` None unless ``config.position_unit`` is
     ``um`` (so editing them reruns no import that does not read them).
 
@@ -1134,11 +1138,11 @@ def import_annotations_stage(
     annotations = positions_in_pixels(annotations, config.position_unit, pixel_size_um, source)
     check_positions_in_image(annotations, shape_tzyx[2:], source)
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
-    readings: dict[str, object] = {}
+    readings: dict[str, object] = {IMPORT_WARNINGS: []}
     if match_on == "position":
         if max_match_distance_px is None:
             raise ValueError("import_annotations_stage: matching by position needs max_match_distance_px")
-        readings["position_readings"] = check_position_reading(
+        readings[POSITION_READINGS], readings[IMPORT_WARNINGS] = check_position_reading(
             annotations,
             tracks,
             max_distance_px=max_match_distance_px,

@@ -25,7 +25,7 @@ from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
 from dynaclr.figures.table import percent
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
-from dynaclr.qc.import_warnings import NO_IMPORT_WARNINGS
+from dynaclr.qc.import_warnings import NO_POSITION_CHECK, NOT_WARNINGS
 
 #: Columns of the findings table (``findings.csv``).
 FINDINGS_COLUMNS: tuple[str, ...] = ("section", "topic", "dataset", "statement")
@@ -219,10 +219,15 @@ def _only_without_signal(rows: pd.DataFrame) -> pd.Series:
 
 
 def run_findings(
-    datasets: Mapping[str, str], models: Mapping[str, str], qc: Mapping[str, pd.DataFrame]
+    datasets: Mapping[str, str],
+    models: Mapping[str, str],
+    qc: Mapping[str, pd.DataFrame],
+    import_warnings: Mapping[str, pd.DataFrame] | None = None,
 ) -> list[Finding]:
-    """What was run on what: one line per dataset (FOVs, frames, what QC dropped) and per model (a
-    line saying so where no model embedded anything)."""
+    """What was run on what: one line per dataset (FOVs, frames, what QC dropped), each followed by
+    the lines of its imports' warnings (``import_warnings``: :func:`import_warning_findings`), and
+    per model (a line saying so where no model embedded anything)."""
+    imported = dict(import_warnings or {})
     rows = []
     for name, description in datasets.items():
         table = qc.get(name)
@@ -250,6 +255,9 @@ def run_findings(
                     f"; {len(signal_fovs)} FOV(s) with frames without nuclei for want of signal (see qc.csv)"
                 )
         rows.append(Finding("What was run", "dataset", name, text + "."))
+        if name in imported:
+            rows += import_warning_findings({name: imported.pop(name)})
+    rows += import_warning_findings(imported)  # of a dataset without a line (none the workflow plans)
     for name, description in models.items():
         rows.append(Finding("What was run", "model", "", f"{name}: {description}."))
     if not models:
@@ -371,9 +379,16 @@ def import_warning_findings(tables: Mapping[str, pd.DataFrame]) -> list[Finding]
     (``import_warnings.csv``, :mod:`dynaclr.qc.import_warnings`), or one line "no import warnings"."""
     rows = []
     for dataset, table in tables.items():
-        warned = table[table["warning"] != NO_IMPORT_WARNINGS]
+        warned = table[~table["warning"].isin(NOT_WARNINGS)]
         if warned.empty:
-            records = _listed(sorted({str(record) for record in table["record"]}))
+            records = _listed(
+                sorted(
+                    f"{row.record}: {NO_POSITION_CHECK}"
+                    if row.warning == NO_POSITION_CHECK
+                    else str(row.record)
+                    for row in table.drop_duplicates().itertuples(index=False)
+                )
+            )
             said = f"No import warnings ({records})." if records else "No import warnings (nothing imported)."
             rows.append(Finding("What was run", "import warnings", dataset, said))
         for row in warned.itertuples(index=False):

@@ -68,7 +68,6 @@ from dynaclr.figures.findings import (
     findings_rst,
     findings_table,
     image_findings,
-    import_warning_findings,
     not_run_findings,
     run_findings,
     smoothness_findings,
@@ -626,8 +625,7 @@ def findings_stage(
                 f"findings: {len(paths)} {kind} file(s) but {len(names)} dataset name(s) in sources[{kind!r}]"
             )
         per_dataset[kind] = {name: read_csv(path, columns) for name, path in zip(names, paths, strict=True)}
-    rows = run_findings(datasets, models, per_dataset["qc"])
-    rows += import_warning_findings(per_dataset["import_warnings"])
+    rows = run_findings(datasets, models, per_dataset["qc"], per_dataset["import_warnings"])
     if inputs.tracking_records and len(inputs.tracking_records) != len(inputs.tracking):
         raise ValueError(
             f"findings: {len(inputs.tracking)} tracking file(s) but {len(inputs.tracking_records)} "

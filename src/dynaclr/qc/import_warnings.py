@@ -8,8 +8,11 @@ in its artifact's record; the log is seldom read. Here each import's record is r
 - the imported tracks table (rule ``import_tracks``): its record's
   :data:`~dynaclr.tracking.importing.IMPORT_WARNINGS` (the position check's WARNING among them);
 - the imported annotations (rule ``import_annotations``): a table whose ``y, x`` matched few tracked
-  cells, with no other reading matching clearly more (its record's ``position_readings`` hold the
-  other readings' counts only then: :func:`~dynaclr.classify.annotation_table.check_position_reading`).
+  cells, with no other reading matching clearly more: its record's ``import_warnings``, the WARNING
+  as logged (:func:`~dynaclr.classify.annotation_table.check_position_reading`); a record written
+  before they were recorded gives one rebuilt from its ``position_readings`` counts (which hold the
+  other readings' counts only then). Annotations matched by track (no ``position_readings``: no
+  position check) say :data:`NO_POSITION_CHECK`.
 
 The phase's sign check is not repeated: ``qc.csv`` already flags a sign-inverted phase per FOV.
 """
@@ -23,22 +26,27 @@ import pandas as pd
 
 from dynaclr.io import ArtifactError, ArtifactKind, Provenance, read_table_provenance
 from dynaclr.tracking.importing import IMPORT_WARNINGS
+from dynaclr.tracking.position_check import POSITION_READINGS
 
 __all__ = [
     "IMPORT_WARNING_COLUMNS",
+    "NOT_WARNINGS",
     "NO_IMPORT_WARNINGS",
+    "NO_POSITION_CHECK",
     "annotation_import_warnings",
     "import_warnings_table",
     "tracks_import_warnings",
 ]
 
 #: Columns of ``import_warnings.csv``: the record (which import, and the artifact's path) and one
-#: warning; a record read without any has one row whose warning is :data:`NO_IMPORT_WARNINGS`. A
-#: dataset that imports nothing (a simulated one) has no row.
+#: warning; a record read without any has one row whose warning is :data:`NO_IMPORT_WARNINGS`
+#: (:data:`NO_POSITION_CHECK` for annotations matched by track). A dataset that imports nothing
+#: (tracked by the workflow) has no row.
 IMPORT_WARNING_COLUMNS: tuple[str, ...] = ("record", "warning")
 NO_IMPORT_WARNINGS = "no import warnings"
-#: The key of the annotations record holding the counts matched by each reading tried.
-ANNOTATION_POSITION_READINGS = "position_readings"
+NO_POSITION_CHECK = "no position check (matched by track)"
+#: The rows of ``import_warnings.csv`` that are no warning.
+NOT_WARNINGS: tuple[str, ...] = (NO_IMPORT_WARNINGS, NO_POSITION_CHECK)
 
 
 def tracks_import_warnings(recorded_config: dict[str, Any], path: Path) -> list[str]:
@@ -59,10 +67,17 @@ def tracks_import_warnings(recorded_config: dict[str, Any], path: Path) -> list[
 
 
 def annotation_import_warnings(recorded_config: dict[str, Any]) -> list[str]:
-    """The imported annotations record's warning: a table whose ``y, x`` matched few tracked cells,
-    no other reading clearly more (``position_readings`` names readings other than ``given`` only
-    then); none otherwise (matched by track, or well matched)."""
-    counts = recorded_config.get(ANNOTATION_POSITION_READINGS) or {}
+    """The imported annotations record's warnings: its ``import_warnings`` (the WARNING of a table
+    whose ``y, x`` matched few tracked cells, no other reading clearly more, as logged); a record
+    written before they were recorded: that warning rebuilt from ``position_readings`` (which names
+    readings other than ``given`` only then). None otherwise (well matched); matched by track (no
+    ``position_readings``): :data:`NO_POSITION_CHECK`."""
+    if POSITION_READINGS not in recorded_config:
+        return [NO_POSITION_CHECK]
+    warnings = recorded_config.get(IMPORT_WARNINGS)
+    if isinstance(warnings, list) and all(isinstance(w, str) for w in warnings):
+        return list(warnings)
+    counts = recorded_config[POSITION_READINGS] or {}
     others = {name: n for name, n in counts.items() if name not in ("rows", "given")}
     if not others:
         return []

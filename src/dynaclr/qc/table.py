@@ -27,7 +27,7 @@ import pandas as pd
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_table_provenance, write_csv
 from dynaclr.io.plate import read_fov_record, write_fov_record
 from dynaclr.patches.extract import MOSTLY_PADDED_WARNING_SHARE, SATURATED_WARNING_SHARE
-from dynaclr.qc.import_warnings import NO_IMPORT_WARNINGS, import_warnings_table
+from dynaclr.qc.import_warnings import NOT_WARNINGS, import_warnings_table
 from dynaclr.tracking.importing import (
     PLATE_FRAMES,
     TRACKED_FRAMES,
@@ -332,7 +332,7 @@ def qc_table(inputs: QcTableInputs, outputs: QcTableOutputs, *, dataset: str) ->
     table, recorded = qc_rows(inputs)
     warned, import_records = import_warnings_table(inputs.imported_tracks, inputs.imported_annotations)
     recorded += [(path, provenance) for path, provenance in import_records if path != inputs.imported_tracks]
-    for row in warned[warned["warning"] != NO_IMPORT_WARNINGS].itertuples(index=False):
+    for row in warned[~warned["warning"].isin(NOT_WARNINGS)].itertuples(index=False):
         logger.warning("dataset %s, %s: %s", dataset, row.record, row.warning)
     not_ok = table[table["status"] != "ok"]
     for row in not_ok.itertuples(index=False):
