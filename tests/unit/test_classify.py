@@ -615,23 +615,26 @@ def test_adjusted_classify_and_count_is_closer_to_the_truth_than_classify_and_co
 
 
 def _labelled_predictions(
-    oof_positive: list[float], oof_negative: list[float], counted: float
+    oof_positive: list[float], oof_negative: list[float], counted: float, copies: int = 2
 ) -> pd.DataFrame:
-    """Predictions of 10 cells at ``t`` 0, a share ``counted`` called infected, and labelled cells
-    whose out-of-fold probabilities are ``oof_positive`` (labelled infected), ``oof_negative``."""
-    n_called = round(10 * counted)
-    labelled = len(oof_positive) + len(oof_negative)
+    """Predictions of 40 cells at ``t`` 0, a share ``counted`` called infected, and labelled cells
+    whose out-of-fold probabilities are ``oof_positive`` (labelled infected), ``oof_negative``, each
+    ``copies`` times (twice: 5 probabilities give a class the 10 labels the rates need)."""
+    n_cells = 40
+    n_called = round(n_cells * counted)
+    positive, negative = oof_positive * copies, oof_negative * copies
+    labelled = len(positive) + len(negative)
     return pd.DataFrame(
         {
             "task": "infection",
             "t": 0,
             "condition": "infected",
-            "predicted_label": ["infected"] * n_called + ["uninfected"] * (10 - n_called),
-            "annotated": [True] * labelled + [False] * (10 - labelled),
-            "annotation_label": ["infected"] * len(oof_positive)
-            + ["uninfected"] * len(oof_negative)
-            + [""] * (10 - labelled),
-            "out_of_fold_probability": [*oof_positive, *oof_negative] + [np.nan] * (10 - labelled),
+            "predicted_label": ["infected"] * n_called + ["uninfected"] * (n_cells - n_called),
+            "annotated": [True] * labelled + [False] * (n_cells - labelled),
+            "annotation_label": ["infected"] * len(positive)
+            + ["uninfected"] * len(negative)
+            + [""] * (n_cells - labelled),
+            "out_of_fold_probability": [*positive, *negative] + [np.nan] * (n_cells - labelled),
         }
     )
 
@@ -670,8 +673,36 @@ def test_adjusted_fraction_falls_back_to_the_counted_one_where_the_classifier_ba
     with caplog.at_level(logging.WARNING, logger="dynaclr.figures.curves"):
         unlabelled = infected_fraction_over_time(_labelled_predictions([], [], 0.3), None)
     assert unlabelled["adjusted_fraction"].iloc[0] == 0.3
-    assert unlabelled["adjustment_note"].iloc[0].startswith("no error rates: 0 labelled infected")
+    assert unlabelled["adjustment_note"].iloc[0].startswith("no error rates: 0 labelled infected < 10")
     assert caplog.records
+
+
+def test_adjusted_fraction_needs_ten_labelled_cells_of_each_class(caplog):
+    """One labelled infected cell (called infected) and 10 uninfected (2 called) would give TPR 1,
+    FPR 0.2 and adjust a counted 0.25 to 0.0625 on one cell's say: the counted fraction stands, with
+    a WARNING and the reason in the table and caption; 9 of a class are too few as well."""
+    from dynaclr.figures.plots import plot_infected_fraction
+
+    one_infected = _labelled_predictions([0.9], [0.1] * 8 + [0.6, 0.7], 0.25, copies=1)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.figures.curves"):
+        curves = infected_fraction_over_time(one_infected, None)
+    assert curves["adjusted_fraction"].iloc[0] == curves["predicted_fraction"].iloc[0] == 0.25
+    assert curves["adjustment_note"].iloc[0].startswith("no error rates: 1 labelled infected < 10")
+    assert "uninfected" not in curves["adjustment_note"].iloc[0]
+    assert any("adjusted classify and count not applied" in r.getMessage() for r in caplog.records)
+    _, caption = plot_infected_fraction(curves, label="m, plate")
+    assert "not drawn: no error rates: 1 labelled infected < 10" in caption
+    nine = _labelled_predictions([0.9] * 10, [0.1] * 9, 0.25, copies=1)
+    note = infected_fraction_over_time(nine, None)["adjustment_note"].iloc[0]
+    assert note.startswith("no error rates: 9 labelled uninfected < 10")
+    ten = _labelled_predictions([0.9] * 9 + [0.2], [0.1] * 9 + [0.6], 0.25, copies=1)
+    adjusted = infected_fraction_over_time(ten, None).iloc[0]
+    assert adjusted["adjustment_note"] == ""
+    assert adjusted["adjusted_fraction"] == pytest.approx((0.25 - 0.1) / (0.9 - 0.1))
+    _, caption = plot_infected_fraction(infected_fraction_over_time(ten, None), label="m, plate")
+    # the limits of the adjustment are stated where it is drawn
+    assert "the adjustment can over-correct" in caption
+    assert "random sample of their class" in caption and "in-sample rates" in caption
 
 
 def test_infection_annotations_skip_cells_whose_sensor_has_not_yet_moved(planted):

@@ -10,6 +10,7 @@ from .annotation_table import (
 )
 from .annotations import (
     ANNOTATION_COLUMNS as ANNOTATION_COLUMNS,
+    DECISION_THRESHOLD as DECISION_THRESHOLD,
     TASK_LABELS as TASK_LABELS,
     AnnotationsOutputs as AnnotationsOutputs,
     DrawAnnotationsInputs as DrawAnnotationsInputs,

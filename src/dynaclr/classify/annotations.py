@@ -46,6 +46,11 @@ TASK_LABELS: dict[str, tuple[str, str, str]] = {
     "division": ("mitosis", "mitosis", "interphase"),
 }
 
+#: A cell is called the positive class where the classifier's positive-class probability is at least
+#: this: ``predicted_label`` in the predictions, the metrics' F1 and balanced accuracy, and the error
+#: rates that adjust the infected fraction (``dynaclr.figures.curves``).
+DECISION_THRESHOLD = 0.5
+
 
 def positive_label(task: str) -> str:
     """Label of ``task``'s positive class (``infected`` or ``mitosis``)."""

@@ -46,7 +46,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
 from dynaclr.classify.annotation_table import unique_cells
-from dynaclr.classify.annotations import task_classes
+from dynaclr.classify.annotations import DECISION_THRESHOLD, task_classes
 from dynaclr.classify.model import LinearClassifier, build_pipeline
 from dynaclr.config.analysis import ClassificationConfig
 from dynaclr.config.reasons import NO_CELL_SCORED, single_class_folds
@@ -82,7 +82,7 @@ def binary_metrics(truth: np.ndarray, probability: np.ndarray) -> dict[str, floa
     probability = np.asarray(probability, dtype=np.float64)
     if truth.size == 0:
         return {"f1": float("nan"), "auroc": float("nan"), "balanced_accuracy": float("nan")}
-    predicted = probability >= 0.5
+    predicted = probability >= DECISION_THRESHOLD
     with warnings.catch_warnings():
         # one class in truth (or in truth and predictions): the metrics above are still defined
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
@@ -497,7 +497,7 @@ def _predictions(
     return obs[columns].assign(
         task=task,
         probability=probability,
-        predicted_label=np.where(probability >= 0.5, positive, negative),
+        predicted_label=np.where(probability >= DECISION_THRESHOLD, positive, negative),
         annotated=annotated,
         annotation_label=annotation_label.astype(str),
         out_of_fold_probability=out_of_fold_all,

@@ -9,12 +9,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dynaclr.classify.annotations import DECISION_THRESHOLD
+
 logger = logging.getLogger(__name__)
 
 #: Below this ``TPR - FPR`` (the classifier's separation of the two classes on its labelled cells)
 #: the adjusted fraction ``(q - FPR) / (TPR - FPR)`` divides by a small, noisy number: the curves
 #: keep the classify-and-count fraction instead, with a WARNING and a note in the table.
 MIN_ADJUSTMENT_SEPARATION = 0.2
+
+#: Fewer labelled cells of a class scored out of fold than this and its rate (TPR from the
+#: positives, FPR from the negatives) moves in steps of more than 0.1 per cell: one infected label
+#: makes TPR 0 or 1. The curves keep the classify-and-count fraction instead, with a WARNING and a
+#: note in the table.
+MIN_RATE_LABELS = 10
 
 #: Columns of :func:`infected_fraction_over_time`'s table (``results/evaluation/infected_fraction``).
 FRACTION_COLUMNS: tuple[str, ...] = (
@@ -65,6 +73,7 @@ def cross_validated_error_rates(
     predictions: pd.DataFrame,
     positive_label: str,
     min_separation: float = MIN_ADJUSTMENT_SEPARATION,
+    min_labels: int = MIN_RATE_LABELS,
 ) -> ErrorRates:
     """TPR and FPR of one task's classifier at the threshold of its ``predicted_label`` (0.5), on the
     cells with an annotation and an ``out_of_fold_probability``: for a dataset's own classifier the
@@ -76,9 +85,9 @@ def cross_validated_error_rates(
     class weights pull the counted fraction toward one half.
 
     Returns:
-        The rates, with a ``note`` where the adjustment cannot be trusted: the predictions carry no
-        labelled cell scored out of fold of one class or the other, or ``TPR - FPR`` is below
-        ``min_separation``.
+        The rates, with a ``note`` where the adjustment cannot be trusted: the predictions carry
+        fewer than ``min_labels`` labelled cells scored out of fold of one class or the other, or
+        ``TPR - FPR`` is below ``min_separation``.
     """
     needed = ("annotated", "annotation_label", "out_of_fold_probability")
     if any(column not in predictions.columns for column in needed):
@@ -86,15 +95,20 @@ def cross_validated_error_rates(
     probability = pd.to_numeric(predictions["out_of_fold_probability"], errors="coerce").to_numpy(dtype=float)
     scored = predictions["annotated"].astype(bool).to_numpy() & np.isfinite(probability)
     truth = (predictions["annotation_label"] == positive_label).to_numpy()[scored]
-    called = probability[scored] >= 0.5  # predicted_label's threshold
+    called = probability[scored] >= DECISION_THRESHOLD  # predicted_label's threshold
     n_positive, n_negative = int(truth.sum()), int((~truth).sum())
     tpr = float(called[truth].mean()) if n_positive else float("nan")
     fpr = float(called[~truth].mean()) if n_negative else float("nan")
-    if not n_positive or not n_negative:
-        note = (
-            f"no error rates: {n_positive} labelled {positive_label} and {n_negative} other cells scored "
-            "out of fold"
-        )
+    negative_label = "other"
+    if n_negative:
+        negative_label = str(predictions["annotation_label"].to_numpy()[scored][~truth][0])
+    too_few = [
+        f"{n} labelled {name} < {min_labels}"
+        for n, name in ((n_positive, positive_label), (n_negative, negative_label))
+        if n < min_labels
+    ]
+    if too_few:
+        note = f"no error rates: {' and '.join(too_few)} (scored out of fold)"
     elif tpr - fpr < min_separation:
         note = (
             f"unstable: TPR - FPR = {tpr:.3f} - {fpr:.3f} = {tpr - fpr:.3f} < {min_separation} "
@@ -125,8 +139,9 @@ def infected_fraction_over_time(
     (ACC): ``clip((q - FPR) / (TPR - FPR), 0, 1)`` of each counted fraction ``q``, with the
     classifier's error rates from :func:`cross_validated_error_rates` (one pair per classifier,
     applied at every condition and frame). Where they cannot be trusted (``TPR - FPR`` below
-    ``min_separation``, or no labelled cells of a class scored out of fold) ``adjusted_fraction``
-    is ``predicted_fraction`` itself, with a WARNING and the reason in ``adjustment_note``.
+    ``min_separation``, or fewer than :data:`MIN_RATE_LABELS` labelled cells of a class scored out
+    of fold) ``adjusted_fraction`` is ``predicted_fraction`` itself, with a WARNING and the reason
+    in ``adjustment_note``.
 
     Args:
         predictions: per-cell predictions with ``task, t, predicted_label`` and ``condition``

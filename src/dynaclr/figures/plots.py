@@ -464,6 +464,21 @@ def _mean_abs_difference(group: pd.DataFrame, column: str) -> float:
     return float((group[column] - group["true_fraction"]).abs().mean())
 
 
+#: What the adjusted classify and count cannot correct, stated in the infected-fraction caption
+#: (docs/reliability.md gives the measurements).
+ADJUSTMENT_LIMITS = (
+    "the rates are those of the cross-validation's classifiers, fitted on fewer labels, which err "
+    "more than the final one whose calls are counted: the adjustment can over-correct (on a "
+    "simulated plate, mean absolute error vs the truth counted -> adjusted: mock well 0.122 -> "
+    "0.019, infected well 0.062 -> 0.083, its late frames clipped at 1 where the truth is 0.8); "
+    "ACC assumes the labelled cells are a random sample of their class, but annotators (and the "
+    "drawn labels) pick clear cells, so the rates can understate the errors on ambiguous ones; it "
+    "assumes the classifier errs alike in every condition and frame; a classifier imported from a "
+    "file and applied back to the plate it was fitted on is scored on its own training labels, "
+    "in-sample rates that understate its errors."
+)
+
+
 def _adjustment_note(curves: pd.DataFrame) -> str:
     """Why ``curves`` carry no adjusted fraction to draw (empty when they do)."""
     if "adjusted_fraction" not in curves.columns or "adjustment_note" not in curves.columns:
@@ -483,7 +498,8 @@ def _adjustment_sentence(curves: pd.DataFrame, note: str) -> str:
         "weights, errs; the adjusted fraction (q - FPR) / (TPR - FPR), clipped to [0, 1], corrects "
         f"each counted fraction q for the classifier's error rates TPR {tpr:.3f}, FPR {fpr:.3f}, "
         "measured on its labelled cells out of fold by the FOV-grouped cross-validation (a classifier "
-        "transferred from another dataset: on this dataset's labels)."
+        "transferred from another dataset: on this dataset's labels, without cross-validation). "
+        f"Limits: {ADJUSTMENT_LIMITS}"
     )
 
 
