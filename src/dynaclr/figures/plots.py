@@ -468,9 +468,8 @@ def _mean_abs_difference(group: pd.DataFrame, column: str) -> float:
 #: (docs/reliability.md gives the measurements).
 ADJUSTMENT_LIMITS = (
     "the rates are those of the cross-validation's classifiers, fitted on fewer labels, which err "
-    "more than the final one whose calls are counted: the adjustment can over-correct (on a "
-    "simulated plate, mean absolute error vs the truth counted -> adjusted: mock well 0.122 -> "
-    "0.019, infected well 0.062 -> 0.083, its late frames clipped at 1 where the truth is 0.8); "
+    "more than the final one whose calls are counted: the adjustment can over-correct (on "
+    "simulated plates it did so in infected wells while correcting mock wells; docs/reliability.md); "
     "ACC assumes the labelled cells are a random sample of their class, but annotators (and the "
     "drawn labels) pick clear cells, so the rates can understate the errors on ambiguous ones; it "
     "assumes the classifier errs alike in every condition and frame; a classifier imported from a "
