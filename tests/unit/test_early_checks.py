@@ -3280,3 +3280,33 @@ def test_the_conversion_reads_resolution_tags_as_a_run_setting_no_rerun_compares
     assert job.params.run not in list(job.non_derived_params)
     merged = TiffSourceConfig.model_validate(with_run_params(job.params.config, job.params.run))
     assert merged.resolution_tags == "ignore"
+
+
+@pytest.mark.parametrize("position_unit", ["um", "px"])
+def test_an_import_in_micrometres_reruns_when_the_pixel_size_it_divides_by_changes(
+    tmp_path: Path, position_unit: str
+) -> None:
+    """With tracks.position_unit: um, import_tracks divides y, x by the plate's pixel size, which it
+    got only as a param Snakemake does not compare (a function of input): editing the pixel size
+    reran no import, and the tracks stayed scaled by the old size with exit 0. The size is now a
+    compared param where it is divided by, and None in pixels (editing it reruns no such import)."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    table = tmp_path / "tracks.csv"
+    table.write_text("fov_name,track_id,t,y,x,parent_track_id\nA/1/0,1,0,10,10,-1\n")
+    divided_by = []
+    for pixel_size_um in (0.65, 0.5):
+        config = tiny_workflow_config()
+        config["contrastive_models"] = {}
+        config["analysis"] = {"baselines": []}
+        config["exports"] = {}
+        config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = pixel_size_um
+        config["datasets"]["tiny"]["tracks"] = {
+            "format": "table",
+            "path": str(table),
+            "position_unit": position_unit,
+        }
+        jobs = _planned(config, tmp_path / f"{position_unit}{pixel_size_um}")
+        (job,) = [job for job in jobs if job.rule.name == "import_tracks"]
+        divided_by.append(job.params["divides_by_pixel_size_um"])
+    assert divided_by == ([0.65, 0.5] if position_unit == "um" else [None, None])

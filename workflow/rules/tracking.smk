@@ -129,6 +129,14 @@ rule import_tracks:
         # only checked against (a TrackMate file's calibration): a function of input, which Snakemake's
         # params trigger does not compare, so it reruns no import (nor what follows) when it appears
         sampling_um=lambda w, input: plate_stated_sampling(w.dataset),
+        # compared (a function of the wildcards alone): with tracks.position_unit: um the import divides
+        # y, x by this pixel size, so editing it reruns the import and what follows; None with px
+        # (the size is then only checked against, above), so editing it reruns no import in pixels
+        divides_by_pixel_size_um=lambda w: (
+            plate_stated_sampling(w.dataset)["pixel_size_um"]
+            if CONFIG.datasets[w.dataset].tracks.position_unit == "um"
+            else None
+        ),
     log:
         f"{RESULTS}/logs/import_tracks/{{dataset}}.log",
     benchmark:
