@@ -97,8 +97,7 @@ from dynaclr.io import (
     read_table,
     write_table,
 )
-from dynaclr.tracking.importing import IMPORT_WARNINGS
-from dynaclr.tracking.position_check import POSITION_READINGS
+from dynaclr.io.tables import IMPORT_WARNINGS, POSITION_READINGS
 
 if TYPE_CHECKING:
     from dynaclr.config.workflow import WorkflowConfig

@@ -268,6 +268,14 @@ def read_csv(path: str | Path, required_columns: Sequence[str] = ()) -> pd.DataF
     return table
 
 
+#: Key of an import record's ``config`` (tracks, annotations): the WARNINGs the import logged about
+#: input it could not tell wrong (``[]`` when none); shown on the report's QC page.
+IMPORT_WARNINGS = "import_warnings"
+#: Key of an import record's ``config``: the position check's readings and scores (tracks: checked
+#: on the plate's images; annotations: matched to the tracked cells).
+POSITION_READINGS = "position_readings"
+
+
 def micrometres_to_pixels(table: pd.DataFrame, pixel_size_um: float) -> pd.DataFrame:
     """``table`` with its numeric ``y, x`` (micrometres) divided by ``pixel_size_um`` (µm per pixel), the
     conversion of a tracks or annotation table's ``position_unit: um``; an empty or non-numeric cell is

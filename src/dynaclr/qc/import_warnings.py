@@ -6,7 +6,7 @@ in its artifact's record; the log is seldom read. Here each import's record is r
 (provenance checked) and its warnings listed, one row each, naming the record:
 
 - the imported tracks table (rule ``import_tracks``): its record's
-  :data:`~dynaclr.tracking.importing.IMPORT_WARNINGS` (the position check's WARNING among them);
+  :data:`~dynaclr.io.tables.IMPORT_WARNINGS` (the position check's WARNING among them);
 - the imported annotations (rule ``import_annotations``): a table whose ``y, x`` matched few tracked
   cells, with no other reading matching clearly more: its record's ``import_warnings``, the WARNING
   as logged (:func:`~dynaclr.classify.annotation_table.check_position_reading`); a record written
@@ -25,8 +25,7 @@ from typing import Any
 import pandas as pd
 
 from dynaclr.io import ArtifactError, ArtifactKind, Provenance, read_table_provenance
-from dynaclr.tracking.importing import IMPORT_WARNINGS
-from dynaclr.tracking.position_check import POSITION_READINGS
+from dynaclr.io.tables import IMPORT_WARNINGS, POSITION_READINGS
 
 __all__ = [
     "IMPORT_WARNING_COLUMNS",

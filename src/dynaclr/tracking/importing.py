@@ -59,8 +59,9 @@ from dynaclr.io import (
     parse_csv,
     write_table,
 )
+from dynaclr.io.tables import IMPORT_WARNINGS, POSITION_READINGS
 from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table
-from dynaclr.tracking.position_check import POSITION_READINGS, check_positions_on_cells
+from dynaclr.tracking.position_check import check_positions_on_cells
 from dynaclr.tracking.trackmate import read_trackmate_xml
 
 logger = logging.getLogger(__name__)
@@ -87,10 +88,6 @@ PLATE_FRAMES = "plate_frames"
 #: after a gap as its only child and were merged into its track (:func:`merge_ctc_continuations`; 0
 #: when none).
 CTC_CONTINUATIONS = "ctc_continuations_merged"
-#: Key of the record's ``config``: the WARNINGs the import logged about tracks it could not tell wrong
-#: (the ``parent_id`` links not read, :func:`log_unlinked_parent_ids`, then
-#: :func:`imported_tracks_warnings`; ``[]`` when none).
-IMPORT_WARNINGS = "import_warnings"
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,6 @@ BETTER_SCORE_RATIO = 4.0
 FLAT_SHARE = 1e-6
 #: A reading is scored only where at least this share of its positions lies inside the image.
 MIN_INSIDE_SHARE = 0.9
-#: Key of the tracks record's ``config``: the check's channel, detections, frames and scores.
-POSITION_READINGS = "position_readings"
 
 OTHER_UNIT = {"px": "um", "um": "px"}
 READING_WORDS = {
