@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from dtaidistance import dtw as dtai_dtw, dtw_ndim
 from dtaidistance.subsequence.dtw import subsequence_alignment as dtai_subsequence_alignment
+from scipy.interpolate import make_interp_spline
 from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
@@ -335,7 +336,8 @@ def fill_frame_gaps(
     DTW steps from one sample to the next, so a series that skips frames (a cell missed by the
     tracker, a frame dropped by QC) would be warped as if its samples followed one another, a gap of
     ``g`` frames counted as one step. Each missing frame is filled by linear interpolation between
-    the observed frames on either side of its gap (:func:`numpy.interp` per feature).
+    the observed frames on either side of its gap (:func:`scipy.interpolate.make_interp_spline` of
+    degree 1, every feature at once).
 
     Args:
         series: ``(T, D)`` (or ``(T,)``) values at the observed frames.
@@ -362,9 +364,8 @@ def fill_frame_gaps(
     observed[frames - frames[0]] = True
     if observed.all():
         return values, grid, observed
-    filled = np.empty((grid.size, values.shape[1]))  # float64, only where a frame is missing
-    for column in range(values.shape[1]):
-        filled[:, column] = np.interp(grid, frames, values[:, column])
+    # float64, only where a frame is missing: every feature at once
+    filled = make_interp_spline(frames, values.astype(np.float64), k=1, axis=0)(grid)
     filled[observed] = values  # the observed frames exactly, not re-interpolated
     return filled, grid, observed
 

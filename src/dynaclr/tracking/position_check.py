@@ -97,7 +97,8 @@ def _robust_z(frame: NDArray) -> NDArray | None:
     """The frame's local robust z-score: smoothed over 3 x 3 px, minus its local background (the mean
     over :func:`_background_window` px, so a broad bright area without cells, glare at a well's edge,
     scores about 0 inside) and that difference's median, over the smoothed frame's spread (its noise:
-    1.4826 MAD about its median, or where the background is flat a percentile range, :func:`_spread`).
+    1.4826 MAD about its median, or where the background is flat the objects' median deviation,
+    :func:`_spread`).
     None for a flat frame (nothing to see)."""
     smooth = ndimage.uniform_filter(frame.astype(np.float64), 3)
     local = smooth - ndimage.uniform_filter(smooth, _background_window(frame.shape))
