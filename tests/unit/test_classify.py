@@ -614,6 +614,53 @@ def test_adjusted_classify_and_count_is_closer_to_the_truth_than_classify_and_co
     assert raw[mock].mean() > 0.05 and adjusted[mock].mean() < raw[mock].mean() / 2
 
 
+def test_the_mitotic_fraction_reads_the_division_truth_and_adjusts_the_over_call():
+    """The division classifier's counted mitotic fraction over-calls like the infected one: on a plate
+    12 % mitotic (each cell's last 4 of 20 frames, 60 % of cells dividing) balanced class weights and
+    labels half mitotic (the sampler draws positives from the same ``mitosis`` column the truth
+    counts) call 0.30 of cells mitotic, the false positives of the 89 % interphase majority (FPR 0.27
+    out of fold). The curves of task ``division`` count the truth's ``mitosis`` column (they read
+    ``infected`` before, and counted no cell called ``mitosis``); ACC per frame, averaged over the
+    plate, reads 0.166 against 0.113 true (0.303 counted). Clipping each frame's estimate at 0 keeps
+    it above the truth: most frames have no mitotic cell."""
+    features, truth = planted_infection_embeddings(
+        n_fovs=6, tracks_per_fov=10, n_frames=20, noise=0.45, seed=4, mitosis_share=0.6, mitosis_frames=4
+    )
+    predictions = fit_and_evaluate(
+        build_anndata(features, truth),
+        draw_annotations(truth, AnnotationConfig(seed=0, tasks=["division"])),
+        "division",
+        ClassificationConfig(n_bootstrap=0),
+    ).predictions
+    curves = infected_fraction_over_time(predictions, truth, task="division")
+    by_frame = truth.groupby(["condition", "t"])["mitosis"].mean()
+    np.testing.assert_allclose(curves.set_index(["condition", "t"])["true_fraction"], by_frame)
+    assert (curves["adjustment_note"] == "").all()
+    weights = curves["n_cells_predicted"] / curves["n_cells_predicted"].sum()
+    counted, adjusted = (
+        (weights * curves["predicted_fraction"]).sum(),
+        (weights * curves["adjusted_fraction"]).sum(),
+    )
+    true = truth["mitosis"].mean()
+    assert 0.1 < true < 0.13 and counted > 2 * true, (true, counted)
+    assert abs(adjusted - true) < abs(counted - true) / 2, (true, counted, adjusted)
+
+
+def test_the_fraction_of_a_task_needs_that_tasks_truth_column():
+    """A truth table without the task's column is refused, not read from another task's column."""
+    predictions = pd.DataFrame(
+        {"task": ["division"], "t": [0], "condition": ["mock"], "predicted_label": ["mitosis"]}
+    )
+    truth = pd.DataFrame({"condition": ["mock"], "well": ["A/1"], "t": [0], "infected": [False]})
+    with pytest.raises(ValueError, match="ground truth lacks column 'mitosis'"):
+        infected_fraction_over_time(predictions, truth, task="division")
+    assert (
+        infected_fraction_over_time(predictions, None, task="division")["predicted_fraction"].iloc[0] == 1.0
+    )
+    with pytest.raises(ValueError, match="unknown task 'death'"):
+        infected_fraction_over_time(predictions, None, task="death")
+
+
 def _labelled_predictions(
     oof_positive: list[float], oof_negative: list[float], counted: float, copies: int = 2
 ) -> pd.DataFrame:

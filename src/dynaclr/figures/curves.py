@@ -9,7 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dynaclr.classify.annotations import DECISION_THRESHOLD
+from dynaclr.classify.annotations import (
+    DECISION_THRESHOLD,
+    TASK_LABELS,
+    positive_label as task_positive_label,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -123,15 +127,16 @@ def infected_fraction_over_time(
     predictions: pd.DataFrame,
     ground_truth: pd.DataFrame | None,
     task: str = "infection",
-    positive_label: str = "infected",
     min_separation: float = MIN_ADJUSTMENT_SEPARATION,
 ) -> pd.DataFrame:
-    """Predicted (and, on simulated data, true) fraction of infected cells per condition and frame.
+    """Predicted (and, on simulated data, true) fraction of cells in ``task``'s positive state
+    (infected; for ``division``, mitotic) per condition and frame.
 
-    The predicted curve counts the cells of the embeddings (patches of tracked cells) predicted
-    ``positive_label`` ("classify and count", ``predicted_fraction``); the true curve counts
-    ground-truth cells with ``infected``. The two sets of cells need not be the same (tracking may
-    miss or split cells), so they are not joined.
+    The predicted curve counts the cells of the embeddings (patches of tracked cells) predicted the
+    task's positive label (``infected``, ``mitosis``: "classify and count", ``predicted_fraction``);
+    the true curve counts ground-truth cells with the task's column (``infected``; ``mitosis`` for
+    ``division``, the column the drawn annotations read too). The two sets of cells need not be
+    the same (tracking may miss or split cells), so they are not joined.
 
     Classify and count is a biased estimate of a fraction: a classifier trained with balanced class
     weights (and labels sampled near one half positive) calls too many cells of the rarer class, the
@@ -149,9 +154,10 @@ def infected_fraction_over_time(
             whose well has no condition in the config is grouped under its well); with several
             ``train_dataset`` values (classifiers transferred from several datasets), the first's.
             ``time_minutes`` (embeddings since schema 4) gives the time axis without ground truth.
-        ground_truth: ``ground_truth_tracks`` (``condition, well, t, infected``; ``time_minutes``
-            optional), or ``None`` for a dataset without ground truth (a real plate): the true
-            curve is then NaN with 0 cells.
+        ground_truth: ``ground_truth_tracks`` (``condition, well, t`` and the task's column,
+            ``infected`` or ``mitosis``; ``time_minutes`` optional), or ``None`` for a dataset
+            without ground truth (a real plate): the true curve is then NaN with 0 cells.
+        task: ``infection`` or ``division`` (another is refused).
 
     Returns:
         DataFrame of :data:`FRACTION_COLUMNS` sorted by condition and frame (NaN where one side has
@@ -162,12 +168,19 @@ def infected_fraction_over_time(
         ``false_positive_rate`` (the same on every row) and ``adjustment_note`` (empty where
         adjusted) say how ``adjusted_fraction`` was computed.
     """
+    positive_label = task_positive_label(task)  # an unknown task is refused here
+    truth_column = TASK_LABELS[task][0]
+    if ground_truth is not None and truth_column not in ground_truth.columns:
+        raise ValueError(
+            f"ground truth lacks column {truth_column!r} (task {task!r}); found {list(ground_truth.columns)}"
+        )
     task_rows = predictions[predictions["task"] == task]
     if "train_dataset" in task_rows.columns and task_rows["train_dataset"].nunique() > 1:
         # classifiers transferred from several datasets: the curve of the first (name order)
         sources = sorted(task_rows["train_dataset"].unique())
         logger.warning(
-            "infected fraction: classifiers from %s predict these cells; drawing those of %s only",
+            "%s fraction: classifiers from %s predict these cells; drawing those of %s only",
+            task,
             sources,
             sources[0],
         )
@@ -215,8 +228,8 @@ def infected_fraction_over_time(
         )
     else:
         aggregations: dict[str, Any] = {
-            "true_fraction": ("infected", "mean"),
-            "n_cells_true": ("infected", "size"),
+            "true_fraction": (truth_column, "mean"),
+            "n_cells_true": (truth_column, "size"),
         }
         if "time_minutes" in ground_truth.columns:
             aggregations["time_minutes"] = ("time_minutes", "first")
