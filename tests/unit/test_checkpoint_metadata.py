@@ -17,6 +17,7 @@ import argparse
 import collections
 import logging
 import os
+import pickle
 import sys
 import types
 import typing
@@ -31,7 +32,7 @@ import torch
 from test_imported_model import CHECKPOINT, patches, run_import, viscy_config
 
 from dynaclr.io import ArtifactError
-from dynaclr.io.weights import load_weights_file
+from dynaclr.io.weights import NumpyArrayNotRead, load_weights_file
 from dynaclr.training.checkpoint import read_contrastive_checkpoint
 
 # --- the foreign classes, as their libraries pickle them ------------------------------------------
@@ -146,6 +147,20 @@ def lightning_checkpoint(
     return path
 
 
+def assert_embeds_as_the_plain_fixture(tmp_path: Path, source: Path) -> Path:
+    """Import ``source`` and the plain fixture: the two models embed the same patches exactly.
+    Returns the imported ``model.ckpt``."""
+    plain = run_import(tmp_path / "plain", viscy_config())
+    imported = run_import(tmp_path / "imported", viscy_config(), source=source)
+    plain_model, imported_model = (read_contrastive_checkpoint(out.checkpoint) for out in (plain, imported))
+    with torch.no_grad():
+        expected = plain_model.encoder()(patches())
+        found = imported_model.encoder()(patches())
+    for want, got in zip(expected, found, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    return imported.checkpoint
+
+
 # --- the tests ----------------------------------------------------------------------------------
 
 
@@ -156,16 +171,9 @@ def test_a_lightning_checkpoint_with_hydra_metadata_imports_and_embeds_as_the_pl
     the summary names the metadata classes that were not read. Before: refused ("holds Python
     objects other than tensors and plain containers")."""
     source = lightning_checkpoint(tmp_path / "hydra.ckpt")
-    plain = run_import(tmp_path / "plain", viscy_config())
     with caplog.at_level(logging.INFO, logger="dynaclr.io.weights"):
-        hydra = run_import(tmp_path / "hydra", viscy_config(), source=source)
-    plain_model, hydra_model = (read_contrastive_checkpoint(out.checkpoint) for out in (plain, hydra))
-    with torch.no_grad():
-        expected = plain_model.encoder()(patches())
-        found = hydra_model.encoder()(patches())
-    for want, got in zip(expected, found, strict=True):
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
-    stubbed = torch.load(hydra.checkpoint, weights_only=True)["dynaclr_training"]["metadata_not_read"]
+        hydra = assert_embeds_as_the_plain_fixture(tmp_path, source)
+    stubbed = torch.load(hydra, weights_only=True)["dynaclr_training"]["metadata_not_read"]
     assert stubbed == [
         "builtins.dict",
         "builtins.list",
@@ -181,7 +189,8 @@ def test_a_lightning_checkpoint_with_hydra_metadata_imports_and_embeds_as_the_pl
         "pathlib.PurePosixPath",
         "typing.Any",
     ]
-    assert "metadata_not_read" not in torch.load(plain.checkpoint, weights_only=True)["dynaclr_training"]
+    plain = torch.load(tmp_path / "plain" / "model.ckpt", weights_only=True)
+    assert "metadata_not_read" not in plain["dynaclr_training"]
     logged = [
         r.getMessage() for r in caplog.records if r.levelno == logging.INFO and str(source) in r.getMessage()
     ]
@@ -352,3 +361,126 @@ def test_a_timm_checkpoint_with_metadata_records_it_as_a_sorted_list(tmp_path: P
     read = encoder.load_weights(source)
     expected = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(source))
     assert read["metadata_not_read"] == expected and "pathlib.PurePosixPath" in expected
+
+
+# --- numpy arrays in the metadata -----------------------------------------------------------------
+
+
+class _Numpy1Pickler(pickle._Pickler):
+    """Pickles numpy's globals under numpy 1's module names (``numpy.core.multiarray``, as a file
+    written where numpy 1 ran holds them), numpy 2 being the one installed (``numpy._core``)."""
+
+    def save_global(self, obj: Any, name: str | None = None) -> None:
+        module = getattr(obj, "__module__", None) or ""
+        if module.startswith("numpy._core."):
+            qualname = name or obj.__qualname__
+            self.write(
+                pickle.GLOBAL + f"numpy.core.{module.removeprefix('numpy._core.')}\n{qualname}\n".encode()
+            )
+            self.memoize(obj)
+        else:
+            super().save_global(obj, name)
+
+
+#: torch.save's pickle module for each numpy's names; the array reconstructor each pickles.
+NUMPY_NAMES = {
+    "numpy2": (pickle, "numpy._core.multiarray._reconstruct"),
+    "numpy1": (
+        types.SimpleNamespace(__name__="numpy1_pickle", Pickler=_Numpy1Pickler),
+        "numpy.core.multiarray._reconstruct",
+    ),
+}
+
+
+def save_with_numpy_names(contents: dict[str, Any], path: Path, numpy_names: str) -> Path:
+    """``torch.save`` of ``contents``, numpy's globals named as ``numpy_names`` (numpy1 / numpy2) does."""
+    pickle_module, reconstruct = NUMPY_NAMES[numpy_names]
+    torch.save(contents, path, pickle_module=pickle_module)
+    assert reconstruct in torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    return path
+
+
+def numpy_metadata() -> dict[str, Any]:
+    """Arrays a Lightning run keeps beside its weights: hyperparameters, normalisation statistics."""
+    return {
+        "hyper_parameters": {
+            "steps": np.arange(3.0),
+            "stats": np.arange(6, dtype=np.float32).reshape(2, 3),
+            "lr": np.float64(0.1),
+            "none_yet": np.zeros((0, 2), dtype=">i2"),
+        },
+        "datamodule_hyper_parameters": {"normalization": {"mean": np.array([0.5, 0.25]), "std": np.ones(2)}},
+    }
+
+
+@pytest.mark.parametrize("numpy_names", sorted(NUMPY_NAMES))
+def test_numpy_arrays_in_metadata_are_read_as_stand_ins_and_the_weights_embed_as_the_plain_ones(
+    numpy_names: str, tmp_path: Path
+) -> None:
+    """A checkpoint whose metadata holds numpy arrays (numpy 1's or numpy 2's names) imports and
+    embeds exactly as the plain fixture; the arrays are stand-ins keeping their dtype, shape and
+    bytes, recorded as not read. Before: refused as "not written by dynaclr"."""
+    from dynaclr.io.weights import read_weights_file
+
+    source = save_with_numpy_names(
+        {**torch.load(CHECKPOINT, weights_only=True), **numpy_metadata()},
+        tmp_path / "numpy.ckpt",
+        numpy_names,
+    )
+    scanned = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(source))
+    assert "numpy.ndarray" in scanned and "numpy.dtype" in scanned
+    read = read_weights_file(source, what="VisCy checkpoint", fix="fix it")
+    assert list(read.metadata_not_read) == scanned
+    stats = read.contents["hyper_parameters"]["stats"]
+    assert (
+        isinstance(stats, NumpyArrayNotRead)
+        and repr(stats) == "<numpy.ndarray dtype '<f4' shape (2, 3), not read>"
+    )
+    assert stats.shape == (2, 3) and stats.data == np.arange(6, dtype=np.float32).tobytes()
+    mean = read.contents["datamodule_hyper_parameters"]["normalization"]["mean"]
+    assert (mean.dtype, mean.shape, mean.data) == ("<f8", (2,), np.array([0.5, 0.25]).tobytes())
+    empty = read.contents["hyper_parameters"]["none_yet"]
+    assert (empty.dtype, empty.shape, empty.data) == (">i2", (0, 2), b"")
+    assert "not read" in repr(read.contents["hyper_parameters"]["lr"])
+    imported = assert_embeds_as_the_plain_fixture(tmp_path, source)
+    summary = torch.load(imported, weights_only=True)["dynaclr_training"]
+    assert summary["metadata_not_read"] == scanned
+
+
+@pytest.mark.parametrize("numpy_names", sorted(NUMPY_NAMES))
+@pytest.mark.parametrize(
+    "array",
+    [np.array([1, "x"], dtype=object), np.zeros(2, dtype=[("a", "f8"), ("b", "O")])],
+    ids=["object", "record_with_object_field"],
+)
+def test_a_numpy_array_of_python_objects_in_metadata_is_refused_naming_it(
+    array: np.ndarray, numpy_names: str, tmp_path: Path
+) -> None:
+    """An array of Python objects can hold any pickled object: it stays refused, the message naming
+    the file, the array and the fix, not calling the file corrupt."""
+    source = save_with_numpy_names(
+        {**torch.load(CHECKPOINT, weights_only=True), "hyper_parameters": {"labels": array}},
+        tmp_path / "objects.ckpt",
+        numpy_names,
+    )
+    with pytest.raises(ArtifactError) as refused:
+        load_weights_file(source, what="VisCy checkpoint", fix="fix it")
+    message = str(refused.value)
+    assert str(source) in message and "numpy array of Python objects" in message, message
+    assert "fix it" in message and "corrupt" not in message and "weights_only" not in message, message
+
+
+@pytest.mark.parametrize("numpy_names", sorted(NUMPY_NAMES))
+def test_a_numpy_array_where_a_tensor_should_be_is_refused_naming_the_file_key_and_type(
+    numpy_names: str, tmp_path: Path
+) -> None:
+    """Arrays are read as metadata, not as weights: one in the ``state_dict`` is refused naming the
+    file, the key and ``numpy.ndarray``. Before: refused without naming the key."""
+    checkpoint = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)
+    key = next(k for k, v in checkpoint["state_dict"].items() if k.startswith("model.") and v.ndim > 1)
+    checkpoint["state_dict"][key] = checkpoint["state_dict"][key].numpy()
+    source = save_with_numpy_names(checkpoint, tmp_path / "array.ckpt", numpy_names)
+    with pytest.raises(ArtifactError) as refused:
+        run_import(tmp_path / "out", viscy_config(), source=source)
+    message = str(refused.value)
+    assert str(source) in message and repr(key) in message and "numpy.ndarray" in message, message

@@ -8,7 +8,7 @@ torch is imported only when a file is read.
 
 Published Lightning checkpoints carry, beside their tensors, metadata pickled as classes dynaclr
 neither has nor needs (Hydra's omegaconf ``DictConfig`` in ``hyper_parameters``, ``pathlib`` paths,
-Lightning's ``AttributeDict``, jsonargparse's ``Namespace``, numpy scalars and dtypes). Globals
+Lightning's ``AttributeDict``, jsonargparse's ``Namespace``, numpy scalars, dtypes and arrays). Globals
 matching :data:`METADATA_GLOBALS` (any name under ``omegaconf.`` or ``typing.``, ``pathlib`` paths,
 ...), and no others, are read as inert stand-ins (:class:`MetadataNotRead`): found by
 ``torch.serialization.get_unsafe_globals_in_checkpoint`` (a static scan of the pickle), allowed while
@@ -17,6 +17,16 @@ the file is read (``safe_globals``: the process-wide allowlist is left as it was
 ``cls(*args)`` (REDUCE) and gives it its state with ``__setstate__`` (BUILD): a stand-in keeps what
 it is given and runs nothing else; the real class is never imported. Any other global refuses the
 file, named.
+
+numpy arrays in the metadata (normalisation statistics, a schedule in ``hyper_parameters``) are
+stand-ins too (:class:`NumpyArrayNotRead`), not numpy arrays: numpy's reconstructor
+(``numpy._core.multiarray._reconstruct``, numpy 1's ``numpy.core.multiarray._reconstruct``) would
+build a real one from allowlisted dtypes without running code, but dynaclr reads no metadata, and a
+stand-in keeps the array's dtype code, shape and bytes as the scalars and dtypes beside it are kept,
+with no numpy class allowed in torch's unpickler. An array of Python objects (an object dtype, or a
+record with an object field: pickled as a list of objects, not bytes) can hold any pickled object
+and refuses the file; an array where a tensor belongs is refused by :func:`require_tensors` naming
+its key.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from dynaclr.io.provenance import ArtifactError
 __all__ = [
     "METADATA_GLOBALS",
     "MetadataNotRead",
+    "NumpyArrayNotRead",
     "WeightsFile",
     "load_weights_file",
     "read_weights_file",
@@ -56,14 +67,22 @@ METADATA_GLOBALS = re.compile(
     r"|(lightning\.fabric\.utilities\.data|lightning_fabric\.utilities\.data"
     r"|lightning\.pytorch\.utilities\.parsing|pytorch_lightning\.utilities\.parsing)\.AttributeDict"
     r"|collections\.(defaultdict|deque)"
-    # numpy scalars and dtypes in hyperparameters (numpy 2: numpy._core, numpy 1: numpy.core)
-    r"|numpy\.(_core|core)\.multiarray\.scalar|numpy\.dtype|numpy\.dtypes\.\w+DType"
+    # numpy scalars, dtypes and arrays in hyperparameters (numpy 2: numpy._core, numpy 1: numpy.core)
+    r"|numpy\.(_core|core)\.multiarray\.(scalar|_reconstruct)|numpy\.ndarray|numpy\.dtype|numpy\.dtypes\.\w+DType"
     # types held as values (omegaconf's object_type=dict, defaultdict(list)'s factory)
     r"|builtins\.(dict|list|tuple|frozenset|str|int|float|bool|bytes|object)"
 )
 #: Of those, the containers the unpickler fills (SETITEMS, APPENDS: plain dicts and lists only).
 _AS_DICT = re.compile(r".*\.AttributeDict|collections\.defaultdict")
 _AS_LIST = "collections.deque"
+#: numpy's array reconstructor: its stand-in is :class:`NumpyArrayNotRead`.
+_NUMPY_ARRAY = re.compile(r"numpy\.(_core|core)\.multiarray\._reconstruct")
+#: What refuses an array of Python objects (found in torch's message by :func:`read_weights_file`).
+_OBJECT_ARRAY = "a numpy array of Python objects"
+#: The fix for a foreign checkpoint holding what dynaclr does not read beside its weights.
+_SAVE_STATE_DICT = (
+    "save checkpoint['state_dict'] alone (torch.save(ckpt['state_dict'], path)) and read that file"
+)
 
 
 class MetadataNotRead:
@@ -85,8 +104,48 @@ class MetadataNotRead:
     def __setstate__(self, state: Any) -> None:
         self.state = state
 
+    @property
+    def what(self) -> str:
+        """What the file holds, as an error names it: the global stood in for."""
+        return self.global_name
+
     def __repr__(self) -> str:
         return f"<{self.global_name}, not read>"
+
+
+class NumpyArrayNotRead(MetadataNotRead):
+    """A numpy array of numbers in a checkpoint's metadata, not built: numpy's reconstructor
+    (``_reconstruct(ndarray, (0,), b'b')``) creates it, its state ``(version, shape, dtype,
+    is_fortran, bytes)`` is kept (``shape``, ``dtype``: the dtype code as pickled, e.g. ``'<f4'``,
+    ``data``: the bytes). An array of Python objects is refused: pickled as a list of objects, it
+    can hold any pickled object."""
+
+    shape: Any = None
+    dtype: str = "?"
+    data: bytes = b""
+
+    @property
+    def what(self) -> str:
+        return "numpy.ndarray"
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+        parts = state if isinstance(state, tuple) and len(state) == 5 else (None,) * 5
+        _, self.shape, dtype, _, data = parts
+        if isinstance(dtype, MetadataNotRead) and dtype.args and isinstance(dtype.args[0], str):
+            order = dtype.state[1] if isinstance(dtype.state, tuple) and len(dtype.state) > 1 else ""
+            self.dtype = f"{order if order in ('<', '>') else ''}{dtype.args[0]}"
+        if isinstance(data, MetadataNotRead) and data.global_name == "builtins.bytes" and not data.args:
+            data = b""  # an empty array's: pickle protocol 2 writes b"" as bytes()
+        if not isinstance(data, bytes) or self.dtype.startswith("O"):
+            raise pickle.UnpicklingError(
+                f"{self.global_name}: {_OBJECT_ARRAY} (dtype {self.dtype!r}), which can hold any pickled "
+                "object: dynaclr reads arrays of numbers only"
+            )
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"<numpy.ndarray dtype {self.dtype!r} shape {self.shape}, not read>"
 
 
 class _AsDict(MetadataNotRead):
@@ -106,6 +165,8 @@ def _stand_in(global_name: str) -> type:
         if _AS_DICT.fullmatch(global_name)
         else _AsList
         if global_name == _AS_LIST
+        else NumpyArrayNotRead
+        if _NUMPY_ARRAY.fullmatch(global_name)
         else MetadataNotRead
     )
     attributes = {"global_name": global_name, "__module__": __name__}
@@ -157,7 +218,7 @@ def read_weights_file(
     Raises:
         ArtifactError: the file is missing, truncated or corrupt (a job killed while writing it, a
             partial copy), or holds Python objects other than tensors, plain containers and
-            metadata (naming their globals).
+            metadata (naming their globals), or a numpy array of Python objects in its metadata.
     """
     import torch
 
@@ -195,12 +256,14 @@ def read_weights_file(
                 "which dynaclr never loads (that could run code)"
             )
             if foreign:  # copying the file again cannot help
-                fix = (
-                    "where those classes exist, save checkpoint['state_dict'] alone "
-                    "(torch.save(ckpt['state_dict'], path)) and read that file"
-                )
+                fix = f"where those classes exist, {_SAVE_STATE_DICT}"
             else:
                 cause += ": it was not written by dynaclr"
+        elif _OBJECT_ARRAY in str(err):  # NumpyArrayNotRead's refusal
+            reason = re.search(rf"{_OBJECT_ARRAY}[^\n]{{0,160}}", str(err))
+            cause = f"its metadata holds {reason.group(0) if reason else _OBJECT_ARRAY}"
+            if foreign:  # the weights are fine: the file, not a copy of it, holds the array
+                fix = _SAVE_STATE_DICT
         elif stubbed:  # torch's reason, without its advice to load with weights_only=False
             reason = re.search(r"WeightsUnpickler error:\s*([^\n]{1,160})", str(err))
             cause = (
@@ -230,7 +293,7 @@ def require_tensors(state: Mapping[Any, Any], path: str | Path, where: str) -> N
     """Refuse ``state`` (a state dict read from ``path``) unless every value is a tensor.
 
     Stand-ins (:class:`MetadataNotRead`) belong to a checkpoint's metadata: one where a tensor
-    should be is named by the global it stands in for.
+    should be is named by the global it stands in for (an array: ``numpy.ndarray``).
 
     Raises:
         ArtifactError: naming ``path``, ``where`` (e.g. ``"its 'state_dict'"``), the first key
@@ -241,7 +304,7 @@ def require_tensors(state: Mapping[Any, Any], path: str | Path, where: str) -> N
     wrong = [(str(key), value) for key, value in state.items() if not isinstance(value, torch.Tensor)]
     if wrong:
         key, value = wrong[0]
-        found = value.global_name if isinstance(value, MetadataNotRead) else type(value).__name__
+        found = value.what if isinstance(value, MetadataNotRead) else type(value).__name__
         more = f"; {len(wrong)} such keys" if len(wrong) > 1 else ""
         raise ArtifactError(
             f"{path}: {where} must map parameter names to tensors; key {key!r} holds a {found}{more}: "
