@@ -5,17 +5,20 @@ channels, FOVs and sampling; and what cannot be converted is refused naming the 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 from iohub.ngff import open_ome_zarr
 from plate_helpers import assert_image_layers_bracket_their_data
 from pydantic import ValidationError
+from report_helpers import qc_and_first_page
 
 from dynaclr.config.convert import TiffSourceConfig
 from dynaclr.config.workflow import DatasetConfig
@@ -32,8 +35,9 @@ from dynaclr.convert import (
     tiff_layout,
     to_tczyx,
 )
-from dynaclr.io import read_zarr_provenance
-from dynaclr.io.plate import PlateSampling, read_plate_layout
+from dynaclr.io import read_zarr_provenance, write_zarr_provenance
+from dynaclr.io.plate import PlateSampling, read_fov_record, read_plate_layout
+from dynaclr.qc import QcTableInputs
 
 #: What a PlateSampling holds (a PlateLayout holds it too).
 SAMPLING_FIELDS = [field.name for field in dataclasses.fields(PlateSampling)]
@@ -1499,3 +1503,101 @@ def test_each_files_own_delta_t_interval_is_checked_by_the_conversion(tmp_path: 
                 config, ConvertTiffInputs(tiffs=files), ConvertTiffOutputs(plate=tmp_path / "raw.zarr")
             )
         assert not (tmp_path / "raw.zarr").exists()
+
+
+# ------------------------------------------------------------------ the conversion's warnings in the report
+def report_pages(plate: Path, out: Path) -> tuple[pd.DataFrame, str]:
+    """Rule qc_table, then rule findings, on the converted ``plate``: the import warnings table (QC
+    page) and the first page."""
+    return qc_and_first_page(QcTableInputs(converted_plate=plate), out, "stack", "TIFF files *.tif")
+
+
+def write_fiji_z_stacks(folder: Path) -> np.ndarray:
+    """Two positions' Fiji z-stacks of 1 µm steps (5 slices, 1 frame, neither spacing nor finterval)."""
+    stack = np.arange(5 * 8 * 10, dtype=np.uint16).reshape(5, 8, 10)
+    for position in ("Pos0", "Pos1"):
+        tifffile.imwrite(
+            folder / f"{position}.tif",
+            stack,
+            imagej=True,
+            resolution=(2, 2),
+            metadata={"axes": "ZYX", "unit": "um"},
+        )
+    return stack
+
+
+FIJI_STACK_CONFIG = {"files": "{position}.tif", "channel_names": ["DAPI"], "time_interval_minutes": 5}
+
+
+def test_a_conversion_warning_reaches_its_record_the_qc_page_and_the_first_page(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Before, the WARNING that a Fiji stack of slices without spacing or finterval was read as a
+    z-stack (a movie Fiji saved as slices reads the same) was only in the job's log: the plate's
+    record kept no warnings, and the report's QC page and first page said nothing of it."""
+    monkeypatch.chdir(tmp_path)
+    write_fiji_z_stacks(tmp_path)
+    plate = convert(
+        TiffSourceConfig.model_validate({**FIJI_STACK_CONFIG, "z_step_um": 1.0}), tmp_path / "raw.zarr"
+    )
+    (recorded,) = read_zarr_provenance(plate, "raw_plate").config["import_warnings"]
+    assert recorded.startswith("Pos0.tif: its ImageJ metadata gives 5 slices and 1 frame, no slice spacing")
+    assert "give tiff.axes 'TYX'" in recorded
+    warnings, page = report_pages(plate, tmp_path)
+    assert warnings.to_dict(orient="records") == [
+        {"record": f"TIFF conversion ({tmp_path / 'raw.zarr'})", "warning": recorded}
+    ]
+    (line,) = [line for line in page.splitlines() if "import warning" in line]
+    assert line.startswith("- **stack**, import warning: Pos0.tif: its ImageJ metadata gives 5 slices")
+    assert "(from the TIFF conversion (" in line and line.endswith("raw.zarr)).")
+    provenance, metrics = read_fov_record(tmp_path / "qc.json", "qc_table")
+    assert metrics["import_warnings"] == warnings.to_dict(orient="records")
+    assert [Path(entry.path).name for entry in provenance.inputs] == ["raw.zarr"]
+
+
+def test_a_warning_repeated_for_every_file_is_recorded_once_with_their_count(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """tiff.axes relabelling each file's metadata warns per file (10^5 files of one time point would
+    give 10^5 lines): the record keeps the first, saying how many more files it concerns; a logger
+    set above WARNING (a quieter log) does not make the record say there were none."""
+    monkeypatch.chdir(tmp_path)
+    write_fiji_z_stacks(tmp_path)
+    quieter = logging.getLogger("dynaclr.convert")
+    quieter.setLevel(logging.ERROR)
+    try:
+        config = TiffSourceConfig.model_validate({**FIJI_STACK_CONFIG, "axes": "TYX"})
+        plate = convert(config, tmp_path / "raw.zarr")
+        assert quieter.level == logging.ERROR
+    finally:
+        quieter.setLevel(logging.NOTSET)
+    (recorded,) = read_zarr_provenance(plate, "raw_plate").config["import_warnings"]
+    assert recorded.startswith("Pos0.tif: tiff.axes 'TYX' relabels the axes 'ZYX'")
+    assert recorded.endswith("(and 1 more like it: see the log of rule convert_tiff)")
+
+
+def test_a_conversion_without_warnings_and_one_before_they_were_recorded_say_so(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A plate converted before its warnings were recorded: 'no import warnings' would be a guess, and
+    rerunning the conversion is not needed to report the rest: its row says they were not recorded."""
+    monkeypatch.chdir(tmp_path)
+    write_fiji_z_stacks(tmp_path)
+    plate = convert(
+        TiffSourceConfig.model_validate({**FIJI_STACK_CONFIG, "axes": "ZYX", "z_step_um": 1.0}),
+        tmp_path / "raw.zarr",
+    )
+    assert read_zarr_provenance(plate, "raw_plate").config["import_warnings"] == []
+    warnings, page = report_pages(plate, tmp_path)
+    assert list(warnings["warning"]) == ["no import warnings"]
+    (line,) = [line for line in page.splitlines() if "import warning" in line]
+    assert line.startswith("- **stack**, import warnings: No import warnings (TIFF conversion (")
+    provenance = read_zarr_provenance(plate, "raw_plate")
+    del provenance.config["import_warnings"]
+    write_zarr_provenance(plate, provenance)
+    warnings, page = report_pages(plate, tmp_path)
+    (not_recorded,) = warnings["warning"]
+    assert not_recorded.startswith("warnings not recorded: the plate was converted before they were")
+    assert "logs/convert_tiff" in not_recorded
+    (line,) = [line for line in page.splitlines() if "import warning" in line]
+    assert line.startswith("- **stack**, import warning: warnings not recorded: the plate was converted")

@@ -2318,6 +2318,21 @@ def test_planning_reads_each_tiff_header_once(tmp_path: Path, monkeypatch: pytes
     assert len(headers) == 3 * SHAPE[0] and set(headers.values()) == {1}, headers
 
 
+def test_the_qc_table_of_a_tiff_dataset_reads_its_converted_plates_warnings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QC table reads the converted plate's record (the conversion's warnings), and the first
+    page its import_warnings.csv; before, neither did: the warnings were in the job's log only."""
+    from dynaclr.qc import QcTableInputs
+
+    _, planned, _ = _planned_tiff_jobs(tmp_path, monkeypatch)
+    (qc,) = [job for (rule, _), job in planned.items() if rule == "qc_table"]
+    assert QcTableInputs.from_rule(qc.input).converted_plate == Path("results/mine/raw.zarr")
+    (findings,) = [job for (rule, _), job in planned.items() if rule == "findings"]
+    assert list(findings.input.import_warnings) == ["results/mine/import_warnings.csv"]
+    assert findings.params.sources["import_warnings"] == ["mine"]
+
+
 @pytest.mark.parametrize(
     "target",
     ["collect_tracks:dataset=mine", "collect_patches:dataset=mine,spec=sensor", "qc_table:dataset=mine"],

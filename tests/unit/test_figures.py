@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pandas as pd
@@ -383,6 +384,36 @@ def test_the_tables_give_the_dtw_error_in_hours_where_the_frame_interval_is_know
     assert "= 0.92 h (n=44 lineages)" in results_table_html(table)
     _, caption = plot_results_table(table)
     assert "hours where the dataset's frame interval is known" in caption
+
+
+@pytest.mark.parametrize(
+    ("event", "state_source", "named"),
+    [
+        ("division", "division state from its tracks' lineage", "the DTW-aligned division (mean"),
+        ("infection", "infection state from ground truth", "the DTW-aligned infection onset (mean"),
+        ("division", "", "the DTW-aligned division (mean"),  # an explicit reference: picked by no state
+    ],
+)
+def test_the_results_table_caption_names_the_event_its_rows_aligned(
+    event: str, state_source: str, named: str
+) -> None:
+    """The drawn table's caption said "the DTW-aligned event, infection onset or division" whatever
+    the rows aligned: a division-only run's caption named infection onset too."""
+    row = {
+        "model": "m",
+        "dataset": "d",
+        "dtw_onset_mae_frames": 1.841,
+        "dtw_onset_mae_frames_ci_low": 0.932,
+        "dtw_onset_mae_frames_ci_high": 2.932,
+        "dtw_n_lineages": 44,
+        "dtw_state_source": state_source,
+    }
+    _, caption = plot_results_table(pd.DataFrame([row]), event=event)
+    assert named in caption and "infection onset or division" not in caption
+    other = "infection" if event == "division" else "division"
+    if state_source:  # rows aligned on another event than the one named: a stale dtw_accuracy.csv
+        with pytest.raises(ValueError, match=rf"aligned on '{other}'.*say {re.escape(str([state_source]))}"):
+            plot_results_table(pd.DataFrame([row]), event=other)
 
 
 def _temporal_metrics(models: tuple[str, str], dataset: str, **counts: int) -> pd.DataFrame:

@@ -1826,22 +1826,13 @@ def test_the_tracks_record_names_the_plate_among_its_inputs(
 def _report_pages(out: Path) -> tuple[pd.DataFrame, str]:
     """Rule qc_table, then rule findings, on the imported tracks in ``out``: the import warnings
     table (QC page) and the first page."""
-    from dynaclr.figures.stage import FindingsInputs, FindingsOutputs, findings_stage
-    from dynaclr.qc.table import QcTableInputs, QcTableOutputs, qc_table
+    from report_helpers import qc_and_first_page
 
-    outputs = QcTableOutputs(
-        table=out / "qc.csv", record=out / "qc.json", import_warnings=out / "import_warnings.csv"
+    from dynaclr.qc.table import QcTableInputs
+
+    return qc_and_first_page(
+        QcTableInputs(imported_tracks=out / "tracks.parquet"), out, "plate", "HCS plate x.zarr"
     )
-    qc_table(QcTableInputs(imported_tracks=out / "tracks.parquet"), outputs, dataset="plate")
-    page = FindingsOutputs(rst=out / "findings.rst", csv=out / "findings.csv")
-    findings_stage(
-        FindingsInputs(qc=(outputs.table,), import_warnings=(outputs.import_warnings,)),
-        page,
-        datasets={"plate": "HCS plate x.zarr"},
-        models={},
-        sources={"qc": ["plate"], "import_warnings": ["plate"]},
-    )
-    return pd.read_csv(outputs.import_warnings, keep_default_na=False), page.rst.read_text()
 
 
 def test_an_import_warning_of_the_tracks_record_reaches_the_qc_page_and_the_first_page(

@@ -558,11 +558,17 @@ def qc_import_records(wildcards):
 
 
 def import_records(dataset):
-    """A dataset's import records: the imported tracks table (its record states the frames each CTC
-    folder tracked and the import's warnings) where the dataset imports its tracks, and the imported
+    """A dataset's import records: the raw plate converted from TIFF files (its record states the
+    conversion's warnings) where its plate is one rule convert_tiff writes (its own, or another TIFF
+    dataset's it names), the imported tracks table (its record states the frames each CTC folder
+    tracked and the import's warnings) where the dataset imports its tracks, and the imported
     annotations where it imports a table the classifiers read (the import runs then anyway); none for
-    a dataset that imports nothing (ultrack's tracks, annotations drawn from the ground truth)."""
+    a dataset that converts and imports nothing (a simulated plate or one of one's own, ultrack's
+    tracks, annotations drawn from the ground truth)."""
     records = {}
+    plate = raw_plate(dataset)
+    if any(raw_plate(converted) == plate for converted in TIFF_DATASETS):
+        records["converted_plate"] = plate
     if CONFIG.datasets[dataset].imports_tracks:
         records["imported_tracks"] = f"{RESULTS}/{dataset}/tracks.parquet"
     # IMPORTED and classified_pairs: analysis_common.smk, included after this file (called at planning)

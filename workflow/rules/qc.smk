@@ -4,9 +4,10 @@
 
 rule qc_table:
     """Per FOV and stage: frames, dropped frames, missing voxels, status and reason; and the warnings
-    the dataset's imports recorded (import_warnings.csv)."""
+    the dataset's TIFF conversion and imports recorded (import_warnings.csv)."""
     input:
-        # the import records (tracks, annotations) the dataset has, if any: CTC frames, import warnings
+        # the conversion and import records (raw plate, tracks, annotations) the dataset has, if any:
+        # CTC frames, conversion and import warnings
         unpack(qc_import_records),
         # every per-FOV record of the dataset, by stage (dynaclr.qc.QcTableInputs); empty when off
         phase_records=lambda w: phase_ready(w.dataset),

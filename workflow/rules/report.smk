@@ -195,6 +195,7 @@ rule results_table:
         pairs=lambda w: results_table_pairs(),  # planned with this job, not in every job
         confidence=lambda w: results_table_levels(),  # the intervals' levels, which the caption states
         tasks=list(CONFIG.analysis.classification.tasks),  # a task without a classifier: why (no annotations)
+        event=CONFIG.analysis.pseudotime.event,  # the caption names what the DTW rows aligned
     log:
         f"{RESULTS}/logs/results_table.log",
     benchmark:

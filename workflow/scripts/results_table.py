@@ -7,4 +7,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         ResultsTableOutputs.from_rule(snakemake.output),
         pairs=list(snakemake.params.pairs),
         tasks=list(snakemake.params.tasks),
+        event=snakemake.params.event,
     )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,7 @@ from tqdm.auto import tqdm
 from dynaclr.config.convert import TiffSourceConfig
 from dynaclr.convert.tiff import (
     PLATE_AXES,
+    TiffFiles,
     TiffHeader,
     index_tiff_files,
     layout_from_headers,
@@ -22,9 +26,13 @@ from dynaclr.convert.tiff import (
 )
 from dynaclr.io import ArtifactKind, StageFiles, atomic_output, make_provenance, write_zarr_provenance
 from dynaclr.io.display import write_display_metadata
-from dynaclr.io.plate import OME_ZARR_VERSION, split_fov_name
+from dynaclr.io.plate import OME_ZARR_VERSION, PlateLayout, split_fov_name
+from dynaclr.io.tables import IMPORT_WARNINGS
 
 logger = logging.getLogger(__name__)
+#: The logger of the conversion's modules (this one and :mod:`dynaclr.convert.tiff`), whose
+#: WARNINGs the plate's record keeps.
+CONVERSION_LOGGER = "dynaclr.convert"
 
 
 class ConvertTiffInputs(StageFiles):
@@ -66,45 +74,104 @@ def _read(path: Path, header: TiffHeader) -> NDArray[np.generic]:
     return to_tczyx(image, header.axes)
 
 
+class _KeptWarnings(logging.Handler):
+    """The WARNINGs (and above) logged through it, as texts: the first of each call site (a site
+    that warns per file, 10^5 files of one time point, gives one text), with how many more it gave."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.first: dict[tuple[str, int], str] = {}
+        self.more: Counter[tuple[str, int]] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        site = (record.pathname, record.lineno)
+        if site in self.first:
+            self.more[site] += 1
+        else:
+            self.first[site] = record.getMessage()
+
+    def texts(self) -> list[str]:
+        """The texts in the order first logged, each naming how many more its site logged."""
+        return [
+            text
+            + (
+                f" (and {self.more[site]} more like it: see the log of rule convert_tiff)"
+                if self.more[site]
+                else ""
+            )
+            for site, text in self.first.items()
+        ]
+
+
+@contextmanager
+def kept_warnings(name: str = CONVERSION_LOGGER) -> Iterator[_KeptWarnings]:
+    """Keep the WARNINGs logged to logger ``name`` (and its children) inside the block, for a
+    record (``.texts()``); they are logged as before. A logger set above WARNING is lowered to it
+    meanwhile: a record never says "no warnings" because none was let through."""
+    named = logging.getLogger(name)
+    kept, level = _KeptWarnings(), named.level
+    if not named.isEnabledFor(logging.WARNING):
+        named.setLevel(logging.WARNING)
+    named.addHandler(kept)
+    try:
+        yield kept
+    finally:
+        named.removeHandler(kept)
+        named.setLevel(level)
+
+
+def _write_plate(path: Path, files: TiffFiles, headers: dict[Path, TiffHeader], layout: PlateLayout) -> None:
+    """Copy ``files`` (read as ``headers`` say) into a new plate at ``path`` laid out as ``layout``,
+    one file (a position, or a position's time point) at a time."""
+    _, _, n_z, n_y, n_x = layout.shape_tczyx
+    dtype = next(iter(headers.values())).dtype
+    with open_ome_zarr(
+        path, layout="hcs", mode="w", channel_names=list(layout.channel_names), version=OME_ZARR_VERSION
+    ) as plate:
+        with tqdm(total=len(files.paths), desc="convert_tiff", unit="file", mininterval=2.0) as progress:
+            for fov_name, by_time in files.files.items():
+                position = plate.create_position(*split_fov_name(fov_name))
+                array = position.create_zeros(
+                    "0",
+                    shape=layout.shape_tczyx,
+                    dtype=dtype,
+                    chunks=(1, 1, n_z, n_y, n_x),
+                    transform=layout.geometry.transform(),
+                )
+                for frame, file in enumerate(by_time.values()):
+                    image = _read(file, headers[file])
+                    if files.per_time_point:
+                        array[frame : frame + 1] = image
+                    else:
+                        array[:] = image
+                    progress.update()
+                write_display_metadata(position)
+        plate.zattrs["time_interval_minutes"] = layout.time_interval_minutes
+
+
 def convert_tiff(config: TiffSourceConfig, inputs: ConvertTiffInputs, outputs: ConvertTiffOutputs) -> None:
     """Write ``inputs.tiffs`` as the dataset's raw plate ``outputs.plate``.
 
     The files are indexed and checked as at planning (:func:`~dynaclr.convert.tiff.tiff_layout`), then
     copied one file (a position, or a position's time point) at a time; the plate is written under a
-    temporary name and moved into place when complete.
+    temporary name and moved into place when complete. Its record (kind ``raw_plate``) keeps the
+    config and the WARNINGs the conversion logged (``import_warnings``: :func:`kept_warnings`; ``[]``
+    when none), which rule ``qc_table`` shows (:mod:`dynaclr.qc.import_warnings`).
     """
-    files = index_tiff_files(config, inputs.tiffs)
-    headers = read_tiff_headers(config, files)
-    layout = layout_from_headers(config, files, headers, outputs.plate)
+    with kept_warnings() as warned:
+        files = index_tiff_files(config, inputs.tiffs)
+        headers = read_tiff_headers(config, files)
+        layout = layout_from_headers(config, files, headers, outputs.plate)
+        with atomic_output(outputs.plate) as tmp:
+            _write_plate(tmp, files, headers, layout)
+            provenance = make_provenance(
+                ArtifactKind.RAW_PLATE,
+                {**config.model_dump(mode="json"), IMPORT_WARNINGS: warned.texts()},
+                list(files.paths),
+                stage="convert_tiff",
+            )
+            write_zarr_provenance(tmp, provenance)
     n_t, _, n_z, n_y, n_x = layout.shape_tczyx
-    dtype = next(iter(headers.values())).dtype
-    with atomic_output(outputs.plate) as tmp:
-        with open_ome_zarr(
-            tmp, layout="hcs", mode="w", channel_names=list(layout.channel_names), version=OME_ZARR_VERSION
-        ) as plate:
-            with tqdm(total=len(files.paths), desc="convert_tiff", unit="file", mininterval=2.0) as progress:
-                for fov_name, by_time in files.files.items():
-                    position = plate.create_position(*split_fov_name(fov_name))
-                    array = position.create_zeros(
-                        "0",
-                        shape=layout.shape_tczyx,
-                        dtype=dtype,
-                        chunks=(1, 1, n_z, n_y, n_x),
-                        transform=layout.geometry.transform(),
-                    )
-                    for frame, path in enumerate(by_time.values()):
-                        image = _read(path, headers[path])
-                        if files.per_time_point:
-                            array[frame : frame + 1] = image
-                        else:
-                            array[:] = image
-                        progress.update()
-                    write_display_metadata(position)
-            plate.zattrs["time_interval_minutes"] = layout.time_interval_minutes
-        provenance = make_provenance(
-            ArtifactKind.RAW_PLATE, config.model_dump(mode="json"), list(files.paths), stage="convert_tiff"
-        )
-        write_zarr_provenance(tmp, provenance)
     logger.info(
         "converted %d files into %s: %d FOVs, T=%d, channels %s, Z=%d, %d x %d px (%s), %.4g min, "
         "%.4g µm/px, z step %.4g µm",
@@ -116,7 +183,7 @@ def convert_tiff(config: TiffSourceConfig, inputs: ConvertTiffInputs, outputs: C
         n_z,
         n_y,
         n_x,
-        dtype,
+        next(iter(headers.values())).dtype,
         layout.time_interval_minutes,
         layout.geometry.pixel_size_um,
         layout.geometry.z_step_um,

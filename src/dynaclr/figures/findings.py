@@ -22,7 +22,7 @@ import pandas as pd
 from dynaclr.classify.annotations import task_classes
 from dynaclr.config.reasons import NO_CELL_SCORED, no_annotations, not_configured
 from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
-from dynaclr.figures.table import percent
+from dynaclr.figures.table import ALIGNED_EVENT_NAMES, percent
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
 from dynaclr.qc.import_warnings import NO_POSITION_CHECK, NOT_WARNINGS
@@ -888,7 +888,7 @@ def dtw_findings(
     aligned without any true onset (no ground truth) gets a line saying its pseudo-time is not
     scored (no ground truth, or no lineage passing through the event), rather than none; one whose
     lineages could not be aligned (``not_computed`` of ``dtw_accuracy.csv``) a line saying why."""
-    what = "infection onset" if event == "infection" else "division"
+    what = ALIGNED_EVENT_NAMES["infection" if event == "infection" else "division"]
     # why no lineage has a true event: what would have given one, for this event only
     unscored_why = (
         "a dataset without ground truth, or one none of whose lineages passes through the onset"

@@ -83,6 +83,7 @@ from dynaclr.figures.plots import (
     plot_pseudotime_accuracy,
 )
 from dynaclr.figures.table import (
+    ALIGNED_EVENT_NAMES,
     PAIR_COLUMNS,
     plot_results_table,
     results_table,
@@ -213,7 +214,7 @@ def _save_not_computed(label: str, what: str, reason: str, *figures: tuple[Path 
 def _aligned_event(config: Mapping[str, Any]) -> str:
     """The event a pseudo-time table's record (``config``) says it aligned on, as the figures name
     it: ``division``, else ``infection onset``."""
-    return {"division": "division"}.get(str(config.get("event")), "infection onset")
+    return ALIGNED_EVENT_NAMES["division" if config.get("event") == "division" else "infection"]
 
 
 def _with_predicted_labels(cells: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
@@ -482,8 +483,10 @@ def results_table_stage(
     *,
     pairs: list[dict[str, str]] | None = None,
     tasks: Sequence[str] | None = None,
+    event: str = "infection",
 ) -> pd.DataFrame:
-    """The model comparison (paper Tables 4-5) as CSV, HTML table and a drawn table.
+    """The model comparison (paper Tables 4-5) as CSV, HTML table and a drawn table (its caption
+    naming ``event``, rule ``params.event``: ``analysis.pseudotime.event``, what the DTW rows aligned).
 
     The CSV holds the numeric table (columns of :func:`~dynaclr.figures.table.results_table`);
     the classification and DTW columns come from the inputs that are given. ``pairs`` (rule
@@ -518,7 +521,7 @@ def results_table_stage(
     write_csv(table, outputs.csv)
     with atomic_output(outputs.html) as tmp:
         Path(tmp).write_text(results_table_html(table) + "\n")
-    figure, caption = plot_results_table(table)
+    figure, caption = plot_results_table(table, event=event)
     _save(figure, caption, outputs.png, outputs.svg)
     return table
 

@@ -86,6 +86,10 @@ from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
 #: among them (F1 is NaN without one), the bootstrap replicates its CI rests on and why it has none.
 F1_COUNTS = ("n_test", "n_test_positive", "f1_bootstrap_used", "f1_ci_missing")
 
+#: How the figures and the first page name each ``analysis.pseudotime.event`` the lineages were
+#: aligned on.
+ALIGNED_EVENT_NAMES = {"infection": "infection onset", "division": "division"}
+
 #: Columns of ``pairs`` that the table carries first (those present), after ``model, dataset``.
 PAIR_COLUMNS = (
     "distribution",
@@ -650,8 +654,29 @@ def _wrapped(value: object) -> str:
     return str(value).replace(" = ", "\n= ").replace(" (n=", "\n(n=").replace(" from ", "\nfrom ")
 
 
-def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
-    """The comparison table drawn as a figure, and its caption."""
+def _aligned_event_name(table: pd.DataFrame, event: str) -> str:
+    """How the caption names ``event`` (``analysis.pseudotime.event``), the event the table's DTW rows
+    aligned: refused where a row's ``dtw_state_source`` names another state (a ``dtw_accuracy.csv``
+    aligned on another event) or ``event`` is unknown."""
+    if event not in ALIGNED_EVENT_NAMES:
+        raise ValueError(
+            f"results table: expected an event of {sorted(ALIGNED_EVENT_NAMES)}, found {event!r}"
+        )
+    sources = table.get("dtw_state_source", pd.Series("", index=table.index)).fillna("").astype(str)
+    other = sorted({source for source in sources if source and not source.startswith(f"{event} state")})
+    if other:
+        raise ValueError(
+            f"results table: the lineages were to be aligned on {event!r} (analysis.pseudotime.event), "
+            f"but rows' dtw_state_source say {other}: dtw_accuracy.csv was aligned on another event; "
+            "rerun it (snakemake --forcerun align_pseudotime)"
+        )
+    return ALIGNED_EVENT_NAMES[event]
+
+
+def plot_results_table(table: pd.DataFrame, *, event: str = "infection") -> tuple[Figure, str]:
+    """The comparison table drawn as a figure, and its caption, which names the event the DTW rows
+    aligned (``event``: ``analysis.pseudotime.event``, :func:`_aligned_event_name`)."""
+    aligned = _aligned_event_name(table, event)
     shown = formatted_results_table(table)
     # each value's sample and source on lines of their own, every column as wide as its longest line
     # and every row as tall as its most lines (a fixed width cut "0.264 [0.243, 0.291] (n=206 tracks)")
@@ -688,7 +713,7 @@ def plot_results_table(table: pd.DataFrame) -> tuple[Figure, str]:
         "with random pairs within a track (a stricter variant, with confidence intervals), "
         f"F1 of linear classifiers of {classified} trained on sparse annotations and tested on "
         "held-out FOVs (transferred: fitted on the dataset named after 'from' and tested on this one), "
-        "and the error of the DTW-aligned event, infection onset or division (mean absolute "
+        f"and the error of the DTW-aligned {aligned} (mean absolute "
         "frames, and hours where the dataset's frame interval is known; simulated data only). "
         f"{intervals_caption(table)} "
         "([no CI]: none, as n_bootstrap is 0 or too many resamples lacked a positive or a negative cell; "

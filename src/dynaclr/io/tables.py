@@ -268,8 +268,9 @@ def read_csv(path: str | Path, required_columns: Sequence[str] = ()) -> pd.DataF
     return table
 
 
-#: Key of an import record's ``config`` (tracks, annotations): the WARNINGs the import logged about
-#: input it could not tell wrong (``[]`` when none); shown on the report's QC page.
+#: Key of an import record's ``config`` (tracks, annotations; a raw plate converted from TIFF files):
+#: the WARNINGs the import or conversion logged about input it could not tell wrong (``[]`` when
+#: none); shown on the report's QC page and first page (:mod:`dynaclr.qc.import_warnings`).
 IMPORT_WARNINGS = "import_warnings"
 #: Key of an import record's ``config``: the position check's readings and scores (tracks: checked
 #: on the plate's images; annotations: matched to the tracked cells).

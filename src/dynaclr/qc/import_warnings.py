@@ -1,10 +1,17 @@
-"""The warnings a dataset's imports recorded, for the report (rule ``qc_table``, then the first page).
+"""The warnings a dataset's conversion and imports recorded, for the report (rule ``qc_table``, then
+the first page).
 
-An import that finds something it cannot tell wrong (frames counted from 1, positions that look like
-µm, ``parent_id`` links not read, a position check that could not decide) logs a WARNING and keeps it
-in its artifact's record; the log is seldom read. Here each import's record is read as an artifact
+A TIFF conversion or an import that finds something it cannot tell wrong (frames counted from 1,
+positions that look like µm, ``parent_id`` links not read, a position check that could not decide, a
+stack of slices that may be a movie) logs a WARNING and keeps it in its artifact's record; the log is
+seldom read. Here each import's record is read as an artifact
 (provenance checked) and its warnings listed, one row each, naming the record:
 
+- the raw plate converted from TIFF files (rule ``convert_tiff``): its record's
+  :data:`~dynaclr.io.tables.IMPORT_WARNINGS`, each WARNING the conversion logged (a stack of slices
+  read as a z-stack, axes relabelled, a frame interval from jittered planes...), the file named; a
+  plate converted before they were recorded says :data:`NOT_RECORDED` (not "none": they are in the
+  job's log);
 - the imported tracks table (rule ``import_tracks``): its record's
   :data:`~dynaclr.io.tables.IMPORT_WARNINGS` (the position check's WARNING among them);
 - the imported annotations (rule ``import_annotations``): a table whose ``y, x`` matched few tracked
@@ -24,15 +31,17 @@ from typing import Any
 
 import pandas as pd
 
-from dynaclr.io import ArtifactError, ArtifactKind, Provenance, read_table_provenance
+from dynaclr.io import ArtifactError, ArtifactKind, Provenance, read_table_provenance, read_zarr_provenance
 from dynaclr.io.tables import IMPORT_WARNINGS, POSITION_READINGS
 
 __all__ = [
     "IMPORT_WARNING_COLUMNS",
+    "NOT_RECORDED",
     "NOT_WARNINGS",
     "NO_IMPORT_WARNINGS",
     "NO_POSITION_CHECK",
     "annotation_import_warnings",
+    "conversion_warnings",
     "import_warnings_table",
     "tracks_import_warnings",
 ]
@@ -44,8 +53,37 @@ __all__ = [
 IMPORT_WARNING_COLUMNS: tuple[str, ...] = ("record", "warning")
 NO_IMPORT_WARNINGS = "no import warnings"
 NO_POSITION_CHECK = "no position check (matched by track)"
+#: The row of a plate converted before its warnings were recorded: a warning (they may be some).
+NOT_RECORDED = (
+    "warnings not recorded: the plate was converted before they were; they are in the log of rule "
+    "convert_tiff (results/logs/convert_tiff/<dataset>.log), or delete the plate and rerun it"
+)
 #: The rows of ``import_warnings.csv`` that are no warning.
 NOT_WARNINGS: tuple[str, ...] = (NO_IMPORT_WARNINGS, NO_POSITION_CHECK)
+
+
+def conversion_warnings(provenance: Provenance, path: Path) -> list[str]:
+    """The converted raw plate's warnings (its record's ``import_warnings``, in the order logged), or
+    :data:`NOT_RECORDED` for a plate converted before they were recorded.
+
+    Raises:
+        ArtifactError: the plate was not converted from TIFF files (its record's stage is not
+            ``convert_tiff``), or its ``import_warnings`` is not a list of texts.
+    """
+    if provenance.stage != "convert_tiff":
+        raise ArtifactError(
+            f"{path}: expected a raw plate converted from TIFF files (record stage 'convert_tiff'), found "
+            f"stage {provenance.stage!r}"
+        )
+    if IMPORT_WARNINGS not in provenance.config:
+        return [NOT_RECORDED]
+    warnings = provenance.config[IMPORT_WARNINGS]
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise ArtifactError(
+            f"{path}: expected the raw plate record's config.{IMPORT_WARNINGS} (a list of texts), found "
+            f"{type(warnings).__name__}; delete {path} and rerun (rule convert_tiff)"
+        )
+    return list(warnings)
 
 
 def tracks_import_warnings(recorded_config: dict[str, Any], path: Path) -> list[str]:
@@ -89,23 +127,27 @@ def annotation_import_warnings(recorded_config: dict[str, Any]) -> list[str]:
 
 
 def import_warnings_table(
-    imported_tracks: Path | None, imported_annotations: Path | None
+    imported_tracks: Path | None, imported_annotations: Path | None, converted_plate: Path | None = None
 ) -> tuple[pd.DataFrame, list[tuple[Path, Provenance]]]:
-    """The rows (:data:`IMPORT_WARNING_COLUMNS`) of the dataset's import records (None: not imported),
-    and the ``(path, provenance)`` of each record read."""
+    """The rows (:data:`IMPORT_WARNING_COLUMNS`) of the dataset's conversion and import records (None:
+    not converted, not imported), in that order, and the ``(path, provenance)`` of each record read."""
     rows, recorded = [], []
-    for what, path, kind in (
-        ("tracks", imported_tracks, ArtifactKind.TRACKS),
-        ("annotations", imported_annotations, ArtifactKind.ANNOTATIONS),
+    for what, path in (
+        ("TIFF conversion", converted_plate),
+        ("tracks import", imported_tracks),
+        ("annotations import", imported_annotations),
     ):
         if path is None:
             continue
-        provenance = read_table_provenance(path, kind)
+        if what == "TIFF conversion":
+            provenance = read_zarr_provenance(path, ArtifactKind.RAW_PLATE)
+            found = conversion_warnings(provenance, path)
+        elif what == "tracks import":
+            provenance = read_table_provenance(path, ArtifactKind.TRACKS)
+            found = tracks_import_warnings(provenance.config, path)
+        else:
+            provenance = read_table_provenance(path, ArtifactKind.ANNOTATIONS)
+            found = annotation_import_warnings(provenance.config)
         recorded.append((path, provenance))
-        config = provenance.config
-        found = (
-            tracks_import_warnings(config, path) if what == "tracks" else annotation_import_warnings(config)
-        )
-        record = f"{what} import ({path})"
-        rows += [{"record": record, "warning": text} for text in found or [NO_IMPORT_WARNINGS]]
+        rows += [{"record": f"{what} ({path})", "warning": text} for text in found or [NO_IMPORT_WARNINGS]]
     return pd.DataFrame(rows, columns=list(IMPORT_WARNING_COLUMNS)), recorded

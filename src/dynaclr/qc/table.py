@@ -87,7 +87,9 @@ class QcTableInputs(StageFiles):
     the imported tracks table (``imported_tracks``; None unless the dataset imports its tracks), whose
     record states the frames each CTC folder tracked and the import's warnings, and the imported
     annotations (``imported_annotations``; None unless the dataset imports an annotation table the
-    classifiers read), whose record states how well their positions matched the tracked cells."""
+    classifiers read), whose record states how well their positions matched the tracked cells, and
+    the raw plate converted from TIFF files (``converted_plate``; None unless the dataset's plate is
+    one rule ``convert_tiff`` wrote), whose record states the conversion's warnings."""
 
     phase_records: tuple[Path, ...] = ()
     virtual_stain_records: tuple[Path, ...] = ()
@@ -95,6 +97,7 @@ class QcTableInputs(StageFiles):
     patch_records: tuple[Path, ...] = ()
     imported_tracks: Path | None = None
     imported_annotations: Path | None = None
+    converted_plate: Path | None = None
 
     def by_kind(self) -> Iterable[tuple[ArtifactKind, Path]]:
         """``(record kind, path)`` of every record, stage by stage in workflow order."""
@@ -330,7 +333,9 @@ def qc_table(inputs: QcTableInputs, outputs: QcTableOutputs, *, dataset: str) ->
     each logged at WARNING).
     """
     table, recorded = qc_rows(inputs)
-    warned, import_records = import_warnings_table(inputs.imported_tracks, inputs.imported_annotations)
+    warned, import_records = import_warnings_table(
+        inputs.imported_tracks, inputs.imported_annotations, inputs.converted_plate
+    )
     recorded += [(path, provenance) for path, provenance in import_records if path != inputs.imported_tracks]
     for row in warned[~warned["warning"].isin(NOT_WARNINGS)].itertuples(index=False):
         logger.warning("dataset %s, %s: %s", dataset, row.record, row.warning)
