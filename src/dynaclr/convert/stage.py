@@ -20,7 +20,7 @@ from dynaclr.convert.tiff import (
     layout_from_headers,
     read_tiff_headers,
 )
-from dynaclr.io import ArtifactKind, StageFiles, atomic_output, make_provenance, write_zarr_provenance
+from dynaclr.io import ArtifactKind, StageFiles, atomic_output, make_provenance, write_plate_provenance
 from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import OME_ZARR_VERSION, split_fov_name
 
@@ -104,7 +104,7 @@ def convert_tiff(config: TiffSourceConfig, inputs: ConvertTiffInputs, outputs: C
         provenance = make_provenance(
             ArtifactKind.RAW_PLATE, config.model_dump(mode="json"), list(files.paths), stage="convert_tiff"
         )
-        write_zarr_provenance(tmp, provenance)
+        write_plate_provenance(tmp, provenance, files.files)  # root, and each position's copy
     logger.info(
         "converted %d files into %s: %d FOVs, T=%d, channels %s, Z=%d, %d x %d px (%s), %.4g min, "
         "%.4g µm/px, z step %.4g µm",
