@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -196,16 +196,17 @@ def record_metadata_reads(monkeypatch: Any) -> list[Path]:
     return read
 
 
-def other_fovs_read(read: list[Path], plate: Path, fov_name: str) -> list[str]:
-    """The nodes of ``plate`` below its root, other than FOV ``fov_name``'s row, well, position and
-    arrays, whose metadata ``read`` (:func:`record_metadata_reads`) holds: those of other FOVs."""
-    own = fov_name.split("/")
-    others = set()
+def reads_outside_position(read: list[Path], plates: Sequence[Path], fov_name: str) -> list[str]:
+    """The metadata files ``read`` (:func:`record_metadata_reads`) holds of ``plates`` outside FOV
+    ``fov_name``'s position folder: the plate's root, row and well ``zarr.json`` (and the Zarr v2
+    files zarr looks for beside them) and any other position's, relative to the plate."""
+    outside = set()
     for path in read:
-        try:
-            node = path.parent.relative_to(plate).parts
-        except ValueError:
-            continue
-        if node and list(node[:3]) != own[: len(node[:3])]:
-            others.add("/".join(node))
-    return sorted(others)
+        for plate in plates:
+            try:
+                relative = path.relative_to(plate)
+            except ValueError:
+                continue
+            if "/".join(relative.parts[:3]) != fov_name:
+                outside.add(f"{plate.name}/{relative}")
+    return sorted(outside)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from iohub.ngff import open_ome_zarr
+from plate_helpers import reads_outside_position, record_metadata_reads
 
 from dynaclr.exports.ctc import (
     LABEL_COLUMNS,
@@ -25,7 +26,7 @@ from dynaclr.exports.embeddings import (
     export_embeddings,
     feature_table,
 )
-from dynaclr.io import ArtifactError, ArtifactKind, make_provenance, read_table, write_zarr_provenance
+from dynaclr.io import ArtifactError, ArtifactKind, make_provenance, read_table, write_plate_provenance
 from dynaclr.tracking.importing import read_ctc_folder
 
 FOV = "A/1/0"
@@ -59,7 +60,8 @@ def tracked(tmp_path: Path) -> dict[str, Path]:
     plate_path = tmp_path / "tracks.zarr"
     with open_ome_zarr(plate_path, layout="hcs", mode="w", channel_names=["labels"]) as plate:
         plate.create_position("A", "1", "0").create_image("0", labels)
-    write_zarr_provenance(plate_path, make_provenance(ArtifactKind.TRACKS_PLATE, {}))
+    # the record at the root and in the position, as rule tracks_plate writes it
+    write_plate_provenance(plate_path, make_provenance(ArtifactKind.TRACKS_PLATE, {}), ["A/1/0"])
     csv = tmp_path / "tracks.csv"
     pd.DataFrame(rows, columns=["track_id", "t", "parent_track_id"]).assign(y=0.0, x=0.0).to_csv(
         csv, index=False
@@ -108,6 +110,22 @@ def test_a_ctc_export_refuses_a_lineage_no_ctc_reader_accepts(tracked: dict[str,
         )
     assert not folder.exists()
     assert not (tmp_path / "labels.csv").exists()
+
+
+def test_a_ctc_export_reads_no_metadata_outside_its_position(
+    tracked: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """One export_ctc job per FOV: it reads the tracks plate's record and labels in the FOV's own
+    position, never the plate's root ``zarr.json`` (before, every job read it twice: the record, and
+    the plate's metadata to look the position up)."""
+    read = record_metadata_reads(monkeypatch)
+    export_ctc_fov(
+        ExportCtcInputs(tracks_plate=tracked["plate"], tracks_csv=tracked["csv"]),
+        ExportCtcOutputs(res_track=tmp_path / "ctc" / "res_track.txt", labels=tmp_path / "labels.csv"),
+        FOV,
+    )
+    assert any(path.parent == tracked["plate"] / FOV for path in read), read  # the recorder records
+    assert reads_outside_position(read, [tracked["plate"]], FOV) == []
 
 
 def test_mask_names_pad_to_three_digits_and_more_for_long_movies():

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import zarr
 from iohub.ngff import open_ome_zarr
-from plate_helpers import other_fovs_read, record_metadata_reads
+from plate_helpers import reads_outside_position, record_metadata_reads
 from pydantic import ValidationError
 
 from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px
@@ -82,17 +82,18 @@ def _extract(
     return extract_fov_patches(spec, inputs, _outputs(out / fov.replace("/", "_")), fov_name=fov)
 
 
-def test_a_patch_job_reads_no_other_fovs_metadata(
+def test_a_patch_job_reads_no_metadata_outside_its_position(
     tiny_plate: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One extract_patches job per FOV (10,000 on a large plate): it reads its own position's
-    metadata of each source plate (axes, channels, sampling) and the plates' attributes, never another
-    position's or well's (here B/1/0, the plate's first position being A/1/0)."""
+    metadata of each source plate (axes, channels, sampling, and the position's copy of the plate's
+    record and time interval), never another position's, a row's or well's, nor the plate's root
+    ``zarr.json`` (here B/1/0, the plate's first position being A/1/0). Before, every job read each
+    source plate's root (its record, ``time_interval_minutes``, the HCS check)."""
     read = record_metadata_reads(monkeypatch)
     _extract(tiny_plate, tmp_path, "B/1/0")
     assert any(path.parent == tiny_plate["plate"] / "B/1/0" for path in read), read  # the recorder records
-    for store in (tiny_plate["plate"], tiny_plate["phase"]):
-        assert other_fovs_read(read, store, "B/1/0") == [], store
+    assert reads_outside_position(read, [tiny_plate["plate"], tiny_plate["phase"]], "B/1/0") == []
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,14 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+import zarr
 from conftest import REPO_ROOT
 from iohub.ngff import open_ome_zarr
-from plate_helpers import assert_image_layers_bracket_their_data
+from plate_helpers import (
+    assert_image_layers_bracket_their_data,
+    reads_outside_position,
+    record_metadata_reads,
+)
 from pydantic import ValidationError
 from waveorder.models import isotropic_thin_3d, phase_thick_3d
 
@@ -39,6 +44,7 @@ from dynaclr.io.plate import (
     scale_transform,
     split_fov_name,
 )
+from dynaclr.io.zarr_store import PLATE_ATTRIBUTES_KEY
 from dynaclr.numerics.missing import MissingDataError
 from dynaclr.phase import (
     EVALUATION_COLUMNS,
@@ -251,6 +257,48 @@ def evaluation_row(paths: dict[str, Path], fov_name: str = "all") -> pd.Series:
 
 
 # --- config -------------------------------------------------------------------------------------
+
+
+def test_a_reconstruction_job_reads_no_metadata_outside_its_position(
+    tiny_3d: dict[str, Path], tiny_plate: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One reconstruct_phase job per FOV (10,000 on a large plate): it reads the FOV's position of the
+    raw and of the phase plate (the phase plate's record in its position's copy; the raw plate as that
+    record states it), never another position's, a row's or well's metadata, nor either plate's root
+    ``zarr.json`` (before, every job read both roots: the raw plate's record and the phase plate's)."""
+    read = record_metadata_reads(monkeypatch)
+    record = tmp_path / "B_1_0.json"
+    reconstruct(
+        PhaseConfig(), tiny_plate["plate"], tiny_3d["transfer_function"], tiny_3d["phase"], record, "B/1/0"
+    )
+    assert any(path.parent == tiny_plate["plate"] / "B/1/0" for path in read), read  # the recorder records
+    assert reads_outside_position(read, [tiny_plate["plate"], tiny_3d["phase"]], "B/1/0") == []
+    provenance, _ = read_fov_record(record, "phase_fov")
+    raw = provenance.inputs[0]  # the raw plate, as the phase plate's record states it
+    assert (raw.path, raw.kind) == (str(tiny_plate["plate"]), "raw_plate")
+    assert raw.config_hash == read_zarr_provenance(tiny_plate["plate"], "raw_plate").config_hash
+
+
+def test_a_plate_without_its_positions_copy_of_the_record_is_read_at_its_root(
+    tiny_3d: dict[str, Path], tiny_plate: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A phase plate made before positions held a copy of the plate's record (or a plate of your own)
+    is read as before, at its root: the job runs and records the same inputs."""
+    phase = tmp_path / "phase.zarr"
+    shutil.copytree(tiny_3d["phase"], phase)
+    for fov_name in ("A/1/0", "B/1/0"):
+        group = zarr.open_group(str(phase / fov_name), mode="r+")
+        group.attrs.put({k: v for k, v in group.attrs.asdict().items() if k != PLATE_ATTRIBUTES_KEY})
+    read = record_metadata_reads(monkeypatch)
+    record = tmp_path / "B_1_0.json"
+    reconstruct(PhaseConfig(), tiny_plate["plate"], tiny_3d["transfer_function"], phase, record, "B/1/0")
+    assert "phase.zarr/zarr.json" in reads_outside_position(read, [phase], "B/1/0")
+    provenance, _ = read_fov_record(record, "phase_fov")
+    assert [(i.path, i.kind) for i in provenance.inputs] == [
+        (str(tiny_plate["plate"]), "raw_plate"),
+        (str(tiny_3d["transfer_function"]), "phase_transfer_function"),
+        (str(phase), "phase_plate"),
+    ]
 
 
 def test_config_defaults_match_the_demo_optics():

@@ -10,7 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from iohub.ngff import open_ome_zarr
-from plate_helpers import assert_image_layers_bracket_their_data
+from plate_helpers import (
+    assert_image_layers_bracket_their_data,
+    reads_outside_position,
+    record_metadata_reads,
+)
 from pydantic import ValidationError
 from scipy import ndimage
 
@@ -143,6 +147,22 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     evaluate(paths["tracks_plate"], paths["parquet"], paths["labels"], paths["truth"], paths["evaluation"])
     paths["root"] = root
     return paths
+
+
+def test_a_tracking_job_reads_no_metadata_outside_its_position(
+    tracked: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One track_fov job per FOV (10,000 on a large plate): it reads the label plate's record and
+    input channel in the FOV's own position (the plate's copy), the input plate as that record states
+    it, and the FOV's positions: never another position's, a row's or well's metadata, nor either
+    plate's root ``zarr.json`` (before, every job read both roots: the records and the channel)."""
+    read = record_metadata_reads(monkeypatch)
+    track(tracked["plate"], TrackingConfig(), tracked["tracks_plate"], tmp_path, EMPTY_FOV)
+    assert any(path.parent == tracked["plate"] / EMPTY_FOV for path in read), read  # the recorder records
+    assert reads_outside_position(read, [tracked["plate"], tracked["tracks_plate"]], EMPTY_FOV) == []
+    provenance, _ = read_fov_record(record_of(tmp_path, EMPTY_FOV), "tracks_fov")
+    input_plate = provenance.inputs[0]  # the raw plate, as the label plate's record states it
+    assert (input_plate.path, input_plate.kind) == (str(tracked["plate"]), "raw_plate")
 
 
 def test_tracks_match_the_ground_truth(tracked: dict[str, Path]) -> None:

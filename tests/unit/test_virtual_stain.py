@@ -24,7 +24,7 @@ from iohub.ngff import open_ome_zarr
 from plate_helpers import (
     assert_image_layers_bracket_their_data,
     ome_attributes,
-    other_fovs_read,
+    reads_outside_position,
     record_metadata_reads,
 )
 from pydantic import ValidationError
@@ -1116,7 +1116,7 @@ def test_a_given_checkpoint_of_0_2_um_refuses_a_plate_without_scale_of_0_65_um_a
 
 
 @pytest.mark.parametrize("given", [False, True], ids=["trained here", "virtual_stain.checkpoint"])
-def test_a_prediction_job_reads_no_other_fovs_metadata(
+def test_a_prediction_job_reads_no_metadata_outside_its_position(
     trained: dict[str, Any],
     plate: dict[str, Path],
     tmp_path: Path,
@@ -1124,9 +1124,10 @@ def test_a_prediction_job_reads_no_other_fovs_metadata(
     given: bool,
 ) -> None:
     """One predict_virtual_stain job per FOV (10,000 on a large plate): it reads the metadata of its
-    own position (channels, shape, sampling) and the plates' own attributes (provenance), never another
-    position's or well's, of the phase plate or of the prediction plate; with a checkpoint from
-    elsewhere too (the phase plate's sampling compared with the training input's)."""
+    own position (channels, shape, sampling, and its copy of the plate's record and attributes), never
+    another position's, a row's or well's, nor the plate's root ``zarr.json``, of the phase plate or of
+    the prediction plate; with a checkpoint from elsewhere too (the phase plate's sampling compared with
+    the training input's). Before, every job read both plates' roots (their records, the time interval)."""
     config = user_checkpoint(trained["config"], trained["checkpoint"]) if given else trained["config"]
     output = tmp_path / "vs.zarr"
     create_plate(config, plate["phase"], output)
@@ -1134,8 +1135,7 @@ def test_a_prediction_job_reads_no_other_fovs_metadata(
     read = record_metadata_reads(monkeypatch)
     predict(config, plate["phase"], trained["checkpoint"], output, tmp_path / "record.json", fov_name)
     assert any(path.parent == plate["phase"] / fov_name for path in read), read  # the recorder records
-    for store in (plate["phase"], output):
-        assert other_fovs_read(read, store, fov_name) == [], store
+    assert reads_outside_position(read, [plate["phase"], output], fov_name) == []
 
 
 def test_a_network_predicts_another_plate_of_the_same_sampling_without_a_warning(

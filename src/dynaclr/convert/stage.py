@@ -24,7 +24,7 @@ from dynaclr.convert.tiff import (
     layout_from_headers,
     read_tiff_headers,
 )
-from dynaclr.io import ArtifactKind, StageFiles, atomic_output, make_provenance, write_zarr_provenance
+from dynaclr.io import ArtifactKind, StageFiles, atomic_output, make_provenance, write_plate_provenance
 from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import OME_ZARR_VERSION, PlateLayout, split_fov_name
 from dynaclr.io.tables import IMPORT_WARNINGS
@@ -170,7 +170,7 @@ def convert_tiff(config: TiffSourceConfig, inputs: ConvertTiffInputs, outputs: C
                 list(files.paths),
                 stage="convert_tiff",
             )
-            write_zarr_provenance(tmp, provenance)
+            write_plate_provenance(tmp, provenance, files.files)  # root, and each position's copy
     n_t, _, n_z, n_y, n_x = layout.shape_tczyx
     logger.info(
         "converted %d files into %s: %d FOVs, T=%d, channels %s, Z=%d, %d x %d px (%s), %.4g min, "

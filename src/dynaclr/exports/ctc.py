@@ -29,13 +29,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import tifffile
-from iohub.ngff import open_ome_zarr
 from numpy.typing import NDArray
 from pydantic import field_validator
 from tqdm import tqdm
 
 from dynaclr.io import ArtifactError, StageFiles, atomic_output, read_csv, read_zarr_provenance, write_csv
 from dynaclr.io.chunks import read_block
+from dynaclr.io.plate import open_plate_position
 from dynaclr.tracking.importing import CtcTrack, frame_runs
 
 logger = logging.getLogger(__name__)
@@ -244,16 +244,11 @@ def export_ctc_fov(inputs: ExportCtcInputs, outputs: ExportCtcOutputs, fov_name:
             ``uint16`` labels.
     """
     tracks_plate, tracks_csv, output = inputs.tracks_plate, inputs.tracks_csv, outputs.folder
-    read_zarr_provenance(tracks_plate, "tracks_plate")
+    read_zarr_provenance(tracks_plate, "tracks_plate", fov_name)  # this FOV's copy of the record
     table = read_csv(tracks_csv, TRACK_COLUMNS)
     parents = _track_parents(table)
-    with open_ome_zarr(tracks_plate, layout="hcs", mode="r") as plate:
-        try:
-            array = plate[fov_name]["0"]
-        except KeyError:
-            raise ArtifactError(
-                f"{tracks_plate}: FOV {fov_name} not found (rule track_fov writes it)"
-            ) from None
+    with open_plate_position(tracks_plate, fov_name) as position:  # no other FOV's metadata
+        array = position["0"]
         n_frames = array.shape[0]
         present: dict[int, set[int]] = {}
         for t in tqdm(range(n_frames), desc=f"{fov_name}: labels", mininterval=5, leave=False):

@@ -28,7 +28,12 @@ from dynaclr.io.tables import (
     write_csv,
     write_table,
 )
-from dynaclr.io.zarr_store import read_plate_provenance, read_zarr_provenance, write_zarr_provenance
+from dynaclr.io.zarr_store import (
+    read_plate_provenance,
+    read_zarr_provenance,
+    write_plate_provenance,
+    write_zarr_provenance,
+)
 
 __all__ = [
     "LARGEST_ID",
@@ -52,6 +57,7 @@ __all__ = [
     "store_directory",
     "unreadable_artifact",
     "write_csv",
+    "write_plate_provenance",
     "write_table",
     "write_zarr_provenance",
 ]

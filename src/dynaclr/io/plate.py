@@ -30,7 +30,7 @@ from dynaclr.io.provenance import (
     unreadable_artifact,
 )
 from dynaclr.io.sampling import implausible_sampling
-from dynaclr.io.zarr_store import write_zarr_provenance
+from dynaclr.io.zarr_store import position_plate_attributes, write_plate_provenance
 
 OME_ZARR_VERSION = "0.5"
 
@@ -227,7 +227,9 @@ def check_plate_axes(plate_path: str | Path, fov_name: str | None = None) -> Non
     Zarr v3 ``dimension_names`` naming those axes (the dry run's comparison, :func:`_checked_position`,
     which the dry run makes of every position of a plate it reads).
 
-    Reads that position's metadata only (a per-FOV job reads no other FOV's). Raises
+    Reads that position's metadata only (a per-FOV job reads no other FOV's, nor the plate's root:
+    the readers of the plate's record read it there where the position holds no copy of it,
+    :func:`~dynaclr.io.zarr_store.read_plate_provenance`, refusing a root that is no HCS plate). Raises
     :class:`ArtifactError` naming the plate, the position, what was expected and what was found, or
     that the plate is missing, not an HCS plate or without positions. A ``fov_name`` the plate does
     not hold is left to the caller, which refuses it as such.
@@ -235,16 +237,17 @@ def check_plate_axes(plate_path: str | Path, fov_name: str | None = None) -> Non
     path = Path(plate_path)
     if not path.exists():
         raise ArtifactError(f"{path}: plate not found")
-    own = fov_name is not None and _position_ome(path / fov_name) is not None
+    if fov_name is not None and _position_ome(path / fov_name) is not None:
+        _checked_position(path, fov_name)
+        return
     try:
         with open_ome_zarr(path, layout="hcs", mode="r") as plate:
-            if not own:
-                next(iter(plate.positions()), None)
+            next(iter(plate.positions()), None)
     except Exception as err:  # iohub's and zarr's errors for a foreign store vary
         raise ArtifactError(
             f"{path}: not a readable HCS OME-Zarr plate ({type(err).__name__}: {err})"
         ) from err
-    _checked_position(path, fov_name if own and fov_name is not None else _first_listed_position(path))
+    _checked_position(path, _first_listed_position(path))
 
 
 def scale_fix(default_scale: bool, keys: Sequence[str], settings: str, alternative: str = "") -> str:
@@ -913,7 +916,9 @@ def read_plate_sampling(
     sampling, shape = _checked_position(path, name)
     _check_units(path, name, sampling.axes)
     n_frames = shape[0]
-    attributes = zarr.open_group(path, mode="r").attrs
+    # the plate's root attributes: position fov_name's copy of them where it holds one (a per-FOV job
+    # reads no metadata of the plate's root)
+    attributes = position_plate_attributes(path, fov_name) or zarr.open_group(path, mode="r").attrs
     interval = _interval_attribute(path, attributes.get("time_interval_minutes"), n_frames)
     written_here = PROVENANCE_KEY in attributes
     # read_plate_layout warns
@@ -1384,7 +1389,9 @@ def create_empty_plate(
 
     The plate is written under a temporary name and moved into place; each per-FOV job then
     writes its own position's chunks (no two jobs write the same file) and records completion
-    with :func:`write_fov_record`. With ``label_image``, each position also gets an empty NGFF
+    with :func:`write_fov_record`. Each position holds a copy of the plate's root attributes and
+    provenance record (:func:`~dynaclr.io.zarr_store.write_plate_provenance`), which its per-FOV job reads
+    instead of the plate's root ``zarr.json``. With ``label_image``, each position also gets an empty NGFF
     label image ``labels/<label_image>`` of shape ``(T, Z, Y, X)`` and type ``dtype``
     (:func:`~dynaclr.io.display.create_label_image`) for the per-FOV jobs to fill beside image ``0``.
     """
@@ -1410,7 +1417,7 @@ def create_empty_plate(
                 plate.zattrs["time_interval_minutes"] = interval_minutes
             for key, value in (attributes or {}).items():
                 plate.zattrs[key] = value
-        write_zarr_provenance(tmp, provenance)
+        write_plate_provenance(tmp, provenance, fov_names)  # root, and each position's copy
 
 
 def fov_record_path(directory: str | Path, fov_name: str) -> Path:

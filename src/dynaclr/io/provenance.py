@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -219,17 +219,31 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def recorded_input(
+    path: str | Path, made_from: Provenance, read: Callable[[], Provenance | None]
+) -> Provenance | InputRecord | None:
+    """Input ``path`` as the record ``made_from`` of an artifact made from it states it (its kind and
+    config hash, checked by the stage that made the artifact), for a per-FOV job to record without
+    reading the input's own metadata (a plate's root ``zarr.json``, in each of 10,000 jobs);
+    ``read()`` (the input's own record, read and checked) where ``made_from`` names no such path."""
+    for record in made_from.inputs:
+        if record.path == str(path):
+            return record
+    return read()
+
+
 def make_provenance(
     kind: ArtifactKind | str,
     config: dict[str, Any],
-    inputs: list[Provenance | tuple[str | Path, Provenance | None] | str | Path] = (),  # type: ignore[assignment]
+    inputs: list[Provenance | tuple[str | Path, Provenance | InputRecord | None] | str | Path] = (),  # type: ignore[assignment]
     *,
     stage: str | None = None,
 ) -> Provenance:
     """Build the provenance record for a new artifact of ``kind``.
 
     ``inputs`` are paths, or ``(path, provenance)`` pairs when the input's own provenance is
-    known (its kind and config hash are then recorded too). ``stage``: the rule writing it, one of
+    known (its kind and config hash are then recorded too; an :class:`InputRecord`, as another
+    artifact's record states it, stands for its provenance). ``stage``: the rule writing it, one of
     the kind's ``writers`` (default its usual ``rule``); another one is a ``ValueError``.
     """
     spec = ArtifactKind.of(kind)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,61 @@ def write_zarr_provenance(path: str | Path, provenance: Provenance) -> None:
     group.attrs[PROVENANCE_KEY] = json.loads(provenance.model_dump_json())
 
 
-def read_zarr_provenance(path: str | Path, kind: str) -> Provenance:
-    """Read and check the provenance of the zarr store at ``path``."""
+#: The attribute of each position of a plate dynaclr makes for per-FOV jobs to fill
+#: (:func:`~dynaclr.io.plate.create_empty_plate`) holding a copy of the plate's own root attributes
+#: (its provenance record, ``time_interval_minutes`` and the stage's attributes): a per-FOV job reads
+#: them in its own position's metadata, not in the plate's root ``zarr.json``.
+PLATE_ATTRIBUTES_KEY = "dynaclr_plate"
+
+
+#: Root attributes not copied into the positions: the plate's OME-NGFF metadata (every well listed).
+_PLATE_METADATA_KEYS = ("ome", "plate", "well")
+
+
+def write_plate_provenance(path: str | Path, provenance: Provenance, fov_names: Iterable[str]) -> None:
+    """:func:`write_zarr_provenance` for an HCS plate, then a copy of its root attributes (the record,
+    ``time_interval_minutes``, the stage's attributes; not its OME-NGFF plate metadata) into each of
+    its positions ``fov_names`` (:data:`PLATE_ATTRIBUTES_KEY`): what each per-FOV job reads instead
+    of the plate's root (:func:`position_plate_attributes`). Call it once the plate's root attributes
+    are written."""
+    write_zarr_provenance(path, provenance)
+    attributes = zarr.open_group(str(path), mode="r").attrs.asdict()
+    copied = {key: value for key, value in attributes.items() if key not in _PLATE_METADATA_KEYS}
+    for fov_name in fov_names:
+        zarr.open_group(str(Path(path) / fov_name), mode="r+").attrs[PLATE_ATTRIBUTES_KEY] = copied
+
+
+def position_plate_attributes(path: str | Path, fov_name: str | None) -> dict[str, Any] | None:
+    """The copy of the plate's root attributes in position ``fov_name`` of the plate at ``path``
+    (:data:`PLATE_ATTRIBUTES_KEY`), reading that position's metadata alone; None where ``fov_name``
+    is None, the position cannot be read or holds no copy (a plate of your own, or one dynaclr made
+    before the copy was written): the caller then reads the plate's root."""
+    if fov_name is None:
+        return None
+    try:
+        copied = zarr.open_group(str(Path(path) / fov_name), mode="r").attrs.get(PLATE_ATTRIBUTES_KEY)
+    except Exception:  # no such position, or not a zarr group: the caller's root read says which
+        return None
+    return copied if isinstance(copied, dict) and isinstance(copied.get(PROVENANCE_KEY), dict) else None
+
+
+def read_plate_attribute(path: str | Path, key: str, fov_name: str | None = None) -> Any:
+    """Root attribute ``key`` of the plate at ``path`` (None where absent), read from position
+    ``fov_name``'s copy of the root attributes where it holds one (:func:`position_plate_attributes`),
+    else from the plate's root."""
+    copied = position_plate_attributes(path, fov_name)
+    if copied is not None:
+        return copied.get(key)
+    return zarr.open_group(str(path), mode="r").attrs.get(key)
+
+
+def read_zarr_provenance(path: str | Path, kind: str, fov_name: str | None = None) -> Provenance:
+    """Read and check the provenance of the zarr store at ``path``: for a plate, the copy in position
+    ``fov_name`` where given and held (a per-FOV job reads no metadata of the plate's root:
+    :func:`position_plate_attributes`), else the root's."""
+    copied = position_plate_attributes(path, fov_name)
+    if copied is not None:
+        return check_provenance(copied[PROVENANCE_KEY], kind, Path(path))
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: store not found (expected a '{kind}' zarr store)")
@@ -39,7 +92,9 @@ def read_zarr_provenance(path: str | Path, kind: str) -> Provenance:
     return check_provenance(raw if isinstance(raw, dict) else None, kind, path)
 
 
-def read_plate_provenance(path: str | Path, accepted_kinds: Sequence[str], what: str) -> Provenance | None:
+def read_plate_provenance(
+    path: str | Path, accepted_kinds: Sequence[str], what: str, fov_name: str | None = None
+) -> Provenance | None:
     """Provenance of a plate that this workflow may or may not have written.
 
     A plate from a microscope or another tool has no dynaclr record: it is accepted, ``None`` is
@@ -50,11 +105,16 @@ def read_plate_provenance(path: str | Path, accepted_kinds: Sequence[str], what:
         path: the plate (a zarr group).
         accepted_kinds: artifact kinds that may serve here, e.g. ``("raw_plate", "phase_plate")``.
         what: what the plate is for, for messages (e.g. ``"phase input of virtual staining"``).
+        fov_name: the position a per-FOV job reads: its copy of the plate's record is read where it
+            holds one (:func:`position_plate_attributes`), not the plate's root.
 
     Raises:
         ArtifactError: the path is missing or not a zarr store, or its record is of another kind
             or out of date; the message names the file, what was expected and what was found.
     """
+    copied = position_plate_attributes(path, fov_name)
+    if copied is not None:
+        return check_optional_provenance(copied[PROVENANCE_KEY], accepted_kinds, Path(path), what)
     path = Path(path)
     expected = " or ".join(accepted_kinds)
     if not path.exists():

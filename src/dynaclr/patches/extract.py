@@ -85,6 +85,7 @@ from dynaclr.io.plate import (
     position_geometry,
     write_fov_record,
 )
+from dynaclr.io.zarr_store import read_plate_attribute
 from dynaclr.numerics.crop import crop_with_padding
 from dynaclr.numerics.missing import fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics, channel_statistics
@@ -215,11 +216,13 @@ class _OpenedSource:
 def _open_source(path: Path, source: str, fov_name: str, stack: ExitStack) -> _OpenedSource:
     """The FOV's position in a source plate (open until ``stack`` closes), its provenance and frame
     interval (minutes: the plate's ``time_interval_minutes``, else the position's T scale in its unit).
-    The FOV's position is checked first (:func:`check_plate_axes`); no other position's metadata is read."""
+    The FOV's position is checked first (:func:`check_plate_axes`); no other position's metadata is
+    read, nor the plate's root where the position holds a copy of its record and attributes (a plate
+    dynaclr made: :func:`~dynaclr.io.zarr_store.position_plate_attributes`)."""
     check_plate_axes(path, fov_name)
-    provenance = read_source_provenance(path, source)
+    provenance = read_source_provenance(path, source, fov_name)
     position = stack.enter_context(open_plate_position(path, fov_name))  # no other FOV's metadata
-    interval: Any = zarr.open_group(path, mode="r").attrs.get("time_interval_minutes")
+    interval: Any = read_plate_attribute(path, "time_interval_minutes", fov_name)
     if interval is None:  # the T scale, in the unit its axis names
         interval = position_geometry(position).time_interval_s / 60.0
     return _OpenedSource(path, position, provenance, float(interval))

@@ -48,11 +48,12 @@ TRACK_COLUMNS: tuple[str, ...] = (
 )
 
 
-def read_source_provenance(path: str | Path, source: str) -> Provenance | None:
-    """Provenance of the plate of patch source ``source`` (``None`` for a plate of your own)."""
+def read_source_provenance(path: str | Path, source: str, fov_name: str | None = None) -> Provenance | None:
+    """Provenance of the plate of patch source ``source`` (``None`` for a plate of your own): position
+    ``fov_name``'s copy of the plate's record where given and held (no metadata of the plate's root)."""
     if source not in SOURCE_KINDS:
         raise ValueError(f"unknown patch source {source!r}; expected one of {sorted(SOURCE_KINDS)}")
-    return read_plate_provenance(path, SOURCE_KINDS[source], f"{source} plate of patch extraction")
+    return read_plate_provenance(path, SOURCE_KINDS[source], f"{source} plate of patch extraction", fov_name)
 
 
 def lineage_from_parents(tracks: pd.DataFrame) -> pd.Series:

@@ -52,6 +52,7 @@ from dynaclr.io.plate import (
     read_plate_layout,
     write_fov_record,
 )
+from dynaclr.io.provenance import recorded_input
 from dynaclr.numerics.missing import (
     DROP_FRAME_SHARE,
     FAIL_FOV_SHARE,
@@ -926,9 +927,13 @@ def reconstruct_fov(
     ``config``. Returns the record's metrics (:meth:`ReconstructionTotals.metrics`).
     """
     start = perf_counter()
-    raw_provenance = read_raw_plate_provenance(inputs.plate)
+    # the phase plate's record, in this FOV's position (not the plate's root zarr.json)
+    plate_provenance = read_zarr_provenance(inputs.phase_plate, ArtifactKind.PHASE_PLATE, fov_name)
+    # the raw plate as the phase plate's record states it (rule phase_plate checked it: kind, schema)
+    raw_provenance = recorded_input(
+        inputs.plate, plate_provenance, lambda: read_raw_plate_provenance(inputs.plate)
+    )
     transfer_function, transfer_provenance = load_transfer_function(inputs.transfer_function)
-    plate_provenance = read_zarr_provenance(inputs.phase_plate, ArtifactKind.PHASE_PLATE)
     check_same_config(config, transfer_provenance, inputs.transfer_function)
     check_same_config(config, plate_provenance, inputs.phase_plate)
     with (  # this FOV's positions alone: no other FOV's metadata, nor the plates' (open_plate_position)

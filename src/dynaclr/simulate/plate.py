@@ -19,8 +19,8 @@ from dynaclr.io import (
     StageFiles,
     atomic_output,
     make_provenance,
+    write_plate_provenance,
     write_table,
-    write_zarr_provenance,
 )
 from dynaclr.io.display import create_label_image, write_display_metadata
 from dynaclr.io.plate import OME_ZARR_VERSION, scale_transform, split_fov_name
@@ -195,7 +195,8 @@ def simulate_plate(config: SimulateConfig, outputs: SimulateOutputs) -> pd.DataF
         for key, store in stores.items():
             store.zattrs["time_interval_minutes"] = config.time_interval_minutes
             store.close()
-            write_zarr_provenance(paths[key], make_provenance(_PLATES[key].kind, config_dict))
+            # root, and each position's copy (what a per-FOV job reads instead of the root)
+            write_plate_provenance(paths[key], make_provenance(_PLATES[key].kind, config_dict), fov_names)
         ground_truth = ground_truth_table(tables)
         write_table(
             ground_truth, outputs.tracks, make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, config_dict)

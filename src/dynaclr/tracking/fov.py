@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import zarr
 from iohub.ngff import open_ome_zarr
 from numpy.typing import NDArray
 from tqdm import tqdm
@@ -69,6 +68,8 @@ from dynaclr.io.plate import (
     read_plate_sampling,
     write_fov_record,
 )
+from dynaclr.io.provenance import recorded_input
+from dynaclr.io.zarr_store import read_plate_attribute
 from dynaclr.numerics.missing import MissingTally
 from dynaclr.tracking.divisions import without_fragment_divisions
 from dynaclr.tracking.engine import (
@@ -93,9 +94,9 @@ LABEL_IMAGE = "tracks"
 INPUT_PLATE_KINDS = ("raw_plate", "virtual_stain_plate")
 
 
-def read_input_plate_provenance(plate_path: str | Path) -> Provenance | None:
+def read_input_plate_provenance(plate_path: str | Path, fov_name: str | None = None) -> Provenance | None:
     """Provenance of the plate holding the nuclear channel (``None``: a plate of your own)."""
-    return read_plate_provenance(plate_path, INPUT_PLATE_KINDS, "tracking input")
+    return read_plate_provenance(plate_path, INPUT_PLATE_KINDS, "tracking input", fov_name)
 
 
 class TracksPlateInputs(StageFiles):
@@ -308,8 +309,12 @@ def _count_divisions(tracks: pd.DataFrame) -> int:
     return int((parents >= 2).sum())
 
 
-def _check_tracks_plate(tracks_plate_path: Path, config: TrackingConfig) -> Provenance:
-    provenance = read_zarr_provenance(tracks_plate_path, "tracks_plate")
+def _check_tracks_plate(
+    tracks_plate_path: Path, config: TrackingConfig, fov_name: str | None = None
+) -> Provenance:
+    """The label plate's record (position ``fov_name``'s copy where given: a per-FOV job reads no
+    metadata of the plate's root), made with ``config``."""
+    provenance = read_zarr_provenance(tracks_plate_path, "tracks_plate", fov_name)
     expected = make_provenance("tracks_plate", config.model_dump(mode="json")).config_hash
     if provenance.config_hash != expected:
         raise ArtifactError(
@@ -320,9 +325,10 @@ def _check_tracks_plate(tracks_plate_path: Path, config: TrackingConfig) -> Prov
     return provenance
 
 
-def _input_channel(tracks_plate: Path) -> str:
-    """The nuclear channel the label plate was made for (see :func:`create_tracks_plate`)."""
-    attributes = zarr.open_group(str(tracks_plate), mode="r").attrs.get("tracking")
+def _input_channel(tracks_plate: Path, fov_name: str | None = None) -> str:
+    """The nuclear channel the label plate was made for (see :func:`create_tracks_plate`), read from
+    position ``fov_name``'s copy of the plate's attributes where given and held."""
+    attributes = read_plate_attribute(tracks_plate, "tracking", fov_name)
     channel = attributes.get("input_channel") if isinstance(attributes, dict) else None
     if not isinstance(channel, str):
         raise ArtifactError(
@@ -358,7 +364,7 @@ def track_fov(
     """
     started = time.perf_counter()
     tracks_plate_path, scratch_dir = inputs.tracks_plate, Path(scratch_dir)
-    channel, recorded = _track_fov_inputs(config, inputs)
+    channel, recorded = _track_fov_inputs(config, inputs, fov_name)
     is_3d = config.maps.z_handling == "3d"
     timings = {"start": started}
     reduced, missing = read_reduced_nuclei(inputs.plate, channel, fov_name, config)
@@ -431,11 +437,15 @@ def _ngff_label_image(position: Any, shape_tczyx: tuple[int, ...]) -> Any:
     return array
 
 
-def _track_fov_inputs(config: TrackingConfig, inputs: TrackFovInputs) -> tuple[str, list[Any]]:
-    """The channel to track (the label plate's) and the inputs' provenance, all checked."""
-    plate_provenance = _check_tracks_plate(inputs.tracks_plate, config)
-    channel = _input_channel(inputs.tracks_plate)
-    input_provenance = read_input_plate_provenance(inputs.plate)
+def _track_fov_inputs(config: TrackingConfig, inputs: TrackFovInputs, fov_name: str) -> tuple[str, list[Any]]:
+    """The channel to track (the label plate's) and the inputs' provenance, all checked; read in
+    position ``fov_name`` of the label plate (its copy of the plate's record and attributes), the input
+    plate as that record states it (rule tracks_plate checked it): no plate's root metadata."""
+    plate_provenance = _check_tracks_plate(inputs.tracks_plate, config, fov_name)
+    channel = _input_channel(inputs.tracks_plate, fov_name)
+    input_provenance = recorded_input(
+        inputs.plate, plate_provenance, lambda: read_input_plate_provenance(inputs.plate, fov_name)
+    )
     recorded: list[Any] = [(inputs.plate, input_provenance), (inputs.tracks_plate, plate_provenance)]
     for input_record in inputs.input_record:
         record_provenance, _ = read_fov_record(input_record, "virtual_stain_fov")

@@ -69,13 +69,14 @@ TARGET_PLATE_KINDS = (ArtifactKind.RAW_PLATE,)
 def read_phase_input(path: str | Path, channel: str, fov_name: str | None = None) -> Provenance | None:
     """Check the plate read as phase input and return its provenance (``None``: a plate of your own).
     Its channels are those of position ``fov_name`` where given (a per-FOV job reads no other
-    position), else of the plate (its first position).
+    position), else of the plate (its first position); so is its record where the position holds a
+    copy of it (a plate dynaclr made: no metadata of the plate's root is read).
 
     Raises:
         ArtifactError: the plate is missing, of a kind not in :data:`PHASE_INPUT_KINDS`, or has no
             channel ``channel``; the message names the plate and the channels it has.
     """
-    provenance = read_plate_provenance(path, PHASE_INPUT_KINDS, "phase input of virtual staining")
+    provenance = read_plate_provenance(path, PHASE_INPUT_KINDS, "phase input of virtual staining", fov_name)
     if fov_name is None:
         with open_ome_zarr(path, layout="hcs", mode="r") as plate:
             names = list(plate.channel_names)

@@ -202,11 +202,12 @@ def predict_fov(
     phase_path, output_path = inputs.phase_plate, inputs.virtual_stain_plate
     phase_provenance = read_phase_input(phase_path, config.input_channel, fov_name)
     check_fov_records(inputs.phase_record, ArtifactKind.PHASE_FOV, phase_provenance)
-    plate_provenance = read_zarr_provenance(output_path, ArtifactKind.VIRTUAL_STAIN_PLATE)
+    plate_provenance = read_zarr_provenance(output_path, ArtifactKind.VIRTUAL_STAIN_PLATE, fov_name)
     network, model_provenance, training_input = load_trained_network(inputs.checkpoint, config)
     device = resolve_device(config.predict.device, "virtual_stain.predict.device")
     start = time.perf_counter()
-    with (  # this FOV's positions alone: no other FOV's metadata, nor the plates' (open_plate_position)
+    with (  # this FOV's positions alone: no other FOV's metadata, nor the plates' root (their records
+        # above are the copies in this FOV's positions: position_plate_attributes)
         open_plate_position(phase_path, fov_name) as phase_position,
         open_plate_position(output_path, fov_name, mode="r+") as output_position,
     ):
