@@ -30,6 +30,7 @@ from dynaclr.classify import (
     fit_and_evaluate,
     load_classifiers,
     read_predictions,
+    truth_column,
 )
 from dynaclr.classify.evaluate import (
     MAX_UNDEFINED_REPLICATE_SHARE,
@@ -659,6 +660,30 @@ def test_the_fraction_of_a_task_needs_that_tasks_truth_column():
     )
     with pytest.raises(ValueError, match="unknown task 'death'"):
         infected_fraction_over_time(predictions, None, task="death")
+
+
+def test_a_tasks_truth_column_and_the_curves_task_come_from_the_annotations_accessors():
+    """The ground-truth column of a task is read one way (``truth_column``: the drawn annotations and
+    the fraction curves read ``TASK_LABELS`` by position before), and the curves say which task they
+    count (``attrs['task']``), which the fraction plot labels them by."""
+    assert (truth_column("infection"), truth_column("division")) == ("infected", "mitosis")
+    with pytest.raises(ValueError, match="unknown task 'death'"):
+        truth_column("death")
+    predictions = pd.DataFrame(
+        {
+            "task": ["division", "infection"],
+            "t": [0, 0],
+            "condition": ["mock"] * 2,
+            "predicted_label": ["mitosis"] * 2,
+        }
+    )
+    truth = pd.DataFrame(
+        {"condition": ["mock"], "well": ["A/1"], "t": [0], "infected": [True], "mitosis": [False]}
+    )
+    for task in ("division", "infection"):
+        assert infected_fraction_over_time(predictions, truth, task=task).attrs["task"] == task
+    with pytest.raises(ValueError, match=r"lacks columns .*'mitosis'"):
+        draw_annotations(truth.drop(columns="mitosis"), AnnotationConfig(tasks=["division"]))
 
 
 def _labelled_predictions(

@@ -224,7 +224,7 @@ def test_a_condition_has_one_colour_in_the_projections_and_the_infected_fraction
             "n_cells_true": 10,
         }
     )
-    figure, _ = plot_infected_fraction(curves)
+    figure, _ = plot_infected_fraction(curves, task="infection")
     lines = {str(line.get_label()): to_rgba(line.get_color()) for line in figure.axes[0].lines}
     assert set(projected) == set(conditions)
     for condition in conditions:
@@ -257,7 +257,7 @@ def test_a_conditions_colour_is_a_function_of_its_name_within_the_run():
             "n_cells_true": 0,
         }
     )
-    figure, _ = plot_infected_fraction(curves, conditions=run)
+    figure, _ = plot_infected_fraction(curves, conditions=run, task="infection")
     (line,) = figure.axes[0].lines
     assert to_rgba(line.get_color()) == to_rgba(other["mock"])
     many = [f"condition_{k:02d}" for k in range(12)]
@@ -303,6 +303,39 @@ def test_infected_fraction_figure(planted):
             f"infected), {group['n_cells_true'].sum():,} ground-truth cells"
         )
         assert expected in caption
+
+
+def test_the_fraction_plot_is_labelled_by_the_task_its_curves_count():
+    """The fraction curves of task ``division`` (mitotic cells) were drawn labelled "infected
+    fraction" / "fraction of infected cells": the plot now labels the curves by the task they carry
+    (``attrs['task']``, or ``task=``), and refuses curves that do not say their task or say another."""
+    predictions = pd.DataFrame(
+        {
+            "task": "division",
+            "t": [0, 0, 1, 1],
+            "condition": "mock",
+            "predicted_label": ["mitosis", "interphase", "interphase", "interphase"],
+            "annotated": [True, False, False, False],
+            "annotation_label": ["mitosis", None, None, None],
+        }
+    )
+    truth = pd.DataFrame({"condition": "mock", "well": "A/1", "t": [0, 1], "mitosis": [True, False]})
+    curves = infected_fraction_over_time(predictions, truth, task="division")
+    figure, caption = plot_infected_fraction(curves, label="planted")
+    assert figure.axes[0].get_ylabel() == "mitotic fraction"
+    assert "fraction of mitotic cells over time" in caption and "(1 mitotic)" in caption
+    assert "infected" not in caption
+    figure, caption = plot_infected_fraction(curves, task="division")
+    assert figure.axes[0].get_ylabel() == "mitotic fraction"
+    untold = pd.DataFrame(curves.to_dict("list"))  # read back from a CSV: no attrs
+    with pytest.raises(ValueError, match="fraction curves do not say their task"):
+        plot_infected_fraction(untold)
+    figure, caption = plot_infected_fraction(untold, task="infection")
+    assert figure.axes[0].get_ylabel() == "infected fraction" and "fraction of infected cells" in caption
+    with pytest.raises(ValueError, match=r"curves of task 'division' .* task='infection'"):
+        plot_infected_fraction(curves, task="infection")
+    with pytest.raises(ValueError, match="unknown task 'death'"):
+        plot_infected_fraction(untold, task="death")
 
 
 def test_pseudotime_accuracy_figure(planted):

@@ -60,7 +60,7 @@ from dynaclr.figures.trajectories import (
     plot_aligned_trajectories,
     principal_components,
 )
-from dynaclr.io import ArtifactKind, make_provenance, read_table, write_table
+from dynaclr.io import ArtifactError, ArtifactKind, make_provenance, read_table, write_table
 from dynaclr.pseudotime.collect import CollectPseudotimeInputs, CollectPseudotimeOutputs, collect_pseudotime
 from dynaclr.pseudotime.stage import (
     DTW_ACCURACY_COLUMNS,
@@ -301,6 +301,25 @@ def test_infected_fraction_figure_of_a_classifier_that_does_not_separate_keeps_t
     assert curves["adjustment_note"].str.startswith("unstable: TPR - FPR").all()
     assert any("adjusted classify and count not applied" in r.getMessage() for r in caplog.records)
     assert "Adjusted classify and count (ACC) not drawn: unstable" in caption
+
+
+def test_infected_fraction_figure_names_the_ground_truth_that_lacks_the_tasks_column(artifacts, tmp_path):
+    """A ground-truth table without the ``infected`` column was refused with "ground truth lacks
+    column 'infected'", naming no file: the stage reads it requiring the task's column."""
+    truth, provenance = read_table(artifacts["truth"], "ground_truth_tracks")
+    bare = tmp_path / "ground_truth" / "tracks.parquet"
+    write_table(truth.drop(columns="infected"), bare, provenance)
+    outputs = InfectedFractionOutputs(
+        infected_fraction_png=tmp_path / "f.png",
+        infected_fraction_svg=tmp_path / "f.svg",
+        curves=tmp_path / "c.csv",
+    )
+    inputs = InfectedFractionInputs(predictions=artifacts["planted/predictions"], tracks=bare)
+    with pytest.raises(
+        ArtifactError, match=rf"{re.escape(str(bare))}: .*lacks required columns \['infected'\]"
+    ):
+        infected_fraction_figure(inputs, outputs, model="planted", dataset="demo")
+    assert not outputs.curves.exists()
 
 
 def test_collect_pseudotime_concatenates_models(artifacts, tmp_path):

@@ -23,6 +23,7 @@ from .annotations import (
     positive_label as positive_label,
     read_annotations as read_annotations,
     task_classes as task_classes,
+    truth_column as truth_column,
 )
 from .evaluate import (
     MAX_UNDEFINED_REPLICATE_SHARE as MAX_UNDEFINED_REPLICATE_SHARE,

@@ -57,6 +57,12 @@ def positive_label(task: str) -> str:
     return _task(task)[1]
 
 
+def truth_column(task: str) -> str:
+    """Ground-truth column that says whether a cell is in ``task``'s positive state (``infected``
+    or ``mitosis``): the column the drawn annotations and the fraction curves' truth read."""
+    return _task(task)[0]
+
+
 def task_classes(task: str) -> tuple[str, str]:
     """``(negative, positive)`` label names of ``task``."""
     _, positive, negative = _task(task)
@@ -85,7 +91,7 @@ def draw_annotations(ground_truth_tracks: pd.DataFrame, config: AnnotationConfig
     if config.table is not None:
         raise ValueError(f"annotations.table is set ({config.table!r}): annotations are imported, not drawn")
     tasks, seed = config.tasks, config.seed
-    needed = ["fov_name", "track_id", "t", "y", "x", *{_task(task)[0] for task in tasks}]
+    needed = ["fov_name", "track_id", "t", "y", "x", *{truth_column(task) for task in tasks}]
     missing = [c for c in needed if c not in ground_truth_tracks.columns]
     if missing:
         raise ValueError(
@@ -95,7 +101,8 @@ def draw_annotations(ground_truth_tracks: pd.DataFrame, config: AnnotationConfig
     n_total = max(2, round(config.fraction_of_cells * len(truth)))
     frames = []
     for task_number, task in enumerate(tasks):
-        column, positive, negative = _task(task)
+        column = truth_column(task)
+        negative, positive = task_classes(task)
         rng = np.random.default_rng([seed, task_number])
         is_positive = truth[column].to_numpy(dtype=bool)
         readable = np.ones(len(truth), dtype=bool)
@@ -206,7 +213,7 @@ def draw_lineage_annotations(tracks: pd.DataFrame, config: AnnotationConfig) -> 
         config.positive_class_share,
         np.random.default_rng([config.seed, 0]),
     )
-    _, positive, negative = _task("division")
+    negative, positive = task_classes("division")
     annotations = states.loc[chosen, ["fov_name", "track_id", "t", "y", "x"]].assign(
         task="division", label=np.where(is_positive[chosen], positive, negative)
     )

@@ -11,8 +11,8 @@ import pandas as pd
 
 from dynaclr.classify.annotations import (
     DECISION_THRESHOLD,
-    TASK_LABELS,
     positive_label as task_positive_label,
+    truth_column,
 )
 
 logger = logging.getLogger(__name__)
@@ -132,6 +132,11 @@ def infected_fraction_over_time(
     """Predicted (and, on simulated data, true) fraction of cells in ``task``'s positive state
     (infected; for ``division``, mitotic) per condition and frame.
 
+    Named for the workflow's one use (rule ``infected_fraction_figure``, task ``infection``), it
+    serves each task: the table records which in ``attrs["task"]``, which
+    :func:`dynaclr.figures.plots.plot_infected_fraction` labels the curves by (the CSV the workflow
+    writes does not carry it: a table read back needs ``task=`` there).
+
     The predicted curve counts the cells of the embeddings (patches of tracked cells) predicted the
     task's positive label (``infected``, ``mitosis``: "classify and count", ``predicted_fraction``);
     the true curve counts ground-truth cells with the task's column (``infected``; ``mitosis`` for
@@ -161,18 +166,19 @@ def infected_fraction_over_time(
 
     Returns:
         DataFrame of :data:`FRACTION_COLUMNS` sorted by condition and frame (NaN where one side has
-        no cell at that frame). ``n_cells_annotated`` and ``n_cells_annotated_positive`` count the
-        predicted cells with an annotation (``annotated``; 0 when the predictions do not say), the
-        labels the classifier was fitted on (its own dataset's) or scored against (transferred),
-        and those labelled ``positive_label`` (``annotation_label``). ``true_positive_rate``,
+        no cell at that frame), ``attrs["task"]`` the task. ``n_cells_annotated`` and
+        ``n_cells_annotated_positive`` count the predicted cells with an annotation (``annotated``;
+        0 when the predictions do not say), the labels the classifier was fitted on (its own
+        dataset's) or scored against (transferred), and those labelled the task's positive label
+        (``annotation_label``). ``true_positive_rate``,
         ``false_positive_rate`` (the same on every row) and ``adjustment_note`` (empty where
         adjusted) say how ``adjusted_fraction`` was computed.
     """
     positive_label = task_positive_label(task)  # an unknown task is refused here
-    truth_column = TASK_LABELS[task][0]
-    if ground_truth is not None and truth_column not in ground_truth.columns:
+    truth = truth_column(task)
+    if ground_truth is not None and truth not in ground_truth.columns:
         raise ValueError(
-            f"ground truth lacks column {truth_column!r} (task {task!r}); found {list(ground_truth.columns)}"
+            f"ground truth lacks column {truth!r} (task {task!r}); found {list(ground_truth.columns)}"
         )
     task_rows = predictions[predictions["task"] == task]
     if "train_dataset" in task_rows.columns and task_rows["train_dataset"].nunique() > 1:
@@ -227,14 +233,11 @@ def infected_fraction_over_time(
             ["condition", "t"], ignore_index=True
         )
     else:
-        aggregations: dict[str, Any] = {
-            "true_fraction": (truth_column, "mean"),
-            "n_cells_true": (truth_column, "size"),
-        }
+        aggregations: dict[str, Any] = {"true_fraction": (truth, "mean"), "n_cells_true": (truth, "size")}
         if "time_minutes" in ground_truth.columns:
             aggregations["time_minutes"] = ("time_minutes", "first")
-        truth = ground_truth.groupby(["condition", "t"], as_index=False).agg(**aggregations)
-        curves = predicted.merge(truth, on=["condition", "t"], how="outer").sort_values(
+        true = ground_truth.groupby(["condition", "t"], as_index=False).agg(**aggregations)
+        curves = predicted.merge(true, on=["condition", "t"], how="outer").sort_values(
             ["condition", "t"], ignore_index=True
         )
     if "time_minutes" not in curves.columns:
@@ -248,7 +251,9 @@ def infected_fraction_over_time(
         false_positive_rate=rates.false_positive_rate,
         adjustment_note=rates.note,
     )
-    return curves[list(FRACTION_COLUMNS)]
+    curves = curves[list(FRACTION_COLUMNS)]
+    curves.attrs["task"] = task  # what the fractions count: the plot's labels
+    return curves
 
 
 def _with_conditions(cells: pd.DataFrame, ground_truth: pd.DataFrame | None) -> pd.DataFrame:

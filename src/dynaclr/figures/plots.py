@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.stats import gaussian_kde
 
+from dynaclr.classify.annotations import task_classes
 from dynaclr.evaluation.temporal import (
     ONE_TIME_POINT,
     Embeddings,
@@ -372,12 +373,16 @@ def plot_distance_distributions(
     return figure, caption
 
 
+#: The state whose fraction of cells a task's curves count, as the fraction plot's labels name it.
+FRACTION_STATES: dict[str, str] = {"infection": "infected", "division": "mitotic"}
+
+
 def plot_infected_fraction(
-    curves: pd.DataFrame, label: str = "", conditions: Sequence[str] = ()
+    curves: pd.DataFrame, label: str = "", conditions: Sequence[str] = (), task: str | None = None
 ) -> tuple[Figure, str]:
-    """Infected fraction over time, one colour per condition: classify and count (dashed), adjusted
-    classify and count (ACC, dash-dot) and the truth (solid; none where there is no ground truth:
-    ``n_cells_true`` all 0).
+    """Fraction of cells in the curves' task's state over time (infected; mitotic for ``division``),
+    one colour per condition: classify and count (dashed), adjusted classify and count (ACC,
+    dash-dot) and the truth (solid; none where there is no ground truth: ``n_cells_true`` all 0).
 
     The adjusted curve is drawn where ``curves`` has one (``adjusted_fraction``) and its
     ``adjustment_note`` is empty; otherwise the caption says why it is not (it would repeat the
@@ -388,7 +393,11 @@ def plot_infected_fraction(
         label: model/dataset name.
         conditions: every condition of the run, which fix each condition's colour
             (:func:`label_colors`).
+        task: the task the curves count, which the axis and caption name; by default
+            ``curves.attrs["task"]`` (set by ``infected_fraction_over_time``). Curves that do not
+            say their task (a table read back from CSV) need it; one that disagrees is refused.
     """
+    state = _fraction_state(curves, task)
     figure = new_figure(5.0, 3.4)
     ax = figure.subplots()
     use_minutes = "time_minutes" in curves.columns and curves["time_minutes"].notna().all()
@@ -428,7 +437,7 @@ def plot_infected_fraction(
                 + f" of {int(last['n_cells_predicted'])} cells"
             )
     ax.set_xlabel("time (h)" if use_minutes else "frame")
-    ax.set_ylabel("infected fraction")
+    ax.set_ylabel(f"{state} fraction")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7)
     if label:
@@ -443,7 +452,7 @@ def plot_infected_fraction(
         )
     if has_truth:
         caption = (
-            f"{label + ': ' if label else ''}fraction of infected cells over time per condition, "
+            f"{label + ': ' if label else ''}fraction of {state} cells over time per condition, "
             f"{curves_text} and from ground truth (solid). Mean absolute difference from the truth: "
             f"classify and count {', '.join(counted)}"
             + (f"; adjusted (ACC) {', '.join(adjusted_errors)}" if adjusted else "")
@@ -451,12 +460,28 @@ def plot_infected_fraction(
         )
     else:
         caption = (
-            f"{label + ': ' if label else ''}fraction of infected cells over time per condition, "
+            f"{label + ': ' if label else ''}fraction of {state} cells over time per condition, "
             f"{curves_text} (no ground truth for this dataset). At the last frame: {', '.join(counted)}."
         )
     return figure, " ".join(
-        (caption, _adjustment_sentence(curves, note), _fraction_counts(curves, has_truth))
+        (caption, _adjustment_sentence(curves, note), _fraction_counts(curves, has_truth, state))
     )
+
+
+def _fraction_state(curves: pd.DataFrame, task: str | None) -> str:
+    """The state ``curves`` count the fraction of (:data:`FRACTION_STATES`), from ``task`` or the
+    task the curves carry; refused where neither says it, they disagree or the task is unknown."""
+    carried = curves.attrs.get("task")
+    if task is None and carried is None:
+        raise ValueError(
+            "the fraction curves do not say their task (attrs['task'], set by infected_fraction_over_time "
+            f"and lost in a CSV): pass task=, one of {sorted(FRACTION_STATES)}"
+        )
+    if task is not None and carried is not None and task != carried:
+        raise ValueError(f"curves of task {carried!r} cannot be drawn as task={task!r}")
+    told = str(task if task is not None else carried)
+    task_classes(told)  # an unknown task is refused here
+    return FRACTION_STATES[told]
 
 
 def _mean_abs_difference(group: pd.DataFrame, column: str) -> float:
@@ -464,12 +489,13 @@ def _mean_abs_difference(group: pd.DataFrame, column: str) -> float:
     return float((group[column] - group["true_fraction"]).abs().mean())
 
 
-#: What the adjusted classify and count cannot correct, stated in the infected-fraction caption
+#: What the adjusted classify and count cannot correct, stated in the fraction plot's caption
 #: (docs/reliability.md gives the measurements).
 ADJUSTMENT_LIMITS = (
     "the rates are those of the cross-validation's classifiers, fitted on fewer labels, which err "
     "more than the final one whose calls are counted: the adjustment can over-correct (on "
-    "simulated plates it did so in infected wells while correcting mock wells; docs/reliability.md); "
+    "simulated plates it did so in the wells where the state was common while correcting those "
+    "where it was absent; docs/reliability.md); "
     "ACC assumes the labelled cells are a random sample of their class, but annotators (and the "
     "drawn labels) pick clear cells, so the rates can understate the errors on ambiguous ones; it "
     "assumes the classifier errs alike in every condition and frame; a classifier imported from a "
@@ -502,7 +528,7 @@ def _adjustment_sentence(curves: pd.DataFrame, note: str) -> str:
     )
 
 
-def _fraction_counts(curves: pd.DataFrame, has_truth: bool) -> str:
+def _fraction_counts(curves: pd.DataFrame, has_truth: bool, state: str) -> str:
     """The caption's sentence on the cells each condition's curves rest on: classifier predictions
     (cell-frames, and the fewest and most in a frame), labelled cells, ground-truth cells."""
     parts = []
@@ -515,7 +541,7 @@ def _fraction_counts(curves: pd.DataFrame, has_truth: bool) -> str:
         if "n_cells_annotated" in group.columns:
             text += (
                 f", {int(group['n_cells_annotated'].sum()):,} labelled "
-                f"({int(group['n_cells_annotated_positive'].sum()):,} infected)"
+                f"({int(group['n_cells_annotated_positive'].sum()):,} {state})"
             )
         if has_truth:
             text += f", {int(group['n_cells_true'].sum()):,} ground-truth cells"

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from dynaclr.classify import read_predictions
+from dynaclr.classify import read_predictions, truth_column
 from dynaclr.config.analysis import FiguresConfig, PseudotimeConfig
 from dynaclr.config.patches import channel_index
 from dynaclr.config.reasons import PLANNED_F1_REASONS
@@ -356,8 +356,13 @@ def infected_fraction_figure(
     Returns:
         The caption.
     """
-    truth = None if inputs.tracks is None else read_table(inputs.tracks, "ground_truth_tracks")[0]
-    curves = infected_fraction_over_time(read_predictions(inputs.predictions), truth)
+    task = "infection"
+    truth = (
+        None
+        if inputs.tracks is None  # the task's column is required here, so a refusal names the file
+        else read_table(inputs.tracks, "ground_truth_tracks", ("condition", "t", truth_column(task)))[0]
+    )
+    curves = infected_fraction_over_time(read_predictions(inputs.predictions), truth, task=task)
     write_csv(curves, outputs.curves)
     figure, caption = plot_infected_fraction(curves, label=f"{model}, {dataset}", conditions=conditions)
     return _save(figure, caption, outputs.infected_fraction_png, outputs.infected_fraction_svg)
