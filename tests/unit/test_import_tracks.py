@@ -30,6 +30,7 @@ from dynaclr.tracking.importing import (
     conform_imported_tracks,
     imported_tracks_problems,
     number_detections,
+    read_tracks_table,
 )
 from dynaclr.tracking.position_check import (
     BETTER_SCORE_RATIO,
@@ -1895,3 +1896,41 @@ def test_an_annotation_record_without_import_warnings_gives_one_rebuilt_from_its
     )
     assert warning.startswith("of 40 annotations with y, x, 3 lie near a tracked cell")
     assert "swapped 5, um 4, um swapped 2" in warning
+
+
+def test_a_trackmate_spots_csv_given_as_a_table_names_trackmate_and_the_fix(tmp_path: Path) -> None:
+    """TrackMate's spots CSV export (its column keys, then three rows of names, short names and
+    units, as TrackMate 7 writes it) given as `format: table`: the refusal says it is TrackMate's
+    export, which the import does not read as it is, and names the two ways in: TrackMate's XML
+    (`format: trackmate`) or the columns renamed, positions in µm with `position_unit: um`."""
+    keys = [
+        "LABEL",
+        "ID",
+        "TRACK_ID",
+        "QUALITY",
+        "POSITION_X",
+        "POSITION_Y",
+        "POSITION_Z",
+        "POSITION_T",
+        "FRAME",
+    ]
+    lines = [
+        ",".join(keys),
+        "Label,Spot ID,Track ID,Quality,X,Y,Z,T,Frame",
+        "Label,Spot ID,Track ID,Quality,X,Y,Z,T,Frame",
+        ",,,(quality),(micron),(micron),(micron),(sec),",
+        "ID0,0,0,1.0,12.5,20.25,0.0,0.0,0",
+        "ID1,1,0,1.0,13.0,20.5,0.0,1200.0,1",
+    ]
+    path = tmp_path / "spots.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ArtifactError) as refused:
+        read_tracks_table(path)
+    message = str(refused.value)
+    assert "missing ['fov_name', 'track_id', 't', 'y', 'x']" in message
+    assert "TrackMate's spots CSV export" in message
+    assert "tracks.format: trackmate" in message
+    for rename in ("TRACK_ID -> track_id", "FRAME -> t", "POSITION_Y -> y", "POSITION_X -> x"):
+        assert rename in message
+    assert "tracks.position_unit: um" in message
+    assert "fov_name" in message and "three rows under the header" in message

@@ -385,12 +385,32 @@ def _warn_untracked_frames(
         )
 
 
+#: The column keys of TrackMate's spots CSV export ("Spots" table, Export to CSV) and the table's column
+#: each is: no table is read so (the import reads TrackMate's XML, ``format: trackmate``); a refusal of
+#: such a file says how to give either.
+TRACKMATE_SPOT_COLUMNS = {"TRACK_ID": "track_id", "FRAME": "t", "POSITION_Y": "y", "POSITION_X": "x"}
+
+
+def _trackmate_export_hint(columns: Sequence[object], required: Sequence[str]) -> str:
+    """What to do with TrackMate's spots CSV export given as a table (or an ultrack CSV), else ''."""
+    if not set(TRACKMATE_SPOT_COLUMNS) <= set(columns):
+        return ""
+    renames = ", ".join(f"{key} -> {name}" for key, name in TRACKMATE_SPOT_COLUMNS.items())
+    add_fov = ", add fov_name (row/column/fov)" if "fov_name" in required else ""
+    return (
+        ". These are TrackMate's spots CSV export columns, which are not read as they are: import "
+        "TrackMate's own XML file (File > Save) with tracks.format: trackmate, or rename the columns "
+        f"({renames}){add_fov}, drop the three rows under the header (names, short names, units) and, "
+        "as its positions are calibrated, set tracks.position_unit: um"
+    )
+
+
 def _check_columns(table: pd.DataFrame, path: Path, required: Sequence[str]) -> None:
     missing = [name for name in required if name not in table.columns]
     if missing:
         raise ArtifactError(
             f"{path}: expected columns {list(required)} (tracks), missing {missing}; "
-            f"found {list(table.columns)}"
+            f"found {list(table.columns)}{_trackmate_export_hint(list(table.columns), required)}"
         )
 
 
