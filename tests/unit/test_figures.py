@@ -449,6 +449,32 @@ def test_the_results_table_caption_names_the_event_its_rows_aligned(
             plot_results_table(pd.DataFrame([row]), event=other)
 
 
+def test_the_tables_show_each_datasets_frame_interval_beside_its_smoothness():
+    """probe4: one model on a 30-min and a 10-min plate; the HTML and PNG tables gave its track-pair
+    smoothness 0.539 and 0.291 side by side with no interval (the CSV alone had
+    ``time_interval_minutes``), the 10-min plate reading smoother for adjacent frames 10 min apart
+    instead of 30. Each row now shows its frame interval, and the caption says why it matters."""
+    table = pd.DataFrame(
+        [
+            {"model": "m", "dataset": "a", "time_interval_minutes": 30.0, "smoothness_track_pairs": 0.539},
+            {"model": "m", "dataset": "b", "time_interval_minutes": 10.0, "smoothness_track_pairs": 0.291},
+            {"model": "m", "dataset": "c", "time_interval_minutes": 7.5, "smoothness_track_pairs": 0.3},
+            {
+                "model": "m",
+                "dataset": "still",
+                "time_interval_minutes": np.nan,
+                "smoothness_track_pairs": np.nan,
+            },
+        ]
+    )
+    shown = formatted_results_table(table)
+    assert list(shown.columns[:4]) == ["Model", "Dataset", "Frame interval", "Distribution"]
+    assert shown["Frame interval"].tolist() == ["30 min", "10 min", "7.5 min", "–"]
+    assert "<th>Frame interval</th>" in results_table_html(table)
+    _, caption = plot_results_table(table)
+    assert "compare adjacent frames, so rows of other frame intervals measure other time steps" in caption
+
+
 def _temporal_metrics(models: tuple[str, str], dataset: str, **counts: int) -> pd.DataFrame:
     """``temporal_metrics`` rows of two models on one dataset, track-pair rows (with CIs) first, the
     first model smoother; ``counts`` (e.g. ``n_tracks``) are added to every row."""

@@ -55,8 +55,28 @@ def test_a_dataset_whose_spec_gives_another_input_is_not_embedded_by_default() -
     with pytest.raises(
         ValidationError,
         match=r"dataset 'demo_15min'.s patch spec 'phase_sensor' gives another input .*size_yx_px 64 vs 48",
-    ):
+    ) as refused:
         WorkflowConfig.model_validate(cfg)
+    assert "resampled" not in str(refused.value)  # both plates of 0.65 µm pixels: the size alone differs
+
+
+def test_a_patch_size_scaled_to_another_pixel_size_is_refused_saying_patches_are_not_resampled() -> None:
+    """A plate of half the pixel size given twice the patch size (the same micrometres): the spec gives
+    another input, and "make the specs agree" alone would send the user to the sampling refusal next;
+    the message says the two patches span the same area, that patches are never resampled, and what to
+    do (probe4: 96 px at 0.325 µm for a model of 48 px at 0.65 µm)."""
+    cfg = config()
+    cfg["datasets"]["demo_15min"]["simulate"]["pixel_size_um"] = 0.325
+    cfg["datasets"]["demo_15min"]["patches"][0]["patch_size_yx_px"] = 96
+    cfg["contrastive_models"]["time_aware_ntxent"]["embed_datasets"] = ["demo", "demo_15min"]
+    with pytest.raises(ValidationError) as refused:
+        WorkflowConfig.model_validate(cfg)
+    message = " ".join(str(refused.value).split())
+    assert "patch_size_yx_px 96 vs 48" in message
+    assert "96 px of 0.325 µm span 31.2 µm, as 48 px of 0.65 µm do" in message
+    assert "patches are cut in pixels and never resampled" in message
+    assert "allow_other_scales: true" in message
+    assert "resample the plate to 0.65 µm pixels" in message
 
 
 def test_pooled_training_needs_the_same_input_in_every_dataset() -> None:

@@ -15,9 +15,14 @@ import yaml
 from conftest import REPO_ROOT
 from test_early_checks import refused
 
-from dynaclr.config.plate_checks import simulated_layout, workflow_problems
-from dynaclr.config.transfer_checks import DatasetSampling, dataset_sampling, transfer_problems
-from dynaclr.config.workflow import WorkflowConfig
+from dynaclr.config.plate_checks import SCALE_RELATIVE_TOLERANCE, simulated_layout, workflow_problems
+from dynaclr.config.transfer_checks import (
+    DatasetSampling,
+    dataset_sampling,
+    transfer_problems,
+    transfer_warnings,
+)
+from dynaclr.config.workflow import ContrastiveModelEntry, WorkflowConfig
 from dynaclr.io.plate import IOHUB_DEFAULT_SCALE, PlateGeometry, PlateLayout
 
 DEFAULT = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
@@ -215,6 +220,9 @@ def test_a_size_read_from_an_axis_without_a_unit_is_not_stated_not_compared() ->
     assert "pixel size 0.325 µm (a 48 px patch spans 15.6 µm), expected 0.65 µm" in line
     assert "not stated" not in line
     assert "is sampled otherwise than dataset 'demo'" in line
+    # the patches are never resampled: resampling the plate is the user's, and the message says so
+    assert "resample the plate to the model's sampling before the workflow" in line
+    assert "resample" not in found[0]  # sizes not stated: nothing tells what to resample to
 
 
 def test_sizes_stated_for_neither_dataset_are_not_taken_as_alike() -> None:
@@ -293,6 +301,37 @@ def test_allow_other_scales_accepts_the_dataset_and_leaving_it_out_too() -> None
         entry["embed_datasets"] = ["demo"] if entry.get("train_datasets") else ["demo_15min"]
     cfg["analysis"]["classification"]["apply_to"] = []  # no model embeds demo and demo_15min now
     assert problems(cfg) == []
+
+
+def test_a_dataset_accepted_by_allow_other_scales_is_named_in_a_warning_of_the_dry_run() -> None:
+    """probe4: a model trained at 0.65 µm embedding a 0.325 µm plate under allow_other_scales: true ran
+    without a word in the dry run, the embed log or the results: a result at another physical area,
+    told nowhere. The dry run now warns, one line per dataset so accepted, naming both sizes."""
+    cfg = demo(pixel_size_um=0.325)
+    for entry in cfg["contrastive_models"].values():
+        entry["allow_other_scales"] = True
+    assert problems(cfg) == []
+    lines = transfer_warnings(*layouts_of(cfg))
+    trained = [line for line in lines if line.startswith("contrastive_models.time_aware_ntxent.")]
+    assert len(trained) == 1, lines
+    (line,) = trained
+    assert (
+        "dataset 'demo_15min' (results/demo_15min/raw.zarr) is sampled otherwise than dataset 'demo'" in line
+    )
+    assert "pixel size 0.325 µm (a 48 px patch spans 15.6 µm), expected 0.65 µm (31.2 µm)" in line
+    assert "accepted by allow_other_scales: true" in line
+    assert "patches are not resampled" in line
+    cfg = demo(pixel_size_um=0.65)  # sampled alike: nothing to say
+    for entry in cfg["contrastive_models"].values():
+        entry["allow_other_scales"] = True
+    assert transfer_warnings(*layouts_of(cfg)) == []
+
+
+def test_allow_other_scales_states_the_tolerance_the_check_uses() -> None:
+    """The key's description (config.schema.json) said "more than 1 %" while the check refuses beyond
+    5 % (SCALE_RELATIVE_TOLERANCE): a 3 % difference read as refused is accepted."""
+    description = ContrastiveModelEntry.model_fields["allow_other_scales"].description or ""
+    assert f"more than {SCALE_RELATIVE_TOLERANCE * 100:g} % from the first dataset's" in description
 
 
 def test_pooled_training_on_other_pixel_sizes_is_refused_as_train_datasets() -> None:

@@ -23,7 +23,7 @@ from dynaclr.config.plate_checks import (
     workflow_problems,
     workflow_warnings,
 )
-from dynaclr.config.transfer_checks import dataset_sampling, transfer_problems
+from dynaclr.config.transfer_checks import dataset_sampling, transfer_problems, transfer_warnings
 from dynaclr.convert import (
     find_tiff_files,
     index_tiff_files,
@@ -729,5 +729,5 @@ if workflow.is_main_process:
         )
     # a result the plan knows will be empty (e.g. an infection F1 no fold can score): in the log,
     # as Snakemake shows no Python warning issued while it parses the workflow
-    for message in workflow_warnings(CONFIG, _LAYOUTS, RESULTS):
+    for message in workflow_warnings(CONFIG, _LAYOUTS, RESULTS) + transfer_warnings(CONFIG, _LAYOUTS):
         logger.warning(f"WARNING {message}")

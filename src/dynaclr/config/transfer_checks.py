@@ -293,31 +293,45 @@ def _model_datasets(config: WorkflowConfig, model: str, entry: ContrastiveModelE
     return list(dict.fromkeys([*entry.train_datasets, *config.embedded_datasets(model)]))
 
 
-def _scale_problems(
+def _scale_mismatches(
     config: WorkflowConfig, model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]
-) -> list[str]:
-    """Every dataset the model trains on or embeds has the reference dataset's pixel size (and z step
-    where its patches hold several slices)."""
+) -> list[tuple[str, str, str, list[str]]]:
+    """``(key, dataset, reference, differences)`` for each dataset the model trains on or embeds that
+    is sampled otherwise than the reference dataset (pixel size, and z step where its patches hold
+    several slices), the datasets named with their plates (the reference with its role)."""
     datasets = _model_datasets(config, model, entry)
-    if len(datasets) < 2 or entry.allow_other_scales:
+    if len(datasets) < 2:
         return []
     reference, spec_name = datasets[0], entry.training.patch_spec
     role = "trained on" if entry.train_datasets else "embedded first"
-    problems = []
+    found = []
     for dataset in datasets[1:]:
         key = "train_datasets" if dataset in entry.train_datasets else "embed_datasets"
         differences = scale_differences(config, layouts, (reference, spec_name), (dataset, spec_name))
         if differences:
-            problems.append(
-                _scale_problem(
+            found.append(
+                (
                     f"contrastive_models.{model}.{key}",
                     f"dataset {dataset!r} ({layouts[dataset].path})",
-                    [(f"dataset {reference!r} ({layouts[reference].path}, {role})", differences)],
-                    spec_name,
-                    model,
+                    f"dataset {reference!r} ({layouts[reference].path}, {role})",
+                    differences,
                 )
             )
-    return problems
+    return found
+
+
+def _scale_problems(
+    config: WorkflowConfig, model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]
+) -> list[str]:
+    """Every dataset the model trains on or embeds has the reference dataset's pixel size (and z step
+    where its patches hold several slices), unless ``allow_other_scales`` (:func:`transfer_warnings`)."""
+    if entry.allow_other_scales:
+        return []
+    spec_name = entry.training.patch_spec
+    return [
+        _scale_problem(key, dataset, [(reference, differences)], spec_name, model)
+        for key, dataset, reference, differences in _scale_mismatches(config, model, entry, layouts)
+    ]
 
 
 #: The phrase each size's difference starts with (:func:`sampling_differences`) and its phase key.
@@ -356,7 +370,13 @@ def _scale_problem(
         + " see another physical area than it learnt from. Leave the dataset out (name "
         "embed_datasets), correct the plate's scale metadata (or the dataset's "
         + " / ".join(keys)
-        + f"), or set contrastive_models.{model}.allow_other_scales: true"
+        + (
+            "), "
+            if unknown
+            else "), resample the plate to the model's sampling before the workflow (patches are "
+            "never resampled), "
+        )
+        + f"or set contrastive_models.{model}.allow_other_scales: true"
     )
 
 
@@ -462,6 +482,29 @@ def _tau_problems(model: str, entry: ContrastiveModelEntry, layouts: Mapping[str
         f"dataset, found {found}; give tau_minutes{whole} instead (converted with each dataset's own "
         "interval)",
     ]
+
+
+def transfer_warnings(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout]) -> list[str]:
+    """Each dataset a model with ``allow_other_scales: true`` trains on or embeds although it is sampled
+    otherwise than the model's first dataset, one line each (the workflow logs them at every dry run):
+    the user accepted it, but its results on that dataset rest on another physical area, which nothing
+    downstream shows (probe4: a model of 0.65 µm pixels embedding a plate of 0.325 µm ran without a
+    word). Arguments as for :func:`transfer_problems`."""
+    raw_layouts = {name: supplied_layout(config.datasets[name], raw) for name, raw in raw_layouts.items()}
+    warnings = []
+    for model, entry in config.contrastive_models.items():
+        if not entry.allow_other_scales:
+            continue
+        for key, dataset, reference, differences in _scale_mismatches(config, model, entry, raw_layouts):
+            warnings.append(
+                f"{key}: {dataset} is sampled otherwise than {reference}: "
+                + "; ".join(differences)
+                + f"; accepted by allow_other_scales: true, but patches are not resampled (patch spec "
+                f"{entry.training.patch_spec!r} is in pixels and slices): the model sees another physical "
+                "area than it learnt from, and its embeddings, classifiers and pseudo-time of that dataset "
+                "rest on it"
+            )
+    return warnings
 
 
 def transfer_problems(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLayout]) -> list[str]:

@@ -199,8 +199,9 @@ class ContrastiveModelEntry(StrictModel):
     allow_other_scales: bool = Field(
         False,
         description="true: train on or embed datasets whose pixel size (or z step, for patches of several "
-        "slices) differs by more than 1 % from the first dataset's; the patch spec is in pixels, so the "
-        "model then sees another physical area. false: such a dataset is refused before any job runs.",
+        "slices) differs by more than 5 % from the first dataset's; the patch spec is in pixels (patches are "
+        "never resampled), so the model then sees another physical area: the dry run warns, naming each such "
+        "dataset and both sizes. false: such a dataset is refused before any job runs.",
     )
     training: ContrastiveModelConfig
     processes: int = Field(
@@ -1507,6 +1508,10 @@ class WorkflowConfig(StrictModel):
                         + "; ".join(f"{k} {found[k]!r} vs {expected[k]!r}" for k in differing)
                         + "; make the specs agree or leave the dataset out"
                         + _channel_hint(found["channels"], expected["channels"], self.datasets[dataset])
+                        + _size_hint(
+                            (found["patch_size_yx_px"], self.datasets[dataset]),
+                            (expected["patch_size_yx_px"], self.datasets[reference]),
+                        )
                     )
         self._check_input_sizes(name, entry, reference)
 
@@ -1634,6 +1639,37 @@ def _channel_hint(
             )
         return ""
     return ""
+
+
+def _stated_pixel_size_um(dataset: DatasetConfig) -> float | None:
+    """The pixel size the config states for ``dataset`` (simulated, or ``acquisition``), else None."""
+    if dataset.simulate is not None:
+        return dataset.simulate.pixel_size_um
+    return dataset.acquisition.pixel_size_um
+
+
+def _size_hint(found: tuple[int, DatasetConfig], expected: tuple[int, DatasetConfig]) -> str:
+    """Where patch sizes differ: patches are never resampled, so a patch size scaled to a plate of
+    another pixel size (the same micrometres) is no way to give a model its input; say what is."""
+    (found_px, dataset), (expected_px, reference) = found, expected
+    if found_px == expected_px:
+        return ""
+    found_um, expected_um = _stated_pixel_size_um(dataset), _stated_pixel_size_um(reference)
+    if found_um is not None and expected_um is not None and abs(found_um / expected_um - 1) <= 0.05:
+        return ""  # pixels alike (the sampling check's tolerance): the size is the only difference
+    same_area = ""
+    if found_um is not None and expected_um is not None:
+        same_area = (
+            f"{found_px} px of {found_um:g} µm span {found_px * found_um:.3g} µm, as {expected_px} px of "
+            f"{expected_um:g} µm do, but "
+        )
+    target = f"{expected_um:g} µm pixels" if expected_um is not None else "the model's pixel size"
+    return (
+        f" ({same_area}patches are cut in pixels and never resampled: a plate of another pixel size gives "
+        f"the model another input at any patch size. Give the spec {expected_px} px, the model's, and "
+        "set allow_other_scales: true on the model to embed it at another physical area, or resample the "
+        f"plate to {target} before the workflow)"
+    )
 
 
 def load_config(path: str | Path) -> WorkflowConfig:

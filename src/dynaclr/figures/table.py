@@ -603,15 +603,29 @@ def formatted_results_table(table: pd.DataFrame) -> pd.DataFrame:
     distribution = (
         table["distribution"] if "distribution" in table.columns else pd.Series("", index=table.index)
     )
+    intervals = (
+        table["time_interval_minutes"]
+        if "time_interval_minutes" in table.columns
+        else pd.Series(np.nan, index=table.index)
+    )
     return pd.DataFrame(
         {
             "Model": table["model"],
             "Dataset": table["dataset"],
+            # smoothness and dynamic range compare adjacent frames: rows of other intervals measure
+            # other time steps, so each row says its own (probe4: a 10-min plate read smoother)
+            "Frame interval": [_interval(minutes) for minutes in intervals],
             "Distribution": distribution.fillna(""),
             "Cells (tracks)": [_cells(row) for _, row in table.iterrows()],
             **{header: [_format(row, name) for _, row in table.iterrows()] for name, header in display},
         }
     )
+
+
+def _interval(minutes: object) -> str:
+    """A dataset's frame interval as the tables show it (``30 min``), ``–`` where not known."""
+    clock = FrameClock.of(minutes)
+    return f"{clock.minutes_per_frame:g} min" if clock.minutes_per_frame is not None else "–"
 
 
 def results_table_html(table: pd.DataFrame) -> str:
@@ -710,7 +724,9 @@ def plot_results_table(table: pd.DataFrame, *, event: str = "infection") -> tupl
         f"Comparison of {table['model'].nunique()} models on {table['dataset'].nunique()} dataset(s): "
         "temporal smoothness (lower is better) and dynamic range (higher is better) of the embeddings as "
         "the paper's tables define them (z-scored features, random pairs over all cells), and smoothness "
-        "with random pairs within a track (a stricter variant, with confidence intervals), "
+        "with random pairs within a track (a stricter variant, with confidence intervals); all three "
+        "compare adjacent frames, so rows of other frame intervals measure other time steps (Frame "
+        "interval: the dataset's); "
         f"F1 of linear classifiers of {classified} trained on sparse annotations and tested on "
         "held-out FOVs (transferred: fitted on the dataset named after 'from' and tested on this one), "
         f"and the error of the DTW-aligned {aligned} (mean absolute "
