@@ -447,27 +447,99 @@ def test_numpy_arrays_in_metadata_are_read_as_stand_ins_and_the_weights_embed_as
     assert summary["metadata_not_read"] == scanned
 
 
+def object_arrays() -> dict[str, np.ndarray]:
+    """Arrays of Python objects a run keeps in its hyperparameters: strings from pandas (``.values``,
+    ``.unique()`` of a string column), numbers with a gap, a record with a text field."""
+    return {
+        "channels": np.array(["Phase3D", "GFP"], dtype=object),
+        "gaps": np.array([0.5, None], dtype=object),
+        "record": np.array([(1.5, "GFP")], dtype=[("scale", "f8"), ("name", "O")]),
+    }
+
+
 @pytest.mark.parametrize("numpy_names", sorted(NUMPY_NAMES))
-@pytest.mark.parametrize(
-    "array",
-    [np.array([1, "x"], dtype=object), np.zeros(2, dtype=[("a", "f8"), ("b", "O")])],
-    ids=["object", "record_with_object_field"],
-)
-def test_a_numpy_array_of_python_objects_in_metadata_is_refused_naming_it(
-    array: np.ndarray, numpy_names: str, tmp_path: Path
+def test_numpy_arrays_of_python_objects_in_metadata_are_read_as_stand_ins_keeping_their_items(
+    numpy_names: str, tmp_path: Path
 ) -> None:
-    """An array of Python objects can hold any pickled object: it stays refused, the message naming
-    the file, the array and the fix, not calling the file corrupt."""
+    """An array of Python objects is pickled as a list of its items, which torch's unpickler builds
+    under the same allowlist as a list of the same values: it is read as a stand-in keeping them
+    (``items``), and the weights embed exactly as the plain fixture's. Before: refused ("a numpy
+    array of Python objects (dtype 'O8') ... dynaclr reads arrays of numbers only")."""
+    from dynaclr.io.weights import read_weights_file
+
     source = save_with_numpy_names(
-        {**torch.load(CHECKPOINT, weights_only=True), "hyper_parameters": {"labels": array}},
+        {**torch.load(CHECKPOINT, weights_only=True), "hyper_parameters": object_arrays()},
         tmp_path / "objects.ckpt",
         numpy_names,
     )
+    hparams = read_weights_file(source, what="VisCy checkpoint", fix="fix it").contents["hyper_parameters"]
+    channels, gaps, record = hparams["channels"], hparams["gaps"], hparams["record"]
+    assert isinstance(channels, NumpyArrayNotRead) and channels.items == ["Phase3D", "GFP"]
+    assert repr(channels) == "<numpy.ndarray dtype 'object' shape (2,), not read>"
+    assert (gaps.shape, gaps.items) == ((2,), [0.5, None])
+    assert (record.dtype, record.shape, record.items) == ("V16", (1,), [(1.5, "GFP")])
+    assert_embeds_as_the_plain_fixture(tmp_path, source)
+
+
+@pytest.mark.parametrize("numpy_names", sorted(NUMPY_NAMES))
+@pytest.mark.parametrize("planted", ["os.system", "__main__"])
+def test_a_forbidden_global_inside_a_numpy_array_of_objects_is_refused_naming_it(
+    planted: str, numpy_names: str, tmp_path: Path
+) -> None:
+    """The items are read under the same allowlist as anywhere else: an item that is another global
+    refuses the file naming it, and nothing runs."""
+    marker = tmp_path / "marker"
+    item, name = {
+        "os.system": (_RunsCode(marker), f"{os.system.__module__}.system"),
+        "__main__": (_MainClass(), "__main__._MainClass"),
+    }[planted]
+    _MainClass.__module__ = "__main__"
+    sys.modules["__main__"]._MainClass = _MainClass  # type: ignore[attr-defined]
+    try:
+        source = save_with_numpy_names(
+            {
+                **torch.load(CHECKPOINT, weights_only=True),
+                "hyper_parameters": {"labels": np.array(["GFP", item], dtype=object)},
+            },
+            tmp_path / "planted.ckpt",
+            numpy_names,
+        )
+    finally:
+        _MainClass.__module__ = __name__
+        del sys.modules["__main__"]._MainClass  # type: ignore[attr-defined]
     with pytest.raises(ArtifactError) as refused:
         load_weights_file(source, what="VisCy checkpoint", fix="fix it")
+    assert not marker.exists()
     message = str(refused.value)
-    assert str(source) in message and "numpy array of Python objects" in message, message
-    assert "fix it" in message and "corrupt" not in message and "weights_only" not in message, message
+    assert str(source) in message and name in message and "fix it" in message, message
+    assert "corrupt" not in message and "weights_only" not in message, message
+
+
+class _ArrayOfWrongState:
+    """Pickles as numpy's reconstructor does, with state numpy never writes: numbers (dtype f8)
+    given as a list of items, not bytes."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            np._core.multiarray._reconstruct,
+            (np.ndarray, (0,), b"b"),
+            (1, (2,), np.dtype("f8"), False, [1.0, 2.0]),
+        )
+
+
+def test_a_numpy_array_pickled_with_state_numpy_does_not_write_is_refused_naming_it(tmp_path: Path) -> None:
+    """A stand-in keeps bytes for an array of numbers and items for one of objects only: other state
+    is refused naming the array and what it held, not called corrupt."""
+    source = tmp_path / "wrong.ckpt"
+    torch.save(
+        {**torch.load(CHECKPOINT, weights_only=True), "hyper_parameters": _ArrayOfWrongState()}, source
+    )
+    with pytest.raises(ArtifactError) as refused:
+        load_weights_file(source, what="VisCy checkpoint", fix="fix it", foreign=True)
+    message = str(refused.value)
+    assert str(source) in message and "numpy array" in message and "'<f8'" in message, message
+    assert "list" in message and "torch.save(ckpt['state_dict'], path)" in message, message
+    assert "corrupt" not in message and "numbers only" not in message, message
 
 
 @pytest.mark.parametrize("numpy_names", sorted(NUMPY_NAMES))
@@ -484,3 +556,40 @@ def test_a_numpy_array_where_a_tensor_should_be_is_refused_naming_the_file_key_a
         run_import(tmp_path / "out", viscy_config(), source=source)
     message = str(refused.value)
     assert str(source) in message and repr(key) in message and "numpy.ndarray" in message, message
+
+
+# --- pickle protocols torch's weights-only reader does not read -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("protocol", "metadata"),
+    [(3, {"lr": np.float64(0.1)}), (4, {}), (5, {"root": PurePosixPath("/hpc/data")})],
+    ids=["3-numpy-scalar", "4-plain", "5-path"],
+)
+@pytest.mark.parametrize("foreign", [True, False], ids=["foreign", "dynaclr"])
+def test_a_pickle_protocol_torch_does_not_read_is_named_with_how_to_save_the_file_again(
+    protocol: int, metadata: dict[str, Any], foreign: bool, tmp_path: Path
+) -> None:
+    """Pickle protocol 3 writes bytes as an opcode (``SHORT_BINBYTES``) torch's weights-only reader
+    and its scan do not read, protocols 4 and 5 frame their pickles (``FRAME``): such a file is
+    refused naming the protocol and how to save it again (torch.save's default protocol 2). Before:
+    "it is corrupt or not a PyTorch weights file", or (protocol 3, numpy metadata: the scan failed)
+    as holding "Python objects other than tensors, plain containers and known metadata" naming none."""
+    source = tmp_path / f"protocol{protocol}.ckpt"
+    contents = {**torch.load(CHECKPOINT, weights_only=True), "hyper_parameters": metadata}
+    torch.save(contents, source, pickle_protocol=protocol)
+    with pytest.raises(ArtifactError) as refused:
+        load_weights_file(source, what="VisCy checkpoint", fix="fix it", foreign=foreign)
+    message = str(refused.value)
+    assert str(source) in message and f"pickle protocol {protocol}" in message, message
+    assert "torch.save(" in message and "protocol 2" in message, message
+    assert "corrupt" not in message and "not written by dynaclr" not in message, message
+    assert ("torch.save(ckpt['state_dict'], path)" in message) is foreign, message
+
+
+def test_pickle_protocol_3_without_bytes_is_read(tmp_path: Path) -> None:
+    """Protocol 3 differs from 2 only for bytes: a state dict of tensors and plain values reads."""
+    path = tmp_path / "protocol3.pt"
+    torch.save({"w": torch.ones(2), "lr": 0.1}, path, pickle_protocol=3)
+    read = load_weights_file(path, what="weights", fix="fix it")
+    assert read["lr"] == 0.1 and torch.equal(read["w"], torch.ones(2))

@@ -380,6 +380,26 @@ def test_checkpoint_of_another_backbone_or_kind_fails_clearly(tmp_path: Path) ->
         load_network(tmp_path / "half.pt", small_config())
 
 
+def test_a_published_checkpoint_with_another_global_advises_saving_its_state_dict_alone(
+    tmp_path: Path,
+) -> None:
+    """A file the config names (``virtual_stain.checkpoint``: a published network) holding a global
+    dynaclr does not read is refused naming it, advising to save its state dict alone: copying the
+    file again cannot help. Before: "copy the weights file again, or correct virtual_stain.checkpoint"."""
+    config = small_config()
+    published = tmp_path / "published.ckpt"
+    torch.save({"state_dict": build_network(config).state_dict(), "loss": eval}, published)
+    with pytest.raises(ArtifactError) as raised:
+        load_network(published, user_checkpoint(config, published))
+    message = str(raised.value)
+    assert str(published) in message and "builtins.eval" in message, message
+    assert "torch.save(ckpt['state_dict'], path)" in message and "copy the weights file" not in message, (
+        message
+    )
+    with pytest.raises(ArtifactError, match=r"not written by dynaclr.*retrain it"):  # its own: retrain
+        load_network(published, config)
+
+
 def test_a_trained_checkpoint_must_come_from_the_config_it_predicts_with(tmp_path: Path) -> None:
     config = small_config()
     network = build_network(config)

@@ -18,15 +18,22 @@ the file is read (``safe_globals``: the process-wide allowlist is left as it was
 it is given and runs nothing else; the real class is never imported. Any other global refuses the
 file, named.
 
-numpy arrays in the metadata (normalisation statistics, a schedule in ``hyper_parameters``) are
-stand-ins too (:class:`NumpyArrayNotRead`), not numpy arrays: numpy's reconstructor
-(``numpy._core.multiarray._reconstruct``, numpy 1's ``numpy.core.multiarray._reconstruct``) would
-build a real one from allowlisted dtypes without running code, but dynaclr reads no metadata, and a
-stand-in keeps the array's dtype code, shape and bytes as the scalars and dtypes beside it are kept,
-with no numpy class allowed in torch's unpickler. An array of Python objects (an object dtype, or a
-record with an object field: pickled as a list of objects, not bytes) can hold any pickled object
-and refuses the file; an array where a tensor belongs is refused by :func:`require_tensors` naming
-its key.
+numpy arrays in the metadata (normalisation statistics, a schedule, channel names in
+``hyper_parameters``) are stand-ins too (:class:`NumpyArrayNotRead`), not numpy arrays: numpy's
+reconstructor (``numpy._core.multiarray._reconstruct``, numpy 1's
+``numpy.core.multiarray._reconstruct``) would build a real one from allowlisted dtypes without
+running code, but dynaclr reads no metadata, and a stand-in keeps the array's dtype code and shape
+as the scalars and dtypes beside it are kept, with no numpy class allowed in torch's unpickler. It
+keeps the bytes of an array of numbers, strings, booleans, dates or records, and the items of an
+array of Python objects (an object dtype, or a record with an object field: numpy pickles a list of
+its items, not bytes). Those items are built by torch's unpickler before the stand-in gets them,
+under the same allowlist as anywhere in the file: they are what a list of the same values would be
+(any other global among them refuses the file, named). An array where a tensor belongs is refused
+by :func:`require_tensors` naming its key.
+
+torch's weights-only reader (and its scan) reads pickle protocol 2, ``torch.save``'s default, not
+all of 3 (its opcode for bytes) or 4 and 5 (framed pickles): a file saved with such a protocol is
+refused naming it and how to save it again.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import hashlib
 import logging
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,8 +85,12 @@ _AS_DICT = re.compile(r".*\.AttributeDict|collections\.defaultdict")
 _AS_LIST = "collections.deque"
 #: numpy's array reconstructor: its stand-in is :class:`NumpyArrayNotRead`.
 _NUMPY_ARRAY = re.compile(r"numpy\.(_core|core)\.multiarray\._reconstruct")
-#: What refuses an array of Python objects (found in torch's message by :func:`read_weights_file`).
-_OBJECT_ARRAY = "a numpy array of Python objects"
+#: How a pickle protocol torch's weights-only reader does not read shows (an opcode it lacks).
+_UNSUPPORTED_OPCODE = "Unsupported operand"
+#: Re-saving with the protocol torch reads (``torch.save``'s default).
+_SAVE_WITH_PROTOCOL_2 = (
+    "save it again with torch.save's default pickle protocol 2 (torch.save(obj, path), no pickle_protocol)"
+)
 #: The fix for a foreign checkpoint holding what dynaclr does not read beside its weights.
 _SAVE_STATE_DICT = (
     "save checkpoint['state_dict'] alone (torch.save(ckpt['state_dict'], path)) and read that file"
@@ -114,15 +126,18 @@ class MetadataNotRead:
 
 
 class NumpyArrayNotRead(MetadataNotRead):
-    """A numpy array of numbers in a checkpoint's metadata, not built: numpy's reconstructor
+    """A numpy array in a checkpoint's metadata, not built: numpy's reconstructor
     (``_reconstruct(ndarray, (0,), b'b')``) creates it, its state ``(version, shape, dtype,
-    is_fortran, bytes)`` is kept (``shape``, ``dtype``: the dtype code as pickled, e.g. ``'<f4'``,
-    ``data``: the bytes). An array of Python objects is refused: pickled as a list of objects, it
-    can hold any pickled object."""
+    is_fortran, data)`` is kept (``shape``, ``dtype``: the dtype code as pickled, e.g. ``'<f4'``,
+    ``'O8'`` for Python objects, ``'V16'`` for a record). ``data`` is the bytes of an array of
+    numbers, strings, booleans, dates or records; ``items`` the list numpy pickles for an array of
+    Python objects (an object dtype, or a record with an object field), as torch's unpickler built
+    it under the file's allowlist. Any other state is refused, naming what it held."""
 
     shape: Any = None
     dtype: str = "?"
     data: bytes = b""
+    items: list[Any] | None = None
 
     @property
     def what(self) -> str:
@@ -137,15 +152,26 @@ class NumpyArrayNotRead(MetadataNotRead):
             self.dtype = f"{order if order in ('<', '>') else ''}{dtype.args[0]}"
         if isinstance(data, MetadataNotRead) and data.global_name == "builtins.bytes" and not data.args:
             data = b""  # an empty array's: pickle protocol 2 writes b"" as bytes()
-        if not isinstance(data, bytes) or self.dtype.startswith("O"):
+        # numpy pickles a list of items exactly for dtypes holding objects: "O", or a record "V"
+        of_objects = self.dtype.lstrip("<>|=")[:1] in ("O", "V")
+        if isinstance(data, list) and of_objects:
+            self.items = data
+        elif isinstance(data, bytes) and not self.dtype.startswith("O"):
+            self.data = data
+        else:
+            held = data.what if isinstance(data, MetadataNotRead) else type(data).__name__
             raise pickle.UnpicklingError(
-                f"{self.global_name}: {_OBJECT_ARRAY} (dtype {self.dtype!r}), which can hold any pickled "
-                "object: dynaclr reads arrays of numbers only"
+                f"{self.global_name}: a numpy array pickled with state numpy does not write (dtype "
+                f"{self.dtype_name!r} with data of type {held})"
             )
-        self.data = data
+
+    @property
+    def dtype_name(self) -> str:
+        """The dtype as a person reads it: ``object`` for Python objects, else the code as pickled."""
+        return "object" if self.dtype.lstrip("<>|=").startswith("O") else self.dtype
 
     def __repr__(self) -> str:
-        return f"<numpy.ndarray dtype {self.dtype!r} shape {self.shape}, not read>"
+        return f"<numpy.ndarray dtype {self.dtype_name!r} shape {self.shape}, not read>"
 
 
 class _AsDict(MetadataNotRead):
@@ -181,20 +207,38 @@ class WeightsFile:
     metadata_not_read: tuple[str, ...]
 
 
-def _globals_to_check(path: Path) -> list[str]:
-    """The globals in ``path``'s pickle that ``weights_only`` does not allow; none for a file torch
-    cannot scan (a legacy or corrupt file: ``torch.load`` names the problem)."""
+def _globals_to_check(path: Path) -> tuple[list[str], str]:
+    """The globals in ``path``'s pickle that ``weights_only`` does not allow, and why the scan
+    failed (empty if it did not); no globals for a file torch cannot scan (a legacy or corrupt file:
+    ``torch.load`` names the problem; a pickle protocol it does not read)."""
     import torch
 
     try:
-        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-    except (ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError):
-        return []
+        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path)), ""
+    except (ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:
+        return [], str(err) or type(err).__name__
 
 
-def load_weights_file(path: str | Path, *, what: str, fix: str, map_location: str = "cpu") -> Any:
+def _pickle_protocol(path: Path) -> int | None:
+    """The pickle protocol of a ``torch.save`` zip file's ``data.pkl`` (its ``PROTO`` opcode); None
+    for a legacy or unreadable file, or a pickle without one (protocol 0 or 1)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
+            if name is None:
+                return None
+            with archive.open(name) as data:
+                head = data.read(2)
+    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError):
+        return None
+    return head[1] if len(head) == 2 and head[0] == pickle.PROTO[0] else None
+
+
+def load_weights_file(
+    path: str | Path, *, what: str, fix: str, map_location: str = "cpu", foreign: bool = False
+) -> Any:
     """What :func:`read_weights_file` reads: the file's contents."""
-    return read_weights_file(path, what=what, fix=fix, map_location=map_location).contents
+    return read_weights_file(path, what=what, fix=fix, map_location=map_location, foreign=foreign).contents
 
 
 def read_weights_file(
@@ -218,7 +262,9 @@ def read_weights_file(
     Raises:
         ArtifactError: the file is missing, truncated or corrupt (a job killed while writing it, a
             partial copy), or holds Python objects other than tensors, plain containers and
-            metadata (naming their globals), or a numpy array of Python objects in its metadata.
+            metadata (naming their globals), or metadata pickled with state a stand-in does not
+            take, or was saved with a pickle protocol torch's weights-only reader does not read
+            (naming it, and how to save the file again).
     """
     import torch
 
@@ -235,7 +281,7 @@ def read_weights_file(
             raise ArtifactError(
                 f"{path}: {what} cannot be read: not a complete safetensors file ({err}); {fix}"
             ) from None
-    unsafe = _globals_to_check(path)
+    unsafe, scan_failed = _globals_to_check(path)
     stubbed = tuple(name for name in unsafe if METADATA_GLOBALS.fullmatch(name))
     refused = [name for name in unsafe if name not in stubbed and name != "argparse.Namespace"]
     # argparse.Namespace: the training arguments self-supervised checkpoints hold (DINO's ``args``);
@@ -249,7 +295,20 @@ def read_weights_file(
         with torch.serialization.safe_globals(allow):
             contents = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Unsupported global" in str(err) or "GLOBAL" in str(err) or refused:
+        protocol = _pickle_protocol(path)
+        if protocol is not None and protocol > 2 and _UNSUPPORTED_OPCODE in f"{scan_failed} {err}":
+            opcode = re.search(rf"{_UNSUPPORTED_OPCODE} (\d+)", f"{scan_failed} {err}")
+            cause = (
+                f"it was saved with pickle protocol {protocol}, "
+                f"{f'whose opcode {opcode.group(1)}' if opcode else 'which'} torch's weights-only reader "
+                "does not read"
+            )
+            fix = (
+                f"{_SAVE_STATE_DICT}, with torch.save's default pickle protocol 2 (no pickle_protocol)"
+                if foreign
+                else f"{_SAVE_WITH_PROTOCOL_2}, or {fix}"
+            )
+        elif "Unsupported global" in str(err) or "GLOBAL" in str(err) or refused:
             named = f" ({', '.join(refused)})" if refused else ""
             cause = (
                 f"it holds Python objects other than tensors, plain containers and known metadata{named}, "
@@ -259,17 +318,14 @@ def read_weights_file(
                 fix = f"where those classes exist, {_SAVE_STATE_DICT}"
             else:
                 cause += ": it was not written by dynaclr"
-        elif _OBJECT_ARRAY in str(err):  # NumpyArrayNotRead's refusal
-            reason = re.search(rf"{_OBJECT_ARRAY}[^\n]{{0,160}}", str(err))
-            cause = f"its metadata holds {reason.group(0) if reason else _OBJECT_ARRAY}"
-            if foreign:  # the weights are fine: the file, not a copy of it, holds the array
-                fix = _SAVE_STATE_DICT
         elif stubbed:  # torch's reason, without its advice to load with weights_only=False
             reason = re.search(r"WeightsUnpickler error:\s*([^\n]{1,160})", str(err))
             cause = (
                 f"its metadata ({', '.join(stubbed)}) is not pickled as plain state dynaclr reads without "
                 f"those classes{f' ({reason.group(1)})' if reason else ''}"
             )
+            if foreign:  # the weights are fine: the file, not a copy of it, holds the metadata
+                fix = _SAVE_STATE_DICT
         else:
             cause = "it is corrupt or not a PyTorch weights file"
         raise ArtifactError(f"{path}: {what} cannot be read: {cause}; {fix}") from None

@@ -76,7 +76,11 @@ def _fix(config: VirtualStainConfig) -> str:
 def _read(
     path: Path, config: VirtualStainConfig
 ) -> tuple[dict[str, torch.Tensor], Provenance | None, dict[str, Any] | None]:
-    raw = load_weights_file(path, what="virtual staining checkpoint", fix=_fix(config))
+    # a file the config names is a published network's, or a copy of one trained here: a refusal for
+    # what it holds beside its weights advises saving its state dict alone, not copying it again
+    raw = load_weights_file(
+        path, what="virtual staining checkpoint", fix=_fix(config), foreign=config.checkpoint is not None
+    )
     if not isinstance(raw, dict):
         raise ArtifactError(f"{path}: expected a dict of weights, found {type(raw).__name__}")
     provenance = None
