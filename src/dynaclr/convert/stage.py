@@ -118,7 +118,8 @@ class _KeptWarnings(logging.Handler):
                 (len(self.files[key]) - 1, "file") if self.files[key] else (self.logged[key] - 1, "time")
             )
             if more:
-                text += f" (and {more} more {unit}{'s' if more > 1 else ''} like it: see the log of rule convert_tiff)"
+                plural = "s" if more > 1 else ""
+                text += f" (and {more} more {unit}{plural} like it: see the log of rule convert_tiff)"
             kept.append(text)
         return kept
 
@@ -179,7 +180,8 @@ def convert_tiff(config: TiffSourceConfig, inputs: ConvertTiffInputs, outputs: C
     copied one file (a position, or a position's time point) at a time; the plate is written under a
     temporary name and moved into place when complete. Its record (kind ``raw_plate``) keeps the
     config and the conversion's own WARNINGs (those of ``dynaclr.convert``, not tifffile's;
-    ``import_warnings``: :func:`kept_warnings`; ``[]`` when none), which rule ``qc_table`` shows (:mod:`dynaclr.qc.import_warnings`).
+    ``import_warnings``: :func:`kept_warnings`; ``[]`` when none), which rule ``qc_table`` shows
+    (:mod:`dynaclr.qc.import_warnings`).
     """
     with kept_warnings() as warned:
         files = index_tiff_files(config, inputs.tiffs)
