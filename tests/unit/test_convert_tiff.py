@@ -35,6 +35,7 @@ from dynaclr.convert import (
     tiff_layout,
     to_tczyx,
 )
+from dynaclr.convert.stage import MAX_TEXTS_PER_MESSAGE, kept_warnings
 from dynaclr.io import read_zarr_provenance, write_zarr_provenance
 from dynaclr.io.plate import PlateSampling, read_fov_record, read_plate_layout
 from dynaclr.qc import QcTableInputs
@@ -1573,7 +1574,7 @@ def test_a_warning_repeated_for_every_file_is_recorded_once_with_their_count(
         quieter.setLevel(logging.NOTSET)
     (recorded,) = read_zarr_provenance(plate, "raw_plate").config["import_warnings"]
     assert recorded.startswith("Pos0.tif: tiff.axes 'TYX' relabels the axes 'ZYX'")
-    assert recorded.endswith("(and 1 more like it: see the log of rule convert_tiff)")
+    assert recorded.endswith("(and 1 more file like it: see the log of rule convert_tiff)")
 
 
 def test_a_conversion_without_warnings_and_one_before_they_were_recorded_say_so(
@@ -1601,3 +1602,66 @@ def test_a_conversion_without_warnings_and_one_before_they_were_recorded_say_so(
     assert "logs/convert_tiff" in not_recorded
     (line,) = [line for line in page.splitlines() if "import warning" in line]
     assert line.startswith("- **stack**, import warning: warnings not recorded: the plate was converted")
+
+
+def test_each_setting_a_call_site_warns_about_is_kept_and_files_are_counted(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Before, warnings were kept one per call site: a file whose pixel size and z step were both out
+    of bounds kept the pixel size's "(and 1 more like it)", the z step's never reached the report;
+    and the count was of log lines, not files."""
+    monkeypatch.chdir(tmp_path)
+    for position in ("Pos0", "Pos1"):
+        tifffile.imwrite(
+            tmp_path / f"{position}.tif",
+            np.zeros((5, 8, 10), dtype=np.uint16),
+            imagej=True,
+            resolution=(1e-3, 1e-3),  # 1000 µm pixels
+            metadata={"axes": "ZYX", "unit": "um", "spacing": 500.0},
+        )
+    config = {**FIJI_STACK_CONFIG, "pixel_size_um": 0.5, "z_step_um": 1.0}
+    plate = convert(TiffSourceConfig.model_validate(config), tmp_path / "raw.zarr")
+    pixel_size, z_step = read_zarr_provenance(plate, "raw_plate").config["import_warnings"]
+    assert pixel_size.startswith("Pos0.tif: its metadata gives pixel_size_um = 1000 µm")
+    assert z_step.startswith("Pos0.tif: its metadata gives z_step_um = 500 µm")
+    with kept_warnings("dynaclr.test_kept") as kept:
+        logged = logging.getLogger("dynaclr.test_kept.site")
+        for path, axes in [("a.tif", "ZYX"), ("a.tif", "ZYX"), ("b.tif", "ZYX"), ("a.tif", "CYX")]:
+            logged.warning("%s: axes %r relabelled", Path(path), axes)  # one call site
+        for _ in range(3):
+            logged.warning("no file named")
+    assert kept.texts() == [
+        "a.tif: axes 'ZYX' relabelled (and 1 more file like it: see the log of rule convert_tiff)",
+        "a.tif: axes 'CYX' relabelled",
+        "no file named (and 2 more times like it: see the log of rule convert_tiff)",
+    ]
+
+
+def test_a_message_logged_with_ever_new_values_keeps_a_bounded_number_of_texts() -> None:
+    """A per-file message whose other values differ per file (a jittered file's steps) is not kept
+    10^5 times: past MAX_TEXTS_PER_MESSAGE texts its files are counted on the last one."""
+    with kept_warnings("dynaclr.test_kept") as kept:
+        for index in range(MAX_TEXTS_PER_MESSAGE + 5):
+            logging.getLogger("dynaclr.test_kept").warning("%s: steps %d", Path(f"f{index}.tif"), index)
+    texts = kept.texts()
+    assert len(texts) == MAX_TEXTS_PER_MESSAGE
+    last = MAX_TEXTS_PER_MESSAGE - 1
+    assert (
+        texts[-1] == f"f{last}.tif: steps {last} (and 5 more files like it: see the log of rule convert_tiff)"
+    )
+
+
+def test_the_kept_warnings_handler_is_removed_and_the_level_restored_after_an_error() -> None:
+    named = logging.getLogger("dynaclr.test_kept")
+    named.setLevel(logging.ERROR)
+    try:
+        with (
+            pytest.raises(RuntimeError, match="conversion failed"),
+            kept_warnings("dynaclr.test_kept") as kept,
+        ):
+            assert kept in named.handlers and named.level == logging.WARNING
+            raise RuntimeError("conversion failed")
+        assert kept not in named.handlers
+        assert named.level == logging.ERROR
+    finally:
+        named.setLevel(logging.NOTSET)

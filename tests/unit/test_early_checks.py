@@ -2839,7 +2839,8 @@ def test_a_plate_another_dataset_makes_stays_downstream_of_the_job_that_writes_i
     """A dataset whose `plate:` is the raw plate another dataset converts from TIFF files (results/
     mine/raw.zarr): its jobs read the plate by its root file, the file convert_tiff writes, so the
     conversion stays upstream of them (named as a folder, the input matched no output: the edge was
-    lost, and a rewritten plate neither reran nor waited for them)."""
+    lost, and a rewritten plate neither reran nor waited for them); its QC table shows that
+    conversion's warnings, as the converting dataset's does."""
     config = tiff_config(tmp_path)
     made = write_plate(tmp_path / "results" / "mine" / "raw.zarr", FOVS_OF_TIFFS, ["Nuclei", "Sensor"], SHAPE)
     theirs = {key: value for key, value in config["datasets"]["mine"].items() if key != "tiff"}
@@ -2858,6 +2859,12 @@ def test_a_plate_another_dataset_makes_stays_downstream_of_the_job_that_writes_i
     for job in readers:
         upstream = {(dep.rule.name, dep.wildcards.get("dataset")) for dep in job.dag.dependencies[job]}
         assert ("convert_tiff", "mine") in upstream, (job.rule.name, upstream)
+    # the conversion's warnings concern its plate: the QC table of each dataset reading it shows them
+    from dynaclr.qc import QcTableInputs
+
+    for dataset in ("mine", "theirs"):
+        (qc,) = [job for job in jobs if job.rule.name == "qc_table" and job.wildcards["dataset"] == dataset]
+        assert QcTableInputs.from_rule(qc.input).converted_plate == Path("results/mine/raw.zarr"), dataset
 
 
 def _classifiers_file(path: Path, encoder_config_hash: str | None, task: str = "infection") -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import re
 
 import numpy as np
 import pandas as pd
@@ -29,7 +28,7 @@ from dynaclr.figures import (
     save_figure,
 )
 from dynaclr.figures.curves import infected_fraction_over_time
-from dynaclr.figures.table import unrun_tasks
+from dynaclr.figures.table import ALIGNED_EVENT_NAMES, unrun_tasks
 from dynaclr.pseudotime.stage import align_embeddings
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 
@@ -445,8 +444,32 @@ def test_the_results_table_caption_names_the_event_its_rows_aligned(
     assert named in caption and "infection onset or division" not in caption
     other = "infection" if event == "division" else "division"
     if state_source:  # rows aligned on another event than the one named: a stale dtw_accuracy.csv
-        with pytest.raises(ValueError, match=rf"aligned on '{other}'.*say {re.escape(str([state_source]))}"):
-            plot_results_table(pd.DataFrame([row]), event=other)
+        with pytest.raises(ValueError, match=r"results/evaluation/dtw_accuracy\.csv") as refused:
+            plot_results_table(
+                pd.DataFrame([row]), event=other, dtw_accuracy="results/evaluation/dtw_accuracy.csv"
+            )
+        assert f"to be aligned on '{other}'" in str(refused.value)
+        assert f"(m, d): {state_source!r}" in str(refused.value)
+        assert "aligned on another event" in str(refused.value)
+    else:  # an explicit reference is picked by no state: never refused, whatever the event
+        _, caption = plot_results_table(pd.DataFrame([row]), event=other)
+        assert f"the DTW-aligned {ALIGNED_EVENT_NAMES[other]} (mean" in caption
+
+
+@pytest.mark.parametrize(
+    "state_source", ["ground truth", "its tracks' lineage", "predicted by its own classifiers"]
+)
+def test_a_state_source_of_no_known_wording_is_not_called_another_event(state_source: str) -> None:
+    """The refusal called any state_source not starting with the event's state "aligned on another
+    event", though a dtw_accuracy.csv of an older wording names neither; it is now refused as
+    unrecognised, naming the rows, the file and the rerun."""
+    row = {"model": "m", "dataset": "d", "dtw_n_lineages": 4, "dtw_state_source": state_source}
+    for event in ("infection", "division"):
+        with pytest.raises(ValueError, match="unrecognised dtw_state_source") as refused:
+            plot_results_table(pd.DataFrame([row]), event=event, dtw_accuracy="dtw_accuracy.csv")
+        assert "another event" not in str(refused.value)
+        assert f"(m, d): {state_source!r}" in str(refused.value)
+        assert "--forcerun align_pseudotime" in str(refused.value)
 
 
 def test_the_tables_show_each_datasets_frame_interval_beside_its_smoothness():

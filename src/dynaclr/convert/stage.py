@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,40 +75,63 @@ def _read(path: Path, header: TiffHeader) -> NDArray[np.generic]:
     return to_tczyx(image, header.axes)
 
 
+#: Texts one message of the conversion keeps (its values other than the file's differing: a
+#: file's steps); the files giving it with further values are counted on the last one.
+MAX_TEXTS_PER_MESSAGE = 10
+
+
 class _KeptWarnings(logging.Handler):
-    """The WARNINGs (and above) logged through it, as texts: the first of each call site (a site
-    that warns per file, 10^5 files of one time point, gives one text), with how many more it gave."""
+    """The WARNINGs (and above) logged through it, as texts: one per message (its format and its
+    values other than the file's path, so a message logged for each file, 10^5 files of one time
+    point, gives one text), saying how many more files gave it. The messages one call site logs with
+    other values (the pixel size's, then the z step's) are each kept; past
+    :data:`MAX_TEXTS_PER_MESSAGE` texts of one format, the files are counted on its last text.
+
+    Process-wide, as loggers are: one conversion runs per process (as Snakemake runs a rule's
+    script), so what it keeps is that conversion's."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.first: dict[tuple[str, int], str] = {}
-        self.more: Counter[tuple[str, int]] = Counter()
+        self.first: dict[tuple[object, ...], str] = {}
+        self.files: dict[tuple[object, ...], set[str]] = {}
+        self.logged: Counter[tuple[object, ...]] = Counter()
+        self.per_format: Counter[object] = Counter()
 
     def emit(self, record: logging.LogRecord) -> None:
-        site = (record.pathname, record.lineno)
-        if site in self.first:
-            self.more[site] += 1
-        else:
-            self.first[site] = record.getMessage()
+        args = record.args if isinstance(record.args, tuple) else (record.args,)
+        key = (record.msg, *("<file>" if isinstance(arg, os.PathLike) else repr(arg) for arg in args))
+        if key not in self.first:
+            if self.per_format[record.msg] < MAX_TEXTS_PER_MESSAGE:
+                self.per_format[record.msg] += 1
+                self.first[key], self.files[key] = record.getMessage(), set()
+            else:
+                key = next(kept for kept in reversed(self.first) if kept[0] == record.msg)
+        self.files[key] |= {os.fspath(arg) for arg in args if isinstance(arg, os.PathLike)}
+        self.logged[key] += 1
 
     def texts(self) -> list[str]:
-        """The texts in the order first logged, each naming how many more its site logged."""
-        return [
-            text
-            + (
-                f" (and {self.more[site]} more like it: see the log of rule convert_tiff)"
-                if self.more[site]
-                else ""
+        """The texts in the order first logged, each naming how many more files gave it (a message
+        naming no file: how many more times it was logged)."""
+        kept = []
+        for key, text in self.first.items():
+            more, unit = (
+                (len(self.files[key]) - 1, "file") if self.files[key] else (self.logged[key] - 1, "time")
             )
-            for site, text in self.first.items()
-        ]
+            if more:
+                plural = "s" if more > 1 else ""
+                text += f" (and {more} more {unit}{plural} like it: see the log of rule convert_tiff)"
+            kept.append(text)
+        return kept
 
 
 @contextmanager
 def kept_warnings(name: str = CONVERSION_LOGGER) -> Iterator[_KeptWarnings]:
     """Keep the WARNINGs logged to logger ``name`` (and its children) inside the block, for a
     record (``.texts()``); they are logged as before. A logger set above WARNING is lowered to it
-    meanwhile: a record never says "no warnings" because none was let through."""
+    meanwhile: a record never says "no warnings" because none was let through. The handler is on a
+    process-wide logger, so it keeps whatever that logger gets inside the block: one conversion runs
+    per process, as Snakemake runs a rule's script; it is removed and the level restored on an error
+    too."""
     named = logging.getLogger(name)
     kept, level = _KeptWarnings(), named.level
     if not named.isEnabledFor(logging.WARNING):
@@ -155,8 +179,9 @@ def convert_tiff(config: TiffSourceConfig, inputs: ConvertTiffInputs, outputs: C
     The files are indexed and checked as at planning (:func:`~dynaclr.convert.tiff.tiff_layout`), then
     copied one file (a position, or a position's time point) at a time; the plate is written under a
     temporary name and moved into place when complete. Its record (kind ``raw_plate``) keeps the
-    config and the WARNINGs the conversion logged (``import_warnings``: :func:`kept_warnings`; ``[]``
-    when none), which rule ``qc_table`` shows (:mod:`dynaclr.qc.import_warnings`).
+    config and the conversion's own WARNINGs (those of ``dynaclr.convert``, not tifffile's;
+    ``import_warnings``: :func:`kept_warnings`; ``[]`` when none), which rule ``qc_table`` shows
+    (:mod:`dynaclr.qc.import_warnings`).
     """
     with kept_warnings() as warned:
         files = index_tiff_files(config, inputs.tiffs)

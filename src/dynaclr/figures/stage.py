@@ -526,7 +526,9 @@ def results_table_stage(
     write_csv(table, outputs.csv)
     with atomic_output(outputs.html) as tmp:
         Path(tmp).write_text(results_table_html(table) + "\n")
-    figure, caption = plot_results_table(table, event=event)
+    figure, caption = plot_results_table(
+        table, event=event, dtw_accuracy=dtw_accuracy if dtw_accuracy is not None else "dtw_accuracy.csv"
+    )
     _save(figure, caption, outputs.png, outputs.svg)
     return table
 

@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -668,29 +669,48 @@ def _wrapped(value: object) -> str:
     return str(value).replace(" = ", "\n= ").replace(" (n=", "\n(n=").replace(" from ", "\nfrom ")
 
 
-def _aligned_event_name(table: pd.DataFrame, event: str) -> str:
+def _aligned_event_name(table: pd.DataFrame, event: str, dtw_accuracy: Path | str) -> str:
     """How the caption names ``event`` (``analysis.pseudotime.event``), the event the table's DTW rows
-    aligned: refused where a row's ``dtw_state_source`` names another state (a ``dtw_accuracy.csv``
-    aligned on another event) or ``event`` is unknown."""
+    aligned. Each row's ``dtw_state_source`` (``state_source`` of ``dtw_accuracy``) names the state
+    the reference was picked by, ``<event> state ...`` (:mod:`dynaclr.pseudotime.stage`), or is empty
+    (an explicit reference, picked by no state: accepted for either event). Refused, naming the rows
+    and the file: one naming the other event's state (aligned on another event), one of no known
+    wording (an older ``dtw_accuracy.csv``: "ground truth", "its tracks' lineage", which does not
+    say the event), or an unknown ``event``."""
     if event not in ALIGNED_EVENT_NAMES:
         raise ValueError(
             f"results table: expected an event of {sorted(ALIGNED_EVENT_NAMES)}, found {event!r}"
         )
     sources = table.get("dtw_state_source", pd.Series("", index=table.index)).fillna("").astype(str)
-    other = sorted({source for source in sources if source and not source.startswith(f"{event} state")})
+    states = {name: f"{name} state " for name in ALIGNED_EVENT_NAMES}
+    other: list[str] = []
+    unrecognised: list[str] = []
+    for model, dataset, source in zip(table["model"], table["dataset"], sources, strict=True):
+        if source and not source.startswith(states[event]):
+            named = any(source.startswith(state) for state in states.values())
+            (other if named else unrecognised).append(f"({model}, {dataset}): {source!r}")
     if other:
         raise ValueError(
-            f"results table: the lineages were to be aligned on {event!r} (analysis.pseudotime.event), "
-            f"but rows' dtw_state_source say {other}: dtw_accuracy.csv was aligned on another event; "
-            "rerun it (snakemake --forcerun align_pseudotime)"
+            f"{dtw_accuracy}: the lineages were to be aligned on {event!r} (analysis.pseudotime.event), "
+            f"but the dtw_state_source of {'; '.join(other)} names another state: the file was aligned "
+            "on another event; rerun it (snakemake --forcerun align_pseudotime)"
+        )
+    if unrecognised:
+        raise ValueError(
+            f"{dtw_accuracy}: unrecognised dtw_state_source of {'; '.join(unrecognised)} (expected one "
+            f"starting {sorted(states.values())}, or empty): it does not say which event it aligned, "
+            "as the file's wording is older; rerun it with snakemake --forcerun align_pseudotime"
         )
     return ALIGNED_EVENT_NAMES[event]
 
 
-def plot_results_table(table: pd.DataFrame, *, event: str = "infection") -> tuple[Figure, str]:
+def plot_results_table(
+    table: pd.DataFrame, *, event: str = "infection", dtw_accuracy: Path | str = "dtw_accuracy.csv"
+) -> tuple[Figure, str]:
     """The comparison table drawn as a figure, and its caption, which names the event the DTW rows
-    aligned (``event``: ``analysis.pseudotime.event``, :func:`_aligned_event_name`)."""
-    aligned = _aligned_event_name(table, event)
+    aligned (``event``: ``analysis.pseudotime.event``, :func:`_aligned_event_name`; ``dtw_accuracy``:
+    the file the rows come from, named where they disagree)."""
+    aligned = _aligned_event_name(table, event, dtw_accuracy)
     shown = formatted_results_table(table)
     # each value's sample and source on lines of their own, every column as wide as its longest line
     # and every row as tall as its most lines (a fixed width cut "0.264 [0.243, 0.291] (n=206 tracks)")

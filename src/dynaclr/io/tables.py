@@ -270,7 +270,10 @@ def read_csv(path: str | Path, required_columns: Sequence[str] = ()) -> pd.DataF
 
 #: Key of an import record's ``config`` (tracks, annotations; a raw plate converted from TIFF files):
 #: the WARNINGs the import or conversion logged about input it could not tell wrong (``[]`` when
-#: none); shown on the report's QC page and first page (:mod:`dynaclr.qc.import_warnings`).
+#: none); shown on the report's QC page and first page (:mod:`dynaclr.qc.import_warnings`). An import
+#: appends each warning it logs to its list where it logs it (a few checks of its own module); the
+#: conversion keeps them with a logging handler (:func:`dynaclr.convert.stage.kept_warnings`), as its
+#: warnings come from many functions of two modules, some logged once per file.
 IMPORT_WARNINGS = "import_warnings"
 #: Key of an import record's ``config``: the position check's readings and scores (tracks: checked
 #: on the plate's images; annotations: matched to the tracked cells).

@@ -8,7 +8,7 @@ seldom read. Here each import's record is read as an artifact
 (provenance checked) and its warnings listed, one row each, naming the record:
 
 - the raw plate converted from TIFF files (rule ``convert_tiff``): its record's
-  :data:`~dynaclr.io.tables.IMPORT_WARNINGS`, each WARNING the conversion logged (a stack of slices
+  :data:`~dynaclr.io.tables.IMPORT_WARNINGS`, the conversion's own WARNINGs (a stack of slices
   read as a z-stack, axes relabelled, a frame interval from jittered planes...), the file named; a
   plate converted before they were recorded says :data:`NOT_RECORDED` (not "none": they are in the
   job's log);
