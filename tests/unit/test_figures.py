@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO_ROOT
 from matplotlib.figure import Figure
 
 from dynaclr.classify import draw_annotations, fit_and_evaluate
@@ -496,6 +497,41 @@ def test_the_tables_show_each_datasets_frame_interval_beside_its_smoothness():
     assert "<th>Frame interval</th>" in results_table_html(table)
     _, caption = plot_results_table(table)
     assert "compare adjacent frames, so rows of other frame intervals measure other time steps" in caption
+
+
+def test_the_readers_caption_says_why_the_frame_interval_is_shown() -> None:
+    """The sentence on frame intervals was only in the caption ``plot_results_table`` logs: the report
+    shows the static ``results_table.rst`` and the HTML table its own ``<caption>``, neither saying it."""
+    table = pd.DataFrame(
+        [
+            {"model": "m", "dataset": "a", "time_interval_minutes": 30.0, "smoothness_track_pairs": 0.539},
+            {"model": "m", "dataset": "b", "time_interval_minutes": 10.0, "smoothness_track_pairs": 0.291},
+        ]
+    )
+    sentence = "compare adjacent frames, so rows of other frame intervals measure other time steps"
+    assert sentence in results_table_html(table)
+    report = (REPO_ROOT / "workflow" / "report" / "results_table.rst").read_text()
+    assert sentence in " ".join(report.split())
+
+
+@pytest.mark.parametrize(
+    ("minutes", "shown"),
+    [
+        (30.0, "30 min"),
+        (7.5, "7.5 min"),
+        (5 / 60, "5 s"),
+        (0.5, "30 s"),
+        (12.3456, "12.3 min"),
+        (1.0, "1 min"),
+        (1440.0, "1440 min"),
+    ],
+)
+def test_a_frame_interval_is_shown_in_seconds_below_a_minute_and_to_three_figures(
+    minutes: float, shown: str
+) -> None:
+    """A 5-s interval read ``0.0833333 min``."""
+    table = pd.DataFrame([{"model": "m", "dataset": "a", "time_interval_minutes": minutes}])
+    assert formatted_results_table(table)["Frame interval"].tolist() == [shown]
 
 
 def _temporal_metrics(models: tuple[str, str], dataset: str, **counts: int) -> pd.DataFrame:

@@ -60,23 +60,57 @@ def test_a_dataset_whose_spec_gives_another_input_is_not_embedded_by_default() -
     assert "resampled" not in str(refused.value)  # both plates of 0.65 µm pixels: the size alone differs
 
 
+def _patch_size_refusal(cfg: dict, patch_size_px: int) -> str:
+    """The refusal (whitespace collapsed) of ``cfg`` with demo_15min's patches of ``patch_size_px``
+    embedded by the demo's model, whose patches are 48 px."""
+    cfg["datasets"]["demo_15min"]["patches"][0]["patch_size_yx_px"] = patch_size_px
+    cfg["contrastive_models"]["time_aware_ntxent"]["embed_datasets"] = ["demo", "demo_15min"]
+    with pytest.raises(ValidationError) as refused:
+        WorkflowConfig.model_validate(cfg)
+    message = " ".join(str(refused.value).split())
+    assert f"patch_size_yx_px {patch_size_px} vs 48" in message
+    return message
+
+
+def _half_pixel_size() -> dict:
+    """The demo config with demo_15min simulated at 0.325 µm pixels (the demo's: 0.65 µm)."""
+    cfg = config()
+    cfg["datasets"]["demo_15min"]["simulate"]["pixel_size_um"] = 0.325
+    return cfg
+
+
 def test_a_patch_size_scaled_to_another_pixel_size_is_refused_saying_patches_are_not_resampled() -> None:
     """A plate of half the pixel size given twice the patch size (the same micrometres): the spec gives
     another input, and "make the specs agree" alone would send the user to the sampling refusal next;
     the message says the two patches span the same area, that patches are never resampled, and what to
     do (probe4: 96 px at 0.325 µm for a model of 48 px at 0.65 µm)."""
-    cfg = config()
-    cfg["datasets"]["demo_15min"]["simulate"]["pixel_size_um"] = 0.325
-    cfg["datasets"]["demo_15min"]["patches"][0]["patch_size_yx_px"] = 96
-    cfg["contrastive_models"]["time_aware_ntxent"]["embed_datasets"] = ["demo", "demo_15min"]
-    with pytest.raises(ValidationError) as refused:
-        WorkflowConfig.model_validate(cfg)
-    message = " ".join(str(refused.value).split())
-    assert "patch_size_yx_px 96 vs 48" in message
+    message = _patch_size_refusal(_half_pixel_size(), 96)
     assert "96 px of 0.325 µm span 31.2 µm, as 48 px of 0.65 µm do" in message
     assert "patches are cut in pixels and never resampled" in message
     assert "allow_other_scales: true" in message
     assert "resample the plate to 0.65 µm pixels" in message
+
+
+def test_a_patch_size_spanning_another_area_is_not_said_to_span_the_same() -> None:
+    """64 px of 0.325 µm span 20.8 µm, not the 31.2 µm of 48 px of 0.65 µm: the refusal said they span
+    it "as" the model's patches do whenever both pixel sizes were stated."""
+    message = _patch_size_refusal(_half_pixel_size(), 64)
+    assert " span " not in message and "as 48 px of" not in message
+    assert "patches are cut in pixels and never resampled" in message  # the pixel sizes still differ
+
+
+def test_a_patch_size_edit_on_a_plate_of_unstated_pixel_size_gets_no_resampling_advice() -> None:
+    """A plate whose pixel size comes from its metadata (no ``acquisition.pixel_size_um``) given 64 px
+    where the model has 48: nothing says the pixel sizes differ, yet the refusal advised
+    allow_other_scales or resampling the plate, as if they did. The sampling check, which reads the
+    plate, refuses a pixel size that differs."""
+    cfg = config()
+    dataset = cfg["datasets"]["demo_15min"]
+    dataset.pop("simulate")
+    dataset.pop("summary")  # of a simulated dataset's ground truth
+    dataset["plate"] = "data/plate_b.zarr"
+    message = _patch_size_refusal(cfg, 64)
+    assert "resample" not in message and "allow_other_scales" not in message
 
 
 def test_pooled_training_needs_the_same_input_in_every_dataset() -> None:

@@ -327,6 +327,30 @@ def test_a_dataset_accepted_by_allow_other_scales_is_named_in_a_warning_of_the_d
     assert transfer_warnings(*layouts_of(cfg)) == []
 
 
+def test_a_dataset_of_unknown_size_accepted_by_allow_other_scales_is_not_called_sampled_otherwise() -> None:
+    """A plate whose pixel size is "not stated" (axes without a unit) was warned of as "sampled otherwise
+    ... sees another physical area": an unknown size is no known difference. The warning words it as
+    the refusal does ("not known to be sampled as ... may see")."""
+    in_nm = PlateGeometry(time_interval_s=15 * 60.0, z_step_um=2000.0, pixel_size_um=650.0)
+    cfg = copy.deepcopy(DEFAULT)
+    for entry in cfg["contrastive_models"].values():
+        entry["allow_other_scales"] = True
+    workflow, layouts = layouts_of(cfg, unitless={"demo_15min": in_nm})
+    lines = [line for line in transfer_warnings(workflow, layouts) if "time_aware_ntxent" in line]
+    assert len(lines) == 1, lines
+    (line,) = lines
+    assert "is not known to be sampled as dataset 'demo'" in line
+    assert "sampled otherwise" not in line
+    assert "pixel size not stated" in line
+    assert "the model may see another physical area than it learnt from" in line
+    assert "accepted by allow_other_scales: true" in line
+    for entry in cfg["contrastive_models"].values():
+        entry["allow_other_scales"] = False
+    (refusal, _) = problems(cfg, unitless={"demo_15min": in_nm})
+    shared = line.split("; accepted by")[0]
+    assert shared in refusal  # one text for the mismatch, refused or accepted
+
+
 def test_allow_other_scales_states_the_tolerance_the_check_uses() -> None:
     """The key's description (config.schema.json) said "more than 1 %" while the check refuses beyond
     5 % (SCALE_RELATIVE_TOLERANCE): a 3 % difference read as refused is accepted."""

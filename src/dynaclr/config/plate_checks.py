@@ -55,7 +55,12 @@ from dynaclr.config.training import (
 from dynaclr.config.virtual_stain import NETWORK_STRIDE_PX, VirtualStainTrainConfig
 from dynaclr.config.workflow import DatasetConfig, WorkflowConfig
 from dynaclr.io.plate import EXPECTED_AXES, PlateGeometry, PlateLayout
-from dynaclr.io.sampling import implausible_sampling, sampling_reads_as_nanometres
+from dynaclr.io.sampling import (
+    SCALE_RELATIVE_TOLERANCE,
+    implausible_sampling,
+    sampling_differs,
+    sampling_reads_as_nanometres,
+)
 
 __all__ = [
     "PHASE_CHANNEL",
@@ -68,19 +73,6 @@ __all__ = [
     "workflow_problems",
     "workflow_warnings",
 ]
-
-#: Largest relative difference of pixel size, z step or time interval taken as the same sampling:
-#: calibrated pixel sizes of one nominal magnification differ by 1-3 %, and a trained model has seen
-#: YX zooms of 1 +- ``augmentation.affine_scale_range`` (default 0.2) in training, so 5 % is well
-#: inside what it learnt from while another objective (a factor 1.5 or 2) is not.
-SCALE_RELATIVE_TOLERANCE = 0.05
-
-
-def sampling_differs(found: float, expected: float) -> bool:
-    """Both values are usable sizes and differ by more than :data:`SCALE_RELATIVE_TOLERANCE`."""
-    usable = all(math.isfinite(v) and v > 0 for v in (found, expected))
-    return usable and abs(found - expected) > SCALE_RELATIVE_TOLERANCE * expected
-
 
 #: The channel of the phase stage's plate (``dynaclr.phase.reconstruct.PHASE_CHANNEL``).
 PHASE_CHANNEL = "Phase3D"

@@ -338,22 +338,18 @@ def _scale_problems(
 _SIZE_KEYS = {"pixel size": "yx_pixel_size_um", "z step": "z_step_um"}
 
 
-def _scale_problem(
-    key: str, dataset: str, compared: Sequence[tuple[str, list[str]]], spec_name: str, model: str
-) -> str:
-    """The refusal of ``dataset`` sampled otherwise than each reference of ``compared`` (each named
-    with its plate, with the differences from it): one reference, or every training dataset a model
-    file records, none of which the dataset matches. The advice names the keys of the sizes that
-    differ."""
-    # a size not stated (_not_stated) is no known difference: the check cannot tell; one size known
-    # to differ is (the others not stated or not)
-    differences = [difference for _, found in compared for difference in found]
-    unknown = all(_NOT_STATED in difference for difference in differences)
-    keys = [
-        f"phase.{phase_key}"
-        for phrase, phase_key in _SIZE_KEYS.items()
-        if any(difference.startswith(phrase) for difference in differences)
-    ]
+def _unknown(differences: Sequence[str]) -> bool:
+    """A size not stated (:func:`_not_stated`) is no known difference: the check cannot tell; one size
+    known to differ is (the others not stated or not)."""
+    return all(_NOT_STATED in difference for difference in differences)
+
+
+def _sampling_mismatch(dataset: str, compared: Sequence[tuple[str, list[str]]], spec_name: str) -> str:
+    """How ``dataset`` is sampled against each reference of ``compared`` and what the model sees
+    of it, the one text of the refusal (:func:`_scale_problem`) and of the warning of a dataset
+    ``allow_other_scales`` accepts (:func:`transfer_warnings`): "sampled otherwise" only where a size
+    is known to differ, else "not known to be sampled as"."""
+    unknown = _unknown([difference for _, found in compared for difference in found])
     if len(compared) == 1:
         ((reference, found),) = compared
         against = f" {reference}: " + "; ".join(found)
@@ -362,12 +358,31 @@ def _scale_problem(
             f"{reference}: " + ", ".join(found) for reference, found in compared
         )
     return (
-        f"{key}: {dataset} is "
+        f"{dataset} is "
         + ("not known to be sampled as" if unknown else "sampled otherwise than")
         + against
         + f"; patch spec {spec_name!r} is in pixels and slices, so the model "
         + ("may" if unknown else "would")
-        + " see another physical area than it learnt from. Leave the dataset out (name "
+        + " see another physical area than it learnt from"
+    )
+
+
+def _scale_problem(
+    key: str, dataset: str, compared: Sequence[tuple[str, list[str]]], spec_name: str, model: str
+) -> str:
+    """The refusal of ``dataset`` sampled otherwise than each reference of ``compared`` (each named
+    with its plate, with the differences from it): one reference, or every training dataset a model
+    file records, none of which the dataset matches. The advice names the keys of the sizes that
+    differ."""
+    differences = [difference for _, found in compared for difference in found]
+    unknown = _unknown(differences)
+    keys = [
+        f"phase.{phase_key}"
+        for phrase, phase_key in _SIZE_KEYS.items()
+        if any(difference.startswith(phrase) for difference in differences)
+    ]
+    return (
+        f"{key}: " + _sampling_mismatch(dataset, compared, spec_name) + ". Leave the dataset out (name "
         "embed_datasets), correct the plate's scale metadata (or the dataset's "
         + " / ".join(keys)
         + (
@@ -497,12 +512,11 @@ def transfer_warnings(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLay
             continue
         for key, dataset, reference, differences in _scale_mismatches(config, model, entry, raw_layouts):
             warnings.append(
-                f"{key}: {dataset} is sampled otherwise than {reference}: "
-                + "; ".join(differences)
-                + f"; accepted by allow_other_scales: true, but patches are not resampled (patch spec "
-                f"{entry.training.patch_spec!r} is in pixels and slices): the model sees another physical "
-                "area than it learnt from, and its embeddings, classifiers and pseudo-time of that dataset "
-                "rest on it"
+                f"{key}: "
+                + _sampling_mismatch(dataset, [(reference, differences)], entry.training.patch_spec)
+                + "; accepted by allow_other_scales: true, but patches are not resampled: its embeddings, "
+                "classifiers and pseudo-time of that dataset rest on "
+                + ("what the model sees of it" if _unknown(differences) else "that other area")
             )
     return warnings
 

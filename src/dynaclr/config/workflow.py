@@ -46,7 +46,12 @@ from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import ImportedTracksConfig, TrackingConfig, TrackingEvaluationConfig
 from dynaclr.config.training import ContrastiveModelConfig, resolve_fov_entries
 from dynaclr.config.virtual_stain import VirtualStainConfig
-from dynaclr.io.sampling import PIXEL_SIZE_RANGE_UM, Z_STEP_RANGE_UM
+from dynaclr.io.sampling import (
+    PIXEL_SIZE_RANGE_UM,
+    SCALE_RELATIVE_TOLERANCE,
+    Z_STEP_RANGE_UM,
+    sampling_differs,
+)
 
 if TYPE_CHECKING:  # dynaclr.io.plate imports iohub: not at every job's config read
     from dynaclr.io.plate import PlateLayout
@@ -199,9 +204,10 @@ class ContrastiveModelEntry(StrictModel):
     allow_other_scales: bool = Field(
         False,
         description="true: train on or embed datasets whose pixel size (or z step, for patches of several "
-        "slices) differs by more than 5 % from the first dataset's; the patch spec is in pixels (patches are "
-        "never resampled), so the model then sees another physical area: the dry run warns, naming each such "
-        "dataset and both sizes. false: such a dataset is refused before any job runs.",
+        f"slices) differs by more than {SCALE_RELATIVE_TOLERANCE * 100:g} % from the first dataset's; the "
+        "patch spec is in pixels (patches are never resampled), so the model then sees another physical "
+        "area: the dry run warns, naming each such dataset and both sizes. false: such a dataset is refused "
+        "before any job runs.",
     )
     training: ContrastiveModelConfig
     processes: int = Field(
@@ -1649,26 +1655,29 @@ def _stated_pixel_size_um(dataset: DatasetConfig) -> float | None:
 
 
 def _size_hint(found: tuple[int, DatasetConfig], expected: tuple[int, DatasetConfig]) -> str:
-    """Where patch sizes differ: patches are never resampled, so a patch size scaled to a plate of
-    another pixel size (the same micrometres) is no way to give a model its input; say what is."""
+    """Where patch sizes differ on plates whose stated pixel sizes differ (beyond
+    :data:`SCALE_RELATIVE_TOLERANCE`): patches are never resampled, so a patch size scaled to a plate
+    of another pixel size is no way to give a model its input; say what is. Nothing where either size
+    is not stated (read from the plate's metadata: the sampling check compares it) or they agree: the
+    patch size is then the only difference known."""
     (found_px, dataset), (expected_px, reference) = found, expected
-    if found_px == expected_px:
-        return ""
     found_um, expected_um = _stated_pixel_size_um(dataset), _stated_pixel_size_um(reference)
-    if found_um is not None and expected_um is not None and abs(found_um / expected_um - 1) <= 0.05:
-        return ""  # pixels alike (the sampling check's tolerance): the size is the only difference
-    same_area = ""
-    if found_um is not None and expected_um is not None:
-        same_area = (
-            f"{found_px} px of {found_um:g} µm span {found_px * found_um:.3g} µm, as {expected_px} px of "
-            f"{expected_um:g} µm do, but "
-        )
-    target = f"{expected_um:g} µm pixels" if expected_um is not None else "the model's pixel size"
+    if found_px == expected_px or found_um is None or expected_um is None:
+        return ""
+    if not sampling_differs(found_um, expected_um):
+        return ""
+    found_span, expected_span = found_px * found_um, expected_px * expected_um
+    same_area = (
+        ""
+        if sampling_differs(found_span, expected_span)
+        else f"{found_px} px of {found_um:g} µm span {found_span:.3g} µm, as {expected_px} px of "
+        f"{expected_um:g} µm do, but "
+    )
     return (
         f" ({same_area}patches are cut in pixels and never resampled: a plate of another pixel size gives "
         f"the model another input at any patch size. Give the spec {expected_px} px, the model's, and "
         "set allow_other_scales: true on the model to embed it at another physical area, or resample the "
-        f"plate to {target} before the workflow)"
+        f"plate to {expected_um:g} µm pixels before the workflow)"
     )
 
 

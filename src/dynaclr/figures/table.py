@@ -553,6 +553,15 @@ def _display_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
     return display
 
 
+#: Why the tables show each row's frame interval, in every caption a reader sees (the drawn table's,
+#: the HTML ``<caption>``, ``workflow/report/results_table.rst``): smoothness and dynamic range
+#: compare adjacent frames (probe4: one model read smoother on a 10-min plate than on a 30-min one).
+FRAME_INTERVAL_NOTE = (
+    "compare adjacent frames, so rows of other frame intervals measure other time steps (Frame "
+    "interval: the dataset's)"
+)
+
+
 def intervals_caption(table: pd.DataFrame) -> str:
     """What the brackets of the HTML and drawn tables are, at the levels the table records
     (:func:`_levels`): ``Brackets: 95 % bootstrap confidence intervals (over tracks; over lineages
@@ -624,15 +633,21 @@ def formatted_results_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _interval(minutes: object) -> str:
-    """A dataset's frame interval as the tables show it (``30 min``), ``–`` where not known."""
+    """A dataset's frame interval as the tables show it, to 3 significant figures: in seconds below a
+    minute (``5 s``, not ``0.0833 min``), else in minutes (``30 min``, ``7.5 min``); ``–`` where not
+    known."""
     clock = FrameClock.of(minutes)
-    return f"{clock.minutes_per_frame:g} min" if clock.minutes_per_frame is not None else "–"
+    if clock.minutes_per_frame is None:
+        return "–"
+    seconds = clock.minutes_per_frame < 1
+    value = clock.minutes_per_frame * 60 if seconds else clock.minutes_per_frame
+    return f"{float(f'{value:.3g}'):g} {'s' if seconds else 'min'}"  # 1440 min, not 1.44e+03
 
 
 def results_table_html(table: pd.DataFrame) -> str:
     """An HTML ``<table>`` of :func:`formatted_results_table` (escaped); each dataset's best value
     per column in bold (:func:`best_in_dataset`); its ``<caption>`` the intervals' levels
-    (:func:`intervals_caption`)."""
+    (:func:`intervals_caption`) and why each row's frame interval is shown (:data:`FRAME_INTERVAL_NOTE`)."""
     shown = formatted_results_table(table)
     best = best_in_dataset(table)
     header = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
@@ -650,9 +665,8 @@ def results_table_html(table: pd.DataFrame) -> str:
         for i in shown.index
     )
     note = tasks_note(table)
-    caption = (
-        f"<caption>{html.escape(' '.join(filter(None, [intervals_caption(table) + '.', note])))}</caption>"
-    )
+    sentences = [intervals_caption(table) + ".", f"Smoothness and dynamic range {FRAME_INTERVAL_NOTE}.", note]
+    caption = f"<caption>{html.escape(' '.join(filter(None, sentences)))}</caption>"
     return (
         f'<table class="dynaclr-results">\n{caption}\n<thead><tr>{header}</tr></thead>\n'
         f"<tbody>{body}</tbody>\n</table>"
@@ -745,8 +759,7 @@ def plot_results_table(
         "temporal smoothness (lower is better) and dynamic range (higher is better) of the embeddings as "
         "the paper's tables define them (z-scored features, random pairs over all cells), and smoothness "
         "with random pairs within a track (a stricter variant, with confidence intervals); all three "
-        "compare adjacent frames, so rows of other frame intervals measure other time steps (Frame "
-        "interval: the dataset's); "
+        f"{FRAME_INTERVAL_NOTE}; "
         f"F1 of linear classifiers of {classified} trained on sparse annotations and tested on "
         "held-out FOVs (transferred: fitted on the dataset named after 'from' and tested on this one), "
         f"and the error of the DTW-aligned {aligned} (mean absolute "

@@ -9,10 +9,27 @@ metadata writes: 65 for a 100x objective's 0.065 µm pixel); any other is told o
 60 µm organoid survey step is not 60 nm, nor a 25 µm pixel 25 nm). Taken as micrometres, a 65 µm
 pixel makes a cell sub-pixel, and the phase transfer function, the patches' physical size, the
 transfer checks between datasets and the plates written would all be wrong, with exit 0.
-Dependency-free, so that the config models and the plate reader share it.
+Dependency-free, so that the config models and the plate reader share it, and the one tolerance
+within which two sizes are the same sampling (:data:`SCALE_RELATIVE_TOLERANCE`).
 """
 
 from __future__ import annotations
+
+import math
+
+#: Largest relative difference of pixel size, z step or time interval taken as the same sampling:
+#: calibrated pixel sizes of one nominal magnification differ by 1-3 %, and a trained model has seen
+#: YX zooms of 1 +- ``augmentation.affine_scale_range`` (default 0.2) in training, so 5 % is well
+#: inside what it learnt from while another objective (a factor 1.5 or 2) is not. Here, not in
+#: :mod:`dynaclr.config.plate_checks`, so that the config models (which do not import iohub) share it.
+SCALE_RELATIVE_TOLERANCE = 0.05
+
+
+def sampling_differs(found: float, expected: float) -> bool:
+    """Both values are usable sizes and differ by more than :data:`SCALE_RELATIVE_TOLERANCE`."""
+    usable = all(math.isfinite(v) and v > 0 for v in (found, expected))
+    return usable and abs(found - expected) > SCALE_RELATIVE_TOLERANCE * expected
+
 
 #: Pixel sizes at the sample (µm) of live-cell light microscopy. Smallest: a 100x/1.45 objective with
 #: 1.5-2x extra magnification on a camera of 3.45-6.5 µm pixels samples 0.02-0.04 µm, already 5-10
