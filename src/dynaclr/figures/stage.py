@@ -100,7 +100,7 @@ from dynaclr.io.plate import read_fov_record
 from dynaclr.numerics.crop import center_crop
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.patches.store import PatchRowReader, open_patch_store
-from dynaclr.pseudotime.stage import read_dtw_accuracy
+from dynaclr.pseudotime.stage import never_reached_statement, read_dtw_accuracy
 from dynaclr.qc.import_warnings import IMPORT_WARNING_COLUMNS
 from dynaclr.qc.table import QC_COLUMNS
 from dynaclr.tracking.importing import TRACKED_FRAMES
@@ -419,7 +419,9 @@ def aligned_trajectories_figure(
     Reads no ground truth: pseudo-time is the time since the reference's event, and the caption
     says what picked the reference (its provenance's ``state_source``: ground truth, the infection
     classifiers' predictions, the tracks' lineage) or that ``analysis.pseudotime.reference`` named
-    it. A pseudo-time table with nothing aligned (``not_aligned``) gives a figure saying so.
+    it, and how many of the lineages drawn that state says never reach the event
+    (``state_reaches_event``): their pseudo-time 0 is a match to the reference's onset, not an
+    onset. A pseudo-time table with nothing aligned (``not_aligned``) gives a figure saying so.
     ``time_interval_minutes`` as :func:`pseudotime_figure`.
 
     Returns:
@@ -439,6 +441,16 @@ def aligned_trajectories_figure(
     state_source = str(provenance.config.get("state_source") or "")
     picked = state_source or "the track analysis.pseudotime.reference names"
     caption = f"{caption} Reference picked by: {picked}; no true {event} is drawn."
+    if "state_reaches_event" in pseudotime.columns:  # a table written before it does not say
+        queries = pseudotime.drop_duplicates(["fov_name", "query_id"])
+        never = never_reached_statement(
+            queries[~queries["is_reference_series"].astype(bool)], event, state_source
+        )
+        if never:
+            caption = (
+                f"{caption} {never[0].upper()}{never[1:]} (drawn all the same; state_reaches_event of "
+                "dtw_accuracy.csv)."
+            )
     return _save(figure, caption, outputs.trajectories_png, outputs.trajectories_svg)
 
 
