@@ -441,17 +441,24 @@ def aligned_trajectories_figure(
     state_source = str(provenance.config.get("state_source") or "")
     picked = state_source or "the track analysis.pseudotime.reference names"
     caption = f"{caption} Reference picked by: {picked}; no true {event} is drawn."
-    if "state_reaches_event" in pseudotime.columns:  # a table written before it does not say
-        queries = pseudotime.drop_duplicates(["fov_name", "query_id"])
-        never = never_reached_statement(
-            queries[~queries["is_reference_series"].astype(bool)], event, state_source
-        )
-        if never:
-            caption = (
-                f"{caption} {never[0].upper()}{never[1:]} (drawn all the same; state_reaches_event of "
-                "dtw_accuracy.csv)."
-            )
+    caption += _never_reached_caption(pseudotime, event, state_source, "drawn all the same")
     return _save(figure, caption, outputs.trajectories_png, outputs.trajectories_svg)
+
+
+def _never_reached_caption(pseudotime: pd.DataFrame, event: str, state_source: str, kept: str) -> str:
+    """`` N of M aligned lineages never reach the <event> ... (<kept>; ...).`` for a pseudo-time
+    table's lineages (reference excluded) whose own state never reaches the event
+    (``state_reaches_event``, :func:`~dynaclr.pseudotime.stage.never_reached_statement`); nothing
+    where none is known to, or the table was written before the column existed."""
+    if "state_reaches_event" not in pseudotime.columns:
+        return ""
+    queries = pseudotime.drop_duplicates(["fov_name", "query_id"])
+    never = never_reached_statement(
+        queries[~queries["is_reference_series"].astype(bool)], event, state_source
+    )
+    if not never:
+        return ""
+    return f" {never[0].upper()}{never[1:]} ({kept}; state_reaches_event of dtw_accuracy.csv)."
 
 
 def _aligned_trajectories(
@@ -812,6 +819,12 @@ def feature_trajectories_stage(
         event=event,
         label=f"{model}, {dataset}",
         clock=FrameClock.of(time_interval_minutes),
+    )
+    caption += _never_reached_caption(
+        pseudotime,
+        event,
+        str(provenance.config.get("state_source") or ""),
+        "their changes across the event are in the means and the per-lineage changes all the same",
     )
     _save(figure, caption, outputs.png, outputs.svg)
     return summary
