@@ -239,3 +239,51 @@ def test_ground_truth_is_matched_with_the_pseudotime_radius_at_a_finer_pixel_siz
     (tmp_path / "bare").mkdir()
     with pytest.raises(ArtifactError, match="max_match_distance_px"):
         run(tmp_path / "bare", {"model": "m"})
+
+
+def test_the_caption_counts_lineages_whose_state_never_reaches_the_event(tmp_path, caplog):
+    """The change across the event is a mean over every aligned lineage, never-infected ones too (their
+    pseudo-time 0 is a match, not an onset): the caption (the job's log line) counts those whose own
+    state never reaches the event (the pseudo-time table's ``state_reaches_event``); a table written
+    before the column says nothing of them."""
+    from dynaclr.figures.stage import (
+        FeatureTrajectoriesInputs,
+        FeatureTrajectoriesOutputs,
+        feature_trajectories_stage,
+    )
+    from dynaclr.io import ArtifactKind, make_provenance, write_table
+
+    pseudotime = _pseudotime()
+    source = "infection state predicted by classifiers transferred from A"
+    features = tmp_path / "features.parquet"
+    write_table(_cells(pseudotime), features, make_provenance(ArtifactKind.CELL_FEATURES, {}))
+    outputs = FeatureTrajectoriesOutputs(
+        trajectory=tmp_path / "t.csv",
+        summary=tmp_path / "s.csv",
+        png=tmp_path / "f.png",
+        svg=tmp_path / "f.svg",
+    )
+
+    def caption(table: pd.DataFrame) -> str:
+        path = tmp_path / "pt.parquet"
+        write_table(table, path, make_provenance(ArtifactKind.PSEUDOTIME, {"state_source": source}))
+        inputs = FeatureTrajectoriesInputs(
+            pseudotime=path, features=features, patches_parquet=tmp_path / "unread"
+        )
+        caplog.clear()
+        with caplog.at_level("INFO", logger="dynaclr.figures.stage"):
+            feature_trajectories_stage(
+                inputs, outputs, features=["ER_radial_slope"], truth_columns=[], model="m", dataset="d"
+            )
+        (wrote,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Wrote")]
+        return wrote
+
+    never = pseudotime["query_id"].isin([0, 1, 2])  # the reference (0) is not counted
+    reaches = pd.array(np.where(never, False, True), dtype="boolean")
+    reaches[pseudotime["query_id"].to_numpy() == 3] = pd.NA  # no prediction: not counted either
+    assert caption(pseudotime.assign(state_reaches_event=reaches)).endswith(
+        f"2 of 11 aligned lineages never reach the infection onset by the {source}: their aligned onsets are "
+        "matches, not onsets (their changes across the event are in the means and the per-lineage changes "
+        "all the same; state_reaches_event of dtw_accuracy.csv)."
+    )
+    assert "never reach" not in caption(pseudotime)

@@ -395,8 +395,8 @@ def test_the_dtw_figures_give_times_in_hours_where_the_frame_interval_is_known(a
 def test_aligned_trajectories_follow_the_planted_state(artifacts, tmp_path):
     caption, outputs = _trajectories(artifacts, tmp_path)
     _written(outputs.trajectories_png, outputs.trajectories_svg)
-    assert caption.endswith(
-        "Reference picked by: infection state from ground truth; no true infection onset is drawn."
+    assert (
+        "Reference picked by: infection state from ground truth; no true infection onset is drawn." in caption
     )
     # the planted state turns by 90 degrees at the onset: a PC separates frames before and after it,
     # more than the PCs of noise embeddings aligned the same way (DTW's choice of matching windows
@@ -409,7 +409,8 @@ def test_aligned_trajectories_are_drawn_on_a_dataset_without_ground_truth(artifa
     """A plate aligned by DTW on its classifier's predictions has no true onset (its accuracy table's
     true onsets are NaN): the aligned trajectories are drawn all the same, from the pseudo-time and
     the embeddings alone, finite, and the caption says what picked the reference and that no true
-    onset is drawn."""
+    onset is drawn, and how many lineages drawn the predictions never call infected (their aligned
+    onsets are matches, not onsets; the caption said nothing of them)."""
     pseudotime = tmp_path / "predicted" / "pseudotime.parquet"
     _, accuracy = pseudotime_stage(
         PseudotimeConfig(),
@@ -423,9 +424,17 @@ def test_aligned_trajectories_are_drawn_on_a_dataset_without_ground_truth(artifa
     assert accuracy["true_onset_t"].isna().all() and not accuracy["has_observed_onset"].any()
     caption, outputs = _trajectories(artifacts, tmp_path / "figures", pseudotime=pseudotime)
     _written(outputs.trajectories_png, outputs.trajectories_svg)
-    assert caption.endswith(
+    assert (
         "Reference picked by: infection state predicted by its own classifiers; no true infection onset "
-        "is drawn."
+        "is drawn." in caption
+    )
+    queries = accuracy[~accuracy["is_reference_series"]]
+    never = int((queries["state_reaches_event"] == False).sum())  # noqa: E712 (<NA>: not known)
+    assert 0 < never < len(queries)
+    assert caption.endswith(
+        f"{never} of {len(queries)} aligned lineages never reach the infection onset by the infection state "
+        "predicted by its own classifiers: their aligned onsets are matches, not onsets (drawn all the same; "
+        "state_reaches_event of dtw_accuracy.csv)."
     )
     drawn = re.search(r"mean ± SD over (\d+) matched observations of (\d+) aligned lineages", caption)
     assert drawn is not None and int(drawn[1]) > 0 and int(drawn[2]) > 1, caption

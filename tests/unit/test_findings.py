@@ -509,6 +509,26 @@ def test_the_state_a_reference_was_picked_by_is_worded_per_event():
     assert "infection" not in found.statement + shown.iloc[0]
 
 
+def test_lineages_whose_state_never_reaches_the_onset_are_counted_on_the_first_page():
+    """Without ground truth the first page pointed at dtw_accuracy.csv's aligned onsets without
+    saying that some lineages' own state (here transferred predictions) never calls them infected:
+    their aligned onsets are matches, not onsets. Per model, the count says so; a table written
+    before ``state_reaches_event`` (or all ``<NA>``) adds nothing."""
+    source = transferred_state_source("theirs")
+    accuracy = _accuracy({"m": [np.nan] * 3, "n": [np.nan] * 3}).assign(state_source=source, not_computed="")
+    reaches = [None, False, False, True, None, True, True, False]  # the references first (<NA>)
+    (found,) = dtw_findings(accuracy.assign(state_reaches_event=pd.array(reaches, dtype="boolean")))
+    assert found.statement.endswith(
+        "dtw_accuracy.csv; 2 of 3 aligned lineages never reach the infection onset by the infection state "
+        "predicted by classifiers transferred from theirs: their aligned onsets are matches, not onsets (m); "
+        "1 of 3 aligned lineages never reach the infection onset by the infection state predicted by "
+        "classifiers transferred from theirs: their aligned onsets are matches, not onsets (n)."
+    )
+    unknown = accuracy.assign(state_reaches_event=pd.array([None] * 8, dtype="boolean"))
+    assert dtw_findings(unknown)[0].statement == dtw_findings(accuracy)[0].statement
+    assert "never reach" not in dtw_findings(accuracy)[0].statement
+
+
 def test_a_dataset_with_one_scored_lineage_per_model_gets_a_line_without_a_ranking():
     """One lineage with an observed onset per model is too few for an interval: the page gives the
     errors and says so, rather than nothing."""

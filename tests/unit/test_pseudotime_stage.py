@@ -1042,3 +1042,60 @@ def test_an_explicit_division_onset_in_a_gap_within_one_track_is_refused():
     daughter = LineageSeries("A/1/0", 3, np.arange(len(t)), t, np.where(t < 5, 1, 3))
     late = select_reference([daughter], None, config)
     assert (late.event_t, int(late.series.t[late.onset_index])) == (5, 6)
+
+
+def test_lineages_whose_state_never_reaches_the_event_say_so(planted, tmp_path):
+    """Without ground truth every lineage got an ``aligned_onset_t`` (subsequence DTW always finds a
+    best match), never-infected ones included, and nothing said their own state never reaches the
+    infection. ``state_reaches_event`` is false for a lineage its predictions never call infected,
+    true with ``state_onset_t`` at the predicted onset for one they do; empty for a lineage without
+    a prediction and for an explicit reference's dataset (no state); the pseudo-time carries it."""
+    truth = planted["truth"]
+    identity = {"model": "m", "dataset": "plate"}
+    embeddings = _planted_store(planted, tmp_path / "plate.zarr", identity)
+    predictions = tmp_path / "predictions.parquet"
+    unpredicted = truth[(truth["fov_name"] == "A/1/0") & (truth["track_id"] == 4)]
+    _transferred_predictions(truth.drop(index=unpredicted.index), predictions, {"theirs": True})
+    outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv")
+    pseudotime, returned = pseudotime_stage(
+        PseudotimeConfig(),
+        AlignPseudotimeInputs(embeddings=embeddings, predictions=predictions),
+        outputs,
+        **identity,
+    )
+    written = read_dtw_accuracy(outputs.accuracy)
+    assert list(written.columns[: len(DTW_ACCURACY_COLUMNS)]) == list(DTW_ACCURACY_COLUMNS)
+    onsets = truth.groupby(["fov_name", "track_id"])["infection_onset_t"].first()
+    planted_onset = [
+        int(onsets[(f, q)]) for f, q in zip(written["fov_name"], written["query_id"], strict=True)
+    ]
+    planted_onset = pd.Series(planted_onset, index=written.index)
+    no_prediction = (written["fov_name"] == "A/1/0") & (written["query_id"] == 4)
+    never = (planted_onset < 0) & ~no_prediction
+    assert never.sum() >= 10 and written["aligned_onset_t"][never].notna().all()  # aligned all the same
+    assert (written.loc[never, "state_reaches_event"] == False).all()  # noqa: E712
+    assert written.loc[never, "state_onset_t"].isna().all()
+    infected = planted_onset > 0
+    assert (written.loc[infected, "state_reaches_event"] == True).all()  # noqa: E712
+    assert (written.loc[infected, "state_onset_t"] == planted_onset[infected]).all()
+    assert written.loc[no_prediction, "state_reaches_event"].isna().all() and no_prediction.sum() == 1
+    assert (
+        returned["state_reaches_event"].astype(object).equals(written["state_reaches_event"].astype(object))
+    )
+    by_query = pseudotime.drop_duplicates(["fov_name", "query_id"]).merge(
+        written[["fov_name", "query_id", "state_reaches_event"]],
+        on=["fov_name", "query_id"],
+        suffixes=("", "_a"),
+    )
+    assert (
+        by_query["state_reaches_event"]
+        .astype(object)
+        .equals(by_query["state_reaches_event_a"].astype(object))
+    )
+
+    explicit = PseudotimeConfig(
+        reference=ReferenceTrackConfig(fov_name="A/1/0", track_id=1, t_start=4, t_stop=16, onset_t=10)
+    )
+    pseudotime_stage(explicit, AlignPseudotimeInputs(embeddings=embeddings), outputs, **identity)
+    written = read_dtw_accuracy(outputs.accuracy)
+    assert written["state_reaches_event"].isna().all() and written["state_onset_t"].isna().all()

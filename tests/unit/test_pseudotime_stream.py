@@ -32,6 +32,7 @@ from dynaclr.pseudotime.stage import (
     lineage_series,
     pseudotime_stage,
     query_batches,
+    state_events,
 )
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 
@@ -177,7 +178,21 @@ def test_stage_streams_and_writes_what_memory_did(planted, tmp_path, small_block
     scored = in_memory.accuracy["has_observed_onset"].astype(bool)
     in_memory.accuracy["onset_source"] = np.where(scored, ONSET_FROM_GROUND_TRUTH, "")
     in_memory.accuracy["state_source"] = STATE_FROM_GROUND_TRUTH  # what picked the reference
+    # whether each lineage's own state (here the ground truth's) reaches the infection, and where
+    events = state_events(lineage_series(cell_table(adata)), state).set_index(["fov_name", "query_id"])
+    for table in (in_memory.pseudotime, in_memory.accuracy):
+        table["state_reaches_event"] = (
+            events["state_reaches_event"]
+            .reindex(pd.MultiIndex.from_frame(table[["fov_name", "query_id"]]))
+            .array
+        )
+    in_memory.accuracy["state_onset_t"] = (
+        events["state_onset_t"]
+        .reindex(pd.MultiIndex.from_frame(in_memory.accuracy[["fov_name", "query_id"]]))
+        .to_numpy()
+    )
     in_memory.accuracy["not_computed"] = ""  # every lineage aligned: no reason (DTW_ACCURACY_COLUMNS)
+    assert in_memory.accuracy["state_reaches_event"].eq(False).any()  # never-infected lineages
     outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "pt.parquet", accuracy=tmp_path / "acc.csv")
     pseudotime_stage(
         config,

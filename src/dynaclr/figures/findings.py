@@ -24,7 +24,7 @@ from dynaclr.config.reasons import NO_CELL_SCORED, no_annotations, not_configure
 from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
 from dynaclr.figures.table import ALIGNED_EVENT_NAMES, percent
 from dynaclr.numerics.timescale import FrameClock
-from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
+from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, never_reached_statement, onset_error_summary
 from dynaclr.qc.import_warnings import NO_POSITION_CHECK, NOT_WARNINGS
 
 #: Columns of the findings table (``findings.csv``).
@@ -872,6 +872,19 @@ def _state_source(group: pd.DataFrame) -> str:
     return f" on the {_listed(sources)}" if sources else ""
 
 
+def _never_reached(group: pd.DataFrame, what: str) -> str:
+    """``; N of M aligned lineages never reach the ... (model)`` per model of one dataset's aligned
+    lineages (reference excluded) whose own state (``state_reaches_event``) never reaches the event
+    (:func:`~dynaclr.pseudotime.stage.never_reached_statement`), or nothing where none is known."""
+    statements = []
+    for model, rows in group.groupby("model", sort=True):
+        sources = sorted({str(s) for s in rows.get("state_source", pd.Series(dtype=str)).dropna() if str(s)})
+        statement = never_reached_statement(rows, what, _listed(sources))
+        if statement:
+            statements.append(f"{statement} ({model})")
+    return "".join(f"; {statement}" for statement in statements)
+
+
 def dtw_findings(
     accuracy: pd.DataFrame,
     *,
@@ -925,7 +938,7 @@ def dtw_findings(
                 f"({', '.join(sorted(group['model'].astype(str).unique()))}){_state_source(group)}, "
                 f"not scored: no lineage has a true {what} observed inside its frames ({unscored_why}), "
                 "so no alignment error is claimed; the per-lineage aligned onsets are in "
-                "dtw_accuracy.csv.",
+                f"dtw_accuracy.csv{_never_reached(group, what)}.",
             )
         )
     summary = onset_error_summary(usable, seed=seed, n_resamples=n_resamples)

@@ -100,7 +100,7 @@ from dynaclr.io.plate import read_fov_record
 from dynaclr.numerics.crop import center_crop
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.patches.store import PatchRowReader, open_patch_store
-from dynaclr.pseudotime.stage import read_dtw_accuracy
+from dynaclr.pseudotime.stage import never_reached_statement, read_dtw_accuracy
 from dynaclr.qc.import_warnings import IMPORT_WARNING_COLUMNS
 from dynaclr.qc.table import QC_COLUMNS
 from dynaclr.tracking.importing import TRACKED_FRAMES
@@ -419,7 +419,9 @@ def aligned_trajectories_figure(
     Reads no ground truth: pseudo-time is the time since the reference's event, and the caption
     says what picked the reference (its provenance's ``state_source``: ground truth, the infection
     classifiers' predictions, the tracks' lineage) or that ``analysis.pseudotime.reference`` named
-    it. A pseudo-time table with nothing aligned (``not_aligned``) gives a figure saying so.
+    it, and how many of the lineages drawn that state says never reach the event
+    (``state_reaches_event``): their pseudo-time 0 is a match to the reference's onset, not an
+    onset. A pseudo-time table with nothing aligned (``not_aligned``) gives a figure saying so.
     ``time_interval_minutes`` as :func:`pseudotime_figure`.
 
     Returns:
@@ -439,7 +441,24 @@ def aligned_trajectories_figure(
     state_source = str(provenance.config.get("state_source") or "")
     picked = state_source or "the track analysis.pseudotime.reference names"
     caption = f"{caption} Reference picked by: {picked}; no true {event} is drawn."
+    caption += _never_reached_caption(pseudotime, event, state_source, "drawn all the same")
     return _save(figure, caption, outputs.trajectories_png, outputs.trajectories_svg)
+
+
+def _never_reached_caption(pseudotime: pd.DataFrame, event: str, state_source: str, kept: str) -> str:
+    """`` N of M aligned lineages never reach the <event> ... (<kept>; ...).`` for a pseudo-time
+    table's lineages (reference excluded) whose own state never reaches the event
+    (``state_reaches_event``, :func:`~dynaclr.pseudotime.stage.never_reached_statement`); nothing
+    where none is known to, or the table was written before the column existed."""
+    if "state_reaches_event" not in pseudotime.columns:
+        return ""
+    queries = pseudotime.drop_duplicates(["fov_name", "query_id"])
+    never = never_reached_statement(
+        queries[~queries["is_reference_series"].astype(bool)], event, state_source
+    )
+    if not never:
+        return ""
+    return f" {never[0].upper()}{never[1:]} ({kept}; state_reaches_event of dtw_accuracy.csv)."
 
 
 def _aligned_trajectories(
@@ -802,6 +821,12 @@ def feature_trajectories_stage(
         event=event,
         label=f"{model}, {dataset}",
         clock=FrameClock.of(time_interval_minutes),
+    )
+    caption += _never_reached_caption(
+        pseudotime,
+        event,
+        str(provenance.config.get("state_source") or ""),
+        "their changes across the event are in the means and the per-lineage changes all the same",
     )
     _save(figure, caption, outputs.png, outputs.svg)
     return summary

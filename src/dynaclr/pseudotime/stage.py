@@ -118,6 +118,8 @@ DTW_ACCURACY_COLUMNS: tuple[str, ...] = (
     *ALIGNMENT_COLUMNS,
     "onset_source",
     "state_source",
+    "state_reaches_event",
+    "state_onset_t",
     "not_computed",
 )
 """``onset_source`` says what ``true_onset_t`` comes from: :data:`ONSET_FROM_GROUND_TRUTH`,
@@ -130,6 +132,13 @@ classifiers, ``analysis.classification.apply_to``, or an earlier run's, ``<datas
 or division), or empty where ``analysis.pseudotime.reference`` is a track of the dataset (an
 explicit reference is picked by no state; a dataset the reference's track is not in picks its own
 automatically and says what by).
+``state_reaches_event`` says whether the lineage's own state (``state_source``'s) shows the event
+inside its frames, by the rule the automatic reference's onset is found by (:func:`state_events`):
+``False`` for a lineage never infected (or infected from its first frame, or never dividing), whose
+``aligned_onset_t`` is only the best match to the reference's onset, not an onset (subsequence DTW
+always finds one); ``state_onset_t`` the frame that state puts the event at. Both empty where no
+state names it (an explicit reference's dataset, a lineage without a prediction), and on files
+written before they existed (:func:`read_dtw_accuracy`).
 ``not_computed`` is empty on an aligned query's row; a (model, dataset) whose lineages could not be
 aligned has instead one row of its own, every alignment column empty, that says why
 (:func:`not_aligned_reason`, as its pseudo-time's provenance ``not_aligned``): the results table's
@@ -270,6 +279,64 @@ def step_onset(infected: np.ndarray) -> tuple[int, int]:
     return k + 1, int(errors[k])
 
 
+def state_event(
+    item: LineageSeries, state: np.ndarray, division_frames: dict[tuple[str, int], int] | None = None
+) -> tuple[int, int, int | None] | None:
+    """The event a lineage's own per-frame state shows, as the automatic reference finds it
+    (:func:`_ranked_references`): ``(onset index, disagreements, event_t)`` of :func:`step_onset`
+    where the state steps from before the event (``< 0.5``) to after it (``>= 0.5``) inside the
+    series, ``None`` where it never does (no event in its frames: never infected, infected from its
+    first frame, never divided, or fewer than two frames). ``event_t`` (:attr:`Reference.event_t`):
+    with ``division_frames`` (:func:`select_reference`), the division's frame where the onset row is a
+    daughter first seen after her sister, else ``None`` (the onset row's frame)."""
+    if len(item.rows) < 2:
+        return None
+    onset, errors = step_onset(state)
+    if not (np.any(state[:onset] < 0.5) and np.any(state[onset:] >= 0.5)):
+        return None
+    event_t = None
+    if division_frames is not None:
+        # the onset row is a daughter's first in the series; her mother's is the row before it
+        divided = division_frames.get((item.fov_name, int(item.track_ids[onset - 1])))
+        if divided is not None and divided < item.t[onset]:
+            event_t = int(divided)  # her sister was seen first: the division is at the sister's frame
+    return onset, errors, event_t
+
+
+def state_events(
+    series: Sequence[LineageSeries],
+    state: np.ndarray,
+    division_frames: dict[tuple[str, int], int] | None = None,
+) -> pd.DataFrame:
+    """Per lineage series (``fov_name, query_id``), whether its own state (the one that picks the
+    automatic reference: ground truth, predictions, lineage) shows the event inside its frames
+    (``state_reaches_event``, :func:`state_event`) and the frame it puts it at (``state_onset_t``;
+    NaN where it does not). A series none of whose frames has a known state (no prediction) gets
+    ``<NA>`` and NaN: nothing says."""
+    reaches: list[bool | None] = []
+    onsets: list[float] = []
+    for item in series:
+        own = np.asarray(state[item.rows], dtype=np.float64)
+        if not np.isfinite(own).any():
+            reaches.append(None)
+            onsets.append(float("nan"))
+            continue
+        event = state_event(item, own, division_frames)
+        reaches.append(event is not None)
+        if event is None:
+            onsets.append(float("nan"))
+        else:
+            onsets.append(float(item.t[event[0]] if event[2] is None else event[2]))
+    return pd.DataFrame(
+        {
+            "fov_name": [s.fov_name for s in series],
+            "query_id": np.array([s.query_id for s in series], dtype=np.int64),
+            "state_reaches_event": pd.array(reaches, dtype="boolean"),
+            "state_onset_t": np.array(onsets, dtype=np.float64),
+        }
+    )
+
+
 def select_reference(
     series: list[LineageSeries],
     infection_state: np.ndarray | None,
@@ -408,18 +475,12 @@ def _ranked_references(
     for item in series:
         if len(item.rows) < before + after:
             continue
-        state = infection_state[item.rows]
-        onset, errors = step_onset(state)
+        event = state_event(item, infection_state[item.rows], division_frames)
+        if event is None:
+            continue  # the state never changes (the fit's one disagreement placed the step): no event
+        onset, errors, event_t = event
         if errors > max(1, round(0.1 * len(item.rows))) or onset < before or len(item.rows) - onset < after:
             continue
-        if not (np.any(state[:onset] < 0.5) and np.any(state[onset:] >= 0.5)):
-            continue  # the state never changes (the fit's one disagreement placed the step): no event
-        event_t = None
-        if division_frames is not None and onset > 0:
-            # the onset row is a daughter's first in the series; her mother's is the row before it
-            divided = division_frames.get((item.fov_name, int(item.track_ids[onset - 1])))
-            if divided is not None and divided < item.t[onset]:
-                event_t = int(divided)  # her sister was seen first: the division is at the sister's frame
         # an onset inside a tracking gap (event_t set), or whose first infected frame follows missing
         # frames (the onset may be up to the gap earlier), ranks after every gap-free one
         score = (
@@ -533,8 +594,10 @@ def read_dtw_accuracy(path: str | Path) -> pd.DataFrame:
     onsets against the simulator's ground truth only: its rows with an error get
     :data:`ONSET_FROM_GROUND_TRUTH`, the others ``""`` (not scored). One written before
     ``not_computed`` existed holds aligned queries only: ``""`` on every row; one written before
-    ``state_source`` existed does not say what gave the state: ``""``."""
-    optional = ("onset_source", "state_source", "not_computed")
+    ``state_source`` existed does not say what gave the state: ``""``; one written before
+    ``state_reaches_event`` existed does not say whether a lineage's state reaches the event:
+    ``<NA>`` (and ``state_onset_t`` NaN)."""
+    optional = ("onset_source", "state_source", "state_reaches_event", "state_onset_t", "not_computed")
     required = [column for column in DTW_ACCURACY_COLUMNS if column not in optional]
     table = read_csv(path, required)
     if "state_source" not in table.columns:
@@ -547,6 +610,12 @@ def read_dtw_accuracy(path: str | Path) -> pd.DataFrame:
         scored = np.isfinite(table["abs_onset_error_frames"].to_numpy(dtype=float))
         table["onset_source"] = np.where(scored, ONSET_FROM_GROUND_TRUTH, "")
     table["onset_source"] = table["onset_source"].fillna("").astype(str)
+    if "state_reaches_event" not in table.columns:
+        table["state_reaches_event"] = pd.NA
+    table["state_reaches_event"] = table["state_reaches_event"].astype("boolean")
+    if "state_onset_t" not in table.columns:
+        table["state_onset_t"] = np.nan
+    table["state_onset_t"] = table["state_onset_t"].astype(np.float64)
     return table
 
 
@@ -1353,7 +1422,9 @@ PSEUDOTIME_COLUMNS: tuple[str, ...] = (
     "track_id",
     "is_reference_series",
     "reference",
+    "state_reaches_event",
 )
+"""``state_reaches_event``: the query's (:data:`DTW_ACCURACY_COLUMNS`) on each of its frames."""
 
 
 def not_aligned_reason(obs: pd.DataFrame) -> str | None:
@@ -1403,6 +1474,62 @@ def _write_not_aligned(
     )
     write_csv(accuracy, outputs.accuracy)
     return pseudotime, accuracy
+
+
+def never_reach_event(accuracy: pd.DataFrame) -> pd.Series:
+    """Per row of a DTW accuracy table, whether its lineage's own state is known never to reach the
+    event (``state_reaches_event`` false; ``<NA>`` or a table without the column: not known)."""
+    if "state_reaches_event" not in accuracy.columns:
+        return pd.Series(False, index=accuracy.index)
+    return (~accuracy["state_reaches_event"].astype("boolean")).fillna(False).astype(bool)
+
+
+def _lineage_state_events(
+    obs: pd.DataFrame, state: np.ndarray | None, config: PseudotimeConfig
+) -> dict[tuple[str, int], tuple[bool | None, float]]:
+    """Per lineage series ``(fov_name, query_id)`` of ``obs``: ``(state_reaches_event,
+    state_onset_t)`` (:func:`state_events`); ``(None, NaN)`` for every one where no state names it."""
+    series = lineage_series(obs, min_frames=1)
+    if state is None:
+        return {s.key: (None, float("nan")) for s in series}
+    division_frames = first_daughter_frames(obs) if config.event == "division" else None
+    events = state_events(series, state, division_frames)
+    return {
+        (str(fov), int(query)): (None if pd.isna(reached) else bool(reached), float(onset))
+        for fov, query, reached, onset in events.itertuples(index=False)
+    }
+
+
+def never_reached_statement(queries: pd.DataFrame, event: str, state_source: str = "") -> str:
+    """``N of M aligned lineages never reach the <event> by the <state_source>: their aligned onsets
+    are matches, not onsets`` for ``queries`` (one row per aligned lineage, the reference excluded,
+    with ``state_reaches_event``: :func:`never_reach_event`), or ``""`` where none is known not to.
+    ``event`` as the readers name it (``infection onset``, ``division``)."""
+    never = int(never_reach_event(queries).sum())
+    if not never:
+        return ""
+    by = f" by the {state_source}" if state_source else " by their own state"
+    return (
+        f"{never} of {len(queries)} aligned lineages never reach the {event}{by}: their aligned onsets are "
+        "matches, not onsets"
+    )
+
+
+def _log_never_reached(accuracy: pd.DataFrame, state_source: str, event: str, *, scored: bool) -> None:
+    """Count the aligned lineages whose own state never reaches the event (:func:`never_reached_statement`).
+    A WARNING where no true onset scores the alignment (the table is all a reader has), INFO where
+    one does (only lineages with an observed true onset are scored)."""
+    named = "infection onset" if event == "infection" else event  # as the first page names it
+    statement = never_reached_statement(
+        accuracy[~accuracy["is_reference_series"].astype(bool)], named, state_source
+    )
+    if statement:
+        logger.log(
+            logging.INFO if scored else logging.WARNING,
+            "%s (state_reaches_event false in dtw_accuracy.csv; aligned_onset_t is the best match to the "
+            "reference's onset)",
+            statement,
+        )
 
 
 def pseudotime_stage(
@@ -1502,7 +1629,23 @@ def pseudotime_stage(
     accuracy.insert(0, "model", model)
     accuracy["onset_source"] = np.where(accuracy["has_observed_onset"].astype(bool), onset_source, "")
     accuracy["state_source"] = state_source
+    events = _lineage_state_events(obs, infection_state if state_source else None, config)
+    keys = list(zip(accuracy["fov_name"].astype(str), accuracy["query_id"].astype(np.int64), strict=True))
+    accuracy["state_reaches_event"] = pd.array([events[key][0] for key in keys], dtype="boolean")
+    accuracy["state_onset_t"] = np.array([events[key][1] for key in keys], dtype=np.float64)
     accuracy["not_computed"] = ""
+    accuracy = accuracy[list(DTW_ACCURACY_COLUMNS)]
+    reaches = dict(zip(keys, accuracy["state_reaches_event"], strict=True))
+    pseudotime["state_reaches_event"] = pd.array(
+        [
+            reaches[(str(fov), int(query))]
+            for fov, query in zip(pseudotime["fov_name"], pseudotime["query_id"], strict=True)
+        ],
+        dtype="boolean",
+    )
+    _log_never_reached(
+        accuracy, state_source, config.event, scored=true_onset is not None or division_events is not None
+    )
     provenance_config = {
         **config.model_dump(mode="json"),
         "model": model,
