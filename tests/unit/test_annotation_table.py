@@ -1164,6 +1164,12 @@ def test_two_fovs_naming_one_file_are_refused(tracks, tmp_path):
             r"found 'ann/\{row\}_\{fov\}\.csv' \(lacks \['\{col\}'\]\)",
         ),
         ("ann/{dataset}/{row}_{col}_{fov}.csv", r"annotations\.table: .* holds a placeholder other than"),
+        # tables named by a TIFF dataset's positions: read as one file named '{position}.csv' before
+        (
+            "ann/{position}.csv",
+            r"annotations\.table: .*\{position\} is a placeholder of tiff\.files only: "
+            r"name each position's file by the FOV tiff\.positions maps it to",
+        ),
     ],
 )
 def test_an_incomplete_pattern_of_tables_per_fov_is_refused(table, message):

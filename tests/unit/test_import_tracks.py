@@ -889,6 +889,23 @@ def test_a_tracks_path_that_does_not_fit_its_format_is_refused(tracks: dict, mes
         ImportedTracksConfig.model_validate(tracks)
 
 
+@pytest.mark.parametrize("fmt", ["trackmate", "ultrack", "ctc"])
+def test_a_tracks_path_by_tiff_position_is_refused_saying_how_to_name_the_files(fmt: str) -> None:
+    """Files named after a TIFF dataset's positions (``{position}``, the placeholder of ``tiff.files``;
+    TrackMate files saved per Micro-Manager position, Pos0.xml): the refusal says the placeholder is
+    ``tiff.files``' only and how to name the files by FOV, as ``tiff.positions`` maps the positions."""
+    path = (
+        "tm/{position}.xml"
+        if fmt == "trackmate"
+        else ("t/{position}.csv" if fmt == "ultrack" else "c/{position}")
+    )
+    with pytest.raises(ValidationError) as caught:
+        ImportedTracksConfig.model_validate({"format": fmt, "path": path})
+    message = str(caught.value)
+    assert "{position} is a placeholder of tiff.files only" in message
+    assert "tiff.positions" in message and "{row}_{col}_{fov}" in message
+
+
 def test_imported_tracks_replace_the_tracking_sections() -> None:
     base = {"plate": "p.zarr", "tracks": {"format": "table", "path": "t.csv"}}
     assert DatasetConfig.model_validate(base).imports_tracks
@@ -1599,6 +1616,13 @@ def test_the_plan_imports_trackmate_files_with_the_plates_pixel_size(tmp_path: P
         # a substack in time: TrackMate numbers its frames from 0, so its tracks would be shifted
         ('nframes="12"', 'nframes="10"', "<ImageData nframes>: expected the plate's frames 12, found 10"),
         ('width="96"', 'width="48"', "<ImageData width>: expected the plate's image width 96, found 48"),
+        # a movie opened as an image sequence and not made a hyperstack: Fiji reads its frames as slices
+        (
+            'nslices="1" nframes="12"',
+            'nslices="12" nframes="1"',
+            "<ImageData nframes>: expected the plate's frames 12, found 1 (and 12 slices: the movie's time "
+            "points were read as slices in Fiji",
+        ),
         ('ID="5" name="ID5" FRAME="3"', 'ID="5" name="ID5" FRAME="2"', "found both at FRAME 2"),
         (
             'FRAME="1" POSITION_X',

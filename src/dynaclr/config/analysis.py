@@ -188,7 +188,7 @@ class AnnotationConfig(StrictModel):
                 f"annotations.table must be a {' or '.join(ANNOTATION_TABLE_SUFFIXES)} file; "
                 f"got {self.table!r}"
             )
-        if fov_placeholders(self.table):
+        if fov_placeholders(self.table) or "{position}" in self.table:
             check_fov_pattern("annotations.table", self.table, "a table per FOV is named by a pattern")
         drawing = [
             f"{name}={getattr(self, name)!r}"

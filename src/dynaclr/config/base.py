@@ -133,7 +133,7 @@ def check_fov_pattern(key: str, pattern: str, what: str) -> None:
         missing = [name for name in FOV_PLACEHOLDERS if name not in held]
         raise ValueError(
             f"{key}: {what}; expected a pattern with {' '.join(FOV_PLACEHOLDERS)}, found {pattern!r} "
-            f"(lacks {missing})"
+            f"(lacks {missing}){_position_hint(pattern)}"
         )
     try:
         fill_fov_pattern(pattern, "A/1/0")
@@ -142,6 +142,18 @@ def check_fov_pattern(key: str, pattern: str, what: str) -> None:
             f"{key}: {pattern!r} holds a placeholder other than {' '.join(FOV_PLACEHOLDERS)} "
             f"({err!r}); write a literal brace as {{{{ or }}}}"
         ) from None
+
+
+def _position_hint(pattern: str) -> str:
+    """For a pattern holding ``{position}`` (files named after a TIFF dataset's positions, as
+    ``tiff.files`` names them): how to name them by FOV instead; else ``""``."""
+    if "{position}" not in pattern:
+        return ""
+    return (
+        "; {position} is a placeholder of tiff.files only: name each position's file by the FOV "
+        "tiff.positions maps it to ({row}_{col}_{fov}: Pos0 mapped to A/1/0 is A_1_0; without "
+        "tiff.positions, position Pos0 is FOV A/1/Pos0, A_1_Pos0)"
+    )
 
 
 def fov_pattern_paths(pattern: str, fov_names: Iterable[str]) -> dict[str, str]:

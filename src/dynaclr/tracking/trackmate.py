@@ -224,7 +224,8 @@ def _pixel_sizes(
         size = _number(path, "ImageData", image, name, int)
         if size != plate_size:
             raise ArtifactError(
-                f"{path}: <ImageData {name}>: expected the plate's {what} {plate_size}, found {size}; track "
+                f"{path}: <ImageData {name}>: expected the plate's {what} {plate_size}, found {size}"
+                f"{_time_read_as_slices(name, size, n_slices, n_t, n_z)}; track "
                 "the plate's whole images and movie (not a binned or cropped copy, nor a substack in time "
                 "or depth, whose frames and slices TrackMate numbers from 0)"
             )
@@ -268,6 +269,23 @@ def _pixel_sizes(
             not_checked, f"{path}: the plate states no pixel size: the file's calibration is not checked"
         )
     return found, is_3d
+
+
+def _time_read_as_slices(
+    name: str, n_frames: int, n_slices: int, plate_frames: int, plate_slices: int
+) -> str:
+    """For an image of one frame whose slices are the plate's frames (or frames x slices): the note that
+    Fiji read the movie's time points as slices (an image sequence of one file per time point, not made
+    a hyperstack), and how to correct it; else ``""``."""
+    if name != "nframes" or n_frames != 1 or plate_frames == 1:
+        return ""
+    if n_slices not in (plate_frames, plate_frames * plate_slices):
+        return ""
+    return (
+        f" (and {n_slices} slices: the movie's time points were read as slices in Fiji, as an image "
+        "sequence of one file per time point opens; set Slices (z) and Frames (t) in Image > Properties or "
+        "Image > Hyperstacks > Stack to Hyperstack, then track again)"
+    )
 
 
 def _not_checked(not_checked: list[str], message: str) -> None:
