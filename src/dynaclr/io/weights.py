@@ -25,15 +25,17 @@ reconstructor (``numpy._core.multiarray._reconstruct``, numpy 1's
 running code, but dynaclr reads no metadata, and a stand-in keeps the array's dtype code and shape
 as the scalars and dtypes beside it are kept, with no numpy class allowed in torch's unpickler. It
 keeps the bytes of an array of numbers, strings, booleans, dates or records, and the items of an
-array of Python objects (an object dtype, or a record with an object field: numpy pickles a list of
-its items, not bytes). Those items are built by torch's unpickler before the stand-in gets them,
-under the same allowlist as anywhere in the file: they are what a list of the same values would be
-(any other global among them refuses the file, named). An array where a tensor belongs is refused
-by :func:`require_tensors` naming its key.
+array of Python objects (an object dtype, a record with an object field, numpy 2's ``StringDType``:
+numpy pickles a list of its items, not bytes). Those items are built by torch's unpickler before
+the stand-in gets them, under the same allowlist as anywhere in the file: they are what a list of
+the same values would be (any other global among them refuses the file, named). An array where a
+tensor belongs is refused by :func:`require_tensors` naming its key.
 
 torch's weights-only reader (and its scan) reads pickle protocol 2, ``torch.save``'s default, not
 all of 3 (its opcode for bytes) or 4 and 5 (framed pickles): a file saved with such a protocol is
-refused naming it and how to save it again.
+refused naming it and how to save it again, warning that its globals were not checked. A forbidden
+global torch's reader meets first is named as in any file; an opcode no protocol up to the file's
+adds is a corrupt file.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ METADATA_GLOBALS = re.compile(
     r"|collections\.(defaultdict|deque)"
     # numpy scalars, dtypes and arrays in hyperparameters (numpy 2: numpy._core, numpy 1: numpy.core)
     r"|numpy\.(_core|core)\.multiarray\.(scalar|_reconstruct)|numpy\.ndarray|numpy\.dtype|numpy\.dtypes\.\w+DType"
+    r"|numpy\._core\._internal\._convert_to_stringdtype_kwargs"  # numpy 2's StringDType, as pickled
     # types held as values (omegaconf's object_type=dict, defaultdict(list)'s factory)
     r"|builtins\.(dict|list|tuple|frozenset|str|int|float|bool|bytes|object)"
 )
@@ -85,11 +88,17 @@ _AS_DICT = re.compile(r".*\.AttributeDict|collections\.defaultdict")
 _AS_LIST = "collections.deque"
 #: numpy's array reconstructor: its stand-in is :class:`NumpyArrayNotRead`.
 _NUMPY_ARRAY = re.compile(r"numpy\.(_core|core)\.multiarray\._reconstruct")
-#: How a pickle protocol torch's weights-only reader does not read shows (an opcode it lacks).
-_UNSUPPORTED_OPCODE = "Unsupported operand"
-#: Re-saving with the protocol torch reads (``torch.save``'s default).
+#: How an opcode torch's weights-only reader lacks shows in its error, and a global it refuses.
+_UNSUPPORTED_OPCODE = re.compile(r"Unsupported operand (\d+)")
+_REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+)")
+#: The opcodes pickle protocols 3 to 5 add (``pickletools``), by the protocol adding them: only
+#: these, up to the file's protocol, are a protocol torch does not read; any other is corruption.
+_OPCODE_PROTOCOL = {66: 3, 67: 3, **dict.fromkeys(range(140, 150), 4), **dict.fromkeys(range(150, 153), 5)}
+#: Re-saving with the protocol torch reads (``torch.save``'s default): the file's own object, not
+#: its ``state_dict`` (DINO's teacher and timm's files hold none).
 _SAVE_WITH_PROTOCOL_2 = (
-    "save it again with torch.save's default pickle protocol 2 (torch.save(obj, path), no pickle_protocol)"
+    "load it with weights_only=False only if you trust its source, and save it again with "
+    "torch.save's default pickle protocol 2: torch.save(torch.load(path, weights_only=False), path)"
 )
 #: The fix for a foreign checkpoint holding what dynaclr does not read beside its weights.
 _SAVE_STATE_DICT = (
@@ -150,19 +159,34 @@ class NumpyArrayNotRead(MetadataNotRead):
         if isinstance(dtype, MetadataNotRead) and dtype.args and isinstance(dtype.args[0], str):
             order = dtype.state[1] if isinstance(dtype.state, tuple) and len(dtype.state) > 1 else ""
             self.dtype = f"{order if order in ('<', '>') else ''}{dtype.args[0]}"
+        elif isinstance(dtype, MetadataNotRead) and dtype.global_name.endswith(
+            "_convert_to_stringdtype_kwargs"
+        ):
+            self.dtype = "StringDType"
         if isinstance(data, MetadataNotRead) and data.global_name == "builtins.bytes" and not data.args:
             data = b""  # an empty array's: pickle protocol 2 writes b"" as bytes()
         # numpy pickles a list of items exactly for dtypes holding objects: "O", or a record "V"
-        of_objects = self.dtype.lstrip("<>|=")[:1] in ("O", "V")
-        if isinstance(data, list) and of_objects:
+        # numpy pickles StringDType's strings as a list of items, as it does Python objects
+        kind = "O" if self.dtype == "StringDType" else self.dtype.lstrip("<>|=")[:1]
+        if isinstance(data, list) and kind in ("O", "V"):
             self.items = data
-        elif isinstance(data, bytes) and not self.dtype.startswith("O"):
+        elif isinstance(data, bytes) and kind != "O":
             self.data = data
         else:
             held = data.what if isinstance(data, MetadataNotRead) else type(data).__name__
+            written = (
+                "a list of items" if kind == "O" else "bytes or a list of items" if kind == "V" else "bytes"
+            )
+            given = (
+                "a list of items"
+                if isinstance(data, list)
+                else "bytes"
+                if isinstance(data, bytes)
+                else f"a {held}"
+            )
             raise pickle.UnpicklingError(
-                f"{self.global_name}: a numpy array pickled with state numpy does not write (dtype "
-                f"{self.dtype_name!r} with data of type {held})"
+                f"{self.global_name}: a numpy array (dtype {self.dtype_name!r}) given {given} where numpy "
+                f"writes {written}"
             )
 
     @property
@@ -295,20 +319,20 @@ def read_weights_file(
         with torch.serialization.safe_globals(allow):
             contents = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        protocol = _pickle_protocol(path)
-        if protocol is not None and protocol > 2 and _UNSUPPORTED_OPCODE in f"{scan_failed} {err}":
-            opcode = re.search(rf"{_UNSUPPORTED_OPCODE} (\d+)", f"{scan_failed} {err}")
-            cause = (
-                f"it was saved with pickle protocol {protocol}, "
-                f"{f'whose opcode {opcode.group(1)}' if opcode else 'which'} torch's weights-only reader "
-                "does not read"
-            )
-            fix = (
-                f"{_SAVE_STATE_DICT}, with torch.save's default pickle protocol 2 (no pickle_protocol)"
-                if foreign
-                else f"{_SAVE_WITH_PROTOCOL_2}, or {fix}"
-            )
-        elif "Unsupported global" in str(err) or "GLOBAL" in str(err) or refused:
+        # torch's reader stops at the first thing it refuses: a global (named as the scan names it,
+        # builtins included), or an opcode, which is a pickle protocol it does not read only if
+        # protocols 3 to 5, up to the file's, add it. The scan stops at such an opcode too: a
+        # metadata global it did not reach is refused by the reader, the opcode the scan met the cause
+        met = _REFUSED_GLOBAL.search(str(err))
+        met_name = (met.group(1) if "." in met.group(1) else f"builtins.{met.group(1)}") if met else ""
+        unscanned_metadata = bool(scan_failed) and (
+            METADATA_GLOBALS.fullmatch(met_name) is not None or met_name == "argparse.Namespace"
+        )
+        if met and not refused and not unscanned_metadata:
+            refused = [met_name]
+        opcode = _UNSUPPORTED_OPCODE.search(scan_failed if unscanned_metadata else str(err))
+        protocol = _pickle_protocol(path) or 0
+        if refused or ("GLOBAL" in str(err) and not unscanned_metadata):
             named = f" ({', '.join(refused)})" if refused else ""
             cause = (
                 f"it holds Python objects other than tensors, plain containers and known metadata{named}, "
@@ -318,11 +342,19 @@ def read_weights_file(
                 fix = f"where those classes exist, {_SAVE_STATE_DICT}"
             else:
                 cause += ": it was not written by dynaclr"
+        elif opcode and 2 < _OPCODE_PROTOCOL.get(int(opcode.group(1)), 0) <= protocol:
+            unchecked = " and its globals were not checked" if scan_failed else ""
+            cause = (
+                f"it was saved with pickle protocol {protocol}, whose opcode {opcode.group(1)} torch's "
+                f"weights-only reader does not read{unchecked}"
+            )
+            # a foreign file too: its own object, which may hold no 'state_dict'
+            fix = _SAVE_WITH_PROTOCOL_2 if foreign else f"{_SAVE_WITH_PROTOCOL_2}; or {fix}"
         elif stubbed:  # torch's reason, without its advice to load with weights_only=False
             reason = re.search(r"WeightsUnpickler error:\s*([^\n]{1,160})", str(err))
             cause = (
                 f"its metadata ({', '.join(stubbed)}) is not pickled as plain state dynaclr reads without "
-                f"those classes{f' ({reason.group(1)})' if reason else ''}"
+                f"those classes{f': {reason.group(1)}' if reason else ''}"
             )
             if foreign:  # the weights are fine: the file, not a copy of it, holds the metadata
                 fix = _SAVE_STATE_DICT
