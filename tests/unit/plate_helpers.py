@@ -158,13 +158,13 @@ def record_position_reads(monkeypatch: Any) -> list[Path]:
     import dynaclr.io.plate as plate_io
 
     read: list[Path] = []
-    read_position = plate_io._position_ome
+    read_position = plate_io._position_metadata
 
-    def recording(position: Path) -> dict[str, Any] | None:
+    def recording(position: Path) -> tuple[dict[str, Any] | None, Any]:
         read.append(position)
         return read_position(position)
 
-    monkeypatch.setattr(plate_io, "_position_ome", recording)
+    monkeypatch.setattr(plate_io, "_position_metadata", recording)
     return read
 
 
@@ -210,3 +210,27 @@ def reads_outside_position(read: list[Path], plates: Sequence[Path], fov_name: s
             if "/".join(relative.parts[:3]) != fov_name:
                 outside.add(f"{plate.name}/{relative}")
     return sorted(outside)
+
+
+def assert_positions_copy_the_root(plate: Path) -> None:
+    """Each position of ``plate`` holds, under ``dynaclr_plate``, the plate's root attributes but its
+    OME-NGFF metadata (what per-FOV jobs read in place of the root); a record of more than
+    ``MAX_COPIED_INPUTS`` inputs without them, their count beside it."""
+    import zarr
+
+    from dynaclr.io.zarr_store import MAX_COPIED_INPUTS, OMITTED_INPUTS_KEY, PLATE_ATTRIBUTES_KEY
+
+    root = zarr.open_group(str(plate), mode="r")
+    attributes = root.attrs.asdict()
+    expected = {key: value for key, value in attributes.items() if key not in ("ome", "plate", "well")}
+    inputs = expected["dynaclr"]["inputs"]
+    with open_ome_zarr(plate, layout="hcs", mode="r") as store:
+        names = [name for name, _ in store.positions()]
+    assert names
+    for name in names:
+        copied = dict(zarr.open_group(str(plate / name), mode="r").attrs[PLATE_ATTRIBUTES_KEY])
+        if len(inputs) > MAX_COPIED_INPUTS:
+            assert copied.pop(OMITTED_INPUTS_KEY)["count"] == len(inputs), name
+            assert copied["dynaclr"] == {**expected["dynaclr"], "inputs": []}, name
+            copied["dynaclr"] = expected["dynaclr"]
+        assert copied == expected, name

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import tifffile
 from iohub.ngff import open_ome_zarr
-from plate_helpers import assert_image_layers_bracket_their_data
+from plate_helpers import assert_image_layers_bracket_their_data, assert_positions_copy_the_root
 from pydantic import ValidationError
 from report_helpers import qc_and_first_page
 
@@ -123,6 +123,7 @@ def assert_same_plate(converted: Path, expected: dict[str, np.ndarray], referenc
     assert got.time_interval_minutes == want.time_interval_minutes
     provenance = read_zarr_provenance(converted, "raw_plate")
     assert (provenance.kind, provenance.stage) == ("raw_plate", "convert_tiff")
+    assert_positions_copy_the_root(converted)
 
 
 def test_one_ome_tiff_per_position_converts_to_the_same_plate(

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from iohub.ngff import open_ome_zarr
+from plate_helpers import assert_positions_copy_the_root
 
 from dynaclr.config.simulate import CHANNEL_NAMES, SimulateConfig
 from dynaclr.io import read_table, read_zarr_provenance
@@ -153,6 +154,8 @@ def test_plate_metadata(tiny_plate, tiny_config):
         # brightfield has structure (cells), fluorescence has signal above background
         assert data[0].std() > 0
         assert all(data[c].max() > data[c].min() for c in range(1, len(CHANNEL_NAMES)))
+    for plate in (tiny_plate["plate"], tiny_plate["labels"], tiny_plate["phase"]):
+        assert_positions_copy_the_root(plate)
 
 
 def test_same_seed_same_arrays_different_seed_different(tmp_path, tiny_config):

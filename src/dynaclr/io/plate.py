@@ -30,7 +30,14 @@ from dynaclr.io.provenance import (
     unreadable_artifact,
 )
 from dynaclr.io.sampling import implausible_sampling
-from dynaclr.io.zarr_store import position_plate_attributes, write_plate_provenance
+from dynaclr.io.zarr_store import (
+    PLATE_ATTRIBUTES_KEY,
+    PLATE_METADATA_KEYS,
+    copied_plate_attributes,
+    copy_location,
+    position_plate_attributes,
+    write_plate_provenance,
+)
 
 OME_ZARR_VERSION = "0.5"
 
@@ -551,7 +558,8 @@ def read_plate_layout(
     frame, a ``time_interval_minutes`` attribute that is not a positive number, or that disagrees
     with the positions' time scale (beyond :data:`TIME_INTERVAL_TOLERANCE`, relative; without a scale
     or a time unit, and where the scale is iohub's default of 1 s, with a warning, the
-    attribute states the interval: :func:`_stated_sampling`).
+    attribute states the interval: :func:`_stated_sampling`); a position whose copy of the plate's root
+    attributes (what its per-FOV jobs read) disagrees with the root (:func:`_check_copies_agree`).
 
     The geometry is that of array ``0`` (the product of its dataset's and its multiscales' ``scale``
     transformations, as the positions are compared), converted to seconds and micrometres from the
@@ -582,7 +590,8 @@ def read_plate_layout(
             "alphanumeric, e.g. 'A/1/Pos0')"
         )
     names = sorted(listed, key=lambda name: tuple(name.split("/")))
-    position_meta = {name: _position_ome(path / name) for name in names}
+    documents = {name: _position_metadata(path / name) for name in names}
+    position_meta = {name: ome for name, (ome, _) in documents.items()}
     unreadable = [name for name, ome in position_meta.items() if ome is None]
     if unreadable:
         raise ArtifactError(
@@ -620,13 +629,15 @@ def read_plate_layout(
         with open_ome_zarr(path, layout="hcs", mode="r") as plate:
             first = plate[names[0]]
             channel_names = tuple(first.channel_names)
-            attribute = plate.zattrs.get("time_interval_minutes")
-            written_here = PROVENANCE_KEY in plate.zattrs
+            root_attributes = plate.zattrs.asdict()
     except Exception as err:  # iohub's and pydantic's errors for metadata it cannot parse vary
         raise ArtifactError(
             f"{path}: position {names[0]} cannot be opened as an OME-Zarr image "
             f"({type(err).__name__}: {err}); repair its metadata"
         ) from err
+    attribute = root_attributes.get("time_interval_minutes")
+    written_here = PROVENANCE_KEY in root_attributes
+    _check_copies_agree(path, root_attributes, {name: copied for name, (_, copied) in documents.items()})
     _check_unique_channels(path, channel_names)
     n_t, n_c, n_z, n_y, n_x = shapes[names[0]]
     interval = _interval_attribute(path, attribute, n_t)
@@ -652,6 +663,63 @@ def read_plate_layout(
     for text in messages:
         warnings.warn(text, stacklevel=2)
     return dataclasses.replace(layout, warnings=messages) if messages else layout
+
+
+def _check_copies_agree(path: Path, root_attributes: Mapping[str, Any], copies: Mapping[str, Any]) -> None:
+    """Refuse (:class:`ArtifactError`) a plate a position of which holds a copy of the root attributes
+    (:data:`~dynaclr.io.zarr_store.PLATE_ATTRIBUTES_KEY`, what its per-FOV jobs read) other than the
+    root's as :func:`~dynaclr.io.zarr_store.copied_plate_attributes` copies it: a root edited by hand
+    after the plate was written (its ``time_interval_minutes``, say) would leave every job reading the
+    stale value. Positions without a copy (a plate of your own, or written before) are read at the root;
+    a copy of the whole record (written before records of many inputs were slimmed) agrees too.
+    ``copies``: each position's copy (None where it holds none), already read with its metadata."""
+    held = {name: copied for name, copied in copies.items() if copied is not None}
+    if not held:
+        return
+    expected = copied_plate_attributes(root_attributes)
+    whole = {key: value for key, value in root_attributes.items() if key not in PLATE_METADATA_KEYS}
+    differing = [name for name, copied in held.items() if copied != expected and copied != whole]
+    if not differing:
+        return
+    name = differing[0]
+    found = "; ".join(_differences(held[name], expected)) or f"found {_short(held[name])}"
+    others = f" (and {len(differing) - 1} other positions)" if len(differing) > 1 else ""
+    record = root_attributes.get(PROVENANCE_KEY)
+    stage = record.get("stage") if isinstance(record, dict) else None
+    rerun = f"`snakemake --forcerun {stage}`" if isinstance(stage, str) else "its rule"
+    raise ArtifactError(
+        f"{copy_location(path, name)}{others}: the copy of the plate's root attributes its per-FOV jobs "
+        f"read disagrees with the root ({path / 'zarr.json'}): {found}. The root or the positions were "
+        f"edited after the plate was written: rerun the rule that wrote the plate ({rerun}), or delete "
+        f"'{PLATE_ATTRIBUTES_KEY}' from every position's attributes (jobs then read the root)"
+    )
+
+
+class _Absent:
+    """A key one of two compared dicts lacks (:func:`_differences`)."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+def _differences(copied: Any, expected: Any, key: str = "") -> list[str]:
+    """``key: position X, root Y`` for each (dotted) key whose value differs between a position's copy
+    of the root attributes and the root's, into nested dicts (a record's ``config_hash``)."""
+    if not (isinstance(copied, dict) and isinstance(expected, dict)):
+        return [f"{key or 'value'}: position {_short(copied)}, root {_short(expected)}"]
+    absent = _Absent()
+    differences = []
+    for name in sorted(set(copied) | set(expected)):
+        left, right = copied.get(name, absent), expected.get(name, absent)
+        if left != right:
+            differences += _differences(left, right, f"{key}.{name}" if key else str(name))
+    return differences
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _replaced_implausible_warning(layout: PlateLayout, stated: PlateSampling) -> str | None:
@@ -818,11 +886,17 @@ def _stated_sampling(
                 "min states the time interval. Write the time scale in its axis's unit to state it there"
             )
         elif not attribute_states and n_frames > 1:
+            fix = (
+                "this plate was written by dynaclr (its record names the rule): rewrite it with that rule, "
+                "`snakemake --forcerun <rule>`, not by hand (its positions hold copies of the attribute)"
+                if written_here
+                else "write the time scale the plate was acquired at in its axis's unit, or correct the "
+                "attribute (minutes)"
+            )
             raise ArtifactError(
                 f"{path}: plate attribute time_interval_minutes {interval:g} min disagrees with the time "
                 f"scale of position {name} ({scale_s / 60.0:g} min = {scale_s:g} s, within "
-                f"{TIME_INTERVAL_TOLERANCE:g} relative); write the time scale the plate was acquired at in "
-                "its axis's unit, or correct the attribute (minutes)"
+                f"{TIME_INTERVAL_TOLERANCE:g} relative); {fix}"
             )
     if attribute_states:  # what iohub reads as the scale (1 s without one) is the attribute's interval
         assert interval is not None
@@ -1083,14 +1157,24 @@ def _zarr_metadata(node: Path) -> dict[str, Any] | None:
 def _position_ome(position: Path) -> dict[str, Any] | None:
     """A position's OME group metadata, if it holds ``multiscales`` (what iohub needs to open it);
     None otherwise."""
+    return _position_metadata(position)[0]
+
+
+def _position_metadata(position: Path) -> tuple[dict[str, Any] | None, Any]:
+    """A position's OME group metadata (:func:`_position_ome`) and its copy of the plate's root
+    attributes (:data:`~dynaclr.io.zarr_store.PLATE_ATTRIBUTES_KEY`; None where it holds none), read
+    from its one metadata document."""
     metadata = _zarr_metadata(position)
     if metadata is None:
-        return None
+        return None, None
     attributes = metadata.get("attributes", metadata)
-    ome = attributes.get("ome", attributes) if isinstance(attributes, dict) else {}
+    if not isinstance(attributes, dict):
+        return None, None
+    ome = attributes.get("ome", attributes)
+    copied = attributes.get(PLATE_ATTRIBUTES_KEY)
     if isinstance(ome, dict) and isinstance(ome.get("multiscales"), list):
-        return ome
-    return None
+        return ome, copied
+    return None, copied
 
 
 def _channel_labels(ome: dict[str, Any]) -> tuple[str, ...]:

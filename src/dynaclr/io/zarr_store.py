@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -34,20 +35,55 @@ PLATE_ATTRIBUTES_KEY = "dynaclr_plate"
 
 
 #: Root attributes not copied into the positions: the plate's OME-NGFF metadata (every well listed).
-_PLATE_METADATA_KEYS = ("ome", "plate", "well")
+PLATE_METADATA_KEYS = ("ome", "plate", "well")
+
+#: A plate record listing more inputs than this (convert_tiff lists every TIFF file: 10,000 made each
+#: position's ``zarr.json`` 1.45 MB) is copied into the positions without them
+#: (:func:`copied_plate_attributes`); the plate's root keeps the full record.
+MAX_COPIED_INPUTS = 16
+
+#: The key, in a position's copy of the root attributes, that counts and hashes the inputs left out of
+#: its slimmed record (:data:`MAX_COPIED_INPUTS`).
+OMITTED_INPUTS_KEY = "dynaclr_omitted_inputs"
+
+
+def copied_plate_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """What each position of a plate holds as its copy of the plate's root ``attributes``
+    (:data:`PLATE_ATTRIBUTES_KEY`): all but the OME-NGFF plate metadata, the provenance record slimmed
+    where it lists more than :data:`MAX_COPIED_INPUTS` inputs (its ``inputs`` emptied, their count and
+    hash under :data:`OMITTED_INPUTS_KEY`; the readers of the copy use the record's kind, schema and
+    config hash, and :func:`~dynaclr.io.provenance.recorded_input` the input plate of a plate made from
+    one: a short list). The writer and :func:`~dynaclr.io.plate.read_plate_layout`'s comparison of each
+    copy with the root both call it."""
+    copied = {key: value for key, value in attributes.items() if key not in PLATE_METADATA_KEYS}
+    record = copied.get(PROVENANCE_KEY)
+    inputs = record.get("inputs") if isinstance(record, dict) else None
+    if isinstance(record, dict) and isinstance(inputs, list) and len(inputs) > MAX_COPIED_INPUTS:
+        payload = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
+        copied[PROVENANCE_KEY] = {**record, "inputs": []}
+        copied[OMITTED_INPUTS_KEY] = {
+            "count": len(inputs),
+            "sha256": hashlib.sha256(payload.encode()).hexdigest(),
+        }
+    return copied
 
 
 def write_plate_provenance(path: str | Path, provenance: Provenance, fov_names: Iterable[str]) -> None:
     """:func:`write_zarr_provenance` for an HCS plate, then a copy of its root attributes (the record,
-    ``time_interval_minutes``, the stage's attributes; not its OME-NGFF plate metadata) into each of
-    its positions ``fov_names`` (:data:`PLATE_ATTRIBUTES_KEY`): what each per-FOV job reads instead
-    of the plate's root (:func:`position_plate_attributes`). Call it once the plate's root attributes
-    are written."""
+    ``time_interval_minutes``, the stage's attributes; not its OME-NGFF plate metadata; the record
+    slimmed where it lists many inputs: :func:`copied_plate_attributes`) into each of its positions
+    ``fov_names`` (:data:`PLATE_ATTRIBUTES_KEY`): what each per-FOV job reads instead of the plate's
+    root (:func:`position_plate_attributes`). Call it once the plate's root attributes are written."""
     write_zarr_provenance(path, provenance)
-    attributes = zarr.open_group(str(path), mode="r").attrs.asdict()
-    copied = {key: value for key, value in attributes.items() if key not in _PLATE_METADATA_KEYS}
+    copied = copied_plate_attributes(zarr.open_group(str(path), mode="r").attrs.asdict())
     for fov_name in fov_names:
         zarr.open_group(str(Path(path) / fov_name), mode="r+").attrs[PLATE_ATTRIBUTES_KEY] = copied
+
+
+def copy_location(path: str | Path, fov_name: str) -> str:
+    """Where position ``fov_name``'s copy of the root attributes of the plate at ``path`` lies, for
+    messages: ``<plate>/<fov>/zarr.json (dynaclr_plate)``."""
+    return f"{Path(path) / fov_name / 'zarr.json'} ({PLATE_ATTRIBUTES_KEY})"
 
 
 def position_plate_attributes(path: str | Path, fov_name: str | None) -> dict[str, Any] | None:
@@ -79,8 +115,8 @@ def read_zarr_provenance(path: str | Path, kind: str, fov_name: str | None = Non
     ``fov_name`` where given and held (a per-FOV job reads no metadata of the plate's root:
     :func:`position_plate_attributes`), else the root's."""
     copied = position_plate_attributes(path, fov_name)
-    if copied is not None:
-        return check_provenance(copied[PROVENANCE_KEY], kind, Path(path))
+    if copied is not None and fov_name is not None:  # a copy is read only with its position
+        return check_provenance(copied[PROVENANCE_KEY], kind, copy_location(path, fov_name))
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: store not found (expected a '{kind}' zarr store)")
@@ -113,8 +149,10 @@ def read_plate_provenance(
             or out of date; the message names the file, what was expected and what was found.
     """
     copied = position_plate_attributes(path, fov_name)
-    if copied is not None:
-        return check_optional_provenance(copied[PROVENANCE_KEY], accepted_kinds, Path(path), what)
+    if copied is not None and fov_name is not None:  # a copy is read only with its position
+        return check_optional_provenance(
+            copied[PROVENANCE_KEY], accepted_kinds, copy_location(path, fov_name), what
+        )
     path = Path(path)
     expected = " or ".join(accepted_kinds)
     if not path.exists():
