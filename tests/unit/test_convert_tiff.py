@@ -1507,6 +1507,55 @@ def test_each_files_own_delta_t_interval_is_checked_by_the_conversion(tmp_path: 
         assert not (tmp_path / "raw.zarr").exists()
 
 
+def write_ome_time_points(folder: Path, delta_t_s: list[float]) -> None:
+    """Files of one time point each (``{t}``) for positions Pos0 and Pos1, as Micro-Manager writes
+    them: each one plane per channel whose ``DeltaT`` (seconds; channel B 1 s after A) is the time
+    since the acquisition's start (``delta_t_s``: each time point's, Pos1 acquired 30 s after Pos0)."""
+    for offset, position in ((0.0, "Pos0"), (30.0, "Pos1")):
+        for t, at in enumerate(delta_t_s):
+            write_ome_delta_t_movie(folder / position / f"img_t{t:03d}.ome.tif", [at + offset])
+
+
+def test_files_of_one_time_point_each_check_a_stated_interval_against_their_delta_t(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Files of one time point each whose planes' ``DeltaT`` (from the acquisition's start) advance by
+    20 min from file to file: the config's 30 min was taken silently (every time off by 1.5x, exit 0).
+    Refused naming the files, the measured and stated values and the fix; 20 min (or within 10 %:
+    jitter) converts; without a config value the refusal says what the files' ``DeltaT`` measure.
+    ``DeltaT`` relative to each file's own start (all 0) say nothing."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_time_points(tmp_path / "abs", [0.0, 1200.0, 2404.0, 3600.0])
+    config = TiffSourceConfig(files="abs/{position}/img_t{t}.ome.tif", time_interval_minutes=30)
+    with pytest.raises(
+        ValueError,
+        match=r"^abs/Pos0/img_t000\.ome\.tif to abs/Pos1/img_t003\.ome\.tif \(8 files of one time point "
+        r"each\): their planes' DeltaT advance by 20 min from file to file \(median of 6 steps, 19\.9 to "
+        r"20\.1 min\), the config tiff\.time_interval_minutes = 30; they must agree \(within 10%\): set "
+        r"tiff\.time_interval_minutes: 20",
+    ):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    for stated in (20.0, 21.0):
+        agreeing = config.model_copy(update={"time_interval_minutes": stated})
+        layout = tiff_layout(agreeing, find_tiff_files(agreeing), "raw.zarr")
+        assert (layout.time_interval_minutes, layout.n_frames) == (stated, 4)
+    unstated = config.model_copy(update={"time_interval_minutes": None})
+    with pytest.raises(
+        ValueError,
+        match=r"its metadata gives no time_interval_minutes \(one time point per file; the files' DeltaT "
+        r"advance by 20 min: set tiff\.time_interval_minutes: 20\); give tiff\.time_interval_minutes$",
+    ):
+        tiff_layout(unstated, find_tiff_files(unstated), "raw.zarr")
+    write_ome_time_points(tmp_path / "own", [0.0] * 4)
+    own_start = TiffSourceConfig(files="own/{position}/img_t{t}.ome.tif", time_interval_minutes=30)
+    assert tiff_layout(own_start, find_tiff_files(own_start), "raw.zarr").time_interval_minutes == 30
+    unstated = own_start.model_copy(update={"time_interval_minutes": None})
+    with pytest.raises(
+        ValueError, match=r"gives no time_interval_minutes; give tiff\.time_interval_minutes$"
+    ):
+        tiff_layout(unstated, find_tiff_files(unstated), "raw.zarr")
+
+
 # ------------------------------------------------------------------ the conversion's warnings in the report
 def report_pages(plate: Path, out: Path) -> tuple[pd.DataFrame, str]:
     """Rule qc_table, then rule findings, on the converted ``plate``: the import warnings table (QC

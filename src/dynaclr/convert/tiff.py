@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import re
+import statistics
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,9 @@ class TiffHeader:
             frames as ImageJ gives them and its frame interval (``finterval``, None where it gives
             none), else None: the sampling, which knows whether the files hold one time point each,
             refuses such a stack stating a frame interval and warns of one stating none.
+        earliest_delta_t_s: the earliest of its OME planes' ``DeltaT`` (s), None where none is stated
+            in a unit read: across files of one time point each, the frame interval
+            (:func:`_delta_t_across_files`).
     """
 
     shape: tuple[int, ...]
@@ -97,6 +101,7 @@ class TiffHeader:
     time_interval_uneven: tuple[float, str] | None = None
     pixel_size_in_inches: bool = False
     slices_or_time_points: tuple[int, int, float | None] | None = None
+    earliest_delta_t_s: float | None = None
 
     def sizes(self) -> dict[str, int]:
         """Size of each plate axis (1 for an axis the file lacks)."""
@@ -386,8 +391,22 @@ def _ome_values(path: Path, ome_xml: str) -> dict[str, Any]:
         "pixel_size_y_um": size_y,
         "z_step_um": length("PhysicalSizeZ"),
         "length_units": units,
+        "earliest_delta_t_s": _earliest_delta_t(pixels),
         **timing,
     }
+
+
+def _earliest_delta_t(pixels: ElementTree.Element) -> float | None:
+    """The earliest ``DeltaT`` of the ``Plane`` elements of an OME ``Pixels``, in seconds; None where
+    no plane states one in a unit read."""
+    times = [
+        delta * scale
+        for plane in pixels
+        if _tag(plane) == "Plane"
+        and (delta := _finite(plane.get("DeltaT"))) is not None
+        and (scale := seconds_per(plane.get("DeltaTUnit", "s"))) is not None
+    ]
+    return min(times, default=None)
 
 
 def _tag(element: ElementTree.Element) -> str:
@@ -953,6 +972,7 @@ def read_tiff_header(
         time_interval_uneven=values.get("time_interval_uneven"),
         pixel_size_in_inches=values.get("pixel_size_in_inches", False),
         slices_or_time_points=_slices_or_time_points(imagej, found_axes) if axes_given is None else None,
+        earliest_delta_t_s=values.get("earliest_delta_t_s"),
     )
 
 
@@ -1173,6 +1193,52 @@ def _check_slices_or_time_points(path: Path, axes: str, imagej: tuple[int, int, 
     )
 
 
+def _delta_t_across_files(files: TiffFiles, headers: dict[Path, TiffHeader]) -> tuple[float, str] | None:
+    """The frame interval (min) that files of one time point each state through their planes'
+    ``DeltaT`` (each file's earliest, the time since the acquisition's start): the median of the
+    differences between successive files of each FOV, and a description of them. None where a file
+    of ``headers`` (every file's, or the first one's only) states none, or the differences are not
+    consistent: any 0 (``DeltaT`` from each file's own start: no timing across files) or below 0,
+    or one beyond :data:`NOMINAL_INTERVAL_TOLERANCE` of the median (no one interval to compare)."""
+    if not files.per_time_point:
+        return None
+    steps: list[float] = []
+    for by_time in files.files.values():
+        times = [headers[path].earliest_delta_t_s if path in headers else None for path in by_time.values()]
+        if None in times:
+            return None
+        steps += [(b - a) / 60.0 for a, b in itertools.pairwise(t for t in times if t is not None)]
+    if not steps or min(steps) <= 0:
+        return None
+    median = statistics.median(steps)
+    if any(abs(step - median) > NOMINAL_INTERVAL_TOLERANCE * median for step in steps):
+        return None
+    paths = files.paths
+    return median, (
+        f"{paths[0]} to {paths[-1]} ({len(paths)} files of one time point each): their planes' DeltaT "
+        f"advance by {median:.3g} min from file to file (median of {len(steps)} steps, {min(steps):.3g} "
+        f"to {max(steps):.3g} min)"
+    )
+
+
+def _check_delta_t_across_files(across: tuple[float, str] | None, from_config: float | None) -> None:
+    """Refuse a config's frame interval disagreeing with the one files of one time point each state
+    through their ``DeltaT`` (:func:`_delta_t_across_files`) beyond :data:`PLANE_INTERVAL_TOLERANCE`
+    (a measured interval's, as within a file), with a WARNING where it agrees within that only."""
+    if across is None or from_config is None or _agree(across[0], from_config):
+        return
+    measured, steps = across
+    if not _agree(measured, from_config, PLANE_INTERVAL_TOLERANCE):
+        raise ValueError(
+            f"{steps}, the config tiff.time_interval_minutes = {from_config:g}; they must agree (within "
+            f"{PLANE_INTERVAL_TOLERANCE:.0%}): set tiff.time_interval_minutes: {measured:.3g} (or correct "
+            "the files' metadata)"
+        )
+    logger.warning(
+        "%s, the config tiff.time_interval_minutes = %g: the config's is the plate's", steps, from_config
+    )
+
+
 def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader]) -> PlateSampling:
     """The plate's sampling and time points: the config's values and the first file's metadata (see
     :func:`_sampling_value`; ``headers`` holds the first file's, in plate order, or every file's), the
@@ -1193,6 +1259,8 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
     interval = _sampling_value(
         "time_interval_minutes", config.time_interval_minutes, headers, "time_interval_s", 60.0
     )
+    across = _delta_t_across_files(files, headers)
+    _check_delta_t_across_files(across, config.time_interval_minutes)
     pixel = _sampling_value("pixel_size_um", config.pixel_size_um, headers, "pixel_size_um", 1.0)
     # no stage reads the z step of one slice: the metadata's is not read (nor refused), as a plate's
     if sizes["Z"] == 1:
@@ -1216,6 +1284,11 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
             if unit is not None
             else ""
         )
+        if "time_interval_minutes" in missing and across is not None:
+            why += (
+                f" (one time point per file; the files' DeltaT advance by {across[0]:.3g} min: set "
+                f"tiff.time_interval_minutes: {across[0]:.3g})"
+            )
         if "pixel_size_um" in missing and first.pixel_size_in_inches:
             why += (
                 f" (its XResolution and YResolution in inches would give {first.pixel_size_um:g} µm: inch "
@@ -1276,7 +1349,8 @@ def read_tiff_sampling(config: TiffSourceConfig) -> PlateSampling:
     (a SLURM job parses the Snakefile again). It checks nothing across files: the dry run's
     :func:`tiff_layout` refuses files that differ in shape or sampling, or state a sampling value the
     first file does not (so the first file's header states the plate's), and positions that miss a
-    time point. ``ValueError`` naming the file and the key for what the header or config lack.
+    time point, or files of one time point each whose ``DeltaT`` contradict the config's interval.
+    ``ValueError`` naming the file and the key for what the header or config lack.
     """
     files = first_fov_files(config)
     first = files.paths[0]
