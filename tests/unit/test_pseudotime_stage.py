@@ -26,10 +26,12 @@ from dynaclr.pseudotime.stage import (
     division_state,
     first_daughter_frames,
     lineage_series,
+    never_reached_statement,
     pseudotime_stage,
     read_dtw_accuracy,
     select_reference,
     select_references,
+    state_events,
     step_onset,
     true_division_frames,
 )
@@ -1099,3 +1101,96 @@ def test_lineages_whose_state_never_reaches_the_event_say_so(planted, tmp_path):
     pseudotime_stage(explicit, AlignPseudotimeInputs(embeddings=embeddings), outputs, **identity)
     written = read_dtw_accuracy(outputs.accuracy)
     assert written["state_reaches_event"].isna().all() and written["state_onset_t"].isna().all()
+
+
+def _one_lineage(state: list[float]) -> tuple[list[LineageSeries], np.ndarray]:
+    t = np.arange(len(state))
+    return [LineageSeries("A/1/0", 1, t, t, np.ones(len(t), dtype=np.int64))], np.asarray(state, float)
+
+
+@pytest.mark.parametrize(
+    ("state", "position", "reaches"),
+    [
+        # a stray infected call at the last frame is no onset at frame 19 (nor a sure never-infected)
+        ([0.0] * 19 + [1.0], "unknown", None),
+        # a stray uninfected first call is no onset at frame 1
+        ([0.0] + [1.0] * 19, "unknown", None),
+        # infected from the first frame: past the onset, not "never reaches" it
+        ([1.0] * 20, "after", None),
+        # predictions of the late frames only: the onset may be in the frames without one
+        [[np.nan] * 14 + [1.0] * 6, "unknown", None],
+        ([0.0] * 20, "before", False),
+        ([0.0] * 9 + [1.0] + [0.0] * 10, "before", False),  # a stray call inside: still never infected
+        ([0.0] * 10 + [1.0] * 10, "reaches", True),
+        ([0.0] * 10 + [1.0, 0.0] + [1.0] * 8, "reaches", True),  # one disagreement, within the limit
+        ([0.0] * 17 + [1.0] * 3, "unknown", None),  # a step too near the end: fewer than 4 frames after
+    ],
+)
+def test_a_lineage_state_reaches_the_event_by_the_reference_onset_rule(state, position, reaches):
+    """``state_reaches_event`` used only "a call before the step, a call after it": one stray call at
+    an edge made an onset, and a lineage infected from its first frame was "never infected". It now
+    follows the automatic reference's own rule (error limit, frames on each side of the step), and
+    says where the lineage is (``state_event_position``)."""
+    series, own = _one_lineage(state)
+    config = PseudotimeConfig()
+    events = state_events(
+        series,
+        own,
+        frames_before=config.reference_frames_before_onset,
+        frames_after=config.reference_frames_after_onset,
+    )
+    assert events["state_event_position"].tolist() == [position]
+    assert events["state_reaches_event"].astype(object).fillna("NA").tolist() == [
+        "NA" if reaches is None else reaches
+    ]
+    assert events["state_onset_t"].notna().tolist() == [position == "reaches"]
+
+
+def test_the_reference_and_a_lineage_state_share_one_onset_rule():
+    """A series whose step is too near its end is no automatic reference, and its state does not
+    reach the event by that same rule."""
+    series, own = _one_lineage([0.0] * 17 + [1.0] * 3)
+    config = PseudotimeConfig(reference_frames_before_onset=3, reference_frames_after_onset=3)
+    assert select_reference(series, own, config).onset_t == 17
+    events = state_events(series, own, frames_before=3, frames_after=3)
+    assert events["state_event_position"].tolist() == ["reaches"]
+    with pytest.raises(ValueError, match="no lineage series"):
+        select_reference(series, own, PseudotimeConfig())
+
+
+def test_the_never_reached_warning_names_model_dataset_and_file(planted, tmp_path, caplog):
+    """The WARNING counting the lineages that never reach the event named no model, dataset nor file."""
+    truth = planted["truth"]
+    identity = {"model": "m", "dataset": "plate"}
+    embeddings = _planted_store(planted, tmp_path / "plate.zarr", identity)
+    predictions = tmp_path / "predictions.parquet"
+    _transferred_predictions(truth, predictions, {"theirs": True})
+    outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv")
+    with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
+        pseudotime_stage(
+            PseudotimeConfig(),
+            AlignPseudotimeInputs(embeddings=embeddings, predictions=predictions),
+            outputs,
+            **identity,
+        )
+    (warning,) = [r.getMessage() for r in caplog.records if "never reach" in r.getMessage()]
+    assert "model 'm'" in warning and "dataset 'plate'" in warning and str(outputs.accuracy) in warning
+
+
+def test_lineages_infected_from_their_first_frame_are_not_counted_never_infected():
+    """The count said "never reach the infection onset" of lineages infected from their first frame
+    (a plate imaged from after infection): they are counted apart, as past it."""
+    queries = pd.DataFrame(
+        {
+            "state_reaches_event": pd.array([True, False, None, None, None], dtype="boolean"),
+            "state_event_position": ["reaches", "before", "after", "after", "unknown"],
+        }
+    )
+    assert never_reached_statement(queries, "infection onset", "infection state from ground truth") == (
+        "3 of 5 aligned lineages show no infection onset inside their frames by the infection state from "
+        "ground truth: 1 never reach it, 2 are past it from their first frame; their aligned onsets are "
+        "matches, not onsets"
+    )
+    assert never_reached_statement(queries.iloc[:2], "infection onset").startswith(
+        "1 of 2 aligned lineages never reach the infection onset by their own state"
+    )

@@ -179,18 +179,24 @@ def test_stage_streams_and_writes_what_memory_did(planted, tmp_path, small_block
     in_memory.accuracy["onset_source"] = np.where(scored, ONSET_FROM_GROUND_TRUTH, "")
     in_memory.accuracy["state_source"] = STATE_FROM_GROUND_TRUTH  # what picked the reference
     # whether each lineage's own state (here the ground truth's) reaches the infection, and where
-    events = state_events(lineage_series(cell_table(adata)), state).set_index(["fov_name", "query_id"])
+    events = state_events(
+        lineage_series(cell_table(adata)),
+        state,
+        frames_before=config.reference_frames_before_onset,
+        frames_after=config.reference_frames_after_onset,
+    ).set_index(["fov_name", "query_id"])
     for table in (in_memory.pseudotime, in_memory.accuracy):
         table["state_reaches_event"] = (
             events["state_reaches_event"]
             .reindex(pd.MultiIndex.from_frame(table[["fov_name", "query_id"]]))
             .array
         )
-    in_memory.accuracy["state_onset_t"] = (
-        events["state_onset_t"]
-        .reindex(pd.MultiIndex.from_frame(in_memory.accuracy[["fov_name", "query_id"]]))
-        .to_numpy()
-    )
+    for column in ("state_event_position", "state_onset_t"):
+        in_memory.accuracy[column] = (
+            events[column]
+            .reindex(pd.MultiIndex.from_frame(in_memory.accuracy[["fov_name", "query_id"]]))
+            .to_numpy()
+        )
     in_memory.accuracy["not_computed"] = ""  # every lineage aligned: no reason (DTW_ACCURACY_COLUMNS)
     assert in_memory.accuracy["state_reaches_event"].eq(False).any()  # never-infected lineages
     outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "pt.parquet", accuracy=tmp_path / "acc.csv")

@@ -119,6 +119,7 @@ DTW_ACCURACY_COLUMNS: tuple[str, ...] = (
     "onset_source",
     "state_source",
     "state_reaches_event",
+    "state_event_position",
     "state_onset_t",
     "not_computed",
 )
@@ -132,13 +133,15 @@ classifiers, ``analysis.classification.apply_to``, or an earlier run's, ``<datas
 or division), or empty where ``analysis.pseudotime.reference`` is a track of the dataset (an
 explicit reference is picked by no state; a dataset the reference's track is not in picks its own
 automatically and says what by).
-``state_reaches_event`` says whether the lineage's own state (``state_source``'s) shows the event
-inside its frames, by the rule the automatic reference's onset is found by (:func:`state_events`):
-``False`` for a lineage never infected (or infected from its first frame, or never dividing), whose
-``aligned_onset_t`` is only the best match to the reference's onset, not an onset (subsequence DTW
-always finds one); ``state_onset_t`` the frame that state puts the event at. Both empty where no
-state names it (an explicit reference's dataset, a lineage without a prediction), and on files
-written before they existed (:func:`read_dtw_accuracy`).
+``state_event_position`` says where the lineage's own state (``state_source``'s) puts its frames
+relative to the event, by the rule the automatic reference's onset is found by (:func:`state_events`):
+``reaches`` (the event is inside them), ``before`` (never infected, never dividing), ``after``
+(infected from its first frame) or ``unknown`` (stray calls at an edge, a step too near one, calls
+missing where the event could be, no prediction); ``state_reaches_event`` is true for ``reaches``,
+false for ``before`` only, whose ``aligned_onset_t`` is only the best match to the reference's onset,
+not an onset (subsequence DTW always finds one; so is an ``after`` lineage's), ``<NA>`` otherwise;
+``state_onset_t`` the frame that state puts the event at. All empty where no state names it (an
+explicit reference's dataset), and on files written before they existed (:func:`read_dtw_accuracy`).
 ``not_computed`` is empty on an aligned query's row; a (model, dataset) whose lineages could not be
 aligned has instead one row of its own, every alignment column empty, that says why
 (:func:`not_aligned_reason`, as its pseudo-time's provenance ``not_aligned``): the results table's
@@ -279,20 +282,41 @@ def step_onset(infected: np.ndarray) -> tuple[int, int]:
     return k + 1, int(errors[k])
 
 
+def onset_error_limit(n_frames: int) -> int:
+    """Most disagreements a step fit to a lineage's state may have to be an event (the automatic
+    reference's rule, :func:`state_event`): one, or a tenth of the lineage's frames."""
+    return max(1, round(0.1 * n_frames))
+
+
 def state_event(
-    item: LineageSeries, state: np.ndarray, division_frames: dict[tuple[str, int], int] | None = None
+    item: LineageSeries,
+    state: np.ndarray,
+    division_frames: dict[tuple[str, int], int] | None = None,
+    *,
+    frames_before: int,
+    frames_after: int,
 ) -> tuple[int, int, int | None] | None:
-    """The event a lineage's own per-frame state shows, as the automatic reference finds it
-    (:func:`_ranked_references`): ``(onset index, disagreements, event_t)`` of :func:`step_onset`
-    where the state steps from before the event (``< 0.5``) to after it (``>= 0.5``) inside the
-    series, ``None`` where it never does (no event in its frames: never infected, infected from its
-    first frame, never divided, or fewer than two frames). ``event_t`` (:attr:`Reference.event_t`):
-    with ``division_frames`` (:func:`select_reference`), the division's frame where the onset row is a
+    """The event a lineage's own per-frame state shows, by the one rule the automatic reference's onset
+    is found by (:func:`_ranked_references`): ``(onset index, disagreements, event_t)`` of
+    :func:`step_onset` where the state steps from before the event (``< 0.5``) to after it
+    (``>= 0.5``) inside the series with at most :func:`onset_error_limit` disagreements, at least
+    ``frames_before`` frames of known state before the step and ``frames_after`` from it
+    (``reference_frames_before_onset``/``after_onset``), so that a stray call at an edge of the series
+    is no event; ``None`` otherwise (never infected, infected from its first frame, never divided, a
+    step too near an edge, fewer than two frames). ``event_t`` (:attr:`Reference.event_t`): with
+    ``division_frames`` (:func:`select_reference`), the division's frame where the onset row is a
     daughter first seen after her sister, else ``None`` (the onset row's frame)."""
     if len(item.rows) < 2:
         return None
     onset, errors = step_onset(state)
     if not (np.any(state[:onset] < 0.5) and np.any(state[onset:] >= 0.5)):
+        return None
+    known = np.isfinite(state)
+    if (
+        errors > onset_error_limit(len(item.rows))
+        or known[:onset].sum() < frames_before
+        or known[onset:].sum() < frames_after
+    ):
         return None
     event_t = None
     if division_frames is not None:
@@ -303,35 +327,63 @@ def state_event(
     return onset, errors, event_t
 
 
+#: Where a lineage's frames lie relative to the event its own state shows (``state_event_position``).
+EVENT_POSITIONS: tuple[str, ...] = ("before", "reaches", "after", "unknown")
+
+
+def _event_position(state: np.ndarray, *, frames_before: int, frames_after: int) -> str:
+    """``before`` (never reaches the event: its calls are before it but for at most
+    :func:`onset_error_limit` stray ones, the last one before it, fewer than ``frames_after`` frames
+    without a call after it), ``after`` (past it from its first frame: the same, mirrored, with
+    ``frames_before``) or ``unknown`` for a state that shows no event (:func:`state_event`)."""
+    known = np.flatnonzero(np.isfinite(state))
+    if known.size == 0:
+        return "unknown"
+    calls = state[known] >= 0.5
+    limit = onset_error_limit(len(state))
+    if not calls[-1] and calls.sum() <= limit and len(state) - 1 - known[-1] < frames_after:
+        return "before"
+    if calls[0] and (~calls).sum() <= limit and known[0] < frames_before:
+        return "after"
+    return "unknown"
+
+
 def state_events(
     series: Sequence[LineageSeries],
     state: np.ndarray,
     division_frames: dict[tuple[str, int], int] | None = None,
+    *,
+    frames_before: int,
+    frames_after: int,
 ) -> pd.DataFrame:
-    """Per lineage series (``fov_name, query_id``), whether its own state (the one that picks the
-    automatic reference: ground truth, predictions, lineage) shows the event inside its frames
-    (``state_reaches_event``, :func:`state_event`) and the frame it puts it at (``state_onset_t``;
-    NaN where it does not). A series none of whose frames has a known state (no prediction) gets
-    ``<NA>`` and NaN: nothing says."""
-    reaches: list[bool | None] = []
+    """Per lineage series (``fov_name, query_id``), where its own state (the one that picks the
+    automatic reference: ground truth, predictions, lineage) puts its frames relative to the event
+    (``state_event_position``, :data:`EVENT_POSITIONS`): ``reaches`` where it shows the event inside
+    them (:func:`state_event`, with the reference's ``frames_before``/``frames_after``), else
+    ``before``, ``after`` or ``unknown`` (:func:`_event_position`; no frame with a known state, e.g.
+    no prediction: ``unknown``); ``state_reaches_event`` true for ``reaches``, false for ``before``
+    (known never to reach it), ``<NA>`` otherwise; ``state_onset_t`` the frame the event is at (NaN
+    where it does not reach it)."""
+    positions: list[str] = []
     onsets: list[float] = []
     for item in series:
         own = np.asarray(state[item.rows], dtype=np.float64)
-        if not np.isfinite(own).any():
-            reaches.append(None)
-            onsets.append(float("nan"))
-            continue
-        event = state_event(item, own, division_frames)
-        reaches.append(event is not None)
+        event = state_event(
+            item, own, division_frames, frames_before=frames_before, frames_after=frames_after
+        )
         if event is None:
+            positions.append(_event_position(own, frames_before=frames_before, frames_after=frames_after))
             onsets.append(float("nan"))
         else:
+            positions.append("reaches")
             onsets.append(float(item.t[event[0]] if event[2] is None else event[2]))
+    reaches = [{"reaches": True, "before": False}.get(position) for position in positions]
     return pd.DataFrame(
         {
             "fov_name": [s.fov_name for s in series],
             "query_id": np.array([s.query_id for s in series], dtype=np.int64),
             "state_reaches_event": pd.array(reaches, dtype="boolean"),
+            "state_event_position": positions,
             "state_onset_t": np.array(onsets, dtype=np.float64),
         }
     )
@@ -475,12 +527,12 @@ def _ranked_references(
     for item in series:
         if len(item.rows) < before + after:
             continue
-        event = state_event(item, infection_state[item.rows], division_frames)
+        event = state_event(
+            item, infection_state[item.rows], division_frames, frames_before=before, frames_after=after
+        )
         if event is None:
-            continue  # the state never changes (the fit's one disagreement placed the step): no event
-        onset, errors, event_t = event
-        if errors > max(1, round(0.1 * len(item.rows))) or onset < before or len(item.rows) - onset < after:
-            continue
+            continue  # no event by the onset rule (a stray call, a step too near an edge, no step)
+        onset, _, event_t = event
         # an onset inside a tracking gap (event_t set), or whose first infected frame follows missing
         # frames (the onset may be up to the gap earlier), ranks after every gap-free one
         score = (
@@ -596,8 +648,11 @@ def read_dtw_accuracy(path: str | Path) -> pd.DataFrame:
     ``not_computed`` existed holds aligned queries only: ``""`` on every row; one written before
     ``state_source`` existed does not say what gave the state: ``""``; one written before
     ``state_reaches_event`` existed does not say whether a lineage's state reaches the event:
-    ``<NA>`` (and ``state_onset_t`` NaN)."""
-    optional = ("onset_source", "state_source", "state_reaches_event", "state_onset_t", "not_computed")
+    ``<NA>`` (and ``state_onset_t`` NaN); nor does one written before ``state_event_position``
+    existed, by an earlier rule that took a stray call at an edge for an event and a lineage infected
+    from its first frame for one never infected: its ``state_reaches_event`` and ``state_onset_t`` are
+    read as ``<NA>`` and NaN, ``state_event_position`` as ``""``."""
+    optional = DTW_ACCURACY_COLUMNS[DTW_ACCURACY_COLUMNS.index("onset_source") :]  # added over time
     required = [column for column in DTW_ACCURACY_COLUMNS if column not in optional]
     table = read_csv(path, required)
     if "state_source" not in table.columns:
@@ -610,11 +665,12 @@ def read_dtw_accuracy(path: str | Path) -> pd.DataFrame:
         scored = np.isfinite(table["abs_onset_error_frames"].to_numpy(dtype=float))
         table["onset_source"] = np.where(scored, ONSET_FROM_GROUND_TRUTH, "")
     table["onset_source"] = table["onset_source"].fillna("").astype(str)
-    if "state_reaches_event" not in table.columns:
+    if "state_event_position" not in table.columns:  # written by the earlier rule: not known
+        table["state_event_position"] = ""
         table["state_reaches_event"] = pd.NA
-    table["state_reaches_event"] = table["state_reaches_event"].astype("boolean")
-    if "state_onset_t" not in table.columns:
         table["state_onset_t"] = np.nan
+    table["state_event_position"] = table["state_event_position"].astype("string").fillna("").astype(str)
+    table["state_reaches_event"] = table["state_reaches_event"].astype("boolean")
     table["state_onset_t"] = table["state_onset_t"].astype(np.float64)
     return table
 
@@ -1486,17 +1542,24 @@ def never_reach_event(accuracy: pd.DataFrame) -> pd.Series:
 
 def _lineage_state_events(
     obs: pd.DataFrame, state: np.ndarray | None, config: PseudotimeConfig
-) -> dict[tuple[str, int], tuple[bool | None, float]]:
+) -> dict[tuple[str, int], tuple[bool | None, str, float]]:
     """Per lineage series ``(fov_name, query_id)`` of ``obs``: ``(state_reaches_event,
-    state_onset_t)`` (:func:`state_events`); ``(None, NaN)`` for every one where no state names it."""
+    state_event_position, state_onset_t)`` (:func:`state_events`); ``(None, "", NaN)`` for every one
+    where no state names it."""
     series = lineage_series(obs, min_frames=1)
     if state is None:
-        return {s.key: (None, float("nan")) for s in series}
+        return {s.key: (None, "", float("nan")) for s in series}
     division_frames = first_daughter_frames(obs) if config.event == "division" else None
-    events = state_events(series, state, division_frames)
+    events = state_events(
+        series,
+        state,
+        division_frames,
+        frames_before=config.reference_frames_before_onset,
+        frames_after=config.reference_frames_after_onset,
+    )
     return {
-        (str(fov), int(query)): (None if pd.isna(reached) else bool(reached), float(onset))
-        for fov, query, reached, onset in events.itertuples(index=False)
+        (str(fov), int(query)): (None if pd.isna(reached) else bool(reached), position, float(onset))
+        for fov, query, reached, position, onset in events.itertuples(index=False)
     }
 
 
@@ -1504,21 +1567,35 @@ def never_reached_statement(queries: pd.DataFrame, event: str, state_source: str
     """``N of M aligned lineages never reach the <event> by the <state_source>: their aligned onsets
     are matches, not onsets`` for ``queries`` (one row per aligned lineage, the reference excluded,
     with ``state_reaches_event``: :func:`never_reach_event`), or ``""`` where none is known not to.
-    ``event`` as the readers name it (``infection onset``, ``division``)."""
+    Where ``state_event_position`` (the accuracy table's) has lineages past the event from their
+    first frame (``after``, e.g. a plate imaged from after infection), ``N of M aligned lineages show
+    no <event> inside their frames by the <state_source>: X never reach it, K are past it from their
+    first frame; their aligned onsets are matches, not onsets``. ``event`` as the readers name it
+    (``infection onset``, ``division``)."""
     never = int(never_reach_event(queries).sum())
-    if not never:
+    past = int((queries["state_event_position"] == "after").sum()) if "state_event_position" in queries else 0
+    if not never + past:
         return ""
     by = f" by the {state_source}" if state_source else " by their own state"
+    if not past:
+        return (
+            f"{never} of {len(queries)} aligned lineages never reach the {event}{by}: their aligned onsets "
+            "are matches, not onsets"
+        )
     return (
-        f"{never} of {len(queries)} aligned lineages never reach the {event}{by}: their aligned onsets are "
-        "matches, not onsets"
+        f"{never + past} of {len(queries)} aligned lineages show no {event} inside their frames{by}: {never} "
+        f"never reach it, {past} are past it from their first frame; their aligned onsets are matches, not "
+        "onsets"
     )
 
 
-def _log_never_reached(accuracy: pd.DataFrame, state_source: str, event: str, *, scored: bool) -> None:
-    """Count the aligned lineages whose own state never reaches the event (:func:`never_reached_statement`).
-    A WARNING where no true onset scores the alignment (the table is all a reader has), INFO where
-    one does (only lineages with an observed true onset are scored)."""
+def _log_never_reached(
+    accuracy: pd.DataFrame, state_source: str, event: str, *, scored: bool, path: str | Path
+) -> None:
+    """Count the aligned lineages of one (model, dataset) whose own state shows no event inside their
+    frames (:func:`never_reached_statement`), naming the model, dataset and ``path`` (the accuracy
+    table written). A WARNING where no true onset scores the alignment (the table is all a reader
+    has), INFO where one does (only lineages with an observed true onset are scored)."""
     named = "infection onset" if event == "infection" else event  # as the first page names it
     statement = never_reached_statement(
         accuracy[~accuracy["is_reference_series"].astype(bool)], named, state_source
@@ -1526,9 +1603,12 @@ def _log_never_reached(accuracy: pd.DataFrame, state_source: str, event: str, *,
     if statement:
         logger.log(
             logging.INFO if scored else logging.WARNING,
-            "%s (state_reaches_event false in dtw_accuracy.csv; aligned_onset_t is the best match to the "
-            "reference's onset)",
+            "DTW pseudo-time of model %r on dataset %r: %s (state_event_position before/after in %s; "
+            "aligned_onset_t is the best match to the reference's onset)",
+            str(accuracy["model"].iloc[0]),
+            str(accuracy["dataset"].iloc[0]),
             statement,
+            path,
         )
 
 
@@ -1632,7 +1712,8 @@ def pseudotime_stage(
     events = _lineage_state_events(obs, infection_state if state_source else None, config)
     keys = list(zip(accuracy["fov_name"].astype(str), accuracy["query_id"].astype(np.int64), strict=True))
     accuracy["state_reaches_event"] = pd.array([events[key][0] for key in keys], dtype="boolean")
-    accuracy["state_onset_t"] = np.array([events[key][1] for key in keys], dtype=np.float64)
+    accuracy["state_event_position"] = [events[key][1] for key in keys]
+    accuracy["state_onset_t"] = np.array([events[key][2] for key in keys], dtype=np.float64)
     accuracy["not_computed"] = ""
     accuracy = accuracy[list(DTW_ACCURACY_COLUMNS)]
     reaches = dict(zip(keys, accuracy["state_reaches_event"], strict=True))
@@ -1644,7 +1725,11 @@ def pseudotime_stage(
         dtype="boolean",
     )
     _log_never_reached(
-        accuracy, state_source, config.event, scored=true_onset is not None or division_events is not None
+        accuracy,
+        state_source,
+        config.event,
+        scored=true_onset is not None or division_events is not None,
+        path=outputs.accuracy,
     )
     provenance_config = {
         **config.model_dump(mode="json"),
