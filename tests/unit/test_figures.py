@@ -11,7 +11,12 @@ from conftest import REPO_ROOT
 from matplotlib.figure import Figure
 
 from dynaclr.classify import draw_annotations, fit_and_evaluate
-from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig, PseudotimeConfig
+from dynaclr.config.analysis import (
+    ALIGNED_EVENT_NAMES,
+    AnnotationConfig,
+    ClassificationConfig,
+    PseudotimeConfig,
+)
 from dynaclr.config.embeddings import ProjectionConfig
 from dynaclr.config.reasons import planned_f1_reasons
 from dynaclr.config.workflow import WorkflowConfig
@@ -29,7 +34,7 @@ from dynaclr.figures import (
     save_figure,
 )
 from dynaclr.figures.curves import infected_fraction_over_time
-from dynaclr.figures.table import ALIGNED_EVENT_NAMES, unrun_tasks
+from dynaclr.figures.table import unrun_tasks
 from dynaclr.pseudotime.stage import align_embeddings
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 

@@ -341,6 +341,11 @@ class ReferenceTrackConfig(StrictModel):
         return self
 
 
+#: How the log, the figures and the first page name each ``PseudotimeConfig.event`` the lineages
+#: were aligned on.
+ALIGNED_EVENT_NAMES = {"infection": "infection onset", "division": "division"}
+
+
 class PseudotimeConfig(StrictModel):
     """DTW pseudo-time (paper section 4.5): align every lineage to one reference around an event,
     infection onset or division."""

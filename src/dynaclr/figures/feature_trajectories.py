@@ -25,6 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
+from dynaclr.config.analysis import ALIGNED_EVENT_NAMES
 from dynaclr.figures.trajectories import aligned_frames
 from dynaclr.io.figures import new_figure
 from dynaclr.numerics.timescale import FrameClock
@@ -179,7 +180,7 @@ def _finding(row: pd.Series) -> str:
 def plot_feature_trajectories(
     trajectory: pd.DataFrame,
     summary: pd.DataFrame,
-    event: str = "infection onset",
+    event: str = ALIGNED_EVENT_NAMES["infection"],
     label: str = "",
     clock: FrameClock | None = None,
 ) -> tuple[Figure, str]:

@@ -15,6 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from scipy.stats import gaussian_kde
 
 from dynaclr.classify.annotations import task_classes
+from dynaclr.config.analysis import ALIGNED_EVENT_NAMES
 from dynaclr.evaluation.temporal import (
     ONE_TIME_POINT,
     Embeddings,
@@ -556,7 +557,7 @@ def plot_pseudotime_accuracy(
     pseudotime: pd.DataFrame,
     accuracy: pd.DataFrame,
     label: str = "",
-    event: str = "infection onset",
+    event: str = ALIGNED_EVENT_NAMES["infection"],
     clock: FrameClock | None = None,
 ) -> tuple[Figure, str]:
     """DTW pseudo-time vs the true time since the event (infection onset or division), and the onset errors.

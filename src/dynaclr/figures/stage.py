@@ -36,7 +36,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from dynaclr.classify import read_predictions, truth_column
-from dynaclr.config.analysis import FiguresConfig, PseudotimeConfig
+from dynaclr.config.analysis import ALIGNED_EVENT_NAMES, FiguresConfig, PseudotimeConfig
 from dynaclr.config.patches import channel_index
 from dynaclr.config.reasons import PLANNED_F1_REASONS
 from dynaclr.embeddings import (
@@ -83,7 +83,6 @@ from dynaclr.figures.plots import (
     plot_pseudotime_accuracy,
 )
 from dynaclr.figures.table import (
-    ALIGNED_EVENT_NAMES,
     PAIR_COLUMNS,
     plot_results_table,
     results_table,

@@ -72,6 +72,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
+from dynaclr.config.analysis import ALIGNED_EVENT_NAMES
 from dynaclr.config.reasons import (
     F1_NOT_COMPUTED_COLUMNS,
     F1_TASKS,
@@ -86,10 +87,6 @@ from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
 #: ``f1_`` of the last two dropped): the annotated cells an F1 is scored on and the positive ones
 #: among them (F1 is NaN without one), the bootstrap replicates its CI rests on and why it has none.
 F1_COUNTS = ("n_test", "n_test_positive", "f1_bootstrap_used", "f1_ci_missing")
-
-#: How the figures and the first page name each ``analysis.pseudotime.event`` the lineages were
-#: aligned on.
-ALIGNED_EVENT_NAMES = {"infection": "infection onset", "division": "division"}
 
 #: Columns of ``pairs`` that the table carries first (those present), after ``model, dataset``.
 PAIR_COLUMNS = (

@@ -73,7 +73,7 @@ from scipy import stats
 from sklearn.decomposition import PCA
 from tqdm import tqdm
 
-from dynaclr.config.analysis import PseudotimeConfig, ReferenceTrackConfig
+from dynaclr.config.analysis import ALIGNED_EVENT_NAMES, PseudotimeConfig, ReferenceTrackConfig
 from dynaclr.embeddings import (
     MatrixBlocks,
     attach_ground_truth,
@@ -1596,7 +1596,7 @@ def _log_never_reached(
     frames (:func:`never_reached_statement`), naming the model, dataset and ``path`` (the accuracy
     table written). A WARNING where no true onset scores the alignment (the table is all a reader
     has), INFO where one does (only lineages with an observed true onset are scored)."""
-    named = "infection onset" if event == "infection" else event  # as the first page names it
+    named = ALIGNED_EVENT_NAMES.get(event, event)  # as the first page names it
     statement = never_reached_statement(
         accuracy[~accuracy["is_reference_series"].astype(bool)], named, state_source
     )
