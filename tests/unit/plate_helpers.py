@@ -218,11 +218,16 @@ def assert_positions_copy_the_root(plate: Path) -> None:
     ``MAX_COPIED_INPUTS`` inputs without them, their count beside it."""
     import zarr
 
-    from dynaclr.io.zarr_store import MAX_COPIED_INPUTS, OMITTED_INPUTS_KEY, PLATE_ATTRIBUTES_KEY
+    from dynaclr.io.zarr_store import (
+        MAX_COPIED_INPUTS,
+        OMITTED_INPUTS_KEY,
+        PLATE_ATTRIBUTES_KEY,
+        PLATE_METADATA_KEYS,
+    )
 
     root = zarr.open_group(str(plate), mode="r")
     attributes = root.attrs.asdict()
-    expected = {key: value for key, value in attributes.items() if key not in ("ome", "plate", "well")}
+    expected = {key: value for key, value in attributes.items() if key not in PLATE_METADATA_KEYS}
     inputs = expected["dynaclr"]["inputs"]
     with open_ome_zarr(plate, layout="hcs", mode="r") as store:
         names = [name for name, _ in store.positions()]

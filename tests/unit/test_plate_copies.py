@@ -72,7 +72,7 @@ def test_a_root_attribute_corrected_by_hand_after_the_plate_was_written_is_refus
     zarr.open_group(str(plate), mode="r+").attrs["time_interval_minutes"] = 10.0
     assert read_plate_attribute(plate, "time_interval_minutes", "A/1/0") == 5.0  # what a job would read
     assert _layout_refusal(plate) == (
-        f"{plate / 'A/1/0' / 'zarr.json'} (dynaclr_plate) (and 1 other positions): the copy of the plate's "
+        f"{plate / 'A/1/0' / 'zarr.json'} (dynaclr_plate) (and 1 other position): the copy of the plate's "
         f"root attributes its per-FOV jobs read disagrees with the root ({plate / 'zarr.json'}): "
         "time_interval_minutes: position 5.0, root 10.0. The root or the positions were edited after the "
         "plate was written: rerun the rule that wrote the plate (`snakemake --forcerun convert_tiff`), or "
@@ -98,9 +98,9 @@ def test_a_plate_dynaclr_wrote_is_rewritten_by_its_rule_not_corrected_by_hand(tm
     plate = _dynaclr_plate(tmp_path / "p.zarr", 2, interval=5.0)
     assert _layout_refusal(plate) == (
         f"{plate}: plate attribute time_interval_minutes 5 min disagrees with the time scale of position "
-        "A/1/0 (10 min = 600 s, within 0.001 relative); this plate was written by dynaclr (its record names "
-        "the rule): rewrite it with that rule, `snakemake --forcerun <rule>`, not by hand (its positions "
-        "hold copies of the attribute)"
+        "A/1/0 (10 min = 600 s, within 0.001 relative); this plate was written by dynaclr: rewrite it with "
+        "its rule, `snakemake --forcerun convert_tiff`, not by hand (its positions hold copies of the "
+        "attribute)"
     )
 
 
@@ -124,3 +124,35 @@ def test_a_copy_of_the_whole_record_written_before_records_were_slimmed_is_read(
         zarr.open_group(str(plate / fov), mode="r+").attrs[PLATE_ATTRIBUTES_KEY] = whole
     assert len(read_zarr_provenance(plate, "raw_plate", "A/1/0").inputs) == 40
     assert read_plate_layout(plate).fov_names == tuple(FOVS)
+
+
+def test_a_note_added_to_the_root_that_no_job_reads_plans_fine(tmp_path: Path) -> None:
+    """A root key no job reads (a note of your own) is not in the positions' copies: the plate plans;
+    a key jobs read added to the root after the copies were written is refused."""
+    plate = _dynaclr_plate(tmp_path / "p.zarr", 2)
+    zarr.open_group(str(plate), mode="r+").attrs["description"] = "my notes"
+    assert read_plate_layout(plate).fov_names == tuple(FOVS)
+    zarr.open_group(str(plate), mode="r+").attrs["supplied_sampling"] = {"z_step_um": 2.0}
+    assert "supplied_sampling: position (absent), root {'z_step_um': 2.0}" in _layout_refusal(plate)
+
+
+def test_a_dynaclr_plate_without_copies_is_told_to_rerun_the_rule_its_record_names(tmp_path: Path) -> None:
+    """A plate an older dynaclr wrote (a record, no copies in its positions) whose attribute disagrees
+    with the time scale names the record's rule, and claims no copies."""
+    plate = _dynaclr_plate(tmp_path / "p.zarr", 2, interval=5.0)
+    for fov in FOVS:
+        del zarr.open_group(str(plate / fov), mode="r+").attrs[PLATE_ATTRIBUTES_KEY]
+    message = _layout_refusal(plate)
+    assert "`snakemake --forcerun convert_tiff`" in message, message
+    assert "<rule>" not in message and "hold copies" not in message, message
+
+
+def test_copies_in_a_plate_of_your_own_are_said_to_come_from_another_plate(tmp_path: Path) -> None:
+    """Positions holding copies under a root with no dynaclr record (positions copied from a dynaclr
+    plate into one of your own): the fix is deleting the copies, not rerunning a rule."""
+    plate = _dynaclr_plate(tmp_path / "p.zarr", 2)
+    del zarr.open_group(str(plate), mode="r+").attrs["dynaclr"]
+    message = _layout_refusal(plate)
+    assert "no 'dynaclr' record" in message and "another plate" in message, message
+    assert "delete 'dynaclr_plate' from every position's attributes" in message, message
+    assert "rerun" not in message, message

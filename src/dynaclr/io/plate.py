@@ -466,6 +466,12 @@ class PlateLayout(PlateSampling):
 #: changed ``acquisition`` value reruns what was made from it.
 SUPPLIED_KEY = "supplied_sampling"
 
+#: The plate root attributes per-FOV jobs read (in their position's copy, where it holds one): the
+#: record, the time interval, the supplied sampling and tracking's input (``tracks_plate``). A copy
+#: lacking one the root holds is refused (:func:`_check_copies_agree`); another root key absent from
+#: the copies (a note of your own, or the units dynaclr records for viewers) is read by no job.
+JOB_READ_PLATE_ATTRIBUTES = (PROVENANCE_KEY, "time_interval_minutes", SUPPLIED_KEY, "tracking")
+
 
 def split_supplied(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
     """A rule's ``params.config`` split into the stage's own config and the supplied values
@@ -637,12 +643,20 @@ def read_plate_layout(
         ) from err
     attribute = root_attributes.get("time_interval_minutes")
     written_here = PROVENANCE_KEY in root_attributes
-    _check_copies_agree(path, root_attributes, {name: copied for name, (_, copied) in documents.items()})
+    copies = {name: copied for name, (_, copied) in documents.items()}
+    _check_copies_agree(path, root_attributes, copies)
     _check_unique_channels(path, channel_names)
     n_t, n_c, n_z, n_y, n_x = shapes[names[0]]
     interval = _interval_attribute(path, attribute, n_t)
     stated, default_scale_warning = _stated_sampling(
-        path, names[0], sampling[names[0]], interval, n_t, written_here
+        path,
+        names[0],
+        sampling[names[0]],
+        interval,
+        n_t,
+        written_here,
+        stage=_recorded_stage(root_attributes),
+        copies_held=any(copied is not None for copied in copies.values()),
     )
     layout = PlateLayout(
         path=path,
@@ -670,29 +684,59 @@ def _check_copies_agree(path: Path, root_attributes: Mapping[str, Any], copies: 
     (:data:`~dynaclr.io.zarr_store.PLATE_ATTRIBUTES_KEY`, what its per-FOV jobs read) other than the
     root's as :func:`~dynaclr.io.zarr_store.copied_plate_attributes` copies it: a root edited by hand
     after the plate was written (its ``time_interval_minutes``, say) would leave every job reading the
-    stale value. Positions without a copy (a plate of your own, or written before) are read at the root;
-    a copy of the whole record (written before records of many inputs were slimmed) agrees too.
-    ``copies``: each position's copy (None where it holds none), already read with its metadata."""
+    stale value. Compared are the keys the copy holds and the keys jobs read
+    (:data:`JOB_READ_PLATE_ATTRIBUTES`); another key added to the root (a note of your own) is read by
+    no job and not compared. Positions without a copy (a plate of your own, or written before) are read
+    at the root; a copy of the whole record (written before records of many inputs were slimmed) agrees
+    too. ``copies``: each position's copy (None where it holds none), already read with its metadata."""
     held = {name: copied for name, copied in copies.items() if copied is not None}
     if not held:
         return
     expected = copied_plate_attributes(root_attributes)
     whole = {key: value for key, value in root_attributes.items() if key not in PLATE_METADATA_KEYS}
-    differing = [name for name, copied in held.items() if copied != expected and copied != whole]
+
+    def compared(copied: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, Any]:
+        keys = set(copied) | set(JOB_READ_PLATE_ATTRIBUTES)
+        return {key: root[key] for key in keys if key in root}
+
+    differing = [
+        name
+        for name, copied in held.items()
+        if copied != compared(copied, expected) and copied != compared(copied, whole)
+    ]
     if not differing:
         return
     name = differing[0]
-    found = "; ".join(_differences(held[name], expected)) or f"found {_short(held[name])}"
-    others = f" (and {len(differing) - 1} other positions)" if len(differing) > 1 else ""
-    record = root_attributes.get(PROVENANCE_KEY)
-    stage = record.get("stage") if isinstance(record, dict) else None
-    rerun = f"`snakemake --forcerun {stage}`" if isinstance(stage, str) else "its rule"
+    found = (
+        "; ".join(_differences(held[name], compared(held[name], expected))) or f"found {_short(held[name])}"
+    )
+    n_others = len(differing) - 1
+    others = f" (and {n_others} other position{'s' if n_others > 1 else ''})" if n_others else ""
+    stage = _recorded_stage(root_attributes)
+    if not isinstance(root_attributes.get(PROVENANCE_KEY), dict):
+        fix = (
+            f"The plate's root has no '{PROVENANCE_KEY}' record (a plate of your own): its positions' copies "
+            f"came from another plate (positions copied from a plate dynaclr wrote); delete "
+            f"'{PLATE_ATTRIBUTES_KEY}' from every position's attributes (jobs then read the root)"
+        )
+    else:
+        rerun = f"`snakemake --forcerun {stage}`" if stage is not None else "its rule"
+        fix = (
+            f"The root or the positions were edited after the plate was written: rerun the rule that wrote "
+            f"the plate ({rerun}), or delete '{PLATE_ATTRIBUTES_KEY}' from every position's attributes "
+            "(jobs then read the root)"
+        )
     raise ArtifactError(
         f"{copy_location(path, name)}{others}: the copy of the plate's root attributes its per-FOV jobs "
-        f"read disagrees with the root ({path / 'zarr.json'}): {found}. The root or the positions were "
-        f"edited after the plate was written: rerun the rule that wrote the plate ({rerun}), or delete "
-        f"'{PLATE_ATTRIBUTES_KEY}' from every position's attributes (jobs then read the root)"
+        f"read disagrees with the root ({path / 'zarr.json'}): {found}. {fix}"
     )
+
+
+def _recorded_stage(attributes: Mapping[str, Any]) -> str | None:
+    """The stage (rule) the dynaclr record in a plate's root ``attributes`` names; None without one."""
+    record = attributes.get(PROVENANCE_KEY)
+    stage = record.get("stage") if isinstance(record, dict) else None
+    return stage if isinstance(stage, str) else None
 
 
 class _Absent:
@@ -833,6 +877,9 @@ def _stated_sampling(
     interval: float | None,
     n_frames: int,
     written_here: bool,
+    *,
+    stage: str | None = None,
+    copies_held: bool = False,
 ) -> tuple[PlateSampling, str | None]:
     """The sampling position ``name``'s array ``0`` (of ``n_frames`` time points) and the plate's
     ``time_interval_minutes`` attribute (``interval``, :func:`_interval_attribute`; None: absent) state,
@@ -842,7 +889,10 @@ def _stated_sampling(
     ``written_here``: the plate's attributes carry dynaclr's provenance (:data:`PROVENANCE_KEY`,
     which every dynaclr writer adds, :func:`~dynaclr.io.zarr_store.write_zarr_provenance`). Such a
     plate's scale is the geometry dynaclr wrote (:func:`scale_transform`), so a scale of ones states
-    1 s, 1 µm and 1 µm: it is not read as iohub's default (:func:`_is_iohub_default_scale`).
+    1 s, 1 µm and 1 µm: it is not read as iohub's default (:func:`_is_iohub_default_scale`). ``stage``:
+    the rule its record names (the fix a refusal gives); ``copies_held``: its positions hold copies of
+    the root attributes (:data:`~dynaclr.io.zarr_store.PLATE_ATTRIBUTES_KEY`: a hand edit of the root
+    leaves them stale).
 
     The attribute states the interval (and the geometry's) where the time axis has no ``scale`` or no
     unit, and where its scale is iohub's default of 1 s (:data:`IOHUB_DEFAULT_TIME_SCALE_S`, written
@@ -886,9 +936,10 @@ def _stated_sampling(
                 "min states the time interval. Write the time scale in its axis's unit to state it there"
             )
         elif not attribute_states and n_frames > 1:
+            rule = f"`snakemake --forcerun {stage}`" if stage is not None else "the rule its record names"
+            copies = " (its positions hold copies of the attribute)" if copies_held else ""
             fix = (
-                "this plate was written by dynaclr (its record names the rule): rewrite it with that rule, "
-                "`snakemake --forcerun <rule>`, not by hand (its positions hold copies of the attribute)"
+                f"this plate was written by dynaclr: rewrite it with its rule, {rule}, not by hand{copies}"
                 if written_here
                 else "write the time scale the plate was acquired at in its axis's unit, or correct the "
                 "attribute (minutes)"
@@ -992,11 +1043,21 @@ def read_plate_sampling(
     n_frames = shape[0]
     # the plate's root attributes: position fov_name's copy of them where it holds one (a per-FOV job
     # reads no metadata of the plate's root)
-    attributes = position_plate_attributes(path, fov_name) or zarr.open_group(path, mode="r").attrs
+    copied = position_plate_attributes(path, fov_name)
+    attributes = copied or zarr.open_group(path, mode="r").attrs
     interval = _interval_attribute(path, attributes.get("time_interval_minutes"), n_frames)
     written_here = PROVENANCE_KEY in attributes
     # read_plate_layout warns
-    stated, _ = _stated_sampling(path, name, sampling, interval, n_frames, written_here)
+    stated, _ = _stated_sampling(
+        path,
+        name,
+        sampling,
+        interval,
+        n_frames,
+        written_here,
+        stage=_recorded_stage(attributes),
+        copies_held=copied is not None,
+    )
     return stated.supplied_by(supplied or {})
 
 

@@ -38,7 +38,7 @@ PLATE_ATTRIBUTES_KEY = "dynaclr_plate"
 PLATE_METADATA_KEYS = ("ome", "plate", "well")
 
 #: A plate record listing more inputs than this (convert_tiff lists every TIFF file: 10,000 made each
-#: position's ``zarr.json`` 1.45 MB) is copied into the positions without them
+#: position's ``zarr.json`` 1.7 MB, docs/benchmarks.md) is copied into the positions without them
 #: (:func:`copied_plate_attributes`); the plate's root keeps the full record.
 MAX_COPIED_INPUTS = 16
 
@@ -114,8 +114,7 @@ def read_zarr_provenance(path: str | Path, kind: str, fov_name: str | None = Non
     """Read and check the provenance of the zarr store at ``path``: for a plate, the copy in position
     ``fov_name`` where given and held (a per-FOV job reads no metadata of the plate's root:
     :func:`position_plate_attributes`), else the root's."""
-    copied = position_plate_attributes(path, fov_name)
-    if copied is not None and fov_name is not None:  # a copy is read only with its position
+    if fov_name is not None and (copied := position_plate_attributes(path, fov_name)) is not None:
         return check_provenance(copied[PROVENANCE_KEY], kind, copy_location(path, fov_name))
     path = Path(path)
     if not path.exists():
@@ -148,8 +147,7 @@ def read_plate_provenance(
         ArtifactError: the path is missing or not a zarr store, or its record is of another kind
             or out of date; the message names the file, what was expected and what was found.
     """
-    copied = position_plate_attributes(path, fov_name)
-    if copied is not None and fov_name is not None:  # a copy is read only with its position
+    if fov_name is not None and (copied := position_plate_attributes(path, fov_name)) is not None:
         return check_optional_provenance(
             copied[PROVENANCE_KEY], accepted_kinds, copy_location(path, fov_name), what
         )
