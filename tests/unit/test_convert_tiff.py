@@ -931,11 +931,16 @@ def test_a_file_of_more_dimensions_than_tczyx_gets_no_axes_that_cannot_be_given(
 
 
 def write_ome_delta_t_movie(
-    path: Path, delta_t: list[float], unit: str = "s", channel_b: list[float] | None = None
+    path: Path,
+    delta_t: list[float],
+    unit: str = "s",
+    channel_b: list[float] | None = None,
+    time_increment_s: float | None = None,
 ) -> None:
     """An OME-TIFF movie of two channels (A, B) of 0.5 µm pixels whose frame interval only its planes'
-    ``DeltaT`` state (in ``unit``; no ``TimeIncrement``, as Micro-Manager and NIS-Elements export it):
-    ``delta_t`` gives each time point's channel A, channel B taken 1 s after it (or at ``channel_b``)."""
+    ``DeltaT`` state (in ``unit``; no ``TimeIncrement``, as Micro-Manager and NIS-Elements export it,
+    unless ``time_increment_s`` gives one): ``delta_t`` gives each time point's channel A, channel B
+    taken 1 s after it (or at ``channel_b``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     seconds = {"s": 1.0, "ms": 1e-3, "min": 60.0}[unit]
     b_times = channel_b if channel_b is not None else [at + 1.0 / seconds for at in delta_t]
@@ -949,6 +954,11 @@ def write_ome_delta_t_movie(
             "PhysicalSizeX": 0.5,
             "PhysicalSizeY": 0.5,
             "Plane": {"DeltaT": times, "DeltaTUnit": [unit] * len(times)},
+            **(
+                {}
+                if time_increment_s is None
+                else {"TimeIncrement": time_increment_s, "TimeIncrementUnit": "s"}
+            ),
         },
     )
 
@@ -1507,13 +1517,17 @@ def test_each_files_own_delta_t_interval_is_checked_by_the_conversion(tmp_path: 
         assert not (tmp_path / "raw.zarr").exists()
 
 
-def write_ome_time_points(folder: Path, delta_t_s: list[float]) -> None:
+def write_ome_time_points(
+    folder: Path, delta_t_s: list[float], time_increment_s: float | None = None
+) -> None:
     """Files of one time point each (``{t}``) for positions Pos0 and Pos1, as Micro-Manager writes
     them: each one plane per channel whose ``DeltaT`` (seconds; channel B 1 s after A) is the time
-    since the acquisition's start (``delta_t_s``: each time point's, Pos1 acquired 30 s after Pos0)."""
+    since the acquisition's start (``delta_t_s``: each time point's, Pos1 acquired 30 s after Pos0),
+    each stating ``TimeIncrement`` ``time_increment_s`` where given."""
     for offset, position in ((0.0, "Pos0"), (30.0, "Pos1")):
         for t, at in enumerate(delta_t_s):
-            write_ome_delta_t_movie(folder / position / f"img_t{t:03d}.ome.tif", [at + offset])
+            path = folder / position / f"img_t{t:03d}.ome.tif"
+            write_ome_delta_t_movie(path, [at + offset], time_increment_s=time_increment_s)
 
 
 def test_files_of_one_time_point_each_check_a_stated_interval_against_their_delta_t(
@@ -1531,7 +1545,7 @@ def test_files_of_one_time_point_each_check_a_stated_interval_against_their_delt
         ValueError,
         match=r"^abs/Pos0/img_t000\.ome\.tif to abs/Pos1/img_t003\.ome\.tif \(8 files of one time point "
         r"each\): their planes' DeltaT advance by 20 min from file to file \(median of 6 steps, 19\.9 to "
-        r"20\.1 min\), the config tiff\.time_interval_minutes = 30; they must agree \(within 10%\): set "
+        r"20\.1 min\), the config tiff\.time_interval_minutes = 30 min; they must agree \(within 10%\): set "
         r"tiff\.time_interval_minutes: 20",
     ):
         tiff_layout(config, find_tiff_files(config), "raw.zarr")
@@ -1554,6 +1568,29 @@ def test_files_of_one_time_point_each_check_a_stated_interval_against_their_delt
         ValueError, match=r"gives no time_interval_minutes; give tiff\.time_interval_minutes$"
     ):
         tiff_layout(unstated, find_tiff_files(unstated), "raw.zarr")
+
+
+def test_files_of_one_time_point_each_check_their_time_increment_against_their_delta_t(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """Files of one time point each stating ``TimeIncrement`` 30 min whose planes' ``DeltaT`` advance by
+    20 min, no config interval: the first file's 30 min was taken silently (only a config's interval
+    was compared). Refused naming the first file's TimeIncrement; within 10 % a WARNING naming it."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_time_points(tmp_path / "off", [0.0, 1200.0, 2404.0, 3600.0], time_increment_s=1800.0)
+    config = TiffSourceConfig(files="off/{position}/img_t{t}.ome.tif")
+    with pytest.raises(
+        ValueError,
+        match=r"their planes' DeltaT advance by 20 min from file to file \(median of 6 steps, 19\.9 to "
+        r"20\.1 min\), the first file's TimeIncrement = 30 min; they must agree \(within 10%\): set "
+        r"tiff\.time_interval_minutes: 20",
+    ):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    write_ome_time_points(tmp_path / "near", [0.0, 1200.0, 2404.0, 3600.0], time_increment_s=1260.0)
+    near = TiffSourceConfig(files="near/{position}/img_t{t}.ome.tif")
+    with caplog.at_level(logging.WARNING, logger="dynaclr.convert.tiff"):
+        assert tiff_layout(near, find_tiff_files(near), "raw.zarr").time_interval_minutes == 21
+    assert "the first file's TimeIncrement = 21 min: that is the plate's interval" in caplog.text
 
 
 # ------------------------------------------------------------------ the conversion's warnings in the report
@@ -1649,7 +1686,9 @@ def test_a_conversion_without_warnings_and_one_before_they_were_recorded_say_so(
     warnings, page = report_pages(plate, tmp_path)
     (not_recorded,) = warnings["warning"]
     assert not_recorded.startswith("warnings not recorded: the plate was converted before they were")
-    assert "logs/convert_tiff" in not_recorded
+    # the results folder is configurable: named as such, not as 'results/'
+    assert "(logs/convert_tiff/<dataset>.log under the results folder)" in not_recorded
+    assert "results/logs" not in not_recorded
     (line,) = [line for line in page.splitlines() if "import warning" in line]
     assert line.startswith("- **stack**, import warning: warnings not recorded: the plate was converted")
 
@@ -1689,15 +1728,25 @@ def test_each_setting_a_call_site_warns_about_is_kept_and_files_are_counted(
 
 def test_a_message_logged_with_ever_new_values_keeps_a_bounded_number_of_texts() -> None:
     """A per-file message whose other values differ per file (a jittered file's steps) is not kept
-    10^5 times: past MAX_TEXTS_PER_MESSAGE texts its files are counted on the last one."""
+    10^5 times: past MAX_TEXTS_PER_MESSAGE texts its files are counted on the last one, as files giving
+    the message with other values (they were counted "like it", values they did not give), apart from
+    the files giving the last text's; a message naming no file counts the times."""
+    log = logging.getLogger("dynaclr.test_kept")
+    last = MAX_TEXTS_PER_MESSAGE - 1
     with kept_warnings("dynaclr.test_kept") as kept:
         for index in range(MAX_TEXTS_PER_MESSAGE + 5):
-            logging.getLogger("dynaclr.test_kept").warning("%s: steps %d", Path(f"f{index}.tif"), index)
+            log.warning("%s: steps %d", Path(f"f{index}.tif"), index)
+        log.warning("%s: steps %d", Path("g.tif"), last)  # the last text's values
+        for index in range(MAX_TEXTS_PER_MESSAGE + 1):
+            log.warning("no file, steps %d", index)
     texts = kept.texts()
-    assert len(texts) == MAX_TEXTS_PER_MESSAGE
-    last = MAX_TEXTS_PER_MESSAGE - 1
-    assert (
-        texts[-1] == f"f{last}.tif: steps {last} (and 5 more files like it: see the log of rule convert_tiff)"
+    assert len(texts) == 2 * MAX_TEXTS_PER_MESSAGE
+    assert texts[MAX_TEXTS_PER_MESSAGE - 1] == (
+        f"f{last}.tif: steps {last} (and 1 more file like it; 5 more files gave this message with other "
+        "values: see the log of rule convert_tiff)"
+    )
+    assert texts[-1] == (
+        f"no file, steps {last} (logged 1 more time with other values: see the log of rule convert_tiff)"
     )
 
 

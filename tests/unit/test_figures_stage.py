@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import dynaclr.figures.stage as figures_stage
 from dynaclr.classify import (
     AnnotationsOutputs,
     ClassificationIntervalsInputs,
@@ -285,6 +286,24 @@ def test_infected_fraction_figure_writes_the_curves(artifacts, tmp_path):
     assert curves["adjustment_note"].isna().all()  # written empty: adjusted, drawn beside the counted one
     assert np.abs(infected["adjusted_fraction"] - infected["true_fraction"]).mean() < 0.15
     assert "adjusted (ACC)" in caption
+
+
+def test_infected_fraction_figure_names_its_task_to_the_plot_not_through_attrs(
+    artifacts, tmp_path, monkeypatch
+):
+    """The figure drew the curves' task from ``curves.attrs["task"]`` only, which a pandas operation
+    may drop (attrs are experimental): the stage passes its task to the plot itself."""
+    computed = figures_stage.infected_fraction_over_time
+
+    def without_attrs(*args, **kwargs):
+        curves = computed(*args, **kwargs)
+        curves.attrs.clear()
+        return curves
+
+    monkeypatch.setattr(figures_stage, "infected_fraction_over_time", without_attrs)
+    caption, outputs = _infected_fraction(artifacts, tmp_path)
+    _written(outputs.infected_fraction_png, outputs.infected_fraction_svg)
+    assert "infected" in caption
 
 
 def test_infected_fraction_figure_of_a_classifier_that_does_not_separate_keeps_the_count(

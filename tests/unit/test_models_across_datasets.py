@@ -113,6 +113,20 @@ def test_a_patch_size_edit_on_a_plate_of_unstated_pixel_size_gets_no_resampling_
     assert "resample" not in message and "allow_other_scales" not in message
 
 
+def test_a_patch_size_scaled_to_a_tiff_datasets_stated_pixel_size_is_refused_saying_so() -> None:
+    """A TIFF dataset stating ``tiff.pixel_size_um`` 0.325 (half the demo's) given twice the patch size:
+    only ``simulate`` and ``acquisition`` were read for the stated size, so the refusal gave no word of
+    the pixel sizes, as for a plate whose size only its metadata states."""
+    cfg = config()
+    dataset = cfg["datasets"]["demo_15min"]
+    dataset.pop("simulate")
+    dataset.pop("summary")  # of a simulated dataset's ground truth
+    dataset["tiff"] = {"files": "tiffs/{position}.tif", "pixel_size_um": 0.325}
+    message = _patch_size_refusal(cfg, 96)
+    assert "96 px of 0.325 µm span 31.2 µm, as 48 px of 0.65 µm do" in message
+    assert "patches are cut in pixels and never resampled" in message
+
+
 def test_pooled_training_needs_the_same_input_in_every_dataset() -> None:
     cfg = config()
     cfg["contrastive_models"]["time_aware_ntxent"]["train_datasets"] = ["demo", "demo_15min"]

@@ -1648,9 +1648,12 @@ def _channel_hint(
 
 
 def _stated_pixel_size_um(dataset: DatasetConfig) -> float | None:
-    """The pixel size the config states for ``dataset`` (simulated, or ``acquisition``), else None."""
+    """The pixel size the config states for ``dataset`` (simulated, ``acquisition``, or its TIFF
+    files' ``tiff.pixel_size_um``), else None."""
     if dataset.simulate is not None:
         return dataset.simulate.pixel_size_um
+    if dataset.acquisition.pixel_size_um is None and dataset.tiff is not None:
+        return dataset.tiff.pixel_size_um
     return dataset.acquisition.pixel_size_um
 
 

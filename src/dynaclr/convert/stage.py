@@ -76,7 +76,7 @@ def _read(path: Path, header: TiffHeader) -> NDArray[np.generic]:
 
 
 #: Texts one message of the conversion keeps (its values other than the file's differing: a
-#: file's steps); the files giving it with further values are counted on the last one.
+#: file's steps); the files giving it with further values are counted on the last one, as such.
 MAX_TEXTS_PER_MESSAGE = 10
 
 
@@ -85,7 +85,8 @@ class _KeptWarnings(logging.Handler):
     values other than the file's path, so a message logged for each file, 10^5 files of one time
     point, gives one text), saying how many more files gave it. The messages one call site logs with
     other values (the pixel size's, then the z step's) are each kept; past
-    :data:`MAX_TEXTS_PER_MESSAGE` texts of one format, the files are counted on its last text.
+    :data:`MAX_TEXTS_PER_MESSAGE` texts of one format, the files giving it with other values are
+    counted on its last text, apart from those giving that text.
 
     Process-wide, as loggers are: one conversion runs per process (as Snakemake runs a rule's
     script), so what it keeps is that conversion's."""
@@ -96,32 +97,52 @@ class _KeptWarnings(logging.Handler):
         self.files: dict[tuple[object, ...], set[str]] = {}
         self.logged: Counter[tuple[object, ...]] = Counter()
         self.per_format: Counter[object] = Counter()
+        # past MAX_TEXTS_PER_MESSAGE: what gave the message with other values, by its last text's key
+        self.other_files: dict[tuple[object, ...], set[str]] = {}
+        self.other_logged: Counter[tuple[object, ...]] = Counter()
 
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args if isinstance(record.args, tuple) else (record.args,)
         key = (record.msg, *("<file>" if isinstance(arg, os.PathLike) else repr(arg) for arg in args))
+        paths = {os.fspath(arg) for arg in args if isinstance(arg, os.PathLike)}
         if key not in self.first:
-            if self.per_format[record.msg] < MAX_TEXTS_PER_MESSAGE:
-                self.per_format[record.msg] += 1
-                self.first[key], self.files[key] = record.getMessage(), set()
-            else:
-                key = next(kept for kept in reversed(self.first) if kept[0] == record.msg)
-        self.files[key] |= {os.fspath(arg) for arg in args if isinstance(arg, os.PathLike)}
+            if self.per_format[record.msg] >= MAX_TEXTS_PER_MESSAGE:
+                last = next(kept for kept in reversed(self.first) if kept[0] == record.msg)
+                self.other_files.setdefault(last, set()).update(paths)
+                self.other_logged[last] += 1
+                return
+            self.per_format[record.msg] += 1
+            self.first[key], self.files[key] = record.getMessage(), set()
+        self.files[key] |= paths
         self.logged[key] += 1
 
     def texts(self) -> list[str]:
         """The texts in the order first logged, each naming how many more files gave it (a message
-        naming no file: how many more times it was logged)."""
+        naming no file: how many more times it was logged), the last of a message's
+        :data:`MAX_TEXTS_PER_MESSAGE` how many more gave the message with other values."""
         kept = []
         for key, text in self.first.items():
-            more, unit = (
+            notes = []
+            like, unit = (
                 (len(self.files[key]) - 1, "file") if self.files[key] else (self.logged[key] - 1, "time")
             )
-            if more:
-                plural = "s" if more > 1 else ""
-                text += f" (and {more} more {unit}{plural} like it: see the log of rule convert_tiff)"
+            if like:
+                notes.append(f"and {_more(like, unit)} like it")
+            if key in self.other_logged:
+                if self.other_files[key]:
+                    other = _more(len(self.other_files[key]), "file")
+                    notes.append(f"{other} gave this message with other values")
+                else:
+                    notes.append(f"logged {_more(self.other_logged[key], 'time')} with other values")
+            if notes:
+                text += f" ({'; '.join(notes)}: see the log of rule convert_tiff)"
             kept.append(text)
         return kept
+
+
+def _more(number: int, unit: str) -> str:
+    """``number`` more ``unit`` (plural where not 1): "3 more files"."""
+    return f"{number} more {unit}{'s' if number != 1 else ''}"
 
 
 @contextmanager

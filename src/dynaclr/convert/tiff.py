@@ -1221,22 +1221,23 @@ def _delta_t_across_files(files: TiffFiles, headers: dict[Path, TiffHeader]) -> 
     )
 
 
-def _check_delta_t_across_files(across: tuple[float, str] | None, from_config: float | None) -> None:
-    """Refuse a config's frame interval disagreeing with the one files of one time point each state
-    through their ``DeltaT`` (:func:`_delta_t_across_files`) beyond :data:`PLANE_INTERVAL_TOLERANCE`
-    (a measured interval's, as within a file), with a WARNING where it agrees within that only."""
-    if across is None or from_config is None or _agree(across[0], from_config):
+def _check_delta_t_across_files(
+    across: tuple[float, str] | None, interval: float | None, source: str
+) -> None:
+    """Refuse a frame interval (``interval`` min, from ``source``: the config's, or the first file's
+    metadata's) disagreeing with the one files of one time point each state through their ``DeltaT``
+    (:func:`_delta_t_across_files`) beyond :data:`PLANE_INTERVAL_TOLERANCE` (a measured interval's, as
+    within a file), with a WARNING where it agrees within that only."""
+    if across is None or interval is None or _agree(across[0], interval):
         return
     measured, steps = across
-    if not _agree(measured, from_config, PLANE_INTERVAL_TOLERANCE):
+    if not _agree(measured, interval, PLANE_INTERVAL_TOLERANCE):
         raise ValueError(
-            f"{steps}, the config tiff.time_interval_minutes = {from_config:g}; they must agree (within "
+            f"{steps}, {source} = {interval:g} min; they must agree (within "
             f"{PLANE_INTERVAL_TOLERANCE:.0%}): set tiff.time_interval_minutes: {measured:.3g} (or correct "
             "the files' metadata)"
         )
-    logger.warning(
-        "%s, the config tiff.time_interval_minutes = %g: the config's is the plate's", steps, from_config
-    )
+    logger.warning("%s, %s = %g min: that is the plate's interval", steps, source, interval)
 
 
 def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader]) -> PlateSampling:
@@ -1260,7 +1261,11 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
         "time_interval_minutes", config.time_interval_minutes, headers, "time_interval_s", 60.0
     )
     across = _delta_t_across_files(files, headers)
-    _check_delta_t_across_files(across, config.time_interval_minutes)
+    if config.time_interval_minutes is not None:
+        source = "the config tiff.time_interval_minutes"
+    else:
+        source = "the first file's " + ("planes' DeltaT" if first.time_interval_measured else "TimeIncrement")
+    _check_delta_t_across_files(across, interval, source)
     pixel = _sampling_value("pixel_size_um", config.pixel_size_um, headers, "pixel_size_um", 1.0)
     # no stage reads the z step of one slice: the metadata's is not read (nor refused), as a plate's
     if sizes["Z"] == 1:

@@ -363,7 +363,9 @@ def infected_fraction_figure(
     )
     curves = infected_fraction_over_time(read_predictions(inputs.predictions), truth, task=task)
     write_csv(curves, outputs.curves)
-    figure, caption = plot_infected_fraction(curves, label=f"{model}, {dataset}", conditions=conditions)
+    figure, caption = plot_infected_fraction(
+        curves, label=f"{model}, {dataset}", conditions=conditions, task=task
+    )
     return _save(figure, caption, outputs.infected_fraction_png, outputs.infected_fraction_svg)
 
 

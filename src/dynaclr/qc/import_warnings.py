@@ -56,7 +56,8 @@ NO_POSITION_CHECK = "no position check (matched by track)"
 #: The row of a plate converted before its warnings were recorded: a warning (they may be some).
 NOT_RECORDED = (
     "warnings not recorded: the plate was converted before they were; they are in the log of rule "
-    "convert_tiff (results/logs/convert_tiff/<dataset>.log), or delete the plate and rerun it"
+    "convert_tiff (logs/convert_tiff/<dataset>.log under the results folder), or delete the plate and "
+    "rerun it"
 )
 #: The rows of ``import_warnings.csv`` that are no warning.
 NOT_WARNINGS: tuple[str, ...] = (NO_IMPORT_WARNINGS, NO_POSITION_CHECK)
