@@ -494,6 +494,54 @@ def test_a_dataset_aligned_on_transferred_predictions_says_where_its_infection_s
     ]
 
 
+def test_the_not_scored_dtw_cell_counts_the_lineages_whose_state_shows_no_event(tmp_path):
+    """The first page says "N of M aligned lineages show no infection onset inside their frames"; the
+    results table's not-scored DTW cell said only "n lineages aligned; <state source>". It now gives
+    the same count (never reach it, or past it from the first frame), and the CSV ``dtw_n_no_event``;
+    a dtw_accuracy.csv written before ``state_event_position`` keeps the old text, NaN count."""
+    from dynaclr.figures.table import formatted_results_table
+    from dynaclr.pseudotime.stage import read_dtw_accuracy
+
+    source = transferred_state_source("theirs")
+    accuracy = _accuracy({"m": [np.nan] * 4, "n": [np.nan] * 3}).assign(state_source=source, not_computed="")
+    optional = DTW_ACCURACY_COLUMNS[DTW_ACCURACY_COLUMNS.index("onset_source") :]
+    accuracy = accuracy.assign(**{c: np.nan for c in DTW_ACCURACY_COLUMNS if c not in (*accuracy, *optional)})
+    positions = ["", "before", "after", "reaches", "reaches", "", "reaches", "unknown", "reaches"]
+    reaches = [None, False, None, True, True, None, True, None, True]  # references first (<NA>)
+    path = tmp_path / "dtw_accuracy.csv"
+    write_csv(
+        accuracy.assign(
+            state_event_position=positions,
+            state_reaches_event=pd.array(reaches, dtype="boolean"),
+            state_onset_t=np.nan,
+        ),
+        path,
+    )
+    table = results_table(dtw_accuracy=read_dtw_accuracy(path))
+    assert table[["model", "dtw_n_aligned", "dtw_n_no_event"]].values.tolist() == [["m", 4, 2], ["n", 3, 0]]
+    shown = formatted_results_table(table)["DTW onset error (frames) ↓"].tolist()
+    assert shown == [
+        "not scored (no true onset): 4 lineages aligned, 2 of them show no infection onset inside their "
+        f"frames; {source}",
+        f"not scored (no true onset): 3 lineages aligned; {source}",
+    ]
+    older = tmp_path / "older.csv"
+    write_csv(accuracy, older)  # before state_reaches_event and state_event_position
+    table = results_table(dtw_accuracy=read_dtw_accuracy(older))
+    assert table["dtw_n_no_event"].isna().all()
+    shown = formatted_results_table(table)["DTW onset error (frames) ↓"].tolist()
+    assert shown == [f"not scored (no true onset): {n} lineages aligned; {source}" for n in (4, 3)]
+    division = accuracy.assign(
+        state_source=STATE_FROM_LINEAGE,
+        state_event_position=positions,
+        state_reaches_event=pd.array(reaches, dtype="boolean"),
+    )
+    shown = formatted_results_table(results_table(dtw_accuracy=division))["DTW onset error (frames) ↓"]
+    assert shown.iloc[0].startswith(
+        "not scored (no true onset): 4 lineages aligned, 2 of them show no division inside their frames; "
+    )
+
+
 def test_the_state_a_reference_was_picked_by_is_worded_per_event():
     """With ``event: division`` the state is the division state of the tracks' lineage: the first page
     and the results table say so, not "infection state its tracks' lineage"."""

@@ -47,9 +47,13 @@ the level of each interval: ``track_pairs_confidence`` (``temporal_metrics.csv``
 excluded, with a true onset or not) and ``dtw_state_source`` (what gave the state the reference
 was picked by, a whole phrase: ``infection state from ground truth``, ``infection state predicted
 by its own classifiers``, ``infection state predicted by classifiers transferred from <source>``,
-``division state from its tracks' lineage``; ``dtw_accuracy.csv``'s ``state_source``). Missing
-inputs leave NaN. A DTW error not scored (no true onset in any lineage: a dataset without ground
-truth) reads ``not scored (no true onset): <n> lineages aligned; <dtw_state_source>``.
+``division state from its tracks' lineage``; ``dtw_accuracy.csv``'s ``state_source``) and
+``dtw_n_no_event`` (the aligned lineages whose own state shows no event inside their frames: never
+reach it, or past it from their first frame, as the first page counts them; NaN for a
+``dtw_accuracy.csv`` that does not say). Missing inputs leave NaN. A DTW error not scored (no true
+onset in any lineage: a dataset without ground truth) reads ``not scored (no true onset): <n>
+lineages aligned; <dtw_state_source>``, with ``, <k> of them show no infection onset inside their
+frames`` (or ``division``) after ``aligned`` where ``dtw_n_no_event`` counts some.
 
 The HTML and PNG renderings show each value with its CI and the sample it rests on:
 ``0.910 [0.880, 0.940] (n=412, 57+)`` for an F1 (annotated cells scored, positives among them;
@@ -81,7 +85,7 @@ from dynaclr.config.reasons import (
     not_configured,
 )
 from dynaclr.numerics.timescale import FrameClock
-from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, onset_error_summary
+from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, no_event_counts, onset_error_summary
 
 #: Columns of ``classification.csv`` each F1 column carries (``f1_<task>[_transferred]_<count>``, the
 #: ``f1_`` of the last two dropped): the annotated cells an F1 is scored on and the positive ones
@@ -259,20 +263,33 @@ def results_table(
 
 def _dtw_aligned(accuracy: pd.DataFrame) -> pd.DataFrame:
     """Per (model, dataset) that aligned lineages: ``dtw_n_aligned`` (the lineages aligned, reference
-    excluded, scored or not) and ``dtw_state_source`` (``state_source`` of ``dtw_accuracy.csv``: what
+    excluded, scored or not), ``dtw_state_source`` (``state_source`` of ``dtw_accuracy.csv``: what
     gave the state the reference was picked by, e.g. ``infection state predicted by classifiers
-    transferred from <dataset>``; empty where the table does not say)."""
+    transferred from <dataset>``; empty where the table does not say) and ``dtw_n_no_event`` (those
+    whose own state shows no event inside their frames: never reach it or past it from their first
+    frame, :func:`~dynaclr.pseudotime.stage.no_event_counts`, as the first page counts them; NaN
+    where the table does not say, e.g. one written before ``state_event_position``)."""
     reasons = accuracy.get("not_computed", pd.Series("", index=accuracy.index)).fillna("").astype(str)
     aligned = accuracy[(reasons == "") & ~accuracy["is_reference_series"].astype(bool)]
     sources = aligned.get("state_source", pd.Series("", index=aligned.index)).fillna("").astype(str)
     grouped = aligned.assign(_source=sources).groupby(["model", "dataset"], sort=True)
     return pd.DataFrame(
         [
-            (model, dataset, len(rows), rows["_source"].iloc[0])  # a row per aligned lineage
+            (model, dataset, len(rows), rows["_source"].iloc[0], _no_event_count(rows))  # a row per lineage
             for (model, dataset), rows in grouped
         ],
-        columns=["model", "dataset", "dtw_n_aligned", "dtw_state_source"],
+        columns=["model", "dataset", "dtw_n_aligned", "dtw_state_source", "dtw_n_no_event"],
     )
+
+
+def _no_event_count(rows: pd.DataFrame) -> float:
+    """The aligned lineages ``rows`` whose own state shows no event inside their frames, or NaN where
+    no row says where its state puts the event (no ``state_reaches_event`` nor ``state_event_position``)."""
+    empty = pd.Series(pd.NA, index=rows.index, dtype="boolean")
+    positions = rows.get("state_event_position", empty).astype("string").fillna("")
+    if not (rows.get("state_reaches_event", empty).notna().any() or (positions != "").any()):
+        return np.nan
+    return float(sum(no_event_counts(rows)))
 
 
 def _with_reasons(table: pd.DataFrame) -> pd.DataFrame:
@@ -456,7 +473,7 @@ def _format_value(row: pd.Series, name: str) -> str:
             # aligned without a true onset (no ground truth): say so, and what picked the reference
             source = row.get("dtw_state_source", "")
             state = f"; {source}" if isinstance(source, str) and source else ""
-            return f"not scored (no true onset): {aligned:,} lineages aligned{state}"
+            return f"not scored (no true onset): {aligned:,} lineages aligned{_no_event(row)}{state}"
         return "–" + n
     # the DTW error in hours too where the dataset's frame interval is known, as the first page gives
     # it: in frames alone, rows of datasets imaged every 30 and every 15 min read 1.841 and 3.500 for
@@ -472,6 +489,20 @@ def _format_value(row: pd.Series, name: str) -> str:
     missing = row.get(f"{name}_ci_missing", "")
     withheld = " [no CI]" if isinstance(missing, str) and missing else ""
     return f"{value:.3f}{withheld}{hours}{n}"
+
+
+def _no_event(row: pd.Series) -> str:
+    """``, 26 of them show no infection onset inside their frames`` (``dtw_n_no_event``, the event as
+    the first page names it, by the state ``dtw_state_source`` names: ``<event> state ...``); empty
+    where none is known to show none."""
+    n = _count(row, "dtw_n_no_event")
+    if not n:
+        return ""
+    source = row.get("dtw_state_source", "")
+    source = source if isinstance(source, str) else ""
+    named = [name for state, name in ALIGNED_EVENT_NAMES.items() if source.startswith(f"{state} state ")]
+    event = named[0] if named else "event"
+    return f", {n:,} of them show no {event} inside their frames"
 
 
 def _cells(row: pd.Series) -> str:

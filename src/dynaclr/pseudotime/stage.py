@@ -1563,6 +1563,15 @@ def _lineage_state_events(
     }
 
 
+def no_event_counts(queries: pd.DataFrame) -> tuple[int, int]:
+    """``(never, past)`` of ``queries`` (rows of a DTW accuracy table): the lineages whose own state
+    is known never to reach the event (:func:`never_reach_event`) and those past it from their first
+    frame (``state_event_position`` ``after``); together, those that show no event inside their frames."""
+    never = int(never_reach_event(queries).sum())
+    past = int((queries["state_event_position"] == "after").sum()) if "state_event_position" in queries else 0
+    return never, past
+
+
 def never_reached_statement(queries: pd.DataFrame, event: str, state_source: str = "") -> str:
     """``N of M aligned lineages never reach the <event> by the <state_source>: their aligned onsets
     are matches, not onsets`` for ``queries`` (one row per aligned lineage, the reference excluded,
@@ -1570,10 +1579,9 @@ def never_reached_statement(queries: pd.DataFrame, event: str, state_source: str
     Where ``state_event_position`` (the accuracy table's) has lineages past the event from their
     first frame (``after``, e.g. a plate imaged from after infection), ``N of M aligned lineages show
     no <event> inside their frames by the <state_source>: X never reach it, K are past it from their
-    first frame; their aligned onsets are matches, not onsets``. ``event`` as the readers name it
-    (``infection onset``, ``division``)."""
-    never = int(never_reach_event(queries).sum())
-    past = int((queries["state_event_position"] == "after").sum()) if "state_event_position" in queries else 0
+    first frame; their aligned onsets are matches, not onsets`` (counts: :func:`no_event_counts`).
+    ``event`` as the readers name it (``infection onset``, ``division``)."""
+    never, past = no_event_counts(queries)
     if not never + past:
         return ""
     by = f" by the {state_source}" if state_source else " by their own state"
