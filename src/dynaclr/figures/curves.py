@@ -111,7 +111,10 @@ def cross_validated_error_rates(
         for n, name in ((n_positive, positive_label), (n_negative, negative_label))
         if n < min_labels
     ]
-    if too_few:
+    if not n_positive and not n_negative:
+        # a transferred classifier on a dataset without labels of this task: nothing to measure on
+        note = "no error rates: no labelled cell of this task in these predictions to measure them on"
+    elif too_few:
         note = f"no error rates: {' and '.join(too_few)} (scored out of fold)"
     elif tpr - fpr < min_separation:
         note = (
