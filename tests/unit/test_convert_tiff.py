@@ -1593,6 +1593,50 @@ def test_files_of_one_time_point_each_check_their_time_increment_against_their_d
     assert "the first file's TimeIncrement = 21 min: that is the plate's interval" in caplog.text
 
 
+def test_files_of_one_time_point_each_whose_delta_t_steps_are_uneven_are_refused(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """Files of one time point each whose planes' ``DeltaT`` advance by 20, 20, 40, 20 min (a pause, a
+    time point not acquired) converted at the config's 20 min (or asked for it) with exit 0: every time
+    after the pause wrong. Refused as within a file, config or not, naming the FOV, the files around the
+    step, the steps and the fix; ``DeltaT`` going back between files is named as not in acquisition
+    order; steps within 50 % of their median (jitter) convert at the config's interval with a WARNING."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_time_points(tmp_path / "pause", [0.0, 1200.0, 2400.0, 4800.0, 6000.0])
+    config = TiffSourceConfig(files="pause/{position}/img_t{t}.ome.tif", time_interval_minutes=20)
+    for stated in (20.0, None):
+        with pytest.raises(
+            ValueError,
+            match=r"^pause/Pos0/img_t002\.ome\.tif \(2400 s\) to pause/Pos0/img_t003\.ome\.tif \(4800 s\) "
+            r"\(FOV A/1/Pos0\): their planes' DeltaT advance by 40 min, from file to file by 20 min \(median "
+            r"of 8 steps, 20 to 40 min\): not evenly spaced within 50% \(a time point not acquired, a pause "
+            r"or a change of rate\); a plate has one frame interval.*tiff\.time_interval_minutes applies to "
+            r"evenly spaced time points only",
+        ):
+            unstated = config.model_copy(update={"time_interval_minutes": stated})
+            tiff_layout(unstated, find_tiff_files(unstated), "raw.zarr")
+    write_ome_time_points(tmp_path / "most0", [0.0, 0.0, 0.0, 1200.0])  # not all 0: not own starts
+    most0 = TiffSourceConfig(files="most0/{position}/img_t{t}.ome.tif", time_interval_minutes=20)
+    with pytest.raises(ValueError, match=r"img_t003\.ome\.tif \(1200 s\) \(FOV A/1/Pos0\): .* within 50%"):
+        tiff_layout(most0, find_tiff_files(most0), "raw.zarr")
+    write_ome_time_points(tmp_path / "back", [0.0, 1200.0, 600.0, 1800.0])
+    back = TiffSourceConfig(files="back/{position}/img_t{t}.ome.tif", time_interval_minutes=20)
+    with pytest.raises(
+        ValueError,
+        match=r"^back/Pos0/img_t001\.ome\.tif \(1200 s\) to back/Pos0/img_t002\.ome\.tif \(600 s\) "
+        r"\(FOV A/1/Pos0\): their planes' DeltaT decrease: the files' times are not in acquisition order",
+    ):
+        tiff_layout(back, find_tiff_files(back), "raw.zarr")
+    write_ome_time_points(tmp_path / "jitter", [0.0, 1200.0, 2700.0, 3600.0])
+    jitter = TiffSourceConfig(files="jitter/{position}/img_t{t}.ome.tif", time_interval_minutes=20)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.convert.tiff"):
+        assert tiff_layout(jitter, find_tiff_files(jitter), "raw.zarr").time_interval_minutes == 20
+    assert (
+        "(median of 6 steps, 15 to 25 min): not evenly spaced within 10%; the config "
+        "tiff.time_interval_minutes = 20 min is the plate's (steps within 50% of their median: jitter)"
+    ) in caplog.text
+
+
 # ------------------------------------------------------------------ the conversion's warnings in the report
 def report_pages(plate: Path, out: Path) -> tuple[pd.DataFrame, str]:
     """Rule qc_table, then rule findings, on the converted ``plate``: the import warnings table (QC

@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import tifffile
@@ -427,6 +427,17 @@ PLANE_INTERVAL_TOLERANCE = 0.1
 #: (0.15 s on 1 s frames, 15 %) shifts no frame by a whole interval; from half an interval on, a
 #: skipped frame (+100 %) or a change of rate, after which the config's interval would be wrong.
 NOMINAL_INTERVAL_TOLERANCE = 0.5
+#: How a refusal of times going back (``DeltaT`` decreasing, within a file or across files) ends.
+NOT_IN_ACQUISITION_ORDER = "not in acquisition order; correct the files' metadata (or export them again)"
+
+
+def _uneven_why(skipped: str, kept: str) -> str:
+    """Why steps not evenly spaced are refused (``skipped``: what is missing) and the fix (``kept``:
+    what to convert on its own)."""
+    return (
+        f"({skipped}, a pause or a change of rate); a plate has one frame interval: convert the evenly "
+        f"spaced {kept}"
+    )
 
 
 def _plane_interval(path: Path, pixels: ElementTree.Element) -> dict[str, Any]:
@@ -460,8 +471,8 @@ def _plane_interval(path: Path, pixels: ElementTree.Element) -> dict[str, Any]:
             earlier, later, _ = decreasing
             raise ValueError(
                 f"{path}: its OME planes' DeltaT decrease from time point {earlier} ({times[earlier]:g} s) "
-                f"to {later} ({times[later]:g} s) (channel {channel}, slice {z}): the planes' times are not "
-                "in acquisition order; correct the files' metadata (or export them again)"
+                f"to {later} ({times[later]:g} s) (channel {channel}, slice {z}): the planes' times are "
+                + NOT_IN_ACQUISITION_ORDER
             )
         if any(step[2] for step in series):  # every step 0: a placeholder, no timing
             steps += series
@@ -488,8 +499,7 @@ def _check_plane_steps(path: Path, header: TiffHeader, from_config: float | None
     if header.time_interval_uneven is None:
         return
     deviation, steps = header.time_interval_uneven
-    why = "(a skipped frame, a pause or a change of rate); a plate has one frame interval: convert the "
-    why += "evenly spaced frames only, as files of their own"
+    why = _uneven_why("a skipped frame", "frames only, as files of their own")
     if from_config is None:
         raise ValueError(
             f"{path}: {steps}: not evenly spaced within {PLANE_INTERVAL_TOLERANCE:.0%} {why}; where the "
@@ -1193,51 +1203,99 @@ def _check_slices_or_time_points(path: Path, axes: str, imagej: tuple[int, int, 
     )
 
 
-def _delta_t_across_files(files: TiffFiles, headers: dict[Path, TiffHeader]) -> tuple[float, str] | None:
+class _DeltaTAcrossFiles(NamedTuple):
+    """The frame interval files of one time point each state through their planes' ``DeltaT``."""
+
+    minutes: float  # the median step from file to file
+    steps: str  # the files and their steps, described
+    deviation: float  # the largest deviation of one step from the median, relative to it
+
+
+def _delta_t_across_files(files: TiffFiles, headers: dict[Path, TiffHeader]) -> _DeltaTAcrossFiles | None:
     """The frame interval (min) that files of one time point each state through their planes'
     ``DeltaT`` (each file's earliest, the time since the acquisition's start): the median of the
-    differences between successive files of each FOV, and a description of them. None where a file
-    of ``headers`` (every file's, or the first one's only) states none, or the differences are not
-    consistent: any 0 (``DeltaT`` from each file's own start: no timing across files) or below 0,
-    or one beyond :data:`NOMINAL_INTERVAL_TOLERANCE` of the median (no one interval to compare)."""
+    differences between successive files of each FOV, described. None where a file of ``headers``
+    (every file's, or the first one's only) states none, or every difference is 0 (``DeltaT`` from
+    each file's own start: no timing across files). ``ValueError`` naming the FOV, the two files and
+    their ``DeltaT`` where one decreases (not in acquisition order), or, as within a file (see
+    :func:`_check_plane_steps`), where a step deviates from the median by
+    :data:`NOMINAL_INTERVAL_TOLERANCE` or more (a time point not acquired, a pause): the config's or
+    the metadata's interval would put every later time point at a time it was not taken."""
     if not files.per_time_point:
         return None
-    steps: list[float] = []
-    for by_time in files.files.values():
-        times = [headers[path].earliest_delta_t_s if path in headers else None for path in by_time.values()]
-        if None in times:
-            return None
-        steps += [(b - a) / 60.0 for a, b in itertools.pairwise(t for t in times if t is not None)]
-    if not steps or min(steps) <= 0:
+    steps: list[tuple[str, Path, Path, float]] = []  # FOV, the two files, minutes between them
+    times: dict[Path, float] = {}
+    for fov, by_time in files.files.items():
+        for path in by_time.values():
+            header = headers.get(path)
+            if header is None or header.earliest_delta_t_s is None:
+                return None
+            times[path] = header.earliest_delta_t_s
+        paths = list(by_time.values())
+        steps += [(fov, a, b, (times[b] - times[a]) / 60.0) for a, b in itertools.pairwise(paths)]
+    minutes = [step for *_, step in steps]
+    if not any(minutes):
         return None
-    median = statistics.median(steps)
-    if any(abs(step - median) > NOMINAL_INTERVAL_TOLERANCE * median for step in steps):
-        return None
-    paths = files.paths
-    return median, (
-        f"{paths[0]} to {paths[-1]} ({len(paths)} files of one time point each): their planes' DeltaT "
-        f"advance by {median:.3g} min from file to file (median of {len(steps)} steps, {min(steps):.3g} "
-        f"to {max(steps):.3g} min)"
+    decreasing = next((step for step in steps if step[3] < 0), None)
+    if decreasing is not None:
+        fov, a, b, _ = decreasing
+        raise ValueError(
+            f"{a} ({times[a]:g} s) to {b} ({times[b]:g} s) (FOV {fov}): their planes' DeltaT decrease: the "
+            "files' times are " + NOT_IN_ACQUISITION_ORDER
+        )
+    median = statistics.median(minutes)
+    fov, a, b, worst = max(steps, key=lambda step: abs(step[3] - median))
+    deviation = abs(worst - median) / median if median else math.inf  # most steps 0, not all
+    described = f"(median of {len(minutes)} steps, {min(minutes):.3g} to {max(minutes):.3g} min)"
+    if deviation >= NOMINAL_INTERVAL_TOLERANCE:
+        kept = (
+            "time points only, each run as a dataset of its own (move the files from the step on to a "
+            "folder of their own), or remove a file taken out of step; tiff.time_interval_minutes "
+            "applies to evenly spaced time points only"
+        )
+        raise ValueError(
+            f"{a} ({times[a]:g} s) to {b} ({times[b]:g} s) (FOV {fov}): their planes' DeltaT advance by "
+            f"{worst:.3g} min, from file to file by {median:.3g} min {described}: not evenly spaced within "
+            f"{NOMINAL_INTERVAL_TOLERANCE:.0%} " + _uneven_why("a time point not acquired", kept)
+        )
+    all_paths = files.paths
+    return _DeltaTAcrossFiles(
+        median,
+        f"{all_paths[0]} to {all_paths[-1]} ({len(all_paths)} files of one time point each): their planes' "
+        f"DeltaT advance by {median:.3g} min from file to file {described}",
+        deviation,
     )
 
 
 def _check_delta_t_across_files(
-    across: tuple[float, str] | None, interval: float | None, source: str
+    across: _DeltaTAcrossFiles | None, interval: float | None, source: str
 ) -> None:
     """Refuse a frame interval (``interval`` min, from ``source``: the config's, or the first file's
     metadata's) disagreeing with the one files of one time point each state through their ``DeltaT``
     (:func:`_delta_t_across_files`) beyond :data:`PLANE_INTERVAL_TOLERANCE` (a measured interval's, as
-    within a file), with a WARNING where it agrees within that only."""
-    if across is None or interval is None or _agree(across[0], interval):
+    within a file), with a WARNING where it agrees within that only, and one where the steps deviate
+    from their median by more than that (jitter: the stated interval is the plate's)."""
+    if across is None or interval is None:
         return
-    measured, steps = across
-    if not _agree(measured, interval, PLANE_INTERVAL_TOLERANCE):
-        raise ValueError(
-            f"{steps}, {source} = {interval:g} min; they must agree (within "
-            f"{PLANE_INTERVAL_TOLERANCE:.0%}): set tiff.time_interval_minutes: {measured:.3g} (or correct "
-            "the files' metadata)"
+    if across.deviation > PLANE_INTERVAL_TOLERANCE:
+        logger.warning(
+            "%s: not evenly spaced within %.0f%%; %s = %g min is the plate's (steps within %.0f%% of their "
+            "median: jitter)",
+            across.steps,
+            PLANE_INTERVAL_TOLERANCE * 100,
+            source,
+            interval,
+            NOMINAL_INTERVAL_TOLERANCE * 100,
         )
-    logger.warning("%s, %s = %g min: that is the plate's interval", steps, source, interval)
+    if _agree(across.minutes, interval):
+        return
+    if not _agree(across.minutes, interval, PLANE_INTERVAL_TOLERANCE):
+        raise ValueError(
+            f"{across.steps}, {source} = {interval:g} min; they must agree (within "
+            f"{PLANE_INTERVAL_TOLERANCE:.0%}): set tiff.time_interval_minutes: {across.minutes:.3g} (or "
+            "correct the files' metadata)"
+        )
+    logger.warning("%s, %s = %g min: that is the plate's interval", across.steps, source, interval)
 
 
 def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader]) -> PlateSampling:
@@ -1291,8 +1349,8 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
         )
         if "time_interval_minutes" in missing and across is not None:
             why += (
-                f" (one time point per file; the files' DeltaT advance by {across[0]:.3g} min: set "
-                f"tiff.time_interval_minutes: {across[0]:.3g})"
+                f" (one time point per file; the files' DeltaT advance by {across.minutes:.3g} min: set "
+                f"tiff.time_interval_minutes: {across.minutes:.3g})"
             )
         if "pixel_size_um" in missing and first.pixel_size_in_inches:
             why += (
