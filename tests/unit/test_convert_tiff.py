@@ -1106,6 +1106,58 @@ def test_a_channel_of_placeholder_times_beside_real_ones_is_left_out_and_a_decre
         read_tiff_sampling(down)
 
 
+def test_an_ome_time_increment_is_checked_against_its_planes_delta_t(tmp_path: Path, monkeypatch) -> None:
+    """An OME-TIFF stating ``TimeIncrement`` 1200 s (Micro-Manager writes it beside the planes'
+    ``DeltaT``) was converted at 20 min whatever its planes' ``DeltaT`` said: they were read only where
+    ``TimeIncrement`` is absent, so a pause (0, 1200, 2400, 4800, 6000 s) or another rate (every
+    1800 s) gave exit 0, every later time wrong. Uneven steps are refused as without
+    ``TimeIncrement`` (the same text); a ``TimeIncrement`` the ``DeltaT`` mean contradicts beyond
+    10 % is refused naming both; within 10 % (overhead, jitter) it is the plate's interval."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_delta_t_movie(
+        tmp_path / "stated" / "Pos0.ome.tif", [0.0, 1200.0, 2400.0, 4800.0, 6000.0], time_increment_s=1200.0
+    )
+    write_ome_delta_t_movie(tmp_path / "plain" / "Pos0.ome.tif", [0.0, 1200.0, 2400.0, 4800.0, 6000.0])
+    for minutes in (None, 20.0):
+        refusals = []
+        for folder in ("stated", "plain"):
+            config = TiffSourceConfig(files=f"{folder}/{{position}}.ome.tif", time_interval_minutes=minutes)
+            with pytest.raises(ValueError, match=r"not evenly spaced within") as refused:
+                tiff_layout(config, find_tiff_files(config), "raw.zarr")
+            refusals.append(str(refused.value).replace(folder, "*"))
+        assert refusals[0] == refusals[1]
+        assert (
+            "frame intervals of 1200 to 2400 s (mean 1500 s; 2400 s per frame from time point 2 to 3)"
+            in (refusals[0])
+        )
+    write_ome_delta_t_movie(
+        tmp_path / "rate" / "Pos0.ome.tif", [0.0, 1800.0, 3600.0, 5400.0], time_increment_s=1200.0
+    )
+    for minutes in (None, 20.0):
+        config = TiffSourceConfig(files="rate/{position}.ome.tif", time_interval_minutes=minutes)
+        refusal = (
+            "rate/Pos0.ome.tif: its TimeIncrement gives a frame interval of 1200 s, its OME planes' DeltaT "
+            "1800 s (the mean of their steps); they must agree (within 10%): correct the file's metadata "
+            "(or export it again)"
+        )
+        with pytest.raises(ValueError, match=f"^{re.escape(refusal)}$"):
+            tiff_layout(config, find_tiff_files(config), "raw.zarr")
+        with pytest.raises(ValueError, match=f"^{re.escape(refusal)}$"):
+            read_tiff_sampling(config)
+    write_ome_delta_t_movie(
+        tmp_path / "down" / "Pos0.ome.tif", [2400.0, 1200.0, 0.0], time_increment_s=1200.0
+    )
+    down = TiffSourceConfig(files="down/{position}.ome.tif")
+    with pytest.raises(ValueError, match=r"DeltaT decrease from time point 0 .*not in acquisition order"):
+        read_tiff_sampling(down)
+    write_ome_delta_t_movie(
+        tmp_path / "near" / "Pos0.ome.tif", [0.0, 1230.0, 2460.0, 3690.0], time_increment_s=1200.0
+    )
+    near = TiffSourceConfig(files="near/{position}.ome.tif")
+    layout = tiff_layout(near, find_tiff_files(near), "raw.zarr")
+    assert (layout.time_interval_minutes, layout.n_frames) == (20.0, 4)
+
+
 @pytest.mark.parametrize(
     ("resolution", "unit", "pixel_size_um"),
     [

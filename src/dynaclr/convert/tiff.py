@@ -84,6 +84,9 @@ class TiffHeader:
         earliest_delta_t_s: the earliest of its OME planes' ``DeltaT`` (s), None where none is stated
             in a unit read: across files of one time point each, the frame interval
             (:func:`_delta_t_across_files`).
+        delta_t_interval_s: where ``TimeIncrement`` states ``time_interval_s``, the mean of its OME
+            planes' ``DeltaT`` steps (s), which must agree with it (:func:`_check_plane_steps`), else
+            None.
     """
 
     shape: tuple[int, ...]
@@ -102,6 +105,7 @@ class TiffHeader:
     pixel_size_in_inches: bool = False
     slices_or_time_points: tuple[int, int, float | None] | None = None
     earliest_delta_t_s: float | None = None
+    delta_t_interval_s: float | None = None
 
     def sizes(self) -> dict[str, int]:
         """Size of each plate axis (1 for an axis the file lacks)."""
@@ -364,7 +368,8 @@ def _ome_pixels(ome_xml: str) -> ElementTree.Element | None:
 def _ome_values(path: Path, ome_xml: str) -> dict[str, Any]:
     """Channel names and sampling of the first image of ``path``'s OME-XML document: the frame interval
     its ``Pixels`` give (``TimeIncrement``), else the one its planes' ``DeltaT`` give
-    (:func:`_plane_interval`)."""
+    (:func:`_plane_interval`); where both do, the ``DeltaT`` steps and their mean are kept to check
+    the one stated (:func:`_check_plane_steps`)."""
     pixels = _ome_pixels(ome_xml)
     if pixels is None:
         return {}
@@ -382,8 +387,13 @@ def _ome_values(path: Path, ome_xml: str) -> dict[str, Any]:
     interval = _float(pixels.get("TimeIncrement"))
     time_unit = pixels.get("TimeIncrementUnit", "s")
     timing = _interval_values(interval, time_unit, seconds_per(time_unit))
+    planes = _plane_interval(path, pixels)
     if interval is None:
-        timing = _plane_interval(path, pixels)
+        timing = planes
+    elif timing["time_interval_s"] is not None and planes.get("time_interval_measured"):
+        # Micro-Manager writes both: the planes' steps are checked against the one stated
+        timing["time_interval_uneven"] = planes.get("time_interval_uneven")
+        timing["delta_t_interval_s"] = planes["time_interval_s"]
     names = [element.get("Name") or "" for element in pixels if _tag(element) == "Channel"]
     return {
         "channel_names": tuple(names) if names and all(names) and len(set(names)) == len(names) else None,
@@ -495,10 +505,23 @@ def _check_plane_steps(path: Path, header: TiffHeader, from_config: float | None
     """Refuse ``header``'s uneven ``DeltaT`` steps (``time_interval_uneven``), naming the file and the
     steps: beyond :data:`PLANE_INTERVAL_TOLERANCE` without a config interval, beyond
     :data:`NOMINAL_INTERVAL_TOLERANCE` with one (within it a WARNING: the config's interval is the
-    plate's)."""
-    if header.time_interval_uneven is None:
-        return
-    deviation, steps = header.time_interval_uneven
+    plate's); then a ``TimeIncrement`` their mean (``delta_t_interval_s``) contradicts beyond
+    :data:`PLANE_INTERVAL_TOLERANCE`, naming both."""
+    if header.time_interval_uneven is not None:
+        _check_uneven_steps(path, header.time_interval_uneven, from_config)
+    measured, stated = header.delta_t_interval_s, header.time_interval_s
+    if measured is not None and stated is not None and not _agree(measured, stated, PLANE_INTERVAL_TOLERANCE):
+        raise ValueError(
+            f"{path}: its TimeIncrement gives a frame interval of {stated:g} s, its OME planes' DeltaT "
+            f"{measured:g} s (the mean of their steps); they must agree (within "
+            f"{PLANE_INTERVAL_TOLERANCE:.0%}): correct the file's metadata (or export it again)"
+        )
+
+
+def _check_uneven_steps(path: Path, uneven: tuple[float, str], from_config: float | None) -> None:
+    """Refuse or warn of uneven ``DeltaT`` steps (``time_interval_uneven``), see
+    :func:`_check_plane_steps`."""
+    deviation, steps = uneven
     why = _uneven_why("a skipped frame", "frames only, as files of their own")
     if from_config is None:
         raise ValueError(
@@ -983,6 +1006,7 @@ def read_tiff_header(
         pixel_size_in_inches=values.get("pixel_size_in_inches", False),
         slices_or_time_points=_slices_or_time_points(imagej, found_axes) if axes_given is None else None,
         earliest_delta_t_s=values.get("earliest_delta_t_s"),
+        delta_t_interval_s=values.get("delta_t_interval_s"),
     )
 
 
