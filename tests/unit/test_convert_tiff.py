@@ -1106,13 +1106,19 @@ def test_a_channel_of_placeholder_times_beside_real_ones_is_left_out_and_a_decre
         read_tiff_sampling(down)
 
 
-def test_an_ome_time_increment_is_checked_against_its_planes_delta_t(tmp_path: Path, monkeypatch) -> None:
+def test_an_ome_time_increment_is_checked_against_its_planes_delta_t(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
     """An OME-TIFF stating ``TimeIncrement`` 1200 s (Micro-Manager writes it beside the planes'
     ``DeltaT``) was converted at 20 min whatever its planes' ``DeltaT`` said: they were read only where
     ``TimeIncrement`` is absent, so a pause (0, 1200, 2400, 4800, 6000 s) or another rate (every
     1800 s) gave exit 0, every later time wrong. Uneven steps are refused as without
     ``TimeIncrement`` (the same text); a ``TimeIncrement`` the ``DeltaT`` mean contradicts beyond
-    10 % is refused naming both; within 10 % (overhead, jitter) it is the plate's interval."""
+    10 % is refused naming both and offering the mean as ``tiff.time_interval_minutes`` (Micro-Manager
+    writes the interval requested as ``TimeIncrement``; many positions or autofocus make the real one
+    slower), which is then the plate's with a WARNING, and a config interval agreeing with
+    ``TimeIncrement`` but not the ``DeltaT`` is refused; within 10 % (overhead, jitter) ``TimeIncrement``
+    is the plate's interval."""
     monkeypatch.chdir(tmp_path)
     write_ome_delta_t_movie(
         tmp_path / "stated" / "Pos0.ome.tif", [0.0, 1200.0, 2400.0, 4800.0, 6000.0], time_increment_s=1200.0
@@ -1133,17 +1139,44 @@ def test_an_ome_time_increment_is_checked_against_its_planes_delta_t(tmp_path: P
     write_ome_delta_t_movie(
         tmp_path / "rate" / "Pos0.ome.tif", [0.0, 1800.0, 3600.0, 5400.0], time_increment_s=1200.0
     )
-    for minutes in (None, 20.0):
+    both = (
+        "rate/Pos0.ome.tif: its TimeIncrement gives a frame interval of 1200 s (the interval requested), "
+        "its OME planes' DeltaT 1800 s (the mean of their steps: the interval measured)"
+    )
+    for minutes, config_says in (
+        (None, ""),
+        (20.0, "; the config tiff.time_interval_minutes = 20 disagrees with the DeltaT"),
+        (40.0, "; the config tiff.time_interval_minutes = 40 disagrees with the DeltaT"),
+    ):
         config = TiffSourceConfig(files="rate/{position}.ome.tif", time_interval_minutes=minutes)
         refusal = (
-            "rate/Pos0.ome.tif: its TimeIncrement gives a frame interval of 1200 s, its OME planes' DeltaT "
-            "1800 s (the mean of their steps); they must agree (within 10%): correct the file's metadata "
-            "(or export it again)"
+            f"{both}; they disagree by more than 10%{config_says}: the DeltaT are the times the frames "
+            "were taken, so set tiff.time_interval_minutes: 30 (where the acquisition was slower than "
+            "requested), or correct the file's metadata"
         )
         with pytest.raises(ValueError, match=f"^{re.escape(refusal)}$"):
             tiff_layout(config, find_tiff_files(config), "raw.zarr")
         with pytest.raises(ValueError, match=f"^{re.escape(refusal)}$"):
             read_tiff_sampling(config)
+    # Micro-Manager's TimeIncrement is the interval requested: a config interval the DeltaT agree with
+    # (within 10 %) is the plate's, with a WARNING naming the TimeIncrement it contradicts
+    write_ome_delta_t_movie(
+        tmp_path / "rate" / "Pos1.ome.tif", [0.0, 1750.0, 3500.0, 5250.0], time_increment_s=1200.0
+    )
+    for minutes in (30.0, 28.0):
+        caplog.clear()
+        slower = TiffSourceConfig(files="rate/{position}.ome.tif", time_interval_minutes=minutes)
+        with caplog.at_level(logging.WARNING, logger="dynaclr.convert.tiff"):
+            layout = tiff_layout(slower, find_tiff_files(slower), "raw.zarr")
+            sampling = read_tiff_sampling(slower)
+        assert (layout.time_interval_minutes, layout.n_frames) == (minutes, 4)
+        assert sampling.time_interval_minutes == minutes
+        warned = [record.getMessage() for record in caplog.records]
+        said = (
+            f"the config tiff.time_interval_minutes = {minutes:g} agrees with the DeltaT and is the plate's"
+        )
+        assert f"{both}; {said}" in warned
+        assert any(message.startswith("rate/Pos1.ome.tif: its TimeIncrement gives") for message in warned)
     write_ome_delta_t_movie(
         tmp_path / "down" / "Pos0.ome.tif", [2400.0, 1200.0, 0.0], time_increment_s=1200.0
     )

@@ -501,21 +501,42 @@ def _plane_interval(path: Path, pixels: ElementTree.Element) -> dict[str, Any]:
     return values
 
 
-def _check_plane_steps(path: Path, header: TiffHeader, from_config: float | None) -> None:
+def _check_plane_steps(path: Path, header: TiffHeader, from_config: float | None) -> bool:
     """Refuse ``header``'s uneven ``DeltaT`` steps (``time_interval_uneven``), naming the file and the
     steps: beyond :data:`PLANE_INTERVAL_TOLERANCE` without a config interval, beyond
     :data:`NOMINAL_INTERVAL_TOLERANCE` with one (within it a WARNING: the config's interval is the
     plate's); then a ``TimeIncrement`` their mean (``delta_t_interval_s``) contradicts beyond
-    :data:`PLANE_INTERVAL_TOLERANCE`, naming both."""
+    :data:`PLANE_INTERVAL_TOLERANCE`. ``TimeIncrement`` is the interval requested (Micro-Manager writes
+    it), the ``DeltaT`` the one measured (slower where many positions or autofocus outlast it): a
+    config interval (``from_config``, min) agreeing with their mean within that tolerance is the
+    plate's, with a WARNING naming the ``TimeIncrement`` contradicted (True: ``TimeIncrement`` is not
+    to be held to the config); otherwise refused, offering their mean as the config's interval."""
     if header.time_interval_uneven is not None:
         _check_uneven_steps(path, header.time_interval_uneven, from_config)
     measured, stated = header.delta_t_interval_s, header.time_interval_s
-    if measured is not None and stated is not None and not _agree(measured, stated, PLANE_INTERVAL_TOLERANCE):
-        raise ValueError(
-            f"{path}: its TimeIncrement gives a frame interval of {stated:g} s, its OME planes' DeltaT "
-            f"{measured:g} s (the mean of their steps); they must agree (within "
-            f"{PLANE_INTERVAL_TOLERANCE:.0%}): correct the file's metadata (or export it again)"
+    if measured is None or stated is None or _agree(measured, stated, PLANE_INTERVAL_TOLERANCE):
+        return False
+    both = (
+        f"{path}: its TimeIncrement gives a frame interval of {stated:g} s (the interval requested), its OME "
+        f"planes' DeltaT {measured:g} s (the mean of their steps: the interval measured)"
+    )
+    if from_config is not None and _agree(measured, from_config * 60.0, PLANE_INTERVAL_TOLERANCE):
+        logger.warning(
+            "%s; the config tiff.time_interval_minutes = %g agrees with the DeltaT and is the plate's",
+            both,
+            from_config,
         )
+        return True
+    config = (
+        ""
+        if from_config is None
+        else f"; the config tiff.time_interval_minutes = {from_config:g} disagrees with the DeltaT"
+    )
+    raise ValueError(
+        f"{both}; they disagree by more than {PLANE_INTERVAL_TOLERANCE:.0%}{config}: the DeltaT are "
+        f"the times the frames were taken, so set tiff.time_interval_minutes: {measured / 60.0:.4g} "
+        "(where the acquisition was slower than requested), or correct the file's metadata"
+    )
 
 
 def _check_uneven_steps(path: Path, uneven: tuple[float, str], from_config: float | None) -> None:
@@ -1081,8 +1102,8 @@ def _sampling_value(
             from_config,
         )
     for path, header in headers.items():
-        if attribute == "time_interval_s":
-            _check_plane_steps(path, header, from_config)
+        if attribute == "time_interval_s" and _check_plane_steps(path, header, from_config):
+            continue  # the config's interval agrees with the measured DeltaT, not the requested one
         found = _metadata_value(path, header, key, attribute, scale, from_config)
         if found is None:
             continue
