@@ -38,6 +38,7 @@ from dynaclr.pseudotime.stage import (
     STATE_FROM_GROUND_TRUTH,
     AlignPseudotimeInputs,
     AlignPseudotimeOutputs,
+    never_reached_statement,
     pseudotime_stage,
 )
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
@@ -147,5 +148,12 @@ def test_streamed_trajectories_equal_the_in_memory_ones(stores, monkeypatch, tmp
     assert ("row" in frames.columns) == ("row" in adata.obs.columns)
     [(figure, caption)] = saved
     picked = f"Reference picked by: {STATE_FROM_GROUND_TRUTH}; no true infection onset is drawn."
-    assert caption == f"{expected_caption} {picked}"
+    # the lineages whose own state never reaches the onset are counted after it (branch dtwnone)
+    queries = pseudotime.drop_duplicates(["fov_name", "query_id"])
+    never = never_reached_statement(
+        queries[~queries["is_reference_series"].astype(bool)], "infection onset", STATE_FROM_GROUND_TRUTH
+    )
+    assert " aligned lineages never reach the infection onset by " in never  # mock-well lineages planted
+    counted = f"{never[0].upper()}{never[1:]} (drawn all the same; state_reaches_event of dtw_accuracy.csv)."
+    assert caption == f"{expected_caption} {picked} {counted}"
     assert_same_drawing(figure, expected_figure, rtol=1e-9, atol=1e-9)
