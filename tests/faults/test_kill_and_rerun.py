@@ -83,7 +83,9 @@ def kill_while_writing(name: str, inputs: dict[str, Path], run_dir: Path, log: P
     assert f"{PROGRESS} finished" not in text
     # The hook prints before each call it paused, so a hook the job no longer calls (its target
     # renamed or bypassed) fails here rather than leaving the kill to the machine's load.
-    assert any(line.startswith(f"{PROGRESS} {stage.hook_label} ") for line in text.splitlines()), (
+    # (anywhere in the log, not only at a line's start: a progress bar on stderr, written without a
+    # newline, can precede the hook's first line when the kill comes before its second)
+    assert f"{PROGRESS} {stage.hook_label} " in text, (
         f"{name}: the job wrote without ever calling its hook {stage.hook}:\n{text[-3000:]}"
     )
     return text
