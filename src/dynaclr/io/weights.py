@@ -2,8 +2,10 @@
 
 Every weights file is read with ``torch.load(weights_only=True)``: no file can run code. torch's
 own errors for a file it cannot read are long and, for a corrupt file, advise retrying with
-``weights_only=False``, which is never the fix here (and would let a planted file run code).
-:func:`load_weights_file` names the file, the likely cause and the fix the caller gives instead.
+``weights_only=False``, which dynaclr never does (it would let a planted file run code).
+:func:`load_weights_file` names the file, the likely cause and the fix the caller gives instead; only
+for a file of a pickle protocol torch's weights-only reader cannot read does the message say how to
+save it again, by a full load the user makes themselves and only of a file whose source they trust.
 torch is imported only when a file is read.
 
 Published Lightning checkpoints carry, beside their tensors, metadata pickled as classes dynaclr
