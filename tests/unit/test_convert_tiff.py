@@ -33,6 +33,7 @@ from dynaclr.convert import (
     layout_from_headers,
     read_first_tiff_header,
     read_tiff_sampling,
+    stage as convert_stage,
     tiff_layout,
     to_tczyx,
 )
@@ -1952,7 +1953,23 @@ def test_micro_manager_files_per_channel_convert_voxel_for_voxel(
     monkeypatch.chdir(tmp_path)
     write_micro_manager(tmp_path, tiny_images, tiny_plate["plate"], split_z)
     config = micro_manager_config(tiny_plate["plate"], split_z)
+    # what the writer holds: one buffer per time point of a position, of that one time point
+    buffers: list[tuple[int, ...]] = []
+
+    def zeros(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        buffers.append(tuple(shape))
+        return np.zeros(shape, dtype)
+
+    class Numpy:  # numpy, but for the writer's buffers
+        def __getattr__(self, name: str) -> Any:
+            return zeros if name == "zeros" else getattr(np, name)
+
+    monkeypatch.setattr(convert_stage, "np", Numpy())
     plate = convert(config, tmp_path / "raw.zarr")
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    n_t, *per_time_point = next(iter(tiny_images.values())).shape
+    assert buffers == [(1, *per_time_point)] * (n_t * len(tiny_images))
     assert_same_plate(plate, tiny_images, tiny_plate["plate"])
     # a job's layout (the file names, the first file's header) and sampling (the first FOV's names) are
     # the dry run's
