@@ -5,6 +5,7 @@ channels, FOVs and sampling; and what cannot be converted is refused naming the 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import re
 import shutil
@@ -32,6 +33,7 @@ from dynaclr.convert import (
     layout_from_headers,
     read_first_tiff_header,
     read_tiff_sampling,
+    stage as convert_stage,
     tiff_layout,
     to_tczyx,
 )
@@ -533,7 +535,9 @@ def test_a_missing_time_point_is_refused_naming_position_and_time(
     (tmp_path / "tiffs" / "A1-site0" / "img_t011.tif").unlink()
     config = plain_config(tiny_plate["plate"])
     with pytest.raises(
-        ValueError, match=r"missing time points by position: A1-site0: \[11\]; B1-site0: \[4\]"
+        ValueError,
+        match=r"every position needs a file for every time point 0\.\.11; 2 files are missing: "
+        r"A1-site0: time point 11; B1-site0: time point 4$",
     ):
         tiff_layout(config, find_tiff_files(config), "raw.zarr")
 
@@ -737,7 +741,10 @@ def test_slices_without_a_z_step_are_asked_whether_they_are_time_points(tmp_path
     [
         ({"files": "tiffs/*.tif"}, r"'\{position\}' exactly once"),
         ({"files": "{position}/{position}.tif"}, r"'\{position\}' exactly once"),
-        ({"files": "{position}_{z}.tif"}, r"placeholders \['\{z\}'\] are not known"),
+        ({"files": "{position}_{w}.tif"}, r"placeholders \['\{w\}'\] are not known"),
+        ({"files": "{position}_{c}_{c}.tif"}, r"'\{c\}' at most once"),
+        ({"files": "{position}_{c}.tif", "axes": "CYX"}, "remove C from axes"),
+        ({"files": "{position}_z{z}.tif", "axes": "ZYX"}, "remove Z from axes"),
         ({"axes": "TCZY"}, "with Y and X"),
         ({"axes": "TTYX"}, "each at most once"),
         ({"files": "{position}_{t}.tif", "axes": "TYX"}, "remove T from axes"),
@@ -1893,3 +1900,181 @@ def test_the_kept_warnings_handler_is_removed_and_the_level_restored_after_an_er
         assert named.level == logging.ERROR
     finally:
         named.setLevel(logging.NOTSET)
+
+
+# ------------------------------------------------------------------ one file per channel (and slice)
+def write_micro_manager(root: Path, images: dict[str, np.ndarray], plate: Path, split_z: bool) -> None:
+    """Micro-Manager's "separate image files": one plain TIFF per position, time point and channel
+    (1.4: ``Pos0/img_000000000_DAPI_000.tif``, each a z-stack here), or per slice too (2.0:
+    ``Pos0/img_channel000_position000_time000000000_z000.tif``, each a plane)."""
+    names = read_plate_layout(plate).channel_names
+    for fov, image in images.items():
+        folder = root / "mm" / POSITION_OF[fov]
+        folder.mkdir(parents=True)
+        for t, c in itertools.product(range(image.shape[0]), range(image.shape[1])):
+            if not split_z:
+                tifffile.imwrite(folder / f"img_{t:09d}_{names[c]}_000.tif", image[t, c], metadata=None)
+                continue
+            for z in range(image.shape[2]):
+                name = f"img_channel{c:03d}_position000_time{t:09d}_z{z:03d}.tif"
+                tifffile.imwrite(folder / name, image[t, c, z], metadata=None)
+
+
+def micro_manager_config(plate: Path, split_z: bool, **changes: Any) -> TiffSourceConfig:
+    files = (
+        "mm/{position}/img_channel{c}_position000_time{t}_z{z}.tif"
+        if split_z
+        else "mm/{position}/img_{t}_{c}_000.tif"
+    )
+    return plain_config(plate, files=files, axes="YX" if split_z else "ZYX", **changes)
+
+
+def small_config(files: str, **changes: Any) -> TiffSourceConfig:
+    """A config of files written from planes of the tiny plate, its sampling given (5 min, 0.5 µm)."""
+    return TiffSourceConfig.model_validate(
+        {"files": files, "time_interval_minutes": 5, "pixel_size_um": 0.5, "z_step_um": 1.0, **changes}
+    )
+
+
+def assert_layout_refused(config: TiffSourceConfig, match: str) -> None:
+    """Planning (the dry run's :func:`tiff_layout`) refuses ``config``'s files with ``match``."""
+    with pytest.raises(ValueError, match=match):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+
+
+@pytest.mark.parametrize("split_z", [False, True], ids=["per-channel", "per-channel-and-slice"])
+def test_micro_manager_files_per_channel_convert_voxel_for_voxel(
+    tiny_plate: dict[str, Path],
+    tiny_images: dict[str, np.ndarray],
+    tmp_path: Path,
+    monkeypatch,
+    split_z: bool,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_micro_manager(tmp_path, tiny_images, tiny_plate["plate"], split_z)
+    config = micro_manager_config(tiny_plate["plate"], split_z)
+    # what the writer holds: one buffer per time point of a position, of that one time point
+    buffers: list[tuple[int, ...]] = []
+
+    def zeros(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        buffers.append(tuple(shape))
+        return np.zeros(shape, dtype)
+
+    class Numpy:  # numpy, but for the writer's buffers
+        def __getattr__(self, name: str) -> Any:
+            return zeros if name == "zeros" else getattr(np, name)
+
+    monkeypatch.setattr(convert_stage, "np", Numpy())
+    plate = convert(config, tmp_path / "raw.zarr")
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    n_t, *per_time_point = next(iter(tiny_images.values())).shape
+    assert buffers == [(1, *per_time_point)] * (n_t * len(tiny_images))
+    assert_same_plate(plate, tiny_images, tiny_plate["plate"])
+    # a job's layout (the file names, the first file's header) and sampling (the first FOV's names) are
+    # the dry run's
+    index = index_tiff_files(config, find_tiff_files(config))
+    layout = read_plate_layout(plate)
+    assert layout_from_headers(config, index, read_first_tiff_header(config, index), plate) == layout
+    assert first_fov_files(config).files == {"A/1/0": index.files["A/1/0"]}
+    sampling = read_tiff_sampling(config)
+    assert {key: getattr(sampling, key) for key in SAMPLING_FIELDS} == {
+        key: getattr(layout, key) for key in SAMPLING_FIELDS
+    }
+
+
+def test_channels_named_in_the_files_take_the_order_of_channel_names(
+    tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    """``{c}`` matching names: the plate's channels are ``channel_names`` in its order, whatever the
+    files' alphabetical order."""
+    monkeypatch.chdir(tmp_path)
+    image = tiny_images["A/1/0"][:3]
+    two = np.stack([image[:, 0], image[:, 0] + 1], axis=1)  # (T, 2, Z, Y, X)
+    for t, c in itertools.product(range(3), range(2)):
+        tifffile.imwrite(tmp_path / f"Pos0_{t}_{['Phase', 'DAPI'][c]}.tif", two[t, c], metadata=None)
+    config = small_config("{position}_{t}_{c}.tif", axes="ZYX", channel_names=["Phase", "DAPI"])
+    plate = convert(config, tmp_path / "raw.zarr")
+    assert read_plate_layout(plate).channel_names == ("Phase", "DAPI")
+    np.testing.assert_array_equal(raw_images(plate)["A/1/Pos0"], two)
+
+
+def test_a_missing_channel_file_is_refused_naming_it_and_the_count(
+    tiny_plate: dict[str, Path], tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_micro_manager(tmp_path, tiny_images, tiny_plate["plate"], split_z=True)
+    (tmp_path / "mm" / "B1-site0" / "img_channel000_position000_time000000004_z001.tif").unlink()
+    (tmp_path / "mm" / "A1-site0" / "img_channel000_position000_time000000011_z000.tif").unlink()
+    config = micro_manager_config(tiny_plate["plate"], split_z=True)
+    assert_layout_refused(
+        config,
+        r"every position needs a file for every time point 0\.\.11, channel 0\.\.\d+ and slice "
+        r"0\.\.\d+; 2 files are missing: A1-site0: time point 11, channel 0 \(\w+\), slice 0; "
+        r"B1-site0: time point 4, channel 0 \(\w+\), slice 1$",
+    )
+
+
+def test_a_gap_in_the_channel_or_slice_indices_is_refused(
+    tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    plane = tiny_images["A/1/0"][0, 0, 0]
+    for c in (0, 2):  # channel 1 not written, in any position or time point
+        tifffile.imwrite(tmp_path / f"Pos0_c{c}.tif", plane, metadata=None)
+    config = small_config("{position}_c{c}.tif", axes="YX", channel_names=["a", "b"])
+    assert_layout_refused(config, r"channel 0\.\.2.*1 file is missing: Pos0: channel 1")
+    for z in (0, 1, 3):  # slice 2 not written
+        tifffile.imwrite(tmp_path / f"Pos0_z{z}.tif", plane, metadata=None)
+    config = config.model_copy(update={"files": "{position}_z{z}.tif", "channel_names": ["a"]})
+    assert_layout_refused(config, r"every slice 0\.\.3; 1 file is missing: Pos0: slice 2$")
+
+
+def test_a_channel_name_not_in_channel_names_is_refused(
+    tiny_plate: dict[str, Path], tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_micro_manager(tmp_path, tiny_images, tiny_plate["plate"], split_z=False)
+    stray = tmp_path / "mm" / "A1-site0" / "img_000000000_GFP_000.tif"
+    shutil.copy(next((tmp_path / "mm" / "A1-site0").iterdir()), stray)
+    config = micro_manager_config(tiny_plate["plate"], split_z=False)
+    assert_layout_refused(
+        config,
+        r"'\{c\}' matched \['GFP'\] .*mm/A1-site0/img_000000000_GFP_000\.tif.* not in "
+        r"tiff\.channel_names",
+    )
+    # names without channel_names: no order to put them in
+    config = micro_manager_config(tiny_plate["plate"], split_z=False, channel_names=None)
+    stray.unlink()
+    assert_layout_refused(
+        config, r"'\{c\}' in tiff\.files .* matched channel names \['Brightfield', .*give tiff\.channel_names"
+    )
+
+
+def test_a_file_of_several_channels_under_a_channel_placeholder_is_refused(
+    tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    image = tiny_images["A/1/0"][0, :, 0]  # (C, Y, X), C > 1
+    for c in range(2):
+        tifffile.imwrite(
+            tmp_path / f"Pos0_{c}.tif", image, photometric="minisblack", metadata={"axes": "CYX"}
+        )
+    config = small_config("{position}_{c}.tif", channel_names=["a", "b"])
+    assert_layout_refused(config, r"Pos0_0\.tif: holds \d+ channels .*'\{c\}' hold one each")
+
+
+def test_a_file_whose_ome_channel_name_is_not_its_channels_is_refused(
+    tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    """With ``{c}`` each file's OME metadata names its own channel, which must be the one ``{c}``
+    placed it at (a file named DAPI holding Phase, or channel_names in another order)."""
+    monkeypatch.chdir(tmp_path)
+    plane = tiny_images["A/1/0"][0, 0, 0]
+    for c, name in enumerate(["Phase", "DAPI"]):
+        metadata = {"axes": "YX", "Channel": {"Name": [name]}, "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+        tifffile.imwrite(tmp_path / f"Pos0_c{c}.ome.tif", plane, metadata=metadata)
+    config = small_config("{position}_c{c}.ome.tif", channel_names=["Phase", "DAPI"])
+    assert tiff_layout(config, find_tiff_files(config), "raw.zarr").channel_names == ("Phase", "DAPI")
+    swapped = config.model_copy(update={"channel_names": ["DAPI", "Phase"]})
+    assert_layout_refused(swapped, r"Pos0_c0\.ome\.tif: its OME metadata names the channels \['Phase'\], but")

@@ -221,8 +221,8 @@ def tiff_files(dataset):
 
 @functools.cache
 def tiff_index(dataset):
-    """Which file of a `tiff:` dataset holds which FOV and time point (dynaclr.convert.TiffFiles), from
-    the file names alone (no header read), once per process."""
+    """Which file of a `tiff:` dataset holds which FOV, time point, channel and slice
+    (dynaclr.convert.TiffFiles), from the file names alone (no header read), once per process."""
     try:
         return index_tiff_files(CONFIG.datasets[dataset].tiff, tiff_files(dataset))
     except ValueError as err:

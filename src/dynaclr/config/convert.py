@@ -15,9 +15,14 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from dynaclr.config.base import StrictModel, sampling_nanometre_hint
 from dynaclr.io.sampling import PIXEL_SIZE_RANGE_UM, Z_STEP_RANGE_UM
 
-#: Placeholders of ``files``: the position (required) and the time point (optional).
+#: Placeholders of ``files``: the position (required), and optionally the time point, the channel and
+#: the slice (files of one time point, channel or slice each).
 POSITION_PLACEHOLDER = "{position}"
 TIME_PLACEHOLDER = "{t}"
+CHANNEL_PLACEHOLDER = "{c}"
+SLICE_PLACEHOLDER = "{z}"
+#: The plate axis each optional placeholder splits the files along.
+SPLIT_PLACEHOLDERS = {TIME_PLACEHOLDER: "T", CHANNEL_PLACEHOLDER: "C", SLICE_PLACEHOLDER: "Z"}
 #: A row, column or FOV name (``dynaclr.io.plate.SAFE_NAME``; not imported: dynaclr.io.plate imports
 #: iohub, and every job reads the config).
 _SAFE_PART = r"[A-Za-z0-9_-]+"
@@ -27,7 +32,8 @@ AXES = re.compile(r"[TCZYX]+")
 
 
 class TiffSourceConfig(StrictModel):
-    """TIFF / OME-TIFF stacks of a dataset: one file per position, or per position and time point.
+    """TIFF / OME-TIFF stacks of a dataset: one file per position, or per position and time point,
+    channel or slice (Micro-Manager's "separate image files").
 
     Sampling (time interval, pixel size, z step) and channel names come from the files' OME or
     ImageJ metadata when present, else from these keys; a value in both must agree (relative
@@ -42,9 +48,13 @@ class TiffSourceConfig(StrictModel):
     files: str = Field(
         description=(
             "Path pattern of the files, relative to the working directory, with the placeholder "
-            "'{position}' and optionally '{t}' (an integer time point, zero-padded or not): e.g. "
-            "'tiffs/{position}.ome.tif' (one file per position) or 'tiffs/{position}/img_t{t}.tif' "
-            "(one file per position and time point)."
+            "'{position}' and optionally '{t}' (an integer time point, zero-padded or not), '{c}' (a "
+            "channel: a name of channel_names, or an integer index into them, zero-padded or not) and "
+            "'{z}' (an integer slice index): e.g. 'tiffs/{position}.ome.tif' (one file per position), "
+            "'tiffs/{position}/img_t{t}.tif' (one file per position and time point) or Micro-Manager's "
+            "'Pos0/img_000000000_DAPI_000.tif' as 'mm/{position}/img_{t}_{c}_{z}.tif' (one file per "
+            "position, time point, channel and slice). Every position needs a file for every "
+            "combination of the indices found, each index run without gaps."
         ),
         min_length=1,
     )
@@ -68,14 +78,17 @@ class TiffSourceConfig(StrictModel):
             "an ImageJ stack of slices and one frame stating a frame interval and no slice spacing (ZYX "
             "reads slices, TYX time points); one stating neither is read as slices, with a warning. Y "
             "and X stand where the file has them: an RGB file's samples (tifffile's S, last) are "
-            "channels, e.g. YXC or TYXC. No 'T' with '{t}' in 'files'."
+            "channels, e.g. YXC or TYXC. No 'T' with '{t}' in 'files', no 'C' with '{c}', no 'Z' with "
+            "'{z}' (e.g. YX for one plane per file)."
         ),
         json_schema_extra={"pattern": f"^{AXES.pattern}$"},
     )
     channel_names: list[str] | None = Field(
         None,
         min_length=1,
-        description="Channel names in file order; required when the files' OME metadata names none.",
+        description="Channel names in file order; required when the files' OME metadata names none. With "
+        "'{c}' in 'files', the plate's channels in this order: '{c}' matches these names, or integer "
+        "indices into them (sorted; 0 or the first index found is the first name); required there.",
     )
     time_interval_minutes: float | None = Field(
         None, gt=0, description="Time between frames (min); required without OME/ImageJ metadata."
@@ -113,15 +126,19 @@ class TiffSourceConfig(StrictModel):
     @classmethod
     def _placeholders(cls, files: str) -> str:
         found = re.findall(r"\{[^{}]*\}", files)
-        unknown = sorted({name for name in found if name not in (POSITION_PLACEHOLDER, TIME_PLACEHOLDER)})
+        unknown = sorted(
+            {name for name in found if name != POSITION_PLACEHOLDER and name not in SPLIT_PLACEHOLDERS}
+        )
         if unknown:
             raise ValueError(
-                f"placeholders {unknown} are not known; use '{{position}}' and optionally '{{t}}'"
+                f"placeholders {unknown} are not known; use '{{position}}' and optionally '{{t}}', '{{c}}', "
+                "'{z}'"
             )
         if found.count(POSITION_PLACEHOLDER) != 1:
             raise ValueError(f"expected '{{position}}' exactly once in {files!r}")
-        if found.count(TIME_PLACEHOLDER) > 1:
-            raise ValueError(f"expected '{{t}}' at most once in {files!r}")
+        for placeholder in SPLIT_PLACEHOLDERS:
+            if found.count(placeholder) > 1:
+                raise ValueError(f"expected '{placeholder}' at most once in {files!r}")
         return files
 
     @field_validator("axes")
@@ -161,13 +178,21 @@ class TiffSourceConfig(StrictModel):
         return names
 
     @model_validator(mode="after")
-    def _time_in_one_place(self) -> TiffSourceConfig:
-        if self.per_time_point and self.axes is not None and "T" in self.axes:
-            raise ValueError(
-                f"axes {self.axes!r} has T, but files {self.files!r} hold one time point each ('{{t}}'); "
-                "remove T from axes"
-            )
+    def _split_axes_in_one_place(self) -> TiffSourceConfig:
+        for placeholder, axis in SPLIT_PLACEHOLDERS.items():
+            if placeholder in self.files and self.axes is not None and axis in self.axes:
+                what = {"T": "time point", "C": "channel", "Z": "slice"}[axis]
+                raise ValueError(
+                    f"axes {self.axes!r} has {axis}, but files {self.files!r} hold one {what} each "
+                    f"('{placeholder}'); remove {axis} from axes"
+                )
         return self
+
+    @property
+    def split_axes(self) -> str:
+        """The plate axes the files are split along, one file per index (``TCZ`` order): ``T`` for
+        ``{t}`` in ``files``, ``C`` for ``{c}``, ``Z`` for ``{z}``."""
+        return "".join(axis for placeholder, axis in SPLIT_PLACEHOLDERS.items() if placeholder in self.files)
 
     @property
     def per_time_point(self) -> bool:

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from dynaclr.config.convert import TiffSourceConfig
 from dynaclr.convert.tiff import (
     PLATE_AXES,
+    FileKey,
     TiffFiles,
     TiffHeader,
     index_tiff_files,
@@ -165,16 +166,27 @@ def kept_warnings(name: str = CONVERSION_LOGGER) -> Iterator[_KeptWarnings]:
         named.setLevel(level)
 
 
+def _region(key: FileKey, frames: slice, first_slice: int | None) -> tuple[slice, slice, slice]:
+    """Where in a FOV's ``(T, C, Z)`` the image of the file of ``key`` goes: ``frames``, its channel
+    and its slice (from the FOV's ``first_slice``) where ``{c}`` and ``{z}`` split the files, else all."""
+    channel = slice(key.c, key.c + 1) if key.c is not None else slice(None)
+    if key.z is None or first_slice is None:
+        return frames, channel, slice(None)
+    return frames, channel, slice(key.z - first_slice, key.z - first_slice + 1)
+
+
 def _write_plate(path: Path, files: TiffFiles, headers: dict[Path, TiffHeader], layout: PlateLayout) -> None:
     """Copy ``files`` (read as ``headers`` say) into a new plate at ``path`` laid out as ``layout``,
-    one file (a position, or a position's time point) at a time."""
-    _, _, n_z, n_y, n_x = layout.shape_tczyx
+    one time point of a position at a time where the files hold one time point each (``{t}``; the
+    files of its channels and slices, ``{c}`` and ``{z}``, put together in memory: one chunk write
+    per channel), else one file (a position, or its channel or slice) at a time."""
+    _, n_c, n_z, n_y, n_x = layout.shape_tczyx
     dtype = next(iter(headers.values())).dtype
     with open_ome_zarr(
         path, layout="hcs", mode="w", channel_names=list(layout.channel_names), version=OME_ZARR_VERSION
     ) as plate:
         with tqdm(total=len(files.paths), desc="convert_tiff", unit="file", mininterval=2.0) as progress:
-            for fov_name, by_time in files.files.items():
+            for fov_name, by_key in files.files.items():
                 position = plate.create_position(*split_fov_name(fov_name))
                 array = position.create_zeros(
                     "0",
@@ -183,13 +195,22 @@ def _write_plate(path: Path, files: TiffFiles, headers: dict[Path, TiffHeader], 
                     chunks=(1, 1, n_z, n_y, n_x),
                     transform=layout.geometry.transform(),
                 )
-                for frame, file in enumerate(by_time.values()):
-                    image = _read(file, headers[file])
-                    if files.per_time_point:
-                        array[frame : frame + 1] = image
-                    else:
-                        array[:] = image
-                    progress.update()
+                first_slice = min((key.z for key in by_key if key.z is not None), default=None)
+                by_time: dict[int | None, list[tuple[FileKey, Path]]] = {}
+                for key, file in by_key.items():  # in plate order: time point, channel, slice
+                    by_time.setdefault(key.t, []).append((key, file))
+                for frame, time_point in enumerate(by_time.values()):
+                    frames = slice(frame, frame + 1) if files.per_time_point else slice(None)
+                    if not files.per_time_point or len(time_point) == 1:  # no buffer: a file at a time
+                        for key, file in time_point:
+                            array[_region(key, frames, first_slice)] = _read(file, headers[file])
+                            progress.update()
+                        continue
+                    buffer = np.zeros((1, n_c, n_z, n_y, n_x), dtype=dtype)
+                    for key, file in time_point:
+                        buffer[_region(key, slice(None), first_slice)] = _read(file, headers[file])
+                        progress.update()
+                    array[frame : frame + 1] = buffer
                 write_display_metadata(position)
         plate.zattrs["time_interval_minutes"] = layout.time_interval_minutes
 
@@ -198,7 +219,8 @@ def convert_tiff(config: TiffSourceConfig, inputs: ConvertTiffInputs, outputs: C
     """Write ``inputs.tiffs`` as the dataset's raw plate ``outputs.plate``.
 
     The files are indexed and checked as at planning (:func:`~dynaclr.convert.tiff.tiff_layout`), then
-    copied one file (a position, or a position's time point) at a time; the plate is written under a
+    copied one file (a position, or a position's time point, channel or slice) at a time (at most one
+    time point of one position in memory: :func:`_write_plate`); the plate is written under a
     temporary name and moved into place when complete. Its record (kind ``raw_plate``) keeps the
     config and the conversion's own WARNINGs (those of ``dynaclr.convert``, not tifffile's;
     ``import_warnings``: :func:`kept_warnings`; ``[]`` when none), which rule ``qc_table`` shows

@@ -1,5 +1,5 @@
-"""TIFF / OME-TIFF files of a dataset, read from their headers only: which file holds which position
-and time point, and the plate they make (:func:`tiff_layout`), before any pixel is read.
+"""TIFF / OME-TIFF files of a dataset, read from their headers only: which file holds which position,
+time point, channel and slice, and the plate they make (:func:`tiff_layout`), before any pixel is read.
 
 Snakemake calls :func:`find_tiff_files` and :func:`tiff_layout` when it parses the workflow, so a dry
 run knows the FOVs, channels, shape and sampling of the plate rule ``convert_tiff`` will write.
@@ -23,7 +23,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import tifffile
 
-from dynaclr.config.convert import POSITION_PLACEHOLDER, TIME_PLACEHOLDER, TiffSourceConfig
+from dynaclr.config.convert import (
+    CHANNEL_PLACEHOLDER,
+    POSITION_PLACEHOLDER,
+    SLICE_PLACEHOLDER,
+    SPLIT_PLACEHOLDERS,
+    TIME_PLACEHOLDER,
+    TiffSourceConfig,
+)
 from dynaclr.io.plate import (
     EXPECTED_AXES,
     PIXEL_DTYPE_KINDS,
@@ -112,17 +119,48 @@ class TiffHeader:
         return {axis: self.shape[self.axes.index(axis)] if axis in self.axes else 1 for axis in PLATE_AXES}
 
 
+class FileKey(NamedTuple):
+    """The part of a FOV's image one file holds: its time point and slice as ``{t}`` and ``{z}``
+    numbered them, its channel's index among the plate's channels (what ``{c}`` matched, placed by
+    :func:`_channel_indices`); ``None`` along an axis the file holds whole (no placeholder)."""
+
+    t: int | None = None
+    c: int | None = None
+    z: int | None = None
+
+    def described(self, channel_names: Sequence[str] | None = None) -> str:
+        """``time point 3, channel 1 (DAPI), slice 0``, of the axes the key splits."""
+        parts = [f"time point {self.t}" if self.t is not None else ""]
+        if self.c is not None:
+            name = f" ({channel_names[self.c]})" if channel_names and self.c < len(channel_names) else ""
+            parts.append(f"channel {self.c}{name}")
+        parts.append(f"slice {self.z}" if self.z is not None else "")
+        return ", ".join(part for part in parts if part)
+
+
+#: What each of a :class:`FileKey`'s fields is called in messages, by plate axis.
+SPLIT_AXIS_NAMES = {"T": "time point", "C": "channel", "Z": "slice"}
+
+
 @dataclass(frozen=True)
 class TiffFiles:
-    """The files of a dataset by FOV name and time point (``None``: the file holds every frame).
+    """The files of a dataset by FOV name and :class:`FileKey` (time point, channel and slice, each
+    ``None`` where a file holds the axis whole).
 
     Attributes:
-        files: ``{fov_name: {t: path}}``, FOVs in plate order, time points in frame order.
-        per_time_point: each file holds one time point (``{t}`` in the pattern).
+        files: ``{fov_name: {key: path}}``, FOVs in plate order, keys in plate order (time point, then
+            channel, then slice).
+        split_axes: the plate axes the files are split along (``TCZ`` order): ``T`` for ``{t}`` in
+            the pattern, ``C`` for ``{c}``, ``Z`` for ``{z}``.
     """
 
-    files: dict[str, dict[int | None, Path]]
-    per_time_point: bool
+    files: dict[str, dict[FileKey, Path]]
+    split_axes: str = ""
+
+    @property
+    def per_time_point(self) -> bool:
+        """Each file holds one time point (``{t}`` in the pattern)."""
+        return "T" in self.split_axes
 
     @property
     def fov_names(self) -> tuple[str, ...]:
@@ -130,31 +168,41 @@ class TiffFiles:
 
     @property
     def paths(self) -> list[Path]:
-        return [path for by_time in self.files.values() for path in by_time.values()]
+        return [path for by_key in self.files.values() for path in by_key.values()]
+
+
+#: Every placeholder of a pattern.
+PLACEHOLDERS = (POSITION_PLACEHOLDER, *SPLIT_PLACEHOLDERS)
 
 
 def _pattern_parts(pattern: str) -> list[str]:
     """The pattern as literal parts and placeholders (``./`` and doubled slashes normalised away)."""
-    return re.split(r"(\{position\}|\{t\})", Path(pattern).as_posix())
+    return re.split("(" + "|".join(map(re.escape, PLACEHOLDERS)) + ")", Path(pattern).as_posix())
 
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    groups = {POSITION_PLACEHOLDER: r"(?P<position>[^/]+)", TIME_PLACEHOLDER: r"(?P<t>[0-9]+)"}
+    """``{c}`` matches a channel's name or index (any text but ``/``: checked against
+    ``channel_names`` once every file is matched, so a name not listed is refused, not skipped)."""
+    groups = {
+        POSITION_PLACEHOLDER: r"(?P<position>[^/]+)",
+        TIME_PLACEHOLDER: r"(?P<t>[0-9]+)",
+        CHANNEL_PLACEHOLDER: r"(?P<c>[^/]+)",
+        SLICE_PLACEHOLDER: r"(?P<z>[0-9]+)",
+    }
     return re.compile("".join(groups.get(part, re.escape(part)) for part in _pattern_parts(pattern)))
 
 
 def _globbed(pattern: str, position: str | None = None, folders: bool = False) -> dict[str, re.Match[str]]:
-    """The paths matching ``pattern`` (``{position}`` and ``{t}`` placeholders), unsorted, each with its
+    """The paths matching ``pattern`` (:data:`PLACEHOLDERS`), unsorted, each with its
     match (what the placeholders matched): one listing of their folders, no file opened. With
     ``position``, the paths of that position only (``{position}`` taken literally; where the pattern is
     ambiguous, e.g. ``{position}_t{t}.tif`` with positions ``Pos1`` and ``Pos1_t2``, the match names
     another's); with ``folders``, only folders."""
-    placeholders = (POSITION_PLACEHOLDER, TIME_PLACEHOLDER)
 
     def wildcard_part(part: str) -> str:
         if part == POSITION_PLACEHOLDER and position is not None:
             return glob.escape(position)
-        return "*" if part in placeholders else glob.escape(part)
+        return "*" if part in PLACEHOLDERS else glob.escape(part)
 
     wildcard = "".join(map(wildcard_part, _pattern_parts(pattern))) + ("/" if folders else "")
     regex = _pattern_regex(pattern)
@@ -170,13 +218,14 @@ def _globbed(pattern: str, position: str | None = None, folders: bool = False) -
 
 def _position_folders(config: TiffSourceConfig) -> list[str] | None:
     """The names ``{position}`` takes where it names a folder (``Pos0/t{t}.tif``: a part of the path
-    before the file name, with no ``{t}`` before it), from one listing of the folders (no file listed
-    within them), in plate order; folders no FOV can be named after left out (see :func:`_fov_names`).
-    For a config without ``positions`` (with them, :func:`first_fov_files` lists no folder).
-    ``None`` where ``{position}`` is part of the file names."""
+    before the file name, with no ``{t}``, ``{c}`` or ``{z}`` before it), from one listing of the
+    folders (no file listed within them), in plate order; folders no FOV can be named after left out
+    (see :func:`_fov_names`). For a config without ``positions`` (with them, :func:`first_fov_files`
+    lists no folder). ``None`` where ``{position}`` is part of the file names."""
     segments = Path(config.files).as_posix().split("/")
     index = next(i for i, segment in enumerate(segments) if POSITION_PLACEHOLDER in segment)
-    if index == len(segments) - 1 or TIME_PLACEHOLDER in "/".join(segments[: index + 1]):
+    before = "/".join(segments[: index + 1])
+    if index == len(segments) - 1 or any(placeholder in before for placeholder in SPLIT_PLACEHOLDERS):
         return None
     names = {match["position"] for match in _globbed("/".join(segments[: index + 1]), folders=True).values()}
     return sorted((name for name in names if SAFE_NAME.fullmatch(name)), key=_natural_key)
@@ -199,22 +248,24 @@ def _natural_key(name: str) -> list[Any]:
 
 
 def index_tiff_files(config: TiffSourceConfig, paths: Iterable[str | Path]) -> TiffFiles:
-    """Which file holds which FOV and time point, from the paths alone.
+    """Which file holds which FOV, time point, channel and slice, from the paths alone.
 
     Raises ``ValueError`` (naming the key and the files) for a path the pattern does not match, a
     position name that cannot be a FOV name without ``positions``, a position ``positions`` does not
-    name or names but has no file, a time point given twice, and time points missing (every position
-    must have every time point from the first to the last found).
+    name or names but has no file, a file key given twice, a channel ``{c}`` names that
+    ``channel_names`` does not (:func:`_channel_indices`), and files missing (every position must have
+    a file for every time point, channel and slice from the first to the last found: a gap in the
+    indices is missing files).
     """
     by_position = _by_position(config, paths)
     fov_of = _fov_names(config, sorted(by_position, key=_natural_key))
-    if config.per_time_point:
-        _check_time_points(by_position)
+    if config.split_axes:
+        _check_complete(config, by_position)
     files = {
-        fov_of[position]: _in_time_order(by_position[position])
+        fov_of[position]: _in_plate_order(by_position[position])
         for position in sorted(by_position, key=lambda name: _natural_key(fov_of[name]))
     }
-    return TiffFiles(files=files, per_time_point=config.per_time_point)
+    return TiffFiles(files=files, split_axes=config.split_axes)
 
 
 def first_fov_files(config: TiffSourceConfig) -> TiffFiles:
@@ -236,13 +287,13 @@ def first_fov_files(config: TiffSourceConfig) -> TiffFiles:
     if positions is not None:
         first = min(positions, key=lambda name: _natural_key(positions[name]))
         # an ambiguous pattern may let another position's files through the glob: by name, as indexed
-        by_time = _by_position(config, _globbed(config.files, first)).get(first)
-        if not by_time:
+        by_key = _by_position(config, _globbed(config.files, first)).get(first)
+        if not by_key:
             raise ValueError(
                 f"tiff.positions: position {first!r} (FOV {positions[first]}, the plate's first) is "
                 f"named but no file matches {config.files!r} (in {Path.cwd()})"
             )
-        return _files_of(config, first, by_time)
+        return _files_of(config, first, by_key)
     for position in _position_folders(config) or []:
         # {position} names folders: the first (plate order) holding files is the first FOV
         paths = list(_globbed(config.files, position))
@@ -259,35 +310,91 @@ def first_fov_files(config: TiffSourceConfig) -> TiffFiles:
     return _files_of(config, first, _by_position(config, paths_of[first])[first])
 
 
-def _files_of(config: TiffSourceConfig, position: str, by_time: dict[int | None, Path]) -> TiffFiles:
-    """The files of one position (``{t: path}``), as its FOV's only files."""
+def _files_of(config: TiffSourceConfig, position: str, by_key: dict[FileKey, Path]) -> TiffFiles:
+    """The files of one position (``{key: path}``), as its FOV's only files."""
     return TiffFiles(
-        files={_fov_name(config, position): _in_time_order(by_time)}, per_time_point=config.per_time_point
+        files={_fov_name(config, position): _in_plate_order(by_key)}, split_axes=config.split_axes
     )
 
 
-def _by_position(config: TiffSourceConfig, paths: Iterable[str | Path]) -> dict[str, dict[int | None, Path]]:
-    """``{position: {t: path}}`` of ``paths``, from their names; ``ValueError`` for a path the pattern
-    does not match and a time point given twice."""
+def _by_position(config: TiffSourceConfig, paths: Iterable[str | Path]) -> dict[str, dict[FileKey, Path]]:
+    """``{position: {key: path}}`` of ``paths``, from their names; ``ValueError`` for a path the
+    pattern does not match, a channel ``{c}`` cannot place (:func:`_channel_indices`) and a key given
+    twice (``t1`` and ``t001``)."""
     regex = _pattern_regex(config.files)
-    by_position: dict[str, dict[int | None, Path]] = {}
+    matched: list[tuple[Path, re.Match[str]]] = []
     for path in map(Path, paths):
         match = regex.fullmatch(path.as_posix())
         if match is None:
             raise ValueError(f"tiff.files: {path} does not match the pattern {config.files!r}")
-        position = match["position"]
-        t = int(match["t"]) if config.per_time_point else None
-        by_time = by_position.setdefault(position, {})
-        if t in by_time:
+        matched.append((path, match))
+    split = config.split_axes
+    channel_of = (
+        _channel_indices(config, [(match["c"], path) for path, match in matched]) if "C" in split else {}
+    )
+    by_position: dict[str, dict[FileKey, Path]] = {}
+    for path, match in matched:
+        key = FileKey(
+            t=int(match["t"]) if "T" in split else None,
+            c=channel_of[match["c"]] if "C" in split else None,
+            z=int(match["z"]) if "Z" in split else None,
+        )
+        by_key = by_position.setdefault(match["position"], {})
+        if key in by_key:
             raise ValueError(
-                f"tiff.files: time point {t} of position {position!r} is both {by_time[t]} and {path}"
+                f"tiff.files: {key.described(config.channel_names)} of position {match['position']!r} is "
+                f"both {by_key[key]} and {path}"
             )
-        by_time[t] = path
+        by_key[key] = path
     return by_position
 
 
-def _in_time_order(by_time: dict[int | None, Path]) -> dict[int | None, Path]:
-    return dict(sorted(by_time.items(), key=lambda item: item[0] or 0))
+def _channel_indices(config: TiffSourceConfig, matched: Sequence[tuple[str, Path]]) -> dict[str, int]:
+    """The plate channel of each value ``{c}`` matched (``matched``: each value and a file it
+    matched): a name of ``tiff.channel_names`` is its place among them, where every value is one
+    (wavelengths such as ``488`` can be names); else, where every value is an integer, the index from
+    the lowest found (Micro-Manager counts from 0, other software from 1), the n-th name of
+    ``channel_names`` (the files' count is checked against them with the headers). ``ValueError``:
+    without ``channel_names`` (the plate's channels need names and an order: ``{c}``'s own are not
+    ordered, and each file's metadata names one channel at most), for a value neither a name listed
+    nor an integer (naming a file it matched), and for names listed that no file matches."""
+    first_file: dict[str, Path] = {}
+    for value, path in matched:
+        first_file.setdefault(value, path)
+    found = sorted(first_file, key=_natural_key)
+    indices = all(value.isdigit() for value in found)
+    names = config.channel_names
+    if names is None:
+        shown = found[:10] + ([f"... ({len(found)} values)"] if len(found) > 10 else [])
+        raise ValueError(
+            f"tiff.channel_names: '{{c}}' in tiff.files {config.files!r} matched channel "
+            f"{'indices' if indices else 'names'} {shown}; give tiff.channel_names, the plate's channels in "
+            "order (the names '{c}' matches, or one name per index, lowest index first)"
+        )
+    if all(value in names for value in found):
+        absent = [name for name in names if name not in first_file]
+        if absent:
+            raise ValueError(
+                f"tiff.channel_names: no file matches {config.files!r} for the channel(s) {absent} ('{{c}}' "
+                f"matched {found}); remove them from tiff.channel_names, or add their files"
+            )
+        return {value: names.index(value) for value in found}
+    if indices:
+        lowest = min(int(value) for value in found)
+        return {value: int(value) - lowest for value in found}
+    stray = [value for value in found if value not in names]
+    where = "; ".join(f"{value!r} ({first_file[value]})" for value in stray[:5])
+    counted = f"(first 5 of {len(stray)}) " if len(stray) > 5 else ""
+    raise ValueError(
+        f"tiff.files: '{{c}}' matched {stray[:5]} {counted}in {where}: not in tiff.channel_names {names} "
+        "(nor integer indices into them); add the channel to tiff.channel_names, or move its files out "
+        "of the pattern's reach"
+    )
+
+
+def _in_plate_order(by_key: dict[FileKey, Path]) -> dict[FileKey, Path]:
+    """Time point, then channel, then slice."""
+    return dict(sorted(by_key.items(), key=lambda item: tuple(index or 0 for index in item[0])))
 
 
 def _fov_names(config: TiffSourceConfig, positions: Sequence[str]) -> dict[str, str]:
@@ -325,19 +432,44 @@ def _fov_name(config: TiffSourceConfig, position: str) -> str:
     return f"A/1/{position}" if config.positions is None else config.positions[position]
 
 
-def _check_time_points(by_position: dict[str, dict[int | None, Path]]) -> None:
-    found = {t for by_time in by_position.values() for t in by_time if t is not None}
-    expected = range(min(found), max(found) + 1)
-    missing = {
-        position: [t for t in expected if t not in by_time]
-        for position, by_time in sorted(by_position.items(), key=lambda item: _natural_key(item[0]))
-    }
-    missing = {position: ts for position, ts in missing.items() if ts}
+#: How many missing files a refusal names (it counts them all).
+MISSING_FILES_SHOWN = 5
+
+
+def _check_complete(config: TiffSourceConfig, by_position: dict[str, dict[FileKey, Path]]) -> None:
+    """Refuse positions missing a file: each needs one for every combination of the time points,
+    channels and slices found (of the axes the files are split along), each from the lowest to the
+    highest found in any position, so a gap in the indices (``t`` 0, 1, 3) is files missing too.
+    Names the first :data:`MISSING_FILES_SHOWN` missing (position, time point, channel, slice) and
+    counts them all."""
+    split = config.split_axes
+    ranges = {}
+    for axis in split:
+        found = [getattr(key, axis.lower()) for by_key in by_position.values() for key in by_key]
+        ranges[axis] = range(min(found), max(found) + 1)
+    expected = [
+        FileKey(**{axis.lower(): index for axis, index in zip(split, combination, strict=True)})
+        for combination in itertools.product(*ranges.values())
+    ]
+    missing = [
+        (position, key)
+        for position, by_key in sorted(by_position.items(), key=lambda item: _natural_key(item[0]))
+        for key in expected
+        if key not in by_key
+    ]
     if missing:
-        shown = "; ".join(f"{position}: {ts}" for position, ts in missing.items())
+        needs = [f"{SPLIT_AXIS_NAMES[axis]} {span.start}..{span.stop - 1}" for axis, span in ranges.items()]
+        shown = "; ".join(
+            f"{position}: {key.described(config.channel_names)}"
+            for position, key in missing[:MISSING_FILES_SHOWN]
+        )
+        more = (
+            f"; ... ({len(missing) - MISSING_FILES_SHOWN} more)" if len(missing) > MISSING_FILES_SHOWN else ""
+        )
         raise ValueError(
-            f"tiff.files: every position needs every time point {expected.start}..{expected.stop - 1}; "
-            f"missing time points by position: {shown}"
+            f"tiff.files: every position needs a file for every {', '.join(needs[:-1])}"
+            f"{' and ' if len(needs) > 1 else ''}{needs[-1]}; {len(missing)} "
+            f"{'file is' if len(missing) == 1 else 'files are'} missing: {shown}{more}"
         )
 
 
@@ -1045,7 +1177,7 @@ def _tolerance(header: TiffHeader, attribute: str) -> float:
 
 
 # ------------------------------------------------------------------ the plate they make
-def _check_same_images(headers: dict[Path, TiffHeader], per_time_point: bool) -> None:
+def _check_same_images(headers: dict[Path, TiffHeader], split_axes: str) -> None:
     first_path, first = next(iter(headers.items()))
     differing = [
         f"{path}: shape {header.shape}, axes {header.axes!r}, {header.dtype}"
@@ -1058,11 +1190,14 @@ def _check_same_images(headers: dict[Path, TiffHeader], per_time_point: bool) ->
             f"tiff.files: every file must hold an image of one shape, axes and type, like {first_path} "
             f"(shape {first.shape}, axes {first.axes!r}, {first.dtype}); found {shown}"
         )
-    if per_time_point and first.sizes()["T"] != 1:
-        raise ValueError(
-            f"{first_path}: holds {first.sizes()['T']} time points (axes {first.axes!r}), but files "
-            "'{t}' hold one each; remove '{t}' from tiff.files or export one time point per file"
-        )
+    for placeholder, axis in SPLIT_PLACEHOLDERS.items():
+        size, what = first.sizes()[axis], SPLIT_AXIS_NAMES[axis]
+        if axis in split_axes and size != 1:
+            plural = "slices" if axis == "Z" else f"{what}s"
+            raise ValueError(
+                f"{first_path}: holds {size} {plural} (axes {first.axes!r}), but files '{placeholder}' hold "
+                f"one each; remove '{placeholder}' from tiff.files or export one {what} per file"
+            )
     if first.dtype.kind not in PIXEL_DTYPE_KINDS:
         raise ValueError(f"{first_path}: pixels of type {first.dtype} are not supported (integers or floats)")
 
@@ -1170,14 +1305,28 @@ def _metadata_value(
 
 
 def _channel_names(
-    config: TiffSourceConfig, headers: dict[Path, TiffHeader], n_channels: int
+    config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader], n_channels: int
 ) -> tuple[str, ...]:
+    """The plate's channel names: the config's, each file's OME metadata's agreeing (with ``{c}``, a
+    file's metadata names its own channel only: the config's name of the channel ``{c}`` placed it
+    at; :func:`_channel_indices` made sure the config names them)."""
     first_path = next(iter(headers))
     found = {
         path: header.channel_names for path, header in headers.items() if header.channel_names is not None
     }
     names = tuple(config.channel_names) if config.channel_names is not None else None
+    channel_of = {path: key.c for by_key in files.files.values() for key, path in by_key.items()}
     for path, from_metadata in found.items():
+        channel = channel_of.get(path)
+        if names is not None and channel is not None:
+            own = names[channel : channel + 1]
+            if from_metadata != own:
+                raise ValueError(
+                    f"{path}: its OME metadata names the channels {list(from_metadata)}, but '{{c}}' places "
+                    f"it at channel {channel} of tiff.channel_names {list(names)} ({list(own)}); correct "
+                    "tiff.channel_names (or their order)"
+                )
+            continue
         if names is not None and from_metadata != names:
             raise ValueError(
                 f"{path}: its OME metadata names the channels {list(from_metadata)}, the config "
@@ -1190,15 +1339,22 @@ def _channel_names(
             "name(s), in file order)"
         )
     if len(names) != n_channels:
+        holder = (
+            f"the files of {files.fov_names[0]} ('{{c}}')" if "C" in files.split_axes else str(first_path)
+        )
         raise ValueError(
-            f"{first_path}: holds {n_channels} channel(s), but tiff.channel_names names {len(names)}: "
+            f"{holder}: holds {n_channels} channel(s), but tiff.channel_names names {len(names)}: "
             f"{list(names)}"
         )
     return names
 
 
 def _read_header(config: TiffSourceConfig, path: Path) -> TiffHeader:
-    n_channels = len(config.channel_names) if config.channel_names is not None else None
+    # files of one channel each ('{c}') hold none of channel_names' channels to split pages into
+    split_channels = "C" in config.split_axes
+    n_channels = (
+        len(config.channel_names) if config.channel_names is not None and not split_channels else None
+    )
     return read_tiff_header(path, config.axes, n_channels, config.resolution_tags == "read")
 
 
@@ -1259,25 +1415,27 @@ class _DeltaTAcrossFiles(NamedTuple):
 def _delta_t_across_files(files: TiffFiles, headers: dict[Path, TiffHeader]) -> _DeltaTAcrossFiles | None:
     """The frame interval (min) that files of one time point each state through their planes'
     ``DeltaT`` (each file's earliest, the time since the acquisition's start): the median of the
-    differences between successive files of each FOV, described. None where a file of ``headers``
-    (every file's, or the first one's only) states none, or every difference is 0 (``DeltaT`` from
-    each file's own start: no timing across files). ``ValueError`` naming the FOV, the two files and
-    their ``DeltaT`` where one decreases (not in acquisition order), or, as within a file (see
-    :func:`_check_plane_steps`), where a step deviates from the median by
+    differences between successive files of each FOV, channel and slice, described. None where a
+    file of ``headers`` (every file's, or the first one's only) states none, or every difference is
+    0 (``DeltaT`` from each file's own start: no timing across files). ``ValueError`` naming the
+    FOV, the two files and their ``DeltaT`` where one decreases (not in acquisition order), or, as
+    within a file (see :func:`_check_plane_steps`), where a step deviates from the median by
     :data:`NOMINAL_INTERVAL_TOLERANCE` or more (a time point not acquired, a pause): the config's or
     the metadata's interval would put every later time point at a time it was not taken."""
     if not files.per_time_point:
         return None
     steps: list[tuple[str, Path, Path, float]] = []  # FOV, the two files, minutes between them
     times: dict[Path, float] = {}
-    for fov, by_time in files.files.items():
-        for path in by_time.values():
+    for fov, by_key in files.files.items():
+        series: dict[tuple[int | None, int | None], list[Path]] = {}  # by channel and slice, in time order
+        for key, path in by_key.items():
             header = headers.get(path)
             if header is None or header.earliest_delta_t_s is None:
                 return None
             times[path] = header.earliest_delta_t_s
-        paths = list(by_time.values())
-        steps += [(fov, a, b, (times[b] - times[a]) / 60.0) for a, b in itertools.pairwise(paths)]
+            series.setdefault((key.c, key.z), []).append(path)
+        for paths in series.values():
+            steps += [(fov, a, b, (times[b] - times[a]) / 60.0) for a, b in itertools.pairwise(paths)]
     minutes = [step for *_, step in steps]
     if not any(minutes):
         return None
@@ -1348,8 +1506,8 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
     :func:`_sampling_value`; ``headers`` holds the first file's, in plate order, or every file's), the
     time points of the first FOV."""
     first_path, first = next(iter(headers.items()))
-    sizes = first.sizes()
-    n_t = len(next(iter(files.files.values()))) if files.per_time_point else sizes["T"]
+    sizes = _plate_sizes(files, first)
+    n_t = sizes["T"]
     if first.slices_or_time_points is not None and not files.per_time_point:
         _check_slices_or_time_points(first_path, first.axes, first.slices_or_time_points)
     if first.pixel_size_not_read is not None:  # once, not per file (10^5 files of one time point)
@@ -1406,12 +1564,12 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
             "z_step_um" in missing
             and n_t == 1
             and "T" not in first.axes
-            and not files.per_time_point
+            and not set(files.split_axes) & {"T", "Z"}
             and config.axes is None
         ):
             # Fiji saves a time-lapse not made a hyperstack as slices: a z step would make it one frame
-            # (files of one time point each, '{t}', take no T: there the slices are slices; axes
-            # given state what they are)
+            # (files of one time point or slice each, '{t}', '{z}', are no such stack: there the
+            # slices are slices; axes given state what they are)
             axes = first.axes.replace("Z", "T")
             why += (
                 f" (its {sizes['Z']} slices and one time point: if the slices are time points, give "
@@ -1429,13 +1587,23 @@ def _sampling(config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, Ti
     )
 
 
+def _plate_sizes(files: TiffFiles, first: TiffHeader) -> dict[str, int]:
+    """Size of each plate axis: along an axis the files are split along, the number of indices the
+    first FOV's files have (every FOV has them all: :func:`_check_complete`); else the first file's."""
+    sizes = first.sizes()
+    first_fov = next(iter(files.files.values()))
+    for axis in files.split_axes:
+        sizes[axis] = len({getattr(key, axis.lower()) for key in first_fov})
+    return sizes
+
+
 def layout_from_headers(
     config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader], plate_path: str | Path
 ) -> PlateLayout:
     """The plate :func:`convert_tiff <dynaclr.convert.convert_tiff>` writes from these files."""
-    _check_same_images(headers, files.per_time_point)
-    sizes = next(iter(headers.values())).sizes()
-    names = _channel_names(config, headers, sizes["C"])
+    _check_same_images(headers, files.split_axes)
+    sizes = _plate_sizes(files, next(iter(headers.values())))
+    names = _channel_names(config, files, headers, sizes["C"])
     sampling = _sampling(config, files, headers)
     return PlateLayout(
         path=Path(plate_path),
