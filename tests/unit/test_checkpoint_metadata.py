@@ -233,6 +233,23 @@ class _MainClass:
     """A class of the writer's ``__main__`` (its module renamed below): not metadata dynaclr knows."""
 
 
+@contextmanager
+def _main_class_in_main(planted: str) -> Iterator[None]:
+    """While the block runs (the file is written), where ``planted`` is ``"__main__"``: ``_MainClass``
+    as a class of the writer's ``__main__``, as a user's script's class is pickled; put back after,
+    so the reading process does not find it there (a user's would not)."""
+    if planted != "__main__":
+        yield
+        return
+    _MainClass.__module__ = "__main__"
+    sys.modules["__main__"]._MainClass = _MainClass  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        _MainClass.__module__ = __name__
+        del sys.modules["__main__"]._MainClass  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("planted", ["os.system", "builtins.eval", "__main__", "subprocess"])
 def test_a_checkpoint_with_another_global_beside_the_metadata_is_refused_naming_it(
     planted: str, tmp_path: Path
@@ -250,17 +267,10 @@ def test_a_checkpoint_with_another_global_beside_the_metadata_is_refused_naming_
         "subprocess": (subprocess.Popen, "commands.Popen"),
     }
     payload, name = payloads[planted]
-    if planted == "__main__":
-        _MainClass.__module__ = "__main__"
-        sys.modules["__main__"]._MainClass = _MainClass  # type: ignore[attr-defined]
-    try:
+    with _main_class_in_main(planted):
         path = lightning_checkpoint(
             tmp_path / "planted.ckpt", lambda c: {**hydra_metadata(c), "payload": payload}
         )
-    finally:
-        if planted == "__main__":
-            _MainClass.__module__ = __name__
-            del sys.modules["__main__"]._MainClass  # type: ignore[attr-defined]
     with pytest.raises(ArtifactError) as refused:
         load_weights_file(path, what="VisCy checkpoint", fix="fix it")
     assert not marker.exists()
@@ -494,9 +504,7 @@ def test_a_forbidden_global_inside_a_numpy_array_of_objects_is_refused_naming_it
         "os.system": (_RunsCode(marker), f"{os.system.__module__}.system"),
         "__main__": (_MainClass(), "__main__._MainClass"),
     }[planted]
-    _MainClass.__module__ = "__main__"
-    sys.modules["__main__"]._MainClass = _MainClass  # type: ignore[attr-defined]
-    try:
+    with _main_class_in_main(planted):
         source = save_with_numpy_names(
             {
                 **torch.load(CHECKPOINT, weights_only=True),
@@ -505,9 +513,6 @@ def test_a_forbidden_global_inside_a_numpy_array_of_objects_is_refused_naming_it
             tmp_path / "planted.ckpt",
             numpy_names,
         )
-    finally:
-        _MainClass.__module__ = __name__
-        del sys.modules["__main__"]._MainClass  # type: ignore[attr-defined]
     with pytest.raises(ArtifactError) as refused:
         load_weights_file(source, what="VisCy checkpoint", fix="fix it")
     assert not marker.exists()
