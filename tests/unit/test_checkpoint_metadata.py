@@ -18,6 +18,7 @@ import collections
 import logging
 import os
 import pickle
+import pickletools
 import sys
 import types
 import typing
@@ -33,7 +34,7 @@ import torch
 from test_imported_model import CHECKPOINT, patches, run_import, viscy_config
 
 from dynaclr.io import ArtifactError
-from dynaclr.io.weights import NumpyArrayNotRead, load_weights_file
+from dynaclr.io.weights import NumpyArrayNotRead, _pickle_protocol, load_weights_file
 from dynaclr.training.checkpoint import read_contrastive_checkpoint
 
 # --- the foreign classes, as their libraries pickle them ------------------------------------------
@@ -233,6 +234,23 @@ class _MainClass:
     """A class of the writer's ``__main__`` (its module renamed below): not metadata dynaclr knows."""
 
 
+@contextmanager
+def _main_class_in_main(planted: str) -> Iterator[None]:
+    """While the block runs (the file is written), where ``planted`` is ``"__main__"``: ``_MainClass``
+    as a class of the writer's ``__main__``, as a user's script's class is pickled; put back after,
+    so the reading process does not find it there (a user's would not)."""
+    if planted != "__main__":
+        yield
+        return
+    _MainClass.__module__ = "__main__"
+    sys.modules["__main__"]._MainClass = _MainClass  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        _MainClass.__module__ = __name__
+        del sys.modules["__main__"]._MainClass  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("planted", ["os.system", "builtins.eval", "__main__", "subprocess"])
 def test_a_checkpoint_with_another_global_beside_the_metadata_is_refused_naming_it(
     planted: str, tmp_path: Path
@@ -250,17 +268,10 @@ def test_a_checkpoint_with_another_global_beside_the_metadata_is_refused_naming_
         "subprocess": (subprocess.Popen, "commands.Popen"),
     }
     payload, name = payloads[planted]
-    if planted == "__main__":
-        _MainClass.__module__ = "__main__"
-        sys.modules["__main__"]._MainClass = _MainClass  # type: ignore[attr-defined]
-    try:
+    with _main_class_in_main(planted):
         path = lightning_checkpoint(
             tmp_path / "planted.ckpt", lambda c: {**hydra_metadata(c), "payload": payload}
         )
-    finally:
-        if planted == "__main__":
-            _MainClass.__module__ = __name__
-            del sys.modules["__main__"]._MainClass  # type: ignore[attr-defined]
     with pytest.raises(ArtifactError) as refused:
         load_weights_file(path, what="VisCy checkpoint", fix="fix it")
     assert not marker.exists()
@@ -494,9 +505,7 @@ def test_a_forbidden_global_inside_a_numpy_array_of_objects_is_refused_naming_it
         "os.system": (_RunsCode(marker), f"{os.system.__module__}.system"),
         "__main__": (_MainClass(), "__main__._MainClass"),
     }[planted]
-    _MainClass.__module__ = "__main__"
-    sys.modules["__main__"]._MainClass = _MainClass  # type: ignore[attr-defined]
-    try:
+    with _main_class_in_main(planted):
         source = save_with_numpy_names(
             {
                 **torch.load(CHECKPOINT, weights_only=True),
@@ -505,9 +514,6 @@ def test_a_forbidden_global_inside_a_numpy_array_of_objects_is_refused_naming_it
             tmp_path / "planted.ckpt",
             numpy_names,
         )
-    finally:
-        _MainClass.__module__ = __name__
-        del sys.modules["__main__"]._MainClass  # type: ignore[attr-defined]
     with pytest.raises(ArtifactError) as refused:
         load_weights_file(source, what="VisCy checkpoint", fix="fix it")
     assert not marker.exists()
@@ -643,6 +649,110 @@ def test_a_forbidden_global_in_a_protocol_torch_does_not_read_is_refused_naming_
     else:
         assert "pickle protocol 3" in message and "its globals were not checked" in message, message
         assert TRUST in message, message
+
+
+#: The protocol adding each opcode, by its byte (``pickletools``), and the first opcode a later
+#: protocol adds that a file of each holds: SHORT_BINBYTES (the file's bytes), FRAME, FRAME.
+OPCODE_PROTOCOL = {ord(op.code): op.proto for op in pickletools.opcodes}
+FIRST_LATER_OPCODE = {3: 67, 4: 149, 5: 149}
+
+
+def _saved(tmp_path: Path, protocol: int, legacy: bool) -> Path:
+    """A state dict with bytes beside its tensor, saved with ``protocol`` as a zip file (torch.save's
+    format) or in the legacy format (a sequence of pickles, as torch before 1.6 wrote)."""
+    path = tmp_path / f"protocol{protocol}{'-legacy' if legacy else ''}.pt"
+    contents = {"w": torch.ones(2), "note": b"xx"}
+    torch.save(contents, path, pickle_protocol=protocol, _use_new_zipfile_serialization=not legacy)
+    return path
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_the_pickle_protocol_is_read_from_the_file_s_bytes(
+    protocol: int, legacy: bool, tmp_path: Path
+) -> None:
+    """The protocol comes from the pickle's PROTO opcode (a zip file's data.pkl, a legacy file's first
+    pickle), with the opcodes protocols 3 to it add that the pickle holds, first met first, read by
+    pickletools (not from torch's error text)."""
+    saved = _pickle_protocol(_saved(tmp_path, protocol, legacy))
+    assert saved is not None and saved[0] == protocol, saved
+    later = saved[1]
+    if protocol == 2:
+        assert later == (), later
+    else:
+        assert later[0] == FIRST_LATER_OPCODE[protocol], later
+        assert all(2 < OPCODE_PROTOCOL[code] <= protocol for code in later), later
+
+
+@pytest.mark.parametrize("kind", ["text", "random", "zip-without-pickle", "truncated", "protocol-1"])
+def test_a_file_that_is_not_a_pickle_of_a_protocol_has_none(kind: str, tmp_path: Path) -> None:
+    """Not a pickle, a zip without data.pkl, a pickle cut short (corrupt) or one without PROTO
+    (protocols 0 and 1): no protocol is read, and such a file is never refused as a protocol."""
+    path = tmp_path / f"{kind}.pt"
+    if kind == "text":
+        path.write_text("w: [1.0, 2.0]\n")
+    elif kind == "random":
+        path.write_bytes(bytes([0x80, 4, 0xEE]) + os.urandom(64))
+    elif kind == "zip-without-pickle":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("model/weights.bin", b"\0" * 16)
+    elif kind == "truncated":
+        whole = _saved(tmp_path, 4, legacy=True).read_bytes()
+        path.write_bytes(whole[:40])
+    else:
+        path.write_bytes(pickle.dumps({"w": [1.0, 2.0], "note": b"xx"}, protocol=1))
+    assert _pickle_protocol(path) is None
+    with pytest.raises(ArtifactError) as refused:
+        load_weights_file(path, what="weights", fix="fix it")
+    message = str(refused.value)
+    assert "corrupt" in message and message.endswith("; fix it"), message
+    assert "pickle protocol" not in message, message
+
+
+@pytest.mark.parametrize("protocol", [3, 4, 5])
+def test_a_legacy_format_file_of_a_protocol_torch_does_not_read_is_named_with_how_to_save_it_again(
+    protocol: int, tmp_path: Path
+) -> None:
+    """A file in torch's legacy format (pickles one after another) of protocol 3 with bytes, 4 or 5 is
+    refused naming the protocol and the opcode, as a zip file is. Before: "it is corrupt or not a
+    PyTorch weights file" (the protocol was read from a zip file's data.pkl only)."""
+    source = _saved(tmp_path, protocol, legacy=True)
+    with pytest.raises(ArtifactError) as refused:
+        load_weights_file(source, what="weights", fix="fix it")
+    message = str(refused.value)
+    opcode = FIRST_LATER_OPCODE[protocol]
+    assert f"pickle protocol {protocol}, whose opcode {opcode} (" in message, message
+    assert RESAVE in message and TRUST in message and "corrupt" not in message, message
+
+
+def test_a_legacy_format_file_of_protocol_2_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.pt"
+    torch.save({"w": torch.ones(2), "lr": 0.1}, path, _use_new_zipfile_serialization=False)
+    read = load_weights_file(path, what="weights", fix="fix it")
+    assert read["lr"] == 0.1 and torch.equal(read["w"], torch.ones(2))
+
+
+@pytest.mark.parametrize("protocol", [3, 4, 5])
+def test_a_protocol_is_named_when_torch_s_errors_name_no_opcode(
+    protocol: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch's wording of an opcode it does not read (``Unsupported operand N``) is not relied on:
+    where its reader's and its scan's errors name none (another torch version's wording), the
+    protocol and its first opcode torch's reader lacks are read from the file. Before: "it is
+    corrupt or not a PyTorch weights file"."""
+    source = _saved(tmp_path, protocol, legacy=False)
+
+    def reworded(*args: Any, **kwargs: Any) -> Any:
+        raise pickle.UnpicklingError("Weights only load failed: opcode not understood")
+
+    monkeypatch.setattr(torch, "load", reworded)
+    monkeypatch.setattr(torch.serialization, "get_unsafe_globals_in_checkpoint", reworded)
+    with pytest.raises(ArtifactError) as refused:
+        load_weights_file(source, what="weights", fix="fix it")
+    message = str(refused.value)
+    opcode = FIRST_LATER_OPCODE[protocol]
+    assert f"pickle protocol {protocol}, whose opcode {opcode} (" in message, message
+    assert "its globals were not checked" in message and RESAVE in message, message
 
 
 def _with_opcode(tmp_path: Path, protocol: int, opcode: int) -> Path:

@@ -1125,7 +1125,7 @@ def test_an_ome_time_increment_is_checked_against_its_planes_delta_t(
     writes the interval requested as ``TimeIncrement``; many positions or autofocus make the real one
     slower), which is then the plate's with a WARNING, and a config interval agreeing with
     ``TimeIncrement`` but not the ``DeltaT`` is refused; within 10 % (overhead, jitter) ``TimeIncrement``
-    is the plate's interval."""
+    is the plate's interval (with a WARNING beyond 1e-3: see the test after this one)."""
     monkeypatch.chdir(tmp_path)
     write_ome_delta_t_movie(
         tmp_path / "stated" / "Pos0.ome.tif", [0.0, 1200.0, 2400.0, 4800.0, 6000.0], time_increment_s=1200.0
@@ -1196,6 +1196,87 @@ def test_an_ome_time_increment_is_checked_against_its_planes_delta_t(
     near = TiffSourceConfig(files="near/{position}.ome.tif")
     layout = tiff_layout(near, find_tiff_files(near), "raw.zarr")
     assert (layout.time_interval_minutes, layout.n_frames) == (20.0, 4)
+
+
+#: A movie Micro-Manager asked to take every 21 min (TimeIncrement) whose frames were taken every
+#: 20 min (its planes' DeltaT): 5 % apart, within the 10 % a measured interval agrees within.
+STATED_21_MEASURED_20 = (
+    "near/Pos0.ome.tif: its TimeIncrement gives a frame interval of 1260 s (the interval requested), its "
+    "OME planes' DeltaT 1200 s (the mean of their steps: the interval measured); they differ by 5.0% "
+    "(within 10%): "
+)
+WHERE_MEASURED = (
+    " is the plate's frame interval; where the frames were taken at the DeltaT (an acquisition slower or "
+    "faster than requested), set tiff.time_interval_minutes: 20"
+)
+
+
+def test_a_time_increment_its_planes_delta_t_contradict_within_10_percent_is_written_with_a_warning(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """TimeIncrement 21 min beside DeltaT 20 min apart (5 %, within the 10 % a measured interval
+    agrees within) was converted at 21 min silently: every frame's time 5 % off (frame 20 a whole
+    frame late), exit 0, nothing recorded. It still is (the TimeIncrement, or a config interval
+    agreeing with it, is the plate's), with a WARNING naming both values, which is written and the
+    config interval that writes the measured one, kept in the plate's import_warnings; that config
+    interval (20 min: agreeing with the DeltaT, not the TimeIncrement) was refused as disagreeing with
+    the metadata: it is the plate's, with the WARNING a TimeIncrement farther off gives. Values within
+    1e-3 warn of nothing; a config interval agreeing with neither is refused, without the WARNING."""
+    monkeypatch.chdir(tmp_path)
+    write_ome_delta_t_movie(
+        tmp_path / "near" / "Pos0.ome.tif", [0.0, 1200.0, 2400.0, 3600.0], time_increment_s=1260.0
+    )
+    stated = TiffSourceConfig(files="near/{position}.ome.tif")
+    plate = convert(stated, tmp_path / "raw.zarr")
+    assert read_plate_layout(plate).time_interval_minutes == 21.0
+    assert read_zarr_provenance(plate, "raw_plate").config["import_warnings"] == [
+        f"{STATED_21_MEASURED_20}the TimeIncrement's 21 min{WHERE_MEASURED}"
+    ]
+    for minutes, written, said in (
+        (
+            21.0,
+            21.0,
+            f"{STATED_21_MEASURED_20}the config tiff.time_interval_minutes = 21 (the TimeIncrement's)"
+            f"{WHERE_MEASURED}",
+        ),
+        (
+            20.0,
+            20.0,
+            "its OME planes' DeltaT 1200 s (the mean of their steps: the interval measured); the "
+            "config tiff.time_interval_minutes = 20 agrees with the DeltaT and is the plate's",
+        ),
+    ):
+        caplog.clear()
+        config = stated.model_copy(update={"time_interval_minutes": minutes})
+        with caplog.at_level(logging.WARNING, logger="dynaclr.convert.tiff"):
+            layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
+        assert (layout.time_interval_minutes, layout.n_frames) == (written, 4)
+        warned = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+        assert (
+            [message for message in warned if "TimeIncrement" in message]
+            == [
+                message
+                for message in warned
+                if message.startswith("near/Pos0.ome.tif") and message.endswith(said)
+            ]
+            != []
+        ), warned
+    caplog.clear()
+    neither = stated.model_copy(update={"time_interval_minutes": 25.0})
+    with caplog.at_level(logging.WARNING, logger="dynaclr.convert.tiff"):
+        with pytest.raises(
+            ValueError, match=r"gives time_interval_minutes = 21, the config tiff\.time_interval_minutes = 25"
+        ):
+            tiff_layout(neither, find_tiff_files(neither), "raw.zarr")
+    assert "is the plate's" not in caplog.text
+    write_ome_delta_t_movie(
+        tmp_path / "same" / "Pos0.ome.tif", [0.0, 1200.5, 2401.0], time_increment_s=1200.0
+    )
+    caplog.clear()
+    same = TiffSourceConfig(files="same/{position}.ome.tif")
+    with caplog.at_level(logging.WARNING, logger="dynaclr.convert.tiff"):
+        assert tiff_layout(same, find_tiff_files(same), "raw.zarr").time_interval_minutes == 20.0
+    assert "TimeIncrement" not in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -62,22 +62,30 @@ def test_a_record_of_many_inputs_is_copied_into_the_positions_without_them(tmp_p
     assert read_plate_layout(many).fov_names == tuple(FOVS)  # slimmed copies agree with the root
 
 
-def test_a_root_attribute_corrected_by_hand_after_the_plate_was_written_is_refused(tmp_path: Path) -> None:
-    """A plate written with a time_interval_minutes of 5 min beside its 600 s scale is refused; its root
+@pytest.mark.parametrize("by_hand", [False, True], ids=["as_written", "root_corrected_by_hand"])
+def test_a_root_attribute_that_disagrees_is_refused_with_the_rule_that_wrote_the_plate(
+    by_hand: bool, tmp_path: Path
+) -> None:
+    """A plate written with a time_interval_minutes of 5 min beside its 600 s scale is refused with its
+    rule as the fix, not "correct the attribute" (its positions' copies would go stale). Its root
     attribute corrected by hand to 10 min would leave every job reading its position's stale copy (5):
     the layout (the dry run) refuses it naming the position, the key, both values and the fix."""
     plate = _dynaclr_plate(tmp_path / "p.zarr", 2, interval=5.0)
-    with pytest.raises(ArtifactError, match="disagrees with the time scale"):
-        read_plate_layout(plate)
-    zarr.open_group(str(plate), mode="r+").attrs["time_interval_minutes"] = 10.0
-    assert read_plate_attribute(plate, "time_interval_minutes", "A/1/0") == 5.0  # what a job would read
-    assert _layout_refusal(plate) == (
-        f"{plate / 'A/1/0' / 'zarr.json'} (dynaclr_plate) (and 1 other position): the copy of the plate's "
-        f"root attributes its per-FOV jobs read disagrees with the root ({plate / 'zarr.json'}): "
+    refused = {
+        False: f"{plate}: plate attribute time_interval_minutes 5 min disagrees with the time scale of "
+        "position A/1/0 (10 min = 600 s, within 0.001 relative); this plate was written by dynaclr: "
+        "rewrite it with its rule, `snakemake --forcerun convert_tiff`, not by hand (its positions hold "
+        "copies of the attribute)",
+        True: f"{plate / 'A/1/0' / 'zarr.json'} (dynaclr_plate) (and 1 other position): the copy of the "
+        f"plate's root attributes its per-FOV jobs read disagrees with the root ({plate / 'zarr.json'}): "
         "time_interval_minutes: position 5.0, root 10.0. The root or the positions were edited after the "
         "plate was written: rerun the rule that wrote the plate (`snakemake --forcerun convert_tiff`), or "
-        "delete 'dynaclr_plate' from every position's attributes (jobs then read the root)"
-    )
+        "delete 'dynaclr_plate' from every position's attributes (jobs then read the root)",
+    }
+    if by_hand:
+        zarr.open_group(str(plate), mode="r+").attrs["time_interval_minutes"] = 10.0
+        assert read_plate_attribute(plate, "time_interval_minutes", "A/1/0") == 5.0  # what a job would read
+    assert _layout_refusal(plate) == refused[by_hand]
 
 
 def test_a_position_copy_of_another_record_is_refused_naming_the_record_key(tmp_path: Path) -> None:
@@ -90,18 +98,6 @@ def test_a_position_copy_of_another_record_is_refused_naming_the_record_key(tmp_
     assert message.startswith(f"{plate / 'B/1/0' / 'zarr.json'} (dynaclr_plate): "), message
     root_hash = read_zarr_provenance(plate, "raw_plate").config_hash
     assert f": dynaclr.config_hash: position '{'0' * 16}', root '{root_hash}'. " in message
-
-
-def test_a_plate_dynaclr_wrote_is_rewritten_by_its_rule_not_corrected_by_hand(tmp_path: Path) -> None:
-    """A root attribute that disagrees with the time scale of a plate dynaclr wrote is refused with its
-    rule as the fix, not "correct the attribute" (its positions' copies would go stale)."""
-    plate = _dynaclr_plate(tmp_path / "p.zarr", 2, interval=5.0)
-    assert _layout_refusal(plate) == (
-        f"{plate}: plate attribute time_interval_minutes 5 min disagrees with the time scale of position "
-        "A/1/0 (10 min = 600 s, within 0.001 relative); this plate was written by dynaclr: rewrite it with "
-        "its rule, `snakemake --forcerun convert_tiff`, not by hand (its positions hold copies of the "
-        "attribute)"
-    )
 
 
 def test_a_refused_copy_of_the_record_is_named_where_it_lies(tmp_path: Path) -> None:

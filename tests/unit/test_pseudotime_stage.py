@@ -24,6 +24,7 @@ from dynaclr.pseudotime.stage import (
     align_embeddings,
     division_accuracy,
     division_state,
+    event_window_misses,
     first_daughter_frames,
     lineage_series,
     never_reached_statement,
@@ -1156,6 +1157,68 @@ def test_the_reference_and_a_lineage_state_share_one_onset_rule():
     assert events["state_event_position"].tolist() == ["reaches"]
     with pytest.raises(ValueError, match="no lineage series"):
         select_reference(series, own, PseudotimeConfig())
+
+
+@pytest.mark.parametrize(
+    ("state", "before", "after", "misses"),
+    [
+        ([0.0] * 17 + [1.0] * 3, 3, 8, (0, 1)),  # infected 3 frames before the end: 8 do not fit
+        ([0.0] * 17 + [1.0] * 3, 3, 3, (0, 0)),  # 3 fit: it reaches the event
+        ([0.0] * 2 + [1.0] * 18, 3, 4, (1, 0)),  # 2 frames before the step: 3 do not fit
+        ([0.0] * 20, 3, 8, (0, 0)),  # never infected: no step to fit a window around
+        ([1.0] * 20, 3, 8, (0, 0)),  # infected from its first frame
+        ([np.nan] * 14 + [1.0] * 6, 3, 8, (0, 0)),  # no call before the step
+    ],
+)
+def test_lineages_whose_step_the_reference_window_does_not_fit_are_counted_by_side(
+    state, before, after, misses
+):
+    """A lineage whose own state steps to the event too near an edge for the reference's window is
+    ``unknown`` (:func:`state_events`); they are counted, by the side (key) the window misses."""
+    series, own = _one_lineage(state)
+    counted = event_window_misses(series, own, frames_before=before, frames_after=after)
+    assert (counted.too_few_before, counted.too_few_after, counted.n_series) == (*misses, 1)
+    position = state_events(series, own, frames_before=before, frames_after=after)["state_event_position"]
+    if sum(misses):
+        assert position.tolist() == ["unknown"]
+
+
+def test_a_reference_window_leaving_late_events_unknown_is_warned_of_naming_the_key(
+    planted, tmp_path, caplog
+) -> None:
+    """reference_frames_after_onset 15 on 24-frame lineages: the 7 infected at frames 10 to 16 (fewer
+    than 15 frames from their onset on) were ``unknown`` silently: not reaching the event, not showing
+    none, state_onset_t NaN, counted nowhere. A WARNING names the key, its value, how many lineages,
+    the model, dataset and table; the pseudo-time's provenance counts them; the default window (4)
+    warns of nothing here."""
+    truth = planted["truth"]
+    identity = {"model": "m", "dataset": "plate"}
+    embeddings = _planted_store(planted, tmp_path / "plate.zarr", identity)
+    predictions = tmp_path / "predictions.parquet"
+    _transferred_predictions(truth, predictions, {"theirs": True})
+    onsets = truth.groupby(["fov_name", "track_id"])["infection_onset_t"].first()
+    late = int(((onsets >= 0) & (24 - onsets < 15)).sum())
+    assert late == 7  # the planted lineages' onsets: 7 to 16
+    inputs = AlignPseudotimeInputs(embeddings=embeddings, predictions=predictions)
+    outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv")
+    with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
+        pseudotime_stage(PseudotimeConfig(), inputs, outputs, **identity)
+    assert not [r for r in caplog.records if "reference_frames" in r.getMessage()]
+    caplog.clear()
+    config = PseudotimeConfig(reference_frames_after_onset=15)
+    with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
+        _, accuracy = pseudotime_stage(config, inputs, outputs, **identity)
+    (warning,) = [r.getMessage() for r in caplog.records if "reference_frames" in r.getMessage()]
+    assert warning.startswith(
+        f"DTW pseudo-time of model 'm' on dataset 'plate': {late} of 40 lineages' own state steps to the "
+        "infection onset too near an edge of their frames for the automatic reference's window ("
+        f"{late} fewer than analysis.pseudotime.reference_frames_after_onset = 15 frames from it to their "
+        f"last): state_event_position 'unknown' in {outputs.accuracy} "
+    ), warning
+    assert "lower the key" in warning
+    assert int((accuracy["state_event_position"] == "unknown").sum()) == late
+    recorded = read_table(outputs.pseudotime, ArtifactKind.PSEUDOTIME)[1].config["event_window_misses"]
+    assert recorded == {"too_few_frames_before_onset": 0, "too_few_frames_after_onset": late}
 
 
 def test_the_never_reached_warning_names_model_dataset_and_file(planted, tmp_path, caplog):

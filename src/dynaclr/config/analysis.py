@@ -380,10 +380,21 @@ class PseudotimeConfig(StrictModel):
         ),
     )
     reference_frames_before_onset: int = Field(
-        3, ge=1, description="Automatic reference: frames kept before the onset frame."
+        3,
+        ge=1,
+        description=(
+            "Automatic reference: frames kept before the onset frame. A lineage whose own state steps to "
+            "the event after fewer frames is state_event_position 'unknown' (counted in a WARNING)."
+        ),
     )
     reference_frames_after_onset: int = Field(
-        4, ge=1, description="Automatic reference: frames kept from the onset frame on (onset included)."
+        4,
+        ge=1,
+        description=(
+            "Automatic reference: frames kept from the onset frame on (onset included). A lineage whose "
+            "own state steps to the event fewer frames before its last is state_event_position "
+            "'unknown' (counted in a WARNING): a large value leaves late events unknown."
+        ),
     )
     min_query_frames: int = Field(6, ge=2, description="Lineage series shorter than this are not aligned.")
     max_interpolated_gap_frames: int = Field(

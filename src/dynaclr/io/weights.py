@@ -35,9 +35,13 @@ tensor belongs is refused by :func:`require_tensors` naming its key.
 
 torch's weights-only reader (and its scan) reads pickle protocol 2, ``torch.save``'s default, not
 all of 3 (its opcode for bytes) or 4 and 5 (framed pickles): a file saved with such a protocol is
-refused naming it and how to save it again, warning that its globals were not checked. A forbidden
-global torch's reader meets first is named as in any file; an opcode no protocol up to the file's
-adds is a corrupt file.
+refused naming it and how to save it again, warning that its globals were not checked. The protocol
+and the opcodes protocols 3 to it add are read from the file's own bytes (its pickle's ``PROTO``
+opcode, ``pickletools``; a zip file's ``data.pkl`` or a legacy file's pickles), not from torch's
+error text: an opcode torch's error names must be one of those, and where its errors name none (its
+wording changed), the first of those is the cause. A forbidden global torch's reader meets first is
+named as in any file; an opcode no protocol up to the file's adds, or a pickle ``pickletools``
+cannot parse, is a corrupt file.
 """
 
 from __future__ import annotations
@@ -47,12 +51,13 @@ import functools
 import hashlib
 import logging
 import pickle
+import pickletools
 import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from dynaclr.io.provenance import ArtifactError
 
@@ -93,9 +98,13 @@ _NUMPY_ARRAY = re.compile(r"numpy\.(_core|core)\.multiarray\._reconstruct")
 #: How an opcode torch's weights-only reader lacks shows in its error, and a global it refuses.
 _UNSUPPORTED_OPCODE = re.compile(r"Unsupported operand (\d+)")
 _REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+)")
-#: The opcodes pickle protocols 3 to 5 add (``pickletools``), by the protocol adding them: only
-#: these, up to the file's protocol, are a protocol torch does not read; any other is corruption.
-_OPCODE_PROTOCOL = {66: 3, 67: 3, **dict.fromkeys(range(140, 150), 4), **dict.fromkeys(range(150, 153), 5)}
+#: Opcodes' names by their byte (``pickletools``). Only those protocols 3 to 5 add (66 and 67,
+#: bytes, in 3; 140 to 149 in 4, FRAME among them; 150 to 152 in 5), up to the file's protocol,
+#: are a protocol torch does not read: any other is corruption.
+_OPCODE_NAME = {ord(op.code): op.name for op in pickletools.opcodes}
+#: The pickles a legacy (pre-zip) torch.save file begins with: magic number, format version,
+#: system info, then the object (its storages' keys and bytes follow).
+_LEGACY_PICKLES = 4
 #: Re-saving with the protocol torch reads (``torch.save``'s default): the file's own object, not
 #: its ``state_dict`` (DINO's teacher and timm's files hold none).
 _SAVE_WITH_PROTOCOL_2 = (
@@ -245,19 +254,45 @@ def _globals_to_check(path: Path) -> tuple[list[str], str]:
         return [], str(err) or type(err).__name__
 
 
-def _pickle_protocol(path: Path) -> int | None:
-    """The pickle protocol of a ``torch.save`` zip file's ``data.pkl`` (its ``PROTO`` opcode); None
-    for a legacy or unreadable file, or a pickle without one (protocol 0 or 1)."""
+def _pickle_protocol(path: Path) -> tuple[int, tuple[int, ...]] | None:
+    """The pickle protocol ``path`` was saved with, read from its bytes (the ``PROTO`` opcode heading
+    a ``torch.save`` zip file's ``data.pkl``, or a legacy file's first pickle), and the opcodes (their
+    bytes) that protocols 3 to that protocol add which its pickle holds, first met first. Read with
+    ``pickletools``: no object is built, nothing imported. None for a file that is no such pickle:
+    neither a zip holding ``data.pkl`` nor a pickle, one without ``PROTO`` (protocols 0 and 1), or one
+    ``pickletools`` cannot parse (an unknown opcode, cut short: corrupt)."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            name = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
-            if name is None:
-                return None
-            with archive.open(name) as data:
-                head = data.read(2)
-    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError):
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+                name = next((n for n in names if n == "data.pkl" or n.endswith("/data.pkl")), None)
+                if name is None:
+                    return None
+                with archive.open(name) as data:
+                    return _protocol_and_later_opcodes(data, pickles=1)
+        with path.open("rb") as data:
+            return _protocol_and_later_opcodes(data, pickles=_LEGACY_PICKLES)
+    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, EOFError):
         return None
-    return head[1] if len(head) == 2 and head[0] == pickle.PROTO[0] else None
+
+
+def _protocol_and_later_opcodes(data: IO[bytes], pickles: int) -> tuple[int, tuple[int, ...]] | None:
+    """:func:`_pickle_protocol` of the first ``pickles`` pickles in ``data``, one after another.
+
+    Raises:
+        ValueError: ``pickletools`` cannot parse them.
+    """
+    protocol: int | None = None
+    later: dict[int, None] = {}  # ordered, without repeats
+    for _ in range(pickles):
+        for opcode, arg, _position in pickletools.genops(data):
+            if protocol is None:
+                if opcode.name != "PROTO" or not isinstance(arg, int):
+                    return None
+                protocol = arg
+            if 2 < opcode.proto <= protocol:
+                later.setdefault(ord(opcode.code))
+    return (protocol, tuple(later)) if protocol is not None else None
 
 
 def load_weights_file(
@@ -332,8 +367,12 @@ def read_weights_file(
         )
         if met and not refused and not unscanned_metadata:
             refused = [met_name]
-        opcode = _UNSUPPORTED_OPCODE.search(scan_failed if unscanned_metadata else str(err))
-        protocol = _pickle_protocol(path) or 0
+        # the opcode torch met: the one its error names, which must be one the file's protocol adds;
+        # where its errors name none (another wording), the first such the file holds, if its scan
+        # failed too (a scan that read the whole pickle met no opcode torch lacks)
+        protocol, later = _pickle_protocol(path) or (0, ())
+        met_opcode = _UNSUPPORTED_OPCODE.search(scan_failed if unscanned_metadata else str(err))
+        opcode = int(met_opcode.group(1)) if met_opcode else (later[0] if later and scan_failed else None)
         if refused or ("GLOBAL" in str(err) and not unscanned_metadata):
             named = f" ({', '.join(refused)})" if refused else ""
             cause = (
@@ -344,11 +383,11 @@ def read_weights_file(
                 fix = f"where those classes exist, {_SAVE_STATE_DICT}"
             else:
                 cause += ": it was not written by dynaclr"
-        elif opcode and 2 < _OPCODE_PROTOCOL.get(int(opcode.group(1)), 0) <= protocol:
+        elif opcode in later:
             unchecked = " and its globals were not checked" if scan_failed else ""
             cause = (
-                f"it was saved with pickle protocol {protocol}, whose opcode {opcode.group(1)} torch's "
-                f"weights-only reader does not read{unchecked}"
+                f"it was saved with pickle protocol {protocol}, whose opcode {opcode} "
+                f"({_OPCODE_NAME[opcode]}) torch's weights-only reader does not read{unchecked}"
             )
             # a foreign file too: its own object, which may hold no 'state_dict'
             fix = _SAVE_WITH_PROTOCOL_2 if foreign else f"{_SAVE_WITH_PROTOCOL_2}; or {fix}"

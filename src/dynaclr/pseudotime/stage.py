@@ -389,6 +389,48 @@ def state_events(
     )
 
 
+class WindowMisses(NamedTuple):
+    """Lineage series whose own state steps to the event (:func:`step_onset` within
+    :func:`onset_error_limit`, a call on each side) too near an edge for the automatic reference's
+    window: :func:`state_events` calls them ``unknown`` (:func:`event_window_misses`)."""
+
+    n_series: int  # the lineage series looked at
+    too_few_before: int  # fewer frames of known state before the step than reference_frames_before_onset
+    too_few_after: int  # fewer from it on than reference_frames_after_onset
+
+    @property
+    def total(self) -> int:
+        return self.too_few_before + self.too_few_after
+
+
+def event_window_misses(
+    series: Sequence[LineageSeries],
+    state: np.ndarray,
+    division_frames: dict[tuple[str, int], int] | None = None,
+    *,
+    frames_before: int,
+    frames_after: int,
+) -> WindowMisses:
+    """Of ``series``, those whose own state shows the event by :func:`state_event`'s rule with a
+    window of one frame on each side but not with ``frames_before``/``frames_after`` (the reference's
+    window): a late (or early) event, or stray calls at an edge, which the rule cannot tell apart.
+    :func:`state_events` calls them ``unknown``; a series short on both sides counts as short after."""
+    before = after = 0
+    for item in series:
+        own = np.asarray(state[item.rows], dtype=np.float64)
+        window = {"frames_before": frames_before, "frames_after": frames_after}
+        if state_event(item, own, division_frames, **window) is not None:
+            continue
+        if state_event(item, own, division_frames, frames_before=1, frames_after=1) is None:
+            continue
+        onset, _ = step_onset(own)
+        if np.isfinite(own[onset:]).sum() < frames_after:
+            after += 1
+        else:
+            before += 1
+    return WindowMisses(len(series), before, after)
+
+
 def select_reference(
     series: list[LineageSeries],
     infection_state: np.ndarray | None,
@@ -1542,25 +1584,67 @@ def never_reach_event(accuracy: pd.DataFrame) -> pd.Series:
 
 def _lineage_state_events(
     obs: pd.DataFrame, state: np.ndarray | None, config: PseudotimeConfig
-) -> dict[tuple[str, int], tuple[bool | None, str, float]]:
+) -> tuple[dict[tuple[str, int], tuple[bool | None, str, float]], WindowMisses]:
     """Per lineage series ``(fov_name, query_id)`` of ``obs``: ``(state_reaches_event,
     state_event_position, state_onset_t)`` (:func:`state_events`); ``(None, "", NaN)`` for every one
-    where no state names it."""
+    where no state names it. With the series whose step the reference's window does not fit around
+    (:func:`event_window_misses`; none where no state names them)."""
     series = lineage_series(obs, min_frames=1)
     if state is None:
-        return {s.key: (None, "", float("nan")) for s in series}
+        return {s.key: (None, "", float("nan")) for s in series}, WindowMisses(len(series), 0, 0)
     division_frames = first_daughter_frames(obs) if config.event == "division" else None
-    events = state_events(
-        series,
-        state,
-        division_frames,
-        frames_before=config.reference_frames_before_onset,
-        frames_after=config.reference_frames_after_onset,
-    )
+    window = {
+        "frames_before": config.reference_frames_before_onset,
+        "frames_after": config.reference_frames_after_onset,
+    }
+    events = state_events(series, state, division_frames, **window)
+    misses = event_window_misses(series, state, division_frames, **window)
     return {
         (str(fov), int(query)): (None if pd.isna(reached) else bool(reached), position, float(onset))
         for fov, query, reached, position, onset in events.itertuples(index=False)
-    }
+    }, misses
+
+
+def _log_window_misses(
+    misses: WindowMisses, config: PseudotimeConfig, *, model: str, dataset: str, path: str | Path
+) -> None:
+    """A WARNING where the automatic reference's window (``reference_frames_before_onset``,
+    ``reference_frames_after_onset``) left lineages whose own state steps to the event ``unknown``
+    (:func:`event_window_misses`), naming the key(s), how many lineages and the accuracy table."""
+    if not misses.total:
+        return
+    short = [
+        f"{count} fewer than analysis.pseudotime.{key} = {frames} frames {side}"
+        for count, key, frames, side in (
+            (
+                misses.too_few_after,
+                "reference_frames_after_onset",
+                config.reference_frames_after_onset,
+                "from it to their last",
+            ),
+            (
+                misses.too_few_before,
+                "reference_frames_before_onset",
+                config.reference_frames_before_onset,
+                "before it",
+            ),
+        )
+        if count
+    ]
+    logger.warning(
+        "DTW pseudo-time of model %r on dataset %r: %d of %d lineages' own state steps to the %s too near "
+        "an edge of their frames for the automatic reference's window (%s): state_event_position "
+        "'unknown' in %s (state_onset_t NaN; not counted as reaching the event nor as showing none), "
+        "aligned all the same. A late (or early) event, or stray calls at an edge: the window cannot "
+        "tell; lower the key to count such lineages as reaching the event",
+        model,
+        dataset,
+        misses.total,
+        misses.n_series,
+        ALIGNED_EVENT_NAMES.get(config.event, config.event),
+        "; ".join(short),
+        path,
+    )
 
 
 def no_event_counts(queries: pd.DataFrame) -> tuple[int, int]:
@@ -1717,7 +1801,8 @@ def pseudotime_stage(
     accuracy.insert(0, "model", model)
     accuracy["onset_source"] = np.where(accuracy["has_observed_onset"].astype(bool), onset_source, "")
     accuracy["state_source"] = state_source
-    events = _lineage_state_events(obs, infection_state if state_source else None, config)
+    events, window_misses = _lineage_state_events(obs, infection_state if state_source else None, config)
+    _log_window_misses(window_misses, config, model=model, dataset=dataset, path=outputs.accuracy)
     keys = list(zip(accuracy["fov_name"].astype(str), accuracy["query_id"].astype(np.int64), strict=True))
     accuracy["state_reaches_event"] = pd.array([events[key][0] for key in keys], dtype="boolean")
     accuracy["state_event_position"] = [events[key][1] for key in keys]
@@ -1759,6 +1844,12 @@ def pseudotime_stage(
         "pca_components_used": alignment.pca_components,
         # series that skip frames: on their frame grid, or not aligned (max_interpolated_gap_frames)
         "frame_gaps": dataclasses.asdict(alignment.frame_gaps or FrameGaps()),
+        # lineages whose state steps to the event too near an edge for the reference's window
+        # (state_event_position unknown; logged at WARNING): event_window_misses
+        "event_window_misses": {
+            "too_few_frames_before_onset": window_misses.too_few_before,
+            "too_few_frames_after_onset": window_misses.too_few_after,
+        },
     }
     write_table(
         pseudotime, outputs.pseudotime, make_provenance(ArtifactKind.PSEUDOTIME, provenance_config, recorded)
