@@ -352,8 +352,21 @@ def _tracks_unit_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -
     ]
 
 
-def _patch_window_problems(name: str, spec: PatchSpec, plates: Mapping[str, PlateLayout]) -> list[str]:
-    """The patch window fits the images (Y, X) and the kept slices fit the stacks (Z)."""
+def _source_pixel_size_um(dataset: DatasetConfig, source: str, plate: PlateLayout) -> float | None:
+    """The pixel size of the plate of patch source ``source`` as the stages write it: stated by the
+    metadata or ``acquisition`` (:meth:`~dynaclr.io.plate.PlateSampling.stated_values`), or, for the
+    plates the phase stage writes, by the phase config's ``yx_pixel_size_um``; ``None``: not stated."""
+    stated = plate.stated_values()["pixel_size_um"]
+    overridden = source != "raw" and dataset.phase is not None and dataset.phase.yx_pixel_size_um is not None
+    return plate.geometry.pixel_size_um if overridden else stated
+
+
+def _patch_window_problems(
+    name: str, dataset: DatasetConfig, spec: PatchSpec, plates: Mapping[str, PlateLayout]
+) -> list[str]:
+    """The patch window fits the images (Y, X) and the kept slices fit the stacks (Z); a spec that
+    resamples (``pixel_size_um``) reads plates whose pixel size is stated, and its window is the
+    patch's size in their pixels."""
     key = f"datasets.{name}.patches[{spec.name}]"
     sources = {channel.source for channel in spec.channels if channel.source in plates}
     problems = []
@@ -362,15 +375,27 @@ def _patch_window_problems(name: str, spec: PatchSpec, plates: Mapping[str, Plat
         plate = plates[source]
         _, _, n_z, n_y, n_x = plate.shape_tczyx
         depths[source] = n_z
-        if spec.initial_size_px > min(n_y, n_x):
+        pixel_size = _source_pixel_size_um(dataset, source, plate)
+        if spec.pixel_size_um is not None and pixel_size is None:
+            problems.append(
+                f"{key}.pixel_size_um: {spec.pixel_size_um:g} resamples the patches, expected a plate "
+                f"stating its pixel size; found none stated for {plate.path} (source {source!r}). Set "
+                f"datasets.{name}.acquisition.pixel_size_um (or write the plate's scale), or remove "
+                "pixel_size_um from the spec"
+            )
+            break
+        size = spec.window_px(pixel_size)
+        if size > min(n_y, n_x):
             window = (
                 f"initial_patch_size_yx_px={spec.initial_patch_size_yx_px}"
                 if spec.initial_patch_size_yx_px is not None
                 else f"the window patch_size_yx_px={spec.patch_size_yx_px} needs for augmentation"
             )
+            if spec.pixel_size_um is not None:
+                window += f", at pixel_size_um={spec.pixel_size_um:g} on {pixel_size:g} µm pixels"
             problems.append(
                 f"{key}: expected a patch window that fits the images of {plate.path} (Y x X = {n_y} x "
-                f"{n_x} px), found {spec.initial_size_px} px ({window}); use a smaller patch_size_yx_px"
+                f"{n_x} px), found {size} px ({window}); use a smaller patch_size_yx_px"
             )
             break
     if len(set(depths.values())) > 1:
@@ -1662,7 +1687,7 @@ def workflow_problems(
         problems += _patch_size_problems(name, dataset, plates, config)
         problems += _virtual_stain_patch_lines(name, dataset, plates)[0]
         for spec in dataset.patches:
-            problems += _patch_window_problems(name, spec, plates)
+            problems += _patch_window_problems(name, dataset, spec, plates)
         wells = {fov.rsplit("/", 1)[0] for fov in raw_layouts[name].fov_names}
         unknown = sorted(set(dataset.conditions) - wells)
         if unknown:
