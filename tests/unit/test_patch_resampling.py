@@ -177,3 +177,24 @@ def test_the_dry_run_refuses_resampling_a_plate_of_unstated_pixel_size_naming_th
     supplied["datasets"]["demo_15min"]["acquisition"] = {"pixel_size_um": 0.325, "z_step_um": 2.0}
     workflow, layouts = layouts_of(supplied, unscaled=("demo_15min",))
     assert not [line for line in workflow_problems(workflow, layouts, "results") if "pixel_size_um" in line]
+
+
+def test_the_patch_size_checks_count_the_pixels_a_spec_resamples_to():
+    """The default 48 px on 0.2 µm plate pixels is refused as narrower than a nucleus, but a spec
+    resampling them to 0.65 µm makes 48 px of 0.65 µm: accepted (its window, 286 plate pixels, fits
+    320 x 320 images). Resampled to 0.2 µm it is refused naming the patches' pixels."""
+    from integration.workflow_helpers import tiny_workflow_config
+    from test_early_checks import _simulated_problems
+
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
+    shape = config["datasets"]["tiny"]["simulate"]["shape_zyx"]
+    config["datasets"]["tiny"]["simulate"]["shape_zyx"] = [shape[0], 320, 320]
+    spec = config["datasets"]["tiny"]["patches"][0]
+    del spec["patch_size_yx_px"]
+    assert [p for p in _simulated_problems(config) if ".patch_size_yx_px:" in p]  # cut at plate pixels
+    spec["pixel_size_um"] = 0.65
+    assert not [p for p in _simulated_problems(config) if "patch" in p]
+    spec["pixel_size_um"] = 0.2
+    (problem,) = [p for p in _simulated_problems(config) if ".patch_size_yx_px:" in p]
+    assert "set for the 0.2 µm pixels its patches are resampled to (pixel_size_um) from the 0.2 µm" in problem
