@@ -46,19 +46,18 @@ TINY_PATCH_SPEC = {
 }
 
 
-def _screenshots_module() -> ModuleType:
-    """docs/screenshots.py (a development tool, not in the library): starts headless chromium."""
-    spec = importlib.util.spec_from_file_location(
-        "dynaclr_screenshots", REPO_ROOT / "docs" / "screenshots.py"
-    )
+def load_script(path: Path, name: str) -> ModuleType:
+    """The Python file ``path`` (a development tool or benchmark, not in the library) as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-#: docs/screenshots.py: ``start_chromium``, ``console_errors``, ``click_first_point``, ``main``.
-screenshots = _screenshots_module()
+#: docs/screenshots.py (starts headless chromium): ``start_chromium``, ``console_errors``,
+#: ``click_first_point``, ``main``.
+screenshots = load_script(REPO_ROOT / "docs" / "screenshots.py", "dynaclr_screenshots")
 
 
 @pytest.fixture(scope="session")

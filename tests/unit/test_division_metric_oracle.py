@@ -8,13 +8,12 @@ skipped elsewhere. Both implementations score the same label movies and track ta
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_script
 
 from dynaclr.config.simulate import SimulateConfig
 
@@ -24,15 +23,7 @@ ORACLE_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "division_met
 SIZE = 48
 
 
-def load_oracle() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("division_metric_oracle", ORACLE_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ORACLE = load_oracle()
+ORACLE = load_script(ORACLE_PATH, "division_metric_oracle")
 
 
 def paint(frames: int, cells: dict[tuple[int, int], tuple[int, int]]) -> np.ndarray:

@@ -82,13 +82,14 @@ def _half_pixel_size() -> dict:
 def test_a_patch_size_scaled_to_another_pixel_size_is_refused_saying_patches_are_not_resampled() -> None:
     """A plate of half the pixel size given twice the patch size (the same micrometres): the spec gives
     another input, and "make the specs agree" alone would send the user to the sampling refusal next;
-    the message says the two patches span the same area, that patches are never resampled, and what to
-    do (probe4: 96 px at 0.325 µm for a model of 48 px at 0.65 µm)."""
+    the message says the two patches span the same area, that patches are cut in pixels, and what to
+    do (give the spec the model's size and pixel_size_um; probe4: 96 px at 0.325 µm for a model of 48
+    px at 0.65 µm)."""
     message = _patch_size_refusal(_half_pixel_size(), 96)
     assert "96 px of 0.325 µm span 31.2 µm, as 48 px of 0.65 µm do" in message
-    assert "patches are cut in pixels and never resampled" in message
+    assert "patches are cut in pixels, not resampled without the spec's pixel_size_um" in message
     assert "allow_other_scales: true" in message
-    assert "resample the plate to 0.65 µm pixels" in message
+    assert "pixel_size_um: 0.65 to resample its patches to the model's sampling" in message
 
 
 def test_a_patch_size_spanning_another_area_is_not_said_to_span_the_same() -> None:
@@ -96,7 +97,9 @@ def test_a_patch_size_spanning_another_area_is_not_said_to_span_the_same() -> No
     it "as" the model's patches do whenever both pixel sizes were stated."""
     message = _patch_size_refusal(_half_pixel_size(), 64)
     assert " span " not in message and "as 48 px of" not in message
-    assert "patches are cut in pixels and never resampled" in message  # the pixel sizes still differ
+    assert (
+        "patches are cut in pixels, not resampled without the spec's pixel_size_um" in message
+    )  # the pixel sizes still differ
 
 
 def test_a_patch_size_edit_on_a_plate_of_unstated_pixel_size_gets_no_resampling_advice() -> None:
@@ -124,7 +127,7 @@ def test_a_patch_size_scaled_to_a_tiff_datasets_stated_pixel_size_is_refused_say
     dataset["tiff"] = {"files": "tiffs/{position}.tif", "pixel_size_um": 0.325}
     message = _patch_size_refusal(cfg, 96)
     assert "96 px of 0.325 µm span 31.2 µm, as 48 px of 0.65 µm do" in message
-    assert "patches are cut in pixels and never resampled" in message
+    assert "patches are cut in pixels, not resampled without the spec's pixel_size_um" in message
 
 
 def test_pooled_training_needs_the_same_input_in_every_dataset() -> None:

@@ -220,8 +220,8 @@ def test_a_size_read_from_an_axis_without_a_unit_is_not_stated_not_compared() ->
     assert "pixel size 0.325 µm (a 48 px patch spans 15.6 µm), expected 0.65 µm" in line
     assert "not stated" not in line
     assert "is sampled otherwise than dataset 'demo'" in line
-    # the patches are never resampled: resampling the plate is the user's, and the message says so
-    assert "resample the plate to the model's sampling before the workflow" in line
+    # a spec's pixel_size_um resamples the patches: the message names the key
+    assert "resample its patches to the model's pixel size (set pixel_size_um in its patch spec" in line
     assert "resample" not in found[0]  # sizes not stated: nothing tells what to resample to
 
 
@@ -320,7 +320,7 @@ def test_a_dataset_accepted_by_allow_other_scales_is_named_in_a_warning_of_the_d
     )
     assert "pixel size 0.325 µm (a 48 px patch spans 15.6 µm), expected 0.65 µm (31.2 µm)" in line
     assert "accepted by allow_other_scales: true" in line
-    assert "patches are not resampled" in line
+    assert "its patches are not resampled (no pixel_size_um in the patch spec)" in line
     cfg = demo(pixel_size_um=0.65)  # sampled alike: nothing to say
     for entry in cfg["contrastive_models"].values():
         entry["allow_other_scales"] = True

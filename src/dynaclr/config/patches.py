@@ -124,6 +124,15 @@ class PatchSpec(StrictModel):
         description="Patches per zarr shard file; each patch is its own chunk inside the shard, so "
         "random reads fetch single patches while the file count stays small.",
     )
+    pixel_size_um: float | None = Field(
+        None,
+        gt=0.0,
+        description="Pixel size (µm, Y and X) of the patches: each patch is a window of "
+        "round(size x pixel_size_um / plate pixel size) plate pixels resampled to its size in pixels "
+        "(Z is not resampled), so a model applies to datasets imaged at other pixel sizes. The plate's "
+        "pixel size must be stated (its scale metadata or the dataset's acquisition.pixel_size_um). "
+        "null: patches are cut at the plate's own pixels, not resampled.",
+    )
 
     @model_validator(mode="after")
     def _check_sizes(self) -> PatchSpec:
@@ -168,6 +177,32 @@ class PatchSpec(StrictModel):
                 f"may appear once; repeated: {repeated}; give the channels distinct 'name's"
             )
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unresampled(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``pixel_size_um`` out of the dump when it is not given, so that a spec cut at the
+        plate's pixels dumps (and hashes, and records in its patch stores) as before the key existed."""
+        data: dict[str, Any] = handler(self)
+        if data.get("pixel_size_um") is None:
+            data.pop("pixel_size_um", None)
+        return data
+
+    def window_px(self, plate_pixel_size_um: float | None) -> int:
+        """Plate pixels (Y and X) a stored patch covers: :attr:`initial_size_px`, or where
+        ``pixel_size_um`` is set, ``round(initial_size_px x pixel_size_um / plate_pixel_size_um)``
+        (at least 1), the window resampled to :attr:`initial_size_px`.
+
+        Raises:
+            ValueError: ``pixel_size_um`` is set and the plate's pixel size is not known (``None``).
+        """
+        if self.pixel_size_um is None:
+            return self.initial_size_px
+        if plate_pixel_size_um is None:
+            raise ValueError(
+                f"patch spec {self.name!r}: pixel_size_um={self.pixel_size_um:g} resamples the patches, "
+                "but the plate's pixel size is not stated"
+            )
+        return max(1, round(self.initial_size_px * self.pixel_size_um / plate_pixel_size_um))
 
     @property
     def initial_size_px(self) -> int:

@@ -352,8 +352,21 @@ def _tracks_unit_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -
     ]
 
 
-def _patch_window_problems(name: str, spec: PatchSpec, plates: Mapping[str, PlateLayout]) -> list[str]:
-    """The patch window fits the images (Y, X) and the kept slices fit the stacks (Z)."""
+def _source_pixel_size_um(dataset: DatasetConfig, source: str, plate: PlateLayout) -> float | None:
+    """The pixel size of the plate of patch source ``source`` as the stages write it: stated by the
+    metadata or ``acquisition`` (:meth:`~dynaclr.io.plate.PlateSampling.stated_values`), or, for the
+    plates the phase stage writes, by the phase config's ``yx_pixel_size_um``; ``None``: not stated."""
+    stated = plate.stated_values()["pixel_size_um"]
+    overridden = source != "raw" and dataset.phase is not None and dataset.phase.yx_pixel_size_um is not None
+    return plate.geometry.pixel_size_um if overridden else stated
+
+
+def _patch_window_problems(
+    name: str, dataset: DatasetConfig, spec: PatchSpec, plates: Mapping[str, PlateLayout]
+) -> list[str]:
+    """The patch window fits the images (Y, X) and the kept slices fit the stacks (Z); a spec that
+    resamples (``pixel_size_um``) reads plates whose pixel size is stated, and its window is the
+    patch's size in their pixels."""
     key = f"datasets.{name}.patches[{spec.name}]"
     sources = {channel.source for channel in spec.channels if channel.source in plates}
     problems = []
@@ -362,15 +375,27 @@ def _patch_window_problems(name: str, spec: PatchSpec, plates: Mapping[str, Plat
         plate = plates[source]
         _, _, n_z, n_y, n_x = plate.shape_tczyx
         depths[source] = n_z
-        if spec.initial_size_px > min(n_y, n_x):
+        pixel_size = _source_pixel_size_um(dataset, source, plate)
+        if spec.pixel_size_um is not None and pixel_size is None:
+            problems.append(
+                f"{key}.pixel_size_um: {spec.pixel_size_um:g} resamples the patches, expected a plate "
+                f"stating its pixel size; found none stated for {plate.path} (source {source!r}). Set "
+                f"datasets.{name}.acquisition.pixel_size_um (or write the plate's scale), or remove "
+                "pixel_size_um from the spec"
+            )
+            break
+        size = spec.window_px(pixel_size)
+        if size > min(n_y, n_x):
             window = (
                 f"initial_patch_size_yx_px={spec.initial_patch_size_yx_px}"
                 if spec.initial_patch_size_yx_px is not None
                 else f"the window patch_size_yx_px={spec.patch_size_yx_px} needs for augmentation"
             )
+            if spec.pixel_size_um is not None:
+                window += f", at pixel_size_um={spec.pixel_size_um:g} on {pixel_size:g} µm pixels"
             problems.append(
                 f"{key}: expected a patch window that fits the images of {plate.path} (Y x X = {n_y} x "
-                f"{n_x} px), found {spec.initial_size_px} px ({window}); use a smaller patch_size_yx_px"
+                f"{n_x} px), found {size} px ({window}); use a smaller patch_size_yx_px"
             )
             break
     if len(set(depths.values())) > 1:
@@ -417,7 +442,12 @@ def _backbone_minimum_px(config: WorkflowConfig, spec: PatchSpec) -> int:
 
 
 def _patch_size_offer(
-    spec: PatchSpec, plates: Mapping[str, PlateLayout], pixel_size: float, ratio: float, minimum_px: int
+    spec: PatchSpec,
+    plates: Mapping[str, PlateLayout],
+    pixel_size: float,
+    ratio: float,
+    minimum_px: int,
+    zoom: float = 1.0,
 ) -> tuple[str, int | None]:
     """The ``patch_size_yx_px`` to offer for ``spec`` on pixels of ``pixel_size`` (µm; ``ratio``: the
     defaults' pixel size over it), as a phrase ending in the key and value: the default scaled to the
@@ -425,15 +455,18 @@ def _patch_size_offer(
     (:func:`~dynaclr.config.patches.required_initial_patch_size_px`) fits the images of the spec's
     source plates (:func:`_patch_window_problems` refuses one that does not): where the scaled size
     does not fit, the images are too small for a cell-sized patch at these pixels and the largest size
-    that fits is offered, or none where no size of ``minimum_px`` fits. Returns the phrase and the size
-    offered (``None``: none)."""
+    that fits is offered, or none where no size of ``minimum_px`` fits. ``zoom``: patch pixels per
+    plate pixel (a spec resampling the plate's pixels, :func:`_patch_pixels`; 1: cut at them). Returns
+    the phrase and the size offered (``None``: none)."""
     scaled = _default_patch_size_px(ratio)
     offer = max(scaled, 4 * math.ceil(minimum_px / 4))
     how = f"the default scaled to {pixel_size:g} µm (a multiple of 4)"
     if offer > scaled:
         how += f", {scaled} px, raised to the {minimum_px} px the backbone of its models needs"
-    fields = {
-        min(plates[c.source].shape_tczyx[-2:]): plates[c.source] for c in spec.channels if c.source in plates
+    fields = {  # the images' size in patch pixels
+        math.floor(min(plates[c.source].shape_tczyx[-2:]) * zoom): plates[c.source]
+        for c in spec.channels
+        if c.source in plates
     }
     if not fields:
         return f"{how}: patch_size_yx_px: {offer}", offer
@@ -442,8 +475,10 @@ def _patch_size_offer(
     if window <= field:
         return f"{how}: patch_size_yx_px: {offer}", offer
     _, _, _, n_y, n_x = fields[field].shape_tczyx
+    resampled = f" ({field} px resampled)" if zoom != 1.0 else ""
     small = (
-        f"the {n_y} x {n_x} px images of {fields[field].path} are too small for a cell-sized patch at "
+        f"the {n_y} x {n_x} px images of {fields[field].path}{resampled} are too small for a cell-sized "
+        "patch at "
         f"{pixel_size:g} µm pixels ({offer} px, the default scaled to them, needs a stored window of "
         f"{window} px)"
     )
@@ -467,27 +502,52 @@ def _patch_size_problems(
     nucleus. Coarser pixels make a larger field of view, not a wrong size: a warning
     (:func:`_patch_size_warnings`). A size the config gives is used as it is
     (:func:`_patch_size_warnings` says when it cannot hold a nucleus). The size offered is
-    :func:`_patch_size_offer`'s."""
-    stated = _tracked_pixel_size(dataset, plates)
-    ratio = None if stated is None else pixel_ratio_beyond_tolerance(stated[1])
-    if stated is None or ratio is None or ratio < 1.0:
-        return []
-    plate, pixel_size = stated
+    :func:`_patch_size_offer`'s. A spec resampling the plate (``pixel_size_um``) is checked on the
+    pixels of its patches (:func:`_patch_pixels`)."""
+    problems = []
     default = _default_patch_size_px()
-    if default * pixel_size < NUCLEUS_DIAMETER_UM:
-        harm = f"narrower than a nucleus (~{NUCLEUS_DIAMETER_UM:g} µm): the cell does not fit in its patch"
-    else:
-        harm = f"less of the cell and its surroundings than the {default * DEFAULTS_PIXEL_SIZE_UM:.2g} µm "
-        harm += "meant"
-    return [
-        f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: expected a patch size set for the "
-        f"{pixel_size:g} µm pixels of {plate.path}, found the default {default} px, meant for "
-        f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels (more than {PIXEL_SIZE_TOLERANCE:g} times finer); "
-        f"{default} px is {default * pixel_size:.2g} µm here, {harm}. Set it, e.g. "
-        + _patch_size_offer(spec, plates, pixel_size, ratio, _backbone_minimum_px(config, spec))[0]
-        for spec in dataset.patches
-        if "patch_size_yx_px" not in spec.model_fields_set
-    ]
+    for spec in dataset.patches:
+        sampled = _patch_pixels(dataset, plates, spec)
+        if sampled is None or "patch_size_yx_px" in spec.model_fields_set:
+            continue
+        where, pixel_size, zoom = sampled
+        ratio = pixel_ratio_beyond_tolerance(pixel_size)
+        if ratio is None or ratio < 1.0:
+            continue
+        if default * pixel_size < NUCLEUS_DIAMETER_UM:
+            harm = (
+                f"narrower than a nucleus (~{NUCLEUS_DIAMETER_UM:g} µm): the cell does not fit in its patch"
+            )
+        else:
+            harm = (
+                f"less of the cell and its surroundings than the {default * DEFAULTS_PIXEL_SIZE_UM:.2g} µm "
+            )
+            harm += "meant"
+        offer = _patch_size_offer(spec, plates, pixel_size, ratio, _backbone_minimum_px(config, spec), zoom)
+        problems.append(
+            f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: expected a patch size set for the "
+            f"{pixel_size:g} µm {where}, found the default {default} px, meant for "
+            f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels (more than {PIXEL_SIZE_TOLERANCE:g} times finer); "
+            f"{default} px is {default * pixel_size:.2g} µm here, {harm}. Set it, e.g. " + offer[0]
+        )
+    return problems
+
+
+def _patch_pixels(
+    dataset: DatasetConfig, plates: Mapping[str, PlateLayout], spec: PatchSpec
+) -> tuple[str, float, float] | None:
+    """The pixels of ``spec``'s patches, for a message and the patch size checks: ``(where, pixel
+    size (µm), zoom)``: the stated pixels of the plate the tracks count (:func:`_tracked_pixel_size`,
+    zoom 1), or for a spec with ``pixel_size_um`` the pixels its patches are resampled to (zoom: patch
+    pixels per plate pixel). ``None`` where the plate's pixel size is not stated."""
+    stated = _tracked_pixel_size(dataset, plates)
+    if stated is None:
+        return None
+    plate, pixel_size = stated
+    if spec.pixel_size_um is None:
+        return f"pixels of {plate.path}", pixel_size, 1.0
+    where = f"pixels its patches are resampled to (pixel_size_um) from the {pixel_size:g} µm of {plate.path}"
+    return where, spec.pixel_size_um, pixel_size / spec.pixel_size_um
 
 
 def _patch_size_warnings(
@@ -498,49 +558,43 @@ def _patch_size_warnings(
     refusal: the nuclei of one's own cells may be smaller than the defaults'. And one left at its default
     on pixels coarser than the defaults' beyond :data:`~dynaclr.config.tracking.PIXEL_SIZE_TOLERANCE`:
     a larger field of view around each cell, not a wrong size. Both offer :func:`_patch_size_offer`'s
-    size (the scaled default only where its stored window fits the images)."""
-    stated = _tracked_pixel_size(dataset, plates)
-    if stated is None:
-        return []
-    plate, pixel_size = stated
-    nucleus_px = NUCLEUS_DIAMETER_UM / pixel_size
-    ratio = pixel_ratio_beyond_tolerance(pixel_size)
+    size (the scaled default only where its stored window fits the images). A spec resampling the
+    plate (``pixel_size_um``) is checked on the pixels of its patches (:func:`_patch_pixels`)."""
     default = _default_patch_size_px()
-    coarse = [
-        f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: the default {default} px, meant for "
-        f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels, is {default * pixel_size:.2g} µm on the {pixel_size:g} µm "
-        f"pixels of {plate.path} (more than {PIXEL_SIZE_TOLERANCE:g} times coarser): each patch holds as "
-        "much of the neighbours as of the cell; for the defaults' field of view set it, e.g. "
-        + _patch_size_offer(spec, plates, pixel_size, ratio, _backbone_minimum_px(config, spec))[0]
-        for spec in dataset.patches
-        if ratio is not None and ratio < 1.0 and "patch_size_yx_px" not in spec.model_fields_set
-    ]
-    narrow = [
-        (
-            spec,
-            _patch_size_offer(
-                spec,
-                plates,
-                pixel_size,
-                DEFAULTS_PIXEL_SIZE_UM / pixel_size,
-                _backbone_minimum_px(config, spec),
-            ),
-        )
-        for spec in dataset.patches
-        if "patch_size_yx_px" in spec.model_fields_set and spec.patch_size_yx_px < nucleus_px
-    ]
-    return coarse + [
-        f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: a patch of {spec.patch_size_yx_px} px is "
-        f"{spec.patch_size_yx_px * pixel_size:.2g} µm on the {pixel_size:g} µm pixels of {plate.path}, "
-        f"narrower than a nucleus (~{NUCLEUS_DIAMETER_UM:g} µm, {nucleus_px:.0f} px here): the patches hold "
-        "part of a nucleus, not a cell"
-        + (
-            f"; for a cell-sized patch set it, e.g. {phrase}"
-            if size is not None and size > spec.patch_size_yx_px
-            else f"; {phrase}"
-        )
-        for spec, (phrase, size) in narrow
-    ]
+    coarse, narrow = [], []
+    for spec in dataset.patches:
+        sampled = _patch_pixels(dataset, plates, spec)
+        if sampled is None:
+            continue
+        where, pixel_size, zoom = sampled
+        nucleus_px = NUCLEUS_DIAMETER_UM / pixel_size
+        ratio = pixel_ratio_beyond_tolerance(pixel_size)
+        minimum = _backbone_minimum_px(config, spec)
+        if ratio is not None and ratio < 1.0 and "patch_size_yx_px" not in spec.model_fields_set:
+            coarse.append(
+                f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: the default {default} px, meant for "
+                f"{DEFAULTS_PIXEL_SIZE_UM:g} µm pixels, is {default * pixel_size:.2g} µm on the "
+                f"{pixel_size:g} µm {where} (more than {PIXEL_SIZE_TOLERANCE:g} times coarser): each "
+                "patch holds as much of the neighbours as of the cell; for the defaults' field of view set "
+                "it, e.g. " + _patch_size_offer(spec, plates, pixel_size, ratio, minimum, zoom)[0]
+            )
+        if "patch_size_yx_px" in spec.model_fields_set and spec.patch_size_yx_px < nucleus_px:
+            phrase, size = _patch_size_offer(
+                spec, plates, pixel_size, DEFAULTS_PIXEL_SIZE_UM / pixel_size, minimum, zoom
+            )
+            narrow.append(
+                f"datasets.{name}.patches[{spec.name}].patch_size_yx_px: a patch of "
+                f"{spec.patch_size_yx_px} px is {spec.patch_size_yx_px * pixel_size:.2g} µm on the "
+                f"{pixel_size:g} µm {where}, narrower "
+                f"than a nucleus (~{NUCLEUS_DIAMETER_UM:g} µm, {nucleus_px:.0f} px here): the patches hold "
+                "part of a nucleus, not a cell"
+                + (
+                    f"; for a cell-sized patch set it, e.g. {phrase}"
+                    if size is not None and size > spec.patch_size_yx_px
+                    else f"; {phrase}"
+                )
+            )
+    return coarse + narrow
 
 
 def _virtual_stain_patch_lines(
@@ -1662,7 +1716,7 @@ def workflow_problems(
         problems += _patch_size_problems(name, dataset, plates, config)
         problems += _virtual_stain_patch_lines(name, dataset, plates)[0]
         for spec in dataset.patches:
-            problems += _patch_window_problems(name, spec, plates)
+            problems += _patch_window_problems(name, dataset, spec, plates)
         wells = {fov.rsplit("/", 1)[0] for fov in raw_layouts[name].fov_names}
         unknown = sorted(set(dataset.conditions) - wells)
         if unknown:

@@ -9,7 +9,10 @@ the embeddings would show it, so :func:`transfer_problems` refuses such a config
 parses the workflow (``snakemake -n``), one line per problem naming the key, the datasets and both
 values, unless the model's ``allow_other_scales`` says the user means it. A spec keeping every slice gives
 each dataset the depth of its own stacks: a dataset whose patches would hold another number of slices
-than the model takes is refused whatever ``allow_other_scales`` says. The baselines' classifiers
+than the model takes is refused whatever ``allow_other_scales`` says. A spec with ``pixel_size_um``
+resamples its patches to that pixel size (:mod:`dynaclr.patches.extract`): its dataset's sampling
+in YX is the spec's, whatever the plate's, which is how a model applies to a dataset of another
+objective without ``allow_other_scales``. The baselines' classifiers
 are not transferred between datasets :func:`scale_differences` tells apart, nor between datasets
 whose specs give another input (:func:`input_differences`: another channel is another feature
 column, whatever the width; the workflow's ``transfer_sources``; the dry run logs each transfer left
@@ -167,12 +170,15 @@ def dataset_sampling(
     """The sampling of ``dataset``'s patches of ``spec_name``: that of the plate its channels read as
     the stages write it (module docstring). A spec reading the phase stage's plate (or the virtual-
     staining plate made from it) and raw channels takes the phase plate's: the phase config states
-    the sampling of the whole acquisition where it overrides the metadata. The time interval is the
-    raw plate's, stated or supplied by ``acquisition``."""
+    the sampling of the whole acquisition where it overrides the metadata. A spec with
+    ``pixel_size_um`` resamples its patches to that pixel size: it is theirs, provided the plate's
+    is stated (else not stated: the patches cannot be made). The time interval is the raw plate's,
+    stated or supplied by ``acquisition``."""
     entry = config.datasets[dataset]
     raw = supplied_layout(entry, raw)
     plates = source_layouts(dataset, entry, raw, config.results)
-    read = [c.source for c in entry.patch_spec(spec_name).channels if c.source in plates]
+    spec = entry.patch_spec(spec_name)
+    read = [c.source for c in spec.channels if c.source in plates]
     source = next((s for s in read if s != "raw"), "raw")
     geometry = plates[source].geometry
     overrides = entry.phase if source != "raw" else None
@@ -181,9 +187,10 @@ def dataset_sampling(
         overrides is not None and overrides.yx_pixel_size_um is not None
     )
     z_stated = stated["z_step_um"] is not None or (overrides is not None and overrides.z_step_um is not None)
+    pixel = geometry.pixel_size_um if spec.pixel_size_um is None else spec.pixel_size_um
     return DatasetSampling(
         dataset=dataset,
-        pixel_size_um=geometry.pixel_size_um if pixel_stated else None,
+        pixel_size_um=pixel if pixel_stated else None,
         z_step_um=geometry.z_step_um if z_stated else None,
         time_interval_minutes=stated["time_interval_minutes"],
         slices=_kept_slices(config, dataset, spec_name, raw),
@@ -381,15 +388,16 @@ def _scale_problem(
         for phrase, phase_key in _SIZE_KEYS.items()
         if any(difference.startswith(phrase) for difference in differences)
     ]
+    resample = not unknown and any(difference.startswith("pixel size") for difference in differences)
     return (
         f"{key}: " + _sampling_mismatch(dataset, compared, spec_name) + ". Leave the dataset out (name "
         "embed_datasets), correct the plate's scale metadata (or the dataset's "
         + " / ".join(keys)
         + (
-            "), "
-            if unknown
-            else "), resample the plate to the model's sampling before the workflow (patches are "
-            "never resampled), "
+            f"), resample its patches to the model's pixel size (set pixel_size_um in its patch spec "
+            f"{spec_name!r} to it), "
+            if resample
+            else "), "
         )
         + f"or set contrastive_models.{model}.allow_other_scales: true"
     )
@@ -514,7 +522,8 @@ def transfer_warnings(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLay
             warnings.append(
                 f"{key}: "
                 + _sampling_mismatch(dataset, [(reference, differences)], entry.training.patch_spec)
-                + "; accepted by allow_other_scales: true, but patches are not resampled: its embeddings, "
+                + "; accepted by allow_other_scales: true, but its patches are not resampled (no "
+                "pixel_size_um in the patch spec): its embeddings, "
                 "classifiers and pseudo-time of that dataset rest on "
                 + ("what the model sees of it" if _unknown(differences) else "that other area")
             )

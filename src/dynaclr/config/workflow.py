@@ -205,9 +205,10 @@ class ContrastiveModelEntry(StrictModel):
         False,
         description="true: train on or embed datasets whose pixel size (or z step, for patches of several "
         f"slices) differs by more than {SCALE_RELATIVE_TOLERANCE * 100:g} % from the first dataset's; the "
-        "patch spec is in pixels (patches are never resampled), so the model then sees another physical "
-        "area: the dry run warns, naming each such dataset and both sizes. false: such a dataset is refused "
-        "before any job runs.",
+        "patch spec is in pixels (its patches are resampled only where it sets pixel_size_um), so the model "
+        "then sees another physical area: the dry run warns, naming each such dataset and both sizes. "
+        "false: such a dataset is refused before any job runs; a spec with pixel_size_um resamples its "
+        "patches to that pixel size, which is then the dataset's.",
     )
     training: ContrastiveModelConfig
     processes: int = Field(
@@ -1659,8 +1660,9 @@ def _stated_pixel_size_um(dataset: DatasetConfig) -> float | None:
 
 def _size_hint(found: tuple[int, DatasetConfig], expected: tuple[int, DatasetConfig]) -> str:
     """Where patch sizes differ on plates whose stated pixel sizes differ (beyond
-    :data:`SCALE_RELATIVE_TOLERANCE`): patches are never resampled, so a patch size scaled to a plate
-    of another pixel size is no way to give a model its input; say what is. Nothing where either size
+    :data:`SCALE_RELATIVE_TOLERANCE`): patches are cut in pixels, so a patch size scaled to a plate
+    of another pixel size is no way to give a model its input; say what is (the spec's
+    ``pixel_size_um``, which resamples the patches). Nothing where either size
     is not stated (read from the plate's metadata: the sampling check compares it) or they agree: the
     patch size is then the only difference known."""
     (found_px, dataset), (expected_px, reference) = found, expected
@@ -1677,10 +1679,11 @@ def _size_hint(found: tuple[int, DatasetConfig], expected: tuple[int, DatasetCon
         f"{expected_um:g} µm do, but "
     )
     return (
-        f" ({same_area}patches are cut in pixels and never resampled: a plate of another pixel size gives "
-        f"the model another input at any patch size. Give the spec {expected_px} px, the model's, and "
-        "set allow_other_scales: true on the model to embed it at another physical area, or resample the "
-        f"plate to {expected_um:g} µm pixels before the workflow)"
+        f" ({same_area}patches are cut in pixels, not resampled without the spec's pixel_size_um: a "
+        "plate of another pixel size gives the model another input at any patch size. Give the spec "
+        f"{expected_px} px, the model's, and pixel_size_um: {expected_um:g} to resample its patches to the "
+        "model's sampling, or set allow_other_scales: true on the model to embed it at another physical "
+        "area)"
     )
 
 

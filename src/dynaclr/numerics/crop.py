@@ -11,6 +11,9 @@ Two rules, used by every crop in the package:
 * **A centre crop** of ``Y x X`` to ``h x w`` starts at ``(Y - h) // 2`` and ``(X - w) // 2``: an
   odd margin drops its extra pixel at the high end (:func:`center_crop`, for numpy arrays and
   torch tensors alike).
+
+A window of another size than the patch (a patch spec's ``pixel_size_um``: the window spans the
+patch's physical size in the plate's pixels) is resampled to the patch by :func:`resample_yx`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any, Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CropWindow", "center_crop", "crop_window", "crop_with_padding", "nearest_pixel"]
+__all__ = ["CropWindow", "center_crop", "crop_window", "crop_with_padding", "nearest_pixel", "resample_yx"]
 
 
 def nearest_pixel(values: npt.ArrayLike) -> np.ndarray:
@@ -102,6 +105,36 @@ def crop_with_padding(
     if window.padded_fraction < 1.0:
         out[(..., *window.target)] = image[(..., *window.source)]
     return out, window.padded_fraction
+
+
+def resample_yx(
+    window: np.ndarray, size_yx: int | tuple[int, int], out: np.ndarray | None = None
+) -> np.ndarray:
+    """``window`` ``(..., h, w)`` resampled in its last two axes to ``size_yx``, each leading index
+    (channel, Z slice) on its own: the leading axes are not resampled.
+
+    :func:`skimage.transform.resize`, bilinear (``order=1``) over pixel areas (the window's edges
+    map to the output's edges, so its centre stays the centre), with a Gaussian anti-aliasing
+    filter (sigma ``(factor - 1) / 2`` per axis) where the window shrinks, so that detail finer
+    than the output's pixels averages out rather than aliases; values keep their range
+    (``preserve_range``), float32. Intensity images only: a label image would need nearest neighbour.
+    """
+    from skimage.transform import resize  # skimage is slow to import; only resampling specs need it
+
+    h, w = _pair(size_yx)
+    leading = window.shape[:-2]
+    flat = window.reshape(-1, *window.shape[-2:])
+    shrinks = flat.shape[-2] > h or flat.shape[-1] > w
+    resampled = np.stack(
+        [
+            resize(plane, (h, w), order=1, mode="edge", anti_aliasing=shrinks, preserve_range=True)
+            for plane in flat
+        ]
+    ).astype(np.float32, copy=False)
+    if out is None:
+        return resampled.reshape(*leading, h, w)
+    out[...] = resampled.reshape(*leading, h, w)
+    return out
 
 
 class _Sliceable(Protocol):

@@ -55,6 +55,7 @@ SHARED_ATTRIBUTES = (
     "initial_patch_size_yx_px",
     "patch_size_yx_px",
     "z_slices",
+    "resampling",
 )
 
 

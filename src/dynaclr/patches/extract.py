@@ -11,6 +11,16 @@ Cells near the image border are kept: the part of the crop outside the image is 
 the share of the crop's area outside the image (0 for interior cells, 0.75 for a cell on an
 image corner with an even patch size).
 
+A patch spec with ``pixel_size_um`` resamples: the window is ``round(S x pixel_size_um / p)`` plate
+pixels (``p`` the plate's pixel size, from its scale metadata or the dataset's
+``acquisition.pixel_size_um``; a plate stating none is refused, as are source plates of other
+pixel sizes), cut as above and resampled to ``S x S`` per channel and Z slice (Z is not
+resampled; :func:`~dynaclr.numerics.crop.resample_yx`: bilinear, anti-aliased where it shrinks).
+The store's attribute ``resampling`` (and the record's provenance) gives the plate's pixel size,
+the window, the zoom ``S / window`` and the patches' pixel size ``window x p / S`` (the target
+within the rounding of the window); it is ``null`` for a spec that does not resample. Centres and
+``padded_fraction`` stay in plate pixels (of the window).
+
 A patch window larger than the image (``initial_patch_size_yx_px``, or the size derived from
 ``patch_size_yx_px``, above the image's Y or X) is refused: such patches would be mostly padding.
 The record counts the patches more than :data:`MOSTLY_PADDED_FRACTION` padded and a WARNING is
@@ -83,10 +93,12 @@ from dynaclr.io.plate import (
     check_plate_axes,
     open_plate_position,
     position_geometry,
+    read_plate_sampling,
     write_fov_record,
 )
+from dynaclr.io.sampling import sampling_differs
 from dynaclr.io.zarr_store import read_plate_attribute
-from dynaclr.numerics.crop import crop_with_padding
+from dynaclr.numerics.crop import crop_with_padding, resample_yx
 from dynaclr.numerics.missing import fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics, channel_statistics
 from dynaclr.numerics.saturation import full_scale_plateau
@@ -175,7 +187,8 @@ class FovChannels:
     """The patch channels of one FOV, opened in their source plates (in the spec's order).
 
     ``plates`` lists each source plate once with its provenance (``None``: a plate of your own);
-    ``shape_tzyx`` is the image shape every source shares.
+    ``shape_tzyx`` is the image shape every source shares; ``resampling``: how a spec with
+    ``pixel_size_um`` resamples the patches (:func:`patch_resampling`), ``None`` for one that does not.
     """
 
     fov_name: str
@@ -183,6 +196,12 @@ class FovChannels:
     plates: list[tuple[Path, Provenance | None]]
     time_interval_minutes: float | None
     shape_tzyx: tuple[int, int, int, int]
+    resampling: dict[str, float] | None = None
+
+    @property
+    def window_px(self) -> int | None:
+        """Plate pixels a resampled patch covers (``None``: not resampled)."""
+        return None if self.resampling is None else int(self.resampling["window_px"])
 
     def normalised_frame(self, statistics: list[ChannelStatistics], z: slice, t: int) -> np.ndarray:
         """``(C, Z, Y, X)`` float32 frame ``t``, every channel ``(x - center) / scale``, missing voxels 0;
@@ -285,6 +304,52 @@ def open_fov_channels(
     )
 
 
+def patch_resampling(
+    spec: PatchSpec, channels: FovChannels, supplied: Mapping[str, float] | None
+) -> dict[str, float] | None:
+    """How a spec with ``pixel_size_um`` resamples the FOV's patches: ``target_pixel_size_um`` (the
+    spec's), ``plate_pixel_size_um`` (the source plates' pixel size as their metadata states it, or
+    ``acquisition.pixel_size_um`` in ``supplied`` where it states none), ``window_px`` (plate pixels
+    a patch covers, :meth:`~dynaclr.config.patches.PatchSpec.window_px`), ``zoom`` (patch pixels per
+    plate pixel) and ``pixel_size_um`` (of the patches: the target within the window's rounding).
+    ``None`` for a spec that does not resample.
+
+    Raises:
+        ArtifactError: a source plate states no pixel size (nor does ``supplied``), or the source
+            plates state other pixel sizes.
+    """
+    if spec.pixel_size_um is None:
+        return None
+    sizes: dict[Path, float | None] = {}
+    for path, _ in channels.plates:
+        sampling = read_plate_sampling(path, supplied, channels.fov_name)
+        sizes[path] = sampling.stated_values()["pixel_size_um"]
+    unknown = [str(path) for path, size in sizes.items() if size is None]
+    if unknown:
+        raise ArtifactError(
+            f"patch spec {spec.name!r}: pixel_size_um={spec.pixel_size_um:g} resamples the patches to "
+            f"that pixel size, expected plates stating theirs; found {unknown} with no pixel size stated "
+            "(no scale, iohub's default of ones, or axes without a unit). Set the dataset's "
+            "acquisition.pixel_size_um (or write the plate's scale), or remove pixel_size_um from the spec"
+        )
+    stated = [size for size in sizes.values() if size is not None]
+    if any(sampling_differs(size, stated[0]) for size in stated):
+        raise ArtifactError(
+            f"patch spec {spec.name!r}: the source plates of FOV {channels.fov_name} state other pixel "
+            f"sizes, expected one to resample from; found {{plate: µm}} = "
+            f"{ {str(path): size for path, size in sizes.items()} }"
+        )
+    plate_size = stated[0]
+    window = spec.window_px(plate_size)
+    return {
+        "target_pixel_size_um": spec.pixel_size_um,
+        "plate_pixel_size_um": plate_size,
+        "window_px": window,
+        "zoom": spec.initial_size_px / window,
+        "pixel_size_um": window * plate_size / spec.initial_size_px,
+    }
+
+
 def kept_slices(channels: FovChannels, spec: PatchSpec) -> slice:
     """The Z slices ``spec`` keeps of the FOV's stack; fails naming the plate when they do not fit."""
     n_slices = channels.shape_tzyx[1]
@@ -300,10 +365,17 @@ def kept_slices(channels: FovChannels, spec: PatchSpec) -> slice:
 def check_patch_window(channels: FovChannels, spec: PatchSpec) -> None:
     """Refuse a patch window larger than the image's Y or X (its patches would be mostly padding)."""
     _, _, height, width = channels.shape_tzyx
-    size = spec.initial_size_px
+    size = spec.initial_size_px if channels.window_px is None else channels.window_px
     if size <= height and size <= width:
         return
-    if spec.initial_patch_size_yx_px is not None:
+    if channels.resampling is not None:
+        key = (
+            f"of {size} px (initial size {spec.initial_size_px} px at pixel_size_um = "
+            f"{spec.pixel_size_um:g}, from the plate's "
+            f"{channels.resampling['plate_pixel_size_um']:g} µm pixels)"
+        )
+        fix = "lower patch_size_yx_px or pixel_size_um"
+    elif spec.initial_patch_size_yx_px is not None:
         key = f"initial_patch_size_yx_px = {size} px"
         fix = "set initial_patch_size_yx_px"
     else:
@@ -459,6 +531,7 @@ def patch_store_attributes(
         "patch_size_yx_px": spec.patch_size_yx_px,
         "z_slices": [z.start, z.stop],
         "image_shape_yx": [height, width],
+        "resampling": channels.resampling,
         "normalization": {channels.fov_name: {s.channel: s.to_json() for s in statistics}},
     }
     return json.loads(json.dumps(attributes))  # type: ignore[no-any-return]
@@ -525,6 +598,7 @@ def cut_patches(
     append: Callable[[np.ndarray], None],
     *,
     description: str = "patches",
+    window_px: int | None = None,
 ) -> np.ndarray:
     """Cut a patch around every cell, frame by frame, and hand each to ``append`` in row order.
 
@@ -535,6 +609,8 @@ def cut_patches(
             rounded half up (:func:`~dynaclr.numerics.crop.crop_with_padding`), 0 outside the image.
         append: receives each patch (one buffer, overwritten by the next patch: copy to keep it).
         description: progress bar text.
+        window_px: the window of plate pixels to cut and resample to ``S x S``
+            (:func:`~dynaclr.numerics.crop.resample_yx`); ``None``: the patch is the ``S x S`` window.
 
     Returns:
         ``padded_fraction`` per row ``(N,)``: the share of the patch's area outside the image.
@@ -543,13 +619,18 @@ def cut_patches(
     padded_fraction = np.zeros(len(cells))
     size = patch_shape_czyx[-1]
     patch = np.zeros(patch_shape_czyx, dtype=np.float32)
+    width = size if window_px is None else window_px
+    resampled = width != size
+    window = np.zeros((*patch_shape_czyx[:2], width, width), np.float32) if resampled else patch
     rows_at = cells.groupby("t", sort=True).indices
     for t in tqdm(sorted(rows_at), desc=description, unit="frame", mininterval=2.0):
         frame = frame_at(int(t))
         for row in rows_at[t]:
             _, padded_fraction[row] = crop_with_padding(
-                frame, centers_y[row], centers_x[row], size, out=patch
+                frame, centers_y[row], centers_x[row], width, out=window
             )
+            if resampled:
+                resample_yx(window, size, out=patch)
             append(patch)
     return padded_fraction
 
@@ -573,7 +654,12 @@ def _write_fov_store(
         )
         writer = ShardedRowWriter(array)
         padded_fraction = cut_patches(
-            frame_at, cells, patch_shape_czyx, writer.append, description=f"patches {attributes['fov_name']}"
+            frame_at,
+            cells,
+            patch_shape_czyx,
+            writer.append,
+            description=f"patches {attributes['fov_name']}",
+            window_px=None if attributes["resampling"] is None else attributes["resampling"]["window_px"],
         )
         writer.close()
         write_zarr_provenance(tmp, provenance)
@@ -742,6 +828,7 @@ def extract_fov_patches(
         channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack)
         if supplied and "time_interval_minutes" in supplied:
             channels = replace(channels, time_interval_minutes=float(supplied["time_interval_minutes"]))
+        channels = replace(channels, resampling=patch_resampling(spec, channels, supplied))
         check_patch_window(channels, spec)
         z = kept_slices(channels, spec)
         check_track_frames(cells, channels, inputs.tracks)
@@ -749,7 +836,9 @@ def extract_fov_patches(
         cells, dropped, n_removed = cells_outside_dropped_frames(cells, statistics, fov_name)
         provenance = make_provenance(
             ArtifactKind.PATCH_FOV,
-            spec.model_dump(mode="json") | ({SUPPLIED_KEY: dict(supplied)} if supplied else {}),
+            spec.model_dump(mode="json")
+            | ({SUPPLIED_KEY: dict(supplied)} if supplied else {})
+            | ({"resampling": channels.resampling} if channels.resampling is not None else {}),
             inputs=[*channels.plates, (inputs.tracks, tracks_provenance)],
         )
         patch_shape = (len(channels.readers), z.stop - z.start, spec.initial_size_px, spec.initial_size_px)

@@ -346,6 +346,13 @@ class PatchStore:
         return int(self.attributes["patch_size_yx_px"])
 
     @property
+    def pixel_size_um(self) -> float | None:
+        """Pixel size (µm) of patches resampled by a spec's ``pixel_size_um`` (the ``resampling``
+        attribute); ``None``: cut at the plate's own pixels (whose size the plate states)."""
+        resampling = self.attributes.get("resampling")  # absent from stores written before it
+        return None if resampling is None else float(resampling["pixel_size_um"])
+
+    @property
     def spec_name(self) -> str:
         return str(self.attributes["patch_spec"]["name"])
 
