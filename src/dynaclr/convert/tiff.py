@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import tifffile
 
-from dynaclr.config.convert import POSITION_PLACEHOLDER, TIME_PLACEHOLDER, TiffSourceConfig
+from dynaclr.config.base import POSITION_PLACEHOLDER
+from dynaclr.config.convert import TIME_PLACEHOLDER, TiffSourceConfig
 from dynaclr.io.plate import (
     EXPECTED_AXES,
     PIXEL_DTYPE_KINDS,
@@ -262,7 +263,7 @@ def first_fov_files(config: TiffSourceConfig) -> TiffFiles:
 def _files_of(config: TiffSourceConfig, position: str, by_time: dict[int | None, Path]) -> TiffFiles:
     """The files of one position (``{t: path}``), as its FOV's only files."""
     return TiffFiles(
-        files={_fov_name(config, position): _in_time_order(by_time)}, per_time_point=config.per_time_point
+        files={config.fov_name(position): _in_time_order(by_time)}, per_time_point=config.per_time_point
     )
 
 
@@ -301,7 +302,7 @@ def _fov_names(config: TiffSourceConfig, positions: Sequence[str]) -> dict[str, 
                 + f"{unsafe[0]!r}: A/1/0"
                 + "})"
             )
-        return {name: _fov_name(config, name) for name in positions}
+        return {name: config.fov_name(name) for name in positions}
     unnamed = [name for name in positions if name not in config.positions]
     found = set(positions)  # a set: a list would make this quadratic (10^8 look-ups at 10^4 positions)
     absent = [name for name in config.positions if name not in found]
@@ -317,12 +318,7 @@ def _fov_names(config: TiffSourceConfig, positions: Sequence[str]) -> dict[str, 
                 if text
             )
         )
-    return {name: _fov_name(config, name) for name in positions}
-
-
-def _fov_name(config: TiffSourceConfig, position: str) -> str:
-    """The FOV name of a position: ``positions`` maps it, else it is FOV ``A/1/<position>``."""
-    return f"A/1/{position}" if config.positions is None else config.positions[position]
+    return {name: config.fov_name(name) for name in positions}
 
 
 def _check_time_points(by_position: dict[str, dict[int | None, Path]]) -> None:
