@@ -2462,6 +2462,8 @@ def test_files_named_by_tiff_position_are_each_fovs_inputs(
         f"ann/{position_of[fov]}.csv" for fov in fov_names if fov != fov_of["Pos1"]
     ]
     assert job.params.fov_positions == position_of
+    # a param of the job's input, which Snakemake's params trigger does not compare: no rerun
+    assert job.params.fov_positions not in list(job.non_derived_params)
     (tmp_path / "tm" / "Pos1.xml").unlink()
     with pytest.raises(WorkflowError) as refused_plan:
         planned_jobs(configfile, tmp_path)
