@@ -1164,11 +1164,11 @@ def test_two_fovs_naming_one_file_are_refused(tracks, tmp_path):
             r"found 'ann/\{row\}_\{fov\}\.csv' \(lacks \['\{col\}'\]\)",
         ),
         ("ann/{dataset}/{row}_{col}_{fov}.csv", r"annotations\.table: .* holds a placeholder other than"),
-        # tables named by a TIFF dataset's positions: read as one file named '{position}.csv' before
+        # a TIFF position stands for a whole FOV: with a FOV's parts it would name two things
         (
-            "ann/{position}.csv",
-            r"annotations\.table: .*\{position\} is a placeholder of tiff\.files only: "
-            r"name each position's file by the FOV tiff\.positions maps it to",
+            "ann/{position}_{fov}.csv",
+            r"annotations\.table: .*give either \{position\} alone \(a tiff: dataset's positions\) or "
+            r"\{row\} \{col\} \{fov\}, not both; found 'ann/\{position\}_\{fov\}\.csv'",
         ),
     ],
 )
@@ -1176,7 +1176,53 @@ def test_an_incomplete_pattern_of_tables_per_fov_is_refused(table, message):
     with pytest.raises(ValidationError, match=message):
         AnnotationConfig(table=table)
     assert AnnotationConfig(table="ann/{row}_{col}_{fov}.csv").table_is_pattern
+    assert AnnotationConfig(table="ann/{position}.csv").table_is_pattern
     assert not AnnotationConfig(table="ann/all.csv").table_is_pattern
+
+
+def test_a_table_per_tiff_position_imports_as_the_table_per_fov(planted, tracks, tmp_path):
+    """``annotations.table`` named by a TIFF dataset's positions (``ann/{position}.csv``): each file
+    belongs to the FOV its position is (``fov_positions``, tiff.positions' or the default
+    ``A/1/<position>``); the artifact equals the import of the same files named by FOV, and a file of
+    a position the plate does not have is refused naming it."""
+    user = _user_table(planted["truth"])
+    annotated = ["A/1/0", "B/1/0", "B/3/0"]
+    by_fov = _write_per_fov(user, tmp_path / "fov", annotated, without_fov_name=True)
+    expected = _import_per_fov(
+        str(tmp_path / "fov" / "{row}_{col}_{fov}.csv"), tracks, tmp_path / "f.parquet"
+    )
+    positions = {fov: f"Pos{index}" for index, fov in enumerate(PLATE_FOVS)}
+    (tmp_path / "pos").mkdir()
+    files = []
+    for fov in PLATE_FOVS:  # the plate's order, as the rule lists them
+        if fov in annotated:
+            files.append(tmp_path / "pos" / f"{positions[fov]}.csv")
+            files[-1].write_bytes(by_fov[fov].read_bytes())
+    pattern = str(tmp_path / "pos" / "{position}.csv")
+
+    def run(table_files, fov_positions, out):
+        return import_annotations_stage(
+            AnnotationConfig(table=pattern),
+            ImportAnnotationsInputs(table=tuple(table_files), tracks=tracks),
+            AnnotationsOutputs(annotations=out),
+            shape_tzyx=SHAPE_TZYX,
+            match_on="position",
+            max_match_distance_px=MAX_MATCH_PX,
+            pixel_size_um=None,
+            fov_names=PLATE_FOVS,
+            fov_positions=fov_positions,
+        )
+
+    pd.testing.assert_frame_equal(run(files, positions, tmp_path / "p.parquet"), expected)
+    stray = tmp_path / "pos" / "Pos99.csv"
+    stray.write_bytes(files[0].read_bytes())
+    with pytest.raises(
+        AnnotationTableError,
+        match=rf"^{re.escape(str(stray))}: annotations\.table .* names this file for no FOV",
+    ):
+        run([*files, stray], positions, tmp_path / "s.parquet")
+    with pytest.raises(AnnotationTableError, match=r"\{position\}.*expected the TIFF position of each FOV"):
+        run(files, None, tmp_path / "n.parquet")
 
 
 # --- Spelling variants of the labels ------------------------------------------------------------------

@@ -2423,6 +2423,57 @@ def test_a_cluster_job_needing_the_shape_of_a_tiff_dataset_reads_one_header(
     assert [line for line in reads if line.startswith("header ")] == ["header tiffs/Pos0/t0.tif"], reads
 
 
+@pytest.mark.parametrize(
+    "positions",
+    [
+        {"Pos0": "B/2/0", "Pos1": "A/1/0", "Pos2": "A/1/7"},  # tiff.positions maps them
+        None,  # the default FOV naming, A/1/<position>
+    ],
+)
+def test_files_named_by_tiff_position_are_each_fovs_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, positions: dict[str, str] | None
+) -> None:
+    """tracks.path and annotations.table with ``{position}`` (a TrackMate file and an annotation table
+    per Micro-Manager position): the dry run plans import_tracks on each FOV's own position's file, in
+    the plate's FOV order, and import_annotations on the tables that exist (one position has none);
+    a position's tracks file missing is refused naming the FOV and the file."""
+    config = tiff_config(tmp_path)
+    dataset = config["datasets"]["mine"]
+    if positions is not None:
+        dataset["tiff"]["positions"] = positions
+    del dataset["tracking_input"]
+    dataset["tracks"] = {"format": "trackmate", "path": "tm/{position}.xml"}
+    dataset["annotations"] = {"table": "ann/{position}.csv", "tasks": ["division"]}
+    for folder, names in (("tm", ("Pos0.xml", "Pos1.xml", "Pos2.xml")), ("ann", ("Pos0.csv", "Pos2.csv"))):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / name).write_text(
+                "fov_name,track_id,t,task,label\n" if folder == "ann" else ""
+            )
+    configfile, planned, _ = _planned_tiff_jobs(tmp_path, monkeypatch, config)
+    fov_of = positions or {p: f"A/1/{p}" for p in ("Pos0", "Pos1", "Pos2")}
+    position_of = {fov: position for position, fov in fov_of.items()}
+    (job,) = [job for (rule, _), job in planned.items() if rule == "import_tracks"]
+    fov_names = job.params.fov_names
+    assert sorted(fov_names) == sorted(position_of)
+    assert list(job.input.files) == [f"tm/{position_of[fov]}.xml" for fov in fov_names]
+    (job,) = [job for (rule, _), job in planned.items() if rule == "import_annotations"]
+    assert list(job.input.table) == [
+        f"ann/{position_of[fov]}.csv" for fov in fov_names if fov != fov_of["Pos1"]
+    ]
+    assert job.params.fov_positions == position_of
+    # a param of the job's input, which Snakemake's params trigger does not compare: no rerun
+    assert job.params.fov_positions not in list(job.non_derived_params)
+    (tmp_path / "tm" / "Pos1.xml").unlink()
+    with pytest.raises(WorkflowError) as refused_plan:
+        planned_jobs(configfile, tmp_path)
+    message = str(refused_plan.value)
+    assert (
+        f"datasets.mine.tracks.path: expected a TrackMate XML file per FOV of results/mine/raw.zarr "
+        f"('tm/{{position}}.xml'), found none for 1 of 3 FOVs (FOV {fov_of['Pos1']}: tm/Pos1.xml)"
+    ) in message
+
+
 def test_imported_tracks_of_a_simulated_plate_are_scored_against_its_ground_truth(tmp_path: Path) -> None:
     """A simulated dataset whose tracks are imported (tracks:) has ground truth: evaluate_tracking is
     planned for it like for ultrack's tracks, reading the imported table and no tracks plate, and the

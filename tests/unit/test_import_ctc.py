@@ -329,7 +329,9 @@ def test_the_plan_looks_up_each_folders_lineage_file_once(tmp_path: Path, monkey
     looked_up = []
     lookup = ImportedTracksConfig.ctc_lineage
     monkeypatch.setattr(
-        ImportedTracksConfig, "ctc_lineage", lambda self, fov: looked_up.append(fov) or lookup(self, fov)
+        ImportedTracksConfig,
+        "ctc_lineage",
+        lambda self, fov, positions=None: looked_up.append(fov) or lookup(self, fov, positions),
     )
     config = _ctc_plan_config(tmp_path, {"A_1_0": "man_track.txt", "B_1_0": "man_track.txt"})
     work = tmp_path / "work"

@@ -186,7 +186,7 @@ def test_an_ultrack_csv_naming_another_fov_is_refused(truth: pd.DataFrame, tmp_p
     assert str(raised.value) == (
         f"{files[0]} line 2: column 'fov_name': expected FOV 'A/1/0' (the FOV tracks.path assigns this "
         f"file to) in every row, found ['B/1/0'] in {n_rows} of {n_rows} rows; check tracks.path's "
-        "{row}/{col}/{fov} placeholders, or give one CSV per FOV"
+        "{row}/{col}/{fov} placeholders (or, with {position}, tiff.positions), or give one CSV per FOV"
     )
     assert not (tmp_path / "tracks.parquet").exists()
 
@@ -889,21 +889,82 @@ def test_a_tracks_path_that_does_not_fit_its_format_is_refused(tracks: dict, mes
         ImportedTracksConfig.model_validate(tracks)
 
 
-@pytest.mark.parametrize("fmt", ["trackmate", "ultrack", "ctc"])
-def test_a_tracks_path_by_tiff_position_is_refused_saying_how_to_name_the_files(fmt: str) -> None:
-    """Files named after a TIFF dataset's positions (``{position}``, the placeholder of ``tiff.files``;
-    TrackMate files saved per Micro-Manager position, Pos0.xml): the refusal says the placeholder is
-    ``tiff.files``' only and how to name the files by FOV, as ``tiff.positions`` maps the positions."""
-    path = (
-        "tm/{position}.xml"
-        if fmt == "trackmate"
-        else ("t/{position}.csv" if fmt == "ultrack" else "c/{position}")
-    )
+@pytest.mark.parametrize(
+    ("fmt", "path", "filled"),
+    [
+        ("trackmate", "tm/{position}.xml", "tm/Pos3.xml"),
+        ("ultrack", "t/{position}/tracks.csv", "t/Pos3/tracks.csv"),
+        ("ctc", "c/{position}_RES", "c/Pos3_RES"),
+    ],
+)
+def test_a_tracks_path_by_tiff_position_names_each_fovs_file_by_its_position(
+    fmt: str, path: str, filled: str
+) -> None:
+    """Files named after a TIFF dataset's positions (``{position}``, as ``tiff.files`` names them;
+    TrackMate files saved per Micro-Manager position, Pos0.xml): the path of a FOV is its position's
+    file; without the FOV's position the path is not guessed."""
+    tracks = ImportedTracksConfig.model_validate({"format": fmt, "path": path})
+    assert tracks.fov_path("B/2/0", {"A/1/0": "Pos0", "B/2/0": "Pos3"}) == filled
+    with pytest.raises(ValueError, match=r"\{position\}.*expected the TIFF position of each FOV"):
+        tracks.fov_path("B/2/0")
+
+
+@pytest.mark.parametrize(
+    ("tracks", "message"),
+    [
+        (
+            {"format": "trackmate", "path": "tm/{position}_{fov}.xml"},
+            "tracks.path: give either {position} alone (a tiff: dataset's positions) or {row} {col} {fov}, "
+            "not both; found 'tm/{position}_{fov}.xml'",
+        ),
+        ({"format": "table", "path": "t/{position}.csv"}, "format 'table' reads one file for all FOVs"),
+    ],
+)
+def test_a_tracks_path_mixing_position_and_fov_or_a_table_by_position_is_refused(
+    tracks: dict, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        ImportedTracksConfig.model_validate(tracks)
+
+
+@pytest.mark.parametrize("source", [{"plate": "p.zarr"}, {"simulate": {}}])
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ({"tracks": {"format": "trackmate", "path": "tm/{position}.xml"}}, "tracks.path"),
+        ({"annotations": {"table": "ann/{position}.csv"}}, "annotations.table"),
+    ],
+)
+def test_a_path_by_position_of_a_dataset_without_tiff_files_is_refused(
+    source: dict, section: dict, key: str
+) -> None:
+    """A plate (or a simulated one) has FOVs, no TIFF positions: the refusal names the key and says to
+    name the files by FOV."""
     with pytest.raises(ValidationError) as caught:
-        ImportedTracksConfig.model_validate({"format": fmt, "path": path})
+        DatasetConfig.model_validate({**source, **section})
     message = str(caught.value)
-    assert "{position} is a placeholder of tiff.files only" in message
-    assert "tiff.positions" in message and "{row}_{col}_{fov}" in message
+    assert f"{key}: {{position}} is a TIFF position (a placeholder of tiff.files)" in message
+    assert "this dataset reads no TIFF files" in message and "{row}, {col} and {fov}" in message
+
+
+@pytest.mark.parametrize(
+    ("positions", "expected"),
+    [
+        ({"Pos0": "B/2/0", "Pos1": "A/1/0"}, {"B/2/0": "Pos0", "A/1/0": "Pos1"}),
+        (None, {"A/1/Pos0": "Pos0", "A/1/Pos1": "Pos1"}),
+    ],
+)
+def test_the_position_of_each_fov_of_a_tiff_dataset(positions: dict | None, expected: dict) -> None:
+    """``{position}`` resolves through tiff.positions, or the default FOV naming ``A/1/<position>``."""
+    tiff = {"files": "tiffs/{position}.tif", **({"positions": positions} if positions else {})}
+    dataset = DatasetConfig.model_validate(
+        {"tiff": tiff, "tracks": {"format": "trackmate", "path": "tm/{position}.xml"}}
+    )
+    assert dataset.fov_positions(list(expected)) == expected
+    with pytest.raises(ValueError, match=r"FOV C/9/9 .*no position of tiff\.files"):
+        dataset.fov_positions(["C/9/9"])
+    plate = DatasetConfig.model_validate({"plate": "p.zarr"})
+    assert plate.fov_positions(["A/1/0"]) is None
 
 
 def test_imported_tracks_replace_the_tracking_sections() -> None:

@@ -681,12 +681,19 @@ def embedding_figures_input(wildcards):
 @functools.cache
 def annotation_table_files(dataset):
     """The files of a dataset's annotations.table: the one table, or (a pattern with {row}, {col},
-    {fov}: a file per FOV) the FOVs' files that exist, in the plate's FOV order. Listed once per
-    process: the dry run and a job's own parse each stat the FOVs' files once."""
+    {fov}, or a `tiff:` dataset's {position}: a file per FOV) the FOVs' files that exist, in the
+    plate's FOV order. Listed once per process: the dry run and a job's own parse each stat the FOVs'
+    files once."""
     annotations = CONFIG.datasets[dataset].annotations
     if not annotations.table_is_pattern:
         return [annotations.table]
-    return [path for path in per_fov(annotations.table, dataset) if os.path.isfile(path)]
+    return [path for path in user_fov_files(annotations.table, dataset) if os.path.isfile(path)]
+
+
+def annotation_table_positions(dataset):
+    """The TIFF position of each FOV where annotations.table names the files by {position}, else None
+    (pattern_positions)."""
+    return pattern_positions(CONFIG.datasets[dataset].annotations.table, dataset)
 
 
 def annotation_table_input(wildcards):
@@ -1227,6 +1234,9 @@ if workflow.is_main_process:
     from dynaclr.classify.annotation_table import single_fov_class_warnings
 
     for message in single_fov_class_warnings(
-        CONFIG, {d: annotation_table_files(d) for d in IMPORTED}, {d: fovs(d) for d in IMPORTED}
+        CONFIG,
+        {d: annotation_table_files(d) for d in IMPORTED},
+        {d: fovs(d) for d in IMPORTED},
+        {d: annotation_table_positions(d) for d in IMPORTED},
     ):
         logger.warning(f"WARNING {message}")

@@ -15,6 +15,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from dynaclr.config import WorkflowConfig
+from dynaclr.config.base import fill_fov_pattern, names_position
 from dynaclr.config.embeddings import model_kind
 from dynaclr.config.patches import channel_indices
 from dynaclr.config.plate_checks import (
@@ -305,6 +306,30 @@ def per_fov(pattern, dataset):
     return paths
 
 
+@functools.cache
+def fov_positions(dataset):
+    """The TIFF position of each FOV of a `tiff:` dataset ({fov_name: position}: tiff.positions read
+    backwards, or the default FOV naming A/1/<position>), once per process; None for the others."""
+    try:
+        return CONFIG.datasets[dataset].fov_positions(fovs(dataset))
+    except ValueError as err:
+        raise WorkflowError(f"datasets.{dataset}: {err}") from None
+
+
+def pattern_positions(pattern, dataset):
+    """fov_positions where the user's per-FOV ``pattern`` names each FOV's file by its TIFF position
+    ({position}), else None (the params of the other patterns' jobs stay as they were)."""
+    return fov_positions(dataset) if names_position(pattern) else None
+
+
+def user_fov_files(pattern, dataset):
+    """The user's per-FOV ``pattern`` (tracks.path, annotations.table: {row}, {col}, {fov}, or a
+    `tiff:` dataset's {position}) expanded over the dataset's FOVs, in their order: each FOV's own
+    file (dynaclr.config.base.fill_fov_pattern)."""
+    positions = pattern_positions(pattern, dataset)
+    return [fill_fov_pattern(pattern, name, positions) for name in fovs(dataset)]
+
+
 def phase_plate(dataset):
     """The plate holding Phase3D: reconstructed, or the raw plate when phase is switched off."""
     if CONFIG.datasets[dataset].phase is None:
@@ -593,7 +618,7 @@ def imported_tracks_files(wildcards):
     plate = raw_plate(wildcards.dataset)
     if tracks.format == "table":
         return {"files": [tracks.path], "plate": plate}
-    files = {"files": per_fov(tracks.path, wildcards.dataset), "plate": plate}
+    files = {"files": user_fov_files(tracks.path, wildcards.dataset), "plate": plate}
     if tracks.format == "ctc":
         files["ctc_lineage"] = list(ctc_lineages(wildcards.dataset).values())
     return files
@@ -604,7 +629,8 @@ def ctc_lineages(dataset):
     """A `ctc` dataset's lineage file per FOV, in fovs' order: res_track.txt, or a ground truth's
     man_track.txt (ImportedTracksConfig.ctc_lineage); looked up once per process, for the dry run's
     check that the folders are of one layout and for rule import_tracks's inputs."""
-    return CONFIG.datasets[dataset].tracks.ctc_lineages(fovs(dataset))
+    tracks = CONFIG.datasets[dataset].tracks
+    return tracks.ctc_lineages(fovs(dataset), pattern_positions(tracks.path, dataset))
 
 
 def plate_shape_tzyx(dataset):

@@ -57,7 +57,8 @@ case or with surrounding spaces (``Infected``, `` mitosis ``) are spelt as the t
 (one INFO line counts them).
 
 napari-iohub's annotator writes one CSV per FOV: ``annotations.table`` may then be a pattern with
-``{row}``, ``{col}``, ``{fov}`` (as a per-FOV ``tracks.path``). The rule lists the files of the
+``{row}``, ``{col}``, ``{fov}`` (as a per-FOV ``tracks.path``), or on a ``tiff:`` dataset
+``{position}`` alone (each FOV's file named by its TIFF position). The rule lists the files of the
 plate's FOVs that exist; :func:`read_fov_tables` reads them as one table, ``fov_name`` taken from
 each file's path, and messages name each row's file.
 """
@@ -186,13 +187,20 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
         ) from err
 
 
-def read_fov_tables(pattern: str, files: Sequence[str | Path], fov_names: Sequence[str]) -> pd.DataFrame:
+def read_fov_tables(
+    pattern: str,
+    files: Sequence[str | Path],
+    fov_names: Sequence[str],
+    positions: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """The tables of ``annotations.table`` when it names one file per FOV, as one table.
 
     Args:
-        pattern: ``annotations.table``, with ``{row}``, ``{col}``, ``{fov}``.
+        pattern: ``annotations.table``, with ``{row}``, ``{col}``, ``{fov}``, or ``{position}``.
         files: the files of the pattern that exist (the rule lists them), in the plate's FOV order.
         fov_names: the plate's FOVs: the FOV of each file is the one whose filled pattern it is.
+        positions: each FOV's TIFF position (``{fov_name: position}``) where the pattern names the
+            files by ``{position}`` (a ``tiff:`` dataset's), else None.
 
     Each file is read as it is (:func:`read_annotation_table`); its ``fov_name`` is the FOV its path
     names: a file without the column gets it, empty cells are filled, a cell naming another FOV
@@ -208,7 +216,7 @@ def read_fov_tables(pattern: str, files: Sequence[str | Path], fov_names: Sequen
             no FOV; a ``fov_name`` the path disagrees with; files of both layouts.
     """
     try:
-        by_path = fov_pattern_paths(pattern, fov_names)
+        by_path = fov_pattern_paths(pattern, fov_names, positions)
     except ValueError as err:
         raise AnnotationTableError(f"annotations.table: {err}") from None
     if not files:
@@ -994,7 +1002,10 @@ class ImportAnnotationsInputs(StageFiles):
 
 
 def read_configured_table(
-    config: AnnotationConfig, files: Sequence[str | Path], fov_names: Sequence[str] = ()
+    config: AnnotationConfig,
+    files: Sequence[str | Path],
+    fov_names: Sequence[str] = (),
+    positions: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """The table ``config.table`` names, as read (no validation), and what to call it in messages.
 
@@ -1002,17 +1013,21 @@ def read_configured_table(
         files: the table's file, or (``config.table`` a pattern) the files of it that exist, in the
             plate's FOV order (:func:`read_fov_tables`).
         fov_names: the plate's FOVs (a pattern only).
+        positions: their TIFF positions (a pattern with ``{position}`` only).
     """
     if config.table_is_pattern:
         source = str(config.table)
-        return read_fov_tables(source, files, fov_names), source
+        return read_fov_tables(source, files, fov_names, positions), source
     if len(files) != 1:
         raise ValueError(f"annotations.table {config.table!r} is one file; the rule gives {len(files)}")
     return read_annotation_table(files[0]), str(files[0])
 
 
 def single_fov_class_warnings(
-    config: WorkflowConfig, files: Mapping[str, Sequence[str]], fov_names: Mapping[str, Sequence[str]]
+    config: WorkflowConfig,
+    files: Mapping[str, Sequence[str]],
+    fov_names: Mapping[str, Sequence[str]],
+    positions: Mapping[str, Mapping[str, str] | None] | None = None,
 ) -> list[str]:
     """What the plan knows will leave a classifier's metrics empty, one line each, worded as what
     will happen (the workflow logs them whenever its main process starts, as
@@ -1031,6 +1046,7 @@ def single_fov_class_warnings(
         files: the table files of each dataset that imports one (as rule ``import_annotations``
             lists them: :func:`read_configured_table`).
         fov_names: each of those datasets' plate FOVs.
+        positions: their TIFF positions, of the datasets whose table names files by ``{position}``.
 
     A table that cannot be read or is malformed gives no line: rule ``import_annotations`` refuses
     it, naming the problem.
@@ -1046,7 +1062,9 @@ def single_fov_class_warnings(
         level = logger.level
         logger.setLevel(logging.ERROR)
         try:
-            table, source = read_configured_table(annotations, files[name], fov_names.get(name, ()))
+            table, source = read_configured_table(
+                annotations, files[name], fov_names.get(name, ()), (positions or {}).get(name)
+            )
             valid = validate_annotation_table(
                 table, annotations.tasks, source, on=config.analysis.classification.match_annotations_on
             )
@@ -1090,6 +1108,7 @@ def import_annotations_stage(
     max_match_distance_px: float | None,
     pixel_size_um: float | None,
     fov_names: Sequence[str] = (),
+    fov_positions: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Validate a user's annotation table and write it as an ``annotations`` artifact.
 
@@ -1116,8 +1135,9 @@ def import_annotations_stage(
     ``max_match_distance_px`` None, and ``pixel_size_um`` None unless ``config.position_unit`` is
     ``um`` (so editing them reruns no import that does not read them).
 
-    With ``config.table`` a pattern (``{row}``, ``{col}``, ``{fov}``: a file per FOV),
-    ``inputs.table`` are the files of it that exist and ``fov_names`` the plate's FOVs; the files
+    With ``config.table`` a pattern (``{row}``, ``{col}``, ``{fov}``: a file per FOV; or a ``tiff:``
+    dataset's ``{position}``, each FOV's position in ``fov_positions``), ``inputs.table`` are the
+    files of it that exist and ``fov_names`` the plate's FOVs; the files
     are read as one table (:func:`read_fov_tables`), messages name the pattern and each row's file,
     and the record holds each file's hash (``table_files``) instead of ``table_sha256``.
 
@@ -1125,7 +1145,7 @@ def import_annotations_stage(
         The written table.
     """
     tracks_path, tasks = inputs.tracks, config.tasks
-    table, source = read_configured_table(config, inputs.table, fov_names)
+    table, source = read_configured_table(config, inputs.table, fov_names, fov_positions)
     hashes: dict[str, object] = (
         {"table_files": {str(path): _sha256(path) for path in inputs.table}}
         if config.table_is_pattern

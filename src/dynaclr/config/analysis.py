@@ -61,8 +61,9 @@ class AnnotationConfig(StrictModel):
             "'mitosis'/'interphase'; case and surrounding spaces are normalised); optional y, x (pixels) "
             "locate cells not in the tracks. Or the wide layout of napari-iohub's Cell State Annotator / "
             "VisCy (columns infection_state, cell_division_state). Or one file per FOV: a pattern with "
-            "{row}, {col} and {fov} (e.g. annotations/{row}_{col}_{fov}.csv), expanded over the plate's "
-            "FOVs; the files that exist are read (a FOV without one has no annotations), fov_name is "
+            "{row}, {col} and {fov} (e.g. annotations/{row}_{col}_{fov}.csv), or on a tiff: dataset "
+            "{position} alone (annotations/{position}.csv: the FOV's TIFF position), expanded over the "
+            "plate's FOVs; the files that exist are read (a FOV without one has no annotations), fov_name is "
             "taken from the path where a file lacks it. Relative to the working directory. "
             "Omit to draw annotations from the ground truth (simulated datasets)."
         ),
@@ -188,7 +189,7 @@ class AnnotationConfig(StrictModel):
                 f"annotations.table must be a {' or '.join(ANNOTATION_TABLE_SUFFIXES)} file; "
                 f"got {self.table!r}"
             )
-        if fov_placeholders(self.table) or "{position}" in self.table:
+        if fov_placeholders(self.table):
             check_fov_pattern("annotations.table", self.table, "a table per FOV is named by a pattern")
         drawing = [
             f"{name}={getattr(self, name)!r}"
@@ -209,7 +210,8 @@ class AnnotationConfig(StrictModel):
 
     @property
     def table_is_pattern(self) -> bool:
-        """True when ``table`` names one file per FOV (a pattern with {row}, {col}, {fov})."""
+        """True when ``table`` names one file per FOV (a pattern with {row}, {col}, {fov}, or a
+        ``tiff:`` dataset's {position})."""
         return self.table is not None and bool(fov_placeholders(self.table))
 
     @property

@@ -108,65 +108,93 @@ class IntervalsConfig(StrictModel):
 #: Placeholders of a per-FOV path pattern (a FOV is named ``row/col/fov``): ``tracks.path`` of the
 #: per-FOV formats, ``annotations.table`` of a file per FOV.
 FOV_PLACEHOLDERS: tuple[str, ...] = ("{row}", "{col}", "{fov}")
+#: The placeholder of a ``tiff:`` dataset's positions (what ``tiff.files``' ``{position}`` matched): a
+#: per-FOV pattern of such a dataset may name each FOV's file by its position alone instead
+#: (``trackmate/{position}.xml``), the FOV's position given by ``tiff.positions`` (or the default FOV
+#: naming ``A/1/<position>``).
+POSITION_PLACEHOLDER = "{position}"
 
 
 def fov_placeholders(pattern: str) -> list[str]:
-    """The :data:`FOV_PLACEHOLDERS` that ``pattern`` holds, in their order."""
-    return [name for name in FOV_PLACEHOLDERS if name in pattern]
+    """The :data:`FOV_PLACEHOLDERS` and :data:`POSITION_PLACEHOLDER` that ``pattern`` holds, in that
+    order (any: ``pattern`` names a file per FOV)."""
+    return [name for name in (*FOV_PLACEHOLDERS, POSITION_PLACEHOLDER) if name in pattern]
 
 
-def fill_fov_pattern(pattern: str, fov_name: str) -> str:
-    """The path of FOV ``row/col/fov``: ``pattern`` with its placeholders filled."""
+def names_position(pattern: str | None) -> bool:
+    """Whether ``pattern`` names each FOV's file by its TIFF position (:data:`POSITION_PLACEHOLDER`)."""
+    return pattern is not None and POSITION_PLACEHOLDER in pattern
+
+
+def fill_fov_pattern(pattern: str, fov_name: str, positions: Mapping[str, str] | None = None) -> str:
+    """The path of FOV ``row/col/fov``: ``pattern`` with its placeholders filled; a pattern naming
+    files by position (:func:`names_position`) takes the FOV's from ``positions`` (``{fov_name:
+    position}``, :meth:`~dynaclr.config.convert.TiffSourceConfig.fov_positions`).
+
+    Raises:
+        ValueError: the pattern names files by position and ``positions`` gives none for the FOV.
+    """
+    if POSITION_PLACEHOLDER in pattern:
+        position = None if positions is None else positions.get(fov_name)
+        if position is None:
+            raise ValueError(
+                f"{pattern!r} names each FOV's file by its TIFF position ({POSITION_PLACEHOLDER}); expected "
+                f"the TIFF position of each FOV, found none for FOV {fov_name}"
+            )
+        return pattern.format(position=position)
     row, col, fov = fov_name.split("/")
     return pattern.format(row=row, col=col, fov=fov)
 
 
 def check_fov_pattern(key: str, pattern: str, what: str) -> None:
-    """Refuse a per-FOV ``pattern`` that lacks one of :data:`FOV_PLACEHOLDERS` or holds another
-    placeholder (``what`` says why the key is a pattern).
+    """Refuse a per-FOV ``pattern`` that lacks one of :data:`FOV_PLACEHOLDERS` (unless it holds
+    :data:`POSITION_PLACEHOLDER` alone), mixes them with :data:`POSITION_PLACEHOLDER`, or holds
+    another placeholder (``what`` says why the key is a pattern). Whether the dataset has TIFF
+    positions is its config's to check (``DatasetConfig``).
 
     Raises:
         ValueError: naming ``key``, what was expected and ``pattern``.
     """
     held = fov_placeholders(pattern)
-    if len(held) != len(FOV_PLACEHOLDERS):
+    fov_parts = " ".join(FOV_PLACEHOLDERS)
+    if POSITION_PLACEHOLDER in held:
+        if len(held) > 1:
+            raise ValueError(
+                f"{key}: give either {POSITION_PLACEHOLDER} alone (a tiff: dataset's positions) or "
+                f"{fov_parts}, not both; found {pattern!r}"
+            )
+        example = {"position": "Pos0"}
+    elif len(held) != len(FOV_PLACEHOLDERS):
         missing = [name for name in FOV_PLACEHOLDERS if name not in held]
         raise ValueError(
-            f"{key}: {what}; expected a pattern with {' '.join(FOV_PLACEHOLDERS)}, found {pattern!r} "
-            f"(lacks {missing}){_position_hint(pattern)}"
+            f"{key}: {what}; expected a pattern with {fov_parts}, found {pattern!r} (lacks {missing}); a "
+            f"tiff: dataset may instead name each FOV's file by its position, {POSITION_PLACEHOLDER} alone"
         )
+    else:
+        example = {"row": "A", "col": "1", "fov": "0"}
     try:
-        fill_fov_pattern(pattern, "A/1/0")
+        pattern.format(**example)
     except (KeyError, IndexError, ValueError) as err:
+        known = " ".join(f"{{{name}}}" for name in example)
         raise ValueError(
-            f"{key}: {pattern!r} holds a placeholder other than {' '.join(FOV_PLACEHOLDERS)} "
-            f"({err!r}); write a literal brace as {{{{ or }}}}"
+            f"{key}: {pattern!r} holds a placeholder other than {known} ({err!r}); write a literal brace "
+            "as {{ or }}"
         ) from None
 
 
-def _position_hint(pattern: str) -> str:
-    """For a pattern holding ``{position}`` (files named after a TIFF dataset's positions, as
-    ``tiff.files`` names them): how to name them by FOV instead; else ``""``."""
-    if "{position}" not in pattern:
-        return ""
-    return (
-        "; {position} is a placeholder of tiff.files only: name each position's file by the FOV "
-        "tiff.positions maps it to ({row}_{col}_{fov}: Pos0 mapped to A/1/0 is A_1_0; without "
-        "tiff.positions, position Pos0 is FOV A/1/Pos0, A_1_Pos0)"
-    )
-
-
-def fov_pattern_paths(pattern: str, fov_names: Iterable[str]) -> dict[str, str]:
+def fov_pattern_paths(
+    pattern: str, fov_names: Iterable[str], positions: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """``{path: FOV}`` of a per-FOV ``pattern`` over ``fov_names``, in their order (paths normalised:
-    ``./a/b.csv`` is ``a/b.csv``).
+    ``./a/b.csv`` is ``a/b.csv``; ``positions``: each FOV's TIFF position, :func:`fill_fov_pattern`).
 
     Raises:
         ValueError: two FOVs fill the pattern to the same path (e.g. ``{row}{col}{fov}`` with FOVs
-            ``A/1/10`` and ``A/11/0``), naming both and the path.
+            ``A/1/10`` and ``A/11/0``), naming both and the path; a FOV has no position.
     """
     paths: dict[str, str] = {}
     for fov_name in fov_names:
-        path = os.path.normpath(fill_fov_pattern(pattern, fov_name))
+        path = os.path.normpath(fill_fov_pattern(pattern, fov_name, positions))
         if path in paths:
             raise ValueError(
                 f"expected one file per FOV, found FOVs {paths[path]} and {fov_name} naming the same file "

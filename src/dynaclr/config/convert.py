@@ -8,21 +8,24 @@ given in both places is checked, never silently preferred.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dynaclr.config.base import StrictModel, sampling_nanometre_hint
+from dynaclr.config.base import POSITION_PLACEHOLDER, StrictModel, sampling_nanometre_hint
 from dynaclr.io.sampling import PIXEL_SIZE_RANGE_UM, Z_STEP_RANGE_UM
 
-#: Placeholders of ``files``: the position (required), and optionally the time point, the channel and
-#: the slice (files of one time point, channel or slice each).
-POSITION_PLACEHOLDER = "{position}"
+#: Placeholders of ``files``: the position (required,
+#: :data:`~dynaclr.config.base.POSITION_PLACEHOLDER`), and optionally the time point, the channel and the
+#: slice (files of one time point, channel or slice each).
 TIME_PLACEHOLDER = "{t}"
 CHANNEL_PLACEHOLDER = "{c}"
 SLICE_PLACEHOLDER = "{z}"
 #: The plate axis each optional placeholder splits the files along.
 SPLIT_PLACEHOLDERS = {TIME_PLACEHOLDER: "T", CHANNEL_PLACEHOLDER: "C", SLICE_PLACEHOLDER: "Z"}
+#: The well of every position where ``positions`` is not given: position ``Pos0`` is FOV ``A/1/Pos0``.
+DEFAULT_WELL = "A/1"
 #: A row, column or FOV name (``dynaclr.io.plate.SAFE_NAME``; not imported: dynaclr.io.plate imports
 #: iohub, and every job reads the config).
 _SAFE_PART = r"[A-Za-z0-9_-]+"
@@ -187,6 +190,34 @@ class TiffSourceConfig(StrictModel):
                     f"('{placeholder}'); remove {axis} from axes"
                 )
         return self
+
+    def fov_name(self, position: str) -> str:
+        """The FOV name of a position: ``positions`` maps it, else it is FOV ``A/1/<position>``."""
+        return f"{DEFAULT_WELL}/{position}" if self.positions is None else self.positions[position]
+
+    def fov_positions(self, fov_names: Iterable[str]) -> dict[str, str]:
+        """The position of each FOV of ``fov_names`` (``{fov_name: position}``, in their order):
+        :meth:`fov_name` read backwards.
+
+        Raises:
+            ValueError: a FOV that no position is named as, naming it.
+        """
+        if self.positions is not None:
+            of_fov = {fov: position for position, fov in self.positions.items()}
+            naming = f"tiff.positions names {sorted(of_fov)[:3]}{' ...' if len(of_fov) > 3 else ''}"
+        else:
+            naming = f"without tiff.positions every position is FOV {DEFAULT_WELL}/<position>"
+        found = {}
+        for fov_name in fov_names:
+            well, _, position = fov_name.rpartition("/")
+            if self.positions is not None:
+                position = of_fov.get(fov_name, "")
+            elif well != DEFAULT_WELL:
+                position = ""
+            if not position:
+                raise ValueError(f"FOV {fov_name} is no position of tiff.files {self.files!r} ({naming})")
+            found[fov_name] = position
+        return found
 
     @property
     def split_axes(self) -> str:

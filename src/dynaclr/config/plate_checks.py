@@ -29,7 +29,7 @@ from dynaclr.config.backbones import (
     backbone_problem,
     minimum_input_size_px,
 )
-from dynaclr.config.base import fov_pattern_paths
+from dynaclr.config.base import fov_pattern_paths, names_position
 from dynaclr.config.patches import PatchSpec, channel_indices, required_initial_patch_size_px
 from dynaclr.config.reasons import single_class_fov
 from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, CellsConfig, SimulateConfig
@@ -278,11 +278,18 @@ def _imported_tracks_problems(
         "ctc": ("CTC result folder", Path.is_dir),
         "trackmate": ("TrackMate XML file", Path.is_file),
     }[tracks.format]
-    missing = [(fov, tracks.fov_path(fov)) for fov in raw.fov_names if not exists(Path(tracks.fov_path(fov)))]
+    try:
+        positions = dataset.fov_positions(raw.fov_names) if names_position(tracks.path) else None
+    except ValueError as err:
+        return [f"{key}: {err}"]
+    paths = {fov: tracks.fov_path(fov, positions) for fov in raw.fov_names}
+    missing = [(fov, path) for fov, path in paths.items() if not exists(Path(path))]
     if not missing:
         if tracks.format != "ctc":
             return []
-        mixed = mixed_ctc_layouts(tracks.ctc_lineages(raw.fov_names) if lineages is None else lineages)
+        mixed = mixed_ctc_layouts(
+            tracks.ctc_lineages(raw.fov_names, positions) if lineages is None else lineages
+        )
         return [] if mixed is None else [f"{key}: {mixed}"]
     shown = "; ".join(f"FOV {fov}: {path}" for fov, path in missing[:3]) + (
         "; ..." if len(missing) > 3 else ""
@@ -300,7 +307,8 @@ def _annotation_table_problems(name: str, dataset: DatasetConfig, raw: PlateLayo
         return []
     key = f"datasets.{name}.annotations.table"
     try:
-        paths = fov_pattern_paths(table, raw.fov_names)
+        positions = dataset.fov_positions(raw.fov_names) if names_position(table) else None
+        paths = fov_pattern_paths(table, raw.fov_names, positions)
     except ValueError as err:
         return [f"{key}: {err}"]
     if any(Path(path).is_file() for path in paths):

@@ -421,8 +421,9 @@ class ImportedTracksConfig(StrictModel):
         description=(
             "table: the CSV or Parquet file; ultrack, ctc and trackmate: a pattern with {row}, {col} "
             "and {fov} (e.g. tracks/{row}/{col}/{fov}/tracks.csv, ctc/{row}_{col}_{fov}_RES, "
-            "trackmate/{row}_{col}_{fov}.xml), expanded over the plate's FOVs. Relative to the "
-            "working directory."
+            "trackmate/{row}_{col}_{fov}.xml), expanded over the plate's FOVs; a tiff: dataset's may "
+            "instead name each FOV's file by its position, {position} alone (e.g. trackmate/{position}.xml, "
+            "Pos0.xml for the FOV tiff.positions maps Pos0 to). Relative to the working directory."
         ),
     )
 
@@ -476,25 +477,28 @@ class ImportedTracksConfig(StrictModel):
             )
         return self
 
-    def fov_path(self, fov_name: str) -> str:
+    def fov_path(self, fov_name: str, positions: Mapping[str, str] | None = None) -> str:
         """The file (ultrack, trackmate) or folder (ctc) of FOV ``row/col/fov``: ``path``, placeholders
-        filled."""
-        return fill_fov_pattern(self.path, fov_name)
+        filled; ``{position}`` with the FOV's TIFF position, from ``positions`` (``{fov_name:
+        position}``, ``DatasetConfig.fov_positions``)."""
+        return fill_fov_pattern(self.path, fov_name, positions)
 
-    def ctc_lineage(self, fov_name: str) -> str:
-        """Format ``ctc``: the lineage file of FOV ``row/col/fov``'s folder: ``res_track.txt`` (a
-        result), or ``man_track.txt`` where only that is there (a ground truth's ``TRA`` folder);
-        ``res_track.txt`` where neither is, so the missing file is named."""
-        folder = self.fov_path(fov_name)
+    def ctc_lineage(self, fov_name: str, positions: Mapping[str, str] | None = None) -> str:
+        """Format ``ctc``: the lineage file of FOV ``row/col/fov``'s folder (:meth:`fov_path`):
+        ``res_track.txt`` (a result), or ``man_track.txt`` where only that is there (a ground truth's
+        ``TRA`` folder); ``res_track.txt`` where neither is, so the missing file is named."""
+        folder = self.fov_path(fov_name, positions)
         for name in CTC_LAYOUTS:
             if os.path.isfile(os.path.join(folder, name)):
                 return os.path.join(folder, name)
         return os.path.join(folder, next(iter(CTC_LAYOUTS)))
 
-    def ctc_lineages(self, fov_names: Iterable[str]) -> dict[str, str]:
+    def ctc_lineages(
+        self, fov_names: Iterable[str], positions: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
         """Format ``ctc``: :meth:`ctc_lineage` of each FOV, ``{fov_name: path}`` in ``fov_names``'
         order (one look-up per FOV: the caller that needs them twice keeps them)."""
-        return {fov_name: self.ctc_lineage(fov_name) for fov_name in fov_names}
+        return {fov_name: self.ctc_lineage(fov_name, positions) for fov_name in fov_names}
 
 
 def mixed_ctc_layouts(lineages: Mapping[str, str]) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, get_args
 
@@ -28,7 +28,7 @@ from dynaclr.config.analysis import (
     TemporalMetricsConfig,
 )
 from dynaclr.config.backbones import backbone_label, input_size_problem
-from dynaclr.config.base import StrictModel, sampling_nanometre_hint
+from dynaclr.config.base import POSITION_PLACEHOLDER, StrictModel, names_position, sampling_nanometre_hint
 from dynaclr.config.convert import TiffSourceConfig
 from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
 from dynaclr.config.embeddings import (
@@ -540,6 +540,30 @@ class DatasetConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _positions_need_tiff_files(self) -> DatasetConfig:
+        """``{position}`` names a file by the TIFF position of its FOV: a plate's (or a simulated
+        plate's) FOVs have none, so a path naming it would name no file."""
+        if self.tiff is not None:
+            return self
+        by_position = [
+            key
+            for key, pattern in (
+                ("tracks.path", None if self.tracks is None else self.tracks.path),
+                ("annotations.table", self.annotations.table),
+            )
+            if names_position(pattern)
+        ]
+        if by_position:
+            source = "a simulated plate" if self.simulate is not None else f"the plate {self.plate}"
+            raise ValueError(
+                f"{by_position[0]}: {POSITION_PLACEHOLDER} is a TIFF position (a placeholder of tiff.files), "
+                f"and this dataset reads no TIFF files ({source}), so its FOVs have no position: name "
+                "each FOV's file with {row}, {col} and {fov} (e.g. A_1_0.xml for FOV A/1/0: "
+                "{row}_{col}_{fov}.xml)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _conditions_name_wells(self) -> DatasetConfig:
         problems = _condition_problems(self.conditions, self.simulate)
         if problems:
@@ -555,6 +579,12 @@ class DatasetConfig(StrictModel):
 
     def patch_spec(self, name: str) -> PatchSpec:
         return next(spec for spec in self.patches if spec.name == name)
+
+    def fov_positions(self, fov_names: Iterable[str]) -> dict[str, str] | None:
+        """The TIFF position of each FOV (``{fov_name: position}``, what a ``{position}`` of
+        ``tracks.path`` or ``annotations.table`` is filled with:
+        :meth:`~dynaclr.config.convert.TiffSourceConfig.fov_positions`); ``None`` without ``tiff``."""
+        return None if self.tiff is None else self.tiff.fov_positions(fov_names)
 
     @property
     def patch_names(self) -> list[str]:

@@ -23,9 +23,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import tifffile
 
+from dynaclr.config.base import POSITION_PLACEHOLDER
 from dynaclr.config.convert import (
     CHANNEL_PLACEHOLDER,
-    POSITION_PLACEHOLDER,
     SLICE_PLACEHOLDER,
     SPLIT_PLACEHOLDERS,
     TIME_PLACEHOLDER,
@@ -312,9 +312,7 @@ def first_fov_files(config: TiffSourceConfig) -> TiffFiles:
 
 def _files_of(config: TiffSourceConfig, position: str, by_key: dict[FileKey, Path]) -> TiffFiles:
     """The files of one position (``{key: path}``), as its FOV's only files."""
-    return TiffFiles(
-        files={_fov_name(config, position): _in_plate_order(by_key)}, split_axes=config.split_axes
-    )
+    return TiffFiles(files={config.fov_name(position): _in_plate_order(by_key)}, split_axes=config.split_axes)
 
 
 def _by_position(config: TiffSourceConfig, paths: Iterable[str | Path]) -> dict[str, dict[FileKey, Path]]:
@@ -408,7 +406,7 @@ def _fov_names(config: TiffSourceConfig, positions: Sequence[str]) -> dict[str, 
                 + f"{unsafe[0]!r}: A/1/0"
                 + "})"
             )
-        return {name: _fov_name(config, name) for name in positions}
+        return {name: config.fov_name(name) for name in positions}
     unnamed = [name for name in positions if name not in config.positions]
     found = set(positions)  # a set: a list would make this quadratic (10^8 look-ups at 10^4 positions)
     absent = [name for name in config.positions if name not in found]
@@ -424,12 +422,7 @@ def _fov_names(config: TiffSourceConfig, positions: Sequence[str]) -> dict[str, 
                 if text
             )
         )
-    return {name: _fov_name(config, name) for name in positions}
-
-
-def _fov_name(config: TiffSourceConfig, position: str) -> str:
-    """The FOV name of a position: ``positions`` maps it, else it is FOV ``A/1/<position>``."""
-    return f"A/1/{position}" if config.positions is None else config.positions[position]
+    return {name: config.fov_name(name) for name in positions}
 
 
 #: How many missing files a refusal names (it counts them all).

@@ -477,7 +477,8 @@ def _check_ultrack_fov_column(values: pd.Series, path: Path, fov_name: str) -> N
             f"{path} line {first_line}: column 'fov_name': expected FOV {fov_name!r} (the FOV tracks.path "
             f"assigns this file to) in every row, found {found[:SHOWN_ROWS]}"
             f"{' ...' if len(found) > SHOWN_ROWS else ''} in {int(wrong.sum())} of {len(values)} rows; "
-            "check tracks.path's {row}/{col}/{fov} placeholders, or give one CSV per FOV"
+            "check tracks.path's {row}/{col}/{fov} placeholders (or, with {position}, tiff.positions), or "
+            "give one CSV per FOV"
         )
 
 
