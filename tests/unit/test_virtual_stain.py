@@ -24,6 +24,7 @@ from iohub.ngff import open_ome_zarr
 from plate_helpers import (
     assert_image_layers_bracket_their_data,
     ome_attributes,
+    plate_of_your_own,
     reads_outside_position,
     record_metadata_reads,
 )
@@ -1156,6 +1157,28 @@ def test_a_prediction_job_reads_no_metadata_outside_its_position(
     predict(config, plate["phase"], trained["checkpoint"], output, tmp_path / "record.json", fov_name)
     assert any(path.parent == plate["phase"] / fov_name for path in read), read  # the recorder records
     assert reads_outside_position(read, [plate["phase"], output], fov_name) == []
+
+
+def test_a_prediction_job_reads_no_metadata_outside_its_position_of_a_phase_plate_of_your_own(
+    trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``phase: null`` on a plate another pipeline wrote (no dynaclr record, no copy of it in the
+    positions): the prediction job reads the phase input as the prediction plate's record states it
+    (rule virtual_stain_plate read and checked the plate's root), not the root again in each job.
+    Before, each job read the root for the plate's record. (With ``virtual_stain.checkpoint`` the job
+    still reads it: the sampling compared with the training input's, ``read_plate_sampling``.)"""
+    config = trained["config"]
+    own = plate_of_your_own(plate["phase"], tmp_path / "own.zarr")
+    output = tmp_path / "vs.zarr"
+    create_plate(config, own, output)
+    fov_name = FOVS[-1]
+    read = record_metadata_reads(monkeypatch)
+    record = tmp_path / "record.json"
+    predict(config, own, trained["checkpoint"], output, record, fov_name)
+    assert any(path.parent == own / fov_name for path in read), read  # the recorder records
+    assert reads_outside_position(read, [own, output], fov_name) == []
+    provenance, _ = read_fov_record(record, "virtual_stain_fov")
+    assert (str(own), None) in [(i.path, i.kind) for i in provenance.inputs]  # recorded as your own
 
 
 def test_a_network_predicts_another_plate_of_the_same_sampling_without_a_warning(

@@ -200,9 +200,11 @@ def predict_fov(
         (:meth:`~dynaclr.numerics.missing.MissingTally.metrics`).
     """
     phase_path, output_path = inputs.phase_plate, inputs.virtual_stain_plate
-    phase_provenance = read_phase_input(phase_path, config.input_channel, fov_name)
-    check_fov_records(inputs.phase_record, ArtifactKind.PHASE_FOV, phase_provenance)
     plate_provenance = read_zarr_provenance(output_path, ArtifactKind.VIRTUAL_STAIN_PLATE, fov_name)
+    # the phase input as the prediction plate's record states it (rule virtual_stain_plate read and
+    # checked it): no job reads the root of a phase plate of your own (`phase: null`) again
+    phase_provenance = read_phase_input(phase_path, config.input_channel, fov_name, plate_provenance)
+    check_fov_records(inputs.phase_record, ArtifactKind.PHASE_FOV, phase_provenance)
     network, model_provenance, training_input = load_trained_network(inputs.checkpoint, config)
     device = resolve_device(config.predict.device, "virtual_stain.predict.device")
     start = time.perf_counter()
