@@ -3359,3 +3359,5 @@ def test_a_patch_job_of_a_plate_of_your_own_is_given_the_root_attributes_it_read
     assert len(jobs) == len(FOVS)
     given = [job.params.config.get(PLANNED_ROOT_KEY) for job in jobs]
     assert given == [None if recorded else {str(own): {"time_interval_minutes": 10.0}}] * len(FOVS)
+    # keyed by the path the job reads the plate at (its input), which the job looks it up by
+    assert all(str(job.input.plate_raw) == str(own) for job in jobs)
