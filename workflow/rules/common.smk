@@ -328,6 +328,18 @@ def with_raw_phase_supplied(params_config, dataset):
     return params_config
 
 
+@functools.cache
+def prediction_config(dataset):
+    """Rule predict_virtual_stain's params.config (with_raw_phase_supplied), once per process; with
+    a virtual_stain.checkpoint on the raw plate (phase off), the root attributes of a plate of your
+    own that its comparison with the checkpoint reads (with_planned_root)."""
+    spec = CONFIG.datasets[dataset]
+    config = with_raw_phase_supplied(stage_config(dataset, "virtual_stain"), dataset)
+    if spec.phase is None and spec.virtual_stain.checkpoint is not None:
+        return with_planned_root(config, dataset)
+    return config
+
+
 def phase_ready(dataset):
     """Files whose existence proves every FOV's phase is written (empty when phase is off)."""
     if CONFIG.datasets[dataset].phase is None:

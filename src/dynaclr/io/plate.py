@@ -1053,6 +1053,7 @@ def read_plate_sampling(
     plate_path: str | Path,
     supplied: Mapping[str, float | None] | None = None,
     fov_name: str | None = None,
+    planned_root: Mapping[str, Any] | None = None,
 ) -> PlateSampling:
     """The sampling :func:`read_plate_layout` gives the plate (geometry, time interval, the values
     ``supplied`` fills in, time points), read from the plate's attributes and ONE position's metadata:
@@ -1067,7 +1068,9 @@ def read_plate_sampling(
     refuses a plate whose positions differ in scale or shape (so any position states the plate's
     sampling and time points) and warns of one without scale. Refuses (:class:`ArtifactError`) a
     missing or non-HCS store, a plate without positions, and position metadata (or a position without
-    array ``0``) :func:`read_plate_layout` refuses.
+    array ``0``) :func:`read_plate_layout` refuses. ``planned_root``: with ``fov_name``, the root
+    attributes of a plate of your own as the dry run read them (:func:`planned_root_attributes`),
+    read in place of its root where the position holds no copy of it.
     """
     path = Path(plate_path)
     name = _first_listed_position(path) if fov_name is None else fov_name
@@ -1077,7 +1080,13 @@ def read_plate_sampling(
     # the plate's root attributes: position fov_name's copy of them where it holds one (a per-FOV job
     # reads no metadata of the plate's root)
     copied = position_plate_attributes(path, fov_name)
-    attributes = copied or zarr.open_group(path, mode="r").attrs
+    attributes: Mapping[str, Any]
+    if copied is not None:
+        attributes = copied
+    elif fov_name is not None and planned_root is not None:
+        attributes = planned_root
+    else:
+        attributes = zarr.open_group(path, mode="r").attrs.asdict()
     interval = _interval_attribute(path, attributes.get("time_interval_minutes"), n_frames)
     written_here = PROVENANCE_KEY in attributes
     # read_plate_layout warns

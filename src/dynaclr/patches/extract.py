@@ -214,7 +214,7 @@ class _OpenedSource:
 
 
 def _open_source(
-    path: Path, source: str, fov_name: str, stack: ExitStack, planned_root: Mapping[str, Any] | None
+    path: Path, source: str, fov_name: str, stack: ExitStack, planned_root: Mapping[str, Any] | None = None
 ) -> _OpenedSource:
     """The FOV's position in a source plate (open until ``stack`` closes), its provenance and frame
     interval (minutes: the plate's ``time_interval_minutes``, else the position's T scale in its unit).
