@@ -239,3 +239,26 @@ def assert_positions_copy_the_root(plate: Path) -> None:
             assert copied["dynaclr"] == {**expected["dynaclr"], "inputs": []}, name
             copied["dynaclr"] = expected["dynaclr"]
         assert copied == expected, name
+
+
+def plate_of_your_own(plate: Path, copy: Path) -> Path:
+    """``plate`` copied to ``copy`` as a plate another pipeline wrote (with iohub): no dynaclr record at
+    its root and no copy of the root's attributes in its positions (``dynaclr_plate``); its other root
+    attributes (``time_interval_minutes``, which a plate of your own may state) kept."""
+    import shutil
+
+    import zarr
+
+    from dynaclr.io.zarr_store import PLATE_ATTRIBUTES_KEY
+
+    shutil.copytree(plate, copy)
+    root = zarr.open_group(str(copy), mode="r+")
+    root.attrs.put({key: value for key, value in root.attrs.asdict().items() if key != "dynaclr"})
+    with open_ome_zarr(copy, layout="hcs", mode="r") as store:
+        names = [name for name, _ in store.positions()]
+    for name in names:
+        group = zarr.open_group(str(copy / name), mode="r+")
+        group.attrs.put(
+            {key: value for key, value in group.attrs.asdict().items() if key != PLATE_ATTRIBUTES_KEY}
+        )
+    return copy

@@ -3383,3 +3383,32 @@ def test_an_import_in_micrometres_reruns_when_the_pixel_size_it_divides_by_chang
         (job,) = [job for job in jobs if job.rule.name == "import_tracks"]
         divided_by.append(job.params["divides_by_pixel_size_um"])
     assert divided_by == ([0.65, 0.5] if position_unit == "um" else [None, None])
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["your own", "with a dynaclr record"])
+def test_a_patch_job_of_a_plate_of_your_own_is_given_the_root_attributes_it_reads(
+    tmp_path: Path, recorded: bool
+) -> None:
+    """The dry run reads the root of a `plate:` dataset's plate of your own once and gives each
+    extract_patches job the attributes it reads there (``params.config``, PLANNED_ROOT_KEY): no job
+    reads the root, and a changed attribute changes the jobs' params (they rerun). A plate with a
+    dynaclr record (its positions hold copies of the root) gets nothing: its params stay as they were."""
+    import zarr
+
+    from dynaclr.io import make_provenance
+    from dynaclr.io.plate import PLANNED_ROOT_KEY
+    from dynaclr.io.zarr_store import write_plate_provenance
+
+    own = write_plate(tmp_path / "own.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    zarr.open_group(str(own), mode="r+").attrs["time_interval_minutes"] = 10.0  # its 600 s scale
+    if recorded:
+        write_plate_provenance(own, make_provenance("raw_plate", {}, stage="simulate"), FOVS)
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(plate_config(own), sort_keys=False))
+    jobs = [job for job in planned_jobs(configfile, tmp_path) if job.rule.name == "extract_patches"]
+    assert len(jobs) == len(FOVS)
+    given = [job.params.config.get(PLANNED_ROOT_KEY) for job in jobs]
+    assert given == [None if recorded else {str(own): {"time_interval_minutes": 10.0}}] * len(FOVS)
+    # keyed by the path the job reads the plate at (its input), which the job looks it up by
+    assert all(str(job.input.plate_raw) == str(own) for job in jobs)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import zarr
 from iohub.ngff import open_ome_zarr
-from plate_helpers import reads_outside_position, record_metadata_reads
+from plate_helpers import plate_of_your_own, reads_outside_position, record_metadata_reads
 from pydantic import ValidationError
 
 from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px
@@ -24,7 +24,13 @@ from dynaclr.io import (
     read_zarr_provenance,
     write_table,
 )
-from dynaclr.io.plate import PlateGeometry, create_empty_plate, read_fov_record, write_fov_record
+from dynaclr.io.plate import (
+    PlateGeometry,
+    create_empty_plate,
+    planned_root_attributes,
+    read_fov_record,
+    write_fov_record,
+)
 from dynaclr.patches import (
     CollectPatchesInputs,
     CollectPatchesOutputs,
@@ -1010,3 +1016,45 @@ def test_a_few_percent_saturated_is_warned_about_and_marked_in_the_qc_table(tmp_
         else:
             assert metrics["saturated_voxels_per_channel"] == {"raw:ViralSensor": 9}
             assert "saturated" not in caplog.text and row["status"] == "ok"
+
+
+#: TINY_SPEC's raw channel alone: the frame interval is the raw plate's.
+RAW_SPEC = PatchSpec.model_validate(
+    {**TINY_SPEC.model_dump(), "channels": [TINY_SPEC.channels[1].model_dump()]}
+)
+
+
+def test_a_patch_job_reads_no_metadata_outside_its_position_of_a_plate_of_your_own(
+    tiny_plate: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A raw plate another pipeline wrote (no dynaclr record, no copy of it in the positions): the job
+    takes the root attributes the dry run read (``planned_roots``, the rule's params) and reads no
+    metadata of the root: the interval stamped is the planned one (7.5 min here, the root stating 30).
+    Before, every job read the root twice (the record and HCS check, then the time interval)."""
+    own = plate_of_your_own(tiny_plate["plate"], tmp_path / "own.zarr")
+    zarr.open_group(str(own), mode="r+").attrs["time_interval_minutes"] = 30.0  # as its time scale
+    assert planned_root_attributes(own) == {"time_interval_minutes": 30.0}
+    read = record_metadata_reads(monkeypatch)
+    inputs = ExtractPatchesInputs(plate_raw=own, tracks=tiny_plate["tracks"])
+    outputs = _outputs(tmp_path / "B_1_0")
+    planned = {str(own): {"time_interval_minutes": 7.5}}
+    extract_fov_patches(RAW_SPEC, inputs, outputs, fov_name="B/1/0", planned_roots=planned)
+    assert any(path.parent == own / "B/1/0" for path in read), read  # the recorder records
+    assert reads_outside_position(read, [own], "B/1/0") == []
+    index, provenance = read_table(outputs.parquet, "patch_fov")
+    assert len(index) and np.allclose(index["time_minutes"], index["t"] * 7.5)
+    assert (str(own), None) in [(i.path, i.kind) for i in provenance.inputs]  # recorded as your own
+
+
+def test_a_patch_job_without_planned_roots_reads_a_plate_of_your_own_at_its_root(
+    tiny_plate: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Called without the dry run's root attributes (a caller of the library), the job reads the root
+    of a plate of your own as before, its ``time_interval_minutes`` included."""
+    own = plate_of_your_own(tiny_plate["plate"], tmp_path / "own.zarr")
+    zarr.open_group(str(own), mode="r+").attrs["time_interval_minutes"] = 30.0
+    read = record_metadata_reads(monkeypatch)
+    _extract({**tiny_plate, "plate": own}, tmp_path, "B/1/0", spec=RAW_SPEC)
+    assert "own.zarr/zarr.json" in reads_outside_position(read, [own], "B/1/0")
+    index, _ = read_table((tmp_path / "B_1_0").with_suffix(".parquet"), "patch_fov")
+    assert len(index) and np.allclose(index["time_minutes"], index["t"] * 30.0)

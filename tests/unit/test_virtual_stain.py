@@ -24,6 +24,7 @@ from iohub.ngff import open_ome_zarr
 from plate_helpers import (
     assert_image_layers_bracket_their_data,
     ome_attributes,
+    plate_of_your_own,
     reads_outside_position,
     record_metadata_reads,
 )
@@ -39,10 +40,12 @@ from dynaclr.io.plate import (
     SUPPLIED_KEY,
     fov_record_path,
     list_plate_fovs,
+    planned_root_attributes,
     read_fov_record,
     read_plate_geometry,
     scale_transform,
     split_fov_name,
+    split_planned_roots,
     split_supplied,
 )
 from dynaclr.virtual_stain import (
@@ -149,6 +152,7 @@ def predict(
     record: Path,
     fov_name: str,
     supplied: dict[str, float] | None = None,
+    planned_roots: dict[str, dict[str, Any]] | None = None,
 ) -> dict:
     """One ``predict_virtual_stain`` job (no phase record: the phase plate is not the phase stage's)."""
     return predict_fov(
@@ -157,6 +161,7 @@ def predict(
         PredictVirtualStainOutputs(record=record),
         fov_name=fov_name,
         supplied=supplied,
+        planned_roots=planned_roots,
     )
 
 
@@ -983,6 +988,31 @@ def test_workflow_hands_training_and_prediction_the_acquisition_of_a_plate_witho
     assert handed["train_virtual_stain"] == 1 and handed["predict_virtual_stain"] == 2
 
 
+@pytest.mark.parametrize("checkpoint", [False, True], ids=["trained here", "virtual_stain.checkpoint"])
+def test_a_prediction_job_with_a_checkpoint_is_given_the_root_attributes_of_a_plate_of_your_own(
+    own_plate: Path, trained: dict[str, Any], tmp_path: Path, checkpoint: bool
+) -> None:
+    """phase: null on a plate of your own with a virtual_stain.checkpoint: each predict_virtual_stain
+    job gets the root attributes its comparison with the checkpoint reads (``params.config``,
+    PLANNED_ROOT_KEY, by the path the job reads the plate at), so it reads no root; a network trained
+    here is compared with nothing, and its params stay as they were."""
+    stage: dict[str, Any] = {"checkpoint": str(trained["checkpoint"])} if checkpoint else {"train": {}}
+    config = {"datasets": {"own": {"plate": str(own_plate), "phase": None, "virtual_stain": stage}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    jobs = [
+        job
+        for job in planned_jobs(tmp_path / "config.yaml", tmp_path)
+        if job.rule.name == "predict_virtual_stain"
+    ]
+    assert len(jobs) == len(list_plate_fovs(own_plate))
+    for job in jobs:
+        rest, planned = split_planned_roots(job.params.config)
+        assert planned == (
+            {str(job.input.phase_plate): planned_root_attributes(own_plate)} if checkpoint else {}
+        )
+        VirtualStainConfig.model_validate(rest)
+
+
 class _TileColumn(torch.nn.Module):
     """A stand-in network whose prediction is each pixel's column within the tile it sees."""
 
@@ -1135,6 +1165,7 @@ def test_a_given_checkpoint_of_0_2_um_refuses_a_plate_without_scale_of_0_65_um_a
         check_training_input(record, "weights/vs.ckpt", config, unscaled, 5, None, supplied)
 
 
+@pytest.mark.parametrize("own", [False, True], ids=["dynaclr's phase plate", "phase plate of your own"])
 @pytest.mark.parametrize("given", [False, True], ids=["trained here", "virtual_stain.checkpoint"])
 def test_a_prediction_job_reads_no_metadata_outside_its_position(
     trained: dict[str, Any],
@@ -1142,20 +1173,31 @@ def test_a_prediction_job_reads_no_metadata_outside_its_position(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     given: bool,
+    own: bool,
 ) -> None:
     """One predict_virtual_stain job per FOV (10,000 on a large plate): it reads the metadata of its
     own position (channels, shape, sampling, and its copy of the plate's record and attributes), never
     another position's, a row's or well's, nor the plate's root ``zarr.json``, of the phase plate or of
     the prediction plate; with a checkpoint from elsewhere too (the phase plate's sampling compared with
-    the training input's). Before, every job read both plates' roots (their records, the time interval)."""
+    the training input's). Before, every job read both plates' roots (their records, the time interval).
+    ``phase: null`` on a plate another pipeline wrote (no record, no copies in its positions): the
+    phase input as the prediction plate's record states it (rule virtual_stain_plate read the root),
+    and with a checkpoint the root attributes as the dry run read them (``planned_roots``, the rule's
+    params); before, each such job read that root too."""
     config = user_checkpoint(trained["config"], trained["checkpoint"]) if given else trained["config"]
+    phase = plate_of_your_own(plate["phase"], tmp_path / "own.zarr") if own else plate["phase"]
     output = tmp_path / "vs.zarr"
-    create_plate(config, plate["phase"], output)
+    create_plate(config, phase, output)
     fov_name = FOVS[-1]
+    planned = {str(phase): planned_root_attributes(phase)} if own and given else None
     read = record_metadata_reads(monkeypatch)
-    predict(config, plate["phase"], trained["checkpoint"], output, tmp_path / "record.json", fov_name)
-    assert any(path.parent == plate["phase"] / fov_name for path in read), read  # the recorder records
-    assert reads_outside_position(read, [plate["phase"], output], fov_name) == []
+    record = tmp_path / "record.json"
+    predict(config, phase, trained["checkpoint"], output, record, fov_name, planned_roots=planned)
+    assert any(path.parent == phase / fov_name for path in read), read  # the recorder records
+    assert reads_outside_position(read, [phase, output], fov_name) == []
+    provenance, _ = read_fov_record(record, "virtual_stain_fov")
+    kind = None if own else "ground_truth_phase"
+    assert (str(phase), kind) in [(i.path, i.kind) for i in provenance.inputs]
 
 
 def test_a_network_predicts_another_plate_of_the_same_sampling_without_a_warning(

@@ -34,7 +34,14 @@ from dynaclr.convert import (
     read_tiff_sampling,
 )
 from dynaclr.io import ArtifactError, config_hash, store_directory
-from dynaclr.io.plate import SAFE_NAME, SUPPLIED_KEY, read_plate_layout, read_plate_sampling
+from dynaclr.io.plate import (
+    PLANNED_ROOT_KEY,
+    SAFE_NAME,
+    SUPPLIED_KEY,
+    planned_root_attributes,
+    read_plate_layout,
+    read_plate_sampling,
+)
 
 
 # The typed models first (their errors name the key path), then the JSON Schema users read.
@@ -344,6 +351,18 @@ def with_raw_phase_supplied(params_config, dataset):
     if CONFIG.datasets[dataset].phase is None:
         return with_supplied(params_config, dataset)
     return params_config
+
+
+@functools.cache
+def prediction_config(dataset):
+    """Rule predict_virtual_stain's params.config (with_raw_phase_supplied), once per process; with
+    a virtual_stain.checkpoint on the raw plate (phase off), the root attributes of a plate of your
+    own that its comparison with the checkpoint reads (with_planned_root)."""
+    spec = CONFIG.datasets[dataset]
+    config = with_raw_phase_supplied(stage_config(dataset, "virtual_stain"), dataset)
+    if spec.phase is None and spec.virtual_stain.checkpoint is not None:
+        return with_planned_root(config, dataset)
+    return config
 
 
 def phase_ready(dataset):
@@ -701,8 +720,35 @@ def model_dir(model):
 @functools.cache
 def patch_spec_config(dataset, spec):
     """The patch spec's config subtree (rule extract_patches's params.config), dumped once per process,
-    with the sampling `acquisition` supplies for a plate stating none (with_supplied)."""
-    return with_supplied(CONFIG.datasets[dataset].patch_spec(spec).model_dump(mode="json"), dataset)
+    with the sampling `acquisition` supplies for a plate stating none (with_supplied) and the root
+    attributes of a raw plate of your own that a source reads (with_planned_root)."""
+    config = with_supplied(CONFIG.datasets[dataset].patch_spec(spec).model_dump(mode="json"), dataset)
+    sources = {channel.source for channel in CONFIG.datasets[dataset].patch_spec(spec).channels}
+    reads_raw = "raw" in sources or ("phase" in sources and CONFIG.datasets[dataset].phase is None)
+    return with_planned_root(config, dataset) if reads_raw else config
+
+
+@functools.cache
+def raw_plate_root(dataset):
+    """The root attributes the per-FOV jobs read of a `plate:` dataset's plate of your own (no dynaclr
+    record: dynaclr.io.plate.planned_root_attributes), read once per process; None for every other
+    plate (a plate the workflow writes holds copies of its root in its positions)."""
+    spec = CONFIG.datasets[dataset]
+    if spec.plate is None or raw_plate(dataset) != spec.plate:
+        return None
+    try:
+        return planned_root_attributes(spec.plate)
+    except ArtifactError as err:
+        raise WorkflowError(f"datasets.{dataset}.plate: {err}") from None
+
+
+def with_planned_root(params_config, dataset):
+    """A per-FOV rule's params.config with the root attributes its jobs read of the dataset's raw
+    plate of your own, by the plate's path (dynaclr.io.plate.PLANNED_ROOT_KEY): its jobs read no
+    metadata of the plate's root, a changed attribute reruns them and touching the root reruns
+    none. Unchanged for any other plate."""
+    root = raw_plate_root(dataset)
+    return params_config if root is None else {**params_config, PLANNED_ROOT_KEY: {raw_plate(dataset): root}}
 
 
 def patch_fov_inputs(wildcards):

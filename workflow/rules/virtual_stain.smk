@@ -72,8 +72,9 @@ rule predict_virtual_stain:
         record=f"{RESULTS}/{{dataset}}/records/virtual_stain/{{row}}/{{col}}/{{fov}}.json",
     params:
         # and the sampling `acquisition` supplies for a raw phase plate stating none (phase off), which
-        # a virtual_stain.checkpoint's training_input is compared with
-        config=lambda w: with_raw_phase_supplied(stage_config(w.dataset, "virtual_stain"), w.dataset),
+        # a virtual_stain.checkpoint's training_input is compared with (and then the root attributes
+        # of a plate of your own that comparison reads: prediction_config)
+        config=lambda w: prediction_config(w.dataset),
         run=run_settings(lambda w: CONFIG.datasets[w.dataset].virtual_stain),  # tiles, slices per batch
         fov_name=FOV_NAME,
     log:

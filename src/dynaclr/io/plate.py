@@ -473,6 +473,34 @@ SUPPLIED_KEY = "supplied_sampling"
 JOB_READ_PLATE_ATTRIBUTES = (PROVENANCE_KEY, "time_interval_minutes", SUPPLIED_KEY, "tracking")
 
 
+#: The key under which the workflow adds, to the ``params.config`` of a per-FOV rule reading a
+#: ``plate:`` dataset's plate of your own (no dynaclr record, so no copy of the root in its positions),
+#: the root attributes its jobs read, by the plate's path (:func:`planned_root_attributes`,
+#: :func:`split_planned_roots`): the jobs read no metadata of
+#: the plate's root, and a changed attribute reruns them (a changed param) while touching the root
+#: reruns none. Absent for every other plate: their params stay as they were.
+PLANNED_ROOT_KEY = "plate_root"
+
+
+def planned_root_attributes(plate_path: str | Path) -> dict[str, Any] | None:
+    """The root attributes of the plate at ``plate_path`` that per-FOV jobs read
+    (:data:`JOB_READ_PLATE_ATTRIBUTES`; e.g. a ``time_interval_minutes`` of your own), read from the
+    root alone, for a plate of your own: None for a plate holding a dynaclr record (its positions
+    hold copies of it, or its jobs read the record at the root). For the dry run, which has checked
+    the plate (:func:`read_plate_layout`); passed to its jobs under :data:`PLANNED_ROOT_KEY`."""
+    attributes = _group_attributes(Path(plate_path), Path(plate_path), "plate")
+    if PROVENANCE_KEY in attributes:
+        return None
+    return {key: attributes[key] for key in JOB_READ_PLATE_ATTRIBUTES if key in attributes}
+
+
+def split_planned_roots(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A rule's ``params.config`` split into the rest and the planned root attributes per plate path
+    (:data:`PLANNED_ROOT_KEY`; empty: the job reads its plates' records itself)."""
+    rest = dict(config)
+    return rest, dict(rest.pop(PLANNED_ROOT_KEY, None) or {})
+
+
 def split_supplied(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
     """A rule's ``params.config`` split into the stage's own config and the supplied values
     (:data:`SUPPLIED_KEY`; empty when the plate states its sampling)."""
@@ -481,15 +509,20 @@ def split_supplied(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
     return own, {str(key): float(value) for key, value in supplied.items()}
 
 
-def _ome_attributes(group_path: Path, plate_path: Path, what: str) -> dict[str, Any]:
-    """A zarr group's attributes, the OME-Zarr 0.5 ``ome`` wrapper removed (0.4 has none)."""
+def _group_attributes(group_path: Path, plate_path: Path, what: str) -> dict[str, Any]:
+    """A zarr group's attributes; refuses a group that cannot be read, naming the plate."""
     try:
-        attributes: dict[str, Any] = dict(zarr.open_group(group_path, mode="r").attrs)
+        return dict(zarr.open_group(group_path, mode="r").attrs)
     except Exception as err:  # zarr's errors for a missing or foreign store vary
         raise ArtifactError(
             f"{plate_path}: the {what} cannot be read as a zarr group ({type(err).__name__}); expected an "
             "HCS OME-Zarr plate (copy it again if it is incomplete)"
         ) from err
+
+
+def _ome_attributes(group_path: Path, plate_path: Path, what: str) -> dict[str, Any]:
+    """A zarr group's attributes, the OME-Zarr 0.5 ``ome`` wrapper removed (0.4 has none)."""
+    attributes = _group_attributes(group_path, plate_path, what)
     wrapped = attributes.get("ome")
     return wrapped if isinstance(wrapped, dict) else attributes
 
@@ -1020,6 +1053,7 @@ def read_plate_sampling(
     plate_path: str | Path,
     supplied: Mapping[str, float | None] | None = None,
     fov_name: str | None = None,
+    planned_root: Mapping[str, Any] | None = None,
 ) -> PlateSampling:
     """The sampling :func:`read_plate_layout` gives the plate (geometry, time interval, the values
     ``supplied`` fills in, time points), read from the plate's attributes and ONE position's metadata:
@@ -1034,7 +1068,9 @@ def read_plate_sampling(
     refuses a plate whose positions differ in scale or shape (so any position states the plate's
     sampling and time points) and warns of one without scale. Refuses (:class:`ArtifactError`) a
     missing or non-HCS store, a plate without positions, and position metadata (or a position without
-    array ``0``) :func:`read_plate_layout` refuses.
+    array ``0``) :func:`read_plate_layout` refuses. ``planned_root``: with ``fov_name``, the root
+    attributes of a plate of your own as the dry run read them (:func:`planned_root_attributes`),
+    read in place of its root where the position holds no copy of it.
     """
     path = Path(plate_path)
     name = _first_listed_position(path) if fov_name is None else fov_name
@@ -1044,7 +1080,13 @@ def read_plate_sampling(
     # the plate's root attributes: position fov_name's copy of them where it holds one (a per-FOV job
     # reads no metadata of the plate's root)
     copied = position_plate_attributes(path, fov_name)
-    attributes = copied or zarr.open_group(path, mode="r").attrs
+    attributes: Mapping[str, Any]
+    if copied is not None:
+        attributes = copied
+    elif fov_name is not None and planned_root is not None:
+        attributes = planned_root
+    else:
+        attributes = zarr.open_group(path, mode="r").attrs.asdict()
     interval = _interval_attribute(path, attributes.get("time_interval_minutes"), n_frames)
     written_here = PROVENANCE_KEY in attributes
     # read_plate_layout warns

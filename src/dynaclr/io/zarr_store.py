@@ -100,13 +100,18 @@ def position_plate_attributes(path: str | Path, fov_name: str | None) -> dict[st
     return copied if isinstance(copied, dict) and isinstance(copied.get(PROVENANCE_KEY), dict) else None
 
 
-def read_plate_attribute(path: str | Path, key: str, fov_name: str | None = None) -> Any:
+def read_plate_attribute(
+    path: str | Path, key: str, fov_name: str | None = None, planned_root: Mapping[str, Any] | None = None
+) -> Any:
     """Root attribute ``key`` of the plate at ``path`` (None where absent), read from position
     ``fov_name``'s copy of the root attributes where it holds one (:func:`position_plate_attributes`),
-    else from the plate's root."""
+    else from ``planned_root`` where given (the root attributes of a plate of your own as the dry run
+    read them: :func:`~dynaclr.io.plate.planned_root_attributes`), else from the plate's root."""
     copied = position_plate_attributes(path, fov_name)
     if copied is not None:
         return copied.get(key)
+    if planned_root is not None:
+        return planned_root.get(key)
     return zarr.open_group(str(path), mode="r").attrs.get(key)
 
 
@@ -128,7 +133,11 @@ def read_zarr_provenance(path: str | Path, kind: str, fov_name: str | None = Non
 
 
 def read_plate_provenance(
-    path: str | Path, accepted_kinds: Sequence[str], what: str, fov_name: str | None = None
+    path: str | Path,
+    accepted_kinds: Sequence[str],
+    what: str,
+    fov_name: str | None = None,
+    planned_root: Mapping[str, Any] | None = None,
 ) -> Provenance | None:
     """Provenance of a plate that this workflow may or may not have written.
 
@@ -142,6 +151,9 @@ def read_plate_provenance(
         what: what the plate is for, for messages (e.g. ``"phase input of virtual staining"``).
         fov_name: the position a per-FOV job reads: its copy of the plate's record is read where it
             holds one (:func:`position_plate_attributes`), not the plate's root.
+        planned_root: with ``fov_name``, the root attributes of a plate of your own as the dry run
+            read them (:func:`~dynaclr.io.plate.planned_root_attributes`: no record; the dry run
+            checked the plate is HCS), read in place of the root where the position holds no copy.
 
     Raises:
         ArtifactError: the path is missing or not a zarr store, or its record is of another kind
@@ -151,6 +163,8 @@ def read_plate_provenance(
         return check_optional_provenance(
             copied[PROVENANCE_KEY], accepted_kinds, copy_location(path, fov_name), what
         )
+    if fov_name is not None and planned_root is not None:
+        return check_optional_provenance(planned_root.get(PROVENANCE_KEY), accepted_kinds, path, what)
     path = Path(path)
     expected = " or ".join(accepted_kinds)
     if not path.exists():

@@ -232,16 +232,19 @@ class _OpenedSource:
     time_interval_minutes: float
 
 
-def _open_source(path: Path, source: str, fov_name: str, stack: ExitStack) -> _OpenedSource:
+def _open_source(
+    path: Path, source: str, fov_name: str, stack: ExitStack, planned_root: Mapping[str, Any] | None = None
+) -> _OpenedSource:
     """The FOV's position in a source plate (open until ``stack`` closes), its provenance and frame
     interval (minutes: the plate's ``time_interval_minutes``, else the position's T scale in its unit).
     The FOV's position is checked first (:func:`check_plate_axes`); no other position's metadata is
     read, nor the plate's root where the position holds a copy of its record and attributes (a plate
-    dynaclr made: :func:`~dynaclr.io.zarr_store.position_plate_attributes`)."""
+    dynaclr made: :func:`~dynaclr.io.zarr_store.position_plate_attributes`), nor where
+    ``planned_root`` gives the root attributes of a plate of your own as the dry run read them."""
     check_plate_axes(path, fov_name)
-    provenance = read_source_provenance(path, source, fov_name)
+    provenance = read_source_provenance(path, source, fov_name, planned_root)
     position = stack.enter_context(open_plate_position(path, fov_name))  # no other FOV's metadata
-    interval: Any = read_plate_attribute(path, "time_interval_minutes", fov_name)
+    interval: Any = read_plate_attribute(path, "time_interval_minutes", fov_name, planned_root)
     if interval is None:  # the T scale, in the unit its axis names
         interval = position_geometry(position).time_interval_s / 60.0
     return _OpenedSource(path, position, provenance, float(interval))
@@ -267,9 +270,15 @@ def _channel_reader(
 
 
 def open_fov_channels(
-    plates: Mapping[str, Path], spec: PatchSpec, fov_name: str, stack: ExitStack
+    plates: Mapping[str, Path],
+    spec: PatchSpec,
+    fov_name: str,
+    stack: ExitStack,
+    planned_roots: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> FovChannels:
-    """Open every channel of ``spec`` in its source plate's position ``fov_name``.
+    """Open every channel of ``spec`` in its source plate's position ``fov_name``; ``planned_roots``:
+    the root attributes of plates of your own by path, as the dry run read them (their roots are
+    not read: :data:`~dynaclr.io.plate.PLANNED_ROOT_KEY`).
 
     Raises:
         ValueError: a channel reads a source without a plate in ``plates``.
@@ -284,8 +293,10 @@ def open_fov_channels(
                 f"only sources {sorted(plates)} were given; give the rule's input plate_{channel.source}"
             )
         if channel.source not in opened:
+            path = Path(plates[channel.source])
+            planned = {str(Path(plate)): root for plate, root in (planned_roots or {}).items()}
             opened[channel.source] = _open_source(
-                Path(plates[channel.source]), channel.source, fov_name, stack
+                path, channel.source, fov_name, stack, planned.get(str(path))
             )
         readers.append(_channel_reader(opened[channel.source], channel, spec, fov_name))
     shapes = {(r.plate_path, tuple(r.image.shape[i] for i in (0, 2, 3, 4))) for r in readers}
@@ -780,6 +791,7 @@ def extract_fov_patches(
     fov_name: str,
     condition: str | None = None,
     supplied: Mapping[str, float] | None = None,
+    planned_roots: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Cut a patch around every cell of ``fov_name`` at every time point it is tracked.
 
@@ -800,6 +812,9 @@ def extract_fov_patches(
             states none (:meth:`~dynaclr.io.plate.PlateLayout.supplied_values`, in the rule's
             ``params.config``): its time interval replaces the plates' (iohub's 1 s), and the
             provenance's config records it under :data:`~dynaclr.io.plate.SUPPLIED_KEY`.
+        planned_roots: the root attributes of a source plate of your own, by its path, as the dry
+            run read them (the rule's ``params.config``, :data:`~dynaclr.io.plate.PLANNED_ROOT_KEY`):
+            the job reads no metadata of that plate's root.
 
     Returns:
         Metrics: ``fov_name``, ``n_frames``, ``n_patches``, ``n_border_patches`` (any padding),
@@ -825,7 +840,7 @@ def extract_fov_patches(
         tracks, tracks_provenance = read_tracks(inputs.tracks, fov_name)
     cells = with_condition(fov_tracks(tracks, fov_name, inputs.tracks), condition)
     with ExitStack() as stack:
-        channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack)
+        channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack, planned_roots)
         if supplied and "time_interval_minutes" in supplied:
             channels = replace(channels, time_interval_minutes=float(supplied["time_interval_minutes"]))
         channels = replace(channels, resampling=patch_resampling(spec, channels, supplied))

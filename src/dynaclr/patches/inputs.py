@@ -9,7 +9,9 @@ recorded by path only), read with :func:`dynaclr.io.read_plate_provenance` and
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -48,12 +50,19 @@ TRACK_COLUMNS: tuple[str, ...] = (
 )
 
 
-def read_source_provenance(path: str | Path, source: str, fov_name: str | None = None) -> Provenance | None:
+def read_source_provenance(
+    path: str | Path,
+    source: str,
+    fov_name: str | None = None,
+    planned_root: Mapping[str, Any] | None = None,
+) -> Provenance | None:
     """Provenance of the plate of patch source ``source`` (``None`` for a plate of your own): position
-    ``fov_name``'s copy of the plate's record where given and held (no metadata of the plate's root)."""
+    ``fov_name``'s copy of the plate's record where given and held, else ``planned_root`` (a plate of
+    your own, as the dry run read its root): no metadata of the plate's root."""
     if source not in SOURCE_KINDS:
         raise ValueError(f"unknown patch source {source!r}; expected one of {sorted(SOURCE_KINDS)}")
-    return read_plate_provenance(path, SOURCE_KINDS[source], f"{source} plate of patch extraction", fov_name)
+    what = f"{source} plate of patch extraction"
+    return read_plate_provenance(path, SOURCE_KINDS[source], what, fov_name, planned_root)
 
 
 def lineage_from_parents(tracks: pd.DataFrame) -> pd.Series:

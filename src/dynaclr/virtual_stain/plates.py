@@ -36,6 +36,7 @@ from dynaclr.io.plate import (
     read_fov_record,
     read_plate_sampling,
 )
+from dynaclr.io.provenance import InputRecord, recorded_input
 from dynaclr.numerics.normalization import ChannelStatistics, Normalization, channel_statistics, sample_frames
 
 __all__ = [
@@ -66,17 +67,26 @@ PHASE_INPUT_KINDS = (ArtifactKind.PHASE_PLATE, ArtifactKind.GROUND_TRUTH_PHASE, 
 TARGET_PLATE_KINDS = (ArtifactKind.RAW_PLATE,)
 
 
-def read_phase_input(path: str | Path, channel: str, fov_name: str | None = None) -> Provenance | None:
+def read_phase_input(
+    path: str | Path, channel: str, fov_name: str | None = None, made_from: Provenance | None = None
+) -> Provenance | InputRecord | None:
     """Check the plate read as phase input and return its provenance (``None``: a plate of your own).
     Its channels are those of position ``fov_name`` where given (a per-FOV job reads no other
-    position), else of the plate (its first position); so is its record where the position holds a
-    copy of it (a plate dynaclr made: no metadata of the plate's root is read).
+    position), else of the plate (its first position). Its record: as ``made_from`` (the record of a
+    plate made from it: the prediction plate's, whose rule read and checked the phase input) states it
+    where given (:func:`~dynaclr.io.provenance.recorded_input`), else the copy in position
+    ``fov_name`` where it holds one (a plate dynaclr made), else the plate's root: a per-FOV job given
+    ``made_from`` reads no metadata of the plate's root, a plate of your own included.
 
     Raises:
         ArtifactError: the plate is missing, of a kind not in :data:`PHASE_INPUT_KINDS`, or has no
             channel ``channel``; the message names the plate and the channels it has.
     """
-    provenance = read_plate_provenance(path, PHASE_INPUT_KINDS, "phase input of virtual staining", fov_name)
+
+    def read() -> Provenance | None:
+        return read_plate_provenance(path, PHASE_INPUT_KINDS, "phase input of virtual staining", fov_name)
+
+    provenance = read() if made_from is None else recorded_input(path, made_from, read)
     if fov_name is None:
         with open_ome_zarr(path, layout="hcs", mode="r") as plate:
             names = list(plate.channel_names)
@@ -97,12 +107,19 @@ def read_target_plate_provenance(path: str | Path) -> Provenance | None:
     return read_plate_provenance(path, TARGET_PLATE_KINDS, "nuclear target of virtual staining")
 
 
-def check_fov_records(records: tuple[Path, ...], kind: ArtifactKind, plate: Provenance | None) -> None:
+def check_fov_records(
+    records: tuple[Path, ...], kind: ArtifactKind, plate: Provenance | InputRecord | None
+) -> None:
     """Each per-FOV record exists, is of ``kind`` and, when ``plate`` (the provenance of the plate
-    those jobs filled) is known, was made with the plate's config."""
+    those jobs filled, or its record as another record states it) is known, was made with the
+    plate's config."""
     for record in records:
         provenance, _ = read_fov_record(record, kind)
-        if plate is not None and provenance.config_hash != plate.config_hash:
+        if (
+            plate is not None
+            and plate.config_hash is not None
+            and provenance.config_hash != plate.config_hash
+        ):
             raise ArtifactError(
                 f"{record}: made with config hash {provenance.config_hash}, the plate it fills was made "
                 f"with {plate.config_hash}; rerun it with `snakemake --forcerun {provenance.stage}`"

@@ -177,6 +177,7 @@ def predict_fov(
     *,
     fov_name: str,
     supplied: Mapping[str, float] | None = None,
+    planned_roots: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Fill position ``fov_name`` (``row/column/fov``) of the prediction plate; write its record.
 
@@ -191,7 +192,10 @@ def predict_fov(
     Missing phase voxels follow :mod:`dynaclr.numerics.missing` (module docstring). A
     ``virtual_stain.checkpoint`` is compared with the phase plate
     (:func:`~dynaclr.virtual_stain.transfer.check_training_input`), whose pixel size and z step are those
-    its metadata states, else those ``supplied`` (the dataset's ``acquisition``).
+    its metadata states, else those ``supplied`` (the dataset's ``acquisition``); ``planned_roots``:
+    the root attributes of a phase plate of your own (``phase: null``), by its path, as the dry run
+    read them (the rule's ``params.config``, :data:`~dynaclr.io.plate.PLANNED_ROOT_KEY`): its root is
+    not read.
 
     Returns:
         metrics also written to the record: ``fov_name``, ``n_frames``, ``seconds``,
@@ -200,9 +204,11 @@ def predict_fov(
         (:meth:`~dynaclr.numerics.missing.MissingTally.metrics`).
     """
     phase_path, output_path = inputs.phase_plate, inputs.virtual_stain_plate
-    phase_provenance = read_phase_input(phase_path, config.input_channel, fov_name)
-    check_fov_records(inputs.phase_record, ArtifactKind.PHASE_FOV, phase_provenance)
     plate_provenance = read_zarr_provenance(output_path, ArtifactKind.VIRTUAL_STAIN_PLATE, fov_name)
+    # the phase input as the prediction plate's record states it (rule virtual_stain_plate read and
+    # checked it): no job reads the root of a phase plate of your own (`phase: null`) again
+    phase_provenance = read_phase_input(phase_path, config.input_channel, fov_name, plate_provenance)
+    check_fov_records(inputs.phase_record, ArtifactKind.PHASE_FOV, phase_provenance)
     network, model_provenance, training_input = load_trained_network(inputs.checkpoint, config)
     device = resolve_device(config.predict.device, "virtual_stain.predict.device")
     start = time.perf_counter()
@@ -223,6 +229,9 @@ def predict_fov(
             model_provenance.config.get("input_channel") if model_provenance is not None else None,
             supplied,
             fov_name,
+            {str(Path(plate)): root for plate, root in (planned_roots or {}).items()}.get(
+                str(Path(phase_path))
+            ),
         )
         where = f"{phase_path} FOV {fov_name} channel {config.input_channel!r}"
         normalization = fov_normalization(

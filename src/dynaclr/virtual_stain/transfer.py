@@ -67,13 +67,16 @@ _SIZES = (("pixel_size_um", "pixel size"), ("z_step_um", "z step"))
 
 
 def _stated_sizes(
-    phase_plate: str | Path, supplied: Mapping[str, float] | None, fov_name: str | None = None
+    phase_plate: str | Path,
+    supplied: Mapping[str, float] | None,
+    fov_name: str | None = None,
+    planned_root: Mapping[str, Any] | None = None,
 ) -> dict[str, float | None]:
     """The pixel size and z step the plate's metadata states (position ``fov_name``'s where given,
     else the first position's), else those ``supplied`` (the dataset's ``acquisition``, for a raw
     plate stating none: as the prediction plate is written with them); ``None`` for one neither
-    states."""
-    stated = read_plate_sampling(phase_plate, supplied, fov_name).stated_values()
+    states. ``planned_root``: :func:`~dynaclr.io.plate.read_plate_sampling`'s."""
+    stated = read_plate_sampling(phase_plate, supplied, fov_name, planned_root).stated_values()
     return {key: stated[key] for key, _ in _SIZES}
 
 
@@ -100,11 +103,13 @@ def check_training_input(
     trained_channel: str | None,
     supplied: Mapping[str, float] | None = None,
     fov_name: str | None = None,
+    planned_root: Mapping[str, Any] | None = None,
 ) -> None:
     """Compare the checkpoint's training input (``record``; ``trained_channel``: the ``input_channel``
     its provenance records, if any) with the phase plate a prediction reads (``slices`` per stack;
     its pixel size and z step those its metadata states, else those ``supplied``, the dataset's
-    ``acquisition``; read from position ``fov_name`` where given, the one a per-FOV job predicts):
+    ``acquisition``; read from position ``fov_name`` where given, the one a per-FOV job predicts,
+    and ``planned_root`` for a plate of your own, as the dry run read its root):
     refuse, warn or accept as the module docstring says. A network the workflow
     trained itself (``config.checkpoint`` None) is accepted without comparison or warning.
 
@@ -157,7 +162,7 @@ def check_training_input(
             trained_slices,
             trained_plate,
         )
-    found = _stated_sizes(phase_plate, supplied, fov_name)
+    found = _stated_sizes(phase_plate, supplied, fov_name, planned_root)
     several = depth > 1 and slices > 1 and isinstance(trained_slices, int) and trained_slices > 1
     for key, name in _SIZES:
         if key == "z_step_um" and not several:
