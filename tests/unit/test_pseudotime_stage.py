@@ -1183,6 +1183,28 @@ def test_lineages_whose_step_the_reference_window_does_not_fit_are_counted_by_si
         assert position.tolist() == ["unknown"]
 
 
+def test_only_lineages_the_window_leaves_unknown_are_counted_as_misses():
+    """A stray call at the penultimate frame of a never-infected lineage (``before``) and a stray
+    uninfected call at the second frame of one infected from the start (``after``) were counted as
+    window misses beside the one late onset the window leaves ``unknown``; only that one is."""
+    cases = {
+        "before": [0.0] * 18 + [1.0, 0.0],  # never infected, a stray call at the penultimate frame
+        "after": [1.0, 0.0] + [1.0] * 18,  # infected from the start, a stray uninfected call
+        "unknown": [0.0] * 18 + [1.0, 1.0],  # infected 2 frames before the end
+    }
+    series, offset = [], 0
+    for query, values in enumerate(cases.values()):
+        rows = np.arange(offset, offset + len(values))
+        series.append(
+            LineageSeries("A/1/0", query, rows, np.arange(len(values)), np.full(len(values), query))
+        )
+        offset += len(values)
+    state = np.concatenate([np.array(values) for values in cases.values()])
+    window = {"frames_before": 3, "frames_after": 4}
+    assert state_events(series, state, **window)["state_event_position"].tolist() == list(cases)
+    assert event_window_misses(series, state, **window) == (3, 0, 1)
+
+
 def test_a_reference_window_leaving_late_events_unknown_is_warned_of_naming_the_key(
     planted, tmp_path, caplog
 ) -> None:
@@ -1215,7 +1237,11 @@ def test_a_reference_window_leaving_late_events_unknown_is_warned_of_naming_the_
         f"{late} fewer than analysis.pseudotime.reference_frames_after_onset = 15 frames from it to their "
         f"last): state_event_position 'unknown' in {outputs.accuracy} "
     ), warning
-    assert "lower the key" in warning
+    assert (
+        "The key also sets the automatic reference's window (the frames it keeps around its onset): "
+        "lowering it changes the reference and so every lineage's alignment" in warning
+    )
+    assert "to count such lineages as reaching the event" not in warning
     assert int((accuracy["state_event_position"] == "unknown").sum()) == late
     recorded = read_table(outputs.pseudotime, ArtifactKind.PSEUDOTIME)[1].config["event_window_misses"]
     assert recorded == {"too_few_frames_before_onset": 0, "too_few_frames_after_onset": late}

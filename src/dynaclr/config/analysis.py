@@ -385,17 +385,20 @@ class PseudotimeConfig(StrictModel):
         3,
         ge=1,
         description=(
-            "Automatic reference: frames kept before the onset frame. A lineage whose own state steps to "
-            "the event after fewer frames is state_event_position 'unknown' (counted in a WARNING)."
+            "Automatic reference: frames kept before the onset frame; also the frames of known state a "
+            "lineage's own state needs before its step to the event to reach it (fewer: "
+            "state_event_position 'unknown', counted in a WARNING). Lowering it changes the reference's "
+            "window, so every alignment."
         ),
     )
     reference_frames_after_onset: int = Field(
         4,
         ge=1,
         description=(
-            "Automatic reference: frames kept from the onset frame on (onset included). A lineage whose "
-            "own state steps to the event fewer frames before its last is state_event_position "
-            "'unknown' (counted in a WARNING): a large value leaves late events unknown."
+            "Automatic reference: frames kept from the onset frame on (onset included); also the frames a "
+            "lineage's own state needs from its step to the event on to reach it (fewer: "
+            "state_event_position 'unknown', counted in a WARNING): a large value leaves late events "
+            "unknown. Lowering it changes the reference's window, so every alignment."
         ),
     )
     min_query_frames: int = Field(6, ge=2, description="Lineage series shorter than this are not aligned.")

@@ -91,8 +91,8 @@ class TiffHeader:
         earliest_delta_t_s: the earliest of its OME planes' ``DeltaT`` (s), None where none is stated
             in a unit read: across files of one time point each, the frame interval
             (:func:`_delta_t_across_files`).
-        delta_t_interval_s: where ``TimeIncrement`` states ``time_interval_s``, the mean of its OME
-            planes' ``DeltaT`` steps (s), which must agree with it (:func:`_check_plane_steps`), else
+        delta_t_steps: where ``TimeIncrement`` states ``time_interval_s``, its OME planes' ``DeltaT``
+            steps (:class:`PlaneSteps`), which must agree with it (:func:`_check_plane_steps`), else
             None.
     """
 
@@ -112,7 +112,7 @@ class TiffHeader:
     pixel_size_in_inches: bool = False
     slices_or_time_points: tuple[int, int, float | None] | None = None
     earliest_delta_t_s: float | None = None
-    delta_t_interval_s: float | None = None
+    delta_t_steps: PlaneSteps | None = None
 
     def sizes(self) -> dict[str, int]:
         """Size of each plate axis (1 for an axis the file lacks)."""
@@ -518,7 +518,7 @@ def _ome_values(path: Path, ome_xml: str) -> dict[str, Any]:
     elif timing["time_interval_s"] is not None and planes.get("time_interval_measured"):
         # Micro-Manager writes both: the planes' steps are checked against the one stated
         timing["time_interval_uneven"] = planes.get("time_interval_uneven")
-        timing["delta_t_interval_s"] = planes["time_interval_s"]
+        timing["delta_t_steps"] = planes["plane_steps"]
     names = [element.get("Name") or "" for element in pixels if _tag(element) == "Channel"]
     return {
         "channel_names": tuple(names) if names and all(names) and len(set(names)) == len(names) else None,
@@ -562,8 +562,64 @@ PLANE_INTERVAL_TOLERANCE = 0.1
 #: (0.15 s on 1 s frames, 15 %) shifts no frame by a whole interval; from half an interval on, a
 #: skipped frame (+100 %) or a change of rate, after which the config's interval would be wrong.
 NOMINAL_INTERVAL_TOLERANCE = 0.5
+#: Frames by which a ``TimeIncrement`` may misplace the last frame of a movie its planes' ``DeltaT``
+#: time before a WARNING says so (:func:`_check_plane_steps`): the measured step times the movie's
+#: steps, against the stated one. Micro-Manager's overhead (1202 s taken for 1200 s requested) over 30
+#: frames moves the last by 0.05 of a frame, below what any stage resolves; 21 min stated over 20 min
+#: taken, by frame 20 a whole frame.
+DRIFT_FRAMES = 0.5
 #: How a refusal of times going back (``DeltaT`` decreasing, within a file or across files) ends.
 NOT_IN_ACQUISITION_ORDER = "not in acquisition order; correct the files' metadata (or export them again)"
+
+
+@dataclass(frozen=True)
+class PlaneSteps:
+    """The steps of an OME file's planes' ``DeltaT`` (s per time point, between successive time points
+    of each channel and slice), kept beside a ``TimeIncrement`` to check it
+    (:func:`_check_plane_steps`).
+
+    Attributes:
+        mean_s: their mean.
+        median_s: their median: the interval measured (a pause moves the mean, not the median).
+        n_steps: the time points the movie spans, less one.
+        worst: the step farthest from the median: its earlier and later time point and its seconds.
+    """
+
+    mean_s: float
+    median_s: float
+    n_steps: int
+    worst: tuple[int, int, float]
+
+    def drift(self, interval_s: float, step_s: float | None = None) -> float:
+        """Frames by which ``interval_s`` misplaces the movie's last frame, taken ``step_s`` (the
+        median step where None) per time point."""
+        step = self.median_s if step_s is None else step_s
+        return self.n_steps * abs(step - interval_s) / interval_s
+
+
+class _PlaneStepsNote(NamedTuple):
+    """What :func:`_check_plane_steps` has to say of a file, said once per dataset
+    (:func:`_log_plane_steps`): ``kind`` ``rate`` (the ``TimeIncrement`` is written and its drift
+    reaches :data:`DRIFT_FRAMES`), ``chosen_stated`` / ``chosen_measured`` (the config's interval,
+    the ``TimeIncrement``'s or the measured one), ``pause`` (the median agrees, the mean does not)."""
+
+    kind: str
+    level: int
+    steps: PlaneSteps
+    stated_s: float
+    config_drift: float | None  # frames the config's interval misplaces the last frame by, if one
+
+
+def _suggested_minutes(steps: PlaneSteps, stated_s: float) -> str:
+    """The measured interval (the median step) in minutes, with the digits that keep it nearer the
+    median than ``stated_s`` and within a tenth of :data:`DRIFT_FRAMES` of it over the movie: the value
+    suggested is the one :func:`_check_plane_steps` takes as the measured one."""
+    for digits in range(4, 12):
+        text = f"{steps.median_s / 60.0:.{digits}g}"
+        value = float(text) * 60.0
+        if abs(value - steps.median_s) < abs(value - stated_s) and steps.drift(value) < DRIFT_FRAMES / 10:
+            return text
+    return f"{steps.median_s / 60.0:.12g}"
 
 
 def _uneven_why(skipped: str, kept: str) -> str:
@@ -616,7 +672,17 @@ def _plane_interval(path: Path, pixels: ElementTree.Element) -> dict[str, Any]:
     intervals = [interval for _, _, interval in steps]
     mean = sum(intervals) / len(intervals)
     earlier, later, worst = max(steps, key=lambda step: abs(step[2] - mean))
-    values: dict[str, Any] = {"time_interval_s": mean, "time_interval_measured": True}
+    median = statistics.median(intervals)
+    values: dict[str, Any] = {
+        "time_interval_s": mean,
+        "time_interval_measured": True,
+        "plane_steps": PlaneSteps(
+            mean_s=mean,
+            median_s=median,
+            n_steps=max(max(times) - min(times) for times in by_plane.values()),
+            worst=max(steps, key=lambda step: abs(step[2] - median)),
+        ),
+    }
     if abs(worst - mean) > PLANE_INTERVAL_TOLERANCE * mean:
         values["time_interval_uneven"] = (
             abs(worst - mean) / mean,
@@ -626,69 +692,143 @@ def _plane_interval(path: Path, pixels: ElementTree.Element) -> dict[str, Any]:
     return values
 
 
-def _check_plane_steps(path: Path, header: TiffHeader, from_config: float | None) -> bool:
+def _check_plane_steps(
+    path: Path, header: TiffHeader, from_config: float | None
+) -> tuple[bool, _PlaneStepsNote | None]:
     """Refuse ``header``'s uneven ``DeltaT`` steps (``time_interval_uneven``), naming the file and the
     steps: beyond :data:`PLANE_INTERVAL_TOLERANCE` without a config interval, beyond
     :data:`NOMINAL_INTERVAL_TOLERANCE` with one (within it a WARNING: the config's interval is the
-    plate's); then check a ``TimeIncrement`` against their mean (``delta_t_interval_s``).
+    plate's); then check a ``TimeIncrement`` against their median (``delta_t_steps``).
     ``TimeIncrement`` is the interval requested (Micro-Manager writes it), the ``DeltaT`` the one
-    measured (slower where many positions or autofocus outlast it): a config interval (``from_config``,
-    min) agreeing with their mean within :data:`PLANE_INTERVAL_TOLERANCE`, and not with
-    ``TimeIncrement``, is the plate's, with a WARNING naming the ``TimeIncrement`` contradicted (True:
-    ``TimeIncrement`` is not to be held to the config). Otherwise a ``TimeIncrement`` (or a config
-    interval agreeing with it) their mean contradicts beyond :data:`RELATIVE_TOLERANCE` and within
-    :data:`PLANE_INTERVAL_TOLERANCE` is the plate's, with a WARNING naming both values, which is
-    written and how to write the measured one (21 min stated, 20 min measured: every frame's time 5 %
-    off, said); beyond it refused, offering their mean as the config's interval."""
+    measured (slower where many positions or autofocus outlast it). A config interval (``from_config``,
+    min) nearer their median than ``TimeIncrement`` and within :data:`PLANE_INTERVAL_TOLERANCE` of it is
+    the plate's (the first of the result True: ``TimeIncrement`` is not to be held to the config), said
+    at INFO (WARNING where it misplaces the movie's last frame by :data:`DRIFT_FRAMES` or more). Else a
+    median beyond :data:`PLANE_INTERVAL_TOLERANCE` of ``TimeIncrement`` is refused, offering it as the
+    config's interval. Within it ``TimeIncrement`` (or a config interval agreeing with it) is the
+    plate's; where over the movie it misplaces the last frame by :data:`DRIFT_FRAMES` or more (21 min
+    stated, 20 min measured over 21 frames: a whole frame), a WARNING without a config interval, INFO
+    with one (chosen); where the median agrees and the mean does not, a WARNING naming the step farthest
+    from the median (a pause). What is to be said is returned (said once per dataset by
+    :func:`_log_plane_steps`)."""
     if header.time_interval_uneven is not None:
         _check_uneven_steps(path, header.time_interval_uneven, from_config)
-    measured, stated = header.delta_t_interval_s, header.time_interval_s
-    if measured is None or stated is None or _agree(measured, stated):
-        return False
-    both = (
-        f"{path}: its TimeIncrement gives a frame interval of {stated:g} s (the interval requested), its OME "
-        f"planes' DeltaT {measured:g} s (the mean of their steps: the interval measured)"
-    )
-    config_is_stated = from_config is not None and _agree(stated, from_config * 60.0)
+    steps, stated = header.delta_t_steps, header.time_interval_s
+    if steps is None or stated is None:
+        return False, None
+    measured, chosen = steps.median_s, None if from_config is None else from_config * 60.0
+
+    def note(kind: str, level: int) -> _PlaneStepsNote:
+        return _PlaneStepsNote(kind, level, steps, stated, None if chosen is None else steps.drift(chosen))
+
     if (
-        from_config is not None
-        and not config_is_stated
-        and _agree(measured, from_config * 60.0, PLANE_INTERVAL_TOLERANCE)
+        chosen is not None
+        and abs(chosen - measured) < abs(chosen - stated)
+        and _agree(measured, chosen, PLANE_INTERVAL_TOLERANCE)
     ):
-        logger.warning(
-            "%s; the config tiff.time_interval_minutes = %g agrees with the DeltaT and is the plate's",
-            both,
-            from_config,
+        return True, note(
+            "chosen_measured", logging.INFO if steps.drift(chosen) < DRIFT_FRAMES else logging.WARNING
         )
-        return True
-    if _agree(measured, stated, PLANE_INTERVAL_TOLERANCE):
-        if from_config is None or config_is_stated:  # else the config is refused as disagreeing
-            written = (
-                f"the TimeIncrement's {stated / 60.0:g} min"
-                if from_config is None
-                else f"the config tiff.time_interval_minutes = {from_config:g} (the TimeIncrement's)"
-            )
+    if not _agree(measured, stated, PLANE_INTERVAL_TOLERANCE):
+        config = (
+            ""
+            if from_config is None
+            else f"; the config tiff.time_interval_minutes = {from_config:g} disagrees with the DeltaT"
+        )
+        raise ValueError(
+            f"{path}: its TimeIncrement gives a frame interval of {stated:g} s (the interval requested), its "
+            f"OME planes' DeltaT {measured:g} s (the median of their steps: the interval measured); they "
+            f"disagree by more than {PLANE_INTERVAL_TOLERANCE:.0%}{config}: the DeltaT are the times the "
+            f"frames were taken, so set tiff.time_interval_minutes: {_suggested_minutes(steps, stated)} "
+            "(where the acquisition was slower than requested), or correct the file's metadata"
+        )
+    if steps.drift(stated) >= DRIFT_FRAMES:
+        if chosen is None:
+            return False, note("rate", logging.WARNING)
+        # a config agreeing with neither is refused by the caller
+        return False, note("chosen_stated", logging.INFO) if _agree(stated, chosen) else None
+    if steps.drift(stated, steps.mean_s) >= DRIFT_FRAMES:
+        return False, note("pause", logging.WARNING)
+    return False, None
+
+
+def _log_plane_steps(
+    notes: list[tuple[Path, _PlaneStepsNote]], n_files: int, from_config: float | None
+) -> None:
+    """Say what :func:`_check_plane_steps` noted, once per kind for the dataset, naming the first file
+    (an argument: :func:`~dynaclr.convert.stage.kept_warnings` names it as the file), how many more
+    of the dataset's ``n_files`` gave it and the first file's values."""
+    by_kind: dict[str, list[tuple[Path, _PlaneStepsNote]]] = {}
+    for path, note in notes:
+        by_kind.setdefault(note.kind, []).append((path, note))
+    for kind, noted in by_kind.items():
+        path, note = noted[0]
+        steps, stated = note.steps, note.stated_s
+        more = f" (and {len(noted) - 1} more of the dataset's {n_files} files)" if len(noted) > 1 else ""
+        head = (
+            "%s%s: its OME planes' DeltaT step by %g s (the median of their steps: the interval measured), "
+            "its TimeIncrement gives %g s (the interval requested)"
+        )
+        side = "earlier" if steps.median_s > stated else "later"
+        drift = (
+            f"over the movie's {steps.n_steps} steps the TimeIncrement places its last frame "
+            f"{steps.drift(stated):.2g} frames {side} than it was taken"
+        )
+        if kind == "rate":
             logger.warning(
-                "%s; they differ by %.1f%% (within %.0f%%): %s is the plate's frame interval; where the "
-                "frames were taken at the DeltaT (an acquisition slower or faster than requested), set "
-                "tiff.time_interval_minutes: %.4g",
-                both,
-                abs(stated - measured) / measured * 100.0,
-                PLANE_INTERVAL_TOLERANCE * 100.0,
-                written,
-                measured / 60.0,
+                head + "; %s: the TimeIncrement's %g min is the plate's frame interval; where the frames "
+                "were taken at the DeltaT (an acquisition slower or faster than requested), set "
+                "tiff.time_interval_minutes: %s",
+                path,
+                more,
+                steps.median_s,
+                stated,
+                drift,
+                stated / 60.0,
+                _suggested_minutes(steps, stated),
             )
-        return False
-    config = (
-        ""
-        if from_config is None
-        else f"; the config tiff.time_interval_minutes = {from_config:g} disagrees with the DeltaT"
-    )
-    raise ValueError(
-        f"{both}; they disagree by more than {PLANE_INTERVAL_TOLERANCE:.0%}{config}: the DeltaT are "
-        f"the times the frames were taken, so set tiff.time_interval_minutes: {measured / 60.0:.4g} "
-        "(where the acquisition was slower than requested), or correct the file's metadata"
-    )
+        elif kind == "chosen_stated":
+            logger.info(
+                head + "; %s: the config tiff.time_interval_minutes = %g (the TimeIncrement's) is the "
+                "plate's frame interval",
+                path,
+                more,
+                steps.median_s,
+                stated,
+                drift,
+                from_config,
+            )
+        elif kind == "chosen_measured":
+            logger.log(
+                note.level,
+                head + "; the config tiff.time_interval_minutes = %g agrees with the DeltaT and is the "
+                "plate's (it places the movie's last frame %.2g frames from its DeltaT)",
+                path,
+                more,
+                steps.median_s,
+                stated,
+                from_config,
+                note.config_drift,
+            )
+        else:
+            earlier, later, worst = steps.worst
+            logger.warning(
+                head + "; their median agrees with the TimeIncrement, their mean (%g s) does not: over the "
+                "movie's %d steps its last frame was taken %.2g frames %s than the TimeIncrement places "
+                "it, the step farthest from the median %g s per frame from time point %d to %d (a pause, "
+                "or a change of rate; a plate has one frame interval)",
+                path,
+                more,
+                steps.median_s,
+                stated,
+                steps.mean_s,
+                steps.n_steps,
+                steps.drift(stated, steps.mean_s),
+                "later" if steps.mean_s > stated else "earlier",
+                worst,
+                earlier,
+                later,
+            )
 
 
 def _check_uneven_steps(path: Path, uneven: tuple[float, str], from_config: float | None) -> None:
@@ -1179,7 +1319,7 @@ def read_tiff_header(
         pixel_size_in_inches=values.get("pixel_size_in_inches", False),
         slices_or_time_points=_slices_or_time_points(imagej, found_axes) if axes_given is None else None,
         earliest_delta_t_s=values.get("earliest_delta_t_s"),
-        delta_t_interval_s=values.get("delta_t_interval_s"),
+        delta_t_steps=values.get("delta_t_steps"),
     )
 
 
@@ -1256,9 +1396,14 @@ def _sampling_value(
             key,
             from_config,
         )
+    plane_notes: list[tuple[Path, _PlaneStepsNote]] = []
     for path, header in headers.items():
-        if attribute == "time_interval_s" and _check_plane_steps(path, header, from_config):
-            continue  # the config's interval agrees with the measured DeltaT, not the requested one
+        if attribute == "time_interval_s":
+            measured, noted = _check_plane_steps(path, header, from_config)
+            if noted is not None:
+                plane_notes.append((path, noted))
+            if measured:
+                continue  # the config's interval agrees with the measured DeltaT, not the requested one
         found = _metadata_value(path, header, key, attribute, scale, from_config)
         if found is None:
             continue
@@ -1288,6 +1433,7 @@ def _sampling_value(
                 "of a dataset must have the same sampling"
                 + (f"{RESOLUTION_TAGS_HINT} (its size is its XResolution and YResolution)" if tags else "")
             )
+    _log_plane_steps(plane_notes, len(headers), from_config)
     return value
 
 

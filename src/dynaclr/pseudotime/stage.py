@@ -411,15 +411,18 @@ def event_window_misses(
     frames_before: int,
     frames_after: int,
 ) -> WindowMisses:
-    """Of ``series``, those whose own state shows the event by :func:`state_event`'s rule with a
-    window of one frame on each side but not with ``frames_before``/``frames_after`` (the reference's
-    window): a late (or early) event, or stray calls at an edge, which the rule cannot tell apart.
-    :func:`state_events` calls them ``unknown``; a series short on both sides counts as short after."""
+    """Of ``series``, those :func:`state_events` calls ``unknown`` whose own state shows the event by
+    :func:`state_event`'s rule with a window of one frame on each side but not with
+    ``frames_before``/``frames_after`` (the reference's window): a late (or early) event, or stray
+    calls at an edge, which the rule cannot tell apart. A series the window puts ``before`` (a stray
+    call near its end) or ``after`` is not counted; one short on both sides counts as short after."""
     before = after = 0
+    window = {"frames_before": frames_before, "frames_after": frames_after}
     for item in series:
         own = np.asarray(state[item.rows], dtype=np.float64)
-        window = {"frames_before": frames_before, "frames_after": frames_after}
         if state_event(item, own, division_frames, **window) is not None:
+            continue
+        if _event_position(own, **window) != "unknown":
             continue
         if state_event(item, own, division_frames, frames_before=1, frames_after=1) is None:
             continue
@@ -1636,7 +1639,9 @@ def _log_window_misses(
         "an edge of their frames for the automatic reference's window (%s): state_event_position "
         "'unknown' in %s (state_onset_t NaN; not counted as reaching the event nor as showing none), "
         "aligned all the same. A late (or early) event, or stray calls at an edge: the window cannot "
-        "tell; lower the key to count such lineages as reaching the event",
+        "tell them apart. The key also sets the automatic reference's window (the frames it keeps "
+        "around its onset): lowering it changes the reference and so every lineage's alignment, and "
+        "counts a step this near an edge, stray calls included, as the event",
         model,
         dataset,
         misses.total,
