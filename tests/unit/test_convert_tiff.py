@@ -396,8 +396,9 @@ def test_a_job_reads_the_first_fov_as_the_whole_plate_orders_it(
 ) -> None:
     """first_fov_files gives the files index_tiff_files puts first; where '{position}' names folders it
     lists the folders and then the first FOV's files only, passing over a folder without files that
-    sorts first, a folder no FOV is named after and one of unrelated files. The layout from the first
-    header (a job's) is the layout from every header (the dry run's), and so is its sampling."""
+    sorts first, a folder no FOV is named after and one of unrelated files (which the dry run's
+    find_tiff_files refuses: a position would be left out). The layout from the first header (a
+    job's) is the layout from every header (the dry run's), and so is its sampling."""
     import glob
 
     import dynaclr.convert.tiff as tiff_module
@@ -408,10 +409,6 @@ def test_a_job_reads_the_first_fov_as_the_whole_plate_orders_it(
             path = tmp_path / files.format(position=position, t=t)
             path.parent.mkdir(exist_ok=True)
             tifffile.imwrite(path, np.zeros((2, 8, 8), np.uint8), metadata=None)
-    (tmp_path / "Pos0").mkdir(exist_ok=True)  # first in plate order, but no file
-    (tmp_path / "not a position").mkdir()
-    (tmp_path / "notes").mkdir()
-    (tmp_path / "notes" / "readme.txt").write_text("unrelated")
     config = TiffSourceConfig(
         files=files,
         positions=positions,
@@ -422,6 +419,13 @@ def test_a_job_reads_the_first_fov_as_the_whole_plate_orders_it(
         z_step_um=2,
     )
     index = index_tiff_files(config, find_tiff_files(config))
+    (tmp_path / "Pos0").mkdir(exist_ok=True)  # first in plate order, but no file
+    (tmp_path / "not a position").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("unrelated")
+    if "/" in files:
+        with pytest.raises(ValueError, match=r"the folders \['Pos0', 'not a position', 'notes'\] \(of 6 "):
+            find_tiff_files(config)
     first = index.fov_names[0]
     listed: list[str] = []
 
@@ -438,7 +442,7 @@ def test_a_job_reads_the_first_fov_as_the_whole_plate_orders_it(
         assert len(listed) == len(index.paths)
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
-    layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    layout = tiff_layout(config, index.paths, "raw.zarr")  # the files found before the extra folders
     read = record_header_reads(monkeypatch)
     assert layout_from_headers(config, index, read_first_tiff_header(config, index), "raw.zarr") == layout
     assert read == [next(iter(index.files[first].values()))]
@@ -537,7 +541,7 @@ def test_a_missing_time_point_is_refused_naming_position_and_time(
     with pytest.raises(
         ValueError,
         match=r"every position needs a file for every time point 0\.\.11; 2 files are missing: "
-        r"A1-site0: time point 11; B1-site0: time point 4$",
+        r"tiffs/A1-site0/img_t011\.tif \(time point 11\); tiffs/B1-site0/img_t004\.tif \(time point 4\)$",
     ):
         tiff_layout(config, find_tiff_files(config), "raw.zarr")
 
@@ -2054,9 +2058,10 @@ def test_the_kept_warnings_handler_is_removed_and_the_level_restored_after_an_er
 def write_micro_manager(root: Path, images: dict[str, np.ndarray], plate: Path, split_z: bool) -> None:
     """Micro-Manager's "separate image files": one plain TIFF per position, time point and channel
     (1.4: ``Pos0/img_000000000_DAPI_000.tif``, each a z-stack here), or per slice too (2.0:
-    ``Pos0/img_channel000_position000_time000000000_z000.tif``, each a plane)."""
+    ``Pos1/img_channel000_position001_time000000000_z000.tif``, each a plane: the position's index in
+    every file name)."""
     names = read_plate_layout(plate).channel_names
-    for fov, image in images.items():
+    for i, (fov, image) in enumerate(images.items()):
         folder = root / "mm" / POSITION_OF[fov]
         folder.mkdir(parents=True)
         for t, c in itertools.product(range(image.shape[0]), range(image.shape[1])):
@@ -2064,16 +2069,17 @@ def write_micro_manager(root: Path, images: dict[str, np.ndarray], plate: Path, 
                 tifffile.imwrite(folder / f"img_{t:09d}_{names[c]}_000.tif", image[t, c], metadata=None)
                 continue
             for z in range(image.shape[2]):
-                name = f"img_channel{c:03d}_position000_time{t:09d}_z{z:03d}.tif"
+                name = f"img_channel{c:03d}_position{i:03d}_time{t:09d}_z{z:03d}.tif"
                 tifffile.imwrite(folder / name, image[t, c, z], metadata=None)
 
 
 def micro_manager_config(plate: Path, split_z: bool, **changes: Any) -> TiffSourceConfig:
-    files = (
-        "mm/{position}/img_channel{c}_position000_time{t}_z{z}.tif"
+    default = (
+        "mm/{position}/img_channel{c}_position{_}_time{t}_z{z}.tif"
         if split_z
         else "mm/{position}/img_{t}_{c}_000.tif"
     )
+    files = changes.pop("files", default)
     return plain_config(plate, files=files, axes="YX" if split_z else "ZYX", **changes)
 
 
@@ -2090,6 +2096,26 @@ def assert_layout_refused(config: TiffSourceConfig, match: str) -> None:
         tiff_layout(config, find_tiff_files(config), "raw.zarr")
 
 
+def convert_recording_buffers(
+    config: TiffSourceConfig, out: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, list[tuple[int, ...]]]:
+    """:func:`convert`, and the shape of each buffer the writer allocated (``np.zeros``)."""
+    buffers: list[tuple[int, ...]] = []
+
+    def zeros(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        buffers.append(tuple(shape))
+        return np.zeros(shape, dtype)
+
+    class Numpy:  # numpy, but for the writer's buffers
+        def __getattr__(self, name: str) -> Any:
+            return zeros if name == "zeros" else getattr(np, name)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(convert_stage, "np", Numpy())
+        plate = convert(config, out)
+    return plate, buffers
+
+
 @pytest.mark.parametrize("split_z", [False, True], ids=["per-channel", "per-channel-and-slice"])
 def test_micro_manager_files_per_channel_convert_voxel_for_voxel(
     tiny_plate: dict[str, Path],
@@ -2102,20 +2128,7 @@ def test_micro_manager_files_per_channel_convert_voxel_for_voxel(
     write_micro_manager(tmp_path, tiny_images, tiny_plate["plate"], split_z)
     config = micro_manager_config(tiny_plate["plate"], split_z)
     # what the writer holds: one buffer per time point of a position, of that one time point
-    buffers: list[tuple[int, ...]] = []
-
-    def zeros(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        buffers.append(tuple(shape))
-        return np.zeros(shape, dtype)
-
-    class Numpy:  # numpy, but for the writer's buffers
-        def __getattr__(self, name: str) -> Any:
-            return zeros if name == "zeros" else getattr(np, name)
-
-    monkeypatch.setattr(convert_stage, "np", Numpy())
-    plate = convert(config, tmp_path / "raw.zarr")
-    monkeypatch.undo()
-    monkeypatch.chdir(tmp_path)
+    plate, buffers = convert_recording_buffers(config, tmp_path / "raw.zarr", monkeypatch)
     n_t, *per_time_point = next(iter(tiny_images.values())).shape
     assert buffers == [(1, *per_time_point)] * (n_t * len(tiny_images))
     assert_same_plate(plate, tiny_images, tiny_plate["plate"])
@@ -2152,15 +2165,47 @@ def test_a_missing_channel_file_is_refused_naming_it_and_the_count(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     write_micro_manager(tmp_path, tiny_images, tiny_plate["plate"], split_z=True)
-    (tmp_path / "mm" / "B1-site0" / "img_channel000_position000_time000000004_z001.tif").unlink()
+    (tmp_path / "mm" / "B1-site0" / "img_channel000_position001_time000000004_z001.tif").unlink()
     (tmp_path / "mm" / "A1-site0" / "img_channel000_position000_time000000011_z000.tif").unlink()
     config = micro_manager_config(tiny_plate["plate"], split_z=True)
+    # each missing file as the path the pattern gives it, from its siblings' matched text
     assert_layout_refused(
         config,
         r"every position needs a file for every time point 0\.\.11, channel 0\.\.\d+ and slice "
-        r"0\.\.\d+; 2 files are missing: A1-site0: time point 11, channel 0 \(\w+\), slice 0; "
-        r"B1-site0: time point 4, channel 0 \(\w+\), slice 1$",
+        r"0\.\.\d+; 2 files are missing: mm/A1-site0/img_channel000_position000_time000000011_z000\.tif "
+        r"\(time point 11, channel 0 \(\w+\), slice 0\); "
+        r"mm/B1-site0/img_channel000_position001_time000000004_z001\.tif \(time point 4, channel 0 "
+        r"\(\w+\), slice 1\)$",
     )
+
+
+@pytest.fixture
+def micro_manager_2_0(
+    tiny_plate: dict[str, Path], tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> Path:
+    """The tiny plate as Micro-Manager 2.0's files of one plane each under ``tmp_path/mm`` (the
+    working directory); the tiny plate's path."""
+    monkeypatch.chdir(tmp_path)
+    write_micro_manager(tmp_path, tiny_images, tiny_plate["plate"], split_z=True)
+    return tiny_plate["plate"]
+
+
+def test_a_position_folder_holding_no_file_of_the_pattern_is_refused(
+    micro_manager_2_0: Path, tmp_path: Path
+) -> None:
+    """Micro-Manager 2.0 names the position in each file (``position001`` in ``Pos1``): a pattern
+    fixing ``position000`` matched the first folder's files only, and the plate held one position
+    (exit 0). Every folder ``{position}`` matches must hold files."""
+    files = "mm/{position}/img_channel{c}_position000_time{t}_z{z}.tif"
+    config = micro_manager_config(micro_manager_2_0, split_z=True, files=files)
+    assert_layout_refused(
+        config,
+        r"the folders \['mm/B1-site0'\] \(of 2 '\{position\}' matches\) hold no file matching "
+        r".*'\{_\}'",
+    )
+    (tmp_path / "mm" / "C1-site0").mkdir()  # an empty position folder, with a pattern matching the rest
+    config = micro_manager_config(micro_manager_2_0, split_z=True)
+    assert_layout_refused(config, r"the folders \['mm/C1-site0'\] \(of 3 ")
 
 
 def test_a_gap_in_the_channel_or_slice_indices_is_refused(
@@ -2168,14 +2213,93 @@ def test_a_gap_in_the_channel_or_slice_indices_is_refused(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     plane = tiny_images["A/1/0"][0, 0, 0]
-    for c in (0, 2):  # channel 1 not written, in any position or time point
+    for c in (1, 3):  # channel 2 (b) not written, in any position or time point
         tifffile.imwrite(tmp_path / f"Pos0_c{c}.tif", plane, metadata=None)
-    config = small_config("{position}_c{c}.tif", axes="YX", channel_names=["a", "b"])
-    assert_layout_refused(config, r"channel 0\.\.2.*1 file is missing: Pos0: channel 1")
-    for z in (0, 1, 3):  # slice 2 not written
-        tifffile.imwrite(tmp_path / f"Pos0_z{z}.tif", plane, metadata=None)
+    config = small_config("{position}_c{c}.tif", axes="YX", channel_names=["a", "b", "c"])
+    assert_layout_refused(config, r"channel 0\.\.2.*1 file is missing: Pos0_c2\.tif \(channel 1 \(b\)\)$")
+    for z in (0, 1, 3):  # slice 2 not written; zero padding as its siblings'
+        tifffile.imwrite(tmp_path / f"Pos0_z{z:02d}.tif", plane, metadata=None)
     config = config.model_copy(update={"files": "{position}_z{z}.tif", "channel_names": ["a"]})
-    assert_layout_refused(config, r"every slice 0\.\.3; 1 file is missing: Pos0: slice 2$")
+    assert_layout_refused(config, r"every slice 0\.\.3; 1 file is missing: Pos0_z02\.tif \(slice 2\)$")
+
+
+@pytest.mark.parametrize(
+    ("names", "files", "channel_names", "message"),
+    [
+        (
+            ["Pos0_a_c0.tif", "Pos0_b_c0.tif"],
+            "{position}_{_}_c{c}.tif",
+            ["x"],
+            r"channel 0 \(x\) of position 'Pos0' is both Pos0_a_c0\.tif and Pos0_b_c0\.tif; "
+            r"'\{_\}' in the pattern",
+        ),
+        (
+            ["Pos0_488.tif", "Pos0_561.tif"],
+            "{position}_{c}.tif",
+            ["GFP", "RFP"],
+            r"'\{c\}' matched the integers \['488', '561'\], 74 channels from 488 to 561 as indices, but "
+            r"tiff\.channel_names lists 2: \['GFP', 'RFP'\]; .*channel_names: \['488', '561'\]",
+        ),
+    ],
+    ids=["differing-only-in-anonymous", "wavelengths-as-indices"],
+)
+def test_ambiguous_files_and_channel_integers_beyond_channel_names_are_refused(
+    tiny_images: dict[str, np.ndarray],
+    tmp_path: Path,
+    monkeypatch,
+    names: list[str],
+    files: str,
+    channel_names: list[str],
+    message: str,
+) -> None:
+    """Two files of one key differing only where ``{_}`` matched; integers ``{c}`` matched spanning
+    more indices than ``channel_names`` has names (wavelengths 488 and 561 under two names: before,
+    72 files "missing")."""
+    monkeypatch.chdir(tmp_path)
+    for name in names:
+        tifffile.imwrite(name, tiny_images["A/1/0"][0, 0, 0], metadata=None)
+    assert_layout_refused(small_config(files, axes="YX", channel_names=channel_names), message)
+
+
+def test_an_acquisition_stopped_during_its_last_time_point_is_named(
+    micro_manager_2_0: Path, tmp_path: Path
+) -> None:
+    for path in (tmp_path / "mm" / "B1-site0").glob("img_channel001_*_time000000011_*.tif"):
+        path.unlink()
+    config = micro_manager_config(micro_manager_2_0, split_z=True)
+    assert_layout_refused(
+        config,
+        r"files are missing: .*Every missing file is of the last time point, 11 \(an acquisition stopped "
+        r"during it\?\): move its \d+ files aside \(mm/A1-site0/img_channel000_position000_time000000011_"
+        r"z000\.tif, \.\.\.\) to convert the time points before it",
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "kept", "message"),
+    [
+        ("{position}_t{t}_{c}.tif", "t", r"channel 1 \(b\) has no file at the time points \[1, 3\]"),
+        ("{position}_{c}_z{z}.tif", "z", r"channel 1 \(b\) has no file at the slices \[1, 2, 3\]"),
+    ],
+    ids=["skip-frames", "z-stack-off"],
+)
+def test_a_channel_acquired_at_fewer_time_points_or_slices_is_told_to_be_a_dataset_of_its_own(
+    tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch, files: str, kept: str, message: str
+) -> None:
+    """Micro-Manager's "skip frames" for a channel, or its z-stack off: the plate must be complete."""
+    monkeypatch.chdir(tmp_path)
+    plane = tiny_images["A/1/0"][0, 0, 0]
+    for position, index, c in itertools.product(["Pos0", "Pos1"], range(4), ["a", "b"]):
+        if c == "b" and (index % 2 if kept == "t" else index):
+            continue  # b every other time point, or at slice 0 only
+        name = files.format(position=position, c=c, **{kept: index})
+        tifffile.imwrite(tmp_path / name, plane, metadata=None)
+    config = small_config(files, axes="YX", channel_names=["a", "b"])
+    assert_layout_refused(
+        config,
+        message + r".*the plate must be complete .* a channel acquired at fewer time points or slices "
+        r"goes in a dataset of its own",
+    )
 
 
 def test_a_channel_name_not_in_channel_names_is_refused(
@@ -2226,3 +2350,29 @@ def test_a_file_whose_ome_channel_name_is_not_its_channels_is_refused(
     assert tiff_layout(config, find_tiff_files(config), "raw.zarr").channel_names == ("Phase", "DAPI")
     swapped = config.model_copy(update={"channel_names": ["DAPI", "Phase"]})
     assert_layout_refused(swapped, r"Pos0_c0\.ome\.tif: its OME metadata names the channels \['Phase'\], but")
+
+
+@pytest.mark.parametrize("n_t", [1, 3], ids=["one-time-point", "time-points-in-each-file"])
+def test_files_of_one_slice_each_without_time_points_write_each_chunk_once(
+    tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch, n_t: int
+) -> None:
+    """``{z}`` without ``{t}``: a chunk of a whole z-stack written a slice at a time is rewritten once
+    per slice. One time point: the position's z-stack is put together in memory and written at once;
+    several in each file: one chunk per plane."""
+    monkeypatch.chdir(tmp_path)
+    image = tiny_images["A/1/0"][:n_t, :1]  # (T, 1, Z, Y, X)
+    n_z = image.shape[2]
+    assert n_z > 1
+    for z in range(n_z):
+        tifffile.imwrite(tmp_path / f"Pos0_z{z}.tif", image[:, 0, z].squeeze(), metadata=None)
+    config = small_config("{position}_z{z}.tif", axes="YX" if n_t == 1 else "TYX", channel_names=["a"])
+    plate, buffers = convert_recording_buffers(config, tmp_path / "raw.zarr", monkeypatch)
+    np.testing.assert_array_equal(raw_images(plate)["A/1/Pos0"], image)
+    with open_ome_zarr(plate, layout="hcs", mode="r") as store:
+        chunks = store["A/1/Pos0"]["0"].chunks
+    if n_t == 1:
+        assert buffers == [(1, *image.shape[1:])]
+        assert chunks == (1, 1, n_z, *image.shape[3:])
+    else:
+        assert buffers == []
+        assert chunks == (1, 1, 1, *image.shape[3:])

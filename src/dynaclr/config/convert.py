@@ -22,6 +22,9 @@ from dynaclr.io.sampling import PIXEL_SIZE_RANGE_UM, Z_STEP_RANGE_UM
 TIME_PLACEHOLDER = "{t}"
 CHANNEL_PLACEHOLDER = "{c}"
 SLICE_PLACEHOLDER = "{z}"
+#: Text of a file name that is none of the file's key and may differ between positions (Micro-Manager
+#: 2.0's ``position001`` in ``Pos1/img_channel000_position001_time000000000_z000.tif``); any number.
+ANONYMOUS_PLACEHOLDER = "{_}"
 #: The plate axis each optional placeholder splits the files along.
 SPLIT_PLACEHOLDERS = {TIME_PLACEHOLDER: "T", CHANNEL_PLACEHOLDER: "C", SLICE_PLACEHOLDER: "Z"}
 #: The well of every position where ``positions`` is not given: position ``Pos0`` is FOV ``A/1/Pos0``.
@@ -56,8 +59,13 @@ class TiffSourceConfig(StrictModel):
             "'{z}' (an integer slice index): e.g. 'tiffs/{position}.ome.tif' (one file per position), "
             "'tiffs/{position}/img_t{t}.tif' (one file per position and time point) or Micro-Manager's "
             "'Pos0/img_000000000_DAPI_000.tif' as 'mm/{position}/img_{t}_{c}_{z}.tif' (one file per "
-            "position, time point, channel and slice). Every position needs a file for every "
-            "combination of the indices found, each index run without gaps."
+            "position, time point, channel and slice); '{_}' (any number of times) matches any text "
+            "without '/' that is not part of a file's key, e.g. Micro-Manager 2.0's "
+            "'Pos1/img_channel000_position001_time000000000_z000.tif' as "
+            "'mm/{position}/img_channel{c}_position{_}_time{t}_z{z}.tif' (two files of one key differing "
+            "there are refused). Every position needs a file for every combination of the indices "
+            "found, each index run without gaps; where '{position}' names folders, every folder it "
+            "matches needs files."
         ),
         min_length=1,
     )
@@ -129,13 +137,12 @@ class TiffSourceConfig(StrictModel):
     @classmethod
     def _placeholders(cls, files: str) -> str:
         found = re.findall(r"\{[^{}]*\}", files)
-        unknown = sorted(
-            {name for name in found if name != POSITION_PLACEHOLDER and name not in SPLIT_PLACEHOLDERS}
-        )
+        known = {POSITION_PLACEHOLDER, ANONYMOUS_PLACEHOLDER, *SPLIT_PLACEHOLDERS}
+        unknown = sorted({name for name in found if name not in known})
         if unknown:
             raise ValueError(
                 f"placeholders {unknown} are not known; use '{{position}}' and optionally '{{t}}', '{{c}}', "
-                "'{z}'"
+                "'{z}', '{_}'"
             )
         if found.count(POSITION_PLACEHOLDER) != 1:
             raise ValueError(f"expected '{{position}}' exactly once in {files!r}")

@@ -48,7 +48,8 @@ class ConvertTiffOutputs(StageFiles):
 
     HCS OME-Zarr 0.5, ``(T, C, Z, Y, X)`` in the files' own pixel type (uint16 stays uint16: every
     stage reads the raw plate as the simulator's uint16 counts and converts to float itself), one
-    chunk per frame and channel, scale = (time interval s, 1, z step µm, pixel size µm, pixel size µm).
+    chunk per frame and channel (per plane from files of one slice each holding several time points:
+    :func:`_write_plate`), scale = (time interval s, 1, z step µm, pixel size µm, pixel size µm).
     """
 
     plate: Path
@@ -177,11 +178,16 @@ def _region(key: FileKey, frames: slice, first_slice: int | None) -> tuple[slice
 
 def _write_plate(path: Path, files: TiffFiles, headers: dict[Path, TiffHeader], layout: PlateLayout) -> None:
     """Copy ``files`` (read as ``headers`` say) into a new plate at ``path`` laid out as ``layout``,
-    one time point of a position at a time where the files hold one time point each (``{t}``; the
-    files of its channels and slices, ``{c}`` and ``{z}``, put together in memory: one chunk write
-    per channel), else one file (a position, or its channel or slice) at a time."""
-    _, n_c, n_z, n_y, n_x = layout.shape_tczyx
+    one time point of a position at a time where the files hold one time point each (``{t}``, or a
+    plate of one time point; the files of its channels and slices, ``{c}`` and ``{z}``, put together
+    in memory: one chunk write per channel), else one file (a position, or its channel or slice) at
+    a time. Chunks hold a frame's channel's z-stack, or one plane where files of one slice each hold
+    several time points (``{z}`` without ``{t}``: a chunk of the z-stack would be rewritten once per
+    slice)."""
+    n_t, n_c, n_z, n_y, n_x = layout.shape_tczyx
     dtype = next(iter(headers.values())).dtype
+    one_time_point = files.per_time_point or n_t == 1
+    chunk_z = 1 if "Z" in files.split_axes and not one_time_point else n_z
     with open_ome_zarr(
         path, layout="hcs", mode="w", channel_names=list(layout.channel_names), version=OME_ZARR_VERSION
     ) as plate:
@@ -192,7 +198,7 @@ def _write_plate(path: Path, files: TiffFiles, headers: dict[Path, TiffHeader], 
                     "0",
                     shape=layout.shape_tczyx,
                     dtype=dtype,
-                    chunks=(1, 1, n_z, n_y, n_x),
+                    chunks=(1, 1, chunk_z, n_y, n_x),
                     transform=layout.geometry.transform(),
                 )
                 first_slice = min((key.z for key in by_key if key.z is not None), default=None)
@@ -201,7 +207,7 @@ def _write_plate(path: Path, files: TiffFiles, headers: dict[Path, TiffHeader], 
                     by_time.setdefault(key.t, []).append((key, file))
                 for frame, time_point in enumerate(by_time.values()):
                     frames = slice(frame, frame + 1) if files.per_time_point else slice(None)
-                    if not files.per_time_point or len(time_point) == 1:  # no buffer: a file at a time
+                    if not one_time_point or len(time_point) == 1:  # no buffer: a file at a time
                         for key, file in time_point:
                             array[_region(key, frames, first_slice)] = _read(file, headers[file])
                             progress.update()

@@ -15,7 +15,7 @@ import os
 import re
 import statistics
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,6 +25,7 @@ import tifffile
 
 from dynaclr.config.base import POSITION_PLACEHOLDER
 from dynaclr.config.convert import (
+    ANONYMOUS_PLACEHOLDER,
     CHANNEL_PLACEHOLDER,
     SLICE_PLACEHOLDER,
     SPLIT_PLACEHOLDERS,
@@ -172,7 +173,7 @@ class TiffFiles:
 
 
 #: Every placeholder of a pattern.
-PLACEHOLDERS = (POSITION_PLACEHOLDER, *SPLIT_PLACEHOLDERS)
+PLACEHOLDERS = (POSITION_PLACEHOLDER, ANONYMOUS_PLACEHOLDER, *SPLIT_PLACEHOLDERS)
 
 
 def _pattern_parts(pattern: str) -> list[str]:
@@ -182,14 +183,23 @@ def _pattern_parts(pattern: str) -> list[str]:
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     """``{c}`` matches a channel's name or index (any text but ``/``: checked against
-    ``channel_names`` once every file is matched, so a name not listed is refused, not skipped)."""
+    ``channel_names`` once every file is matched, so a name not listed is refused, not skipped);
+    the k-th ``{_}`` any text but ``/``, as group ``_k`` (no part of a file's key)."""
     groups = {
         POSITION_PLACEHOLDER: r"(?P<position>[^/]+)",
         TIME_PLACEHOLDER: r"(?P<t>[0-9]+)",
         CHANNEL_PLACEHOLDER: r"(?P<c>[^/]+)",
         SLICE_PLACEHOLDER: r"(?P<z>[0-9]+)",
     }
-    return re.compile("".join(groups.get(part, re.escape(part)) for part in _pattern_parts(pattern)))
+    anonymous = itertools.count()
+    return re.compile(
+        "".join(
+            rf"(?P<_{next(anonymous)}>[^/]+)"
+            if part == ANONYMOUS_PLACEHOLDER
+            else groups.get(part, re.escape(part))
+            for part in _pattern_parts(pattern)
+        )
+    )
 
 
 def _globbed(pattern: str, position: str | None = None, folders: bool = False) -> dict[str, re.Match[str]]:
@@ -222,23 +232,61 @@ def _position_folders(config: TiffSourceConfig) -> list[str] | None:
     folders (no file listed within them), in plate order; folders no FOV can be named after left out
     (see :func:`_fov_names`). For a config without ``positions`` (with them, :func:`first_fov_files`
     lists no folder). ``None`` where ``{position}`` is part of the file names."""
+    folders = _position_folder_matches(config)
+    if folders is None:
+        return None
+    names = set(folders.values())
+    return sorted((name for name in names if SAFE_NAME.fullmatch(name)), key=_natural_key)
+
+
+def _position_folder_depth(config: TiffSourceConfig) -> int | None:
+    """How many parts of a path name its position's folder, where ``{position}`` names folders (see
+    :func:`_position_folders`), else ``None``."""
     segments = Path(config.files).as_posix().split("/")
     index = next(i for i, segment in enumerate(segments) if POSITION_PLACEHOLDER in segment)
     before = "/".join(segments[: index + 1])
     if index == len(segments) - 1 or any(placeholder in before for placeholder in SPLIT_PLACEHOLDERS):
         return None
-    names = {match["position"] for match in _globbed("/".join(segments[: index + 1]), folders=True).values()}
-    return sorted((name for name in names if SAFE_NAME.fullmatch(name)), key=_natural_key)
+    return index + 1
+
+
+def _position_folder_matches(config: TiffSourceConfig) -> dict[str, str] | None:
+    """``{folder: position}`` of every folder ``{position}`` matches where it names folders (one
+    listing of the folders), else ``None``."""
+    depth = _position_folder_depth(config)
+    if depth is None:
+        return None
+    segments = Path(config.files).as_posix().split("/")
+    found = _globbed("/".join(segments[:depth]), folders=True)
+    return {Path(path).as_posix(): match["position"] for path, match in found.items()}
 
 
 def find_tiff_files(config: TiffSourceConfig) -> list[Path]:
     """The files matching ``config.files`` (relative to the working directory), sorted.
 
-    Raises ``ValueError`` when none does.
+    Raises ``ValueError`` when none does, and where ``{position}`` names folders, when a folder it
+    matches holds no file matching the pattern (a position would be left out of the plate silently:
+    Micro-Manager 2.0 names the position in each file, ``position001`` in ``Pos1``).
     """
     found = sorted(map(Path, _globbed(config.files)))
     if not found:
         raise ValueError(f"tiff.files: no file matches {config.files!r} (in {Path.cwd()})")
+    folders = _position_folder_matches(config)
+    if folders:
+        depth = _position_folder_depth(config) or 0
+        held = {"/".join(path.as_posix().split("/")[:depth]) for path in found}
+        empty = sorted((folder for folder in folders if folder not in held), key=_natural_key)
+        if empty:
+            shown = empty[:MISSING_FILES_SHOWN] + (
+                [f"... ({len(empty)} folders)"] if len(empty) > MISSING_FILES_SHOWN else []
+            )
+            raise ValueError(
+                f"tiff.files: the folders {shown} (of {len(folders)} '{{position}}' matches) hold no file "
+                f"matching {config.files!r} (in {Path.cwd()}): their positions would be left out of the "
+                "plate. Where their files name each position (Micro-Manager 2.0's 'position001' in "
+                "'Pos1/img_channel000_position001_time000000000_z000.tif'), put '{_}' in place of that "
+                "text (it matches any text without '/'); else move the folders out of the pattern's reach"
+            )
     return found
 
 
@@ -252,7 +300,8 @@ def index_tiff_files(config: TiffSourceConfig, paths: Iterable[str | Path]) -> T
 
     Raises ``ValueError`` (naming the key and the files) for a path the pattern does not match, a
     position name that cannot be a FOV name without ``positions``, a position ``positions`` does not
-    name or names but has no file, a file key given twice, a channel ``{c}`` names that
+    name or names but has no file, a file key given twice (two files differing only where ``{_}``
+    matched), a channel ``{c}`` names that
     ``channel_names`` does not (:func:`_channel_indices`), and files missing (every position must have
     a file for every time point, channel and slice from the first to the last found: a gap in the
     indices is missing files).
@@ -339,9 +388,15 @@ def _by_position(config: TiffSourceConfig, paths: Iterable[str | Path]) -> dict[
         )
         by_key = by_position.setdefault(match["position"], {})
         if key in by_key:
+            anonymous = (
+                f"; '{ANONYMOUS_PLACEHOLDER}' in the pattern matches text that is no part of a file's key: "
+                "keep one of them"
+                if ANONYMOUS_PLACEHOLDER in config.files
+                else ""
+            )
             raise ValueError(
                 f"tiff.files: {key.described(config.channel_names)} of position {match['position']!r} is "
-                f"both {by_key[key]} and {path}"
+                f"both {by_key[key]} and {path}{anonymous}"
             )
         by_key[key] = path
     return by_position
@@ -355,7 +410,9 @@ def _channel_indices(config: TiffSourceConfig, matched: Sequence[tuple[str, Path
     ``channel_names`` (the files' count is checked against them with the headers). ``ValueError``:
     without ``channel_names`` (the plate's channels need names and an order: ``{c}``'s own are not
     ordered, and each file's metadata names one channel at most), for a value neither a name listed
-    nor an integer (naming a file it matched), and for names listed that no file matches."""
+    nor an integer (naming a file it matched), for names listed that no file matches, and for
+    integers spanning more indices than ``channel_names`` has names (wavelengths ``488`` and ``561``
+    under two names: not 72 files missing)."""
     first_file: dict[str, Path] = {}
     for value, path in matched:
         first_file.setdefault(value, path)
@@ -378,7 +435,16 @@ def _channel_indices(config: TiffSourceConfig, matched: Sequence[tuple[str, Path
             )
         return {value: names.index(value) for value in found}
     if indices:
-        lowest = min(int(value) for value in found)
+        lowest, highest = min(int(value) for value in found), max(int(value) for value in found)
+        if highest - lowest + 1 > len(names):
+            shown = found[:10] + ([f"... ({len(found)} values)"] if len(found) > 10 else [])
+            raise ValueError(
+                f"tiff.files: '{{c}}' matched the integers {shown}, {highest - lowest + 1} channels from "
+                f"{lowest} to {highest} as indices, but tiff.channel_names lists {len(names)}: {names}; "
+                "integers are indices into channel_names from the lowest found (Micro-Manager's "
+                "channel000, channel001); where they are the channels' own names (wavelengths), list them "
+                f"as such, e.g. channel_names: {found[:10]}"
+            )
         return {value: int(value) - lowest for value in found}
     stray = [value for value in found if value not in names]
     where = "; ".join(f"{value!r} ({first_file[value]})" for value in stray[:5])
@@ -433,8 +499,10 @@ def _check_complete(config: TiffSourceConfig, by_position: dict[str, dict[FileKe
     """Refuse positions missing a file: each needs one for every combination of the time points,
     channels and slices found (of the axes the files are split along), each from the lowest to the
     highest found in any position, so a gap in the indices (``t`` 0, 1, 3) is files missing too.
-    Names the first :data:`MISSING_FILES_SHOWN` missing (position, time point, channel, slice) and
-    counts them all."""
+    Names the first :data:`MISSING_FILES_SHOWN` missing as the paths the pattern gives them
+    (:func:`_expected_paths`) with their (time point, channel, slice), counts them all, and says where
+    every missing file is of the last time point (:func:`_stopped_hint`) or a channel has no file at
+    some time points or slices (:func:`_sparse_channel_hint`)."""
     split = config.split_axes
     ranges = {}
     for axis in split:
@@ -452,18 +520,129 @@ def _check_complete(config: TiffSourceConfig, by_position: dict[str, dict[FileKe
     ]
     if missing:
         needs = [f"{SPLIT_AXIS_NAMES[axis]} {span.start}..{span.stop - 1}" for axis, span in ranges.items()]
+        path_of = _expected_paths(config, by_position)
         shown = "; ".join(
-            f"{position}: {key.described(config.channel_names)}"
+            f"{path_of(position, key)} ({key.described(config.channel_names)})"
             for position, key in missing[:MISSING_FILES_SHOWN]
         )
         more = (
             f"; ... ({len(missing) - MISSING_FILES_SHOWN} more)" if len(missing) > MISSING_FILES_SHOWN else ""
         )
+        hints = "".join(
+            f". {hint}"
+            for hint in (
+                *_stopped_hint(by_position, missing, ranges),
+                *_sparse_channel_hint(config, by_position, ranges),
+            )
+        )
         raise ValueError(
             f"tiff.files: every position needs a file for every {', '.join(needs[:-1])}"
             f"{' and ' if len(needs) > 1 else ''}{needs[-1]}; {len(missing)} "
-            f"{'file is' if len(missing) == 1 else 'files are'} missing: {shown}{more}"
+            f"{'file is' if len(missing) == 1 else 'files are'} missing: {shown}{more}{hints}"
         )
+
+
+def _expected_paths(
+    config: TiffSourceConfig, by_position: dict[str, dict[FileKey, Path]]
+) -> Callable[[str, FileKey], str]:
+    """The path the pattern gives the file of a position and key: what the placeholders matched in
+    the files found (``{_}`` in the position's first file; an index no file has, zero-padded as those
+    found are)."""
+    regex = _pattern_regex(config.files)
+    raws: dict[str, dict[int, str]] = {axis: {} for axis in config.split_axes}
+    siblings: dict[str, re.Match[str]] = {}
+    for position, by_key in by_position.items():
+        for key, path in by_key.items():
+            match = regex.fullmatch(path.as_posix())
+            assert match is not None  # every path was matched by _by_position
+            siblings.setdefault(position, match)
+            for axis in raws:
+                raws[axis].setdefault(getattr(key, axis.lower()), match[axis.lower()])
+
+    def raw(axis: str, index: int) -> str:
+        known = raws[axis]
+        if index in known:
+            return known[index]
+        offset = next(int(text) - found for found, text in known.items())  # {c}'s lowest index
+        padded = any(len(text) > 1 and text.startswith("0") for text in known.values())
+        width = max(map(len, known.values())) if padded else 0
+        return f"{index + offset:0{width}d}"
+
+    def path_of(position: str, key: FileKey) -> str:
+        anonymous = itertools.count()
+        parts = []
+        for part in _pattern_parts(config.files):
+            if part == POSITION_PLACEHOLDER:
+                parts.append(position)
+            elif part == ANONYMOUS_PLACEHOLDER:
+                parts.append(siblings[position][f"_{next(anonymous)}"])
+            elif part in SPLIT_PLACEHOLDERS:
+                axis = SPLIT_PLACEHOLDERS[part]
+                parts.append(raw(axis, getattr(key, axis.lower())))
+            else:
+                parts.append(part)
+        return "".join(parts)
+
+    return path_of
+
+
+def _stopped_hint(
+    by_position: dict[str, dict[FileKey, Path]],
+    missing: Sequence[tuple[str, FileKey]],
+    ranges: dict[str, range],
+) -> list[str]:
+    """Where every missing file is of the last time point (of several): an acquisition stopped
+    during it, whose files found are to be moved aside."""
+    if "T" not in ranges or len(ranges["T"]) < 2 or any(key.t != ranges["T"][-1] for _, key in missing):
+        return []
+    last = ranges["T"][-1]
+    found = [
+        path
+        for _, by_key in sorted(by_position.items(), key=lambda item: _natural_key(item[0]))
+        for key, path in _in_plate_order(by_key).items()
+        if key.t == last
+    ]
+    return [
+        f"Every missing file is of the last time point, {last} (an acquisition stopped during it?): move "
+        f"its {len(found)} files aside ({found[0]}, ...) to convert the time points before it"
+    ]
+
+
+def _sparse_channel_hint(
+    config: TiffSourceConfig, by_position: dict[str, dict[FileKey, Path]], ranges: dict[str, range]
+) -> list[str]:
+    """Where a channel with files has none at some time points or slices, in any position
+    (Micro-Manager's "skip frames" for a channel, or its z-stack off): such a channel goes in a
+    dataset of its own."""
+    if "C" not in ranges:
+        return []
+    held: dict[tuple[int, str], set[int]] = {}
+    for by_key in by_position.values():
+        for key in by_key:
+            assert key.c is not None
+            for axis in set(ranges) & {"T", "Z"}:
+                held.setdefault((key.c, axis), set()).add(getattr(key, axis.lower()))
+    sparse = []
+    for channel in ranges["C"]:
+        for axis in "TZ":
+            if axis not in ranges or (channel, axis) not in held:  # a channel with no file: a gap
+                continue
+            absent = [index for index in ranges[axis] if index not in held.get((channel, axis), set())]
+            if absent:
+                shown = ", ".join(map(str, absent[:10])) + (
+                    f", ... ({len(absent)})" if len(absent) > 10 else ""
+                )
+                what = "time points" if axis == "T" else "slices"
+                channel_name = FileKey(c=channel).described(config.channel_names)
+                sparse.append(f"{channel_name} has no file at the {what} [{shown}]")
+    if not sparse:
+        return []
+    return [
+        f'In every position, {"; ".join(sparse)} (Micro-Manager\'s "skip frames" for a channel, or its '
+        "z-stack off?): the plate must be complete (every channel at every time point and slice), so a "
+        "channel acquired at fewer time points or slices goes in a dataset of its own (its tiff.files "
+        "naming its files only, e.g. its name or index in place of '{c}'), the other channels in another"
+    ]
 
 
 # ------------------------------------------------------------------ headers
