@@ -397,8 +397,9 @@ def test_a_job_reads_the_first_fov_as_the_whole_plate_orders_it(
     """first_fov_files gives the files index_tiff_files puts first; where '{position}' names folders it
     lists the folders and then the first FOV's files only, passing over a folder without files that
     sorts first, a folder no FOV is named after and one of unrelated files (which the dry run's
-    find_tiff_files refuses: a position would be left out). The layout from the first header (a
-    job's) is the layout from every header (the dry run's), and so is its sampling."""
+    find_tiff_files passes over, and refuses once it holds a TIFF file: a position would be left
+    out). The layout from the first header (a job's) is the layout from every header (the dry
+    run's), and so is its sampling."""
     import glob
 
     import dynaclr.convert.tiff as tiff_module
@@ -423,9 +424,14 @@ def test_a_job_reads_the_first_fov_as_the_whole_plate_orders_it(
     (tmp_path / "not a position").mkdir()
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "readme.txt").write_text("unrelated")
-    if "/" in files:
-        with pytest.raises(ValueError, match=r"the folders \['Pos0', 'not a position', 'notes'\] \(of 6 "):
+    if "/" in files:  # folders holding no TIFF file are no positions; one holding others' TIFFs is refused
+        assert find_tiff_files(config) == sorted(
+            path for paths in index.files.values() for path in paths.values()
+        )
+        tifffile.imwrite(tmp_path / "notes" / "overview.tif", np.zeros((8, 8), np.uint8))
+        with pytest.raises(ValueError, match=r"the folders \['notes'\] \(of 6 .*hold TIFF files but none"):
             find_tiff_files(config)
+        (tmp_path / "notes" / "overview.tif").unlink()
     first = index.fov_names[0]
     listed: list[str] = []
 
@@ -2195,17 +2201,24 @@ def test_a_position_folder_holding_no_file_of_the_pattern_is_refused(
 ) -> None:
     """Micro-Manager 2.0 names the position in each file (``position001`` in ``Pos1``): a pattern
     fixing ``position000`` matched the first folder's files only, and the plate held one position
-    (exit 0). Every folder ``{position}`` matches must hold files."""
+    (exit 0). Every folder ``{position}`` matches that holds TIFF files must hold files of the pattern."""
     files = "mm/{position}/img_channel{c}_position000_time{t}_z{z}.tif"
     config = micro_manager_config(micro_manager_2_0, split_z=True, files=files)
     assert_layout_refused(
         config,
-        r"the folders \['mm/B1-site0'\] \(of 2 '\{position\}' matches\) hold no file matching "
+        r"the folders \['mm/B1-site0'\] \(of 2 '\{position\}' matches\) hold TIFF files but none matching "
         r".*'\{_\}'",
     )
-    (tmp_path / "mm" / "C1-site0").mkdir()  # an empty position folder, with a pattern matching the rest
     config = micro_manager_config(micro_manager_2_0, split_z=True)
-    assert_layout_refused(config, r"the folders \['mm/C1-site0'\] \(of 3 ")
+    layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    # an empty folder, and one of another tool's output, are no positions
+    (tmp_path / "mm" / "C1-site0").mkdir()
+    (tmp_path / "mm" / "analysis").mkdir()
+    (tmp_path / "mm" / "analysis" / "cells.csv").write_text("t,y,x\n")
+    assert tiff_layout(config, find_tiff_files(config), "raw.zarr").fov_names == layout.fov_names
+    assert len(layout.fov_names) == 2
+    tifffile.imwrite(tmp_path / "mm" / "C1-site0" / "img_000000000.tif", np.zeros((4, 4), np.uint16))
+    assert_layout_refused(config, r"the folders \['mm/C1-site0'\] \(of 4 .*hold TIFF files but none matching")
 
 
 def test_a_gap_in_the_channel_or_slice_indices_is_refused(

@@ -226,6 +226,10 @@ def _globbed(pattern: str, position: str | None = None, folders: bool = False) -
     return found
 
 
+#: What a TIFF file's name ends with (case ignored): a folder holding none is no position's.
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
 def _position_folders(config: TiffSourceConfig) -> list[str] | None:
     """The names ``{position}`` takes where it names a folder (``Pos0/t{t}.tif``: a part of the path
     before the file name, with no ``{t}``, ``{c}`` or ``{z}`` before it), from one listing of the
@@ -265,8 +269,9 @@ def find_tiff_files(config: TiffSourceConfig) -> list[Path]:
     """The files matching ``config.files`` (relative to the working directory), sorted.
 
     Raises ``ValueError`` when none does, and where ``{position}`` names folders, when a folder it
-    matches holds no file matching the pattern (a position would be left out of the plate silently:
-    Micro-Manager 2.0 names the position in each file, ``position001`` in ``Pos1``).
+    matches holds TIFF files but none matching the pattern (a position would be left out of the plate
+    silently: Micro-Manager 2.0 names the position in each file, ``position001`` in ``Pos1``); a
+    folder holding no TIFF file (empty, or an ``analysis/`` folder beside the positions) is no position.
     """
     found = sorted(map(Path, _globbed(config.files)))
     if not found:
@@ -275,19 +280,29 @@ def find_tiff_files(config: TiffSourceConfig) -> list[Path]:
     if folders:
         depth = _position_folder_depth(config) or 0
         held = {"/".join(path.as_posix().split("/")[:depth]) for path in found}
-        empty = sorted((folder for folder in folders if folder not in held), key=_natural_key)
+        empty = sorted(
+            (folder for folder in folders if folder not in held and _holds_tiff_files(Path(folder))),
+            key=_natural_key,
+        )
         if empty:
             shown = empty[:MISSING_FILES_SHOWN] + (
                 [f"... ({len(empty)} folders)"] if len(empty) > MISSING_FILES_SHOWN else []
             )
             raise ValueError(
-                f"tiff.files: the folders {shown} (of {len(folders)} '{{position}}' matches) hold no file "
-                f"matching {config.files!r} (in {Path.cwd()}): their positions would be left out of the "
-                "plate. Where their files name each position (Micro-Manager 2.0's 'position001' in "
-                "'Pos1/img_channel000_position001_time000000000_z000.tif'), put '{_}' in place of that "
-                "text (it matches any text without '/'); else move the folders out of the pattern's reach"
+                f"tiff.files: the folders {shown} (of {len(folders)} '{{position}}' matches) hold TIFF "
+                f"files but none matching {config.files!r} (in {Path.cwd()}): their positions would be "
+                "left out of the plate. Where their files name each position (Micro-Manager 2.0's "
+                "'position001' in 'Pos1/img_channel000_position001_time000000000_z000.tif'), put '{_}' "
+                "in place of that text (it matches any text without '/'); else move the folders out of "
+                "the pattern's reach"
             )
     return found
+
+
+def _holds_tiff_files(folder: Path) -> bool:
+    """Whether ``folder`` holds a TIFF file at any depth: a folder ``{position}`` matches without
+    any (an ``analysis/`` folder beside the positions, an empty one) holds no position's images."""
+    return any(path.suffix.lower() in TIFF_SUFFIXES for path in folder.rglob("*") if path.is_file())
 
 
 def _natural_key(name: str) -> list[Any]:
