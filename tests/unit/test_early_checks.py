@@ -3412,3 +3412,43 @@ def test_a_patch_job_of_a_plate_of_your_own_is_given_the_root_attributes_it_read
     assert given == [None if recorded else {str(own): {"time_interval_minutes": 10.0}}] * len(FOVS)
     # keyed by the path the job reads the plate at (its input), which the job looks it up by
     assert all(str(job.input.plate_raw) == str(own) for job in jobs)
+
+
+def test_dtw_on_infection_is_not_planned_for_a_simulated_dataset_without_infected_wells() -> None:
+    """Every well mock (infected_fraction 0) with the default event 'infection': align_pseudotime was
+    planned (a simulated dataset has ground truth) and failed after patches, training and embedding with
+    "no lineage series with an infection event ...; lower analysis.pseudotime.reference_frames_...",
+    a fix that cannot help. The plan leaves the pair out and the results table says why; the event
+    'division', or one infected well, still aligns."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    config = tiny_workflow_config()
+    for well in config["datasets"]["tiny"]["simulate"]["wells"]:
+        well["infected_fraction"] = 0.0
+    config["datasets"]["tiny"]["annotations"] = {"tasks": ["division"]}
+    config["analysis"]["classification"]["tasks"] = ["division"]
+    config["analysis"]["occlusion"] = {"enabled": False}
+    frames = {"tiny": 12}
+    workflow = WorkflowConfig.model_validate(config)
+    assert workflow.aligned_pairs(frames, {}) == []
+    assert workflow.dtw_not_computed("time_aware", "tiny", frames, {}) == (
+        "no infected cell in tiny (every simulate.wells[].infected_fraction is 0), and "
+        "analysis.pseudotime.event is 'infection'"
+    )
+    reason = workflow.dtw_not_computed("time_aware", "tiny", frames, {})
+    # a WARNING at planning (the pairs of dtw_left_out), and the first page's line names the reason
+    assert workflow.dtw_left_out(frames, {}) == {
+        (model, "tiny"): reason for model in ("classical", "engineered_features", "time_aware")
+    }
+    assert workflow.dtw_not_run(frames, {}) == f"tiny: {reason}"
+    division = copy.deepcopy(config)
+    division["analysis"]["pseudotime"] = {"event": "division"}
+    assert ("time_aware", "tiny") in WorkflowConfig.model_validate(division).aligned_pairs(frames, {})
+    config["datasets"]["tiny"]["simulate"]["wells"][1]["infected_fraction"] = 0.5
+    assert ("time_aware", "tiny") in WorkflowConfig.model_validate(config).aligned_pairs(frames, {})
+    late = copy.deepcopy(config)
+    late["datasets"]["tiny"]["simulate"]["infection"] = {"onset_frames": [20, 30]}  # after its 12 frames
+    assert WorkflowConfig.model_validate(late).dtw_not_computed("time_aware", "tiny", frames, {}) == (
+        "no infected cell in tiny (simulate.infection.onset_frames [20, 30] start after the movie's 12 "
+        "frames), and analysis.pseudotime.event is 'infection'"
+    )

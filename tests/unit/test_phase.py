@@ -1331,6 +1331,32 @@ def test_an_over_exposed_frame_is_counted_named_and_marked_reduced(
     assert floats.saturated_frames == [1]  # a float plate of counts saturates at the same value
 
 
+def test_a_frame_repeating_the_one_before_is_named_and_marked_reduced(
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog
+):
+    """A brightfield movie whose third frame is a copy of its second (an acquisition that wrote one
+    frame twice): it was reconstructed as a new time point, exit 0 and no word, though a camera's noise
+    never repeats voxel for voxel. The frame is named in a WARNING and the FOV's record
+    (``repeated_frames``), and the QC table marks the FOV reduced; frames that differ say nothing."""
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc import qc_row
+
+    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    counts = _as_16_bit(_first_frames(tiny_plate["plate"], 3)[:, :1], 3000.0)
+    output = np.zeros((3, 1, *counts.shape[2:]), np.float32)
+    clean = reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig())
+    assert clean.metrics("A/1/0", "3d", 1.0)["repeated_frames"] == []
+    counts[2] = counts[1]
+    with caplog.at_level(logging.WARNING, logger="dynaclr.phase.reconstruct"):
+        totals = reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig(), where="FOV A/1/0")
+    metrics = totals.metrics("A/1/0", "3d", 1.0)
+    assert metrics["repeated_frames"] == [2]
+    assert "FOV A/1/0: frame(s) [2] repeat the frame before them voxel for voxel" in caplog.text
+    row = qc_row(ArtifactKind.PHASE_FOV, Path("records/phase/A/1/0.json"), metrics, "phase")
+    assert row["status"] == "reduced"
+    assert row["reason"] == "frames [2] repeat the frame before (a frame written twice?)"
+
+
 @pytest.mark.parametrize("drop", ["without_intensity", "mostly_missing"])
 def test_a_dropped_frame_is_not_also_listed_as_over_exposed(
     tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], drop: str, caplog

@@ -597,9 +597,9 @@ def aligned_pairs():
 
 
 def dtw_left_out():
-    """One line per (model, dataset) that infection predictions fitted elsewhere would have DTW align
-    but whose movie is too short for the reference window (WorkflowConfig.dtw_left_out; logged at
-    planning)."""
+    """One line per (model, dataset) DTW would align but leaves out: infection predictions fitted
+    elsewhere on a movie too short for the reference window, or the event infection on a simulated plate
+    without an infected cell (WorkflowConfig.dtw_left_out; logged at planning)."""
     return [
         f"DTW pseudo-time not computed on dataset {dataset!r} (model {model}): {reason}"
         for (model, dataset), reason in CONFIG.dtw_left_out(frame_counts(), PLATE_LAYOUTS).items()

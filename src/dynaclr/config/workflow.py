@@ -978,16 +978,8 @@ class WorkflowConfig(StrictModel):
                 continue
             if name not in classified:
                 continue  # its annotations train no classifier (they may score others': one class is fine)
-            if all(well.infected_fraction == 0 for well in simulate.wells):
-                found = "every simulate.wells[].infected_fraction is 0"
-                fix = "or infect a well"
-            elif simulate.infection.onset_frames[0] >= simulate.n_frames:
-                found = (
-                    f"simulate.infection.onset_frames {list(simulate.infection.onset_frames)} start after "
-                    f"the movie's {simulate.n_frames} frames"
-                )
-                fix = "or start simulate.infection.onset_frames within simulate.n_frames"
-            else:
+            found, fix = _why_no_infected_cell(simulate)
+            if not found:
                 continue
             raise ValueError(
                 f"datasets.{name}.annotations.tasks: expected tasks whose drawn annotations hold both "
@@ -1063,6 +1055,8 @@ class WorkflowConfig(StrictModel):
         if not self.time_lapse_datasets(n_frames):
             return "every embedded dataset has one time point"
         short = {dataset: reason for (_, dataset), reason in self.dtw_left_out(n_frames, layouts).items()}
+        if set(short) >= set(self.time_lapse_datasets(n_frames)):  # each one's own reason says it all
+            return "; ".join(f"{dataset}: {reason}" for dataset, reason in sorted(short.items()))
         return (
             "no embedded dataset of several frames is simulated (ground truth) or gets infection "
             "predictions (of its own infection classifier, or transferred or imported) to give its cells' "
@@ -1081,11 +1075,12 @@ class WorkflowConfig(StrictModel):
     def dtw_left_out(
         self, n_frames: Mapping[str, int], layouts: Mapping[str, PlateLayout]
     ) -> dict[tuple[str, str], str]:
-        """The (model, dataset) pairs infection predictions fitted elsewhere would have DTW align but
-        whose movie is too short for the reference window (:meth:`dtw_too_short`), each with its
-        :meth:`dtw_not_computed` (the dry run's WARNING)."""
+        """The (model, dataset) pairs DTW would align but leaves out, each with its
+        :meth:`dtw_not_computed` (the dry run's WARNING): infection predictions fitted elsewhere on a
+        movie too short for the reference window (:meth:`dtw_too_short`), or the event 'infection' on a
+        simulated plate without an infected cell."""
         plans = {(m, d): self._dtw_plan(m, d, n_frames, layouts) for m, d, _ in self.embedding_pairs()}
-        return {pair: plan.reason for pair, plan in plans.items() if plan.too_short}
+        return {pair: plan.reason for pair, plan in plans.items() if plan.left_out}
 
     def still_datasets(self, n_frames: Mapping[str, int]) -> list[str]:
         """The embedded datasets of one time point (still images, e.g. fixed cells), sorted; ``n_frames``
@@ -1225,6 +1220,16 @@ class WorkflowConfig(StrictModel):
             return _DtwPlan(True)  # of one time point too: the dry run refuses the reference then
         if n_frames[dataset] < 2:
             return _DtwPlan(False)
+        simulate = self.datasets[dataset].simulate
+        no_infection = _why_no_infected_cell(simulate)[0] if simulate is not None else ""
+        if no_infection and self.analysis.pseudotime.event == "infection":
+            # its ground truth gives the state: no lineage holds the event, so no reference exists
+            return _DtwPlan(
+                False,
+                f"no infected cell in {dataset} ({no_infection}), and analysis.pseudotime.event is "
+                "'infection'",
+                left_out=True,
+            )
         made_eligible = (
             self.datasets[dataset].is_simulated
             or self.analysis.pseudotime.event == "division"
@@ -1630,13 +1635,27 @@ class WorkflowConfig(StrictModel):
         return first + [d for d in named if d not in first]
 
 
+def _why_no_infected_cell(simulate: SimulateConfig) -> tuple[str, str]:
+    """Why a simulated plate holds no infected cell, and the fix (empty strings where one is
+    infected): every well's ``infected_fraction`` is 0, or the onsets start after the movie."""
+    if all(well.infected_fraction == 0 for well in simulate.wells):
+        return "every simulate.wells[].infected_fraction is 0", "or infect a well"
+    if simulate.infection.onset_frames[0] >= simulate.n_frames:
+        return (
+            f"simulate.infection.onset_frames {list(simulate.infection.onset_frames)} start after "
+            f"the movie's {simulate.n_frames} frames",
+            "or start simulate.infection.onset_frames within simulate.n_frames",
+        )
+    return "", ""
+
+
 class _DtwPlan(NamedTuple):
     """Whether DTW aligns a (model, dataset) pair, why not (empty: aligned, or one time point), and
-    whether it is left out only for a movie too short for predictions fitted elsewhere."""
+    whether it is left out with a planning WARNING (:meth:`WorkflowConfig.dtw_left_out`)."""
 
     aligned: bool
     reason: str = ""
-    too_short: bool = False
+    left_out: bool = False
 
 
 @functools.cache

@@ -661,8 +661,10 @@ class ReconstructionTotals:
     padding or dead pixels, filled by :func:`fill_unmeasured_brightfield`), and the reconstructed
     frames saturated at a camera's full scale (``saturated_frames``: :meth:`count_maximum`; a dropped
     frame is never listed there, it has no phase) with their voxels there (``saturated_voxels``) and
-    the full scales (``full_scales``), and :meth:`SignCheck.skewness` (``sign_skewness``) of the
-    reconstructed frames it was evaluated on (``sign_frames``: :func:`sign_check_frames`)."""
+    the full scales (``full_scales``), :meth:`SignCheck.skewness` (``sign_skewness``) of the
+    reconstructed frames it was evaluated on (``sign_frames``: :func:`sign_check_frames`), and the
+    reconstructed frames equal voxel for voxel to the frame before (``repeated_frames``: a frame
+    written twice, as a camera's noise never repeats)."""
 
     missing: MissingTally
     n_frames: int = 0
@@ -681,6 +683,7 @@ class ReconstructionTotals:
     full_scales: set[float] = field(default_factory=set)
     sign_skewness: list[float] = field(default_factory=list)
     sign_frames: list[int] = field(default_factory=list)
+    repeated_frames: list[int] = field(default_factory=list)
 
     def sign_statistic(self) -> float | None:
         """Median of :meth:`SignCheck.skewness` over the reconstructed frames it was evaluated on
@@ -732,6 +735,7 @@ class ReconstructionTotals:
             "voxels_at_pixel_type_minimum": self.voxels_at_minimum,
             "saturated_voxels": self.saturated_voxels,
             "saturated_frames": list(self.saturated_frames),
+            "repeated_frames": list(self.repeated_frames),
             "phase_sign_skewness": self.sign_statistic(),
             "phase_sign_inverted": self.sign_inverted(),
             "phase_sign_frames": list(self.sign_frames),
@@ -754,6 +758,19 @@ class ReconstructionTotals:
             self.saturated_voxels += n_at_maximum
             self.saturated_frames.append(int(t))
             self.full_scales.add(top)
+
+    def report_repeats(self, where: str) -> None:
+        """Log at WARNING the frames that repeat the frame before them (``repeated_frames``)."""
+        if not self.repeated_frames:
+            return
+        logger.warning(
+            "%s: frame(s) %s repeat the frame before them voxel for voxel (a frame written twice? a "
+            "camera's noise never repeats): each is reconstructed as a new time point, so motion, temporal "
+            "metrics and time-aware positives across it see no change (listed as repeated_frames in the "
+            "FOV's record and the QC table); check the acquisition's export",
+            where,
+            self.repeated_frames[:10],
+        )
 
     def report_saturation(self, where: str) -> None:
         """Log at WARNING the saturated frames (:meth:`count_maximum`), naming ``where``."""
@@ -858,10 +875,13 @@ def reconstruct_frames(
     totals = ReconstructionTotals(MissingTally(where, expected_voxels=n_frames * stack_voxels), n_frames)
     sign_check = SignCheck.build(transfer_function, config)
     sign_due = sign_check_frames(n_frames)
+    previous: np.ndarray | None = None
     for t in tqdm(range(totals.n_frames), desc=description, unit="frame", mininterval=2.0):
         tic = perf_counter()
         counts = read_block(brightfield, (t, channel), store=store, fov_name=fov_name)
         toc = perf_counter()
+        repeated = previous is not None and np.array_equal(counts, previous, equal_nan=True)
+        previous = counts
         dropped = totals.missing.add(t, counts)
         totals.count_minimum(counts, float(config.camera_offset_counts))
         if not dropped:
@@ -875,6 +895,8 @@ def reconstruct_frames(
                 raise ValueError(f"{where} frame t={t}: {err}") from err
             else:  # a dropped frame has no phase to reduce: it carries its drop reason only
                 totals.count_maximum(t, counts)
+                if repeated:
+                    totals.repeated_frames.append(int(t))
                 if sign_due and t >= sign_due[0]:  # due now, or passed on by dropped frames
                     totals.sign_skewness.append(sign_check.skewness(filled, phase))
                     totals.sign_frames.append(int(t))
@@ -895,6 +917,7 @@ def reconstruct_frames(
     totals.missing.check_fov()
     totals.report_minimum(where, np.dtype(brightfield.dtype), float(config.camera_offset_counts))
     totals.report_saturation(where)
+    totals.report_repeats(where)
     totals.report_sign(where, config)
     return totals
 

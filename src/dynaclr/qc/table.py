@@ -157,6 +157,9 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
     saturated = _frames(metrics, "saturated_frames", dropped)
     if saturated:
         reasons.append(f"frames {saturated} over-exposed (brightfield saturated)")
+    repeated = _frames(metrics, "repeated_frames", dropped)
+    if repeated:
+        reasons.append(f"frames {repeated} repeat the frame before (a frame written twice?)")
     if metrics.get("phase_sign_inverted"):
         reasons.append(
             f"phase looks sign-inverted (median skewness {float(metrics['phase_sign_skewness']):.2f} of the "
