@@ -429,7 +429,9 @@ def test_a_job_reads_the_first_fov_as_the_whole_plate_orders_it(
             path for paths in index.files.values() for path in paths.values()
         )
         tifffile.imwrite(tmp_path / "notes" / "overview.tif", np.zeros((8, 8), np.uint8))
-        with pytest.raises(ValueError, match=r"the folders \['notes'\] \(of 6 .*hold TIFF files but none"):
+        with pytest.raises(
+            ValueError, match=r"the folders \['notes'\] \(of 6 .*hold TIFF files or .* but no file"
+        ):
             find_tiff_files(config)
         (tmp_path / "notes" / "overview.tif").unlink()
     first = index.fov_names[0]
@@ -2197,7 +2199,7 @@ def micro_manager_2_0(
 
 
 def test_a_position_folder_holding_no_file_of_the_pattern_is_refused(
-    micro_manager_2_0: Path, tmp_path: Path
+    micro_manager_2_0: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Micro-Manager 2.0 names the position in each file (``position001`` in ``Pos1``): a pattern
     fixing ``position000`` matched the first folder's files only, and the plate held one position
@@ -2206,19 +2208,31 @@ def test_a_position_folder_holding_no_file_of_the_pattern_is_refused(
     config = micro_manager_config(micro_manager_2_0, split_z=True, files=files)
     assert_layout_refused(
         config,
-        r"the folders \['mm/B1-site0'\] \(of 2 '\{position\}' matches\) hold TIFF files but none matching "
+        r"the folders \['mm/B1-site0'\] \(of 2 '\{position\}' matches\) hold TIFF files or "
+        r"Micro-Manager's metadata\.txt but no file matching "
         r".*'\{_\}'",
     )
     config = micro_manager_config(micro_manager_2_0, split_z=True)
     layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
-    # an empty folder, and one of another tool's output, are no positions
+    # an empty folder, and one of another tool's output, are no positions: passed over, said
     (tmp_path / "mm" / "C1-site0").mkdir()
     (tmp_path / "mm" / "analysis").mkdir()
     (tmp_path / "mm" / "analysis" / "cells.csv").write_text("t,y,x\n")
-    assert tiff_layout(config, find_tiff_files(config), "raw.zarr").fov_names == layout.fov_names
+    with caplog.at_level(logging.WARNING, logger="dynaclr.convert"):
+        assert tiff_layout(config, find_tiff_files(config), "raw.zarr").fov_names == layout.fov_names
     assert len(layout.fov_names) == 2
+    assert "['mm/C1-site0', 'mm/analysis'] (of 4 '{position}' matches) hold no TIFF file" in caplog.text
+    plate = convert(config, tmp_path / "raw.zarr")  # the plate's record keeps the folders passed over
+    (kept,) = read_zarr_provenance(plate, "raw_plate").config["import_warnings"]
+    assert "['mm/C1-site0', 'mm/analysis']" in kept and "passed over" in kept
+    # a folder of Micro-Manager's metadata whose images were never copied is a position left out
+    (tmp_path / "mm" / "C1-site0" / "metadata.txt").write_text("{}")
+    assert_layout_refused(
+        config, r"the folders \['mm/C1-site0'\] \(of 4 .*metadata\.txt but no file matching"
+    )
+    (tmp_path / "mm" / "C1-site0" / "metadata.txt").unlink()
     tifffile.imwrite(tmp_path / "mm" / "C1-site0" / "img_000000000.tif", np.zeros((4, 4), np.uint16))
-    assert_layout_refused(config, r"the folders \['mm/C1-site0'\] \(of 4 .*hold TIFF files but none matching")
+    assert_layout_refused(config, r"the folders \['mm/C1-site0'\] \(of 4 .*hold TIFF files or .* but no file")
 
 
 def test_a_gap_in_the_channel_or_slice_indices_is_refused(

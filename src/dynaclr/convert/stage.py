@@ -22,6 +22,7 @@ from dynaclr.convert.tiff import (
     FileKey,
     TiffFiles,
     TiffHeader,
+    check_position_folders,
     index_tiff_files,
     layout_from_headers,
     read_tiff_headers,
@@ -233,6 +234,7 @@ def convert_tiff(config: TiffSourceConfig, inputs: ConvertTiffInputs, outputs: C
     (:mod:`dynaclr.qc.import_warnings`).
     """
     with kept_warnings() as warned:
+        check_position_folders(config, inputs.tiffs)  # a folder passed over is kept in the record
         files = index_tiff_files(config, inputs.tiffs)
         headers = read_tiff_headers(config, files)
         layout = layout_from_headers(config, files, headers, outputs.plate)

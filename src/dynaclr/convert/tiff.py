@@ -226,7 +226,7 @@ def _globbed(pattern: str, position: str | None = None, folders: bool = False) -
     return found
 
 
-#: What a TIFF file's name ends with (case ignored): a folder holding none is no position's.
+#: What a TIFF file's name ends with (case ignored): see :func:`check_position_folders`.
 TIFF_SUFFIXES = (".tif", ".tiff")
 
 
@@ -266,43 +266,72 @@ def _position_folder_matches(config: TiffSourceConfig) -> dict[str, str] | None:
 
 
 def find_tiff_files(config: TiffSourceConfig) -> list[Path]:
-    """The files matching ``config.files`` (relative to the working directory), sorted.
+    """The files matching ``config.files`` (relative to the working directory), sorted, with the
+    folders ``{position}`` matches checked (:func:`check_position_folders`).
 
-    Raises ``ValueError`` when none does, and where ``{position}`` names folders, when a folder it
-    matches holds TIFF files but none matching the pattern (a position would be left out of the plate
-    silently: Micro-Manager 2.0 names the position in each file, ``position001`` in ``Pos1``); a
-    folder holding no TIFF file (empty, or an ``analysis/`` folder beside the positions) is no position.
+    Raises ``ValueError`` when no file matches, or a folder is refused.
     """
     found = sorted(map(Path, _globbed(config.files)))
     if not found:
         raise ValueError(f"tiff.files: no file matches {config.files!r} (in {Path.cwd()})")
-    folders = _position_folder_matches(config)
-    if folders:
-        depth = _position_folder_depth(config) or 0
-        held = {"/".join(path.as_posix().split("/")[:depth]) for path in found}
-        empty = sorted(
-            (folder for folder in folders if folder not in held and _holds_tiff_files(Path(folder))),
-            key=_natural_key,
-        )
-        if empty:
-            shown = empty[:MISSING_FILES_SHOWN] + (
-                [f"... ({len(empty)} folders)"] if len(empty) > MISSING_FILES_SHOWN else []
-            )
-            raise ValueError(
-                f"tiff.files: the folders {shown} (of {len(folders)} '{{position}}' matches) hold TIFF "
-                f"files but none matching {config.files!r} (in {Path.cwd()}): their positions would be "
-                "left out of the plate. Where their files name each position (Micro-Manager 2.0's "
-                "'position001' in 'Pos1/img_channel000_position001_time000000000_z000.tif'), put '{_}' "
-                "in place of that text (it matches any text without '/'); else move the folders out of "
-                "the pattern's reach"
-            )
+    check_position_folders(config, found)
     return found
 
 
-def _holds_tiff_files(folder: Path) -> bool:
-    """Whether ``folder`` holds a TIFF file at any depth: a folder ``{position}`` matches without
-    any (an ``analysis/`` folder beside the positions, an empty one) holds no position's images."""
-    return any(path.suffix.lower() in TIFF_SUFFIXES for path in folder.rglob("*") if path.is_file())
+def check_position_folders(config: TiffSourceConfig, found: Sequence[str | Path]) -> None:
+    """Where ``{position}`` names folders, each folder it matches that holds none of ``found`` (the
+    files matching the pattern): one holding TIFF files (at any depth) or Micro-Manager's
+    ``metadata.txt`` is a position whose images the pattern misses (Micro-Manager 2.0 names the
+    position in each file, ``position001`` in ``Pos1``), refused: it would be left out of the plate
+    silently; any other (empty, another tool's ``analysis/`` folder) is passed over with a WARNING
+    naming it (the conversion keeps it in its record's ``import_warnings``).
+
+    Raises:
+        ValueError: a folder holding a position's files, naming the folders and the fix.
+    """
+    folders = _position_folder_matches(config)
+    if not folders:
+        return
+    depth = _position_folder_depth(config) or 0
+    held = {"/".join(Path(path).as_posix().split("/")[:depth]) for path in found}
+    without = sorted((folder for folder in folders if folder not in held), key=_natural_key)
+    refused = [folder for folder in without if _holds_position_files(Path(folder))]
+    if refused:
+        raise ValueError(
+            f"tiff.files: the folders {_shown(refused)} (of {len(folders)} '{{position}}' matches) hold "
+            f"TIFF files or Micro-Manager's metadata.txt but no file matching {config.files!r} (in "
+            f"{Path.cwd()}): their positions would be left out of the plate. Where their files name each "
+            "position (Micro-Manager 2.0's 'position001' in "
+            "'Pos1/img_channel000_position001_time000000000_z000.tif'), put '{_}' in place of that text "
+            "(it matches any text without '/'); where a position's images are missing, copy them; else "
+            "move the folders out of the pattern's reach"
+        )
+    passed = [folder for folder in without if folder not in refused]
+    if passed:
+        logger.warning(
+            "tiff.files: the folders %s (of %d '{position}' matches) hold no TIFF file and no "
+            "Micro-Manager metadata.txt, so no position: passed over (a position whose images were "
+            "never copied there is not in the plate)",
+            _shown(passed),
+            len(folders),
+        )
+
+
+def _shown(folders: list[str]) -> list[str]:
+    """The first :data:`MISSING_FILES_SHOWN` of ``folders``, and their count where there are more."""
+    return folders[:MISSING_FILES_SHOWN] + (
+        [f"... ({len(folders)} folders)"] if len(folders) > MISSING_FILES_SHOWN else []
+    )
+
+
+def _holds_position_files(folder: Path) -> bool:
+    """Whether ``folder`` holds, at any depth, a TIFF file or Micro-Manager's ``metadata.txt``
+    (``*metadata.txt``): a position's acquisition, not an unrelated folder."""
+    return any(
+        path.suffix.lower() in TIFF_SUFFIXES or path.name.lower().endswith("metadata.txt")
+        for path in folder.rglob("*")
+        if path.is_file()
+    )
 
 
 def _natural_key(name: str) -> list[Any]:
