@@ -1,10 +1,16 @@
 from dynaclr.config.patches import PatchSpec
 from dynaclr.io.plate import split_supplied
 from dynaclr.jobs import job_context
-from dynaclr.patches import ExtractPatchesInputs, ExtractPatchesOutputs, extract_fov_patches
+from dynaclr.patches import (
+    ExtractPatchesInputs,
+    ExtractPatchesOutputs,
+    extract_fov_patches,
+    split_plate_pixel_size,
+)
 
 with job_context(snakemake.log[0], snakemake.threads):
-    spec, supplied = split_supplied(snakemake.params.config)
+    config, plate_pixel_size_um = split_plate_pixel_size(snakemake.params.config)
+    spec, supplied = split_supplied(config)
     extract_fov_patches(
         PatchSpec.model_validate(spec),
         ExtractPatchesInputs.from_rule(snakemake.input),
@@ -12,4 +18,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         fov_name=snakemake.params.fov_name,
         condition=snakemake.params.condition,
         supplied=supplied,
+        plate_pixel_size_um=plate_pixel_size_um,
     )
