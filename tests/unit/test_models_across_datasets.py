@@ -308,3 +308,21 @@ def test_the_first_page_names_the_format_and_files_imported_tracks_come_from() -
     )
     assert ", tracks imported from table /data/tracks.csv," in workflow.datasets["table"].description()
     assert "tracks imported" not in workflow.datasets["demo"].description()
+
+
+def test_the_patch_size_advice_counts_each_specs_pixel_size_um() -> None:
+    """The model's patches are resampled to 0.65 µm from a 0.325 µm plate; a 0.65 µm dataset given 96
+    px differs in its patch size alone: the refusal advised "48 px and pixel_size_um: 0.325" (the
+    model's plate's pixels). A spec already resampling, to 0.5 µm, is advised the model's 0.65 µm,
+    not told it is not resampled."""
+    cfg = config()
+    cfg["datasets"]["demo"]["simulate"]["pixel_size_um"] = 0.325
+    cfg["datasets"]["demo"]["patches"][0]["pixel_size_um"] = 0.65
+    message = _patch_size_refusal(cfg, 96)
+    assert "resample" not in message and "pixel_size_um: 0.325" not in message
+    cfg = _half_pixel_size()
+    cfg["datasets"]["demo_15min"]["patches"][0]["pixel_size_um"] = 0.5
+    message = _patch_size_refusal(cfg, 64)
+    assert "not resampled" not in message
+    assert "the spec resamples its patches to pixel_size_um: 0.5, not the model's 0.65 µm" in message
+    assert "Give the spec 48 px, the model's, and pixel_size_um: 0.65 to resample" in message

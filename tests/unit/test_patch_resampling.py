@@ -161,7 +161,7 @@ def _resampled_demo(pixel_size_um: float | None) -> dict:
 def test_a_model_applies_to_a_plate_of_another_objective_whose_patches_are_resampled_to_its_pixels():
     refused = problems(_resampled_demo(None))
     assert refused and "pixel size 0.325 µm" in refused[0]
-    assert "set pixel_size_um in its patch spec 'phase_sensor' to it" in refused[0]
+    assert "(set pixel_size_um: 0.65 in its patch spec 'phase_sensor')" in refused[0]
     assert problems(_resampled_demo(0.65)) == []  # without allow_other_scales
     wrong = problems(_resampled_demo(0.5))
     assert wrong and "pixel size 0.5 µm" in wrong[0]  # the patches' sampling is compared
@@ -198,3 +198,134 @@ def test_the_patch_size_checks_count_the_pixels_a_spec_resamples_to():
     spec["pixel_size_um"] = 0.2
     (problem,) = [p for p in _simulated_problems(config) if ".patch_size_yx_px:" in p]
     assert "set for the 0.2 µm pixels its patches are resampled to (pixel_size_um) from the 0.2 µm" in problem
+
+
+def test_the_job_resamples_from_the_pixel_size_the_dry_run_uses(plate_pair, tmp_path):
+    """A spec reading phase and raw, where ``phase.yx_pixel_size_um`` (0.3) corrects the raw plate's
+    metadata (0.325): the phase plate states 0.3, the raw plate 0.325. The dry run resamples from
+    the override; the job, given the size the rule passes, does too (it refused the plates' two sizes)."""
+    import functools
+
+    from dynaclr.config.patches import PLATE_PIXEL_SIZE_KEY
+    from dynaclr.config.plate_checks import resampled_plate_pixel_size_um
+    from dynaclr.config.transfer_checks import dataset_sampling
+    from dynaclr.patches import split_plate_pixel_size
+
+    cfg = _resampled_demo(0.65)
+    cfg["datasets"]["demo_15min"]["phase"]["yx_pixel_size_um"] = 0.3
+    workflow, layouts = layouts_of(cfg)
+    common = (BENCHMARK.parents[1] / "workflow" / "rules" / "common.smk").read_text()
+    start = common.index("@functools.cache\ndef patch_spec_config(")  # Snakemake's syntax elsewhere
+    rule = {
+        "functools": functools,
+        "CONFIG": workflow,
+        "RESULTS": "results",
+        "with_supplied": lambda config, dataset: config,
+        "plate_layout": layouts.__getitem__,
+        "resampled_plate_pixel_size_um": resampled_plate_pixel_size_um,
+        "PLATE_PIXEL_SIZE_KEY": PLATE_PIXEL_SIZE_KEY,
+    }
+    exec(common[start : common.index("\n\n\n", start)], rule)
+    params, planned = split_plate_pixel_size(rule["patch_spec_config"]("demo_15min", "phase_sensor"))
+    assert planned == pytest.approx(0.3)  # rule extract_patches's params.config
+    assert params == workflow.datasets["demo_15min"].patch_spec("phase_sensor").model_dump(mode="json")
+    assert (
+        dataset_sampling(workflow, "demo_15min", "phase_sensor", layouts["demo_15min"]).pixel_size_um == 0.65
+    )
+    render = load_script(BENCHMARK, "patch_resampling").rendered_plate
+    coarse = SimulateConfig.model_validate(
+        {"n_frames": 2, "shape_zyx": [1, 96, 96], "fovs_per_well": 1, "seed": 3}
+    )
+    phase, _ = render(
+        tmp_path,
+        coarse.model_copy(update={"pixel_size_um": 0.3, "shape_zyx": (1, 192, 192)}),
+        simulate_fov_dynamics(coarse, 0),
+        2.0,
+    )
+    raw, tracks = plate_pair[0.325]
+    spec = dict(
+        SPEC,
+        pixel_size_um=0.65,
+        channels=[
+            {"source": "phase", "channel": "Nuclei", "normalization": "zscore"},
+            {"source": "raw", "channel": "ViralSensor", "normalization": "zscore"},
+        ],
+    )
+    outputs = ExtractPatchesOutputs(
+        zarr=tmp_path / "p.zarr", parquet=tmp_path / "p.parquet", record=tmp_path / "p.json"
+    )
+    inputs = ExtractPatchesInputs(plate_raw=raw, plate_phase=phase, tracks=tracks)
+    with pytest.raises(ArtifactError, match="state other pixel sizes"):  # nothing says which is right
+        extract_fov_patches(PatchSpec.model_validate(spec), inputs, outputs, fov_name="A/1/0")
+    extract_fov_patches(
+        PatchSpec.model_validate(spec), inputs, outputs, fov_name="A/1/0", plate_pixel_size_um=planned
+    )
+    resampling = read_zarr_provenance(outputs.zarr, "patch_fov").config["resampling"]
+    assert resampling["plate_pixel_size_um"] == pytest.approx(0.3)
+    assert resampling["window_px"] == round(PatchSpec.model_validate(spec).initial_size_px * 0.65 / 0.3)
+
+
+def test_the_phase_configs_pixel_size_states_the_raw_plates_for_resampling_as_for_tracking():
+    """A raw plate without scale, ``phase.yx_pixel_size_um`` set: the tracked pixels' size is the
+    key's (``tracked_pixel_size_um``), and a spec resampling raw channels reads the same size."""
+    from dynaclr.config.plate_checks import resampled_plate_pixel_size_um, tracked_pixel_size_um
+
+    cfg = _resampled_demo(0.65)
+    dataset = cfg["datasets"]["demo_15min"]
+    dataset["phase"]["yx_pixel_size_um"] = 0.325
+    sensor = {"source": "raw", "channel": "ViralSensor", "normalization": "zscore"}
+    dataset["patches"].append(dict(dataset["patches"][0], name="sensor", channels=[sensor]))
+    workflow, layouts = layouts_of(cfg, unscaled=("demo_15min",))
+    entry, raw = workflow.datasets["demo_15min"], layouts["demo_15min"]
+    assert tracked_pixel_size_um("demo_15min", entry, raw, "results") == pytest.approx(0.325)
+    assert resampled_plate_pixel_size_um("demo_15min", entry, "sensor", raw, "results") == pytest.approx(
+        0.325
+    )
+    assert not [p for p in workflow_problems(workflow, layouts, "results") if "pixel_size_um: 0.65" in p]
+
+
+@pytest.mark.parametrize("pixel_size_um", [0.01, 25.0])
+def test_a_spec_pixel_size_outside_the_plausible_range_is_refused(pixel_size_um):
+    with pytest.raises(ValueError, match=r"patch spec 'cells'.*pixel_size_um.*between 0.02 and 20"):
+        PatchSpec.model_validate(dict(SPEC, pixel_size_um=pixel_size_um))
+
+
+def test_a_resampling_zoom_beyond_eight_is_refused_naming_the_window():
+    """6.5 typed for 0.65 on 0.325 µm plates: a window of 20 x the patch, shrunk 20-fold."""
+    spec = PatchSpec.model_validate(dict(SPEC, pixel_size_um=6.5))
+    window = round(spec.initial_size_px * 6.5 / 0.325)
+    with pytest.raises(ValueError, match=rf"patch spec 'cells'.*6.5.*0.325 µm.*{window} plate pixels"):
+        spec.window_px(0.325)
+    assert spec.window_px(3.25) == 2 * spec.initial_size_px  # zoom 0.5: within bounds
+    cfg = _resampled_demo(6.5)
+    (found,) = [p for p in problems_of_dry_run(cfg) if "6.5" in p]
+    assert "datasets.demo_15min.patches[phase_sensor]" in found and "plate pixels" in found
+
+
+def problems_of_dry_run(cfg: dict) -> list[str]:
+    workflow, layouts = layouts_of(cfg)
+    return workflow_problems(workflow, layouts, "results")
+
+
+def test_transfer_messages_name_the_specs_target_and_the_plates_pixel_size():
+    """A spec already resampling (to 0.5 µm, from 0.325 µm plates) for a model of 0.65 µm: the
+    refusal called 0.5 µm the plate's and advised setting the key already set; the
+    allow_other_scales warning said "not resampled (no pixel_size_um)", as it did where only the z
+    step differs."""
+    from dynaclr.config.transfer_checks import transfer_warnings
+
+    cfg = _resampled_demo(0.5)
+    refusal = problems(cfg)[0]
+    assert "pixel size 0.5 µm resampled by the spec's pixel_size_um from the plate's 0.325 µm" in refusal
+    assert "set pixel_size_um: 0.65 in its patch spec 'phase_sensor' (it resamples to 0.5 µm)" in refusal
+    assert "scale metadata" not in refusal  # the plate's metadata does not make the patches' pixels
+    for model in cfg["contrastive_models"].values():
+        model["allow_other_scales"] = True
+    warning = transfer_warnings(*layouts_of(cfg))[0]
+    assert "not resampled" not in warning and "pixel_size_um" in warning
+    steps = copy.deepcopy(DEFAULT)
+    steps["datasets"]["demo_15min"]["simulate"]["z_step_um"] = 1.0
+    for model in steps["contrastive_models"].values():
+        model["allow_other_scales"] = True
+    warning = transfer_warnings(*layouts_of(steps))[0]
+    assert "z step 1 µm, expected 2 µm" in warning and "resampled" not in warning

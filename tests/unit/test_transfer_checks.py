@@ -221,7 +221,7 @@ def test_a_size_read_from_an_axis_without_a_unit_is_not_stated_not_compared() ->
     assert "not stated" not in line
     assert "is sampled otherwise than dataset 'demo'" in line
     # a spec's pixel_size_um resamples the patches: the message names the key
-    assert "resample its patches to the model's pixel size (set pixel_size_um in its patch spec" in line
+    assert "resample its patches to the model's pixel size (set pixel_size_um: 0.65 in its patch spec" in line
     assert "resample" not in found[0]  # sizes not stated: nothing tells what to resample to
 
 

@@ -17,8 +17,9 @@ from snakemake.utils import validate
 from dynaclr.config import WorkflowConfig
 from dynaclr.config.base import fill_fov_pattern, names_position
 from dynaclr.config.embeddings import model_kind
-from dynaclr.config.patches import channel_indices
+from dynaclr.config.patches import PLATE_PIXEL_SIZE_KEY, channel_indices
 from dynaclr.config.plate_checks import (
+    resampled_plate_pixel_size_um,
     simulated_layout,
     tracked_pixel_size_um,
     workflow_problems,
@@ -720,12 +721,20 @@ def model_dir(model):
 @functools.cache
 def patch_spec_config(dataset, spec):
     """The patch spec's config subtree (rule extract_patches's params.config), dumped once per process,
-    with the sampling `acquisition` supplies for a plate stating none (with_supplied) and the root
-    attributes of a raw plate of your own that a source reads (with_planned_root)."""
-    config = with_supplied(CONFIG.datasets[dataset].patch_spec(spec).model_dump(mode="json"), dataset)
-    sources = {channel.source for channel in CONFIG.datasets[dataset].patch_spec(spec).channels}
-    reads_raw = "raw" in sources or ("phase" in sources and CONFIG.datasets[dataset].phase is None)
-    return with_planned_root(config, dataset) if reads_raw else config
+    with the sampling `acquisition` supplies for a plate stating none (with_supplied), the root
+    attributes of a raw plate of your own that a source reads (with_planned_root) and, for a spec
+    with pixel_size_um, the plate pixel size the dry run checked (resampled_plate_pixel_size_um: the
+    phase config's yx_pixel_size_um where it corrects the metadata), which the job resamples from."""
+    entry = CONFIG.datasets[dataset]
+    config = with_supplied(entry.patch_spec(spec).model_dump(mode="json"), dataset)
+    sources = {channel.source for channel in entry.patch_spec(spec).channels}
+    reads_raw = "raw" in sources or ("phase" in sources and entry.phase is None)
+    if reads_raw:
+        config = with_planned_root(config, dataset)
+    if entry.patch_spec(spec).pixel_size_um is None:
+        return config
+    size = resampled_plate_pixel_size_um(dataset, entry, spec, plate_layout(dataset), RESULTS)
+    return {**config, PLATE_PIXEL_SIZE_KEY: size}
 
 
 @functools.cache

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from dynaclr.config.base import StrictModel, slices_within
+from dynaclr.io.sampling import implausible_sampling
 
 #: Plates a patch channel can be read from; the workflow maps each to a plate path.
 PatchSource = Literal["raw", "phase", "virtual_stain"]
@@ -29,6 +30,16 @@ NormalizationName = Literal["zscore", "median_p99"]
 #: Paper augmentation extremes the default initial crop allows for (see ``dynaclr.contrastive.augment``).
 DEFAULT_AFFINE_SCALE_RANGE = 0.2
 DEFAULT_AFFINE_SHEAR_RANGE = 0.01
+#: Largest factor a spec with ``pixel_size_um`` may resample a plate's pixels by, either way (the
+#: zoom, patch pixels per plate pixel, lies in [1/8, 8]): beyond it the window is a few plate pixels
+#: blown up, or a field of view shrunk to a thumbnail (6.5 typed for 0.65 on 0.325 µm plates: a
+#: window of 20 patches' width, with exit 0).
+MAX_RESAMPLING_ZOOM = 8.0
+#: The key of rule ``extract_patches``'s ``params.config`` holding, for a spec with
+#: ``pixel_size_um``, the plate pixel size the dry run checked
+#: (:func:`~dynaclr.config.plate_checks.resampled_plate_pixel_size_um`); the job resamples from it
+#: (:func:`~dynaclr.patches.extract.split_plate_pixel_size`). Absent for a spec that does not resample.
+PLATE_PIXEL_SIZE_KEY = "resampled_from_pixel_size_um"
 
 
 def required_initial_patch_size_px(
@@ -130,8 +141,9 @@ class PatchSpec(StrictModel):
         description="Pixel size (µm, Y and X) of the patches: each patch is a window of "
         "round(size x pixel_size_um / plate pixel size) plate pixels resampled to its size in pixels "
         "(Z is not resampled), so a model applies to datasets imaged at other pixel sizes. The plate's "
-        "pixel size must be stated (its scale metadata or the dataset's acquisition.pixel_size_um). "
-        "null: patches are cut at the plate's own pixels, not resampled.",
+        "pixel size must be stated (its scale metadata, the dataset's acquisition.pixel_size_um or "
+        "phase.yx_pixel_size_um). A plausible pixel size (0.02-20 µm), resampling the plate's pixels "
+        "by at most 8x either way. null: patches are cut at the plate's own pixels, not resampled.",
     )
 
     @model_validator(mode="after")
@@ -149,6 +161,16 @@ class PatchSpec(StrictModel):
                 f"into the final view. Use at least {minimum}, or leave it null for "
                 f"{required_initial_patch_size_px(self.patch_size_yx_px)}."
             )
+        return self
+
+    @model_validator(mode="after")
+    def _plausible_pixel_size(self) -> PatchSpec:
+        """A ``pixel_size_um`` outside the plausible pixel sizes
+        (:data:`~dynaclr.io.sampling.PIXEL_SIZE_RANGE_UM`; 650 typed in nanometres) is refused."""
+        if self.pixel_size_um is not None:
+            wrong = implausible_sampling(self.pixel_size_um, "pixel_size_um")
+            if wrong is not None:
+                raise ValueError(f"patch spec {self.name!r}: pixel_size_um: {wrong}")
         return self
 
     @model_validator(mode="after")
@@ -193,7 +215,9 @@ class PatchSpec(StrictModel):
         (at least 1), the window resampled to :attr:`initial_size_px`.
 
         Raises:
-            ValueError: ``pixel_size_um`` is set and the plate's pixel size is not known (``None``).
+            ValueError: ``pixel_size_um`` is set and the plate's pixel size is not known (``None``), or
+                the zoom (:attr:`initial_size_px` / window) lies outside
+                [1 / :data:`MAX_RESAMPLING_ZOOM`, :data:`MAX_RESAMPLING_ZOOM`].
         """
         if self.pixel_size_um is None:
             return self.initial_size_px
@@ -202,7 +226,17 @@ class PatchSpec(StrictModel):
                 f"patch spec {self.name!r}: pixel_size_um={self.pixel_size_um:g} resamples the patches, "
                 "but the plate's pixel size is not stated"
             )
-        return max(1, round(self.initial_size_px * self.pixel_size_um / plate_pixel_size_um))
+        window = max(1, round(self.initial_size_px * self.pixel_size_um / plate_pixel_size_um))
+        zoom = self.initial_size_px / window
+        if not 1.0 / MAX_RESAMPLING_ZOOM <= zoom <= MAX_RESAMPLING_ZOOM:
+            raise ValueError(
+                f"patch spec {self.name!r}: pixel_size_um={self.pixel_size_um:g} on the plate's "
+                f"{plate_pixel_size_um:g} µm pixels makes a window of {window} plate pixels resampled to "
+                f"{self.initial_size_px} px (zoom {zoom:.3g}), expected a zoom between "
+                f"1/{MAX_RESAMPLING_ZOOM:g} and {MAX_RESAMPLING_ZOOM:g}; check pixel_size_um (µm, the "
+                "model's pixel size) against the plate's"
+            )
+        return window
 
     @property
     def initial_size_px(self) -> int:

@@ -360,13 +360,28 @@ def _tracks_unit_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -
     ]
 
 
-def _source_pixel_size_um(dataset: DatasetConfig, source: str, plate: PlateLayout) -> float | None:
-    """The pixel size of the plate of patch source ``source`` as the stages write it: stated by the
-    metadata or ``acquisition`` (:meth:`~dynaclr.io.plate.PlateSampling.stated_values`), or, for the
-    plates the phase stage writes, by the phase config's ``yx_pixel_size_um``; ``None``: not stated."""
-    stated = plate.stated_values()["pixel_size_um"]
-    overridden = source != "raw" and dataset.phase is not None and dataset.phase.yx_pixel_size_um is not None
-    return plate.geometry.pixel_size_um if overridden else stated
+def sampling_source(spec: PatchSpec, plates: Mapping[str, PlateLayout]) -> str:
+    """The source whose plate states the sampling of ``spec``'s patches: the first the spec reads
+    that the phase stage writes (its plate, or the virtual-staining plate made from it: the phase
+    config states the whole acquisition's sampling where it overrides the metadata), else ``raw``."""
+    read = [channel.source for channel in spec.channels if channel.source in plates]
+    return next((source for source in read if source != "raw"), "raw")
+
+
+def resampled_plate_pixel_size_um(
+    name: str, dataset: DatasetConfig, spec_name: str, raw: PlateLayout, results: str
+) -> float | None:
+    """The plate pixel size (µm) patch spec ``spec_name`` of dataset ``name`` resamples from: that of
+    its :func:`sampling_source`'s plate as :func:`stated_pixel_size_um` gives it (``raw`` the plate
+    as its metadata describes it, supplied by ``acquisition`` here). Rule ``extract_patches`` passes
+    it to the job, so that the job resamples from the size the dry run checked (the phase config's
+    ``yx_pixel_size_um`` where it corrects the raw plate's metadata). ``None``: the spec does not
+    resample, or nothing states the size (refused by the dry run)."""
+    spec = dataset.patch_spec(spec_name)
+    if spec.pixel_size_um is None:
+        return None
+    plates = source_layouts(name, dataset, supplied_layout(dataset, raw), results)
+    return stated_pixel_size_um(dataset, sampling_source(spec, plates), plates)
 
 
 def _patch_window_problems(
@@ -377,21 +392,29 @@ def _patch_window_problems(
     patch's size in their pixels."""
     key = f"datasets.{name}.patches[{spec.name}]"
     sources = {channel.source for channel in spec.channels if channel.source in plates}
-    problems = []
+    problems: list[str] = []
     depths = {}
+    pixel_size = None
+    if spec.pixel_size_um is not None and sources:
+        resampled = sampling_source(spec, plates)
+        pixel_size = stated_pixel_size_um(dataset, resampled, plates)
+        if pixel_size is None:
+            if "pixel_size_um" in plates["raw"].implausible_keys:
+                return problems  # refused by _plausibility_problems
+            return [
+                f"{key}.pixel_size_um: {spec.pixel_size_um:g} resamples the patches, expected a plate "
+                f"stating its pixel size; found none stated for {plates[resampled].path} (source "
+                f"{resampled!r}). Set datasets.{name}.acquisition.pixel_size_um (or write the plate's "
+                "scale), or remove pixel_size_um from the spec"
+            ]
+        try:
+            spec.window_px(pixel_size)
+        except ValueError as err:
+            return [f"{key}: {err}"]
     for source in sorted(sources):
         plate = plates[source]
         _, _, n_z, n_y, n_x = plate.shape_tczyx
         depths[source] = n_z
-        pixel_size = _source_pixel_size_um(dataset, source, plate)
-        if spec.pixel_size_um is not None and pixel_size is None:
-            problems.append(
-                f"{key}.pixel_size_um: {spec.pixel_size_um:g} resamples the patches, expected a plate "
-                f"stating its pixel size; found none stated for {plate.path} (source {source!r}). Set "
-                f"datasets.{name}.acquisition.pixel_size_um (or write the plate's scale), or remove "
-                "pixel_size_um from the spec"
-            )
-            break
         size = spec.window_px(pixel_size)
         if size > min(n_y, n_x):
             window = (
@@ -764,16 +787,36 @@ def _tracked_pixel_size(
     :func:`_plausibility_problems`). Patches are cut and annotations and ground truth matched at those
     positions: the sizes in pixels of the defaults (tuned for
     :data:`~dynaclr.config.tracking.DEFAULTS_PIXEL_SIZE_UM`) are checked against this size."""
+    source = "raw" if dataset.tracks is not None else dataset.tracking_input.source
+    if source not in plates:
+        return None
+    stated = stated_pixel_size_um(dataset, source, plates)
+    return None if stated is None else (plates[source], stated)
+
+
+def stated_pixel_size_um(
+    dataset: DatasetConfig, source: str, plates: Mapping[str, PlateLayout]
+) -> float | None:
+    """The pixel size (µm) of the plate of source ``source`` (``raw``, ``phase``, ``virtual_stain``;
+    :func:`source_layouts`) as the stages use it, where stated: by the raw plate's metadata or
+    ``acquisition.pixel_size_um`` (:meth:`~dynaclr.io.plate.PlateSampling.stated_values`), or by the
+    phase config's ``yx_pixel_size_um``, for a plate the phase stage writes (the key's size) and for
+    a raw plate stating none (the phase plate is the raw plate's Y x X, so the key states its pixels
+    too). ``None`` where nothing states it (or only axes without a unit: a guess) or the raw plate's
+    stated size is implausible (refused by :func:`_plausibility_problems`). One rule for the
+    tracked pixels (:func:`_tracked_pixel_size`) and those a patch spec resamples
+    (:func:`resampled_plate_pixel_size_um`)."""
     raw = plates["raw"]
-    plate = raw if dataset.tracks is not None else plates.get(dataset.tracking_input.source)
-    if plate is None or "pixel_size_um" in raw.implausible_keys:
+    if "pixel_size_um" in raw.implausible_keys:
         return None
-    phase_states = dataset.phase.yx_pixel_size_um if dataset.phase is not None else None
-    if plate is raw and raw.stated_values()["pixel_size_um"] is None and phase_states is not None:
-        return plate, phase_states  # the raw plate's pixels, as the phase stage reads them
-    if phase_states is None and raw.stated_values()["pixel_size_um"] is None:
+    override = dataset.phase.yx_pixel_size_um if dataset.phase is not None else None
+    raw_states = raw.stated_values()["pixel_size_um"] is not None
+    if not raw_states and override is None:
         return None
-    return plate, plate.geometry.pixel_size_um
+    plate = plates[source]
+    if plate is raw and not raw_states:
+        return override  # the raw plate's pixels, as the phase stage reads them
+    return plate.geometry.pixel_size_um
 
 
 def tracked_pixel_size_um(name: str, dataset: DatasetConfig, raw: PlateLayout, results: str) -> float | None:

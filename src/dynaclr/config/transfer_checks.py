@@ -51,7 +51,9 @@ from dynaclr.config.patches import spec_contract
 from dynaclr.config.plate_checks import (
     SCALE_RELATIVE_TOLERANCE,
     sampling_differs,
+    sampling_source,
     source_layouts,
+    stated_pixel_size_um,
     supplied_layout,
     unitless_guess,
 )
@@ -105,6 +107,9 @@ class DatasetSampling:
             (:attr:`~dynaclr.io.plate.PlateSampling.default_scale`), which states no sampling.
         recorded_in: the model file recording this sampling (the dataset is another config's, whose
             keys this config cannot set); ``None``: this config's dataset.
+        resampled_from_um: where the spec's ``pixel_size_um`` resamples the patches (their pixel
+            size ``pixel_size_um``), the plate's pixel size they are resampled from; ``None``: not
+            resampled, or not known (a record: :meth:`to_json` leaves it out, for messages only).
     """
 
     dataset: str
@@ -117,6 +122,7 @@ class DatasetSampling:
     unitless: Mapping[str, float]
     default_scale: bool = False
     recorded_in: str | None = None
+    resampled_from_um: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record a model file keeps (:meth:`from_json` reads it)."""
@@ -178,19 +184,16 @@ def dataset_sampling(
     raw = supplied_layout(entry, raw)
     plates = source_layouts(dataset, entry, raw, config.results)
     spec = entry.patch_spec(spec_name)
-    read = [c.source for c in spec.channels if c.source in plates]
-    source = next((s for s in read if s != "raw"), "raw")
+    source = sampling_source(spec, plates)
     geometry = plates[source].geometry
     overrides = entry.phase if source != "raw" else None
     stated = raw.stated_values()  # a value read from an axis without a unit is a guess: not stated
-    pixel_stated = stated["pixel_size_um"] is not None or (
-        overrides is not None and overrides.yx_pixel_size_um is not None
-    )
     z_stated = stated["z_step_um"] is not None or (overrides is not None and overrides.z_step_um is not None)
-    pixel = geometry.pixel_size_um if spec.pixel_size_um is None else spec.pixel_size_um
+    pixel = stated_pixel_size_um(entry, source, plates)  # the rule of the tracked pixels
     return DatasetSampling(
         dataset=dataset,
-        pixel_size_um=pixel if pixel_stated else None,
+        pixel_size_um=spec.pixel_size_um if pixel is not None and spec.pixel_size_um is not None else pixel,
+        resampled_from_um=pixel if spec.pixel_size_um is not None else None,
         z_step_um=geometry.z_step_um if z_stated else None,
         time_interval_minutes=stated["time_interval_minutes"],
         slices=_kept_slices(config, dataset, spec_name, raw),
@@ -233,6 +236,14 @@ def _size(value: float | None, sampling: DatasetSampling, key: str) -> str:
     return f"{value:g} µm" if value is not None else _not_stated(sampling, key)
 
 
+def _resampled(sampling: DatasetSampling) -> str:
+    """Where ``sampling``'s patches are resampled (:attr:`DatasetSampling.resampled_from_um`), from
+    what: its pixel size is the spec's, not the plate's."""
+    if sampling.resampled_from_um is None:
+        return ""
+    return f" resampled by the spec's pixel_size_um from the plate's {sampling.resampled_from_um:g} µm"
+
+
 def sampling_differences(expected: DatasetSampling, found: DatasetSampling, size: int) -> list[str]:
     """How ``found`` is sampled otherwise than ``expected``: its pixel size and, where both
     datasets' patches hold several slices, its z step, each when it differs by more than
@@ -244,8 +255,8 @@ def sampling_differences(expected: DatasetSampling, found: DatasetSampling, size
     pixel, wanted = found.pixel_size_um, expected.pixel_size_um
     if pixel is not None and wanted is not None and sampling_differs(pixel, wanted):
         differences.append(
-            f"pixel size {pixel:g} µm (a {size} px patch spans {size * pixel:.3g} µm), expected "
-            f"{wanted:g} µm ({size * wanted:.3g} µm)"
+            f"pixel size {pixel:g} µm{_resampled(found)} (a {size} px patch spans {size * pixel:.3g} µm), "
+            f"expected {wanted:g} µm{_resampled(expected)} ({size * wanted:.3g} µm)"
         )
     elif pixel is None or wanted is None:
         differences.append(
@@ -302,10 +313,11 @@ def _model_datasets(config: WorkflowConfig, model: str, entry: ContrastiveModelE
 
 def _scale_mismatches(
     config: WorkflowConfig, model: str, entry: ContrastiveModelEntry, layouts: Mapping[str, PlateLayout]
-) -> list[tuple[str, str, str, list[str]]]:
-    """``(key, dataset, reference, differences)`` for each dataset the model trains on or embeds that
-    is sampled otherwise than the reference dataset (pixel size, and z step where its patches hold
-    several slices), the datasets named with their plates (the reference with its role)."""
+) -> list[tuple[str, str, str, list[str], Resampling]]:
+    """``(key, dataset, reference, differences, resampling)`` for each dataset the model trains on or
+    embeds that is sampled otherwise than the reference dataset (pixel size, and z step where its
+    patches hold several slices), the datasets named with their plates (the reference with its
+    role); ``resampling``: the dataset's and the reference's samplings (:class:`Resampling`)."""
     datasets = _model_datasets(config, model, entry)
     if len(datasets) < 2:
         return []
@@ -314,7 +326,11 @@ def _scale_mismatches(
     found = []
     for dataset in datasets[1:]:
         key = "train_datasets" if dataset in entry.train_datasets else "embed_datasets"
-        differences = scale_differences(config, layouts, (reference, spec_name), (dataset, spec_name))
+        expected = dataset_sampling(config, reference, spec_name, layouts[reference])
+        found_sampling = dataset_sampling(config, dataset, spec_name, layouts[dataset])
+        differences = sampling_differences(
+            expected, found_sampling, config.datasets[reference].patch_spec(spec_name).patch_size_yx_px
+        )
         if differences:
             found.append(
                 (
@@ -322,6 +338,7 @@ def _scale_mismatches(
                     f"dataset {dataset!r} ({layouts[dataset].path})",
                     f"dataset {reference!r} ({layouts[reference].path}, {role})",
                     differences,
+                    Resampling(found_sampling, [expected.pixel_size_um]),
                 )
             )
     return found
@@ -336,8 +353,10 @@ def _scale_problems(
         return []
     spec_name = entry.training.patch_spec
     return [
-        _scale_problem(key, dataset, [(reference, differences)], spec_name, model)
-        for key, dataset, reference, differences in _scale_mismatches(config, model, entry, layouts)
+        _scale_problem(key, dataset, [(reference, differences)], spec_name, model, resampling)
+        for key, dataset, reference, differences, resampling in _scale_mismatches(
+            config, model, entry, layouts
+        )
     ]
 
 
@@ -374,31 +393,70 @@ def _sampling_mismatch(dataset: str, compared: Sequence[tuple[str, list[str]]], 
     )
 
 
+@dataclass(frozen=True)
+class Resampling:
+    """What a refusal or warning of a dataset sampled otherwise says of its patches' resampling:
+    ``found``, the dataset's sampling (:attr:`DatasetSampling.resampled_from_um`: the spec's
+    ``pixel_size_um`` resamples them), and ``wanted``, the pixel sizes (µm) of the model's patches,
+    one per reference (``None``: not stated)."""
+
+    found: DatasetSampling
+    wanted: list[float | None]
+
+    def target(self) -> float | None:
+        """The one pixel size the model's patches have, else None (several, or one not stated)."""
+        wanted = set(self.wanted)
+        return next(iter(wanted)) if len(wanted) == 1 else None
+
+    def advice(self, spec_name: str) -> str:
+        """The spec's ``pixel_size_um`` to set: the model's patches' pixel size where known."""
+        target, found = self.target(), self.found
+        setting = (
+            f"set pixel_size_um: {target:g} in its patch spec {spec_name!r}"
+            if target is not None
+            else f"set pixel_size_um in its patch spec {spec_name!r} to the pixel size of the model's patches"
+        )
+        if found.resampled_from_um is not None and found.pixel_size_um is not None:
+            return f"{setting} (it resamples to {found.pixel_size_um:g} µm)"
+        return f"resample its patches to the model's pixel size ({setting})"
+
+
+def _pixel_differs(differences: Sequence[str]) -> bool:
+    return any(difference.startswith("pixel size") for difference in differences)
+
+
 def _scale_problem(
-    key: str, dataset: str, compared: Sequence[tuple[str, list[str]]], spec_name: str, model: str
+    key: str,
+    dataset: str,
+    compared: Sequence[tuple[str, list[str]]],
+    spec_name: str,
+    model: str,
+    resampling: Resampling,
 ) -> str:
     """The refusal of ``dataset`` sampled otherwise than each reference of ``compared`` (each named
     with its plate, with the differences from it): one reference, or every training dataset a model
     file records, none of which the dataset matches. The advice names the keys of the sizes that
-    differ."""
+    differ, and the spec's ``pixel_size_um`` to set (:meth:`Resampling.advice`); a spec that
+    resamples gets no advice on the plate's pixel size, which does not make its patches'."""
     differences = [difference for _, found in compared for difference in found]
     unknown = _unknown(differences)
+    resampled = resampling.found.resampled_from_um is not None
     keys = [
         f"phase.{phase_key}"
         for phrase, phase_key in _SIZE_KEYS.items()
         if any(difference.startswith(phrase) for difference in differences)
+        and not (resampled and phrase == "pixel size")
     ]
-    resample = not unknown and any(difference.startswith("pixel size") for difference in differences)
+    metadata = (
+        "correct the plate's scale metadata (or the dataset's " + " / ".join(keys) + "), " if keys else ""
+    )
+    resample = not unknown and _pixel_differs(differences)
     return (
-        f"{key}: " + _sampling_mismatch(dataset, compared, spec_name) + ". Leave the dataset out (name "
-        "embed_datasets), correct the plate's scale metadata (or the dataset's "
-        + " / ".join(keys)
-        + (
-            f"), resample its patches to the model's pixel size (set pixel_size_um in its patch spec "
-            f"{spec_name!r} to it), "
-            if resample
-            else "), "
-        )
+        f"{key}: "
+        + _sampling_mismatch(dataset, compared, spec_name)
+        + ". Leave the dataset out (name embed_datasets), "
+        + metadata
+        + (resampling.advice(spec_name) + ", " if resample else "")
         + f"or set contrastive_models.{model}.allow_other_scales: true"
     )
 
@@ -442,6 +500,7 @@ def checkpoint_sampling_problems(
                     ],
                     spec_name,
                     model,
+                    Resampling(found, [reference.pixel_size_um for reference in references]),
                 )
             )
     return problems
@@ -518,12 +577,22 @@ def transfer_warnings(config: WorkflowConfig, raw_layouts: Mapping[str, PlateLay
     for model, entry in config.contrastive_models.items():
         if not entry.allow_other_scales:
             continue
-        for key, dataset, reference, differences in _scale_mismatches(config, model, entry, raw_layouts):
+        for key, dataset, reference, differences, resampling in _scale_mismatches(
+            config, model, entry, raw_layouts
+        ):
+            found = resampling.found
+            if not _pixel_differs(differences):
+                how = ""
+            elif found.resampled_from_um is None:
+                how = " its patches are not resampled (no pixel_size_um in the patch spec):"
+            else:
+                how = (
+                    f" its patches are resampled to pixel_size_um: {found.pixel_size_um:g}, not the model's:"
+                )
             warnings.append(
                 f"{key}: "
                 + _sampling_mismatch(dataset, [(reference, differences)], entry.training.patch_spec)
-                + "; accepted by allow_other_scales: true, but its patches are not resampled (no "
-                "pixel_size_um in the patch spec): its embeddings, "
+                + f"; accepted by allow_other_scales: true, but{how} its embeddings, "
                 "classifiers and pseudo-time of that dataset rest on "
                 + ("what the model sees of it" if _unknown(differences) else "that other area")
             )

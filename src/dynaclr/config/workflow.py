@@ -1551,8 +1551,16 @@ class WorkflowConfig(StrictModel):
                         + "; make the specs agree or leave the dataset out"
                         + _channel_hint(found["channels"], expected["channels"], self.datasets[dataset])
                         + _size_hint(
-                            (found["patch_size_yx_px"], self.datasets[dataset]),
-                            (expected["patch_size_yx_px"], self.datasets[reference]),
+                            (
+                                found["patch_size_yx_px"],
+                                self.datasets[dataset],
+                                self.datasets[dataset].patch_spec(spec_name),
+                            ),
+                            (
+                                expected["patch_size_yx_px"],
+                                self.datasets[reference],
+                                self.datasets[reference].patch_spec(spec_name),
+                            ),
                         )
                     )
         self._check_input_sizes(name, entry, reference)
@@ -1707,15 +1715,24 @@ def _stated_pixel_size_um(dataset: DatasetConfig) -> float | None:
     return dataset.acquisition.pixel_size_um
 
 
-def _size_hint(found: tuple[int, DatasetConfig], expected: tuple[int, DatasetConfig]) -> str:
-    """Where patch sizes differ on plates whose stated pixel sizes differ (beyond
-    :data:`SCALE_RELATIVE_TOLERANCE`): patches are cut in pixels, so a patch size scaled to a plate
-    of another pixel size is no way to give a model its input; say what is (the spec's
-    ``pixel_size_um``, which resamples the patches). Nothing where either size
-    is not stated (read from the plate's metadata: the sampling check compares it) or they agree: the
-    patch size is then the only difference known."""
-    (found_px, dataset), (expected_px, reference) = found, expected
-    found_um, expected_um = _stated_pixel_size_um(dataset), _stated_pixel_size_um(reference)
+def _patch_pixel_size_um(dataset: DatasetConfig, spec: PatchSpec) -> float | None:
+    """The pixel size of ``spec``'s patches the config states: the spec's ``pixel_size_um`` (which
+    resamples them), else the dataset's (:func:`_stated_pixel_size_um`), else None."""
+    return spec.pixel_size_um if spec.pixel_size_um is not None else _stated_pixel_size_um(dataset)
+
+
+def _size_hint(
+    found: tuple[int, DatasetConfig, PatchSpec], expected: tuple[int, DatasetConfig, PatchSpec]
+) -> str:
+    """Where patch sizes differ on patches whose stated pixel sizes differ (beyond
+    :data:`SCALE_RELATIVE_TOLERANCE`; each spec's ``pixel_size_um`` where set, else its plate's):
+    patches are cut in pixels, so a patch size scaled to another pixel size is no way to give a
+    model its input; say what is (the spec's ``pixel_size_um`` at the model's patches' pixel size).
+    Nothing where either size is not stated (read from the plate's metadata: the sampling check
+    compares it) or they agree: the patch size is then the only difference known."""
+    (found_px, dataset, spec), (expected_px, reference, reference_spec) = found, expected
+    found_um = _patch_pixel_size_um(dataset, spec)
+    expected_um = _patch_pixel_size_um(reference, reference_spec)
     if found_px == expected_px or found_um is None or expected_um is None:
         return ""
     if not sampling_differs(found_um, expected_um):
@@ -1727,9 +1744,15 @@ def _size_hint(found: tuple[int, DatasetConfig], expected: tuple[int, DatasetCon
         else f"{found_px} px of {found_um:g} µm span {found_span:.3g} µm, as {expected_px} px of "
         f"{expected_um:g} µm do, but "
     )
+    how = (
+        "patches are cut in pixels, not resampled without the spec's pixel_size_um: a plate of another "
+        "pixel size gives"
+        if spec.pixel_size_um is None
+        else f"the spec resamples its patches to pixel_size_um: {found_um:g}, not the model's "
+        f"{expected_um:g} µm: patches of another pixel size give"
+    )
     return (
-        f" ({same_area}patches are cut in pixels, not resampled without the spec's pixel_size_um: a "
-        "plate of another pixel size gives the model another input at any patch size. Give the spec "
+        f" ({same_area}{how} the model another input at any patch size. Give the spec "
         f"{expected_px} px, the model's, and pixel_size_um: {expected_um:g} to resample its patches to the "
         "model's sampling, or set allow_other_scales: true on the model to embed it at another physical "
         "area)"

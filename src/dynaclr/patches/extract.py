@@ -76,7 +76,7 @@ import pandas as pd
 import zarr
 from tqdm.auto import tqdm
 
-from dynaclr.config.patches import PatchChannel, PatchSpec
+from dynaclr.config.patches import PLATE_PIXEL_SIZE_KEY, PatchChannel, PatchSpec
 from dynaclr.io import (
     ArtifactError,
     ArtifactKind,
@@ -119,6 +119,13 @@ MOSTLY_PADDED_WARNING_SHARE = 0.25
 #: the 99th percentile, ``median_p99``'s scale, is the saturation level, which squeezes the
 #: unsaturated signal towards 0 (5 % saturated: a cell 2000 counts over the background at 0.03).
 SATURATED_WARNING_SHARE = 0.01
+
+
+def split_plate_pixel_size(config: Mapping[str, Any]) -> tuple[dict[str, Any], float | None]:
+    """``config`` without :data:`PLATE_PIXEL_SIZE_KEY`, and its value (``None`` where absent)."""
+    rest = dict(config)
+    value = rest.pop(PLATE_PIXEL_SIZE_KEY, None)
+    return rest, None if value is None else float(value)
 
 
 class ExtractPatchesInputs(StageFiles):
@@ -316,21 +323,46 @@ def open_fov_channels(
 
 
 def patch_resampling(
-    spec: PatchSpec, channels: FovChannels, supplied: Mapping[str, float] | None
+    spec: PatchSpec,
+    channels: FovChannels,
+    supplied: Mapping[str, float] | None,
+    plate_pixel_size_um: float | None = None,
 ) -> dict[str, float] | None:
     """How a spec with ``pixel_size_um`` resamples the FOV's patches: ``target_pixel_size_um`` (the
-    spec's), ``plate_pixel_size_um`` (the source plates' pixel size as their metadata states it, or
-    ``acquisition.pixel_size_um`` in ``supplied`` where it states none), ``window_px`` (plate pixels
-    a patch covers, :meth:`~dynaclr.config.patches.PatchSpec.window_px`), ``zoom`` (patch pixels per
-    plate pixel) and ``pixel_size_um`` (of the patches: the target within the window's rounding).
-    ``None`` for a spec that does not resample.
+    spec's), ``plate_pixel_size_um`` (the plate pixel size it resamples from), ``window_px`` (plate
+    pixels a patch covers, :meth:`~dynaclr.config.patches.PatchSpec.window_px`), ``zoom`` (patch
+    pixels per plate pixel) and ``pixel_size_um`` (of the patches: the target within the window's
+    rounding). ``None`` for a spec that does not resample.
+
+    The plate pixel size is ``plate_pixel_size_um`` where given: the size the dry run checked
+    (:func:`~dynaclr.config.plate_checks.resampled_plate_pixel_size_um`, which rule
+    ``extract_patches`` passes; the phase config's ``yx_pixel_size_um`` where it corrects the raw
+    plate's metadata). Else the source plates' as their metadata states it (or
+    ``acquisition.pixel_size_um`` in ``supplied`` where it states none), one size for all.
 
     Raises:
-        ArtifactError: a source plate states no pixel size (nor does ``supplied``), or the source
-            plates state other pixel sizes.
+        ArtifactError: no size is given and a source plate states none (nor does ``supplied``), or
+            the source plates state other pixel sizes.
+        ValueError: the zoom lies beyond :data:`~dynaclr.config.patches.MAX_RESAMPLING_ZOOM`.
     """
     if spec.pixel_size_um is None:
         return None
+    if plate_pixel_size_um is None:
+        plate_pixel_size_um = _stated_plate_pixel_size_um(spec, channels, supplied)
+    window = spec.window_px(plate_pixel_size_um)
+    return {
+        "target_pixel_size_um": spec.pixel_size_um,
+        "plate_pixel_size_um": plate_pixel_size_um,
+        "window_px": window,
+        "zoom": spec.initial_size_px / window,
+        "pixel_size_um": window * plate_pixel_size_um / spec.initial_size_px,
+    }
+
+
+def _stated_plate_pixel_size_um(
+    spec: PatchSpec, channels: FovChannels, supplied: Mapping[str, float] | None
+) -> float:
+    """The one pixel size the FOV's source plates state (:func:`patch_resampling`)."""
     sizes: dict[Path, float | None] = {}
     for path, _ in channels.plates:
         sampling = read_plate_sampling(path, supplied, channels.fov_name)
@@ -348,17 +380,10 @@ def patch_resampling(
         raise ArtifactError(
             f"patch spec {spec.name!r}: the source plates of FOV {channels.fov_name} state other pixel "
             f"sizes, expected one to resample from; found {{plate: µm}} = "
-            f"{ {str(path): size for path, size in sizes.items()} }"
+            f"{ {str(path): size for path, size in sizes.items()} } (the workflow passes the size its "
+            "dry run checked: the phase config's yx_pixel_size_um where it corrects the metadata)"
         )
-    plate_size = stated[0]
-    window = spec.window_px(plate_size)
-    return {
-        "target_pixel_size_um": spec.pixel_size_um,
-        "plate_pixel_size_um": plate_size,
-        "window_px": window,
-        "zoom": spec.initial_size_px / window,
-        "pixel_size_um": window * plate_size / spec.initial_size_px,
-    }
+    return stated[0]
 
 
 def kept_slices(channels: FovChannels, spec: PatchSpec) -> slice:
@@ -792,6 +817,7 @@ def extract_fov_patches(
     condition: str | None = None,
     supplied: Mapping[str, float] | None = None,
     planned_roots: Mapping[str, Mapping[str, Any]] | None = None,
+    plate_pixel_size_um: float | None = None,
 ) -> dict[str, Any]:
     """Cut a patch around every cell of ``fov_name`` at every time point it is tracked.
 
@@ -815,6 +841,9 @@ def extract_fov_patches(
         planned_roots: the root attributes of a source plate of your own, by its path, as the dry
             run read them (the rule's ``params.config``, :data:`~dynaclr.io.plate.PLANNED_ROOT_KEY`):
             the job reads no metadata of that plate's root.
+        plate_pixel_size_um: for a spec with ``pixel_size_um``, the plate pixel size to resample
+            from (the rule's ``params.config``, :data:`PLATE_PIXEL_SIZE_KEY`); ``None``: the one the
+            source plates state (:func:`patch_resampling`).
 
     Returns:
         Metrics: ``fov_name``, ``n_frames``, ``n_patches``, ``n_border_patches`` (any padding),
@@ -843,7 +872,9 @@ def extract_fov_patches(
         channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack, planned_roots)
         if supplied and "time_interval_minutes" in supplied:
             channels = replace(channels, time_interval_minutes=float(supplied["time_interval_minutes"]))
-        channels = replace(channels, resampling=patch_resampling(spec, channels, supplied))
+        channels = replace(
+            channels, resampling=patch_resampling(spec, channels, supplied, plate_pixel_size_um)
+        )
         check_patch_window(channels, spec)
         z = kept_slices(channels, spec)
         check_track_frames(cells, channels, inputs.tracks)
