@@ -26,9 +26,9 @@ from dynaclr.classify import (
     import_annotations_stage,
     read_annotations,
 )
-from dynaclr.classify.annotation_table import validate_annotation_table
+from dynaclr.classify.annotation_table import read_fov_tables, validate_annotation_table
 from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig, PseudotimeConfig
-from dynaclr.config.base import fill_fov_pattern
+from dynaclr.config.base import fill_fov_pattern, fov_placeholders
 from dynaclr.embeddings import build_anndata, write_embeddings
 from dynaclr.embeddings.cells import MatchOn, match_observations_to_cells
 from dynaclr.io import (
@@ -1209,8 +1209,9 @@ def test_a_table_per_tiff_position_imports_as_the_table_per_fov(planted, tracks,
             match_on="position",
             max_match_distance_px=MAX_MATCH_PX,
             pixel_size_um=None,
-            fov_names=PLATE_FOVS,
-            fov_positions=fov_positions,
+            # the rule passes each FOV's position in fov_names ({fov_name: position}, the plate's
+            # order), leaving its script as it was before {position}: no import reruns
+            fov_names=PLATE_FOVS if fov_positions is None else fov_positions,
         )
 
     pd.testing.assert_frame_equal(run(files, positions, tmp_path / "p.parquet"), expected)
@@ -1223,6 +1224,44 @@ def test_a_table_per_tiff_position_imports_as_the_table_per_fov(planted, tracks,
         run([*files, stray], positions, tmp_path / "s.parquet")
     with pytest.raises(AnnotationTableError, match=r"\{position\}.*expected the TIFF position of each FOV"):
         run(files, None, tmp_path / "n.parquet")
+
+
+def test_a_table_per_position_whose_fov_name_is_the_position_is_refused_saying_so(tmp_path):
+    """ann/Pos0.csv holding fov_name Pos0 (the position, where a FOV name belongs): the refusal says
+    Pos0 is this file's TIFF position and names the FOV it maps to."""
+    (tmp_path / "Pos0.csv").write_text("fov_name,track_id,t,task,label\nPos0,1,0,division,mitosis\n")
+    pattern = str(tmp_path / "{position}.csv")
+    with pytest.raises(AnnotationTableError) as refused:
+        read_fov_tables(pattern, [tmp_path / "Pos0.csv"], ["B/2/0"], {"B/2/0": "Pos0"})
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path / 'Pos0.csv'}: column 'fov_name' names the FOV")
+    assert (
+        "Pos0 is this file's TIFF position, not a FOV: tiff.positions (or, without it, the FOV naming "
+        "A/1/<position>) maps position Pos0 to FOV B/2/0, so write B/2/0 or leave the column empty"
+    ) in message
+    # another FOV in the column is not the file's position: no such clause
+    (tmp_path / "Pos0.csv").write_text("fov_name,track_id,t,task,label\nA/1/0,1,0,division,mitosis\n")
+    with pytest.raises(AnnotationTableError) as other:
+        read_fov_tables(pattern, [tmp_path / "Pos0.csv"], ["B/2/0"], {"B/2/0": "Pos0"})
+    assert "TIFF position" not in str(other.value)
+
+
+@pytest.mark.parametrize(
+    ("table", "placeholders", "filled"),
+    [
+        ("ann/{{position}}/{row}_{col}_{fov}.csv", ["{row}", "{col}", "{fov}"], "ann/{position}/B_2_0.csv"),
+        ("ann/{{row}}_{position}.csv", ["{position}"], "ann/{row}_Pos0.csv"),
+        ("ann/{{position}}.csv", [], None),
+    ],
+)
+def test_escaped_braces_are_no_placeholder_of_a_table_per_fov(table, placeholders, filled):
+    """``{{position}}`` is the literal text ``{position}`` (as the refusals advise writing a brace):
+    neither a placeholder, nor a mix of {position} with a FOV's parts, nor a table per FOV."""
+    assert fov_placeholders(table) == placeholders
+    config = AnnotationConfig(table=table)
+    assert config.table_is_pattern == bool(placeholders)
+    if filled is not None:
+        assert fill_fov_pattern(table, "B/2/0", {"B/2/0": "Pos0"}) == filled
 
 
 # --- Spelling variants of the labels ------------------------------------------------------------------

@@ -2457,13 +2457,18 @@ def test_files_named_by_tiff_position_are_each_fovs_inputs(
     fov_names = job.params.fov_names
     assert sorted(fov_names) == sorted(position_of)
     assert list(job.input.files) == [f"tm/{position_of[fov]}.xml" for fov in fov_names]
+    # each FOV's TIFF files, which its TrackMate file's ImageData filename is compared with
+    assert job.params.sampling_um["image_files"] == {
+        fov: [f"tiffs/{position_of[fov]}/t{t}.tif" for t in range(SHAPE[0])] for fov in fov_names
+    }
     (job,) = [job for (rule, _), job in planned.items() if rule == "import_annotations"]
     assert list(job.input.table) == [
         f"ann/{position_of[fov]}.csv" for fov in fov_names if fov != fov_of["Pos1"]
     ]
-    assert job.params.fov_positions == position_of
-    # a param of the job's input, which Snakemake's params trigger does not compare: no rerun
-    assert job.params.fov_positions not in list(job.non_derived_params)
+    # each FOV's position rides in fov_names, a param of the job's input (not compared by Snakemake's
+    # params trigger), in the plate's FOV order
+    assert job.params.fov_names == position_of and list(job.params.fov_names) == fov_names
+    assert job.params.fov_names not in list(job.non_derived_params)
     (tmp_path / "tm" / "Pos1.xml").unlink()
     with pytest.raises(WorkflowError) as refused_plan:
         planned_jobs(configfile, tmp_path)

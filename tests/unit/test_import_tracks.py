@@ -948,6 +948,52 @@ def test_a_path_by_position_of_a_dataset_without_tiff_files_is_refused(
 
 
 @pytest.mark.parametrize(
+    ("positions", "naming", "example"),
+    [
+        (
+            {"Pos0": "B/2/0", "Pos1": "A/1/0"},
+            "tiff.positions of dataset conv names its FOVs (position Pos0 is FOV B/2/0)",
+            "tm/B_2_0.xml for position Pos0's FOV B/2/0",
+        ),
+        (
+            None,
+            "dataset conv has no tiff.positions, so position <p> is FOV A/1/<p>",
+            "tm/A_1_Pos0.xml for position Pos0's FOV A/1/Pos0",
+        ),
+    ],
+)
+@pytest.mark.parametrize("results", [None, "out"])
+def test_a_path_by_position_of_a_plate_converted_from_another_tiff_dataset_is_refused_naming_it(
+    positions: dict | None, naming: str, example: str, results: str | None
+) -> None:
+    """A plate: dataset reading a TIFF dataset's converted plate (<results>/conv/raw.zarr) holds its
+    FOVs, not its positions: the refusal names the TIFF dataset, its FOV naming and the pattern by
+    FOV, not only "reads no TIFF files"."""
+    tiff = {"files": "tiffs/{position}.tif", **({"positions": positions} if positions else {})}
+    folder = results or "results"
+    config: dict[str, Any] = {
+        "datasets": {
+            "conv": {"tiff": tiff},
+            "again": {
+                "plate": f"./{folder}/conv/raw.zarr",
+                "tracks": {"format": "trackmate", "path": "tm/{position}.xml"},
+            },
+        },
+        **({"results": results} if results else {}),
+    }
+    with pytest.raises(ValidationError) as caught:
+        WorkflowConfig.model_validate(config)
+    message = str(caught.value)
+    assert (
+        f"datasets.again.tracks.path: {{position}} is a TIFF position (a placeholder of tiff.files), and "
+        f"this dataset reads no TIFF files: its plate ./{folder}/conv/raw.zarr is the one converted from "
+        "dataset conv's TIFF files ('tiffs/{position}.tif'), whose FOVs it holds without their positions; "
+        f"{naming}: name each FOV's file by FOV, 'tm/{{row}}_{{col}}_{{fov}}.xml' ({example}), or give "
+        "tracks.path to dataset conv, which has the positions"
+    ) in message
+
+
+@pytest.mark.parametrize(
     ("positions", "expected"),
     [
         ({"Pos0": "B/2/0", "Pos1": "A/1/0"}, {"B/2/0": "Pos0", "A/1/0": "Pos1"}),
@@ -1279,6 +1325,7 @@ def test_a_trackmate_file_becomes_segments_in_pixels(
         "untracked_spots": 1,
         "frame_interval_warning": None,
         "calibration_not_checked": [],
+        "image_file_warning": None,
     }
     assert provenance.config["trackmate_spots"]["B/1/0"]["kept_spots"] == 0
 
@@ -1409,6 +1456,32 @@ def test_a_trackmate_frame_interval_other_than_the_plates_is_a_warning(
     assert "differs from the plate's frame interval" not in caplog.text
     _, provenance = read_table(tmp_path / "tracks.parquet", "tracks")
     assert provenance.config["trackmate_spots"]["A/1/0"]["frame_interval_warning"] is None
+
+
+def test_a_trackmate_file_of_an_image_other_than_its_fovs_tiff_files_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A TrackMate file names the image it tracked (ImageData filename, here a.tif): where the FOV's
+    TIFF files are known and it is none of them (a wrong tiff.positions gave the FOV another
+    position's file), it is imported with a WARNING naming both, recorded per FOV; its own file, or
+    unknown TIFF files, give none."""
+    files = trackmate_files(tmp_path)
+    own = {"A/1/0": ["tiffs/a.tif"], "B/1/0": ["tiffs/a.tif"]}
+    other = {"A/1/0": ["tiffs/Pos3_t0.tif", "tiffs/Pos3_t1.tif"], "B/1/0": ["tiffs/a.tif"]}
+    for image_files, warned in ((other, True), (own, False), (None, False)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="dynaclr.tracking.trackmate"):
+            run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, image_files=image_files)
+        message = (
+            f"{files[0]}: <ImageData filename> 'a.tif' (the image TrackMate tracked) is none of FOV A/1/0's "
+            "TIFF files (Pos3_t0.tif, Pos3_t1.tif); read anyway: if it tracks another position, correct "
+            "tiff.positions or tracks.path"
+        )
+        assert (message in caplog.text) == warned, caplog.text
+        _, provenance = read_table(tmp_path / "tracks.parquet", "tracks")
+        recorded = provenance.config["trackmate_spots"]
+        assert recorded["A/1/0"]["image_file_warning"] == (message if warned else None)
+        assert recorded["B/1/0"]["image_file_warning"] is None
 
 
 def test_the_frame_interval_of_a_single_frame_trackmate_file_is_not_compared(

@@ -89,12 +89,10 @@ rule import_annotations:
             if MATCH_BY_POSITION or CONFIG.datasets[wildcards.dataset].annotations.position_unit == "um"
             else None
         ),
-        # the FOVs a table per FOV's files belong to; taking `input` makes it a param Snakemake does
-        # not compare (which files exist is compared as the input), so it reruns no existing import
-        fov_names=lambda wildcards, input: fovs(wildcards.dataset),
-        # each FOV's TIFF position where the table is named by {position} (else None): not compared
-        # either (the files it picks are the input)
-        fov_positions=lambda wildcards, input: annotation_table_positions(wildcards.dataset),
+        # the FOVs a table per FOV's files belong to, or ({position}) {fov_name: position}; taking
+        # `input` makes it a param Snakemake does not compare (which files exist is compared as the
+        # input), so it reruns no existing import (nor does the script, unchanged by {position})
+        fov_names=lambda wildcards, input: annotation_table_fovs(wildcards.dataset),
     wildcard_constraints:
         dataset=IMPORTED_DATASETS,
     log:

@@ -696,6 +696,13 @@ def annotation_table_positions(dataset):
     return pattern_positions(CONFIG.datasets[dataset].annotations.table, dataset)
 
 
+def annotation_table_fovs(dataset):
+    """Rule import_annotations' fov_names: the dataset's FOVs, or where annotations.table names the
+    files by {position} each FOV's position ({fov_name: position}, in the FOVs' order)."""
+    positions = annotation_table_positions(dataset)
+    return fovs(dataset) if positions is None else positions
+
+
 def annotation_table_input(wildcards):
     """The user's annotation table (annotations.table: its file, or the files of a table per FOV,
     so editing or adding one reruns the import) and the tracks its track ids refer to."""

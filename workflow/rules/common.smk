@@ -687,6 +687,24 @@ def plate_stated_sampling(dataset):
     return sampling
 
 
+def import_tracks_checks(dataset):
+    """Rule import_tracks' sampling_um (keywords of dynaclr.tracking.import_tracks): what the import
+    checks the user's files against, plate_stated_sampling, and for format trackmate of a `tiff:`
+    dataset each FOV's TIFF files (`image_files`, {fov_name: paths}), which each TrackMate file's
+    ImageData filename is compared with (a WARNING where it is none of them: a wrong
+    tiff.positions). Added only there, so the params (and jobs) of the other imports stay as they
+    were; and carried in this param of `input`, which Snakemake does not compare, so that they rerun
+    no import, nor does rule import_tracks' script, unchanged."""
+    checks = plate_stated_sampling(dataset)
+    spec = CONFIG.datasets[dataset]
+    if spec.tiff is not None and spec.tracks is not None and spec.tracks.format == "trackmate":
+        files = tiff_index(dataset).files
+        checks["image_files"] = {
+            fov: [str(path) for path in files.get(fov, {}).values()] for fov in fovs(dataset)
+        }
+    return checks
+
+
 def tracking_input_plate(dataset):
     spec = CONFIG.datasets[dataset]
     if spec.tracking_input.source == "virtual_stain":

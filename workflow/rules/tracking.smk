@@ -126,9 +126,10 @@ rule import_tracks:
         config=lambda w: stage_config(w.dataset, "tracks"),
         fov_names=lambda w: fovs(w.dataset),
         shape_tzyx=lambda w: plate_shape_tzyx(w.dataset),
-        # only checked against (a TrackMate file's calibration): a function of input, which Snakemake's
-        # params trigger does not compare, so it reruns no import (nor what follows) when it appears
-        sampling_um=lambda w, input: plate_stated_sampling(w.dataset),
+        # only checked against (a TrackMate file's calibration, and a tiff: dataset's files its
+        # ImageData names): a function of input, which Snakemake's params trigger does not compare, so
+        # it reruns no import (nor what follows) when it appears (import_tracks_checks)
+        sampling_um=lambda w, input: import_tracks_checks(w.dataset),
         # compared (a function of the wildcards alone): with tracks.position_unit: um the import divides
         # y, x by this pixel size, so editing it reruns the import and what follows; None with px
         # (the size is then only checked against, above), so editing it reruns no import in pixels

@@ -12,5 +12,4 @@ with job_context(snakemake.log[0], snakemake.threads):
         max_match_distance_px=snakemake.params.max_match_distance_px,
         pixel_size_um=snakemake.params.pixel_size_um,
         fov_names=snakemake.params.fov_names,
-        fov_positions=snakemake.params.fov_positions,
     )

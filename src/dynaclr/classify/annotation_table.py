@@ -233,7 +233,9 @@ def read_fov_tables(
                 f"{file}: annotations.table {pattern!r} names this file for no FOV of the plate "
                 f"({', '.join(list(by_path)[:3])} ...)"
             )
-        table = _with_fov_of_path(read_annotation_table(file), by_path[path], str(file), pattern)
+        fov_name = by_path[path]
+        position = None if positions is None else positions.get(fov_name)
+        table = _with_fov_of_path(read_annotation_table(file), fov_name, str(file), pattern, position)
         layouts[str(file)] = annotation_layout(table, str(file))
         tables[str(file)] = table
     if len(set(layouts.values())) > 1:
@@ -259,17 +261,29 @@ def read_fov_tables(
     return pd.concat(list(tables.values()), keys=list(tables), names=["file", "row"])
 
 
-def _with_fov_of_path(table: pd.DataFrame, fov_name: str, file: str, pattern: str) -> pd.DataFrame:
-    """``table`` (a file of a table per FOV) with ``fov_name`` the FOV its path names."""
+def _with_fov_of_path(
+    table: pd.DataFrame, fov_name: str, file: str, pattern: str, position: str | None = None
+) -> pd.DataFrame:
+    """``table`` (a file of a table per FOV) with ``fov_name`` the FOV its path names (``position``:
+    the FOV's TIFF position, where the pattern names the file by ``{position}``)."""
     if "fov_name" in table.columns:
         given = table["fov_name"].notna()
         spelled = _without_leading_slash(table, file)["fov_name"]
         other = given & (spelled != fov_name)
         if other.any():
+            # a column holding the file's own position (Pos0) names no FOV: the FOV is what
+            # tiff.positions (or the default A/1/<position>) makes of it
+            own_position = (
+                ""
+                if position is None or not (spelled[other].astype(str) == position).any()
+                else f"; {position} is this file's TIFF position, not a FOV: tiff.positions (or, without "
+                f"it, the FOV naming A/1/<position>) maps position {position} to FOV {fov_name}, so "
+                f"write {fov_name} or leave the column empty"
+            )
             raise AnnotationTableError(
                 f"{file}: column 'fov_name' names the FOV the file's path names ({fov_name}, "
                 f"annotations.table {pattern!r}) or is empty; found {_values(table['fov_name'], other)} at "
-                f"{_rows(other)}; "
+                f"{_rows(other)}{own_position}; "
                 "correct the column or move the rows to their FOV's file"
             )
     return table.assign(fov_name=fov_name)
@@ -1107,8 +1121,7 @@ def import_annotations_stage(
     match_on: MatchOn,
     max_match_distance_px: float | None,
     pixel_size_um: float | None,
-    fov_names: Sequence[str] = (),
-    fov_positions: Mapping[str, str] | None = None,
+    fov_names: Sequence[str] | Mapping[str, str] = (),
 ) -> pd.DataFrame:
     """Validate a user's annotation table and write it as an ``annotations`` artifact.
 
@@ -1136,8 +1149,10 @@ def import_annotations_stage(
     ``um`` (so editing them reruns no import that does not read them).
 
     With ``config.table`` a pattern (``{row}``, ``{col}``, ``{fov}``: a file per FOV; or a ``tiff:``
-    dataset's ``{position}``, each FOV's position in ``fov_positions``), ``inputs.table`` are the
-    files of it that exist and ``fov_names`` the plate's FOVs; the files
+    dataset's ``{position}``), ``inputs.table`` are the files of it that exist and ``fov_names`` the
+    plate's FOVs, in order; with ``{position}``, ``{fov_name: position}`` (each FOV's TIFF position,
+    ``DatasetConfig.fov_positions``: the rule's ``fov_names`` param carries them, so that its script,
+    whose date Snakemake compares with every import's, is the one before ``{position}``); the files
     are read as one table (:func:`read_fov_tables`), messages name the pattern and each row's file,
     and the record holds each file's hash (``table_files``) instead of ``table_sha256``.
 
@@ -1145,7 +1160,8 @@ def import_annotations_stage(
         The written table.
     """
     tracks_path, tasks = inputs.tracks, config.tasks
-    table, source = read_configured_table(config, inputs.table, fov_names, fov_positions)
+    positions = dict(fov_names) if isinstance(fov_names, Mapping) else None
+    table, source = read_configured_table(config, inputs.table, list(fov_names), positions)
     hashes: dict[str, object] = (
         {"table_files": {str(path): _sha256(path) for path in inputs.table}}
         if config.table_is_pattern

@@ -1,6 +1,7 @@
 """Base model shared by every stage config."""
 
 import os
+import string
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -115,15 +116,29 @@ FOV_PLACEHOLDERS: tuple[str, ...] = ("{row}", "{col}", "{fov}")
 POSITION_PLACEHOLDER = "{position}"
 
 
+def pattern_placeholders(pattern: str) -> list[str]:
+    """The placeholders of ``pattern`` as :meth:`str.format` reads them (``{name}``, in their order,
+    one per occurrence): an escaped brace (``{{position}}``, the literal text ``{position}``) is
+    none. A ``pattern`` that ``str.format`` refuses (a lone ``{`` or ``}``) is read as the
+    :data:`FOV_PLACEHOLDERS` and :data:`POSITION_PLACEHOLDER` it spells, so that
+    :func:`check_fov_pattern` refuses it saying how to write a literal brace."""
+    try:
+        return [f"{{{field}}}" for _, field, _, _ in string.Formatter().parse(pattern) if field is not None]
+    except ValueError:
+        return [name for name in (*FOV_PLACEHOLDERS, POSITION_PLACEHOLDER) if name in pattern]
+
+
 def fov_placeholders(pattern: str) -> list[str]:
-    """The :data:`FOV_PLACEHOLDERS` and :data:`POSITION_PLACEHOLDER` that ``pattern`` holds, in that
-    order (any: ``pattern`` names a file per FOV)."""
-    return [name for name in (*FOV_PLACEHOLDERS, POSITION_PLACEHOLDER) if name in pattern]
+    """The :data:`FOV_PLACEHOLDERS` and :data:`POSITION_PLACEHOLDER` that ``pattern`` holds
+    (:func:`pattern_placeholders`), in that order (any: ``pattern`` names a file per FOV)."""
+    held = pattern_placeholders(pattern)
+    return [name for name in (*FOV_PLACEHOLDERS, POSITION_PLACEHOLDER) if name in held]
 
 
 def names_position(pattern: str | None) -> bool:
-    """Whether ``pattern`` names each FOV's file by its TIFF position (:data:`POSITION_PLACEHOLDER`)."""
-    return pattern is not None and POSITION_PLACEHOLDER in pattern
+    """Whether ``pattern`` names each FOV's file by its TIFF position (:data:`POSITION_PLACEHOLDER`,
+    not escaped: :func:`pattern_placeholders`)."""
+    return pattern is not None and POSITION_PLACEHOLDER in pattern_placeholders(pattern)
 
 
 def fill_fov_pattern(pattern: str, fov_name: str, positions: Mapping[str, str] | None = None) -> str:
@@ -134,7 +149,7 @@ def fill_fov_pattern(pattern: str, fov_name: str, positions: Mapping[str, str] |
     Raises:
         ValueError: the pattern names files by position and ``positions`` gives none for the FOV.
     """
-    if POSITION_PLACEHOLDER in pattern:
+    if names_position(pattern):
         position = None if positions is None else positions.get(fov_name)
         if position is None:
             raise ValueError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -29,7 +30,7 @@ from dynaclr.config.analysis import (
 )
 from dynaclr.config.backbones import backbone_label, input_size_problem
 from dynaclr.config.base import POSITION_PLACEHOLDER, StrictModel, names_position, sampling_nanometre_hint
-from dynaclr.config.convert import TiffSourceConfig
+from dynaclr.config.convert import DEFAULT_WELL, TiffSourceConfig
 from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
 from dynaclr.config.embeddings import (
     BaselineName,
@@ -674,6 +675,51 @@ class WorkflowConfig(StrictModel):
                     "as a number (01 as 1), and true, false, yes, no or null as a boolean or null; "
                     "quote the name in the config, e.g. '01':"
                 )
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _positions_of_a_converted_plate(cls, data: Any) -> Any:
+        """A ``plate:`` dataset reading another dataset's converted plate (``<results>/<tiff
+        dataset>/raw.zarr``) has that plate's FOVs, not the TIFF dataset's positions: a ``{position}``
+        of its ``tracks.path`` or ``annotations.table`` is refused naming the TIFF dataset, its FOV
+        naming and the pattern by FOV (before ``DatasetConfig``'s refusal, which knows no other
+        dataset)."""
+        datasets = data.get("datasets") if isinstance(data, dict) else None
+        if not isinstance(datasets, dict):
+            return data
+        results = data.get("results", "results")
+        if not isinstance(results, str):
+            return data
+        converted = {
+            os.path.normpath(f"{results}/{name}/raw.zarr"): name
+            for name, entry in datasets.items()
+            if isinstance(entry, dict) and isinstance(entry.get("tiff"), dict)
+        }
+        for name, entry in datasets.items():
+            if (
+                not isinstance(entry, dict)
+                or entry.get("tiff") is not None
+                or not isinstance(entry.get("plate"), str)
+            ):
+                continue
+            source = converted.get(os.path.normpath(entry["plate"]))
+            if source is None:
+                continue
+            for key, pattern in (
+                ("tracks.path", (entry.get("tracks") or {}).get("path")),
+                ("annotations.table", (entry.get("annotations") or {}).get("table")),
+            ):
+                if isinstance(pattern, str) and names_position(pattern):
+                    raise ValueError(
+                        _converted_plate_position_problem(
+                            f"datasets.{name}.{key}",
+                            pattern,
+                            entry["plate"],
+                            source,
+                            datasets[source]["tiff"],
+                        )
+                    )
         return data
 
     @model_validator(mode="after")
@@ -1767,3 +1813,27 @@ def load_config(path: str | Path) -> WorkflowConfig:
         return WorkflowConfig.model_validate(raw)
     except ValidationError as err:
         raise ValueError(f"{path}: invalid config:\n{err}") from err
+
+
+def _converted_plate_position_problem(
+    key: str, pattern: str, plate: str, source: str, tiff: Mapping[str, Any]
+) -> str:
+    """The refusal of ``{position}`` in ``key`` of a dataset whose ``plate`` is TIFF dataset
+    ``source``'s converted plate: the pattern by FOV, with an example of ``source``'s FOV naming."""
+    positions = tiff.get("positions")
+    if isinstance(positions, dict) and positions:
+        position, fov_name = next(iter(positions.items()))
+        naming = f"tiff.positions of dataset {source} names its FOVs (position {position} is FOV {fov_name})"
+    else:
+        position, fov_name = "Pos0", f"{DEFAULT_WELL}/Pos0"
+        naming = f"dataset {source} has no tiff.positions, so position <p> is FOV {DEFAULT_WELL}/<p>"
+    by_fov = pattern.replace(POSITION_PLACEHOLDER, "{row}_{col}_{fov}")
+    row, col, fov = str(fov_name).split("/") if str(fov_name).count("/") == 2 else ("A", "1", "0")
+    example = by_fov.replace("{row}", row).replace("{col}", col).replace("{fov}", fov)
+    return (
+        f"{key}: {POSITION_PLACEHOLDER} is a TIFF position (a placeholder of tiff.files), and this dataset "
+        f"reads no TIFF files: its plate {plate} is the one converted from dataset {source}'s TIFF files "
+        f"({tiff.get('files')!r}), whose FOVs it holds without their positions; {naming}: name each FOV's "
+        f"file by FOV, {by_fov!r} ({example} for position {position}'s FOV {fov_name}), or give "
+        f"{key.split('.', 2)[2]} to dataset {source}, which has the positions"
+    )

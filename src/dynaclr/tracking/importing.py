@@ -130,6 +130,7 @@ def import_tracks(
     z_step_um: float | None = None,
     frame_interval_minutes: float | None = None,
     unitless: Mapping[str, float] | None = None,
+    image_files: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Read the user's tracks, check them against the plate, write the ``tracks`` artifact.
 
@@ -147,6 +148,9 @@ def import_tracks(
         unitless: the plate's values read from axes without a unit, by ``acquisition`` key
             (:meth:`~dynaclr.io.plate.PlateSampling.unitless_values`; the three above are then None):
             a guess a TrackMate file is not checked against, said at WARNING.
+        image_files: each FOV's TIFF files (``{fov_name: paths}``, a ``tiff:`` dataset's), which a
+            TrackMate file's ``ImageData filename`` is compared with: one naming none of them is
+            read with a WARNING naming both (a wrong ``tiff.positions``).
 
     Raises:
         ArtifactError: a file is missing or unreadable, no FOV has a detection, or the tracks do not
@@ -162,6 +166,7 @@ def import_tracks(
         z_step_um=z_step_um,
         frame_interval_minutes=frame_interval_minutes,
         unitless=unitless,
+        image_files=image_files,
     )
     if config.position_unit == "um":
         table = positions_in_pixels(table, pixel_size_um, config.path)
@@ -255,11 +260,12 @@ def read_imported_tracks(
     z_step_um: float | None = None,
     frame_interval_minutes: float | None = None,
     unitless: Mapping[str, float] | None = None,
+    image_files: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The user's tracks as one raw table (values as read, plus :data:`WHERE`), not yet checked, and
     what the record adds about the reading (``trackmate``: :data:`TRACKMATE_SPOTS`).
     ``pixel_size_um``, ``z_step_um``, ``frame_interval_minutes``, ``unitless``: the plate's (None: not
-    stated; see :func:`import_tracks`)."""
+    stated; see :func:`import_tracks`); ``image_files``: each FOV's TIFF files (see there)."""
     if config.format == "table":
         if len(inputs.files) != 1:
             raise ValueError(f"format 'table' reads one file; the rule gives {len(inputs.files)}")
@@ -295,6 +301,7 @@ def read_imported_tracks(
                 z_step_um=z_step_um,
                 frame_interval_minutes=frame_interval_minutes,
                 unitless=unitless,
+                image_files=None if image_files is None else image_files.get(fov_name),
             )
             tables.append(table.assign(**{WHERE: [f"{path} spot ID {spot}" for spot in table["id"]]}))
             spots[fov_name] = counts.as_dict()

@@ -55,7 +55,7 @@ from __future__ import annotations
 import logging
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,9 @@ class TrackMateCounts:
     #: the WARNINGs logged where the file's calibration or frame interval is not checked: positions
     #: in pixels, a plate stating no pixel size, a plate value read from an axis without a unit
     calibration_not_checked: list[str] = field(default_factory=list)
+    #: the WARNING logged where the file's image (``ImageData filename``) is none of its FOV's TIFF
+    #: files (None: it is one, or either is not known)
+    image_file_warning: str | None = None
 
     def as_dict(self) -> dict[str, int | str | None]:
         return asdict(self)
@@ -294,6 +297,30 @@ def _not_checked(not_checked: list[str], message: str) -> None:
     not_checked.append(message)
 
 
+def _check_image_file(
+    path: Path, fov_name: str, parsed: _Parsed, image_files: Sequence[str] | None
+) -> str | None:
+    """A WARNING (logged, and returned) where the file's image (``ImageData filename``, the file
+    TrackMate tracked) is none of FOV ``fov_name``'s TIFF files ``image_files`` (compared by file
+    name), else None; nothing is compared where either is not known (no TIFF files; an image TrackMate
+    had no file of). A TrackMate file of another position, given this FOV by a wrong
+    ``tiff.positions`` or ``tracks.path``, would otherwise be imported silently."""
+    named = str((parsed.image or {}).get("filename", "")).strip()
+    if not image_files or not named:
+        return None
+    names = sorted({Path(file).name for file in image_files})
+    if named in names:
+        return None
+    shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+    warning = (
+        f"{path}: <ImageData filename> {named!r} (the image TrackMate tracked) is none of FOV {fov_name}'s "
+        f"TIFF files ({shown}); read anyway: if it tracks another position, correct tiff.positions or "
+        "tracks.path"
+    )
+    logger.warning(warning)
+    return warning
+
+
 def _check_frame_interval(
     path: Path,
     parsed: _Parsed,
@@ -440,6 +467,7 @@ def read_trackmate_xml(
     z_step_um: float | None,
     frame_interval_minutes: float | None = None,
     unitless: Mapping[str, float] | None = None,
+    image_files: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, TrackMateCounts]:
     """One FOV's TrackMate XML as a raw tracks table (``fov_name, track_id, t, [z,] y, x, id, parent_id,
     parent_track_id``) and the spot counts (see module docstring).
@@ -448,7 +476,9 @@ def read_trackmate_xml(
     ``frame_interval_minutes`` the plate's stated values (None: the plate states none, the file's is
     then not checked); ``unitless`` the plate's values read from axes without a unit, by
     ``acquisition`` key (:meth:`~dynaclr.io.plate.PlateSampling.unitless_values`): not checked
-    against, said at WARNING.
+    against, said at WARNING. ``image_files``: the FOV's TIFF files (a ``tiff:`` dataset's, else
+    None): where the file names its image (``ImageData filename``) and it is none of them, a WARNING
+    names both (:func:`_check_image_file`).
     """
     path = Path(path)
     if not path.is_file():
@@ -470,6 +500,7 @@ def read_trackmate_xml(
     frame_interval_warning = _check_frame_interval(
         path, parsed, frame_interval_minutes, shape_tzyx[0], guesses, not_checked
     )
+    image_file_warning = _check_image_file(path, fov_name, parsed, image_files)
     if parsed.filtered is None:
         raise ArtifactError(
             f"{path}: expected <FilteredTracks> (the tracks TrackMate keeps), found none; save the file "
@@ -496,6 +527,7 @@ def read_trackmate_xml(
         untracked_spots=len(set(parsed.spots) - in_tracks),
         frame_interval_warning=frame_interval_warning,
         calibration_not_checked=not_checked,
+        image_file_warning=image_file_warning,
     )
     dropped = counts.spots_of_filtered_out_tracks + counts.untracked_spots
     # spots left out of the tracks are cells the chain will not see: said at WARNING (and in the record)
