@@ -221,6 +221,7 @@ def test_the_job_resamples_from_the_pixel_size_the_dry_run_uses(plate_pair, tmp_
         "CONFIG": workflow,
         "RESULTS": "results",
         "with_supplied": lambda config, dataset: config,
+        "with_planned_root": lambda config, dataset: config,  # a simulated plate: no root of your own
         "plate_layout": layouts.__getitem__,
         "resampled_plate_pixel_size_um": resampled_plate_pixel_size_um,
         "PLATE_PIXEL_SIZE_KEY": PLATE_PIXEL_SIZE_KEY,
