@@ -432,6 +432,7 @@ def test_qc_rows_give_each_frame_one_reason_and_name_frames_without_signal() -> 
         "dropped_frames": [1],
         "frames_without_brightfield": [1],
         "saturated_frames": [1, 3],
+        "repeated_frames": [],
     }
     row = qc_row(ArtifactKind.PHASE_FOV, path, phase, "phase")
     assert row["reason"] == (

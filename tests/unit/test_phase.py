@@ -1331,30 +1331,55 @@ def test_an_over_exposed_frame_is_counted_named_and_marked_reduced(
     assert floats.saturated_frames == [1]  # a float plate of counts saturates at the same value
 
 
+@pytest.mark.parametrize("case", ["copy", "copy_2d", "copy_holding_nan", "dropped_copy", "after_dropped"])
 def test_a_frame_repeating_the_one_before_is_named_and_marked_reduced(
-    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog
+    tiny_plate: dict[str, Path], tiny_3d: dict[str, Path], caplog, case: str
 ):
     """A brightfield movie whose third frame is a copy of its second (an acquisition that wrote one
     frame twice): it was reconstructed as a new time point, exit 0 and no word, though a camera's noise
     never repeats voxel for voxel. The frame is named in a WARNING and the FOV's record
-    (``repeated_frames``), and the QC table marks the FOV reduced; frames that differ say nothing."""
+    (``repeated_frames``), and the QC table marks the FOV reduced; frames that differ say nothing. So
+    in mode 2d, and for a copy holding the same missing (NaN) voxels; a dropped frame repeating a
+    dropped frame carries its drop reason only, and a copy right after a dropped frame is named."""
     from dynaclr.io import ArtifactKind
     from dynaclr.qc import qc_row
 
-    transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
-    counts = _as_16_bit(_first_frames(tiny_plate["plate"], 3)[:, :1], 3000.0)
-    output = np.zeros((3, 1, *counts.shape[2:]), np.float32)
-    clean = reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig())
-    assert clean.metrics("A/1/0", "3d", 1.0)["repeated_frames"] == []
-    counts[2] = counts[1]
+    config = PhaseConfig(mode="2d") if case == "copy_2d" else PhaseConfig()
+    counts = _as_16_bit(_first_frames(tiny_plate["plate"], 4)[:, :1], 3000.0)
+    if case == "copy_2d":
+        transfer_function = calculate_transfer_function(counts.shape[2:], 0.65, 2.5, config)
+    else:
+        transfer_function, _ = load_transfer_function(tiny_3d["transfer_function"])
+    out_z = 1 if case == "copy_2d" else counts.shape[2]
+    output = np.zeros((4, 1, out_z, *counts.shape[3:]), np.float32)
+    clean = reconstruct_frames(counts, 0, output, transfer_function, config)
+    assert clean.metrics("A/1/0", config.mode, 1.0)["repeated_frames"] == []
+    if case in ("copy_holding_nan", "dropped_copy", "after_dropped"):
+        counts = counts.astype(np.float32)
+    expected: list[int] = [2]
+    if case == "copy_holding_nan":
+        counts[1, 0, 0, 0, :4] = np.nan  # filled, not dropped: the copy holds the same NaN
+    elif case == "dropped_copy":
+        counts[1, 0, :, :70] = np.nan  # 73 % missing: dropped, and so is its copy
+        expected = []
+    elif case == "after_dropped":
+        counts[1, 0, :, :70] = np.nan  # frame 1 dropped; frame 3 repeats frame 2
+        counts[3] = counts[2]
+        expected = [3]
+    if case != "after_dropped":
+        counts[2] = counts[1]
     with caplog.at_level(logging.WARNING, logger="dynaclr.phase.reconstruct"):
-        totals = reconstruct_frames(counts, 0, output, transfer_function, PhaseConfig(), where="FOV A/1/0")
-    metrics = totals.metrics("A/1/0", "3d", 1.0)
-    assert metrics["repeated_frames"] == [2]
-    assert "FOV A/1/0: frame(s) [2] repeat the frame before them voxel for voxel" in caplog.text
+        totals = reconstruct_frames(counts, 0, output, transfer_function, config, where="FOV A/1/0")
+    metrics = totals.metrics("A/1/0", config.mode, 1.0)
+    assert metrics["repeated_frames"] == expected
+    named = f"FOV A/1/0: frame(s) {expected} repeat the frame before them voxel for voxel"
+    assert (named in caplog.text) == bool(expected)
     row = qc_row(ArtifactKind.PHASE_FOV, Path("records/phase/A/1/0.json"), metrics, "phase")
     assert row["status"] == "reduced"
-    assert row["reason"] == "frames [2] repeat the frame before (a frame written twice?)"
+    repeat_reason = f"frames {expected} repeat the frame before (a frame written twice?)"
+    assert (repeat_reason in row["reason"]) == bool(expected)
+    if case in ("copy", "copy_2d"):
+        assert row["reason"] == repeat_reason
 
 
 @pytest.mark.parametrize("drop", ["without_intensity", "mostly_missing"])
@@ -1562,3 +1587,19 @@ def test_zero_padding_of_an_offset_subtracted_plate_is_filled_not_its_dark_voxel
     totals = reconstruct_frames(padded, 0, output, transfer_function, config)
     assert totals.frames_without_intensity == [1] and np.isnan(output[1]).all()
     assert f"of its voxels {AT_PADDING[pixel_type]}, in every z slice" in totals.first_without_intensity
+
+
+def test_a_phase_record_made_before_the_repeat_check_says_its_frames_were_not_checked():
+    """A phase record written before ``repeated_frames`` existed: its frames were never compared, so
+    its QC row must not read as checked and clean; the reason says so, with no rerun forced."""
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc import qc_row
+    from dynaclr.qc.table import REPEATS_NOT_CHECKED
+
+    old = {"n_frames": 3, "dropped_frames": [], "missing_voxels": 0}
+    row = qc_row(ArtifactKind.PHASE_FOV, Path("records/phase/A/1/0.json"), old, "phase")
+    assert row["status"] == "ok" and row["reason"] == REPEATS_NOT_CHECKED
+    checked = qc_row(ArtifactKind.PHASE_FOV, Path("a.json"), {**old, "repeated_frames": []}, "phase")
+    assert checked["status"] == "ok" and checked["reason"] == ""
+    tracks = qc_row(ArtifactKind.TRACKS_FOV, Path("a.json"), {**old, "n_tracks": 1}, "tracking")
+    assert tracks["reason"] == ""  # the check is phase's only

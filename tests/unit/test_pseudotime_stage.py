@@ -1283,3 +1283,43 @@ def test_lineages_infected_from_their_first_frame_are_not_counted_never_infected
     assert never_reached_statement(queries.iloc[:2], "infection onset").startswith(
         "1 of 2 aligned lineages never reach the infection onset by their own state"
     )
+
+
+@pytest.mark.parametrize("state", ["predictions", "ground truth"])
+def test_a_dataset_with_no_infected_cell_is_reported_not_aligned(planted, tmp_path, caplog, state):
+    """A plate whose infection predictions call no cell infected (or a simulated dataset whose ground
+    truth infects none by chance): align_pseudotime failed after embedding in select_references,
+    advising to lower reference_frames_before_onset/after_onset, which cannot help. No reference can
+    be picked by an infection that never holds: both tables are written not aligned, exit 0, with a
+    WARNING and ``not_computed`` naming the dataset and where the state came from."""
+    truth = planted["truth"].assign(infected=0, infection_onset_t=-1)
+    identity = {"model": "m", "dataset": "mock"}
+    embeddings = _planted_store(planted, tmp_path / "mock.zarr", identity)
+    if state == "predictions":
+        source = tmp_path / "predictions.parquet"
+        _transferred_predictions(truth, source, {"theirs": True})
+        inputs = AlignPseudotimeInputs(embeddings=embeddings, predictions=source)
+        words = "infection state predicted by classifiers transferred from theirs"
+    else:
+        source = tmp_path / "tracks.parquet"
+        write_table(truth, source, make_provenance(ArtifactKind.GROUND_TRUTH_TRACKS, {}))
+        inputs = AlignPseudotimeInputs(embeddings=embeddings, tracks=source)
+        words = "infection state from ground truth"
+    outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "p.parquet", accuracy=tmp_path / "a.csv")
+    with caplog.at_level("WARNING", logger="dynaclr.pseudotime.stage"):
+        pseudotime, _ = pseudotime_stage(PseudotimeConfig(), inputs, outputs, **identity)
+    assert pseudotime.empty
+    reason = f"no cell of dataset 'mock' is infected by its {words} ({source})"
+    _, prov = read_table(outputs.pseudotime, ArtifactKind.PSEUDOTIME)
+    assert prov.config["not_aligned"] == reason
+    (placeholder,) = read_dtw_accuracy(outputs.accuracy).itertuples(index=False)
+    assert placeholder.not_computed == reason
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert reason in warning and "cannot help" in warning and "linking" not in warning
+    from dynaclr.figures.findings import dtw_findings
+    from dynaclr.figures.table import results_table
+
+    written = read_dtw_accuracy(outputs.accuracy)
+    assert results_table(dtw_accuracy=written).iloc[0]["dtw_not_computed"] == reason
+    (line,) = [f.statement for f in dtw_findings(written) if f.dataset == "mock"]
+    assert f"DTW pseudo-time not computed (m): {reason}" in line

@@ -8,7 +8,9 @@
 #   DTW pseudo-time (WorkflowConfig.aligned_pairs, per (model, dataset)): simulated datasets
 #   (reference and accuracy from ground truth), pairs whose infection predictions (own, transferred
 #   or imported) pick the reference (a movie predicted from elsewhere only and too short for the
-#   reference window is left out, with a WARNING), and the dataset whose track
+#   reference window, or a simulated one without an infected well for event infection, is left
+#   out with a WARNING; one whose state calls no cell infected is written not aligned at run
+#   time, align_pseudotime exit 0), and the dataset whose track
 #   the config names as explicit reference (analysis.pseudotime.reference; the other datasets pick
 #   theirs as without one), or every dataset when the event is division. Without ground truth the
 #   accuracy table holds aligned onsets only (true onsets and errors NaN); the aligned trajectories

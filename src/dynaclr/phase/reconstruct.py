@@ -15,6 +15,7 @@ with at least one of them without intensity (background-subtracted data: every f
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Mapping
@@ -844,6 +845,21 @@ class ReconstructionTotals:
         )
 
 
+def stack_digest(counts: np.ndarray) -> bytes:
+    """A BLAKE2b digest of a stack's values, pixel type and shape: two stacks have one digest exactly
+    where :func:`numpy.array_equal` (``equal_nan=True``) holds between them, barring a hash collision.
+    Floating-point values are canonicalised first (any NaN the same NaN, -0.0 as 0.0), as that
+    comparison sees them. Kept instead of the frame before, to find a repeated frame."""
+    values = np.ascontiguousarray(counts)
+    if np.issubdtype(values.dtype, np.inexact):
+        values = values + values.dtype.type(0)  # a copy, -0.0 + 0.0 = 0.0
+        values[np.isnan(values)] = np.nan
+    digest = hashlib.blake2b(digest_size=32)
+    digest.update(f"{values.dtype.str}{values.shape}".encode())
+    digest.update(memoryview(values).cast("B"))
+    return digest.digest()
+
+
 def reconstruct_frames(
     brightfield: Any,
     channel: int,
@@ -875,13 +891,14 @@ def reconstruct_frames(
     totals = ReconstructionTotals(MissingTally(where, expected_voxels=n_frames * stack_voxels), n_frames)
     sign_check = SignCheck.build(transfer_function, config)
     sign_due = sign_check_frames(n_frames)
-    previous: np.ndarray | None = None
+    previous: bytes | None = None  # the digest of the frame before (stack_digest)
     for t in tqdm(range(totals.n_frames), desc=description, unit="frame", mininterval=2.0):
         tic = perf_counter()
         counts = read_block(brightfield, (t, channel), store=store, fov_name=fov_name)
         toc = perf_counter()
-        repeated = previous is not None and np.array_equal(counts, previous, equal_nan=True)
-        previous = counts
+        digest = stack_digest(counts)
+        repeated = digest == previous
+        previous = digest
         dropped = totals.missing.add(t, counts)
         totals.count_minimum(counts, float(config.camera_offset_counts))
         if not dropped:

@@ -1542,6 +1542,25 @@ def not_aligned_reason(obs: pd.DataFrame) -> str | None:
     return counted_reason(no_adjacent_pairs_reason(obs) or "no lineage spans two frames", obs)
 
 
+def _no_infected_cell_reason(
+    config: PseudotimeConfig,
+    infection_state: np.ndarray | None,
+    state_source: str,
+    inputs: AlignPseudotimeInputs,
+    dataset: str,
+) -> str | None:
+    """Why an automatic reference for ``event: infection`` cannot be picked: the infection state (ground
+    truth, or the predictions of a plate or TIFF dataset) calls no cell infected, so no lineage steps
+    to it, whatever the reference's window (``None`` where some cell is infected, or the reference is
+    explicit). Known only once the state is read, after embedding: a not-aligned result, not an error."""
+    if config.event != "infection" or config.reference is not None or infection_state is None:
+        return None
+    if np.any(infection_state == 1):
+        return None
+    source = inputs.tracks if inputs.tracks is not None else inputs.predictions
+    return f"no cell of dataset {dataset!r} is infected by its {state_source} ({source})"
+
+
 def _write_not_aligned(
     config: PseudotimeConfig,
     outputs: AlignPseudotimeOutputs,
@@ -1550,19 +1569,32 @@ def _write_not_aligned(
     *,
     model: str,
     dataset: str,
+    unlinked: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """An empty pseudo-time table for a store with nothing to align, its provenance's ``not_aligned``
     and a WARNING saying why, and an accuracy table of one row, ``model, dataset`` and that reason in
     ``not_computed`` (no query, every alignment column empty), from which the results table and the
-    first page say so too."""
-    warn_unlinked(
-        logger,
-        "DTW pseudo-time",
-        "it aligns a lineage's frames over time",
-        reason,
-        model=model,
-        dataset=dataset,
-    )
+    first page say so too. ``unlinked``: the reason is the tracks' linking (the WARNING says to check
+    it); else no infected cell (:func:`_no_infected_cell_reason`)."""
+    if unlinked:
+        warn_unlinked(
+            logger,
+            "DTW pseudo-time",
+            "it aligns a lineage's frames over time",
+            reason,
+            model=model,
+            dataset=dataset,
+        )
+    else:
+        logger.warning(
+            "DTW pseudo-time of dataset %r (model %r) not computed: %s; its automatic reference is a "
+            "lineage stepping to the infection (lowering reference_frames_before_onset/after_onset "
+            "cannot help); set analysis.pseudotime.event to division to align its lineages to their "
+            "divisions",
+            dataset,
+            model,
+            reason,
+        )
     pseudotime = pd.DataFrame(columns=list(PSEUDOTIME_COLUMNS))
     accuracy = pd.DataFrame(
         [{"model": model, "dataset": dataset, "is_reference_series": False, "has_observed_onset": False}],
@@ -1786,6 +1818,11 @@ def pseudotime_stage(
         recorded.append((inputs.predictions, predictions_prov))
         infection_state, state_source = _predicted_infection(
             obs, predictions, inputs.predictions, dataset, predictions_prov.config.get("sources", [])
+        )
+    never_infected = _no_infected_cell_reason(config, infection_state, state_source, inputs, dataset)
+    if never_infected is not None:
+        return _write_not_aligned(
+            config, outputs, recorded, never_infected, model=model, dataset=dataset, unlinked=False
         )
     if config.reference is not None:
         state_source = ""  # the explicit reference is picked by no state (DTW_ACCURACY_COLUMNS)

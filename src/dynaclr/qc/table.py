@@ -73,6 +73,12 @@ QC_COLUMNS: tuple[str, ...] = (
 #: missing-data metrics (rerun its rule).
 STATUSES: tuple[str, ...] = ("ok", "reduced", "empty", "unknown")
 
+#: The reason of a phase record made before ``repeated_frames`` (its frames never compared).
+REPEATS_NOT_CHECKED = (
+    "repeated frames not checked (a record made before the check; "
+    "`snakemake --forcerun reconstruct_phase` to check)"
+)
+
 #: Stage name of each record kind (patches: ``patches:<spec>``).
 STAGE_OF_KIND = {
     ArtifactKind.PHASE_FOV: "phase",
@@ -218,7 +224,12 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
         return "empty", [empty, *reasons]
     if stage.startswith("patches") and int(metrics.get("n_patches", 1)) == 0:
         return "empty", ["no tracked cell: 0 patches", *reasons]
-    return ("reduced" if reasons else "ok"), reasons
+    status = "reduced" if reasons else "ok"
+    if stage == "phase" and "repeated_frames" not in metrics:
+        # a record made before the repeated-frame check: its frames were never compared (no rerun
+        # for it; the status stays what the record shows, the reason says the check is missing)
+        reasons.append(REPEATS_NOT_CHECKED)
+    return status, reasons
 
 
 def qc_row(kind: ArtifactKind, path: Path, metrics: dict[str, Any], stage: str) -> dict[str, Any]:
