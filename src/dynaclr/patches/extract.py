@@ -92,6 +92,7 @@ from dynaclr.io.plate import (
     SUPPLIED_KEY,
     check_plate_axes,
     open_plate_position,
+    planned_root_of,
     position_geometry,
     read_plate_sampling,
     write_fov_record,
@@ -274,11 +275,11 @@ def open_fov_channels(
     spec: PatchSpec,
     fov_name: str,
     stack: ExitStack,
-    planned_roots: Mapping[str, Mapping[str, Any]] | None = None,
+    supplied: Mapping[str, float] | None = None,
 ) -> FovChannels:
-    """Open every channel of ``spec`` in its source plate's position ``fov_name``; ``planned_roots``:
-    the root attributes of plates of your own by path, as the dry run read them (their roots are
-    not read: :data:`~dynaclr.io.plate.PLANNED_ROOT_KEY`).
+    """Open every channel of ``spec`` in its source plate's position ``fov_name``; ``supplied``
+    (:func:`~dynaclr.io.plate.split_supplied`'s) may carry the root attributes of plates of your own
+    as the dry run read them (their roots are not read: :func:`~dynaclr.io.plate.planned_root_of`).
 
     Raises:
         ValueError: a channel reads a source without a plate in ``plates``.
@@ -294,9 +295,8 @@ def open_fov_channels(
             )
         if channel.source not in opened:
             path = Path(plates[channel.source])
-            planned = {str(Path(plate)): root for plate, root in (planned_roots or {}).items()}
             opened[channel.source] = _open_source(
-                path, channel.source, fov_name, stack, planned.get(str(path))
+                path, channel.source, fov_name, stack, planned_root_of(supplied, path)
             )
         readers.append(_channel_reader(opened[channel.source], channel, spec, fov_name))
     shapes = {(r.plate_path, tuple(r.image.shape[i] for i in (0, 2, 3, 4))) for r in readers}
@@ -791,7 +791,6 @@ def extract_fov_patches(
     fov_name: str,
     condition: str | None = None,
     supplied: Mapping[str, float] | None = None,
-    planned_roots: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Cut a patch around every cell of ``fov_name`` at every time point it is tracked.
 
@@ -811,10 +810,11 @@ def extract_fov_patches(
         supplied: the sampling the dataset's ``acquisition`` supplies for a raw plate whose metadata
             states none (:meth:`~dynaclr.io.plate.PlateLayout.supplied_values`, in the rule's
             ``params.config``): its time interval replaces the plates' (iohub's 1 s), and the
-            provenance's config records it under :data:`~dynaclr.io.plate.SUPPLIED_KEY`.
-        planned_roots: the root attributes of a source plate of your own, by its path, as the dry
-            run read them (the rule's ``params.config``, :data:`~dynaclr.io.plate.PLANNED_ROOT_KEY`):
-            the job reads no metadata of that plate's root.
+            provenance's config records it under :data:`~dynaclr.io.plate.SUPPLIED_KEY`. As
+            :func:`~dynaclr.io.plate.split_supplied` gives it, it also carries the root attributes of
+            a source plate of your own as the dry run read them (the rule's ``params.config``,
+            :data:`~dynaclr.io.plate.PLANNED_ROOT_KEY`): the job reads no metadata of that plate's
+            root (they are not recorded in the provenance).
 
     Returns:
         Metrics: ``fov_name``, ``n_frames``, ``n_patches``, ``n_border_patches`` (any padding),
@@ -840,7 +840,7 @@ def extract_fov_patches(
         tracks, tracks_provenance = read_tracks(inputs.tracks, fov_name)
     cells = with_condition(fov_tracks(tracks, fov_name, inputs.tracks), condition)
     with ExitStack() as stack:
-        channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack, planned_roots)
+        channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack, supplied)
         if supplied and "time_interval_minutes" in supplied:
             channels = replace(channels, time_interval_minutes=float(supplied["time_interval_minutes"]))
         channels = replace(channels, resampling=patch_resampling(spec, channels, supplied))
