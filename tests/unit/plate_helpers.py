@@ -262,3 +262,22 @@ def plate_of_your_own(plate: Path, copy: Path) -> Path:
             {key: value for key, value in group.attrs.asdict().items() if key != PLATE_ATTRIBUTES_KEY}
         )
     return copy
+
+
+def run_workflow_script(name: str, config: dict[str, Any], inputs: Any, outputs: Any, **params: Any) -> None:
+    """Run ``workflow/scripts/<name>.py`` in this process as Snakemake runs it: its ``snakemake``
+    object holds the rule's ``params.config`` as the dry run planned it (``config``), the other
+    ``params``, and the named ``inputs`` / ``outputs`` (a stage's files models); no log file, one
+    thread."""
+    import runpy
+    from types import SimpleNamespace
+
+    job = SimpleNamespace(
+        log=[None],
+        threads=1,
+        input=inputs.model_dump(exclude_none=True),
+        output=outputs.model_dump(exclude_none=True),
+        params=SimpleNamespace(config=config, **params),
+    )
+    script = Path(__file__).resolve().parents[2] / "workflow" / "scripts" / f"{name}.py"
+    runpy.run_path(str(script), init_globals={"snakemake": job})

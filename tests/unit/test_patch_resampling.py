@@ -206,10 +206,9 @@ def test_the_job_resamples_from_the_pixel_size_the_dry_run_uses(plate_pair, tmp_
     the override; the job, given the size the rule passes, does too (it refused the plates' two sizes)."""
     import functools
 
-    from dynaclr.config.patches import PLATE_PIXEL_SIZE_KEY
     from dynaclr.config.plate_checks import resampled_plate_pixel_size_um
     from dynaclr.config.transfer_checks import dataset_sampling
-    from dynaclr.patches import split_plate_pixel_size
+    from dynaclr.io.plate import PLATE_PIXEL_SIZE_KEY, split_supplied
 
     cfg = _resampled_demo(0.65)
     cfg["datasets"]["demo_15min"]["phase"]["yx_pixel_size_um"] = 0.3
@@ -227,8 +226,8 @@ def test_the_job_resamples_from_the_pixel_size_the_dry_run_uses(plate_pair, tmp_
         "PLATE_PIXEL_SIZE_KEY": PLATE_PIXEL_SIZE_KEY,
     }
     exec(common[start : common.index("\n\n\n", start)], rule)
-    params, planned = split_plate_pixel_size(rule["patch_spec_config"]("demo_15min", "phase_sensor"))
-    assert planned == pytest.approx(0.3)  # rule extract_patches's params.config
+    params, supplied = split_supplied(rule["patch_spec_config"]("demo_15min", "phase_sensor"))
+    assert supplied.plate_pixel_size_um == pytest.approx(0.3)  # rule extract_patches's params.config
     assert params == workflow.datasets["demo_15min"].patch_spec("phase_sensor").model_dump(mode="json")
     assert (
         dataset_sampling(workflow, "demo_15min", "phase_sensor", layouts["demo_15min"]).pixel_size_um == 0.65
@@ -258,9 +257,7 @@ def test_the_job_resamples_from_the_pixel_size_the_dry_run_uses(plate_pair, tmp_
     inputs = ExtractPatchesInputs(plate_raw=raw, plate_phase=phase, tracks=tracks)
     with pytest.raises(ArtifactError, match="state other pixel sizes"):  # nothing says which is right
         extract_fov_patches(PatchSpec.model_validate(spec), inputs, outputs, fov_name="A/1/0")
-    extract_fov_patches(
-        PatchSpec.model_validate(spec), inputs, outputs, fov_name="A/1/0", plate_pixel_size_um=planned
-    )
+    extract_fov_patches(PatchSpec.model_validate(spec), inputs, outputs, fov_name="A/1/0", supplied=supplied)
     resampling = read_zarr_provenance(outputs.zarr, "patch_fov").config["resampling"]
     assert resampling["plate_pixel_size_um"] == pytest.approx(0.3)
     assert resampling["window_px"] == round(PatchSpec.model_validate(spec).initial_size_px * 0.65 / 0.3)

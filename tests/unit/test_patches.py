@@ -12,7 +12,12 @@ import pandas as pd
 import pytest
 import zarr
 from iohub.ngff import open_ome_zarr
-from plate_helpers import plate_of_your_own, reads_outside_position, record_metadata_reads
+from plate_helpers import (
+    plate_of_your_own,
+    reads_outside_position,
+    record_metadata_reads,
+    run_workflow_script,
+)
 from pydantic import ValidationError
 
 from dynaclr.config.patches import PatchSpec, required_initial_patch_size_px
@@ -25,6 +30,7 @@ from dynaclr.io import (
     write_table,
 )
 from dynaclr.io.plate import (
+    PLANNED_ROOT_KEY,
     PlateGeometry,
     create_empty_plate,
     planned_root_attributes,
@@ -1024,26 +1030,71 @@ RAW_SPEC = PatchSpec.model_validate(
 )
 
 
+@pytest.mark.parametrize(
+    ("root", "planned_interval", "expected"),
+    [(30.0, 7.5, 7.5), (None, None, 30.0)],
+    ids=["interval planned", "root stating no interval"],
+)
 def test_a_patch_job_reads_no_metadata_outside_its_position_of_a_plate_of_your_own(
-    tiny_plate: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_plate: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    root: float | None,
+    planned_interval: float | None,
+    expected: float,
 ) -> None:
-    """A raw plate another pipeline wrote (no dynaclr record, no copy of it in the positions): the job
-    takes the root attributes the dry run read (``planned_roots``, the rule's params) and reads no
-    metadata of the root: the interval stamped is the planned one (7.5 min here, the root stating 30).
-    Before, every job read the root twice (the record and HCS check, then the time interval)."""
+    """A raw plate another pipeline wrote (no dynaclr record, no copy of it in the positions): the job,
+    run by the rule's script as it was before the planned roots (an edited script reruns every job of
+    its rule), takes the root attributes the dry run read (the rule's ``params.config`` under
+    PLANNED_ROOT_KEY, which ``split_supplied`` hands on in ``supplied``) and reads no metadata of the
+    root: the interval stamped is the planned one (7.5 min here, the root stating 30); a root stating
+    none (planned ``{}``) gives the position's time scale (30 min), the root still not read. Before,
+    every job read the root twice (the record and HCS check, then the time interval)."""
     own = plate_of_your_own(tiny_plate["plate"], tmp_path / "own.zarr")
-    zarr.open_group(str(own), mode="r+").attrs["time_interval_minutes"] = 30.0  # as its time scale
-    assert planned_root_attributes(own) == {"time_interval_minutes": 30.0}
+    attributes = zarr.open_group(str(own), mode="r+").attrs
+    if root is None:
+        del attributes["time_interval_minutes"]
+    else:
+        attributes["time_interval_minutes"] = root  # as its time scale
+    planned_root = planned_root_attributes(own)
+    assert planned_root == ({} if root is None else {"time_interval_minutes": root})
+    if planned_interval is not None:
+        planned_root = {"time_interval_minutes": planned_interval}
     read = record_metadata_reads(monkeypatch)
     inputs = ExtractPatchesInputs(plate_raw=own, tracks=tiny_plate["tracks"])
     outputs = _outputs(tmp_path / "B_1_0")
-    planned = {str(own): {"time_interval_minutes": 7.5}}
-    extract_fov_patches(RAW_SPEC, inputs, outputs, fov_name="B/1/0", planned_roots=planned)
+    config = {**RAW_SPEC.model_dump(mode="json"), PLANNED_ROOT_KEY: {str(own): planned_root}}
+    run_workflow_script("extract_patches", config, inputs, outputs, fov_name="B/1/0", condition=None)
     assert any(path.parent == own / "B/1/0" for path in read), read  # the recorder records
     assert reads_outside_position(read, [own], "B/1/0") == []
     index, provenance = read_table(outputs.parquet, "patch_fov")
-    assert len(index) and np.allclose(index["time_minutes"], index["t"] * 7.5)
+    assert len(index) and np.allclose(index["time_minutes"], index["t"] * expected)
     assert (str(own), None) in [(i.path, i.kind) for i in provenance.inputs]  # recorded as your own
+    assert provenance.config == RAW_SPEC.model_dump(mode="json")  # the planned root is no config
+
+
+@pytest.mark.parametrize("fov_name", [None, "B/1/0"], ids=["plate", "position"])
+def test_the_plate_readers_take_a_planned_root_alike_with_or_without_a_position(
+    tiny_plate: dict[str, Path], tmp_path: Path, fov_name: str | None
+) -> None:
+    """read_plate_attribute, read_plate_provenance and read_plate_sampling each take the planned root
+    in place of the root of a plate of your own, whether or not a position is named (before, the
+    first took it either way, the other two only with ``fov_name``). The root here states 7.5 min
+    against its 30 min scale (refused where read) and no record; the planned root 30 min and one."""
+    from dynaclr.io.plate import read_plate_sampling
+    from dynaclr.io.zarr_store import read_plate_attribute, read_plate_provenance
+
+    own = plate_of_your_own(tiny_plate["plate"], tmp_path / "own.zarr")
+    zarr.open_group(str(own), mode="r+").attrs["time_interval_minutes"] = 7.5  # not its 30 min scale
+    record = make_provenance("raw_plate", {}, stage="simulate")
+    planned = {"time_interval_minutes": 30.0, "dynaclr": record.model_dump(mode="json")}
+    assert read_plate_attribute(own, "time_interval_minutes", fov_name, planned) == 30.0
+    assert read_plate_sampling(own, None, fov_name, planned).time_interval_minutes == 30.0
+    with pytest.raises(ArtifactError, match=r"7\.5 min disagrees"):  # the root, read
+        read_plate_sampling(own, None, fov_name)
+    provenance = read_plate_provenance(own, ["raw_plate"], "raw plate", fov_name, planned)
+    assert provenance is not None and provenance.config_hash == record.config_hash
+    assert read_plate_provenance(own, ["raw_plate"], "raw plate", fov_name) is None  # the root: none
 
 
 def test_a_patch_job_without_planned_roots_reads_a_plate_of_your_own_at_its_root(

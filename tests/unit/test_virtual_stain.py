@@ -27,6 +27,7 @@ from plate_helpers import (
     plate_of_your_own,
     reads_outside_position,
     record_metadata_reads,
+    run_workflow_script,
 )
 from pydantic import ValidationError
 from test_stage_contract import SCRIPTS, _params_by_job, planned_jobs, shim_classes
@@ -37,16 +38,18 @@ from dynaclr.config.virtual_stain import VirtualStainConfig
 from dynaclr.io import ArtifactError, make_provenance, read_zarr_provenance, write_zarr_provenance
 from dynaclr.io.plate import (
     OME_ZARR_VERSION,
+    PLANNED_ROOT_KEY,
     SUPPLIED_KEY,
     fov_record_path,
     list_plate_fovs,
     planned_root_attributes,
+    planned_root_of,
     read_fov_record,
     read_plate_geometry,
     scale_transform,
     split_fov_name,
-    split_planned_roots,
     split_supplied,
+    write_fov_record,
 )
 from dynaclr.virtual_stain import (
     EvaluateVirtualStainInputs,
@@ -152,7 +155,6 @@ def predict(
     record: Path,
     fov_name: str,
     supplied: dict[str, float] | None = None,
-    planned_roots: dict[str, dict[str, Any]] | None = None,
 ) -> dict:
     """One ``predict_virtual_stain`` job (no phase record: the phase plate is not the phase stage's)."""
     return predict_fov(
@@ -161,7 +163,6 @@ def predict(
         PredictVirtualStainOutputs(record=record),
         fov_name=fov_name,
         supplied=supplied,
-        planned_roots=planned_roots,
     )
 
 
@@ -635,6 +636,35 @@ def test_prediction_writes_the_plate_and_the_records(
         ]
 
 
+def test_a_plate_recorded_without_a_config_hash_does_not_turn_the_record_check_off(tmp_path: Path) -> None:
+    """check_fov_records takes the phase plate as the prediction plate's record states it
+    (``InputRecord``): one listed without a config hash (a plate of your own when that record was
+    written) has no per-FOV phase records to compare, so records beside it are refused, not passed
+    unchecked; with none it passes, and a hash compares as before."""
+    from dynaclr.io import ArtifactKind
+    from dynaclr.io.provenance import InputRecord
+    from dynaclr.virtual_stain.plates import check_fov_records
+
+    phase_plate = make_provenance("phase_plate", {"a": 1}, stage="phase_plate")
+    record = tmp_path / "records" / "A_1_0.json"
+    write_fov_record(record, make_provenance("phase_fov", {"a": 1}, stage="reconstruct_phase"))
+    hashless = InputRecord(path=str(tmp_path / "phase.zarr"))
+    check_fov_records((), ArtifactKind.PHASE_FOV, hashless)  # a plate of your own: no records
+    with pytest.raises(
+        ArtifactError,
+        match=r"A_1_0\.json: a per-FOV record \(phase_fov\) of .*phase\.zarr.*"
+        r"without a config hash.*found 1; rerun",
+    ):
+        check_fov_records((record,), ArtifactKind.PHASE_FOV, hashless)
+    listed = InputRecord(
+        path=str(tmp_path / "phase.zarr"), kind="phase_plate", config_hash=phase_plate.config_hash
+    )
+    check_fov_records((record,), ArtifactKind.PHASE_FOV, listed)  # made with the plate's config
+    other = listed.model_copy(update={"config_hash": "0" * 16})
+    with pytest.raises(ArtifactError, match="made with config hash"):
+        check_fov_records((record,), ArtifactKind.PHASE_FOV, other)
+
+
 def test_a_prediction_with_other_batch_sizes_fills_the_plate_it_was_planned_for(
     predicted: dict[str, Any], trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -1006,9 +1036,9 @@ def test_a_prediction_job_with_a_checkpoint_is_given_the_root_attributes_of_a_pl
     ]
     assert len(jobs) == len(list_plate_fovs(own_plate))
     for job in jobs:
-        rest, planned = split_planned_roots(job.params.config)
-        assert planned == (
-            {str(job.input.phase_plate): planned_root_attributes(own_plate)} if checkpoint else {}
+        rest, supplied = split_supplied(job.params.config)  # as the rule's script splits it
+        assert planned_root_of(supplied, job.input.phase_plate) == (
+            planned_root_attributes(own_plate) if checkpoint else None
         )
         VirtualStainConfig.model_validate(rest)
 
@@ -1182,17 +1212,27 @@ def test_a_prediction_job_reads_no_metadata_outside_its_position(
     the training input's). Before, every job read both plates' roots (their records, the time interval).
     ``phase: null`` on a plate another pipeline wrote (no record, no copies in its positions): the
     phase input as the prediction plate's record states it (rule virtual_stain_plate read the root),
-    and with a checkpoint the root attributes as the dry run read them (``planned_roots``, the rule's
-    params); before, each such job read that root too."""
+    and with a checkpoint the root attributes as the dry run read them (the rule's ``params.config``
+    under PLANNED_ROOT_KEY, run by the rule's script as it was before them: ``split_supplied`` hands
+    them on in ``supplied``); before, each such job read that root too."""
     config = user_checkpoint(trained["config"], trained["checkpoint"]) if given else trained["config"]
     phase = plate_of_your_own(plate["phase"], tmp_path / "own.zarr") if own else plate["phase"]
     output = tmp_path / "vs.zarr"
     create_plate(config, phase, output)
     fov_name = FOVS[-1]
-    planned = {str(phase): planned_root_attributes(phase)} if own and given else None
+    planned = {PLANNED_ROOT_KEY: {str(phase): planned_root_attributes(phase)}} if own and given else {}
     read = record_metadata_reads(monkeypatch)
     record = tmp_path / "record.json"
-    predict(config, phase, trained["checkpoint"], output, record, fov_name, planned_roots=planned)
+    run_workflow_script(  # as the rule runs it: the script passes the planned root on in `supplied`
+        "predict_virtual_stain",
+        {**config.job_params(), **planned},
+        PredictVirtualStainInputs(
+            phase_plate=phase, checkpoint=trained["checkpoint"], virtual_stain_plate=output
+        ),
+        PredictVirtualStainOutputs(record=record),
+        fov_name=fov_name,
+        run=config.run_params(),
+    )
     assert any(path.parent == phase / fov_name for path in read), read  # the recorder records
     assert reads_outside_position(read, [phase, output], fov_name) == []
     provenance, _ = read_fov_record(record, "virtual_stain_fov")

@@ -17,7 +17,7 @@ from snakemake.utils import validate
 from dynaclr.config import WorkflowConfig
 from dynaclr.config.base import fill_fov_pattern, names_position
 from dynaclr.config.embeddings import model_kind
-from dynaclr.config.patches import PLATE_PIXEL_SIZE_KEY, channel_indices
+from dynaclr.config.patches import channel_indices
 from dynaclr.config.plate_checks import (
     resampled_plate_pixel_size_um,
     simulated_layout,
@@ -37,6 +37,7 @@ from dynaclr.convert import (
 from dynaclr.io import ArtifactError, config_hash, store_directory
 from dynaclr.io.plate import (
     PLANNED_ROOT_KEY,
+    PLATE_PIXEL_SIZE_KEY,
     SAFE_NAME,
     SUPPLIED_KEY,
     planned_root_attributes,

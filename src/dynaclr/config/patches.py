@@ -35,11 +35,6 @@ DEFAULT_AFFINE_SHEAR_RANGE = 0.01
 #: blown up, or a field of view shrunk to a thumbnail (6.5 typed for 0.65 on 0.325 µm plates: a
 #: window of 20 patches' width, with exit 0).
 MAX_RESAMPLING_ZOOM = 8.0
-#: The key of rule ``extract_patches``'s ``params.config`` holding, for a spec with
-#: ``pixel_size_um``, the plate pixel size the dry run checked
-#: (:func:`~dynaclr.config.plate_checks.resampled_plate_pixel_size_um`); the job resamples from it
-#: (:func:`~dynaclr.patches.extract.split_plate_pixel_size`). Absent for a spec that does not resample.
-PLATE_PIXEL_SIZE_KEY = "resampled_from_pixel_size_um"
 
 
 def required_initial_patch_size_px(

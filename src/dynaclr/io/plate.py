@@ -476,10 +476,16 @@ JOB_READ_PLATE_ATTRIBUTES = (PROVENANCE_KEY, "time_interval_minutes", SUPPLIED_K
 #: The key under which the workflow adds, to the ``params.config`` of a per-FOV rule reading a
 #: ``plate:`` dataset's plate of your own (no dynaclr record, so no copy of the root in its positions),
 #: the root attributes its jobs read, by the plate's path (:func:`planned_root_attributes`,
-#: :func:`split_planned_roots`): the jobs read no metadata of
-#: the plate's root, and a changed attribute reruns them (a changed param) while touching the root
-#: reruns none. Absent for every other plate: their params stay as they were.
+#: :func:`split_supplied`, :func:`planned_root_of`): the jobs read no metadata of the plate's root,
+#: and a changed attribute reruns them (a changed param) while touching the root reruns none. Absent
+#: for every other plate: their params stay as they were.
 PLANNED_ROOT_KEY = "plate_root"
+#: The key of rule ``extract_patches``'s ``params.config`` holding, for a patch spec with
+#: ``pixel_size_um``, the plate pixel size the dry run checked
+#: (:func:`~dynaclr.config.plate_checks.resampled_plate_pixel_size_um`); the job resamples from it
+#: (:attr:`SuppliedValues.plate_pixel_size_um`, :func:`split_supplied`). Absent for a spec that does
+#: not resample.
+PLATE_PIXEL_SIZE_KEY = "resampled_from_pixel_size_um"
 
 
 def planned_root_attributes(plate_path: str | Path) -> dict[str, Any] | None:
@@ -494,19 +500,45 @@ def planned_root_attributes(plate_path: str | Path) -> dict[str, Any] | None:
     return {key: attributes[key] for key in JOB_READ_PLATE_ATTRIBUTES if key in attributes}
 
 
-def split_planned_roots(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """A rule's ``params.config`` split into the rest and the planned root attributes per plate path
-    (:data:`PLANNED_ROOT_KEY`; empty: the job reads its plates' records itself)."""
-    rest = dict(config)
-    return rest, dict(rest.pop(PLANNED_ROOT_KEY, None) or {})
+class SuppliedValues(dict[str, float]):
+    """What the dry run hands a per-FOV job beside its stage's config, in the rule's ``params.config``
+    (:func:`split_supplied`): the sampling values the dataset's ``acquisition`` supplies, by key (the
+    mapping itself, :data:`SUPPLIED_KEY`; empty when the plate states its sampling), and the root
+    attributes of plates of your own (:attr:`planned_roots`, :data:`PLANNED_ROOT_KEY`), read through
+    :func:`planned_root_of`. Carried together so that the workflow scripts, which pass ``supplied``
+    on, need no edit (an edited script reruns every job of its rule)."""
+
+    def __init__(
+        self,
+        values: Mapping[str, float] | None = None,
+        planned_roots: Mapping[str | Path, Mapping[str, Any]] | None = None,
+        plate_pixel_size_um: float | None = None,
+    ) -> None:
+        super().__init__({str(key): float(value) for key, value in (values or {}).items()})
+        #: the planned root attributes, by the plate's path as ``str(Path(...))``
+        self.planned_roots = {str(Path(plate)): dict(root) for plate, root in (planned_roots or {}).items()}
+        #: the plate pixel size a resampling patch spec resamples from (:data:`PLATE_PIXEL_SIZE_KEY`)
+        self.plate_pixel_size_um = None if plate_pixel_size_um is None else float(plate_pixel_size_um)
 
 
-def split_supplied(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
-    """A rule's ``params.config`` split into the stage's own config and the supplied values
-    (:data:`SUPPLIED_KEY`; empty when the plate states its sampling)."""
+def planned_root_of(supplied: Mapping[str, float] | None, plate_path: str | Path) -> dict[str, Any] | None:
+    """The root attributes of the plate at ``plate_path`` as the dry run read them, where ``supplied``
+    (:func:`split_supplied`'s) carries them (a plate of your own, :data:`PLANNED_ROOT_KEY`); None
+    otherwise: the job reads the plate's records itself. Paths compare as ``str(Path(...))``."""
+    if not isinstance(supplied, SuppliedValues):
+        return None
+    return supplied.planned_roots.get(str(Path(plate_path)))
+
+
+def split_supplied(config: Mapping[str, Any]) -> tuple[dict[str, Any], SuppliedValues]:
+    """A rule's ``params.config`` split into the stage's own config and what the dry run supplies
+    its job (:class:`SuppliedValues`): the sampling values (:data:`SUPPLIED_KEY`; none when the
+    plate states its sampling), the planned root attributes (:data:`PLANNED_ROOT_KEY`) and the plate
+    pixel size a resampling patch spec resamples from (:data:`PLATE_PIXEL_SIZE_KEY`)."""
     own = dict(config)
     supplied = own.pop(SUPPLIED_KEY, None) or {}
-    return own, {str(key): float(value) for key, value in supplied.items()}
+    planned = own.pop(PLANNED_ROOT_KEY, None) or {}
+    return own, SuppliedValues(supplied, planned, own.pop(PLATE_PIXEL_SIZE_KEY, None))
 
 
 def _group_attributes(group_path: Path, plate_path: Path, what: str) -> dict[str, Any]:
@@ -1068,9 +1100,11 @@ def read_plate_sampling(
     refuses a plate whose positions differ in scale or shape (so any position states the plate's
     sampling and time points) and warns of one without scale. Refuses (:class:`ArtifactError`) a
     missing or non-HCS store, a plate without positions, and position metadata (or a position without
-    array ``0``) :func:`read_plate_layout` refuses. ``planned_root``: with ``fov_name``, the root
-    attributes of a plate of your own as the dry run read them (:func:`planned_root_attributes`),
-    read in place of its root where the position holds no copy of it.
+    array ``0``) :func:`read_plate_layout` refuses. ``planned_root``: the root attributes of a
+    plate of your own as the dry run read them (:func:`planned_root_attributes`), read in place of
+    its root where position ``fov_name`` (given or not) holds no copy of it, as
+    :func:`~dynaclr.io.zarr_store.read_plate_attribute` and
+    :func:`~dynaclr.io.zarr_store.read_plate_provenance` take it.
     """
     path = Path(plate_path)
     name = _first_listed_position(path) if fov_name is None else fov_name
@@ -1083,7 +1117,7 @@ def read_plate_sampling(
     attributes: Mapping[str, Any]
     if copied is not None:
         attributes = copied
-    elif fov_name is not None and planned_root is not None:
+    elif planned_root is not None:
         attributes = planned_root
     else:
         attributes = zarr.open_group(path, mode="r").attrs.asdict()

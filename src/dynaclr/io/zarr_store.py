@@ -151,9 +151,11 @@ def read_plate_provenance(
         what: what the plate is for, for messages (e.g. ``"phase input of virtual staining"``).
         fov_name: the position a per-FOV job reads: its copy of the plate's record is read where it
             holds one (:func:`position_plate_attributes`), not the plate's root.
-        planned_root: with ``fov_name``, the root attributes of a plate of your own as the dry run
-            read them (:func:`~dynaclr.io.plate.planned_root_attributes`: no record; the dry run
-            checked the plate is HCS), read in place of the root where the position holds no copy.
+        planned_root: the root attributes of a plate of your own as the dry run read them
+            (:func:`~dynaclr.io.plate.planned_root_attributes`: no record; the dry run checked the
+            plate is HCS), read in place of the root where position ``fov_name`` (given or not) holds
+            no copy, as :func:`read_plate_attribute` and :func:`~dynaclr.io.plate.read_plate_sampling`
+            take it.
 
     Raises:
         ArtifactError: the path is missing or not a zarr store, or its record is of another kind
@@ -163,7 +165,7 @@ def read_plate_provenance(
         return check_optional_provenance(
             copied[PROVENANCE_KEY], accepted_kinds, copy_location(path, fov_name), what
         )
-    if fov_name is not None and planned_root is not None:
+    if planned_root is not None:
         return check_optional_provenance(planned_root.get(PROVENANCE_KEY), accepted_kinds, path, what)
     path = Path(path)
     expected = " or ".join(accepted_kinds)

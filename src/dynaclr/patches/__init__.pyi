@@ -9,7 +9,6 @@ from .extract import (
     ExtractPatchesInputs as ExtractPatchesInputs,
     ExtractPatchesOutputs as ExtractPatchesOutputs,
     extract_fov_patches as extract_fov_patches,
-    split_plate_pixel_size as split_plate_pixel_size,
 )
 from .inputs import lineage_from_parents as lineage_from_parents, read_tracks as read_tracks
 from .store import (

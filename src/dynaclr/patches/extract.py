@@ -76,7 +76,7 @@ import pandas as pd
 import zarr
 from tqdm.auto import tqdm
 
-from dynaclr.config.patches import PLATE_PIXEL_SIZE_KEY, PatchChannel, PatchSpec
+from dynaclr.config.patches import PatchChannel, PatchSpec
 from dynaclr.io import (
     ArtifactError,
     ArtifactKind,
@@ -90,8 +90,10 @@ from dynaclr.io import (
 from dynaclr.io.chunks import read_block
 from dynaclr.io.plate import (
     SUPPLIED_KEY,
+    SuppliedValues,
     check_plate_axes,
     open_plate_position,
+    planned_root_of,
     position_geometry,
     read_plate_sampling,
     write_fov_record,
@@ -119,13 +121,6 @@ MOSTLY_PADDED_WARNING_SHARE = 0.25
 #: the 99th percentile, ``median_p99``'s scale, is the saturation level, which squeezes the
 #: unsaturated signal towards 0 (5 % saturated: a cell 2000 counts over the background at 0.03).
 SATURATED_WARNING_SHARE = 0.01
-
-
-def split_plate_pixel_size(config: Mapping[str, Any]) -> tuple[dict[str, Any], float | None]:
-    """``config`` without :data:`PLATE_PIXEL_SIZE_KEY`, and its value (``None`` where absent)."""
-    rest = dict(config)
-    value = rest.pop(PLATE_PIXEL_SIZE_KEY, None)
-    return rest, None if value is None else float(value)
 
 
 class ExtractPatchesInputs(StageFiles):
@@ -281,11 +276,11 @@ def open_fov_channels(
     spec: PatchSpec,
     fov_name: str,
     stack: ExitStack,
-    planned_roots: Mapping[str, Mapping[str, Any]] | None = None,
+    supplied: Mapping[str, float] | None = None,
 ) -> FovChannels:
-    """Open every channel of ``spec`` in its source plate's position ``fov_name``; ``planned_roots``:
-    the root attributes of plates of your own by path, as the dry run read them (their roots are
-    not read: :data:`~dynaclr.io.plate.PLANNED_ROOT_KEY`).
+    """Open every channel of ``spec`` in its source plate's position ``fov_name``; ``supplied``
+    (:func:`~dynaclr.io.plate.split_supplied`'s) may carry the root attributes of plates of your own
+    as the dry run read them (their roots are not read: :func:`~dynaclr.io.plate.planned_root_of`).
 
     Raises:
         ValueError: a channel reads a source without a plate in ``plates``.
@@ -301,9 +296,8 @@ def open_fov_channels(
             )
         if channel.source not in opened:
             path = Path(plates[channel.source])
-            planned = {str(Path(plate)): root for plate, root in (planned_roots or {}).items()}
             opened[channel.source] = _open_source(
-                path, channel.source, fov_name, stack, planned.get(str(path))
+                path, channel.source, fov_name, stack, planned_root_of(supplied, path)
             )
         readers.append(_channel_reader(opened[channel.source], channel, spec, fov_name))
     shapes = {(r.plate_path, tuple(r.image.shape[i] for i in (0, 2, 3, 4))) for r in readers}
@@ -816,8 +810,6 @@ def extract_fov_patches(
     fov_name: str,
     condition: str | None = None,
     supplied: Mapping[str, float] | None = None,
-    planned_roots: Mapping[str, Mapping[str, Any]] | None = None,
-    plate_pixel_size_um: float | None = None,
 ) -> dict[str, Any]:
     """Cut a patch around every cell of ``fov_name`` at every time point it is tracked.
 
@@ -837,13 +829,14 @@ def extract_fov_patches(
         supplied: the sampling the dataset's ``acquisition`` supplies for a raw plate whose metadata
             states none (:meth:`~dynaclr.io.plate.PlateLayout.supplied_values`, in the rule's
             ``params.config``): its time interval replaces the plates' (iohub's 1 s), and the
-            provenance's config records it under :data:`~dynaclr.io.plate.SUPPLIED_KEY`.
-        planned_roots: the root attributes of a source plate of your own, by its path, as the dry
-            run read them (the rule's ``params.config``, :data:`~dynaclr.io.plate.PLANNED_ROOT_KEY`):
-            the job reads no metadata of that plate's root.
-        plate_pixel_size_um: for a spec with ``pixel_size_um``, the plate pixel size to resample
-            from (the rule's ``params.config``, :data:`PLATE_PIXEL_SIZE_KEY`); ``None``: the one the
-            source plates state (:func:`patch_resampling`).
+            provenance's config records it under :data:`~dynaclr.io.plate.SUPPLIED_KEY`. As
+            :func:`~dynaclr.io.plate.split_supplied` gives it, it also carries the root attributes of
+            a source plate of your own as the dry run read them (the rule's ``params.config``,
+            :data:`~dynaclr.io.plate.PLANNED_ROOT_KEY`): the job reads no metadata of that plate's
+            root (they are not recorded in the provenance), and for a spec with ``pixel_size_um``
+            the plate pixel size the dry run checked, which the job resamples from
+            (:data:`~dynaclr.io.plate.PLATE_PIXEL_SIZE_KEY`; absent: the one the source plates
+            state, :func:`patch_resampling`).
 
     Returns:
         Metrics: ``fov_name``, ``n_frames``, ``n_patches``, ``n_border_patches`` (any padding),
@@ -869,11 +862,17 @@ def extract_fov_patches(
         tracks, tracks_provenance = read_tracks(inputs.tracks, fov_name)
     cells = with_condition(fov_tracks(tracks, fov_name, inputs.tracks), condition)
     with ExitStack() as stack:
-        channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack, planned_roots)
+        channels = open_fov_channels(inputs.source_plates(), spec, fov_name, stack, supplied)
         if supplied and "time_interval_minutes" in supplied:
             channels = replace(channels, time_interval_minutes=float(supplied["time_interval_minutes"]))
         channels = replace(
-            channels, resampling=patch_resampling(spec, channels, supplied, plate_pixel_size_um)
+            channels,
+            resampling=patch_resampling(
+                spec,
+                channels,
+                supplied,
+                supplied.plate_pixel_size_um if isinstance(supplied, SuppliedValues) else None,
+            ),
         )
         check_patch_window(channels, spec)
         z = kept_slices(channels, spec)

@@ -112,14 +112,19 @@ def check_fov_records(
 ) -> None:
     """Each per-FOV record exists, is of ``kind`` and, when ``plate`` (the provenance of the plate
     those jobs filled, or its record as another record states it) is known, was made with the
-    plate's config."""
+    plate's config. ``plate`` as another record states it without a config hash (it listed the plate
+    as one of your own, no record) beside per-FOV records is refused: the records could not be
+    compared, and a plate of your own has none."""
+    if isinstance(plate, InputRecord) and plate.config_hash is None and records:
+        raise ArtifactError(
+            f"{records[0]}: a per-FOV record ({kind}) of {plate.path}, which the record of the plate made "
+            f"from it lists without a config hash (as a plate of your own, no record): expected no "
+            f"per-FOV records of it, found {len(records)}; rerun the rule that made the plate made from "
+            "it (`snakemake --forcerun virtual_stain_plate` for a prediction plate)"
+        )
     for record in records:
         provenance, _ = read_fov_record(record, kind)
-        if (
-            plate is not None
-            and plate.config_hash is not None
-            and provenance.config_hash != plate.config_hash
-        ):
+        if plate is not None and provenance.config_hash != plate.config_hash:
             raise ArtifactError(
                 f"{record}: made with config hash {provenance.config_hash}, the plate it fills was made "
                 f"with {plate.config_hash}; rerun it with `snakemake --forcerun {provenance.stage}`"

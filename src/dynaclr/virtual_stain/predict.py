@@ -33,7 +33,7 @@ from dynaclr.config.virtual_stain import VirtualStainConfig, VirtualStainPredict
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, make_provenance, read_zarr_provenance
 from dynaclr.io.chunks import read_block
 from dynaclr.io.display import write_display_metadata
-from dynaclr.io.plate import open_plate_position, write_fov_record
+from dynaclr.io.plate import open_plate_position, planned_root_of, write_fov_record
 from dynaclr.numerics.device import resolve_device
 from dynaclr.numerics.missing import MissingTally, fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics
@@ -177,7 +177,6 @@ def predict_fov(
     *,
     fov_name: str,
     supplied: Mapping[str, float] | None = None,
-    planned_roots: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Fill position ``fov_name`` (``row/column/fov``) of the prediction plate; write its record.
 
@@ -192,10 +191,10 @@ def predict_fov(
     Missing phase voxels follow :mod:`dynaclr.numerics.missing` (module docstring). A
     ``virtual_stain.checkpoint`` is compared with the phase plate
     (:func:`~dynaclr.virtual_stain.transfer.check_training_input`), whose pixel size and z step are those
-    its metadata states, else those ``supplied`` (the dataset's ``acquisition``); ``planned_roots``:
-    the root attributes of a phase plate of your own (``phase: null``), by its path, as the dry run
-    read them (the rule's ``params.config``, :data:`~dynaclr.io.plate.PLANNED_ROOT_KEY`): its root is
-    not read.
+    its metadata states, else those ``supplied`` (the dataset's ``acquisition``). ``supplied``, as
+    :func:`~dynaclr.io.plate.split_supplied` gives it, also carries the root attributes of a phase plate
+    of your own (``phase: null``) as the dry run read them (the rule's ``params.config``,
+    :data:`~dynaclr.io.plate.PLANNED_ROOT_KEY`): its root is not read.
 
     Returns:
         metrics also written to the record: ``fov_name``, ``n_frames``, ``seconds``,
@@ -229,9 +228,7 @@ def predict_fov(
             model_provenance.config.get("input_channel") if model_provenance is not None else None,
             supplied,
             fov_name,
-            {str(Path(plate)): root for plate, root in (planned_roots or {}).items()}.get(
-                str(Path(phase_path))
-            ),
+            planned_root_of(supplied, phase_path),
         )
         where = f"{phase_path} FOV {fov_name} channel {config.input_channel!r}"
         normalization = fov_normalization(
