@@ -60,10 +60,12 @@ def _base_config(snippet: dict[str, Any]) -> dict[str, Any]:
 
 
 def _as_config(snippet: dict[str, Any]) -> dict[str, Any]:
-    """A snippet as the config it belongs in: dataset keys shown alone go under a plate dataset."""
+    """A snippet as the config it belongs in: dataset keys shown alone go under a dataset, a plate
+    dataset unless the snippet names the dataset's source itself (``tiff:``, ``simulate:``)."""
     if set(snippet) <= set(WorkflowConfig.model_fields):
         return snippet
-    return {"datasets": {FRAGMENT_DATASET: {"plate": "/data/2026_11_plate.zarr", **snippet}}}
+    source = {} if {"plate", "tiff", "simulate"} & set(snippet) else {"plate": "/data/2026_11_plate.zarr"}
+    return {"datasets": {FRAGMENT_DATASET: {**source, **snippet}}}
 
 
 SNIPPETS = readme_yaml_snippets()
