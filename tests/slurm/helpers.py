@@ -89,10 +89,15 @@ def _merge(base: dict, overlay: dict) -> dict:
 
 def merged_profile(tmp_path: Path, *, grouped: bool = False, overlay: dict | None = None) -> Path:
     """profiles/slurm with the test-cluster overlay (and ``overlay`` over both), written as a profile
-    directory. Without ``grouped`` the profile's groups are left out: one SLURM job per rule and FOV."""
+    directory. Without ``grouped`` the profile's groups, and its threads for the grouped rules, are left
+    out: one SLURM job per rule and FOV, with the rule's own threads."""
     base = yaml.safe_load((REPO_ROOT / "profiles" / "slurm" / "config.yaml").read_text())
-    if not grouped:
+    if not grouped:  # and the grouped rules' threads back to their own (profile comment)
+        grouped_rules = set(base["groups"])
         base = {key: value for key, value in base.items() if key not in GROUPING_KEYS}
+        base["set-threads"] = {
+            rule: n for rule, n in base.get("set-threads", {}).items() if rule not in grouped_rules
+        }
     test_cluster = yaml.safe_load((Path(__file__).parent / "profile_overlay.yaml").read_text())
     profile = tmp_path / "profile"
     profile.mkdir()

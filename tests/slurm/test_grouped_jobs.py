@@ -9,7 +9,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 import zarr
+from conftest import REPO_ROOT
 from integration.workflow_helpers import snakemake, tiny_workflow_config, write_config
 
 from dynaclr.patches.store import PATCH_ARRAY
@@ -49,7 +51,11 @@ def test_per_fov_jobs_run_in_groups_and_match_a_local_run(slurm_cluster, tmp_pat
     local, cluster = tmp_path / "local", tmp_path / "slurm"
     for workdir in (local, cluster):
         write_config(workdir, config)
-    snakemake(local, "--cores", "2", *TARGETS)
+    # the local run gives the grouped rules the profile's threads too (capped at 2 cores, as on the
+    # 2-core cluster node): torch's results may depend on its thread count
+    threads = yaml.safe_load((REPO_ROOT / "profiles" / "slurm" / "config.yaml").read_text())["set-threads"]
+    local_threads = [f"{rule}={threads[rule]}" for rule in GROUPS]
+    snakemake(local, "--cores", "2", "--set-threads", *local_threads, "--", *TARGETS)
     profile = merged_profile(
         tmp_path,
         grouped=True,
