@@ -1219,7 +1219,8 @@ def write_trackmate(
         f'<Model spatialunits="{units}" timeunits="{time_units}"><FeatureDeclarations />'
         f'<AllSpots nspots="{len(spots)}">{all_spots}</AllSpots><AllTracks>{all_tracks}</AllTracks>'
         f"<FilteredTracks>{filtered}</FilteredTracks></Model>"
-        f'<Settings><ImageData filename="a.tif" folder="" width="{shape_tyx[2]}" height="{shape_tyx[1]}" '
+        '<Settings><ImageData filename="a.tif" folder="/data/tiffs/" '
+        f'width="{shape_tyx[2]}" height="{shape_tyx[1]}" '
         f'nslices="{1 if z_slices is None else 5}" nframes="{shape_tyx[0]}" pixelwidth="{pixel_size!r}" '
         f'pixelheight="{pixel_size!r}" voxeldepth="{voxel_depth!r}" timeinterval="{time_interval}" />'
         "</Settings></TrackMate>",
@@ -1482,6 +1483,17 @@ def test_a_trackmate_file_of_an_image_other_than_its_fovs_tiff_files_is_a_warnin
         recorded = provenance.config["trackmate_spots"]
         assert recorded["A/1/0"]["image_file_warning"] == (message if warned else None)
         assert recorded["B/1/0"]["image_file_warning"] is None
+    # an image TrackMate had no file of (Z Project, Split Channels): it writes the window's short
+    # title and no folder, which names no file: nothing is compared
+    for path in files:
+        text = path.read_text()
+        path.write_text(
+            text.replace('filename="a.tif" folder="/data/tiffs/"', 'filename="MAX_Pos0" folder=""')
+        )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.trackmate"):
+        run_import("trackmate", "{row}_{col}_{fov}.xml", files, tmp_path, image_files=other)
+    assert "<ImageData filename>" not in caplog.text
 
 
 def test_the_frame_interval_of_a_single_frame_trackmate_file_is_not_compared(

@@ -303,10 +303,13 @@ def _check_image_file(
     """A WARNING (logged, and returned) where the file's image (``ImageData filename``, the file
     TrackMate tracked) is none of FOV ``fov_name``'s TIFF files ``image_files`` (compared by file
     name), else None; nothing is compared where either is not known (no TIFF files; an image TrackMate
-    had no file of). A TrackMate file of another position, given this FOV by a wrong
-    ``tiff.positions`` or ``tracks.path``, would otherwise be imported silently."""
-    named = str((parsed.image or {}).get("filename", "")).strip()
-    if not image_files or not named:
+    had no file of: an empty ``ImageData folder``, where TrackMate writes the image window's short
+    title, e.g. ``MAX_Pos0`` after Z Project or ``C2-Pos0`` after Split Channels, not a file name).
+    A TrackMate file of another position, given this FOV by a wrong ``tiff.positions`` or
+    ``tracks.path``, would otherwise be imported silently."""
+    image = parsed.image or {}
+    named = str(image.get("filename", "")).strip()
+    if not image_files or not named or not str(image.get("folder", "")).strip():
         return None
     names = sorted({Path(file).name for file in image_files})
     if named in names:
