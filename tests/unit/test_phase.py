@@ -87,6 +87,7 @@ from dynaclr.phase.reconstruct import (
     reconstruct_stack,
     sample_skewness,
     sign_check_frames,
+    stack_digest,
 )
 from dynaclr.qc import qc_row
 from dynaclr.virtual_stain.plates import fov_normalization
@@ -1603,3 +1604,16 @@ def test_a_phase_record_made_before_the_repeat_check_says_its_frames_were_not_ch
     assert checked["status"] == "ok" and checked["reason"] == ""
     tracks = qc_row(ArtifactKind.TRACKS_FOV, Path("a.json"), {**old, "n_tracks": 1}, "tracking")
     assert tracks["reason"] == ""  # the check is phase's only
+
+
+def test_the_repeat_digest_is_equal_exactly_where_the_stacks_are_equal() -> None:
+    """Equal values give one digest whatever the byte order, NaN payload or sign of zero (as
+    ``np.array_equal(equal_nan=True)`` sees them); one changed value or another shape changes it."""
+    counts = np.arange(24, dtype="<u2").reshape(2, 3, 4)
+    assert stack_digest(counts) == stack_digest(counts.astype(">u2"))
+    floats = np.array([1.0, np.nan, -0.0], dtype=">f4")
+    assert stack_digest(floats) == stack_digest(np.array([1.0, -np.nan, 0.0], dtype="<f4"))
+    changed = counts.copy()
+    changed[1, 2, 3] += 1
+    assert stack_digest(changed) != stack_digest(counts)
+    assert stack_digest(counts.reshape(4, 3, 2)) != stack_digest(counts)

@@ -851,6 +851,8 @@ def stack_digest(counts: np.ndarray) -> bytes:
     Floating-point values are canonicalised first (any NaN the same NaN, -0.0 as 0.0), as that
     comparison sees them. Kept instead of the frame before, to find a repeated frame."""
     values = np.ascontiguousarray(counts)
+    if not values.dtype.isnative:  # one byte order, so equal values of >u2 and <u2 hash alike
+        values = values.astype(values.dtype.newbyteorder("="))
     if np.issubdtype(values.dtype, np.inexact):
         values = values + values.dtype.type(0)  # a copy, -0.0 + 0.0 = 0.0
         values[np.isnan(values)] = np.nan
