@@ -95,9 +95,9 @@ def merged_profile(tmp_path: Path, *, grouped: bool = False, overlay: dict | Non
     if not grouped:  # and the grouped rules' threads back to their own (profile comment)
         grouped_rules = set(base["groups"])
         base = {key: value for key, value in base.items() if key not in GROUPING_KEYS}
-        base["set-threads"] = {
-            rule: n for rule, n in base.get("set-threads", {}).items() if rule not in grouped_rules
-        }
+        kept = {rule: n for rule, n in base.pop("set-threads", {}).items() if rule not in grouped_rules}
+        if kept:  # an empty set-threads becomes a bare --set-threads, which Snakemake refuses
+            base["set-threads"] = kept
     test_cluster = yaml.safe_load((Path(__file__).parent / "profile_overlay.yaml").read_text())
     profile = tmp_path / "profile"
     profile.mkdir()

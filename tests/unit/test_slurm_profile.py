@@ -92,3 +92,14 @@ def test_a_plate_of_10000_fovs_tracked_and_cut_into_patches_stays_under_500_subm
     sizes = PROFILE_VALUES["group-components"]
     groups = math.ceil(10_000 / sizes["tracking_fovs"]) + math.ceil(10_000 / sizes["patch_fovs"])
     assert groups + 16 <= 500, groups
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["one job per FOV", "grouped"])
+def test_the_test_clusters_profiles_give_snakemake_no_empty_setting(tmp_path: Path, grouped: bool) -> None:
+    """tests/slurm's profiles (the shipped profile, its groups and their threads left out for one job
+    per FOV): an empty mapping becomes a bare ``--set-threads``, which Snakemake refuses."""
+    from slurm.helpers import merged_profile
+
+    profile = yaml.safe_load((merged_profile(tmp_path, grouped=grouped) / "config.yaml").read_text())
+    assert all(value not in ({}, [], None) for value in profile.values()), profile
+    assert ("set-threads" in profile) == grouped
