@@ -424,16 +424,18 @@ def test_a_job_reads_the_first_fov_as_the_whole_plate_orders_it(
     (tmp_path / "not a position").mkdir()
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "readme.txt").write_text("unrelated")
-    if "/" in files:  # folders holding no TIFF file are no positions; one holding others' TIFFs is refused
+    if (
+        "/" in files
+    ):  # folders holding no file named as the pattern's are no positions; one holding one is refused
         assert find_tiff_files(config) == sorted(
             path for paths in index.files.values() for path in paths.values()
         )
-        tifffile.imwrite(tmp_path / "notes" / "overview.tif", np.zeros((8, 8), np.uint8))
+        tifffile.imwrite(tmp_path / "notes" / "t_0.tif", np.zeros((8, 8), np.uint8))  # t{t}.tif but 't_0'
         with pytest.raises(
-            ValueError, match=r"the folders \['notes'\] \(of 6 .*hold TIFF files or .* but no file"
+            ValueError, match=r"the folders \['notes'\] \(of 6 .*but for their digits, and no file"
         ):
             find_tiff_files(config)
-        (tmp_path / "notes" / "overview.tif").unlink()
+        (tmp_path / "notes" / "t_0.tif").unlink()
     first = index.fov_names[0]
     listed: list[str] = []
 
@@ -2208,31 +2210,38 @@ def test_a_position_folder_holding_no_file_of_the_pattern_is_refused(
     config = micro_manager_config(micro_manager_2_0, split_z=True, files=files)
     assert_layout_refused(
         config,
-        r"the folders \['mm/B1-site0'\] \(of 2 '\{position\}' matches\) hold TIFF files or "
-        r"Micro-Manager's metadata\.txt but no file matching "
-        r".*'\{_\}'",
+        r"the folders \['mm/B1-site0'\] \(of 2 '\{position\}' matches\) hold Micro-Manager's "
+        r"metadata\.txt or TIFF files named as .* but for their digits, and no file matching .*'\{_\}'",
     )
     config = micro_manager_config(micro_manager_2_0, split_z=True)
     layout = tiff_layout(config, find_tiff_files(config), "raw.zarr")
-    # an empty folder, and one of another tool's output, are no positions: passed over, said
+    # an empty folder, one of another tool's output (TIFFs of other names), and a results folder
+    # holding TIFF files deeper than the pattern's are no positions: passed over, said
     (tmp_path / "mm" / "C1-site0").mkdir()
     (tmp_path / "mm" / "analysis").mkdir()
     (tmp_path / "mm" / "analysis" / "cells.csv").write_text("t,y,x\n")
+    tifffile.imwrite(tmp_path / "mm" / "analysis" / "overview.tif", np.zeros((4, 4), np.uint16))
+    (tmp_path / "mm" / "results" / "ctc").mkdir(parents=True)
+    tifffile.imwrite(tmp_path / "mm" / "results" / "ctc" / "mask000.tif", np.zeros((4, 4), np.uint16))
     with caplog.at_level(logging.WARNING, logger="dynaclr.convert"):
         assert tiff_layout(config, find_tiff_files(config), "raw.zarr").fov_names == layout.fov_names
     assert len(layout.fov_names) == 2
-    assert "['mm/C1-site0', 'mm/analysis'] (of 4 '{position}' matches) hold no TIFF file" in caplog.text
+    assert (
+        "['mm/C1-site0', 'mm/analysis', 'mm/results'] (of 5 '{position}' matches) hold no file" in caplog.text
+    )
     plate = convert(config, tmp_path / "raw.zarr")  # the plate's record keeps the folders passed over
     (kept,) = read_zarr_provenance(plate, "raw_plate").config["import_warnings"]
-    assert "['mm/C1-site0', 'mm/analysis']" in kept and "passed over" in kept
+    assert "['mm/C1-site0', 'mm/analysis', 'mm/results']" in kept and "passed over" in kept
     # a folder of Micro-Manager's metadata whose images were never copied is a position left out
     (tmp_path / "mm" / "C1-site0" / "metadata.txt").write_text("{}")
     assert_layout_refused(
-        config, r"the folders \['mm/C1-site0'\] \(of 4 .*metadata\.txt but no file matching"
+        config, r"the folders \['mm/C1-site0'\] \(of 5 .*metadata\.txt or TIFF files .* no file matching"
     )
     (tmp_path / "mm" / "C1-site0" / "metadata.txt").unlink()
-    tifffile.imwrite(tmp_path / "mm" / "C1-site0" / "img_000000000.tif", np.zeros((4, 4), np.uint16))
-    assert_layout_refused(config, r"the folders \['mm/C1-site0'\] \(of 4 .*hold TIFF files or .* but no file")
+    # with '{_}', a position's own files in it make it a position (here one tiff.positions lacks)
+    name = "img_channel000_position002_time000000000_z000.tif"
+    tifffile.imwrite(tmp_path / "mm" / "C1-site0" / name, np.zeros((4, 4), np.uint16))
+    assert_layout_refused(config, r"positions \['C1-site0'\] have files but no FOV name")
 
 
 def test_a_gap_in_the_channel_or_slice_indices_is_refused(

@@ -280,11 +280,13 @@ def find_tiff_files(config: TiffSourceConfig) -> list[Path]:
 
 def check_position_folders(config: TiffSourceConfig, found: Sequence[str | Path]) -> None:
     """Where ``{position}`` names folders, each folder it matches that holds none of ``found`` (the
-    files matching the pattern): one holding TIFF files (at any depth) or Micro-Manager's
-    ``metadata.txt`` is a position whose images the pattern misses (Micro-Manager 2.0 names the
-    position in each file, ``position001`` in ``Pos1``), refused: it would be left out of the plate
-    silently; any other (empty, another tool's ``analysis/`` folder) is passed over with a WARNING
-    naming it (the conversion keeps it in its record's ``import_warnings``).
+    files matching the pattern): one holding, where the pattern puts its files, Micro-Manager's
+    ``metadata.txt`` or a TIFF file named as the pattern names them but for its digits
+    (:func:`_holds_position_files`: Micro-Manager 2.0 names the position in each file,
+    ``position001`` in ``Pos1``) is a position whose images the pattern misses, refused: it would
+    be left out of the plate silently; any other (empty, another tool's ``analysis/`` or
+    ``exports/`` folder, a results folder the pattern's ``{position}`` reaches) is passed over with
+    a WARNING naming it (the conversion keeps it in its record's ``import_warnings``).
 
     Raises:
         ValueError: a folder holding a position's files, naming the folders and the fix.
@@ -295,25 +297,27 @@ def check_position_folders(config: TiffSourceConfig, found: Sequence[str | Path]
     depth = _position_folder_depth(config) or 0
     held = {"/".join(Path(path).as_posix().split("/")[:depth]) for path in found}
     without = sorted((folder for folder in folders if folder not in held), key=_natural_key)
-    refused = [folder for folder in without if _holds_position_files(Path(folder))]
+    rest = Path(config.files).as_posix().split("/")[depth:]
+    refused = [folder for folder in without if _holds_position_files(Path(folder), rest)]
     if refused:
         raise ValueError(
             f"tiff.files: the folders {_shown(refused)} (of {len(folders)} '{{position}}' matches) hold "
-            f"TIFF files or Micro-Manager's metadata.txt but no file matching {config.files!r} (in "
-            f"{Path.cwd()}): their positions would be left out of the plate. Where their files name each "
-            "position (Micro-Manager 2.0's 'position001' in "
+            f"Micro-Manager's metadata.txt or TIFF files named as {rest[-1]!r} but for their digits, and no "
+            f"file matching {config.files!r} (in {Path.cwd()}): their positions would be left out of the "
+            "plate. Where their files name each position (Micro-Manager 2.0's 'position001' in "
             "'Pos1/img_channel000_position001_time000000000_z000.tif'), put '{_}' in place of that text "
             "(it matches any text without '/'); where a position's images are missing, copy them; else "
-            "move the folders out of the pattern's reach"
+            "move the folders out of the pattern's reach or anchor it (e.g. 'Pos{position}/...')"
         )
     passed = [folder for folder in without if folder not in refused]
     if passed:
         logger.warning(
-            "tiff.files: the folders %s (of %d '{position}' matches) hold no TIFF file and no "
-            "Micro-Manager metadata.txt, so no position: passed over (a position whose images were "
-            "never copied there is not in the plate)",
+            "tiff.files: the folders %s (of %d '{position}' matches) hold no file of %r and none named "
+            "as its files but for their digits, so no position: passed over (a position whose images "
+            "were never copied there is not in the plate)",
             _shown(passed),
             len(folders),
+            config.files,
         )
 
 
@@ -324,14 +328,26 @@ def _shown(folders: list[str]) -> list[str]:
     )
 
 
-def _holds_position_files(folder: Path) -> bool:
-    """Whether ``folder`` holds, at any depth, a TIFF file or Micro-Manager's ``metadata.txt``
-    (``*metadata.txt``): a position's acquisition, not an unrelated folder."""
-    return any(
-        path.suffix.lower() in TIFF_SUFFIXES or path.name.lower().endswith("metadata.txt")
-        for path in folder.rglob("*")
-        if path.is_file()
+def _holds_position_files(folder: Path, rest: list[str]) -> bool:
+    """Whether ``folder`` holds, at the depth the pattern's remaining parts ``rest`` put its files
+    (no deeper: a results folder or a store beside the positions is not walked), Micro-Manager's
+    ``metadata.txt`` (``*metadata.txt``) or a TIFF file whose name matches the pattern's file name
+    with its digit runs free (any placeholder any text, a literal run of digits any digits)."""
+    shape = re.compile(
+        "".join(
+            "[^/]+" if part.startswith("{") else r"[0-9]+" if part.isdigit() else re.escape(part)
+            for part in re.split(r"(\{[^{}]*\}|[0-9]+)", rest[-1])
+            if part
+        ),
+        re.IGNORECASE,
     )
+    for path in folder.glob("/".join(["*"] * len(rest))):
+        name = path.name
+        if name.lower().endswith("metadata.txt") or (
+            path.suffix.lower() in TIFF_SUFFIXES and shape.fullmatch(name) and path.is_file()
+        ):
+            return True
+    return False
 
 
 def _natural_key(name: str) -> list[Any]:
