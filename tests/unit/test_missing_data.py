@@ -439,7 +439,13 @@ def test_qc_rows_give_each_frame_one_reason_and_name_frames_without_signal() -> 
         "frames [1] dropped (no brightfield intensity); frames [3] over-exposed (brightfield saturated)"
     )
     assert row["frames_without_signal"] == ""
-    tracking = {"fov_name": "A/1/0", "n_frames": 3, "missing_voxels": 0, "dropped_frames": []}
+    tracking = {
+        "fov_name": "A/1/0",
+        "n_frames": 3,
+        "missing_voxels": 0,
+        "dropped_frames": [],
+        "repeated_frames": [],
+    }
     noise_only = {**tracking, "n_tracks": 0, "frames_without_signal": [0, 1, 2], "noise_only": True}
     row = qc_row(ArtifactKind.TRACKS_FOV, path, noise_only, "tracking")
     assert row["status"] == "empty" and row["frames_without_signal"] == "0;1;2"

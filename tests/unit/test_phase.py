@@ -46,6 +46,7 @@ from dynaclr.io.plate import (
 )
 from dynaclr.io.zarr_store import PLATE_ATTRIBUTES_KEY
 from dynaclr.numerics.missing import MissingDataError
+from dynaclr.numerics.repeats import stack_digest
 from dynaclr.phase import (
     EVALUATION_COLUMNS,
     PHASE_CHANNEL,
@@ -87,7 +88,6 @@ from dynaclr.phase.reconstruct import (
     reconstruct_stack,
     sample_skewness,
     sign_check_frames,
-    stack_digest,
 )
 from dynaclr.qc import qc_row
 from dynaclr.virtual_stain.plates import fov_normalization

@@ -739,6 +739,7 @@ def test_the_qc_table_names_the_frames_left_without_nuclei_for_want_of_signal() 
         "empty_frames": list(maps.empty_frames),
         "frames_without_signal": list(maps.frames_without_signal),
         "noise_only": maps.noise_only,
+        "repeated_frames": [],
     }
     row = qc_row(ArtifactKind.TRACKS_FOV, Path("records/tracks/A/1/0.json"), metrics, "tracking")
     assert row["status"] == "reduced" and row["dropped_frames"] == "6"
@@ -962,3 +963,45 @@ def test_imported_tracks_are_scored_by_position_against_the_ground_truth(
     missing = scored(truth.drop(index=truth.index[len(truth) // 2]), "missing")
     assert missing["false_negative_vertices"] == 1
     assert missing["det"] == pytest.approx(1 - 1 / perfect["n_reference_vertices"])
+
+
+def test_a_nuclear_frame_repeating_the_one_before_is_named_and_marked_reduced(
+    tracked: dict[str, Path], tmp_path: Path, caplog
+) -> None:
+    """A plate tracked from its raw nuclear channel without phase reconstruction (``phase: null``, a
+    fluorescence-only dataset), whose frame 5 is a copy of frame 4 (an acquisition that wrote one frame
+    twice): only the phase stage compared frames, so it was tracked as a new time point, exit 0 and no
+    word, its zero displacement biasing temporal metrics. Tracking, which reads every raw frame, names it
+    in a WARNING and the FOV's record (``repeated_frames``), and the QC table marks the FOV reduced. The
+    plate as simulated lists none, nor does its FOV whose nuclear channel is constant (every frame
+    equal, empty: no frame written twice)."""
+    import shutil
+
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc import qc_row
+
+    for fov_name in (CELLS_FOV, EMPTY_FOV):
+        _, clean = read_fov_record(record_of(tracked["root"], fov_name), "tracks_fov")
+        assert clean["repeated_frames"] == []
+    raw = tmp_path / "raw.zarr"
+    shutil.copytree(tracked["plate"], raw)
+    with open_ome_zarr(raw, layout="hcs", mode="r+") as plate:
+        image = plate[CELLS_FOV]["0"]
+        image[5] = np.asarray(image[4])
+    config = TrackingConfig()
+    make_plate(raw, config, tmp_path / "tracks.zarr")
+    with caplog.at_level(logging.WARNING, logger="dynaclr.numerics.repeats"):
+        track(raw, config, tmp_path / "tracks.zarr", tmp_path, CELLS_FOV)
+    _, metrics = read_fov_record(record_of(tmp_path, CELLS_FOV), "tracks_fov")
+    assert metrics["repeated_frames"] == [5]
+    assert f"FOV {CELLS_FOV} channel 'Nuclei': frame(s) [5] repeat the frame before them" in caplog.text
+    row = qc_row(ArtifactKind.TRACKS_FOV, record_of(tmp_path, CELLS_FOV), metrics, "tracking")
+    assert row["status"] == "reduced"
+    assert "frames [5] repeat the frame before (a frame written twice?)" in row["reason"]
+    # a record made before the check: its frames never compared, which its QC reason says
+    older = {key: value for key, value in metrics.items() if key != "repeated_frames"}
+    row = qc_row(ArtifactKind.TRACKS_FOV, record_of(tmp_path, CELLS_FOV), older, "tracking")
+    assert row["reason"].endswith(
+        "repeated frames not checked (a record made before the check; `snakemake --forcerun track_fov` to "
+        "check)"
+    )

@@ -833,6 +833,35 @@ def test_a_mostly_missing_phase_frame_is_predicted_as_nan_and_left_out_of_the_ev
     assert total.n == 5 * 5 * 96 * 96 and np.isfinite(total.r())
 
 
+def test_a_phase_frame_repeating_the_one_before_is_named_and_marked_reduced(
+    predicted: dict[str, Any], plate: dict[str, Path], trained: dict[str, Any], tmp_path: Path, caplog
+) -> None:
+    """Virtual staining from a phase plate of your own (``phase: null``: no reconstruction compares
+    frames) whose frame 4 is a copy of frame 3 (an acquisition that wrote one frame twice): it was
+    predicted as a new time point, exit 0 and no word. The prediction, which reads every frame, names
+    it in a WARNING and the FOV's record (``repeated_frames``), and the QC table marks the FOV
+    reduced; the plate as simulated lists none."""
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc import qc_row
+
+    assert all(metrics["repeated_frames"] == [] for metrics in predicted["metrics"].values())
+    config, fov_name = trained["config"], "A/1/1"
+    path = tmp_path / "phase.zarr"
+    shutil.copytree(plate["phase"], path)
+    with open_ome_zarr(path, layout="hcs", mode="r+") as phase:
+        image = phase[fov_name]["0"]
+        image[4] = np.asarray(image[3])
+    create_plate(config, path, tmp_path / "vs.zarr")
+    with caplog.at_level("WARNING", logger="dynaclr.numerics.repeats"):
+        predict(config, path, trained["checkpoint"], tmp_path / "vs.zarr", tmp_path / "r.json", fov_name)
+    _, metrics = read_fov_record(tmp_path / "r.json", "virtual_stain_fov")
+    assert metrics["repeated_frames"] == [4]
+    assert f"FOV {fov_name} channel 'Phase3D': frame(s) [4] repeat the frame before them" in caplog.text
+    row = qc_row(ArtifactKind.VIRTUAL_STAIN_FOV, tmp_path / "r.json", metrics, "virtual_stain")
+    assert row["status"] == "reduced"
+    assert row["reason"] == "frames [4] repeat the frame before (a frame written twice?)"
+
+
 def test_training_never_samples_a_mostly_missing_frame(
     phase_with_holes: Path, plate: dict[str, Path], caplog
 ) -> None:

@@ -15,7 +15,6 @@ with at least one of them without intensity (background-subtracted data: every f
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Mapping
@@ -62,6 +61,7 @@ from dynaclr.numerics.missing import (
     frame_is_dropped,
     missing_mask,
 )
+from dynaclr.numerics.repeats import RepeatedFrames, warn_repeated
 from dynaclr.numerics.saturation import full_scale_plateau
 from dynaclr.phase.transfer_function import (
     TransferFunction,
@@ -762,16 +762,8 @@ class ReconstructionTotals:
 
     def report_repeats(self, where: str) -> None:
         """Log at WARNING the frames that repeat the frame before them (``repeated_frames``)."""
-        if not self.repeated_frames:
-            return
-        logger.warning(
-            "%s: frame(s) %s repeat the frame before them voxel for voxel (a frame written twice? a "
-            "camera's noise never repeats): each is reconstructed as a new time point, so motion, temporal "
-            "metrics and time-aware positives across it see no change (listed as repeated_frames in the "
-            "FOV's record and the QC table); check the acquisition's export",
-            where,
-            self.repeated_frames[:10],
-        )
+        if self.repeated_frames:
+            warn_repeated(where, self.repeated_frames, "each is reconstructed as a new time point")
 
     def report_saturation(self, where: str) -> None:
         """Log at WARNING the saturated frames (:meth:`count_maximum`), naming ``where``."""
@@ -845,23 +837,6 @@ class ReconstructionTotals:
         )
 
 
-def stack_digest(counts: np.ndarray) -> bytes:
-    """A BLAKE2b digest of a stack's values, pixel type and shape: two stacks have one digest exactly
-    where :func:`numpy.array_equal` (``equal_nan=True``) holds between them, barring a hash collision.
-    Floating-point values are canonicalised first (any NaN the same NaN, -0.0 as 0.0), as that
-    comparison sees them. Kept instead of the frame before, to find a repeated frame."""
-    values = np.ascontiguousarray(counts)
-    if not values.dtype.isnative:  # one byte order, so equal values of >u2 and <u2 hash alike
-        values = values.astype(values.dtype.newbyteorder("="))
-    if np.issubdtype(values.dtype, np.inexact):
-        values = values + values.dtype.type(0)  # a copy, -0.0 + 0.0 = 0.0
-        values[np.isnan(values)] = np.nan
-    digest = hashlib.blake2b(digest_size=32)
-    digest.update(f"{values.dtype.str}{values.shape}".encode())
-    digest.update(memoryview(values).cast("B"))
-    return digest.digest()
-
-
 def reconstruct_frames(
     brightfield: Any,
     channel: int,
@@ -893,14 +868,12 @@ def reconstruct_frames(
     totals = ReconstructionTotals(MissingTally(where, expected_voxels=n_frames * stack_voxels), n_frames)
     sign_check = SignCheck.build(transfer_function, config)
     sign_due = sign_check_frames(n_frames)
-    previous: bytes | None = None  # the digest of the frame before (stack_digest)
+    repeats = RepeatedFrames()  # the frame before, as its digest
     for t in tqdm(range(totals.n_frames), desc=description, unit="frame", mininterval=2.0):
         tic = perf_counter()
         counts = read_block(brightfield, (t, channel), store=store, fov_name=fov_name)
         toc = perf_counter()
-        digest = stack_digest(counts)
-        repeated = digest == previous
-        previous = digest
+        repeated = repeats.repeats(counts)
         dropped = totals.missing.add(t, counts)
         totals.count_minimum(counts, float(config.camera_offset_counts))
         if not dropped:

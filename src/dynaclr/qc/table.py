@@ -73,11 +73,25 @@ QC_COLUMNS: tuple[str, ...] = (
 #: missing-data metrics (rerun its rule).
 STATUSES: tuple[str, ...] = ("ok", "reduced", "empty", "unknown")
 
-#: The reason of a phase record made before ``repeated_frames`` (its frames never compared).
-REPEATS_NOT_CHECKED = (
-    "repeated frames not checked (a record made before the check; "
-    "`snakemake --forcerun reconstruct_phase` to check)"
-)
+#: The rule of each stage whose per-FOV record lists ``repeated_frames`` (:mod:`dynaclr.numerics.repeats`).
+REPEAT_CHECK_RULES = {
+    "phase": "reconstruct_phase",
+    "virtual_stain": "predict_virtual_stain",
+    "tracking": "track_fov",
+}
+
+
+def repeats_not_checked(stage: str) -> str:
+    """The reason of a record of ``stage`` (:data:`REPEAT_CHECK_RULES`) made before
+    ``repeated_frames`` (its frames never compared)."""
+    return (
+        "repeated frames not checked (a record made before the check; "
+        f"`snakemake --forcerun {REPEAT_CHECK_RULES[stage]}` to check)"
+    )
+
+
+#: The reason of a phase record made before ``repeated_frames``.
+REPEATS_NOT_CHECKED = repeats_not_checked("phase")
 
 #: Stage name of each record kind (patches: ``patches:<spec>``).
 STAGE_OF_KIND = {
@@ -225,10 +239,10 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
     if stage.startswith("patches") and int(metrics.get("n_patches", 1)) == 0:
         return "empty", ["no tracked cell: 0 patches", *reasons]
     status = "reduced" if reasons else "ok"
-    if stage == "phase" and "repeated_frames" not in metrics:
+    if stage in REPEAT_CHECK_RULES and "repeated_frames" not in metrics:
         # a record made before the repeated-frame check: its frames were never compared (no rerun
         # for it; the status stays what the record shows, the reason says the check is missing)
-        reasons.append(REPEATS_NOT_CHECKED)
+        reasons.append(repeats_not_checked(stage))
     return status, reasons
 
 

@@ -71,6 +71,7 @@ from dynaclr.io.plate import (
 from dynaclr.io.provenance import recorded_input
 from dynaclr.io.zarr_store import read_plate_attribute
 from dynaclr.numerics.missing import MissingTally
+from dynaclr.numerics.repeats import RepeatedFrames, is_constant
 from dynaclr.tracking.divisions import without_fragment_divisions
 from dynaclr.tracking.engine import (
     conform_tracks_table,
@@ -209,12 +210,14 @@ def create_tracks_plate(
 
 def read_reduced_nuclei(
     input_plate_path: str | Path, channel: str, fov_name: str, config: TrackingConfig
-) -> tuple[NDArray[np.float32], MissingTally]:
+) -> tuple[NDArray[np.float32], MissingTally, RepeatedFrames]:
     """Read one FOV's nuclear channel frame by frame, Z-reduced: (T, Y, X) or (T, Z', Y, X) float32.
 
-    Returns the stack and the tally of its missing voxels over the slices used: a dropped frame
+    Returns the stack, the tally of its missing voxels over the slices used: a dropped frame
     (mostly missing) is all NaN in the stack; a FOV mostly missing fails
-    (:class:`~dynaclr.numerics.missing.MissingDataError`).
+    (:class:`~dynaclr.numerics.missing.MissingDataError`), and the frames whose slices used repeat
+    the frame before voxel for voxel (:class:`~dynaclr.numerics.repeats.RepeatedFrames`: a frame
+    written twice; a dropped or constant frame, without nuclei for its own reason, not listed).
     """
     with open_plate_position(input_plate_path, fov_name) as position:  # no other FOV's metadata
         if channel not in position.channel_names:
@@ -231,15 +234,17 @@ def read_reduced_nuclei(
             f"{input_plate_path} FOV {fov_name} channel {channel!r}",
             expected_voxels=int(n_t * (used.stop - used.start) * n_y * n_x),
         )
-        frames = []
+        frames, repeats = [], RepeatedFrames()
         for t in tqdm(range(n_t), desc=f"read {fov_name}", mininterval=2, leave=False):
             volume = read_block(image, (t, c), store=input_plate_path, fov_name=fov_name)
             frame = reduce_z(volume, config.maps, source)
-            if tally.add(t, volume[used]):
+            dropped = tally.add(t, volume[used])
+            repeats.add(t, volume[used], counted=not dropped and not is_constant(volume[used]))
+            if dropped:
                 frame = np.full_like(frame, np.nan)
             frames.append(frame)
     tally.check_fov()
-    return np.stack(frames).astype(np.float32), tally
+    return np.stack(frames).astype(np.float32), tally, repeats
 
 
 class LabelFrameWriter:
@@ -354,7 +359,8 @@ def track_fov(
     FOV's own directory; the database is removed after success, kept after a failure for
     inspection), paints the selected segments with their ``track_id`` into this FOV's position of
     ``inputs.tracks_plate``, and writes ``outputs.tracks_csv`` and the completion record (kind
-    ``tracks_fov``, metrics: counts and seconds per step, missing voxels and dropped frames) at
+    ``tracks_fov``, metrics: counts and seconds per step, missing voxels and dropped frames, frames
+    repeating the frame before: ``repeated_frames``) at
     ``outputs.record``.
     ``inputs.input_record``, when given, is the per-FOV virtual-staining record (kind
     ``virtual_stain_fov``) of the job that wrote this FOV of the input; it is checked and recorded.
@@ -367,7 +373,10 @@ def track_fov(
     channel, recorded = _track_fov_inputs(config, inputs, fov_name)
     is_3d = config.maps.z_handling == "3d"
     timings = {"start": started}
-    reduced, missing = read_reduced_nuclei(inputs.plate, channel, fov_name, config)
+    reduced, missing, repeats = read_reduced_nuclei(inputs.plate, channel, fov_name, config)
+    repeats.report(
+        f"{inputs.plate} FOV {fov_name} channel {channel!r}", "each is tracked as a new time point"
+    )
     timings["read"] = time.perf_counter()
     maps = tracking_maps(
         reduced,
@@ -394,6 +403,7 @@ def track_fov(
     metrics = {
         **_track_metrics(table, int(reduced.shape[0]), maps, timings),
         **missing.metrics(),
+        "repeated_frames": list(repeats.frames),
         "fov_name": fov_name,
         "tracks_csv": str(outputs.tracks_csv),
     }

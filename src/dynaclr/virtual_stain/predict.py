@@ -37,6 +37,7 @@ from dynaclr.io.plate import open_plate_position, planned_root_of, write_fov_rec
 from dynaclr.numerics.device import resolve_device
 from dynaclr.numerics.missing import MissingTally, fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics
+from dynaclr.numerics.repeats import RepeatedFrames, is_constant
 from dynaclr.virtual_stain.checkpoint import load_trained_network
 from dynaclr.virtual_stain.network import VirtualStainUNet
 from dynaclr.virtual_stain.plates import (
@@ -134,13 +135,18 @@ def normalised_phase_stacks(
     *,
     store: str | Path,
     fov_name: str,
+    repeats: RepeatedFrames,
 ) -> Iterator[np.ndarray | None]:
     """Each frame's normalised phase stack ``(Z, Y, X)`` of a ``(T, C, Z, Y, X)`` array, missing voxels
-    0, or ``None`` for a dropped frame; ``tally`` counts them (and fails a FOV mostly missing)."""
+    0, or ``None`` for a dropped frame; ``tally`` counts them (and fails a FOV mostly missing),
+    ``repeats`` lists the frames repeating the frame before (a dropped or constant one
+    not listed)."""
     frames = tqdm(range(phase.shape[0]), desc=f"virtual stain {fov_name}", unit="frame", mininterval=2.0)
     for t in frames:
         stack = read_block(phase, (t, channel), store=store, fov_name=fov_name)
-        yield None if tally.add(t, stack) else fill_missing(normalization.apply(stack), 0.0)
+        dropped = tally.add(t, stack)
+        repeats.add(t, stack, counted=not dropped and not is_constant(stack))
+        yield None if dropped else fill_missing(normalization.apply(stack), 0.0)
     tally.check_fov()
 
 
@@ -200,7 +206,9 @@ def predict_fov(
         metrics also written to the record: ``fov_name``, ``n_frames``, ``seconds``,
         ``seconds_per_frame``, ``device``, ``tile_size_px``, the phase normalisation
         (``phase_offset``, ``phase_scale``), and the missing voxels and dropped frames
-        (:meth:`~dynaclr.numerics.missing.MissingTally.metrics`).
+        (:meth:`~dynaclr.numerics.missing.MissingTally.metrics`), the frames of the phase input
+        repeating the frame before (``repeated_frames``: :mod:`dynaclr.numerics.repeats`; with
+        ``phase: null`` no other stage compares them).
     """
     phase_path, output_path = inputs.phase_plate, inputs.virtual_stain_plate
     plate_provenance = read_zarr_provenance(output_path, ArtifactKind.VIRTUAL_STAIN_PLATE, fov_name)
@@ -235,10 +243,12 @@ def predict_fov(
             phase, phase_c, "zscore", config.normalization_frames, where, store=phase_path, fov_name=fov_name
         )
         tally = MissingTally(where, expected_voxels=int(np.prod(phase.shape[:1] + phase.shape[2:])))
+        repeats = RepeatedFrames()
         stacks = normalised_phase_stacks(
-            phase, phase_c, normalization, tally, store=phase_path, fov_name=fov_name
+            phase, phase_c, normalization, tally, store=phase_path, fov_name=fov_name, repeats=repeats
         )
         predict_frames(network, stacks, output, config.predict, device)
+        repeats.report(where, "each is predicted as a new time point")
         write_display_metadata(output_position)
     seconds, n_frames = time.perf_counter() - start, int(phase.shape[0])
     metrics = {
@@ -251,6 +261,7 @@ def predict_fov(
         "phase_offset": normalization.center,
         "phase_scale": normalization.scale,
         **tally.metrics(),
+        "repeated_frames": list(repeats.frames),
     }
     provenance = make_provenance(
         ArtifactKind.VIRTUAL_STAIN_FOV,

@@ -1,0 +1,87 @@
+"""Repeated frames: a frame equal voxel for voxel to the frame before it.
+
+A camera's noise never repeats, so a stack identical to the one before is a frame written twice (an
+acquisition software or export fault), not a time point: the cells did not move, and motion, temporal
+smoothness and time-aware positives across it see a zero step. Every stage that reads each frame of a
+FOV's channel in order (phase reconstruction, virtual staining's prediction, tracking) finds them the
+same way, :class:`RepeatedFrames`, and lists them as ``repeated_frames`` in the FOV's record, which
+the QC table reports (``reduced``). A digest of each stack is kept, not the stack: one frame in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def stack_digest(counts: np.ndarray) -> bytes:
+    """A BLAKE2b digest of a stack's values, pixel type and shape: two stacks have one digest exactly
+    where :func:`numpy.array_equal` (``equal_nan=True``) holds between them, barring a hash collision.
+    Floating-point values are canonicalised first (any NaN the same NaN, -0.0 as 0.0), as that
+    comparison sees them. Kept instead of the frame before, to find a repeated frame."""
+    values = np.ascontiguousarray(counts)
+    if not values.dtype.isnative:  # one byte order, so equal values of >u2 and <u2 hash alike
+        values = values.astype(values.dtype.newbyteorder("="))
+    if np.issubdtype(values.dtype, np.inexact):
+        values = values + values.dtype.type(0)  # a copy, -0.0 + 0.0 = 0.0
+        values[np.isnan(values)] = np.nan
+    digest = hashlib.blake2b(digest_size=32)
+    digest.update(f"{values.dtype.str}{values.shape}".encode())
+    digest.update(memoryview(values).cast("B"))
+    return digest.digest()
+
+
+@dataclass
+class RepeatedFrames:
+    """The frames of one FOV's channel, read in order, that repeat the frame before them voxel for
+    voxel (``frames``), found by :func:`stack_digest`."""
+
+    frames: list[int] = field(default_factory=list)
+    previous: bytes | None = field(default=None, repr=False)
+
+    def repeats(self, stack: np.ndarray) -> bool:
+        """Whether ``stack`` equals the stack passed before it (the frame before); every frame read
+        is passed, a dropped one too, so the next is compared with its neighbour."""
+        digest = stack_digest(stack)
+        repeated = digest == self.previous
+        self.previous = digest
+        return repeated
+
+    def add(self, t: int, stack: np.ndarray, *, counted: bool = True) -> bool:
+        """:meth:`repeats`, listing frame ``t`` in ``frames`` where it repeats and ``counted`` (a dropped
+        frame, or a constant one, carries its own reason: not listed)."""
+        repeated = self.repeats(stack)
+        if repeated and counted:
+            self.frames.append(int(t))
+        return repeated and counted
+
+    def report(self, where: str, consequence: str) -> None:
+        """Log at WARNING, naming ``where``, the frames listed and ``consequence`` (what the stage made
+        of them)."""
+        if self.frames:
+            warn_repeated(where, self.frames, consequence)
+
+
+def warn_repeated(where: str, frames: list[int], consequence: str) -> None:
+    """Log at WARNING, naming ``where``, the repeated ``frames`` and ``consequence``."""
+    logger.warning(
+        "%s: frame(s) %s repeat the frame before them voxel for voxel (a frame written twice? a "
+        "camera's noise never repeats): %s, so motion, temporal metrics and time-aware positives "
+        "across it see no change (listed as repeated_frames in the FOV's record and the QC table); "
+        "check the acquisition's export",
+        where,
+        frames[:10],
+        consequence,
+    )
+
+
+def is_constant(stack: np.ndarray) -> bool:
+    """Whether the finite voxels of ``stack`` hold one value (or none): an empty frame, which repeats
+    an empty one before it without being a frame written twice."""
+    finite = stack[np.isfinite(stack)] if np.issubdtype(stack.dtype, np.inexact) else stack
+    return finite.size == 0 or bool(finite.min() == finite.max())
