@@ -74,7 +74,7 @@ class TiffHeader:
         pixel_size_from_resolution: ``pixel_size_um`` is a plain TIFF's XResolution and YResolution
             (no OME or ImageJ metadata): a writer's value as often as a calibration
             (``tiff.resolution_tags: ignore`` leaves them unread).
-        time_interval_measured: ``time_interval_s`` is the median step of the times the planes were taken
+        time_interval_measured: ``time_interval_s`` is the mean of the times the planes were taken
             (OME ``Plane`` ``DeltaT``), which agrees with another value within
             :data:`PLANE_INTERVAL_TOLERANCE`, not :data:`RELATIVE_TOLERANCE` (see :func:`_tolerance`).
         time_interval_uneven: where the planes' ``DeltaT`` steps deviate from their mean by more than
@@ -92,10 +92,9 @@ class TiffHeader:
         earliest_delta_t_s: the earliest of its OME planes' ``DeltaT`` (s), None where none is stated
             in a unit read: across files of one time point each, the frame interval
             (:func:`_delta_t_across_files`).
-        delta_t_steps: its OME planes' ``DeltaT`` steps (:class:`PlaneSteps`) where they state some:
-            where ``TimeIncrement`` states ``time_interval_s`` they must agree with it, else their median
-            is ``time_interval_s`` and their mean must not misplace the movie's last frame by
-            :data:`DRIFT_FRAMES` (:func:`_check_plane_steps`); else None.
+        delta_t_steps: where ``TimeIncrement`` states ``time_interval_s``, its OME planes' ``DeltaT``
+            steps (:class:`PlaneSteps`), which must agree with it (:func:`_check_plane_steps`), else
+            None.
     """
 
     shape: tuple[int, ...]
@@ -733,8 +732,8 @@ def _ome_pixels(ome_xml: str) -> ElementTree.Element | None:
 def _ome_values(path: Path, ome_xml: str) -> dict[str, Any]:
     """Channel names and sampling of the first image of ``path``'s OME-XML document: the frame interval
     its ``Pixels`` give (``TimeIncrement``), else the one its planes' ``DeltaT`` give
-    (:func:`_plane_interval`: their median step); the ``DeltaT`` steps are kept to check the one
-    stated, or the median against their mean (:func:`_check_plane_steps`)."""
+    (:func:`_plane_interval`); where both do, the ``DeltaT`` steps and their mean are kept to check
+    the one stated (:func:`_check_plane_steps`)."""
     pixels = _ome_pixels(ome_xml)
     if pixels is None:
         return {}
@@ -754,7 +753,7 @@ def _ome_values(path: Path, ome_xml: str) -> dict[str, Any]:
     timing = _interval_values(interval, time_unit, seconds_per(time_unit))
     planes = _plane_interval(path, pixels)
     if interval is None:
-        timing = {**planes, "delta_t_steps": planes.get("plane_steps")}
+        timing = planes
     elif timing["time_interval_s"] is not None and planes.get("time_interval_measured"):
         # Micro-Manager writes both: the planes' steps are checked against the one stated
         timing["time_interval_uneven"] = planes.get("time_interval_uneven")
@@ -841,8 +840,7 @@ class _PlaneStepsNote(NamedTuple):
     """What :func:`_check_plane_steps` has to say of a file, said once per dataset
     (:func:`_log_plane_steps`): ``kind`` ``rate`` (the ``TimeIncrement`` is written and its drift
     reaches :data:`DRIFT_FRAMES`), ``chosen_stated`` / ``chosen_measured`` (the config's interval,
-    the ``TimeIncrement``'s or the measured one), ``pause`` (the median agrees, the mean does not),
-    ``measured`` (no ``TimeIncrement``: the median is the plate's, the mean does not agree)."""
+    the ``TimeIncrement``'s or the measured one), ``pause`` (the median agrees, the mean does not)."""
 
     kind: str
     level: int
@@ -875,7 +873,7 @@ def _uneven_why(skipped: str, kept: str) -> str:
 def _plane_interval(path: Path, pixels: ElementTree.Element) -> dict[str, Any]:
     """The frame interval the ``Plane`` elements of an OME ``Pixels`` state through ``DeltaT`` (the
     time of each plane since the acquisition's start, in ``DeltaTUnit``, seconds where none is named;
-    Micro-Manager and NIS-Elements write no ``TimeIncrement``): the median of the differences of the
+    Micro-Manager and NIS-Elements write no ``TimeIncrement``): the mean of the differences of the
     ``DeltaT`` of successive time points of each channel and slice (``TheC``, ``TheZ``), per time point
     between them; a channel and slice whose every step is 0 (its planes all at one time: a writer's
     placeholder, no timing) left out. As :func:`_interval_values` gives it: None where no channel and
@@ -915,7 +913,7 @@ def _plane_interval(path: Path, pixels: ElementTree.Element) -> dict[str, Any]:
     earlier, later, worst = max(steps, key=lambda step: abs(step[2] - mean))
     median = statistics.median(intervals)
     values: dict[str, Any] = {
-        "time_interval_s": median,  # robust: a pause or a slow stretch moves the mean
+        "time_interval_s": mean,
         "time_interval_measured": True,
         "plane_steps": PlaneSteps(
             mean_s=mean,
@@ -950,19 +948,13 @@ def _check_plane_steps(
     plate's; where over the movie it misplaces the last frame by :data:`DRIFT_FRAMES` or more (21 min
     stated, 20 min measured over 21 frames: a whole frame), a WARNING without a config interval, INFO
     with one (chosen); where the median agrees and the mean does not, a WARNING naming the step farthest
-    from the median (a pause). Without ``TimeIncrement`` their median is the plate's (the header's
-    ``time_interval_s``): where, without a config interval, their mean misplaces the movie's last frame
-    by :data:`DRIFT_FRAMES` or more from where the median places it, a WARNING naming the step farthest
-    from the median (``measured``). What is to be said is returned (said once per dataset by
+    from the median (a pause). What is to be said is returned (said once per dataset by
     :func:`_log_plane_steps`)."""
     if header.time_interval_uneven is not None:
         _check_uneven_steps(path, header.time_interval_uneven, from_config)
     steps, stated = header.delta_t_steps, header.time_interval_s
     if steps is None or stated is None:
         return False, None
-    if header.time_interval_measured:  # stated is their median
-        moved = from_config is None and steps.drift(stated, steps.mean_s) >= DRIFT_FRAMES
-        return False, _PlaneStepsNote("measured", logging.WARNING, steps, stated, None) if moved else None
     measured, chosen = steps.median_s, None if from_config is None else from_config * 60.0
 
     def note(kind: str, level: int) -> _PlaneStepsNote:
@@ -1057,27 +1049,13 @@ def _log_plane_steps(
                 from_config,
                 note.config_drift,
             )
-        elif kind == "measured":
-            earlier, later, worst = steps.worst
-            logger.warning(
-                "%s%s: its OME planes' DeltaT step by %g s (the median of their steps: the interval "
-                "measured, the plate's frame interval); their mean (%g s) does not agree: over the movie's "
-                "%d steps its last frame was taken %.2g frames %s than the median places it, %s",
-                path,
-                more,
-                steps.median_s,
-                steps.mean_s,
-                steps.n_steps,
-                steps.drift(steps.median_s, steps.mean_s),
-                "later" if steps.mean_s > steps.median_s else "earlier",
-                _farthest_step(worst, earlier, later),
-            )
         else:
             earlier, later, worst = steps.worst
             logger.warning(
                 head + "; their median agrees with the TimeIncrement, their mean (%g s) does not: over the "
                 "movie's %d steps its last frame was taken %.2g frames %s than the TimeIncrement places "
-                "it, %s",
+                "it, the step farthest from the median %g s per frame from time point %d to %d (a pause, "
+                "or a change of rate; a plate has one frame interval)",
                 path,
                 more,
                 steps.median_s,
@@ -1086,16 +1064,10 @@ def _log_plane_steps(
                 steps.n_steps,
                 steps.drift(stated, steps.mean_s),
                 "later" if steps.mean_s > stated else "earlier",
-                _farthest_step(worst, earlier, later),
+                worst,
+                earlier,
+                later,
             )
-
-
-def _farthest_step(worst: float, earlier: int, later: int) -> str:
-    """The step farthest from the median (:attr:`PlaneSteps.worst`), said as a pause."""
-    return (
-        f"the step farthest from the median {worst:g} s per frame from time point {earlier} to {later} (a "
-        "pause, or a change of rate; a plate has one frame interval)"
-    )
 
 
 def _check_uneven_steps(path: Path, uneven: tuple[float, str], from_config: float | None) -> None:
@@ -1596,7 +1568,7 @@ def _agree(a: float, b: float, tolerance: float = RELATIVE_TOLERANCE) -> bool:
 
 def _tolerance(header: TiffHeader, attribute: str) -> float:
     """Within what relative difference ``header``'s ``attribute`` agrees with another value: a frame
-    interval measured from the planes' times (``DeltaT``, whose median step differs between positions and
+    interval measured from the planes' times (``DeltaT``, whose mean differs between positions and
     from the interval set by a frame's jitter) within :data:`PLANE_INTERVAL_TOLERANCE`, a stated one
     within :data:`RELATIVE_TOLERANCE`."""
     measured = attribute == "time_interval_s" and header.time_interval_measured
@@ -1645,8 +1617,8 @@ def _sampling_value(
     if from_config is not None and stated is not None and not _agree(stated, from_config):
         if _agree(stated, from_config, _tolerance(first, attribute)):
             logger.warning(
-                "%s: its metadata gives %s = %g (the median step of its planes' DeltaT), the config "
-                "tiff.%s = %g: the config's is the plate's",
+                "%s: its metadata gives %s = %g (the mean of its planes' DeltaT), the config tiff.%s = %g: "
+                "the config's is the plate's",
                 first_path,
                 key,
                 stated,
@@ -1679,7 +1651,7 @@ def _sampling_value(
         if from_config is not None and not _agree(found, from_config, tolerance):
             raise ValueError(
                 f"{path}: its metadata gives {key} = {found:g}"
-                + (" (the median step of its planes' DeltaT)" if header.time_interval_measured else "")
+                + (" (the mean of its planes' DeltaT)" if header.time_interval_measured else "")
                 + (
                     " (its XResolution and YResolution: a plain TIFF, no OME or ImageJ metadata)"
                     if tags
