@@ -108,7 +108,22 @@ UNGROUPED_JOB = re.compile(r"^(?:local)?rule (\w+):", re.M)
 def submissions(log: str) -> tuple[int, int]:
     """(group jobs, jobs outside any group) of a dry-run log; the rule ``all`` runs nothing."""
     ungrouped = [rule for rule in UNGROUPED_JOB.findall(log) if rule != "all"]
-    return len(GROUP_JOB.findall(log)), len(ungrouped)
+    groups = len(GROUP_JOB.findall(log))
+    if not groups + len(ungrouped) and re.search(r"^total\s+[1-9]", log, re.M):
+        raise RuntimeError(f"the dry run planned jobs but printed none of their blocks:\n{log[-2000:]}")
+    return groups, len(ungrouped)
+
+
+def printing_every_job(profile: Path, workdir: Path) -> Path:
+    """A copy of ``profile`` (a profile directory) in ``workdir`` without its ``logger``: the quiet
+    console (profiles/slurm's ``logger: [dynaclr]``) prints a dry run's job table but not its jobs,
+    which :func:`submissions` counts."""
+    values = yaml.safe_load((profile / "config.yaml").read_text())
+    values.pop("logger", None)
+    copy = workdir / "profile"
+    copy.mkdir(exist_ok=True)
+    (copy / "config.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+    return copy
 
 
 def plan(workdir: Path, *options: str) -> tuple[int, float, float, float, str]:
@@ -178,7 +193,8 @@ def main() -> None:
                 flush=True,
             )
         if args.profile is not None:
-            _, seconds, cpu_seconds, peak, log = plan(workdir, "--profile", str(args.profile.resolve()))
+            profile = printing_every_job(args.profile.resolve(), workdir)
+            _, seconds, cpu_seconds, peak, log = plan(workdir, "--profile", str(profile))
             groups, ungrouped = submissions(log)
             print(
                 f"N={n:>6}  with {args.profile}: {groups + ungrouped} submissions ({groups} group jobs + "

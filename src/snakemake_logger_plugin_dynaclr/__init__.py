@@ -7,10 +7,12 @@ time::
 
     [ 12/106  11 %] track_fov  dataset=demo fov=A_1_0  41 s
 
-and, for a failed job, one line naming the rule, the wildcards and the log file to read. Warnings
-and errors are printed as Snakemake words them; everything else (the rule blocks, the DAG
-building) goes only to Snakemake's own log file under ``.snakemake/log/``, which is unchanged. A dry
-run (``-n``) prints its plan (the job table) as usual; ``--verbose`` prints every message.
+and, for a failed job, one line naming the rule, the wildcards and the log files to read (with the
+SLURM executor, the job's SLURM log too; a failed group job gets a line naming its SLURM log before
+its jobs' lines). Warnings and errors are printed as Snakemake words them; everything else (the
+rule blocks, the DAG building) goes only to Snakemake's own log file under ``.snakemake/log/``,
+which is unchanged. A dry run (``-n``) prints its plan (the job table) as usual; ``--verbose``
+prints every message.
 Jobs write their own progress to their rule's log file (``results/logs/...``).
 
 Snakemake finds this module by its name (``snakemake_logger_plugin_<name>``); it imports the
@@ -119,7 +121,8 @@ class LogHandler(LogHandlerBase):
             known = self._jobs.pop(jobid, None)
             wildcards = known[1] if known else ""
             self._write(format_failed(rule, wildcards, getattr(record, "log", None)))
-        elif event == LogEvent.GROUP_ERROR:
-            self._write(f"FAILED group job: {record.getMessage()}")
+        elif event == LogEvent.GROUP_ERROR:  # its jobs' own lines follow
+            group = f"group {getattr(record, 'groupid', '?')}"
+            self._write(format_failed(group, "", getattr(record, "aux_logs", None)))
         elif record.msg and (record.levelno >= WARNING or str(record.msg).startswith("Nothing to be done")):
             self._write(record.getMessage())

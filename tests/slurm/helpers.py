@@ -87,11 +87,16 @@ def _merge(base: dict, overlay: dict) -> dict:
     return merged
 
 
-def merged_profile(tmp_path: Path, *, grouped: bool = False, overlay: dict | None = None) -> Path:
+def merged_profile(
+    tmp_path: Path, *, grouped: bool = False, quiet: bool = False, overlay: dict | None = None
+) -> Path:
     """profiles/slurm with the test-cluster overlay (and ``overlay`` over both), written as a profile
     directory. Without ``grouped`` the profile's groups, and its threads for the grouped rules, are left
-    out: one SLURM job per rule and FOV, with the rule's own threads."""
+    out: one SLURM job per rule and FOV, with the rule's own threads. Without ``quiet`` the profile's
+    quiet console (``logger``) is left out: a failing test shows Snakemake's full console output."""
     base = yaml.safe_load((REPO_ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    if not quiet:
+        base.pop("logger", None)
     if not grouped:  # and the grouped rules' threads back to their own (profile comment)
         grouped_rules = set(base["groups"])
         base = {key: value for key, value in base.items() if key not in GROUPING_KEYS}

@@ -95,3 +95,22 @@ def test_line_formats():
     )
     assert format_finished(1, 1, "all", "", None) == "[1/1 100 %] all"
     assert format_failed("simulate", "dataset=demo", []) == "FAILED simulate  dataset=demo"
+
+
+def test_a_failed_group_job_names_its_slurm_log():
+    """Under the SLURM profile's groups, the job script's output (a FOV's ERROR line, a time limit) is
+    in the group job's SLURM log: its line names it, and each FOV's line its rule's log."""
+    handler, out = _handler()
+    slurm_log = ".snakemake/slurm_logs/group_tracking_fovs_track_fov/123.log"
+    handler.emit(
+        _record(
+            "Error in group tracking_fovs",
+            logging.ERROR,
+            event=LogEvent.GROUP_ERROR,
+            groupid="tracking_fovs",
+            aux_logs=[slurm_log],
+            job_error_info=[],
+        )
+    )
+    handler.emit(_record("Error in group x", logging.ERROR, event=LogEvent.GROUP_ERROR, groupid="x"))
+    assert out.getvalue().splitlines() == [f"FAILED group tracking_fovs: read {slurm_log}", "FAILED group x"]

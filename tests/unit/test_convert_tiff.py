@@ -2412,3 +2412,26 @@ def test_files_of_one_slice_each_without_time_points_write_each_chunk_once(
     else:
         assert buffers == []
         assert chunks == (1, 1, 1, *image.shape[3:])
+
+
+def test_refusals_name_the_first_five_files_or_folders_and_count_the_rest(
+    micro_manager_2_0: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both lists are cut at ``MISSING_FILES_SHOWN``: the missing files with how many more are
+    missing, the folders passed over with how many there are."""
+    config = micro_manager_config(micro_manager_2_0, split_z=True)
+    for name in "CDEFGH":
+        (tmp_path / "mm" / f"{name}1-site0").mkdir()
+    with caplog.at_level(logging.WARNING, logger="dynaclr.convert"):
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    shown = ", ".join(f"'mm/{name}1-site0'" for name in "CDEFG")
+    assert f"[{shown}, '... (6 folders)'] (of 8 '{{position}}' matches) hold no file" in caplog.text
+    gone = sorted((tmp_path / "mm" / "B1-site0").glob("img_*_time000000011_*.tif"))
+    assert len(gone) > 5
+    for path in gone:
+        path.unlink()
+    with pytest.raises(ValueError, match=rf"; {len(gone)} files are missing: ") as refused:
+        tiff_layout(config, find_tiff_files(config), "raw.zarr")
+    named = re.findall(r"mm/B1-site0/img_\w+\.tif \(time point 11, [^;]*\)", str(refused.value))
+    assert len(named) == 5, str(refused.value)
+    assert f"; ... ({len(gone) - 5} more). Every missing file is of the last time point" in str(refused.value)

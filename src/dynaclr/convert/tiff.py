@@ -301,7 +301,8 @@ def check_position_folders(config: TiffSourceConfig, found: Sequence[str | Path]
     refused = [folder for folder in without if _holds_position_files(Path(folder), rest)]
     if refused:
         raise ValueError(
-            f"tiff.files: the folders {_shown(refused)} (of {len(folders)} '{{position}}' matches) hold "
+            f"tiff.files: the folders {_shown(refused, str, FOLDERS_MORE)} "
+            f"(of {len(folders)} '{{position}}' matches) hold "
             f"Micro-Manager's metadata.txt or TIFF files named as {rest[-1]!r} but for their digits, and no "
             f"file matching {config.files!r} (in {Path.cwd()}): their positions would be left out of the "
             "plate. Where their files name each position (Micro-Manager 2.0's 'position001' in "
@@ -315,17 +316,19 @@ def check_position_folders(config: TiffSourceConfig, found: Sequence[str | Path]
             "tiff.files: the folders %s (of %d '{position}' matches) hold no file of %r and none named "
             "as its files but for their digits, so no position: passed over (a position whose images "
             "were never copied there is not in the plate)",
-            _shown(passed),
+            _shown(passed, str, FOLDERS_MORE),
             len(folders),
             config.files,
         )
 
 
-def _shown(folders: list[str]) -> list[str]:
-    """The first :data:`MISSING_FILES_SHOWN` of ``folders``, and their count where there are more."""
-    return folders[:MISSING_FILES_SHOWN] + (
-        [f"... ({len(folders)} folders)"] if len(folders) > MISSING_FILES_SHOWN else []
-    )
+def _shown[T](items: Sequence[T], describe: Callable[[T], str], more: str) -> list[str]:
+    """The first :data:`MISSING_FILES_SHOWN` of ``items`` as ``describe`` words them; where there are
+    more, then ``more`` formatted with ``total`` (how many items) and ``left`` (how many not shown)."""
+    shown = [describe(item) for item in items[:MISSING_FILES_SHOWN]]
+    if len(items) > MISSING_FILES_SHOWN:
+        shown.append(more.format(total=len(items), left=len(items) - MISSING_FILES_SHOWN))
+    return shown
 
 
 def _holds_position_files(folder: Path, rest: list[str]) -> bool:
@@ -551,8 +554,10 @@ def _fov_names(config: TiffSourceConfig, positions: Sequence[str]) -> dict[str, 
     return {name: config.fov_name(name) for name in positions}
 
 
-#: How many missing files a refusal names (it counts them all).
+#: How many missing files (or folders) a refusal names (it counts them all).
 MISSING_FILES_SHOWN = 5
+#: :func:`_shown`'s last item for the folders cut off: how many folders there are
+FOLDERS_MORE = "... ({total} folders)"
 
 
 def _check_complete(config: TiffSourceConfig, by_position: dict[str, dict[FileKey, Path]]) -> None:
@@ -582,11 +587,11 @@ def _check_complete(config: TiffSourceConfig, by_position: dict[str, dict[FileKe
         needs = [f"{SPLIT_AXIS_NAMES[axis]} {span.start}..{span.stop - 1}" for axis, span in ranges.items()]
         path_of = _expected_paths(config, by_position)
         shown = "; ".join(
-            f"{path_of(position, key)} ({key.described(config.channel_names)})"
-            for position, key in missing[:MISSING_FILES_SHOWN]
-        )
-        more = (
-            f"; ... ({len(missing) - MISSING_FILES_SHOWN} more)" if len(missing) > MISSING_FILES_SHOWN else ""
+            _shown(
+                missing,
+                lambda item: f"{path_of(*item)} ({item[1].described(config.channel_names)})",
+                "... ({left} more)",
+            )
         )
         hints = "".join(
             f". {hint}"
@@ -598,7 +603,7 @@ def _check_complete(config: TiffSourceConfig, by_position: dict[str, dict[FileKe
         raise ValueError(
             f"tiff.files: every position needs a file for every {', '.join(needs[:-1])}"
             f"{' and ' if len(needs) > 1 else ''}{needs[-1]}; {len(missing)} "
-            f"{'file is' if len(missing) == 1 else 'files are'} missing: {shown}{more}{hints}"
+            f"{'file is' if len(missing) == 1 else 'files are'} missing: {shown}{hints}"
         )
 
 
