@@ -1602,8 +1602,14 @@ def test_a_phase_record_made_before_the_repeat_check_says_its_frames_were_not_ch
     assert row["status"] == "ok" and row["reason"] == REPEATS_NOT_CHECKED
     checked = qc_row(ArtifactKind.PHASE_FOV, Path("a.json"), {**old, "repeated_frames": []}, "phase")
     assert checked["status"] == "ok" and checked["reason"] == ""
+    # tracking compares its nuclear frames too (session 20): its old records say so, naming its rule
     tracks = qc_row(ArtifactKind.TRACKS_FOV, Path("a.json"), {**old, "n_tracks": 1}, "tracking")
-    assert tracks["reason"] == ""  # the check is phase's only
+    assert tracks["status"] == "ok" and tracks["reason"].startswith("repeated frames not checked")
+    assert "--forcerun track_fov" in tracks["reason"]
+    checked = qc_row(
+        ArtifactKind.TRACKS_FOV, Path("a.json"), {**old, "n_tracks": 1, "repeated_frames": []}, "tracking"
+    )
+    assert checked["reason"] == ""
 
 
 def test_the_repeat_digest_is_equal_exactly_where_the_stacks_are_equal() -> None:
