@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_SIMULATE
 from iohub.ngff import open_ome_zarr
 
 from dynaclr.config.simulate import SimulateConfig
@@ -27,17 +28,14 @@ from dynaclr.tracking.gaps import close_gaps
 from dynaclr.tracking.maps import tracking_maps
 
 BLANK_T = 5
-#: A small plate of one FOV, its cells moving along, none dividing in the movie.
+#: The tiny plate's mock well alone, 10 frames of 3 slices, 7 cells moving along, none entering.
 SIMULATE = {
-    "seed": 3,
-    "wells": [{"row": "A", "column": "1", "condition": "mock", "infected_fraction": 0.0}],
-    "fovs_per_well": 1,
+    **TINY_SIMULATE,
+    "wells": TINY_SIMULATE["wells"][:1],
     "n_frames": 10,
     "shape_zyx": [3, 96, 96],
-    "z_step_um": 2.5,
     "cells": {"initial_cells_per_fov": 7, "entering_cells_per_frame": 0.0},
     "division": {"cycle_length_frames": 100},
-    "infection": {"onset_frames": [2, 5], "translocation_frames": 3, "death_probability": 0.0},
 }
 FOV = "A/1/0"
 
