@@ -635,6 +635,7 @@ SCALED_TO_0_2_UM = {
     "segmentation": {"min_area_px": 634, "max_area_px": 4753},
     "linking": {"max_distance_px": 65.0, "distance_weight_per_px": 0.00308},
     "solver": {"image_border_px": 32},
+    "gap_closing": {"max_distance_px": 48.8},
 }
 
 
@@ -644,6 +645,7 @@ TRACKING_SIZES_GIVEN = {
     "segmentation": {"min_area_px": 60, "max_area_px": 450},
     "linking": {"max_distance_px": 20.0, "distance_weight_per_px": 0.01},
     "solver": {"image_border_px": 10},
+    "gap_closing": {"max_distance_px": 15.0},
 }
 
 
@@ -662,12 +664,12 @@ def test_tracking_sizes_left_at_their_defaults_are_refused_on_a_plate_of_other_p
         "datasets.tiny.tracking: expected pixel-valued keys set for the 0.2 µm pixels of the tracking input "
         "results/tiny/raw.zarr, found the defaults, meant for 0.65 µm pixels (more than 1.5 times larger or "
         "smaller): maps.smoothing_sigma_px 1, segmentation.min_area_px 60, segmentation.max_area_px 450, "
-        "linking.max_distance_px 20, linking.distance_weight_per_px 0.01;"
+        "linking.max_distance_px 20, linking.distance_weight_per_px 0.01, gap_closing.max_distance_px 15;"
     ) in message
     assert (
         "e.g. the defaults scaled to 0.2 µm: tracking: {maps: {smoothing_sigma_px: 3.25}, segmentation: "
         "{min_area_px: 634, max_area_px: 4753}, linking: {max_distance_px: 65, distance_weight_per_px: "
-        "0.00308}}"
+        "0.00308}, gap_closing: {max_distance_px: 48.8}}"
     ) in message
     assert not (tmp_path / "results").exists()
 
@@ -783,7 +785,7 @@ def test_tracking_smoothing_in_3d_is_not_scaled_by_the_yx_pixels() -> None:
 
 def test_tracking_linking_sizes_are_not_checked_on_still_images() -> None:
     """On still images (one frame) nothing is linked: the linking keys were refused although they do
-    nothing there. The segmentation sizes still are."""
+    nothing there (nor do the gap-closing ones). The segmentation sizes still are."""
     import dataclasses
 
     from integration.workflow_helpers import tiny_workflow_config
@@ -811,7 +813,10 @@ def test_tracking_linking_sizes_are_not_checked_on_still_images() -> None:
     assert problems(given, 1) == []
     (movie,) = problems(given, 2)
     assert "found the defaults, meant for 0.65 µm pixels (more than 1.5 times larger or smaller): " in movie
-    assert "linking.max_distance_px 20, linking.distance_weight_per_px 0.01; nuclei" in movie
+    assert (
+        "linking.max_distance_px 20, linking.distance_weight_per_px 0.01, "
+        "gap_closing.max_distance_px 15; nuclei" in movie
+    )
 
 
 def _radius_problems(config: dict[str, Any]) -> list[str]:
@@ -1132,7 +1137,8 @@ def test_a_plate_stating_no_pixel_size_is_said_to_be_unchecked(tmp_path: Path) -
         "0.65 µm pixels, are not checked against its pixels (tracking.maps.smoothing_sigma_px, "
         "tracking.segmentation.min_area_px, tracking.segmentation.max_area_px, "
         "tracking.linking.max_distance_px, tracking.linking.distance_weight_per_px, "
-        "tracking.solver.image_border_px); set datasets.mine.acquisition.pixel_size_um to check them"
+        "tracking.solver.image_border_px, tracking.gap_closing.max_distance_px); set "
+        "datasets.mine.acquisition.pixel_size_um to check them"
     )
     config["datasets"]["mine"]["acquisition"] = {"pixel_size_um": 0.65}
     assert workflow_warnings(WorkflowConfig.model_validate(config), layouts) == []

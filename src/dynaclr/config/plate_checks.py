@@ -35,6 +35,7 @@ from dynaclr.config.reasons import single_class_fov
 from dynaclr.config.simulate import CHANNEL_NAMES, RAW_PIXEL_TYPE, CellsConfig, SimulateConfig
 from dynaclr.config.tracking import (
     DEFAULTS_PIXEL_SIZE_UM,
+    LINKING_SECTIONS,
     MIN_SEGMENTABLE_AREA_PX,
     PIXEL_SIZE_TOLERANCE,
     TrackingConfig,
@@ -721,7 +722,7 @@ def _unstated_pixel_warning(
         else [
             f"tracking.{key}"
             for key in dataset.tracking.pixel_defaults_left()
-            if not (still and key.startswith("linking."))
+            if not (still and key.startswith(LINKING_SECTIONS))
         ]
     )
     keys += [
@@ -839,9 +840,9 @@ def _tracking_pixel_problems(
     (:meth:`~dynaclr.config.tracking.TrackingConfig.unscaled_defaults`): on 0.2 µm pixels every nucleus
     (~1960 px) exceeded max_area_px 450 and ultrack's hierarchy cut it into pieces (14-18 detections a
     frame for 6 cells), with exit 0. A pixel size stated by nothing (or read from axes without a unit)
-    is not checked: the message would rest on a guess. On still images (one frame) the linking keys
-    do nothing and are not checked; in 3D ``maps.smoothing_sigma_px`` blurs Z slices too and is named
-    without a scaled value; where the default largest nucleus covers under
+    is not checked: the message would rest on a guess. On still images (one frame) the linking and
+    gap-closing keys do nothing and are not checked; in 3D ``maps.smoothing_sigma_px`` blurs Z slices
+    too and is named without a scaled value; where the default largest nucleus covers under
     :data:`~dynaclr.config.tracking.MIN_SEGMENTABLE_AREA_PX` pixels, no values are offered: nuclei
     cannot be segmented at that sampling."""
     stated = _tracked_pixel_size(dataset, plates)
@@ -850,7 +851,7 @@ def _tracking_pixel_problems(
     plate, pixel_size = stated
     unscaled = dataset.tracking.unscaled_defaults(pixel_size)
     if plate.shape_tczyx[0] == 1:  # still images: nothing is linked
-        unscaled = {key: values for key, values in unscaled.items() if not key.startswith("linking.")}
+        unscaled = {key: values for key, values in unscaled.items() if not key.startswith(LINKING_SECTIONS)}
     if not unscaled:
         return []
     found = ", ".join(f"{key} {default:g}" for key, (default, _) in unscaled.items())

@@ -52,7 +52,14 @@ PIXEL_SCALED_KEYS: dict[tuple[str, str], int] = {
     ("linking", "max_distance_px"): 1,
     ("linking", "distance_weight_per_px"): -1,
     ("solver", "image_border_px"): 1,
+    ("gap_closing", "max_distance_px"): 1,
 }
+#: The sections of :data:`PIXEL_SCALED_KEYS` (``"section."`` prefixes) that act between frames only: on
+#: still images (one frame) they do nothing and are not checked.
+LINKING_SECTIONS: tuple[str, ...] = ("linking.", "gap_closing.")
+#: Defaults of ``gap_closing`` (measured on the simulator: docs/benchmarks.md, "Gap closing").
+GAP_CLOSING_DEFAULT_FRAMES = 1
+GAP_CLOSING_DEFAULT_DISTANCE_PX = 15.0
 #: Fewest pixels the default largest nucleus (``segmentation.max_area_px`` scaled to a plate's pixels,
 #: :meth:`TrackingConfig.unscaled_defaults`) may cover for nuclei to be segmented at that sampling: below
 #: it (pixels above ~4.4 µm) a nucleus is a few pixels, and no size in pixels tells it from noise or a
@@ -276,6 +283,29 @@ class TrackingDivisionsConfig(StrictModel):
     )
 
 
+class TrackingGapClosingConfig(StrictModel):
+    """Joining tracks across frames without their cell (:mod:`dynaclr.tracking.gaps`), after the solve."""
+
+    max_gap_frames: int = Field(
+        GAP_CLOSING_DEFAULT_FRAMES,
+        ge=0,
+        description=(
+            "A track ending (without dividing) and a track starting (without a mother) up to this many "
+            "missing frames later are joined into one track with a gap (no rows in the missing frames): "
+            "a blank frame, a frame QC dropped, a nucleus missed for a frame no longer cut every track "
+            "through it in two. 0: off."
+        ),
+    )
+    max_distance_px: float = Field(
+        GAP_CLOSING_DEFAULT_DISTANCE_PX,
+        ge=0,
+        description=(
+            "Largest distance (pixels) from the earlier track's last centroid to the later one's first; "
+            "the pairs of one frame are an optimal one-to-one assignment by distance."
+        ),
+    )
+
+
 class TrackingConfig(StrictModel):
     """Segmentation and tracking of nuclei with ultrack, one job per FOV.
 
@@ -288,6 +318,7 @@ class TrackingConfig(StrictModel):
     linking: UltrackLinkingConfig = UltrackLinkingConfig()
     solver: UltrackSolverConfig = UltrackSolverConfig()
     divisions: TrackingDivisionsConfig = TrackingDivisionsConfig()
+    gap_closing: TrackingGapClosingConfig = TrackingGapClosingConfig()
 
     @model_validator(mode="after")
     def _distance_penalty_needs_identity_links(self) -> TrackingConfig:

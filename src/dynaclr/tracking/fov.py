@@ -19,7 +19,10 @@ Outputs (``tracks_plate`` artifact, an HCS OME-Zarr plate with the input's posit
   rounded to whole pixels; ``z`` in slices of the input, only when tracking in 3D); ``id``
   ultrack's node id; ``parent_id`` the node id of the previous detection of the track (for a
   daughter's first row, the mother's last); ``parent_track_id`` the mother's ``track_id``;
-  both -1 for none (ultrack's ``NO_PARENT``, as napari and VisCy expect). A track has no gaps.
+  both -1 for none (ultrack's ``NO_PARENT``, as napari and VisCy expect). A track has no row in
+  the frames of a gap it was joined across (``tracking.gap_closing``, :mod:`dynaclr.tracking.gaps`;
+  a blank or dropped frame, a nucleus missed): its rows skip those frames, as imported tracks
+  with gaps do; the record's ``gaps_closed`` counts the joins.
 
 The tracks plate records the channel it was made for (``tracking.input_channel``); the per-FOV
 jobs read that channel, so the plate and its labels always come from one input.
@@ -80,6 +83,7 @@ from dynaclr.tracking.engine import (
     run_ultrack,
     track_columns,
 )
+from dynaclr.tracking.gaps import close_gaps
 from dynaclr.tracking.maps import TrackingMaps, reduce_z, tracking_maps, z_slices
 
 logger = logging.getLogger(__name__)
@@ -393,7 +397,7 @@ def track_fov(
             labels.shape, reduced.shape, z_offset, n_z_used, is_3d, f"{tracks_plate_path}/{fov_name}"
         )
         writer = LabelFrameWriter(labels, z_offset, n_z_used, _ngff_label_image(position, labels.shape))
-        table = segment_and_track(maps, config, writer, scratch_dir, fov_name)
+        table, gaps_closed = segment_and_track(maps, config, writer, scratch_dir, fov_name)
         write_display_metadata(position)
         timings["tracked"] = time.perf_counter()
     table = with_label_centroids(table, writer.centroids(), is_3d)
@@ -402,6 +406,7 @@ def track_fov(
         table.to_csv(tmp, index=False)
     metrics = {
         **_track_metrics(table, int(reduced.shape[0]), maps, timings),
+        "gaps_closed": gaps_closed,
         **missing.metrics(),
         "repeated_frames": list(repeats.frames),
         "fov_name": fov_name,
@@ -483,31 +488,37 @@ def _check_label_image(
 
 def segment_and_track(
     maps: TrackingMaps, config: TrackingConfig, writer: LabelFrameWriter, scratch_dir: Path, fov_name: str
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, int]:
     """ultrack on the maps of one FOV; every frame's labels go to ``writer``.
 
-    Divisions into touching daughters are undone before the labels are painted
-    (:mod:`dynaclr.tracking.divisions`, ``config.divisions``). Returns the conformed tracks table
-    (:func:`dynaclr.tracking.engine.track_columns`, ultrack's centroids); a FOV without
-    foreground, or without tracks, gets all-zero labels and an empty table.
+    Divisions into touching daughters are undone (:mod:`dynaclr.tracking.divisions`,
+    ``config.divisions``), then tracks are joined across gaps (:mod:`dynaclr.tracking.gaps`,
+    ``config.gap_closing``), before the labels are painted. Returns the conformed tracks table
+    (:func:`dynaclr.tracking.engine.track_columns`, ultrack's centroids) and the number of gaps
+    closed; a FOV without foreground, or without tracks, gets all-zero labels and an empty table.
     """
     is_3d = config.maps.z_handling == "3d"
     if not maps.foreground.any():
         logger.warning("%s: no foreground in any frame: 0 tracks (a FOV without nuclei?)", fov_name)
         writer.write_empty_frames()
-        return empty_tracks_table(is_3d)
+        return empty_tracks_table(is_3d), 0
     scratch_dir.mkdir(parents=True, exist_ok=True)
     raw_tracks, ultrack_config = run_ultrack(maps.foreground, maps.contours, config, scratch_dir)
     if len(raw_tracks) and config.divisions.max_fragment_gap_px > 0:
         raw_tracks = without_fragment_divisions(
             raw_tracks, ultrack_config, config.divisions.max_fragment_gap_px
         )
+    gaps_closed = 0
+    if len(raw_tracks) and config.gap_closing.max_gap_frames > 0:
+        raw_tracks, gaps_closed = close_gaps(
+            raw_tracks, config.gap_closing.max_gap_frames, config.gap_closing.max_distance_px
+        )
     if len(raw_tracks):
         export_label_frames(ultrack_config, raw_tracks, writer, n_frames=maps.foreground.shape[0])
     else:
         logger.warning("%s: ultrack selected no segment: 0 tracks", fov_name)
         writer.write_empty_frames()
-    return conform_tracks_table(raw_tracks, is_3d)
+    return conform_tracks_table(raw_tracks, is_3d), gaps_closed
 
 
 def _track_metrics(

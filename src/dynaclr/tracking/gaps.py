@@ -1,0 +1,108 @@
+"""Gap closing: a track that ends and one that starts a few frames later, nearby, are one cell.
+
+ultrack links segments of consecutive frames only: a frame without detections (a blank frame, a
+shutter failure; a frame QC dropped as mostly missing) or a nucleus missed for a frame cuts every
+track through it in two. :func:`close_gaps` joins, after the solve, the end of a track (one that
+does not divide) to the start of a track without a mother ``gap + 1`` frames later, for gaps of
+1 to ``max_gap_frames`` missing frames, shortest gaps first; at each gap the pairs are an optimal
+one-to-one assignment (:func:`scipy.optimize.linear_sum_assignment`) of the ends of one frame to
+the starts of the other by centroid distance, kept under ``max_distance_px``. A mother's division
+and a daughter's start are never joined across a gap (a mother has daughters: no end; a daughter
+has a mother: no start).
+
+The joined track keeps a gap (no row in the missing frames), as tracks imported with gaps do
+(:func:`dynaclr.tracking.importing.merge_ctc_continuations`): the later part takes the earlier's
+``track_id`` and ``parent_track_id``, its daughters name the joined track as mother, and its first
+row's ``parent_id`` is the earlier part's last ``id`` (the previous detection of the track).
+
+ultrack's own ``ultrack.tracks.close_tracks_gaps`` is not used: it adds interpolated rows in the
+missing frames (copies of the end's row, ``id`` included, with no segment in the label image), it
+renumbers the table's index (ultrack's node ids, which painting the labels needs), leaves the joined
+start's ``parent_id`` at -1, and its ends are not updated after a join, so a chain of gaps of
+different lengths (ends joined at gap 1, then their continuation at gap 2) is left cut.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+
+from dynaclr.tracking.engine import NO_PARENT
+
+logger = logging.getLogger(__name__)
+
+
+def _join_pairs(tracks: pd.DataFrame, gap: int, max_distance_px: float) -> list[tuple[int, int]]:
+    """``(earlier, later)`` track ids to join across ``gap`` missing frames (see :func:`close_gaps`)."""
+    position = [c for c in ("z", "y", "x") if c in tracks.columns]
+    ordered = tracks.sort_values(["track_id", "t"], kind="stable")
+    mothers = set(ordered.loc[ordered["parent_track_id"] != NO_PARENT, "parent_track_id"].tolist())
+    last = ordered.groupby("track_id").tail(1)
+    ends = last[~last["track_id"].isin(mothers)]
+    first = ordered.groupby("track_id").head(1)
+    starts = first[first["parent_track_id"] == NO_PARENT]
+    starts_by_t = {int(t): group for t, group in starts.groupby("t")}
+    pairs: list[tuple[int, int]] = []
+    for t, end_group in ends.groupby("t"):
+        start_group = starts_by_t.get(int(t) + gap + 1)
+        if start_group is None:
+            continue
+        distances = cdist(end_group[position].to_numpy(float), start_group[position].to_numpy(float))
+        rows, columns = linear_sum_assignment(distances)
+        for row, column in zip(rows, columns, strict=True):
+            if distances[row, column] <= max_distance_px:
+                pairs.append(
+                    (int(end_group["track_id"].iloc[row]), int(start_group["track_id"].iloc[column]))
+                )
+    return pairs
+
+
+def close_gaps(tracks: pd.DataFrame, max_gap_frames: int, max_distance_px: float) -> tuple[pd.DataFrame, int]:
+    """Join tracks across gaps of 1 to ``max_gap_frames`` missing frames (module docstring).
+
+    ``tracks``: a tracks table (``track_id, t, [z,] y, x, id, parent_track_id, parent_id``; its index,
+    e.g. ultrack's node ids, is kept). ``max_distance_px``: largest distance (pixels; voxels in 3D)
+    from the end's centroid to the start's. Returns the table (rows as given, ids changed) and the
+    number of gaps closed; ``max_gap_frames`` 0 returns it as it is.
+    """
+    if max_gap_frames < 0 or max_distance_px < 0:
+        raise ValueError(
+            f"gap closing needs max_gap_frames >= 0 and max_distance_px >= 0; got {max_gap_frames}, "
+            f"{max_distance_px}"
+        )
+    work = tracks.reset_index(drop=True)  # positions: the given index may be anything
+    closed = 0
+    for gap in range(1, max_gap_frames + 1):
+        pairs = _join_pairs(work, gap, max_distance_px)
+        if not pairs:
+            continue
+        root = {later: earlier for earlier, later in pairs}
+        ordered = work.sort_values(["track_id", "t"], kind="stable")
+        last_id = ordered.groupby("track_id")["id"].last()
+        mother_of = ordered.groupby("track_id")["parent_track_id"].first()
+        firsts = ordered.groupby("track_id").head(1)
+        first_position = dict(zip(firsts["track_id"].tolist(), firsts.index.tolist(), strict=True))
+        old_track_id = work["track_id"].to_numpy()
+        old_parent_track_id = work["parent_track_id"].to_numpy()
+        track_id, parent_track_id = old_track_id.copy(), old_parent_track_id.copy()
+        parent_id = work["parent_id"].to_numpy().copy()
+        for _, later in sorted(pairs):
+            earlier = later
+            while earlier in root:  # a chain of gaps of this length joins into its first part
+                earlier = root[earlier]
+            rows = old_track_id == later
+            track_id[rows] = earlier
+            parent_track_id[rows] = int(mother_of[earlier])
+            parent_track_id[old_parent_track_id == later] = earlier
+            parent_id[first_position[later]] = int(last_id[root[later]])
+        work = work.assign(track_id=track_id, parent_track_id=parent_track_id, parent_id=parent_id)
+        closed += len(pairs)
+    result = tracks.copy()
+    for name in ("track_id", "parent_track_id", "parent_id"):
+        result[name] = work[name].to_numpy()
+    if closed:
+        logger.info("closed %d gaps (tracks joined across up to %d missing frames)", closed, max_gap_frames)
+    return result, closed

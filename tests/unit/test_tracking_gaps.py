@@ -1,0 +1,218 @@
+"""Gap closing (``tracking.gap_closing``): tracks joined across a blank or dropped frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY_SIMULATE
+from iohub.ngff import open_ome_zarr
+
+from dynaclr.config.simulate import SimulateConfig
+from dynaclr.config.tracking import TrackingConfig
+from dynaclr.io.plate import fov_record_path, read_fov_record
+from dynaclr.tracking import (
+    TrackFovInputs,
+    TrackFovOutputs,
+    TracksPlateInputs,
+    TracksPlateOutputs,
+    create_tracks_plate,
+    track_fov,
+)
+from dynaclr.tracking.engine import NO_PARENT
+from dynaclr.tracking.evaluate import project_labels_to_2d
+from dynaclr.tracking.fov import LabelFrameWriter, segment_and_track
+from dynaclr.tracking.gaps import close_gaps
+from dynaclr.tracking.maps import tracking_maps
+
+BLANK_T = 5
+#: The tiny plate's mock well alone, 10 frames of 3 slices, 7 cells moving along, none entering.
+SIMULATE = {
+    **TINY_SIMULATE,
+    "wells": TINY_SIMULATE["wells"][:1],
+    "n_frames": 10,
+    "shape_zyx": [3, 96, 96],
+    "cells": {"initial_cells_per_fov": 7, "entering_cells_per_frame": 0.0},
+    "division": {"cycle_length_frames": 100},
+}
+FOV = "A/1/0"
+
+
+def table(rows: list[tuple[int, int, float, float, int, int]]) -> pd.DataFrame:
+    """A 2D tracks table from ``(track_id, t, y, x, parent_track_id, id)`` rows (parent_id: the
+    previous row of the track, a daughter's first the mother's last; filled here)."""
+    frame = pd.DataFrame(rows, columns=["track_id", "t", "y", "x", "parent_track_id", "id"])
+    frame = frame.sort_values(["track_id", "t"]).reset_index(drop=True)
+    previous = frame.groupby("track_id")["id"].shift(1)
+    last = frame.groupby("track_id")["id"].last()
+    first = previous.isna()
+    previous[first] = frame.loc[first, "parent_track_id"].map(lambda p: last.get(p, NO_PARENT))
+    frame["parent_id"] = previous.astype("int64")
+    frame.index = frame["id"] + 1000  # ultrack's node ids as the index, kept
+    return frame[["track_id", "t", "y", "x", "id", "parent_track_id", "parent_id"]]
+
+
+def test_a_track_cut_by_a_missing_frame_is_joined_and_keeps_its_gap() -> None:
+    """Track 1 ends at t=2, track 2 starts at t=4 beside it (one missing frame): one track, no row at
+    t=3, its first row after the gap naming the last before it as parent_id; track 3 starts too far
+    away and stays on its own; the index (node ids) is kept."""
+    tracks = table(
+        [(1, t, 10.0, 10.0 + t, NO_PARENT, t) for t in range(3)]
+        + [(2, t, 10.0, 10.0 + t, NO_PARENT, 10 + t) for t in range(4, 7)]
+        + [(3, t, 60.0, 60.0, NO_PARENT, 20 + t) for t in range(4, 7)]
+    )
+    joined, closed = close_gaps(tracks, max_gap_frames=1, max_distance_px=15.0)
+    assert closed == 1
+    assert joined.index.tolist() == tracks.index.tolist()
+    one = joined[joined["track_id"] == 1].sort_values("t")
+    assert one["t"].tolist() == [0, 1, 2, 4, 5, 6]
+    assert one["parent_id"].tolist() == [NO_PARENT, 0, 1, 2, 14, 15]
+    assert (one["parent_track_id"] == NO_PARENT).all()
+    assert set(joined["track_id"]) == {1, 3}
+    off, none_closed = close_gaps(tracks, max_gap_frames=0, max_distance_px=15.0)
+    assert none_closed == 0 and off.equals(tracks)
+
+
+def test_a_gap_longer_than_the_limit_or_farther_than_the_distance_is_left() -> None:
+    tracks = table(
+        [(1, t, 10.0, 10.0, NO_PARENT, t) for t in range(3)]
+        + [(2, t, 10.0, 12.0, NO_PARENT, 10 + t) for t in range(5, 7)]  # two missing frames
+        + [(3, t, 50.0, 50.0, NO_PARENT, 20 + t) for t in range(3)]
+        + [(4, t, 50.0, 70.0, NO_PARENT, 30 + t) for t in range(4, 7)]  # 20 px away
+    )
+    assert close_gaps(tracks, max_gap_frames=1, max_distance_px=15.0)[1] == 0
+    joined, closed = close_gaps(tracks, max_gap_frames=2, max_distance_px=15.0)
+    assert closed == 1 and set(joined["track_id"]) == {1, 3, 4}
+
+
+def test_divisions_are_never_joined_across_a_gap() -> None:
+    """A mother (track 1) dividing into daughters 2 and 3 at t=3 has no end to join, and the
+    daughters no start: a track starting after a gap beside the mother's last position (track 4) is
+    not made her continuation; a daughter's end is joined to a track after a gap (5), which takes the
+    daughter's mother, and its daughters (6) name the joined track as mother."""
+    tracks = table(
+        [(1, t, 30.0, 30.0, NO_PARENT, t) for t in range(3)]
+        + [(2, t, 30.0, 20.0, 1, 10 + t) for t in range(3, 5)]
+        + [(3, t, 30.0, 40.0, 1, 20 + t) for t in range(3, 6)]
+        + [(4, 4, 30.0, 31.0, NO_PARENT, 34)]
+        + [(5, t, 30.0, 21.0, NO_PARENT, 40 + t) for t in range(6, 8)]
+        + [(6, 8, 30.0, 21.0, 5, 58)]
+    )
+    joined, closed = close_gaps(tracks, max_gap_frames=2, max_distance_px=15.0)
+    assert closed == 1
+    two = joined[joined["track_id"] == 2].sort_values("t")
+    assert two["t"].tolist() == [3, 4, 6, 7] and (two["parent_track_id"] == 1).all()
+    assert two["parent_id"].tolist() == [2, 13, 14, 46]
+    assert joined.loc[joined["track_id"] == 6, "parent_track_id"].tolist() == [2]
+    assert joined.loc[joined["track_id"] == 1, "t"].tolist() == [0, 1, 2]  # the mother is untouched
+    assert joined.loc[joined["track_id"] == 4, "parent_track_id"].tolist() == [NO_PARENT]
+
+
+def test_a_chain_of_gaps_joins_into_one_track() -> None:
+    """Gaps of one frame at t=2 and t=5, and of two frames after t=8 (joined at the second pass)."""
+    tracks = table(
+        [(1, t, 10.0, 10.0, NO_PARENT, t) for t in range(2)]
+        + [(2, t, 10.0, 11.0, NO_PARENT, 10 + t) for t in range(3, 5)]
+        + [(3, t, 10.0, 12.0, NO_PARENT, 20 + t) for t in range(6, 9)]
+        + [(4, t, 10.0, 13.0, NO_PARENT, 30 + t) for t in range(11, 13)]
+    )
+    joined, closed = close_gaps(tracks, max_gap_frames=2, max_distance_px=15.0)
+    assert closed == 3 and set(joined["track_id"]) == {1}
+    assert joined.sort_values("t")["parent_id"].tolist() == [NO_PARENT, 0, 1, 13, 14, 26, 27, 28, 41]
+
+
+def _segment_and_track(movie: np.ndarray, config: TrackingConfig, scratch: Path) -> tuple[pd.DataFrame, int]:
+    maps = tracking_maps(movie, config.maps, min_area_px=config.segmentation.min_area_px)
+    labels = np.zeros((movie.shape[0], 1, 1, *movie.shape[1:]), dtype=np.uint32)
+    return segment_and_track(maps, config, LabelFrameWriter(labels, 0, 1), scratch, "A/1/0")
+
+
+def test_tracks_are_joined_across_a_frame_dropped_as_missing(tmp_path: Path) -> None:
+    """Frame 4 of two moving nuclei is all NaN (QC drops it: no detections): with the defaults each
+    nucleus is one track with a gap at t=4; with gap closing off, four half-tracks."""
+    n_t, size = 9, 64
+    yy, xx = np.mgrid[:size, :size]
+    movie = np.zeros((n_t, size, size), dtype=np.float32)
+    for t in range(n_t):
+        for y, x in ((20, 14 + 2 * t), (46, 48 - 2 * t)):
+            movie[t][(yy - y) ** 2 + (xx - x) ** 2 <= 49] = 1.0
+    movie[4] = np.nan
+    tracks, closed = _segment_and_track(movie, TrackingConfig(), tmp_path / "on")
+    assert closed == 2 and tracks["track_id"].nunique() == 2
+    assert sorted(set(tracks["t"])) == [0, 1, 2, 3, 5, 6, 7, 8]
+    off = TrackingConfig.model_validate({"gap_closing": {"max_gap_frames": 0}})
+    split, none_closed = _segment_and_track(movie, off, tmp_path / "off")
+    assert none_closed == 0 and split["track_id"].nunique() == 4
+
+
+@pytest.fixture(scope="module")
+def blank_frame_plate(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A simulated FOV whose nuclear channel is blank (zero: a shutter failure) at frame BLANK_T."""
+    from dynaclr.simulate import SimulateOutputs, simulate_plate
+
+    root = tmp_path_factory.mktemp("blank_frame")
+    paths = {"plate": root / "raw.zarr", "labels": root / "labels.zarr"}
+    simulate_plate(
+        SimulateConfig.model_validate(SIMULATE),
+        SimulateOutputs(
+            plate=paths["plate"],
+            tracks=root / "truth.parquet",
+            labels=paths["labels"],
+            phase=root / "phase.zarr",
+        ),
+    )
+    with open_ome_zarr(paths["plate"], layout="hcs", mode="r+") as plate:
+        position = plate[FOV]
+        c = position.get_channel_index("Nuclei")
+        image = position["0"]
+        image[BLANK_T, c] = np.zeros(image.shape[2:], dtype=image.dtype)
+    return paths
+
+
+@pytest.mark.parametrize("max_gap_frames", [None, 0])  # the default, and off
+def test_a_blank_frame_leaves_tracks_joined_across_it(
+    blank_frame_plate: dict[str, Path], max_gap_frames: int | None, tmp_path: Path
+) -> None:
+    """End to end (track_fov): a blank frame cut every track of the FOV in two (no track spanned it),
+    exit 0. With the default gap closing each true cell detected on both sides of it keeps one track
+    (its labels carry one id before and after; no row, no label at the blank frame) and the record
+    counts the gaps closed; off (0), the tracks are cut as before."""
+    overrides = {} if max_gap_frames is None else {"gap_closing": {"max_gap_frames": max_gap_frames}}
+    config = TrackingConfig.model_validate(overrides)
+    plate, tracks_plate = blank_frame_plate["plate"], tmp_path / "tracks.zarr"
+    create_tracks_plate(
+        config,
+        TracksPlateInputs(plate=plate),
+        TracksPlateOutputs(tracks_plate=tracks_plate),
+        channel="Nuclei",
+    )
+    record = fov_record_path(tmp_path / "records", FOV)
+    tracks = track_fov(
+        config,
+        TrackFovInputs(plate=plate, tracks_plate=tracks_plate),
+        TrackFovOutputs(tracks_csv=tmp_path / "tracks.csv", record=record),
+        fov_name=FOV,
+        scratch_dir=tmp_path / "scratch",
+    )
+    assert not (tracks["t"] == BLANK_T).any()
+    with open_ome_zarr(tracks_plate / FOV, mode="r") as position:
+        computed = {t: np.asarray(position["0"][t, 0, 0]) for t in (BLANK_T - 1, BLANK_T + 1)}
+    with open_ome_zarr(blank_frame_plate["labels"] / FOV, mode="r") as position:
+        true = {t: project_labels_to_2d(np.asarray(position["0"][t, 0])) for t in computed}
+    # each true cell seen on both sides of the blank frame and detected on both: its track ids there
+    sides = []
+    for cell in (set(np.unique(true[BLANK_T - 1])) & set(np.unique(true[BLANK_T + 1]))) - {0}:
+        ids = [int(np.bincount(computed[t][true[t] == cell]).argmax()) for t in computed]
+        if 0 not in ids:
+            sides.append(ids)
+    assert len(sides) >= 4
+    kept = sum(before == after for before, after in sides)
+    _, metrics = read_fov_record(record, "tracks_fov")
+    if max_gap_frames == 0:
+        assert kept == 0 and metrics["gaps_closed"] == 0
+    else:
+        assert kept == len(sides) and metrics["gaps_closed"] >= kept
+        rows = tracks[tracks["track_id"].isin([ids[0] for ids in sides])]
+        assert set(rows["t"]) >= {BLANK_T - 1, BLANK_T + 1}  # the CSV holds the joined tracks too
