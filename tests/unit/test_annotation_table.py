@@ -26,7 +26,11 @@ from dynaclr.classify import (
     import_annotations_stage,
     read_annotations,
 )
-from dynaclr.classify.annotation_table import read_fov_tables, validate_annotation_table
+from dynaclr.classify.annotation_table import (
+    read_annotation_table,
+    read_fov_tables,
+    validate_annotation_table,
+)
 from dynaclr.config.analysis import AnnotationConfig, ClassificationConfig, PseudotimeConfig
 from dynaclr.config.base import fill_fov_pattern, fov_placeholders
 from dynaclr.embeddings import build_anndata, write_embeddings
@@ -1344,3 +1348,52 @@ def test_annotations_matched_by_track_or_well_matched_say_so_on_the_qc_page(plan
         "no position check (matched by track)"
     ]
     assert list(_qc_import_warnings(by_position, tmp_path / "p")["warning"]) == ["no import warnings"]
+
+
+@pytest.mark.parametrize(
+    ("header", "missing", "found"),
+    [
+        # a wide table in the user's own words: names the file's own columns, not the fov_name its path gave
+        ("Track ID,Frame,infection_state", "['track_id', 't']", "['Track ID', 'Frame', 'infection_state']"),
+        ("track_id,t,task", "['label']", "['track_id', 't', 'task']"),
+    ],
+)
+def test_a_table_per_fov_lacking_columns_names_its_file_and_own_header(tmp_path, header, missing, found):
+    """A FOV's file (``ann/{position}.csv``, no fov_name column: its path gives it) lacking a column is
+    refused naming that file (not the pattern) and the columns it holds as written: the FOV the path
+    supplies is not a column the user wrote, and a file per FOV need not hold one."""
+    values = {"Track ID": "1", "Frame": "0", "infection_state": "infected", "track_id": "1", "t": "0"}
+    columns = header.split(",")
+    (tmp_path / "Pos0.csv").write_text(
+        f"{header}\n" + ",".join(values.get(c, "infection") for c in columns) + "\n"
+    )
+    with pytest.raises(AnnotationTableError) as refused:
+        read_fov_tables(
+            str(tmp_path / "{position}.csv"), [tmp_path / "Pos0.csv"], ["B/2/0"], {"B/2/0": "Pos0"}
+        )
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path / 'Pos0.csv'}: ")
+    assert f"lacks columns {missing}" in message
+    assert f"found {found}" in message
+    assert "'fov_name'" not in message.split("found")[1]
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+@pytest.mark.parametrize("per_fov", [False, True])
+def test_a_csv_separated_otherwise_than_by_commas_is_refused_saying_so(tmp_path, separator, per_fov):
+    """A spreadsheet saved as CSV in a locale whose list separator is ';' (or a tab-separated export):
+    pandas reads one column, 'track_id;t;task;label'. The refusal names the file and the separator."""
+    path = tmp_path / "Pos0.csv"
+    rows = [["fov_name", "track_id", "t", "task", "label"], ["B/2/0", "1", "0", "infection", "infected"]]
+    if per_fov:
+        rows = [row[1:] for row in rows]
+    path.write_text("".join(separator.join(row) + "\n" for row in rows))
+    with pytest.raises(AnnotationTableError) as refused:
+        if per_fov:
+            read_fov_tables(str(tmp_path / "{position}.csv"), [path], ["B/2/0"], {"B/2/0": "Pos0"})
+        else:
+            validate_annotation_table(read_annotation_table(path), source=str(path))
+    message = str(refused.value)
+    assert message.startswith(f"{path}: ")
+    assert f"separated by {separator!r}" in message
+    assert "commas" in message

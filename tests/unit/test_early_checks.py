@@ -3314,6 +3314,46 @@ def test_positions_in_micrometres_on_a_plate_of_unstated_pixels_are_refused_at_p
     assert unit_problems(config) == []
 
 
+@pytest.mark.parametrize("per_fov", [False, True])
+@pytest.mark.parametrize("header", ["fov_name,track_id,t,task,label", "fov_name,track_id,t,y,x,task,label"])
+def test_the_annotation_radius_is_checked_only_where_the_table_gives_positions(
+    header: str, per_fov: bool, tmp_path: Path
+) -> None:
+    """On 0.325 µm pixels the default max_match_distance_px (6 px, tuned for 0.65 µm) was refused for
+    an annotation table without y, x, whose annotations the import places at their tracked cells (the
+    classifiers match them at distance 0: no radius is read); a biologist's table of track ids was
+    refused until a radius no stage reads was set (session 20, probe9). The table's header decides:
+    with y, x the default is still refused."""
+    row = {"fov_name": "A/1/Pos0", "track_id": "1", "t": "0", "y": "3.0", "x": "4.0"}
+    line = ",".join(
+        row.get(column, "infection" if column == "task" else "uninfected") for column in header.split(",")
+    )
+    if per_fov:
+        (tmp_path / "ann").mkdir()
+        (tmp_path / "ann" / "A_1_Pos0.csv").write_text(f"{header}\n{line}\n")
+        table = str(tmp_path / "ann" / "{row}_{col}_{fov}.csv")
+    else:
+        (tmp_path / "mine.csv").write_text(f"{header}\n{line}\n")
+        table = str(tmp_path / "mine.csv")
+    plate = write_plate(tmp_path / "unitless.zarr", FOVS, ["Nuclei", "Sensor"], SHAPE)
+    for fov in FOVS:
+        with ome_attributes(plate / fov) as ome:
+            for axis in ome["multiscales"][0]["axes"][-2:]:  # y and x without a unit: acquisition states them
+                axis.pop("unit", None)
+    config = plate_config(plate)
+    config["datasets"]["mine"]["acquisition"] = {"pixel_size_um": 0.325}
+    config["datasets"]["mine"]["annotations"] = {"table": table, "tasks": ["infection"]}
+    with pytest.warns(UserWarning, match="axes without a unit"):
+        layouts = {"mine": read_plate_layout(plate)}
+    found = workflow_problems(WorkflowConfig.model_validate(config), layouts, str(tmp_path / "results"))
+    radius = [p for p in found if p.startswith("analysis.classification.max_match_distance_px")]
+    if ",y,x," in header:
+        (problem,) = radius
+        assert "expected a radius set for the 0.325 µm pixels of dataset 'mine'" in problem
+    else:
+        assert radius == []
+
+
 @pytest.mark.parametrize("match_on", ["track", "position"])
 def test_import_annotations_compares_the_matching_params_only_where_it_reads_them(
     match_on: str, plate: Path, tmp_path: Path

@@ -176,8 +176,9 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
             # index_col=False: a row with more fields than the header is refused, never taken as an index
             with warnings.catch_warnings():
                 warnings.simplefilter("error", pd.errors.ParserWarning)
-                return parse_csv(path, only_empty_missing=WIDE_STATE_COLUMNS, index_col=False)
-        return pd.read_parquet(path)
+                table = parse_csv(path, only_empty_missing=WIDE_STATE_COLUMNS, index_col=False)
+        else:
+            return pd.read_parquet(path)
     except RepeatedColumnError as err:  # readable, but a column is named twice with other values
         raise AnnotationTableError(str(err)) from err
     except Exception as err:  # pandas and pyarrow raise many error types for an unreadable file
@@ -185,6 +186,25 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
             f"{path}: cannot read the annotation table as {suffix[1:].upper()} ({type(err).__name__}: "
             f"{err}); expected a table with columns " + ", ".join(REQUIRED_TABLE_COLUMNS)
         ) from err
+    _check_separator(table, path)
+    return table
+
+
+def _check_separator(table: pd.DataFrame, path: Path) -> None:
+    """A CSV whose header names no column of either layout but holds a ``;`` or a tab (a spreadsheet
+    saved as CSV where the list separator is ``;``, or a tab-separated export) was read as one column
+    per line, ``track_id;t;task;label``: refused naming the separator, not as columns missing."""
+    names = [str(column) for column in table.columns]
+    if any(column in table.columns for column in (*REQUIRED_TABLE_COLUMNS, *WIDE_STATE_COLUMNS)):
+        return
+    separator = next((sep for sep in (";", "\t") if any(sep in name for name in names)), None)
+    if separator is not None:
+        raise AnnotationTableError(
+            f"{path}: expected a CSV separated by commas, with columns "
+            f"{', '.join(REQUIRED_TABLE_COLUMNS)} (or the wide layout's); found its header separated by "
+            f"{separator!r}, read as the columns {names}. Save the table with commas as separators (a "
+            "spreadsheet's 'CSV (comma delimited)'), or as Parquet"
+        )
 
 
 def read_fov_tables(
@@ -235,7 +255,9 @@ def read_fov_tables(
             )
         fov_name = by_path[path]
         position = None if positions is None else positions.get(fov_name)
-        table = _with_fov_of_path(read_annotation_table(file), fov_name, str(file), pattern, position)
+        own = read_annotation_table(file)
+        _check_file_columns(own, str(file))
+        table = _with_fov_of_path(own, fov_name, str(file), pattern, position)
         layouts[str(file)] = annotation_layout(table, str(file))
         tables[str(file)] = table
     if len(set(layouts.values())) > 1:
@@ -259,6 +281,27 @@ def read_fov_tables(
             " ..." if len(without) > _SHOWN else "",
         )
     return pd.concat(list(tables.values()), keys=list(tables), names=["file", "row"])
+
+
+def _check_file_columns(table: pd.DataFrame, file: str) -> None:
+    """A FOV's file of a table per FOV holds its layout's columns, ``fov_name`` aside (its path names
+    the FOV): refused naming the file and the columns it holds as written, before the files are put
+    together (where the message could name only the pattern, and a ``fov_name`` the path supplied)."""
+    wide = annotation_layout(table, file) == "wide"
+    required = WIDE_INDEX_COLUMNS if wide else REQUIRED_TABLE_COLUMNS
+    missing = [column for column in required if column != "fov_name" and column not in table.columns]
+    if missing:
+        expected = [column for column in required if column != "fov_name"]
+        more = (
+            f"plus task columns {list(WIDE_TASK_COLUMNS)}"
+            if wide
+            else f"(optional: {list(POSITION_COLUMNS)})"
+        )
+        raise AnnotationTableError(
+            f"{file}: {'wide ' if wide else ''}annotation table lacks columns {missing}; expected "
+            f"{expected} {more}, fov_name optional (the file's path names its FOV); found "
+            f"{[str(column) for column in table.columns]}"
+        )
 
 
 def _with_fov_of_path(

@@ -301,6 +301,52 @@ def _imported_tracks_problems(
     ]
 
 
+def _annotation_table_paths(dataset: DatasetConfig, raw: PlateLayout) -> dict[str, str]:
+    """The files of a table per FOV (``annotations.table`` a pattern), ``{path: fov_name}``.
+
+    Raises:
+        ValueError: the pattern cannot be filled for the plate's FOVs (its message says why).
+    """
+    table = str(dataset.annotations.table)
+    positions = dataset.fov_positions(raw.fov_names) if names_position(table) else None
+    return fov_pattern_paths(table, raw.fov_names, positions)
+
+
+def _annotation_table_gives_positions(dataset: DatasetConfig, raw: PlateLayout) -> bool:
+    """Whether a file of ``annotations.table`` (the one table, or a FOV's file that exists) has
+    columns ``y`` and ``x``, read from its header. Without them the import places every annotation
+    at its tracked cell (``locate_annotations``), which the classifiers then match at distance 0:
+    no radius is read. A header that cannot be read counts as giving them (the import names the
+    problem)."""
+    table = dataset.annotations.table
+    if table is None:
+        return True
+    try:
+        files = (
+            list(_annotation_table_paths(dataset, raw)) if dataset.annotations.table_is_pattern else [table]
+        )
+    except ValueError:
+        return True
+    existing = [Path(file) for file in files if Path(file).is_file()]
+    if not existing:
+        return True
+    for path in existing:
+        try:
+            if path.suffix.lower() == ".parquet":
+                import pyarrow.parquet as pq
+
+                columns = set(pq.read_schema(path).names)
+            else:
+                import pandas as pd
+
+                columns = {str(column) for column in pd.read_csv(path, nrows=0, index_col=False).columns}
+        except Exception:  # pandas and pyarrow raise many error types for an unreadable file
+            return True
+        if {"y", "x"} <= columns:
+            return True
+    return False
+
+
 def _annotation_table_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
     """A table per FOV (``annotations.table`` a pattern) has a file for some FOV, and a file per FOV."""
     table = dataset.annotations.table
@@ -308,8 +354,7 @@ def _annotation_table_problems(name: str, dataset: DatasetConfig, raw: PlateLayo
         return []
     key = f"datasets.{name}.annotations.table"
     try:
-        positions = dataset.fov_positions(raw.fov_names) if names_position(table) else None
-        paths = fov_pattern_paths(table, raw.fov_names, positions)
+        paths = _annotation_table_paths(dataset, raw)
     except ValueError as err:
         return [f"{key}: {err}"]
     if any(Path(path).is_file() for path in paths):
@@ -1291,6 +1336,12 @@ def _match_radius_problems(
             ratio = None if stated is None else pixel_ratio_beyond_tolerance(stated[1])
             if stated is None or ratio is None or (matching.section == "figures" and name in refused):
                 continue
+            if (
+                matching.section == "classification"
+                and config.datasets[name].annotations.source == "table"
+                and not _annotation_table_gives_positions(config.datasets[name], raws[name])
+            ):
+                continue  # no y, x: every annotation sits at its tracked cell, matched at distance 0
             if matching.section == "pseudotime":
                 refused.add(name)
             plate, pixel_size = stated
