@@ -54,6 +54,7 @@ def run_import(
     channels: list[str] | None = None,
     patch_size_yx_px: int = 48,
     normalize_per_time_point: bool | None = None,
+    in_stack_depth: int = 5,
 ):
     outputs = ImportModelOutputs(checkpoint=tmp_path / "model.ckpt", config=tmp_path / "config.json")
     import_model(
@@ -62,7 +63,7 @@ def run_import(
         ImportModelInputs(checkpoint=source),
         outputs,
         in_channels=2,
-        in_stack_depth=5,
+        in_stack_depth=in_stack_depth,
         patch_size_yx_px=patch_size_yx_px,
         model_name="reference",
         channels=channels,
@@ -183,6 +184,28 @@ def test_a_model_ckpt_is_refused_for_a_spec_of_other_channels_or_size(
         tmp_path / "larger", viscy_config(), first.checkpoint, "dynaclr", CHANNELS, patch_size_yx_px=64
     )
     assert read_contrastive_checkpoint(larger.checkpoint).patch_size_yx_px == 48
+
+
+def test_a_model_ckpt_is_refused_for_a_spec_of_another_depth_naming_the_slices(tmp_path: Path) -> None:
+    """A model.ckpt records the slices of its training patches (training_sampling); a spec of another
+    depth (a 10-slice window for a 5-slice model, another lab's z stack) is refused naming the spec's
+    z_window_slices and both depths, not by the first stem tensor's shape."""
+    first = run_import(tmp_path / "first", viscy_config(), channels=CHANNELS)
+    checkpoint = torch.load(first.checkpoint, weights_only=False)
+    record = {"dataset": "lab_a", "pixel_size_um": 0.65, "z_step_um": 2.0, "time_interval_minutes": 30.0}
+    checkpoint["dynaclr_training"]["training_sampling"] = [{**record, "slices": 5}]
+    torch.save(checkpoint, first.checkpoint)
+    with pytest.raises(
+        ArtifactError,
+        match=r"expected a model trained on patches of 10 slices \(the patch spec named by "
+        r"contrastive_models\.reference\.training\.patch_spec: its z_window_slices or z_range\), found a "
+        r"model trained on 5 slices \(dataset lab_a\).*z_window_slices: 5",
+    ):
+        run_import(
+            tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", CHANNELS, in_stack_depth=10
+        )
+    again = run_import(tmp_path / "again", viscy_config(), first.checkpoint, "dynaclr", CHANNELS)
+    assert read_contrastive_checkpoint(again.checkpoint).training_sampling[0]["slices"] == 5
 
 
 def test_channels_a_foreign_file_does_not_state_are_recorded_as_not_verified(

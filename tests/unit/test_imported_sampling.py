@@ -34,10 +34,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def demo_records(**simulate: Any) -> dict[str, dict[str, Any]]:
     """The sampling the workflow states for the demo datasets (``demo_15min``'s ``simulate`` keys
-    replaced), as the rules pass it (dataset_sampling's records), by dataset."""
+    replaced), as the rules pass it (dataset_sampling's records), by dataset, with the depth of the
+    tiny patches these tests train and import on (``SPEC``: import_model compares the recorded slices)."""
     workflow, layouts = layouts_of(demo(**simulate))
     spec = workflow.contrastive_models["time_aware_ntxent"].training.patch_spec
-    return {d: dataset_sampling(workflow, d, spec, layouts[d]).to_json() for d in ("demo", "demo_15min")}
+    return {
+        d: {**dataset_sampling(workflow, d, spec, layouts[d]).to_json(), "slices": SPEC.z_window_slices}
+        for d in ("demo", "demo_15min")
+    }
 
 
 def train(store: dict[str, Path], out: Path, records: list[dict[str, Any]] | None) -> dict[str, Any]:

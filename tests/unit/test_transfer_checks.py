@@ -407,6 +407,28 @@ def test_apply_to_a_dataset_no_model_embeds_is_refused() -> None:
     WorkflowConfig.model_validate(cfg)
 
 
+def test_apply_to_a_dataset_no_model_embeds_says_why_the_model_leaves_it_out() -> None:
+    """A channel typed otherwise in apply_to's dataset (the plate's name for the model's signal, or a
+    typo) leaves that dataset out of the model's default embed_datasets; the refusal names the differing
+    channels and the fix, not only "name it in embed_datasets" (which the dry run then refuses again)."""
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"]["demo_15min"]["patches"][0]["channels"][1]["channel"] = "mCherry"
+    cfg["contrastive_models"].pop("viscy_fixture")
+    cfg["analysis"]["occlusion"] = {"enabled": False}
+    with pytest.raises(ValueError, match=r"apply_to: 'demo_15min' would get no predictions") as caught:
+        WorkflowConfig.model_validate(cfg)
+    message = str(caught.value)
+    assert (
+        "Not embedded: model 'time_aware_ntxent': dataset 'demo_15min''s patch spec 'phase_sensor' gives "
+        "another input than dataset 'demo''s: channels [('phase', 'Phase3D', 'zscore'), ('raw', 'mCherry', "
+        "'median_p99')] vs [('phase', 'Phase3D', 'zscore'), ('raw', 'ViralSensor', 'median_p99')]"
+    ) in message
+    assert "give it name: ViralSensor" in message
+    cfg["datasets"]["demo_15min"]["patches"][0]["z_window_slices"] = 3
+    with pytest.raises(ValueError, match=r"slices 3 vs 5"):
+        WorkflowConfig.model_validate(cfg)
+
+
 @pytest.mark.parametrize(
     ("classification", "expected"),
     [

@@ -1390,6 +1390,7 @@ class WorkflowConfig(StrictModel):
                     )
                     + "); name it in a model's embed_datasets (its patch spec must give the model's "
                     "input) or remove it from apply_to"
+                    + "".join(f". Not embedded: {self._why_not_embedded(model, target)}" for model in serving)
                 )
             raise ValueError(
                 f"{key}: {target!r} would get no predictions: expected a contrastive model that embeds it "
@@ -1554,6 +1555,50 @@ class WorkflowConfig(StrictModel):
                 f"{teacher_spec.name!r}: train the student model on a spec of exactly those channels"
             )
 
+    def _input_mismatch(self, spec_name: str, dataset: str, reference: str) -> str:
+        """How ``dataset``'s patch spec ``spec_name`` gives another input than ``reference``'s (the
+        differing items of :func:`spec_contract`, with what may make them agree); empty where it
+        gives the same."""
+        expected = spec_contract(self.datasets[reference].patch_spec(spec_name))
+        found = spec_contract(self.datasets[dataset].patch_spec(spec_name))
+        if found == expected:
+            return ""
+        differing = sorted(k for k in expected if expected[k] != found[k])
+        return (
+            f"dataset {dataset!r}'s patch spec {spec_name!r} gives another input than dataset "
+            f"{reference!r}'s: "
+            + "; ".join(f"{k} {found[k]!r} vs {expected[k]!r}" for k in differing)
+            + "; make the specs agree or leave the dataset out"
+            + _channel_hint(found["channels"], expected["channels"], self.datasets[dataset])
+            + _size_hint(
+                (
+                    found["patch_size_yx_px"],
+                    self.datasets[dataset],
+                    self.datasets[dataset].patch_spec(spec_name),
+                ),
+                (
+                    expected["patch_size_yx_px"],
+                    self.datasets[reference],
+                    self.datasets[reference].patch_spec(spec_name),
+                ),
+            )
+        )
+
+    def _why_not_embedded(self, model: str, dataset: str) -> str:
+        """Why ``model`` (no ``embed_datasets``) does not embed ``dataset`` by default: the dataset has
+        no patch spec of the model's, or its spec gives another input (:meth:`_input_mismatch`)."""
+        entry = self.contrastive_models[model]
+        spec_name = entry.training.patch_spec
+        reference = self._reference_dataset(entry)
+        if entry.embed_datasets is not None or reference is None:
+            return f"model {model!r}'s embed_datasets {entry.embed_datasets} leaves it out"
+        if spec_name not in self.datasets[dataset].patch_names:
+            return (
+                f"model {model!r} reads patch spec {spec_name!r}, which dataset {dataset!r} lacks "
+                f"(its specs: {self.datasets[dataset].patch_names})"
+            )
+        return f"model {model!r}: " + self._input_mismatch(spec_name, dataset, reference)
+
     def _check_model_datasets(self, name: str, entry: ContrastiveModelEntry) -> None:
         """Every dataset a model trains on or embeds exists and gives the input the model takes."""
         spec_name = entry.training.patch_spec
@@ -1581,34 +1626,14 @@ class WorkflowConfig(StrictModel):
                 f"contrastive_models.{name}: no dataset has a patch spec {spec_name!r}; the model would "
                 "embed nothing; add the spec to a dataset or name embed_datasets"
             )
-        expected = spec_contract(self.datasets[reference].patch_spec(spec_name))
         for key, names in (
             ("train_datasets", entry.train_datasets),
             ("embed_datasets", entry.embed_datasets or []),
         ):
             for dataset in names:
-                found = spec_contract(self.datasets[dataset].patch_spec(spec_name))
-                if found != expected:
-                    differing = sorted(k for k in expected if expected[k] != found[k])
-                    raise ValueError(
-                        f"contrastive_models.{name}.{key}: dataset {dataset!r}'s patch spec {spec_name!r} "
-                        f"gives another input than dataset {reference!r}'s: "
-                        + "; ".join(f"{k} {found[k]!r} vs {expected[k]!r}" for k in differing)
-                        + "; make the specs agree or leave the dataset out"
-                        + _channel_hint(found["channels"], expected["channels"], self.datasets[dataset])
-                        + _size_hint(
-                            (
-                                found["patch_size_yx_px"],
-                                self.datasets[dataset],
-                                self.datasets[dataset].patch_spec(spec_name),
-                            ),
-                            (
-                                expected["patch_size_yx_px"],
-                                self.datasets[reference],
-                                self.datasets[reference].patch_spec(spec_name),
-                            ),
-                        )
-                    )
+                mismatch = self._input_mismatch(spec_name, dataset, reference)
+                if mismatch:
+                    raise ValueError(f"contrastive_models.{name}.{key}: {mismatch}")
         self._check_input_sizes(name, entry, reference)
 
     def _check_input_sizes(self, name: str, entry: ContrastiveModelEntry, reference: str) -> None:

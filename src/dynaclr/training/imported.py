@@ -303,6 +303,24 @@ def _check_dynaclr_architecture(
     )
 
 
+def _check_recorded_depth(
+    trained: ContrastiveCheckpoint, path: Path, in_stack_depth: int | None, key: str
+) -> None:
+    """Patches of ``in_stack_depth`` slices are those the model learnt from: its training datasets'
+    recorded ``slices`` (none recorded: nothing compared; a file from before the record)."""
+    records = [r for r in trained.training_sampling or [] if isinstance(r, dict) and r.get("slices")]
+    depths = sorted({int(r["slices"]) for r in records})
+    if in_stack_depth is None or not depths or in_stack_depth in depths:
+        return
+    datasets = ", ".join(f"dataset {r.get('dataset')}" for r in records)
+    raise ArtifactError(
+        f"{path}: expected a model trained on patches of {in_stack_depth} slices ({key}: its "
+        f"z_window_slices or z_range), found a model trained on {' or '.join(map(str, depths))} slices "
+        f"({datasets}): the network would see another depth than it learnt from; give the spec "
+        f"z_window_slices: {depths[0]} (or a z_range of {depths[0]} slices)"
+    )
+
+
 def _check_dynaclr_input(
     trained: ContrastiveCheckpoint,
     path: Path,
@@ -310,10 +328,15 @@ def _check_dynaclr_input(
     patch_size_yx_px: int,
     model_name: str,
     normalize_per_time_point: bool | None = None,
+    in_stack_depth: int | None = None,
 ) -> int:
     """A model.ckpt of this workflow learnt from the channels (in order, with their normalisation),
-    the per-time-point normalisation (or not) and the patch size it records; returns the network
-    input size to record (the trained one).
+    the per-time-point normalisation (or not), the slices (``training_sampling``) and the patch size
+    it records; returns the network input size to record (the trained one).
+
+    Refused first: patches of another depth than every training dataset's recorded ``slices`` (a
+    z-folding stem's tensors would not fit, named by shape only; a 2-D stem's projection would span
+    another depth silently).
 
     Refused: another number of channels, the same channel names in another order (or a channel
     named in both at another position), another normalisation at a position or another
@@ -323,6 +346,7 @@ def _check_dynaclr_input(
     sources at a position (a lab's own names, a ``raw`` channel where this dataset reconstructs
     ``phase``). A larger spec patch is cropped."""
     key = f"the patch spec named by contrastive_models.{model_name}.training.patch_spec"
+    _check_recorded_depth(trained, path, in_stack_depth, key)
     learnt_per_time_point = trained.input_normalize_per_time_point
     if None not in (normalize_per_time_point, learnt_per_time_point) and (
         normalize_per_time_point != learnt_per_time_point
@@ -527,7 +551,13 @@ def import_model(
         # (in whichever order) do not reach it
         spec_channels = None if config.stem == "backbone" else channels
         patch_size_yx_px = _check_dynaclr_input(
-            trained, source, spec_channels, patch_size_yx_px, model_name, normalize_per_time_point
+            trained,
+            source,
+            spec_channels,
+            patch_size_yx_px,
+            model_name,
+            normalize_per_time_point,
+            in_stack_depth,
         )
         if trained.input_normalize_per_time_point is not None:  # the spec's, where given: compared above
             normalize_per_time_point = trained.input_normalize_per_time_point
