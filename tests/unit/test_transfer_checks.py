@@ -522,6 +522,7 @@ def test_baseline_classifiers_do_not_transfer_between_datasets_sampled_otherwise
         "segmentation": {"min_area_px": 240, "max_area_px": 1800},
         "linking": {"max_distance_px": 40.0, "distance_weight_per_px": 0.005},
         "solver": {"image_border_px": 20},
+        "gap_closing": {"max_distance_px": 30.0},
     }
     for section in ("classification", "pseudotime"):  # the matching radii too, given for both pixel sizes
         config["analysis"].setdefault(section, {})["max_match_distance_px"] = 8.0
