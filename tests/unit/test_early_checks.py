@@ -819,6 +819,31 @@ def test_tracking_linking_sizes_are_not_checked_on_still_images() -> None:
     )
 
 
+def test_gap_closing_turned_off_leaves_its_distance_unchecked(tmp_path: Path) -> None:
+    """With gap_closing.max_gap_frames 0 nothing is joined and its max_distance_px does nothing: the dry
+    run still refused it at its default on a plate of other pixels (every other key scaled), and the
+    warning for a plate stating no pixel size named it."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config.plate_checks import workflow_warnings
+
+    config = tiny_workflow_config()
+    config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = 0.2
+    off = {key: value for key, value in SCALED_TO_0_2_UM.items() if key != "gap_closing"}
+    config["datasets"]["tiny"]["tracking"] = {**off, "gap_closing": {"max_gap_frames": 0}}
+    assert _pixel_problems(config) == []
+    config["datasets"]["tiny"]["tracking"] = off
+    (problem,) = _pixel_problems(config)
+    assert "found the defaults, meant for 0.65 µm pixels (more than 1.5 times larger or smaller): " in problem
+    assert "gap_closing.max_distance_px 15; nuclei" in problem
+
+    plate, layouts = _unitless_plate(tmp_path / "unitless.zarr", SHAPE)
+    unitless = plate_config(plate)
+    unitless["datasets"]["mine"]["tracking"] = {"gap_closing": {"max_gap_frames": 0}}
+    (warning,) = workflow_warnings(WorkflowConfig.model_validate(unitless), layouts)
+    assert "tracking.solver.image_border_px); set" in warning and "tracking.gap_closing" not in warning
+
+
 def _radius_problems(config: dict[str, Any]) -> list[str]:
     """The dry run's problems of the matching radii of a config whose datasets are all simulated."""
     return [p for p in _simulated_problems(config) if ".max_match_distance_px: expected a radius" in p]

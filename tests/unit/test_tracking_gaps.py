@@ -216,3 +216,66 @@ def test_a_blank_frame_leaves_tracks_joined_across_it(
         assert kept == len(sides) and metrics["gaps_closed"] >= kept
         rows = tracks[tracks["track_id"].isin([ids[0] for ids in sides])]
         assert set(rows["t"]) >= {BLANK_T - 1, BLANK_T + 1}  # the CSV holds the joined tracks too
+
+
+@pytest.mark.parametrize(
+    ("xs", "expected"),
+    [
+        # ends x=0 (1), x=14 (2); starts x=2 (3), x=-300 (4): 3 continues 1 (2 px), not 2 (12 px)
+        ((0.0, 14.0, 2.0, -300.0), {1: [1, 3], 2: [2], 4: [4]}),
+        # ends x=0 (1), x=30 (2); starts x=12 (3), x=-200 (4): 3 continues 1 (12 px), the one pair within
+        ((0.0, 30.0, 12.0, -200.0), {1: [1, 3], 2: [2], 4: [4]}),
+    ],
+    ids=["far_cell_changed_the_pair", "far_cell_left_none"],
+)
+def test_cells_beyond_the_distance_do_not_change_the_pairs_within_it(
+    xs: tuple[float, float, float, float], expected: dict[int, list[int]]
+) -> None:
+    """The assignment ran on every distance and cut at max_distance_px afterwards, so a far start made
+    the nearest pair lose: track 3 was joined to track 2 (12 px) instead of track 1 (2 px), or to none
+    though 12 px is within 15. Pairs beyond the distance now take no part in the assignment."""
+    tracks = table(
+        [
+            (1, 0, 50.0, xs[0], NO_PARENT, 10),
+            (2, 0, 50.0, xs[1], NO_PARENT, 20),
+            (3, 2, 50.0, xs[2], NO_PARENT, 30),
+            (4, 2, 50.0, xs[3], NO_PARENT, 40),
+        ]
+    )
+    joined, closed = close_gaps(tracks, max_gap_frames=1, max_distance_px=15.0)
+    assert closed == 1
+    parts = joined.assign(old=tracks["track_id"]).groupby("track_id")["old"].apply(sorted).to_dict()
+    assert parts == expected
+    assert joined.loc[tracks["track_id"] == 3, "parent_id"].tolist() == [10]
+
+
+def test_a_division_during_the_missing_frame_keeps_both_daughters() -> None:
+    """A mother (track 1) ends at t=2 and divides during the missing frame: her daughters (2, 3) start
+    at t=4 without a mother, 9 px either side. The mother was joined to the nearest daughter and the
+    other lost her lineage; now both are her daughters (their first row's parent_id her last row), and
+    a cell with a start of its own beside it (4 ending, 5 starting) is still continued."""
+    tracks = table(
+        [(1, t, 30.0, 30.0, NO_PARENT, t) for t in range(3)]
+        + [(2, t, 30.0, 21.0, NO_PARENT, 10 + t) for t in range(4, 6)]
+        + [(3, t, 30.0, 39.0, NO_PARENT, 20 + t) for t in range(4, 6)]
+        + [(4, t, 70.0, 30.0, NO_PARENT, 30 + t) for t in range(3)]
+        + [(5, t, 72.0, 30.0, NO_PARENT, 40 + t) for t in range(4, 6)]
+    )
+    joined, closed = close_gaps(tracks, max_gap_frames=1, max_distance_px=15.0)
+    assert closed == 2
+    daughters = joined[tracks["track_id"].isin([2, 3])]
+    assert set(daughters["track_id"]) == {2, 3} and (daughters["parent_track_id"] == 1).all()
+    assert joined.loc[tracks["track_id"].isin([2, 3]) & (tracks["t"] == 4), "parent_id"].tolist() == [2, 2]
+    assert joined.loc[tracks["track_id"] == 1, "t"].tolist() == [0, 1, 2]
+    assert set(joined.loc[tracks["track_id"] == 5, "track_id"]) == {4}
+    # a third track ending beside daughter 3 (6): she may be its continuation, so no division is
+    # recorded; each end continues its nearest start
+    crowded = table(
+        [(1, t, 30.0, 30.0, NO_PARENT, t) for t in range(3)]
+        + [(2, t, 30.0, 21.0, NO_PARENT, 10 + t) for t in range(4, 6)]
+        + [(3, t, 30.0, 39.0, NO_PARENT, 20 + t) for t in range(4, 6)]
+        + [(6, t, 30.0, 45.0, NO_PARENT, 60 + t) for t in range(3)]
+    )
+    joined, closed = close_gaps(crowded, max_gap_frames=1, max_distance_px=15.0)
+    assert closed == 2 and (joined["parent_track_id"] == NO_PARENT).all()
+    assert dict(zip(crowded["track_id"], joined["track_id"], strict=True)) == {1: 1, 2: 1, 3: 6, 6: 6}

@@ -293,15 +293,17 @@ class TrackingGapClosingConfig(StrictModel):
             "A track ending (without dividing) and a track starting (without a mother) up to this many "
             "missing frames later are joined into one track with a gap (no rows in the missing frames): "
             "a blank frame, a frame QC dropped, a nucleus missed for a frame no longer cut every track "
-            "through it in two. 0: off."
+            "through it in two. Two starts near one end and no other are that track's daughters (a "
+            "division during the gap). 0: off (max_distance_px is then not checked against the pixels)."
         ),
     )
     max_distance_px: float = Field(
         GAP_CLOSING_DEFAULT_DISTANCE_PX,
         ge=0,
         description=(
-            "Largest distance (pixels) from the earlier track's last centroid to the later one's first; "
-            "the pairs of one frame are an optimal one-to-one assignment by distance."
+            "Largest distance (pixels; voxels in 3D, a z slice counting as a pixel) from the earlier "
+            "track's last centroid to the later one's first; the pairs of one frame are an optimal "
+            "one-to-one assignment by distance among the pairs within it."
         ),
     )
 
@@ -332,11 +334,14 @@ class TrackingConfig(StrictModel):
 
     def pixel_defaults_left(self) -> list[str]:
         """The keys of :data:`PIXEL_SCALED_KEYS` (``"section.field"``) the config does not give: at
-        their defaults, tuned for pixels of :data:`DEFAULTS_PIXEL_SIZE_UM`."""
+        their defaults, tuned for pixels of :data:`DEFAULTS_PIXEL_SIZE_UM`. With
+        ``gap_closing.max_gap_frames`` 0 nothing is joined and the ``gap_closing`` keys do nothing:
+        not among them."""
         return [
             f"{section}.{field}"
             for section, field in PIXEL_SCALED_KEYS
             if field not in getattr(self, section).model_fields_set
+            and not (section == "gap_closing" and self.gap_closing.max_gap_frames == 0)
         ]
 
     def unscaled_defaults(self, pixel_size_um: float) -> dict[str, tuple[float, float | None]]:
