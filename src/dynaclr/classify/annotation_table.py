@@ -84,7 +84,7 @@ from dynaclr.classify.annotations import (
     task_classes,
 )
 from dynaclr.config.analysis import AnnotationConfig
-from dynaclr.config.base import fov_pattern_paths
+from dynaclr.config.base import fov_pattern_paths, position_maps_to
 from dynaclr.config.reasons import single_class_folds, single_fov_class
 from dynaclr.embeddings.cells import match_observations_to_cells
 from dynaclr.io import (
@@ -337,9 +337,8 @@ def _with_fov_of_path(
             own_position = (
                 ""
                 if position is None or not (spelled[other].astype(str) == position).any()
-                else f"; {position} is this file's TIFF position, not a FOV: tiff.positions (or, without "
-                f"it, the FOV naming A/1/<position>) maps position {position} to FOV {fov_name}, so "
-                f"write {fov_name} or leave the column empty"
+                else f"; {position} is this file's TIFF position, not a FOV: "
+                f"{position_maps_to(position, fov_name)}, so write {fov_name} or leave the column empty"
             )
             raise AnnotationTableError(
                 f"{file}: column 'fov_name' names the FOV the file's path names ({fov_name}, "
