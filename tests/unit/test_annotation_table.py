@@ -41,6 +41,7 @@ from dynaclr.io import (
     make_provenance,
     read_table,
     read_table_provenance,
+    table_header,
     write_table,
 )
 from dynaclr.pseudotime.stage import (
@@ -1378,22 +1379,77 @@ def test_a_table_per_fov_lacking_columns_names_its_file_and_own_header(tmp_path,
     assert "'fov_name'" not in message.split("found")[1]
 
 
+def _refusal_of_pos0(path: Path, per_fov: bool) -> str:
+    """The import's refusal of ``path`` (``Pos0.csv``): the one table, or the file of FOV ``B/2/0`` of
+    a table per FOV (``{position}.csv``)."""
+    with pytest.raises(AnnotationTableError) as refused:
+        if per_fov:
+            read_fov_tables(str(path.parent / "{position}.csv"), [path], ["B/2/0"], {"B/2/0": "Pos0"})
+        else:
+            validate_annotation_table(read_annotation_table(path), source=str(path))
+    return str(refused.value)
+
+
 @pytest.mark.parametrize("separator", [";", "\t"])
+@pytest.mark.parametrize("commas", [False, True])
 @pytest.mark.parametrize("per_fov", [False, True])
-def test_a_csv_separated_otherwise_than_by_commas_is_refused_saying_so(tmp_path, separator, per_fov):
+def test_a_csv_separated_otherwise_than_by_commas_is_refused_saying_so(tmp_path, separator, commas, per_fov):
     """A spreadsheet saved as CSV in a locale whose list separator is ';' (or a tab-separated export):
-    pandas reads one column, 'track_id;t;task;label'. The refusal names the file and the separator."""
+    pandas reads one column, 'track_id;t;task;label'. The refusal names the file and the separator.
+    Such a locale writes decimal commas (``12,5``), and a tab-separated file's notes may hold commas:
+    pandas then cannot parse the rows at all (more fields than the header), and the refusal still
+    names the separator, read from the header, rather than a generic parse error (session 20)."""
     path = tmp_path / "Pos0.csv"
-    rows = [["fov_name", "track_id", "t", "task", "label"], ["B/2/0", "1", "0", "infection", "infected"]]
+    y, x, note = ("12,5", "40,25", "round, bright") if commas else ("12.5", "40.25", "round")
+    rows = [
+        ["fov_name", "track_id", "t", "y", "x", "task", "label", "note"],
+        ["B/2/0", "1", "0", y, x, "infection", "infected", note],
+    ]
     if per_fov:
         rows = [row[1:] for row in rows]
     path.write_text("".join(separator.join(row) + "\n" for row in rows))
-    with pytest.raises(AnnotationTableError) as refused:
-        if per_fov:
-            read_fov_tables(str(tmp_path / "{position}.csv"), [path], ["B/2/0"], {"B/2/0": "Pos0"})
-        else:
-            validate_annotation_table(read_annotation_table(path), source=str(path))
-    message = str(refused.value)
+    message = _refusal_of_pos0(path, per_fov)
     assert message.startswith(f"{path}: ")
     assert f"separated by {separator!r}" in message
     assert "commas" in message
+    assert "cannot read" not in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "track_id,t,y,x,task,label\n1,0,3.5,4.5,infection,infected\n",
+        "\ufefftrack_id,t,task,label\r\n1,0,infection,infected\r\n",  # a spreadsheet's BOM and CRLF
+        '"Track ID","y, px",x,"note ""a"""\n1,2.0,3.0,n\n',  # quoted names holding commas, quotes
+        "\n\ntrack_id,t,task,label\n1,0,infection,infected\n",  # blank lines before the header
+        "track_id;t;task;label\n1;0;infection;infected\n",
+        "",
+    ],
+)
+def test_table_header_reads_the_names_pandas_reads(tmp_path, text):
+    """The plan reads every FOV's file's header (are y, x given?) with :func:`table_header`, one line
+    by the csv module rather than a pandas parser per file: the names are those pandas reads."""
+    path = tmp_path / "Pos0.csv"
+    path.write_bytes(text.encode())
+    expected = [] if not text else [str(c) for c in pd.read_csv(path, nrows=0, index_col=False).columns]
+    assert table_header(path) == expected
+    parquet = tmp_path / "Pos0.parquet"
+    if expected:
+        pd.read_csv(path, index_col=False).to_parquet(parquet)
+        assert table_header(parquet) == expected
+
+
+@pytest.mark.parametrize("per_fov", [False, True])
+def test_a_comma_separated_table_whose_column_names_hold_a_semicolon_is_refused_as_lacking_columns(
+    tmp_path, per_fov
+):
+    """A comma-separated table of three columns in the user's own words, one name holding a ';'
+    (``State; note``): its separator is right, so the refusal names the missing columns, not the
+    separator (the header split on ';' gives no column of either layout)."""
+    path = tmp_path / "Pos0.csv"
+    path.write_text("Track ID,Frame,State; note\n1,0,infected; round\n")
+    message = _refusal_of_pos0(path, per_fov)
+    assert message.startswith(f"{path}: ")
+    assert "lacks columns" in message
+    assert "['Track ID', 'Frame', 'State; note']" in message
+    assert "separated by" not in message

@@ -2449,6 +2449,8 @@ def test_a_cluster_job_needing_the_shape_of_a_tiff_dataset_reads_one_header(
     planned = {(job.rule.name, str(job.wildcards)): job for job in planned_jobs(configfile, tmp_path)}
     (job,) = [job for (rule, _), job in planned.items() if rule == "import_tracks"]
     assert job.params.shape_tzyx == [SHAPE[0], *SHAPE[2:]] and job.params.fov_names == FOVS_OF_TIFFS
+    # each FOV's position, which a fov_name column holding positions (Pos0) is told to be
+    assert job.params.sampling_um["positions"] == {fov: fov.rsplit("/", 1)[1] for fov in FOVS_OF_TIFFS}
     read = record_tiff_reads(monkeypatch)
     reads = _job_reads(configfile, tmp_path, "import_tracks:dataset=mine", read, planned)
     assert [line for line in reads if line.startswith("header ")] == ["header tiffs/Pos0/t0.tif"], reads

@@ -61,7 +61,7 @@ def run_import(
     ctc_lineage: tuple[Path, ...] = (),
     plate: Path | None = None,
     position_unit: str = "px",
-    **sampling_um: float | None,
+    **sampling_um: Any,
 ) -> pd.DataFrame:
     return import_tracks(
         ImportedTracksConfig(format=format, path=path, position_unit=position_unit),  # type: ignore[arg-type]
@@ -2104,3 +2104,29 @@ def test_a_trackmate_spots_csv_given_as_a_table_names_trackmate_and_the_fix(tmp_
         assert rename in message
     assert "tracks.position_unit: um" in message
     assert "fov_name" in message and "three rows under the header" in message
+
+
+def test_a_tables_fov_name_holding_tiff_positions_names_their_fovs(
+    truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A ``tiff:`` dataset's tracks table whose ``fov_name`` holds the TIFF positions (``Pos0``, as
+    the user's files are named) rather than the FOVs they become: the refusal says which FOV each
+    position is, as the annotations' does (session 20, probe9)."""
+    table = _table(truth)
+    table["fov_name"] = table["fov_name"].map({"A/1/0": "Pos0", "B/1/0": "Pos1"})
+    table.to_csv(tmp_path / "mine.csv", index=False)
+
+    def refusal(**positions: dict[str, str]) -> str:
+        with pytest.raises(ArtifactError) as raised:
+            run_import("table", "mine.csv", [tmp_path / "mine.csv"], tmp_path, **positions)
+        return str(raised.value)
+
+    message = refusal(positions={"A/1/0": "Pos0", "B/1/0": "Pos1"})
+    assert "column 'fov_name': expected a FOV of the plate ['A/1/0', 'B/1/0'], found 'Pos0'" in message
+    for position, fov in (("Pos0", "A/1/0"), ("Pos1", "B/1/0")):
+        assert (
+            f"{position} is a TIFF position, not a FOV: tiff.positions (or, without it, the FOV naming "
+            f"A/1/<position>) maps position {position} to FOV {fov}, so write {fov}"
+        ) in message
+    # without TIFF positions (an OME-Zarr plate) nothing is said of positions
+    assert "TIFF position" not in refusal()

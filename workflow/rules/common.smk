@@ -693,7 +693,9 @@ def import_tracks_checks(dataset):
     checks the user's files against, plate_stated_sampling, and for format trackmate of a `tiff:`
     dataset each FOV's TIFF files (`image_files`, {fov_name: paths}), which each TrackMate file's
     ImageData filename is compared with (a WARNING where it is none of them: a wrong
-    tiff.positions). Added only there, so the params (and jobs) of the other imports stay as they
+    tiff.positions), and for format table of a `tiff:` dataset each FOV's TIFF position
+    (`positions`, {fov_name: position}: a fov_name column holding positions is refused naming their
+    FOVs). Added only there, so the params (and jobs) of the other imports stay as they
     were; and carried in this param of `input`, which Snakemake does not compare, so that they rerun
     no import, nor does rule import_tracks' script, unchanged."""
     checks = plate_stated_sampling(dataset)
@@ -703,6 +705,11 @@ def import_tracks_checks(dataset):
         checks["image_files"] = {
             fov: [str(path) for path in files.get(fov, {}).values()] for fov in fovs(dataset)
         }
+    if spec.tiff is not None and spec.tracks is not None and spec.tracks.format == "table":
+        try:
+            checks["positions"] = spec.fov_positions(fovs(dataset))
+        except ValueError:  # a FOV no position names: the plan refuses it; the words are only a hint
+            pass
     return checks
 
 

@@ -84,7 +84,7 @@ from dynaclr.classify.annotations import (
     task_classes,
 )
 from dynaclr.config.analysis import AnnotationConfig
-from dynaclr.config.base import fov_pattern_paths
+from dynaclr.config.base import fov_pattern_paths, position_maps_to
 from dynaclr.config.reasons import single_class_folds, single_fov_class
 from dynaclr.embeddings.cells import match_observations_to_cells
 from dynaclr.io import (
@@ -96,6 +96,7 @@ from dynaclr.io import (
     micrometres_to_pixels,
     parse_csv,
     read_table,
+    table_header,
     write_table,
 )
 from dynaclr.io.tables import IMPORT_WARNINGS, POSITION_READINGS
@@ -173,12 +174,14 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
         raise AnnotationTableError(f"{path}: annotation table not found (datasets.<name>.annotations.table)")
     try:
         if suffix == ".csv":
+            _check_separator(path)
             # index_col=False: a row with more fields than the header is refused, never taken as an index
             with warnings.catch_warnings():
                 warnings.simplefilter("error", pd.errors.ParserWarning)
-                table = parse_csv(path, only_empty_missing=WIDE_STATE_COLUMNS, index_col=False)
-        else:
-            return pd.read_parquet(path)
+                return parse_csv(path, only_empty_missing=WIDE_STATE_COLUMNS, index_col=False)
+        return pd.read_parquet(path)
+    except AnnotationTableError:
+        raise
     except RepeatedColumnError as err:  # readable, but a column is named twice with other values
         raise AnnotationTableError(str(err)) from err
     except Exception as err:  # pandas and pyarrow raise many error types for an unreadable file
@@ -186,25 +189,30 @@ def read_annotation_table(path: str | Path) -> pd.DataFrame:
             f"{path}: cannot read the annotation table as {suffix[1:].upper()} ({type(err).__name__}: "
             f"{err}); expected a table with columns " + ", ".join(REQUIRED_TABLE_COLUMNS)
         ) from err
-    _check_separator(table, path)
-    return table
 
 
-def _check_separator(table: pd.DataFrame, path: Path) -> None:
-    """A CSV whose header names no column of either layout but holds a ``;`` or a tab (a spreadsheet
-    saved as CSV where the list separator is ``;``, or a tab-separated export) was read as one column
-    per line, ``track_id;t;task;label``: refused naming the separator, not as columns missing."""
-    names = [str(column) for column in table.columns]
-    if any(column in table.columns for column in (*REQUIRED_TABLE_COLUMNS, *WIDE_STATE_COLUMNS)):
+def _check_separator(path: Path) -> None:
+    """A CSV separated by ``;`` (a spreadsheet saved as CSV where the list separator is ``;``) or by
+    tabs (a tab-separated export) is refused naming the separator, not as lacking columns nor as
+    unparsable: read by commas its header is one column, ``track_id;t;task;label``, and its rows,
+    holding decimal commas (``12,5``) or notes with commas, have more fields than the header, which
+    pandas cannot parse. Read from the header alone (:func:`~dynaclr.io.table_header`), before
+    the rows: refused where the header names no column of either layout and, split on ``;`` or a tab,
+    is one column read by commas or names such a column. A comma-separated header whose names hold a
+    ``;`` (``Track ID,Frame,State; note``) is left to the check of the columns."""
+    known = {*REQUIRED_TABLE_COLUMNS, *WIDE_STATE_COLUMNS}
+    names = table_header(path)
+    if known & set(names):
         return
-    separator = next((sep for sep in (";", "\t") if any(sep in name for name in names)), None)
-    if separator is not None:
-        raise AnnotationTableError(
-            f"{path}: expected a CSV separated by commas, with columns "
-            f"{', '.join(REQUIRED_TABLE_COLUMNS)} (or the wide layout's); found its header separated by "
-            f"{separator!r}, read as the columns {names}. Save the table with commas as separators (a "
-            "spreadsheet's 'CSV (comma delimited)'), or as Parquet"
-        )
+    for separator in (";", "\t"):
+        split = table_header(path, delimiter=separator)
+        if len(split) > 1 and (len(names) == 1 or known & set(split)):
+            raise AnnotationTableError(
+                f"{path}: expected a CSV separated by commas, with columns "
+                f"{', '.join(REQUIRED_TABLE_COLUMNS)} (or the wide layout's); found its header separated "
+                f"by {separator!r} ({split}), read by commas as the columns {names}. Save the table with "
+                "commas as separators (a spreadsheet's 'CSV (comma delimited)'), or as Parquet"
+            )
 
 
 def read_fov_tables(
@@ -256,7 +264,11 @@ def read_fov_tables(
         fov_name = by_path[path]
         position = None if positions is None else positions.get(fov_name)
         own = read_annotation_table(file)
-        _check_file_columns(own, str(file))
+        # before the files are put together, where a message could name only the pattern, and a
+        # fov_name the path supplied among the columns found
+        _check_required_columns(
+            own, str(file), wide=annotation_layout(own, str(file)) == "wide", fov_name_optional=True
+        )
         table = _with_fov_of_path(own, fov_name, str(file), pattern, position)
         layouts[str(file)] = annotation_layout(table, str(file))
         tables[str(file)] = table
@@ -283,23 +295,29 @@ def read_fov_tables(
     return pd.concat(list(tables.values()), keys=list(tables), names=["file", "row"])
 
 
-def _check_file_columns(table: pd.DataFrame, file: str) -> None:
-    """A FOV's file of a table per FOV holds its layout's columns, ``fov_name`` aside (its path names
-    the FOV): refused naming the file and the columns it holds as written, before the files are put
-    together (where the message could name only the pattern, and a ``fov_name`` the path supplied)."""
-    wide = annotation_layout(table, file) == "wide"
+def _check_required_columns(
+    table: pd.DataFrame, source: str, *, wide: bool, fov_name_optional: bool = False
+) -> None:
+    """``table`` holds the columns its layout requires (:data:`REQUIRED_TABLE_COLUMNS`, or for the
+    wide layout :data:`WIDE_INDEX_COLUMNS`); ``fov_name_optional``: ``fov_name`` aside (a FOV's file
+    of a table per FOV, whose path names the FOV).
+
+    Raises:
+        AnnotationTableError: naming ``source``, the columns missing, those expected and those found.
+    """
     required = WIDE_INDEX_COLUMNS if wide else REQUIRED_TABLE_COLUMNS
-    missing = [column for column in required if column != "fov_name" and column not in table.columns]
+    expected = [column for column in required if not (fov_name_optional and column == "fov_name")]
+    missing = [column for column in expected if column not in table.columns]
     if missing:
-        expected = [column for column in required if column != "fov_name"]
         more = (
             f"plus task columns {list(WIDE_TASK_COLUMNS)}"
             if wide
-            else f"(optional: {list(POSITION_COLUMNS)})"
+            else f"(and optionally {list(POSITION_COLUMNS)})"
         )
+        optional = ", fov_name optional (the file's path names its FOV)" if fov_name_optional else ""
         raise AnnotationTableError(
-            f"{file}: {'wide ' if wide else ''}annotation table lacks columns {missing}; expected "
-            f"{expected} {more}, fov_name optional (the file's path names its FOV); found "
+            f"{source}: {'wide annotation table (one column per task)' if wide else 'annotation table'} "
+            f"lacks columns {missing}; expected {expected} {more}{optional}; found "
             f"{[str(column) for column in table.columns]}"
         )
 
@@ -319,9 +337,8 @@ def _with_fov_of_path(
             own_position = (
                 ""
                 if position is None or not (spelled[other].astype(str) == position).any()
-                else f"; {position} is this file's TIFF position, not a FOV: tiff.positions (or, without "
-                f"it, the FOV naming A/1/<position>) maps position {position} to FOV {fov_name}, so "
-                f"write {fov_name} or leave the column empty"
+                else f"; {position} is this file's TIFF position, not a FOV: "
+                f"{position_maps_to(position, fov_name)}, so write {fov_name} or leave the column empty"
             )
             raise AnnotationTableError(
                 f"{file}: column 'fov_name' names the FOV the file's path names ({fov_name}, "
@@ -425,13 +442,8 @@ def wide_to_long(table: pd.DataFrame, tasks: Sequence[str], source: str = "annot
             that is neither a label of the column's task, nor empty, nor (infection) a VisCy code;
             numeric division codes; no annotated cell at all.
     """
+    _check_required_columns(table, source, wide=True)
     found = [str(column) for column in table.columns]
-    missing = [column for column in WIDE_INDEX_COLUMNS if column not in table.columns]
-    if missing:
-        raise AnnotationTableError(
-            f"{source}: wide annotation table (one column per task) lacks columns {missing}; expected "
-            f"{list(WIDE_INDEX_COLUMNS)} plus task columns {list(WIDE_TASK_COLUMNS)}; found {found}"
-        )
     read = {
         column: task
         for column, task in WIDE_TASK_COLUMNS.items()
@@ -640,12 +652,7 @@ def validate_annotation_table(
 
 def _checked_columns(table: pd.DataFrame, source: str) -> pd.DataFrame:
     """The table once its columns are present, filled and of the right kind of value."""
-    missing = [column for column in REQUIRED_TABLE_COLUMNS if column not in table.columns]
-    if missing:
-        raise AnnotationTableError(
-            f"{source}: annotation table lacks columns {missing}; expected {list(REQUIRED_TABLE_COLUMNS)} "
-            f"(and optionally {list(POSITION_COLUMNS)}); found {[str(c) for c in table.columns]}"
-        )
+    _check_required_columns(table, source, wide=False)
     given_positions = [column for column in POSITION_COLUMNS if column in table.columns]
     if len(given_positions) == 1:
         raise AnnotationTableError(

@@ -141,6 +141,16 @@ def names_position(pattern: str | None) -> bool:
     return pattern is not None and POSITION_PLACEHOLDER in pattern_placeholders(pattern)
 
 
+def position_maps_to(position: str, fov_name: str) -> str:
+    """The words saying that TIFF ``position`` (``Pos0``: a file's name, where a FOV name belongs, in
+    a user's table) is FOV ``fov_name`` of the plate: the refusals of a ``fov_name`` column holding
+    positions (annotations, tracks) say it alike."""
+    return (
+        f"tiff.positions (or, without it, the FOV naming A/1/<position>) maps position {position} to "
+        f"FOV {fov_name}"
+    )
+
+
 def fill_fov_pattern(pattern: str, fov_name: str, positions: Mapping[str, str] | None = None) -> str:
     """The path of FOV ``row/col/fov``: ``pattern`` with its placeholders filled; a pattern naming
     files by position (:func:`names_position`) takes the FOV's from ``positions`` (``{fov_name:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dynaclr.config.backbones import (
@@ -62,6 +62,7 @@ from dynaclr.io.sampling import (
     sampling_differs,
     sampling_reads_as_nanometres,
 )
+from dynaclr.io.tables import table_header
 
 __all__ = [
     "PHASE_CHANNEL",
@@ -301,71 +302,51 @@ def _imported_tracks_problems(
     ]
 
 
-def _annotation_table_paths(dataset: DatasetConfig, raw: PlateLayout) -> dict[str, str]:
-    """The files of a table per FOV (``annotations.table`` a pattern), ``{path: fov_name}``.
-
-    Raises:
-        ValueError: the pattern cannot be filled for the plate's FOVs (its message says why).
-    """
-    table = str(dataset.annotations.table)
-    positions = dataset.fov_positions(raw.fov_names) if names_position(table) else None
-    return fov_pattern_paths(table, raw.fov_names, positions)
-
-
-def _annotation_table_gives_positions(dataset: DatasetConfig, raw: PlateLayout) -> bool:
-    """Whether a file of ``annotations.table`` (the one table, or a FOV's file that exists) has
-    columns ``y`` and ``x``, read from its header. Without them the import places every annotation
-    at its tracked cell (``locate_annotations``), which the classifiers then match at distance 0:
-    no radius is read. A header that cannot be read counts as giving them (the import names the
-    problem)."""
+def _annotation_table_files(
+    name: str, dataset: DatasetConfig, raw: PlateLayout
+) -> tuple[list[Path], list[str]]:
+    """The files of ``annotations.table`` that exist (the one table, or the FOVs' files of a table per
+    FOV, in the plate's FOV order), listed once for every check of the plan; and the problems of a
+    table per FOV: a pattern that cannot be filled for the plate's FOVs, or no FOV's file."""
     table = dataset.annotations.table
     if table is None:
-        return True
+        return [], []
+    if not dataset.annotations.table_is_pattern:
+        return [path for path in [Path(table)] if path.is_file()], []
+    key = f"datasets.{name}.annotations.table"
+    positions = dataset.fov_positions(raw.fov_names) if names_position(str(table)) else None
     try:
-        files = (
-            list(_annotation_table_paths(dataset, raw)) if dataset.annotations.table_is_pattern else [table]
-        )
-    except ValueError:
+        paths = fov_pattern_paths(str(table), raw.fov_names, positions)
+    except ValueError as err:
+        return [], [f"{key}: {err}"]
+    existing = [Path(path) for path in paths if Path(path).is_file()]
+    if existing:
+        return existing, []
+    shown = "; ".join(f"FOV {fov}: {path}" for path, fov in list(paths.items())[:3]) + (
+        "; ..." if len(paths) > 3 else ""
+    )
+    return [], [
+        f"{key}: expected an annotation file for at least one FOV of {raw.path} ({table!r}), found none "
+        f"of the {len(paths)} ({shown})"
+    ]
+
+
+def _annotation_table_gives_positions(files: Sequence[Path]) -> bool:
+    """Whether a file of ``annotations.table`` that exists (:func:`_annotation_table_files`) has
+    columns ``y`` and ``x``, read from its header (:func:`~dynaclr.io.table_header`). Without them
+    the import places every annotation at its tracked cell (``locate_annotations``), which the
+    classifiers then match at distance 0: no radius is read. No file, or a header that cannot be
+    read, counts as giving them (the import names the problem)."""
+    if not files:
         return True
-    existing = [Path(file) for file in files if Path(file).is_file()]
-    if not existing:
-        return True
-    for path in existing:
+    for path in files:
         try:
-            if path.suffix.lower() == ".parquet":
-                import pyarrow.parquet as pq
-
-                columns = set(pq.read_schema(path).names)
-            else:
-                import pandas as pd
-
-                columns = {str(column) for column in pd.read_csv(path, nrows=0, index_col=False).columns}
-        except Exception:  # pandas and pyarrow raise many error types for an unreadable file
+            columns = set(table_header(path))
+        except (OSError, ValueError):
             return True
         if {"y", "x"} <= columns:
             return True
     return False
-
-
-def _annotation_table_problems(name: str, dataset: DatasetConfig, raw: PlateLayout) -> list[str]:
-    """A table per FOV (``annotations.table`` a pattern) has a file for some FOV, and a file per FOV."""
-    table = dataset.annotations.table
-    if table is None or not dataset.annotations.table_is_pattern:
-        return []
-    key = f"datasets.{name}.annotations.table"
-    try:
-        paths = _annotation_table_paths(dataset, raw)
-    except ValueError as err:
-        return [f"{key}: {err}"]
-    if any(Path(path).is_file() for path in paths):
-        return []
-    shown = "; ".join(f"FOV {fov}: {path}" for path, fov in list(paths.items())[:3]) + (
-        "; ..." if len(paths) > 3 else ""
-    )
-    return [
-        f"{key}: expected an annotation file for at least one FOV of {raw.path} ({table!r}), found none "
-        f"of the {len(paths)} ({shown})"
-    ]
 
 
 def _annotation_unit_problems(
@@ -1317,6 +1298,7 @@ def _match_radius_problems(
     n_frames: Mapping[str, int],
     raws: Mapping[str, PlateLayout],
     plates_of: Mapping[str, Mapping[str, PlateLayout]],
+    annotation_files: Mapping[str, Sequence[Path]],
 ) -> list[str]:
     """A ``max_match_distance_px`` left at its default (6 px, tuned for pixels of
     :data:`~dynaclr.config.tracking.DEFAULTS_PIXEL_SIZE_UM`) matching on 'position' on a dataset whose
@@ -1339,7 +1321,7 @@ def _match_radius_problems(
             if (
                 matching.section == "classification"
                 and config.datasets[name].annotations.source == "table"
-                and not _annotation_table_gives_positions(config.datasets[name], raws[name])
+                and not _annotation_table_gives_positions(annotation_files.get(name, ()))
             ):
                 continue  # no y, x: every annotation sits at its tracked cell, matched at distance 0
             if matching.section == "pseudotime":
@@ -1797,6 +1779,7 @@ def workflow_problems(
     """
     problems = []
     plates_of = {}
+    annotation_files: dict[str, list[Path]] = {}
     classifier_datasets = config.classified_datasets()
     raw_layouts = {
         name: supplied_layout(dataset, raw_layouts[name]) for name, dataset in config.datasets.items()
@@ -1811,7 +1794,8 @@ def workflow_problems(
         problems += _imported_tracks_problems(
             name, dataset, raw_layouts[name], (ctc_lineages or {}).get(name)
         )
-        problems += _annotation_table_problems(name, dataset, raw_layouts[name])
+        annotation_files[name], found = _annotation_table_files(name, dataset, raw_layouts[name])
+        problems += found
         problems += _annotation_unit_problems(name, dataset, plates)
         problems += _tracks_unit_problems(name, dataset, raw_layouts[name])
         problems += _tracking_slice_problems(name, dataset, plates)
@@ -1907,5 +1891,5 @@ def workflow_problems(
     frames = frame_counts(raw_layouts)
     problems += _representation_problems(config, frames, raw_layouts)
     problems += _track_matching_problems(config, frames, raw_layouts)
-    problems += _match_radius_problems(config, frames, raw_layouts, plates_of)
+    problems += _match_radius_problems(config, frames, raw_layouts, plates_of, annotation_files)
     return problems

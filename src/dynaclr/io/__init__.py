@@ -25,6 +25,7 @@ from dynaclr.io.tables import (
     read_csv,
     read_table,
     read_table_provenance,
+    table_header,
     write_csv,
     write_table,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "read_table_provenance",
     "read_zarr_provenance",
     "store_directory",
+    "table_header",
     "unreadable_artifact",
     "write_csv",
     "write_plate_provenance",

@@ -49,6 +49,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from tqdm import tqdm
 
+from dynaclr.config.base import position_maps_to
 from dynaclr.config.tracking import CTC_LAYOUTS, ImportedTracksConfig, mixed_ctc_layouts
 from dynaclr.io import (
     LARGEST_ID,
@@ -131,6 +132,7 @@ def import_tracks(
     frame_interval_minutes: float | None = None,
     unitless: Mapping[str, float] | None = None,
     image_files: Mapping[str, Sequence[str]] | None = None,
+    positions: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Read the user's tracks, check them against the plate, write the ``tracks`` artifact.
 
@@ -151,6 +153,8 @@ def import_tracks(
         image_files: each FOV's TIFF files (``{fov_name: paths}``, a ``tiff:`` dataset's), which a
             TrackMate file's ``ImageData filename`` is compared with: one naming none of them is
             read with a WARNING naming both (a wrong ``tiff.positions``).
+        positions: each FOV's TIFF position (``{fov_name: position}``, a ``tiff:`` dataset's): a
+            ``fov_name`` holding a position (``Pos0``) where a FOV belongs is refused naming its FOV.
 
     Raises:
         ArtifactError: a file is missing or unreadable, no FOV has a detection, or the tracks do not
@@ -177,7 +181,7 @@ def import_tracks(
             f"FOVs, found none (tracks.path {config.path!r}, format {config.format!r})"
         )
     problems, typed_and_links = checked_imported_tracks(
-        table, fov_names=fov_names, shape_tzyx=tuple(shape_tzyx)
+        table, fov_names=fov_names, shape_tzyx=tuple(shape_tzyx), positions=positions
     )
     if problems:
         raise ArtifactError(
@@ -866,12 +870,18 @@ def imported_tracks_problems(
 
 
 def checked_imported_tracks(
-    table: pd.DataFrame, *, fov_names: Sequence[str], shape_tzyx: tuple[int, ...]
+    table: pd.DataFrame,
+    *,
+    fov_names: Sequence[str],
+    shape_tzyx: tuple[int, ...],
+    positions: Mapping[str, str] | None = None,
 ) -> tuple[list[str], tuple[pd.DataFrame, ParentIdLinks] | None]:
     """:func:`imported_tracks_problems`, and the :func:`typed_tracks_and_links` of ``table`` the checks
     computed (None where a FOV or value problem came before the typing), for
-    :func:`conform_imported_tracks` to take rather than read the ``parent_id`` lineage again."""
+    :func:`conform_imported_tracks` to take rather than read the ``parent_id`` lineage again.
+    ``positions``: each FOV's TIFF position (:func:`import_tracks`)."""
     known = set(fov_names)
+    fov_of_position = {position: fov for fov, position in (positions or {}).items()}
     unknown = ~table["fov_name"].astype(str).isin(known)
     if unknown.any():
         shown = list(fov_names[:6]) + (["..."] if len(fov_names) > 6 else [])
@@ -881,6 +891,12 @@ def checked_imported_tracks(
             problems.append(
                 f"{rows[WHERE].iloc[0]}: column 'fov_name': expected a FOV of the plate {shown}, "
                 f"found {value!r} ({len(rows)} rows)"
+                + (
+                    f"; {value} is a TIFF position, not a FOV: "
+                    f"{position_maps_to(value, fov_of_position[value])}, so write {fov_of_position[value]}"
+                    if value in fov_of_position
+                    else ""
+                )
             )
         return problems, None
     problems = _value_problems(table)
