@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -55,6 +56,7 @@ def run_import(
     patch_size_yx_px: int = 48,
     normalize_per_time_point: bool | None = None,
     in_stack_depth: int = 5,
+    embedded_sampling: dict[str, dict[str, Any]] | None = None,
 ):
     outputs = ImportModelOutputs(checkpoint=tmp_path / "model.ckpt", config=tmp_path / "config.json")
     import_model(
@@ -68,6 +70,7 @@ def run_import(
         model_name="reference",
         channels=channels,
         normalize_per_time_point=normalize_per_time_point,
+        embedded_sampling=embedded_sampling,
     )
     return outputs
 
@@ -206,6 +209,68 @@ def test_a_model_ckpt_is_refused_for_a_spec_of_another_depth_naming_the_slices(t
         )
     again = run_import(tmp_path / "again", viscy_config(), first.checkpoint, "dynaclr", CHANNELS)
     assert read_contrastive_checkpoint(again.checkpoint).training_sampling[0]["slices"] == 5
+
+
+def test_a_model_ckpt_recording_no_sampling_is_refused_for_another_depth_by_its_in_stack_depth(
+    tmp_path: Path,
+) -> None:
+    """Every model.ckpt records the depth its network takes (hyper_parameters.in_stack_depth), also
+    one imported from a VisCy file, which records no training datasets: a spec of another depth is
+    refused naming both depths, not by the first stem tensor's shape."""
+    first = run_import(tmp_path / "first", viscy_config(), channels=CHANNELS)
+    assert read_contrastive_checkpoint(first.checkpoint).training_sampling is None
+    with pytest.raises(
+        ArtifactError,
+        match=r"expected a model trained on patches of 10 slices .*found a model trained on 5 slices "
+        r"\(the file records no training datasets\).*give the spec z_window_slices: 5",
+    ):
+        run_import(
+            tmp_path / "other", viscy_config(), first.checkpoint, "dynaclr", CHANNELS, in_stack_depth=10
+        )
+
+
+def _embedded(stacks: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """import_model's embedded_sampling as rule import_model passes it: by dataset, the one setting
+    the spec's depth first, each with the slices of its plate (only these are read before the depth)."""
+    return {
+        d: {"dataset": d, "plate": f"{d}.zarr", "source": "raw", "stack_slices": n} for d, n in stacks.items()
+    }
+
+
+def test_a_depth_refusal_names_the_dataset_setting_the_depth_and_what_its_plate_allows(
+    tmp_path: Path,
+) -> None:
+    """The refusal names the dataset whose plate set the spec's depth and its slices; where a plate
+    has fewer slices than the model learnt from, it says the model cannot embed it (no window would
+    give that depth: following 'z_window_slices: 5' would be refused next) instead."""
+    first = run_import(tmp_path / "first", viscy_config(), channels=CHANNELS)
+
+    def refusal(depth: int, stacks: dict[str, int]) -> str:
+        with pytest.raises(ArtifactError) as refused:
+            run_import(
+                tmp_path / "other",
+                viscy_config(),
+                first.checkpoint,
+                "dynaclr",
+                CHANNELS,
+                in_stack_depth=depth,
+                embedded_sampling=_embedded(stacks),
+            )
+        return str(refused.value)
+
+    deep = refusal(10, {"lab_b": 12})
+    assert "patch_spec on dataset lab_b, whose plate has 12 slices" in deep
+    assert deep.endswith("give the spec z_window_slices: 5 (or a z_range of 5 slices)")
+    flat = refusal(1, {"plate_2d": 1})
+    assert "patch_spec on dataset plate_2d, whose plate has 1 slices" in flat
+    assert "the model cannot embed dataset plate_2d (1)" in flat
+    assert flat.endswith("train a model on it")
+    assert "z_window_slices: 5" not in flat
+    mixed = refusal(3, {"shallow": 3, "lab_b": 12})
+    assert "cannot embed dataset shallow (3)" in mixed
+    assert mixed.endswith(
+        "or list only the datasets it can embed in contrastive_models.reference.embed_datasets"
+    )
 
 
 def test_channels_a_foreign_file_does_not_state_are_recorded_as_not_verified(

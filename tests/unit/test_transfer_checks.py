@@ -19,6 +19,7 @@ from dynaclr.config.plate_checks import SCALE_RELATIVE_TOLERANCE, simulated_layo
 from dynaclr.config.transfer_checks import (
     DatasetSampling,
     dataset_sampling,
+    stack_slices,
     transfer_problems,
     transfer_warnings,
 )
@@ -407,6 +408,17 @@ def test_apply_to_a_dataset_no_model_embeds_is_refused() -> None:
     WorkflowConfig.model_validate(cfg)
 
 
+def test_stack_slices_are_the_plates_depth_the_spec_keeps_a_window_of() -> None:
+    """Rule import_model passes each embedded dataset's stack depth (a depth refused then says where no
+    window gives the model's): the plate's Z, of which the record's slices are the spec's window."""
+    workflow, layouts = layouts_of(demo(shape_zyx=[3, 192, 192]))
+    spec = workflow.contrastive_models["time_aware_ntxent"].training.patch_spec
+    assert stack_slices(workflow, "demo", spec, layouts["demo"]) == layouts["demo"].shape_tczyx[2] == 10
+    assert dataset_sampling(workflow, "demo", spec, layouts["demo"]).slices == 5
+    assert stack_slices(workflow, "demo_15min", spec, layouts["demo_15min"]) == 3
+    assert dataset_sampling(workflow, "demo_15min", spec, layouts["demo_15min"]).slices is None  # 5 of 3
+
+
 def test_apply_to_a_dataset_no_model_embeds_says_why_the_model_leaves_it_out() -> None:
     """A channel typed otherwise in apply_to's dataset (the plate's name for the model's signal, or a
     typo) leaves that dataset out of the model's default embed_datasets; the refusal names the differing
@@ -425,7 +437,12 @@ def test_apply_to_a_dataset_no_model_embeds_says_why_the_model_leaves_it_out() -
     ) in message
     assert "give it name: ViralSensor" in message
     cfg["datasets"]["demo_15min"]["patches"][0]["z_window_slices"] = 3
-    with pytest.raises(ValueError, match=r"slices 3 vs 5"):
+    with pytest.raises(
+        ValueError,
+        match=r"apply_to: 'demo_15min' would get no predictions.*Not embedded: model 'time_aware_ntxent': "
+        r"dataset 'demo_15min''s patch spec 'phase_sensor' gives another input than dataset 'demo''s: "
+        r"channels .*; slices 3 vs 5; make the specs agree",
+    ):
         WorkflowConfig.model_validate(cfg)
 
 

@@ -25,7 +25,7 @@ from dynaclr.config.plate_checks import (
     workflow_problems,
     workflow_warnings,
 )
-from dynaclr.config.transfer_checks import dataset_sampling, transfer_problems, transfer_warnings
+from dynaclr.config.transfer_checks import dataset_sampling, stack_slices, transfer_problems, transfer_warnings
 from dynaclr.convert import (
     find_tiff_files,
     index_tiff_files,
@@ -520,9 +520,14 @@ def training_sampling(model):
 
 
 def embedded_sampling(model):
-    """Rule import_model's check: the sampling of each dataset the model embeds, by name."""
+    """Rule import_model's check: the sampling of each dataset the model embeds, by name, the first
+    that of imported_input, with the slices of its stacks (stack_slices: a depth refused names the
+    datasets no spec gives the model's)."""
     spec = model_patch_spec(model)
-    return {d: sampling_record(d, spec) for d in CONFIG.embedded_datasets(model)}
+    return {
+        d: {**sampling_record(d, spec), "stack_slices": stack_slices(CONFIG, d, spec, plate_layout(d))}
+        for d in CONFIG.embedded_datasets(model)
+    }
 
 
 def imported_sampling_check(model, dataset):

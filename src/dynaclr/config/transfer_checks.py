@@ -73,16 +73,24 @@ __all__ = [
 ]
 
 
+def stack_slices(config: WorkflowConfig, dataset: str, spec_name: str, layout: PlateLayout) -> int | None:
+    """Slices of the stacks ``dataset``'s patches of ``spec_name`` are cut from (a 2d phase plate has
+    one): the most a spec's ``z_window_slices`` or ``z_range`` can keep; ``None``: its channels' plates
+    differ in depth (:func:`~dynaclr.config.plate_checks.workflow_problems` reports it)."""
+    spec = config.datasets[dataset].patch_spec(spec_name)
+    plates = source_layouts(dataset, config.datasets[dataset], layout, config.results)
+    depths = {plates[c.source].shape_tczyx[2] for c in spec.channels if c.source in plates}
+    return depths.pop() if len(depths) == 1 else None
+
+
 def _kept_slices(config: WorkflowConfig, dataset: str, spec_name: str, layout: PlateLayout) -> int | None:
     """Slices of ``dataset``'s patches of ``spec_name``, from the plates its channels are read from (a
     2d phase plate has one); ``None``: the spec does not fit the stacks, which
     :func:`~dynaclr.config.plate_checks.workflow_problems` reports."""
-    spec = config.datasets[dataset].patch_spec(spec_name)
-    plates = source_layouts(dataset, config.datasets[dataset], layout, config.results)
-    depths = {plates[c.source].shape_tczyx[2] for c in spec.channels if c.source in plates}
-    if len(depths) != 1:
+    n_z = stack_slices(config, dataset, spec_name, layout)
+    if n_z is None:
         return None
-    n_z = depths.pop()
+    spec = config.datasets[dataset].patch_spec(spec_name)
     try:
         kept = spec.z_slices(n_z)
     except ValueError:

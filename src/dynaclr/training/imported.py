@@ -303,21 +303,51 @@ def _check_dynaclr_architecture(
     )
 
 
-def _check_recorded_depth(
-    trained: ContrastiveCheckpoint, path: Path, in_stack_depth: int | None, key: str
+def _check_depth(
+    trained: ContrastiveCheckpoint,
+    path: Path,
+    in_stack_depth: int | None,
+    model_name: str,
+    embedded: Mapping[str, Mapping[str, Any]] | None,
 ) -> None:
-    """Patches of ``in_stack_depth`` slices are those the model learnt from: its training datasets'
-    recorded ``slices`` (none recorded: nothing compared; a file from before the record)."""
-    records = [r for r in trained.training_sampling or [] if isinstance(r, dict) and r.get("slices")]
-    depths = sorted({int(r["slices"]) for r in records})
-    if in_stack_depth is None or not depths or in_stack_depth in depths:
+    """Patches of ``in_stack_depth`` slices (the spec's on the first dataset of ``embedded``) are
+    those the network learnt from: ``trained.in_stack_depth``, which every model.ckpt records. The
+    training datasets' records (``training_sampling``) only name them. Where a dataset's plate
+    (``stack_slices`` of its record in ``embedded``) has fewer slices than the model learnt from, no
+    spec gives it the depth: the refusal says the model cannot embed it instead of naming a window."""
+    learnt = trained.in_stack_depth
+    if in_stack_depth is None or in_stack_depth == learnt:
         return
-    datasets = ", ".join(f"dataset {r.get('dataset')}" for r in records)
+    records = [r for r in trained.training_sampling or [] if isinstance(r, Mapping) and r.get("dataset")]
+    trained_on = (
+        f"dataset {', '.join(str(r['dataset']) for r in records)}"
+        if records
+        else "the file records no training datasets"
+    )
+    embedded = embedded or {}
+    stacks = {d: r["stack_slices"] for d, r in embedded.items() if isinstance(r.get("stack_slices"), int)}
+    first = next(iter(embedded), None)
+    where = "" if first is None else f" on dataset {first}"
+    if first in stacks:
+        where += f", whose plate has {stacks[first]} slices"
+    short = [d for d, n in stacks.items() if n < learnt]
+    if short:
+        plates = ", ".join(f"{d} ({stacks[d]})" for d in short)
+        fix = (
+            f"the model cannot embed dataset {plates}: the plate has fewer slices than the {learnt} it "
+            "learnt from, no z_window_slices or z_range gives them; train a model on it"
+        )
+        if len(short) < len(stacks):
+            fix += (
+                f", or list only the datasets it can embed in contrastive_models.{model_name}.embed_datasets"
+            )
+    else:
+        fix = f"give the spec z_window_slices: {learnt} (or a z_range of {learnt} slices)"
     raise ArtifactError(
-        f"{path}: expected a model trained on patches of {in_stack_depth} slices ({key}: its "
-        f"z_window_slices or z_range), found a model trained on {' or '.join(map(str, depths))} slices "
-        f"({datasets}): the network would see another depth than it learnt from; give the spec "
-        f"z_window_slices: {depths[0]} (or a z_range of {depths[0]} slices)"
+        f"{path}: expected a model trained on patches of {in_stack_depth} slices (the patch spec named by "
+        f"contrastive_models.{model_name}.training.patch_spec{where}: its z_window_slices or z_range), "
+        f"found a model trained on {learnt} slices ({trained_on}): the network would see another depth "
+        f"than it learnt from; {fix}"
     )
 
 
@@ -328,15 +358,10 @@ def _check_dynaclr_input(
     patch_size_yx_px: int,
     model_name: str,
     normalize_per_time_point: bool | None = None,
-    in_stack_depth: int | None = None,
 ) -> int:
     """A model.ckpt of this workflow learnt from the channels (in order, with their normalisation),
-    the per-time-point normalisation (or not), the slices (``training_sampling``) and the patch size
-    it records; returns the network input size to record (the trained one).
-
-    Refused first: patches of another depth than every training dataset's recorded ``slices`` (a
-    z-folding stem's tensors would not fit, named by shape only; a 2-D stem's projection would span
-    another depth silently).
+    the per-time-point normalisation (or not) and the patch size it records (its depth:
+    :func:`_check_depth`, before); returns the network input size to record (the trained one).
 
     Refused: another number of channels, the same channel names in another order (or a channel
     named in both at another position), another normalisation at a position or another
@@ -346,7 +371,6 @@ def _check_dynaclr_input(
     sources at a position (a lab's own names, a ``raw`` channel where this dataset reconstructs
     ``phase``). A larger spec patch is cropped."""
     key = f"the patch spec named by contrastive_models.{model_name}.training.patch_spec"
-    _check_recorded_depth(trained, path, in_stack_depth, key)
     learnt_per_time_point = trained.input_normalize_per_time_point
     if None not in (normalize_per_time_point, learnt_per_time_point) and (
         normalize_per_time_point != learnt_per_time_point
@@ -495,7 +519,9 @@ def import_model(
             its classifier dropped; with ``config.stem == "backbone"`` the network is used as
             published (its own 2-D stem, :class:`~dynaclr.contrastive.PretrainedImageInput`).
         inputs, outputs: the rule's files.
-        in_channels, in_stack_depth: channels and slices of the patch spec the model embeds.
+        in_channels, in_stack_depth: channels and slices of the patch spec the model embeds (on
+            the first dataset of ``embedded_sampling``); a ``dynaclr`` file's recorded
+            ``in_stack_depth`` must be the same.
         patch_size_yx_px: the network input size (the spec's final patch size); a ``dynaclr`` file
             records its own, which must not be larger (it is recorded: embedding crops to it).
         model_name: the model's name in the workflow config (recorded: embedding checks it).
@@ -517,6 +543,8 @@ def import_model(
             recording the sampling its weights learnt from (``training_sampling``) is compared with
             each as the dry run compares a model trained here. A file recording none is warned and
             recorded with ``training_sampling_verified``: ``false``; ``None``: nothing compared.
+            A record's ``stack_slices`` (the slices of the plate the spec reads; not part of the
+            sampling) lets a refused depth say which datasets no spec can give that depth.
         allow_other_scales: the model's ``allow_other_scales``: a dataset sampled otherwise is
             warned, not refused.
 
@@ -527,6 +555,9 @@ def import_model(
         ArtifactError: the file is unreadable, of another kind, or does not fit (first mismatching key).
     """
     source = Path(inputs.checkpoint)
+    trained = read_contrastive_checkpoint(source) if checkpoint_format == "dynaclr" else None
+    if trained is not None:  # before an encoder of the spec's depth is built (a 2-D one refuses a z kernel)
+        _check_depth(trained, source, in_stack_depth, model_name, embedded_sampling)
     encoder = ContrastiveEncoder(
         in_channels=in_channels,
         in_stack_depth=in_stack_depth,
@@ -539,8 +570,7 @@ def import_model(
     sampling: list[dict[str, Any]] | None = None  # the sampling the file states its weights learnt from
     weights_read: dict[str, str | list[str] | None] | None = None  # timm: how the file was read (recorded)
     metadata_not_read: tuple[str, ...] = ()  # viscy: the metadata classes read as stand-ins (recorded)
-    if checkpoint_format == "dynaclr":
-        trained = read_contrastive_checkpoint(source)
+    if trained is not None:
         verified = trained.input_channels is not None and trained.input_channels_verified
         state = trained.encoder_state
         inputs_recorded = [(source, trained.provenance)]
@@ -557,7 +587,6 @@ def import_model(
             patch_size_yx_px,
             model_name,
             normalize_per_time_point,
-            in_stack_depth,
         )
         if trained.input_normalize_per_time_point is not None:  # the spec's, where given: compared above
             normalize_per_time_point = trained.input_normalize_per_time_point
