@@ -667,9 +667,9 @@ def test_without_a_dropped_frames_list_each_fovs_largest_count_is_read():
     assert "quality control dropped 2 frame(s) and flagged 1 FOV(s)" in found.statement
 
 
-def test_frames_without_signal_beside_filled_voxels_are_flagged_whatever_the_reason_says():
-    """Signal-only rows are told from the columns (frames without signal, no dropped frame, no
-    missing voxel), not from the reason's wording."""
+def _statement_of_two_reduced_tracking_rows(**columns: object) -> str:
+    """The first page's dataset line of two ``reduced`` tracking rows with frames 0 and 1 without
+    signal and no dropped frame; ``columns`` add or replace columns (missing voxels, reasons)."""
     from dynaclr.figures.findings import run_findings
 
     qc = pd.DataFrame(
@@ -680,19 +680,41 @@ def test_frames_without_signal_beside_filled_voxels_are_flagged_whatever_the_rea
             "n_dropped_frames": 0,
             "dropped_frames": "",
             "frames_without_signal": ["0;1", "0;1"],
-            "missing_voxels": [12, 0],
+            "missing_voxels": 0,
             "status": "reduced",
-            "reason": [
-                "frames 0 .. 1 without nuclei (reworded); 12 missing voxel(s) filled",
-                "frames 0 .. 1 empty",
-            ],
+            **columns,
         }
     )
     (found, _) = run_findings({"plate": "HCS plate x.zarr"}, {}, {"plate": qc})
-    assert found.statement == (
-        "HCS plate x.zarr; 2 FOVs × 10 frames; quality control dropped 0 frame(s) and flagged 1 FOV(s) "
-        "(stages: tracking; see qc.csv); 1 FOV(s) with frames without nuclei for want of signal (see qc.csv)."
+    return found.statement
+
+
+#: The line of :func:`_statement_of_two_reduced_tracking_rows` where A/1/0 is flagged for more.
+ONE_FLAGGED_ONE_WITHOUT_SIGNAL = (
+    "HCS plate x.zarr; 2 FOVs × 10 frames; quality control dropped 0 frame(s) and flagged 1 FOV(s) "
+    "(stages: tracking; see qc.csv); 1 FOV(s) with frames without nuclei for want of signal (see qc.csv)."
+)
+
+
+def test_frames_without_signal_beside_filled_voxels_are_flagged_whatever_the_reason_says():
+    """Signal-only rows are told from the columns (frames without signal, no dropped frame, no
+    missing voxel), not from the reason's wording."""
+    statement = _statement_of_two_reduced_tracking_rows(
+        missing_voxels=[12, 0],
+        reason=["frames 0 .. 1 without nuclei (reworded); 12 missing voxel(s) filled", "frames 0 .. 1 empty"],
     )
+    assert statement == ONE_FLAGGED_ONE_WITHOUT_SIGNAL
+
+
+def test_frames_without_signal_beside_an_implausible_nucleus_size_are_flagged():
+    """A tracking row reduced for frames without signal and for nuclei of an implausible size in µm
+    (a pixel size misstated?) was counted as reduced for want of signal alone: the first page named it
+    among the FOVs with frames without nuclei, not among the flagged ones."""
+    statement = _statement_of_two_reduced_tracking_rows(
+        nucleus_diameter_um=[25.5, 9.6],
+        reason=["frames 0 .. 1 without nuclei; nuclei's median diameter 25.5 µm", "frames 0 .. 1"],
+    )
+    assert statement == ONE_FLAGGED_ONE_WITHOUT_SIGNAL
 
 
 def test_a_run_without_any_embedding_says_so_on_its_first_page():

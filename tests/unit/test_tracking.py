@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from iohub.ngff import open_ome_zarr
 from plate_helpers import (
     assert_image_layers_bracket_their_data,
+    edit_position_metadata,
     reads_outside_position,
     record_metadata_reads,
 )
@@ -20,8 +22,9 @@ from scipy import ndimage
 
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.tracking import TrackingConfig, TrackingEvaluationConfig, TrackingMapsConfig
-from dynaclr.io import ArtifactError, read_table, read_zarr_provenance
+from dynaclr.io import ArtifactError, ArtifactKind, read_table, read_zarr_provenance
 from dynaclr.io.plate import fov_record_path, read_fov_record
+from dynaclr.qc import qc_row
 from dynaclr.tracking import (
     LABELS_CHANNEL,
     CollectTracksInputs,
@@ -48,6 +51,7 @@ from dynaclr.tracking.maps import (
     tracking_maps,
     z_slices,
 )
+from dynaclr.tracking.nucleus_size import PLAUSIBLE_DIAMETER_UM, TYPICAL_DIAMETER_UM
 
 #: Like the shared tiny plate (tests/conftest.py), with an FOV imaged without the nuclear marker
 #: (its Nuclei channel is constant: an FOV without nuclei) and a few more cells.
@@ -230,6 +234,63 @@ def test_record_holds_counts_and_timing(tracked: dict[str, Path]) -> None:
     table = pd.read_csv(csv_of(tracked["root"], CELLS_FOV))
     assert metrics["n_tracks"] == table["track_id"].nunique() and metrics["n_detections"] == len(table)
     assert metrics["seconds_total"] >= metrics["seconds_ultrack"] > 0 and metrics["n_frames"] == 12
+
+
+def test_a_plate_restated_at_another_pixel_size_is_warned_about_by_its_nuclei_size(
+    tracked: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Probe10 variant m: a plate whose scale states pixels about 4.6 times their size (3 µm, simulated
+    at 0.65 µm; its time scale set, so not iohub's default of ones) was tracked, resampled and embedded
+    at the wrong physical size with exit 0 and no word. Each FOV's record now holds the nuclei's median
+    equivalent diameter in px and µm; the restated one is named in a WARNING with the pixel size that
+    would make it typical, and its QC row is reduced; the plate as simulated (nuclei 10 µm across) is not."""
+    _, metrics = read_fov_record(record_of(tracked["root"], CELLS_FOV), "tracks_fov")
+    low, high = PLAUSIBLE_DIAMETER_UM
+    assert metrics["pixel_size_um"] == pytest.approx(0.65)
+    assert metrics["median_nucleus_diameter_um"] == pytest.approx(
+        metrics["median_nucleus_diameter_px"] * 0.65
+    )
+    assert low < metrics["median_nucleus_diameter_um"] < high and not metrics["nucleus_size_implausible"]
+    assert "scale of" in metrics["pixel_size_source"]
+    assert not any(
+        "diameter" in part for part in qc_row_of(record_of(tracked["root"], CELLS_FOV))["reason"].split("; ")
+    )
+
+    restated = tmp_path / "restated.zarr"
+    shutil.copytree(tracked["plate"], restated)
+    for fov_name in (CELLS_FOV, EMPTY_FOV):
+        edit_position_metadata(restated, fov_name, scale=[1800.0, 1.0, 2.5, 3.0, 3.0])
+    config = TrackingConfig()
+    make_plate(restated, config, tmp_path / "tracks.zarr")
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        track(restated, config, tmp_path / "tracks.zarr", tmp_path, CELLS_FOV)
+    _, wrong = read_fov_record(record_of(tmp_path, CELLS_FOV), "tracks_fov")
+    assert wrong["median_nucleus_diameter_px"] == pytest.approx(metrics["median_nucleus_diameter_px"])
+    assert wrong["median_nucleus_diameter_um"] > high and wrong["nucleus_size_implausible"]
+    warned = [r.getMessage() for r in caplog.records if "median equivalent diameter" in r.getMessage()]
+    assert len(warned) == 1
+    typical = TYPICAL_DIAMETER_UM / wrong["median_nucleus_diameter_px"]
+    for part in (
+        str(restated),
+        CELLS_FOV,
+        f"{wrong['median_nucleus_diameter_px']:.1f} px",
+        f"{wrong['median_nucleus_diameter_um']:.1f} µm",
+        "3 µm",
+        f"scale of {restated} position",
+        f"{typical:.3g} µm",
+    ):
+        assert part in warned[0], part
+    assert 0.4 < typical < 1.0  # about the 0.65 µm it was simulated at
+    row = qc_row_of(record_of(tmp_path, CELLS_FOV))
+    assert row["status"] == "reduced" and "pixel size misstated?" in row["reason"]
+    # a record made before the check has none of its keys: read as before
+    old = {key: value for key, value in wrong.items() if "nucleus" not in key and "pixel_size" not in key}
+    assert qc_row(ArtifactKind.TRACKS_FOV, record_of(tmp_path, CELLS_FOV), old, "tracking")["status"] == "ok"
+
+
+def qc_row_of(record: Path) -> dict:
+    _, metrics = read_fov_record(record, "tracks_fov")
+    return qc_row(ArtifactKind.TRACKS_FOV, record, metrics, "tracking")
 
 
 def test_collect_tracks_adds_fov_name_and_keeps_float_centroids(tracked: dict[str, Path]) -> None:

@@ -35,6 +35,7 @@ from dynaclr.tracking.importing import (
     frame_runs,
     untracked_frames,
 )
+from dynaclr.tracking.nucleus_size import DIAMETER_UM_KEY, nucleus_size_reason
 
 __all__ = [
     "QC_COLUMNS",
@@ -51,7 +52,10 @@ logger = logging.getLogger(__name__)
 #: Columns of ``qc.csv``: ``dropped_frames`` is the frame list joined with ``;`` (empty: none);
 #: ``frames_without_signal`` (``tracking`` rows of ``track_fov``'s records only) the frames, not
 #: dropped, where tracking found no nucleus for want of signal: a constant nuclear image
-#: (``empty_frames``) or no contrast above the pixel noise (``frames_without_signal``).
+#: (``empty_frames``) or no contrast above the pixel noise (``frames_without_signal``);
+#: ``nucleus_diameter_um`` (``tracking`` rows of ``track_fov``'s records only) the nuclei's median
+#: equivalent diameter in µm at the stated pixel size (:mod:`dynaclr.tracking.nucleus_size`; empty
+#: for a record made before it, or without a stated pixel size or a detection).
 QC_COLUMNS: tuple[str, ...] = (
     "fov_name",
     "stage",
@@ -59,6 +63,7 @@ QC_COLUMNS: tuple[str, ...] = (
     "n_dropped_frames",
     "dropped_frames",
     "frames_without_signal",
+    "nucleus_diameter_um",
     "missing_voxels",
     "missing_share",
     "status",
@@ -67,7 +72,8 @@ QC_COLUMNS: tuple[str, ...] = (
 
 #: ``ok``: nothing left out. ``reduced``: frames dropped, brightfield frames over-exposed, a phase
 #: that looks sign-inverted (``phase_sign_inverted``: z axis reversed), tracking
-#: frames without signal (no nucleus there), missing voxels filled, or more than
+#: frames without signal (no nucleus there), nuclei of an implausible size in µm (a pixel size
+#: misstated? :mod:`dynaclr.tracking.nucleus_size`), missing voxels filled, or more than
 #: :data:`~dynaclr.patches.extract.MOSTLY_PADDED_WARNING_SHARE` of the patches mostly padding.
 #: ``empty``: the FOV gave no tracks or no patches. ``unknown``: the record predates the
 #: missing-data metrics (rerun its rule).
@@ -195,6 +201,9 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
         reasons.append(f"frames {_shown_runs(constant)} without nuclei (constant nuclear image: no signal)")
     if noise and not metrics.get("noise_only"):  # else the empty reason says it of every frame
         reasons.append(f"frames {_shown_runs(noise)} without nuclei (no contrast above the pixel noise)")
+    size = nucleus_size_reason(metrics) if stage == "tracking" else None
+    if size:  # a pixel size that may be misstated: every later stage sees the wrong physical size
+        reasons.append(size)
     if int(metrics.get("n_cells_at_dropped_frames", 0) or 0):
         reasons.append(
             f"{metrics['n_cells_at_dropped_frames']} cell observation(s) at dropped frames got no patch"
@@ -259,6 +268,7 @@ def qc_row(kind: ArtifactKind, path: Path, metrics: dict[str, Any], stage: str) 
             "n_dropped_frames": None,
             "dropped_frames": "",
             "frames_without_signal": "",
+            "nucleus_diameter_um": None,
             "missing_voxels": None,
             "missing_share": None,
             "status": "unknown",
@@ -274,6 +284,7 @@ def qc_row(kind: ArtifactKind, path: Path, metrics: dict[str, Any], stage: str) 
         "frames_without_signal": ";".join(
             str(t) for t in sorted(chain(*without_signal(stage, metrics, dropped)))
         ),
+        "nucleus_diameter_um": metrics.get(DIAMETER_UM_KEY) if stage == "tracking" else None,
         "missing_voxels": int(metrics["missing_voxels"]),
         "missing_share": float(metrics.get("missing_share", 0.0)),
         "status": status,
@@ -318,6 +329,7 @@ def imported_tracking_rows(recorded_config: dict[str, Any], path: Path) -> list[
                 "n_dropped_frames": len(dropped),
                 "dropped_frames": ";".join(str(t) for t in dropped),
                 "frames_without_signal": "",
+                "nucleus_diameter_um": None,
                 "missing_voxels": None,
                 "missing_share": None,
                 "status": status,
@@ -346,7 +358,12 @@ def qc_rows(inputs: QcTableInputs) -> tuple[pd.DataFrame, list[Any]]:
         recorded.insert(len(recorded) - len(inputs.patch_records), (inputs.imported_tracks, provenance))
     table = pd.DataFrame(rows, columns=list(QC_COLUMNS))
     return table.astype(
-        {"n_frames": "Int64", "n_dropped_frames": "Int64", "missing_voxels": "Int64"}
+        {
+            "n_frames": "Int64",
+            "n_dropped_frames": "Int64",
+            "missing_voxels": "Int64",
+            "nucleus_diameter_um": "Float64",
+        }
     ), recorded
 
 

@@ -63,6 +63,7 @@ from dynaclr.io import (
 from dynaclr.io.chunks import read_block
 from dynaclr.io.display import write_display_metadata
 from dynaclr.io.plate import (
+    SUPPLIED_KEY,
     check_plate_axes,
     create_empty_plate,
     list_plate_fovs,
@@ -85,6 +86,7 @@ from dynaclr.tracking.engine import (
 )
 from dynaclr.tracking.gaps import close_gaps
 from dynaclr.tracking.maps import TrackingMaps, reduce_z, tracking_maps, z_slices
+from dynaclr.tracking.nucleus_size import nucleus_size_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +256,7 @@ def read_reduced_nuclei(
 class LabelFrameWriter:
     """Writes ultrack's label frames into a position's (T, 1, Z, Y, X) image, one frame at a time,
     and measures each label's centroid (mean pixel coordinates, sub-pixel; ultrack rounds its
-    own centroids to whole pixels).
+    own centroids to whole pixels) and area (pixels; in 3D the area projected along Z: :attr:`areas`).
 
     ``frame`` is (Y, X) or (Z', Y, X) for the ``n_z_used`` slices starting at ``z_offset``.
     ``label_image``, when given, is the position's NGFF label image ``(T, Z, Y, X)``
@@ -268,6 +270,8 @@ class LabelFrameWriter:
         self.n_z_used = n_z_used
         _, _, self.n_z, self.n_y, self.n_x = labels.shape
         self._centroids: list[pd.DataFrame] = []
+        #: every label's area (px) in each frame written, in YX (projected along Z in 3D)
+        self.areas: list[int] = []
 
     def __call__(self, t: int, frame: NDArray) -> None:
         full = np.zeros((self.n_z, self.n_y, self.n_x), dtype=LABELS_DTYPE)
@@ -283,6 +287,8 @@ class LabelFrameWriter:
             means = pixels.groupby("track_id").mean().astype("float64").reset_index()
             means.insert(0, "t", int(t))
             self._centroids.append(means)
+            in_yx = pixels if self.n_z_used == 1 else pixels.drop_duplicates(["track_id", "y", "x"])
+            self.areas.extend(int(n) for n in in_yx.groupby("track_id").size())
 
     def write_empty_frames(self) -> None:
         """All-zero labels in every frame (a FOV without tracks; overwrites an earlier run)."""
@@ -409,6 +415,9 @@ def track_fov(
         "gaps_closed": gaps_closed,
         **missing.metrics(),
         "repeated_frames": list(repeats.frames),
+        **nucleus_size_metrics(
+            writer.areas, *_stated_pixel_size(inputs, fov_name), where=f"{inputs.plate} FOV {fov_name}"
+        ),
         "fov_name": fov_name,
         "tracks_csv": str(outputs.tracks_csv),
     }
@@ -429,6 +438,22 @@ def track_fov(
         metrics["seconds_total"],
     )
     return table
+
+
+def _stated_pixel_size(inputs: TrackFovInputs, fov_name: str) -> tuple[float | None, str]:
+    """The pixel size (µm) the nuclear channel's plate states, read from the label plate made with
+    its sampling (position ``fov_name``: no other position's metadata), and where it was stated: the
+    dataset's ``acquisition.pixel_size_um`` (the label plate records it as supplied) or the input
+    plate's scale; None where nothing states it (iohub's default scale of ones)."""
+    sampling = read_plate_sampling(inputs.tracks_plate, fov_name=fov_name)
+    supplied = read_plate_attribute(inputs.tracks_plate, SUPPLIED_KEY, fov_name) or {}
+    if "pixel_size_um" in supplied:
+        return float(supplied["pixel_size_um"]), "the dataset's acquisition.pixel_size_um"
+    if not sampling.pixel_size_stated:
+        return None, f"stated by nothing ({sampling.no_scale_text()} of {inputs.plate})"
+    if sampling.stated_values()["pixel_size_um"] is None:
+        return None, f"stated by nothing (the scale of {inputs.plate}'s axes y and x has no unit)"
+    return sampling.geometry.pixel_size_um, f"the scale of {inputs.plate} position {fov_name}"
 
 
 def _ngff_label_image(position: Any, shape_tczyx: tuple[int, ...]) -> Any:
