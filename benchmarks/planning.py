@@ -36,6 +36,7 @@ import yaml
 from iohub.ngff import open_ome_zarr
 
 from dynaclr.io.plate import OME_ZARR_VERSION, scale_transform
+from snakemake_logger_plugin_dynaclr.profile import copy_without_logger
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -114,18 +115,6 @@ def submissions(log: str) -> tuple[int, int]:
     return groups, len(ungrouped)
 
 
-def printing_every_job(profile: Path, workdir: Path) -> Path:
-    """A copy of ``profile`` (a profile directory) in ``workdir`` without its ``logger``: the quiet
-    console (profiles/slurm's ``logger: [dynaclr]``) prints a dry run's job table but not its jobs,
-    which :func:`submissions` counts."""
-    values = yaml.safe_load((profile / "config.yaml").read_text())
-    values.pop("logger", None)
-    copy = workdir / "profile"
-    copy.mkdir(exist_ok=True)
-    (copy / "config.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
-    return copy
-
-
 def plan(workdir: Path, *options: str) -> tuple[int, float, float, float, str]:
     """(jobs, wall seconds, CPU seconds, peak MB, log) of `snakemake -n [options]` in ``workdir``."""
     start = time.perf_counter()
@@ -193,7 +182,8 @@ def main() -> None:
                 flush=True,
             )
         if args.profile is not None:
-            profile = printing_every_job(args.profile.resolve(), workdir)
+            # the quiet console (profiles/slurm's `logger`) prints no job blocks, which submissions() counts
+            profile = copy_without_logger(args.profile.resolve(), workdir / "profile")
             _, seconds, cpu_seconds, peak, log = plan(workdir, "--profile", str(profile))
             groups, ungrouped = submissions(log)
             print(

@@ -7,12 +7,22 @@ time::
 
     [ 12/106  11 %] track_fov  dataset=demo fov=A_1_0  41 s
 
-and, for a failed job, one line naming the rule, the wildcards and the log files to read (with the
-SLURM executor, the job's SLURM log too; a failed group job gets a line naming its SLURM log before
-its jobs' lines). Warnings and errors are printed as Snakemake words them; everything else (the
-rule blocks, the DAG building) goes only to Snakemake's own log file under ``.snakemake/log/``,
-which is unchanged. A dry run (``-n``) prints its plan (the job table) as usual; ``--verbose``
-prints every message.
+and, for a failed job, one line naming the rule, the wildcards, the executor's reason where it
+gives one (the first line of its message: SLURM's refused ``sbatch``, a job's ``TIMEOUT`` or
+``OUT_OF_MEMORY``) and the log files to read (with the SLURM executor, the job's SLURM log too)::
+
+    FAILED embed  model=m: SLURM sbatch failed. The error message was '...': read results/logs/embed/m.log
+
+A failed group job gets a line naming its SLURM log before its jobs' lines; Snakemake passes no
+reason on for a group job (``GroupJob.log_error``), so the group's SLURM log is where to read it.
+Warnings and errors are printed as Snakemake words them, and so are "Nothing to be done", "Complete
+log(s): <path>" (a run's last line) and ``--unlock``'s "Unlocked working directory"; everything else
+(the rule blocks, the DAG building) goes only to Snakemake's own log file under ``.snakemake/log/``,
+which is unchanged. A dry run (``-n``) prints one line per planned job (rule, wildcards, reason;
+the first :data:`PLANNED_SHOWN`, then how many more) and its plan (the job table). ``--verbose`` adds
+every other message as Snakemake words it, which is not its block per job (Snakemake's own console
+builds those from the records): for those blocks, run with a copy of the profile without its
+``logger`` (:mod:`snakemake_logger_plugin_dynaclr.profile`).
 Jobs write their own progress to their rule's log file (``results/logs/...``).
 
 Snakemake finds this module by its name (``snakemake_logger_plugin_<name>``); it imports the
@@ -29,7 +39,13 @@ from typing import Any, TextIO
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
 
-__all__ = ["LogHandler", "format_failed", "format_finished"]
+__all__ = ["PLANNED_SHOWN", "LogHandler", "format_failed", "format_finished", "format_planned"]
+
+#: messages below WARNING that still reach the console: where nothing ran, where Snakemake's full log
+#: is (a run's last line; after a failure the one pointer to it), and ``--unlock``'s answer
+PASSED_ON = ("Nothing to be done", "Complete log(s): ", "Unlocked working directory")
+#: the planned jobs a dry run (``-n``) lists, one line each; the rest are counted
+PLANNED_SHOWN = 50
 
 
 def _wildcards(values: Any) -> str:
@@ -49,11 +65,23 @@ def format_finished(done: int, total: int, rule: str, wildcards: str, seconds: f
     return f"[{done:>{width}}/{total} {percent:3.0f} %] {label}{duration}"
 
 
-def format_failed(rule: str, wildcards: str, logs: Any) -> str:
-    """The one line of a failed job: what failed and which log to read."""
+def _first_line(text: Any) -> str:
+    """The first non-blank line of ``text``, trimmed (``""`` for none)."""
+    return next((line.strip() for line in str(text or "").splitlines() if line.strip()), "")
+
+
+def format_failed(rule: str, wildcards: str, logs: Any, reason: Any = None) -> str:
+    """The one line of a failed job: what failed, why where the executor says (the first line of its
+    message, e.g. SLURM's "sbatch failed" or a job's TIMEOUT) and which log to read."""
     label = f"{rule}  {wildcards}" if wildcards else rule
+    why = _first_line(reason).rstrip(".")
     files = ", ".join(str(path) for path in (logs or []))
-    return f"FAILED {label}" + (f": read {files}" if files else "")
+    return f"FAILED {label}" + (f": {why}" if why else "") + (f": read {files}" if files else "")
+
+
+def format_planned(rule: str, wildcards: str, reason: Any) -> str:
+    """The one line of a job a dry run plans: rule, wildcards and why it runs."""
+    return "  ".join(part for part in (rule, wildcards, _first_line(reason)) if part)
 
 
 class LogHandler(LogHandlerBase):
@@ -63,6 +91,8 @@ class LogHandler(LogHandlerBase):
         self.stream: TextIO = sys.stderr
         self._jobs: dict[int, tuple[str, str, float]] = {}
         self._finished: list[int] = []
+        self._planned = 0  # jobs a dry run planned
+        self._unlisted = 0  # of those, not listed (over PLANNED_SHOWN) and not yet counted on the console
 
     @property
     def writes_to_stream(self) -> bool:
@@ -96,12 +126,9 @@ class LogHandler(LogHandlerBase):
 
     def _emit(self, record: LogRecord) -> None:
         event = getattr(record, "event", None)
-        if self.common_settings.verbose or (
-            self.common_settings.dryrun and event in (None, LogEvent.RUN_INFO) and record.msg
-        ):
-            self._write(record.getMessage())
-            return
-        if event == LogEvent.JOB_INFO:
+        if self.common_settings.dryrun:
+            self._emit_plan(record, event)
+        elif event == LogEvent.JOB_INFO:
             jobid = int(getattr(record, "jobid", -1))
             rule = str(getattr(record, "rule_name", "?"))
             self._jobs[jobid] = (rule, _wildcards(getattr(record, "wildcards", None)), time.monotonic())
@@ -120,9 +147,35 @@ class LogHandler(LogHandlerBase):
             jobid = int(getattr(record, "jobid", -1))
             known = self._jobs.pop(jobid, None)
             wildcards = known[1] if known else ""
-            self._write(format_failed(rule, wildcards, getattr(record, "log", None)))
+            reason = getattr(record, "rule_msg", None)
+            self._write(format_failed(rule, wildcards, getattr(record, "log", None), reason))
         elif event == LogEvent.GROUP_ERROR:  # its jobs' own lines follow
             group = f"group {getattr(record, 'groupid', '?')}"
             self._write(format_failed(group, "", getattr(record, "aux_logs", None)))
-        elif record.msg and (record.levelno >= WARNING or str(record.msg).startswith("Nothing to be done")):
+        elif record.msg and (
+            self.common_settings.verbose or record.levelno >= WARNING or str(record.msg).startswith(PASSED_ON)
+        ):
             self._write(record.getMessage())
+
+    def _emit_plan(self, record: LogRecord, event: Any) -> None:
+        """A dry run: one line per planned job (the first :data:`PLANNED_SHOWN`, then how many more
+        before the next message shown), then its plan."""
+        if event == LogEvent.JOB_INFO:
+            self._planned += 1
+            if self._planned <= PLANNED_SHOWN:
+                rule = str(getattr(record, "rule_name", "?"))
+                wildcards = _wildcards(getattr(record, "wildcards", None))
+                self._write(format_planned(rule, wildcards, getattr(record, "reason", None)))
+            else:
+                self._unlisted += 1
+            return
+        shown = event in (None, LogEvent.RUN_INFO) or record.levelno >= WARNING
+        if not record.msg or not (shown or self.common_settings.verbose):
+            return
+        if self._unlisted:
+            self._write(
+                f"... {self._unlisted} more planned jobs: `--list-changes params` (or code, input) "
+                "names the outputs whose jobs rerun for that reason"
+            )
+            self._unlisted = 0
+        self._write(record.getMessage())

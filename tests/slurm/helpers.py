@@ -14,6 +14,8 @@ import yaml
 from conftest import REPO_ROOT
 from iohub.ngff import open_ome_zarr
 
+from snakemake_logger_plugin_dynaclr.profile import without_logger
+
 from .cluster import SlurmCluster
 
 #: The profile's keys that submit per-FOV jobs in batches (see docs/slurm.md).
@@ -96,7 +98,7 @@ def merged_profile(
     quiet console (``logger``) is left out: a failing test shows Snakemake's full console output."""
     base = yaml.safe_load((REPO_ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     if not quiet:
-        base.pop("logger", None)
+        base = without_logger(base)
     if not grouped:  # and the grouped rules' threads back to their own (profile comment)
         grouped_rules = set(base["groups"])
         base = {key: value for key, value in base.items() if key not in GROUPING_KEYS}

@@ -71,6 +71,8 @@ START_UP = (
     "No account was given, not able to get a SLURM account via sacct",
     "Unable to guess SLURM account. Trying to proceed without.",
 )
+#: Snakemake's last line of a run (not a dry run), which the console passes on: where its full log is
+FULL_LOG = "Complete log(s): "
 
 
 def _run(workdir: Path, profile: Path, *targets: str) -> subprocess.CompletedProcess:
@@ -115,7 +117,8 @@ def test_the_slurm_profile_prints_one_line_per_job_and_names_a_failed_jobs_logs(
     assert len(slurm_logs) == len(FOVS), slurm_logs
     assert "has been submitted with SLURM jobid" in _full_log(workdir)
     # ... and the console holds one line per finished job, besides the start-up lines
-    jobs = [line for line in console if not line.startswith(START_UP)]
+    assert console[-1].startswith(FULL_LOG), "\n".join(console)
+    jobs = [line for line in console[:-1] if not line.startswith(START_UP)]
     finished = [FINISHED.match(line) for line in jobs]
     assert all(finished) and len(finished) == len(FOVS) + 1, "\n".join(console)
     assert [(m[1], m[2]) for m in finished if m] == [("1", "3"), ("2", "3"), ("3", "3")], jobs
@@ -131,11 +134,13 @@ def test_the_slurm_profile_prints_one_line_per_job_and_names_a_failed_jobs_logs(
     assert not [line for line in console if any(word in line for word in CHATTER)], text
     failed = [line for line in console if line.startswith("FAILED broken")]
     # besides those: Snakemake's closing words ("Exiting because a job execution failed", the error)
-    assert len([line for line in console if not line.startswith((*START_UP, "FAILED "))]) <= 3, text
+    assert len([line for line in console if not line.startswith((*START_UP, "FAILED ", FULL_LOG))]) <= 3, text
     # the profile's `retries: 1` submits the job twice: both failures are on the console
     assert len(failed) == 2, text
-    for line in failed:
-        rule_log, slurm_log = line.removeprefix("FAILED broken: read ").split(", ")
+    for line in failed:  # the plugin's reason (its status command here is squeue, not sacct), the logs
+        reason, logs = line.removeprefix("FAILED broken: ").rsplit(": read ", 1)
+        assert re.fullmatch(r"SLURM-job '\d+' failed, SLURM status is: 'FAILED'\. .+", reason), line
+        rule_log, slurm_log = logs.split(", ")
         assert rule_log == "logs/broken.log", line
         assert "cannot read the input" in (workdir / rule_log).read_text()
         assert re.fullmatch(r"\S*\.snakemake/slurm_logs/rule_broken/\d+\.log", slurm_log), line
@@ -160,3 +165,19 @@ def test_the_slurm_profile_prints_one_line_per_job_and_names_a_failed_jobs_logs(
         assert (workdir / slurm_log).is_file(), line
     for fov in FOVS:
         assert f"FAILED broken_fov  fov={fov}: read logs/broken/{fov}.log" in console, text
+
+    # a submission sbatch refuses (a partition the cluster lacks): the line says why; Snakemake's
+    # pointer to its full log follows
+    refused = tmp_path / "refused"
+    refused.mkdir()
+    profile = merged_profile(
+        refused, quiet=True, overlay={"default-resources": {"slurm_partition": "nonexistent"}}
+    )
+    run = _run(workdir, profile, "done/refused.txt")
+    console = _console(run)
+    text = "\n".join(console)
+    assert run.returncode != 0, text
+    failed = [line for line in console if line.startswith("FAILED work  fov=refused: SLURM sbatch failed.")]
+    assert len(failed) == 2 and all("partition" in line for line in failed), text  # `retries: 1`
+    assert all(line.endswith(": read logs/work/refused.log") for line in failed), text
+    assert any(line.startswith(FULL_LOG) for line in console), text

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+import yaml
 from snakemake_interface_logger_plugins.common import LogEvent
 from snakemake_interface_logger_plugins.registry import LoggerPluginRegistry
 
-from snakemake_logger_plugin_dynaclr import LogHandler, format_failed, format_finished
+from snakemake_logger_plugin_dynaclr import PLANNED_SHOWN, LogHandler, format_failed, format_finished
+from snakemake_logger_plugin_dynaclr.profile import copy_without_logger
 
 
 def _handler(**settings: bool) -> tuple[LogHandler, io.StringIO]:
@@ -114,3 +118,106 @@ def test_a_failed_group_job_names_its_slurm_log():
     )
     handler.emit(_record("Error in group x", logging.ERROR, event=LogEvent.GROUP_ERROR, groupid="x"))
     assert out.getvalue().splitlines() == [f"FAILED group tracking_fovs: read {slurm_log}", "FAILED group x"]
+
+
+def test_a_failed_jobs_line_says_why_the_executor_failed_it():
+    """The SLURM plugin's reason (a refused sbatch, a time limit, an out-of-memory kill) comes in the
+    error record's ``rule_msg``; Snakemake's pointer to its full log follows the failure."""
+    handler, out = _handler()
+    handler.emit(_record("", event=LogEvent.JOB_INFO, jobid=7, rule_name="embed", wildcards={"model": "m"}))
+    refused = (
+        "SLURM sbatch failed. The error message was 'sbatch: error: Batch job submission failed: "
+        "Unable to contact slurm controller (connect failure)'\n    sbatch call:\n        sbatch ..."
+    )
+    handler.emit(
+        _record(
+            "Error in rule embed, jobid: 7",
+            logging.ERROR,
+            event=LogEvent.JOB_ERROR,
+            jobid=7,
+            rule_name="embed",
+            rule_msg=refused,
+            log=["results/logs/embed/m.log"],
+        )
+    )
+    handler.emit(_record("Complete log(s): /w/.snakemake/log/2026-12-07T013000.snakemake.log"))
+    assert out.getvalue().splitlines() == [
+        "FAILED embed  model=m: SLURM sbatch failed. The error message was 'sbatch: error: Batch job "
+        "submission failed: Unable to contact slurm controller (connect failure)': "
+        "read results/logs/embed/m.log",
+        "Complete log(s): /w/.snakemake/log/2026-12-07T013000.snakemake.log",
+    ]
+    timeout = "  \nSLURM-job '12' failed, SLURM status is: 'TIMEOUT'. Reason: Step 0: TimeLimit.\n"
+    assert format_failed("track_fov", "fov=A", ["a.log"], timeout) == (
+        "FAILED track_fov  fov=A: SLURM-job '12' failed, SLURM status is: 'TIMEOUT'. Reason: Step 0: "
+        "TimeLimit: read a.log"
+    )
+
+
+def test_unlock_says_it_unlocked():
+    handler, out = _handler()
+    handler.emit(_record("Unlocked working directory."))
+    assert out.getvalue() == "Unlocked working directory.\n"
+
+
+def _planned_job(jobid: int) -> logging.LogRecord:
+    return _record(
+        f" Rule: track_fov, Jobid: {jobid}",
+        event=LogEvent.JOB_INFO,
+        jobid=jobid,
+        rule_name="track_fov",
+        wildcards={"dataset": "demo", "fov": f"A_1_{jobid}"},
+        reason="Params have changed since last execution: tracking.gap_closing\nmore",
+    )
+
+
+def test_a_dry_run_lists_its_planned_jobs_up_to_a_cap():
+    handler, out = _handler(dryrun=True)
+    for jobid in range(PLANNED_SHOWN + 3):
+        if jobid % 10 == 0:  # a group job's header, then its jobs, each followed by its shell command
+            handler.emit(_record(f"Group job g{jobid}", event=LogEvent.GROUP_INFO, group_id=f"g{jobid}"))
+        handler.emit(_planned_job(jobid))
+        handler.emit(_record("Shell command: None", event=LogEvent.SHELLCMD, shellcmd=None))
+    handler.emit(_record("Job stats:\njob  count", event=LogEvent.RUN_INFO))
+    handler.emit(_record(None, event=LogEvent.PROGRESS, done=0, total=1))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == PLANNED_SHOWN + 3, lines
+    assert (
+        lines[0]
+        == "track_fov  dataset=demo fov=A_1_0  Params have changed since last execution: tracking.gap_closing"
+    )
+    assert lines[PLANNED_SHOWN - 1].startswith(f"track_fov  dataset=demo fov=A_1_{PLANNED_SHOWN - 1}  Params")
+    assert lines[PLANNED_SHOWN].startswith("... 3 more planned jobs: `--list-changes params`")
+    assert lines[-2:] == ["Job stats:", "job  count"]
+    # a plan of a few jobs lists them all, no count
+    handler, out = _handler(dryrun=True)
+    handler.emit(_planned_job(1))
+    handler.emit(_record("This was a dry-run (flag -n)."))
+    assert out.getvalue().splitlines()[1] == "This was a dry-run (flag -n)."
+
+
+def test_verbose_adds_snakemakes_messages_to_the_job_lines():
+    """``--verbose`` adds every message as Snakemake words it (not its per-job blocks, which its own
+    console builds from the records' attributes); the job lines stay, and an empty message is skipped."""
+    handler, out = _handler(verbose=True)
+    handler.emit(_record("", event=LogEvent.JOB_INFO, jobid=1, rule_name="embed", wildcards={"model": "m"}))
+    handler.emit(_record("Finished jobid: 1", event=LogEvent.JOB_FINISHED, job_id=1))
+    handler.emit(_record(None, event=LogEvent.PROGRESS, done=1, total=1))
+    handler.emit(_record("Building DAG of jobs...", logging.DEBUG))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("[1/1 100 %] embed  model=m"), lines
+    assert lines[1] == "Building DAG of jobs..."
+
+
+def test_a_copy_of_the_profile_without_its_logger(tmp_path):
+    """The one way the tests, benchmarks/planning.py and docs/slurm.md get Snakemake's own console
+    (a block per job) with profiles/slurm: a copy without ``logger``, every other setting kept."""
+    shipped = Path(__file__).resolve().parents[2] / "profiles" / "slurm"
+    values = yaml.safe_load((shipped / "config.yaml").read_text())
+    assert values["logger"] == ["dynaclr"]
+    copy = copy_without_logger(shipped, tmp_path / "every_job")
+    copied = yaml.safe_load((copy / "config.yaml").read_text())
+    assert copied == {key: value for key, value in values.items() if key != "logger"}
+    assert copy_without_logger(shipped, copy) == copy  # again, over the first copy
+    with pytest.raises(FileNotFoundError, match=r"not a Snakemake profile: expected config\.v8\+\.yaml or"):
+        copy_without_logger(tmp_path / "nothing", tmp_path / "copy")

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from conftest import load_script
 from snakemake.resources import GroupResources, Resources
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +26,8 @@ WALLTIME_CEILING_MIN = 48 * 60
 #: what a group job leaves below it: the job's and each FOV's Snakemake start-up (docs/slurm.md)
 WALLTIME_MARGIN_MIN = 60
 #: jobs outside any group of the 10,000-FOV plan (one dataset, one model; docs/benchmarks.md): the dry
-#: runs at 100 and 1,000 FOVs (benchmarks/planning.py --profile profiles/slurm) counted 17 at both
+#: runs at 100 and 1,000 FOVs (benchmarks/planning.py --profile profiles/slurm) counted 17 at both; the
+#: count does not grow with the plate, and a dry run of a 3-FOV plate checks it below (slow)
 JOBS_OUTSIDE_GROUPS = 17
 
 
@@ -105,6 +107,19 @@ def test_a_plate_of_10000_fovs_tracked_and_cut_into_patches_stays_under_500_subm
     )
     assert documented, "docs/slurm.md no longer states the 10,000-FOV submissions"
     assert tuple(map(int, documented.groups())) == (submissions, groups + 1, JOBS_OUTSIDE_GROUPS)
+
+
+@pytest.mark.slow
+def test_the_jobs_outside_any_group_are_counted_by_a_dry_run(tmp_path: Path) -> None:
+    """JOBS_OUTSIDE_GROUPS from a dry run of benchmarks/planning.py's plan (a plate of 3 FOVs) with
+    the profile: one group job per grouped rule (tracking, patches, QC figures) and the jobs outside."""
+    planning = load_script(REPO_ROOT / "benchmarks" / "planning.py", "planning")
+    (tmp_path / "config").mkdir()
+    planning.write_plate(tmp_path / "plate.zarr", 3)
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(planning.config(tmp_path / "plate.zarr")))
+    profile = planning.copy_without_logger(PROFILE.parent, tmp_path / "profile")
+    log = planning.plan(tmp_path, "--profile", str(profile))[-1]
+    assert planning.submissions(log) == (3, JOBS_OUTSIDE_GROUPS), log[-3000:]
 
 
 @pytest.mark.parametrize("grouped", [False, True], ids=["one job per FOV", "grouped"])
