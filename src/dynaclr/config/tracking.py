@@ -293,8 +293,9 @@ class TrackingGapClosingConfig(StrictModel):
             "A track ending (without dividing) and a track starting (without a mother) up to this many "
             "missing frames later are joined into one track with a gap (no rows in the missing frames): "
             "a blank frame, a frame QC dropped, a nucleus missed for a frame no longer cut every track "
-            "through it in two. Two starts near one end and no other are that track's daughters (a "
-            "division during the gap). 0: off (max_distance_px is then not checked against the pixels)."
+            "through it in two. Only continuations: a division during the gap is not recovered (the mother "
+            "may be continued by the nearer daughter, the other starts without a mother). 0: off "
+            "(max_distance_px is then not checked against the pixels)."
         ),
     )
     max_distance_px: float = Field(

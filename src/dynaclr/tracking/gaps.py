@@ -12,11 +12,10 @@ in pixels, in 3D in voxels (a z slice counts as a pixel, as in ultrack's linking
 
 A division ultrack linked is never joined across a gap (a mother has daughters: no end; a daughter
 has a mother: no start). A division during the missing frames (the mother ends, her daughters start
-after the gap without a mother) is recorded as one: where exactly two starts lie within the distance
-of an end and of no other end, both become that end's daughters (``parent_track_id`` its track,
-their first row's ``parent_id`` its last row), not one its continuation and the other an orphan.
-Daughters that moved beyond the distance, or a daughter near another cell's end too, are left to the
-assignment (one may continue the mother, the other starts without one).
+after the gap without a mother) is not recovered: the mother may be continued by the nearer
+daughter, and the other daughter starts without a mother. Gap closing makes no division: a rule
+taking two starts near one end as her daughters made false ones (a cell that moved beside a
+newcomer; a cell that died or left as two neighbours appeared), so every result is a continuation.
 
 The joined track keeps a gap (no row in the missing frames), as tracks imported with gaps do
 (:func:`dynaclr.tracking.importing.merge_ctc_continuations`): the later part takes the earlier's
@@ -44,11 +43,8 @@ from dynaclr.tracking.engine import NO_PARENT
 logger = logging.getLogger(__name__)
 
 
-def _matches(
-    tracks: pd.DataFrame, gap: int, max_distance_px: float
-) -> tuple[list[tuple[int, int]], list[tuple[int, int, int]]]:
-    """``(earlier, later)`` track ids to join across ``gap`` missing frames, and ``(mother, daughter,
-    daughter)`` track ids of divisions during them (see :func:`close_gaps`)."""
+def _matches(tracks: pd.DataFrame, gap: int, max_distance_px: float) -> list[tuple[int, int]]:
+    """``(earlier, later)`` track ids to join across ``gap`` missing frames (see :func:`close_gaps`)."""
     position = [c for c in ("z", "y", "x") if c in tracks.columns]
     ordered = tracks.sort_values(["track_id", "t"], kind="stable")
     mothers = set(ordered.loc[ordered["parent_track_id"] != NO_PARENT, "parent_track_id"].tolist())
@@ -58,31 +54,20 @@ def _matches(
     starts = first[first["parent_track_id"] == NO_PARENT]
     starts_by_t = {int(t): group for t, group in starts.groupby("t")}
     pairs: list[tuple[int, int]] = []
-    divisions: list[tuple[int, int, int]] = []
     for t, end_group in ends.groupby("t"):
         start_group = starts_by_t.get(int(t) + gap + 1)
         if start_group is None:
             continue
         end_ids, start_ids = end_group["track_id"].to_numpy(), start_group["track_id"].to_numpy()
         distances = cdist(end_group[position].to_numpy(float), start_group[position].to_numpy(float))
-        within = distances <= max_distance_px
-        # starts whose one end within the distance is this row's: two of them are its daughters
-        sole = within & (within.sum(axis=0) == 1)
-        free_ends, free_starts = np.ones(len(end_ids), bool), np.ones(len(start_ids), bool)
-        for row in np.flatnonzero(sole.sum(axis=1) == 2):
-            daughters = np.flatnonzero(sole[row])
-            divisions.append((int(end_ids[row]), int(start_ids[daughters[0]]), int(start_ids[daughters[1]])))
-            free_ends[row], free_starts[daughters] = False, False
-        rows, columns = np.flatnonzero(free_ends), np.flatnonzero(free_starts)
-        left = distances[np.ix_(rows, columns)]
         # a pair beyond the distance costs more than any set of pairs within it: the assignment takes
         # the most pairs within the distance, then the shortest, and pairs beyond change none of them
-        beyond = max_distance_px * min(left.shape) + 1.0
-        chosen = linear_sum_assignment(np.where(left <= max_distance_px, left, beyond))
+        beyond = max_distance_px * min(distances.shape) + 1.0
+        chosen = linear_sum_assignment(np.where(distances <= max_distance_px, distances, beyond))
         for row, column in zip(*chosen, strict=True):
-            if left[row, column] <= max_distance_px:
-                pairs.append((int(end_ids[rows[row]]), int(start_ids[columns[column]])))
-    return pairs, divisions
+            if distances[row, column] <= max_distance_px:
+                pairs.append((int(end_ids[row]), int(start_ids[column])))
+    return pairs
 
 
 def _joined_into(track: int, root: dict[int, int]) -> int:
@@ -99,7 +84,7 @@ def close_gaps(tracks: pd.DataFrame, max_gap_frames: int, max_distance_px: float
     ``tracks``: a tracks table (``track_id, t, [z,] y, x, id, parent_track_id, parent_id``; its index,
     e.g. ultrack's node ids, is kept). ``max_distance_px``: largest distance (pixels; voxels in 3D,
     z slices counted as pixels) from the end's centroid to the start's. Returns the table (rows as
-    given, ids changed) and the number of gaps closed (a division during the gap counts one);
+    given, ids changed) and the number of gaps closed (joins);
     ``max_gap_frames`` 0 returns it as it is.
     """
     if max_gap_frames < 0 or max_distance_px < 0:
@@ -108,10 +93,10 @@ def close_gaps(tracks: pd.DataFrame, max_gap_frames: int, max_distance_px: float
             f"{max_distance_px}"
         )
     work = tracks.reset_index(drop=True)  # positions: the given index may be anything
-    closed = divided = 0
+    closed = 0
     for gap in range(1, max_gap_frames + 1):
-        pairs, divisions = _matches(work, gap, max_distance_px)
-        if not pairs and not divisions:
+        pairs = _matches(work, gap, max_distance_px)
+        if not pairs:
             continue
         root = {later: earlier for earlier, later in pairs}
         ordered = work.sort_values(["track_id", "t"], kind="stable")
@@ -122,10 +107,6 @@ def close_gaps(tracks: pd.DataFrame, max_gap_frames: int, max_distance_px: float
         firsts = ordered.groupby("track_id").head(1)
         first_position = dict(zip(firsts["track_id"].tolist(), firsts.index.tolist(), strict=True))
         parent_id = work["parent_id"].to_numpy().copy()
-        for mother, *daughters in divisions:
-            for daughter in daughters:
-                mother_of[daughter] = mother
-                parent_id[first_position[daughter]] = int(last_id[mother])
         for earlier, later in pairs:
             parent_id[first_position[later]] = int(last_id[earlier])
         new_track = {track: _joined_into(track, root) for track in mother_of}
@@ -140,16 +121,10 @@ def close_gaps(tracks: pd.DataFrame, max_gap_frames: int, max_distance_px: float
             parent_track_id=work["track_id"].map(new_mother),
             parent_id=parent_id,
         )
-        closed += len(pairs) + len(divisions)
-        divided += len(divisions)
+        closed += len(pairs)
     result = tracks.copy()
     for name in ("track_id", "parent_track_id", "parent_id"):
         result[name] = work[name].to_numpy()
     if closed:
-        logger.info(
-            "closed %d gaps (tracks joined across up to %d missing frames; %d of them divisions)",
-            closed,
-            max_gap_frames,
-            divided,
-        )
+        logger.info("closed %d gaps (tracks joined across up to %d missing frames)", closed, max_gap_frames)
     return result, closed
