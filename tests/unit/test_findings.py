@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 from pathlib import Path
 from typing import Any
 
@@ -706,13 +707,24 @@ def test_frames_without_signal_beside_filled_voxels_are_flagged_whatever_the_rea
     assert statement == ONE_FLAGGED_ONE_WITHOUT_SIGNAL
 
 
-def test_frames_without_signal_beside_an_implausible_nucleus_size_are_flagged():
-    """A tracking row reduced for frames without signal and for nuclei of an implausible size in µm
-    (a pixel size misstated?) was counted as reduced for want of signal alone: the first page named it
-    among the FOVs with frames without nuclei, not among the flagged ones."""
+@pytest.mark.parametrize("through_csv", [False, True], ids=["table", "read back from qc.csv"])
+def test_frames_without_signal_beside_an_implausible_nucleus_size_are_flagged(through_csv: bool):
+    """A tracking row reduced for frames without signal and for its nuclei's size (a pixel size
+    misstated?) was counted as reduced for want of signal alone: the first page named it among the
+    FOVs with frames without nuclei, not among the flagged ones. Told from ``nucleus_size_flagged`` as
+    qc.csv recorded it, not from the diameter against today's bounds: B/1/0's 30 µm was not flagged
+    when its row was written (a missing value: a row made before the flag), so it stays a row without
+    signal only."""
+    flagged = pd.array([True, None], dtype="boolean")
+    if through_csv:
+        flagged = pd.read_csv(io.StringIO(pd.DataFrame({"f": flagged}).to_csv(index=False)))["f"]
     statement = _statement_of_two_reduced_tracking_rows(
-        nucleus_diameter_um=[25.5, 9.6],
-        reason=["frames 0 .. 1 without nuclei; nuclei's median diameter 25.5 µm", "frames 0 .. 1"],
+        nucleus_diameter_um=[25.5, 30.0],
+        nucleus_size_flagged=flagged,
+        reason=[
+            "frames 0 .. 1 without nuclei; nuclei unusually large (pixel size misstated?)",
+            "frames 0 .. 1",
+        ],
     )
     assert statement == ONE_FLAGGED_ONE_WITHOUT_SIGNAL
 

@@ -41,7 +41,7 @@ from dynaclr.tracking import (
     read_tracking_evaluation,
     track_fov,
 )
-from dynaclr.tracking.fov import LABEL_IMAGE
+from dynaclr.tracking.fov import LABEL_IMAGE, LabelFrameWriter
 from dynaclr.tracking.maps import (
     fill_plateaus,
     foreground_threshold,
@@ -51,7 +51,14 @@ from dynaclr.tracking.maps import (
     tracking_maps,
     z_slices,
 )
-from dynaclr.tracking.nucleus_size import PLAUSIBLE_DIAMETER_UM, TYPICAL_DIAMETER_UM
+from dynaclr.tracking.nucleus_size import (
+    AT_CAP_SHARE_KEY,
+    AT_CAP_WARNING_SHARE,
+    CHECK_LIMIT_KEY,
+    PLAUSIBLE_DIAMETER_UM,
+    TYPICAL_DIAMETER_UM,
+    nucleus_size_metrics,
+)
 
 #: Like the shared tiny plate (tests/conftest.py), with an FOV imaged without the nuclear marker
 #: (its Nuclei channel is constant: an FOV without nuclei) and a few more cells.
@@ -286,6 +293,73 @@ def test_a_plate_restated_at_another_pixel_size_is_warned_about_by_its_nuclei_si
     # a record made before the check has none of its keys: read as before
     old = {key: value for key, value in wrong.items() if "nucleus" not in key and "pixel_size" not in key}
     assert qc_row(ArtifactKind.TRACKS_FOV, record_of(tmp_path, CELLS_FOV), old, "tracking")["status"] == "ok"
+
+
+def test_nuclei_larger_than_the_segmentations_cap_are_warned_of(
+    tracked: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ultrack keeps no candidate above segmentation.max_area_px: it cuts larger nuclei into pieces,
+    so their median diameter stays inside the plausible range whatever the pixel size (probe10
+    variant m with tracking defaults: nuclei of ~530 px cut into pieces of at most ~190 px) and the
+    size check was blind, with no word. A cap below the simulated nuclei's area (~170 px) piles the
+    detections up at it: a WARNING names the key, the share and both causes, and the QC row is
+    reduced; the record says the check is limited by the bounds. The defaults' own FOV is neither."""
+    _, metrics = read_fov_record(record_of(tracked["root"], CELLS_FOV), "tracks_fov")
+    assert metrics[AT_CAP_SHARE_KEY] < AT_CAP_WARNING_SHARE and not metrics["nucleus_size_at_max_area"]
+    assert metrics[CHECK_LIMIT_KEY] == (
+        "min_area_px 60 floors it at 5.7 µm and max_area_px 450 caps it near 15.6 µm, inside 4-22 µm"
+    )
+    config = TrackingConfig.model_validate({"segmentation": {"min_area_px": 10, "max_area_px": 80}})
+    make_plate(tracked["plate"], config, tmp_path / "tracks.zarr")
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        track(tracked["plate"], config, tmp_path / "tracks.zarr", tmp_path, CELLS_FOV)
+    _, capped = read_fov_record(record_of(tmp_path, CELLS_FOV), "tracks_fov")
+    low, high = PLAUSIBLE_DIAMETER_UM
+    assert low < capped["median_nucleus_diameter_um"] < high and not capped["nucleus_size_implausible"]
+    assert capped[AT_CAP_SHARE_KEY] >= AT_CAP_WARNING_SHARE and capped["nucleus_size_at_max_area"]
+    assert "max_area_px 80 caps it near 6.6 µm" in capped[CHECK_LIMIT_KEY]
+    warned = [r.getMessage() for r in caplog.records if "max_area_px" in r.getMessage()]
+    assert len(warned) == 1
+    share = f"{100 * capped[AT_CAP_SHARE_KEY]:.0f}%"
+    for part in (
+        CELLS_FOV,
+        share,
+        "tracking.segmentation.max_area_px (80 px)",
+        "larger than the cap",
+        "0.65",
+    ):
+        assert part in warned[0], part
+    assert "misstated" in warned[0]
+    row = qc_row_of(record_of(tmp_path, CELLS_FOV))
+    assert row["status"] == "reduced" and row["nucleus_size_flagged"]
+    assert f"{share} of nuclei at tracking.segmentation.max_area_px" in row["reason"]
+    assert not qc_row_of(record_of(tracked["root"], CELLS_FOV))["nucleus_size_flagged"]
+
+
+def test_3d_nuclei_are_measured_on_the_label_frames_projection() -> None:
+    """In 3D each label's area is that of the frame's maximum projection along Z (before: the distinct
+    (label, y, x) of every voxel, 2.6 s per 5 M voxels), its size the voxels that max_area_px bounds;
+    the pile-up at the cap is judged on the voxels, and min_area_px (voxels) says nothing of the
+    projected area, so only the cap limits the check."""
+    labels = np.zeros((1, 1, 4, 8, 8), dtype=np.uint32)
+    frame = np.zeros((3, 8, 8), dtype=np.uint32)
+    frame[0:2, 0:4, 0:4] = 7  # 32 voxels over 2 slices: 16 px projected
+    frame[2, 5:8, 5:8] = 9  # 9 voxels on 1 slice
+    writer = LabelFrameWriter(labels, z_offset=1, n_z_used=3)
+    writer(0, frame)
+    assert writer.sizes == [32, 9] and writer.areas == [16, 9]
+    assert (labels[0, 0, 1:] == frame).all() and not labels[0, 0, 0].any()
+    flat = LabelFrameWriter(np.zeros((1, 1, 1, 8, 8), dtype=np.uint32), z_offset=0, n_z_used=1)
+    flat(0, frame[:1])
+    assert flat.sizes == flat.areas == [16]
+
+    metrics = nucleus_size_metrics(
+        writer.areas, 0.65, "stated", "here", area_bounds_px=(30, 34), sizes_px=writer.sizes
+    )
+    assert metrics[AT_CAP_SHARE_KEY] == 0.5 and metrics["nucleus_size_at_max_area"]
+    assert metrics[CHECK_LIMIT_KEY] == "max_area_px 34 caps it near 4.3 µm, inside 4-22 µm"
+    in_2d = nucleus_size_metrics(writer.areas, 0.65, "stated", "here", area_bounds_px=(30, 34))
+    assert in_2d[CHECK_LIMIT_KEY].startswith("min_area_px 30 floors it at 4.0 µm and max_area_px 34")
 
 
 def qc_row_of(record: Path) -> dict:

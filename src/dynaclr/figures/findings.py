@@ -27,7 +27,6 @@ from dynaclr.figures.table import percent
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, never_reached_statement, onset_error_summary
 from dynaclr.qc.import_warnings import NO_POSITION_CHECK, NOT_WARNINGS
-from dynaclr.tracking.nucleus_size import PLAUSIBLE_DIAMETER_UM
 
 #: Columns of the findings table (``findings.csv``).
 FINDINGS_COLUMNS: tuple[str, ...] = ("section", "topic", "dataset", "statement")
@@ -46,7 +45,12 @@ REPORT_PAGE_STYLE: str = """.. raw:: html
 #: dynaclr whose ``qc.csv`` lacks them (``frames_without_signal`` is newer than the table; rule
 #: ``qc_table`` does not rerun on an upgrade) still gives a first page, reading them as empty (the
 #: dropped frames counted from ``n_dropped_frames``, see :func:`_n_dropped_frames`).
-QC_OPTIONAL_COLUMNS: tuple[str, ...] = ("dropped_frames", "frames_without_signal", "nucleus_diameter_um")
+QC_OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "dropped_frames",
+    "frames_without_signal",
+    "nucleus_diameter_um",
+    "nucleus_size_flagged",
+)
 
 #: Below this many positive cells among those an F1 is scored on, the finding says so.
 FEW_POSITIVE_CELLS = 10
@@ -208,20 +212,20 @@ def _only_without_signal(rows: pd.DataFrame) -> pd.Series:
     Read from the columns, not the reason text: ``frames_without_signal`` is set on ``tracking``
     rows of ``track_fov`` records only, whose other reasons are dropped frames and missing voxels
     (filled or left out: ``missing_voxels`` counts both); a row with neither is reduced for its frames
-    without signal alone (:func:`~dynaclr.qc.table.qc_row`), unless its nuclei's median diameter
-    (``nucleus_diameter_um``, where the table has it) lies outside the plausible range (reduced for
-    that too: a pixel size misstated?)."""
+    without signal alone (:func:`~dynaclr.qc.table.qc_row`), unless ``nucleus_size_flagged`` (where
+    the table has it) says its nuclei's size made it reduced too (a pixel size misstated?), as
+    :mod:`dynaclr.tracking.nucleus_size` judged it when the record was written."""
     missing = pd.to_numeric(rows["missing_voxels"], errors="coerce").fillna(0)
     dropped = pd.to_numeric(rows["n_dropped_frames"], errors="coerce").fillna(0)
-    diameter = pd.to_numeric(rows.get("nucleus_diameter_um", pd.Series(index=rows.index)), errors="coerce")
-    low, high = PLAUSIBLE_DIAMETER_UM
+    flags = rows.get("nucleus_size_flagged", pd.Series(None, index=rows.index, dtype=object))
+    size_flagged = flags.astype(object).map(lambda flag: str(flag).lower() == "true")  # NA, empty: no
     return (
         (rows["status"] == "reduced")
         & (_qc_column(rows, "frames_without_signal") != "")
         & (_qc_column(rows, "dropped_frames") == "")
         & (dropped == 0)
         & (missing == 0)
-        & ~((diameter < low) | (diameter > high))
+        & ~size_flagged
     )
 
 

@@ -35,7 +35,7 @@ from dynaclr.tracking.importing import (
     frame_runs,
     untracked_frames,
 )
-from dynaclr.tracking.nucleus_size import DIAMETER_UM_KEY, nucleus_size_reason
+from dynaclr.tracking.nucleus_size import DIAMETER_UM_KEY, nucleus_size_flagged, nucleus_size_reasons
 
 __all__ = [
     "QC_COLUMNS",
@@ -55,7 +55,9 @@ logger = logging.getLogger(__name__)
 #: (``empty_frames``) or no contrast above the pixel noise (``frames_without_signal``);
 #: ``nucleus_diameter_um`` (``tracking`` rows of ``track_fov``'s records only) the nuclei's median
 #: equivalent diameter in µm at the stated pixel size (:mod:`dynaclr.tracking.nucleus_size`; empty
-#: for a record made before it, or without a stated pixel size or a detection).
+#: for a record made before it, or without a stated pixel size or a detection);
+#: ``nucleus_size_flagged`` (``tracking`` rows of ``track_fov``'s records only) whether that size made
+#: the row ``reduced`` (nuclei unusually large or small, or piled up at the segmentation's cap).
 QC_COLUMNS: tuple[str, ...] = (
     "fov_name",
     "stage",
@@ -64,6 +66,7 @@ QC_COLUMNS: tuple[str, ...] = (
     "dropped_frames",
     "frames_without_signal",
     "nucleus_diameter_um",
+    "nucleus_size_flagged",
     "missing_voxels",
     "missing_share",
     "status",
@@ -72,8 +75,9 @@ QC_COLUMNS: tuple[str, ...] = (
 
 #: ``ok``: nothing left out. ``reduced``: frames dropped, brightfield frames over-exposed, a phase
 #: that looks sign-inverted (``phase_sign_inverted``: z axis reversed), tracking
-#: frames without signal (no nucleus there), nuclei of an implausible size in µm (a pixel size
-#: misstated? :mod:`dynaclr.tracking.nucleus_size`), missing voxels filled, or more than
+#: frames without signal (no nucleus there), nuclei unusually large or small in µm or piled up
+#: at the segmentation's cap (a pixel size misstated? :mod:`dynaclr.tracking.nucleus_size`),
+#: missing voxels filled, or more than
 #: :data:`~dynaclr.patches.extract.MOSTLY_PADDED_WARNING_SHARE` of the patches mostly padding.
 #: ``empty``: the FOV gave no tracks or no patches. ``unknown``: the record predates the
 #: missing-data metrics (rerun its rule).
@@ -201,9 +205,8 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
         reasons.append(f"frames {_shown_runs(constant)} without nuclei (constant nuclear image: no signal)")
     if noise and not metrics.get("noise_only"):  # else the empty reason says it of every frame
         reasons.append(f"frames {_shown_runs(noise)} without nuclei (no contrast above the pixel noise)")
-    size = nucleus_size_reason(metrics) if stage == "tracking" else None
-    if size:  # a pixel size that may be misstated: every later stage sees the wrong physical size
-        reasons.append(size)
+    if stage == "tracking":  # a pixel size that may be misstated: every later stage sees the wrong size
+        reasons.extend(nucleus_size_reasons(metrics))
     if int(metrics.get("n_cells_at_dropped_frames", 0) or 0):
         reasons.append(
             f"{metrics['n_cells_at_dropped_frames']} cell observation(s) at dropped frames got no patch"
@@ -269,6 +272,7 @@ def qc_row(kind: ArtifactKind, path: Path, metrics: dict[str, Any], stage: str) 
             "dropped_frames": "",
             "frames_without_signal": "",
             "nucleus_diameter_um": None,
+            "nucleus_size_flagged": None,
             "missing_voxels": None,
             "missing_share": None,
             "status": "unknown",
@@ -285,6 +289,7 @@ def qc_row(kind: ArtifactKind, path: Path, metrics: dict[str, Any], stage: str) 
             str(t) for t in sorted(chain(*without_signal(stage, metrics, dropped)))
         ),
         "nucleus_diameter_um": metrics.get(DIAMETER_UM_KEY) if stage == "tracking" else None,
+        "nucleus_size_flagged": nucleus_size_flagged(metrics) if stage == "tracking" else None,
         "missing_voxels": int(metrics["missing_voxels"]),
         "missing_share": float(metrics.get("missing_share", 0.0)),
         "status": status,
@@ -330,6 +335,7 @@ def imported_tracking_rows(recorded_config: dict[str, Any], path: Path) -> list[
                 "dropped_frames": ";".join(str(t) for t in dropped),
                 "frames_without_signal": "",
                 "nucleus_diameter_um": None,
+                "nucleus_size_flagged": None,
                 "missing_voxels": None,
                 "missing_share": None,
                 "status": status,
@@ -363,6 +369,7 @@ def qc_rows(inputs: QcTableInputs) -> tuple[pd.DataFrame, list[Any]]:
             "n_dropped_frames": "Int64",
             "missing_voxels": "Int64",
             "nucleus_diameter_um": "Float64",
+            "nucleus_size_flagged": "boolean",
         }
     ), recorded
 

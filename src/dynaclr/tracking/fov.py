@@ -256,7 +256,8 @@ def read_reduced_nuclei(
 class LabelFrameWriter:
     """Writes ultrack's label frames into a position's (T, 1, Z, Y, X) image, one frame at a time,
     and measures each label's centroid (mean pixel coordinates, sub-pixel; ultrack rounds its
-    own centroids to whole pixels) and area (pixels; in 3D the area projected along Z: :attr:`areas`).
+    own centroids to whole pixels), size (pixels, voxels in 3D: :attr:`sizes`) and area (pixels; in
+    3D in the frame's maximum projection along Z, where a label above another in Z covers it: :attr:`areas`).
 
     ``frame`` is (Y, X) or (Z', Y, X) for the ``n_z_used`` slices starting at ``z_offset``.
     ``label_image``, when given, is the position's NGFF label image ``(T, Z, Y, X)``
@@ -270,7 +271,9 @@ class LabelFrameWriter:
         self.n_z_used = n_z_used
         _, _, self.n_z, self.n_y, self.n_x = labels.shape
         self._centroids: list[pd.DataFrame] = []
-        #: every label's area (px) in each frame written, in YX (projected along Z in 3D)
+        #: every label's size (px; voxels in 3D) in each frame written
+        self.sizes: list[int] = []
+        #: every label's area (px) in each frame written, in YX (the maximum projection along Z in 3D)
         self.areas: list[int] = []
 
     def __call__(self, t: int, frame: NDArray) -> None:
@@ -284,11 +287,16 @@ class LabelFrameWriter:
         if where.size:
             z, y, x = np.unravel_index(where, full.shape)
             pixels = pd.DataFrame({"track_id": flat[where].astype(np.int64), "z": z, "y": y, "x": x})
-            means = pixels.groupby("track_id").mean().astype("float64").reset_index()
+            by_label = pixels.groupby("track_id")
+            means = by_label.mean().astype("float64").reset_index()
             means.insert(0, "t", int(t))
             self._centroids.append(means)
-            in_yx = pixels if self.n_z_used == 1 else pixels.drop_duplicates(["track_id", "y", "x"])
-            self.areas.extend(int(n) for n in in_yx.groupby("track_id").size())
+            self.sizes.extend(int(n) for n in by_label.size())
+            if self.n_z_used == 1:
+                self.areas.extend(self.sizes[-len(means) :])
+            else:
+                projected = full.max(axis=0)
+                self.areas.extend(int(n) for n in np.unique(projected[projected > 0], return_counts=True)[1])
 
     def write_empty_frames(self) -> None:
         """All-zero labels in every frame (a FOV without tracks; overwrites an earlier run)."""
@@ -416,7 +424,11 @@ def track_fov(
         **missing.metrics(),
         "repeated_frames": list(repeats.frames),
         **nucleus_size_metrics(
-            writer.areas, *_stated_pixel_size(inputs, fov_name), where=f"{inputs.plate} FOV {fov_name}"
+            writer.areas,
+            *_stated_pixel_size(inputs, fov_name),
+            where=f"{inputs.plate} FOV {fov_name}",
+            area_bounds_px=(config.segmentation.min_area_px, config.segmentation.max_area_px),
+            sizes_px=writer.sizes if is_3d else None,
         ),
         "fov_name": fov_name,
         "tracks_csv": str(outputs.tracks_csv),
