@@ -332,7 +332,7 @@ def test_nuclei_larger_than_the_segmentations_cap_are_warned_of(
     assert "misstated" in warned[0]
     row = qc_row_of(record_of(tmp_path, CELLS_FOV))
     assert row["status"] == "reduced" and row["nucleus_size_flagged"]
-    assert f"{share} of nuclei at tracking.segmentation.max_area_px" in row["reason"]
+    assert f"{share} of nuclei near tracking.segmentation.max_area_px (at least 90% of it)" in row["reason"]
     assert not qc_row_of(record_of(tracked["root"], CELLS_FOV))["nucleus_size_flagged"]
 
 
@@ -348,13 +348,22 @@ def test_3d_nuclei_are_measured_on_the_label_frames_projection() -> None:
     writer = LabelFrameWriter(labels, z_offset=1, n_z_used=3)
     writer(0, frame)
     assert writer.sizes == [32, 9] and writer.areas == [16, 9]
+    stacked = np.zeros((3, 8, 8), dtype=np.uint32)
+    stacked[0, 0:4, 0:4], stacked[1, 0:4, 0:4], stacked[2, 0:2, 0:2] = 9, 7, 9  # 7 under 9, not covered
+    covered = LabelFrameWriter(np.zeros((1, 1, 3, 8, 8), dtype=np.uint32), z_offset=0, n_z_used=3)
+    covered(0, stacked)
+    assert covered.sizes == [16, 20] and covered.areas == [16, 16]
     assert (labels[0, 0, 1:] == frame).all() and not labels[0, 0, 0].any()
     flat = LabelFrameWriter(np.zeros((1, 1, 1, 8, 8), dtype=np.uint32), z_offset=0, n_z_used=1)
     flat(0, frame[:1])
     assert flat.sizes == flat.areas == [16]
 
-    metrics = nucleus_size_metrics(
+    few = nucleus_size_metrics(
         writer.areas, 0.65, "stated", "here", area_bounds_px=(30, 34), sizes_px=writer.sizes
+    )
+    assert few[AT_CAP_SHARE_KEY] == 0.5 and not few["nucleus_size_at_max_area"]  # 2 detections: not judged
+    metrics = nucleus_size_metrics(
+        writer.areas * 10, 0.65, "stated", "here", area_bounds_px=(30, 34), sizes_px=writer.sizes * 10
     )
     assert metrics[AT_CAP_SHARE_KEY] == 0.5 and metrics["nucleus_size_at_max_area"]
     assert metrics[CHECK_LIMIT_KEY] == "max_area_px 34 caps it near 4.3 µm, inside 4-22 µm"

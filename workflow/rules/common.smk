@@ -488,12 +488,16 @@ def imported_spec(model):
 
 def imported_input(model):
     """Channels (with their normalisation), per-time-point normalisation, slices and size of the
-    input a loaded model takes: its patch spec on the first dataset it embeds (slices from that
-    dataset's plate when the spec keeps them all)."""
+    input a loaded model takes: its patch spec on the first dataset it embeds (slices from the plates
+    its channels are read from when the spec keeps them all: a 2d phase plate has one)."""
     dataset = CONFIG.embedded_datasets(model)[0]
     spec = imported_spec(model)
-    kept = spec.z_slices(plate_layout(dataset).shape_tczyx[2])
-    depth = len(range(*kept.indices(plate_layout(dataset).shape_tczyx[2])))
+    # the depth of the plates the spec's channels are read from (a 2d phase plate has one slice);
+    # the raw plate's where they differ (the plan refuses that)
+    n_z = stack_slices(CONFIG, dataset, model_patch_spec(model), plate_layout(dataset))
+    n_z = plate_layout(dataset).shape_tczyx[2] if n_z is None else n_z
+    kept = spec.z_slices(n_z)
+    depth = len(range(*kept.indices(n_z)))
     selected = CONFIG.contrastive_models[model].training.input_channels
     return {
         "in_channels": len(spec.channels),

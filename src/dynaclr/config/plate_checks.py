@@ -314,8 +314,8 @@ def _annotation_table_files(
     if not dataset.annotations.table_is_pattern:
         return [path for path in [Path(table)] if path.is_file()], []
     key = f"datasets.{name}.annotations.table"
-    positions = dataset.fov_positions(raw.fov_names) if names_position(str(table)) else None
     try:
+        positions = dataset.fov_positions(raw.fov_names) if names_position(str(table)) else None
         paths = fov_pattern_paths(str(table), raw.fov_names, positions)
     except ValueError as err:
         return [], [f"{key}: {err}"]

@@ -289,7 +289,9 @@ def qc_row(kind: ArtifactKind, path: Path, metrics: dict[str, Any], stage: str) 
             str(t) for t in sorted(chain(*without_signal(stage, metrics, dropped)))
         ),
         "nucleus_diameter_um": metrics.get(DIAMETER_UM_KEY) if stage == "tracking" else None,
-        "nucleus_size_flagged": nucleus_size_flagged(metrics) if stage == "tracking" else None,
+        "nucleus_size_flagged": (
+            nucleus_size_flagged(metrics) if stage == "tracking" and DIAMETER_UM_KEY in metrics else None
+        ),
         "missing_voxels": int(metrics["missing_voxels"]),
         "missing_share": float(metrics.get("missing_share", 0.0)),
         "status": status,

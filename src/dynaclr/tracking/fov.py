@@ -257,7 +257,7 @@ class LabelFrameWriter:
     """Writes ultrack's label frames into a position's (T, 1, Z, Y, X) image, one frame at a time,
     and measures each label's centroid (mean pixel coordinates, sub-pixel; ultrack rounds its
     own centroids to whole pixels), size (pixels, voxels in 3D: :attr:`sizes`) and area (pixels; in
-    3D in the frame's maximum projection along Z, where a label above another in Z covers it: :attr:`areas`).
+    3D of its own projection along Z, the pixels it covers in any slice: :attr:`areas`).
 
     ``frame`` is (Y, X) or (Z', Y, X) for the ``n_z_used`` slices starting at ``z_offset``.
     ``label_image``, when given, is the position's NGFF label image ``(T, Z, Y, X)``
@@ -273,7 +273,7 @@ class LabelFrameWriter:
         self._centroids: list[pd.DataFrame] = []
         #: every label's size (px; voxels in 3D) in each frame written
         self.sizes: list[int] = []
-        #: every label's area (px) in each frame written, in YX (the maximum projection along Z in 3D)
+        #: every label's area (px) in each frame written, in YX (its own projection along Z in 3D)
         self.areas: list[int] = []
 
     def __call__(self, t: int, frame: NDArray) -> None:
@@ -294,9 +294,10 @@ class LabelFrameWriter:
             self.sizes.extend(int(n) for n in by_label.size())
             if self.n_z_used == 1:
                 self.areas.extend(self.sizes[-len(means) :])
-            else:
-                projected = full.max(axis=0)
-                self.areas.extend(int(n) for n in np.unique(projected[projected > 0], return_counts=True)[1])
+            else:  # each label's own projection along Z: its distinct (y, x), whatever lies above it
+                plane = self.n_y * self.n_x
+                pixels_yx = np.unique(flat[where].astype(np.int64) * plane + where % plane)
+                self.areas.extend(int(n) for n in np.unique(pixels_yx // plane, return_counts=True)[1])
 
     def write_empty_frames(self) -> None:
         """All-zero labels in every frame (a FOV without tracks; overwrites an earlier run)."""

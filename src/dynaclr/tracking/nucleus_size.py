@@ -4,7 +4,7 @@ Nothing else compares a plate's scale with what its images show: a plate stating
 are really 0.325 µm (its time scale set, so not taken for iohub's default of ones) is resampled,
 tracked and embedded at the wrong physical size with exit 0. Tracking segments every nucleus anyway,
 so each FOV's record holds the median equivalent diameter of its detections (the diameter of the
-disc of the same area; in 3D of the label's area in the frame's maximum projection along Z) in
+disc of the same area; in 3D of the label's own projection along Z) in
 pixels and in µm at the stated pixel size. A median outside :data:`PLAUSIBLE_DIAMETER_UM` is logged
 at WARNING (plate, FOV, the median in px and µm, the pixel size and where it was stated, the pixel
 size that would make it :data:`TYPICAL_DIAMETER_UM`) and the QC table marks the FOV ``reduced``
@@ -22,7 +22,7 @@ least :data:`AT_CAP_WARNING_SHARE` of them have at least :data:`AT_CAP_FRACTION`
 ``max_area_px`` (the demo: at most 0.2 %), a WARNING names the key, the share and both causes and
 the QC row is ``reduced``. Where a bound lies inside the plausible range the record says the check
 is limited (:data:`CHECK_LIMIT_KEY`). A pixel size wrong by a factor of 2 is not caught for typical
-nuclei.
+nuclei. A FOV of fewer than :data:`MIN_DETECTIONS` detections is measured, not judged.
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ AT_CAP_FRACTION = 0.9
 #: demo's FOVs (default tracking, 0.65 µm pixels) have at most 0.2 % there; nuclei twice the cap's
 #: area (a plate's pixels stated too large, or large nuclei) put most of their pieces there.
 AT_CAP_WARNING_SHARE = 0.25
+#: Fewest detections (over the FOV's frames) whose median diameter or share at the cap is judged: a
+#: FOV of one or two cells (one large or binucleate nucleus) says nothing of the plate's scale.
+MIN_DETECTIONS = 20
 
 
 def equivalent_diameters(areas_px: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -97,7 +100,8 @@ def nucleus_size_metrics(
     median_px = float(np.median(equivalent_diameters(areas_px))) if len(areas_px) else None
     median_um = median_px * pixel_size_um if median_px is not None and pixel_size_um is not None else None
     low, high = PLAUSIBLE_DIAMETER_UM
-    implausible = median_um is not None and not low <= median_um <= high
+    enough = sizes.size >= MIN_DETECTIONS
+    implausible = enough and median_um is not None and not low <= median_um <= high
     if implausible:
         assert median_px is not None and median_um is not None  # for mypy: implausible says so
         logger.warning(
@@ -116,13 +120,14 @@ def nucleus_size_metrics(
             TYPICAL_DIAMETER_UM / median_px,
             TYPICAL_DIAMETER_UM,
         )
-    piled = at_cap is not None and at_cap >= AT_CAP_WARNING_SHARE
+    piled = enough and at_cap is not None and at_cap >= AT_CAP_WARNING_SHARE
     if at_cap is not None and piled:
         logger.warning(
             "%s: %.0f%% of the detections have at least %g%% of tracking.segmentation.max_area_px (%d px): "
             "ultrack cuts larger components where it can, so nuclei are likely cut into pieces and their "
-            "size cannot be checked. Either the nuclei are larger than the cap (raise max_area_px) or "
-            "the pixel size (%s µm, %s) is misstated (too large: the dry run scaled the cap from it)",
+            "size cannot be checked. Either the nuclei are larger than the cap (raise max_area_px), touching "
+            "nuclei of a confluent FOV are segmented as one, or the pixel size (%s µm, %s) is misstated "
+            "(too large: the dry run scaled the cap from it)",
             where,
             100 * at_cap,
             100 * AT_CAP_FRACTION,
@@ -173,8 +178,9 @@ def nucleus_size_reasons(metrics: dict[str, Any]) -> list[str]:
         )
     if metrics.get(AT_CAP_KEY):
         reasons.append(
-            f"{100 * float(metrics[AT_CAP_SHARE_KEY]):.0f}% of nuclei at tracking.segmentation.max_area_px: "
-            "cut into pieces (nuclei larger than the cap, or pixel size misstated?)"
+            f"{100 * float(metrics[AT_CAP_SHARE_KEY]):.0f}% of nuclei near tracking.segmentation.max_area_px "
+            f"(at least {100 * AT_CAP_FRACTION:g}% of it): likely cut into pieces "
+            "(nuclei larger than the cap, touching nuclei segmented as one, or pixel size misstated?)"
         )
     return reasons
 
