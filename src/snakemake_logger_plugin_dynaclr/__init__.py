@@ -8,19 +8,23 @@ time::
     [ 12/106  11 %] track_fov  dataset=demo fov=A_1_0  41 s
 
 and, for a failed job, one line naming the rule, the wildcards, the executor's reason where it
-gives one (the first line of its message: SLURM's refused ``sbatch``, a job's ``TIMEOUT`` or
-``OUT_OF_MEMORY``) and the log files to read (with the SLURM executor, the job's SLURM log too)::
+gives one (the line of its message naming an ``error:``, else its first: SLURM's refused
+``sbatch``, a job's ``TIMEOUT`` or ``OUT_OF_MEMORY``; without the executors'
+:data:`EXECUTOR_SUFFIX`) and the log files to read (with the SLURM executor, the job's SLURM log
+too)::
 
     FAILED embed  model=m: SLURM sbatch failed. The error message was '...': read results/logs/embed/m.log
 
 A failed group job gets a line naming its SLURM log before its jobs' lines; Snakemake passes no
-reason on for a group job (``GroupJob.log_error``), so the group's SLURM log is where to read it.
+reason on for a group job (``GroupJob.log_error``), so the group's SLURM log is where to read it; a
+group job sbatch refused has none, and its line says so (:data:`NO_GROUP_LOG`).
 Warnings and errors are printed as Snakemake words them, and so are "Nothing to be done", "Complete
 log(s): <path>" (a run's last line) and ``--unlock``'s "Unlocked working directory"; everything else
 (the rule blocks, the DAG building) goes only to Snakemake's own log file under ``.snakemake/log/``,
 which is unchanged. A dry run (``-n``) prints one line per planned job (rule, wildcards, reason;
-the first :data:`PLANNED_SHOWN`, then how many more) and its plan (the job table). ``--verbose`` adds
-every other message as Snakemake words it, which is not its block per job (Snakemake's own console
+the first :data:`PLANNED_SHOWN`, then one line counting the rest; none under ``--quiet rules`` or
+``all``) and its plan (the job table). ``--verbose`` adds every other message as Snakemake words it
+(not those reading ``None``), which is not its block per job (Snakemake's own console
 builds those from the records): for those blocks, run with a copy of the profile without its
 ``logger`` (:mod:`snakemake_logger_plugin_dynaclr.profile`).
 Jobs write their own progress to their rule's log file (``results/logs/...``).
@@ -33,19 +37,45 @@ from __future__ import annotations
 
 import sys
 import time
-from logging import WARNING, LogRecord
+from logging import INFO, WARNING, LogRecord
 from typing import Any, TextIO
 
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
 
-__all__ = ["PLANNED_SHOWN", "LogHandler", "format_failed", "format_finished", "format_planned"]
+__all__ = [
+    "EXECUTOR_SUFFIX",
+    "NO_GROUP_LOG",
+    "PLANNED_SHOWN",
+    "LogHandler",
+    "format_failed",
+    "format_finished",
+    "format_planned",
+]
 
 #: messages below WARNING that still reach the console: where nothing ran, where Snakemake's full log
 #: is (a run's last line; after a failure the one pointer to it), and ``--unlock``'s answer
 PASSED_ON = ("Nothing to be done", "Complete log(s): ", "Unlocked working directory")
 #: the planned jobs a dry run (``-n``) lists, one line each; the rest are counted
 PLANNED_SHOWN = 50
+#: what the executors' ``print_job_error`` (snakemake-interface-executor-plugins' remote executor, the
+#: SLURM plugin's base) glues onto every reason, with no space or newline before it
+EXECUTOR_SUFFIX = (
+    "For further error details see the cluster/cloud log and the log files of the involved rule(s)."
+)
+#: a failed group job's hint where the executor named no log (sbatch refused it: Snakemake passes no
+#: reason on for a group job, and no SLURM log was written)
+NO_GROUP_LOG = (
+    "no SLURM log: sbatch may have refused the group job (Snakemake passes the reason on for single "
+    "jobs only): rerun with `--verbose`, and the console and Snakemake's full log (.snakemake/log/) "
+    "show the sbatch call; run it by hand to read sbatch's error"
+)
+#: how to see every planned job of a dry run, on the "... N more planned jobs" line
+EVERY_PLANNED_JOB = (
+    "for every job's block, plan with a copy of the profile without its logger: "
+    "`python -m snakemake_logger_plugin_dynaclr.profile <profile> <copy>`, "
+    "then `snakemake --profile <copy> -n`"
+)
 
 
 def _wildcards(values: Any) -> str:
@@ -70,13 +100,37 @@ def _first_line(text: Any) -> str:
     return next((line.strip() for line in str(text or "").splitlines() if line.strip()), "")
 
 
+def _reason(text: Any) -> str:
+    """The line of an executor's message that says why: the first one holding ``error:`` (sbatch's
+    ``sbatch: warning: ...`` lines may come first), else the first; without the executors' suffix."""
+    message = str(text or "").replace(EXECUTOR_SUFFIX, "\n")
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return next((line for line in lines if "error:" in line), lines[0] if lines else "")
+
+
 def format_failed(rule: str, wildcards: str, logs: Any, reason: Any = None) -> str:
-    """The one line of a failed job: what failed, why where the executor says (the first line of its
-    message, e.g. SLURM's "sbatch failed" or a job's TIMEOUT) and which log to read."""
+    """The one line of a failed job: what failed, why where the executor says (the line of its
+    message naming an ``error:``, else its first: SLURM's "sbatch failed", a job's TIMEOUT) and which
+    log to read."""
     label = f"{rule}  {wildcards}" if wildcards else rule
-    why = _first_line(reason).rstrip(".")
+    why = _reason(reason).rstrip(".")
     files = ", ".join(str(path) for path in (logs or []))
     return f"FAILED {label}" + (f": {why}" if why else "") + (f": read {files}" if files else "")
+
+
+def _says_nothing(record: LogRecord) -> bool:
+    """A message with nothing to read: empty, ``None`` (Snakemake's DAG debug messages of a job
+    without one) or the shell command of a ``run:`` rule (``Shell command: None``)."""
+    if not record.msg or record.getMessage().strip() == "None":
+        return True
+    return getattr(record, "event", None) == LogEvent.SHELLCMD and not getattr(record, "shellcmd", None)
+
+
+def _quiet_about_rules(quiet: Any) -> bool:
+    """Whether ``--quiet`` holds ``rules`` or ``all`` (Snakemake's ``Quietness``, by name: this
+    module imports no Snakemake)."""
+    names = {str(getattr(item, "name", item)).lower() for item in (quiet or ())}
+    return bool(names & {"rules", "all"})
 
 
 def format_planned(rule: str, wildcards: str, reason: Any) -> str:
@@ -151,8 +205,9 @@ class LogHandler(LogHandlerBase):
             self._write(format_failed(rule, wildcards, getattr(record, "log", None), reason))
         elif event == LogEvent.GROUP_ERROR:  # its jobs' own lines follow
             group = f"group {getattr(record, 'groupid', '?')}"
-            self._write(format_failed(group, "", getattr(record, "aux_logs", None)))
-        elif record.msg and (
+            logs = getattr(record, "aux_logs", None)
+            self._write(format_failed(group, "", logs, None if logs else NO_GROUP_LOG))
+        elif not _says_nothing(record) and (
             self.common_settings.verbose or record.levelno >= WARNING or str(record.msg).startswith(PASSED_ON)
         ):
             self._write(record.getMessage())
@@ -161,6 +216,8 @@ class LogHandler(LogHandlerBase):
         """A dry run: one line per planned job (the first :data:`PLANNED_SHOWN`, then how many more
         before the next message shown), then its plan."""
         if event == LogEvent.JOB_INFO:
+            if _quiet_about_rules(getattr(self.common_settings, "quiet", None)):
+                return
             self._planned += 1
             if self._planned <= PLANNED_SHOWN:
                 rule = str(getattr(record, "rule_name", "?"))
@@ -170,12 +227,10 @@ class LogHandler(LogHandlerBase):
                 self._unlisted += 1
             return
         shown = event in (None, LogEvent.RUN_INFO) or record.levelno >= WARNING
-        if not record.msg or not (shown or self.common_settings.verbose):
+        if _says_nothing(record) or not (shown or self.common_settings.verbose):
             return
-        if self._unlisted:
-            self._write(
-                f"... {self._unlisted} more planned jobs: `--list-changes params` (or code, input) "
-                "names the outputs whose jobs rerun for that reason"
-            )
+        # the plan's end (its job table, its last line; not a warning or a --verbose debug message)
+        if self._unlisted and shown and INFO <= record.levelno < WARNING:
+            self._write(f"... {self._unlisted} more planned jobs; {EVERY_PLANNED_JOB}")
             self._unlisted = 0
         self._write(record.getMessage())

@@ -31,11 +31,18 @@ def without_logger(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def copy_without_logger(profile: Path, copy: Path) -> Path:
-    """Copy the profile directory ``profile`` into ``copy`` (over any files there) without ``logger``."""
+    """Copy the profile directory ``profile`` into ``copy`` (over any files there) without ``logger``;
+    a ``copy`` that is the profile or lies inside it is refused."""
     configs = [profile / name for name in CONFIG_FILES if (profile / name).is_file()]
     if not configs:
         expected = " or ".join(CONFIG_FILES)
         raise FileNotFoundError(f"{profile}: not a Snakemake profile: expected {expected}, found neither")
+    if copy.resolve() == profile.resolve() or copy.resolve().is_relative_to(profile.resolve()):
+        raise ValueError(
+            f"{copy}: the copy must lie outside the profile {profile}, found it is "
+            + ("the profile itself" if copy.resolve() == profile.resolve() else "inside it")
+            + " (it would overwrite or copy into the profile): name another directory"
+        )
     shutil.copytree(profile, copy, dirs_exist_ok=True)
     for config in configs:
         values = yaml.safe_load(config.read_text()) or {}
@@ -52,7 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("profile", type=Path, help="the profile directory, e.g. profiles/slurm")
     parser.add_argument("copy", type=Path, help="the copy's directory")
     args = parser.parse_args(argv)
-    print(copy_without_logger(args.profile, args.copy))
+    try:
+        print(copy_without_logger(args.profile, args.copy))
+    except (OSError, ValueError) as error:  # one line naming the file, not a traceback
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

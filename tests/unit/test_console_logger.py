@@ -9,15 +9,20 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from snakemake.settings.enums import Quietness
 from snakemake_interface_logger_plugins.common import LogEvent
 from snakemake_interface_logger_plugins.registry import LoggerPluginRegistry
 
 from snakemake_logger_plugin_dynaclr import PLANNED_SHOWN, LogHandler, format_failed, format_finished
-from snakemake_logger_plugin_dynaclr.profile import copy_without_logger
+from snakemake_logger_plugin_dynaclr.profile import copy_without_logger, main as profile_main
+
+#: what snakemake-interface-executor-plugins' remote executor (the SLURM plugin's base) appends to
+#: every reason in ``print_job_error``, glued on without a space or newline (as of its 9.3 release)
+SUFFIX = "For further error details see the cluster/cloud log and the log files of the involved rule(s)."
 
 
-def _handler(**settings: bool) -> tuple[LogHandler, io.StringIO]:
-    common = SimpleNamespace(**{"verbose": False, "dryrun": False, **settings})
+def _handler(**settings: object) -> tuple[LogHandler, io.StringIO]:
+    common = SimpleNamespace(**{"verbose": False, "dryrun": False, "quiet": set(), **settings})
     handler = LogHandler(common, None)  # type: ignore[arg-type]
     handler.stream = io.StringIO()
     return handler, handler.stream
@@ -101,23 +106,36 @@ def test_line_formats():
     assert format_failed("simulate", "dataset=demo", []) == "FAILED simulate  dataset=demo"
 
 
-def test_a_failed_group_job_names_its_slurm_log():
-    """Under the SLURM profile's groups, the job script's output (a FOV's ERROR line, a time limit) is
-    in the group job's SLURM log: its line names it, and each FOV's line its rule's log."""
+def _group_error_line(aux_logs: list[str]) -> str:
+    """The console's one line for a failed group job whose executor named ``aux_logs``."""
     handler, out = _handler()
-    slurm_log = ".snakemake/slurm_logs/group_tracking_fovs_track_fov/123.log"
     handler.emit(
         _record(
             "Error in group tracking_fovs",
             logging.ERROR,
             event=LogEvent.GROUP_ERROR,
             groupid="tracking_fovs",
-            aux_logs=[slurm_log],
+            aux_logs=aux_logs,
             job_error_info=[],
         )
     )
-    handler.emit(_record("Error in group x", logging.ERROR, event=LogEvent.GROUP_ERROR, groupid="x"))
-    assert out.getvalue().splitlines() == [f"FAILED group tracking_fovs: read {slurm_log}", "FAILED group x"]
+    (line,) = out.getvalue().splitlines()
+    return line
+
+
+def test_a_failed_group_job_names_its_slurm_log():
+    """Under the SLURM profile's groups, the job script's output (a FOV's ERROR line, a time limit) is
+    in the group job's SLURM log: its line names it, and each FOV's line its rule's log."""
+    slurm_log = ".snakemake/slurm_logs/group_tracking_fovs_track_fov/123.log"
+    assert _group_error_line([slurm_log]) == f"FAILED group tracking_fovs: read {slurm_log}"
+
+
+def test_a_group_job_sbatch_refused_says_there_is_no_slurm_log_and_what_to_do():
+    """A group job sbatch refused: the SLURM plugin reports a message and no log, and Snakemake's
+    ``GroupJob.log_error`` drops the message; the line must not be a bare ``FAILED group x``."""
+    line = _group_error_line([])
+    assert line.startswith("FAILED group tracking_fovs: no SLURM log: sbatch may have refused the group job")
+    assert "--verbose" in line and "sbatch call" in line and ": read " not in line
 
 
 def test_a_failed_jobs_line_says_why_the_executor_failed_it():
@@ -127,8 +145,8 @@ def test_a_failed_jobs_line_says_why_the_executor_failed_it():
     handler.emit(_record("", event=LogEvent.JOB_INFO, jobid=7, rule_name="embed", wildcards={"model": "m"}))
     refused = (
         "SLURM sbatch failed. The error message was 'sbatch: error: Batch job submission failed: "
-        "Unable to contact slurm controller (connect failure)'\n    sbatch call:\n        sbatch ..."
-    )
+        "Unable to contact slurm controller (connect failure)'.\n    sbatch call:\n        sbatch ...\n"
+    ) + SUFFIX
     handler.emit(
         _record(
             "Error in rule embed, jobid: 7",
@@ -147,11 +165,21 @@ def test_a_failed_jobs_line_says_why_the_executor_failed_it():
         "read results/logs/embed/m.log",
         "Complete log(s): /w/.snakemake/log/2026-12-07T013000.snakemake.log",
     ]
-    timeout = "  \nSLURM-job '12' failed, SLURM status is: 'TIMEOUT'. Reason: Step 0: TimeLimit.\n"
+    timeout = "  \nSLURM-job '12' failed, SLURM status is: 'TIMEOUT'. Reason: Step 0: TimeLimit." + SUFFIX
     assert format_failed("track_fov", "fov=A", ["a.log"], timeout) == (
         "FAILED track_fov  fov=A: SLURM-job '12' failed, SLURM status is: 'TIMEOUT'. Reason: Step 0: "
         "TimeLimit: read a.log"
     )
+    # sbatch's warnings may come before its error: the line naming the error is the reason
+    warned = (
+        "SLURM sbatch failed. The error message was 'sbatch: warning: can't honor --ntasks-per-node\n"
+        "sbatch: error: invalid partition specified: nosuch'.\n    sbatch call:\n        sbatch ...\n"
+    ) + SUFFIX
+    assert (
+        format_failed("embed", "", [], warned)
+        == "FAILED embed: sbatch: error: invalid partition specified: nosuch'"
+    )
+    assert format_failed("embed", "", [], SUFFIX) == "FAILED embed"
 
 
 def test_unlock_says_it_unlocked():
@@ -187,13 +215,37 @@ def test_a_dry_run_lists_its_planned_jobs_up_to_a_cap():
         == "track_fov  dataset=demo fov=A_1_0  Params have changed since last execution: tracking.gap_closing"
     )
     assert lines[PLANNED_SHOWN - 1].startswith(f"track_fov  dataset=demo fov=A_1_{PLANNED_SHOWN - 1}  Params")
-    assert lines[PLANNED_SHOWN].startswith("... 3 more planned jobs: `--list-changes params`")
+    assert lines[PLANNED_SHOWN].startswith("... 3 more planned jobs; for every job's block, plan with a copy")
+    assert "python -m snakemake_logger_plugin_dynaclr.profile <profile> <copy>" in lines[PLANNED_SHOWN]
     assert lines[-2:] == ["Job stats:", "job  count"]
     # a plan of a few jobs lists them all, no count
     handler, out = _handler(dryrun=True)
     handler.emit(_planned_job(1))
     handler.emit(_record("This was a dry-run (flag -n)."))
     assert out.getvalue().splitlines()[1] == "This was a dry-run (flag -n)."
+
+
+@pytest.mark.parametrize("quiet", ["rules", "all"])
+def test_a_dry_run_under_quiet_rules_lists_no_jobs(quiet):
+    """``--quiet rules`` (or ``all``) hides Snakemake's job blocks; it hides the job lines too, and
+    counts none, while the plan's job table stays."""
+    handler, out = _handler(dryrun=True, quiet={Quietness.parse_choice(quiet)})
+    for jobid in range(PLANNED_SHOWN + 3):
+        handler.emit(_planned_job(jobid))
+    handler.emit(_record("Job stats:\njob  count", event=LogEvent.RUN_INFO))
+    assert out.getvalue().splitlines() == ["Job stats:", "job  count"]
+
+
+def test_a_verbose_dry_run_counts_every_hidden_job_on_one_line():
+    handler, out = _handler(dryrun=True, verbose=True)
+    for jobid in range(PLANNED_SHOWN + 4):
+        handler.emit(_planned_job(jobid))
+        handler.emit(_record(f"Considering job {jobid}", logging.DEBUG, event=LogEvent.DEBUG_DAG))
+        handler.emit(_record(f"Handle temp files for job {jobid}", logging.DEBUG))  # no event
+        handler.emit(_record("Warning: something", logging.WARNING))
+    handler.emit(_record("Job stats:\njob  count", event=LogEvent.RUN_INFO))
+    counts = [line for line in out.getvalue().splitlines() if line.startswith("...")]
+    assert len(counts) == 1 and counts[0].startswith("... 4 more planned jobs;"), counts
 
 
 def test_verbose_adds_snakemakes_messages_to_the_job_lines():
@@ -204,6 +256,9 @@ def test_verbose_adds_snakemakes_messages_to_the_job_lines():
     handler.emit(_record("Finished jobid: 1", event=LogEvent.JOB_FINISHED, job_id=1))
     handler.emit(_record(None, event=LogEvent.PROGRESS, done=1, total=1))
     handler.emit(_record("Building DAG of jobs...", logging.DEBUG))
+    # nothing to read: a DAG debug message of 'None', a `run:` rule's shell command
+    handler.emit(_record("None", logging.DEBUG, event=LogEvent.DEBUG_DAG))
+    handler.emit(_record("Shell command: None", event=LogEvent.SHELLCMD, shellcmd=None))
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and lines[0].startswith("[1/1 100 %] embed  model=m"), lines
     assert lines[1] == "Building DAG of jobs..."
@@ -221,3 +276,18 @@ def test_a_copy_of_the_profile_without_its_logger(tmp_path):
     assert copy_without_logger(shipped, copy) == copy  # again, over the first copy
     with pytest.raises(FileNotFoundError, match=r"not a Snakemake profile: expected config\.v8\+\.yaml or"):
         copy_without_logger(tmp_path / "nothing", tmp_path / "copy")
+
+
+def test_a_copy_onto_the_profile_or_inside_it_is_refused_naming_both(tmp_path, capsys):
+    profile = tmp_path / "p"
+    profile.mkdir()
+    (profile / "config.yaml").write_text("logger: [dynaclr]\njobs: 2\n")
+    for copy, found in ((profile, "the profile itself"), (profile / "copy", "inside it")):
+        with pytest.raises(SystemExit) as refused:
+            profile_main([str(profile), str(copy)])
+        assert refused.value.code == 2
+        error = capsys.readouterr().err
+        assert f"{copy}: the copy must lie outside the profile {profile}, found it is {found}" in error
+        assert "Traceback" not in error
+    assert sorted(path.name for path in profile.iterdir()) == ["config.yaml"]
+    assert "logger" in (profile / "config.yaml").read_text()
