@@ -72,9 +72,10 @@ NO_GROUP_LOG = (
 )
 #: how to see every planned job of a dry run, on the "... N more planned jobs" line
 EVERY_PLANNED_JOB = (
-    "for every job's block, plan with a copy of the profile without its logger: "
-    "`python -m snakemake_logger_plugin_dynaclr.profile <profile> <copy>`, "
-    "then `snakemake --profile <copy> -n`"
+    "for every job's block, plan without the dynaclr logger: drop `--logger dynaclr`, or with a "
+    "profile setting it, plan with a copy without it "
+    "(`python -m snakemake_logger_plugin_dynaclr.profile <profile> <copy>`, "
+    "then `snakemake --profile <copy> -n`)"
 )
 
 
@@ -101,11 +102,20 @@ def _first_line(text: Any) -> str:
 
 
 def _reason(text: Any) -> str:
-    """The line of an executor's message that says why: the first one holding ``error:`` (sbatch's
-    ``sbatch: warning: ...`` lines may come first), else the first; without the executors' suffix."""
-    message = str(text or "").replace(EXECUTOR_SUFFIX, "\n")
+    """The line of an executor's message that says why: its first, unless a later one holds ``error:``
+    (sbatch's ``sbatch: warning: ...`` lines may come before its error), which is then told as the
+    first line's cause (``SLURM sbatch failed: sbatch: error: ...``, without the quote that closed the
+    sbatch message); without the executors' suffix, and without the sbatch call and script the SLURM
+    plugin appends (an ``error:`` there is no reason)."""
+    message = str(text or "").replace(EXECUTOR_SUFFIX, "\n").split("sbatch call:")[0]
     lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return next((line for line in lines if "error:" in line), lines[0] if lines else "")
+    if not lines:
+        return ""
+    error = next((line for line in lines[1:] if "error:" in line and "error:" not in lines[0]), None)
+    if error is None:
+        return lines[0]
+    head = lines[0].split(" The error message was")[0].rstrip(".")
+    return f"{head}: {error.rstrip('.').rstrip(chr(39))}"
 
 
 def format_failed(rule: str, wildcards: str, logs: Any, reason: Any = None) -> str:

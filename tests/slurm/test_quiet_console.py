@@ -177,7 +177,7 @@ def test_the_slurm_profile_prints_one_line_per_job_and_names_a_failed_jobs_logs(
     console = _console(run)
     text = "\n".join(console)
     assert run.returncode != 0, text
-    failed = [line for line in console if line.startswith("FAILED work  fov=refused: SLURM sbatch failed.")]
+    failed = [line for line in console if line.startswith("FAILED work  fov=refused: SLURM sbatch failed")]
     assert len(failed) == 2 and all("partition" in line for line in failed), text  # `retries: 1`
     assert all(line.endswith(": read logs/work/refused.log") for line in failed), text
     assert any(line.startswith(FULL_LOG) for line in console), text

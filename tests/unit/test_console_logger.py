@@ -177,7 +177,13 @@ def test_a_failed_jobs_line_says_why_the_executor_failed_it():
     ) + SUFFIX
     assert (
         format_failed("embed", "", [], warned)
-        == "FAILED embed: sbatch: error: invalid partition specified: nosuch'"
+        == "FAILED embed: SLURM sbatch failed: sbatch: error: invalid partition specified: nosuch"
+    )
+    # an `error:` in the sbatch call the plugin appends is no reason
+    called = "SLURM sbatch failed. The error message was ''.\n    sbatch call: sbatch --comment 'x_error:1'\n"
+    assert (
+        format_failed("embed", "", [], called + SUFFIX)
+        == "FAILED embed: SLURM sbatch failed. The error message was ''"
     )
     assert format_failed("embed", "", [], SUFFIX) == "FAILED embed"
 
@@ -215,7 +221,10 @@ def test_a_dry_run_lists_its_planned_jobs_up_to_a_cap():
         == "track_fov  dataset=demo fov=A_1_0  Params have changed since last execution: tracking.gap_closing"
     )
     assert lines[PLANNED_SHOWN - 1].startswith(f"track_fov  dataset=demo fov=A_1_{PLANNED_SHOWN - 1}  Params")
-    assert lines[PLANNED_SHOWN].startswith("... 3 more planned jobs; for every job's block, plan with a copy")
+    assert lines[PLANNED_SHOWN].startswith(
+        "... 3 more planned jobs; for every job's block, plan without the dynaclr logger: "
+        "drop `--logger dynaclr`"
+    )
     assert "python -m snakemake_logger_plugin_dynaclr.profile <profile> <copy>" in lines[PLANNED_SHOWN]
     assert lines[-2:] == ["Job stats:", "job  count"]
     # a plan of a few jobs lists them all, no count
