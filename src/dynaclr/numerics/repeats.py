@@ -52,13 +52,14 @@ class RepeatedFrames:
         self.previous = digest
         return repeated
 
-    def add(self, t: int, stack: np.ndarray, *, counted: bool = True) -> bool:
-        """:meth:`repeats`, listing frame ``t`` in ``frames`` where it repeats and ``counted`` (a dropped
-        frame, or a constant one, carries its own reason: not listed)."""
-        repeated = self.repeats(stack)
-        if repeated and counted:
+    def add(self, t: int, stack: np.ndarray, *, dropped: bool = False) -> bool:
+        """:meth:`repeats`, listing frame ``t`` in ``frames`` where it repeats, unless it is ``dropped``
+        or constant (:func:`is_constant`: an empty frame repeating an empty one): those carry their own
+        reason. Whether it is constant is looked at only for a repeat."""
+        listed = self.repeats(stack) and not dropped and not is_constant(stack)
+        if listed:
             self.frames.append(int(t))
-        return repeated and counted
+        return listed
 
     def report(self, where: str, consequence: str) -> None:
         """Log at WARNING, naming ``where``, the frames listed and ``consequence`` (what the stage made

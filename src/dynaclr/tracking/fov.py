@@ -75,7 +75,7 @@ from dynaclr.io.plate import (
 from dynaclr.io.provenance import recorded_input
 from dynaclr.io.zarr_store import read_plate_attribute
 from dynaclr.numerics.missing import MissingTally
-from dynaclr.numerics.repeats import RepeatedFrames, is_constant
+from dynaclr.numerics.repeats import RepeatedFrames
 from dynaclr.tracking.divisions import without_fragment_divisions
 from dynaclr.tracking.engine import (
     conform_tracks_table,
@@ -244,8 +244,9 @@ def read_reduced_nuclei(
         for t in tqdm(range(n_t), desc=f"read {fov_name}", mininterval=2, leave=False):
             volume = read_block(image, (t, c), store=input_plate_path, fov_name=fov_name)
             frame = reduce_z(volume, config.maps, source)
-            dropped = tally.add(t, volume[used])
-            repeats.add(t, volume[used], counted=not dropped and not is_constant(volume[used]))
+            used_volume = volume[used]
+            dropped = tally.add(t, used_volume)
+            repeats.add(t, used_volume, dropped=dropped)
             if dropped:
                 frame = np.full_like(frame, np.nan)
             frames.append(frame)

@@ -37,7 +37,7 @@ from dynaclr.io.plate import open_plate_position, planned_root_of, write_fov_rec
 from dynaclr.numerics.device import resolve_device
 from dynaclr.numerics.missing import MissingTally, fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics
-from dynaclr.numerics.repeats import RepeatedFrames, is_constant
+from dynaclr.numerics.repeats import RepeatedFrames
 from dynaclr.virtual_stain.checkpoint import load_trained_network
 from dynaclr.virtual_stain.network import VirtualStainUNet
 from dynaclr.virtual_stain.plates import (
@@ -145,7 +145,7 @@ def normalised_phase_stacks(
     for t in frames:
         stack = read_block(phase, (t, channel), store=store, fov_name=fov_name)
         dropped = tally.add(t, stack)
-        repeats.add(t, stack, counted=not dropped and not is_constant(stack))
+        repeats.add(t, stack, dropped=dropped)
         yield None if dropped else fill_missing(normalization.apply(stack), 0.0)
     tally.check_fov()
 
