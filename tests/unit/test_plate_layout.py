@@ -1297,3 +1297,50 @@ def _list_a_downsampled_level_first(plate: Path, fovs: list[str], factors: tuple
 
 def _scale(dataset: dict) -> list[float]:
     return next(t["scale"] for t in dataset["coordinateTransformations"] if t["type"] == "scale")
+
+
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
+@pytest.mark.parametrize("unlisted", ["image", "well"])
+def test_positions_on_disk_that_the_metadata_does_not_list_are_warned_of(
+    tmp_path: Path, version: str, unlisted: str
+) -> None:
+    """A position written on disk but missing from its well's ``well.images`` (or a whole well missing
+    from the plate's ``plate.wells``), as a converter interrupted before it updated the metadata, or
+    positions copied in by hand, leave it: the plate's metadata says which positions it holds, and
+    every stage reads those. The dataset lost those FOVs without a word (exit 0, fewer cells); now the
+    layout warns, naming the plate, the positions and the keys that list them, and reads the listed
+    positions as before (a position left out of the metadata on purpose stays out)."""
+    plate = write_plate(
+        tmp_path / "p.zarr",
+        ["B/03/000000", "B/03/000001", "C/04/000000"],
+        ["Nuclei"],
+        (2, 1, 1, 8, 8),
+        version=version,
+    )
+    if unlisted == "image":
+        shutil.copytree(plate / "C/04/000000", plate / "C/04/000001")
+        expected = ["C/04/000001"]
+    else:
+        with ome_attributes(plate) as ome:
+            ome["plate"]["wells"] = [well for well in ome["plate"]["wells"] if well["path"] != "C/04"]
+        expected = ["C/04/000000"]
+    (plate / "B/03/notes").mkdir()  # a folder that holds no image is no position
+    (plate / "B/03/notes/readme.txt").write_text("acquired on the spinning disk")
+    with pytest.warns(UserWarning) as raised:
+        layout = read_plate_layout(plate)
+    listed = ("B/03/000000", "B/03/000001") + (("C/04/000000",) if unlisted == "image" else ())
+    assert layout.fov_names == listed
+    messages = [str(warning.message) for warning in raised if "not listed" in str(warning.message)]
+    assert len(messages) == 1, [str(warning.message) for warning in raised]
+    assert messages[0] in layout.warnings
+    assert messages[0].startswith(f"{plate}: positions {expected} are on disk")
+    assert "well.images[].path" in messages[0] and "plate.wells[].path" in messages[0]
+    assert f"the dataset reads the {len(listed)} positions listed" in messages[0]
+
+
+def test_a_plate_whose_positions_are_all_listed_is_read_without_a_warning(tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["B/03/000000", "C/04/000000"], ["Nuclei"], (2, 1, 1, 8, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layout = read_plate_layout(plate)
+    assert layout.warnings == ()
