@@ -217,12 +217,23 @@ def read_plate_geometry(plate_path: str | Path) -> PlateGeometry:
 
 
 def _check_axes(axes: tuple[tuple[str, str], ...], plate_path: str | Path) -> None:
-    if axes != EXPECTED_AXES:
+    """Refuse axes other than :data:`EXPECTED_AXES`: axes named ``t, c, z, y, x`` in that order whose
+    types differ (none written: OME-NGFF's ``type`` is optional, but iohub cannot read an axis without
+    one) are refused naming the key to write, not as another order."""
+    if axes == EXPECTED_AXES:
+        return
+    if tuple(name for name, _ in axes) == tuple(name for name, _ in EXPECTED_AXES):
         raise ArtifactError(
-            f"{plate_path}: arrays are stored with axes {_axes_text(axes)}; dynaclr reads "
-            f"{_axes_text(EXPECTED_AXES)} in that order. Write the plate with its arrays in TCZYX order "
-            "(one time, one channel and three space axes)"
+            f"{plate_path}: arrays are stored with axes {_axes_text(axes)}: named t, c, z, y, x in the order "
+            "dynaclr reads, but expected each axis's OME-NGFF type (multiscales[0].axes[].type): t time, "
+            "c channel, z, y and x space. Write each axis's type in every position's metadata (iohub, "
+            "which reads the positions, cannot read an axis without one)"
         )
+    raise ArtifactError(
+        f"{plate_path}: arrays are stored with axes {_axes_text(axes)}; dynaclr reads "
+        f"{_axes_text(EXPECTED_AXES)} in that order. Write the plate with its arrays in TCZYX order "
+        "(one time, one channel and three space axes)"
+    )
 
 
 def _axes_text(axes: tuple[tuple[str, str], ...]) -> str:
