@@ -84,6 +84,28 @@ def test_arrays_in_another_axis_order_are_refused(tmp_path: Path) -> None:
     check_plate_axes(write_plate(tmp_path / "tczyx.zarr", ["A/1/0"], ["Nuclei", "GFP"], SHAPE))
 
 
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_axes_in_order_without_their_types_are_refused_as_such(tmp_path: Path, version: str) -> None:
+    """Axes named t, c, z, y, x in that order without a ``type`` (OME-NGFF: each axis SHOULD have one;
+    iohub cannot read an axis without it): the refusal told to rewrite the arrays in TCZYX order,
+    which they are in; it names the missing types and the key to write instead."""
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0", "A/1/1"], ["Nuclei", "GFP"], SHAPE, version=version)
+    for fov in ("A/1/0", "A/1/1"):
+        with ome_attributes(plate / fov) as ome:
+            for axis in ome["multiscales"][0]["axes"]:
+                del axis["type"]
+    expected = (
+        r"p\.zarr: arrays are stored with axes \(t \[None\], c \[None\], z \[None\], y \[None\], "
+        r"x \[None\]\): "
+        r"named t, c, z, y, x in the order dynaclr reads, but expected each axis's OME-NGFF type "
+        r"\(multiscales\[0\]\.axes\[\]\.type\): t time, c channel, z, y and x space"
+    )
+    for read in (read_plate_layout, check_plate_axes):
+        with pytest.raises(ArtifactError, match=expected) as raised:
+            read(plate)
+        assert "TCZYX order" not in str(raised.value)
+
+
 def test_positions_of_different_shapes_missing_and_foreign_stores_are_refused(tmp_path: Path) -> None:
     plate = write_plate(tmp_path / "p.zarr", ["A/1/0"], ["Nuclei"], (6, 1, 3, 64, 48))
     other = write_plate(tmp_path / "q.zarr", ["A/1/0"], ["Nuclei"], (5, 1, 3, 64, 48))
@@ -1297,3 +1319,55 @@ def _list_a_downsampled_level_first(plate: Path, fovs: list[str], factors: tuple
 
 def _scale(dataset: dict) -> list[float]:
     return next(t["scale"] for t in dataset["coordinateTransformations"] if t["type"] == "scale")
+
+
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
+@pytest.mark.parametrize("unlisted", ["image", "well", "well metadata"])
+def test_positions_on_disk_that_the_metadata_does_not_list_are_warned_of(
+    tmp_path: Path, version: str, unlisted: str
+) -> None:
+    """A position written on disk but missing from its well's ``well.images`` (or a whole well missing
+    from the plate's ``plate.wells``, or listed there without metadata of its own listing its images),
+    as a converter interrupted before it updated the metadata, or positions copied in by hand, leave
+    it: the plate's metadata says which positions it holds, and every stage reads those. The dataset
+    lost those FOVs without a word (exit 0, fewer cells); now the layout warns, naming the plate, the
+    positions and the keys that list them, and reads the listed positions as before (a position left
+    out of the metadata on purpose stays out)."""
+    plate = write_plate(
+        tmp_path / "p.zarr",
+        ["B/03/000000", "B/03/000001", "C/04/000000"],
+        ["Nuclei"],
+        (2, 1, 1, 8, 8),
+        version=version,
+    )
+    if unlisted == "image":
+        shutil.copytree(plate / "C/04/000000", plate / "C/04/000001")
+        expected = ["C/04/000001"]
+    elif unlisted == "well":
+        with ome_attributes(plate) as ome:
+            ome["plate"]["wells"] = [well for well in ome["plate"]["wells"] if well["path"] != "C/04"]
+        expected = ["C/04/000000"]
+    else:  # listed by the plate, but its own metadata lists no image
+        with ome_attributes(plate / "C/04") as ome:
+            del ome["well"]
+        expected = ["C/04/000000"]
+    (plate / "B/03/notes").mkdir()  # a folder that holds no image is no position
+    (plate / "B/03/notes/readme.txt").write_text("acquired on the spinning disk")
+    with pytest.warns(UserWarning) as raised:
+        layout = read_plate_layout(plate)
+    listed = ("B/03/000000", "B/03/000001") + (("C/04/000000",) if unlisted == "image" else ())
+    assert layout.fov_names == listed
+    messages = [str(warning.message) for warning in raised if "not listed" in str(warning.message)]
+    assert len(messages) == 1, [str(warning.message) for warning in raised]
+    assert messages[0] in layout.warnings
+    assert messages[0].startswith(f"{plate}: positions {expected} are on disk")
+    assert "well.images[].path" in messages[0] and "plate.wells[].path" in messages[0]
+    assert f"the dataset reads the {len(listed)} positions listed" in messages[0]
+
+
+def test_a_plate_whose_positions_are_all_listed_is_read_without_a_warning(tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["B/03/000000", "C/04/000000"], ["Nuclei"], (2, 1, 1, 8, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layout = read_plate_layout(plate)
+    assert layout.warnings == ()

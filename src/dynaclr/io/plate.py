@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import warnings
 from collections import Counter
@@ -216,12 +217,23 @@ def read_plate_geometry(plate_path: str | Path) -> PlateGeometry:
 
 
 def _check_axes(axes: tuple[tuple[str, str], ...], plate_path: str | Path) -> None:
-    if axes != EXPECTED_AXES:
+    """Refuse axes other than :data:`EXPECTED_AXES`: axes named ``t, c, z, y, x`` in that order whose
+    types differ (none written: OME-NGFF's ``type`` is optional, but iohub cannot read an axis without
+    one) are refused naming the key to write, not as another order."""
+    if axes == EXPECTED_AXES:
+        return
+    if tuple(name for name, _ in axes) == tuple(name for name, _ in EXPECTED_AXES):
         raise ArtifactError(
-            f"{plate_path}: arrays are stored with axes {_axes_text(axes)}; dynaclr reads "
-            f"{_axes_text(EXPECTED_AXES)} in that order. Write the plate with its arrays in TCZYX order "
-            "(one time, one channel and three space axes)"
+            f"{plate_path}: arrays are stored with axes {_axes_text(axes)}: named t, c, z, y, x in the order "
+            "dynaclr reads, but expected each axis's OME-NGFF type (multiscales[0].axes[].type): t time, "
+            "c channel, z, y and x space. Write each axis's type in every position's metadata (iohub, "
+            "which reads the positions, cannot read an axis without one)"
         )
+    raise ArtifactError(
+        f"{plate_path}: arrays are stored with axes {_axes_text(axes)}; dynaclr reads "
+        f"{_axes_text(EXPECTED_AXES)} in that order. Write the plate with its arrays in TCZYX order "
+        "(one time, one channel and three space axes)"
+    )
 
 
 def _axes_text(axes: tuple[tuple[str, str], ...]) -> str:
@@ -605,6 +617,49 @@ def _check_paths_given(plate_path: Path, listed: list[str]) -> None:
         )
 
 
+def _subfolders(folder: Path) -> list[Path]:
+    """The folders directly in ``folder`` (none where it is no folder)."""
+    try:
+        with os.scandir(folder) as entries:  # the entry's type from the listing: no file status read
+            return [Path(entry.path) for entry in entries if entry.is_dir()]
+    except (NotADirectoryError, FileNotFoundError):
+        return []
+
+
+def _unlisted_positions(plate_path: Path, listed: Sequence[str]) -> list[str]:
+    """Positions on disk that the plate's metadata does not list: ``row/column/fov`` folders holding
+    an OME-Zarr image's metadata (``multiscales``) that no well's ``well.images[].path`` names, in a
+    listed well or one ``plate.wells[].path`` does not list. Lists each row's and each well's folder,
+    reading the metadata of unlisted folders only (a listed position is not read again)."""
+    known = set(listed)
+    return sorted(
+        (
+            name
+            for row in _subfolders(plate_path)
+            for column in _subfolders(row)
+            for fov in _subfolders(column)
+            if (name := f"{row.name}/{column.name}/{fov.name}") not in known
+            and _position_ome(fov) is not None
+        ),
+        key=lambda name: tuple(name.split("/")),
+    )
+
+
+def _unlisted_warning(plate_path: Path, unlisted: Sequence[str], n_listed: int) -> str | None:
+    """What a plate holding positions its metadata does not list (:func:`_unlisted_positions`) is read
+    as: the listed ones alone (None where there are none)."""
+    if not unlisted:
+        return None
+    shown = f"{list(unlisted[:10])}{f' ... ({len(unlisted)} in all)' if len(unlisted) > 10 else ''}"
+    return (
+        f"{plate_path}: positions {shown} are on disk (folders holding an OME-Zarr image) but not listed in "
+        "the plate's metadata (their well's well.images[].path, or plate.wells[].path for a well it does "
+        f"not list): the dataset reads the {n_listed} positions listed, without them. To read them, list "
+        "them in the metadata (a converter stopped before it wrote the metadata leaves such positions); "
+        "to leave them out on purpose, move them out of the plate"
+    )
+
+
 def _unsafe_names(names: list[str]) -> list[str]:
     return [name for name in names if not all(SAFE_NAME.fullmatch(part) for part in name.split("/"))]
 
@@ -642,8 +697,10 @@ def read_plate_layout(
     place, and the warning says which came from the config; the dry-run checks
     (:mod:`dynaclr.config.plate_checks`) refuse the plate where a stage needs a value nothing states.
 
-    FOVs come in iohub's order (rows, then columns, then FOVs, each sorted as strings), the order every
-    stage iterates. Only the first position is opened with iohub (channel names, the plate's
+    FOVs are the positions the plate's metadata lists; folders on disk holding positions it does not
+    list are not read, with a warning naming them (:func:`_unlisted_positions`: they were dropped without
+    a word). FOVs come in iohub's order (rows, then columns, then FOVs, each sorted as strings), the order
+    every stage iterates. Only the first position is opened with iohub (channel names, the plate's
     attributes); every position's group and array metadata are read as JSON, two small files per
     position: opening 10,000 positions with iohub took 18 s, this 2 s (benchmarks/planning.py).
     """
@@ -738,7 +795,10 @@ def read_plate_layout(
         else _unitless_warning(layout, sampling[names[0]], interval)
     )
     replaced = _replaced_implausible_warning(layout, stated)
-    messages = tuple(text for text in (default_scale_warning, message, replaced) if text is not None)
+    unlisted = _unlisted_warning(path, _unlisted_positions(path, names), len(names))
+    messages = tuple(
+        text for text in (unlisted, default_scale_warning, message, replaced) if text is not None
+    )
     for text in messages:
         warnings.warn(text, stacklevel=2)
     return dataclasses.replace(layout, warnings=messages) if messages else layout
