@@ -36,6 +36,8 @@ from dynaclr.pseudotime.stage import (
 )
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 
+#: The planted plate's frame interval (its cells' ``time_minutes``).
+MINUTES_PER_FRAME = 15.0
 #: Rows per block of the streamed runs: every lineage series is longer, so each is gathered alone.
 BLOCK_ROWS = 7
 #: Columns compared to a tolerance with ``pca_components`` (the exact PCA over blocks and
@@ -78,7 +80,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     identity = {"model": "planted", "dataset": "stream"}
     adata = build_anndata(
         features,
-        truth,
+        truth.assign(time_minutes=truth["t"] * MINUTES_PER_FRAME),  # as a patch store gives it
         projections=np.tanh(features @ rng.normal(size=(12, 8))),
         raw=features * raw_std + raw_mean,
         raw_mean=raw_mean,
@@ -198,6 +200,14 @@ def test_stage_streams_and_writes_what_memory_did(planted, tmp_path, small_block
             .to_numpy()
         )
     in_memory.accuracy["not_computed"] = ""  # every lineage aligned: no reason (DTW_ACCURACY_COLUMNS)
+    # the plate's frame interval, and the times in hours
+    in_memory.accuracy["time_interval_minutes"] = MINUTES_PER_FRAME
+    for column in ("onset_error", "abs_onset_error"):
+        in_memory.accuracy[f"{column}_hours"] = in_memory.accuracy[f"{column}_frames"] * (
+            MINUTES_PER_FRAME / 60
+        )
+    in_memory.pseudotime["time_interval_minutes"] = MINUTES_PER_FRAME
+    in_memory.pseudotime["pseudotime_hours"] = in_memory.pseudotime["pseudotime"] * (MINUTES_PER_FRAME / 60)
     assert in_memory.accuracy["state_reaches_event"].eq(False).any()  # never-infected lineages
     outputs = AlignPseudotimeOutputs(pseudotime=tmp_path / "pt.parquet", accuracy=tmp_path / "acc.csv")
     pseudotime_stage(

@@ -1096,6 +1096,45 @@ def _pseudotime_problems(config: WorkflowConfig, raws: Mapping[str, PlateLayout]
     return problems
 
 
+def _pseudotime_interval_warnings(config: WorkflowConfig, raws: Mapping[str, PlateLayout]) -> list[str]:
+    """``analysis.pseudotime`` counts frames (the automatic reference's window, ``min_query_frames``,
+    ``max_interpolated_gap_frames``), one value for every dataset DTW aligns
+    (:meth:`WorkflowConfig.aligned_datasets`): on datasets whose stated frame intervals differ, its
+    window spans other times (7 frames: 3.5 h every 30 min, 35 min every 5 min), which nothing else
+    said. One line where two aligned datasets' stated intervals differ (an interval nothing states is
+    left out, never guessed), naming each dataset's interval and window and where the onset errors
+    are compared in hours (``dtw_accuracy.csv``)."""
+    pseudotime = config.analysis.pseudotime
+    intervals = {
+        name: minutes
+        for name in config.aligned_datasets(frame_counts(raws), raws)
+        if (minutes := raws[name].stated_values()["time_interval_minutes"]) is not None
+    }
+    first = next(iter(intervals.values()), None)
+    if first is None or not any(sampling_differs(minutes, first) for minutes in intervals.values()):
+        return []
+    window = pseudotime.reference_frames_before_onset + pseudotime.reference_frames_after_onset
+
+    def span(frames: int, minutes: float) -> str:
+        total = frames * minutes
+        return f"{total / 60:g} h" if total >= 60 else f"{total:g} min"
+
+    listed = ", ".join(
+        f"{name!r} {minutes:g} min (window {span(window, minutes)}, queries of at least "
+        f"{span(pseudotime.min_query_frames, minutes)})"
+        for name, minutes in intervals.items()
+    )
+    return [
+        f"analysis.pseudotime counts frames in every dataset DTW aligns, whose frame intervals differ: "
+        f"reference_frames_before_onset + reference_frames_after_onset = {window} frames, min_query_frames "
+        f"{pseudotime.min_query_frames}, max_interpolated_gap_frames "
+        f"{pseudotime.max_interpolated_gap_frames} mean {listed}; each dataset is aligned on a "
+        "window of another duration. Compare their onset errors in hours (dtw_accuracy.csv "
+        "abs_onset_error_hours, the results table), not frames; to align them on one duration, run each "
+        "interval in a config of its own with these keys scaled to it"
+    ]
+
+
 #: What a ``representation`` needs of the embeddings, and which models lack it (by name).
 _MATRIX_NEEDS: dict[str, tuple[str, str]] = {
     "projections": (
@@ -1650,7 +1689,8 @@ def workflow_warnings(
     (:func:`_unstated_pixel_warning`, one line per dataset); a patch size given narrower than a
     nucleus (:func:`_patch_size_warnings`), and virtual staining's training patch at its default on
     pixels of another size or given narrower than a nucleus (:func:`_virtual_stain_patch_lines`); a
-    phase config overriding the pixel size or z step the plate states (:func:`_phase_override_warnings`).
+    phase config overriding the pixel size or z step the plate states (:func:`_phase_override_warnings`);
+    DTW's frame keys over datasets of other frame intervals (:func:`_pseudotime_interval_warnings`).
     ``results`` names the plates the workflow writes, as for :func:`workflow_problems`."""
     warnings = _single_infected_fov_warnings(config, raw_layouts)
     warnings += _unread_annotation_warnings(config)
@@ -1659,6 +1699,7 @@ def workflow_warnings(
         name: supplied_layout(dataset, raw_layouts[name]) for name, dataset in config.datasets.items()
     }
     warnings += _phase_override_warnings(config, supplied)
+    warnings += _pseudotime_interval_warnings(config, supplied)
     radii: dict[str, list[str]] = {}
     for matching in _default_radii(config, frame_counts(supplied), supplied):
         for name in matching.datasets:

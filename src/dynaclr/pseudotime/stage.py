@@ -87,6 +87,7 @@ from dynaclr.embeddings import (
 )
 from dynaclr.evaluation.temporal import counted_reason, no_adjacent_pairs_reason, warn_unlinked
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_csv, read_table, write_csv, write_table
+from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.dtw import align_tracks, fill_frame_gaps
 
 logger = logging.getLogger(__name__)
@@ -122,8 +123,15 @@ DTW_ACCURACY_COLUMNS: tuple[str, ...] = (
     "state_event_position",
     "state_onset_t",
     "not_computed",
+    "time_interval_minutes",
+    "onset_error_hours",
+    "abs_onset_error_hours",
 )
-"""``onset_source`` says what ``true_onset_t`` comes from: :data:`ONSET_FROM_GROUND_TRUTH`,
+"""``time_interval_minutes`` is the dataset's frame interval, as its cells' ``time_minutes`` state it
+(:func:`frame_interval_minutes`; NaN where the plate records none), and ``onset_error_hours``,
+``abs_onset_error_hours`` the onset errors in hours (NaN where the interval is not known): the
+collected ``dtw_accuracy.csv`` holds datasets of other intervals, whose frames are other times.
+``onset_source`` says what ``true_onset_t`` comes from: :data:`ONSET_FROM_GROUND_TRUTH`,
 :data:`ONSET_FROM_LINEAGE` (``event: division`` on imported tracks) or empty (not scored).
 ``state_source`` says what gave the per-frame state the automatic reference was picked by:
 :data:`STATE_FROM_GROUND_TRUTH`, :data:`STATE_FROM_OWN_CLASSIFIERS`, ``infection state predicted
@@ -696,7 +704,9 @@ def read_dtw_accuracy(path: str | Path) -> pd.DataFrame:
     ``<NA>`` (and ``state_onset_t`` NaN); nor does one written before ``state_event_position``
     existed, by an earlier rule that took a stray call at an edge for an event and a lineage infected
     from its first frame for one never infected: its ``state_reaches_event`` and ``state_onset_t`` are
-    read as ``<NA>`` and NaN, ``state_event_position`` as ``""``."""
+    read as ``<NA>`` and NaN, ``state_event_position`` as ``""``. One written before the hours existed
+    does not say its dataset's frame interval: ``time_interval_minutes``, ``onset_error_hours`` and
+    ``abs_onset_error_hours`` NaN (its errors are in frames only)."""
     optional = DTW_ACCURACY_COLUMNS[DTW_ACCURACY_COLUMNS.index("onset_source") :]  # added over time
     required = [column for column in DTW_ACCURACY_COLUMNS if column not in optional]
     table = read_csv(path, required)
@@ -710,6 +720,10 @@ def read_dtw_accuracy(path: str | Path) -> pd.DataFrame:
         scored = np.isfinite(table["abs_onset_error_frames"].to_numpy(dtype=float))
         table["onset_source"] = np.where(scored, ONSET_FROM_GROUND_TRUTH, "")
     table["onset_source"] = table["onset_source"].fillna("").astype(str)
+    for column in ("time_interval_minutes", "onset_error_hours", "abs_onset_error_hours"):
+        if column not in table.columns:  # written before the hours: not known
+            table[column] = np.nan
+        table[column] = table[column].astype(np.float64)
     if "state_event_position" not in table.columns:  # written by the earlier rule: not known
         table["state_event_position"] = ""
         table["state_reaches_event"] = pd.NA
@@ -1524,8 +1538,55 @@ PSEUDOTIME_COLUMNS: tuple[str, ...] = (
     "is_reference_series",
     "reference",
     "state_reaches_event",
+    "time_interval_minutes",
+    "pseudotime_hours",
 )
-"""``state_reaches_event``: the query's (:data:`DTW_ACCURACY_COLUMNS`) on each of its frames."""
+"""``state_reaches_event``: the query's (:data:`DTW_ACCURACY_COLUMNS`) on each of its frames;
+``time_interval_minutes`` the dataset's frame interval and ``pseudotime_hours`` the pseudo-time in hours
+(NaN where the plate records no interval), as in :data:`DTW_ACCURACY_COLUMNS`."""
+
+
+#: How far (relative) a cell's ``time_minutes`` may be from ``t`` x the dataset's frame interval.
+FRAME_TIME_RTOL = 1e-6
+
+
+def frame_interval_minutes(obs: pd.DataFrame, source: str | Path) -> float | None:
+    """The frame interval (minutes) of the cells ``obs`` (``t`` and, from a patch store,
+    ``time_minutes`` = ``t`` x the plate's frame interval: :data:`dynaclr.patches.store.INDEX_COLUMNS`);
+    ``None`` where they state none (no ``time_minutes``, all NaN: the plate records no interval; or
+    every stated time at frame 0: one time point).
+
+    Raises:
+        ValueError: naming ``source`` (the embeddings store), where the stated times are not ``t`` x one
+            positive interval: the pseudo-time in hours would be wrong.
+    """
+    if "time_minutes" not in obs.columns:
+        return None
+    minutes = pd.to_numeric(obs["time_minutes"], errors="coerce").to_numpy(dtype=np.float64)
+    t = obs["t"].to_numpy(dtype=np.float64)
+    stated = np.isfinite(minutes)
+    later = stated & (t > 0)
+    if not later.any():
+        return None
+    ratios = minutes[later] / t[later]
+    interval = float(np.median(ratios))
+    if not interval > 0 or not np.allclose(
+        minutes[stated], t[stated] * interval, rtol=FRAME_TIME_RTOL, atol=FRAME_TIME_RTOL * interval
+    ):
+        raise ValueError(
+            f"{source}: obs column time_minutes: expected t x one positive frame interval (the plate's, "
+            f"in minutes), found intervals from {ratios.min():g} to {ratios.max():g} min (time_minutes / t"
+            f"{'' if (minutes[stated & (t == 0)] == 0).all() else '; and times other than 0 at frame 0'}); "
+            "the cells' times are not the plate's frames: rerun `snakemake --forcerun extract_patches` "
+            "for this dataset, or check the store's obs"
+        )
+    return interval
+
+
+def _in_hours(frames: pd.Series | np.ndarray, interval_minutes: float | None) -> np.ndarray:
+    """``frames`` in hours at ``interval_minutes`` per frame; NaN where the interval is not known."""
+    values = np.asarray(frames, dtype=np.float64)
+    return values * (np.nan if interval_minutes is None else interval_minutes / 60.0)
 
 
 def not_aligned_reason(obs: pd.DataFrame) -> str | None:
@@ -1570,6 +1631,7 @@ def _write_not_aligned(
     model: str,
     dataset: str,
     unlinked: bool = True,
+    interval_minutes: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """An empty pseudo-time table for a store with nothing to align, its provenance's ``not_aligned``
     and a WARNING saying why, and an accuracy table of one row, ``model, dataset`` and that reason in
@@ -1599,8 +1661,14 @@ def _write_not_aligned(
     accuracy = pd.DataFrame(
         [{"model": model, "dataset": dataset, "is_reference_series": False, "has_observed_onset": False}],
         columns=list(DTW_ACCURACY_COLUMNS),
-    ).assign(onset_source="", state_source="", not_computed=reason)
+    ).assign(
+        onset_source="",
+        state_source="",
+        not_computed=reason,
+        time_interval_minutes=np.nan if interval_minutes is None else interval_minutes,
+    )
     provenance_config = {**config.model_dump(mode="json"), "model": model, "dataset": dataset}
+    provenance_config["time_interval_minutes"] = interval_minutes
     provenance_config["not_aligned"] = reason
     write_table(
         pseudotime, outputs.pseudotime, make_provenance(ArtifactKind.PSEUDOTIME, provenance_config, recorded)
@@ -1772,9 +1840,12 @@ def pseudotime_stage(
         config = config.model_copy(update={"reference": None})  # recorded so in the provenance
     recorded: list[Any] = [(inputs.embeddings, read_embeddings_provenance(inputs.embeddings))]
     obs = read_cells(inputs.embeddings)  # the matrix stays on disk: align_store reads it by blocks
+    interval = frame_interval_minutes(obs, inputs.embeddings)
     not_aligned = not_aligned_reason(obs)
     if not_aligned is not None:
-        return _write_not_aligned(config, outputs, recorded, not_aligned, model=model, dataset=dataset)
+        return _write_not_aligned(
+            config, outputs, recorded, not_aligned, model=model, dataset=dataset, interval_minutes=interval
+        )
     infection_state: np.ndarray | None = None
     true_onset: np.ndarray | None = None
     division_events: list[tuple[int, ...]] | None = None
@@ -1822,7 +1893,14 @@ def pseudotime_stage(
     never_infected = _no_infected_cell_reason(config, infection_state, state_source, inputs, dataset)
     if never_infected is not None:
         return _write_not_aligned(
-            config, outputs, recorded, never_infected, model=model, dataset=dataset, unlinked=False
+            config,
+            outputs,
+            recorded,
+            never_infected,
+            model=model,
+            dataset=dataset,
+            unlinked=False,
+            interval_minutes=interval,
         )
     if config.reference is not None:
         state_source = ""  # the explicit reference is picked by no state (DTW_ACCURACY_COLUMNS)
@@ -1850,6 +1928,9 @@ def pseudotime_stage(
     accuracy["state_event_position"] = [events[key][1] for key in keys]
     accuracy["state_onset_t"] = np.array([events[key][2] for key in keys], dtype=np.float64)
     accuracy["not_computed"] = ""
+    accuracy["time_interval_minutes"] = np.nan if interval is None else interval
+    accuracy["onset_error_hours"] = _in_hours(accuracy["onset_error_frames"], interval)
+    accuracy["abs_onset_error_hours"] = _in_hours(accuracy["abs_onset_error_frames"], interval)
     accuracy = accuracy[list(DTW_ACCURACY_COLUMNS)]
     reaches = dict(zip(keys, accuracy["state_reaches_event"], strict=True))
     pseudotime["state_reaches_event"] = pd.array(
@@ -1859,6 +1940,8 @@ def pseudotime_stage(
         ],
         dtype="boolean",
     )
+    pseudotime["time_interval_minutes"] = np.nan if interval is None else interval
+    pseudotime["pseudotime_hours"] = _in_hours(pseudotime["pseudotime"], interval)
     _log_never_reached(
         accuracy,
         state_source,
@@ -1870,6 +1953,8 @@ def pseudotime_stage(
         **config.model_dump(mode="json"),
         "model": model,
         "dataset": dataset,
+        # the frame interval the cells' time_minutes state (frame_interval_minutes; None: not recorded)
+        "time_interval_minutes": interval,
         "state_source": state_source,
         "chosen_reference": {
             "fov_name": reference.series.fov_name,
@@ -1911,10 +1996,14 @@ def pseudotime_stage(
             )
     observed = accuracy["onset_error_frames"].dropna()
     if len(observed):
+        clock = FrameClock.of(interval)
         logger.info(
-            "DTW onset error over %d queries with an observed onset: mean |error| %.2f frames, median %.1f",
+            "DTW onset error over %d queries with an observed onset: mean |error| %.2f frames%s, median %.1f "
+            "(%s)",
             len(observed),
             observed.abs().mean(),
+            clock.in_hours(observed.abs().mean()),
             observed.median(),
+            f"one frame = {interval:g} min" if interval is not None else "frame interval not recorded",
         )
     return pseudotime, accuracy
