@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import re
 import shutil
 import warnings
@@ -1353,21 +1355,128 @@ def test_positions_on_disk_that_the_metadata_does_not_list_are_warned_of(
         expected = ["C/04/000000"]
     (plate / "B/03/notes").mkdir()  # a folder that holds no image is no position
     (plate / "B/03/notes/readme.txt").write_text("acquired on the spinning disk")
-    with pytest.warns(UserWarning) as raised:
-        layout = read_plate_layout(plate)
+    layout, message = _read_with_one_warning(plate, "not listed")
     listed = ("B/03/000000", "B/03/000001") + (("C/04/000000",) if unlisted == "image" else ())
     assert layout.fov_names == listed
-    messages = [str(warning.message) for warning in raised if "not listed" in str(warning.message)]
+    assert message.startswith(f"{plate}: positions {expected} are on disk")
+    assert "well.images[].path" in message and "plate.wells[].path" in message
+    assert f"the dataset reads the {len(listed)} positions listed" in message
+
+
+def _read_with_one_warning(plate: Path, words: str) -> tuple[PlateLayout, str]:
+    """The plate's layout and the one warning it raised holding ``words`` (in ``layout.warnings``)."""
+    with pytest.warns(UserWarning) as raised:
+        layout = read_plate_layout(plate)
+    messages = [str(warning.message) for warning in raised if words in str(warning.message)]
     assert len(messages) == 1, [str(warning.message) for warning in raised]
     assert messages[0] in layout.warnings
-    assert messages[0].startswith(f"{plate}: positions {expected} are on disk")
-    assert "well.images[].path" in messages[0] and "plate.wells[].path" in messages[0]
-    assert f"the dataset reads the {len(listed)} positions listed" in messages[0]
+    return layout, messages[0]
 
 
-def test_a_plate_whose_positions_are_all_listed_is_read_without_a_warning(tmp_path: Path) -> None:
-    plate = write_plate(tmp_path / "p.zarr", ["B/03/000000", "C/04/000000"], ["Nuclei"], (2, 1, 1, 8, 8))
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
+def test_a_plate_whose_positions_are_all_listed_is_read_without_a_warning(
+    tmp_path: Path, version: str
+) -> None:
+    """Folders that are no position stay quiet: a position's labels group (a Zarr group below the
+    position, not a position) and a notes folder beside the wells, holding a folder of its own (at a
+    position's depth, but with no Zarr metadata or array '0': no position, not even a half-written one)."""
+    plate = write_plate(
+        tmp_path / "p.zarr", ["B/03/000000", "C/04/000000"], ["Nuclei"], (2, 1, 1, 8, 8), version=version
+    )
+    zarr.open_group(plate / "B/03/000000", mode="r+").create_group("labels")
+    (plate / "B/notes/figures").mkdir(parents=True)
+    (plate / "B/notes/readme.txt").write_text("acquired on the spinning disk")
+    (plate / "B/notes/figures/well.png").write_bytes(b"")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         layout = read_plate_layout(plate)
     assert layout.warnings == ()
+    assert layout.fov_names == ("B/03/000000", "C/04/000000")
+
+
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
+@pytest.mark.parametrize("written", ["group metadata", "array 0", "truncated metadata"])
+def test_a_half_written_position_the_metadata_does_not_list_is_warned_of_as_incomplete(
+    tmp_path: Path, version: str, written: str
+) -> None:
+    """A position folder a converter was interrupted in, or a copy stopped part way, holds a Zarr
+    group's metadata (zarr.json, .zgroup) or its array '0' but no multiscales yet: it was left out
+    without a word (no OME-Zarr image, so no position). Now it is warned of as incomplete."""
+    plate = write_plate(
+        tmp_path / "p.zarr", ["B/03/000000", "C/04/000000"], ["Nuclei"], (2, 1, 1, 8, 8), version=version
+    )
+    partial = plate / "C/04/000001"
+    if written == "group metadata":
+        zarr.open_group(partial, mode="w", zarr_format=3 if version == "0.5" else 2)
+    elif written == "array 0":  # a copy that reached the pixels before the position's metadata
+        shutil.copytree(plate / "C/04/000000/0", partial / "0")
+    else:
+        shutil.copytree(plate / "C/04/000000", partial)
+        document = partial / ("zarr.json" if version == "0.5" else ".zattrs")
+        document.write_text(document.read_text()[:40])
+    layout, message = _read_with_one_warning(plate, "incomplete")
+    assert layout.fov_names == ("B/03/000000", "C/04/000000")
+    assert message.startswith(f"{plate}: folders ['C/04/000001'] look like incomplete positions")
+    assert "the dataset reads the 2 positions listed" in message
+    assert not any("are on disk (folders holding an OME-Zarr image)" in text for text in layout.warnings)
+
+
+class _Listing(list):
+    """What a replaced ``os.scandir`` returns: the entries, usable as ``os.scandir``'s context manager."""
+
+    def __enter__(self) -> _Listing:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+@pytest.mark.parametrize("folder", ["lost+found", "C", "C/04"])
+def test_a_folder_in_the_plate_that_cannot_be_listed_is_named_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str
+) -> None:
+    """A row- or well-level folder that cannot be listed (permission denied: lost+found, another user's
+    backup) made read_plate_layout raise PermissionError, and snakemake -n print a traceback, for a plate
+    that read fine before the unlisted positions were looked for. Now it is skipped and named."""
+    plate = write_plate(tmp_path / "p.zarr", ["B/03/000000", "C/04/000000"], ["Nuclei"], (2, 1, 1, 8, 8))
+    (plate / "lost+found").mkdir()
+    scandir = os.scandir
+    refused = plate / folder
+
+    def listing(path: str | os.PathLike[str]) -> object:
+        if Path(path) == refused:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", listing)
+    layout, message = _read_with_one_warning(plate, "could not be listed")
+    assert layout.fov_names == ("B/03/000000", "C/04/000000")
+    assert message.startswith(f"{plate}: folders ['{folder} (Permission denied)'] could not be listed")
+    assert "the dataset reads the 2 positions listed" in message
+
+
+def test_a_position_listed_in_another_case_than_its_folder_is_not_warned_of(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a case-insensitive file system (macOS, SMB shares) the metadata's ``a/1/0`` opens the folder
+    ``A/1/0``, which the listing names ``A``: the position is read, and was warned of as not listed.
+    Emulated here: the folder renamed ``A``, a link ``a`` to it opening the metadata's name, listed once
+    (under its own name) as such a file system lists it. A folder of another case beside the listed
+    one's own (a case-sensitive file system holding both) is still warned of."""
+    plate = write_plate(tmp_path / "p.zarr", ["a/1/0", "B/1/0"], ["Nuclei"], (2, 1, 1, 8, 8))
+    (plate / "a").rename(plate / "A")
+    (plate / "a").symlink_to("A", target_is_directory=True)
+    scandir = os.scandir
+
+    def listed_once(path: str | os.PathLike[str]) -> _Listing:
+        with scandir(path) as entries:
+            return _Listing(entry for entry in entries if not entry.is_symlink())
+
+    monkeypatch.setattr(os, "scandir", listed_once)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layout = read_plate_layout(plate)
+    assert layout.fov_names == ("B/1/0", "a/1/0") and layout.warnings == ()
+    shutil.copytree(plate / "B/1/0", plate / "b/1/0")  # case-sensitive: B and b are two wells
+    with pytest.warns(UserWarning, match=re.escape("positions ['b/1/0'] are on disk")):
+        read_plate_layout(plate)

@@ -617,47 +617,111 @@ def _check_paths_given(plate_path: Path, listed: list[str]) -> None:
         )
 
 
-def _subfolders(folder: Path) -> list[Path]:
-    """The folders directly in ``folder`` (none where it is no folder)."""
+#: What a position folder holds before its OME-Zarr metadata is written: its group's metadata (Zarr
+#: v3's ``zarr.json``, v2's ``.zgroup`` / ``.zattrs``) or its full-resolution array ``0``.
+POSITION_MARKS = frozenset({"zarr.json", ".zgroup", ".zattrs", "0"})
+
+
+@dataclasses.dataclass(frozen=True)
+class _DiskPositions:
+    """What :func:`_unlisted_positions` finds on disk that the plate's metadata does not list."""
+
+    unlisted: list[str]  # row/column/fov folders holding an OME-Zarr image
+    incomplete: list[str]  # row/column/fov folders holding a Zarr group or array '0' but no image yet
+    unreadable: list[str]  # folders that could not be listed or read, each with the reason
+
+
+def _entries(folder: Path, plate_path: Path, unreadable: list[str], *, folders_only: bool) -> list[str]:
+    """The names of the entries (``folders_only``: the folders) directly in ``folder``; none where it is
+    no folder. A folder that cannot be listed (permission denied: lost+found, another user's backup) has
+    none and is named in ``unreadable``, with the reason."""
     try:
         with os.scandir(folder) as entries:  # the entry's type from the listing: no file status read
-            return [Path(entry.path) for entry in entries if entry.is_dir()]
+            return [entry.name for entry in entries if not folders_only or entry.is_dir()]
     except (NotADirectoryError, FileNotFoundError):
+        return []
+    except OSError as err:
+        unreadable.append(_unreadable_folder(folder, plate_path, err))
         return []
 
 
-def _unlisted_positions(plate_path: Path, listed: Sequence[str]) -> list[str]:
-    """Positions on disk that the plate's metadata does not list: ``row/column/fov`` folders holding
-    an OME-Zarr image's metadata (``multiscales``) that no well's ``well.images[].path`` names, in a
-    listed well or one ``plate.wells[].path`` does not list. Lists each row's and each well's folder,
-    reading the metadata of unlisted folders only (a listed position is not read again)."""
-    known = set(listed)
-    return sorted(
-        (
-            name
-            for row in _subfolders(plate_path)
-            for column in _subfolders(row)
-            for fov in _subfolders(column)
-            if (name := f"{row.name}/{column.name}/{fov.name}") not in known
-            and _position_ome(fov) is not None
-        ),
-        key=lambda name: tuple(name.split("/")),
+def _unreadable_folder(folder: Path, plate_path: Path, err: OSError) -> str:
+    return f"{folder.relative_to(plate_path).as_posix()} ({err.strerror or type(err).__name__})"
+
+
+def _not_listed(on_disk: Sequence[str], listed: Sequence[str]) -> list[str]:
+    """The folders of ``on_disk`` that ``listed`` does not name. Names are compared case-insensitively
+    where the listed name's own folder is not on disk: a case-insensitive file system (macOS, SMB
+    shares) opens the metadata's ``a/1/0`` as the folder it lists as ``A/1/0``."""
+    known, found = set(listed), set(on_disk)
+    other_case = {name.casefold() for name in known if name not in found}
+    return [name for name in on_disk if name not in known and name.casefold() not in other_case]
+
+
+def _unlisted_positions(plate_path: Path, listed: Sequence[str]) -> _DiskPositions:
+    """Positions on disk that the plate's metadata does not list: ``row/column/fov`` folders that no
+    well's ``well.images[].path`` names, in a listed well or one ``plate.wells[].path`` does not list,
+    holding an OME-Zarr image's metadata (``multiscales``), or only a Zarr group's metadata or an array
+    ``0`` (:data:`POSITION_MARKS`: a position being written, or copied, when it stopped). Lists each
+    row's and each well's folder, reading the metadata of unlisted folders only (a listed position is
+    not read again); a folder that cannot be listed or read is skipped and named."""
+    unreadable: list[str] = []
+    on_disk = [
+        f"{row}/{column}/{fov}"
+        for row in _entries(plate_path, plate_path, unreadable, folders_only=True)
+        for column in _entries(plate_path / row, plate_path, unreadable, folders_only=True)
+        for fov in _entries(plate_path / row / column, plate_path, unreadable, folders_only=True)
+    ]
+    unlisted: list[str] = []
+    incomplete: list[str] = []
+    for name in _not_listed(on_disk, listed):
+        folder = plate_path / name
+        if not POSITION_MARKS.intersection(_entries(folder, plate_path, unreadable, folders_only=False)):
+            continue  # a notes folder: no position
+        try:
+            ome = _position_ome(folder)
+        except OSError as err:  # listed, but its files cannot be opened
+            unreadable.append(_unreadable_folder(folder, plate_path, err))
+            continue
+        (unlisted if ome is not None else incomplete).append(name)
+    return _DiskPositions(
+        *(sorted(names, key=lambda n: tuple(n.split("/"))) for names in (unlisted, incomplete, unreadable))
     )
 
 
-def _unlisted_warning(plate_path: Path, unlisted: Sequence[str], n_listed: int) -> str | None:
+def _unlisted_warnings(plate_path: Path, found: _DiskPositions, n_listed: int) -> list[str]:
     """What a plate holding positions its metadata does not list (:func:`_unlisted_positions`) is read
-    as: the listed ones alone (None where there are none)."""
-    if not unlisted:
-        return None
-    shown = f"{list(unlisted[:10])}{f' ... ({len(unlisted)} in all)' if len(unlisted) > 10 else ''}"
-    return (
-        f"{plate_path}: positions {shown} are on disk (folders holding an OME-Zarr image) but not listed in "
-        "the plate's metadata (their well's well.images[].path, or plate.wells[].path for a well it does "
-        f"not list): the dataset reads the {n_listed} positions listed, without them. To read them, list "
-        "them in the metadata (a converter stopped before it wrote the metadata leaves such positions); "
-        "to leave them out on purpose, move them out of the plate"
-    )
+    as: the listed ones alone, one warning for each kind of folder found."""
+
+    def shown(names: Sequence[str]) -> str:
+        return f"{list(names[:10])}{f' ... ({len(names)} in all)' if len(names) > 10 else ''}"
+
+    read = f"the dataset reads the {n_listed} positions listed"
+    messages = []
+    if found.unlisted:
+        messages.append(
+            f"{plate_path}: positions {shown(found.unlisted)} are on disk (folders holding an OME-Zarr "
+            "image) but not listed in the plate's metadata (their well's well.images[].path, or "
+            f"plate.wells[].path for a well it does not list): {read}, without them. To read them, list "
+            "them in the metadata (a converter stopped before it wrote the metadata leaves such "
+            "positions); to leave them out on purpose, move them out of the plate"
+        )
+    if found.incomplete:
+        messages.append(
+            f"{plate_path}: folders {shown(found.incomplete)} look like incomplete positions (a Zarr group's "
+            "metadata, zarr.json or .zgroup/.zattrs, or an array '0', but no OME-Zarr image's multiscales, "
+            "or metadata that is not valid JSON) and are not listed in the plate's metadata "
+            f"(well.images[].path, plate.wells[].path): {read}, without them. An interrupted converter or "
+            "a partial copy leaves such folders: write or copy them again whole and list them, or move "
+            "them out of the plate"
+        )
+    if found.unreadable:
+        messages.append(
+            f"{plate_path}: folders {shown(found.unreadable)} could not be listed or read, so positions in "
+            f"them that the plate's metadata does not list cannot be looked for: {read}. Make them "
+            "readable, or move them out of the plate, to have them checked"
+        )
+    return messages
 
 
 def _unsafe_names(names: list[str]) -> list[str]:
@@ -795,9 +859,10 @@ def read_plate_layout(
         else _unitless_warning(layout, sampling[names[0]], interval)
     )
     replaced = _replaced_implausible_warning(layout, stated)
-    unlisted = _unlisted_warning(path, _unlisted_positions(path, names), len(names))
-    messages = tuple(
-        text for text in (unlisted, default_scale_warning, message, replaced) if text is not None
+    unlisted = _unlisted_warnings(path, _unlisted_positions(path, names), len(names))
+    messages = (
+        *unlisted,
+        *(text for text in (default_scale_warning, message, replaced) if text is not None),
     )
     for text in messages:
         warnings.warn(text, stacklevel=2)
