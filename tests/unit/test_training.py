@@ -254,6 +254,7 @@ def test_training_writes_logs_checkpoints_and_resumes(patch_store, tmp_path, cap
     with caplog.at_level(logging.INFO, logger="dynaclr.numerics.progress"):
         summary = train_model(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
     assert summary["epochs_completed"] == 2 and summary["global_step"] == 4
+    assert summary["stopped_by_time"] is False and summary["planned_steps"] == 4
     # the job's log reads as progress: a line per logged step (loss, rate, ETA), one per validation
     progress = [r.getMessage() for r in caplog.records if r.name == "dynaclr.numerics.progress"]
     steps = [line for line in progress if line.startswith("epoch") and "steps/s" in line]
@@ -293,9 +294,12 @@ def test_training_writes_logs_checkpoints_and_resumes(patch_store, tmp_path, cap
     assert changed["resumed_from"] is None and changed["global_step"] == 2
 
 
-def test_time_budget_stops_training_early_with_a_checkpoint(patch_store, tmp_path):
-    """training.max_minutes: a budget far shorter than the epochs ends the run early (the summary says
-    how far it got) with the exported model of the steps taken."""
+def test_time_budget_stops_training_early_with_a_checkpoint(patch_store, tmp_path, caplog):
+    """training.max_minutes: a budget far shorter than the epochs ends the run early with the exported
+    model of the steps taken, and says so: a WARNING naming the key, the steps taken and planned, and
+    ``stopped_by_time`` in the model's summary. Before, only an INFO line ("training ended at step 3")
+    told a model trained on a fraction of its epochs, its learning rate never decayed, from one trained
+    to the end (exit 0; the demo config sets a 15-minute budget)."""
     config = _config(
         "time_aware",
         "ntxent",
@@ -304,8 +308,19 @@ def test_time_budget_stops_training_early_with_a_checkpoint(patch_store, tmp_pat
         max_validation_batches=1,
         max_minutes=0.002,
     )
-    summary = train_model(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.training.train"):
+        summary = train_model(
+            patch_store["zarr"], patch_store["parquet"], config, tmp_path, model_name="budgeted"
+        )
     assert 1 <= summary["global_step"] < 50 and summary["epochs_completed"] < 50
+    assert summary["stopped_by_time"] is True and summary["planned_steps"] == 50
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1, warned
+    assert "contrastive_models.budgeted.training.max_minutes (0.002)" in warned[0]
+    assert f"after {summary['global_step']} of the 50 planned optimiser steps" in warned[0]
+    assert "stopped_by_time" in warned[0]
+    recorded = torch.load(tmp_path / "model.ckpt", weights_only=True)["dynaclr_training"]
+    assert recorded["stopped_by_time"] is True and recorded["planned_steps"] == 50
     _, provenance = load_contrastive_model(tmp_path / "model.ckpt")
     assert provenance.config["max_minutes"] == 0.002
     trained = torch.load(tmp_path / "model.ckpt", weights_only=True)["state_dict"]

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from torch.utils.data import DataLoader
 
 from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.training.data import PatchDataModule
 from dynaclr.training.sampling import (
     ContrastiveBatchSampler,
     PairPlanner,
@@ -353,3 +354,51 @@ def test_a_tau_in_minutes_not_a_whole_number_of_frames_is_refused_by_the_trainin
             f"store.zarr: tau_minutes: expected a whole number of the 20 min frames, within 10% of one "
             f"frame interval, found {minutes} min = {frames} frames; use {advised}, or tau_frames"
         )
+
+
+def _data_module(index: pd.DataFrame, validation_fovs: list[str], **training) -> PatchDataModule:
+    config = ContrastiveModelConfig.model_validate(
+        {"patch_spec": "tiny", "sampling": "time_aware", "tau_frames": 1, "batch_size": 4, **training}
+    )
+    train_fovs = sorted(set(index["fov_name"]) - set(validation_fovs))
+    return PatchDataModule("patches.zarr", index, config, 1, train_fovs, validation_fovs)
+
+
+def test_validation_fovs_without_anchors_are_named_as_the_validation_split():
+    """The validation FOVs (drawn by validation_fraction, or listed) hold cells, but none a time-aware
+    positive can be drawn for (tracks of one frame: the cells left, or were not linked there), while
+    the training FOVs train. Training failed, after every stage before it, with the pair planner's
+    message alone ("no usable anchors among 100 patches ... check the tracking's linking"), which
+    named neither the validation split nor what to set; it now names both."""
+    index = INDEX.copy()
+    held_out = index["fov_name"] == "A/1/1"
+    index.loc[held_out, "track_id"] = np.arange(held_out.sum())  # every cell seen in one frame
+    index.loc[held_out, "lineage_id"] = index.loc[held_out, "track_id"]
+    data = _data_module(index, ["A/1/1"])
+    with pytest.raises(ValueError) as error:
+        data.setup("fit")
+    message = str(error.value)
+    assert message.startswith("validation FOVs ['A/1/1']: no usable anchors among 100 patches")
+    assert "no lineage spans two frames" in message
+    assert message.endswith(
+        "; list contrastive_models.<model>.training.validation_fovs naming FOVs whose cells give "
+        "anchors, or set contrastive_models.<model>.training.validation_fraction: 0 to train without "
+        "validation"
+    )
+    assert data.train_sampler is not None and data.train_sampler.global_batches()  # training FOVs fit
+    # the same FOV with tracks trains and validates
+    _data_module(INDEX, ["A/1/1"]).setup("fit")
+
+
+def test_validation_fovs_too_small_for_a_batch_say_what_to_set():
+    """Validation FOVs with one anchor (one lineage) cannot fill the batch of 2 a loss needs."""
+    index = INDEX[(INDEX["fov_name"] == "A/1/0") | (INDEX["track_id"] == 1)].copy()
+    index["row"] = np.arange(len(index))
+    index = index.reset_index(drop=True)
+    with pytest.raises(ValueError) as error:
+        _data_module(index, ["A/1/1"]).setup("fit")
+    assert str(error.value) == (
+        "validation FOVs ['A/1/1'] cannot fill a batch of 2 per rank (1 lineage(s) with anchors); list "
+        "contrastive_models.<model>.training.validation_fovs naming FOVs whose cells give anchors, or set "
+        "contrastive_models.<model>.training.validation_fraction: 0 to train without validation"
+    )

@@ -302,7 +302,10 @@ class ContrastiveModelConfig(StrictModel):
     )
     seed: int = Field(0, ge=0, description="Seed of the split, sampling, augmentation and initialisation.")
     max_minutes: float | None = Field(
-        None, gt=0, description="Wall-clock budget; training stops (and checkpoints) when reached."
+        None,
+        gt=0,
+        description="Wall-clock budget; training stops (and checkpoints) when reached: a WARNING and "
+        "stopped_by_time in model.ckpt's summary then say the model trained fewer steps than its epochs.",
     )
     num_workers: int = Field(2, ge=0, description="Data-loader worker processes per device.")
     augment_in: Literal["auto", "device", "workers"] = Field(

@@ -321,12 +321,28 @@ class PatchDataModule(LightningDataModule):
         if self.trainer is not None:
             self.train_sampler.position = self._training_position
         if self.validation_fovs:
-            planner = self._planner(self.validation_fovs)
+            # the split is drawn from FOVs with patches, so its FOVs may hold cells but no anchor: say
+            # that it is the validation split (the training FOVs may train) and what to set
+            key = "contrastive_models.<model>.training"
+            fix = (
+                f"list {key}.validation_fovs naming FOVs whose cells give anchors, or set "
+                f"{key}.validation_fraction: 0 to train without validation"
+            )
+            try:
+                planner = self._planner(self.validation_fovs)
+            except ValueError as err:
+                raise ValueError(f"validation FOVs {self.validation_fovs}: {err}; {fix}") from err
             size = self._validation_batch_size(planner, world_size)
             if size < 2:
+                lineages = len(np.unique(planner.lineage[planner.anchors]))
+                capacity = (
+                    f"{lineages} lineage(s) with anchors"
+                    if cfg.uses_lineage_unique_batches
+                    else (f"{len(planner.anchors)} anchor(s)")
+                )
                 raise ValueError(
-                    f"validation FOVs {self.validation_fovs} cannot fill a batch of 2 per rank; choose other "
-                    "validation_fovs or a larger validation_fraction"
+                    f"validation FOVs {self.validation_fovs} cannot fill a batch of 2 per rank ({capacity}); "
+                    f"{fix}"
                 )
             self.validation_sampler = ContrastiveBatchSampler(
                 planner,

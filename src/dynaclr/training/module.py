@@ -163,6 +163,8 @@ class ContrastiveModule(LightningModule):
         self._generators: dict[str, torch.Generator] = {}
         self._training_losses = NonFiniteLossWatch("training")
         self._validation_losses = NonFiniteLossWatch("validation")
+        #: optimiser steps the learning-rate schedule spans (``epochs`` of batches), once training set it up
+        self.planned_steps: int | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings ``(B, E)`` of centre-cropped patches ``(B, C, Z, S, S)``."""
@@ -246,6 +248,7 @@ class ContrastiveModule(LightningModule):
         cfg = self.config
         optimizer = torch.optim.AdamW(self.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        self.planned_steps = total_steps
         steps_per_epoch = max(1, total_steps // max(1, self.trainer.max_epochs or 1))
         warmup_steps = max(1, round(cfg.warmup_epochs * steps_per_epoch)) if cfg.warmup_epochs > 0 else 0
         schedule = warmup_cosine_schedule(optimizer, warmup_steps, total_steps)

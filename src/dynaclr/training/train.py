@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from pydantic import field_validator, model_validator
 
@@ -644,7 +644,6 @@ def _trainer(
     return Trainer(
         **settings,
         max_epochs=config.epochs,
-        max_time=datetime.timedelta(minutes=config.max_minutes) if config.max_minutes else None,
         callbacks=callbacks,
         logger=[
             TensorBoardLogger(work_dir / LOG_DIR, name="tensorboard"),
@@ -756,6 +755,12 @@ def _train(
     ]
     if config.record_sample_rows:
         callbacks.append(SampleRowRecorder(work_dir / LOG_DIR))
+    # the max_minutes budget, as Lightning's max_time would add it, kept to tell a run it ended
+    timer = (
+        Timer(datetime.timedelta(minutes=config.max_minutes), interval="step") if config.max_minutes else None
+    )
+    if timer is not None:
+        callbacks.append(timer)
     trainer = _trainer(config, settings, work_dir, callbacks, fast_dev_run)
     resume = None if fast_dev_run else resumable_checkpoint(last, identity)
     with warnings.catch_warnings():
@@ -768,6 +773,7 @@ def _train(
 
     best = checkpoints.best_model_path if validation_fovs else checkpoints.last_model_path
     best_score = checkpoints.best_model_score
+    planned_steps = module.planned_steps if module.planned_steps is not None else int(trainer.global_step)
     summary: dict[str, Any] = {
         "model_name": model_name,
         "model_path": str(outputs.checkpoint),
@@ -784,6 +790,8 @@ def _train(
         "n_train_anchors": len(data.train_sampler.planner.anchors) if data.train_sampler else 0,
         "epochs_completed": int(trainer.current_epoch),
         "global_step": int(trainer.global_step),
+        "planned_steps": planned_steps,
+        "stopped_by_time": _stopped_by_time(timer, int(trainer.global_step), planned_steps),
         "best_validation_loss": float(best_score) if best_score is not None else None,
         "world_size": int(trainer.world_size),
         "accelerator": settings["accelerator"],
@@ -808,8 +816,40 @@ def _train(
         )
         _export_model(source, outputs.checkpoint, provenance, summary)
         logger.info("trained %s in %.0f s: %s", config.backbone, summary["seconds"], summary)
+        if summary["stopped_by_time"]:
+            _warn_stopped_by_time(config, summary, outputs.checkpoint)
     summary["seconds"] = time.perf_counter() - started
     return summary
+
+
+def _stopped_by_time(timer: Timer | None, global_step: int, planned_steps: int) -> bool:
+    """Whether the ``max_minutes`` budget (``timer``, its time counted over resumed runs too; ``None``:
+    no budget) ended training at ``global_step``, before the ``planned_steps`` of its epochs."""
+    remaining = timer.time_remaining() if timer is not None else None
+    return remaining is not None and remaining <= 0 and global_step < planned_steps
+
+
+def _warn_stopped_by_time(
+    config: ContrastiveModelConfig, summary: Mapping[str, Any], checkpoint: Path
+) -> None:
+    """The WARNING of a run the ``max_minutes`` budget ended before its epochs: a model trained on part
+    of its steps, its learning rate not decayed, weights that depend on the machine's speed."""
+    name = summary.get("model_name")
+    key = f"contrastive_models.{name}.training.max_minutes" if name else "training.max_minutes"
+    logger.warning(
+        "%s (%g) ended training after %d of the %d planned optimiser steps (%d of %d epochs completed; "
+        "stopped_by_time in %s's dynaclr_training summary): the model is trained on part of its data "
+        "and steps, its learning rate not decayed to 0 (the warm-up and cosine span the planned steps), "
+        "and its weights depend on the machine's speed; raise max_minutes, or set it null, to train "
+        "every epoch",
+        key,
+        config.max_minutes,
+        summary["global_step"],
+        summary["planned_steps"],
+        summary["epochs_completed"],
+        config.epochs,
+        checkpoint,
+    )
 
 
 def load_contrastive_model(
