@@ -1102,8 +1102,10 @@ def _pseudotime_interval_warnings(config: WorkflowConfig, raws: Mapping[str, Pla
     (:meth:`WorkflowConfig.aligned_datasets`): on datasets whose stated frame intervals differ, its
     window spans other times (7 frames: 3.5 h every 30 min, 35 min every 5 min), which nothing else
     said. One line where two aligned datasets' stated intervals differ (an interval nothing states is
-    left out, never guessed), naming each dataset's interval and window and where the onset errors
-    are compared in hours (``dtw_accuracy.csv``)."""
+    left out, never guessed), naming each dataset's interval, its reference window (an explicit
+    ``reference``'s ``t_start``..``t_stop`` on its dataset) and shortest query (with ``method: sliding``
+    at least the reference's length) in time, and where the onset errors are compared in hours
+    (``dtw_accuracy.csv``)."""
     pseudotime = config.analysis.pseudotime
     intervals = {
         name: minutes
@@ -1114,15 +1116,31 @@ def _pseudotime_interval_warnings(config: WorkflowConfig, raws: Mapping[str, Pla
     if first is None or not any(sampling_differs(minutes, first) for minutes in intervals.values()):
         return []
     window = pseudotime.reference_frames_before_onset + pseudotime.reference_frames_after_onset
+    explicit = pseudotime.reference
 
     def span(frames: int, minutes: float) -> str:
         total = frames * minutes
         return f"{total / 60:g} h" if total >= 60 else f"{total:g} min"
 
+    def described(name: str, minutes: float) -> str:
+        """The dataset's reference window and shortest query in time: an explicit reference's
+        t_start..t_stop on its dataset (the others choose theirs automatically); with method sliding
+        no query shorter than the reference is aligned."""
+        frames = window
+        text = f"window {span(window, minutes)}"  # the automatic reference's
+        if explicit is not None and explicit.dataset in (None, name):
+            frames = explicit.t_stop - explicit.t_start
+            text = (
+                f"reference t_start {explicit.t_start} to t_stop {explicit.t_stop}: {frames} frames, "
+                f"{span(frames, minutes)}"
+            )
+        shortest = pseudotime.min_query_frames
+        if pseudotime.method == "sliding":
+            shortest = max(shortest, frames)
+        return f"{text}; queries of at least {span(shortest, minutes)}"
+
     listed = ", ".join(
-        f"{name!r} {minutes:g} min (window {span(window, minutes)}, queries of at least "
-        f"{span(pseudotime.min_query_frames, minutes)})"
-        for name, minutes in intervals.items()
+        f"{name!r} {minutes:g} min ({described(name, minutes)})" for name, minutes in intervals.items()
     )
     return [
         f"analysis.pseudotime counts frames in every dataset DTW aligns, whose frame intervals differ: "

@@ -87,6 +87,7 @@ from dynaclr.embeddings import (
 )
 from dynaclr.evaluation.temporal import counted_reason, no_adjacent_pairs_reason, warn_unlinked
 from dynaclr.io import ArtifactKind, StageFiles, make_provenance, read_csv, read_table, write_csv, write_table
+from dynaclr.io.plate import TIME_INTERVAL_TOLERANCE
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.dtw import align_tracks, fill_frame_gaps
 
@@ -1546,44 +1547,94 @@ PSEUDOTIME_COLUMNS: tuple[str, ...] = (
 (NaN where the plate records no interval), as in :data:`DTW_ACCURACY_COLUMNS`."""
 
 
-#: How far (relative) a cell's ``time_minutes`` may be from ``t`` x the dataset's frame interval.
-FRAME_TIME_RTOL = 1e-6
-
-
-def frame_interval_minutes(obs: pd.DataFrame, source: str | Path) -> float | None:
-    """The frame interval (minutes) of the cells ``obs`` (``t`` and, from a patch store,
-    ``time_minutes`` = ``t`` x the plate's frame interval: :data:`dynaclr.patches.store.INDEX_COLUMNS`);
-    ``None`` where they state none (no ``time_minutes``, all NaN: the plate records no interval; or
-    every stated time at frame 0: one time point).
-
-    Raises:
-        ValueError: naming ``source`` (the embeddings store), where the stated times are not ``t`` x one
-            positive interval: the pseudo-time in hours would be wrong.
-    """
-    if "time_minutes" not in obs.columns:
-        return None
-    minutes = pd.to_numeric(obs["time_minutes"], errors="coerce").to_numpy(dtype=np.float64)
-    t = obs["t"].to_numpy(dtype=np.float64)
-    stated = np.isfinite(minutes)
-    later = stated & (t > 0)
+def _fov_interval(minutes: np.ndarray, t: np.ndarray, fov: str, source: str | Path) -> float | None:
+    """One FOV's frame interval (the median of ``time_minutes / t`` over its later frames; ``None``
+    where every cell is at frame 0), its times ``t`` x that interval within
+    :data:`~dynaclr.io.plate.TIME_INTERVAL_TOLERANCE` (relative)."""
+    later = t > 0
     if not later.any():
         return None
     ratios = minutes[later] / t[later]
     interval = float(np.median(ratios))
-    if not interval > 0 or not np.allclose(
-        minutes[stated], t[stated] * interval, rtol=FRAME_TIME_RTOL, atol=FRAME_TIME_RTOL * interval
-    ):
+    tolerance = TIME_INTERVAL_TOLERANCE * abs(interval) * np.maximum(t, 1)  # relative, per cell
+    if not interval > 0 or (np.abs(minutes - t * interval) > tolerance).any():
+        at_zero = "" if (minutes[~later] == 0).all() else "; and times other than 0 at frame 0"
         raise ValueError(
             f"{source}: obs column time_minutes: expected t x one positive frame interval (the plate's, "
-            f"in minutes), found intervals from {ratios.min():g} to {ratios.max():g} min (time_minutes / t"
-            f"{'' if (minutes[stated & (t == 0)] == 0).all() else '; and times other than 0 at frame 0'}); "
-            "the cells' times are not the plate's frames: rerun `snakemake --forcerun extract_patches` "
-            "for this dataset, or check the store's obs"
+            f"in minutes) in FOV {fov}, found intervals from {ratios.min():.10g} to {ratios.max():.10g} min "
+            f"(time_minutes / t{at_zero}); "
+            "extract_patches writes each FOV's times as t x one interval, so these were written otherwise "
+            "(changed after it, or by another tool); rerun `snakemake --forcerun extract_patches` for this "
+            "dataset"
         )
     return interval
 
 
-def _in_hours(frames: pd.Series | np.ndarray, interval_minutes: float | None) -> np.ndarray:
+def frame_interval_minutes(obs: pd.DataFrame, source: str | Path) -> float | None:
+    """The frame interval (minutes) of the cells ``obs`` (``fov_name``, ``t`` and, from a patch store,
+    ``time_minutes`` = ``t`` x the plate's frame interval: :data:`dynaclr.patches.store.INDEX_COLUMNS`);
+    ``None`` where they state none (no ``time_minutes``, all NaN: the plate records no interval; or
+    every cell at frame 0: one time point).
+
+    Each FOV's interval is its own (``extract_patches`` takes a FOV's from its position's T scale
+    where the plate has no ``time_interval_minutes`` attribute, and the plate check lets positions'
+    scales differ by rounding): FOVs within :data:`~dynaclr.io.plate.TIME_INTERVAL_TOLERANCE`
+    (relative) of the FOVs' median interval are one interval, the median returned.
+
+    Raises:
+        ValueError: naming ``source`` (the embeddings store) and the FOVs, where a FOV's times are not
+            ``t`` x one positive interval, FOVs differ beyond the tolerance (naming the FOVs off the
+            median with their intervals), or some FOVs state times and others none: the pseudo-time in
+            hours would be wrong for some of them.
+    """
+    if "time_minutes" not in obs.columns:
+        return None
+    minutes = pd.to_numeric(obs["time_minutes"], errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(minutes).any():
+        return None
+    fovs = obs["fov_name"].astype(str).to_numpy() if "fov_name" in obs.columns else np.full(len(obs), "")
+    t = obs["t"].to_numpy(dtype=np.float64)
+    unstated = sorted(set(fovs[~np.isfinite(minutes)]))
+    if unstated:
+        raise ValueError(
+            f"{source}: obs column time_minutes: expected every FOV's cells to state their times (one plate "
+            f"states one interval for all its positions), found {len(unstated)} FOV"
+            f"{'s' if len(unstated) > 1 else ''} without times ({', '.join(unstated[:10])}"
+            f"{', ...' if len(unstated) > 10 else ''}) beside {len(set(fovs)) - len(unstated)} with them: "
+            "the store was written from other states of the plate; make the plate state its interval (its "
+            "time_interval_minutes attribute, or every position's T scale) and rerun "
+            "`snakemake --forcerun extract_patches` for this dataset"
+        )
+    intervals: dict[str, float] = {}
+    for fov in dict.fromkeys(fovs):
+        rows = fovs == fov
+        interval = _fov_interval(minutes[rows], t[rows], fov, source)
+        if interval is not None:
+            intervals[fov] = interval
+    if not intervals:
+        return None
+    median = float(np.median(list(intervals.values())))
+    off = {
+        fov: value
+        for fov, value in intervals.items()
+        if abs(value - median) > TIME_INTERVAL_TOLERANCE * median
+    }
+    if off:
+        listed = ", ".join(f"{fov} ({value:.10g} min)" for fov, value in list(off.items())[:10])
+        raise ValueError(
+            f"{source}: obs column time_minutes: expected one frame interval for every FOV (within "
+            f"{TIME_INTERVAL_TOLERANCE:g} relative), found FOV{'s' if len(off) > 1 else ''} {listed}"
+            f"{', ...' if len(off) > 10 else ''} off the {len(intervals)} FOVs' median of {median:.10g} min "
+            f"({len(intervals) - len(off)} within it): their "
+            "patches were extracted from positions of other T scales (a plate without a "
+            "time_interval_minutes attribute gives each FOV its own); make the plate state one interval "
+            "(its time_interval_minutes attribute, or every position's T scale) and rerun "
+            "`snakemake --forcerun extract_patches` for this dataset"
+        )
+    return median
+
+
+def frames_in_hours(frames: pd.Series | np.ndarray, interval_minutes: float | None) -> np.ndarray:
     """``frames`` in hours at ``interval_minutes`` per frame; NaN where the interval is not known."""
     values = np.asarray(frames, dtype=np.float64)
     return values * (np.nan if interval_minutes is None else interval_minutes / 60.0)
@@ -1929,8 +1980,8 @@ def pseudotime_stage(
     accuracy["state_onset_t"] = np.array([events[key][2] for key in keys], dtype=np.float64)
     accuracy["not_computed"] = ""
     accuracy["time_interval_minutes"] = np.nan if interval is None else interval
-    accuracy["onset_error_hours"] = _in_hours(accuracy["onset_error_frames"], interval)
-    accuracy["abs_onset_error_hours"] = _in_hours(accuracy["abs_onset_error_frames"], interval)
+    accuracy["onset_error_hours"] = frames_in_hours(accuracy["onset_error_frames"], interval)
+    accuracy["abs_onset_error_hours"] = frames_in_hours(accuracy["abs_onset_error_frames"], interval)
     accuracy = accuracy[list(DTW_ACCURACY_COLUMNS)]
     reaches = dict(zip(keys, accuracy["state_reaches_event"], strict=True))
     pseudotime["state_reaches_event"] = pd.array(
@@ -1941,7 +1992,7 @@ def pseudotime_stage(
         dtype="boolean",
     )
     pseudotime["time_interval_minutes"] = np.nan if interval is None else interval
-    pseudotime["pseudotime_hours"] = _in_hours(pseudotime["pseudotime"], interval)
+    pseudotime["pseudotime_hours"] = frames_in_hours(pseudotime["pseudotime"], interval)
     _log_never_reached(
         accuracy,
         state_source,
