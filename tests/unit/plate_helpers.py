@@ -180,19 +180,19 @@ def record_metadata_reads(monkeypatch: Any) -> list[Path]:
     import dynaclr.io.plate as plate_io
 
     read: list[Path] = []
-    read_file, read_metadata = local_store._get, plate_io._zarr_metadata
+    read_file, read_metadata = local_store._get, plate_io._read_zarr_metadata
 
     def reading_file(path: Path, *rest: Any) -> Any:
         if path.name in METADATA_FILES:
             read.append(path)
         return read_file(path, *rest)
 
-    def reading_metadata(node: Path) -> dict[str, Any] | None:
+    def reading_metadata(node: Path) -> tuple[dict[str, Any] | None, str | None]:
         read.append(node / METADATA_FILES[0])
         return read_metadata(node)
 
     monkeypatch.setattr(local_store, "_get", reading_file)
-    monkeypatch.setattr(plate_io, "_zarr_metadata", reading_metadata)
+    monkeypatch.setattr(plate_io, "_read_zarr_metadata", reading_metadata)
     return read
 
 

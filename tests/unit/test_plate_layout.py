@@ -11,6 +11,7 @@ import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -1374,19 +1375,39 @@ def _read_with_one_warning(plate: Path, words: str) -> tuple[PlateLayout, str]:
 
 
 @pytest.mark.parametrize("version", ["0.5", "0.4"])
+@pytest.mark.parametrize("beside", ["labels and notes", "tables", "snapshot", "file named 0"])
 def test_a_plate_whose_positions_are_all_listed_is_read_without_a_warning(
-    tmp_path: Path, version: str
+    tmp_path: Path, version: str, beside: str
 ) -> None:
     """Folders that are no position stay quiet: a position's labels group (a Zarr group below the
     position, not a position) and a notes folder beside the wells, holding a folder of its own (at a
-    position's depth, but with no Zarr metadata or array '0': no position, not even a half-written one)."""
+    position's depth, but with no Zarr metadata or array '0': no position, not even a half-written one).
+
+    Folders at a position's depth outside the plate's rows and columns are no positions either: a
+    plate's tables (Fractal/ngio: tables/<name>/obs, a Zarr group, and tables/<name>/X, an array) and a
+    file system's snapshot of a row (.snapshot/hourly.0/B, holding the row's zarr.json or .zgroup) were
+    warned of as incomplete positions on a valid plate. OME-NGFF requires a well's path to be a row
+    named in plate.rows and a column named in plate.columns: only those folders are looked in. Within
+    a well, a file named 0 (an analysis's output) is no array 0."""
     plate = write_plate(
         tmp_path / "p.zarr", ["B/03/000000", "C/04/000000"], ["Nuclei"], (2, 1, 1, 8, 8), version=version
     )
-    zarr.open_group(plate / "B/03/000000", mode="r+").create_group("labels")
-    (plate / "B/notes/figures").mkdir(parents=True)
-    (plate / "B/notes/readme.txt").write_text("acquired on the spinning disk")
-    (plate / "B/notes/figures/well.png").write_bytes(b"")
+    if beside == "labels and notes":
+        zarr.open_group(plate / "B/03/000000", mode="r+").create_group("labels")
+        (plate / "B/notes/figures").mkdir(parents=True)
+        (plate / "B/notes/readme.txt").write_text("acquired on the spinning disk")
+        (plate / "B/notes/figures/well.png").write_bytes(b"")
+    elif beside == "tables":
+        tables = zarr.open_group(plate / "tables", mode="w", zarr_format=3 if version == "0.5" else 2)
+        table = tables.create_group("nuclei")
+        table.create_group("obs").attrs["_index"] = "cell_id"
+        table.create_array("X", shape=(4, 2), dtype="float32")
+        assert (plate / "tables/nuclei/X").is_dir()
+    elif beside == "snapshot":
+        shutil.copytree(plate / "B", plate / ".snapshot/hourly.0/B")
+    else:
+        (plate / "B/03/analysis").mkdir()
+        (plate / "B/03/analysis/0").write_text("cell_id,area\n")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         layout = read_plate_layout(plate)
@@ -1395,28 +1416,67 @@ def test_a_plate_whose_positions_are_all_listed_is_read_without_a_warning(
 
 
 @pytest.mark.parametrize("version", ["0.5", "0.4"])
-@pytest.mark.parametrize("written", ["group metadata", "array 0", "truncated metadata"])
+def test_an_unlisted_position_whose_metadata_cannot_be_read_is_named_as_unreadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    """An unlisted complete position whose metadata file cannot be read (permission denied) was
+    warned of as incomplete ('write or copy them again'): the read's error was taken for invalid
+    JSON. It is now named among the folders that could not be read, with the file and the reason."""
+    plate = write_plate(
+        tmp_path / "p.zarr", ["B/03/000000", "C/04/000000"], ["Nuclei"], (2, 1, 1, 8, 8), version=version
+    )
+    shutil.copytree(plate / "C/04/000000", plate / "C/04/000001")
+    refused = plate / "C/04/000001" / ("zarr.json" if version == "0.5" else ".zattrs")
+    read_text = Path.read_text
+
+    def reading(path: Path, *args: Any, **kwargs: Any) -> str:
+        if path == refused:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", reading)
+    layout, message = _read_with_one_warning(plate, "could not be listed or read")
+    assert message.startswith(
+        f"{plate}: folders ['C/04/000001/{refused.name} (Permission denied)'] could not"
+    )
+    assert not any("incomplete" in text or "are on disk" in text for text in layout.warnings)
+    assert layout.fov_names == ("B/03/000000", "C/04/000000")
+
+
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
+@pytest.mark.parametrize("written", ["group metadata", "array 0", "empty array folder", "truncated metadata"])
 def test_a_half_written_position_the_metadata_does_not_list_is_warned_of_as_incomplete(
     tmp_path: Path, version: str, written: str
 ) -> None:
     """A position folder a converter was interrupted in, or a copy stopped part way, holds a Zarr
-    group's metadata (zarr.json, .zgroup) or its array '0' but no multiscales yet: it was left out
-    without a word (no OME-Zarr image, so no position). Now it is warned of as incomplete."""
+    group's metadata (zarr.json, .zgroup) or its array '0' (a folder: a copy stopped before the array's
+    own metadata leaves it empty) but no multiscales yet: it was left out without a word (no OME-Zarr
+    image, so no position). Now it is warned of as incomplete, naming what the folder holds or what is
+    broken in it."""
     plate = write_plate(
         tmp_path / "p.zarr", ["B/03/000000", "C/04/000000"], ["Nuclei"], (2, 1, 1, 8, 8), version=version
     )
     partial = plate / "C/04/000001"
+    group = "zarr.json" if version == "0.5" else ".zgroup and .zattrs"
     if written == "group metadata":
         zarr.open_group(partial, mode="w", zarr_format=3 if version == "0.5" else 2)
+        (partial / ".zattrs").unlink(missing_ok=True)  # what zarr writes for a v2 group varies
+        group = "zarr.json" if version == "0.5" else ".zgroup"
+        found = f"{group} without multiscales"
     elif written == "array 0":  # a copy that reached the pixels before the position's metadata
         shutil.copytree(plate / "C/04/000000/0", partial / "0")
+        found = "array 0 without multiscales"
+    elif written == "empty array folder":
+        (partial / "0").mkdir(parents=True)
+        found = "array 0 without multiscales"
     else:
         shutil.copytree(plate / "C/04/000000", partial)
         document = partial / ("zarr.json" if version == "0.5" else ".zattrs")
         document.write_text(document.read_text()[:40])
+        found = f"{document.name}: not valid JSON"
     layout, message = _read_with_one_warning(plate, "incomplete")
     assert layout.fov_names == ("B/03/000000", "C/04/000000")
-    assert message.startswith(f"{plate}: folders ['C/04/000001'] look like incomplete positions")
+    assert message.startswith(f"{plate}: folders ['C/04/000001 ({found})'] look like incomplete positions")
     assert "the dataset reads the 2 positions listed" in message
     assert not any("are on disk (folders holding an OME-Zarr image)" in text for text in layout.warnings)
 
@@ -1431,20 +1491,22 @@ class _Listing(list):
         return None
 
 
-@pytest.mark.parametrize("folder", ["lost+found", "C", "C/04"])
+@pytest.mark.parametrize("folder", ["C", "C/04", "C/04/000001"])
 def test_a_folder_in_the_plate_that_cannot_be_listed_is_named_not_raised(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str
 ) -> None:
-    """A row- or well-level folder that cannot be listed (permission denied: lost+found, another user's
-    backup) made read_plate_layout raise PermissionError, and snakemake -n print a traceback, for a plate
-    that read fine before the unlisted positions were looked for. Now it is skipped and named."""
+    """A row, well or unlisted position folder that cannot be listed (permission denied: another user's
+    copy) made read_plate_layout raise PermissionError, and snakemake -n print a traceback, for a plate
+    that read fine before the unlisted positions were looked for. Now it is skipped and named. A folder
+    that is no row (lost+found beside the rows) is not looked in, readable or not."""
     plate = write_plate(tmp_path / "p.zarr", ["B/03/000000", "C/04/000000"], ["Nuclei"], (2, 1, 1, 8, 8))
     (plate / "lost+found").mkdir()
+    (plate / "C/04/000001").mkdir()
     scandir = os.scandir
-    refused = plate / folder
+    refused = {plate / folder, plate / "lost+found"}
 
     def listing(path: str | os.PathLike[str]) -> object:
-        if Path(path) == refused:
+        if Path(path) in refused:
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return scandir(path)
 
@@ -1461,9 +1523,10 @@ def test_a_position_listed_in_another_case_than_its_folder_is_not_warned_of(
     """On a case-insensitive file system (macOS, SMB shares) the metadata's ``a/1/0`` opens the folder
     ``A/1/0``, which the listing names ``A``: the position is read, and was warned of as not listed.
     Emulated here: the folder renamed ``A``, a link ``a`` to it opening the metadata's name, listed once
-    (under its own name) as such a file system lists it. A folder of another case beside the listed
-    one's own (a case-sensitive file system holding both) is still warned of."""
-    plate = write_plate(tmp_path / "p.zarr", ["a/1/0", "B/1/0"], ["Nuclei"], (2, 1, 1, 8, 8))
+    (under its own name) as such a file system lists it; the row folder ``A`` is scanned as plate.rows'
+    ``a``. A folder of another case beside the listed one's own (a case-sensitive file system holding
+    both) is still warned of."""
+    plate = write_plate(tmp_path / "p.zarr", ["a/1/0", "B/1/p"], ["Nuclei"], (2, 1, 1, 8, 8))
     (plate / "a").rename(plate / "A")
     (plate / "a").symlink_to("A", target_is_directory=True)
     scandir = os.scandir
@@ -1476,7 +1539,7 @@ def test_a_position_listed_in_another_case_than_its_folder_is_not_warned_of(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         layout = read_plate_layout(plate)
-    assert layout.fov_names == ("B/1/0", "a/1/0") and layout.warnings == ()
-    shutil.copytree(plate / "B/1/0", plate / "b/1/0")  # case-sensitive: B and b are two wells
-    with pytest.warns(UserWarning, match=re.escape("positions ['b/1/0'] are on disk")):
+    assert layout.fov_names == ("B/1/p", "a/1/0") and layout.warnings == ()
+    shutil.copytree(plate / "B/1/p", plate / "B/1/P")  # case-sensitive: p and P are two positions
+    with pytest.warns(UserWarning, match=re.escape("positions ['B/1/P'] are on disk")):
         read_plate_layout(plate)

@@ -9,7 +9,7 @@ import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -571,18 +571,26 @@ def _ome_attributes(group_path: Path, plate_path: Path, what: str) -> dict[str, 
     return wrapped if isinstance(wrapped, dict) else attributes
 
 
-def _listed_fov_names(plate_path: Path) -> Iterator[str]:
-    """FOV names as the plate's own metadata lists them (wells, then each well's images), each well's
-    metadata read only when its FOVs are reached (``next()`` reads the plate's and the first well's).
-
-    Read with zarr, not iohub: iohub skips (with a warning only) a position it cannot open, such
-    as one whose name is not alphanumeric, and a plate would silently lose FOVs.
-    """
+def _plate_metadata(plate_path: Path) -> dict[str, Any]:
+    """The plate's OME-Zarr ``plate`` metadata (read with zarr); refuses a store without it."""
     plate_meta = _ome_attributes(plate_path, plate_path, "plate").get("plate")
     if not isinstance(plate_meta, dict):
         raise ArtifactError(
             f"{plate_path}: no OME-Zarr 'plate' metadata; expected an HCS plate (row/column/fov positions)"
         )
+    return plate_meta
+
+
+def _listed_fov_names(plate_path: Path, plate_meta: dict[str, Any] | None = None) -> Iterator[str]:
+    """FOV names as the plate's own metadata (``plate_meta``, read where not given) lists them (wells,
+    then each well's images), each well's metadata read only when its FOVs are reached (``next()``
+    reads the plate's and the first well's).
+
+    Read with zarr, not iohub: iohub skips (with a warning only) a position it cannot open, such
+    as one whose name is not alphanumeric, and a plate would silently lose FOVs.
+    """
+    if plate_meta is None:
+        plate_meta = _plate_metadata(plate_path)
     for well in plate_meta.get("wells", []):
         well_path = str(well.get("path", ""))
         well_meta = _ome_attributes(plate_path / well_path, plate_path, f"well {well_path!r}").get("well")
@@ -617,9 +625,9 @@ def _check_paths_given(plate_path: Path, listed: list[str]) -> None:
         )
 
 
-#: What a position folder holds before its OME-Zarr metadata is written: its group's metadata (Zarr
-#: v3's ``zarr.json``, v2's ``.zgroup`` / ``.zattrs``) or its full-resolution array ``0``.
-POSITION_MARKS = frozenset({"zarr.json", ".zgroup", ".zattrs", "0"})
+#: The files of a Zarr group's metadata (Zarr v3's ``zarr.json``, v2's ``.zgroup`` / ``.zattrs``): what a
+#: position folder holds before its OME-Zarr metadata is written, besides its array ``0``'s folder.
+GROUP_METADATA_FILES = ("zarr.json", ".zgroup", ".zattrs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -627,66 +635,106 @@ class _DiskPositions:
     """What :func:`_unlisted_positions` finds on disk that the plate's metadata does not list."""
 
     unlisted: list[str]  # row/column/fov folders holding an OME-Zarr image
-    incomplete: list[str]  # row/column/fov folders holding a Zarr group or array '0' but no image yet
-    unreadable: list[str]  # folders that could not be listed or read, each with the reason
+    incomplete: list[str]  # row/column/fov folders holding a Zarr group or array '0' but no image yet,
+    # each with what it holds or what is broken in it
+    unreadable: list[str]  # folders or files that could not be listed or read, each with the reason
 
 
-def _entries(folder: Path, plate_path: Path, unreadable: list[str], *, folders_only: bool) -> list[str]:
-    """The names of the entries (``folders_only``: the folders) directly in ``folder``; none where it is
-    no folder. A folder that cannot be listed (permission denied: lost+found, another user's backup) has
-    none and is named in ``unreadable``, with the reason."""
+def _entries(folder: Path, plate_path: Path, unreadable: list[str]) -> dict[str, bool]:
+    """The entries directly in ``folder``, each name with whether it is a folder; none where ``folder``
+    is no folder. A folder that cannot be listed (permission denied: another user's backup) has none and
+    is named in ``unreadable``, with the reason."""
     try:
         with os.scandir(folder) as entries:  # the entry's type from the listing: no file status read
-            return [entry.name for entry in entries if not folders_only or entry.is_dir()]
+            return {entry.name: entry.is_dir() for entry in entries}
     except (NotADirectoryError, FileNotFoundError):
-        return []
+        return {}
     except OSError as err:
-        unreadable.append(_unreadable_folder(folder, plate_path, err))
-        return []
+        unreadable.append(_unreadable_path(folder, plate_path, err))
+        return {}
 
 
-def _unreadable_folder(folder: Path, plate_path: Path, err: OSError) -> str:
-    return f"{folder.relative_to(plate_path).as_posix()} ({err.strerror or type(err).__name__})"
+def _unreadable_path(path: Path, plate_path: Path, err: OSError) -> str:
+    """``path`` (the file ``err`` names, where in the plate) relative to the plate, with the reason."""
+    failed = Path(err.filename) if isinstance(err.filename, str) else path
+    if not failed.is_relative_to(plate_path):
+        failed = path
+    return f"{failed.relative_to(plate_path).as_posix()} ({err.strerror or type(err).__name__})"
 
 
-def _not_listed(on_disk: Sequence[str], listed: Sequence[str]) -> list[str]:
-    """The folders of ``on_disk`` that ``listed`` does not name. Names are compared case-insensitively
-    where the listed name's own folder is not on disk: a case-insensitive file system (macOS, SMB
-    shares) opens the metadata's ``a/1/0`` as the folder it lists as ``A/1/0``."""
-    known, found = set(listed), set(on_disk)
+def _named(on_disk: Sequence[str], names: Collection[str]) -> list[str]:
+    """The folders of ``on_disk`` that ``names`` names. Names are compared case-insensitively where a
+    name's own folder is not on disk: a case-insensitive file system (macOS, SMB shares) opens the
+    metadata's ``a/1/0`` as the folder it lists as ``A/1/0``."""
+    known, found = set(names), set(on_disk)
     other_case = {name.casefold() for name in known if name not in found}
-    return [name for name in on_disk if name not in known and name.casefold() not in other_case]
+    return [name for name in on_disk if name in known or name.casefold() in other_case]
 
 
-def _unlisted_positions(plate_path: Path, listed: Sequence[str]) -> _DiskPositions:
+def _listed_names(plate_meta: Mapping[str, Any], key: str) -> list[str]:
+    """The names ``plate.<key>[].name`` lists (``rows`` or ``columns``; entries without a name left out)."""
+    entries = plate_meta.get(key)
+    return [
+        entry["name"]
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str)
+    ]
+
+
+def _unlisted_positions(
+    plate_path: Path, listed: Sequence[str], plate_meta: Mapping[str, Any]
+) -> _DiskPositions:
     """Positions on disk that the plate's metadata does not list: ``row/column/fov`` folders that no
     well's ``well.images[].path`` names, in a listed well or one ``plate.wells[].path`` does not list,
-    holding an OME-Zarr image's metadata (``multiscales``), or only a Zarr group's metadata or an array
-    ``0`` (:data:`POSITION_MARKS`: a position being written, or copied, when it stopped). Lists each
-    row's and each well's folder, reading the metadata of unlisted folders only (a listed position is
-    not read again); a folder that cannot be listed or read is skipped and named."""
+    holding an OME-Zarr image's metadata (``multiscales``), or only a Zarr group's metadata
+    (:data:`GROUP_METADATA_FILES`) or an array ``0``'s folder (a position being written, or copied, when
+    it stopped). Only row folders ``plate.rows[].name`` names and column folders ``plate.columns[].name``
+    names are looked in (OME-NGFF requires a well's path to use them; the rows and columns of the
+    listed wells besides): a plate's ``tables``, a snapshot or backup folder beside the rows are no
+    wells. Lists each row's and each well's folder, reading the metadata of unlisted folders only (a
+    listed position is not read again); a folder or file that cannot be listed or read is skipped and
+    named."""
     unreadable: list[str] = []
+    rows = {*_listed_names(plate_meta, "rows"), *(name.split("/")[0] for name in listed)}
+    columns = {*_listed_names(plate_meta, "columns"), *(name.split("/")[1] for name in listed)}
+
+    def folders(folder: Path, names: Collection[str] | None = None) -> list[str]:
+        on_disk = [name for name, is_dir in _entries(folder, plate_path, unreadable).items() if is_dir]
+        return on_disk if names is None else _named(on_disk, names)
+
     on_disk = [
         f"{row}/{column}/{fov}"
-        for row in _entries(plate_path, plate_path, unreadable, folders_only=True)
-        for column in _entries(plate_path / row, plate_path, unreadable, folders_only=True)
-        for fov in _entries(plate_path / row / column, plate_path, unreadable, folders_only=True)
+        for row in folders(plate_path, rows)
+        for column in folders(plate_path / row, columns)
+        for fov in folders(plate_path / row / column)
     ]
     unlisted: list[str] = []
     incomplete: list[str] = []
-    for name in _not_listed(on_disk, listed):
+    named = set(_named(on_disk, listed))
+    for name in (name for name in on_disk if name not in named):
         folder = plate_path / name
-        if not POSITION_MARKS.intersection(_entries(folder, plate_path, unreadable, folders_only=False)):
+        entries = _entries(folder, plate_path, unreadable)
+        marks = [mark for mark in GROUP_METADATA_FILES if entries.get(mark) is False]  # files
+        marks += ["array 0"] if entries.get("0") else []  # a folder: a file named 0 is no array
+        if not marks:
             continue  # a notes folder: no position
         try:
-            ome = _position_ome(folder)
-        except OSError as err:  # listed, but its files cannot be opened
-            unreadable.append(_unreadable_folder(folder, plate_path, err))
+            metadata, problem = _read_zarr_metadata(folder)
+        except OSError as err:  # listed, but its files cannot be read
+            unreadable.append(_unreadable_path(folder, plate_path, err))
             continue
-        (unlisted if ome is not None else incomplete).append(name)
+        if _ome_and_copy(metadata)[0] is not None:
+            unlisted.append(name)
+        else:
+            incomplete.append(f"{name} ({problem or _joined(marks) + ' without multiscales'})")
     return _DiskPositions(
         *(sorted(names, key=lambda n: tuple(n.split("/"))) for names in (unlisted, incomplete, unreadable))
     )
+
+
+def _joined(words: Sequence[str]) -> str:
+    """``['a', 'b', 'c']`` → ``'a, b and c'``."""
+    return " and ".join(filter(None, (", ".join(words[:-1]), words[-1])))
 
 
 def _unlisted_warnings(plate_path: Path, found: _DiskPositions, n_listed: int) -> list[str]:
@@ -710,7 +758,8 @@ def _unlisted_warnings(plate_path: Path, found: _DiskPositions, n_listed: int) -
         messages.append(
             f"{plate_path}: folders {shown(found.incomplete)} look like incomplete positions (a Zarr group's "
             "metadata, zarr.json or .zgroup/.zattrs, or an array '0', but no OME-Zarr image's multiscales, "
-            "or metadata that is not valid JSON) and are not listed in the plate's metadata "
+            "or metadata that is not valid JSON: each named with what it holds or what is broken) and are "
+            "not listed in the plate's metadata "
             f"(well.images[].path, plate.wells[].path): {read}, without them. An interrupted converter or "
             "a partial copy leaves such folders: write or copy them again whole and list them, or move "
             "them out of the plate"
@@ -771,7 +820,8 @@ def read_plate_layout(
     path = Path(plate_path)
     if not path.exists():
         raise ArtifactError(f"{path}: plate not found")
-    listed = list(_listed_fov_names(path))
+    plate_meta = _plate_metadata(path)
+    listed = list(_listed_fov_names(path, plate_meta))
     _check_paths_given(path, listed)
     _check_listed_once(path, listed)
     unsafe = _unsafe_names(listed)
@@ -859,7 +909,7 @@ def read_plate_layout(
         else _unitless_warning(layout, sampling[names[0]], interval)
     )
     replaced = _replaced_implausible_warning(layout, stated)
-    unlisted = _unlisted_warnings(path, _unlisted_positions(path, names), len(names))
+    unlisted = _unlisted_warnings(path, _unlisted_positions(path, names, plate_meta), len(names))
     messages = (
         *unlisted,
         *(text for text in (default_scale_warning, message, replaced) if text is not None),
@@ -1401,19 +1451,33 @@ def _unscaled_warning(layout: PlateLayout, interval_attribute: bool) -> str:
 
 
 def _zarr_metadata(node: Path) -> dict[str, Any] | None:
+    """A zarr node's own metadata document, read as JSON without zarr (:func:`_read_zarr_metadata`;
+    None when the node has none, it cannot be read or it is not a valid JSON object)."""
+    try:
+        return _read_zarr_metadata(node)[0]
+    except OSError:
+        return None
+
+
+def _read_zarr_metadata(node: Path) -> tuple[dict[str, Any] | None, str | None]:
     """A zarr node's own metadata document, read as JSON without zarr: Zarr v3's ``zarr.json``, or
-    v2's ``.zarray`` / ``.zattrs`` merged (None when the node has none or it is not valid JSON)."""
+    v2's ``.zarray`` / ``.zattrs`` merged (None when the node has none), and what is wrong with it
+    (``'zarr.json: not valid JSON'``; the metadata is then None). Raises :class:`OSError` where a
+    document is there but cannot be read (permission denied): that is no invalid metadata."""
     v3 = node / "zarr.json"
     documents = [v3] if v3.is_file() else [node / ".zarray", node / ".zattrs"]
     metadata: dict[str, Any] = {}
     for document in documents:
         try:
-            metadata.update(json.loads(document.read_text()))
+            value = json.loads(document.read_text())
         except FileNotFoundError:
             continue
-        except (OSError, ValueError):
-            return None
-    return metadata or None
+        except ValueError:  # a UnicodeDecodeError too
+            return None, f"{document.name}: not valid JSON"
+        if not isinstance(value, dict):
+            return None, f"{document.name}: not a JSON object"
+        metadata.update(value)
+    return metadata or None, None
 
 
 def _position_ome(position: Path) -> dict[str, Any] | None:
@@ -1426,7 +1490,11 @@ def _position_metadata(position: Path) -> tuple[dict[str, Any] | None, Any]:
     """A position's OME group metadata (:func:`_position_ome`) and its copy of the plate's root
     attributes (:data:`~dynaclr.io.zarr_store.PLATE_ATTRIBUTES_KEY`; None where it holds none), read
     from its one metadata document."""
-    metadata = _zarr_metadata(position)
+    return _ome_and_copy(_zarr_metadata(position))
+
+
+def _ome_and_copy(metadata: dict[str, Any] | None) -> tuple[dict[str, Any] | None, Any]:
+    """:func:`_position_metadata` of a position's metadata document (None: it has none)."""
     if metadata is None:
         return None, None
     attributes = metadata.get("attributes", metadata)
