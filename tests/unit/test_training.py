@@ -17,12 +17,14 @@ import pandas as pd
 import pytest
 import torch
 from conftest import build_patch_store, train_model, training_cli_outputs
+from lightning.pytorch.callbacks import Timer
 
 from dynaclr.config.patches import PatchSpec
 from dynaclr.contrastive.augment import center_crop
 from dynaclr.patches import open_patch_store
 from dynaclr.training import load_contrastive_model
 from dynaclr.training.module import warmup_cosine_schedule
+from dynaclr.training.sampling import ContrastiveBatchSampler
 
 SPEC = PatchSpec.model_validate(
     {
@@ -317,8 +319,12 @@ def test_time_budget_stops_training_early_with_a_checkpoint(patch_store, tmp_pat
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1, warned
     assert "contrastive_models.budgeted.training.max_minutes (0.002)" in warned[0]
-    assert f"after {summary['global_step']} of the 50 planned optimiser steps" in warned[0]
+    assert (
+        f"after {summary['epochs_completed']} of 50 epochs ({summary['global_step']} optimiser steps, "
+        "the schedule planned about 50" in warned[0]
+    )
     assert "stopped_by_time" in warned[0]
+    assert "max_minutes is part of the model's config, so the model then retrains from scratch" in warned[0]
     recorded = torch.load(tmp_path / "model.ckpt", weights_only=True)["dynaclr_training"]
     assert recorded["stopped_by_time"] is True and recorded["planned_steps"] == 50
     _, provenance = load_contrastive_model(tmp_path / "model.ckpt")
@@ -329,6 +335,64 @@ def test_time_budget_stops_training_early_with_a_checkpoint(patch_store, tmp_pat
     assert trained.keys() and all(
         torch.isfinite(value).all() for value in trained.values() if value.is_floating_point()
     )
+    # a rerun (a requeued job) resumes with the budget's time counted as used: no new step, still flagged
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dynaclr.training.train"):
+        rerun = train_model(
+            patch_store["zarr"], patch_store["parquet"], config, tmp_path, model_name="budgeted"
+        )
+    assert rerun["resumed_from"] is not None
+    assert rerun["global_step"] == summary["global_step"]
+    assert rerun["epochs_completed"] == summary["epochs_completed"]
+    assert rerun["stopped_by_time"] is True
+    assert (
+        torch.load(tmp_path / "model.ckpt", weights_only=True)["dynaclr_training"]["stopped_by_time"] is True
+    )
+    assert [r for r in caplog.records if r.levelno == logging.WARNING and "stopped_by_time" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("stop_after_step", "epochs_trained", "stopped"),
+    [(None, 3, False), (3, 1, True), (5, 2, True)],
+    ids=["not_stopped", "at_an_epochs_end", "within_the_last_epoch"],
+)
+def test_a_time_stop_is_decided_on_epochs_when_epochs_differ_in_batches(
+    patch_store, tmp_path, monkeypatch, stop_after_step, epochs_trained, stopped
+):
+    """With lineage-unique batches the epochs differ in batches (e.g. 77, 77, 77, 77, 76, ...), while
+    the schedule's planned steps are epoch 0's times ``epochs``: comparing the steps taken with them
+    flagged a run that trained every epoch (fewer steps than planned) once its time was spent. Here
+    epoch 1 has a batch fewer (3, 2, 3 batches: 7 steps, 9 planned; epoch 1 trains 1, see
+    ``PatchDataModule._training_position``), the budget spent (a fake timer) at the end, after step
+    3 (the end of epoch 1 of 3), or after step 5 (within the last epoch, which Lightning counts as
+    completed): it is decided on the epochs whose every batch trained."""
+    batches = ContrastiveBatchSampler.global_batches
+
+    def uneven(self: ContrastiveBatchSampler) -> list[np.ndarray]:
+        training_epoch_one = self.sampler.shuffle and self.sampler.epoch == 1
+        return batches(self)[:-1] if training_epoch_one else batches(self)
+
+    def stop_at_step(self: Timer, trainer, *args, **kwargs) -> None:
+        if stop_after_step is not None and trainer.global_step >= stop_after_step:
+            trainer.should_stop = True
+
+    monkeypatch.setattr(ContrastiveBatchSampler, "global_batches", uneven)
+    monkeypatch.setattr(Timer, "on_train_batch_end", stop_at_step)
+    monkeypatch.setattr(Timer, "time_remaining", lambda self, stage="train": 0.0)  # the time is spent
+    config = _config(
+        "time_aware",
+        "ntxent",
+        epochs=3,
+        batch_size=2,
+        max_batches_per_epoch=3,
+        max_validation_batches=1,
+        max_minutes=60,
+    )
+    summary = train_model(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
+    assert summary["planned_steps"] == 9
+    assert summary["global_step"] == (stop_after_step or 7)
+    assert summary["epochs_completed"] == epochs_trained
+    assert summary["stopped_by_time"] is stopped
 
 
 def _warmup_then_cosine(step: int, warmup_steps: int, total_steps: int) -> float:

@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from dynaclr.config.training import ContrastiveModelConfig
 from dynaclr.contrastive.augment import BatchAugmentation
 from dynaclr.patches.store import PatchRowReader
-from dynaclr.training.sampling import ContrastiveBatchSampler, PairPlanner, Sample
+from dynaclr.training.sampling import ContrastiveBatchSampler, NoAnchorsError, PairPlanner, Sample
 
 logger = logging.getLogger(__name__)
 
@@ -330,8 +330,10 @@ class PatchDataModule(LightningDataModule):
             )
             try:
                 planner = self._planner(self.validation_fovs)
-            except ValueError as err:
-                raise ValueError(f"validation FOVs {self.validation_fovs}: {err}; {fix}") from err
+            except NoAnchorsError as err:
+                raise NoAnchorsError(f"validation FOVs {self.validation_fovs}: {err}; {fix}") from err
+            except ValueError as err:  # not a matter of which FOVs: no advice on them
+                raise ValueError(f"validation FOVs {self.validation_fovs}: {err}") from err
             size = self._validation_batch_size(planner, world_size)
             if size < 2:
                 lineages = len(np.unique(planner.lineage[planner.anchors]))
@@ -340,6 +342,8 @@ class PatchDataModule(LightningDataModule):
                     if cfg.uses_lineage_unique_batches
                     else (f"{len(planner.anchors)} anchor(s)")
                 )
+                if not cfg.validation_fovs:  # drawn by validation_fraction: more of them may fill one
+                    fix = f"set a larger {key}.validation_fraction (now {cfg.validation_fraction:g}), " + fix
                 raise ValueError(
                     f"validation FOVs {self.validation_fovs} cannot fill a batch of 2 per rank ({capacity}); "
                     f"{fix}"

@@ -59,6 +59,10 @@ _NEGATIVE_ATTEMPTS = 8
 _AUGMENTATION_STREAM = 2  # EpochSampler.rng streams: 0 the order, 1 the plans, 2 augmentation seeds
 
 
+class NoAnchorsError(ValueError):
+    """A :class:`PairPlanner`'s rows hold no usable anchor (no time-aware positive, or no patch)."""
+
+
 class PlannedBatch(list[Sample]):
     """One rank's planned samples of one batch, with ``augment_seed``: the seed of their augmentations.
 
@@ -310,7 +314,7 @@ class PairPlanner:
         self._time_start = dict(zip(times.tolist(), starts.tolist(), strict=True))
         self._time_stop = dict(zip(times.tolist(), [*starts[1:].tolist(), len(by_time)], strict=True))
         if len(self.anchors) == 0:
-            raise ValueError(
+            raise NoAnchorsError(
                 f"no usable anchors among {len(self.rows)} patches for {sampling} sampling"
                 + (
                     f" with tau={_describe_tau(tau_frames)} frames (± {tolerance_frames})"

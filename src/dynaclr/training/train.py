@@ -352,6 +352,32 @@ class ResumeIdentity(Callback):
         checkpoint[RESUME_KEY] = self.identity
 
 
+class EpochsTrained(Callback):
+    """Count the epochs whose every batch trained, kept in the checkpoints (a resumed run goes on
+    counting). Lightning counts an epoch a stop (the ``max_minutes`` timer) cut short as completed
+    (``trainer.current_epoch``); one that ended with a stop asked for counts here only where its last
+    batch was the epoch's last (epochs differ in batches with lineage-unique batches)."""
+
+    def __init__(self) -> None:
+        self.epochs: int | None = None  # None: a run resumed from a checkpoint without the count
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: Any) -> None:
+        if self.epochs is None:
+            self.epochs = int(trainer.current_epoch)  # Lightning's count of the epochs before this one
+        if not trainer.should_stop or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            self.epochs += 1
+
+    def trained(self, trainer: Trainer) -> int:
+        """The epochs trained in full (Lightning's count where no epoch ended in this run or before)."""
+        return self.epochs if self.epochs is not None else int(trainer.current_epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.epochs = state_dict.get("epochs")
+
+
 def _move_aside(path: Path, reason: str) -> None:
     aside = path.with_name(path.name + CORRUPT_SUFFIX)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -755,6 +781,8 @@ def _train(
     ]
     if config.record_sample_rows:
         callbacks.append(SampleRowRecorder(work_dir / LOG_DIR))
+    epochs_trained = EpochsTrained()
+    callbacks.append(epochs_trained)
     # the max_minutes budget, as Lightning's max_time would add it, kept to tell a run it ended
     timer = (
         Timer(datetime.timedelta(minutes=config.max_minutes), interval="step") if config.max_minutes else None
@@ -774,6 +802,7 @@ def _train(
     best = checkpoints.best_model_path if validation_fovs else checkpoints.last_model_path
     best_score = checkpoints.best_model_score
     planned_steps = module.planned_steps if module.planned_steps is not None else int(trainer.global_step)
+    epochs = epochs_trained.trained(trainer)
     summary: dict[str, Any] = {
         "model_name": model_name,
         "model_path": str(outputs.checkpoint),
@@ -788,10 +817,10 @@ def _train(
         "tau_frames_per_dataset": dict(zip(pooled.datasets, pooled.tau_frames, strict=True)),
         "n_patches": pooled.n_patches,
         "n_train_anchors": len(data.train_sampler.planner.anchors) if data.train_sampler else 0,
-        "epochs_completed": int(trainer.current_epoch),
+        "epochs_completed": epochs,
         "global_step": int(trainer.global_step),
         "planned_steps": planned_steps,
-        "stopped_by_time": _stopped_by_time(timer, int(trainer.global_step), planned_steps),
+        "stopped_by_time": _stopped_by_time(timer, epochs, config.epochs),
         "best_validation_loss": float(best_score) if best_score is not None else None,
         "world_size": int(trainer.world_size),
         "accelerator": settings["accelerator"],
@@ -822,11 +851,13 @@ def _train(
     return summary
 
 
-def _stopped_by_time(timer: Timer | None, global_step: int, planned_steps: int) -> bool:
+def _stopped_by_time(timer: Timer | None, epochs_trained: int, epochs: int) -> bool:
     """Whether the ``max_minutes`` budget (``timer``, its time counted over resumed runs too; ``None``:
-    no budget) ended training at ``global_step``, before the ``planned_steps`` of its epochs."""
+    no budget) ended training before its ``epochs``: the time is spent and fewer epochs were trained.
+    Decided on epochs, not steps: the schedule's planned steps are epoch 0's batches times ``epochs``,
+    which other epochs' batch counts (lineage-unique batches) make more or fewer than the steps due."""
     remaining = timer.time_remaining() if timer is not None else None
-    return remaining is not None and remaining <= 0 and global_step < planned_steps
+    return remaining is not None and remaining <= 0 and epochs_trained < epochs
 
 
 def _warn_stopped_by_time(
@@ -837,17 +868,18 @@ def _warn_stopped_by_time(
     name = summary.get("model_name")
     key = f"contrastive_models.{name}.training.max_minutes" if name else "training.max_minutes"
     logger.warning(
-        "%s (%g) ended training after %d of the %d planned optimiser steps (%d of %d epochs completed; "
-        "stopped_by_time in %s's dynaclr_training summary): the model is trained on part of its data "
+        "%s (%g) ended training after %d of %d epochs (%d optimiser steps, the schedule planned about "
+        "%d; stopped_by_time in %s's dynaclr_training summary): the model is trained on part of its data "
         "and steps, its learning rate not decayed to 0 (the warm-up and cosine span the planned steps), "
-        "and its weights depend on the machine's speed; raise max_minutes, or set it null, to train "
-        "every epoch",
+        "and its weights depend on the machine's speed; to train every epoch raise max_minutes, or set "
+        "it null: max_minutes is part of the model's config, so the model then retrains from scratch "
+        "(a rerun with the same max_minutes resumes, but its time is spent and it trains no further)",
         key,
         config.max_minutes,
-        summary["global_step"],
-        summary["planned_steps"],
         summary["epochs_completed"],
         config.epochs,
+        summary["global_step"],
+        summary["planned_steps"],
         checkpoint,
     )
 
