@@ -198,12 +198,24 @@ def test_a_model_config_setting_no_run_key_keeps_its_params_and_hash():
     assert with_run_params(edited.job_params(), edited.run_params()) == edited.model_dump(mode="json")
 
 
-def test_a_compiled_encoder_trains_and_computes_what_the_eager_one_does(patch_store, tmp_path, caplog):
+def test_a_compiled_encoder_trains_and_computes_what_the_eager_one_does(
+    patch_store, tmp_path, caplog, monkeypatch
+):
     """training.compile: the run compiles the encoder in place (checkpoint keys unchanged, no
     ``_orig_mod``), and the compiled encoder's outputs and gradients are the eager ones up to the
     float rounding of fused kernels. (Weights after an AdamW step are not compared: its first step
     moves each weight by about the learning rate times the sign of its gradient, which rounding
-    flips where a gradient is near zero.)"""
+    flips where a gradient is near zero.)
+
+    Compiled here with the ``aot_eager`` backend: TorchDynamo's graph capture and AOTAutograd's
+    forward/backward split, as in a run, without Inductor's code generation, which costs minutes on
+    2 cores with a cold cache (CI's). ``benchmarks/gpu_training.py --variants compile`` runs Inductor."""
+    module_compile = torch.nn.Module.compile
+
+    def aot_eager_compile(self: torch.nn.Module, *args, **kwargs) -> None:
+        module_compile(self, *args, **{**kwargs, "backend": "aot_eager"})
+
+    monkeypatch.setattr(torch.nn.Module, "compile", aot_eager_compile)
     keys = {}
     for compiled in (False, True):
         with caplog.at_level(logging.INFO, logger="dynaclr.training.train"):
