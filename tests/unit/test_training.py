@@ -202,18 +202,22 @@ def test_a_compiled_encoder_trains_and_computes_what_the_eager_one_does(
     patch_store, tmp_path, caplog, monkeypatch
 ):
     """training.compile: the run compiles the encoder in place (checkpoint keys unchanged, no
-    ``_orig_mod``), and the compiled encoder's outputs and gradients are the eager ones up to the
-    float rounding of fused kernels. (Weights after an AdamW step are not compared: its first step
-    moves each weight by about the learning rate times the sign of its gradient, which rounding
-    flips where a gradient is near zero.)
+    ``_orig_mod``), TorchDynamo captures graphs of it while it trains, and the compiled encoder's
+    outputs and gradients are the eager ones (up to float rounding). (Weights after an AdamW step
+    are not compared: its first step moves each weight by about the learning rate times the sign
+    of its gradient, which rounding flips where a gradient is near zero.)
 
     Compiled here with the ``aot_eager`` backend: TorchDynamo's graph capture and AOTAutograd's
-    forward/backward split, as in a run, without Inductor's code generation, which costs minutes on
-    2 cores with a cold cache (CI's). ``benchmarks/gpu_training.py --variants compile`` runs Inductor."""
+    forward/backward split, as in a run, without Inductor's code generation (fused kernels), which
+    costs minutes on 2 cores with a cold cache (CI's). ``benchmarks/gpu_training.py --variants
+    compile`` runs Inductor."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
     module_compile = torch.nn.Module.compile
+    counter = CompileCounterWithBackend("aot_eager")
 
     def aot_eager_compile(self: torch.nn.Module, *args, **kwargs) -> None:
-        module_compile(self, *args, **{**kwargs, "backend": "aot_eager"})
+        module_compile(self, *args, **{**kwargs, "backend": counter})
 
     monkeypatch.setattr(torch.nn.Module, "compile", aot_eager_compile)
     keys = {}
@@ -228,6 +232,7 @@ def test_a_compiled_encoder_trains_and_computes_what_the_eager_one_does(
             )
         assert summary["global_step"] == 1
         assert ("encoder compiled with torch.compile" in caplog.text) == compiled
+        assert (counter.frame_count > 0) == compiled, counter.frame_count  # graphs captured in training
         caplog.clear()
         keys[compiled] = list(
             torch.load(tmp_path / str(compiled) / "model.ckpt", weights_only=True)["state_dict"]
