@@ -1,6 +1,5 @@
 """The tiny workflow under `--profile profiles/slurm` on a real single-node SLURM cluster:
-every rule runs as a SLURM job, the per-FOV rules in the profile's groups (one group job runs the
-FOVs of one rule), and the outputs equal a local run with the same seed.
+every rule runs as a SLURM job and the outputs equal a local run with the same seed.
 
 On the way, the DDP training job of one model is preempted twice, as a real cluster would:
 
@@ -27,12 +26,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
-import zarr
 from conftest import REPO_ROOT
 from integration.workflow_helpers import SNAKEMAKE, snakemake, tiny_workflow_config, write_config
-
-from dynaclr.patches.store import PATCH_ARRAY
 
 from .cluster import SlurmCluster
 from .helpers import (
@@ -62,20 +57,6 @@ UPSTREAM = (
     "tiny/tracks.zarr",
     "tiny/patches",  # not tracks.parquet: the patches read each FOV's CSV, so it may be written later
 )
-#: The profile's group of each per-FOV rule this workflow runs (tracking on the raw plate, no staining).
-GROUPS = {"reconstruct_phase": "phase_fovs", "track_fov": "tracking_fovs", "extract_patches": "patch_fovs"}
-#: The tiny plate's FOVs, all in one group job per rule
-FOVS = {"A/1/0", "B/1/0"}
-#: What the local run makes: everything the SLURM run is compared with but the trained models
-#: (its training, embedding and analyses would only double the test's time)
-LOCAL_TARGETS = (
-    "results/tiny/ground_truth/summary.parquet",
-    "results/tiny/tracks.parquet",
-    "results/tiny/patches/phase_sensor.parquet",
-)
-#: A job's header and FOV in the log of the Snakemake process inside a SLURM job
-JOB_HEADER = re.compile(r"^\s*rule (\w+):$", re.M)
-FOV_WILDCARDS = re.compile(r"wildcards: dataset=tiny, .*?row=(\w+), col=(\w+), fov=(\w+)")
 
 
 @dataclass
@@ -91,18 +72,6 @@ class Preemption:
     requeued_at: float
     resumed_after_requeue_at: float
     upstream_mtimes: dict[Path, int] = field(repr=False)
-
-
-def _fovs_per_rule(log: str) -> dict[str, set[str]]:
-    """The FOVs of every per-FOV job one SLURM job ran, by rule (from its Snakemake log)."""
-    ran: dict[str, set[str]] = {}
-    headers = list(JOB_HEADER.finditer(log))
-    for header, next_header in zip(headers, [*headers[1:], None], strict=True):
-        block = log[header.end() : next_header.start() if next_header else len(log)]
-        fov = FOV_WILDCARDS.search(block)
-        if fov:
-            ran.setdefault(header.group(1), set()).add("/".join(fov.groups()))
-    return ran
 
 
 def _upstream_mtimes(workdir: Path) -> dict[Path, int]:
@@ -204,18 +173,12 @@ def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, mo
     for workdir in (local, cluster):
         write_config(workdir, config)
 
-    # the local run gives the grouped rules the profile's threads too (capped at 2 cores, as on the
-    # 2-core cluster node): torch's results may depend on its thread count
-    shipped = yaml.safe_load((REPO_ROOT / "profiles" / "slurm" / "config.yaml").read_text())
-    local_threads = [f"{rule}={shipped['set-threads'][rule]}" for rule in GROUPS]
     start = time.perf_counter()
-    snakemake(local, "--cores", "2", "--set-threads", *local_threads, "--", *LOCAL_TARGETS)
+    snakemake(local, "--cores", "2")
     local_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    one_job_per_group = {"group-components": dict.fromkeys(shipped["group-components"], len(FOVS))}
-    profile = merged_profile(tmp_path, grouped=True, overlay=one_job_per_group)
-    run, output = snakemake_in_background(cluster, "--profile", str(profile))
+    run, output = snakemake_in_background(cluster, "--profile", str(merged_profile(tmp_path)))
     try:
         preemption = preempt_training(slurm_cluster, cluster, run, PREEMPTED)
         retried_state = wait_watching(slurm_cluster, run, preemption.retried_job, timeout=1800)
@@ -234,21 +197,23 @@ def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, mo
         f"{p.resumed_after_requeue_at - p.requeued_at:.1f} s"
     )
 
-    # every rule ran as a SLURM job, each per-FOV rule in one group job running both FOVs, none per
-    # FOV: the plugin keeps one log per job, under group_<group>_<its rules> for a group job
-    logs_dir = cluster / ".snakemake" / "slurm_logs"
-    logs = sorted(p.relative_to(logs_dir) for p in logs_dir.rglob("*.log"))
-    submitted = {p.parts[0] for p in logs}
-    assert {"rule_simulate", "rule_summarize_ground_truth", "rule_train_contrastive"} <= submitted, submitted
-    assert not submitted & {f"rule_{rule}" for rule in GROUPS}, submitted
-    for rule, group in GROUPS.items():
-        group_logs = [p for p in logs if p.parts[0] == f"group_{group}_{rule}"]
-        assert len(group_logs) == 1, (group, group_logs)
-        assert _fovs_per_rule((logs_dir / group_logs[0]).read_text()).get(rule) == FOVS, group_logs
+    # every rule ran as its own SLURM job (the profile's groups are left out here, test_grouped_jobs.py
+    # runs them): the plugin keeps one log per job under .snakemake/slurm_logs
+    logs = sorted(
+        p.relative_to(cluster / ".snakemake" / "slurm_logs")
+        for p in (cluster / ".snakemake" / "slurm_logs").rglob("*.log")
+    )
+    rules = {p.parts[0] for p in logs}
+    assert {
+        "rule_simulate",
+        "rule_summarize_ground_truth",
+        "rule_track_fov",
+        "rule_train_contrastive",
+    } <= rules
     assert not (local / ".snakemake" / "slurm_logs").exists()
 
-    # nothing ran twice: one job per rule and wildcards (or group), but for the preempted training the
-    # signalled job and Snakemake's retry (the requeue kept the retry's job id); upstream files untouched
+    # nothing ran twice: one job per rule and wildcards, but for the preempted training the signalled
+    # job and Snakemake's retry (the requeue kept the retry's job id); upstream files untouched
     preempted_dir = Path("rule_train_contrastive") / PREEMPTED
     assert retried_state == "COMPLETED"
     assert [p.name for p in logs if p.parent == preempted_dir] == sorted(
@@ -258,16 +223,18 @@ def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, mo
     assert set(runs.values()) == {1}, runs
     assert _upstream_mtimes(cluster) == preemption.upstream_mtimes
 
-    # the preempted model saved where the signal landed, resumed and made every optimizer step (the
-    # local run stops before training: without a preemption it makes EPOCHS x BATCHES steps, which
-    # tests/unit's training tests check)
-    trained = torch.load(cluster / f"results/models/{PREEMPTED}/model.ckpt", weights_only=True)[
-        "dynaclr_training"
-    ]
-    steps = EPOCHS * BATCHES
+    # the preempted model saved where the signal landed, resumed and made as many optimizer steps as locally
+    trained = {
+        where: torch.load(where / f"results/models/{PREEMPTED}/model.ckpt", weights_only=True)[
+            "dynaclr_training"
+        ]
+        for where in (local, cluster)
+    }
+    steps = trained[local]["global_step"]
+    assert steps == EPOCHS * BATCHES and trained[local]["resumed_from"] is None
     assert 0 < preemption.saved_step <= steps, preemption.saved_step  # wherever the signal landed
-    assert trained["global_step"] == steps
-    assert trained["resumed_from"].endswith(f"models/{PREEMPTED}/checkpoints/last.ckpt")
+    assert trained[cluster]["global_step"] == steps
+    assert trained[cluster]["resumed_from"].endswith(f"models/{PREEMPTED}/checkpoints/last.ckpt")
 
     # the DDP model ran two ranks inside each SLURM job (both handled the signal), and the ranks saw
     # different samples
@@ -277,7 +244,7 @@ def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, mo
     ]
     assert rank_rows[0] and rank_rows[1] and rank_rows[0] != rank_rows[1]
 
-    for plate in ("raw.zarr", "ground_truth/labels.zarr", "ground_truth/phase.zarr", "phase.zarr"):
+    for plate in ("raw.zarr", "ground_truth/labels.zarr", "ground_truth/phase.zarr"):
         ours, theirs = (
             plate_arrays(local / "results/tiny" / plate),
             plate_arrays(cluster / "results/tiny" / plate),
@@ -294,9 +261,3 @@ def test_tiny_workflow_under_slurm_matches_local_run(slurm_cluster, tmp_path, mo
         pd.testing.assert_frame_equal(
             pd.read_parquet(local / "results/tiny" / table), pd.read_parquet(cluster / "results/tiny" / table)
         )
-    np.testing.assert_array_equal(
-        *(
-            zarr.open_group(where / "results/tiny/patches/phase_sensor.zarr", mode="r")[PATCH_ARRAY][:]
-            for where in (local, cluster)
-        )
-    )
