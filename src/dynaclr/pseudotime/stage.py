@@ -1635,9 +1635,10 @@ def frame_interval_minutes(obs: pd.DataFrame, source: str | Path) -> float | Non
 
 
 def frames_in_hours(frames: pd.Series | np.ndarray, interval_minutes: float | None) -> np.ndarray:
-    """``frames`` in hours at ``interval_minutes`` per frame; NaN where the interval is not known."""
-    values = np.asarray(frames, dtype=np.float64)
-    return values * (np.nan if interval_minutes is None else interval_minutes / 60.0)
+    """``frames`` in hours at ``interval_minutes`` per frame (:class:`FrameClock`); NaN where the interval
+    is not known (where the clock would keep frames: a table's hours column holds hours or nothing)."""
+    clock = FrameClock.of(interval_minutes)
+    return clock(frames) if clock.known else np.full(np.shape(frames), np.nan)
 
 
 def not_aligned_reason(obs: pd.DataFrame) -> str | None:
