@@ -68,8 +68,11 @@ resume: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) --rerun-incomplete
 	$(SNAKEMAKE) --cores $(CORES) --report results/report.html
 
+# `make test` runs PYTEST_WORKERS pytest-xdist workers (0: none); each group of tests (a file, tests/slurm,
+# tests/faults: tests/conftest.py) runs on one worker, the longest groups first.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not slurm" $(PYTEST_ARGS)

@@ -144,15 +144,42 @@ def build_patch_store(plates: dict[str, Path], tracks: Path, spec, out: Path) ->
     return store.model_dump()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``make test`` (2 pytest-xdist workers on the 2 cores) each worker's torch runs one thread:
+    two workers of 2 threads each would oversubscribe the cores (tests that set threads still do)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
+#: The xdist groups that run first (``make test`` runs 2 workers, ``--dist loadgroup``): the longest,
+#: so that neither worker is left with one of them at the end. tests/slurm is one group (one SLURM
+#: cluster per session, started by one worker), tests/faults one (its session fixture is made once).
+FIRST_GROUPS = ("slurm", "integration/test_workflow.py", "integration/test_alfi_like.py", "faults")
+
+
+def xdist_group(item: pytest.Item, tests: Path) -> str:
+    """The group of tests one xdist worker runs together: its file's, tests/slurm's or tests/faults'."""
+    relative = item.path.relative_to(tests)
+    return relative.parts[0] if relative.parts[0] in ("slurm", "faults") else relative.as_posix()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The layers (``make test-fast`` deselects both): the workflow tests of tests/integration (dry
-    runs and the whole tiny run) are ``slow``; tests/slurm, which starts a SLURM cluster, ``slurm``."""
+    runs and the whole tiny run) are ``slow``; tests/slurm, which starts a SLURM cluster, ``slurm``.
+    Each test's xdist group (:func:`xdist_group`); the longest groups first (:data:`FIRST_GROUPS`)."""
     tests = Path(__file__).parent
+    groups = {}
     for item in items:
         if tests / "integration" in item.path.parents:
             item.add_marker(pytest.mark.slow)
         if tests / "slurm" in item.path.parents:
             item.add_marker(pytest.mark.slurm)
+        groups[item.nodeid] = group = xdist_group(item, tests)
+        item.add_marker(pytest.mark.xdist_group(group))
+    rank = {group: index for index, group in enumerate(FIRST_GROUPS)}
+    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))
 
 
 def train_model(patches_zarr: Path, patches_parquet: Path, config, out: Path, **kwargs):
