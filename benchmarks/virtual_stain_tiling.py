@@ -37,14 +37,13 @@ from iohub.ngff import open_ome_zarr
 from dynaclr.config.virtual_stain import VirtualStainConfig
 from dynaclr.numerics.device import resolve_device
 from dynaclr.virtual_stain import build_network, load_network, predict_stack
-from dynaclr.virtual_stain.plates import fov_normalization
+from dynaclr.virtual_stain.plates import fov_normalization, plate_channel
 
 
 def load_stack(args: argparse.Namespace) -> np.ndarray:
     """The normalised ``(Z, Y, X)`` phase stack of ``--fov`` at ``--frame``, mirror-tiled to ``--size-px``."""
     with open_ome_zarr(args.phase_plate, layout="hcs", mode="r") as plate:
-        image = plate[args.fov]["0"]
-        channel = plate.channel_names.index(args.channel)
+        image, channel = plate_channel(plate, args.fov, args.channel, args.phase_plate)
         normalization = fov_normalization(image, channel, "zscore", 8, f"{args.phase_plate} {args.fov}")
         stack = normalization.apply(image[args.frame, channel])
     if args.size_px:

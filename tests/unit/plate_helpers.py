@@ -55,6 +55,37 @@ def write_plate(
     return path
 
 
+def write_plate_in_channel_orders(
+    path: Path,
+    orders: dict[str, list[str]],
+    images: dict[str, npt.NDArray[Any]],
+    *,
+    time_interval_s: float = 600.0,
+    version: str = OME_ZARR_VERSION,
+) -> Path:
+    """An HCS plate whose position ``fov`` lists the channels in the order ``orders[fov]`` (one set of
+    names in any order), each holding ``images[name]`` (``(T, Z, Y, X)``, the same in every position)
+    at that channel's place: what a plate written a position at a time with iohub holds where the
+    acquisition listed its channels in another order for some positions. iohub writes the plate's
+    first channel list for every position; each other order is written into its position with iohub
+    (its pixels in that order, its channels renamed through placeholder names)."""
+    first = next(iter(orders.values()))
+    with open_ome_zarr(path, layout="hcs", mode="w", channel_names=list(first), version=version) as plate:
+        for fov_name, order in orders.items():
+            position = plate.create_position(*fov_name.split("/"))
+            data = np.stack([images[name] for name in order], axis=1)
+            position.create_image("0", data, transform=scale_transform(time_interval_s, 2.0, 0.65))
+    for fov_name, order in orders.items():
+        if list(order) == list(first):
+            continue
+        with open_ome_zarr(path / fov_name, layout="fov", mode="r+") as position:
+            for index, name in enumerate(first):
+                position.rename_channel(name, f"placeholder {index}")
+            for index, name in enumerate(order):
+                position.rename_channel(f"placeholder {index}", name)
+    return path
+
+
 def rename_position(plate: Path, fov_name: str, new_fov: str) -> Path:
     """Rename position ``fov_name``'s FOV to ``new_fov`` on disk and in its well's metadata, as a
     tool other than iohub could write it (iohub itself refuses names that are not alphanumeric)."""

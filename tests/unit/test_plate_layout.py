@@ -23,6 +23,7 @@ from plate_helpers import (
     record_position_reads,
     rename_position,
     write_plate,
+    write_plate_in_channel_orders,
 )
 
 from dynaclr.config.phase import PhaseConfig
@@ -355,10 +356,10 @@ def test_job_level_axis_check_compares_dimension_names_as_the_dry_run_does(tmp_p
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (  # stages take the channel index from the first position: the other would be read misaligned
-            {"channels": ["GFP", "Nuclei"]},
-            r"positions differ in channel names, expected the same for the whole plate .*found "
-            r"\('Nuclei', 'GFP'\) in \['A/1/0', 'A/1/1'\]; \('GFP', 'Nuclei'\) in \['B/1/0'\]",
+        (  # the same names, one twice: another set of channels (only the order may differ)
+            {"channels": ["GFP", "GFP"]},
+            r"positions differ in channel names, expected the same channels in every position \(in any "
+            r"order: .*found \('Nuclei', 'GFP'\) in \['A/1/0', 'A/1/1'\]; \('GFP', 'GFP'\) in \['B/1/0'\]",
         ),
         (
             {"channels": ["Nuclei", "Sensor"]},
@@ -377,6 +378,27 @@ def test_positions_that_differ_in_channels_or_scale_are_refused(
     read_plate_layout(plate)
     edit_position_metadata(plate, "B/1/0", **edit)
     with pytest.raises(ArtifactError, match=r"p\.zarr: " + message):
+        read_plate_layout(plate)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_positions_listing_the_same_channels_in_another_order_are_read(tmp_path: Path, version: str) -> None:
+    """A plate written a position at a time whose acquisition listed the channels in another order for
+    some positions: the layout keeps the first position's order, and each job looks its channels up
+    by name in its own position (tests/unit/test_channel_order.py runs them on such a plate)."""
+    images = {name: np.full((2, 1, 8, 8), value, np.uint16) for name, value in (("Phase", 1), ("GFP", 2))}
+    orders = {"A/1/0": ["Phase", "GFP"], "A/1/1": ["GFP", "Phase"], "B/1/0": ["GFP", "Phase"]}
+    plate = write_plate_in_channel_orders(tmp_path / "p.zarr", orders, images, version=version)
+    layout = read_plate_layout(plate)
+    assert layout.fov_names == tuple(orders) and layout.channel_names == ("Phase", "GFP")
+    assert layout.shape_tczyx == (2, 2, 1, 8, 8)
+    edit_position_metadata(plate, "B/1/0", channels=["GFP", "Sensor"])  # another set: refused as before
+    with pytest.raises(
+        ArtifactError,
+        match=r"p\.zarr: positions differ in channel names, expected the same channels in every position "
+        r"\(in any order: each job looks a channel up by name in its own position\); found \('Phase', "
+        r"'GFP'\) in \['A/1/0', 'A/1/1'\]; \('GFP', 'Sensor'\) in \['B/1/0'\]",
+    ):
         read_plate_layout(plate)
 
 
@@ -993,8 +1015,8 @@ def test_plate_metadata_is_read_from_both_zarr_formats(tmp_path: Path, version: 
     ("edit", "message"),
     [
         (
-            {"channels": ["GFP", "Nuclei"]},
-            r"positions differ in channel names.*\('GFP', 'Nuclei'\) in \['B/1/0'\]",
+            {"channels": ["Sensor", "Nuclei"]},
+            r"positions differ in channel names.*\('Sensor', 'Nuclei'\) in \['B/1/0'\]",
         ),
         (
             {"scale": [600.0, 1.0, 2.0, 0.325, 0.325]},

@@ -447,7 +447,9 @@ class PlateLayout(PlateSampling):
     Attributes:
         path: the plate.
         fov_names: ``row/column/fov`` of every position, in the plate's order.
-        channel_names: channel names of the first position.
+        channel_names: channel names of the first position, in its order. Every position names the
+            same channels, some perhaps in another order: a job reading a position's pixels looks
+            its channel up by name in that position, never by its index here.
         axes: ``(name, type)`` of the first position's multiscales axes, names lower case.
         shape_tczyx: array shape ``(T, C, Z, Y, X)`` shared by every position (T: ``n_frames``).
         warnings: what :func:`read_plate_layout` warned of (no scale, axes without units), for a
@@ -791,7 +793,8 @@ def read_plate_layout(
     holds a ``scale`` that is not one number per axis; an array ``0`` coarser on a space axis than another
     dataset of its multiscales (:func:`_check_finest_level`); an axis unit that is not an OME-NGFF unit;
     pixels whose Y and X sizes differ (beyond :data:`SQUARE_PIXEL_TOLERANCE`); positions whose array
-    shapes, channel names, axes or scale transforms differ (scales compared in seconds and
+    shapes, channel names (compared as sets: a position may list them in another order), axes or
+    scale transforms differ (scales compared in seconds and
     micrometres: 650 nm and 0.65 µm agree, 600 s and 600 min do not); an omero channel without a
     label; a channel name given twice; a position without an array ``0``; in a plate of more than one
     frame, a ``time_interval_minutes`` attribute that is not a positive number, or that disagrees
@@ -863,9 +866,7 @@ def read_plate_layout(
     shapes = {name: shape for name, (shape, _, _) in arrays.items()}
     _check_pixel_types(path, {name: data_type for name, (_, data_type, _) in arrays.items()})
     _check_positions_agree(path, "array shape (T, C, Z, Y, X)", shapes)
-    _check_positions_agree(
-        path, "channel names", {name: _channel_labels(ome) for name, ome in position_ome.items()}
-    )
+    _check_channel_sets(path, {name: _channel_labels(ome) for name, ome in position_ome.items()})
     _check_channel_labels(path, names[0], position_ome[names[0]], shapes[names[0]])
     try:
         with open_ome_zarr(path, layout="hcs", mode="r") as plate:
@@ -1516,11 +1517,11 @@ def _channel_labels(ome: dict[str, Any]) -> tuple[str, ...]:
 
 def _check_channel_labels(path: Path, name: str, ome: dict[str, Any], shape: tuple[int, ...]) -> None:
     """The position's ``omero`` metadata names each channel of its array ``0``, once each (positions
-    agree in both, so the first stands for all). Without ``omero`` iohub names the channels 0, 1, ...
-    (integers no config key can name); with fewer labels a channel has no name, with more a name reads
-    past the array's last channel when a job runs; a channel entry without a label (or one that is
-    not a string with a character other than whitespace) names no channel (iohub reads None; a blank
-    label no config key can name)."""
+    agree in both, the same labels in some order and the same shape, so the first stands for all).
+    Without ``omero`` iohub names the channels 0, 1, ... (integers no config key can name); with fewer
+    labels a channel has no name, with more a name reads past the array's last channel when a job runs;
+    a channel entry without a label (or one that is not a string with a character other than
+    whitespace) names no channel (iohub reads None; a blank label no config key can name)."""
     omero = ome.get("omero")
     if isinstance(omero, dict) and not isinstance(omero.get("channels"), list):
         return  # malformed: iohub's error names it when the position is opened
@@ -1768,6 +1769,26 @@ def _check_positions_agree(path: Path, what: str, values: dict[str, Any]) -> Non
         raise ArtifactError(
             f"{path}: positions differ in {what}, expected the same for the whole plate (dynaclr reads it "
             f"from the first position); found {found}. Write every position with the same {what}"
+        )
+
+
+def _check_channel_sets(path: Path, labels: dict[str, tuple[str, ...]]) -> None:
+    """Every position names the same channels, in any order (``labels``: each position's, by FOV):
+    each job looks its channels up by name in the position it reads (iohub's ``get_channel_index`` of
+    that position), so a position listing them in another order is read right. Positions naming other
+    channels (or a name more or less often) are refused, each group of positions shown in the order
+    its first position lists them."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, channels in labels.items():
+        groups.setdefault(tuple(sorted(channels)), []).append(name)
+    if len(groups) > 1:
+        found = "; ".join(
+            f"{labels[fovs[0]]} in {fovs[:3]}{' ...' if len(fovs) > 3 else ''}" for fovs in groups.values()
+        )
+        raise ArtifactError(
+            f"{path}: positions differ in channel names, expected the same channels in every position (in "
+            f"any order: each job looks a channel up by name in its own position); found {found}. Write "
+            "every position with the same channels"
         )
 
 

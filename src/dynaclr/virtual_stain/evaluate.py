@@ -32,8 +32,8 @@ from dynaclr.io.plate import list_plate_fovs, write_fov_record
 from dynaclr.numerics.missing import missing_mask
 from dynaclr.numerics.pearson import PearsonAccumulator
 from dynaclr.virtual_stain.plates import (
-    channel_index,
     check_fov_records,
+    plate_channel,
     plate_image,
     read_target_plate_provenance,
 )
@@ -149,10 +149,10 @@ def evaluate_virtual_stain(
         open_ome_zarr(prediction_path, layout="hcs", mode="r") as prediction_plate,
         open_ome_zarr(target_path, layout="hcs", mode="r") as target_plate,
     ):
-        target_c = channel_index(target_plate, config.target_channel, target_path)
         for fov_name in tqdm(fov_names, desc="evaluate virtual stain", unit="FOV", mininterval=2.0):
             predicted = plate_image(prediction_plate, fov_name, prediction_path)
-            measured = plate_image(target_plate, fov_name, target_path)
+            # the FOV's own index: positions may list the channels in other orders
+            measured, target_c = plate_channel(target_plate, fov_name, config.target_channel, target_path)
             if (predicted.shape[0], *predicted.shape[2:]) != (measured.shape[0], *measured.shape[2:]):
                 raise ArtifactError(
                     f"{fov_name}: prediction {prediction_path} has shape {predicted.shape}, target "

@@ -49,6 +49,7 @@ __all__ = [
     "check_fov_records",
     "create_virtual_stain_plate",
     "fov_normalization",
+    "plate_channel",
     "plate_image",
     "read_phase_input",
     "read_target_plate_provenance",
@@ -137,9 +138,19 @@ def plate_image(plate: Any, fov_name: str, plate_path: str | Path) -> Any:
     return plate_position(plate, fov_name, plate_path)["0"]
 
 
+def plate_channel(plate: Any, fov_name: str, channel: str, plate_path: str | Path) -> tuple[Any, int]:
+    """The ``(T, C, Z, Y, X)`` image ``'0'`` of position ``fov_name`` of an open HCS plate and the
+    index of ``channel`` in that position's own channels (:func:`channel_index`): positions may list
+    the plate's channels in other orders, so an index read elsewhere (the plate's, its first
+    position's) may name another channel here."""
+    position = plate_position(plate, fov_name, plate_path)
+    return position["0"], channel_index(position, channel, plate_path)
+
+
 def channel_index(node: Any, channel: str, plate_path: str | Path) -> int:
-    """Index of ``channel`` in an open plate or position (a per-FOV job passes its position: a plate's
-    channels are its first position's), with an error naming the channels found."""
+    """Index of ``channel`` in an open position (or plate: its first position's; only a position's
+    index reads that position's pixels, positions may list the channels in other orders), with an
+    error naming the channels found."""
     names = list(node.channel_names)
     if channel not in names:
         raise ArtifactError(

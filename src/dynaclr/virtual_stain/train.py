@@ -26,10 +26,9 @@ from dynaclr.virtual_stain.checkpoint import save_checkpoint
 from dynaclr.virtual_stain.data import FovSource, SlabPatchDataset
 from dynaclr.virtual_stain.module import LossHistory, TrainingBudget, VirtualStainModule
 from dynaclr.virtual_stain.plates import (
-    channel_index,
     check_fov_records,
     fov_normalization,
-    plate_image,
+    plate_channel,
     read_phase_input,
     read_target_plate_provenance,
 )
@@ -57,11 +56,10 @@ def fov_sources(
         open_ome_zarr(phase_plate_path, layout="hcs", mode="r") as phase_plate,
         open_ome_zarr(target_plate_path, layout="hcs", mode="r") as target_plate,
     ):
-        phase_c = channel_index(phase_plate, config.input_channel, phase_plate_path)
-        target_c = channel_index(target_plate, config.target_channel, target_plate_path)
         for fov_name in config.train.train_fovs:
-            phase = plate_image(phase_plate, fov_name, phase_plate_path)
-            target = plate_image(target_plate, fov_name, target_plate_path)
+            # each FOV's own channel indices: positions may list the channels in other orders
+            phase, phase_c = plate_channel(phase_plate, fov_name, config.input_channel, phase_plate_path)
+            target, target_c = plate_channel(target_plate, fov_name, config.target_channel, target_plate_path)
             phase_tzyx = (phase.shape[0], *phase.shape[2:])
             target_tzyx = (target.shape[0], *target.shape[2:])
             if phase_tzyx != target_tzyx:
