@@ -866,8 +866,9 @@ def read_plate_layout(
     shapes = {name: shape for name, (shape, _, _) in arrays.items()}
     _check_pixel_types(path, {name: data_type for name, (_, data_type, _) in arrays.items()})
     _check_positions_agree(path, "array shape (T, C, Z, Y, X)", shapes)
+    for name in names:
+        _check_channel_labels(path, name, position_ome[name], shapes[name])
     _check_channel_sets(path, {name: _channel_labels(ome) for name, ome in position_ome.items()})
-    _check_channel_labels(path, names[0], position_ome[names[0]], shapes[names[0]])
     try:
         with open_ome_zarr(path, layout="hcs", mode="r") as plate:
             first = plate[names[0]]
@@ -1516,8 +1517,8 @@ def _channel_labels(ome: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _check_channel_labels(path: Path, name: str, ome: dict[str, Any], shape: tuple[int, ...]) -> None:
-    """The position's ``omero`` metadata names each channel of its array ``0``, once each (positions
-    agree in both, the same labels in some order and the same shape, so the first stands for all).
+    """The position's ``omero`` metadata names each channel of its array ``0``, once each (checked in
+    every position, before the positions' label sets are compared, so a missing label is named as such).
     Without ``omero`` iohub names the channels 0, 1, ... (integers no config key can name); with fewer
     labels a channel has no name, with more a name reads past the array's last channel when a job runs;
     a channel entry without a label (or one that is not a string with a character other than
