@@ -475,6 +475,30 @@ def test_a_phase_pixel_size_overriding_another_the_plate_states_is_warned_at_pla
     assert workflow_warnings(*_simulated_layouts(config)) == []
 
 
+def test_a_warmup_as_long_as_the_training_is_warned_at_planning() -> None:
+    """``warmup_epochs >= epochs`` (e.g. ``epochs: 1`` with the default warm-up of 1 epoch) was
+    accepted without a word: the learning rate rises over every step and never decays. It stays
+    accepted (short test runs use it), and the plan warns, naming both keys and values; a warm-up
+    shorter than the training says nothing."""
+    from integration.workflow_helpers import tiny_workflow_config
+
+    from dynaclr.config.plate_checks import workflow_warnings
+
+    config = tiny_workflow_config()
+    config["analysis"]["classification"]["tasks"] = ["division"]
+    models = config["contrastive_models"]
+    name = next(iter(models))
+    assert models[name]["training"]["epochs"] == 1
+    assert workflow_warnings(*_simulated_layouts(config)) == []  # a warm-up of 0.5 epochs
+    models[name]["training"]["warmup_epochs"] = 1
+    key = f"contrastive_models.{name}.training"
+    assert workflow_warnings(*_simulated_layouts(config)) == [
+        f"{key}.warmup_epochs (1) is not below {key}.epochs (1): the learning rate rises over the whole "
+        "training and never decays (the cosine decay follows the warm-up), so the model ends at its peak "
+        "learning rate; set warmup_epochs below epochs (the paper's configs warm up 2 of 50 epochs)"
+    ]
+
+
 def test_an_annotation_table_with_a_class_in_one_fov_is_warned_at_planning(
     plate: Path, tmp_path: Path
 ) -> None:

@@ -87,6 +87,30 @@ def test_fast_dev_run_per_sampling_and_loss(patch_store, tmp_path, sampling, los
     assert embeddings.shape == (3, 320) and torch.isfinite(embeddings).all()
 
 
+def test_a_warmup_as_long_as_the_training_is_warned_in_the_job_log(patch_store, tmp_path, caplog):
+    """``epochs: 1`` with the default warm-up of 1 epoch trains at a learning rate that never decays:
+    accepted, and the training job's log says so at WARNING, naming both keys and values (the dry run
+    does too: tests/unit/test_early_checks.py); a shorter warm-up says nothing."""
+    for warmup, warned in ((1.0, True), (0.5, False)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="dynaclr"):
+            train_model(
+                patch_store["zarr"],
+                patch_store["parquet"],
+                _config("classical", "ntxent", epochs=1, warmup_epochs=warmup),
+                tmp_path / str(warmup),
+                fast_dev_run=True,
+            )
+        lines = [r.getMessage() for r in caplog.records if "warmup_epochs" in r.getMessage()]
+        assert [r.levelno for r in caplog.records if "warmup_epochs" in r.getMessage()] == [
+            logging.WARNING
+        ] * warned
+        assert all(
+            line.startswith("training.warmup_epochs (1) is not below training.epochs (1): the learning rate")
+            for line in lines
+        )
+
+
 def test_same_seed_same_weights_wherever_batches_are_augmented(patch_store, tmp_path):
     """Same seed, same weights: twice on the device, then in 2 workers (each batch seeded alone)."""
     runs = {"a": ("device", 0), "b": ("device", 0), "workers": ("workers", 2)}
@@ -370,30 +394,30 @@ def test_time_budget_stops_training_early_with_a_checkpoint(patch_store, tmp_pat
 
 @pytest.mark.parametrize(
     ("stop_after_step", "epochs_trained", "stopped"),
-    [(None, 3, False), (3, 1, True), (5, 2, True)],
+    [(None, 3, False), (4, 2, True), (5, 2, True)],
     ids=["not_stopped", "at_an_epochs_end", "within_the_last_epoch"],
 )
-def test_a_time_stop_is_decided_on_epochs_when_epochs_differ_in_batches(
+def test_a_time_stop_is_decided_on_epochs_when_epochs_form_different_batch_counts(
     patch_store, tmp_path, monkeypatch, stop_after_step, epochs_trained, stopped
 ):
-    """With lineage-unique batches the epochs differ in batches (e.g. 77, 77, 77, 77, 76, ...), while
-    the schedule's planned steps are epoch 0's times ``epochs``: comparing the steps taken with them
-    flagged a run that trained every epoch (fewer steps than planned) once its time was spent. Here
-    epoch 1 has a batch fewer (3, 2, 3 batches: 7 steps, 9 planned; epoch 1 trains 1, see
-    ``PatchDataModule._training_position``), the budget spent (a fake timer) at the end, after step
-    3 (the end of epoch 1 of 3), or after step 5 (within the last epoch, which Lightning counts as
-    completed): it is decided on the epochs whose every batch trained."""
-    batches = ContrastiveBatchSampler.global_batches
+    """With lineage-unique batches each epoch's order forms its own count of batches (e.g. 77, 77,
+    76, ...): every epoch trains the fewest any forms (``ContrastiveBatchSampler.batches_per_epoch``),
+    so the schedule's planned steps, epoch 0's batches times ``epochs``, are the steps of a finished
+    run. Here epoch 1 forms a batch fewer than the others (3, 2, 3): every epoch trains 2 (6 steps, 6
+    planned); the budget is spent (a fake timer) at the end, after step 4 (the end of epoch 1 of 3), or
+    after step 5 (within the last epoch, which Lightning counts as completed): it is decided on the
+    epochs whose every batch trained."""
+    formed = ContrastiveBatchSampler._formed_batches
 
-    def uneven(self: ContrastiveBatchSampler) -> list[np.ndarray]:
-        training_epoch_one = self.sampler.shuffle and self.sampler.epoch == 1
-        return batches(self)[:-1] if training_epoch_one else batches(self)
+    def uneven(self: ContrastiveBatchSampler, epoch: int) -> list[np.ndarray]:
+        batches = formed(self, epoch)
+        return batches[:-1] if self.sampler.shuffle and epoch == 1 else batches
 
     def stop_at_step(self: Timer, trainer, *args, **kwargs) -> None:
         if stop_after_step is not None and trainer.global_step >= stop_after_step:
             trainer.should_stop = True
 
-    monkeypatch.setattr(ContrastiveBatchSampler, "global_batches", uneven)
+    monkeypatch.setattr(ContrastiveBatchSampler, "_formed_batches", uneven)
     monkeypatch.setattr(Timer, "on_train_batch_end", stop_at_step)
     monkeypatch.setattr(Timer, "time_remaining", lambda self, stage="train": 0.0)  # the time is spent
     config = _config(
@@ -406,8 +430,8 @@ def test_a_time_stop_is_decided_on_epochs_when_epochs_differ_in_batches(
         max_minutes=60,
     )
     summary = train_model(patch_store["zarr"], patch_store["parquet"], config, tmp_path)
-    assert summary["planned_steps"] == 9
-    assert summary["global_step"] == (stop_after_step or 7)
+    assert summary["planned_steps"] == 6
+    assert summary["global_step"] == (stop_after_step or 6)
     assert summary["epochs_completed"] == epochs_trained
     assert summary["stopped_by_time"] is stopped
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import torch
 from conftest import train_model, training_cli_outputs
@@ -124,6 +125,36 @@ def test_a_signal_anywhere_saves_at_the_next_step_and_the_rerun_completes(
     rerun = train_model(*store, CONFIG, tmp_path, num_threads=1)
     assert rerun["resumed_from"] == str(last)
     assert rerun["global_step"] == EPOCHS * BATCHES  # what an uninterrupted run does
+    assert rerun["epochs_completed"] == EPOCHS
+
+
+@pytest.mark.slow  # two short trainings
+def test_a_preemption_at_the_last_batch_of_a_later_epoch_counts_that_epoch(
+    training_patch_store: dict[str, Path],  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The preemption checkpoint of an epoch's last step was saved before ``EpochsTrained`` counted the
+    epoch (at its end, after the batch hooks), and the resumed run goes on from the epoch's end without
+    ending it again: a run of 3 epochs preempted at the end of epoch 1 finished with
+    ``epochs_completed`` 2. The epoch is now counted at the batch that ends it, before the checkpoint."""
+    config = {**CONFIG, "epochs": 3}
+
+    class SignallingTrainer(Trainer):
+        def __init__(self, *args: Any, callbacks: list[Callback], **kwargs: Any) -> None:
+            super().__init__(*args, callbacks=[*callbacks, SignalAt("step", 2 * BATCHES)], **kwargs)
+
+    store = (training_patch_store["zarr"], training_patch_store["parquet"])
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "Trainer", SignallingTrainer)
+        with pytest.raises(TrainingPreempted) as preempted:
+            train_model(*store, config, tmp_path, num_threads=1)
+    assert preempted.value.global_step == 2 * BATCHES  # the last step of epoch 1
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert [state["epochs"] for name, state in saved["callbacks"].items() if "EpochsTrained" in name] == [2]
+    rerun = train_model(*store, config, tmp_path, num_threads=1)
+    assert rerun["resumed_from"] is not None
+    assert rerun["global_step"] == 3 * BATCHES and rerun["epochs_completed"] == 3
 
 
 def _torchrun(patch_store: dict[str, Path], config: Path, output_dir: Path) -> list[str]:
@@ -188,3 +219,84 @@ def test_cli_exits_75_when_training_was_preempted(monkeypatch, tmp_path: Path) -
     config.write_text('{"patch_spec": "p", "sampling": "classical"}')
     argv = ["--patches-zarr", "p.zarr", "--patches-parquet", "p.parquet", "--config", str(config)]
     assert main([*argv, *training_cli_outputs(tmp_path)]) == EXIT_PREEMPTED
+
+
+#: lineage-unique cell_aware batches of 6 on the training FOV: epoch 0's order forms 7 batches, epoch 1's 8
+UNEVEN = _config(
+    "cell_aware", "ntxent", batch_size=6, epochs=2, max_validation_batches=1, record_sample_rows=True
+)
+
+
+def _formed_batches(store: dict[str, Path], config: dict[str, Any], fixed: bool) -> list[list[list[int]]]:
+    """The anchor rows of each epoch's batches, as the training sampler yields them (``fixed``: with
+    the config's ``epochs``, as training builds it; else each epoch's own cut)."""
+    from dynaclr.config.training import ContrastiveModelConfig
+    from dynaclr.training.data import PatchDataModule
+    from dynaclr.training.train import TrainInputs, open_training_store
+
+    model = ContrastiveModelConfig.model_validate(config)
+    pooled = open_training_store(
+        model, TrainInputs(patches_zarr=store["zarr"], patches_parquet=store["parquet"])
+    )
+    data = PatchDataModule(pooled.zarr_paths, pooled.index, model, pooled.tau_of_rows(), ["B/1/0"], [])
+    data.setup("fit")
+    sampler = data.train_sampler
+    assert sampler is not None
+    if not fixed:
+        sampler.epochs = None
+    epochs = []
+    for epoch in range(model.epochs):
+        sampler.set_epoch(epoch)
+        epochs.append([[int(anchor) for anchor, _, _ in batch] for batch in sampler])
+    return epochs
+
+
+def _trained_batches(run: Path) -> list[list[list[int]]]:
+    """The anchor rows of each epoch's trained batches, in order, from logs/sample_rows_rank0.parquet."""
+    rows = pd.read_parquet(run / "logs" / "sample_rows_rank0.parquet")
+    return [
+        [list(batch["anchor_row"]) for _, batch in epoch.groupby("batch", sort=True)]
+        for _, epoch in rows.groupby("epoch", sort=True)
+    ]
+
+
+def test_epochs_of_uneven_lineage_unique_batches_train_every_batch_and_resume_exactly(
+    training_patch_store: dict[str, Path],  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Lineage-unique batches: each epoch's order forms its own count of batches (here 7, then 8).
+    Lightning counts an epoch's batches once, from epoch 0, so epoch 1's 8th batch never trained, and
+    a resume found its batch in the epoch as ``step - epoch * len(sampler)`` with the resumed epoch's
+    count, so a preemption in epoch 1 replayed a batch and skipped another (exit 0, no word). Every
+    epoch now yields the fewest batches any epoch forms: each trains every batch the sampler yields,
+    and an interrupted and resumed run trains the batches and weights of an uninterrupted one."""
+    store = training_patch_store
+    assert [len(epoch) for epoch in _formed_batches(store, UNEVEN, fixed=False)] == [7, 8]
+    expected = _formed_batches(store, UNEVEN, fixed=True)
+    assert [len(epoch) for epoch in expected] == [7, 7]
+
+    whole = train_model(store["zarr"], store["parquet"], UNEVEN, tmp_path / "whole", num_threads=1)
+    trained = _trained_batches(tmp_path / "whole")
+    assert trained == expected  # every batch the sampler yields, and only those
+    assert whole["global_step"] == whole["planned_steps"] == 14 and whole["epochs_completed"] == 2
+
+    class SignallingTrainer(Trainer):
+        def __init__(self, *args: Any, callbacks: list[Callback], **kwargs: Any) -> None:
+            super().__init__(*args, callbacks=[*callbacks, SignalAt("step", 9)], **kwargs)  # epoch 1's 2nd
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "Trainer", SignallingTrainer)
+        with pytest.raises(TrainingPreempted) as preempted:
+            train_model(store["zarr"], store["parquet"], UNEVEN, tmp_path / "resumed", num_threads=1)
+    assert preempted.value.global_step == 9
+    resumed = train_model(store["zarr"], store["parquet"], UNEVEN, tmp_path / "resumed", num_threads=1)
+    assert resumed["resumed_from"] is not None
+    assert _trained_batches(tmp_path / "resumed") == [expected[1][2:]]  # the batches after step 9
+    assert resumed["global_step"] == 14 and resumed["epochs_completed"] == 2
+    weights = [
+        torch.load(run / "model.ckpt", weights_only=True)["state_dict"]
+        for run in (tmp_path / "whole", tmp_path / "resumed")
+    ]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])

@@ -182,6 +182,44 @@ def test_ntxent_batches_never_repeat_a_lineage(sampling):
     assert any(len({_lineage_key(a) for a, _, _ in batch}) < 8 for batch in free)
 
 
+def _uneven_lineages() -> pd.DataFrame:
+    """One FOV of 12 single-cell lineages seen for 2, 4, ..., 24 frames: their anchors cut into
+    lineage-unique batches of 8 give each epoch's order its own count (18, 17, 17, 17 for seed 0)."""
+    rows = [("A/1/0", k, -1, t) for k in range(1, 13) for t in range(2 * k)]
+    index = pd.DataFrame(rows, columns=["fov_name", "track_id", "parent_track_id", "t"])
+    index["lineage_id"] = index["track_id"]
+    index = index.sort_values(["fov_name", "t", "track_id"], ignore_index=True)
+    index["row"] = np.arange(len(index))
+    return index
+
+
+def test_lineage_unique_epochs_all_yield_the_fewest_batches_any_epoch_forms():
+    """Lightning counts an epoch's batches once, from epoch 0, and a resume finds its batch from the
+    step: with ``epochs`` every epoch yields the same batches, the fewest any of them forms (the
+    first ones of its own cut), and says so in ``len``."""
+    index = _uneven_lineages()
+    planner = PairPlanner(index, index["row"].to_numpy(), "cell_aware")
+    epochs = 4
+    own = ContrastiveBatchSampler(planner, 8, True, seed=0)  # each epoch the batches it forms
+    formed = []
+    for epoch in range(epochs):
+        own.set_epoch(epoch)
+        formed.append(list(own))
+    counts = [len(batches) for batches in formed]
+    assert len(set(counts)) > 1, counts  # the data makes the epochs differ
+    fixed = ContrastiveBatchSampler(planner, 8, True, seed=0, epochs=epochs)
+    assert fixed.batches_per_epoch == min(counts)
+    for epoch in range(epochs):
+        fixed.set_epoch(epoch)
+        batches = list(fixed)
+        assert len(fixed) == len(batches) == min(counts)
+        assert batches == formed[epoch][: min(counts)]
+    capped = ContrastiveBatchSampler(planner, 8, True, seed=0, epochs=epochs, max_batches=min(counts) - 2)
+    assert capped.batches_per_epoch == min(counts) - 2  # the cap below every epoch's count
+    validation = ContrastiveBatchSampler(planner, 8, True, seed=0, shuffle=False, epochs=epochs)
+    assert validation.batches_per_epoch is None  # one order every epoch: nothing to even out
+
+
 def test_samplers_are_deterministic_for_a_seed():
     planner = PairPlanner(
         INDEX, ALL_ROWS, "time_aware", tau_frames=2, tolerance_frames=1, with_negatives=True

@@ -1708,9 +1708,11 @@ def workflow_warnings(
     nucleus (:func:`_patch_size_warnings`), and virtual staining's training patch at its default on
     pixels of another size or given narrower than a nucleus (:func:`_virtual_stain_patch_lines`); a
     phase config overriding the pixel size or z step the plate states (:func:`_phase_override_warnings`);
-    DTW's frame keys over datasets of other frame intervals (:func:`_pseudotime_interval_warnings`).
+    DTW's frame keys over datasets of other frame intervals (:func:`_pseudotime_interval_warnings`);
+    a trained contrastive model whose warm-up is as long as its training (:func:`_warmup_warnings`).
     ``results`` names the plates the workflow writes, as for :func:`workflow_problems`."""
     warnings = _single_infected_fov_warnings(config, raw_layouts)
+    warnings += _warmup_warnings(config)
     warnings += _unread_annotation_warnings(config)
     warnings += _unannotated_task_warnings(config)
     supplied = {
@@ -1727,6 +1729,18 @@ def workflow_warnings(
         warnings += _unstated_pixel_warning(name, dataset, plates, radii.get(name, []))
         warnings += _patch_size_warnings(name, dataset, plates, config)
         warnings += _virtual_stain_patch_lines(name, dataset, plates)[1]
+    return warnings
+
+
+def _warmup_warnings(config: WorkflowConfig) -> list[str]:
+    """A contrastive model the workflow trains whose ``warmup_epochs`` are not below its ``epochs``:
+    its learning rate never decays (:meth:`~dynaclr.config.training.ContrastiveModelConfig.
+    warmup_warning`). One line per such model."""
+    warnings = []
+    for name, entry in config.contrastive_models.items():
+        if entry.train and entry.checkpoint is None:
+            warning = entry.training.warmup_warning(f"contrastive_models.{name}.training")
+            warnings += [warning] if warning else []
     return warnings
 
 

@@ -221,7 +221,8 @@ class ContrastiveModelConfig(StrictModel):
     lineage_unique_batches: bool | None = Field(
         None,
         description="Never put two patches of one lineage in a batch (no false negatives under NT-Xent); "
-        "null = true for cell_aware and time_aware with the ntxent loss, else false.",
+        "null = true for cell_aware and time_aware with the ntxent loss, else false. Each epoch's order then "
+        "forms its own count of batches: every epoch trains the fewest any of the epochs forms.",
     )
     negative_time: Literal["same", "any"] | None = Field(
         None,
@@ -283,7 +284,10 @@ class ContrastiveModelConfig(StrictModel):
     learning_rate: float = Field(2e-4, gt=0, description="Peak AdamW learning rate.")
     weight_decay: float = Field(0.05, ge=0, description="AdamW weight decay.")
     warmup_epochs: float = Field(
-        1.0, ge=0, description="Linear warm-up length in epochs, then cosine decay to zero."
+        1.0,
+        ge=0,
+        description="Linear warm-up length in epochs, then cosine decay to zero; not below epochs, the "
+        "learning rate never decays (warned at planning and in the training log).",
     )
     validation_fraction: float = Field(
         0.25, ge=0, lt=1, description="Fraction of FOVs held out for validation (at least one if > 0)."
@@ -385,6 +389,20 @@ class ContrastiveModelConfig(StrictModel):
                 "draws any other patch as its negative: remove negative_time or set sampling"
             )
         return self
+
+    def warmup_warning(self, key: str = "training") -> str | None:
+        """The warning of a warm-up as long as the training (``warmup_epochs >= epochs``): the learning
+        rate rises over every step and never decays. Accepted (``epochs: 1`` with the default warm-up
+        of 1 epoch is one), warned at planning and in the training job's log; ``key`` names the config's
+        place (``contrastive_models.<model>.training``). ``None``: the warm-up ends before the training."""
+        if self.warmup_epochs < self.epochs:
+            return None
+        return (
+            f"{key}.warmup_epochs ({self.warmup_epochs:g}) is not below {key}.epochs ({self.epochs}): the "
+            "learning rate rises over the whole training and never decays (the cosine decay follows the "
+            "warm-up), so the model ends at its peak learning rate; set warmup_epochs below epochs (the "
+            "paper's configs warm up 2 of 50 epochs)"
+        )
 
     @property
     def resolved_negative_time(self) -> Literal["same", "any"]:

@@ -317,6 +317,7 @@ class PatchDataModule(LightningDataModule):
             rank=rank,
             world_size=world_size,
             max_batches=cfg.max_batches_per_epoch,
+            epochs=cfg.epochs,  # every epoch the same batches: Lightning counts them once, from epoch 0
         )
         if self.trainer is not None:
             self.train_sampler.position = self._training_position
@@ -360,8 +361,9 @@ class PatchDataModule(LightningDataModule):
             )
 
     def _training_position(self) -> tuple[int, int]:
-        """``(epoch, batches done in it)`` from the trainer: one optimiser step per batch, so a run
-        restored from a mid-epoch checkpoint continues at the batch after the last one it trained."""
+        """``(epoch, batches done in it)`` from the trainer: one optimiser step per batch, and every
+        epoch the same batches (the sampler's ``epochs``), so a run restored from a mid-epoch
+        checkpoint continues at the batch after the last one it trained."""
         assert self.trainer is not None and self.train_sampler is not None
         epoch = self.trainer.current_epoch
         return epoch, self.trainer.global_step - epoch * len(self.train_sampler)

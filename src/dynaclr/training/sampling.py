@@ -36,6 +36,7 @@ augmented (in any data-loader worker, or on the training device).
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -499,18 +500,21 @@ class EpochSampler(Sampler[int]):
         return len(self.order())
 
 
-def lineage_unique_batches(order: np.ndarray, lineages: np.ndarray, batch_size: int) -> list[np.ndarray]:
+def lineage_unique_batches(
+    order: np.ndarray, lineages: np.ndarray, batch_size: int, max_batches: int | None = None
+) -> list[np.ndarray]:
     """Cut ``order`` into full batches of ``batch_size`` rows with pairwise different lineages.
 
     Greedy: a row whose lineage is already in the current batch waits (in order) for the next
-    batch. Rows left over when no full batch can be formed are dropped.
+    batch. Rows left over when no full batch can be formed are dropped. ``max_batches``: stop
+    once this many are formed (the first ones of the whole cut).
     """
     batches: list[np.ndarray] = []
     waiting: deque[int] = deque()
     queue = deque(order.tolist())
     current: list[int] = []
     present: set[int] = set()
-    while queue or waiting:
+    while (queue or waiting) and (max_batches is None or len(batches) < max_batches):
         for _ in range(len(waiting)):  # waiting rows first, keeping their order
             row = waiting.popleft()
             if len(current) < batch_size and lineages[row] not in present:
@@ -544,6 +548,12 @@ class ContrastiveBatchSampler(Sampler[PlannedBatch]):
         shuffle: new order every epoch (training); ``False`` gives a fixed order (validation).
         rank, world_size: this process's rank and the number of ranks.
         max_batches: keep at most this many batches per epoch.
+        epochs: the epochs trained (training with ``lineage_unique`` and ``shuffle``): each epoch's
+            order forms its own number of lineage-unique batches (e.g. 77, 77, 76, ...), so every
+            epoch is cut to the fewest any of these epochs forms (:attr:`batches_per_epoch`, computed
+            once from the anchors, the seed and ``epochs``): every epoch then has the same batches,
+            as Lightning (which counts an epoch's batches once) and a resume (which finds its batch
+            in the epoch from the step) need. ``None``: each epoch has the batches it forms.
 
     Every rank gets the same number of full batches (the last incomplete global batch is
     dropped). ``.sampler`` is the :class:`EpochSampler`, whose ``set_epoch`` Lightning calls;
@@ -566,6 +576,7 @@ class ContrastiveBatchSampler(Sampler[PlannedBatch]):
         rank: int = 0,
         world_size: int = 1,
         max_batches: int | None = None,
+        epochs: int | None = None,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
@@ -607,17 +618,21 @@ class ContrastiveBatchSampler(Sampler[PlannedBatch]):
         )
         self._cache: tuple[int, list[np.ndarray]] | None = None
         self.position: Callable[[], tuple[int, int]] | None = None
+        self.epochs = epochs if lineage_unique and shuffle else None  # other batches never differ
+        self._batches_per_epoch: int | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
 
-    def global_batches(self) -> list[np.ndarray]:
-        """This epoch's global batches of anchor rows, each ``(batch_size * world_size,)``."""
-        if self._cache is not None and self._cache[0] == self.sampler.epoch:
-            return self._cache[1]
-        order = self.sampler.order()
+    def _formed_batches(self, epoch: int) -> list[np.ndarray]:
+        """The global batches of anchor rows ``epoch``'s order forms, at most ``max_batches``."""
+        sampler = copy.copy(self.sampler)
+        sampler.set_epoch(epoch)
+        order = sampler.order()
         if self.lineage_unique:
-            batches = lineage_unique_batches(order, self.planner.lineage, self.global_batch_size)
+            batches = lineage_unique_batches(
+                order, self.planner.lineage, self.global_batch_size, self.max_batches
+            )
         else:
             n_full = len(order) // self.global_batch_size
             batches = list(order[: n_full * self.global_batch_size].reshape(n_full, self.global_batch_size))
@@ -626,8 +641,35 @@ class ContrastiveBatchSampler(Sampler[PlannedBatch]):
         if not batches:
             raise ValueError(
                 f"no full batch of {self.global_batch_size} anchors with distinct lineages could be formed "
-                f"from {len(order)} anchors; lower batch_size or set lineage_unique_batches: false"
+                f"from {len(order)} anchors (epoch {epoch}); lower batch_size or set "
+                "lineage_unique_batches: false"
             )
+        return batches
+
+    @property
+    def batches_per_epoch(self) -> int | None:
+        """The batches every epoch yields with ``epochs`` given: the fewest that epochs ``0 ..
+        epochs - 1`` form (computed once); ``None`` without ``epochs`` (each epoch's own)."""
+        if self.epochs is None:
+            return None
+        if self._batches_per_epoch is None:
+            formed = [len(self._formed_batches(epoch)) for epoch in range(self.epochs)]
+            self._batches_per_epoch = min(formed)
+            if max(formed) > self._batches_per_epoch:
+                logger.info(
+                    "lineage-unique batches: the %d epochs form %d to %d batches; every epoch trains %d",
+                    self.epochs,
+                    self._batches_per_epoch,
+                    max(formed),
+                    self._batches_per_epoch,
+                )
+        return self._batches_per_epoch
+
+    def global_batches(self) -> list[np.ndarray]:
+        """This epoch's global batches of anchor rows, each ``(batch_size * world_size,)``."""
+        if self._cache is not None and self._cache[0] == self.sampler.epoch:
+            return self._cache[1]
+        batches = self._formed_batches(self.sampler.epoch)[: self.batches_per_epoch]
         self._cache = (self.sampler.epoch, batches)
         return batches
 

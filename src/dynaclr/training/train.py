@@ -355,17 +355,25 @@ class ResumeIdentity(Callback):
 class EpochsTrained(Callback):
     """Count the epochs whose every batch trained, kept in the checkpoints (a resumed run goes on
     counting). Lightning counts an epoch a stop (the ``max_minutes`` timer) cut short as completed
-    (``trainer.current_epoch``); one that ended with a stop asked for counts here only where its last
-    batch was the epoch's last (epochs differ in batches with lineage-unique batches)."""
+    (``trainer.current_epoch``); here an epoch counts at the end of the batch that ends it (the
+    epoch's last: ``is_last_batch``, or its ``num_training_batches``-th), so an epoch a stop cut
+    short never counts. Counted there, not at the epoch's end: a preemption checkpoint saved at an
+    epoch's last batch (:class:`CheckpointOnPreemption`, after this callback) holds the epoch, which
+    the resumed run, going on after that batch, never ends again. Must come before
+    :class:`CheckpointOnPreemption` in the trainer's callbacks."""
 
     def __init__(self) -> None:
         self.epochs: int | None = None  # None: a run resumed from a checkpoint without the count
 
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: Any) -> None:
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        progress = trainer.fit_loop.epoch_loop.batch_progress
+        if not (progress.is_last_batch or progress.current.ready >= trainer.num_training_batches):
+            return
         if self.epochs is None:
             self.epochs = int(trainer.current_epoch)  # Lightning's count of the epochs before this one
-        if not trainer.should_stop or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
-            self.epochs += 1
+        self.epochs += 1
 
     def trained(self, trainer: Trainer) -> int:
         """The epochs trained in full (Lightning's count where no epoch ended in this run or before)."""
@@ -720,6 +728,9 @@ def _train(
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     settings = _launch_settings(config)  # a GPU asked for where there is none fails before any data is read
+    warmup = config.warmup_warning(f"contrastive_models.{model_name}.training" if model_name else "training")
+    if warmup:
+        logger.warning("%s", warmup)
     pooled = open_training_store(config, inputs)
     _check_training_sampling(training_sampling, pooled.datasets)
     store = pooled.stores[0]  # all stores agree on the patches' shape and spec
@@ -772,17 +783,17 @@ def _train(
         enable_version_counter=False,
     )
     identity = resume_identity(config_json, pooled.stores, pooled.datasets)
+    epochs_trained = EpochsTrained()  # before the preemption checkpoint: it holds an epoch just ended
     callbacks: list[Callback] = [
         checkpoints,
         ResumeIdentity(identity),
         LearningRateMonitor(logging_interval="step"),
+        epochs_trained,
         CheckpointOnPreemption(preemption, last),
         ProgressLog(config.log_every_n_steps),
     ]
     if config.record_sample_rows:
         callbacks.append(SampleRowRecorder(work_dir / LOG_DIR))
-    epochs_trained = EpochsTrained()
-    callbacks.append(epochs_trained)
     # the max_minutes budget, as Lightning's max_time would add it, kept to tell a run it ended
     timer = (
         Timer(datetime.timedelta(minutes=config.max_minutes), interval="step") if config.max_minutes else None
@@ -854,8 +865,9 @@ def _train(
 def _stopped_by_time(timer: Timer | None, epochs_trained: int, epochs: int) -> bool:
     """Whether the ``max_minutes`` budget (``timer``, its time counted over resumed runs too; ``None``:
     no budget) ended training before its ``epochs``: the time is spent and fewer epochs were trained.
-    Decided on epochs, not steps: the schedule's planned steps are epoch 0's batches times ``epochs``,
-    which other epochs' batch counts (lineage-unique batches) make more or fewer than the steps due."""
+    Decided on epochs, not steps: the epochs whose every batch trained say it without counting steps
+    (every epoch trains the same batches, :attr:`~dynaclr.training.sampling.ContrastiveBatchSampler.
+    batches_per_epoch`, so the planned steps are those of a finished run)."""
     remaining = timer.time_remaining() if timer is not None else None
     return remaining is not None and remaining <= 0 and epochs_trained < epochs
 
