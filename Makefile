@@ -16,7 +16,7 @@ SNAKEMAKE := $(BIN)/snakemake --configfile $(CONFIG) $(SNAKEMAKE_ARGS)
 help:
 	@echo "make demo       run the workflow on the simulated demo plate (results/)"
 	@echo "make resume     after a crash or kill -9: unlock, rerun the interrupted jobs, then the report"
-	@echo "make test       run the whole test suite (about 20 min on 2 cores)"
+	@echo "make test       run the whole test suite on 2 pytest-xdist workers (PYTEST_WORKERS=0: one process)"
 	@echo "make test-fast  the fast layer (under 3 min on 2 cores): not the workflow runs, torchrun launches, fresh interpreters and solves marked slow, nor SLURM"
 	@echo "make lint       ruff check, ruff format --check, mypy and snakemake --lint"
 	@echo "make browser    install Debian's chromium + chromedriver (the explorer's browser test; root or sudo)"
