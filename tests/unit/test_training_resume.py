@@ -166,3 +166,19 @@ def test_the_same_store_and_config_resume_and_end_as_an_uninterrupted_run(
     assert _same_weights(
         _weights(work_dir / "model.ckpt"), _weights(tmp_path / "uninterrupted" / "model.ckpt")
     )
+
+
+def test_a_checkpoint_of_an_earlier_sampler_starts_from_scratch(tmp_path: Path, caplog) -> None:
+    """A last.ckpt written before epochs were cut to equal batch counts (no ``sampler_version``) was
+    resumed: a forced rerun of a finished run trained nothing and kept the old weights; an interrupted
+    one resumed at another batch. It now starts from scratch, saying why."""
+    identity = {"config_hash": "c", "patches": ["p", "t"], "index": ["i", "t"], "n_patches": 4}
+    identity["sampler_version"] = train_module.SAMPLER_VERSION
+    path = tmp_path / "last.ckpt"
+    earlier = {key: value for key, value in identity.items() if key != "sampler_version"}
+    torch.save({train_module.RESUME_KEY: earlier, "global_step": 4}, path)
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        assert train_module.resumable_checkpoint(path, identity) is None
+    assert any("sampler_version differ" in r.getMessage() for r in caplog.records)
+    torch.save({train_module.RESUME_KEY: identity, "global_step": 4}, path)
+    assert train_module.resumable_checkpoint(path, identity) == path

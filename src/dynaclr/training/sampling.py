@@ -653,6 +653,7 @@ class ContrastiveBatchSampler(Sampler[PlannedBatch]):
         if self.epochs is None:
             return None
         if self._batches_per_epoch is None:
+            logger.info("lineage-unique batches: forming the %d epochs' batches to count them", self.epochs)
             formed = [len(self._formed_batches(epoch)) for epoch in range(self.epochs)]
             self._batches_per_epoch = min(formed)
             if max(formed) > self._batches_per_epoch:

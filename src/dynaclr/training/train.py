@@ -258,6 +258,10 @@ def _launch_settings(config: ContrastiveModelConfig) -> dict[str, Any]:
 
 #: Key of a checkpoint under which the identity of its inputs and config is saved.
 RESUME_KEY = "dynaclr_resume"
+#: How the training sampler forms epochs, in :func:`resume_identity`: 2, every epoch cut to the fewest
+#: batches any epoch forms (before, absent: Lightning trained epoch 0's count every epoch). A checkpoint
+#: of another version starts from scratch (a forced rerun then retrains, never resumes a finished run).
+SAMPLER_VERSION = 2
 
 
 class TrainInputs(StageFiles):
@@ -317,7 +321,8 @@ def check_dataset_names(names: Sequence[str], n_stores: int, key: str) -> None:
 def resume_identity(
     config_json: dict[str, Any], store: PatchStore | Sequence[PatchStore], datasets: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """What a resumable checkpoint must have been made from: this config and these patch stores.
+    """What a resumable checkpoint must have been made from: this config, these patch stores and this
+    way of forming epochs (:data:`SAMPLER_VERSION`).
 
     A store is named by its and its index's provenance (config hashes and creation times), so
     a store rebuilt with another normalisation, or rebuilt at all, never resumes an old run. One
@@ -332,6 +337,7 @@ def resume_identity(
             "patches": [only.provenance.config_hash, only.provenance.created],
             "index": [only.index_provenance.config_hash, only.index_provenance.created],
             "n_patches": int(only.array.shape[0]),
+            "sampler_version": SAMPLER_VERSION,
         }
     return {
         "config_hash": config_hash(config_json),
@@ -339,6 +345,7 @@ def resume_identity(
         "index": [[s.index_provenance.config_hash, s.index_provenance.created] for s in stores],
         "n_patches": [int(s.array.shape[0]) for s in stores],
         "datasets": list(datasets),
+        "sampler_version": SAMPLER_VERSION,
     }
 
 
