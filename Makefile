@@ -69,10 +69,10 @@ resume: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) --report results/report.html
 
 # `make test` runs PYTEST_WORKERS pytest-xdist workers (0: none); each group of tests (a file, tests/slurm,
-# tests/faults: tests/conftest.py) runs on one worker, the longest groups first.
+# tests/faults: tests/conftest.py) runs on one worker, the longest groups first (not xdist's reorder by count).
 PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not slurm" $(PYTEST_ARGS)

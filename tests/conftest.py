@@ -153,33 +153,53 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
-#: The xdist groups that run first (``make test`` runs 2 workers, ``--dist loadgroup``): the longest,
-#: so that neither worker is left with one of them at the end. tests/slurm is one group (one SLURM
-#: cluster per session, started by one worker), tests/faults one (its session fixture is made once).
-FIRST_GROUPS = ("slurm", "integration/test_workflow.py", "integration/test_alfi_like.py", "faults")
+#: The groups of tests that run first under ``make test`` (2 pytest-xdist workers, ``--dist loadscope``
+#: with :func:`pytest_xdist_make_scheduler`'s groups): the longest, so that neither worker is left
+#: with one of them at the end.
+FIRST_GROUPS = (
+    "tests/slurm",
+    "tests/integration/test_workflow.py",
+    "tests/integration/test_alfi_like.py",
+    "tests/faults",
+)
 
 
-def xdist_group(item: pytest.Item, tests: Path) -> str:
-    """The group of tests one xdist worker runs together: its file's, tests/slurm's or tests/faults'."""
-    relative = item.path.relative_to(tests)
-    return relative.parts[0] if relative.parts[0] in ("slurm", "faults") else relative.as_posix()
+def worker_group(nodeid: str) -> str:
+    """The group of tests one xdist worker runs together: tests/slurm (one SLURM cluster per session),
+    tests/faults (one shared fixture, made once) or the test's file (its module fixtures made once)."""
+    path = nodeid.split("::")[0]
+    top = "/".join(path.split("/")[:2])
+    return top if top in ("tests/slurm", "tests/faults") else path
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope`` with :func:`worker_group` for a scope: each group runs whole on one worker,
+    in collection order with ``--no-loadscope-reorder``. (``--dist loadgroup``'s ``xdist_group`` marks
+    do not group under pytest 9: pytest-xdist 3.8 renames ``item._nodeid``, which pytest 9 never reads.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return GroupScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The layers (``make test-fast`` deselects both): the workflow tests of tests/integration (dry
     runs and the whole tiny run) are ``slow``; tests/slurm, which starts a SLURM cluster, ``slurm``.
-    Each test's xdist group (:func:`xdist_group`); the longest groups first (:data:`FIRST_GROUPS`)."""
+    The longest groups first (:data:`FIRST_GROUPS`)."""
     tests = Path(__file__).parent
-    groups = {}
     for item in items:
         if tests / "integration" in item.path.parents:
             item.add_marker(pytest.mark.slow)
         if tests / "slurm" in item.path.parents:
             item.add_marker(pytest.mark.slurm)
-        groups[item.nodeid] = group = xdist_group(item, tests)
-        item.add_marker(pytest.mark.xdist_group(group))
     rank = {group: index for index, group in enumerate(FIRST_GROUPS)}
-    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))
+    items.sort(key=lambda item: rank.get(worker_group(item.nodeid), len(rank)))
 
 
 def train_model(patches_zarr: Path, patches_parquet: Path, config, out: Path, **kwargs):
