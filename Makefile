@@ -17,7 +17,7 @@ help:
 	@echo "make demo       run the workflow on the simulated demo plate (results/)"
 	@echo "make resume     after a crash or kill -9: unlock, rerun the interrupted jobs, then the report"
 	@echo "make test       run the whole test suite on 2 pytest-xdist workers (PYTEST_WORKERS=0: one process)"
-	@echo "make test-fast  the fast layer (under 3 min on 2 cores): not the workflow runs, torchrun launches, fresh interpreters and solves marked slow, nor SLURM"
+	@echo "make test-fast  the fast layer (about 5 min on 2 cores): not the workflow runs, torchrun launches, fresh interpreters and solves marked slow, nor SLURM"
 	@echo "make lint       ruff check, ruff format --check, mypy and snakemake --lint"
 	@echo "make browser    install Debian's chromium + chromedriver (the explorer's browser test; root or sudo)"
 	@echo "make screenshots  after make demo: docs/screenshots/report.png and explorer.png (needs make browser)"

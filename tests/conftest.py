@@ -172,7 +172,7 @@ def worker_group(nodeid: str) -> str:
     return top if top in ("tests/slurm", "tests/faults") else path
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before pytest-xdist's; without xdist, unused
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadscope`` with :func:`worker_group` for a scope: each group runs whole on one worker,
     in collection order with ``--no-loadscope-reorder``. (``--dist loadgroup``'s ``xdist_group`` marks

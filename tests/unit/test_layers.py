@@ -69,8 +69,13 @@ def package_of(path: Path) -> str:
     return relative.parts[0].removesuffix(".py") if len(relative.parts) > 1 else relative.stem
 
 
+def sources() -> list[Path]:
+    """The package's Python sources and stubs (never the bytecode under ``__pycache__``)."""
+    return [path for path in PACKAGE.rglob("*.py*") if path.suffix in (".py", ".pyi")]
+
+
 def test_every_package_has_a_layer() -> None:
-    packages = {package_of(path) for path in PACKAGE.rglob("*.py*") if path.name != "__init__.py"}
+    packages = {package_of(path) for path in sources() if path.name != "__init__.py"}
     packages |= {path.name for path in PACKAGE.iterdir() if path.is_dir() and path.name != "__pycache__"}
     packages -= {"__init__"}
     assert packages <= set(LAYER), f"packages without a layer: {sorted(packages - set(LAYER))}"
@@ -78,7 +83,7 @@ def test_every_package_has_a_layer() -> None:
 
 def test_imports_point_down_the_layers() -> None:
     violations = []
-    for path in sorted(PACKAGE.rglob("*.py*")):
+    for path in sorted(sources()):
         if path.parent == PACKAGE and path.stem == "__init__":
             continue
         own = package_of(path)
