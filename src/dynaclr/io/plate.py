@@ -9,7 +9,7 @@ import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -1757,19 +1757,26 @@ def _scale_text(scale: tuple[float, ...] | None) -> str:
     return "(" + ", ".join(f"{value:.6g}" for value in scale) + ")"
 
 
-def _check_positions_agree(path: Path, what: str, values: dict[str, Any]) -> None:
-    """Every position has the same ``what`` (``values``: by FOV): the stages take it from the first
-    position and apply it to all."""
+def _check_positions_agree(
+    path: Path,
+    what: str,
+    values: dict[str, Any],
+    key: Callable[[Any], Any] = lambda value: value,
+    expected: str = "the same for the whole plate (dynaclr reads it from the first position)",
+) -> None:
+    """Every position has the same ``what`` (``values``: by FOV), compared as ``key`` of each value: the
+    stages take it from the first position and apply it to all. Each differing group is shown as its
+    first position's value."""
     groups: dict[Any, list[str]] = {}
     for name, value in values.items():
-        groups.setdefault(value, []).append(name)
+        groups.setdefault(key(value), []).append(name)
     if len(groups) > 1:
         found = "; ".join(
-            f"{value} in {fovs[:3]}{' ...' if len(fovs) > 3 else ''}" for value, fovs in groups.items()
+            f"{values[fovs[0]]} in {fovs[:3]}{' ...' if len(fovs) > 3 else ''}" for fovs in groups.values()
         )
         raise ArtifactError(
-            f"{path}: positions differ in {what}, expected the same for the whole plate (dynaclr reads it "
-            f"from the first position); found {found}. Write every position with the same {what}"
+            f"{path}: positions differ in {what}, expected {expected}; found {found}. Write every position "
+            f"with the same {what}"
         )
 
 
@@ -1777,20 +1784,15 @@ def _check_channel_sets(path: Path, labels: dict[str, tuple[str, ...]]) -> None:
     """Every position names the same channels, in any order (``labels``: each position's, by FOV):
     each job looks its channels up by name in the position it reads (iohub's ``get_channel_index`` of
     that position), so a position listing them in another order is read right. Positions naming other
-    channels (or a name more or less often) are refused, each group of positions shown in the order
-    its first position lists them."""
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for name, channels in labels.items():
-        groups.setdefault(tuple(sorted(channels)), []).append(name)
-    if len(groups) > 1:
-        found = "; ".join(
-            f"{labels[fovs[0]]} in {fovs[:3]}{' ...' if len(fovs) > 3 else ''}" for fovs in groups.values()
-        )
-        raise ArtifactError(
-            f"{path}: positions differ in channel names, expected the same channels in every position (in "
-            f"any order: each job looks a channel up by name in its own position); found {found}. Write "
-            "every position with the same channels"
-        )
+    channels (or a name more or less often) are refused."""
+    _check_positions_agree(
+        path,
+        "channel names",
+        labels,
+        key=lambda channels: tuple(sorted(channels)),
+        expected="the same channels in every position (in any order: each job looks a channel up by name "
+        "in its own position)",
+    )
 
 
 def _check_unique_channels(path: Path, channels: tuple[str, ...]) -> None:
