@@ -280,6 +280,7 @@ def test_epochs_of_uneven_lineage_unique_batches_train_every_batch_and_resume_ex
     trained = _trained_batches(tmp_path / "whole")
     assert trained == expected  # every batch the sampler yields, and only those
     assert whole["global_step"] == whole["planned_steps"] == 14 and whole["epochs_completed"] == 2
+    assert whole["batches_left_out"] == 1  # epoch 1's 8th batch: formed, not trained, recorded
 
     class SignallingTrainer(Trainer):
         def __init__(self, *args: Any, callbacks: list[Callback], **kwargs: Any) -> None:

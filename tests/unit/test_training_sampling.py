@@ -3,6 +3,7 @@ FOV split, DDP sharding and per-epoch reshuffling."""
 
 from __future__ import annotations
 
+import logging
 import pickle
 
 import numpy as np
@@ -193,7 +194,7 @@ def _uneven_lineages() -> pd.DataFrame:
     return index
 
 
-def test_lineage_unique_epochs_all_yield_the_fewest_batches_any_epoch_forms():
+def test_lineage_unique_epochs_all_yield_the_fewest_batches_any_epoch_forms(caplog):
     """Lightning counts an epoch's batches once, from epoch 0, and a resume finds its batch from the
     step: with ``epochs`` every epoch yields the same batches, the fewest any of them forms (the
     first ones of its own cut), and says so in ``len``."""
@@ -208,7 +209,11 @@ def test_lineage_unique_epochs_all_yield_the_fewest_batches_any_epoch_forms():
     counts = [len(batches) for batches in formed]
     assert len(set(counts)) > 1, counts  # the data makes the epochs differ
     fixed = ContrastiveBatchSampler(planner, 8, True, seed=0, epochs=epochs)
-    assert fixed.batches_per_epoch == min(counts)
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        assert fixed.batches_per_epoch == min(counts)
+    left_out = sum(counts) - epochs * min(counts)
+    assert fixed.batches_left_out == left_out > 0  # formed, never trained: said and recorded
+    assert any(f"leaving out {left_out} batches" in r.getMessage() for r in caplog.records)
     for epoch in range(epochs):
         fixed.set_epoch(epoch)
         batches = list(fixed)
@@ -218,6 +223,7 @@ def test_lineage_unique_epochs_all_yield_the_fewest_batches_any_epoch_forms():
     assert capped.batches_per_epoch == min(counts) - 2  # the cap below every epoch's count
     validation = ContrastiveBatchSampler(planner, 8, True, seed=0, shuffle=False, epochs=epochs)
     assert validation.batches_per_epoch is None  # one order every epoch: nothing to even out
+    assert validation.batches_left_out == own.batches_left_out == 0
 
 
 def test_samplers_are_deterministic_for_a_seed():

@@ -619,7 +619,7 @@ class ContrastiveBatchSampler(Sampler[PlannedBatch]):
         self._cache: tuple[int, list[np.ndarray]] | None = None
         self.position: Callable[[], tuple[int, int]] | None = None
         self.epochs = epochs if lineage_unique and shuffle else None  # other batches never differ
-        self._batches_per_epoch: int | None = None
+        self._formed_counts: list[int] | None = None  # the batches each of the epochs forms
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
@@ -652,19 +652,30 @@ class ContrastiveBatchSampler(Sampler[PlannedBatch]):
         epochs - 1`` form (computed once); ``None`` without ``epochs`` (each epoch's own)."""
         if self.epochs is None:
             return None
-        if self._batches_per_epoch is None:
+        if self._formed_counts is None:
             logger.info("lineage-unique batches: forming the %d epochs' batches to count them", self.epochs)
-            formed = [len(self._formed_batches(epoch)) for epoch in range(self.epochs)]
-            self._batches_per_epoch = min(formed)
-            if max(formed) > self._batches_per_epoch:
-                logger.info(
-                    "lineage-unique batches: the %d epochs form %d to %d batches; every epoch trains %d",
+            self._formed_counts = [len(self._formed_batches(epoch)) for epoch in range(self.epochs)]
+            if self.batches_left_out:
+                logger.warning(
+                    "lineage-unique batches: the %d epochs form %d to %d batches; every epoch trains %d, "
+                    "leaving out %d batches of %d anchors in all (batches_left_out in the model's summary)",
                     self.epochs,
-                    self._batches_per_epoch,
-                    max(formed),
-                    self._batches_per_epoch,
+                    min(self._formed_counts),
+                    max(self._formed_counts),
+                    min(self._formed_counts),
+                    self.batches_left_out,
+                    self.global_batch_size,
                 )
-        return self._batches_per_epoch
+        return min(self._formed_counts)
+
+    @property
+    def batches_left_out(self) -> int:
+        """The batches the epochs form beyond :attr:`batches_per_epoch`, summed over the epochs: formed
+        but never trained (0 without ``epochs``, or where every epoch forms as many)."""
+        fewest = self.batches_per_epoch  # forms the epochs' batches once
+        if fewest is None or self._formed_counts is None:
+            return 0
+        return sum(self._formed_counts) - len(self._formed_counts) * fewest
 
     def global_batches(self) -> list[np.ndarray]:
         """This epoch's global batches of anchor rows, each ``(batch_size * world_size,)``."""

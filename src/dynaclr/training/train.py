@@ -838,6 +838,8 @@ def _train(
         "epochs_completed": epochs,
         "global_step": int(trainer.global_step),
         "planned_steps": planned_steps,
+        # lineage-unique batches formed beyond the batches every epoch trains (the fewest any forms)
+        "batches_left_out": data.train_sampler.batches_left_out if data.train_sampler else 0,
         "stopped_by_time": _stopped_by_time(timer, epochs, config.epochs),
         "best_validation_loss": float(best_score) if best_score is not None else None,
         "world_size": int(trainer.world_size),
