@@ -1738,7 +1738,7 @@ def _warmup_warnings(config: WorkflowConfig) -> list[str]:
     warmup_warning`). One line per such model."""
     warnings = []
     for name, entry in config.contrastive_models.items():
-        if entry.train and entry.checkpoint is None:
+        if not entry.is_loaded:  # trained by the workflow
             warning = entry.training.warmup_warning(f"contrastive_models.{name}.training")
             warnings += [warning] if warning else []
     return warnings
