@@ -2435,3 +2435,81 @@ def test_refusals_name_the_first_five_files_or_folders_and_count_the_rest(
     named = re.findall(r"mm/B1-site0/img_\w+\.tif \(time point 11, [^;]*\)", str(refused.value))
     assert len(named) == 5, str(refused.value)
     assert f"; ... ({len(gone) - 5} more). Every missing file is of the last time point" in str(refused.value)
+
+
+def write_ome_in_channel_orders(
+    root: Path,
+    images: dict[str, np.ndarray],
+    names: list[str],
+    orders: dict[str, list[str]],
+    per_t: bool,
+    labels: dict[str, list[str]] | None = None,
+) -> None:
+    """OME-TIFFs of the tiny plate's FOVs (``images``, channels ``names``), FOV ``fov``'s channels in the
+    order ``orders[fov]`` (its pixels and its OME channel names alike; the names ``labels[fov]`` where
+    given): one file per position (``TCZYX``), or one per position and time point (``CZYX``, ``per_t``)."""
+    for fov, image in images.items():
+        order = orders[fov]
+        reordered = image[:, [names.index(name) for name in order]]
+        frames = list(enumerate(reordered)) if per_t else [(None, reordered)]
+        for t, data in frames:
+            path = root / "tiffs" / POSITION_OF[fov] / (f"img_t{t:03d}.ome.tif" if per_t else "all.ome.tif")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            metadata = {
+                "axes": "CZYX" if per_t else "TCZYX",
+                "Channel": {"Name": (labels or {}).get(fov, order)},
+                "PhysicalSizeX": 0.5,
+            }
+            tifffile.imwrite(path, data, metadata=metadata)
+
+
+@pytest.mark.parametrize("per_t", [False, True], ids=["one-file-per-position", "one-file-per-time-point"])
+def test_files_listing_the_channels_in_other_orders_are_placed_by_name(
+    tiny_plate: dict[str, Path], tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch, per_t: bool
+) -> None:
+    """One position's OME-TIFFs name the channels in another order than the other's (or than
+    ``channel_names``): each file's channels are placed by name into the plate's order,
+    ``channel_names`` or the first file's. Before, every such file was refused ("make them agree")."""
+    monkeypatch.chdir(tmp_path)
+    names = list(read_plate_layout(tiny_plate["plate"]).channel_names)
+    swapped, rotated = names[::-1], names[1:] + names[:1]
+    write_ome_in_channel_orders(tmp_path, tiny_images, names, {"A/1/0": names, "B/1/0": swapped}, per_t)
+    files = "tiffs/{position}/" + ("img_t{t}.ome.tif" if per_t else "all.ome.tif")
+    config = small_config(files, positions=POSITIONS)
+    for run, (channel_names, order) in enumerate(((None, names), (names, names), (rotated, rotated))):
+        given = config.model_copy(update={"channel_names": channel_names})
+        out = tmp_path / f"raw_{run}.zarr"
+        plate = convert(given, out)
+        assert read_plate_layout(plate).channel_names == tuple(order)
+        for fov, image in raw_images(plate).items():
+            expected = tiny_images[fov][:, [names.index(name) for name in order]]
+            np.testing.assert_array_equal(image, expected, err_msg=f"{fov}, channel_names {channel_names}")
+        with open_ome_zarr(plate, layout="hcs", mode="r") as store:
+            assert [position.channel_names for _, position in store.positions()] == [order, order]
+
+
+def test_a_file_naming_other_channels_is_refused_naming_both_sets(
+    tiny_plate: dict[str, Path], tiny_images: dict[str, np.ndarray], tmp_path: Path, monkeypatch
+) -> None:
+    """Placed by name, a file must name the plate's channels (in any order): another set stops the
+    run naming the file, the channels expected and those found (and where the expected came from)."""
+    monkeypatch.chdir(tmp_path)
+    names = list(read_plate_layout(tiny_plate["plate"]).channel_names)
+    assert "GFP" not in names
+    swapped = names[::-1]
+    other = [name if name != names[0] else "GFP" for name in swapped]  # another order, one name other
+    orders, labels = {"A/1/0": names, "B/1/0": swapped}, {"B/1/0": other}
+    write_ome_in_channel_orders(tmp_path, tiny_images, names, orders, per_t=False, labels=labels)
+    config = small_config("tiffs/{position}/all.ome.tif", positions=POSITIONS)
+    expected, found = re.escape(str(sorted(names))), re.escape(str(sorted(other)))
+    assert_layout_refused(
+        config,
+        rf"B1-site0/all\.ome\.tif: its OME metadata names the channels {found}, expected the channels "
+        rf"{expected} of the OME metadata of tiffs/A1-site0/all\.ome\.tif \(the first file naming channels\)",
+    )
+    given = config.model_copy(update={"channel_names": other})
+    assert_layout_refused(
+        given,
+        rf"A1-site0/all\.ome\.tif: its OME metadata names the channels {expected}, expected the channels "
+        rf"{found} of the config tiff\.channel_names \(in any order\)",
+    )

@@ -118,3 +118,27 @@ def test_frames_outside_a_ctc_folders_run_are_titled_untracked(stages: ImageQcFi
         stages.model_copy(update={"tracks": whole, "tracks_plate": None}), FOV, QcFiguresConfig(frames=3)
     )
     assert "untracked" not in [ax.get_title() for ax in figure.axes] and "untracked" not in caption
+
+
+def test_each_row_shows_the_channel_it_is_labelled_with_in_positions_of_other_orders(tmp_path: Path):
+    """Positions listing the plate's channels in other orders (``A/1/0``: Brightfield, GFP; ``B/1/0``:
+    GFP, Brightfield): each FOV's rows are looked up by name in its own position, so the row labelled
+    Brightfield shows Brightfield (counts around 20,000) in both, and the caption names the rows drawn."""
+    from plate_helpers import write_plate_in_channel_orders
+
+    orders = {"A/1/0": ["Brightfield", "GFP"], "B/1/0": ["GFP", "Brightfield"]}
+    rng = np.random.default_rng(0)
+    images = {
+        "Brightfield": rng.integers(19000, 21000, size=(3, 3, 16, 16), dtype=np.uint16),
+        "GFP": rng.integers(500, 1500, size=(3, 3, 16, 16), dtype=np.uint16),
+    }
+    plate = write_plate_in_channel_orders(tmp_path / "raw.zarr", orders, images)
+    for fov_name, order in orders.items():
+        figure, caption = plot_fov_stages(
+            ImageQcFigureInputs(raw_plate=plate), fov_name, QcFiguresConfig(frames=2)
+        )
+        shown = {ax.get_ylabel(): ax.get_images()[0].get_array() for ax in figure.axes if ax.get_ylabel()}
+        assert list(shown) == order, fov_name
+        for name, plane in shown.items():
+            np.testing.assert_array_equal(plane, images[name][0, 1], err_msg=f"{fov_name}: row {name}")
+        assert f"percentiles): {', '.join(order)}." in caption

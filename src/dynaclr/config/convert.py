@@ -97,8 +97,10 @@ class TiffSourceConfig(StrictModel):
     channel_names: list[str] | None = Field(
         None,
         min_length=1,
-        description="Channel names in file order; required when the files' OME metadata names none. With "
-        "'{c}' in 'files', the plate's channels in this order: '{c}' matches these names, or integer "
+        description="The plate's channels, in the plate's order (default: those of the first file whose "
+        "OME metadata names channels); required when the files' OME metadata names none, then in file "
+        "order. A file whose OME metadata names its channels in another order has them placed by name; one "
+        "naming other channels is refused. With '{c}' in 'files', '{c}' matches these names, or integer "
         "indices into them (sorted; 0 or the first index found is the first name); required there.",
     )
     time_interval_minutes: float | None = Field(

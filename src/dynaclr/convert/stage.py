@@ -6,7 +6,7 @@ import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from dynaclr.convert.tiff import (
     TiffFiles,
     TiffHeader,
     check_position_folders,
+    file_channel_order,
     index_tiff_files,
     layout_from_headers,
     read_tiff_headers,
@@ -64,8 +65,10 @@ def to_tczyx(image: NDArray[np.generic], axes: str) -> NDArray[np.generic]:
     return np.transpose(expanded, order)
 
 
-def _read(path: Path, header: TiffHeader) -> NDArray[np.generic]:
-    """The image of ``path`` as ``(T, C, Z, Y, X)``; refuses one whose shape changed since planning."""
+def _read(path: Path, header: TiffHeader, key: FileKey, channel_names: Sequence[str]) -> NDArray[np.generic]:
+    """The image of ``path`` (the file of ``key``) as ``(T, C, Z, Y, X)``, its channels in the plate's
+    order (``channel_names``) where its OME metadata names them in another order (placed by name:
+    :func:`~dynaclr.convert.tiff.file_channel_order`); refuses one whose shape changed since planning."""
     with tifffile.TiffFile(path) as tiff:
         image = tiff.series[0].asarray()
     if image.size == math.prod(header.shape):
@@ -75,7 +78,9 @@ def _read(path: Path, header: TiffHeader) -> NDArray[np.generic]:
             f"{path}: holds shape {image.shape} ({image.dtype}), its header said {header.shape} "
             f"({header.dtype}); was it rewritten during the conversion?"
         )
-    return to_tczyx(image, header.axes)
+    tczyx = to_tczyx(image, header.axes)
+    order = file_channel_order(header, key, channel_names)
+    return tczyx if order is None else tczyx[:, order]
 
 
 #: Texts one message of the conversion keeps (its values other than the file's differing: a
@@ -187,6 +192,7 @@ def _write_plate(path: Path, files: TiffFiles, headers: dict[Path, TiffHeader], 
     slice)."""
     n_t, n_c, n_z, n_y, n_x = layout.shape_tczyx
     dtype = next(iter(headers.values())).dtype
+    names = layout.channel_names  # each file's channels placed by name (_read)
     one_time_point = files.per_time_point or n_t == 1
     chunk_z = 1 if "Z" in files.split_axes and not one_time_point else n_z
     with open_ome_zarr(
@@ -210,12 +216,14 @@ def _write_plate(path: Path, files: TiffFiles, headers: dict[Path, TiffHeader], 
                     frames = slice(frame, frame + 1) if files.per_time_point else slice(None)
                     if not one_time_point or len(time_point) == 1:  # no buffer: a file at a time
                         for key, file in time_point:
-                            array[_region(key, frames, first_slice)] = _read(file, headers[file])
+                            array[_region(key, frames, first_slice)] = _read(file, headers[file], key, names)
                             progress.update()
                         continue
                     buffer = np.zeros((1, n_c, n_z, n_y, n_x), dtype=dtype)
                     for key, file in time_point:
-                        buffer[_region(key, slice(None), first_slice)] = _read(file, headers[file])
+                        buffer[_region(key, slice(None), first_slice)] = _read(
+                            file, headers[file], key, names
+                        )
                         progress.update()
                     array[frame : frame + 1] = buffer
                 write_display_metadata(position)

@@ -1717,15 +1717,21 @@ def _metadata_value(
 def _channel_names(
     config: TiffSourceConfig, files: TiffFiles, headers: dict[Path, TiffHeader], n_channels: int
 ) -> tuple[str, ...]:
-    """The plate's channel names: the config's, each file's OME metadata's agreeing (with ``{c}``, a
-    file's metadata names its own channel only: the config's name of the channel ``{c}`` placed it
-    at; :func:`_channel_indices` made sure the config names them)."""
+    """The plate's channel names, in the plate's order: the config's, else the OME metadata's of the
+    first file naming channels. A file holding several channels whose metadata names them in another
+    order is placed by name (:func:`file_channel_order`, logged at INFO); one naming another set of
+    channels is refused naming the file, the channels expected, where they came from, and those found;
+    so are files naming none where the config gives none. With ``{c}``, a file's metadata names its own
+    channel only: the config's name of the channel ``{c}`` placed it at (:func:`_channel_indices` made
+    sure the config names them)."""
     first_path = next(iter(headers))
     found = {
         path: header.channel_names for path, header in headers.items() if header.channel_names is not None
     }
     names = tuple(config.channel_names) if config.channel_names is not None else None
+    source = "the config tiff.channel_names"
     channel_of = {path: key.c for by_key in files.files.values() for key, path in by_key.items()}
+    reordered: list[tuple[Path, tuple[str, ...]]] = []
     for path, from_metadata in found.items():
         channel = channel_of.get(path)
         if names is not None and channel is not None:
@@ -1737,12 +1743,22 @@ def _channel_names(
                     "tiff.channel_names (or their order)"
                 )
             continue
-        if names is not None and from_metadata != names:
-            raise ValueError(
-                f"{path}: its OME metadata names the channels {list(from_metadata)}, the config "
-                f"tiff.channel_names {list(names)}; make them agree, or remove tiff.channel_names"
+        if names is None:
+            names, source = from_metadata, f"the OME metadata of {path} (the first file naming channels)"
+            continue
+        if sorted(from_metadata) != sorted(names):
+            fix = (
+                "make them agree, or remove tiff.channel_names"
+                if config.channel_names is not None
+                else "every file must hold the same channels (in any order: each is placed by name); "
+                "convert the files naming other channels as a dataset of their own"
             )
-        names = from_metadata
+            raise ValueError(
+                f"{path}: its OME metadata names the channels {sorted(from_metadata)}, expected the "
+                f"channels {sorted(names)} of {source} (in any order); {fix}"
+            )
+        if from_metadata != names:
+            reordered.append((path, from_metadata))
     if names is None:
         raise ValueError(
             f"{first_path}: no channel names in its metadata; give tiff.channel_names ({n_channels} "
@@ -1756,7 +1772,31 @@ def _channel_names(
             f"{holder}: holds {n_channels} channel(s), but tiff.channel_names names {len(names)}: "
             f"{list(names)}"
         )
+    if reordered:
+        path, order = reordered[0]
+        more = f" and {len(reordered) - 1} more file(s)" if len(reordered) > 1 else ""
+        logger.info(
+            "%s%s list the channels in another order (%s) than the plate's %s (from %s): placed by name",
+            path,
+            more,
+            list(order),
+            list(names),
+            source,
+        )
     return names
+
+
+def file_channel_order(header: TiffHeader, key: FileKey, channel_names: Sequence[str]) -> list[int] | None:
+    """The index in the file (of ``key``, read as ``header`` says) of each of the plate's channels
+    (``channel_names``, in the plate's order), where the file's OME metadata names its channels in
+    another order (one position's file ``[Nuclei, Phase]``, the plate's ``[Phase, Nuclei]``: ``[1, 0]``);
+    None where it names none, or names them in the plate's order, or holds one channel ``{c}`` placed
+    (``key.c``: its place is its key's). :func:`_channel_names` made sure every other file naming
+    channels names the plate's."""
+    own = header.channel_names
+    if key.c is not None or own is None or tuple(own) == tuple(channel_names):
+        return None
+    return [own.index(name) for name in channel_names]
 
 
 def _read_header(config: TiffSourceConfig, path: Path) -> TiffHeader:
