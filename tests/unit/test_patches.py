@@ -475,6 +475,38 @@ def test_extraction_errors_name_the_problem(tiny_plate, tmp_path):
     assert not (tmp_path / "A_1_0.zarr").exists()  # nothing half-written
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [
+        ("y", np.inf, r"\(inf, "),
+        ("y", 960.0, r"\(960, "),
+        ("x", -0.51, r", -0\.51\)"),
+        ("x", 96.0, r", 96\)"),
+    ],
+    ids=["infinite", "below", "left-edge", "right-edge"],
+)
+def test_a_centroid_outside_the_image_is_refused_not_cut_as_zero_padding(
+    tiny_plate, tmp_path, column, value, shown
+):
+    """A tracks table whose centroid lies outside the FOV's image or is infinite (a table of another
+    plate, a binned or larger image, micrometres): before, its patch was cut as all zero padding
+    (padded_fraction 1.0) and stored as a cell with exit 0, under the mostly-padded warning's 25 %."""
+    tracks = pd.read_parquet(tiny_plate["tracks"])
+    first = tracks.index[tracks["fov_name"] == "A/1/0"][0]
+    tracks.loc[first, column] = value
+    edited = tmp_path / "tracks.parquet"
+    tracks.to_parquet(edited)
+    with pytest.raises(
+        ArtifactError,
+        match=r"tracks\.parquet: FOV A/1/0 has 1 of \d+ centroids outside its image: expected finite y in "
+        r"\[-0\.5, 96\) and x in \[-0\.5, 96\) \(pixels of the 96 x 96 image of .*found track \d+ t \d+ "
+        rf"\(y, x\) = .*{shown}",
+    ):
+        _extract(tiny_plate, tmp_path, "A/1/0", tracks=edited)
+    assert not (tmp_path / "A_1_0.zarr").exists()
+    _extract(tiny_plate, tmp_path, "B/1/0", tracks=edited)  # the other FOV's cells are all inside
+
+
 def test_a_patch_window_larger_than_the_image_is_refused(tiny_plate, tmp_path):
     explicit = TINY_SPEC.model_copy(update={"initial_patch_size_yx_px": 200})
     with pytest.raises(

@@ -346,6 +346,18 @@ def test_config_rejects_bad_values_with_a_fix(overrides: dict[str, object], mess
 # --- building blocks ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", ["2d", "3d"])
+def test_a_single_slice_is_refused_not_reconstructed_as_zero_phase(mode: str):
+    """One focal plane carries no phase contrast: before, both modes returned a phase of exactly 0
+    everywhere with no error to a library caller (the workflow's dry run refuses such a plate)."""
+    config = PhaseConfig(mode=mode, z_padding_slices=0)
+    with pytest.raises(
+        ValueError, match=r"needs a brightfield z-stack \(Z >= 2.*found Z = 1 \(ZYX \(1, 64, 64\)\)"
+    ):
+        calculate_transfer_function((1, 64, 64), 0.65, 2.5, config)
+    assert calculate_transfer_function((2, 64, 64), 0.65, 2.5, config).zyx_shape == (2, 64, 64)
+
+
 def test_nuclei_z_range_spans_centroids_plus_half_the_height():
     assert nuclei_z_range(np.array([4.5, 5.0]), nucleus_height_slices=3.0, n_slices=10) == (3, 7)
     assert nuclei_z_range(np.array([0.2]), nucleus_height_slices=6.0, n_slices=10) == (0, 4)

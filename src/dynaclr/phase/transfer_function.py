@@ -222,8 +222,18 @@ def calculate_transfer_function(
     crop (:func:`sign_check_arrays`: computed here, once per plate, not in every FOV job). 2d mode:
     ``isotropic_thin_3d`` transfer functions ``(Z, Y, X)`` and their singular system (computed here,
     once).
+
+    Raises:
+        ValueError: ``zyx_shape`` has one slice: a single focal plane carries no phase contrast (the
+            inversion gives exactly 0 everywhere), so no phase is reconstructed from it.
     """
     n_z, n_y, n_x = zyx_shape
+    if n_z < 2:
+        raise ValueError(
+            f"phase reconstruction needs a brightfield z-stack (Z >= 2: phase is read from defocus), found "
+            f"Z = {n_z} (ZYX {tuple(zyx_shape)}): one focal plane gives a phase of 0 everywhere; use the "
+            "plane as a label-free channel as it is (README: 2D movies) or acquire a z-stack"
+        )
     if config.mode == "3d":
         real_tf, imaginary_tf = phase_thick_3d.calculate_transfer_function(
             zyx_shape=(n_z, n_y, n_x),
