@@ -519,7 +519,9 @@ def test_patches_smaller_than_the_backbone_takes_fail_before_training(tiny_plate
 
 @pytest.mark.slow  # a torchrun launch of two ranks: about 15 s
 def test_two_process_ddp_with_torchrun(patch_store, tmp_path):
-    """2 ranks (gloo on CPU) via torchrun and the CLI; each rank trains on different anchors."""
+    """2 ranks (gloo on CPU) via torchrun and the CLI; each rank trains on different anchors. The
+    warm-up WARNING (``epochs: 1`` with the default warm-up of 1 epoch) is logged once, by global
+    rank zero (it was logged by every rank: twice in the job log)."""
     config = _config(
         "time_aware",
         "ntxent",
@@ -543,6 +545,8 @@ def test_two_process_ddp_with_torchrun(patch_store, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["world_size"] == 2 and summary["global_step"] == 3
+    warmup = [line for line in result.stderr.splitlines() if "warmup_epochs" in line and "not below" in line]
+    assert len(warmup) == 1 and " rank0 " in warmup[0], warmup
     ranks = [pd.read_parquet(tmp_path / "model" / "logs" / f"sample_rows_rank{r}.parquet") for r in (0, 1)]
     assert len(ranks[0]) == len(ranks[1]) == 3 * 2
     assert set(ranks[0]["anchor_row"]).isdisjoint(ranks[1]["anchor_row"])

@@ -833,6 +833,8 @@ def results_table_inputs(wildcards):
         inputs["classification"] = f"{RESULTS}/evaluation/classification.csv"
     if aligned_pairs():
         inputs["dtw_accuracy"] = f"{RESULTS}/evaluation/dtw_accuracy.csv"
+    # their provenance: how far each model's training went (a model max_minutes stopped is marked)
+    inputs["embeddings"] = [embeddings_store(model, dataset) for model, dataset in embedding_pairs()]
     return inputs
 
 

@@ -42,6 +42,7 @@ from .store import (
     read_embeddings as read_embeddings,
     read_embeddings_provenance as read_embeddings_provenance,
     representation_matrix as representation_matrix,
+    training_state as training_state,
     viewed_crop as viewed_crop,
     write_embeddings as write_embeddings,
 )

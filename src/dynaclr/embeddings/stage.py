@@ -13,6 +13,10 @@ the model's kind (:func:`dynaclr.config.embeddings.model_kind`):
   (:func:`dynaclr.baselines.engineered_features`), stored z-scored in ``X`` with the raw values in
   ``layers['raw']``.
 
+A trained model's store records how far its training went (``training`` of its provenance config,
+:func:`dynaclr.embeddings.store.training_state`): the results table and the report's first page
+mark a model the ``max_minutes`` budget stopped before its epochs.
+
 Before it embeds, an encoder's ``model.ckpt`` is checked to be the one the rule expects
 (``checkpoint_model``, ``checkpoint_config_hash``) and, for a trained model, to have been trained on
 patches of this store's spec: a checkpoint of another model, of an older config of this one, or of
@@ -36,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import anndata as ad
 
 from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig, model_kind
-from dynaclr.embeddings.store import PROJECTIONS_KEY, build_anndata, write_embeddings
+from dynaclr.embeddings.store import PROJECTIONS_KEY, TRAINING_KEY, build_anndata, write_embeddings
 from dynaclr.io import ArtifactError, ArtifactKind, StageFiles, make_provenance
 from dynaclr.patches import PatchStore, open_patch_store
 
@@ -304,10 +308,12 @@ def _encoded(
         projections=projections,
         info={**info, "representation_note": "X = backbone features, obsm['X_projections'] = head"},
     )
-    recorded_config = {
+    recorded_config: dict[str, Any] = {
         "resolved_crop_size_yx_px": list(crop),
         "encoder_weights_sha256": weights_sha256,
         # the input those weights read here (classifiers fitted on another input are refused)
         "input": store.model_input(trained.channel_indices),
     }
+    if info["kind"] == "contrastive":  # how far its training went (the report marks a partly trained one)
+        recorded_config[TRAINING_KEY] = trained.training_state
     return adata, recorded_config, trained.provenance

@@ -17,7 +17,9 @@ Layout of ``results/embeddings/{model}/{dataset}.zarr`` (one row per patch, in p
   records none), index ``"0".."N-1"``;
 * ``uns['dynaclr']``: ``model``, ``dataset``, ``kind``, ``representation_note``;
 * root attributes ``dynaclr``: the provenance record (kind ``embeddings``; its config names the
-  ``model`` and ``dataset``). :func:`read_embeddings` refuses a store of another schema version.
+  ``model`` and ``dataset``; for a trained model, ``kind: contrastive``, also ``training``: how far
+  the training of its ``model.ckpt`` went, :func:`training_state`). :func:`read_embeddings` refuses
+  a store of another schema version.
 
 An encoder's ``X`` and projections are written from the partial store a chunk of rows at a time
 (chunks of :data:`STREAMED_CHUNK_ROWS` rows), so the embed job never holds them whole;
@@ -432,6 +434,22 @@ def whole_store_memory_mb(
     """
     values = sum(n_cells * n_features for n_cells, n_features in shapes)
     return max(floor_mb, base_mb + math.ceil(values * bytes_per_value / 1e6))
+
+
+#: The provenance config key of a trained model's training state (:func:`training_state`).
+TRAINING_KEY = "training"
+
+
+def training_state(provenance: Provenance) -> dict[str, Any] | None:
+    """How far the training of the model an embeddings store's ``provenance`` records went: its
+    config's ``training`` (rule ``embed`` copies it from the model's ``model.ckpt``,
+    :func:`~dynaclr.training.checkpoint.recorded_training_state`): ``stopped_by_time`` (``True``: the
+    ``max_minutes`` budget ended training before its epochs, a partly trained model),
+    ``epochs_completed`` of ``epochs``, ``max_minutes``, ``global_step`` of ``planned_steps``; a value
+    not known is ``None``. ``None``: the store records none: not a trained model (a baseline), or a
+    store embedded before it was recorded (unknown, not a partly trained model)."""
+    state = provenance.config.get(TRAINING_KEY)
+    return dict(state) if isinstance(state, dict) else None
 
 
 def embeddings_identity(path: str | Path) -> tuple[str, str]:

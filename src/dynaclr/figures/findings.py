@@ -23,7 +23,7 @@ from dynaclr.classify.annotations import task_classes
 from dynaclr.config.analysis import ALIGNED_EVENT_NAMES
 from dynaclr.config.reasons import NO_CELL_SCORED, no_annotations, not_configured
 from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
-from dynaclr.figures.table import percent
+from dynaclr.figures.table import epochs_trained, partly_trained, percent
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, never_reached_statement, onset_error_summary
 from dynaclr.qc.import_warnings import NO_POSITION_CHECK, NOT_WARNINGS
@@ -282,6 +282,26 @@ def run_findings(
             )
         )
     return rows
+
+
+def training_findings(results: pd.DataFrame) -> list[Finding]:
+    """A line per model whose ``max_minutes`` budget stopped its training before its epochs
+    (``stopped_by_time`` true in the results table, its ``epochs_completed`` of ``epochs``): its
+    numbers are of a partly trained model. Nothing for a model that trained every epoch, nor for one
+    whose training state is not known (an empty ``stopped_by_time``, or a table without it)."""
+    stopped = results[partly_trained(results)].drop_duplicates("model")
+    return [
+        Finding(
+            "What was run",
+            "model",
+            "",
+            f"Model {row['model']} was stopped by its max_minutes budget after "
+            f"{epochs_trained(row)}: its numbers on this page and in the results table are of a "
+            "partly trained model, not comparable with a fully trained one's (raise its "
+            "training.max_minutes, or set it null, to train every epoch).",
+        )
+        for _, row in stopped.iterrows()
+    ]
 
 
 def _scored_frames_note(tracked: Mapping[str, Sequence[int]] | None) -> str:

@@ -41,12 +41,15 @@ from dynaclr.config.patches import channel_index
 from dynaclr.config.reasons import PLANNED_F1_REASONS
 from dynaclr.embeddings import (
     attach_ground_truth,
+    embeddings_identity,
     explained_variance_ratio,
     open_representation,
     projection_table,
     read_cells,
+    read_embeddings_provenance,
     read_projections,
     streamed_principal_components,
+    training_state,
     viewed_crop,
 )
 from dynaclr.evaluation.stage import TEMPORAL_COMPARISON_COLUMNS
@@ -72,6 +75,7 @@ from dynaclr.figures.findings import (
     run_findings,
     smoothness_findings,
     still_image_findings,
+    training_findings,
     unlinked_movie_findings,
 )
 from dynaclr.figures.plots import (
@@ -84,9 +88,11 @@ from dynaclr.figures.plots import (
 )
 from dynaclr.figures.table import (
     PAIR_COLUMNS,
+    partly_trained,
     plot_results_table,
     results_table,
     results_table_html,
+    training_table,
 )
 from dynaclr.figures.trajectories import (
     CELL_KEYS,
@@ -182,6 +188,8 @@ class ResultsTableInputs(StageFiles):
     temporal_metrics: Path | None = None
     classification: Path | None = None
     dtw_accuracy: Path | None = None
+    #: every embeddings store of the table's rows: how far each model's training went (its provenance)
+    embeddings: tuple[Path, ...] = ()
 
 
 class ResultsTableOutputs(StageFiles):
@@ -514,7 +522,9 @@ def results_table_stage(
     naming ``event``, rule ``params.event``: ``analysis.pseudotime.event``, what the DTW rows aligned).
 
     The CSV holds the numeric table (columns of :func:`~dynaclr.figures.table.results_table`);
-    the classification and DTW columns come from the inputs that are given. ``pairs`` (rule
+    the classification and DTW columns come from the inputs that are given, the training columns
+    (``stopped_by_time``, ``epochs_completed``, ``epochs``) from the embeddings stores' provenance
+    (``inputs.embeddings``; a model its ``max_minutes`` budget stopped is logged at WARNING). ``pairs`` (rule
     ``params.pairs``): per (model, dataset) its ``distribution``, ``trained_on``, the dataset's
     ``time_interval_minutes`` (frame interval), ``transfers_skipped`` and ``temporal_not_computed``
     (``one time point`` for still images, which have no temporal metrics input: the reason of every
@@ -542,7 +552,16 @@ def results_table_stage(
         if pairs is None
         else pd.DataFrame(pairs, columns=["model", "dataset", *PAIR_COLUMNS, *PLANNED_F1_REASONS]),
         tasks=tasks,
+        training=_training_states(inputs.embeddings) if inputs.embeddings else None,
     )
+    for row in table[partly_trained(table)].drop_duplicates("model").itertuples(index=False):
+        logger.warning(
+            "model %s: its max_minutes budget stopped its training after %s of %s epochs; the results "
+            "table marks its rows (stopped_by_time)",
+            row.model,
+            row.epochs_completed,
+            row.epochs,
+        )
     write_csv(table, outputs.csv)
     with atomic_output(outputs.html) as tmp:
         Path(tmp).write_text(results_table_html(table) + "\n")
@@ -551,6 +570,18 @@ def results_table_stage(
     )
     _save(figure, caption, outputs.png, outputs.svg)
     return table
+
+
+def _training_states(stores: Sequence[Path]) -> pd.DataFrame:
+    """:func:`~dynaclr.figures.table.training_table` of the embeddings ``stores``: each one's model
+    and dataset and the training state it records (its provenance; none: a baseline, or a store
+    embedded before it was recorded, read as not known)."""
+    states = []
+    for store in stores:
+        provenance = read_embeddings_provenance(store)
+        model, dataset = embeddings_identity(store)
+        states.append((model, dataset, training_state(provenance)))
+    return training_table(states)
 
 
 class FindingsInputs(StageFiles):
@@ -680,6 +711,7 @@ def findings_stage(
     intervals: dict[str, float | None] = {}
     if inputs.results_table is not None:
         results = read_csv(inputs.results_table, ("model", "dataset"))
+        rows += training_findings(results)
         rows += unlinked_movie_findings(results)
         rows += classifier_findings(results, confidence=classification_confidence)
         if "time_interval_minutes" in results.columns:

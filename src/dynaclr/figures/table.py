@@ -50,12 +50,18 @@ by its own classifiers``, ``infection state predicted by classifiers transferred
 ``division state from its tracks' lineage``; ``dtw_accuracy.csv``'s ``state_source``) and
 ``dtw_n_no_event`` (the aligned lineages whose own state shows no event inside their frames: never
 reach it, or past it from their first frame, as the first page counts them; NaN for a
-``dtw_accuracy.csv`` that does not say). Missing inputs leave NaN. A DTW error not scored (no true
-onset in any lineage: a dataset without ground truth) reads ``not scored (no true onset): <n>
+``dtw_accuracy.csv`` that does not say); how far each trained model's training went
+(:data:`TRAINING_COLUMNS`, from its embeddings store, :func:`training_table`): ``stopped_by_time``
+(``True``: the model's ``max_minutes`` budget ended its training before its epochs, its numbers are
+of a partly trained model; ``False``: it trained every epoch; empty: not a trained model, or not
+known: a model imported from a file, or embeddings written before it was recorded),
+``epochs_completed`` and ``epochs`` (those configured). Missing inputs leave NaN. A DTW error not
+scored (no true onset in any lineage: a dataset without ground truth) reads ``not scored (no true onset): <n>
 lineages aligned; <dtw_state_source>``, with ``, <k> of them show no infection onset inside their
 frames`` (or ``division``) after ``aligned`` where ``dtw_n_no_event`` counts some.
 
-The HTML and PNG renderings show each value with its CI and the sample it rests on:
+The HTML and PNG renderings name a partly trained model so in its Model cell (``m (partly trained:
+3 of 50 epochs, stopped by max_minutes)``), and show each value with its CI and the sample it rests on:
 ``0.910 [0.880, 0.940] (n=412, 57+)`` for an F1 (annotated cells scored, positives among them;
 a transferred one followed by ``from <source dataset>``),
 ``(n=96 tracks)`` for the track-pair smoothness, ``1.841 [0.932, 2.932] = 0.92 h (n=44 lineages)`` for
@@ -68,7 +74,7 @@ of cells (tracks) per row for the paper's definitions, computed over all cells; 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +135,9 @@ _DTW_REASON = "dtw_not_computed"
 #: ``dtw_onset_mae_frames_confidence``.
 TRACK_PAIRS_LEVEL = "track_pairs_confidence"
 
+#: How far each trained model's training went (:func:`training_table`), per (model, dataset).
+TRAINING_COLUMNS = ("stopped_by_time", "epochs_completed", "epochs")
+
 _DISPLAY = (
     ("smoothness", "Smoothness (paper) ↓"),
     ("dynamic_range", "Dynamic range (paper) ↑"),
@@ -145,8 +154,12 @@ def results_table(
     dtw_accuracy: pd.DataFrame | None = None,
     pairs: pd.DataFrame | None = None,
     tasks: Sequence[str] | None = None,
+    training: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Merge the evaluation tables into one numeric comparison table (columns in module docstring).
+
+    ``training`` (:func:`training_table`: ``model, dataset`` and :data:`TRAINING_COLUMNS`): how far
+    each embedded model's training went; its columns are empty on a row it lacks.
 
     ``pairs`` (``model, dataset`` and :data:`PAIR_COLUMNS`: how each dataset relates to what its
     model learnt from, and the dataset's frame interval) gives the columns that come first.
@@ -258,7 +271,58 @@ def results_table(
     for name, _ in _DISPLAY:
         if name not in table.columns:
             table[name] = np.nan
+    if training is not None:
+        table = table.merge(
+            training[["model", "dataset", *TRAINING_COLUMNS]].drop_duplicates(["model", "dataset"]),
+            on=["model", "dataset"],
+            how="left",
+        )
+        table = table.astype({"stopped_by_time": "boolean", "epochs_completed": "Int64", "epochs": "Int64"})
     return table.sort_values(["dataset", "model"], kind="stable", ignore_index=True)
+
+
+def training_table(states: Sequence[tuple[str, str, Mapping[str, object] | None]]) -> pd.DataFrame:
+    """:data:`TRAINING_COLUMNS` per ``(model, dataset, state)``, ``state`` the training state its
+    embeddings store records (:func:`~dynaclr.embeddings.store.training_state`; ``None``: none
+    recorded, a baseline or an older store: every column empty, not a partly trained model)."""
+
+    def value(state: Mapping[str, object] | None, key: str) -> object:
+        found = None if state is None else state.get(key)
+        return pd.NA if found is None else found
+
+    return pd.DataFrame(
+        {
+            "model": [model for model, _, _ in states],
+            "dataset": [dataset for _, dataset, _ in states],
+            **{column: [value(state, column) for _, _, state in states] for column in TRAINING_COLUMNS},
+        }
+    ).astype({"stopped_by_time": "boolean", "epochs_completed": "Int64", "epochs": "Int64"})
+
+
+def partly_trained(table: pd.DataFrame) -> pd.Series:
+    """Per row of a results table, whether its model is one the ``max_minutes`` budget stopped
+    before its epochs (``stopped_by_time`` true); ``False`` where the column is empty, not
+    ``True``/``true`` or absent (a table written before it was recorded)."""
+    if "stopped_by_time" not in table.columns:
+        return pd.Series(False, index=table.index)
+    return table["stopped_by_time"].astype("string").str.lower().eq("true").fillna(False).astype(bool)
+
+
+def epochs_trained(row: pd.Series) -> str:
+    """``3 of 50 epochs``: a results-table ``row``'s ``epochs_completed`` of ``epochs`` (``?`` for a
+    count not recorded)."""
+
+    def count(column: str) -> str:
+        number = pd.to_numeric(pd.Series([row.get(column)]), errors="coerce").iloc[0]
+        return "?" if pd.isna(number) else str(int(number))
+
+    return f"{count('epochs_completed')} of {count('epochs')} epochs"
+
+
+def partly_trained_note(row: pd.Series) -> str:
+    """``partly trained: 3 of 50 epochs, stopped by max_minutes`` of a results-table ``row`` whose
+    model the budget stopped (:func:`epochs_trained`)."""
+    return f"partly trained: {epochs_trained(row)}, stopped by max_minutes"
 
 
 def _dtw_aligned(accuracy: pd.DataFrame) -> pd.DataFrame:
@@ -646,9 +710,14 @@ def formatted_results_table(table: pd.DataFrame) -> pd.DataFrame:
         if "time_interval_minutes" in table.columns
         else pd.Series(np.nan, index=table.index)
     )
+    stopped = partly_trained(table)
+    models = [
+        f"{row['model']} ({partly_trained_note(row)})" if stopped.at[i] else row["model"]
+        for i, row in table.iterrows()
+    ]
     return pd.DataFrame(
         {
-            "Model": table["model"],
+            "Model": models,
             "Dataset": table["dataset"],
             # smoothness and dynamic range compare adjacent frames: rows of other intervals measure
             # other time steps, so each row says its own (probe4: a 10-min plate read smoother)

@@ -64,6 +64,9 @@ class ContrastiveCheckpoint:
         training_sampling_verified: as rule ``import_model`` recorded it: ``False`` where the file
             imported records no sampling (the import warned that it could not be checked);
             ``None``: not an imported copy (or imported before it was recorded).
+        training_state: how far training went (:func:`recorded_training_state`): whether the
+            ``max_minutes`` budget stopped it before its epochs, the epochs trained of those
+            configured, the optimiser steps taken of those the schedule planned.
     """
 
     config: ContrastiveModelConfig
@@ -80,6 +83,7 @@ class ContrastiveCheckpoint:
     input_normalize_per_time_point_verified: bool = True
     training_sampling: list[dict[str, Any]] | None = None
     training_sampling_verified: bool | None = None
+    training_state: dict[str, Any] | None = None
 
     def encoder_arguments(self) -> dict[str, Any]:
         """:class:`~dynaclr.contrastive.ContrastiveEncoder` arguments of this architecture."""
@@ -163,8 +167,9 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         for name, tensor in checkpoint["state_dict"].items()
         if name.startswith(_ENCODER_PREFIX)
     }
+    config = ContrastiveModelConfig.model_validate(hyper_parameters["config"])
     return ContrastiveCheckpoint(
-        config=ContrastiveModelConfig.model_validate(hyper_parameters["config"]),
+        config=config,
         in_channels=int(hyper_parameters["in_channels"]),
         in_stack_depth=int(hyper_parameters["in_stack_depth"]),
         patch_size_yx_px=int(hyper_parameters["patch_size_yx_px"]),
@@ -178,6 +183,7 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         input_normalize_per_time_point_verified=_recorded_normalize_per_time_point_verified(checkpoint),
         training_sampling=_recorded_training_sampling(checkpoint),
         training_sampling_verified=_recorded_training_sampling_verified(checkpoint),
+        training_state=recorded_training_state(checkpoint, config),
     )
 
 
@@ -251,6 +257,49 @@ def _recorded_training_sampling_verified(checkpoint: dict[str, Any]) -> bool | N
     summary = checkpoint.get(TRAINING_SUMMARY_KEY)
     verified = summary.get("training_sampling_verified") if isinstance(summary, dict) else None
     return verified if isinstance(verified, bool) else None
+
+
+#: The keys of a model's training state (:func:`recorded_training_state`), as the embeddings
+#: store records it (``training`` of its provenance config).
+TRAINING_STATE_KEYS: tuple[str, ...] = (
+    "stopped_by_time",
+    "epochs_completed",
+    "epochs",
+    "max_minutes",
+    "global_step",
+    "planned_steps",
+)
+
+
+def recorded_training_state(checkpoint: Mapping[str, Any], config: ContrastiveModelConfig) -> dict[str, Any]:
+    """How far the training that made ``checkpoint`` (a raw ``model.ckpt``) went, as its
+    ``dynaclr_training`` summary records it, with the configured ``epochs`` and ``max_minutes`` of
+    ``config`` (the checkpoint's training config): ``stopped_by_time`` (``True``: the ``max_minutes``
+    budget ended training before its ``epochs``, the model is partly trained), ``epochs_completed``,
+    ``global_step`` and ``planned_steps`` (the optimiser steps taken, and those the schedule planned).
+
+    A value the summary does not record is ``None``, read as unknown, never as a failed or a complete
+    training: a model.ckpt of an older dynaclr (before ``stopped_by_time``), or one imported from a
+    file (rule ``import_model``: trained elsewhere, its epochs are not this config's).
+    """
+    summary = checkpoint.get(TRAINING_SUMMARY_KEY)
+    summary = summary if isinstance(summary, dict) else {}
+    imported = "checkpoint_format" in summary  # rule import_model: trained elsewhere
+
+    def recorded(key: str, kind: type) -> Any:
+        value = None if imported else summary.get(key)
+        if kind is int and isinstance(value, bool):
+            return None
+        return value if isinstance(value, kind) else None
+
+    return {
+        "stopped_by_time": recorded("stopped_by_time", bool),
+        "epochs_completed": recorded("epochs_completed", int),
+        "epochs": None if imported else int(config.epochs),
+        "max_minutes": None if imported else config.max_minutes,
+        "global_step": recorded("global_step", int),
+        "planned_steps": recorded("planned_steps", int),
+    }
 
 
 def _recorded_model_name(checkpoint: dict[str, Any]) -> str | None:

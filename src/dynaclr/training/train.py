@@ -72,6 +72,7 @@ import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from pydantic import field_validator, model_validator
 
 from dynaclr.config.backbones import input_size_problem
@@ -736,7 +737,7 @@ def _train(
         torch.set_num_threads(num_threads)
     settings = _launch_settings(config)  # a GPU asked for where there is none fails before any data is read
     warmup = config.warmup_warning(f"contrastive_models.{model_name}.training" if model_name else "training")
-    if warmup:
+    if warmup and _global_rank_zero():  # once in the job's log, not once per DDP rank
         logger.warning("%s", warmup)
     pooled = open_training_store(config, inputs)
     _check_training_sampling(training_sampling, pooled.datasets)
@@ -865,10 +866,17 @@ def _train(
         )
         _export_model(source, outputs.checkpoint, provenance, summary)
         logger.info("trained %s in %.0f s: %s", config.backbone, summary["seconds"], summary)
-        if summary["stopped_by_time"]:
+        if summary["stopped_by_time"]:  # on global rank zero only, as the warm-up's: once in the log
             _warn_stopped_by_time(config, summary, outputs.checkpoint)
     summary["seconds"] = time.perf_counter() - started
     return summary
+
+
+def _global_rank_zero() -> bool:
+    """Whether this process is global rank zero, as Lightning reads it (``rank_zero_only.rank``: from
+    the environment, ``RANK`` of torchrun or ``LOCAL_RANK`` of Lightning's own launch, before the
+    trainer exists): a WARNING every rank would log is logged by this one only."""
+    return int(getattr(rank_zero_only, "rank", 0)) == 0
 
 
 def _stopped_by_time(timer: Timer | None, epochs_trained: int, epochs: int) -> bool:
