@@ -3491,6 +3491,18 @@ def test_an_import_in_micrometres_reruns_when_the_pixel_size_it_divides_by_chang
     assert divided_by == expected
 
 
+def test_an_import_in_micrometres_on_a_plate_of_one_slice_keeps_the_pixel_size_param(tmp_path: Path) -> None:
+    """On a plate of one slice (config/alfi_like.yaml's) the param of a um import stays the pixel size
+    alone, as before z was divided by the z step: upgrading reruns no 2D import."""
+    config = yaml.safe_load((REPO_ROOT / "config" / "alfi_like.yaml").read_text())
+    table = tmp_path / "tracks.csv"
+    table.write_text("fov_name,track_id,t,y,x,parent_track_id\nA/1/0,1,0,10,10,-1\n")
+    config["datasets"]["alfi"]["tracks"] = {"format": "table", "path": str(table), "position_unit": "um"}
+    (job,) = [job for job in _planned(config, tmp_path / "work") if job.rule.name == "import_tracks"]
+    assert job.params["divides_by_pixel_size_um"] == 0.65
+    assert job.params.sampling_um["frame_interval_minutes"] == 7.0
+
+
 @pytest.mark.parametrize("recorded", [False, True], ids=["your own", "with a dynaclr record"])
 def test_a_patch_job_of_a_plate_of_your_own_is_given_the_root_attributes_it_reads(
     tmp_path: Path, recorded: bool
