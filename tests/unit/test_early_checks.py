@@ -3464,27 +3464,43 @@ def test_an_import_in_micrometres_reruns_when_the_pixel_size_it_divides_by_chang
     """With tracks.position_unit: um, import_tracks divides y, x by the plate's pixel size, which it
     got only as a param Snakemake does not compare (a function of input): editing the pixel size
     reran no import, and the tracks stayed scaled by the old size with exit 0. The size is now a
-    compared param where it is divided by, and None in pixels (editing it reruns no such import)."""
+    compared param where it is divided by, and None in pixels (editing it reruns no such import). On
+    a plate of more than one slice (the tiny plate's 5) a z column is divided by the z step: it is in
+    the param too (session 23)."""
     from integration.workflow_helpers import tiny_workflow_config
 
     table = tmp_path / "tracks.csv"
     table.write_text("fov_name,track_id,t,y,x,parent_track_id\nA/1/0,1,0,10,10,-1\n")
     divided_by = []
-    for pixel_size_um in (0.65, 0.5):
+    for pixel_size_um, z_step_um in ((0.65, 2.5), (0.5, 2.5), (0.5, 2.0)):
         config = tiny_workflow_config()
         config["contrastive_models"] = {}
         config["analysis"] = {"baselines": []}
         config["exports"] = {}
         config["datasets"]["tiny"]["simulate"]["pixel_size_um"] = pixel_size_um
+        config["datasets"]["tiny"]["simulate"]["z_step_um"] = z_step_um
         config["datasets"]["tiny"]["tracks"] = {
             "format": "table",
             "path": str(table),
             "position_unit": position_unit,
         }
-        jobs = _planned(config, tmp_path / f"{position_unit}{pixel_size_um}")
+        jobs = _planned(config, tmp_path / f"{position_unit}{pixel_size_um}_{z_step_um}")
         (job,) = [job for job in jobs if job.rule.name == "import_tracks"]
         divided_by.append(job.params["divides_by_pixel_size_um"])
-    assert divided_by == ([0.65, 0.5] if position_unit == "um" else [None, None])
+    expected = [[0.65, 2.5], [0.5, 2.5], [0.5, 2.0]] if position_unit == "um" else [None] * 3
+    assert divided_by == expected
+
+
+def test_an_import_in_micrometres_on_a_plate_of_one_slice_keeps_the_pixel_size_param(tmp_path: Path) -> None:
+    """On a plate of one slice (config/alfi_like.yaml's) the param of a um import stays the pixel size
+    alone, as before z was divided by the z step: upgrading reruns no 2D import."""
+    config = yaml.safe_load((REPO_ROOT / "config" / "alfi_like.yaml").read_text())
+    table = tmp_path / "tracks.csv"
+    table.write_text("fov_name,track_id,t,y,x,parent_track_id\nA/1/0,1,0,10,10,-1\n")
+    config["datasets"]["alfi"]["tracks"] = {"format": "table", "path": str(table), "position_unit": "um"}
+    (job,) = [job for job in _planned(config, tmp_path / "work") if job.rule.name == "import_tracks"]
+    assert job.params["divides_by_pixel_size_um"] == 0.65
+    assert job.params.sampling_um["frame_interval_minutes"] == 7.0
 
 
 @pytest.mark.parametrize("recorded", [False, True], ids=["your own", "with a dynaclr record"])

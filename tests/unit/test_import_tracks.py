@@ -1078,15 +1078,15 @@ def test_the_plan_imports_instead_of_tracking(tmp_path: Path) -> None:
     assert not {"tracks_plate", "track_fov", "collect_tracks", "evaluate_tracking"} & set(jobs)
     assert jobs["annotate_divisions_from_lineage"] == 1
     assert jobs["classify"] >= 1  # the division classifiers learn from the lineage's labels
-    # a table is not checked against the plate's frame interval; the plate's sampling only feeds the
-    # checks of a TrackMate file's calibration, so it is a param Snakemake does not compare: adding it
-    # (or the plate's acquisition supplying a value) reruns no import and nothing after it
+    # the plate's sampling only feeds checks (a TrackMate file's calibration; a table's t stepping by
+    # the frame interval in minutes or seconds, refused), so it is a param Snakemake does not compare:
+    # adding it (or the plate's acquisition supplying a value) reruns no import and nothing after it
     (job,) = [
         job
         for job in planned_jobs(tmp_path / "work" / "config" / "config.yaml", tmp_path / "work")
         if job.rule.name == "import_tracks"
     ]
-    assert job.params.sampling_um == {"pixel_size_um": 0.65, "z_step_um": 2.0}
+    assert job.params.sampling_um == {"pixel_size_um": 0.65, "z_step_um": 2.0, "frame_interval_minutes": 10.0}
     assert job.params.sampling_um not in list(job.non_derived_params)
     assert job.params.config in list(job.non_derived_params)
 
@@ -1865,13 +1865,23 @@ def test_a_plate_showing_no_cells_gives_a_warning_not_a_refusal(truth: pd.DataFr
 def test_positions_in_micrometres_stated_so_are_imported_in_pixels(
     truth: pd.DataFrame, tiny_plate: dict[str, Path], tmp_path: Path
 ) -> None:
-    """tracks.position_unit: um divides y, x by the plate's pixel size: the table refused above comes
-    back as the ground truth; a table in pixels stated as µm is refused, saying to state px."""
-    table = _table(truth).assign(y=lambda t: t["y"] * 0.65, x=lambda t: t["x"] * 0.65)
+    """tracks.position_unit: um divides y, x by the plate's pixel size (z by its z step): the table
+    refused above comes back as the ground truth; a table in pixels stated as µm is refused, saying to
+    state px."""
+    table = _table(truth).assign(
+        y=lambda t: t["y"] * 0.65, x=lambda t: t["x"] * 0.65, z=lambda t: t["z"] * 2.5
+    )
     table.to_csv(tmp_path / "mine.csv", index=False)
     mine, plate = [tmp_path / "mine.csv"], tiny_plate["plate"]
     imported = run_import(
-        "table", "mine.csv", mine, tmp_path, plate=plate, position_unit="um", pixel_size_um=0.65
+        "table",
+        "mine.csv",
+        mine,
+        tmp_path,
+        plate=plate,
+        position_unit="um",
+        pixel_size_um=0.65,
+        z_step_um=2.5,
     )
     assert_same_tracks(imported, truth, tolerance_px=1e-6)
     assert _import_warnings(tmp_path) == [] and _readings(tmp_path)["verdict"] == "given"
@@ -1887,6 +1897,7 @@ def test_positions_in_micrometres_stated_so_are_imported_in_pixels(
             plate=plate,
             position_unit="um",
             pixel_size_um=1.5,
+            z_step_um=1.0,  # z as written (slices): only y, x are read in the wrong unit here
         )
     with pytest.raises(ArtifactError, match=r"position_unit 'um' reads y, x as micrometres.*found none"):
         run_import("table", "mine.csv", mine, tmp_path / "none", position_unit="um")
@@ -2100,9 +2111,15 @@ def test_a_trackmate_spots_csv_given_as_a_table_names_trackmate_and_the_fix(tmp_
     assert "missing ['fov_name', 'track_id', 't', 'y', 'x']" in message
     assert "TrackMate's spots CSV export" in message
     assert "tracks.format: trackmate" in message
-    for rename in ("TRACK_ID -> track_id", "FRAME -> t", "POSITION_Y -> y", "POSITION_X -> x"):
+    for rename in (
+        "TRACK_ID -> track_id",
+        "FRAME -> t",
+        "POSITION_Y -> y",
+        "POSITION_X -> x",
+        "POSITION_Z -> z",
+    ):
         assert rename in message
-    assert "tracks.position_unit: um" in message
+    assert "tracks.position_unit: um (z is then divided by the plate's z step)" in message
     assert "fov_name" in message and "three rows under the header" in message
 
 
@@ -2130,3 +2147,154 @@ def test_a_tables_fov_name_holding_tiff_positions_names_their_fovs(
         ) in message
     # without TIFF positions (an OME-Zarr plate) nothing is said of positions
     assert "TIFF position" not in refusal()
+
+
+# ------------------------------------------------------------------ z in µm; t stepping by k frames
+def _cells(frames: list[int], *, z: float | None = None) -> pd.DataFrame:
+    """Three cells in each FOV, each seen at ``frames`` (the plate's own ``t``, or what a table gives)."""
+    rows = [
+        {
+            "fov_name": fov,
+            "track_id": cell,
+            "t": t,
+            "y": 20.0 * cell,
+            "x": 30.0,
+            **({} if z is None else {"z": z}),
+        }
+        for fov in FOVS
+        for cell in (1, 2, 3)
+        for t in frames
+    ]
+    return pd.DataFrame(rows)
+
+
+def _import_table(
+    table: pd.DataFrame, tmp_path: Path, *, frame_step: int | None = None, **keywords: Any
+) -> pd.DataFrame:
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    return import_tracks(
+        ImportedTracksConfig(
+            format="table",
+            path="mine.csv",
+            position_unit=keywords.pop("position_unit", "px"),
+            **({} if frame_step is None else {"frame_step": frame_step}),
+        ),
+        ImportTracksInputs(files=(tmp_path / "mine.csv",)),
+        ImportTracksOutputs(tracks=tmp_path / "tracks.parquet"),
+        fov_names=FOVS,
+        shape_tzyx=SHAPE_TZYX,
+        **keywords,
+    )
+
+
+def test_z_in_micrometres_is_divided_by_the_plates_z_step(tmp_path: Path) -> None:
+    """``position_unit: um`` divided y, x by the pixel size and left z in µm, read as a slice (TrackMate's
+    POSITION_Z renamed z): slice 2 at 2 µm per slice (4 µm) came back as slice 4 of the plate's 5, every
+    cell on the wrong slice with exit 0 (a larger z was refused as beyond the plate)."""
+    table = _cells([0, 1, 2], z=4.0).assign(y=lambda t: t["y"] * 0.65, x=lambda t: t["x"] * 0.65)
+    imported = _import_table(table, tmp_path, position_unit="um", pixel_size_um=0.65, z_step_um=2.0)
+    np.testing.assert_allclose(imported["z"], 2.0)
+    np.testing.assert_allclose(imported["y"].unique(), [20.0, 40.0, 60.0])
+    np.testing.assert_allclose(imported["x"], 30.0)
+    assert _import_warnings(tmp_path) == []
+
+
+def test_z_in_micrometres_on_a_plate_stating_no_z_step_is_refused(tmp_path: Path) -> None:
+    table = _cells([0, 1, 2], z=1.5)
+    with pytest.raises(ArtifactError) as refused:
+        _import_table(table, tmp_path, position_unit="um", pixel_size_um=1.0, z_step_um=None)
+    message = str(refused.value)
+    assert "position_unit 'um' reads column z as micrometres, divided by the plate's z step" in message
+    assert "acquisition.z_step_um, found none (z is 1.5 µm at " in message and "mine.csv line 2" in message
+    assert "Set acquisition.z_step_um" in message and "drop column z for 2D tracks" in message
+    # 0 µm is slice 0 at any z step (TrackMate's POSITION_Z of a 2D image): imported without one
+    imported = _import_table(_cells([0, 1, 2], z=0.0), tmp_path, position_unit="um", pixel_size_um=1.0)
+    assert (imported["z"] == 0).all()
+
+
+def test_tracks_in_pixels_leave_z_in_slices(tmp_path: Path) -> None:
+    imported = _import_table(_cells([0, 1, 2], z=3.0), tmp_path, pixel_size_um=0.65, z_step_um=2.0)
+    np.testing.assert_allclose(imported["z"], 3.0)
+
+
+@pytest.mark.parametrize(
+    ("interval_minutes", "unit", "stride"), [(5.0, "minutes", 5), (4.999, "minutes", 5), (0.5, "seconds", 30)]
+)
+def test_t_in_minutes_or_seconds_is_refused(
+    interval_minutes: float, unit: str, stride: int, tmp_path: Path
+) -> None:
+    """t in minutes of a 5-min movie (0, 5, 10) was read as the plate's frames 0, 5, 10: every cell at
+    five times its frame, exit 0, no word (so were seconds, 0, 30, 60 at 30 s a frame)."""
+    _cells([0, stride, 2 * stride]).to_csv(tmp_path / "mine.csv", index=False)
+    with pytest.raises(ArtifactError) as refused:
+        import_tracks(
+            ImportedTracksConfig(format="table", path="mine.csv"),
+            ImportTracksInputs(files=(tmp_path / "mine.csv",)),
+            ImportTracksOutputs(tracks=tmp_path / "tracks.parquet"),
+            fov_names=FOVS,
+            shape_tzyx=(3 * stride, *SHAPE_TZYX[1:]),
+            frame_interval_minutes=interval_minutes,
+        )
+    message = str(refused.value)
+    assert message.startswith("tracks (table, mine.csv): every one of the 12 steps between a track's ")
+    assert f"is a multiple of {stride}, the plate's frame interval in {unit} " in message
+    assert f"t looks like time in {unit}" in message
+    assert f"Convert t to frames (t / {stride}: {stride} becomes frame 1)" in message
+    assert f"set tracks.frame_step: {stride}" in message
+    assert not (tmp_path / "tracks.parquet").exists()
+
+
+def test_a_tracking_of_one_frame_in_the_interval_is_imported_with_frame_step(tmp_path: Path) -> None:
+    """A tracking on one frame in 5 of a 5-min movie looks like t in minutes: frame_step says it is not."""
+    imported = _import_table(_cells([0, 5, 10]), tmp_path, frame_step=5, frame_interval_minutes=5.0)
+    assert sorted(imported["t"].unique()) == [0, 5, 10]
+    assert _import_warnings(tmp_path) == []
+
+
+def test_detections_all_k_frames_apart_are_imported_with_a_warning_and_recorded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A movie subsampled 2x, its frames counted as the plate's, was imported with every cell at twice its
+    frame, exit 0 and no word; a stride other than the interval may be right (one frame in 2 tracked)."""
+    table = _cells([0, 2, 4, 8])  # one gap of 4: the steps' greatest common divisor is still 2
+    with caplog.at_level("WARNING", logger="dynaclr.tracking.importing"):
+        _import_table(table, tmp_path, frame_interval_minutes=5.0)
+    (warning,) = _import_warnings(tmp_path)
+    assert warning.startswith(
+        "every one of the 18 steps between a track's consecutive detections (t 0 .. 8) is a multiple of 2: "
+        "t must count the plate's frames from 0"
+    )
+    assert "every cell is at 2 times its frame" in warning and "set tracks.frame_step: 2" in warning
+    assert warning in caplog.text
+    # the plate stating no interval: warned as well, saying so
+    _import_table(table, tmp_path)
+    (warning,) = _import_warnings(tmp_path)
+    assert "(the plate states no frame interval to compare it with)" in warning
+    # frame_step: 2 says the tracking used one frame in 2 of the plate: nothing to warn of
+    _import_table(table, tmp_path, frame_step=2, frame_interval_minutes=5.0)
+    assert _import_warnings(tmp_path) == []
+
+
+def test_steps_of_one_frame_with_gaps_give_no_stride_warning(tmp_path: Path) -> None:
+    table = _cells([0, 1, 2, 4, 6, 9])  # gaps of 2 and 3, and steps of 1
+    imported = _import_table(table, tmp_path, frame_interval_minutes=5.0)
+    assert sorted(imported["t"].unique()) == [0, 1, 2, 4, 6, 9]
+    assert _import_warnings(tmp_path) == []
+    # a track of one detection has no step: no stride from it alone
+    _import_table(_cells([5]), tmp_path, frame_interval_minutes=5.0)
+    assert not [w for w in _import_warnings(tmp_path) if "is a multiple of" in w]
+
+
+def test_frame_step_is_a_key_of_tables_only_and_left_out_of_the_params_unset() -> None:
+    with pytest.raises(ValidationError, match=r"tracks\.frame_step: the step between a table's"):
+        ImportedTracksConfig(format="ctc", path="ctc/{row}_{col}_{fov}_RES", frame_step=5)
+    with pytest.raises(ValidationError):
+        ImportedTracksConfig(format="table", path="mine.csv", frame_step=1)
+    # unset, the params (and records) stay as before the key existed: upgrading reruns no import
+    assert "frame_step" not in ImportedTracksConfig(format="table", path="mine.csv").job_params()
+    assert (
+        ImportedTracksConfig(format="ultrack", path="{row}/{col}/{fov}.csv", frame_step=3).job_params()[
+            "frame_step"
+        ]
+        == 3
+    )

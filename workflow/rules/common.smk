@@ -679,22 +679,35 @@ def tracked_pixel_size(dataset):
 def plate_stated_sampling(dataset):
     """The raw plate's pixel size and z step (µm) where its metadata states them with their units or
     `acquisition` supplies them, else None (PlateSampling.stated_values: a value read from an axis
-    without a unit is a guess, never checked against), and for format trackmate its stated time
-    interval (`frame_interval_minutes`) and the guesses (`unitless`, by acquisition key, only where
-    there are some): a TrackMate file's calibration and frame interval are checked against the stated
-    values, and a check skipped on a guess is said at WARNING (rule import_tracks). The interval and
-    the guesses are added only where a TrackMate file is checked, so the params (and the jobs) of the
-    other formats' imports stay as they were."""
+    without a unit is a guess, never checked against), its stated time interval
+    (`frame_interval_minutes`, where stated) and for format trackmate the guesses (`unitless`, by
+    acquisition key, only where there are some): a TrackMate file's calibration and frame interval
+    are checked against the stated values, and a check skipped on a guess is said at WARNING; a
+    table's or ultrack CSVs' t stepping by the interval in minutes or seconds is refused (t in time
+    units; rule import_tracks). Only rule import_tracks' sampling_um (a param of `input`, which
+    Snakemake does not compare) holds the interval and the guesses, so they rerun no import."""
     layout = plate_layout(dataset)
     stated = layout.stated_values()
     sampling = {"pixel_size_um": stated["pixel_size_um"], "z_step_um": stated["z_step_um"]}
+    if stated["time_interval_minutes"] is not None:
+        sampling["frame_interval_minutes"] = stated["time_interval_minutes"]
     tracks = CONFIG.datasets[dataset].tracks
-    if tracks is not None and tracks.format == "trackmate":
-        if stated["time_interval_minutes"] is not None:
-            sampling["frame_interval_minutes"] = stated["time_interval_minutes"]
-        if layout.unitless:
-            sampling["unitless"] = layout.unitless_values()
+    if tracks is not None and tracks.format == "trackmate" and layout.unitless:
+        sampling["unitless"] = layout.unitless_values()
     return sampling
+
+
+def divided_by_sizes_um(dataset):
+    """Rule import_tracks' compared param divides_by_pixel_size_um: with tracks.position_unit: um the
+    plate's stated pixel size (y, x are divided by it) and, on a plate of more than one slice,
+    [pixel size, z step] (a z column is divided by the z step); None with px. A plate of one slice
+    keeps the value it had before z was divided, so upgrading reruns no 2D import."""
+    if CONFIG.datasets[dataset].tracks.position_unit != "um":
+        return None
+    stated = plate_stated_sampling(dataset)
+    if plate_layout(dataset).shape_tczyx[2] == 1:
+        return stated["pixel_size_um"]
+    return [stated["pixel_size_um"], stated["z_step_um"]]
 
 
 def import_tracks_checks(dataset):

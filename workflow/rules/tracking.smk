@@ -131,13 +131,10 @@ rule import_tracks:
         # it reruns no import (nor what follows) when it appears (import_tracks_checks)
         sampling_um=lambda w, input: import_tracks_checks(w.dataset),
         # compared (a function of the wildcards alone): with tracks.position_unit: um the import divides
-        # y, x by this pixel size, so editing it reruns the import and what follows; None with px
-        # (the size is then only checked against, above), so editing it reruns no import in pixels
-        divides_by_pixel_size_um=lambda w: (
-            plate_stated_sampling(w.dataset)["pixel_size_um"]
-            if CONFIG.datasets[w.dataset].tracks.position_unit == "um"
-            else None
-        ),
+        # y, x by this pixel size (and z by the z step, on a plate of more than one slice), so editing
+        # it reruns the import and what follows; None with px (the sizes are then only checked
+        # against, above), so editing them reruns no import in pixels
+        divides_by_pixel_size_um=lambda w: divided_by_sizes_um(w.dataset),
     log:
         f"{RESULTS}/logs/import_tracks/{{dataset}}.log",
     benchmark:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -444,7 +444,8 @@ class ImportedTracksConfig(StrictModel):
     ``man_track###.tif``, the same in every FOV; ``.tiff`` and upper-case ``.TIF`` too).
     ``trackmate``: one Fiji TrackMate XML file per FOV (``File > Save``; positions in its calibrated
     units, converted with its own pixel size, which must agree with the plate's). Units: ``t``
-    frames of the plate, centroids pixels (``z`` slices).
+    frames of the plate (``frame_step``), centroids pixels (``z`` slices) or micrometres
+    (``position_unit``).
     """
 
     format: Literal["table", "ultrack", "ctc", "trackmate"] = Field(
@@ -467,12 +468,33 @@ class ImportedTracksConfig(StrictModel):
     position_unit: Literal["px", "um"] = Field(
         "px",
         description=(
-            "table and ultrack: the unit of y, x: 'px' (pixels of the plate's images) or 'um' "
-            "(micrometres, divided by the plate's pixel size, as its metadata or acquisition.pixel_size_um "
-            "states it). The import refuses positions that sit on the plate's cells only when read in "
-            "micrometres or with x and y swapped."
+            "table and ultrack: the unit of y, x and z: 'px' (pixels of the plate's images, z in slices) or "
+            "'um' (micrometres: y, x divided by the plate's pixel size, z by its z step, as its metadata or "
+            "acquisition.pixel_size_um and acquisition.z_step_um state them; a z other than 0 on a plate "
+            "stating no z step is refused). The import refuses positions that sit on the plate's cells "
+            "only when read in micrometres or with x and y swapped."
         ),
     )
+    frame_step: int | None = Field(
+        None,
+        ge=2,
+        description=(
+            "table and ultrack: set when the tracking used every frame_step-th frame of the plate (t still "
+            "counts the plate's frames: 0, k, 2k, ...). Without it, tracks whose consecutive detections "
+            "are all k > 1 frames apart (k the greatest common divisor of every track's steps) are "
+            "refused where k is the plate's frame interval in minutes or seconds (t in minutes or "
+            "seconds: divide t by the interval), else imported with a WARNING; with it, steps that are "
+            "multiples of frame_step are expected."
+        ),
+    )
+
+    def job_params(self) -> dict[str, Any]:
+        """:meth:`StrictModel.job_params` without ``frame_step`` where it is unset: a key added after
+        configs had been run without it, so that upgrading reruns no import."""
+        params = super().job_params()
+        if self.frame_step is None:
+            params.pop("frame_step", None)
+        return params
 
     def description(self) -> str:
         """What the tracks are read from, for the report's first page: the format's name and the path
@@ -486,6 +508,16 @@ class ImportedTracksConfig(StrictModel):
                 f"tracks.position_unit: 'um' is the unit of a table's or ultrack CSV's y, x; format "
                 f"{self.format!r} gives pixels (a CTC folder's masks; a TrackMate file's calibration "
                 "converts its own): remove position_unit"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _frame_step_fits_format(self) -> ImportedTracksConfig:
+        if self.frame_step is not None and self.format not in ("table", "ultrack"):
+            raise ValueError(
+                f"tracks.frame_step: the step between a table's or ultrack CSV's frames t; format "
+                f"{self.format!r} numbers its frames as the plate's (a CTC folder's file names; a TrackMate "
+                "file's FRAME, checked against the plate): remove frame_step"
             )
         return self
 

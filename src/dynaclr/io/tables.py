@@ -304,12 +304,18 @@ IMPORT_WARNINGS = "import_warnings"
 POSITION_READINGS = "position_readings"
 
 
-def micrometres_to_pixels(table: pd.DataFrame, pixel_size_um: float) -> pd.DataFrame:
+def micrometres_to_pixels(
+    table: pd.DataFrame, pixel_size_um: float, z_step_um: float | None = None
+) -> pd.DataFrame:
     """``table`` with its numeric ``y, x`` (micrometres) divided by ``pixel_size_um`` (µm per pixel), the
-    conversion of a tracks or annotation table's ``position_unit: um``; an empty or non-numeric cell is
-    left as read, for the reader's checks to name."""
+    conversion of a tracks or annotation table's ``position_unit: um``, and with ``z_step_um`` (µm per
+    slice) its ``z`` (micrometres) too, where it has one; an empty or non-numeric cell is left as read,
+    for the reader's checks to name."""
+    sizes = {"y": pixel_size_um, "x": pixel_size_um}
+    if z_step_um is not None and "z" in table.columns:
+        sizes["z"] = z_step_um
     converted = {}
-    for axis in ("y", "x"):
+    for axis, size in sizes.items():
         values = pd.to_numeric(table[axis], errors="coerce").astype("float64")
-        converted[axis] = (values / pixel_size_um).where(values.notna(), table[axis])
+        converted[axis] = (values / size).where(values.notna(), table[axis])
     return table.assign(**converted)

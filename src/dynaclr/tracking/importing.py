@@ -20,7 +20,10 @@ Four forms are read (``tracks.format``, :class:`~dynaclr.config.tracking.Importe
   the tracks TrackMate keeps, in pixels by the file's calibration (checked against the plate's), the
   spot graph cut into segments at divisions (``id`` the spot ID); merges are refused.
 
-Units: ``t`` in frames of the plate, centroids in pixels (``z`` in slices). Every row is checked
+Units: ``t`` in frames of the plate, centroids in pixels (``z`` in slices), or with
+``tracks.position_unit: um`` micrometres (:func:`positions_in_pixels`); a ``t`` stepping by the plate's
+frame interval in minutes or seconds is refused, another stride of every step warned of
+(:func:`frame_stride_warning`). Every row is checked
 against the plate (:func:`imported_tracks_problems`); all problems are reported at once, one
 line each, naming the file and line (or mask), the column, what was expected and what was found.
 The result is the ``tracks`` artifact exactly as :func:`dynaclr.tracking.fov.collect_tracks`
@@ -173,7 +176,7 @@ def import_tracks(
         image_files=image_files,
     )
     if config.position_unit == "um":
-        table = positions_in_pixels(table, pixel_size_um, config.path)
+        table = positions_in_pixels(table, pixel_size_um, config.path, z_step_um)
     if table.empty:  # every later stage would run on no cell and succeed
         shown = ", ".join(str(path) for path in inputs.files[:3]) + (" ..." if len(inputs.files) > 3 else "")
         raise ArtifactError(
@@ -190,9 +193,11 @@ def import_tracks(
         )
     # the checks' typing and parent_id lineage, not read again; the warnings are logged as found
     tracks, conform_warnings = conform_imported_tracks(table, fov_names, typed_and_links)
+    stride_warning = frame_stride_warning(tracks, config, frame_interval_minutes)  # refuses t in time units
     warnings = imported_tracks_warnings(
         tracks, config.format, shape_tzyx=tuple(shape_tzyx), pixel_size_um=pixel_size_um
     )
+    warnings += [stride_warning] if stride_warning is not None else []
     for warning in warnings:
         logger.warning("tracks (%s): %s", config.path, warning)
     warnings = conform_warnings + warnings
@@ -223,7 +228,7 @@ def import_tracks(
         )
     # the record keeps the FOVs without tracks, so a reader of the artifact sees them (not only the log)
     recorded_config = {
-        **config.model_dump(mode="json"),
+        **config.job_params(),  # frame_step only where set: records as before it existed
         UNTRACKED_FOVS: untracked,
         IMPORT_WARNINGS: warnings,
         **notes,
@@ -341,12 +346,17 @@ def read_imported_tracks(
     return combined, notes
 
 
-def positions_in_pixels(table: pd.DataFrame, pixel_size_um: float | None, path: str) -> pd.DataFrame:
-    """``tracks.position_unit: um``: the table's numeric ``y, x`` divided by the plate's pixel size (a
-    non-numeric cell is left as read, for :func:`imported_tracks_problems` to name).
+def positions_in_pixels(
+    table: pd.DataFrame, pixel_size_um: float | None, path: str, z_step_um: float | None = None
+) -> pd.DataFrame:
+    """``tracks.position_unit: um``: the table's numeric ``y, x`` divided by the plate's pixel size and
+    its ``z``, where it has one, by the plate's z step (a non-numeric cell is left as read, for
+    :func:`imported_tracks_problems` to name). A ``z`` of 0 µm throughout (TrackMate's ``POSITION_Z``
+    of a 2D image) is slice 0 at any z step, so it needs none.
 
     Raises:
-        ArtifactError: the plate states no pixel size.
+        ArtifactError: the plate states no pixel size, or the table has a non-zero ``z`` and the plate
+            states no z step.
     """
     if pixel_size_um is None:
         raise ArtifactError(
@@ -354,7 +364,18 @@ def positions_in_pixels(table: pd.DataFrame, pixel_size_um: float | None, path: 
             "size; expected one stated by the plate's metadata or acquisition.pixel_size_um, found none. "
             "Set acquisition.pixel_size_um, or convert y, x to pixels (position_unit: px)"
         )
-    return micrometres_to_pixels(table, pixel_size_um)
+    if "z" in table.columns and z_step_um is None:
+        z = pd.to_numeric(table["z"], errors="coerce")
+        nonzero = z.notna() & (z != 0)
+        if nonzero.any():
+            raise ArtifactError(
+                f"tracks ({path}): position_unit 'um' reads column z as micrometres, divided by the "
+                f"plate's z step; expected one stated by the plate's metadata or acquisition.z_step_um, "
+                f"found none (z is {z[nonzero].iloc[0]:g} µm at {table[WHERE][nonzero].iloc[0]}). Set "
+                "acquisition.z_step_um (µm per slice), write z in slices and y, x in pixels "
+                "(position_unit: px), or drop column z for 2D tracks"
+            )
+    return micrometres_to_pixels(table, pixel_size_um, z_step_um)
 
 
 def untracked_frames(tracked: Sequence[int], n_frames: int) -> list[int]:
@@ -411,8 +432,10 @@ def _trackmate_export_hint(columns: Sequence[object], required: Sequence[str]) -
     return (
         ". These are TrackMate's spots CSV export columns, which are not read as they are: import "
         "TrackMate's own XML file (File > Save) with tracks.format: trackmate, or rename the columns "
-        f"({renames}){add_fov}, drop the three rows under the header (names, short names, units) and, "
-        "as its positions are calibrated, set tracks.position_unit: um"
+        f"({renames}, and POSITION_Z -> z for 3D tracks){add_fov}, drop the three rows under the header "
+        "(names, short names, units) and, "
+        "as its positions are calibrated, set tracks.position_unit: um (z is then divided by the "
+        "plate's z step)"
     )
 
 
@@ -1243,6 +1266,67 @@ def imported_tracks_warnings(
             "mother's track id"
         )
     return warnings
+
+
+def frame_stride(tracks: pd.DataFrame) -> tuple[int, int] | None:
+    """``(k, n)``: the greatest common divisor ``k`` of the steps in ``t`` between each track's
+    consecutive detections (per FOV and track) and the number ``n`` of those steps; None where no track
+    has two detections."""
+    ordered = tracks.sort_values(["fov_name", "track_id", "t"], kind="stable")
+    steps = ordered.groupby(["fov_name", "track_id"], sort=False)["t"].diff().dropna()
+    if steps.empty:
+        return None
+    return int(np.gcd.reduce(steps.abs().to_numpy(dtype=np.int64))), len(steps)
+
+
+def frame_stride_warning(
+    tracks: pd.DataFrame, config: ImportedTracksConfig, frame_interval_minutes: float | None
+) -> str | None:
+    """(``table``, ``ultrack``) the WARNING for conformed imported ``tracks`` whose consecutive
+    detections are all ``k > 1`` frames apart (:func:`frame_stride`): ``t`` counting a subsampled
+    movie's frames, or time, puts every cell at ``k`` times its frame. None where ``k`` is 1, no track
+    has two detections, or ``k`` is a multiple of ``tracks.frame_step`` (the tracking used every
+    ``frame_step``-th frame of the plate).
+
+    Raises:
+        ArtifactError: ``k`` is the plate's frame interval in minutes or in seconds (``t`` in time units);
+            a tracking on every ``k``-th frame of a plate whose interval is ``k`` minutes looks the same,
+            and is imported with ``tracks.frame_step: k``, which the message names.
+    """
+    if config.format not in USER_NUMBERED_FORMATS:
+        return None
+    found = frame_stride(tracks)
+    if found is None:
+        return None
+    k, n = found
+    if k == 1 or (config.frame_step is not None and k % config.frame_step == 0):
+        return None
+    span = f"t {int(tracks['t'].min())} .. {int(tracks['t'].max())}"
+    steps = (
+        f"every one of the {n} steps between a track's consecutive detections ({span}) is a multiple of {k}"
+    )
+    if frame_interval_minutes is not None:
+        for unit, interval in (("minutes", frame_interval_minutes), ("seconds", frame_interval_minutes * 60)):
+            if np.isclose(k, interval, rtol=1e-3, atol=0):
+                raise ArtifactError(
+                    f"tracks ({config.format}, {config.path}): {steps}, the plate's frame interval in "
+                    f"{unit} ({interval:g}): t looks like time in {unit}, which would put every cell at "
+                    f"{k} times its frame; expected t counting the plate's frames from 0. Convert t to "
+                    f"frames (t / {k}: {k} becomes frame 1) and import again; if t does count the plate's "
+                    f"frames and the tracking used one frame in {k} of the plate (t 0, {k}, {2 * k}, "
+                    f"...), set tracks.frame_step: {k}"
+                )
+    interval_text = (
+        ""
+        if frame_interval_minutes is not None
+        else " (the plate states no frame interval to compare it with)"
+    )
+    return (
+        f"{steps}{interval_text}: t must count the plate's frames from 0; if it counts a subsampled "
+        f"movie's frames or time, every cell is at {k} times its frame (convert t to the plate's frames); "
+        f"if the tracking used one frame in {k} of the plate (t 0, {k}, {2 * k}, ...), set "
+        f"tracks.frame_step: {k}"
+    )
 
 
 def late_single_daughters(tracks: pd.DataFrame) -> list[tuple[str, int, int, int, int]]:
