@@ -1081,11 +1081,11 @@ def check_position_reading(
     near = (
         "the tracked cell their fov_name, track_id, t name"
         if by_track
-        else "a tracked cell of their FOV and frame"
+        else "a tracked cell of their FOV and frame number"
     )
     what = (
         f"{source}: of {n_rows} annotations with y, x, those within {max_distance_px:g} px "
-        f"(analysis.classification.max_match_distance_px) of {near} number: "
+        f"(analysis.classification.max_match_distance_px) of {near}: "
         f"{shown}{untried}"
     )
     if n_best >= max(BETTER_MATCH_SHARE * n_rows, BETTER_MATCH_RATIO * n_given, MIN_READING_ROWS):
@@ -1303,7 +1303,7 @@ def import_annotations_stage(
     *,
     shape_tzyx: Sequence[int],
     match_on: MatchOn,
-    max_match_distance_px: float,
+    max_match_distance_px: float | None,
     pixel_size_um: float | None,
     fov_names: Sequence[str] | Mapping[str, str] = (),
 ) -> pd.DataFrame:
@@ -1359,6 +1359,12 @@ def import_annotations_stage(
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
     # cells the tracks cannot place (by track: any row naming no tracked cell) are refused first
     located = locate_annotations(annotations, tracks, source, str(tracks_path), on=match_on)
+    if max_match_distance_px is None:  # the rule passed None matching by track before the check existed
+        raise ValueError(
+            "import_annotations_stage: expected max_match_distance_px (analysis.classification."
+            "max_match_distance_px) whatever match_on is, the table's y, x being checked against the tracked "
+            "cells within it; found None"
+        )
     readings: dict[str, object] = {}
     readings[POSITION_READINGS], readings[IMPORT_WARNINGS] = check_position_reading(
         annotations,
