@@ -90,7 +90,7 @@ def _import(
     pixel_size_um: float | None = None,
     position_unit: str = "px",
     shape_tzyx: Sequence[int] = SHAPE_TZYX,
-    max_match_distance_px: float | None = MAX_MATCH_PX,
+    max_match_distance_px: float = MAX_MATCH_PX,
 ) -> pd.DataFrame:
     """Rule ``import_annotations`` as the workflow runs it: the config names the table it reads,
     ``match_on`` is ``analysis.classification.match_annotations_on``, ``pixel_size_um`` the plate's
@@ -318,8 +318,11 @@ def test_a_correct_table_imports_as_before_and_records_its_match(planted, tracks
     assert record["position_readings"] == {"rows": len(table), "given": len(table)}
     assert "pixel_size_um" not in record
     by_track = _import(_write(table, tmp_path / "t.csv"), tracks, tmp_path / "t.parquet", match_on="track")
-    pd.testing.assert_frame_equal(by_track, written)  # matching by track: positions are not compared
-    assert "position_readings" not in read_table_provenance(tmp_path / "t.parquet", "annotations").config
+    pd.testing.assert_frame_equal(by_track, written)
+    # matching by track: each row's y, x compared with its named cell's centroid (on it here)
+    track_record = read_table_provenance(tmp_path / "t.parquet", "annotations").config
+    assert track_record["position_readings"] == {"rows": len(table), "given": len(table)}
+    assert track_record["import_warnings"] == []
     away = table.index < int(0.6 * len(table))
     # 60 % of the rows 40 px off their cells, inside the image
     table.loc[away, "y"] += np.where(table.loc[away, "y"] < SHAPE_YX[0] / 2, 40.0, -40.0)
@@ -339,10 +342,9 @@ def test_a_table_in_micrometres_without_positions_imports_on_a_plate_of_unstated
 ):
     """position_unit: um with no row giving y, x has nothing to divide: it was refused for the pixel
     size nothing states. It imports as the table in pixels does; a row giving a position is still
-    refused. Matching by track, the rule passes no matching distance (None: not read)."""
+    refused."""
     path = _write(_user_table(planted["truth"]), tmp_path / "mine.csv")
-    distance = MAX_MATCH_PX if match_on == "position" else None
-    common = {"match_on": match_on, "max_match_distance_px": distance}
+    common = {"match_on": match_on}
     expected = _import(path, tracks, tmp_path / "px.parquet", **common)
     written = _import(path, tracks, tmp_path / "um.parquet", position_unit="um", **common)
     pd.testing.assert_frame_equal(written, expected)
@@ -353,6 +355,107 @@ def test_a_table_in_micrometres_without_positions_imports_on_a_plate_of_unstated
         AnnotationTableError, match=r"position_unit: um reads y, x as micrometres.*found none"
     ):
         _import(positioned, tracks, tmp_path / "one.parquet", position_unit="um", **common)
+
+
+def _renumbered(table: pd.DataFrame, truth: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """``table`` as made on an earlier tracking of the same plate: the same cells (same y, x), their
+    track ids permuted within each FOV."""
+    rng = np.random.default_rng(seed)
+    out = table.copy()
+    for fov, index in out.groupby("fov_name").groups.items():
+        ids = sorted(truth.loc[truth["fov_name"] == fov, "track_id"].unique())
+        out.loc[index, "track_id"] = out.loc[index, "track_id"].map(
+            dict(zip(ids, rng.permutation(ids), strict=True))
+        )
+    return out
+
+
+def test_a_table_of_another_trackings_ids_is_refused_matching_by_track(planted, tracks, tmp_path):
+    """match_annotations_on: track, a table made on an earlier tracking (ids renumbered, y, x of the
+    same cells): its rows were imported with exit 0 and the classifiers trained on the cells the ids
+    now name (87 % of the rows over 6 px, median 85 px from them). Now refused, naming the rows, their
+    distances and the named tracks' centroids, and the fixes; by position the same table imports."""
+    truth = planted["truth"]
+    table = _renumbered(_positioned_table(truth), truth)
+    cells = truth.set_index(["fov_name", "track_id", "t"])
+    named = cells.loc[
+        list(zip(table["fov_name"], table["track_id"], table["t"], strict=True)), ["y", "x"]
+    ].to_numpy()
+    distance = np.hypot(*(table[["y", "x"]].to_numpy() - named).T)
+    n_away = int((distance > MAX_MATCH_PX).sum())
+    assert n_away > 0.5 * len(table)
+    path = _write(table, tmp_path / "mine.csv")
+    out = tmp_path / "annotations.parquet"
+    with pytest.raises(AnnotationTableError) as refused:
+        _import(path, tracks, out, match_on="track")
+    message = str(refused.value)
+    assert message.startswith(f"{path}: ")
+    assert (
+        f"{n_away} of {len(table)} annotations with y, x lie more than 6 px "
+        "(analysis.classification.max_match_distance_px) from the tracked cell their fov_name, track_id, "
+        "t name"
+    ) in message
+    farthest = int(np.argmax(distance))
+    row = table.iloc[farthest]
+    assert (
+        f"{row['fov_name']} track {row['track_id']} frame {row['t']} at y {row['y']:g}, x {row['x']:g}: "
+        f"{distance[farthest]:.1f} px from the track's centroid y {named[farthest, 0]:g}, "
+        f"x {named[farthest, 1]:g}"
+    ) in message
+    assert "Write the track ids of the tracks the workflow reads" in message
+    assert "analysis.classification.match_annotations_on: position" in message
+    assert not out.exists()
+    by_position = _import(path, tracks, tmp_path / "p.parquet")
+    assert len(by_position) == len(table)
+
+
+def test_a_few_rows_away_from_their_named_cells_are_a_recorded_warning_matching_by_track(
+    planted, tracks, tmp_path, caplog
+):
+    """Most rows on the cells their ids name, two rows 40 px away: imported, a WARNING naming those
+    rows, recorded in import_warnings (and so on the QC page)."""
+    table = _positioned_table(planted["truth"])
+    table.loc[[3, 7], "y"] += np.where(table.loc[[3, 7], "y"] < SHAPE_YX[0] / 2, 40.0, -40.0)
+    out = tmp_path / "annotations.parquet"
+    with caplog.at_level("WARNING", logger="dynaclr.classify.annotation_table"):
+        written = _import(_write(table, tmp_path / "mine.csv"), tracks, out, match_on="track")
+    assert len(written) == len(table)
+    (warned,) = [record.getMessage() for record in caplog.records]
+    assert f"2 of {len(table)} annotations with y, x lie more than 6 px" in warned
+    assert "40.0 px from the track's centroid" in warned and "(at rows 4, 8)" in warned
+    record = read_table_provenance(out, "annotations").config
+    assert record["import_warnings"] == [warned]
+    assert record["position_readings"] == {"rows": len(table), "given": len(table) - 2}
+
+
+def test_swapped_positions_are_refused_matching_by_track(planted, tracks, tmp_path):
+    table = _positioned_table(planted["truth"])
+    table[["y", "x"]] = table[["x", "y"]].to_numpy()
+    with pytest.raises(AnnotationTableError) as refused:
+        _import(_write(table, tmp_path / "mine.csv"), tracks, tmp_path / "a.parquet", match_on="track")
+    message = str(refused.value)
+    assert f"pixels with x and y swapped {len(table)}" in message
+    assert message.endswith("Swap the table's columns y and x (rename y to x and x to y)")
+
+
+def test_cells_the_tracks_lack_are_refused_matching_by_track_even_with_positions(planted, tracks, tmp_path):
+    """Track ids no track has, rows giving y, x: imported with exit 0 matching by track (only rows
+    without y, x were looked up), though classify matches none of them. Now refused, naming the
+    rows; by position the y, x place them, as before."""
+    table = _positioned_table(planted["truth"])
+    table.loc[[0, 5], "track_id"] += 1000
+    path = _write(table, tmp_path / "mine.csv")
+    with pytest.raises(AnnotationTableError) as refused:
+        _import(path, tracks, tmp_path / "t.parquet", match_on="track")
+    message = str(refused.value)
+    assert message.startswith(
+        f"{path}: 2 of {len(table)} annotations name cells (fov_name, track_id, t) that"
+    )
+    assert "matching by track (analysis.classification.match_annotations_on: track) every row" in message
+    assert (
+        f"track {table.at[0, 'track_id']} frame {table.at[0, 't']}" in message and "(at rows 1, 6)" in message
+    )
+    assert len(_import(path, tracks, tmp_path / "p.parquet")) == len(table)
 
 
 def test_position_unit_applies_to_a_table_only():
@@ -1337,7 +1440,13 @@ def test_an_annotation_import_matching_few_cells_puts_its_logged_warning_on_the_
     ]
 
 
-def test_annotations_matched_by_track_or_well_matched_say_so_on_the_qc_page(planted, tracks, tmp_path):
+def test_well_matched_annotations_say_so_on_the_qc_page_matched_by_track_or_position(
+    planted, tracks, tmp_path
+):
+    """Matching by track, the table's y, x are checked against the cells its track ids name: a table
+    on them has no import warnings, as by position (an older record of an import matched by track,
+    without position_readings, says ``no position check (matched by track)``:
+    ``test_import_tracks.py``)."""
     table = _write(_positioned_table(planted["truth"]), tmp_path / "mine.csv")
     by_track, by_position = tmp_path / "t.parquet", tmp_path / "p.parquet"
     _import(table, tracks, by_track, match_on="track")
@@ -1345,9 +1454,7 @@ def test_annotations_matched_by_track_or_well_matched_say_so_on_the_qc_page(plan
     assert read_table_provenance(by_position, "annotations").config["import_warnings"] == []
     (tmp_path / "t").mkdir()
     (tmp_path / "p").mkdir()
-    assert list(_qc_import_warnings(by_track, tmp_path / "t")["warning"]) == [
-        "no position check (matched by track)"
-    ]
+    assert list(_qc_import_warnings(by_track, tmp_path / "t")["warning"]) == ["no import warnings"]
     assert list(_qc_import_warnings(by_position, tmp_path / "p")["warning"]) == ["no import warnings"]
 
 

@@ -239,6 +239,48 @@ def test_classifier_json_round_trip_predicts_identically(planted, tmp_path):
         load_classifiers(path)
 
 
+@pytest.mark.parametrize(
+    ("edit", "found"),
+    [
+        (
+            {"class_names": ["infected", "uninfected"]},
+            r"\[infection\]: expected 'class_names' \['uninfected', 'infected'\] for task 'infection' "
+            r"\(\[negative, positive\].*found \['infected', 'uninfected'\]",
+        ),
+        (
+            {"task": "division"},
+            r"\[infection\]: the entry 'infection' of 'classifiers' holds a classifier of task 'division'; "
+            r"expected its 'task' to be 'infection'.*found 'division'",
+        ),
+        (
+            {"task": "division", "class_names": ["interphase", "mitosis"]},
+            r"entry 'infection' .* found 'division'",
+        ),
+        ({"class_names": ["uninfected", "infected", "dead"]}, r"class_names holds 3 names, expected 2"),
+    ],
+)
+def test_a_classifier_file_whose_names_disagree_is_refused_on_load(tmp_path, edit, found):
+    """A hand-edited classifier file (class_names in the other order, or an entry whose task is not
+    its key) was loaded and applied with exit 0: column 1 was scored as the positive class of the
+    entry's key. Now refused on load, naming the file and entry, what was expected and found."""
+    from dynaclr.classify import save_classifiers
+    from dynaclr.classify.model import build_pipeline
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(60, 4))
+    pipeline = build_pipeline().fit(features, (features[:, 0] > 0).astype(int))
+    path = tmp_path / "classifiers.json"
+    classifier = LinearClassifier("infection", pipeline, ("uninfected", "infected"), "embeddings")
+    save_classifiers({"infection": classifier}, path, make_provenance(ArtifactKind.CLASSIFIERS, {"x": 1}))
+    assert load_classifiers(path)["infection"].class_names == ("uninfected", "infected")
+    document = json.loads(path.read_text())
+    document["classifiers"]["infection"].update(edit)
+    path.write_text(json.dumps(document))
+    with pytest.raises(ArtifactError, match=found) as refused:
+        load_classifiers(path)
+    assert str(refused.value).startswith(f"{path} [infection]: ")
+
+
 def test_annotations_match_tracked_cells_by_position(planted):
     truth = planted["truth"]
     annotations = _draw(truth, seed=0)

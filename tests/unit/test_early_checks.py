@@ -2992,7 +2992,7 @@ def _classifiers_file(path: Path, encoder_config_hash: str | None, task: str = "
 
     rng = np.random.default_rng(0)
     pipeline = build_pipeline().fit(rng.normal(size=(40, 4)), np.arange(40) % 2)
-    classes = ("uninfected", "infected") if task == "infection" else ("non_dividing", "dividing")
+    classes = ("uninfected", "infected") if task == "infection" else ("interphase", "mitosis")
     classifier = LinearClassifier(task, pipeline, classes, "features")
     config = {
         "model": "earlier_model",
@@ -3365,16 +3365,19 @@ def test_positions_in_micrometres_on_a_plate_of_unstated_pixels_are_refused_at_p
     assert unit_problems(config) == []
 
 
+@pytest.mark.parametrize("match_on", ["position", "track"])
 @pytest.mark.parametrize("per_fov", [False, True])
 @pytest.mark.parametrize("header", ["fov_name,track_id,t,task,label", "fov_name,track_id,t,y,x,task,label"])
 def test_the_annotation_radius_is_checked_only_where_the_table_gives_positions(
-    header: str, per_fov: bool, tmp_path: Path
+    header: str, per_fov: bool, match_on: str, tmp_path: Path
 ) -> None:
     """On 0.325 µm pixels the default max_match_distance_px (6 px, tuned for 0.65 µm) was refused for
     an annotation table without y, x, whose annotations the import places at their tracked cells (the
     classifiers match them at distance 0: no radius is read); a biologist's table of track ids was
     refused until a radius no stage reads was set (session 20, probe9). The table's header decides:
-    with y, x the default is still refused."""
+    with y, x the default is still refused, matching by track too (the import checks each row's y, x
+    against the cell its track id names within the radius: a correct table's clicks lie farther than
+    6 px on fine pixels)."""
     row = {"fov_name": "A/1/Pos0", "track_id": "1", "t": "0", "y": "3.0", "x": "4.0"}
     line = ",".join(
         row.get(column, "infection" if column == "task" else "uninfected") for column in header.split(",")
@@ -3394,6 +3397,7 @@ def test_the_annotation_radius_is_checked_only_where_the_table_gives_positions(
     config = plate_config(plate)
     config["datasets"]["mine"]["acquisition"] = {"pixel_size_um": 0.325}
     config["datasets"]["mine"]["annotations"] = {"table": table, "tasks": ["infection"]}
+    config["analysis"]["classification"] = {"match_annotations_on": match_on}
     with pytest.warns(UserWarning, match="axes without a unit"):
         layouts = {"mine": read_plate_layout(plate)}
     found = workflow_problems(WorkflowConfig.model_validate(config), layouts, str(tmp_path / "results"))
@@ -3401,18 +3405,21 @@ def test_the_annotation_radius_is_checked_only_where_the_table_gives_positions(
     if ",y,x," in header:
         (problem,) = radius
         assert "expected a radius set for the 0.325 µm pixels of dataset 'mine'" in problem
+        if match_on == "track":
+            assert "farther than that from the cell their track id names" in problem
+            assert "with exit 0" not in problem  # a refusal, not a silent loss
     else:
         assert radius == []
 
 
 @pytest.mark.parametrize("match_on", ["track", "position"])
-def test_import_annotations_compares_the_matching_params_only_where_it_reads_them(
+def test_import_annotations_is_given_the_matching_params_whatever_the_matching(
     match_on: str, plate: Path, tmp_path: Path
 ) -> None:
-    """Matching by track, the import tries no other reading of the table's y, x: the matching distance
-    and (positions in pixels) the pixel size are not read, so they are passed as None and editing
-    them reruns no import. Matching by position, both are read; y, x in micrometres, the pixel size
-    is read whatever the matching."""
+    """The import checks a table's y, x against the tracked cells within the matching distance, and
+    tries the other unit with the pixel size, whatever the matching: matching by track, against the
+    cells the track ids name. It was passed None for both matching by track, so a table made on
+    another tracking (ids renumbered, y, x showing it) was imported with exit 0."""
     table = tmp_path / "mine.csv"
     table.write_text("fov_name,track_id,t,task,label\nA/1/Pos0,1,0,infection,uninfected\n")
     config = plate_config(plate)
@@ -3430,9 +3437,8 @@ def test_import_annotations_compares_the_matching_params_only_where_it_reads_the
         (job,) = [job for job in planned_jobs(configfile, tmp_path) if job.rule.name == "import_annotations"]
         return job.params.max_match_distance_px, job.params.pixel_size_um
 
-    by_position = match_on == "position"
-    assert import_params("px") == ((6.0, 0.65) if by_position else (None, None))
-    assert import_params("um") == ((6.0 if by_position else None), 0.65)
+    assert import_params("px") == (6.0, 0.65)
+    assert import_params("um") == (6.0, 0.65)
 
 
 def test_the_conversion_reads_resolution_tags_as_a_run_setting_no_rerun_compares(

@@ -60,11 +60,6 @@ rule draw_annotations:
         "../scripts/draw_annotations.py"
 
 
-#: Whether the classifiers match annotations to cells by position (else by track): rule
-#: import_annotations reads the matching distance, and tries the table's other readings, only then.
-MATCH_BY_POSITION = CONFIG.analysis.classification.match_annotations_on == "position"
-
-
 rule import_annotations:
     """The annotation table a dataset names (annotations.table), checked and written like drawn ones."""
     input:
@@ -77,18 +72,13 @@ rule import_annotations:
         # which rows are one cell follows the classifiers' matching (unique_cells): a table classify
         # would refuse is refused by the import
         match_annotations_on=CONFIG.analysis.classification.match_annotations_on,
-        # matching by position, y, x that match the tracked cells only swapped or in the other unit
-        # are refused (check_position_reading); annotations.position_unit: um divides by the pixel size.
-        # None where the import does not read them (matching by track; the pixel size with
-        # position_unit: px), so editing them reruns no import
-        max_match_distance_px=(
-            CONFIG.analysis.classification.max_match_distance_px if MATCH_BY_POSITION else None
-        ),
-        pixel_size_um=lambda wildcards: (
-            tracked_pixel_size(wildcards.dataset)
-            if MATCH_BY_POSITION or CONFIG.datasets[wildcards.dataset].annotations.position_unit == "um"
-            else None
-        ),
+        # the table's y, x are checked against the tracked cells within this distance
+        # (check_position_reading): matching by position, y, x that match them only swapped or in the
+        # other unit are refused; matching by track, also y, x away from the cells their track ids name
+        # (ids of another tracking). annotations.position_unit: um divides by the pixel size, and the
+        # other unit is tried with it
+        max_match_distance_px=CONFIG.analysis.classification.max_match_distance_px,
+        pixel_size_um=lambda wildcards: tracked_pixel_size(wildcards.dataset),
         # the FOVs a table per FOV's files belong to, or ({position}) {fov_name: position}; taking
         # `input` makes it a param Snakemake does not compare (which files exist is compared as the
         # input), so it reruns no existing import (nor does the script, unchanged by {position})

@@ -30,12 +30,14 @@ one cell where they match by track, as ``analysis.classification.match_annotatio
 :func:`unique_cells`), frames
 ``t`` past the plate's last frame (numbered from 1, or a time), a CSV header naming a column twice,
 cells that are
-in no FOV of the tracks or, without ``y, x``, not among the tracks at all, and given ``y, x``
+in no FOV of the tracks or, without ``y, x`` (where classifiers match by track: any row), not among
+the tracks at all, and given ``y, x``
 outside the plate's image in more than :data:`OUTSIDE_IMAGE_SHARE` of the rows that give them
-(fewer, or up to :data:`OUTSIDE_IMAGE_STRAY_ROWS` rows: a warning), and, where classifiers
-match by position, given ``y, x`` that match the tracked cells only when read with x and y swapped
-or in the other unit (:func:`check_position_reading`; ``annotations.position_unit``: ``px``, or
-``um`` for micrometres, divided by the plate's pixel size). ``y, x`` of the
+(fewer, or up to :data:`OUTSIDE_IMAGE_STRAY_ROWS` rows: a warning), given ``y, x`` that match the
+tracked cells only when read with x and y swapped or in the other unit
+(:func:`check_position_reading`; ``annotations.position_unit``: ``px``, or ``um`` for
+micrometres, divided by the plate's pixel size), and, where classifiers match by track, given
+``y, x`` mostly away from the cells their track ids name (ids of another tracking). ``y, x`` of the
 other rows are taken from the tracks (the track's centroid, which is also the patch centre), so
 classifiers match annotations to patches by position as they do for drawn annotations.
 
@@ -798,6 +800,7 @@ def locate_annotations(
     tracks: pd.DataFrame,
     source: str = "annotations",
     tracks_source: str = "tracks",
+    on: MatchOn = "position",
 ) -> pd.DataFrame:
     """Fill ``y, x`` of annotations from the tracks; refuse cells the tracks cannot place.
 
@@ -805,13 +808,17 @@ def locate_annotations(
         annotations: output of :func:`validate_annotation_table`.
         tracks: ``fov_name, track_id, t, y, x`` (the ``tracks`` artifact).
         source, tracks_source: names of the two tables in error messages.
+        on: how classifiers match the annotations to cells (``match_annotations_on``). By position a
+            row's ``y, x`` place a cell the tracks lack (classify matches it to the patch there); by
+            track every row must name a tracked cell, ``y, x`` or not: classify takes a row's cell by
+            its ``fov_name, track_id, t`` alone, so a row naming none would train nothing.
 
     Returns:
         ``annotations`` with ``y, x`` set wherever the table left them empty.
 
     Raises:
-        AnnotationTableError: a row's FOV is not among the tracks', or a row without ``y, x``
-            names a cell (``fov_name, track_id, t``) that is not in the tracks.
+        AnnotationTableError: a row's FOV is not among the tracks', or a row without ``y, x`` (by
+            track: any row) names a cell (``fov_name, track_id, t``) that is not in the tracks.
     """
     fovs = set(tracks["fov_name"].astype(str))
     foreign = ~annotations["fov_name"].isin(list(fovs))
@@ -829,16 +836,30 @@ def locate_annotations(
         cells, on=["fov_name", "track_id", "t"], how="left", suffixes=("", "_tracked"), validate="many_to_one"
     )
     merged.index = annotations.index  # a left merge keeps the rows in order: the file's row numbers
-    unplaced = (merged["y"].isna() | merged["x"].isna()) & merged["y_tracked"].isna()
+    untracked = merged["y_tracked"].isna()
+    unplaced = untracked if on == "track" else (merged["y"].isna() | merged["x"].isna()) & untracked
     if unplaced.any():
         examples = "; ".join(
             f"{row.fov_name} track {row.track_id} frame {row.t}"
             for row in merged[unplaced].head(_SHOWN).itertuples()
         )
+        if on == "track":
+            what, fix = (
+                "; matching by track (analysis.classification.match_annotations_on: track) every row must "
+                "name a tracked cell, y, x or not",
+                "Write the track ids of the tracks the workflow reads (a table made on another tracking "
+                "names other ids), or, where the table gives y, x, match by position "
+                "(analysis.classification.match_annotations_on: position)",
+            )
+        else:
+            what, fix = (
+                " and give no y, x",
+                "Annotate cells of the workflow's tracks, or add columns y, x (pixels)",
+            )
         raise AnnotationTableError(
             f"{source}: {int(unplaced.sum())} of {len(merged)} annotations name cells (fov_name, track_id, "
-            f"t) that are not in the tracks ({tracks_source}) and give no y, x: {examples} (at "
-            f"{_rows(unplaced)}). Annotate cells of the workflow's tracks, or add columns y, x (pixels)"
+            f"t) that are not in the tracks ({tracks_source}){what}: {examples} (at "
+            f"{_rows(unplaced)}). {fix}"
         )
     for column in POSITION_COLUMNS:
         merged[column] = merged[column].fillna(merged[f"{column}_tracked"])
@@ -949,8 +970,10 @@ def check_position_reading(
     position_unit: str,
     pixel_size_um: float | None,
     source: str,
+    on: MatchOn = "position",
 ) -> tuple[dict[str, int], list[str]]:
-    """Refuse a table whose ``y, x`` match the tracked cells only when read another way.
+    """Refuse a table whose ``y, x`` match the tracked cells only when read another way, or (matching
+    by track) lie away from the cells their track ids name.
 
     Positions in micrometres on pixels finer than 1 µm, or with x and y swapped, stay inside the
     image (:func:`check_positions_in_image` lets them pass), and classifiers matching annotations
@@ -964,6 +987,15 @@ def check_position_reading(
     as the table as given and :data:`MIN_READING_ROWS` rows is the table's: refused. A poor match
     with no better reading is a warning (positions of cells the tracks lack, or another dataset's).
 
+    With ``on='track'`` (``match_annotations_on: track``: classify takes each row's cell by its
+    ``fov_name, track_id, t`` and ignores ``y, x``) a row matches where its ``y, x`` lie within
+    ``max_distance_px`` of the tracked centroid of the cell it names (every row must name one:
+    :func:`locate_annotations`), by the same shares and readings. A table written against another
+    tracking (ids renumbered by a rerun) places its rows away from the cells its ids now name, and
+    classifiers matching by track would train on other cells' labels: fewer than
+    :data:`POOR_MATCH_SHARE` matching, with no better reading, is refused, naming the rows, their
+    distances and the named tracks' centroids; fewer rows away than that are a warning naming them.
+
     Returns:
         The positioned rows (``rows``) and the count matched by each reading tried (``given``, and
         ``swapped``, ``um``/``px``, ``um_swapped``/``px_swapped`` where tried), for the record; and
@@ -971,19 +1003,37 @@ def check_position_reading(
 
     Raises:
         AnnotationTableError: naming ``source``, each reading's count and what to fix (swap the
-            columns, ``annotations.position_unit``).
+            columns, ``annotations.position_unit``); matching by track, also the rows away from
+            their named cells, their distances and those cells' centroids, and what to do.
     """
     given = (annotations["y"].notna() & annotations["x"].notna()).to_numpy()
-    positioned = annotations.loc[given, ["fov_name", "t", "task"]].reset_index(drop=True)
+    positioned = annotations.loc[given, ["fov_name", "track_id", "t", "task"]].reset_index(drop=True)
     y = annotations["y"].to_numpy(dtype=np.float64)[given]
     x = annotations["x"].to_numpy(dtype=np.float64)[given]
     n_rows = len(positioned)
     counts = {"rows": n_rows}
     if not n_rows:
         return counts, []
-    cells = tracks[["fov_name", "t", "y", "x"]].astype({"fov_name": str})
+    by_track = on == "track"
+    cells = tracks[["fov_name", "track_id", "t", "y", "x"]].astype({"fov_name": str})
+    named = (
+        positioned[["fov_name", "track_id", "t"]]
+        .merge(
+            cells.drop_duplicates(["fov_name", "track_id", "t"]), on=["fov_name", "track_id", "t"], how="left"
+        )
+        .loc[:, ["y", "x"]]
+        .to_numpy(dtype=np.float64)
+        if by_track
+        else np.empty((0, 2))
+    )
+
+    def distances(reading_y: np.ndarray, reading_x: np.ndarray) -> np.ndarray:
+        """Matching by track: each row's distance (pixels) from its named cell's centroid."""
+        return np.hypot(reading_y - named[:, 0], reading_x - named[:, 1])
 
     def matched(reading_y: np.ndarray, reading_x: np.ndarray) -> int:
+        if by_track:
+            return int((distances(reading_y, reading_x) <= max_distance_px).sum())
         rows = match_observations_to_cells(
             positioned.assign(y=reading_y, x=reading_x),
             cells,
@@ -996,6 +1046,18 @@ def check_position_reading(
 
     n_given = counts["given"] = matched(y, x)
     if n_given >= POOR_MATCH_SHARE * n_rows or n_rows < MIN_READING_ROWS:
+        if by_track and n_given < n_rows:
+            return counts, _away_from_named_cells(
+                annotations.index[given],
+                positioned,
+                y,
+                x,
+                distances(y, x),
+                named,
+                max_distance_px,
+                source,
+                n_given,
+            )
         return counts, []
     readings = {"swapped": (x, y)}
     other = "um" if position_unit == "px" else "px"
@@ -1016,9 +1078,14 @@ def check_position_reading(
     }
     shown = ", ".join(f"{said[name]} {counts[name]}" for name in ("given", *readings))
     untried = f"; {unit[other]} not tried: the plate states no pixel size" if pixel_size_um is None else ""
+    near = (
+        "the tracked cell their fov_name, track_id, t name"
+        if by_track
+        else "a tracked cell of their FOV and frame number"
+    )
     what = (
         f"{source}: of {n_rows} annotations with y, x, those within {max_distance_px:g} px "
-        f"(analysis.classification.max_match_distance_px) of a tracked cell of their FOV and frame number: "
+        f"(analysis.classification.max_match_distance_px) of {near}: "
         f"{shown}{untried}"
     )
     if n_best >= max(BETTER_MATCH_SHARE * n_rows, BETTER_MATCH_RATIO * n_given, MIN_READING_ROWS):
@@ -1030,10 +1097,19 @@ def check_position_reading(
                 f"set annotations.position_unit: {other}"
                 + (" (micrometres are divided by the pixel size)" if other == "um" else "")
             )
+        harm = (
+            "the positions written with the annotations would be other places than their cells"
+            if by_track
+            else "classifiers matching by position would give their labels to other cells or to none"
+        )
         raise AnnotationTableError(
             f"{what}. Expected y, x in {unit[position_unit]} (annotations.position_unit: {position_unit}), "
-            f"found positions that match the tracked cells read as {said[best]}: classifiers matching by "
-            "position would give their labels to other cells or to none. " + _sentence(", and ".join(fixes))
+            f"found positions that match the tracked cells read as {said[best]}: {harm}. "
+            + _sentence(", and ".join(fixes))
+        )
+    if by_track:
+        _away_from_named_cells(
+            annotations.index[given], positioned, y, x, distances(y, x), named, max_distance_px, what, n_given
         )
     warning = (
         f"{what}; no other reading matches clearly more ({100.0 * BETTER_MATCH_SHARE:.0f} % of them and "
@@ -1042,6 +1118,64 @@ def check_position_reading(
     )
     logger.warning("%s", warning)
     return counts, [warning]
+
+
+def _away_from_named_cells(
+    index: pd.Index,
+    positioned: pd.DataFrame,
+    y: np.ndarray,
+    x: np.ndarray,
+    distance: np.ndarray,
+    named: np.ndarray,
+    max_distance_px: float,
+    what: str,
+    n_near: int,
+) -> list[str]:
+    """Matching by track (:func:`check_position_reading`): the rows whose ``y, x`` lie farther than
+    ``max_distance_px`` from the centroid of the tracked cell they name, named with their distances
+    and those centroids. Fewer than :data:`POOR_MATCH_SHARE` of the ``len(positioned)`` rows near
+    their cell (``n_near``): refused (the ids are another tracking's, or the positions another
+    table's); else a WARNING, logged and returned (as a list, empty where every row is near).
+
+    Args:
+        index: the rows' index in the table (their data rows, for :func:`_rows`).
+        positioned, y, x: the rows' ``fov_name, track_id, t`` and their ``y, x`` (pixels).
+        distance, named: each row's distance from its named cell's centroid, and that centroid.
+        what: the start of the message (``source``, or ``source`` and each reading's count).
+    """
+    away = distance > max_distance_px
+    if not away.any():
+        return []
+    n_rows = len(positioned)
+    order = np.flatnonzero(away)[np.argsort(-distance[away], kind="stable")][:_SHOWN]
+    examples = "; ".join(
+        f"{positioned.at[i, 'fov_name']} track {positioned.at[i, 'track_id']} frame {positioned.at[i, 't']} "
+        f"at y {y[i]:g}, x {x[i]:g}: {distance[i]:.1f} px from "
+        f"the track's centroid y {named[i, 0]:g}, x {named[i, 1]:g}"
+        for i in order
+    )
+    rows = pd.Series(away, index=index)
+    said = (
+        f"{what}: matching by track (analysis.classification.match_annotations_on: track), "
+        f"{int(away.sum())} of {n_rows} annotations with y, x lie more than {max_distance_px:g} px "
+        f"(analysis.classification.max_match_distance_px) from the tracked cell their fov_name, track_id, t "
+        f"name, the farthest: {examples} (at {_rows(rows)})"
+    )
+    if n_near < POOR_MATCH_SHARE * n_rows:
+        raise AnnotationTableError(
+            f"{said}. Expected each row's y, x on the cell its track id names; found most elsewhere: the "
+            "track ids are not those of the workflow's tracks (a table made on an earlier tracking, ids "
+            "renumbered since), and classifiers matching by track would train on other cells' labels. "
+            "Write the track ids of the tracks the workflow reads (results/<dataset>/tracks.parquet), or "
+            "match by position (analysis.classification.match_annotations_on: position), which places each "
+            "row by its y, x"
+        )
+    warning = (
+        f"{said}; they are kept under their track ids (classifiers matching by track ignore y, x): check "
+        "that those rows' track ids and positions name the same cell"
+    )
+    logger.warning("%s", warning)
+    return [warning]
 
 
 def _sentence(text: str) -> str:
@@ -1186,17 +1320,17 @@ def import_annotations_stage(
     (:func:`check_frames_in_movie`) and the table's own ``y, x`` must lie in the image
     (:func:`check_positions_in_image`). ``match_on`` is how the classifiers will match the
     annotations to cells (``analysis.classification.match_annotations_on``): it decides which rows
-    are one cell (:func:`unique_cells`), so a table classify would refuse is refused here.
+    are one cell (:func:`unique_cells`), so a table classify would refuse is refused here, and,
+    matching by track, every row must name a cell of the tracks (:func:`locate_annotations`).
     The table's ``y, x`` are in ``config.position_unit`` (micrometres are divided by
-    ``pixel_size_um``, the plate's stated pixel size or None: :func:`positions_in_pixels`); matching
-    on position, a table whose ``y, x`` match the tracked cells within ``max_match_distance_px``
-    (``analysis.classification.max_match_distance_px``) only when read with x and y swapped or in
-    the other unit is refused, and the counts matched are recorded (``position_readings``:
-    :func:`check_position_reading`), with its WARNING as logged where it warns (``import_warnings``,
-    a list as the imported tracks' record has; empty otherwise, and matching by track). Matching by
-    track, that check is not made: the rule passes
-    ``max_match_distance_px`` None, and ``pixel_size_um`` None unless ``config.position_unit`` is
-    ``um`` (so editing them reruns no import that does not read them).
+    ``pixel_size_um``, the plate's stated pixel size or None: :func:`positions_in_pixels`) and are
+    checked against the tracked cells within ``max_match_distance_px``
+    (``analysis.classification.max_match_distance_px``; :func:`check_position_reading`): a table
+    whose ``y, x`` match them only when read with x and y swapped or in the other unit is refused;
+    matching by track, so is one whose ``y, x`` lie mostly away from the cells its track ids name
+    (ids of another tracking), and a few such rows are a WARNING. The counts matched are recorded
+    (``position_readings``), with the WARNING as logged where it warns (``import_warnings``, a list
+    as the imported tracks' record has; empty otherwise).
 
     With ``config.table`` a pattern (``{row}``, ``{col}``, ``{fov}``: a file per FOV; or a ``tiff:``
     dataset's ``{position}``), ``inputs.table`` are the files of it that exist and ``fov_names`` the
@@ -1223,19 +1357,25 @@ def import_annotations_stage(
     annotations = positions_in_pixels(annotations, config.position_unit, pixel_size_um, source)
     check_positions_in_image(annotations, shape_tzyx[2:], source)
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
-    readings: dict[str, object] = {IMPORT_WARNINGS: []}
-    if match_on == "position":
-        if max_match_distance_px is None:
-            raise ValueError("import_annotations_stage: matching by position needs max_match_distance_px")
-        readings[POSITION_READINGS], readings[IMPORT_WARNINGS] = check_position_reading(
-            annotations,
-            tracks,
-            max_distance_px=max_match_distance_px,
-            position_unit=config.position_unit,
-            pixel_size_um=pixel_size_um,
-            source=source,
+    # cells the tracks cannot place (by track: any row naming no tracked cell) are refused first
+    located = locate_annotations(annotations, tracks, source, str(tracks_path), on=match_on)
+    if max_match_distance_px is None:  # the rule passed None matching by track before the check existed
+        raise ValueError(
+            "import_annotations_stage: expected max_match_distance_px (analysis.classification."
+            "max_match_distance_px) whatever match_on is, the table's y, x being checked against the tracked "
+            "cells within it; found None"
         )
-    annotations = locate_annotations(annotations, tracks, source, str(tracks_path))
+    readings: dict[str, object] = {}
+    readings[POSITION_READINGS], readings[IMPORT_WARNINGS] = check_position_reading(
+        annotations,
+        tracks,
+        max_distance_px=max_match_distance_px,
+        position_unit=config.position_unit,
+        pixel_size_um=pixel_size_um,
+        source=source,
+        on=match_on,
+    )
+    annotations = located
     annotations = annotations.sort_values(["task", "fov_name", "track_id", "t"], ignore_index=True)
     recorded_config = {
         **config.model_dump(mode="json"),

@@ -30,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from dynaclr.classify.annotations import TASK_LABELS, task_classes
 from dynaclr.config.embeddings import model_kind
 from dynaclr.config.patches import channel_indices, channels_difference, label_normalization
 from dynaclr.io import ArtifactError, ArtifactKind, Provenance, atomic_output, check_provenance, config_hash
@@ -123,17 +124,53 @@ class LinearClassifier:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str = "classifier") -> LinearClassifier:
-        """Rebuild the fitted pipeline from :meth:`to_dict`'s output (no pickle, no refit)."""
+    def from_dict(
+        cls, data: Mapping[str, Any], source: str = "classifier", key: str | None = None
+    ) -> LinearClassifier:
+        """Rebuild the fitted pipeline from :meth:`to_dict`'s output (no pickle, no refit).
+
+        The description's ``task`` must be a task of the workflow, its ``class_names`` that task's
+        ``[negative, positive]`` (:func:`~dynaclr.classify.annotations.task_classes`, in that order:
+        column 1 of the coefficients is read as the positive class) and, where it is an entry of a
+        classifier file, ``key`` (the entry's name, which the file's readers take as its task) its
+        ``task``: a hand-edited or foreign file whose names disagree would be applied to the wrong
+        task or score the negative class as the positive, with exit 0.
+
+        Raises:
+            ArtifactError: a malformed description, or names that disagree, naming ``source`` (the
+                file and entry), what was expected and what was found.
+        """
         try:
             dim = int(data["feature_dim"])
             mean = np.asarray(data["scaler"]["mean"], dtype=np.float64)
             scale = np.asarray(data["scaler"]["scale"], dtype=np.float64)
             coef = np.asarray(data["logistic_regression"]["coef"], dtype=np.float64)
             intercept = np.asarray(data["logistic_regression"]["intercept"], dtype=np.float64)
+            if len(data["class_names"]) != 2:
+                raise IndexError(f"class_names holds {len(data['class_names'])} names, expected 2")
             class_names = (str(data["class_names"][0]), str(data["class_names"][1]))
+            task = str(data["task"])
         except (KeyError, TypeError, IndexError) as err:
             raise ArtifactError(f"{source}: malformed classifier description ({err!r})") from err
+        if key is not None and key != task:
+            raise ArtifactError(
+                f"{source}: the entry {key!r} of 'classifiers' holds a classifier of task {task!r}; expected "
+                f"its 'task' to be {key!r} (the entry's name is the task it is applied to), found {task!r}: "
+                "the file was altered; use the file rule 'classify' wrote"
+            )
+        if task not in TASK_LABELS:
+            raise ArtifactError(
+                f"{source}: expected 'task' one of {sorted(TASK_LABELS)}, found {task!r}; use the file rule "
+                "'classify' wrote"
+            )
+        expected = task_classes(task)
+        if class_names != expected:
+            raise ArtifactError(
+                f"{source}: expected 'class_names' {list(expected)} for task {task!r} ([negative, positive]: "
+                f"column 1 of the coefficients is the positive class), found {list(class_names)}: the file "
+                "was altered (its classifier would score the wrong class as the positive); use the file "
+                "rule 'classify' wrote"
+            )
         if mean.shape != (dim,) or scale.shape != (dim,) or coef.shape != (1, dim) or intercept.shape != (1,):
             raise ArtifactError(
                 f"{source}: shapes do not fit feature_dim={dim}: mean {mean.shape}, scale {scale.shape}, "
@@ -160,7 +197,7 @@ class LinearClassifier:
         logistic.n_features_in_ = dim
         logistic.n_iter_ = np.array([0], dtype=np.int32)
         return cls(
-            task=str(data["task"]),
+            task=task,
             pipeline=pipeline,
             class_names=class_names,
             representation=str(data["representation"]),
@@ -185,7 +222,7 @@ def load_classifiers(path: str | Path) -> dict[str, LinearClassifier]:
     """Read a classifier file written by :func:`save_classifiers`; ``{task: LinearClassifier}``."""
     document = _classifier_document(path)
     return {
-        task: LinearClassifier.from_dict(data, f"{path} [{task}]")
+        task: LinearClassifier.from_dict(data, f"{path} [{task}]", key=task)
         for task, data in document.get("classifiers", {}).items()
     }
 

@@ -1339,12 +1339,15 @@ def _default_radii(
     config: WorkflowConfig, n_frames: Mapping[str, int], raws: Mapping[str, PlateLayout]
 ) -> list[_Matching]:
     """The analyses of :func:`_matchings` matching on 'position' whose ``max_match_distance_px`` the
-    config does not give (``analysis.figures``' given where ``analysis.pseudotime``'s is: it follows it)."""
+    config does not give (``analysis.figures``' given where ``analysis.pseudotime``'s is: it follows it),
+    and the classifiers' matching on 'track' too: rule ``import_annotations`` then checks a table's
+    ``y, x`` against the cells its track ids name within that radius
+    (:func:`~dynaclr.classify.annotation_table.check_position_reading`)."""
     pseudotime_given = "max_match_distance_px" in config.analysis.pseudotime.model_fields_set
     return [
         matching
         for matching in _matchings(config, n_frames, raws)
-        if matching.on == "position"
+        if (matching.on == "position" or matching.section == "classification")
         and "max_match_distance_px" not in getattr(config.analysis, matching.section).model_fields_set
         and not (matching.section == "figures" and pseudotime_given)
     ]
@@ -1365,7 +1368,9 @@ def _match_radius_problems(
     on 1.3 µm pixels it is 7.8 µm, past a nucleus's radius, where a cell the tracker missed takes a
     neighbour's. A radius the config gives is used as it is; ``analysis.figures``' follows
     ``analysis.pseudotime``'s where not given, and is named only for datasets pseudotime does not
-    match."""
+    match. The classifiers matching on 'track' read the radius only in rule ``import_annotations``,
+    for a table giving ``y, x`` (each row's distance from the cell its track id names): on finer
+    pixels a correct table's clicks lie farther than the default and it would be refused."""
     problems = []
     refused: set[str] = set()  # datasets whose pseudotime radius is refused: the figures' follows it
     for matching in _default_radii(config, n_frames, raws):
@@ -1375,17 +1380,29 @@ def _match_radius_problems(
             ratio = None if stated is None else pixel_ratio_beyond_tolerance(stated[1])
             if stated is None or ratio is None or (matching.section == "figures" and name in refused):
                 continue
+            by_track = matching.section == "classification" and matching.on == "track"
+            from_table = config.datasets[name].annotations.source == "table"
             if (
                 matching.section == "classification"
-                and config.datasets[name].annotations.source == "table"
-                and not _annotation_table_gives_positions(annotation_files.get(name, ()))
+                and (from_table or by_track)
+                and not (from_table and _annotation_table_gives_positions(annotation_files.get(name, ())))
             ):
-                continue  # no y, x: every annotation sits at its tracked cell, matched at distance 0
+                # no y, x: every annotation sits at its tracked cell, matched at distance 0 (by track,
+                # drawn annotations are not imported: the radius is not read)
+                continue
             if matching.section == "pseudotime":
                 refused.add(name)
             plate, pixel_size = stated
             radius = section.max_match_distance_px
-            if ratio > 1.0:  # finer pixels: the radius is shorter than the defaults mean
+            if by_track:
+                harm = (
+                    "annotations whose y, x lie farther than that from the cell their track id names are "
+                    "taken for ids of another tracking (most: the import refuses the table)"
+                    if ratio > 1.0
+                    else "annotations whose y, x lie on a neighbour of the cell their track id names pass "
+                    "the import's check"
+                )
+            elif ratio > 1.0:  # finer pixels: the radius is shorter than the defaults mean
                 harm = (
                     f"{matching.matched} farther than that from their cell's centre match none (labels lost)"
                 )
@@ -1393,6 +1410,7 @@ def _match_radius_problems(
                 harm = (
                     f"{matching.matched} whose own cell was not tracked match a neighbour, taking its label"
                 )
+            silent = "" if by_track and ratio > 1.0 else ", with exit 0"  # a refusal is not silent
             scaled = float(f"{radius * ratio:.3g}")
             also = (
                 " (analysis.figures and the feature trajectories follow it)"
@@ -1404,7 +1422,7 @@ def _match_radius_problems(
                 f"{pixel_size:g} µm pixels of dataset {name!r} ({plate.path}), found the default "
                 f"{radius:g} px, meant for {DEFAULTS_PIXEL_SIZE_UM:g} µm pixels (more than "
                 f"{PIXEL_SIZE_TOLERANCE:g} times larger or smaller); {radius:g} px is "
-                f"{radius * pixel_size:.2g} µm here: {harm}, with exit 0. Set it{also}, e.g. the default "
+                f"{radius * pixel_size:.2g} µm here: {harm}{silent}. Set it{also}, e.g. the default "
                 f"scaled to {pixel_size:g} µm: analysis: {{{matching.section}: "
                 f"{{max_match_distance_px: {scaled:g}}}}}"
             )
