@@ -1458,6 +1458,23 @@ def test_well_matched_annotations_say_so_on_the_qc_page_matched_by_track_or_posi
     assert list(_qc_import_warnings(by_position, tmp_path / "p")["warning"]) == ["no import warnings"]
 
 
+def test_a_table_without_positions_matched_by_track_says_no_position_check_on_the_qc_page(
+    planted, tracks, tmp_path
+):
+    """Matching by track, a table without y, x cannot be checked against the cells its ids name (ids of
+    an earlier tracking pass unseen): the QC page says ``no position check (matched by track)``, as
+    before the check existed, not ``no import warnings`` (which it said once every track-matched
+    import recorded empty position_readings)."""
+    table = _write(_positioned_table(planted["truth"]).drop(columns=["y", "x"]), tmp_path / "mine.csv")
+    by_track = tmp_path / "t.parquet"
+    _import(table, tracks, by_track, match_on="track")
+    assert "position_readings" not in read_table_provenance(by_track, "annotations").config
+    (tmp_path / "t").mkdir()
+    assert list(_qc_import_warnings(by_track, tmp_path / "t")["warning"]) == [
+        "no position check (matched by track)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("header", "missing", "found"),
     [

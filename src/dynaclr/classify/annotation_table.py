@@ -1168,7 +1168,9 @@ def _away_from_named_cells(
             "renumbered since), and classifiers matching by track would train on other cells' labels. "
             "Write the track ids of the tracks the workflow reads (results/<dataset>/tracks.parquet), or "
             "match by position (analysis.classification.match_annotations_on: position), which places each "
-            "row by its y, x"
+            "row by its y, x. If the ids are right and y, x are not each frame's cell centre (one click "
+            "copied along a track, a click beside the nucleus), remove the y and x columns: matching by "
+            "track reads only the ids (or raise max_match_distance_px)"
         )
     warning = (
         f"{said}; they are kept under their track ids (classifiers matching by track ignore y, x): check "
@@ -1366,7 +1368,7 @@ def import_annotations_stage(
             "cells within it; found None"
         )
     readings: dict[str, object] = {}
-    readings[POSITION_READINGS], readings[IMPORT_WARNINGS] = check_position_reading(
+    position_readings, readings[IMPORT_WARNINGS] = check_position_reading(
         annotations,
         tracks,
         max_distance_px=max_match_distance_px,
@@ -1375,6 +1377,10 @@ def import_annotations_stage(
         source=source,
         on=match_on,
     )
+    if match_on == "position" or position_readings["rows"]:
+        # matched by track without y, x, nothing was checked: no readings, so the QC page says
+        # "no position check (matched by track)" rather than "no import warnings"
+        readings[POSITION_READINGS] = position_readings
     annotations = located
     annotations = annotations.sort_values(["task", "fov_name", "track_id", "t"], ignore_index=True)
     recorded_config = {

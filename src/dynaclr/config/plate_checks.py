@@ -1370,7 +1370,8 @@ def _match_radius_problems(
     ``analysis.pseudotime``'s where not given, and is named only for datasets pseudotime does not
     match. The classifiers matching on 'track' read the radius only in rule ``import_annotations``,
     for a table giving ``y, x`` (each row's distance from the cell its track id names): on finer
-    pixels a correct table's clicks lie farther than the default and it would be refused."""
+    pixels a correct table's clicks lie farther than the default and it would be refused; on coarser
+    ones the default only loosens that check (the labels follow the track ids), so it is not named."""
     problems = []
     refused: set[str] = set()  # datasets whose pseudotime radius is refused: the figures' follows it
     for matching in _default_radii(config, n_frames, raws):
@@ -1390,6 +1391,10 @@ def _match_radius_problems(
                 # no y, x: every annotation sits at its tracked cell, matched at distance 0 (by track,
                 # drawn annotations are not imported: the radius is not read)
                 continue
+            if by_track and ratio <= 1.0:
+                # coarser pixels: the default radius only loosens the import's check of the ids (the
+                # labels follow the track ids, not y, x): no result changes, nothing to refuse
+                continue
             if matching.section == "pseudotime":
                 refused.add(name)
             plate, pixel_size = stated
@@ -1398,9 +1403,6 @@ def _match_radius_problems(
                 harm = (
                     "annotations whose y, x lie farther than that from the cell their track id names are "
                     "taken for ids of another tracking (most: the import refuses the table)"
-                    if ratio > 1.0
-                    else "annotations whose y, x lie on a neighbour of the cell their track id names pass "
-                    "the import's check"
                 )
             elif ratio > 1.0:  # finer pixels: the radius is shorter than the defaults mean
                 harm = (

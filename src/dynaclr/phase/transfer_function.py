@@ -224,15 +224,17 @@ def calculate_transfer_function(
     once).
 
     Raises:
-        ValueError: ``zyx_shape`` has one slice: a single focal plane carries no phase contrast (the
-            inversion gives exactly 0 everywhere), so no phase is reconstructed from it.
+        ValueError: ``zyx_shape`` has one slice: phase is read from a defocus series, which one plane
+            is not (in focus it carries no phase contrast: the inversion gave exactly 0 everywhere;
+            the workflow's dry run refuses such plates whatever ``focus_offset_slices``).
     """
     n_z, n_y, n_x = zyx_shape
     if n_z < 2:
         raise ValueError(
             f"phase reconstruction needs a brightfield z-stack (Z >= 2: phase is read from defocus), found "
-            f"Z = {n_z} (ZYX {tuple(zyx_shape)}): one focal plane gives a phase of 0 everywhere; use the "
-            "plane as a label-free channel as it is (README: 2D movies) or acquire a z-stack"
+            f"Z = {n_z} (ZYX {tuple(zyx_shape)}): one plane is no defocus series (in focus, its phase "
+            "reads 0 everywhere); use the plane as a label-free channel as it is (README: 2D movies) or "
+            "acquire a z-stack"
         )
     if config.mode == "3d":
         real_tf, imaginary_tf = phase_thick_3d.calculate_transfer_function(

@@ -20,7 +20,8 @@ seldom read. Here each import's record is read as an artifact
   before they were recorded gives one rebuilt from its ``position_readings`` counts (which hold the
   other readings' counts only then); matching by track, also rows whose ``y, x`` lie away from the
   cells their track ids name. Annotations matched by track imported before their ``y, x`` were
-  checked (no ``position_readings``: no position check) say :data:`NO_POSITION_CHECK`.
+  checked, or whose table gives no ``y, x`` to check the ids against (no ``position_readings``: no
+  position check), say :data:`NO_POSITION_CHECK`.
 
 The phase's sign check is not repeated: ``qc.csv`` already flags a sign-inverted phase per FOV.
 """
@@ -49,7 +50,7 @@ __all__ = [
 
 #: Columns of ``import_warnings.csv``: the record (which import, and the artifact's path) and one
 #: warning; a record read without any has one row whose warning is :data:`NO_IMPORT_WARNINGS`
-#: (:data:`NO_POSITION_CHECK` for annotations matched by track imported before they were checked).
+#: (:data:`NO_POSITION_CHECK` for annotations matched by track without ``y, x`` or imported before the check).
 #: A dataset that imports nothing (tracked by the workflow) has no row.
 IMPORT_WARNING_COLUMNS: tuple[str, ...] = ("record", "warning")
 NO_IMPORT_WARNINGS = "no import warnings"
@@ -109,8 +110,9 @@ def annotation_import_warnings(recorded_config: dict[str, Any]) -> list[str]:
     """The imported annotations record's warnings: its ``import_warnings`` (the WARNING of a table
     whose ``y, x`` matched few tracked cells, no other reading clearly more, as logged); a record
     written before they were recorded: that warning rebuilt from ``position_readings`` (which names
-    readings other than ``given`` only then). None otherwise (well matched); matched by track and
-    imported before the check (no ``position_readings``): :data:`NO_POSITION_CHECK`."""
+    readings other than ``given`` only then). None otherwise (well matched); matched by track with no
+    ``y, x`` to check the ids against, or imported before the check (no ``position_readings``):
+    :data:`NO_POSITION_CHECK`."""
     if POSITION_READINGS not in recorded_config:
         return [NO_POSITION_CHECK]
     warnings = recorded_config.get(IMPORT_WARNINGS)
