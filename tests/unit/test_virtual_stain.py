@@ -35,6 +35,7 @@ from test_stage_contract import SCRIPTS, _params_by_job, planned_jobs, shim_clas
 from dynaclr.config.base import with_run_params
 from dynaclr.config.simulate import SimulateConfig
 from dynaclr.config.virtual_stain import VirtualStainConfig
+from dynaclr.figures.stage import FindingsInputs, FindingsOutputs, findings_stage
 from dynaclr.io import ArtifactError, make_provenance, read_zarr_provenance, write_zarr_provenance
 from dynaclr.io.plate import (
     OME_ZARR_VERSION,
@@ -70,7 +71,7 @@ from dynaclr.virtual_stain import (
     train_virtual_stain,
 )
 from dynaclr.virtual_stain.data import SlabPatchDataset, slab_indices, slabs
-from dynaclr.virtual_stain.evaluate import evaluation_summary, fov_correlation
+from dynaclr.virtual_stain.evaluate import evaluation_summary, fov_correlation, records_training_state
 from dynaclr.virtual_stain.module import budgeted_cosine_schedule, learning_rate_factor
 from dynaclr.virtual_stain.plates import fov_normalization, read_phase_input
 from dynaclr.virtual_stain.train import fov_sources, loss_metrics
@@ -761,6 +762,143 @@ def test_evaluation_marks_held_out_fovs_and_gives_finite_correlations(
     assert record["metrics"]["held_out_pearson_r_mean"] == pytest.approx(
         table.loc[table["held_out"], "pearson_r"].mean()
     )
+
+
+def evaluate(config: VirtualStainConfig, prediction: Path, records: Path, target: Path, root: Path) -> Path:
+    """One ``evaluate_virtual_stain`` job on every FOV's record; returns its CSV (the JSON beside it)."""
+    table = root / "evaluation" / "virtual_stain.csv"
+    evaluate_virtual_stain(
+        config,
+        EvaluateVirtualStainInputs(
+            virtual_stain_plate=prediction,
+            records=tuple(fov_record_path(records, fov_name) for fov_name in FOVS),
+            plate=target,
+        ),
+        EvaluateVirtualStainOutputs(table=table, record=table.with_suffix(".json")),
+    )
+    return table
+
+
+def first_page_on(table: Path, root: Path) -> list[str]:
+    """The first page's statements (rule findings) with ``table`` the virtual_stain.csv of dataset sim."""
+    findings = findings_stage(
+        FindingsInputs(virtual_stain=(table,)),
+        FindingsOutputs(rst=root / "findings.rst", csv=root / "findings.csv"),
+        datasets={},
+        models={},
+        sources={"virtual_stain": ["sim"]},
+    )
+    return findings["statement"].tolist()
+
+
+def test_a_model_its_budget_stopped_is_evaluated_and_shown_on_the_first_page_as_partly_trained(
+    plate: dict[str, Path], tmp_path: Path
+) -> None:
+    """The max_minutes budget stops training before max_steps: every FOV's prediction record, the
+    evaluation table and record carry the training state, and the first page says, under "What was
+    run", that the virtual staining is of a partly trained model, with the steps trained."""
+    config = small_config(max_steps=500, max_minutes=0.002)  # 0.12 s
+    metrics = train(config, plate["phase"], plate["plate"], tmp_path)
+    assert metrics["stopped_by_time"]
+    steps = metrics["steps"]
+    output = tmp_path / "virtual_stain.zarr"
+    create_plate(config, plate["phase"], output)
+    for fov_name in FOVS:
+        record = fov_record_path(tmp_path / "records", fov_name)
+        predicted = predict(config, plate["phase"], tmp_path / "model.pt", output, record, fov_name)
+        assert predicted["training"] == {
+            "stopped_by_time": True,
+            "steps": steps,
+            "max_steps": 500,
+            "max_minutes": 0.002,
+        }
+    table_path = evaluate(config, output, tmp_path / "records", plate["plate"], tmp_path)
+    table = pd.read_csv(table_path)
+    assert table["stopped_by_time"].tolist() == [True] * 4
+    assert table["training_steps"].tolist() == [steps] * 4 and table["max_steps"].tolist() == [500] * 4
+    assert table["max_minutes"].tolist() == [0.002] * 4
+    record = json.loads(table_path.with_suffix(".json").read_text())["metrics"]
+    assert record["training"] == {
+        "stopped_by_time": True,
+        "steps": steps,
+        "max_steps": 500,
+        "max_minutes": 0.002,
+    }
+    statements = first_page_on(table_path, tmp_path)
+    assert [line for line in statements if "max_minutes" in line] == [
+        f"The virtual-staining model was stopped by its max_minutes budget after {steps} of 500 steps: "
+        "its virtual staining (and what was tracked from it) is of a partly trained model (raise "
+        "virtual_stain.train.max_minutes to train every step)."
+    ]
+    page = (tmp_path / "findings.csv").read_text()
+    assert "What was run" in page and "partly trained model" in page
+
+
+def test_a_fully_trained_model_is_recorded_so_and_the_first_page_says_nothing_more(
+    predicted: dict[str, Any], trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path
+) -> None:
+    config = trained["config"]
+    table_path = evaluate(config, predicted["plate"], predicted["records"], plate["plate"], tmp_path)
+    table = pd.read_csv(table_path)
+    assert table["stopped_by_time"].tolist() == [False] * 4
+    assert table["training_steps"].tolist() == table["max_steps"].tolist() == [12] * 4
+    record = json.loads(table_path.with_suffix(".json").read_text())["metrics"]
+    assert record["training"] == {"stopped_by_time": False, "steps": 12, "max_steps": 12, "max_minutes": 10.0}
+    statements = first_page_on(table_path, tmp_path)
+    assert not [line for line in statements if "max_minutes" in line or "partly trained" in line]
+    assert [line for line in statements if line.startswith("Virtual nuclei vs the true nuclei")]
+
+
+def test_the_first_page_reads_a_stopped_model_from_the_virtual_stain_table(tmp_path: Path) -> None:
+    """The report side alone: a virtual_stain.csv whose model the budget stopped (7 of 500 steps)
+    gives the "What was run" line; one of a fully trained model none."""
+    rows = {"fov_name": FOVS, "held_out": [False, True, False, True], "pearson_r": 0.5}
+    stopped, full = tmp_path / "stopped.csv", tmp_path / "full.csv"
+    state = {"training_steps": 7, "max_steps": 500, "max_minutes": 0.5}
+    pd.DataFrame({**rows, "stopped_by_time": True, **state}).to_csv(stopped, index=False)
+    pd.DataFrame({**rows, "stopped_by_time": False, **state, "training_steps": 500}).to_csv(full, index=False)
+    assert [line for line in first_page_on(stopped, tmp_path) if "partly trained" in line] == [
+        "The virtual-staining model was stopped by its max_minutes budget after 7 of 500 steps: its "
+        "virtual staining (and what was tracked from it) is of a partly trained model (raise "
+        "virtual_stain.train.max_minutes to train every step)."
+    ]
+    findings = pd.read_csv(tmp_path / "findings.csv")
+    line = findings[findings["statement"].str.contains("partly trained")]
+    assert line[["section", "dataset"]].values.tolist() == [["What was run", "sim"]]
+    assert not [line for line in first_page_on(full, tmp_path) if "partly trained" in line]
+
+
+def test_records_and_tables_written_before_the_training_state_read_as_unknown(
+    predicted: dict[str, Any], tmp_path: Path
+) -> None:
+    """Prediction records of an older dynaclr (no ``training``) give an unknown state (every value
+    None, the table's columns empty); a virtual_stain.csv without the columns is read, and neither
+    gets a line on the first page. Records of two different models are refused."""
+    older = []
+    for fov_name in FOVS:
+        provenance, metrics = read_fov_record(
+            fov_record_path(predicted["records"], fov_name), "virtual_stain_fov"
+        )
+        path = fov_record_path(tmp_path / "older", fov_name)
+        write_fov_record(
+            path, provenance, {key: value for key, value in metrics.items() if key != "training"}
+        )
+        older.append(path)
+    assert records_training_state(tuple(older)) == dict.fromkeys(
+        ("stopped_by_time", "steps", "max_steps", "max_minutes")
+    )
+    assert records_training_state(()) == records_training_state(tuple(older))
+    table = tmp_path / "virtual_stain.csv"
+    pd.DataFrame({"fov_name": FOVS, "held_out": [False, True, False, True], "pearson_r": 0.5}).to_csv(table)
+    assert not [line for line in first_page_on(table, tmp_path) if "partly trained" in line]
+    empty = tmp_path / "empty_state.csv"
+    pd.read_csv(table).assign(stopped_by_time=None, training_steps=None, max_steps=None).to_csv(empty)
+    assert not [line for line in first_page_on(empty, tmp_path) if "partly trained" in line]
+    provenance, metrics = read_fov_record(older[0], "virtual_stain_fov")
+    write_fov_record(older[0], provenance, {**metrics, "training": {"stopped_by_time": True, "steps": 3}})
+    current = fov_record_path(predicted["records"], FOVS[1])
+    with pytest.raises(ArtifactError, match="different training states of the model"):
+        records_training_state((older[0], current))
 
 
 def test_fov_correlation_pools_frames_and_skips_frames_without_marker() -> None:

@@ -23,7 +23,7 @@ from dynaclr.classify.annotations import task_classes
 from dynaclr.config.analysis import ALIGNED_EVENT_NAMES
 from dynaclr.config.reasons import NO_CELL_SCORED, no_annotations, not_configured
 from dynaclr.evaluation.temporal import CHECK_LINKING, ONE_TIME_POINT
-from dynaclr.figures.table import epochs_trained, partly_trained, percent
+from dynaclr.figures.table import epochs_trained, partly_trained, percent, recorded_count
 from dynaclr.numerics.timescale import FrameClock
 from dynaclr.pseudotime.stage import ONSET_ERROR_CONFIDENCE, never_reached_statement, onset_error_summary
 from dynaclr.qc.import_warnings import NO_POSITION_CHECK, NOT_WARNINGS
@@ -302,6 +302,32 @@ def training_findings(results: pd.DataFrame) -> list[Finding]:
         )
         for _, row in stopped.iterrows()
     ]
+
+
+def virtual_stain_training_findings(virtual_stain: Mapping[str, pd.DataFrame]) -> list[Finding]:
+    """A line per dataset whose virtual-staining model the ``max_minutes`` budget stopped before its
+    ``max_steps`` (``stopped_by_time`` true in its ``virtual_stain.csv``, with ``training_steps`` of
+    ``max_steps``): its virtual staining, and what was tracked from it, is of a partly trained model.
+    Nothing for a model that trained every step, nor where the state is not known (an empty
+    ``stopped_by_time``, or a table written before it was recorded)."""
+    rows = []
+    for dataset, table in virtual_stain.items():
+        stopped = table[partly_trained(table)]
+        if stopped.empty:
+            continue
+        row = stopped.iloc[0]
+        rows.append(
+            Finding(
+                "What was run",
+                "virtual staining",
+                dataset,
+                "The virtual-staining model was stopped by its max_minutes budget after "
+                f"{recorded_count(row, 'training_steps')} of {recorded_count(row, 'max_steps')} "
+                "steps: its virtual staining (and what was tracked from it) is of a partly trained "
+                "model (raise virtual_stain.train.max_minutes to train every step).",
+            )
+        )
+    return rows
 
 
 def _scored_frames_note(tracked: Mapping[str, Sequence[int]] | None) -> str:

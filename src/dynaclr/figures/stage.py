@@ -77,6 +77,7 @@ from dynaclr.figures.findings import (
     still_image_findings,
     training_findings,
     unlinked_movie_findings,
+    virtual_stain_training_findings,
 )
 from dynaclr.figures.plots import (
     absent_states,
@@ -704,6 +705,7 @@ def findings_stage(
         imported_tracks=imported_tracks or [],
         scored_frames=scored_frames,
     )
+    rows += virtual_stain_training_findings(per_dataset["virtual_stain"])
     rows += still_image_findings(still or [])
     rows += not_run_findings(not_run or {})
     if inputs.temporal_comparison is not None:

@@ -308,15 +308,16 @@ def partly_trained(table: pd.DataFrame) -> pd.Series:
     return table["stopped_by_time"].astype("string").str.lower().eq("true").fillna(False).astype(bool)
 
 
+def recorded_count(row: pd.Series, column: str) -> str:
+    """``row``'s ``column`` as a whole number, ``?`` where it is not recorded (empty or absent)."""
+    number = pd.to_numeric(pd.Series([row.get(column)]), errors="coerce").iloc[0]
+    return "?" if pd.isna(number) else str(int(number))
+
+
 def epochs_trained(row: pd.Series) -> str:
     """``3 of 50 epochs``: a results-table ``row``'s ``epochs_completed`` of ``epochs`` (``?`` for a
     count not recorded)."""
-
-    def count(column: str) -> str:
-        number = pd.to_numeric(pd.Series([row.get(column)]), errors="coerce").iloc[0]
-        return "?" if pd.isna(number) else str(int(number))
-
-    return f"{count('epochs_completed')} of {count('epochs')} epochs"
+    return f"{recorded_count(row, 'epochs_completed')} of {recorded_count(row, 'epochs')} epochs"
 
 
 def partly_trained_note(row: pd.Series) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,15 @@ from dynaclr.io.weights import load_weights_file, require_tensors
 from dynaclr.virtual_stain.network import VirtualStainUNet, build_network
 from dynaclr.virtual_stain.transfer import TRAINING_INPUT_KEY
 
-__all__ = ["CHECKPOINT_FORMAT", "load_network", "load_trained_network", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "TRAINING_KEY",
+    "TRAINING_STATE_KEYS",
+    "load_network",
+    "load_trained_network",
+    "recorded_training_state",
+    "save_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -93,27 +102,56 @@ def _read(
     if all(key.startswith("network.") for key in state):  # a Lightning checkpoint of the module
         state = {key.removeprefix("network."): value for key, value in state.items()}
     metrics = raw.get("metrics")
-    record = metrics.get(TRAINING_INPUT_KEY) if isinstance(metrics, dict) else None
-    return state, provenance, record if isinstance(record, dict) else None
+    return state, provenance, metrics if isinstance(metrics, dict) else None
+
+
+#: The key of a prediction record's and the evaluation record's metrics holding the model's training
+#: state (:func:`recorded_training_state`).
+TRAINING_KEY = "training"
+
+#: The keys of a virtual-staining model's training state (:func:`recorded_training_state`), as each
+#: FOV's prediction record and the evaluation record (``training``) hold it.
+TRAINING_STATE_KEYS: tuple[str, ...] = ("stopped_by_time", "steps", "max_steps", "max_minutes")
+
+
+def recorded_training_state(metrics: Mapping[str, Any] | None, config: VirtualStainConfig) -> dict[str, Any]:
+    """How far the training that made a checkpoint went, from its ``metrics`` (those
+    ``train_virtual_stain`` wrote in model.pt) and ``config.train``: ``stopped_by_time`` (``True``:
+    the ``max_minutes`` budget ended training before ``max_steps``, the model is partly trained),
+    ``steps`` (the optimiser steps taken), ``max_steps`` and ``max_minutes`` (configured).
+
+    A value not recorded is ``None``, read as unknown, never as a partly or a fully trained model: a
+    model.pt of an older dynaclr, or weights of your own (``virtual_stain.checkpoint``: trained
+    elsewhere, every value ``None``).
+    """
+    train = config.train if config.checkpoint is None else None
+    recorded = metrics if train is not None and isinstance(metrics, Mapping) else {}
+    stopped, steps = recorded.get("stopped_by_time"), recorded.get("steps")
+    return {
+        "stopped_by_time": stopped if isinstance(stopped, bool) else None,
+        "steps": steps if isinstance(steps, int) and not isinstance(steps, bool) else None,
+        "max_steps": train.max_steps if train is not None else None,
+        "max_minutes": train.max_minutes if train is not None else None,
+    }
 
 
 def load_network(path: str | Path, config: VirtualStainConfig) -> tuple[VirtualStainUNet, Provenance | None]:
     """Build the network ``config`` describes and load the weights at ``path`` into it (eval mode).
 
     Returns the network (on CPU) and the checkpoint's provenance (None for a bare weights file):
-    :func:`load_trained_network` without the training input.
+    :func:`load_trained_network` without the training input and state.
     """
-    network, provenance, _ = load_trained_network(path, config)
+    network, provenance, _, _ = load_trained_network(path, config)
     return network, provenance
 
 
 def load_trained_network(
     path: str | Path, config: VirtualStainConfig
-) -> tuple[VirtualStainUNet, Provenance | None, dict[str, Any] | None]:
+) -> tuple[VirtualStainUNet, Provenance | None, dict[str, Any] | None, dict[str, Any]]:
     """:func:`load_network`, with what the checkpoint records of the plate it was trained on (its
     metrics' :data:`~dynaclr.virtual_stain.transfer.TRAINING_INPUT_KEY`; None where it records none),
     which a prediction compares with its plate (:func:`~dynaclr.virtual_stain.transfer.
-    check_training_input`).
+    check_training_input`), and how far its training went (:func:`recorded_training_state`).
 
     Raises:
         ArtifactError: the file is missing or unreadable, or its weights do not fit the network;
@@ -121,7 +159,8 @@ def load_trained_network(
             the network (no ``checkpoint``), a file trained with another config or without provenance.
     """
     path = Path(path)
-    state, provenance, record = _read(path, config)
+    state, provenance, metrics = _read(path, config)
+    record = metrics.get(TRAINING_INPUT_KEY) if metrics is not None else None
     if config.checkpoint is None:
         check_trained_with(provenance, config, path)
     stem = state.get(_STEM_KEY)
@@ -143,7 +182,8 @@ def load_trained_network(
             f"training config. Details: {str(err)[:600]}"
         ) from err
     logger.info("loaded virtual staining weights from %s", path)
-    return network.eval(), provenance, record
+    training = recorded_training_state(metrics, config)
+    return network.eval(), provenance, record if isinstance(record, dict) else None, training
 
 
 def check_trained_with(provenance: Provenance | None, config: VirtualStainConfig, path: str | Path) -> None:

@@ -9,6 +9,7 @@ frames prediction dropped (:mod:`dynaclr.numerics.missing`), are left out.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,10 @@ from dynaclr.io import (
     read_zarr_provenance,
 )
 from dynaclr.io.chunks import read_block
-from dynaclr.io.plate import list_plate_fovs, write_fov_record
+from dynaclr.io.plate import list_plate_fovs, read_fov_record, write_fov_record
 from dynaclr.numerics.missing import missing_mask
 from dynaclr.numerics.pearson import PearsonAccumulator
+from dynaclr.virtual_stain.checkpoint import TRAINING_KEY, TRAINING_STATE_KEYS
 from dynaclr.virtual_stain.plates import (
     check_fov_records,
     plate_channel,
@@ -45,6 +47,7 @@ __all__ = [
     "evaluate_virtual_stain",
     "evaluation_summary",
     "fov_correlation",
+    "records_training_state",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,12 @@ EVALUATION_COLUMNS = (
     "pearson_r_frame_mean",
     "n_frames_evaluated",
     "n_voxels",
+    # how far the model's training went (the prediction records' training state; empty: unknown, a
+    # record of an older dynaclr or weights of your own): stopped_by_time true is a partly trained model
+    "stopped_by_time",
+    "training_steps",
+    "max_steps",
+    "max_minutes",
 )
 
 
@@ -110,6 +119,30 @@ def fov_correlation(
     return total, frame_r
 
 
+def records_training_state(records: tuple[Path, ...]) -> dict[str, Any]:
+    """The model's training state (:func:`~dynaclr.virtual_stain.checkpoint.recorded_training_state`)
+    as the FOVs' prediction ``records`` hold it: every value ``None`` (unknown) where none records
+    one (records of an older dynaclr, or no record given).
+
+    Raises:
+        ArtifactError: two records hold different states (FOVs predicted by different models).
+    """
+    unknown: dict[str, Any] = dict.fromkeys(TRAINING_STATE_KEYS)
+    states: dict[Path, dict[str, Any]] = {}
+    for path in records:
+        recorded = read_fov_record(path, ArtifactKind.VIRTUAL_STAIN_FOV)[1].get(TRAINING_KEY)
+        if isinstance(recorded, dict):
+            states[path] = {key: recorded.get(key) for key in TRAINING_STATE_KEYS}
+    distinct = {json.dumps(state, sort_keys=True): path for path, state in states.items()}
+    if len(distinct) > 1:
+        shown = "; ".join(f"{path}: {found}" for found, path in list(distinct.items())[:2])
+        raise ArtifactError(
+            f"the FOVs' prediction records hold different training states of the model ({shown}): "
+            "they were predicted by different models; rerun `snakemake --forcerun predict_virtual_stain`"
+        )
+    return next(iter(states.values()), unknown)
+
+
 def evaluation_summary(table: pd.DataFrame) -> dict[str, Any]:
     """The record's metrics: mean r of the held-out and of the training FOVs (None if there are
     none), and the number of FOVs."""
@@ -136,7 +169,11 @@ def evaluate_virtual_stain(
     Returns:
         one row per FOV with :data:`EVALUATION_COLUMNS`: ``pearson_r`` over all voxels of all
         evaluated frames, ``pearson_r_frame_mean`` the mean of per-frame r; written to
-        ``outputs.table``, with the record (:func:`evaluation_summary`) at ``outputs.record``.
+        ``outputs.table``, with the record (:func:`evaluation_summary`, and ``training``: the model's
+        training state, :func:`records_training_state`) at ``outputs.record``. Each row also holds
+        that state (``stopped_by_time``, ``training_steps``, ``max_steps``, ``max_minutes``; empty
+        where unknown): ``stopped_by_time`` true, the budget stopped the model before ``max_steps``,
+        which the report's first page says.
     """
     prediction_path, target_path = inputs.virtual_stain_plate, inputs.plate
     prediction_provenance = read_zarr_provenance(prediction_path, ArtifactKind.VIRTUAL_STAIN_PLATE)
@@ -171,10 +208,13 @@ def evaluate_virtual_stain(
                     "n_voxels": total.n,
                 }
             )
-    table = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS))
+    training = records_training_state(inputs.records)
+    table = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS[:6]))
+    for column, key in zip(EVALUATION_COLUMNS[6:], TRAINING_STATE_KEYS, strict=True):
+        table[column] = training[key]  # the same on every row; None (unknown) is written empty
     with atomic_output(outputs.table) as tmp:
         table.to_csv(tmp, index=False)
-    summary = evaluation_summary(table)
+    summary = {**evaluation_summary(table), TRAINING_KEY: training}
     provenance = make_provenance(
         ArtifactKind.VIRTUAL_STAIN_EVALUATION,
         {"fov_names": fov_names, "train_fovs": train_fovs, "target_channel": config.target_channel},
@@ -182,4 +222,13 @@ def evaluate_virtual_stain(
     )
     write_fov_record(outputs.record, provenance, summary)
     logger.info("virtual staining evaluation: %s", summary)
+    if training["stopped_by_time"]:
+        logger.warning(
+            "%s: the virtual-staining model was stopped by its max_minutes budget (%s) after %s of %s "
+            "steps: these correlations are of a partly trained model",
+            outputs.table,
+            training["max_minutes"],
+            training["steps"],
+            training["max_steps"],
+        )
     return table

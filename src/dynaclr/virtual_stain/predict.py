@@ -38,7 +38,7 @@ from dynaclr.numerics.device import resolve_device
 from dynaclr.numerics.missing import MissingTally, fill_missing
 from dynaclr.numerics.normalization import ChannelStatistics
 from dynaclr.numerics.repeats import RepeatedFrames
-from dynaclr.virtual_stain.checkpoint import load_trained_network
+from dynaclr.virtual_stain.checkpoint import TRAINING_KEY, load_trained_network
 from dynaclr.virtual_stain.network import VirtualStainUNet
 from dynaclr.virtual_stain.plates import (
     channel_index,
@@ -208,7 +208,9 @@ def predict_fov(
         (``phase_offset``, ``phase_scale``), and the missing voxels and dropped frames
         (:meth:`~dynaclr.numerics.missing.MissingTally.metrics`), the frames of the phase input
         repeating the frame before (``repeated_frames``: :mod:`dynaclr.numerics.repeats`; with
-        ``phase: null`` no other stage compares them).
+        ``phase: null`` no other stage compares them), and ``training``: how far the model's training
+        went (:func:`~dynaclr.virtual_stain.checkpoint.recorded_training_state`), which the
+        evaluation carries to the report.
     """
     phase_path, output_path = inputs.phase_plate, inputs.virtual_stain_plate
     plate_provenance = read_zarr_provenance(output_path, ArtifactKind.VIRTUAL_STAIN_PLATE, fov_name)
@@ -216,7 +218,7 @@ def predict_fov(
     # checked it): no job reads the root of a phase plate of your own (`phase: null`) again
     phase_provenance = read_phase_input(phase_path, config.input_channel, fov_name, plate_provenance)
     check_fov_records(inputs.phase_record, ArtifactKind.PHASE_FOV, phase_provenance)
-    network, model_provenance, training_input = load_trained_network(inputs.checkpoint, config)
+    network, model_provenance, training_input, training = load_trained_network(inputs.checkpoint, config)
     device = resolve_device(config.predict.device, "virtual_stain.predict.device")
     start = time.perf_counter()
     with (  # this FOV's positions alone: no other FOV's metadata, nor the plates' root (their records
@@ -262,6 +264,8 @@ def predict_fov(
         "phase_scale": normalization.scale,
         **tally.metrics(),
         "repeated_frames": list(repeats.frames),
+        # how far the model's training went (stopped_by_time: partly trained), for the evaluation
+        TRAINING_KEY: training,
     }
     provenance = make_provenance(
         ArtifactKind.VIRTUAL_STAIN_FOV,
