@@ -32,7 +32,7 @@ from dynaclr.io import ArtifactError, Provenance, atomic_output, check_provenanc
 from dynaclr.io.provenance import PROVENANCE_KEY, config_differences
 from dynaclr.io.weights import load_weights_file, require_tensors
 from dynaclr.virtual_stain.network import VirtualStainUNet, build_network
-from dynaclr.virtual_stain.transfer import TRAINING_INPUT_KEY
+from dynaclr.virtual_stain.transfer import TRAINING_INPUT_KEY, TRAINING_KEY, TRAINING_STATE_KEYS
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -103,15 +103,6 @@ def _read(
         state = {key.removeprefix("network."): value for key, value in state.items()}
     metrics = raw.get("metrics")
     return state, provenance, metrics if isinstance(metrics, dict) else None
-
-
-#: The key of a prediction record's and the evaluation record's metrics holding the model's training
-#: state (:func:`recorded_training_state`).
-TRAINING_KEY = "training"
-
-#: The keys of a virtual-staining model's training state (:func:`recorded_training_state`), as each
-#: FOV's prediction record and the evaluation record (``training``) hold it.
-TRAINING_STATE_KEYS: tuple[str, ...] = ("stopped_by_time", "steps", "max_steps", "max_minutes")
 
 
 def recorded_training_state(metrics: Mapping[str, Any] | None, config: VirtualStainConfig) -> dict[str, Any]:

@@ -32,13 +32,13 @@ from dynaclr.io.chunks import read_block
 from dynaclr.io.plate import list_plate_fovs, read_fov_record, write_fov_record
 from dynaclr.numerics.missing import missing_mask
 from dynaclr.numerics.pearson import PearsonAccumulator
-from dynaclr.virtual_stain.checkpoint import TRAINING_KEY, TRAINING_STATE_KEYS
 from dynaclr.virtual_stain.plates import (
     check_fov_records,
     plate_channel,
     plate_image,
     read_target_plate_provenance,
 )
+from dynaclr.virtual_stain.transfer import TRAINING_KEY, TRAINING_STATE_KEYS
 
 __all__ = [
     "EVALUATION_COLUMNS",

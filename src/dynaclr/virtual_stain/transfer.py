@@ -47,12 +47,28 @@ from dynaclr.config.virtual_stain import VirtualStainConfig
 from dynaclr.io import ArtifactError
 from dynaclr.io.plate import read_plate_sampling
 
-__all__ = ["REFUSED_SCALE_RATIO", "TRAINING_INPUT_KEY", "check_training_input", "training_input_record"]
+__all__ = [
+    "REFUSED_SCALE_RATIO",
+    "TRAINING_INPUT_KEY",
+    "TRAINING_KEY",
+    "TRAINING_STATE_KEYS",
+    "check_training_input",
+    "training_input_record",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Key of the checkpoint's metrics recording the training input (:func:`training_input_record`).
 TRAINING_INPUT_KEY = "training_input"
+
+#: The key of a prediction record's and the evaluation record's metrics holding the model's training
+#: state (:func:`~dynaclr.virtual_stain.checkpoint.recorded_training_state`); here, not in the
+#: checkpoint module, so the evaluation reads it without importing torch.
+TRAINING_KEY = "training"
+
+#: The keys of a virtual-staining model's training state, as each FOV's prediction record and the
+#: evaluation record (``training``) hold it.
+TRAINING_STATE_KEYS: tuple[str, ...] = ("stopped_by_time", "steps", "max_steps", "max_minutes")
 
 #: A pixel size or z step this many times larger or smaller than the training plate's is refused
 #: (nuclei 2.25 times the area the network learnt from); a smaller difference is warned. It is the
