@@ -259,18 +259,6 @@ def _recorded_training_sampling_verified(checkpoint: dict[str, Any]) -> bool | N
     return verified if isinstance(verified, bool) else None
 
 
-#: The keys of a model's training state (:func:`recorded_training_state`), as the embeddings
-#: store records it (``training`` of its provenance config).
-TRAINING_STATE_KEYS: tuple[str, ...] = (
-    "stopped_by_time",
-    "epochs_completed",
-    "epochs",
-    "max_minutes",
-    "global_step",
-    "planned_steps",
-)
-
-
 def recorded_training_state(checkpoint: Mapping[str, Any], config: ContrastiveModelConfig) -> dict[str, Any]:
     """How far the training that made ``checkpoint`` (a raw ``model.ckpt``) went, as its
     ``dynaclr_training`` summary records it, with the configured ``epochs`` and ``max_minutes`` of
