@@ -901,6 +901,131 @@ def test_records_and_tables_written_before_the_training_state_read_as_unknown(
         records_training_state((older[0], current))
 
 
+def first_page_on_records(
+    records: dict[str, Path], root: Path, tables: dict[str, Path] | None = None
+) -> pd.DataFrame:
+    """The first page (rule findings) of datasets without ground truth (``unscored``), each given by
+    one FOV's prediction record (``virtual_stain_records``, as the rule hands it one per dataset);
+    ``tables``: the virtual_stain.csv of simulated datasets beside them."""
+    tables = tables or {}
+    return findings_stage(
+        FindingsInputs(virtual_stain=tuple(tables.values()), virtual_stain_records=tuple(records.values())),
+        FindingsOutputs(rst=root / "findings.rst", csv=root / "findings.csv"),
+        datasets={},
+        models={},
+        sources={"virtual_stain": list(tables), "virtual_stain_records": list(records)},
+        unscored={name: ["virtual_stain", "tracking"] for name in records if name not in tables},
+    )
+
+
+def _stopped_lines(findings: pd.DataFrame) -> list[list[str]]:
+    lines = findings[findings["statement"].str.contains("partly trained|max_minutes")]
+    return lines[["section", "dataset", "statement"]].values.tolist()
+
+
+def test_the_first_page_names_a_partly_trained_model_of_a_dataset_without_ground_truth(
+    plate: dict[str, Path], predicted: dict[str, Any], tmp_path: Path
+) -> None:
+    """A dataset without ground truth runs no virtual-staining evaluation: the first page reads the
+    model's training state from one FOV's prediction record. A model its max_minutes budget stopped
+    gets the "What was run" line of the simulated case; a fully trained one none. Before, nothing on
+    the page said that the nuclei of such a dataset came from a partly trained model."""
+    config = small_config(max_steps=500, max_minutes=0.002)
+    metrics = train(config, plate["phase"], plate["plate"], tmp_path)
+    assert metrics["stopped_by_time"]
+    output = tmp_path / "virtual_stain.zarr"
+    create_plate(config, plate["phase"], output)
+    stopped = fov_record_path(tmp_path / "records", FOVS[0])
+    predict(config, plate["phase"], tmp_path / "model.pt", output, stopped, FOVS[0])
+    full = fov_record_path(predicted["records"], FOVS[0])
+    findings = first_page_on_records({"budgeted": stopped, "full": full}, tmp_path)
+    assert _stopped_lines(findings) == [
+        [
+            "What was run",
+            "budgeted",
+            f"The virtual-staining model was stopped by its max_minutes budget after {metrics['steps']} "
+            "of 500 steps: its virtual staining (and what was tracked from it) is of a partly trained "
+            "model (raise virtual_stain.train.max_minutes to train every step).",
+        ]
+    ]
+    assert "budgeted" in (tmp_path / "findings.rst").read_text()
+    # the datasets' line saying their image stages ran and are not scored is still there
+    unscored = findings[findings["statement"].str.contains("not scored")]
+    assert sorted(unscored["dataset"]) == ["budgeted", "full"]
+    # a dataset whose evaluation table states the model is named once, from its table
+    table = tmp_path / "virtual_stain.csv"
+    pd.DataFrame(
+        {
+            "fov_name": FOVS,
+            "held_out": [False, True, False, True],
+            "pearson_r": 0.5,
+            "stopped_by_time": True,
+            "training_steps": 7,
+            "max_steps": 500,
+        }
+    ).to_csv(table, index=False)
+    both = first_page_on_records({"budgeted": stopped}, tmp_path, tables={"budgeted": table})
+    assert [line[1:] for line in _stopped_lines(both)] == [
+        [
+            "budgeted",
+            "The virtual-staining model was stopped by its max_minutes budget after 7 of 500 steps: its "
+            "virtual staining (and what was tracked from it) is of a partly trained model (raise "
+            "virtual_stain.train.max_minutes to train every step).",
+        ]
+    ]
+
+
+def test_a_prediction_record_of_unknown_training_state_makes_no_claim_on_the_first_page(
+    predicted: dict[str, Any], tmp_path: Path
+) -> None:
+    """A record of an older dynaclr (no ``training``) or of weights of your own
+    (``virtual_stain.checkpoint``: every value null) says nothing of how far the model trained: the
+    first page claims neither a partly nor a fully trained model. A record of another kind is refused."""
+    provenance, metrics = read_fov_record(fov_record_path(predicted["records"], FOVS[0]), "virtual_stain_fov")
+    older, own = tmp_path / "older.json", tmp_path / "own.json"
+    write_fov_record(older, provenance, {key: value for key, value in metrics.items() if key != "training"})
+    unknown = dict.fromkeys(("stopped_by_time", "steps", "max_steps", "max_minutes"))
+    write_fov_record(own, provenance, {**metrics, "training": unknown})
+    findings = first_page_on_records({"older": older, "own": own}, tmp_path)
+    assert _stopped_lines(findings) == []
+    unscored = findings[findings["statement"].str.contains("not scored")]
+    assert sorted(unscored["dataset"]) == ["older", "own"]
+    other = tmp_path / "other.json"
+    write_fov_record(other, make_provenance("tracks_fov", {}), metrics)
+    with pytest.raises(ArtifactError, match="tracks_fov"):
+        first_page_on_records({"other": other}, tmp_path)
+
+
+def test_the_first_page_of_a_dataset_without_ground_truth_reads_one_prediction_record(
+    own_plate: Path, tmp_path: Path
+) -> None:
+    """Rule findings takes, per dataset without ground truth that virtually stains, the first FOV's
+    prediction record as input (Snakemake runs it after, and again when the model is retrained, as
+    every FOV is predicted again), never every FOV's: a plate of 10,000 FOVs opens one. A simulated
+    dataset's state comes from its evaluation table, as before."""
+    config = {
+        "datasets": {
+            "own": {
+                "plate": str(own_plate),
+                "phase": None,
+                "virtual_stain": {"train": {"train_fovs": ["A/1/0"]}},
+            }
+        }
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(tmp_path / "config.yaml", tmp_path)
+    (findings,) = [job for job in jobs if job.rule.name == "findings"]
+    first = list_plate_fovs(own_plate)[0]
+    assert list(findings.input.virtual_stain_records) == [f"results/own/records/virtual_stain/{first}.json"]
+    assert findings.params.sources["virtual_stain_records"] == ["own"]
+    assert FindingsInputs.from_rule(findings.input).virtual_stain_records == (
+        Path(f"results/own/records/virtual_stain/{first}.json"),
+    )
+    predictions = [job for job in jobs if job.rule.name == "predict_virtual_stain"]
+    records = {str(job.output.record) for job in predictions}
+    assert f"results/own/records/virtual_stain/{first}.json" in records
+
+
 def test_fov_correlation_pools_frames_and_skips_frames_without_marker() -> None:
     rng = np.random.default_rng(0)
     measured = rng.normal(size=(3, 2, 4, 8, 8))  # (T, C, Z, Y, X)

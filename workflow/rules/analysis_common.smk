@@ -1111,6 +1111,15 @@ def findings_files():
             add("phase", dataset, f"{RESULTS}/{dataset}/evaluation/phase.csv")
         if spec.is_simulated and spec.virtual_stain is not None:
             add("virtual_stain", dataset, f"{RESULTS}/{dataset}/evaluation/virtual_stain.csv")
+        elif spec.virtual_stain is not None and fovs(dataset):
+            # no evaluation without ground truth: its first FOV's prediction record says whether the
+            # max_minutes budget stopped the model (`training`; every FOV is predicted by the one
+            # model, and predicted again when it is retrained), never every FOV's record
+            row, col, fov = fovs(dataset)[0].split("/")
+            files.setdefault("virtual_stain_records", []).append(
+                f"{RESULTS}/{dataset}/records/virtual_stain/{row}/{col}/{fov}.json"
+            )
+            sources.setdefault("virtual_stain_records", []).append(dataset)
         if spec.is_simulated:  # ultrack's tracks or imported ones
             add("tracking", dataset, f"{RESULTS}/{dataset}/evaluation/tracking.csv")
             # its record: the frames scored where CTC folders cover part of the movie

@@ -304,12 +304,26 @@ def training_findings(results: pd.DataFrame) -> list[Finding]:
     ]
 
 
+def _virtual_stain_stopped(dataset: str, steps: str, max_steps: str) -> Finding:
+    """The "What was run" line of a dataset whose virtual-staining model the ``max_minutes`` budget
+    stopped after ``steps`` of ``max_steps`` (``?`` for a count not recorded)."""
+    return Finding(
+        "What was run",
+        "virtual staining",
+        dataset,
+        f"The virtual-staining model was stopped by its max_minutes budget after {steps} of {max_steps} "
+        "steps: its virtual staining (and what was tracked from it) is of a partly trained "
+        "model (raise virtual_stain.train.max_minutes to train every step).",
+    )
+
+
 def virtual_stain_training_findings(virtual_stain: Mapping[str, pd.DataFrame]) -> list[Finding]:
     """A line per dataset whose virtual-staining model the ``max_minutes`` budget stopped before its
     ``max_steps`` (``stopped_by_time`` true in its ``virtual_stain.csv``, with ``training_steps`` of
     ``max_steps``): its virtual staining, and what was tracked from it, is of a partly trained model.
     Nothing for a model that trained every step, nor where the state is not known (an empty
-    ``stopped_by_time``, or a table written before it was recorded)."""
+    ``stopped_by_time``, or a table written before it was recorded). A dataset without ground truth
+    (no evaluation table): :func:`virtual_stain_record_findings`."""
     rows = []
     for dataset, table in virtual_stain.items():
         stopped = table[partly_trained(table)]
@@ -317,17 +331,33 @@ def virtual_stain_training_findings(virtual_stain: Mapping[str, pd.DataFrame]) -
             continue
         row = stopped.iloc[0]
         rows.append(
-            Finding(
-                "What was run",
-                "virtual staining",
-                dataset,
-                "The virtual-staining model was stopped by its max_minutes budget after "
-                f"{recorded_count(row, 'training_steps')} of {recorded_count(row, 'max_steps')} "
-                "steps: its virtual staining (and what was tracked from it) is of a partly trained "
-                "model (raise virtual_stain.train.max_minutes to train every step).",
+            _virtual_stain_stopped(
+                dataset, recorded_count(row, "training_steps"), recorded_count(row, "max_steps")
             )
         )
     return rows
+
+
+def _recorded_int(value: Any) -> str:
+    """A whole number a record holds, ``?`` where it holds none (null, absent or not a number)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
+def virtual_stain_record_findings(states: Mapping[str, Any]) -> list[Finding]:
+    """:func:`virtual_stain_training_findings` for datasets without ground truth, whose virtual
+    staining no evaluation table covers: per dataset, the model's training state as one FOV's
+    prediction record holds it (its metrics' ``training``, every FOV predicted by the one model:
+    ``stopped_by_time``, ``steps``, ``max_steps``, ``max_minutes``). A line where ``stopped_by_time``
+    is true, with ``steps`` of ``max_steps``; nothing for a model that trained every step, nor where
+    the state is not known (no ``training``, a record of an older dynaclr; ``stopped_by_time`` null,
+    weights of your own given by ``virtual_stain.checkpoint``)."""
+    return [
+        _virtual_stain_stopped(
+            dataset, _recorded_int(state.get("steps")), _recorded_int(state.get("max_steps"))
+        )
+        for dataset, state in states.items()
+        if isinstance(state, Mapping) and state.get("stopped_by_time") is True
+    ]
 
 
 def _scored_frames_note(tracked: Mapping[str, Sequence[int]] | None) -> str:

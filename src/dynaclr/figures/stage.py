@@ -77,6 +77,7 @@ from dynaclr.figures.findings import (
     still_image_findings,
     training_findings,
     unlinked_movie_findings,
+    virtual_stain_record_findings,
     virtual_stain_training_findings,
 )
 from dynaclr.figures.plots import (
@@ -110,6 +111,7 @@ from dynaclr.pseudotime.stage import never_reached_statement, read_dtw_accuracy
 from dynaclr.qc.import_warnings import IMPORT_WARNING_COLUMNS
 from dynaclr.qc.table import QC_COLUMNS
 from dynaclr.tracking.importing import TRACKED_FRAMES
+from dynaclr.virtual_stain.transfer import TRAINING_KEY as VIRTUAL_STAIN_TRAINING_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -600,6 +602,10 @@ class FindingsInputs(StageFiles):
     #: each ``tracking`` CSV's record (``tracking.json``, same order): the frames scored where the
     #: imported tracks cover part of the movie
     tracking_records: tuple[Path, ...] = ()
+    #: per dataset without ground truth that virtually stains (no ``virtual_stain`` table), one FOV's
+    #: prediction record (``records/virtual_stain/...json``, its first FOV's): the model's training
+    #: state (``training``), the same in every FOV's record, whether its max_minutes budget stopped it
+    virtual_stain_records: tuple[Path, ...] = ()
 
 
 class FindingsOutputs(StageFiles):
@@ -637,6 +643,30 @@ def read_temporal_comparison(path: Path) -> pd.DataFrame:
     return table
 
 
+def _virtual_stain_training_states(
+    records: Sequence[Path], names: Sequence[str], evaluated: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Per dataset of ``names``, the virtual-staining model's training state as its prediction record
+    in ``records`` (same order; one FOV's) holds it: the record's metrics' ``training``, ``None`` where
+    it holds none (a record of an older dynaclr). The datasets of ``evaluated`` (a ``virtual_stain.csv``,
+    whose rows state it) are left out.
+
+    Raises:
+        ValueError: not one dataset name per record.
+        ArtifactError: a record that is not a virtual-staining prediction record.
+    """
+    if len(names) != len(records):
+        raise ValueError(
+            f"findings: {len(records)} virtual-staining prediction record(s) but {len(names)} dataset "
+            "name(s) in sources['virtual_stain_records']"
+        )
+    return {
+        name: read_fov_record(path, ArtifactKind.VIRTUAL_STAIN_FOV)[1].get(VIRTUAL_STAIN_TRAINING_KEY)
+        for name, path in zip(names, records, strict=True)
+        if name not in evaluated
+    }
+
+
 def findings_stage(
     inputs: FindingsInputs,
     outputs: FindingsOutputs,
@@ -658,7 +688,7 @@ def findings_stage(
         datasets: per dataset, a few words on what it is (its source).
         models: per model, a few words on how it was made.
         sources: per per-dataset input (``qc``, ``import_warnings``, ``phase``, ``virtual_stain``,
-            ``tracking``), the dataset of each of its files, in order.
+            ``tracking``, ``virtual_stain_records``), the dataset of each of its files, in order.
         samplings: per model the workflow trains, its ``training.sampling``: the time-aware vs
             classical pairs are the smoothness comparisons the page states (the others: the best
             model's line and ``temporal_comparison.csv``).
@@ -706,6 +736,11 @@ def findings_stage(
         scored_frames=scored_frames,
     )
     rows += virtual_stain_training_findings(per_dataset["virtual_stain"])
+    recorded = sources.get("virtual_stain_records", [])
+    states = _virtual_stain_training_states(
+        inputs.virtual_stain_records, recorded, per_dataset["virtual_stain"]
+    )
+    rows += virtual_stain_record_findings(states)
     rows += still_image_findings(still or [])
     rows += not_run_findings(not_run or {})
     if inputs.temporal_comparison is not None:
