@@ -91,18 +91,25 @@ def _import(
     position_unit: str = "px",
     shape_tzyx: Sequence[int] = SHAPE_TZYX,
     max_match_distance_px: float = MAX_MATCH_PX,
+    frame_interval_minutes: float | None = None,
+    frame_step: int | None = None,
 ) -> pd.DataFrame:
     """Rule ``import_annotations`` as the workflow runs it: the config names the table it reads,
     ``match_on`` is ``analysis.classification.match_annotations_on``, ``pixel_size_um`` the plate's
-    stated pixel size (None: not stated)."""
+    stated pixel size and ``frame_interval_minutes`` its stated frame interval (None: not stated;
+    the rule's ``checks`` leave it out)."""
+    checks = {} if frame_interval_minutes is None else {"frame_interval_minutes": frame_interval_minutes}
     return import_annotations_stage(
-        AnnotationConfig(table=str(table), tasks=tuple(tasks), position_unit=position_unit),
+        AnnotationConfig(
+            table=str(table), tasks=tuple(tasks), position_unit=position_unit, frame_step=frame_step
+        ),
         ImportAnnotationsInputs(table=(table,), tracks=tracks),
         AnnotationsOutputs(annotations=out),
         shape_tzyx=shape_tzyx,
         match_on=match_on,
         max_match_distance_px=max_match_distance_px,
         pixel_size_um=pixel_size_um,
+        **checks,
     )
 
 
@@ -178,6 +185,122 @@ def test_frames_past_the_movie_are_refused_even_with_positions(
     assert message.startswith(f"{path}: column 't' holds frames of the plate, 0 to {N_FRAMES - 1}")
     assert f"at rows {first}," in message and f"({int(past.sum())} of {len(table)} rows)" in message
     assert "not from 1" in message and not (tmp_path / "annotations.parquet").exists()
+
+
+#: Frames of the longer planted movie of the time-unit tests: 60 frames at 5 minutes, 5 h.
+LONG_FRAMES = 60
+
+
+@pytest.fixture(scope="module")
+def planted_long() -> pd.DataFrame:
+    """The planted cells over :data:`LONG_FRAMES` frames (their truth)."""
+    _, truth = planted_infection_embeddings(
+        n_fovs=6, tracks_per_fov=10, n_frames=LONG_FRAMES, noise=0.08, seed=2
+    )
+    return truth
+
+
+@pytest.fixture
+def long_tracks(planted_long, tmp_path):
+    """The workflow's ``tracks`` table of the longer movie's cells."""
+    path = tmp_path / "long_tracks.parquet"
+    write_table(planted_long[TRACK_COLUMNS], path, make_provenance(ArtifactKind.TRACKS, {}))
+    return path
+
+
+def _import_long(table: pd.DataFrame, tracks: Path, tmp_path: Path, **kwargs) -> pd.DataFrame:
+    """``table`` written as a CSV and imported on the longer movie's plate."""
+    path = tmp_path / "mine.csv"
+    table.to_csv(path, index=False)
+    shape = (LONG_FRAMES, 1, *SHAPE_YX)
+    return _import(path, tracks, tmp_path / "annotations.parquet", shape_tzyx=shape, **kwargs)
+
+
+def _in_time_units(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """``table``'s rows on the frames whose time ``k`` times the frame stays inside the movie, ``t``
+    that time: each row moved to frame ``t mod (frames / k)`` (so both classes of each task stay), a
+    repeated cell and task kept once."""
+    inside = -(-LONG_FRAMES // k)  # frames whose time is inside the movie
+    moved = table.assign(t=(table["t"] % inside) * k)
+    return moved.drop_duplicates(["fov_name", "track_id", "t", "task"], ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    ("interval_minutes", "unit", "k"),
+    [(5.0, "minutes", 5), (4.999, "minutes", 5), (0.25, "seconds", 15), (2.0, "minutes", 2)],
+)
+def test_t_in_minutes_or_seconds_inside_the_movie_is_refused(
+    planted_long, long_tracks, tmp_path, interval_minutes, unit, k
+):
+    """A 60-frame plate at 5-minute intervals annotated in minutes: t 0, 5, ..., 55 all lie inside
+    its frames, so the table was imported with exit 0, each label on frame t (5 times its frame, on
+    another cell state); so were seconds (15 s a frame: 0, 15, 30, 45) and 2-minute intervals."""
+    frames = _in_time_units(_user_table(planted_long), k)
+    assert frames["t"].nunique() >= 4
+    with pytest.raises(AnnotationTableError) as refused:
+        _import_long(frames, long_tracks, tmp_path, frame_interval_minutes=interval_minutes)
+    message = str(refused.value)
+    shown = sorted(frames["t"].unique())
+    assert message.startswith(f"{tmp_path / 'mine.csv'}: column 't' holds frames of the plate counted from 0")
+    values = ", ".join(map(str, shown[:5])) + (f", ... {shown[-1]}" if len(shown) > 5 else "")
+    interval = interval_minutes * (60 if unit == "seconds" else 1)
+    assert f"found all {len(shown)} distinct values ({values}) multiples of {k}" in message
+    assert f"the plate's frame interval in {unit} ({interval:g})" in message
+    assert f"t looks like time in {unit}" in message
+    assert f"Convert t to frames (t / {k}: {k} becomes frame 1)" in message
+    assert f"set annotations.frame_step: {k}" in message
+    assert not (tmp_path / "annotations.parquet").exists()
+
+
+def test_sparse_tables_in_frames_import_whatever_the_plates_frame_interval(
+    planted_long, long_tracks, tmp_path
+):
+    """A person's clicks on some frames: a table in frames imports at any stated interval; so does one
+    whose few frames happen to be multiples of the interval (chance explains them), a table in
+    minutes on a plate stating no interval (nothing to compare), and a table annotated every 5th (or
+    10th) frame on purpose with annotations.frame_step."""
+    user = _user_table(planted_long)
+    drawn = _drawn(planted_long)
+    for interval in (None, 1.0, 2.0, 5.0, 7.0, 0.5):
+        written = _import_long(user, long_tracks, tmp_path, frame_interval_minutes=interval)
+        pd.testing.assert_frame_equal(written, drawn)
+    # frames 0, 10, 20, 30 only: three frames other than 0, all multiples of 10 and of 5: 5 ** 3 < 1000
+    infection = user[user["task"] == "infection"]
+    few = infection[infection["t"].isin([0, 10, 20, 30])]
+    assert few["t"].nunique() == 4
+    imported = _import_long(few, long_tracks, tmp_path, tasks=("infection",), frame_interval_minutes=5.0)
+    assert len(imported) == len(few)
+    # at 10 minutes a frame the same three are 1 in 10 ** 3 by chance: refused, frame_step imports them
+    with pytest.raises(AnnotationTableError, match=re.escape("set annotations.frame_step: 10")):
+        _import_long(few, long_tracks, tmp_path, tasks=("infection",), frame_interval_minutes=10.0)
+    imported = _import_long(
+        few, long_tracks, tmp_path, tasks=("infection",), frame_interval_minutes=10.0, frame_step=10
+    )
+    assert len(imported) == len(few)
+    minutes = _in_time_units(user, 5)
+    assert len(_import_long(minutes, long_tracks, tmp_path)) == len(minutes)
+    every_fifth = infection[infection["t"] % 5 == 0]
+    written = _import_long(
+        every_fifth, long_tracks, tmp_path, tasks=("infection",), frame_interval_minutes=5.0, frame_step=5
+    )
+    assert sorted(written["t"].unique()) == list(range(0, LONG_FRAMES, 5))
+    prov = read_table_provenance(tmp_path / "annotations.parquet", "annotations")
+    assert prov.config["frame_step"] == 5
+    _import_long(user, long_tracks, tmp_path, frame_interval_minutes=5.0)
+    prov = read_table_provenance(tmp_path / "annotations.parquet", "annotations")
+    assert "frame_step" not in prov.config  # recorded as before the key existed
+
+
+def test_frame_step_is_a_tables_key_left_out_of_the_params_where_unset():
+    """annotations.frame_step: added after configs were run without it, so unset it is not among the
+    params Snakemake compares (upgrading reruns no annotation job); without a table it is refused."""
+    assert "frame_step" not in AnnotationConfig(table="mine.csv").job_params()
+    assert "frame_step" not in AnnotationConfig().job_params()
+    assert AnnotationConfig(table="mine.csv", frame_step=5).job_params()["frame_step"] == 5
+    with pytest.raises(ValidationError, match="frame_step=5 is the step between your table's frames t"):
+        AnnotationConfig(frame_step=5)
+    with pytest.raises(ValidationError, match="greater than or equal to 2"):
+        AnnotationConfig(table="mine.csv", frame_step=1)
 
 
 def test_a_csv_header_naming_a_column_twice_is_refused(planted, tracks, tmp_path):

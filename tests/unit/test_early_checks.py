@@ -3444,6 +3444,27 @@ def test_import_annotations_is_given_the_matching_params_whatever_the_matching(
     assert import_params("um") == (6.0, 0.65)
 
 
+def test_import_annotations_is_given_the_plates_frame_interval_as_a_param_no_rerun_compares(
+    plate: Path, tmp_path: Path
+) -> None:
+    """The import refuses a table whose t reads as minutes or seconds of the plate's frame interval
+    (check_t_not_time): the rule gives it the interval the plate's metadata states (10 minutes) in
+    params.checks, a function of input that the params trigger does not compare, so it reruns no
+    earlier import."""
+    table = tmp_path / "mine.csv"
+    table.write_text("fov_name,track_id,t,task,label\nA/1/Pos0,1,0,infection,uninfected\n")
+    config = plate_config(plate)
+    config["datasets"]["mine"]["annotations"] = {"table": str(table), "tasks": ["infection"]}
+    config["analysis"]["pseudotime"] = {"reference_frames_before_onset": 2, "reference_frames_after_onset": 3}
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    (job,) = [job for job in planned_jobs(configfile, tmp_path) if job.rule.name == "import_annotations"]
+    assert job.params.checks == {"frame_interval_minutes": 10.0}
+    assert job.params.checks not in list(job.non_derived_params)  # derived from input: not compared
+    assert job.params.max_match_distance_px in list(job.non_derived_params)  # a compared one is listed
+
+
 def test_the_conversion_reads_resolution_tags_as_a_run_setting_no_rerun_compares(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -83,6 +83,10 @@ rule import_annotations:
         # `input` makes it a param Snakemake does not compare (which files exist is compared as the
         # input), so it reruns no existing import (nor does the script, unchanged by {position})
         fov_names=lambda wildcards, input: annotation_table_fovs(wildcards.dataset),
+        # only checked against (a t whose every frame is a multiple of the plate's frame interval in
+        # minutes or seconds is refused as a time: check_t_not_time); a function of input, not compared,
+        # so it reruns no import (nor what follows) when the plate states an interval
+        checks=lambda wildcards, input: import_annotations_checks(wildcards.dataset),
     wildcard_constraints:
         dataset=IMPORTED_DATASETS,
     log:

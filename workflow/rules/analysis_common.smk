@@ -705,6 +705,16 @@ def annotation_table_fovs(dataset):
     return fovs(dataset) if positions is None else positions
 
 
+def import_annotations_checks(dataset):
+    """Rule import_annotations' checks (keywords of dynaclr.classify.import_annotations_stage): what the
+    table is only checked against, the plate's stated frame interval (`frame_interval_minutes`, where
+    stated: plate_stated_sampling), which a t in minutes or seconds is told apart by (check_t_not_time).
+    A param of `input`, which Snakemake does not compare, so a plate stating its interval reruns no
+    import."""
+    interval = plate_stated_sampling(dataset).get("frame_interval_minutes")
+    return {} if interval is None else {"frame_interval_minutes": interval}
+
+
 def annotation_table_input(wildcards):
     """The user's annotation table (annotations.table: its file, or the files of a table per FOV,
     so editing or adding one reruns the import) and the tracks its track ids refer to."""

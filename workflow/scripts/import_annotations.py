@@ -12,4 +12,5 @@ with job_context(snakemake.log[0], snakemake.threads):
         max_match_distance_px=snakemake.params.max_match_distance_px,
         pixel_size_um=snakemake.params.pixel_size_um,
         fov_names=snakemake.params.fov_names,
+        **snakemake.params.checks,
     )

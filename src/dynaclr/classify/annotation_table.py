@@ -28,7 +28,10 @@ repeating another's cell, task, label and ``y, x`` is read once, with a warning;
 task and frame at other ``y, x`` are other cells where classifiers match annotations by position,
 one cell where they match by track, as ``analysis.classification.match_annotations_on`` says:
 :func:`unique_cells`), frames
-``t`` past the plate's last frame (numbered from 1, or a time), a CSV header naming a column twice,
+``t`` past the plate's last frame (numbered from 1, or a time), ``t`` whose every frame is a
+multiple of the plate's frame interval in minutes or seconds (a time within the plate's frames:
+:func:`check_t_not_time`; ``annotations.frame_step`` for a table annotated every few frames), a CSV
+header naming a column twice,
 cells that are
 in no FOV of the tracks or, without ``y, x`` (where classifiers match by track: any row), not among
 the tracks at all, and given ``y, x``
@@ -69,6 +72,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import re
 import warnings
@@ -102,6 +106,7 @@ from dynaclr.io import (
     write_table,
 )
 from dynaclr.io.tables import IMPORT_WARNINGS, POSITION_READINGS
+from dynaclr.numerics.timescale import time_unit_of_step
 
 if TYPE_CHECKING:
     from dynaclr.config.workflow import WorkflowConfig
@@ -150,6 +155,12 @@ BETTER_MATCH_RATIO = 2.0
 #: Fewer positioned rows than this are never refused for their reading: all of a handful may match by
 #: chance.
 MIN_READING_ROWS = 5
+#: A table whose distinct frames other than 0 are all multiples of the plate's frame interval in
+#: minutes or seconds ``k`` is read as a time (:func:`check_t_not_time`) where a table in frames would
+#: be so by chance once in at least this many (``k`` to the power of the number of such frames) ...
+TIME_READING_ODDS = 1000.0
+#: ... and it has at least this many such frames.
+MIN_TIME_FRAMES = 3
 
 
 class AnnotationTableError(ValueError):
@@ -894,6 +905,51 @@ def check_frames_in_movie(annotations: pd.DataFrame, n_frames: int, source: str)
         )
 
 
+def check_t_not_time(
+    annotations: pd.DataFrame, frame_interval_minutes: float | None, frame_step: int | None, source: str
+) -> None:
+    """Refuse a table whose ``t`` reads as a time in minutes or seconds rather than frames.
+
+    Such a ``t`` is the frame times the plate's frame interval in that unit, so every annotated frame
+    is a multiple of it; where those values stay inside the plate's frames,
+    :func:`check_frames_in_movie` passes them and every label lands on the wrong frame (t 5 of a plate
+    at 5-minute intervals, frame 1, read as frame 5). ``k``, the greatest common divisor of the
+    table's distinct frames other than 0, is compared with the interval in minutes and in seconds
+    (:func:`~dynaclr.numerics.timescale.time_unit_of_step`, as imported tracks' steps are). Annotations
+    are sparse, a person's clicks on some frames, so per-track steps say little; the frames
+    themselves all being multiples of ``k`` does, once there are enough of them: ``k`` to the power
+    of the number of distinct frames other than 0 must reach :data:`TIME_READING_ODDS` (a table in
+    frames has all its frames multiples of ``k`` by chance once in that many), and they must be at
+    least :data:`MIN_TIME_FRAMES`. A table annotated on purpose every ``k``-th frame looks the same and
+    is imported with ``annotations.frame_step: k`` (``frame_step``; frames multiples of it pass), which
+    the message names. Nothing is refused where the interval is not known (None).
+
+    Raises:
+        AnnotationTableError: naming ``source``, column ``t``, the frames found, the interval and unit
+            they match, and the fixes.
+    """
+    frames = np.unique(annotations["t"].to_numpy(dtype=np.int64))
+    later = frames[frames > 0]
+    if later.size == 0:
+        return
+    k = int(np.gcd.reduce(later))
+    if frame_step is not None and k % frame_step == 0:
+        return
+    time_unit = time_unit_of_step(k, frame_interval_minutes)
+    if time_unit is None or later.size < max(MIN_TIME_FRAMES, math.log(TIME_READING_ODDS) / math.log(k)):
+        return
+    unit, interval = time_unit
+    shown = ", ".join(map(str, frames[:_SHOWN])) + (f", ... {frames[-1]}" if frames.size > _SHOWN else "")
+    raise AnnotationTableError(
+        f"{source}: column 't' holds frames of the plate counted from 0; found all {frames.size} distinct "
+        f"values ({shown}) multiples of {k}, the plate's frame interval in {unit} ({interval:g}): t looks "
+        f"like time in {unit}, which would put every annotation at {k} times its frame (t {k}, frame 1, "
+        f"read as frame {k}). Convert t to frames (t / {k}: {k} becomes frame 1) and import again; if t "
+        f"does count the plate's frames and the cells were annotated on one frame in {k} (t 0, {k}, "
+        f"{2 * k}, ...), set annotations.frame_step: {k}"
+    )
+
+
 def check_positions_in_image(annotations: pd.DataFrame, shape_yx: Sequence[int], source: str) -> None:
     """Refuse a table whose given ``y, x`` lie outside the ``(Y, X)`` image in more than
     :data:`OUTSIDE_IMAGE_SHARE` of the positioned rows; warn about fewer, naming them.
@@ -1308,6 +1364,7 @@ def import_annotations_stage(
     max_match_distance_px: float | None,
     pixel_size_um: float | None,
     fov_names: Sequence[str] | Mapping[str, str] = (),
+    frame_interval_minutes: float | None = None,
 ) -> pd.DataFrame:
     """Validate a user's annotation table and write it as an ``annotations`` artifact.
 
@@ -1319,7 +1376,10 @@ def import_annotations_stage(
     of every task of ``config.tasks``; the record holds ``config``, the table's content hash
     (``table_sha256``) and its layout (``table_layout``: ``long`` or ``wide``). ``shape_tzyx`` is
     the plate's ``(T, Z, Y, X)``: every ``t`` must be one of its frames
-    (:func:`check_frames_in_movie`) and the table's own ``y, x`` must lie in the image
+    (:func:`check_frames_in_movie`), and not read as a time in minutes or seconds of the plate's
+    ``frame_interval_minutes`` (its stated interval, or None: not checked; :func:`check_t_not_time`,
+    ``config.frame_step`` allowing a table annotated every ``frame_step``-th frame), and the table's own
+    ``y, x`` must lie in the image
     (:func:`check_positions_in_image`). ``match_on`` is how the classifiers will match the
     annotations to cells (``analysis.classification.match_annotations_on``): it decides which rows
     are one cell (:func:`unique_cells`), so a table classify would refuse is refused here, and,
@@ -1356,6 +1416,7 @@ def import_annotations_stage(
     layout = annotation_layout(table, source)
     annotations = validate_annotation_table(table, tasks, source, on=match_on)
     check_frames_in_movie(annotations, shape_tzyx[0], source)
+    check_t_not_time(annotations, frame_interval_minutes, config.frame_step, source)
     annotations = positions_in_pixels(annotations, config.position_unit, pixel_size_um, source)
     check_positions_in_image(annotations, shape_tzyx[2:], source)
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
@@ -1384,7 +1445,8 @@ def import_annotations_stage(
     annotations = located
     annotations = annotations.sort_values(["task", "fov_name", "track_id", "t"], ignore_index=True)
     recorded_config = {
-        **config.model_dump(mode="json"),
+        # frame_step only where set: records as before it existed
+        **config.model_dump(mode="json", exclude=None if config.frame_step is not None else {"frame_step"}),
         **hashes,
         "table_layout": layout,
         **({"pixel_size_um": pixel_size_um} if config.position_unit == "um" else {}),

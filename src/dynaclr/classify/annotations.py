@@ -275,7 +275,11 @@ def _write_drawn(
     """Write drawn annotations (kind ``annotations``; provenance: the drawing config and ``source``,
     stage the rule ``stage`` that drew them)."""
     provenance = make_provenance(
-        ArtifactKind.ANNOTATIONS, config.model_dump(mode="json", exclude={"table"}), [source], stage=stage
+        ArtifactKind.ANNOTATIONS,
+        # frame_step: a table's only (unset here), left out as before the key existed
+        config.model_dump(mode="json", exclude={"table", "frame_step"}),
+        [source],
+        stage=stage,
     )
     write_table(annotations, outputs.annotations, provenance)
     return annotations

@@ -77,6 +77,18 @@ class AnnotationConfig(StrictModel):
             "match the tracked cells only when read in the other unit or with x and y swapped."
         ),
     )
+    frame_step: int | None = Field(
+        None,
+        ge=2,
+        description=(
+            "With 'table': set when the cells were annotated on every frame_step-th frame of the plate "
+            "(t still counts the plate's frames: 0, k, 2k, ...). Without it, a table whose every frame t "
+            "is a multiple of the plate's frame interval in minutes or seconds (k, the greatest common "
+            "divisor of its frames other than 0, equal to the interval, over enough distinct frames that "
+            "chance does not explain it) is refused as t in minutes or seconds (divide t by the "
+            "interval); with it, frames that are multiples of frame_step are expected."
+        ),
+    )
     fraction_of_cells: float = Field(
         0.10,
         gt=0.0,
@@ -178,6 +190,11 @@ class AnnotationConfig(StrictModel):
     @model_validator(mode="after")
     def _table_or_draw(self) -> AnnotationConfig:
         if self.table is None:
+            if self.frame_step is not None:
+                raise ValueError(
+                    f"annotations.frame_step={self.frame_step!r} is the step between your table's frames t; "
+                    "it does not apply without 'table': remove it"
+                )
             if self.position_unit != type(self).model_fields["position_unit"].default:
                 raise ValueError(
                     f"annotations.position_unit={self.position_unit!r} is the unit of your table's y, x; "
@@ -202,6 +219,14 @@ class AnnotationConfig(StrictModel):
                 "(they draw annotations from ground truth); remove them or remove 'table'"
             )
         return self
+
+    def job_params(self) -> dict[str, Any]:
+        """:meth:`StrictModel.job_params` without ``frame_step`` where it is unset: a key added after
+        configs had been run without it, so that upgrading reruns no annotation job."""
+        params = super().job_params()
+        if self.frame_step is None:
+            params.pop("frame_step", None)
+        return params
 
     @property
     def is_imported(self) -> bool:

@@ -86,3 +86,22 @@ class FrameClock:
     def __call__(self, frames: object) -> np.ndarray:
         """``frames`` (a number or an array of frames) in :attr:`unit`."""
         return np.asarray(frames, dtype=np.float64) * self.per_frame
+
+
+def time_unit_of_step(step: int, frame_interval_minutes: float | None) -> tuple[str, float] | None:
+    """``(unit, interval)`` where a step of ``step`` in a ``t`` meant to count frames is the plate's
+    frame interval in that unit (``"minutes"`` or ``"seconds"``, tried in that order; within 0.1%),
+    else None (also where the interval is not known, or ``step`` is 1 or less).
+
+    A table whose ``t`` is a time rather than a frame puts its rows at multiples of this interval:
+    imported tracks whose consecutive detections all step by it
+    (:func:`dynaclr.tracking.importing.frame_stride_warning`), annotations whose every frame is a
+    multiple of it (:func:`dynaclr.classify.annotation_table.check_t_not_time`). An interval of one
+    minute makes minutes and frames the same numbers, so only seconds (a step of 60) are told apart.
+    """
+    if frame_interval_minutes is None or step <= 1:
+        return None
+    for unit, interval in (("minutes", frame_interval_minutes), ("seconds", frame_interval_minutes * 60)):
+        if np.isclose(step, interval, rtol=1e-3, atol=0):
+            return unit, float(interval)
+    return None

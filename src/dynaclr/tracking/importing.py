@@ -64,6 +64,7 @@ from dynaclr.io import (
     write_table,
 )
 from dynaclr.io.tables import IMPORT_WARNINGS, POSITION_READINGS
+from dynaclr.numerics.timescale import time_unit_of_step
 from dynaclr.tracking.engine import NO_PARENT, conform_tracks_table
 from dynaclr.tracking.position_check import check_positions_on_cells
 from dynaclr.tracking.trackmate import read_trackmate_xml
@@ -1305,17 +1306,17 @@ def frame_stride_warning(
     steps = (
         f"every one of the {n} steps between a track's consecutive detections ({span}) is a multiple of {k}"
     )
-    if frame_interval_minutes is not None:
-        for unit, interval in (("minutes", frame_interval_minutes), ("seconds", frame_interval_minutes * 60)):
-            if np.isclose(k, interval, rtol=1e-3, atol=0):
-                raise ArtifactError(
-                    f"tracks ({config.format}, {config.path}): {steps}, the plate's frame interval in "
-                    f"{unit} ({interval:g}): t looks like time in {unit}, which would put every cell at "
-                    f"{k} times its frame; expected t counting the plate's frames from 0. Convert t to "
-                    f"frames (t / {k}: {k} becomes frame 1) and import again; if t does count the plate's "
-                    f"frames and the tracking used one frame in {k} of the plate (t 0, {k}, {2 * k}, "
-                    f"...), set tracks.frame_step: {k}"
-                )
+    time_unit = time_unit_of_step(k, frame_interval_minutes)
+    if time_unit is not None:
+        unit, interval = time_unit
+        raise ArtifactError(
+            f"tracks ({config.format}, {config.path}): {steps}, the plate's frame interval in "
+            f"{unit} ({interval:g}): t looks like time in {unit}, which would put every cell at "
+            f"{k} times its frame; expected t counting the plate's frames from 0. Convert t to "
+            f"frames (t / {k}: {k} becomes frame 1) and import again; if t does count the plate's "
+            f"frames and the tracking used one frame in {k} of the plate (t 0, {k}, {2 * k}, "
+            f"...), set tracks.frame_step: {k}"
+        )
     interval_text = (
         ""
         if frame_interval_minutes is not None
