@@ -189,6 +189,26 @@ def test_the_embed_stage_hashes_the_encoder_weights_once(store_and_model, tmp_pa
     assert fingerprints[0]["encoder"] == digest[:16] == inference.encoder_fingerprint(encoder)
 
 
+def test_the_embed_stage_fingerprints_the_patch_store_it_reads(store_and_model, tmp_path, monkeypatch):
+    """The partial store's resume identity names the patch store (its provenance's config hash and
+    creation time): a job killed, then its store rebuilt (same shape and cells, other values), starts
+    again instead of resuming into rows of the old patches."""
+    import dynaclr.embeddings.inference as inference
+
+    fingerprints = []
+    open_partial = inference._open_partial
+    monkeypatch.setattr(
+        inference,
+        "_open_partial",
+        lambda path, fp, resume: fingerprints.append(fp) or open_partial(path, fp, resume),
+    )
+    _embed(store_and_model, "time_aware", tmp_path / "source.zarr", EmbeddingConfig(batch_size=64))
+    patches = open_patch_store(store_and_model["zarr"], store_and_model["parquet"])
+    recorded = patches.provenance
+    assert fingerprints[0]["patches_source"] == f"{recorded.config_hash} {recorded.created}"
+    assert fingerprints[0]["patches"] == inference.patches_fingerprint(patches.array)
+
+
 def test_random_weights_copy_the_architecture_and_seed_of_the_trained_model(store_and_model, tmp_path):
     config = EmbeddingConfig(batch_size=32)
     output = _embed(store_and_model, "random_weights", tmp_path / "random.zarr", config)

@@ -301,6 +301,8 @@ def _encoded(
         lazy=True,
         weights_sha256=weights_sha256,  # the partial store's fingerprint: not hashed again
         where=f"{store.zarr_path} embedded with {checkpoint}",
+        # the store's identity: a partial store of a killed job is not resumed over a store rebuilt since
+        patches_source=f"{store.provenance.config_hash} {store.provenance.created}",
     )
     adata = build_anndata(
         features,
