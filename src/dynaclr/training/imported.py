@@ -22,6 +22,11 @@ VisCy                      dynaclr              note
                                                 (``projection_norm: true`` gives the last one)
 =========================  ===================  ====================================================
 
+A VisCy encoder with a ResNet backbone is refused: VisCy replaces the ResNet's ``conv1`` by its stem
+and keeps the stride-2 ``maxpool`` after it, dynaclr's encoder replaces both (stride 4 in all,
+:func:`~dynaclr.contrastive.encoder._replace_backbone_stem`); the keys would map one to one (the
+max-pool holds no tensor) and the weights compute other features than VisCy's.
+
 Keys outside ``model.`` (none in VisCy 0.4.1's checkpoints) are ignored. The module's state dict
 saved bare (``torch.save(module.state_dict())``) reads as the checkpoint's, and the state dict of
 VisCy's ``ContrastiveEncoder`` alone (keys ``stem.conv.*``, ``encoder.*``, ``projection.*``, bare or
@@ -54,6 +59,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from timm.models.resnet import ResNet
 
 from dynaclr.config.patches import channels_difference
 from dynaclr.config.training import ContrastiveModelConfig
@@ -181,6 +187,23 @@ def viscy_encoder_state(state_dict: dict[str, Any], path: str | Path) -> dict[st
             "mapped"
         )
     return mapped
+
+
+def _check_viscy_backbone(encoder: ContrastiveEncoder, path: Path, model_name: str) -> None:
+    """Refuse a VisCy file for a ResNet backbone with the z-fold stem: VisCy's ``ContrastiveEncoder``
+    keeps the ResNet's stride-2 ``maxpool`` after its stem, dynaclr's replaces it (module docstring):
+    every key would fit and the network compute other features than the file's (cosine similarity
+    0.8-0.9 on random patches), exit 0."""
+    if encoder.stem != "z_fold" or not isinstance(encoder.backbone, ResNet):
+        return
+    raise ArtifactError(
+        f"{path}: expected a VisCy checkpoint of a ConvNeXt backbone (the architecture dynaclr's encoder "
+        f"computes as VisCy does), found contrastive_models.{model_name}.training.backbone "
+        f"{encoder.backbone_name!r}, a ResNet: VisCy's ContrastiveEncoder keeps the ResNet's stride-2 "
+        "max-pool after its stem, dynaclr's replaces it, so the weights would load key for key and "
+        "compute other features than VisCy's; import a VisCy model with a ConvNeXt backbone, or train "
+        "the ResNet model here (train: true)"
+    )
 
 
 def _fit(
@@ -606,6 +629,7 @@ def import_model(
         state = encoder.state_dict()
         inputs_recorded = [source]
     else:
+        _check_viscy_backbone(encoder, source, model_name)
         read = read_weights_file(
             source,
             what="VisCy checkpoint",
