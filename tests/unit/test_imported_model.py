@@ -146,6 +146,15 @@ def test_a_viscy_checkpoint_of_a_resnet_is_refused_not_run_without_its_max_pool(
         run_import(tmp_path / "out", config, source=tmp_path / "viscy_resnet.ckpt")
     assert "'resnet18', a ResNet" in str(error.value) and "contrastive_models.reference" in str(error.value)
     assert not (tmp_path / "out" / "model.ckpt").exists()
+    # a model.ckpt an earlier version imported from it (the upgrade does not import it again) is
+    # refused when imported again in the dynaclr format, as rule embed refuses it
+    import dynaclr.training.imported as imported
+
+    with pytest.MonkeyPatch.context() as earlier_version:
+        earlier_version.setattr(imported, "check_viscy_backbone", lambda *args, **kwargs: None)
+        earlier = run_import(tmp_path / "earlier", config, source=tmp_path / "viscy_resnet.ckpt")
+    with pytest.raises(ArtifactError, match=r"imported from a VisCy checkpoint .* by an earlier version"):
+        run_import(tmp_path / "again", config, source=earlier.checkpoint, fmt="dynaclr")
 
 
 def test_a_dynaclr_model_ckpt_imports_with_the_same_weights(tmp_path: Path) -> None:

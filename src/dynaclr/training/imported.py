@@ -79,6 +79,7 @@ __all__ = [
     "ImportModelInputs",
     "ImportModelOutputs",
     "check_imported_sampling",
+    "check_viscy_backbone",
     "import_model",
     "viscy_encoder_state",
     "viscy_state_dict",
@@ -189,20 +190,33 @@ def viscy_encoder_state(state_dict: dict[str, Any], path: str | Path) -> dict[st
     return mapped
 
 
-def _check_viscy_backbone(encoder: ContrastiveEncoder, path: Path, model_name: str) -> None:
-    """Refuse a VisCy file for a ResNet backbone with the z-fold stem: VisCy's ``ContrastiveEncoder``
+def check_viscy_backbone(
+    encoder: ContrastiveEncoder, path: str | Path, model_name: str, *, imported_copy: bool = False
+) -> None:
+    """Refuse VisCy weights for a ResNet backbone with the z-fold stem: VisCy's ``ContrastiveEncoder``
     keeps the ResNet's stride-2 ``maxpool`` after its stem, dynaclr's replaces it (module docstring):
     every key would fit and the network compute other features than the file's (cosine similarity
-    0.8-0.9 on random patches), exit 0."""
+    0.8-0.9 on random patches), exit 0. ``imported_copy``: ``path`` is a ``model.ckpt`` an earlier
+    version imported from such a file (rule ``embed`` checks it: the import is not rerun by an upgrade).
+
+    Raises:
+        ArtifactError: naming ``path``, the backbone key and what to do.
+    """
     if encoder.stem != "z_fold" or not isinstance(encoder.backbone, ResNet):
         return
+    found = (
+        "a model.ckpt imported from a VisCy checkpoint (dynaclr_training.checkpoint_format: viscy) by an "
+        "earlier version, for"
+        if imported_copy
+        else "a VisCy checkpoint for"
+    )
     raise ArtifactError(
-        f"{path}: expected a VisCy checkpoint of a ConvNeXt backbone (the architecture dynaclr's encoder "
-        f"computes as VisCy does), found contrastive_models.{model_name}.training.backbone "
+        f"{path}: expected VisCy weights of a ConvNeXt backbone (the architecture dynaclr's encoder "
+        f"computes as VisCy does), found {found} contrastive_models.{model_name}.training.backbone "
         f"{encoder.backbone_name!r}, a ResNet: VisCy's ContrastiveEncoder keeps the ResNet's stride-2 "
-        "max-pool after its stem, dynaclr's replaces it, so the weights would load key for key and "
-        "compute other features than VisCy's; import a VisCy model with a ConvNeXt backbone, or train "
-        "the ResNet model here (train: true)"
+        "max-pool after its stem, dynaclr's replaces it, so the weights load key for key and compute "
+        "other features than VisCy's; import a VisCy model with a ConvNeXt backbone, or train the "
+        "ResNet model here (train: true)"
     )
 
 
@@ -594,6 +608,8 @@ def import_model(
     weights_read: dict[str, str | list[str] | None] | None = None  # timm: how the file was read (recorded)
     metadata_not_read: tuple[str, ...] = ()  # viscy: the metadata classes read as stand-ins (recorded)
     if trained is not None:
+        if trained.imported_format == "viscy":  # a VisCy import of an earlier version, imported again
+            check_viscy_backbone(encoder, source, model_name, imported_copy=True)
         verified = trained.input_channels is not None and trained.input_channels_verified
         state = trained.encoder_state
         inputs_recorded = [(source, trained.provenance)]
@@ -629,7 +645,7 @@ def import_model(
         state = encoder.state_dict()
         inputs_recorded = [source]
     else:
-        _check_viscy_backbone(encoder, source, model_name)
+        check_viscy_backbone(encoder, source, model_name)
         read = read_weights_file(
             source,
             what="VisCy checkpoint",
