@@ -81,7 +81,7 @@ def patch_store(tiny_plate: dict[str, Path], tmp_path_factory: pytest.TempPathFa
     return {"array": store.array, "index": store.index}
 
 
-def encode(encoder: nn.Module, patch_store: dict, partial: Path, crop=None, **overrides):
+def encode(encoder: nn.Module, patch_store: dict, partial: Path, crop=None, patches_source=None, **overrides):
     config = CONFIG.model_copy(update=overrides)
     return encode_patches(
         encoder,
@@ -91,6 +91,7 @@ def encode(encoder: nn.Module, patch_store: dict, partial: Path, crop=None, **ov
         crop_size_yx=crop,
         partial_path=partial,
         show_progress=False,
+        patches_source=patches_source,
     )
 
 
@@ -143,6 +144,54 @@ def test_partial_store_of_other_weights_is_discarded(patch_store, tmp_path):
     whole = np.asarray(patch_store["array"][:])
     expected, _ = _expected(TinyEncoder(seed=2), whole, whole.shape[-2:])  # no crop: the stored patch
     np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_partial_store_of_other_patch_values_is_discarded_not_mixed(patch_store, tmp_path):
+    """A job killed mid-way, then its patch store rebuilt with the same shape and cells (here: the
+    spec's channels in another order): the retry resumed, its first rows embeddings of the old
+    patches (exit 0). It now starts again and equals a fresh embedding of the new patches."""
+    partial = tmp_path / "partial"
+    with pytest.raises(KeyboardInterrupt):
+        encode(TinyEncoder(fail_after=2), patch_store, partial)
+    rebuilt = {**patch_store, "array": np.ascontiguousarray(np.asarray(patch_store["array"][:])[:, ::-1])}
+    again = TinyEncoder()
+    features, projections = encode(again, rebuilt, partial)
+    assert again.calls == math.ceil(len(patch_store["index"]) / BATCH)  # started again
+    fresh = encode(TinyEncoder(), rebuilt, tmp_path / "fresh")
+    np.testing.assert_array_equal(features, fresh[0])
+    np.testing.assert_array_equal(projections, fresh[1])
+
+
+def test_a_partial_store_of_another_patch_store_is_discarded(patch_store, tmp_path):
+    """``patches_source`` (rule embed: the patch store's provenance) tells a rebuilt store apart
+    whatever its values; the same source resumes."""
+    partial = tmp_path / "partial"
+    n_batches = math.ceil(len(patch_store["index"]) / BATCH)
+    with pytest.raises(KeyboardInterrupt):
+        encode(TinyEncoder(fail_after=2), patch_store, partial, patches_source="hash-a 2026-01-01")
+    again = TinyEncoder()
+    encode(again, patch_store, partial, patches_source="hash-a 2026-02-01")
+    assert again.calls == n_batches  # another store: started again
+    with pytest.raises(KeyboardInterrupt):
+        encode(TinyEncoder(fail_after=2), patch_store, partial, patches_source="hash-b")
+    resumed = TinyEncoder()
+    encode(resumed, patch_store, partial, patches_source="hash-b")
+    assert resumed.calls == n_batches - 2  # the same store: resumed
+
+
+def test_a_partial_store_of_other_numerics_is_not_resumed(patch_store, tmp_path):
+    """``device`` and ``bf16_autocast`` change the numbers: rows encoded on a GPU under bfloat16 are
+    not joined to rows encoded on the CPU in float32 (the partial store records both)."""
+    partial = tmp_path / "partial"
+    with pytest.raises(KeyboardInterrupt):
+        encode(TinyEncoder(fail_after=2), patch_store, partial)
+    group = zarr.open_group(str(partial), mode="r+")
+    fingerprint = dict(group.attrs["fingerprint"])
+    assert (fingerprint["device"], fingerprint["bf16_autocast"]) == ("cpu", False)
+    group.attrs["fingerprint"] = {**fingerprint, "device": "cuda", "bf16_autocast": True}  # a GPU job's
+    again = TinyEncoder()
+    encode(again, patch_store, partial)
+    assert again.calls == math.ceil(len(patch_store["index"]) / BATCH)
 
 
 def test_no_resume_starts_again(patch_store, tmp_path):

@@ -15,6 +15,7 @@ from dynaclr.baselines import random_encoder
 from dynaclr.config.embeddings import EmbeddingConfig, EngineeredFeaturesConfig, ProjectionConfig, model_kind
 from dynaclr.config.patches import PatchSpec
 from dynaclr.config.training import ContrastiveModelConfig
+from dynaclr.contrastive import ContrastiveEncoder
 from dynaclr.contrastive.augment import center_crop
 from dynaclr.embeddings import (
     EmbedInputs,
@@ -39,6 +40,7 @@ from dynaclr.io.weights import state_dict_sha256
 from dynaclr.patches import open_patch_store
 from dynaclr.pseudotime.synthetic import planted_infection_embeddings
 from dynaclr.training import load_contrastive_model, read_contrastive_checkpoint
+from dynaclr.training.imported import ImportModelInputs, ImportModelOutputs
 
 SPEC = PatchSpec.model_validate(
     {
@@ -187,6 +189,26 @@ def test_the_embed_stage_hashes_the_encoder_weights_once(store_and_model, tmp_pa
     digest = read_embeddings_provenance(output).config["encoder_weights_sha256"]
     encoder = read_contrastive_checkpoint(store_and_model["checkpoint"]).encoder()
     assert fingerprints[0]["encoder"] == digest[:16] == inference.encoder_fingerprint(encoder)
+
+
+def test_the_embed_stage_fingerprints_the_patch_store_it_reads(store_and_model, tmp_path, monkeypatch):
+    """The partial store's resume identity names the patch store (its provenance's config hash and
+    creation time): a job killed, then its store rebuilt (same shape and cells, other values), starts
+    again instead of resuming into rows of the old patches."""
+    import dynaclr.embeddings.inference as inference
+
+    fingerprints = []
+    open_partial = inference._open_partial
+    monkeypatch.setattr(
+        inference,
+        "_open_partial",
+        lambda path, fp, resume: fingerprints.append(fp) or open_partial(path, fp, resume),
+    )
+    _embed(store_and_model, "time_aware", tmp_path / "source.zarr", EmbeddingConfig(batch_size=64))
+    patches = open_patch_store(store_and_model["zarr"], store_and_model["parquet"])
+    recorded = patches.provenance
+    assert fingerprints[0]["patches_source"] == f"{recorded.config_hash} {recorded.created}"
+    assert fingerprints[0]["patches"] == inference.patches_fingerprint(patches.array)
 
 
 def test_random_weights_copy_the_architecture_and_seed_of_the_trained_model(store_and_model, tmp_path):
@@ -354,6 +376,60 @@ def test_embedding_refuses_patches_of_another_input_than_the_model_records(store
             )
         assert found in str(refused.value) and str(store_and_model["zarr"]) in str(refused.value)
         assert not (tmp_path / "x.zarr").exists()
+
+
+def test_a_model_ckpt_an_earlier_version_imported_from_a_viscy_resnet_is_refused(
+    store_and_model, tmp_path, monkeypatch
+):
+    """import_model now refuses a VisCy ResNet (VisCy keeps the maxpool dynaclr's encoder replaces);
+    a model.ckpt an earlier version imported from one is not imported again by an upgrade, so rule
+    embed refuses it too, instead of embedding with a network VisCy never ran."""
+    import dynaclr.training.imported as imported
+
+    config = ContrastiveModelConfig.model_validate(
+        {"patch_spec": "tiny", "sampling": "classical", "backbone": "resnet18", "stem_kernel_z": 3}
+    )
+    encoder = ContrastiveEncoder(in_channels=2, in_stack_depth=3, **config.encoder_arguments())
+    viscy_keys = {
+        "input_stem.conv.": "model.stem.conv.",
+        "backbone.": "model.encoder.",
+        "projection.": "model.projection.",
+    }
+    state = {
+        next(theirs + key[len(ours) :] for ours, theirs in viscy_keys.items() if key.startswith(ours)): tensor
+        for key, tensor in encoder.state_dict().items()
+    }
+    torch.save({"state_dict": state}, tmp_path / "viscy_resnet.ckpt")
+    outputs = ImportModelOutputs(
+        checkpoint=tmp_path / "model" / "model.ckpt", config=tmp_path / "model" / "config.json"
+    )
+    with monkeypatch.context() as earlier_version:  # as imported before the refusal existed
+        earlier_version.setattr(imported, "check_viscy_backbone", lambda *args, **kwargs: None)
+        imported.import_model(
+            config,
+            "viscy",
+            ImportModelInputs(checkpoint=tmp_path / "viscy_resnet.ckpt"),
+            outputs,
+            in_channels=2,
+            in_stack_depth=3,
+            patch_size_yx_px=32,
+            model_name="viscy_resnet",
+        )
+    with pytest.raises(ArtifactError, match="max-pool") as refused:
+        embed_stage(
+            EmbeddingConfig(batch_size=64),
+            EmbedInputs(
+                patches_zarr=store_and_model["zarr"],
+                patches_parquet=store_and_model["parquet"],
+                checkpoint=outputs.checkpoint,
+            ),
+            EmbedOutputs(embeddings=tmp_path / "x.zarr"),
+            model="viscy_resnet",
+            dataset="tiny",
+            partial_store=tmp_path / ".x.zarr.partial",
+        )
+    assert "imported from a VisCy checkpoint" in str(refused.value) and "'resnet18'" in str(refused.value)
+    assert not (tmp_path / "x.zarr").exists()
 
 
 def test_a_store_of_another_input_than_an_unstated_one_assumed_at_import_says_it_was_assumed(

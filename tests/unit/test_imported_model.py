@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from dynaclr.config.training import ContrastiveModelConfig
-from dynaclr.contrastive.encoder import DepthToChannelStem
+from dynaclr.contrastive.encoder import ContrastiveEncoder, DepthToChannelStem
 from dynaclr.io import ArtifactError
 from dynaclr.training.checkpoint import check_checkpoint_identity, read_contrastive_checkpoint
 from dynaclr.training.imported import ImportModelInputs, ImportModelOutputs, import_model
@@ -122,6 +122,39 @@ def test_a_checkpoint_that_does_not_fit_names_the_first_mismatching_key(
     assert first_key in str(error.value)
     assert "set contrastive_models.reference.training" in str(error.value)  # the model's own key
     assert not (tmp_path / "model.ckpt").exists()
+
+
+def test_a_viscy_checkpoint_of_a_resnet_is_refused_not_run_without_its_max_pool(tmp_path: Path) -> None:
+    """VisCy's ContrastiveEncoder keeps a ResNet's stride-2 maxpool after its stem, dynaclr's replaces
+    it: a VisCy file of a ResNet (here in VisCy's key layout, every tensor of the configured encoder)
+    loaded key for key and embedded with exit 0, its features off VisCy's (cosine 0.8-0.9)."""
+    config = viscy_config(backbone="resnet18", projection_dim=16)
+    encoder = ContrastiveEncoder(in_channels=2, in_stack_depth=5, **config.encoder_arguments())
+    ours_to_viscy = {
+        "input_stem.conv.": "model.stem.conv.",
+        "backbone.": "model.encoder.",
+        "projection.": "model.projection.",
+    }
+    state = {
+        next(
+            viscy + key[len(ours) :] for ours, viscy in ours_to_viscy.items() if key.startswith(ours)
+        ): tensor
+        for key, tensor in encoder.state_dict().items()
+    }
+    torch.save({"state_dict": state}, tmp_path / "viscy_resnet.ckpt")
+    with pytest.raises(ArtifactError, match="max-pool") as error:
+        run_import(tmp_path / "out", config, source=tmp_path / "viscy_resnet.ckpt")
+    assert "'resnet18', a ResNet" in str(error.value) and "contrastive_models.reference" in str(error.value)
+    assert not (tmp_path / "out" / "model.ckpt").exists()
+    # a model.ckpt an earlier version imported from it (the upgrade does not import it again) is
+    # refused when imported again in the dynaclr format, as rule embed refuses it
+    import dynaclr.training.imported as imported
+
+    with pytest.MonkeyPatch.context() as earlier_version:
+        earlier_version.setattr(imported, "check_viscy_backbone", lambda *args, **kwargs: None)
+        earlier = run_import(tmp_path / "earlier", config, source=tmp_path / "viscy_resnet.ckpt")
+    with pytest.raises(ArtifactError, match=r"imported from a VisCy checkpoint .* by an earlier version"):
+        run_import(tmp_path / "again", config, source=earlier.checkpoint, fmt="dynaclr")
 
 
 def test_a_dynaclr_model_ckpt_imports_with_the_same_weights(tmp_path: Path) -> None:

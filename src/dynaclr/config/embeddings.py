@@ -59,7 +59,8 @@ class EmbeddingConfig(StrictModel):
         True,
         description=(
             "Continue an interrupted job from its partial store (kept beside the output) when the "
-            "patches, index, encoder weights and batch size are unchanged."
+            "patch store (not rebuilt since), index, encoder weights, crop, batch size, device and "
+            "autocast are unchanged; otherwise it starts again."
         ),
     )
 

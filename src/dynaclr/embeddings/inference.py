@@ -8,8 +8,13 @@ rule's declared output, so Snakemake does not delete it before a retry):
 * attribute ``rows_done``: rows ``[0, rows_done)`` are complete. It is updated after each batch's
   chunks are written, so a job killed at any point resumes from the last complete batch;
 * attribute ``fingerprint``: the patch shape, batch size, crop, a hash of the index's
-  ``fov_name, track_id, t`` and a hash of the encoder's weights. A partial store with another
-  fingerprint is discarded, never mixed.
+  ``fov_name, track_id, t``, a hash of the encoder's weights, what identifies the patch values (a
+  digest of the first patch's, and the patch store's identity where the caller gives it:
+  ``patches_source``, rule ``embed`` gives its provenance) and the numerics (the device type and
+  whether bfloat16 autocast is in effect). A partial store with another fingerprint is discarded,
+  never mixed: a job killed, then its patch store rebuilt with the same shape and cells (a spec
+  whose channels, slices or normalisation were edited; a plate replaced) or run on another device,
+  starts again instead of joining rows of the old patches (or numerics) to the new.
 
 When every row is done the two matrices are returned; the caller (:mod:`dynaclr.embeddings.stage`)
 writes the embeddings artifact and then removes the partial store.
@@ -62,6 +67,13 @@ def index_fingerprint(index: pd.DataFrame) -> str:
     keys = index[["fov_name", "track_id", "t"]].reset_index(drop=True)
     hashed = pd.util.hash_pandas_object(keys, index=False).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+
+
+def patches_fingerprint(patches: zarr.Array | np.ndarray) -> str:
+    """SHA-256 (16 hex digits) of the first patch's values as float32: a partial store made from other
+    patch values (a rebuilt store of the same shape and cells) is told apart without reading them all."""
+    first = np.ascontiguousarray(np.asarray(patches[:1], dtype=np.float32))
+    return hashlib.sha256(first.tobytes()).hexdigest()[:16]
 
 
 def _check_patches(
@@ -147,6 +159,7 @@ def encode_patches(
     lazy: bool = False,
     weights_sha256: str | None = None,
     where: str = "",
+    patches_source: str | None = None,
 ) -> tuple[Any, Any]:
     """Encode every patch into features and projections, streaming rows into a resumable store.
 
@@ -174,6 +187,10 @@ def encode_patches(
             ``None``: taken here.
         where: names the patch store and the weights in the error raised for non-finite embeddings
             (:func:`check_finite_embeddings`).
+        patches_source: what identifies the patch values beyond their shape, e.g. the patch store's
+            provenance (its config hash and creation time; rule ``embed`` gives it): a partial store
+            made from another is discarded (module docstring). ``None``: the digest of the first
+            patch's values alone tells them apart.
 
     Returns:
         ``features (N, E)`` and ``projections (N, P)``, float32 (numpy; zarr arrays when ``lazy``).
@@ -193,6 +210,12 @@ def encode_patches(
         "crop_size_yx": None if crop is None else list(crop),
         "index": index_fingerprint(index),
         "encoder": encoder_fingerprint(encoder, weights_sha256),
+        # the patch values and the numerics: a rebuilt store of the same shape and cells, or another
+        # device or precision, must not resume into rows of the old ones
+        "patches": patches_fingerprint(patches),
+        "patches_source": patches_source,
+        "device": device.type,
+        "bf16_autocast": bool(config.bf16_autocast and device.type == "cuda"),
     }
     partial_path = Path(partial_path)
     partial_path.parent.mkdir(parents=True, exist_ok=True)

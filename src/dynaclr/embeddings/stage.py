@@ -242,7 +242,7 @@ def _encoded(
     from dynaclr.io.weights import state_dict_sha256
     from dynaclr.training import read_contrastive_checkpoint
     from dynaclr.training.checkpoint import check_checkpoint_identity, check_trained_on
-    from dynaclr.training.imported import check_imported_sampling
+    from dynaclr.training.imported import check_imported_sampling, check_viscy_backbone
 
     trained = read_contrastive_checkpoint(checkpoint)
     if info["kind"] == "contrastive":
@@ -286,6 +286,8 @@ def _encoded(
         )
     else:
         encoder = trained.encoder()
+        if trained.imported_format == "viscy":  # imported before import_model refused a VisCy ResNet
+            check_viscy_backbone(encoder, checkpoint, info["model"], imported_copy=True)
     crop = config.crop_size_yx_px or (trained.patch_size_yx_px, trained.patch_size_yx_px)
     # the weights that encode, whatever config trained or imported them (taken before encoding: a
     # state the digest cannot read fails here, not after every patch): classifiers of an earlier run
@@ -301,6 +303,8 @@ def _encoded(
         lazy=True,
         weights_sha256=weights_sha256,  # the partial store's fingerprint: not hashed again
         where=f"{store.zarr_path} embedded with {checkpoint}",
+        # the store's identity: a partial store of a killed job is not resumed over a store rebuilt since
+        patches_source=f"{store.provenance.config_hash} {store.provenance.created}",
     )
     adata = build_anndata(
         features,

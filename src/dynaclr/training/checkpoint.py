@@ -67,6 +67,8 @@ class ContrastiveCheckpoint:
         training_state: how far training went (:func:`recorded_training_state`): whether the
             ``max_minutes`` budget stopped it before its epochs, the epochs trained of those
             configured, the optimiser steps taken of those the schedule planned.
+        imported_format: the format of the file rule ``import_model`` read the weights from
+            (``dynaclr``, ``viscy``, ``timm``); ``None``: trained here.
     """
 
     config: ContrastiveModelConfig
@@ -84,6 +86,7 @@ class ContrastiveCheckpoint:
     training_sampling: list[dict[str, Any]] | None = None
     training_sampling_verified: bool | None = None
     training_state: dict[str, Any] | None = None
+    imported_format: str | None = None
 
     def encoder_arguments(self) -> dict[str, Any]:
         """:class:`~dynaclr.contrastive.ContrastiveEncoder` arguments of this architecture."""
@@ -184,6 +187,7 @@ def read_contrastive_checkpoint(path: str | Path, map_location: str = "cpu") -> 
         training_sampling=_recorded_training_sampling(checkpoint),
         training_sampling_verified=_recorded_training_sampling_verified(checkpoint),
         training_state=recorded_training_state(checkpoint, config),
+        imported_format=_recorded_imported_format(checkpoint),
     )
 
 
@@ -288,6 +292,12 @@ def recorded_training_state(checkpoint: Mapping[str, Any], config: ContrastiveMo
         "global_step": recorded("global_step", int),
         "planned_steps": recorded("planned_steps", int),
     }
+
+
+def _recorded_imported_format(checkpoint: dict[str, Any]) -> str | None:
+    summary = checkpoint.get(TRAINING_SUMMARY_KEY)
+    fmt = summary.get("checkpoint_format") if isinstance(summary, dict) else None
+    return fmt if isinstance(fmt, str) else None
 
 
 def _recorded_model_name(checkpoint: dict[str, Any]) -> str | None:

@@ -22,6 +22,11 @@ VisCy                      dynaclr              note
                                                 (``projection_norm: true`` gives the last one)
 =========================  ===================  ====================================================
 
+A VisCy encoder with a ResNet backbone is refused: VisCy replaces the ResNet's ``conv1`` by its stem
+and keeps the stride-2 ``maxpool`` after it, dynaclr's encoder replaces both (stride 4 in all,
+:func:`~dynaclr.contrastive.encoder._replace_backbone_stem`); the keys would map one to one (the
+max-pool holds no tensor) and the weights compute other features than VisCy's.
+
 Keys outside ``model.`` (none in VisCy 0.4.1's checkpoints) are ignored. The module's state dict
 saved bare (``torch.save(module.state_dict())``) reads as the checkpoint's, and the state dict of
 VisCy's ``ContrastiveEncoder`` alone (keys ``stem.conv.*``, ``encoder.*``, ``projection.*``, bare or
@@ -54,6 +59,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from timm.models.resnet import ResNet
 
 from dynaclr.config.patches import channels_difference
 from dynaclr.config.training import ContrastiveModelConfig
@@ -73,6 +79,7 @@ __all__ = [
     "ImportModelInputs",
     "ImportModelOutputs",
     "check_imported_sampling",
+    "check_viscy_backbone",
     "import_model",
     "viscy_encoder_state",
     "viscy_state_dict",
@@ -181,6 +188,36 @@ def viscy_encoder_state(state_dict: dict[str, Any], path: str | Path) -> dict[st
             "mapped"
         )
     return mapped
+
+
+def check_viscy_backbone(
+    encoder: ContrastiveEncoder, path: str | Path, model_name: str, *, imported_copy: bool = False
+) -> None:
+    """Refuse VisCy weights for a ResNet backbone with the z-fold stem: VisCy's ``ContrastiveEncoder``
+    keeps the ResNet's stride-2 ``maxpool`` after its stem, dynaclr's replaces it (module docstring):
+    every key would fit and the network compute other features than the file's (cosine similarity
+    0.8-0.9 on random patches), exit 0. ``imported_copy``: ``path`` is a ``model.ckpt`` an earlier
+    version imported from such a file (rule ``embed`` checks it: the import is not rerun by an upgrade).
+
+    Raises:
+        ArtifactError: naming ``path``, the backbone key and what to do.
+    """
+    if encoder.stem != "z_fold" or not isinstance(encoder.backbone, ResNet):
+        return
+    found = (
+        "a model.ckpt imported from a VisCy checkpoint (dynaclr_training.checkpoint_format: viscy) by an "
+        "earlier version, for"
+        if imported_copy
+        else "a VisCy checkpoint for"
+    )
+    raise ArtifactError(
+        f"{path}: expected VisCy weights of a ConvNeXt backbone (the architecture dynaclr's encoder "
+        f"computes as VisCy does), found {found} contrastive_models.{model_name}.training.backbone "
+        f"{encoder.backbone_name!r}, a ResNet: VisCy's ContrastiveEncoder keeps the ResNet's stride-2 "
+        "max-pool after its stem, dynaclr's replaces it, so the weights load key for key and compute "
+        "other features than VisCy's; import a VisCy model with a ConvNeXt backbone, or train the "
+        "ResNet model here (train: true)"
+    )
 
 
 def _fit(
@@ -571,6 +608,8 @@ def import_model(
     weights_read: dict[str, str | list[str] | None] | None = None  # timm: how the file was read (recorded)
     metadata_not_read: tuple[str, ...] = ()  # viscy: the metadata classes read as stand-ins (recorded)
     if trained is not None:
+        if trained.imported_format == "viscy":  # a VisCy import of an earlier version, imported again
+            check_viscy_backbone(encoder, source, model_name, imported_copy=True)
         verified = trained.input_channels is not None and trained.input_channels_verified
         state = trained.encoder_state
         inputs_recorded = [(source, trained.provenance)]
@@ -606,6 +645,7 @@ def import_model(
         state = encoder.state_dict()
         inputs_recorded = [source]
     else:
+        check_viscy_backbone(encoder, source, model_name)
         read = read_weights_file(
             source,
             what="VisCy checkpoint",
