@@ -19,14 +19,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import zarr
 from iohub.ngff import open_ome_zarr
 
 from dynaclr.config.patches import PatchSpec
 from dynaclr.config.tracking import TrackingConfig
+from dynaclr.io import ArtifactError
 from dynaclr.io.chunks import CorruptChunkError, read_block
 from dynaclr.io.plate import (
     OME_ZARR_VERSION,
     fov_record_path,
+    open_plate_position,
     read_fov_record,
     read_plate_geometry,
     scale_transform,
@@ -534,6 +537,41 @@ def test_a_chunk_overwritten_with_zeros_fails_patch_extraction_and_normalisation
     with open_ome_zarr(plate, layout="hcs", mode="r") as opened:
         with pytest.raises(CorruptChunkError, match=where):
             fov_normalization(opened[FOV]["0"], SENSOR, "median_p99", 12, "sensor", store=plate, fov_name=FOV)
+
+
+@pytest.mark.parametrize(("dtype", "order"), [(">u2", "C"), ("<u2", "F")])
+def test_a_zarr_v2_array_the_reader_does_not_decode_is_not_called_corrupt(
+    dtype: str, order: str, tmp_path: Path
+) -> None:
+    """iohub's default reader (the zarrs codec pipeline) fails on a valid Zarr v2 array stored big-endian
+    or in Fortran order: the error named the store truncated or corrupt and told to re-copy it or leave
+    the FOV out. It names the storage instead (zarr-python's own pipeline reads the same file right)."""
+    path = tmp_path / "p.zarr"
+    data = np.arange(2 * 1 * 2 * 4 * 4, dtype=np.uint16).reshape(2, 1, 2, 4, 4)
+    with open_ome_zarr(path, layout="hcs", mode="w", channel_names=["X"], version="0.4") as plate:
+        plate.create_position("A", "1", "0").create_zeros("0", shape=data.shape, dtype=np.uint16)
+    shutil.rmtree(path / "A/1/0/0")
+    written = zarr.create_array(
+        str(path / "A/1/0/0"),
+        shape=data.shape,
+        dtype=dtype,
+        chunks=(1, 1, 2, 4, 4),
+        zarr_format=2,
+        order=order,
+    )
+    written[:] = data
+    with zarr.config.set({"codec_pipeline.path": "zarr.core.codec_pipeline.BatchedCodecPipeline"}):
+        assert np.array_equal(zarr.open_array(str(path / "A/1/0/0"), mode="r")[1, 0], data[1, 0])
+    with open_plate_position(path, "A/1/0") as position:
+        with pytest.raises(ArtifactError) as error:
+            read_block(position["0"], (1, 0), store=path, fov_name="A/1/0")
+    message = str(error.value)
+    assert not isinstance(error.value, CorruptChunkError)
+    assert message.startswith(
+        f"{path}: array 'A/1/0/0' (FOV A/1/0, time point t=1, channel c=0) cannot be read"
+    )
+    assert "The store is not corrupt; rewrite the array little-endian in C order" in message
+    assert "Re-copy" not in message
 
 
 def test_read_block_passes_arrays_without_chunks_and_other_errors_through() -> None:

@@ -577,6 +577,56 @@ def test_integer_and_real_float_pixels_are_read(dtype: str, tmp_path: Path) -> N
     assert read_plate_layout(plate).shape_tczyx == (2, 1, 1, 8, 8)
 
 
+def _v2_storage(plate: Path, fov_name: str, **metadata: str) -> None:
+    """Rewrite keys of position ``fov_name``'s array ``0`` ``.zarray`` (its ``order``), as a writer
+    other than iohub stores them."""
+    zarray = plate / fov_name / "0" / ".zarray"
+    zarray.write_text(json.dumps(json.loads(zarray.read_text()) | metadata))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "order", "found"),
+    [
+        (">u2", "C", ".zarray dtype '>u2' (big-endian)"),
+        (">f4", "C", ".zarray dtype '>f4' (big-endian)"),
+        ("<u2", "F", ".zarray order 'F' (Fortran)"),
+    ],
+)
+def test_zarr_v2_arrays_the_reader_cannot_decode_are_refused_before_any_job(
+    dtype: str, order: str, found: str, tmp_path: Path
+) -> None:
+    """A Zarr v2 array stored big-endian (bioformats2raw's ``>u2``) or in Fortran order is valid, but
+    iohub's default reader (the zarrs codec pipeline) does not decode it: the dry run passed such a
+    plate and every job then failed at its first frame, told its store was truncated or corrupt and
+    to re-copy it or leave the FOV out. Refused by the dry run and by each job's own position check,
+    naming the plate, the position, the metadata found and the fix."""
+    plate = write_plate(
+        tmp_path / "p.zarr", ["A/1/0", "B/1/0"], ["X"], (2, 1, 1, 8, 8), version="0.4", dtype=dtype
+    )
+    _v2_storage(plate, "B/1/0", order=order)
+    if order == "C":
+        _v2_storage(plate, "A/1/0", dtype="<u2")
+    expected = (
+        f"{plate}: expected array '0' of every position in native (little-endian) byte order and C order, "
+        f"the Zarr v2 storage the plate reader (iohub's zarrs codec pipeline) decodes, found B/1/0: {found} "
+        "(1 of 2 positions); every job would fail reading its pixels (the data are not corrupt). Rewrite "
+        "each array '0' little-endian in C order: read it with zarr-python's own codec pipeline"
+    )
+    with pytest.raises(ArtifactError) as raised:
+        read_plate_layout(plate)
+    assert str(raised.value).startswith(expected)
+    with pytest.raises(ArtifactError) as raised:
+        check_plate_axes(plate, "B/1/0")  # the job of that FOV
+    assert str(raised.value).startswith(expected.replace("(1 of 2 positions)", "(1 of 1 positions)"))
+    check_plate_axes(plate, "A/1/0")  # the other position is read
+
+
+def test_a_little_endian_c_order_zarr_v2_array_is_read(tmp_path: Path) -> None:
+    plate = write_plate(tmp_path / "p.zarr", ["A/1/0"], ["X"], (2, 1, 1, 8, 8), version="0.4", dtype="<u2")
+    _v2_storage(plate, "A/1/0", order="C")
+    assert read_plate_layout(plate).pixel_types == ("uint16",)
+
+
 def test_a_time_interval_attribute_other_than_the_scale_is_refused(tmp_path: Path) -> None:
     """The plate's time_interval_minutes attribute (read by minute-based settings) and its positions'
     time scale (read elsewhere) must state one interval: a disagreement is refused naming the plate and

@@ -10,6 +10,11 @@ the fix: re-copy the store from its source, or leave the FOV out of the dataset.
 Every stage reads plate frames through it (phase, virtual staining, tracking, patches and the
 evaluations). A *missing* chunk file is not an error for zarr (it reads as the fill value); this
 helper cannot tell one from a frame never written.
+
+A valid Zarr v2 array that iohub's default reader (the zarrs codec pipeline) does not decode, a
+big-endian ``dtype`` (``>u2``, what bioformats2raw writes) or ``order`` ``F``, is no corruption: it is
+refused naming that cause (:data:`UNDECODABLE_STORAGE_ERRORS`), and the dry run refuses such plates
+before any job (:func:`dynaclr.io.plate.read_plate_layout`).
 """
 
 from __future__ import annotations
@@ -21,11 +26,23 @@ import numpy as np
 
 from dynaclr.io.provenance import ArtifactError
 
-__all__ = ["DECODE_ERRORS", "CorruptChunkError", "read_block"]
+__all__ = ["DECODE_ERRORS", "STORAGE_FIX", "UNDECODABLE_STORAGE_ERRORS", "CorruptChunkError", "read_block"]
 
 #: What codecs raise on bytes that do not decode: blosc and zstd (``RuntimeError``), a chunk of the
 #: wrong size (``ValueError``), a file cut short or unreadable (``OSError``, ``EOFError``).
 DECODE_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError, OSError, EOFError)
+
+#: What the zarrs codec pipeline (iohub's default reader) raises for a valid Zarr v2 array it does not
+#: decode: a big-endian ``dtype`` (``>u2``) or ``order`` ``F``. Not corruption: the dry run refuses
+#: such plates (:func:`dynaclr.io.plate.read_plate_layout`), and :func:`read_block` names the cause.
+UNDECODABLE_STORAGE_ERRORS = ("Non-native byte order", "must be a C contiguous array")
+
+#: How to rewrite a Zarr v2 array the plate reader does not decode (:data:`UNDECODABLE_STORAGE_ERRORS`).
+STORAGE_FIX = (
+    "read it with zarr-python's own codec pipeline (codec_pipeline.path "
+    "'zarr.core.codec_pipeline.BatchedCodecPipeline', which decodes it) and write it again as the same "
+    "type little-endian ('<u2' for '>u2') in C order, or convert the plate to OME-Zarr 0.5 (Zarr v3)"
+)
 
 #: Names of the axes of a plate's image array ``0`` (OME-NGFF ``T, C, Z, Y, X``).
 TCZYX = ("t", "c", "z", "y", "x")
@@ -100,6 +117,8 @@ def read_block(
     Raises:
         CorruptChunkError: the codec failed (:data:`DECODE_ERRORS`); the message names the store,
             the array, the FOV, the time point and channel, the chunk and its file, and the fix.
+        ArtifactError: the reader does not decode the array's storage (:data:`UNDECODABLE_STORAGE_ERRORS`:
+            a Zarr v2 array big-endian or in Fortran order), named as such, not as corruption.
     """
     try:
         return np.asarray(array[key])
@@ -112,6 +131,14 @@ def read_block(
             name = f"{fov_name}/{name}"  # an array of a position opened on its own: its path in the plate
         index = key if isinstance(key, tuple) else (key,)
         fov = f"FOV {fov_name}" if fov_name else "its FOV"
+        if any(text in str(err) for text in UNDECODABLE_STORAGE_ERRORS):
+            raise ArtifactError(
+                f"{store}: array {name!r} ({fov}, {_position(array, index)}) cannot be read: "
+                f"{type(err).__name__}: {err}. The array is stored in a way the plate reader (iohub's zarrs "
+                f"codec pipeline) does not decode: a Zarr v2 .zarray whose dtype is big-endian (its dtype: "
+                f"{getattr(array, 'dtype', '?')}) or whose order is 'F'. The store is not corrupt; rewrite "
+                f"the array little-endian in C order: {STORAGE_FIX}"
+            ) from err
         raise CorruptChunkError(
             f"{store}: array {name!r} ({fov}, {_position(array, index)}) cannot be read: a chunk does "
             f"not decode{_chunk_description(array, index, store, name)}: {type(err).__name__}: {err}. "

@@ -22,6 +22,7 @@ from iohub.ngff.models import TransformationMeta
 from numpy.typing import DTypeLike
 
 from dynaclr.io.atomic import atomic_output
+from dynaclr.io.chunks import STORAGE_FIX
 from dynaclr.io.display import create_label_image
 from dynaclr.io.provenance import (
     PROVENANCE_KEY,
@@ -796,7 +797,9 @@ def read_plate_layout(
     shapes, channel names (compared as sets: a position may list them in another order), axes or
     scale transforms differ (scales compared in seconds and
     micrometres: 650 nm and 0.65 µm agree, 600 s and 600 min do not); an omero channel without a
-    label; a channel name given twice; a position without an array ``0``; in a plate of more than one
+    label; a channel name given twice; a position without an array ``0``; a Zarr v2 array ``0`` stored
+    big-endian (``dtype`` ``>u2``, as bioformats2raw writes it) or in Fortran order, which the reader
+    (iohub's zarrs codec pipeline) cannot decode (:func:`_undecodable_storage`); in a plate of more than one
     frame, a ``time_interval_minutes`` attribute that is not a positive number, or that disagrees
     with the positions' time scale (beyond :data:`TIME_INTERVAL_TOLERANCE`, relative; without a scale
     or a time unit, and where the scale is iohub's default of 1 s, with a warning, the
@@ -861,10 +864,11 @@ def read_plate_layout(
         {name: _scale_text(_physical_scale(s)) for name, s in sampling.items()},
     )
     arrays = {name: _array_metadata(path, name) for name in names}
-    for name, (_, _, dimension_names) in arrays.items():
+    for name, (_, _, dimension_names, _) in arrays.items():
         _check_dimension_names(path, name, sampling[name].axes, dimension_names)
-    shapes = {name: shape for name, (shape, _, _) in arrays.items()}
-    _check_pixel_types(path, {name: data_type for name, (_, data_type, _) in arrays.items()})
+    shapes = {name: shape for name, (shape, _, _, _) in arrays.items()}
+    _check_pixel_types(path, {name: data_type for name, (_, data_type, _, _) in arrays.items()})
+    _check_array_storage(path, {name: storage for name, (_, _, _, storage) in arrays.items()})
     _check_positions_agree(path, "array shape (T, C, Z, Y, X)", shapes)
     for name in names:
         _check_channel_labels(path, name, position_ome[name], shapes[name])
@@ -902,7 +906,7 @@ def read_plate_layout(
         channel_names=channel_names,
         axes=axes,
         shape_tczyx=(n_t, n_c, n_z, n_y, n_x),
-        pixel_types=tuple(dict.fromkeys(_pixel_type(data_type)[0] for _, data_type, _ in arrays.values())),
+        pixel_types=tuple(dict.fromkeys(_pixel_type(data_type)[0] for _, data_type, _, _ in arrays.values())),
         **vars(stated),
     ).supplied_by(supplied or {})
     message = (
@@ -1318,8 +1322,9 @@ def _checked_position(path: Path, name: str) -> tuple[_Sampling, tuple[int, ...]
     """The axes and scale and the array ``0`` shape of position ``name``, read from its JSON metadata
     as the dry run reads every position (:func:`read_plate_layout`), refusing the same: metadata that
     cannot be opened, axes other than ``t, c, z, y, x``, a missing array ``0``, ``dimension_names``
-    other than the axes (:func:`_check_dimension_names`). The one check of a position a job reads
-    (:func:`read_plate_sampling`, :func:`check_plate_axes`)."""
+    other than the axes (:func:`_check_dimension_names`), a Zarr v2 array ``0`` the reader cannot
+    decode (big-endian or Fortran order, :func:`_undecodable_storage`). The one check of a position a
+    job reads (:func:`read_plate_sampling`, :func:`check_plate_axes`)."""
     ome = _position_ome(path / name)
     if ome is None:
         raise ArtifactError(
@@ -1328,8 +1333,9 @@ def _checked_position(path: Path, name: str) -> tuple[_Sampling, tuple[int, ...]
         )
     sampling = _position_sampling(path, name, ome)
     _check_axes(_kinds(sampling.axes), path)
-    shape, _, dimension_names = _array_metadata(path, name)
+    shape, _, dimension_names, storage = _array_metadata(path, name)
     _check_dimension_names(path, name, sampling.axes, dimension_names)
+    _check_array_storage(path, {name: storage})
     return sampling, shape
 
 
@@ -1344,10 +1350,11 @@ def _first_listed_position(path: Path) -> str:
     return name
 
 
-def _array_metadata(path: Path, name: str) -> tuple[tuple[int, ...], Any, Any]:
-    """The shape, data type (as the zarr metadata writes it: v3 ``data_type``, v2 ``dtype``) and
-    dimension names (Zarr v3 ``dimension_names``; None: not written) of position ``name``'s array
-    ``0``, from one read of its metadata; refuses a position without one."""
+def _array_metadata(path: Path, name: str) -> tuple[tuple[int, ...], Any, Any, str | None]:
+    """The shape, data type (as the zarr metadata writes it: v3 ``data_type``, v2 ``dtype``),
+    dimension names (Zarr v3 ``dimension_names``; None: not written) and the storage the reader cannot
+    decode (:func:`_undecodable_storage`; None: none) of position ``name``'s array ``0``, from one read
+    of its metadata; refuses a position without one."""
     metadata = _zarr_metadata(path / name / "0")
     shape = _metadata_shape(metadata)
     if metadata is None or shape is None:
@@ -1356,7 +1363,55 @@ def _array_metadata(path: Path, name: str) -> tuple[tuple[int, ...], Any, Any]:
             f"{path}: position {name} has no array '0' (found {found}); "
             "dynaclr reads the full-resolution array '0'"
         )
-    return shape, metadata.get("data_type", metadata.get("dtype")), metadata.get("dimension_names")
+    return (
+        shape,
+        metadata.get("data_type", metadata.get("dtype")),
+        metadata.get("dimension_names"),
+        _undecodable_storage(metadata),
+    )
+
+
+def _undecodable_storage(metadata: Mapping[str, Any]) -> str | None:
+    """What in an array's zarr ``metadata`` the reader cannot decode, for a message
+    (``".zarray dtype '>u2' (big-endian)"``), or None. The reader is iohub's default, the zarrs codec
+    pipeline, which decodes a Zarr v2 array only in native byte order (little-endian here) and C
+    order: a big-endian ``dtype`` (``>u2``, what Java writers such as bioformats2raw store) fails with
+    ``Non-native byte order not supported``, an ``order`` of ``F`` with ``input array must be a C
+    contiguous array``, at the first frame each job reads. Zarr v3 states byte order in its ``bytes``
+    codec, which zarrs decodes in either order."""
+    if metadata.get("zarr_format") != 2:
+        return None
+    found = []
+    data_type = metadata.get("dtype")
+    try:
+        pixel_type = np.dtype(data_type) if isinstance(data_type, str) else None
+    except (TypeError, ValueError):
+        pixel_type = None
+    if pixel_type is not None and not pixel_type.isnative:
+        order = {">": "big-endian", "<": "little-endian"}.get(pixel_type.byteorder, "non-native")
+        found.append(f".zarray dtype {data_type!r} ({order})")
+    if metadata.get("order") not in (None, "C"):
+        found.append(f".zarray order {metadata.get('order')!r} (Fortran)")
+    return ", ".join(found) or None
+
+
+def _check_array_storage(path: Path, storage: Mapping[str, str | None]) -> None:
+    """Refuse positions whose array ``0`` is stored in a way the reader cannot decode (``storage``: by
+    FOV, :func:`_undecodable_storage` of its array ``0``), naming the plate, the positions, the metadata
+    found and the fix: every job would otherwise fail at its first frame, its error read as a corrupt
+    store."""
+    refused = {name: found for name, found in storage.items() if found is not None}
+    if not refused:
+        return
+    shown = "; ".join(f"{name}: {found}" for name, found in list(refused.items())[:5])
+    more = " ..." if len(refused) > 5 else ""
+    raise ArtifactError(
+        f"{path}: expected array '0' of every position in native (little-endian) byte order and C order, "
+        "the Zarr v2 storage the plate reader (iohub's zarrs codec pipeline) decodes, found "
+        f"{shown}{more} ({len(refused)} of {len(storage)} positions); every job "
+        "would fail reading its pixels (the data are not corrupt). Rewrite each array '0' little-endian in C "
+        f"order: {STORAGE_FIX}"
+    )
 
 
 def _check_dimension_names(
