@@ -86,6 +86,9 @@ def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[loggi
     for handler in handlers:
         handler.setFormatter(formatter)
         root.addHandler(handler)
+    # the levels set here are put back on exit, as the handlers are removed: a caller running a job
+    # in its own process (a test, a notebook) keeps its logging as it was
+    saved_levels = {name: logging.getLogger(name).level for name in ("", "iohub", "ultrack")}
     root.setLevel(logging.INFO)
     logging.getLogger("iohub").setLevel(logging.ERROR)  # harmless first-position warnings
     # ultrack logs every segmentation node at INFO (thousands of multi-line records per FOV, on the
@@ -117,6 +120,8 @@ def job_context(log_path: str | Path | None, threads: int = 1) -> Iterator[loggi
         for handler in handlers:
             root.removeHandler(handler)
             handler.close()
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)
         for variable, value in saved_environment.items():
             if value is None:
                 os.environ.pop(variable, None)

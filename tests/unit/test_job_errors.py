@@ -167,3 +167,21 @@ def test_dynaclr_verbose_puts_info_back_on_the_console(
     monkeypatch.setenv("DYNACLR_VERBOSE", "1")
     result, log = run_shim(tmp_path, QUIET_BODY)
     assert "INFO dynaclr.stage: step done" in result.stderr and "step done" in log
+
+
+def test_a_job_run_in_the_callers_process_leaves_its_logging_levels_as_they_were(tmp_path: Path) -> None:
+    """job_context raises the root logger to INFO (and sets iohub's, ultrack's) for the job: a caller
+    running a job in its own process (a test, a notebook) gets its levels back on exit, as the
+    handlers, whether the job succeeds or fails."""
+    import logging
+
+    from dynaclr.jobs import job_context
+
+    names = ("", "iohub", "ultrack")
+    before = {name: logging.getLogger(name).level for name in names}
+    with job_context(tmp_path / "ok.log", 1):
+        assert logging.getLogger().level == logging.INFO
+    assert {name: logging.getLogger(name).level for name in names} == before
+    with pytest.raises(KeyError), job_context(tmp_path / "bug.log", 1):
+        raise KeyError("oops")
+    assert {name: logging.getLogger(name).level for name in names} == before
