@@ -267,7 +267,9 @@ def test_a_blank_frame_leaves_tracks_joined_across_it(
     assert len(sides) >= 4
     kept = sum(before == after for before, after in sides)
     _, metrics = read_fov_record(record, "tracks_fov")
+    assert not list((tmp_path / "scratch").rglob("data.db"))  # each solve's database removed (off: two)
     if max_gap_frames == 0:
+        assert not list((tmp_path / "scratch").glob("frames_*"))
         assert kept == 0 and metrics["gaps_closed"] == 0
     else:
         assert kept == len(sides) and metrics["gaps_closed"] >= kept

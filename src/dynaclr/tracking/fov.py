@@ -570,9 +570,10 @@ def segment_and_track(
     track_offset = 0
     for frames in solves:
         directory = scratch_dir if whole else scratch_dir / f"{RUN_DIR_PREFIX}{frames[0]}-{frames[-1]}"
-        solve_tracks, ultrack_config = run_ultrack(
-            maps.foreground[frames], maps.contours[frames], config, directory
+        foreground, contours = (
+            (maps.foreground, maps.contours) if whole else (maps.foreground[frames], maps.contours[frames])
         )
+        solve_tracks, ultrack_config = run_ultrack(foreground, contours, config, directory)
         solved.append((frames, ultrack_config))
         if not len(solve_tracks):
             continue
