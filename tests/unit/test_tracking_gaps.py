@@ -147,6 +147,63 @@ def test_tracks_are_joined_across_a_frame_dropped_as_missing(tmp_path: Path) -> 
     assert none_closed == 0 and split["track_id"].nunique() == 4
 
 
+@pytest.mark.parametrize(
+    ("dropped", "n_tracks"),
+    [([1], 3), ([2], 3), ([1, 2], 6), ([1, 3], 3), ([0, 2, 4], 3)],
+    ids=[
+        "frame 0 alone",
+        "two frames at the end",
+        "a gap of two",
+        "every other frame",
+        "frames 1 and 3 alone",
+    ],
+)
+def test_frames_between_dropped_frames_keep_their_nuclei(
+    dropped: list[int], n_tracks: int, tmp_path: Path
+) -> None:
+    """Three fixed nuclei in 5 frames, the frames ``dropped`` all NaN (QC drops them). ultrack charges a
+    track that starts or ends away from the movie's first and last frame and rewards links only, so a
+    frame between dropped frames (or a dropped frame and the movie's end) had nothing to pay for its
+    nuclei: frame 0 before a dropped frame 1 lost all 3, the 2 frames after a dropped frame 2 kept 2 of
+    3 (a link paid exactly one start), with exit 0; with no two frames in a row ultrack failed ("nodes
+    solution is empty"). Now ultrack is given the frames with foreground, linking across gaps of up to
+    gap_closing.max_gap_frames (a gap of two stays cut): every frame keeps its nuclei, painted in the
+    labels under the CSV's track ids, each row's parent_id the track's previous row; with gap closing off
+    the nuclei stay too, the tracks cut at each dropped frame."""
+    n_t, size = 5, 64
+    yy, xx = np.mgrid[:size, :size]
+    movie = np.full((n_t, size, size), 120.0, dtype=np.float32)
+    centres = ((16, 16), (40, 20), (30, 46))
+    for t in range(n_t):
+        for y, x in centres:
+            movie[t][(yy - y) ** 2 + (xx - x) ** 2 <= 49] = 520.0
+    movie[dropped] = np.nan
+    config = TrackingConfig()
+    maps = tracking_maps(movie, config.maps, min_area_px=config.segmentation.min_area_px)
+    labels = np.zeros((n_t, 1, 1, size, size), dtype=np.uint32)
+    tracks, _ = segment_and_track(maps, config, LabelFrameWriter(labels, 0, 1), tmp_path, "A/1/0")
+    kept = [t for t in range(n_t) if t not in dropped]
+    assert [int((tracks["t"] == t).sum()) for t in range(n_t)] == [
+        0 if t in dropped else 3 for t in range(n_t)
+    ]
+    assert tracks["track_id"].nunique() == n_tracks and tracks["id"].is_unique
+    for t in range(n_t):
+        painted = set(np.unique(labels[t, 0, 0])) - {0}
+        assert painted == set(tracks.loc[tracks["t"] == t, "track_id"]), t
+        for y, x in centres:  # each nucleus painted with its row's track id
+            row = tracks[(tracks["t"] == t) & (tracks["y"].round() == y) & (tracks["x"].round() == x)]
+            assert len(row) == (1 if t in kept else 0)
+            if t in kept:
+                assert labels[t, 0, 0, y, x] == row["track_id"].iloc[0]
+    for _, rows in tracks.sort_values("t").groupby("track_id"):
+        assert rows["parent_id"].tolist()[1:] == rows["id"].tolist()[:-1]
+    off = TrackingConfig.model_validate({"gap_closing": {"max_gap_frames": 0}})
+    cut, closed = segment_and_track(maps, off, LabelFrameWriter(labels, 0, 1), tmp_path / "off", "A/1/0")
+    assert [int((cut["t"] == t).sum()) for t in range(n_t)] == [0 if t in dropped else 3 for t in range(n_t)]
+    runs = sum(1 for t in kept if t - 1 not in kept)
+    assert closed == 0 and cut["track_id"].nunique() == 3 * runs
+
+
 @pytest.fixture(scope="module")
 def blank_frame_plate(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A simulated FOV whose nuclear channel is blank (zero: a shutter failure) at frame BLANK_T."""
@@ -210,7 +267,9 @@ def test_a_blank_frame_leaves_tracks_joined_across_it(
     assert len(sides) >= 4
     kept = sum(before == after for before, after in sides)
     _, metrics = read_fov_record(record, "tracks_fov")
+    assert not list((tmp_path / "scratch").rglob("data.db"))  # each solve's database removed (off: two)
     if max_gap_frames == 0:
+        assert not list((tmp_path / "scratch").glob("frames_*"))
         assert kept == 0 and metrics["gaps_closed"] == 0
     else:
         assert kept == len(sides) and metrics["gaps_closed"] >= kept

@@ -1615,6 +1615,35 @@ def test_a_plate_of_one_slice_given_to_a_network_of_several_is_refused_fewer_war
     assert "stacks of 2 slices in" in caplog.text and "fewer than input_depth_slices=3" in caplog.text
 
 
+@pytest.mark.parametrize("slices", [5, 2])
+def test_a_network_trained_on_one_slice_is_refused_a_plate_of_several(
+    plate: dict[str, Path], slices: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The mirror of the case above: a network of 3-slice slabs trained on a 2D plate (one slice, so
+    every training slab was that slice repeated: its 3 input channels always equal) given through
+    virtual_stain.checkpoint a stack, whose slabs hold different slices it never saw together.
+    Predicted with exit 0 and no warning; now refused, naming the checkpoint and both depths."""
+    record = {
+        "plate": "flat_phase.zarr",
+        "channel": "Phase3D",
+        "slices": 1,
+        "pixel_size_um": 0.65,
+        "z_step_um": 2.5,
+    }
+    config = user_checkpoint(small_config(), Path("weights/vs.ckpt"))
+    expected = (
+        r"weights/vs\.ckpt \(virtual_stain\.checkpoint\): expected phase images of one slice \(the network "
+        r"takes slabs of input_depth_slices=3 and was trained on 1 slice of flat_phase\.zarr.*\), "
+        rf"found {slices} slices in .*phase\.zarr"
+    )
+    with pytest.raises(ArtifactError, match=expected):
+        check_training_input(record, "weights/vs.ckpt", config, plate["phase"], slices, None)
+    # one slice, as trained: accepted without a warning about slices
+    with caplog.at_level(logging.WARNING):
+        check_training_input(record, "weights/vs.ckpt", config, plate["phase"], 1, None)
+    assert "slice" not in caplog.text
+
+
 def test_a_network_predicting_from_another_channel_name_or_recording_nothing_is_warned(
     trained: dict[str, Any], plate: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -263,7 +263,14 @@ class UltrackSolverConfig(StrictModel):
         ge=0,
         description="Tracks starting or ending within this many pixels of the YX border are not penalised.",
     )
-    time_limit_s: int = Field(600, ge=1, description="Solver time limit per FOV (seconds).")
+    time_limit_s: int = Field(
+        600,
+        ge=1,
+        description=(
+            "Solver time limit per solve (seconds): a FOV's frames, or each group of them that a run of "
+            "frames without foreground longer than gap_closing.max_gap_frames separates."
+        ),
+    )
     solution_gap: float = Field(0.001, ge=0, lt=1, description="Relative optimality gap at which to stop.")
 
 
@@ -294,7 +301,11 @@ class TrackingGapClosingConfig(StrictModel):
             "missing frames later are joined into one track with a gap (no rows in the missing frames): "
             "a blank frame, a frame QC dropped, a nucleus missed for a frame no longer cut every track "
             "through it in two. Only continuations: a division during the gap is not recovered (the mother "
-            "may be continued by the nearer daughter, the other starts without a mother). 0: off "
+            "may be continued by the nearer daughter, the other starts without a mother). Frames without "
+            "any foreground (blank, dropped) are not given to ultrack: across up to this many of them in a "
+            "row it links as across one frame (linking.max_distance_px; divisions too), longer runs of "
+            "them separate solves whose ends are free like the movie's (the frames beside a dropped frame "
+            "lost their nuclei). 0: off, every frame without foreground separates solves "
             "(max_distance_px is then not checked against the pixels)."
         ),
     )

@@ -26,6 +26,11 @@ TRACK_COLUMNS_3D: tuple[str, ...] = ("track_id", "t", "z", "y", "x", "id", "pare
 #: ``parent_track_id`` / ``parent_id`` of a track without a parent (ultrack's ``NO_PARENT``).
 NO_PARENT = -1
 
+#: ultrack's node ids: ``index + (t + 1) * MAX_SEGMENTS_PER_TIME`` (its ``segment`` default, which
+#: :func:`run_ultrack` keeps): a solve over some of the movie's frames (:func:`solve_frames`) numbers
+#: them from 0, and :func:`movie_node_ids` gives its ids in the movie's frames.
+MAX_SEGMENTS_PER_TIME = 1_000_000
+
 _INTEGER_COLUMNS = ("track_id", "t", "id", "parent_track_id", "parent_id")
 
 
@@ -52,6 +57,76 @@ def conform_tracks_table(tracks: pd.DataFrame, is_3d: bool, by: Sequence[str] = 
     for name in columns:
         table[name] = table[name].astype("int64" if name in _INTEGER_COLUMNS else "float64")
     return table.sort_values([*by, "track_id", "t"], kind="stable").reset_index(drop=True)
+
+
+def solve_frames(foreground: NDArray, max_gap_frames: int) -> list[list[int]]:
+    """The frames of ``foreground`` ``(T, ...)`` each ultrack solve is given, in order: the frames
+    holding any foreground, those separated by at most ``max_gap_frames`` frames without foreground
+    (``tracking.gap_closing.max_gap_frames``) in one solve, as consecutive frames.
+
+    ultrack links segments of consecutive frames only, rewards links and charges a track starting or
+    ending away from the movie's first and last frame. A frame without foreground (dropped as mostly
+    missing, blank, without signal) cut every track through it, yet the frames beside it were charged
+    as if their cells appeared or vanished there: a frame between two such frames (or one and the
+    movie's end) had no link to pay for its nuclei, two frames one link for one start, and lost them
+    with exit 0. Given without the frames between (a gap gap closing would join), ultrack links across
+    them as across one frame, each track keeping its gap (no row there). A longer gap separates
+    solves, each with its ends free like the movie's (a solve of one frame: a still image)."""
+    present = [t for t in range(len(foreground)) if np.asarray(foreground[t]).any()]
+    solves: list[list[int]] = []
+    for t in present:
+        if solves and t - solves[-1][-1] - 1 <= max_gap_frames:
+            solves[-1].append(t)
+        else:
+            solves.append([t])
+    return solves
+
+
+def movie_node_ids(ids: NDArray | pd.Series | pd.Index, frames: Sequence[int]) -> NDArray[np.int64]:
+    """ultrack node ids of a solve given the movie's ``frames`` (its frame ``k`` is ``frames[k]``) as
+    the ids of those nodes in the movie's frames (:data:`MAX_SEGMENTS_PER_TIME`); :data:`NO_PARENT`
+    kept."""
+    ids = np.asarray(ids, dtype=np.int64)
+    movie = ids.copy()
+    valid = ids != NO_PARENT
+    solve_t = ids[valid] // MAX_SEGMENTS_PER_TIME - 1
+    movie[valid] = ids[valid] % MAX_SEGMENTS_PER_TIME + (np.asarray(frames, dtype=np.int64)[solve_t] + 1) * (
+        MAX_SEGMENTS_PER_TIME
+    )
+    return movie
+
+
+def solve_node_ids(ids: NDArray | pd.Series | pd.Index, frames: Sequence[int]) -> NDArray[np.int64]:
+    """The inverse of :func:`movie_node_ids`: movie node ids of the frames ``frames`` → the solve's."""
+    ids = np.asarray(ids, dtype=np.int64)
+    position = {int(t): k for k, t in enumerate(frames)}
+    solve_t = np.array([position[int(t)] for t in ids // MAX_SEGMENTS_PER_TIME - 1], dtype=np.int64)
+    return ids % MAX_SEGMENTS_PER_TIME + (solve_t + 1) * MAX_SEGMENTS_PER_TIME
+
+
+def in_movie_frames(tracks: pd.DataFrame, frames: Sequence[int], track_offset: int) -> pd.DataFrame:
+    """ultrack's table of a solve given the movie's ``frames`` (:func:`run_ultrack` on them) in the
+    movie's terms: ``t`` the movie's frame, node ids (the index, ``id``, ``parent_id``) those of the
+    movie's frames, ``track_id`` and ``parent_track_id`` + ``track_offset`` (unique across solves);
+    :data:`NO_PARENT` kept."""
+    movie = tracks.copy()
+    movie["t"] = np.asarray(frames, dtype=np.int64)[movie["t"].to_numpy(dtype=np.int64)]
+    movie["id"] = movie_node_ids(movie["id"], frames)
+    movie["parent_id"] = movie_node_ids(movie["parent_id"], frames)
+    movie.index = pd.Index(movie_node_ids(movie.index, frames))
+    movie["track_id"] = movie["track_id"] + track_offset
+    parents = movie["parent_track_id"].to_numpy()
+    movie["parent_track_id"] = np.where(parents == NO_PARENT, NO_PARENT, parents + track_offset)
+    return movie
+
+
+def links_across_gaps(tracks: pd.DataFrame) -> int:
+    """How many consecutive rows of one track lie more than one frame apart (a track joined across
+    frames without its cell)."""
+    if tracks.empty:
+        return 0
+    steps = tracks.sort_values(["track_id", "t"]).groupby("track_id")["t"].diff()
+    return int((steps > 1).sum())
 
 
 def ultrack_config(config: TrackingConfig, working_dir: Path, is_3d: bool):  # -> ultrack MainConfig

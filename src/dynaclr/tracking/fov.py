@@ -22,7 +22,9 @@ Outputs (``tracks_plate`` artifact, an HCS OME-Zarr plate with the input's posit
   both -1 for none (ultrack's ``NO_PARENT``, as napari and VisCy expect). A track has no row in
   the frames of a gap it was joined across (``tracking.gap_closing``, :mod:`dynaclr.tracking.gaps`;
   a blank or dropped frame, a nucleus missed): its rows skip those frames, as imported tracks
-  with gaps do; the record's ``gaps_closed`` counts the joins.
+  with gaps do; the record's ``gaps_closed`` counts the joins. Frames without any foreground are not
+  given to ultrack (:func:`segment_and_track`): it links across up to ``gap_closing.max_gap_frames``
+  of them in a row, and the frames beside them keep their nuclei.
 
 The tracks plate records the channel it was made for (``tracking.input_channel``); the per-FOV
 jobs read that channel, so the plate and its labels always come from one input.
@@ -38,7 +40,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +83,11 @@ from dynaclr.tracking.engine import (
     conform_tracks_table,
     empty_tracks_table,
     export_label_frames,
+    in_movie_frames,
+    links_across_gaps,
     run_ultrack,
+    solve_frames,
+    solve_node_ids,
     track_columns,
 )
 from dynaclr.tracking.gaps import close_gaps
@@ -95,6 +101,9 @@ LABELS_CHANNEL = "labels"
 LABELS_DTYPE = np.uint32
 #: NGFF label image of each position (``labels/tracks``): the same labels, for viewers' labels layers.
 LABEL_IMAGE = "tracks"
+#: Subfolder of a FOV's scratch directory holding the ultrack database of one run of frames
+#: (``frames_<first>-<last>``) where frames without foreground cut the movie (:func:`segment_and_track`).
+RUN_DIR_PREFIX = "frames_"
 
 #: Kinds of plates a nuclear channel may come from (plates without dynaclr provenance, e.g. a
 #: user's own acquisition, are accepted and recorded by path only).
@@ -300,9 +309,10 @@ class LabelFrameWriter:
                 pixels_yx = np.unique(flat[where].astype(np.int64) * plane + where % plane)
                 self.areas.extend(int(n) for n in np.unique(pixels_yx // plane, return_counts=True)[1])
 
-    def write_empty_frames(self) -> None:
-        """All-zero labels in every frame (a FOV without tracks; overwrites an earlier run)."""
-        for t in range(self.labels.shape[0]):
+    def write_empty_frames(self, frames: Iterable[int] | None = None) -> None:
+        """All-zero labels in ``frames`` (None: every frame, a FOV without tracks); overwrites an
+        earlier run."""
+        for t in range(self.labels.shape[0]) if frames is None else frames:
             self(t, np.zeros((self.n_z_used, self.n_y, self.n_x), dtype=LABELS_DTYPE))
 
     def centroids(self) -> pd.DataFrame:
@@ -440,9 +450,7 @@ def track_fov(
         make_provenance("tracks_fov", config.model_dump(mode="json"), inputs=recorded),
         metrics,
     )
-    if scratch_dir.exists():
-        for name in ("data.db", "metadata.toml"):
-            (scratch_dir / name).unlink(missing_ok=True)
+    remove_ultrack_databases(scratch_dir)
     logger.info(
         "%s: %d tracks, %d detections, %d divisions in %.1f s",
         fov_name,
@@ -530,34 +538,91 @@ def segment_and_track(
 ) -> tuple[pd.DataFrame, int]:
     """ultrack on the maps of one FOV; every frame's labels go to ``writer``.
 
-    Divisions into touching daughters are undone (:mod:`dynaclr.tracking.divisions`,
-    ``config.divisions``), then tracks are joined across gaps (:mod:`dynaclr.tracking.gaps`,
-    ``config.gap_closing``), before the labels are painted. Returns the conformed tracks table
+    Frames without foreground (dropped, blank, without signal) are not given to ultrack
+    (:func:`~dynaclr.tracking.engine.solve_frames`): up to ``config.gap_closing.max_gap_frames`` of
+    them in a row, it links across them (the track keeps its gap: no row there); a longer run of them
+    separates solves, each with its database in a subfolder ``frames_<first>-<last>`` of
+    ``scratch_dir`` (in ``scratch_dir`` itself when one solve holds every frame). Divisions into
+    touching daughters are undone (:mod:`dynaclr.tracking.divisions`, ``config.divisions``), then
+    tracks are joined across gaps (:mod:`dynaclr.tracking.gaps`, ``config.gap_closing``: a nucleus
+    missed in some frames), before the labels are painted. Returns the conformed tracks table
     (:func:`dynaclr.tracking.engine.track_columns`, ultrack's centroids) and the number of gaps
-    closed; a FOV without foreground, or without tracks, gets all-zero labels and an empty table.
+    closed (links across frames without foreground and joins); a FOV without foreground, or without
+    tracks, gets all-zero labels and an empty table.
     """
     is_3d = config.maps.z_handling == "3d"
-    if not maps.foreground.any():
+    n_t = maps.foreground.shape[0]
+    solves = solve_frames(maps.foreground, config.gap_closing.max_gap_frames)
+    if not solves:
         logger.warning("%s: no foreground in any frame: 0 tracks (a FOV without nuclei?)", fov_name)
         writer.write_empty_frames()
         return empty_tracks_table(is_3d), 0
     scratch_dir.mkdir(parents=True, exist_ok=True)
-    raw_tracks, ultrack_config = run_ultrack(maps.foreground, maps.contours, config, scratch_dir)
-    if len(raw_tracks) and config.divisions.max_fragment_gap_px > 0:
-        raw_tracks = without_fragment_divisions(
-            raw_tracks, ultrack_config, config.divisions.max_fragment_gap_px
+    whole = solves == [list(range(n_t))]
+    if not whole:
+        logger.info(
+            "%s: frames without foreground left out of ultrack's solves of frames %s",
+            fov_name,
+            [f"{frames[0]}-{frames[-1]}" for frames in solves],
         )
-    gaps_closed = 0
+    solved: list[tuple[list[int], Any]] = []  # each solve's frames and ultrack MainConfig
+    tables: list[pd.DataFrame] = []
+    track_offset = 0
+    for frames in solves:
+        directory = scratch_dir if whole else scratch_dir / f"{RUN_DIR_PREFIX}{frames[0]}-{frames[-1]}"
+        foreground, contours = (
+            (maps.foreground, maps.contours) if whole else (maps.foreground[frames], maps.contours[frames])
+        )
+        solve_tracks, ultrack_config = run_ultrack(foreground, contours, config, directory)
+        solved.append((frames, ultrack_config))
+        if not len(solve_tracks):
+            continue
+        if config.divisions.max_fragment_gap_px > 0:
+            solve_tracks = without_fragment_divisions(
+                solve_tracks, ultrack_config, config.divisions.max_fragment_gap_px
+            )
+        tables.append(in_movie_frames(solve_tracks, frames, track_offset))
+        track_offset = int(tables[-1]["track_id"].max())
+    raw_tracks = pd.concat(tables) if tables else empty_tracks_table(is_3d)
+    if not raw_tracks.index.is_unique:  # ultrack numbering its nodes otherwise than MAX_SEGMENTS_PER_TIME
+        raise RuntimeError(f"{fov_name}: ultrack node ids of the solves of frames {solves} collide")
+    gaps_closed = links_across_gaps(raw_tracks)
     if len(raw_tracks) and config.gap_closing.max_gap_frames > 0:
-        raw_tracks, gaps_closed = close_gaps(
+        raw_tracks, joined = close_gaps(
             raw_tracks, config.gap_closing.max_gap_frames, config.gap_closing.max_distance_px
         )
-    if len(raw_tracks):
-        export_label_frames(ultrack_config, raw_tracks, writer, n_frames=maps.foreground.shape[0])
-    else:
+        gaps_closed += joined
+    if not len(raw_tracks):
         logger.warning("%s: ultrack selected no segment: 0 tracks", fov_name)
         writer.write_empty_frames()
+        return conform_tracks_table(raw_tracks, is_3d), gaps_closed
+    painted: set[int] = set()
+    for frames, ultrack_config in solved:
+        rows = raw_tracks[raw_tracks["t"].isin(frames)].copy()
+        if not len(rows):
+            continue
+        rows.index = pd.Index(solve_node_ids(rows.index, frames))  # as the solve's database holds them
+        rows["t"] = rows["t"].map({t: k for k, t in enumerate(frames)})
+
+        def write_movie_frame(k: int, labels: NDArray, frames: list[int] = frames) -> None:
+            writer(frames[k], labels)
+
+        export_label_frames(ultrack_config, rows, write_movie_frame, n_frames=len(frames))
+        painted.update(frames)
+    writer.write_empty_frames([t for t in range(n_t) if t not in painted])
     return conform_tracks_table(raw_tracks, is_3d), gaps_closed
+
+
+def remove_ultrack_databases(scratch_dir: Path) -> None:
+    """Remove ultrack's databases of a FOV tracked with success (:func:`segment_and_track`): those in
+    ``scratch_dir`` and in its runs' subfolders."""
+    if not scratch_dir.exists():
+        return
+    for directory in [scratch_dir, *sorted(scratch_dir.glob(f"{RUN_DIR_PREFIX}*"))]:
+        for name in ("data.db", "metadata.toml"):
+            (directory / name).unlink(missing_ok=True)
+        if directory != scratch_dir and directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
 
 
 def _track_metrics(

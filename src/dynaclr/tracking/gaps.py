@@ -1,8 +1,10 @@
 """Gap closing: a track that ends and one that starts a few frames later, nearby, are one cell.
 
-ultrack links segments of consecutive frames only: a frame without detections (a blank frame, a
-shutter failure; a frame QC dropped as mostly missing) or a nucleus missed for a frame cuts every
-track through it in two. :func:`close_gaps` joins, after the solve, the end of a track (one that
+ultrack links segments of consecutive frames only: a nucleus missed for a frame cuts its track in
+two. (Frames without any foreground, a blank frame, a shutter failure, a frame QC dropped as mostly
+missing, are not given to ultrack, which links across up to ``max_gap_frames`` of them in a row as
+across one frame: :func:`dynaclr.tracking.engine.solve_frames`; its joins are counted with these.)
+:func:`close_gaps` joins, after the solve, the end of a track (one that
 does not divide) to the start of a track without a mother ``gap + 1`` frames later, for gaps of
 1 to ``max_gap_frames`` missing frames, shortest gaps first; at each gap the pairs are an optimal
 one-to-one assignment (:func:`scipy.optimize.linear_sum_assignment`) of the ends of one frame to

@@ -27,6 +27,8 @@ another with a dataset of the same name):
   a WARNING with the ratio (another camera of nearly the same pixels may well be fine);
 * a plate of one slice given to a network taking slabs of several (every slab the one slice
   repeated) trained on stacks: refused; stacks of fewer slices than a slab: a WARNING;
+* a plate of several slices given to a network taking slabs of several trained on a plate of one
+  slice (every slab it saw held that slice repeated, its input channels always equal): refused;
 * another ``input_channel`` than the one the network was trained on (only the name: ``Phase`` and
   ``Phase3D`` may be the same quantity): a WARNING naming both.
 
@@ -130,8 +132,9 @@ def check_training_input(
     trained itself (``config.checkpoint`` None) is accepted without comparison or warning.
 
     Raises:
-        ArtifactError: another pixel size or z step beyond :data:`REFUSED_SCALE_RATIO`, or a plate of
-            one slice for a network trained on slabs of several.
+        ArtifactError: another pixel size or z step beyond :data:`REFUSED_SCALE_RATIO`, a plate of
+            one slice for a network trained on slabs of several, or the reverse (a stack for a network of
+            slabs of several slices trained on one slice).
     """
     if config.checkpoint is None:
         return  # the dataset's own network, trained on this plate with this config (rule graph)
@@ -166,6 +169,15 @@ def check_training_input(
             f"{trained_plate}), found 1 slice in {phase_plate}: every slab would be that slice repeated "
             f"{depth} times, which the network never saw. Use a network trained with input_depth_slices: 1 "
             "(or trained on this plate: virtual_stain.train), or a z-stack of this plate"
+        )
+    if depth > 1 and trained_slices == 1 and slices > 1:
+        raise ArtifactError(
+            f"{where}: expected phase images of one slice (the network takes slabs of "
+            f"input_depth_slices={depth} and was trained on 1 slice of {trained_plate}: every slab it "
+            f"saw was that slice repeated {depth} times), found {slices} slices in {phase_plate}: its "
+            f"slabs would hold {min(depth, slices)} different slices, which the network never saw. Predict "
+            "from one slice "
+            "(phase.mode: 2d reconstructs one), or train a network on this plate (virtual_stain.train)"
         )
     if depth > 1 and slices < depth and isinstance(trained_slices, int) and trained_slices >= depth:
         logger.warning(
