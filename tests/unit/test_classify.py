@@ -143,6 +143,22 @@ def test_a_ci_is_withheld_when_too_many_replicates_leave_the_metric_undefined():
     assert out["balanced_accuracy_ci_low"] <= out["balanced_accuracy_ci_high"]
 
 
+def test_cells_of_one_track_get_no_interval():
+    """The bootstrap resamples tracks: the annotated cells of one track are redrawn whole by every
+    resample, so every replicate was the point metric and the CI a single value with no reason given,
+    as if the score were certain. Now it is withheld, saying why."""
+    truth = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
+    probability = np.array([0.1, 0.2, 0.6, 0.3, 0.7, 0.8, 0.4, 0.9, 0.95, 0.8])
+    out = bootstrap_metrics(truth, probability, np.array(["A/1/0|3"] * 10), 200, seed=0)
+    for metric in ("f1", "auroc", "balanced_accuracy"):
+        assert np.isnan(out[f"{metric}_ci_low"]) and np.isnan(out[f"{metric}_ci_high"]), metric
+        assert out[f"{metric}_bootstrap_used"] == 0
+        assert out[f"{metric}_ci_missing"].startswith("one track"), out[f"{metric}_ci_missing"]
+    # two tracks, each with cells of both classes: an interval
+    two = bootstrap_metrics(truth, probability, np.tile(["A/1/0|3", "A/1/0|4"], 5), 200, seed=0)
+    assert two["auroc_ci_missing"] == "" and two["auroc_ci_low"] <= two["auroc_ci_high"]
+
+
 def test_bootstrap_interval_counts_the_replicates_it_rests_on():
     values = np.linspace(0.0, 1.0, 100)
     few_undefined = values.copy()

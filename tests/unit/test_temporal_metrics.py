@@ -138,15 +138,31 @@ def test_bootstrap_ci_contains_estimate_and_is_deterministic() -> None:
     assert a["smoothness_ci_low"] < a["smoothness_ci_high"]
 
 
-def test_bootstrap_resamples_tracks_not_pairs() -> None:
-    # With a single track every track-level resample is the original data, so the interval has
-    # zero width; a pair-level bootstrap would give a non-degenerate interval.
+def test_one_track_has_no_bootstrap_interval(caplog: pytest.LogCaptureFixture) -> None:
+    # The bootstrap resamples tracks: with a single track every resample redraws it, so each replicate
+    # is the point estimate. That interval of zero width claimed a certainty one track cannot give (and
+    # a paired difference of two models on it "excluded 0" whatever its size): no interval is given.
     rng = np.random.default_rng(5)
     emb, index = _sphere_walks(rng, n_tracks=1, length=60, step=0.1)
-    out = temporal_metrics(emb, index, n_bootstrap=50, seed=0)
-    assert out["smoothness_ci_low"] == pytest.approx(out["smoothness"])
-    assert out["smoothness_ci_high"] == pytest.approx(out["smoothness"])
-    assert out["dynamic_range_ci_low"] == pytest.approx(out["dynamic_range"])
+    with caplog.at_level(logging.WARNING, logger="dynaclr.evaluation.temporal"):
+        out, reps = temporal_metrics_with_replicates(emb, index, n_bootstrap=50, seed=0)
+    assert np.isfinite(out["smoothness"]) and np.isfinite(out["dynamic_range"])
+    assert out["n_tracks"] == 1 and out["n_bootstrap"] == 50
+    for key in ("smoothness_ci_low", "smoothness_ci_high", "dynamic_range_ci_low", "dynamic_range_ci_high"):
+        assert np.isnan(out[key]), key
+    assert "1 track" in caplog.text and "no confidence interval" in caplog.text
+    assert reps[0] == pytest.approx(out["smoothness"]) and np.isnan(reps[1:]).all()
+    # another embedding of the same track, a little rougher: no paired claim either way
+    _, rougher = temporal_metrics_with_replicates(
+        emb + 0.05 * rng.normal(size=emb.shape), index, n_bootstrap=50, seed=0
+    )
+    paired = paired_smoothness_difference(reps, rougher)
+    assert paired["difference"] < 0
+    assert np.isnan(paired["difference_ci_low"]) and np.isnan(paired["difference_ci_high"])
+    assert np.isnan(paired["share_a_smoother"])
+    # two tracks: an interval again
+    two, _ = temporal_metrics_with_replicates(*_sphere_walks(rng, n_tracks=2, length=30), n_bootstrap=50)
+    assert two["smoothness_ci_low"] <= two["smoothness_ci_high"]
 
 
 def test_point_estimates_match_public_helpers() -> None:

@@ -211,3 +211,24 @@ def test_paired_comparison_puts_the_smoother_model_first(stores, tmp_path, caplo
     assert row["difference_ci_low"] <= row["difference"] <= row["difference_ci_high"] < 0
     assert row["share_a_smoother"] == 1.0 and row["n_tracks"] == 16
     assert "embed different cells" in caplog.text
+
+
+def test_a_movie_of_one_track_gets_no_interval_nor_a_paired_claim(tmp_path):
+    # one cell followed over 16 frames, embedded by two models: the track bootstrap redraws that one
+    # track in every resample, so the CI had zero width and the paired difference "excluded 0"
+    features, index = planted_infection_embeddings(n_fovs=1, tracks_per_fov=1, n_frames=16, seed=4)
+    rougher = features + 0.3 * np.random.default_rng(0).normal(size=features.shape)
+    paths = [
+        _write_store(tmp_path / model / "one.zarr", matrix, index, model, "one")
+        for model, matrix in (("smooth", features), ("rough", rougher))
+    ]
+    table = _run(paths, tmp_path, n_bootstrap=50, seed=0)
+    track_pairs = table[table["definition"] == "track_pairs"]
+    assert (track_pairs["n_tracks"] == 1).all() and track_pairs["smoothness"].notna().all()
+    assert track_pairs[["smoothness_ci_low", "smoothness_ci_high"]].isna().all().all()
+    comparison = pd.read_csv(tmp_path / "comparison.csv")
+    assert len(comparison) == 1
+    row = comparison.iloc[0]
+    assert np.isfinite(row["difference"]) and row["n_tracks"] == 1
+    assert np.isnan(row["difference_ci_low"]) and np.isnan(row["difference_ci_high"])
+    assert np.isnan(row["share_a_smoother"])

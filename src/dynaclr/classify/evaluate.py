@@ -123,6 +123,17 @@ def bootstrap_replicates(
 MAX_UNDEFINED_REPLICATE_SHARE = 0.10
 
 
+#: Fewest clusters (tracks) a track-bootstrap CI rests on: every resample of one track's cells is those
+#: cells, so each replicate is the point metric and its "interval" a single value.
+MIN_BOOTSTRAP_CLUSTERS = 2
+
+#: ``{metric}_ci_missing`` of scores on the cells of a single track (:data:`MIN_BOOTSTRAP_CLUSTERS`).
+ONE_CLUSTER = (
+    "one track: a bootstrap over tracks needs two at least (every resample redraws that track's cells, "
+    "so it cannot show the uncertainty)"
+)
+
+
 @dataclass(frozen=True)
 class BootstrapInterval:
     """A percentile-bootstrap CI and the replicates it rests on.
@@ -193,13 +204,19 @@ def bootstrap_metrics(
     Returns:
         For each metric ``{metric}_ci_low`` / ``{metric}_ci_high`` (NaN when ``n_bootstrap == 0``
         or the metric is undefined in more than :data:`MAX_UNDEFINED_REPLICATE_SHARE` of the
-        replicates), ``{metric}_bootstrap_used`` (the replicates defining it) and
+        replicates, or the cells are of fewer than :data:`MIN_BOOTSTRAP_CLUSTERS` clusters:
+        :data:`ONE_CLUSTER`), ``{metric}_bootstrap_used`` (the replicates defining it) and
         ``{metric}_ci_missing`` (why there is no CI; ``""`` when there is one): see
         :func:`bootstrap_interval`.
     """
     out: dict[str, Any] = {}
+    n_clusters = len(set(map(str, clusters)))
     for name, values in bootstrap_replicates(truth, probability, clusters, n_bootstrap, seed).items():
-        interval = bootstrap_interval(values, confidence)
+        if values.size and n_clusters < MIN_BOOTSTRAP_CLUSTERS:
+            # every resample redrew the one track's cells: replicates equal to the point metric
+            interval = BootstrapInterval(float("nan"), float("nan"), 0, ONE_CLUSTER)
+        else:
+            interval = bootstrap_interval(values, confidence)
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = interval.low, interval.high
         out[f"{name}_bootstrap_used"], out[f"{name}_ci_missing"] = interval.n_used, interval.missing
     return out

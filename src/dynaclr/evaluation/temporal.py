@@ -16,7 +16,9 @@ From these, ``smoothness = mean(adjacent) / mean(random)`` (lower is smoother) a
 a Gaussian kernel density estimate (Scott's rule, as :class:`scipy.stats.gaussian_kde`) evaluated
 on a regular grid over ``[0, 2]`` (argmax; the grid spacing is the resolution). Confidence
 intervals come from a percentile bootstrap that resamples *tracks* with replacement (pairs of one
-track stay together), because pairs of the same track are not independent.
+track stay together), because pairs of the same track are not independent; with fewer than
+:data:`MIN_BOOTSTRAP_TRACKS` tracks there is none (NaN bounds, a WARNING): every resample of one track
+redraws it, so its replicates are the point estimate and cannot show any uncertainty.
 
 The pairs depend on the index only; their distances are computed in one pass over the embeddings,
 a block of rows at a time (:mod:`dynaclr.evaluation.pairs`), so an embeddings store's matrix
@@ -50,6 +52,9 @@ COSINE_DISTANCE_RANGE: tuple[float, float] = (0.0, 2.0)
 _NORM_EPS = 1e-12
 _BOOTSTRAP_CHUNK_CELLS = 1 << 21  # replicates x tracks evaluated at once (~16 MiB of weights)
 _DISTANCE_ATOL = 1e-12
+#: Fewest bootstrap units (tracks with two frames or more) for a track-bootstrap interval: every
+#: resample of a single track is that track, so its "interval" is the point estimate, zero wide.
+MIN_BOOTSTRAP_TRACKS = 2
 """Cosine distances below this are rounding noise (``1 - dot`` of identical unit vectors) and set to 0."""
 
 
@@ -491,7 +496,8 @@ def temporal_metrics(
         embeddings: ``(N, D)`` embeddings, row-aligned with ``index``: an array, or
             :class:`~dynaclr.embeddings.MatrixBlocks` (read a block of rows at a time, never whole).
         index: DataFrame with columns ``fov_name, track_id, t`` (``t`` in integer frames).
-        n_bootstrap: number of bootstrap replicates (0 disables the CIs, which are then NaN).
+        n_bootstrap: number of bootstrap replicates (0 disables the CIs, which are then NaN; so are
+            they with fewer than :data:`MIN_BOOTSTRAP_TRACKS` tracks, a WARNING).
         seed: seed of the generator used for the random pairs and the bootstrap; the result is
             deterministic for a given seed.
         confidence: central coverage of the percentile bootstrap interval.
@@ -526,7 +532,8 @@ def temporal_metrics_with_replicates(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """:func:`temporal_metrics` and its smoothness replicates ``(1 + n_bootstrap,)``.
 
-    Element 0 is the point estimate, the others the bootstrap replicates. The random pairs and
+    Element 0 is the point estimate, the others the bootstrap replicates (NaN with fewer than
+    :data:`MIN_BOOTSTRAP_TRACKS` tracks: no interval, nor a paired one). The random pairs and
     the resampled tracks depend only on ``index`` and ``seed``, never on the embeddings: two
     embeddings of the same cells with the same seed get the same replicates' tracks, so their
     replicate-wise differences form a *paired* bootstrap (:func:`paired_smoothness_difference`).
@@ -583,6 +590,17 @@ def temporal_metrics_with_replicates(
             mean_adj, mean_rnd = adj_mean[0], rnd_mean[0]
     smooth = np.concatenate(smooth_parts)
     drange = np.concatenate(drange_parts)
+    if n_bootstrap and n_units < MIN_BOOTSTRAP_TRACKS:
+        # every resample redrew the one track: replicates equal to the point estimate are no interval
+        # (and two embeddings' paired difference would "exclude 0" whatever its size)
+        smooth[1:], drange[1:] = np.nan, np.nan
+        logger.warning(
+            "temporal metrics over %d track (%d embeddings): no confidence interval; a bootstrap over "
+            "tracks needs %d tracks at least (every resample of one track is that track)",
+            n_units,
+            blocks.n_rows,
+            MIN_BOOTSTRAP_TRACKS,
+        )
     if not mean_rnd > 0:
         logger.warning("random-pair distances are all zero (static embeddings); smoothness is undefined")
 
@@ -630,7 +648,8 @@ def paired_smoothness_difference(
     Returns:
         ``difference`` (negative: ``a`` is smoother), ``difference_ci_low``,
         ``difference_ci_high`` and ``share_a_smoother``, the share of bootstrap replicates in
-        which ``a`` is smoother than ``b`` (a one-sided bootstrap support, not a p-value).
+        which ``a`` is smoother than ``b`` (a one-sided bootstrap support, not a p-value); the last
+        three NaN where no replicate is finite (``n_bootstrap`` 0, or a single track).
     """
     a = np.asarray(replicates_a, dtype=np.float64)
     b = np.asarray(replicates_b, dtype=np.float64)
