@@ -232,3 +232,16 @@ def test_a_movie_of_one_track_gets_no_interval_nor_a_paired_claim(tmp_path):
     assert np.isfinite(row["difference"]) and row["n_tracks"] == 1
     assert np.isnan(row["difference_ci_low"]) and np.isnan(row["difference_ci_high"])
     assert np.isnan(row["share_a_smoother"])
+
+
+def test_a_movie_with_one_linked_pair_is_measured_by_the_papers_definition(tmp_path):
+    # one track of two frames among single detections: the paper's KDE of its one adjacent distance
+    # raised a scipy error and failed the rule for every store
+    index = pd.DataFrame({"fov_name": "A/1/0", "track_id": [1, 1, 2, 3, 4, 5], "t": [0, 1, 0, 0, 1, 1]})
+    features = np.random.default_rng(0).normal(size=(6, 8))
+    path = _write_store(tmp_path / "m" / "d.zarr", features, index, "m", "d")
+    table = _run([path], tmp_path, n_bootstrap=10)
+    paper = table[table["definition"] == "paper"].iloc[0]
+    assert paper["n_pairs"] == 1 and np.isfinite(paper["smoothness"]) and paper["not_computed"] == ""
+    track_pairs = table[table["definition"] == "track_pairs"].iloc[0]
+    assert track_pairs["not_computed"].startswith("no track spans three")
