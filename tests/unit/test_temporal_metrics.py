@@ -165,6 +165,37 @@ def test_one_track_has_no_bootstrap_interval(caplog: pytest.LogCaptureFixture) -
     assert two["smoothness_ci_low"] <= two["smoothness_ci_high"]
 
 
+def _gapped(index: pd.DataFrame, linked: int) -> pd.DataFrame:
+    """``index`` with every track from ``linked`` on seen every other frame (only frames across gaps)."""
+    gapped = index["track_id"].to_numpy() >= linked
+    return index.assign(t=np.where(gapped, 2 * index["t"].to_numpy(), index["t"].to_numpy()))
+
+
+def test_no_interval_where_resamples_miss_the_tracks_with_adjacent_frames(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # tracks seen every other frame (gap closing, frames QC dropped) hold no adjacent pair: a resample
+    # that draws none of the linked tracks has no adjacent mean and was dropped silently, the interval
+    # coming from the resamples that drew one (a biased subset), or resting on one linked track
+    rng = np.random.default_rng(2)
+    emb, index = _sphere_walks(rng, n_tracks=20, length=12, step=0.1)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.evaluation.temporal"):
+        one, reps = temporal_metrics_with_replicates(emb, _gapped(index, 1), n_bootstrap=200, seed=0)
+    assert one["n_tracks"] == 20 and one["n_pairs"] == 11 and np.isfinite(one["smoothness"])
+    assert np.isnan(one["smoothness_ci_low"]) and np.isnan(one["dynamic_range_ci_high"])
+    assert np.isnan(reps[1:]).all()
+    assert "1 track holds adjacent frames" in caplog.text
+    caplog.clear()
+    emb, index = _sphere_walks(rng, n_tracks=60, length=8, step=0.1)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.evaluation.temporal"):
+        two = temporal_metrics(emb, _gapped(index, 2), n_bootstrap=400, seed=0)
+    assert np.isnan(two["smoothness_ci_low"]) and np.isnan(two["smoothness_ci_high"])
+    assert "drew none of the 2 tracks holding adjacent frames" in caplog.text
+    # most tracks linked: every resample draws some, the interval stands
+    linked = temporal_metrics(emb, _gapped(index, 50), n_bootstrap=400, seed=0)
+    assert linked["smoothness_ci_low"] <= linked["smoothness"] <= linked["smoothness_ci_high"]
+
+
 def test_point_estimates_match_public_helpers() -> None:
     rng = np.random.default_rng(6)
     emb, index = _sphere_walks(rng, n_tracks=20, length=25, step=0.07)

@@ -17,8 +17,10 @@ a Gaussian kernel density estimate (Scott's rule, as :class:`scipy.stats.gaussia
 on a regular grid over ``[0, 2]`` (argmax; the grid spacing is the resolution). Confidence
 intervals come from a percentile bootstrap that resamples *tracks* with replacement (pairs of one
 track stay together), because pairs of the same track are not independent; with fewer than
-:data:`MIN_BOOTSTRAP_TRACKS` tracks there is none (NaN bounds, a WARNING): every resample of one track
-redraws it, so its replicates are the point estimate and cannot show any uncertainty.
+:data:`MIN_BOOTSTRAP_TRACKS` tracks holding adjacent frames there is none (NaN bounds, a WARNING):
+every resample of one track redraws it, so its replicates are the point estimate and cannot show any
+uncertainty; nor where more than :data:`MAX_UNDEFINED_REPLICATE_SHARE` of the resamples drew no such
+track (the others, the resamples that did, are a biased subset).
 
 The pairs depend on the index only; their distances are computed in one pass over the embeddings,
 a block of rows at a time (:mod:`dynaclr.evaluation.pairs`), so an embeddings store's matrix
@@ -55,6 +57,10 @@ _DISTANCE_ATOL = 1e-12
 #: Fewest bootstrap units (tracks with two frames or more) for a track-bootstrap interval: every
 #: resample of a single track is that track, so its "interval" is the point estimate, zero wide.
 MIN_BOOTSTRAP_TRACKS = 2
+#: The most bootstrap resamples, as a share of ``n_bootstrap``, that may draw no track with adjacent
+#: frames (tracks across frame gaps only) before the interval is withheld (as the classifiers' CIs,
+#: :data:`dynaclr.classify.evaluate.MAX_UNDEFINED_REPLICATE_SHARE`).
+MAX_UNDEFINED_REPLICATE_SHARE = 0.10
 """Cosine distances below this are rounding noise (``1 - dot`` of identical unit vectors) and set to 0."""
 
 
@@ -497,7 +503,7 @@ def temporal_metrics(
             :class:`~dynaclr.embeddings.MatrixBlocks` (read a block of rows at a time, never whole).
         index: DataFrame with columns ``fov_name, track_id, t`` (``t`` in integer frames).
         n_bootstrap: number of bootstrap replicates (0 disables the CIs, which are then NaN; so are
-            they with fewer than :data:`MIN_BOOTSTRAP_TRACKS` tracks, a WARNING).
+            they where the bootstrap cannot give one, :func:`_withheld_interval`, a WARNING).
         seed: seed of the generator used for the random pairs and the bootstrap; the result is
             deterministic for a given seed.
         confidence: central coverage of the percentile bootstrap interval.
@@ -532,8 +538,8 @@ def temporal_metrics_with_replicates(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """:func:`temporal_metrics` and its smoothness replicates ``(1 + n_bootstrap,)``.
 
-    Element 0 is the point estimate, the others the bootstrap replicates (NaN with fewer than
-    :data:`MIN_BOOTSTRAP_TRACKS` tracks: no interval, nor a paired one). The random pairs and
+    Element 0 is the point estimate, the others the bootstrap replicates (all NaN where the bootstrap
+    gives no interval, :func:`_withheld_interval`: nor a paired one). The random pairs and
     the resampled tracks depend only on ``index`` and ``seed``, never on the embeddings: two
     embeddings of the same cells with the same seed get the same replicates' tracks, so their
     replicate-wise differences form a *paired* bootstrap (:func:`paired_smoothness_difference`).
@@ -570,6 +576,7 @@ def temporal_metrics_with_replicates(
     n_units = units.size
     chunk = max(1, _BOOTSTRAP_CHUNK_CELLS // n_units)
     smooth_parts, drange_parts, mean_adj, mean_rnd = [], [], np.nan, np.nan
+    unlinked = 0  # resamples that drew no track with adjacent frames: no adjacent mean
     for first in range(0, n_bootstrap + 1, chunk):
         n_rows = min(chunk, n_bootstrap + 1 - first)
         n_boot_rows = n_rows - 1 if first == 0 else n_rows
@@ -583,6 +590,7 @@ def temporal_metrics_with_replicates(
             adj_mean = (weights @ adj_summary[1]) / (weights @ adj_summary[0])
             rnd_mean = (weights @ rnd_summary[1]) / (weights @ rnd_summary[0])
             smooth_parts.append(np.where(rnd_mean > 0, adj_mean / rnd_mean, np.nan))
+        unlinked += int(np.count_nonzero(~np.isfinite(adj_mean[1 if first == 0 else 0 :])))
         drange_parts.append(
             _binned_kde_peaks(weights, *rnd_summary, grid) - _binned_kde_peaks(weights, *adj_summary, grid)
         )
@@ -590,16 +598,16 @@ def temporal_metrics_with_replicates(
             mean_adj, mean_rnd = adj_mean[0], rnd_mean[0]
     smooth = np.concatenate(smooth_parts)
     drange = np.concatenate(drange_parts)
-    if n_bootstrap and n_units < MIN_BOOTSTRAP_TRACKS:
-        # every resample redrew the one track: replicates equal to the point estimate are no interval
-        # (and two embeddings' paired difference would "exclude 0" whatever its size)
+    withheld = _withheld_interval(np.unique(adj_track).size, unlinked, n_bootstrap)
+    if withheld:
+        # replicates equal to the point estimate (one track), or the resamples that drew a linked track
+        # (a biased subset), are no interval; two embeddings' paired difference would "exclude 0"
         smooth[1:], drange[1:] = np.nan, np.nan
         logger.warning(
-            "temporal metrics over %d track (%d embeddings): no confidence interval; a bootstrap over "
-            "tracks needs %d tracks at least (every resample of one track is that track)",
-            n_units,
+            "temporal metrics (%d embeddings, %d tracks): no confidence interval: %s",
             blocks.n_rows,
-            MIN_BOOTSTRAP_TRACKS,
+            n_units,
+            withheld,
         )
     if not mean_rnd > 0:
         logger.warning("random-pair distances are all zero (static embeddings); smoothness is undefined")
@@ -634,6 +642,28 @@ def temporal_metrics_with_replicates(
     return result, smooth
 
 
+def _withheld_interval(n_linked: int, unlinked: int, n_bootstrap: int) -> str:
+    """Why the track bootstrap gives no interval (``""``: it gives one): fewer than
+    :data:`MIN_BOOTSTRAP_TRACKS` tracks hold adjacent frames (``n_linked``; every resample redraws the
+    one track's pairs), or more than :data:`MAX_UNDEFINED_REPLICATE_SHARE` of the ``n_bootstrap``
+    resamples drew no such track (``unlinked``: no adjacent mean; the others are a biased subset)."""
+    if not n_bootstrap:
+        return ""
+    if n_linked < MIN_BOOTSTRAP_TRACKS:
+        return (
+            f"{n_linked} track holds adjacent frames; a bootstrap over tracks needs "
+            f"{MIN_BOOTSTRAP_TRACKS} at least (every resample redraws that track's pairs, so it cannot "
+            "show the uncertainty)"
+        )
+    if unlinked > MAX_UNDEFINED_REPLICATE_SHARE * n_bootstrap:
+        return (
+            f"{unlinked} of {n_bootstrap} bootstrap resamples drew none of the {n_linked} tracks holding "
+            f"adjacent frames (the others hold only frames across gaps), over the "
+            f"{MAX_UNDEFINED_REPLICATE_SHARE:.0%} limit: an interval of the rest would be biased"
+        )
+    return ""
+
+
 def paired_smoothness_difference(
     replicates_a: np.ndarray, replicates_b: np.ndarray, confidence: float = 0.95
 ) -> dict[str, float]:
@@ -649,7 +679,7 @@ def paired_smoothness_difference(
         ``difference`` (negative: ``a`` is smoother), ``difference_ci_low``,
         ``difference_ci_high`` and ``share_a_smoother``, the share of bootstrap replicates in
         which ``a`` is smoother than ``b`` (a one-sided bootstrap support, not a p-value); the last
-        three NaN where no replicate is finite (``n_bootstrap`` 0, or a single track).
+        three NaN where no replicate is finite (``n_bootstrap`` 0, or an interval withheld).
     """
     a = np.asarray(replicates_a, dtype=np.float64)
     b = np.asarray(replicates_b, dtype=np.float64)
