@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -1979,3 +1980,24 @@ def test_drawn_annotations_of_two_merged_cells_keep_the_closer_and_imported_ones
         & (predictions["t"] == cell["t"])
     ]
     assert list(at["annotation_label"]) == [cell["label"]]
+
+
+def test_a_cell_without_finite_embeddings_has_no_predicted_label(planted):
+    """A NaN probability (NaN embeddings) fell below the decision threshold: the cell's predicted_label
+    was the negative class, which the DTW reference's infection state and the infected fractions read
+    as a call, exit 0. It has no label now (missing), as it has no probability."""
+    from dynaclr.classify.evaluate import apply_and_evaluate
+    from dynaclr.pseudotime.stage import _predicted_infection
+
+    annotations = _draw(planted["truth"], fraction_of_cells=0.1, seed=0)
+    config = ClassificationConfig(n_bootstrap=5, n_splits=3)
+    classifier = fit_and_evaluate(planted["adata"], annotations, "infection", config).classifier
+    adata = planted["adata"].copy()
+    adata.X = np.asarray(adata.X, dtype=np.float32).copy()
+    adata.X[3] = np.nan
+    _, predictions = apply_and_evaluate(adata, classifier, annotations, config)
+    labels = predictions["predicted_label"]
+    assert labels.isna().to_numpy()[3] and np.isnan(predictions["probability"].to_numpy()[3])
+    assert labels.drop(index=3).isin(["infected", "uninfected"]).all()
+    state, _ = _predicted_infection(adata.obs, predictions, Path("predictions.parquet"), "toy")
+    assert np.isnan(state[3]) and np.isfinite(np.delete(state, 3)).all()

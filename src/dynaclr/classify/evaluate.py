@@ -501,8 +501,8 @@ def _predictions(
     matched: MatchedAnnotations,
     out_of_fold: np.ndarray,
 ) -> pd.DataFrame:
-    """One row per cell: its index columns, the final classifier's probability and label, and
-    whether (and how) it was annotated."""
+    """One row per cell: its index columns, the final classifier's probability and label (missing
+    where the probability is NaN: no call), and whether (and how) it was annotated."""
     negative, positive = task_classes(task)
     columns = [c for c in PREDICTION_INDEX_COLUMNS if c in obs.columns]
     annotated = np.zeros(len(obs), dtype=bool)
@@ -514,7 +514,10 @@ def _predictions(
     return obs[columns].assign(
         task=task,
         probability=probability,
-        predicted_label=np.where(probability >= DECISION_THRESHOLD, positive, negative),
+        # a NaN probability (NaN embeddings) is no call: below the threshold it read as the negative class
+        predicted_label=np.where(
+            np.isfinite(probability), np.where(probability >= DECISION_THRESHOLD, positive, negative), None
+        ),
         annotated=annotated,
         annotation_label=annotation_label.astype(str),
         out_of_fold_probability=out_of_fold_all,
