@@ -511,13 +511,13 @@ def _predictions(
     annotation_label[matched.cell_rows] = matched.annotations["label"].to_numpy()
     out_of_fold_all = np.full(len(obs), np.nan)
     out_of_fold_all[matched.cell_rows] = out_of_fold
+    # a NaN probability (NaN embeddings) is no call: below the threshold it read as the negative class
+    predicted_label = np.where(probability >= DECISION_THRESHOLD, positive, negative).astype(object)
+    predicted_label[~np.isfinite(probability)] = None
     return obs[columns].assign(
         task=task,
         probability=probability,
-        # a NaN probability (NaN embeddings) is no call: below the threshold it read as the negative class
-        predicted_label=np.where(
-            np.isfinite(probability), np.where(probability >= DECISION_THRESHOLD, positive, negative), None
-        ),
+        predicted_label=predicted_label,
         annotated=annotated,
         annotation_label=annotation_label.astype(str),
         out_of_fold_probability=out_of_fold_all,
