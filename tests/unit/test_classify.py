@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -141,6 +142,22 @@ def test_a_ci_is_withheld_when_too_many_replicates_leave_the_metric_undefined():
     # balanced accuracy is defined in every replicate: its CI stands, from all of them
     assert out["balanced_accuracy_bootstrap_used"] == 200 and out["balanced_accuracy_ci_missing"] == ""
     assert out["balanced_accuracy_ci_low"] <= out["balanced_accuracy_ci_high"]
+
+
+def test_cells_of_one_track_get_no_interval():
+    """The bootstrap resamples tracks: the annotated cells of one track are redrawn whole by every
+    resample, so every replicate was the point metric and the CI a single value with no reason given,
+    as if the score were certain. Now it is withheld, saying why."""
+    truth = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
+    probability = np.array([0.1, 0.2, 0.6, 0.3, 0.7, 0.8, 0.4, 0.9, 0.95, 0.8])
+    out = bootstrap_metrics(truth, probability, np.array(["A/1/0|3"] * 10), 200, seed=0)
+    for metric in ("f1", "auroc", "balanced_accuracy"):
+        assert np.isnan(out[f"{metric}_ci_low"]) and np.isnan(out[f"{metric}_ci_high"]), metric
+        assert out[f"{metric}_bootstrap_used"] == 0
+        assert out[f"{metric}_ci_missing"].startswith("one track"), out[f"{metric}_ci_missing"]
+    # two tracks, each with cells of both classes: an interval
+    two = bootstrap_metrics(truth, probability, np.tile(["A/1/0|3", "A/1/0|4"], 5), 200, seed=0)
+    assert two["auroc_ci_missing"] == "" and two["auroc_ci_low"] <= two["auroc_ci_high"]
 
 
 def test_bootstrap_interval_counts_the_replicates_it_rests_on():
@@ -1963,3 +1980,24 @@ def test_drawn_annotations_of_two_merged_cells_keep_the_closer_and_imported_ones
         & (predictions["t"] == cell["t"])
     ]
     assert list(at["annotation_label"]) == [cell["label"]]
+
+
+def test_a_cell_without_finite_embeddings_has_no_predicted_label(planted):
+    """A NaN probability (NaN embeddings) fell below the decision threshold: the cell's predicted_label
+    was the negative class, which the DTW reference's infection state and the infected fractions read
+    as a call, exit 0. It has no label now (missing), as it has no probability."""
+    from dynaclr.classify.evaluate import apply_and_evaluate
+    from dynaclr.pseudotime.stage import _predicted_infection
+
+    annotations = _draw(planted["truth"], fraction_of_cells=0.1, seed=0)
+    config = ClassificationConfig(n_bootstrap=5, n_splits=3)
+    classifier = fit_and_evaluate(planted["adata"], annotations, "infection", config).classifier
+    adata = planted["adata"].copy()
+    adata.X = np.asarray(adata.X, dtype=np.float32).copy()
+    adata.X[3] = np.nan
+    _, predictions = apply_and_evaluate(adata, classifier, annotations, config)
+    labels = predictions["predicted_label"]
+    assert labels.isna().to_numpy()[3] and np.isnan(predictions["probability"].to_numpy()[3])
+    assert labels.drop(index=3).isin(["infected", "uninfected"]).all()
+    state, _ = _predicted_infection(adata.obs, predictions, Path("predictions.parquet"), "toy")
+    assert np.isnan(state[3]) and np.isfinite(np.delete(state, 3)).all()

@@ -96,3 +96,27 @@ def test_pairs_across_a_frame_gap_are_counted_in_a_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="dynaclr.evaluation.paper"):
         paper_temporal_metrics(features, index.assign(t=[0, 1, 2, 3, 0, 1]))
     assert "frame gap" not in caplog.text
+
+
+def test_one_adjacent_pair_is_measured_not_a_kde_error():
+    # a movie whose tracker linked one pair of detections: scipy's KDE of that one adjacent distance
+    # raised "`dataset` input should have multiple elements", failing rule temporal_metrics for every
+    # model and dataset; the peak of one distance is that distance
+    import pandas as pd
+
+    index = pd.DataFrame({"fov_name": "A/1/0", "track_id": [1, 1, 2, 3, 4, 5], "t": [0, 1, 0, 0, 1, 1]})
+    features = np.random.default_rng(0).normal(size=(6, 8))
+    out = paper_temporal_metrics(features, index)
+    assert out["n_pairs"] == 1 and out["n_tracks"] == 1
+    assert out["adjacent_peak"] == pytest.approx(out["mean_adjacent"])
+    assert out["dynamic_range"] == pytest.approx(out["random_peak"] - out["mean_adjacent"])
+    assert np.isfinite(out["smoothness"])
+
+
+def test_constant_features_give_smoothness_one_and_no_dynamic_range():
+    # every feature constant (a dead encoder): every z-scored row is zero, so every cosine distance is 1;
+    # the KDE of identical distances raised numpy's LinAlgError (singular covariance)
+    _, obs = make_fixture()
+    out = paper_temporal_metrics(np.ones((len(obs), 8)), obs)
+    assert out["mean_adjacent"] == out["mean_random"] == 1.0
+    assert out["smoothness"] == 1.0 and out["dynamic_range"] == 0.0

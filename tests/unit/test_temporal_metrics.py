@@ -138,15 +138,70 @@ def test_bootstrap_ci_contains_estimate_and_is_deterministic() -> None:
     assert a["smoothness_ci_low"] < a["smoothness_ci_high"]
 
 
-def test_bootstrap_resamples_tracks_not_pairs() -> None:
-    # With a single track every track-level resample is the original data, so the interval has
-    # zero width; a pair-level bootstrap would give a non-degenerate interval.
+def test_one_track_has_no_bootstrap_interval(caplog: pytest.LogCaptureFixture) -> None:
+    # The bootstrap resamples tracks: with a single track every resample redraws it, so each replicate
+    # is the point estimate. That interval of zero width claimed a certainty one track cannot give (and
+    # a paired difference of two models on it "excluded 0" whatever its size): no interval is given.
     rng = np.random.default_rng(5)
     emb, index = _sphere_walks(rng, n_tracks=1, length=60, step=0.1)
-    out = temporal_metrics(emb, index, n_bootstrap=50, seed=0)
-    assert out["smoothness_ci_low"] == pytest.approx(out["smoothness"])
-    assert out["smoothness_ci_high"] == pytest.approx(out["smoothness"])
-    assert out["dynamic_range_ci_low"] == pytest.approx(out["dynamic_range"])
+    with caplog.at_level(logging.WARNING, logger="dynaclr.evaluation.temporal"):
+        out, reps = temporal_metrics_with_replicates(emb, index, n_bootstrap=50, seed=0)
+    assert np.isfinite(out["smoothness"]) and np.isfinite(out["dynamic_range"])
+    assert out["n_tracks"] == 1 and out["n_bootstrap"] == 50
+    for key in ("smoothness_ci_low", "smoothness_ci_high", "dynamic_range_ci_low", "dynamic_range_ci_high"):
+        assert np.isnan(out[key]), key
+    assert "1 track holds adjacent frames" in caplog.text and "no confidence interval" in caplog.text
+    assert reps[0] == pytest.approx(out["smoothness"]) and np.isnan(reps[1:]).all()
+    # another embedding of the same track, a little rougher: no paired claim either way
+    _, rougher = temporal_metrics_with_replicates(
+        emb + 0.05 * rng.normal(size=emb.shape), index, n_bootstrap=50, seed=0
+    )
+    paired = paired_smoothness_difference(reps, rougher)
+    assert paired["difference"] < 0
+    assert np.isnan(paired["difference_ci_low"]) and np.isnan(paired["difference_ci_high"])
+    assert np.isnan(paired["share_a_smoother"])
+    # two tracks: an interval again
+    two, _ = temporal_metrics_with_replicates(*_sphere_walks(rng, n_tracks=2, length=30), n_bootstrap=50)
+    assert two["smoothness_ci_low"] <= two["smoothness_ci_high"]
+
+
+def _gapped(index: pd.DataFrame, linked: int) -> pd.DataFrame:
+    """``index`` with every track from ``linked`` on seen every other frame (only frames across gaps)."""
+    gapped = index["track_id"].to_numpy() >= linked
+    return index.assign(t=np.where(gapped, 2 * index["t"].to_numpy(), index["t"].to_numpy()))
+
+
+def test_tracks_seen_only_across_gaps_add_no_random_pairs(caplog: pytest.LogCaptureFixture) -> None:
+    # half the cells seen every other frame (gap closing, frames QC dropped): they hold no adjacent
+    # pair, yet their random pairs, spanning twice the time for as many frames, entered the mean
+    # random distance, so the ratio fell (0.28 for 0.36 on the tracks measured) and they were resampled
+    # by the bootstrap; now both means are of the tracks holding adjacent frames
+    rng = np.random.default_rng(0)
+    cells = np.cumsum(rng.normal(size=(40, 24, 16)), axis=1)  # each cell over 24 frames
+    index = pd.DataFrame(
+        {"fov_name": "A/1/0", "track_id": np.repeat(np.arange(40), 12), "t": np.tile(np.arange(12), 40)}
+    )
+    gapped = _gapped(index, 20)
+    emb = cells[gapped["track_id"].to_numpy(), gapped["t"].to_numpy()]
+    linked = (gapped["track_id"] < 20).to_numpy()
+    alone = temporal_metrics(emb[linked], gapped[linked].reset_index(drop=True), n_bootstrap=50, seed=1)
+    out = temporal_metrics(emb, gapped, n_bootstrap=50, seed=1)
+    assert out["n_tracks"] == 20 and out["n_pairs"] == 20 * 11
+    for key in ("smoothness", "smoothness_ci_low", "mean_random", "dynamic_range"):
+        assert out[key] == pytest.approx(alone[key]), key
+    random = random_distances(emb, gapped, rng=1)
+    assert set(random["track_id"]) == set(range(20))
+    # one linked track among 20 seen across gaps: no interval
+    with caplog.at_level(logging.WARNING, logger="dynaclr.evaluation.temporal"):
+        one = temporal_metrics(emb, _gapped(index, 1), n_bootstrap=50, seed=1)
+    assert one["n_tracks"] == 1 and np.isfinite(one["smoothness"]) and np.isnan(one["smoothness_ci_low"])
+    assert "1 track holds adjacent frames" in caplog.text
+
+
+def test_no_random_pairs_where_only_tracks_across_gaps_span_three_frames() -> None:
+    index = pd.DataFrame({"fov_name": "A/1/0", "track_id": [1, 1, 2, 2, 2], "t": [0, 1, 0, 2, 4]})
+    assert temporal_module.no_random_pairs_reason(index) == temporal_module.NO_LINKED_TRACK_SPANS_THREE_FRAMES
+    assert temporal_module.no_random_pairs_reason(index.assign(t=[0, 1, 0, 1, 2])) is None
 
 
 def test_point_estimates_match_public_helpers() -> None:

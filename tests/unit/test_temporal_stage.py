@@ -211,3 +211,37 @@ def test_paired_comparison_puts_the_smoother_model_first(stores, tmp_path, caplo
     assert row["difference_ci_low"] <= row["difference"] <= row["difference_ci_high"] < 0
     assert row["share_a_smoother"] == 1.0 and row["n_tracks"] == 16
     assert "embed different cells" in caplog.text
+
+
+def test_a_movie_of_one_track_gets_no_interval_nor_a_paired_claim(tmp_path):
+    # one cell followed over 16 frames, embedded by two models: the track bootstrap redraws that one
+    # track in every resample, so the CI had zero width and the paired difference "excluded 0"
+    features, index = planted_infection_embeddings(n_fovs=1, tracks_per_fov=1, n_frames=16, seed=4)
+    rougher = features + 0.3 * np.random.default_rng(0).normal(size=features.shape)
+    paths = [
+        _write_store(tmp_path / model / "one.zarr", matrix, index, model, "one")
+        for model, matrix in (("smooth", features), ("rough", rougher))
+    ]
+    table = _run(paths, tmp_path, n_bootstrap=50, seed=0)
+    track_pairs = table[table["definition"] == "track_pairs"]
+    assert (track_pairs["n_tracks"] == 1).all() and track_pairs["smoothness"].notna().all()
+    assert track_pairs[["smoothness_ci_low", "smoothness_ci_high"]].isna().all().all()
+    comparison = pd.read_csv(tmp_path / "comparison.csv")
+    assert len(comparison) == 1
+    row = comparison.iloc[0]
+    assert np.isfinite(row["difference"]) and row["n_tracks"] == 1
+    assert np.isnan(row["difference_ci_low"]) and np.isnan(row["difference_ci_high"])
+    assert np.isnan(row["share_a_smoother"])
+
+
+def test_a_movie_with_one_linked_pair_is_measured_by_the_papers_definition(tmp_path):
+    # one track of two frames among single detections: the paper's KDE of its one adjacent distance
+    # raised a scipy error and failed the rule for every store
+    index = pd.DataFrame({"fov_name": "A/1/0", "track_id": [1, 1, 2, 3, 4, 5], "t": [0, 1, 0, 0, 1, 1]})
+    features = np.random.default_rng(0).normal(size=(6, 8))
+    path = _write_store(tmp_path / "m" / "d.zarr", features, index, "m", "d")
+    table = _run([path], tmp_path, n_bootstrap=10)
+    paper = table[table["definition"] == "paper"].iloc[0]
+    assert paper["n_pairs"] == 1 and np.isfinite(paper["smoothness"]) and paper["not_computed"] == ""
+    track_pairs = table[table["definition"] == "track_pairs"].iloc[0]
+    assert track_pairs["not_computed"].startswith("no track spans three")

@@ -123,6 +123,17 @@ def bootstrap_replicates(
 MAX_UNDEFINED_REPLICATE_SHARE = 0.10
 
 
+#: Fewest clusters (tracks) a track-bootstrap CI rests on: every resample of one track's cells is those
+#: cells, so each replicate is the point metric and its "interval" a single value.
+MIN_BOOTSTRAP_CLUSTERS = 2
+
+#: ``{metric}_ci_missing`` of scores on the cells of a single track (:data:`MIN_BOOTSTRAP_CLUSTERS`).
+ONE_CLUSTER = (
+    "one track: a bootstrap over tracks needs two at least (every resample redraws that track's cells, "
+    "so it cannot show the uncertainty)"
+)
+
+
 @dataclass(frozen=True)
 class BootstrapInterval:
     """A percentile-bootstrap CI and the replicates it rests on.
@@ -193,13 +204,19 @@ def bootstrap_metrics(
     Returns:
         For each metric ``{metric}_ci_low`` / ``{metric}_ci_high`` (NaN when ``n_bootstrap == 0``
         or the metric is undefined in more than :data:`MAX_UNDEFINED_REPLICATE_SHARE` of the
-        replicates), ``{metric}_bootstrap_used`` (the replicates defining it) and
+        replicates, or the cells are of fewer than :data:`MIN_BOOTSTRAP_CLUSTERS` clusters:
+        :data:`ONE_CLUSTER`), ``{metric}_bootstrap_used`` (the replicates defining it) and
         ``{metric}_ci_missing`` (why there is no CI; ``""`` when there is one): see
         :func:`bootstrap_interval`.
     """
     out: dict[str, Any] = {}
+    n_clusters = len(set(map(str, clusters)))
     for name, values in bootstrap_replicates(truth, probability, clusters, n_bootstrap, seed).items():
-        interval = bootstrap_interval(values, confidence)
+        if values.size and n_clusters < MIN_BOOTSTRAP_CLUSTERS:
+            # every resample redrew the one track's cells: replicates equal to the point metric
+            interval = BootstrapInterval(float("nan"), float("nan"), 0, ONE_CLUSTER)
+        else:
+            interval = bootstrap_interval(values, confidence)
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = interval.low, interval.high
         out[f"{name}_bootstrap_used"], out[f"{name}_ci_missing"] = interval.n_used, interval.missing
     return out
@@ -484,8 +501,8 @@ def _predictions(
     matched: MatchedAnnotations,
     out_of_fold: np.ndarray,
 ) -> pd.DataFrame:
-    """One row per cell: its index columns, the final classifier's probability and label, and
-    whether (and how) it was annotated."""
+    """One row per cell: its index columns, the final classifier's probability and label (missing
+    where the probability is NaN: no call), and whether (and how) it was annotated."""
     negative, positive = task_classes(task)
     columns = [c for c in PREDICTION_INDEX_COLUMNS if c in obs.columns]
     annotated = np.zeros(len(obs), dtype=bool)
@@ -494,10 +511,13 @@ def _predictions(
     annotation_label[matched.cell_rows] = matched.annotations["label"].to_numpy()
     out_of_fold_all = np.full(len(obs), np.nan)
     out_of_fold_all[matched.cell_rows] = out_of_fold
+    # a NaN probability (NaN embeddings) is no call: below the threshold it read as the negative class
+    predicted_label = np.where(probability >= DECISION_THRESHOLD, positive, negative).astype(object)
+    predicted_label[~np.isfinite(probability)] = None
     return obs[columns].assign(
         task=task,
         probability=probability,
-        predicted_label=np.where(probability >= DECISION_THRESHOLD, positive, negative),
+        predicted_label=predicted_label,
         annotated=annotated,
         annotation_label=annotation_label.astype(str),
         out_of_fold_probability=out_of_fold_all,

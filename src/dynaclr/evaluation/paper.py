@@ -16,7 +16,9 @@ distance matrix:
    ``dynamic_range`` = peak of the random distances' density − peak of the adjacent distances'
    density (higher: better), each peak the highest local maximum (at least a tenth of the
    maximum) of a Gaussian KDE (scipy, Scott's bandwidth) on 1000 points between the data's
-   minimum and maximum.
+   minimum and maximum; of a single distance, or distances all equal (constant features: each
+   z-scored row is zero, so every distance is 1, smoothness 1 and dynamic range 0), that value,
+   where the reference's KDE raises.
 
 :mod:`dynaclr.evaluation.temporal` computes a stricter variant (raw features, random pairs within a
 track, track-bootstrap CIs); both are written, named, by rule ``temporal_metrics``. The paper's
@@ -114,10 +116,21 @@ def paper_temporal_metrics(
 
 def density_peak(values: np.ndarray) -> float:
     """Location of the highest peak of a Gaussian KDE of ``values`` (peaks below a tenth of the
-    maximum are ignored; the maximum itself when no local peak qualifies)."""
+    maximum are ignored; the maximum itself when no local peak qualifies).
+
+    One value, or values without spread (every distance of constant features is 1), have no KDE
+    (scipy raises on them): their peak is that value, as :func:`dynaclr.evaluation.temporal.kde_peak`
+    gives it. A movie whose tracker linked a single pair of detections is thus measured, not a failed rule.
+    """
     values = np.asarray(values, dtype=np.float64)
+    if values.size < 2 or np.ptp(values) == 0:
+        return float(values.mean())
     grid = np.linspace(values.min(), values.max(), KDE_POINTS)
-    density = gaussian_kde(values)(grid)
+    try:
+        kde = gaussian_kde(values)
+    except np.linalg.LinAlgError:  # a spread below what the covariance's factorisation resolves
+        return float(values.mean())
+    density = kde(grid)
     peaks, properties = find_peaks(density, height=density.max() * 0.1)
     if peaks.size == 0:
         return float(grid[np.argmax(density)])

@@ -12,7 +12,9 @@ features, which every downstream analysis reads) unless another representation i
 Columns: ``model, dataset, representation, definition, smoothness, smoothness_ci_low,
 smoothness_ci_high, dynamic_range, dynamic_range_ci_low, dynamic_range_ci_high, mean_adjacent,
 mean_random, n_tracks, n_pairs, n_random_pairs, n_bootstrap, confidence, n_cells, not_computed``
-(distances in cosine-distance units, ``[0, 2]``; CIs NaN where a definition has none).
+(distances in cosine-distance units, ``[0, 2]``; CIs NaN where a definition has none, and where the
+track bootstrap gives none: fewer than two tracks hold adjacent frames,
+:data:`~dynaclr.evaluation.temporal.MIN_BOOTSTRAP_TRACKS`; its paired comparisons' CIs too).
 ``not_computed`` is empty where measured. A movie whose tracks never hold two adjacent frames
 (tracks of one detection: a tracker that linked nothing, imported tracks without links) is known
 only once its tracks exist, after training and embedding: its rows are written with every metric

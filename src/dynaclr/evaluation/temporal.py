@@ -9,14 +9,21 @@ Two distance distributions are compared, both in cosine distance ``1 - cos(a, b)
 
 * **adjacent**: embeddings of the same track at consecutive frames ``t`` and ``t + 1``. A frame
   gap (``t`` to ``t + 2`` because ``t + 1`` is missing) is *not* an adjacent pair.
-* **random**: embeddings of the same track at two distinct, randomly drawn frames.
+* **random**: embeddings of the same track at two distinct, randomly drawn frames, drawn from the
+  tracks that hold an adjacent pair only: a track seen only across frame gaps (every other frame:
+  gap closing, frames QC dropped) gives no adjacent distance, and its random pairs, spanning more
+  time for as many frames, would lower the ratio below that of the tracks measured (the two means
+  are of the same tracks).
 
 From these, ``smoothness = mean(adjacent) / mean(random)`` (lower is smoother) and
 ``dynamic_range = peak(random) - peak(adjacent)``, where ``peak`` is the location of the maximum of
 a Gaussian kernel density estimate (Scott's rule, as :class:`scipy.stats.gaussian_kde`) evaluated
 on a regular grid over ``[0, 2]`` (argmax; the grid spacing is the resolution). Confidence
 intervals come from a percentile bootstrap that resamples *tracks* with replacement (pairs of one
-track stay together), because pairs of the same track are not independent.
+track stay together), because pairs of the same track are not independent. Its units are the tracks
+holding an adjacent pair; with fewer than :data:`MIN_BOOTSTRAP_TRACKS` there is no interval (NaN
+bounds, a WARNING): every resample of one track redraws it, so its replicates are the point estimate
+and cannot show any uncertainty.
 
 The pairs depend on the index only; their distances are computed in one pass over the embeddings,
 a block of rows at a time (:mod:`dynaclr.evaluation.pairs`), so an embeddings store's matrix
@@ -50,6 +57,9 @@ COSINE_DISTANCE_RANGE: tuple[float, float] = (0.0, 2.0)
 _NORM_EPS = 1e-12
 _BOOTSTRAP_CHUNK_CELLS = 1 << 21  # replicates x tracks evaluated at once (~16 MiB of weights)
 _DISTANCE_ATOL = 1e-12
+#: Fewest bootstrap units (tracks holding an adjacent pair) for a track-bootstrap interval: every
+#: resample of a single track is that track, so its "interval" is the point estimate, zero wide.
+MIN_BOOTSTRAP_TRACKS = 2
 """Cosine distances below this are rounding noise (``1 - dot`` of identical unit vectors) and set to 0."""
 
 
@@ -234,11 +244,20 @@ NO_TRACK_SPANS_THREE_FRAMES = (
     "no track spans three frames: every random pair within a track is an adjacent pair"
 )
 
+#: :data:`NO_TRACK_SPANS_THREE_FRAMES` where other tracks span three frames but only across frame gaps
+#: (random pairs are drawn from the tracks holding adjacent frames).
+NO_LINKED_TRACK_SPANS_THREE_FRAMES = (
+    "no track spans three frames but across frame gaps: every random pair within a track holding "
+    "adjacent frames is an adjacent pair"
+)
+
 
 def no_random_pairs_reason(index: pd.DataFrame) -> str | None:
     """Why ``index`` (``fov_name, track_id, t``) has no within-track random pair other than an adjacent
     pair, or ``None`` where it has one: :func:`no_adjacent_pairs_reason`'s reason, else
-    :data:`NO_TRACK_SPANS_THREE_FRAMES` where no track holds two frames at least 2 apart. The
+    :data:`NO_TRACK_SPANS_THREE_FRAMES` where no track holds two frames at least 2 apart
+    (:data:`NO_LINKED_TRACK_SPANS_THREE_FRAMES` where only tracks without an adjacent pair do: the random
+    pairs are drawn from the tracks holding one). The
     ``track_pairs`` metrics and the distance figure (random pairs within a track) are not computed
     where this gives a reason; the paper's definition (random pairs over all cells) still is."""
     reason = no_adjacent_pairs_reason(index)
@@ -246,9 +265,18 @@ def no_random_pairs_reason(index: pd.DataFrame) -> str | None:
         return reason
     tracks = _group_tracks(index)
     ends = tracks.starts + tracks.lengths - 1
-    if int((tracks.t[ends] - tracks.t[tracks.starts]).max()) < 2:
+    spans = tracks.t[ends] - tracks.t[tracks.starts]
+    if int(spans.max()) < 2:
         return NO_TRACK_SPANS_THREE_FRAMES
+    if int(spans[_linked_tracks(tracks)].max()) < 2:
+        return NO_LINKED_TRACK_SPANS_THREE_FRAMES
     return None
+
+
+def _linked_tracks(tracks: _Tracks) -> np.ndarray:
+    """Codes of the tracks holding an adjacent pair (frames ``t`` and ``t + 1``), ascending: those
+    random pairs are drawn from and the bootstrap resamples."""
+    return np.unique(_adjacent_pairs(tracks)[2])
 
 
 def _adjacent_pairs(tracks: _Tracks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -265,11 +293,12 @@ def _random_pairs(
     pairs_per_track: int | None,
     n_pairs: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted positions ``(a, b)`` of random distinct-frame pairs within tracks, and track codes."""
+    """Sorted positions ``(a, b)`` of random distinct-frame pairs within the tracks holding an adjacent
+    pair (:func:`_linked_tracks`), and track codes."""
     if pairs_per_track is not None and n_pairs is not None:
         raise ValueError("give at most one of pairs_per_track and n_pairs")
     lengths = tracks.lengths
-    eligible = np.flatnonzero(lengths >= 2)
+    eligible = _linked_tracks(tracks)
     if eligible.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
@@ -328,15 +357,16 @@ def random_distances(
 ) -> pd.DataFrame:
     """Cosine distances between random pairs of distinct frames of the same track.
 
-    Pairs are drawn with replacement; each pair's two frames are distinct. Tracks with a single
-    frame are skipped.
+    Pairs are drawn with replacement; each pair's two frames are distinct. Only tracks holding an
+    adjacent pair (frames ``t`` and ``t + 1``) are drawn from, the tracks :func:`adjacent_distances`
+    measures: a track of a single frame, or seen only across frame gaps, is skipped.
 
     Args:
         embeddings: ``(N, D)`` embeddings, row-aligned with ``index``: an array, or
             :class:`~dynaclr.embeddings.MatrixBlocks` (read a block of rows at a time, never whole).
         index: DataFrame with columns ``fov_name, track_id, t``.
         rng: numpy Generator or seed.
-        pairs_per_track: draw this many pairs from every track with >= 2 frames.
+        pairs_per_track: draw this many pairs from every track holding an adjacent pair.
         n_pairs: alternatively, draw this many pairs in total, uniformly over all distinct-frame
             pairs of all tracks (a track of ``L`` frames is picked with weight ``L * (L - 1)``).
             If neither is given, each track contributes ``L - 1`` pairs (as many as a gap-free
@@ -491,7 +521,8 @@ def temporal_metrics(
         embeddings: ``(N, D)`` embeddings, row-aligned with ``index``: an array, or
             :class:`~dynaclr.embeddings.MatrixBlocks` (read a block of rows at a time, never whole).
         index: DataFrame with columns ``fov_name, track_id, t`` (``t`` in integer frames).
-        n_bootstrap: number of bootstrap replicates (0 disables the CIs, which are then NaN).
+        n_bootstrap: number of bootstrap replicates (0 disables the CIs, which are then NaN; so are
+            they with fewer than :data:`MIN_BOOTSTRAP_TRACKS` tracks holding adjacent frames, a WARNING).
         seed: seed of the generator used for the random pairs and the bootstrap; the result is
             deterministic for a given seed.
         confidence: central coverage of the percentile bootstrap interval.
@@ -501,9 +532,9 @@ def temporal_metrics(
     Returns:
         Dict with ``smoothness``, ``smoothness_ci_low``, ``smoothness_ci_high``,
         ``dynamic_range``, ``dynamic_range_ci_low``, ``dynamic_range_ci_high`` (cosine-distance
-        units), ``mean_adjacent``, ``mean_random``, ``n_tracks`` (tracks with >= 2 frames, the
-        bootstrap units), ``n_pairs`` (adjacent pairs), ``n_random_pairs``, ``n_bootstrap`` and
-        ``confidence``.
+        units), ``mean_adjacent``, ``mean_random``, ``n_tracks`` (tracks holding an adjacent pair, the
+        bootstrap units and the tracks random pairs are drawn from), ``n_pairs`` (adjacent pairs),
+        ``n_random_pairs``, ``n_bootstrap`` and ``confidence``.
 
     Raises:
         ValueError: if no track has two consecutive frames.
@@ -526,7 +557,9 @@ def temporal_metrics_with_replicates(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """:func:`temporal_metrics` and its smoothness replicates ``(1 + n_bootstrap,)``.
 
-    Element 0 is the point estimate, the others the bootstrap replicates. The random pairs and
+    Element 0 is the point estimate, the others the bootstrap replicates (all NaN with fewer than
+    :data:`MIN_BOOTSTRAP_TRACKS` tracks holding adjacent frames: no interval, nor a paired one). The
+    random pairs and
     the resampled tracks depend only on ``index`` and ``seed``, never on the embeddings: two
     embeddings of the same cells with the same seed get the same replicates' tracks, so their
     replicate-wise differences form a *paired* bootstrap (:func:`paired_smoothness_difference`).
@@ -550,8 +583,8 @@ def temporal_metrics_with_replicates(
     rnd_a, rnd_b, rnd_track = _random_pairs(tracks, rng, pairs_per_track, n_random_pairs)
     adj, rnd = _cosine_distances(blocks, tracks, [(adj_a, adj_b), (rnd_a, rnd_b)])
 
-    # Bootstrap units: tracks with >= 2 frames, re-coded 0..K-1.
-    units = np.flatnonzero(tracks.lengths >= 2)
+    # Bootstrap units: tracks holding an adjacent pair (those random pairs are drawn from), re-coded 0..K-1.
+    units = _linked_tracks(tracks)
     recode = np.full(tracks.lengths.size, -1)
     recode[units] = np.arange(units.size)
     grid = kde_grid(grid_size)
@@ -583,6 +616,18 @@ def temporal_metrics_with_replicates(
             mean_adj, mean_rnd = adj_mean[0], rnd_mean[0]
     smooth = np.concatenate(smooth_parts)
     drange = np.concatenate(drange_parts)
+    if n_bootstrap and n_units < MIN_BOOTSTRAP_TRACKS:
+        # every resample redrew the one track: replicates equal to the point estimate are no interval
+        # (and two embeddings' paired difference would "exclude 0" whatever its size)
+        smooth[1:], drange[1:] = np.nan, np.nan
+        logger.warning(
+            "temporal metrics (%d embeddings): no confidence interval: %d track holds adjacent frames; a "
+            "bootstrap over tracks needs %d at least (every resample redraws that track's pairs, so it "
+            "cannot show the uncertainty)",
+            blocks.n_rows,
+            n_units,
+            MIN_BOOTSTRAP_TRACKS,
+        )
     if not mean_rnd > 0:
         logger.warning("random-pair distances are all zero (static embeddings); smoothness is undefined")
 
@@ -630,7 +675,8 @@ def paired_smoothness_difference(
     Returns:
         ``difference`` (negative: ``a`` is smoother), ``difference_ci_low``,
         ``difference_ci_high`` and ``share_a_smoother``, the share of bootstrap replicates in
-        which ``a`` is smoother than ``b`` (a one-sided bootstrap support, not a p-value).
+        which ``a`` is smoother than ``b`` (a one-sided bootstrap support, not a p-value); the last
+        three NaN where no replicate is finite (``n_bootstrap`` 0, or a single track holding adjacent frames).
     """
     a = np.asarray(replicates_a, dtype=np.float64)
     b = np.asarray(replicates_b, dtype=np.float64)
