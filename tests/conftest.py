@@ -111,8 +111,10 @@ def tiny_plate(tmp_path_factory: pytest.TempPathFactory, tiny_config: SimulateCo
     return outputs.model_dump()
 
 
-def build_patch_store(plates: dict[str, Path], tracks: Path, spec, out: Path) -> dict[str, Path]:
-    """Extract ``spec``'s patches of the tiny plate's two FOVs into ``out`` and collect them.
+def build_patch_store(
+    plates: dict[str, Path], tracks: Path, spec, out: Path, fovs: tuple[str, ...] = ("A/1/0", "B/1/0")
+) -> dict[str, Path]:
+    """Extract ``spec``'s patches of the tiny plate's two FOVs (or ``fovs``) into ``out`` and collect them.
 
     ``plates`` maps patch sources ("raw", "phase") to plate paths.
     """
@@ -129,7 +131,7 @@ def build_patch_store(plates: dict[str, Path], tracks: Path, spec, out: Path) ->
         **{f"plate_{source}": path for source, path in plates.items()}, tracks=tracks
     )
     zarrs, parquets = [], []
-    for fov in ("A/1/0", "B/1/0"):
+    for fov in fovs:
         stem = out / fov.replace("/", "_")
         outputs = ExtractPatchesOutputs(
             zarr=stem.with_suffix(".zarr"),

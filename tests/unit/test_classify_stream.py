@@ -137,8 +137,19 @@ def test_streamed_classify_and_transfer_equal_the_in_memory_path(representation,
         ),
         check_exact=True,
     )
+    # a z-scored X (engineered features): each classifier records the statistics of its source's
+    recorded = (
+        {
+            "source_standardization": {
+                "mean": adata.var["raw_mean"].tolist(),
+                "std": adata.var["raw_std"].tolist(),
+            }
+        }
+        if representation == "standardized"
+        else {}
+    )
     assert _classifier_numbers(outputs.classifiers) == {
-        r.classifier.task: r.classifier.to_dict() for r in in_memory
+        r.classifier.task: {**r.classifier.to_dict(), **recorded} for r in in_memory
     }
 
     # another dataset, labelled for one task, gets both tasks' classifiers of two sources
@@ -172,10 +183,18 @@ def test_streamed_classify_and_transfer_equal_the_in_memory_path(representation,
     )
     target_adata = read_embeddings(target)
     target_labels = pd.read_parquet(target_annotations)
+    # the source's classifiers of a z-scored X read the target's raw values z-scored with the source's
+    # statistics; the target's own classifiers its X as stored
+    source_scale = target_adata.copy()
+    if representation == "standardized":
+        raw = np.asarray(target_adata.layers["raw"], dtype=np.float64)
+        mean, std = adata.var["raw_mean"].to_numpy(), adata.var["raw_std"].to_numpy()
+        source_scale.X = np.where(std > 0, (raw - mean) / np.where(std > 0, std, 1.0), 0.0)
     rows, predictions = [], []
     for name, path in (("source", outputs.classifiers), ("target", other_classifiers)):
         for classifier in load_classifiers(path).values():
-            applied, predicted = apply_and_evaluate(target_adata, classifier, target_labels, config)
+            read = source_scale if name == "source" else target_adata
+            applied, predicted = apply_and_evaluate(read, classifier, target_labels, config)
             if applied is not None:
                 rows.append({"model": "planted", "dataset": "target", "train_dataset": name, **applied})
             predictions.append(predicted.assign(train_dataset=name))

@@ -3,7 +3,11 @@
 A fitted classifier is stored as plain numbers, never as a pickle: the scaler's ``mean`` and
 ``scale``, the logistic regression's ``coef`` ``(1, D)`` and ``intercept`` ``(1,)``, the class
 names ``[negative, positive]`` (encoded 0 and 1), the feature dimension ``D``, the representation
-it reads, and the scikit-learn version that fitted it. JSON floats round-trip exactly (Python
+it reads, and the scikit-learn version that fitted it; where the matrix it was fitted on is a
+z-scored copy of raw values with the statistics of the source dataset's own cells (the
+engineered-features baseline's ``X``), also those statistics (``source_standardization``: ``mean``
+and ``std``), so that another dataset's raw values are put on the source's scale before the
+classifier reads them (rule ``transfer_classifiers``). JSON floats round-trip exactly (Python
 writes the shortest repr that parses back to the same float64), so a rebuilt pipeline predicts
 bit-identically. One file holds every task's classifier for one (model, dataset):
 
@@ -19,7 +23,7 @@ import functools
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 CLASSIFIER_FORMAT = "dynaclr-linear-classifiers"
 CLASSIFIER_FORMAT_VERSION = 1
+#: Key of a classifier description holding the statistics that z-scored the matrix it was fitted on
+#: (:attr:`LinearClassifier.source_standardization`); absent where that matrix is no such copy.
+SOURCE_STANDARDIZATION_KEY = "source_standardization"
 
 
 def build_pipeline(inverse_regularization_strength: float = 1.0, max_iterations: int = 2000) -> Pipeline:
@@ -68,6 +75,13 @@ class LinearClassifier:
     pipeline: Pipeline
     class_names: tuple[str, str]
     representation: str
+    #: ``(mean, std)``, each ``(D,)``, where the matrix the classifier was fitted on is the source
+    #: store's raw values z-scored with these statistics of its own cells (engineered features'
+    #: ``X``, :func:`dynaclr.embeddings.read_standardization`): another dataset's ``X`` is z-scored
+    #: with its own, so it reads that dataset's raw values z-scored with these instead
+    #: (:func:`dynaclr.embeddings.open_restandardized`). ``None``: a matrix that is the same function
+    #: of a cell in every dataset (an encoder's features), or a file written before it was recorded.
+    source_standardization: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False)
 
     @property
     def feature_dim(self) -> int:
@@ -103,7 +117,7 @@ class LinearClassifier:
         logistic: LogisticRegression = self.pipeline.named_steps["classifier"]
         if list(logistic.classes_) != [0, 1]:
             raise ValueError(f"expected a binary classifier fitted on labels [0, 1], got {logistic.classes_}")
-        return {
+        description: dict[str, Any] = {
             "task": self.task,
             "class_names": list(self.class_names),
             "representation": self.representation,
@@ -122,6 +136,13 @@ class LinearClassifier:
                 "max_iter": int(logistic.max_iter),
             },
         }
+        if self.source_standardization is not None:
+            mean, std = self.source_standardization
+            description[SOURCE_STANDARDIZATION_KEY] = {
+                "mean": np.asarray(mean, dtype=np.float64).tolist(),
+                "std": np.asarray(std, dtype=np.float64).tolist(),
+            }
+        return description
 
     @classmethod
     def from_dict(
@@ -176,6 +197,7 @@ class LinearClassifier:
                 f"{source}: shapes do not fit feature_dim={dim}: mean {mean.shape}, scale {scale.shape}, "
                 f"coef {coef.shape} (expected (1, {dim})), intercept {intercept.shape}"
             )
+        standardization = _source_standardization(data.get(SOURCE_STANDARDIZATION_KEY), dim, source)
         if data.get("sklearn_version") != sklearn.__version__:
             logger.info(
                 "%s was fitted with scikit-learn %s, rebuilt with %s (plain coefficients, no refit)",
@@ -201,7 +223,40 @@ class LinearClassifier:
             pipeline=pipeline,
             class_names=class_names,
             representation=str(data["representation"]),
+            source_standardization=standardization,
         )
+
+
+def _source_standardization(value: Any, dim: int, source: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``source_standardization`` entry of a classifier description (``None`` where absent),
+    checked: ``dim`` finite means and ``dim`` finite stds, none below 0.
+
+    Raises:
+        ArtifactError: malformed, naming ``source``."""
+    if value is None:
+        return None
+    try:
+        mean = np.asarray(value["mean"], dtype=np.float64)
+        std = np.asarray(value["std"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ArtifactError(
+            f"{source}: expected {SOURCE_STANDARDIZATION_KEY!r} to be {{'mean': [{dim} numbers], 'std': "
+            f"[{dim} numbers]}}, found {value!r:.200}: the file was altered; use the file rule "
+            "'classify' wrote"
+        ) from err
+    if (
+        mean.shape != (dim,)
+        or std.shape != (dim,)
+        or not np.all(np.isfinite(mean))
+        or not np.all(np.isfinite(std))
+        or np.any(std < 0)
+    ):
+        raise ArtifactError(
+            f"{source}: expected {SOURCE_STANDARDIZATION_KEY!r} to hold {dim} finite means and {dim} finite "
+            f"stds (>= 0), one per feature, found shapes {mean.shape} and {std.shape}: the file was "
+            "altered; use the file rule 'classify' wrote"
+        )
+    return mean, std
 
 
 def save_classifiers(

@@ -8,7 +8,8 @@ Outputs of :func:`classify_stage` for ``{model}/{dataset}``:
 * ``results/evaluation/predictions/{model}/{dataset}.parquet`` (kind ``predictions``): one row
   per cell and task (see :func:`~dynaclr.classify.evaluate.fit_and_evaluate`);
 * ``results/evaluation/classifiers/{model}/{dataset}.json``: the fitted classifiers
-  (:mod:`dynaclr.classify.model`).
+  (:mod:`dynaclr.classify.model`); a classifier of a z-scored ``X`` (engineered features) records
+  the statistics that z-scored it, its dataset's own (``source_standardization``).
 
 :func:`transfer_classifiers_stage` applies the classifiers fitted on other datasets
 (``analysis.classification.train_on``) to one (model, dataset) (``apply_to``): predictions of every
@@ -30,11 +31,13 @@ CIs to a job's scores, computed from its predictions, in
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dynaclr.classify.annotations import annotations_drawn, read_annotations
@@ -49,7 +52,13 @@ from dynaclr.classify.model import (
 )
 from dynaclr.config.analysis import ClassificationConfig
 from dynaclr.config.embeddings import model_kind
-from dynaclr.embeddings import open_representation, read_cells, read_embeddings_provenance
+from dynaclr.embeddings import (
+    open_representation,
+    open_restandardized,
+    read_cells,
+    read_embeddings_provenance,
+    read_standardization,
+)
 from dynaclr.io import (
     ArtifactKind,
     Provenance,
@@ -110,6 +119,10 @@ INTERVAL_COLUMNS: tuple[str, ...] = (
 
 #: Columns of ``classification_scores`` (rules ``classify`` and ``transfer_classifiers``).
 SCORE_COLUMNS: tuple[str, ...] = tuple(c for c in CLASSIFICATION_COLUMNS if c not in INTERVAL_COLUMNS)
+
+#: Representations that read a store's ``X``: the engineered-features baseline's is its raw values
+#: z-scored with its own cells' statistics (:func:`~dynaclr.embeddings.read_standardization`).
+X_REPRESENTATIONS: tuple[str, ...] = ("features", "standardized")
 
 #: Columns of a ``predictions`` table the CIs are computed from.
 SCORED_PREDICTION_COLUMNS: tuple[str, ...] = (
@@ -178,6 +191,9 @@ def classify_stage(
         logger.warning("%s: no annotations of tasks %s; not classified", annotations_path, skipped)
     cells = read_cells(embeddings_path)
     blocks = open_representation(embeddings_path, config.representation)  # a block of rows at a time
+    standardization = (
+        read_standardization(embeddings_path) if config.representation in X_REPRESENTATIONS else None
+    )
     rows: list[dict[str, Any]] = []
     predictions: list[pd.DataFrame] = []
     classifiers: dict[str, LinearClassifier] = {}
@@ -196,7 +212,9 @@ def classify_stage(
     ):
         rows.append({"model": model, "dataset": dataset, "train_dataset": dataset, **result.metrics})
         predictions.append(result.predictions.assign(train_dataset=dataset))
-        classifiers[task] = result.classifier
+        # X z-scored with this dataset's own statistics (engineered features): recorded, so that a
+        # transfer puts another dataset's raw values on this scale (transfer_classifiers_stage)
+        classifiers[task] = dataclasses.replace(result.classifier, source_standardization=standardization)
     recorded: list[Any] = [(embeddings_path, embeddings_prov), (annotations_path, annotations_prov)]
     provenance_config = {**config.fit_params(), "model": model, "dataset": dataset}
     scores = pd.DataFrame(rows)[list(SCORE_COLUMNS)]
@@ -468,7 +486,11 @@ def transfer_classifiers_stage(
     has annotations of the task, the predictions are scored on them
     (:func:`~dynaclr.classify.evaluate.apply_and_evaluate`). The store is read a block of rows at
     a time, once per representation the classifiers read
-    (:func:`~dynaclr.classify.evaluate.apply_classifiers`).
+    (:func:`~dynaclr.classify.evaluate.apply_classifiers`). A classifier fitted on another dataset's
+    ``X`` z-scored with that dataset's own statistics (engineered features; it records them,
+    ``source_standardization``) reads this store's raw values z-scored with them
+    (:func:`~dynaclr.embeddings.open_restandardized`), not this store's ``X``, centred on its own
+    cells (a plate of other proportions would be called otherwise).
 
     Returns:
         The scores table (columns :data:`SCORE_COLUMNS`; possibly empty: a dataset without labels
@@ -477,7 +499,10 @@ def transfer_classifiers_stage(
     Raises:
         ValueError: ``sources`` and ``inputs.classifiers`` differ in length, or a classifier was
             fitted on another model's embeddings (its file's provenance names another model or
-            checkpoint, :func:`check_classifiers_fit`, or its width differs).
+            checkpoint, :func:`check_classifiers_fit`, or its width differs), or would read this
+            store on another scale than it was fitted on (:func:`_check_scale`: a baseline's file
+            written before it recorded its source's statistics, a store without raw values).
+        ArtifactError: the store's raw values come without their statistics.
     """
     if len(sources) != len(inputs.classifiers):
         raise ValueError(
@@ -512,21 +537,36 @@ def transfer_classifiers_stage(
         raise ValueError(
             f"the classifiers of {sources} hold none of analysis.classification.tasks {list(config.tasks)}"
         )
+    own_scale = read_standardization(inputs.embeddings)
+    for source, classifier in applied:
+        _check_scale(classifier, files[source], inputs.embeddings, own_scale, source, dataset)
     cells = read_cells(inputs.embeddings)
     outcomes: dict[int, tuple[dict[str, Any] | None, pd.DataFrame]] = {}
-    for representation in dict.fromkeys(classifier.representation for _, classifier in applied):
-        # every classifier of one matrix predicts in one pass over its blocks
-        chosen = [
-            i for i, (_, classifier) in enumerate(applied) if classifier.representation == representation
-        ]
-        blocks = open_representation(inputs.embeddings, representation)
+    # what each classifier reads: its representation and, where it is X of another dataset's
+    # statistics, those (None where the store's own X is on its scale: an encoder's features, or
+    # engineered features z-scored with the very statistics the classifier records)
+    scales = [_rescaling(classifier, own_scale) for _, classifier in applied]
+    keys = [
+        (classifier.representation, None if scale is None else (scale[0].tobytes(), scale[1].tobytes()))
+        for (_, classifier), scale in zip(applied, scales, strict=True)
+    ]
+    for key in dict.fromkeys(keys):
+        # every classifier of one matrix (and, for a z-scored X, one source's scale) predicts in one
+        # pass over its blocks
+        chosen = [i for i, found in enumerate(keys) if found == key]
+        representation, standardization = key[0], scales[chosen[0]]
+        if standardization is None:
+            blocks = open_representation(inputs.embeddings, representation)
+        else:  # X of the source: this dataset's raw values z-scored with the source's statistics
+            blocks = open_restandardized(inputs.embeddings, *standardization)
         logger.info(
-            "%d classifiers of %s on %s (%s), %s",
+            "%d classifiers of %s on %s (%s), %s%s",
             len(chosen),
             sorted({applied[i][0] for i in chosen}),
             dataset,
             model,
             representation,
+            "" if standardization is None else " (its raw values z-scored with the source's statistics)",
         )
         for source, classifier in (applied[i] for i in chosen):
             if source in imported and classifier.feature_dim != blocks.n_columns:
@@ -575,6 +615,64 @@ def transfer_classifiers_stage(
         make_provenance(ArtifactKind.PREDICTIONS, provenance_config, recorded, stage="transfer_classifiers"),
     )
     return scores
+
+
+def _rescaling(
+    classifier: LinearClassifier, own_scale: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The statistics the store's raw values are z-scored with for ``classifier`` (its source's),
+    ``None`` where it reads the store's matrix as stored: it records none, or the store's ``X`` was
+    z-scored with the very same (``own_scale``: the source dataset itself), read bit for bit as by
+    rule ``classify``."""
+    scale = classifier.source_standardization
+    if scale is None or (
+        own_scale is not None and all(np.array_equal(a, b) for a, b in zip(scale, own_scale, strict=True))
+    ):
+        return None
+    return scale
+
+
+def _check_scale(
+    classifier: LinearClassifier,
+    path: Path,
+    embeddings_path: Path,
+    own_scale: tuple[Any, Any] | None,
+    source: str,
+    dataset: str,
+) -> None:
+    """Refuse a classifier (of the file ``path``, fitted on ``source``) that would read ``dataset``'s
+    store ``embeddings_path`` on another scale than it was fitted on: the store's ``X`` is z-scored
+    with its own cells' statistics (``own_scale``, engineered features) and the file records not the
+    source's (written before they were recorded), or the file records them and the store has no raw
+    values to z-score with them, or records them for another matrix than ``X`` (altered).
+
+    Raises:
+        ValueError: naming the file, the task, what was expected and found, and the fix.
+    """
+    scale = classifier.source_standardization
+    reads_x = classifier.representation in X_REPRESENTATIONS
+    if scale is not None and not reads_x:
+        raise ValueError(
+            f"{path}: its {classifier.task} classifier reads {classifier.representation!r} and records the "
+            "statistics a z-scored X was standardised with (source_standardization), which only a "
+            "classifier of X ('features') records: the file was altered; use the file rule 'classify' wrote"
+        )
+    if scale is None and reads_x and own_scale is not None:
+        raise ValueError(
+            f"{path}: its {classifier.task} classifier was fitted on {source}'s X, which holds features "
+            f"z-scored with {source}'s own cells' statistics, and the file records not those statistics "
+            f"(written before they were recorded); {embeddings_path} holds {dataset}'s X, z-scored with "
+            f"{dataset}'s own, so the classifier would read every cell shifted by how the two datasets' "
+            f"cells differ (a plate of other infected proportions called otherwise): rerun rule 'classify' "
+            f"for {source} (snakemake --forcerun classify), then this transfer"
+        )
+    if scale is not None and own_scale is None:
+        raise ValueError(
+            f"{path}: its {classifier.task} classifier was fitted on {source}'s X z-scored with {source}'s "
+            f"statistics and reads {dataset}'s raw values z-scored with them, but {embeddings_path} holds no "
+            "raw values (layers['raw'] with var['raw_mean'], var['raw_std']): its X is not on that scale; "
+            "embed the dataset with the model the classifiers were fitted on (snakemake --forcerun embed)"
+        )
 
 
 class ClassificationIntervalsInputs(StageFiles):

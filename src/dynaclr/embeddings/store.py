@@ -354,6 +354,113 @@ def open_representation(path: str | Path, representation: str, block_rows: int |
     return MatrixBlocks(array, block_rows)
 
 
+def read_standardization(path: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``(E,)`` column mean and population std that z-scored the store's raw values
+    (``layers['raw']``) into its ``X`` (``var['raw_mean']``, ``var['raw_std']``): the statistics of
+    this dataset's own cells (engineered features). ``None`` where ``X`` is no such copy (no
+    ``layers['raw']``: an encoder's features, the same function of a patch whatever the dataset).
+
+    Raises:
+        ArtifactError: as :func:`read_embeddings_provenance`, or the store has ``layers['raw']``
+            without both columns, or their values are not ``E`` finite numbers (a std below 0).
+    """
+    read_embeddings_provenance(path)
+    root = zarr.open_group(str(path), mode="r")
+    raw = _raw_layer(root)
+    if raw is None:
+        return None
+    width = int(raw.shape[1])
+    var: Any = read_elem(root["var"]) if "var" in root else pd.DataFrame()
+    missing = [column for column in (RAW_MEAN_COLUMN, RAW_STD_COLUMN) if column not in var.columns]
+    if missing:
+        raise ArtifactError(
+            f"{path}: expected var columns {RAW_MEAN_COLUMN!r} and {RAW_STD_COLUMN!r} (the statistics that "
+            f"z-scored layers[{RAW_LAYER!r}] into X) beside layers[{RAW_LAYER!r}], found no {missing}: the "
+            "store was altered or written by another program; rerun it with `snakemake --forcerun embed`"
+        )
+    mean = np.asarray(var[RAW_MEAN_COLUMN], dtype=np.float64)
+    std = np.asarray(var[RAW_STD_COLUMN], dtype=np.float64)
+    if (
+        mean.shape != (width,)
+        or std.shape != (width,)
+        or not np.all(np.isfinite(mean))
+        or not np.all(np.isfinite(std))
+        or np.any(std < 0)
+    ):
+        raise ArtifactError(
+            f"{path}: expected var[{RAW_MEAN_COLUMN!r}] and var[{RAW_STD_COLUMN!r}] to hold {width} finite "
+            f"numbers each (stds >= 0), one per column of layers[{RAW_LAYER!r}], found {mean.size} means, "
+            f"{int(np.sum(~np.isfinite(mean)) + np.sum(~np.isfinite(std)))} not finite, "
+            f"{int(np.sum(std < 0))} negative stds; rerun it with `snakemake --forcerun embed`"
+        )
+    return mean, std
+
+
+def _raw_layer(root: zarr.Group) -> zarr.Array | None:
+    """The store's ``layers['raw']`` array, ``None`` where it has none.
+
+    Raises:
+        ArtifactError: it is no dense array."""
+    if not _has_member(root, "layers", RAW_LAYER):
+        return None
+    layers = root["layers"]
+    array = layers[RAW_LAYER] if isinstance(layers, zarr.Group) else None
+    if not isinstance(array, zarr.Array) or len(array.shape) != 2:
+        raise ArtifactError(
+            f"{root.store}: layers[{RAW_LAYER!r}] is not a dense (N, E) array; rerun it with "
+            "`snakemake --forcerun embed`"
+        )
+    return array
+
+
+class _Restandardized:
+    """Rows of a raw matrix z-scored with given statistics on read (0 where the std is 0), as
+    :class:`MatrixBlocks` slices an array: ``shape``, ``chunks`` (the raw array's) and row slices."""
+
+    def __init__(self, array: Any, mean: np.ndarray, std: np.ndarray) -> None:
+        self.array, self.mean, self.std = array, mean, std
+        self.shape = tuple(int(n) for n in array.shape)
+        self.chunks = getattr(array, "chunks", None)
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        raw = np.asarray(self.array[rows], dtype=np.float64)
+        return np.where(self.std > 0, (raw - self.mean) / np.where(self.std > 0, self.std, 1.0), 0.0)
+
+
+def open_restandardized(
+    path: str | Path, mean: np.ndarray, std: np.ndarray, block_rows: int | None = None
+) -> MatrixBlocks:
+    """The store's raw values (``layers['raw']``) z-scored with ``mean`` and ``std``, the statistics
+    of another dataset's cells (0 in a column whose std is 0), read a block of rows at a time: that
+    dataset's ``X`` is its raw values z-scored so
+    (:func:`dynaclr.baselines.standardize_with_statistics`), and a classifier fitted on it reads
+    this store's cells on that scale. The store's own ``X`` is z-scored with its own statistics: a
+    dataset of other proportions (a plate whose cells are all infected) is centred elsewhere.
+
+    Raises:
+        ArtifactError: as :func:`read_standardization`, or the store has no ``layers['raw']`` (an
+            encoder's features), or ``mean`` and ``std`` are not one number per raw column.
+    """
+    if read_standardization(path) is None:
+        raise ArtifactError(
+            f"{path}: expected layers[{RAW_LAYER!r}], the raw values its X was z-scored from (with "
+            f"var[{RAW_MEAN_COLUMN!r}], var[{RAW_STD_COLUMN!r}]), found none: X is not a z-scored copy "
+            "of raw values here (only the engineered-features baseline stores one), so it cannot be "
+            "put on another dataset's scale"
+        )
+    array = _raw_layer(zarr.open_group(str(path), mode="r"))
+    if array is None:  # read_standardization found it
+        raise ArtifactError(f"{path}: layers[{RAW_LAYER!r}] vanished while it was read")
+    mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+    width = int(array.shape[1])
+    if mean.shape != (width,) or std.shape != (width,):
+        raise ArtifactError(
+            f"{path}: expected statistics of its {width} raw columns (layers[{RAW_LAYER!r}]), found "
+            f"{mean.shape} means and {std.shape} stds: they were computed on another model's features"
+        )
+    return MatrixBlocks(_Restandardized(array, mean, std), block_rows)
+
+
 #: Elements of an AnnData store besides ``X``, ``obsm`` and ``layers``: :func:`open_embeddings` reads them.
 ANNDATA_ELEMENTS: tuple[str, ...] = ("obs", "var", "uns", "varm", "obsp", "varp")
 
