@@ -4,6 +4,7 @@ synthetic artifacts."""
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -395,6 +396,63 @@ def test_a_ci_resting_on_too_few_defined_replicates_is_withheld_with_its_reason(
     assert "[no CI: undefined in" in caption
     assert "do not differ beyond the interval" not in caption
     assert "no interval to tell them apart" in caption
+
+
+def test_held_out_cells_of_one_track_get_no_interval(caplog):
+    """Every held-out cell in one track (a held-out FOV of one tracked cell): each track-bootstrap
+    resample redraws that track's cells, so every replicate equals the point score and the "CI" was
+    a single value (e.g. F1 0.80 [0.80, 0.80]), the student's gain over the probe a paired CI of one
+    value. Each CI is withheld with the classification's reason (``ONE_CLUSTER``), which the
+    caption shows; two tracks give CIs again."""
+    from dynaclr.classify.evaluate import ONE_CLUSTER
+
+    truth = np.arange(20) >= 8  # one cell infected from frame 8 on
+    rng = np.random.default_rng(1)
+    probabilities = {
+        method: np.clip(truth * 0.6 + rng.uniform(0.0, 0.5, truth.size), 0, 1) for method in METHODS
+    }
+    tracks = np.array(["A/1/1|3"] * truth.size)
+    config = DistillationConfig(enabled=True, teacher_model="t", dataset="d", n_bootstrap=50)
+    with caplog.at_level(logging.WARNING, logger="dynaclr.distill.intervals"):
+        intervals = _interval_scores(probabilities, truth, tracks, config)
+    assert any(ONE_CLUSTER in r.getMessage() for r in caplog.records)
+    points = _point_scores(probabilities, truth, config)
+    for method in METHODS:
+        row = intervals[method]
+        assert np.isfinite(points[method]["f1"])
+        for metric in ("f1", "auroc", "balanced_accuracy"):
+            assert np.isnan(row[f"{metric}_ci_low"]) and np.isnan(row[f"{metric}_ci_high"]), (method, metric)
+            assert row[f"{metric}_ci_missing"] == ONE_CLUSTER
+    assert intervals["probe"]["f1_minus_probe_ci_missing"] == "the probe is the reference"
+    for method in ("teacher", "student"):
+        assert np.isnan(intervals[method]["f1_minus_probe_ci_low"])
+        assert intervals[method]["f1_minus_probe_ci_missing"] == ONE_CLUSTER
+    metrics = pd.DataFrame(
+        [
+            {
+                **points[method],
+                **intervals[method],
+                "teacher_model": "t",
+                "dataset": "d",
+                "n_heldout_cells": truth.size,
+                "n_heldout_positive": int(truth.sum()),
+                "n_heldout_tracks": 1,
+                "heldout_fovs": "A/1/1",
+                "n_pseudo_labelled": 10,
+                "confidence": 0.95,
+            }
+            for method in METHODS
+        ]
+    )
+    caption = distillation_caption(metrics)
+    assert caption.count("[no CI: one track: a bootstrap over tracks needs two at least") == 3
+    assert "no interval to tell them apart (one track:" in caption
+    # n_bootstrap 0 keeps its own reason; two tracks give intervals
+    none = _interval_scores(probabilities, truth, tracks, config.model_copy(update={"n_bootstrap": 0}))
+    assert none["student"]["f1_ci_missing"] == "no bootstrap replicate drawn (n_bootstrap 0)"
+    two = np.where(np.arange(truth.size) % 2 == 0, "A/1/1|3", "A/1/1|4")
+    two_tracks = _interval_scores(probabilities, truth, two, config)
+    assert two_tracks["student"]["f1_ci_missing"] == "" and np.isfinite(two_tracks["student"]["f1_ci_low"])
 
 
 def test_enabled_without_teacher_or_dataset_fails_naming_the_keys():

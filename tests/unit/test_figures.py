@@ -310,6 +310,50 @@ def test_infected_fraction_figure(planted):
         assert expected in caption
 
 
+def test_cells_without_a_call_are_left_out_of_the_fraction_and_counted(planted):
+    """A cell whose probability is not finite (NaN embeddings) has no ``predicted_label``: the
+    counted fraction took it as not infected while keeping it in the denominator (2 infected calls
+    of 4 cells, 2 without a call, read 0.5 instead of 1.0). It is left out of both, counted in
+    ``n_cells_without_call`` and named in the caption; a frame without any call has no fraction."""
+    predictions = pd.DataFrame(
+        {
+            "task": "infection",
+            "t": [0, 0, 0, 0, 1, 1],
+            "time_minutes": [0.0, 0.0, 0.0, 0.0, 30.0, 30.0],
+            "condition": "infected",
+            "predicted_label": ["infected", "infected", None, np.nan, None, None],
+        }
+    )
+    curves = infected_fraction_over_time(predictions, None).set_index("t")
+    assert curves.loc[0, "predicted_fraction"] == 1.0
+    assert (curves.loc[0, "n_cells_predicted"], curves.loc[0, "n_cells_without_call"]) == (2, 2)
+    assert np.isnan(curves.loc[1, "predicted_fraction"]) and curves.loc[1, "n_cells_predicted"] == 0
+    assert curves.loc[1, "n_cells_without_call"] == 2
+    _, caption = plot_infected_fraction(curves.reset_index(), label="m, plate", task="infection")
+    assert "infected 1.00 of 2 cells" in caption
+    left_out = "4 cells without a call (no finite probability) left out"
+    assert f"infected: 2 predictions (0–2 per frame), {left_out}" in caption
+    # the classifier's own predictions of cells with NaN embeddings, against the ground truth
+    from dynaclr.classify.evaluate import apply_and_evaluate
+
+    annotations = draw_annotations(planted["truth"], AnnotationConfig(seed=0))
+    config = ClassificationConfig(n_bootstrap=0)
+    classifier = fit_and_evaluate(planted["adata"], annotations, "infection", config).classifier
+    adata = planted["adata"].copy()
+    adata.X = np.asarray(adata.X, dtype=np.float32).copy()
+    blanked = np.flatnonzero((planted["truth"]["t"] == 15).to_numpy())[::2]
+    adata.X[blanked] = np.nan
+    _, applied = apply_and_evaluate(adata, classifier, annotations, config)
+    assert applied["predicted_label"].isna().sum() == len(blanked)
+    curves = infected_fraction_over_time(applied, planted["truth"])
+    called = applied[applied["predicted_label"].notna()]
+    expected = (called["predicted_label"] == "infected").groupby([called["condition"], called["t"]]).mean()
+    counted = curves.set_index(["condition", "t"])
+    np.testing.assert_allclose(counted["predicted_fraction"], expected.loc[counted.index])
+    assert counted["n_cells_without_call"].sum() == len(blanked)
+    assert (counted["n_cells_predicted"] + counted["n_cells_without_call"] == counted["n_cells_true"]).all()
+
+
 def test_the_fraction_plot_is_labelled_by_the_task_its_curves_count():
     """The fraction curves of task ``division`` (mitotic cells) were drawn labelled "infected
     fraction" / "fraction of infected cells": the plot now labels the curves by the task they carry

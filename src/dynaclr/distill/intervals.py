@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dynaclr.classify import BootstrapInterval, binary_metrics, bootstrap_interval, bootstrap_replicates
+from dynaclr.classify.evaluate import MIN_BOOTSTRAP_CLUSTERS, ONE_CLUSTER
 from dynaclr.classify.stage import check_bootstrap_seed, check_same_job
 from dynaclr.config.distillation import DistillationConfig
 from dynaclr.distill.plots import plot_distillation
@@ -115,23 +116,32 @@ def _interval_scores(
     ``confidence``) of F1, AUROC, balanced accuracy, and of its F1 minus the probe's a *paired* CI
     (every method is scored on the same resampled tracks). A CI resting on too few replicates that
     define the metric is withheld (NaN) with its reason in ``{metric}_ci_missing``
-    (:func:`~dynaclr.classify.bootstrap_interval`)."""
+    (:func:`~dynaclr.classify.bootstrap_interval`), as is every CI over held-out cells of fewer than
+    :data:`~dynaclr.classify.evaluate.MIN_BOOTSTRAP_CLUSTERS` tracks (one track: every resample
+    redraws its cells, a one-value "interval"; reason :data:`~dynaclr.classify.evaluate.ONE_CLUSTER`),
+    as the classification's CIs are (:func:`~dynaclr.classify.bootstrap_metrics`)."""
     replicates = {
         method: bootstrap_replicates(truth, probabilities[method], tracks, config.n_bootstrap, config.seed)
         for method in METHODS
     }
+    one_track = len(set(map(str, tracks))) < MIN_BOOTSTRAP_CLUSTERS
+    if one_track and config.n_bootstrap > 0 and truth.size:
+        logger.warning("held-out cells of %s: no bootstrap CI (%s)", set(map(str, tracks)), ONE_CLUSTER)
+
+    def interval(values: np.ndarray) -> BootstrapInterval:
+        if values.size and one_track:  # every replicate is the point metric: no interval
+            return BootstrapInterval(np.nan, np.nan, 0, ONE_CLUSTER)
+        return bootstrap_interval(values, config.confidence)
+
     scores: dict[str, dict[str, Any]] = {}
     for method in METHODS:
         intervals = {
-            name: bootstrap_interval(replicates[method][name], config.confidence)
-            for name in ("f1", "auroc", "balanced_accuracy")
+            name: interval(replicates[method][name]) for name in ("f1", "auroc", "balanced_accuracy")
         }
         if method == "probe":
             intervals["f1_minus_probe"] = BootstrapInterval(np.nan, np.nan, 0, "the probe is the reference")
         else:
-            intervals["f1_minus_probe"] = bootstrap_interval(
-                replicates[method]["f1"] - replicates["probe"]["f1"], config.confidence
-            )
+            intervals["f1_minus_probe"] = interval(replicates[method]["f1"] - replicates["probe"]["f1"])
         scores[method] = {
             f"{name}_{part}": getattr(interval, part.removeprefix("ci_"))
             for name, interval in intervals.items()
@@ -230,9 +240,16 @@ def distillation_intervals_stage(
     ]
     metrics = pd.DataFrame(rows)[list(DISTILLATION_COLUMNS)]
     for row in rows:
-        logger.info(
-            "%s: held-out F1 %.3f [%.3f, %.3f]", row["method"], row["f1"], row["f1_ci_low"], row["f1_ci_high"]
-        )
+        if row["f1_ci_missing"]:
+            logger.info("%s: held-out F1 %.3f [no CI: %s]", row["method"], row["f1"], row["f1_ci_missing"])
+        else:
+            logger.info(
+                "%s: held-out F1 %.3f [%.3f, %.3f]",
+                row["method"],
+                row["f1"],
+                row["f1_ci_low"],
+                row["f1_ci_high"],
+            )
     provenance_config = {**scores_prov.config, **config.interval_params()}
     recorded: list[Any] = [(inputs.scores, scores_prov), (inputs.predictions, predictions_prov)]
     write_table(

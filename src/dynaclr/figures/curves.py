@@ -37,6 +37,7 @@ FRACTION_COLUMNS: tuple[str, ...] = (
     "adjusted_fraction",
     "true_fraction",
     "n_cells_predicted",
+    "n_cells_without_call",
     "n_cells_true",
     "n_cells_annotated",
     "n_cells_annotated_positive",
@@ -144,7 +145,10 @@ def infected_fraction_over_time(
     task's positive label (``infected``, ``mitosis``: "classify and count", ``predicted_fraction``);
     the true curve counts ground-truth cells with the task's column (``infected``; ``mitosis`` for
     ``division``, the column the drawn annotations read too). The two sets of cells need not be
-    the same (tracking may miss or split cells), so they are not joined.
+    the same (tracking may miss or split cells), so they are not joined. A cell without a call
+    (``predicted_label`` missing: its classifier probability is not finite, e.g. NaN embeddings) is
+    left out of both the counted cells and the cells called positive, with a WARNING, and counted
+    in ``n_cells_without_call``: counting it as not positive would lower the fraction.
 
     Classify and count is a biased estimate of a fraction: a classifier trained with balanced class
     weights (and labels sampled near one half positive) calls too many cells of the rarer class, the
@@ -169,8 +173,10 @@ def infected_fraction_over_time(
 
     Returns:
         DataFrame of :data:`FRACTION_COLUMNS` sorted by condition and frame (NaN where one side has
-        no cell at that frame), ``attrs["task"]`` the task. ``n_cells_annotated`` and
-        ``n_cells_annotated_positive`` count the predicted cells with an annotation (``annotated``;
+        no cell at that frame, or no cell of the frame has a call), ``attrs["task"]`` the task.
+        ``n_cells_predicted`` counts the cells with a call (the counted fraction's denominator),
+        ``n_cells_without_call`` those left out for want of one. ``n_cells_annotated`` and
+        ``n_cells_annotated_positive`` count the cells with a call and an annotation (``annotated``;
         0 when the predictions do not say), the labels the classifier was fitted on (its own
         dataset's) or scored against (transferred), and those labelled the task's positive label
         (``annotation_label``). ``true_positive_rate``,
@@ -217,20 +223,35 @@ def infected_fraction_over_time(
         if "annotation_label" in task_rows.columns
         else pd.Series(False, index=task_rows.index)
     )
-    task_rows = task_rows.assign(_annotated=annotated, _annotated_positive=labelled_positive)
+    # a cell without a call (no finite probability, e.g. NaN embeddings: predicted_label missing) is
+    # neither positive nor negative: left out of the fraction's numerator and denominator, and counted
+    called = task_rows["predicted_label"].notna().to_numpy()
+    without_call = int((~called).sum())
+    if without_call:
+        logger.warning(
+            "%s fraction: %d of %d cells have no predicted_label (no finite probability): left out of "
+            "the counted fractions (n_cells_without_call)",
+            task,
+            without_call,
+            len(task_rows),
+        )
+    positive = (task_rows["predicted_label"] == positive_label).astype(np.float64).where(called)
+    task_rows = task_rows.assign(
+        _positive=positive,
+        _without_call=~called,
+        _annotated=annotated & called,
+        _annotated_positive=labelled_positive & called,
+    )
     predicted_aggregations: dict[str, Any] = {
-        "predicted_fraction": ("_positive", "mean"),
-        "n_cells_predicted": ("_positive", "size"),
+        "predicted_fraction": ("_positive", "mean"),  # NaN where no cell of the frame has a call
+        "n_cells_predicted": ("_positive", "count"),
+        "n_cells_without_call": ("_without_call", "sum"),
         "n_cells_annotated": ("_annotated", "sum"),
         "n_cells_annotated_positive": ("_annotated_positive", "sum"),
     }
     if ground_truth is None and "time_minutes" in task_rows.columns:
         predicted_aggregations["time_minutes"] = ("time_minutes", "first")
-    predicted = (
-        task_rows.assign(_positive=task_rows["predicted_label"] == positive_label)
-        .groupby(["condition", "t"], as_index=False)
-        .agg(**predicted_aggregations)
-    )
+    predicted = task_rows.groupby(["condition", "t"], as_index=False).agg(**predicted_aggregations)
     if ground_truth is None:
         curves = predicted.assign(true_fraction=float("nan"), n_cells_true=0).sort_values(
             ["condition", "t"], ignore_index=True
@@ -245,7 +266,13 @@ def infected_fraction_over_time(
         )
     if "time_minutes" not in curves.columns:
         curves["time_minutes"] = float("nan")
-    counts = ("n_cells_predicted", "n_cells_true", "n_cells_annotated", "n_cells_annotated_positive")
+    counts = (
+        "n_cells_predicted",
+        "n_cells_without_call",
+        "n_cells_true",
+        "n_cells_annotated",
+        "n_cells_annotated_positive",
+    )
     for column in counts:
         curves[column] = curves[column].fillna(0).astype(int)
     curves = curves.assign(

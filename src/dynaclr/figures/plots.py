@@ -431,7 +431,11 @@ def plot_infected_fraction(
             if adjusted:
                 adjusted_errors.append(f"{condition} {_mean_abs_difference(group, 'adjusted_fraction'):.3f}")
         else:
-            last = group.dropna(subset=["predicted_fraction"]).iloc[-1]
+            with_call = group.dropna(subset=["predicted_fraction"])
+            if with_call.empty:  # every cell of the condition lacks a call
+                counted.append(f"{condition} no cell with a call")
+                continue
+            last = with_call.iloc[-1]
             counted.append(
                 f"{condition} {last['predicted_fraction']:.2f}"
                 + (f" (adjusted {last['adjusted_fraction']:.2f})" if adjusted else "")
@@ -531,7 +535,8 @@ def _adjustment_sentence(curves: pd.DataFrame, note: str) -> str:
 
 def _fraction_counts(curves: pd.DataFrame, has_truth: bool, state: str) -> str:
     """The caption's sentence on the cells each condition's curves rest on: classifier predictions
-    (cell-frames, and the fewest and most in a frame), labelled cells, ground-truth cells."""
+    (cell-frames with a call, and the fewest and most in a frame), the cells left out for want of a
+    call (where any), labelled cells, ground-truth cells."""
     parts = []
     for condition, group in curves.groupby("condition", sort=True):
         predicted = group["n_cells_predicted"]
@@ -539,6 +544,9 @@ def _fraction_counts(curves: pd.DataFrame, has_truth: bool, state: str) -> str:
             f"{condition}: {int(predicted.sum()):,} predictions "
             f"({int(predicted.min()):,}–{int(predicted.max()):,} per frame)"
         )
+        without_call = int(group["n_cells_without_call"].sum()) if "n_cells_without_call" in group else 0
+        if without_call:
+            text += f", {without_call:,} cells without a call (no finite probability) left out"
         if "n_cells_annotated" in group.columns:
             text += (
                 f", {int(group['n_cells_annotated'].sum()):,} labelled "
