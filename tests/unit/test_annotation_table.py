@@ -44,6 +44,7 @@ from dynaclr.io import (
     table_header,
     write_table,
 )
+from dynaclr.numerics.timescale import time_unit_of_step
 from dynaclr.pseudotime.stage import (
     DTW_ACCURACY_COLUMNS,
     AlignPseudotimeInputs,
@@ -93,12 +94,18 @@ def _import(
     max_match_distance_px: float = MAX_MATCH_PX,
     frame_interval_minutes: float | None = None,
     frame_step: int | None = None,
+    tracks_frame_step: int | None = None,
 ) -> pd.DataFrame:
     """Rule ``import_annotations`` as the workflow runs it: the config names the table it reads,
     ``match_on`` is ``analysis.classification.match_annotations_on``, ``pixel_size_um`` the plate's
-    stated pixel size and ``frame_interval_minutes`` its stated frame interval (None: not stated;
-    the rule's ``checks`` leave it out)."""
-    checks = {} if frame_interval_minutes is None else {"frame_interval_minutes": frame_interval_minutes}
+    stated pixel size, ``frame_interval_minutes`` its stated frame interval and ``tracks_frame_step``
+    the dataset's ``tracks.frame_step`` (None: not stated, not set; the rule's ``checks`` leave them
+    out)."""
+    checks: dict[str, float] = {}
+    if frame_interval_minutes is not None:
+        checks["frame_interval_minutes"] = frame_interval_minutes
+    if tracks_frame_step is not None:
+        checks["tracks_frame_step"] = tracks_frame_step
     return import_annotations_stage(
         AnnotationConfig(
             table=str(table), tasks=tuple(tasks), position_unit=position_unit, frame_step=frame_step
@@ -225,20 +232,49 @@ def _in_time_units(table: pd.DataFrame, k: int) -> pd.DataFrame:
     return moved.drop_duplicates(["fov_name", "track_id", "t", "task"], ignore_index=True)
 
 
+def _import_warnings(folder: Path) -> list[str]:
+    """The WARNINGs recorded by the import :func:`_import_long` wrote in ``folder``."""
+    return read_table_provenance(folder / "annotations.parquet", "annotations").config["import_warnings"]
+
+
+def _tracked_until(truth: pd.DataFrame, n_frames: int, path: Path) -> Path:
+    """The ``tracks`` table of ``truth``'s cells over its first ``n_frames`` frames only (a tracking
+    of the movie's start), written to ``path``."""
+    write_table(
+        truth.loc[truth["t"] < n_frames, TRACK_COLUMNS].reset_index(drop=True),
+        path,
+        make_provenance(ArtifactKind.TRACKS, {}),
+    )
+    return path
+
+
+def _time_past_tracks(table: pd.DataFrame, k: int) -> tuple[pd.DataFrame, int]:
+    """``table`` in time units ``k`` times its frames, on the frames ``f`` whose time stays inside the
+    movie while ``k * f`` lies past them (each row moved to such a frame, so both classes of each task
+    stay), and that number of frames (a tracking of them alone tracks every row at ``f`` and none at
+    ``k * f``)."""
+    inside = -(-LONG_FRAMES // k)
+    first = -(-inside // k)  # k * first >= inside
+    moved = table.assign(t=(first + table["t"] % (inside - first)) * k)
+    return moved.drop_duplicates(["fov_name", "track_id", "t", "task"], ignore_index=True), inside
+
+
 @pytest.mark.parametrize(
     ("interval_minutes", "unit", "k"),
     [(5.0, "minutes", 5), (4.999, "minutes", 5), (0.25, "seconds", 15), (2.0, "minutes", 2)],
 )
 def test_t_in_minutes_or_seconds_inside_the_movie_is_refused(
-    planted_long, long_tracks, tmp_path, interval_minutes, unit, k
+    planted_long, tmp_path, interval_minutes, unit, k
 ):
     """A 60-frame plate at 5-minute intervals annotated in minutes: t 0, 5, ..., 55 all lie inside
     its frames, so the table was imported with exit 0, each label on frame t (5 times its frame, on
-    another cell state); so were seconds (15 s a frame: 0, 15, 30, 45) and 2-minute intervals."""
-    frames = _in_time_units(_user_table(planted_long), k)
-    assert frames["t"].nunique() >= 4
+    another cell state); so were seconds (15 s a frame: 0, 15, 30, 45) and 2-minute intervals. Refused
+    where the rows say so: every row names a track present at t / interval, none at t (the cells were
+    tracked over the frames whose time lies inside the movie), each reading's count named."""
+    frames, inside = _time_past_tracks(_user_table(planted_long), k)
+    tracks = _tracked_until(planted_long, inside, tmp_path / "tracks.parquet")
     with pytest.raises(AnnotationTableError) as refused:
-        _import_long(frames, long_tracks, tmp_path, frame_interval_minutes=interval_minutes)
+        _import_long(frames, tracks, tmp_path, frame_interval_minutes=interval_minutes)
     message = str(refused.value)
     shown = sorted(frames["t"].unique())
     assert message.startswith(f"{tmp_path / 'mine.csv'}: column 't' holds frames of the plate counted from 0")
@@ -246,33 +282,130 @@ def test_t_in_minutes_or_seconds_inside_the_movie_is_refused(
     interval = interval_minutes * (60 if unit == "seconds" else 1)
     assert f"found all {len(shown)} distinct values ({values}) multiples of {k}" in message
     assert f"the plate's frame interval in {unit} ({interval:g})" in message
-    assert f"t looks like time in {unit}" in message
-    assert f"Convert t to frames (t / {k}: {k} becomes frame 1)" in message
-    assert f"set annotations.frame_step: {k}" in message
+    assert f"Of the {len(frames)} annotations, those on a tracked cell of their FOV" in message
+    assert (
+        f": 0 reading t as frames, {len(frames)} reading t as time in {unit} (frame t / {interval:g})"
+        in message
+    )
+    assert f"t is time in {unit}" in message
+    assert f"Convert t to frames (t / {interval:g})" in message
     assert not (tmp_path / "annotations.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("interval", "frames"),
+    [(10.0, [10, 20, 30]), (10.0, [0, 10, 20, 30, 40]), (5.0, [5, 10, 15, 20, 25]), (15.0, [15, 30, 45])],
+)
+def test_a_table_in_frames_on_round_frames_imports_with_a_warning_at_most(
+    planted_long, long_tracks, tmp_path, interval, frames
+):
+    """People annotate round frames: 10, 20, 30 of a plate at 10 minutes were refused as "time in
+    minutes" (their frames all multiples of the interval; the odds assumed frames drawn at random).
+    Positions on the cells at t confirm the frames: imported silently. Without y, x on tracks
+    spanning the movie both readings fit: imported as frames, with a WARNING recorded in the
+    import's import_warnings naming annotations.frame_step, which silences it."""
+    drawn = _drawn(planted_long, tasks=("infection",))
+    positioned = drawn[drawn["t"].isin(frames)].reset_index(drop=True)
+    assert positioned["t"].nunique() == len(frames)
+    kwargs = {"tasks": ("infection",), "frame_interval_minutes": interval}
+    written = _import_long(positioned, long_tracks, tmp_path, **kwargs)
+    assert len(written) == len(positioned)
+    record = read_table_provenance(tmp_path / "annotations.parquet", "annotations").config
+    assert record["import_warnings"] == []
+    clicks = positioned.drop(columns=["y", "x"])
+    written = _import_long(clicks, long_tracks, tmp_path, **kwargs)
+    assert sorted(written["t"].unique()) == frames
+    (warning,) = _import_warnings(tmp_path)
+    k = int(np.gcd.reduce([t for t in frames if t]))
+    assert f"{len(clicks)} reading t as frames, {len(clicks)} reading t as time in minutes" in warning
+    assert "so t is read as frames" in warning
+    assert f"set annotations.frame_step: {k} to silence this warning" in warning
+    _import_long(clicks, long_tracks, tmp_path, **kwargs, frame_step=k)
+    assert _import_warnings(tmp_path) == []
+
+
+def test_annotations_on_tracks_imported_on_one_frame_in_k_need_no_frame_step(planted_long, tmp_path):
+    """Tracks imported with tracks.frame_step: 10 (a tracking of one frame in 10) hold cells on frames
+    0, 10, 20, ... only, so annotations of them are all on multiples of 10: on a plate at 10 minutes
+    they were refused as minutes unless annotations.frame_step was set too. The rule passes
+    tracks.frame_step (tracks_frame_step), which stands for annotations.frame_step where that is
+    unset."""
+    sparse = planted_long[planted_long["t"] % 10 == 0]
+    tracks = tmp_path / "tracks.parquet"
+    write_table(sparse[TRACK_COLUMNS], tracks, make_provenance(ArtifactKind.TRACKS, {}))
+    user = _user_table(planted_long, tasks=("infection",))
+    user = user[user["t"] % 10 == 0].reset_index(drop=True)
+    path = tmp_path / "mine.csv"
+    user.to_csv(path, index=False)
+    written = _import(
+        path,
+        tracks,
+        tmp_path / "annotations.parquet",
+        tasks=("infection",),
+        shape_tzyx=(LONG_FRAMES, 1, *SHAPE_YX),
+        frame_interval_minutes=10.0,
+        tracks_frame_step=10,
+    )
+    assert len(written) == len(user)
+    assert _import_warnings(tmp_path) == []
+
+
+def test_a_table_in_minutes_annotated_on_every_other_frame_is_refused(planted_long, long_tracks, tmp_path):
+    """A table in minutes of a plate at 5 minutes, annotated on every other frame: t 20, 30, 40, 50,
+    whose gcd 10 is twice the interval, was imported with exit 0, each label on frame t (5 times its
+    frame). Its y, x lie on the cells at t / 5 and on few at t: refused."""
+    drawn = _drawn(planted_long, tasks=("infection",))
+    on_even = drawn[drawn["t"].isin([4, 6, 8, 10])].reset_index(drop=True)
+    minutes = on_even.assign(t=on_even["t"] * 5)
+    with pytest.raises(AnnotationTableError) as refused:
+        _import_long(minutes, long_tracks, tmp_path, tasks=("infection",), frame_interval_minutes=5.0)
+    message = str(refused.value)
+    assert (
+        "found all 4 distinct values (20, 30, 40, 50) multiples of 10, 2 times the plate's frame interval in "
+        in message
+    )
+    assert f"{len(minutes)} reading t as time in minutes (frame t / 5)" in message
+    assert "t is time in minutes" in message and "Convert t to frames (t / 5)" in message
+
+
+def test_the_time_step_of_annotations_counts_whole_multiples_and_that_of_tracks_does_not():
+    """time_unit_of_step, shared with the tracks import: with multiples (annotations' frames) a step
+    twice or ten times the interval is that unit's; without it (tracks' steps) only the interval is,
+    as before. The interval itself wins (300 at 5 minutes is seconds), and an interval of one unit or
+    less has no multiples (every step would be one)."""
+    assert time_unit_of_step(10, 5.0, multiples=True) == ("minutes", 5.0)
+    assert time_unit_of_step(50, 5.0, multiples=True) == ("minutes", 5.0)
+    assert time_unit_of_step(10, 4.999, multiples=True) == ("minutes", 4.999)
+    assert time_unit_of_step(300, 5.0, multiples=True) == ("seconds", 300.0)
+    assert time_unit_of_step(30, 0.25, multiples=True) == ("seconds", 15.0)
+    assert time_unit_of_step(7, 5.0, multiples=True) is None
+    assert time_unit_of_step(4, 1.0, multiples=True) is None
+    assert time_unit_of_step(10, 5.0) is None
+    assert time_unit_of_step(5, 5.0) == ("minutes", 5.0)
 
 
 def test_sparse_tables_in_frames_import_whatever_the_plates_frame_interval(
     planted_long, long_tracks, tmp_path
 ):
     """A person's clicks on some frames: a table in frames imports at any stated interval; so does one
-    whose few frames happen to be multiples of the interval (chance explains them), a table in
-    minutes on a plate stating no interval (nothing to compare), and a table annotated every 5th (or
-    10th) frame on purpose with annotations.frame_step."""
+    whose frames happen to be multiples of the interval (10, 20, 30 at 10 minutes, with a warning:
+    the tracks span the movie and the rows give no y, x), a table in minutes on a plate stating no
+    interval (nothing to compare), and a table annotated every 5th (or 10th) frame on purpose with
+    annotations.frame_step."""
     user = _user_table(planted_long)
     drawn = _drawn(planted_long)
     for interval in (None, 1.0, 2.0, 5.0, 7.0, 0.5):
         written = _import_long(user, long_tracks, tmp_path, frame_interval_minutes=interval)
         pd.testing.assert_frame_equal(written, drawn)
-    # frames 0, 10, 20, 30 only: three frames other than 0, all multiples of 10 and of 5: 5 ** 3 < 1000
     infection = user[user["task"] == "infection"]
     few = infection[infection["t"].isin([0, 10, 20, 30])]
     assert few["t"].nunique() == 4
     imported = _import_long(few, long_tracks, tmp_path, tasks=("infection",), frame_interval_minutes=5.0)
     assert len(imported) == len(few)
-    # at 10 minutes a frame the same three are 1 in 10 ** 3 by chance: refused, frame_step imports them
-    with pytest.raises(AnnotationTableError, match=re.escape("set annotations.frame_step: 10")):
-        _import_long(few, long_tracks, tmp_path, tasks=("infection",), frame_interval_minutes=10.0)
+    imported = _import_long(few, long_tracks, tmp_path, tasks=("infection",), frame_interval_minutes=10.0)
+    assert len(imported) == len(few)
+    record = read_table_provenance(tmp_path / "annotations.parquet", "annotations").config
+    assert "set annotations.frame_step: 10 to silence this warning" in record["import_warnings"][0]
     imported = _import_long(
         few, long_tracks, tmp_path, tasks=("infection",), frame_interval_minutes=10.0, frame_step=10
     )

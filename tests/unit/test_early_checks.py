@@ -3465,6 +3465,30 @@ def test_import_annotations_is_given_the_plates_frame_interval_as_a_param_no_rer
     assert job.params.max_match_distance_px in list(job.non_derived_params)  # a compared one is listed
 
 
+def test_import_annotations_is_given_the_tracks_frame_step_as_a_param_no_rerun_compares(
+    plate: Path, tmp_path: Path
+) -> None:
+    """Tracks imported with tracks.frame_step: 2 (a tracking of one frame in 2) put every annotation
+    of them on an even frame, which the import's time check (check_t_not_time) read as minutes of a
+    2-minute plate unless annotations.frame_step was set too: the rule gives it tracks.frame_step in
+    params.checks (tracks_frame_step), which the params trigger does not compare."""
+    table = tmp_path / "mine.csv"
+    table.write_text("fov_name,track_id,t,task,label\nA/1/Pos0,1,0,infection,uninfected\n")
+    tracks = tmp_path / "tracks.csv"
+    tracks.write_text("fov_name,track_id,t,y,x\nA/1/Pos0,1,0,10,10\n")
+    config = plate_config(plate)
+    config["datasets"]["mine"].pop("tracking_input", None)
+    config["datasets"]["mine"]["tracks"] = {"format": "table", "path": str(tracks), "frame_step": 2}
+    config["datasets"]["mine"]["annotations"] = {"table": str(table), "tasks": ["infection"]}
+    config["analysis"]["pseudotime"] = {"reference_frames_before_onset": 2, "reference_frames_after_onset": 3}
+    (tmp_path / "config").mkdir()
+    configfile = tmp_path / "config" / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    (job,) = [job for job in planned_jobs(configfile, tmp_path) if job.rule.name == "import_annotations"]
+    assert job.params.checks == {"frame_interval_minutes": 10.0, "tracks_frame_step": 2}
+    assert job.params.checks not in list(job.non_derived_params)  # derived from input: not compared
+
+
 def test_the_conversion_reads_resolution_tags_as_a_run_setting_no_rerun_compares(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

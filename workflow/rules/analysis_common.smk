@@ -708,11 +708,18 @@ def annotation_table_fovs(dataset):
 def import_annotations_checks(dataset):
     """Rule import_annotations' checks (keywords of dynaclr.classify.import_annotations_stage): what the
     table is only checked against, the plate's stated frame interval (`frame_interval_minutes`, where
-    stated: plate_stated_sampling), which a t in minutes or seconds is told apart by (check_t_not_time).
-    A param of `input`, which Snakemake does not compare, so a plate stating its interval reruns no
-    import."""
+    stated: plate_stated_sampling), which a t in minutes or seconds is told apart by (check_t_not_time),
+    and the imported tracks' `tracks.frame_step` (`tracks_frame_step`, where set: tracks made on one
+    frame in k, whose annotations are then all on multiples of k). A param of `input`, which Snakemake
+    does not compare, so a plate stating its interval, or a frame_step set, reruns no import."""
+    checks = {}
     interval = plate_stated_sampling(dataset).get("frame_interval_minutes")
-    return {} if interval is None else {"frame_interval_minutes": interval}
+    if interval is not None:
+        checks["frame_interval_minutes"] = interval
+    tracks = CONFIG.datasets[dataset].tracks
+    if tracks is not None and tracks.frame_step is not None:
+        checks["tracks_frame_step"] = tracks.frame_step
+    return checks
 
 
 def annotation_table_input(wildcards):

@@ -29,8 +29,10 @@ task and frame at other ``y, x`` are other cells where classifiers match annotat
 one cell where they match by track, as ``analysis.classification.match_annotations_on`` says:
 :func:`unique_cells`), frames
 ``t`` past the plate's last frame (numbered from 1, or a time), ``t`` whose every frame is a
-multiple of the plate's frame interval in minutes or seconds (a time within the plate's frames:
-:func:`check_t_not_time`; ``annotations.frame_step`` for a table annotated every few frames), a CSV
+multiple of the plate's frame interval in minutes or seconds and whose rows lie on the tracked cells
+clearly more often read as that time than as frames (a time within the plate's frames:
+:func:`check_t_not_time`; where the rows cannot tell, a warning; ``annotations.frame_step``, else
+``tracks.frame_step``, for a table annotated every few frames), a CSV
 header naming a column twice,
 cells that are
 in no FOV of the tracks or, without ``y, x`` (where classifiers match by track: any row), not among
@@ -72,7 +74,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 import re
 import warnings
@@ -155,12 +156,6 @@ BETTER_MATCH_RATIO = 2.0
 #: Fewer positioned rows than this are never refused for their reading: all of a handful may match by
 #: chance.
 MIN_READING_ROWS = 5
-#: A table whose distinct frames other than 0 are all multiples of the plate's frame interval in
-#: minutes or seconds ``k`` is read as a time (:func:`check_t_not_time`) where a table in frames would
-#: be so by chance once in at least this many (``k`` to the power of the number of such frames) ...
-TIME_READING_ODDS = 1000.0
-#: ... and it has at least this many such frames.
-MIN_TIME_FRAMES = 3
 
 
 class AnnotationTableError(ValueError):
@@ -906,48 +901,135 @@ def check_frames_in_movie(annotations: pd.DataFrame, n_frames: int, source: str)
 
 
 def check_t_not_time(
-    annotations: pd.DataFrame, frame_interval_minutes: float | None, frame_step: int | None, source: str
-) -> None:
-    """Refuse a table whose ``t`` reads as a time in minutes or seconds rather than frames.
+    annotations: pd.DataFrame,
+    tracks: pd.DataFrame,
+    frame_interval_minutes: float | None,
+    frame_step: int | None,
+    source: str,
+    *,
+    max_distance_px: float,
+    on: MatchOn = "position",
+) -> list[str]:
+    """Refuse a table whose ``t`` is a time in minutes or seconds rather than frames, where its rows
+    say so; warn where only its frames hint at it.
 
     Such a ``t`` is the frame times the plate's frame interval in that unit, so every annotated frame
     is a multiple of it; where those values stay inside the plate's frames,
     :func:`check_frames_in_movie` passes them and every label lands on the wrong frame (t 5 of a plate
-    at 5-minute intervals, frame 1, read as frame 5). ``k``, the greatest common divisor of the
-    table's distinct frames other than 0, is compared with the interval in minutes and in seconds
-    (:func:`~dynaclr.numerics.timescale.time_unit_of_step`, as imported tracks' steps are). Annotations
-    are sparse, a person's clicks on some frames, so per-track steps say little; the frames
-    themselves all being multiples of ``k`` does, once there are enough of them: ``k`` to the power
-    of the number of distinct frames other than 0 must reach :data:`TIME_READING_ODDS` (a table in
-    frames has all its frames multiples of ``k`` by chance once in that many), and they must be at
-    least :data:`MIN_TIME_FRAMES`. A table annotated on purpose every ``k``-th frame looks the same and
-    is imported with ``annotations.frame_step: k`` (``frame_step``; frames multiples of it pass), which
-    the message names. Nothing is refused where the interval is not known (None).
+    at 5-minute intervals, frame 1, read as frame 5). The trigger: ``k``, the greatest common divisor
+    of the table's distinct frames other than 0, is the interval in minutes or seconds or a whole
+    multiple of it (a table in minutes annotated on every other frame;
+    :func:`~dynaclr.numerics.timescale.time_unit_of_step` with ``multiples``). A trigger alone is no
+    evidence: people annotate round frames (10, 20, 30 of a plate at 10 minutes). So the rows are
+    placed on the tracked cells read both ways, ``t`` as frames and ``t / interval`` as frames
+    (:func:`_rows_on_tracked_cells`: a row with ``y, x`` lies within ``max_distance_px`` of a tracked
+    cell of its FOV at that frame, or, matching by track, of the cell its ``fov_name, track_id``
+    name; a row without ``y, x`` names a track present at that frame). Reading ``t`` as time placing
+    at least :data:`BETTER_MATCH_SHARE` of the rows, :data:`BETTER_MATCH_RATIO` times as many as
+    reading it as frames, and :data:`MIN_READING_ROWS` rows, is refused; reading it as frames
+    winning by the same margins passes silently; anything else (a small table, tracks spanning the
+    movie and rows without ``y, x``, which fit both readings alike) is a WARNING, logged and
+    returned. ``frame_step`` (``annotations.frame_step``, else ``tracks.frame_step``: a table
+    annotated, or tracks made, on one frame in ``frame_step``) silences the check where ``k`` is a
+    multiple of it; nothing is checked where the interval is not known (None).
+
+    Args:
+        annotations: the validated table, ``y, x`` in pixels (:func:`positions_in_pixels`).
+        tracks: ``fov_name, track_id, t, y, x`` (the ``tracks`` artifact).
+
+    Returns:
+        The WARNING logged, as logged (a list: empty where nothing is warned about).
 
     Raises:
-        AnnotationTableError: naming ``source``, column ``t``, the frames found, the interval and unit
-            they match, and the fixes.
+        AnnotationTableError: naming ``source``, column ``t``, the frames found, the interval and
+            unit, the rows placed by each reading, and the fix.
     """
     frames = np.unique(annotations["t"].to_numpy(dtype=np.int64))
     later = frames[frames > 0]
     if later.size == 0:
-        return
+        return []
     k = int(np.gcd.reduce(later))
     if frame_step is not None and k % frame_step == 0:
-        return
-    time_unit = time_unit_of_step(k, frame_interval_minutes)
-    if time_unit is None or later.size < max(MIN_TIME_FRAMES, math.log(TIME_READING_ODDS) / math.log(k)):
-        return
+        return []
+    time_unit = time_unit_of_step(k, frame_interval_minutes, multiples=True)
+    if time_unit is None:
+        return []
     unit, interval = time_unit
-    shown = ", ".join(map(str, frames[:_SHOWN])) + (f", ... {frames[-1]}" if frames.size > _SHOWN else "")
-    raise AnnotationTableError(
-        f"{source}: column 't' holds frames of the plate counted from 0; found all {frames.size} distinct "
-        f"values ({shown}) multiples of {k}, the plate's frame interval in {unit} ({interval:g}): t looks "
-        f"like time in {unit}, which would put every annotation at {k} times its frame (t {k}, frame 1, "
-        f"read as frame {k}). Convert t to frames (t / {k}: {k} becomes frame 1) and import again; if t "
-        f"does count the plate's frames and the cells were annotated on one frame in {k} (t 0, {k}, "
-        f"{2 * k}, ...), set annotations.frame_step: {k}"
+    n_rows = len(annotations)
+    cells = (
+        tracks[["fov_name", "track_id", "t", "y", "x"]]
+        .astype({"fov_name": str})
+        .drop_duplicates(["fov_name", "track_id", "t"])
     )
+    t = annotations["t"].to_numpy(dtype=np.int64)
+    as_time = np.rint(t / interval).astype(np.int64)
+    n_frames = _rows_on_tracked_cells(annotations, t, cells, max_distance_px, on)
+    n_time = _rows_on_tracked_cells(annotations, as_time, cells, max_distance_px, on)
+    shown = ", ".join(map(str, frames[:_SHOWN])) + (f", ... {frames[-1]}" if frames.size > _SHOWN else "")
+    times = round(k / interval)
+    of_interval = (
+        f"the plate's frame interval in {unit} ({interval:g})"
+        if times == 1
+        else f"{times} times the plate's frame interval in {unit} ({interval:g})"
+    )
+    placed = (
+        f"on the tracked cell their fov_name, track_id name (within {max_distance_px:g} px where y, x given)"
+        if on == "track"
+        else f"on a tracked cell of their FOV (within {max_distance_px:g} px where y, x given)"
+    )
+    what = (
+        f"{source}: column 't' holds frames of the plate counted from 0; found all {frames.size} distinct "
+        f"values ({shown}) multiples of {k}, {of_interval}. Of the {n_rows} annotations, those {placed} "
+        f"at their frame: {n_frames} reading t as frames, {n_time} reading t as time in {unit} (frame t / "
+        f"{interval:g})"
+    )
+    if n_time >= max(BETTER_MATCH_SHARE * n_rows, BETTER_MATCH_RATIO * n_frames, MIN_READING_ROWS):
+        raise AnnotationTableError(
+            f"{what}: t is time in {unit}, which would put every annotation at {interval:g} times its frame "
+            f"(t {k}, frame {k / interval:g}, read as frame {k}). Convert t to frames (t / {interval:g}) and "
+            "import again"
+        )
+    if n_frames >= max(BETTER_MATCH_SHARE * n_rows, BETTER_MATCH_RATIO * n_time, MIN_READING_ROWS):
+        return []
+    warning = (
+        f"{what}: neither reading fits clearly better ({100.0 * BETTER_MATCH_SHARE:.0f} % of the rows and "
+        f"{BETTER_MATCH_RATIO:g} times as many as the other; {MIN_READING_ROWS} rows at least), so t is read "
+        f"as frames. If t is a time in {unit}, convert it to frames (t / {interval:g}) and import again; "
+        f"if t counts the plate's frames (cells annotated on round frames, or on one frame in {k}), set "
+        f"annotations.frame_step: {k} to silence this warning"
+    )
+    logger.warning("%s", warning)
+    return [warning]
+
+
+def _rows_on_tracked_cells(
+    annotations: pd.DataFrame, frames: np.ndarray, cells: pd.DataFrame, max_distance_px: float, on: MatchOn
+) -> int:
+    """How many of ``annotations``' rows, each put at ``frames`` (its reading of ``t``), lie on a
+    tracked cell of ``cells`` (:func:`check_t_not_time`): a row with ``y, x`` within
+    ``max_distance_px`` of a cell of its FOV at that frame (matching by track: of the cell its
+    ``fov_name, track_id`` name), one without them naming a track present at that frame."""
+    rows = annotations[["fov_name", "track_id", "task", "y", "x"]].reset_index(drop=True).assign(t=frames)
+    positioned = (rows["y"].notna() & rows["x"].notna()).to_numpy()
+    named = rows[["fov_name", "track_id", "t"]].merge(
+        cells, on=["fov_name", "track_id", "t"], how="left", validate="many_to_one"
+    )
+    exists = named["y"].notna().to_numpy()
+    if on == "track":
+        near = np.hypot(rows["y"] - named["y"], rows["x"] - named["x"]).to_numpy() <= max_distance_px
+        return int(np.where(positioned, exists & near, exists).sum())
+    n_placed = int((exists & ~positioned).sum())
+    if positioned.any():
+        matched = match_observations_to_cells(
+            rows[positioned].reset_index(drop=True),
+            cells,
+            "position",
+            max_distance_px,
+            kind="annotations",
+            unmatched_level=logging.DEBUG,
+        )
+        n_placed += int((matched >= 0).sum())
+    return n_placed
 
 
 def check_positions_in_image(annotations: pd.DataFrame, shape_yx: Sequence[int], source: str) -> None:
@@ -1365,6 +1447,7 @@ def import_annotations_stage(
     pixel_size_um: float | None,
     fov_names: Sequence[str] | Mapping[str, str] = (),
     frame_interval_minutes: float | None = None,
+    tracks_frame_step: int | None = None,
 ) -> pd.DataFrame:
     """Validate a user's annotation table and write it as an ``annotations`` artifact.
 
@@ -1377,8 +1460,11 @@ def import_annotations_stage(
     (``table_sha256``) and its layout (``table_layout``: ``long`` or ``wide``). ``shape_tzyx`` is
     the plate's ``(T, Z, Y, X)``: every ``t`` must be one of its frames
     (:func:`check_frames_in_movie`), and not read as a time in minutes or seconds of the plate's
-    ``frame_interval_minutes`` (its stated interval, or None: not checked; :func:`check_t_not_time`,
-    ``config.frame_step`` allowing a table annotated every ``frame_step``-th frame), and the table's own
+    ``frame_interval_minutes`` (its stated interval, or None: not checked; :func:`check_t_not_time`:
+    refused where its rows lie on the tracked cells clearly more often read as that time, a WARNING
+    in ``import_warnings`` where they cannot tell; ``config.frame_step``, else ``tracks_frame_step``
+    (the dataset's ``tracks.frame_step``, tracks imported on one frame in that many), allowing a table
+    annotated every ``frame_step``-th frame), and the table's own
     ``y, x`` must lie in the image
     (:func:`check_positions_in_image`). ``match_on`` is how the classifiers will match the
     annotations to cells (``analysis.classification.match_annotations_on``): it decides which rows
@@ -1391,8 +1477,8 @@ def import_annotations_stage(
     whose ``y, x`` match them only when read with x and y swapped or in the other unit is refused;
     matching by track, so is one whose ``y, x`` lie mostly away from the cells its track ids name
     (ids of another tracking), and a few such rows are a WARNING. The counts matched are recorded
-    (``position_readings``), with the WARNING as logged where it warns (``import_warnings``, a list
-    as the imported tracks' record has; empty otherwise).
+    (``position_readings``), with the WARNINGs as logged (``import_warnings``, a list as the imported
+    tracks' record has, the time check's first; empty otherwise).
 
     With ``config.table`` a pattern (``{row}``, ``{col}``, ``{fov}``: a file per FOV; or a ``tiff:``
     dataset's ``{position}``), ``inputs.table`` are the files of it that exist and ``fov_names`` the
@@ -1416,20 +1502,30 @@ def import_annotations_stage(
     layout = annotation_layout(table, source)
     annotations = validate_annotation_table(table, tasks, source, on=match_on)
     check_frames_in_movie(annotations, shape_tzyx[0], source)
-    check_t_not_time(annotations, frame_interval_minutes, config.frame_step, source)
     annotations = positions_in_pixels(annotations, config.position_unit, pixel_size_um, source)
     check_positions_in_image(annotations, shape_tzyx[2:], source)
     tracks, tracks_prov = read_table(tracks_path, "tracks", ("fov_name", "track_id", "t", "y", "x"))
-    # cells the tracks cannot place (by track: any row naming no tracked cell) are refused first
-    located = locate_annotations(annotations, tracks, source, str(tracks_path), on=match_on)
     if max_match_distance_px is None:  # the rule passed None matching by track before the check existed
         raise ValueError(
             "import_annotations_stage: expected max_match_distance_px (analysis.classification."
             "max_match_distance_px) whatever match_on is, the table's y, x being checked against the tracked "
             "cells within it; found None"
         )
+    # a t in minutes is refused before its rows are placed at frame t: they would be refused as cells
+    # the tracks lack, or as positions away from their cells, naming the wrong cause
+    time_warnings = check_t_not_time(
+        annotations,
+        tracks,
+        frame_interval_minutes,
+        config.frame_step if config.frame_step is not None else tracks_frame_step,
+        source,
+        max_distance_px=max_match_distance_px,
+        on=match_on,
+    )
+    # cells the tracks cannot place (by track: any row naming no tracked cell) are refused first
+    located = locate_annotations(annotations, tracks, source, str(tracks_path), on=match_on)
     readings: dict[str, object] = {}
-    position_readings, readings[IMPORT_WARNINGS] = check_position_reading(
+    position_readings, position_warnings = check_position_reading(
         annotations,
         tracks,
         max_distance_px=max_match_distance_px,
@@ -1438,6 +1534,7 @@ def import_annotations_stage(
         source=source,
         on=match_on,
     )
+    readings[IMPORT_WARNINGS] = [*time_warnings, *position_warnings]
     if match_on == "position" or position_readings["rows"]:
         # matched by track without y, x, nothing was checked: no readings, so the QC page says
         # "no position check (matched by track)" rather than "no import warnings"

@@ -82,11 +82,13 @@ class AnnotationConfig(StrictModel):
         ge=2,
         description=(
             "With 'table': set when the cells were annotated on every frame_step-th frame of the plate "
-            "(t still counts the plate's frames: 0, k, 2k, ...). Without it, a table whose every frame t "
-            "is a multiple of the plate's frame interval in minutes or seconds (k, the greatest common "
-            "divisor of its frames other than 0, equal to the interval, over enough distinct frames that "
-            "chance does not explain it) is refused as t in minutes or seconds (divide t by the "
-            "interval); with it, frames that are multiples of frame_step are expected."
+            "(t still counts the plate's frames: 0, k, 2k, ...). Without it (nor tracks.frame_step, which "
+            "stands for it), a table whose every frame t is a multiple of the plate's frame interval in "
+            "minutes or seconds (k, the greatest common divisor of its frames other than 0, the interval "
+            "or a whole multiple of it) is refused as t in minutes or seconds where its rows lie on the "
+            "tracked cells clearly more often at frame t / interval than at t (divide t by the interval), "
+            "and imported with a warning where they cannot tell; with it, frames that are multiples of "
+            "frame_step are expected (no check, no warning)."
         ),
     )
     fraction_of_cells: float = Field(

@@ -88,20 +88,31 @@ class FrameClock:
         return np.asarray(frames, dtype=np.float64) * self.per_frame
 
 
-def time_unit_of_step(step: int, frame_interval_minutes: float | None) -> tuple[str, float] | None:
+def time_unit_of_step(
+    step: int, frame_interval_minutes: float | None, multiples: bool = False
+) -> tuple[str, float] | None:
     """``(unit, interval)`` where a step of ``step`` in a ``t`` meant to count frames is the plate's
     frame interval in that unit (``"minutes"`` or ``"seconds"``, tried in that order; within 0.1%),
-    else None (also where the interval is not known, or ``step`` is 1 or less).
+    else None (also where the interval is not known, or ``step`` is 1 or less). With ``multiples``,
+    also where ``step`` is a whole multiple of that interval (within 0.1%; the interval itself in
+    either unit first; an interval of one unit or less never counts: every step is a multiple of it).
 
     A table whose ``t`` is a time rather than a frame puts its rows at multiples of this interval:
     imported tracks whose consecutive detections all step by it
     (:func:`dynaclr.tracking.importing.frame_stride_warning`), annotations whose every frame is a
-    multiple of it (:func:`dynaclr.classify.annotation_table.check_t_not_time`). An interval of one
-    minute makes minutes and frames the same numbers, so only seconds (a step of 60) are told apart.
+    multiple of it (:func:`dynaclr.classify.annotation_table.check_t_not_time`, with ``multiples``: a
+    table in minutes annotated on every other frame has its frames all multiples of twice the
+    interval). An interval of one minute makes minutes and frames the same numbers, so only seconds
+    (a step of 60) are told apart.
     """
     if frame_interval_minutes is None or step <= 1:
         return None
-    for unit, interval in (("minutes", frame_interval_minutes), ("seconds", frame_interval_minutes * 60)):
+    units = (("minutes", frame_interval_minutes), ("seconds", frame_interval_minutes * 60))
+    for unit, interval in units:
         if np.isclose(step, interval, rtol=1e-3, atol=0):
+            return unit, float(interval)
+    for unit, interval in units if multiples else ():
+        times = step / interval if interval > 1 else 0.0
+        if times >= 2 and np.isclose(times, round(times), rtol=1e-3, atol=0):
             return unit, float(interval)
     return None
