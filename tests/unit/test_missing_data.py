@@ -579,3 +579,42 @@ def test_read_block_passes_arrays_without_chunks_and_other_errors_through() -> N
     assert read_block(array, (1, 2), store="memory").tolist() == [20, 21, 22, 23]
     with pytest.raises(IndexError):
         read_block(array, (5,), store="memory")
+
+
+def test_the_qc_table_lists_each_fovs_frames_without_foreground(tmp_path: Path) -> None:
+    """Tracking leaves the frames without foreground out of ultrack's solves; a dim frame (signal, nuclei
+    below the FOV's threshold) was listed in neither ``dropped_frames`` nor ``frames_without_signal``, so
+    qc.csv could not tell which FOVs' tracking skipped frames. Its ``frames_without_foreground`` column
+    now lists, per ``tracking`` row, every such frame (flagged or not; ``;``-separated, read back as
+    text), empty for a FOV whose every frame has foreground, for a record made before the key, and for
+    the other stages."""
+    from dynaclr.io import make_provenance
+    from dynaclr.io.plate import write_fov_record
+
+    provenance = make_provenance("tracks_fov", TrackingConfig().model_dump(mode="json"))
+    base = {"n_frames": 5, "n_tracks": 3, "missing_voxels": 0, "dropped_frames": [], "repeated_frames": []}
+    records = []
+    for fov, extra in (
+        ("A/1/0", {"frames_without_foreground": [2]}),  # a dim frame, flagged nowhere else
+        ("A/1/1", {"frames_without_foreground": [1, 3], "empty_frames": [1], "dropped_frames": [3]}),
+        ("A/1/2", {"frames_without_foreground": []}),
+        ("A/1/3", {}),  # a record made before frames_without_foreground
+    ):
+        record = tmp_path / "records" / f"{fov}.json"
+        write_fov_record(record, provenance, {**base, "fov_name": fov, **extra})
+        records.append(record)
+    phase = tmp_path / "records" / "phase.json"
+    write_fov_record(
+        phase,
+        make_provenance("phase_fov", {}),
+        {**base, "fov_name": "A/1/0", "frames_without_foreground": [2]},
+    )
+    outputs = QcTableOutputs(
+        table=tmp_path / "qc.csv",
+        record=tmp_path / "qc.json",
+        import_warnings=tmp_path / "import_warnings.csv",
+    )
+    qc_table(QcTableInputs(phase_records=[phase], track_records=records), outputs, dataset="demo")
+    table = parse_csv(outputs.table)
+    assert table["frames_without_foreground"].fillna("").tolist() == ["", "2", "1;3", "", ""]
+    assert table.loc[2, "frames_without_signal"] == "1" and table.loc[2, "dropped_frames"] == "3"

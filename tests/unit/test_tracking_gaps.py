@@ -267,6 +267,8 @@ def test_a_blank_frame_leaves_tracks_joined_across_it(
     assert len(sides) >= 4
     kept = sum(before == after for before, after in sides)
     _, metrics = read_fov_record(record, "tracks_fov")
+    assert metrics["frames_without_foreground"] == [BLANK_T]  # constant: flagged by QC as well
+    assert BLANK_T in metrics["empty_frames"]
     assert not list((tmp_path / "scratch").rglob("data.db"))  # each solve's database removed (off: two)
     if max_gap_frames == 0:
         assert not list((tmp_path / "scratch").glob("frames_*"))
@@ -275,6 +277,74 @@ def test_a_blank_frame_leaves_tracks_joined_across_it(
         assert kept == len(sides) and metrics["gaps_closed"] >= kept
         rows = tracks[tracks["track_id"].isin([ids[0] for ids in sides])]
         assert set(rows["t"]) >= {BLANK_T - 1, BLANK_T + 1}  # the CSV holds the joined tracks too
+
+
+def _three_nuclei_movie(dim_frames: list[int], n_t: int = 5, size: int = 64) -> np.ndarray:
+    """Three fixed nuclei (520 over 120, noise sigma 5); in ``dim_frames`` they are at 200 only: 16
+    noise sigmas up (signal), below the FOV's threshold (no foreground)."""
+    yy, xx = np.mgrid[:size, :size]
+    movie = np.full((n_t, size, size), 120.0, dtype=np.float32)
+    for t in range(n_t):
+        for y, x in ((16, 16), (40, 20), (30, 46)):
+            movie[t][(yy - y) ** 2 + (xx - x) ** 2 <= 49] = 200.0 if t in dim_frames else 520.0
+    return movie + np.random.default_rng(0).normal(0, 5, movie.shape).astype(np.float32)
+
+
+def test_a_dim_frame_left_out_of_the_solves_is_recorded_warned_of_and_in_the_qc_table(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A frame whose nuclei are too dim for the FOV's threshold has signal (not in
+    frames_without_signal), is not dropped, and gets no foreground: ultrack's solves leave it out
+    (since frames without foreground are not given to ultrack), yet the record and qc.csv named it
+    nowhere, the FOV ``ok`` without a word. The record now lists the frames left out
+    (``frames_without_foreground``), the QC table's tracking row shows them, and the job names the
+    frame at WARNING; an FOV whose every frame has foreground lists none and warns of none."""
+    from plate_helpers import write_plate
+
+    from dynaclr.io import ArtifactKind
+    from dynaclr.qc import QC_COLUMNS, qc_row
+
+    dim, intact = "A/1/0", "A/1/1"
+    plate = write_plate(tmp_path / "raw.zarr", [dim, intact], ["Nuclei"], (5, 1, 1, 64, 64))
+    with open_ome_zarr(plate, layout="hcs", mode="r+") as opened:
+        opened[dim]["0"][:, 0, 0] = _three_nuclei_movie([2])
+        opened[intact]["0"][:, 0, 0] = _three_nuclei_movie([])
+    config, tracks_plate = TrackingConfig(), tmp_path / "tracks.zarr"
+    create_tracks_plate(
+        config,
+        TracksPlateInputs(plate=plate),
+        TracksPlateOutputs(tracks_plate=tracks_plate),
+        channel="Nuclei",
+    )
+    rows = {}
+    for fov in (dim, intact):
+        record = fov_record_path(tmp_path / "records", fov)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="dynaclr.tracking.fov"):
+            tracks = track_fov(
+                config,
+                TrackFovInputs(plate=plate, tracks_plate=tracks_plate),
+                TrackFovOutputs(tracks_csv=tmp_path / f"{fov.replace('/', '_')}.csv", record=record),
+                fov_name=fov,
+                scratch_dir=tmp_path / "scratch" / fov,
+            )
+        _, metrics = read_fov_record(record, "tracks_fov")
+        warnings = [r.getMessage() for r in caplog.records if "no foreground" in r.getMessage()]
+        if fov == dim:
+            assert metrics["frames_without_signal"] == [] and metrics["dropped_frames"] == []
+            assert metrics["empty_frames"] == []
+            assert metrics["frames_without_foreground"] == [2]
+            assert not (tracks["t"] == 2).any() and set(tracks["t"]) == {0, 1, 3, 4}
+            assert len(warnings) == 1 and "frames [2] have no foreground" in warnings[0]
+            assert f"FOV {dim}" in warnings[0]
+        else:
+            assert metrics["frames_without_foreground"] == [] and not warnings
+        rows[fov] = qc_row(ArtifactKind.TRACKS_FOV, record, metrics, "tracking")
+    assert "frames_without_foreground" in QC_COLUMNS
+    assert rows[dim]["frames_without_foreground"] == "2" and rows[dim]["frames_without_signal"] == ""
+    assert rows[intact]["frames_without_foreground"] == ""
+    older = {k: v for k, v in metrics.items() if k != "frames_without_foreground"}  # a record before it
+    assert qc_row(ArtifactKind.TRACKS_FOV, record, older, "tracking")["frames_without_foreground"] == ""
 
 
 @pytest.mark.parametrize(

@@ -42,12 +42,14 @@ REPORT_PAGE_STYLE: str = """.. raw:: html
 """
 
 #: Columns of ``qc.csv`` the first page reads where they exist: a results folder upgraded from a
-#: dynaclr whose ``qc.csv`` lacks them (``frames_without_signal`` is newer than the table; rule
-#: ``qc_table`` does not rerun on an upgrade) still gives a first page, reading them as empty (the
-#: dropped frames counted from ``n_dropped_frames``, see :func:`_n_dropped_frames`).
+#: dynaclr whose ``qc.csv`` lacks them (``frames_without_signal``, ``frames_without_foreground`` are
+#: newer than the table; rule ``qc_table`` does not rerun on an upgrade) still gives a first page,
+#: reading them as empty (the dropped frames counted from ``n_dropped_frames``, see
+#: :func:`_n_dropped_frames`).
 QC_OPTIONAL_COLUMNS: tuple[str, ...] = (
     "dropped_frames",
     "frames_without_signal",
+    "frames_without_foreground",
     "nucleus_diameter_um",
     "nucleus_size_flagged",
 )

@@ -141,6 +141,7 @@ TEXT_COLUMNS = frozenset(
         "reason",
         "dropped_frames",
         "frames_without_signal",
+        "frames_without_foreground",
         "mode",
         "onset_source",
         "state_source",

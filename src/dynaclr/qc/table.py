@@ -53,6 +53,11 @@ logger = logging.getLogger(__name__)
 #: ``frames_without_signal`` (``tracking`` rows of ``track_fov``'s records only) the frames, not
 #: dropped, where tracking found no nucleus for want of signal: a constant nuclear image
 #: (``empty_frames``) or no contrast above the pixel noise (``frames_without_signal``);
+#: ``frames_without_foreground`` (``tracking`` rows of ``track_fov``'s records only; empty for a
+#: record made before it) every frame where tracking segmented no nucleus, left out of ultrack's solves
+#: (:func:`~dynaclr.tracking.engine.solve_frames`): the dropped frames, those without signal, and
+#: frames with signal whose nuclei were too dim for the FOV's threshold (listed nowhere else; a FOV
+#: with such frames is logged at WARNING by its ``track_fov`` job); empty: every frame tracked;
 #: ``nucleus_diameter_um`` (``tracking`` rows of ``track_fov``'s records only) the nuclei's median
 #: equivalent diameter in µm at the stated pixel size (:mod:`dynaclr.tracking.nucleus_size`; empty
 #: for a record made before it, or without a stated pixel size or a detection);
@@ -65,6 +70,7 @@ QC_COLUMNS: tuple[str, ...] = (
     "n_dropped_frames",
     "dropped_frames",
     "frames_without_signal",
+    "frames_without_foreground",
     "nucleus_diameter_um",
     "nucleus_size_flagged",
     "missing_voxels",
@@ -271,6 +277,7 @@ def qc_row(kind: ArtifactKind, path: Path, metrics: dict[str, Any], stage: str) 
             "n_dropped_frames": None,
             "dropped_frames": "",
             "frames_without_signal": "",
+            "frames_without_foreground": "",
             "nucleus_diameter_um": None,
             "nucleus_size_flagged": None,
             "missing_voxels": None,
@@ -287,6 +294,9 @@ def qc_row(kind: ArtifactKind, path: Path, metrics: dict[str, Any], stage: str) 
         "dropped_frames": ";".join(str(t) for t in dropped),
         "frames_without_signal": ";".join(
             str(t) for t in sorted(chain(*without_signal(stage, metrics, dropped)))
+        ),
+        "frames_without_foreground": ";".join(
+            str(t) for t in (_frames(metrics, "frames_without_foreground") if stage == "tracking" else ())
         ),
         "nucleus_diameter_um": metrics.get(DIAMETER_UM_KEY) if stage == "tracking" else None,
         "nucleus_size_flagged": (
@@ -336,6 +346,7 @@ def imported_tracking_rows(recorded_config: dict[str, Any], path: Path) -> list[
                 "n_dropped_frames": len(dropped),
                 "dropped_frames": ";".join(str(t) for t in dropped),
                 "frames_without_signal": "",
+                "frames_without_foreground": "",
                 "nucleus_diameter_um": None,
                 "nucleus_size_flagged": None,
                 "missing_voxels": None,

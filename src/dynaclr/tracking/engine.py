@@ -59,6 +59,13 @@ def conform_tracks_table(tracks: pd.DataFrame, is_3d: bool, by: Sequence[str] = 
     return table.sort_values([*by, "track_id", "t"], kind="stable").reset_index(drop=True)
 
 
+def frames_without_foreground(foreground: NDArray) -> list[int]:
+    """The frames of ``foreground`` ``(T, ...)`` without any foreground pixel, in order: those
+    :func:`solve_frames` leaves out of ultrack's solves (dropped as mostly missing, blank, without
+    signal, or with nuclei too dim for the FOV's threshold), no detection there."""
+    return [t for t in range(len(foreground)) if not np.asarray(foreground[t]).any()]
+
+
 def solve_frames(foreground: NDArray, max_gap_frames: int) -> list[list[int]]:
     """The frames of ``foreground`` ``(T, ...)`` each ultrack solve is given, in order: the frames
     holding any foreground, those separated by at most ``max_gap_frames`` frames without foreground
@@ -72,7 +79,8 @@ def solve_frames(foreground: NDArray, max_gap_frames: int) -> list[list[int]]:
     with exit 0. Given without the frames between (a gap gap closing would join), ultrack links across
     them as across one frame, each track keeping its gap (no row there). A longer gap separates
     solves, each with its ends free like the movie's (a solve of one frame: a still image)."""
-    present = [t for t in range(len(foreground)) if np.asarray(foreground[t]).any()]
+    left_out = set(frames_without_foreground(foreground))
+    present = [t for t in range(len(foreground)) if t not in left_out]
     solves: list[list[int]] = []
     for t in present:
         if solves and t - solves[-1][-1] - 1 <= max_gap_frames:

@@ -24,7 +24,10 @@ Outputs (``tracks_plate`` artifact, an HCS OME-Zarr plate with the input's posit
   a blank or dropped frame, a nucleus missed): its rows skip those frames, as imported tracks
   with gaps do; the record's ``gaps_closed`` counts the joins. Frames without any foreground are not
   given to ultrack (:func:`segment_and_track`): it links across up to ``gap_closing.max_gap_frames``
-  of them in a row, and the frames beside them keep their nuclei.
+  of them in a row, and the frames beside them keep their nuclei; the record lists them
+  (``frames_without_foreground``, dropped, blank and dim frames alike; ``qc.csv`` shows it), and a
+  FOV where any of them is neither dropped nor found without signal (nuclei too dim for the FOV's
+  threshold?) is logged at WARNING.
 
 The tracks plate records the channel it was made for (``tracking.input_channel``); the per-FOV
 jobs read that channel, so the plate and its labels always come from one input.
@@ -83,6 +86,7 @@ from dynaclr.tracking.engine import (
     conform_tracks_table,
     empty_tracks_table,
     export_label_frames,
+    frames_without_foreground,
     in_movie_frames,
     links_across_gaps,
     run_ultrack,
@@ -390,8 +394,10 @@ def track_fov(
     inspection), paints the selected segments with their ``track_id`` into this FOV's position of
     ``inputs.tracks_plate``, and writes ``outputs.tracks_csv`` and the completion record (kind
     ``tracks_fov``, metrics: counts and seconds per step, missing voxels and dropped frames, frames
-    repeating the frame before: ``repeated_frames``) at
-    ``outputs.record``.
+    repeating the frame before: ``repeated_frames``, frames without any foreground, left out of
+    ultrack's solves: ``frames_without_foreground``) at ``outputs.record``. A frame without
+    foreground that is neither dropped nor found without signal by the maps (``empty_frames``,
+    ``frames_without_signal``: nuclei too dim for the FOV's threshold?) is named at WARNING.
     ``inputs.input_record``, when given, is the per-FOV virtual-staining record (kind
     ``virtual_stain_fov``) of the job that wrote this FOV of the input; it is checked and recorded.
 
@@ -433,6 +439,7 @@ def track_fov(
     metrics = {
         **_track_metrics(table, int(reduced.shape[0]), maps, timings),
         "gaps_closed": gaps_closed,
+        "frames_without_foreground": frames_without_foreground(maps.foreground),
         **missing.metrics(),
         "repeated_frames": list(repeats.frames),
         **nucleus_size_metrics(
@@ -450,6 +457,7 @@ def track_fov(
         make_provenance("tracks_fov", config.model_dump(mode="json"), inputs=recorded),
         metrics,
     )
+    _warn_unflagged_frames_without_foreground(metrics, f"{inputs.plate} FOV {fov_name}")
     remove_ultrack_databases(scratch_dir)
     logger.info(
         "%s: %d tracks, %d detections, %d divisions in %.1f s",
@@ -460,6 +468,37 @@ def track_fov(
         metrics["seconds_total"],
     )
     return table
+
+
+def unflagged_frames_without_foreground(metrics: Mapping[str, Any]) -> list[int]:
+    """A ``tracks_fov`` record's ``frames_without_foreground`` that quality control does not flag:
+    not dropped (``dropped_frames``), not constant (``empty_frames``) nor without contrast above the
+    pixel noise (``frames_without_signal``): frames with signal whose nuclei, if any, the FOV's
+    threshold missed (none for a record made before ``frames_without_foreground``)."""
+    flagged = {
+        int(t)
+        for key in ("dropped_frames", "empty_frames", "frames_without_signal")
+        for t in metrics.get(key) or ()
+    }
+    return [int(t) for t in metrics.get("frames_without_foreground") or () if int(t) not in flagged]
+
+
+def _warn_unflagged_frames_without_foreground(metrics: Mapping[str, Any], where: str) -> None:
+    """WARNING naming the frames without foreground of a FOV where QC flags not every one of them
+    (:func:`unflagged_frames_without_foreground`): no detection there, left out of ultrack's solves."""
+    unflagged = unflagged_frames_without_foreground(metrics)
+    if not unflagged:
+        return
+    logger.warning(
+        "%s: frames %s have no foreground (no nucleus segmented) though they were neither dropped "
+        "nor found without signal: nuclei dimmer than the FOV's foreground threshold (%.3g, "
+        "normalised)? No detection there; ultrack's solves leave out frames %s "
+        "(frames_without_foreground in the FOV's record and qc.csv)",
+        where,
+        unflagged,
+        float(metrics["foreground_threshold"]),
+        list(metrics["frames_without_foreground"]),
+    )
 
 
 def _stated_pixel_size(inputs: TrackFovInputs, fov_name: str) -> tuple[float | None, str]:
