@@ -82,7 +82,12 @@ def prepare(workdir: Path, n_cells: int, n_features: int, n_channels: int) -> No
     keys = truth.loc[:, ["fov_name", "track_id", "t"]]
     names = cell_feature_names([f"raw:{name}" for name in channels])
     features = keys.assign(**{name: rng.normal(size=len(keys)) for name in names})
-    write_table(features, paths["features"], make_provenance(ArtifactKind.CELL_FEATURES, {}))
+    # the crop the features are measured on (rule cell_features records it; interpret_embeddings reads it)
+    write_table(
+        features,
+        paths["features"],
+        make_provenance(ArtifactKind.CELL_FEATURES, {"measured_crop_yx_px": [16, 16]}),
+    )
     predictions = keys.assign(
         task="infection",
         probability=0.5,

@@ -496,7 +496,12 @@ TOY_FOVS = ("A/1/0", "A/1/1", "B/1/0", "B/1/1")
 
 
 def _write_toy_artifacts(
-    root, n_tracks: int = 6, n_frames: int = 8, fovs=TOY_FOVS, classifiers_of: str = "teacher"
+    root,
+    n_tracks: int = 6,
+    n_frames: int = 8,
+    fovs=TOY_FOVS,
+    classifiers_of: str = "teacher",
+    patch_size: int = 32,
 ) -> dict:
     """Synthetic artifacts of rule ``distill``: ``fovs`` (mock A/1/*, infected B/1/*), channels
     ``Phase3D`` (a bright centre when infected: phase sees it) and ``ViralSensor`` (the same, brighter);
@@ -531,13 +536,14 @@ def _write_toy_artifacts(
         padded_fraction=0.0,
     )
     infected = cells["infected"].to_numpy()
-    patches = rng.normal(0.0, 0.3, size=(n, 2, 1, 32, 32)).astype(np.float32)
-    patches[infected, 0, :, 10:22, 10:22] += 1.5
-    patches[infected, 1, :, 10:22, 10:22] += 3.0
+    patches = rng.normal(0.0, 0.3, size=(n, 2, 1, patch_size, patch_size)).astype(np.float32)
+    centre = slice(patch_size // 2 - 6, patch_size // 2 + 6)
+    patches[infected, 0, :, centre, centre] += 1.5
+    patches[infected, 1, :, centre, centre] += 3.0
     zarr_path, parquet_path = root / "patches.zarr", root / "patches.parquet"
     group = zarr.open_group(str(zarr_path), mode="w")
-    create_patch_array(group, n, (2, 1, 32, 32), "float32", 64)[:] = patches
-    group.attrs.update({"channel_names": ["Phase3D", "ViralSensor"], "patch_size_yx_px": 32})
+    create_patch_array(group, n, (2, 1, patch_size, patch_size), "float32", 64)[:] = patches
+    group.attrs.update({"channel_names": ["Phase3D", "ViralSensor"], "patch_size_yx_px": patch_size})
     patch_provenance = make_provenance(ArtifactKind.PATCHES, {"name": "toy"})
     write_zarr_provenance(zarr_path, patch_provenance)
     index = cells.loc[:, list(INDEX_COLUMNS)]
@@ -893,8 +899,9 @@ def test_student_channels_are_found_by_full_or_channel_name():
         student_channel_indices(["Phase3D"], store, Path("s.zarr"))
 
 
-def _phase_only_model(root, name: str):
-    """A phase-only contrastive model's model.ckpt (1 channel, 1 slice, test_convnext backbone)."""
+def _phase_only_model(root, name: str, patch_size_yx_px: int = 32):
+    """A phase-only contrastive model's model.ckpt (1 channel, 1 slice, test_convnext backbone, trained
+    on a ``patch_size_yx_px`` network input)."""
     import timm
     import torch
 
@@ -916,7 +923,7 @@ def _phase_only_model(root, name: str):
         outputs,
         in_channels=1,
         in_stack_depth=1,
-        patch_size_yx_px=32,
+        patch_size_yx_px=patch_size_yx_px,
         model_name=name,
     )
     return outputs.checkpoint
@@ -973,3 +980,66 @@ def test_the_workflow_config_checks_the_student_model_reads_the_students_channel
     raw["analysis"]["distillation"]["student_model"] = "nope"
     with pytest.raises(ValidationError, match="student_model: 'nope' is not a contrastive model"):
         WorkflowConfig.model_validate(raw)
+
+
+def test_a_student_reading_every_channel_of_the_teachers_store_is_refused(tmp_path):
+    """The student must leave out a channel the teacher reads (the sensor): reading them all it was
+    scored, with exit 0, as a 'phase-only' student of a 'phase + sensor' teacher."""
+    from dynaclr.distill import distill_stage
+
+    inputs = _write_toy_artifacts(tmp_path)
+    outputs = _outputs(tmp_path / "out")
+    config = DistillationConfig(
+        enabled=True,
+        teacher_model="teacher",
+        dataset="toy",
+        max_steps=2,
+        student_channels=["Phase3D", "ViralSensor"],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"student_channels: expected a strict subset of the channels of the teacher's patch store "
+        r".*patches.zarr \(\['Phase3D', 'ViralSensor'\].*found \['Phase3D', 'ViralSensor'\], every one",
+    ):
+        distill_stage(config, inputs, outputs, model="teacher", dataset="toy")
+    assert not outputs.scores.exists() and not outputs.predictions.exists()
+
+
+def test_the_student_model_reads_the_network_input_it_was_trained_on(tmp_path, one_torch_thread, monkeypatch):
+    """A student_model trained on 32 px: the student and the probe read the central 32 px of the
+    48 px patches (as rule embed feeds that model), not the store's 48; another crop_size_yx_px is
+    refused naming both sizes."""
+    from dynaclr.distill import distill_stage, stage as distill_module
+    from dynaclr.io import ArtifactError
+
+    inputs = _write_toy_artifacts(tmp_path, patch_size=48).model_copy(
+        update={"student_checkpoint": _phase_only_model(tmp_path, "phase_model", patch_size_yx_px=32)}
+    )
+    encoded = []
+    encode_rows = distill_module.encode_rows
+
+    def encoding(student, reader, rows, *, crop_yx, **kwargs):
+        encoded.append(crop_yx)
+        return encode_rows(student, reader, rows, crop_yx=crop_yx, **kwargs)
+
+    monkeypatch.setattr(distill_module, "encode_rows", encoding)
+    config = DistillationConfig(
+        enabled=True,
+        teacher_model="teacher",
+        dataset="toy",
+        student_model="phase_model",
+        max_steps=3,
+        batch_size=16,
+        n_bootstrap=20,
+    )
+    distill_stage(config, inputs, _outputs(tmp_path / "out"), model="teacher", dataset="toy")
+    assert encoded and set(encoded) == {32}  # the probe's features and the student's calls
+    with pytest.raises(ArtifactError, match=r"crop_size_yx_px: expected null or 32 .*phase_model.*found 48"):
+        distill_stage(
+            config.model_copy(update={"crop_size_yx_px": 48}),
+            inputs,
+            _outputs(tmp_path / "refused"),
+            model="teacher",
+            dataset="toy",
+        )
+    assert not (tmp_path / "refused" / "scores.parquet").exists()

@@ -35,7 +35,8 @@ from dynaclr.interpretation.stage import (
     cell_features_stage,
     interpret_embeddings_stage,
 )
-from dynaclr.io import ArtifactKind, make_provenance, read_csv, read_table, write_table
+from dynaclr.io import ArtifactError, ArtifactKind, make_provenance, read_csv, read_table, write_table
+from dynaclr.numerics.crop import center_crop
 from dynaclr.patches import open_patch_store
 
 CONFIG = InterpretationConfig(batch_size=7)
@@ -222,7 +223,11 @@ def test_stages_write_the_table_heatmap_and_gallery(patch_store, tmp_path):
     store = open_patch_store(patch_store["zarr"], patch_store["parquet"])
     assert len(features) == len(store.index)
     # the keys the rule reads (its params), not the gallery's: editing those reruns no cell_features
-    assert provenance.config == {**config.rule_params("cell_features"), "batch_size": 16}
+    assert provenance.config == {
+        **config.rule_params("cell_features"),
+        "batch_size": 16,
+        "measured_crop_yx_px": [store.patch_size_yx_px] * 2,
+    }
 
     # planted embeddings: the first dimension is the Nuclei mean, so PC1 tracks it
     index = store.index.drop(columns=["row"])
@@ -272,3 +277,62 @@ def test_stages_write_the_table_heatmap_and_gallery(patch_store, tmp_path):
             dataset="tiny",
         )
     assert not any(Path(path).exists() for path in refused.model_dump().values())
+
+
+def test_cell_features_are_measured_on_the_network_input_not_the_stored_windows_margin(patch_store, tmp_path):
+    """The stored window is wider than patch_size_yx_px (training's rotations and zooms); its margin,
+    which no model sees, must change no feature: a bright neighbour there moved Otsu's threshold and
+    shrank the central cell's mask (and changed every intensity and texture feature)."""
+    store = open_patch_store(patch_store["zarr"], patch_store["parquet"])
+    size = store.patch_size_yx_px
+    window = store.array.shape[-1]
+    assert window > size  # the tiny plate's store keeps a margin
+    features = _cell_features(InterpretationConfig(batch_size=16), patch_store, tmp_path / "features.parquet")
+    patches = np.asarray(store.array[:], dtype=np.float32)
+    measured = cell_features(center_crop(patches, size), store.index, store.channel_names, CONFIG)
+    pd.testing.assert_frame_equal(features, measured)
+
+    # the library function: a neighbour in the margin leaves every feature of the central crop alone
+    yy, xx = np.mgrid[:window, :window] - (window - 1) / 2
+    alone = (np.hypot(yy, xx) < size / 5) + np.random.default_rng(0).normal(0, 0.05, (window, window))
+    corner = window / 2 - (window - size) / 4  # the middle of the margin
+    neighbour = alone + 3.0 * (np.hypot(yy - corner, xx - corner) < (window - size) / 4)
+    two = np.stack([alone, neighbour])[:, None, None].astype(np.float32)
+    index = pd.DataFrame({"fov_name": ["A/1/0"] * 2, "track_id": [1, 2], "t": [0, 0]})
+    table = cell_features(two, index, ["raw:Nuclei"], CONFIG, show_progress=False, crop_yx=(size, size))
+    values = table.drop(columns=list(KEY_COLUMNS)).to_numpy()
+    np.testing.assert_allclose(values[0], values[1])
+    assert table.loc[0, "raw:Nuclei_area_px"] == pytest.approx(np.pi * (size / 5) ** 2, rel=0.15)
+
+
+def test_features_measured_on_the_whole_stored_window_are_refused(patch_store, tmp_path):
+    """A cell-features table recording no measured crop (written before the features were measured on
+    the network input) is refused, naming the file and the rerun, before anything is written."""
+    features = _cell_features(InterpretationConfig(batch_size=16), patch_store, tmp_path / "new.parquet")
+    older = tmp_path / "older.parquet"
+    write_table(features, older, make_provenance(ArtifactKind.CELL_FEATURES, {"texture_gray_levels": 32}))
+    index = open_patch_store(patch_store["zarr"], patch_store["parquet"]).index.drop(columns=["row"])
+    embeddings = tmp_path / "planted.zarr"
+    matrix = np.random.default_rng(0).normal(size=(len(index), 6)).astype(np.float32)
+    write_embeddings(
+        build_anndata(matrix, index),
+        embeddings,
+        make_provenance(ArtifactKind.EMBEDDINGS, {"model": "planted", "dataset": "tiny"}),
+    )
+    outputs = _outputs(tmp_path / "out")
+    with pytest.raises(
+        ArtifactError, match=r"older.parquet: expected 'measured_crop_yx_px'.*forcerun cell_features"
+    ):
+        interpret_embeddings_stage(
+            InterpretationConfig(n_components=4),
+            InterpretInputs(
+                embeddings=embeddings,
+                features=older,
+                patches_zarr=patch_store["zarr"],
+                patches_parquet=patch_store["parquet"],
+            ),
+            outputs,
+            model="planted",
+            dataset="tiny",
+        )
+    assert not any(Path(path).exists() for path in outputs.model_dump().values())

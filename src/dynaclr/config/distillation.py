@@ -72,7 +72,9 @@ class DistillationConfig(IntervalsConfig):
         default_factory=lambda: ["Phase3D"],
         min_length=1,
         description="Channels of the teacher's patch store the student reads: as the store names them "
-        "('phase:Phase3D', source and channel) or the channel alone when only one store channel has it.",
+        "('phase:Phase3D', source and channel) or the channel alone when only one store channel has it. A "
+        "strict subset of the store's channels (the student leaves out the sensor): listing every one is "
+        "refused.",
     )
     student_model: str | None = Field(
         None,
@@ -86,7 +88,9 @@ class DistillationConfig(IntervalsConfig):
     crop_size_yx_px: int | None = Field(
         None,
         ge=8,
-        description="Centre crop (pixels) the student sees; null: the patch store's patch_size_yx_px.",
+        description="Centre crop (pixels) the student (and the probe) sees; null: the network input "
+        "(patch_size_yx_px) student_model was trained on, as rule embed feeds it, or without a student_model "
+        "the patch store's patch_size_yx_px. With a student_model, only null or that size.",
     )
     pseudo_labels: Literal["hard", "soft"] = Field(
         "hard",

@@ -12,8 +12,9 @@ Protocol (:func:`distill_stage`, config :class:`~dynaclr.config.distillation.Dis
    probability on every training cell is the pseudo-label. The embeddings store is never read
    whole: the head fits on the annotated training rows gathered from it, and predicts every cell a
    block of rows at a time (:func:`teacher_probability`).
-3. Student: a phase-only encoder (``student_channels`` of the teacher's patch store) with a linear
-   head, fine-tuned end to end on every training cell's pseudo-label
+3. Student: a phase-only encoder (``student_channels`` of the teacher's patch store, a strict
+   subset of its channels: :func:`check_cross_modal`) with a linear head, reading the centre crop of
+   :func:`student_crop`, fine-tuned end to end on every training cell's pseudo-label
    (:func:`~dynaclr.distill.student.train_student`). It starts from ``student_model``'s encoder (a
    contrastive model trained on those channels alone, as the paper's phase-only model) or, without
    one, from seeded random weights. With validation FOVs it is scored every ``validation_every``
@@ -179,6 +180,55 @@ def student_channel_indices(names: list[str], store_channels: list[str], store: 
             f"channels are {store_channels}"
         )
     return indices
+
+
+def check_cross_modal(names: list[str], indices: list[int], store_channels: list[str], store: Path) -> None:
+    """Refuse a student that reads every channel of the teacher's patch store (``indices``, from
+    :func:`student_channel_indices`): the teacher's input is drawn from those channels, so the
+    student would see all it sees (the sensor included), and the scores and figure, which describe a
+    phase-only student of a phase + sensor teacher, would describe nothing distilled across channels.
+
+    Raises:
+        ValueError: naming ``analysis.distillation.student_channels``, the store and its channels.
+    """
+    if set(indices) >= set(range(len(store_channels))):
+        raise ValueError(
+            f"analysis.distillation.student_channels: expected a strict subset of the channels of the "
+            f"teacher's patch store {store} ({store_channels}; the student leaves out the sensor the teacher "
+            f"reads), found {names}, every one of them: nothing would be distilled across channels; list "
+            "the phase channel(s) alone, or distil on a patch spec that holds the sensor"
+        )
+
+
+def student_crop(
+    config: DistillationConfig, store_patch_size: int, start: Any, checkpoint: Path | None
+) -> int:
+    """The centre crop (pixels, Y and X) the student and the probe read: ``crop_size_yx_px``, else the
+    network input ``student_model`` was trained on (as rule ``embed`` crops for it), else the patch
+    store's ``patch_size_yx_px``.
+
+    Raises:
+        ArtifactError: ``crop_size_yx_px`` is set to another size than the student model's network
+            input (its encoder, and the probe's features, would read an input it never read).
+    """
+    if start is None:
+        return int(config.crop_size_yx_px or store_patch_size)
+    trained = int(start.patch_size_yx_px)
+    if config.crop_size_yx_px is not None and config.crop_size_yx_px != trained:
+        raise ArtifactError(
+            f"{checkpoint}: analysis.distillation.crop_size_yx_px: expected null or {trained} (the network "
+            f"input of student_model {config.student_model!r}, which rule embed feeds it), found "
+            f"{config.crop_size_yx_px}"
+        )
+    if trained != store_patch_size:
+        logger.info(
+            "Student and probe read the central %d px (student_model %s's network input), not the patch "
+            "store's %d px",
+            trained,
+            config.student_model,
+            store_patch_size,
+        )
+    return trained
 
 
 def _fit_head(pipeline: Any, matrix: np.ndarray, truth: np.ndarray, what: str) -> Any:
@@ -564,6 +614,8 @@ def distill_stage(
     student_start = _student_start(
         config, inputs.student_checkpoint, len(read.channel_indices), int(store.array.shape[2])
     )
+    check_cross_modal(config.student_channels, read.channel_indices, store.channel_names, inputs.patches_zarr)
+    crop_yx = student_crop(config, store.patch_size_yx_px, student_start, inputs.student_checkpoint)
     truth_table, truth_provenance = read_table(
         inputs.ground_truth, ArtifactKind.GROUND_TRUTH_TRACKS, ("infected",)
     )
@@ -603,7 +655,7 @@ def distill_stage(
         config,
         read,
         int(store.array.shape[2]),
-        config.crop_size_yx_px or store.patch_size_yx_px,
+        crop_yx,
         teacher_classifier.pipeline,
         cells,
         pseudo_label_targets(pseudo_probability, config.pseudo_labels),

@@ -1,7 +1,12 @@
 """Engineered per-cell features that the principal components of embeddings are read against
 (paper Fig. 3d, 5b, appendix F).
 
-Per channel ``c`` of a patch ``(C, Z, Y, X)``, on its central slice ``S = patch[c, Z // 2]``:
+Rule ``cell_features`` measures them on the network input: the central ``patch_size_yx_px`` square
+of each stored patch (the stored window is wider, for training's rotations and zooms; its margin
+holds pixels, often neighbouring cells, that no model sees: measured there, they would move Otsu's
+threshold, hence the central cell's mask, and every intensity and texture feature).
+
+Per channel ``c`` of a patch ``(C, Z, Y, X)`` (so cropped), on its central slice ``S = patch[c, Z // 2]``:
 
 * the central cell's mask: the connected component of ``S > otsu(S)`` that holds the patch centre
   (else the component whose centroid is nearest to it; empty for a constant slice), and its
@@ -38,6 +43,7 @@ from tqdm import tqdm
 from dynaclr.baselines.engineered import _quantise, _ring_labels, _texture
 from dynaclr.config.analysis import InterpretationConfig
 from dynaclr.config.embeddings import EngineeredFeaturesConfig
+from dynaclr.numerics.crop import center_crop
 
 #: Key columns of the cell-features table (the patch index's cell identity).
 KEY_COLUMNS: tuple[str, ...] = ("fov_name", "track_id", "t")
@@ -139,6 +145,7 @@ def cell_features(
     channel_names: Sequence[str],
     config: InterpretationConfig,
     show_progress: bool = True,
+    crop_yx: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """The feature table of every patch ``(N, C, Z, Y, X)`` of a store, ``config.batch_size``
     patches read at a time (the store is never held in memory whole).
@@ -147,6 +154,8 @@ def cell_features(
         patches: the patch array, row-aligned with ``index``.
         index: the patch index (``fov_name, track_id, t`` at least).
         channel_names: the ``C`` channel names, prefixes of the feature columns.
+        crop_yx: measure on the central ``(h, w)`` of each patch (rule ``cell_features``: the store's
+            ``patch_size_yx_px``, the network input); None: the whole patch.
 
     Returns:
         ``fov_name, track_id, t`` and the columns of :func:`cell_feature_names`, one row per patch.
@@ -158,6 +167,13 @@ def cell_features(
         )
     if len(index) != patches.shape[0]:
         raise ValueError(f"index has {len(index)} rows for {patches.shape[0]} patches")
+    if crop_yx is not None and not (
+        0 < crop_yx[0] <= patches.shape[3] and 0 < crop_yx[1] <= patches.shape[4]
+    ):
+        raise ValueError(
+            f"crop_yx: expected a crop within the patches' (Y, X) = {tuple(patches.shape[3:])}, "
+            f"found {crop_yx}"
+        )
     n_rows = int(patches.shape[0])
     rows = [np.zeros((0, len(channel_names) * len(CHANNEL_FEATURES)))]
     for batch in tqdm(
@@ -168,7 +184,10 @@ def cell_features(
         disable=not show_progress,
     ):
         lo, hi = batch * config.batch_size, min(n_rows, (batch + 1) * config.batch_size)
-        rows.append(block_cell_features(np.asarray(patches[lo:hi], dtype=np.float32), config))
+        block = np.asarray(patches[lo:hi], dtype=np.float32)
+        if crop_yx is not None:
+            block = np.ascontiguousarray(center_crop(block, crop_yx))
+        rows.append(block_cell_features(block, config))
     table = index.loc[:, list(KEY_COLUMNS)].reset_index(drop=True)
     features = pd.DataFrame(np.concatenate(rows), columns=cell_feature_names(channel_names))
     return pd.concat([table, features], axis=1)

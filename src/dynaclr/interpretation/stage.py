@@ -41,6 +41,7 @@ from dynaclr.interpretation.plots import GalleryGroup, plot_correlation_heatmap,
 from dynaclr.io import (
     ArtifactError,
     ArtifactKind,
+    Provenance,
     StageFiles,
     make_provenance,
     read_table,
@@ -52,6 +53,10 @@ from dynaclr.numerics.crop import center_crop
 from dynaclr.patches.store import PatchStore, open_patch_store
 
 logger = logging.getLogger(__name__)
+
+#: Provenance-config key of a cell-features table: the ``[h, w]`` centre crop of the stored patches
+#: its features were measured on (the patch store's ``patch_size_yx_px``, the network input).
+MEASURED_CROP_KEY = "measured_crop_yx_px"
 
 #: The classification task whose predicted labels group the state gallery, in order of preference.
 STATE_TASKS: tuple[str, ...] = ("infection", "division")
@@ -94,17 +99,41 @@ class InterpretOutputs(StageFiles):
 def cell_features_stage(
     config: InterpretationConfig, inputs: CellFeaturesInputs, outputs: CellFeaturesOutputs
 ) -> pd.DataFrame:
-    """Write the cell-features table (kind ``cell_features``) of one patch store."""
+    """Write the cell-features table (kind ``cell_features``) of one patch store, measured on the
+    central ``patch_size_yx_px`` square of each stored patch (the network input; recorded as
+    ``measured_crop_yx_px`` in the table's provenance config)."""
     store = open_patch_store(inputs.patches_zarr, inputs.patches_parquet)
-    table = cell_features(store.array, store.index, store.channel_names, config)
+    crop = (store.patch_size_yx_px, store.patch_size_yx_px)
+    table = cell_features(store.array, store.index, store.channel_names, config, crop_yx=crop)
     provenance = make_provenance(
         ArtifactKind.CELL_FEATURES,
-        with_run_params(config.rule_params("cell_features"), config.run_params()),
+        {
+            **with_run_params(config.rule_params("cell_features"), config.run_params()),
+            MEASURED_CROP_KEY: list(crop),
+        },
         [(inputs.patches_zarr, store.provenance), (inputs.patches_parquet, store.index_provenance)],
     )
     write_table(table, outputs.features, provenance)
     logger.info("Wrote %s: %d cells x %d features", outputs.features, len(table), table.shape[1] - 3)
     return table
+
+
+def measured_crop(provenance: Provenance, source: Path) -> tuple[int, int]:
+    """The ``(h, w)`` centre crop a cell-features table was measured on (its provenance config's
+    :data:`MEASURED_CROP_KEY`).
+
+    Raises:
+        ArtifactError: none is recorded: the table was measured on the whole stored window, margin
+            included (before the features were measured on the network input).
+    """
+    recorded = provenance.config.get(MEASURED_CROP_KEY)
+    if not (isinstance(recorded, list | tuple) and len(recorded) == 2):
+        raise ArtifactError(
+            f"{source}: expected '{MEASURED_CROP_KEY}' (the centre crop the features were measured on) in "
+            f"its provenance config, found {recorded!r}: it was measured on the whole stored window, whose "
+            "margin no model sees; rerun `snakemake --forcerun cell_features`"
+        )
+    return int(recorded[0]), int(recorded[1])
 
 
 def _aligned_features(cells: pd.DataFrame, features: pd.DataFrame, source: Path) -> pd.DataFrame:
@@ -192,14 +221,24 @@ def interpret_embeddings_stage(
         The correlation table (:data:`CORRELATION_COLUMNS`), also written to ``outputs.correlation``.
     """
     cells = read_cells(inputs.embeddings, KEY_COLUMNS)
-    features_table, _ = read_table(inputs.features, ArtifactKind.CELL_FEATURES, KEY_COLUMNS)
+    features_table, features_provenance = read_table(inputs.features, ArtifactKind.CELL_FEATURES, KEY_COLUMNS)
+    crop = measured_crop(features_provenance, inputs.features)
     features = _aligned_features(cells, features_table, inputs.features)
     del features_table
     scores, explained = store_principal_components(
         inputs.embeddings, config.representation, config.n_components, block_rows
     )
     return interpret_scores(
-        config, inputs, outputs, cells, features, scores, explained, model=model, dataset=dataset
+        config,
+        inputs,
+        outputs,
+        cells,
+        features,
+        scores,
+        explained,
+        model=model,
+        dataset=dataset,
+        measured_crop_yx=crop,
     )
 
 
@@ -214,6 +253,7 @@ def interpret_scores(
     *,
     model: str,
     dataset: str,
+    measured_crop_yx: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """The outputs of :func:`interpret_embeddings_stage` from the component scores: the Spearman
     table, its heatmap and the gallery (the seed ``config.seed`` draws the gallery's cells).
@@ -221,6 +261,8 @@ def interpret_scores(
     Args:
         cells: the embeddings' cells (``fov_name, track_id, t``), index ``0..N-1``.
         features: the cell features of ``cells``, row-aligned.
+        measured_crop_yx: the centre crop the features were measured on (:func:`measured_crop`), which
+            the heatmap's caption states; None: not stated.
         scores, explained: ``(N, K)`` component scores and their ``(K,)`` explained variance ratio.
         config, inputs, outputs, model, dataset: as :func:`interpret_embeddings_stage`.
     """
@@ -239,6 +281,11 @@ def interpret_scores(
     correlation = correlation.loc[:, list(CORRELATION_COLUMNS)]
     write_csv(correlation, outputs.correlation)
     figure, caption = plot_correlation_heatmap(correlation, label=label)
+    if measured_crop_yx is not None:
+        caption += (
+            f" Features measured on the central {measured_crop_yx[0]} x {measured_crop_yx[1]} px of each "
+            "patch (the network input)."
+        )
     save_figure(figure, outputs.heatmap_png, outputs.heatmap_svg)
     logger.info("Wrote %s: %s", outputs.heatmap_png, caption)
 
