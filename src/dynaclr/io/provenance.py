@@ -147,7 +147,7 @@ class ArtifactKind(StrEnum):
         "DTW pseudo-time per query frame",
         ("collect_pseudotime",),
     )
-    CELL_FEATURES = ("cell_features", 1, "cell_features", "engineered per-cell features of a patch store")
+    CELL_FEATURES = ("cell_features", 2, "cell_features", "engineered per-cell features of a patch store")
     OCCLUSION_MAPS = (
         "occlusion_maps",
         1,
