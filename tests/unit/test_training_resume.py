@@ -182,3 +182,46 @@ def test_a_checkpoint_of_an_earlier_sampler_starts_from_scratch(tmp_path: Path, 
     assert any("sampler_version differ" in r.getMessage() for r in caplog.records)
     torch.save({train_module.RESUME_KEY: identity, "global_step": 4}, path)
     assert train_module.resumable_checkpoint(path, identity) == path
+
+
+class _TwoRankTrainer(Trainer):
+    """A trainer that says it runs on two ranks (this process rank 0): the batch sampler then hands it
+    the first half of every global batch of 2 x batch_size, as on two devices."""
+
+    @property
+    def world_size(self) -> int:
+        return 2
+
+
+def test_a_checkpoint_of_another_number_of_ranks_starts_from_scratch(
+    tiny_plate, tmp_path, monkeypatch, caplog
+):
+    """An epoch holds half the steps on two ranks, and a resumed run finds its batch from the step: a
+    last.ckpt written on two ranks was resumed on one at another batch (an epoch replayed, or skipped
+    the other way round), with another global batch. It now starts from scratch, saying why."""
+    store = build_patch_store(
+        _plates(tiny_plate), tiny_plate["tracks"], _spec("zscore"), tmp_path / "patches"
+    )
+    work_dir = tmp_path / "model"
+    config = {**CONFIG, "batch_size": 2}  # the tiny plate's lineages fill a global batch of 2 x 2
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "Trainer", _TwoRankTrainer)
+        two = train_model(store["zarr"], store["parquet"], config, work_dir)
+    assert two["world_size"] == 2
+    last = work_dir / "checkpoints" / "last.ckpt"
+    recorded = torch.load(last, map_location="cpu", weights_only=True)[train_module.RESUME_KEY]
+    (work_dir / "model.ckpt").unlink()  # Snakemake deletes the declared output before the rerun
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        one = train_model(store["zarr"], store["parquet"], config, work_dir)
+    assert one["resumed_from"] is None and one["world_size"] == 1 and one["global_step"] == EPOCHS * BATCHES
+    assert any(
+        str(last) in r.getMessage()
+        and "world_size differ" in r.getMessage()
+        and "made on 2 rank(s)" in r.getMessage()
+        for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
+    assert recorded["world_size"] == 2
+    # one rank records no world_size: its identity is the one it always was
+    assert (
+        "world_size" not in torch.load(last, map_location="cpu", weights_only=True)[train_module.RESUME_KEY]
+    )

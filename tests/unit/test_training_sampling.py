@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from dynaclr.training.sampling import (
     lineage_unique_batches,
     split_fovs,
 )
+from dynaclr.training.train import check_tau_fits
 
 
 def _index() -> pd.DataFrame:
@@ -470,3 +472,83 @@ def test_a_validation_planner_error_other_than_no_anchors_gets_no_anchors_advice
     assert str(error.value) == (
         "validation FOVs ['A/1/1']: classical sampling with negatives needs at least two patches"
     )
+
+
+def _own_lineage_ids() -> pd.DataFrame:
+    """A tracks table of one's own giving each track its own lineage_id: track 1 divides into 2 and 3
+    after frame 4, their lineage_ids 1, 2, 3 (the parent links say one lineage); tracks 4..7 single
+    cells."""
+    rows = [("A/1/0", 1, -1, t) for t in range(5)]
+    rows += [("A/1/0", d, 1, t) for d in (2, 3) for t in range(5, 10)]
+    rows += [("A/1/0", k, -1, t) for k in range(4, 8) for t in range(10)]
+    index = pd.DataFrame(rows, columns=["fov_name", "track_id", "parent_track_id", "t"])
+    index["lineage_id"] = index["track_id"]
+    index = index.sort_values(["fov_name", "t", "track_id"], ignore_index=True)
+    index["row"] = np.arange(len(index))
+    return index
+
+
+def test_lineage_ids_that_ignore_parent_links_are_joined_with_the_parents_lineage():
+    """Time-aware positives follow parent_track_id from a mother into her daughters; lineages (the
+    negatives, lineage-unique batches) came from lineage_id alone, so with per-track lineage_ids a
+    mother's triplet negative was her own daughter and a batch held a mother and a daughter."""
+    index = _own_lineage_ids()
+    track = index["track_id"].to_numpy()
+    family = np.isin(track, [1, 2, 3])
+    planner = PairPlanner(index, index["row"].to_numpy(), "time_aware", tau_frames=1, with_negatives=True)
+    assert len(set(planner.lineage[family])) == 1
+    rng = np.random.default_rng(0)
+    mother = planner.anchors[track[planner.anchors] == 1]
+    for _ in range(50):
+        positives = planner.positives(mother, rng)
+        assert not family[planner.negatives(mother, positives, rng)].any()
+    sampler = ContrastiveBatchSampler(planner, 4, True, seed=0, epochs=3)
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        for batch in sampler:
+            assert family[[anchor for anchor, _, _ in batch]].sum() <= 1
+
+
+def test_lineage_codes_join_lineage_ids_through_parent_links():
+    from dynaclr.training.sampling import lineage_codes
+
+    index = _own_lineage_ids()
+    track = index["track_id"].to_numpy()
+    family = np.isin(track, [1, 2, 3])
+    codes, disagreeing = lineage_codes(index)
+    assert disagreeing == 2 and len(set(codes[family])) == 1  # mother and daughters: one lineage
+    assert codes[family][0] not in set(codes[~family])
+    assert len(set(codes[~family])) == 4  # the single cells stay their own lineages
+    # an index whose lineage_id follows the links keeps its (fov_name, lineage_id) lineages
+    consistent, none = lineage_codes(INDEX)
+    assert none == 0
+    assert pd.Series(consistent).groupby([INDEX["fov_name"], INDEX["lineage_id"]]).nunique().eq(1).all()
+    assert len(set(consistent)) == len(INDEX.drop_duplicates(["fov_name", "lineage_id"]))
+
+
+def test_tau_fits_a_lineage_joined_through_parent_links(tmp_path):
+    """Each track spans 4 frames, the lineage 1 -> 2, 3 spans 9: tau = 7 has anchors (the mother's
+    first frames, positives in her daughters), so it is not refused as longer than every lineage."""
+    index = _own_lineage_ids()
+    index = index[index["track_id"] <= 3].reset_index(drop=True)
+    index["row"] = np.arange(len(index))
+    check_tau_fits(index, 7, 0, tmp_path / "patches.parquet")
+    assert len(PairPlanner(index, index["row"].to_numpy(), "time_aware", tau_frames=7).anchors) == 3
+    with pytest.raises(ValueError, match="longer than every lineage"):
+        check_tau_fits(index, 10, 0, tmp_path / "patches.parquet")
+
+
+def test_training_warns_naming_the_index_whose_lineage_ids_are_joined(tmp_path, caplog):
+    from dynaclr.training.train import _warn_lineages_joined
+
+    store = SimpleNamespace(index=_own_lineage_ids(), parquet_path=tmp_path / "patches.parquet")
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        _warn_lineages_joined(store)  # type: ignore[arg-type]
+    assert any(
+        str(tmp_path / "patches.parquet") in r.getMessage() and "lineage_id of 2 track(s)" in r.getMessage()
+        for r in caplog.records
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dynaclr"):
+        _warn_lineages_joined(SimpleNamespace(index=INDEX, parquet_path=tmp_path / "p"))  # type: ignore[arg-type]
+    assert not caplog.records

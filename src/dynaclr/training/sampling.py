@@ -24,7 +24,10 @@ store and lineage. ``tau`` may then differ per row (each store's ``tau_minutes``
 frames), and "the same time point" of a negative means the same frame of the same store (the
 index's ``store`` column).
 
-Lineages are ``(fov_name, lineage_id)`` pairs. :class:`ContrastiveBatchSampler` forms *global*
+Lineages are ``(fov_name, lineage_id)`` pairs, joined where a ``parent_track_id`` links two of them
+(:func:`lineage_codes`: a tracks table of one's own giving each track its own ``lineage_id`` still
+keeps a mother and her daughters, whom time-aware positives join, in one lineage).
+:class:`ContrastiveBatchSampler` forms *global*
 batches of ``batch_size * world_size`` anchors (optionally one per lineage, so NT-Xent never
 treats a same-lineage patch as a negative, also across ranks whose embeddings are gathered) and
 hands rank ``r`` the slice ``[r * batch_size, (r + 1) * batch_size)`` of each: ranks see disjoint
@@ -44,6 +47,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from torch.utils.data import Sampler
 
 from dynaclr.config.training import fov_entries, qualified_fov_name, validation_fov_count
@@ -222,6 +227,58 @@ def _codes(*columns: pd.Series) -> np.ndarray:
     return frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy(dtype=np.int64)
 
 
+def lineage_codes(index: pd.DataFrame) -> tuple[np.ndarray, int]:
+    """Dense lineage code of every row of ``index`` ``(N,)``, and how many tracks' ``lineage_id``
+    disagrees with their parent links.
+
+    A lineage is a cell and its descendants: the ``(fov_name, lineage_id)`` groups, joined where a
+    track's ``parent_track_id`` names a track of the index in another group (or a track's rows carry
+    several ``lineage_id``). A tracks table of one's own may give each track its own ``lineage_id``;
+    time-aware positives follow the parent links from mother to daughter, so the lineages that keep
+    mothers and daughters apart as negatives must follow them too. Where the ids follow the links (as
+    the patch stage computes them) the codes are those of ``(fov_name, lineage_id)``.
+    """
+    base = _codes(index["fov_name"], index["lineage_id"])  # (N,)
+    if len(index) == 0:
+        return base, 0
+    track = _codes(index["fov_name"], index["track_id"])  # (N,)
+    n_base = int(base.max()) + 1
+    n_track = int(track.max()) + 1
+    tracks = pd.DataFrame(
+        {
+            "fov_name": index["fov_name"].to_numpy(),
+            "track_id": index["track_id"].to_numpy(),
+            "parent_track_id": index["parent_track_id"].to_numpy(),
+            "track": track,
+            "base": base,
+        }
+    ).drop_duplicates(["track", "base"])
+    parents = tracks.drop_duplicates("track")[["fov_name", "track_id", "track"]].rename(
+        columns={"track_id": "parent_track_id", "track": "parent"}
+    )
+    links = tracks.drop_duplicates("track").merge(parents, on=["fov_name", "parent_track_id"])
+    links = links[links["parent"] != links["track"]]
+    # nodes: the lineage_id groups (0..n_base-1), then the tracks; edges: a row joins its group and its
+    # track, a parent link joins two tracks
+    sources = np.concatenate([tracks["base"].to_numpy(), n_base + links["track"].to_numpy()])
+    targets = np.concatenate([n_base + tracks["track"].to_numpy(), n_base + links["parent"].to_numpy()])
+    graph = coo_matrix(
+        (np.ones(len(sources), dtype=np.int8), (sources, targets)), shape=(n_base + n_track,) * 2
+    )
+    _, component = connected_components(graph, directed=False)
+    joined = component[base]
+    if len(np.unique(joined)) == n_base:
+        return base, 0
+    first_base = tracks.drop_duplicates("track").set_index("track")["base"]
+    several = int((tracks.groupby("track")["base"].nunique() > 1).sum())
+    crossing = int(
+        (
+            first_base.reindex(links["track"]).to_numpy() != first_base.reindex(links["parent"]).to_numpy()
+        ).sum()
+    )
+    return np.unique(joined, return_inverse=True)[1].astype(np.int64), several + crossing
+
+
 def descendant_pairs(index: pd.DataFrame) -> pd.DataFrame:
     """``(fov_name, track_id, descendant_track_id)`` for every track and each of its descendants
     (itself included), from the ``parent_track_id`` links."""
@@ -266,7 +323,8 @@ class PairPlanner:
 
     Attributes:
         anchors: ``(A,)`` rows usable as anchors (time-aware: those with a positive).
-        lineage: ``(N,)`` lineage code of every row of ``index`` (same code = same lineage).
+        lineage: ``(N,)`` lineage code of every row of ``index`` (same code = same lineage;
+            :func:`lineage_codes`: ``lineage_id`` groups joined through the parent links).
     """
 
     def __init__(
@@ -293,7 +351,7 @@ class PairPlanner:
         self.with_negatives = with_negatives
         self.negative_time = negative_time
         self.rows = np.unique(np.asarray(rows, dtype=np.int64))
-        self.lineage = _codes(index["fov_name"], index["lineage_id"])
+        self.lineage, _ = lineage_codes(index)
         self.t = index["t"].to_numpy(dtype=np.int64)
         # a negative's "time point": the frame, and with pooled stores the store (frames of two
         # stores of other intervals are other times); one store: the frame itself

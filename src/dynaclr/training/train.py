@@ -30,7 +30,8 @@ outputs before a job starts, and this state must survive a SLURM requeue):
 * ``checkpoints/``: resumable state (``last.ckpt``, ``best.ckpt``). A rerun resumes from
   ``last.ckpt`` (e.g. after a SLURM requeue) only if it was made from the same config *and* the
   same patch stores (every store's and index's provenance, and with several stores their dataset
-  names, in order); otherwise training starts from scratch and
+  names, in order) on the same number of ranks (devices x nodes: an epoch's batches, and so the
+  batch a resumed run continues at, depend on it); otherwise training starts from scratch and
   says why. A ``last.ckpt`` that cannot be read (a job killed while writing it, or a file that is
   not a weights-only checkpoint) is moved aside to ``last.ckpt.corrupt`` with a warning. Every
   checkpoint is read with ``weights_only=True``: no file can run code.
@@ -95,7 +96,12 @@ from dynaclr.training.checkpoint import TRAINING_SUMMARY_KEY, load_checkpoint, n
 from dynaclr.training.data import PatchBatch, PatchDataModule
 from dynaclr.training.module import ContrastiveModule
 from dynaclr.training.preemption import PreemptionFlag, TrainingPreempted
-from dynaclr.training.sampling import pool_patch_indexes, split_pooled_fovs, without_excluded_fovs
+from dynaclr.training.sampling import (
+    lineage_codes,
+    pool_patch_indexes,
+    split_pooled_fovs,
+    without_excluded_fovs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +132,12 @@ def check_tau_fits(index: pd.DataFrame, tau_frames: int, tolerance_frames: int, 
     """
     if tau_frames < 1 or index.empty:
         return
-    spans = index.groupby(["fov_name", "lineage_id"], sort=False)["t"].agg(lambda t: int(t.max() - t.min()))
+    codes, _ = lineage_codes(index)  # lineage_id groups joined through parent links, as sampling joins them
+    spans = index["t"].groupby(codes).agg(lambda t: int(t.max() - t.min()))
     longest = int(spans.max())
     if tau_frames - tolerance_frames > longest:
-        lineage = spans.idxmax()
+        first = index.iloc[int(np.flatnonzero(codes == spans.idxmax())[0])]
+        lineage = (first["fov_name"], first["lineage_id"])
         raise ValueError(
             f"{where}: tau = {tau_frames} frames (± tau_tolerance_frames={tolerance_frames}) is longer than "
             f"every lineage: expected a lineage spanning at least {tau_frames - tolerance_frames} frames, "
@@ -320,10 +328,19 @@ def check_dataset_names(names: Sequence[str], n_stores: int, key: str) -> None:
 
 
 def resume_identity(
-    config_json: dict[str, Any], store: PatchStore | Sequence[PatchStore], datasets: Sequence[str] = ()
+    config_json: dict[str, Any],
+    store: PatchStore | Sequence[PatchStore],
+    datasets: Sequence[str] = (),
+    world_size: int = 1,
 ) -> dict[str, Any]:
-    """What a resumable checkpoint must have been made from: this config, these patch stores and this
-    way of forming epochs (:data:`SAMPLER_VERSION`).
+    """What a resumable checkpoint must have been made from: this config, these patch stores, this
+    way of forming epochs (:data:`SAMPLER_VERSION`) and this number of ranks (``world_size``).
+
+    An epoch holds ``1 / world_size`` as many steps on ``world_size`` ranks (a global batch is
+    ``batch_size x world_size`` anchors), and a resumed run finds its batch in the epoch from the step:
+    a checkpoint of another number of ranks would resume at another batch (skipping or replaying
+    part of the data), with another global batch and learning-rate schedule. It is not resumed.
+    ``world_size`` is recorded when above 1 (an identity of one rank is the one it always was).
 
     A store is named by its and its index's provenance (config hashes and creation times), so
     a store rebuilt with another normalisation, or rebuilt at all, never resumes an old run. One
@@ -331,6 +348,7 @@ def resume_identity(
     dataset names (they name the FOVs, so the split), so another list of stores never resumes.
     """
     stores = [store] if isinstance(store, PatchStore) else list(store)
+    ranks = {"world_size": int(world_size)} if world_size > 1 else {}
     if len(stores) == 1:
         only = stores[0]
         return {
@@ -339,6 +357,7 @@ def resume_identity(
             "index": [only.index_provenance.config_hash, only.index_provenance.created],
             "n_patches": int(only.array.shape[0]),
             "sampler_version": SAMPLER_VERSION,
+            **ranks,
         }
     return {
         "config_hash": config_hash(config_json),
@@ -347,6 +366,7 @@ def resume_identity(
         "n_patches": [int(s.array.shape[0]) for s in stores],
         "datasets": list(datasets),
         "sampler_version": SAMPLER_VERSION,
+        **ranks,
     }
 
 
@@ -426,8 +446,15 @@ def resumable_checkpoint(path: Path, identity: dict[str, Any]) -> Path | None:
         differs = (
             "no record of its inputs"
             if not isinstance(stored, dict)
-            else ", ".join(key for key in identity if stored.get(key) != identity[key]) + " differ"
+            else ", ".join(key for key in {**stored, **identity} if stored.get(key) != identity.get(key))
+            + " differ"
         )
+        if isinstance(stored, dict) and stored.get("world_size", 1) != identity.get("world_size", 1):
+            differs += (
+                f": made on {stored.get('world_size', 1)} rank(s), this run has "
+                f"{identity.get('world_size', 1)}; an epoch holds another number of batches there, so it "
+                "cannot resume at its batch"
+            )
         logger.warning(
             "%s was made from other inputs or another config (%s); starting from scratch (it will be "
             "overwritten)",
@@ -638,6 +665,7 @@ def open_training_store(config: ContrastiveModelConfig, inputs: TrainInputs) -> 
     datasets = _dataset_names(inputs, stores)
     tau_frames = []
     for store in stores:
+        _warn_lineages_joined(store)
         tau = resolve_tau_frames(config, _time_interval(store), store.zarr_path if len(stores) > 1 else None)
         check_tau_fits(store.index, tau, config.tau_tolerance_frames, store.parquet_path)
         tau_frames.append(tau)
@@ -645,6 +673,22 @@ def open_training_store(config: ContrastiveModelConfig, inputs: TrainInputs) -> 
         logger.info("tau per dataset (frames): %s", dict(zip(datasets, tau_frames, strict=True)))
     index = pool_patch_indexes([store.index for store in stores], datasets)
     return TrainingStores(stores=stores, datasets=datasets, tau_frames=tau_frames, index=index)
+
+
+def _warn_lineages_joined(store: PatchStore) -> None:
+    """Warn, naming the index, where its ``lineage_id`` does not follow ``parent_track_id``: training
+    joins those lineages (:func:`~dynaclr.training.sampling.lineage_codes`)."""
+    _, disagreeing = lineage_codes(store.index)
+    if disagreeing and _global_rank_zero():
+        logger.warning(
+            "%s: the lineage_id of %d track(s) is not that of their parent track (expected a daughter in "
+            "her mother's lineage, as the patch stage computes lineage_id from parent_track_id; e.g. a "
+            "tracks table giving each track its own lineage_id): training joins these lineages through "
+            "parent_track_id, so a mother and her daughters, whom time-aware positives link, are never "
+            "negatives of each other",
+            store.parquet_path,
+            disagreeing,
+        )
 
 
 def _check_store(config: ContrastiveModelConfig, store: PatchStore) -> None:
@@ -790,11 +834,11 @@ def _train(
         save_last=True,
         enable_version_counter=False,
     )
-    identity = resume_identity(config_json, pooled.stores, pooled.datasets)
+    identity = ResumeIdentity({})  # set below, once the trainer knows the number of ranks
     epochs_trained = EpochsTrained()  # before the preemption checkpoint: it holds an epoch just ended
     callbacks: list[Callback] = [
         checkpoints,
-        ResumeIdentity(identity),
+        identity,
         LearningRateMonitor(logging_interval="step"),
         epochs_trained,
         CheckpointOnPreemption(preemption, last),
@@ -809,7 +853,8 @@ def _train(
     if timer is not None:
         callbacks.append(timer)
     trainer = _trainer(config, settings, work_dir, callbacks, fast_dev_run)
-    resume = None if fast_dev_run else resumable_checkpoint(last, identity)
+    identity.identity = resume_identity(config_json, pooled.stores, pooled.datasets, trainer.world_size)
+    resume = None if fast_dev_run else resumable_checkpoint(last, identity.identity)
     with warnings.catch_warnings():
         # Lightning cannot see that the batch sampler resumes mid-epoch itself (it asks the trainer
         # for its step: ContrastiveBatchSampler.position), and would warn that results are unreliable
