@@ -242,3 +242,15 @@ def test_the_explorer_shows_the_configured_patch_channel(
     thumbnails = np.asarray(seen["thumbnails"])
     assert thumbnails.shape[1:] == (16, 16) and np.all(thumbnails == shown)
     assert str(seen["title"]).endswith(f"patches of {names[shown]}")
+
+
+def test_a_cap_below_every_tracks_length_is_refused_not_an_empty_page():
+    """A long movie (every track 300 frames) with ``explorer_max_cells`` 200: no whole track fits, and
+    the explorer was written with 0 cells (exit 0); it is refused, naming the key and the shortest
+    track's cells."""
+    cells = pd.DataFrame(
+        [("B/12/003", k, t) for k in (1, 2, 3) for t in range(300 + k)], columns=["fov_name", "track_id", "t"]
+    )
+    with pytest.raises(ValueError, match=r"explorer_max_cells.*found 200.*has 301 cells"):
+        select_tracks(cells, 200, seed=0)
+    assert len(select_tracks(cells, 301, seed=0)) == 301  # one whole track fits

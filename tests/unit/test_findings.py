@@ -1437,3 +1437,56 @@ def test_each_datasets_import_warnings_follow_its_dataset_line_on_the_first_page
         "No import warnings (annotations import (b/annotations.parquet): no position check (matched by "
         "track) and tracks import (b/tracks.parquet))."
     )
+
+
+def test_a_dim_frame_beside_frames_without_signal_is_flagged_not_called_want_of_signal():
+    """A tracking row reduced for frames without signal (0, 1) and a frame with signal but no nucleus
+    segmented (5: nuclei below the FOV's threshold, ``frames_without_foreground`` only): the page
+    counted the FOV among those "with frames without nuclei for want of signal" (frames that may hold
+    no cell), while its cells at frame 5 were lost; it is now among the FOVs quality control flagged."""
+    statement = _statement_of_two_reduced_tracking_rows(frames_without_foreground=["0;1;5", "0;1"])
+    assert statement == ONE_FLAGGED_ONE_WITHOUT_SIGNAL
+
+
+@pytest.mark.parametrize(
+    ("precision", "recall", "det", "said"),
+    [
+        (
+            np.nan,
+            np.nan,
+            0.98,
+            "no division found and no true division: division precision and recall not defined",
+        ),
+        (
+            0.0,
+            np.nan,
+            0.98,
+            "of the divisions found 0% are real (precision); recall not defined (no true division)",
+        ),
+        (
+            np.nan,
+            0.0,
+            0.98,
+            "no division found (precision not defined) and 0% of the real ones found (recall)",
+        ),
+        (np.nan, np.nan, np.nan, "DET not defined (no true cell)"),
+    ],
+)
+def test_the_tracking_line_never_prints_nan(precision, recall, det, said):
+    """A simulated plate whose movie holds no division (tracking.csv's division precision and recall
+    NaN: TrackingScores leaves them undefined without a found or a true division) read "of the
+    divisions found nan% are real (precision) and nan% of the real ones are found (recall)"; the line
+    now says which score is not defined and why."""
+    tracking = pd.DataFrame(
+        {
+            "fov_name": ["A/1/0", "all"],
+            "det": [det, det],
+            "tra": [0.97, 0.97],
+            "division_precision": [precision, precision],
+            "division_recall": [recall, recall],
+            "n_reference_divisions": [0, 0],
+        }
+    )
+    (found,) = image_findings({}, {}, {"sim": tracking})
+    assert "nan" not in found.statement.lower()
+    assert said in found.statement

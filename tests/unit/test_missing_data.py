@@ -618,3 +618,35 @@ def test_the_qc_table_lists_each_fovs_frames_without_foreground(tmp_path: Path) 
     table = parse_csv(outputs.table)
     assert table["frames_without_foreground"].fillna("").tolist() == ["", "2", "1;3", "", ""]
     assert table.loc[2, "frames_without_signal"] == "1" and table.loc[2, "dropped_frames"] == "3"
+
+
+def test_a_tracking_row_with_a_dim_frame_is_reduced_naming_it(tmp_path: Path) -> None:
+    """A frame with signal where tracking segmented no nucleus (``frames_without_foreground`` neither
+    dropped nor without signal: nuclei below the FOV's threshold) has no detection, so the FOV's
+    cells are lost there; qc.csv listed it in ``frames_without_foreground`` only, with status ``ok``
+    ("nothing left out") and no reason, and the first page said "quality control dropped no frame
+    and no FOV". The row is now ``reduced``, its reason naming the frames; frames both left out and
+    flagged otherwise (dropped, constant, without contrast) keep their own reason only."""
+    from dynaclr.io import make_provenance
+    from dynaclr.io.plate import write_fov_record
+
+    provenance = make_provenance("tracks_fov", TrackingConfig().model_dump(mode="json"))
+    base = {"n_frames": 6, "n_tracks": 3, "missing_voxels": 0, "dropped_frames": [], "repeated_frames": []}
+    records = []
+    for fov, extra in (
+        ("B/12/003", {"frames_without_foreground": [2, 3]}),  # dim frames, flagged nowhere else
+        ("B/12/004", {"frames_without_foreground": [1, 3], "empty_frames": [1], "dropped_frames": [3]}),
+    ):
+        record = tmp_path / "records" / f"{fov}.json"
+        write_fov_record(record, provenance, {**base, "fov_name": fov, **extra})
+        records.append(record)
+    outputs = QcTableOutputs(
+        table=tmp_path / "qc.csv",
+        record=tmp_path / "qc.json",
+        import_warnings=tmp_path / "import_warnings.csv",
+    )
+    qc_table(QcTableInputs(track_records=records), outputs, dataset="plate")
+    table = parse_csv(outputs.table).set_index("fov_name")
+    assert table.loc["B/12/003", "status"] == "reduced"
+    assert "frames 2 .. 3 without nuclei though not without signal" in table.loc["B/12/003", "reason"]
+    assert "not without signal" not in table.loc["B/12/004", "reason"]  # each frame has its own reason

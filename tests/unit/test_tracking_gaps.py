@@ -342,6 +342,9 @@ def test_a_dim_frame_left_out_of_the_solves_is_recorded_warned_of_and_in_the_qc_
         rows[fov] = qc_row(ArtifactKind.TRACKS_FOV, record, metrics, "tracking")
     assert "frames_without_foreground" in QC_COLUMNS
     assert rows[dim]["frames_without_foreground"] == "2" and rows[dim]["frames_without_signal"] == ""
+    # its cells are lost at frame 2: reduced, the reason naming it (test_missing_data.py has more)
+    assert rows[dim]["status"] == "reduced" and "frames 2 without nuclei" in rows[dim]["reason"]
+    assert rows[intact]["status"] == "ok"
     assert rows[intact]["frames_without_foreground"] == ""
     older = {k: v for k, v in metrics.items() if k != "frames_without_foreground"}  # a record before it
     assert qc_row(ArtifactKind.TRACKS_FOV, record, older, "tracking")["frames_without_foreground"] == ""

@@ -35,12 +35,25 @@ TASK_LABELS: dict[str, list[str]] = {
 
 
 def select_tracks(cells: pd.DataFrame, max_cells: int, seed: int) -> pd.DataFrame:
-    """Whole tracks, in a seeded random order, until ``max_cells`` cells; all cells if fewer."""
+    """Whole tracks, in a seeded random order, until ``max_cells`` cells; all cells if fewer.
+
+    Raises:
+        ValueError: every track has more cells than ``max_cells`` (a long movie): no whole track fits,
+            and the page would show none (naming ``analysis.figures.explorer_max_cells`` and the
+            shortest track's cells).
+    """
     if len(cells) <= max_cells:
         return cells.reset_index(drop=True)
     keys = cells[["fov_name", "track_id"]].drop_duplicates().reset_index(drop=True)
     order = np.random.default_rng(seed).permutation(len(keys))
     sizes = cells.groupby(["fov_name", "track_id"]).size()
+    if int(sizes.min()) > max_cells:
+        raise ValueError(
+            f"analysis.figures.explorer_max_cells: expected at least the cells of one whole track (the "
+            f"explorer draws whole tracks), found {max_cells} while the shortest of the {len(sizes)} tracks "
+            f"has {int(sizes.min())} cells: the page would show no cell; raise explorer_max_cells to "
+            f"{int(sizes.min())} or more"
+        )
     chosen, total = [], 0
     for k in order:
         key = (keys.at[k, "fov_name"], keys.at[k, "track_id"])

@@ -216,9 +216,22 @@ def _only_without_signal(rows: pd.DataFrame) -> pd.Series:
     (filled or left out: ``missing_voxels`` counts both); a row with neither is reduced for its frames
     without signal alone (:func:`~dynaclr.qc.table.qc_row`), unless ``nucleus_size_flagged`` (where
     the table has it) says its nuclei's size made it reduced too (a pixel size misstated?), as
-    :mod:`dynaclr.tracking.nucleus_size` judged it when the record was written."""
+    :mod:`dynaclr.tracking.nucleus_size` judged it when the record was written, or
+    ``frames_without_foreground`` (where the table has it) lists a frame neither dropped nor without
+    signal (nuclei too dim for the FOV's threshold: cells lost there)."""
     missing = pd.to_numeric(rows["missing_voxels"], errors="coerce").fillna(0)
     dropped = pd.to_numeric(rows["n_dropped_frames"], errors="coerce").fillna(0)
+    # frames without foreground that are neither dropped nor without signal: nuclei too dim for the
+    # FOV's threshold, cells lost there (qc_row's reason), not frames that may hold no cell
+    dim = [
+        bool(set(_frame_list(left_out)) - set(_frame_list(signal)) - set(_frame_list(gone)))
+        for left_out, signal, gone in zip(
+            _qc_column(rows, "frames_without_foreground"),
+            _qc_column(rows, "frames_without_signal"),
+            _qc_column(rows, "dropped_frames"),
+            strict=True,
+        )
+    ]
     flags = rows.get("nucleus_size_flagged", pd.Series(None, index=rows.index, dtype=object))
     size_flagged = flags.astype(object).map(lambda flag: str(flag).lower() == "true")  # NA, empty: no
     return (
@@ -228,7 +241,13 @@ def _only_without_signal(rows: pd.DataFrame) -> pd.Series:
         & (dropped == 0)
         & (missing == 0)
         & ~size_flagged
+        & ~pd.Series(dim, index=rows.index, dtype=bool)
     )
+
+
+def _frame_list(frames: str) -> list[str]:
+    """The frames of a ``;``-separated frame list of ``qc.csv`` (``""``: none)."""
+    return [t.strip() for t in frames.split(";") if t.strip()]
 
 
 def run_findings(
@@ -382,6 +401,28 @@ def _scored_frames_note(tracked: Mapping[str, Sequence[int]] | None) -> str:
     )
 
 
+def _tracking_score(value: object, name: str) -> str:
+    """``DET 0.990``; where the score is not defined (NaN: no true cell in the scored frames,
+    :class:`~dynaclr.tracking.ctc.TrackingScores`) ``DET not defined (no true cell)``, never ``nan``."""
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    return f"{name} {number:.3f}" if pd.notna(number) else f"{name} not defined (no true cell)"
+
+
+def _division_scores(precision: object, recall: object, of_divisions: str) -> str:
+    """The division precision and recall of a tracking line (``of_divisions``: ``of the divisions
+    found``), each stated only where defined (:class:`~dynaclr.tracking.ctc.TrackingScores` gives NaN
+    precision where no division was found and NaN recall where the truth has none): the page says
+    which is not defined and why rather than print ``nan%``."""
+    p, r = pd.to_numeric(pd.Series([precision, recall]), errors="coerce")
+    if pd.notna(p) and pd.notna(r):
+        return f"{of_divisions} {p:.0%} are real (precision) and {r:.0%} of the real ones are found (recall)"
+    if pd.notna(p):
+        return f"{of_divisions} {p:.0%} are real (precision); recall not defined (no true division)"
+    if pd.notna(r):
+        return f"no division found (precision not defined) and {r:.0%} of the real ones found (recall)"
+    return "no division found and no true division: division precision and recall not defined"
+
+
 def image_findings(
     phase: Mapping[str, pd.DataFrame],
     virtual_stain: Mapping[str, pd.DataFrame],
@@ -429,21 +470,26 @@ def image_findings(
     for dataset, table in tracking.items():
         row = table[table["fov_name"] == "all"]
         row = (table if row.empty else row).iloc[-1]
+        det, tra = _tracking_score(row["det"], "DET"), _tracking_score(row["tra"], "TRA")
+        imported = dataset in imported_tracks
         scored = (
-            f"detections (DET {row['det']:.3f}) and links (TRA {row['tra']:.3f}) of the imported tracks "
+            f"detections ({det}) and links ({tra}) of the imported tracks "
             "against the true tracks, each detection matched to the true cell at its position (1 is "
-            "perfect); of their divisions"
-            if dataset in imported_tracks
-            else f"Cells detected (DET {row['det']:.3f}) and linked (TRA {row['tra']:.3f}) against the true "
-            "tracks (1 is perfect); of the divisions found"
+            "perfect); "
+            if imported
+            else f"Cells detected ({det}) and linked ({tra}) against the true tracks (1 is perfect); "
+        )
+        divisions = _division_scores(
+            row["division_precision"],
+            row["division_recall"],
+            "of their divisions" if imported else "of the divisions found",
         )
         rows.append(
             Finding(
                 "Image stages",
                 "tracking",
                 dataset,
-                f"{scored[0].upper()}{scored[1:]} {row['division_precision']:.0%} are real "
-                f"(precision) and {row['division_recall']:.0%} of the real ones are found (recall), "
+                f"{scored[0].upper()}{scored[1:]}{divisions}, "
                 f"{int(row['n_reference_divisions'])} true divisions with both daughters in the FOV"
                 f"{_scored_frames_note((scored_frames or {}).get(dataset))}.",
             )

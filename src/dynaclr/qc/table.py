@@ -81,7 +81,9 @@ QC_COLUMNS: tuple[str, ...] = (
 
 #: ``ok``: nothing left out. ``reduced``: frames dropped, brightfield frames over-exposed, a phase
 #: that looks sign-inverted (``phase_sign_inverted``: z axis reversed), tracking
-#: frames without signal (no nucleus there), nuclei unusually large or small in µm or piled up
+#: frames without signal (no nucleus there), tracking frames with signal but no nucleus segmented
+#: (``frames_without_foreground`` neither dropped nor without signal: nuclei below the FOV's threshold),
+#: nuclei unusually large or small in µm or piled up
 #: at the segmentation's cap (a pixel size misstated? :mod:`dynaclr.tracking.nucleus_size`),
 #: missing voxels filled, or more than
 #: :data:`~dynaclr.patches.extract.MOSTLY_PADDED_WARNING_SHARE` of the patches mostly padding.
@@ -211,7 +213,16 @@ def _reasons(stage: str, metrics: dict[str, Any], dropped: list[int]) -> tuple[s
         reasons.append(f"frames {_shown_runs(constant)} without nuclei (constant nuclear image: no signal)")
     if noise and not metrics.get("noise_only"):  # else the empty reason says it of every frame
         reasons.append(f"frames {_shown_runs(noise)} without nuclei (no contrast above the pixel noise)")
-    if stage == "tracking":  # a pixel size that may be misstated: every later stage sees the wrong size
+    if stage == "tracking":
+        # frames left out of ultrack's solves (no foreground) for no reason above: signal, but no nucleus
+        # above the FOV's threshold; no detection there, so the tracks have gaps (cells lost there)
+        dim = _frames(metrics, "frames_without_foreground", [*dropped, *constant, *noise])
+        if dim:
+            reasons.append(
+                f"frames {_shown_runs(dim)} without nuclei though not without signal (no nucleus above the "
+                "FOV's foreground threshold: nuclei too dim?): no detection there, the tracks skip them"
+            )
+        # a pixel size that may be misstated: every later stage sees the wrong size
         reasons.extend(nucleus_size_reasons(metrics))
     if int(metrics.get("n_cells_at_dropped_frames", 0) or 0):
         reasons.append(
