@@ -516,7 +516,8 @@ class FiguresConfig(StrictModel):
         2000,
         ge=1,
         description="Cells in the interactive explorer (explorer.html), drawn as whole tracks; each "
-        "brings a 64-px WebP thumbnail (about 0.7 kB in the page) with it.",
+        "brings a 64-px WebP thumbnail (about 0.7 kB in the page) with it; a cap below every track's length "
+        "is refused (the page would hold no cell), naming the shortest track's length.",
     )
     explorer_seed: int = Field(0, ge=0, description="Seed of the tracks the explorer draws.")
     explorer_channel: str | None = Field(
