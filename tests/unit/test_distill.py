@@ -492,6 +492,75 @@ def test_the_workflow_config_checks_teacher_and_dataset(distillation, message):
     assert WorkflowConfig.model_validate(raw).analysis.distillation.enabled
 
 
+def _distillation_overlay() -> dict:
+    """config/config.yaml with config/distillation.yaml merged over it (as ``--configfile a b``)."""
+
+    def update(base: dict, extra: dict) -> dict:
+        for key, value in extra.items():
+            base[key] = update(base.get(key, {}), value) if isinstance(value, dict) else value
+        return base
+
+    merged: dict = {}
+    for name in ("config", "distillation"):
+        update(merged, yaml.safe_load((REPO_ROOT / "config" / f"{name}.yaml").read_text()))
+    return merged
+
+
+@pytest.mark.parametrize(
+    ("distillation", "message"),
+    [
+        (  # every channel of the teacher's spec: the distill job refused it after training both models
+            {"student_model": None, "student_channels": ["Phase3D", "raw:ViralSensor"]},
+            r"student_channels: expected a strict subset of the channels of the teacher's patch store "
+            r"datasets.demo.patches\[phase_sensor\] \(model time_aware_ntxent\) "
+            r"\(\['phase:Phase3D', 'raw:ViralSensor'\]; .*found \['Phase3D', 'raw:ViralSensor'\]",
+        ),
+        (
+            {"student_model": None, "student_channels": ["DAPI"]},
+            r"student_channels: 'DAPI' \(no matches\) in the channels of "
+            r"datasets.demo.patches\[phase_sensor\]",
+        ),
+        (  # the student model learnt from 48 px: the job refused another crop only when it ran
+            {"crop_size_yx_px": 32},
+            r"crop_size_yx_px: expected null or 48 \(the network input of student_model 'time_aware_phase', "
+            r"which rule embed feeds it\), found 32",
+        ),
+        (  # larger than the teacher's stored patches it is cropped from
+            {"student_model": None, "crop_size_yx_px": 512},
+            r"crop_size_yx_px: expected a student input within the stored patches of the teacher's spec "
+            r"datasets.demo.patches\[phase_sensor\] \(\d+ x \d+ px\), found 512 px",
+        ),
+    ],
+)
+def test_the_workflow_config_refuses_a_student_input_the_distill_job_would_refuse(distillation, message):
+    """At planning (``snakemake -n``), not when the distill job runs after every model is trained."""
+    raw = _distillation_overlay()
+    assert WorkflowConfig.model_validate(raw).analysis.distillation.student_model == "time_aware_phase"
+    raw["analysis"]["distillation"].update(distillation)
+    with pytest.raises(ValidationError, match=message):
+        WorkflowConfig.model_validate(raw)
+
+
+def test_the_workflow_config_refuses_a_student_model_larger_than_the_teachers_stored_patches():
+    raw = _distillation_overlay()
+    for spec in raw["datasets"]["demo"]["patches"]:  # both datasets' specs (one YAML anchor)
+        if spec["name"] == "phase":
+            spec["patch_size_yx_px"] = 128
+    with pytest.raises(
+        ValidationError,
+        match=r"analysis.distillation.student_model \('time_aware_phase', datasets.demo.patches\[phase\]"
+        r".patch_size_yx_px\): expected a student input within the stored patches of the teacher's spec "
+        r"datasets.demo.patches\[phase_sensor\] \(\d+ x \d+ px\), found 128 px",
+    ):
+        WorkflowConfig.model_validate(raw)
+    raw["analysis"]["distillation"]["crop_size_yx_px"] = 128  # the size it learnt, still too large
+    with pytest.raises(ValidationError, match=r"crop_size_yx_px: expected a student input within"):
+        WorkflowConfig.model_validate(raw)
+    raw["analysis"]["distillation"]["crop_size_yx_px"] = 48
+    with pytest.raises(ValidationError, match=r"crop_size_yx_px: expected null or 128 .*found 48"):
+        WorkflowConfig.model_validate(raw)
+
+
 TOY_FOVS = ("A/1/0", "A/1/1", "B/1/0", "B/1/1")
 
 

@@ -22,6 +22,7 @@ Units are in the field names: ``_px`` pixels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -171,6 +172,66 @@ class DistillationConfig(IntervalsConfig):
                 "the simulated dataset it classifies"
             )
         return self
+
+
+# Checks the distill job runs on its inputs and the workflow config runs at planning (same messages).
+
+
+def student_channel_indices(names: list[str], store_channels: list[str], store: Path | str) -> list[int]:
+    """Positions in ``store_channels`` (``'source:channel'``, e.g. ``'phase:Phase3D'``) of ``names``,
+    each the full name or the channel part alone when one store channel has it. ``store`` names the
+    teacher's patch store (its path, or at planning its patch spec) in the message.
+
+    Raises:
+        ValueError: a name matches no store channel, or several (the message lists the store's).
+    """
+    indices, problems = [], []
+    for name in names:
+        matches = [
+            k for k, channel in enumerate(store_channels) if name in (channel, channel.split(":", 1)[-1])
+        ]
+        if len(matches) == 1:
+            indices.append(matches[0])
+        else:
+            problems.append(f"{name!r} ({'no' if not matches else 'several'} matches)")
+    if problems:
+        raise ValueError(
+            f"analysis.distillation.student_channels: {', '.join(problems)} in the channels of {store}; its "
+            f"channels are {store_channels}"
+        )
+    return indices
+
+
+def check_cross_modal(
+    names: list[str], indices: list[int], store_channels: list[str], store: Path | str
+) -> None:
+    """Refuse a student that reads every channel of the teacher's patch store (``indices``, from
+    :func:`student_channel_indices`): the teacher's input is drawn from those channels, so the
+    student would see all it sees (the sensor included), and the scores and figure, which describe a
+    phase-only student of a phase + sensor teacher, would describe nothing distilled across channels.
+
+    Raises:
+        ValueError: naming ``analysis.distillation.student_channels``, the store and its channels.
+    """
+    if set(indices) >= set(range(len(store_channels))):
+        raise ValueError(
+            f"analysis.distillation.student_channels: expected a strict subset of the channels of the "
+            f"teacher's patch store {store} ({store_channels}; the student leaves out the sensor the teacher "
+            f"reads), found {names}, every one of them: nothing would be distilled across channels; list "
+            "the phase channel(s) alone, or distil on a patch spec that holds the sensor"
+        )
+
+
+def crop_size_mismatch(config: DistillationConfig, trained_px: int) -> str:
+    """Why ``config.crop_size_yx_px`` cannot feed ``student_model``, whose network input (the
+    ``patch_size_yx_px`` it was trained on) is ``trained_px``: its encoder, and the probe's features,
+    would read an input it never read. Empty where it can (null or that size)."""
+    if config.crop_size_yx_px is None or config.crop_size_yx_px == trained_px:
+        return ""
+    return (
+        f"analysis.distillation.crop_size_yx_px: expected null or {trained_px} (the network input of "
+        f"student_model {config.student_model!r}, which rule embed feeds it), found {config.crop_size_yx_px}"
+    )
 
 
 class DistillationEncoder(StrictModel):

@@ -31,7 +31,13 @@ from dynaclr.config.analysis import (
 from dynaclr.config.backbones import backbone_label, input_size_problem
 from dynaclr.config.base import POSITION_PLACEHOLDER, StrictModel, names_position, sampling_nanometre_hint
 from dynaclr.config.convert import DEFAULT_WELL, TiffSourceConfig
-from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
+from dynaclr.config.distillation import (
+    DistillationConfig,
+    DistillationEncoder,
+    check_cross_modal,
+    crop_size_mismatch,
+    student_channel_indices,
+)
 from dynaclr.config.embeddings import (
     BaselineName,
     EmbeddingConfig,
@@ -1515,8 +1521,52 @@ class WorkflowConfig(StrictModel):
             )
         if problems:
             raise ValueError(f"{key}.dataset: {dataset!r} cannot be distilled on: " + "; ".join(problems))
+        self._check_student_channels(str(teacher), dataset)
         if distillation.student_model is not None:
             self._check_student_model(str(teacher), dataset)
+        self._check_student_input_size(str(teacher), dataset)
+
+    def _check_student_channels(self, teacher: str, dataset: str) -> None:
+        """``student_channels`` name channels of the teacher's patch spec, a strict subset of them (the
+        checks, and messages, of the distill job on the store: :func:`check_cross_modal`)."""
+        distillation = self.analysis.distillation
+        spec = self.datasets[dataset].patch_spec(self.contrastive_models[teacher].training.patch_spec)
+        where = f"datasets.{dataset}.patches[{spec.name}] (model {teacher})"
+        channels = spec.channel_names()
+        indices = student_channel_indices(distillation.student_channels, channels, where)
+        check_cross_modal(distillation.student_channels, indices, channels, where)
+
+    def _check_student_input_size(self, teacher: str, dataset: str) -> None:
+        """The student reads the input size it would be fed: ``crop_size_yx_px`` is null or the network
+        input a workflow-trained ``student_model`` learnt from (its spec's ``patch_size_yx_px``; a model
+        file's own size is checked by the distill job, :func:`dynaclr.distill.stage.student_crop`), and
+        the size it reads fits the teacher's stored patches it is cropped from."""
+        distillation = self.analysis.distillation
+        spec = self.datasets[dataset].patch_spec(self.contrastive_models[teacher].training.patch_spec)
+        fed, key = distillation.crop_size_yx_px, "analysis.distillation.crop_size_yx_px"
+        if distillation.student_model is not None:
+            student = self.contrastive_models[str(distillation.student_model)]
+            if student.checkpoint is not None or not student.train:
+                return  # its network input is in its file
+            trained = self.datasets[dataset].patch_spec(student.training.patch_spec).patch_size_yx_px
+            problem = crop_size_mismatch(distillation, trained)
+            if problem:
+                raise ValueError(
+                    f"{problem}; set it to null (or {trained}), or train student_model on a spec of "
+                    f"patch_size_yx_px {distillation.crop_size_yx_px}"
+                )
+            if fed is None:
+                fed = trained
+                key = (
+                    f"analysis.distillation.student_model ({distillation.student_model!r}, "
+                    f"datasets.{dataset}.patches[{student.training.patch_spec}].patch_size_yx_px)"
+                )
+        if fed is not None and fed > spec.initial_size_px:
+            raise ValueError(
+                f"{key}: expected a student input within the stored patches of the teacher's spec "
+                f"datasets.{dataset}.patches[{spec.name}] ({spec.initial_size_px} x {spec.initial_size_px} "
+                f"px), found {fed} px; use a smaller input or raise the spec's initial_patch_size_yx_px"
+            )
 
     def _check_student_model(self, teacher: str, dataset: str) -> None:
         """The student model reads, from its own patch spec, exactly the student's channels of the

@@ -64,7 +64,13 @@ from dynaclr.classify import (
     read_predictions,
 )
 from dynaclr.classify.stage import check_classifiers_fit
-from dynaclr.config.distillation import DistillationConfig, DistillationEncoder
+from dynaclr.config.distillation import (
+    DistillationConfig,
+    DistillationEncoder,
+    check_cross_modal,
+    crop_size_mismatch,
+    student_channel_indices,
+)
 from dynaclr.distill.intervals import DISTILLATION_SCORE_COLUMNS, METHODS
 from dynaclr.distill.split import FovSplit, split_by_fov
 from dynaclr.distill.student import (
@@ -158,48 +164,6 @@ def _teacher_annotations(cells: pd.DataFrame, path: Path) -> tuple[np.ndarray, n
     return annotated, annotated & (label == positive_label(TASK))
 
 
-def student_channel_indices(names: list[str], store_channels: list[str], store: Path) -> list[int]:
-    """Positions in ``store_channels`` (``'source:channel'``, e.g. ``'phase:Phase3D'``) of ``names``,
-    each the full name or the channel part alone when one store channel has it.
-
-    Raises:
-        ValueError: a name matches no store channel, or several (the message lists the store's).
-    """
-    indices, problems = [], []
-    for name in names:
-        matches = [
-            k for k, channel in enumerate(store_channels) if name in (channel, channel.split(":", 1)[-1])
-        ]
-        if len(matches) == 1:
-            indices.append(matches[0])
-        else:
-            problems.append(f"{name!r} ({'no' if not matches else 'several'} matches)")
-    if problems:
-        raise ValueError(
-            f"analysis.distillation.student_channels: {', '.join(problems)} in the channels of {store}; its "
-            f"channels are {store_channels}"
-        )
-    return indices
-
-
-def check_cross_modal(names: list[str], indices: list[int], store_channels: list[str], store: Path) -> None:
-    """Refuse a student that reads every channel of the teacher's patch store (``indices``, from
-    :func:`student_channel_indices`): the teacher's input is drawn from those channels, so the
-    student would see all it sees (the sensor included), and the scores and figure, which describe a
-    phase-only student of a phase + sensor teacher, would describe nothing distilled across channels.
-
-    Raises:
-        ValueError: naming ``analysis.distillation.student_channels``, the store and its channels.
-    """
-    if set(indices) >= set(range(len(store_channels))):
-        raise ValueError(
-            f"analysis.distillation.student_channels: expected a strict subset of the channels of the "
-            f"teacher's patch store {store} ({store_channels}; the student leaves out the sensor the teacher "
-            f"reads), found {names}, every one of them: nothing would be distilled across channels; list "
-            "the phase channel(s) alone, or distil on a patch spec that holds the sensor"
-        )
-
-
 def student_crop(
     config: DistillationConfig, store_patch_size: int, start: Any, checkpoint: Path | None
 ) -> int:
@@ -214,12 +178,9 @@ def student_crop(
     if start is None:
         return int(config.crop_size_yx_px or store_patch_size)
     trained = int(start.patch_size_yx_px)
-    if config.crop_size_yx_px is not None and config.crop_size_yx_px != trained:
-        raise ArtifactError(
-            f"{checkpoint}: analysis.distillation.crop_size_yx_px: expected null or {trained} (the network "
-            f"input of student_model {config.student_model!r}, which rule embed feeds it), found "
-            f"{config.crop_size_yx_px}"
-        )
+    problem = crop_size_mismatch(config, trained)
+    if problem:
+        raise ArtifactError(f"{checkpoint}: {problem}")
     if trained != store_patch_size:
         logger.info(
             "Student and probe read the central %d px (student_model %s's network input), not the patch "
