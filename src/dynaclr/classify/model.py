@@ -39,6 +39,7 @@ from dynaclr.config.embeddings import model_kind
 from dynaclr.config.patches import channel_indices, channels_difference, label_normalization
 from dynaclr.io import ArtifactError, ArtifactKind, Provenance, atomic_output, check_provenance, config_hash
 from dynaclr.io.provenance import unreadable_artifact
+from dynaclr.numerics.normalization import is_standardization
 
 if TYPE_CHECKING:
     from dynaclr.config.workflow import WorkflowConfig
@@ -244,13 +245,7 @@ def _source_standardization(value: Any, dim: int, source: str) -> tuple[np.ndarr
             f"[{dim} numbers]}}, found {value!r:.200}: the file was altered; use the file rule "
             "'classify' wrote"
         ) from err
-    if (
-        mean.shape != (dim,)
-        or std.shape != (dim,)
-        or not np.all(np.isfinite(mean))
-        or not np.all(np.isfinite(std))
-        or np.any(std < 0)
-    ):
+    if not is_standardization(mean, std, dim):
         raise ArtifactError(
             f"{source}: expected {SOURCE_STANDARDIZATION_KEY!r} to hold {dim} finite means and {dim} finite "
             f"stds (>= 0), one per feature, found shapes {mean.shape} and {std.shape}: the file was "

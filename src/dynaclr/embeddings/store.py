@@ -53,6 +53,7 @@ from dynaclr.io import (
     read_zarr_provenance,
     write_zarr_provenance,
 )
+from dynaclr.numerics.normalization import is_standardization
 
 if TYPE_CHECKING:
     from dynaclr.patches import PatchStore
@@ -380,13 +381,7 @@ def read_standardization(path: str | Path) -> tuple[np.ndarray, np.ndarray] | No
         )
     mean = np.asarray(var[RAW_MEAN_COLUMN], dtype=np.float64)
     std = np.asarray(var[RAW_STD_COLUMN], dtype=np.float64)
-    if (
-        mean.shape != (width,)
-        or std.shape != (width,)
-        or not np.all(np.isfinite(mean))
-        or not np.all(np.isfinite(std))
-        or np.any(std < 0)
-    ):
+    if not is_standardization(mean, std, width):
         raise ArtifactError(
             f"{path}: expected var[{RAW_MEAN_COLUMN!r}] and var[{RAW_STD_COLUMN!r}] to hold {width} finite "
             f"numbers each (stds >= 0), one per column of layers[{RAW_LAYER!r}], found {mean.size} means, "

@@ -456,3 +456,16 @@ def _set_per_time(
                 stats.center,
                 stats.scale,
             )
+
+
+def is_standardization(mean: np.ndarray, std: np.ndarray, width: int) -> bool:
+    """Whether ``mean`` and ``std`` are a z-score of ``width`` features: one finite mean and one finite,
+    non-negative std per feature (a classifier's recorded source statistics, an embeddings store's
+    ``raw_mean``/``raw_std``)."""
+    return bool(
+        mean.shape == (width,)
+        and std.shape == (width,)
+        and np.all(np.isfinite(mean))
+        and np.all(np.isfinite(std))
+        and not np.any(std < 0)
+    )
