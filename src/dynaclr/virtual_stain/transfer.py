@@ -51,10 +51,12 @@ from dynaclr.io.plate import read_plate_sampling
 
 __all__ = [
     "REFUSED_SCALE_RATIO",
+    "TRAINED_ON_FOV_KEY",
     "TRAINING_INPUT_KEY",
     "TRAINING_KEY",
     "TRAINING_STATE_KEYS",
     "check_training_input",
+    "trained_on_fov",
     "training_input_record",
 ]
 
@@ -71,6 +73,11 @@ TRAINING_KEY = "training"
 #: The keys of a virtual-staining model's training state, as each FOV's prediction record and the
 #: evaluation record (``training``) hold it.
 TRAINING_STATE_KEYS: tuple[str, ...] = ("stopped_by_time", "steps", "max_steps", "max_minutes")
+
+#: The key of a prediction record's metrics stating whether the model was trained on that FOV
+#: (:func:`trained_on_fov`): ``True``, ``False`` or ``None`` (unknown), which the evaluation's
+#: ``held_out`` follows.
+TRAINED_ON_FOV_KEY = "trained_on_fov"
 
 #: A pixel size or z step this many times larger or smaller than the training plate's is refused
 #: (nuclei 2.25 times the area the network learnt from); a smaller difference is warned. It is the
@@ -110,6 +117,36 @@ def training_input_record(
         "slices": int(slices),
         **_stated_sizes(phase_plate, supplied),
     }
+
+
+def _same_plate(recorded: str, phase_plate: str | Path) -> bool:
+    """Whether the plate path a checkpoint records names ``phase_plate`` (as written, or resolved
+    from the working directory: the workflow's paths are relative to it)."""
+    if Path(recorded) == Path(phase_plate):
+        return True
+    try:
+        return Path(recorded).resolve() == Path(phase_plate).resolve()
+    except OSError:
+        return False
+
+
+def trained_on_fov(record: Mapping[str, Any] | None, phase_plate: str | Path, fov_name: str) -> bool | None:
+    """Whether the network whose training input is ``record`` (:func:`training_input_record`, with
+    the checkpoint's ``train_fovs``) was trained on FOV ``fov_name`` of ``phase_plate``: ``True``
+    where the plate it records is ``phase_plate`` (the same path) and ``fov_name`` is one of its
+    ``train_fovs``, ``False`` where it is not (another plate, or a FOV left out of training), ``None``
+    where the checkpoint records neither (a weights file from elsewhere, or an older dynaclr's).
+
+    A checkpoint given back through ``virtual_stain.checkpoint`` to the plate it was trained on (not to
+    train it again) is so still evaluated on its held-out FOVs only. A relative path of another
+    project naming a plate of the same path here counts as the same plate: its FOVs of the training
+    FOVs' names are then not called held out (never the reverse)."""
+    if not record:
+        return None
+    plate, fovs = record.get("plate"), record.get("train_fovs")
+    if not isinstance(plate, str) or not isinstance(fovs, list):
+        return None
+    return _same_plate(plate, phase_plate) and fov_name in fovs
 
 
 def check_training_input(
