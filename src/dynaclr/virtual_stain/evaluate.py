@@ -39,7 +39,13 @@ from dynaclr.virtual_stain.plates import (
     plate_image,
     read_target_plate_provenance,
 )
-from dynaclr.virtual_stain.transfer import TRAINED_ON_FOV_KEY, TRAINING_KEY, TRAINING_STATE_KEYS
+from dynaclr.virtual_stain.transfer import (
+    TRAINED_ON_FOV_KEY,
+    TRAINED_ON_KEY,
+    TRAINING_KEY,
+    TRAINING_STATE_KEYS,
+    same_plate,
+)
 
 __all__ = [
     "EVALUATION_COLUMNS",
@@ -145,19 +151,29 @@ def records_training_state(records: tuple[Path, ...]) -> dict[str, Any]:
     return next(iter(states.values()), unknown)
 
 
-def held_out_fovs(fov_names: list[str], train_fovs: list[str], records: tuple[Path, ...]) -> dict[str, bool]:
+def held_out_fovs(
+    fov_names: list[str], train_fovs: list[str], records: tuple[Path, ...], target_plate: str | Path
+) -> dict[str, bool]:
     """Whether each FOV was held out of the model's training: not among ``train_fovs`` (the config's
     ``train.train_fovs``) nor a FOV whose prediction record states the model was trained on it
     (``trained_on_fov``, :func:`~dynaclr.virtual_stain.transfer.trained_on_fov`: a checkpoint given
-    back through ``virtual_stain.checkpoint`` to the plate it was trained on). A FOV whose record does
-    not say (weights from elsewhere, or a record of an older dynaclr) and not in ``train_fovs`` is held
-    out, logged at WARNING when no record says."""
+    back through ``virtual_stain.checkpoint`` to the plate it was trained on), nor one of the
+    checkpoint's training FOVs (the record's ``trained_on``) whose measured nuclei it learnt from
+    ``target_plate`` (the plate evaluated against: the same cells, whatever phase plate was
+    predicted). A FOV whose record does not say (weights from elsewhere, or a record of an older
+    dynaclr) and not in ``train_fovs`` is held out, logged at WARNING when no record says."""
     trained: dict[str, bool | None] = {}
     for path in records:
         metrics = read_fov_record(path, ArtifactKind.VIRTUAL_STAIN_FOV)[1]
         fov_name, recorded = metrics.get("fov_name"), metrics.get(TRAINED_ON_FOV_KEY)
-        if isinstance(fov_name, str):
-            trained[fov_name] = recorded if isinstance(recorded, bool) else None
+        if not isinstance(fov_name, str):
+            continue
+        trained[fov_name] = recorded if isinstance(recorded, bool) else None
+        learnt = metrics.get(TRAINED_ON_KEY)
+        if isinstance(learnt, dict) and fov_name in (learnt.get("train_fovs") or ()):
+            source = learnt.get("target_plate")
+            if isinstance(source, str) and same_plate(source, target_plate):
+                trained[fov_name] = True
     held_out = {name: not (name in train_fovs or trained.get(name) is True) for name in fov_names}
     unknown = [name for name in fov_names if held_out[name] and trained.get(name) is None]
     if unknown and not train_fovs:
@@ -194,7 +210,7 @@ def evaluate_virtual_stain(
     own), one frame ``(Z, Y, X)`` at a time (:func:`fov_correlation`); a FOV without any usable
     frame gets NaN. FOVs the model was not trained on are marked ``held_out`` (:func:`held_out_fovs`:
     not in ``config.train.train_fovs`` nor, with ``virtual_stain.checkpoint``, among the training FOVs
-    the checkpoint records of this plate).
+    the checkpoint records of this phase plate or of ``inputs.plate``).
 
     Returns:
         one row per FOV with :data:`EVALUATION_COLUMNS`: ``pearson_r`` over all voxels of all
@@ -211,7 +227,7 @@ def evaluate_virtual_stain(
     target_provenance = read_target_plate_provenance(target_path)
     train_fovs = list(config.train.train_fovs) if config.train is not None else []
     fov_names = list_plate_fovs(prediction_path)
-    held_out = held_out_fovs(fov_names, train_fovs, inputs.records)
+    held_out = held_out_fovs(fov_names, train_fovs, inputs.records, target_path)
     rows = []
     with (
         open_ome_zarr(prediction_path, layout="hcs", mode="r") as prediction_plate,

@@ -52,11 +52,14 @@ from dynaclr.io.plate import read_plate_sampling
 __all__ = [
     "REFUSED_SCALE_RATIO",
     "TRAINED_ON_FOV_KEY",
+    "TRAINED_ON_KEY",
     "TRAINING_INPUT_KEY",
     "TRAINING_KEY",
     "TRAINING_STATE_KEYS",
     "check_training_input",
+    "same_plate",
     "trained_on_fov",
+    "training_fovs_record",
     "training_input_record",
 ]
 
@@ -78,6 +81,11 @@ TRAINING_STATE_KEYS: tuple[str, ...] = ("stopped_by_time", "steps", "max_steps",
 #: (:func:`trained_on_fov`): ``True``, ``False`` or ``None`` (unknown), which the evaluation's
 #: ``held_out`` follows.
 TRAINED_ON_FOV_KEY = "trained_on_fov"
+
+#: The key of a prediction record's metrics holding what the checkpoint records of its training FOVs
+#: (:func:`training_fovs_record`): the evaluation compares its ``target_plate`` with the plate it
+#: reads the measured nuclei from.
+TRAINED_ON_KEY = "trained_on"
 
 #: A pixel size or z step this many times larger or smaller than the training plate's is refused
 #: (nuclei 2.25 times the area the network learnt from); a smaller difference is warned. It is the
@@ -119,13 +127,13 @@ def training_input_record(
     }
 
 
-def _same_plate(recorded: str, phase_plate: str | Path) -> bool:
-    """Whether the plate path a checkpoint records names ``phase_plate`` (as written, or resolved
-    from the working directory: the workflow's paths are relative to it)."""
-    if Path(recorded) == Path(phase_plate):
+def same_plate(recorded: str, path: str | Path) -> bool:
+    """Whether the plate path a checkpoint records names the plate at ``path`` (as written, or
+    resolved from the working directory: the workflow's paths are relative to it)."""
+    if Path(recorded) == Path(path):
         return True
     try:
-        return Path(recorded).resolve() == Path(phase_plate).resolve()
+        return Path(recorded).resolve() == Path(path).resolve()
     except OSError:
         return False
 
@@ -146,7 +154,23 @@ def trained_on_fov(record: Mapping[str, Any] | None, phase_plate: str | Path, fo
     plate, fovs = record.get("plate"), record.get("train_fovs")
     if not isinstance(plate, str) or not isinstance(fovs, list):
         return None
-    return _same_plate(plate, phase_plate) and fov_name in fovs
+    return same_plate(plate, phase_plate) and fov_name in fovs
+
+
+def training_fovs_record(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What a prediction record keeps of the checkpoint's training FOVs: the phase ``plate`` and the
+    nuclear ``target_plate`` it learnt from and its ``train_fovs`` (JSON-ready); ``None`` where the
+    checkpoint records no training FOVs. The evaluation counts a FOV of the training FOVs as trained on
+    where its measured nuclei come from ``target_plate`` (another phase plate of the same cells, e.g.
+    the true phase of a simulated plate the network was trained on, is still not held out)."""
+    if not record or not isinstance(record.get("train_fovs"), list):
+        return None
+    target = record.get("target_plate")
+    return {
+        "plate": str(record.get("plate")),
+        "target_plate": target if isinstance(target, str) else None,
+        "train_fovs": [str(name) for name in record["train_fovs"]],
+    }
 
 
 def check_training_input(
